@@ -1,0 +1,95 @@
+"""The storage contract every destination implements.
+
+A Sink stores objects under keys relative to its root ("dataset/export/part-000000.jsonl.zst").
+It stays a handful of methods; retries, concurrency limits and logging are wrappers
+(see sinks/retry.py) stacked in one place (sinks/factory.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can promise; callers adapt instead of guessing."""
+
+    #: A committed object appears all at once or not at all.
+    atomic_commit: bool
+    #: `create(..., overwrite=False)` is enforced by the store itself (If-None-Match, O_EXCL, link).
+    conditional_create: bool
+    #: An interrupted upload can be continued by a new process.
+    resumable: bool
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+class SinkWriter(Protocol):
+    """A streaming write of one object. Nothing is visible under the key until commit()."""
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def commit(self) -> ObjectInfo:
+        """Publish the object atomically. Raises ObjectExists when overwrite was refused."""
+        ...
+
+    def abort(self) -> None:
+        """Discard everything written; safe to call after a failure or twice."""
+        ...
+
+
+class Sink(Protocol):
+    """A place that stores objects by key: a local folder, a bucket, a container."""
+
+    @property
+    def uri(self) -> str:
+        """The root this sink writes under, without credentials."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def create(self, key: str, *, overwrite: bool = True) -> SinkWriter:
+        """Start writing `key`. With overwrite=False, commit fails if the key exists."""
+        ...
+
+    def open(self, key: str) -> BinaryIO:
+        """Read a committed object. Raises ObjectNotFound."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Committed objects whose key starts with prefix, in key order."""
+        ...
+
+    def remove(self, key: str) -> None:
+        """Delete an object; removing a missing key is not an error."""
+        ...
+
+
+def validate_key(key: str) -> str:
+    """Return `key` if it is a safe relative key, else raise ValueError.
+
+    Keys become file paths on local storage, so anything that could escape the root or
+    alias another key ("a//b" and "a/b", "a/./b") is refused by every backend alike.
+    """
+    if not key:
+        raise ValueError("object key is empty")
+    if "\\" in key or "\0" in key:
+        raise ValueError(f"object key {key!r} contains a backslash or NUL")
+    if key.startswith("/"):
+        raise ValueError(f"object key {key!r} is absolute")
+    for segment in key.split("/"):
+        if segment in ("", ".", ".."):
+            raise ValueError(f"object key {key!r} has an empty, '.' or '..' segment")
+    return key
+
+
+def join_key(*parts: str) -> str:
+    """Join key segments with '/', ignoring empty ones."""
+    return "/".join(p.strip("/") for p in parts if p.strip("/"))

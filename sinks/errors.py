@@ -1,0 +1,36 @@
+"""Storage errors. Every backend translates its own exceptions into these, once, at
+its edge; callers (the retry wrapper, the pipeline) only ask `transient`."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """A storage operation failed. `transient` errors may succeed when retried."""
+
+    transient: bool = False
+
+    def __init__(self, message: str, *, location: str = "") -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class ObjectNotFound(StorageError):
+    """The object or container does not exist."""
+
+
+class ObjectExists(StorageError):
+    """A write that must not overwrite found the object already there."""
+
+
+class StorageAccessDenied(StorageError):
+    """Credentials are missing, wrong, or not allowed to do this."""
+
+
+class StorageUnavailable(StorageError):
+    """Throttling, a 5xx, a reset connection or a timeout: worth retrying."""
+
+    transient = True
+
+
+class IntegrityError(StorageError):
+    """Stored bytes do not match their recorded size or digest."""

@@ -1,0 +1,140 @@
+"""Retries with exponential backoff and full jitter, in one place for every sink.
+
+Backends only say whether an error is transient (`StorageError.transient`); this module
+alone decides how often and how long to wait. Full jitter (a uniform delay between zero
+and the exponential cap) keeps many replicas that failed together from retrying in step.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, TypeVar
+
+from sinks.base import Capabilities, ObjectInfo, Sink, SinkWriter
+from sinks.errors import StorageError
+
+log = logging.getLogger("sluice.sinks")
+
+T = TypeVar("T")
+
+# Beyond this the cap is max_delay anyway; the bound keeps 2**attempt a small float.
+_MAX_EXPONENT = 62
+
+_default_rng = random.Random()  # noqa: S311 - jitter, not cryptography
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a storage call is retried when it fails with a transient error."""
+
+    #: Calls in total, the first one included; 1 disables retrying.
+    max_attempts: int = 5
+    #: Seconds; the wait before retry n (n = 1, 2, ...) is drawn uniformly from
+    #: [0, min(max_delay, base_delay * 2**(n-1))].
+    base_delay: float = 0.2
+    #: Seconds; upper bound of any single wait.
+    max_delay: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("retry delays must not be negative")
+
+    def delay_cap(self, retry: int) -> float:
+        """The largest wait before retry number `retry` (0 for the first retry)."""
+        return min(self.max_delay, self.base_delay * 2.0 ** min(retry, _MAX_EXPONENT))
+
+
+def retry_call(
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], object] = time.sleep,
+    rng: random.Random | None = None,
+    describe: str = "",
+) -> T:
+    """Call fn, retrying transient StorageErrors per policy; re-raise the last error.
+
+    Permanent errors (and anything that is not a StorageError) propagate at once.
+    `describe` names the operation in log lines; it must not contain secrets.
+    """
+    jitter = rng if rng is not None else _default_rng
+    what = describe or getattr(fn, "__name__", "storage call")
+    attempt = 1
+    while True:
+        try:
+            return fn()
+        except StorageError as exc:
+            if not exc.transient or attempt >= policy.max_attempts:
+                raise
+            delay = jitter.uniform(0.0, policy.delay_cap(attempt - 1))
+            # Sinks build messages from credential-free URIs, so the message is safe to log.
+            log.warning(
+                "%s failed (attempt %d of %d): %s; retrying in %.2fs",
+                what,
+                attempt,
+                policy.max_attempts,
+                exc,
+                delay,
+            )
+            sleep(delay)
+            attempt += 1
+
+
+class RetryingSink:
+    """A Sink whose calls are retried per `policy`; everything else is `inner`'s."""
+
+    def __init__(
+        self,
+        inner: Sink,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], object] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._inner = inner
+        self._policy = policy if policy is not None else RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng
+
+    @property
+    def inner(self) -> Sink:
+        return self._inner
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self._policy
+
+    @property
+    def uri(self) -> str:
+        return self._inner.uri
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._inner.capabilities
+
+    def _call(self, fn: Callable[[], T], describe: str) -> T:
+        return retry_call(fn, self._policy, sleep=self._sleep, rng=self._rng, describe=describe)
+
+    def create(self, key: str, *, overwrite: bool = True) -> SinkWriter:
+        # Only starting the write is retried. The writer itself is the inner one: bytes
+        # already streamed into it cannot be replayed from here, so a failed write or
+        # commit surfaces to the caller; resumable uploads own the retries of their parts.
+        return self._call(lambda: self._inner.create(key, overwrite=overwrite), f"create {key!r}")
+
+    def open(self, key: str) -> BinaryIO:
+        return self._call(lambda: self._inner.open(key), f"open {key!r}")
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        # Materialised inside the retry: a listing that fails halfway restarts whole
+        # instead of yielding some objects twice.
+        listing = self._call(lambda: [*self._inner.list(prefix)], f"list {prefix!r}")
+        yield from listing
+
+    def remove(self, key: str) -> None:
+        self._call(lambda: self._inner.remove(key), f"remove {key!r}")

@@ -1,0 +1,330 @@
+"""The Sink contract, run against every implementation.
+
+A backend joins by subclassing SinkContract and providing a `sink` fixture. Behaviour
+that only one backend has (tampering in memory, spilling to disk) is tested below it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import fsspec
+import pytest
+from fsspec.implementations.memory import MemoryFileSystem
+
+from sinks import (
+    FsspecSink,
+    IntegrityError,
+    LocalSink,
+    MemorySink,
+    ObjectExists,
+    ObjectInfo,
+    ObjectNotFound,
+    RetryingSink,
+    RetryPolicy,
+    Sink,
+    is_local_uri,
+    local_path,
+    open_sink,
+    reset_memory_sinks,
+)
+
+
+def write(sink: Sink, key: str, data: bytes, *, overwrite: bool = True) -> ObjectInfo:
+    writer = sink.create(key, overwrite=overwrite)
+    writer.write(data)
+    return writer.commit()
+
+
+def read(sink: Sink, key: str) -> bytes:
+    with sink.open(key) as f:
+        return f.read()
+
+
+def keys(sink: Sink, prefix: str = "") -> list[str]:
+    return [info.key for info in sink.list(prefix)]
+
+
+@pytest.fixture
+def memory_fs() -> Iterator[tuple[fsspec.AbstractFileSystem, str]]:
+    # fsspec's memory filesystem is one store per process; a unique root isolates tests.
+    fs = fsspec.filesystem("memory")
+    root = f"/sink-contract-{uuid.uuid4().hex}"
+    yield fs, root
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+class SinkContract:
+    def test_write_in_pieces_reads_back_equal(self, sink: Sink) -> None:
+        pieces = [bytes([i]) * (i * 37 + 1) for i in range(200)]
+        writer = sink.create("ds/exp/part-000000.jsonl")
+        for piece in pieces:
+            writer.write(piece)
+        writer.write(memoryview(b"tail"))
+        info = writer.commit()
+        expected = b"".join(pieces) + b"tail"
+        assert info == ObjectInfo("ds/exp/part-000000.jsonl", len(expected))
+        assert read(sink, "ds/exp/part-000000.jsonl") == expected
+        assert list(sink.list()) == [info]
+
+    def test_nothing_visible_before_commit(self, sink: Sink) -> None:
+        writer = sink.create("a/b.bin")
+        writer.write(b"partial")
+        assert keys(sink) == []
+        with pytest.raises(ObjectNotFound):
+            sink.open("a/b.bin")
+        writer.commit()
+        assert keys(sink) == ["a/b.bin"]
+
+    def test_abort_leaves_nothing_and_is_idempotent(self, sink: Sink) -> None:
+        writer = sink.create("a/b.bin")
+        writer.write(b"doomed")
+        writer.abort()
+        writer.abort()
+        assert keys(sink) == []
+        with pytest.raises(ObjectNotFound):
+            sink.open("a/b.bin")
+
+    def test_writer_is_finished_after_commit_or_abort(self, sink: Sink) -> None:
+        committed = sink.create("x")
+        committed.commit()
+        committed.abort()  # harmless after commit: callers abort in `finally`
+        with pytest.raises(ValueError, match="committed"):
+            committed.write(b"more")
+        with pytest.raises(ValueError, match="committed"):
+            committed.commit()
+        aborted = sink.create("y")
+        aborted.abort()
+        with pytest.raises(ValueError, match="aborted"):
+            aborted.commit()
+        assert keys(sink) == ["x"]
+
+    def test_refused_overwrite_keeps_old_bytes(self, sink: Sink) -> None:
+        write(sink, "k", b"old")
+        writer = sink.create("k", overwrite=False)
+        writer.write(b"new")
+        with pytest.raises(ObjectExists, match="'k'"):
+            writer.commit()
+        assert read(sink, "k") == b"old"
+        assert keys(sink) == ["k"]
+
+    def test_create_without_overwrite_on_a_new_key(self, sink: Sink) -> None:
+        assert write(sink, "fresh", b"1", overwrite=False) == ObjectInfo("fresh", 1)
+        assert read(sink, "fresh") == b"1"
+
+    def test_overwrite_replaces(self, sink: Sink) -> None:
+        write(sink, "k", b"old bytes, longer")
+        write(sink, "k", b"new")
+        assert read(sink, "k") == b"new"
+        assert list(sink.list()) == [ObjectInfo("k", 3)]
+
+    def test_list_in_key_order_with_prefix(self, sink: Sink) -> None:
+        for key in ["b/2", "a/1", "a-c", "a/0/z", "ab", "b/10", "a.x"]:
+            write(sink, key, key.encode())
+        # Plain string order: '-' < '.' < '/' < letters, across folder boundaries.
+        assert keys(sink) == ["a-c", "a.x", "a/0/z", "a/1", "ab", "b/10", "b/2"]
+        assert keys(sink, "a/") == ["a/0/z", "a/1"]
+        assert keys(sink, "a") == ["a-c", "a.x", "a/0/z", "a/1", "ab"]
+        assert keys(sink, "b/1") == ["b/10"]
+        assert keys(sink, "a/0/z") == ["a/0/z"]
+        assert keys(sink, "missing/") == []
+        assert keys(sink, "../") == []
+        assert [info.size for info in sink.list("b/")] == [4, 3]
+
+    def test_remove(self, sink: Sink) -> None:
+        write(sink, "d/k", b"x")
+        write(sink, "d/keep", b"y")
+        sink.remove("d/k")
+        sink.remove("d/k")
+        sink.remove("never/there")
+        assert keys(sink) == ["d/keep"]
+
+    def test_open_missing(self, sink: Sink) -> None:
+        with pytest.raises(ObjectNotFound):
+            sink.open("nope")
+        write(sink, "dir/file", b"x")
+        with pytest.raises(ObjectNotFound):
+            sink.open("dir")  # a folder is not an object
+
+    def test_nested_folders(self, sink: Sink) -> None:
+        key = "dataset/2024/01/02/export-1/part-000001.parquet.zst.age"
+        write(sink, key, b"deep")
+        assert read(sink, key) == b"deep"
+        assert keys(sink, "dataset/2024/") == [key]
+
+    def test_empty_object(self, sink: Sink) -> None:
+        assert sink.create("empty").commit() == ObjectInfo("empty", 0)
+        assert read(sink, "empty") == b""
+        assert list(sink.list()) == [ObjectInfo("empty", 0)]
+
+    def test_five_mebibyte_object(self, sink: Sink) -> None:
+        block = bytes(range(256)) * 4096  # 1 MiB with a pattern, not zeros
+        writer = sink.create("big.bin")
+        for _ in range(5):
+            writer.write(block)
+        assert writer.commit().size == 5 * len(block)
+        assert read(sink, "big.bin") == block * 5
+
+    @pytest.mark.parametrize("key", ["", "/abs", "a/../b", "..", "a\\b", "a//b", "a/", "./a"])
+    def test_unsafe_keys_rejected(self, sink: Sink, key: str) -> None:
+        with pytest.raises(ValueError):
+            sink.create(key)
+        with pytest.raises(ValueError):
+            sink.open(key)
+        with pytest.raises(ValueError):
+            sink.remove(key)
+
+    def test_describes_itself(self, sink: Sink) -> None:
+        assert "://" in sink.uri
+        assert sink.capabilities.atomic_commit
+
+
+class TestLocalSink(SinkContract):
+    @pytest.fixture
+    def sink(self, tmp_path: Path) -> Sink:
+        return LocalSink(tmp_path / "root")
+
+
+class TestMemorySink(SinkContract):
+    @pytest.fixture
+    def sink(self) -> Sink:
+        return MemorySink("contract")
+
+
+class TestFsspecSink(SinkContract):
+    @pytest.fixture
+    def sink(self, memory_fs: tuple[fsspec.AbstractFileSystem, str]) -> Sink:
+        fs, root = memory_fs
+        return FsspecSink(fs, root, f"memory://{root}")
+
+
+class TestRetryingLocalSink(SinkContract):
+    @pytest.fixture
+    def sink(self, tmp_path: Path) -> Sink:
+        return RetryingSink(LocalSink(tmp_path), RetryPolicy(base_delay=0.0))
+
+
+# Behaviour only one backend has.
+
+
+def test_memory_sink_detects_tampering() -> None:
+    sink = MemorySink()
+    write(sink, "k", b"original")
+    sink.tamper("k", b"0riginal")
+    with pytest.raises(IntegrityError, match="sha256"):
+        sink.open("k")
+    with pytest.raises(ObjectNotFound):
+        sink.tamper("missing", b"")
+
+
+def test_fsspec_sink_spills_large_objects_to_disk(
+    memory_fs: tuple[fsspec.AbstractFileSystem, str],
+) -> None:
+    fs, root = memory_fs
+    sink = FsspecSink(fs, root, "memory://spill", spool_bytes=1024)
+    data = bytes(range(256)) * 40  # 10 KiB > spool_bytes: uploaded by streaming
+    writer = sink.create("a/big")
+    for start in range(0, len(data), 1000):
+        writer.write(data[start : start + 1000])
+    assert writer.commit() == ObjectInfo("a/big", len(data))
+    assert read(sink, "a/big") == data
+    assert fs.cat_file(f"{root}/a/big") == data
+
+
+# Wiring: open_sink turns a destination into a stacked sink.
+
+
+def test_open_sink_local_paths(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    for uri in (str(target), target.as_uri()):
+        sink = open_sink(uri)
+        assert isinstance(sink, RetryingSink)
+        assert isinstance(sink.inner, LocalSink)
+        assert sink.uri == "file://" + str(target)
+        assert not target.exists()  # created by the first write, not by opening
+    write(open_sink(str(target)), "k", b"v")
+    assert (target / "k").read_bytes() == b"v"
+
+
+def test_open_sink_memory_registry() -> None:
+    reset_memory_sinks()
+    first = open_sink("memory://shared")
+    write(first, "k", b"v")
+    assert read(open_sink("memory://shared"), "k") == b"v"
+    assert keys(open_sink("memory://other")) == []
+    reset_memory_sinks()
+    assert keys(open_sink("memory://shared")) == []
+
+
+class _ProtocolWithoutBackend(MemoryFileSystem):  # type: ignore[misc]  # fsspec is untyped
+    """fsspec's memory filesystem under a protocol Sluice has no dedicated backend for."""
+
+    protocol = "sluicetest"
+    store: ClassVar[dict[str, Any]] = {}
+    pseudo_dirs: ClassVar[list[str]] = [""]
+
+    @classmethod
+    def _strip_protocol(cls, path: str) -> str:
+        return str(super()._strip_protocol(path.removeprefix("sluicetest://")))
+
+
+def test_open_sink_other_fsspec_protocols_use_the_fallback() -> None:
+    fsspec.register_implementation("sluicetest", _ProtocolWithoutBackend, clobber=True)
+    root = uuid.uuid4().hex
+    sink = open_sink(f"sluicetest://user:s3cret@{root}/exports?token=s3cret")
+    assert isinstance(sink, RetryingSink)
+    assert isinstance(sink.inner, FsspecSink)
+    assert "s3cret" not in sink.uri
+    assert sink.uri == f"sluicetest://user@{root}/exports"
+    write(sink, "ds/part-0", b"payload")
+    assert read(sink, "ds/part-0") == b"payload"
+    assert keys(sink) == ["ds/part-0"]
+    _ProtocolWithoutBackend.store.clear()
+
+
+def test_fsspec_sink_warns_once_per_protocol(caplog: pytest.LogCaptureFixture) -> None:
+    protocol = f"oneoff{uuid.uuid4().hex[:8]}"
+    fs = type("OneOff", (_ProtocolWithoutBackend,), {"protocol": protocol})()
+    with caplog.at_level(logging.WARNING, logger="sluice.sinks"):
+        first = FsspecSink(fs, "/a", f"{protocol}://a")
+        FsspecSink(fs, "/b", f"{protocol}://b")
+    warnings = [r.getMessage() for r in caplog.records if "not resumable" in r.getMessage()]
+    assert warnings == [
+        f"uploads through protocol {protocol!r} are not resumable: an interrupted chunk "
+        "is uploaded again from its first byte"
+    ]
+    assert not first.capabilities.conditional_create
+    assert not first.capabilities.resumable
+
+
+def test_open_sink_rejects_unknown_protocols() -> None:
+    with pytest.raises(ValueError, match="unsupported destination protocol 'xyz'"):
+        open_sink("xyz://bucket/path")
+    with pytest.raises(ValueError, match="chained"):
+        open_sink("simplecache::file:///tmp/x")
+    with pytest.raises(ValueError, match="plain path or a file:// URL"):
+        open_sink("local:///tmp/x")
+    with pytest.raises(ValueError, match="empty"):
+        open_sink("")
+
+
+def test_local_uri_helpers(tmp_path: Path) -> None:
+    assert is_local_uri("/data/out")
+    assert is_local_uri("relative/out")
+    assert is_local_uri("file:///data/out")
+    assert not is_local_uri("s3://bucket/out")
+    assert not is_local_uri("memory://x")
+    assert local_path("file:///data/a%20b") == Path("/data/a b")
+    assert local_path("file://localhost/data/x/../y") == Path("/data/y")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert local_path(str(tmp_path / "link")) == (tmp_path / "real").resolve()
+    with pytest.raises(ValueError):
+        local_path("file://otherhost/data")
+    with pytest.raises(ValueError):
+        local_path("s3://bucket")
