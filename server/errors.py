@@ -1,0 +1,86 @@
+"""Domain errors. The pipeline and service raise these; the gRPC layer maps `code` to a
+status in one interceptor (server/rpc/errors.py). Nothing here imports grpc."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """google.rpc.Code names, so the mapping to any transport is a table lookup."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    CANCELLED = "CANCELLED"
+    DATA_LOSS = "DATA_LOSS"
+    INTERNAL = "INTERNAL"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """Which request field is wrong, as a dotted path ("spec.output.format"), and why."""
+
+    field: str
+    description: str
+
+
+class SluiceError(Exception):
+    """Base of all domain errors: a status code, a message safe to show the caller
+    (never a secret), and whether retrying later may help."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+    transient: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(SluiceError):
+    code = ErrorCode.INVALID_ARGUMENT
+
+    def __init__(self, field: str, description: str) -> None:
+        super().__init__(f"{field}: {description}")
+        self.violations: tuple[FieldViolation, ...] = (FieldViolation(field, description),)
+
+
+class NotFound(SluiceError):
+    code = ErrorCode.NOT_FOUND
+
+
+class FailedPrecondition(SluiceError):
+    code = ErrorCode.FAILED_PRECONDITION
+
+
+class PermissionDenied(SluiceError):
+    code = ErrorCode.PERMISSION_DENIED
+
+
+class ResourceExhausted(SluiceError):
+    code = ErrorCode.RESOURCE_EXHAUSTED
+
+
+class Unavailable(SluiceError):
+    """A dependency (storage, database) failed in a way that may pass."""
+
+    code = ErrorCode.UNAVAILABLE
+    transient = True
+
+
+class DataLoss(SluiceError):
+    """Stored data does not match what was recorded."""
+
+    code = ErrorCode.DATA_LOSS
+
+
+class Interrupted(SluiceError):
+    """The export was stopped on purpose (cancel or shutdown) between two chunks."""
+
+    code = ErrorCode.CANCELLED

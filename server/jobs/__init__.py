@@ -1,0 +1,35 @@
+"""Export jobs: the records, the store contract, and the embedded SQLite store."""
+
+from server.jobs.model import (
+    CANCELLABLE_STATES,
+    FINAL_STATES,
+    RESUMABLE_STATES,
+    UNFINISHED_STATES,
+    ChunkRecord,
+    Job,
+    JobError,
+    JobFilter,
+    JobPage,
+    JobState,
+    NewJob,
+    Progress,
+)
+from server.jobs.sqlite import SQLiteJobStore
+from server.jobs.store import JobStore
+
+__all__ = [
+    "CANCELLABLE_STATES",
+    "FINAL_STATES",
+    "RESUMABLE_STATES",
+    "UNFINISHED_STATES",
+    "ChunkRecord",
+    "Job",
+    "JobError",
+    "JobFilter",
+    "JobPage",
+    "JobState",
+    "JobStore",
+    "NewJob",
+    "Progress",
+    "SQLiteJobStore",
+]

@@ -1,0 +1,484 @@
+"""The embedded job store: one SQLite file in the daemon's state folder.
+
+Durability first: WAL with synchronous=FULL, so once record_chunk returns the chunk is in
+the journal even if the machine loses power. One connection is shared by all threads and
+guarded by a lock; sqlite3 would serialise writers anyway, and a single connection keeps
+":memory:" databases (used by tests) visible to every thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, SluiceError, Unavailable
+from server.jobs.model import (
+    UNFINISHED_STATES,
+    ChunkRecord,
+    Job,
+    JobError,
+    JobFilter,
+    JobPage,
+    JobState,
+    NewJob,
+    Progress,
+)
+from server.spec import ExportSpec
+
+if TYPE_CHECKING:
+    from server.jobs.store import JobStore
+
+# Each entry migrates the schema from version i to i + 1; PRAGMA user_version records how
+# far a database has come. Append only: a released migration is never edited.
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """
+        CREATE TABLE jobs (
+            id                  TEXT PRIMARY KEY,
+            request_id          TEXT UNIQUE,
+            request_fingerprint TEXT NOT NULL,
+            state               TEXT NOT NULL,
+            spec_json           TEXT NOT NULL,
+            created_at          TEXT NOT NULL,
+            updated_at          TEXT NOT NULL,
+            started_at          TEXT,
+            finished_at         TEXT,
+            manifest_uri        TEXT NOT NULL DEFAULT '',
+            error_code          TEXT,
+            error_message       TEXT,
+            error_transient     INTEGER,
+            records             INTEGER NOT NULL DEFAULT 0,
+            chunks              INTEGER NOT NULL DEFAULT 0,
+            stored_bytes        INTEGER NOT NULL DEFAULT 0,
+            source_rows_done    INTEGER NOT NULL DEFAULT 0,
+            source_rows_total   INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX jobs_by_created ON jobs (created_at DESC, id DESC)",
+        "CREATE INDEX jobs_by_state ON jobs (state, created_at)",
+        """
+        CREATE TABLE job_labels (
+            job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            key    TEXT NOT NULL,
+            value  TEXT NOT NULL,
+            PRIMARY KEY (job_id, key)
+        )
+        """,
+        "CREATE INDEX job_labels_by_pair ON job_labels (key, value)",
+        """
+        CREATE TABLE chunks (
+            job_id         TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx            INTEGER NOT NULL,
+            path           TEXT NOT NULL,
+            records        INTEGER NOT NULL,
+            stored_bytes   INTEGER NOT NULL,
+            sha256         TEXT NOT NULL,
+            content_digest TEXT NOT NULL,
+            source_start   INTEGER NOT NULL,
+            source_end     INTEGER NOT NULL,
+            committed_at   TEXT NOT NULL,
+            PRIMARY KEY (job_id, idx)
+        )
+        """,
+    ),
+)
+
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+
+_JOB_COLUMNS: Final = (
+    "id, request_id, state, spec_json, created_at, updated_at, started_at, finished_at,"
+    " manifest_uri, error_code, error_message, error_transient,"
+    " records, chunks, stored_bytes, source_rows_done, source_rows_total"
+)
+# In Progress field order.
+_PROGRESS_COLUMNS: Final = (
+    "records", "chunks", "stored_bytes", "source_rows_done", "source_rows_total",
+)  # fmt: skip
+_CHUNK_COLUMNS: Final = (
+    "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
+    " committed_at"
+)
+
+
+class SQLiteJobStore:
+    """JobStore on SQLite. `path` is a file (created with its schema when missing) or
+    ":memory:" for a private in-process database."""
+
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 10_000) -> None:
+        self._path = str(path)
+        if self._path != ":memory:" and not self._path.startswith("file:"):
+            # The state folder may be fresh (first start, new volume); SQLite makes only files.
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # isolation_level=None: the module must not open transactions behind our back;
+        # every write below runs in an explicit BEGIN IMMEDIATE.
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- JobStore ---------------------------------------------------------------------
+
+    def create(self, new: NewJob) -> tuple[Job, bool]:
+        fingerprint = new.request_fingerprint or new.spec.fingerprint()
+        with self._tx() as db:
+            # Stamped under the write lock, so creation times follow commit order and a
+            # keyset page boundary is never overtaken by a slower writer.
+            now = _now()
+            try:
+                cursor = db.execute(
+                    "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (request_id) DO NOTHING",
+                    (
+                        new.id,
+                        new.request_id or None,
+                        fingerprint,
+                        JobState.QUEUED.value,
+                        new.spec.to_json(),
+                        now,
+                        now,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                # Only the primary key can still conflict: ids are minted by the server,
+                # so this is a bug, not a caller's mistake.
+                raise SluiceError(f"export id '{new.id}' already exists") from exc
+            if cursor.rowcount == 1:
+                db.executemany(
+                    "INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)",
+                    [(new.id, k, v) for k, v in dict(new.spec.labels).items()],
+                )
+                return self._load(db, new.id), True
+            row = db.execute(
+                "SELECT id, request_fingerprint FROM jobs WHERE request_id = ?",
+                (new.request_id,),
+            ).fetchone()
+            existing_id, existing_fingerprint = row
+            if existing_fingerprint != fingerprint:
+                raise InvalidArgument(
+                    "request_id",
+                    f"already used for a different export request (export {existing_id})",
+                )
+            return self._load(db, existing_id), False
+
+    def find_by_request_id(self, request_id: str) -> Job | None:
+        if not request_id:
+            # An empty request id means the caller gave none; it names no job.
+            return None
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    def get(self, job_id: str) -> Job:
+        with self._read() as db:
+            return self._load(db, job_id)
+
+    def list(self, where: JobFilter, *, page_size: int, page_token: str = "") -> JobPage:
+        if page_size < 1:
+            raise InvalidArgument("page_size", "must be at least 1")
+        clauses: list[str] = []
+        params: list[Any] = []
+        if where.states:
+            states = sorted(s.value for s in where.states)
+            clauses.append(f"state IN ({', '.join('?' * len(states))})")
+            params.extend(states)
+        for key, value in where.labels:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM job_labels l"
+                " WHERE l.job_id = jobs.id AND l.key = ? AND l.value = ?)"
+            )
+            params.extend((key, value))
+        if page_token:
+            created_at, last_id = _decode_token(page_token)
+            clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            params.extend((created_at, created_at, last_id))
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        # One row more than asked tells whether another page exists without a COUNT.
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        params.append(page_size + 1)
+        with self._read() as db:
+            rows = db.execute(sql, params).fetchall()
+        jobs = tuple(_job_from_row(row) for row in rows[:page_size])
+        next_token = ""
+        if len(rows) > page_size:
+            last = rows[page_size - 1]
+            next_token = _encode_token(last["created_at"], last["id"])
+        return JobPage(jobs=jobs, next_page_token=next_token)
+
+    def transition(
+        self,
+        job_id: str,
+        allowed_from: Collection[JobState],
+        to: JobState,
+        *,
+        error: JobError | None = None,
+        manifest_uri: str | None = None,
+    ) -> Job:
+        with self._tx() as db:
+            now = _now()
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise _not_found(job_id)
+            current = JobState(row[0])
+            if current not in allowed_from:
+                expected = " or ".join(sorted(JobState(s).value for s in allowed_from))
+                raise FailedPrecondition(f"export '{job_id}' is {current}; expected {expected}")
+            db.execute(
+                "UPDATE jobs SET state = ?, updated_at = ?,"
+                " started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,"
+                " finished_at = ?,"
+                " error_code = ?, error_message = ?, error_transient = ?,"
+                " manifest_uri = COALESCE(?, manifest_uri)"
+                " WHERE id = ?",
+                (
+                    to.value,
+                    now,
+                    to is JobState.RUNNING,
+                    now,
+                    now if to.final else None,
+                    None if error is None else error.code,
+                    None if error is None else error.message,
+                    None if error is None else error.transient,
+                    manifest_uri,
+                    job_id,
+                ),
+            )
+            return self._load(db, job_id)
+
+    def record_chunk(self, job_id: str, chunk: ChunkRecord, progress: Progress) -> None:
+        with self._tx() as db:
+            self._require(db, job_id)
+            row = db.execute(
+                "SELECT sha256 FROM chunks WHERE job_id = ? AND idx = ?", (job_id, chunk.index)
+            ).fetchone()
+            if row is not None:
+                # A retry after a lost acknowledgement re-records the same bytes; anything
+                # else means two different chunks claim one slot in the manifest.
+                if row[0] == chunk.sha256:
+                    return
+                raise FailedPrecondition(
+                    f"export '{job_id}' already has chunk {chunk.index} with another sha256"
+                )
+            db.execute(
+                f"INSERT INTO chunks (job_id, {_CHUNK_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    chunk.index,
+                    chunk.path,
+                    chunk.records,
+                    chunk.stored_bytes,
+                    chunk.sha256,
+                    chunk.content_digest,
+                    chunk.source_start,
+                    chunk.source_end,
+                    _timestamp(chunk.committed_at),
+                ),
+            )
+            self._write_progress(db, job_id, progress)
+
+    def chunks(self, job_id: str) -> Sequence[ChunkRecord]:
+        with self._read() as db:
+            self._require(db, job_id)
+            rows = db.execute(
+                f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE job_id = ? ORDER BY idx", (job_id,)
+            ).fetchall()
+        return [_chunk_from_row(row) for row in rows]
+
+    def save_progress(self, job_id: str, progress: Progress) -> None:
+        with self._tx() as db:
+            self._require(db, job_id)
+            self._write_progress(db, job_id, progress)
+
+    def unfinished(self) -> Sequence[Job]:
+        states = sorted(s.value for s in UNFINISHED_STATES)
+        with self._read() as db:
+            rows = db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs"
+                f" WHERE state IN ({', '.join('?' * len(states))})"
+                " ORDER BY created_at, id",
+                states,
+            ).fetchall()
+        return [_job_from_row(row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- internals --------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise FailedPrecondition(
+                    f"job store {self._path} has schema version {version}, newer than this"
+                    f" Sluice understands ({SCHEMA_VERSION}); upgrade Sluice"
+                )
+            for target, statements in enumerate(_MIGRATIONS[version:], start=version + 1):
+                for statement in statements:
+                    db.execute(statement)
+                # PRAGMA takes no bound parameters; target is an int we computed.
+                db.execute(f"PRAGMA user_version = {target}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction. IMMEDIATE takes the write lock up front, so a
+        read-then-write (compare-and-set, idempotent create) cannot interleave with
+        another process sharing the file."""
+        with self._lock, _translated():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                # SQLite may already have rolled back (disk full, I/O error).
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        # Statements outside BEGIN are each their own consistent snapshot; reads that need
+        # several statements to agree take the lock, so no writer of ours interleaves.
+        with self._lock, _translated():
+            yield self._db
+
+    def _load(self, db: sqlite3.Connection, job_id: str) -> Job:
+        row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise _not_found(job_id)
+        return _job_from_row(row)
+
+    @staticmethod
+    def _require(db: sqlite3.Connection, job_id: str) -> None:
+        if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+            raise _not_found(job_id)
+
+    @staticmethod
+    def _write_progress(db: sqlite3.Connection, job_id: str, progress: Progress) -> None:
+        db.execute(
+            "UPDATE jobs SET records = ?, chunks = ?, stored_bytes = ?, source_rows_done = ?,"
+            " source_rows_total = ?, updated_at = ? WHERE id = ?",
+            (
+                progress.records,
+                progress.chunks,
+                progress.stored_bytes,
+                progress.source_rows_done,
+                progress.source_rows_total,
+                _now(),
+                job_id,
+            ),
+        )
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    # A locked or full database may recover; callers retry Unavailable with backoff.
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise Unavailable(f"job store unavailable: {exc}") from exc
+
+
+def _not_found(job_id: str) -> NotFound:
+    return NotFound(f"export '{job_id}' not found")
+
+
+def _now() -> str:
+    return _timestamp(datetime.now(UTC))
+
+
+def _timestamp(value: datetime) -> str:
+    """Fixed-width UTC text, so string order in SQL is time order."""
+    if value.tzinfo is None:
+        raise ValueError("job store timestamps must be timezone-aware")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _optional_time(text: str | None) -> datetime | None:
+    return None if text is None else _parse_time(text)
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    error = None
+    if row["error_code"] is not None:
+        error = JobError(row["error_code"], row["error_message"], bool(row["error_transient"]))
+    return Job(
+        id=row["id"],
+        spec=ExportSpec.from_json(row["spec_json"]),
+        state=JobState(row["state"]),
+        created_at=_parse_time(row["created_at"]),
+        updated_at=_parse_time(row["updated_at"]),
+        request_id=row["request_id"] or "",
+        started_at=_optional_time(row["started_at"]),
+        finished_at=_optional_time(row["finished_at"]),
+        progress=Progress(*(row[name] for name in _PROGRESS_COLUMNS)),
+        manifest_uri=row["manifest_uri"],
+        error=error,
+    )
+
+
+def _chunk_from_row(row: sqlite3.Row) -> ChunkRecord:
+    idx, path, records, stored_bytes, sha256, digest, start, end, committed_at = row
+    return ChunkRecord(
+        index=idx,
+        path=path,
+        records=records,
+        stored_bytes=stored_bytes,
+        sha256=sha256,
+        content_digest=digest,
+        source_start=start,
+        source_end=end,
+        committed_at=_parse_time(committed_at),
+    )
+
+
+def _encode_token(created_at: str, job_id: str) -> str:
+    raw = json.dumps({"c": created_at, "i": job_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[str, str]:
+    """The keyset position after which the next page starts: (created_at, id)."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        created_at, job_id = data["c"], data["i"]
+        if not isinstance(created_at, str) or not isinstance(job_id, str):
+            raise TypeError("token fields must be strings")
+        # Re-render so a hand-edited but valid time still compares as stored text does.
+        return _timestamp(datetime.fromisoformat(created_at)), job_id
+    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
+        raise InvalidArgument("page_token", "malformed page token") from exc
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: SQLiteJobStore) -> JobStore:
+        # mypy proves here that the class satisfies the protocol.
+        return store

@@ -1,0 +1,71 @@
+"""The job store contract: job rows plus a chunk journal.
+
+Implementations: server/jobs/sqlite.py (embedded default). Every implementation must pass
+tests/unit/test_job_store_contract.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Protocol
+
+from server.jobs.model import (
+    ChunkRecord,
+    Job,
+    JobError,
+    JobFilter,
+    JobPage,
+    JobState,
+    NewJob,
+    Progress,
+)
+
+
+class JobStore(Protocol):
+    def create(self, new: NewJob) -> tuple[Job, bool]:
+        """Insert a queued job. With a request id already seen, return the existing job
+        and False (raise InvalidArgument on field "request_id" if the fingerprint differs)."""
+        ...
+
+    def find_by_request_id(self, request_id: str) -> Job | None:
+        """The job created with this request id, if any (so a retry skips validation)."""
+        ...
+
+    def get(self, job_id: str) -> Job:
+        """Raise NotFound for an unknown id."""
+        ...
+
+    def list(self, where: JobFilter, *, page_size: int, page_token: str = "") -> JobPage:
+        """Newest first. Raise InvalidArgument on field "page_token" for a bad token."""
+        ...
+
+    def transition(
+        self,
+        job_id: str,
+        allowed_from: Collection[JobState],
+        to: JobState,
+        *,
+        error: JobError | None = None,
+        manifest_uri: str | None = None,
+    ) -> Job:
+        """Compare-and-set the state. Raise FailedPrecondition naming the current state
+        when it is not in allowed_from. Sets started_at on RUNNING (first time), finished_at
+        on a final state (cleared when leaving one), and error (cleared unless given)."""
+        ...
+
+    def record_chunk(self, job_id: str, chunk: ChunkRecord, progress: Progress) -> None:
+        """Journal a committed chunk and the progress after it, atomically. Recording the
+        same index twice with the same sha256 is a no-op; with another, FailedPrecondition."""
+        ...
+
+    def chunks(self, job_id: str) -> Sequence[ChunkRecord]:
+        """The journal, in index order."""
+        ...
+
+    def save_progress(self, job_id: str, progress: Progress) -> None: ...
+
+    def unfinished(self) -> Sequence[Job]:
+        """Queued and running jobs, oldest first: what a starting daemon must pick up."""
+        ...
+
+    def close(self) -> None: ...

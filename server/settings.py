@@ -1,0 +1,157 @@
+"""Daemon settings: defaults, then a TOML config file, then SLUICE_* environment
+variables, then command-line overrides (later wins). Unknown keys are rejected so a typo
+never silently falls back to a default.
+
+Every field is documented here; README.md lists them with their environment names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "SLUICE_"
+#: Environment variables that start with SLUICE_ but belong to the client or tests.
+CLIENT_ENV = frozenset({"SLUICE_SERVER"})
+MiB = 1024 * 1024
+_log = logging.getLogger("sluice.settings")
+
+
+class SettingsError(Exception):
+    """The configuration is invalid; the message names the key and the source."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: host:port the gRPC server listens on. Loopback by default; expose deliberately.
+    address: str = "127.0.0.1:7070"
+    #: Folder for the job store and the default export root.
+    state_dir: Path = Path(".sluice")
+    #: Local destinations must resolve inside one of these folders. Empty: <state_dir>/exports.
+    allowed_roots: tuple[Path, ...] = ()
+    #: Local source files must resolve inside one of these folders. Empty: <state_dir>/sources.
+    allowed_source_roots: tuple[Path, ...] = ()
+    #: Exports that run at once; more requests wait in the queue.
+    max_concurrent_exports: int = Field(default=2, ge=1, le=64)
+    #: Threads serving gRPC calls (each WatchExport holds one while it streams).
+    grpc_max_workers: int = Field(default=128, ge=4, le=4096)
+    #: Seconds SIGTERM waits for running exports to reach a chunk boundary before exiting.
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
+    #: Rows per record batch flowing through the pipeline; bounds memory per batch.
+    batch_rows: int = Field(default=65_536, ge=256, le=4_000_000)
+    #: Encoded batches buffered between the encoder and the writer (backpressure depth).
+    pipeline_queue_depth: int = Field(default=4, ge=1, le=64)
+    #: Default chunk size target, in encoded (pre-compression) bytes.
+    default_chunk_bytes: int = Field(default=64 * MiB, ge=1024)
+    #: Default maximum records per chunk.
+    default_chunk_rows: int = Field(default=1_000_000, ge=1)
+    #: Largest chunk target a request may ask for.
+    max_chunk_bytes: int = Field(default=4096 * MiB, ge=1024)
+    #: Threads zstd may use per export for compression (0: single-threaded).
+    zstd_threads: int = Field(default=0, ge=0, le=64)
+    #: Secret reference ("env:NAME" or "file:PATH") of the key for chunk content digests.
+    #: Empty: a random key is created once in <state_dir>/keys/ (fine for one machine;
+    #: set it explicitly when several daemons must recognise each other's content).
+    content_digest_key: str = ""
+    #: Count source rows before exporting so progress can show an ETA.
+    count_source_rows: bool = True
+    #: Python logging level name.
+    log_level: str = "INFO"
+
+    @field_validator("address")
+    @classmethod
+    def _address_has_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError("must be HOST:PORT")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @property
+    def export_roots(self) -> tuple[Path, ...]:
+        return self.allowed_roots or (self.state_dir / "exports",)
+
+    @property
+    def source_roots(self) -> tuple[Path, ...]:
+        return self.allowed_source_roots or (self.state_dir / "sources",)
+
+    @property
+    def job_store_path(self) -> Path:
+        return self.state_dir / "jobs.sqlite3"
+
+
+_PATH_LIST_FIELDS = ("allowed_roots", "allowed_source_roots")
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge defaults, file, environment and overrides; raise SettingsError on any bad key."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(_read_config_file(config_file))
+    values.update(_read_environment(os.environ if environ is None else environ))
+    values.update({k: v for k, v in (overrides or {}).items() if v not in (None, (), [])})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(raw) - set(Settings.model_fields))
+    if unknown:
+        raise SettingsError(f"config file {path}: unknown key(s) {', '.join(unknown)}")
+    base = path.parent
+    for key in ("state_dir", *_PATH_LIST_FIELDS):
+        if key in raw:
+            raw[key] = _relative_to(base, raw[key])
+    return raw
+
+
+def _relative_to(base: Path, value: Any) -> Any:
+    """Paths in a config file are relative to the file, as a reader would expect."""
+    if isinstance(value, str):
+        return base / value
+    if isinstance(value, list):
+        return [base / item if isinstance(item, str) else item for item in value]
+    return value
+
+
+def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in CLIENT_ENV:
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in Settings.model_fields:
+            # Not an error: secrets referenced as "env:SLUICE_..." legitimately live here.
+            _log.warning("ignoring environment variable %s: not a setting", name)
+            continue
+        values[key] = [p for p in raw.split(":") if p] if key in _PATH_LIST_FIELDS else raw
+    return values

@@ -1,0 +1,113 @@
+"""What a caller asked for, as plain data.
+
+An ExportSpec is the domain twin of the proto `ExportSpec`: frozen, JSON-serialisable
+(it is stored in the job store), and not yet validated. `server.plan.build_plan` turns it
+into an ExportPlan or raises InvalidArgument naming the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    uri: str
+    #: parquet | csv | ndjson | jsonl | arrow | ipc; "" infers it from the extension.
+    format: str = ""
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    column: str
+    #: Inclusive lower bound (timezone-aware UTC), or None.
+    since: datetime | None = None
+    #: Exclusive upper bound (timezone-aware UTC), or None.
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    columns: tuple[str, ...] = ()
+    where: str = ""
+    time_range: TimeRange | None = None
+    ids: tuple[str, ...] = ()
+    id_column: str = "id"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    format: str = "jsonl"
+    compression: str = "zstd"
+    level: int | None = None
+
+
+@dataclass(frozen=True)
+class ChunkingSpec:
+    #: 0 means the server default.
+    target_bytes: int = 0
+    #: 0 means the server default.
+    max_rows: int = 0
+
+
+@dataclass(frozen=True)
+class DestinationSpec:
+    uri: str
+    dataset: str
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    source: SourceSpec
+    destination: DestinationSpec
+    query: QuerySpec = field(default_factory=QuerySpec)
+    output: OutputSpec = field(default_factory=OutputSpec)
+    chunking: ChunkingSpec = field(default_factory=ChunkingSpec)
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=_encode, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> ExportSpec:
+        raw = json.loads(text)
+        query = raw["query"]
+        time_range = query.get("time_range")
+        return cls(
+            source=SourceSpec(**raw["source"]),
+            destination=DestinationSpec(**raw["destination"]),
+            query=QuerySpec(
+                columns=tuple(query["columns"]),
+                where=query["where"],
+                time_range=None
+                if time_range is None
+                else TimeRange(
+                    column=time_range["column"],
+                    since=_decode_time(time_range["since"]),
+                    until=_decode_time(time_range["until"]),
+                ),
+                ids=tuple(query["ids"]),
+                id_column=query["id_column"],
+            ),
+            output=OutputSpec(**raw["output"]),
+            chunking=ChunkingSpec(**raw["chunking"]),
+            labels=tuple((k, v) for k, v in raw["labels"]),
+        )
+
+    def fingerprint(self) -> str:
+        """A stable digest of the request, to tell a retry from a reused request id."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _decode_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

@@ -1,0 +1,438 @@
+"""The JobStore contract, run against every implementation.
+
+An implementation joins by subclassing JobStoreContract and overriding `open_store`
+(and `reopenable` when a second store can see the first one's data).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from server.errors import FailedPrecondition, InvalidArgument, NotFound
+from server.jobs import (
+    FINAL_STATES,
+    RESUMABLE_STATES,
+    UNFINISHED_STATES,
+    ChunkRecord,
+    Job,
+    JobError,
+    JobFilter,
+    JobState,
+    JobStore,
+    NewJob,
+    Progress,
+    SQLiteJobStore,
+)
+from server.spec import DestinationSpec, ExportSpec, SourceSpec
+
+Q, R, S, F, C = (
+    JobState.QUEUED,
+    JobState.RUNNING,
+    JobState.SUCCEEDED,
+    JobState.FAILED,
+    JobState.CANCELLED,
+)
+
+
+def make_spec(uri: str = "file:///data/users.parquet", **labels: str) -> ExportSpec:
+    return ExportSpec(
+        source=SourceSpec(uri=uri),
+        destination=DestinationSpec(uri="file:///exports", dataset="users"),
+        labels=tuple(sorted(labels.items())),
+    )
+
+
+def new_job(job_id: str, request_id: str = "", spec: ExportSpec | None = None) -> NewJob:
+    spec = spec or make_spec(team="a")
+    return NewJob(
+        id=job_id, spec=spec, request_id=request_id, request_fingerprint=spec.fingerprint()
+    )
+
+
+def make_chunk(index: int, sha: str = "", rows: int = 100) -> ChunkRecord:
+    return ChunkRecord(
+        index=index,
+        path=f"part-{index:06d}.jsonl.zst",
+        records=rows,
+        stored_bytes=1000 + index,
+        sha256=sha or f"{index:064x}",
+        content_digest=f"hmac-sha256:{index:064x}",
+        source_start=index * rows,
+        source_end=(index + 1) * rows,
+        committed_at=datetime(2025, 3, 1, 12, 0, index, 123456, tzinfo=UTC),
+    )
+
+
+def assert_utc(value: datetime | None) -> None:
+    assert value is not None
+    assert value.utcoffset() == timedelta(0)
+
+
+class JobStoreContract:
+    reopenable = False
+
+    def open_store(self, tmp_path: Path) -> JobStore:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def opener(self, tmp_path: Path) -> Iterator[Callable[[], JobStore]]:
+        opened: list[JobStore] = []
+
+        def open_one() -> JobStore:
+            opened.append(self.open_store(tmp_path))
+            return opened[-1]
+
+        yield open_one
+        for store in opened:
+            store.close()
+
+    @pytest.fixture
+    def store(self, opener: Callable[[], JobStore]) -> JobStore:
+        return opener()
+
+    # -- create / get --------------------------------------------------------------
+
+    def test_create_returns_queued_job(self, store: JobStore) -> None:
+        spec = make_spec(team="a", env="prod")
+        job, created = store.create(new_job("j1", "req-1", spec))
+        assert created
+        assert (job.id, job.state, job.request_id) == ("j1", Q, "req-1")
+        assert job.spec == spec
+        assert job.labels == {"team": "a", "env": "prod"}
+        assert job.progress == Progress()
+        assert job.started_at is None and job.finished_at is None and job.error is None
+        assert job.manifest_uri == ""
+        assert_utc(job.created_at)
+        assert_utc(job.updated_at)
+        assert store.get("j1") == job
+
+    def test_create_is_idempotent_by_request_id(self, store: JobStore) -> None:
+        first, created = store.create(new_job("j1", "req-1"))
+        again, created_again = store.create(new_job("j2", "req-1"))
+        assert created and not created_again
+        assert again == first
+        with pytest.raises(NotFound):
+            store.get("j2")
+
+    def test_reused_request_id_with_other_request_is_refused(self, store: JobStore) -> None:
+        store.create(new_job("j1", "req-1", make_spec("file:///a.parquet")))
+        with pytest.raises(InvalidArgument) as err:
+            store.create(new_job("j2", "req-1", make_spec("file:///b.parquet")))
+        assert err.value.violations[0].field == "request_id"
+        assert "export j1" in err.value.violations[0].description
+        with pytest.raises(NotFound):
+            store.get("j2")
+
+    def test_jobs_without_request_id_do_not_collide(self, store: JobStore) -> None:
+        for job_id in ("j1", "j2", "j3"):
+            job, created = store.create(new_job(job_id))
+            assert created and job.request_id == ""
+        page = store.list(JobFilter(), page_size=10)
+        assert {j.id for j in page.jobs} == {"j1", "j2", "j3"}
+
+    def test_find_by_request_id(self, store: JobStore) -> None:
+        job, _ = store.create(new_job("j1", "req-1"))
+        store.create(new_job("j2"))
+        assert store.find_by_request_id("req-1") == job
+        assert store.find_by_request_id("req-2") is None
+        # Jobs created without a request id are not found under the empty one.
+        assert store.find_by_request_id("") is None
+
+    def test_get_unknown_is_not_found(self, store: JobStore) -> None:
+        with pytest.raises(NotFound, match="export 'nope' not found"):
+            store.get("nope")
+
+    def test_concurrent_creates_with_one_request_id_make_one_job(self, store: JobStore) -> None:
+        self._race_creates([store] * 8)
+        assert len(store.list(JobFilter(), page_size=100).jobs) == 1
+
+    @staticmethod
+    def _race_creates(stores: list[JobStore]) -> None:
+        barrier = threading.Barrier(len(stores))
+        results: list[tuple[Job, bool]] = []
+        errors: list[BaseException] = []
+
+        def worker(n: int, store: JobStore) -> None:
+            barrier.wait()
+            try:
+                results.append(store.create(new_job(f"j{n}", "same-request")))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(n, s)) for n, s in enumerate(stores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sum(created for _, created in results) == 1
+        assert len({job.id for job, _ in results}) == 1
+
+    # -- list ----------------------------------------------------------------------
+
+    def test_list_pages_newest_first_exactly_once(self, store: JobStore) -> None:
+        for n in range(25):
+            store.create(new_job(f"j{n:02d}"))
+        seen: list[Job] = []
+        token = ""
+        pages = 0
+        while True:
+            page = store.list(JobFilter(), page_size=10, page_token=token)
+            pages += 1
+            seen.extend(page.jobs)
+            token = page.next_page_token
+            if not token:
+                break
+        assert pages == 3
+        assert [len(p) for p in (seen[:10], seen[10:20], seen[20:])] == [10, 10, 5]
+        assert len({j.id for j in seen}) == 25
+        keys = [(j.created_at, j.id) for j in seen]
+        assert keys == sorted(keys, reverse=True)
+
+    def test_list_exact_multiple_has_no_empty_last_page(self, store: JobStore) -> None:
+        for n in range(4):
+            store.create(new_job(f"j{n}"))
+        first = store.list(JobFilter(), page_size=2)
+        second = store.list(JobFilter(), page_size=2, page_token=first.next_page_token)
+        assert len(second.jobs) == 2 and second.next_page_token == ""
+
+    def test_list_filters_by_any_state(self, store: JobStore) -> None:
+        for job_id in ("q", "r", "f"):
+            store.create(new_job(job_id))
+        store.transition("r", {Q}, R)
+        store.transition("f", {Q}, F)
+        page = store.list(JobFilter(states=frozenset({Q, F})), page_size=10)
+        assert {j.id for j in page.jobs} == {"q", "f"}
+        assert store.list(JobFilter(states=frozenset({S})), page_size=10).jobs == ()
+
+    def test_list_filters_by_all_labels(self, store: JobStore) -> None:
+        store.create(new_job("a-prod", spec=make_spec(team="a", env="prod")))
+        store.create(new_job("a-dev", spec=make_spec(team="a", env="dev")))
+        store.create(new_job("b-prod", spec=make_spec(team="b", env="prod")))
+        store.create(new_job("none", spec=make_spec()))
+
+        def ids(*labels: tuple[str, str]) -> set[str]:
+            return {j.id for j in store.list(JobFilter(labels=labels), page_size=10).jobs}
+
+        assert ids(("team", "a")) == {"a-prod", "a-dev"}
+        assert ids(("team", "a"), ("env", "prod")) == {"a-prod"}
+        assert ids(("env", "prod")) == {"a-prod", "b-prod"}
+        assert ids(("team", "c")) == set()
+        assert ids() == {"a-prod", "a-dev", "b-prod", "none"}
+
+    def test_list_combines_state_and_label_filters_across_pages(self, store: JobStore) -> None:
+        for n in range(7):
+            store.create(new_job(f"j{n}", spec=make_spec(team="a" if n % 2 else "b")))
+        where = JobFilter(states=frozenset({Q}), labels=(("team", "a"),))
+        first = store.list(where, page_size=2)
+        second = store.list(where, page_size=2, page_token=first.next_page_token)
+        assert second.next_page_token == ""
+        assert {j.id for j in first.jobs + second.jobs} == {"j1", "j3", "j5"}
+
+    @pytest.mark.parametrize(
+        "token", ["%%%", "bm90IGpzb24", "e30", "WzEsMl0", "eyJjIjogMSwgImkiOiAyfQ", "x"]
+    )
+    def test_list_refuses_malformed_page_token(self, store: JobStore, token: str) -> None:
+        with pytest.raises(InvalidArgument) as err:
+            store.list(JobFilter(), page_size=10, page_token=token)
+        assert err.value.violations[0].field == "page_token"
+
+    # -- transitions ---------------------------------------------------------------
+
+    def test_transition_through_a_successful_run(self, store: JobStore) -> None:
+        queued, _ = store.create(new_job("j1"))
+        running = store.transition("j1", {Q}, R)
+        assert running.state == R
+        assert_utc(running.started_at)
+        assert running.finished_at is None
+        assert running.updated_at >= queued.updated_at
+        done = store.transition("j1", {R}, S, manifest_uri="file:///exports/users/j1/m.json")
+        assert done.state == S
+        assert done.started_at == running.started_at
+        assert_utc(done.finished_at)
+        assert done.manifest_uri == "file:///exports/users/j1/m.json"
+        assert store.get("j1") == done
+
+    def test_transition_refusal_names_current_state(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        with pytest.raises(
+            FailedPrecondition, match=r"^export 'j1' is queued; expected cancelled or failed$"
+        ):
+            store.transition("j1", RESUMABLE_STATES, Q)
+        assert store.get("j1").state == Q
+
+    def test_transition_unknown_job_is_not_found(self, store: JobStore) -> None:
+        with pytest.raises(NotFound):
+            store.transition("nope", {Q}, R)
+
+    def test_second_claim_of_a_queued_job_is_refused(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        store.transition("j1", {Q}, R)
+        with pytest.raises(FailedPrecondition, match="is running"):
+            store.transition("j1", {Q}, R)
+
+    def test_failure_records_error_and_resume_clears_it(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        first_run = store.transition("j1", {Q}, R)
+        error = JobError(code="UNAVAILABLE", message="storage timed out", transient=True)
+        failed = store.transition("j1", {R}, F, error=error)
+        assert failed.error == error
+        assert failed.finished_at is not None
+        resumed = store.transition("j1", RESUMABLE_STATES, Q)
+        assert resumed.finished_at is None
+        assert resumed.error is None
+        rerun = store.transition("j1", {Q}, R)
+        assert rerun.started_at == first_run.started_at
+        assert rerun.finished_at is None
+
+    def test_manifest_uri_is_kept_when_not_given(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        store.transition("j1", {Q}, R, manifest_uri="mem://m.json")
+        assert store.transition("j1", {R}, C).manifest_uri == "mem://m.json"
+
+    @pytest.mark.parametrize("final", sorted(FINAL_STATES))
+    def test_every_final_state_sets_finished_at(self, store: JobStore, final: JobState) -> None:
+        store.create(new_job("j1"))
+        job = store.transition("j1", {Q}, final)
+        assert job.state == final
+        assert_utc(job.finished_at)
+        assert job.started_at is None
+
+    # -- chunks and progress -------------------------------------------------------
+
+    def test_chunks_come_back_in_index_order(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        for index in (2, 0, 1):
+            store.record_chunk("j1", make_chunk(index), Progress(chunks=1))
+        chunks = store.chunks("j1")
+        assert [c.index for c in chunks] == [0, 1, 2]
+        assert chunks[1] == make_chunk(1)
+        assert_utc(chunks[1].committed_at)
+
+    def test_chunks_of_a_job_without_any_is_empty(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        assert list(store.chunks("j1")) == []
+
+    def test_record_chunk_stores_progress_with_it(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        progress = Progress(
+            records=100, chunks=1, stored_bytes=1000, source_rows_done=100, source_rows_total=900
+        )
+        store.record_chunk("j1", make_chunk(0), progress)
+        assert store.get("j1").progress == progress
+
+    def test_same_chunk_recorded_twice_is_a_no_op(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        store.record_chunk("j1", make_chunk(0), Progress(records=100, chunks=1))
+        store.record_chunk("j1", make_chunk(0), Progress(records=999, chunks=9))
+        assert list(store.chunks("j1")) == [make_chunk(0)]
+        assert store.get("j1").progress == Progress(records=100, chunks=1)
+
+    def test_other_chunk_at_a_recorded_index_is_refused(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        store.record_chunk("j1", make_chunk(0), Progress(records=100, chunks=1))
+        with pytest.raises(FailedPrecondition, match="chunk 0"):
+            store.record_chunk("j1", make_chunk(0, sha="f" * 64), Progress(chunks=2))
+        assert list(store.chunks("j1")) == [make_chunk(0)]
+        assert store.get("j1").progress == Progress(records=100, chunks=1)
+
+    def test_chunk_journals_are_per_job(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        store.create(new_job("j2"))
+        store.record_chunk("j1", make_chunk(0), Progress())
+        store.record_chunk("j2", make_chunk(0, sha="e" * 64), Progress())
+        assert [c.sha256 for c in store.chunks("j2")] == ["e" * 64]
+
+    def test_save_progress(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        progress = Progress(source_rows_done=5000, source_rows_total=10_000)
+        store.save_progress("j1", progress)
+        assert store.get("j1").progress == progress
+
+    def test_unknown_job_is_not_found_for_chunks_and_progress(self, store: JobStore) -> None:
+        with pytest.raises(NotFound):
+            store.record_chunk("nope", make_chunk(0), Progress())
+        with pytest.raises(NotFound):
+            store.chunks("nope")
+        with pytest.raises(NotFound):
+            store.save_progress("nope", Progress())
+
+    # -- restart -------------------------------------------------------------------
+
+    def test_unfinished_lists_queued_and_running_oldest_first(self, store: JobStore) -> None:
+        for n in range(5):
+            store.create(new_job(f"j{n}"))
+        store.transition("j1", {Q}, R)
+        store.transition("j2", {Q}, S)
+        store.transition("j3", {Q}, C)
+        unfinished = store.unfinished()
+        assert {j.id for j in unfinished} == {"j0", "j1", "j4"}
+        assert all(j.state in UNFINISHED_STATES for j in unfinished)
+        keys = [(j.created_at, j.id) for j in unfinished]
+        assert keys == sorted(keys)
+
+    def test_everything_survives_reopening(self, opener: Callable[[], JobStore]) -> None:
+        if not self.reopenable:
+            pytest.skip("this store keeps nothing after close")
+        store = opener()
+        store.create(new_job("j1", "req-1", make_spec(team="a")))
+        store.transition("j1", {Q}, R)
+        store.record_chunk("j1", make_chunk(0), Progress(records=100, chunks=1))
+        before = store.get("j1")
+        store.close()
+
+        reopened = opener()
+        assert reopened.get("j1") == before
+        assert list(reopened.chunks("j1")) == [make_chunk(0)]
+        assert [j.id for j in reopened.unfinished()] == ["j1"]
+        assert reopened.create(new_job("j9", "req-1", make_spec(team="a")))[1] is False
+        labelled = reopened.list(JobFilter(labels=(("team", "a"),)), page_size=5)
+        assert [j.id for j in labelled.jobs] == ["j1"]
+
+
+class TestSQLiteFileJobStore(JobStoreContract):
+    reopenable = True
+
+    def open_store(self, tmp_path: Path) -> JobStore:
+        return SQLiteJobStore(tmp_path / "state" / "jobs.sqlite3")
+
+    def test_two_stores_on_one_file_race_to_one_job(self, opener: Callable[[], JobStore]) -> None:
+        # Separate connections share only the file, so this exercises the UNIQUE
+        # constraint and busy_timeout rather than the in-process lock.
+        stores = [opener() for _ in range(4)]
+        self._race_creates(stores * 2)
+        assert len(stores[0].list(JobFilter(), page_size=100).jobs) == 1
+
+    def test_schema_version_and_pragmas(self, tmp_path: Path) -> None:
+        import sqlite3
+
+        path = tmp_path / "state" / "jobs.sqlite3"
+        SQLiteJobStore(path).close()
+        SQLiteJobStore(path).close()  # a second open migrates nothing
+        db = sqlite3.connect(path)
+        try:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            db.close()
+
+    def test_newer_schema_is_refused(self, tmp_path: Path) -> None:
+        import sqlite3
+
+        path = tmp_path / "jobs.sqlite3"
+        SQLiteJobStore(path).close()
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA user_version = 99")
+        db.close()
+        with pytest.raises(FailedPrecondition, match="schema version 99"):
+            SQLiteJobStore(path)
+
+
+class TestSQLiteMemoryJobStore(JobStoreContract):
+    def open_store(self, tmp_path: Path) -> JobStore:
+        return SQLiteJobStore(":memory:")
