@@ -1,0 +1,152 @@
+"""Running one export job: plan, resume point, pipeline, manifest, final state.
+
+The job store is the journal: a chunk counts once `record_chunk` returned, and a
+resumed job continues after its last journalled chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from server.errors import Interrupted, SluiceError
+from server.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
+from server.jobs.model import ChunkRecord, Job, Progress
+from server.jobs.store import JobStore
+from server.manifest import build_manifest, write_manifest
+from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from server.pipeline.source import count_rows
+from server.plan import ExportPlan, build_plan
+from server.settings import Settings
+from server.storage import storage_errors
+from sinks.base import Sink
+
+_log = logging.getLogger("sluice.export")
+_PUBLISH_EVERY = 0.25
+_SAVE_EVERY = 2.0
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    settings: Settings
+    store: JobStore
+    hub: EventHub
+    open_sink: Callable[[str], Sink]
+    content_key: bytes
+    content_key_id: str
+
+
+def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
+    """Run `job` to completion and return its manifest URI. Raises SluiceError
+    (Interrupted when `stop` is set)."""
+    settings = context.settings
+    plan = build_plan(job.spec, settings, job.id)
+    sink = context.open_sink(plan.destination)
+    chunks = list(context.store.chunks(job.id))
+    total = _source_rows(plan, settings)
+    resume = ResumePoint.after(chunks, total)
+    if chunks:
+        _log.info(
+            "export %s resumes after chunk %d (row %d)", job.id, chunks[-1].index, resume.from_row
+        )
+        _remove_stale_temporaries(sink, plan.prefix)
+    reporter = _ProgressReporter(job.id, context, resume.totals)
+    options = PipelineOptions(
+        batch_rows=settings.batch_rows,
+        queue_depth=settings.pipeline_queue_depth,
+        zstd_threads=settings.zstd_threads,
+        content_key=context.content_key,
+    )
+    run_pipeline(plan, sink, resume, reporter, stop, options)
+    if stop.is_set():
+        raise Interrupted("export interrupted before its manifest was written")
+    return _commit(plan, sink, job, context)
+
+
+def _commit(plan: ExportPlan, sink: Sink, job: Job, context: ExecutionContext) -> str:
+    chunks = context.store.chunks(job.id)
+    manifest = build_manifest(
+        plan,
+        chunks,
+        created_at=job.created_at,
+        finished_at=datetime.now(UTC),
+        digest_key_id=context.content_key_id,
+    )
+    write_manifest(sink, plan.manifest_key, manifest)
+    return f"{sink.uri.rstrip('/')}/{plan.manifest_key}"
+
+
+def _source_rows(plan: ExportPlan, settings: Settings) -> int:
+    cheap = plan.source.format in {"parquet", "ipc"}
+    if not (cheap or settings.count_source_rows):
+        return 0
+    try:
+        return count_rows(plan.source)
+    except Exception as exc:  # noqa: BLE001 - progress is optional; the export is not
+        _log.warning("cannot count source rows for progress: %s", exc)
+        return 0
+
+
+def _remove_stale_temporaries(sink: Sink, prefix: str) -> None:
+    """Drop half-written chunk files a crash left behind (local folders only)."""
+    target: object = sink
+    while hasattr(target, "inner"):
+        target = target.inner
+    cleaner = getattr(target, "remove_stale_temporaries", None)
+    if cleaner is not None:
+        with storage_errors():
+            cleaner(prefix)
+
+
+class _ProgressReporter:
+    """Journals chunks and turns pipeline progress into throttled events with rates."""
+
+    def __init__(self, job_id: str, context: ExecutionContext, start: Progress) -> None:
+        self._job_id = job_id
+        self._context = context
+        self._start = start
+        self._started = time.monotonic()
+        self._last_publish = 0.0
+        self._last_save = time.monotonic()
+
+    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+        self._context.store.record_chunk(self._job_id, chunk, progress)
+        self._context.hub.publish(ChunkCommitted(self._job_id, chunk))
+        self._last_save = time.monotonic()
+        self._publish(progress, force=True)
+
+    def progress(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self._last_save >= _SAVE_EVERY:
+            self._context.store.save_progress(self._job_id, progress)
+            self._last_save = now
+        self._publish(progress)
+
+    def _publish(self, progress: Progress, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_publish < _PUBLISH_EVERY:
+            return
+        self._last_publish = now
+        self._context.hub.publish(ProgressUpdated(self._job_id, self._live(progress, now)))
+
+    def _live(self, progress: Progress, now: float) -> LiveProgress:
+        elapsed = max(now - self._started, 1e-6)
+        records_rate = (progress.records - self._start.records) / elapsed
+        bytes_rate = (progress.stored_bytes - self._start.stored_bytes) / elapsed
+        rows_done = progress.source_rows_done - self._start.source_rows_done
+        eta = -1.0
+        if progress.source_rows_total and rows_done > 0:
+            remaining = max(progress.source_rows_total - progress.source_rows_done, 0)
+            eta = remaining * elapsed / rows_done
+        return LiveProgress(progress, records_rate, bytes_rate, eta)
+
+
+def describe_failure(exc: BaseException) -> SluiceError:
+    """Any failure as a domain error whose message is safe to store and show."""
+    if isinstance(exc, SluiceError):
+        return exc
+    return SluiceError(f"internal error: {type(exc).__name__}: {str(exc)[:300]}")

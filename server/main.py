@@ -1,0 +1,105 @@
+"""The daemon's lifecycle: settings, job store, runner, gRPC server, signals.
+
+On SIGTERM or SIGINT it stops accepting calls, lets running exports reach a chunk
+boundary (they resume on the next start), and exits within `shutdown_grace_seconds`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+
+from server.errors import SluiceError
+from server.events import EventHub
+from server.execution import ExecutionContext
+from server.jobs.sqlite import SQLiteJobStore
+from server.rpc.server import build_server, set_not_serving
+from server.runner import ExportRunner
+from server.secrets import load_or_create_key
+from server.service import ExportService
+from server.settings import Settings, SettingsError, load_settings
+from sinks import open_sink
+
+_log = logging.getLogger("sluice")
+
+
+def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
+    """Run the daemon until a signal; return the process exit status."""
+    try:
+        settings = load_settings(config_file, overrides)
+    except SettingsError as exc:
+        print(f"sluice: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return _run(settings)
+    except SluiceError as exc:
+        print(f"sluice: error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _run(settings: Settings) -> int:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    for root in settings.export_roots:
+        root.mkdir(parents=True, exist_ok=True)
+    key = load_or_create_key(
+        settings.content_digest_key, settings.state_dir / "keys" / "content-digest.key"
+    )
+    store = SQLiteJobStore(settings.job_store_path)
+    hub = EventHub()
+    context = ExecutionContext(
+        settings=settings,
+        store=store,
+        hub=hub,
+        open_sink=open_sink,
+        content_key=key,
+        content_key_id=key_id(key),
+    )
+    runner = ExportRunner(context)
+    service = ExportService(settings, store, runner, hub)
+    server, health_servicer, port = build_server(
+        service, settings.address, settings.grpc_max_workers
+    )
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    server.start()
+    runner.start()
+    host = settings.address.rpartition(":")[0]
+    _log.info("sluice listening on %s:%d (state %s)", host, port, settings.state_dir.resolve())
+    stop.wait()
+    _log.info(
+        "shutting down: waiting up to %.0fs for exports to checkpoint",
+        settings.shutdown_grace_seconds,
+    )
+    set_not_serving(health_servicer)
+    rpc_stopped = server.stop(grace=min(settings.shutdown_grace_seconds, 5.0))
+    clean = runner.shutdown(settings.shutdown_grace_seconds)
+    rpc_stopped.wait()
+    store.close()
+    _log.info("stopped%s", "" if clean else " (some exports did not checkpoint in time)")
+    return 0
+
+
+def key_id(key: bytes) -> str:
+    """A public name for a key: identifies it without revealing it."""
+    return hmac.new(key, b"sluice-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        _log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)

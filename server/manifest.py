@@ -1,0 +1,116 @@
+"""The export manifest (format v1): plain JSON, written last, never overwritten.
+Its presence is what commits an export; see ARCHITECTURE.md for the contract."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from server.errors import DataLoss
+from server.jobs.model import ChunkRecord
+from server.pipeline.encoders import arrow_schema
+from server.plan import ExportPlan
+from server.storage import storage_errors
+from sinks.base import Sink
+from sinks.errors import ObjectExists
+
+FORMAT_VERSION = 1
+
+
+def build_manifest(
+    plan: ExportPlan,
+    chunks: Sequence[ChunkRecord],
+    *,
+    created_at: datetime,
+    finished_at: datetime,
+    digest_key_id: str,
+    parent_export_id: str | None = None,
+) -> dict[str, Any]:
+    spec = plan.spec
+    query = spec.query
+    return {
+        "format_version": FORMAT_VERSION,
+        "export_id": plan.export_id,
+        "dataset": spec.destination.dataset,
+        "parent_export_id": parent_export_id,
+        "created_at": created_at.isoformat(),
+        "finished_at": finished_at.isoformat(),
+        "source": plan.source.describe(),
+        "query": {
+            "columns": list(plan.query.columns),
+            "where": query.where or None,
+            "time_range": None
+            if query.time_range is None
+            else {
+                "column": query.time_range.column,
+                "since": _iso(query.time_range.since),
+                "until": _iso(query.time_range.until),
+            },
+            "ids": {"column": query.id_column, "count": len(query.ids)} if query.ids else None,
+        },
+        "output": {
+            "format": plan.encoder.name,
+            "compression": plan.compressor.name,
+            "level": plan.level if plan.compressor.name != "none" else None,
+            "compression_applied": "internal" if plan.encoder.internal_compression else "stream",
+            "encryption": {"scheme": "none", "recipients": []},
+        },
+        "schema": _schema_fields(plan),
+        "totals": {
+            "records": sum(c.records for c in chunks),
+            "chunks": len(chunks),
+            "stored_bytes": sum(c.stored_bytes for c in chunks),
+        },
+        "watermark": None,
+        "redaction": {"level": "none", "rules": [], "counts": {}},
+        "content_digest": {"algorithm": "hmac-sha256", "key_id": digest_key_id},
+        "labels": dict(spec.labels),
+        "chunks": [
+            {
+                "index": c.index,
+                "path": c.path,
+                "records": c.records,
+                "stored_bytes": c.stored_bytes,
+                "sha256": c.sha256,
+                "content_digest": c.content_digest,
+                "source_range": {"start_row": c.source_start, "end_row": c.source_end},
+            }
+            for c in chunks
+        ],
+    }
+
+
+def write_manifest(sink: Sink, key: str, manifest: dict[str, Any]) -> None:
+    """Write the manifest atomically and only once. Finding one already there is fine
+    when it commits the same chunks (a retry after a crash); otherwise it is data loss."""
+    body = json.dumps(manifest, indent=2, sort_keys=False).encode() + b"\n"
+    with storage_errors():
+        writer = sink.create(key, overwrite=False)
+        try:
+            writer.write(body)
+            writer.commit()
+            return
+        except ObjectExists:
+            writer.abort()
+        with sink.open(key) as handle:
+            existing = json.load(handle)
+    if _chunk_digests(existing) != _chunk_digests(manifest):
+        raise DataLoss(f"a different manifest already commits {key}")
+
+
+def _chunk_digests(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["path"], c["sha256"]) for c in manifest.get("chunks", [])]
+
+
+def _schema_fields(plan: ExportPlan) -> list[dict[str, Any]]:
+    schema = arrow_schema(plan.schema)
+    return [
+        {"name": field.name, "type": str(field.type), "nullable": field.nullable}
+        for field in schema
+    ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

@@ -1,0 +1,99 @@
+"""Chunk boundaries and the messages that carry a chunk from the encoder to the writer.
+
+Boundaries depend only on the rows from the chunk's first row on: each chunk pulls
+fixed-size batches (`batch_rows`, capped by what the chunk may still take) and closes at
+`max_rows` or at the first batch boundary past `target_bytes` of encoded data. So a
+resumed export rebuilds exactly the chunks an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import polars as pl
+
+from server.pipeline.encoders import ChunkContext
+from server.pipeline.source import ROW_INDEX
+from server.plan import ExportPlan
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Encoded bytes of some records of chunk `index`."""
+
+    index: int
+    data: bytes
+    records: int
+    #: Source rows read so far (the next unread position).
+    source_position: int
+
+
+@dataclass(frozen=True)
+class ChunkEnd:
+    index: int
+    tail: bytes
+    records: int
+    source_start: int
+    source_end: int
+
+
+class RowStream:
+    """Re-slices Polars' batches (whose sizes the engine chooses) into exact row counts."""
+
+    def __init__(self, batches: Iterator[pl.DataFrame]) -> None:
+        self._batches = batches
+        self._pending: pl.DataFrame | None = None
+
+    def take(self, rows: int) -> pl.DataFrame | None:
+        parts: list[pl.DataFrame] = []
+        need = rows
+        while need > 0:
+            if self._pending is None or self._pending.height == 0:
+                following = next(self._batches, None)
+                if following is None:
+                    break
+                self._pending = following
+                continue
+            part = self._pending.slice(0, need)
+            self._pending = self._pending.slice(need)
+            parts.append(part)
+            need -= part.height
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=False)
+
+
+def encode_chunks(
+    plan: ExportPlan, rows: RowStream, first_index: int, batch_rows: int
+) -> Iterator[Segment | ChunkEnd]:
+    """Yield the segments of each chunk followed by its ChunkEnd, until rows run out."""
+    index = first_index
+    while True:
+        encoder = plan.encoder.make(
+            ChunkContext(
+                export_id=plan.export_id,
+                dataset=plan.spec.destination.dataset,
+                index=index,
+                codec=plan.compressor.name,
+                level=plan.level if plan.compressor.name != "none" else None,
+            )
+        )
+        records = encoded = 0
+        source_start = source_end = -1
+        while records < plan.chunk_max_rows and encoded < plan.chunk_target_bytes:
+            batch = rows.take(min(batch_rows, plan.chunk_max_rows - records))
+            if batch is None:
+                break
+            positions = batch.get_column(ROW_INDEX)
+            if source_start < 0:
+                source_start = int(positions[0])
+            source_end = int(positions[-1]) + 1
+            data = encoder.encode(batch.drop(ROW_INDEX))
+            records += batch.height
+            encoded += len(data)
+            yield Segment(index, data, batch.height, source_end)
+        if records == 0:
+            return
+        yield ChunkEnd(index, encoder.finish(), records, source_start, source_end)
+        index += 1

@@ -1,0 +1,76 @@
+"""Compressors wrap a chunk's encoded bytes in a stream format any tool can read
+(`zstd -d`, `gunzip`). One instance per chunk."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import zstandard
+
+
+class Compressor(Protocol):
+    def compress(self, data: bytes) -> bytes: ...
+
+    def flush(self) -> bytes:
+        """Close the stream and return its final bytes."""
+        ...
+
+
+@dataclass(frozen=True)
+class CompressorKind:
+    name: str
+    #: Appended to the chunk name, with its dot ("" for none).
+    extension: str
+    #: Valid levels, inclusive.
+    levels: tuple[int, int]
+    default_level: int
+    make: Callable[[int, int], Compressor]
+
+
+class _Zstd:
+    def __init__(self, level: int, threads: int) -> None:
+        # Content checksums let `zstd -t` and readers detect corruption on their own.
+        compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+        self._stream = compressor.compressobj()
+
+    def compress(self, data: bytes) -> bytes:
+        return self._stream.compress(data)
+
+    def flush(self) -> bytes:
+        return self._stream.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+
+
+class _Gzip:
+    def __init__(self, level: int, _threads: int) -> None:
+        # wbits 31 = a gzip header and trailer, so the output is a real .gz file.
+        self._stream = zlib.compressobj(level, zlib.DEFLATED, 31)
+
+    def compress(self, data: bytes) -> bytes:
+        return self._stream.compress(data)
+
+    def flush(self) -> bytes:
+        return self._stream.flush(zlib.Z_FINISH)
+
+
+class _Identity:
+    def __init__(self, _level: int, _threads: int) -> None:
+        pass
+
+    def compress(self, data: bytes) -> bytes:
+        return data
+
+    def flush(self) -> bytes:
+        return b""
+
+
+COMPRESSORS: dict[str, CompressorKind] = {
+    kind.name: kind
+    for kind in (
+        CompressorKind("zstd", ".zst", (1, 22), 3, _Zstd),
+        CompressorKind("gzip", ".gz", (1, 9), 6, _Gzip),
+        CompressorKind("none", "", (0, 0), 0, _Identity),
+    )
+}

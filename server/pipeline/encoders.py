@@ -1,0 +1,202 @@
+"""Encoders turn record batches into the bytes of one chunk file.
+
+A fresh encoder is made per chunk, so every chunk is a complete, standalone file
+(a CSV with its header, a JSON document, a Parquet or Arrow file with its footer).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+
+@dataclass(frozen=True)
+class ChunkContext:
+    export_id: str
+    dataset: str
+    index: int
+    #: Parquet's internal codec ("zstd", "gzip", "none") and level; other formats ignore it.
+    codec: str = "none"
+    level: int | None = None
+
+
+class Encoder(Protocol):
+    def encode(self, batch: pl.DataFrame) -> bytes:
+        """Bytes for these records (including any file header on the first call)."""
+        ...
+
+    def finish(self) -> bytes:
+        """The file's closing bytes (a footer, a closing bracket), possibly empty."""
+        ...
+
+
+@dataclass(frozen=True)
+class EncoderKind:
+    name: str
+    extension: str
+    #: True when the format compresses internally, so no outer compressor applies.
+    internal_compression: bool
+    make: Callable[[ChunkContext], Encoder]
+
+
+class _Spool(io.RawIOBase):
+    """A write-only file that hands out what was written since the last drain."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        chunk = bytes(data)  # type: ignore[call-overload]
+        self._parts.append(chunk)
+        return len(chunk)
+
+    def drain(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+def _nested_as_json(batch: pl.DataFrame) -> pl.DataFrame:
+    """CSV has no nested values: write structs and lists as JSON text."""
+    nested = [n for n, t in batch.schema.items() if t.is_nested()]
+    if not nested:
+        return batch
+    return batch.with_columns(
+        # Wrapping in a one-field struct reuses Polars' JSON writer for lists too.
+        pl.struct(pl.col(n).alias("v")).struct.json_encode().str.slice(5).str.head(-1).alias(n)
+        for n in nested
+    )
+
+
+class NdjsonEncoder:
+    def __init__(self, _: ChunkContext) -> None:
+        pass
+
+    def encode(self, batch: pl.DataFrame) -> bytes:
+        buffer = io.BytesIO()
+        batch.write_ndjson(buffer)
+        return buffer.getvalue()
+
+    def finish(self) -> bytes:
+        return b""
+
+
+class JsonDocumentEncoder:
+    """One JSON document per chunk: {"metadata": {...}, "data": [records...]}, streamed."""
+
+    def __init__(self, context: ChunkContext) -> None:
+        self._header = (
+            b'{"metadata":'
+            + json.dumps(
+                {
+                    "format": "sluice-json-v1",
+                    "export_id": context.export_id,
+                    "dataset": context.dataset,
+                    "chunk": context.index,
+                },
+                separators=(",", ":"),
+            ).encode()
+            + b',"data":[\n'
+        )
+        self._started = False
+
+    def encode(self, batch: pl.DataFrame) -> bytes:
+        buffer = io.BytesIO()
+        batch.write_ndjson(buffer)
+        # NDJSON escapes newlines inside values, so each line is exactly one record.
+        body = buffer.getvalue().rstrip(b"\n").replace(b"\n", b",\n")
+        if not body:
+            return b""
+        prefix = self._header if not self._started else b",\n"
+        self._started = True
+        return prefix + body
+
+    def finish(self) -> bytes:
+        return (b"" if self._started else self._header) + b"\n]}\n"
+
+
+class CsvEncoder:
+    def __init__(self, _: ChunkContext) -> None:
+        self._header_written = False
+
+    def encode(self, batch: pl.DataFrame) -> bytes:
+        buffer = io.BytesIO()
+        _nested_as_json(batch).write_csv(buffer, include_header=not self._header_written)
+        self._header_written = True
+        return buffer.getvalue()
+
+    def finish(self) -> bytes:
+        return b""
+
+
+class ParquetEncoder:
+    def __init__(self, context: ChunkContext) -> None:
+        self._context = context
+        self._spool = _Spool()
+        self._writer: pq.ParquetWriter | None = None
+
+    def encode(self, batch: pl.DataFrame) -> bytes:
+        table = batch.to_arrow()
+        if self._writer is None:
+            codec = self._context.codec if self._context.codec != "none" else None
+            self._writer = pq.ParquetWriter(
+                self._spool,
+                table.schema,
+                compression=codec or "none",
+                compression_level=self._context.level if codec else None,
+            )
+        # One row group per batch keeps memory per chunk bounded by the batch size.
+        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+        return self._spool.drain()
+
+    def finish(self) -> bytes:
+        if self._writer is not None:
+            self._writer.close()
+        return self._spool.drain()
+
+
+class ArrowIpcEncoder:
+    def __init__(self, _: ChunkContext) -> None:
+        self._spool = _Spool()
+        self._writer: ipc.RecordBatchFileWriter | None = None
+
+    def encode(self, batch: pl.DataFrame) -> bytes:
+        table = batch.to_arrow(compat_level=pl.CompatLevel.oldest())
+        if self._writer is None:
+            self._writer = ipc.new_file(self._spool, table.schema)
+        self._writer.write_table(table)
+        return self._spool.drain()
+
+    def finish(self) -> bytes:
+        if self._writer is not None:
+            self._writer.close()
+        return self._spool.drain()
+
+
+ENCODERS: dict[str, EncoderKind] = {
+    kind.name: kind
+    for kind in (
+        EncoderKind("jsonl", "jsonl", False, NdjsonEncoder),
+        EncoderKind("json", "json", False, JsonDocumentEncoder),
+        EncoderKind("csv", "csv", False, CsvEncoder),
+        EncoderKind("parquet", "parquet", True, ParquetEncoder),
+        EncoderKind("arrow", "arrow", False, ArrowIpcEncoder),
+    )
+}
+
+
+def arrow_schema(schema: pl.Schema) -> pa.Schema:
+    """The Arrow schema records of this Polars schema are exported with."""
+    return pl.DataFrame(schema=schema).to_arrow().schema

@@ -1,0 +1,251 @@
+"""Run one export's pipeline: read → encode on the calling thread, compress → digest →
+store on a writer thread, joined by a bounded queue so a slow store stops the source.
+
+Both heavy halves (Polars encoding; zstd, hashing and file I/O) release the GIL, so the
+two threads keep two cores busy. Each chunk is journalled through the observer before
+the next one is acknowledged; an interruption loses at most the chunk in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import queue
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from server.errors import DataLoss, Interrupted
+from server.jobs.model import ChunkRecord, Progress
+from server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
+from server.pipeline.compressors import COMPRESSORS, Compressor
+from server.pipeline.source import scan
+from server.plan import ExportPlan
+from server.storage import translate_storage_error
+from sinks.base import Sink, SinkWriter
+from sinks.errors import StorageError
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where an export continues: after its last journalled chunk."""
+
+    next_index: int = 0
+    from_row: int = 0
+    totals: Progress = field(default_factory=Progress)
+
+    @classmethod
+    def after(cls, chunks: list[ChunkRecord], source_rows_total: int = 0) -> ResumePoint:
+        if not chunks:
+            return cls(totals=Progress(source_rows_total=source_rows_total))
+        last = chunks[-1]
+        return cls(
+            next_index=last.index + 1,
+            from_row=last.source_end,
+            totals=Progress(
+                records=sum(c.records for c in chunks),
+                chunks=len(chunks),
+                stored_bytes=sum(c.stored_bytes for c in chunks),
+                source_rows_done=last.source_end,
+                source_rows_total=source_rows_total,
+            ),
+        )
+
+
+class ExportObserver(Protocol):
+    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+        """Journal the chunk; it counts as committed only once this returns."""
+        ...
+
+    def progress(self, progress: Progress) -> None: ...
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    batch_rows: int
+    queue_depth: int
+    zstd_threads: int
+    #: Key of the content digest (HMAC-SHA256 of each chunk's plaintext).
+    content_key: bytes
+
+
+_DONE = object()
+_POLL_SECONDS = 0.2
+
+
+def run_pipeline(
+    plan: ExportPlan,
+    sink: Sink,
+    resume: ResumePoint,
+    observer: ExportObserver,
+    stop: threading.Event,
+    options: PipelineOptions,
+) -> Progress:
+    """Export every remaining chunk; return the final totals. Raises Interrupted when
+    `stop` is set (the chunk in flight is discarded, committed ones stay)."""
+    writer = _ChunkWriterThread(plan, sink, resume.totals, observer, options)
+    writer.start()
+    try:
+        frame = plan.query.apply(scan(plan.source), from_row=resume.from_row)
+        batches = frame.collect_batches(chunk_size=options.batch_rows)
+        for item in encode_chunks(plan, RowStream(batches), resume.next_index, options.batch_rows):
+            if stop.is_set():
+                raise Interrupted("export interrupted")
+            writer.put(item)
+        writer.put(_DONE)
+    except BaseException:
+        writer.abandon()
+        raise
+    finally:
+        writer.join()
+    writer.raise_failure()
+    return writer.totals
+
+
+class _ChunkWriterThread:
+    def __init__(
+        self,
+        plan: ExportPlan,
+        sink: Sink,
+        totals: Progress,
+        observer: ExportObserver,
+        options: PipelineOptions,
+    ) -> None:
+        self._plan = plan
+        self._sink = sink
+        self._observer = observer
+        self._options = options
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=options.queue_depth)
+        self._thread = threading.Thread(
+            target=self._run, name=f"writer-{plan.export_id}", daemon=True
+        )
+        self._failure: BaseException | None = None
+        self._abandoned = threading.Event()
+        self.totals = totals
+        self._open: _OpenChunk | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, item: object) -> None:
+        # Bounded put with a poll, so a failed writer never leaves the reader blocked.
+        while True:
+            self.raise_failure()
+            try:
+                self._queue.put(item, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def abandon(self) -> None:
+        self._abandoned.set()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self) -> None:
+        try:
+            while not self._abandoned.is_set():
+                try:
+                    item = self._queue.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                if item is _DONE:
+                    return
+                if isinstance(item, Segment):
+                    self._write(item)
+                elif isinstance(item, ChunkEnd):
+                    self._finish(item)
+        except StorageError as exc:
+            self._failure = translate_storage_error(exc)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader thread to raise
+            self._failure = exc
+        finally:
+            if self._open is not None:
+                self._open.writer.abort()
+                self._open = None
+
+    def _chunk(self, index: int) -> _OpenChunk:
+        if self._open is None:
+            writer = self._sink.create(self._plan.chunk_key(index), overwrite=True)
+            self._open = _OpenChunk(index, writer, self._compressor(), self._options.content_key)
+        return self._open
+
+    def _compressor(self) -> Compressor:
+        kind = self._plan.compressor
+        if self._plan.encoder.internal_compression:
+            kind = COMPRESSORS["none"]
+        return kind.make(self._plan.level, self._options.zstd_threads)
+
+    def _write(self, segment: Segment) -> None:
+        self._chunk(segment.index).write(segment.data, segment.records)
+        in_flight = self._open
+        assert in_flight is not None
+        self._observer.progress(
+            replace(
+                self.totals,
+                records=self.totals.records + in_flight.records,
+                stored_bytes=self.totals.stored_bytes + in_flight.stored,
+                source_rows_done=segment.source_position,
+            )
+        )
+
+    def _finish(self, end: ChunkEnd) -> None:
+        chunk = self._chunk(end.index)
+        chunk.write(end.tail, 0)
+        chunk.write_stored(chunk.compressor.flush())
+        info = chunk.writer.commit()
+        self._open = None
+        if info.size != chunk.stored:
+            raise DataLoss(f"chunk {end.index} stored {info.size} bytes, expected {chunk.stored}")
+        record = ChunkRecord(
+            index=end.index,
+            path=self._plan.chunk_name(end.index),
+            records=end.records,
+            stored_bytes=chunk.stored,
+            sha256=chunk.sha256.hexdigest(),
+            content_digest="hmac-sha256:" + chunk.content.hexdigest(),
+            source_start=end.source_start,
+            source_end=end.source_end,
+            committed_at=datetime.now(UTC),
+        )
+        self.totals = replace(
+            self.totals,
+            records=self.totals.records + end.records,
+            chunks=self.totals.chunks + 1,
+            stored_bytes=self.totals.stored_bytes + chunk.stored,
+            source_rows_done=end.source_end,
+        )
+        self._observer.chunk_committed(record, self.totals)
+
+
+class _OpenChunk:
+    """A chunk being written: hashes the stored bytes and, keyed, the plaintext."""
+
+    def __init__(
+        self, index: int, writer: SinkWriter, compressor: Compressor, content_key: bytes
+    ) -> None:
+        self.index = index
+        self.writer = writer
+        self.compressor = compressor
+        self.sha256 = hashlib.sha256()
+        self.content = hmac.new(content_key, digestmod=hashlib.sha256)
+        self.records = 0
+        self.stored = 0
+
+    def write(self, plaintext: bytes, records: int) -> None:
+        self.records += records
+        if plaintext:
+            self.content.update(plaintext)
+            self.write_stored(self.compressor.compress(plaintext))
+
+    def write_stored(self, data: bytes) -> None:
+        if data:
+            self.sha256.update(data)
+            self.writer.write(data)
+            self.stored += len(data)

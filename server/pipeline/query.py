@@ -1,0 +1,136 @@
+"""The query stage: columns, a SQL `where` expression, a time range and an id list,
+compiled once into Polars expressions and checked against the source schema."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+from server.errors import InvalidArgument
+from server.pipeline.source import ROW_INDEX
+from server.spec import QuerySpec
+
+_MAX_IDS = 100_000
+# A subquery would let a `where` reach beyond the row it filters.
+_SUBQUERY = re.compile(r"\bselect\b", re.IGNORECASE)
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    columns: tuple[str, ...]
+    predicate: pl.Expr | None
+
+    def apply(self, frame: pl.LazyFrame, *, from_row: int = 0) -> pl.LazyFrame:
+        """Filter and project; rows before `from_row` (already exported) are skipped."""
+        if from_row:
+            frame = frame.filter(pl.col(ROW_INDEX) >= from_row)
+        if self.predicate is not None:
+            frame = frame.filter(self.predicate)
+        return frame.select(ROW_INDEX, *self.columns)
+
+
+def compile_query(query: QuerySpec, schema: pl.Schema) -> CompiledQuery:
+    """Validate the query against the source schema; raise InvalidArgument naming the field."""
+    names = [n for n in schema.names() if n != ROW_INDEX]
+    columns = _check_columns(query.columns, names)
+    predicates: list[pl.Expr] = []
+    if query.where.strip():
+        predicates.append(_compile_where(query.where, schema, names))
+    if query.time_range is not None:
+        predicates.append(_compile_time_range(query, schema))
+    if query.ids:
+        predicates.append(_compile_ids(query, schema))
+    predicate: pl.Expr | None = None
+    if predicates:
+        predicate = pl.all_horizontal(predicates) if len(predicates) > 1 else predicates[0]
+    return CompiledQuery(columns=columns, predicate=predicate)
+
+
+def _check_columns(requested: tuple[str, ...], names: list[str]) -> tuple[str, ...]:
+    if not requested:
+        return tuple(names)
+    unknown = [c for c in requested if c not in names]
+    if unknown:
+        raise InvalidArgument("spec.query.columns", f"unknown column(s) {', '.join(unknown)}")
+    if len(set(requested)) != len(requested):
+        raise InvalidArgument("spec.query.columns", "lists a column twice")
+    return requested
+
+
+def _compile_where(where: str, schema: pl.Schema, names: list[str]) -> pl.Expr:
+    if _SUBQUERY.search(_STRING_LITERAL.sub("''", where)):
+        raise InvalidArgument("spec.query.where", "subqueries are not allowed; give an expression")
+    try:
+        expr = pl.sql_expr(where)
+    except Exception as exc:  # noqa: BLE001 - Polars raises several types for a bad parse
+        raise InvalidArgument("spec.query.where", _first_line(exc)) from None
+    unknown = sorted(set(expr.meta.root_names()) - set(names))
+    if unknown:
+        raise InvalidArgument("spec.query.where", f"unknown column(s) {', '.join(unknown)}")
+    _check_on_empty_frame(expr, schema, "spec.query.where")
+    return expr
+
+
+def _check_on_empty_frame(expr: pl.Expr, schema: pl.Schema, field: str) -> None:
+    """Type-check a predicate by running it on zero rows: no I/O, but real Polars semantics."""
+    try:
+        pl.DataFrame(schema=schema).lazy().filter(expr).collect()
+    except Exception as exc:  # noqa: BLE001 - any failure means the expression is unusable
+        raise InvalidArgument(field, _first_line(exc)) from None
+
+
+def _compile_time_range(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
+    time_range = query.time_range
+    assert time_range is not None
+    field = "spec.query.time_range"
+    if time_range.column not in schema or time_range.column == ROW_INDEX:
+        raise InvalidArgument(f"{field}.column", f"unknown column {time_range.column!r}")
+    if time_range.since is None and time_range.until is None:
+        raise InvalidArgument(field, "give since, until or both")
+    if time_range.since and time_range.until and time_range.since >= time_range.until:
+        raise InvalidArgument(field, "since must be before until")
+    dtype = schema[time_range.column]
+    column = pl.col(time_range.column)
+    parts: list[pl.Expr] = []
+    for bound, inclusive in ((time_range.since, True), (time_range.until, False)):
+        if bound is None:
+            continue
+        literal = _bound_literal(bound, dtype, f"{field}.column")
+        parts.append(column >= literal if inclusive else column < literal)
+    return pl.all_horizontal(parts) if len(parts) > 1 else parts[0]
+
+
+def _bound_literal(bound: datetime, dtype: pl.DataType, field: str) -> pl.Expr:
+    utc = bound.astimezone(UTC) if bound.tzinfo else bound.replace(tzinfo=UTC)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            # Naive timestamps are taken to be UTC, the convention Sluice documents.
+            return pl.lit(utc.replace(tzinfo=None)).cast(pl.Datetime(dtype.time_unit))
+        return pl.lit(utc).dt.convert_time_zone(dtype.time_zone).cast(dtype)
+    if isinstance(dtype, pl.Date):
+        return pl.lit(utc.date())
+    raise InvalidArgument(field, f"is {dtype}, not a Date or Datetime column")
+
+
+def _compile_ids(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
+    field = "spec.query.ids"
+    if len(query.ids) > _MAX_IDS:
+        raise InvalidArgument(field, f"at most {_MAX_IDS} ids per export")
+    column = query.id_column or "id"
+    if column not in schema or column == ROW_INDEX:
+        raise InvalidArgument("spec.query.id_column", f"unknown column {column!r}")
+    dtype = schema[column]
+    try:
+        values = pl.Series(query.ids, dtype=pl.String).cast(dtype, strict=True)
+    except Exception:  # noqa: BLE001 - Polars' cast error types vary by dtype
+        raise InvalidArgument(field, f"ids must be values of column {column!r} ({dtype})") from None
+    return pl.col(column).is_in(values.implode())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

@@ -1,0 +1,169 @@
+"""Sources: resolve a file URI or glob into a sorted file list and scan it lazily.
+
+The file list is sorted and every row gets its position in the concatenated files
+(ROW_INDEX), so a resumed export sees the same rows in the same order.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import polars as pl
+
+from server.errors import InvalidArgument
+
+#: Name of the row-position column added to every source; never exported.
+ROW_INDEX = "__sluice_row"
+
+_FORMAT_BY_EXTENSION = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".arrow": "ipc",
+    ".ipc": "ipc",
+    ".feather": "ipc",
+}
+_FORMAT_ALIASES = {"jsonl": "ndjson", "arrow": "ipc", "feather": "ipc"}
+SOURCE_FORMATS = ("parquet", "csv", "ndjson", "jsonl", "arrow", "ipc")
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """A source after validation: concrete files in read order and their format."""
+
+    uri: str
+    format: str
+    files: tuple[str, ...]
+    #: Set for remote (non-local) files: the fsspec protocol.
+    protocol: str = "file"
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about the source; never credentials."""
+        return {
+            "uri": _without_credentials(self.uri),
+            "format": self.format,
+            "files": len(self.files),
+        }
+
+
+def resolve_source(uri: str, format_name: str, allowed_roots: Sequence[Path]) -> ResolvedSource:
+    """Expand the URI into sorted files, check confinement and the format."""
+    if not uri.strip():
+        raise InvalidArgument("spec.source.uri", "is required")
+    protocol, path = _split_protocol(uri)
+    files = _expand_local(path, allowed_roots) if protocol == "file" else _expand_remote(uri)
+    fmt = _pick_format(format_name, files)
+    return ResolvedSource(uri=uri, format=fmt, files=tuple(files), protocol=protocol)
+
+
+def scan(source: ResolvedSource) -> pl.LazyFrame:
+    """A lazy frame over the files, in order, with ROW_INDEX as the first column."""
+    files = list(source.files)
+    if source.format == "parquet":
+        frame = pl.scan_parquet(files, row_index_name=ROW_INDEX)
+    elif source.format == "csv":
+        frame = pl.scan_csv(files, row_index_name=ROW_INDEX, try_parse_dates=True)
+    elif source.format == "ndjson":
+        frame = pl.scan_ndjson(files, row_index_name=ROW_INDEX)
+    else:
+        frame = pl.scan_ipc(files, row_index_name=ROW_INDEX)
+    return frame
+
+
+def count_rows(source: ResolvedSource) -> int:
+    """Rows in the source before any filter (cheap for parquet and IPC metadata)."""
+    frame = scan(source).select(pl.len())
+    return int(frame.collect().item())
+
+
+def _split_protocol(uri: str) -> tuple[str, str]:
+    if "://" not in uri:
+        return "file", uri
+    protocol, _, rest = uri.partition("://")
+    if protocol == "file":
+        return "file", rest
+    return protocol, rest
+
+
+def _expand_local(path: str, allowed_roots: Sequence[Path]) -> list[str]:
+    pattern = os.path.abspath(os.path.expanduser(path))
+    _check_confined(pattern, allowed_roots, glob_pattern=True)
+    matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
+    files = [m for m in matches if os.path.isfile(m)]
+    if not files:
+        what = "no file matches" if glob.has_magic(pattern) else "file does not exist:"
+        raise InvalidArgument("spec.source.uri", f"{what} {path}")
+    for file in files:
+        _check_confined(file, allowed_roots, glob_pattern=False)
+    return files
+
+
+def _check_confined(path: str, roots: Sequence[Path], *, glob_pattern: bool) -> None:
+    """Reject paths outside the allowed source roots, following symlinks."""
+    # For a glob, check the literal directory part; each match is checked again later.
+    literal = path.split("*")[0].split("?")[0].split("[")[0] if glob_pattern else path
+    real = os.path.realpath(literal)
+    for root in roots:
+        real_root = os.path.realpath(root)
+        if real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep):
+            return
+    raise InvalidArgument(
+        "spec.source.uri",
+        f"{path} is outside the allowed source roots (configure allowed_source_roots)",
+    )
+
+
+def _expand_remote(uri: str) -> list[str]:
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+    except (ValueError, ImportError) as exc:
+        raise InvalidArgument("spec.source.uri", f"unsupported source protocol: {exc}") from None
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    try:
+        matches = sorted(fs.glob(path)) if glob.has_magic(path) else [path]
+        files = [m for m in matches if fs.isfile(m)]
+    except OSError as exc:
+        raise InvalidArgument(
+            "spec.source.uri", f"cannot list {_without_credentials(uri)}: {exc}"
+        ) from None
+    if not files:
+        raise InvalidArgument("spec.source.uri", f"no file matches {_without_credentials(uri)}")
+    return [f"{protocol}://{f}" for f in files]
+
+
+def _pick_format(requested: str, files: Sequence[str]) -> str:
+    if requested:
+        name = requested.lower()
+        if name not in SOURCE_FORMATS:
+            raise InvalidArgument(
+                "spec.source.format",
+                f"unknown source format {requested!r}; expected one of {', '.join(SOURCE_FORMATS)}",
+            )
+        return _FORMAT_ALIASES.get(name, name)
+    formats = {_FORMAT_BY_EXTENSION.get(Path(f).suffix.lower()) for f in files}
+    if None in formats or len(formats) != 1:
+        raise InvalidArgument(
+            "spec.source.format",
+            "cannot infer the source format from the file names; set it explicitly",
+        )
+    (fmt,) = formats
+    assert fmt is not None
+    return fmt
+
+
+def _without_credentials(uri: str) -> str:
+    """Drop any user:password@ part of a URL before it is logged or recorded."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return uri
+    host_and_path = rest.split("@", 1)[1]
+    return f"{scheme}://{host_and_path}"

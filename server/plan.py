@@ -1,0 +1,178 @@
+"""Validate an ExportSpec into an ExportPlan. All bad input is rejected here, before any
+write: the source is resolved and its schema read, but nothing is created anywhere."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import polars as pl
+
+from server.errors import InvalidArgument
+from server.pipeline.compressors import COMPRESSORS, CompressorKind
+from server.pipeline.encoders import ENCODERS, EncoderKind
+from server.pipeline.query import CompiledQuery, compile_query
+from server.pipeline.source import ROW_INDEX, ResolvedSource, resolve_source, scan
+from server.settings import Settings
+from server.spec import ExportSpec
+from sinks import is_local_uri, join_key, local_path
+
+_Kind = TypeVar("_Kind")
+_DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_MAX_LABELS = 64
+_MAX_LABEL_VALUE = 256
+MAX_REQUEST_ID = 128
+_MAX_CHUNK_ROWS = 100_000_000
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    export_id: str
+    spec: ExportSpec
+    source: ResolvedSource
+    query: CompiledQuery
+    #: Schema of the exported records (after projection, without the row index).
+    schema: pl.Schema
+    encoder: EncoderKind
+    compressor: CompressorKind
+    level: int
+    #: Destination root URI, and the object-key prefix of this export under it.
+    destination: str
+    prefix: str
+    chunk_target_bytes: int
+    chunk_max_rows: int
+
+    def chunk_name(self, index: int) -> str:
+        """File name of chunk `index`, relative to the export folder."""
+        outer = "" if self.encoder.internal_compression else self.compressor.extension
+        return f"part-{index:06d}.{self.encoder.extension}{outer}"
+
+    def chunk_key(self, index: int) -> str:
+        return join_key(self.prefix, self.chunk_name(index))
+
+    @property
+    def manifest_key(self) -> str:
+        return join_key(self.prefix, "manifest.json")
+
+
+def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPlan:
+    """Check every field of the spec; raise InvalidArgument naming the first bad one."""
+    encoder = _pick(ENCODERS, spec.output.format or "jsonl", "spec.output.format")
+    compressor = _pick(COMPRESSORS, spec.output.compression or "zstd", "spec.output.compression")
+    level = _check_level(compressor, spec.output.level)
+    target_bytes, max_rows = _check_chunking(spec, settings)
+    destination = _check_destination(spec, settings)
+    _check_labels(spec.labels)
+    source = resolve_source(spec.source.uri, spec.source.format, settings.source_roots)
+    source_schema = _read_schema(source)
+    query = compile_query(spec.query, source_schema)
+    schema = pl.Schema({name: source_schema[name] for name in query.columns})
+    return ExportPlan(
+        export_id=export_id,
+        spec=spec,
+        source=source,
+        query=query,
+        schema=schema,
+        encoder=encoder,
+        compressor=compressor,
+        level=level,
+        destination=destination,
+        prefix=join_key(spec.destination.dataset, export_id),
+        chunk_target_bytes=target_bytes,
+        chunk_max_rows=max_rows,
+    )
+
+
+def check_request_id(request_id: str) -> None:
+    if len(request_id) > MAX_REQUEST_ID or not request_id.isprintable():
+        raise InvalidArgument(
+            "request_id", f"must be at most {MAX_REQUEST_ID} printable characters"
+        )
+
+
+def _pick(registry: dict[str, _Kind], name: str, field: str) -> _Kind:
+    kind = registry.get(name.lower())
+    if kind is None:
+        raise InvalidArgument(
+            field, f"unknown value {name!r}; expected one of {', '.join(sorted(registry))}"
+        )
+    return kind
+
+
+def _check_level(compressor: CompressorKind, level: int | None) -> int:
+    if level is None:
+        return compressor.default_level
+    low, high = compressor.levels
+    if compressor.name == "none":
+        raise InvalidArgument("spec.output.level", "compression none takes no level")
+    if not low <= level <= high:
+        raise InvalidArgument(
+            "spec.output.level", f"{compressor.name} level must be {low}..{high}, got {level}"
+        )
+    return level
+
+
+def _check_chunking(spec: ExportSpec, settings: Settings) -> tuple[int, int]:
+    target = spec.chunking.target_bytes or settings.default_chunk_bytes
+    rows = spec.chunking.max_rows or settings.default_chunk_rows
+    if not 1024 <= target <= settings.max_chunk_bytes:
+        raise InvalidArgument(
+            "spec.chunking.target_bytes",
+            f"must be between 1024 and {settings.max_chunk_bytes} bytes, got {target}",
+        )
+    if not 1 <= rows <= _MAX_CHUNK_ROWS:
+        raise InvalidArgument(
+            "spec.chunking.max_rows", f"must be between 1 and {_MAX_CHUNK_ROWS}, got {rows}"
+        )
+    return target, rows
+
+
+def _check_destination(spec: ExportSpec, settings: Settings) -> str:
+    uri = spec.destination.uri.strip()
+    if not uri:
+        raise InvalidArgument("spec.destination.uri", "is required")
+    if not _DATASET.match(spec.destination.dataset):
+        raise InvalidArgument(
+            "spec.destination.dataset",
+            "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    if not is_local_uri(uri):
+        return uri
+    folder = Path(os.path.abspath(os.path.expanduser(local_path(uri))))
+    real = os.path.realpath(folder / spec.destination.dataset)
+    for root in settings.export_roots:
+        real_root = os.path.realpath(root)
+        if real.startswith(real_root.rstrip(os.sep) + os.sep):
+            return str(folder)
+    raise InvalidArgument(
+        "spec.destination.uri",
+        f"{uri} is outside the allowed export roots (configure allowed_roots)",
+    )
+
+
+def _check_labels(labels: tuple[tuple[str, str], ...]) -> None:
+    if len(labels) > _MAX_LABELS:
+        raise InvalidArgument("spec.labels", f"at most {_MAX_LABELS} labels")
+    for key, value in labels:
+        if not _LABEL_KEY.match(key):
+            raise InvalidArgument(
+                f"spec.labels[{key}]", "keys are 1-63 lowercase letters, digits, '_', '.', '-'"
+            )
+        if len(value) > _MAX_LABEL_VALUE:
+            raise InvalidArgument(f"spec.labels[{key}]", f"value longer than {_MAX_LABEL_VALUE}")
+
+
+def _read_schema(source: ResolvedSource) -> pl.Schema:
+    try:
+        schema = scan(source).collect_schema()
+    except Exception as exc:  # noqa: BLE001 - Polars raises many types for unreadable files
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise InvalidArgument("spec.source.uri", f"cannot read the source: {first}") from None
+    if len(schema) <= 1:
+        raise InvalidArgument("spec.source.uri", "the source has no columns")
+    assert next(iter(schema)) == ROW_INDEX
+    return schema

@@ -1,0 +1,193 @@
+"""Translation between the wire messages (sluice.v1) and domain objects. No logic here
+beyond shape: validation lives in server.plan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from sluice.v1 import export_pb2 as pb
+
+from server.errors import InvalidArgument
+from server.events import (
+    ChunkCommitted,
+    Finished,
+    JobEvent,
+    LiveProgress,
+    ProgressUpdated,
+    Snapshot,
+    StateChanged,
+)
+from server.jobs.model import ChunkRecord, Job, JobState
+from server.spec import (
+    ChunkingSpec,
+    DestinationSpec,
+    ExportSpec,
+    OutputSpec,
+    QuerySpec,
+    SourceSpec,
+    TimeRange,
+)
+
+STATE_TO_PROTO = {
+    JobState.QUEUED: pb.EXPORT_STATE_QUEUED,
+    JobState.RUNNING: pb.EXPORT_STATE_RUNNING,
+    JobState.SUCCEEDED: pb.EXPORT_STATE_SUCCEEDED,
+    JobState.FAILED: pb.EXPORT_STATE_FAILED,
+    JobState.CANCELLED: pb.EXPORT_STATE_CANCELLED,
+}
+STATE_FROM_PROTO = {number: state for state, number in STATE_TO_PROTO.items()}
+
+
+def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
+    if not request.HasField("spec"):
+        raise InvalidArgument("spec", "is required")
+    message = request.spec
+    query = message.query
+    time_range = None
+    if query.HasField("time_range"):
+        time_range = TimeRange(
+            column=query.time_range.column,
+            since=_time(query.time_range.since) if query.time_range.HasField("since") else None,
+            until=_time(query.time_range.until) if query.time_range.HasField("until") else None,
+        )
+    return ExportSpec(
+        source=SourceSpec(uri=message.source.uri, format=message.source.format),
+        destination=DestinationSpec(
+            uri=message.destination.uri, dataset=message.destination.dataset
+        ),
+        query=QuerySpec(
+            columns=tuple(query.columns),
+            where=query.where,
+            time_range=time_range,
+            ids=tuple(query.ids),
+            id_column=query.id_column or "id",
+        ),
+        output=OutputSpec(
+            format=message.output.format or "jsonl",
+            compression=message.output.compression or "zstd",
+            level=message.output.level if message.output.HasField("level") else None,
+        ),
+        chunking=ChunkingSpec(
+            target_bytes=message.chunking.target_bytes, max_rows=message.chunking.max_rows
+        ),
+        labels=tuple(sorted(message.labels.items())),
+    )
+
+
+def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
+    message = pb.ExportSpec(
+        source=pb.Source(uri=spec.source.uri, format=spec.source.format),
+        destination=pb.Destination(uri=spec.destination.uri, dataset=spec.destination.dataset),
+        query=pb.Query(
+            columns=spec.query.columns,
+            where=spec.query.where,
+            ids=spec.query.ids,
+            id_column=spec.query.id_column,
+        ),
+        output=pb.Output(format=spec.output.format, compression=spec.output.compression),
+        chunking=pb.Chunking(
+            target_bytes=spec.chunking.target_bytes, max_rows=spec.chunking.max_rows
+        ),
+        labels=dict(spec.labels),
+    )
+    if spec.output.level is not None:
+        message.output.level = spec.output.level
+    if spec.query.time_range is not None:
+        message.query.time_range.column = spec.query.time_range.column
+        if spec.query.time_range.since is not None:
+            message.query.time_range.since.CopyFrom(_timestamp(spec.query.time_range.since))
+        if spec.query.time_range.until is not None:
+            message.query.time_range.until.CopyFrom(_timestamp(spec.query.time_range.until))
+    return message
+
+
+def job_to_proto(job: Job, live: LiveProgress | None = None) -> pb.Export:
+    progress = live.progress if live is not None else job.progress
+    message = pb.Export(
+        id=job.id,
+        request_id=job.request_id,
+        state=STATE_TO_PROTO[job.state],
+        spec=spec_to_proto(job.spec),
+        progress=pb.Progress(
+            records=progress.records,
+            chunks=progress.chunks,
+            stored_bytes=progress.stored_bytes,
+            source_rows_done=progress.source_rows_done,
+            source_rows_total=progress.source_rows_total,
+            records_per_second=live.records_per_second if live else 0.0,
+            bytes_per_second=live.bytes_per_second if live else 0.0,
+            eta_seconds=live.eta_seconds if live else -1.0,
+        ),
+        created_at=_timestamp(job.created_at),
+        manifest_uri=job.manifest_uri,
+    )
+    if job.started_at is not None:
+        message.started_at.CopyFrom(_timestamp(job.started_at))
+    if job.finished_at is not None:
+        message.finished_at.CopyFrom(_timestamp(job.finished_at))
+    if job.error is not None:
+        message.error.CopyFrom(
+            pb.ExportError(
+                code=job.error.code, message=job.error.message, transient=job.error.transient
+            )
+        )
+    return message
+
+
+def progress_to_proto(live: LiveProgress) -> pb.Progress:
+    return pb.Progress(
+        records=live.progress.records,
+        chunks=live.progress.chunks,
+        stored_bytes=live.progress.stored_bytes,
+        source_rows_done=live.progress.source_rows_done,
+        source_rows_total=live.progress.source_rows_total,
+        records_per_second=live.records_per_second,
+        bytes_per_second=live.bytes_per_second,
+        eta_seconds=live.eta_seconds,
+    )
+
+
+def chunk_to_proto(chunk: ChunkRecord) -> pb.ChunkInfo:
+    return pb.ChunkInfo(
+        index=chunk.index,
+        path=chunk.path,
+        records=chunk.records,
+        stored_bytes=chunk.stored_bytes,
+        sha256=chunk.sha256,
+    )
+
+
+def event_to_proto(event: JobEvent) -> pb.ExportEvent:
+    message = pb.ExportEvent(time=_timestamp(event.time), export_id=event.job_id)
+    if isinstance(event, Snapshot):
+        message.snapshot.CopyFrom(job_to_proto(event.job, event.live))
+    elif isinstance(event, StateChanged):
+        message.state_changed = STATE_TO_PROTO[event.state]
+    elif isinstance(event, ProgressUpdated):
+        message.progress.CopyFrom(progress_to_proto(event.live))
+    elif isinstance(event, ChunkCommitted):
+        message.chunk_committed.CopyFrom(chunk_to_proto(event.chunk))
+    elif isinstance(event, Finished):
+        message.finished.CopyFrom(job_to_proto(event.job))
+    return message
+
+
+def states_from_proto(values: list[int]) -> frozenset[JobState]:
+    states = set()
+    for value in values:
+        state = STATE_FROM_PROTO.get(value)  # type: ignore[call-overload]
+        if state is None:
+            raise InvalidArgument("states", f"unknown export state {value}")
+        states.add(state)
+    return frozenset(states)
+
+
+def _time(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp

@@ -1,0 +1,53 @@
+"""Assemble the gRPC server: the export service, standard health checking and reflection
+(so grpcurl and other generic tools can discover and call the API)."""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sluice.v1 import export_pb2, export_pb2_grpc
+
+from server.errors import SluiceError
+from server.rpc.errors import DomainErrorInterceptor
+from server.rpc.servicer import ExportServicer
+from server.service import ExportService
+
+SERVICE_NAME = export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name
+
+
+class ListenError(SluiceError):
+    pass
+
+
+def build_server(
+    service: ExportService, address: str, max_workers: int
+) -> tuple[grpc.Server, health.HealthServicer, int]:
+    """Return the (not yet started) server, its health servicer and the bound port."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        interceptors=[DomainErrorInterceptor()],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(service), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise ListenError(f"cannot listen on {address}: {exc}") from None
+    if port == 0:
+        raise ListenError(f"cannot listen on {address}: address in use or not available")
+    return server, health_servicer, port
+
+
+def set_not_serving(health_servicer: health.HealthServicer) -> None:
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -1,0 +1,58 @@
+"""sluice.v1.ExportService: request -> domain call -> response, nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+from sluice.v1 import export_pb2 as pb
+from sluice.v1 import export_pb2_grpc
+
+from server.rpc.convert import event_to_proto, job_to_proto, spec_from_proto, states_from_proto
+from server.service import ExportService
+
+
+class ExportServicer(export_pb2_grpc.ExportServiceServicer):
+    def __init__(self, service: ExportService) -> None:
+        self._service = service
+
+    def CreateExport(  # noqa: N802 - names fixed by the generated base class
+        self, request: pb.CreateExportRequest, context: grpc.ServicerContext
+    ) -> pb.Export:
+        job = self._service.create(spec_from_proto(request), request.request_id)
+        return job_to_proto(job)
+
+    def GetExport(  # noqa: N802
+        self, request: pb.GetExportRequest, context: grpc.ServicerContext
+    ) -> pb.Export:
+        return job_to_proto(self._service.get(request.id))
+
+    def ListExports(  # noqa: N802
+        self, request: pb.ListExportsRequest, context: grpc.ServicerContext
+    ) -> pb.ListExportsResponse:
+        page = self._service.list(
+            states=states_from_proto(list(request.states)),
+            labels=tuple(sorted(request.labels.items())),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListExportsResponse(
+            exports=[job_to_proto(job) for job in page.jobs],
+            next_page_token=page.next_page_token,
+        )
+
+    def WatchExport(  # noqa: N802
+        self, request: pb.WatchExportRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ExportEvent]:
+        for event in self._service.watch(request.id, context.is_active):
+            yield event_to_proto(event)
+
+    def CancelExport(  # noqa: N802
+        self, request: pb.CancelExportRequest, context: grpc.ServicerContext
+    ) -> pb.Export:
+        return job_to_proto(self._service.cancel(request.id))
+
+    def ResumeExport(  # noqa: N802
+        self, request: pb.ResumeExportRequest, context: grpc.ServicerContext
+    ) -> pb.Export:
+        return job_to_proto(self._service.resume(request.id))

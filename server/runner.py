@@ -1,0 +1,170 @@
+"""The export runner: a bounded pool of worker threads taking queued jobs in order.
+
+Cancel and shutdown both stop a running export at its next batch boundary; cancel
+ends it as cancelled, shutdown puts it back in the queue so the next start resumes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from server.errors import ErrorCode, FailedPrecondition, Interrupted
+from server.events import Finished, StateChanged
+from server.execution import ExecutionContext, describe_failure, execute
+from server.jobs.model import (
+    CANCELLABLE_STATES,
+    UNFINISHED_STATES,
+    Job,
+    JobError,
+    JobState,
+)
+
+_log = logging.getLogger("sluice.runner")
+
+
+@dataclass
+class _Running:
+    stop: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    cancel_requested: bool = False
+
+
+class ExportRunner:
+    def __init__(self, context: ExecutionContext) -> None:
+        self._context = context
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._workers: list[threading.Thread] = []
+        self._closing = threading.Event()
+
+    def start(self) -> None:
+        """Start the workers and queue every unfinished job left by a previous run."""
+        for number in range(self._context.settings.max_concurrent_exports):
+            worker = threading.Thread(
+                target=self._work, name=f"export-worker-{number}", daemon=True
+            )
+            worker.start()
+            self._workers.append(worker)
+        for job in self._context.store.unfinished():
+            _log.info("picking up unfinished export %s (%s)", job.id, job.state)
+            self._queue.put(job.id)
+
+    def submit(self, job_id: str) -> None:
+        self._queue.put(job_id)
+
+    def cancel(self, job_id: str, wait_seconds: float = 10.0) -> Job:
+        """Cancel a queued or running job and return it as it is afterwards."""
+        store = self._context.store
+        with self._lock:
+            running = self._running.get(job_id)
+            if running is not None:
+                running.cancel_requested = True
+                running.stop.set()
+        if running is None:
+            job = store.get(job_id)
+            if job.state == JobState.QUEUED:
+                try:
+                    job = store.transition(job_id, {JobState.QUEUED}, JobState.CANCELLED)
+                except FailedPrecondition:
+                    # A worker took it meanwhile; cancel the running export instead.
+                    return self.cancel(job_id, wait_seconds)
+                self._announce_final(job)
+                return job
+            if job.state not in CANCELLABLE_STATES:
+                raise FailedPrecondition(
+                    f"export '{job_id}' is {job.state}; only queued or "
+                    "running exports can be cancelled"
+                )
+            return job
+        running.done.wait(wait_seconds)
+        return store.get(job_id)
+
+    def shutdown(self, grace_seconds: float) -> bool:
+        """Stop taking jobs, interrupt running ones at a chunk boundary and wait up to
+        `grace_seconds`. Returns True when every worker stopped in time."""
+        self._closing.set()
+        with self._lock:
+            for running in self._running.values():
+                running.stop.set()
+        for _ in self._workers:
+            self._queue.put(None)
+        deadline = threading.Event()
+        timer = threading.Timer(grace_seconds, deadline.set)
+        timer.start()
+        try:
+            for worker in self._workers:
+                while worker.is_alive() and not deadline.is_set():
+                    worker.join(0.1)
+        finally:
+            timer.cancel()
+        return not any(worker.is_alive() for worker in self._workers)
+
+    def _work(self) -> None:
+        while not self._closing.is_set():
+            job_id = self._queue.get()
+            if job_id is None or self._closing.is_set():
+                return
+            try:
+                self._run_one(job_id)
+            except Exception:  # noqa: BLE001 - a worker must survive any single job
+                _log.exception("export %s: unexpected failure in the runner", job_id)
+
+    def _run_one(self, job_id: str) -> None:
+        store = self._context.store
+        running = _Running()
+        # Registered before the state flips, so a cancel never misses a starting export.
+        with self._lock:
+            self._running[job_id] = running
+        try:
+            job = store.transition(job_id, UNFINISHED_STATES, JobState.RUNNING)
+        except FailedPrecondition:
+            with self._lock:
+                self._running.pop(job_id, None)
+            running.done.set()
+            return  # cancelled while queued, or already handled
+        self._context.hub.publish(StateChanged(job_id, JobState.RUNNING))
+        _log.info("export %s running", job_id)
+        try:
+            final = self._execute(job, running)
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+            running.done.set()
+        if final is not None:
+            self._announce_final(final)
+
+    def _execute(self, job: Job, running: _Running) -> Job | None:
+        store = self._context.store
+        try:
+            manifest_uri = execute(job, self._context, running.stop)
+        except Interrupted:
+            if running.cancel_requested:
+                _log.info("export %s cancelled", job.id)
+                return store.transition(job.id, {JobState.RUNNING}, JobState.CANCELLED)
+            _log.info("export %s interrupted by shutdown; it resumes on next start", job.id)
+            store.transition(job.id, {JobState.RUNNING}, JobState.QUEUED)
+            return None
+        except Exception as exc:  # noqa: BLE001 - recorded on the job, never raised
+            error = describe_failure(exc)
+            if error.code == ErrorCode.INTERNAL:
+                _log.error("export %s failed", job.id, exc_info=exc)
+            else:
+                _log.warning("export %s failed: %s %s", job.id, error.code, error.message)
+            return store.transition(
+                job.id,
+                {JobState.RUNNING},
+                JobState.FAILED,
+                error=JobError(str(error.code), error.message, error.transient),
+            )
+        _log.info("export %s succeeded: %s", job.id, manifest_uri)
+        return store.transition(
+            job.id, {JobState.RUNNING}, JobState.SUCCEEDED, manifest_uri=manifest_uri
+        )
+
+    def _announce_final(self, job: Job) -> None:
+        self._context.hub.publish(StateChanged(job.id, job.state))
+        self._context.hub.publish(Finished(job.id, job))

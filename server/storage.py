@@ -1,0 +1,38 @@
+"""The edge between the daemon and sinks: storage errors become domain errors here,
+once, with their transience kept (STYLE: translate foreign exceptions at the edge)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from server.errors import (
+    DataLoss,
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+    SluiceError,
+    Unavailable,
+)
+from sinks.errors import IntegrityError, ObjectNotFound, StorageAccessDenied, StorageError
+
+
+def translate_storage_error(exc: StorageError) -> SluiceError:
+    message = str(exc) + (f" ({exc.location})" if exc.location else "")
+    if exc.transient:
+        return Unavailable(message)
+    if isinstance(exc, StorageAccessDenied):
+        return PermissionDenied(message)
+    if isinstance(exc, ObjectNotFound):
+        return NotFound(message)
+    if isinstance(exc, IntegrityError):
+        return DataLoss(message)
+    return FailedPrecondition(message)
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except StorageError as exc:
+        raise translate_storage_error(exc) from exc
