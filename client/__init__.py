@@ -1,0 +1,46 @@
+"""Python client for the Sluice export daemon.
+
+    from client import ExportClient
+
+    with ExportClient("127.0.0.1:7070") as sluice:
+        spec = ExportClient.build_spec(source="data/*.parquet", to="/exports", dataset="events")
+        export = sluice.wait(sluice.create(spec).id)
+
+Everything importable from here is public; the underscore modules are not.
+"""
+
+from client._client import ExportClient
+from client._errors import (
+    AlreadyExistsError,
+    DeadlineExceededError,
+    ExportFailedError,
+    FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    ServerUnreachableError,
+    SluiceError,
+    UnauthenticatedError,
+    UnavailableError,
+    error_from_rpc,
+)
+
+__all__ = [
+    "AlreadyExistsError",
+    "DeadlineExceededError",
+    "ExportClient",
+    "ExportFailedError",
+    "FailedPreconditionError",
+    "FieldViolation",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ResourceExhaustedError",
+    "ServerUnreachableError",
+    "SluiceError",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "error_from_rpc",
+]

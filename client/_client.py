@@ -1,0 +1,233 @@
+"""Synchronous client for the Sluice ExportService."""
+
+from __future__ import annotations
+
+import builtins
+import os
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from types import MappingProxyType, TracebackType
+from typing import Self
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sluice.v1 import export_pb2, export_pb2_grpc
+
+from client._convert import FINAL_STATES, state_values, to_timestamp
+from client._errors import ExportFailedError, UnavailableError, error_from_rpc
+
+DEFAULT_ADDRESS = "127.0.0.1:7070"
+#: Environment variable naming the daemon's address when none is passed.
+ADDRESS_ENV = "SLUICE_SERVER"
+HEALTH_SERVICE = "sluice.v1.ExportService"
+
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+
+EventCallback = Callable[[export_pb2.ExportEvent], None]
+
+
+class ExportClient:
+    """Creates, observes and controls exports on a Sluice daemon.
+
+    `address` defaults to $SLUICE_SERVER, then 127.0.0.1:7070. `timeout` is the deadline
+    in seconds of every unary call; streams (`watch`, `wait`) have none unless given.
+    Every gRPC failure surfaces as a `SluiceError` subclass.
+    """
+
+    def __init__(self, address: str | None = None, *, timeout: float = 30.0) -> None:
+        self.address = address or os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
+        self.timeout = timeout
+        # Plaintext for now; TLS and credentials arrive with the server's auth support.
+        self._channel = grpc.insecure_channel(self.address)
+        self._stub = export_pb2_grpc.ExportServiceStub(self._channel)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    @contextmanager
+    def _translated(self) -> Generator[None]:
+        try:
+            yield
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, address=self.address) from exc
+
+    @staticmethod
+    def build_spec(
+        *,
+        source: str | os.PathLike[str],
+        to: str | os.PathLike[str],
+        dataset: str,
+        source_format: str = "",
+        format: str = "",
+        compression: str = "",
+        level: int | None = None,
+        columns: Iterable[str] = (),
+        where: str = "",
+        time_column: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        ids: Iterable[str | int] = (),
+        id_column: str = "",
+        chunk_bytes: int = 0,
+        chunk_rows: int = 0,
+        labels: Mapping[str, str] = _NO_LABELS,
+    ) -> export_pb2.ExportSpec:
+        """An ExportSpec from plain values; empty strings and zeros mean server defaults.
+
+        Naive `since`/`until` datetimes are taken as UTC. Nothing is validated here: the
+        server rejects bad input with InvalidArgumentError naming the field.
+        """
+        time_range = export_pb2.TimeRange(column=time_column)
+        if since is not None:
+            time_range.since.CopyFrom(to_timestamp(since))
+        if until is not None:
+            time_range.until.CopyFrom(to_timestamp(until))
+        query = export_pb2.Query(
+            columns=list(columns),
+            where=where,
+            ids=[str(i) for i in ids],
+            id_column=id_column,
+        )
+        if time_column or since is not None or until is not None:
+            query.time_range.CopyFrom(time_range)
+        output = export_pb2.Output(format=format, compression=compression)
+        if level is not None:
+            output.level = level
+        return export_pb2.ExportSpec(
+            source=export_pb2.Source(uri=os.fspath(source), format=source_format),
+            query=query,
+            output=output,
+            chunking=export_pb2.Chunking(target_bytes=chunk_bytes, max_rows=chunk_rows),
+            destination=export_pb2.Destination(uri=os.fspath(to), dataset=dataset),
+            labels=dict(labels),
+        )
+
+    def create(self, spec: export_pb2.ExportSpec, *, request_id: str = "") -> export_pb2.Export:
+        """Queues an export. Retrying with the same `request_id` returns the same export."""
+        request = export_pb2.CreateExportRequest(spec=spec, request_id=request_id)
+        with self._translated():
+            return self._stub.CreateExport(request, timeout=self.timeout)
+
+    def get(self, export_id: str) -> export_pb2.Export:
+        with self._translated():
+            return self._stub.GetExport(
+                export_pb2.GetExportRequest(id=export_id), timeout=self.timeout
+            )
+
+    def list_page(
+        self,
+        *,
+        states: Iterable[str | int] = (),
+        labels: Mapping[str, str] = _NO_LABELS,
+        page_size: int = 50,
+        page_token: str = "",
+    ) -> export_pb2.ListExportsResponse:
+        """One page of exports, newest first. States may be names ("failed") or enum values."""
+        request = export_pb2.ListExportsRequest(
+            page_size=page_size,
+            page_token=page_token,
+            states=state_values(states),
+            labels=dict(labels),
+        )
+        with self._translated():
+            return self._stub.ListExports(request, timeout=self.timeout)
+
+    def list(
+        self,
+        *,
+        states: Iterable[str | int] = (),
+        labels: Mapping[str, str] = _NO_LABELS,
+        page_size: int = 50,
+    ) -> Iterator[export_pb2.Export]:
+        """All matching exports, newest first, fetching further pages as it is consumed."""
+        # Materialised once: a generator argument would be empty on the second page.
+        wanted = builtins.list(states)
+        token = ""
+        while True:
+            page = self.list_page(
+                states=wanted, labels=labels, page_size=page_size, page_token=token
+            )
+            yield from page.exports
+            token = page.next_page_token
+            if not token:
+                return
+
+    def watch(
+        self, export_id: str, *, timeout: float | None = None
+    ) -> Iterator[export_pb2.ExportEvent]:
+        """A snapshot event, then live events until the `finished` event.
+
+        Leaving the loop early cancels the stream on the server.
+        """
+        call = self._stub.WatchExport(export_pb2.WatchExportRequest(id=export_id), timeout=timeout)
+        try:
+            with self._translated():
+                yield from call
+        finally:
+            # grpc-stubs leaves RpcContext.cancel unannotated.
+            call.cancel()  # type: ignore[no-untyped-call]
+
+    def cancel(self, export_id: str) -> export_pb2.Export:
+        with self._translated():
+            return self._stub.CancelExport(
+                export_pb2.CancelExportRequest(id=export_id), timeout=self.timeout
+            )
+
+    def resume(self, export_id: str) -> export_pb2.Export:
+        with self._translated():
+            return self._stub.ResumeExport(
+                export_pb2.ResumeExportRequest(id=export_id), timeout=self.timeout
+            )
+
+    def wait(
+        self,
+        export_id: str,
+        *,
+        timeout: float | None = None,
+        on_event: EventCallback | None = None,
+    ) -> export_pb2.Export:
+        """Blocks until the export reaches a final state and returns it.
+
+        Raises ExportFailedError (carrying the export) when it ends FAILED or CANCELLED,
+        and DeadlineExceededError (a TimeoutError) after `timeout` seconds.
+        `on_event` sees every watch event, e.g. to drive a progress bar.
+        """
+        final: export_pb2.Export | None = None
+        for event in self.watch(export_id, timeout=timeout):
+            if on_event is not None:
+                on_event(event)
+            if event.WhichOneof("event") == "finished":
+                final = event.finished
+                break
+        if final is None:
+            # The stream closed without its closing event (e.g. daemon shutting down):
+            # only trust the outcome if the export really is finished.
+            final = self.get(export_id)
+            if final.state not in FINAL_STATES:
+                raise UnavailableError(f"the watch stream ended before export {export_id} finished")
+        if final.state != export_pb2.EXPORT_STATE_SUCCEEDED:
+            raise ExportFailedError(final)
+        return final
+
+    def health(self, *, timeout: float | None = None) -> bool:
+        """True when the daemon answers and reports the export service SERVING."""
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        request = health_pb2.HealthCheckRequest(service=HEALTH_SERVICE)
+        try:
+            response = stub.Check(request, timeout=timeout or self.timeout)
+        except grpc.RpcError:
+            return False
+        serving: bool = response.status == health_pb2.HealthCheckResponse.SERVING
+        return serving

@@ -1,0 +1,303 @@
+"""`sluice export ...`: create, observe and control exports on a running daemon."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Literal
+
+import click
+from sluice.v1 import export_pb2
+
+from client._client import ExportClient
+from client._convert import STATE_NAMES, event_to_dict, export_to_dict
+from client._errors import ExportFailedError
+from client.cli.context import cli_state
+from client.cli.manifest import load_manifest, render_manifest
+from client.cli.output import (
+    EXIT_EXPORT_FAILED,
+    print_export,
+    print_export_table,
+    print_json,
+    stderr,
+    stdout,
+    summary_line,
+)
+from client.cli.params import LABEL, LIST, SIZE, TIME, split_list
+from client.cli.progress import describe_event, wait_with_bar
+
+JSON_HELP = "Print JSON instead of text (the same export shape in every command)."
+
+FollowMode = Literal["bar", "lines", "quiet", "events-json", "export-json"]
+
+
+@click.group("export")
+def export_group() -> None:
+    """Create, inspect, follow, cancel and resume exports."""
+
+
+def _follow(sluice: ExportClient, export_id: str, mode: FollowMode) -> None:
+    """Waits for the export to finish, printing as `mode` says; exit 3 if it failed."""
+    try:
+        try:
+            if mode == "bar":
+                final = wait_with_bar(sluice, export_id, stdout())
+            elif mode == "lines":
+                final = sluice.wait(export_id, on_event=_print_event_line)
+            elif mode == "events-json":
+                final = sluice.wait(
+                    export_id, on_event=lambda e: print_json(event_to_dict(e), compact=True)
+                )
+            else:
+                final = sluice.wait(export_id)
+        except ExportFailedError as exc:
+            _print_final(exc.export, mode)
+            raise click.exceptions.Exit(EXIT_EXPORT_FAILED) from exc
+    except KeyboardInterrupt:
+        # Only this client stops waiting; the export itself keeps running.
+        stderr().print(
+            f"stopped following; export {export_id} continues on the server "
+            f"(`sluice export cancel {export_id}` stops it)"
+        )
+        raise click.exceptions.Exit(130) from None
+    _print_final(final, mode)
+
+
+def _print_event_line(event: export_pb2.ExportEvent) -> None:
+    line = describe_event(event)
+    if line is not None:
+        click.echo(line)
+
+
+def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
+    if mode == "export-json":
+        print_json(export_to_dict(export))
+    elif mode != "events-json":  # the finished event already carried the export
+        click.echo(summary_line(export))
+
+
+@export_group.command("create")
+@click.option("--source", required=True, metavar="URI", help="Source file, glob or fsspec URL.")
+@click.option("--to", required=True, metavar="DEST", help="Destination folder or URL.")
+@click.option("--dataset", required=True, metavar="NAME", help="Dataset name (folder under DEST).")
+@click.option(
+    "--source-format",
+    default="",
+    metavar="F",
+    help="parquet|csv|ndjson|jsonl|arrow|ipc. Default: from the extension.",
+)
+@click.option(
+    "--format", "fmt", default="", metavar="F", help="parquet|jsonl|csv|json|arrow. Default: jsonl."
+)
+@click.option("--compression", default="", metavar="C", help="zstd|gzip|none. Default: zstd.")
+@click.option(
+    "--level", type=int, default=None, metavar="N", help="Compression level (zstd 1-22, gzip 1-9)."
+)
+@click.option(
+    "--columns", type=LIST, default=None, help="Columns to export, in order. Default: all."
+)
+@click.option("--where", default="", metavar="EXPR", help='SQL boolean filter, e.g. "amount > 10".')
+@click.option(
+    "--time-column", default="", metavar="C", help="Date/Datetime column for --since/--until."
+)
+@click.option(
+    "--since", type=TIME, default=None, help="Inclusive ISO-8601 lower bound (naive = UTC)."
+)
+@click.option(
+    "--until", type=TIME, default=None, help="Exclusive ISO-8601 upper bound (naive = UTC)."
+)
+@click.option(
+    "--ids",
+    multiple=True,
+    metavar="1,2,3",
+    help="Export only rows whose --id-column is one of these. Comma list; repeatable.",
+)
+@click.option("--id-column", default="", metavar="C", help="Column matched by --ids. Default: id.")
+@click.option(
+    "--chunk-bytes",
+    type=SIZE,
+    default=0,
+    help="Target chunk size before compression: 123, 64MiB (=64M), 1GB. 0: server default.",
+)
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Most records per chunk. 0: server default.",
+)
+@click.option("--label", "labels", type=LABEL, multiple=True, help="Label KEY=VALUE; repeatable.")
+@click.option(
+    "--request-id",
+    default="",
+    metavar="ID",
+    help="Idempotency key: retrying with the same ID returns the same export.",
+)
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait until the export finishes (live progress on a terminal); exit 3 if it fails.",
+)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def create(
+    source: str,
+    to: str,
+    dataset: str,
+    source_format: str,
+    fmt: str,
+    compression: str,
+    level: int | None,
+    columns: list[str] | None,
+    where: str,
+    time_column: str,
+    since: datetime | None,
+    until: datetime | None,
+    ids: tuple[str, ...],
+    id_column: str,
+    chunk_bytes: int,
+    chunk_rows: int,
+    labels: tuple[tuple[str, str], ...],
+    request_id: str,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Queue a new export; prints its id (or its JSON)."""
+    if (since or until) and not time_column:
+        raise click.UsageError("--since/--until need --time-column")
+    spec = ExportClient.build_spec(
+        source=source,
+        to=to,
+        dataset=dataset,
+        source_format=source_format,
+        format=fmt,
+        compression=compression,
+        level=level,
+        columns=columns or (),
+        where=where,
+        time_column=time_column,
+        since=since,
+        until=until,
+        ids=split_list(ids),
+        id_column=id_column,
+        chunk_bytes=chunk_bytes,
+        chunk_rows=chunk_rows,
+        labels=dict(labels),
+    )
+    with cli_state().client() as sluice:
+        export = sluice.create(spec, request_id=request_id)
+        if not wait:
+            if as_json:
+                print_json(export_to_dict(export))
+            else:
+                click.echo(export.id)
+            return
+        if as_json:
+            _follow(sluice, export.id, "export-json")
+        else:
+            _follow(sluice, export.id, "bar" if stdout().is_terminal else "quiet")
+
+
+@export_group.command("get")
+@click.argument("export_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def get(export_id: str, as_json: bool) -> None:
+    """Show one export."""
+    with cli_state().client() as sluice:
+        print_export(sluice.get(export_id), as_json=as_json)
+
+
+@export_group.command("watch")
+@click.argument("export_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print every event as one JSON line.")
+def watch(export_id: str, as_json: bool) -> None:
+    """Follow an export until it finishes.
+
+    Shows a live progress bar on a terminal, event lines otherwise. Exits with status 3
+    when the export ends failed or cancelled.
+    """
+    with cli_state().client() as sluice:
+        if as_json:
+            mode: FollowMode = "events-json"
+        else:
+            mode = "bar" if stdout().is_terminal else "lines"
+        _follow(sluice, export_id, mode)
+
+
+@export_group.command("cancel")
+@click.argument("export_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def cancel(export_id: str, as_json: bool) -> None:
+    """Stop a queued or running export.
+
+    Chunks already committed stay recorded, so `sluice export resume` continues after them.
+    """
+    with cli_state().client() as sluice:
+        _print_changed(sluice.cancel(export_id), as_json)
+
+
+@export_group.command("resume")
+@click.argument("export_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def resume(export_id: str, as_json: bool) -> None:
+    """Requeue a failed or cancelled export.
+
+    It continues after its last committed chunk.
+    """
+    with cli_state().client() as sluice:
+        _print_changed(sluice.resume(export_id), as_json)
+
+
+def _print_changed(export: export_pb2.Export, as_json: bool) -> None:
+    if as_json:
+        print_json(export_to_dict(export))
+    else:
+        click.echo(summary_line(export))
+
+
+@export_group.command("list")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(STATE_NAMES, case_sensitive=False),
+    help="Only exports in this state; repeatable.",
+)
+@click.option(
+    "--label", "labels", type=LABEL, multiple=True, help="Only exports with KEY=VALUE; repeatable."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    metavar="N",
+    help="Show at most N exports (newest first).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of exports.")
+def list_exports(
+    states: tuple[str, ...], labels: tuple[tuple[str, str], ...], limit: int, as_json: bool
+) -> None:
+    """List exports, newest first."""
+    with cli_state().client() as sluice:
+        found = sluice.list(states=states, labels=dict(labels), page_size=min(limit, 500))
+        exports = list(itertools.islice(found, limit))
+    if as_json:
+        print_json([export_to_dict(e) for e in exports])
+    else:
+        print_export_table(exports)
+
+
+@export_group.command("manifest")
+@click.argument("target", metavar="ID_OR_PATH")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest itself.")
+def manifest(target: str, as_json: bool) -> None:
+    """Summarise an export's manifest.
+
+    ID_OR_PATH is a manifest.json path, its folder, a file:// URL, or an export id whose
+    manifest is on local storage.
+    """
+    data, where = load_manifest(target, cli_state().client)
+    if as_json:
+        print_json(data)
+    else:
+        render_manifest(data, where, stdout())

@@ -1,0 +1,123 @@
+"""The `sluice` command: run the daemon, or talk to one."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from client._client import ADDRESS_ENV, DEFAULT_ADDRESS
+from client._errors import ServerUnreachableError, SluiceError
+from client.cli.context import CliState
+from client.cli.export import export_group
+from client.cli.output import CliError
+from client.demo import demo
+
+
+class _SluiceGroup(click.Group):
+    """Turns the client's errors into one stderr line each, at the single place every
+    command passes through, so no command can leak a traceback for an expected failure."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ServerUnreachableError as exc:
+            raise CliError(
+                f"cannot reach the Sluice server at {exc.address} (is `sluice serve` running?)"
+            ) from exc
+        except SluiceError as exc:
+            raise CliError(str(exc)) from exc
+
+
+@click.group(cls=_SluiceGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--server",
+    envvar=ADDRESS_ENV,
+    metavar="HOST:PORT",
+    help=f"Address of the Sluice daemon [env: {ADDRESS_ENV}; default: {DEFAULT_ADDRESS}].",
+)
+@click.version_option(package_name="sluice")
+@click.pass_context
+def cli(ctx: click.Context, server: str | None) -> None:
+    """Sluice: streaming, resumable, verifiable data exports."""
+    ctx.obj = CliState(server=server or None)
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML settings file. Precedence: options here, then SLUICE_* variables, then the file.",
+)
+@click.option(
+    "--address", metavar="HOST:PORT", help="Address to listen on [default: 127.0.0.1:7070]."
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Folder for the job store, keys and other local state [default: .sluice].",
+)
+@click.option(
+    "--allow-root",
+    "allowed_roots",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Local folder exports may be written under; repeatable [default: STATE_DIR/exports].",
+)
+@click.option(
+    "--allow-source-root",
+    "allowed_source_roots",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Local folder sources may be read from; repeatable [default: STATE_DIR/sources].",
+)
+def serve(
+    config_file: Path | None,
+    address: str | None,
+    state_dir: Path | None,
+    allowed_roots: tuple[Path, ...],
+    allowed_source_roots: tuple[Path, ...],
+) -> None:
+    """Run the export daemon in the foreground.
+
+    SIGTERM or Ctrl-C stops it cleanly; unfinished exports continue on the next start.
+    """
+    # Looked up by name at run time so client-only installs (and every other command)
+    # never import the server's heavy dependencies, and the client type-checks alone.
+    run_server: Callable[[Path | None, Mapping[str, object]], int]
+    try:
+        run_server = importlib.import_module("server.main").serve
+    except ImportError as exc:
+        raise CliError(f"`sluice serve` needs the Sluice server package ({exc})") from exc
+
+    # Only options actually given, so the settings file and defaults keep the rest.
+    overrides: dict[str, object] = {}
+    if address is not None:
+        overrides["address"] = address
+    if state_dir is not None:
+        overrides["state_dir"] = state_dir
+    if allowed_roots:
+        overrides["allowed_roots"] = list(allowed_roots)
+    if allowed_source_roots:
+        overrides["allowed_source_roots"] = list(allowed_source_roots)
+    sys.exit(run_server(config_file, overrides))
+
+
+cli.add_command(export_group)
+cli.add_command(demo)
+
+
+def main() -> None:
+    cli(prog_name="sluice")
+
+
+if __name__ == "__main__":
+    main()

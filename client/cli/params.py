@@ -1,0 +1,130 @@
+"""Parsers for option values (sizes, labels, times, lists) and their click types.
+
+The parse_* functions are plain so they can be tested and reused without click.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    _ParamBase = click.ParamType[Any]
+else:
+    # click < 8.4 has no generic ParamType; pyproject allows click >= 8.1.
+    _ParamBase = click.ParamType
+
+# Decimal units for "KB"/"MB"/..., binary for "KiB" and the bare letters, following
+# dd(1): people who type "64M" nearly always mean 64 * 2**20.
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 2**10,
+    "kib": 2**10,
+    "kb": 10**3,
+    "m": 2**20,
+    "mib": 2**20,
+    "mb": 10**6,
+    "g": 2**30,
+    "gib": 2**30,
+    "gb": 10**9,
+    "t": 2**40,
+    "tib": 2**40,
+    "tb": 10**12,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(text: str) -> int:
+    """ "123" -> 123, "64MiB"/"64M" -> 67108864, "1GB" -> 10**9, "1.5KiB" -> 1536."""
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size (examples: 123, 64MiB, 1GB)")
+    number, unit = match.groups()
+    factor = _SIZE_UNITS.get(unit.lower())
+    if factor is None:
+        raise ValueError(
+            f"unknown size unit {unit!r} in {text!r} (use B, KiB, MiB, GiB, KB, MB, GB)"
+        )
+    return round(float(number) * factor)
+
+
+def parse_label(text: str) -> tuple[str, str]:
+    """ "team=data" -> ("team", "data"); the value may itself contain '='."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"{text!r} is not a label; expected KEY=VALUE")
+    return key, value
+
+
+def parse_time(text: str) -> datetime:
+    """ISO-8601 date or date-time; without an offset it is UTC. Always returns aware."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO-8601 time (examples: 2024-05-01, 2024-05-01T12:00:00Z)"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def split_list(values: str | tuple[str, ...] | list[str]) -> list[str]:
+    """ "a,b" or ("a,b", "c") -> ["a", "b", "c"]; blanks dropped."""
+    items = [values] if isinstance(values, str) else list(values)
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
+class _Parsed(_ParamBase):
+    """A click type around one of the parse_* functions, turning ValueError into a
+    usage error (exit 2) that names the option."""
+
+    def parse(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class SizeType(_Parsed):
+    name = "size"
+
+    def parse(self, text: str) -> int:
+        return parse_size(text)
+
+
+class LabelType(_Parsed):
+    name = "key=value"
+
+    def parse(self, text: str) -> tuple[str, str]:
+        return parse_label(text)
+
+
+class TimeType(_Parsed):
+    name = "time"
+
+    def parse(self, text: str) -> datetime:
+        return parse_time(text)
+
+
+class ListType(_Parsed):
+    name = "a,b,..."
+
+    def parse(self, text: str) -> list[str]:
+        return split_list(text)
+
+
+SIZE = SizeType()
+LABEL = LabelType()
+TIME = TimeType()
+LIST = ListType()
