@@ -80,11 +80,11 @@ class ExportClient:
         until: datetime | None = None,
         ids: Iterable[str | int] = (),
         id_column: str = "",
-        chunk_bytes: int = 0,
-        chunk_rows: int = 0,
+        chunk_bytes: int | None = None,
+        chunk_rows: int | None = None,
         labels: Mapping[str, str] = _NO_LABELS,
     ) -> export_pb2.ExportSpec:
-        """An ExportSpec from plain values; empty strings and zeros mean server defaults.
+        """An ExportSpec from plain values; empty strings and None mean server defaults.
 
         Naive `since`/`until` datetimes are taken as UTC. Nothing is validated here: the
         server rejects bad input with InvalidArgumentError naming the field.
@@ -109,6 +109,7 @@ class ExportClient:
             source=export_pb2.Source(uri=os.fspath(source), format=source_format),
             query=query,
             output=output,
+            # None leaves the optional fields unset (server default); 0 is sent and rejected.
             chunking=export_pb2.Chunking(target_bytes=chunk_bytes, max_rows=chunk_rows),
             destination=export_pb2.Destination(uri=os.fspath(to), dataset=dataset),
             labels=dict(labels),

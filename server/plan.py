@@ -117,8 +117,10 @@ def _check_level(compressor: CompressorKind, level: int | None) -> int:
 
 
 def _check_chunking(spec: ExportSpec, settings: Settings) -> tuple[int, int]:
-    target = spec.chunking.target_bytes or settings.default_chunk_bytes
-    rows = spec.chunking.max_rows or settings.default_chunk_rows
+    target = spec.chunking.target_bytes
+    rows = spec.chunking.max_rows
+    target = settings.default_chunk_bytes if target is None else target
+    rows = settings.default_chunk_rows if rows is None else rows
     if not 1024 <= target <= settings.max_chunk_bytes:
         raise InvalidArgument(
             "spec.chunking.target_bytes",

@@ -48,10 +48,10 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class ChunkingSpec:
-    #: 0 means the server default.
-    target_bytes: int = 0
-    #: 0 means the server default.
-    max_rows: int = 0
+    #: None means the server default.
+    target_bytes: int | None = None
+    #: None means the server default.
+    max_rows: int | None = None
 
 
 @dataclass(frozen=True)

@@ -116,15 +116,15 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @click.option(
     "--chunk-bytes",
     type=SIZE,
-    default=0,
-    help="Target chunk size before compression: 123, 64MiB (=64M), 1GB. 0: server default.",
+    default=None,
+    help="Target chunk size before compression: 123, 64MiB (=64M), 1GB. Default: server's.",
 )
 @click.option(
     "--chunk-rows",
     type=click.IntRange(min=0),
-    default=0,
+    default=None,
     metavar="N",
-    help="Most records per chunk. 0: server default.",
+    help="Most records per chunk. Default: server's.",
 )
 @click.option("--label", "labels", type=LABEL, multiple=True, help="Label KEY=VALUE; repeatable.")
 @click.option(
@@ -154,8 +154,8 @@ def create(
     until: datetime | None,
     ids: tuple[str, ...],
     id_column: str,
-    chunk_bytes: int,
-    chunk_rows: int,
+    chunk_bytes: int | None,
+    chunk_rows: int | None,
     labels: tuple[tuple[str, str], ...],
     request_id: str,
     wait: bool,

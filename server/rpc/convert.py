@@ -69,7 +69,10 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             level=message.output.level if message.output.HasField("level") else None,
         ),
         chunking=ChunkingSpec(
-            target_bytes=message.chunking.target_bytes, max_rows=message.chunking.max_rows
+            target_bytes=message.chunking.target_bytes
+            if message.chunking.HasField("target_bytes")
+            else None,
+            max_rows=message.chunking.max_rows if message.chunking.HasField("max_rows") else None,
         ),
         labels=tuple(sorted(message.labels.items())),
     )
@@ -88,7 +91,7 @@ def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
         output=pb.Output(format=spec.output.format, compression=spec.output.compression),
         chunking=pb.Chunking(
             target_bytes=spec.chunking.target_bytes, max_rows=spec.chunking.max_rows
-        ),
+        ),  # None leaves an optional field unset
         labels=dict(spec.labels),
     )
     if spec.output.level is not None:

@@ -96,6 +96,8 @@ def _bad_specs(daemon: Daemon, world: dict[str, Path]) -> list[tuple[str, pb.Exp
         ),
         ("unknown source format", spec(source_format="xlsx"), "spec.source.format"),
         ("chunk bytes negative", negative_chunk, "spec.chunking.target_bytes"),
+        ("chunk bytes zero", spec(chunk_bytes=0), "spec.chunking.target_bytes"),
+        ("chunk rows zero", spec(chunk_rows=0), "spec.chunking.max_rows"),
         ("chunk bytes too small", spec(chunk_bytes=10), "spec.chunking.target_bytes"),
         ("chunk bytes absurd", spec(chunk_bytes=1 << 50), "spec.chunking.target_bytes"),
         ("chunk rows absurd", spec(chunk_rows=10**12), "spec.chunking.max_rows"),

@@ -189,21 +189,28 @@ class Chunking(_message.Message):
     MAX_ROWS_FIELD_NUMBER: _builtins.int
     target_bytes: _builtins.int
     """Close a chunk at the first batch boundary where its encoded (pre-compression)
-    size reaches this many bytes. 0: server default.
+    size reaches this many bytes. Unset: server default; 0 is rejected.
     """
     max_rows: _builtins.int
-    """Never put more than this many records in one chunk. 0: server default."""
+    """Never put more than this many records in one chunk. Unset: server default."""
     def __init__(
         self,
         *,
-        target_bytes: _builtins.int = ...,
-        max_rows: _builtins.int = ...,
+        target_bytes: _builtins.int | None = ...,
+        max_rows: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_rows", b"_max_rows", "_target_bytes", b"_target_bytes", "max_rows", b"max_rows", "target_bytes", b"target_bytes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_rows", b"max_rows", "target_bytes", b"target_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_rows", b"_max_rows", "_target_bytes", b"_target_bytes", "max_rows", b"max_rows", "target_bytes", b"target_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__max_rows: _TypeAlias = _typing.Literal["max_rows"]  # noqa: Y015
+    _WhichOneofArgType__max_rows: _TypeAlias = _typing.Literal["_max_rows", b"_max_rows"]  # noqa: Y015
+    _WhichOneofReturnType__target_bytes: _TypeAlias = _typing.Literal["target_bytes"]  # noqa: Y015
+    _WhichOneofArgType__target_bytes: _TypeAlias = _typing.Literal["_target_bytes", b"_target_bytes"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_rows) -> _WhichOneofReturnType__max_rows | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__target_bytes) -> _WhichOneofReturnType__target_bytes | None: ...
 
 Global___Chunking: _TypeAlias = Chunking  # noqa: Y015
 
