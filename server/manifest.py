@@ -55,7 +55,7 @@ def build_manifest(
             "compression": plan.compressor.name,
             "level": plan.level if plan.compressor.name != "none" else None,
             "compression_applied": "internal" if plan.encoder.internal_compression else "stream",
-            "encryption": {"scheme": "none", "recipients": []},
+            "encryption": plan.cipher.description,
         },
         "schema": _schema_fields(plan),
         "totals": {
@@ -64,7 +64,7 @@ def build_manifest(
             "stored_bytes": sum(c.stored_bytes for c in chunks),
         },
         "watermark": None,
-        "redaction": {"level": "none", "rules": [], "counts": {}},
+        "redaction": {**plan.redactor.describe(), "counts": _redaction_counts(chunks)},
         "content_digest": {"algorithm": "hmac-sha256", "key_id": digest_key_id},
         "labels": dict(spec.labels),
         "chunks": [
@@ -110,6 +110,17 @@ def _schema_fields(plan: ExportPlan) -> list[dict[str, Any]]:
         {"name": field.name, "type": str(field.type), "nullable": field.nullable}
         for field in schema
     ]
+
+
+def _redaction_counts(chunks: Sequence[ChunkRecord]) -> dict[str, dict[str, int]]:
+    """Counters "rule/column" summed over chunks, as {rule: {column: count}}."""
+    counts: dict[str, dict[str, int]] = {}
+    for chunk in chunks:
+        for key, value in chunk.counters:
+            rule, _, column = key.partition("/")
+            per_rule = counts.setdefault(rule, {})
+            per_rule[column] = per_rule.get(column, 0) + value
+    return counts
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 ENV_PREFIX = "SLUICE_"
 #: Environment variables that start with SLUICE_ but belong to the client or tests.
@@ -60,6 +67,20 @@ class Settings(BaseModel):
     #: Empty: a random key is created once in <state_dir>/keys/ (fine for one machine;
     #: set it explicitly when several daemons must recognise each other's content).
     content_digest_key: str = ""
+    #: Named secrets requests may refer to by name (name -> "env:VAR" or "file:PATH"):
+    #: age passphrases, zip passwords. Requests never carry secrets or raw references.
+    secrets: dict[str, str] = Field(default_factory=dict)
+    #: Named HMAC keys for the redaction `hash` action (name -> secret reference);
+    #: "default" is used when a rule names none.
+    hash_keys: dict[str, str] = Field(default_factory=dict)
+    #: Named redaction policies requests may apply (name -> {"level": ..., "rules": [...]}).
+    redaction_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Secret reference of the Ed25519 private key that signs manifests ("": unsigned).
+    manifest_signing_key: str = ""
+    #: scrypt work factor (log2 N) for age passphrase encryption.
+    age_scrypt_work_factor: int = Field(default=18, ge=10, le=22)
+    #: Named storage profiles (credentials by reference) for sources and destinations.
+    storage_profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: Count source rows before exporting so progress can show an ETA.
     count_source_rows: bool = True
     #: Python logging level name.
@@ -79,6 +100,15 @@ class Settings(BaseModel):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
+
+    @field_validator("max_chunk_bytes")
+    @classmethod
+    def _holds_the_default_chunk(cls, value: int, info: ValidationInfo) -> int:
+        # Otherwise every request relying on the default would be refused, blaming the caller.
+        default = info.data.get("default_chunk_bytes")
+        if default is not None and default > value:
+            raise ValueError(f"must be at least default_chunk_bytes ({default})")
+        return value
 
     @property
     def export_roots(self) -> tuple[Path, ...]:

@@ -19,6 +19,8 @@ class SourceSpec:
     uri: str
     #: parquet | csv | ndjson | jsonl | arrow | ipc; "" infers it from the extension.
     format: str = ""
+    #: Name of a server-side storage profile ("" for none).
+    profile: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,35 @@ class ChunkingSpec:
 class DestinationSpec:
     uri: str
     dataset: str
+    #: Name of a server-side storage profile ("" for none).
+    profile: str = ""
+
+
+@dataclass(frozen=True)
+class RedactionRuleSpec:
+    column: str = ""
+    pattern: str = ""
+    action: str = ""
+    keep_last: int = 0
+    granularity: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class RedactionSpec:
+    #: none | basic | moderate | strict | custom; "" is none (moderate if include_pii=False).
+    level: str = ""
+    policy: str = ""
+    rules: tuple[RedactionRuleSpec, ...] = ()
+    include_pii: bool | None = None
+
+
+@dataclass(frozen=True)
+class EncryptionSpec:
+    age_recipients: tuple[str, ...] = ()
+    #: Secret references ("env:NAME"), never the secrets themselves.
+    age_passphrase_ref: str = ""
+    zip_password_ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +99,8 @@ class ExportSpec:
     output: OutputSpec = field(default_factory=OutputSpec)
     chunking: ChunkingSpec = field(default_factory=ChunkingSpec)
     labels: tuple[tuple[str, str], ...] = ()
+    redaction: RedactionSpec = field(default_factory=RedactionSpec)
+    encryption: EncryptionSpec = field(default_factory=EncryptionSpec)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=_encode, sort_keys=True, separators=(",", ":"))
@@ -96,11 +129,35 @@ class ExportSpec:
             output=OutputSpec(**raw["output"]),
             chunking=ChunkingSpec(**raw["chunking"]),
             labels=tuple((k, v) for k, v in raw["labels"]),
+            redaction=_redaction(raw.get("redaction")),
+            encryption=_encryption(raw.get("encryption")),
         )
 
     def fingerprint(self) -> str:
         """A stable digest of the request, to tell a retry from a reused request id."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+
+def _redaction(raw: dict[str, Any] | None) -> RedactionSpec:
+    if not raw:
+        return RedactionSpec()
+    rules = tuple(RedactionRuleSpec(**rule) for rule in raw.get("rules", ()))
+    return RedactionSpec(
+        level=raw.get("level", ""),
+        policy=raw.get("policy", ""),
+        rules=rules,
+        include_pii=raw.get("include_pii"),
+    )
+
+
+def _encryption(raw: dict[str, Any] | None) -> EncryptionSpec:
+    if not raw:
+        return EncryptionSpec()
+    return EncryptionSpec(
+        age_recipients=tuple(raw.get("age_recipients", ())),
+        age_passphrase_ref=raw.get("age_passphrase_ref", ""),
+        zip_password_ref=raw.get("zip_password_ref", ""),
+    )
 
 
 def _encode(value: Any) -> Any:

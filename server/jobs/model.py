@@ -43,6 +43,8 @@ class Progress:
     source_rows_done: int = 0
     #: 0 when unknown.
     source_rows_total: int = 0
+    #: Running per-stage counters ("rule/column" -> values changed), summed over chunks.
+    counters: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,16 @@ class Job:
         return dict(self.spec.labels)
 
 
+def add_counters(
+    left: tuple[tuple[str, int], ...], right: tuple[tuple[str, int], ...]
+) -> tuple[tuple[str, int], ...]:
+    """Sum two counter sets, key by key, sorted by key."""
+    totals = dict(left)
+    for key, value in right:
+        totals[key] = totals.get(key, 0) + value
+    return tuple(sorted(totals.items()))
+
+
 @dataclass(frozen=True)
 class ChunkRecord:
     """One committed chunk, journalled before it is acknowledged to anyone."""
@@ -81,6 +93,9 @@ class ChunkRecord:
     source_start: int
     source_end: int
     committed_at: datetime
+    #: Per-stage counters for this chunk, e.g. values each redaction rule changed,
+    #: keyed "rule/column". Journalled with the chunk so totals survive a resume.
+    counters: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

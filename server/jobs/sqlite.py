@@ -89,6 +89,19 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # v2: per-chunk stage counters (redaction), and resumable uploads in flight.
+        "ALTER TABLE chunks ADD COLUMN counters_json TEXT NOT NULL DEFAULT '[]'",
+        """
+        CREATE TABLE uploads (
+            job_id     TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            key        TEXT NOT NULL,
+            state_json TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (job_id, key)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -104,7 +117,7 @@ _PROGRESS_COLUMNS: Final = (
 )  # fmt: skip
 _CHUNK_COLUMNS: Final = (
     "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
-    " committed_at"
+    " committed_at, counters_json"
 )
 
 
@@ -281,7 +294,7 @@ class SQLiteJobStore:
                 )
             db.execute(
                 f"INSERT INTO chunks (job_id, {_CHUNK_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     chunk.index,
@@ -293,6 +306,7 @@ class SQLiteJobStore:
                     chunk.source_start,
                     chunk.source_end,
                     _timestamp(chunk.committed_at),
+                    json.dumps([list(pair) for pair in chunk.counters]),
                 ),
             )
             self._write_progress(db, job_id, progress)
@@ -309,6 +323,28 @@ class SQLiteJobStore:
         with self._tx() as db:
             self._require(db, job_id)
             self._write_progress(db, job_id, progress)
+
+    def save_upload(self, job_id: str, key: str, state: str) -> None:
+        with self._tx() as db:
+            self._require(db, job_id)
+            db.execute(
+                "INSERT INTO uploads (job_id, key, state_json, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (job_id, key) DO UPDATE SET state_json = excluded.state_json,"
+                " updated_at = excluded.updated_at",
+                (job_id, key, state, _timestamp(datetime.now(UTC))),
+            )
+
+    def uploads(self, job_id: str) -> Sequence[tuple[str, str]]:
+        with self._read() as db:
+            self._require(db, job_id)
+            rows = db.execute(
+                "SELECT key, state_json FROM uploads WHERE job_id = ? ORDER BY key", (job_id,)
+            ).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+    def delete_upload(self, job_id: str, key: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM uploads WHERE job_id = ? AND key = ?", (job_id, key))
 
     def unfinished(self) -> Sequence[Job]:
         states = sorted(s.value for s in UNFINISHED_STATES)
@@ -444,7 +480,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
 
 
 def _chunk_from_row(row: sqlite3.Row) -> ChunkRecord:
-    idx, path, records, stored_bytes, sha256, digest, start, end, committed_at = row
+    idx, path, records, stored_bytes, sha256, digest, start, end, committed_at, counters = row
     return ChunkRecord(
         index=idx,
         path=path,
@@ -455,6 +491,7 @@ def _chunk_from_row(row: sqlite3.Row) -> ChunkRecord:
         source_start=start,
         source_end=end,
         committed_at=_parse_time(committed_at),
+        counters=tuple((str(name), int(count)) for name, count in json.loads(counters)),
     )
 
 

@@ -64,6 +64,19 @@ class JobStore(Protocol):
 
     def save_progress(self, job_id: str, progress: Progress) -> None: ...
 
+    def save_upload(self, job_id: str, key: str, state: str) -> None:
+        """Journal the state of a resumable upload of object `key` (opaque JSON text,
+        owned by the sink: upload id, parts, digests). Replaces any earlier state."""
+        ...
+
+    def uploads(self, job_id: str) -> Sequence[tuple[str, str]]:
+        """Journalled (key, state) pairs of uploads not yet finished, in key order."""
+        ...
+
+    def delete_upload(self, job_id: str, key: str) -> None:
+        """Forget an upload once it completed or was aborted; missing is fine."""
+        ...
+
     def unfinished(self) -> Sequence[Job]:
         """Queued and running jobs, oldest first: what a starting daemon must pick up."""
         ...

@@ -8,7 +8,7 @@ resumed export rebuilds exactly the chunks an uninterrupted one would have.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -36,6 +36,8 @@ class ChunkEnd:
     records: int
     source_start: int
     source_end: int
+    #: Redaction counters of the chunk, sorted by key.
+    counters: tuple[tuple[str, int], ...] = ()
 
 
 class RowStream:
@@ -81,6 +83,7 @@ def encode_chunks(
         )
         records = encoded = 0
         source_start = source_end = -1
+        counts: dict[str, int] = {}
         while records < plan.chunk_max_rows and encoded < plan.chunk_target_bytes:
             batch = rows.take(min(batch_rows, plan.chunk_max_rows - records))
             if batch is None:
@@ -89,11 +92,31 @@ def encode_chunks(
             if source_start < 0:
                 source_start = int(positions[0])
             source_end = int(positions[-1]) + 1
+            batch = _take_counters(batch, plan.redactor.counters, counts)
             data = encoder.encode(batch.drop(ROW_INDEX))
             records += batch.height
             encoded += len(data)
             yield Segment(index, data, batch.height, source_end)
         if records == 0:
             return
-        yield ChunkEnd(index, encoder.finish(), records, source_start, source_end)
+        yield ChunkEnd(
+            index,
+            encoder.finish(),
+            records,
+            source_start,
+            source_end,
+            tuple(sorted(counts.items())),
+        )
         index += 1
+
+
+def _take_counters(
+    batch: pl.DataFrame, counters: Mapping[str, str], counts: dict[str, int]
+) -> pl.DataFrame:
+    """Add the batch's redaction flags to `counts` and drop the flag columns."""
+    if not counters:
+        return batch
+    sums = batch.select(pl.col(name).cast(pl.UInt64).sum() for name in counters).row(0)
+    for key, value in zip(counters.values(), sums, strict=True):
+        counts[key] = counts.get(key, 0) + int(value or 0)
+    return batch.drop(list(counters))

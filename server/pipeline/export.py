@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from server.errors import DataLoss, Interrupted
-from server.jobs.model import ChunkRecord, Progress
+from server.jobs.model import ChunkRecord, Progress, add_counters
 from server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
 from server.pipeline.compressors import COMPRESSORS, Compressor
 from server.pipeline.source import scan
+from server.pipeline.stages import Cipher
 from server.plan import ExportPlan
 from server.storage import translate_storage_error
 from sinks.base import Sink, SinkWriter
@@ -49,6 +50,7 @@ class ResumePoint:
                 stored_bytes=sum(c.stored_bytes for c in chunks),
                 source_rows_done=last.source_end,
                 source_rows_total=source_rows_total,
+                counters=_sum_counters(chunks),
             ),
         )
 
@@ -87,7 +89,7 @@ def run_pipeline(
     writer = _ChunkWriterThread(plan, sink, resume.totals, observer, options)
     writer.start()
     try:
-        frame = plan.query.apply(scan(plan.source), from_row=resume.from_row)
+        frame = plan.redactor.apply(plan.query.apply(scan(plan.source), from_row=resume.from_row))
         batches = frame.collect_batches(chunk_size=options.batch_rows)
         for item in encode_chunks(plan, RowStream(batches), resume.next_index, options.batch_rows):
             if stop.is_set():
@@ -173,7 +175,13 @@ class _ChunkWriterThread:
     def _chunk(self, index: int) -> _OpenChunk:
         if self._open is None:
             writer = self._sink.create(self._plan.chunk_key(index), overwrite=True)
-            self._open = _OpenChunk(index, writer, self._compressor(), self._options.content_key)
+            self._open = _OpenChunk(
+                index,
+                writer,
+                self._compressor(),
+                self._plan.cipher.make(),
+                self._options.content_key,
+            )
         return self._open
 
     def _compressor(self) -> Compressor:
@@ -198,7 +206,7 @@ class _ChunkWriterThread:
     def _finish(self, end: ChunkEnd) -> None:
         chunk = self._chunk(end.index)
         chunk.write(end.tail, 0)
-        chunk.write_stored(chunk.compressor.flush())
+        chunk.close()
         info = chunk.writer.commit()
         self._open = None
         if info.size != chunk.stored:
@@ -213,6 +221,7 @@ class _ChunkWriterThread:
             source_start=end.source_start,
             source_end=end.source_end,
             committed_at=datetime.now(UTC),
+            counters=end.counters,
         )
         self.totals = replace(
             self.totals,
@@ -220,19 +229,27 @@ class _ChunkWriterThread:
             chunks=self.totals.chunks + 1,
             stored_bytes=self.totals.stored_bytes + chunk.stored,
             source_rows_done=end.source_end,
+            counters=add_counters(self.totals.counters, end.counters),
         )
         self._observer.chunk_committed(record, self.totals)
 
 
 class _OpenChunk:
-    """A chunk being written: hashes the stored bytes and, keyed, the plaintext."""
+    """A chunk being written: plaintext -> compressor -> cipher -> store, hashing the
+    stored bytes and, keyed, the plaintext on the way."""
 
     def __init__(
-        self, index: int, writer: SinkWriter, compressor: Compressor, content_key: bytes
+        self,
+        index: int,
+        writer: SinkWriter,
+        compressor: Compressor,
+        cipher: Cipher,
+        content_key: bytes,
     ) -> None:
         self.index = index
         self.writer = writer
         self.compressor = compressor
+        self.cipher = cipher
         self.sha256 = hashlib.sha256()
         self.content = hmac.new(content_key, digestmod=hashlib.sha256)
         self.records = 0
@@ -242,10 +259,26 @@ class _OpenChunk:
         self.records += records
         if plaintext:
             self.content.update(plaintext)
-            self.write_stored(self.compressor.compress(plaintext))
+            self._seal(self.compressor.compress(plaintext))
+
+    def close(self) -> None:
+        """Flush the compressor, then finish the cipher (its tag comes last)."""
+        self._seal(self.compressor.flush())
+        self.write_stored(self.cipher.finish())
+
+    def _seal(self, compressed: bytes) -> None:
+        if compressed:
+            self.write_stored(self.cipher.encrypt(compressed))
 
     def write_stored(self, data: bytes) -> None:
         if data:
             self.sha256.update(data)
             self.writer.write(data)
             self.stored += len(data)
+
+
+def _sum_counters(chunks: list[ChunkRecord]) -> tuple[tuple[str, int], ...]:
+    total: tuple[tuple[str, int], ...] = ()
+    for chunk in chunks:
+        total = add_counters(total, chunk.counters)
+    return total

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 
@@ -99,12 +99,14 @@ def _compile_time_range(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
     for bound, inclusive in ((time_range.since, True), (time_range.until, False)):
         if bound is None:
             continue
-        literal = _bound_literal(bound, dtype, f"{field}.column")
+        literal = _bound_literal(bound, dtype, f"{field}.column", exclusive_end=not inclusive)
         parts.append(column >= literal if inclusive else column < literal)
     return pl.all_horizontal(parts) if len(parts) > 1 else parts[0]
 
 
-def _bound_literal(bound: datetime, dtype: pl.DataType, field: str) -> pl.Expr:
+def _bound_literal(
+    bound: datetime, dtype: pl.DataType, field: str, *, exclusive_end: bool = False
+) -> pl.Expr:
     utc = bound.astimezone(UTC) if bound.tzinfo else bound.replace(tzinfo=UTC)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
@@ -112,7 +114,12 @@ def _bound_literal(bound: datetime, dtype: pl.DataType, field: str) -> pl.Expr:
             return pl.lit(utc.replace(tzinfo=None)).cast(pl.Datetime(dtype.time_unit))
         return pl.lit(utc).dt.convert_time_zone(dtype.time_zone).cast(dtype)
     if isinstance(dtype, pl.Date):
-        return pl.lit(utc.date())
+        # A day is exported when any part of it is in [since, until): `since` rounds down
+        # to its day, a mid-day `until` up to the next one (else that day would be lost).
+        day = utc.date()
+        if exclusive_end and utc.time() != time(0):
+            day += timedelta(days=1)
+        return pl.lit(day)
     raise InvalidArgument(field, f"is {dtype}, not a Date or Datetime column")
 
 

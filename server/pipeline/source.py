@@ -71,7 +71,11 @@ def scan(source: ResolvedSource) -> pl.LazyFrame:
     if source.format == "parquet":
         frame = pl.scan_parquet(files, row_index_name=ROW_INDEX)
     elif source.format == "csv":
-        frame = pl.scan_csv(files, row_index_name=ROW_INDEX, try_parse_dates=True)
+        # .tsv files are CSV with tabs; reading them with commas yields one wide column.
+        tabs = all(f.lower().endswith(".tsv") for f in files)
+        frame = pl.scan_csv(
+            files, row_index_name=ROW_INDEX, try_parse_dates=True, separator="\t" if tabs else ","
+        )
     elif source.format == "ndjson":
         frame = pl.scan_ndjson(files, row_index_name=ROW_INDEX)
     else:

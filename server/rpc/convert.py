@@ -22,9 +22,12 @@ from server.jobs.model import ChunkRecord, Job, JobState
 from server.spec import (
     ChunkingSpec,
     DestinationSpec,
+    EncryptionSpec,
     ExportSpec,
     OutputSpec,
     QuerySpec,
+    RedactionRuleSpec,
+    RedactionSpec,
     SourceSpec,
     TimeRange,
 )
@@ -52,9 +55,13 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             until=_time(query.time_range.until) if query.time_range.HasField("until") else None,
         )
     return ExportSpec(
-        source=SourceSpec(uri=message.source.uri, format=message.source.format),
+        source=SourceSpec(
+            uri=message.source.uri, format=message.source.format, profile=message.source.profile
+        ),
         destination=DestinationSpec(
-            uri=message.destination.uri, dataset=message.destination.dataset
+            uri=message.destination.uri,
+            dataset=message.destination.dataset,
+            profile=message.destination.profile,
         ),
         query=QuerySpec(
             columns=tuple(query.columns),
@@ -75,13 +82,65 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             max_rows=message.chunking.max_rows if message.chunking.HasField("max_rows") else None,
         ),
         labels=tuple(sorted(message.labels.items())),
+        redaction=_redaction_from_proto(message.redaction),
+        encryption=EncryptionSpec(
+            age_recipients=tuple(message.encryption.age_recipients),
+            age_passphrase_ref=message.encryption.age_passphrase_ref,
+            zip_password_ref=message.encryption.zip_password_ref,
+        ),
     )
+
+
+def _redaction_from_proto(message: pb.Redaction) -> RedactionSpec:
+    return RedactionSpec(
+        level=message.level,
+        policy=message.policy,
+        rules=tuple(
+            RedactionRuleSpec(
+                column=rule.column,
+                pattern=rule.pattern,
+                action=rule.action,
+                keep_last=rule.keep_last,
+                granularity=rule.granularity,
+                key=rule.key,
+            )
+            for rule in message.rules
+        ),
+        include_pii=message.include_pii if message.HasField("include_pii") else None,
+    )
+
+
+def _redaction_to_proto(spec: RedactionSpec) -> pb.Redaction:
+    message = pb.Redaction(
+        level=spec.level,
+        policy=spec.policy,
+        rules=[
+            pb.RedactionRule(
+                column=r.column,
+                pattern=r.pattern,
+                action=r.action,
+                keep_last=r.keep_last,
+                granularity=r.granularity,
+                key=r.key,
+            )
+            for r in spec.rules
+        ],
+    )
+    if spec.include_pii is not None:
+        message.include_pii = spec.include_pii
+    return message
 
 
 def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
     message = pb.ExportSpec(
-        source=pb.Source(uri=spec.source.uri, format=spec.source.format),
-        destination=pb.Destination(uri=spec.destination.uri, dataset=spec.destination.dataset),
+        source=pb.Source(
+            uri=spec.source.uri, format=spec.source.format, profile=spec.source.profile
+        ),
+        destination=pb.Destination(
+            uri=spec.destination.uri,
+            dataset=spec.destination.dataset,
+            profile=spec.destination.profile,
+        ),
         query=pb.Query(
             columns=spec.query.columns,
             where=spec.query.where,
@@ -93,6 +152,12 @@ def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
             target_bytes=spec.chunking.target_bytes, max_rows=spec.chunking.max_rows
         ),  # None leaves an optional field unset
         labels=dict(spec.labels),
+        redaction=_redaction_to_proto(spec.redaction),
+        encryption=pb.Encryption(
+            age_recipients=spec.encryption.age_recipients,
+            age_passphrase_ref=spec.encryption.age_passphrase_ref,
+            zip_password_ref=spec.encryption.zip_password_ref,
+        ),
     )
     if spec.output.level is not None:
         message.output.level = spec.output.level
@@ -121,6 +186,7 @@ def job_to_proto(job: Job, live: LiveProgress | None = None) -> pb.Export:
             records_per_second=live.records_per_second if live else 0.0,
             bytes_per_second=live.bytes_per_second if live else 0.0,
             eta_seconds=live.eta_seconds if live else -1.0,
+            counters=dict(progress.counters),
         ),
         created_at=_timestamp(job.created_at),
         manifest_uri=job.manifest_uri,
@@ -148,6 +214,7 @@ def progress_to_proto(live: LiveProgress) -> pb.Progress:
         records_per_second=live.records_per_second,
         bytes_per_second=live.bytes_per_second,
         eta_seconds=live.eta_seconds,
+        counters=dict(live.progress.counters),
     )
 
 

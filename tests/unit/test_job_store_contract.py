@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from server.jobs import (
     Progress,
     SQLiteJobStore,
 )
+from server.jobs.sqlite import SCHEMA_VERSION
 from server.spec import DestinationSpec, ExportSpec, SourceSpec
 
 Q, R, S, F, C = (
@@ -394,6 +396,30 @@ class JobStoreContract:
         labelled = reopened.list(JobFilter(labels=(("team", "a"),)), page_size=5)
         assert [j.id for j in labelled.jobs] == ["j1"]
 
+    # -- stage counters and resumable uploads (schema v2) ------------------------------
+
+    def test_chunk_counters_round_trip(self, store: JobStore) -> None:
+        store.create(new_job("job-c"))
+        chunk = replace(make_chunk(0), counters=(("EMAIL/message", 7), ("drop/password", 100)))
+        store.record_chunk("job-c", chunk, Progress(records=100, chunks=1))
+        assert store.chunks("job-c")[0].counters == (("EMAIL/message", 7), ("drop/password", 100))
+
+    def test_uploads_are_journalled_replaced_and_forgotten(self, store: JobStore) -> None:
+        store.create(new_job("job-u"))
+        assert store.uploads("job-u") == []
+        store.save_upload("job-u", "ds/e/part-000001.jsonl.zst", '{"upload_id": "a", "parts": []}')
+        store.save_upload("job-u", "ds/e/part-000000.jsonl.zst", '{"upload_id": "b", "parts": []}')
+        store.save_upload("job-u", "ds/e/part-000001.jsonl.zst", '{"upload_id": "a", "parts": [1]}')
+        assert store.uploads("job-u") == [
+            ("ds/e/part-000000.jsonl.zst", '{"upload_id": "b", "parts": []}'),
+            ("ds/e/part-000001.jsonl.zst", '{"upload_id": "a", "parts": [1]}'),
+        ]
+        store.delete_upload("job-u", "ds/e/part-000000.jsonl.zst")
+        store.delete_upload("job-u", "never-there")
+        assert [key for key, _ in store.uploads("job-u")] == ["ds/e/part-000001.jsonl.zst"]
+        with pytest.raises(NotFound):
+            store.save_upload("no-such-job", "k", "{}")
+
 
 class TestSQLiteFileJobStore(JobStoreContract):
     reopenable = True
@@ -416,7 +442,7 @@ class TestSQLiteFileJobStore(JobStoreContract):
         SQLiteJobStore(path).close()  # a second open migrates nothing
         db = sqlite3.connect(path)
         try:
-            assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         finally:
             db.close()

@@ -55,21 +55,25 @@ class Source(_message.Message):
 
     URI_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     uri: _builtins.str
     """A file path, glob or fsspec URL ("data/*.parquet", "file:///d/x.csv").
     Files matched by a glob are read in sorted order, which makes resume deterministic.
     """
     format: _builtins.str
     """parquet | csv | ndjson | jsonl | arrow | ipc. Empty: inferred from the extension."""
+    profile: _builtins.str
+    """Name of a server-side storage profile with the credentials to read the source."""
     def __init__(
         self,
         *,
         uri: _builtins.str = ...,
         format: _builtins.str = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "profile", b"profile", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -220,23 +224,137 @@ class Destination(_message.Message):
 
     URI_FIELD_NUMBER: _builtins.int
     DATASET_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     uri: _builtins.str
     """A folder path or URL; chunks go to <uri>/<dataset>/<export_id>/."""
     dataset: _builtins.str
     """Dataset name: letters, digits, '.', '_' and '-'."""
+    profile: _builtins.str
+    """Name of a server-side storage profile with the credentials to write there."""
     def __init__(
         self,
         *,
         uri: _builtins.str = ...,
         dataset: _builtins.str = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "profile", b"profile", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Destination: _TypeAlias = Destination  # noqa: Y015
+
+@_typing.final
+class Redaction(_message.Message):
+    """What may leave: a privacy level plus optional rules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVEL_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    INCLUDE_PII_FIELD_NUMBER: _builtins.int
+    level: _builtins.str
+    """none | basic | moderate | strict | custom. Empty: none (moderate if include_pii is false)."""
+    policy: _builtins.str
+    """A named server-side policy, applied before `rules`."""
+    include_pii: _builtins.bool
+    """Seed-style switch: false means at least `moderate`."""
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___RedactionRule]:
+        """Rules applied in order; they add to or override the level's defaults."""
+
+    def __init__(
+        self,
+        *,
+        level: _builtins.str = ...,
+        policy: _builtins.str = ...,
+        rules: _abc.Iterable[Global___RedactionRule] | None = ...,
+        include_pii: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_include_pii", b"_include_pii", "include_pii", b"include_pii"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_include_pii", b"_include_pii", "include_pii", b"include_pii", "level", b"level", "policy", b"policy", "rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__include_pii: _TypeAlias = _typing.Literal["include_pii"]  # noqa: Y015
+    _WhichOneofArgType__include_pii: _TypeAlias = _typing.Literal["_include_pii", b"_include_pii"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__include_pii) -> _WhichOneofReturnType__include_pii | None: ...
+
+Global___Redaction: _TypeAlias = Redaction  # noqa: Y015
+
+@_typing.final
+class RedactionRule(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLUMN_FIELD_NUMBER: _builtins.int
+    PATTERN_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    KEEP_LAST_FIELD_NUMBER: _builtins.int
+    GRANULARITY_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    column: _builtins.str
+    """Exactly one selector: a column name or glob (dotted paths reach into structs) ..."""
+    pattern: _builtins.str
+    """... or a content pattern: a built-in entity (EMAIL, PHONE, CARD, ...) or a regex."""
+    action: _builtins.str
+    """drop | null | redact | mask | hash | generalize | keep"""
+    keep_last: _builtins.int
+    """mask: how many trailing characters stay visible."""
+    granularity: _builtins.str
+    """generalize: "month" or "year" for dates, a bucket width for numbers."""
+    key: _builtins.str
+    """hash: name of a server-side HMAC key. Empty: the default hash key."""
+    def __init__(
+        self,
+        *,
+        column: _builtins.str = ...,
+        pattern: _builtins.str = ...,
+        action: _builtins.str = ...,
+        keep_last: _builtins.int = ...,
+        granularity: _builtins.str = ...,
+        key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "column", b"column", "granularity", b"granularity", "keep_last", b"keep_last", "key", b"key", "pattern", b"pattern"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedactionRule: _TypeAlias = RedactionRule  # noqa: Y015
+
+@_typing.final
+class Encryption(_message.Message):
+    """Who can open the chunks. Secrets are never sent: only names of server-side references."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGE_RECIPIENTS_FIELD_NUMBER: _builtins.int
+    AGE_PASSPHRASE_REF_FIELD_NUMBER: _builtins.int
+    ZIP_PASSWORD_REF_FIELD_NUMBER: _builtins.int
+    age_passphrase_ref: _builtins.str
+    """Server-side reference ("env:NAME") of an age scrypt passphrase."""
+    zip_password_ref: _builtins.str
+    """Server-side reference ("env:NAME") of an AES-256 zip password (compression "zip")."""
+    @_builtins.property
+    def age_recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """age X25519 recipients ("age1..."); each chunk is encrypted to all of them."""
+
+    def __init__(
+        self,
+        *,
+        age_recipients: _abc.Iterable[_builtins.str] | None = ...,
+        age_passphrase_ref: _builtins.str = ...,
+        zip_password_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_passphrase_ref", b"age_passphrase_ref", "age_recipients", b"age_recipients", "zip_password_ref", b"zip_password_ref"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Encryption: _TypeAlias = Encryption  # noqa: Y015
 
 @_typing.final
 class ExportSpec(_message.Message):
@@ -268,6 +386,8 @@ class ExportSpec(_message.Message):
     CHUNKING_FIELD_NUMBER: _builtins.int
     DESTINATION_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    REDACTION_FIELD_NUMBER: _builtins.int
+    ENCRYPTION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def source(self) -> Global___Source: ...
     @_builtins.property
@@ -280,6 +400,10 @@ class ExportSpec(_message.Message):
     def destination(self) -> Global___Destination: ...
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def redaction(self) -> Global___Redaction: ...
+    @_builtins.property
+    def encryption(self) -> Global___Encryption: ...
     def __init__(
         self,
         *,
@@ -289,10 +413,12 @@ class ExportSpec(_message.Message):
         chunking: Global___Chunking | None = ...,
         destination: Global___Destination | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        redaction: Global___Redaction | None = ...,
+        encryption: Global___Encryption | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "output", b"output", "query", b"query", "source", b"source"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "labels", b"labels", "output", b"output", "query", b"query", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "labels", b"labels", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -328,6 +454,26 @@ Global___CreateExportRequest: _TypeAlias = CreateExportRequest  # noqa: Y015
 class Progress(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class CountersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     RECORDS_FIELD_NUMBER: _builtins.int
     CHUNKS_FIELD_NUMBER: _builtins.int
     STORED_BYTES_FIELD_NUMBER: _builtins.int
@@ -336,6 +482,7 @@ class Progress(_message.Message):
     RECORDS_PER_SECOND_FIELD_NUMBER: _builtins.int
     BYTES_PER_SECOND_FIELD_NUMBER: _builtins.int
     ETA_SECONDS_FIELD_NUMBER: _builtins.int
+    COUNTERS_FIELD_NUMBER: _builtins.int
     records: _builtins.int
     chunks: _builtins.int
     stored_bytes: _builtins.int
@@ -346,6 +493,10 @@ class Progress(_message.Message):
     bytes_per_second: _builtins.float
     eta_seconds: _builtins.float
     """Estimated seconds left; negative when unknown."""
+    @_builtins.property
+    def counters(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Values changed so far per redaction rule and column, keyed "rule/column"."""
+
     def __init__(
         self,
         *,
@@ -357,10 +508,11 @@ class Progress(_message.Message):
         records_per_second: _builtins.float = ...,
         bytes_per_second: _builtins.float = ...,
         eta_seconds: _builtins.float = ...,
+        counters: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_per_second", b"bytes_per_second", "chunks", b"chunks", "eta_seconds", b"eta_seconds", "records", b"records", "records_per_second", b"records_per_second", "source_rows_done", b"source_rows_done", "source_rows_total", b"source_rows_total", "stored_bytes", b"stored_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_per_second", b"bytes_per_second", "chunks", b"chunks", "counters", b"counters", "eta_seconds", b"eta_seconds", "records", b"records", "records_per_second", b"records_per_second", "source_rows_done", b"source_rows_done", "source_rows_total", b"source_rows_total", "stored_bytes", b"stored_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,79 @@
+"""Extension points of the pipeline: the redaction stage (on the lazy frame) and the
+cipher stage (on stored bytes, after compression). The defaults change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import polars as pl
+
+
+class Redactor(Protocol):
+    """Decides what leaves. Pure LazyFrame -> LazyFrame, so Polars runs it vectorised."""
+
+    @property
+    def counters(self) -> Mapping[str, str]:
+        """Columns apply() adds that flag changed values per row (Boolean or integer),
+        mapped to the counter key they feed ("rule/column"). The pipeline sums them per
+        chunk, journals the sums with the chunk, and drops the columns before encoding."""
+        ...
+
+    def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """Redact `frame`, keeping its row-index column first and adding `counters`."""
+        ...
+
+    def output_schema(self, schema: pl.Schema) -> pl.Schema:
+        """The exported schema after redaction (dropped columns gone, types changed)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """The policy as the manifest records it: level and rules, never key material."""
+        ...
+
+
+class NoRedaction:
+    @property
+    def counters(self) -> Mapping[str, str]:
+        return {}
+
+    def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame
+
+    def output_schema(self, schema: pl.Schema) -> pl.Schema:
+        return schema
+
+    def describe(self) -> dict[str, Any]:
+        return {"level": "none", "rules": []}
+
+
+class Cipher(Protocol):
+    """Encrypts one chunk's stored bytes as a stream; one instance per chunk."""
+
+    def encrypt(self, data: bytes) -> bytes: ...
+
+    def finish(self) -> bytes:
+        """Authenticate and close the stream; return its final bytes."""
+        ...
+
+
+class _Plain:
+    def encrypt(self, data: bytes) -> bytes:
+        return data
+
+    def finish(self) -> bytes:
+        return b""
+
+
+@dataclass(frozen=True)
+class CipherKind:
+    name: str
+    #: Appended to chunk names after the compression extension (".age"), or "".
+    extension: str
+    make: Callable[[], Cipher]
+    #: The manifest's output.encryption: scheme and recipient fingerprints, never keys.
+    description: dict[str, Any] = field(default_factory=dict)
+
+
+NO_CIPHER = CipherKind("none", "", _Plain, {"scheme": "none", "recipients": []})
