@@ -6,7 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test serve proto proto-check lint typecheck bench clean
+# Tools the tests drive as real peers. `make test` installs whichever are missing
+# (Debian packages with apt-get as root; npm packages into .tools/).
+DEBIAN_TEST_PACKAGES := age p7zip-full
+NPM_TEST_PACKAGES    := azurite@3
+TOOLS                := .tools
+
+.PHONY: demo test test-tools serve proto proto-check lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +26,16 @@ demo: $(STAMP)  ## generate sample data, start the daemon, export with a progres
 serve: $(STAMP)  ## run the daemon in the foreground with embedded defaults
 	$(BIN)/sluice serve
 
-test: $(STAMP)  ## everything CI runs: generated-code freshness, lint, types, all tests
+test-tools:  ## install the external programs the tests run against
+	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@test -z "$(NPM_TEST_PACKAGES)" || test -x $(TOOLS)/node_modules/.bin/azurite || \
+	  npm install --silent --no-audit --no-fund --prefix $(TOOLS) $(NPM_TEST_PACKAGES)
+
+test: $(STAMP) test-tools  ## everything CI runs: generated-code freshness, lint, types, all tests
 	$(BIN)/python proto/generate.py --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
