@@ -63,7 +63,9 @@ class RowStream:
             need -= part.height
         if not parts:
             return None
-        return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=False)
+        # One contiguous chunk per batch: Arrow-based encoders write one record batch per
+        # chunk, so a batch's memory layout must not depend on where reads happened to split.
+        return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=True)
 
 
 def encode_chunks(

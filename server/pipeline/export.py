@@ -12,15 +12,18 @@ import hashlib
 import hmac
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
+
+import polars as pl
 
 from server.errors import DataLoss, Interrupted
 from server.jobs.model import ChunkRecord, Progress, add_counters
 from server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
 from server.pipeline.compressors import COMPRESSORS, Compressor
-from server.pipeline.source import scan
+from server.pipeline.reader import read_batches
 from server.pipeline.stages import Cipher
 from server.plan import ExportPlan
 from server.storage import translate_storage_error
@@ -89,8 +92,7 @@ def run_pipeline(
     writer = _ChunkWriterThread(plan, sink, resume.totals, observer, options)
     writer.start()
     try:
-        frame = plan.redactor.apply(plan.query.apply(scan(plan.source), from_row=resume.from_row))
-        batches = frame.collect_batches(chunk_size=options.batch_rows)
+        batches = _query_batches(plan, resume.from_row, options.batch_rows)
         for item in encode_chunks(plan, RowStream(batches), resume.next_index, options.batch_rows):
             if stop.is_set():
                 raise Interrupted("export interrupted")
@@ -103,6 +105,18 @@ def run_pipeline(
         writer.join()
     writer.raise_failure()
     return writer.totals
+
+
+def _query_batches(plan: ExportPlan, from_row: int, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Bounded source batches through the query and redaction stages (Polars expressions
+    on each batch's lazy frame)."""
+    raw = read_batches(
+        plan.source, plan.source_schema, plan.query.required_columns, batch_rows, from_row
+    )
+    for batch in raw:
+        frame = plan.redactor.apply(plan.query.apply(batch.lazy())).collect()
+        if frame.height:
+            yield frame
 
 
 class _ChunkWriterThread:

@@ -24,6 +24,13 @@ class CompiledQuery:
     columns: tuple[str, ...]
     predicate: pl.Expr | None
 
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Source columns the query reads: the projection plus what predicates use."""
+        used = set(self.predicate.meta.root_names()) if self.predicate is not None else set()
+        used.discard(ROW_INDEX)
+        return self.columns + tuple(sorted(used - set(self.columns)))
+
     def apply(self, frame: pl.LazyFrame, *, from_row: int = 0) -> pl.LazyFrame:
         """Filter and project; rows before `from_row` (already exported) are skipped."""
         if from_row:
