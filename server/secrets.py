@@ -16,7 +16,11 @@ class SecretRef:
     def __init__(self, reference: str) -> None:
         scheme, sep, target = reference.partition(":")
         if not sep or scheme not in {"env", "file"} or not target:
-            raise ValueError(f"secret reference {reference!r} must be env:NAME or file:PATH")
+            # Not echoed: a value that is not a reference is often the secret itself.
+            raise ValueError(
+                f"a secret reference must be env:NAME or file:PATH, not a value "
+                f"({len(reference)} characters)"
+            )
         self.scheme = scheme
         self.target = target
 
@@ -47,10 +51,29 @@ def load_or_create_key(reference: str, fallback_file: Path) -> bytes:
     if reference:
         return SecretRef(reference).resolve()
     if fallback_file.exists():
-        return fallback_file.read_bytes()
+        return _read_key_file(fallback_file)
     fallback_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(32)
-    descriptor = os.open(fallback_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(key)
+    # Written beside the final name and linked into place, so a crash (or a second daemon
+    # starting at once) never leaves or reads an empty key file: HMAC accepts an empty key.
+    temporary = fallback_file.with_name(f".{fallback_file.name}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, fallback_file)
+        except FileExistsError:
+            return _read_key_file(fallback_file)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return key
+
+
+def _read_key_file(path: Path) -> bytes:
+    key = path.read_bytes()
+    if not key:
+        raise FailedPrecondition(f"key file {path} is empty; remove it to create a new key")
     return key

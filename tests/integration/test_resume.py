@@ -16,12 +16,12 @@ from tests.daemon import Daemon
 from tests.integration.helpers import load_manifest, manifest_path, read_export
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROWS = 200_000
+ROWS = 100_000
 
 
 @pytest.fixture
 def slow_daemon(daemon_factory) -> Daemon:  # type: ignore[no-untyped-def]
-    """Small batches and a costly zstd level, so an export spans seconds and many chunks."""
+    """Small batches and a costly zstd level (15), so an export spans seconds and many chunks."""
     d = daemon_factory("slow", batch_rows=1024, pipeline_queue_depth=2)
     d.start()
     generate(d.sources / "events.parquet", ROWS, seed=5)
@@ -33,7 +33,7 @@ def _create(client: ExportClient, daemon: Daemon, **options: object) -> str:
         source=str(daemon.sources / "events.parquet"),
         to=str(daemon.exports),
         dataset="events",
-        level=19,
+        level=15,
         chunk_rows=4000,
         **options,
     )

@@ -1,0 +1,310 @@
+"""The manifest of a real plan and a real pipeline run: every contract field, written once
+and atomically, never overwritten by a different one, and free of secrets."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.errors import DataLoss
+from server.jobs.model import ChunkRecord
+from server.manifest import FORMAT_VERSION, build_manifest, write_manifest
+from server.pipeline.encoders import arrow_schema
+from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from server.plan import ExportPlan, build_plan
+from server.sample_data import generate
+from server.settings import load_settings
+from server.spec import (
+    ChunkingSpec,
+    DestinationSpec,
+    ExportSpec,
+    OutputSpec,
+    QuerySpec,
+    SourceSpec,
+    TimeRange,
+)
+from sinks import LocalSink, MemorySink
+from sinks.local import TEMP_MARKER
+
+KEY = b"manifest-test-key:\x00\xff-0123456789abcdef"
+CREATED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+FINISHED = CREATED + timedelta(minutes=3)
+SINCE = datetime(2024, 1, 1, tzinfo=UTC)
+UNTIL = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.chunks: list[ChunkRecord] = []
+
+    def chunk_committed(self, chunk: ChunkRecord, progress: object) -> None:
+        self.chunks.append(chunk)
+
+    def progress(self, progress: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(tmp_path_factory.mktemp("manifest") / "sources" / "events.parquet", 1500)
+
+
+def _plan(source: Path, export_id: str = "exp-1", **fields: Any) -> ExportPlan:
+    root = source.parent.parent
+    settings = load_settings(
+        None,
+        {"state_dir": root / "state", "allowed_source_roots": [source.parent]},
+        environ={},
+    )
+    spec = ExportSpec(
+        source=SourceSpec(str(source)),
+        destination=DestinationSpec("memory://manifests", "events"),
+        chunking=ChunkingSpec(target_bytes=32 * 1024),
+        **fields,
+    )
+    return build_plan(spec, settings, export_id)
+
+
+def _run(plan: ExportPlan, sink: Any) -> list[ChunkRecord]:
+    recorder = Recorder()
+    options = PipelineOptions(batch_rows=256, queue_depth=2, zstd_threads=0, content_key=KEY)
+    run_pipeline(plan, sink, ResumePoint(), recorder, threading.Event(), options)
+    return recorder.chunks
+
+
+def _manifest(plan: ExportPlan, chunks: list[ChunkRecord], **extra: Any) -> dict[str, Any]:
+    return build_manifest(
+        plan, chunks, created_at=CREATED, finished_at=FINISHED, digest_key_id="key-1", **extra
+    )
+
+
+def _query_plan(source: Path) -> ExportPlan:
+    return _plan(
+        source,
+        query=QuerySpec(
+            columns=("id", "email", "created_at", "amount", "device"),
+            where="amount > 5",
+            time_range=TimeRange("created_at", since=SINCE, until=UNTIL),
+            ids=tuple(str(i) for i in range(0, 1500, 2)),
+        ),
+        output=OutputSpec("csv", "gzip", level=9),
+        labels=(("team", "billing"), ("run", "nightly")),
+    )
+
+
+def test_manifest_fields_of_a_real_run(source: Path) -> None:
+    plan = _query_plan(source)
+    sink = MemorySink()
+    chunks = _run(plan, sink)
+    assert len(chunks) > 1
+    manifest = _manifest(plan, chunks, parent_export_id="exp-0")
+
+    assert manifest["format_version"] == FORMAT_VERSION == 1
+    assert manifest["export_id"] == "exp-1"
+    assert manifest["dataset"] == "events"
+    assert manifest["parent_export_id"] == "exp-0"
+    assert manifest["created_at"] == "2025-03-01T12:00:00+00:00"
+    assert manifest["finished_at"] == "2025-03-01T12:03:00+00:00"
+    assert manifest["source"] == {"uri": str(source), "format": "parquet", "files": 1}
+    assert manifest["query"] == {
+        "columns": ["id", "email", "created_at", "amount", "device"],
+        "where": "amount > 5",
+        "time_range": {
+            "column": "created_at",
+            "since": "2024-01-01T00:00:00+00:00",
+            "until": "2030-01-01T00:00:00+00:00",
+        },
+        # The ids themselves can be many and sensitive: only their count is recorded.
+        "ids": {"column": "id", "count": 750},
+    }
+    assert manifest["output"] == {
+        "format": "csv",
+        "compression": "gzip",
+        "level": 9,
+        "compression_applied": "stream",
+        "encryption": {"scheme": "none", "recipients": []},
+    }
+    expected_schema = arrow_schema(plan.schema)
+    assert [f["name"] for f in manifest["schema"]] == [
+        "id",
+        "email",
+        "created_at",
+        "amount",
+        "device",
+    ]
+    assert manifest["schema"] == [
+        {"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in expected_schema
+    ]
+    assert manifest["schema"][2]["type"] == "timestamp[us, tz=UTC]"
+    assert manifest["totals"] == {
+        "records": sum(c.records for c in chunks),
+        "chunks": len(chunks),
+        "stored_bytes": sum(c.stored_bytes for c in chunks),
+    }
+    assert 0 < manifest["totals"]["records"] < 750
+    assert manifest["watermark"] is None
+    assert manifest["redaction"] == {"level": "none", "rules": [], "counts": {}}
+    assert manifest["content_digest"] == {"algorithm": "hmac-sha256", "key_id": "key-1"}
+    assert manifest["labels"] == {"team": "billing", "run": "nightly"}
+
+    assert [c["index"] for c in manifest["chunks"]] == list(range(len(chunks)))
+    for entry, chunk in zip(manifest["chunks"], chunks, strict=True):
+        assert entry == {
+            "index": chunk.index,
+            "path": plan.chunk_name(chunk.index),
+            "records": chunk.records,
+            "stored_bytes": chunk.stored_bytes,
+            "sha256": chunk.sha256,
+            "content_digest": chunk.content_digest,
+            "source_range": {"start_row": chunk.source_start, "end_row": chunk.source_end},
+        }
+        # The path is relative to the manifest's folder and verifies with sha256.
+        with sink.open(f"{plan.prefix}/{entry['path']}") as handle:
+            data = handle.read()
+        assert len(data) == entry["stored_bytes"]
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert entry["content_digest"].startswith("hmac-sha256:")
+    ranges = [
+        (c["source_range"]["start_row"], c["source_range"]["end_row"]) for c in manifest["chunks"]
+    ]
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(ranges))
+
+
+def test_manifest_of_a_plain_export(source: Path) -> None:
+    plan = _plan(source, output=OutputSpec("parquet", "none"))
+    chunks = _run(plan, MemorySink())
+    manifest = _manifest(plan, chunks)
+    assert manifest["parent_export_id"] is None
+    assert manifest["query"] == {
+        "columns": plan.schema.names(),
+        "where": None,
+        "time_range": None,
+        "ids": None,
+    }
+    assert manifest["output"]["level"] is None
+    assert manifest["output"]["compression_applied"] == "internal"
+    assert manifest["labels"] == {}
+    assert manifest["totals"]["records"] == 1500
+    assert [c["path"] for c in manifest["chunks"]][:2] == [
+        "part-000000.parquet",
+        "part-000001.parquet",
+    ]
+
+
+def test_manifest_of_an_export_without_chunks(source: Path) -> None:
+    plan = _plan(source, query=QuerySpec(where="id < 0"))
+    manifest = _manifest(plan, _run(plan, MemorySink()))
+    assert manifest["chunks"] == []
+    assert manifest["totals"] == {"records": 0, "chunks": 0, "stored_bytes": 0}
+
+
+def test_redaction_counts_are_summed_over_chunks(source: Path) -> None:
+    plan = _plan(source)
+    chunks = _run(plan, MemorySink())
+    counted = [
+        replace(chunks[0], counters=(("mask/email", 3), ("hash/phone", 1))),
+        replace(chunks[1], counters=(("mask/email", 4), ("mask/ip", 2))),
+    ]
+    manifest = _manifest(plan, counted)
+    assert manifest["redaction"]["counts"] == {"mask": {"email": 7, "ip": 2}, "hash": {"phone": 1}}
+
+
+def test_source_credentials_never_reach_the_manifest(source: Path) -> None:
+    plan = _plan(source)
+    leaky = replace(plan, source=replace(plan.source, uri="s3://alice:hunter2@bucket/e.parquet"))
+    body = json.dumps(_manifest(leaky, _run(plan, MemorySink())))
+    assert "hunter2" not in body
+    assert "alice:" not in body
+    assert "s3://bucket/e.parquet" in body
+
+
+# --- write_manifest --------------------------------------------------------------------
+
+
+def _stored(sink: Any, key: str) -> bytes:
+    with sink.open(key) as handle:
+        data: bytes = handle.read()
+    return data
+
+
+def test_write_manifest_stores_valid_json_without_secrets(source: Path) -> None:
+    plan = _query_plan(source)
+    sink = MemorySink()
+    manifest = _manifest(plan, _run(plan, sink))
+
+    write_manifest(sink, plan.manifest_key, manifest)
+
+    body = _stored(sink, plan.manifest_key)
+    assert plan.manifest_key == f"events/{plan.export_id}/manifest.json"
+    assert json.loads(body) == manifest
+    assert body.endswith(b"\n")
+    # The digest key, in any common spelling, never appears.
+    for spelling in (KEY, KEY.hex().encode(), base64.b64encode(KEY), KEY[:16]):
+        assert spelling not in body
+    assert b"hmac-sha256" in body
+
+
+def test_second_write_with_the_same_chunks_is_a_no_op(source: Path) -> None:
+    plan = _plan(source)
+    sink = MemorySink()
+    chunks = _run(plan, sink)
+    write_manifest(sink, plan.manifest_key, _manifest(plan, chunks))
+    first = _stored(sink, plan.manifest_key)
+
+    # A retry after a crash builds the manifest again, with a later finish time.
+    retry = build_manifest(
+        plan,
+        chunks,
+        created_at=CREATED,
+        finished_at=FINISHED + timedelta(hours=1),
+        digest_key_id="key-1",
+    )
+    write_manifest(sink, plan.manifest_key, retry)
+
+    assert _stored(sink, plan.manifest_key) == first
+    assert [o.key for o in sink.list(plan.prefix + "/")].count(plan.manifest_key) == 1
+
+
+def test_second_write_with_different_chunks_is_data_loss(source: Path) -> None:
+    plan = _plan(source)
+    sink = MemorySink()
+    chunks = _run(plan, sink)
+    write_manifest(sink, plan.manifest_key, _manifest(plan, chunks))
+    first = _stored(sink, plan.manifest_key)
+
+    changed = [*chunks[:-1], replace(chunks[-1], sha256="0" * 64)]
+    for different in (_manifest(plan, changed), _manifest(plan, chunks[:-1])):
+        with pytest.raises(DataLoss) as raised:
+            write_manifest(sink, plan.manifest_key, different)
+        assert raised.value.code == "DATA_LOSS"
+        assert plan.manifest_key in raised.value.message
+        assert _stored(sink, plan.manifest_key) == first
+
+
+def test_write_manifest_on_local_storage_is_atomic_and_final(source: Path, tmp_path: Path) -> None:
+    plan = _plan(source)
+    sink = LocalSink(tmp_path / "out")
+    chunks = _run(plan, sink)
+    manifest = _manifest(plan, chunks)
+
+    write_manifest(sink, plan.manifest_key, manifest)
+    write_manifest(sink, plan.manifest_key, manifest)
+    with pytest.raises(DataLoss):
+        write_manifest(sink, plan.manifest_key, _manifest(plan, chunks[1:]))
+
+    folder = tmp_path / "out" / plan.prefix
+    assert json.loads((folder / "manifest.json").read_text()) == manifest
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted([*(c.path for c in chunks), "manifest.json"])
+    assert not any(TEMP_MARKER in name for name in names)
+    for entry in manifest["chunks"]:
+        assert hashlib.sha256((folder / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]

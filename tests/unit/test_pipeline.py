@@ -1,0 +1,686 @@
+"""run_pipeline in-process against real sinks: chunk boundaries, byte-identical resumes,
+interruption and storage failure without partial objects, and records read back with
+plain tools (zstandard, gzip, Polars, json) equal to the source."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import io
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import polars as pl
+import pytest
+import zstandard
+
+from server.errors import Interrupted, PermissionDenied, SluiceError, Unavailable
+from server.jobs.model import ChunkRecord, Progress
+from server.pipeline.encoders import ChunkContext, JsonDocumentEncoder
+from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from server.plan import ExportPlan, build_plan
+from server.sample_data import generate
+from server.settings import Settings, load_settings
+from server.spec import (
+    ChunkingSpec,
+    DestinationSpec,
+    ExportSpec,
+    OutputSpec,
+    QuerySpec,
+    SourceSpec,
+)
+from sinks import LocalSink, MemorySink, StorageAccessDenied, StorageError, StorageUnavailable
+from sinks.base import Capabilities, ObjectInfo, SinkWriter
+from sinks.local import TEMP_MARKER
+
+ROWS = 2400
+KEY = b"k" * 32
+EXPORT_ID = "20250101T000000Z-00000000e1e1"
+#: Every output format with a compression that exercises its writer path.
+FORMATS = [
+    ("jsonl", "zstd"),
+    ("jsonl", "none"),
+    ("csv", "gzip"),
+    ("parquet", "zstd"),
+    ("parquet", "none"),
+    ("arrow", "zstd"),
+    ("json", "none"),
+    ("json", "gzip"),
+]
+
+
+@dataclass
+class World:
+    settings: Settings
+    source: Path
+    frame: pl.DataFrame
+    sources: Path
+
+    def plan(
+        self,
+        fmt: str = "jsonl",
+        compression: str = "zstd",
+        *,
+        source: Path | None = None,
+        target_bytes: int | None = 24 * 1024,
+        max_rows: int | None = None,
+        where: str = "",
+        export_id: str = EXPORT_ID,
+    ) -> ExportPlan:
+        spec = ExportSpec(
+            source=SourceSpec(str(source or self.source)),
+            destination=DestinationSpec("memory://pipeline-tests", "events"),
+            query=QuerySpec(where=where),
+            output=OutputSpec(fmt, compression),
+            chunking=ChunkingSpec(target_bytes, max_rows),
+        )
+        return build_plan(spec, self.settings, export_id)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("pipeline")
+    source = generate(root / "sources" / "events.parquet", ROWS, seed=5)
+    settings = load_settings(
+        None,
+        {
+            "state_dir": root / "state",
+            "allowed_roots": [root / "exports"],
+            "allowed_source_roots": [root / "sources"],
+        },
+        environ={},
+    )
+    return World(settings, source, pl.read_parquet(source), root / "sources")
+
+
+@dataclass
+class Recorder:
+    """An ExportObserver that keeps what it is told; optionally sets `stop` after N chunks."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    stop_after: int | None = None
+    #: Set `stop` from a progress report once this many chunks are committed, i.e. while
+    #: the next chunk is open with data written.
+    stop_mid_chunk_after: int | None = None
+    chunks: list[ChunkRecord] = field(default_factory=list)
+    totals: list[Progress] = field(default_factory=list)
+    progress_seen: list[Progress] = field(default_factory=list)
+
+    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+        self.chunks.append(chunk)
+        self.totals.append(progress)
+        if self.stop_after is not None and len(self.chunks) >= self.stop_after:
+            self.stop.set()
+
+    def progress(self, progress: Progress) -> None:
+        self.progress_seen.append(progress)
+        if self.stop_mid_chunk_after is not None and len(self.chunks) >= self.stop_mid_chunk_after:
+            self.stop.set()
+
+
+def run(
+    plan: ExportPlan,
+    sink: Any,
+    *,
+    resume: ResumePoint | None = None,
+    recorder: Recorder | None = None,
+    key: bytes = KEY,
+    batch_rows: int = 256,
+    queue_depth: int = 2,
+) -> tuple[Progress, Recorder]:
+    recorder = recorder or Recorder()
+    options = PipelineOptions(
+        batch_rows=batch_rows, queue_depth=queue_depth, zstd_threads=0, content_key=key
+    )
+    totals = run_pipeline(plan, sink, resume or ResumePoint(), recorder, recorder.stop, options)
+    return totals, recorder
+
+
+def stored(sink: Any, plan: ExportPlan, chunk: ChunkRecord) -> bytes:
+    with sink.open(plan.chunk_key(chunk.index)) as handle:
+        data: bytes = handle.read()
+    return data
+
+
+def plaintext(plan: ExportPlan, data: bytes) -> bytes:
+    """Undo the outer compression as `zstd -d` / `gunzip` would."""
+    if plan.encoder.internal_compression or plan.compressor.name == "none":
+        return data
+    if plan.compressor.name == "zstd":
+        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
+            return reader.read()
+    assert plan.compressor.name == "gzip"
+    return gzip.decompress(data)
+
+
+def decode(plan: ExportPlan, data: bytes) -> pl.DataFrame:
+    fmt = plan.encoder.name
+    if fmt == "parquet":
+        return pl.read_parquet(io.BytesIO(data))
+    if fmt == "arrow":
+        return pl.read_ipc(io.BytesIO(data))
+    raise AssertionError(f"decode {fmt} as JSON records instead")
+
+
+def json_records(plan: ExportPlan, data: bytes) -> list[dict[str, Any]]:
+    if plan.encoder.name == "jsonl":
+        return [json.loads(line) for line in data.splitlines()]
+    document = json.loads(data)
+    return list(document["data"])
+
+
+def as_json_records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """What a JSON writer of these rows must produce, as parsed JSON values."""
+    buffer = io.BytesIO()
+    frame.write_ndjson(buffer)
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def committed_keys(sink: Any, plan: ExportPlan) -> list[str]:
+    return [info.key for info in sink.list(plan.prefix + "/")]
+
+
+def same_chunks(a: list[ChunkRecord], b: list[ChunkRecord]) -> bool:
+    """Equal in everything but the wall-clock time each was committed at."""
+
+    def strip(chunks: list[ChunkRecord]) -> list[tuple[Any, ...]]:
+        return [
+            (
+                c.index,
+                c.path,
+                c.records,
+                c.stored_bytes,
+                c.sha256,
+                c.content_digest,
+                c.source_start,
+                c.source_end,
+            )
+            for c in chunks
+        ]
+
+    return strip(a) == strip(b)
+
+
+# --- chunk boundaries ------------------------------------------------------------------
+
+
+def test_max_rows_cuts_exact_chunks_with_contiguous_source_ranges(world: World) -> None:
+    plan = world.plan(max_rows=700, target_bytes=64 * 1024 * 1024)
+    sink = MemorySink()
+    totals, recorder = run(plan, sink, batch_rows=256)
+
+    assert [c.records for c in recorder.chunks] == [700, 700, 700, 300]
+    assert [(c.source_start, c.source_end) for c in recorder.chunks] == [
+        (0, 700),
+        (700, 1400),
+        (1400, 2100),
+        (2100, 2400),
+    ]
+    assert [c.index for c in recorder.chunks] == [0, 1, 2, 3]
+    assert totals == Progress(
+        records=ROWS,
+        chunks=4,
+        stored_bytes=sum(c.stored_bytes for c in recorder.chunks),
+        source_rows_done=ROWS,
+    )
+    for chunk in recorder.chunks:
+        records = json_records(plan, plaintext(plan, stored(sink, plan, chunk)))
+        assert records == as_json_records(
+            world.frame.slice(chunk.source_start, chunk.source_end - chunk.source_start)
+        )
+
+
+def test_one_record_per_chunk(world: World) -> None:
+    plan = world.plan(max_rows=1, where="id % 500 = 7")
+    sink = MemorySink()
+    _, recorder = run(plan, sink)
+    assert [c.records for c in recorder.chunks] == [1, 1, 1, 1, 1]
+    ids = [
+        json_records(plan, plaintext(plan, stored(sink, plan, c)))[0]["id"] for c in recorder.chunks
+    ]
+    assert ids == [7, 507, 1007, 1507, 2007]
+    # With a filter a chunk's source range spans the rows it skipped.
+    assert [(c.source_start, c.source_end) for c in recorder.chunks][:2] == [(7, 8), (507, 508)]
+
+
+def test_target_bytes_closes_a_chunk_at_the_first_batch_boundary_past_it(world: World) -> None:
+    target = 20_000
+    batch = 64
+    plan = world.plan("jsonl", "none", target_bytes=target)
+    sink = MemorySink()
+    _, recorder = run(plan, sink, batch_rows=batch)
+
+    assert len(recorder.chunks) > 5
+    for number, chunk in enumerate(recorder.chunks):
+        lines = stored(sink, plan, chunk).splitlines(keepends=True)
+        assert len(lines) == chunk.records
+        sizes = [sum(map(len, lines[i : i + batch])) for i in range(0, len(lines), batch)]
+        last = number == len(recorder.chunks) - 1
+        # Every batch but the last found the chunk still below its target...
+        assert sum(sizes[:-1]) < target, (number, sizes)
+        if not last:
+            # ...and the last one took it to (or past) the target, so the chunk closed.
+            assert sum(sizes) >= target, (number, sizes)
+            assert chunk.records % batch == 0
+    assert sum(c.records for c in recorder.chunks) == ROWS
+
+
+def test_both_limits_apply_whichever_comes_first(world: World) -> None:
+    plan = world.plan("jsonl", "none", target_bytes=60_000, max_rows=100)
+    _, recorder = run(plan, MemorySink(), batch_rows=64)
+    # 100 rows of these records stay under 60 kB, so rows decide; batches are capped at 36.
+    assert {c.records for c in recorder.chunks} == {100}
+    plan = world.plan("jsonl", "none", target_bytes=1024, max_rows=100)
+    _, recorder = run(plan, MemorySink(), batch_rows=64)
+    # One 64-row batch already passes 1 KiB, so bytes decide (the last chunk has the rest).
+    assert [c.records for c in recorder.chunks] == [64] * (ROWS // 64) + [ROWS % 64]
+
+
+def test_an_empty_selection_stores_nothing(world: World) -> None:
+    plan = world.plan(where="id < 0")
+    sink = MemorySink()
+    totals, recorder = run(plan, sink)
+    assert recorder.chunks == []
+    assert totals == Progress()
+    assert committed_keys(sink, plan) == []
+
+
+# --- determinism -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "compression"), FORMATS)
+def test_resumed_run_stores_byte_identical_chunks(world: World, fmt: str, compression: str) -> None:
+    plan = world.plan(fmt, compression, where="amount > 20")
+    full_sink = MemorySink()
+    full_totals, full = run(plan, full_sink)
+    assert len(full.chunks) >= 4, "the test needs several chunks"
+
+    k = 2
+    resumed_sink = MemorySink()
+    resume = ResumePoint.after(full.chunks[:k])
+    assert resume.next_index == k
+    assert resume.from_row == full.chunks[k - 1].source_end
+    resumed_totals, resumed = run(plan, resumed_sink, resume=resume)
+
+    assert same_chunks(resumed.chunks, full.chunks[k:])
+    assert resumed_totals == full_totals
+    for chunk in full.chunks[k:]:
+        data = stored(resumed_sink, plan, chunk)
+        assert data == stored(full_sink, plan, chunk)
+        assert hashlib.sha256(data).hexdigest() == chunk.sha256
+    # The resumed run stored only the chunks after the resume point.
+    assert committed_keys(resumed_sink, plan) == [plan.chunk_key(c.index) for c in full.chunks[k:]]
+
+
+def test_rerun_and_other_batch_sizes_of_the_engine_do_not_change_chunks(world: World) -> None:
+    plan = world.plan("jsonl", "zstd")
+    _, first = run(plan, MemorySink())
+    _, second = run(plan, MemorySink(), queue_depth=1)
+    assert same_chunks(first.chunks, second.chunks)
+
+
+# --- interruption and failure ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["at a commit", "mid-chunk"])
+def test_stop_after_two_chunks_keeps_exactly_the_committed_chunks(
+    world: World, tmp_path: Path, when: str
+) -> None:
+    # Four 25-row segments per chunk and a queue of one: once the third chunk has its
+    # first segment written, it cannot be completed before the reader sees `stop`.
+    plan = world.plan("jsonl", "zstd", max_rows=100, target_bytes=64 * 1024 * 1024)
+    sink = LocalSink(tmp_path / "out")
+    at_commit = when == "at a commit"
+    recorder = Recorder(stop_after=2 if at_commit else None)
+    recorder.stop_mid_chunk_after = None if at_commit else 2
+
+    with pytest.raises(Interrupted) as raised:
+        run(plan, sink, recorder=recorder, queue_depth=1, batch_rows=25)
+    assert raised.value.code == "CANCELLED"
+
+    assert len(recorder.chunks) >= 2
+    assert len(recorder.chunks) < ROWS // 100
+    if when == "mid-chunk":
+        assert len(recorder.chunks) == 2
+    assert committed_keys(sink, plan) == [plan.chunk_key(c.index) for c in recorder.chunks]
+    on_disk = sorted(str(p.relative_to(sink.root)) for p in sink.root.rglob("*") if p.is_file())
+    assert on_disk == [plan.chunk_key(c.index) for c in recorder.chunks]
+    assert not any(TEMP_MARKER in name for name in on_disk)
+    for chunk in recorder.chunks:
+        assert hashlib.sha256(stored(sink, plan, chunk)).hexdigest() == chunk.sha256
+
+    # Resuming from what was journalled completes the export as one uninterrupted run would.
+    resume = ResumePoint.after(recorder.chunks)
+    _, rest = run(plan, sink, resume=resume, queue_depth=1, batch_rows=25)
+    _, whole = run(plan, MemorySink(), batch_rows=25)
+    assert same_chunks(recorder.chunks + rest.chunks, whole.chunks)
+    assert committed_keys(sink, plan) == [plan.chunk_key(c.index) for c in whole.chunks]
+
+
+def test_stop_set_before_the_start_stores_nothing(world: World) -> None:
+    plan = world.plan()
+    sink = MemorySink()
+    recorder = Recorder()
+    recorder.stop.set()
+    with pytest.raises(Interrupted):
+        run(plan, sink, recorder=recorder)
+    assert recorder.chunks == []
+    assert committed_keys(sink, plan) == []
+
+
+class FailingSink:
+    """A MemorySink whose writes start failing at the Nth `write` (counted over all
+    objects) or whose Nth `commit` fails, with a given storage error."""
+
+    def __init__(
+        self,
+        error: type[StorageError],
+        *,
+        fail_write: int | None = None,
+        fail_commit: int | None = None,
+    ) -> None:
+        self.inner = MemorySink("failing")
+        self.error = error
+        self.fail_write = fail_write
+        self.fail_commit = fail_commit
+        self.writes = 0
+        self.commits = 0
+        self.aborted = 0
+
+    @property
+    def uri(self) -> str:
+        return self.inner.uri
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    def create(self, key: str, *, overwrite: bool = True) -> SinkWriter:
+        return _FailingWriter(self, self.inner.create(key, overwrite=overwrite))
+
+    def open(self, key: str) -> BinaryIO:
+        return self.inner.open(key)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self.inner.list(prefix)
+
+    def remove(self, key: str) -> None:
+        self.inner.remove(key)
+
+
+class _FailingWriter:
+    def __init__(self, sink: FailingSink, inner: SinkWriter) -> None:
+        self._sink = sink
+        self._inner = inner
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._sink.writes += 1
+        if self._sink.fail_write is not None and self._sink.writes >= self._sink.fail_write:
+            raise self._sink.error("injected write failure", location="memory://failing")
+        self._inner.write(data)
+
+    def commit(self) -> ObjectInfo:
+        self._sink.commits += 1
+        if self._sink.commits == self._sink.fail_commit:
+            self._inner.abort()
+            raise self._sink.error("injected commit failure", location="memory://failing")
+        return self._inner.commit()
+
+    def abort(self) -> None:
+        self._sink.aborted += 1
+        self._inner.abort()
+
+
+def _run_in_thread(plan: ExportPlan, sink: Any, recorder: Recorder) -> BaseException | None:
+    """Run the pipeline on a thread, so a hang fails the test instead of blocking it."""
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            run(plan, sink, recorder=recorder, queue_depth=1, batch_rows=64)
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the reader thread hangs after the writer failed"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("fail_write", [1, 6, 40])
+def test_a_transient_storage_failure_surfaces_as_unavailable(world: World, fail_write: int) -> None:
+    # Uncompressed, each 64-row batch is one write: 4 writes per 200-row chunk.
+    plan = world.plan("jsonl", "none", max_rows=200, target_bytes=64 * 1024 * 1024)
+    sink = FailingSink(StorageUnavailable, fail_write=fail_write)
+    recorder = Recorder()
+
+    error = _run_in_thread(plan, sink, recorder)
+
+    assert isinstance(error, Unavailable)
+    assert error.transient
+    assert "injected write failure" in error.message
+    assert "memory://failing" in error.message
+    # Only journalled chunks are visible; the chunk in flight was aborted, not committed.
+    assert len(recorder.chunks) == (fail_write - 1) // 4
+    assert committed_keys(sink.inner, plan) == [plan.chunk_key(c.index) for c in recorder.chunks]
+    assert sink.aborted == 1
+
+
+def test_a_failed_commit_leaves_only_earlier_chunks(world: World) -> None:
+    plan = world.plan("csv", "gzip", max_rows=300, target_bytes=64 * 1024 * 1024)
+    sink = FailingSink(StorageUnavailable, fail_commit=3)
+    recorder = Recorder()
+
+    error = _run_in_thread(plan, sink, recorder)
+
+    assert isinstance(error, Unavailable)
+    assert [c.index for c in recorder.chunks] == [0, 1]
+    assert committed_keys(sink.inner, plan) == [plan.chunk_key(0), plan.chunk_key(1)]
+
+
+def test_a_permanent_storage_failure_is_not_transient(world: World) -> None:
+    plan = world.plan("parquet", "zstd")
+    sink = FailingSink(StorageAccessDenied, fail_write=2)
+    error = _run_in_thread(plan, sink, Recorder())
+    assert isinstance(error, PermissionDenied)
+    assert isinstance(error, SluiceError)
+    assert not error.transient
+
+
+def test_an_observer_failure_stops_the_export(world: World) -> None:
+    class Broken(Recorder):
+        def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+            super().chunk_committed(chunk, progress)
+            if len(self.chunks) == 2:
+                raise RuntimeError("job store is gone")
+
+    plan = world.plan(max_rows=100, target_bytes=64 * 1024 * 1024)
+    recorder = Broken()
+    error = _run_in_thread(plan, MemorySink(), recorder)
+    assert isinstance(error, RuntimeError)
+    assert len(recorder.chunks) == 2
+
+
+# --- records read back -----------------------------------------------------------------
+
+
+def _read_back(plan: ExportPlan, sink: Any, chunks: list[ChunkRecord]) -> list[bytes]:
+    out = []
+    for chunk in chunks:
+        data = stored(sink, plan, chunk)
+        assert len(data) == chunk.stored_bytes
+        assert hashlib.sha256(data).hexdigest() == chunk.sha256
+        out.append(plaintext(plan, data))
+    return out
+
+
+@pytest.mark.parametrize(("fmt", "compression"), FORMATS)
+def test_records_read_back_equal_the_source(world: World, fmt: str, compression: str) -> None:
+    plan = world.plan(fmt, compression)
+    sink = MemorySink()
+    totals, recorder = run(plan, sink)
+    assert totals.records == ROWS
+    assert len(recorder.chunks) > 1
+    parts = _read_back(plan, sink, recorder.chunks)
+    source = world.frame
+
+    if fmt in {"parquet", "arrow"}:
+        frames = [decode(plan, part) for part in parts]
+        assert [f.height for f in frames] == [c.records for c in recorder.chunks]
+        assert pl.concat(frames).equals(source)
+        assert frames[0].schema == source.schema
+    elif fmt in {"jsonl", "json"}:
+        records = [r for part in parts for r in json_records(plan, part)]
+        assert records == as_json_records(source)
+    else:
+        frames = [
+            pl.read_csv(
+                io.BytesIO(part), try_parse_dates=True, schema_overrides={"device": pl.String}
+            )
+            for part in parts
+        ]
+        assert [f.height for f in frames] == [c.records for c in recorder.chunks]
+        read = pl.concat(frames)
+        assert read.drop("device").equals(source.drop("device"))
+        assert [json.loads(v) for v in read.get_column("device")] == source.get_column(
+            "device"
+        ).to_list()
+
+
+def test_a_local_sink_holds_files_that_sha256sum_verifies(world: World, tmp_path: Path) -> None:
+    plan = world.plan("jsonl", "zstd")
+    sink = LocalSink(tmp_path / "out")
+    _, recorder = run(plan, sink)
+    folder = tmp_path / "out" / plan.prefix
+    assert sorted(p.name for p in folder.iterdir()) == [c.path for c in recorder.chunks]
+    records = []
+    for chunk in recorder.chunks:
+        data = (folder / chunk.path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == chunk.sha256
+        records += json_records(plan, plaintext(plan, data))
+    assert records == as_json_records(world.frame)
+
+
+def test_progress_reports_are_monotonic_and_end_at_the_totals(world: World) -> None:
+    plan = world.plan("jsonl", "none", target_bytes=50_000)
+    totals, recorder = run(plan, MemorySink(), batch_rows=128)
+    seen = recorder.progress_seen
+    assert seen
+    assert [p.source_rows_done for p in seen] == sorted(p.source_rows_done for p in seen)
+    assert [p.records for p in seen] == sorted(p.records for p in seen)
+    assert seen[-1].records == ROWS
+    assert recorder.totals[-1] == totals
+    assert [t.chunks for t in recorder.totals] == list(range(1, len(recorder.chunks) + 1))
+
+
+# --- format shapes ---------------------------------------------------------------------
+
+
+def test_json_chunks_are_single_documents_with_metadata(world: World) -> None:
+    plan = world.plan("json", "zstd")
+    sink = MemorySink()
+    _, recorder = run(plan, sink)
+    for chunk, part in zip(recorder.chunks, _read_back(plan, sink, recorder.chunks), strict=True):
+        document = json.loads(part)  # raises unless the whole chunk is one JSON value
+        assert set(document) == {"metadata", "data"}
+        assert document["metadata"] == {
+            "format": "sluice-json-v1",
+            "export_id": EXPORT_ID,
+            "dataset": "events",
+            "chunk": chunk.index,
+        }
+        assert len(document["data"]) == chunk.records
+
+
+def test_a_json_chunk_without_records_is_still_a_document() -> None:
+    encoder = JsonDocumentEncoder(ChunkContext(export_id="e", dataset="d", index=4))
+    empty = pl.DataFrame(schema={"id": pl.Int64})
+    body = encoder.encode(empty) + encoder.finish()
+    assert json.loads(body) == {
+        "metadata": {"format": "sluice-json-v1", "export_id": "e", "dataset": "d", "chunk": 4},
+        "data": [],
+    }
+
+
+NESTED = pl.DataFrame(
+    {
+        "id": [1, 2, 3, 4],
+        "tags": [["a", "b,c"], [], None, ['say "hi"']],
+        "point": [
+            {"x": 1, "label": "p,1", "ys": [1.5, 2.0]},
+            None,
+            {"x": 3, "label": "line\nbreak", "ys": []},
+            {"x": None, "label": None, "ys": None},
+        ],
+        "text": ["plain", "comma, here", 'quote "here"', "new\nline"],
+    }
+)
+
+
+def test_csv_writes_nested_values_as_json_text_and_a_header_per_chunk(world: World) -> None:
+    path = world.sources / "nested.parquet"
+    NESTED.write_parquet(path)
+    plan = world.plan("csv", "none", source=path, max_rows=3)
+    sink = MemorySink()
+    _, recorder = run(plan, sink)
+    assert [c.records for c in recorder.chunks] == [3, 1]
+
+    parts = _read_back(plan, sink, recorder.chunks)
+    for part in parts:
+        assert part.startswith(b"id,tags,point,text\n")
+    read = pl.concat(
+        pl.read_csv(io.BytesIO(p), schema_overrides={"tags": pl.String, "point": pl.String})
+        for p in parts
+    )
+
+    def parsed(cell: str | None) -> Any:
+        return None if cell is None else json.loads(cell)
+
+    assert [parsed(c) for c in read.get_column("tags")] == NESTED.get_column("tags").to_list()
+    assert [parsed(c) for c in read.get_column("point")] == NESTED.get_column("point").to_list()
+    assert read.get_column("text").to_list() == NESTED.get_column("text").to_list()
+    assert read.get_column("id").to_list() == [1, 2, 3, 4]
+
+
+# --- content digests -------------------------------------------------------------------
+
+
+def test_content_digest_is_a_keyed_hmac_of_the_plaintext(world: World) -> None:
+    for fmt, compression in (("jsonl", "zstd"), ("parquet", "zstd"), ("csv", "gzip")):
+        plan = world.plan(fmt, compression)
+        sink = MemorySink()
+        _, recorder = run(plan, sink)
+        parts = _read_back(plan, sink, recorder.chunks)
+        for chunk, part in zip(recorder.chunks, parts, strict=True):
+            expected = hmac.new(KEY, part, hashlib.sha256).hexdigest()
+            assert chunk.content_digest == f"hmac-sha256:{expected}"
+
+
+def test_content_digest_depends_on_the_key_not_on_compression_or_export(world: World) -> None:
+    runs = {
+        compression: run(world.plan("jsonl", compression), MemorySink())[1].chunks
+        for compression in ("zstd", "gzip", "none")
+    }
+    other_export = run(world.plan("jsonl", "zstd", export_id="other-export"), MemorySink())[1]
+    other_key = run(world.plan("jsonl", "zstd"), MemorySink(), key=b"another key")[1]
+
+    digests = {name: [c.content_digest for c in chunks] for name, chunks in runs.items()}
+    assert digests["zstd"] == digests["gzip"] == digests["none"]
+    assert [c.sha256 for c in runs["zstd"]] != [c.sha256 for c in runs["gzip"]]
+    # Identical content in another export is recognised by its digest...
+    assert [c.content_digest for c in other_export.chunks] == digests["zstd"]
+    assert [c.sha256 for c in other_export.chunks] == [c.sha256 for c in runs["zstd"]]
+    # ...but only by someone holding the same key.
+    assert all(
+        a.content_digest != b.content_digest
+        for a, b in zip(other_key.chunks, runs["zstd"], strict=True)
+    )
+    assert [c.sha256 for c in other_key.chunks] == [c.sha256 for c in runs["zstd"]]

@@ -1,0 +1,311 @@
+"""Settings: defaults, a TOML file, SLUICE_* variables and overrides (later wins), with
+bad keys and values refused by name; secrets by reference; the local digest key."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from server.errors import FailedPrecondition
+from server.secrets import SecretRef, load_or_create_key
+from server.settings import Settings, SettingsError, load_settings
+
+MiB = 1024 * 1024
+
+
+def _config(tmp_path: Path, text: str, name: str = "sluice.toml") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults() -> None:
+    settings = load_settings(None, None, environ={})
+    assert settings == Settings()
+    assert settings.address == "127.0.0.1:7070"
+    assert settings.state_dir == Path(".sluice")
+    assert settings.export_roots == (Path(".sluice/exports"),)
+    assert settings.source_roots == (Path(".sluice/sources"),)
+    assert settings.job_store_path == Path(".sluice/jobs.sqlite3")
+    assert settings.max_concurrent_exports == 2
+    assert settings.batch_rows == 65_536
+    assert settings.pipeline_queue_depth == 4
+    assert settings.default_chunk_bytes == 64 * MiB
+    assert settings.default_chunk_rows == 1_000_000
+    assert settings.max_chunk_bytes == 4096 * MiB
+    assert settings.zstd_threads == 0
+    assert settings.content_digest_key == ""
+    assert settings.count_source_rows is True
+    assert settings.log_level == "INFO"
+
+
+def test_file_values(tmp_path: Path) -> None:
+    path = _config(
+        tmp_path,
+        'address = "0.0.0.0:9000"\n'
+        "max_concurrent_exports = 5\n"
+        "batch_rows = 1024\n"
+        "count_source_rows = false\n"
+        'log_level = "debug"\n'
+        "shutdown_grace_seconds = 2.5\n"
+        'content_digest_key = "env:MY_DIGEST_KEY"\n',
+    )
+    settings = load_settings(path, environ={})
+    assert settings.address == "0.0.0.0:9000"
+    assert settings.max_concurrent_exports == 5
+    assert settings.batch_rows == 1024
+    assert settings.count_source_rows is False
+    assert settings.log_level == "DEBUG"
+    assert settings.shutdown_grace_seconds == 2.5
+    assert settings.content_digest_key == "env:MY_DIGEST_KEY"
+    # Untouched keys keep their defaults.
+    assert settings.default_chunk_rows == 1_000_000
+
+
+def test_relative_paths_in_a_file_are_relative_to_its_folder(tmp_path: Path) -> None:
+    path = _config(
+        tmp_path / "etc",
+        'state_dir = "state"\n'
+        'allowed_roots = ["exports", "/abs/exports"]\n'
+        'allowed_source_roots = ["../data"]\n',
+    )
+    settings = load_settings(path, environ={})
+    etc = tmp_path / "etc"
+    assert settings.state_dir == etc / "state"
+    assert settings.allowed_roots == (etc / "exports", Path("/abs/exports"))
+    assert settings.allowed_source_roots == (etc / "../data",)
+    assert settings.job_store_path == etc / "state" / "jobs.sqlite3"
+
+
+def test_unknown_key_in_a_file_is_rejected_by_name(tmp_path: Path) -> None:
+    path = _config(tmp_path, 'adress = "127.0.0.1:1"\nbatch_rows = 1024\nzzz_extra = 1\n')
+    with pytest.raises(SettingsError) as raised:
+        load_settings(path, environ={})
+    message = str(raised.value)
+    assert "adress" in message
+    assert "zzz_extra" in message
+    assert str(path) in message
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", environ={})
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(_config(tmp_path, "address = \n"), environ={})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"address": "localhost"}, "address"),
+        ({"address": ":7070"}, "address"),
+        ({"address": "host:port"}, "address"),
+        ({"max_concurrent_exports": 0}, "max_concurrent_exports"),
+        ({"max_concurrent_exports": 65}, "max_concurrent_exports"),
+        ({"log_level": "chatty"}, "log_level"),
+        ({"batch_rows": 10}, "batch_rows"),
+        ({"default_chunk_bytes": 100}, "default_chunk_bytes"),
+        ({"zstd_threads": -1}, "zstd_threads"),
+        ({"max_chunk_bytes": 2048}, "max_chunk_bytes"),
+        ({"not_a_setting": 1}, "not_a_setting"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_key(overrides: dict[str, object], key: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(None, overrides, environ={})
+    assert f"{key}:" in str(raised.value)
+
+
+def test_bad_value_in_a_file_is_rejected(tmp_path: Path) -> None:
+    path = _config(tmp_path, "max_concurrent_exports = 0\n")
+    with pytest.raises(SettingsError, match="max_concurrent_exports"):
+        load_settings(path, environ={})
+
+
+def test_max_chunk_bytes_must_hold_the_default_chunk() -> None:
+    settings = load_settings(
+        None, {"max_chunk_bytes": 4096, "default_chunk_bytes": 4096}, environ={}
+    )
+    assert settings.max_chunk_bytes == settings.default_chunk_bytes == 4096
+    with pytest.raises(SettingsError, match="default_chunk_bytes"):
+        load_settings(None, {"max_chunk_bytes": 4096, "default_chunk_bytes": 8192}, environ={})
+
+
+def test_ipv6_and_hostname_addresses() -> None:
+    assert load_settings(None, {"address": "[::1]:7070"}, environ={}).address == "[::1]:7070"
+    assert load_settings(None, {"address": "sluice:80"}, environ={}).address == "sluice:80"
+
+
+def test_environment_variables() -> None:
+    settings = load_settings(
+        None,
+        None,
+        environ={
+            "SLUICE_ADDRESS": "0.0.0.0:7171",
+            "SLUICE_ALLOWED_ROOTS": "/data/a:/data/b::",
+            "SLUICE_ALLOWED_SOURCE_ROOTS": "/in",
+            "SLUICE_MAX_CONCURRENT_EXPORTS": "7",
+            "SLUICE_COUNT_SOURCE_ROWS": "false",
+            "SLUICE_STATE_DIR": "/var/lib/sluice",
+            "PATH": "/usr/bin",
+        },
+    )
+    assert settings.address == "0.0.0.0:7171"
+    assert settings.allowed_roots == (Path("/data/a"), Path("/data/b"))
+    assert settings.allowed_source_roots == (Path("/in"),)
+    assert settings.max_concurrent_exports == 7
+    assert settings.count_source_rows is False
+    assert settings.state_dir == Path("/var/lib/sluice")
+
+
+def test_bad_environment_value_is_rejected() -> None:
+    with pytest.raises(SettingsError, match="batch_rows"):
+        load_settings(None, None, environ={"SLUICE_BATCH_ROWS": "lots"})
+
+
+def test_precedence_overrides_then_environment_then_file(tmp_path: Path) -> None:
+    path = _config(
+        tmp_path,
+        'address = "127.0.0.1:1111"\n'
+        "batch_rows = 1024\n"
+        "zstd_threads = 1\n"
+        'state_dir = "file-state"\n',
+    )
+    environ = {"SLUICE_ADDRESS": "127.0.0.1:2222", "SLUICE_BATCH_ROWS": "2048"}
+    settings = load_settings(path, {"address": "127.0.0.1:3333"}, environ=environ)
+    assert settings.address == "127.0.0.1:3333"  # override beats env and file
+    assert settings.batch_rows == 2048  # env beats file
+    assert settings.zstd_threads == 1  # file beats default
+    assert settings.state_dir == tmp_path / "file-state"
+    # Overrides that were not given (None or empty) leave the lower layers alone.
+    unset = load_settings(path, {"address": None, "allowed_roots": []}, environ=environ)
+    assert unset.address == "127.0.0.1:2222"
+    assert unset.allowed_roots == ()
+
+
+def test_unknown_sluice_variable_is_ignored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="sluice.settings"):
+        settings = load_settings(
+            None,
+            None,
+            environ={
+                "SLUICE_ADRESS": "1.2.3.4:5",
+                "SLUICE_SERVER": "elsewhere:7070",
+                "SLUICE_DIGEST_KEY": "s3cr3t-value",
+            },
+        )
+    assert settings.address == "127.0.0.1:7070"
+    warned = [r.getMessage() for r in caplog.records if r.name == "sluice.settings"]
+    assert any("SLUICE_ADRESS" in m for m in warned)
+    assert any("SLUICE_DIGEST_KEY" in m for m in warned)
+    # The client's own variable is not a typo: no warning for it.
+    assert not any("SLUICE_SERVER" in m for m in warned)
+    # Warnings name the variable, never its value (it may be a secret).
+    assert not any("s3cr3t-value" in m or "1.2.3.4" in m for m in warned)
+
+
+def test_process_environment_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_ZSTD_THREADS", "3")
+    assert load_settings().zstd_threads == 3
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.address = "0.0.0.0:1"  # type: ignore[misc]
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+
+def test_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_SLUICE_SECRET", "correct horse")
+    ref = SecretRef("env:TEST_SLUICE_SECRET")
+    assert ref.resolve() == b"correct horse"
+    assert repr(ref) == "SecretRef(env:TEST_SLUICE_SECRET)"
+    assert "correct horse" not in repr(ref)
+    assert "correct horse" not in str(ref)
+
+
+def test_secret_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_bytes(b"  file-secret-value\n")
+    ref = SecretRef(f"file:{path}")
+    assert ref.resolve() == b"file-secret-value"
+    assert "file-secret-value" not in repr(ref)
+
+
+def test_missing_secrets_fail_without_their_value(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TEST_SLUICE_MISSING", raising=False)
+    monkeypatch.setenv("TEST_SLUICE_EMPTY", "")
+    empty_file = tmp_path / "empty"
+    empty_file.write_text("  \n")
+    unreadable = tmp_path / "folder"
+    unreadable.mkdir()
+    cases = {
+        "env:TEST_SLUICE_MISSING": "TEST_SLUICE_MISSING",
+        "env:TEST_SLUICE_EMPTY": "TEST_SLUICE_EMPTY",
+        f"file:{tmp_path / 'nope'}": "nope",
+        f"file:{empty_file}": "empty",
+        f"file:{unreadable}": "folder",
+    }
+    for reference, named in cases.items():
+        with pytest.raises(FailedPrecondition) as raised:
+            SecretRef(reference).resolve()
+        assert raised.value.code == "FAILED_PRECONDITION"
+        assert named in raised.value.message
+
+
+def test_a_secret_that_exists_never_appears_in_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A raw secret where a reference belongs is refused without being echoed back.
+    for raw in ("hunter2-not-a-reference", "vault:hunter2", "env:", "file:"):
+        with pytest.raises(ValueError) as raised:
+            SecretRef(raw)
+        assert "hunter2" not in str(raised.value)
+        assert "env:NAME or file:PATH" in str(raised.value)
+
+
+def test_load_or_create_key_creates_a_private_key_once(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "keys" / "content-digest.key"
+    key = load_or_create_key("", path)
+    assert len(key) == 32
+    assert path.read_bytes() == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) & 0o077 == 0
+    assert sorted(os.listdir(path.parent)) == ["content-digest.key"]
+
+    assert load_or_create_key("", path) == key
+    assert path.read_bytes() == key
+    assert load_or_create_key("", tmp_path / "other.key") != key
+
+
+def test_load_or_create_key_prefers_the_reference(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TEST_SLUICE_DIGEST", "configured-key")
+    path = tmp_path / "keys" / "content-digest.key"
+    assert load_or_create_key("env:TEST_SLUICE_DIGEST", path) == b"configured-key"
+    assert not path.exists()
+    monkeypatch.delenv("TEST_SLUICE_DIGEST")
+    with pytest.raises(FailedPrecondition):
+        load_or_create_key("env:TEST_SLUICE_DIGEST", path)
+
+
+def test_an_empty_key_file_is_refused_not_used(tmp_path: Path) -> None:
+    # HMAC accepts an empty key, so silently using one would weaken every digest.
+    path = tmp_path / "keys" / "content-digest.key"
+    path.parent.mkdir()
+    path.write_bytes(b"")
+    with pytest.raises(FailedPrecondition, match="empty"):
+        load_or_create_key("", path)
