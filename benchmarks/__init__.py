@@ -1,0 +1,1 @@
+"""Reproducible throughput and memory benchmarks of exports through a real daemon."""

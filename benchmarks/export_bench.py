@@ -1,0 +1,344 @@
+"""Throughput and peak memory of exports through a real Sluice daemon.
+
+    python -m benchmarks.export_bench [--rows 1000000] [--scale 10] [--out FILE]
+
+Every case starts a fresh `sluice serve` process, so its peak RSS belongs to that case
+alone, runs one export over gRPC with the Python client and stops the daemon with
+SIGTERM. benchmarks/README.md says how to read the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import psutil
+
+from client import ExportClient
+from server.sample_data import generate
+from server.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "benchmarks" / ".data"
+SEED = 7
+MB = 1_000_000
+MiB = 1024 * 1024
+SAMPLE_SECONDS = 0.02
+# Generous on purpose: a benchmark reports how long things take, it never fails on it.
+EXPORT_TIMEOUT_SECONDS = 4 * 3600.0
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    #: Which copy of the dataset is read: "parquet" or "ndjson".
+    source: str
+    format: str
+    compression: str
+    level: int | None = None
+    #: Rows are `--rows` times this.
+    scale: int = 1
+
+
+@dataclass(frozen=True)
+class Result:
+    case: Case
+    rows: int
+    seconds: float
+    #: Size of the same rows as NDJSON: one yardstick for MB/s across output formats.
+    logical_bytes: int
+    stored_bytes: int
+    #: VmHWM: the kernel's own high-water mark of the daemon's resident set.
+    peak_rss: int
+    #: The highest RSS the 20 ms psutil poll saw; a cross-check of VmHWM.
+    sampled_peak_rss: int
+    #: RSS once the daemon is healthy and idle.
+    baseline_rss: int
+
+
+CASES = (
+    Case("jsonl+zstd(3)", "parquet", "jsonl", "zstd", 3),
+    Case("parquet(zstd)", "parquet", "parquet", "zstd"),
+    Case("csv+gzip", "parquet", "csv", "gzip"),
+    Case("jsonl+none", "parquet", "jsonl", "none"),
+    Case("jsonl+zstd(3), ndjson source", "ndjson", "jsonl", "zstd", 3),
+)
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def dataset(rows: int, fmt: str) -> Path:
+    """The cached dataset file, generated on first use. Written under a temporary name
+    and renamed, so an interrupted run never leaves a truncated file in the cache."""
+    path = DATA / f"events-{rows}-seed{SEED}.{fmt}"
+    if not path.exists():
+        log(f"generating {path.name} ...")
+        started = time.perf_counter()
+        partial = generate(path.with_name(path.name + ".partial"), rows, seed=SEED, format=fmt)
+        partial.rename(path)
+        log(f"generated {path.name}: {path.stat().st_size / MB:,.0f} MB in "
+            f"{time.perf_counter() - started:.0f}s")  # fmt: skip
+    return path
+
+
+@dataclass
+class Daemon:
+    address: str
+    exports: Path
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def running_daemon(root: Path, source_root: Path) -> Iterator[Daemon]:
+    """A `sluice serve` process on a free loopback port, confined to `root` for its state
+    and exports and to `source_root` for reading; SIGTERM on the way out."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+    exports = root / "exports"
+    exports.mkdir()
+    settings = {
+        "address": address,
+        "state_dir": str(root / "state"),
+        "allowed_roots": [str(exports)],
+        "allowed_source_roots": [str(source_root)],
+        "log_level": "WARNING",
+    }
+    config = root / "sluice.toml"
+    # JSON strings and lists of strings are valid TOML values.
+    config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    log_path = root / "daemon.log"
+    with log_path.open("wb") as out:
+        command = [sys.executable, "-m", "client.cli.main", "serve", "--config", str(config)]
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
+    try:
+        with ExportClient(address) as client:
+            deadline = time.monotonic() + 60
+            while not client.health(timeout=1):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"daemon did not start:\n{log_path.read_text()[-4000:]}")
+                time.sleep(0.1)
+        yield Daemon(address, exports, process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            log("daemon ignored SIGTERM for 60s and was killed")
+
+
+class RssSampler:
+    """Polls a process's RSS in a background thread and keeps the highest value."""
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self.peak = 0
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(SAMPLE_SECONDS):
+            try:
+                self.peak = max(self.peak, self._process.memory_info().rss)
+            except psutil.Error:
+                return
+
+
+def high_water_mark(pid: int) -> int | None:
+    """VmHWM from /proc (Linux), in bytes; None where there is no such file."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def run_case(case: Case, rows: int, source: Path, logical_bytes: int) -> Result:
+    log(f"{case.name}: {rows:,} rows from {source.name} ...")
+    with (
+        tempfile.TemporaryDirectory(prefix="sluice-bench-") as tmp,
+        running_daemon(Path(tmp), source.parent) as daemon,
+    ):
+        pid = daemon.process.pid
+        time.sleep(0.5)  # let start-up allocations settle before taking the baseline
+        baseline = psutil.Process(pid).memory_info().rss
+        spec = ExportClient.build_spec(
+            source=source,
+            to=daemon.exports,
+            dataset="events",
+            format=case.format,
+            compression=case.compression,
+            level=case.level,
+        )
+        with RssSampler(pid) as sampler, ExportClient(daemon.address) as client:
+            started = time.perf_counter()
+            export = client.wait(client.create(spec).id, timeout=EXPORT_TIMEOUT_SECONDS)
+            seconds = time.perf_counter() - started
+            peak = high_water_mark(pid)
+    if export.progress.records != rows:
+        raise RuntimeError(f"{case.name}: exported {export.progress.records} of {rows} rows")
+    result = Result(
+        case=case,
+        rows=rows,
+        seconds=seconds,
+        logical_bytes=logical_bytes,
+        stored_bytes=export.progress.stored_bytes,
+        peak_rss=sampler.peak if peak is None else peak,
+        sampled_peak_rss=sampler.peak,
+        baseline_rss=baseline,
+    )
+    log(f"{case.name}: {seconds:.1f}s, peak RSS {result.peak_rss / MiB:.0f} MiB")
+    return result
+
+
+HEADER = (
+    "case", "rows", "seconds", "rows/s", "logical MB/s", "stored MB", "ratio",
+    "daemon peak RSS MiB", "baseline RSS MiB",
+)  # fmt: skip
+
+
+def table_row(r: Result) -> tuple[str, ...]:
+    return (
+        r.case.name,
+        f"{r.rows:,}",
+        f"{r.seconds:.1f}",
+        f"{r.rows / r.seconds:,.0f}",
+        f"{r.logical_bytes / MB / r.seconds:.1f}",
+        f"{r.stored_bytes / MB:,.1f}",
+        f"{r.logical_bytes / r.stored_bytes:.1f}x",
+        f"{r.peak_rss / MiB:,.0f}",
+        f"{r.baseline_rss / MiB:,.0f}",
+    )
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def flatness(small: Result, large: Result) -> str:
+    def growth(a: float, b: float) -> str:
+        return f"{(b - a) / a * 100:+.1f}%"
+
+    above = [r.peak_rss - r.baseline_rss for r in (small, large)]
+    rows = [
+        (f"{r.rows:,}", f"{r.peak_rss / MiB:,.0f}", f"{a / MiB:,.0f}")
+        for r, a in zip((small, large), above, strict=True)
+    ]
+    return (
+        f"### Memory flatness: {small.case.name}, 1x vs {large.case.scale}x rows\n\n"
+        + markdown_table(("rows", "daemon peak RSS MiB", "peak above baseline MiB"), rows)
+        + f"\n\nPeak RSS growth: {growth(small.peak_rss, large.peak_rss)} "
+        f"(above baseline: {growth(above[0], above[1])}).\n"
+    )
+
+
+def machine_info() -> list[str]:
+    git = ["git", "describe", "--always", "--dirty"]
+    described = subprocess.run(git, cwd=REPO, capture_output=True, text=True, check=False)
+    commit = described.stdout.strip() or "unknown"
+    defaults = Settings()
+    return [
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; sluice {commit}",
+        f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
+        f"- python {platform.python_version()}, polars {version('polars')}, "
+        f"pyarrow {version('pyarrow')}, zstandard {version('zstandard')}",
+        f"- daemon defaults: batch_rows={defaults.batch_rows:,}, "
+        f"chunk target {defaults.default_chunk_bytes // MiB} MiB / "
+        f"{defaults.default_chunk_rows:,} rows, zstd_threads={defaults.zstd_threads}, "
+        f"count_source_rows={defaults.count_source_rows}",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.export_bench", description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the dataset")
+    parser.add_argument(
+        "--scale", type=int, default=0,
+        help="also export rows*SCALE (jsonl+zstd) to check peak RSS stays flat; 0: skip",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks" / "results" / "latest.md",
+        help="markdown report to write",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.rows < 1 or args.scale < 0:
+        parser.error("--rows must be positive and --scale not negative")
+
+    sources = {fmt: dataset(args.rows, fmt) for fmt in ("parquet", "ndjson")}
+    logical = sources["ndjson"].stat().st_size
+    results = [run_case(c, args.rows, sources[c.source], logical) for c in CASES]
+    flat = ""
+    if args.scale > 1:
+        base = CASES[0]
+        big = Case(f"{base.name} x{args.scale}", "parquet", base.format, base.compression,
+                   base.level, scale=args.scale)  # fmt: skip
+        rows = args.rows * args.scale
+        # Same generator, same row distribution: NDJSON size scales with the rows.
+        large = run_case(big, rows, dataset(rows, "parquet"), logical * args.scale)
+        results.append(large)
+        flat = flatness(results[0], large)
+
+    report = "\n".join(
+        [
+            "# Sluice export benchmark",
+            "",
+            *machine_info(),
+            f"- dataset: {args.rows:,} events (seed {SEED}); parquet source "
+            f"{sources['parquet'].stat().st_size / MB:,.0f} MB, ndjson source "
+            f"{logical / MB:,.0f} MB",
+            "",
+            markdown_table(HEADER, [table_row(r) for r in results]),
+            "",
+            "Logical MB/s and ratio use the NDJSON size of the same rows (MB = 10^6 bytes) "
+            "for every case, so they compare across output formats; for the scaled run it "
+            "is that size times the scale. Seconds run from CreateExport to the finished "
+            "event, client side. Peak RSS is the daemon's VmHWM (the kernel's high-water "
+            "mark, one fresh daemon per case); psutil 20 ms samples peaked at "
+            + ", ".join(f"{r.sampled_peak_rss / MiB:,.0f}" for r in results)
+            + " MiB.",
+            "",
+            flat,
+        ]
+    )
+    print("\n" + report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report.rstrip() + "\n")
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
