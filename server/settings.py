@@ -101,6 +101,25 @@ class Settings(BaseModel):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
 
+    @field_validator("state_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("allowed_roots", "allowed_source_roots")
+    @classmethod
+    def _expand_homes(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
+        return tuple(path.expanduser() for path in value)
+
+    @field_validator("content_digest_key", "manifest_signing_key")
+    @classmethod
+    def _is_secret_reference(cls, value: str) -> str:
+        scheme, sep, target = value.partition(":")
+        if value and (not sep or scheme not in {"env", "file"} or not target):
+            # Never echo the value: a misplaced secret is the likeliest mistake here.
+            raise ValueError("must be a secret reference, env:NAME or file:PATH")
+        return value
+
     @field_validator("max_chunk_bytes")
     @classmethod
     def _holds_the_default_chunk(cls, value: int, info: ValidationInfo) -> int:

@@ -309,3 +309,18 @@ def test_an_empty_key_file_is_refused_not_used(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(FailedPrecondition, match="empty"):
         load_or_create_key("", path)
+
+
+def test_a_secret_given_in_place_of_a_reference_is_refused_without_echo() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(None, {"content_digest_key": "hunter2-literal"}, environ={})
+    assert "content_digest_key" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_home_is_expanded_in_configured_paths(tmp_path: Path) -> None:
+    settings = load_settings(
+        None, {"state_dir": "~/state", "allowed_roots": ["~/exports"]}, environ={}
+    )
+    assert settings.state_dir == Path.home() / "state"
+    assert settings.allowed_roots == (Path.home() / "exports",)
