@@ -2,64 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
 from server.errors import DataLoss, NotFound
-from server.manifest import build_manifest, write_manifest
-from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from server.plan import build_plan
 from server.sample_data import generate
-from server.settings import load_settings
-from server.spec import ChunkingSpec, DestinationSpec, ExportSpec, SourceSpec
 from server.verify import verify_export
 from sinks import LocalSink, MemorySink
 from sinks.base import Sink
-
-
-class _Journal:
-    def __init__(self) -> None:
-        self.chunks: list = []
-
-    def chunk_committed(self, chunk, progress) -> None:  # type: ignore[no-untyped-def]
-        self.chunks.append(chunk)
-
-    def progress(self, progress) -> None:  # type: ignore[no-untyped-def]
-        pass
+from tests.unit.exporting import export_to
 
 
 def _export(tmp_path: Path, sink: Sink) -> str:
     source = generate(tmp_path / "src" / "events.parquet", 3_000, seed=1)
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "allowed_source_roots": [tmp_path / "src"],
-            "allowed_roots": [tmp_path / "out"],
-        },
-        environ={},
-    )
-    spec = ExportSpec(
-        source=SourceSpec(str(source)),
-        destination=DestinationSpec(str(tmp_path / "out"), "events"),
-        chunking=ChunkingSpec(max_rows=1_000),
-    )
-    plan = build_plan(spec, settings, "exp-1")
-    journal = _Journal()
-    run_pipeline(
-        plan, sink, ResumePoint(), journal, threading.Event(), PipelineOptions(512, 2, 0, b"k" * 32)
-    )
-    manifest = build_manifest(
-        plan,
-        journal.chunks,
-        created_at=journal.chunks[0].committed_at,
-        finished_at=journal.chunks[-1].committed_at,
-        digest_key_id="k",
-    )
-    write_manifest(sink, plan.manifest_key, manifest)
-    return plan.manifest_key
+    return export_to(sink, tmp_path, source, "exp-1")
 
 
 @pytest.fixture(params=["local", "memory"])

@@ -1,0 +1,69 @@
+"""Run a real export in-process (pipeline + manifest) for tests of what reads exports."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from server.jobs.model import ChunkRecord, Progress
+from server.manifest import build_manifest, write_manifest
+from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from server.plan import build_plan
+from server.settings import load_settings
+from server.spec import ChunkingSpec, DestinationSpec, ExportSpec, QuerySpec, SourceSpec
+from sinks.base import Sink
+
+
+class Journal:
+    def __init__(self) -> None:
+        self.chunks: list[ChunkRecord] = []
+
+    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+        self.chunks.append(chunk)
+
+    def progress(self, progress: Progress) -> None:
+        pass
+
+
+def export_to(
+    sink: Sink,
+    tmp_path: Path,
+    source: Path,
+    export_id: str,
+    *,
+    dataset: str = "events",
+    max_rows: int = 1_000,
+    where: str = "",
+    key: bytes = b"k" * 32,
+    key_id: str = "key-1",
+    **manifest_fields: Any,
+) -> str:
+    """Export `source` into `sink` and commit a manifest; return the manifest key."""
+    settings = load_settings(
+        None,
+        {
+            "state_dir": tmp_path / "state",
+            "allowed_source_roots": [source.parent],
+            "allowed_roots": [tmp_path / "out"],
+        },
+        environ={},
+    )
+    spec = ExportSpec(
+        source=SourceSpec(str(source)),
+        destination=DestinationSpec(str(tmp_path / "out"), dataset),
+        query=QuerySpec(where=where),
+        chunking=ChunkingSpec(max_rows=max_rows),
+    )
+    plan = build_plan(spec, settings, export_id)
+    journal = Journal()
+    options = PipelineOptions(512, 2, 0, key)
+    run_pipeline(plan, sink, ResumePoint(), journal, threading.Event(), options)
+    now = datetime.now(UTC)
+    manifest = build_manifest(
+        plan, journal.chunks, created_at=now, finished_at=now, digest_key_id=key_id
+    )
+    manifest.update(manifest_fields)
+    write_manifest(sink, plan.manifest_key, manifest)
+    return plan.manifest_key
