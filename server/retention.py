@@ -1,0 +1,115 @@
+"""Retention: which exports of a dataset to keep (like restic's `forget`), and deleting
+the others safely.
+
+Safety rules:
+- An export that a kept export builds on (its incremental parent chain) is kept too, so
+  deleting never leaves a chain that cannot be replayed.
+- Deletion removes the manifest first: from that moment the export is no longer
+  committed, so an interrupted deletion never leaves something that looks complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from server.catalog import CommittedExport
+from server.errors import InvalidArgument
+from server.storage import storage_errors
+from sinks.base import Sink
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    #: Keep the newest N exports.
+    keep_last: int = 0
+    #: Keep the newest export of each of the last N days / ISO weeks / months that have one.
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    #: Keep everything finished within this many days.
+    keep_within_days: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_within_days"):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(f"retention.{name}", "must not be negative")
+        if not any(
+            (
+                self.keep_last,
+                self.keep_daily,
+                self.keep_weekly,
+                self.keep_monthly,
+                self.keep_within_days,
+            )
+        ):
+            # A policy that keeps nothing is far more likely a mistake than an intent.
+            raise InvalidArgument("retention", "keeps nothing; give at least one keep rule")
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    keep: tuple[str, ...]
+    delete: tuple[str, ...]
+    #: Why each kept export is kept ("last", "daily", ..., "parent of X").
+    reasons: tuple[tuple[str, str], ...]
+
+
+def plan_retention(
+    exports: Sequence[CommittedExport], policy: RetentionPolicy, now: datetime
+) -> RetentionPlan:
+    """Decide, newest first, which exports the policy keeps; everything else goes."""
+    newest_first = sorted(exports, key=lambda e: (e.finished_at, e.export_id), reverse=True)
+    reasons: dict[str, str] = {}
+    for export in newest_first[: policy.keep_last]:
+        reasons.setdefault(export.export_id, "last")
+    buckets = (
+        ("daily", policy.keep_daily, lambda t: t.strftime("%Y-%m-%d")),
+        ("weekly", policy.keep_weekly, lambda t: f"{t.isocalendar()[0]}-W{t.isocalendar()[1]:02d}"),
+        ("monthly", policy.keep_monthly, lambda t: t.strftime("%Y-%m")),
+    )
+    for name, count, period in buckets:
+        seen: list[str] = []
+        for export in newest_first:
+            bucket = period(_time(export))
+            if bucket not in seen and len(seen) < count:
+                seen.append(bucket)
+                reasons.setdefault(export.export_id, name)
+    if policy.keep_within_days:
+        horizon = now - timedelta(days=policy.keep_within_days)
+        for export in newest_first:
+            if _time(export) >= horizon:
+                reasons.setdefault(export.export_id, "within")
+    _keep_parents(newest_first, reasons)
+    keep = tuple(e.export_id for e in newest_first if e.export_id in reasons)
+    delete = tuple(e.export_id for e in newest_first if e.export_id not in reasons)
+    return RetentionPlan(keep, delete, tuple(sorted(reasons.items())))
+
+
+def delete_export(sink: Sink, dataset: str, export_id: str) -> int:
+    """Remove one export: manifest (and signature) first, then every other object.
+    Returns how many objects were removed. Safe to run again after an interruption."""
+    prefix = f"{dataset}/{export_id}/"
+    removed = 0
+    with storage_errors():
+        for name in ("manifest.json", "manifest.json.sig"):
+            sink.remove(prefix + name)
+        for info in list(sink.list(prefix)):
+            sink.remove(info.key)
+            removed += 1
+    return removed
+
+
+def _keep_parents(exports: Iterable[CommittedExport], reasons: dict[str, str]) -> None:
+    by_id = {e.export_id: e for e in exports}
+    for export_id in list(reasons):
+        parent = by_id[export_id].parent_export_id
+        child = export_id
+        while parent and parent in by_id and parent not in reasons:
+            reasons[parent] = f"parent of {child}"
+            child, parent = parent, by_id[parent].parent_export_id
+
+
+def _time(export: CommittedExport) -> datetime:
+    return datetime.fromisoformat(export.finished_at)
