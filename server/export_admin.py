@@ -1,0 +1,126 @@
+"""Operations on committed exports: verify, diff, delete, retention, and the chain of a
+dataset. They work from storage (manifests), so they also serve exports this daemon's
+job store never saw; an export id is looked up in the job store first for convenience."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from server.catalog import CommittedExport, committed_exports
+from server.diff import ChunkDiff, diff_chunks
+from server.errors import FailedPrecondition, InvalidArgument
+from server.jobs.model import JobState
+from server.jobs.store import JobStore
+from server.retention import RetentionPlan, RetentionPolicy, delete_export, plan_retention
+from server.settings import Settings
+from server.verify import VerifyReport, load_manifest, verify_export
+from sinks import is_local_uri, local_path
+from sinks.base import Sink
+
+
+@dataclass(frozen=True)
+class ExportLocation:
+    """Where a committed export lives: a sink rooted at its destination, and its keys."""
+
+    sink: Sink
+    destination: str
+    dataset: str
+    export_id: str
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.dataset}/{self.export_id}/manifest.json"
+
+
+class ExportAdmin:
+    def __init__(
+        self, settings: Settings, store: JobStore, open_sink: Callable[[str], Sink]
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._open_sink = open_sink
+
+    def locate(self, ref: str, field: str = "export") -> ExportLocation:
+        """An export id known to the job store, or the URI of a manifest.json."""
+        if not ref.strip():
+            raise InvalidArgument(field, "give an export id or a manifest URI")
+        if ref.rstrip("/").endswith("manifest.json"):
+            return self._from_manifest_uri(ref, field)
+        job = self._store.get(ref)
+        if job.state != JobState.SUCCEEDED or not job.manifest_uri:
+            raise FailedPrecondition(f"export '{ref}' is {job.state}; it has no manifest yet")
+        return self._from_manifest_uri(job.manifest_uri, field)
+
+    def verify(self, ref: str) -> VerifyReport:
+        location = self.locate(ref)
+        return verify_export(location.sink, location.manifest_key)
+
+    def diff(self, base_ref: str, other_ref: str) -> ChunkDiff:
+        base = self.locate(base_ref, "base")
+        other = self.locate(other_ref, "other")
+        return diff_chunks(self.manifest(base), self.manifest(other))
+
+    def manifest(self, location: ExportLocation) -> dict[str, Any]:
+        return load_manifest(location.sink, location.manifest_key)
+
+    def chain(self, destination: str, dataset: str) -> list[CommittedExport]:
+        sink = self._open_sink(self._check_destination(destination))
+        return committed_exports(sink, dataset)
+
+    def delete(self, ref: str) -> int:
+        location = self.locate(ref)
+        exports = committed_exports(location.sink, location.dataset)
+        children = [e.export_id for e in exports if e.parent_export_id == location.export_id]
+        if children:
+            raise FailedPrecondition(
+                f"export '{location.export_id}' is the parent of {', '.join(children)}; "
+                "delete those first or use a retention rule"
+            )
+        return delete_export(location.sink, location.dataset, location.export_id)
+
+    def retain(
+        self, destination: str, dataset: str, policy: RetentionPolicy, *, dry_run: bool
+    ) -> RetentionPlan:
+        sink = self._open_sink(self._check_destination(destination))
+        plan = plan_retention(committed_exports(sink, dataset), policy, datetime.now(UTC))
+        if not dry_run:
+            for export_id in plan.delete:
+                delete_export(sink, dataset, export_id)
+        return plan
+
+    def _from_manifest_uri(self, uri: str, field: str) -> ExportLocation:
+        root, _, manifest = uri.rstrip("/").rpartition("/")
+        base, _, export_id = root.rpartition("/")
+        destination, _, dataset = base.rpartition("/")
+        if manifest != "manifest.json" or not destination or not dataset or not export_id:
+            raise InvalidArgument(
+                field, "a manifest URI ends in <dataset>/<export_id>/manifest.json"
+            )
+        sink = self._open_sink(self._check_destination(destination, field))
+        return ExportLocation(sink, destination, dataset, export_id)
+
+    def _check_destination(self, destination: str, field: str = "destination") -> str:
+        """Local folders must lie inside the export roots, as for writing."""
+        if not is_local_uri(destination):
+            return destination
+        try:
+            real = os.path.realpath(local_path(destination))
+        except ValueError as exc:
+            raise InvalidArgument(field, str(exc)) from None
+        for root in self._settings.export_roots:
+            real_root = os.path.realpath(root)
+            if real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep):
+                return real
+        raise InvalidArgument(field, f"{destination} is outside the allowed export roots")
+
+
+def report_problems(report: VerifyReport) -> list[str]:
+    """One line per problem, for logs and the CLI."""
+    lines = [f"missing: {path}" for path in report.missing]
+    lines += [f"corrupt ({c.mismatch}): {c.path}" for c in report.corrupt]
+    lines += [f"extra: {path}" for path in report.extra]
+    return lines

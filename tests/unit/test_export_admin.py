@@ -1,0 +1,85 @@
+"""Verify, diff, delete and retention by export id or manifest URI, confined to roots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.errors import FailedPrecondition, InvalidArgument
+from server.export_admin import ExportAdmin, report_problems
+from server.jobs.sqlite import SQLiteJobStore
+from server.retention import RetentionPolicy
+from server.sample_data import generate
+from server.settings import load_settings
+from sinks import LocalSink, open_sink
+from tests.unit.exporting import export_to
+
+
+@pytest.fixture
+def admin(tmp_path: Path) -> ExportAdmin:
+    settings = load_settings(
+        None, {"state_dir": tmp_path / "state", "allowed_roots": [tmp_path / "out"]}, environ={}
+    )
+    return ExportAdmin(settings, SQLiteJobStore(":memory:"), open_sink)
+
+
+@pytest.fixture
+def exported(tmp_path: Path) -> list[str]:
+    source = generate(tmp_path / "src" / "events.parquet", 2_000, seed=9)
+    sink = LocalSink(tmp_path / "out")
+    export_to(sink, tmp_path, source, "20260101T000000Z-a")
+    export_to(sink, tmp_path, source, "20260102T000000Z-b", parent_export_id="20260101T000000Z-a")
+    base = f"file://{tmp_path}/out/events"
+    return [f"{base}/20260101T000000Z-a/manifest.json", f"{base}/20260102T000000Z-b/manifest.json"]
+
+
+def test_verify_by_manifest_uri(admin: ExportAdmin, exported: list[str], tmp_path: Path) -> None:
+    assert admin.verify(exported[0]).ok
+    (tmp_path / "out/events/20260101T000000Z-a/part-000001.jsonl.zst").write_bytes(b"x")
+    report = admin.verify(exported[0])
+    assert report_problems(report) == ["corrupt (size): part-000001.jsonl.zst"]
+
+
+def test_paths_outside_the_roots_and_odd_refs_are_refused(
+    admin: ExportAdmin, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidArgument, match="outside the allowed export roots"):
+        admin.verify(f"file://{tmp_path}/elsewhere/events/x/manifest.json")
+    with pytest.raises(InvalidArgument):
+        admin.verify("manifest.json")
+    with pytest.raises(InvalidArgument):
+        admin.verify("")
+
+
+def test_diff_and_chain(admin: ExportAdmin, exported: list[str], tmp_path: Path) -> None:
+    diff = admin.diff(exported[0], exported[1])
+    assert diff.unchanged == 2 and not diff.added and not diff.removed
+    chain = admin.chain(str(tmp_path / "out"), "events")
+    assert [e.parent_export_id for e in chain] == [None, "20260101T000000Z-a"]
+
+
+def test_delete_refuses_a_parent_and_removes_a_leaf(
+    admin: ExportAdmin, exported: list[str], tmp_path: Path
+) -> None:
+    with pytest.raises(FailedPrecondition, match="parent of 20260102T000000Z-b"):
+        admin.delete(exported[0])
+    assert admin.delete(exported[1]) == 2
+    assert [e.export_id for e in admin.chain(str(tmp_path / "out"), "events")] == [
+        "20260101T000000Z-a"
+    ]
+
+
+def test_retention_dry_run_changes_nothing(
+    admin: ExportAdmin, exported: list[str], tmp_path: Path
+) -> None:
+    source = generate(tmp_path / "src" / "events.parquet", 2_000, seed=9)
+    export_to(LocalSink(tmp_path / "out"), tmp_path, source, "20260103T000000Z-c")
+    plan = admin.retain(str(tmp_path / "out"), "events", RetentionPolicy(keep_last=1), dry_run=True)
+    assert plan.keep == ("20260103T000000Z-c",)
+    assert set(plan.delete) == {"20260101T000000Z-a", "20260102T000000Z-b"}
+    assert len(admin.chain(str(tmp_path / "out"), "events")) == 3
+    admin.retain(str(tmp_path / "out"), "events", RetentionPolicy(keep_last=1), dry_run=False)
+    assert [e.export_id for e in admin.chain(str(tmp_path / "out"), "events")] == [
+        "20260103T000000Z-c"
+    ]
