@@ -12,7 +12,6 @@ from typing import TypeVar
 import polars as pl
 
 from server.errors import InvalidArgument
-from server.pipeline.ciphers.selection import bind_zip_password, build_cipher
 from server.pipeline.compressors import COMPRESSORS, CompressorKind
 from server.pipeline.encoders import ENCODERS, EncoderKind
 from server.pipeline.query import CompiledQuery, compile_query
@@ -74,14 +73,6 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     destination = _check_destination(spec, settings)
     _check_labels(spec.labels)
     _refuse_unsupported(spec)
-    cipher = build_cipher(spec.encryption, settings)
-    compressor, zip_cipher = bind_zip_password(
-        spec.encryption,
-        settings,
-        compressor,
-        encoder,
-        entry_name=f"{spec.destination.dataset}.{encoder.extension}",
-    )
     source = resolve_source(spec.source.uri, spec.source.format, settings.source_roots)
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
@@ -104,7 +95,7 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
         chunk_target_bytes=target_bytes,
         chunk_max_rows=max_rows,
         redactor=redactor,
-        cipher=zip_cipher or cipher,
+        cipher=NO_CIPHER,
     )
 
 
@@ -192,6 +183,9 @@ def _refuse_unsupported(spec: ExportSpec) -> None:
         or redaction.include_pii is False
     ):
         raise InvalidArgument("spec.redaction", "redaction is not supported by this server yet")
+    encryption = spec.encryption
+    if encryption.age_recipients or encryption.age_passphrase_ref or encryption.zip_password_ref:
+        raise InvalidArgument("spec.encryption", "encryption is not supported by this server yet")
     if spec.source.profile:
         raise InvalidArgument("spec.source.profile", "storage profiles are not supported yet")
     if spec.destination.profile:
