@@ -1,0 +1,110 @@
+"""Cursor watermarks for incremental exports.
+
+An incremental export takes the rows whose cursor column is past its parent's watermark
+(minus an optional look-back for late rows) and records, as its own watermark, the
+largest cursor among the rows it actually exported — taken from the same batches that
+were written, so no row can slip in between reading the maximum and the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from server.errors import InvalidArgument
+
+_FIELD = "spec.incremental.cursor"
+
+
+@dataclass(frozen=True)
+class Watermark:
+    column: str
+    #: JSON-safe: ISO-8601 text for dates and times, a number, or text.
+    value: Any
+    #: The Polars dtype it came from, e.g. "Datetime(time_unit='us', time_zone='UTC')".
+    dtype: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"column": self.column, "value": self.value, "dtype": self.dtype}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Watermark | None:
+        if not isinstance(raw, dict) or "column" not in raw:
+            return None
+        return cls(str(raw["column"]), raw.get("value"), str(raw.get("dtype", "")))
+
+
+def check_cursor(schema: pl.Schema, column: str) -> pl.DataType:
+    """The cursor column's type, if rows can be ordered by it."""
+    if not column:
+        raise InvalidArgument(_FIELD, "incremental exports need a cursor column or a key")
+    if column not in schema:
+        raise InvalidArgument(_FIELD, f"unknown column {column!r}")
+    dtype = schema[column]
+    orderable = dtype.is_numeric() or dtype.is_temporal() or dtype == pl.String
+    if not orderable or isinstance(dtype, pl.Duration | pl.Time):
+        raise InvalidArgument(
+            _FIELD, f"{column!r} is {dtype}; a cursor must be a number, date, datetime or text"
+        )
+    return dtype
+
+
+def past_watermark(
+    watermark: Watermark | None, dtype: pl.DataType, lookback: timedelta | None
+) -> pl.Expr | None:
+    """Rows strictly after the watermark (or after watermark - lookback), or None for all."""
+    if watermark is None or watermark.value is None:
+        return None
+    bound = _python_value(watermark.value, dtype)
+    if lookback:
+        if not dtype.is_temporal():
+            raise InvalidArgument("spec.incremental.lookback", "needs a date or datetime cursor")
+        bound = bound - lookback
+    literal = (
+        pl.lit(bound, dtype=dtype)
+        if not isinstance(bound, datetime)
+        else _datetime_literal(bound, dtype)
+    )
+    column = pl.col(watermark.column)
+    # With a look-back, rows at the boundary are re-sent on purpose (deduplicated by key).
+    return column >= literal if lookback else column > literal
+
+
+def batch_maximum(batch: pl.DataFrame, column: str) -> Any:
+    """The largest cursor in a batch, as a JSON-safe value (None for an empty batch)."""
+    if batch.height == 0:
+        return None
+    return _json_value(batch.get_column(column).max())
+
+
+def later(left: Any, right: Any, dtype: pl.DataType) -> Any:
+    """The later of two JSON-safe cursor values (either may be None)."""
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return left if _python_value(left, dtype) >= _python_value(right, dtype) else right
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _python_value(value: Any, dtype: pl.DataType) -> Any:
+    if isinstance(dtype, pl.Datetime):
+        return datetime.fromisoformat(str(value))
+    if isinstance(dtype, pl.Date):
+        return date.fromisoformat(str(value))
+    return value
+
+
+def _datetime_literal(value: datetime, dtype: pl.DataType) -> pl.Expr:
+    assert isinstance(dtype, pl.Datetime)
+    if dtype.time_zone is None:
+        return pl.lit(value.replace(tzinfo=None)).cast(pl.Datetime(dtype.time_unit))
+    return pl.lit(value).dt.convert_time_zone(dtype.time_zone).cast(dtype)
