@@ -50,6 +50,8 @@ class ExportPlan:
     chunk_max_rows: int
     redactor: Redactor = field(default_factory=NoRedaction)
     cipher: CipherKind = NO_CIPHER
+    #: Incremental cursor column whose largest exported value becomes the watermark.
+    cursor: str = ""
 
     def chunk_name(self, index: int) -> str:
         """File name of chunk `index`, relative to the export folder."""

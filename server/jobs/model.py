@@ -8,6 +8,9 @@ from enum import StrEnum
 
 from server.spec import ExportSpec
 
+#: A cursor value as JSON holds it: ISO-8601 text for dates and times, a number, or text.
+CursorValue = str | int | float | None
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -96,6 +99,8 @@ class ChunkRecord:
     #: Per-stage counters for this chunk, e.g. values each redaction rule changed,
     #: keyed "rule/column". Journalled with the chunk so totals survive a resume.
     counters: tuple[tuple[str, int], ...] = ()
+    #: Largest incremental cursor value among the chunk's records (JSON-safe), if any.
+    cursor_max: CursorValue = None
 
 
 @dataclass(frozen=True)

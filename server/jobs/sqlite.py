@@ -102,6 +102,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # v3: the largest incremental cursor per chunk, so a resumed export's watermark
+        # covers the chunks written before the interruption.
+        "ALTER TABLE chunks ADD COLUMN cursor_max_json TEXT NOT NULL DEFAULT 'null'",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -117,7 +122,7 @@ _PROGRESS_COLUMNS: Final = (
 )  # fmt: skip
 _CHUNK_COLUMNS: Final = (
     "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
-    " committed_at, counters_json"
+    " committed_at, counters_json, cursor_max_json"
 )
 
 
@@ -294,7 +299,7 @@ class SQLiteJobStore:
                 )
             db.execute(
                 f"INSERT INTO chunks (job_id, {_CHUNK_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     chunk.index,
@@ -307,6 +312,7 @@ class SQLiteJobStore:
                     chunk.source_end,
                     _timestamp(chunk.committed_at),
                     json.dumps([list(pair) for pair in chunk.counters]),
+                    json.dumps(chunk.cursor_max),
                 ),
             )
             self._write_progress(db, job_id, progress)
@@ -480,7 +486,9 @@ def _job_from_row(row: sqlite3.Row) -> Job:
 
 
 def _chunk_from_row(row: sqlite3.Row) -> ChunkRecord:
-    idx, path, records, stored_bytes, sha256, digest, start, end, committed_at, counters = row
+    idx, path, records, stored_bytes, sha256, digest, start, end, committed_at, counters, cursor = (
+        row
+    )
     return ChunkRecord(
         index=idx,
         path=path,
@@ -492,6 +500,7 @@ def _chunk_from_row(row: sqlite3.Row) -> ChunkRecord:
         source_end=end,
         committed_at=_parse_time(committed_at),
         counters=tuple((str(name), int(count)) for name, count in json.loads(counters)),
+        cursor_max=json.loads(cursor),
     )
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from server.incremental import batch_maximum, later
+from server.jobs.model import CursorValue
 from server.pipeline.encoders import ChunkContext
 from server.pipeline.source import ROW_INDEX
 from server.plan import ExportPlan
@@ -38,6 +40,8 @@ class ChunkEnd:
     source_end: int
     #: Redaction counters of the chunk, sorted by key.
     counters: tuple[tuple[str, int], ...] = ()
+    #: Largest incremental cursor value in the chunk (JSON-safe), if the plan has a cursor.
+    cursor_max: CursorValue = None
 
 
 class RowStream:
@@ -86,6 +90,7 @@ def encode_chunks(
         records = encoded = 0
         source_start = source_end = -1
         counts: dict[str, int] = {}
+        cursor_max: CursorValue = None
         while records < plan.chunk_max_rows and encoded < plan.chunk_target_bytes:
             batch = rows.take(min(batch_rows, plan.chunk_max_rows - records))
             if batch is None:
@@ -94,6 +99,9 @@ def encode_chunks(
             if source_start < 0:
                 source_start = int(positions[0])
             source_end = int(positions[-1]) + 1
+            if plan.cursor:
+                cursor_dtype = plan.source_schema[plan.cursor]
+                cursor_max = later(cursor_max, batch_maximum(batch, plan.cursor), cursor_dtype)
             batch = _take_counters(batch, plan.redactor.counters, counts)
             data = encoder.encode(batch.drop(ROW_INDEX))
             records += batch.height
@@ -108,6 +116,7 @@ def encode_chunks(
             source_start,
             source_end,
             tuple(sorted(counts.items())),
+            cursor_max,
         )
         index += 1
 

@@ -236,6 +236,7 @@ class _ChunkWriterThread:
             source_end=end.source_end,
             committed_at=datetime.now(UTC),
             counters=end.counters,
+            cursor_max=end.cursor_max,
         )
         self.totals = replace(
             self.totals,

@@ -70,3 +70,49 @@ def test_batch_maximum_and_later_build_the_next_watermark() -> None:
     mark = Watermark("updated_at", second, str(dtype))
     assert Watermark.from_json(mark.to_json()) == mark
     assert Watermark.from_json(None) is None
+
+
+def test_each_journalled_chunk_carries_its_largest_cursor(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    from dataclasses import replace
+
+    from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+    from server.plan import build_plan
+    from server.sample_data import generate
+    from server.settings import load_settings
+    from server.spec import ChunkingSpec, DestinationSpec, ExportSpec, SourceSpec
+    from sinks import MemorySink
+    from tests.unit.exporting import Journal
+
+    source = generate(tmp_path / "src" / "events.parquet", 2_500, seed=3)
+    settings = load_settings(
+        None,
+        {
+            "state_dir": tmp_path / "s",
+            "allowed_source_roots": [tmp_path / "src"],
+            "allowed_roots": [tmp_path / "out"],
+        },
+        environ={},
+    )
+    spec = ExportSpec(
+        source=SourceSpec(str(source)),
+        destination=DestinationSpec(str(tmp_path / "out"), "events"),
+        chunking=ChunkingSpec(max_rows=1_000),
+    )
+    plan = replace(build_plan(spec, settings, "inc"), cursor="updated_at")
+    journal = Journal()
+    run_pipeline(
+        plan,
+        MemorySink("cursor"),
+        ResumePoint(),
+        journal,
+        threading.Event(),
+        PipelineOptions(256, 2, 0, b"k" * 32),
+    )
+
+    frame = pl.read_parquet(source)
+    expected = [
+        frame.slice(start, 1_000)["updated_at"].max().isoformat()  # type: ignore[union-attr]
+        for start in (0, 1_000, 2_000)
+    ]
+    assert [c.cursor_max for c in journal.chunks] == expected

@@ -404,6 +404,19 @@ class JobStoreContract:
         store.record_chunk("job-c", chunk, Progress(records=100, chunks=1))
         assert store.chunks("job-c")[0].counters == (("EMAIL/message", 7), ("drop/password", 100))
 
+    def test_chunk_cursor_maximum_round_trips(self, store: JobStore) -> None:
+        store.create(new_job("job-w"))
+        store.record_chunk(
+            "job-w", replace(make_chunk(0), cursor_max="2026-01-04T12:00:00+00:00"), Progress()
+        )
+        store.record_chunk("job-w", replace(make_chunk(1), cursor_max=42), Progress())
+        store.record_chunk("job-w", make_chunk(2), Progress())
+        assert [c.cursor_max for c in store.chunks("job-w")] == [
+            "2026-01-04T12:00:00+00:00",
+            42,
+            None,
+        ]
+
     def test_uploads_are_journalled_replaced_and_forgotten(self, store: JobStore) -> None:
         store.create(new_job("job-u"))
         assert store.uploads("job-u") == []
@@ -442,7 +455,7 @@ class TestSQLiteFileJobStore(JobStoreContract):
         SQLiteJobStore(path).close()  # a second open migrates nothing
         db = sqlite3.connect(path)
         try:
-            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         finally:
             db.close()
