@@ -92,6 +92,18 @@ class EncryptionSpec:
 
 
 @dataclass(frozen=True)
+class IncrementalSpec:
+    #: "full" exports everything; "incremental" only what changed since the parent export.
+    mode: str = "full"
+    #: Column whose values only grow as rows change (updated_at, a sequence number).
+    cursor: str = ""
+    #: Also re-send rows up to this many seconds before the watermark (late arrivals).
+    lookback_seconds: int = 0
+    #: Primary key columns (deduplicate look-back rows; key-based change detection).
+    key: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ExportSpec:
     source: SourceSpec
     destination: DestinationSpec
@@ -101,6 +113,7 @@ class ExportSpec:
     labels: tuple[tuple[str, str], ...] = ()
     redaction: RedactionSpec = field(default_factory=RedactionSpec)
     encryption: EncryptionSpec = field(default_factory=EncryptionSpec)
+    incremental: IncrementalSpec = field(default_factory=IncrementalSpec)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=_encode, sort_keys=True, separators=(",", ":"))
@@ -131,6 +144,7 @@ class ExportSpec:
             labels=tuple((k, v) for k, v in raw["labels"]),
             redaction=_redaction(raw.get("redaction")),
             encryption=_encryption(raw.get("encryption")),
+            incremental=_incremental(raw.get("incremental")),
         )
 
     def fingerprint(self) -> str:
@@ -157,6 +171,17 @@ def _encryption(raw: dict[str, Any] | None) -> EncryptionSpec:
         age_recipients=tuple(raw.get("age_recipients", ())),
         age_passphrase_ref=raw.get("age_passphrase_ref", ""),
         zip_password_ref=raw.get("zip_password_ref", ""),
+    )
+
+
+def _incremental(raw: dict[str, Any] | None) -> IncrementalSpec:
+    if not raw:
+        return IncrementalSpec()
+    return IncrementalSpec(
+        mode=raw.get("mode", "full"),
+        cursor=raw.get("cursor", ""),
+        lookback_seconds=int(raw.get("lookback_seconds", 0)),
+        key=tuple(raw.get("key", ())),
     )
 
 

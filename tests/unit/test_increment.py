@@ -1,0 +1,93 @@
+"""Incremental planning: the parent comes from storage, the predicate from its watermark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from server.errors import InvalidArgument
+from server.increment import plan_increment
+from server.sample_data import generate
+from server.spec import ExportSpec, IncrementalSpec
+from sinks import LocalSink
+from tests.unit.exporting import export_to
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[LocalSink, Path, pl.Schema]:
+    source = generate(tmp_path / "src" / "events.parquet", 1_500, seed=8)
+    return LocalSink(tmp_path / "out"), source, pl.read_parquet_schema(source)
+
+
+def test_full_needs_no_parent(world) -> None:  # type: ignore[no-untyped-def]
+    sink, _, schema = world
+    plan = plan_increment(IncrementalSpec(), schema, sink, "events")
+    assert (plan.mode, plan.parent, plan.predicate) == ("full", None, None)
+
+
+def test_incremental_continues_from_the_latest_committed_watermark(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sink, source, schema = world
+    frame = pl.read_parquet(source)
+    middle = frame["updated_at"].sort()[700]
+    mark = {"column": "updated_at", "value": middle.isoformat(), "dtype": "Datetime"}
+    export_to(sink, tmp_path, source, "20260101T000000Z-a", watermark=mark)
+
+    plan = plan_increment(IncrementalSpec("incremental", "updated_at"), schema, sink, "events")
+    assert plan.parent_export_id == "20260101T000000Z-a"
+    assert plan.predicate is not None
+    assert frame.filter(plan.predicate).height == frame.filter(pl.col("updated_at") > middle).height
+
+    with_lookback = plan_increment(
+        IncrementalSpec("incremental", "updated_at", lookback_seconds=86_400),
+        schema,
+        sink,
+        "events",
+    )
+    assert with_lookback.predicate is not None
+    assert frame.filter(with_lookback.predicate).height > frame.filter(plan.predicate).height
+
+
+def test_first_incremental_without_a_parent_exports_everything(world) -> None:  # type: ignore[no-untyped-def]
+    sink, _, schema = world
+    plan = plan_increment(IncrementalSpec("incremental", "updated_at"), schema, sink, "events")
+    assert plan.parent is None and plan.predicate is None and plan.cursor == "updated_at"
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (IncrementalSpec("sometimes"), "spec.incremental.mode"),
+        (IncrementalSpec("incremental"), "spec.incremental.cursor"),
+        (IncrementalSpec("incremental", "device"), "spec.incremental.cursor"),
+        (IncrementalSpec("incremental", "updated_at", key=("nope",)), "spec.incremental.key"),
+        (
+            IncrementalSpec("incremental", "updated_at", lookback_seconds=-1),
+            "spec.incremental.lookback",
+        ),
+    ],
+)
+def test_bad_incremental_requests_name_their_field(world, spec, field) -> None:  # type: ignore[no-untyped-def]
+    sink, _, schema = world
+    with pytest.raises(InvalidArgument) as raised:
+        plan_increment(spec, schema, sink, "events")
+    assert raised.value.violations[0].field == field
+
+
+def test_changing_the_cursor_of_a_chain_is_refused(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sink, source, schema = world
+    export_to(sink, tmp_path, source, "a", watermark={"column": "id", "value": 5, "dtype": "Int64"})
+    with pytest.raises(InvalidArgument, match="tracked 'id'"):
+        plan_increment(IncrementalSpec("incremental", "updated_at"), schema, sink, "events")
+
+
+def test_spec_round_trips_through_json() -> None:
+    from server.spec import DestinationSpec, SourceSpec
+
+    spec = ExportSpec(
+        source=SourceSpec("s"),
+        destination=DestinationSpec("d", "ds"),
+        incremental=IncrementalSpec("incremental", "updated_at", 3600, ("id",)),
+    )
+    assert ExportSpec.from_json(spec.to_json()) == spec
