@@ -15,6 +15,7 @@ from server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobStat
 from server.jobs.store import JobStore
 from server.plan import build_plan, check_request_id
 from server.runner import ExportRunner
+from server.server_info import ServerInfo, describe_server
 from server.settings import Settings
 from server.spec import ExportSpec
 
@@ -85,6 +86,9 @@ class ExportService:
         self._hub.publish(StateChanged(job_id, JobState.QUEUED))
         self._runner.submit(job_id)
         return job
+
+    def server_info(self) -> ServerInfo:
+        return describe_server(self._settings)
 
     def watch(self, job_id: str, caller_alive: Callable[[], bool]) -> Iterator[JobEvent]:
         """A snapshot, then live events, ending with Finished once the job is final."""

@@ -1,5 +1,5 @@
 """Compressors wrap a chunk's encoded bytes in a stream format any tool can read
-(`zstd -d`, `gunzip`). One instance per chunk."""
+(`zstd -d`, `gunzip`, `unzip`/7-Zip). One instance per chunk."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import zstandard
+
+from server.pipeline.ciphers.zip_container import ZipCompressor
 
 
 class Compressor(Protocol):
@@ -71,6 +73,9 @@ COMPRESSORS: dict[str, CompressorKind] = {
     for kind in (
         CompressorKind("zstd", ".zst", (1, 22), 3, _Zstd),
         CompressorKind("gzip", ".gz", (1, 9), 6, _Gzip),
+        # A container for people: one deflated entry, optionally AES-256 (the plan binds
+        # the entry name and password; see server/pipeline/ciphers/selection.py).
+        CompressorKind("zip", ".zip", (1, 9), 6, ZipCompressor),
         CompressorKind("none", "", (0, 0), 0, _Identity),
     )
 }

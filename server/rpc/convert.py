@@ -19,6 +19,7 @@ from server.events import (
     StateChanged,
 )
 from server.jobs.model import ChunkRecord, Job, JobState
+from server.server_info import ServerInfo
 from server.spec import (
     ChunkingSpec,
     DestinationSpec,
@@ -241,6 +242,17 @@ def event_to_proto(event: JobEvent) -> pb.ExportEvent:
     elif isinstance(event, Finished):
         message.finished.CopyFrom(job_to_proto(event.job))
     return message
+
+
+def server_info_to_proto(info: ServerInfo) -> pb.ServerInfo:
+    return pb.ServerInfo(
+        version=info.version,
+        manifest_signing_public_key=info.signing_public_key,
+        manifest_signing_key_id=info.signing_key_id,
+        formats=info.formats,
+        compressions=info.compressions,
+        encryption_schemes=info.encryption_schemes,
+    )
 
 
 def states_from_proto(values: list[int]) -> frozenset[JobState]:

@@ -8,7 +8,13 @@ import grpc
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
 
-from server.rpc.convert import event_to_proto, job_to_proto, spec_from_proto, states_from_proto
+from server.rpc.convert import (
+    event_to_proto,
+    job_to_proto,
+    server_info_to_proto,
+    spec_from_proto,
+    states_from_proto,
+)
 from server.service import ExportService
 
 
@@ -56,3 +62,8 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: pb.ResumeExportRequest, context: grpc.ServicerContext
     ) -> pb.Export:
         return job_to_proto(self._service.resume(request.id))
+
+    def GetServerInfo(  # noqa: N802
+        self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext
+    ) -> pb.ServerInfo:
+        return server_info_to_proto(self._service.server_info())

@@ -165,7 +165,9 @@ class Output(_message.Message):
     format: _builtins.str
     """parquet | jsonl | csv | json | arrow. Empty: jsonl."""
     compression: _builtins.str
-    """zstd | gzip | none. Empty: zstd. Parquet applies it as its internal codec."""
+    """zstd | gzip | zip | none. Empty: zstd. Parquet applies it as its internal codec
+    (and takes no zip). zip: each chunk is a zip archive with one deflated entry.
+    """
     level: _builtins.int
     """Compression level (zstd 1..22, gzip 1..9). Unset: the codec's default."""
     def __init__(
@@ -326,7 +328,11 @@ Global___RedactionRule: _TypeAlias = RedactionRule  # noqa: Y015
 
 @_typing.final
 class Encryption(_message.Message):
-    """Who can open the chunks. Secrets are never sent: only names of server-side references."""
+    """Who can open the chunks. Secrets are never sent: only names of secrets configured on
+    the server (its `secrets` setting). A configured reference itself ("env:NAME") is
+    accepted too, but only if the server's `secrets` holds it: callers cannot make the
+    server read arbitrary variables or files.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -334,12 +340,18 @@ class Encryption(_message.Message):
     AGE_PASSPHRASE_REF_FIELD_NUMBER: _builtins.int
     ZIP_PASSWORD_REF_FIELD_NUMBER: _builtins.int
     age_passphrase_ref: _builtins.str
-    """Server-side reference ("env:NAME") of an age scrypt passphrase."""
+    """Name of a server secret holding an age scrypt passphrase. age allows a passphrase
+    or recipients in one file, not both.
+    """
     zip_password_ref: _builtins.str
-    """Server-side reference ("env:NAME") of an AES-256 zip password (compression "zip")."""
+    """Name of a server secret holding the password of AES-256 (WinZip AE-2) zip
+    encryption; needs compression "zip".
+    """
     @_builtins.property
     def age_recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """age X25519 recipients ("age1..."); each chunk is encrypted to all of them."""
+        """age X25519 recipients ("age1..."); each chunk is a standard age file encrypted to
+        all of them (chunk names end in ".age"). Invalid keys are INVALID_ARGUMENT.
+        """
 
     def __init__(
         self,
@@ -831,3 +843,64 @@ class ExportEvent(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___ExportEvent: _TypeAlias = ExportEvent  # noqa: Y015
+
+@_typing.final
+class GetServerInfoRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetServerInfoRequest: _TypeAlias = GetServerInfoRequest  # noqa: Y015
+
+@_typing.final
+class ServerInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    MANIFEST_SIGNING_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    MANIFEST_SIGNING_KEY_ID_FIELD_NUMBER: _builtins.int
+    FORMATS_FIELD_NUMBER: _builtins.int
+    COMPRESSIONS_FIELD_NUMBER: _builtins.int
+    ENCRYPTION_SCHEMES_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    """The daemon's version."""
+    manifest_signing_public_key: _builtins.str
+    """PEM (SubjectPublicKeyInfo) of the Ed25519 key that signs manifests
+    (manifest.json.sig); empty when this server does not sign.
+    """
+    manifest_signing_key_id: _builtins.str
+    """"sha256:" and the first 16 hex digits of the SHA-256 of the raw public key, as
+    manifest.json.sig names it.
+    """
+    @_builtins.property
+    def formats(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Supported output formats, compressions and encryption schemes."""
+
+    @_builtins.property
+    def compressions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def encryption_schemes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        manifest_signing_public_key: _builtins.str = ...,
+        manifest_signing_key_id: _builtins.str = ...,
+        formats: _abc.Iterable[_builtins.str] | None = ...,
+        compressions: _abc.Iterable[_builtins.str] | None = ...,
+        encryption_schemes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compressions", b"compressions", "encryption_schemes", b"encryption_schemes", "formats", b"formats", "manifest_signing_key_id", b"manifest_signing_key_id", "manifest_signing_public_key", b"manifest_signing_public_key", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServerInfo: _TypeAlias = ServerInfo  # noqa: Y015

@@ -67,6 +67,11 @@ class ExportServiceStub:
                 request_serializer=sluice_dot_v1_dot_export__pb2.ResumeExportRequest.SerializeToString,
                 response_deserializer=sluice_dot_v1_dot_export__pb2.Export.FromString,
                 _registered_method=True)
+        self.GetServerInfo = channel.unary_unary(
+                '/sluice.v1.ExportService/GetServerInfo',
+                request_serializer=sluice_dot_v1_dot_export__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.ServerInfo.FromString,
+                _registered_method=True)
 
 
 class ExportServiceServicer:
@@ -117,6 +122,13 @@ class ExportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetServerInfo(self, request, context):
+        """What this server supports, and the public key that verifies its signed manifests.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -149,6 +161,11 @@ def add_ExportServiceServicer_to_server(servicer, server):
                     servicer.ResumeExport,
                     request_deserializer=sluice_dot_v1_dot_export__pb2.ResumeExportRequest.FromString,
                     response_serializer=sluice_dot_v1_dot_export__pb2.Export.SerializeToString,
+            ),
+            'GetServerInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerInfo,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.ServerInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -316,6 +333,33 @@ class ExportService:
             '/sluice.v1.ExportService/ResumeExport',
             sluice_dot_v1_dot_export__pb2.ResumeExportRequest.SerializeToString,
             sluice_dot_v1_dot_export__pb2.Export.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/GetServerInfo',
+            sluice_dot_v1_dot_export__pb2.GetServerInfoRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.ServerInfo.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,8 @@ class ExportServiceStub:
     """Stops a queued or running export; chunks already committed stay journalled."""
     ResumeExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.ResumeExportRequest, _export_pb2.Export]
     """Requeues a failed or cancelled export; it continues after its last committed chunk."""
+    GetServerInfo: _grpc.UnaryUnaryMultiCallable[_export_pb2.GetServerInfoRequest, _export_pb2.ServerInfo]
+    """What this server supports, and the public key that verifies its signed manifests."""
 
 @_typing.type_check_only
 class ExportServiceAsyncStub(ExportServiceStub):
@@ -75,6 +77,8 @@ class ExportServiceAsyncStub(ExportServiceStub):
     """Stops a queued or running export; chunks already committed stay journalled."""
     ResumeExport: _aio.UnaryUnaryMultiCallable[_export_pb2.ResumeExportRequest, _export_pb2.Export]  # type: ignore[assignment]
     """Requeues a failed or cancelled export; it continues after its last committed chunk."""
+    GetServerInfo: _aio.UnaryUnaryMultiCallable[_export_pb2.GetServerInfoRequest, _export_pb2.ServerInfo]  # type: ignore[assignment]
+    """What this server supports, and the public key that verifies its signed manifests."""
 
 class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
     """ExportService creates, observes and controls exports. Errors follow
@@ -130,5 +134,13 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_export_pb2.Export, _abc.Awaitable[_export_pb2.Export]]:
         """Requeues a failed or cancelled export; it continues after its last committed chunk."""
+
+    @_abc_1.abstractmethod
+    def GetServerInfo(
+        self,
+        request: _export_pb2.GetServerInfoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.ServerInfo, _abc.Awaitable[_export_pb2.ServerInfo]]:
+        """What this server supports, and the public key that verifies its signed manifests."""
 
 def add_ExportServiceServicer_to_server(servicer: ExportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,40 @@
+"""What GetServerInfo tells callers: version, supported stages, and the public key that
+verifies this server's manifest signatures (so readers need no out-of-band key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+from server.pipeline.ciphers.selection import ZIP_AES_SCHEME
+from server.pipeline.compressors import COMPRESSORS
+from server.pipeline.encoders import ENCODERS
+from server.settings import Settings
+from server.signing import key_id, load_signer, public_key_pem
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    version: str
+    #: PEM SubjectPublicKeyInfo, or "" when manifests are not signed.
+    signing_public_key: str
+    signing_key_id: str
+    formats: tuple[str, ...]
+    compressions: tuple[str, ...]
+    encryption_schemes: tuple[str, ...]
+
+
+def describe_server(settings: Settings) -> ServerInfo:
+    signer = load_signer(settings.manifest_signing_key)
+    try:
+        daemon_version = version("sluice")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        daemon_version = "unknown"
+    return ServerInfo(
+        version=daemon_version,
+        signing_public_key=public_key_pem(signer.public_key) if signer else "",
+        signing_key_id=key_id(signer.public_key) if signer else "",
+        formats=tuple(sorted(ENCODERS)),
+        compressions=tuple(sorted(COMPRESSORS)),
+        encryption_schemes=("age", ZIP_AES_SCHEME),
+    )
