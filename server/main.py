@@ -19,6 +19,7 @@ from types import FrameType
 from server.errors import SluiceError
 from server.events import EventHub
 from server.execution import ExecutionContext
+from server.export_admin import ExportAdmin
 from server.jobs.sqlite import SQLiteJobStore
 from server.rpc.server import build_server, set_not_serving
 from server.runner import ExportRunner
@@ -68,8 +69,9 @@ def _run(settings: Settings) -> int:
     )
     runner = ExportRunner(context)
     service = ExportService(settings, store, runner, hub)
+    admin = ExportAdmin(settings, store, open_sink)
     server, health_servicer, port = build_server(
-        service, settings.address, settings.grpc_max_workers
+        service, admin, settings.address, settings.grpc_max_workers
     )
     stop = threading.Event()
     _install_signal_handlers(stop)

@@ -188,6 +188,9 @@ def _refuse_unsupported(spec: ExportSpec) -> None:
     encryption = spec.encryption
     if encryption.age_recipients or encryption.age_passphrase_ref or encryption.zip_password_ref:
         raise InvalidArgument("spec.encryption", "encryption is not supported by this server yet")
+    incremental = spec.incremental
+    if incremental.mode not in {"", "full"} or incremental.cursor or incremental.key:
+        raise InvalidArgument("spec.incremental", "incremental exports are not supported yet")
     if spec.source.profile:
         raise InvalidArgument("spec.source.profile", "storage profiles are not supported yet")
     if spec.destination.profile:

@@ -25,6 +25,7 @@ from server.spec import (
     DestinationSpec,
     EncryptionSpec,
     ExportSpec,
+    IncrementalSpec,
     OutputSpec,
     QuerySpec,
     RedactionRuleSpec,
@@ -88,6 +89,12 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             age_recipients=tuple(message.encryption.age_recipients),
             age_passphrase_ref=message.encryption.age_passphrase_ref,
             zip_password_ref=message.encryption.zip_password_ref,
+        ),
+        incremental=IncrementalSpec(
+            mode=message.incremental.mode or "full",
+            cursor=message.incremental.cursor,
+            lookback_seconds=message.incremental.lookback_seconds,
+            key=tuple(message.incremental.key),
         ),
     )
 
@@ -158,6 +165,12 @@ def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
             age_recipients=spec.encryption.age_recipients,
             age_passphrase_ref=spec.encryption.age_passphrase_ref,
             zip_password_ref=spec.encryption.zip_password_ref,
+        ),
+        incremental=pb.Incremental(
+            mode=spec.incremental.mode,
+            cursor=spec.incremental.cursor,
+            lookback_seconds=spec.incremental.lookback_seconds,
+            key=spec.incremental.key,
         ),
     )
     if spec.output.level is not None:

@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 from server.errors import SluiceError
+from server.export_admin import ExportAdmin
 from server.rpc.errors import DomainErrorInterceptor
 from server.rpc.servicer import ExportServicer
 from server.service import ExportService
@@ -23,7 +24,7 @@ class ListenError(SluiceError):
 
 
 def build_server(
-    service: ExportService, address: str, max_workers: int
+    service: ExportService, admin: ExportAdmin, address: str, max_workers: int
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """Return the (not yet started) server, its health servicer and the bound port."""
     server = grpc.server(
@@ -31,7 +32,7 @@ def build_server(
         interceptors=[DomainErrorInterceptor()],
         options=[("grpc.so_reuseport", 0)],
     )
-    export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(service), server)
+    export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(service, admin), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):

@@ -8,6 +8,14 @@ import grpc
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
 
+from server.export_admin import ExportAdmin
+from server.rpc.admin_convert import (
+    dataset_exports_to_proto,
+    diff_to_proto,
+    policy_from_proto,
+    retention_to_proto,
+    verify_to_proto,
+)
 from server.rpc.convert import (
     event_to_proto,
     job_to_proto,
@@ -19,8 +27,9 @@ from server.service import ExportService
 
 
 class ExportServicer(export_pb2_grpc.ExportServiceServicer):
-    def __init__(self, service: ExportService) -> None:
+    def __init__(self, service: ExportService, admin: ExportAdmin) -> None:
         self._service = service
+        self._admin = admin
 
     def CreateExport(  # noqa: N802 - names fixed by the generated base class
         self, request: pb.CreateExportRequest, context: grpc.ServicerContext
@@ -67,3 +76,34 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext
     ) -> pb.ServerInfo:
         return server_info_to_proto(self._service.server_info())
+
+    def VerifyExport(  # noqa: N802
+        self, request: pb.VerifyExportRequest, context: grpc.ServicerContext
+    ) -> pb.VerifyExportResponse:
+        return verify_to_proto(self._admin.verify(request.export))
+
+    def DiffExports(  # noqa: N802
+        self, request: pb.DiffExportsRequest, context: grpc.ServicerContext
+    ) -> pb.DiffExportsResponse:
+        return diff_to_proto(self._admin.diff(request.base, request.other))
+
+    def DeleteExport(  # noqa: N802
+        self, request: pb.DeleteExportRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteExportResponse:
+        return pb.DeleteExportResponse(objects_removed=self._admin.delete(request.export))
+
+    def ApplyRetention(  # noqa: N802
+        self, request: pb.ApplyRetentionRequest, context: grpc.ServicerContext
+    ) -> pb.ApplyRetentionResponse:
+        plan = self._admin.retain(
+            request.destination,
+            request.dataset,
+            policy_from_proto(request.policy),
+            dry_run=request.dry_run,
+        )
+        return retention_to_proto(plan)
+
+    def ListDatasetExports(  # noqa: N802
+        self, request: pb.ListDatasetExportsRequest, context: grpc.ServicerContext
+    ) -> pb.ListDatasetExportsResponse:
+        return dataset_exports_to_proto(self._admin.chain(request.destination, request.dataset))

@@ -400,6 +400,7 @@ class ExportSpec(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     REDACTION_FIELD_NUMBER: _builtins.int
     ENCRYPTION_FIELD_NUMBER: _builtins.int
+    INCREMENTAL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def source(self) -> Global___Source: ...
     @_builtins.property
@@ -416,6 +417,8 @@ class ExportSpec(_message.Message):
     def redaction(self) -> Global___Redaction: ...
     @_builtins.property
     def encryption(self) -> Global___Encryption: ...
+    @_builtins.property
+    def incremental(self) -> Global___Incremental: ...
     def __init__(
         self,
         *,
@@ -427,14 +430,53 @@ class ExportSpec(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         redaction: Global___Redaction | None = ...,
         encryption: Global___Encryption | None = ...,
+        incremental: Global___Incremental | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "labels", b"labels", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "labels", b"labels", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportSpec: _TypeAlias = ExportSpec  # noqa: Y015
+
+@_typing.final
+class Incremental(_message.Message):
+    """Nightly syncs that send only what changed since the dataset's last committed export."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODE_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    LOOKBACK_SECONDS_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    mode: _builtins.str
+    """full | incremental. Empty: full."""
+    cursor: _builtins.str
+    """Column whose value grows whenever a row changes (updated_at, a sequence). A full
+    export with a cursor records the watermark later incremental exports start from.
+    """
+    lookback_seconds: _builtins.int
+    """Also re-send rows up to this many seconds before the watermark (late arrivals)."""
+    @_builtins.property
+    def key(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Primary key columns."""
+
+    def __init__(
+        self,
+        *,
+        mode: _builtins.str = ...,
+        cursor: _builtins.str = ...,
+        lookback_seconds: _builtins.int = ...,
+        key: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "key", b"key", "lookback_seconds", b"lookback_seconds", "mode", b"mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Incremental: _TypeAlias = Incremental  # noqa: Y015
 
 @_typing.final
 class CreateExportRequest(_message.Message):
@@ -904,3 +946,422 @@ class ServerInfo(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServerInfo: _TypeAlias = ServerInfo  # noqa: Y015
+
+@_typing.final
+class VerifyExportRequest(_message.Message):
+    """An export id known to this server, or the URI of a manifest.json."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPORT_FIELD_NUMBER: _builtins.int
+    export: _builtins.str
+    def __init__(
+        self,
+        *,
+        export: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyExportRequest: _TypeAlias = VerifyExportRequest  # noqa: Y015
+
+@_typing.final
+class CorruptChunk(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    MISMATCH_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    ACTUAL_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    mismatch: _builtins.str
+    """"size" or "sha256"."""
+    expected: _builtins.str
+    actual: _builtins.str
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        mismatch: _builtins.str = ...,
+        expected: _builtins.str = ...,
+        actual: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual", b"actual", "expected", b"expected", "mismatch", b"mismatch", "path", b"path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CorruptChunk: _TypeAlias = CorruptChunk  # noqa: Y015
+
+@_typing.final
+class VerifyExportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPORT_ID_FIELD_NUMBER: _builtins.int
+    OK_FIELD_NUMBER: _builtins.int
+    CHUNKS_CHECKED_FIELD_NUMBER: _builtins.int
+    BYTES_CHECKED_FIELD_NUMBER: _builtins.int
+    MISSING_FIELD_NUMBER: _builtins.int
+    CORRUPT_FIELD_NUMBER: _builtins.int
+    EXTRA_FIELD_NUMBER: _builtins.int
+    export_id: _builtins.str
+    ok: _builtins.bool
+    """True when nothing is missing, corrupt or extra."""
+    chunks_checked: _builtins.int
+    bytes_checked: _builtins.int
+    @_builtins.property
+    def missing(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def corrupt(self) -> _containers.RepeatedCompositeFieldContainer[Global___CorruptChunk]: ...
+    @_builtins.property
+    def extra(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        export_id: _builtins.str = ...,
+        ok: _builtins.bool = ...,
+        chunks_checked: _builtins.int = ...,
+        bytes_checked: _builtins.int = ...,
+        missing: _abc.Iterable[_builtins.str] | None = ...,
+        corrupt: _abc.Iterable[Global___CorruptChunk] | None = ...,
+        extra: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_checked", b"bytes_checked", "chunks_checked", b"chunks_checked", "corrupt", b"corrupt", "export_id", b"export_id", "extra", b"extra", "missing", b"missing", "ok", b"ok"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyExportResponse: _TypeAlias = VerifyExportResponse  # noqa: Y015
+
+@_typing.final
+class DiffExportsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_FIELD_NUMBER: _builtins.int
+    OTHER_FIELD_NUMBER: _builtins.int
+    base: _builtins.str
+    """Export ids or manifest URIs of two exports of one dataset."""
+    other: _builtins.str
+    def __init__(
+        self,
+        *,
+        base: _builtins.str = ...,
+        other: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "other", b"other"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffExportsRequest: _TypeAlias = DiffExportsRequest  # noqa: Y015
+
+@_typing.final
+class DiffChunk(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
+    STORED_BYTES_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    records: _builtins.int
+    stored_bytes: _builtins.int
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        records: _builtins.int = ...,
+        stored_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["path", b"path", "records", b"records", "stored_bytes", b"stored_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffChunk: _TypeAlias = DiffChunk  # noqa: Y015
+
+@_typing.final
+class DiffExportsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_EXPORT_ID_FIELD_NUMBER: _builtins.int
+    OTHER_EXPORT_ID_FIELD_NUMBER: _builtins.int
+    MATCHED_BY_FIELD_NUMBER: _builtins.int
+    ADDED_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    ADDED_BYTES_FIELD_NUMBER: _builtins.int
+    REMOVED_BYTES_FIELD_NUMBER: _builtins.int
+    base_export_id: _builtins.str
+    other_export_id: _builtins.str
+    matched_by: _builtins.str
+    """"content_digest" (same digest key) or "sha256" (byte-identical chunks only)."""
+    unchanged: _builtins.int
+    added_bytes: _builtins.int
+    removed_bytes: _builtins.int
+    @_builtins.property
+    def added(self) -> _containers.RepeatedCompositeFieldContainer[Global___DiffChunk]:
+        """Chunks whose content `other` has and `base` lacks, and the reverse."""
+
+    @_builtins.property
+    def removed(self) -> _containers.RepeatedCompositeFieldContainer[Global___DiffChunk]: ...
+    def __init__(
+        self,
+        *,
+        base_export_id: _builtins.str = ...,
+        other_export_id: _builtins.str = ...,
+        matched_by: _builtins.str = ...,
+        added: _abc.Iterable[Global___DiffChunk] | None = ...,
+        removed: _abc.Iterable[Global___DiffChunk] | None = ...,
+        unchanged: _builtins.int = ...,
+        added_bytes: _builtins.int = ...,
+        removed_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "added_bytes", b"added_bytes", "base_export_id", b"base_export_id", "matched_by", b"matched_by", "other_export_id", b"other_export_id", "removed", b"removed", "removed_bytes", b"removed_bytes", "unchanged", b"unchanged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffExportsResponse: _TypeAlias = DiffExportsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteExportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPORT_FIELD_NUMBER: _builtins.int
+    export: _builtins.str
+    def __init__(
+        self,
+        *,
+        export: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteExportRequest: _TypeAlias = DeleteExportRequest  # noqa: Y015
+
+@_typing.final
+class DeleteExportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECTS_REMOVED_FIELD_NUMBER: _builtins.int
+    objects_removed: _builtins.int
+    def __init__(
+        self,
+        *,
+        objects_removed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objects_removed", b"objects_removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteExportResponse: _TypeAlias = DeleteExportResponse  # noqa: Y015
+
+@_typing.final
+class RetentionPolicy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEEP_LAST_FIELD_NUMBER: _builtins.int
+    KEEP_DAILY_FIELD_NUMBER: _builtins.int
+    KEEP_WEEKLY_FIELD_NUMBER: _builtins.int
+    KEEP_MONTHLY_FIELD_NUMBER: _builtins.int
+    KEEP_WITHIN_DAYS_FIELD_NUMBER: _builtins.int
+    keep_last: _builtins.int
+    keep_daily: _builtins.int
+    keep_weekly: _builtins.int
+    keep_monthly: _builtins.int
+    keep_within_days: _builtins.int
+    def __init__(
+        self,
+        *,
+        keep_last: _builtins.int = ...,
+        keep_daily: _builtins.int = ...,
+        keep_weekly: _builtins.int = ...,
+        keep_monthly: _builtins.int = ...,
+        keep_within_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keep_daily", b"keep_daily", "keep_last", b"keep_last", "keep_monthly", b"keep_monthly", "keep_weekly", b"keep_weekly", "keep_within_days", b"keep_within_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetentionPolicy: _TypeAlias = RetentionPolicy  # noqa: Y015
+
+@_typing.final
+class ApplyRetentionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DESTINATION_FIELD_NUMBER: _builtins.int
+    DATASET_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    destination: _builtins.str
+    dataset: _builtins.str
+    dry_run: _builtins.bool
+    """Report what would be deleted without deleting anything."""
+    @_builtins.property
+    def policy(self) -> Global___RetentionPolicy: ...
+    def __init__(
+        self,
+        *,
+        destination: _builtins.str = ...,
+        dataset: _builtins.str = ...,
+        policy: Global___RetentionPolicy | None = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "destination", b"destination", "dry_run", b"dry_run", "policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyRetentionRequest: _TypeAlias = ApplyRetentionRequest  # noqa: Y015
+
+@_typing.final
+class ApplyRetentionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ReasonsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    KEPT_FIELD_NUMBER: _builtins.int
+    DELETED_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def kept(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def deleted(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def reasons(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Why each kept export is kept: "last", "daily", ..., "parent of <id>"."""
+
+    def __init__(
+        self,
+        *,
+        kept: _abc.Iterable[_builtins.str] | None = ...,
+        deleted: _abc.Iterable[_builtins.str] | None = ...,
+        reasons: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "kept", b"kept", "reasons", b"reasons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyRetentionResponse: _TypeAlias = ApplyRetentionResponse  # noqa: Y015
+
+@_typing.final
+class ListDatasetExportsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DESTINATION_FIELD_NUMBER: _builtins.int
+    DATASET_FIELD_NUMBER: _builtins.int
+    destination: _builtins.str
+    dataset: _builtins.str
+    def __init__(
+        self,
+        *,
+        destination: _builtins.str = ...,
+        dataset: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "destination", b"destination"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDatasetExportsRequest: _TypeAlias = ListDatasetExportsRequest  # noqa: Y015
+
+@_typing.final
+class DatasetExport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPORT_ID_FIELD_NUMBER: _builtins.int
+    PARENT_EXPORT_ID_FIELD_NUMBER: _builtins.int
+    MANIFEST_KEY_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
+    CHUNKS_FIELD_NUMBER: _builtins.int
+    STORED_BYTES_FIELD_NUMBER: _builtins.int
+    WATERMARK_JSON_FIELD_NUMBER: _builtins.int
+    export_id: _builtins.str
+    parent_export_id: _builtins.str
+    manifest_key: _builtins.str
+    created_at: _builtins.str
+    finished_at: _builtins.str
+    records: _builtins.int
+    chunks: _builtins.int
+    stored_bytes: _builtins.int
+    watermark_json: _builtins.str
+    """The export's watermark as JSON ("null" for none)."""
+    def __init__(
+        self,
+        *,
+        export_id: _builtins.str = ...,
+        parent_export_id: _builtins.str = ...,
+        manifest_key: _builtins.str = ...,
+        created_at: _builtins.str = ...,
+        finished_at: _builtins.str = ...,
+        records: _builtins.int = ...,
+        chunks: _builtins.int = ...,
+        stored_bytes: _builtins.int = ...,
+        watermark_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "created_at", b"created_at", "export_id", b"export_id", "finished_at", b"finished_at", "manifest_key", b"manifest_key", "parent_export_id", b"parent_export_id", "records", b"records", "stored_bytes", b"stored_bytes", "watermark_json", b"watermark_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatasetExport: _TypeAlias = DatasetExport  # noqa: Y015
+
+@_typing.final
+class ListDatasetExportsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPORTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def exports(self) -> _containers.RepeatedCompositeFieldContainer[Global___DatasetExport]: ...
+    def __init__(
+        self,
+        *,
+        exports: _abc.Iterable[Global___DatasetExport] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exports", b"exports"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDatasetExportsResponse: _TypeAlias = ListDatasetExportsResponse  # noqa: Y015

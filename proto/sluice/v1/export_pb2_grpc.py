@@ -72,6 +72,31 @@ class ExportServiceStub:
                 request_serializer=sluice_dot_v1_dot_export__pb2.GetServerInfoRequest.SerializeToString,
                 response_deserializer=sluice_dot_v1_dot_export__pb2.ServerInfo.FromString,
                 _registered_method=True)
+        self.VerifyExport = channel.unary_unary(
+                '/sluice.v1.ExportService/VerifyExport',
+                request_serializer=sluice_dot_v1_dot_export__pb2.VerifyExportRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.VerifyExportResponse.FromString,
+                _registered_method=True)
+        self.DiffExports = channel.unary_unary(
+                '/sluice.v1.ExportService/DiffExports',
+                request_serializer=sluice_dot_v1_dot_export__pb2.DiffExportsRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.DiffExportsResponse.FromString,
+                _registered_method=True)
+        self.DeleteExport = channel.unary_unary(
+                '/sluice.v1.ExportService/DeleteExport',
+                request_serializer=sluice_dot_v1_dot_export__pb2.DeleteExportRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.DeleteExportResponse.FromString,
+                _registered_method=True)
+        self.ApplyRetention = channel.unary_unary(
+                '/sluice.v1.ExportService/ApplyRetention',
+                request_serializer=sluice_dot_v1_dot_export__pb2.ApplyRetentionRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.ApplyRetentionResponse.FromString,
+                _registered_method=True)
+        self.ListDatasetExports = channel.unary_unary(
+                '/sluice.v1.ExportService/ListDatasetExports',
+                request_serializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsResponse.FromString,
+                _registered_method=True)
 
 
 class ExportServiceServicer:
@@ -129,6 +154,43 @@ class ExportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyExport(self, request, context):
+        """Re-reads every chunk of a committed export from its destination and checks sizes and
+        sha256 digests; reports missing, corrupt and extra objects.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffExports(self, request, context):
+        """Compares two exports of one dataset chunk by chunk, from their manifests alone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteExport(self, request, context):
+        """Removes a committed export from its destination, manifest first. Refused for an
+        export that a later incremental export builds on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyRetention(self, request, context):
+        """Applies keep rules to a dataset's exports (restic-style), never breaking a chain.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasetExports(self, request, context):
+        """The committed exports of a dataset as found in its destination, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -166,6 +228,31 @@ def add_ExportServiceServicer_to_server(servicer, server):
                     servicer.GetServerInfo,
                     request_deserializer=sluice_dot_v1_dot_export__pb2.GetServerInfoRequest.FromString,
                     response_serializer=sluice_dot_v1_dot_export__pb2.ServerInfo.SerializeToString,
+            ),
+            'VerifyExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyExport,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.VerifyExportRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.VerifyExportResponse.SerializeToString,
+            ),
+            'DiffExports': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiffExports,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.DiffExportsRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.DiffExportsResponse.SerializeToString,
+            ),
+            'DeleteExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteExport,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.DeleteExportRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.DeleteExportResponse.SerializeToString,
+            ),
+            'ApplyRetention': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyRetention,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.ApplyRetentionRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.ApplyRetentionResponse.SerializeToString,
+            ),
+            'ListDatasetExports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasetExports,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -360,6 +447,141 @@ class ExportService:
             '/sluice.v1.ExportService/GetServerInfo',
             sluice_dot_v1_dot_export__pb2.GetServerInfoRequest.SerializeToString,
             sluice_dot_v1_dot_export__pb2.ServerInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/VerifyExport',
+            sluice_dot_v1_dot_export__pb2.VerifyExportRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.VerifyExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffExports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/DiffExports',
+            sluice_dot_v1_dot_export__pb2.DiffExportsRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.DiffExportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/DeleteExport',
+            sluice_dot_v1_dot_export__pb2.DeleteExportRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.DeleteExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyRetention(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/ApplyRetention',
+            sluice_dot_v1_dot_export__pb2.ApplyRetentionRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.ApplyRetentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasetExports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/ListDatasetExports',
+            sluice_dot_v1_dot_export__pb2.ListDatasetExportsRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.ListDatasetExportsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,20 @@ class ExportServiceStub:
     """Requeues a failed or cancelled export; it continues after its last committed chunk."""
     GetServerInfo: _grpc.UnaryUnaryMultiCallable[_export_pb2.GetServerInfoRequest, _export_pb2.ServerInfo]
     """What this server supports, and the public key that verifies its signed manifests."""
+    VerifyExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.VerifyExportRequest, _export_pb2.VerifyExportResponse]
+    """Re-reads every chunk of a committed export from its destination and checks sizes and
+    sha256 digests; reports missing, corrupt and extra objects.
+    """
+    DiffExports: _grpc.UnaryUnaryMultiCallable[_export_pb2.DiffExportsRequest, _export_pb2.DiffExportsResponse]
+    """Compares two exports of one dataset chunk by chunk, from their manifests alone."""
+    DeleteExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.DeleteExportRequest, _export_pb2.DeleteExportResponse]
+    """Removes a committed export from its destination, manifest first. Refused for an
+    export that a later incremental export builds on.
+    """
+    ApplyRetention: _grpc.UnaryUnaryMultiCallable[_export_pb2.ApplyRetentionRequest, _export_pb2.ApplyRetentionResponse]
+    """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
+    ListDatasetExports: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListDatasetExportsRequest, _export_pb2.ListDatasetExportsResponse]
+    """The committed exports of a dataset as found in its destination, oldest first."""
 
 @_typing.type_check_only
 class ExportServiceAsyncStub(ExportServiceStub):
@@ -79,6 +93,20 @@ class ExportServiceAsyncStub(ExportServiceStub):
     """Requeues a failed or cancelled export; it continues after its last committed chunk."""
     GetServerInfo: _aio.UnaryUnaryMultiCallable[_export_pb2.GetServerInfoRequest, _export_pb2.ServerInfo]  # type: ignore[assignment]
     """What this server supports, and the public key that verifies its signed manifests."""
+    VerifyExport: _aio.UnaryUnaryMultiCallable[_export_pb2.VerifyExportRequest, _export_pb2.VerifyExportResponse]  # type: ignore[assignment]
+    """Re-reads every chunk of a committed export from its destination and checks sizes and
+    sha256 digests; reports missing, corrupt and extra objects.
+    """
+    DiffExports: _aio.UnaryUnaryMultiCallable[_export_pb2.DiffExportsRequest, _export_pb2.DiffExportsResponse]  # type: ignore[assignment]
+    """Compares two exports of one dataset chunk by chunk, from their manifests alone."""
+    DeleteExport: _aio.UnaryUnaryMultiCallable[_export_pb2.DeleteExportRequest, _export_pb2.DeleteExportResponse]  # type: ignore[assignment]
+    """Removes a committed export from its destination, manifest first. Refused for an
+    export that a later incremental export builds on.
+    """
+    ApplyRetention: _aio.UnaryUnaryMultiCallable[_export_pb2.ApplyRetentionRequest, _export_pb2.ApplyRetentionResponse]  # type: ignore[assignment]
+    """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
+    ListDatasetExports: _aio.UnaryUnaryMultiCallable[_export_pb2.ListDatasetExportsRequest, _export_pb2.ListDatasetExportsResponse]  # type: ignore[assignment]
+    """The committed exports of a dataset as found in its destination, oldest first."""
 
 class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
     """ExportService creates, observes and controls exports. Errors follow
@@ -142,5 +170,49 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_export_pb2.ServerInfo, _abc.Awaitable[_export_pb2.ServerInfo]]:
         """What this server supports, and the public key that verifies its signed manifests."""
+
+    @_abc_1.abstractmethod
+    def VerifyExport(
+        self,
+        request: _export_pb2.VerifyExportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.VerifyExportResponse, _abc.Awaitable[_export_pb2.VerifyExportResponse]]:
+        """Re-reads every chunk of a committed export from its destination and checks sizes and
+        sha256 digests; reports missing, corrupt and extra objects.
+        """
+
+    @_abc_1.abstractmethod
+    def DiffExports(
+        self,
+        request: _export_pb2.DiffExportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.DiffExportsResponse, _abc.Awaitable[_export_pb2.DiffExportsResponse]]:
+        """Compares two exports of one dataset chunk by chunk, from their manifests alone."""
+
+    @_abc_1.abstractmethod
+    def DeleteExport(
+        self,
+        request: _export_pb2.DeleteExportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.DeleteExportResponse, _abc.Awaitable[_export_pb2.DeleteExportResponse]]:
+        """Removes a committed export from its destination, manifest first. Refused for an
+        export that a later incremental export builds on.
+        """
+
+    @_abc_1.abstractmethod
+    def ApplyRetention(
+        self,
+        request: _export_pb2.ApplyRetentionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.ApplyRetentionResponse, _abc.Awaitable[_export_pb2.ApplyRetentionResponse]]:
+        """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
+
+    @_abc_1.abstractmethod
+    def ListDatasetExports(
+        self,
+        request: _export_pb2.ListDatasetExportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.ListDatasetExportsResponse, _abc.Awaitable[_export_pb2.ListDatasetExportsResponse]]:
+        """The committed exports of a dataset as found in its destination, oldest first."""
 
 def add_ExportServiceServicer_to_server(servicer: ExportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

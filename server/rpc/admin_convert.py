@@ -1,0 +1,79 @@
+"""Wire messages of the export-administration RPCs (verify, diff, delete, retention)."""
+
+from __future__ import annotations
+
+import json
+
+from sluice.v1 import export_pb2 as pb
+
+from server.catalog import CommittedExport
+from server.diff import ChunkDiff, ChunkRef
+from server.retention import RetentionPlan, RetentionPolicy
+from server.verify import VerifyReport
+
+
+def verify_to_proto(report: VerifyReport) -> pb.VerifyExportResponse:
+    return pb.VerifyExportResponse(
+        export_id=report.export_id,
+        ok=report.ok,
+        chunks_checked=report.chunks_checked,
+        bytes_checked=report.bytes_checked,
+        missing=report.missing,
+        corrupt=[
+            pb.CorruptChunk(path=c.path, mismatch=c.mismatch, expected=c.expected, actual=c.actual)
+            for c in report.corrupt
+        ],
+        extra=report.extra,
+    )
+
+
+def diff_to_proto(diff: ChunkDiff) -> pb.DiffExportsResponse:
+    return pb.DiffExportsResponse(
+        base_export_id=diff.base_export_id,
+        other_export_id=diff.other_export_id,
+        matched_by=diff.matched_by,
+        added=[_chunk(c) for c in diff.added],
+        removed=[_chunk(c) for c in diff.removed],
+        unchanged=diff.unchanged,
+        added_bytes=diff.added_bytes,
+        removed_bytes=diff.removed_bytes,
+    )
+
+
+def policy_from_proto(message: pb.RetentionPolicy) -> RetentionPolicy:
+    return RetentionPolicy(
+        keep_last=message.keep_last,
+        keep_daily=message.keep_daily,
+        keep_weekly=message.keep_weekly,
+        keep_monthly=message.keep_monthly,
+        keep_within_days=message.keep_within_days,
+    )
+
+
+def retention_to_proto(plan: RetentionPlan) -> pb.ApplyRetentionResponse:
+    return pb.ApplyRetentionResponse(
+        kept=plan.keep, deleted=plan.delete, reasons=dict(plan.reasons)
+    )
+
+
+def dataset_exports_to_proto(exports: list[CommittedExport]) -> pb.ListDatasetExportsResponse:
+    return pb.ListDatasetExportsResponse(
+        exports=[
+            pb.DatasetExport(
+                export_id=e.export_id,
+                parent_export_id=e.parent_export_id or "",
+                manifest_key=e.manifest_key,
+                created_at=e.created_at,
+                finished_at=e.finished_at,
+                records=e.records,
+                chunks=e.chunks,
+                stored_bytes=e.stored_bytes,
+                watermark_json=json.dumps(e.watermark),
+            )
+            for e in exports
+        ]
+    )
+
+
+def _chunk(ref: ChunkRef) -> pb.DiffChunk:
+    return pb.DiffChunk(path=ref.path, records=ref.records, stored_bytes=ref.stored_bytes)
