@@ -3,8 +3,18 @@
 Build sinks with `open_sink(uri)`; the backends are exported for tests and wiring.
 """
 
-from sinks.base import Capabilities, ObjectInfo, Sink, SinkWriter, join_key, validate_key
+from sinks.base import (
+    Capabilities,
+    ObjectInfo,
+    ResumableSink,
+    Sink,
+    SinkWriter,
+    UploadJournal,
+    join_key,
+    validate_key,
+)
 from sinks.errors import (
+    ContainerNotFound,
     IntegrityError,
     ObjectExists,
     ObjectNotFound,
@@ -20,6 +30,7 @@ from sinks.retry import RetryingSink, RetryPolicy, retry_call
 
 __all__ = [
     "Capabilities",
+    "ContainerNotFound",
     "FsspecSink",
     "IntegrityError",
     "LocalSink",
@@ -27,6 +38,7 @@ __all__ = [
     "ObjectExists",
     "ObjectInfo",
     "ObjectNotFound",
+    "ResumableSink",
     "RetryPolicy",
     "RetryingSink",
     "Sink",
@@ -34,6 +46,7 @@ __all__ = [
     "StorageAccessDenied",
     "StorageError",
     "StorageUnavailable",
+    "UploadJournal",
     "is_local_uri",
     "join_key",
     "local_path",

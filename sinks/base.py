@@ -30,6 +30,26 @@ class ObjectInfo:
     size: int
 
 
+class UploadJournal(Protocol):
+    """Durable storage for the state of one resumable upload (owned by the job store).
+
+    A resumable writer saves its state (upload id, parts, digests: opaque JSON text) after
+    every part, so a new process can continue the upload instead of starting over.
+    """
+
+    def load(self) -> str | None:
+        """The state saved by an earlier writer of this object, if any."""
+        ...
+
+    def save(self, state: str) -> None:
+        """Replace the saved state; it must be durable when this returns."""
+        ...
+
+    def clear(self) -> None:
+        """Forget the upload once it completed or was aborted."""
+        ...
+
+
 class SinkWriter(Protocol):
     """A streaming write of one object. Nothing is visible under the key until commit()."""
 
@@ -55,8 +75,14 @@ class Sink(Protocol):
     @property
     def capabilities(self) -> Capabilities: ...
 
-    def create(self, key: str, *, overwrite: bool = True) -> SinkWriter:
-        """Start writing `key`. With overwrite=False, commit fails if the key exists."""
+    def create(
+        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+    ) -> SinkWriter:
+        """Start writing `key`. With overwrite=False, commit fails if the key exists.
+
+        Resumable backends (`capabilities.resumable`) save their upload state in `journal`
+        after every part and continue the upload it holds; the others ignore it.
+        """
         ...
 
     def open(self, key: str) -> BinaryIO:
@@ -69,6 +95,15 @@ class Sink(Protocol):
 
     def remove(self, key: str) -> None:
         """Delete an object; removing a missing key is not an error."""
+        ...
+
+
+class ResumableSink(Sink, Protocol):
+    """A sink whose interrupted uploads outlive the process that started them."""
+
+    def abort_upload(self, key: str, state: str) -> None:
+        """Discard the unfinished upload `state` (from an UploadJournal) of `key`, so
+        nothing is left billed or orphaned; an upload already gone is not an error."""
         ...
 
 

@@ -34,3 +34,8 @@ class StorageUnavailable(StorageError):
 
 class IntegrityError(StorageError):
     """Stored bytes do not match their recorded size or digest."""
+
+
+class ContainerNotFound(StorageError):
+    """The bucket or container itself does not exist: a configuration problem, permanent
+    (answered as FAILED_PRECONDITION, unlike a missing object)."""

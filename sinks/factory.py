@@ -10,11 +10,14 @@ import fsspec
 import fsspec.core
 from fsspec.implementations.local import LocalFileSystem
 
+from sinks.azure import AzureLocation, AzureSink
 from sinks.base import Sink
 from sinks.fsspec_sink import FsspecSink, translate_fsspec_error
 from sinks.local import LocalSink
 from sinks.memory import MemorySink
+from sinks.profiles import AzureProfile, S3Profile, profile_kind_for
 from sinks.retry import RetryingSink, RetryPolicy
+from sinks.s3 import S3Location, S3Sink
 
 _MEMORY_SCHEME = "memory://"
 _FILE_SCHEME = "file://"
@@ -108,11 +111,34 @@ def _backend(uri: str) -> Sink:
     return FsspecSink(fs, root, safe_uri)
 
 
-def open_sink(uri: str, *, retry: RetryPolicy | None = None) -> Sink:
-    """The sink for a destination: a local path or file:// URL, memory://NAME, or any
-    fsspec URL, wrapped in retries per `retry` (default: RetryPolicy()).
+def _cloud_backend(uri: str, profile: S3Profile | AzureProfile | None) -> Sink | None:
+    """The dedicated resumable backend for s3:// and az:// / abfs:// URIs, else None."""
+    kind = profile_kind_for(uri)
+    if not kind:
+        if profile is not None:
+            raise ValueError(f"storage profiles apply to s3:// and az:// URIs, not {uri!r}")
+        return None
+    if profile is not None and profile.kind != kind:
+        raise ValueError(f"a {profile.kind} storage profile cannot reach {_without_secrets(uri)!r}")
+    if kind == "s3":
+        s3_profile = profile if isinstance(profile, S3Profile) else S3Profile()
+        return S3Sink(S3Location.parse(uri), s3_profile)
+    azure_profile = profile if isinstance(profile, AzureProfile) else AzureProfile()
+    return AzureSink(AzureLocation.parse(uri), azure_profile)
+
+
+def open_sink(
+    uri: str,
+    *,
+    retry: RetryPolicy | None = None,
+    profile: S3Profile | AzureProfile | None = None,
+) -> Sink:
+    """The sink for a destination: a local path or file:// URL, memory://NAME, s3://,
+    az:// or abfs:// (resumable, reached as `profile` says), or any other fsspec URL,
+    wrapped in retries per `retry` (default: RetryPolicy()).
 
     Raises ValueError for a destination that cannot name a sink (callers answer
     INVALID_ARGUMENT); nothing is written.
     """
-    return RetryingSink(_backend(uri), retry if retry is not None else RetryPolicy())
+    backend = _cloud_backend(uri, profile) or _backend(uri)
+    return RetryingSink(backend, retry if retry is not None else RetryPolicy())

@@ -16,7 +16,7 @@ from typing import IO, Any, BinaryIO, cast
 
 import fsspec
 
-from sinks.base import Capabilities, ObjectInfo, SinkWriter, validate_key
+from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
 from sinks.errors import (
     ObjectExists,
     ObjectNotFound,
@@ -140,7 +140,10 @@ class FsspecSink:
         """Where `key` lives, for messages (built from `uri`, so free of credentials)."""
         return f"{self._uri.rstrip('/')}/{key}"
 
-    def create(self, key: str, *, overwrite: bool = True) -> SinkWriter:
+    def create(
+        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+    ) -> SinkWriter:
+        # Not resumable: a journal has nothing to continue here.
         validate_key(key)
         return _SpooledWriter(self, key, overwrite=overwrite, spool_bytes=self._spool_bytes)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from sinks.base import Capabilities, ObjectInfo, SinkWriter, validate_key
+from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
 from sinks.errors import ObjectExists, ObjectNotFound, StorageAccessDenied, StorageError
 
 log = logging.getLogger("sluice.sinks")
@@ -163,7 +163,10 @@ class LocalSink:
             raise ValueError(f"object key {key!r} contains the reserved {TEMP_MARKER!r}")
         return self._root.joinpath(*key.split("/"))
 
-    def create(self, key: str, *, overwrite: bool = True) -> SinkWriter:
+    def create(
+        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+    ) -> SinkWriter:
+        # Not resumable: a journal has nothing to continue here.
         final = self._path(key)
         try:
             new_directories = _make_parents(final.parent)

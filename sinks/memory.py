@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from sinks.base import Capabilities, ObjectInfo, SinkWriter, validate_key
+from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
 from sinks.errors import IntegrityError, ObjectExists, ObjectNotFound
 
 _CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=False)
@@ -66,7 +66,10 @@ class MemorySink:
     def capabilities(self) -> Capabilities:
         return _CAPABILITIES
 
-    def create(self, key: str, *, overwrite: bool = True) -> SinkWriter:
+    def create(
+        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+    ) -> SinkWriter:
+        # Not resumable: a journal has nothing to continue here.
         return _MemoryWriter(self, validate_key(key), overwrite=overwrite)
 
     def _store(self, key: str, data: bytes, *, overwrite: bool) -> None:

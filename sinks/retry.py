@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
-from sinks.base import Capabilities, ObjectInfo, Sink, SinkWriter
+from sinks.base import Capabilities, ObjectInfo, Sink, SinkWriter, UploadJournal
 from sinks.errors import StorageError
+from sinks.resumable import ResumableWriter
 
 log = logging.getLogger("sluice.sinks")
 
@@ -121,11 +122,30 @@ class RetryingSink:
     def _call(self, fn: Callable[[], T], describe: str) -> T:
         return retry_call(fn, self._policy, sleep=self._sleep, rng=self._rng, describe=describe)
 
-    def create(self, key: str, *, overwrite: bool = True) -> SinkWriter:
-        # Only starting the write is retried. The writer itself is the inner one: bytes
-        # already streamed into it cannot be replayed from here, so a failed write or
-        # commit surfaces to the caller; resumable uploads own the retries of their parts.
-        return self._call(lambda: self._inner.create(key, overwrite=overwrite), f"create {key!r}")
+    def create(
+        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+    ) -> SinkWriter:
+        # Bytes streamed into a plain writer cannot be replayed from here, so its failed
+        # write or commit surfaces to the caller. A resumable writer makes each request
+        # (one part, immutable bytes) idempotent, so those requests are retried here.
+        if journal is None:
+            writer = self._call(
+                lambda: self._inner.create(key, overwrite=overwrite), f"create {key!r}"
+            )
+        else:
+            writer = self._call(
+                lambda: self._inner.create(key, overwrite=overwrite, journal=journal),
+                f"create {key!r}",
+            )
+        if isinstance(writer, ResumableWriter):
+            writer.run_requests_with(self._call)
+        return writer
+
+    def abort_upload(self, key: str, state: str) -> None:
+        """Abort a journalled upload when the inner sink has resumable uploads."""
+        abort = getattr(self._inner, "abort_upload", None)
+        if abort is not None:
+            self._call(lambda: abort(key, state), f"abort upload of {key!r}")
 
     def open(self, key: str) -> BinaryIO:
         return self._call(lambda: self._inner.open(key), f"open {key!r}")

@@ -32,6 +32,14 @@ from sinks import (
     open_sink,
     reset_memory_sinks,
 )
+from sinks.profiles import AzureProfile, S3Profile
+from tests.servers.fixtures import (
+    MOTO_KEY_ID,
+    MOTO_SECRET,
+    new_bucket,
+    new_container,
+)
+from tests.servers.processes import ServerProcess, azurite_connection_string
 
 
 def write(sink: Sink, key: str, data: bytes, *, overwrite: bool = True) -> ObjectInfo:
@@ -207,6 +215,36 @@ class TestRetryingLocalSink(SinkContract):
     @pytest.fixture
     def sink(self, tmp_path: Path) -> Sink:
         return RetryingSink(LocalSink(tmp_path), RetryPolicy(base_delay=0.0))
+
+
+class TestS3Sink(SinkContract):
+    """S3 through moto's server mode; 5 MiB parts so the 5 MiB test is a real multipart."""
+
+    @pytest.fixture
+    def sink(self, moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Sink:
+        monkeypatch.setenv("SLUICE_TEST_S3_KEY", MOTO_KEY_ID)
+        monkeypatch.setenv("SLUICE_TEST_S3_SECRET", MOTO_SECRET)
+        profile = S3Profile(
+            endpoint_url=moto_server.endpoint,
+            access_key_id_ref="env:SLUICE_TEST_S3_KEY",
+            secret_access_key_ref="env:SLUICE_TEST_S3_SECRET",
+            part_size=5 * 1024 * 1024,
+        )
+        bucket = new_bucket(moto_server.endpoint)
+        return open_sink(f"s3://{bucket}/some/prefix", profile=profile)
+
+
+class TestAzureSink(SinkContract):
+    """Azure Blob through Azurite."""
+
+    @pytest.fixture
+    def sink(self, azurite_server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Sink:
+        monkeypatch.setenv("SLUICE_TEST_AZURE", azurite_connection_string(azurite_server.endpoint))
+        profile = AzureProfile(
+            connection_string_ref="env:SLUICE_TEST_AZURE", part_size=5 * 1024 * 1024
+        )
+        container = new_container(azurite_server.endpoint)
+        return open_sink(f"az://{container}/some/prefix", profile=profile)
 
 
 # Behaviour only one backend has.

@@ -1,0 +1,81 @@
+"""azure-core exceptions become storage errors here, once, by one table. Messages name
+the container and the cause, never credentials."""
+
+from __future__ import annotations
+
+from azure.core import exceptions as azure_errors
+
+from sinks.errors import (
+    ContainerNotFound,
+    ObjectExists,
+    ObjectNotFound,
+    StorageAccessDenied,
+    StorageError,
+    StorageUnavailable,
+)
+
+#: Azure error codes by the storage error they mean; otherwise the HTTP status decides.
+_CODES: dict[str, type[StorageError]] = {
+    "ContainerNotFound": ContainerNotFound,
+    "ContainerBeingDeleted": ContainerNotFound,
+    "BlobNotFound": ObjectNotFound,
+    "BlobAlreadyExists": ObjectExists,
+    "ConditionNotMet": ObjectExists,
+    "AuthenticationFailed": StorageAccessDenied,
+    "AuthorizationFailure": StorageAccessDenied,
+    "AuthorizationPermissionMismatch": StorageAccessDenied,
+    "InsufficientAccountPermissions": StorageAccessDenied,
+    "AccountIsDisabled": StorageAccessDenied,
+    "ServerBusy": StorageUnavailable,
+    "OperationTimedOut": StorageUnavailable,
+    "InternalError": StorageUnavailable,
+}
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_BY_STATUS: dict[int, type[StorageError]] = {
+    401: StorageAccessDenied,
+    403: StorageAccessDenied,
+    404: ObjectNotFound,
+    409: ObjectExists,
+    412: ObjectExists,
+}
+
+
+def translate_azure_error(
+    exc: BaseException, action: str, location: str, container: str
+) -> StorageError:
+    """The storage error for a failed Azure request (callers `raise ... from exc`)."""
+    if isinstance(exc, azure_errors.ServiceRequestError | azure_errors.ServiceResponseError):
+        return StorageUnavailable(
+            f"cannot {action} {location!r}: {type(exc).__name__}", location=location
+        )
+    if isinstance(exc, azure_errors.ClientAuthenticationError) and exc.status_code is None:
+        kind: type[StorageError] = StorageAccessDenied
+        code = "credential"
+    elif isinstance(exc, azure_errors.HttpResponseError):
+        raw_code = getattr(exc, "error_code", None) or ""
+        code = str(getattr(raw_code, "value", raw_code))  # sometimes a StorageErrorCode enum
+        status = int(exc.status_code or 0)
+        found = _CODES.get(code) or _BY_STATUS.get(status)
+        if found is None:
+            found = StorageUnavailable if status in _TRANSIENT_STATUS else StorageError
+        kind = found
+    elif isinstance(exc, ConnectionError | TimeoutError):
+        return StorageUnavailable(
+            f"cannot {action} {location!r}: {type(exc).__name__}", location=location
+        )
+    else:
+        return StorageError(
+            f"cannot {action} {location!r}: {type(exc).__name__}", location=location
+        )
+    if kind is ContainerNotFound:
+        return ContainerNotFound(
+            f"cannot {action} {location!r}: container {container!r} does not exist",
+            location=location,
+        )
+    if kind is StorageAccessDenied:
+        return StorageAccessDenied(
+            f"cannot {action} {location!r}: access to container {container!r} denied ({code}); "
+            "check the storage profile's credentials and permissions",
+            location=location,
+        )
+    return kind(f"cannot {action} {location!r}: {code or type(exc).__name__}", location=location)

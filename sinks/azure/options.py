@@ -1,0 +1,81 @@
+"""Where an Azure sink writes and how its client is built: the URI's container and
+prefix, and a ContainerClient from a storage profile."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from sinks.profiles import AzureProfile, resolve
+
+# Azure container naming rules: 3-63 lowercase letters, digits and single hyphens.
+_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+SCHEMES = frozenset({"az", "abfs", "abfss"})
+
+
+@dataclass(frozen=True)
+class AzureLocation:
+    container: str
+    prefix: str
+    #: The account a URI names (abfs://container@account.dfs.core.windows.net/...), if any.
+    account: str = ""
+
+    @classmethod
+    def parse(cls, uri: str) -> AzureLocation:
+        scheme, sep, rest = uri.partition("://")
+        if not sep or scheme.lower() not in SCHEMES:
+            raise ValueError(f"{uri!r} is not an az:// or abfs:// URI")
+        netloc, _, prefix = rest.partition("/")
+        container, at, host = netloc.partition("@")
+        account = host.split(".", 1)[0] if at else ""
+        if not _CONTAINER.match(container):
+            raise ValueError(
+                f"invalid Azure container name {container!r}: 3-63 lowercase letters, "
+                "digits and single hyphens"
+            )
+        if "?" in prefix or "#" in prefix:
+            raise ValueError("an Azure destination must not have a query or fragment")
+        return cls(container, prefix.strip("/"), account)
+
+    @property
+    def uri(self) -> str:
+        return f"az://{self.container}/{self.prefix}" if self.prefix else f"az://{self.container}"
+
+    def blob_name(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+
+def build_container_client(profile: AzureProfile, location: AzureLocation) -> ContainerClient:
+    """A ContainerClient; the SDK's own retries are off, RetryingSink is the one place."""
+    transport: dict[str, Any] = {
+        "retry_total": 0,
+        "connection_timeout": profile.connect_timeout,
+        "read_timeout": profile.read_timeout,
+    }
+    if profile.connection_string_ref:
+        service = BlobServiceClient.from_connection_string(
+            resolve(profile.connection_string_ref), **transport
+        )
+        return service.get_container_client(location.container)
+    profile_for_account = profile
+    if location.account and not profile.account_name and not profile.account_url:
+        profile_for_account = profile.model_copy(update={"account_name": location.account})
+    endpoint = profile_for_account.blob_endpoint()
+    credential: Any = None
+    if profile.account_key_ref:
+        credential = {
+            "account_name": profile_for_account.account_name,
+            "account_key": resolve(profile.account_key_ref),
+        }
+    elif profile.sas_token_ref:
+        credential = resolve(profile.sas_token_ref)
+    elif profile.use_managed_identity:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(
+            managed_identity_client_id=profile.managed_identity_client_id or None
+        )
+    return ContainerClient(endpoint, location.container, credential=credential, **transport)

@@ -1,0 +1,85 @@
+"""Objects in an Azure Blob container under a prefix, written by resumable block uploads."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from azure.storage.blob import ContainerClient
+
+from sinks.azure.options import AzureLocation, build_container_client
+from sinks.azure.upload import AzureRequests, AzureUpload
+from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
+from sinks.errors import ObjectNotFound
+from sinks.profiles import AzureProfile
+
+_CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=True)
+
+
+class AzureSink:
+    """A container and prefix, reached as the profile says."""
+
+    def __init__(
+        self,
+        location: AzureLocation,
+        profile: AzureProfile,
+        container: ContainerClient | None = None,
+    ) -> None:
+        self._location = location
+        self._profile = profile
+        client = container if container is not None else build_container_client(profile, location)
+        self._azure = AzureRequests(client, location)
+
+    @property
+    def uri(self) -> str:
+        return self._location.uri
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return _CAPABILITIES
+
+    def create(
+        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+    ) -> SinkWriter:
+        validate_key(key)
+        return AzureUpload(
+            self._azure,
+            key,
+            part_size=self._profile.part_size,
+            overwrite=overwrite,
+            journal=journal,
+            concurrency=self._profile.upload_concurrency,
+        )
+
+    def open(self, key: str) -> BinaryIO:
+        validate_key(key)
+        blob = self._azure.blob(key)
+        data = self._azure.call("read", key, lambda: blob.download_blob().readall())
+        return io.BytesIO(data)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self._location.blob_name("")
+        names = self._azure.call(
+            "list",
+            prefix,
+            lambda: [
+                (str(b.name), int(b.size))
+                for b in self._azure.container.list_blobs(name_starts_with=base + prefix)
+            ],
+        )
+        for name, size in sorted(names):
+            key = name[len(base) :]
+            if key:
+                yield ObjectInfo(key, size)
+
+    def remove(self, key: str) -> None:
+        validate_key(key)
+        blob = self._azure.blob(key)
+        try:
+            self._azure.call("remove", key, blob.delete_blob)
+        except ObjectNotFound:
+            return
+
+    def abort_upload(self, key: str, state: str) -> None:
+        self._azure.discard_uncommitted(key)

@@ -1,0 +1,176 @@
+"""A resumable Azure block blob upload: stage_block with deterministic block ids and a
+per-block MD5, get_block_list("uncommitted") to continue after a crash, and
+commit_block_list (If-None-Match when overwriting is refused). Small blobs are one Put Blob.
+
+A block id is derived from the block's number and SHA-256, so a staged block whose id is
+in the uncommitted list is known to hold exactly the bytes being re-produced."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.storage.blob import BlobBlock, ContainerClient, ContentSettings
+
+from sinks.azure.errors import translate_azure_error
+from sinks.azure.options import AzureLocation
+from sinks.base import UploadJournal
+from sinks.errors import ObjectExists, ObjectNotFound
+from sinks.resumable import ResumableWriter
+from sinks.upload_state import PartRecord, StoredPart, UploadState
+
+T = TypeVar("T")
+#: Metadata key holding the whole blob's SHA-256, checked after every commit.
+SHA256_METADATA = "sluice_sha256"
+
+
+def block_id(number: int, sha256_hex: str) -> str:
+    # Every id of a blob must have the same length: fixed-width number, fixed digest prefix.
+    return base64.b64encode(f"{number:06d}-{sha256_hex[:40]}".encode()).decode()
+
+
+class AzureRequests:
+    """The Azure calls of one sink, each translating azure-core errors at the edge."""
+
+    def __init__(self, container: ContainerClient, location: AzureLocation) -> None:
+        self.container = container
+        self.location = location
+
+    def call(self, action: str, key: str, request: Callable[[], T]) -> T:
+        try:
+            return request()
+        except Exception as exc:
+            where = f"{self.location.uri}/{key}"
+            raise translate_azure_error(exc, action, where, self.location.container) from exc
+
+    def blob(self, key: str) -> Any:
+        return self.container.get_blob_client(self.location.blob_name(key))
+
+    def discard_uncommitted(self, key: str) -> None:
+        """Drop the uncommitted blocks of a blob that was never committed. Azure has no
+        call for that: commit an empty list (only if no blob exists) and delete it."""
+        blob = self.blob(key)
+        try:
+            reply = self.call(
+                "abort the upload of",
+                key,
+                lambda: blob.commit_block_list([], match_condition=MatchConditions.IfMissing),
+            )
+        except ObjectExists:
+            # A committed blob is there; its stray blocks expire with Azure's garbage
+            # collection (7 days) and are never part of it.
+            return
+        try:
+            self.call(
+                "abort the upload of",
+                key,
+                lambda: blob.delete_blob(
+                    etag=reply["etag"], match_condition=MatchConditions.IfNotModified
+                ),
+            )
+        except (ObjectNotFound, ObjectExists):
+            return
+
+
+class AzureUpload(ResumableWriter):
+    backend = "azure"
+
+    def __init__(
+        self,
+        azure: AzureRequests,
+        key: str,
+        *,
+        part_size: int,
+        overwrite: bool,
+        journal: UploadJournal | None,
+        concurrency: int = 1,
+    ) -> None:
+        super().__init__(
+            key,
+            location=f"{azure.location.uri}/{key}",
+            part_size=part_size,
+            overwrite=overwrite,
+            journal=journal,
+            concurrency=concurrency,
+        )
+        self._azure = azure
+        self._blob = azure.blob(key)
+
+    def _call(self, action: str, request: Callable[[], T]) -> T:
+        return self._azure.call(action, self.key, request)
+
+    def _start(self) -> str:
+        return ""  # blocks are staged on the blob itself
+
+    def _list_stored(self, state: UploadState) -> dict[int, StoredPart] | None:
+        try:
+            _committed, uncommitted = self._call(
+                "list the blocks of", lambda: self._blob.get_block_list("uncommitted")
+            )
+        except ObjectNotFound:
+            return None
+        if state.completing and not uncommitted:
+            return None  # committed just before the crash: only verify
+        stored: dict[int, StoredPart] = {}
+        for block in uncommitted:
+            try:
+                number = int(base64.b64decode(block.id).decode().split("-", 1)[0])
+            except ValueError:
+                continue  # not one of ours
+            stored[number] = StoredPart(int(block.size), str(block.id))
+        return stored
+
+    def _send_part(self, state: UploadState, number: int, payload: bytes, sha256: bytes) -> str:
+        identifier = block_id(number, sha256.hex())
+        self._call(
+            f"stage block {number} of",
+            lambda: self._blob.stage_block(identifier, payload, validate_content=True),
+        )
+        return identifier
+
+    def _expected_tag(self, number: int, sha256_hex: str, md5_hex: str) -> str:
+        return block_id(number, sha256_hex)
+
+    def _complete(self, state: UploadState, sha256_hex: str) -> None:
+        blocks = [BlobBlock(part.tag) for part in sorted(state.parts, key=lambda p: p.number)]
+        self._call(
+            "commit",
+            lambda: self._blob.commit_block_list(
+                blocks, metadata={SHA256_METADATA: sha256_hex}, **self._condition()
+            ),
+        )
+
+    def _put_whole(self, payload: bytes, sha256_hex: str) -> None:
+        md5 = hashlib.md5(payload, usedforsecurity=False).digest()
+        self._call(
+            "upload",
+            lambda: self._blob.upload_blob(
+                payload,
+                overwrite=self.overwrite,
+                metadata={SHA256_METADATA: sha256_hex},
+                content_settings=ContentSettings(content_md5=bytearray(md5)),
+                validate_content=True,
+            ),
+        )
+
+    def _condition(self) -> dict[str, Any]:
+        return {} if self.overwrite else {"match_condition": MatchConditions.IfMissing}
+
+    def _matches_stored_object(self, size: int, sha256_hex: str, parts: list[PartRecord]) -> bool:
+        try:
+            properties = self._call("verify", self._blob.get_blob_properties)
+        except ObjectNotFound:
+            return False
+        return bool(
+            properties.size == size
+            and (properties.metadata or {}).get(SHA256_METADATA) == sha256_hex
+        )
+
+    def _object_exists(self) -> bool:
+        return bool(self._call("look up", self._blob.exists))
+
+    def abort_remote(self, state: UploadState) -> None:
+        self._azure.discard_uncommitted(self.key)

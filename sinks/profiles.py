@@ -1,0 +1,202 @@
+"""Storage profiles: named, server-side descriptions of how to reach a store.
+
+Profiles hold secret *references* ("env:NAME" or "file:PATH"), never secrets; the values
+are read only when a client is built (server.secrets.SecretRef) and never logged: the
+reference fields are left out of repr, and messages name the profile and field only.
+Requests name a profile; they never carry credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from server.secrets import SecretRef
+from sinks.resumable import DEFAULT_PART_SIZE, MIN_PART_SIZE
+
+#: Largest part S3 accepts (and far above any sensible Azure block).
+MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
+
+
+def _secret_ref(value: str) -> str:
+    if value:
+        SecretRef(value)  # raises ValueError without echoing the value
+    return value
+
+
+def resolve(reference: str) -> str:
+    """The secret a reference points to, as text ("" for an empty reference)."""
+    return SecretRef(reference).resolve().decode() if reference else ""
+
+
+class _Profile(BaseModel):
+    # hide_input_in_errors: a mistyped reference field often holds the secret itself.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    #: Bytes per uploaded part/block (>= 5 MiB). Memory per in-flight upload is one part.
+    part_size: int = Field(default=DEFAULT_PART_SIZE, ge=MIN_PART_SIZE, le=MAX_PART_SIZE)
+    #: Parts uploaded at once per chunk. 1 keeps the crash guarantee strict (a crash re-sends
+    #: at most the one part in flight); N sends faster but may re-send up to N parts and
+    #: holds N parts in memory.
+    upload_concurrency: int = Field(default=1, ge=1, le=16)
+    #: Seconds to wait for a connection and for each response.
+    connect_timeout: float = Field(default=10.0, gt=0, le=600)
+    read_timeout: float = Field(default=60.0, gt=0, le=3600)
+
+
+class S3Profile(_Profile):
+    """An S3 (or S3-compatible) store. Without credentials the AWS default chain applies
+    (environment, shared config, IRSA web identity, instance role)."""
+
+    kind: Literal["s3"] = "s3"
+    #: AWS region ("us-east-1" when empty and no endpoint decides it).
+    region: str = ""
+    #: Custom endpoint for S3-compatible stores and tests ("http://127.0.0.1:9000").
+    endpoint_url: str = ""
+    #: Secret references of the access key pair and an optional session token.
+    access_key_id_ref: str = Field(default="", repr=False)
+    secret_access_key_ref: str = Field(default="", repr=False)
+    session_token_ref: str = Field(default="", repr=False)
+    #: Web identity (IRSA): assume this role with the token in `web_identity_token_file`.
+    role_arn: str = ""
+    web_identity_token_file: str = ""
+    #: "path" (needed by most S3-compatible servers) or "virtual"; empty: botocore's choice.
+    addressing_style: Literal["", "path", "virtual", "auto"] = ""
+
+    _refs = field_validator("access_key_id_ref", "secret_access_key_ref", "session_token_ref")(
+        _secret_ref
+    )
+
+    @model_validator(mode="after")
+    def _complete_pairs(self) -> S3Profile:
+        if bool(self.access_key_id_ref) != bool(self.secret_access_key_ref):
+            raise ValueError("access_key_id_ref and secret_access_key_ref go together")
+        if bool(self.role_arn) != bool(self.web_identity_token_file):
+            raise ValueError("role_arn and web_identity_token_file go together")
+        return self
+
+
+class AzureProfile(_Profile):
+    """An Azure Blob Storage account. Give exactly one way to authenticate: a connection
+    string, an account key, a SAS token, or managed identity (azure-identity's
+    DefaultAzureCredential, which also covers workload identity and `az login`)."""
+
+    kind: Literal["azure"] = "azure"
+    #: Storage account name; required unless the connection string names it.
+    account_name: str = ""
+    #: Blob endpoint ("http://127.0.0.1:10000/devstoreaccount1" for Azurite); empty:
+    #: https://<account_name>.blob.core.windows.net.
+    account_url: str = ""
+    connection_string_ref: str = Field(default="", repr=False)
+    account_key_ref: str = Field(default="", repr=False)
+    sas_token_ref: str = Field(default="", repr=False)
+    #: Authenticate with azure-identity; `managed_identity_client_id` picks a user-assigned one.
+    use_managed_identity: bool = False
+    managed_identity_client_id: str = ""
+
+    _refs = field_validator("connection_string_ref", "account_key_ref", "sas_token_ref")(
+        _secret_ref
+    )
+
+    def blob_endpoint(self) -> str:
+        if self.account_url:
+            return self.account_url.rstrip("/")
+        if not self.account_name:
+            raise ValueError("an Azure profile needs account_name or account_url")
+        return f"https://{self.account_name}.blob.core.windows.net"
+
+
+StorageProfile = Annotated[S3Profile | AzureProfile, Field(discriminator="kind")]
+
+
+def profile_kind_for(uri: str) -> str:
+    """The profile kind a URI needs ("s3", "azure"), or "" for other stores."""
+    scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+    if scheme in {"s3", "s3a"}:
+        return "s3"
+    if scheme in {"az", "abfs", "abfss"}:
+        return "azure"
+    return ""
+
+
+def fsspec_options(profile: S3Profile | AzureProfile | None) -> dict[str, Any]:
+    """Options for s3fs / adlfs built from a profile (resolved secrets: never log them)."""
+    if profile is None:
+        return {}
+    if isinstance(profile, S3Profile):
+        options: dict[str, Any] = {}
+        client: dict[str, Any] = {}
+        if profile.endpoint_url:
+            client["endpoint_url"] = profile.endpoint_url
+        if profile.region:
+            client["region_name"] = profile.region
+        if client:
+            options["client_kwargs"] = client
+        if profile.access_key_id_ref:
+            options["key"] = resolve(profile.access_key_id_ref)
+            options["secret"] = resolve(profile.secret_access_key_ref)
+        if profile.session_token_ref:
+            options["token"] = resolve(profile.session_token_ref)
+        return options
+    azure: dict[str, Any] = {}
+    if profile.connection_string_ref:
+        azure["connection_string"] = resolve(profile.connection_string_ref)
+    if profile.account_name:
+        azure["account_name"] = profile.account_name
+    if profile.account_key_ref:
+        azure["account_key"] = resolve(profile.account_key_ref)
+    if profile.sas_token_ref:
+        azure["sas_token"] = resolve(profile.sas_token_ref)
+    if profile.use_managed_identity:
+        azure["anon"] = False
+        if profile.managed_identity_client_id:
+            azure["client_id"] = profile.managed_identity_client_id
+    return azure
+
+
+def polars_storage_options(profile: S3Profile | AzureProfile | None) -> dict[str, str] | None:
+    """Options for Polars' cloud readers (object_store keys) built from a profile."""
+    if profile is None:
+        return None
+    if isinstance(profile, S3Profile):
+        options = {"aws_region": profile.region or "us-east-1"}
+        if profile.endpoint_url:
+            options["aws_endpoint_url"] = profile.endpoint_url
+            options["aws_allow_http"] = str(profile.endpoint_url.startswith("http://")).lower()
+        if profile.access_key_id_ref:
+            options["aws_access_key_id"] = resolve(profile.access_key_id_ref)
+            options["aws_secret_access_key"] = resolve(profile.secret_access_key_ref)
+        if profile.session_token_ref:
+            options["aws_session_token"] = resolve(profile.session_token_ref)
+        if profile.role_arn:
+            options["aws_role_arn"] = profile.role_arn
+            options["aws_web_identity_token_file"] = profile.web_identity_token_file
+        return options
+    azure: dict[str, str] = {}
+    if profile.account_name:
+        azure["account_name"] = profile.account_name
+    if profile.account_url:
+        azure["azure_storage_endpoint"] = profile.account_url
+        azure["azure_allow_http"] = str(profile.account_url.startswith("http://")).lower()
+    if profile.connection_string_ref:
+        fields = dict(
+            part.split("=", 1)
+            for part in resolve(profile.connection_string_ref).split(";")
+            if "=" in part
+        )
+        azure["account_name"] = fields.get("AccountName", azure.get("account_name", ""))
+        if "AccountKey" in fields:
+            azure["account_key"] = fields["AccountKey"]
+        if "BlobEndpoint" in fields:
+            azure["azure_storage_endpoint"] = fields["BlobEndpoint"]
+            azure["azure_allow_http"] = str(fields["BlobEndpoint"].startswith("http://")).lower()
+    if profile.account_key_ref:
+        azure["account_key"] = resolve(profile.account_key_ref)
+    if profile.sas_token_ref:
+        azure["sas_token"] = resolve(profile.sas_token_ref)
+    if profile.use_managed_identity:
+        azure["use_azure_cli"] = "false"
+        if profile.managed_identity_client_id:
+            azure["client_id"] = profile.managed_identity_client_id
+    return azure

@@ -1,0 +1,357 @@
+"""The part of a resumable upload that S3 and Azure share: cutting the stream into parts,
+journalling every stored part, and skipping parts a previous process already stored.
+
+A backend supplies the requests (start, send a part, list stored parts, complete, put a
+small object whole, abort, describe the stored object); this module decides when to make
+them. Every request goes through `run_request`, which RetryingSink points at its retry
+loop: each request is idempotent and its payload is immutable bytes, so a retry re-sends
+exactly the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TypeVar
+
+from sinks.base import ObjectInfo, UploadJournal
+from sinks.errors import IntegrityError, ObjectExists, ObjectNotFound, StorageError
+from sinks.upload_state import PartRecord, StoredPart, UploadState
+
+log = logging.getLogger("sluice.sinks")
+
+T = TypeVar("T")
+#: Runs one storage request (a no-argument callable) and names it for logs.
+RequestRunner = Callable[[Callable[[], T], str], T]
+
+MiB = 1024 * 1024
+#: S3's smallest part (except the last); Azure blocks follow the same size for symmetry.
+MIN_PART_SIZE = 5 * MiB
+DEFAULT_PART_SIZE = 8 * MiB
+
+
+def _run_directly(request: Callable[[], T], _describe: str) -> T:
+    return request()
+
+
+class ResumableWriter(ABC):
+    """A SinkWriter that uploads in parts and can continue a journalled upload."""
+
+    backend = ""
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        location: str,
+        part_size: int,
+        overwrite: bool,
+        journal: UploadJournal | None,
+        concurrency: int = 1,
+    ) -> None:
+        self.key = key
+        self.location = location
+        self.part_size = part_size
+        self.overwrite = overwrite
+        self._journal = journal
+        self._run: RequestRunner[object] = _run_directly
+        self._buffer = bytearray()
+        self._size = 0
+        self._whole_sha256 = hashlib.sha256()
+        self._state: UploadState | None = None
+        self._stored: dict[int, StoredPart] = {}
+        self._journalled: dict[int, PartRecord] = {}
+        self._verify_only = False
+        self._status = "open"
+        self._next_number = 1
+        #: Parts being sent by worker threads: future -> (number, size, sha256, md5).
+        self._concurrency = concurrency
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: dict[Future[str], tuple[int, int, str, str]] = {}
+        #: Bytes actually sent, and bytes skipped because a previous process stored them.
+        self.sent_bytes = 0
+        self.skipped_bytes = 0
+
+    def run_requests_with(self, runner: RequestRunner[object]) -> None:
+        """Route every storage request through `runner` (RetryingSink's retry loop)."""
+        self._run = runner
+
+    def _request(self, request: Callable[[], T], describe: str) -> T:
+        run: RequestRunner[T] = self._run  # type: ignore[assignment]
+        return run(request, f"{describe} {self.location!r}")
+
+    # Backend requests.
+
+    @abstractmethod
+    def _start(self) -> str:
+        """Begin a multipart upload; return its id ("" when the store needs none)."""
+
+    @abstractmethod
+    def _list_stored(self, state: UploadState) -> dict[int, StoredPart] | None:
+        """Parts the store holds for `state`, or None when the upload no longer exists."""
+
+    @abstractmethod
+    def _send_part(self, state: UploadState, number: int, payload: bytes, sha256: bytes) -> str:
+        """Store one part; return its tag (S3 ETag, Azure block id)."""
+
+    @abstractmethod
+    def _expected_tag(self, number: int, sha256_hex: str, md5_hex: str) -> str:
+        """The tag a part with these digests has when stored ("" if unknowable)."""
+
+    @abstractmethod
+    def _complete(self, state: UploadState, sha256_hex: str) -> None:
+        """Publish the parts as the object; raise ObjectExists when overwrite is refused."""
+
+    @abstractmethod
+    def _put_whole(self, payload: bytes, sha256_hex: str) -> None:
+        """Store a small object in one request; raise ObjectExists when refused."""
+
+    @abstractmethod
+    def _matches_stored_object(self, size: int, sha256_hex: str, parts: list[PartRecord]) -> bool:
+        """Whether the object now under the key is exactly these bytes."""
+
+    @abstractmethod
+    def _object_exists(self) -> bool:
+        """Whether an object is stored under the key."""
+
+    @abstractmethod
+    def abort_remote(self, state: UploadState) -> None:
+        """Discard an unfinished upload; an upload already gone is not an error."""
+
+    # The SinkWriter contract.
+
+    def _ensure_open(self) -> None:
+        if self._status != "open":
+            raise ValueError(f"writer for {self.key!r} is already {self._status}")
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._ensure_open()
+        self._buffer += data
+        self._size += memoryview(data).nbytes
+        self._whole_sha256.update(data)
+        while len(self._buffer) >= self.part_size:
+            self._store_part(bytes(self._buffer[: self.part_size]))
+            del self._buffer[: self.part_size]
+
+    def commit(self) -> ObjectInfo:
+        self._ensure_open()
+        self._status = "committed"
+        sha256_hex = self._whole_sha256.hexdigest()
+        try:
+            if self._state is None and self._journal_state() is None:
+                self._publish(lambda: self._put_whole(bytes(self._buffer), sha256_hex), [])
+            else:
+                if self._buffer or self._state is None:
+                    self._store_part(bytes(self._buffer))
+                self._collect(keep=0)
+                state = self._state
+                assert state is not None
+                parts = sorted(state.parts, key=lambda part: part.number)
+                if not self._verify_only:
+                    state.completing = True
+                    self._save()
+                    self._publish(lambda: self._complete(state, sha256_hex), parts)
+                elif not self._matches(parts):
+                    raise IntegrityError(
+                        f"object {self.key!r} was completed by an earlier run with other bytes",
+                        location=self.location,
+                    )
+        except BaseException:
+            self._abandon()
+            raise
+        self._buffer = bytearray()
+        self._drain()
+        self._clear()
+        if self.skipped_bytes:
+            log.info(
+                "continued upload of %s: %d bytes already stored were verified and skipped, "
+                "%d bytes sent",
+                self.location,
+                self.skipped_bytes,
+                self.sent_bytes,
+            )
+        return ObjectInfo(self.key, self._size)
+
+    def abort(self) -> None:
+        if self._status != "open":
+            return
+        self._status = "aborted"
+        self._buffer = bytearray()
+        self._abandon()
+
+    # Internals.
+
+    def _publish(self, request: Callable[[], None], parts: list[PartRecord]) -> None:
+        """Make the completing request, then check what the store holds. A refused
+        overwrite is fine when the object there is byte-identical: a duplicate run (or a
+        retry after a crash right after completing) must neither overwrite nor fail."""
+        try:
+            self._request(request, "complete upload of")
+        except (ObjectExists, ObjectNotFound) as exc:
+            # ObjectNotFound: a retried completion whose first attempt succeeded but whose
+            # answer was lost finds its upload gone. Either way, the stored bytes decide.
+            if self._matches(parts):
+                return
+            if isinstance(exc, ObjectExists):
+                raise ObjectExists(
+                    f"object {self.key!r} already exists", location=self.location
+                ) from exc
+            raise
+        if not self._matches(parts):
+            raise IntegrityError(
+                f"object {self.key!r} does not hold the bytes just uploaded "
+                f"({self._size} bytes, sha256 {self._whole_sha256.hexdigest()})",
+                location=self.location,
+            )
+
+    def _matches(self, parts: list[PartRecord]) -> bool:
+        sha256_hex = self._whole_sha256.hexdigest()
+        return self._request(
+            lambda: self._matches_stored_object(self._size, sha256_hex, parts), "verify"
+        )
+
+    def _journal_state(self) -> UploadState | None:
+        if self._journal is None:
+            return None
+        text = self._journal.load()
+        if not text:
+            return None
+        try:
+            state = UploadState.from_json(text)
+        except (ValueError, TypeError, KeyError):
+            log.warning("ignoring unreadable upload state for %s", self.location)
+            return None
+        if state.backend != self.backend or state.key != self.key:
+            return None
+        return state
+
+    def _begin(self) -> UploadState:
+        """Continue the journalled upload when the store still holds it, else start one."""
+        previous = self._journal_state()
+        if previous is not None and previous.part_size == self.part_size:
+            stored = self._request(lambda: self._list_stored(previous), "list parts of")
+            if stored is not None:
+                self._stored = stored
+                self._journalled = {part.number: part for part in previous.parts}
+                previous.parts = []
+                previous.completing = False
+                return previous
+            if previous.completing:
+                # Completed just before the crash: re-derive the part digests, then check
+                # the stored object instead of uploading anything.
+                self._verify_only = True
+                previous.parts = []
+                return previous
+        elif previous is not None:
+            self._abort_quietly(previous)
+        if not self.overwrite and self._request(self._object_exists, "look up"):
+            # Published by an earlier run whose journal entry is gone (killed between
+            # completing and journalling the chunk): verify it instead of uploading again.
+            self._verify_only = True
+            return UploadState(backend=self.backend, key=self.key, part_size=self.part_size)
+        return UploadState(
+            backend=self.backend,
+            key=self.key,
+            part_size=self.part_size,
+            upload_id=self._request(self._start, "start upload of"),
+        )
+
+    def _store_part(self, payload: bytes) -> None:
+        if self._state is None:
+            self._state = self._begin()
+        state = self._state
+        number = self._next_number
+        self._next_number += 1
+        sha256 = hashlib.sha256(payload)
+        sha256_hex = sha256.hexdigest()
+        md5_hex = hashlib.md5(payload, usedforsecurity=False).hexdigest()
+        tag = self._already_stored(number, len(payload), sha256_hex, md5_hex)
+        if tag is not None or self._verify_only:
+            self.skipped_bytes += len(payload)
+            state.parts.append(PartRecord(number, len(payload), sha256_hex, md5_hex, tag or ""))
+            self._save()
+            return
+
+        def send() -> str:
+            return self._request(
+                lambda: self._send_part(state, number, payload, sha256.digest()),
+                f"upload part {number} of",
+            )
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._concurrency, "sluice-upload")
+        self._in_flight[self._pool.submit(send)] = (number, len(payload), sha256_hex, md5_hex)
+        # Bounded: at most `concurrency` parts (their bytes) are held at once.
+        self._collect(keep=self._concurrency - 1)
+
+    def _collect(self, keep: int) -> None:
+        """Wait until at most `keep` parts are in flight, journalling each stored one (on
+        this thread: the journal is the caller's)."""
+        state = self._state
+        while len(self._in_flight) > keep and state is not None:
+            done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: self._in_flight[f][0]):
+                number, size, sha256_hex, md5_hex = self._in_flight.pop(future)
+                tag = future.result()
+                self.sent_bytes += size
+                state.parts.append(PartRecord(number, size, sha256_hex, md5_hex, tag))
+                self._save()
+
+    def _drain(self) -> None:
+        """Let parts in flight finish or fail, so an abort is not followed by a part."""
+        for future in self._in_flight:
+            future.cancel()
+        wait(list(self._in_flight))
+        self._in_flight.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _already_stored(self, number: int, size: int, sha256_hex: str, md5_hex: str) -> str | None:
+        """The tag of part `number` if the store already holds exactly these bytes."""
+        stored = self._stored.get(number)
+        if stored is None or stored.size != size:
+            return None
+        journalled = self._journalled.get(number)
+        if (
+            journalled is not None
+            and journalled.sha256 == sha256_hex
+            and journalled.tag == stored.tag
+        ):
+            return stored.tag
+        # Stored but not journalled (killed between the two): recognise it by its tag.
+        expected = self._expected_tag(number, sha256_hex, md5_hex)
+        return stored.tag if expected and expected == stored.tag else None
+
+    def _save(self) -> None:
+        if self._journal is not None and self._state is not None:
+            self._journal.save(self._state.to_json())
+
+    def _clear(self) -> None:
+        if self._journal is not None:
+            self._journal.clear()
+
+    def _abandon(self) -> None:
+        """Abort the remote upload (never raising: this runs in error paths). The journal
+        is only cleared once the store confirmed, so a later resume can retry."""
+        self._drain()
+        state = self._state if self._state is not None else self._journal_state()
+        if state is None:
+            self._clear()
+            return
+        if self._verify_only:
+            self._clear()
+            return
+        if self._abort_quietly(state):
+            self._clear()
+
+    def _abort_quietly(self, state: UploadState) -> bool:
+        try:
+            self._request(lambda: self.abort_remote(state), "abort upload of")
+        except StorageError as exc:
+            log.warning("could not abort the upload of %s: %s", self.location, exc)
+            return False
+        return True

@@ -1,0 +1,89 @@
+"""Where an S3 sink writes and how its client is built: the URI's bucket and prefix, and
+a botocore client from a storage profile."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.session  # type: ignore[import-untyped]
+from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.credentials import (  # type: ignore[import-untyped]
+    AssumeRoleWithWebIdentityCredentialFetcher,
+    DeferredRefreshableCredentials,
+)
+from botocore.utils import FileWebIdentityTokenLoader  # type: ignore[import-untyped]
+
+from sinks.profiles import S3Profile, resolve
+
+# AWS bucket naming rules (3-63 lowercase letters, digits, '.', '-').
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Location:
+        """s3://bucket[/prefix] -> S3Location; raise ValueError naming what is wrong."""
+        scheme, sep, rest = uri.partition("://")
+        if not sep or scheme.lower() not in {"s3", "s3a"}:
+            raise ValueError(f"{uri!r} is not an s3:// URI")
+        bucket, _, prefix = rest.partition("/")
+        if not _BUCKET.match(bucket) or ".." in bucket:
+            raise ValueError(
+                f"invalid S3 bucket name {bucket!r}: 3-63 lowercase letters, digits, '.' or '-'"
+            )
+        if "?" in prefix or "#" in prefix:
+            raise ValueError("an s3:// destination must not have a query or fragment")
+        return cls(bucket, prefix.strip("/"))
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def object_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+
+def build_client(profile: S3Profile) -> Any:
+    """A botocore S3 client. Its own retries are off: RetryingSink is the one place that
+    retries, and stacking both would multiply attempts."""
+    session = botocore.session.get_session()
+    config = Config(
+        connect_timeout=profile.connect_timeout,
+        read_timeout=profile.read_timeout,
+        retries={"total_max_attempts": 1},
+        s3={"addressing_style": profile.addressing_style} if profile.addressing_style else None,
+        # Checksums are computed by the upload itself (one SHA-256 per part).
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        max_pool_connections=16,
+    )
+    credentials: dict[str, Any] = {}
+    if profile.access_key_id_ref:
+        credentials["aws_access_key_id"] = resolve(profile.access_key_id_ref)
+        credentials["aws_secret_access_key"] = resolve(profile.secret_access_key_ref)
+        if profile.session_token_ref:
+            credentials["aws_session_token"] = resolve(profile.session_token_ref)
+    elif profile.role_arn:
+        fetcher = AssumeRoleWithWebIdentityCredentialFetcher(
+            client_creator=session.create_client,
+            web_identity_token_loader=FileWebIdentityTokenLoader(profile.web_identity_token_file),
+            role_arn=profile.role_arn,
+            extra_args={"RoleSessionName": "sluice"},
+        )
+        # botocore offers no public way to hand a session refreshable credentials.
+        session._credentials = DeferredRefreshableCredentials(
+            refresh_using=fetcher.fetch_credentials, method="assume-role-with-web-identity"
+        )
+    return session.create_client(
+        "s3",
+        region_name=profile.region or "us-east-1",
+        endpoint_url=profile.endpoint_url or None,
+        config=config,
+        **credentials,
+    )

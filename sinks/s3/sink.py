@@ -1,0 +1,98 @@
+"""Objects in an S3 bucket under a prefix, written by resumable multipart uploads."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
+from sinks.errors import ObjectNotFound
+from sinks.profiles import S3Profile
+from sinks.s3.options import S3Location, build_client
+from sinks.s3.upload import S3Requests, S3Upload
+from sinks.upload_state import UploadState
+
+_CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=True)
+
+
+class S3Sink:
+    """A bucket and prefix. `client` is a botocore S3 client (see options.build_client)."""
+
+    def __init__(self, location: S3Location, profile: S3Profile, client: Any = None) -> None:
+        self._location = location
+        self._profile = profile
+        self._s3 = S3Requests(client if client is not None else build_client(profile), location)
+
+    @property
+    def uri(self) -> str:
+        return self._location.uri
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return _CAPABILITIES
+
+    def create(
+        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+    ) -> SinkWriter:
+        validate_key(key)
+        return S3Upload(
+            self._s3,
+            key,
+            part_size=self._profile.part_size,
+            overwrite=overwrite,
+            journal=journal,
+            concurrency=self._profile.upload_concurrency,
+        )
+
+    def open(self, key: str) -> BinaryIO:
+        validate_key(key)
+        reply = self._s3.call(
+            "read",
+            key,
+            lambda: self._s3.client.get_object(
+                Bucket=self._location.bucket, Key=self._location.object_key(key)
+            ),
+        )
+        body = reply["Body"]
+        # Read whole inside the translation so a reset mid-body is retried like any call.
+        return io.BytesIO(self._s3.call("read", key, body.read))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self._location.object_key("")
+        token: str | None = None
+        while True:
+            arguments: dict[str, Any] = {"Bucket": self._location.bucket, "Prefix": base + prefix}
+            if token:
+                arguments["ContinuationToken"] = token
+            reply = self._list_page(prefix, arguments)
+            for item in reply.get("Contents", []):
+                key = str(item["Key"])[len(base) :]
+                if key and not key.endswith("/"):
+                    yield ObjectInfo(key, int(item["Size"]))
+            if not reply.get("IsTruncated"):
+                return
+            token = reply["NextContinuationToken"]
+
+    def _list_page(self, prefix: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return dict(
+            self._s3.call("list", prefix, lambda: self._s3.client.list_objects_v2(**arguments))
+        )
+
+    def remove(self, key: str) -> None:
+        validate_key(key)
+        try:
+            self._s3.call(
+                "remove",
+                key,
+                lambda: self._s3.client.delete_object(
+                    Bucket=self._location.bucket, Key=self._location.object_key(key)
+                ),
+            )
+        except ObjectNotFound:
+            return
+
+    def abort_upload(self, key: str, state: str) -> None:
+        upload_id = UploadState.from_json(state).upload_id
+        if upload_id:
+            self._s3.abort(key, upload_id)

@@ -1,0 +1,197 @@
+"""Resumable uploads against real servers (moto, Azurite): a new writer continues a
+journalled upload and skips the parts the store already holds; duplicate runs neither
+overwrite nor fail; retried part requests re-send the same bytes; profiles keep secrets
+out of sight."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from sinks import ObjectExists, Sink, open_sink
+from sinks.profiles import AzureProfile, S3Profile
+from sinks.upload_state import UploadState
+from tests.servers.fault_proxy import FaultPlan, FaultProxy
+from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket, new_container, s3_client
+from tests.servers.processes import ServerProcess, azurite_connection_string
+
+MiB = 1024 * 1024
+PART = 5 * MiB
+
+
+class MemoryJournal:
+    def __init__(self) -> None:
+        self.state: str | None = None
+        self.saves = 0
+
+    def load(self) -> str | None:
+        return self.state
+
+    def save(self, state: str) -> None:
+        self.state = state
+        self.saves += 1
+
+    def clear(self) -> None:
+        self.state = None
+
+
+def _s3_sink(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, bucket: str, concurrency: int = 1
+) -> Sink:
+    monkeypatch.setenv("T_S3_KEY", MOTO_KEY_ID)
+    monkeypatch.setenv("T_S3_SECRET", MOTO_SECRET)
+    profile = S3Profile(
+        endpoint_url=endpoint,
+        access_key_id_ref="env:T_S3_KEY",
+        secret_access_key_ref="env:T_S3_SECRET",
+        part_size=PART,
+        upload_concurrency=concurrency,
+    )
+    return open_sink(f"s3://{bucket}/p", profile=profile)
+
+
+@pytest.fixture(params=["s3", "azure"])
+def cloud_sink(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Sink:
+    if request.param == "s3":
+        server: ServerProcess = request.getfixturevalue("moto_server")
+        return _s3_sink(server.endpoint, monkeypatch, new_bucket(server.endpoint))
+    server = request.getfixturevalue("azurite_server")
+    monkeypatch.setenv("T_AZURE", azurite_connection_string(server.endpoint))
+    profile = AzureProfile(connection_string_ref="env:T_AZURE", part_size=PART)
+    return open_sink(f"az://{new_container(server.endpoint)}/p", profile=profile)
+
+
+def _payload(size: int) -> bytes:
+    return os.urandom(size)
+
+
+def test_a_new_writer_continues_the_journalled_upload(cloud_sink: Sink) -> None:
+    data = _payload(3 * PART + 12345)
+    journal = MemoryJournal()
+    crashed = cloud_sink.create("k", overwrite=False, journal=journal)
+    crashed.write(data[: 2 * PART + 100])  # two parts stored, then the process "dies"
+    state = UploadState.from_json(journal.state or "")
+    assert [part.number for part in state.parts] == [1, 2]
+    assert all(part.size == PART and len(part.sha256) == 64 for part in state.parts)
+
+    resumed = cloud_sink.create("k", overwrite=False, journal=journal)
+    for start in range(0, len(data), 777_777):
+        resumed.write(data[start : start + 777_777])
+    assert resumed.commit().size == len(data)
+    inner = resumed
+    assert getattr(inner, "skipped_bytes", None) == 2 * PART
+    assert getattr(inner, "sent_bytes", None) == len(data) - 2 * PART
+    assert journal.state is None
+    with cloud_sink.open("k") as handle:
+        assert handle.read() == data
+
+
+def test_a_changed_part_is_sent_again(cloud_sink: Sink) -> None:
+    journal = MemoryJournal()
+    first = cloud_sink.create("k", overwrite=False, journal=journal)
+    first.write(b"a" * PART + b"b" * PART)
+    data = b"a" * PART + b"c" * PART + b"tail"
+    resumed = cloud_sink.create("k", overwrite=False, journal=journal)
+    resumed.write(data)
+    resumed.commit()
+    assert getattr(resumed, "skipped_bytes", None) == PART
+    with cloud_sink.open("k") as handle:
+        assert handle.read() == data
+
+
+def test_a_duplicate_run_accepts_identical_bytes_and_refuses_others(cloud_sink: Sink) -> None:
+    data = _payload(PART + 10)
+    for _ in range(2):
+        writer = cloud_sink.create("k", overwrite=False, journal=MemoryJournal())
+        writer.write(data)
+        assert writer.commit().size == len(data)
+    assert getattr(writer, "sent_bytes", None) == 0  # recognised, not uploaded again
+    other = cloud_sink.create("k", overwrite=False, journal=MemoryJournal())
+    other.write(_payload(PART + 10))
+    with pytest.raises(Exception) as refused:
+        other.commit()
+    assert isinstance(refused.value, ObjectExists) or "other bytes" in str(refused.value)
+    with cloud_sink.open("k") as handle:
+        assert handle.read() == data
+
+
+def test_abort_leaves_no_unfinished_upload(
+    moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = new_bucket(moto_server.endpoint)
+    sink = _s3_sink(moto_server.endpoint, monkeypatch, bucket)
+    journal = MemoryJournal()
+    writer = sink.create("k", journal=journal)
+    writer.write(_payload(PART + 1))
+    client = s3_client(moto_server.endpoint)
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    writer.abort()
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    assert journal.state is None
+    # A journalled upload of a dead process is aborted from its state alone.
+    orphan = sink.create("o", journal=journal)
+    orphan.write(_payload(PART))
+    state = journal.state or ""
+    abort = sink.abort_upload
+    abort("o", state)
+    abort("o", state)  # already gone: fine
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_part_requests_are_retried_through_faults(
+    moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = new_bucket(moto_server.endpoint)
+    proxy = FaultProxy(moto_server.port, FaultPlan(unavailable=0.2, reset_after=0.1, seed=1))
+    proxy.start()
+    try:
+        sink = _s3_sink(proxy.endpoint, monkeypatch, bucket)
+        data = _payload(3 * PART + 5)
+        writer = sink.create("k", overwrite=False, journal=MemoryJournal())
+        writer.write(data)
+        writer.commit()
+        with sink.open("k") as handle:
+            assert handle.read() == data
+        assert sum(proxy.faults.values()) > 0
+    finally:
+        proxy.stop()
+
+
+def test_parts_go_up_concurrently_and_resume_alike(
+    moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = new_bucket(moto_server.endpoint)
+    sink = _s3_sink(moto_server.endpoint, monkeypatch, bucket, concurrency=4)
+    data = _payload(6 * PART + 3)
+    journal = MemoryJournal()
+    crashed = sink.create("k", overwrite=False, journal=journal)
+    crashed.write(data[: 5 * PART])
+    crashed.write(b"")  # all parts of the first writer are journalled by now or in flight
+    resumed = sink.create("k", overwrite=False, journal=journal)
+    resumed.write(data)
+    assert resumed.commit().size == len(data)
+    assert getattr(resumed, "skipped_bytes", 0) >= PART
+    with sink.open("k") as handle:
+        assert handle.read() == data
+
+
+def test_profiles_hide_secret_references_and_validate() -> None:
+    profile = S3Profile(access_key_id_ref="env:KEY_ID", secret_access_key_ref="env:SECRET")
+    assert "KEY_ID" not in repr(profile) and "SECRET" not in repr(profile)
+    with pytest.raises(ValueError, match="env:NAME or file:PATH") as err:
+        S3Profile(access_key_id_ref="AKIAEXAMPLE", secret_access_key_ref="env:X")
+    assert "AKIAEXAMPLE" not in str(err.value)
+    with pytest.raises(ValueError, match="go together"):
+        S3Profile(access_key_id_ref="env:A")
+    with pytest.raises(ValueError, match="greater than or equal"):
+        AzureProfile(part_size=1024)
+    azure = AzureProfile(connection_string_ref="file:/run/secrets/azure")
+    assert "/run/secrets" not in repr(azure)
+
+
+def test_upload_state_is_plain_json() -> None:
+    state = UploadState(backend="s3", key="k", part_size=PART, upload_id="u")
+    assert UploadState.from_json(state.to_json()) == state
+    assert json.loads(state.to_json())["upload_id"] == "u"
