@@ -1,0 +1,23 @@
+"""The redaction stage: privacy levels, PII and secret detection, keyed pseudonyms, all
+as Polars expressions on the lazy frame. `build_redactor` is the only entry point."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from server.pipeline.redaction.policy import RedactionPolicy, resolve_policy
+from server.pipeline.redaction.redactor import PolicyRedactor
+from server.pipeline.stages import NoRedaction, Redactor
+from server.settings import Settings
+from server.spec import RedactionSpec
+
+__all__ = ["PolicyRedactor", "RedactionPolicy", "build_redactor", "resolve_policy"]
+
+
+def build_redactor(spec: RedactionSpec, schema: pl.Schema, settings: Settings) -> Redactor:
+    """Validate the request's redaction against the exported `schema` (raising
+    InvalidArgument or FailedPrecondition naming the rule) and bind it to that schema."""
+    policy = resolve_policy(spec, settings)
+    if policy.level == "none" and not spec.rules and not spec.policy:
+        return NoRedaction()
+    return PolicyRedactor(policy, schema)

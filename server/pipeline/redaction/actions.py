@@ -1,0 +1,147 @@
+"""Actions as Polars expressions: what happens to a value (or to a match inside text).
+
+`hmac_sha256_hex` is HMAC-SHA256 (RFC 2104) built from the polars-hash SHA-256 kernel:
+H((K ^ opad) || H((K ^ ipad) || m)). The key must never appear in a query plan, which
+Polars prints in errors and `explain()`: the padded keys live only in the closure of an
+opaque batch function, and a failure inside it is re-raised without its details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+import polars_hash
+from polars.plugins import register_plugin_function
+
+ACTIONS: Final = ("drop", "null", "redact", "mask", "hash", "generalize", "keep")
+#: Actions that only make sense on a whole column.
+COLUMN_ONLY_ACTIONS: Final = frozenset({"drop", "generalize"})
+DATE_GRANULARITIES: Final = ("year", "month", "day")
+_BLOCK: Final = 64
+_PLUGIN: Final = Path(polars_hash.__file__).parent
+#: Hex characters of the pseudonym written in place of a match inside text.
+TEXT_PSEUDONYM_HEX: Final = 16
+
+
+@dataclass(frozen=True)
+class HashKey:
+    """A resolved HMAC key. Its repr never shows the key."""
+
+    name: str
+    secret: bytes
+
+    def __repr__(self) -> str:
+        return f"HashKey({self.name}, id={self.key_id})"
+
+    @property
+    def key_id(self) -> str:
+        """A fingerprint that tells keys apart in the manifest without revealing them."""
+        return hmac.new(self.secret, b"sluice key id", hashlib.sha256).hexdigest()[:16]
+
+
+def sha256_hex(data: pl.Expr) -> pl.Expr:
+    return register_plugin_function(
+        plugin_path=_PLUGIN, function_name="sha2_256", args=data, is_elementwise=True
+    )
+
+
+def hmac_sha256_hex(message: pl.Expr, key: HashKey) -> pl.Expr:
+    secret = key.secret
+    if len(secret) > _BLOCK:
+        secret = hashlib.sha256(secret).digest()
+    secret = secret.ljust(_BLOCK, b"\0")
+    inner_pad = bytes(b ^ 0x36 for b in secret).hex()
+    outer_pad = bytes(b ^ 0x5C for b in secret).hex()
+
+    def keyed_digest(values: pl.Series) -> pl.Series:
+        # Vectorised per batch; the pads exist only here, never in the outer plan.
+        try:
+            text = pl.col("m").str.encode("hex")
+            inner = sha256_hex(pl.concat_str(pl.lit(inner_pad), text).str.decode("hex"))
+            outer = sha256_hex(pl.concat_str(pl.lit(outer_pad), inner).str.decode("hex"))
+            return values.to_frame("m").select(outer).to_series().alias(values.name)
+        except Exception:  # noqa: BLE001 - the message could quote the pads
+            raise RuntimeError(f"keyed hashing with key {key.name!r} failed") from None
+
+    return message.map_batches(keyed_digest, return_dtype=pl.String, is_elementwise=True)
+
+
+def mask(text: pl.Expr, keep_last: int) -> pl.Expr:
+    """Every character but the last `keep_last` becomes "*"; the length stays."""
+    stars = r"(?s)."
+    if keep_last <= 0:
+        return text.str.replace_all(stars, "*")
+    hidden = text.str.head(-keep_last).str.replace_all(stars, "*")
+    return (
+        pl.when(text.str.len_chars() > keep_last)
+        .then(pl.concat_str(hidden, text.str.tail(keep_last)))
+        .otherwise(text)
+    )
+
+
+def as_text(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    return value if dtype == pl.String else value.cast(pl.String)
+
+
+def tag(label: str) -> str:
+    return f"[{label}]"
+
+
+def whole_value(
+    value: pl.Expr,
+    dtype: pl.DataType,
+    action: str,
+    *,
+    label: str,
+    keep_last: int = 0,
+    granularity: str = "",
+    key: HashKey | None = None,
+) -> pl.Expr:
+    """The new value of a column (or nested field) under a column rule. `drop` and
+    `keep` are handled by the caller (they remove or leave the column)."""
+    if action == "null":
+        return pl.lit(None, dtype=dtype)
+    if action == "redact":
+        return pl.when(value.is_not_null()).then(pl.lit(tag(label))).otherwise(None)
+    if action == "mask":
+        return mask(as_text(value, dtype), keep_last)
+    if action == "hash":
+        assert key is not None
+        return hmac_sha256_hex(as_text(value, dtype), key)
+    if action == "generalize":
+        return generalize(value, dtype, granularity)
+    raise ValueError(f"no whole-value form for action {action!r}")
+
+
+def generalize(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
+    """Dates to "YYYY" or "YYYY-MM" (or a Date for "day"); numbers to the lower edge of a
+    bucket of the given width; date-like text by its leading year or year-month."""
+    if _is_date(dtype):
+        if granularity == "day":
+            return value.cast(pl.Date)
+        return value.dt.strftime("%Y" if granularity == "year" else "%Y-%m")
+    if dtype == pl.String and granularity in DATE_GRANULARITIES:
+        if granularity == "year":
+            return value.str.extract(r"\b((?:1[89]|20)[0-9]{2})\b", 1)
+        return value.str.extract(r"\b((?:1[89]|20)[0-9]{2}[-/.](?:0[1-9]|1[0-2]))\b", 1)
+    width = float(granularity)
+    number = value.cast(pl.Float64, strict=False) if dtype == pl.String else value
+    if dtype.is_integer() and width.is_integer():
+        return (number // int(width)) * int(width)
+    return (number.cast(pl.Float64) / width).floor() * width
+
+
+def generalized_type(dtype: pl.DataType, granularity: str) -> bool:
+    """Whether `generalize` with this granularity applies to a value of `dtype`."""
+    if granularity in DATE_GRANULARITIES:
+        return _is_date(dtype) or dtype == pl.String
+    return dtype.is_numeric() or dtype == pl.String
+
+
+def _is_date(dtype: pl.DataType) -> bool:
+    return dtype == pl.Date or isinstance(dtype, pl.Datetime)

@@ -1,0 +1,371 @@
+"""What each level looks for: content entities (found by pattern inside text) and column
+categories (found by column or field name).
+
+Every entity pattern has three named groups, `sl_lead`, `sl_value` and `sl_trail`: only
+`sl_value` is sensitive; lead and trail are context the pattern must see (the `password=`
+before a secret, or the character that proves a phone number ends here) and are written
+back unchanged. Rust's regex engine, which Polars uses, has no look-around, so context
+has to be consumed and restored this way. Every pattern compiles under both Python `re`
+(the benchmark baseline and the corpus tests) and Rust `regex`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+LEVELS: Final = ("none", "basic", "moderate", "strict")
+LEVEL_RANK: Final = {name: rank for rank, name in enumerate(LEVELS)}
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A kind of sensitive value found by content."""
+
+    name: str
+    level: str
+    lead: str
+    value: str
+    trail: str
+    #: Name of a checksum/shape validator in validators.VALIDATORS, or "" for none.
+    validator: str = ""
+    default_action: str = "redact"
+    default_keep_last: int = 0
+
+    @property
+    def python_regex(self) -> str:
+        return compose(self.lead, self.value, self.trail)
+
+    @property
+    def gate(self) -> str:
+        """A cheap necessary condition for a match, used to pick the rows worth the full
+        pattern: the keyword context when there is one (`password=`, `Bearer `, `://`),
+        otherwise the value itself without its boundary context."""
+        part = self.lead if self.lead and not self.lead.startswith("^|") else self.value
+        return part.replace(r"\b", r"(?-u:\b)")
+
+    @property
+    def regex(self) -> str:
+        """The pattern for Polars. Rust's fast engines cannot decide a Unicode word
+        boundary once the text holds non-ASCII characters (it falls back to a much
+        slower one), and every boundary here is between ASCII characters anyway."""
+        return self.python_regex.replace(r"\b", r"(?-u:\b)")
+
+
+def compose(lead: str, value: str, trail: str) -> str:
+    return f"(?P<sl_lead>{lead})(?P<sl_value>{value})(?P<sl_trail>{trail})"
+
+
+def without_names(regex: str) -> str:
+    """The pattern with its named groups made non-capturing, so several can be joined
+    into one alternation (names may not repeat)."""
+    return re.sub(r"\(\?P<sl_(?:lead|value|trail)>", "(?:", regex)
+
+
+# Context that marks where a token starts when \b is not strict enough: a phone number or
+# card must not be the tail of an order id ("ORD-2025-001234") or of a price.
+_START = r"^|[^\w.\-/#$€£+]"
+# ... and where a digit run ends: at the end, at punctuation, or at separators/spaces
+# followed by something that is not a word ("0123. ", "0123 if"). Runs are taken whole
+# (greedy), and no shorter piece of a run satisfies this, so a long number (an IBAN's
+# tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
+_END = r"$|[^\w\s.\-]|[\s.\-]+(?:[^\w]|$)|\s+[^\W\d]"
+
+ENTITIES: Final = (
+    Entity(
+        "PRIVATE_KEY",
+        "basic",
+        "",
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----",
+        "",
+    ),
+    Entity(
+        "JWT", "basic", "", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", ""
+    ),
+    Entity(
+        "AWS_ACCESS_KEY",
+        "basic",
+        "",
+        r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}\b",
+        "",
+    ),
+    Entity(
+        "AWS_SECRET_KEY",
+        "basic",
+        r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?",
+        r"[A-Za-z0-9/+=]{40}",
+        "",
+    ),
+    Entity(
+        "GITHUB_TOKEN",
+        "basic",
+        "",
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b",
+        "",
+    ),
+    Entity("SLACK_TOKEN", "basic", "", r"\bxox[abposr]-[A-Za-z0-9-]{10,250}", ""),
+    Entity("STRIPE_KEY", "basic", "", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,247}\b", ""),
+    Entity("GOOGLE_API_KEY", "basic", "", r"\bAIza[0-9A-Za-z_-]{35}", ""),
+    Entity("BEARER_TOKEN", "basic", r"\b(?i:bearer)\s+", r"[A-Za-z0-9._~+/-]{16,}=*", ""),
+    Entity(
+        "URL_PASSWORD",
+        "basic",
+        r"\b[A-Za-z][A-Za-z0-9+.-]{1,30}://[^\s:/@\"']+:",
+        r"[^\s@/\"']+",
+        "@",
+    ),
+    Entity(
+        # `password=...`, `secret: ...`, `"api_key": "..."` in free text and config dumps.
+        # The value may not start with "[" so an earlier rule's tag is left alone.
+        "SECRET_VALUE",
+        "basic",
+        r"(?i:\b(?:password|passwd|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
+        r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key)\b)"
+        r"[\"']?\s*[:=]\s*[\"']?",
+        r"[^\s\"',;&\[][^\s\"',;&]*",
+        "",
+    ),
+    Entity(
+        "EMAIL",
+        "moderate",
+        "",
+        r"\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+        r"[A-Za-z]{2,24}\b",
+        "",
+    ),
+    Entity(
+        "IBAN",
+        "strict",
+        r"^|[^\w]",
+        r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?",
+        r"$|[^\w]",
+        validator="iban",
+        default_action="mask",
+        default_keep_last=4,
+    ),
+    Entity(
+        "CARD",
+        "strict",
+        _START,
+        r"[0-9](?:[ -]?[0-9]){12,}",
+        _END,
+        validator="card",
+        default_action="mask",
+        default_keep_last=4,
+    ),
+    Entity(
+        "US_SSN",
+        "strict",
+        _START,
+        r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}",
+        r"$|[^\w\-]|-(?:[^0-9]|$)",
+        validator="us_ssn",
+    ),
+    Entity(
+        "ES_DNI",
+        "strict",
+        r"^|[^\w\-]",
+        r"[0-9]{8}-?[A-Za-z]|[XYZxyz]-?[0-9]{7}-?[A-Za-z]",
+        r"$|[^\w\-]",
+        validator="es_dni",
+    ),
+    Entity(
+        "UK_NINO",
+        "strict",
+        r"^|[^\w]",
+        r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
+        r"$|[^\w]",
+        validator="uk_nino",
+    ),
+    Entity(
+        "MAC_ADDRESS",
+        "strict",
+        r"^|[^\w:.\-]",
+        r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}"
+        r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}",
+        r"$|[^\w:\-]",
+    ),
+    Entity(
+        "IPV6",
+        "strict",
+        r"^|[^\w:.]",
+        r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
+        r"$|[^\w:]",
+        validator="ipv6",
+    ),
+    Entity(
+        "IPV4",
+        "strict",
+        r"^|[^\w.]",
+        r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:\.[0-9]+)*",
+        r"$|[^\w.]|\.(?:[^\w]|$)",
+        validator="ipv4",
+    ),
+    Entity(
+        "GEO_COORDINATES",
+        "strict",
+        r"^|[^\w.]",
+        r"[-+]?(?:[1-8]?[0-9]\.[0-9]{4,}|90\.0{4,})\s*,\s*[-+]?(?:1[0-7][0-9]|[0-9]{1,2})\.[0-9]{4,}",
+        r"$|[^\w.]|\.(?:[^\w]|$)",
+    ),
+    Entity(
+        # Last: earlier entities (cards, ids, addresses) hold digit runs a phone candidate
+        # could otherwise take a piece of.
+        "PHONE",
+        "moderate",
+        _START,
+        # With a "+" or an area code in parentheses any separators go; otherwise spaces
+        # and dashes, or dots only in the two usual dotted layouts (so IPv4 addresses
+        # and version numbers are not even candidates).
+        r"(?:(?:\+[0-9]{1,3}[ .-]?(?:\([0-9]{1,4}\)[ .-]?)?|\([0-9]{1,4}\)[ .-]?)"
+        r"[0-9](?:[ .-]?[0-9]){6,}"
+        r"|[0-9]{3}\.[0-9]{3}\.[0-9]{4}|[0-9]{2}(?:\.[0-9]{2}){4}|[0-9](?:[ -]?[0-9]){6,})"
+        r"(?:\s?(?:ext\.?|x|extension)\s?[0-9]{1,6})?",
+        _END,
+        validator="phone",
+    ),
+)
+ENTITY_BY_NAME: Final = {entity.name: entity for entity in ENTITIES}
+
+
+@dataclass(frozen=True)
+class ColumnCategory:
+    """Columns whose name says what they hold, whatever their content."""
+
+    name: str
+    level: str
+    #: Case-insensitive globs matched against a column's or nested field's own name.
+    globs: tuple[str, ...]
+    action: str = "redact"
+    keep_last: int = 0
+    granularity: str = ""
+
+
+# Later categories win when several match one name ("email_address" is EMAIL, not
+# ADDRESS; "ip_address" is IP).
+COLUMN_CATEGORIES: Final = (
+    ColumnCategory(
+        "SECRET",
+        "basic",
+        (
+            "*password*",
+            "*passwd*",
+            "pwd",
+            "*_pwd",
+            "*secret*",
+            "*token*",
+            "*api_key*",
+            "*apikey*",
+            "*private_key*",
+            "*credential*",
+            "*access_key*",
+        ),
+    ),
+    ColumnCategory(
+        "ADDRESS",
+        "strict",
+        (
+            "address",
+            "*_address",
+            "address_*",
+            "street*",
+            "*_street",
+            "postal_code",
+            "postcode",
+            "*_postcode",
+            "zip",
+            "zip_code",
+            "zipcode",
+            "*_zip",
+        ),
+    ),
+    ColumnCategory("EMAIL", "moderate", ("email", "*email*", "*e_mail*", "mail")),
+    ColumnCategory(
+        "PHONE",
+        "moderate",
+        ("phone", "*phone*", "mobile", "*mobile*", "tel", "*_tel", "telephone", "fax", "*msisdn*"),
+    ),
+    ColumnCategory(
+        "NAME",
+        "strict",
+        (
+            "name",
+            "first_name",
+            "firstname",
+            "last_name",
+            "lastname",
+            "middle_name",
+            "full_name",
+            "fullname",
+            "surname",
+            "given_name",
+            "family_name",
+            "maiden_name",
+            "*_first_name",
+            "*_last_name",
+            "*_full_name",
+        ),
+    ),
+    ColumnCategory(
+        "DOB",
+        "strict",
+        ("dob", "*_dob", "*date_of_birth*", "*birth_date*", "birthdate", "birthday"),
+        action="generalize",
+        granularity="year",
+    ),
+    ColumnCategory(
+        "NATIONAL_ID",
+        "strict",
+        (
+            "ssn",
+            "*_ssn",
+            "*national_id*",
+            "nino",
+            "dni",
+            "nie",
+            "nif",
+            "passport*",
+            "*tax_id*",
+            "*social_security*",
+        ),
+    ),
+    ColumnCategory(
+        "CARD",
+        "strict",
+        ("*card_number*", "cc_number", "*credit_card*", "pan"),
+        action="mask",
+        keep_last=4,
+    ),
+    ColumnCategory(
+        "IBAN",
+        "strict",
+        ("iban", "*_iban", "*account_number*", "bank_account*"),
+        action="mask",
+        keep_last=4,
+    ),
+    ColumnCategory("IP", "strict", ("ip", "*_ip", "ip_*", "*ip_address*", "remote_addr")),
+    ColumnCategory("MAC_ADDRESS", "strict", ("mac", "*mac_address*")),
+    ColumnCategory(
+        "GEO",
+        "strict",
+        (
+            "lat",
+            "latitude",
+            "lon",
+            "lng",
+            "longitude",
+            "*_lat",
+            "*_lon",
+            "*_lng",
+            "*latitude*",
+            "*longitude*",
+        ),
+        action="generalize",
+        granularity="0.1",
+    ),
+)
+
+
+def at_level(level: str, rank: int) -> bool:
+    return LEVEL_RANK[level] <= rank

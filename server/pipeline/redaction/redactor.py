@@ -1,0 +1,315 @@
+"""The Redactor: a policy bound to a schema, applied as LazyFrame stages.
+
+The first stage applies column rules (by column or field name) to whole values. Then
+one stage per JSON-key group and per pattern rule rewrites the text leaves no column
+rule claimed; those run only on the rows holding a candidate (see compaction.py). Each
+stage writes the new columns beside the old ones, derives its counter flags by comparing
+old and new, then swaps them in, so counts are exact and computed by Polars.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Final
+
+import polars as pl
+
+from server.errors import InvalidArgument
+from server.pipeline.redaction import actions
+from server.pipeline.redaction.compaction import CompactedTextPass, TextStep
+from server.pipeline.redaction.entities import without_names
+from server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
+from server.pipeline.redaction.schema_walk import (
+    Location,
+    Rewrite,
+    any_present,
+    any_where,
+    dotted,
+    extract,
+    is_nested,
+    rebuild,
+    walk,
+)
+from server.pipeline.redaction.text import json_key_regex, rewrite_json_keys, rewrite_text
+from server.pipeline.source import ROW_INDEX
+
+COUNTER_PREFIX: Final = "__sluice_c"
+_STAGED_PREFIX: Final = "__sluice_new"
+_NESTED_ACTIONS: Final = frozenset({"drop", "null", "redact", "keep"})
+_JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
+
+
+@dataclass(frozen=True)
+class _Flag:
+    counter: str
+    location: Location
+    #: True: count rows where the value differs; False: rows where a value was present.
+    compare: bool
+
+
+@dataclass
+class _Stage:
+    rewrites: dict[str, dict[Location, Rewrite]] = field(default_factory=dict)
+    flags: list[_Flag] = field(default_factory=list)
+
+    def add(self, location: Location, rewrite: Rewrite, flag: _Flag) -> None:
+        self.rewrites.setdefault(location[0], {})[location] = rewrite
+        self.flags.append(flag)
+
+
+@dataclass(frozen=True)
+class _TextRule:
+    stage: _Stage
+    regex: str
+
+
+class PolicyRedactor:
+    def __init__(self, policy: RedactionPolicy, schema: pl.Schema) -> None:
+        self._policy = policy
+        self._counters: dict[str, str] = {}
+        self._claimed: set[Location] = set()
+        self._columns_in_schema: dict[str, Location] = {}
+        self._columns_description: dict[str, dict[str, Any]] = {}
+        self._text_pass: CompactedTextPass | None = None
+        self._stages: list[_Stage] = [self._column_stage(schema)]
+        text_schema = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
+        leaves = [
+            location
+            for name, dtype in text_schema.items()
+            if name in schema
+            for location, leaf in walk((name,), dtype)
+            if leaf == pl.String and not self._is_claimed(location)
+        ]
+        steps = [*self._json_steps(leaves), *self._pattern_steps(leaves)]
+        if steps and leaves:
+            regexes = [step.regex for step in steps]
+            columns = list(dict.fromkeys(location[0] for location in leaves))
+            self._text_pass = CompactedTextPass(
+                pl.Schema({c: text_schema[c] for c in columns}),
+                {loc: _candidates([loc], regexes) for loc in leaves},
+                [
+                    TextStep(
+                        partial(_run_for_leaves, step.stage),
+                        {loc: _candidates([loc], [step.regex]) for loc in leaves},
+                        {flag.location: flag.counter for flag in step.stage.flags},
+                    )
+                    for step in steps
+                ],
+            )
+
+    @property
+    def counters(self) -> Mapping[str, str]:
+        return self._counters
+
+    def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        return self._run_stages(frame)
+
+    def output_schema(self, schema: pl.Schema) -> pl.Schema:
+        out = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
+        return pl.Schema({k: v for k, v in out.items() if k not in self._counters})
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **self._policy.description,
+            "columns": self._columns_description,
+            "counts_are": "records in which the rule changed the column",
+        }
+
+    # -- building -----------------------------------------------------------------------
+
+    def _column_stage(self, schema: pl.Schema) -> _Stage:
+        stage = _Stage()
+        described: dict[str, dict[str, Any]] = {}
+        for name, dtype in schema.items():
+            if name == ROW_INDEX:
+                continue
+            for location, node_type in walk((name,), dtype):
+                if self._is_claimed(location):
+                    continue
+                rule = self._rule_for(location, node_type)
+                if rule is None:
+                    continue
+                self._claimed.add(location)
+                described[dotted(location)] = {"rule": rule.label, "action": rule.action}
+                if rule.action == "keep":
+                    continue
+                flag = _Flag(self._counter(rule.label, location), location, rule.action == "mask")
+                stage.add(location, _whole_value_rewrite(rule), flag)
+        self._check_request_rules_matched(schema)
+        self._columns_description = described
+        return stage
+
+    def _rule_for(self, location: Location, dtype: pl.DataType) -> ColumnRule | None:
+        """The last matching rule that can apply here (later rules override earlier)."""
+        path = dotted(location).lower()
+        own = path.rsplit(".", 1)[-1]
+        chosen: ColumnRule | None = None
+        for rule in self._policy.column_rules:
+            selector = rule.selector.lower()
+            if not fnmatch.fnmatchcase(path if "." in selector else own, selector):
+                continue
+            if rule.field:
+                self._columns_in_schema.setdefault(rule.field, location)
+                _check_fits(rule, location, dtype)
+                chosen = rule
+            elif _default_fits(rule, dtype):
+                chosen = rule
+        return chosen
+
+    def _check_request_rules_matched(self, schema: pl.Schema) -> None:
+        for rule in self._policy.column_rules:
+            if rule.field and rule.field not in self._columns_in_schema:
+                columns = ", ".join(name for name in schema if name != ROW_INDEX)
+                raise InvalidArgument(
+                    rule.field,
+                    f"column {rule.selector!r} matches no exported column ({columns})",
+                )
+
+    def _json_steps(self, leaves: list[Location]) -> list[_TextRule]:
+        groups: dict[str, list[ColumnRule]] = {}
+        for rule in self._policy.column_rules:
+            if rule.action in _JSON_ACTIONS and "." not in rule.selector:
+                label = rule.label if rule.label.isupper() else "REDACTED"
+                groups.setdefault(label, []).append(rule)
+        stages = []
+        for label, rules in groups.items():
+            stage = _Stage()
+            regex = json_key_regex(rules)
+            for location in leaves:
+                flag = _Flag(self._counter(f"{label}_JSON", location), location, True)
+                stage.add(location, _json_rewrite(regex, label), flag)
+            stages.append(_TextRule(stage, regex))
+        return stages
+
+    def _pattern_steps(self, leaves: list[Location]) -> list[_TextRule]:
+        steps = []
+        for rule in self._policy.pattern_rules:
+            if rule.action == "keep" or not leaves:
+                continue
+            stage = _Stage()
+            for location in leaves:
+                flag = _Flag(self._counter(rule.label, location), location, True)
+                stage.add(location, _text_rewrite(rule), flag)
+            steps.append(_TextRule(stage, rule.gate or rule.regex))
+        return steps
+
+    def _counter(self, label: str, location: Location) -> str:
+        name = f"{COUNTER_PREFIX}{len(self._counters)}"
+        self._counters[name] = f"{label}/{dotted(location)}"
+        return name
+
+    def _is_claimed(self, location: Location) -> bool:
+        return any(location[: len(c)] == c for c in self._claimed)
+
+    # -- running ------------------------------------------------------------------------
+
+    def _run_stages(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        frame = _run_stages(frame, self._stages)
+        return frame if self._text_pass is None else self._text_pass.apply(frame)
+
+
+def _run_stages(frame: pl.LazyFrame, stages: list[_Stage]) -> pl.LazyFrame:
+    for stage in stages:
+        frame = _run_stage(frame, stage, frame.collect_schema())
+    return frame
+
+
+def _run_for_leaves(
+    stage: _Stage, frame: pl.LazyFrame, leaves: frozenset[Location]
+) -> pl.LazyFrame:
+    """The stage restricted to some of its text leaves (those with candidates)."""
+    subset = _Stage()
+    for column, rewrites in stage.rewrites.items():
+        for location, rewrite in rewrites.items():
+            if location in leaves:
+                subset.rewrites.setdefault(column, {})[location] = rewrite
+    subset.flags = [flag for flag in stage.flags if flag.location in leaves]
+    return _run_stages(frame, [subset])
+
+
+def _candidates(leaves: list[Location], regexes: list[str]) -> pl.Expr:
+    """Per row: does any text leaf hold a candidate of any of these patterns? (With all
+    patterns joined, one scan finds the rows any text rule may change.)"""
+    joined = "|".join(f"(?:{without_names(regex)})" for regex in regexes)
+    return pl.any_horizontal(
+        any_where(pl.col(loc[0]), loc[1:], lambda v: v.str.contains(joined)) for loc in leaves
+    )
+
+
+def _run_stage(frame: pl.LazyFrame, stage: _Stage, schema: pl.Schema) -> pl.LazyFrame:
+    """One stage: new values beside the old, flags from comparing them, then the swap."""
+    staged: dict[str, str] = {}
+    news: list[pl.Expr] = []
+    for number, (source, rewrites) in enumerate(stage.rewrites.items()):
+        new = rebuild(pl.col(source), schema[source], (source,), rewrites)
+        if new is not None:
+            staged[source] = f"{_STAGED_PREFIX}{number}"
+            news.append(new.alias(staged[source]))
+    frame = frame.with_columns(news) if news else frame
+    flags = [_flag_expr(flag, flag.location[0], staged) for flag in stage.flags]
+    swaps = [pl.col(tmp).alias(source) for source, tmp in staged.items()]
+    frame = frame.with_columns(*flags, *swaps).drop(list(staged.values()))
+    dropped = [c for c in stage.rewrites if c not in staged]
+    return frame.drop(dropped) if dropped else frame
+
+
+def _flag_expr(flag: _Flag, source: str, staged: Mapping[str, str]) -> pl.Expr:
+    steps = flag.location[1:]
+    old = pl.col(source)
+    if flag.compare and source in staged:
+        new = pl.col(staged[source])
+        changed = extract(old, steps).ne_missing(extract(new, steps)).fill_null(False)
+    else:
+        changed = any_present(old, steps)
+    return changed.alias(flag.counter)
+
+
+def _whole_value_rewrite(rule: ColumnRule) -> Rewrite:
+    def rewrite(value: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
+        if rule.action == "drop":
+            return None
+        label = rule.label if rule.label.isupper() else "REDACTED"
+        return actions.whole_value(
+            value,
+            dtype,
+            rule.action,
+            label=label,
+            keep_last=rule.keep_last,
+            granularity=rule.granularity,
+            key=rule.key,
+        )
+
+    return rewrite
+
+
+def _text_rewrite(rule: PatternRule) -> Rewrite:
+    return lambda value, _dtype: rewrite_text(value, rule)
+
+
+def _json_rewrite(regex: str, label: str) -> Rewrite:
+    return lambda value, _dtype: rewrite_json_keys(value, regex, label)
+
+
+def _default_fits(rule: ColumnRule, dtype: pl.DataType) -> bool:
+    """Level defaults apply to plain values only (nested columns are searched inside)."""
+    if is_nested(dtype):
+        return False
+    if rule.action == "generalize":
+        return actions.generalized_type(dtype, rule.granularity)
+    return True
+
+
+def _check_fits(rule: ColumnRule, location: Location, dtype: pl.DataType) -> None:
+    where = dotted(location)
+    if is_nested(dtype) and rule.action not in _NESTED_ACTIONS:
+        raise InvalidArgument(
+            rule.field, f"{rule.action} cannot apply to nested column {where!r} ({dtype})"
+        )
+    if rule.action == "generalize" and not actions.generalized_type(dtype, rule.granularity):
+        raise InvalidArgument(
+            rule.field,
+            f"generalize {rule.granularity!r} cannot apply to column {where!r} ({dtype})",
+        )

@@ -1,0 +1,173 @@
+"""Checksum and shape checks on candidate matches, as Polars expressions.
+
+A candidate regex is deliberately loose; these checks are what keep order numbers,
+version strings, dates and prices from being redacted as cards, ids or phone numbers.
+Each takes the candidate text and returns a Boolean expression, computed column-wise
+(fixed-width digit slices instead of loops over characters), never per row in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import polars as pl
+
+Validator = Callable[[pl.Expr], pl.Expr]
+
+_DNI_LETTERS: Final = "TRWAGMYFPDXBNJZSQVHLCKE"
+_LUHN_WIDTH: Final = 20
+# Brand prefixes and lengths: a random 13-19 digit id passes Luhn one time in ten, so
+# the issuer ranges are what keeps such ids from being taken for cards.
+_CARD_BRANDS: Final = (
+    r"^(?:4[0-9]{15}(?:[0-9]{3})?|5[1-5][0-9]{14}|2(?:2[2-9]|[3-6][0-9]|7[0-2])[0-9]{13}"
+    r"|3[47][0-9]{13}|3(?:0[0-5]|[689][0-9])[0-9]{11,13}|6(?:011|5[0-9]{2}|4[4-9][0-9]|22[0-9])"
+    r"[0-9]{12,15}|35(?:2[89]|[3-8][0-9])[0-9]{12,15})$"
+)
+# Registered IBAN lengths of the countries most data comes from; others need 15-34.
+_IBAN_LENGTHS: Final = {
+    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22,
+    "DK": 18, "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GR": 27, "HR": 21,
+    "HU": 28, "IE": 22, "IS": 26, "IT": 27, "LI": 21, "LT": 20, "LU": 20, "LV": 21,
+    "MC": 27, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24,
+    "SI": 19, "SK": 24, "SM": 27, "TR": 26, "BR": 29, "SA": 24, "AE": 23, "IL": 23,
+}  # fmt: skip
+_LETTER_VALUES: Final = {chr(ord("A") + i): str(10 + i) for i in range(26)}
+
+
+def digits_only(value: pl.Expr) -> pl.Expr:
+    return value.str.replace_all(r"[^0-9]", "")
+
+
+def _digit(padded: pl.Expr, position: int) -> pl.Expr:
+    return padded.str.slice(position, 1).cast(pl.Int32, strict=False).fill_null(0)
+
+
+def luhn_valid(digits: pl.Expr) -> pl.Expr:
+    """Luhn over up to 20 digits: left-padded with zeros (which add nothing), so every
+    position's weight is fixed and the sum is a plain expression over 20 slices."""
+    padded = digits.str.zfill(_LUHN_WIDTH)
+    total = pl.lit(0, dtype=pl.Int32)
+    for position in range(_LUHN_WIDTH):
+        digit = _digit(padded, position)
+        if (_LUHN_WIDTH - 1 - position) % 2 == 1:
+            doubled = digit * 2
+            digit = pl.when(doubled > 9).then(doubled - 9).otherwise(doubled)
+        total = total + digit
+    return (total % 10) == 0
+
+
+def card(value: pl.Expr) -> pl.Expr:
+    digits = digits_only(value)
+    return digits.str.contains(_CARD_BRANDS) & luhn_valid(digits) & _one_separator_style(value)
+
+
+def _one_separator_style(value: pl.Expr) -> pl.Expr:
+    """Cards are written with spaces or with dashes, not both."""
+    return ~(value.str.contains(" ", literal=True) & value.str.contains("-", literal=True))
+
+
+def mod97(numeric: pl.Expr) -> pl.Expr:
+    """`numeric` (a digit string of at most 72 digits) modulo 97, nine digits at a time."""
+    padded = numeric.str.zfill(72)
+    remainder = pl.lit(0, dtype=pl.Int64)
+    for start in range(0, 72, 9):
+        piece = padded.str.slice(start, 9).cast(pl.Int64, strict=False)
+        remainder = (remainder * 1_000_000_000 + piece) % 97
+    return remainder
+
+
+def iban(value: pl.Expr) -> pl.Expr:
+    compact = value.str.replace_all(" ", "", literal=True)
+    country = compact.str.slice(0, 2)
+    expected = country.replace_strict(_IBAN_LENGTHS, default=0, return_dtype=pl.Int32)
+    length = compact.str.len_chars().cast(pl.Int32)
+    length_ok = pl.when(expected > 0).then(length == expected).otherwise(length >= 15)
+    rearranged = pl.concat_str(compact.str.slice(4), compact.str.slice(0, 4))
+    numeric = rearranged.str.replace_many(_LETTER_VALUES)
+    return length_ok & (length <= 34) & (mod97(numeric) == 1)
+
+
+def es_dni(value: pl.Expr) -> pl.Expr:
+    """DNI (8 digits + letter) and NIE (X/Y/Z + 7 digits + letter): the letter is the
+    number modulo 23 looked up in the official table."""
+    compact = value.str.to_uppercase().str.replace_all("-", "", literal=True)
+    number = compact.str.slice(0, 8).str.replace_many({"X": "0", "Y": "1", "Z": "2"})
+    index = number.cast(pl.Int64, strict=False) % 23
+    expected = index.replace_strict(range(23), list(_DNI_LETTERS), return_dtype=pl.String)
+    return (compact.str.slice(8, 1) == expected).fill_null(False)
+
+
+def us_ssn(value: pl.Expr) -> pl.Expr:
+    """Never-issued SSNs (area 000, 666 or 9xx, group 00, serial 0000) are not SSNs."""
+    digits = digits_only(value)
+    area, group, serial = digits.str.slice(0, 3), digits.str.slice(3, 2), digits.str.slice(5, 4)
+    return (
+        ~area.is_in(["000", "666"])
+        & ~area.str.starts_with("9")
+        & (group != "00")
+        & (serial != "0000")
+    )
+
+
+def uk_nino(value: pl.Expr) -> pl.Expr:
+    prefix = value.str.slice(0, 2)
+    return ~prefix.is_in(["BG", "GB", "NK", "KN", "TN", "NT", "ZZ"])
+
+
+def ipv4(value: pl.Expr) -> pl.Expr:
+    """Four octets up to 255; a longer dotted run ("10.0.19045.2006") is a version."""
+    parts = value.str.split(".")
+    octets = parts.list.eval(pl.element().cast(pl.Int32, strict=False))
+    return (parts.list.len() == 4) & octets.list.eval(pl.element() <= 255).list.all()
+
+
+def ipv6(value: pl.Expr) -> pl.Expr:
+    """Eight groups, or fewer with exactly one "::"; clock times and MACs fail this."""
+    compressed = value.str.count_matches("::", literal=True)
+    colons = value.str.count_matches(":", literal=True)
+    groups = value.str.split(":").list.eval(pl.element().filter(pl.element() != ""))
+    short = groups.list.eval(pl.element().str.len_chars() <= 4).list.all()
+    stray_colon = value.str.contains(r"^:[^:]|[^:]:$|:::")
+    full = (compressed == 0) & (colons == 7)
+    abbreviated = (compressed == 1) & (colons <= 7)
+    return (full | abbreviated) & short & ~stray_colon & (groups.list.len() >= 2)
+
+
+_EXTENSION: Final = r"(?i)\s?(?:ext\.?|x|extension)\s?[0-9]{1,6}$"
+# Layouts that are something else, joined into one scan: dates (with an hour), prices
+# with thousands dots, dotted quads and versions, Amex/Diners (4-6-5, 4-6-4) and US SSN
+# (3-2-4) layouts, and blocks of four digits (how IBANs and cards are printed, often
+# the digits-only tail of an IBAN whose country and bank code are letters).
+_NOT_A_PHONE: Final = "|".join(
+    (
+        r"^[0-9]{4}[.-][0-9]{1,2}[.-][0-9]{1,2}(?: [0-9]{1,2})?$",
+        r"^[0-9]{1,2}[.-][0-9]{1,2}[.-][0-9]{2,4}$",
+        r"^[0-9]{1,3}(?:\.[0-9]{3})+$",
+        r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$",
+        r"^[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}$",
+        r"^[0-9]{3}[ -][0-9]{2}[ -][0-9]{4}$",
+        r"^[0-9]{4}(?: [0-9]{4})+(?: [0-9]{1,3})?$",
+    )
+)
+
+
+def phone(value: pl.Expr) -> pl.Expr:
+    """8-15 digits (E.164) that are not laid out like a date, a price, an address, a
+    card or an id (the candidate pattern already requires a phone-like layout)."""
+    number = value.str.replace(_EXTENSION, "")
+    count = number.str.count_matches(r"[0-9]")
+    written_as_phone = number.str.contains(r"[+()]|[0-9][ .-][0-9]")
+    return (count >= 8) & (count <= 15) & written_as_phone & ~number.str.contains(_NOT_A_PHONE)
+
+
+VALIDATORS: Final[dict[str, Validator]] = {
+    "card": card,
+    "iban": iban,
+    "es_dni": es_dni,
+    "us_ssn": us_ssn,
+    "uk_nino": uk_nino,
+    "ipv4": ipv4,
+    "ipv6": ipv6,
+    "phone": phone,
+}

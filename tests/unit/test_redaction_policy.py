@@ -1,0 +1,280 @@
+"""Levels, rules and actions on real frames: what changes, what the schema becomes, what
+the counters say, and how bad rules are refused (naming the rule)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from server.errors import FailedPrecondition, InvalidArgument
+from server.pipeline.stages import NoRedaction
+from server.settings import Settings
+from server.spec import RedactionRuleSpec, RedactionSpec
+from tests.unit.redaction_helpers import redactor_for, rule, run, settings_with_keys
+
+PEOPLE = pl.DataFrame(
+    {
+        "id": [1, 2, 3],
+        "email": ["ana@example.com", "bo@example.org", None],
+        "first_name": ["Ana", "Bo", "Cy"],
+        "notes": ["call +34 612 345 678", "nothing here", "password=hunter2!"],
+        "dob": [date(1990, 5, 17), date(1985, 1, 2), None],
+        "amount": [12.5, 99.0, 250.0],
+        "api_token": ["t1", "t2", "t3"],
+    }
+)
+
+
+def test_none_is_no_redaction() -> None:
+    assert isinstance(redactor_for(PEOPLE, RedactionSpec()), NoRedaction)
+    assert isinstance(redactor_for(PEOPLE, RedactionSpec(level="none")), NoRedaction)
+
+
+def test_basic_takes_secrets_only() -> None:
+    out, counts = run(PEOPLE, RedactionSpec(level="basic"))
+    assert out["api_token"].to_list() == ["[SECRET]"] * 3
+    assert out["notes"].to_list() == [
+        "call +34 612 345 678",
+        "nothing here",
+        "password=[SECRET_VALUE]",
+    ]
+    assert out["email"].to_list() == PEOPLE["email"].to_list()
+    assert counts == {"SECRET/api_token": 3, "SECRET_VALUE/notes": 1}
+
+
+def test_moderate_adds_contacts_and_include_pii_false_means_moderate() -> None:
+    for spec in (RedactionSpec(level="moderate"), RedactionSpec(include_pii=False)):
+        out, counts = run(PEOPLE, spec)
+        assert out["email"].to_list() == ["[EMAIL]", "[EMAIL]", None]
+        assert out["notes"][0] == "call [PHONE]"
+        assert out["first_name"].to_list() == ["Ana", "Bo", "Cy"]
+        assert counts["EMAIL/email"] == 2 and counts["PHONE/notes"] == 1
+
+
+def test_strict_adds_names_and_generalises_birth_dates() -> None:
+    out, counts = run(PEOPLE, RedactionSpec(level="strict"))
+    assert out["first_name"].to_list() == ["[NAME]"] * 3
+    assert out["dob"].to_list() == ["1990", "1985", None]
+    assert counts["NAME/first_name"] == 3 and counts["DOB/dob"] == 2
+
+
+def test_custom_rules_override_level_defaults(tmp_path: Path) -> None:
+    settings = settings_with_keys(tmp_path, default=b"k" * 32)
+    spec = RedactionSpec(
+        level="moderate",
+        rules=(rule("column=email:hash"), rule("column=notes:keep"), rule("column=amount:drop")),
+    )
+    out, counts = run(PEOPLE, spec, settings)
+    expected = hmac.new(b"k" * 32, b"ana@example.com", hashlib.sha256).hexdigest()
+    assert out["email"].to_list() == [
+        expected,
+        hmac.new(b"k" * 32, b"bo@example.org", hashlib.sha256).hexdigest(),
+        None,
+    ]
+    assert out["notes"].to_list() == PEOPLE["notes"].to_list()
+    assert "amount" not in out.columns
+    assert counts == {"hash/email": 2, "drop/amount": 3, "SECRET/api_token": 3}
+
+
+def test_output_schema_follows_drops_and_type_changes(tmp_path: Path) -> None:
+    settings = settings_with_keys(tmp_path, default=b"secret")
+    spec = RedactionSpec(
+        level="custom",
+        rules=(
+            rule("column=id:hash"),
+            rule("column=amount:generalize:100"),
+            rule("column=dob:generalize:month"),
+            rule("column=api_token:drop"),
+        ),
+    )
+    redactor = redactor_for(PEOPLE, spec, settings)
+    schema = redactor.output_schema(PEOPLE.schema)
+    assert schema["id"] == pl.String and schema["dob"] == pl.String
+    assert schema["amount"] == pl.Float64 and "api_token" not in schema
+    out, _ = run(PEOPLE, spec, settings)
+    assert out.schema == schema
+    assert out["amount"].to_list() == [0.0, 0.0, 200.0]
+    assert out["dob"].to_list() == ["1990-05", "1985-01", None]
+
+
+def test_mask_keeps_the_last_characters() -> None:
+    frame = pl.DataFrame({"card_number": ["4111111111111111", "12"], "notes": ["ok", "ok"]})
+    out, counts = run(
+        frame, RedactionSpec(level="custom", rules=(rule("column=card_number:mask:4"),))
+    )
+    assert out["card_number"].to_list() == ["************1111", "12"]
+    assert counts == {"mask/card_number": 1}
+
+
+def test_pattern_hash_gives_stable_distinct_pseudonyms(tmp_path: Path) -> None:
+    settings = settings_with_keys(tmp_path, default=b"one", other=b"two")
+    frame = pl.DataFrame(
+        {"notes": ["from ana@example.com", "cc ana@example.com", "bo@example.org"]}
+    )
+    out, _ = run(
+        frame, RedactionSpec(level="custom", rules=(rule("pattern=EMAIL:hash"),)), settings
+    )
+    first, second, third = out["notes"].to_list()
+    assert first.startswith("from [EMAIL:") and first.removeprefix("from ") == second.removeprefix(
+        "cc "
+    )
+    assert third != first.removeprefix("from ")
+    again, _ = run(
+        frame, RedactionSpec(level="custom", rules=(rule("pattern=EMAIL:hash"),)), settings
+    )
+    assert again["notes"].to_list() == out["notes"].to_list()
+    other, _ = run(
+        frame, RedactionSpec(level="custom", rules=(rule("pattern=EMAIL:hash:other"),)), settings
+    )
+    assert other["notes"][0] != first
+
+
+def test_reaches_into_structs_lists_of_structs_and_json_text() -> None:
+    frame = pl.DataFrame(
+        {
+            "user": [{"email": "ana@example.com", "city": "Madrid"}],
+            "contacts": [[{"phone": "+44 20 7946 0123", "note": "mail bo@example.org"}]],
+            "payload": [json.dumps({"password": "hunter2", "nested": {"email": "x@y.io"}, "n": 1})],
+        }
+    )
+    out, counts = run(frame, RedactionSpec(level="moderate"))
+    row = out.row(0, named=True)
+    assert row["user"] == {"email": "[EMAIL]", "city": "Madrid"}
+    assert row["contacts"] == [{"phone": "[PHONE]", "note": "mail [EMAIL]"}]
+    payload = json.loads(row["payload"])
+    assert payload["password"] == "[SECRET]" and payload["nested"]["email"] == "[EMAIL]"
+    assert payload["n"] == 1
+    assert counts == {
+        "EMAIL/user.email": 1,
+        "PHONE/contacts.phone": 1,
+        "EMAIL/contacts.note": 1,
+        "SECRET_JSON/payload": 1,
+        "EMAIL_JSON/payload": 1,
+    }
+
+
+def test_drop_and_mask_inside_nested_fields() -> None:
+    frame = pl.DataFrame({"user": [{"ssn": "123-45-6789", "name": "Ana"}, None]})
+    spec = RedactionSpec(
+        level="custom", rules=(rule("column=user.ssn:drop"), rule("column=name:mask:1"))
+    )
+    out, counts = run(frame, spec)
+    assert out["user"].to_list() == [{"name": "**a"}, None]
+    assert counts == {"drop/user.ssn": 1, "mask/user.name": 1}
+
+
+def test_describe_records_policy_but_no_key_material(tmp_path: Path) -> None:
+    settings = settings_with_keys(tmp_path, default=b"very-secret-key-material")
+    spec = RedactionSpec(level="moderate", rules=(rule("column=email:hash"),))
+    described = redactor_for(PEOPLE, spec, settings).describe()
+    text = json.dumps(described)
+    assert described["level"] == "moderate"
+    assert described["rules"] == [{"action": "hash", "column": "email"}]
+    assert described["columns"]["email"] == {"rule": "hash", "action": "hash"}
+    assert "very-secret" not in text and (tmp_path / "default.key").name not in text
+    key_id = described["hash_keys"]["default"]
+    assert len(key_id) == 16 and key_id not in b"very-secret-key-material".hex()
+
+
+def test_named_policy_applies_its_level_and_rules() -> None:
+    settings = Settings(
+        redaction_policies={
+            "support": {"level": "basic", "rules": [{"column": "first_name", "action": "null"}]}
+        }
+    )
+    out, counts = run(PEOPLE, RedactionSpec(level="custom", policy="support"), settings)
+    assert out["first_name"].to_list() == [None, None, None]
+    assert out["api_token"].to_list() == ["[SECRET]"] * 3
+    assert counts["null/first_name"] == 3
+
+
+def test_generalize_datetimes_and_integers() -> None:
+    frame = pl.DataFrame({"seen": [datetime(2025, 3, 9, 10, 30)], "age": [37]})
+    spec = RedactionSpec(
+        level="custom", rules=(rule("column=seen:generalize:day"), rule("column=age:generalize:10"))
+    )
+    out, _ = run(frame, spec)
+    assert out.row(0) == (date(2025, 3, 9), 30)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        (RedactionSpec(level="paranoid"), "spec.redaction.level", "unknown level"),
+        (RedactionSpec(level="custom"), "spec.redaction.level", "needs rules"),
+        (RedactionSpec(policy="nope"), "spec.redaction.policy", "unknown policy"),
+        (
+            RedactionSpec(rules=(rule("column=email:shred"),)),
+            "spec.redaction.rules[0]",
+            "unknown action",
+        ),
+        (RedactionSpec(rules=(rule("column=nope:drop"),)), "spec.redaction.rules[0]", "matches no"),
+        (
+            RedactionSpec(rules=(rule("column=email:drop"), rule("pattern=(:redact"))),
+            "spec.redaction.rules[1]",
+            "invalid regular",
+        ),
+        (
+            RedactionSpec(rules=(rule("pattern=a(?=b):redact"),)),
+            "spec.redaction.rules[0]",
+            "not supported",
+        ),
+        (
+            RedactionSpec(rules=(rule("pattern=x*:redact"),)),
+            "spec.redaction.rules[0]",
+            "empty string",
+        ),
+        (
+            RedactionSpec(rules=(rule("pattern=PASSPORT:redact"),)),
+            "spec.redaction.rules[0]",
+            "unknown entity",
+        ),
+        (
+            RedactionSpec(rules=(rule("pattern=EMAIL:drop"),)),
+            "spec.redaction.rules[0]",
+            "applies to columns",
+        ),
+        (
+            RedactionSpec(rules=(rule("column=dob:generalize:10"),)),
+            "spec.redaction.rules[0]",
+            "cannot apply",
+        ),
+        (
+            RedactionSpec(rules=(rule("column=amount:generalize:-5"),)),
+            "spec.redaction.rules[0]",
+            "granularity",
+        ),
+        (
+            RedactionSpec(rules=(RedactionRuleSpec(column="email", action="redact", keep_last=4),)),
+            "spec.redaction.rules[0]",
+            "keep_last only applies to mask",
+        ),
+        (
+            RedactionSpec(
+                rules=(RedactionRuleSpec(column="email", pattern="EMAIL", action="redact"),)
+            ),
+            "spec.redaction.rules[0]",
+            "exactly one",
+        ),
+    ],
+)
+def test_bad_rules_are_refused_naming_the_rule(spec: RedactionSpec, field: str, words: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        redactor_for(PEOPLE, spec)
+    assert caught.value.violations[0].field == field
+    assert words in caught.value.violations[0].description
+
+
+def test_hash_without_a_configured_key_is_a_failed_precondition(tmp_path: Path) -> None:
+    spec = RedactionSpec(rules=(rule("column=email:hash"),))
+    with pytest.raises(FailedPrecondition, match=r"rules\[0\].*'default'.*not configured"):
+        redactor_for(PEOPLE, spec, Settings())
+    missing = Settings(hash_keys={"default": f"file:{tmp_path / 'absent'}"})
+    with pytest.raises(FailedPrecondition, match=r"rules\[0\]"):
+        redactor_for(PEOPLE, spec, missing)
