@@ -1,0 +1,244 @@
+"""Reading an export back: manifest signature, then per chunk the sha256 of the stored
+bytes, decryption (age or zip AES), decompression, in that order.
+
+A chunk is handed out only once all of it has been verified and authenticated: the
+stored bytes are spooled (hashed on the way) and checked against the manifest before
+any decryption, and the plaintext is spooled until the cipher's last authentication
+tag has passed. So no record of a chunk that fails is ever emitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+import tempfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO, cast
+
+import fsspec
+import zstandard
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from server.pipeline.ciphers.age import AgeFormatError
+from server.pipeline.ciphers.age_reader import (
+    Identity,
+    PassphraseIdentity,
+    decrypt_stream,
+    read_identities,
+)
+from server.pipeline.ciphers.zip_reader import ZipFormatError, read_zip
+from server.signing import SIGNATURE_SUFFIX, SignatureError, load_public_key, verify
+
+#: Plaintext and stored bytes stay in memory up to this size, then spill to a temp file.
+SPOOL_IN_MEMORY = 32 * 1024 * 1024
+_COPY_SIZE = 1 << 20
+_CHUNK_NAME = re.compile(r"^part-(\d{6,})\.[A-Za-z0-9.]+$")
+
+
+class ExportReadError(Exception):
+    """The export cannot be read or failed verification; one line, safe to show."""
+
+
+@dataclass(frozen=True)
+class VerifiedChunk:
+    index: int
+    path: str
+    records: int
+    #: The chunk's decoded-format bytes (jsonl, csv, ...), positioned at the start.
+    plaintext: IO[bytes]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """What may open the chunks: age identities, and a passphrase (age scrypt or zip)."""
+
+    identities: tuple[Identity, ...] = ()
+    passphrase: bytes = b""
+
+    def age_identities(self) -> list[Identity]:
+        found = list(self.identities)
+        if self.passphrase:
+            found.append(PassphraseIdentity(self.passphrase))
+        return found
+
+
+class ExportReader:
+    """Opens the manifest at `manifest_uri` (a path, file:// or fsspec URL) and verifies
+    its signature: against `public_key` when given (then a signature is required), else
+    against `published_key()` (the server's key) when manifest.json.sig exists."""
+
+    def __init__(
+        self,
+        manifest_uri: str,
+        keys: Keys,
+        *,
+        public_key: Ed25519PublicKey | None = None,
+        published_key: Callable[[], str] | None = None,
+    ) -> None:
+        self._fs, self._manifest_path = fsspec.core.url_to_fs(manifest_uri)
+        if self._fs.isdir(self._manifest_path):
+            self._manifest_path = posixpath.join(self._manifest_path, "manifest.json")
+        self._folder = posixpath.dirname(self._manifest_path)
+        self._keys = keys
+        raw = self._read_small(self._manifest_path, "manifest")
+        self.signed = self._check_signature(raw, public_key, published_key)
+        try:
+            self.manifest: dict[str, Any] = json.loads(raw)
+        except ValueError:
+            raise ExportReadError("the manifest is not valid JSON") from None
+        if not isinstance(self.manifest, dict):
+            raise ExportReadError("not a Sluice manifest (expected a JSON object)")
+        self._check_manifest()
+
+    @property
+    def output(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.manifest.get("output") or {})
+
+    def _read_small(self, path: str, what: str) -> bytes:
+        try:
+            with self._fs.open(path, "rb") as handle:
+                return cast(bytes, handle.read())
+        except FileNotFoundError:
+            raise ExportReadError(f"no {what} at {path}") from None
+        except OSError as exc:
+            raise ExportReadError(f"cannot read {what} {path}: {exc}") from None
+
+    def _check_signature(
+        self,
+        manifest: bytes,
+        public_key: Ed25519PublicKey | None,
+        published_key: Callable[[], str] | None,
+    ) -> bool:
+        signature_path = self._manifest_path + SIGNATURE_SUFFIX
+        if not self._fs.exists(signature_path):
+            if public_key is not None:
+                raise ExportReadError(
+                    "the manifest is not signed (no manifest.json.sig) but a public key was given"
+                )
+            return False
+        if public_key is None:
+            published = published_key() if published_key is not None else ""
+            if not published:
+                raise ExportReadError(
+                    "the manifest is signed but no public key is known: pass --public-key, "
+                    "or --server for a daemon that publishes its key"
+                )
+            public_key = load_public_key(published)
+        try:
+            verify(manifest, self._read_small(signature_path, "signature"), public_key)
+        except SignatureError as exc:
+            raise ExportReadError(str(exc)) from None
+        return True
+
+    def _check_manifest(self) -> None:
+        chunks = self.manifest.get("chunks")
+        if not isinstance(chunks, list):
+            raise ExportReadError("the manifest lists no chunks")
+        for position, chunk in enumerate(chunks):
+            path = str(chunk.get("path", "")) if isinstance(chunk, dict) else ""
+            match = _CHUNK_NAME.match(path)
+            # A chunk name is a plain file name whose number is its position: a manifest
+            # cannot point outside its folder or reorder chunks unnoticed.
+            if not match or int(match.group(1)) != position or chunk.get("index") != position:
+                raise ExportReadError(f"manifest chunk {position} has an unexpected path or index")
+
+    def chunks(self) -> Iterator[VerifiedChunk]:
+        for chunk in self.manifest["chunks"]:
+            yield self._read_chunk(chunk)
+
+    def _read_chunk(self, chunk: dict[str, Any]) -> VerifiedChunk:
+        index, path = int(chunk["index"]), str(chunk["path"])
+        where = f"chunk {index} ({path})"
+        stored = self._fetch_verified(chunk, where)
+        plaintext = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+        try:
+            for piece in self._decompress(self._decrypt(stored)):
+                plaintext.write(piece)
+        except (AgeFormatError, ZipFormatError) as exc:
+            plaintext.close()
+            raise ExportReadError(f"{where}: {exc}") from None
+        except (zstandard.ZstdError, zlib.error) as exc:
+            plaintext.close()
+            raise ExportReadError(f"{where}: cannot decompress ({exc})") from None
+        finally:
+            stored.close()
+        plaintext.seek(0)
+        return VerifiedChunk(index, path, int(chunk.get("records", 0)), cast(IO[bytes], plaintext))
+
+    def _fetch_verified(self, chunk: dict[str, Any], where: str) -> IO[bytes]:
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+        digest = hashlib.sha256()
+        try:
+            with self._fs.open(posixpath.join(self._folder, chunk["path"]), "rb") as handle:
+                while piece := handle.read(_COPY_SIZE):
+                    digest.update(piece)
+                    spool.write(piece)
+        except FileNotFoundError:
+            spool.close()
+            raise ExportReadError(f"{where} is missing") from None
+        size = spool.tell()
+        if size != chunk.get("stored_bytes") or digest.hexdigest() != chunk.get("sha256"):
+            spool.close()
+            raise ExportReadError(
+                f"{where} does not match the manifest's sha256 "
+                f"(tampered, truncated or swapped; {size} bytes stored)"
+            )
+        spool.seek(0)
+        return cast(IO[bytes], spool)
+
+    def _decrypt(self, stored: IO[bytes]) -> Iterable[bytes]:
+        scheme = (self.output.get("encryption") or {}).get("scheme", "none")
+        compression = self.output.get("compression")
+        stream = cast(BinaryIO, stored)
+        if scheme == "age":
+            identities = self._keys.age_identities()
+            if not identities:
+                raise AgeFormatError("the export is age-encrypted: give --identity or a passphrase")
+            return decrypt_stream(stream, identities)
+        if compression == "zip" and self.output.get("compression_applied") != "internal":
+            # The zip container is decrypted (zip AES) and inflated in one step.
+            return read_zip(stream, self._keys.passphrase)
+        if scheme != "none":
+            raise ExportReadError(f"unknown encryption scheme {scheme!r}")
+        return _pieces(stream)
+
+    def _decompress(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
+        compression = self.output.get("compression")
+        if self.output.get("compression_applied") == "internal" or compression in {"none", "zip"}:
+            yield from pieces
+            return
+        if compression == "zstd":
+            zstd = zstandard.ZstdDecompressor().decompressobj()
+            for piece in pieces:
+                yield zstd.decompress(piece)
+            if not zstd.eof:
+                raise zstandard.ZstdError("truncated zstd frame")
+            return
+        if compression == "gzip":
+            gzip = zlib.decompressobj(wbits=31)
+            for piece in pieces:
+                yield gzip.decompress(piece)
+            if not gzip.eof:
+                raise zlib.error("truncated gzip stream")
+            return
+        raise ExportReadError(f"unknown compression {compression!r}")
+
+
+def _pieces(stream: BinaryIO) -> Iterator[bytes]:
+    while piece := stream.read(_COPY_SIZE):
+        yield piece
+
+
+def load_identities(texts: Sequence[str]) -> tuple[Identity, ...]:
+    """age identities from the texts of identity files; raises ExportReadError."""
+    found: list[Identity] = []
+    for text in texts:
+        try:
+            found.extend(read_identities(text))
+        except AgeFormatError as exc:
+            raise ExportReadError(f"identity file: {exc}") from None
+    return tuple(found)

@@ -1,0 +1,69 @@
+"""`sluice keygen`: make an age identity (for `--encrypt-to` and `export read
+--identity`), or an Ed25519 manifest signing key for the daemon. Same file format as
+`age-keygen`, so either tool's keys work with both."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from client.cli.output import CliError
+from server.pipeline.ciphers import bech32
+from server.pipeline.ciphers.age import IDENTITY_HRP, RECIPIENT_HRP
+from server.signing import key_id, public_key_pem
+
+
+@click.command("keygen")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to create (mode 0600; never overwritten).",
+)
+@click.option(
+    "--signing",
+    is_flag=True,
+    help="Make an Ed25519 manifest signing key (PEM) for the daemon's "
+    "manifest_signing_key instead of an age identity.",
+)
+def keygen(output: Path, signing: bool) -> None:
+    """Create a private key file and print its public half.
+
+    Default: an age identity; the printed age1... recipient goes to
+    `sluice export create --encrypt-to`, the file to `sluice export read --identity`.
+    """
+    if signing:
+        private = Ed25519PrivateKey.generate()
+        body = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        _create_private(output, body)
+        click.echo(public_key_pem(private.public_key()), nl=False)
+        click.echo(f"key id: {key_id(private.public_key())}", err=True)
+        return
+    identity = X25519PrivateKey.generate()
+    recipient = bech32.encode(RECIPIENT_HRP, identity.public_key().public_bytes_raw())
+    secret = bech32.encode(IDENTITY_HRP, identity.private_bytes_raw()).upper()
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _create_private(output, f"# created: {created}\n# public key: {recipient}\n{secret}\n")
+    click.echo(recipient)
+
+
+def _create_private(path: Path, text: str) -> None:
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliError(f"{path} already exists; not overwriting a key") from None
+    except OSError as exc:
+        raise CliError(f"cannot create {path}: {exc.strerror}") from None
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
