@@ -53,6 +53,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)  ## throughput and peak RSS of exports through the daemon (1M rows)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@command -v rclone >/dev/null || (apt-get update -qq && apt-get install -y -qq rclone >/dev/null)
 	$(BIN)/python -m benchmarks.export_bench
 
 clean:

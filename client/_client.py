@@ -83,11 +83,27 @@ class ExportClient:
         chunk_bytes: int | None = None,
         chunk_rows: int | None = None,
         labels: Mapping[str, str] = _NO_LABELS,
+        encrypt_to: Iterable[str] = (),
+        passphrase_secret: str = "",
+        zip_password_secret: str = "",
+        redaction: export_pb2.Redaction | None = None,
+        storage_profile: str = "",
+        source_profile: str = "",
     ) -> export_pb2.ExportSpec:
         """An ExportSpec from plain values; empty strings and None mean server defaults.
 
         Naive `since`/`until` datetimes are taken as UTC. Nothing is validated here: the
         server rejects bad input with InvalidArgumentError naming the field.
+
+        `encrypt_to` lists age recipients ("age1..."); `passphrase_secret` (age scrypt) and
+        `zip_password_secret` (AES-256 zip, with compression "zip") name secrets
+        configured on the server, never the secrets themselves.
+
+        `storage_profile` / `source_profile` name storage profiles configured on the server
+        (credentials for s3:// and az:// destinations and sources), never credentials.
+
+        `redaction` is the privacy policy, e.g. `export_pb2.Redaction(level="moderate")`;
+        None exports the records as they are.
         """
         time_range = export_pb2.TimeRange(column=time_column)
         if since is not None:
@@ -106,13 +122,23 @@ class ExportClient:
         if level is not None:
             output.level = level
         return export_pb2.ExportSpec(
-            source=export_pb2.Source(uri=os.fspath(source), format=source_format),
+            source=export_pb2.Source(
+                uri=os.fspath(source), format=source_format, profile=source_profile
+            ),
             query=query,
             output=output,
             # None leaves the optional fields unset (server default); 0 is sent and rejected.
             chunking=export_pb2.Chunking(target_bytes=chunk_bytes, max_rows=chunk_rows),
-            destination=export_pb2.Destination(uri=os.fspath(to), dataset=dataset),
+            destination=export_pb2.Destination(
+                uri=os.fspath(to), dataset=dataset, profile=storage_profile
+            ),
             labels=dict(labels),
+            encryption=export_pb2.Encryption(
+                age_recipients=list(encrypt_to),
+                age_passphrase_ref=passphrase_secret,
+                zip_password_ref=zip_password_secret,
+            ),
+            redaction=redaction,
         )
 
     def create(self, spec: export_pb2.ExportSpec, *, request_id: str = "") -> export_pb2.Export:
@@ -221,6 +247,11 @@ class ExportClient:
         if final.state != export_pb2.EXPORT_STATE_SUCCEEDED:
             raise ExportFailedError(final)
         return final
+
+    def server_info(self) -> export_pb2.ServerInfo:
+        """Version, supported formats, and the public key verifying signed manifests."""
+        with self._translated():
+            return self._stub.GetServerInfo(export_pb2.GetServerInfoRequest(), timeout=self.timeout)
 
     def health(self, *, timeout: float | None = None) -> bool:
         """True when the daemon answers and reports the export service SERVING."""

@@ -9,25 +9,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from server.errors import Interrupted, SluiceError
 from server.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from server.jobs.model import ChunkRecord, Job, Progress
 from server.jobs.store import JobStore
-from server.manifest import build_manifest, write_manifest
+from server.manifest import build_manifest, encode_manifest, write_manifest
 from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from server.pipeline.source import count_rows
 from server.plan import ExportPlan, build_plan
 from server.settings import Settings
+from server.signing import SIGNATURE_SUFFIX, load_signer
 from server.storage import storage_errors
-from sinks.base import Sink
+from sinks.base import Sink, UploadJournal
+from sinks.profiles import AzureProfile, S3Profile
 
 _log = logging.getLogger("sluice.export")
 _PUBLISH_EVERY = 0.25
 _SAVE_EVERY = 2.0
+
+
+class SinkOpener(Protocol):
+    def __call__(self, uri: str, *, profile: S3Profile | AzureProfile | None = None) -> Sink: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class ExecutionContext:
     settings: Settings
     store: JobStore
     hub: EventHub
-    open_sink: Callable[[str], Sink]
+    open_sink: SinkOpener
     content_key: bytes
     content_key_id: str
 
@@ -45,10 +51,13 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     (Interrupted when `stop` is set)."""
     settings = context.settings
     plan = build_plan(job.spec, settings, job.id)
-    sink = context.open_sink(plan.destination)
+    with storage_errors():
+        sink = context.open_sink(plan.destination, profile=plan.destination_profile)
     chunks = list(context.store.chunks(job.id))
     total = _source_rows(plan, settings)
     resume = ResumePoint.after(chunks, total)
+    # Only the next chunk's upload can be continued; any other one is aborted now.
+    _abort_journalled_uploads(sink, job.id, context.store, keep=plan.chunk_key(resume.next_index))
     if chunks:
         _log.info(
             "export %s resumes after chunk %d (row %d)", job.id, chunks[-1].index, resume.from_row
@@ -61,7 +70,12 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
         zstd_threads=settings.zstd_threads,
         content_key=context.content_key,
     )
-    run_pipeline(plan, sink, resume, reporter, stop, options)
+    try:
+        run_pipeline(plan, sink, resume, reporter, stop, options)
+    except BaseException:
+        # The writer aborted its own upload; this catches one whose abort failed.
+        _abort_journalled_uploads(sink, job.id, context.store, keep="", quietly=True)
+        raise
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
     return _commit(plan, sink, job, context)
@@ -76,8 +90,30 @@ def _commit(plan: ExportPlan, sink: Sink, job: Job, context: ExecutionContext) -
         finished_at=datetime.now(UTC),
         digest_key_id=context.content_key_id,
     )
+    _write_signature(plan, sink, encode_manifest(manifest), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)
     return f"{sink.uri.rstrip('/')}/{plan.manifest_key}"
+
+
+def _write_signature(
+    plan: ExportPlan, sink: Sink, manifest_bytes: bytes, settings: Settings
+) -> None:
+    """Store manifest.json.sig BEFORE the manifest: the manifest's presence commits the
+    export, so a committed signed export never lacks its signature. Once a manifest
+    exists (a retry after a crash), its signature is left alone: it signs those bytes."""
+    signer = load_signer(settings.manifest_signing_key)
+    if signer is None:
+        return
+    with storage_errors():
+        if any(o.key == plan.manifest_key for o in sink.list(plan.manifest_key)):
+            return
+        writer = sink.create(plan.manifest_key + SIGNATURE_SUFFIX, overwrite=True)
+        try:
+            writer.write(signer.sign(manifest_bytes))
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
 
 
 def _source_rows(plan: ExportPlan, settings: Settings) -> int:
@@ -89,6 +125,47 @@ def _source_rows(plan: ExportPlan, settings: Settings) -> int:
     except Exception as exc:  # noqa: BLE001 - progress is optional; the export is not
         _log.warning("cannot count source rows for progress: %s", exc)
         return 0
+
+
+def _abort_journalled_uploads(
+    sink: Sink, job_id: str, store: JobStore, *, keep: str, quietly: bool = False
+) -> None:
+    """Abort the job's journalled resumable uploads except `keep`'s, and forget them, so
+    nothing unfinished stays billed or orphaned in the bucket."""
+    abort = getattr(sink, "abort_upload", None)
+    for key, state in store.uploads(job_id):
+        if key == keep:
+            continue
+        try:
+            if abort is not None:
+                with storage_errors():
+                    abort(key, state)
+        except SluiceError as exc:
+            if not quietly:
+                raise
+            _log.warning("export %s: could not abort the upload of %s: %s", job_id, key, exc)
+            continue
+        store.delete_upload(job_id, key)
+
+
+class _StoreUploadJournal:
+    """An UploadJournal backed by the job store, for one object of one job."""
+
+    def __init__(self, store: JobStore, job_id: str, key: str) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._key = key
+
+    def load(self) -> str | None:
+        return next(
+            (state for key, state in self._store.uploads(self._job_id) if key == self._key), None
+        )
+
+    def save(self, state: str) -> None:
+        self._store.save_upload(self._job_id, self._key, state)
+
+    def clear(self) -> None:
+        self._store.delete_upload(self._job_id, self._key)
 
 
 def _remove_stale_temporaries(sink: Sink, prefix: str) -> None:
@@ -118,6 +195,9 @@ class _ProgressReporter:
         self._context.hub.publish(ChunkCommitted(self._job_id, chunk))
         self._last_save = time.monotonic()
         self._publish(progress, force=True)
+
+    def upload_journal(self, key: str) -> UploadJournal:
+        return _StoreUploadJournal(self._context.store, self._job_id, key)
 
     def progress(self, progress: Progress) -> None:
         now = time.monotonic()

@@ -82,10 +82,15 @@ def build_manifest(
     }
 
 
+def encode_manifest(manifest: dict[str, Any]) -> bytes:
+    """The exact bytes stored as manifest.json (and covered by manifest.json.sig)."""
+    return json.dumps(manifest, indent=2, sort_keys=False).encode() + b"\n"
+
+
 def write_manifest(sink: Sink, key: str, manifest: dict[str, Any]) -> None:
     """Write the manifest atomically and only once. Finding one already there is fine
     when it commits the same chunks (a retry after a crash); otherwise it is data loss."""
-    body = json.dumps(manifest, indent=2, sort_keys=False).encode() + b"\n"
+    body = encode_manifest(manifest)
     with storage_errors():
         writer = sink.create(key, overwrite=False)
         try:

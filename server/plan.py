@@ -12,14 +12,19 @@ from typing import TypeVar
 import polars as pl
 
 from server.errors import InvalidArgument
+from server.pipeline.ciphers.selection import bind_zip_password, build_cipher
 from server.pipeline.compressors import COMPRESSORS, CompressorKind
 from server.pipeline.encoders import ENCODERS, EncoderKind
 from server.pipeline.query import CompiledQuery, compile_query
+from server.pipeline.redaction import build_redactor
 from server.pipeline.source import ROW_INDEX, ResolvedSource, resolve_source, scan
 from server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from server.settings import Settings
 from server.spec import ExportSpec
 from sinks import is_local_uri, join_key, local_path
+from sinks.azure.options import AzureLocation
+from sinks.profiles import AzureProfile, S3Profile, profile_kind_for
+from sinks.s3.options import S3Location
 
 _Kind = TypeVar("_Kind")
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -52,6 +57,8 @@ class ExportPlan:
     cipher: CipherKind = NO_CIPHER
     #: Incremental cursor column whose largest exported value becomes the watermark.
     cursor: str = ""
+    #: Credentials (secret references) for the destination, from a named storage profile.
+    destination_profile: S3Profile | AzureProfile | None = None
 
     def chunk_name(self, index: int) -> str:
         """File name of chunk `index`, relative to the export folder."""
@@ -75,13 +82,26 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     destination = _check_destination(spec, settings)
     _check_labels(spec.labels)
     _refuse_unsupported(spec)
-    source = resolve_source(spec.source.uri, spec.source.format, settings.source_roots)
+    source_profile = _profile(settings, spec.source.profile, spec.source.uri, "spec.source")
+    destination_profile = _profile(
+        settings, spec.destination.profile, spec.destination.uri, "spec.destination"
+    )
+    cipher = build_cipher(spec.encryption, settings)
+    compressor, zip_cipher = bind_zip_password(
+        spec.encryption,
+        settings,
+        compressor,
+        encoder,
+        entry_name=f"{spec.destination.dataset}.{encoder.extension}",
+    )
+    source = resolve_source(
+        spec.source.uri, spec.source.format, settings.source_roots, source_profile
+    )
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
-    redactor: Redactor = NoRedaction()
-    schema = redactor.output_schema(
-        pl.Schema({name: source_schema[name] for name in query.columns})
-    )
+    projected = pl.Schema({name: source_schema[name] for name in query.columns})
+    redactor = build_redactor(spec.redaction, projected, settings)
+    schema = redactor.output_schema(projected)
     return ExportPlan(
         export_id=export_id,
         spec=spec,
@@ -97,7 +117,8 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
         chunk_target_bytes=target_bytes,
         chunk_max_rows=max_rows,
         redactor=redactor,
-        cipher=NO_CIPHER,
+        cipher=zip_cipher or cipher,
+        destination_profile=destination_profile,
     )
 
 
@@ -157,6 +178,7 @@ def _check_destination(spec: ExportSpec, settings: Settings) -> str:
             "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
         )
     if not is_local_uri(uri):
+        _check_cloud_location(uri)
         return uri
     try:
         resolved = local_path(uri)
@@ -175,26 +197,41 @@ def _check_destination(spec: ExportSpec, settings: Settings) -> str:
 
 
 def _refuse_unsupported(spec: ExportSpec) -> None:
-    """Refuse what this daemon cannot honour yet, rather than export in clear what the
-    caller asked to protect. Each check goes away with the stage that implements it."""
-    redaction = spec.redaction
-    if (
-        redaction.level not in {"", "none"}
-        or redaction.policy
-        or redaction.rules
-        or redaction.include_pii is False
-    ):
-        raise InvalidArgument("spec.redaction", "redaction is not supported by this server yet")
-    encryption = spec.encryption
-    if encryption.age_recipients or encryption.age_passphrase_ref or encryption.zip_password_ref:
-        raise InvalidArgument("spec.encryption", "encryption is not supported by this server yet")
+    """Refuse what this daemon cannot honour yet, rather than export more than the caller
+    asked for. Each check goes away with the stage that implements it."""
     incremental = spec.incremental
     if incremental.mode not in {"", "full"} or incremental.cursor or incremental.key:
         raise InvalidArgument("spec.incremental", "incremental exports are not supported yet")
-    if spec.source.profile:
-        raise InvalidArgument("spec.source.profile", "storage profiles are not supported yet")
-    if spec.destination.profile:
-        raise InvalidArgument("spec.destination.profile", "storage profiles are not supported yet")
+
+
+def _profile(
+    settings: Settings, name: str, uri: str, field: str
+) -> S3Profile | AzureProfile | None:
+    """The named storage profile, checked against the kind of store the URI names."""
+    if not name:
+        return None
+    profile = settings.storage_profiles.get(name)
+    if profile is None:
+        raise InvalidArgument(f"{field}.profile", f"unknown storage profile {name!r}")
+    kind = profile_kind_for(uri)
+    if kind != profile.kind:
+        where = f"{kind} URIs" if kind else "this URI"
+        raise InvalidArgument(
+            f"{field}.profile", f"profile {name!r} is for {profile.kind}, not for {where}"
+        )
+    return profile
+
+
+def _check_cloud_location(uri: str) -> None:
+    """Bucket and container names are checked before any request reaches the store."""
+    kind = profile_kind_for(uri)
+    try:
+        if kind == "s3":
+            S3Location.parse(uri)
+        elif kind == "azure":
+            AzureLocation.parse(uri)
+    except ValueError as exc:
+        raise InvalidArgument("spec.destination.uri", str(exc)) from None
 
 
 def _check_labels(labels: tuple[tuple[str, str], ...]) -> None:

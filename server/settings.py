@@ -23,6 +23,8 @@ from pydantic import (
     field_validator,
 )
 
+from sinks.profiles import StorageProfile
+
 ENV_PREFIX = "SLUICE_"
 #: Environment variables that start with SLUICE_ but belong to the client or tests.
 CLIENT_ENV = frozenset({"SLUICE_SERVER"})
@@ -80,7 +82,8 @@ class Settings(BaseModel):
     #: scrypt work factor (log2 N) for age passphrase encryption.
     age_scrypt_work_factor: int = Field(default=18, ge=10, le=22)
     #: Named storage profiles (credentials by reference) for sources and destinations.
-    storage_profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: See sinks/profiles.py and README "Cloud storage": name -> {kind = "s3" | "azure", ...}.
+    storage_profiles: dict[str, StorageProfile] = Field(default_factory=dict)
     #: Count source rows before exporting so progress can show an ETA.
     count_source_rows: bool = True
     #: Python logging level name.

@@ -25,6 +25,7 @@ from client.cli.output import (
 )
 from client.cli.params import LABEL, LIST, SIZE, TIME, split_list
 from client.cli.progress import describe_event, wait_with_bar
+from client.cli.redaction import build_redaction, redaction_options
 
 JSON_HELP = "Print JSON instead of text (the same export shape in every command)."
 
@@ -81,6 +82,18 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @click.option("--to", required=True, metavar="DEST", help="Destination folder or URL.")
 @click.option("--dataset", required=True, metavar="NAME", help="Dataset name (folder under DEST).")
 @click.option(
+    "--storage-profile",
+    default="",
+    metavar="NAME",
+    help="Server storage profile (credentials) for an s3:// or az:// DEST.",
+)
+@click.option(
+    "--source-profile",
+    default="",
+    metavar="NAME",
+    help="Server storage profile (credentials) for an s3:// or az:// source.",
+)
+@click.option(
     "--source-format",
     default="",
     metavar="F",
@@ -89,7 +102,12 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @click.option(
     "--format", "fmt", default="", metavar="F", help="parquet|jsonl|csv|json|arrow. Default: jsonl."
 )
-@click.option("--compression", default="", metavar="C", help="zstd|gzip|none. Default: zstd.")
+@click.option(
+    "--compression",
+    default="",
+    metavar="C",
+    help="zstd|gzip|zip|none. Default: zstd. zip: one zip archive (deflate) per chunk.",
+)
 @click.option(
     "--level", type=int, default=None, metavar="N", help="Compression level (zstd 1-22, gzip 1-9)."
 )
@@ -128,6 +146,38 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 )
 @click.option("--label", "labels", type=LABEL, multiple=True, help="Label KEY=VALUE; repeatable.")
 @click.option(
+    "--encrypt-to",
+    "encrypt_to",
+    multiple=True,
+    metavar="age1...",
+    help="Encrypt every chunk (age format, .age) to this age recipient; repeatable.",
+)
+@click.option(
+    "--passphrase-secret",
+    default="",
+    metavar="NAME",
+    help="Encrypt with age to the passphrase in the server secret NAME (its `secrets`).",
+)
+@click.option(
+    "--passphrase-env",
+    default="",
+    metavar="VAR",
+    help="Same as --passphrase-secret, naming the server secret configured as env:VAR.",
+)
+@click.option(
+    "--zip-password-secret",
+    default="",
+    metavar="NAME",
+    help="AES-256 zip encryption (needs --compression zip) with the server secret NAME.",
+)
+@click.option(
+    "--zip-password-env",
+    default="",
+    metavar="VAR",
+    help="Same as --zip-password-secret, naming the server secret configured as env:VAR.",
+)
+@redaction_options
+@click.option(
     "--request-id",
     default="",
     metavar="ID",
@@ -143,6 +193,8 @@ def create(
     source: str,
     to: str,
     dataset: str,
+    storage_profile: str,
+    source_profile: str,
     source_format: str,
     fmt: str,
     compression: str,
@@ -157,13 +209,27 @@ def create(
     chunk_bytes: int | None,
     chunk_rows: int | None,
     labels: tuple[tuple[str, str], ...],
+    encrypt_to: tuple[str, ...],
+    passphrase_secret: str,
+    passphrase_env: str,
+    zip_password_secret: str,
+    zip_password_env: str,
+    redact: str | None,
+    redact_policy: str,
+    redact_rules: tuple[str, ...],
     request_id: str,
     wait: bool,
     as_json: bool,
 ) -> None:
-    """Queue a new export; prints its id (or its JSON)."""
+    """Queue a new export; prints its id (or its JSON).
+
+    Secrets never travel: --passphrase-secret/--zip-password-secret name secrets the
+    server has configured; the *-env forms name the one configured as env:VAR.
+    """
     if (since or until) and not time_column:
         raise click.UsageError("--since/--until need --time-column")
+    passphrase = _secret_name(passphrase_secret, passphrase_env, "--passphrase")
+    zip_password = _secret_name(zip_password_secret, zip_password_env, "--zip-password")
     spec = ExportClient.build_spec(
         source=source,
         to=to,
@@ -182,6 +248,12 @@ def create(
         chunk_bytes=chunk_bytes,
         chunk_rows=chunk_rows,
         labels=dict(labels),
+        redaction=build_redaction(redact, redact_policy, redact_rules),
+        encrypt_to=encrypt_to,
+        passphrase_secret=passphrase,
+        zip_password_secret=zip_password,
+        storage_profile=storage_profile,
+        source_profile=source_profile,
     )
     with cli_state().client() as sluice:
         export = sluice.create(spec, request_id=request_id)
@@ -195,6 +267,12 @@ def create(
             _follow(sluice, export.id, "export-json")
         else:
             _follow(sluice, export.id, "bar" if stdout().is_terminal else "quiet")
+
+
+def _secret_name(name: str, env_var: str, option: str) -> str:
+    if name and env_var:
+        raise click.UsageError(f"give {option}-secret or {option}-env, not both")
+    return name or (f"env:{env_var}" if env_var else "")
 
 
 @export_group.command("get")

@@ -14,7 +14,9 @@ from client._client import ADDRESS_ENV, DEFAULT_ADDRESS
 from client._errors import ServerUnreachableError, SluiceError
 from client.cli.context import CliState
 from client.cli.export import export_group
+from client.cli.keygen import keygen
 from client.cli.output import CliError
+from client.cli.read import read_export
 from client.demo import demo
 
 
@@ -111,7 +113,9 @@ def serve(
     sys.exit(run_server(config_file, overrides))
 
 
+export_group.add_command(read_export)
 cli.add_command(export_group)
+cli.add_command(keygen)
 cli.add_command(demo)
 
 

@@ -27,7 +27,7 @@ from server.pipeline.reader import read_batches
 from server.pipeline.stages import Cipher
 from server.plan import ExportPlan
 from server.storage import translate_storage_error
-from sinks.base import Sink, SinkWriter
+from sinks.base import Sink, SinkWriter, UploadJournal
 from sinks.errors import StorageError
 
 
@@ -64,6 +64,10 @@ class ExportObserver(Protocol):
         ...
 
     def progress(self, progress: Progress) -> None: ...
+
+    def upload_journal(self, key: str) -> UploadJournal:
+        """Where a resumable sink journals its upload of `key` (only asked of resumable sinks)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,16 @@ class _ChunkWriterThread:
 
     def _chunk(self, index: int) -> _OpenChunk:
         if self._open is None:
-            writer = self._sink.create(self._plan.chunk_key(index), overwrite=True)
+            key = self._plan.chunk_key(index)
+            writer: SinkWriter
+            if self._sink.capabilities.resumable:
+                # Resumable sinks continue a journalled upload, and refuse to overwrite
+                # unless the stored object is byte-identical, so a duplicate run can
+                # neither replace a chunk nor fail on one a crash published unjournalled.
+                journal = self._observer.upload_journal(key)
+                writer = self._sink.create(key, overwrite=False, journal=journal)
+            else:
+                writer = self._sink.create(key, overwrite=True)
             self._open = _OpenChunk(
                 index,
                 writer,

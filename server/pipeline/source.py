@@ -17,6 +17,7 @@ import fsspec
 import polars as pl
 
 from server.errors import InvalidArgument
+from sinks.profiles import AzureProfile, S3Profile, fsspec_options, polars_storage_options
 
 #: Name of the row-position column added to every source; never exported.
 ROW_INDEX = "__sluice_row"
@@ -45,6 +46,13 @@ class ResolvedSource:
     files: tuple[str, ...]
     #: Set for remote (non-local) files: the fsspec protocol.
     protocol: str = "file"
+    #: The storage profile remote files are read with (secret references only).
+    profile: S3Profile | AzureProfile | None = None
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec options for remote files (holds resolved secrets: never log or store)."""
+        return fsspec_options(self.profile)
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the source; never credentials."""
@@ -55,31 +63,46 @@ class ResolvedSource:
         }
 
 
-def resolve_source(uri: str, format_name: str, allowed_roots: Sequence[Path]) -> ResolvedSource:
+def resolve_source(
+    uri: str,
+    format_name: str,
+    allowed_roots: Sequence[Path],
+    profile: S3Profile | AzureProfile | None = None,
+) -> ResolvedSource:
     """Expand the URI into sorted files, check confinement and the format."""
     if not uri.strip():
         raise InvalidArgument("spec.source.uri", "is required")
     protocol, path = _split_protocol(uri)
-    files = _expand_local(path, allowed_roots) if protocol == "file" else _expand_remote(uri)
+    if protocol == "file":
+        files = _expand_local(path, allowed_roots)
+    else:
+        files = _expand_remote(uri, profile)
     fmt = _pick_format(format_name, files)
-    return ResolvedSource(uri=uri, format=fmt, files=tuple(files), protocol=protocol)
+    return ResolvedSource(
+        uri=uri, format=fmt, files=tuple(files), protocol=protocol, profile=profile
+    )
 
 
 def scan(source: ResolvedSource) -> pl.LazyFrame:
     """A lazy frame over the files, in order, with ROW_INDEX as the first column."""
     files = list(source.files)
+    options = polars_storage_options(source.profile)
     if source.format == "parquet":
-        frame = pl.scan_parquet(files, row_index_name=ROW_INDEX)
+        frame = pl.scan_parquet(files, row_index_name=ROW_INDEX, storage_options=options)
     elif source.format == "csv":
         # .tsv files are CSV with tabs; reading them with commas yields one wide column.
         tabs = all(f.lower().endswith(".tsv") for f in files)
         frame = pl.scan_csv(
-            files, row_index_name=ROW_INDEX, try_parse_dates=True, separator="\t" if tabs else ","
+            files,
+            row_index_name=ROW_INDEX,
+            try_parse_dates=True,
+            separator="\t" if tabs else ",",
+            storage_options=options,
         )
     elif source.format == "ndjson":
-        frame = pl.scan_ndjson(files, row_index_name=ROW_INDEX)
+        frame = pl.scan_ndjson(files, row_index_name=ROW_INDEX, storage_options=options)
     else:
-        frame = pl.scan_ipc(files, row_index_name=ROW_INDEX)
+        frame = pl.scan_ipc(files, row_index_name=ROW_INDEX, storage_options=options)
     return frame
 
 
@@ -126,9 +149,9 @@ def _check_confined(path: str, roots: Sequence[Path], *, glob_pattern: bool) -> 
     )
 
 
-def _expand_remote(uri: str) -> list[str]:
+def _expand_remote(uri: str, profile: S3Profile | AzureProfile | None) -> list[str]:
     try:
-        fs, path = fsspec.core.url_to_fs(uri)
+        fs, path = fsspec.core.url_to_fs(uri, **fsspec_options(profile))
     except (ValueError, ImportError) as exc:
         raise InvalidArgument("spec.source.uri", f"unsupported source protocol: {exc}") from None
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]

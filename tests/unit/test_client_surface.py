@@ -61,6 +61,7 @@ def test_client_methods() -> None:
         "list",
         "list_page",
         "resume",
+        "server_info",
         "wait",
         "watch",
     }
