@@ -89,6 +89,7 @@ class ExportClient:
         redaction: export_pb2.Redaction | None = None,
         storage_profile: str = "",
         source_profile: str = "",
+        incremental: export_pb2.Incremental | None = None,
     ) -> export_pb2.ExportSpec:
         """An ExportSpec from plain values; empty strings and None mean server defaults.
 
@@ -139,6 +140,7 @@ class ExportClient:
                 zip_password_ref=zip_password_secret,
             ),
             redaction=redaction,
+            incremental=incremental,
         )
 
     def create(self, spec: export_pb2.ExportSpec, *, request_id: str = "") -> export_pb2.Export:

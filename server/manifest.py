@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from server.errors import DataLoss
-from server.jobs.model import ChunkRecord
+from server.incremental import Watermark, later
+from server.jobs.model import ChunkRecord, CursorValue
 from server.pipeline.encoders import arrow_schema
 from server.plan import ExportPlan
 from server.storage import storage_errors
@@ -26,15 +27,15 @@ def build_manifest(
     created_at: datetime,
     finished_at: datetime,
     digest_key_id: str,
-    parent_export_id: str | None = None,
 ) -> dict[str, Any]:
     spec = plan.spec
     query = spec.query
+    increment = plan.increment
     return {
         "format_version": FORMAT_VERSION,
         "export_id": plan.export_id,
         "dataset": spec.destination.dataset,
-        "parent_export_id": parent_export_id,
+        "parent_export_id": increment.parent_export_id,
         "created_at": created_at.isoformat(),
         "finished_at": finished_at.isoformat(),
         "source": plan.source.describe(),
@@ -63,7 +64,13 @@ def build_manifest(
             "chunks": len(chunks),
             "stored_bytes": sum(c.stored_bytes for c in chunks),
         },
-        "watermark": None,
+        "watermark": next_watermark(plan, chunks),
+        "incremental": {
+            "mode": increment.mode,
+            "cursor": increment.cursor or None,
+            "since": increment.since.to_json() if increment.since else None,
+            "lookback_seconds": spec.incremental.lookback_seconds,
+        },
         "redaction": {**plan.redactor.describe(), "counts": _redaction_counts(chunks)},
         "content_digest": {"algorithm": "hmac-sha256", "key_id": digest_key_id},
         "labels": dict(spec.labels),
@@ -115,6 +122,20 @@ def _schema_fields(plan: ExportPlan) -> list[dict[str, Any]]:
         {"name": field.name, "type": str(field.type), "nullable": field.nullable}
         for field in schema
     ]
+
+
+def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> dict[str, Any] | None:
+    """The largest cursor among the exported rows; with no new rows, the parent's."""
+    if not plan.cursor:
+        return None
+    dtype = plan.source_schema[plan.cursor]
+    value: CursorValue = None
+    for chunk in chunks:
+        value = later(value, chunk.cursor_max, dtype)
+    since = plan.increment.since
+    if value is None and since is not None:
+        value = later(value, since.value, dtype)
+    return Watermark(plan.cursor, value, str(dtype)).to_json()
 
 
 def _redaction_counts(chunks: Sequence[ChunkRecord]) -> dict[str, dict[str, int]]:

@@ -13,6 +13,7 @@ from client._client import ExportClient
 from client._convert import STATE_NAMES, event_to_dict, export_to_dict
 from client._errors import ExportFailedError
 from client.cli.context import cli_state
+from client.cli.incremental import build_incremental, incremental_options
 from client.cli.manifest import load_manifest, render_manifest
 from client.cli.output import (
     EXIT_EXPORT_FAILED,
@@ -177,6 +178,7 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
     help="Same as --zip-password-secret, naming the server secret configured as env:VAR.",
 )
 @redaction_options
+@incremental_options
 @click.option(
     "--request-id",
     default="",
@@ -217,6 +219,10 @@ def create(
     redact: str | None,
     redact_policy: str,
     redact_rules: tuple[str, ...],
+    mode: str,
+    cursor: str,
+    lookback: int,
+    key: str,
     request_id: str,
     wait: bool,
     as_json: bool,
@@ -254,6 +260,7 @@ def create(
         zip_password_secret=zip_password,
         storage_profile=storage_profile,
         source_profile=source_profile,
+        incremental=build_incremental(mode, cursor, lookback, key),
     )
     with cli_state().client() as sluice:
         export = sluice.create(spec, request_id=request_id)

@@ -16,6 +16,7 @@ import polars as pl
 from server.incremental import batch_maximum, later
 from server.jobs.model import CursorValue
 from server.pipeline.encoders import ChunkContext
+from server.pipeline.query import CURSOR_COLUMN
 from server.pipeline.source import ROW_INDEX
 from server.plan import ExportPlan
 
@@ -101,7 +102,8 @@ def encode_chunks(
             source_end = int(positions[-1]) + 1
             if plan.cursor:
                 cursor_dtype = plan.source_schema[plan.cursor]
-                cursor_max = later(cursor_max, batch_maximum(batch, plan.cursor), cursor_dtype)
+                cursor_max = later(cursor_max, batch_maximum(batch, CURSOR_COLUMN), cursor_dtype)
+                batch = batch.drop(CURSOR_COLUMN)
             batch = _take_counters(batch, plan.redactor.counters, counts)
             data = encoder.encode(batch.drop(ROW_INDEX))
             records += batch.height

@@ -19,15 +19,23 @@ _SUBQUERY = re.compile(r"\bselect\b", re.IGNORECASE)
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 
 
+#: Hidden copy of the incremental cursor, taken before redaction can change the column;
+#: the pipeline reads each chunk's maximum from it and drops it before encoding.
+CURSOR_COLUMN = "__sluice_cursor"
+
+
 @dataclass(frozen=True)
 class CompiledQuery:
     columns: tuple[str, ...]
     predicate: pl.Expr | None
+    #: Incremental cursor column carried along as CURSOR_COLUMN ("" for none).
+    cursor: str = ""
 
     @property
     def required_columns(self) -> tuple[str, ...]:
         """Source columns the query reads: the projection plus what predicates use."""
         used = set(self.predicate.meta.root_names()) if self.predicate is not None else set()
+        used |= {self.cursor} if self.cursor else set()
         used.discard(ROW_INDEX)
         return self.columns + tuple(sorted(used - set(self.columns)))
 
@@ -37,7 +45,8 @@ class CompiledQuery:
             frame = frame.filter(pl.col(ROW_INDEX) >= from_row)
         if self.predicate is not None:
             frame = frame.filter(self.predicate)
-        return frame.select(ROW_INDEX, *self.columns)
+        hidden = [pl.col(self.cursor).alias(CURSOR_COLUMN)] if self.cursor else []
+        return frame.select(ROW_INDEX, *self.columns, *hidden)
 
 
 def compile_query(query: QuerySpec, schema: pl.Schema) -> CompiledQuery:

@@ -74,13 +74,12 @@ def test_batch_maximum_and_later_build_the_next_watermark() -> None:
 
 def test_each_journalled_chunk_carries_its_largest_cursor(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import threading
-    from dataclasses import replace
 
     from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
     from server.plan import build_plan
     from server.sample_data import generate
     from server.settings import load_settings
-    from server.spec import ChunkingSpec, DestinationSpec, ExportSpec, SourceSpec
+    from server.spec import ChunkingSpec, DestinationSpec, ExportSpec, IncrementalSpec, SourceSpec
     from sinks import MemorySink
     from tests.unit.exporting import Journal
 
@@ -98,8 +97,11 @@ def test_each_journalled_chunk_carries_its_largest_cursor(tmp_path) -> None:  # 
         source=SourceSpec(str(source)),
         destination=DestinationSpec(str(tmp_path / "out"), "events"),
         chunking=ChunkingSpec(max_rows=1_000),
+        # A full export with a cursor records the watermark a later incremental starts from.
+        incremental=IncrementalSpec(mode="full", cursor="updated_at"),
     )
-    plan = replace(build_plan(spec, settings, "inc"), cursor="updated_at")
+    plan = build_plan(spec, settings, "inc")
+    assert plan.cursor == "updated_at"
     journal = Journal()
     run_pipeline(
         plan,

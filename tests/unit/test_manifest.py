@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from server.catalog import CommittedExport
 from server.errors import DataLoss
+from server.increment import IncrementPlan
 from server.jobs.model import ChunkRecord
 from server.manifest import FORMAT_VERSION, build_manifest, write_manifest
 from server.pipeline.encoders import arrow_schema
@@ -106,7 +108,10 @@ def test_manifest_fields_of_a_real_run(source: Path) -> None:
     sink = MemorySink()
     chunks = _run(plan, sink)
     assert len(chunks) > 1
-    manifest = _manifest(plan, chunks, parent_export_id="exp-0")
+    parent = CommittedExport(
+        "exp-0", "events", "events/exp-0/manifest.json", "", "", None, 0, 0, 0, None
+    )
+    manifest = _manifest(replace(plan, increment=IncrementPlan("incremental", parent)), chunks)
 
     assert manifest["format_version"] == FORMAT_VERSION == 1
     assert manifest["export_id"] == "exp-1"
