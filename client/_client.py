@@ -16,6 +16,7 @@ from sluice.v1 import export_pb2, export_pb2_grpc
 
 from client._convert import FINAL_STATES, state_values, to_timestamp
 from client._errors import ExportFailedError, UnavailableError, error_from_rpc
+from client._history import HistoryCalls
 
 DEFAULT_ADDRESS = "127.0.0.1:7070"
 #: Environment variable naming the daemon's address when none is passed.
@@ -27,7 +28,7 @@ _NO_LABELS: Mapping[str, str] = MappingProxyType({})
 EventCallback = Callable[[export_pb2.ExportEvent], None]
 
 
-class ExportClient:
+class ExportClient(HistoryCalls):
     """Creates, observes and controls exports on a Sluice daemon.
 
     `address` defaults to $SLUICE_SERVER, then 127.0.0.1:7070. `timeout` is the deadline

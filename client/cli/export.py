@@ -13,6 +13,7 @@ from client._client import ExportClient
 from client._convert import STATE_NAMES, event_to_dict, export_to_dict
 from client._errors import ExportFailedError
 from client.cli.context import cli_state
+from client.cli.history import print_dataset_history
 from client.cli.incremental import build_incremental, incremental_options
 from client.cli.manifest import load_manifest, render_manifest
 from client.cli.output import (
@@ -358,11 +359,28 @@ def _print_changed(export: export_pb2.Export, as_json: bool) -> None:
     metavar="N",
     help="Show at most N exports (newest first).",
 )
+@click.option(
+    "--dataset",
+    default="",
+    metavar="NAME",
+    help="Instead: the dataset's committed exports (its chain), read from --to.",
+)
+@click.option("--to", "destination", default="", metavar="DEST", help="Destination of --dataset.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of exports.")
 def list_exports(
-    states: tuple[str, ...], labels: tuple[tuple[str, str], ...], limit: int, as_json: bool
+    states: tuple[str, ...],
+    labels: tuple[tuple[str, str], ...],
+    limit: int,
+    dataset: str,
+    destination: str,
+    as_json: bool,
 ) -> None:
-    """List exports, newest first."""
+    """List exports, newest first; with --dataset, a dataset's chain from storage."""
+    if dataset:
+        if not destination:
+            raise click.UsageError("--dataset needs --to DEST")
+        print_dataset_history(destination, dataset, as_json=as_json)
+        return
     with cli_state().client() as sluice:
         found = sluice.list(states=states, labels=dict(labels), page_size=min(limit, 500))
         exports = list(itertools.islice(found, limit))

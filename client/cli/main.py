@@ -14,6 +14,7 @@ from client._client import ADDRESS_ENV, DEFAULT_ADDRESS
 from client._errors import ServerUnreachableError, SluiceError
 from client.cli.context import CliState
 from client.cli.export import export_group
+from client.cli.history import delete, diff, retain, verify
 from client.cli.keygen import keygen
 from client.cli.output import CliError
 from client.cli.read import read_export
@@ -114,6 +115,8 @@ def serve(
 
 
 export_group.add_command(read_export)
+for command in (verify, diff, delete, retain):
+    export_group.add_command(command)
 cli.add_command(export_group)
 cli.add_command(keygen)
 cli.add_command(demo)

@@ -1,0 +1,67 @@
+"""Client calls for committed exports: verify, diff, delete, retention, dataset history.
+Mixed into ExportClient; every call translates gRPC failures like the others."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+from sluice.v1 import export_pb2, export_pb2_grpc
+
+
+class HistoryCalls:
+    _stub: export_pb2_grpc.ExportServiceStub
+    timeout: float
+
+    def _translated(self) -> AbstractContextManager[None]:  # provided by ExportClient
+        raise NotImplementedError
+
+    def verify(self, export: str) -> export_pb2.VerifyExportResponse:
+        """Re-read every chunk of an export (id or manifest URI) and check its digests."""
+        with self._translated():
+            return self._stub.VerifyExport(
+                export_pb2.VerifyExportRequest(export=export), timeout=None
+            )
+
+    def diff(self, base: str, other: str) -> export_pb2.DiffExportsResponse:
+        """Chunk-level differences between two exports of one dataset."""
+        with self._translated():
+            return self._stub.DiffExports(
+                export_pb2.DiffExportsRequest(base=base, other=other), timeout=self.timeout
+            )
+
+    def delete(self, export: str) -> export_pb2.DeleteExportResponse:
+        with self._translated():
+            return self._stub.DeleteExport(
+                export_pb2.DeleteExportRequest(export=export), timeout=None
+            )
+
+    def retain(
+        self,
+        destination: str,
+        dataset: str,
+        *,
+        keep_last: int = 0,
+        keep_daily: int = 0,
+        keep_weekly: int = 0,
+        keep_monthly: int = 0,
+        keep_within_days: int = 0,
+        dry_run: bool = False,
+    ) -> export_pb2.ApplyRetentionResponse:
+        policy = export_pb2.RetentionPolicy(
+            keep_last=keep_last,
+            keep_daily=keep_daily,
+            keep_weekly=keep_weekly,
+            keep_monthly=keep_monthly,
+            keep_within_days=keep_within_days,
+        )
+        request = export_pb2.ApplyRetentionRequest(
+            destination=destination, dataset=dataset, policy=policy, dry_run=dry_run
+        )
+        with self._translated():
+            return self._stub.ApplyRetention(request, timeout=None)
+
+    def dataset_exports(self, destination: str, dataset: str) -> list[export_pb2.DatasetExport]:
+        """A dataset's committed exports as found in its destination, oldest first."""
+        request = export_pb2.ListDatasetExportsRequest(destination=destination, dataset=dataset)
+        with self._translated():
+            return list(self._stub.ListDatasetExports(request, timeout=self.timeout).exports)

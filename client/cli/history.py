@@ -1,0 +1,154 @@
+"""`sluice export verify|diff|delete|retain`: committed exports, read from storage."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from rich.table import Table
+
+from client.cli.context import cli_state
+from client.cli.output import fmt_bytes, print_json, stdout
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _as_dict(message: Message) -> dict[str, object]:
+    return MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+@click.command("verify")
+@click.argument("export", metavar="ID|MANIFEST_URI")
+@_JSON
+def verify(export: str, as_json: bool) -> None:
+    """Re-read every chunk from the destination and check its size and sha256.
+    Exits 1 when anything is missing, corrupt or extra."""
+    with cli_state().client() as sluice:
+        report = sluice.verify(export)
+    if as_json:
+        print_json(_as_dict(report))
+    else:
+        out = stdout()
+        for path in report.missing:
+            out.print(f"missing  {path}")
+        for chunk in report.corrupt:
+            out.print(
+                f"corrupt  {chunk.path} ({chunk.mismatch} {chunk.actual} != {chunk.expected})"
+            )
+        for path in report.extra:
+            out.print(f"extra    {path}")
+        verdict = "ok" if report.ok else "FAILED"
+        out.print(
+            f"export {report.export_id}: {verdict}, {report.chunks_checked} chunks, "
+            f"{fmt_bytes(report.bytes_checked)} checked"
+        )
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command("diff")
+@click.argument("base", metavar="A")
+@click.argument("other", metavar="B")
+@_JSON
+def diff(base: str, other: str, as_json: bool) -> None:
+    """What changed from export A to export B (ids or manifest URIs), chunk by chunk."""
+    with cli_state().client() as sluice:
+        result = sluice.diff(base, other)
+    if as_json:
+        print_json(_as_dict(result))
+        return
+    out = stdout()
+    for chunk in result.added:
+        out.print(f"+ {chunk.path}  {chunk.records} records, {fmt_bytes(chunk.stored_bytes)}")
+    for chunk in result.removed:
+        out.print(f"- {chunk.path}  {chunk.records} records, {fmt_bytes(chunk.stored_bytes)}")
+    out.print(
+        f"{len(result.added)} added ({fmt_bytes(result.added_bytes)}), {len(result.removed)} "
+        f"removed ({fmt_bytes(result.removed_bytes)}), {result.unchanged} unchanged "
+        f"(matched by {result.matched_by})"
+    )
+
+
+@click.command("delete")
+@click.argument("export", metavar="ID|MANIFEST_URI")
+@_JSON
+def delete(export: str, as_json: bool) -> None:
+    """Delete a committed export from its destination (its manifest first)."""
+    with cli_state().client() as sluice:
+        result = sluice.delete(export)
+    if as_json:
+        print_json(_as_dict(result))
+    else:
+        stdout().print(f"deleted {export}: {result.objects_removed} objects removed")
+
+
+@click.command("retain")
+@click.option("--to", "destination", required=True, metavar="DEST", help="Destination folder/URL.")
+@click.option("--dataset", required=True, metavar="NAME")
+@click.option("--keep-last", type=click.IntRange(min=0), default=0, metavar="N")
+@click.option("--keep-daily", type=click.IntRange(min=0), default=0, metavar="N")
+@click.option("--keep-weekly", type=click.IntRange(min=0), default=0, metavar="N")
+@click.option("--keep-monthly", type=click.IntRange(min=0), default=0, metavar="N")
+@click.option("--keep-within-days", type=click.IntRange(min=0), default=0, metavar="N")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@_JSON
+def retain(
+    destination: str,
+    dataset: str,
+    keep_last: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    keep_within_days: int,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Apply keep rules to a dataset (like restic forget); parents of kept incremental
+    exports are always kept."""
+    with cli_state().client() as sluice:
+        result = sluice.retain(
+            destination,
+            dataset,
+            keep_last=keep_last,
+            keep_daily=keep_daily,
+            keep_weekly=keep_weekly,
+            keep_monthly=keep_monthly,
+            keep_within_days=keep_within_days,
+            dry_run=dry_run,
+        )
+    if as_json:
+        print_json(_as_dict(result))
+        return
+    out = stdout()
+    for export_id in result.kept:
+        out.print(f"keep    {export_id}  ({result.reasons[export_id]})")
+    verb = "would delete" if dry_run else "deleted"
+    for export_id in result.deleted:
+        out.print(f"{verb:<7} {export_id}")
+
+
+def print_dataset_history(destination: str, dataset: str, *, as_json: bool) -> None:
+    """A dataset's committed exports, oldest first, with their incremental chain."""
+    with cli_state().client() as sluice:
+        exports = sluice.dataset_exports(destination, dataset)
+    if as_json:
+        print_json([_as_dict(e) for e in exports])
+        return
+    table = Table("EXPORT", "PARENT", "FINISHED", "RECORDS", "CHUNKS", "STORED", "WATERMARK")
+    for e in exports:
+        watermark = json.loads(e.watermark_json or "null")
+        table.add_row(
+            e.export_id,
+            e.parent_export_id or "-",
+            e.finished_at,
+            f"{e.records:,}",
+            str(e.chunks),
+            fmt_bytes(e.stored_bytes),
+            str(watermark["value"]) if isinstance(watermark, dict) else "-",
+        )
+    stdout().print(table)
