@@ -10,7 +10,7 @@ for Parquet at most one row group, for NDJSON one block, for CSV and IPC one bat
 from __future__ import annotations
 
 import io
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 import fsspec
@@ -105,15 +105,7 @@ def _ipc_batches(handle: IO[bytes]) -> Iterator[pa.RecordBatch]:
 def _ipc(
     handle: IO[bytes], schema: pl.Schema, columns: Sequence[str], batch_rows: int, skip: int
 ) -> FileReader:
-    offset = 0
-    for batch in _ipc_batches(handle):
-        for start in range(0, batch.num_rows, batch_rows):
-            piece = batch.slice(start, batch_rows)
-            if offset + piece.num_rows > skip:
-                frame = _cast(pl.from_arrow(piece), schema)
-                yield from _skip_rows(offset, frame, skip)
-            offset += piece.num_rows
-    return offset
+    return (yield from _arrow_pieces(_ipc_batches(handle), schema, batch_rows, skip))
 
 
 def _ndjson(
@@ -166,8 +158,16 @@ def _csv(
             strings_can_be_null=True,
         ),
     )
+    return (yield from _arrow_pieces(reader, schema, batch_rows, skip))
+
+
+def _arrow_pieces(
+    batches: Iterable[pa.RecordBatch], schema: pl.Schema, batch_rows: int, skip: int
+) -> FileReader:
+    """Arrow record batches as frames of at most `batch_rows`, skipping rows before
+    `skip` without converting them."""
     offset = 0
-    for batch in reader:
+    for batch in batches:
         for start in range(0, batch.num_rows, batch_rows):
             piece = batch.slice(start, batch_rows)
             if offset + piece.num_rows > skip:
