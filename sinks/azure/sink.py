@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -13,6 +12,7 @@ from sinks.azure.upload import AzureRequests, AzureUpload
 from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
 from sinks.errors import ObjectNotFound
 from sinks.profiles import AzureProfile
+from sinks.ranged_read import ranged_reader
 
 _CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=True)
 
@@ -55,8 +55,14 @@ class AzureSink:
     def open(self, key: str) -> BinaryIO:
         validate_key(key)
         blob = self._azure.blob(key)
-        data = self._azure.call("read", key, lambda: blob.download_blob().readall())
-        return io.BytesIO(data)
+        size = self._azure.call("read", key, lambda: int(blob.get_blob_properties().size))
+
+        def fetch(offset: int, length: int) -> bytes:
+            return self._azure.call(
+                "read", key, lambda: bytes(blob.download_blob(offset, length).readall())
+            )
+
+        return ranged_reader(size, fetch)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self._location.blob_name("")

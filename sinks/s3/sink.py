@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
 from sinks.errors import ObjectNotFound
 from sinks.profiles import S3Profile
+from sinks.ranged_read import ranged_reader
 from sinks.s3.options import S3Location, build_client
 from sinks.s3.upload import S3Requests, S3Upload
 from sinks.upload_state import UploadState
@@ -47,16 +47,22 @@ class S3Sink:
 
     def open(self, key: str) -> BinaryIO:
         validate_key(key)
-        reply = self._s3.call(
-            "read",
-            key,
-            lambda: self._s3.client.get_object(
-                Bucket=self._location.bucket, Key=self._location.object_key(key)
-            ),
+        bucket, object_key = self._location.bucket, self._location.object_key(key)
+        head = self._s3.call(
+            "read", key, lambda: self._s3.client.head_object(Bucket=bucket, Key=object_key)
         )
-        body = reply["Body"]
-        # Read whole inside the translation so a reset mid-body is retried like any call.
-        return io.BytesIO(self._s3.call("read", key, body.read))
+
+        def fetch(offset: int, length: int) -> bytes:
+            # Each range is read whole inside the translation, so a reset is retried there.
+            def request() -> bytes:
+                reply = self._s3.client.get_object(
+                    Bucket=bucket, Key=object_key, Range=f"bytes={offset}-{offset + length - 1}"
+                )
+                return bytes(reply["Body"].read())
+
+            return self._s3.call("read", key, request)
+
+        return ranged_reader(int(head["ContentLength"]), fetch)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self._location.object_key("")
