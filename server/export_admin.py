@@ -16,6 +16,7 @@ from server.errors import FailedPrecondition, InvalidArgument
 from server.jobs.model import JobState
 from server.jobs.store import JobStore
 from server.retention import RetentionPlan, RetentionPolicy, delete_export, plan_retention
+from server.roots import within_roots
 from server.settings import Settings
 from server.verify import VerifyReport, load_manifest, verify_export
 from sinks import is_local_uri, local_path
@@ -111,10 +112,8 @@ class ExportAdmin:
             real = os.path.realpath(local_path(destination))
         except ValueError as exc:
             raise InvalidArgument(field, str(exc)) from None
-        for root in self._settings.export_roots:
-            real_root = os.path.realpath(root)
-            if real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep):
-                return real
+        if within_roots(real, self._settings.export_roots):
+            return real
         raise InvalidArgument(field, f"{destination} is outside the allowed export roots")
 
 

@@ -20,6 +20,7 @@ from server.pipeline.query import CompiledQuery, compile_query
 from server.pipeline.redaction import build_redactor
 from server.pipeline.source import ROW_INDEX, ResolvedSource, resolve_source, scan
 from server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
+from server.roots import within_roots
 from server.settings import Settings
 from server.spec import ExportSpec
 from server.storage import storage_errors
@@ -192,11 +193,8 @@ def _check_destination(spec: ExportSpec, settings: Settings) -> str:
     except ValueError as exc:  # a file:// URL naming another host, or with a query
         raise InvalidArgument("spec.destination.uri", str(exc)) from None
     folder = Path(os.path.abspath(os.path.expanduser(resolved)))
-    real = os.path.realpath(folder / spec.destination.dataset)
-    for root in settings.export_roots:
-        real_root = os.path.realpath(root)
-        if real.startswith(real_root.rstrip(os.sep) + os.sep):
-            return str(folder)
+    if within_roots(folder / spec.destination.dataset, settings.export_roots):
+        return str(folder)
     raise InvalidArgument(
         "spec.destination.uri",
         f"{uri} is outside the allowed export roots (configure allowed_roots)",

@@ -17,6 +17,7 @@ import fsspec
 import polars as pl
 
 from server.errors import InvalidArgument
+from server.roots import within_roots
 from sinks.profiles import AzureProfile, S3Profile, fsspec_options, polars_storage_options
 
 #: Name of the row-position column added to every source; never exported.
@@ -138,11 +139,8 @@ def _check_confined(path: str, roots: Sequence[Path], *, glob_pattern: bool) -> 
     """Reject paths outside the allowed source roots, following symlinks."""
     # For a glob, check the literal directory part; each match is checked again later.
     literal = path.split("*")[0].split("?")[0].split("[")[0] if glob_pattern else path
-    real = os.path.realpath(literal)
-    for root in roots:
-        real_root = os.path.realpath(root)
-        if real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep):
-            return
+    if within_roots(literal, roots):
+        return
     raise InvalidArgument(
         "spec.source.uri",
         f"{path} is outside the allowed source roots (configure allowed_source_roots)",
