@@ -75,6 +75,7 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     except BaseException:
         # The writer aborted its own upload; this catches one whose abort failed.
         _abort_journalled_uploads(sink, job.id, context.store, keep="", quietly=True)
+        _abort_stray_uploads(sink, plan.prefix, quietly=True)
         raise
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
@@ -92,6 +93,9 @@ def _commit(plan: ExportPlan, sink: Sink, job: Job, context: ExecutionContext) -
     )
     _write_signature(plan, sink, encode_manifest(manifest), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)
+    # Every chunk is committed: nothing of this export may stay open in the store. The
+    # export already counts, so a failed sweep is logged rather than failing it.
+    _abort_stray_uploads(sink, plan.prefix, quietly=True)
     return f"{sink.uri.rstrip('/')}/{plan.manifest_key}"
 
 
@@ -125,6 +129,22 @@ def _source_rows(plan: ExportPlan, settings: Settings) -> int:
     except Exception as exc:  # noqa: BLE001 - progress is optional; the export is not
         _log.warning("cannot count source rows for progress: %s", exc)
         return 0
+
+
+def _abort_stray_uploads(sink: Sink, prefix: str, *, quietly: bool) -> None:
+    sweep = getattr(sink, "abort_stray_uploads", None)
+    if sweep is None:
+        return
+    try:
+        with storage_errors():
+            aborted = sweep(prefix + "/")
+    except SluiceError as exc:
+        if not quietly:
+            raise
+        _log.warning("could not sweep open uploads under %s: %s", prefix, exc)
+        return
+    if aborted:
+        _log.info("aborted %d upload(s) left open under %s", aborted, prefix)
 
 
 def _abort_journalled_uploads(

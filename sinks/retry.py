@@ -147,6 +147,13 @@ class RetryingSink:
         if abort is not None:
             self._call(lambda: abort(key, state), f"abort upload of {key!r}")
 
+    def abort_stray_uploads(self, prefix: str) -> int:
+        """Abort uploads open in the store under `prefix`, when the inner sink can."""
+        sweep = getattr(self._inner, "abort_stray_uploads", None)
+        if sweep is None:
+            return 0
+        return int(self._call(lambda: sweep(prefix), f"abort stray uploads under {prefix!r}"))
+
     def open(self, key: str) -> BinaryIO:
         return self._call(lambda: self._inner.open(key), f"open {key!r}")
 

@@ -102,3 +102,21 @@ class S3Sink:
         upload_id = UploadState.from_json(state).upload_id
         if upload_id:
             self._s3.abort(key, upload_id)
+
+    def abort_stray_uploads(self, prefix: str) -> int:
+        """Abort every multipart upload still open under `prefix`, journalled or not: a
+        process killed between starting an upload and journalling its id leaves one that
+        only the store itself knows about. Returns how many were aborted."""
+        base = self._location.object_key("")
+        bucket = self._location.bucket
+        reply = self._s3.call(
+            "list the open uploads under",
+            prefix,
+            lambda: self._s3.client.list_multipart_uploads(Bucket=bucket, Prefix=base + prefix),
+        )
+        uploads = [
+            (str(u["Key"])[len(base) :], str(u["UploadId"])) for u in reply.get("Uploads", [])
+        ]
+        for key, upload_id in uploads:
+            self._s3.abort(key, upload_id)
+        return len(uploads)

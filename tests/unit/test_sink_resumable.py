@@ -195,3 +195,20 @@ def test_upload_state_is_plain_json() -> None:
     state = UploadState(backend="s3", key="k", part_size=PART, upload_id="u")
     assert UploadState.from_json(state.to_json()) == state
     assert json.loads(state.to_json())["upload_id"] == "u"
+
+
+def test_uploads_the_journal_never_saw_are_swept_from_the_store(
+    moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill between starting an upload and journalling its id leaves an upload only the
+    store knows about; the sweep finds it by listing the store."""
+    bucket = new_bucket(moto_server.endpoint)
+    sink = _s3_sink(moto_server.endpoint, monkeypatch, bucket)
+    crashed = sink.create("ds/exp/part-000001.jsonl", overwrite=False, journal=MemoryJournal())
+    crashed.write(_payload(PART + 1))  # the first part goes up: the upload now exists
+    elsewhere = sink.create("ds/other/part-000000.jsonl", overwrite=False, journal=None)
+    elsewhere.write(_payload(PART + 1))
+
+    assert sink.abort_stray_uploads("ds/exp/") == 1  # type: ignore[attr-defined]
+    assert sink.abort_stray_uploads("ds/exp/") == 0  # type: ignore[attr-defined]
+    assert sink.abort_stray_uploads("ds/other/") == 1  # other prefixes were left alone
