@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,10 +33,23 @@ class CompressorKind:
     make: Callable[[int, int], Compressor]
 
 
+def zstd_workers(configured: int) -> int:
+    """Worker threads for zstd: `configured`, or 0 for one per CPU this process may use."""
+    if configured > 0:
+        return configured
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
 class _Zstd:
     def __init__(self, level: int, threads: int) -> None:
-        # Content checksums let `zstd -t` and readers detect corruption on their own.
-        compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+        # Always zstd's multi-threaded mode, at least one worker: it compresses on its own
+        # threads, overlapping with encoding, and its output is the same for any number
+        # of workers (unlike single-threaded mode's), so a chunk resumed on a machine
+        # with other cores is byte-identical. Content checksums let `zstd -t` and
+        # readers detect corruption on their own.
+        compressor = zstandard.ZstdCompressor(
+            level=level, threads=zstd_workers(threads), write_checksum=True
+        )
         self._stream = compressor.compressobj()
 
     def compress(self, data: bytes) -> bytes:
