@@ -1,9 +1,14 @@
-"""Run one export's pipeline: read → encode on the calling thread, compress → digest →
-store on a writer thread, joined by a bounded queue so a slow store stops the source.
+"""Run one export's pipeline on three threads joined by bounded queues, so a slow
+stage stops the ones before it:
 
-Both heavy halves (Polars encoding; zstd, hashing and file I/O) release the GIL, so the
-two threads keep two cores busy. Each chunk is journalled through the observer before
-the next one is acknowledged; an interruption loses at most the chunk in flight.
+  reader:  source batches → query → redaction      (server.pipeline.prefetch)
+  caller:  chunk boundaries → encoding
+  writer:  compression → encryption → digests → store (zstd adds its own workers)
+
+Every heavy step (Parquet decoding, Polars expressions and writers, zstd, hashing, file
+and network I/O) releases the GIL, so the stages overlap on separate cores. Each chunk
+is journalled through the observer before the next one is acknowledged; an
+interruption loses at most the chunk in flight.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from server.errors import DataLoss, Interrupted
 from server.jobs.model import ChunkRecord, Progress, add_counters
 from server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
 from server.pipeline.compressors import COMPRESSORS, Compressor
+from server.pipeline.prefetch import prefetched
 from server.pipeline.reader import read_batches
 from server.pipeline.stages import Cipher
 from server.plan import ExportPlan
@@ -81,6 +87,9 @@ class PipelineOptions:
 
 _DONE = object()
 _POLL_SECONDS = 0.2
+#: Source batches read and transformed ahead of the encoder: enough to overlap the two,
+#: few enough that memory stays bounded by a handful of batches.
+_PREFETCH_BATCHES = 2
 
 
 def run_pipeline(
@@ -97,10 +106,12 @@ def run_pipeline(
     writer.start()
     try:
         batches = _query_batches(plan, resume.from_row, options.batch_rows)
-        for item in encode_chunks(plan, RowStream(batches), resume.next_index, options.batch_rows):
-            if stop.is_set():
-                raise Interrupted("export interrupted")
-            writer.put(item)
+        with prefetched(batches, _PREFETCH_BATCHES, f"reader-{plan.export_id}") as ready:
+            rows = RowStream(ready)
+            for item in encode_chunks(plan, rows, resume.next_index, options.batch_rows):
+                if stop.is_set():
+                    raise Interrupted("export interrupted")
+                writer.put(item)
         writer.put(_DONE)
     except BaseException:
         writer.abandon()
