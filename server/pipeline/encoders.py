@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from server.pipeline.parquet_dictionary import dictionary_columns
+
 
 @dataclass(frozen=True)
 class ChunkContext:
@@ -156,6 +158,7 @@ class ParquetEncoder:
                 table.schema,
                 compression=codec or "none",
                 compression_level=self._context.level if codec else None,
+                use_dictionary=dictionary_columns(batch),
             )
         # One row group per batch keeps memory per chunk bounded by the batch size.
         self._writer.write_table(table, row_group_size=max(1, table.num_rows))
