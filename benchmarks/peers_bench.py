@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -200,11 +201,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not 0 < args.seed_rows <= args.rows:
         parser.error("--seed-rows must be between 1 and --rows")
 
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     outcome = measure(args)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     chart = write_chart(outcome, args.out_dir / "peers.png")
-    report = write_report(outcome, args, chart, time.perf_counter() - started)
+    report = write_report(outcome, args, chart, time.perf_counter() - started, load_before)
     log(f"wrote {report} and {chart}")
 
 

@@ -269,7 +269,10 @@ METHOD = """\
 """
 
 
-def write_report(outcome: Outcome, args: argparse.Namespace, chart: Path, elapsed: float) -> Path:
+def write_report(
+    outcome: Outcome, args: argparse.Namespace, chart: Path, elapsed: float, load_before: float
+) -> Path:
+    """`load_before`: the 1-minute load average before the run, i.e. other work's."""
     source_rows = outcome.sluice(JSONL).rows
     seed = outcome.peer("seed-style", REDACTED)
     parts = [
@@ -277,8 +280,8 @@ def write_report(outcome: Outcome, args: argparse.Namespace, chart: Path, elapse
         "",
         *machine_info(),
         "- peers: " + _versions(("duckdb", "pandas", "dlt", "matplotlib")),
-        f"- load average (1 min) when the report was written: {os.getloadavg()[0]:.2f} "
-        f"on {os.cpu_count()} CPUs; whole run {elapsed / 60:.1f} min",
+        f"- load average (1 min) before the run {load_before:.2f}, at its end "
+        f"{os.getloadavg()[0]:.2f}, on {os.cpu_count()} CPUs; whole run {elapsed / 60:.1f} min",
         *([f"- note: {args.note}"] if args.note else []),
         f"- dataset: {source_rows:,} events (seed {SEED}), "
         f"{outcome.sluice(JSONL).logical_bytes / MB:,.0f} MB as NDJSON",
