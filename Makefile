@@ -51,10 +51,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## throughput and peak RSS of exports through the daemon (1M rows)
+# Rows of the benchmark dataset; e.g. `make bench BENCH_ROWS=100000` for a quick look.
+# BENCH_PEERS_ARGS go to peers_bench, e.g. BENCH_PEERS_ARGS='--note "shared machine"'.
+BENCH_ROWS ?= 1000000
+BENCH_PEERS_ARGS ?=
+
+bench: $(STAMP)  ## exports through the daemon, then side by side with DuckDB, Polars, dlt, pandas (~12 min)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	@command -v rclone >/dev/null || (apt-get update -qq && apt-get install -y -qq rclone >/dev/null)
-	$(BIN)/python -m benchmarks.export_bench
+	$(BIN)/python -m benchmarks.export_bench --rows $(BENCH_ROWS)
+	$(BIN)/python -m benchmarks.peers_bench --rows $(BENCH_ROWS) $(BENCH_PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .sluice .sluice-demo .mypy_cache .ruff_cache

@@ -28,7 +28,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 import psutil
+from sluice.v1 import export_pb2
 
+from benchmarks._proc import high_water_mark
 from client import ExportClient
 from server.sample_data import generate
 from server.settings import Settings
@@ -53,6 +55,12 @@ class Case:
     level: int | None = None
     #: Rows are `--rows` times this.
     scale: int = 1
+    #: Redaction level ("" for none).
+    redaction: str = ""
+    #: age recipients ("age1..."); none: no encryption.
+    encrypt_to: tuple[str, ...] = ()
+    #: WatchExport streams held open by other clients while the export runs.
+    watchers: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,8 @@ class Result:
     sampled_peak_rss: int
     #: RSS once the daemon is healthy and idle.
     baseline_rss: int
+    #: Events the extra watchers received, all together.
+    watch_events: int = 0
 
 
 CASES = (
@@ -172,18 +182,6 @@ class RssSampler:
                 return
 
 
-def high_water_mark(pid: int) -> int | None:
-    """VmHWM from /proc (Linux), in bytes; None where there is no such file."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return None
-
-
 def run_case(case: Case, rows: int, source: Path, logical_bytes: int) -> Result:
     log(f"{case.name}: {rows:,} rows from {source.name} ...")
     with (
@@ -200,14 +198,24 @@ def run_case(case: Case, rows: int, source: Path, logical_bytes: int) -> Result:
             format=case.format,
             compression=case.compression,
             level=case.level,
+            encrypt_to=case.encrypt_to,
+            redaction=export_pb2.Redaction(level=case.redaction) if case.redaction else None,
         )
-        with RssSampler(pid) as sampler, ExportClient(daemon.address) as client:
+        with (
+            Watchers(daemon.address, case.watchers) as watchers,
+            RssSampler(pid) as sampler,
+            ExportClient(daemon.address) as client,
+        ):
             started = time.perf_counter()
-            export = client.wait(client.create(spec).id, timeout=EXPORT_TIMEOUT_SECONDS)
+            export_id = client.create(spec).id
+            watchers.watch(export_id)
+            export = client.wait(export_id, timeout=EXPORT_TIMEOUT_SECONDS)
             seconds = time.perf_counter() - started
             peak = high_water_mark(pid)
     if export.progress.records != rows:
         raise RuntimeError(f"{case.name}: exported {export.progress.records} of {rows} rows")
+    if case.watchers and watchers.finished != case.watchers:
+        raise RuntimeError(f"{case.name}: {watchers.finished} of {case.watchers} watchers finished")
     result = Result(
         case=case,
         rows=rows,
@@ -217,9 +225,54 @@ def run_case(case: Case, rows: int, source: Path, logical_bytes: int) -> Result:
         peak_rss=sampler.peak if peak is None else peak,
         sampled_peak_rss=sampler.peak,
         baseline_rss=baseline,
+        watch_events=watchers.events,
     )
     log(f"{case.name}: {seconds:.1f}s, peak RSS {result.peak_rss / MiB:.0f} MiB")
     return result
+
+
+class Watchers:
+    """`count` other clients, each on its own channel (connected before the export
+    starts), each consuming one WatchExport stream in a thread until `finished`."""
+
+    def __init__(self, address: str, count: int) -> None:
+        self._clients = [ExportClient(address) for _ in range(count)]
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.events = 0
+        self.finished = 0
+
+    def __enter__(self) -> Watchers:
+        for client in self._clients:
+            if not client.health(timeout=10):
+                raise RuntimeError("a watcher could not reach the daemon")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for thread in self._threads:
+            thread.join(EXPORT_TIMEOUT_SECONDS)
+        for client in self._clients:
+            client.close()
+
+    def watch(self, export_id: str) -> None:
+        for n, client in enumerate(self._clients):
+            thread = threading.Thread(
+                target=self._consume, args=(client, export_id), name=f"watcher-{n}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _consume(self, client: ExportClient, export_id: str) -> None:
+        events = 0
+        finished = False
+        for event in client.watch(export_id, timeout=EXPORT_TIMEOUT_SECONDS):
+            events += 1
+            if event.WhichOneof("event") == "finished":
+                finished = True
+                break
+        with self._lock:
+            self.events += events
+            self.finished += finished
 
 
 HEADER = (

@@ -1,0 +1,214 @@
+"""Sluice side by side with DuckDB, Polars, dlt and a seed-style pandas exporter.
+
+    python -m benchmarks.peers_bench [--rows 1000000] [--scale 10] [--seed-rows 100000]
+
+One generated dataset, written once as Parquet, is the source of every case. Sluice runs
+end to end through a fresh daemon per case over gRPC (benchmarks.export_bench); every
+peer runs in a fresh process of its own (benchmarks.peers). Also measured: the daemon's
+peak RSS at 1x and SCALEx rows, and an export's slowdown while WATCHERS other clients
+hold WatchExport streams open. Writes benchmarks/results/peers.md and peers.png;
+benchmarks/README.md says how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from benchmarks.export_bench import (
+    DATA,
+    REPO,
+    Case,
+    Result,
+    RssSampler,
+    dataset,
+    log,
+    run_case,
+)
+from benchmarks.peers_report import (
+    CSV,
+    JSONL,
+    PARQUET,
+    REDACTED,
+    RESULTS,
+    Missing,
+    Outcome,
+    Row,
+    write_chart,
+    write_report,
+)
+from server.pipeline.ciphers import bech32
+from server.pipeline.ciphers.age import RECIPIENT_HRP
+
+
+@dataclass(frozen=True)
+class Peer:
+    #: benchmarks.peers name.
+    name: str
+    tool: str
+    group: str
+    what: str
+    #: Runs on the --seed-rows subset (too slow for the whole dataset); rates extrapolate.
+    subset: bool = False
+    #: Python package that must be importable, else the peer is reported as missing.
+    needs: str = ""
+
+
+PEERS = (
+    Peer("duckdb-jsonl-zstd", "DuckDB", JSONL, "COPY … (FORMAT json, COMPRESSION zstd)"),
+    Peer("duckdb-parquet", "DuckDB", PARQUET, "COPY … (FORMAT parquet, COMPRESSION zstd)"),
+    Peer("duckdb-csv-gzip", "DuckDB", CSV, "COPY … (FORMAT csv, COMPRESSION gzip)"),
+    Peer("polars-jsonl-zstd", "Polars", JSONL, "scan_parquet → sink_ndjson(zstd 3)"),
+    Peer("polars-parquet", "Polars", PARQUET, "scan_parquet → sink_parquet(zstd 3)"),
+    Peer("polars-csv-gzip", "Polars", CSV, "scan_parquet → sink_csv(gzip 6)"),
+    Peer(
+        "seed-jsonl-zstd", "seed-style", REDACTED,
+        "pandas to_dict + json.dumps + re + sha256 + zstd", subset=True,
+    ),
+    Peer("dlt-jsonl-gzip", "dlt", JSONL, "filesystem destination, jsonl.gz", needs="dlt"),
+)  # fmt: skip
+
+
+def recipient() -> str:
+    """A fresh X25519 age recipient; the private half is thrown away (nobody reads the
+    benchmark's output)."""
+    public = X25519PrivateKey.generate().public_key().public_bytes_raw()
+    return bech32.encode(RECIPIENT_HRP, public)
+
+
+def sluice_cases(to: str) -> dict[str, Case]:
+    return {
+        JSONL: Case("(a) jsonl+zstd", "parquet", "jsonl", "zstd", 3),
+        REDACTED: Case(
+            "(b) jsonl+zstd+age+moderate", "parquet", "jsonl", "zstd", 3,
+            redaction="moderate", encrypt_to=(to,),
+        ),
+        PARQUET: Case("(c) parquet(zstd)", "parquet", "parquet", "zstd"),
+        CSV: Case("(d) csv+gzip", "parquet", "csv", "gzip"),
+    }  # fmt: skip
+
+
+def sluice_row(group: str, result: Result) -> Row:
+    return Row(
+        "Sluice", group, result.case.name, result.rows, result.seconds,
+        result.logical_bytes, result.stored_bytes, result.peak_rss,
+    )  # fmt: skip
+
+
+def head(source: Path, ndjson: Path, rows: int) -> tuple[Path, int]:
+    """The first `rows` rows of the common source as Parquet (cached), and their NDJSON
+    size, read off the NDJSON copy of the same rows."""
+    path = DATA / f"{source.stem}.head{rows}.parquet"
+    if not path.exists():
+        partial = path.with_name(path.name + ".partial")
+        pl.scan_parquet(source).head(rows).sink_parquet(partial, compression="zstd")
+        partial.rename(path)
+    size = 0
+    with ndjson.open("rb") as lines:
+        for _, line in zip(range(rows), lines, strict=False):
+            size += len(line)
+    return path, size
+
+
+def run_peer(peer: Peer, source: Path, logical_bytes: int, rows: int) -> Row:
+    log(f"{peer.name}: {rows:,} rows from {source.name} ...")
+    command = [sys.executable, "-m", "benchmarks.peers", peer.name, str(source)]
+    with tempfile.TemporaryDirectory(prefix="peer-bench-") as out:
+        process = subprocess.Popen(
+            [*command, out], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        with RssSampler(process.pid) as sampler:
+            stdout, stderr = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{peer.name} failed:\n{stderr.decode()[-4000:]}")
+    measured = json.loads(stdout.decode().strip().splitlines()[-1])
+    if measured["rows"] != rows:
+        raise RuntimeError(f"{peer.name}: wrote {measured['rows']} of {rows} rows")
+    row = Row(
+        peer.tool, peer.group, peer.what, rows, measured["seconds"], logical_bytes,
+        measured["stored_bytes"], max(measured["peak_rss"], sampler.peak), peer.subset,
+    )  # fmt: skip
+    log(f"{peer.name}: {row.seconds:.1f}s, peak RSS {row.peak_rss / 2**20:.0f} MiB")
+    return row
+
+
+def measure(args: argparse.Namespace) -> Outcome:
+    source, ndjson = dataset(args.rows, "parquet"), dataset(args.rows, "ndjson")
+    logical = ndjson.stat().st_size
+    cases = sluice_cases(recipient())
+    sluice = {g: run_case(c, args.rows, source, logical) for g, c in cases.items()}
+    rows = [sluice_row(g, r) for g, r in sluice.items()]
+
+    missing: list[Missing] = []
+    for peer in PEERS:
+        if peer.needs and importlib.util.find_spec(peer.needs) is None:
+            missing.append(Missing(peer.tool, peer.what, f"`{peer.needs}` is not installed"))
+            continue
+        if peer.subset:
+            subset, subset_bytes = head(source, ndjson, args.seed_rows)
+            rows.append(run_peer(peer, subset, subset_bytes, args.seed_rows))
+        else:
+            rows.append(run_peer(peer, source, logical, args.rows))
+
+    base = cases[JSONL]
+    big = Case(f"{base.name} x{args.scale}", "parquet", base.format, base.compression,
+               base.level, scale=args.scale)  # fmt: skip
+    scaled = args.rows * args.scale
+    # Same generator, same row distribution: the NDJSON size scales with the rows.
+    large = run_case(big, scaled, dataset(scaled, "parquet"), logical * args.scale)
+
+    quiet: list[Result] = []
+    watched: list[Result] = []
+    watched_case = Case(f"{base.name}, {args.watchers} watchers", "parquet", base.format,
+                        base.compression, base.level, watchers=args.watchers)  # fmt: skip
+    # Alternating, so drift (page cache, a neighbour's load) hits both sides alike.
+    for _ in range(args.watch_rounds):
+        quiet.append(run_case(base, args.rows, source, logical))
+        watched.append(run_case(watched_case, args.rows, source, logical))
+    return Outcome(rows, missing, sluice[JSONL], large, quiet, watched)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.peers_bench", description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the dataset")
+    parser.add_argument("--scale", type=int, default=10, help="rows*SCALE for memory flatness")
+    parser.add_argument(
+        "--seed-rows", type=int, default=100_000,
+        help="rows the (slow) seed-style exporter runs on; its rates extrapolate",
+    )  # fmt: skip
+    parser.add_argument("--watchers", type=int, default=100, help="concurrent WatchExport streams")
+    parser.add_argument(
+        "--watch-rounds", type=int, default=3,
+        help="alternating runs without and with watchers; the best of each is compared",
+    )  # fmt: skip
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help="for peers.md, peers.png")
+    parser.add_argument("--note", default="", help="a line for the report's machine notes")
+    args = parser.parse_args(argv)
+    if args.rows < 1 or args.scale < 2 or args.watch_rounds < 1:
+        parser.error("--rows must be positive, --scale at least 2, --watch-rounds at least 1")
+    if not 0 < args.seed_rows <= args.rows:
+        parser.error("--seed-rows must be between 1 and --rows")
+
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    outcome = measure(args)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    chart = write_chart(outcome, args.out_dir / "peers.png")
+    report = write_report(outcome, args, chart, time.perf_counter() - started, load_before)
+    log(f"wrote {report} and {chart}")
+
+
+if __name__ == "__main__":
+    main()
