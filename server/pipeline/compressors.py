@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -12,6 +11,7 @@ from typing import Protocol
 import zstandard
 
 from server.pipeline.ciphers.zip_container import ZipCompressor
+from server.pipeline.deflate import GZIP_WBITS, BlockDeflater
 
 
 class Compressor(Protocol):
@@ -61,14 +61,13 @@ class _Zstd:
 
 class _Gzip:
     def __init__(self, level: int, _threads: int) -> None:
-        # wbits 31 = a gzip header and trailer, so the output is a real .gz file.
-        self._stream = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self._stream = BlockDeflater(level, GZIP_WBITS)
 
     def compress(self, data: bytes) -> bytes:
         return self._stream.compress(data)
 
     def flush(self) -> bytes:
-        return self._stream.flush(zlib.Z_FINISH)
+        return self._stream.flush()
 
 
 class _Identity:

@@ -4,6 +4,7 @@ how many workers compressed it, and Parquet's per-column dictionary choice round
 
 from __future__ import annotations
 
+import gzip
 import io
 import threading
 from collections.abc import Iterator
@@ -116,3 +117,17 @@ def test_parquet_chunks_with_chosen_dictionaries_round_trip(tmp_path: Path) -> N
     }
     assert "RLE_DICTIONARY" in encodings["country"]
     assert "RLE_DICTIONARY" not in encodings["id"]
+
+
+def test_gzip_bytes_depend_only_on_the_input_not_on_how_it_was_fed(tmp_path: Path) -> None:
+    frame = pl.read_parquet(generate(tmp_path / "events.parquet", 20_000, seed=4))
+    data = frame.write_ndjson().encode()
+
+    def gzipped(piece: int) -> bytes:
+        compressor = COMPRESSORS["gzip"].make(6, 0)
+        parts = [compressor.compress(data[i : i + piece]) for i in range(0, len(data), piece)]
+        return b"".join(parts) + compressor.flush()
+
+    outputs = {gzipped(piece) for piece in (len(data), 1_000_003, 65_536, 777)}
+    assert len(outputs) == 1
+    assert gzip.decompress(outputs.pop()) == data

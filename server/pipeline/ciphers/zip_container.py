@@ -11,9 +11,9 @@ central directory uses Zip64 only when a size or offset needs it.
 from __future__ import annotations
 
 import struct
-import zlib
 
 from server.pipeline.ciphers.winzip_aes import AesEntryEncryptor
+from server.pipeline.deflate import RAW_WBITS, BlockDeflater, crc32
 
 LOCAL_HEADER_SIGNATURE = 0x04034B50
 DESCRIPTOR_SIGNATURE = 0x08074B50
@@ -48,7 +48,7 @@ class ZipCompressor:
     def __init__(
         self, level: int, _threads: int, *, entry_name: str = "data", password: bytes = b""
     ) -> None:
-        self._deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
+        self._deflate = BlockDeflater(level, RAW_WBITS)
         self._name = entry_name.encode()
         self._aes = AesEntryEncryptor(password) if password else None
         self._crc = 0
@@ -69,12 +69,12 @@ class ZipCompressor:
         return _VERSION_AES if self._aes else _VERSION_ZIP64
 
     def compress(self, data: bytes) -> bytes:
-        self._crc = zlib.crc32(data, self._crc)
+        self._crc = crc32(data, self._crc)
         self._plain_size += len(data)
         return self._start() + self._store(self._deflate.compress(data))
 
     def flush(self) -> bytes:
-        parts = [self._start(), self._store(self._deflate.flush(zlib.Z_FINISH))]
+        parts = [self._start(), self._store(self._deflate.flush())]
         if self._aes is not None:
             code = self._aes.auth_code()
             self._stored_size += len(code)
