@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from server.jobs.model import ChunkRecord, Progress
+from benchmarks.observer import QuietObserver
 from server.pipeline.ciphers import bech32
 from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from server.plan import build_plan
@@ -62,14 +62,6 @@ class Case:
     encryption: EncryptionSpec = field(default_factory=EncryptionSpec)
 
 
-class _Quiet:
-    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
-        pass
-
-    def progress(self, progress: Progress) -> None:
-        pass
-
-
 def _recipients(count: int) -> tuple[str, ...]:
     return tuple(bech32.encode("age", os.urandom(32)) for _ in range(count))
 
@@ -94,7 +86,7 @@ def run_case(
     )
     sink = LocalSink(out)
     started = time.perf_counter()
-    totals = run_pipeline(plan, sink, ResumePoint(), _Quiet(), threading.Event(), options)
+    totals = run_pipeline(plan, sink, ResumePoint(), QuietObserver(), threading.Event(), options)
     elapsed = time.perf_counter() - started
     shutil.rmtree(out / "bench", ignore_errors=True)
     return elapsed, totals.records, totals.stored_bytes

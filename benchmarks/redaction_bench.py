@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 
 from benchmarks.export_bench import dataset
-from server.jobs.model import ChunkRecord, Progress
+from benchmarks.observer import QuietObserver
 from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from server.pipeline.redaction import build_redactor
 from server.pipeline.redaction.entities import COLUMN_CATEGORIES, ENTITIES, LEVEL_RANK
@@ -190,14 +190,6 @@ def python_seconds(frame: pl.DataFrame, level: str) -> float:
 # -- end to end ----------------------------------------------------------------------------
 
 
-class _Quiet:
-    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
-        pass
-
-    def progress(self, progress: Progress) -> None:
-        pass
-
-
 def export_seconds(source: Path, level: str, root: Path) -> tuple[float, int]:
     settings = Settings(
         state_dir=root / "state", allowed_roots=(root,), allowed_source_roots=(source.parent,)
@@ -218,7 +210,7 @@ def export_seconds(source: Path, level: str, root: Path) -> tuple[float, int]:
     )
     started = time.perf_counter()
     totals = run_pipeline(
-        plan, LocalSink(root), ResumePoint(), _Quiet(), threading.Event(), options
+        plan, LocalSink(root), ResumePoint(), QuietObserver(), threading.Event(), options
     )
     return time.perf_counter() - started, totals.records
 

@@ -1,0 +1,17 @@
+"""An export observer for in-process benchmarks: journals nothing, reports nothing."""
+
+from __future__ import annotations
+
+from server.jobs.model import ChunkRecord, Progress
+from sinks.base import UploadJournal
+
+
+class QuietObserver:
+    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+        pass
+
+    def progress(self, progress: Progress) -> None:
+        pass
+
+    def upload_journal(self, key: str) -> UploadJournal:
+        raise NotImplementedError("in-process benchmarks write to local folders only")
