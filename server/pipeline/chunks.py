@@ -129,7 +129,9 @@ def _take_counters(
     """Add the batch's redaction flags to `counts` and drop the flag columns."""
     if not counters:
         return batch
-    sums = batch.select(pl.col(name).cast(pl.UInt64).sum() for name in counters).row(0)
+    # One multi-column sum: a cast-and-sum expression per counter (~200 of them under a
+    # strict policy) cost a tenth of an export's CPU.
+    sums = batch.select(pl.col(list(counters)).sum()).row(0)
     for key, value in zip(counters.values(), sums, strict=True):
         counts[key] = counts.get(key, 0) + int(value or 0)
     return batch.drop(list(counters))
