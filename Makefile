@@ -61,6 +61,7 @@ bench: $(STAMP)  ## exports through the daemon, then side by side with DuckDB, P
 	@command -v rclone >/dev/null || (apt-get update -qq && apt-get install -y -qq rclone >/dev/null)
 	$(BIN)/python -m benchmarks.export_bench --rows $(BENCH_ROWS)
 	$(BIN)/python -m benchmarks.peers_bench --rows $(BENCH_ROWS) $(BENCH_PEERS_ARGS)
+	$(BIN)/python -m benchmarks.stage_budget --rows $(BENCH_ROWS)
 
 clean:
 	rm -rf $(VENV) .sluice .sluice-demo .mypy_cache .ruff_cache
