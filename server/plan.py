@@ -130,6 +130,17 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     )
 
 
+def plan_destination(
+    spec: ExportSpec, settings: Settings
+) -> tuple[str, S3Profile | AzureProfile | None]:
+    """The destination and its storage profile alone, checked as build_plan checks them
+    (no source I/O): enough to reach what an earlier run left in the store."""
+    destination = _check_destination(spec, settings)
+    return destination, _profile(
+        settings, spec.destination.profile, spec.destination.uri, "spec.destination"
+    )
+
+
 def check_request_id(request_id: str) -> None:
     if len(request_id) > MAX_REQUEST_ID or not request_id.isprintable():
         raise InvalidArgument(

@@ -88,6 +88,54 @@ def test_a_new_writer_continues_the_journalled_upload(cloud_sink: Sink) -> None:
         assert handle.read() == data
 
 
+def test_a_suspended_upload_is_kept_and_continued(cloud_sink: Sink) -> None:
+    """A graceful shutdown suspends: stored parts stay open and journalled, the buffered
+    tail (less than a part) is dropped, and the next writer sends only what was not stored."""
+    data = _payload(3 * PART + 999)
+    journal = MemoryJournal()
+    stopped = cloud_sink.create("k", overwrite=False, journal=journal)
+    stopped.write(data[: 2 * PART + 4321])
+    stopped.suspend()
+    stopped.suspend()
+    stopped.abort()  # a finished writer ignores it: the upload must survive
+    assert [p.number for p in UploadState.from_json(journal.state or "").parts] == [1, 2]
+    assert [info.key for info in cloud_sink.list()] == []
+
+    resumed = cloud_sink.create("k", overwrite=False, journal=journal)
+    resumed.write(data)
+    assert resumed.commit().size == len(data)
+    assert getattr(resumed, "skipped_bytes", None) == 2 * PART
+    assert getattr(resumed, "sent_bytes", None) == len(data) - 2 * PART
+    assert journal.state is None
+    with cloud_sink.open("k") as handle:
+        assert handle.read() == data
+
+
+def test_a_suspended_upload_can_still_be_discarded(
+    moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = new_bucket(moto_server.endpoint)
+    sink = _s3_sink(moto_server.endpoint, monkeypatch, bucket, concurrency=3)
+    client = s3_client(moto_server.endpoint)
+    journal = MemoryJournal()
+    writer = sink.create("k", overwrite=False, journal=journal)
+    writer.write(_payload(3 * PART))  # parts may still be in flight: suspend waits for them
+    writer.suspend()
+    (upload,) = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    listed = client.list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    journalled = UploadState.from_json(journal.state or "").parts
+    assert [p["PartNumber"] for p in listed["Parts"]] == sorted(p.number for p in journalled)
+    assert len(journalled) == 3
+
+    sink.abort_upload("k", journal.state or "")  # type: ignore[attr-defined]
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    # Without a journal nothing could ever find the upload again: suspend aborts it.
+    unjournalled = sink.create("u", overwrite=False)
+    unjournalled.write(_payload(PART + 1))
+    unjournalled.suspend()
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
 def test_a_changed_part_is_sent_again(cloud_sink: Sink) -> None:
     journal = MemoryJournal()
     first = cloud_sink.create("k", overwrite=False, journal=journal)
