@@ -8,7 +8,7 @@ Requests name a profile; they never carry credentials.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -118,85 +118,3 @@ def profile_kind_for(uri: str) -> str:
     if scheme in {"az", "abfs", "abfss"}:
         return "azure"
     return ""
-
-
-def fsspec_options(profile: S3Profile | AzureProfile | None) -> dict[str, Any]:
-    """Options for s3fs / adlfs built from a profile (resolved secrets: never log them)."""
-    if profile is None:
-        return {}
-    if isinstance(profile, S3Profile):
-        options: dict[str, Any] = {}
-        client: dict[str, Any] = {}
-        if profile.endpoint_url:
-            client["endpoint_url"] = profile.endpoint_url
-        if profile.region:
-            client["region_name"] = profile.region
-        if client:
-            options["client_kwargs"] = client
-        if profile.access_key_id_ref:
-            options["key"] = resolve(profile.access_key_id_ref)
-            options["secret"] = resolve(profile.secret_access_key_ref)
-        if profile.session_token_ref:
-            options["token"] = resolve(profile.session_token_ref)
-        return options
-    azure: dict[str, Any] = {}
-    if profile.connection_string_ref:
-        azure["connection_string"] = resolve(profile.connection_string_ref)
-    if profile.account_name:
-        azure["account_name"] = profile.account_name
-    if profile.account_key_ref:
-        azure["account_key"] = resolve(profile.account_key_ref)
-    if profile.sas_token_ref:
-        azure["sas_token"] = resolve(profile.sas_token_ref)
-    if profile.use_managed_identity:
-        azure["anon"] = False
-        if profile.managed_identity_client_id:
-            azure["client_id"] = profile.managed_identity_client_id
-    return azure
-
-
-def polars_storage_options(profile: S3Profile | AzureProfile | None) -> dict[str, str] | None:
-    """Options for Polars' cloud readers (object_store keys) built from a profile."""
-    if profile is None:
-        return None
-    if isinstance(profile, S3Profile):
-        options = {"aws_region": profile.region or "us-east-1"}
-        if profile.endpoint_url:
-            options["aws_endpoint_url"] = profile.endpoint_url
-            options["aws_allow_http"] = str(profile.endpoint_url.startswith("http://")).lower()
-        if profile.access_key_id_ref:
-            options["aws_access_key_id"] = resolve(profile.access_key_id_ref)
-            options["aws_secret_access_key"] = resolve(profile.secret_access_key_ref)
-        if profile.session_token_ref:
-            options["aws_session_token"] = resolve(profile.session_token_ref)
-        if profile.role_arn:
-            options["aws_role_arn"] = profile.role_arn
-            options["aws_web_identity_token_file"] = profile.web_identity_token_file
-        return options
-    azure: dict[str, str] = {}
-    if profile.account_name:
-        azure["account_name"] = profile.account_name
-    if profile.account_url:
-        azure["azure_storage_endpoint"] = profile.account_url
-        azure["azure_allow_http"] = str(profile.account_url.startswith("http://")).lower()
-    if profile.connection_string_ref:
-        fields = dict(
-            part.split("=", 1)
-            for part in resolve(profile.connection_string_ref).split(";")
-            if "=" in part
-        )
-        azure["account_name"] = fields.get("AccountName", azure.get("account_name", ""))
-        if "AccountKey" in fields:
-            azure["account_key"] = fields["AccountKey"]
-        if "BlobEndpoint" in fields:
-            azure["azure_storage_endpoint"] = fields["BlobEndpoint"]
-            azure["azure_allow_http"] = str(fields["BlobEndpoint"].startswith("http://")).lower()
-    if profile.account_key_ref:
-        azure["account_key"] = resolve(profile.account_key_ref)
-    if profile.sas_token_ref:
-        azure["sas_token"] = resolve(profile.sas_token_ref)
-    if profile.use_managed_identity:
-        azure["use_azure_cli"] = "false"
-        if profile.managed_identity_client_id:
-            azure["client_id"] = profile.managed_identity_client_id
-    return azure

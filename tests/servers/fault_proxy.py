@@ -1,6 +1,7 @@
 """An HTTP proxy on 127.0.0.1 in front of a storage server that fails a fraction of
 requests (503 or a reset connection, before or after the server handled them) and counts
-the body bytes of part uploads, so tests can see what was re-sent."""
+the body bytes of part uploads, so tests can see what was re-sent, and the byte ranges
+of object reads, so tests can see that reads were ranged."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ class FaultProxy:
         self.requests = 0
         #: Bytes of part/block upload bodies that reached the server.
         self.part_bytes = 0
+        #: (path, "bytes=a-b") of every GET that asked for a byte range (S3 Range, Azure
+        #: x-ms-range).
+        self.ranged_reads: list[tuple[str, str]] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,6 +59,10 @@ class FaultProxy:
                     # The client died mid-request (SIGKILL): a real server discards it.
                     self.close_connection = True
                     return
+                wanted = self.headers.get("x-ms-range") or self.headers.get("Range")
+                if self.command == "GET" and wanted:
+                    with proxy.lock:
+                        proxy.ranged_reads.append((urlsplit(self.path).path, wanted))
                 fault = proxy._draw()
                 if fault == "unavailable":
                     self._answer(503, b"<Error><Code>SlowDown</Code></Error>")
