@@ -58,9 +58,16 @@ class S3Profile(_Profile):
     access_key_id_ref: str = Field(default="", repr=False)
     secret_access_key_ref: str = Field(default="", repr=False)
     session_token_ref: str = Field(default="", repr=False)
-    #: Web identity (IRSA): assume this role with the token in `web_identity_token_file`.
+    #: Web identity (EKS IRSA or any OIDC token): assume `role_arn` with the token in
+    #: `web_identity_token_file` (read again at every refresh, so rotation is picked up).
+    #: Not combined with an access key pair.
     role_arn: str = ""
     web_identity_token_file: str = ""
+    #: Names the assumed-role session in CloudTrail.
+    role_session_name: str = Field(default="sluice", pattern=r"^[\w+=,.@-]{2,64}$")
+    #: STS endpoint for web identity ("http://127.0.0.1:5000" for moto); empty: AWS's
+    #: regional STS endpoint for `region`.
+    sts_endpoint_url: str = ""
     #: "path" (needed by most S3-compatible servers) or "virtual"; empty: botocore's choice.
     addressing_style: Literal["", "path", "virtual", "auto"] = ""
 
@@ -74,6 +81,8 @@ class S3Profile(_Profile):
             raise ValueError("access_key_id_ref and secret_access_key_ref go together")
         if bool(self.role_arn) != bool(self.web_identity_token_file):
             raise ValueError("role_arn and web_identity_token_file go together")
+        if self.role_arn and self.access_key_id_ref:
+            raise ValueError("give either an access key pair or a web identity role, not both")
         return self
 
 
@@ -98,6 +107,22 @@ class AzureProfile(_Profile):
     _refs = field_validator("connection_string_ref", "account_key_ref", "sas_token_ref")(
         _secret_ref
     )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> AzureProfile:
+        given = [
+            name
+            for name in ("connection_string_ref", "account_key_ref", "sas_token_ref")
+            if getattr(self, name)
+        ] + (["use_managed_identity"] if self.use_managed_identity else [])
+        if len(given) > 1:
+            raise ValueError(f"give one way to authenticate, not {' and '.join(given)}")
+        if self.managed_identity_client_id and not self.use_managed_identity:
+            raise ValueError("managed_identity_client_id needs use_managed_identity = true")
+        if self.use_managed_identity and self.account_url.startswith("http://"):
+            # The SDK refuses to send a bearer token over plain HTTP (Azurite included).
+            raise ValueError("managed identity needs an https:// account_url")
+        return self
 
     def blob_endpoint(self) -> str:
         if self.account_url:

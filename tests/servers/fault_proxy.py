@@ -44,6 +44,10 @@ class FaultProxy:
         #: (path, "bytes=a-b") of every GET that asked for a byte range (S3 Range, Azure
         #: x-ms-range).
         self.ranged_reads: list[tuple[str, str]] = []
+        #: Access key ids that signed requests (SigV4 Authorization), and AWS query API
+        #: actions (STS "AssumeRoleWithWebIdentity"), so tests see which identity was used.
+        self.signing_keys: Counter[str] = Counter()
+        self.actions: Counter[str] = Counter()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +63,7 @@ class FaultProxy:
                     # The client died mid-request (SIGKILL): a real server discards it.
                     self.close_connection = True
                     return
+                proxy._identify(self.headers.get("Authorization", ""), body)
                 wanted = self.headers.get("x-ms-range") or self.headers.get("Range")
                 if self.command == "GET" and wanted:
                     with proxy.lock:
@@ -115,6 +120,14 @@ class FaultProxy:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def _identify(self, authorization: str, body: bytes) -> None:
+        with self.lock:
+            if "Credential=" in authorization:
+                self.signing_keys[authorization.split("Credential=", 1)[1].split("/", 1)[0]] += 1
+            if body.startswith(b"Action="):
+                for action in parse_qs(body.decode(errors="replace")).get("Action", []):
+                    self.actions[action] += 1
 
     def _draw(self) -> str:
         plan = self.plan
