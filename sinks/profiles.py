@@ -87,9 +87,10 @@ class S3Profile(_Profile):
 
 
 class AzureProfile(_Profile):
-    """An Azure Blob Storage account. Give exactly one way to authenticate: a connection
+    """An Azure Blob Storage account. Give at most one way to authenticate: a connection
     string, an account key, a SAS token, or managed identity (azure-identity's
-    DefaultAzureCredential, which also covers workload identity and `az login`)."""
+    ManagedIdentityCredential, see sinks.azure.options.managed_identity); none reads
+    public containers anonymously."""
 
     kind: Literal["azure"] = "azure"
     #: Storage account name; required unless the connection string names it.
