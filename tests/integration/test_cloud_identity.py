@@ -31,9 +31,8 @@ ENVIRONMENT_KEY = "AKIAENVIRONMENTKEY00"
 
 @pytest.fixture
 def proxy(moto_server: ServerProcess) -> Iterator[FaultProxy]:
-    running = FaultProxy(moto_server.port).start()
-    yield running
-    running.stop()
+    with FaultProxy(moto_server.port) as running:
+        yield running
 
 
 @pytest.fixture
@@ -142,50 +141,48 @@ def test_web_identity_profile_reads_and_writes_s3_as_the_assumed_role(
         assert arn == "arn:aws:sts::123456789012:assumed-role/sluice-exporter/sluice-test"
 
 
-def test_an_unreadable_web_identity_token_is_unauthenticated_without_retries(
-    daemon: ProfileDaemon, proxy: FaultProxy, moto_server: ServerProcess
-) -> None:
+def _fails_unauthenticated(daemon: ProfileDaemon, to: str, profile: str) -> str:
+    """The message of an export to `to` that failed as UNAUTHENTICATED, permanently and
+    without a single retry."""
     spec = ExportClient.build_spec(
         source=str(daemon.sources / "events.parquet"),
-        to=f"s3://{new_bucket(moto_server.endpoint)}/exports",
-        storage_profile="irsa-no-token",
+        to=to,
+        storage_profile=profile,
         dataset="events",
     )
     finished = _final(daemon, spec)
-
     assert finished.state == pb.EXPORT_STATE_FAILED
-    assert finished.error.code == "UNAUTHENTICATED"
-    assert "cannot read web_identity_token_file" in finished.error.message
-    assert "no-token" in finished.error.message
+    assert finished.error.code == "UNAUTHENTICATED", finished.error
     assert not finished.error.transient
+    assert "retrying" not in daemon.log_tail(200)
+    return str(finished.error.message)
+
+
+def test_an_unreadable_web_identity_token_is_unauthenticated_without_retries(
+    daemon: ProfileDaemon, proxy: FaultProxy, moto_server: ServerProcess
+) -> None:
+    to = f"s3://{new_bucket(moto_server.endpoint)}/exports"
+    message = _fails_unauthenticated(daemon, to, "irsa-no-token")
+
+    assert "cannot read web_identity_token_file" in message
+    assert "no-token" in message
     assert proxy.actions["AssumeRoleWithWebIdentity"] == 0
     assert proxy.signing_keys == {}  # nothing reached the store unsigned or otherwise signed
-    assert "retrying" not in daemon.log_tail(200)
 
 
 def test_managed_identity_without_an_identity_endpoint_is_unauthenticated_at_once(
     daemon: ProfileDaemon, identity_endpoint: IdentityEndpoint
 ) -> None:
     container = "exports-container"
-    spec = ExportClient.build_spec(
-        source=str(daemon.sources / "events.parquet"),
-        to=f"az://{container}/exports",
-        storage_profile="managed",
-        dataset="events",
-    )
-    finished = _final(daemon, spec)
+    message = _fails_unauthenticated(daemon, f"az://{container}/exports", "managed")
 
-    assert finished.state == pb.EXPORT_STATE_FAILED
-    assert finished.error.code == "UNAUTHENTICATED"
-    assert "ManagedIdentityCredential" in finished.error.message
-    assert f"az://{container}/exports" in finished.error.message
-    assert not finished.error.transient
+    assert "ManagedIdentityCredential" in message
+    assert f"az://{container}/exports" in message
     # One token request, for the storage audience and the profile's identity; no retries.
     ((path, query, _headers),) = identity_endpoint.requests
     assert path == "/metadata/identity/oauth2/token"
     assert query["client_id"] == "00000000-0000-0000-0000-00000000c1d0"
     assert query["resource"] == "https://storage.azure.com"
-    assert "retrying" not in daemon.log_tail(200)
 
     # As a source, the same failure refuses the export at create time.
     with ExportClient(daemon.address) as client:

@@ -42,9 +42,8 @@ def _parquet(first_id: int, seed: int) -> bytes:
 
 @pytest.fixture
 def proxy(azurite_server: ServerProcess) -> Iterator[FaultProxy]:
-    running = FaultProxy(azurite_server.port).start()
-    yield running
-    running.stop()
+    with FaultProxy(azurite_server.port) as running:
+        yield running
 
 
 @pytest.fixture
