@@ -63,6 +63,10 @@ class PermissionDenied(SluiceError):
     code = ErrorCode.PERMISSION_DENIED
 
 
+class Unauthenticated(SluiceError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
 class ResourceExhausted(SluiceError):
     code = ErrorCode.RESOURCE_EXHAUSTED
 

@@ -20,11 +20,12 @@ from server.jobs.store import JobStore
 from server.manifest import build_manifest, encode_manifest, write_manifest
 from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from server.pipeline.source import count_rows
-from server.plan import ExportPlan, build_plan
+from server.pipeline.stopping import keeps_uploads
+from server.plan import ExportPlan, build_plan, plan_destination
 from server.settings import Settings
 from server.signing import SIGNATURE_SUFFIX, load_signer
 from server.storage import storage_errors
-from sinks.base import Sink, UploadJournal
+from sinks.base import Sink, UploadJournal, join_key
 from sinks.profiles import AzureProfile, S3Profile
 
 _log = logging.getLogger("sluice.export")
@@ -48,7 +49,8 @@ class ExecutionContext:
 
 def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     """Run `job` to completion and return its manifest URI. Raises SluiceError
-    (Interrupted when `stop` is set)."""
+    (Interrupted when `stop` is set; an ExportStop set by a shutdown leaves the upload of
+    the chunk in flight open and journalled, for the next start to continue)."""
     settings = context.settings
     plan = build_plan(job.spec, settings, job.id)
     with storage_errors():
@@ -72,14 +74,38 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     )
     try:
         run_pipeline(plan, sink, resume, reporter, stop, options)
-    except BaseException:
-        # The writer aborted its own upload; this catches one whose abort failed.
-        _abort_journalled_uploads(sink, job.id, context.store, keep="", quietly=True)
-        _abort_stray_uploads(sink, plan.prefix, quietly=True)
+    except BaseException as exc:
+        if isinstance(exc, Interrupted) and keeps_uploads(stop):
+            _log.info("export %s suspended; its open upload continues on the next start", job.id)
+        else:
+            _discard_uploads(sink, job.id, context.store, plan.prefix)
         raise
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
     return _commit(plan, sink, job, context)
+
+
+def _discard_uploads(sink: Sink, job_id: str, store: JobStore, prefix: str) -> None:
+    """Abort whatever the export still has open in the store: the writer aborted its own
+    upload already; this catches one whose abort failed, or one left by a previous run."""
+    _abort_journalled_uploads(sink, job_id, store, keep="", quietly=True)
+    _abort_stray_uploads(sink, prefix, quietly=True)
+
+
+def discard_open_uploads(job: Job, context: ExecutionContext) -> None:
+    """Abort what a suspended run of `job` left open in the store: called when the job
+    is cancelled while queued, so no run will ever continue those uploads. Best effort:
+    a failure is logged (the uploads stay journalled for a later look)."""
+    if not any(True for _ in context.store.uploads(job.id)):
+        return
+    try:
+        destination, profile = plan_destination(job.spec, context.settings)
+        with storage_errors():
+            sink = context.open_sink(destination, profile=profile)
+    except SluiceError as exc:
+        _log.warning("export %s: cannot reach its open uploads to abort them: %s", job.id, exc)
+        return
+    _discard_uploads(sink, job.id, context.store, join_key(job.spec.destination.dataset, job.id))
 
 
 def _commit(plan: ExportPlan, sink: Sink, job: Job, context: ExecutionContext) -> str:

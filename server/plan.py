@@ -11,14 +11,14 @@ from typing import TypeVar
 
 import polars as pl
 
-from server.errors import InvalidArgument
+from server.errors import InvalidArgument, SluiceError
 from server.increment import IncrementPlan, plan_increment
 from server.pipeline.ciphers.selection import bind_zip_password, build_cipher
 from server.pipeline.compressors import COMPRESSORS, CompressorKind
 from server.pipeline.encoders import ENCODERS, EncoderKind
 from server.pipeline.query import CompiledQuery, compile_query
 from server.pipeline.redaction import build_redactor
-from server.pipeline.source import ROW_INDEX, ResolvedSource, resolve_source, scan
+from server.pipeline.source import ROW_INDEX, ResolvedSource, read_schema, resolve_source
 from server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from server.roots import within_roots
 from server.settings import Settings
@@ -127,6 +127,17 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
         destination_profile=destination_profile,
         cursor=increment.cursor,
         increment=increment,
+    )
+
+
+def plan_destination(
+    spec: ExportSpec, settings: Settings
+) -> tuple[str, S3Profile | AzureProfile | None]:
+    """The destination and its storage profile alone, checked as build_plan checks them
+    (no source I/O): enough to reach what an earlier run left in the store."""
+    destination = _check_destination(spec, settings)
+    return destination, _profile(
+        settings, spec.destination.profile, spec.destination.uri, "spec.destination"
     )
 
 
@@ -272,7 +283,9 @@ def _check_labels(labels: tuple[tuple[str, str], ...]) -> None:
 
 def _read_schema(source: ResolvedSource) -> pl.Schema:
     try:
-        schema = scan(source).collect_schema()
+        schema = read_schema(source)
+    except SluiceError:
+        raise  # a storage failure keeps its status (permission denied, unavailable, ...)
     except Exception as exc:  # noqa: BLE001 - Polars raises many types for unreadable files
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise InvalidArgument("spec.source.uri", f"cannot read the source: {first}") from None

@@ -1,7 +1,9 @@
 """The export runner: a bounded pool of worker threads taking queued jobs in order.
 
-Cancel and shutdown both stop a running export at its next batch boundary; cancel
-ends it as cancelled, shutdown puts it back in the queue so the next start resumes it.
+Cancel and shutdown both stop a running export at its next batch boundary. Cancel ends
+it as cancelled and aborts its open upload; shutdown suspends that upload (stored parts
+stay open and journalled) and puts the job back in the queue, so the next start resumes
+it where it stopped.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 
 from server.errors import ErrorCode, FailedPrecondition, Interrupted
 from server.events import Finished, StateChanged
-from server.execution import ExecutionContext, describe_failure, execute
+from server.execution import ExecutionContext, describe_failure, discard_open_uploads, execute
 from server.jobs.model import (
     CANCELLABLE_STATES,
     UNFINISHED_STATES,
@@ -21,15 +23,15 @@ from server.jobs.model import (
     JobError,
     JobState,
 )
+from server.pipeline.stopping import ExportStop
 
 _log = logging.getLogger("sluice.runner")
 
 
 @dataclass
 class _Running:
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: ExportStop = field(default_factory=ExportStop)
     done: threading.Event = field(default_factory=threading.Event)
-    cancel_requested: bool = False
 
 
 class ExportRunner:
@@ -62,8 +64,7 @@ class ExportRunner:
         with self._lock:
             running = self._running.get(job_id)
             if running is not None:
-                running.cancel_requested = True
-                running.stop.set()
+                running.stop.cancel()
         if running is None:
             job = store.get(job_id)
             if job.state == JobState.QUEUED:
@@ -72,6 +73,7 @@ class ExportRunner:
                 except FailedPrecondition:
                     # A worker took it meanwhile; cancel the running export instead.
                     return self.cancel(job_id, wait_seconds)
+                discard_open_uploads(job, self._context)
                 self._announce_final(job)
                 return job
             if job.state not in CANCELLABLE_STATES:
@@ -89,7 +91,7 @@ class ExportRunner:
         self._closing.set()
         with self._lock:
             for running in self._running.values():
-                running.stop.set()
+                running.stop.shutdown()
         for _ in self._workers:
             self._queue.put(None)
         deadline = threading.Event()
@@ -142,7 +144,7 @@ class ExportRunner:
         try:
             manifest_uri = execute(job, self._context, running.stop)
         except Interrupted:
-            if running.cancel_requested:
+            if running.stop.cancelled:
                 _log.info("export %s cancelled", job.id)
                 return store.transition(job.id, {JobState.RUNNING}, JobState.CANCELLED)
             _log.info("export %s interrupted by shutdown; it resumes on next start", job.id)

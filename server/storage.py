@@ -12,15 +12,24 @@ from server.errors import (
     NotFound,
     PermissionDenied,
     SluiceError,
+    Unauthenticated,
     Unavailable,
 )
-from sinks.errors import IntegrityError, ObjectNotFound, StorageAccessDenied, StorageError
+from sinks.errors import (
+    CredentialsUnavailable,
+    IntegrityError,
+    ObjectNotFound,
+    StorageAccessDenied,
+    StorageError,
+)
 
 
 def translate_storage_error(exc: StorageError) -> SluiceError:
     message = str(exc) + (f" ({exc.location})" if exc.location else "")
     if exc.transient:
         return Unavailable(message)
+    if isinstance(exc, CredentialsUnavailable):
+        return Unauthenticated(message)
     if isinstance(exc, StorageAccessDenied):
         return PermissionDenied(message)
     if isinstance(exc, ObjectNotFound):

@@ -15,6 +15,7 @@ from sinks.base import (
 )
 from sinks.errors import (
     ContainerNotFound,
+    CredentialsUnavailable,
     IntegrityError,
     ObjectExists,
     ObjectNotFound,
@@ -31,6 +32,7 @@ from sinks.retry import RetryingSink, RetryPolicy, retry_call
 __all__ = [
     "Capabilities",
     "ContainerNotFound",
+    "CredentialsUnavailable",
     "FsspecSink",
     "IntegrityError",
     "LocalSink",

@@ -63,6 +63,18 @@ class SinkWriter(Protocol):
         """Discard everything written; safe to call after a failure or twice."""
         ...
 
+    def suspend(self) -> None:
+        """Stop writing but keep what the store already holds, so that a later writer
+        given the same journal continues the upload (a graceful shutdown). Parts in flight
+        finish and are journalled; unsent bytes are dropped, since the caller re-produces
+        them. Writers that cannot resume abort instead. Like abort, safe to call twice or
+        after commit, and never raises for a storage failure.
+
+        Whoever suspends owns the leftover upload: it must later be continued, or
+        discarded with `ResumableSink.abort_upload`, so nothing stays orphaned.
+        """
+        ...
+
 
 class Sink(Protocol):
     """A place that stores objects by key: a local folder, a bucket, a container."""

@@ -26,6 +26,12 @@ class StorageAccessDenied(StorageError):
     """Credentials are missing, wrong, or not allowed to do this."""
 
 
+class CredentialsUnavailable(StorageError):
+    """No credentials could be obtained for the profile: an unreadable web identity token
+    file, a rejected token, no managed identity endpoint. Permanent: retrying the request
+    cannot create an identity (answered as UNAUTHENTICATED)."""
+
+
 class StorageUnavailable(StorageError):
     """Throttling, a 5xx, a reset connection or a timeout: worth retrying."""
 

@@ -97,6 +97,9 @@ class _SpooledWriter:
             self._state = "aborted"
             self._spool.close()
 
+    #: The generic fallback cannot resume: a spooled upload starts over anyway.
+    suspend = abort
+
 
 class FsspecSink:
     """Objects under `root` of an fsspec filesystem. `uri` is shown to users and must

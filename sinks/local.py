@@ -129,6 +129,9 @@ class _LocalWriter:
         self._state = "aborted"
         self._discard()
 
+    #: A local write is not resumable: a temporary file is not worth keeping.
+    suspend = abort
+
     def _discard(self) -> None:
         # Never raises: abort() runs in error paths, where a second error would hide the first.
         with contextlib.suppress(OSError):

@@ -49,6 +49,9 @@ class _MemoryWriter:
             self._state = "aborted"
             self._buffer = bytearray()
 
+    #: Nothing in memory outlives the process: suspending is aborting.
+    suspend = abort
+
 
 class MemorySink:
     """Objects in a dict guarded by a lock; `name` only distinguishes instances in `uri`."""

@@ -8,7 +8,7 @@ Requests name a profile; they never carry credentials.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -58,9 +58,16 @@ class S3Profile(_Profile):
     access_key_id_ref: str = Field(default="", repr=False)
     secret_access_key_ref: str = Field(default="", repr=False)
     session_token_ref: str = Field(default="", repr=False)
-    #: Web identity (IRSA): assume this role with the token in `web_identity_token_file`.
+    #: Web identity (EKS IRSA or any OIDC token): assume `role_arn` with the token in
+    #: `web_identity_token_file` (read again at every refresh, so rotation is picked up).
+    #: Not combined with an access key pair.
     role_arn: str = ""
     web_identity_token_file: str = ""
+    #: Names the assumed-role session in CloudTrail.
+    role_session_name: str = Field(default="sluice", pattern=r"^[\w+=,.@-]{2,64}$")
+    #: STS endpoint for web identity ("http://127.0.0.1:5000" for moto); empty: AWS's
+    #: regional STS endpoint for `region`.
+    sts_endpoint_url: str = ""
     #: "path" (needed by most S3-compatible servers) or "virtual"; empty: botocore's choice.
     addressing_style: Literal["", "path", "virtual", "auto"] = ""
 
@@ -74,13 +81,16 @@ class S3Profile(_Profile):
             raise ValueError("access_key_id_ref and secret_access_key_ref go together")
         if bool(self.role_arn) != bool(self.web_identity_token_file):
             raise ValueError("role_arn and web_identity_token_file go together")
+        if self.role_arn and self.access_key_id_ref:
+            raise ValueError("give either an access key pair or a web identity role, not both")
         return self
 
 
 class AzureProfile(_Profile):
-    """An Azure Blob Storage account. Give exactly one way to authenticate: a connection
+    """An Azure Blob Storage account. Give at most one way to authenticate: a connection
     string, an account key, a SAS token, or managed identity (azure-identity's
-    DefaultAzureCredential, which also covers workload identity and `az login`)."""
+    ManagedIdentityCredential, see sinks.azure.options.managed_identity); none reads
+    public containers anonymously."""
 
     kind: Literal["azure"] = "azure"
     #: Storage account name; required unless the connection string names it.
@@ -98,6 +108,22 @@ class AzureProfile(_Profile):
     _refs = field_validator("connection_string_ref", "account_key_ref", "sas_token_ref")(
         _secret_ref
     )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> AzureProfile:
+        given = [
+            name
+            for name in ("connection_string_ref", "account_key_ref", "sas_token_ref")
+            if getattr(self, name)
+        ] + (["use_managed_identity"] if self.use_managed_identity else [])
+        if len(given) > 1:
+            raise ValueError(f"give one way to authenticate, not {' and '.join(given)}")
+        if self.managed_identity_client_id and not self.use_managed_identity:
+            raise ValueError("managed_identity_client_id needs use_managed_identity = true")
+        if self.use_managed_identity and self.account_url.startswith("http://"):
+            # The SDK refuses to send a bearer token over plain HTTP (Azurite included).
+            raise ValueError("managed identity needs an https:// account_url")
+        return self
 
     def blob_endpoint(self) -> str:
         if self.account_url:
@@ -118,85 +144,3 @@ def profile_kind_for(uri: str) -> str:
     if scheme in {"az", "abfs", "abfss"}:
         return "azure"
     return ""
-
-
-def fsspec_options(profile: S3Profile | AzureProfile | None) -> dict[str, Any]:
-    """Options for s3fs / adlfs built from a profile (resolved secrets: never log them)."""
-    if profile is None:
-        return {}
-    if isinstance(profile, S3Profile):
-        options: dict[str, Any] = {}
-        client: dict[str, Any] = {}
-        if profile.endpoint_url:
-            client["endpoint_url"] = profile.endpoint_url
-        if profile.region:
-            client["region_name"] = profile.region
-        if client:
-            options["client_kwargs"] = client
-        if profile.access_key_id_ref:
-            options["key"] = resolve(profile.access_key_id_ref)
-            options["secret"] = resolve(profile.secret_access_key_ref)
-        if profile.session_token_ref:
-            options["token"] = resolve(profile.session_token_ref)
-        return options
-    azure: dict[str, Any] = {}
-    if profile.connection_string_ref:
-        azure["connection_string"] = resolve(profile.connection_string_ref)
-    if profile.account_name:
-        azure["account_name"] = profile.account_name
-    if profile.account_key_ref:
-        azure["account_key"] = resolve(profile.account_key_ref)
-    if profile.sas_token_ref:
-        azure["sas_token"] = resolve(profile.sas_token_ref)
-    if profile.use_managed_identity:
-        azure["anon"] = False
-        if profile.managed_identity_client_id:
-            azure["client_id"] = profile.managed_identity_client_id
-    return azure
-
-
-def polars_storage_options(profile: S3Profile | AzureProfile | None) -> dict[str, str] | None:
-    """Options for Polars' cloud readers (object_store keys) built from a profile."""
-    if profile is None:
-        return None
-    if isinstance(profile, S3Profile):
-        options = {"aws_region": profile.region or "us-east-1"}
-        if profile.endpoint_url:
-            options["aws_endpoint_url"] = profile.endpoint_url
-            options["aws_allow_http"] = str(profile.endpoint_url.startswith("http://")).lower()
-        if profile.access_key_id_ref:
-            options["aws_access_key_id"] = resolve(profile.access_key_id_ref)
-            options["aws_secret_access_key"] = resolve(profile.secret_access_key_ref)
-        if profile.session_token_ref:
-            options["aws_session_token"] = resolve(profile.session_token_ref)
-        if profile.role_arn:
-            options["aws_role_arn"] = profile.role_arn
-            options["aws_web_identity_token_file"] = profile.web_identity_token_file
-        return options
-    azure: dict[str, str] = {}
-    if profile.account_name:
-        azure["account_name"] = profile.account_name
-    if profile.account_url:
-        azure["azure_storage_endpoint"] = profile.account_url
-        azure["azure_allow_http"] = str(profile.account_url.startswith("http://")).lower()
-    if profile.connection_string_ref:
-        fields = dict(
-            part.split("=", 1)
-            for part in resolve(profile.connection_string_ref).split(";")
-            if "=" in part
-        )
-        azure["account_name"] = fields.get("AccountName", azure.get("account_name", ""))
-        if "AccountKey" in fields:
-            azure["account_key"] = fields["AccountKey"]
-        if "BlobEndpoint" in fields:
-            azure["azure_storage_endpoint"] = fields["BlobEndpoint"]
-            azure["azure_allow_http"] = str(fields["BlobEndpoint"].startswith("http://")).lower()
-    if profile.account_key_ref:
-        azure["account_key"] = resolve(profile.account_key_ref)
-    if profile.sas_token_ref:
-        azure["sas_token"] = resolve(profile.sas_token_ref)
-    if profile.use_managed_identity:
-        azure["use_azure_cli"] = "false"
-        if profile.managed_identity_client_id:
-            azure["client_id"] = profile.managed_identity_client_id
-    return azure

@@ -1,12 +1,15 @@
 """Reading a stored object in ranges, so a reader never holds more than one block and a
 connection reset costs one range: each range is its own request, retried here (the reads
-happen after open() returned, outside any retry wrapper around the sink)."""
+happen after open() returned, outside any retry wrapper around the sink).
+
+The file is seekable, because columnar sources need it: a Parquet reader reads the footer
+at the end first, then only the column chunks it wants, each a ranged request.
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import BinaryIO, cast
 
 from sinks.retry import RetryPolicy, retry_call
 
@@ -15,49 +18,74 @@ BLOCK_BYTES = 8 * 1024 * 1024
 
 
 class _RangedRaw(io.RawIOBase):
-    """Fetches whole blocks and serves reads of any size from the current one, so the
-    number of requests is size / block whatever sizes the caller reads in."""
+    """Fetches a block at the read position and serves reads of any size from it, so
+    sequential reading makes size / block requests whatever sizes the caller reads in."""
 
     def __init__(
-        self, size: int, fetch: Callable[[int, int], bytes], block: int, policy: RetryPolicy
+        self,
+        size: int,
+        fetch: Callable[[int, int], bytes],
+        block: int,
+        policy: RetryPolicy,
+        name: str,
     ) -> None:
         super().__init__()
         self._size = size
         self._fetch = fetch
         self._block = block
         self._policy = policy
+        #: Shown by readers that name what they read (and used to tell .tsv from .csv).
+        self.name = name
         self._position = 0
-        self._pending = memoryview(b"")
+        self._block_start = 0
+        self._data = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        bases = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}
+        if whence not in bases:
+            raise ValueError(f"invalid whence {whence}")
+        target = bases[whence] + offset
+        if target < 0:
+            raise ValueError(f"negative seek position {target}")
+        self._position = target
+        return target
+
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if not self._pending and not self._next_block():
-            return 0
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
+        available = self._available()
+        count = min(len(buffer), len(available))
+        buffer[:count] = available[:count]
+        self._position += count
         return count
 
     def readall(self) -> bytes:
-        parts = [bytes(self._pending)]
-        self._pending = memoryview(b"")
-        while self._next_block():
-            parts.append(bytes(self._pending))
-            self._pending = memoryview(b"")
+        parts = []
+        while available := self._available():
+            parts.append(bytes(available))
+            self._position += len(available)
         return b"".join(parts)
 
-    def _next_block(self) -> bool:
+    def _available(self) -> memoryview:
+        """The bytes from the read position to the end of its block, fetching the block
+        when the position left the current one; empty at the end of the object."""
         if self._position >= self._size:
-            return False
-        position, wanted = self._position, min(self._block, self._size - self._position)
-        data = retry_call(lambda: self._fetch(position, wanted), self._policy, describe="read")
-        if not data:
-            raise OSError(f"object ended at byte {position} of {self._size}")
-        self._pending = memoryview(data)
-        self._position += len(data)
-        return True
+            return memoryview(b"")
+        offset = self._position - self._block_start
+        if not 0 <= offset < len(self._data):
+            position, wanted = self._position, min(self._block, self._size - self._position)
+            data = retry_call(lambda: self._fetch(position, wanted), self._policy, describe="read")
+            if not data:
+                raise OSError(f"object ended at byte {position} of {self._size}")
+            self._block_start, self._data, offset = position, memoryview(data), 0
+        return self._data[offset:]
 
 
 def ranged_reader(
@@ -65,7 +93,9 @@ def ranged_reader(
     fetch: Callable[[int, int], bytes],
     block: int = BLOCK_BYTES,
     policy: RetryPolicy | None = None,
-) -> BinaryIO:
-    """A buffered binary file over `fetch(offset, length) -> bytes`; transient failures of
-    a range are retried with backoff and jitter."""
-    return cast(BinaryIO, _RangedRaw(size, fetch, block, policy or RetryPolicy()))
+    name: str = "",
+) -> io.BufferedReader:
+    """A buffered, seekable binary file over `fetch(offset, length) -> bytes`; transient
+    failures of a range are retried with backoff and jitter."""
+    raw = _RangedRaw(size, fetch, block, policy or RetryPolicy(), name)
+    return io.BufferedReader(raw)

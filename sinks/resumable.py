@@ -182,6 +182,32 @@ class ResumableWriter(ABC):
         self._buffer = bytearray()
         self._abandon()
 
+    def suspend(self) -> None:
+        """Leave the upload open and journalled for the next writer of this key: parts in
+        flight finish and are journalled, the bytes still buffered (less than a part) are
+        dropped, since the caller re-produces the object from its start anyway."""
+        if self._status != "open":
+            return
+        if self._journal is None:
+            self.abort()  # an upload no journal names could never be continued or found
+            return
+        self._status = "suspended"
+        self._buffer = bytearray()
+        try:
+            self._collect(keep=0)
+        except StorageError as exc:
+            # The journal still names the upload and the store lists what it holds, so
+            # the next writer loses at most the part that failed here.
+            log.warning("a part of %s failed while suspending: %s", self.location, exc)
+        finally:
+            self._drain()
+        if self._state is not None:
+            log.info(
+                "suspended the upload of %s after %d stored part(s); the next run continues it",
+                self.location,
+                len(self._state.parts),
+            )
+
     # Internals.
 
     def _publish(self, request: Callable[[], None], parts: list[PartRecord]) -> None:

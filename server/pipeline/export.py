@@ -31,6 +31,7 @@ from server.pipeline.compressors import COMPRESSORS, Compressor
 from server.pipeline.prefetch import prefetched
 from server.pipeline.reader import read_batches
 from server.pipeline.stages import Cipher
+from server.pipeline.stopping import keeps_uploads
 from server.plan import ExportPlan
 from server.storage import translate_storage_error
 from sinks.base import Sink, SinkWriter, UploadJournal
@@ -101,8 +102,9 @@ def run_pipeline(
     options: PipelineOptions,
 ) -> Progress:
     """Export every remaining chunk; return the final totals. Raises Interrupted when
-    `stop` is set (the chunk in flight is discarded, committed ones stay)."""
-    writer = _ChunkWriterThread(plan, sink, resume.totals, observer, options)
+    `stop` is set: committed chunks stay; the chunk in flight is discarded, except that
+    an ExportStop set by a shutdown suspends its upload for the next run to continue."""
+    writer = _ChunkWriterThread(plan, sink, resume.totals, observer, options, stop)
     writer.start()
     try:
         batches = _query_batches(plan, resume.from_row, options.batch_rows)
@@ -142,8 +144,10 @@ class _ChunkWriterThread:
         totals: Progress,
         observer: ExportObserver,
         options: PipelineOptions,
+        stop: threading.Event,
     ) -> None:
         self._plan = plan
+        self._stop = stop
         self._sink = sink
         self._observer = observer
         self._options = options
@@ -160,9 +164,12 @@ class _ChunkWriterThread:
         self._thread.start()
 
     def put(self, item: object) -> None:
-        # Bounded put with a poll, so a failed writer never leaves the reader blocked.
+        # Bounded put with a poll, so a failed or stopped writer never leaves the reader
+        # blocked.
         while True:
             self.raise_failure()
+            if self._stop.is_set():
+                raise Interrupted("export interrupted")
             try:
                 self._queue.put(item, timeout=_POLL_SECONDS)
                 return
@@ -181,7 +188,9 @@ class _ChunkWriterThread:
 
     def _run(self) -> None:
         try:
-            while not self._abandoned.is_set():
+            # Checking `stop` here too ends a shutdown after the current segment rather
+            # than after everything queued behind it.
+            while not (self._abandoned.is_set() or self._stop.is_set()):
                 try:
                     item = self._queue.get(timeout=_POLL_SECONDS)
                 except queue.Empty:
@@ -198,8 +207,16 @@ class _ChunkWriterThread:
             self._failure = exc
         finally:
             if self._open is not None:
-                self._open.writer.abort()
+                self._close_unfinished(self._open.writer)
                 self._open = None
+
+    def _close_unfinished(self, writer: SinkWriter) -> None:
+        """A shutdown keeps the stored parts of the chunk in flight for the next start
+        (the caller then keeps its journal); a cancel or any failure discards them."""
+        if self._failure is None and keeps_uploads(self._stop):
+            writer.suspend()
+        else:
+            writer.abort()
 
     def _chunk(self, index: int) -> _OpenChunk:
         if self._open is None:

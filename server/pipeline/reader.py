@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from typing import IO, Any
+from typing import IO
 
-import fsspec
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
-from server.pipeline.source import ROW_INDEX, ResolvedSource
+from server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener
+from server.storage import storage_errors
 
 #: Bytes read per NDJSON block (cut at the last newline, so records are never split).
 NDJSON_BLOCK_BYTES = 16 * 1024 * 1024
@@ -39,9 +39,12 @@ def read_batches(
     before `from_row` (without decoding them where the format allows)."""
     data_schema = pl.Schema({n: t for n, t in schema.items() if n != ROW_INDEX})
     read_file = _READERS[source.format]
+    open_file = file_opener(source)
     position = 0
     for path in source.files:
-        with _open(path, source) as handle:
+        # Cloud files are read in ranges while the frames are decoded: a storage error
+        # can come from any read, and becomes a domain error here.
+        with storage_errors(), open_file(path) as handle:
             pieces = read_file(handle, data_schema, columns, batch_rows, from_row - position)
             while True:
                 try:
@@ -61,12 +64,6 @@ def _with_positions(
 ) -> pl.DataFrame:
     positions = pl.int_range(start, start + frame.height, dtype=pl.Int64, eager=True)
     return frame.select(columns).insert_column(0, positions.cast(dtype).alias(ROW_INDEX))
-
-
-def _open(path: str, source: ResolvedSource) -> IO[bytes]:
-    options: dict[str, Any] = getattr(source, "storage_options", None) or {}
-    opened: IO[bytes] = fsspec.open(path, "rb", **options).open()
-    return opened
 
 
 def _parquet(

@@ -1,24 +1,27 @@
-"""Sources: resolve a file URI or glob into a sorted file list and scan it lazily.
+"""Sources: resolve a file URI or glob into a sorted file list, its schema and its files.
 
 The file list is sorted and every row gets its position in the concatenated files
-(ROW_INDEX), so a resumed export sees the same rows in the same order.
+(ROW_INDEX), so a resumed export sees the same rows in the same order. Local files (and
+other fsspec stores) are scanned by Polars; S3 and Azure files are listed and read
+through the storage sinks with their profile (see cloud_files).
 """
 
 from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import fsspec
 import polars as pl
 
 from server.errors import InvalidArgument
+from server.pipeline import cloud_files
 from server.roots import within_roots
-from sinks.profiles import AzureProfile, S3Profile, fsspec_options, polars_storage_options
+from sinks.profiles import AzureProfile, S3Profile
 
 #: Name of the row-position column added to every source; never exported.
 ROW_INDEX = "__sluice_row"
@@ -47,13 +50,18 @@ class ResolvedSource:
     files: tuple[str, ...]
     #: Set for remote (non-local) files: the fsspec protocol.
     protocol: str = "file"
-    #: The storage profile remote files are read with (secret references only).
+    #: The storage profile S3 and Azure files are read with (secret references only).
     profile: S3Profile | AzureProfile | None = None
 
     @property
-    def storage_options(self) -> dict[str, Any]:
-        """fsspec options for remote files (holds resolved secrets: never log or store)."""
-        return fsspec_options(self.profile)
+    def in_cloud(self) -> bool:
+        """Whether the files are in an S3 bucket or Azure container (read via sinks)."""
+        return cloud_files.is_cloud(self.uri)
+
+    @property
+    def tabs(self) -> bool:
+        """.tsv files are CSV with tabs; reading them with commas yields one wide column."""
+        return all(f.lower().endswith(".tsv") for f in self.files)
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the source; never credentials."""
@@ -76,8 +84,10 @@ def resolve_source(
     protocol, path = _split_protocol(uri)
     if protocol == "file":
         files = _expand_local(path, allowed_roots)
+    elif cloud_files.is_cloud(uri):
+        files = _expand_cloud(uri, profile)
     else:
-        files = _expand_remote(uri, profile)
+        files = _expand_remote(uri)
     fmt = _pick_format(format_name, files)
     return ResolvedSource(
         uri=uri, format=fmt, files=tuple(files), protocol=protocol, profile=profile
@@ -85,32 +95,60 @@ def resolve_source(
 
 
 def scan(source: ResolvedSource) -> pl.LazyFrame:
-    """A lazy frame over the files, in order, with ROW_INDEX as the first column."""
+    """A lazy frame over local (or other fsspec) files, in order, with ROW_INDEX first."""
+    if source.in_cloud:
+        raise ValueError("S3 and Azure sources are read through their sinks, not scanned")
     files = list(source.files)
-    options = polars_storage_options(source.profile)
     if source.format == "parquet":
-        frame = pl.scan_parquet(files, row_index_name=ROW_INDEX, storage_options=options)
+        frame = pl.scan_parquet(files, row_index_name=ROW_INDEX)
     elif source.format == "csv":
-        # .tsv files are CSV with tabs; reading them with commas yields one wide column.
-        tabs = all(f.lower().endswith(".tsv") for f in files)
+        separator = "\t" if source.tabs else ","
         frame = pl.scan_csv(
-            files,
-            row_index_name=ROW_INDEX,
-            try_parse_dates=True,
-            separator="\t" if tabs else ",",
-            storage_options=options,
+            files, row_index_name=ROW_INDEX, try_parse_dates=True, separator=separator
         )
     elif source.format == "ndjson":
-        frame = pl.scan_ndjson(files, row_index_name=ROW_INDEX, storage_options=options)
+        frame = pl.scan_ndjson(files, row_index_name=ROW_INDEX)
     else:
-        frame = pl.scan_ipc(files, row_index_name=ROW_INDEX, storage_options=options)
+        frame = pl.scan_ipc(files, row_index_name=ROW_INDEX)
     return frame
 
 
+def read_schema(source: ResolvedSource) -> pl.Schema:
+    """The source's columns and types, ROW_INDEX first. Cloud sources take them from
+    the first file's footer or first block."""
+    if not source.in_cloud:
+        return scan(source).collect_schema()
+    with file_opener(source)(source.files[0]) as handle:
+        sample = cloud_files.sample_frame(handle, source.format, "\t" if source.tabs else ",")
+    return sample.with_row_index(ROW_INDEX).collect_schema()
+
+
 def count_rows(source: ResolvedSource) -> int:
-    """Rows in the source before any filter (cheap for parquet and IPC metadata)."""
-    frame = scan(source).select(pl.len())
-    return int(frame.collect().item())
+    """Rows in the source before any filter (cheap for parquet and IPC metadata); 0 when
+    unknown (cloud sources other than parquet, which would have to be read whole)."""
+    if not source.in_cloud:
+        return int(scan(source).select(pl.len()).collect().item())
+    if source.format != "parquet":
+        return 0
+    open_file = file_opener(source)
+    total = 0
+    for path in source.files:
+        with open_file(path) as handle:
+            total += cloud_files.parquet_rows(handle)
+    return total
+
+
+def file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
+    """Opens the source's files for reading: S3 and Azure through their sink (seekable,
+    ranged, retried), anything else through fsspec."""
+    if source.in_cloud:
+        return cloud_files.opener(source.files, source.profile)
+
+    def open_file(path: str) -> IO[bytes]:
+        opened: IO[bytes] = fsspec.open(path, "rb").open()
+        return opened
+
+    return open_file
 
 
 def _split_protocol(uri: str) -> tuple[str, str]:
@@ -147,9 +185,17 @@ def _check_confined(path: str, roots: Sequence[Path], *, glob_pattern: bool) -> 
     )
 
 
-def _expand_remote(uri: str, profile: S3Profile | AzureProfile | None) -> list[str]:
+def _expand_cloud(uri: str, profile: S3Profile | AzureProfile | None) -> list[str]:
+    root, pattern = cloud_files.split(uri)
+    files = cloud_files.CloudFiles(root, profile).expand(pattern)
+    if not files:
+        raise InvalidArgument("spec.source.uri", f"no file matches {uri}")
+    return files
+
+
+def _expand_remote(uri: str) -> list[str]:
     try:
-        fs, path = fsspec.core.url_to_fs(uri, **fsspec_options(profile))
+        fs, path = fsspec.core.url_to_fs(uri)
     except (ValueError, ImportError) as exc:
         raise InvalidArgument("spec.source.uri", f"unsupported source protocol: {exc}") from None
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]

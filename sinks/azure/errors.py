@@ -7,6 +7,7 @@ from azure.core import exceptions as azure_errors
 
 from sinks.errors import (
     ContainerNotFound,
+    CredentialsUnavailable,
     ObjectExists,
     ObjectNotFound,
     StorageAccessDenied,
@@ -49,9 +50,15 @@ def translate_azure_error(
             f"cannot {action} {location!r}: {type(exc).__name__}", location=location
         )
     if isinstance(exc, azure_errors.ClientAuthenticationError) and exc.status_code is None:
-        kind: type[StorageError] = StorageAccessDenied
-        code = "credential"
-    elif isinstance(exc, azure_errors.HttpResponseError):
+        # Raised by the credential before any request reached the store (azure-identity
+        # messages name the credential and the cause, never a secret).
+        cause = (str(exc.message or "").strip().splitlines() or [type(exc).__name__])[0]
+        return CredentialsUnavailable(
+            f"cannot {action} {location!r}: the storage profile's Azure credential is "
+            f"unavailable: {cause[:300]}",
+            location=location,
+        )
+    if isinstance(exc, azure_errors.HttpResponseError):
         raw_code = getattr(exc, "error_code", None) or ""
         code = str(getattr(raw_code, "value", raw_code))  # sometimes a StorageErrorCode enum
         status = int(exc.status_code or 0)

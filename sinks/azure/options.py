@@ -48,6 +48,19 @@ class AzureLocation:
         return f"{self.prefix}/{key}" if self.prefix else key
 
 
+def managed_identity(profile: AzureProfile) -> Any:
+    """The host's managed identity (IMDS on VMs and AKS nodes, the identity endpoint of App
+    Service, Functions and Container Apps, AKS workload identity's token file), never a
+    developer's `az login` or secrets from the environment, as DefaultAzureCredential
+    might pick. Its own retries are off like the SDK's: with no identity endpoint the
+    first request fails at once (UNAUTHENTICATED) instead of backing off for half a minute."""
+    from azure.identity import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(
+        client_id=profile.managed_identity_client_id or None, retry_total=0
+    )
+
+
 def build_container_client(profile: AzureProfile, location: AzureLocation) -> ContainerClient:
     """A ContainerClient; the SDK's own retries are off, RetryingSink is the one place."""
     transport: dict[str, Any] = {
@@ -73,9 +86,5 @@ def build_container_client(profile: AzureProfile, location: AzureLocation) -> Co
     elif profile.sas_token_ref:
         credential = resolve(profile.sas_token_ref)
     elif profile.use_managed_identity:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential(
-            managed_identity_client_id=profile.managed_identity_client_id or None
-        )
+        credential = managed_identity(profile)
     return ContainerClient(endpoint, location.container, credential=credential, **transport)

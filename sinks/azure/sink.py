@@ -62,7 +62,7 @@ class AzureSink:
                 "read", key, lambda: bytes(blob.download_blob(offset, length).readall())
             )
 
-        return ranged_reader(size, fetch)
+        return ranged_reader(size, fetch, name=key)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self._location.blob_name("")

@@ -9,6 +9,7 @@ from botocore import exceptions as boto_errors  # type: ignore[import-untyped]
 
 from sinks.errors import (
     ContainerNotFound,
+    CredentialsUnavailable,
     ObjectExists,
     ObjectNotFound,
     StorageAccessDenied,
@@ -60,12 +61,17 @@ _NETWORK = (
 def translate_s3_error(exc: BaseException, action: str, location: str, bucket: str) -> StorageError:
     """The storage error for a failed S3 request (callers `raise ... from exc`)."""
     if isinstance(exc, boto_errors.ClientError):
+        if str(exc.operation_name).startswith("AssumeRole"):
+            return _role_refused(exc.response, action, location)
         return _from_response(exc.response, action, location, bucket)
     if isinstance(exc, boto_errors.NoCredentialsError | boto_errors.PartialCredentialsError):
-        return StorageAccessDenied(
+        return CredentialsUnavailable(
             f"cannot {action} {location!r}: no S3 credentials (configure a storage profile)",
             location=location,
         )
+    if isinstance(exc, boto_errors.CredentialRetrievalError):
+        # Raised by the profile's own providers with messages that hold no secrets.
+        return CredentialsUnavailable(f"cannot {action} {location!r}: {exc}", location=location)
     if isinstance(exc, _NETWORK):
         return StorageUnavailable(
             f"cannot {action} {location!r}: {type(exc).__name__}", location=location
@@ -73,6 +79,19 @@ def translate_s3_error(exc: BaseException, action: str, location: str, bucket: s
     if isinstance(exc, boto_errors.BotoCoreError):
         return StorageError(f"cannot {action} {location!r}: {exc}", location=location)
     return StorageError(f"cannot {action} {location!r}: {type(exc).__name__}", location=location)
+
+
+def _role_refused(response: dict[str, Any], action: str, location: str) -> StorageError:
+    """STS refused the profile's role: a bad or expired token, a trust policy that does
+    not allow it (permanent), or STS throttling or failing (transient)."""
+    error = response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    message = f"cannot {action} {location!r}: assuming the profile's role with web identity failed"
+    detail = f"{message} ({code or status}): {str(error.get('Message', ''))[:300]}"
+    if status in _TRANSIENT_STATUS or _CODES.get(code) is StorageUnavailable:
+        return StorageUnavailable(detail, location=location)
+    return CredentialsUnavailable(detail, location=location)
 
 
 def _from_response(

@@ -7,15 +7,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.session  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.credentials import (  # type: ignore[import-untyped]
-    AssumeRoleWithWebIdentityCredentialFetcher,
-    DeferredRefreshableCredentials,
-)
-from botocore.utils import FileWebIdentityTokenLoader  # type: ignore[import-untyped]
 
 from sinks.profiles import S3Profile, resolve
+from sinks.s3.credentials import session_for
 
 # AWS bucket naming rules (3-63 lowercase letters, digits, '.', '-').
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -52,7 +47,7 @@ class S3Location:
 def build_client(profile: S3Profile) -> Any:
     """A botocore S3 client. Its own retries are off: RetryingSink is the one place that
     retries, and stacking both would multiply attempts."""
-    session = botocore.session.get_session()
+    session = session_for(profile)
     config = Config(
         connect_timeout=profile.connect_timeout,
         read_timeout=profile.read_timeout,
@@ -69,17 +64,6 @@ def build_client(profile: S3Profile) -> Any:
         credentials["aws_secret_access_key"] = resolve(profile.secret_access_key_ref)
         if profile.session_token_ref:
             credentials["aws_session_token"] = resolve(profile.session_token_ref)
-    elif profile.role_arn:
-        fetcher = AssumeRoleWithWebIdentityCredentialFetcher(
-            client_creator=session.create_client,
-            web_identity_token_loader=FileWebIdentityTokenLoader(profile.web_identity_token_file),
-            role_arn=profile.role_arn,
-            extra_args={"RoleSessionName": "sluice"},
-        )
-        # botocore offers no public way to hand a session refreshable credentials.
-        session._credentials = DeferredRefreshableCredentials(
-            refresh_using=fetcher.fetch_credentials, method="assume-role-with-web-identity"
-        )
     return session.create_client(
         "s3",
         region_name=profile.region or "us-east-1",

@@ -62,7 +62,7 @@ class S3Sink:
 
             return self._s3.call("read", key, request)
 
-        return ranged_reader(int(head["ContentLength"]), fetch)
+        return ranged_reader(int(head["ContentLength"]), fetch, name=key)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self._location.object_key("")

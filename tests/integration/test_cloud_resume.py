@@ -1,7 +1,7 @@
 """Exports to S3 (moto) and Azure Blob (Azurite), through a fault-injecting proxy:
-SIGKILLed mid multi-part upload, and under 503s and reset connections, they still finish
-with every record exactly once, nothing left unfinished, and at most one part re-sent
-per crash."""
+SIGKILLed mid multi-part upload, stopped gracefully (SIGTERM) mid chunk, and under 503s
+and reset connections, they still finish with every record exactly once, nothing left
+unfinished, and at most one part re-sent per crash or stop."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from tests.servers.processes import ServerProcess
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROWS = 180_000  # ~92 MB of JSON lines: eight chunks of three 5 MiB parts or more
 CHUNK_BYTES = 12 * 1024 * 1024
+SUSPENDED_CHUNK_BYTES = 24 * 1024 * 1024
 
 
 @pytest.fixture(params=["s3", "azure"])
@@ -80,14 +81,16 @@ def cloud_daemon(tmp_path: Path, store: CloudStore) -> Iterator[ProfileDaemon]:
         daemon.kill()
 
 
-def _create(client: ExportClient, daemon: ProfileDaemon, store: CloudStore) -> str:
+def _create(
+    client: ExportClient, daemon: ProfileDaemon, store: CloudStore, chunk_bytes: int = CHUNK_BYTES
+) -> str:
     spec = ExportClient.build_spec(
         source=str(daemon.sources / "events.parquet"),
         to=store.root_uri,
         dataset="events",
         format="jsonl",
         compression="none",
-        chunk_bytes=CHUNK_BYTES,
+        chunk_bytes=chunk_bytes,
     )
     spec.destination.profile = "lake"
     return client.create(spec).id
@@ -156,6 +159,54 @@ def test_sigkill_mid_multipart_upload_resumes_exactly_once(
     assert 0 <= resent <= crashes * PART_SIZE, (resent, crashes)
     print(f"crashes={crashes} part bytes re-sent={resent} faults={dict(proxy.faults)}")
     assert "verified and skipped" in cloud_daemon.log_tail(2000)
+
+
+def _wait_for_open_upload(
+    store: CloudStore, parts: int, seen: set[str], daemon: ProfileDaemon, export_id: str
+) -> str | None:
+    """The key of an upload, other than `seen`, that holds `parts` stored parts (asked
+    of the store directly, not through the proxy); None if the export ended first."""
+    deadline = time.monotonic() + 90
+    with ExportClient(daemon.address) as client:
+        while True:
+            fresh = {k: n for k, n in store.stored_parts().items() if k not in seen}
+            for key, stored in fresh.items():
+                if stored >= parts:
+                    return key
+            if client.get(export_id).state != pb.EXPORT_STATE_RUNNING:
+                return None
+            assert time.monotonic() < deadline, f"no upload reached {parts} parts: {fresh}"
+            time.sleep(0.02)
+
+
+def test_sigterm_mid_chunk_suspends_the_upload_and_the_restart_continues_it(
+    cloud_daemon: ProfileDaemon, store: CloudStore, proxy: FaultProxy
+) -> None:
+    """A graceful stop keeps the chunk's stored parts: chunks of ~5 parts, stopped once two
+    are stored, so aborting (the old behaviour) would re-send at least two parts."""
+    with ExportClient(cloud_daemon.address) as client:
+        export_id = _create(client, cloud_daemon, store, chunk_bytes=SUSPENDED_CHUNK_BYTES)
+    stopped: set[str] = set()
+    for _ in range(2):
+        key = _wait_for_open_upload(store, 2, stopped, cloud_daemon, export_id)
+        if key is None:
+            break
+        assert cloud_daemon.stop(timeout=60) == 0  # SIGTERM, then the daemon exits by itself
+        kept = store.stored_parts()
+        assert list(kept) == [key] and kept[key] >= 2, kept  # suspended, not aborted
+        stopped.add(key)
+        cloud_daemon.start()
+    with ExportClient(cloud_daemon.address) as client:
+        finished = client.wait(export_id, timeout=180)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    assert len(stopped) == 2
+    manifest = _assert_exactly_once(store, finished.manifest_uri)
+    resent = proxy.part_bytes - _multipart_bytes(manifest)
+    assert 0 <= resent <= PART_SIZE, resent
+    log = cloud_daemon.log_tail(4000)
+    assert log.count("suspended the upload of") == 2
+    assert "verified and skipped" in log
+    print(f"graceful stops={len(stopped)} part bytes re-sent={resent}")
 
 
 def test_transient_faults_are_retried_and_the_export_is_exact(

@@ -69,6 +69,10 @@ class CloudStore(Protocol):
 
     def unfinished_uploads(self) -> list[str]: ...
 
+    def stored_parts(self) -> dict[str, int]:
+        """Parts (blocks) the store holds per unfinished upload, by key under the root."""
+        ...
+
 
 class S3Store:
     kind = "s3"
@@ -99,6 +103,15 @@ class S3Store:
         reply = self.client.list_multipart_uploads(Bucket=self.bucket)
         return [upload["Key"] for upload in reply.get("Uploads", [])]
 
+    def stored_parts(self) -> dict[str, int]:
+        parts = {}
+        for upload in self.client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []):
+            listed = self.client.list_parts(
+                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+            parts[upload["Key"].removeprefix("exports/")] = len(listed.get("Parts", []))
+        return parts
+
 
 class AzureStore:
     kind = "azure"
@@ -122,12 +135,15 @@ class AzureStore:
         return [b.name.removeprefix("exports/") for b in self.container.list_blobs("exports/")]
 
     def unfinished_uploads(self) -> list[str]:
-        left = []
+        return [f"exports/{key}" for key in self.stored_parts()]
+
+    def stored_parts(self) -> dict[str, int]:
+        parts = {}
         for blob in self.container.list_blobs("exports/", include=["uncommittedblobs"]):
-            client = self.container.get_blob_client(blob.name)
-            if client.get_block_list("uncommitted")[1]:
-                left.append(blob.name)
-        return left
+            uncommitted = self.container.get_blob_client(blob.name).get_block_list("uncommitted")
+            if uncommitted[1]:
+                parts[blob.name.removeprefix("exports/")] = len(uncommitted[1])
+        return parts
 
 
 def read_manifest(store: CloudStore, manifest_uri: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """An HTTP proxy on 127.0.0.1 in front of a storage server that fails a fraction of
 requests (503 or a reset connection, before or after the server handled them) and counts
-the body bytes of part uploads, so tests can see what was re-sent."""
+the body bytes of part uploads, so tests can see what was re-sent, and the byte ranges
+of object reads, so tests can see that reads were ranged."""
 
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ class FaultProxy:
         self.requests = 0
         #: Bytes of part/block upload bodies that reached the server.
         self.part_bytes = 0
+        #: (path, "bytes=a-b") of every GET that asked for a byte range (S3 Range, Azure
+        #: x-ms-range).
+        self.ranged_reads: list[tuple[str, str]] = []
+        #: Access key ids that signed requests (SigV4 Authorization), and AWS query API
+        #: actions (STS "AssumeRoleWithWebIdentity"), so tests see which identity was used.
+        self.signing_keys: Counter[str] = Counter()
+        self.actions: Counter[str] = Counter()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,6 +63,11 @@ class FaultProxy:
                     # The client died mid-request (SIGKILL): a real server discards it.
                     self.close_connection = True
                     return
+                proxy._identify(self.headers.get("Authorization", ""), body)
+                wanted = self.headers.get("x-ms-range") or self.headers.get("Range")
+                if self.command == "GET" and wanted:
+                    with proxy.lock:
+                        proxy.ranged_reads.append((urlsplit(self.path).path, wanted))
                 fault = proxy._draw()
                 if fault == "unavailable":
                     self._answer(503, b"<Error><Code>SlowDown</Code></Error>")
@@ -108,6 +121,14 @@ class FaultProxy:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _identify(self, authorization: str, body: bytes) -> None:
+        with self.lock:
+            if "Credential=" in authorization:
+                self.signing_keys[authorization.split("Credential=", 1)[1].split("/", 1)[0]] += 1
+            if body.startswith(b"Action="):
+                for action in parse_qs(body.decode(errors="replace")).get("Action", []):
+                    self.actions[action] += 1
+
     def _draw(self) -> str:
         plan = self.plan
         with self.lock:
@@ -143,3 +164,9 @@ class FaultProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -23,6 +23,7 @@ from server.errors import Interrupted, PermissionDenied, SluiceError, Unavailabl
 from server.jobs.model import ChunkRecord, Progress
 from server.pipeline.encoders import ChunkContext, JsonDocumentEncoder
 from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from server.pipeline.stopping import ExportStop
 from server.plan import ExportPlan, build_plan
 from server.sample_data import generate
 from server.settings import Settings, load_settings
@@ -103,6 +104,8 @@ class Recorder:
     """An ExportObserver that keeps what it is told; optionally sets `stop` after N chunks."""
 
     stop: threading.Event = field(default_factory=threading.Event)
+    #: The method of `stop` that stops it ("set"; an ExportStop also has "shutdown", "cancel").
+    stop_how: str = "set"
     stop_after: int | None = None
     #: Set `stop` from a progress report once this many chunks are committed, i.e. while
     #: the next chunk is open with data written.
@@ -115,12 +118,12 @@ class Recorder:
         self.chunks.append(chunk)
         self.totals.append(progress)
         if self.stop_after is not None and len(self.chunks) >= self.stop_after:
-            self.stop.set()
+            getattr(self.stop, self.stop_how)()
 
     def progress(self, progress: Progress) -> None:
         self.progress_seen.append(progress)
         if self.stop_mid_chunk_after is not None and len(self.chunks) >= self.stop_mid_chunk_after:
-            self.stop.set()
+            getattr(self.stop, self.stop_how)()
 
 
 def run(
@@ -373,6 +376,35 @@ def test_stop_set_before_the_start_stores_nothing(world: World) -> None:
     assert committed_keys(sink, plan) == []
 
 
+@pytest.mark.parametrize(
+    ("how", "suspended", "aborted"),
+    [("shutdown", 1, 0), ("cancel", 0, 1), ("set", 1, 0)],
+)
+def test_a_shutdown_suspends_the_chunk_in_flight_and_a_cancel_aborts_it(
+    world: World, how: str, suspended: int, aborted: int
+) -> None:
+    plan = world.plan("jsonl", "none", max_rows=100, target_bytes=64 * 1024 * 1024)
+    sink = FailingSink(StorageUnavailable)
+    recorder = Recorder(stop=ExportStop(), stop_how=how, stop_mid_chunk_after=2)
+    with pytest.raises(Interrupted):
+        run(plan, sink, recorder=recorder, queue_depth=1, batch_rows=25)
+    assert len(recorder.chunks) == 2
+    assert (sink.suspended, sink.aborted) == (suspended, aborted)
+    assert committed_keys(sink.inner, plan) == [plan.chunk_key(c.index) for c in recorder.chunks]
+
+
+def test_a_cancel_after_a_shutdown_still_aborts(world: World) -> None:
+    plan = world.plan("jsonl", "none", max_rows=100, target_bytes=64 * 1024 * 1024)
+    sink = FailingSink(StorageUnavailable)
+    stop = ExportStop()
+    stop.shutdown()
+    stop.cancel()
+    assert stop.cancelled and not stop.keeps_uploads
+    with pytest.raises(Interrupted):
+        run(plan, sink, recorder=Recorder(stop=stop))
+    assert sink.suspended == 0
+
+
 class FailingSink:
     """A MemorySink whose writes start failing at the Nth `write` (counted over all
     objects) or whose Nth `commit` fails, with a given storage error."""
@@ -391,6 +423,7 @@ class FailingSink:
         self.writes = 0
         self.commits = 0
         self.aborted = 0
+        self.suspended = 0
 
     @property
     def uri(self) -> str:
@@ -434,6 +467,10 @@ class _FailingWriter:
     def abort(self) -> None:
         self._sink.aborted += 1
         self._inner.abort()
+
+    def suspend(self) -> None:
+        self._sink.suspended += 1
+        self._inner.suspend()
 
 
 def _run_in_thread(plan: ExportPlan, sink: Any, recorder: Recorder) -> BaseException | None:

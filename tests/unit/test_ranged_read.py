@@ -56,3 +56,21 @@ def test_an_empty_object_needs_no_request() -> None:
     store = Store()
     assert ranged_reader(0, store.fetch).read() == b""
     assert store.requests == []
+
+
+def test_seeking_fetches_only_the_block_at_the_new_position() -> None:
+    """Columnar readers read the footer first, then jump to the columns they need."""
+    store = Store()
+    handle = ranged_reader(len(DATA), store.fetch, block=4096, name="in/a.parquet")
+    assert handle.seekable() and handle.name == "in/a.parquet"
+    assert handle.seek(-100, 2) == len(DATA) - 100
+    assert handle.read() == DATA[-100:]
+    handle.seek(len(DATA) - 60)
+    assert handle.read(10) == DATA[-60:-50]  # still in the block fetched for the footer
+    handle.seek(5000)
+    assert handle.tell() == 5000
+    assert handle.read(3000) == DATA[5000:8000]
+    assert store.requests == [(len(DATA) - 100, 100), (5000, 4096)]
+    handle.seek(0)
+    assert handle.read(1) == DATA[:1]
+    assert store.requests[-1] == (0, 4096)

@@ -98,6 +98,22 @@ class SinkContract:
         with pytest.raises(ObjectNotFound):
             sink.open("a/b.bin")
 
+    def test_suspend_publishes_nothing_and_finishes_the_writer(self, sink: Sink) -> None:
+        # Resumable backends keep the stored parts for a later writer (test_sink_resumable);
+        # every backend publishes nothing and refuses further use.
+        writer = sink.create("a/b.bin")
+        writer.write(b"interrupted by a shutdown")
+        writer.suspend()
+        writer.suspend()
+        writer.abort()
+        assert keys(sink) == []
+        with pytest.raises(ValueError, match=r"(suspended|aborted)"):
+            writer.commit()
+        committed = sink.create("c")
+        committed.commit()
+        committed.suspend()  # harmless after commit, like abort
+        assert keys(sink) == ["c"]
+
     def test_writer_is_finished_after_commit_or_abort(self, sink: Sink) -> None:
         committed = sink.create("x")
         committed.commit()

@@ -67,11 +67,20 @@ def _payload(size: int) -> bytes:
     return os.urandom(size)
 
 
-def test_a_new_writer_continues_the_journalled_upload(cloud_sink: Sink) -> None:
+@pytest.mark.parametrize("stop", ["crash", "suspend"])
+def test_a_new_writer_continues_the_journalled_upload(cloud_sink: Sink, stop: str) -> None:
+    """After a crash (the writer just vanishes) or a graceful shutdown (suspend: stored
+    parts stay open and journalled, the buffered tail is dropped) the next writer sends
+    only what was not stored."""
     data = _payload(3 * PART + 12345)
     journal = MemoryJournal()
-    crashed = cloud_sink.create("k", overwrite=False, journal=journal)
-    crashed.write(data[: 2 * PART + 100])  # two parts stored, then the process "dies"
+    stopped = cloud_sink.create("k", overwrite=False, journal=journal)
+    stopped.write(data[: 2 * PART + 100])  # two parts stored, 100 bytes buffered
+    if stop == "suspend":
+        stopped.suspend()
+        stopped.suspend()
+        stopped.abort()  # a finished writer ignores it: the upload must survive
+        assert [info.key for info in cloud_sink.list()] == []
     state = UploadState.from_json(journal.state or "")
     assert [part.number for part in state.parts] == [1, 2]
     assert all(part.size == PART and len(part.sha256) == 64 for part in state.parts)
@@ -80,12 +89,36 @@ def test_a_new_writer_continues_the_journalled_upload(cloud_sink: Sink) -> None:
     for start in range(0, len(data), 777_777):
         resumed.write(data[start : start + 777_777])
     assert resumed.commit().size == len(data)
-    inner = resumed
-    assert getattr(inner, "skipped_bytes", None) == 2 * PART
-    assert getattr(inner, "sent_bytes", None) == len(data) - 2 * PART
+    assert getattr(resumed, "skipped_bytes", None) == 2 * PART
+    assert getattr(resumed, "sent_bytes", None) == len(data) - 2 * PART
     assert journal.state is None
     with cloud_sink.open("k") as handle:
         assert handle.read() == data
+
+
+def test_a_suspended_upload_can_still_be_discarded(
+    moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = new_bucket(moto_server.endpoint)
+    sink = _s3_sink(moto_server.endpoint, monkeypatch, bucket, concurrency=3)
+    client = s3_client(moto_server.endpoint)
+    journal = MemoryJournal()
+    writer = sink.create("k", overwrite=False, journal=journal)
+    writer.write(_payload(3 * PART))  # parts may still be in flight: suspend waits for them
+    writer.suspend()
+    (upload,) = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    listed = client.list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    journalled = UploadState.from_json(journal.state or "").parts
+    assert [p["PartNumber"] for p in listed["Parts"]] == sorted(p.number for p in journalled)
+    assert len(journalled) == 3
+
+    sink.abort_upload("k", journal.state or "")  # type: ignore[attr-defined]
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    # Without a journal nothing could ever find the upload again: suspend aborts it.
+    unjournalled = sink.create("u", overwrite=False)
+    unjournalled.write(_payload(PART + 1))
+    unjournalled.suspend()
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
 
 
 def test_a_changed_part_is_sent_again(cloud_sink: Sink) -> None:

@@ -1,0 +1,144 @@
+"""Source files in S3 buckets and Azure containers, reached through the same sinks that
+write exports.
+
+One way into each store means one client per store built from the whole storage profile
+(custom endpoints, web identity, managed identity, timeouts), one error translation, and
+reads in retried byte ranges. Polars and fsspec never see a profile: the pipeline reads
+the bytes, and the schema comes from those same bytes (a Parquet or Arrow footer, or the
+first block of a text file), read by Polars exactly as a local file would be.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from fnmatch import fnmatchcase
+from typing import IO, BinaryIO
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as pa_ipc
+import pyarrow.parquet as pq
+
+from server.errors import InvalidArgument
+from server.storage import storage_errors
+from sinks import Sink, open_sink, validate_key
+from sinks.profiles import AzureProfile, S3Profile, profile_kind_for
+
+#: Bytes of a CSV or NDJSON file read to infer its schema (Polars infers from the first
+#: 100 rows, which this holds unless rows are over 80 KiB each).
+SAMPLE_BYTES = 8 * 1024 * 1024
+_MAGIC = frozenset("*?[")
+
+
+def is_cloud(uri: str) -> bool:
+    """Whether a source URI names an S3 bucket or an Azure container."""
+    return bool(profile_kind_for(uri))
+
+
+def split(uri: str) -> tuple[str, str]:
+    """("s3://bucket", "path/in/it") from "s3://bucket/path/in/it" (likewise az://, abfs://)."""
+    scheme, _, rest = uri.partition("://")
+    netloc, _, path = rest.partition("/")
+    return f"{scheme}://{netloc}", path
+
+
+class CloudFiles:
+    """The objects of one bucket or container, listed and opened through its sink."""
+
+    def __init__(self, root: str, profile: S3Profile | AzureProfile | None) -> None:
+        self.root = root
+        try:
+            self._sink: Sink = open_sink(root, profile=profile)
+        except ValueError as exc:
+            raise InvalidArgument("spec.source.uri", str(exc)) from None
+
+    def expand(self, pattern: str) -> list[str]:
+        """The URIs of the objects a key or glob (`*`, `?`, `[...]` within a folder, `**`
+        across folders) names, sorted: a stable order makes resuming possible."""
+        literal = _literal_prefix(pattern)
+        with storage_errors():
+            keys = [info.key for info in self._sink.list(literal)]
+        if literal == pattern:
+            matches = [key for key in keys if key == pattern]
+        else:
+            wanted = pattern.split("/")
+            matches = [key for key in keys if _match(wanted, key.split("/"))]
+        for key in matches:
+            try:
+                validate_key(key)
+            except ValueError as exc:
+                raise InvalidArgument("spec.source.uri", f"cannot read {key!r}: {exc}") from None
+        return [f"{self.root}/{key}" for key in sorted(matches)]
+
+    def open(self, uri: str) -> BinaryIO:
+        """A seekable file over the object, read in retried byte ranges."""
+        root, key = split(uri)
+        if root != self.root:
+            raise ValueError(f"{uri!r} is not under {self.root!r}")
+        with storage_errors():
+            return self._sink.open(key)
+
+
+def opener(
+    files: tuple[str, ...], profile: S3Profile | AzureProfile | None
+) -> Callable[[str], BinaryIO]:
+    """Opens the given source files (all in one bucket or container)."""
+    return CloudFiles(split(files[0])[0], profile).open
+
+
+def sample_frame(handle: IO[bytes], fmt: str, separator: str) -> pl.LazyFrame:
+    """A frame with the schema Polars gives the file, read from its footer (Parquet,
+    Arrow) or its first block (CSV, NDJSON), never from the whole object."""
+    with storage_errors():
+        if fmt == "parquet":
+            return _empty(pq.ParquetFile(handle, pre_buffer=False).schema_arrow)
+        if fmt == "ipc":
+            return _empty(_ipc_schema(handle))
+        head = _first_lines(handle)
+    if fmt == "csv":
+        return pl.scan_csv(io.BytesIO(head), try_parse_dates=True, separator=separator)
+    return pl.scan_ndjson(io.BytesIO(head))
+
+
+def parquet_rows(handle: IO[bytes]) -> int:
+    with storage_errors():
+        return int(pq.ParquetFile(handle, pre_buffer=False).metadata.num_rows)
+
+
+def _empty(schema: pa.Schema) -> pl.LazyFrame:
+    frame = pl.from_arrow(schema.empty_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.lazy()
+
+
+def _ipc_schema(handle: IO[bytes]) -> pa.Schema:
+    try:
+        return pa_ipc.open_file(handle).schema
+    except pa.ArrowInvalid:
+        handle.seek(0)
+        return pa_ipc.open_stream(handle).schema
+
+
+def _first_lines(handle: IO[bytes]) -> bytes:
+    head = handle.read(SAMPLE_BYTES)
+    if len(head) == SAMPLE_BYTES and b"\n" in head:
+        head = head[: head.rfind(b"\n") + 1]  # never a cut row
+    return head
+
+
+def _literal_prefix(pattern: str) -> str:
+    for index, char in enumerate(pattern):
+        if char in _MAGIC:
+            return pattern[:index]
+    return pattern
+
+
+def _match(pattern: list[str], key: list[str]) -> bool:
+    """Folder-wise glob match: a segment matches one folder level, `**` any number."""
+    if not pattern:
+        return not key
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_match(rest, key[skip:]) for skip in range(len(key) + 1))
+    return bool(key) and fnmatchcase(key[0], head) and _match(rest, key[1:])

@@ -1,0 +1,138 @@
+"""Sources in the cloud, end to end through a real daemon: a parquet glob in an Azure
+container (Azurite) named with `--source-profile`, read in byte ranges through a proxy
+that also fails some requests; every record comes back exactly once, in file order."""
+
+from __future__ import annotations
+
+import io
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from client import ExportClient, FailedPreconditionError, InvalidArgumentError
+from tests.integration.helpers import read_export
+from tests.integration.test_cli_e2e import ok_json, sluice
+from tests.servers.cloud import ProfileDaemon
+from tests.servers.fault_proxy import FaultPlan, FaultProxy
+from tests.servers.fixtures import blob_service, new_container
+from tests.servers.processes import AZURITE_ACCOUNT, AZURITE_KEY, ServerProcess
+
+pytestmark = pytest.mark.integration
+MiB = 1024 * 1024
+ROWS_PER_FILE = 40_000  # ~10 MiB of incompressible parquet: more than one 8 MiB range
+
+
+def _parquet(first_id: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    frame = pl.DataFrame(
+        {
+            "id": range(first_id, first_id + ROWS_PER_FILE),
+            "payload": [rng.randbytes(128).hex() for _ in range(ROWS_PER_FILE)],
+            "amount": [rng.random() for _ in range(ROWS_PER_FILE)],
+        }
+    )
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, row_group_size=8_000)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def proxy(azurite_server: ServerProcess) -> Iterator[FaultProxy]:
+    with FaultProxy(azurite_server.port) as running:
+        yield running
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, proxy: FaultProxy) -> Iterator[ProfileDaemon]:
+    variable = f"TEST_AZURE_KEY_{uuid.uuid4().hex[:8]}"
+    daemon = ProfileDaemon(
+        root=tmp_path / "d",
+        # The shape of a real account's profile: name, endpoint and a key by reference.
+        profiles={
+            "blob": {
+                "kind": "azure",
+                "account_name": AZURITE_ACCOUNT,
+                "account_url": f"{proxy.endpoint}/{AZURITE_ACCOUNT}",
+                "account_key_ref": f"env:{variable}",
+            }
+        },
+        environment={variable: AZURITE_KEY},
+    )
+    daemon.start()
+    yield daemon
+    daemon.stop(timeout=20)
+
+
+def test_parquet_glob_in_an_azure_container_exports_every_record_once(
+    daemon: ProfileDaemon, proxy: FaultProxy, azurite_server: ServerProcess
+) -> None:
+    name = new_container(azurite_server.endpoint)
+    container = blob_service(azurite_server.endpoint).get_container_client(name)
+    files = {"in/b.parquet": _parquet(ROWS_PER_FILE, 2), "in/a.parquet": _parquet(0, 1)}
+    for key, data in files.items():
+        container.upload_blob(key, data)
+    # Not matched by in/*.parquet: another extension, a subfolder, another prefix.
+    for key in ("in/notes.txt", "in/old/c.parquet", "input/d.parquet"):
+        container.upload_blob(key, _parquet(10**6, 3) if key.endswith("parquet") else b"hi")
+    proxy.plan = FaultPlan(unavailable=0.05, reset_after=0.03, seed=4)
+
+    created = ok_json(
+        sluice(
+            daemon,
+            "export",
+            "create",
+            "--source",
+            f"az://{name}/in/*.parquet",
+            "--source-profile",
+            "blob",
+            "--to",
+            str(daemon.exports),
+            "--dataset",
+            "copied",
+            "--format",
+            "jsonl",
+            "--chunk-bytes",
+            "4MiB",
+            "--wait",
+            "--json",
+            timeout=180,
+        )
+    )
+
+    assert created["state"] == "succeeded", created["error"]
+    exported = read_export(created["manifest_uri"])
+    expected = pl.concat([pl.read_parquet(io.BytesIO(files[k])) for k in sorted(files)])
+    assert exported["id"].to_list() == list(range(2 * ROWS_PER_FILE))
+    assert exported.equals(expected.select(exported.columns))
+    # Read in ranges of at most 8 MiB, more than one per file, never a whole object.
+    reads = [r for path, r in proxy.ranged_reads if path.endswith(".parquet")]
+    sizes = [int(end) - int(start) + 1 for start, end in (r[6:].split("-") for r in reads)]
+    assert max(sizes) <= 8 * MiB
+    assert len(reads) > 2 * len(files)
+    assert sum(proxy.faults.values()) > 0, proxy.faults  # and the faults were survived
+    print(f"ranged reads={len(reads)} largest={max(sizes)} faults={dict(proxy.faults)}")
+
+
+def test_unreachable_cloud_sources_are_refused_at_create_with_the_cause(
+    daemon: ProfileDaemon, azurite_server: ServerProcess
+) -> None:
+    name = new_container(azurite_server.endpoint)
+    with ExportClient(daemon.address) as client:
+
+        def create(source: str, profile: str = "blob") -> None:
+            spec = ExportClient.build_spec(
+                source=source, source_profile=profile, to=str(daemon.exports), dataset="x"
+            )
+            client.create(spec)
+
+        with pytest.raises(FailedPreconditionError, match="container 'no-such-container'"):
+            create("az://no-such-container/in/*.parquet")
+        with pytest.raises(InvalidArgumentError, match="no file matches"):
+            create(f"az://{name}/in/*.parquet")
+        with pytest.raises(InvalidArgumentError, match="profile 'blob' is for azure"):
+            create("s3://some-bucket/in/*.parquet")
+    assert "retrying" not in daemon.log_tail(200)
