@@ -184,6 +184,8 @@ def test_sigterm_mid_chunk_suspends_the_upload_and_the_restart_continues_it(
 ) -> None:
     """A graceful stop keeps the chunk's stored parts: chunks of ~5 parts, stopped once two
     are stored, so aborting (the old behaviour) would re-send at least two parts."""
+    # Parts take 0.3 s each, so the SIGTERM lands while the chunk is still uploading.
+    proxy.plan.part_delay = 0.3
     with ExportClient(cloud_daemon.address) as client:
         export_id = _create(client, cloud_daemon, store, chunk_bytes=SUSPENDED_CHUNK_BYTES)
     stopped: set[str] = set()

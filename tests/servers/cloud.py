@@ -106,9 +106,12 @@ class S3Store:
     def stored_parts(self) -> dict[str, int]:
         parts = {}
         for upload in self.client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []):
-            listed = self.client.list_parts(
-                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-            )
+            try:
+                listed = self.client.list_parts(
+                    Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+            except self.client.exceptions.NoSuchUpload:
+                continue  # completed or aborted since it was listed: no longer open
             parts[upload["Key"].removeprefix("exports/")] = len(listed.get("Parts", []))
         return parts
 

@@ -10,6 +10,7 @@ import random
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,9 @@ class FaultPlan:
     unavailable: float = 0.0  # answer 503 without forwarding
     reset_before: float = 0.0  # reset the connection without forwarding
     reset_after: float = 0.0  # forward, then reset instead of answering (answer lost)
+    #: Seconds each part/block upload is held before it is forwarded: a slow link, so a
+    #: test can act while a chunk is still uploading however fast the pipeline is.
+    part_delay: float = 0.0
     seed: int = 7
     rng: random.Random = field(init=False)
 
@@ -68,6 +72,10 @@ class FaultProxy:
                 if self.command == "GET" and wanted:
                     with proxy.lock:
                         proxy.ranged_reads.append((urlsplit(self.path).path, wanted))
+                query = parse_qs(urlsplit(self.path).query)
+                is_part = self.command == "PUT" and ("partNumber" in query or "blockid" in query)
+                if is_part and proxy.plan.part_delay:
+                    time.sleep(proxy.plan.part_delay)
                 fault = proxy._draw()
                 if fault == "unavailable":
                     self._answer(503, b"<Error><Code>SlowDown</Code></Error>")
@@ -78,8 +86,7 @@ class FaultProxy:
                 status, headers, payload = proxy._forward(
                     self.command, self.path, dict(self.headers.items()), body
                 )
-                query = parse_qs(urlsplit(self.path).query)
-                if self.command == "PUT" and ("partNumber" in query or "blockid" in query):
+                if is_part:
                     with proxy.lock:
                         proxy.part_bytes += len(body)
                 if fault == "reset_after":
