@@ -67,8 +67,12 @@ class ExportPlan:
 
     def chunk_name(self, index: int) -> str:
         """File name of chunk `index`, relative to the export folder."""
+        return self.data_file_name(f"part-{index:06d}")
+
+    def data_file_name(self, stem: str) -> str:
+        """`stem` with the extensions of this export's format, compression and cipher."""
         outer = "" if self.encoder.internal_compression else self.compressor.extension
-        return f"part-{index:06d}.{self.encoder.extension}{outer}{self.cipher.extension}"
+        return f"{stem}.{self.encoder.extension}{outer}{self.cipher.extension}"
 
     def chunk_key(self, index: int) -> str:
         return join_key(self.prefix, self.chunk_name(index))
@@ -108,6 +112,7 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     projected = pl.Schema({name: source_schema[name] for name in query.columns})
     redactor = build_redactor(spec.redaction, projected, settings)
     schema = redactor.output_schema(projected)
+    _check_key_exported(increment.key, schema)
     return ExportPlan(
         export_id=export_id,
         spec=spec,
@@ -207,7 +212,8 @@ def _plan_increment(
     destination: str,
     profile: S3Profile | AzureProfile | None,
 ) -> IncrementPlan:
-    if spec.incremental.mode in {"", "full"} and not spec.incremental.cursor:
+    incremental = spec.incremental
+    if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
     sink = open_sink(destination, profile=profile)
     with storage_errors():
@@ -226,6 +232,18 @@ def _with_increment(query: CompiledQuery, increment: IncrementPlan) -> CompiledQ
             else pl.all_horizontal(predicate, increment.predicate)
         )
     return replace(query, predicate=predicate, cursor=increment.cursor)
+
+
+def _check_key_exported(key: tuple[str, ...], schema: pl.Schema) -> None:
+    """Tombstones name deleted rows by their exported key, so the key must be exported
+    (redaction may pseudonymise it, but not drop it)."""
+    missing = [column for column in key if column not in schema]
+    if missing:
+        raise InvalidArgument(
+            "spec.incremental.key",
+            f"key column(s) {', '.join(missing)} must be exported (in spec.query.columns "
+            "and not dropped by redaction)",
+        )
 
 
 def _profile(

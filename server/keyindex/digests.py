@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from server.pipeline.query import hidden_key_column
 from server.pipeline.redaction.actions import HashKey, hmac_sha256_hex, sha256_hex
 from server.pipeline.source import ROW_INDEX
 
@@ -29,8 +30,8 @@ SEALED_KEY = "sealed_key"
 COLUMN_PREFIX = "column:"
 #: The exported key values as JSON (transient: sealed before anything is stored).
 KEY_JSON = "__sluice_key_json"
-#: Hidden copies of the source key columns, carried through redaction untouched.
-RAW_KEY_PREFIX = "__sluice_key_"
+#: Whether redaction changed a row's key (then errors show its digest, not its value).
+KEY_REDACTED = "__sluice_key_redacted"
 _NULL = "\x00"
 _SEPARATOR = "\x1f"
 
@@ -64,13 +65,10 @@ def column_digest_name(column: str) -> str:
     return COLUMN_PREFIX + column
 
 
-def raw_key_name(position: int) -> str:
-    return f"{RAW_KEY_PREFIX}{position}"
-
-
 class RowDigester:
-    """Turns a redacted batch (ROW_INDEX, exported columns, hidden raw key columns) into
-    index rows: ROW_INDEX, key digest, row digest, column digests, exported key JSON."""
+    """Turns a redacted batch (ROW_INDEX, exported columns, hidden source key columns)
+    into index rows: ROW_INDEX, key digest, row digest, column digests, and (transient,
+    never stored in clear) the exported key as JSON and whether redaction changed it."""
 
     def __init__(self, keys: IndexKeys, key_columns: Sequence[str], columns: Sequence[str]) -> None:
         self._key = keys.digest
@@ -80,7 +78,7 @@ class RowDigester:
     def digests(self, frame: pl.DataFrame) -> pl.DataFrame:
         schema = frame.schema
         raw_keys = [
-            _canonical(f"{name}{_SEPARATOR}", raw_key_name(i), schema[raw_key_name(i)])
+            _canonical(f"{name}{_SEPARATOR}", hidden_key_column(i), schema[hidden_key_column(i)])
             for i, name in enumerate(self._key_columns)
         ]
         key_message = pl.concat_str(raw_keys, separator="\x1e")
@@ -95,6 +93,12 @@ class RowDigester:
             hmac_sha256_hex(key_message, self._key).str.slice(0, 32).alias(KEY_DIGEST),
             *column_hex,
             pl.struct(self._key_columns).struct.json_encode().alias(KEY_JSON),
+            pl.any_horizontal(
+                pl.col(name)
+                .cast(pl.String)
+                .ne_missing(pl.col(hidden_key_column(i)).cast(pl.String))
+                for i, name in enumerate(self._key_columns)
+            ).alias(KEY_REDACTED),
         )
         return hexed.select(
             ROW_INDEX,
@@ -105,6 +109,7 @@ class RowDigester:
             .alias(ROW_DIGEST),
             *(pl.col(c).str.decode("hex").alias(column_digest_name(c)) for c in self._columns),
             KEY_JSON,
+            KEY_REDACTED,
         )
 
 

@@ -28,18 +28,17 @@ def range_upper(number: int) -> bytes | None:
 
 
 class RangeSorter:
-    def __init__(self, folder: Path, spill_rows: int) -> None:
+    def __init__(self, folder: Path, spill_rows: int, schema: pl.Schema) -> None:
         self._folder = folder
         self._spill_rows = spill_rows
         self._buffered: list[pl.DataFrame] = []
         self._buffered_rows = 0
         self._writers: dict[int, Any] = {}
-        self._schema: pl.Schema | None = None
+        self._schema = schema
 
     def add(self, frame: pl.DataFrame) -> None:
         if frame.height == 0:
             return
-        self._schema = self._schema or frame.schema
         self._buffered.append(frame)
         self._buffered_rows += frame.height
         if self._buffered_rows >= self._spill_rows:
@@ -50,11 +49,11 @@ class RangeSorter:
         self._spill()
         for writer in self._writers.values():
             writer.close()
-        empty = pl.DataFrame(schema=self._schema) if self._schema else None
+        empty = pl.DataFrame(schema=self._schema)
         for number in range(RANGES):
             path = self._path(number)
-            if number not in self._writers or empty is None:
-                yield number, empty if empty is not None else pl.DataFrame()
+            if number not in self._writers:
+                yield number, empty
                 continue
             with pa.memory_map(str(path)) as source:
                 table = pa_ipc.open_stream(source).read_all()

@@ -90,16 +90,29 @@ class IndexWriter:
         self._file.writer.abort()
 
 
-def read_index(handle: BinaryIO) -> Iterator[pl.DataFrame]:
-    """The index's batches in stored (key-digest) order."""
+def open_index(handle: BinaryIO) -> SortedCursor:
+    """A cursor over a stored index, in stored (key-digest) order."""
     try:
         reader = pa_ipc.open_stream(handle)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _unreadable(exc) from None
+    empty = pl.from_arrow(reader.schema.empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    return SortedCursor(_frames(reader), empty.schema)
+
+
+def _frames(reader: pa_ipc.RecordBatchStreamReader) -> Iterator[pl.DataFrame]:
+    try:
         for batch in reader:
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
             yield frame
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataLoss(f"the key index cannot be read ({str(exc)[:200]})") from None
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: Exception) -> DataLoss:
+    return DataLoss(f"a key index cannot be read ({str(exc)[:200]})")
 
 
 class SortedCursor:
@@ -108,11 +121,12 @@ class SortedCursor:
 
     def __init__(self, batches: Iterator[pl.DataFrame], schema: pl.Schema) -> None:
         self._batches = batches
+        self.schema = schema
         self._pending = pl.DataFrame(schema=schema)
         self._done = False
 
     def take_below(self, upper: bytes | None) -> pl.DataFrame:
-        parts: list[pl.DataFrame] = []
+        parts: list[pl.DataFrame] = [self._pending.clear()]
         while True:
             pending = self._pending
             if pending.height:
@@ -128,4 +142,4 @@ class SortedCursor:
                 self._done = True
                 break
             self._pending = following
-        return pl.concat(parts) if len(parts) > 1 else parts[0] if parts else self._pending.clear()
+        return pl.concat(parts)

@@ -16,11 +16,11 @@ from server.keyindex.digests import (
     ROW_DIGEST,
     IndexKeys,
     RowDigester,
-    raw_key_name,
 )
 from server.keyindex.seal import KeySealer
 from server.keyindex.sorter import RANGES, RangeSorter, range_upper
-from server.keyindex.store import IndexWriter, SortedCursor, read_index
+from server.keyindex.store import IndexWriter, open_index
+from server.pipeline.query import hidden_key_column
 from server.pipeline.source import ROW_INDEX
 from sinks import MemorySink
 
@@ -33,7 +33,7 @@ def _batch(ids: list[int], names: list[str | None], start: int = 0) -> pl.DataFr
             ROW_INDEX: list(range(start, start + len(ids))),
             "id": ids,
             "name": names,
-            raw_key_name(0): ids,
+            hidden_key_column(0): ids,
         },
         schema_overrides={ROW_INDEX: pl.UInt32},
     )
@@ -59,7 +59,7 @@ def test_digests_are_keyed_deterministic_and_hold_no_values() -> None:
 
 
 def test_range_sorter_sorts_across_spills(tmp_path: Path) -> None:
-    sorter = RangeSorter(tmp_path, spill_rows=300)
+    sorter = RangeSorter(tmp_path, 300, _digests(_batch([], [])).schema)
     for start in range(0, 2_000, 250):
         ids = list(range(start, start + 250))
         sorter.add(_digests(_batch(ids, [str(i) for i in ids], start)))
@@ -83,7 +83,8 @@ def test_index_round_trip_and_cursor_ranges() -> None:
     stored = writer.commit()
     assert (stored.path, stored.rows) == ("index.arrows", 500)
     with sink.open("ds/e1/index.arrows") as handle:
-        cursor = SortedCursor(read_index(handle), rows.schema)
+        cursor = open_index(handle)
+        assert cursor.schema == rows.schema
         parts = [cursor.take_below(range_upper(n)) for n in range(RANGES)]
     assert pl.concat(parts).equals(rows)
     assert all(p.is_empty() or p[KEY_DIGEST][0][0] == n for n, p in enumerate(parts))
@@ -95,7 +96,7 @@ def test_unreadable_index_is_data_loss() -> None:
     writer.write(b"not arrow")
     writer.commit()
     with sink.open("ds/e/index.arrows") as handle, pytest.raises(DataLoss):
-        list(read_index(handle))
+        open_index(handle).take_below(None)
 
 
 def test_compare_names_added_removed_changed_and_columns() -> None:
