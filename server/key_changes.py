@@ -184,8 +184,10 @@ class _Comparison:
         changes = joined.get_column(CHANGE)
         inserted = int((changes == ADDED).sum())
         updated = int((changes == CHANGED).sum())
-        deleted = int((changes == REMOVED).sum())
-        self._count(inserted, updated, deleted, joined.height - inserted - updated - deleted)
+        removed = int((changes == REMOVED).sum())
+        # With a cursor, parent rows outside this window are not deletions.
+        deleted = removed if self._plan.increment.by_key else 0
+        self._count(inserted, updated, deleted, joined.height - inserted - updated - removed)
         sent = joined.filter(pl.col(CHANGE).is_in([ADDED, CHANGED]))
         self._positions.append(sent.get_column(ROW_INDEX).cast(pl.Int64))
         if self._plan.increment.by_key and deleted:

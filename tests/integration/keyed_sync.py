@@ -46,7 +46,7 @@ def day2() -> pl.DataFrame:
         {
             "id": list(INSERTED),
             "name": [f"new-{i}" for i in INSERTED],
-            "amount": [i for i in INSERTED],
+            "amount": list(INSERTED),
         }
     )
     return pl.concat([rows, inserted])
