@@ -12,7 +12,7 @@ DEBIAN_TEST_PACKAGES := age p7zip-full
 NPM_TEST_PACKAGES    := azurite@3
 TOOLS                := .tools
 
-.PHONY: demo test test-tools serve proto proto-check lint typecheck bench clean
+.PHONY: demo test test-tools serve proto proto-check lint typecheck bench bench-diff clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench: $(STAMP)  ## throughput and peak RSS of exports through the daemon (1M ro
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	@command -v rclone >/dev/null || (apt-get update -qq && apt-get install -y -qq rclone >/dev/null)
 	$(BIN)/python -m benchmarks.export_bench
+
+bench-diff: $(STAMP)  ## record-level diff of two 10M-key exports: time and peak RSS
+	$(BIN)/python -m benchmarks.diff_bench --keys 10000000 --also 1000000
 
 clean:
 	rm -rf $(VENV) .sluice .sluice-demo .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from server.errors import InvalidArgument
 from server.increment import IncrementPlan, plan_increment
 from server.pipeline.ciphers.selection import bind_zip_password, build_cipher
 from server.pipeline.compressors import COMPRESSORS, CompressorKind
-from server.pipeline.encoders import ENCODERS, EncoderKind
+from server.pipeline.encoders import ENCODERS, ChunkContext, EncoderKind
 from server.pipeline.query import CompiledQuery, compile_query
 from server.pipeline.redaction import build_redactor
 from server.pipeline.source import ROW_INDEX, ResolvedSource, resolve_source, scan
@@ -73,6 +73,16 @@ class ExportPlan:
         """`stem` with the extensions of this export's format, compression and cipher."""
         outer = "" if self.encoder.internal_compression else self.compressor.extension
         return f"{stem}.{self.encoder.extension}{outer}{self.cipher.extension}"
+
+    def chunk_context(self, index: int) -> ChunkContext:
+        """What the encoder of chunk `index` (or of the tombstone file) is told."""
+        return ChunkContext(
+            export_id=self.export_id,
+            dataset=self.spec.destination.dataset,
+            index=index,
+            codec=self.compressor.name,
+            level=self.level if self.compressor.name != "none" else None,
+        )
 
     def chunk_key(self, index: int) -> str:
         return join_key(self.prefix, self.chunk_name(index))

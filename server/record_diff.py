@@ -14,7 +14,13 @@ import polars as pl
 
 from server.diff import check_same_dataset
 from server.errors import FailedPrecondition
-from server.keyindex.compare import CHANGE, CHANGED_COLUMNS, UNCHANGED, compare_range
+from server.keyindex.compare import (
+    CHANGE,
+    CHANGED_COLUMNS,
+    UNCHANGED,
+    compare_range,
+    with_changed_columns,
+)
 from server.keyindex.digests import KEY_DIGEST
 from server.keyindex.sorter import RANGES, range_upper
 from server.keyindex.store import open_index
@@ -90,8 +96,10 @@ def diff_records(
         for number in range(RANGES):
             upper = range_upper(number)
             joined = compare_range(cursors[0].take_below(upper), cursors[1].take_below(upper))
-            counts.update(joined.get_column(CHANGE).to_list())
-            changes = joined.filter(pl.col(CHANGE) != UNCHANGED).sort(KEY_DIGEST)
+            counts.update(dict(joined.get_column(CHANGE).value_counts().iter_rows()))
+            changes = with_changed_columns(
+                joined.filter(pl.col(CHANGE) != UNCHANGED).sort(KEY_DIGEST)
+            )
             columns.update(changes.get_column(CHANGED_COLUMNS).explode().drop_nulls().to_list())
             yield from _batches(changes)
     yield RecordDiffSummary(

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from server.pipeline.encoders import ChunkContext, Encoder
+from server.pipeline.encoders import Encoder
 from server.pipeline.open_chunk import OpenChunk, make_compressor
 from server.plan import ExportPlan
 from server.storage import storage_errors
@@ -100,15 +100,7 @@ class TombstoneWriter:
             plan = self._plan
             with storage_errors():
                 writer = self._sink.create(f"{plan.prefix}/{self.name}", overwrite=True)
-            encoder = plan.encoder.make(
-                ChunkContext(
-                    export_id=plan.export_id,
-                    dataset=plan.spec.destination.dataset,
-                    index=_TOMBSTONE_INDEX,
-                    codec=plan.compressor.name,
-                    level=plan.level if plan.compressor.name != "none" else None,
-                )
-            )
+            encoder = plan.encoder.make(plan.chunk_context(_TOMBSTONE_INDEX))
             chunk = OpenChunk(
                 _TOMBSTONE_INDEX,
                 writer,

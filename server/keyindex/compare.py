@@ -25,10 +25,8 @@ def digest_columns(schema: pl.Schema) -> list[str]:
 def compare_range(base: pl.DataFrame, other: pl.DataFrame) -> pl.DataFrame:
     """Join one digest range of `base` (earlier) and `other` (later) on the key digest.
 
-    The result holds KEY_DIGEST, CHANGE, CHANGED_COLUMNS (empty unless changed), every
-    column of `other` as is and every column of `base` suffixed with BASE."""
-    base_columns = digest_columns(base.schema)
-    other_columns = digest_columns(other.schema)
+    The result holds KEY_DIGEST, CHANGE, every column of `other` as is and every column
+    of `base` suffixed with BASE."""
     renamed = base.rename({n: n + BASE for n in base.columns if n != KEY_DIGEST})
     joined = other.join(renamed, on=KEY_DIGEST, how="full", coalesce=True)
     change = (
@@ -40,14 +38,21 @@ def compare_range(base: pl.DataFrame, other: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit(CHANGED))
         .otherwise(pl.lit(UNCHANGED))
     )
-    return joined.with_columns(change.alias(CHANGE)).with_columns(
-        _changed_columns(base_columns, other_columns).alias(CHANGED_COLUMNS)
-    )
+    return joined.with_columns(change.alias(CHANGE))
+
+
+def with_changed_columns(compared: pl.DataFrame) -> pl.DataFrame:
+    """Add CHANGED_COLUMNS to compare_range's rows: the columns whose digests differ, in
+    the later export's order (a column only one side has counts as changed); empty
+    unless the row changed. Filter the rows first: this costs per row."""
+    other = digest_columns(compared.select(pl.exclude(f"^.*{BASE}$")).schema)
+    base = [
+        c.removesuffix(BASE) for c in digest_columns(compared.select(pl.col(f"^.*{BASE}$")).schema)
+    ]
+    return compared.with_columns(_changed_columns(base, other).alias(CHANGED_COLUMNS))
 
 
 def _changed_columns(base: Sequence[str], other: Sequence[str]) -> pl.Expr:
-    """Names of the columns whose digests differ, in the later export's column order
-    (columns only one side has count as changed)."""
     names = list(other) + [c for c in base if c not in other]
     flags = []
     for name in names:

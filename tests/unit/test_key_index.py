@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from server.errors import DataLoss
-from server.keyindex.compare import CHANGE, CHANGED_COLUMNS, compare_range
+from server.keyindex.compare import CHANGE, CHANGED_COLUMNS, compare_range, with_changed_columns
 from server.keyindex.digests import (
     KEY_DIGEST,
     KEY_JSON,
@@ -102,7 +102,7 @@ def test_unreadable_index_is_data_loss() -> None:
 def test_compare_names_added_removed_changed_and_columns() -> None:
     base = _digests(_batch([1, 2, 3], ["a", "b", "c"])).sort(KEY_DIGEST)
     other = _digests(_batch([2, 3, 4], ["b", "C", "d"])).sort(KEY_DIGEST)
-    joined = compare_range(base, other)
+    joined = with_changed_columns(compare_range(base, other))
     by_key = {
         json: (change, columns)
         for json, json_base, change, columns in joined.select(

@@ -1016,6 +1016,7 @@ class VerifyExportResponse(_message.Message):
     ok: _builtins.bool
     """True when nothing is missing, corrupt or extra."""
     chunks_checked: _builtins.int
+    """Objects checked: the chunks, and a keyed export's key index and tombstone file."""
     bytes_checked: _builtins.int
     @_builtins.property
     def missing(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
