@@ -9,6 +9,7 @@ source), so nothing it decides needs journalling.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, replace
@@ -108,6 +109,8 @@ def detect_changes(
         )
     digester = RowDigester(keys, key, plan.schema.names())
     spill_root.mkdir(parents=True, exist_ok=True)
+    for stale in spill_root.glob(f"{plan.export_id}-*"):  # left by a crash of this export
+        shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=f"{plan.export_id}-", dir=spill_root) as folder:
         query = replace(plan.query, key=key)
         empty = plan.redactor.apply(query.apply(pl.LazyFrame(schema=plan.source_schema)))
