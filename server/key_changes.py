@@ -180,7 +180,8 @@ class _Comparison:
         """The index rows of one digest range, counting and routing its changes."""
         if earlier is None or earlier.is_empty():
             self._count(inserted=current.height)
-            self._positions.append(current.get_column(ROW_INDEX).cast(pl.Int64))
+            if self._plan.increment.parent_index is not None:  # else every row is sent
+                self._positions.append(current.get_column(ROW_INDEX).cast(pl.Int64))
             sealed = pl.Series(self._sealer.seal(current[KEY_JSON]), dtype=pl.Binary)
             return _stored_rows(current, sealed)
         joined = compare_range(earlier, current)
@@ -196,7 +197,8 @@ class _Comparison:
         if self._plan.increment.by_key and deleted:
             gone = joined.filter(pl.col(CHANGE) == REMOVED).get_column(SEALED_KEY + BASE)
             self._tombstones.add(self._sealer.open(gone))
-        present = joined.filter(pl.col(CHANGE) != REMOVED)
+        # The index is stored in digest order; a join does not promise to keep it.
+        present = joined.filter(pl.col(CHANGE) != REMOVED).sort(KEY_DIGEST)
         fresh = present.get_column(CHANGE).is_in([ADDED, CHANGED])
         resealed = self._sealer.seal(present.filter(fresh).get_column(KEY_JSON))
         sealed = present.get_column(SEALED_KEY + BASE).scatter(

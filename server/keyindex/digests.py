@@ -32,6 +32,9 @@ COLUMN_PREFIX = "column:"
 KEY_JSON = "__sluice_key_json"
 #: Whether redaction changed a row's key (then errors show its digest, not its value).
 KEY_REDACTED = "__sluice_key_redacted"
+#: Stored widths of the digests, in bytes.
+DIGEST_WIDTHS = {KEY_DIGEST: 16, ROW_DIGEST: 16}
+COLUMN_DIGEST_BYTES = 8
 _NULL = "\x00"
 _SEPARATOR = "\x1f"
 
@@ -84,13 +87,15 @@ class RowDigester:
         key_message = pl.concat_str(raw_keys, separator="\x1e")
         column_hex = [
             hmac_sha256_hex(_canonical(f"{c}{_SEPARATOR}", c, schema[c]), self._key)
-            .str.slice(0, 16)
+            .str.slice(0, 2 * COLUMN_DIGEST_BYTES)
             .alias(c)
             for c in self._columns
         ]
         hexed = frame.select(
             ROW_INDEX,
-            hmac_sha256_hex(key_message, self._key).str.slice(0, 32).alias(KEY_DIGEST),
+            hmac_sha256_hex(key_message, self._key)
+            .str.slice(0, 2 * DIGEST_WIDTHS[KEY_DIGEST])
+            .alias(KEY_DIGEST),
             *column_hex,
             pl.struct(self._key_columns).struct.json_encode().alias(KEY_JSON),
             pl.any_horizontal(
@@ -104,7 +109,7 @@ class RowDigester:
             ROW_INDEX,
             pl.col(KEY_DIGEST).str.decode("hex"),
             sha256_hex(pl.concat_str(self._columns).str.decode("hex"))
-            .str.slice(0, 32)
+            .str.slice(0, 2 * DIGEST_WIDTHS[ROW_DIGEST])
             .str.decode("hex")
             .alias(ROW_DIGEST),
             *(pl.col(c).str.decode("hex").alias(column_digest_name(c)) for c in self._columns),

@@ -164,7 +164,9 @@ def test_keyed_nightly_sync(place: Place) -> None:
     m_rerun = place.manifest(rerun)
     assert (m_rerun["totals"]["records"], m_rerun["tombstones"]) == (0, None)
     assert m_rerun["incremental"]["changes"]["unchanged"] == 300
-    assert scenario.index_rows(place.read, m_rerun).equals(scenario.index_rows(place.read, m2))
+    day2_index = scenario.index_rows(place.read, m2)
+    assert day2_index["key_digest"].is_sorted() and day2_index.height == 300
+    assert scenario.index_rows(place.read, m_rerun).equals(day2_index)
 
     place.daemon.stop()
     shutil.rmtree(place.daemon.state_dir)
