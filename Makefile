@@ -12,7 +12,7 @@ DEBIAN_TEST_PACKAGES := age p7zip-full
 NPM_TEST_PACKAGES    := azurite@3
 TOOLS                := .tools
 
-.PHONY: demo test test-tools serve proto proto-check lint typecheck bench clean
+.PHONY: demo test test-tools serve proto proto-check lint typecheck bench bench-diff clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ bench: $(STAMP)  ## exports through the daemon, then side by side with DuckDB, P
 	$(BIN)/python -m benchmarks.export_bench --rows $(BENCH_ROWS)
 	$(BIN)/python -m benchmarks.peers_bench --rows $(BENCH_ROWS) $(BENCH_PEERS_ARGS)
 	$(BIN)/python -m benchmarks.stage_budget --rows $(BENCH_ROWS)
+
+bench-diff: $(STAMP)  ## record-level diff of two 10M-key exports: time and peak RSS
+	$(BIN)/python -m benchmarks.diff_bench --keys 10000000 --also 1000000
 
 clean:
 	rm -rf $(VENV) .sluice .sluice-demo .mypy_cache .ruff_cache

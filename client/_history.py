@@ -3,6 +3,7 @@ Mixed into ExportClient; every call translates gRPC failures like the others."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 from sluice.v1 import export_pb2, export_pb2_grpc
@@ -28,6 +29,13 @@ class HistoryCalls:
             return self._stub.DiffExports(
                 export_pb2.DiffExportsRequest(base=base, other=other), timeout=self.timeout
             )
+
+    def diff_records(self, base: str, other: str) -> Iterator[export_pb2.RecordDiffEvent]:
+        """Record-level differences of two keyed exports: batches of changes in
+        key-digest order, then a summary. Streamed: memory stays flat however many."""
+        request = export_pb2.DiffExportsRequest(base=base, other=other)
+        with self._translated():
+            yield from self._stub.DiffExportRecords(request, timeout=None)
 
     def delete(self, export: str) -> export_pb2.DeleteExportResponse:
         with self._translated():

@@ -29,6 +29,8 @@ class CommittedExport:
     chunks: int
     stored_bytes: int
     watermark: Any
+    #: The manifest's "key_index" entry (keyed exports), or None.
+    key_index: dict[str, Any] | None = None
 
 
 def committed_exports(sink: Sink, dataset: str) -> list[CommittedExport]:
@@ -64,4 +66,5 @@ def _describe(key: str, manifest: dict[str, Any]) -> CommittedExport:
         chunks=int(totals.get("chunks", 0)),
         stored_bytes=int(totals.get("stored_bytes", 0)),
         watermark=manifest.get("watermark"),
+        key_index=manifest.get("key_index") or None,
     )

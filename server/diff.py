@@ -42,13 +42,7 @@ class ChunkDiff:
 
 def diff_chunks(base: dict[str, Any], other: dict[str, Any]) -> ChunkDiff:
     """What `other` has that `base` lacks (added) and the reverse (removed)."""
-    if base.get("export_id") == other.get("export_id"):
-        raise InvalidArgument("other", "an export cannot be diffed with itself")
-    if base.get("dataset") != other.get("dataset"):
-        raise FailedPrecondition(
-            f"exports belong to different datasets ({base.get('dataset')!r} and "
-            f"{other.get('dataset')!r}); diff compares exports of one dataset"
-        )
+    check_same_dataset(base, other)
     same_key = _key_id(base) is not None and _key_id(base) == _key_id(other)
     field = "content_digest" if same_key else "sha256"
     base_chunks = {c[field]: c for c in base["chunks"]}
@@ -61,6 +55,17 @@ def diff_chunks(base: dict[str, Any], other: dict[str, Any]) -> ChunkDiff:
         removed=tuple(_ref(c) for d, c in base_chunks.items() if d not in other_chunks),
         unchanged=len(base_chunks.keys() & other_chunks.keys()),
     )
+
+
+def check_same_dataset(base: dict[str, Any], other: dict[str, Any]) -> None:
+    """Two different exports of one dataset, or the error saying why not."""
+    if base.get("export_id") == other.get("export_id"):
+        raise InvalidArgument("other", "an export cannot be diffed with itself")
+    if base.get("dataset") != other.get("dataset"):
+        raise FailedPrecondition(
+            f"exports belong to different datasets ({base.get('dataset')!r} and "
+            f"{other.get('dataset')!r}); diff compares exports of one dataset"
+        )
 
 
 def _key_id(manifest: dict[str, Any]) -> str | None:

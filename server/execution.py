@@ -17,6 +17,7 @@ from server.errors import Interrupted, SluiceError
 from server.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from server.jobs.model import ChunkRecord, Job, Progress
 from server.jobs.store import JobStore
+from server.key_changes import KeyedChanges, detect_changes
 from server.manifest import build_manifest, encode_manifest, write_manifest
 from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from server.pipeline.source import count_rows
@@ -25,6 +26,7 @@ from server.plan import ExportPlan, build_plan, plan_destination
 from server.settings import Settings
 from server.signing import SIGNATURE_SUFFIX, load_signer
 from server.storage import storage_errors
+from server.tombstones import TombstoneWriter
 from sinks.base import Sink, UploadJournal, join_key
 from sinks.profiles import AzureProfile, S3Profile
 
@@ -45,6 +47,8 @@ class ExecutionContext:
     open_sink: SinkOpener
     content_key: bytes
     content_key_id: str
+    #: Base key of key indexes (server.key_changes.index_base_key).
+    index_key: bytes
 
 
 def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
@@ -73,7 +77,9 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
         content_key=context.content_key,
     )
     try:
-        run_pipeline(plan, sink, resume, reporter, stop, options)
+        keyed = _index_keys(plan, sink, context, stop) if plan.increment.key else None
+        selection = keyed.selection if keyed else None
+        run_pipeline(plan, sink, resume, reporter, stop, options, selection)
     except BaseException as exc:
         if isinstance(exc, Interrupted) and keeps_uploads(stop):
             _log.info("export %s suspended; its open upload continues on the next start", job.id)
@@ -82,7 +88,7 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
         raise
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
-    return _commit(plan, sink, job, context)
+    return _commit(plan, sink, job, context, keyed)
 
 
 def _discard_uploads(sink: Sink, job_id: str, store: JobStore, prefix: str) -> None:
@@ -108,7 +114,41 @@ def discard_open_uploads(job: Job, context: ExecutionContext) -> None:
     _discard_uploads(sink, job.id, context.store, join_key(job.spec.destination.dataset, job.id))
 
 
-def _commit(plan: ExportPlan, sink: Sink, job: Job, context: ExecutionContext) -> str:
+def _index_keys(
+    plan: ExportPlan, sink: Sink, context: ExecutionContext, stop: threading.Event
+) -> KeyedChanges:
+    """The keyed first pass: the new key index, tombstones, and the rows to send."""
+    settings = context.settings
+    tombstones = TombstoneWriter(plan, sink, context.content_key, settings.zstd_threads)
+    try:
+        keyed = detect_changes(
+            plan,
+            sink,
+            context.index_key,
+            batch_rows=settings.batch_rows,
+            spill_root=settings.state_dir / "spill",
+            stop=stop,
+            tombstones=tombstones,
+        )
+    except BaseException:
+        tombstones.abort()
+        raise
+    _log.info(
+        "export %s: key index of %d rows; %s",
+        plan.export_id,
+        keyed.index.rows,
+        ", ".join(f"{n} {what}" for what, n in keyed.counts.to_json().items()),
+    )
+    return keyed
+
+
+def _commit(
+    plan: ExportPlan,
+    sink: Sink,
+    job: Job,
+    context: ExecutionContext,
+    keyed: KeyedChanges | None,
+) -> str:
     chunks = context.store.chunks(job.id)
     manifest = build_manifest(
         plan,
@@ -116,6 +156,7 @@ def _commit(plan: ExportPlan, sink: Sink, job: Job, context: ExecutionContext) -
         created_at=job.created_at,
         finished_at=datetime.now(UTC),
         digest_key_id=context.content_key_id,
+        keyed=keyed,
     )
     _write_signature(plan, sink, encode_manifest(manifest), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)

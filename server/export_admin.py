@@ -5,22 +5,34 @@ job store never saw; an export id is looked up in the job store first for conven
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from server.catalog import CommittedExport, committed_exports
 from server.diff import ChunkDiff, diff_chunks
 from server.errors import FailedPrecondition, InvalidArgument
 from server.jobs.model import JobState
 from server.jobs.store import JobStore
+from server.record_diff import (
+    IndexedExport,
+    RecordChange,
+    RecordDiffSummary,
+    diff_records,
+    record_level_note,
+)
 from server.retention import RetentionPlan, RetentionPolicy, delete_export, plan_retention
 from server.roots import within_roots
 from server.settings import Settings
 from server.verify import VerifyReport, load_manifest, verify_export
 from sinks import is_local_uri, local_path
 from sinks.base import Sink
+from sinks.profiles import AzureProfile, S3Profile
+
+
+class SinkOpener(Protocol):
+    def __call__(self, uri: str, *, profile: S3Profile | AzureProfile | None = None) -> Sink: ...
 
 
 @dataclass(frozen=True)
@@ -38,9 +50,7 @@ class ExportLocation:
 
 
 class ExportAdmin:
-    def __init__(
-        self, settings: Settings, store: JobStore, open_sink: Callable[[str], Sink]
-    ) -> None:
+    def __init__(self, settings: Settings, store: JobStore, open_sink: SinkOpener) -> None:
         self._settings = settings
         self._store = store
         self._open_sink = open_sink
@@ -54,16 +64,30 @@ class ExportAdmin:
         job = self._store.get(ref)
         if job.state != JobState.SUCCEEDED or not job.manifest_uri:
             raise FailedPrecondition(f"export '{ref}' is {job.state}; it has no manifest yet")
-        return self._from_manifest_uri(job.manifest_uri, field)
+        # An export this daemon made reaches its destination with the profile it used.
+        profile = self._settings.storage_profiles.get(job.spec.destination.profile)
+        return self._from_manifest_uri(job.manifest_uri, field, profile)
 
     def verify(self, ref: str) -> VerifyReport:
         location = self.locate(ref)
         return verify_export(location.sink, location.manifest_key)
 
-    def diff(self, base_ref: str, other_ref: str) -> ChunkDiff:
-        base = self.locate(base_ref, "base")
-        other = self.locate(other_ref, "other")
-        return diff_chunks(self.manifest(base), self.manifest(other))
+    def diff(self, base_ref: str, other_ref: str) -> tuple[ChunkDiff, str]:
+        """The chunk-level diff, and why a record-level one is not possible ("": it is)."""
+        base = self.manifest(self.locate(base_ref, "base"))
+        other = self.manifest(self.locate(other_ref, "other"))
+        return diff_chunks(base, other), record_level_note(base, other)
+
+    def diff_records(
+        self, base_ref: str, other_ref: str
+    ) -> Iterator[list[RecordChange] | RecordDiffSummary]:
+        """Record-level changes from the two exports' key indexes, streamed."""
+        exports = []
+        for ref, field in ((base_ref, "base"), (other_ref, "other")):
+            location = self.locate(ref, field)
+            folder = location.manifest_key.rpartition("/")[0]
+            exports.append(IndexedExport(location.sink, folder, self.manifest(location)))
+        return diff_records(exports[0], exports[1])
 
     def manifest(self, location: ExportLocation) -> dict[str, Any]:
         return load_manifest(location.sink, location.manifest_key)
@@ -93,7 +117,9 @@ class ExportAdmin:
                 delete_export(sink, dataset, export_id)
         return plan
 
-    def _from_manifest_uri(self, uri: str, field: str) -> ExportLocation:
+    def _from_manifest_uri(
+        self, uri: str, field: str, profile: S3Profile | AzureProfile | None = None
+    ) -> ExportLocation:
         root, _, manifest = uri.rstrip("/").rpartition("/")
         base, _, export_id = root.rpartition("/")
         destination, _, dataset = base.rpartition("/")
@@ -101,7 +127,7 @@ class ExportAdmin:
             raise InvalidArgument(
                 field, "a manifest URI ends in <dataset>/<export_id>/manifest.json"
             )
-        sink = self._open_sink(self._check_destination(destination, field))
+        sink = self._open_sink(self._check_destination(destination, field), profile=profile)
         return ExportLocation(sink, destination, dataset, export_id)
 
     def _check_destination(self, destination: str, field: str = "destination") -> str:

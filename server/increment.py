@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 
 from server.catalog import CommittedExport, latest_export
-from server.errors import InvalidArgument
+from server.errors import FailedPrecondition, InvalidArgument
 from server.incremental import Watermark, check_cursor, past_watermark
 from server.spec import IncrementalSpec
 from sinks.base import Sink
@@ -27,6 +28,22 @@ class IncrementPlan:
     cursor: str = ""
     #: Rows to export (None: all rows).
     predicate: pl.Expr | None = None
+    #: Primary key columns: the export writes a key index (and, without a cursor, sends
+    #: only inserted and changed rows plus tombstones for deleted ones).
+    key: tuple[str, ...] = ()
+
+    @property
+    def by_key(self) -> bool:
+        """Change detection by key alone (no cursor): deletions become tombstones."""
+        return bool(self.key) and not self.cursor
+
+    @property
+    def parent_folder(self) -> str:
+        return self.parent.manifest_key.rpartition("/")[0] if self.parent else ""
+
+    @property
+    def parent_index(self) -> dict[str, Any] | None:
+        return self.parent.key_index if self.parent else None
 
     @property
     def parent_export_id(self) -> str | None:
@@ -43,20 +60,25 @@ def plan_increment(
     for column in spec.key:
         if column not in schema:
             raise InvalidArgument("spec.incremental.key", f"unknown column {column!r}")
+    if len(set(spec.key)) != len(spec.key):
+        raise InvalidArgument("spec.incremental.key", "lists a column twice")
     if spec.lookback_seconds < 0 or timedelta(seconds=spec.lookback_seconds) > _MAX_LOOKBACK:
         raise InvalidArgument("spec.incremental.lookback", "must be between 0 and 366 days")
     if mode == "full":
         if spec.cursor:
             check_cursor(schema, spec.cursor)  # the watermark a later incremental starts from
-        return IncrementPlan(mode, cursor=spec.cursor)
-    if not spec.cursor:
+        return IncrementPlan(mode, cursor=spec.cursor, key=spec.key)
+    if not spec.cursor and not spec.key:
         raise InvalidArgument(
-            "spec.incremental.cursor",
-            "incremental exports need a cursor column (key-only change detection is not "
-            "supported yet)",
+            "spec.incremental.cursor", "incremental exports need a cursor column or a key"
         )
-    dtype = check_cursor(schema, spec.cursor)
     parent = latest_export(sink, dataset)
+    if not spec.cursor:
+        if spec.lookback_seconds:
+            raise InvalidArgument("spec.incremental.lookback", "needs a cursor column")
+        _check_parent_index(parent, spec.key)
+        return IncrementPlan(mode, parent, key=spec.key)
+    dtype = check_cursor(schema, spec.cursor)
     since = Watermark.from_json(parent.watermark) if parent else None
     if since is not None and since.column != spec.cursor:
         raise InvalidArgument(
@@ -66,4 +88,22 @@ def plan_increment(
         )
     lookback = timedelta(seconds=spec.lookback_seconds) or None
     predicate = past_watermark(since, dtype, lookback)
-    return IncrementPlan(mode, parent, since, spec.cursor, predicate)
+    return IncrementPlan(mode, parent, since, spec.cursor, predicate, spec.key)
+
+
+def _check_parent_index(parent: CommittedExport | None, key: tuple[str, ...]) -> None:
+    """A key-only increment compares with its parent's key index: it must have one, over
+    the same key (the digest key is checked when the export runs: only it holds keys)."""
+    if parent is None:
+        return  # the first export of the chain sends every row
+    if parent.key_index is None:
+        raise FailedPrecondition(
+            f"the parent export {parent.export_id} has no key index; start the chain with "
+            "a full export with the same key (--mode full --key ...)"
+        )
+    tracked = tuple(parent.key_index.get("key", ()))
+    if tracked != key:
+        raise FailedPrecondition(
+            f"the parent export {parent.export_id} is keyed by {', '.join(tracked)}, not "
+            f"{', '.join(key)}; start a new chain with a full export"
+        )

@@ -21,6 +21,7 @@ from server.events import EventHub
 from server.execution import ExecutionContext
 from server.export_admin import ExportAdmin
 from server.jobs.sqlite import SQLiteJobStore
+from server.key_changes import index_base_key
 from server.rpc.server import build_server, set_not_serving
 from server.runner import ExportRunner
 from server.secrets import load_or_create_key
@@ -66,6 +67,7 @@ def _run(settings: Settings) -> int:
         open_sink=open_sink,
         content_key=key,
         content_key_id=key_id(key),
+        index_key=index_base_key(settings, key),
     )
     runner = ExportRunner(context)
     service = ExportService(settings, store, runner, hub)

@@ -11,6 +11,7 @@ from typing import Any
 from server.errors import DataLoss
 from server.incremental import Watermark, later
 from server.jobs.model import ChunkRecord, CursorValue
+from server.key_changes import KeyedChanges, index_entry
 from server.pipeline.encoders import arrow_schema
 from server.plan import ExportPlan
 from server.storage import storage_errors
@@ -27,6 +28,7 @@ def build_manifest(
     created_at: datetime,
     finished_at: datetime,
     digest_key_id: str,
+    keyed: KeyedChanges | None = None,
 ) -> dict[str, Any]:
     spec = plan.spec
     query = spec.query
@@ -70,10 +72,16 @@ def build_manifest(
             "cursor": increment.cursor or None,
             "since": increment.since.to_json() if increment.since else None,
             "lookback_seconds": spec.incremental.lookback_seconds,
+            "key": list(increment.key) or None,
+            "changes": keyed.counts.to_json() if keyed else None,
         },
         "redaction": {**plan.redactor.describe(), "counts": _redaction_counts(chunks)},
         "content_digest": {"algorithm": "hmac-sha256", "key_id": digest_key_id},
         "labels": dict(spec.labels),
+        "key_index": index_entry(keyed, plan) if keyed else None,
+        "tombstones": keyed.tombstones.to_json(increment.key)
+        if keyed and keyed.tombstones
+        else None,
         "chunks": [
             {
                 "index": c.index,

@@ -15,7 +15,7 @@ from server.errors import InvalidArgument, SluiceError
 from server.increment import IncrementPlan, plan_increment
 from server.pipeline.ciphers.selection import bind_zip_password, build_cipher
 from server.pipeline.compressors import COMPRESSORS, CompressorKind
-from server.pipeline.encoders import ENCODERS, EncoderKind
+from server.pipeline.encoders import ENCODERS, ChunkContext, EncoderKind
 from server.pipeline.query import CompiledQuery, compile_query
 from server.pipeline.redaction import build_redactor
 from server.pipeline.source import ROW_INDEX, ResolvedSource, read_schema, resolve_source
@@ -67,8 +67,22 @@ class ExportPlan:
 
     def chunk_name(self, index: int) -> str:
         """File name of chunk `index`, relative to the export folder."""
+        return self.data_file_name(f"part-{index:06d}")
+
+    def data_file_name(self, stem: str) -> str:
+        """`stem` with the extensions of this export's format, compression and cipher."""
         outer = "" if self.encoder.internal_compression else self.compressor.extension
-        return f"part-{index:06d}.{self.encoder.extension}{outer}{self.cipher.extension}"
+        return f"{stem}.{self.encoder.extension}{outer}{self.cipher.extension}"
+
+    def chunk_context(self, index: int) -> ChunkContext:
+        """What the encoder of chunk `index` (or of the tombstone file) is told."""
+        return ChunkContext(
+            export_id=self.export_id,
+            dataset=self.spec.destination.dataset,
+            index=index,
+            codec=self.compressor.name,
+            level=self.level if self.compressor.name != "none" else None,
+        )
 
     def chunk_key(self, index: int) -> str:
         return join_key(self.prefix, self.chunk_name(index))
@@ -108,6 +122,7 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     projected = pl.Schema({name: source_schema[name] for name in query.columns})
     redactor = build_redactor(spec.redaction, projected, settings)
     schema = redactor.output_schema(projected)
+    _check_key_exported(increment.key, schema)
     return ExportPlan(
         export_id=export_id,
         spec=spec,
@@ -218,7 +233,8 @@ def _plan_increment(
     destination: str,
     profile: S3Profile | AzureProfile | None,
 ) -> IncrementPlan:
-    if spec.incremental.mode in {"", "full"} and not spec.incremental.cursor:
+    incremental = spec.incremental
+    if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
     sink = open_sink(destination, profile=profile)
     with storage_errors():
@@ -237,6 +253,18 @@ def _with_increment(query: CompiledQuery, increment: IncrementPlan) -> CompiledQ
             else pl.all_horizontal(predicate, increment.predicate)
         )
     return replace(query, predicate=predicate, cursor=increment.cursor)
+
+
+def _check_key_exported(key: tuple[str, ...], schema: pl.Schema) -> None:
+    """Tombstones name deleted rows by their exported key, so the key must be exported
+    (redaction may pseudonymise it, but not drop it)."""
+    missing = [column for column in key if column not in schema]
+    if missing:
+        raise InvalidArgument(
+            "spec.incremental.key",
+            f"key column(s) {', '.join(missing)} must be exported (in spec.query.columns "
+            "and not dropped by redaction)",
+        )
 
 
 def _profile(

@@ -76,6 +76,11 @@ class Settings(BaseModel):
     #: Named HMAC keys for the redaction `hash` action (name -> secret reference);
     #: "default" is used when a rule names none.
     hash_keys: dict[str, str] = Field(default_factory=dict)
+    #: Name of the hash_keys entry that keys the key index of keyed exports (key, row and
+    #: column digests, and the sealed keys tombstones are made from). Empty: the content
+    #: digest key. A chain continues only under the same key, so set it (or
+    #: content_digest_key) explicitly when the state folder may be lost or replaced.
+    key_index_key: str = ""
     #: Named redaction policies requests may apply (name -> {"level": ..., "rules": [...]}).
     redaction_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: Secret reference of the Ed25519 private key that signs manifests ("": unsigned).

@@ -67,7 +67,7 @@ def verify_export(sink: Sink, manifest_key: str) -> VerifyReport:
     missing: list[str] = []
     corrupt: list[CorruptChunk] = []
     checked = checked_bytes = 0
-    for chunk in manifest["chunks"]:
+    for chunk in stored_entries(manifest):
         path = str(chunk["path"])
         try:
             size, digest = _measure(sink, join_key(folder, path))
@@ -85,7 +85,7 @@ def verify_export(sink: Sink, manifest_key: str) -> VerifyReport:
             corrupt.append(CorruptChunk(path, "size", str(chunk["stored_bytes"]), str(size)))
         elif digest != chunk["sha256"]:
             corrupt.append(CorruptChunk(path, "sha256", str(chunk["sha256"]), digest))
-    listed = {str(c["path"]) for c in manifest["chunks"]} | _EXPORT_METADATA
+    listed = {str(c["path"]) for c in stored_entries(manifest)} | _EXPORT_METADATA
     with storage_errors():
         present = [info.key for info in sink.list(folder + "/")]
     extra = sorted(k.rpartition("/")[2] for k in present if k.rpartition("/")[2] not in listed)
@@ -98,6 +98,17 @@ def verify_export(sink: Sink, manifest_key: str) -> VerifyReport:
         corrupt=tuple(corrupt),
         extra=tuple(extra),
     )
+
+
+def stored_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every object the manifest lists with its size and sha256: the chunks, then a keyed
+    export's key index and tombstone file."""
+    entries = list(manifest["chunks"])
+    for name in ("key_index", "tombstones"):
+        entry = manifest.get(name)
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
 
 
 def _measure(sink: Sink, key: str) -> tuple[int, str]:

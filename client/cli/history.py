@@ -9,6 +9,7 @@ import click
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from rich.table import Table
+from sluice.v1 import export_pb2
 
 from client.cli.context import cli_state
 from client.cli.output import fmt_bytes, print_json, stdout
@@ -54,13 +55,29 @@ def verify(export: str, as_json: bool) -> None:
 @click.command("diff")
 @click.argument("base", metavar="A")
 @click.argument("other", metavar="B")
+@click.option("--chunks-only", is_flag=True, help="Skip the record-level diff.")
 @_JSON
-def diff(base: str, other: str, as_json: bool) -> None:
-    """What changed from export A to export B (ids or manifest URIs), chunk by chunk."""
+def diff(base: str, other: str, chunks_only: bool, as_json: bool) -> None:
+    """What changed from export A to export B (ids or manifest URIs): chunk by chunk, and
+    record by record (keys by digest, with the changed columns) when both have a key
+    index. --json prints JSON lines: the chunk diff, one line per changed key, and a
+    final {"summary": ...}."""
     with cli_state().client() as sluice:
         result = sluice.diff(base, other)
+        _print_chunk_diff(result, as_json)
+        if chunks_only:
+            return
+        if not result.record_level:
+            if not as_json:
+                stdout().print(f"records: not compared ({result.record_level_note})")
+            return
+        for event in sluice.diff_records(base, other):
+            _print_record_event(event, as_json)
+
+
+def _print_chunk_diff(result: export_pb2.DiffExportsResponse, as_json: bool) -> None:
     if as_json:
-        print_json(_as_dict(result))
+        print_json(_as_dict(result), compact=True)
         return
     out = stdout()
     for chunk in result.added:
@@ -72,6 +89,35 @@ def diff(base: str, other: str, as_json: bool) -> None:
         f"removed ({fmt_bytes(result.removed_bytes)}), {result.unchanged} unchanged "
         f"(matched by {result.matched_by})"
     )
+
+
+_SIGNS = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def _print_record_event(event: export_pb2.RecordDiffEvent, as_json: bool) -> None:
+    if event.HasField("summary"):
+        summary = event.summary
+        if as_json:
+            print_json({"summary": _as_dict(summary)}, compact=True)
+            return
+        columns = ", ".join(f"{n} {c}" for n, c in sorted(summary.changed_columns.items()))
+        stdout().print(
+            f"records: {summary.added} added, {summary.removed} removed, {summary.changed} "
+            f"changed, {summary.unchanged} unchanged"
+            + (f" (columns: {columns})" if columns else "")
+        )
+        return
+    lines = []
+    for change in event.changes.changes:
+        if as_json:
+            record: dict[str, object] = {"change": change.change, "key_digest": change.key_digest}
+            if change.change == "changed":
+                record["columns"] = list(change.columns)
+            lines.append(json.dumps(record, separators=(",", ":")))
+        else:
+            columns = f"  {', '.join(change.columns)}" if change.columns else ""
+            lines.append(f"{_SIGNS[change.change]} key {change.key_digest}{columns}")
+    click.echo("\n".join(lines))
 
 
 @click.command("delete")

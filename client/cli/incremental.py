@@ -35,7 +35,9 @@ def incremental_options(command: _F) -> _F:
         "key",
         default="",
         metavar="COL[,COL]",
-        help="Primary key column(s).",
+        help="Primary key column(s), unique and exported. Stores a key index; without "
+        "--cursor, --mode incremental sends inserted and changed rows plus tombstones for "
+        "deleted ones; with --cursor, look-back rows already sent unchanged are skipped.",
     )(command)
     command = click.option(
         "--lookback",
@@ -55,7 +57,8 @@ def incremental_options(command: _F) -> _F:
         type=click.Choice(["full", "incremental"]),
         default="full",
         show_default=True,
-        help="incremental: only rows past the dataset's last committed watermark.",
+        help="incremental: only rows past the dataset's last committed watermark (--cursor), "
+        "or only inserted/changed rows and tombstones for deleted ones (--key alone).",
     )(command)
 
 

@@ -15,7 +15,6 @@ import polars as pl
 
 from server.incremental import batch_maximum, later
 from server.jobs.model import CursorValue
-from server.pipeline.encoders import ChunkContext
 from server.pipeline.query import CURSOR_COLUMN
 from server.pipeline.source import ROW_INDEX
 from server.plan import ExportPlan
@@ -79,15 +78,7 @@ def encode_chunks(
     """Yield the segments of each chunk followed by its ChunkEnd, until rows run out."""
     index = first_index
     while True:
-        encoder = plan.encoder.make(
-            ChunkContext(
-                export_id=plan.export_id,
-                dataset=plan.spec.destination.dataset,
-                index=index,
-                codec=plan.compressor.name,
-                level=plan.level if plan.compressor.name != "none" else None,
-            )
-        )
+        encoder = plan.encoder.make(plan.chunk_context(index))
         records = encoded = 0
         source_start = source_end = -1
         counts: dict[str, int] = {}

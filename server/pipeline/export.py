@@ -13,8 +13,6 @@ interruption loses at most the chunk in flight.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import queue
 import threading
 from collections.abc import Iterator
@@ -27,10 +25,11 @@ import polars as pl
 from server.errors import DataLoss, Interrupted
 from server.jobs.model import ChunkRecord, Progress, add_counters
 from server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
-from server.pipeline.compressors import COMPRESSORS, Compressor
+from server.pipeline.open_chunk import OpenChunk, make_compressor
 from server.pipeline.prefetch import prefetched
+from server.pipeline.query import CompiledQuery
 from server.pipeline.reader import read_batches
-from server.pipeline.stages import Cipher
+from server.pipeline.selection import RowSelection
 from server.pipeline.stopping import keeps_uploads
 from server.plan import ExportPlan
 from server.storage import translate_storage_error
@@ -100,14 +99,16 @@ def run_pipeline(
     observer: ExportObserver,
     stop: threading.Event,
     options: PipelineOptions,
+    selection: RowSelection | None = None,
 ) -> Progress:
-    """Export every remaining chunk; return the final totals. Raises Interrupted when
-    `stop` is set: committed chunks stay; the chunk in flight is discarded, except that
-    an ExportStop set by a shutdown suspends its upload for the next run to continue."""
+    """Export every remaining chunk (of `selection`'s rows, when given); return the final
+    totals. Raises Interrupted when `stop` is set: committed chunks stay; the chunk in
+    flight is discarded, except that an ExportStop set by a shutdown suspends its upload
+    for the next run to continue."""
     writer = _ChunkWriterThread(plan, sink, resume.totals, observer, options, stop)
     writer.start()
     try:
-        batches = _query_batches(plan, resume.from_row, options.batch_rows)
+        batches = query_batches(plan, resume.from_row, options.batch_rows, selection=selection)
         with prefetched(batches, _PREFETCH_BATCHES, f"reader-{plan.export_id}") as ready:
             rows = RowStream(ready)
             for item in encode_chunks(plan, rows, resume.next_index, options.batch_rows):
@@ -124,14 +125,24 @@ def run_pipeline(
     return writer.totals
 
 
-def _query_batches(plan: ExportPlan, from_row: int, batch_rows: int) -> Iterator[pl.DataFrame]:
+def query_batches(
+    plan: ExportPlan,
+    from_row: int,
+    batch_rows: int,
+    *,
+    query: CompiledQuery | None = None,
+    selection: RowSelection | None = None,
+) -> Iterator[pl.DataFrame]:
     """Bounded source batches through the query and redaction stages (Polars expressions
-    on each batch's lazy frame)."""
+    on each batch's lazy frame); only `selection`'s rows when one is given."""
+    query = query or plan.query
     raw = read_batches(
-        plan.source, plan.source_schema, plan.query.required_columns, batch_rows, from_row
+        plan.source, plan.source_schema, query.required_columns, batch_rows, from_row
     )
     for batch in raw:
-        frame = plan.redactor.apply(plan.query.apply(batch.lazy())).collect()
+        if selection is not None:
+            batch = selection.keep(batch)
+        frame = plan.redactor.apply(query.apply(batch.lazy())).collect()
         if frame.height:
             yield frame
 
@@ -158,7 +169,7 @@ class _ChunkWriterThread:
         self._failure: BaseException | None = None
         self._abandoned = threading.Event()
         self.totals = totals
-        self._open: _OpenChunk | None = None
+        self._open: OpenChunk | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -218,7 +229,7 @@ class _ChunkWriterThread:
         else:
             writer.abort()
 
-    def _chunk(self, index: int) -> _OpenChunk:
+    def _chunk(self, index: int) -> OpenChunk:
         if self._open is None:
             key = self._plan.chunk_key(index)
             writer: SinkWriter
@@ -230,20 +241,14 @@ class _ChunkWriterThread:
                 writer = self._sink.create(key, overwrite=False, journal=journal)
             else:
                 writer = self._sink.create(key, overwrite=True)
-            self._open = _OpenChunk(
+            self._open = OpenChunk(
                 index,
                 writer,
-                self._compressor(),
+                make_compressor(self._plan, self._options.zstd_threads),
                 self._plan.cipher.make(),
                 self._options.content_key,
             )
         return self._open
-
-    def _compressor(self) -> Compressor:
-        kind = self._plan.compressor
-        if self._plan.encoder.internal_compression:
-            kind = COMPRESSORS["none"]
-        return kind.make(self._plan.level, self._options.zstd_threads)
 
     def _write(self, segment: Segment) -> None:
         self._chunk(segment.index).write(segment.data, segment.records)
@@ -288,49 +293,6 @@ class _ChunkWriterThread:
             counters=add_counters(self.totals.counters, end.counters),
         )
         self._observer.chunk_committed(record, self.totals)
-
-
-class _OpenChunk:
-    """A chunk being written: plaintext -> compressor -> cipher -> store, hashing the
-    stored bytes and, keyed, the plaintext on the way."""
-
-    def __init__(
-        self,
-        index: int,
-        writer: SinkWriter,
-        compressor: Compressor,
-        cipher: Cipher,
-        content_key: bytes,
-    ) -> None:
-        self.index = index
-        self.writer = writer
-        self.compressor = compressor
-        self.cipher = cipher
-        self.sha256 = hashlib.sha256()
-        self.content = hmac.new(content_key, digestmod=hashlib.sha256)
-        self.records = 0
-        self.stored = 0
-
-    def write(self, plaintext: bytes, records: int) -> None:
-        self.records += records
-        if plaintext:
-            self.content.update(plaintext)
-            self._seal(self.compressor.compress(plaintext))
-
-    def close(self) -> None:
-        """Flush the compressor, then finish the cipher (its tag comes last)."""
-        self._seal(self.compressor.flush())
-        self.write_stored(self.cipher.finish())
-
-    def _seal(self, compressed: bytes) -> None:
-        if compressed:
-            self.write_stored(self.cipher.encrypt(compressed))
-
-    def write_stored(self, data: bytes) -> None:
-        if data:
-            self.sha256.update(data)
-            self.writer.write(data)
-            self.stored += len(data)
 
 
 def _sum_counters(chunks: list[ChunkRecord]) -> tuple[tuple[str, int], ...]:

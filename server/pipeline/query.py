@@ -22,6 +22,13 @@ _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 #: Hidden copy of the incremental cursor, taken before redaction can change the column;
 #: the pipeline reads each chunk's maximum from it and drops it before encoding.
 CURSOR_COLUMN = "__sluice_cursor"
+#: Hidden copies of the key columns (keyed exports digest the source key, not a
+#: redacted one): "__sluice_key_0", "__sluice_key_1", ...
+KEY_COLUMN_PREFIX = "__sluice_key_"
+
+
+def hidden_key_column(position: int) -> str:
+    return f"{KEY_COLUMN_PREFIX}{position}"
 
 
 @dataclass(frozen=True)
@@ -30,12 +37,15 @@ class CompiledQuery:
     predicate: pl.Expr | None
     #: Incremental cursor column carried along as CURSOR_COLUMN ("" for none).
     cursor: str = ""
+    #: Key columns carried along as hidden_key_column(i) (only while indexing).
+    key: tuple[str, ...] = ()
 
     @property
     def required_columns(self) -> tuple[str, ...]:
         """Source columns the query reads: the projection plus what predicates use."""
         used = set(self.predicate.meta.root_names()) if self.predicate is not None else set()
         used |= {self.cursor} if self.cursor else set()
+        used |= set(self.key)
         used.discard(ROW_INDEX)
         return self.columns + tuple(sorted(used - set(self.columns)))
 
@@ -46,6 +56,7 @@ class CompiledQuery:
         if self.predicate is not None:
             frame = frame.filter(self.predicate)
         hidden = [pl.col(self.cursor).alias(CURSOR_COLUMN)] if self.cursor else []
+        hidden += [pl.col(name).alias(hidden_key_column(i)) for i, name in enumerate(self.key)]
         return frame.select(ROW_INDEX, *self.columns, *hidden)
 
 

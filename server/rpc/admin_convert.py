@@ -8,6 +8,7 @@ from sluice.v1 import export_pb2 as pb
 
 from server.catalog import CommittedExport
 from server.diff import ChunkDiff, ChunkRef
+from server.record_diff import RecordChange, RecordDiffSummary
 from server.retention import RetentionPlan, RetentionPolicy
 from server.verify import VerifyReport
 
@@ -27,7 +28,7 @@ def verify_to_proto(report: VerifyReport) -> pb.VerifyExportResponse:
     )
 
 
-def diff_to_proto(diff: ChunkDiff) -> pb.DiffExportsResponse:
+def diff_to_proto(diff: ChunkDiff, record_level_note: str) -> pb.DiffExportsResponse:
     return pb.DiffExportsResponse(
         base_export_id=diff.base_export_id,
         other_export_id=diff.other_export_id,
@@ -37,7 +38,28 @@ def diff_to_proto(diff: ChunkDiff) -> pb.DiffExportsResponse:
         unchanged=diff.unchanged,
         added_bytes=diff.added_bytes,
         removed_bytes=diff.removed_bytes,
+        record_level=not record_level_note,
+        record_level_note=record_level_note,
     )
+
+
+def record_diff_to_proto(item: list[RecordChange] | RecordDiffSummary) -> pb.RecordDiffEvent:
+    if isinstance(item, RecordDiffSummary):
+        return pb.RecordDiffEvent(
+            summary=pb.RecordDiffSummary(
+                base_export_id=item.base_export_id,
+                other_export_id=item.other_export_id,
+                added=item.added,
+                removed=item.removed,
+                changed=item.changed,
+                unchanged=item.unchanged,
+                changed_columns=item.changed_columns,
+            )
+        )
+    changes = [
+        pb.RecordChange(change=c.change, key_digest=c.key_digest, columns=c.columns) for c in item
+    ]
+    return pb.RecordDiffEvent(changes=pb.RecordChanges(changes=changes))
 
 
 def policy_from_proto(message: pb.RetentionPolicy) -> RetentionPolicy:

@@ -13,6 +13,7 @@ from server.rpc.admin_convert import (
     dataset_exports_to_proto,
     diff_to_proto,
     policy_from_proto,
+    record_diff_to_proto,
     retention_to_proto,
     verify_to_proto,
 )
@@ -85,7 +86,13 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     def DiffExports(  # noqa: N802
         self, request: pb.DiffExportsRequest, context: grpc.ServicerContext
     ) -> pb.DiffExportsResponse:
-        return diff_to_proto(self._admin.diff(request.base, request.other))
+        return diff_to_proto(*self._admin.diff(request.base, request.other))
+
+    def DiffExportRecords(  # noqa: N802
+        self, request: pb.DiffExportsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.RecordDiffEvent]:
+        for item in self._admin.diff_records(request.base, request.other):
+            yield record_diff_to_proto(item)
 
     def DeleteExport(  # noqa: N802
         self, request: pb.DeleteExportRequest, context: grpc.ServicerContext

@@ -128,7 +128,11 @@ def _wait_for_part_bytes(
     deadline = time.monotonic() + 90
     with ExportClient(daemon.address) as client:
         while proxy.part_bytes < target:
-            if client.get(export_id).state != pb.EXPORT_STATE_RUNNING:
+            # QUEUED counts as not ended: a freshly created export may not be picked up yet.
+            if client.get(export_id).state not in (
+                pb.EXPORT_STATE_QUEUED,
+                pb.EXPORT_STATE_RUNNING,
+            ):
                 return False
             assert time.monotonic() < deadline, f"only {proxy.part_bytes} part bytes sent"
             time.sleep(0.01)

@@ -53,8 +53,9 @@ def test_paths_outside_the_roots_and_odd_refs_are_refused(
 
 
 def test_diff_and_chain(admin: ExportAdmin, exported: list[str], tmp_path: Path) -> None:
-    diff = admin.diff(exported[0], exported[1])
+    diff, record_note = admin.diff(exported[0], exported[1])
     assert diff.unchanged == 2 and not diff.added and not diff.removed
+    assert "no key index" in record_note
     chain = admin.chain(str(tmp_path / "out"), "events")
     assert [e.parent_export_id for e in chain] == [None, "20260101T000000Z-a"]
 

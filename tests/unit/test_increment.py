@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from server.errors import InvalidArgument
+from server.errors import FailedPrecondition, InvalidArgument
 from server.increment import plan_increment
 from server.sample_data import generate
 from server.spec import ExportSpec, IncrementalSpec
@@ -62,6 +62,11 @@ def test_first_incremental_without_a_parent_exports_everything(world) -> None:  
         (IncrementalSpec("incremental"), "spec.incremental.cursor"),
         (IncrementalSpec("incremental", "device"), "spec.incremental.cursor"),
         (IncrementalSpec("incremental", "updated_at", key=("nope",)), "spec.incremental.key"),
+        (IncrementalSpec("incremental", key=("id", "id")), "spec.incremental.key"),
+        (
+            IncrementalSpec("incremental", key=("id",), lookback_seconds=60),
+            "spec.incremental.lookback",
+        ),
         (
             IncrementalSpec("incremental", "updated_at", lookback_seconds=-1),
             "spec.incremental.lookback",
@@ -91,3 +96,26 @@ def test_spec_round_trips_through_json() -> None:
         incremental=IncrementalSpec("incremental", "updated_at", 3600, ("id",)),
     )
     assert ExportSpec.from_json(spec.to_json()) == spec
+
+
+def test_key_only_increments_compare_with_the_parent_key_index(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sink, source, schema = world
+    first = plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events")
+    assert (first.parent, first.by_key, first.predicate) == (None, True, None)
+
+    export_to(sink, tmp_path, source, "20260101T000000Z-a")
+    with pytest.raises(FailedPrecondition, match="has no key index"):
+        plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events")
+
+    index = {"path": "index.arrows", "key": ["id"], "key_id": "k1"}
+    export_to(sink, tmp_path, source, "20260102T000000Z-b", key_index=index)
+    plan = plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events")
+    assert plan.parent_index == index
+    assert plan.parent_folder == "events/20260102T000000Z-b"
+    with pytest.raises(FailedPrecondition, match="keyed by id, not device"):
+        plan_increment(IncrementalSpec("incremental", key=("device",)), schema, sink, "events")
+    # With a cursor the key only deduplicates look-back rows: no tombstones.
+    cursor_plan = plan_increment(
+        IncrementalSpec("incremental", "updated_at", key=("id",)), schema, sink, "events"
+    )
+    assert cursor_plan.key == ("id",) and not cursor_plan.by_key

@@ -71,7 +71,9 @@ def test_cancelling_a_queued_export_aborts_the_upload_its_shutdown_kept(
     client = s3_client(moto_server.endpoint)
     assert len(client.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 1
 
-    context = ExecutionContext(settings, store, EventHub(), open_sink, b"k" * 32, "key-id")
+    context = ExecutionContext(
+        settings, store, EventHub(), open_sink, b"k" * 32, "key-id", b"i" * 32
+    )
     cancelled = ExportRunner(context).cancel(job.id)  # no worker runs: it is still queued
 
     assert cancelled.state == JobState.CANCELLED

@@ -460,7 +460,11 @@ class Incremental(_message.Message):
     """Also re-send rows up to this many seconds before the watermark (late arrivals)."""
     @_builtins.property
     def key(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Primary key columns."""
+        """Primary key columns (unique in the source, exported). With a key the export stores
+        a key index (keyed digests of every selected row). Without a cursor, an incremental
+        export sends only inserted and changed rows and writes deleted keys as tombstones;
+        with a cursor, look-back rows already exported unchanged are not sent again.
+        """
 
     def __init__(
         self,
@@ -1012,6 +1016,7 @@ class VerifyExportResponse(_message.Message):
     ok: _builtins.bool
     """True when nothing is missing, corrupt or extra."""
     chunks_checked: _builtins.int
+    """Objects checked: the chunks, and a keyed export's key index and tombstone file."""
     bytes_checked: _builtins.int
     @_builtins.property
     def missing(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -1098,6 +1103,8 @@ class DiffExportsResponse(_message.Message):
     UNCHANGED_FIELD_NUMBER: _builtins.int
     ADDED_BYTES_FIELD_NUMBER: _builtins.int
     REMOVED_BYTES_FIELD_NUMBER: _builtins.int
+    RECORD_LEVEL_FIELD_NUMBER: _builtins.int
+    RECORD_LEVEL_NOTE_FIELD_NUMBER: _builtins.int
     base_export_id: _builtins.str
     other_export_id: _builtins.str
     matched_by: _builtins.str
@@ -1105,6 +1112,10 @@ class DiffExportsResponse(_message.Message):
     unchanged: _builtins.int
     added_bytes: _builtins.int
     removed_bytes: _builtins.int
+    record_level: _builtins.bool
+    """Both exports have comparable key indexes: DiffExportRecords compares their records."""
+    record_level_note: _builtins.str
+    """Why record level is not available, when it is not."""
     @_builtins.property
     def added(self) -> _containers.RepeatedCompositeFieldContainer[Global___DiffChunk]:
         """Chunks whose content `other` has and `base` lacks, and the reverse."""
@@ -1122,14 +1133,156 @@ class DiffExportsResponse(_message.Message):
         unchanged: _builtins.int = ...,
         added_bytes: _builtins.int = ...,
         removed_bytes: _builtins.int = ...,
+        record_level: _builtins.bool = ...,
+        record_level_note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "added_bytes", b"added_bytes", "base_export_id", b"base_export_id", "matched_by", b"matched_by", "other_export_id", b"other_export_id", "removed", b"removed", "removed_bytes", b"removed_bytes", "unchanged", b"unchanged"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "added_bytes", b"added_bytes", "base_export_id", b"base_export_id", "matched_by", b"matched_by", "other_export_id", b"other_export_id", "record_level", b"record_level", "record_level_note", b"record_level_note", "removed", b"removed", "removed_bytes", b"removed_bytes", "unchanged", b"unchanged"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DiffExportsResponse: _TypeAlias = DiffExportsResponse  # noqa: Y015
+
+@_typing.final
+class RecordChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    KEY_DIGEST_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
+    change: _builtins.str
+    """added | removed | changed"""
+    key_digest: _builtins.str
+    """Hex HMAC-SHA256 digest of the key (the key index's key_digest), never the value."""
+    @_builtins.property
+    def columns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For changed keys: the columns whose values differ, in the later export's order."""
+
+    def __init__(
+        self,
+        *,
+        change: _builtins.str = ...,
+        key_digest: _builtins.str = ...,
+        columns: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "columns", b"columns", "key_digest", b"key_digest"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordChange: _TypeAlias = RecordChange  # noqa: Y015
+
+@_typing.final
+class RecordChanges(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordChange]: ...
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___RecordChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordChanges: _TypeAlias = RecordChanges  # noqa: Y015
+
+@_typing.final
+class RecordDiffSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ChangedColumnsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    BASE_EXPORT_ID_FIELD_NUMBER: _builtins.int
+    OTHER_EXPORT_ID_FIELD_NUMBER: _builtins.int
+    ADDED_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    CHANGED_COLUMNS_FIELD_NUMBER: _builtins.int
+    base_export_id: _builtins.str
+    other_export_id: _builtins.str
+    added: _builtins.int
+    removed: _builtins.int
+    changed: _builtins.int
+    unchanged: _builtins.int
+    @_builtins.property
+    def changed_columns(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """How many changed keys changed each column."""
+
+    def __init__(
+        self,
+        *,
+        base_export_id: _builtins.str = ...,
+        other_export_id: _builtins.str = ...,
+        added: _builtins.int = ...,
+        removed: _builtins.int = ...,
+        changed: _builtins.int = ...,
+        unchanged: _builtins.int = ...,
+        changed_columns: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "base_export_id", b"base_export_id", "changed", b"changed", "changed_columns", b"changed_columns", "other_export_id", b"other_export_id", "removed", b"removed", "unchanged", b"unchanged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordDiffSummary: _TypeAlias = RecordDiffSummary  # noqa: Y015
+
+@_typing.final
+class RecordDiffEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> Global___RecordChanges:
+        """A batch of changes, in key-digest order."""
+
+    @_builtins.property
+    def summary(self) -> Global___RecordDiffSummary:
+        """The last event."""
+
+    def __init__(
+        self,
+        *,
+        changes: Global___RecordChanges | None = ...,
+        summary: Global___RecordDiffSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "event", b"event", "summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "event", b"event", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["changes", "summary"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___RecordDiffEvent: _TypeAlias = RecordDiffEvent  # noqa: Y015
 
 @_typing.final
 class DeleteExportRequest(_message.Message):

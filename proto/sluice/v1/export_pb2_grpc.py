@@ -82,6 +82,11 @@ class ExportServiceStub:
                 request_serializer=sluice_dot_v1_dot_export__pb2.DiffExportsRequest.SerializeToString,
                 response_deserializer=sluice_dot_v1_dot_export__pb2.DiffExportsResponse.FromString,
                 _registered_method=True)
+        self.DiffExportRecords = channel.unary_stream(
+                '/sluice.v1.ExportService/DiffExportRecords',
+                request_serializer=sluice_dot_v1_dot_export__pb2.DiffExportsRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.RecordDiffEvent.FromString,
+                _registered_method=True)
         self.DeleteExport = channel.unary_unary(
                 '/sluice.v1.ExportService/DeleteExport',
                 request_serializer=sluice_dot_v1_dot_export__pb2.DeleteExportRequest.SerializeToString,
@@ -163,7 +168,19 @@ class ExportServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DiffExports(self, request, context):
-        """Compares two exports of one dataset chunk by chunk, from their manifests alone.
+        """Compares two exports of one dataset chunk by chunk, from their manifests alone, and
+        says whether DiffExportRecords can compare them record by record.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffExportRecords(self, request, context):
+        """Record level: compares the key indexes of two keyed exports of one dataset (same key
+        columns, same index key) by merge-join in bounded memory. Streams the added, removed
+        and changed keys (named by key digest, never by value) with the columns that
+        changed, in key-digest order, then one summary. FAILED_PRECONDITION when either
+        export has no key index or they are not comparable.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,6 +255,11 @@ def add_ExportServiceServicer_to_server(servicer, server):
                     servicer.DiffExports,
                     request_deserializer=sluice_dot_v1_dot_export__pb2.DiffExportsRequest.FromString,
                     response_serializer=sluice_dot_v1_dot_export__pb2.DiffExportsResponse.SerializeToString,
+            ),
+            'DiffExportRecords': grpc.unary_stream_rpc_method_handler(
+                    servicer.DiffExportRecords,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.DiffExportsRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.RecordDiffEvent.SerializeToString,
             ),
             'DeleteExport': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteExport,
@@ -501,6 +523,33 @@ class ExportService:
             '/sluice.v1.ExportService/DiffExports',
             sluice_dot_v1_dot_export__pb2.DiffExportsRequest.SerializeToString,
             sluice_dot_v1_dot_export__pb2.DiffExportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffExportRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sluice.v1.ExportService/DiffExportRecords',
+            sluice_dot_v1_dot_export__pb2.DiffExportsRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.RecordDiffEvent.FromString,
             options,
             channel_credentials,
             insecure,

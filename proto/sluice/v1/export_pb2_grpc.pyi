@@ -60,7 +60,16 @@ class ExportServiceStub:
     sha256 digests; reports missing, corrupt and extra objects.
     """
     DiffExports: _grpc.UnaryUnaryMultiCallable[_export_pb2.DiffExportsRequest, _export_pb2.DiffExportsResponse]
-    """Compares two exports of one dataset chunk by chunk, from their manifests alone."""
+    """Compares two exports of one dataset chunk by chunk, from their manifests alone, and
+    says whether DiffExportRecords can compare them record by record.
+    """
+    DiffExportRecords: _grpc.UnaryStreamMultiCallable[_export_pb2.DiffExportsRequest, _export_pb2.RecordDiffEvent]
+    """Record level: compares the key indexes of two keyed exports of one dataset (same key
+    columns, same index key) by merge-join in bounded memory. Streams the added, removed
+    and changed keys (named by key digest, never by value) with the columns that
+    changed, in key-digest order, then one summary. FAILED_PRECONDITION when either
+    export has no key index or they are not comparable.
+    """
     DeleteExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.DeleteExportRequest, _export_pb2.DeleteExportResponse]
     """Removes a committed export from its destination, manifest first. Refused for an
     export that a later incremental export builds on.
@@ -98,7 +107,16 @@ class ExportServiceAsyncStub(ExportServiceStub):
     sha256 digests; reports missing, corrupt and extra objects.
     """
     DiffExports: _aio.UnaryUnaryMultiCallable[_export_pb2.DiffExportsRequest, _export_pb2.DiffExportsResponse]  # type: ignore[assignment]
-    """Compares two exports of one dataset chunk by chunk, from their manifests alone."""
+    """Compares two exports of one dataset chunk by chunk, from their manifests alone, and
+    says whether DiffExportRecords can compare them record by record.
+    """
+    DiffExportRecords: _aio.UnaryStreamMultiCallable[_export_pb2.DiffExportsRequest, _export_pb2.RecordDiffEvent]  # type: ignore[assignment]
+    """Record level: compares the key indexes of two keyed exports of one dataset (same key
+    columns, same index key) by merge-join in bounded memory. Streams the added, removed
+    and changed keys (named by key digest, never by value) with the columns that
+    changed, in key-digest order, then one summary. FAILED_PRECONDITION when either
+    export has no key index or they are not comparable.
+    """
     DeleteExport: _aio.UnaryUnaryMultiCallable[_export_pb2.DeleteExportRequest, _export_pb2.DeleteExportResponse]  # type: ignore[assignment]
     """Removes a committed export from its destination, manifest first. Refused for an
     export that a later incremental export builds on.
@@ -187,7 +205,22 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _export_pb2.DiffExportsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_export_pb2.DiffExportsResponse, _abc.Awaitable[_export_pb2.DiffExportsResponse]]:
-        """Compares two exports of one dataset chunk by chunk, from their manifests alone."""
+        """Compares two exports of one dataset chunk by chunk, from their manifests alone, and
+        says whether DiffExportRecords can compare them record by record.
+        """
+
+    @_abc_1.abstractmethod
+    def DiffExportRecords(
+        self,
+        request: _export_pb2.DiffExportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_export_pb2.RecordDiffEvent], _abc.AsyncIterator[_export_pb2.RecordDiffEvent]]:
+        """Record level: compares the key indexes of two keyed exports of one dataset (same key
+        columns, same index key) by merge-join in bounded memory. Streams the added, removed
+        and changed keys (named by key digest, never by value) with the columns that
+        changed, in key-digest order, then one summary. FAILED_PRECONDITION when either
+        export has no key index or they are not comparable.
+        """
 
     @_abc_1.abstractmethod
     def DeleteExport(

@@ -1,0 +1,256 @@
+"""The first pass of a keyed export: digest every selected row, sort the digests by key
+(bounded memory), compare them range by range with the parent's key index, and store the
+new index and, for key-only increments, the tombstones of deleted rows. What it returns
+selects the rows the export pass sends: inserted and changed ones.
+
+Runs before the export pass and again on a resume (it is deterministic for an unchanged
+source), so nothing it decides needs journalling.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from server.errors import FailedPrecondition, Interrupted
+from server.keyindex.compare import ADDED, BASE, CHANGE, CHANGED, REMOVED, compare_range
+from server.keyindex.digests import (
+    KEY_DIGEST,
+    KEY_JSON,
+    KEY_REDACTED,
+    SEALED_KEY,
+    IndexKeys,
+    RowDigester,
+)
+from server.keyindex.seal import KeySealer
+from server.keyindex.sorter import RangeSorter, range_upper
+from server.keyindex.store import INDEX_NAME, IndexWriter, StoredIndex, open_index
+from server.pipeline.export import query_batches
+from server.pipeline.selection import RowSelection
+from server.pipeline.source import ROW_INDEX
+from server.plan import ExportPlan
+from server.secrets import SecretRef
+from server.settings import Settings
+from server.storage import storage_errors
+from server.tombstones import StoredTombstones, TombstoneWriter
+from sinks.base import Sink, join_key
+
+#: Digest batches held before they are spilled to the range files, in pipeline batches.
+_SPILL_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class ChangeCounts:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+        }
+
+
+@dataclass(frozen=True)
+class KeyedChanges:
+    index: StoredIndex
+    key_id: str
+    counts: ChangeCounts
+    #: Rows the export pass sends; None sends every selected row (no parent index).
+    selection: RowSelection | None
+    tombstones: StoredTombstones | None
+
+
+def index_base_key(settings: Settings, content_key: bytes) -> bytes:
+    """The server's key for key indexes: a named hash key, or the content digest key."""
+    name = settings.key_index_key
+    if not name:
+        return content_key
+    reference = settings.hash_keys.get(name)
+    if reference is None:
+        raise FailedPrecondition(
+            f"key_index_key names hash key {name!r}, which hash_keys does not configure"
+        )
+    try:
+        return SecretRef(reference).resolve()
+    except ValueError:
+        raise FailedPrecondition(f"hash key {name!r} is not a valid secret reference") from None
+
+
+def detect_changes(
+    plan: ExportPlan,
+    sink: Sink,
+    base_key: bytes,
+    *,
+    batch_rows: int,
+    spill_root: Path,
+    stop: threading.Event,
+    tombstones: TombstoneWriter,
+) -> KeyedChanges:
+    keys = IndexKeys.derive(base_key)
+    key = plan.increment.key
+    parent_index = plan.increment.parent_index
+    if parent_index is not None and parent_index.get("key_id") != keys.key_id:
+        raise FailedPrecondition(
+            f"the parent export {plan.increment.parent_export_id}'s key index was made under "
+            f"key id {parent_index.get('key_id')}, this server's is {keys.key_id}; configure "
+            "the same key_index_key (or content_digest_key), or start a new chain with a "
+            "full export"
+        )
+    digester = RowDigester(keys, key, plan.schema.names())
+    spill_root.mkdir(parents=True, exist_ok=True)
+    for stale in spill_root.glob(f"{plan.export_id}-*"):  # left by a crash of this export
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"{plan.export_id}-", dir=spill_root) as folder:
+        query = replace(plan.query, key=key)
+        empty = plan.redactor.apply(query.apply(pl.LazyFrame(schema=plan.source_schema)))
+        sorter = RangeSorter(
+            Path(folder), batch_rows * _SPILL_BATCHES, digester.digests(empty.collect()).schema
+        )
+        for frame in query_batches(plan, 0, batch_rows, query=query):
+            if stop.is_set():
+                raise Interrupted("export interrupted while indexing keys")
+            sorter.add(digester.digests(frame))
+        return _Comparison(plan, sink, keys, tombstones).run(sorter)
+
+
+class _Comparison:
+    """Walks the digest ranges of this export and its parent's index side by side."""
+
+    def __init__(
+        self, plan: ExportPlan, sink: Sink, keys: IndexKeys, tombstones: TombstoneWriter
+    ) -> None:
+        self._plan = plan
+        self._sink = sink
+        self._keys = keys
+        self._sealer = KeySealer(keys.seal)
+        self._tombstones = tombstones
+        self._positions: list[pl.Series] = []
+        self._counts = ChangeCounts()
+
+    def run(self, sorter: RangeSorter) -> KeyedChanges:
+        parent = self._plan.increment.parent_index
+        with storage_errors():
+            handle = (
+                self._sink.open(join_key(self._plan.increment.parent_folder, parent["path"]))
+                if parent is not None
+                else None
+            )
+        writer: IndexWriter | None = None
+        try:
+            cursor = None
+            for number, current in sorter.ranges():
+                self._check_unique(current)
+                if writer is None:
+                    writer = IndexWriter(
+                        self._sink, join_key(self._plan.prefix, INDEX_NAME), _index_schema(current)
+                    )
+                if handle is not None and cursor is None:
+                    cursor = open_index(handle)
+                earlier = cursor.take_below(range_upper(number)) if cursor else None
+                writer.write(self._range(current, earlier))
+            assert writer is not None
+            stored = writer.commit()
+            writer = None
+        finally:
+            if writer is not None:
+                writer.abort()
+            if handle is not None:
+                handle.close()
+        selection = None
+        if parent is not None:
+            selection = RowSelection(
+                pl.concat(self._positions) if self._positions else pl.Series([], dtype=pl.Int64)
+            )
+        return KeyedChanges(
+            stored, self._keys.key_id, self._counts, selection, self._tombstones.commit()
+        )
+
+    def _range(self, current: pl.DataFrame, earlier: pl.DataFrame | None) -> pl.DataFrame:
+        """The index rows of one digest range, counting and routing its changes."""
+        if earlier is None or earlier.is_empty():
+            self._count(inserted=current.height)
+            if self._plan.increment.parent_index is not None:  # else every row is sent
+                self._positions.append(current.get_column(ROW_INDEX).cast(pl.Int64))
+            sealed = pl.Series(self._sealer.seal(current[KEY_JSON]), dtype=pl.Binary)
+            return _stored_rows(current, sealed)
+        joined = compare_range(earlier, current)
+        changes = joined.get_column(CHANGE)
+        inserted = int((changes == ADDED).sum())
+        updated = int((changes == CHANGED).sum())
+        removed = int((changes == REMOVED).sum())
+        # With a cursor, parent rows outside this window are not deletions.
+        deleted = removed if self._plan.increment.by_key else 0
+        self._count(inserted, updated, deleted, joined.height - inserted - updated - removed)
+        sent = joined.filter(pl.col(CHANGE).is_in([ADDED, CHANGED]))
+        self._positions.append(sent.get_column(ROW_INDEX).cast(pl.Int64))
+        if self._plan.increment.by_key and deleted:
+            gone = joined.filter(pl.col(CHANGE) == REMOVED).get_column(SEALED_KEY + BASE)
+            self._tombstones.add(self._sealer.open(gone))
+        # The index is stored in digest order; a join does not promise to keep it.
+        present = joined.filter(pl.col(CHANGE) != REMOVED).sort(KEY_DIGEST)
+        fresh = present.get_column(CHANGE).is_in([ADDED, CHANGED])
+        resealed = self._sealer.seal(present.filter(fresh).get_column(KEY_JSON))
+        sealed = present.get_column(SEALED_KEY + BASE).scatter(
+            fresh.arg_true(), pl.Series(resealed, dtype=pl.Binary)
+        )
+        return _stored_rows(present.select(current.columns), sealed)
+
+    def _count(self, inserted: int = 0, updated: int = 0, deleted: int = 0, same: int = 0) -> None:
+        c = self._counts
+        self._counts = ChangeCounts(
+            c.inserted + inserted, c.updated + updated, c.deleted + deleted, c.unchanged + same
+        )
+
+    def _check_unique(self, current: pl.DataFrame) -> None:
+        repeated = current.filter(pl.col(KEY_DIGEST).is_duplicated())
+        if repeated.is_empty():
+            return
+        first = repeated.row(0, named=True)
+        times = repeated.filter(pl.col(KEY_DIGEST) == first[KEY_DIGEST]).height
+        # The key's value is shown only where redaction left it as it is in the source.
+        shown = (
+            f"key digest {first[KEY_DIGEST].hex()}"
+            if first[KEY_REDACTED]
+            else f"key {first[KEY_JSON]}"
+        )
+        raise FailedPrecondition(
+            f"the key ({', '.join(self._plan.increment.key)}) is not unique in the source: "
+            f"{shown} appears in {times} rows; a keyed export needs one row per key"
+        )
+
+
+def _stored_rows(rows: pl.DataFrame, sealed: pl.Series) -> pl.DataFrame:
+    """What the index stores of a row: digests and the sealed key, never values."""
+    kept = [c for c in rows.columns if c not in (ROW_INDEX, KEY_JSON, KEY_REDACTED)]
+    return rows.select(kept).with_columns(sealed.alias(SEALED_KEY).cast(pl.Binary))
+
+
+def _index_schema(current: pl.DataFrame) -> pl.Schema:
+    return _stored_rows(current.clear(), pl.Series([], dtype=pl.Binary)).schema
+
+
+def index_entry(changes: KeyedChanges, plan: ExportPlan) -> dict[str, Any]:
+    """The manifest's "key_index" entry."""
+    return {
+        "path": changes.index.path,
+        "format": "arrow-ipc-stream",
+        "sorted_by": KEY_DIGEST,
+        "rows": changes.index.rows,
+        "stored_bytes": changes.index.stored_bytes,
+        "sha256": changes.index.sha256,
+        "key": list(plan.increment.key),
+        "columns": plan.schema.names(),
+        "algorithm": "hmac-sha256",
+        "key_id": changes.key_id,
+    }

@@ -1,0 +1,134 @@
+"""Keyed digests of rows, computed column-wise with Polars (no Python per row).
+
+Every digest is HMAC-SHA256 under a key derived from the server's index key, so nothing
+in an index can be recomputed, or guessed from low-entropy values, without that key:
+
+- key digest: 16 bytes of HMAC over the *source* key columns (before redaction, so a
+  masked key never merges two rows);
+- column digest: 8 bytes of HMAC over one exported value (after redaction: the index
+  describes what the export holds), with the column name as domain separation;
+- row digest: 16 bytes of SHA-256 over the column digests (already keyed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from server.pipeline.query import hidden_key_column
+from server.pipeline.redaction.actions import HashKey, hmac_sha256_hex, sha256_hex
+from server.pipeline.source import ROW_INDEX
+
+KEY_DIGEST = "key_digest"
+ROW_DIGEST = "row_digest"
+SEALED_KEY = "sealed_key"
+#: Index columns holding one exported column's digest are named "column:<name>".
+COLUMN_PREFIX = "column:"
+#: The exported key values as JSON (transient: sealed before anything is stored).
+KEY_JSON = "__sluice_key_json"
+#: Whether redaction changed a row's key (then errors show its digest, not its value).
+KEY_REDACTED = "__sluice_key_redacted"
+#: Stored widths of the digests, in bytes.
+DIGEST_WIDTHS = {KEY_DIGEST: 16, ROW_DIGEST: 16}
+COLUMN_DIGEST_BYTES = 8
+_NULL = "\x00"
+_SEPARATOR = "\x1f"
+
+
+@dataclass(frozen=True)
+class IndexKeys:
+    """Sub-keys derived from the server's index key, one per purpose. Never printed."""
+
+    digest: HashKey
+    seal: bytes
+
+    def __repr__(self) -> str:
+        return f"IndexKeys(id={self.key_id})"
+
+    @classmethod
+    def derive(cls, base: bytes) -> IndexKeys:
+        digest = hmac.new(base, b"sluice key index v1 digest", hashlib.sha256).digest()
+        seal = b"".join(
+            hmac.new(base, b"sluice key index v1 seal " + part, hashlib.sha256).digest()
+            for part in (b"1", b"2")
+        )
+        return cls(HashKey("key-index", digest), seal)
+
+    @property
+    def key_id(self) -> str:
+        """Recorded in the manifest: two indexes compare only under the same key."""
+        return self.digest.key_id
+
+
+def column_digest_name(column: str) -> str:
+    return COLUMN_PREFIX + column
+
+
+class RowDigester:
+    """Turns a redacted batch (ROW_INDEX, exported columns, hidden source key columns)
+    into index rows: ROW_INDEX, key digest, row digest, column digests, and (transient,
+    never stored in clear) the exported key as JSON and whether redaction changed it."""
+
+    def __init__(self, keys: IndexKeys, key_columns: Sequence[str], columns: Sequence[str]) -> None:
+        self._key = keys.digest
+        self._key_columns = tuple(key_columns)
+        self._columns = tuple(columns)
+
+    def digests(self, frame: pl.DataFrame) -> pl.DataFrame:
+        schema = frame.schema
+        raw_keys = [
+            _canonical(f"{name}{_SEPARATOR}", hidden_key_column(i), schema[hidden_key_column(i)])
+            for i, name in enumerate(self._key_columns)
+        ]
+        key_message = pl.concat_str(raw_keys, separator="\x1e")
+        column_hex = [
+            hmac_sha256_hex(_canonical(f"{c}{_SEPARATOR}", c, schema[c]), self._key)
+            .str.slice(0, 2 * COLUMN_DIGEST_BYTES)
+            .alias(c)
+            for c in self._columns
+        ]
+        hexed = frame.select(
+            ROW_INDEX,
+            hmac_sha256_hex(key_message, self._key)
+            .str.slice(0, 2 * DIGEST_WIDTHS[KEY_DIGEST])
+            .alias(KEY_DIGEST),
+            *column_hex,
+            pl.struct(self._key_columns).struct.json_encode().alias(KEY_JSON),
+            pl.any_horizontal(
+                pl.col(name)
+                .cast(pl.String)
+                .ne_missing(pl.col(hidden_key_column(i)).cast(pl.String))
+                for i, name in enumerate(self._key_columns)
+            ).alias(KEY_REDACTED),
+        )
+        return hexed.select(
+            ROW_INDEX,
+            pl.col(KEY_DIGEST).str.decode("hex"),
+            sha256_hex(pl.concat_str(self._columns).str.decode("hex"))
+            .str.slice(0, 2 * DIGEST_WIDTHS[ROW_DIGEST])
+            .str.decode("hex")
+            .alias(ROW_DIGEST),
+            *(pl.col(c).str.decode("hex").alias(column_digest_name(c)) for c in self._columns),
+            KEY_JSON,
+            KEY_REDACTED,
+        )
+
+
+def _canonical(prefix: str, column: str, dtype: pl.DataType) -> pl.Expr:
+    """Unambiguous text of a value: null differs from "", nested values as JSON."""
+    value = pl.col(column)
+    if dtype.is_nested() or isinstance(dtype, pl.Object):
+        text = pl.struct(value.alias("v")).struct.json_encode()
+    elif dtype == pl.Binary:
+        text = value.bin.encode("hex")
+    else:
+        text = value.cast(pl.String)
+    return (
+        pl.when(value.is_null())
+        .then(pl.lit(prefix + _NULL))
+        .otherwise(pl.concat_str(pl.lit(prefix + "="), text))
+    )

@@ -1,0 +1,63 @@
+"""One object being written the way chunks are: plaintext -> compressor -> cipher ->
+store, hashing the stored bytes (sha256) and, keyed, the plaintext on the way. Chunks use
+it from the writer thread; a keyed export's tombstones use it directly."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from server.pipeline.compressors import COMPRESSORS, Compressor
+from server.pipeline.stages import Cipher
+from server.plan import ExportPlan
+from sinks.base import SinkWriter
+
+
+def make_compressor(plan: ExportPlan, zstd_threads: int) -> Compressor:
+    kind = plan.compressor
+    if plan.encoder.internal_compression:
+        kind = COMPRESSORS["none"]
+    return kind.make(plan.level, zstd_threads)
+
+
+class OpenChunk:
+    """A chunk being written: plaintext -> compressor -> cipher -> store, hashing the
+    stored bytes and, keyed, the plaintext on the way."""
+
+    def __init__(
+        self,
+        index: int,
+        writer: SinkWriter,
+        compressor: Compressor,
+        cipher: Cipher,
+        content_key: bytes,
+    ) -> None:
+        self.index = index
+        self.writer = writer
+        self.compressor = compressor
+        self.cipher = cipher
+        self.sha256 = hashlib.sha256()
+        self.content = hmac.new(content_key, digestmod=hashlib.sha256)
+        self.records = 0
+        self.stored = 0
+
+    def write(self, plaintext: bytes, records: int) -> None:
+        self.records += records
+        if plaintext:
+            self.content.update(plaintext)
+            self._seal(self.compressor.compress(plaintext))
+
+    def close(self) -> None:
+        """Flush the compressor, then finish the cipher (its tag comes last)."""
+        self._seal(self.compressor.flush())
+        self.write_stored(self.cipher.finish())
+
+    def _seal(self, compressed: bytes) -> None:
+        if compressed:
+            self.write_stored(self.cipher.encrypt(compressed))
+
+    def write_stored(self, data: bytes) -> None:
+        if data:
+            self.sha256.update(data)
+            self.writer.write(data)
+            self.stored += len(data)

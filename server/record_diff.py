@@ -1,0 +1,125 @@
+"""Record-level diff of two keyed exports, from their key indexes alone: both are sorted
+by key digest, so they are read side by side one digest range at a time (bounded memory
+whatever their size) and joined per range. Keys are named by digest; no value is read."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from server.diff import check_same_dataset
+from server.errors import FailedPrecondition
+from server.keyindex.compare import (
+    CHANGE,
+    CHANGED_COLUMNS,
+    UNCHANGED,
+    compare_range,
+    with_changed_columns,
+)
+from server.keyindex.digests import KEY_DIGEST
+from server.keyindex.sorter import RANGES, range_upper
+from server.keyindex.store import open_index
+from server.storage import storage_errors
+from sinks.base import Sink, join_key
+
+#: Changes per streamed batch.
+BATCH_CHANGES = 1_000
+
+
+@dataclass(frozen=True)
+class IndexedExport:
+    """Where a committed export and its manifest are."""
+
+    sink: Sink
+    folder: str
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    change: str
+    key_digest: str
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordDiffSummary:
+    base_export_id: str
+    other_export_id: str
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    changed_columns: dict[str, int] = field(default_factory=dict)
+
+
+def record_level_note(base: dict[str, Any], other: dict[str, Any]) -> str:
+    """Why two manifests cannot be compared record by record ("" when they can)."""
+    base_index, other_index = base.get("key_index"), other.get("key_index")
+    missing = [
+        str(m.get("export_id"))
+        for m, index in ((base, base_index), (other, other_index))
+        if not isinstance(index, dict)
+    ]
+    if missing:
+        return f"no key index in export(s) {', '.join(missing)} (exported without --key)"
+    assert isinstance(base_index, dict) and isinstance(other_index, dict)
+    if base_index.get("key") != other_index.get("key"):
+        return "the exports are keyed by different columns"
+    if base_index.get("key_id") != other_index.get("key_id"):
+        return "the key indexes were made under different index keys"
+    return ""
+
+
+def diff_records(
+    base: IndexedExport, other: IndexedExport
+) -> Iterator[list[RecordChange] | RecordDiffSummary]:
+    """Batches of changes in key-digest order, then the summary."""
+    check_same_dataset(base.manifest, other.manifest)
+    note = record_level_note(base.manifest, other.manifest)
+    if note:
+        raise FailedPrecondition(f"no record-level diff: {note}")
+    counts: Counter[str] = Counter()
+    columns: Counter[str] = Counter()
+    with ExitStack() as stack:
+        cursors = []
+        for export in (base, other):
+            key = join_key(export.folder, str(export.manifest["key_index"]["path"]))
+            with storage_errors():
+                handle = stack.enter_context(export.sink.open(key))
+            cursors.append(open_index(handle))
+        for number in range(RANGES):
+            upper = range_upper(number)
+            joined = compare_range(cursors[0].take_below(upper), cursors[1].take_below(upper))
+            counts.update(dict(joined.get_column(CHANGE).value_counts().iter_rows()))
+            changes = with_changed_columns(
+                joined.filter(pl.col(CHANGE) != UNCHANGED).sort(KEY_DIGEST)
+            )
+            columns.update(changes.get_column(CHANGED_COLUMNS).explode().drop_nulls().to_list())
+            yield from _batches(changes)
+    yield RecordDiffSummary(
+        base_export_id=str(base.manifest.get("export_id")),
+        other_export_id=str(other.manifest.get("export_id")),
+        added=counts["added"],
+        removed=counts["removed"],
+        changed=counts["changed"],
+        unchanged=counts["unchanged"],
+        changed_columns=dict(sorted(columns.items())),
+    )
+
+
+def _batches(changes: pl.DataFrame) -> Iterator[list[RecordChange]]:
+    rows = changes.select(CHANGE, pl.col(KEY_DIGEST).bin.encode("hex"), CHANGED_COLUMNS).iter_rows()
+    batch: list[RecordChange] = []
+    for change, digest, changed in rows:
+        batch.append(RecordChange(change, digest, tuple(changed)))
+        if len(batch) == BATCH_CHANGES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

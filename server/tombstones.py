@@ -1,0 +1,112 @@
+"""Tombstones: the deletions a key-only incremental export found, as one data file beside
+its chunks, `tombstones.<ext>` with the chunks' format, compression and encryption (it
+holds exported key values, so it is protected like the data). Each record is the deleted
+row's key columns, as the consumer received them, plus `__sluice_op` = "delete"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from server.pipeline.encoders import Encoder
+from server.pipeline.open_chunk import OpenChunk, make_compressor
+from server.plan import ExportPlan
+from server.storage import storage_errors
+from sinks.base import Sink
+
+OP_COLUMN = "__sluice_op"
+DELETE = "delete"
+#: The chunk index encoders see for the tombstone file (formats that record one).
+_TOMBSTONE_INDEX = -1
+
+
+@dataclass(frozen=True)
+class StoredTombstones:
+    path: str
+    records: int
+    stored_bytes: int
+    sha256: str
+    content_digest: str
+
+    def to_json(self, key: Sequence[str]) -> dict[str, Any]:
+        """The manifest's "tombstones" entry."""
+        return {
+            "path": self.path,
+            "records": self.records,
+            "stored_bytes": self.stored_bytes,
+            "sha256": self.sha256,
+            "content_digest": self.content_digest,
+            "key": list(key),
+            "op_column": OP_COLUMN,
+            "op": DELETE,
+        }
+
+
+class TombstoneWriter:
+    """Collects deleted keys (as the exported-key JSON the index sealed) into the
+    tombstone file, opened only when the first deletion arrives."""
+
+    def __init__(self, plan: ExportPlan, sink: Sink, content_key: bytes, zstd_threads: int):
+        self._plan = plan
+        self._sink = sink
+        self._content_key = content_key
+        self._zstd_threads = zstd_threads
+        self._key_type = pl.Struct({k: plan.schema[k] for k in plan.increment.key})
+        self._open: tuple[OpenChunk, Encoder] | None = None
+
+    @property
+    def name(self) -> str:
+        return self._plan.data_file_name("tombstones")
+
+    def add(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        frame = (
+            pl.Series("key", keys, dtype=pl.String)
+            .str.json_decode(self._key_type)
+            .struct.unnest()
+            .with_columns(pl.lit(DELETE).alias(OP_COLUMN))
+        )
+        chunk, encoder = self._file()
+        chunk.write(encoder.encode(frame), frame.height)
+
+    def commit(self) -> StoredTombstones | None:
+        if self._open is None:
+            return None
+        chunk, encoder = self._open
+        chunk.write(encoder.finish(), 0)
+        chunk.close()
+        with storage_errors():
+            chunk.writer.commit()
+        self._open = None
+        return StoredTombstones(
+            self.name,
+            chunk.records,
+            chunk.stored,
+            chunk.sha256.hexdigest(),
+            "hmac-sha256:" + chunk.content.hexdigest(),
+        )
+
+    def abort(self) -> None:
+        if self._open is not None:
+            self._open[0].writer.abort()
+            self._open = None
+
+    def _file(self) -> tuple[OpenChunk, Encoder]:
+        if self._open is None:
+            plan = self._plan
+            with storage_errors():
+                writer = self._sink.create(f"{plan.prefix}/{self.name}", overwrite=True)
+            encoder = plan.encoder.make(plan.chunk_context(_TOMBSTONE_INDEX))
+            chunk = OpenChunk(
+                _TOMBSTONE_INDEX,
+                writer,
+                make_compressor(plan, self._zstd_threads),
+                plan.cipher.make(),
+                self._content_key,
+            )
+            self._open = (chunk, encoder)
+        return self._open

@@ -1,0 +1,118 @@
+"""The keyed nightly-sync scenario, shared by the local and S3 tests: the source of each
+day, what each export must hold, and the exact record diff expected, computed from the
+documented digest construction with hashlib (not with Sluice's code)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+import zstandard
+
+from tests.integration.helpers import decode
+
+DIGEST_KEY = b"0123456789abcdef0123456789abcdef"
+ROWS = 300
+UPDATED = {10: {"amount": 1}, 20: {"name": "renamed", "amount": 1}, 30: {"name": "renamed"}}
+DELETED = (5, 6)
+INSERTED = (301, 302)
+
+
+def day1() -> pl.DataFrame:
+    ids = list(range(1, ROWS + 1))
+    return pl.DataFrame(
+        {"id": ids, "name": [f"name-{i}" for i in ids], "amount": [i * 10 for i in ids]}
+    )
+
+
+def day2() -> pl.DataFrame:
+    rows = day1().filter(~pl.col("id").is_in(list(DELETED)))
+    for key, change in UPDATED.items():
+        hit = pl.col("id") == key
+        rows = rows.with_columns(
+            pl.when(hit).then(pl.lit(change["name"])).otherwise("name").alias("name")
+            if "name" in change
+            else pl.col("name"),
+            pl.when(hit).then(pl.col("amount") + 1).otherwise("amount").alias("amount")
+            if "amount" in change
+            else pl.col("amount"),
+        )
+    inserted = pl.DataFrame(
+        {
+            "id": list(INSERTED),
+            "name": [f"new-{i}" for i in INSERTED],
+            "amount": list(INSERTED),
+        }
+    )
+    return pl.concat([rows, inserted])
+
+
+def key_digest(key: int) -> str:
+    """README "Key index": HMAC-SHA256 under a sub-key of the index key, 16 bytes."""
+    sub_key = hmac.new(DIGEST_KEY, b"sluice key index v1 digest", hashlib.sha256).digest()
+    return hmac.new(sub_key, f"id\x1f={key}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def expected_record_diff(base_id: str, other_id: str) -> list[dict[str, Any]]:
+    changes: list[dict[str, Any]] = [
+        {"change": "removed", "key_digest": key_digest(k)} for k in DELETED
+    ]
+    changes += [{"change": "added", "key_digest": key_digest(k)} for k in INSERTED]
+    changes += [
+        {
+            "change": "changed",
+            "key_digest": key_digest(k),
+            "columns": [c for c in ("name", "amount") if c in change],
+        }
+        for k, change in UPDATED.items()
+    ]
+    changes.sort(key=lambda c: c["key_digest"])
+    summary = {
+        "base_export_id": base_id,
+        "other_export_id": other_id,
+        "added": str(len(INSERTED)),
+        "removed": str(len(DELETED)),
+        "changed": str(len(UPDATED)),
+        "unchanged": str(ROWS - len(DELETED) - len(UPDATED)),
+        "changed_columns": {"amount": "2", "name": "2"},
+    }
+    return [*changes, {"summary": summary}]
+
+
+def read_data_file(read: Callable[[str], bytes], folder: str, entry: dict[str, Any]) -> bytes:
+    stored = read(f"{folder}/{entry['path']}")
+    assert len(stored) == entry["stored_bytes"]
+    assert hashlib.sha256(stored).hexdigest() == entry["sha256"], entry["path"]
+    return stored
+
+
+def read_rows(read: Callable[[str], bytes], manifest: dict[str, Any]) -> pl.DataFrame:
+    """The export's records (jsonl + zstd), every chunk checked against its sha256."""
+    folder = f"{manifest['dataset']}/{manifest['export_id']}"
+    frames = [_jsonl(read_data_file(read, folder, chunk)) for chunk in manifest["chunks"]]
+    return pl.concat(frames) if frames else pl.DataFrame()
+
+
+def read_tombstones(read: Callable[[str], bytes], manifest: dict[str, Any]) -> pl.DataFrame:
+    entry = manifest["tombstones"]
+    folder = f"{manifest['dataset']}/{manifest['export_id']}"
+    return _jsonl(read_data_file(read, folder, entry))
+
+
+def index_rows(read: Callable[[str], bytes], manifest: dict[str, Any]) -> pl.DataFrame:
+    entry = manifest["key_index"]
+    folder = f"{manifest['dataset']}/{manifest['export_id']}"
+    return pl.read_ipc_stream(io.BytesIO(read_data_file(read, folder, entry)))
+
+
+def _jsonl(stored: bytes) -> pl.DataFrame:
+    return decode(zstandard.ZstdDecompressor().decompressobj().decompress(stored), "jsonl")
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -1,0 +1,94 @@
+"""Record-level diff by merge-join of two stored key indexes (memory sink, real files)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import polars as pl
+import pytest
+
+from server.errors import FailedPrecondition, InvalidArgument
+from server.keyindex.store import IndexWriter
+from server.record_diff import (
+    BATCH_CHANGES,
+    IndexedExport,
+    RecordChange,
+    RecordDiffSummary,
+    diff_records,
+    record_level_note,
+)
+from sinks import MemorySink
+
+
+def _digest(value: str, size: int) -> bytes:
+    return hashlib.sha256(value.encode()).digest()[:size]
+
+
+def _index(sink: MemorySink, export_id: str, rows: dict[int, tuple[str, str]]) -> IndexedExport:
+    """An index of keys -> (name, amount) values, digested like a real one."""
+    frame = pl.DataFrame(
+        {
+            "key_digest": [_digest(f"k{k}", 16) for k in rows],
+            "row_digest": [_digest(f"{a}|{b}", 16) for a, b in rows.values()],
+            "column:name": [_digest(a, 8) for a, _ in rows.values()],
+            "column:amount": [_digest(b, 8) for _, b in rows.values()],
+            "sealed_key": [b"sealed"] * len(rows),
+        },
+        schema_overrides={"key_digest": pl.Binary},
+    ).sort("key_digest")
+    writer = IndexWriter(sink, f"ds/{export_id}/index.arrows", frame.schema)
+    writer.write(frame)
+    stored = writer.commit()
+    manifest: dict[str, Any] = {
+        "export_id": export_id,
+        "dataset": "ds",
+        "chunks": [],
+        "key_index": {"path": stored.path, "key": ["id"], "key_id": "k1"},
+    }
+    return IndexedExport(sink, f"ds/{export_id}", manifest)
+
+
+def test_merge_join_streams_every_change_in_digest_order_then_a_summary() -> None:
+    sink = MemorySink("record-diff")
+    before = {k: ("n", str(k)) for k in range(3_000)}
+    after = dict(before)
+    for k in range(0, 3_000, 2):  # 1,500 amounts change
+        after[k] = ("n", "changed")
+    after[1] = ("renamed", "1")
+    for k in (3, 5, 7):
+        del after[k]
+    for k in range(5_000, 5_004):
+        after[k] = ("n", "new")
+    items = list(diff_records(_index(sink, "a", before), _index(sink, "b", after)))
+
+    *batches, summary = items
+    assert isinstance(summary, RecordDiffSummary)
+    changes = [c for batch in batches for c in batch]  # type: ignore[union-attr]
+    assert all(isinstance(c, RecordChange) for c in changes)
+    assert max(len(b) for b in batches) <= BATCH_CHANGES  # type: ignore[arg-type]
+    assert [c.key_digest for c in changes] == sorted(c.key_digest for c in changes)
+    by_key = {c.key_digest: (c.change, c.columns) for c in changes}
+    assert by_key[_digest("k1", 16).hex()] == ("changed", ("name",))
+    assert by_key[_digest("k2", 16).hex()] == ("changed", ("amount",))
+    assert by_key[_digest("k3", 16).hex()] == ("removed", ())
+    assert by_key[_digest("k5000", 16).hex()] == ("added", ())
+    assert (summary.added, summary.removed, summary.changed, summary.unchanged) == (
+        4, 3, 1_501, 3_000 - 3 - 1_501
+    )  # fmt: skip
+    assert summary.changed_columns == {"amount": 1_500, "name": 1}
+
+
+def test_record_diff_preconditions() -> None:
+    sink = MemorySink("record-diff-bad")
+    keyed = _index(sink, "a", {1: ("n", "1")})
+    other = _index(sink, "b", {1: ("n", "1")})
+    with pytest.raises(InvalidArgument):
+        list(diff_records(keyed, keyed))
+    plain = IndexedExport(sink, "ds/c", {"export_id": "c", "dataset": "ds", "chunks": []})
+    with pytest.raises(FailedPrecondition, match="no key index in export"):
+        list(diff_records(keyed, plain))
+    other.manifest["key_index"]["key_id"] = "k2"
+    assert "different index keys" in record_level_note(keyed.manifest, other.manifest)
+    other.manifest["key_index"]["key"] = ["other"]
+    assert "different columns" in record_level_note(keyed.manifest, other.manifest)
