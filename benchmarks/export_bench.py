@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import psutil
 from sluice.v1 import export_pb2
@@ -79,6 +80,10 @@ class Result:
     baseline_rss: int
     #: Events the extra watchers received, all together.
     watch_events: int = 0
+    #: CPU seconds (user + system) the daemon spent on the export, all its threads.
+    daemon_cpu_seconds: float = 0.0
+    #: CPU seconds of this benchmark process meanwhile: the client and any watchers.
+    client_cpu_seconds: float = 0.0
 
 
 CASES = (
@@ -206,11 +211,16 @@ def run_case(case: Case, rows: int, source: Path, logical_bytes: int) -> Result:
             RssSampler(pid) as sampler,
             ExportClient(daemon.address) as client,
         ):
+            daemon_cpu = _cpu_seconds(psutil.Process(pid).cpu_times())
+            client_cpu = _cpu_seconds(psutil.Process().cpu_times())
             started = time.perf_counter()
             export_id = client.create(spec).id
             watchers.watch(export_id)
             export = client.wait(export_id, timeout=EXPORT_TIMEOUT_SECONDS)
             seconds = time.perf_counter() - started
+            watchers.join()
+            daemon_cpu = _cpu_seconds(psutil.Process(pid).cpu_times()) - daemon_cpu
+            client_cpu = _cpu_seconds(psutil.Process().cpu_times()) - client_cpu
             peak = high_water_mark(pid)
     if export.progress.records != rows:
         raise RuntimeError(f"{case.name}: exported {export.progress.records} of {rows} rows")
@@ -226,9 +236,15 @@ def run_case(case: Case, rows: int, source: Path, logical_bytes: int) -> Result:
         sampled_peak_rss=sampler.peak,
         baseline_rss=baseline,
         watch_events=watchers.events,
+        daemon_cpu_seconds=daemon_cpu,
+        client_cpu_seconds=client_cpu,
     )
     log(f"{case.name}: {seconds:.1f}s, peak RSS {result.peak_rss / MiB:.0f} MiB")
     return result
+
+
+def _cpu_seconds(times: Any) -> float:
+    return float(times.user + times.system)
 
 
 class Watchers:
@@ -249,10 +265,13 @@ class Watchers:
         return self
 
     def __exit__(self, *_: object) -> None:
-        for thread in self._threads:
-            thread.join(EXPORT_TIMEOUT_SECONDS)
+        self.join()
         for client in self._clients:
             client.close()
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(EXPORT_TIMEOUT_SECONDS)
 
     def watch(self, export_id: str) -> None:
         for n, client in enumerate(self._clients):
