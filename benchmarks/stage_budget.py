@@ -88,7 +88,7 @@ def encoded(fmt: str, batches: Sequence[pl.DataFrame], codec: str = "none") -> b
 
 
 def compressed(kind: str, level: int, data: bytes, threads: int, piece: int) -> bytes:
-    compressor = COMPRESSORS[kind].make(level, threads)
+    compressor = COMPRESSORS[kind].make(level, threads, "")
     parts = [compressor.compress(data[i : i + piece]) for i in range(0, len(data), piece)]
     return b"".join(parts) + compressor.flush()
 

@@ -67,7 +67,11 @@ class ExportPlan:
 
     def chunk_name(self, index: int) -> str:
         """File name of chunk `index`, relative to the export folder."""
-        return self.data_file_name(f"part-{index:06d}")
+        return self.data_file_name(self.chunk_stem(index))
+
+    @staticmethod
+    def chunk_stem(index: int) -> str:
+        return f"part-{index:06d}"
 
     def data_file_name(self, stem: str) -> str:
         """`stem` with the extensions of this export's format, compression and cipher."""
@@ -105,13 +109,7 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
         settings, spec.destination.profile, spec.destination.uri, "spec.destination"
     )
     cipher = build_cipher(spec.encryption, settings)
-    compressor, zip_cipher = bind_zip_password(
-        spec.encryption,
-        settings,
-        compressor,
-        encoder,
-        entry_name=f"{spec.destination.dataset}.{encoder.extension}",
-    )
+    compressor, zip_cipher = bind_zip_password(spec.encryption, settings, compressor, encoder)
     source = resolve_source(
         spec.source.uri, spec.source.format, settings.source_roots, source_profile
     )

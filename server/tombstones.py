@@ -21,6 +21,7 @@ OP_COLUMN = "__sluice_op"
 DELETE = "delete"
 #: The chunk index encoders see for the tombstone file (formats that record one).
 _TOMBSTONE_INDEX = -1
+_STEM = "tombstones"
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class TombstoneWriter:
 
     @property
     def name(self) -> str:
-        return self._plan.data_file_name("tombstones")
+        return self._plan.data_file_name(_STEM)
 
     def add(self, keys: list[str]) -> None:
         if not keys:
@@ -104,7 +105,7 @@ class TombstoneWriter:
             chunk = OpenChunk(
                 _TOMBSTONE_INDEX,
                 writer,
-                make_compressor(plan, self._zstd_threads),
+                make_compressor(plan, self._zstd_threads, _STEM),
                 plan.cipher.make(),
                 self._content_key,
             )

@@ -30,7 +30,9 @@ class CompressorKind:
     #: Valid levels, inclusive.
     levels: tuple[int, int]
     default_level: int
-    make: Callable[[int, int], Compressor]
+    #: (level, zstd worker threads, name of the data inside the container) -> compressor.
+    #: Only zip stores the name (`part-000003.jsonl`); stream formats ignore it.
+    make: Callable[[int, int, str], Compressor]
 
 
 def zstd_workers(configured: int) -> int:
@@ -41,7 +43,7 @@ def zstd_workers(configured: int) -> int:
 
 
 class _Zstd:
-    def __init__(self, level: int, threads: int) -> None:
+    def __init__(self, level: int, threads: int, _entry: str) -> None:
         # Always zstd's multi-threaded mode, at least one worker: it compresses on its own
         # threads, overlapping with encoding, and its output is the same for any number
         # of workers (unlike single-threaded mode's), so a chunk resumed on a machine
@@ -60,7 +62,7 @@ class _Zstd:
 
 
 class _Gzip:
-    def __init__(self, level: int, _threads: int) -> None:
+    def __init__(self, level: int, _threads: int, _entry: str) -> None:
         self._stream = BlockDeflater(level, GZIP_WBITS)
 
     def compress(self, data: bytes) -> bytes:
@@ -71,7 +73,7 @@ class _Gzip:
 
 
 class _Identity:
-    def __init__(self, _level: int, _threads: int) -> None:
+    def __init__(self, _level: int, _threads: int, _entry: str) -> None:
         pass
 
     def compress(self, data: bytes) -> bytes:
@@ -86,8 +88,8 @@ COMPRESSORS: dict[str, CompressorKind] = {
     for kind in (
         CompressorKind("zstd", ".zst", (1, 22), 3, _Zstd),
         CompressorKind("gzip", ".gz", (1, 9), 6, _Gzip),
-        # A container for people: one deflated entry, optionally AES-256 (the plan binds
-        # the entry name and password; see server/pipeline/ciphers/selection.py).
+        # A container for people: one deflated entry named after the chunk, optionally
+        # AES-256 (the plan binds the password; see server/pipeline/ciphers/selection.py).
         CompressorKind("zip", ".zip", (1, 9), 6, ZipCompressor),
         CompressorKind("none", "", (0, 0), 0, _Identity),
     )

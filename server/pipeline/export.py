@@ -244,7 +244,9 @@ class _ChunkWriterThread:
             self._open = OpenChunk(
                 index,
                 writer,
-                make_compressor(self._plan, self._options.zstd_threads),
+                make_compressor(
+                    self._plan, self._options.zstd_threads, self._plan.chunk_stem(index)
+                ),
                 self._plan.cipher.make(),
                 self._options.content_key,
             )

@@ -13,11 +13,14 @@ from server.plan import ExportPlan
 from sinks.base import SinkWriter
 
 
-def make_compressor(plan: ExportPlan, zstd_threads: int) -> Compressor:
+def make_compressor(plan: ExportPlan, zstd_threads: int, stem: str) -> Compressor:
+    """The compressor of the data file `stem` ("part-000003", "tombstones"). A zip names
+    its entry after the file, so chunks unzipped into one folder never overwrite each
+    other."""
     kind = plan.compressor
     if plan.encoder.internal_compression:
         kind = COMPRESSORS["none"]
-    return kind.make(plan.level, zstd_threads)
+    return kind.make(plan.level, zstd_threads, f"{stem}.{plan.encoder.extension}")
 
 
 class OpenChunk:

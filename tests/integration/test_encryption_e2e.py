@@ -319,10 +319,11 @@ def test_aes_zip_chunks_open_with_7zip_and_read_back(world: World, tmp_path: Pat
         "recipients": [],
         "passphrase": True,
     }
-    lines = 0
+    # Every chunk unzipped into one folder, as a person would: each entry is named after
+    # its chunk, so none overwrites another.
+    out = tmp_path / "unzipped"
     for chunk in document["chunks"]:
         assert chunk["path"].endswith(".jsonl.zip")
-        out = tmp_path / chunk["path"]
         subprocess.run(
             [
                 seven,
@@ -335,8 +336,10 @@ def test_aes_zip_chunks_open_with_7zip_and_read_back(world: World, tmp_path: Pat
             capture_output=True,
             check=True,
         )
-        lines += (out / "events.jsonl").read_bytes().count(b"\n")
-    assert lines == ROWS
+    entries = sorted(path.name for path in out.iterdir())
+    assert len(document["chunks"]) > 1
+    assert entries == sorted(c["path"].removesuffix(".zip") for c in document["chunks"])
+    assert sum((out / name).read_bytes().count(b"\n") for name in entries) == ROWS
     result = read(world, manifest, "--passphrase-env", "ZP", env={"ZP": ZIP_PASSWORD})
     assert result.returncode == 0, result.stderr
     assert pl.read_ndjson(io.BytesIO(result.stdout.encode())).equals(expected_records(world))
@@ -353,7 +356,9 @@ def test_plain_zip_chunks_open_with_python_zipfile(world: World) -> None:
         stored = (manifest.parent / chunk["path"]).read_bytes()
         assert hashlib.sha256(stored).hexdigest() == chunk["sha256"]
         with zipfile.ZipFile(io.BytesIO(stored)) as archive:
-            total += pl.read_csv(archive.read("events.csv")).height
+            (entry,) = archive.namelist()
+            assert entry == chunk["path"].removesuffix(".zip")  # part-00000N.csv
+            total += pl.read_csv(archive.read(entry)).height
     assert total == ROWS
     # Unencrypted exports read back too (signature still checked, against the server's key).
     result = read(world, manifest, "--format", "csv")

@@ -12,6 +12,7 @@ import pytest
 
 from server.errors import FailedPrecondition, InvalidArgument
 from server.pipeline.ciphers import bech32
+from server.pipeline.open_chunk import make_compressor
 from server.plan import ExportPlan, build_plan
 from server.settings import load_settings
 from server.spec import DestinationSpec, EncryptionSpec, ExportSpec, OutputSpec, SourceSpec
@@ -135,8 +136,8 @@ def test_zip_with_password_is_described_in_the_manifest(world: dict[str, object]
         "recipients": [],
         "passphrase": True,
     }
-    compressor = built.compressor.make(built.level, 0)
+    compressor = make_compressor(built, 0, built.chunk_stem(3))
     archive = compressor.compress(b"{}\n") + compressor.flush()
-    assert b"events.jsonl" in archive and b"AE" in archive
+    assert b"part-000003.jsonl" in archive and b"AE" in archive
     plain = plan(world, compression="zip")
     assert plain.cipher.description["scheme"] == "none"

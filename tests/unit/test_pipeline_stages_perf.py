@@ -72,7 +72,7 @@ def test_prefetch_stays_a_bounded_distance_ahead_and_stops_when_left() -> None:
 
 
 def _zstd(data: bytes, threads: int, pieces: int) -> bytes:
-    compressor = COMPRESSORS["zstd"].make(3, threads)
+    compressor = COMPRESSORS["zstd"].make(3, threads, "")
     step = -(-len(data) // pieces)
     out = [compressor.compress(data[i : i + step]) for i in range(0, len(data), step)]
     return b"".join(out) + compressor.flush()
@@ -124,7 +124,7 @@ def test_gzip_bytes_depend_only_on_the_input_not_on_how_it_was_fed(tmp_path: Pat
     data = frame.write_ndjson().encode()
 
     def gzipped(piece: int) -> bytes:
-        compressor = COMPRESSORS["gzip"].make(6, 0)
+        compressor = COMPRESSORS["gzip"].make(6, 0, "")
         parts = [compressor.compress(data[i : i + piece]) for i in range(0, len(data), piece)]
         return b"".join(parts) + compressor.flush()
 

@@ -78,9 +78,8 @@ def bind_zip_password(
     settings: Settings,
     compressor: CompressorKind,
     encoder: EncoderKind,
-    entry_name: str,
 ) -> tuple[CompressorKind, CipherKind | None]:
-    """The compressor with its zip entry name and password bound, and the manifest
+    """The compressor with its zip password bound, and the manifest
     description of zip encryption (None without a zip password)."""
     if compressor.name == "zip" and encoder.internal_compression:
         raise InvalidArgument(
@@ -105,9 +104,7 @@ def bind_zip_password(
         if reference
         else b""
     )
-    bound = replace(
-        compressor, make=partial(ZipCompressor, entry_name=entry_name, password=password)
-    )
+    bound = replace(compressor, make=partial(ZipCompressor, password=password))
     if not password:
         return bound, None
     description = {"scheme": ZIP_AES_SCHEME, "recipients": [], "passphrase": True}

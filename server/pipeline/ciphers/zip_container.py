@@ -46,7 +46,7 @@ class ZipCompressor:
     """One zip archive holding one deflated (optionally AES-256) entry; a `Compressor`."""
 
     def __init__(
-        self, level: int, _threads: int, *, entry_name: str = "data", password: bytes = b""
+        self, level: int, _threads: int, entry_name: str = "data", *, password: bytes = b""
     ) -> None:
         self._deflate = BlockDeflater(level, RAW_WBITS)
         self._name = entry_name.encode()
