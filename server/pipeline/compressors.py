@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -11,7 +10,7 @@ from typing import Protocol
 import zstandard
 
 from server.pipeline.ciphers.zip_container import ZipCompressor
-from server.pipeline.deflate import GZIP_WBITS, BlockDeflater
+from server.pipeline.deflate import GzipStream, compression_workers
 
 
 class Compressor(Protocol):
@@ -35,13 +34,6 @@ class CompressorKind:
     make: Callable[[int, int, str], Compressor]
 
 
-def zstd_workers(configured: int) -> int:
-    """Worker threads for zstd: `configured`, or 0 for one per CPU this process may use."""
-    if configured > 0:
-        return configured
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-
-
 class _Zstd:
     def __init__(self, level: int, threads: int, _entry: str) -> None:
         # Always zstd's multi-threaded mode, at least one worker: it compresses on its own
@@ -50,7 +42,7 @@ class _Zstd:
         # with other cores is byte-identical. Content checksums let `zstd -t` and
         # readers detect corruption on their own.
         compressor = zstandard.ZstdCompressor(
-            level=level, threads=zstd_workers(threads), write_checksum=True
+            level=level, threads=compression_workers(threads), write_checksum=True
         )
         self._stream = compressor.compressobj()
 
@@ -62,8 +54,9 @@ class _Zstd:
 
 
 class _Gzip:
-    def __init__(self, level: int, _threads: int, _entry: str) -> None:
-        self._stream = BlockDeflater(level, GZIP_WBITS)
+    def __init__(self, level: int, threads: int, _entry: str) -> None:
+        # Deflated on worker threads, pigz-style (see server/pipeline/deflate.py).
+        self._stream = GzipStream(level, compression_workers(threads))
 
     def compress(self, data: bytes) -> bytes:
         return self._stream.compress(data)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,15 +120,28 @@ def test_parquet_chunks_with_chosen_dictionaries_round_trip(tmp_path: Path) -> N
     assert "RLE_DICTIONARY" not in encodings["id"]
 
 
-def test_gzip_bytes_depend_only_on_the_input_not_on_how_it_was_fed(tmp_path: Path) -> None:
+def test_gzip_bytes_depend_only_on_the_input_not_on_feeding_or_workers(tmp_path: Path) -> None:
     frame = pl.read_parquet(generate(tmp_path / "events.parquet", 20_000, seed=4))
     data = frame.write_ndjson().encode()
 
-    def gzipped(piece: int) -> bytes:
-        compressor = COMPRESSORS["gzip"].make(6, 0, "")
+    def gzipped(piece: int, workers: int) -> bytes:
+        compressor = COMPRESSORS["gzip"].make(6, workers, "")
         parts = [compressor.compress(data[i : i + piece]) for i in range(0, len(data), piece)]
         return b"".join(parts) + compressor.flush()
 
-    outputs = {gzipped(piece) for piece in (len(data), 1_000_003, 65_536, 777)}
+    outputs = {
+        gzipped(piece, workers)
+        for piece in (len(data), 1_000_003, 65_536, 777)
+        for workers in (1, 3)
+    }
     assert len(outputs) == 1
-    assert gzip.decompress(outputs.pop()) == data
+    (stored,) = outputs
+    # One gzip member (CRC and size checked), the blocks joined into one deflate stream.
+    member = zlib.decompressobj(31)
+    assert member.decompress(stored) == data
+    assert member.eof and member.unused_data == b""
+
+
+def test_an_empty_gzip_stream_is_a_valid_empty_file() -> None:
+    compressor = COMPRESSORS["gzip"].make(6, 2, "")
+    assert gzip.decompress(compressor.compress(b"") + compressor.flush()) == b""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 
 from server.pipeline.ciphers.winzip_aes import AesEntryEncryptor
-from server.pipeline.deflate import RAW_WBITS, BlockDeflater, crc32
+from server.pipeline.deflate import ParallelDeflater, compression_workers, crc32
 
 LOCAL_HEADER_SIGNATURE = 0x04034B50
 DESCRIPTOR_SIGNATURE = 0x08074B50
@@ -46,9 +46,9 @@ class ZipCompressor:
     """One zip archive holding one deflated (optionally AES-256) entry; a `Compressor`."""
 
     def __init__(
-        self, level: int, _threads: int, entry_name: str = "data", *, password: bytes = b""
+        self, level: int, threads: int, entry_name: str = "data", *, password: bytes = b""
     ) -> None:
-        self._deflate = BlockDeflater(level, RAW_WBITS)
+        self._deflate = ParallelDeflater(level, compression_workers(threads))
         self._name = entry_name.encode()
         self._aes = AesEntryEncryptor(password) if password else None
         self._crc = 0
