@@ -78,7 +78,8 @@ class ParallelDeflater:
     def _submit(self, block: bytes, *, last: bool) -> None:
         future = self._pool.submit(_deflate_block, self._level, block, self._dictionary, last)
         self._in_flight.append(future)
-        self._dictionary = (self._dictionary + block)[-WINDOW_BYTES:]
+        # Blocks before the last are whole (1 MiB), so their tail is the next window.
+        self._dictionary = block[-WINDOW_BYTES:]
         while len(self._in_flight) > self._limit:
             # Let the workers catch up: wait for the oldest block.
             self._done.append(self._in_flight.popleft().result())

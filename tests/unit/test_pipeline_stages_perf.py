@@ -72,17 +72,20 @@ def test_prefetch_stays_a_bounded_distance_ahead_and_stops_when_left() -> None:
     assert source.closed_on == "reader-test"
 
 
-def _zstd(data: bytes, threads: int, pieces: int) -> bytes:
-    compressor = COMPRESSORS["zstd"].make(3, threads, "")
-    step = -(-len(data) // pieces)
-    out = [compressor.compress(data[i : i + step]) for i in range(0, len(data), step)]
+def _fed(kind: str, level: int, workers: int, data: bytes, piece: int) -> bytes:
+    """`data` through a fresh compressor of `kind`, handed over `piece` bytes at a time."""
+    compressor = COMPRESSORS[kind].make(level, workers, "")
+    out = [compressor.compress(data[i : i + piece]) for i in range(0, len(data), piece)]
     return b"".join(out) + compressor.flush()
 
 
 def test_zstd_output_is_the_same_for_any_worker_count_and_decompresses(tmp_path: Path) -> None:
     frame = pl.read_parquet(generate(tmp_path / "events.parquet", 60_000, seed=3))
     data = frame.write_ndjson().encode()
-    outputs = {_zstd(data, threads, pieces) for threads in (0, 1, 2, 4) for pieces in (1, 7)}
+    pieces = (len(data), -(-len(data) // 7))
+    outputs = {
+        _fed("zstd", 3, threads, data, piece) for threads in (0, 1, 2, 4) for piece in pieces
+    }
     assert len(outputs) == 1
     (compressed,) = outputs
     with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(compressed)) as reader:
@@ -124,13 +127,8 @@ def test_gzip_bytes_depend_only_on_the_input_not_on_feeding_or_workers(tmp_path:
     frame = pl.read_parquet(generate(tmp_path / "events.parquet", 20_000, seed=4))
     data = frame.write_ndjson().encode()
 
-    def gzipped(piece: int, workers: int) -> bytes:
-        compressor = COMPRESSORS["gzip"].make(6, workers, "")
-        parts = [compressor.compress(data[i : i + piece]) for i in range(0, len(data), piece)]
-        return b"".join(parts) + compressor.flush()
-
     outputs = {
-        gzipped(piece, workers)
+        _fed("gzip", 6, workers, data, piece)
         for piece in (len(data), 1_000_003, 65_536, 777)
         for workers in (1, 3)
     }
