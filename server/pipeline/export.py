@@ -3,12 +3,12 @@ stage stops the ones before it:
 
   reader:  source batches → query → redaction      (server.pipeline.prefetch)
   caller:  chunk boundaries → encoding
-  writer:  compression → encryption → digests → store (zstd adds its own workers)
+  writer:  compression → encryption → digests → store (compressors add workers)
 
 Every heavy step (Parquet decoding, Polars expressions and writers, zstd, hashing, file
 and network I/O) releases the GIL, so the stages overlap on separate cores. Each chunk
 is journalled through the observer before the next one is acknowledged; an
-interruption loses at most the chunk in flight.
+interruption loses at most the chunk in flight (a shutdown keeps its stored parts).
 """
 
 from __future__ import annotations
