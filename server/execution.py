@@ -276,17 +276,23 @@ class _ProgressReporter:
         self._started = time.monotonic()
         self._last_publish = 0.0
         self._last_save = time.monotonic()
+        #: The furthest progress reported: chunks commit while the next one is written,
+        #: so a commit's totals can be behind what watchers have already seen.
+        self._latest = start
 
     def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
         self._context.store.record_chunk(self._job_id, chunk, progress)
         self._context.hub.publish(ChunkCommitted(self._job_id, chunk))
         self._last_save = time.monotonic()
-        self._publish(progress, force=True)
+        latest = self._latest
+        ahead = latest.source_rows_done > progress.source_rows_done
+        self._publish(latest if ahead else progress, force=True)
 
     def upload_journal(self, key: str) -> UploadJournal:
         return _StoreUploadJournal(self._context.store, self._job_id, key)
 
     def progress(self, progress: Progress) -> None:
+        self._latest = progress
         now = time.monotonic()
         if now - self._last_save >= _SAVE_EVERY:
             self._context.store.save_progress(self._job_id, progress)

@@ -4,11 +4,14 @@ stage stops the ones before it:
   reader:  source batches → query → redaction      (server.pipeline.prefetch)
   caller:  chunk boundaries → encoding
   writer:  compression → encryption → digests → store (compressors add workers)
+  commit:  make a written chunk durable (fsync, multipart completion) → journal it
 
 Every heavy step (Parquet decoding, Polars expressions and writers, zstd, hashing, file
-and network I/O) releases the GIL, so the stages overlap on separate cores. Each chunk
-is journalled through the observer before the next one is acknowledged; an
-interruption loses at most the chunk in flight (a shutdown keeps its stored parts).
+and network I/O) releases the GIL, so the stages overlap on separate cores. A chunk's
+commit overlaps the writing of the next one, but commits run one at a time and in
+order: chunk N+1 is never journalled before chunk N. A chunk counts only once journalled,
+so an interruption loses at most the chunks in flight (a shutdown keeps their stored
+parts, and lets a chunk already written finish its commit).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -168,8 +172,12 @@ class _ChunkWriterThread:
         )
         self._failure: BaseException | None = None
         self._abandoned = threading.Event()
+        #: Totals including every chunk written, committed or not (what progress shows).
         self.totals = totals
         self._open: OpenChunk | None = None
+        # One committer: commits overlap the next chunk's writing, never each other.
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{plan.export_id}")
+        self._committing: Future[None] | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -207,19 +215,29 @@ class _ChunkWriterThread:
                 except queue.Empty:
                     continue
                 if item is _DONE:
+                    self._await_commit()
                     return
                 if isinstance(item, Segment):
                     self._write(item)
                 elif isinstance(item, ChunkEnd):
                     self._finish(item)
-        except StorageError as exc:
-            self._failure = translate_storage_error(exc)
         except BaseException as exc:  # noqa: BLE001 - handed to the reader thread to raise
-            self._failure = exc
+            self._fail(exc)
         finally:
+            # A chunk already written is committed even when stopping: that loses nothing
+            # and saves rewriting it.
+            try:
+                self._await_commit()
+            except BaseException as exc:  # noqa: BLE001 - handed to the reader thread
+                self._fail(exc)
+            self._committer.shutdown()
             if self._open is not None:
                 self._close_unfinished(self._open.writer)
                 self._open = None
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = translate_storage_error(exc) if isinstance(exc, StorageError) else exc
 
     def _close_unfinished(self, writer: SinkWriter) -> None:
         """A shutdown keeps the stored parts of the chunk in flight for the next start
@@ -253,6 +271,8 @@ class _ChunkWriterThread:
         return self._open
 
     def _write(self, segment: Segment) -> None:
+        if self._committing is not None and self._committing.done():
+            self._await_commit()  # raises now if the previous chunk failed to commit
         self._chunk(segment.index).write(segment.data, segment.records)
         in_flight = self._open
         assert in_flight is not None
@@ -266,11 +286,31 @@ class _ChunkWriterThread:
         )
 
     def _finish(self, end: ChunkEnd) -> None:
+        # In order: the previous chunk is journalled before this one's commit starts (it
+        # had all of this chunk's writing to finish).
+        self._await_commit()
         chunk = self._chunk(end.index)
         chunk.write(end.tail, 0)
         chunk.close()
-        info = chunk.writer.commit()
         self._open = None
+        self.totals = replace(
+            self.totals,
+            records=self.totals.records + end.records,
+            chunks=self.totals.chunks + 1,
+            stored_bytes=self.totals.stored_bytes + chunk.stored,
+            source_rows_done=end.source_end,
+            counters=add_counters(self.totals.counters, end.counters),
+        )
+        self._committing = self._committer.submit(self._commit, chunk, end, self.totals)
+
+    def _await_commit(self) -> None:
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            committing.result()
+
+    def _commit(self, chunk: OpenChunk, end: ChunkEnd, totals: Progress) -> None:
+        """Make the written chunk durable, then journal it with the totals up to it."""
+        info = chunk.writer.commit()
         if info.size != chunk.stored:
             raise DataLoss(f"chunk {end.index} stored {info.size} bytes, expected {chunk.stored}")
         record = ChunkRecord(
@@ -286,15 +326,7 @@ class _ChunkWriterThread:
             counters=end.counters,
             cursor_max=end.cursor_max,
         )
-        self.totals = replace(
-            self.totals,
-            records=self.totals.records + end.records,
-            chunks=self.totals.chunks + 1,
-            stored_bytes=self.totals.stored_bytes + chunk.stored,
-            source_rows_done=end.source_end,
-            counters=add_counters(self.totals.counters, end.counters),
-        )
-        self._observer.chunk_committed(record, self.totals)
+        self._observer.chunk_committed(record, totals)
 
 
 def _sum_counters(chunks: list[ChunkRecord]) -> tuple[tuple[str, int], ...]:

@@ -187,6 +187,9 @@ def test_watch_streams_snapshot_chunks_progress_and_final_state(client, daemon, 
         assert [c.index for c in committed] == list(range(10))
         assert sum(c.records for c in committed) == ROWS
     assert any(e.HasField("progress") for e in events) or events[0].snapshot.state != 1
+    # Chunks commit while the next one is written; progress still never goes back.
+    records = [e.progress.records for e in events if e.HasField("progress")]
+    assert records == sorted(records)
     manifest = load_manifest(events[-1].finished.manifest_uri)
     for chunk in committed:
         assert manifest["chunks"][chunk.index]["sha256"] == chunk.sha256

@@ -546,6 +546,84 @@ def test_an_observer_failure_stops_the_export(world: World) -> None:
     assert len(recorder.chunks) == 2
 
 
+class SlowFirstCommitSink(FailingSink):
+    """A MemorySink whose first commit waits (up to 10 s) until the next chunk has data
+    written, as a slow fsync or multipart completion would keep it busy."""
+
+    def __init__(self) -> None:
+        super().__init__(StorageUnavailable)
+        self.next_chunk_written = threading.Event()
+        self.committing = False
+        self.overlapped = False
+        self.order: list[str] = []
+
+    def create(self, key: str, *, overwrite: bool = True) -> SinkWriter:
+        self.order.append(f"create {key}")
+        return _SlowFirstCommitWriter(self, key, self.inner.create(key, overwrite=overwrite))
+
+
+class _SlowFirstCommitWriter(_FailingWriter):
+    def __init__(self, sink: SlowFirstCommitSink, key: str, inner: SinkWriter) -> None:
+        super().__init__(sink, inner)
+        self._slow = sink
+        self._key = key
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._slow.committing:
+            self._slow.next_chunk_written.set()
+        super().write(data)
+
+    def commit(self) -> ObjectInfo:
+        if not self._slow.committing:
+            self._slow.committing = True
+            self._slow.overlapped = self._slow.next_chunk_written.wait(10)
+        self._slow.order.append(f"commit {self._key}")
+        return super().commit()
+
+
+def test_a_commit_overlaps_writing_the_next_chunk_and_journals_stay_in_order(
+    world: World,
+) -> None:
+    # Uncompressed, so every batch reaches the store as it is written.
+    plan = world.plan("jsonl", "none", max_rows=300, target_bytes=64 * 1024 * 1024)
+    sink = SlowFirstCommitSink()
+
+    totals, recorder = run(plan, sink, batch_rows=64)
+
+    assert sink.overlapped, "chunk 1 was not written while chunk 0 was committing"
+    assert [c.index for c in recorder.chunks] == list(range(8))
+    # Each chunk's totals count exactly the chunks journalled up to it.
+    assert [t.chunks for t in recorder.totals] == list(range(1, 9))
+    assert [t.records for t in recorder.totals] == [min(300 * n, ROWS) for n in range(1, 9)]
+    commits = [entry for entry in sink.order if entry.startswith("commit")]
+    assert commits == [f"commit {plan.chunk_key(n)}" for n in range(8)]
+    assert totals.records == ROWS
+    rows = [
+        record
+        for chunk in recorder.chunks
+        for record in json_records(plan, plaintext(plan, stored(sink.inner, plan, chunk)))
+    ]
+    assert len(rows) == len({r["id"] for r in rows}) == ROWS
+
+
+def test_a_commit_that_fails_while_the_next_chunk_is_written_fails_the_export(
+    world: World,
+) -> None:
+    plan = world.plan("jsonl", "none", max_rows=300, target_bytes=64 * 1024 * 1024)
+    sink = FailingSink(StorageUnavailable, fail_commit=1)
+    recorder = Recorder()
+
+    error = _run_in_thread(plan, sink, recorder)
+
+    assert isinstance(error, Unavailable)
+    assert "injected commit failure" in error.message
+    assert recorder.chunks == []
+    assert committed_keys(sink.inner, plan) == []
+    # Whatever of the next chunk was written when the failure surfaced was discarded.
+    assert sink.commits == 1
+    assert sink.aborted <= 1
+
+
 # --- records read back -----------------------------------------------------------------
 
 

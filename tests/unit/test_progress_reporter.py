@@ -1,0 +1,67 @@
+"""The daemon's progress reporter: a chunk's commit overlaps the writing of the next one,
+so its totals can trail what watchers have already seen. Watchers must still see
+progress that never goes back, and the journal must hold the chunk's own totals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from server import execution
+from server.events import EventHub, ProgressUpdated
+from server.execution import ExecutionContext, _ProgressReporter
+from server.jobs.model import ChunkRecord, NewJob, Progress
+from server.jobs.sqlite import SQLiteJobStore
+from server.settings import load_settings
+from server.spec import DestinationSpec, ExportSpec, SourceSpec
+from sinks import open_sink
+
+
+def _chunk(index: int, records: int, source_end: int) -> ChunkRecord:
+    return ChunkRecord(
+        index=index,
+        path=f"part-{index:06d}.jsonl",
+        records=records,
+        stored_bytes=10,
+        sha256="0" * 64,
+        content_digest="hmac-sha256:" + "0" * 64,
+        source_start=source_end - records,
+        source_end=source_end,
+        committed_at=datetime.now(UTC),
+    )
+
+
+def test_a_late_commit_never_moves_watched_progress_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(execution, "_PUBLISH_EVERY", 0.0)  # publish every report
+    settings = load_settings(None, {"state_dir": tmp_path / "state"}, environ={})
+    store = SQLiteJobStore(":memory:")
+    spec = ExportSpec(
+        source=SourceSpec(uri=str(tmp_path / "in.parquet")),
+        destination=DestinationSpec(uri=str(tmp_path / "out"), dataset="events"),
+    )
+    job, _ = store.create(NewJob(id="20260101T000000Z-progress", spec=spec))
+    hub = EventHub()
+    context = ExecutionContext(settings, store, hub, open_sink, b"k" * 32, "k", b"i" * 32)
+    reporter = _ProgressReporter(job.id, context, Progress())
+
+    with hub.subscribe(job.id) as watcher:
+        # Chunk 0 (100 records) is written; 50 records of chunk 1 are written while
+        # chunk 0 is still being committed; then chunk 0's commit is journalled.
+        reporter.progress(Progress(records=100, chunks=1, source_rows_done=100))
+        reporter.progress(Progress(records=150, chunks=1, source_rows_done=150))
+        committed = Progress(records=100, chunks=1, stored_bytes=10, source_rows_done=100)
+        reporter.chunk_committed(_chunk(0, 100, 100), committed)
+        events = []
+        while (event := watcher.next(0.01)) is not None:
+            events.append(event)
+
+    seen = [e.live.progress.records for e in events if isinstance(e, ProgressUpdated)]
+    assert seen == sorted(seen)
+    assert seen[-1] == 150
+    # The journal keeps the chunk's own totals, not the writer's look-ahead.
+    assert [c.records for c in store.chunks(job.id)] == [100]
+    assert store.get(job.id).progress.records == 100
