@@ -68,8 +68,11 @@ class RowStream:
         if not parts:
             return None
         # One contiguous chunk per batch: Arrow-based encoders write one record batch per
-        # chunk, so a batch's memory layout must not depend on where reads happened to split.
-        return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=True)
+        # chunk, so a batch's memory layout must not depend on where reads happened to split
+        # (a reader's frame can itself be in pieces, e.g. a Parquet slice across pages).
+        if len(parts) > 1:
+            return pl.concat(parts, rechunk=True)
+        return parts[0] if max(parts[0].n_chunks("all"), default=1) == 1 else parts[0].rechunk()
 
 
 def encode_chunks(
