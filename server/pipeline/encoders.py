@@ -28,6 +28,9 @@ class ChunkContext:
     #: Parquet's internal codec ("zstd", "gzip", "none") and level; other formats ignore it.
     codec: str = "none"
     level: int | None = None
+    #: Worker threads of encoders that use several (Parquet); 0: one per CPU this process
+    #: may use. The bytes written do not depend on it.
+    workers: int = 0
 
 
 class Encoder(Protocol):
@@ -37,6 +40,11 @@ class Encoder(Protocol):
 
     def finish(self) -> bytes:
         """The file's closing bytes (a footer, a closing bracket), possibly empty."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what the encoder holds (worker threads) without finishing the file.
+        Safe to call after finish, and more than once."""
         ...
 
 
@@ -94,6 +102,9 @@ class NdjsonEncoder:
     def finish(self) -> bytes:
         return b""
 
+    def close(self) -> None:
+        pass
+
 
 class JsonDocumentEncoder:
     """One JSON document per chunk: {"metadata": {...}, "data": [records...]}, streamed."""
@@ -128,6 +139,9 @@ class JsonDocumentEncoder:
     def finish(self) -> bytes:
         return (b"" if self._started else self._header) + b"\n]}\n"
 
+    def close(self) -> None:
+        pass
+
 
 class CsvEncoder:
     def __init__(self, _: ChunkContext) -> None:
@@ -141,6 +155,9 @@ class CsvEncoder:
 
     def finish(self) -> bytes:
         return b""
+
+    def close(self) -> None:
+        pass
 
 
 class ParquetEncoder:
@@ -169,6 +186,9 @@ class ParquetEncoder:
             self._writer.close()
         return self._spool.drain()
 
+    def close(self) -> None:
+        pass
+
 
 class ArrowIpcEncoder:
     def __init__(self, _: ChunkContext) -> None:
@@ -186,6 +206,9 @@ class ArrowIpcEncoder:
         if self._writer is not None:
             self._writer.close()
         return self._spool.drain()
+
+    def close(self) -> None:
+        pass
 
 
 ENCODERS: dict[str, EncoderKind] = {
