@@ -83,7 +83,9 @@ def source_batches(plan: ExportPlan, batch_rows: int) -> list[pl.DataFrame]:
 
 
 def encoded(fmt: str, batches: Sequence[pl.DataFrame], codec: str = "none") -> bytes:
-    encoder = ENCODERS[fmt].make(ChunkContext("budget", "budget", 0, codec=codec, level=3))
+    # One worker, like zstd here: the stage's CPU cost, not how it spreads over cores.
+    context = ChunkContext("budget", "budget", 0, codec=codec, level=3, workers=1)
+    encoder = ENCODERS[fmt].make(context)
     return b"".join(encoder.encode(batch) for batch in batches) + encoder.finish()
 
 

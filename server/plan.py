@@ -78,14 +78,16 @@ class ExportPlan:
         outer = "" if self.encoder.internal_compression else self.compressor.extension
         return f"{stem}.{self.encoder.extension}{outer}{self.cipher.extension}"
 
-    def chunk_context(self, index: int) -> ChunkContext:
-        """What the encoder of chunk `index` (or of the tombstone file) is told."""
+    def chunk_context(self, index: int, workers: int = 0) -> ChunkContext:
+        """What the encoder of chunk `index` (or of the tombstone file) is told; `workers`
+        is the daemon's compression workers setting (0: one per CPU)."""
         return ChunkContext(
             export_id=self.export_id,
             dataset=self.spec.destination.dataset,
             index=index,
             codec=self.compressor.name,
             level=self.level if self.compressor.name != "none" else None,
+            workers=workers,
         )
 
     def chunk_key(self, index: int) -> str:

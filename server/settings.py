@@ -63,9 +63,10 @@ class Settings(BaseModel):
     default_chunk_rows: int = Field(default=1_000_000, ge=1)
     #: Largest chunk target a request may ask for.
     max_chunk_bytes: int = Field(default=4096 * MiB, ge=1024)
-    #: Compression worker threads per export, for zstd, gzip and zip (0: one per CPU the
-    #: daemon may use). Any value gives byte-identical output; it only changes how many
-    #: cores compress at once. (Named for zstd, which had it first.)
+    #: Compression worker threads per export, for zstd, gzip and zip, and for Parquet's
+    #: row groups (0: one per CPU the daemon may use). Any value gives byte-identical
+    #: output; it only changes how many cores compress at once. (Named for zstd, which
+    #: had it first.)
     zstd_threads: int = Field(default=0, ge=0, le=64)
     #: Secret reference ("env:NAME" or "file:PATH") of the key for chunk content digests.
     #: Empty: a random key is created once in <state_dir>/keys/ (fine for one machine;

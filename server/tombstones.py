@@ -93,6 +93,7 @@ class TombstoneWriter:
 
     def abort(self) -> None:
         if self._open is not None:
+            self._open[1].close()
             self._open[0].writer.abort()
             self._open = None
 
@@ -101,7 +102,7 @@ class TombstoneWriter:
             plan = self._plan
             with storage_errors():
                 writer = self._sink.create(f"{plan.prefix}/{self.name}", overwrite=True)
-            encoder = plan.encoder.make(plan.chunk_context(_TOMBSTONE_INDEX))
+            encoder = plan.encoder.make(plan.chunk_context(_TOMBSTONE_INDEX, self._zstd_threads))
             chunk = OpenChunk(
                 _TOMBSTONE_INDEX,
                 writer,

@@ -8,7 +8,7 @@ resumed export rebuilds exactly the chunks an uninterrupted one would have.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -76,45 +76,53 @@ class RowStream:
 
 
 def encode_chunks(
-    plan: ExportPlan, rows: RowStream, first_index: int, batch_rows: int
-) -> Iterator[Segment | ChunkEnd]:
-    """Yield the segments of each chunk followed by its ChunkEnd, until rows run out."""
+    plan: ExportPlan, rows: RowStream, first_index: int, batch_rows: int, workers: int = 0
+) -> Generator[Segment | ChunkEnd, None, None]:
+    """Yield the segments of each chunk followed by its ChunkEnd, until rows run out.
+    Encoders that use threads (Parquet's) get `workers`, the compression workers setting."""
     index = first_index
     while True:
-        encoder = plan.encoder.make(plan.chunk_context(index))
-        records = encoded = 0
-        source_start = source_end = -1
-        counts: dict[str, int] = {}
-        cursor_max: CursorValue = None
-        while records < plan.chunk_max_rows and encoded < plan.chunk_target_bytes:
-            batch = rows.take(min(batch_rows, plan.chunk_max_rows - records))
-            if batch is None:
-                break
-            positions = batch.get_column(ROW_INDEX)
-            if source_start < 0:
-                source_start = int(positions[0])
-            source_end = int(positions[-1]) + 1
-            if plan.cursor:
-                cursor_dtype = plan.source_schema[plan.cursor]
-                cursor_max = later(cursor_max, batch_maximum(batch, CURSOR_COLUMN), cursor_dtype)
-                batch = batch.drop(CURSOR_COLUMN)
-            batch = _take_counters(batch, plan.redactor.counters, counts)
-            data = encoder.encode(batch.drop(ROW_INDEX))
-            records += batch.height
-            encoded += len(data)
-            yield Segment(index, data, batch.height, source_end)
-        if records == 0:
-            return
-        yield ChunkEnd(
-            index,
-            encoder.finish(),
-            records,
-            source_start,
-            source_end,
-            tuple(sorted(counts.items())),
-            cursor_max,
-        )
-        index += 1
+        encoder = plan.encoder.make(plan.chunk_context(index, workers))
+        # The encoder's worker threads (Parquet's) end with the chunk, also when the
+        # caller stops early and this generator is closed.
+        try:
+            records = encoded = 0
+            source_start = source_end = -1
+            counts: dict[str, int] = {}
+            cursor_max: CursorValue = None
+            while records < plan.chunk_max_rows and encoded < plan.chunk_target_bytes:
+                batch = rows.take(min(batch_rows, plan.chunk_max_rows - records))
+                if batch is None:
+                    break
+                positions = batch.get_column(ROW_INDEX)
+                if source_start < 0:
+                    source_start = int(positions[0])
+                source_end = int(positions[-1]) + 1
+                if plan.cursor:
+                    cursor_dtype = plan.source_schema[plan.cursor]
+                    cursor_max = later(
+                        cursor_max, batch_maximum(batch, CURSOR_COLUMN), cursor_dtype
+                    )
+                    batch = batch.drop(CURSOR_COLUMN)
+                batch = _take_counters(batch, plan.redactor.counters, counts)
+                data = encoder.encode(batch.drop(ROW_INDEX))
+                records += batch.height
+                encoded += len(data)
+                yield Segment(index, data, batch.height, source_end)
+            if records == 0:
+                return
+            yield ChunkEnd(
+                index,
+                encoder.finish(),
+                records,
+                source_start,
+                source_end,
+                tuple(sorted(counts.items())),
+                cursor_max,
+            )
+            index += 1
+        finally:
+            encoder.close()
 
 
 def _take_counters(

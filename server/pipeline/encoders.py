@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import io
 import json
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from server.pipeline.deflate import compression_workers
 from server.pipeline.parquet_dictionary import dictionary_columns
+from server.pipeline.parquet_stitch import ParquetPart, ParquetStitcher, split_file
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,9 @@ class ChunkContext:
     #: Parquet's internal codec ("zstd", "gzip", "none") and level; other formats ignore it.
     codec: str = "none"
     level: int | None = None
+    #: Worker threads of encoders that use several (Parquet); 0: one per CPU this process
+    #: may use. The bytes written do not depend on it.
+    workers: int = 0
 
 
 class Encoder(Protocol):
@@ -37,6 +44,11 @@ class Encoder(Protocol):
 
     def finish(self) -> bytes:
         """The file's closing bytes (a footer, a closing bracket), possibly empty."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what the encoder holds (worker threads) without finishing the file.
+        Safe to call after finish, and more than once."""
         ...
 
 
@@ -94,6 +106,9 @@ class NdjsonEncoder:
     def finish(self) -> bytes:
         return b""
 
+    def close(self) -> None:
+        pass
+
 
 class JsonDocumentEncoder:
     """One JSON document per chunk: {"metadata": {...}, "data": [records...]}, streamed."""
@@ -128,6 +143,9 @@ class JsonDocumentEncoder:
     def finish(self) -> bytes:
         return (b"" if self._started else self._header) + b"\n]}\n"
 
+    def close(self) -> None:
+        pass
+
 
 class CsvEncoder:
     def __init__(self, _: ChunkContext) -> None:
@@ -142,32 +160,84 @@ class CsvEncoder:
     def finish(self) -> bytes:
         return b""
 
+    def close(self) -> None:
+        pass
+
+
+#: How many row groups a Parquet encoder holds back: encode() of batch k returns row
+#: group k - 2. Fixed, never derived from the CPU count, so the bytes each call returns,
+#: and with them the chunk boundaries a resumed export must find again, are the same on
+#: every machine; two behind keep two workers busy while the caller prepares the next.
+PARQUET_ROW_GROUPS_BEHIND: Final = 2
+
 
 class ParquetEncoder:
+    """One row group per batch, each encoded by a worker thread as a standalone Parquet
+    file (pyarrow releases the GIL but writes one file's row groups one at a time), then
+    stitched into one file in batch order (see server/pipeline/parquet_stitch.py). The
+    result is the file pyarrow's ParquetWriter writes for the same batches, byte for
+    byte, whatever the number of workers."""
+
     def __init__(self, context: ChunkContext) -> None:
         self._context = context
-        self._spool = _Spool()
-        self._writer: pq.ParquetWriter | None = None
+        self._stitcher = ParquetStitcher()
+        #: Row groups being encoded, oldest first; at most PARQUET_ROW_GROUPS_BEHIND + 1.
+        self._pending: deque[Future[ParquetPart]] = deque()
+        self._pool: ThreadPoolExecutor | None = None
+        self._options: dict[str, Any] = {}
 
     def encode(self, batch: pl.DataFrame) -> bytes:
-        table = batch.to_arrow()
-        if self._writer is None:
+        header = b""
+        if self._pool is None:
             codec = self._context.codec if self._context.codec != "none" else None
-            self._writer = pq.ParquetWriter(
-                self._spool,
-                table.schema,
-                compression=codec or "none",
-                compression_level=self._context.level if codec else None,
-                use_dictionary=dictionary_columns(batch),
+            self._options = {
+                "compression": codec or "none",
+                "compression_level": self._context.level if codec else None,
+                # Decided once per chunk, from its first batch (see parquet_dictionary).
+                "use_dictionary": dictionary_columns(batch),
+            }
+            self._pool = ThreadPoolExecutor(
+                compression_workers(self._context.workers), thread_name_prefix="parquet"
             )
-        # One row group per batch keeps memory per chunk bounded by the batch size.
-        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
-        return self._spool.drain()
+            header = self._stitcher.start()
+        self._pending.append(self._pool.submit(_parquet_row_group, batch, self._options))
+        if len(self._pending) <= PARQUET_ROW_GROUPS_BEHIND:
+            return header
+        return header + self._next()
 
     def finish(self) -> bytes:
-        if self._writer is not None:
-            self._writer.close()
-        return self._spool.drain()
+        if self._pool is None:
+            return b""
+        try:
+            out = [self._next() for _ in range(len(self._pending))]
+            return b"".join(out) + self._stitcher.finish()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        if self._pool is not None:
+            # Workers finish the row group in hand (pyarrow cannot be interrupted), then end.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _next(self) -> bytes:
+        """The oldest row group's bytes, waiting for its worker if needed."""
+        try:
+            return self._stitcher.add(self._pending.popleft().result())
+        except BaseException:
+            self.close()
+            raise
+
+
+def _parquet_row_group(batch: pl.DataFrame, options: dict[str, Any]) -> ParquetPart:
+    """`batch` as a standalone one-row-group Parquet file, taken apart for stitching."""
+    table = batch.to_arrow()
+    out = io.BytesIO()
+    # One row group per batch keeps memory per chunk bounded by the batch size.
+    pq.write_table(table, out, row_group_size=max(1, table.num_rows), **options)
+    return split_file(out.getvalue())
 
 
 class ArrowIpcEncoder:
@@ -186,6 +256,9 @@ class ArrowIpcEncoder:
         if self._writer is not None:
             self._writer.close()
         return self._spool.drain()
+
+    def close(self) -> None:
+        pass
 
 
 ENCODERS: dict[str, EncoderKind] = {

@@ -20,6 +20,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -84,6 +85,7 @@ class ExportObserver(Protocol):
 class PipelineOptions:
     batch_rows: int
     queue_depth: int
+    #: Compression workers setting (zstd, gzip, zip, and the Parquet encoder).
     zstd_threads: int
     #: Key of the content digest (HMAC-SHA256 of each chunk's plaintext).
     content_key: bytes
@@ -115,10 +117,16 @@ def run_pipeline(
         batches = query_batches(plan, resume.from_row, options.batch_rows, selection=selection)
         with prefetched(batches, _PREFETCH_BATCHES, f"reader-{plan.export_id}") as ready:
             rows = RowStream(ready)
-            for item in encode_chunks(plan, rows, resume.next_index, options.batch_rows):
-                if stop.is_set():
-                    raise Interrupted("export interrupted")
-                writer.put(item)
+            chunks = encode_chunks(
+                plan, rows, resume.next_index, options.batch_rows, options.zstd_threads
+            )
+            # Closed on the way out, so the encoder's worker threads end now rather than
+            # whenever the traceback that holds this frame is dropped.
+            with closing(chunks):
+                for item in chunks:
+                    if stop.is_set():
+                        raise Interrupted("export interrupted")
+                    writer.put(item)
         writer.put(_DONE)
     except BaseException:
         writer.abandon()

@@ -10,6 +10,7 @@ import hmac
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,8 +300,11 @@ def test_an_empty_selection_stores_nothing(world: World) -> None:
 @pytest.mark.parametrize(("fmt", "compression"), FORMATS)
 def test_resumed_run_stores_byte_identical_chunks(world: World, fmt: str, compression: str) -> None:
     plan = world.plan(fmt, compression, where="amount > 20")
+    # Parquet hands each batch's bytes back two batches later, so its chunks close two
+    # batches past the target: smaller batches keep several chunks.
+    batch_rows = 64 if fmt == "parquet" else 256
     full_sink = MemorySink()
-    full_totals, full = run(plan, full_sink)
+    full_totals, full = run(plan, full_sink, batch_rows=batch_rows)
     assert len(full.chunks) >= 4, "the test needs several chunks"
 
     k = 2
@@ -308,7 +312,7 @@ def test_resumed_run_stores_byte_identical_chunks(world: World, fmt: str, compre
     resume = ResumePoint.after(full.chunks[:k])
     assert resume.next_index == k
     assert resume.from_row == full.chunks[k - 1].source_end
-    resumed_totals, resumed = run(plan, resumed_sink, resume=resume)
+    resumed_totals, resumed = run(plan, resumed_sink, resume=resume, batch_rows=batch_rows)
 
     assert same_chunks(resumed.chunks, full.chunks[k:])
     assert resumed_totals == full_totals
@@ -490,6 +494,29 @@ def _run_in_thread(plan: ExportPlan, sink: Any, recorder: Recorder) -> BaseExcep
     thread.join(timeout=20)
     assert not thread.is_alive(), "the reader thread hangs after the writer failed"
     return outcome[0]
+
+
+@pytest.mark.parametrize("ending", ["stopped mid-chunk", "storage failure"])
+def test_a_parquet_export_that_ends_early_leaves_no_encoder_threads(
+    world: World, ending: str
+) -> None:
+    plan = world.plan("parquet", "zstd", max_rows=400, target_bytes=64 * 1024 * 1024)
+    stopped = ending == "stopped mid-chunk"
+    sink = MemorySink() if stopped else FailingSink(StorageUnavailable, fail_write=3)
+    recorder = Recorder(stop_mid_chunk_after=1 if stopped else None)
+
+    error = _run_in_thread(plan, sink, recorder)
+
+    assert isinstance(error, Interrupted if stopped else Unavailable)
+    # The encoder's workers finish the row group in hand, then end.
+    deadline = time.monotonic() + 20
+    while _parquet_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _parquet_threads() == []
+
+
+def _parquet_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("parquet")]
 
 
 @pytest.mark.parametrize("fail_write", [1, 6, 40])

@@ -1,0 +1,293 @@
+"""Thrift's compact protocol as a generic tree, for rewriting Parquet footers.
+
+A struct decodes into its fields in wire order, each kept with its id and wire type, so
+fields this module knows nothing about (a newer Parquet writer's) survive a decode and
+re-encode unchanged. Encoding is canonical (short field headers and list headers where
+the protocol allows them, shortest varints), which is how Thrift's own writers encode,
+so a footer they wrote re-encodes to the same bytes.
+
+Booleans inside lists, sets and maps are kept as their raw byte, since writers disagree
+on the byte for false (the spec says 0, older writers 2).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Final
+
+# Wire types. In a field header a boolean's value is its type (TRUE or FALSE); as a list
+# element type either number means "bool".
+TRUE: Final = 1
+FALSE: Final = 2
+I8: Final = 3
+I16: Final = 4
+I32: Final = 5
+I64: Final = 6
+DOUBLE: Final = 7
+BINARY: Final = 8
+LIST: Final = 9
+SET: Final = 10
+MAP: Final = 11
+STRUCT: Final = 12
+UUID: Final = 13
+
+#: Deeper nesting than any Parquet footer has: a corrupt input fails fast instead of
+#: exhausting the stack.
+_MAX_DEPTH: Final = 64
+
+
+@dataclass(slots=True)
+class ThriftList:
+    element_type: int
+    items: list[Value]
+    #: A set is encoded as a list, under its own wire type.
+    is_set: bool = False
+
+
+@dataclass(slots=True)
+class ThriftMap:
+    key_type: int
+    value_type: int
+    items: list[tuple[Value, Value]]
+
+
+@dataclass(slots=True)
+class Field:
+    id: int
+    #: Wire type; TRUE for any boolean field (the value says which).
+    type: int
+    value: Value
+
+
+@dataclass(slots=True)
+class ThriftStruct:
+    fields: list[Field] = field(default_factory=list)
+
+    def get(self, field_id: int) -> Value | None:
+        for item in self.fields:
+            if item.id == field_id:
+                return item.value
+        return None
+
+    def has(self, field_id: int) -> bool:
+        return any(item.id == field_id for item in self.fields)
+
+    def set(self, field_id: int, wire_type: int, value: Value) -> None:
+        """Replace the field's value, or add the field in id order if it is absent."""
+        for item in self.fields:
+            if item.id == field_id:
+                item.type, item.value = wire_type, value
+                return
+        position = sum(1 for item in self.fields if item.id < field_id)
+        self.fields.insert(position, Field(field_id, wire_type, value))
+
+    def integer(self, field_id: int) -> int | None:
+        value = self.get(field_id)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"Thrift field {field_id} is not an integer")
+        return value
+
+    def child(self, field_id: int) -> ThriftStruct | None:
+        value = self.get(field_id)
+        if value is None:
+            return None
+        if not isinstance(value, ThriftStruct):
+            raise ValueError(f"Thrift field {field_id} is not a struct")
+        return value
+
+    def structs(self, field_id: int) -> list[ThriftStruct]:
+        """The elements of a list-of-structs field (empty when the field is absent)."""
+        value = self.get(field_id)
+        if value is None:
+            return []
+        if not isinstance(value, ThriftList) or value.element_type != STRUCT:
+            raise ValueError(f"Thrift field {field_id} is not a list of structs")
+        return [item for item in value.items if isinstance(item, ThriftStruct)]
+
+
+Value = bool | int | float | bytes | ThriftList | ThriftMap | ThriftStruct
+
+
+def decode_struct(data: bytes | memoryview) -> tuple[ThriftStruct, int]:
+    """The struct at the start of `data`, and how many bytes it took."""
+    reader = _Reader(memoryview(data))
+    result = reader.struct(0)
+    return result, reader.position
+
+
+def encode_struct(value: ThriftStruct) -> bytes:
+    out = bytearray()
+    _write_struct(out, value)
+    return bytes(out)
+
+
+class _Reader:
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
+        self.position = 0
+
+    def byte(self) -> int:
+        if self.position >= len(self.data):
+            raise ValueError("truncated Thrift data")
+        value = self.data[self.position]
+        self.position += 1
+        return value
+
+    def take(self, size: int) -> bytes:
+        end = self.position + size
+        if size < 0 or end > len(self.data):
+            raise ValueError("truncated Thrift data")
+        chunk = bytes(self.data[self.position : end])
+        self.position = end
+        return chunk
+
+    def varint(self) -> int:
+        result = shift = 0
+        while True:
+            byte = self.byte()
+            result |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return result
+            shift += 7
+            if shift > 70:
+                raise ValueError("Thrift varint too long")
+
+    def zigzag(self) -> int:
+        value = self.varint()
+        return (value >> 1) ^ -(value & 1)
+
+    def struct(self, depth: int) -> ThriftStruct:
+        if depth > _MAX_DEPTH:
+            raise ValueError("Thrift data nested too deeply")
+        fields: list[Field] = []
+        last = 0
+        while True:
+            header = self.byte()
+            if header == 0:
+                return ThriftStruct(fields)
+            wire_type, delta = header & 0x0F, header >> 4
+            field_id = last + delta if delta else self.zigzag()
+            if wire_type in (TRUE, FALSE):
+                fields.append(Field(field_id, TRUE, wire_type == TRUE))
+            else:
+                fields.append(Field(field_id, wire_type, self.value(wire_type, depth)))
+            last = field_id
+
+    def value(self, wire_type: int, depth: int) -> Value:
+        if wire_type in (TRUE, FALSE):
+            return self.byte()
+        if wire_type == I8:
+            value = self.byte()
+            return value - 256 if value > 127 else value
+        if wire_type in (I16, I32, I64):
+            return self.zigzag()
+        if wire_type == DOUBLE:
+            return float(struct.unpack("<d", self.take(8))[0])
+        if wire_type == BINARY:
+            return self.take(self.varint())
+        if wire_type == UUID:
+            return self.take(16)
+        if wire_type in (LIST, SET):
+            header = self.byte()
+            size, element_type = header >> 4, header & 0x0F
+            if size == 15:
+                size = self.varint()
+            items = [self.value(element_type, depth + 1) for _ in range(size)]
+            return ThriftList(element_type, items, is_set=wire_type == SET)
+        if wire_type == MAP:
+            size = self.varint()
+            if size == 0:
+                return ThriftMap(0, 0, [])
+            types = self.byte()
+            key_type, value_type = types >> 4, types & 0x0F
+            pairs = [
+                (self.value(key_type, depth + 1), self.value(value_type, depth + 1))
+                for _ in range(size)
+            ]
+            return ThriftMap(key_type, value_type, pairs)
+        if wire_type == STRUCT:
+            return self.struct(depth + 1)
+        raise ValueError(f"unknown Thrift wire type {wire_type}")
+
+
+def _write_varint(out: bytearray, value: int) -> None:
+    if value < 0:
+        raise ValueError("negative varint")
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def _write_zigzag(out: bytearray, value: int) -> None:
+    _write_varint(out, (value << 1) ^ (value >> 63))
+
+
+def _write_struct(out: bytearray, value: ThriftStruct) -> None:
+    last = 0
+    for item in value.fields:
+        wire_type = item.type
+        if wire_type in (TRUE, FALSE):
+            wire_type = TRUE if item.value else FALSE
+        delta = item.id - last
+        if 0 < delta <= 15:
+            out.append(delta << 4 | wire_type)
+        else:
+            out.append(wire_type)
+            _write_zigzag(out, item.id)
+        if item.type not in (TRUE, FALSE):
+            _write_value(out, item.type, item.value)
+        last = item.id
+    out.append(0)
+
+
+def _write_value(out: bytearray, wire_type: int, value: Value) -> None:
+    if wire_type in (TRUE, FALSE, I8):
+        out.append(_integer(value) & 0xFF)
+    elif wire_type in (I16, I32, I64):
+        _write_zigzag(out, _integer(value))
+    elif wire_type == DOUBLE:
+        if not isinstance(value, float):
+            raise TypeError("a Thrift double needs a float")
+        out += struct.pack("<d", value)
+    elif wire_type in (BINARY, UUID):
+        if not isinstance(value, bytes):
+            raise TypeError("Thrift binary needs bytes")
+        if wire_type == BINARY:
+            _write_varint(out, len(value))
+        out += value
+    elif wire_type in (LIST, SET):
+        if not isinstance(value, ThriftList):
+            raise TypeError("a Thrift list needs a ThriftList")
+        size = len(value.items)
+        if size < 15:
+            out.append(size << 4 | value.element_type)
+        else:
+            out.append(0xF0 | value.element_type)
+            _write_varint(out, size)
+        for element in value.items:
+            _write_value(out, value.element_type, element)
+    elif wire_type == MAP:
+        if not isinstance(value, ThriftMap):
+            raise TypeError("a Thrift map needs a ThriftMap")
+        _write_varint(out, len(value.items))
+        if value.items:
+            out.append(value.key_type << 4 | value.value_type)
+        for key, element in value.items:
+            _write_value(out, value.key_type, key)
+            _write_value(out, value.value_type, element)
+    elif wire_type == STRUCT:
+        if not isinstance(value, ThriftStruct):
+            raise TypeError("a Thrift struct needs a ThriftStruct")
+        _write_struct(out, value)
+    else:
+        raise ValueError(f"unknown Thrift wire type {wire_type}")
+
+
+def _integer(value: Value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("a Thrift integer needs an int")
+    return value

@@ -1,0 +1,147 @@
+"""The Parquet encoder encodes row groups on worker threads yet stays a pure function of
+its batches: every encode() call returns the same bytes whatever the worker count and
+however fast it is called (chunk boundaries, and so resumes, depend on that), the file
+is the one pyarrow's ParquetWriter writes, worker failures surface as themselves, and no
+worker thread outlives its encoder."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from server.pipeline.encoders import PARQUET_ROW_GROUPS_BEHIND, ChunkContext, ParquetEncoder
+from server.pipeline.parquet_dictionary import dictionary_columns
+from server.sample_data import generate
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+    path = tmp_path_factory.mktemp("events") / "events.parquet"
+    return pl.read_parquet(generate(path, 12_000, seed=9))
+
+
+def batches(frame: pl.DataFrame, sizes: list[int]) -> Iterator[pl.DataFrame]:
+    start = 0
+    for size in sizes:
+        yield frame.slice(start, size)
+        start += size
+
+
+SIZES = [2_000, 2_000, 1, 3_999, 2_000, 0, 2_000]
+
+
+def encoded(
+    frame: pl.DataFrame, workers: int, *, pause: float = 0.0, codec: str = "zstd"
+) -> list[bytes]:
+    """What each encode() call and finish() return, in order."""
+    level = 3 if codec != "none" else None
+    encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec=codec, level=level, workers=workers))
+    out = []
+    for batch in batches(frame, SIZES):
+        out.append(encoder.encode(batch))
+        time.sleep(pause)  # a slow caller: the workers are done before the next call
+    out.append(encoder.finish())
+    return out
+
+
+def parquet_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("parquet")]
+
+
+def wait_for_no_parquet_threads() -> None:
+    deadline = time.monotonic() + 20
+    while parquet_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert parquet_threads() == []
+
+
+@pytest.mark.parametrize("codec", ["zstd", "none"])
+def test_each_call_returns_the_same_bytes_for_any_workers_and_pace(
+    events: pl.DataFrame, codec: str
+) -> None:
+    runs = {
+        (workers, pause): encoded(events, workers, pause=pause, codec=codec)
+        for workers in (0, 1, 2, 4)  # 0: one per CPU
+        for pause in (0.0, 0.05)
+    }
+    first = next(iter(runs.values()))
+    assert all(run == first for run in runs.values())
+    # The magic comes with the first call; a row group's bytes two calls after its batch.
+    assert first[0] == b"PAR1"
+    assert first[1:PARQUET_ROW_GROUPS_BEHIND] == [b""] * (PARQUET_ROW_GROUPS_BEHIND - 1)
+    assert all(first[PARQUET_ROW_GROUPS_BEHIND : len(SIZES)])
+    assert pl.read_parquet(io.BytesIO(b"".join(first))).equals(events.head(sum(SIZES)))
+    wait_for_no_parquet_threads()
+
+
+@pytest.mark.parametrize("codec", ["zstd", "none"])
+def test_the_file_is_the_one_pyarrows_parquet_writer_writes(
+    events: pl.DataFrame, codec: str
+) -> None:
+    parts = list(batches(events, SIZES))
+    out = io.BytesIO()
+    tables = [part.to_arrow() for part in parts]
+    compressed = codec != "none"
+    with pq.ParquetWriter(
+        out,
+        tables[0].schema,
+        compression=codec,
+        compression_level=3 if compressed else None,
+        use_dictionary=dictionary_columns(parts[0]),
+    ) as writer:
+        for table in tables:
+            writer.write_table(table, row_group_size=max(1, table.num_rows))
+    assert b"".join(encoded(events, 2, codec=codec)) == out.getvalue()
+    metadata = pq.ParquetFile(io.BytesIO(out.getvalue())).metadata
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == SIZES
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_chunks_shorter_than_the_lag_finish_whole(events: pl.DataFrame, count: int) -> None:
+    encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec="zstd", level=3, workers=2))
+    out = [encoder.encode(batch) for batch in batches(events, [100] * count)]
+    out.append(encoder.finish())
+    assert pl.read_parquet(io.BytesIO(b"".join(out))).equals(events.head(100 * count))
+    assert ParquetEncoder(ChunkContext("e", "d", 0)).finish() == b""
+
+
+def test_a_worker_failure_surfaces_as_itself_and_ends_the_workers(events: pl.DataFrame) -> None:
+    # pyarrow cannot write a struct without fields; it finds out on the worker thread.
+    unwritable = pl.DataFrame({"s": pl.Series([{}] * 10, dtype=pl.Struct([]))})
+    encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec="zstd", level=3, workers=2))
+    with pytest.raises(pa.ArrowNotImplementedError, match="no child field"):
+        for _ in range(PARQUET_ROW_GROUPS_BEHIND + 1):
+            encoder.encode(unwritable)
+    wait_for_no_parquet_threads()
+
+    encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec="zstd", level=3, workers=2))
+    assert encoder.encode(unwritable) == b"PAR1"
+    with pytest.raises(pa.ArrowNotImplementedError):
+        encoder.finish()
+    wait_for_no_parquet_threads()
+
+
+def test_a_batch_of_another_schema_is_refused(events: pl.DataFrame) -> None:
+    encoder = ParquetEncoder(ChunkContext("e", "d", 0, workers=2))
+    encoder.encode(events.head(10))
+    encoder.encode(events.head(10).drop("email"))
+    with pytest.raises(ValueError, match="differ in their FileMetaData schema"):
+        encoder.finish()
+    wait_for_no_parquet_threads()
+
+
+def test_closing_an_unfinished_encoder_ends_its_workers(events: pl.DataFrame) -> None:
+    encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec="zstd", level=3, workers=4))
+    for batch in batches(events, [3_000] * 4):
+        encoder.encode(batch)
+    assert parquet_threads()
+    encoder.close()
+    encoder.close()
+    wait_for_no_parquet_threads()
