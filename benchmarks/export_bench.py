@@ -34,7 +34,12 @@ import grpc
 import psutil
 from sluice.v1 import export_pb2, export_pb2_grpc
 
-from benchmarks._proc import high_water_mark
+from benchmarks._proc import (
+    high_water_mark,
+    python_thread_names,
+    thread_cpu_seconds,
+    thread_os_names,
+)
 from client import ExportClient
 from server.sample_data import generate
 from server.settings import Settings
@@ -67,6 +72,8 @@ class Case:
     encrypt_to: tuple[str, ...] = ()
     #: WatchExport streams held open by other clients while the export runs.
     watchers: int = 0
+    #: Attribute the daemon's CPU to its gRPC threads (py-spy names them mid-export).
+    attribute_threads: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,10 @@ class Result:
     daemon_cpu_seconds: float = 0.0
     #: CPU seconds of this benchmark process meanwhile: the client and any watchers.
     client_cpu_seconds: float = 0.0
+    #: CPU seconds of the daemon's threads serving gRPC (the handler pool, the
+    #: completion-queue thread and gRPC core's own threads); None unless the case asked
+    #: and py-spy could tell.
+    grpc_cpu_seconds: float | None = None
 
 
 CASES = (
@@ -218,12 +229,15 @@ def run_case(case: Case, rows: int, source: Path, logical_bytes: int) -> Result:
         ):
             daemon_cpu = _cpu_seconds(psutil.Process(pid).cpu_times())
             client_cpu = _cpu_seconds(psutil.Process().cpu_times())
+            threads_before = thread_cpu_seconds(pid)
             started = time.perf_counter()
             export_id = client.create(spec).id
             watchers.watch(export_id)
+            namer = _ThreadNamer(pid, case.attribute_threads)
             export = client.wait(export_id, timeout=EXPORT_TIMEOUT_SECONDS)
             seconds = time.perf_counter() - started
             watchers.join()
+            grpc_cpu = namer.grpc_cpu(threads_before, thread_cpu_seconds(pid))
             daemon_cpu = _cpu_seconds(psutil.Process(pid).cpu_times()) - daemon_cpu
             client_cpu = _cpu_seconds(psutil.Process().cpu_times()) - client_cpu
             peak = high_water_mark(pid)
@@ -243,9 +257,48 @@ def run_case(case: Case, rows: int, source: Path, logical_bytes: int) -> Result:
         watch_events=watchers.events,
         daemon_cpu_seconds=daemon_cpu,
         client_cpu_seconds=client_cpu,
+        grpc_cpu_seconds=grpc_cpu,
     )
     log(f"{case.name}: {seconds:.1f}s, peak RSS {result.peak_rss / MiB:.0f} MiB")
     return result
+
+
+#: Kernel names of the threads gRPC's core starts (its event engine's pool and timers).
+_GRPC_CORE_THREADS = frozenset({"event_engine", "grpc_global_tim", "lifeguard"})
+
+
+class _ThreadNamer:
+    """Names the daemon's threads half a second into the export (when the gRPC handler
+    threads of every stream exist), in the background, so the export is not held up."""
+
+    def __init__(self, pid: int, enabled: bool) -> None:
+        self._names: dict[int, str] = {}
+        self._thread: threading.Thread | None = None
+        if enabled:
+            self._thread = threading.Thread(target=self._name, args=(pid,), daemon=True)
+            self._thread.start()
+
+    def _name(self, pid: int) -> None:
+        time.sleep(0.5)
+        self._names = python_thread_names(pid)
+        if self._names:
+            # gRPC's core moves the bytes on native threads of its own.
+            native = thread_os_names(pid)
+            self._names.update({t: f"grpc core: {n}" for t, n in native.items()
+                                if t not in self._names and n in _GRPC_CORE_THREADS})  # fmt: skip
+
+    def grpc_cpu(self, before: dict[int, float], after: dict[int, float]) -> float | None:
+        if self._thread is None:
+            return None
+        self._thread.join()
+        serving = [
+            tid
+            for tid, name in self._names.items()
+            if name.startswith(("grpc", "grpc core: ")) or name.endswith("(_serve)")
+        ]
+        if not serving:
+            return None
+        return sum(after.get(tid, 0.0) - before.get(tid, 0.0) for tid in serving)
 
 
 def _cpu_seconds(times: Any) -> float:

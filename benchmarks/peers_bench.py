@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -172,10 +172,12 @@ def measure(args: argparse.Namespace) -> Outcome:
     quiet: list[Result] = []
     watched: list[Result] = []
     watched_case = Case(f"{base.name}, {args.watchers} watchers", "parquet", base.format,
-                        base.compression, base.level, watchers=args.watchers)  # fmt: skip
+                        base.compression, base.level, watchers=args.watchers,
+                        attribute_threads=True)  # fmt: skip
+    quiet_case = replace(base, attribute_threads=True)
     # Alternating, so drift (page cache, a neighbour's load) hits both sides alike.
     for _ in range(args.watch_rounds):
-        quiet.append(run_case(base, args.rows, source, logical))
+        quiet.append(run_case(quiet_case, args.rows, source, logical))
         watched.append(run_case(watched_case, args.rows, source, logical))
     return Outcome(rows, missing, sluice[JSONL], large, quiet, watched)
 
