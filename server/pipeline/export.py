@@ -108,9 +108,9 @@ def run_pipeline(
     selection: RowSelection | None = None,
 ) -> Progress:
     """Export every remaining chunk (of `selection`'s rows, when given); return the final
-    totals. Raises Interrupted when `stop` is set: committed chunks stay; the chunk in
-    flight is discarded, except that an ExportStop set by a shutdown suspends its upload
-    for the next run to continue."""
+    totals. Raises Interrupted when `stop` is set: committed chunks stay, a chunk already
+    written finishes its commit, and the chunk being written is discarded, except that an
+    ExportStop set by a shutdown suspends its upload for the next run to continue."""
     writer = _ChunkWriterThread(plan, sink, resume.totals, observer, options, stop)
     writer.start()
     try:
