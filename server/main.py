@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from server.allocator import fix_mmap_threshold
 from server.errors import SluiceError
 from server.events import EventHub
 from server.execution import ExecutionContext
@@ -52,6 +53,7 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
 
 
 def _run(settings: Settings) -> int:
+    fix_mmap_threshold(settings.malloc_mmap_threshold)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)

@@ -68,6 +68,10 @@ class Settings(BaseModel):
     #: output; it only changes how many cores compress at once. (Named for zstd, which
     #: had it first.)
     zstd_threads: int = Field(default=0, ge=0, le=64)
+    #: glibc only: buffers at least this big are mapped and unmapped on their own, so
+    #: freed ones leave the process instead of fragmenting the heap (server/allocator.py).
+    #: 0 leaves glibc's sliding default. At most 32 MiB (glibc's own ceiling).
+    malloc_mmap_threshold: int = Field(default=4 * MiB, ge=0, le=32 * MiB)
     #: Secret reference ("env:NAME" or "file:PATH") of the key for chunk content digests.
     #: Empty: a random key is created once in <state_dir>/keys/ (fine for one machine;
     #: set it explicitly when several daemons must recognise each other's content).

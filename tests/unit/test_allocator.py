@@ -1,0 +1,52 @@
+"""The daemon fixes glibc's mmap threshold, so big buffers freed during an export leave
+the process instead of staying in the heap. Checked in a fresh interpreter each time (the
+threshold is process-wide state) by where a 2 MiB block lands after a 16 MiB block was
+freed, which is what raises glibc's sliding threshold."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from server.allocator import fix_mmap_threshold
+
+_PROBE = """
+import ctypes, ctypes.util, sys
+from server.allocator import fix_mmap_threshold
+if sys.argv[1] == "fixed":
+    assert fix_mmap_threshold(1 << 20)
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = (ctypes.c_size_t,)
+libc.free.argtypes = (ctypes.c_void_p,)
+libc.free(libc.malloc(16 << 20))  # glibc now serves blocks below 16 MiB from the heap
+block = libc.malloc(2 << 20)
+for line in open("/proc/self/maps"):
+    span, rest = line.split(" ", 1)
+    start, end = (int(x, 16) for x in span.split("-"))
+    if start <= block < end:
+        own = end - start <= (2 << 20) + (64 << 10) and "[heap]" not in rest
+        print("own mapping" if own else "heap")
+"""
+
+
+def _where_a_block_lands(mode: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, mode], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_a_fixed_threshold_maps_big_blocks_of_their_own() -> None:
+    assert _where_a_block_lands("sliding") == "heap"
+    assert _where_a_block_lands("fixed") == "own mapping"
+
+
+def test_zero_leaves_the_allocator_alone() -> None:
+    assert fix_mmap_threshold(0) is False
