@@ -8,7 +8,11 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 
 def high_water_mark(pid: int) -> int | None:
@@ -35,19 +39,13 @@ def _status_bytes(pid: int, field: str) -> int | None:
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
     """CPU seconds (user + system) of each live thread of `pid`, by thread id."""
     ticks = os.sysconf("SC_CLK_TCK")
-    seconds: dict[int, float] = {}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return seconds
-    for task in tasks:
-        try:
-            # Fields after the parenthesised command name; utime and stime are 14 and 15.
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the thread ended meanwhile
-        seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    return seconds
+
+    def cpu(task: Path) -> float:
+        # Fields after the parenthesised command name; utime and stime are 14 and 15.
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    return _per_thread(pid, cpu)
 
 
 def python_thread_names(pid: int) -> dict[int, str]:
@@ -68,14 +66,20 @@ def python_thread_names(pid: int) -> dict[int, str]:
 def thread_os_names(pid: int) -> dict[int, str]:
     """Thread id -> the kernel's name of each live thread of `pid` (15 characters at
     most: native threads name themselves, e.g. gRPC's `event_engine`)."""
-    names: dict[int, str] = {}
+    return _per_thread(pid, lambda task: (task / "comm").read_text().strip())
+
+
+def _per_thread(pid: int, read: Callable[[Path], _T]) -> dict[int, _T]:
+    """`read` of each live thread's /proc/PID/task/TID folder, by thread id (threads that
+    end meanwhile are left out)."""
+    values: dict[int, _T] = {}
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return names
+        return values
     for task in tasks:
         try:
-            names[int(task.name)] = (task / "comm").read_text().strip()
+            values[int(task.name)] = read(task)
         except OSError:
             continue
-    return names
+    return values
