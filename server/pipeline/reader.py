@@ -4,7 +4,8 @@ their row positions, starting at any row.
 Why not Polars' collect_batches: its streaming engine decodes ahead of a slow consumer
 without backpressure, so peak memory grows with the source (measured: 718 MiB at 1M rows,
 3.6 GiB at 10M). Reading here pulls one batch at a time, so memory follows configuration:
-for Parquet at most one row group, for NDJSON one block, for CSV and IPC one batch.
+for local Parquet one batch-sized slice, for cloud Parquet at most one row group, for
+NDJSON one block, for CSV and IPC one batch.
 """
 
 from __future__ import annotations
