@@ -180,7 +180,7 @@ class _ChunkWriterThread:
         )
         self._failure: BaseException | None = None
         self._abandoned = threading.Event()
-        #: Totals including every chunk written, committed or not (what progress shows).
+        #: Totals including every chunk written, committed or not.
         self.totals = totals
         self._open: OpenChunk | None = None
         # One committer: commits overlap the next chunk's writing, never each other.
@@ -284,10 +284,14 @@ class _ChunkWriterThread:
         self._chunk(segment.index).write(segment.data, segment.records)
         in_flight = self._open
         assert in_flight is not None
+        # Records and bytes count what is written; chunks only what is journalled (a
+        # commit finishes its journal entry before its future is done).
+        committing = self._committing is not None and not self._committing.done()
         self._observer.progress(
             replace(
                 self.totals,
                 records=self.totals.records + in_flight.records,
+                chunks=self.totals.chunks - committing,
                 stored_bytes=self.totals.stored_bytes + in_flight.stored,
                 source_rows_done=segment.source_position,
             )

@@ -574,13 +574,15 @@ def test_an_observer_failure_stops_the_export(world: World) -> None:
 
 
 class SlowFirstCommitSink(FailingSink):
-    """A MemorySink whose first commit waits (up to 10 s) until the next chunk has data
-    written, as a slow fsync or multipart completion would keep it busy."""
+    """A MemorySink whose first commit waits (up to 10 s) until the next chunk has had two
+    writes, as a slow fsync or multipart completion would keep it busy. (Two, so that the
+    progress report after the first one is certain to come while the commit runs.)"""
 
     def __init__(self) -> None:
         super().__init__(StorageUnavailable)
         self.next_chunk_written = threading.Event()
         self.committing = False
+        self.writes_while_committing = 0
         self.overlapped = False
         self.order: list[str] = []
 
@@ -597,7 +599,9 @@ class _SlowFirstCommitWriter(_FailingWriter):
 
     def write(self, data: bytes | memoryview) -> None:
         if self._slow.committing:
-            self._slow.next_chunk_written.set()
+            self._slow.writes_while_committing += 1
+            if self._slow.writes_while_committing >= 2:
+                self._slow.next_chunk_written.set()
         super().write(data)
 
     def commit(self) -> ObjectInfo:
@@ -615,9 +619,25 @@ def test_a_commit_overlaps_writing_the_next_chunk_and_journals_stay_in_order(
     plan = world.plan("jsonl", "none", max_rows=300, target_bytes=64 * 1024 * 1024)
     sink = SlowFirstCommitSink()
 
-    totals, recorder = run(plan, sink, batch_rows=64)
+    class Watching(Recorder):
+        """Notes, at each progress report, the chunks it claims and those journalled."""
+
+        claims: list[tuple[int, int]] = []
+
+        def progress(self, progress: Progress) -> None:
+            self.claims.append((progress.chunks, len(self.chunks)))
+            super().progress(progress)
+
+    totals, recorder = run(plan, sink, batch_rows=64, recorder=Watching())
 
     assert sink.overlapped, "chunk 1 was not written while chunk 0 was committing"
+    # Progress counts a chunk once it is journalled, never while it is being committed:
+    # the report after chunk 1's first write (records past chunk 0's 300) claims none.
+    assert all(claimed <= journalled for claimed, journalled in Watching.claims)
+    first_of_chunk_1 = next(
+        n for n, seen in enumerate(recorder.progress_seen) if seen.records > 300
+    )
+    assert Watching.claims[first_of_chunk_1] == (0, 0)
     assert [c.index for c in recorder.chunks] == list(range(8))
     # Each chunk's totals count exactly the chunks journalled up to it.
     assert [t.chunks for t in recorder.totals] == list(range(1, 9))
