@@ -26,7 +26,6 @@ from server.plan import ExportPlan, build_plan, plan_destination
 from server.settings import Settings
 from server.signing import SIGNATURE_SUFFIX, load_signer
 from server.storage import storage_errors
-from server.tombstones import TombstoneWriter
 from sinks.base import Sink, UploadJournal, join_key
 from sinks.profiles import AzureProfile, S3Profile
 
@@ -119,20 +118,16 @@ def _index_keys(
 ) -> KeyedChanges:
     """The keyed first pass: the new key index, tombstones, and the rows to send."""
     settings = context.settings
-    tombstones = TombstoneWriter(plan, sink, context.content_key, settings.zstd_threads)
-    try:
-        keyed = detect_changes(
-            plan,
-            sink,
-            context.index_key,
-            batch_rows=settings.batch_rows,
-            spill_root=settings.state_dir / "spill",
-            stop=stop,
-            tombstones=tombstones,
-        )
-    except BaseException:
-        tombstones.abort()
-        raise
+    keyed = detect_changes(
+        plan,
+        sink,
+        context.index_key,
+        content_key=context.content_key,
+        workers=settings.zstd_threads,
+        batch_rows=settings.batch_rows,
+        spill_root=settings.state_dir / "spill",
+        stop=stop,
+    )
     _log.info(
         "export %s: key index of %d rows; %s",
         plan.export_id,

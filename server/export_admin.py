@@ -15,6 +15,7 @@ from server.diff import ChunkDiff, diff_chunks
 from server.errors import FailedPrecondition, InvalidArgument
 from server.jobs.model import JobState
 from server.jobs.store import JobStore
+from server.plan import plan_destination
 from server.record_diff import (
     IndexedExport,
     RecordChange,
@@ -45,8 +46,12 @@ class ExportLocation:
     export_id: str
 
     @property
+    def folder(self) -> str:
+        return f"{self.dataset}/{self.export_id}"
+
+    @property
     def manifest_key(self) -> str:
-        return f"{self.dataset}/{self.export_id}/manifest.json"
+        return f"{self.folder}/manifest.json"
 
 
 class ExportAdmin:
@@ -64,8 +69,9 @@ class ExportAdmin:
         job = self._store.get(ref)
         if job.state != JobState.SUCCEEDED or not job.manifest_uri:
             raise FailedPrecondition(f"export '{ref}' is {job.state}; it has no manifest yet")
-        # An export this daemon made reaches its destination with the profile it used.
-        profile = self._settings.storage_profiles.get(job.spec.destination.profile)
+        # An export this daemon made reaches its destination with the profile it used,
+        # checked as when it ran (a profile since removed is named, not silently dropped).
+        _, profile = plan_destination(job.spec, self._settings)
         return self._from_manifest_uri(job.manifest_uri, field, profile)
 
     def verify(self, ref: str) -> VerifyReport:
@@ -85,8 +91,7 @@ class ExportAdmin:
         exports = []
         for ref, field in ((base_ref, "base"), (other_ref, "other")):
             location = self.locate(ref, field)
-            folder = location.manifest_key.rpartition("/")[0]
-            exports.append(IndexedExport(location.sink, folder, self.manifest(location)))
+            exports.append(IndexedExport(location.sink, location.folder, self.manifest(location)))
         return diff_records(exports[0], exports[1])
 
     def manifest(self, location: ExportLocation) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,12 @@ from server.keyindex.digests import (
 )
 from server.keyindex.seal import KeySealer
 from server.keyindex.sorter import RangeSorter, range_upper
-from server.keyindex.store import INDEX_NAME, IndexWriter, StoredIndex, open_index
+from server.keyindex.store import INDEX_FORMAT, INDEX_NAME, IndexWriter, StoredIndex, open_index
 from server.pipeline.export import query_batches
+from server.pipeline.redaction.policy import resolve_hash_key
 from server.pipeline.selection import RowSelection
 from server.pipeline.source import ROW_INDEX
 from server.plan import ExportPlan
-from server.secrets import SecretRef
 from server.settings import Settings
 from server.storage import storage_errors
 from server.tombstones import StoredTombstones, TombstoneWriter
@@ -53,12 +53,7 @@ class ChangeCounts:
     unchanged: int = 0
 
     def to_json(self) -> dict[str, int]:
-        return {
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "deleted": self.deleted,
-            "unchanged": self.unchanged,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -76,15 +71,7 @@ def index_base_key(settings: Settings, content_key: bytes) -> bytes:
     name = settings.key_index_key
     if not name:
         return content_key
-    reference = settings.hash_keys.get(name)
-    if reference is None:
-        raise FailedPrecondition(
-            f"key_index_key names hash key {name!r}, which hash_keys does not configure"
-        )
-    try:
-        return SecretRef(reference).resolve()
-    except ValueError:
-        raise FailedPrecondition(f"hash key {name!r} is not a valid secret reference") from None
+    return resolve_hash_key(settings.hash_keys, name, "key_index_key").secret
 
 
 def detect_changes(
@@ -92,11 +79,14 @@ def detect_changes(
     sink: Sink,
     base_key: bytes,
     *,
+    content_key: bytes,
+    workers: int,
     batch_rows: int,
     spill_root: Path,
     stop: threading.Event,
-    tombstones: TombstoneWriter,
 ) -> KeyedChanges:
+    """The keyed first pass: the new key index, tombstones (in the chunks' format, keyed
+    by `content_key`, compressed on `workers`), and the rows the export pass sends."""
     keys = IndexKeys.derive(base_key)
     key = plan.increment.key
     parent_index = plan.increment.parent_index
@@ -121,11 +111,13 @@ def detect_changes(
             if stop.is_set():
                 raise Interrupted("export interrupted while indexing keys")
             sorter.add(digester.digests(frame))
+        tombstones = TombstoneWriter(plan, sink, content_key, workers)
         return _Comparison(plan, sink, keys, tombstones).run(sorter)
 
 
 class _Comparison:
-    """Walks the digest ranges of this export and its parent's index side by side."""
+    """Walks the digest ranges of this export and its parent's index side by side,
+    writing the new index and the tombstones: both are committed, or both discarded."""
 
     def __init__(
         self, plan: ExportPlan, sink: Sink, keys: IndexKeys, tombstones: TombstoneWriter
@@ -146,25 +138,23 @@ class _Comparison:
                 if parent is not None
                 else None
             )
-        writer: IndexWriter | None = None
         try:
-            cursor = None
-            for number, current in sorter.ranges():
-                self._check_unique(current)
-                if writer is None:
-                    writer = IndexWriter(
-                        self._sink, join_key(self._plan.prefix, INDEX_NAME), _index_schema(current)
-                    )
-                if handle is not None and cursor is None:
-                    cursor = open_index(handle)
-                earlier = cursor.take_below(range_upper(number)) if cursor else None
-                writer.write(self._range(current, earlier))
-            assert writer is not None
-            stored = writer.commit()
-            writer = None
+            index = IndexWriter(
+                self._sink, join_key(self._plan.prefix, INDEX_NAME), _index_schema(sorter.schema)
+            )
+            try:
+                cursor = open_index(handle) if handle is not None else None
+                for number, current in sorter.ranges():
+                    self._check_unique(current)
+                    earlier = cursor.take_below(range_upper(number)) if cursor else None
+                    index.write(self._range(current, earlier))
+                stored = index.commit()
+                tombstones = self._tombstones.commit()
+            except BaseException:
+                index.abort()
+                self._tombstones.abort()
+                raise
         finally:
-            if writer is not None:
-                writer.abort()
             if handle is not None:
                 handle.close()
         selection = None
@@ -172,9 +162,7 @@ class _Comparison:
             selection = RowSelection(
                 pl.concat(self._positions) if self._positions else pl.Series([], dtype=pl.Int64)
             )
-        return KeyedChanges(
-            stored, self._keys.key_id, self._counts, selection, self._tombstones.commit()
-        )
+        return KeyedChanges(stored, self._keys.key_id, self._counts, selection, tombstones)
 
     def _range(self, current: pl.DataFrame, earlier: pl.DataFrame | None) -> pl.DataFrame:
         """The index rows of one digest range, counting and routing its changes."""
@@ -236,15 +224,16 @@ def _stored_rows(rows: pl.DataFrame, sealed: pl.Series) -> pl.DataFrame:
     return rows.select(kept).with_columns(sealed.alias(SEALED_KEY).cast(pl.Binary))
 
 
-def _index_schema(current: pl.DataFrame) -> pl.Schema:
-    return _stored_rows(current.clear(), pl.Series([], dtype=pl.Binary)).schema
+def _index_schema(digests: pl.Schema) -> pl.Schema:
+    """The stored index's columns, from those of the digested rows."""
+    return _stored_rows(pl.DataFrame(schema=digests), pl.Series([], dtype=pl.Binary)).schema
 
 
 def index_entry(changes: KeyedChanges, plan: ExportPlan) -> dict[str, Any]:
     """The manifest's "key_index" entry."""
     return {
         "path": changes.index.path,
-        "format": "arrow-ipc-stream",
+        "format": INDEX_FORMAT,
         "sorted_by": KEY_DIGEST,
         "rows": changes.index.rows,
         "stored_bytes": changes.index.stored_bytes,

@@ -15,8 +15,11 @@ import polars as pl
 from server.diff import check_same_dataset
 from server.errors import FailedPrecondition
 from server.keyindex.compare import (
+    ADDED,
     CHANGE,
+    CHANGED,
     CHANGED_COLUMNS,
+    REMOVED,
     UNCHANGED,
     compare_range,
     with_changed_columns,
@@ -105,10 +108,10 @@ def diff_records(
     yield RecordDiffSummary(
         base_export_id=str(base.manifest.get("export_id")),
         other_export_id=str(other.manifest.get("export_id")),
-        added=counts["added"],
-        removed=counts["removed"],
-        changed=counts["changed"],
-        unchanged=counts["unchanged"],
+        added=counts[ADDED],
+        removed=counts[REMOVED],
+        changed=counts[CHANGED],
+        unchanged=counts[UNCHANGED],
         changed_columns=dict(sorted(columns.items())),
     )
 

@@ -15,7 +15,7 @@ from server.pipeline.encoders import Encoder
 from server.pipeline.open_chunk import OpenChunk, make_compressor
 from server.plan import ExportPlan
 from server.storage import storage_errors
-from sinks.base import Sink
+from sinks.base import Sink, join_key
 
 OP_COLUMN = "__sluice_op"
 DELETE = "delete"
@@ -101,7 +101,7 @@ class TombstoneWriter:
         if self._open is None:
             plan = self._plan
             with storage_errors():
-                writer = self._sink.create(f"{plan.prefix}/{self.name}", overwrite=True)
+                writer = self._sink.create(join_key(plan.prefix, self.name), overwrite=True)
             encoder = plan.encoder.make(plan.chunk_context(_TOMBSTONE_INDEX, self._zstd_threads))
             chunk = OpenChunk(
                 _TOMBSTONE_INDEX,

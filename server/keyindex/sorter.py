@@ -36,6 +36,11 @@ class RangeSorter:
         self._writers: dict[int, Any] = {}
         self._schema = schema
 
+    @property
+    def schema(self) -> pl.Schema:
+        """The columns of the rows it sorts."""
+        return self._schema
+
     def add(self, frame: pl.DataFrame) -> None:
         if frame.height == 0:
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -249,6 +250,25 @@ def _describe_rule(rule: RedactionRuleSpec) -> dict[str, Any]:
     return described
 
 
+def resolve_hash_key(refs: Mapping[str, str], name: str, where: str) -> HashKey:
+    """The hash key `name` of the server's `hash_keys`; errors say `where` it was asked
+    for and which name, never the key."""
+    reference = refs.get(name)
+    if reference is None:
+        raise FailedPrecondition(
+            f"{where}: hash key {name!r} is not configured on the server (hash_keys)"
+        )
+    try:
+        secret = SecretRef(reference).resolve()
+    except ValueError:
+        raise FailedPrecondition(
+            f"{where}: hash key {name!r} is not a valid secret reference"
+        ) from None
+    except FailedPrecondition as exc:
+        raise FailedPrecondition(f"{where}: hash key {name!r}: {exc.message}") from None
+    return HashKey(name, secret)
+
+
 class _KeyRing:
     """Hash keys resolved once per plan, by name; errors name the rule, never the key."""
 
@@ -258,22 +278,8 @@ class _KeyRing:
 
     def get(self, where: str, name: str) -> HashKey:
         name = name.strip() or DEFAULT_HASH_KEY
-        if name in self._keys:
-            return self._keys[name]
-        reference = self._refs.get(name)
-        if reference is None:
-            raise FailedPrecondition(
-                f"{where}: hash key {name!r} is not configured on the server (hash_keys)"
-            )
-        try:
-            secret = SecretRef(reference).resolve()
-        except ValueError:
-            raise FailedPrecondition(
-                f"{where}: hash key {name!r} is not a valid secret reference"
-            ) from None
-        except FailedPrecondition as exc:
-            raise FailedPrecondition(f"{where}: hash key {name!r}: {exc.message}") from None
-        self._keys[name] = HashKey(name, secret)
+        if name not in self._keys:
+            self._keys[name] = resolve_hash_key(self._refs, name, where)
         return self._keys[name]
 
     def described(self) -> dict[str, str]:
