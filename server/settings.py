@@ -64,9 +64,9 @@ class Settings(BaseModel):
     #: Largest chunk target a request may ask for.
     max_chunk_bytes: int = Field(default=4096 * MiB, ge=1024)
     #: Compression worker threads per export, for zstd, gzip and zip, and for Parquet's
-    #: row groups (0: one per CPU the daemon may use). Any value gives byte-identical
-    #: output; it only changes how many cores compress at once. (Named for zstd, which
-    #: had it first.)
+    #: row groups (at most 3 at once); 0: one per CPU the daemon may use. Any value gives
+    #: byte-identical output; it only changes how many cores compress at once. (Named
+    #: for zstd, which had it first.)
     zstd_threads: int = Field(default=0, ge=0, le=64)
     #: glibc only: buffers at least this big are mapped and unmapped on their own, so
     #: freed ones leave the process instead of fragmenting the heap (server/allocator.py).

@@ -50,10 +50,10 @@ class ParallelDeflater:
     def __init__(self, level: int, workers: int) -> None:
         self._level = level
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="deflate")
-        #: Blocks being compressed, in stream order; at most two per worker, so memory
-        #: stays a few MiB and the caller waits when the workers fall behind.
+        #: Blocks being compressed, in stream order; two per worker, at most 16 (MiB),
+        #: and the caller waits when the workers fall behind.
         self._in_flight: deque[Future[bytes]] = deque()
-        self._limit = 2 * max(1, workers)
+        self._limit = min(2 * max(1, workers), 16)
         self._pending = bytearray()
         self._dictionary = b""
         #: Compressed blocks finished in order but not yet handed out.
@@ -62,8 +62,9 @@ class ParallelDeflater:
     def compress(self, data: bytes) -> bytes:
         self._pending += data
         whole = len(self._pending) - len(self._pending) % BLOCK_BYTES
-        for start in range(0, whole, BLOCK_BYTES):
-            self._submit(bytes(self._pending[start : start + BLOCK_BYTES]), last=False)
+        with memoryview(self._pending) as pending:  # one copy per block, not two
+            for start in range(0, whole, BLOCK_BYTES):
+                self._submit(bytes(pending[start : start + BLOCK_BYTES]), last=False)
         del self._pending[:whole]
         return self._ready(wait=False)
 

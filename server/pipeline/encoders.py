@@ -169,6 +169,8 @@ class CsvEncoder:
 #: and with them the chunk boundaries a resumed export must find again, are the same on
 #: every machine; two behind keep two workers busy while the caller prepares the next.
 PARQUET_ROW_GROUPS_BEHIND: Final = 2
+#: Row groups being encoded at once, at most: the ones held back and the newest.
+_PARQUET_IN_FLIGHT: Final = PARQUET_ROW_GROUPS_BEHIND + 1
 
 
 class ParquetEncoder:
@@ -181,7 +183,7 @@ class ParquetEncoder:
     def __init__(self, context: ChunkContext) -> None:
         self._context = context
         self._stitcher = ParquetStitcher()
-        #: Row groups being encoded, oldest first; at most PARQUET_ROW_GROUPS_BEHIND + 1.
+        #: Row groups being encoded, oldest first; at most _PARQUET_IN_FLIGHT.
         self._pending: deque[Future[ParquetPart]] = deque()
         self._pool: ThreadPoolExecutor | None = None
         self._options: dict[str, Any] = {}
@@ -196,9 +198,9 @@ class ParquetEncoder:
                 # Decided once per chunk, from its first batch (see parquet_dictionary).
                 "use_dictionary": dictionary_columns(batch),
             }
-            self._pool = ThreadPoolExecutor(
-                compression_workers(self._context.workers), thread_name_prefix="parquet"
-            )
+            # More workers than row groups in flight would only sit idle.
+            workers = min(compression_workers(self._context.workers), _PARQUET_IN_FLIGHT)
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="parquet")
             header = self._stitcher.start()
         self._pending.append(self._pool.submit(_parquet_row_group, batch, self._options))
         if len(self._pending) <= PARQUET_ROW_GROUPS_BEHIND:
@@ -215,11 +217,10 @@ class ParquetEncoder:
             self.close()
 
     def close(self) -> None:
-        for future in self._pending:
-            future.cancel()
         self._pending.clear()
         if self._pool is not None:
-            # Workers finish the row group in hand (pyarrow cannot be interrupted), then end.
+            # Queued row groups are cancelled; workers finish the one in hand (pyarrow
+            # cannot be interrupted), then end.
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _next(self) -> bytes:

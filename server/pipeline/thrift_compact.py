@@ -160,8 +160,6 @@ class _Reader:
         return (value >> 1) ^ -(value & 1)
 
     def struct(self, depth: int) -> ThriftStruct:
-        if depth > _MAX_DEPTH:
-            raise ValueError("Thrift data nested too deeply")
         fields: list[Field] = []
         last = 0
         while True:
@@ -177,6 +175,9 @@ class _Reader:
             last = field_id
 
     def value(self, wire_type: int, depth: int) -> Value:
+        # Checked here, where structs, lists, sets and maps all recurse.
+        if depth > _MAX_DEPTH:
+            raise ValueError("Thrift data nested too deeply")
         if wire_type in (TRUE, FALSE):
             return self.byte()
         if wire_type == I8:

@@ -208,6 +208,17 @@ def test_any_struct_decodes_to_what_was_encoded(value: tc.ThriftStruct) -> None:
     assert tc.encode_struct(decoded) == encoded
 
 
+def test_deeply_nested_thrift_is_refused_whatever_nests() -> None:
+    # A field holding a list of lists of lists...: 0x19 is field 1 of type list, and as a
+    # list header one element of type list.
+    lists = b"\x19" * 5000
+    with pytest.raises(ValueError, match="nested too deeply"):
+        tc.decode_struct(lists)
+    structs = b"\x1c" * 5000  # field 1, a struct, whose field 1 is a struct...
+    with pytest.raises(ValueError, match="nested too deeply"):
+        tc.decode_struct(structs)
+
+
 def test_truncated_or_unknown_thrift_is_refused() -> None:
     raw, _ = footer(parquet(frame(10)))
     with pytest.raises(ValueError, match="truncated"):
