@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -280,8 +280,10 @@ class _ProgressReporter:
         self._context.hub.publish(ChunkCommitted(self._job_id, chunk))
         self._last_save = time.monotonic()
         latest = self._latest
-        ahead = latest.source_rows_done > progress.source_rows_done
-        self._publish(latest if ahead else progress, force=True)
+        if latest.source_rows_done > progress.source_rows_done:
+            # The writer is already further on: show that, counting this chunk too.
+            progress = replace(latest, chunks=max(latest.chunks, progress.chunks))
+        self._publish(progress, force=True)
 
     def upload_journal(self, key: str) -> UploadJournal:
         return _StoreUploadJournal(self._context.store, self._job_id, key)
