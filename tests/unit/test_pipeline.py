@@ -108,9 +108,11 @@ class Recorder:
     #: The method of `stop` that stops it ("set"; an ExportStop also has "shutdown", "cancel").
     stop_how: str = "set"
     stop_after: int | None = None
-    #: Set `stop` from a progress report once this many chunks are committed, i.e. while
-    #: the next chunk is open with data written.
-    stop_mid_chunk_after: int | None = None
+    #: Set `stop` from a progress report once more than this many records are written,
+    #: i.e. while the chunk holding the next record is open with data in it. (Counting
+    #: journalled chunks instead raced the commit thread: on a busy machine a late commit
+    #: let the writer finish a further chunk before the stop.)
+    stop_after_records: int | None = None
     chunks: list[ChunkRecord] = field(default_factory=list)
     totals: list[Progress] = field(default_factory=list)
     progress_seen: list[Progress] = field(default_factory=list)
@@ -123,7 +125,7 @@ class Recorder:
 
     def progress(self, progress: Progress) -> None:
         self.progress_seen.append(progress)
-        if self.stop_mid_chunk_after is not None and len(self.chunks) >= self.stop_mid_chunk_after:
+        if self.stop_after_records is not None and progress.records > self.stop_after_records:
             getattr(self.stop, self.stop_how)()
 
 
@@ -344,7 +346,7 @@ def test_stop_after_two_chunks_keeps_exactly_the_committed_chunks(
     sink = LocalSink(tmp_path / "out")
     at_commit = when == "at a commit"
     recorder = Recorder(stop_after=2 if at_commit else None)
-    recorder.stop_mid_chunk_after = None if at_commit else 2
+    recorder.stop_after_records = None if at_commit else 2 * 100
 
     with pytest.raises(Interrupted) as raised:
         run(plan, sink, recorder=recorder, queue_depth=1, batch_rows=25)
@@ -389,7 +391,7 @@ def test_a_shutdown_suspends_the_chunk_in_flight_and_a_cancel_aborts_it(
 ) -> None:
     plan = world.plan("jsonl", "none", max_rows=100, target_bytes=64 * 1024 * 1024)
     sink = FailingSink(StorageUnavailable)
-    recorder = Recorder(stop=ExportStop(), stop_how=how, stop_mid_chunk_after=2)
+    recorder = Recorder(stop=ExportStop(), stop_how=how, stop_after_records=2 * 100)
     with pytest.raises(Interrupted):
         run(plan, sink, recorder=recorder, queue_depth=1, batch_rows=25)
     assert len(recorder.chunks) == 2
@@ -503,7 +505,7 @@ def test_a_parquet_export_that_ends_early_leaves_no_encoder_threads(
     plan = world.plan("parquet", "zstd", max_rows=400, target_bytes=64 * 1024 * 1024)
     stopped = ending == "stopped mid-chunk"
     sink = MemorySink() if stopped else FailingSink(StorageUnavailable, fail_write=3)
-    recorder = Recorder(stop_mid_chunk_after=1 if stopped else None)
+    recorder = Recorder(stop_after_records=400 if stopped else None)
 
     error = _run_in_thread(plan, sink, recorder)
 
