@@ -12,8 +12,8 @@ import pytest
 
 from sinks import (
     IntegrityError,
-    LocationRefused,
     LocalSink,
+    LocationRefused,
     MemorySink,
     ObjectExists,
     ObjectInfo,
