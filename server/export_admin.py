@@ -15,7 +15,7 @@ from server.diff import ChunkDiff, diff_chunks
 from server.errors import FailedPrecondition, InvalidArgument
 from server.jobs.model import JobState
 from server.jobs.store import JobStore
-from server.plan import plan_destination
+from server.plan import outside_export_roots, plan_destination
 from server.record_diff import (
     IndexedExport,
     RecordChange,
@@ -24,10 +24,9 @@ from server.record_diff import (
     record_level_note,
 )
 from server.retention import RetentionPlan, RetentionPolicy, delete_export, plan_retention
-from server.roots import within_roots
 from server.settings import Settings
 from server.verify import VerifyReport, load_manifest, verify_export
-from sinks import is_local_uri, local_path
+from sinks import LocationRefused, classify
 from sinks.base import Sink
 from sinks.profiles import AzureProfile, S3Profile
 
@@ -98,7 +97,7 @@ class ExportAdmin:
         return load_manifest(location.sink, location.manifest_key)
 
     def chain(self, destination: str, dataset: str) -> list[CommittedExport]:
-        sink = self._open_sink(self._check_destination(destination))
+        sink = self._open(destination, "destination")
         return committed_exports(sink, dataset)
 
     def delete(self, ref: str) -> int:
@@ -115,7 +114,7 @@ class ExportAdmin:
     def retain(
         self, destination: str, dataset: str, policy: RetentionPolicy, *, dry_run: bool
     ) -> RetentionPlan:
-        sink = self._open_sink(self._check_destination(destination))
+        sink = self._open(destination, "destination")
         plan = plan_retention(committed_exports(sink, dataset), policy, datetime.now(UTC))
         if not dry_run:
             for export_id in plan.delete:
@@ -132,20 +131,28 @@ class ExportAdmin:
             raise InvalidArgument(
                 field, "a manifest URI ends in <dataset>/<export_id>/manifest.json"
             )
-        sink = self._open_sink(self._check_destination(destination, field), profile=profile)
+        sink = self._open(destination, field, profile)
         return ExportLocation(sink, destination, dataset, export_id)
 
-    def _check_destination(self, destination: str, field: str = "destination") -> str:
-        """Local folders must lie inside the export roots, as for writing."""
-        if not is_local_uri(destination):
-            return destination
+    def _open(
+        self, destination: str, field: str, profile: S3Profile | AzureProfile | None = None
+    ) -> Sink:
+        """The sink of a destination from the allow-list (sinks.locations); local folders
+        must lie inside the export roots, as for writing. Nothing is contacted before."""
         try:
-            real = os.path.realpath(local_path(destination))
-        except ValueError as exc:
+            location = classify(destination)
+        except LocationRefused as exc:
             raise InvalidArgument(field, str(exc)) from None
-        if within_roots(real, self._settings.export_roots):
-            return real
-        raise InvalidArgument(field, f"{destination} is outside the allowed export roots")
+        target = destination
+        if location.kind == "local":
+            target = os.path.realpath(location.target)
+            problem = outside_export_roots(target, self._settings)
+            if problem:
+                raise InvalidArgument(field, problem)
+        try:
+            return self._open_sink(target, profile=profile)
+        except ValueError as exc:  # a malformed bucket or container name, a profile mismatch
+            raise InvalidArgument(field, str(exc)) from None
 
 
 def report_problems(report: VerifyReport) -> list[str]:

@@ -3,7 +3,6 @@ write: the source is resolved and its schema read, but nothing is created anywhe
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,11 +19,11 @@ from server.pipeline.query import CompiledQuery, compile_query
 from server.pipeline.redaction import build_redactor
 from server.pipeline.source import ROW_INDEX, ResolvedSource, read_schema, resolve_source
 from server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
-from server.roots import within_roots
+from server.roots import outside_roots
 from server.settings import Settings
 from server.spec import ExportSpec
 from server.storage import storage_errors
-from sinks import is_local_uri, join_key, local_path, open_sink
+from sinks import LocationRefused, classify, join_key, open_sink
 from sinks.azure.options import AzureLocation
 from sinks.profiles import AzureProfile, S3Profile, profile_kind_for
 from sinks.s3.options import S3Location
@@ -211,20 +210,23 @@ def _check_destination(spec: ExportSpec, settings: Settings) -> str:
             "spec.destination.dataset",
             "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
         )
-    if not is_local_uri(uri):
+    try:
+        location = classify(uri)
+    except LocationRefused as exc:  # another scheme, a chained URL, a remote file:// host
+        raise InvalidArgument("spec.destination.uri", str(exc)) from None
+    if location.kind != "local":
         _check_cloud_location(uri)
         return uri
-    try:
-        resolved = local_path(uri)
-    except ValueError as exc:  # a file:// URL naming another host, or with a query
-        raise InvalidArgument("spec.destination.uri", str(exc)) from None
-    folder = Path(os.path.abspath(os.path.expanduser(resolved)))
-    if within_roots(folder / spec.destination.dataset, settings.export_roots):
-        return str(folder)
-    raise InvalidArgument(
-        "spec.destination.uri",
-        f"{uri} is outside the allowed export roots (configure allowed_roots)",
-    )
+    folder = Path(location.target).resolve()
+    problem = outside_export_roots(folder / spec.destination.dataset, settings)
+    if problem:
+        raise InvalidArgument("spec.destination.uri", problem)
+    return str(folder)
+
+
+def outside_export_roots(path: str | Path, settings: Settings) -> str:
+    """ "" when `path` lies within the export roots, else why not (naming the setting)."""
+    return outside_roots(path, settings.export_roots, "export", "allowed_roots", "--allow-root")
 
 
 def _plan_increment(

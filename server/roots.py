@@ -15,3 +15,19 @@ def within_roots(path: str | Path, roots: Sequence[Path]) -> bool:
         if real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep):
             return True
     return False
+
+
+def outside_roots(
+    path: str | Path, roots: Sequence[Path], what: str, setting: str, flag: str
+) -> str:
+    """ "" when `path` lies within `roots`; else a message naming the roots and where they
+    are configured (the config key, its SLUICE_ environment variable, the serve flag)."""
+    if within_roots(path, roots):
+        return ""
+    shown = str(path) if len(str(path)) <= 300 else str(path)[:300] + "..."
+    listed = ", ".join(str(root) for root in roots)
+    return (
+        f"{shown} is outside the allowed {what} roots ({listed}); the daemon's operator sets "
+        f"them with {setting} in its config file, SLUICE_{setting.upper()} or "
+        f"`sluice serve {flag} DIR`"
+    )

@@ -1,6 +1,7 @@
 """Storage for exported chunks: one small Sink contract, its backends, and retries.
 
-Build sinks with `open_sink(uri)`; the backends are exported for tests and wiring.
+Build sinks with `open_sink(uri)` (only for the URIs `classify` allows); the backends
+are exported for tests and wiring (MemorySink only for in-process tests).
 """
 
 from sinks.base import (
@@ -23,9 +24,9 @@ from sinks.errors import (
     StorageError,
     StorageUnavailable,
 )
-from sinks.factory import is_local_uri, local_path, open_sink, reset_memory_sinks
-from sinks.fsspec_sink import FsspecSink
+from sinks.factory import is_local_uri, local_path, open_sink
 from sinks.local import LocalSink
+from sinks.locations import Location, LocationRefused, classify
 from sinks.memory import MemorySink
 from sinks.retry import RetryingSink, RetryPolicy, retry_call
 
@@ -33,9 +34,10 @@ __all__ = [
     "Capabilities",
     "ContainerNotFound",
     "CredentialsUnavailable",
-    "FsspecSink",
     "IntegrityError",
     "LocalSink",
+    "Location",
+    "LocationRefused",
     "MemorySink",
     "ObjectExists",
     "ObjectInfo",
@@ -49,11 +51,11 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "UploadJournal",
+    "classify",
     "is_local_uri",
     "join_key",
     "local_path",
     "open_sink",
-    "reset_memory_sinks",
     "retry_call",
     "validate_key",
 ]

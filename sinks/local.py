@@ -13,12 +13,15 @@ import errno
 import logging
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
 from sinks.errors import ObjectExists, ObjectNotFound, StorageAccessDenied, StorageError
+from sinks.local_folders import LinkRefused, fsync_folder, open_folder, refuse_link
+from sinks.local_folders import folder as local_folder
 
 log = logging.getLogger("sluice.sinks")
 
@@ -42,38 +45,25 @@ def _translate(exc: OSError, action: str, path: Path | str) -> StorageError:
     return StorageError(f"cannot {action} {where!r}: {exc.strerror or exc}", location=where)
 
 
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        # Some network and FUSE mounts refuse fsync on a directory; the rename is then
-        # as durable as that filesystem can make it.
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
-
-
 class _LocalWriter:
+    """Writes one object into an open folder descriptor, so a link swapped in for the
+    folder's name after create() cannot redirect the commit."""
+
     def __init__(
-        self,
-        key: str,
-        final: Path,
-        temporary: Path,
-        file: BinaryIO,
-        *,
-        overwrite: bool,
-        new_directories: list[Path],
+        self, key: str, final: Path, folder: int, temporary: str, file: BinaryIO, *, overwrite: bool
     ) -> None:
         self._key = key
         self._final = final
+        self._folder = folder
         self._temporary = temporary
         self._file = file
         self._overwrite = overwrite
-        self._new_directories = new_directories
         self._size = 0
         self._state = "open"
+
+    @property
+    def _temporary_path(self) -> Path:
+        return self._final.with_name(self._temporary)
 
     def _ensure_open(self) -> None:
         if self._state != "open":
@@ -84,7 +74,7 @@ class _LocalWriter:
         try:
             self._file.write(data)
         except OSError as exc:
-            raise _translate(exc, "write", self._temporary) from exc
+            raise _translate(exc, "write", self._temporary_path) from exc
         self._size += memoryview(data).nbytes
 
     def commit(self) -> ObjectInfo:
@@ -96,24 +86,30 @@ class _LocalWriter:
             os.fsync(self._file.fileno())
             self._file.close()
             if self._overwrite:
-                self._temporary.replace(self._final)
+                name = self._final.name
+                os.replace(self._temporary, name, src_dir_fd=self._folder, dst_dir_fd=self._folder)
             else:
                 self._link_exclusively()
-            # The new name lives in the parent directory; a freshly created folder's
-            # own entry lives in its parent, so both must reach the disk.
-            for directory in {self._final.parent, *(d.parent for d in self._new_directories)}:
-                _fsync_directory(directory)
+            # The new name lives in the folder (new folders were fsynced when made).
+            fsync_folder(self._folder)
         except OSError as exc:
             self._discard()
             raise _translate(exc, "commit", self._final) from exc
         except ObjectExists:
             self._discard()
             raise
+        os.close(self._folder)
         return ObjectInfo(self._key, self._size)
 
     def _link_exclusively(self) -> None:
         try:
-            os.link(self._temporary, self._final)
+            os.link(
+                self._temporary,
+                self._final.name,
+                src_dir_fd=self._folder,
+                dst_dir_fd=self._folder,
+                follow_symlinks=False,
+            )
         except FileExistsError:
             raise ObjectExists(
                 f"object {self._key!r} already exists", location=str(self._final)
@@ -121,7 +117,7 @@ class _LocalWriter:
         # The object is already published; a temporary left behind here is swept by
         # remove_stale_temporaries on the next resume, so failing commit would only lie.
         with contextlib.suppress(OSError):
-            self._temporary.unlink()
+            os.unlink(self._temporary, dir_fd=self._folder)
 
     def abort(self) -> None:
         if self._state != "open":
@@ -137,16 +133,29 @@ class _LocalWriter:
         with contextlib.suppress(OSError):
             self._file.close()
         try:
-            self._temporary.unlink(missing_ok=True)
+            os.unlink(self._temporary, dir_fd=self._folder)
+        except FileNotFoundError:
+            pass
         except OSError as exc:
-            log.warning("could not remove temporary file %s: %s", self._temporary, exc.strerror)
+            log.warning(
+                "could not remove temporary file %s: %s", self._temporary_path, exc.strerror
+            )
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self._folder)
 
 
 class LocalSink:
-    """Objects under `root`, one file per key. The root is created on the first write."""
+    """Objects under `root`, one file per key. The root is created on the first write.
+
+    `root` is resolved once, here; afterwards no symbolic link is followed on the way to
+    an object (sinks.local_folders), so a link planted under the root (or in place of
+    it) makes reads and writes fail as access denied instead of leaving the root.
+    """
 
     def __init__(self, root: Path) -> None:
         self._root = Path(root)
+        self._real_root = Path(os.path.realpath(root))
 
     @property
     def root(self) -> Path:
@@ -160,57 +169,76 @@ class LocalSink:
     def capabilities(self) -> Capabilities:
         return _CAPABILITIES
 
-    def _path(self, key: str) -> Path:
+    def _parts(self, key: str) -> list[str]:
         validate_key(key)
         if TEMP_MARKER in key:
             raise ValueError(f"object key {key!r} contains the reserved {TEMP_MARKER!r}")
-        return self._root.joinpath(*key.split("/"))
+        return key.split("/")
+
+    def _path(self, key: str) -> Path:
+        return self._root.joinpath(*self._parts(key))
 
     def create(
         self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
     ) -> SinkWriter:
         # Not resumable: a journal has nothing to continue here.
-        final = self._path(key)
+        parts = self._parts(key)
+        final = self._root.joinpath(*parts)
         try:
-            new_directories = _make_parents(final.parent)
-            temporary, file = _open_temporary(final)
+            folder = open_folder(self._real_root, parts[:-1], create=True)
+        except LinkRefused:
+            raise
         except OSError as exc:
             raise _translate(exc, "create", final) from exc
-        return _LocalWriter(
-            key,
-            final,
-            temporary,
-            file,
-            overwrite=overwrite,
-            new_directories=new_directories,
-        )
+        try:
+            temporary, file = _open_temporary(folder, parts[-1])
+        except OSError as exc:
+            os.close(folder)
+            raise _translate(exc, "create", final) from exc
+        return _LocalWriter(key, final, folder, temporary, file, overwrite=overwrite)
 
     def open(self, key: str) -> BinaryIO:
-        path = self._path(key)
+        parts = self._parts(key)
+        path = self._root.joinpath(*parts)
         try:
-            return path.open("rb")
+            with local_folder(self._real_root, parts[:-1], create=False) as parent:
+                fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    os.close(fd)
+                    raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+                return os.fdopen(fd, "rb")
+        except LinkRefused:
+            raise
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise ObjectNotFound(f"object {key!r} not found", location=str(path)) from exc
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise refuse_link(path) from None
             raise _translate(exc, "open", path) from exc
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        for key, entry in _walk(self._root, prefix, temporaries=False):
+        for key, name, folder in _walk(self._real_root, prefix, temporaries=False):
             try:
-                size = entry.stat(follow_symlinks=False).st_size
+                size = os.stat(name, dir_fd=folder, follow_symlinks=False).st_size
             except FileNotFoundError:
                 continue  # removed while we were listing
             except OSError as exc:
-                raise _translate(exc, "list", entry.path) from exc
+                raise _translate(exc, "list", self._root / key) from exc
             yield ObjectInfo(key, size)
 
     def remove(self, key: str) -> None:
-        path = self._path(key)
+        parts = self._parts(key)
+        path = self._root.joinpath(*parts)
         try:
-            path.unlink()
+            with local_folder(self._real_root, parts[:-1], create=False) as parent:
+                os.unlink(parts[-1], dir_fd=parent)
+        except LinkRefused:
+            raise
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return
         except OSError as exc:
+            if exc.errno == errno.EISDIR or (exc.errno == errno.EPERM and path.is_dir()):
+                return
             raise _translate(exc, "remove", path) from exc
 
     def remove_stale_temporaries(self, prefix: str = "") -> int:
@@ -218,64 +246,63 @@ class LocalSink:
         how many. Only call this when no writer of this process or another is active
         under `prefix` (on resume after a crash), or their uploads will fail."""
         removed = 0
-        for _key, entry in list(_walk(self._root, prefix, temporaries=True)):
+        for key, name, folder in _walk(self._real_root, prefix, temporaries=True):
             try:
-                Path(entry.path).unlink()
+                os.unlink(name, dir_fd=folder)
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                raise _translate(exc, "remove", entry.path) from exc
+                raise _translate(exc, "remove", self._root / key) from exc
             removed += 1
         return removed
 
 
-def _make_parents(directory: Path) -> list[Path]:
-    """Create `directory` and its missing ancestors; return the ones that were missing."""
-    missing: list[Path] = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    return missing
-
-
-def _open_temporary(final: Path) -> tuple[Path, BinaryIO]:
+def _open_temporary(folder: int, name: str) -> tuple[str, BinaryIO]:
     # Exclusive creation: a name clash (with a live writer's file) must not be shared.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for _ in range(8):
-        temporary = final.with_name(f"{final.name}{TEMP_MARKER}{secrets.token_hex(4)}")
+        temporary = f"{name}{TEMP_MARKER}{secrets.token_hex(4)}"
         try:
-            return temporary, temporary.open("xb")
+            fd = os.open(temporary, flags, 0o666, dir_fd=folder)
         except FileExistsError:
             continue
-    raise FileExistsError(errno.EEXIST, "no free temporary name", str(final))
+        return temporary, os.fdopen(fd, "wb")
+    raise FileExistsError(errno.EEXIST, "no free temporary name", name)
 
 
-def _walk(root: Path, prefix: str, *, temporaries: bool) -> Iterator[tuple[str, os.DirEntry[str]]]:
+def _walk(root: Path, prefix: str, *, temporaries: bool) -> Iterator[tuple[str, str, int]]:
     """Files under root whose key starts with prefix, in key order, either committed
-    objects or (temporaries=True) in-flight temporaries."""
+    objects or (temporaries=True) in-flight temporaries: (key, name, folder descriptor),
+    the descriptor valid until the next item."""
     start_key = prefix.rpartition("/")[0]
     if start_key:
         try:
             validate_key(start_key)
         except ValueError:
             return  # no valid key lives under an invalid folder
-    start = root.joinpath(*start_key.split("/")) if start_key else root
-    yield from _scan(start, start_key, prefix, temporaries)
+    parts = start_key.split("/") if start_key else []
+    try:
+        start = open_folder(root, parts, create=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except LinkRefused:
+        raise
+    except OSError as exc:
+        raise _translate(exc, "list", root.joinpath(*parts)) from exc
+    try:
+        yield from _scan(start, root.joinpath(*parts), start_key, prefix, temporaries)
+    finally:
+        os.close(start)
 
 
 def _scan(
-    directory: Path | str, directory_key: str, prefix: str, temporaries: bool
-) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    folder: int, path: Path, folder_key: str, prefix: str, temporaries: bool
+) -> Iterator[tuple[str, str, int]]:
     try:
-        with os.scandir(directory) as iterator:
+        with os.scandir(folder) as iterator:
             entries = list(iterator)
-    except (FileNotFoundError, NotADirectoryError):
-        return
     except OSError as exc:
-        raise _translate(exc, "list", directory) from exc
+        raise _translate(exc, "list", path) from exc
 
     # Sorting a folder's own entries by name, with '/' appended to sub-folders, yields
     # keys in exactly the order of sorted full keys ("a-b" < "a/c" since '-' < '/'),
@@ -284,15 +311,31 @@ def _scan(
         return entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
 
     for entry in sorted(entries, key=order):
-        key = f"{directory_key}/{entry.name}" if directory_key else entry.name
+        key = f"{folder_key}/{entry.name}" if folder_key else entry.name
         # Symbolic links are not followed: they could loop or lead outside the root.
         if entry.is_dir(follow_symlinks=False):
-            folder = key + "/"
-            if folder.startswith(prefix) or prefix.startswith(folder):
-                yield from _scan(entry.path, key, prefix, temporaries)
+            sub_folder = key + "/"
+            if sub_folder.startswith(prefix) or prefix.startswith(sub_folder):
+                yield from _scan_child(folder, entry.name, path, key, prefix, temporaries)
         elif (
             entry.is_file(follow_symlinks=False)
             and key.startswith(prefix)
             and (TEMP_MARKER in entry.name) == temporaries
         ):
-            yield key, entry
+            yield key, entry.name, folder
+
+
+def _scan_child(
+    parent: int, name: str, path: Path, key: str, prefix: str, temporaries: bool
+) -> Iterator[tuple[str, str, int]]:
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        child = os.open(name, flags, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return  # removed, or swapped for a file or a link, while we were listing
+        raise _translate(exc, "list", path / name) from exc
+    try:
+        yield from _scan(child, path / name, key, prefix, temporaries)
+    finally:
+        os.close(child)

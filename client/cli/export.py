@@ -80,7 +80,7 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 
 
 @export_group.command("create")
-@click.option("--source", required=True, metavar="URI", help="Source file, glob or fsspec URL.")
+@click.option("--source", required=True, metavar="URI", help="File, glob, s3:// or az:// URL.")
 @click.option("--to", required=True, metavar="DEST", help="Destination folder or URL.")
 @click.option("--dataset", required=True, metavar="NAME", help="Dataset name (folder under DEST).")
 @click.option(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from fnmatch import fnmatchcase
 from typing import IO, BinaryIO
 
 import polars as pl
@@ -21,6 +20,7 @@ import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
 from server.errors import InvalidArgument
+from server.pipeline.source_glob import MAX_FILES, SegmentMatcher, has_magic, too_many_files
 from server.storage import storage_errors
 from sinks import Sink, open_sink, validate_key
 from sinks.profiles import AzureProfile, S3Profile, profile_kind_for
@@ -28,7 +28,8 @@ from sinks.profiles import AzureProfile, S3Profile, profile_kind_for
 #: Bytes of a CSV or NDJSON file read to infer its schema (Polars infers from the first
 #: 100 rows, which this holds unless rows are over 80 KiB each).
 SAMPLE_BYTES = 8 * 1024 * 1024
-_MAGIC = frozenset("*?[")
+#: Objects one expansion may list (the literal prefix bounds the listing).
+_MAX_LISTED = 1_000_000
 
 
 def is_cloud(uri: str) -> bool:
@@ -57,13 +58,23 @@ class CloudFiles:
         """The URIs of the objects a key or glob (`*`, `?`, `[...]` within a folder, `**`
         across folders) names, sorted: a stable order makes resuming possible."""
         literal = _literal_prefix(pattern)
+        matcher = SegmentMatcher(pattern.split("/"), hidden_needs_dot=False)
+
+        def wanted(key: str) -> bool:
+            return key == pattern if literal == pattern else matcher.matches(key.split("/"))
+
+        matches: list[str] = []
         with storage_errors():
-            keys = [info.key for info in self._sink.list(literal)]
-        if literal == pattern:
-            matches = [key for key in keys if key == pattern]
-        else:
-            wanted = pattern.split("/")
-            matches = [key for key in keys if _match(wanted, key.split("/"))]
+            for listed, info in enumerate(self._sink.list(literal)):
+                if listed >= _MAX_LISTED:
+                    raise InvalidArgument(
+                        "spec.source.uri",
+                        f"more than {_MAX_LISTED} objects are listed for the pattern; narrow it",
+                    )
+                if wanted(info.key):
+                    matches.append(info.key)
+                    if len(matches) > MAX_FILES:
+                        raise too_many_files(len(matches))
         for key in matches:
             try:
                 validate_key(key)
@@ -129,16 +140,6 @@ def _first_lines(handle: IO[bytes]) -> bytes:
 
 def _literal_prefix(pattern: str) -> str:
     for index, char in enumerate(pattern):
-        if char in _MAGIC:
+        if has_magic(char):
             return pattern[:index]
     return pattern
-
-
-def _match(pattern: list[str], key: list[str]) -> bool:
-    """Folder-wise glob match: a segment matches one folder level, `**` any number."""
-    if not pattern:
-        return not key
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_match(rest, key[skip:]) for skip in range(len(key) + 1))
-    return bool(key) and fnmatchcase(key[0], head) and _match(rest, key[1:])

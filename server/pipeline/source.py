@@ -1,26 +1,28 @@
 """Sources: resolve a file URI or glob into a sorted file list, its schema and its files.
 
 The file list is sorted and every row gets its position in the concatenated files
-(ROW_INDEX), so a resumed export sees the same rows in the same order. Local files (and
-other fsspec stores) are scanned by Polars; S3 and Azure files are listed and read
-through the storage sinks with their profile (see cloud_files).
+(ROW_INDEX), so a resumed export sees the same rows in the same order. Only the places
+sinks.locations allows are read: local files (inside the allowed source roots) are
+scanned by Polars; S3 and Azure files are listed and read through the storage sinks
+with their profile (see cloud_files). Any other URI is refused before any I/O.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import fsspec
 import polars as pl
+from fsspec.implementations.local import LocalFileSystem
 
 from server.errors import InvalidArgument
 from server.pipeline import cloud_files
-from server.roots import within_roots
+from server.pipeline.source_glob import expand_local, has_magic
+from server.roots import outside_roots
+from sinks.locations import LocationRefused, classify
 from sinks.profiles import AzureProfile, S3Profile
 
 #: Name of the row-position column added to every source; never exported.
@@ -48,8 +50,8 @@ class ResolvedSource:
     uri: str
     format: str
     files: tuple[str, ...]
-    #: Set for remote (non-local) files: the fsspec protocol.
-    protocol: str = "file"
+    #: "local", "s3" or "azure" (sinks.locations).
+    kind: str = "local"
     #: The storage profile S3 and Azure files are read with (secret references only).
     profile: S3Profile | AzureProfile | None = None
 
@@ -81,21 +83,22 @@ def resolve_source(
     """Expand the URI into sorted files, check confinement and the format."""
     if not uri.strip():
         raise InvalidArgument("spec.source.uri", "is required")
-    protocol, path = _split_protocol(uri)
-    if protocol == "file":
-        files = _expand_local(path, allowed_roots)
-    elif cloud_files.is_cloud(uri):
-        files = _expand_cloud(uri, profile)
+    try:
+        location = classify(uri)
+    except LocationRefused as exc:
+        raise InvalidArgument("spec.source.uri", str(exc)) from None
+    if location.kind == "local":
+        files = _expand_local(location.target, allowed_roots)
     else:
-        files = _expand_remote(uri)
+        files = _expand_cloud(uri, profile)
     fmt = _pick_format(format_name, files)
     return ResolvedSource(
-        uri=uri, format=fmt, files=tuple(files), protocol=protocol, profile=profile
+        uri=uri, format=fmt, files=tuple(files), kind=location.kind, profile=profile
     )
 
 
 def scan(source: ResolvedSource) -> pl.LazyFrame:
-    """A lazy frame over local (or other fsspec) files, in order, with ROW_INDEX first."""
+    """A lazy frame over local files, in order, with ROW_INDEX first."""
     if source.in_cloud:
         raise ValueError("S3 and Azure sources are read through their sinks, not scanned")
     files = list(source.files)
@@ -140,75 +143,48 @@ def count_rows(source: ResolvedSource) -> int:
 
 def file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
     """Opens the source's files for reading: S3 and Azure through their sink (seekable,
-    ranged, retried), anything else through fsspec."""
+    ranged, retried), local ones as plain files (fsspec's local opener, which the
+    readers recognise; never fsspec.open, which would read "a::b" as a chained URL)."""
     if source.in_cloud:
         return cloud_files.opener(source.files, source.profile)
+    local = LocalFileSystem()
 
     def open_file(path: str) -> IO[bytes]:
-        opened: IO[bytes] = fsspec.open(path, "rb").open()
+        opened: IO[bytes] = local.open(path, "rb")
         return opened
 
     return open_file
 
 
-def _split_protocol(uri: str) -> tuple[str, str]:
-    if "://" not in uri:
-        return "file", uri
-    protocol, _, rest = uri.partition("://")
-    if protocol == "file":
-        return "file", rest
-    return protocol, rest
-
-
-def _expand_local(path: str, allowed_roots: Sequence[Path]) -> list[str]:
-    pattern = os.path.abspath(os.path.expanduser(path))
-    _check_confined(pattern, allowed_roots, glob_pattern=True)
-    matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
-    files = [m for m in matches if os.path.isfile(m)]
+def _expand_local(pattern: str, allowed_roots: Sequence[Path]) -> list[str]:
+    if not has_magic(pattern):
+        _check_confined(pattern, allowed_roots)
+        files = [pattern] if os.path.isfile(pattern) else []
+    else:
+        # The literal folder part is checked first, so nothing outside is even listed.
+        _check_confined(pattern.split("*")[0].split("?")[0].split("[")[0], allowed_roots)
+        files = expand_local(pattern)
     if not files:
-        what = "no file matches" if glob.has_magic(pattern) else "file does not exist:"
-        raise InvalidArgument("spec.source.uri", f"{what} {path}")
+        what = "no file matches" if has_magic(pattern) else "file does not exist:"
+        raise InvalidArgument("spec.source.uri", f"{what} {_shorten(pattern)}")
     for file in files:
-        _check_confined(file, allowed_roots, glob_pattern=False)
+        _check_confined(file, allowed_roots)
     return files
 
 
-def _check_confined(path: str, roots: Sequence[Path], *, glob_pattern: bool) -> None:
+def _check_confined(path: str, roots: Sequence[Path]) -> None:
     """Reject paths outside the allowed source roots, following symlinks."""
-    # For a glob, check the literal directory part; each match is checked again later.
-    literal = path.split("*")[0].split("?")[0].split("[")[0] if glob_pattern else path
-    if within_roots(literal, roots):
-        return
-    raise InvalidArgument(
-        "spec.source.uri",
-        f"{path} is outside the allowed source roots (configure allowed_source_roots)",
-    )
+    problem = outside_roots(path, roots, "source", "allowed_source_roots", "--allow-source-root")
+    if problem:
+        raise InvalidArgument("spec.source.uri", problem)
 
 
 def _expand_cloud(uri: str, profile: S3Profile | AzureProfile | None) -> list[str]:
     root, pattern = cloud_files.split(uri)
     files = cloud_files.CloudFiles(root, profile).expand(pattern)
     if not files:
-        raise InvalidArgument("spec.source.uri", f"no file matches {uri}")
+        raise InvalidArgument("spec.source.uri", f"no file matches {_shorten(uri)}")
     return files
-
-
-def _expand_remote(uri: str) -> list[str]:
-    try:
-        fs, path = fsspec.core.url_to_fs(uri)
-    except (ValueError, ImportError) as exc:
-        raise InvalidArgument("spec.source.uri", f"unsupported source protocol: {exc}") from None
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    try:
-        matches = sorted(fs.glob(path)) if glob.has_magic(path) else [path]
-        files = [m for m in matches if fs.isfile(m)]
-    except OSError as exc:
-        raise InvalidArgument(
-            "spec.source.uri", f"cannot list {_without_credentials(uri)}: {exc}"
-        ) from None
-    if not files:
-        raise InvalidArgument("spec.source.uri", f"no file matches {_without_credentials(uri)}")
-    return [f"{protocol}://{f}" for f in files]
 
 
 def _pick_format(requested: str, files: Sequence[str]) -> str:
@@ -238,3 +214,8 @@ def _without_credentials(uri: str) -> str:
         return uri
     host_and_path = rest.split("@", 1)[1]
     return f"{scheme}://{host_and_path}"
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    """Echoed request text stays short (gRPC trailers have a size limit)."""
+    return text if len(text) <= limit else text[:limit] + "..."

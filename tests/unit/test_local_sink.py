@@ -167,3 +167,45 @@ def test_full_disk_is_a_permanent_error_with_a_clear_message() -> None:
     other = _translate(OSError(errno.EIO, os.strerror(errno.EIO)), "write", "/x/part-0")
     assert type(other) is StorageError
     assert "/x/part-0" in str(other)
+
+
+@pytest.mark.parametrize("planted", ["ds", "ds/exp"])
+def test_links_under_the_root_are_never_followed(tmp_path: Path, planted: str) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "part-0").write_bytes(b"secret")
+    sink = LocalSink(root)
+    writer = sink.create("other/part-0")  # the root exists before the link is planted
+    writer.write(b"x")
+    writer.commit()
+    link = root / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside, target_is_directory=True)
+    key = f"{planted}/part-0" if planted == "ds/exp" else "ds/exp/part-0"
+    if planted == "ds":
+        (outside / "exp").mkdir()
+        (outside / "exp" / "part-0").write_bytes(b"secret")
+    for action in (
+        lambda: sink.create(key),
+        lambda: sink.open(key),
+        lambda: list(sink.list(planted + "/")),
+        lambda: sink.remove(key),
+    ):
+        with pytest.raises(StorageAccessDenied, match="symbolic link"):
+            action()
+    assert sorted(p.name for p in outside.rglob("*")) == sorted(
+        ["part-0"] + (["exp", "part-0"] if planted == "ds" else [])
+    )
+
+
+def test_a_writer_keeps_its_folder_when_the_name_is_swapped(tmp_path: Path) -> None:
+    sink = LocalSink(tmp_path / "root")
+    writer = sink.create("ds/exp/part-0")
+    writer.write(b"data")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "root" / "ds" / "exp").rename(tmp_path / "root" / "ds" / "moved")
+    (tmp_path / "root" / "ds" / "exp").symlink_to(outside, target_is_directory=True)
+    writer.commit()
+    assert list(outside.iterdir()) == []
+    assert (tmp_path / "root" / "ds" / "moved" / "part-0").read_bytes() == b"data"

@@ -64,12 +64,17 @@ def _plan(source: Path, export_id: str = "exp-1", **fields: Any) -> ExportPlan:
     root = source.parent.parent
     settings = load_settings(
         None,
-        {"state_dir": root / "state", "allowed_source_roots": [source.parent]},
+        {
+            "state_dir": root / "state",
+            "allowed_roots": [root / "exports"],
+            "allowed_source_roots": [source.parent],
+        },
         environ={},
     )
     spec = ExportSpec(
         source=SourceSpec(str(source)),
-        destination=DestinationSpec("memory://manifests", "events"),
+        # Planned as a local folder (never written: each test runs into a MemorySink).
+        destination=DestinationSpec(str(root / "exports"), "events"),
         chunking=ChunkingSpec(target_bytes=32 * 1024),
         **fields,
     )

@@ -76,7 +76,8 @@ class World:
     ) -> ExportPlan:
         spec = ExportSpec(
             source=SourceSpec(str(source or self.source)),
-            destination=DestinationSpec("memory://pipeline-tests", "events"),
+            # Planned as a local folder (never written: each test runs into a MemorySink).
+            destination=DestinationSpec(str(self.sources.parent / "exports"), "events"),
             query=QuerySpec(where=where),
             output=OutputSpec(fmt, compression),
             chunking=ChunkingSpec(target_bytes, max_rows),

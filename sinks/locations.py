@@ -1,0 +1,76 @@
+"""The allow-list of places a request may name as a source or destination.
+
+A URI is a local path (a plain path or a file:// URL without a host), an S3 URL
+(s3://, s3a://) or an Azure Blob URL (az://, abfs://, abfss://). Anything else (other
+fsspec protocols such as local://, memory://, http(s)://, ftp://, sftp://, zip://,
+chained "a::b" URLs) is refused here, by looking at the text alone: no filesystem is
+built, no file opened and no connection made for a refused URI. Local paths still have
+to pass the caller's root check.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+LocationKind = Literal["local", "s3", "azure"]
+
+_SCHEMES: dict[str, LocationKind] = {
+    "s3": "s3",
+    "s3a": "s3",
+    "az": "azure",
+    "abfs": "azure",
+    "abfss": "azure",
+}
+_FILE = "file"
+#: RFC 3986 scheme syntax; "simplecache::file" and the like fail it.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
+ALLOWED = "a local path, a file:// URL, s3://, az://, abfs:// or abfss://"
+
+
+class LocationRefused(ValueError):
+    """The URI names a place requests may not reach; the message never quotes secrets."""
+
+
+@dataclass(frozen=True)
+class Location:
+    kind: LocationKind
+    #: Local: the absolute path (not resolved: it may hold glob patterns). Cloud: the URI.
+    target: str
+
+
+def classify(uri: str) -> Location:
+    """Where `uri` points, or LocationRefused for anything outside the allow-list."""
+    if not uri:
+        raise LocationRefused("is empty")
+    if "\x00" in uri:
+        raise LocationRefused("contains a NUL character")
+    scheme, sep, _ = uri.partition("://")
+    if not sep:
+        return Location("local", os.path.abspath(os.path.expanduser(uri)))
+    if not _SCHEME.match(scheme):
+        # Chained URLs ("simplecache::file://...") reach files past every root check.
+        raise LocationRefused(f"is not a supported URL; use {ALLOWED}")
+    kind = _SCHEMES.get(scheme.lower())
+    if kind is not None:
+        return Location(kind, uri)
+    if scheme.lower() == _FILE:
+        return Location("local", _file_url_path(uri))
+    raise LocationRefused(f"uses the unsupported scheme {scheme[:32]!r}; use {ALLOWED}")
+
+
+def _file_url_path(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        raise LocationRefused("is a file:// URL naming another host; only local paths")
+    if parts.query or parts.fragment:
+        raise LocationRefused("is a file:// URL with a query or fragment")
+    path = unquote(parts.path)
+    if not path:
+        raise LocationRefused("is a file:// URL without a path")
+    if "\x00" in path:
+        raise LocationRefused("contains a NUL character")
+    return os.path.abspath(path)
