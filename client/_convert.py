@@ -16,12 +16,13 @@ from sluice.v1 import export_pb2
 _STATE_PREFIX = "EXPORT_STATE_"
 
 #: Lowercase state names as the CLI and JSON output spell them.
-STATE_NAMES = ("queued", "running", "succeeded", "failed", "cancelled")
+STATE_NAMES = ("queued", "running", "succeeded", "failed", "cancelled", "deleted")
 FINAL_STATES = frozenset(
     {
         export_pb2.EXPORT_STATE_SUCCEEDED,
         export_pb2.EXPORT_STATE_FAILED,
         export_pb2.EXPORT_STATE_CANCELLED,
+        export_pb2.EXPORT_STATE_DELETED,
     }
 )
 

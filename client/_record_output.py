@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from client._reader import ExportReadError, VerifiedChunk
+from server.pipeline.temporal_text import temporal_as_text
 
 
 class RecordWriter:
@@ -33,6 +34,9 @@ class RecordWriter:
             return
         frame = _decode(chunk, source_format)
         _check_count(chunk, frame.height)
+        if self._fmt != "parquet":
+            # Dates and times read back from Parquet/Arrow as text exports write them.
+            frame = temporal_as_text(frame)
         if self._fmt == "jsonl":
             frame.write_ndjson(self._sink)
         elif self._fmt == "csv":

@@ -4,6 +4,7 @@ job store never saw; an export id is looked up in the job store first for conven
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 
 from server.catalog import CommittedExport, committed_exports
 from server.diff import ChunkDiff, diff_chunks
-from server.errors import FailedPrecondition, InvalidArgument
+from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.jobs.model import JobState
 from server.jobs.store import JobStore
 from server.plan import outside_export_roots, plan_destination
@@ -23,7 +24,13 @@ from server.record_diff import (
     diff_records,
     record_level_note,
 )
-from server.retention import RetentionPlan, RetentionPolicy, delete_export, plan_retention
+from server.retention import (
+    RETIRE_A_CHAIN,
+    RetentionPlan,
+    RetentionPolicy,
+    delete_export,
+    plan_retention,
+)
 from server.settings import Settings
 from server.verify import VerifyReport, load_manifest, verify_export
 from sinks import LocationRefused, classify
@@ -66,6 +73,8 @@ class ExportAdmin:
         if ref.rstrip("/").endswith("manifest.json"):
             return self._from_manifest_uri(ref, field)
         job = self._store.get(ref)
+        if job.state == JobState.DELETED:
+            raise FailedPrecondition(f"export '{ref}' is deleted; its files were removed")
         if job.state != JobState.SUCCEEDED or not job.manifest_uri:
             raise FailedPrecondition(f"export '{ref}' is {job.state}; it has no manifest yet")
         # An export this daemon made reaches its destination with the profile it used,
@@ -107,9 +116,11 @@ class ExportAdmin:
         if children:
             raise FailedPrecondition(
                 f"export '{location.export_id}' is the parent of {', '.join(children)}; "
-                "delete those first or use a retention rule"
+                f"delete those first, or {RETIRE_A_CHAIN}"
             )
-        return delete_export(location.sink, location.dataset, location.export_id)
+        removed = delete_export(location.sink, location.dataset, location.export_id)
+        self._mark_deleted(location)
+        return removed
 
     def retain(
         self, destination: str, dataset: str, policy: RetentionPolicy, *, dry_run: bool
@@ -119,7 +130,22 @@ class ExportAdmin:
         if not dry_run:
             for export_id in plan.delete:
                 delete_export(sink, dataset, export_id)
+                self._mark_deleted(ExportLocation(sink, destination, dataset, export_id))
         return plan
+
+    def _mark_deleted(self, location: ExportLocation) -> None:
+        """The job of a removed export becomes DELETED, when this daemon made it there:
+        an export id is found in the job store, and its manifest is the one removed (not
+        a copy of the export elsewhere)."""
+        try:
+            job = self._store.get(location.export_id)
+        except NotFound:
+            return  # made by another daemon, or before this job store
+        removed = f"{location.sink.uri.rstrip('/')}/{location.manifest_key}"
+        if job.state != JobState.SUCCEEDED or job.manifest_uri != removed:
+            return
+        with contextlib.suppress(FailedPrecondition):  # deleted meanwhile by another call
+            self._store.transition(job.id, {JobState.SUCCEEDED}, JobState.DELETED)
 
     def _from_manifest_uri(
         self, uri: str, field: str, profile: S3Profile | AzureProfile | None = None

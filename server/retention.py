@@ -19,6 +19,13 @@ from server.errors import InvalidArgument
 from server.storage import storage_errors
 from sinks.base import Sink
 
+#: How an old chain is retired, for messages about exports kept or refused as parents.
+RETIRE_A_CHAIN = (
+    "start a new chain with a full export (`sluice export create ... --mode full`, "
+    'Incremental.mode "full"); once the kept exports all belong to it, retention '
+    "deletes the old chain"
+)
+
 
 @dataclass(frozen=True)
 class RetentionPolicy:
@@ -88,17 +95,21 @@ def plan_retention(
 
 
 def delete_export(sink: Sink, dataset: str, export_id: str) -> int:
-    """Remove one export: manifest (and signature) first, then every other object.
-    Returns how many objects were removed. Safe to run again after an interruption."""
+    """Remove one export: manifest (and signature) first, then every other object (a
+    local sink also removes the folder they leave empty). Returns how many objects were
+    removed, the manifest and signature included. Safe to run again after an
+    interruption."""
     prefix = f"{dataset}/{export_id}/"
-    removed = 0
+    first = [prefix + name for name in ("manifest.json", "manifest.json.sig")]
     with storage_errors():
-        for name in ("manifest.json", "manifest.json.sig"):
-            sink.remove(prefix + name)
-        for info in list(sink.list(prefix)):
-            sink.remove(info.key)
-            removed += 1
-    return removed
+        stored = [info.key for info in sink.list(prefix)]
+        for key in first:
+            # Removed even when the listing missed it: the manifest must go first.
+            sink.remove(key)
+        for key in stored:
+            if key not in first:
+                sink.remove(key)
+    return len(stored)
 
 
 def _keep_parents(exports: Iterable[CommittedExport], reasons: dict[str, str]) -> None:

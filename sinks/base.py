@@ -106,7 +106,9 @@ class Sink(Protocol):
         ...
 
     def remove(self, key: str) -> None:
-        """Delete an object; removing a missing key is not an error."""
+        """Delete an object; removing a missing key is not an error. Stores with real
+        folders also remove the object's folder when that leaves it empty (an export's
+        folder disappears with its last object); its parents stay."""
         ...
 
 

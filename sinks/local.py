@@ -240,6 +240,12 @@ class LocalSink:
             if exc.errno == errno.EISDIR or (exc.errno == errno.EPERM and path.is_dir()):
                 return
             raise _translate(exc, "remove", path) from exc
+        if path.parent != self._root:
+            # Only the object's own folder: rmdir fails while anything (a stray
+            # temporary included) is left in it, and never touches a folder that a
+            # concurrent export of the dataset may be creating.
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
 
     def remove_stale_temporaries(self, prefix: str = "") -> int:
         """Delete temporaries left by writers that died before commit or abort; returns

@@ -26,6 +26,7 @@ from client.cli.output import (
     summary_line,
 )
 from client.cli.params import LABEL, LIST, SIZE, TIME, split_list
+from client.cli.paths import absolute_uri, export_ref
 from client.cli.progress import describe_event, wait_with_bar
 from client.cli.redaction import build_redaction, redaction_options
 
@@ -80,8 +81,18 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 
 
 @export_group.command("create")
-@click.option("--source", required=True, metavar="URI", help="File, glob, s3:// or az:// URL.")
-@click.option("--to", required=True, metavar="DEST", help="Destination folder or URL.")
+@click.option(
+    "--source",
+    required=True,
+    metavar="URI",
+    help="File, glob, s3:// or az:// URL. Relative paths are taken from this shell's folder.",
+)
+@click.option(
+    "--to",
+    required=True,
+    metavar="DEST",
+    help="Destination folder or URL. Relative paths are taken from this shell's folder.",
+)
 @click.option("--dataset", required=True, metavar="NAME", help="Dataset name (folder under DEST).")
 @click.option(
     "--storage-profile",
@@ -238,8 +249,9 @@ def create(
     passphrase = _secret_name(passphrase_secret, passphrase_env, "--passphrase")
     zip_password = _secret_name(zip_password_secret, zip_password_env, "--zip-password")
     spec = ExportClient.build_spec(
-        source=source,
-        to=to,
+        # The user's relative paths, not the daemon's working directory.
+        source=absolute_uri(source),
+        to=absolute_uri(to),
         dataset=dataset,
         source_format=source_format,
         format=fmt,
@@ -284,12 +296,12 @@ def _secret_name(name: str, env_var: str, option: str) -> str:
 
 
 @export_group.command("get")
-@click.argument("export_id", metavar="ID")
+@click.argument("export", metavar="ID|MANIFEST_URI|FOLDER")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def get(export_id: str, as_json: bool) -> None:
-    """Show one export."""
+def get(export: str, as_json: bool) -> None:
+    """Show one export: by id, or by its manifest.json or folder (whose name is the id)."""
     with cli_state().client() as sluice:
-        print_export(sluice.get(export_id), as_json=as_json)
+        print_export(sluice.get(export_ref(export).export_id), as_json=as_json)
 
 
 @export_group.command("watch")
@@ -379,7 +391,7 @@ def list_exports(
     if dataset:
         if not destination:
             raise click.UsageError("--dataset needs --to DEST")
-        print_dataset_history(destination, dataset, as_json=as_json)
+        print_dataset_history(absolute_uri(destination), dataset, as_json=as_json)
         return
     with cli_state().client() as sluice:
         found = sluice.list(states=states, labels=dict(labels), page_size=min(limit, 500))
@@ -391,7 +403,7 @@ def list_exports(
 
 
 @export_group.command("manifest")
-@click.argument("target", metavar="ID_OR_PATH")
+@click.argument("target", metavar="ID|MANIFEST_URI|FOLDER")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest itself.")
 def manifest(target: str, as_json: bool) -> None:
     """Summarise an export's manifest.

@@ -12,7 +12,8 @@ from rich.table import Table
 from sluice.v1 import export_pb2
 
 from client.cli.context import cli_state
-from client.cli.output import fmt_bytes, print_json, stdout
+from client.cli.output import fmt_bytes, plural, print_json, stdout
+from client.cli.paths import absolute_uri, export_ref
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -23,14 +24,18 @@ def _as_dict(message: Message) -> dict[str, object]:
     )
 
 
+_EXPORT = "ID|MANIFEST_URI|FOLDER"
+
+
 @click.command("verify")
-@click.argument("export", metavar="ID|MANIFEST_URI")
+@click.argument("export", metavar=_EXPORT)
 @_JSON
 def verify(export: str, as_json: bool) -> None:
     """Re-read every chunk from the destination and check its size and sha256.
-    Exits 1 when anything is missing, corrupt or extra."""
+    Exits 1 when anything is missing, corrupt or extra. The export is named by id, by
+    its manifest.json (path or URL) or by its folder."""
     with cli_state().client() as sluice:
-        report = sluice.verify(export)
+        report = sluice.verify(export_ref(export).for_server)
     if as_json:
         print_json(_as_dict(report))
     else:
@@ -58,10 +63,11 @@ def verify(export: str, as_json: bool) -> None:
 @click.option("--chunks-only", is_flag=True, help="Skip the record-level diff.")
 @_JSON
 def diff(base: str, other: str, chunks_only: bool, as_json: bool) -> None:
-    """What changed from export A to export B (ids or manifest URIs): chunk by chunk, and
+    """What changed from export A to export B (ids, manifests or folders): chunk by chunk, and
     record by record (keys by digest, with the changed columns) when both have a key
     index. --json prints JSON lines: the chunk diff, one line per changed key, and a
     final {"summary": ...}."""
+    base, other = export_ref(base).for_server, export_ref(other).for_server
     with cli_state().client() as sluice:
         result = sluice.diff(base, other)
         _print_chunk_diff(result, as_json)
@@ -121,16 +127,22 @@ def _print_record_event(event: export_pb2.RecordDiffEvent, as_json: bool) -> Non
 
 
 @click.command("delete")
-@click.argument("export", metavar="ID|MANIFEST_URI")
+@click.argument("export", metavar=_EXPORT)
 @_JSON
 def delete(export: str, as_json: bool) -> None:
-    """Delete a committed export from its destination (its manifest first)."""
+    """Delete a committed export from its destination: its manifest first, then every
+    other object and the emptied folder. The export is then `deleted` in `export get`
+    and `export list`. Refused while a later incremental export builds on it (see
+    `sluice export retain --help` to retire a whole chain)."""
+    ref = export_ref(export)
     with cli_state().client() as sluice:
-        result = sluice.delete(export)
+        result = sluice.delete(ref.for_server)
     if as_json:
-        print_json(_as_dict(result))
+        print_json({"export_id": ref.export_id, "objects_removed": result.objects_removed})
     else:
-        stdout().print(f"deleted {export}: {result.objects_removed} objects removed")
+        stdout().print(
+            f"deleted export {ref.export_id}: {plural(result.objects_removed, 'object')} removed"
+        )
 
 
 @click.command("retain")
@@ -155,10 +167,16 @@ def retain(
     as_json: bool,
 ) -> None:
     """Apply keep rules to a dataset (like restic forget); parents of kept incremental
-    exports are always kept."""
+    exports are always kept.
+
+    An incremental chain is therefore kept whole while any of its exports is kept. To
+    retire an old chain, start a new one with a full export (`sluice export create
+    ... --mode full`, with the same --cursor/--key for the incrementals that follow);
+    once the kept exports all belong to the new chain, retain deletes the old one.
+    """
     with cli_state().client() as sluice:
         result = sluice.retain(
-            destination,
+            absolute_uri(destination),
             dataset,
             keep_last=keep_last,
             keep_daily=keep_daily,
@@ -176,6 +194,14 @@ def retain(
     verb = "would delete" if dry_run else "deleted"
     for export_id in result.deleted:
         out.print(f"{verb:<7} {export_id}")
+    as_parents = [e for e in result.kept if result.reasons[e].startswith("parent of")]
+    if as_parents:
+        out.print(
+            f"note: {plural(len(as_parents), 'export')} kept only because kept incremental "
+            "exports build on them. To retire that chain, start a new one with a full "
+            "export (`sluice export create ... --mode full`); once the kept exports all "
+            "belong to the new chain, retain deletes the old one."
+        )
 
 
 def print_dataset_history(destination: str, dataset: str, *, as_json: bool) -> None:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from client.cli.output import CliError
+from client.cli.output import CliError, print_json
 from server.pipeline.ciphers import bech32
 from server.pipeline.ciphers.age import IDENTITY_HRP, RECIPIENT_HRP
 from server.signing import key_id, public_key_pem
@@ -25,7 +25,8 @@ from server.signing import key_id, public_key_pem
     "-o",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File to create (mode 0600; never overwritten).",
+    help="File to create (mode 0600; never overwritten). Missing folders are created "
+    "(the last one mode 0700).",
 )
 @click.option(
     "--signing",
@@ -33,7 +34,13 @@ from server.signing import key_id, public_key_pem
     help="Make an Ed25519 manifest signing key (PEM) for the daemon's "
     "manifest_signing_key instead of an age identity.",
 )
-def keygen(output: Path, signing: bool) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"file", "kind", ...} with the public half (never the private one).',
+)
+def keygen(output: Path, signing: bool, as_json: bool) -> None:
     """Create a private key file and print its public half.
 
     Default: an age identity; the printed age1... recipient goes to
@@ -47,18 +54,37 @@ def keygen(output: Path, signing: bool) -> None:
             serialization.NoEncryption(),
         ).decode()
         _create_private(output, body)
-        click.echo(public_key_pem(private.public_key()), nl=False)
-        click.echo(f"key id: {key_id(private.public_key())}", err=True)
+        public_pem, public_id = public_key_pem(private.public_key()), key_id(private.public_key())
+        if as_json:
+            print_json(
+                {
+                    "file": str(output.absolute()),
+                    "kind": "ed25519-signing",
+                    "public_key_pem": public_pem,
+                    "key_id": public_id,
+                }
+            )
+            return
+        click.echo(public_pem, nl=False)
+        click.echo(f"key id: {public_id}", err=True)
         return
     identity = X25519PrivateKey.generate()
     recipient = bech32.encode(RECIPIENT_HRP, identity.public_key().public_bytes_raw())
     secret = bech32.encode(IDENTITY_HRP, identity.private_bytes_raw()).upper()
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     _create_private(output, f"# created: {created}\n# public key: {recipient}\n{secret}\n")
-    click.echo(recipient)
+    if as_json:
+        print_json({"file": str(output.absolute()), "kind": "age", "recipient": recipient})
+    else:
+        click.echo(recipient)
 
 
 def _create_private(path: Path, text: str) -> None:
+    try:
+        # 0700 for the folder a key is put in, when it is made for it.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -8,56 +8,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from rich.console import Console
 from rich.table import Table
 
 from client._client import ExportClient
-from client._convert import state_name
 from client.cli.output import CliError, fmt_bytes, fmt_count, plural, print_wide
+from client.cli.paths import export_ref, local_path, manifest_uri
 
 #: Chunks shown at each end of the table; the middle of a long export is elided.
 EDGE_CHUNKS = 5
 _SHA_SHOWN = 12
 
 
-def local_path(uri: str) -> Path | None:
-    """The local file a path or file:// URL names; None for remote URLs (s3://, az://)."""
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    # A one-letter "scheme" is a Windows drive, not a URL.
-    if not parsed.scheme or len(parsed.scheme) == 1:
-        return Path(uri)
-    return None
-
-
 def load_manifest(target: str, client: Callable[[], ExportClient]) -> tuple[dict[str, Any], str]:
-    """(manifest, where it was read) for a local path/URL, a folder holding
-    manifest.json, or an export id resolved through the server."""
-    path = local_path(target)
-    if path is not None and path.is_dir():
-        path = path / "manifest.json"
-    if path is None or not path.exists():
-        # Export ids never contain a slash or end in .json; such a target was a path.
-        if target.startswith("file://") or "/" in target or target.endswith(".json"):
-            raise CliError(f"no manifest at {target}")
-        with client() as sluice:
-            export = sluice.get(target)
-        if not export.manifest_uri:
-            raise CliError(
-                f"export {export.id} has no manifest yet (it is {state_name(export.state)}); "
-                "a manifest is written when an export succeeds"
-            )
-        path = local_path(export.manifest_uri)
-        if path is None:
-            raise CliError(
-                f"manifest {export.manifest_uri} is not on local storage; download it and "
-                "pass the file path"
-            )
+    """(manifest, where it was read) for an export id, a manifest.json path or file://
+    URL, or the export's folder (see client/cli/paths.py)."""
+    uri = manifest_uri(export_ref(target), client)
+    path = local_path(uri)
+    if path is None:
+        raise CliError(
+            f"manifest {uri} is not on local storage; download it and pass the file path"
+        )
+    if not path.exists():
+        raise CliError(f"no manifest at {uri}")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -25,6 +25,7 @@ _STATE_STYLES = {
     "succeeded": "green",
     "failed": "red",
     "cancelled": "yellow",
+    "deleted": "magenta",
 }
 
 

@@ -14,6 +14,8 @@ import click
 from client._errors import SluiceError
 from client.cli.context import cli_state
 from client.cli.output import CliError
+from client.cli.paths import export_ref
+from client.cli.paths import manifest_uri as resolve_manifest
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -22,7 +24,7 @@ OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 
 
 @click.command("read")
-@click.argument("manifest_uri", metavar="MANIFEST_URI")
+@click.argument("manifest_uri", metavar="ID|MANIFEST_URI|FOLDER")
 @click.option(
     "--identity",
     "-i",
@@ -62,7 +64,8 @@ def read_export(
     fmt: str | None,
     public_key: str,
 ) -> None:
-    """Read an export back: MANIFEST_URI is a manifest.json path, its folder or a URL.
+    """Read an export back: give its manifest.json (path or URL), its folder, or its
+    export id (the daemon says where its manifest is).
 
     Every chunk's sha256 is checked against the manifest, and its encryption
     authenticated, before any of its records are written; a failure stops with a
@@ -85,7 +88,7 @@ def read_export(
             passphrase=passphrase,
         )
         reader = ExportReader(
-            manifest_uri,
+            resolve_manifest(export_ref(manifest_uri), cli_state().client),
             keys,
             public_key=_public_key(public_key) if public_key else None,
             published_key=_published_key,

@@ -18,13 +18,17 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: A succeeded export whose stored objects were removed (delete or retention).
+    DELETED = "deleted"
 
     @property
     def final(self) -> bool:
         return self in FINAL_STATES
 
 
-FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+FINAL_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.DELETED}
+)
 UNFINISHED_STATES = frozenset({JobState.QUEUED, JobState.RUNNING})
 RESUMABLE_STATES = frozenset({JobState.FAILED, JobState.CANCELLED})
 CANCELLABLE_STATES = UNFINISHED_STATES

@@ -261,10 +261,13 @@ class SQLiteJobStore:
             if current not in allowed_from:
                 expected = " or ".join(sorted(JobState(s).value for s in allowed_from))
                 raise FailedPrecondition(f"export '{job_id}' is {current}; expected {expected}")
+            # From one final state to another (succeeded -> deleted) the export finished
+            # when it first did; only entering a final state stamps the time.
+            keep_finished = to.final and current.final
             db.execute(
                 "UPDATE jobs SET state = ?, updated_at = ?,"
                 " started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,"
-                " finished_at = ?,"
+                " finished_at = CASE WHEN ? THEN COALESCE(finished_at, ?) ELSE ? END,"
                 " error_code = ?, error_message = ?, error_transient = ?,"
                 " manifest_uri = COALESCE(?, manifest_uri)"
                 " WHERE id = ?",
@@ -272,6 +275,8 @@ class SQLiteJobStore:
                     to.value,
                     now,
                     to is JobState.RUNNING,
+                    now,
+                    keep_finished,
                     now,
                     now if to.final else None,
                     None if error is None else error.code,

@@ -50,7 +50,8 @@ class JobStore(Protocol):
     ) -> Job:
         """Compare-and-set the state. Raise FailedPrecondition naming the current state
         when it is not in allowed_from. Sets started_at on RUNNING (first time), finished_at
-        on a final state (cleared when leaving one), and error (cleared unless given)."""
+        on entering a final state (kept from one final state to another, cleared when
+        leaving one), and error (cleared unless given)."""
         ...
 
     def record_chunk(self, job_id: str, chunk: ChunkRecord, progress: Progress) -> None:

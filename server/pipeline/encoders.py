@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from server.pipeline.deflate import compression_workers
 from server.pipeline.parquet_dictionary import dictionary_columns
 from server.pipeline.parquet_stitch import ParquetPart, ParquetStitcher, split_file
+from server.pipeline.temporal_text import temporal_as_text
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class NdjsonEncoder:
 
     def encode(self, batch: pl.DataFrame) -> bytes:
         buffer = io.BytesIO()
-        batch.write_ndjson(buffer)
+        temporal_as_text(batch).write_ndjson(buffer)
         return buffer.getvalue()
 
     def finish(self) -> bytes:
@@ -131,7 +132,7 @@ class JsonDocumentEncoder:
 
     def encode(self, batch: pl.DataFrame) -> bytes:
         buffer = io.BytesIO()
-        batch.write_ndjson(buffer)
+        temporal_as_text(batch).write_ndjson(buffer)
         # NDJSON escapes newlines inside values, so each line is exactly one record.
         body = buffer.getvalue().rstrip(b"\n").replace(b"\n", b",\n")
         if not body:
@@ -153,7 +154,9 @@ class CsvEncoder:
 
     def encode(self, batch: pl.DataFrame) -> bytes:
         buffer = io.BytesIO()
-        _nested_as_json(batch).write_csv(buffer, include_header=not self._header_written)
+        _nested_as_json(temporal_as_text(batch)).write_csv(
+            buffer, include_header=not self._header_written
+        )
         self._header_written = True
         return buffer.getvalue()
 

@@ -89,17 +89,80 @@ def _check_columns(requested: tuple[str, ...], names: list[str]) -> tuple[str, .
 
 
 def _compile_where(where: str, schema: pl.Schema, names: list[str]) -> pl.Expr:
+    field = "spec.query.where"
     if _SUBQUERY.search(_STRING_LITERAL.sub("''", where)):
-        raise InvalidArgument("spec.query.where", "subqueries are not allowed; give an expression")
+        raise InvalidArgument(field, "subqueries are not allowed; give an expression")
+    bare_date = _BARE_DATE.search(_without_quoted(where))
     try:
         expr = pl.sql_expr(where)
     except Exception as exc:  # noqa: BLE001 - Polars raises several types for a bad parse
-        raise InvalidArgument("spec.query.where", _first_line(exc)) from None
+        if bare_date:  # `ts > 2024-01-01 10:00` fails at the time's colon
+            raise InvalidArgument(field, _temporal_hint(where, None, schema)) from None
+        raise InvalidArgument(field, _first_line(exc)) from None
+    if bare_date:
+        # Valid SQL, wrong meaning: the date is subtraction, and comparing a datetime
+        # with the number 2022 would silently select (nearly) every row.
+        raise InvalidArgument(field, _temporal_hint(where, expr, schema))
     unknown = sorted(set(expr.meta.root_names()) - set(names))
     if unknown:
-        raise InvalidArgument("spec.query.where", f"unknown column(s) {', '.join(unknown)}")
-    _check_on_empty_frame(expr, schema, "spec.query.where")
+        raise InvalidArgument(field, f"unknown column(s) {', '.join(unknown)}")
+    try:
+        _check_on_empty_frame(expr, schema, field)
+    except InvalidArgument as exc:
+        if _TEMPORAL_MISMATCH.search(str(exc)):
+            raise InvalidArgument(field, _temporal_hint(where, expr, schema)) from None
+        raise
     return expr
+
+
+# Dates and times the way people type them, quoted or not. Bounded, so a hint echoes
+# at most a short literal of the request.
+_DATE_TEXT = r"\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?"
+_BARE_DATE = re.compile(rf"(?<![\w.])({_DATE_TEXT})(?![\w.:])")
+_QUOTED_DATE = re.compile(rf"'({_DATE_TEXT}[^']{{0,12}})'")
+_QUOTED_IDENTIFIER = re.compile(r'"(?:[^"]|"")*"')
+# What Polars says when a temporal column meets a string, or a literal of another zone.
+_TEMPORAL_MISMATCH = re.compile(
+    r"date/datetime/time"
+    r"|comparison between .*dtype: (?:Datetime|Date)"
+    r"|cannot check for (?:Date|Datetime)"
+)
+
+
+def _without_quoted(where: str) -> str:
+    return _QUOTED_IDENTIFIER.sub('""', _STRING_LITERAL.sub("''", where))
+
+
+def _temporal_hint(where: str, expr: pl.Expr | None, schema: pl.Schema) -> str:
+    """How to write the date/time the caller meant: a typed literal matching each
+    temporal column the expression uses (Polars' own message speaks of Python types)."""
+    found = _QUOTED_DATE.search(where) or _BARE_DATE.search(_without_quoted(where))
+    value = found.group(1) if found else "2024-01-01"
+    day = value[:10]
+    if expr is not None:
+        used = set(expr.meta.root_names())
+    else:
+        bare = _without_quoted(where)
+        used = {n for n in schema.names() if re.search(rf"(?<!\w){re.escape(n)}(?!\w)", bare)}
+    examples = []
+    for name in sorted(used & set(schema.names())):
+        dtype = schema[name]
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+            examples.append(f"{name} > TIMESTAMP '{value}'")
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone in ("UTC", "Etc/UTC"):
+            examples.append(f"{name} > TIMESTAMPTZ '{value}'")
+        elif isinstance(dtype, pl.Datetime):
+            examples.append(f"CAST({name} AS TIMESTAMPTZ) > TIMESTAMPTZ '{value}'")
+        elif isinstance(dtype, pl.Date):
+            examples.append(f"{name} >= DATE '{day}'")
+    if not examples:
+        examples = [f"TIMESTAMP '{value}'", f"TIMESTAMPTZ '{value}'", f"DATE '{day}'"]
+    return (
+        "write dates and times as typed literals, e.g. "
+        + ", ".join(examples)
+        + f" ('{day}' in quotes is text, and {day} without them is arithmetic); "
+        "or filter with the time range (--time-column, --since, --until)"
+    )
 
 
 def _check_on_empty_frame(expr: pl.Expr, schema: pl.Schema, field: str) -> None:

@@ -40,6 +40,7 @@ STATE_TO_PROTO = {
     JobState.SUCCEEDED: pb.EXPORT_STATE_SUCCEEDED,
     JobState.FAILED: pb.EXPORT_STATE_FAILED,
     JobState.CANCELLED: pb.EXPORT_STATE_CANCELLED,
+    JobState.DELETED: pb.EXPORT_STATE_DELETED,
 }
 STATE_FROM_PROTO = {number: state for state, number in STATE_TO_PROTO.items()}
 

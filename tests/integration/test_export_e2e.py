@@ -11,6 +11,7 @@ import pytest
 from sluice.v1 import export_pb2 as pb
 
 from client import ExportClient, InvalidArgumentError
+from server.pipeline.temporal_text import temporal_as_text
 from server.sample_data import generate
 from tests.daemon import Daemon
 from tests.integration.helpers import chunk_files, load_manifest, read_export
@@ -39,8 +40,9 @@ def _export(client: ExportClient, daemon: Daemon, source: Path, **options: objec
 
 
 def _ndjson_roundtrip(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame as JSON lines hold it: dates and times as RFC 3339 text."""
     buffer = io.BytesIO()
-    frame.write_ndjson(buffer)
+    temporal_as_text(frame).write_ndjson(buffer)
     return pl.read_ndjson(io.BytesIO(buffer.getvalue()))
 
 

@@ -72,11 +72,20 @@ def test_verify_diff_history_delete_and_retention(daemon: Daemon) -> None:
         assert (list(plan.kept), list(plan.deleted)) == ([second.id], [first.id])
         assert (daemon.exports / "events" / first.id / "manifest.json").exists()
 
+        folder = daemon.exports / "events" / first.id
+        stored = sorted(p.name for p in folder.iterdir())
+        assert "manifest.json" in stored
         removed = stub.DeleteExport(pb.DeleteExportRequest(export=first.id))
-        assert removed.objects_removed == 3
-        assert not (daemon.exports / "events" / first.id).exists() or not any(
-            (daemon.exports / "events" / first.id).iterdir()
-        )
+        # Every object counts, the manifest included (it was left out), and the
+        # emptied export folder goes with them (it was left behind).
+        assert removed.objects_removed == len(stored) == 4
+        assert not folder.exists()
+        assert (daemon.exports / "events" / second.id / "manifest.json").exists()
+        assert stub.GetExport(pb.GetExportRequest(id=first.id)).state == pb.EXPORT_STATE_DELETED
+        deleted_again = _code(lambda: stub.DeleteExport(pb.DeleteExportRequest(export=first.id)))
+        assert deleted_again == grpc.StatusCode.FAILED_PRECONDITION
+        resumed = _code(lambda: stub.ResumeExport(pb.ResumeExportRequest(id=first.id)))
+        assert resumed == grpc.StatusCode.FAILED_PRECONDITION
 
         # Bad input, each with its status.
         assert _code(lambda: stub.VerifyExport(pb.VerifyExportRequest(export="no-such"))) == (

@@ -65,7 +65,8 @@ def test_delete_refuses_a_parent_and_removes_a_leaf(
 ) -> None:
     with pytest.raises(FailedPrecondition, match="parent of 20260102T000000Z-b"):
         admin.delete(exported[0])
-    assert admin.delete(exported[1]) == 2
+    assert admin.delete(exported[1]) == 3  # two chunks and the manifest
+    assert not (tmp_path / "out" / "events" / exported[1]).exists()
     assert [e.export_id for e in admin.chain(str(tmp_path / "out"), "events")] == [
         "20260101T000000Z-a"
     ]

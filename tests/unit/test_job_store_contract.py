@@ -297,6 +297,22 @@ class JobStoreContract:
         store.transition("j1", {Q}, R, manifest_uri="mem://m.json")
         assert store.transition("j1", {R}, C).manifest_uri == "mem://m.json"
 
+    def test_deleting_a_succeeded_export_keeps_when_it_finished(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        store.transition("j1", {Q}, R)
+        done = store.transition("j1", {R}, S, manifest_uri="file:///exports/users/j1/m.json")
+        deleted = store.transition("j1", {S}, JobState.DELETED)
+        assert deleted.state == JobState.DELETED
+        assert deleted.state.final
+        assert deleted.state not in RESUMABLE_STATES
+        assert (deleted.started_at, deleted.finished_at) == (done.started_at, done.finished_at)
+        assert deleted.manifest_uri == done.manifest_uri
+        assert store.get("j1") == deleted
+        page = store.list(JobFilter(states=frozenset({JobState.DELETED})), page_size=10)
+        assert [job.id for job in page.jobs] == ["j1"]
+        with pytest.raises(FailedPrecondition, match="is deleted"):
+            store.transition("j1", RESUMABLE_STATES, Q)
+
     @pytest.mark.parametrize("final", sorted(FINAL_STATES))
     def test_every_final_state_sets_finished_at(self, store: JobStore, final: JobState) -> None:
         store.create(new_job("j1"))

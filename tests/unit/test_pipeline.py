@@ -25,6 +25,7 @@ from server.jobs.model import ChunkRecord, Progress
 from server.pipeline.encoders import ChunkContext, JsonDocumentEncoder
 from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from server.pipeline.stopping import ExportStop
+from server.pipeline.temporal_text import temporal_as_text
 from server.plan import ExportPlan, build_plan
 from server.sample_data import generate
 from server.settings import Settings, load_settings
@@ -182,9 +183,10 @@ def json_records(plan: ExportPlan, data: bytes) -> list[dict[str, Any]]:
 
 
 def as_json_records(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    """What a JSON writer of these rows must produce, as parsed JSON values."""
+    """What a JSON writer of these rows must produce, as parsed JSON values (dates and
+    times as RFC 3339 text: tests/unit/test_temporal_text.py pins the exact text)."""
     buffer = io.BytesIO()
-    frame.write_ndjson(buffer)
+    temporal_as_text(frame).write_ndjson(buffer)
     return [json.loads(line) for line in buffer.getvalue().splitlines()]
 
 

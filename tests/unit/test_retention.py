@@ -94,4 +94,7 @@ def test_delete_removes_the_manifest_first_and_then_everything(tmp_path: Path) -
     assert delete_export(sink, "events", "a") == 3  # the three chunks
     assert delete_export(sink, "events", "a") == 0  # running it again is harmless
     assert [info.key for info in sink.list("events/a/")] == []
+    assert not (tmp_path / "out" / "events" / "a").exists()  # the emptied folder went too
     assert [e.export_id for e in committed_exports(sink, "events")] == ["b"]
+    assert delete_export(sink, "events", "b") == 4  # three chunks and the manifest
+    assert (tmp_path / "out" / "events").is_dir()  # the dataset folder stays

@@ -36,6 +36,10 @@ class _ExportStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExportSta
     EXPORT_STATE_SUCCEEDED: _ExportState.ValueType  # 3
     EXPORT_STATE_FAILED: _ExportState.ValueType  # 4
     EXPORT_STATE_CANCELLED: _ExportState.ValueType  # 5
+    EXPORT_STATE_DELETED: _ExportState.ValueType  # 6
+    """A succeeded export whose stored files were removed (DeleteExport or retention).
+    Final; not resumable. The export keeps its manifest_uri: where it was.
+    """
 
 class ExportState(_ExportState, metaclass=_ExportStateEnumTypeWrapper): ...
 
@@ -45,6 +49,10 @@ EXPORT_STATE_RUNNING: ExportState.ValueType  # 2
 EXPORT_STATE_SUCCEEDED: ExportState.ValueType  # 3
 EXPORT_STATE_FAILED: ExportState.ValueType  # 4
 EXPORT_STATE_CANCELLED: ExportState.ValueType  # 5
+EXPORT_STATE_DELETED: ExportState.ValueType  # 6
+"""A succeeded export whose stored files were removed (DeleteExport or retention).
+Final; not resumable. The export keeps its manifest_uri: where it was.
+"""
 Global___ExportState: _TypeAlias = ExportState  # noqa: Y015
 
 @_typing.final

@@ -1,0 +1,76 @@
+"""Dates and times as text, written one way in every text format (jsonl, json, csv).
+
+Left to Polars, each writer spells them its own way: JSON wrote naive datetimes with a
+space and time-zone-aware ones with "+00:00" and as many fraction digits as each value
+needed; CSV wrote "+0000"; CSV could not write durations at all. Text formats now get
+RFC 3339 from one set of column-wise Polars expressions (no per-row Python):
+
+- Datetime in UTC: `2024-05-01T12:00:00.123456Z`.
+- Datetime in another zone: its local time and offset, `2024-05-01T14:00:00.123456+02:00`.
+- Datetime without a zone (naive): the same without an offset, `2024-05-01T12:00:00.123456`.
+  Sluice does not know its zone, so it does not invent one (RFC 3339 needs an offset;
+  this is its ISO 8601 local-time form, which parsers read back as naive).
+- Fractions always have the column's precision: 3 digits (ms), 6 (us) or 9 (ns), so
+  the text of a value never depends on its neighbours and sorts like the values.
+- Date: `2024-05-01`. Time: `12:30:01.000000000`. Duration: ISO 8601, `PT1H30M`.
+- Inside structs and lists the same.
+
+The text depends only on the value and the column's type, so a resumed export writes
+byte-identical chunks. Parquet and Arrow keep the native types.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"})
+_FRACTION_DIGITS = {"ms": 3, "us": 6, "ns": 9}
+
+
+def temporal_as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with every date/time value (also inside structs and lists) as RFC 3339
+    text; the frame itself when it holds none."""
+    converted = [
+        expression.alias(name)
+        for name, dtype in frame.schema.items()
+        if (expression := _as_text(pl.col(name), dtype)) is not None
+    ]
+    return frame.with_columns(converted) if converted else frame
+
+
+def datetime_format(dtype: pl.Datetime) -> str:
+    """The chrono format a Datetime column of this type is written with."""
+    digits = _FRACTION_DIGITS.get(dtype.time_unit or "us", 6)
+    base = f"%Y-%m-%dT%H:%M:%S%.{digits}f"
+    if dtype.time_zone is None:
+        return base
+    return base + ("Z" if dtype.time_zone in _UTC_ZONES else "%:z")
+
+
+def _as_text(
+    expression: pl.Expr, dtype: pl.DataType | pl.datatypes.DataTypeClass
+) -> pl.Expr | None:
+    """The expression writing this value as text, or None when it holds no date/time."""
+    if isinstance(dtype, pl.datatypes.DataTypeClass):
+        dtype = dtype()  # a bare class (pl.Date) inside a nested type: its defaults
+    if isinstance(dtype, pl.Datetime):
+        return expression.dt.to_string(datetime_format(dtype))
+    if isinstance(dtype, pl.Date):
+        return expression.dt.to_string("%Y-%m-%d")
+    if isinstance(dtype, pl.Time):
+        return expression.dt.to_string("%H:%M:%S%.9f")
+    if isinstance(dtype, pl.Duration):
+        return expression.dt.to_string("iso")
+    if isinstance(dtype, pl.List):
+        inner = _as_text(pl.element(), dtype.inner)
+        return None if inner is None else expression.list.eval(inner)
+    if isinstance(dtype, pl.Array):
+        inner = _as_text(pl.element(), dtype.inner)
+        if inner is None:
+            return None
+        return expression.arr.to_list().list.eval(inner).list.to_array(dtype.size)
+    if isinstance(dtype, pl.Struct):
+        fields = [(f.name, _as_text(pl.field(f.name), f.dtype)) for f in dtype.fields]
+        changed = [value.alias(name) for name, value in fields if value is not None]
+        return expression.struct.with_fields(changed) if changed else None
+    return None
