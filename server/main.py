@@ -23,6 +23,7 @@ from server.execution import ExecutionContext
 from server.export_admin import ExportAdmin
 from server.job_store_recovery import open_job_store
 from server.key_changes import index_base_key
+from server.log_setup import configure_logging
 from server.rpc.server import build_server, set_not_serving
 from server.runner import ExportRunner
 from server.secrets import load_or_create_key
@@ -41,11 +42,7 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
     except SettingsError as exc:
         print(f"sluice: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level)
     try:
         with lock_state_folder(settings.state_dir):
             return _run(settings)
