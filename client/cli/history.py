@@ -28,7 +28,7 @@ def _as_dict(message: Message) -> dict[str, object]:
 @_JSON
 def verify(export: str, as_json: bool) -> None:
     """Re-read every chunk from the destination and check its size and sha256.
-    Exits 1 when anything is missing, corrupt or extra."""
+    Exits 1 when anything is missing, corrupt or extra, or a crash left temporary files."""
     with cli_state().client() as sluice:
         report = sluice.verify(export)
     if as_json:
@@ -43,6 +43,8 @@ def verify(export: str, as_json: bool) -> None:
             )
         for path in report.extra:
             out.print(f"extra    {path}")
+        for path in report.temporaries:
+            out.print(f"temporary {path}")
         verdict = "ok" if report.ok else "FAILED"
         out.print(
             f"export {report.export_id}: {verdict}, {report.chunks_checked} chunks, "
