@@ -25,7 +25,7 @@ from server.pipeline.stopping import keeps_uploads
 from server.plan import ExportPlan, build_plan, plan_destination
 from server.settings import Settings
 from server.signing import SIGNATURE_SUFFIX, load_signer
-from server.storage import storage_errors
+from server.storage import local_backend, storage_errors
 from sinks.base import Sink, UploadJournal, join_key
 from sinks.profiles import AzureProfile, S3Profile
 
@@ -67,7 +67,9 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
         _log.info(
             "export %s resumes after chunk %d (row %d)", job.id, chunks[-1].index, resume.from_row
         )
-        _remove_stale_temporaries(sink, plan.prefix)
+    # Every run, not only resumes: a kill during chunk 0 journals nothing, yet leaves its
+    # temporary file. No writer of this export is active before the run starts.
+    _remove_stale_temporaries(sink, plan.prefix)
     reporter = _ProgressReporter(job.id, context, resume.totals)
     options = PipelineOptions(
         batch_rows=settings.batch_rows,
@@ -91,26 +93,30 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
 
 
 def _discard_uploads(sink: Sink, job_id: str, store: JobStore, prefix: str) -> None:
-    """Abort whatever the export still has open in the store: the writer aborted its own
-    upload already; this catches one whose abort failed, or one left by a previous run."""
+    """Abort whatever the export still has open in the store, and drop its temporary
+    files: the writer aborted its own upload already; this catches one whose abort
+    failed, or one left by a previous run (a failed or cancelled export's folder stays)."""
     _abort_journalled_uploads(sink, job_id, store, keep="", quietly=True)
     _abort_stray_uploads(sink, prefix, quietly=True)
+    _remove_stale_temporaries(sink, prefix, quietly=True)
 
 
 def discard_open_uploads(job: Job, context: ExecutionContext) -> None:
-    """Abort what a suspended run of `job` left open in the store: called when the job
-    is cancelled while queued, so no run will ever continue those uploads. Best effort:
-    a failure is logged (the uploads stay journalled for a later look)."""
-    if not any(True for _ in context.store.uploads(job.id)):
-        return
+    """Abort what an interrupted run of `job` left open in the store (uploads, local
+    temporaries): called when the job is cancelled while queued, so no run will ever
+    continue or sweep them. Best effort: a failure is logged (uploads stay journalled)."""
     try:
         destination, profile = plan_destination(job.spec, context.settings)
         with storage_errors():
             sink = context.open_sink(destination, profile=profile)
     except SluiceError as exc:
-        _log.warning("export %s: cannot reach its open uploads to abort them: %s", job.id, exc)
+        _log.warning("export %s: cannot reach its destination to clean up: %s", job.id, exc)
         return
-    _discard_uploads(sink, job.id, context.store, join_key(job.spec.destination.dataset, job.id))
+    prefix = join_key(job.spec.destination.dataset, job.id)
+    if any(True for _ in context.store.uploads(job.id)):
+        _discard_uploads(sink, job.id, context.store, prefix)
+    else:
+        _remove_stale_temporaries(sink, prefix, quietly=True)
 
 
 def _index_keys(
@@ -250,15 +256,22 @@ class _StoreUploadJournal:
         self._store.delete_upload(self._job_id, self._key)
 
 
-def _remove_stale_temporaries(sink: Sink, prefix: str) -> None:
-    """Drop half-written chunk files a crash left behind (local folders only)."""
-    target: object = sink
-    while hasattr(target, "inner"):
-        target = target.inner
-    cleaner = getattr(target, "remove_stale_temporaries", None)
-    if cleaner is not None:
+def _remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False) -> None:
+    """Drop half-written files a crash left in the export's folder (local folders only;
+    call only while no writer of the export is active)."""
+    local = local_backend(sink)
+    if local is None:
+        return
+    try:
         with storage_errors():
-            cleaner(prefix)
+            removed = local.remove_stale_temporaries(prefix + "/")
+    except SluiceError as exc:
+        if not quietly:
+            raise
+        _log.warning("could not remove temporary files under %s: %s", prefix, exc)
+        return
+    if removed:
+        _log.info("removed %d stale temporary file(s) under %s", removed, prefix)
 
 
 class _ProgressReporter:

@@ -186,4 +186,5 @@ def report_problems(report: VerifyReport) -> list[str]:
     lines = [f"missing: {path}" for path in report.missing]
     lines += [f"corrupt ({c.mismatch}): {c.path}" for c in report.corrupt]
     lines += [f"extra: {path}" for path in report.extra]
+    lines += [f"temporary: {path}" for path in report.temporaries]
     return lines

@@ -21,13 +21,15 @@ from server.errors import SluiceError
 from server.events import EventHub
 from server.execution import ExecutionContext
 from server.export_admin import ExportAdmin
-from server.jobs.sqlite import SQLiteJobStore
+from server.job_store_recovery import open_job_store
 from server.key_changes import index_base_key
+from server.log_setup import configure_logging
 from server.rpc.server import build_server, set_not_serving
 from server.runner import ExportRunner
 from server.secrets import load_or_create_key
 from server.service import ExportService
 from server.settings import Settings, SettingsError, load_settings
+from server.state_lock import lock_state_folder
 from sinks import open_sink
 
 _log = logging.getLogger("sluice")
@@ -40,13 +42,10 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
     except SettingsError as exc:
         print(f"sluice: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level)
     try:
-        return _run(settings)
+        with lock_state_folder(settings.state_dir):
+            return _run(settings)
     except SluiceError as exc:
         print(f"sluice: error: {exc.message}", file=sys.stderr)
         return 1
@@ -54,13 +53,13 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
 
 def _run(settings: Settings) -> int:
     fix_mmap_threshold(settings.malloc_mmap_threshold)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)
+    # The store before the key: a state folder holding keys but no store has lost it.
+    store = open_job_store(settings)
     key = load_or_create_key(
         settings.content_digest_key, settings.state_dir / "keys" / "content-digest.key"
     )
-    store = SQLiteJobStore(settings.job_store_path)
     hub = EventHub()
     context = ExecutionContext(
         settings=settings,

@@ -98,8 +98,14 @@ class Settings(BaseModel):
     storage_profiles: dict[str, StorageProfile] = Field(default_factory=dict)
     #: Count source rows before exporting so progress can show an ETA.
     count_source_rows: bool = True
-    #: Python logging level name.
+    #: Python logging level name. Libraries that can print credentials (botocore,
+    #: urllib3, the Azure SDK, ...) stay at WARNING whatever this says (server/log_setup.py).
     log_level: str = "INFO"
+    #: When the job store is missing or empty, rebuild it from the manifests found under
+    #: the export roots instead of refusing to start (`--recover-job-store`). A store lost
+    #: from a state folder that was used before (it holds keys) is otherwise refused, so
+    #: history and request_id idempotency are never dropped silently.
+    recover_job_store: bool = False
 
     @field_validator("address")
     @classmethod

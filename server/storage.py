@@ -15,6 +15,7 @@ from server.errors import (
     Unauthenticated,
     Unavailable,
 )
+from sinks.base import Sink
 from sinks.errors import (
     CredentialsUnavailable,
     IntegrityError,
@@ -22,6 +23,8 @@ from sinks.errors import (
     StorageAccessDenied,
     StorageError,
 )
+from sinks.local import LocalSink
+from sinks.retry import RetryingSink
 
 
 def translate_storage_error(exc: StorageError) -> SluiceError:
@@ -45,3 +48,12 @@ def storage_errors() -> Iterator[None]:
         yield
     except StorageError as exc:
         raise translate_storage_error(exc) from exc
+
+
+def local_backend(sink: Sink) -> LocalSink | None:
+    """The local folder behind `sink` (through its retry wrapper), or None for other
+    stores. Only local folders keep temporary files of their own; cloud uploads left
+    open are found by their upload ids instead."""
+    while isinstance(sink, RetryingSink):
+        sink = sink.inner
+    return sink if isinstance(sink, LocalSink) else None

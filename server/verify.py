@@ -1,6 +1,7 @@
 """Verify a committed export against its manifest, from storage alone: every chunk is
-re-read and its size and sha256 checked; objects the manifest does not list are reported.
-Needs no job store, so it works on exports made by another daemon."""
+re-read and its size and sha256 checked; objects the manifest does not list are reported,
+and so are temporary files a killed writer left in a local export folder. Needs no job
+store, so it works on exports made by another daemon."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.errors import DataLoss, NotFound
-from server.storage import storage_errors, translate_storage_error
+from server.storage import local_backend, storage_errors, translate_storage_error
 from sinks.base import Sink, join_key
 from sinks.errors import IntegrityError, ObjectNotFound, StorageError
 
@@ -38,10 +39,12 @@ class VerifyReport:
     missing: tuple[str, ...] = ()
     corrupt: tuple[CorruptChunk, ...] = ()
     extra: tuple[str, ...] = ()
+    #: Temporary files (`*.sluice-tmp-*`) in the export folder: writes a crash cut short.
+    temporaries: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.corrupt or self.extra)
+        return not (self.missing or self.corrupt or self.extra or self.temporaries)
 
 
 def load_manifest(sink: Sink, manifest_key: str) -> dict[str, Any]:
@@ -89,6 +92,9 @@ def verify_export(sink: Sink, manifest_key: str) -> VerifyReport:
     with storage_errors():
         present = [info.key for info in sink.list(folder + "/")]
     extra = sorted(k.rpartition("/")[2] for k in present if k.rpartition("/")[2] not in listed)
+    local = local_backend(sink)
+    with storage_errors():
+        temporaries = [] if local is None else list(local.temporaries(folder + "/"))
     return VerifyReport(
         manifest_key=manifest_key,
         export_id=str(manifest.get("export_id", "")),
@@ -97,6 +103,7 @@ def verify_export(sink: Sink, manifest_key: str) -> VerifyReport:
         missing=tuple(missing),
         corrupt=tuple(corrupt),
         extra=tuple(extra),
+        temporaries=tuple(key.rpartition("/")[2] for key in temporaries),
     )
 
 

@@ -247,6 +247,12 @@ class LocalSink:
             with contextlib.suppress(OSError):
                 path.parent.rmdir()
 
+    def temporaries(self, prefix: str = "") -> Iterator[str]:
+        """Keys of the temporary files under `prefix` (`<key>.sluice-tmp-<hex>`), in key
+        order: writers in flight, or stale ones a killed writer left. Never in list()."""
+        for key, _name, _folder in _walk(self._real_root, prefix, temporaries=True):
+            yield key
+
     def remove_stale_temporaries(self, prefix: str = "") -> int:
         """Delete temporaries left by writers that died before commit or abort; returns
         how many. Only call this when no writer of this process or another is active

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,22 +78,44 @@ class Daemon:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def start(self, timeout: float = 30.0) -> None:
-        self.sources.mkdir(parents=True, exist_ok=True)
-        self.exports.mkdir(parents=True, exist_ok=True)
-        config = self.write_config()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    def start(self, timeout: float = 30.0, args: Sequence[str] = ()) -> None:
+        """Start `sluice serve` with this daemon's config (and extra `args`)."""
+        command = self._serve_command(args)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "client.cli.main", "serve", "--config", str(config)],
+            command,
             cwd=REPO,
-            env=env,
+            env=self._environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
         self.starts += 1
         self.wait_healthy(timeout)
+
+    def serve_refused(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """Run `sluice serve` in the foreground when it is expected to refuse to start:
+        its exit status and output (stdout and stderr apart). A daemon that starts
+        anyway is killed at `timeout` (subprocess.TimeoutExpired)."""
+        return subprocess.run(
+            self._serve_command(args),
+            cwd=REPO,
+            env=self._environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def _serve_command(self, args: Sequence[str]) -> list[str]:
+        self.sources.mkdir(parents=True, exist_ok=True)
+        self.exports.mkdir(parents=True, exist_ok=True)
+        config = self.write_config()
+        return [sys.executable, "-m", "client.cli.main", "serve", "--config", str(config), *args]
+
+    @staticmethod
+    def _environment() -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -32,8 +32,8 @@ _EXPORT = "ID|MANIFEST_URI|FOLDER"
 @_JSON
 def verify(export: str, as_json: bool) -> None:
     """Re-read every chunk from the destination and check its size and sha256.
-    Exits 1 when anything is missing, corrupt or extra. The export is named by id, by
-    its manifest.json (path or URL) or by its folder."""
+    Exits 1 when anything is missing, corrupt or extra, or a crash left temporary files.
+    The export is named by id, by its manifest.json (path or URL) or by its folder."""
     with cli_state().client() as sluice:
         report = sluice.verify(export_ref(export).for_server)
     if as_json:
@@ -48,6 +48,8 @@ def verify(export: str, as_json: bool) -> None:
             )
         for path in report.extra:
             out.print(f"extra    {path}")
+        for path in report.temporaries:
+            out.print(f"temporary {path}")
         verdict = "ok" if report.ok else "FAILED"
         out.print(
             f"export {report.export_id}: {verdict}, {report.chunks_checked} chunks, "

@@ -82,12 +82,20 @@ def cli(ctx: click.Context, server: str | None) -> None:
     metavar="DIR",
     help="Local folder sources may be read from; repeatable [default: STATE_DIR/sources].",
 )
+@click.option(
+    "--recover-job-store",
+    is_flag=True,
+    default=None,
+    help="If the job store is missing or empty, rebuild it from the manifests under the "
+    "export roots instead of refusing to start [env: SLUICE_RECOVER_JOB_STORE].",
+)
 def serve(
     config_file: Path | None,
     address: str | None,
     state_dir: Path | None,
     allowed_roots: tuple[Path, ...],
     allowed_source_roots: tuple[Path, ...],
+    recover_job_store: bool | None,
 ) -> None:
     """Run the export daemon in the foreground.
 
@@ -111,6 +119,8 @@ def serve(
         overrides["allowed_roots"] = list(allowed_roots)
     if allowed_source_roots:
         overrides["allowed_source_roots"] = list(allowed_source_roots)
+    if recover_job_store:
+        overrides["recover_job_store"] = True
     sys.exit(run_server(config_file, overrides))
 
 

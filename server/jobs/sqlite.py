@@ -136,9 +136,12 @@ class SQLiteJobStore:
             # The state folder may be fresh (first start, new volume); SQLite makes only files.
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        # isolation_level=None: the module must not open transactions behind our back;
-        # every write below runs in an explicit BEGIN IMMEDIATE.
-        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        try:
+            # isolation_level=None: the module must not open transactions behind our back;
+            # every write below runs in an explicit BEGIN IMMEDIATE.
+            self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise FailedPrecondition(f"job store {self._path} cannot be opened ({exc})") from None
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -146,6 +149,9 @@ class SQLiteJobStore:
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
+        except (sqlite3.Error, Unavailable) as exc:
+            self._db.close()
+            raise _unopenable(self._path, exc) from None
         except BaseException:
             self._db.close()
             raise
@@ -368,6 +374,61 @@ class SQLiteJobStore:
             ).fetchall()
         return [_job_from_row(row) for row in rows]
 
+    def restore(self, job: Job, chunks: Sequence[ChunkRecord]) -> bool:
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
+                " created_at, updated_at, started_at, finished_at, manifest_uri,"
+                " records, chunks, stored_bytes, source_rows_done, source_rows_total)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    job.id,
+                    job.request_id or None,
+                    job.spec.fingerprint(),
+                    job.state.value,
+                    job.spec.to_json(),
+                    _timestamp(job.created_at),
+                    _timestamp(job.updated_at),
+                    None if job.started_at is None else _timestamp(job.started_at),
+                    None if job.finished_at is None else _timestamp(job.finished_at),
+                    job.manifest_uri,
+                    job.progress.records,
+                    job.progress.chunks,
+                    job.progress.stored_bytes,
+                    job.progress.source_rows_done,
+                    job.progress.source_rows_total,
+                ),
+            )
+            if cursor.rowcount != 1:
+                return False
+            db.executemany(
+                "INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)",
+                [(job.id, k, v) for k, v in job.labels.items()],
+            )
+            db.executemany(
+                f"INSERT INTO chunks (job_id, {_CHUNK_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        job.id,
+                        chunk.index,
+                        chunk.path,
+                        chunk.records,
+                        chunk.stored_bytes,
+                        chunk.sha256,
+                        chunk.content_digest,
+                        chunk.source_start,
+                        chunk.source_end,
+                        _timestamp(chunk.committed_at),
+                        json.dumps([list(pair) for pair in chunk.counters]),
+                        json.dumps(chunk.cursor_max),
+                    )
+                    for chunk in chunks
+                ],
+            )
+            return True
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -446,6 +507,17 @@ def _translated() -> Iterator[None]:
         yield
     except sqlite3.OperationalError as exc:
         raise Unavailable(f"job store unavailable: {exc}") from exc
+
+
+def _unopenable(path: str, exc: Exception) -> FailedPrecondition:
+    """Why a store cannot be used at start, naming its file (one line, no traceback)."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return FailedPrecondition(
+            f"job store {path} is unreadable ({exc}): restore it from a backup, or move it"
+            " aside and start with --recover-job-store to rebuild it from the export manifests"
+        )
+    reason = exc.message if isinstance(exc, SluiceError) else str(exc)
+    return FailedPrecondition(f"job store {path} cannot be opened ({reason})")
 
 
 def _not_found(job_id: str) -> NotFound:

@@ -82,4 +82,10 @@ class JobStore(Protocol):
         """Queued and running jobs, oldest first: what a starting daemon must pick up."""
         ...
 
+    def restore(self, job: Job, chunks: Sequence[ChunkRecord]) -> bool:
+        """Insert a job recorded elsewhere (rebuilt from its manifest) exactly as given:
+        state, times, progress, manifest URI and chunk journal. Returns False, changing
+        nothing, when a job with its id (or its request id) already exists."""
+        ...
+
     def close(self) -> None: ...

@@ -25,6 +25,7 @@ def verify_to_proto(report: VerifyReport) -> pb.VerifyExportResponse:
             for c in report.corrupt
         ],
         extra=report.extra,
+        temporaries=report.temporaries,
     )
 
 

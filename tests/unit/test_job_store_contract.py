@@ -449,6 +449,38 @@ class JobStoreContract:
         with pytest.raises(NotFound):
             store.save_upload("no-such-job", "k", "{}")
 
+    def test_restore_inserts_a_finished_job_as_given(self, store: JobStore) -> None:
+        created = datetime(2025, 3, 1, 11, 0, 0, 5, tzinfo=UTC)
+        finished = datetime(2025, 3, 1, 12, 0, 0, 7, tzinfo=UTC)
+        job = Job(
+            id="job-r",
+            spec=make_spec(team="b"),
+            state=S,
+            created_at=created,
+            updated_at=finished,
+            finished_at=finished,
+            progress=Progress(records=200, chunks=2, stored_bytes=2001),
+            manifest_uri="file:///exports/users/job-r/manifest.json",
+        )
+        assert store.restore(job, [make_chunk(0), make_chunk(1)]) is True
+        back = store.get("job-r")
+        assert (back.state, back.created_at, back.finished_at) == (S, created, finished)
+        assert back.started_at is None and back.request_id == ""
+        assert back.progress == job.progress and back.manifest_uri == job.manifest_uri
+        assert back.labels == {"team": "b"}
+        assert store.chunks("job-r") == [make_chunk(0), make_chunk(1)]
+        assert [j.id for j in store.list(JobFilter(labels=(("team", "b"),)), page_size=5).jobs] == [
+            "job-r"
+        ]
+        assert "job-r" not in [j.id for j in store.unfinished()]
+
+    def test_restore_leaves_a_known_job_alone(self, store: JobStore) -> None:
+        existing, _ = store.create(new_job("job-k"))
+        copy = replace(existing, state=S, manifest_uri="file:///elsewhere/manifest.json")
+        assert store.restore(copy, [make_chunk(0)]) is False
+        assert store.get("job-k") == existing
+        assert store.chunks("job-k") == []
+
 
 class TestSQLiteFileJobStore(JobStoreContract):
     reopenable = True
@@ -486,6 +518,15 @@ class TestSQLiteFileJobStore(JobStoreContract):
         db.close()
         with pytest.raises(FailedPrecondition, match="schema version 99"):
             SQLiteJobStore(path)
+
+    def test_a_file_that_is_not_a_database_is_named_in_one_line(self, tmp_path: Path) -> None:
+        path = tmp_path / "jobs.sqlite3"
+        path.write_bytes(b"these bytes are no SQLite database\n" * 200)
+        with pytest.raises(FailedPrecondition) as caught:
+            SQLiteJobStore(path)
+        message = caught.value.message
+        assert str(path) in message and "--recover-job-store" in message
+        assert "\n" not in message
 
 
 class TestSQLiteMemoryJobStore(JobStoreContract):

@@ -70,3 +70,18 @@ def test_missing_and_unreadable_manifests(tmp_path: Path) -> None:
     writer.commit()
     with pytest.raises(DataLoss):
         verify_export(sink, "events/bad/manifest.json")
+
+
+def test_temporary_files_in_the_export_folder_are_reported(tmp_path: Path) -> None:
+    sink = LocalSink(tmp_path / "out")
+    key = _export(tmp_path, sink)
+    folder = tmp_path / "out" / "events" / "exp-1"
+    (folder / "part-000003.jsonl.zst.sluice-tmp-0badf00d").write_bytes(b"half a chunk")
+    # Another export's temporary is not this export's business.
+    (tmp_path / "out" / "events" / "exp-2").mkdir()
+    (tmp_path / "out" / "events" / "exp-2" / "part-000000.jsonl.zst.sluice-tmp-1").write_bytes(b"")
+
+    report = verify_export(sink, key)
+    assert not report.ok
+    assert report.temporaries == ("part-000003.jsonl.zst.sluice-tmp-0badf00d",)
+    assert (report.missing, report.corrupt, report.extra) == ((), (), ())

@@ -1020,9 +1020,10 @@ class VerifyExportResponse(_message.Message):
     MISSING_FIELD_NUMBER: _builtins.int
     CORRUPT_FIELD_NUMBER: _builtins.int
     EXTRA_FIELD_NUMBER: _builtins.int
+    TEMPORARIES_FIELD_NUMBER: _builtins.int
     export_id: _builtins.str
     ok: _builtins.bool
-    """True when nothing is missing, corrupt or extra."""
+    """True when nothing is missing, corrupt, extra or temporary."""
     chunks_checked: _builtins.int
     """Objects checked: the chunks, and a keyed export's key index and tombstone file."""
     bytes_checked: _builtins.int
@@ -1032,6 +1033,12 @@ class VerifyExportResponse(_message.Message):
     def corrupt(self) -> _containers.RepeatedCompositeFieldContainer[Global___CorruptChunk]: ...
     @_builtins.property
     def extra(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def temporaries(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Temporary files (`<name>.sluice-tmp-<hex>`) in a local export folder: writes a crash
+        cut short. Never part of the export; safe to delete.
+        """
+
     def __init__(
         self,
         *,
@@ -1042,10 +1049,11 @@ class VerifyExportResponse(_message.Message):
         missing: _abc.Iterable[_builtins.str] | None = ...,
         corrupt: _abc.Iterable[Global___CorruptChunk] | None = ...,
         extra: _abc.Iterable[_builtins.str] | None = ...,
+        temporaries: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_checked", b"bytes_checked", "chunks_checked", b"chunks_checked", "corrupt", b"corrupt", "export_id", b"export_id", "extra", b"extra", "missing", b"missing", "ok", b"ok"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_checked", b"bytes_checked", "chunks_checked", b"chunks_checked", "corrupt", b"corrupt", "export_id", b"export_id", "extra", b"extra", "missing", b"missing", "ok", b"ok", "temporaries", b"temporaries"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,228 @@
+"""Opening the job store at start, and rebuilding a lost one from storage.
+
+A job store that is missing or empty in a state folder that was used before (it holds
+keys) has been lost: starting empty would drop the export history and request_id
+idempotency without a word, so retried clients would create duplicates. The daemon
+refuses to start then, unless told to recover (`--recover-job-store`): the committed
+exports found under the local export roots (their manifest.json) come back as succeeded
+jobs, with what the manifest records of their request.
+
+Manifests do not record request ids, so idempotency of requests made before the loss
+is not restored; nor do they record encryption recipients or storage profile names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from server.errors import FailedPrecondition, SluiceError
+from server.jobs.model import ChunkRecord, Job, JobState, Progress
+from server.jobs.sqlite import SQLiteJobStore
+from server.jobs.store import JobStore
+from server.pipeline.redaction.entities import LEVELS
+from server.settings import Settings
+from server.spec import (
+    DestinationSpec,
+    ExportSpec,
+    IncrementalSpec,
+    OutputSpec,
+    QuerySpec,
+    RedactionSpec,
+    SourceSpec,
+    TimeRange,
+)
+from server.verify import load_manifest
+from sinks.local import LocalSink
+
+_log = logging.getLogger("sluice.jobs")
+MANIFEST = "manifest.json"
+#: Sidecar files SQLite keeps beside the store; a lost store's are set aside, never
+#: replayed over a fresh one.
+_SIDECARS = ("-wal", "-shm")
+
+
+def open_job_store(settings: Settings) -> SQLiteJobStore:
+    """The daemon's job store. Raises FailedPrecondition, naming the file, when it is
+    unreadable, or lost while `recover_job_store` is off."""
+    path = settings.job_store_path
+    lost = _is_lost(path)
+    if lost and not settings.recover_job_store and _used_before(settings.state_dir):
+        raise FailedPrecondition(
+            f"job store {path} is missing or empty, but state folder {settings.state_dir}"
+            " was used before (it holds keys); starting empty would lose the export"
+            " history and request_id idempotency. Start with --recover-job-store to"
+            " rebuild it from the manifests under the export roots"
+        )
+    if lost:
+        _set_aside_sidecars(path)
+    store = SQLiteJobStore(path)
+    if lost and settings.recover_job_store:
+        try:
+            restored = recover_jobs(store, settings.export_roots)
+        except BaseException:
+            store.close()
+            raise
+        _log.warning(
+            "job store %s rebuilt from manifests: %d committed export(s) restored", path, restored
+        )
+    elif settings.recover_job_store:
+        _log.info("job store %s is intact; nothing to recover", path)
+    return store
+
+
+def recover_jobs(store: JobStore, roots: tuple[Path, ...]) -> int:
+    """Insert a succeeded job for every committed export under `roots` that the store
+    does not know; returns how many. Unreadable manifests are logged and skipped."""
+    restored = 0
+    for root in roots:
+        for destination, dataset, export_id in _manifest_folders(root):
+            key = f"{dataset}/{export_id}/{MANIFEST}"
+            try:
+                manifest = load_manifest(LocalSink(destination), key)
+                job, chunks = job_from_manifest(manifest, destination, key)
+            except (SluiceError, KeyError, TypeError, ValueError) as exc:
+                reason = exc.message if isinstance(exc, SluiceError) else repr(exc)
+                _log.warning("not restoring %s/%s: %s", destination, key, reason)
+                continue
+            if job.id != export_id or job.spec.destination.dataset != dataset:
+                _log.warning("not restoring %s/%s: it names another export", destination, key)
+                continue
+            if store.restore(job, chunks):
+                restored += 1
+    return restored
+
+
+def job_from_manifest(
+    manifest: dict[str, Any], destination: Path, key: str
+) -> tuple[Job, list[ChunkRecord]]:
+    """A succeeded job as far as the manifest tells it (KeyError/TypeError/ValueError
+    when a field it needs is missing or malformed)."""
+    created_at = _time(manifest["created_at"])
+    finished_at = _time(manifest["finished_at"])
+    chunks = [_chunk(entry, finished_at) for entry in manifest["chunks"]]
+    totals = manifest.get("totals") or {}
+    job = Job(
+        id=str(manifest["export_id"]),
+        spec=_spec(manifest, destination),
+        state=JobState.SUCCEEDED,
+        created_at=created_at,
+        updated_at=finished_at,
+        finished_at=finished_at,
+        progress=Progress(
+            records=int(totals.get("records", sum(c.records for c in chunks))),
+            chunks=int(totals.get("chunks", len(chunks))),
+            stored_bytes=int(totals.get("stored_bytes", sum(c.stored_bytes for c in chunks))),
+        ),
+        manifest_uri=f"{LocalSink(destination).uri.rstrip('/')}/{key}",
+    )
+    return job, chunks
+
+
+def _spec(manifest: dict[str, Any], destination: Path) -> ExportSpec:
+    source = manifest.get("source") or {}
+    query = manifest.get("query") or {}
+    output = manifest.get("output") or {}
+    incremental = manifest.get("incremental") or {}
+    redaction_level = (manifest.get("redaction") or {}).get("level")
+    time_range = query.get("time_range")
+    ids = query.get("ids") or {}
+    return ExportSpec(
+        source=SourceSpec(uri=str(source.get("uri", "")), format=str(source.get("format", ""))),
+        destination=DestinationSpec(uri=str(destination), dataset=str(manifest["dataset"])),
+        query=QuerySpec(
+            columns=tuple(str(c) for c in query.get("columns") or ()),
+            where=str(query.get("where") or ""),
+            time_range=None
+            if not time_range
+            else TimeRange(
+                column=str(time_range["column"]),
+                since=_optional_time(time_range.get("since")),
+                until=_optional_time(time_range.get("until")),
+            ),
+            # Only the count of ids is recorded, not the ids.
+            id_column=str(ids.get("column") or "id"),
+        ),
+        output=OutputSpec(
+            format=str(output.get("format", "jsonl")),
+            compression=str(output.get("compression", "zstd")),
+            level=None if output.get("level") is None else int(output["level"]),
+        ),
+        labels=tuple(sorted((str(k), str(v)) for k, v in (manifest.get("labels") or {}).items())),
+        # A named level is enough to tell the policy; custom rules are described, not kept.
+        redaction=RedactionSpec(level=redaction_level if redaction_level in LEVELS else ""),
+        incremental=IncrementalSpec(
+            mode=str(incremental.get("mode") or "full"),
+            cursor=str(incremental.get("cursor") or ""),
+            lookback_seconds=int(incremental.get("lookback_seconds") or 0),
+            key=tuple(str(k) for k in incremental.get("key") or ()),
+        ),
+    )
+
+
+def _chunk(entry: dict[str, Any], committed_at: datetime) -> ChunkRecord:
+    source_range = entry.get("source_range") or {}
+    return ChunkRecord(
+        index=int(entry["index"]),
+        path=str(entry["path"]),
+        records=int(entry["records"]),
+        stored_bytes=int(entry["stored_bytes"]),
+        sha256=str(entry["sha256"]),
+        content_digest=str(entry.get("content_digest", "")),
+        source_start=int(source_range.get("start_row", 0)),
+        source_end=int(source_range.get("end_row", 0)),
+        committed_at=committed_at,
+    )
+
+
+def _manifest_folders(root: Path) -> Iterator[tuple[Path, str, str]]:
+    """(destination, dataset, export_id) of every <destination>/<dataset>/<export_id>/
+    manifest.json under root, in path order. Symbolic links are not followed."""
+    real_root = Path(os.path.realpath(root))
+    for folder, subfolders, files in os.walk(real_root):
+        subfolders.sort()
+        here = Path(folder)
+        if MANIFEST in files and here.parent.parent.is_relative_to(real_root):
+            # An export folder holds files only; nothing below it is another export.
+            subfolders.clear()
+            yield here.parent.parent, here.parent.name, here.name
+
+
+def _is_lost(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _used_before(state_dir: Path) -> bool:
+    keys = state_dir / "keys"
+    try:
+        return any(keys.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def _set_aside_sidecars(path: Path) -> None:
+    """Rename a lost store's WAL and shared-memory files, so SQLite never applies the old
+    database's log to a new one; kept for inspection."""
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    for suffix in _SIDECARS:
+        sidecar = path.with_name(path.name + suffix)
+        if sidecar.exists():
+            sidecar.rename(sidecar.with_name(f"{sidecar.name}.lost-{stamp}"))
+
+
+def _time(text: Any) -> datetime:
+    value = datetime.fromisoformat(str(text))
+    if value.tzinfo is None:
+        raise ValueError(f"time {text!r} has no timezone")
+    return value
+
+
+def _optional_time(text: Any) -> datetime | None:
+    return None if text is None else _time(text)
