@@ -3,6 +3,7 @@ status in one interceptor (server/rpc/errors.py). Nothing here imports grpc."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,6 +22,27 @@ class ErrorCode(StrEnum):
     CANCELLED = "CANCELLED"
     DATA_LOSS = "DATA_LOSS"
     INTERNAL = "INTERNAL"
+
+
+#: Longest request value an error message quotes, in characters.
+ECHO_CHARS = 80
+
+
+def quoted(value: object, limit: int = ECHO_CHARS) -> str:
+    """`value` as an error message quotes it (repr, so control characters stay visible),
+    cut to `limit` characters: a message must stay small enough for a status trailer
+    whatever the caller sent."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(str(value))} characters)"
+
+
+def quoted_list(values: Iterable[object], most: int = 5) -> str:
+    """Some of `values`, each quoted(), and how many more there are."""
+    items = list(values)
+    shown = ", ".join(quoted(v) for v in items[:most])
+    return shown if len(items) <= most else f"{shown} and {len(items) - most} more"
 
 
 @dataclass(frozen=True)
@@ -69,6 +91,12 @@ class Unauthenticated(SluiceError):
 
 class ResourceExhausted(SluiceError):
     code = ErrorCode.RESOURCE_EXHAUSTED
+
+
+class ServerBusy(ResourceExhausted):
+    """A capacity limit of the server is reached for now; retrying later may succeed."""
+
+    transient = True
 
 
 class Unavailable(SluiceError):

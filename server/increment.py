@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from server.catalog import CommittedExport, latest_export
-from server.errors import FailedPrecondition, InvalidArgument
+from server.errors import FailedPrecondition, InvalidArgument, quoted
 from server.incremental import Watermark, check_cursor, past_watermark
 from server.spec import IncrementalSpec
 from sinks.base import Sink
@@ -59,10 +59,10 @@ def plan_increment(
         raise InvalidArgument("spec.incremental.mode", f"must be one of {', '.join(MODES)}")
     for column in spec.key:
         if column not in schema:
-            raise InvalidArgument("spec.incremental.key", f"unknown column {column!r}")
+            raise InvalidArgument("spec.incremental.key", f"unknown column {quoted(column)}")
     if len(set(spec.key)) != len(spec.key):
         raise InvalidArgument("spec.incremental.key", "lists a column twice")
-    if spec.lookback_seconds < 0 or timedelta(seconds=spec.lookback_seconds) > _MAX_LOOKBACK:
+    if not 0 <= spec.lookback_seconds <= _MAX_LOOKBACK.total_seconds():
         raise InvalidArgument("spec.incremental.lookback", "must be between 0 and 366 days")
     if mode == "full":
         if spec.cursor:
@@ -83,8 +83,9 @@ def plan_increment(
     if since is not None and since.column != spec.cursor:
         raise InvalidArgument(
             "spec.incremental.cursor",
-            f"the parent export {parent.export_id if parent else ''} tracked {since.column!r}, "
-            f"not {spec.cursor!r}",
+            f"the parent export {parent.export_id if parent else ''} tracked "
+            f"{quoted(since.column)}, "
+            f"not {quoted(spec.cursor)}",
         )
     lookback = timedelta(seconds=spec.lookback_seconds) or None
     predicate = past_watermark(since, dtype, lookback)

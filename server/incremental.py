@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from server.errors import InvalidArgument
+from server.errors import InvalidArgument, quoted
 
 _FIELD = "spec.incremental.cursor"
 
@@ -42,12 +42,13 @@ def check_cursor(schema: pl.Schema, column: str) -> pl.DataType:
     if not column:
         raise InvalidArgument(_FIELD, "incremental exports need a cursor column or a key")
     if column not in schema:
-        raise InvalidArgument(_FIELD, f"unknown column {column!r}")
+        raise InvalidArgument(_FIELD, f"unknown column {quoted(column)}")
     dtype = schema[column]
     orderable = dtype.is_numeric() or dtype.is_temporal() or dtype == pl.String
     if not orderable or isinstance(dtype, pl.Duration | pl.Time):
         raise InvalidArgument(
-            _FIELD, f"{column!r} is {dtype}; a cursor must be a number, date, datetime or text"
+            _FIELD,
+            f"{quoted(column)} is {dtype}; a cursor must be a number, date, datetime or text",
         )
     return dtype
 

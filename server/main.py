@@ -74,7 +74,7 @@ def _run(settings: Settings) -> int:
     service = ExportService(settings, store, runner, hub)
     admin = ExportAdmin(settings, store, open_sink)
     server, health_servicer, port = build_server(
-        service, admin, settings.address, settings.grpc_max_workers
+        service, admin, settings.address, settings.grpc_max_workers, settings.stream_budget
     )
     stop = threading.Event()
     _install_signal_handlers(stop)

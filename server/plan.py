@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from server.errors import InvalidArgument, SluiceError
+from server.errors import InvalidArgument, SluiceError, quoted
 from server.increment import IncrementPlan, plan_increment
 from server.pipeline.ciphers.selection import bind_zip_password, build_cipher
 from server.pipeline.compressors import COMPRESSORS, CompressorKind
@@ -166,7 +166,7 @@ def _pick(registry: dict[str, _Kind], name: str, field: str) -> _Kind:
     kind = registry.get(name.lower())
     if kind is None:
         raise InvalidArgument(
-            field, f"unknown value {name!r}; expected one of {', '.join(sorted(registry))}"
+            field, f"unknown value {quoted(name)}; expected one of {', '.join(sorted(registry))}"
         )
     return kind
 
@@ -277,12 +277,12 @@ def _profile(
         return None
     profile = settings.storage_profiles.get(name)
     if profile is None:
-        raise InvalidArgument(f"{field}.profile", f"unknown storage profile {name!r}")
+        raise InvalidArgument(f"{field}.profile", f"unknown storage profile {quoted(name)}")
     kind = profile_kind_for(uri)
     if kind != profile.kind:
         where = f"{kind} URIs" if kind else "this URI"
         raise InvalidArgument(
-            f"{field}.profile", f"profile {name!r} is for {profile.kind}, not for {where}"
+            f"{field}.profile", f"profile {quoted(name)} is for {profile.kind}, not for {where}"
         )
     return profile
 

@@ -26,6 +26,9 @@ RETIRE_A_CHAIN = (
     "deletes the old chain"
 )
 
+#: Days keep_within_days may reach back: a hundred years.
+MAX_KEEP_WITHIN_DAYS = 36_525
+
 
 @dataclass(frozen=True)
 class RetentionPolicy:
@@ -41,7 +44,12 @@ class RetentionPolicy:
     def __post_init__(self) -> None:
         for name in ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_within_days"):
             if getattr(self, name) < 0:
-                raise InvalidArgument(f"retention.{name}", "must not be negative")
+                raise InvalidArgument(f"policy.{name}", "must not be negative")
+        if self.keep_within_days > MAX_KEEP_WITHIN_DAYS:
+            # Past this the horizon would fall before year 1 (and a century is "forever").
+            raise InvalidArgument(
+                "policy.keep_within_days", f"must be at most {MAX_KEEP_WITHIN_DAYS}"
+            )
         if not any(
             (
                 self.keep_last,
@@ -52,7 +60,7 @@ class RetentionPolicy:
             )
         ):
             # A policy that keeps nothing is far more likely a mistake than an intent.
-            raise InvalidArgument("retention", "keeps nothing; give at least one keep rule")
+            raise InvalidArgument("policy", "keeps nothing; give at least one keep rule")
 
 
 @dataclass(frozen=True)

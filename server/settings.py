@@ -21,6 +21,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from sinks.profiles import StorageProfile
@@ -29,6 +30,8 @@ ENV_PREFIX = "SLUICE_"
 #: Environment variables that start with SLUICE_ but belong to the client or tests.
 CLIENT_ENV = frozenset({"SLUICE_SERVER"})
 MiB = 1024 * 1024
+#: gRPC worker threads streams can never take (see max_concurrent_streams).
+STREAM_FREE_WORKERS = 8
 _log = logging.getLogger("sluice.settings")
 
 
@@ -49,8 +52,15 @@ class Settings(BaseModel):
     allowed_source_roots: tuple[Path, ...] = ()
     #: Exports that run at once; more requests wait in the queue.
     max_concurrent_exports: int = Field(default=2, ge=1, le=64)
-    #: Threads serving gRPC calls (each WatchExport holds one while it streams).
-    grpc_max_workers: int = Field(default=128, ge=4, le=4096)
+    #: Threads serving gRPC calls. A stream (WatchExport, DiffExportRecords, health
+    #: Watch, reflection) holds one while it is open; streams may take at most
+    #: `max_concurrent_streams` of them, so unary calls and health checks always have
+    #: at least STREAM_FREE_WORKERS left.
+    grpc_max_workers: int = Field(default=160, ge=2 * STREAM_FREE_WORKERS, le=4096)
+    #: Streams open at once, across all callers; one more is RESOURCE_EXHAUSTED (with
+    #: RetryInfo) until another ends. At most grpc_max_workers - STREAM_FREE_WORKERS
+    #: (the default is lowered to that when grpc_max_workers is small).
+    max_concurrent_streams: int = Field(default=128, ge=1, le=4096)
     #: Seconds SIGTERM waits for running exports to reach a chunk boundary before exiting.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
     #: Rows per record batch flowing through the pipeline; bounds memory per batch.
@@ -149,6 +159,21 @@ class Settings(BaseModel):
         if default is not None and default > value:
             raise ValueError(f"must be at least default_chunk_bytes ({default})")
         return value
+
+    @model_validator(mode="after")
+    def _streams_leave_workers(self) -> Settings:
+        most = self.grpc_max_workers - STREAM_FREE_WORKERS
+        if "max_concurrent_streams" in self.model_fields_set and self.max_concurrent_streams > most:
+            raise ValueError(
+                f"max_concurrent_streams must be at most grpc_max_workers - "
+                f"{STREAM_FREE_WORKERS} ({most}), so unary calls and health checks keep threads"
+            )
+        return self
+
+    @property
+    def stream_budget(self) -> int:
+        """Streams that may be open at once (max_concurrent_streams, within the workers)."""
+        return min(self.max_concurrent_streams, self.grpc_max_workers - STREAM_FREE_WORKERS)
 
     @property
     def export_roots(self) -> tuple[Path, ...]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 
-from server.errors import InvalidArgument
+from server.errors import InvalidArgument, quoted, quoted_list
 from server.pipeline.source import ROW_INDEX
 from server.spec import QuerySpec
 
@@ -17,6 +17,19 @@ _MAX_IDS = 100_000
 # A subquery would let a `where` reach beyond the row it filters.
 _SUBQUERY = re.compile(r"\bselect\b", re.IGNORECASE)
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+# What a `where` may hold before it reaches Polars' SQL parser, whose recursion has no
+# limit of its own: 6,000 `id > 1` terms joined by AND overflow the thread's stack and
+# kill the daemon. Far above what a hand-written filter needs, far below the crash.
+MAX_WHERE_CHARS = 16_384
+MAX_WHERE_OPERATORS = 256
+MAX_WHERE_NESTING = 32
+# Literals and quoted identifiers (an unterminated one runs to the end) hide operators.
+_QUOTED = re.compile(r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?")
+_OPERATOR = re.compile(
+    r"\b(?:and|or|not|is|in|like|ilike|between|case|when|then|else)\b"
+    r"|<=|>=|<>|!=|==|\|\||[-+*/%<>=^&|~]",
+    re.IGNORECASE,
+)
 
 
 #: Hidden copy of the incremental cursor, taken before redaction can change the column;
@@ -82,14 +95,36 @@ def _check_columns(requested: tuple[str, ...], names: list[str]) -> tuple[str, .
         return tuple(names)
     unknown = [c for c in requested if c not in names]
     if unknown:
-        raise InvalidArgument("spec.query.columns", f"unknown column(s) {', '.join(unknown)}")
+        raise InvalidArgument("spec.query.columns", f"unknown column(s) {quoted_list(unknown)}")
     if len(set(requested)) != len(requested):
         raise InvalidArgument("spec.query.columns", "lists a column twice")
     return requested
 
 
+def check_where_size(where: str) -> None:
+    """Reject a `where` too big for the parser (length, operators, nesting) unparsed."""
+    field = "spec.query.where"
+    if len(where) > MAX_WHERE_CHARS:
+        raise InvalidArgument(field, f"is longer than {MAX_WHERE_CHARS} characters")
+    bare = _QUOTED.sub("''", where)
+    if len(_OPERATOR.findall(bare)) > MAX_WHERE_OPERATORS:
+        raise InvalidArgument(
+            field, f"has more than {MAX_WHERE_OPERATORS} operators; split the filter or use ids"
+        )
+    depth = deepest = 0
+    for char in bare:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    if deepest > MAX_WHERE_NESTING:
+        raise InvalidArgument(field, f"nests parentheses deeper than {MAX_WHERE_NESTING}")
+
+
 def _compile_where(where: str, schema: pl.Schema, names: list[str]) -> pl.Expr:
     field = "spec.query.where"
+    check_where_size(where)
     if _SUBQUERY.search(_STRING_LITERAL.sub("''", where)):
         raise InvalidArgument(field, "subqueries are not allowed; give an expression")
     bare_date = _BARE_DATE.search(_without_quoted(where))
@@ -105,7 +140,7 @@ def _compile_where(where: str, schema: pl.Schema, names: list[str]) -> pl.Expr:
         raise InvalidArgument(field, _temporal_hint(where, expr, schema))
     unknown = sorted(set(expr.meta.root_names()) - set(names))
     if unknown:
-        raise InvalidArgument(field, f"unknown column(s) {', '.join(unknown)}")
+        raise InvalidArgument(field, f"unknown column(s) {quoted_list(unknown)}")
     try:
         _check_on_empty_frame(expr, schema, field)
     except InvalidArgument as exc:
@@ -178,7 +213,7 @@ def _compile_time_range(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
     assert time_range is not None
     field = "spec.query.time_range"
     if time_range.column not in schema or time_range.column == ROW_INDEX:
-        raise InvalidArgument(f"{field}.column", f"unknown column {time_range.column!r}")
+        raise InvalidArgument(f"{field}.column", f"unknown column {quoted(time_range.column)}")
     if time_range.since is None and time_range.until is None:
         raise InvalidArgument(field, "give since, until or both")
     if time_range.since and time_range.until and time_range.since >= time_range.until:
@@ -219,12 +254,14 @@ def _compile_ids(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
         raise InvalidArgument(field, f"at most {_MAX_IDS} ids per export")
     column = query.id_column or "id"
     if column not in schema or column == ROW_INDEX:
-        raise InvalidArgument("spec.query.id_column", f"unknown column {column!r}")
+        raise InvalidArgument("spec.query.id_column", f"unknown column {quoted(column)}")
     dtype = schema[column]
     try:
         values = pl.Series(query.ids, dtype=pl.String).cast(dtype, strict=True)
     except Exception:  # noqa: BLE001 - Polars' cast error types vary by dtype
-        raise InvalidArgument(field, f"ids must be values of column {column!r} ({dtype})") from None
+        raise InvalidArgument(
+            field, f"ids must be values of column {quoted(column)} ({dtype})"
+        ) from None
     return pl.col(column).is_in(values.implode())
 
 

@@ -12,20 +12,32 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from server.errors import InvalidArgument, SluiceError
+from server.rpc.request_bounds import check_request, is_bounded
 
 _log = logging.getLogger("sluice.rpc")
 ERROR_DOMAIN = "sluice.dev"
+#: UTF-8 bytes of a status message, and of each field and description in its details.
+#: The message travels twice (grpc-message, percent-encoded: up to 3x; and inside the
+#: base64 details: 4/3x), so these keep every status well under gRPC's 8 KiB metadata
+#: limit; past it clients would see RESOURCE_EXHAUSTED instead of the real status.
+MESSAGE_BYTES = 1024
+FIELD_BYTES = 256
+DESCRIPTION_BYTES = 512
+MAX_VIOLATIONS = 4
 
 
 def status_for(error: SluiceError) -> grpc.Status:
-    status = status_pb2.Status(code=code_pb2.Code.Value(error.code.value), message=error.message)
+    status = status_pb2.Status(
+        code=code_pb2.Code.Value(error.code.value), message=_capped(error.message, MESSAGE_BYTES)
+    )
     if isinstance(error, InvalidArgument):
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
+                    field=_capped(v.field, FIELD_BYTES),
+                    description=_capped(v.description, DESCRIPTION_BYTES),
                 )
-                for v in error.violations
+                for v in error.violations[:MAX_VIOLATIONS]
             ]
         )
         status.details.add().Pack(bad_request)
@@ -40,6 +52,15 @@ def status_for(error: SluiceError) -> grpc.Status:
             error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=1))
         )
     return rpc_status.to_status(status)
+
+
+def _capped(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes (on a character boundary), marked as cut.
+    A backstop: messages quote request values through server.errors.quoted already."""
+    encoded = text.encode("utf-8", "replace")
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode("utf-8", "ignore") + "…"
 
 
 def _abort_for(exc: BaseException, context: grpc.ServicerContext, method: str) -> None:
@@ -67,7 +88,46 @@ class DomainErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             return handler._replace(unary_unary=_wrap_unary(handler.unary_unary, method))
         if handler.unary_stream is not None:
             return handler._replace(unary_stream=_wrap_stream(handler.unary_stream, method))
+        if handler.stream_stream is not None:  # reflection
+            return handler._replace(stream_stream=_wrap_stream(handler.stream_stream, method))
         return handler
+
+
+class RequestBoundsInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Checks every Sluice request against server.rpc.request_bounds before its handler
+    runs; sits inside DomainErrorInterceptor, which turns a violation into its status."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Any],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=_bounded_unary(handler.unary_unary))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=_bounded_stream(handler.unary_stream))
+        return handler
+
+
+def _bounded_unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
+        if is_bounded(request):
+            check_request(request)
+        return behavior(request, context)
+
+    return wrapped
+
+
+def _bounded_stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        if is_bounded(request):
+            check_request(request)
+        yield from behavior(request, context)
+
+    return wrapped
 
 
 def _wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:

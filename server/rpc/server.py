@@ -12,8 +12,9 @@ from sluice.v1 import export_pb2, export_pb2_grpc
 
 from server.errors import SluiceError
 from server.export_admin import ExportAdmin
-from server.rpc.errors import DomainErrorInterceptor
+from server.rpc.errors import DomainErrorInterceptor, RequestBoundsInterceptor
 from server.rpc.servicer import ExportServicer
+from server.rpc.stream_budget import StreamBudget, StreamBudgetInterceptor
 from server.service import ExportService
 
 SERVICE_NAME = export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name
@@ -24,12 +25,22 @@ class ListenError(SluiceError):
 
 
 def build_server(
-    service: ExportService, admin: ExportAdmin, address: str, max_workers: int
+    service: ExportService,
+    admin: ExportAdmin,
+    address: str,
+    max_workers: int,
+    stream_budget: int,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """Return the (not yet started) server, its health servicer and the bound port."""
+    """Return the (not yet started) server, its health servicer and the bound port.
+    Streams may hold at most `stream_budget` of the `max_workers` threads."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[DomainErrorInterceptor()],
+        # The first wraps the others: domain errors raised by the inner ones become statuses.
+        interceptors=[
+            DomainErrorInterceptor(),
+            RequestBoundsInterceptor(),
+            StreamBudgetInterceptor(StreamBudget(stream_budget)),
+        ],
         options=[("grpc.so_reuseport", 0)],
     )
     export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(service, admin), server)

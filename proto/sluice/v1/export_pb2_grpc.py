@@ -29,6 +29,13 @@ class ExportServiceStub:
     """ExportService creates, observes and controls exports. Errors follow
     google.rpc: INVALID_ARGUMENT (with BadRequest field violations) for bad input,
     NOT_FOUND for unknown ids, FAILED_PRECONDITION for a wrong state.
+
+    Every string and repeated field has a bound (README "Request limits"; the table is
+    BOUNDS in server/rpc/request_bounds.py): no NUL characters, URIs at most 4,096
+    characters, names 128-256, `where` 16,384 (and 256 operators, 32 levels of nesting).
+    A value past its bound is INVALID_ARGUMENT naming the field. At most
+    max_concurrent_streams streams are open at once; the next is RESOURCE_EXHAUSTED with
+    RetryInfo.
     """
 
     def __init__(self, channel):
@@ -108,6 +115,13 @@ class ExportServiceServicer:
     """ExportService creates, observes and controls exports. Errors follow
     google.rpc: INVALID_ARGUMENT (with BadRequest field violations) for bad input,
     NOT_FOUND for unknown ids, FAILED_PRECONDITION for a wrong state.
+
+    Every string and repeated field has a bound (README "Request limits"; the table is
+    BOUNDS in server/rpc/request_bounds.py): no NUL characters, URIs at most 4,096
+    characters, names 128-256, `where` 16,384 (and 256 operators, 32 levels of nesting).
+    A value past its bound is INVALID_ARGUMENT naming the field. At most
+    max_concurrent_streams streams are open at once; the next is RESOURCE_EXHAUSTED with
+    RetryInfo.
     """
 
     def CreateExport(self, request, context):
@@ -288,6 +302,13 @@ class ExportService:
     """ExportService creates, observes and controls exports. Errors follow
     google.rpc: INVALID_ARGUMENT (with BadRequest field violations) for bad input,
     NOT_FOUND for unknown ids, FAILED_PRECONDITION for a wrong state.
+
+    Every string and repeated field has a bound (README "Request limits"; the table is
+    BOUNDS in server/rpc/request_bounds.py): no NUL characters, URIs at most 4,096
+    characters, names 128-256, `where` 16,384 (and 256 operators, 32 levels of nesting).
+    A value past its bound is INVALID_ARGUMENT naming the field. At most
+    max_concurrent_streams streams are open at once; the next is RESOURCE_EXHAUSTED with
+    RetryInfo.
     """
 
     @staticmethod

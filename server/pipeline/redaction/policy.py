@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from server.errors import FailedPrecondition, InvalidArgument
+from server.errors import FailedPrecondition, InvalidArgument, quoted
 from server.pipeline.redaction.actions import (
     ACTIONS,
     COLUMN_ONLY_ACTIONS,
@@ -35,6 +35,9 @@ from server.spec import RedactionRuleSpec, RedactionSpec
 
 DEFAULT_HASH_KEY: Final = "default"
 _ENTITY_NAME: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")
+#: Bounds on a rule's regular expression, checked before any engine parses it.
+MAX_PATTERN_CHARS: Final = 1024
+MAX_PATTERN_NESTING: Final = 32
 _MAX_KEEP_LAST: Final = 1000
 _POLICY_KEYS: Final = frozenset({"level", "rules", "description"})
 
@@ -81,7 +84,8 @@ def resolve_policy(spec: RedactionSpec, settings: Settings) -> RedactionPolicy:
     if requested not in {"", "custom", *LEVELS}:
         raise InvalidArgument(
             "spec.redaction.level",
-            f"unknown level {spec.level!r}; expected one of none, basic, moderate, strict, custom",
+            f"unknown level {quoted(spec.level)}; "
+            "expected one of none, basic, moderate, strict, custom",
         )
     policy_level, policy_rules = _named_policy(spec.policy, settings)
     if requested == "custom" and not spec.rules and not spec.policy:
@@ -141,7 +145,7 @@ def _named_policy(name: str, settings: Settings) -> tuple[str, list[RedactionRul
     raw = settings.redaction_policies.get(name)
     if raw is None:
         known = ", ".join(sorted(settings.redaction_policies)) or "none configured"
-        raise InvalidArgument("spec.redaction.policy", f"unknown policy {name!r} ({known})")
+        raise InvalidArgument("spec.redaction.policy", f"unknown policy {quoted(name)} ({known})")
     try:
         unknown = sorted(set(raw) - _POLICY_KEYS)
         if unknown:
@@ -169,7 +173,7 @@ def _parse_rule(
         action = entity.default_action
     if action not in ACTIONS:
         raise InvalidArgument(
-            where, f"unknown action {rule.action!r}; expected one of {', '.join(ACTIONS)}"
+            where, f"unknown action {quoted(rule.action)}; expected one of {', '.join(ACTIONS)}"
         )
     _check_options(where, rule, action)
     key = keys.get(where, rule.key) if action == "hash" else None
@@ -196,7 +200,7 @@ def _entity(where: str, pattern: str) -> Entity | None:
     if _ENTITY_NAME.match(pattern.strip()):
         raise InvalidArgument(
             where,
-            f"unknown entity {pattern!r}; expected one of {', '.join(ENTITY_BY_NAME)}"
+            f"unknown entity {quoted(pattern)}; expected one of {', '.join(ENTITY_BY_NAME)}"
             " or a regular expression",
         )
     return None
@@ -226,9 +230,14 @@ def _check_options(where: str, rule: RedactionRuleSpec, action: str) -> None:
 def _check_regex(where: str, pattern: str) -> None:
     """The pattern must mean the same to Python `re` and to Polars' Rust engine (which
     has no look-around or backreferences), and must not match the empty string."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise InvalidArgument(where, f"pattern is longer than {MAX_PATTERN_CHARS} characters")
+    if _group_depth(pattern) > MAX_PATTERN_NESTING:
+        # Python's parser recurses per group (RecursionError near 600 levels).
+        raise InvalidArgument(where, f"pattern nests groups deeper than {MAX_PATTERN_NESTING}")
     try:
         compiled = re.compile(pattern)
-    except re.error as exc:
+    except (re.error, RecursionError, OverflowError) as exc:
         raise InvalidArgument(where, f"invalid regular expression: {exc}") from None
     try:
         pl.select(pl.lit("").str.contains(pattern))
@@ -239,6 +248,28 @@ def _check_regex(where: str, pattern: str) -> None:
         raise InvalidArgument(where, "regular expression matches the empty string")
     if "sl_" in "".join(compiled.groupindex):
         raise InvalidArgument(where, "group names starting with sl_ are reserved")
+
+
+def _group_depth(pattern: str) -> int:
+    """How deep `(` nests, outside character classes and escapes (an upper bound is
+    enough: a pattern this counts too deep is refused, not misread)."""
+    depth = deepest = 0
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
 
 
 def _describe_rule(rule: RedactionRuleSpec) -> dict[str, Any]:
@@ -256,16 +287,16 @@ def resolve_hash_key(refs: Mapping[str, str], name: str, where: str) -> HashKey:
     reference = refs.get(name)
     if reference is None:
         raise FailedPrecondition(
-            f"{where}: hash key {name!r} is not configured on the server (hash_keys)"
+            f"{where}: hash key {quoted(name)} is not configured on the server (hash_keys)"
         )
     try:
         secret = SecretRef(reference).resolve()
     except ValueError:
         raise FailedPrecondition(
-            f"{where}: hash key {name!r} is not a valid secret reference"
+            f"{where}: hash key {quoted(name)} is not a valid secret reference"
         ) from None
     except FailedPrecondition as exc:
-        raise FailedPrecondition(f"{where}: hash key {name!r}: {exc.message}") from None
+        raise FailedPrecondition(f"{where}: hash key {quoted(name)}: {exc.message}") from None
     return HashKey(name, secret)
 
 

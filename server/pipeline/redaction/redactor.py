@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from server.errors import InvalidArgument
+from server.errors import InvalidArgument, quoted
 from server.pipeline.redaction import actions
 from server.pipeline.redaction.compaction import CompactedTextPass, TextStep
 from server.pipeline.redaction.entities import without_names
@@ -165,7 +165,7 @@ class PolicyRedactor:
                 columns = ", ".join(name for name in schema if name != ROW_INDEX)
                 raise InvalidArgument(
                     rule.field,
-                    f"column {rule.selector!r} matches no exported column ({columns})",
+                    f"column {quoted(rule.selector)} matches no exported column ({columns})",
                 )
 
     def _json_steps(self, leaves: list[Location]) -> list[_TextRule]:
@@ -306,10 +306,11 @@ def _check_fits(rule: ColumnRule, location: Location, dtype: pl.DataType) -> Non
     where = dotted(location)
     if is_nested(dtype) and rule.action not in _NESTED_ACTIONS:
         raise InvalidArgument(
-            rule.field, f"{rule.action} cannot apply to nested column {where!r} ({dtype})"
+            rule.field, f"{rule.action} cannot apply to nested column {quoted(where)} ({dtype})"
         )
     if rule.action == "generalize" and not actions.generalized_type(dtype, rule.granularity):
         raise InvalidArgument(
             rule.field,
-            f"generalize {rule.granularity!r} cannot apply to column {where!r} ({dtype})",
+            f"generalize {quoted(rule.granularity)} cannot apply to column "
+            f"{quoted(where)} ({dtype})",
         )
