@@ -28,6 +28,8 @@ COLUMN_TYPES: Final[dict[str, pl.DataType]] = {
     "bool": pl.Boolean(),
     "date": pl.Date(),
     "datetime": pl.Datetime("us"),
+    #: With a zone offset in every value ("2024-05-01T10:00:00Z"), kept as UTC.
+    "datetime_utc": pl.Datetime("us", "UTC"),
 }
 _ALIASES: Final = {
     "string": "str",
@@ -37,6 +39,7 @@ _ALIASES: Final = {
     "double": "float64",
     "boolean": "bool",
     "timestamp": "datetime",
+    "timestamptz": "datetime_utc",
 }
 MAX_COLUMNS: Final = 10_000
 

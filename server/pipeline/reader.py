@@ -12,28 +12,25 @@ from __future__ import annotations
 
 import io
 import os
-import re
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from functools import partial
 from typing import IO
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileOpener
 
 from server.errors import SluiceError
 from server.pipeline.bad_rows import BadRowTally
+from server.pipeline.csv_parsing import CsvOptions
 from server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
 from server.storage import storage_errors
 
 #: Bytes read per NDJSON block (cut at the last newline, so records are never split).
 NDJSON_BLOCK_BYTES = 16 * 1024 * 1024
-#: Bytes per CSV block handed to Arrow's streaming parser.
-CSV_BLOCK_BYTES = 8 * 1024 * 1024
 
 
 def read_batches(
@@ -257,80 +254,6 @@ def _csv(
     except pa.ArrowInvalid as exc:
         # Parse and conversion errors quote the row: name the line and column instead.
         raise csv_error(exc, rows, partial(options.locate, handle)) from None
-
-
-class CsvOptions:
-    """How a CSV file is read: Arrow's streaming parser with the plan's column types."""
-
-    def __init__(self, schema: pl.Schema, columns: Sequence[str], delimiter: str) -> None:
-        self.schema = schema
-        self.columns = list(columns)
-        self.delimiter = delimiter
-
-    def open(self, handle: IO[bytes], rows: FileRows) -> pa_csv.CSVStreamingReader:
-        arrow_schema = pl.DataFrame(schema=self.schema).to_arrow().schema
-        return self._reader(
-            handle, {f.name: f.type for f in arrow_schema}, self.columns, rows.on_invalid_row
-        )
-
-    def _reader(
-        self,
-        handle: IO[bytes],
-        types: dict[str, pa.DataType],
-        columns: list[str],
-        on_invalid: Callable[[pa_csv.InvalidRow], str],
-    ) -> pa_csv.CSVStreamingReader:
-        handle.seek(0)
-        return pa_csv.open_csv(
-            handle,
-            # One thread: Arrow then knows the line of a bad row (and on a shared
-            # machine it measured faster); the pipeline overlaps stages on threads anyway.
-            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
-            parse_options=pa_csv.ParseOptions(
-                delimiter=self.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=types, include_columns=columns or None, strings_can_be_null=True
-            ),
-        )
-
-    def locate(self, handle: IO[bytes], error: pa.ArrowInvalid) -> tuple[str, int] | None:
-        """The column and row (1-based, header excluded) of the value a conversion
-        error is about, found by reading that column again as text; None if unknown."""
-        column = _failed_column(error, lambda: self._header(handle))
-        if column is None or column not in self.schema:
-            return None
-        wanted = self.schema[column]
-        reader = self._reader(handle, {column: pa.string()}, [column], lambda _row: "skip")
-        offset = 0
-        for batch in reader:
-            text = pl.Series(batch.column(0))
-            try:
-                converted = text.cast(wanted, strict=False)
-            except pl.exceptions.PolarsError:
-                return column, 0
-            failed = (text.is_not_null() & converted.is_null()).arg_true()
-            if len(failed):
-                return column, offset + int(failed[0]) + 1
-            offset += batch.num_rows
-        return column, 0
-
-    def _header(self, handle: IO[bytes]) -> list[str]:
-        types = {name: pa.string() for name in self.schema}
-        return list(self._reader(handle, types, [], lambda _row: "skip").schema.names)
-
-
-def _failed_column(error: pa.ArrowInvalid, header: Callable[[], list[str]]) -> str | None:
-    """The column an Arrow "In CSV column #N: ..." message names, by its name."""
-    found = _COLUMN_NUMBER.search(str(error))
-    if found is None:
-        return None
-    names = header()
-    number = int(found.group(1))
-    return names[number] if number < len(names) else None
-
-
-_COLUMN_NUMBER = re.compile(r"In CSV column #(\d+):")
 
 
 def _arrow_pieces(

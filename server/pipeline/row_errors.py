@@ -21,7 +21,9 @@ from server.pipeline.bad_rows import BadRowTally, SourceDataError
 #: Exceptions of the libraries that decode sources; their messages may quote data.
 DATA_ERRORS: Final = (pl.exceptions.PolarsError, pa.ArrowException)
 _SKIP_HINT: Final = 'on_bad_rows "skip" leaves such rows out'
-_TYPE: Final = re.compile(r"conversion error to ([a-z0-9_\[\], ]{1,40}):")
+#: The target type in Arrow's "CSV conversion error to <type>: ..." (what follows can
+#: quote the value, and only ever inside quotes).
+_TYPE: Final = re.compile(r"conversion error to ([^'\"\n]{1,60}?): ")
 
 
 class FileRows:

@@ -13,7 +13,7 @@ import pytest
 from client.cli.params import parse_schema
 from server.errors import Interrupted, InvalidArgument
 from server.jobs.model import ChunkRecord, Progress
-from server.pipeline import reader
+from server.pipeline import csv_parsing, reader
 from server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally, SourceDataError
 from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from server.pipeline.source import ROW_INDEX, ResolvedSource, read_schema
@@ -93,7 +93,7 @@ def test_skipped_rows_are_counted_once_across_a_resume(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     # Small CSV blocks: many batches, so skipped rows fall inside, between and after chunks.
-    monkeypatch.setattr(reader, "CSV_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(csv_parsing, "CSV_BLOCK_BYTES", 2048)
     sources = tmp_path / "sources"
     sources.mkdir()
     settings = load_settings(
@@ -171,3 +171,20 @@ def test_ndjson_lines_that_do_not_parse_are_named_or_skipped(tmp_path: Path) -> 
     assert pl.concat(frames)["id"].to_list() == [1, 4]
     assert pl.concat(frames)[ROW_INDEX].to_list() == [0, 1]
     assert tally.take_rest() == 2
+
+
+def test_csv_values_that_do_not_convert_name_row_and_column_not_the_value(tmp_path: Path) -> None:
+    path = tmp_path / "times.csv"
+    path.write_text(
+        "id,ts\n1,2024-01-01T00:00:00Z\n2,1999-12-31 23:59:58\n3,2024-01-03T00:00:00Z\n"
+    )
+    source = ResolvedSource(
+        str(path), "csv", (str(path),), column_types=(("ts", "datetime_utc"), ("id", "int16"))
+    )
+    schema = read_schema(source)
+    assert schema["ts"] == pl.Datetime("us", "UTC") and schema["id"] == pl.Int16
+    with pytest.raises(SourceDataError) as raised:
+        list(reader.read_batches(source, schema, ["id", "ts"], 100))
+    message = raised.value.message
+    assert message.startswith(f"{path}: row 2, column 'ts': "), message
+    assert "timestamp[us, tz=UTC]" in message and "1999" not in message, message

@@ -101,8 +101,9 @@ Global___Source: _TypeAlias = Source  # noqa: Y015
 @_typing.final
 class ColumnType(_message.Message):
     """A column and its type: str | int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 |
-    uint64 | float32 | float64 | bool | date | datetime (aliases: string, utf8, float,
-    double, boolean, timestamp).
+    uint64 | float32 | float64 | bool | date | datetime | datetime_utc (values with a zone
+    offset, kept as UTC). Aliases: string, utf8, text, float, double, boolean, timestamp,
+    timestamptz.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
