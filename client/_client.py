@@ -91,6 +91,8 @@ class ExportClient(HistoryCalls):
         storage_profile: str = "",
         source_profile: str = "",
         incremental: export_pb2.Incremental | None = None,
+        on_bad_rows: str = "",
+        source_schema: Mapping[str, str] | Iterable[tuple[str, str]] = (),
     ) -> export_pb2.ExportSpec:
         """An ExportSpec from plain values; empty strings and None mean server defaults.
 
@@ -106,7 +108,13 @@ class ExportClient(HistoryCalls):
 
         `redaction` is the privacy policy, e.g. `export_pb2.Redaction(level="moderate")`;
         None exports the records as they are.
+
+        `on_bad_rows` is "fail" (the default) or "skip": skipped rows (a CSV row with the
+        wrong number of fields, a malformed NDJSON line) are counted in the manifest.
+        `source_schema` gives CSV columns a type instead of the inferred one, e.g.
+        `{"zip": "str", "card": "str"}` keeps leading zeros and card numbers as text.
         """
+        pairs = source_schema.items() if isinstance(source_schema, Mapping) else source_schema
         time_range = export_pb2.TimeRange(column=time_column)
         if since is not None:
             time_range.since.CopyFrom(to_timestamp(since))
@@ -125,7 +133,11 @@ class ExportClient(HistoryCalls):
             output.level = level
         return export_pb2.ExportSpec(
             source=export_pb2.Source(
-                uri=os.fspath(source), format=source_format, profile=source_profile
+                uri=os.fspath(source),
+                format=source_format,
+                profile=source_profile,
+                on_bad_rows=on_bad_rows,
+                schema=[export_pb2.ColumnType(name=name, type=kind) for name, kind in pairs],
             ),
             query=query,
             output=output,

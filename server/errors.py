@@ -3,6 +3,7 @@ status in one interceptor (server/rpc/errors.py). Nothing here imports grpc."""
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -116,3 +117,36 @@ class Interrupted(SluiceError):
     """The export was stopped on purpose (cancel or shutdown) between two chunks."""
 
     code = ErrorCode.CANCELLED
+
+
+def safe_summary(error: BaseException) -> str:
+    """What may be said of any failure: a domain error's message (written to be safe),
+    otherwise the exception's type alone. Messages of other exceptions are never shown,
+    stored or logged: Polars, Arrow and even Python's own ("invalid literal for int():
+    '4111...'") quote the data they failed on."""
+    if isinstance(error, SluiceError):
+        return error.message
+    kind = type(error)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def safe_traceback(error: BaseException) -> str:
+    """The stack of `error` and of the exceptions it was raised from, for the log: frames
+    and source lines, with `safe_summary` in place of each exception's message."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
+    parts = [
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.format_tb(item.__traceback__))
+        + safe_summary(item)
+        for item in reversed(chain)
+    ]
+    return "\n\nwhich led to:\n\n".join(parts)

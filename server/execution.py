@@ -13,12 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from server.errors import Interrupted, SluiceError
+from server.errors import Interrupted, SluiceError, safe_summary
 from server.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from server.jobs.model import ChunkRecord, Job, Progress
 from server.jobs.store import JobStore
 from server.key_changes import KeyedChanges, detect_changes
 from server.manifest import build_manifest, encode_manifest, write_manifest
+from server.pipeline.bad_rows import SKIPPED_ROWS
 from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from server.pipeline.source import count_rows
 from server.pipeline.stopping import keeps_uploads
@@ -80,7 +81,7 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     try:
         keyed = _index_keys(plan, sink, context, stop) if plan.increment.key else None
         selection = keyed.selection if keyed else None
-        run_pipeline(plan, sink, resume, reporter, stop, options, selection)
+        totals = run_pipeline(plan, sink, resume, reporter, stop, options, selection)
     except BaseException as exc:
         if isinstance(exc, Interrupted) and keeps_uploads(stop):
             _log.info("export %s suspended; its open upload continues on the next start", job.id)
@@ -89,7 +90,7 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
         raise
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
-    return _commit(plan, sink, job, context, keyed)
+    return _commit(plan, sink, job, context, keyed, dict(totals.counters).get(SKIPPED_ROWS, 0))
 
 
 def _discard_uploads(sink: Sink, job_id: str, store: JobStore, prefix: str) -> None:
@@ -149,6 +150,7 @@ def _commit(
     job: Job,
     context: ExecutionContext,
     keyed: KeyedChanges | None,
+    skipped_rows: int,
 ) -> str:
     chunks = context.store.chunks(job.id)
     manifest = build_manifest(
@@ -158,6 +160,7 @@ def _commit(
         finished_at=datetime.now(UTC),
         digest_key_id=context.content_key_id,
         keyed=keyed,
+        skipped_rows=skipped_rows,
     )
     _write_signature(plan, sink, encode_manifest(manifest), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)
@@ -195,7 +198,8 @@ def _source_rows(plan: ExportPlan, settings: Settings) -> int:
     try:
         return count_rows(plan.source)
     except Exception as exc:  # noqa: BLE001 - progress is optional; the export is not
-        _log.warning("cannot count source rows for progress: %s", exc)
+        # The type only: Polars' message can quote the row it stumbled on.
+        _log.warning("cannot count source rows for progress (%s)", type(exc).__name__)
         return 0
 
 
@@ -329,7 +333,8 @@ class _ProgressReporter:
 
 
 def describe_failure(exc: BaseException) -> SluiceError:
-    """Any failure as a domain error whose message is safe to store and show."""
+    """Any failure as a domain error whose message is safe to store and show: an
+    unexpected exception by its type alone (its message may quote the data)."""
     if isinstance(exc, SluiceError):
         return exc
-    return SluiceError(f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
+    return SluiceError(f"internal error ({safe_summary(exc)}); see the server log")

@@ -12,6 +12,7 @@ from server.errors import DataLoss
 from server.incremental import Watermark, later
 from server.jobs.model import ChunkRecord, CursorValue
 from server.key_changes import KeyedChanges, index_entry
+from server.pipeline.bad_rows import SKIPPED_ROWS
 from server.pipeline.encoders import arrow_schema
 from server.plan import ExportPlan
 from server.storage import storage_errors
@@ -29,8 +30,13 @@ def build_manifest(
     finished_at: datetime,
     digest_key_id: str,
     keyed: KeyedChanges | None = None,
+    skipped_rows: int | None = None,
 ) -> dict[str, Any]:
+    """The manifest of an export of `chunks`. `skipped_rows` counts the source rows left
+    out as unparseable (None: those the chunks counted)."""
     spec = plan.spec
+    if skipped_rows is None:
+        skipped_rows = sum(dict(c.counters).get(SKIPPED_ROWS, 0) for c in chunks)
     query = spec.query
     increment = plan.increment
     return {
@@ -40,7 +46,12 @@ def build_manifest(
         "parent_export_id": increment.parent_export_id,
         "created_at": created_at.isoformat(),
         "finished_at": finished_at.isoformat(),
-        "source": plan.source.describe(),
+        "source": {
+            **plan.source.describe(),
+            "on_bad_rows": plan.source.on_bad_rows,
+            "skipped_rows": skipped_rows,
+            **({"schema": dict(plan.source.column_types)} if plan.source.column_types else {}),
+        },
         "query": {
             "columns": list(plan.query.columns),
             "where": query.where or None,
@@ -151,6 +162,8 @@ def _redaction_counts(chunks: Sequence[ChunkRecord]) -> dict[str, dict[str, int]
     counts: dict[str, dict[str, int]] = {}
     for chunk in chunks:
         for key, value in chunk.counters:
+            if key == SKIPPED_ROWS:
+                continue  # the source's, in source.skipped_rows
             rule, _, column = key.partition("/")
             per_rule = counts.setdefault(rule, {})
             per_rule[column] = per_rule.get(column, 0) + value

@@ -12,12 +12,20 @@ import polars as pl
 
 from server.errors import InvalidArgument, SluiceError, quoted
 from server.increment import IncrementPlan, plan_increment
+from server.pipeline.bad_rows import ON_BAD_ROWS
 from server.pipeline.ciphers.selection import bind_zip_password, build_cipher
+from server.pipeline.column_types import canonical_types
 from server.pipeline.compressors import COMPRESSORS, CompressorKind
 from server.pipeline.encoders import ENCODERS, ChunkContext, EncoderKind
 from server.pipeline.query import CompiledQuery, compile_query
 from server.pipeline.redaction import build_redactor
-from server.pipeline.source import ROW_INDEX, ResolvedSource, read_schema, resolve_source
+from server.pipeline.source import (
+    ROW_INDEX,
+    ResolvedSource,
+    read_schema,
+    resolve_source,
+    shown,
+)
 from server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from server.roots import outside_roots
 from server.settings import Settings
@@ -111,9 +119,16 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     )
     cipher = build_cipher(spec.encryption, settings)
     compressor, zip_cipher = bind_zip_password(spec.encryption, settings, compressor, encoder)
+    on_bad_rows = _check_on_bad_rows(spec.source.on_bad_rows)
+    column_types = canonical_types(spec.source.schema)
     source = resolve_source(
         spec.source.uri, spec.source.format, settings.source_roots, source_profile
     )
+    if column_types and source.format != "csv":
+        raise InvalidArgument(
+            "spec.source.schema", f"column types apply to CSV sources, not to {source.format}"
+        )
+    source = replace(source, on_bad_rows=on_bad_rows, column_types=column_types)
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
     increment = _plan_increment(spec, source_schema, destination, destination_profile)
@@ -311,14 +326,28 @@ def _check_labels(labels: tuple[tuple[str, str], ...]) -> None:
             raise InvalidArgument(f"spec.labels[{key}]", f"value longer than {_MAX_LABEL_VALUE}")
 
 
+def _check_on_bad_rows(value: str) -> str:
+    name = value.strip().lower() or "fail"
+    if name not in ON_BAD_ROWS:
+        raise InvalidArgument(
+            "spec.source.on_bad_rows",
+            f"unknown value {value[:40]!r}; expected one of {', '.join(ON_BAD_ROWS)}",
+        )
+    return name
+
+
 def _read_schema(source: ResolvedSource) -> pl.Schema:
     try:
         schema = read_schema(source)
     except SluiceError:
         raise  # a storage failure keeps its status (permission denied, unavailable, ...)
     except Exception as exc:  # noqa: BLE001 - Polars raises many types for unreadable files
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise InvalidArgument("spec.source.uri", f"cannot read the source: {first}") from None
+        # Never the library's message: it can quote the file's content (a row, a line of
+        # a file that is not what its name says).
+        raise InvalidArgument(
+            "spec.source.uri",
+            f"cannot read {shown(source.files[0])} as {source.format} ({type(exc).__name__})",
+        ) from None
     if len(schema) <= 1:
         raise InvalidArgument("spec.source.uri", "the source has no columns")
     assert next(iter(schema)) == ROW_INDEX

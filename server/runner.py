@@ -13,7 +13,7 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
-from server.errors import ErrorCode, FailedPrecondition, Interrupted
+from server.errors import ErrorCode, FailedPrecondition, Interrupted, safe_traceback
 from server.events import Finished, StateChanged
 from server.execution import ExecutionContext, describe_failure, discard_open_uploads, execute
 from server.jobs.model import (
@@ -112,8 +112,10 @@ class ExportRunner:
                 return
             try:
                 self._run_one(job_id)
-            except Exception:  # noqa: BLE001 - a worker must survive any single job
-                _log.exception("export %s: unexpected failure in the runner", job_id)
+            except Exception as exc:  # noqa: BLE001 - a worker must survive any single job
+                _log.error(
+                    "export %s: unexpected failure in the runner\n%s", job_id, safe_traceback(exc)
+                )
 
     def _run_one(self, job_id: str) -> None:
         store = self._context.store
@@ -153,7 +155,8 @@ class ExportRunner:
         except Exception as exc:  # noqa: BLE001 - recorded on the job, never raised
             error = describe_failure(exc)
             if error.code == ErrorCode.INTERNAL:
-                _log.error("export %s failed", job.id, exc_info=exc)
+                # The stack without messages: an unexpected error's text may quote data.
+                _log.error("export %s failed\n%s", job.id, safe_traceback(exc))
             else:
                 _log.warning("export %s failed: %s %s", job.id, error.code, error.message)
             return store.transition(

@@ -21,6 +21,15 @@ class SourceSpec:
     format: str = ""
     #: Name of a server-side storage profile ("" for none).
     profile: str = ""
+    #: What an unparseable row does: "fail" ("" too) or "skip" (left out and counted).
+    on_bad_rows: str = ""
+    #: CSV only: (column, type name) pairs that replace inferred types.
+    schema: tuple[tuple[str, str], ...] = ()
+
+
+#: SourceSpec fields added after the first release: left out of the stored JSON while at
+#: their defaults, so specs (and request fingerprints) stored before them stay the same.
+_NEWER_SOURCE_FIELDS = {"on_bad_rows": "", "schema": ()}
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,11 @@ class ExportSpec:
     incremental: IncrementalSpec = field(default_factory=IncrementalSpec)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=_encode, sort_keys=True, separators=(",", ":"))
+        raw = asdict(self)
+        for name, default in _NEWER_SOURCE_FIELDS.items():
+            if getattr(self.source, name) == default:
+                del raw["source"][name]
+        return json.dumps(raw, default=_encode, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> ExportSpec:
@@ -124,7 +137,7 @@ class ExportSpec:
         query = raw["query"]
         time_range = query.get("time_range")
         return cls(
-            source=SourceSpec(**raw["source"]),
+            source=_source(raw["source"]),
             destination=DestinationSpec(**raw["destination"]),
             query=QuerySpec(
                 columns=tuple(query["columns"]),
@@ -150,6 +163,16 @@ class ExportSpec:
     def fingerprint(self) -> str:
         """A stable digest of the request, to tell a retry from a reused request id."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+
+def _source(raw: dict[str, Any]) -> SourceSpec:
+    return SourceSpec(
+        uri=raw["uri"],
+        format=raw.get("format", ""),
+        profile=raw.get("profile", ""),
+        on_bad_rows=raw.get("on_bad_rows", ""),
+        schema=tuple((str(name), str(kind)) for name, kind in raw.get("schema", ())),
+    )
 
 
 def _redaction(raw: dict[str, Any] | None) -> RedactionSpec:

@@ -25,7 +25,7 @@ from client.cli.output import (
     stdout,
     summary_line,
 )
-from client.cli.params import LABEL, LIST, SIZE, TIME, split_list
+from client.cli.params import LABEL, LIST, SCHEMA, SIZE, TIME, split_list
 from client.cli.paths import absolute_uri, export_ref
 from client.cli.progress import describe_event, wait_with_bar
 from client.cli.redaction import build_redaction, redaction_options
@@ -111,6 +111,21 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
     default="",
     metavar="F",
     help="parquet|csv|ndjson|jsonl|arrow|ipc. Default: from the extension.",
+)
+@click.option(
+    "--on-bad-rows",
+    type=click.Choice(["fail", "skip"]),
+    default=None,
+    help="A source row that cannot be parsed: fail the export (default) or skip it "
+    "(counted in the manifest's source.skipped_rows).",
+)
+@click.option(
+    "--schema",
+    "source_schema",
+    type=SCHEMA,
+    multiple=True,
+    help="CSV column types instead of inferred ones, e.g. id:int64,zip:str,card:str "
+    "(keeps leading zeros and card numbers as text); repeatable.",
 )
 @click.option(
     "--format", "fmt", default="", metavar="F", help="parquet|jsonl|csv|json|arrow. Default: jsonl."
@@ -210,6 +225,8 @@ def create(
     storage_profile: str,
     source_profile: str,
     source_format: str,
+    on_bad_rows: str | None,
+    source_schema: tuple[list[tuple[str, str]], ...],
     fmt: str,
     compression: str,
     level: int | None,
@@ -274,6 +291,8 @@ def create(
         storage_profile=storage_profile,
         source_profile=source_profile,
         incremental=build_incremental(mode, cursor, lookback, key),
+        on_bad_rows=on_bad_rows or "",
+        source_schema=[pair for pairs in source_schema for pair in pairs],
     )
     with cli_state().client() as sluice:
         export = sluice.create(spec, request_id=request_id)

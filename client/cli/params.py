@@ -80,6 +80,18 @@ def split_list(values: str | tuple[str, ...] | list[str]) -> list[str]:
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
+def parse_schema(text: str) -> list[tuple[str, str]]:
+    """ "id:int64, card:str" -> [("id", "int64"), ("card", "str")]. The type follows the
+    last ':', so a column name may itself hold one; the server checks names and types."""
+    pairs = []
+    for item in split_list(text):
+        name, sep, kind = item.rpartition(":")
+        if not sep or not name.strip() or not kind.strip():
+            raise ValueError(f"{item!r} is not COLUMN:TYPE (example: id:int64,zip:str)")
+        pairs.append((name.strip(), kind.strip()))
+    return pairs
+
+
 class _Parsed(_ParamBase):
     """A click type around one of the parse_* functions, turning ValueError into a
     usage error (exit 2) that names the option."""
@@ -124,7 +136,15 @@ class ListType(_Parsed):
         return split_list(text)
 
 
+class SchemaType(_Parsed):
+    name = "column:type,..."
+
+    def parse(self, text: str) -> list[tuple[str, str]]:
+        return parse_schema(text)
+
+
 SIZE = SizeType()
 LABEL = LabelType()
 TIME = TimeType()
 LIST = ListType()
+SCHEMA = SchemaType()

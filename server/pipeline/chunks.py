@@ -15,6 +15,7 @@ import polars as pl
 
 from server.incremental import batch_maximum, later
 from server.jobs.model import CursorValue
+from server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from server.pipeline.query import CURSOR_COLUMN
 from server.pipeline.source import ROW_INDEX
 from server.plan import ExportPlan
@@ -38,7 +39,7 @@ class ChunkEnd:
     records: int
     source_start: int
     source_end: int
-    #: Redaction counters of the chunk, sorted by key.
+    #: Redaction counters of the chunk (and its skipped source rows), sorted by key.
     counters: tuple[tuple[str, int], ...] = ()
     #: Largest incremental cursor value in the chunk (JSON-safe), if the plan has a cursor.
     cursor_max: CursorValue = None
@@ -76,10 +77,16 @@ class RowStream:
 
 
 def encode_chunks(
-    plan: ExportPlan, rows: RowStream, first_index: int, batch_rows: int, workers: int = 0
+    plan: ExportPlan,
+    rows: RowStream,
+    first_index: int,
+    batch_rows: int,
+    workers: int = 0,
+    skipped: BadRowTally | None = None,
 ) -> Generator[Segment | ChunkEnd, None, None]:
     """Yield the segments of each chunk followed by its ChunkEnd, until rows run out.
-    Encoders that use threads (Parquet's) get `workers`, the compression workers setting."""
+    Encoders that use threads (Parquet's) get `workers`, the compression workers setting.
+    A chunk counts the unparseable source rows `skipped` recorded before its end."""
     index = first_index
     while True:
         encoder = plan.encoder.make(plan.chunk_context(index, workers))
@@ -111,6 +118,10 @@ def encode_chunks(
                 yield Segment(index, data, batch.height, source_end)
             if records == 0:
                 return
+            if skipped is not None:
+                skipped_rows = skipped.take_before(source_end)
+                if skipped_rows:
+                    counts[SKIPPED_ROWS] = skipped_rows
             yield ChunkEnd(
                 index,
                 encoder.finish(),

@@ -106,7 +106,7 @@ def sample_frame(handle: IO[bytes], fmt: str, separator: str) -> pl.LazyFrame:
             return _empty(pq.ParquetFile(handle, pre_buffer=False).schema_arrow)
         if fmt == "ipc":
             return _empty(_ipc_schema(handle))
-        head = _first_lines(handle)
+        head = first_lines(handle)
     if fmt == "csv":
         return pl.scan_csv(io.BytesIO(head), try_parse_dates=True, separator=separator)
     return pl.scan_ndjson(io.BytesIO(head))
@@ -131,7 +131,8 @@ def _ipc_schema(handle: IO[bytes]) -> pa.Schema:
         return pa_ipc.open_stream(handle).schema
 
 
-def _first_lines(handle: IO[bytes]) -> bytes:
+def first_lines(handle: IO[bytes]) -> bytes:
+    """The first SAMPLE_BYTES of a text file, cut after its last whole line."""
     head = handle.read(SAMPLE_BYTES)
     if len(head) == SAMPLE_BYTES and b"\n" in head:
         head = head[: head.rfind(b"\n") + 1]  # never a cut row

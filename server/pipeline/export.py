@@ -29,6 +29,7 @@ import polars as pl
 
 from server.errors import DataLoss, Interrupted
 from server.jobs.model import ChunkRecord, Progress, add_counters
+from server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
 from server.pipeline.open_chunk import OpenChunk, make_compressor
 from server.pipeline.prefetch import prefetched
@@ -113,12 +114,15 @@ def run_pipeline(
     ExportStop set by a shutdown suspends its upload for the next run to continue."""
     writer = _ChunkWriterThread(plan, sink, resume.totals, observer, options, stop)
     writer.start()
+    skipped = BadRowTally(resume.from_row)
     try:
-        batches = query_batches(plan, resume.from_row, options.batch_rows, selection=selection)
+        batches = query_batches(
+            plan, resume.from_row, options.batch_rows, selection=selection, bad_rows=skipped
+        )
         with prefetched(batches, _PREFETCH_BATCHES, f"reader-{plan.export_id}") as ready:
             rows = RowStream(ready)
             chunks = encode_chunks(
-                plan, rows, resume.next_index, options.batch_rows, options.zstd_threads
+                plan, rows, resume.next_index, options.batch_rows, options.zstd_threads, skipped
             )
             # Closed on the way out, so the encoder's worker threads end now rather than
             # whenever the traceback that holds this frame is dropped.
@@ -134,7 +138,12 @@ def run_pipeline(
     finally:
         writer.join()
     writer.raise_failure()
-    return writer.totals
+    # Rows skipped after the last chunk's rows belong to no chunk: the totals carry them.
+    after_last_chunk = skipped.take_rest()
+    if not after_last_chunk:
+        return writer.totals
+    counters = add_counters(writer.totals.counters, ((SKIPPED_ROWS, after_last_chunk),))
+    return replace(writer.totals, counters=counters)
 
 
 def query_batches(
@@ -144,12 +153,14 @@ def query_batches(
     *,
     query: CompiledQuery | None = None,
     selection: RowSelection | None = None,
+    bad_rows: BadRowTally | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Bounded source batches through the query and redaction stages (Polars expressions
-    on each batch's lazy frame); only `selection`'s rows when one is given."""
+    on each batch's lazy frame); only `selection`'s rows when one is given. Source rows
+    skipped as unparseable are counted in `bad_rows` when given."""
     query = query or plan.query
     raw = read_batches(
-        plan.source, plan.source_schema, query.required_columns, batch_rows, from_row
+        plan.source, plan.source_schema, query.required_columns, batch_rows, from_row, bad_rows
     )
     for batch in raw:
         if selection is not None:

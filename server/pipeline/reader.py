@@ -13,22 +13,24 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Generator, Iterable, Iterator, Sequence
+from functools import partial
 from typing import IO
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileOpener
 
-from server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener
+from server.errors import SluiceError
+from server.pipeline.bad_rows import BadRowTally
+from server.pipeline.csv_parsing import CsvOptions
+from server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
+from server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
 from server.storage import storage_errors
 
 #: Bytes read per NDJSON block (cut at the last newline, so records are never split).
 NDJSON_BLOCK_BYTES = 16 * 1024 * 1024
-#: Bytes per CSV block handed to Arrow's streaming parser.
-CSV_BLOCK_BYTES = 8 * 1024 * 1024
 
 
 def read_batches(
@@ -37,24 +39,38 @@ def read_batches(
     columns: Sequence[str],
     batch_rows: int,
     from_row: int = 0,
+    bad_rows: BadRowTally | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Yield frames [ROW_INDEX, *columns] of at most `batch_rows` rows, skipping rows
-    before `from_row` (without decoding them where the format allows)."""
+    before `from_row` (without decoding them where the format allows).
+
+    A row that cannot be parsed raises SourceDataError naming the file, line and column,
+    never the data; under on_bad_rows "skip" it is left out instead, and counted in
+    `bad_rows` when given."""
     data_schema = pl.Schema({n: t for n, t in schema.items() if n != ROW_INDEX})
     read_file = _READERS[source.format]
     open_file = file_opener(source)
     position = 0
     for path in source.files:
+        rows = FileRows(shown(path), source.on_bad_rows == "skip", bad_rows, position)
         # Cloud files are read in ranges while the frames are decoded: a storage error
         # can come from any read, and becomes a domain error here.
         with storage_errors(), open_file(path) as handle:
-            pieces = read_file(handle, data_schema, columns, batch_rows, from_row - position)
+            pieces = read_file(handle, data_schema, columns, batch_rows, from_row - position, rows)
+            read = 0
             while True:
                 try:
                     start, frame = next(pieces)
                 except StopIteration as done:
                     position += done.value  # the file's row count
                     break
+                except SluiceError:
+                    raise
+                except DATA_ERRORS as exc:
+                    # Polars and Arrow quote the data they failed on: only the kind of
+                    # error and where it happened leave this frame.
+                    raise rows.unreadable(exc, read) from None
+                read = start + frame.height
                 yield _with_positions(frame, columns, position + start, schema[ROW_INDEX])
 
 
@@ -70,7 +86,12 @@ def _with_positions(
 
 
 def _parquet(
-    handle: IO[bytes], schema: pl.Schema, columns: Sequence[str], batch_rows: int, skip: int
+    handle: IO[bytes],
+    schema: pl.Schema,
+    columns: Sequence[str],
+    batch_rows: int,
+    skip: int,
+    rows: FileRows,
 ) -> FileReader:
     local = _local_path(handle)
     if local is not None:
@@ -135,17 +156,28 @@ def _ipc_batches(handle: IO[bytes]) -> Iterator[pa.RecordBatch]:
 
 
 def _ipc(
-    handle: IO[bytes], schema: pl.Schema, columns: Sequence[str], batch_rows: int, skip: int
+    handle: IO[bytes],
+    schema: pl.Schema,
+    columns: Sequence[str],
+    batch_rows: int,
+    skip: int,
+    rows: FileRows,
 ) -> FileReader:
-    return (yield from _arrow_pieces(_ipc_batches(handle), schema, batch_rows, skip))
+    return (yield from _arrow_pieces(_ipc_batches(handle), schema, batch_rows, skip, rows))
 
 
 def _ndjson(
-    handle: IO[bytes], schema: pl.Schema, columns: Sequence[str], batch_rows: int, skip: int
+    handle: IO[bytes],
+    schema: pl.Schema,
+    columns: Sequence[str],
+    batch_rows: int,
+    skip: int,
+    rows: FileRows,
 ) -> FileReader:
     offset = 0
-    for block in _line_blocks(handle, NDJSON_BLOCK_BYTES):
-        frame = pl.read_ndjson(io.BytesIO(block), schema=schema)
+    for first_line, block in _line_blocks(handle, NDJSON_BLOCK_BYTES):
+        frame = _ndjson_block(block, schema, rows, first_line)
+        rows.flush(offset + frame.height)
         for start in range(0, frame.height, batch_rows):
             piece = frame.slice(start, batch_rows)
             yield from _skip_rows(offset, piece, skip)
@@ -153,11 +185,41 @@ def _ndjson(
     return offset
 
 
-def _line_blocks(handle: IO[bytes], size: int) -> Iterator[bytes]:
-    """Blocks of whole lines: NDJSON escapes newlines inside values, so a newline always
-    ends a record."""
+def _ndjson_block(block: bytes, schema: pl.Schema, rows: FileRows, first_line: int) -> pl.DataFrame:
+    """The records of a block of whole lines. When the block does not parse, its bad
+    lines are found by halving (a few parses per bad line) and skipped or reported."""
+    try:
+        return pl.read_ndjson(io.BytesIO(block), schema=schema)
+    except pl.exceptions.PolarsError:
+        pass
+    lines = block.split(b"\n")
+    good: list[pl.DataFrame] = []
+
+    def parse(low: int, high: int) -> None:
+        text = b"\n".join(lines[low:high])
+        if not text.strip():
+            return
+        try:
+            good.append(pl.read_ndjson(io.BytesIO(text), schema=schema))
+            return
+        except pl.exceptions.PolarsError:
+            if high - low == 1:
+                rows.bad_line(first_line + low, "is not a JSON object of the source's columns")
+                return
+        middle = (low + high) // 2
+        parse(low, middle)
+        parse(middle, high)
+
+    parse(0, len(lines))
+    return pl.concat(good) if good else pl.DataFrame(schema=schema)
+
+
+def _line_blocks(handle: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
+    """Blocks of whole lines, with the line number each starts at: NDJSON escapes
+    newlines inside values, so a newline always ends a record."""
     handle.seek(0)
     carry = b""
+    line = 1
     while True:
         data = handle.read(size)
         if not data:
@@ -169,43 +231,51 @@ def _line_blocks(handle: IO[bytes], size: int) -> Iterator[bytes]:
             continue
         carry = data[cut + 1 :]
         if data[: cut + 1].strip():
-            yield data[: cut + 1]
+            yield line, data[: cut + 1]
+        line += data.count(b"\n", 0, cut + 1)
     if carry.strip():
-        yield carry
+        yield line, carry
 
 
 def _csv(
-    handle: IO[bytes], schema: pl.Schema, columns: Sequence[str], batch_rows: int, skip: int
+    handle: IO[bytes],
+    schema: pl.Schema,
+    columns: Sequence[str],
+    batch_rows: int,
+    skip: int,
+    rows: FileRows,
 ) -> FileReader:
-    handle.seek(0)
-    arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
     tabs = getattr(handle, "path", getattr(handle, "name", "")).lower().endswith(".tsv")
-    reader = pa_csv.open_csv(
-        handle,
-        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-        parse_options=pa_csv.ParseOptions(delimiter="\t" if tabs else ",", newlines_in_values=True),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={f.name: f.type for f in arrow_schema},
-            include_columns=list(columns) or None,
-            strings_can_be_null=True,
-        ),
-    )
-    return (yield from _arrow_pieces(reader, schema, batch_rows, skip))
+    options = CsvOptions(schema, columns, "\t" if tabs else ",")
+    try:
+        return (
+            yield from _arrow_pieces(options.open(handle, rows), schema, batch_rows, skip, rows)
+        )
+    except pa.ArrowInvalid as exc:
+        # Parse and conversion errors quote the row: name the line and column instead.
+        raise csv_error(exc, rows, partial(options.locate, handle)) from None
 
 
 def _arrow_pieces(
-    batches: Iterable[pa.RecordBatch], schema: pl.Schema, batch_rows: int, skip: int
+    batches: Iterable[pa.RecordBatch],
+    schema: pl.Schema,
+    batch_rows: int,
+    skip: int,
+    rows: FileRows,
 ) -> FileReader:
     """Arrow record batches as frames of at most `batch_rows`, skipping rows before
-    `skip` without converting them."""
+    `skip` without converting them. Rows the parser skipped are counted at the end of
+    the batch they were parsed with."""
     offset = 0
     for batch in batches:
+        rows.flush(offset + batch.num_rows)
         for start in range(0, batch.num_rows, batch_rows):
             piece = batch.slice(start, batch_rows)
             if offset + piece.num_rows > skip:
                 frame = _cast(pl.from_arrow(piece), schema)
                 yield from _skip_rows(offset, frame, skip)
             offset += piece.num_rows
+    rows.flush(offset)
     return offset
 
 

@@ -9,6 +9,8 @@ with their profile (see cloud_files). Any other URI is refused before any I/O.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from server.errors import InvalidArgument
 from server.pipeline import cloud_files
+from server.pipeline.column_types import with_column_types
+from server.pipeline.row_errors import DATA_ERRORS
 from server.pipeline.source_glob import expand_local, has_magic
 from server.roots import outside_roots
 from sinks.locations import LocationRefused, classify
@@ -54,6 +58,10 @@ class ResolvedSource:
     kind: str = "local"
     #: The storage profile S3 and Azure files are read with (secret references only).
     profile: S3Profile | AzureProfile | None = None
+    #: What a row that cannot be parsed does: "fail" or "skip" (see bad_rows).
+    on_bad_rows: str = "fail"
+    #: CSV only: (column, type name in column_types.COLUMN_TYPES) replacing inferred types.
+    column_types: tuple[tuple[str, str], ...] = ()
 
     @property
     def in_cloud(self) -> bool:
@@ -117,13 +125,61 @@ def scan(source: ResolvedSource) -> pl.LazyFrame:
 
 
 def read_schema(source: ResolvedSource) -> pl.Schema:
-    """The source's columns and types, ROW_INDEX first. Cloud sources take them from
-    the first file's footer or first block."""
+    """The source's columns and types, ROW_INDEX first, with the types the caller gave
+    (column_types) in place of inferred ones. Cloud sources take them from the first
+    file's footer or first block."""
+    try:
+        schema = _inferred_schema(source)
+    except DATA_ERRORS:
+        if source.format != "ndjson":
+            raise
+        # A line that is not JSON among those Polars infers from: name it, or infer
+        # from the other lines when such lines are to be skipped.
+        schema = _schema_of_good_lines(source)
+    return with_column_types(schema, source.column_types)
+
+
+def _inferred_schema(source: ResolvedSource) -> pl.Schema:
     if not source.in_cloud:
         return scan(source).collect_schema()
     with file_opener(source)(source.files[0]) as handle:
-        sample = cloud_files.sample_frame(handle, source.format, "\t" if source.tabs else ",")
+        separator = "\t" if source.tabs else ","
+        sample = cloud_files.sample_frame(handle, source.format, separator)
     return sample.with_row_index(ROW_INDEX).collect_schema()
+
+
+#: Lines Polars infers an NDJSON schema from (its default).
+_INFER_LINES = 100
+
+
+def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
+    file = source.files[0]
+    with file_opener(source)(file) as handle:
+        head = cloud_files.first_lines(handle)
+    good: list[bytes] = []
+    for number, line in enumerate(head.split(b"\n"), start=1):
+        if len(good) >= _INFER_LINES:
+            break
+        if not line.strip():
+            continue
+        try:
+            is_object = isinstance(json.loads(line), dict)
+        except ValueError:
+            is_object = False
+        if is_object:
+            good.append(line)
+        elif source.on_bad_rows != "skip":
+            raise InvalidArgument(
+                "spec.source.uri",
+                f'{shown(file)}: line {number} is not a JSON object (on_bad_rows "skip" '
+                "leaves such lines out)",
+            )
+    if not good:
+        raise InvalidArgument(
+            "spec.source.uri", f"{shown(file)}: no JSON object in its first lines"
+        )
+    frame = pl.read_ndjson(io.BytesIO(b"\n".join(good)))
+    return frame.lazy().with_row_index(ROW_INDEX).collect_schema()
 
 
 def count_rows(source: ResolvedSource) -> int:
@@ -205,6 +261,11 @@ def _pick_format(requested: str, files: Sequence[str]) -> str:
     (fmt,) = formats
     assert fmt is not None
     return fmt
+
+
+def shown(path: str) -> str:
+    """A source file as errors and logs name it: without any credentials."""
+    return _without_credentials(path)
 
 
 def _without_credentials(uri: str) -> str:

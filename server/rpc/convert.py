@@ -59,7 +59,11 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
         )
     return ExportSpec(
         source=SourceSpec(
-            uri=message.source.uri, format=message.source.format, profile=message.source.profile
+            uri=message.source.uri,
+            format=message.source.format,
+            profile=message.source.profile,
+            on_bad_rows=message.source.on_bad_rows,
+            schema=tuple((column.name, column.type) for column in message.source.schema),
         ),
         destination=DestinationSpec(
             uri=message.destination.uri,
@@ -143,7 +147,11 @@ def _redaction_to_proto(spec: RedactionSpec) -> pb.Redaction:
 def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
     message = pb.ExportSpec(
         source=pb.Source(
-            uri=spec.source.uri, format=spec.source.format, profile=spec.source.profile
+            uri=spec.source.uri,
+            format=spec.source.format,
+            profile=spec.source.profile,
+            on_bad_rows=spec.source.on_bad_rows,
+            schema=[pb.ColumnType(name=name, type=kind) for name, kind in spec.source.schema],
         ),
         destination=pb.Destination(
             uri=spec.destination.uri,

@@ -11,7 +11,7 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from server.errors import InvalidArgument, SluiceError
+from server.errors import InvalidArgument, SluiceError, safe_traceback
 from server.rpc.request_bounds import check_request, is_bounded
 
 _log = logging.getLogger("sluice.rpc")
@@ -66,7 +66,8 @@ def _capped(text: str, limit: int) -> str:
 def _abort_for(exc: BaseException, context: grpc.ServicerContext, method: str) -> None:
     if isinstance(exc, SluiceError):
         context.abort_with_status(status_for(exc))
-    _log.error("unexpected error in %s", method, exc_info=exc)
+    # The stack without messages: an unexpected error's text may quote data.
+    _log.error("unexpected error in %s\n%s", method, safe_traceback(exc))
     context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
 
 

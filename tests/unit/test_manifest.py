@@ -124,7 +124,13 @@ def test_manifest_fields_of_a_real_run(source: Path) -> None:
     assert manifest["parent_export_id"] == "exp-0"
     assert manifest["created_at"] == "2025-03-01T12:00:00+00:00"
     assert manifest["finished_at"] == "2025-03-01T12:03:00+00:00"
-    assert manifest["source"] == {"uri": str(source), "format": "parquet", "files": 1}
+    assert manifest["source"] == {
+        "uri": str(source),
+        "format": "parquet",
+        "files": 1,
+        "on_bad_rows": "fail",
+        "skipped_rows": 0,
+    }
     assert manifest["query"] == {
         "columns": ["id", "email", "created_at", "amount", "device"],
         "where": "amount > 5",

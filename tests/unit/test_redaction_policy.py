@@ -112,6 +112,52 @@ def test_mask_keeps_the_last_characters() -> None:
     assert counts == {"mask/card_number": 1}
 
 
+def test_mask_on_integers_counts_the_values_it_changed() -> None:
+    frame = pl.DataFrame(
+        {"card_number": [4111111111111111, 12, None], "pay": [{"pan": 5500000000000004}] * 3}
+    )
+    spec = RedactionSpec(
+        level="custom",
+        rules=(rule("column=card_number:mask:4"), rule("column=pay.pan:mask:4")),
+    )
+    out, counts = run(frame, spec)
+    assert out["card_number"].to_list() == ["************1111", "12", None]
+    assert out["pay"].struct.field("pan").to_list() == ["************0004"] * 3
+    assert counts == {"mask/card_number": 1, "mask/pay.pan": 3}
+
+
+def test_strict_nulls_cards_stored_as_integers_and_keeps_other_numbers() -> None:
+    cards = [4111111111111111, 378282246310005, 4111111111111112, 1_700_000_000_000, 7, None]
+    frame = pl.DataFrame(
+        {
+            "ref": cards,
+            "small": pl.Series([4, 5, 6, 7, 8, 9], dtype=pl.Int32),
+            "nested": [{"number": c, "ids": [c, 1]} for c in cards],
+            "unsigned": pl.Series(cards, dtype=pl.UInt64),
+        }
+    )
+    spec = RedactionSpec(level="strict")
+    redactor = redactor_for(frame, spec)
+    assert redactor.output_schema(frame.schema) == frame.schema  # types are kept
+    out, counts = run(frame, spec)
+    # Luhn-valid issuer numbers go; a failing checksum, a timestamp and small ints stay.
+    kept = [None, None, 4111111111111112, 1_700_000_000_000, 7, None]
+    assert out["ref"].to_list() == kept
+    assert out["unsigned"].to_list() == kept
+    assert out["nested"].struct.field("number").to_list() == kept
+    assert out["nested"].struct.field("ids").to_list()[:2] == [[None, 1], [None, 1]]
+    assert out["small"].to_list() == frame["small"].to_list()
+    assert counts == {
+        "CARD/ref": 2,
+        "CARD/unsigned": 2,
+        "CARD/nested.number": 2,
+        "CARD/nested.ids": 2,
+    }
+    # A keep rule for the entity leaves them, as for cards in text.
+    keep = RedactionSpec(level="strict", rules=(rule("pattern=CARD:keep"),))
+    assert run(frame, keep)[0]["ref"].to_list() == cards
+
+
 def test_pattern_hash_gives_stable_distinct_pseudonyms(tmp_path: Path) -> None:
     settings = settings_with_keys(tmp_path, default=b"one", other=b"two")
     frame = pl.DataFrame(

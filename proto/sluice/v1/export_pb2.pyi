@@ -64,6 +64,8 @@ class Source(_message.Message):
     URI_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
     PROFILE_FIELD_NUMBER: _builtins.int
+    ON_BAD_ROWS_FIELD_NUMBER: _builtins.int
+    SCHEMA_FIELD_NUMBER: _builtins.int
     uri: _builtins.str
     """A file path, glob or fsspec URL ("data/*.parquet", "file:///d/x.csv").
     Files matched by a glob are read in sorted order, which makes resume deterministic.
@@ -72,20 +74,65 @@ class Source(_message.Message):
     """parquet | csv | ndjson | jsonl | arrow | ipc. Empty: inferred from the extension."""
     profile: _builtins.str
     """Name of a server-side storage profile with the credentials to read the source."""
+    on_bad_rows: _builtins.str
+    """What a row that cannot be parsed does (a CSV row with too many or too few fields, an
+    NDJSON line that is not a JSON object): "fail" (empty: the default) fails the export
+    with FAILED_PRECONDITION naming the file and line, never the row's values; "skip"
+    leaves it out and counts it (manifest source.skipped_rows). A value that does not
+    convert to its column's type always fails, naming file, line and column: give the
+    column a type in `schema`.
+    """
+    @_builtins.property
+    def schema(self) -> _containers.RepeatedCompositeFieldContainer[Global___ColumnType]:
+        """CSV only: the types of some columns, instead of the ones inferred from the first
+        rows (inference turns card numbers and zip codes into integers and drops leading
+        zeros). Columns not listed are inferred.
+        """
+
     def __init__(
         self,
         *,
         uri: _builtins.str = ...,
         format: _builtins.str = ...,
         profile: _builtins.str = ...,
+        on_bad_rows: _builtins.str = ...,
+        schema: _abc.Iterable[Global___ColumnType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "profile", b"profile", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "on_bad_rows", b"on_bad_rows", "profile", b"profile", "schema", b"schema", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Source: _TypeAlias = Source  # noqa: Y015
+
+@_typing.final
+class ColumnType(_message.Message):
+    """A column and its type: str | int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 |
+    uint64 | float32 | float64 | bool | date | datetime | datetime_utc (values with a zone
+    offset, kept as UTC). Aliases: string, utf8, text, float, double, boolean, timestamp,
+    timestamptz.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    type: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ColumnType: _TypeAlias = ColumnType  # noqa: Y015
 
 @_typing.final
 class TimeRange(_message.Message):

@@ -21,8 +21,10 @@ from server.errors import InvalidArgument, quoted
 from server.pipeline.redaction import actions
 from server.pipeline.redaction.compaction import CompactedTextPass, TextStep
 from server.pipeline.redaction.entities import without_names
+from server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
 from server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
 from server.pipeline.redaction.schema_walk import (
+    ELEMENT,
     Location,
     Rewrite,
     any_present,
@@ -38,6 +40,8 @@ from server.pipeline.source import ROW_INDEX
 
 COUNTER_PREFIX: Final = "__sluice_c"
 _STAGED_PREFIX: Final = "__sluice_new"
+#: Columns the pipeline adds (the row position, the cursor copy): never redacted.
+_INTERNAL_PREFIX: Final = "__sluice"
 _NESTED_ACTIONS: Final = frozenset({"drop", "null", "redact", "keep"})
 _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
 
@@ -48,6 +52,8 @@ class _Flag:
     location: Location
     #: True: count rows where the value differs; False: rows where a value was present.
     compare: bool
+    #: Compare the old value's text (a masked number becomes text: compare like with like).
+    as_text: bool = False
 
 
 @dataclass
@@ -75,6 +81,7 @@ class PolicyRedactor:
         self._columns_description: dict[str, dict[str, Any]] = {}
         self._text_pass: CompactedTextPass | None = None
         self._stages: list[_Stage] = [self._column_stage(schema)]
+        self._stages.append(self._integer_stage(schema))
         text_schema = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
         leaves = [
             location
@@ -136,10 +143,35 @@ class PolicyRedactor:
                 described[dotted(location)] = {"rule": rule.label, "action": rule.action}
                 if rule.action == "keep":
                     continue
-                flag = _Flag(self._counter(rule.label, location), location, rule.action == "mask")
+                masked = rule.action == "mask"
+                flag = _Flag(
+                    self._counter(rule.label, location),
+                    location,
+                    masked,
+                    as_text=masked and node_type != pl.String,
+                )
                 stage.add(location, _whole_value_rewrite(rule), flag)
         self._check_request_rules_matched(schema)
         self._columns_description = described
+        return stage
+
+    def _integer_stage(self, schema: pl.Schema) -> _Stage:
+        """Entities whose digits-only form can sit in a 64-bit integer (cards), looked
+        for in the integers no column rule claimed (see integers.py)."""
+        stage = _Stage()
+        rules = [
+            rule
+            for rule in self._policy.pattern_rules
+            if rule.label in INTEGER_ENTITIES and rule.action != "keep"
+        ]
+        for rule in rules:
+            for name, dtype in schema.items():
+                if name.startswith(_INTERNAL_PREFIX):
+                    continue
+                for location, leaf in walk((name,), dtype):
+                    if leaf in WIDE_INTEGERS and not self._is_claimed(location):
+                        flag = _Flag(self._counter(rule.label, location), location, True)
+                        stage.add(location, without_cards, flag)
         return stage
 
     def _rule_for(self, location: Location, dtype: pl.DataType) -> ColumnRule | None:
@@ -261,10 +293,22 @@ def _flag_expr(flag: _Flag, source: str, staged: Mapping[str, str]) -> pl.Expr:
     old = pl.col(source)
     if flag.compare and source in staged:
         new = pl.col(staged[source])
-        changed = extract(old, steps).ne_missing(extract(new, steps)).fill_null(False)
+        before = extract(old, steps)
+        if flag.as_text:
+            before = before.cast(_text_type(steps))
+        changed = before.ne_missing(extract(new, steps)).fill_null(False)
     else:
         changed = any_present(old, steps)
     return changed.alias(flag.counter)
+
+
+def _text_type(steps: Location) -> pl.DataType:
+    """The type of the text values at `steps`: lists of text for each list crossed."""
+    dtype: pl.DataType = pl.String()
+    for step in steps:
+        if step == ELEMENT:
+            dtype = pl.List(dtype)
+    return dtype
 
 
 def _whole_value_rewrite(rule: ColumnRule) -> Rewrite:

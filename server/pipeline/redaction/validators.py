@@ -19,7 +19,7 @@ _DNI_LETTERS: Final = "TRWAGMYFPDXBNJZSQVHLCKE"
 _LUHN_WIDTH: Final = 20
 # Brand prefixes and lengths: a random 13-19 digit id passes Luhn one time in ten, so
 # the issuer ranges are what keeps such ids from being taken for cards.
-_CARD_BRANDS: Final = (
+CARD_BRANDS: Final = (
     r"^(?:4[0-9]{15}(?:[0-9]{3})?|5[1-5][0-9]{14}|2(?:2[2-9]|[3-6][0-9]|7[0-2])[0-9]{13}"
     r"|3[47][0-9]{13}|3(?:0[0-5]|[689][0-9])[0-9]{11,13}|6(?:011|5[0-9]{2}|4[4-9][0-9]|22[0-9])"
     r"[0-9]{12,15}|35(?:2[89]|[3-8][0-9])[0-9]{12,15})$"
@@ -59,7 +59,7 @@ def luhn_valid(digits: pl.Expr) -> pl.Expr:
 
 def card(value: pl.Expr) -> pl.Expr:
     digits = digits_only(value)
-    return digits.str.contains(_CARD_BRANDS) & luhn_valid(digits) & _one_separator_style(value)
+    return digits.str.contains(CARD_BRANDS) & luhn_valid(digits) & _one_separator_style(value)
 
 
 def _one_separator_style(value: pl.Expr) -> pl.Expr:

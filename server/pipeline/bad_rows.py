@@ -1,0 +1,61 @@
+"""Rows of a source that cannot be parsed: the errors that name them (file, line, column,
+never the values) and the tally of the ones skipped under `on_bad_rows = "skip"`.
+
+Skipped rows have no row position, so each is recorded at the position of a row read
+after it (the end of the batch it was parsed with), before that row is read. A chunk
+counts the skipped rows recorded before its end position, and the rows after the last
+chunk are counted when the export ends. Parsing is deterministic, so a resumed export
+records the same rows at the same positions: those before the resume position were
+counted by the chunks before it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Final
+
+from server.errors import FailedPrecondition
+
+ON_BAD_ROWS: Final = ("fail", "skip")
+#: Counter key (with the redaction counters of a chunk) of the rows a chunk skipped.
+SKIPPED_ROWS: Final = "source/skipped_rows"
+
+
+class SourceDataError(FailedPrecondition):
+    """The source holds data the export cannot read. The message names the file, the
+    line or row and the column; it never quotes the data."""
+
+
+class BadRowTally:
+    """Skipped rows by position, filled by the reader thread and taken, in order, by
+    the thread that closes chunks."""
+
+    def __init__(self, from_row: int = 0) -> None:
+        #: Rows recorded before this position were counted by an earlier run.
+        self._from_row = from_row
+        self._pending: deque[list[int]] = deque()  # [position, count], positions ascending
+        self._lock = threading.Lock()
+
+    def record(self, position: int, count: int) -> None:
+        if count <= 0 or position < self._from_row:
+            return
+        with self._lock:
+            if self._pending and self._pending[-1][0] == position:
+                self._pending[-1][1] += count
+            else:
+                self._pending.append([position, count])
+
+    def take_before(self, position: int) -> int:
+        """The skipped rows recorded before `position` and not taken yet."""
+        taken = 0
+        with self._lock:
+            while self._pending and self._pending[0][0] < position:
+                taken += self._pending.popleft()[1]
+        return taken
+
+    def take_rest(self) -> int:
+        with self._lock:
+            taken = sum(count for _, count in self._pending)
+            self._pending.clear()
+        return taken

@@ -1,0 +1,89 @@
+"""Column types a caller may give a CSV source (spec.source.schema) instead of inferred
+ones: inference reads the first rows only and turns card numbers, phone numbers and zip
+codes into integers (leading zeros gone, identifiers no longer text)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import polars as pl
+
+from server.errors import InvalidArgument
+
+_FIELD: Final = "spec.source.schema"
+#: Canonical type names and the Polars types the source is read as.
+COLUMN_TYPES: Final[dict[str, pl.DataType]] = {
+    "str": pl.String(),
+    "int8": pl.Int8(),
+    "int16": pl.Int16(),
+    "int32": pl.Int32(),
+    "int64": pl.Int64(),
+    "uint8": pl.UInt8(),
+    "uint16": pl.UInt16(),
+    "uint32": pl.UInt32(),
+    "uint64": pl.UInt64(),
+    "float32": pl.Float32(),
+    "float64": pl.Float64(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us"),
+    #: With a zone offset in every value ("2024-05-01T10:00:00Z"), kept as UTC.
+    "datetime_utc": pl.Datetime("us", "UTC"),
+}
+_ALIASES: Final = {
+    "string": "str",
+    "utf8": "str",
+    "text": "str",
+    "float": "float64",
+    "double": "float64",
+    "boolean": "bool",
+    "timestamp": "datetime",
+    "timestamptz": "datetime_utc",
+}
+MAX_COLUMNS: Final = 10_000
+
+
+def canonical_types(pairs: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The (column, type) pairs with canonical type names; InvalidArgument naming
+    spec.source.schema for an empty or repeated column or an unknown type."""
+    if len(pairs) > MAX_COLUMNS:
+        raise InvalidArgument(_FIELD, f"at most {MAX_COLUMNS} columns")
+    seen: set[str] = set()
+    canonical = []
+    for name, kind in pairs:
+        if not name:
+            raise InvalidArgument(_FIELD, "a column name is empty")
+        if name in seen:
+            raise InvalidArgument(_FIELD, f"column {name[:100]!r} is listed twice")
+        seen.add(name)
+        key = kind.strip().lower()
+        key = _ALIASES.get(key, key)
+        if key not in COLUMN_TYPES:
+            raise InvalidArgument(
+                _FIELD,
+                f"unknown type {kind[:40]!r} for column {name[:100]!r}; expected one of "
+                f"{', '.join(COLUMN_TYPES)}",
+            )
+        canonical.append((name, key))
+    return tuple(canonical)
+
+
+def with_column_types(schema: pl.Schema, pairs: Sequence[tuple[str, str]]) -> pl.Schema:
+    """`schema` with the given columns' types replaced; every column must exist."""
+    missing = [name for name, _ in pairs if name not in schema]
+    if missing:
+        raise InvalidArgument(
+            _FIELD,
+            f"no column {missing[0][:100]!r} in the source (its columns: {_names(schema)})",
+        )
+    wanted = dict(pairs)
+    return pl.Schema(
+        {name: COLUMN_TYPES[wanted[name]] if name in wanted else dtype
+         for name, dtype in schema.items()}
+    )  # fmt: skip
+
+
+def _names(schema: pl.Schema) -> str:
+    # The row-position column the source adds is the pipeline's, not the caller's.
+    return ", ".join(name for name in schema if not name.startswith("__sluice"))[:500]
