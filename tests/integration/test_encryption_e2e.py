@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client import ExportClient, InvalidArgumentError
+from server.pipeline.temporal_text import temporal_as_text
 from server.sample_data import generate
 from tests.daemon import REPO, Daemon
 from tests.integration.helpers import manifest_path
@@ -125,7 +126,9 @@ def failure(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def expected_records(world: World) -> pl.DataFrame:
-    return pl.read_ndjson(io.BytesIO(pl.read_parquet(world.source).write_ndjson().encode()))
+    """The source as the JSON Lines export writes it (dates and times as RFC 3339 text)."""
+    source = temporal_as_text(pl.read_parquet(world.source))
+    return pl.read_ndjson(io.BytesIO(source.write_ndjson().encode()))
 
 
 def copy_export(manifest: Path, target: Path) -> Path:
