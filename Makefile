@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# The code laid out as installed (sluice/server -> server/, ...), as links, for mypy,
+# which cannot follow setuptools' package-dir mapping.
+TYPECHECK_TREE := $(VENV)/typecheck/sluice
 
 # Tools the tests drive as real peers. `make test` installs whichever are missing
 # (Debian packages with apt-get as root; npm packages into .tools/).
@@ -18,6 +21,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -rf $(VENV)/typecheck && mkdir -p $(TYPECHECK_TREE)
+	for f in __init__.py py.typed v1; do ln -s $(CURDIR)/proto/sluice/$$f $(TYPECHECK_TREE)/$$f; done
+	for d in server client sinks; do ln -s $(CURDIR)/$$d $(TYPECHECK_TREE)/$$d; done
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)  ## generate sample data, start the daemon, export with a progress bar, show the manifest

@@ -29,9 +29,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from server.keyindex.sorter import RANGES
-from server.keyindex.store import IndexWriter
-from sinks import LocalSink
+from sluice.server.keyindex.sorter import RANGES
+from sluice.server.keyindex.store import IndexWriter
+from sluice.sinks import LocalSink
 
 COLUMNS = ("id", "name", "amount", "updated_at")
 SEALED_BYTES = 29  # AES-SIV of '{"id":1234567}': 16-byte tag + 13 bytes
@@ -113,8 +113,8 @@ def _peak_rss_mib() -> float:
 
 def run_domain(base: str, other: str) -> dict[str, float]:
     """In this process: the merge-join and one JSON line per change (to /dev/null)."""
-    from server.record_diff import IndexedExport, RecordDiffSummary, diff_records
-    from server.verify import load_manifest
+    from sluice.server.committed.record_diff import IndexedExport, RecordDiffSummary, diff_records
+    from sluice.server.committed.verify import load_manifest
 
     exports = []
     for uri in (base, other):
@@ -136,7 +136,7 @@ def run_domain(base: str, other: str) -> dict[str, float]:
 
 def run_daemon(root: Path, base: str, other: str) -> dict[str, float]:
     """Through `sluice serve` and the Python client; RSS is the daemon's high-water mark."""
-    from client import ExportClient
+    from sluice.client import ExportClient
     from tests.daemon import Daemon
 
     daemon = Daemon(root=root / "daemon")

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.observer import QuietObserver
-from server.pipeline.ciphers import bech32
-from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from server.plan import build_plan
-from server.sample_data import generate
-from server.settings import load_settings
-from server.spec import (
+from sluice.client.demo_data import generate
+from sluice.server.pipeline.ciphers import bech32
+from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.planning.plan import build_plan
+from sluice.server.planning.spec import (
     ChunkingSpec,
     DestinationSpec,
     EncryptionSpec,
@@ -38,7 +37,8 @@ from server.spec import (
     OutputSpec,
     SourceSpec,
 )
-from sinks import LocalSink
+from sluice.server.settings import load_settings
+from sluice.sinks import LocalSink
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "benchmarks" / ".data"

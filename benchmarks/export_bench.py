@@ -32,7 +32,6 @@ from typing import Any, TypeVar
 
 import grpc
 import psutil
-from sluice.v1 import export_pb2, export_pb2_grpc
 
 from benchmarks._proc import (
     high_water_mark,
@@ -40,9 +39,10 @@ from benchmarks._proc import (
     thread_cpu_seconds,
     thread_os_names,
 )
-from client import ExportClient
-from server.sample_data import generate
-from server.settings import Settings
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
+from sluice.server.settings import Settings
+from sluice.v1 import export_pb2, export_pb2_grpc
 
 _T = TypeVar("_T")
 
@@ -158,7 +158,7 @@ def running_daemon(root: Path, source_root: Path) -> Iterator[Daemon]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     log_path = root / "daemon.log"
     with log_path.open("wb") as out:
-        command = [sys.executable, "-m", "client.cli.main", "serve", "--config", str(config)]
+        command = [sys.executable, "-m", "sluice.client.cli.main", "serve", "--config", str(config)]
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
     try:
         with ExportClient(address) as client:

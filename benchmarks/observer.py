@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from server.jobs.model import ChunkRecord, Progress
-from sinks.base import UploadJournal
+from sluice.server.jobs.model import ChunkRecord, Progress
+from sluice.sinks.base import UploadJournal
 
 
 class QuietObserver:

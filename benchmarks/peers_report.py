@@ -299,7 +299,7 @@ def _versions(names: Sequence[str]) -> str:
 METHOD = """\
 ## Method
 
-- **Source**: one generated dataset (`server.sample_data`, seed {seed}: the demo's
+- **Source**: one generated dataset (`sluice.client.demo_data`, seed {seed}: the demo's
   columns — names, emails, phones, free-text messages with contacts and secrets, IPs, a
   nested device struct), written once as Parquet. Every case reads that file. MB/s is the
   NDJSON size of the rows per second (MB = 10^6 bytes), whatever the output format, so

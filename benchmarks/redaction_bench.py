@@ -30,13 +30,19 @@ import polars as pl
 
 from benchmarks.export_bench import dataset
 from benchmarks.observer import QuietObserver
-from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from server.pipeline.redaction import build_redactor
-from server.pipeline.redaction.entities import COLUMN_CATEGORIES, ENTITIES, LEVEL_RANK
-from server.plan import build_plan
-from server.settings import Settings
-from server.spec import DestinationSpec, ExportSpec, OutputSpec, RedactionSpec, SourceSpec
-from sinks.local import LocalSink
+from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.pipeline.redaction import build_redactor
+from sluice.server.pipeline.redaction.entities import COLUMN_CATEGORIES, ENTITIES, LEVEL_RANK
+from sluice.server.planning.plan import build_plan
+from sluice.server.planning.spec import (
+    DestinationSpec,
+    ExportSpec,
+    OutputSpec,
+    RedactionSpec,
+    SourceSpec,
+)
+from sluice.server.settings import Settings
+from sluice.sinks.local import LocalSink
 
 REPO = Path(__file__).resolve().parent.parent
 MB = 1_000_000
@@ -260,7 +266,7 @@ def write_report(
         "",
         f"- date: {now}; machine: {platform.platform()}, python {platform.python_version()}, "
         f"polars {pl.__version__}",
-        f"- dataset: {args.rows:,} events (server.sample_data, seed 7), "
+        f"- dataset: {args.rows:,} events (sluice.client.demo_data, seed 7), "
         f"{logical / MB:,.0f} MB as NDJSON; best of {args.repeat}",
         "",
         "| level | Polars seconds | Polars MB/s | Python `re` per record MB/s | speed-up |",

@@ -38,13 +38,19 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from benchmarks.export_bench import dataset
-from server.pipeline.ciphers.age import AgeEncryption
-from server.pipeline.compressors import COMPRESSORS
-from server.pipeline.encoders import ENCODERS, ChunkContext
-from server.pipeline.reader import read_batches
-from server.plan import ExportPlan, build_plan
-from server.settings import Settings
-from server.spec import DestinationSpec, ExportSpec, OutputSpec, RedactionSpec, SourceSpec
+from sluice.server.pipeline.ciphers.age import AgeEncryption
+from sluice.server.pipeline.compressors import COMPRESSORS
+from sluice.server.pipeline.encoders import ENCODERS, ChunkContext
+from sluice.server.pipeline.reader import read_batches
+from sluice.server.planning.plan import ExportPlan, build_plan
+from sluice.server.planning.spec import (
+    DestinationSpec,
+    ExportSpec,
+    OutputSpec,
+    RedactionSpec,
+    SourceSpec,
+)
+from sluice.server.settings import Settings
 
 MB = 1_000_000
 REPO = Path(__file__).resolve().parent.parent

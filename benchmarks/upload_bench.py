@@ -25,16 +25,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from client import ExportClient
-from server.sample_data import generate
-from sinks import open_sink
-from sinks.profiles import S3Profile
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
+from sluice.sinks import open_sink
+from sluice.sinks.profiles import S3Profile
 from tests.servers.cloud import ProfileDaemon
 from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket, s3_client
 from tests.servers.processes import start_moto
 
 MiB = 1024 * 1024
-BYTES_PER_ROW = 515  # JSON lines of server.sample_data, measured
+BYTES_PER_ROW = 515  # JSON lines of sluice.client.demo_data, measured
 CHUNK_BYTES = 256 * MiB
 
 

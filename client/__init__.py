@@ -1,6 +1,6 @@
 """Python client for the Sluice export daemon.
 
-    from client import ExportClient
+    from sluice.client import ExportClient
 
     with ExportClient("127.0.0.1:7070") as sluice:
         spec = ExportClient.build_spec(source="data/*.parquet", to="/exports", dataset="events")
@@ -9,8 +9,8 @@
 Everything importable from here is public; the underscore modules are not.
 """
 
-from client._client import ExportClient
-from client._errors import (
+from sluice.client._client import ExportClient
+from sluice.client._errors import (
     AlreadyExistsError,
     DeadlineExceededError,
     ExportFailedError,

@@ -12,11 +12,11 @@ from typing import Self
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sluice.v1 import export_pb2, export_pb2_grpc
 
-from client._convert import FINAL_STATES, state_values, to_timestamp
-from client._errors import ExportFailedError, UnavailableError, error_from_rpc
-from client._history import HistoryCalls
+from sluice.client._convert import FINAL_STATES, state_values, to_timestamp
+from sluice.client._errors import ExportFailedError, UnavailableError, error_from_rpc
+from sluice.client._history import HistoryCalls
+from sluice.v1 import export_pb2, export_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:7070"
 #: Environment variable naming the daemon's address when none is passed.

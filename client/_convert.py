@@ -11,6 +11,7 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from sluice.v1 import export_pb2
 
 _STATE_PREFIX = "EXPORT_STATE_"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
 from sluice.v1 import export_pb2
 
 # grpc core's own wording when no connection could be made at all; a server that answers

@@ -23,15 +23,20 @@ import fsspec
 import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from server.pipeline.ciphers.age import AgeFormatError
-from server.pipeline.ciphers.age_reader import (
+from sluice.server.execution.signing import (
+    SIGNATURE_SUFFIX,
+    SignatureError,
+    load_public_key,
+    verify,
+)
+from sluice.server.pipeline.ciphers.age import AgeFormatError
+from sluice.server.pipeline.ciphers.age_reader import (
     Identity,
     PassphraseIdentity,
     decrypt_stream,
     read_identities,
 )
-from server.pipeline.ciphers.zip_reader import ZipFormatError, read_zip
-from server.signing import SIGNATURE_SUFFIX, SignatureError, load_public_key, verify
+from sluice.server.pipeline.ciphers.zip_reader import ZipFormatError, read_zip
 
 #: Plaintext and stored bytes stay in memory up to this size, then spill to a temp file.
 SPOOL_IN_MEMORY = 32 * 1024 * 1024

@@ -12,8 +12,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from client._reader import ExportReadError, VerifiedChunk
-from server.pipeline.temporal_text import temporal_as_text
+from sluice.client._reader import ExportReadError, VerifiedChunk
+from sluice.server.pipeline.temporal_text import temporal_as_text
 
 
 class RecordWriter:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import click
 
-from client._client import ExportClient
-from client._errors import ExportFailedError
-from client.cli.manifest import load_manifest, render_manifest
-from client.cli.output import EXIT_EXPORT_FAILED, CliError, stderr, stdout, summary_line
-from client.cli.progress import wait_with_bar
+from sluice.client._client import ExportClient
+from sluice.client._errors import ExportFailedError
+from sluice.client.cli.manifest import load_manifest, render_manifest
+from sluice.client.cli.output import EXIT_EXPORT_FAILED, CliError, stderr, stdout, summary_line
+from sluice.client.cli.progress import wait_with_bar
 
 HEALTH_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -106,7 +106,7 @@ def _generate(path: Path, rows: int) -> Path:
     # Lazy: sample data needs the server's dependencies (polars), other commands do not.
     generate: Callable[..., Path]
     try:
-        generate = importlib.import_module("server.sample_data").generate
+        generate = importlib.import_module("sluice.client.demo_data").generate
     except ImportError as exc:
         raise CliError(f"the demo needs the Sluice server package installed ({exc})") from exc
     return generate(path, rows, seed=7, format="parquet")
@@ -125,7 +125,7 @@ def _start_daemon(
     command = [
         sys.executable,
         "-m",
-        "client.cli.main",
+        "sluice.client.cli.main",
         "serve",
         "--state-dir",
         str(state_dir),

@@ -16,21 +16,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-from server.allocator import fix_mmap_threshold
-from server.errors import SluiceError
-from server.events import EventHub
-from server.execution import ExecutionContext
-from server.export_admin import ExportAdmin
-from server.job_store_recovery import open_job_store
-from server.key_changes import index_base_key
-from server.log_setup import configure_logging
-from server.rpc.server import build_server, set_not_serving
-from server.runner import ExportRunner
-from server.secrets import load_or_create_key
-from server.service import ExportService
-from server.settings import Settings, SettingsError, load_settings
-from server.state_lock import lock_state_folder
-from sinks import open_sink
+from sluice.server.allocator import fix_mmap_threshold
+from sluice.server.errors import SluiceError
+from sluice.server.execution.executor import ExecutionContext
+from sluice.server.execution.key_changes import index_base_key
+from sluice.server.jobs.recovery import open_job_store
+from sluice.server.log_setup import configure_logging
+from sluice.server.rpc.server import build_server, set_not_serving
+from sluice.server.secrets import load_or_create_key
+from sluice.server.service.events import EventHub
+from sluice.server.service.export_admin import ExportAdmin
+from sluice.server.service.export_service import ExportService
+from sluice.server.service.runner import ExportRunner
+from sluice.server.settings import Settings, SettingsError, load_settings
+from sluice.server.state_lock import lock_state_folder
+from sluice.sinks import open_sink
 
 _log = logging.getLogger("sluice")
 

@@ -7,7 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
-from server.errors import FailedPrecondition
+from sluice.server.errors import FailedPrecondition
 
 
 class SecretRef:

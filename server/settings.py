@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from sinks.profiles import StorageProfile
+from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
 #: Environment variables that start with SLUICE_ but belong to the client or tests.

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from server.errors import FailedPrecondition
+from sluice.server.errors import FailedPrecondition
 
 LOCK_FILE = "daemon.lock"
 

@@ -4,7 +4,7 @@ Build sinks with `open_sink(uri)` (only for the URIs `classify` allows); the bac
 are exported for tests and wiring (MemorySink only for in-process tests).
 """
 
-from sinks.base import (
+from sluice.sinks.base import (
     Capabilities,
     ObjectInfo,
     ResumableSink,
@@ -14,7 +14,7 @@ from sinks.base import (
     join_key,
     validate_key,
 )
-from sinks.errors import (
+from sluice.sinks.errors import (
     ContainerNotFound,
     CredentialsUnavailable,
     IntegrityError,
@@ -24,11 +24,11 @@ from sinks.errors import (
     StorageError,
     StorageUnavailable,
 )
-from sinks.factory import is_local_uri, local_path, open_sink
-from sinks.local import LocalSink
-from sinks.locations import Location, LocationRefused, classify
-from sinks.memory import MemorySink
-from sinks.retry import RetryingSink, RetryPolicy, retry_call
+from sluice.sinks.factory import is_local_uri, local_path, open_sink
+from sluice.sinks.local import LocalSink
+from sluice.sinks.locations import Location, LocationRefused, classify
+from sluice.sinks.memory import MemorySink
+from sluice.sinks.retry import RetryingSink, RetryPolicy, retry_call
 
 __all__ = [
     "Capabilities",

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from sinks.azure import AzureLocation, AzureSink
-from sinks.base import Sink
-from sinks.local import LocalSink
-from sinks.locations import LocationRefused, classify
-from sinks.profiles import AzureProfile, S3Profile
-from sinks.retry import RetryingSink, RetryPolicy
-from sinks.s3 import S3Location, S3Sink
+from sluice.sinks.azure import AzureLocation, AzureSink
+from sluice.sinks.base import Sink
+from sluice.sinks.local import LocalSink
+from sluice.sinks.locations import LocationRefused, classify
+from sluice.sinks.profiles import AzureProfile, S3Profile
+from sluice.sinks.retry import RetryingSink, RetryPolicy
+from sluice.sinks.s3 import S3Location, S3Sink
 
 
 def is_local_uri(uri: str) -> bool:

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
-from sinks.errors import ObjectExists, ObjectNotFound, StorageAccessDenied, StorageError
-from sinks.local_folders import LinkRefused, fsync_folder, open_folder, refuse_link
-from sinks.local_folders import folder as local_folder
+from sluice.sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
+from sluice.sinks.errors import ObjectExists, ObjectNotFound, StorageAccessDenied, StorageError
+from sluice.sinks.local_folders import LinkRefused, fsync_folder, open_folder, refuse_link
+from sluice.sinks.local_folders import folder as local_folder
 
 log = logging.getLogger("sluice.sinks")
 

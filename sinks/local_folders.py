@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from sinks.errors import StorageAccessDenied
+from sluice.sinks.errors import StorageAccessDenied
 
 #: Walking needs search permission only (O_PATH where the platform has it).
 _SEARCH = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -14,8 +14,8 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
-from sinks.errors import IntegrityError, ObjectExists, ObjectNotFound
+from sluice.sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
+from sluice.sinks.errors import IntegrityError, ObjectExists, ObjectNotFound
 
 _CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=False)
 

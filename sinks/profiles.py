@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from server.secrets import SecretRef
-from sinks.resumable import DEFAULT_PART_SIZE, MIN_PART_SIZE
+from sluice.server.secrets import SecretRef
+from sluice.sinks.resumable import DEFAULT_PART_SIZE, MIN_PART_SIZE
 
 #: Largest part S3 accepts (and far above any sensible Azure block).
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from sinks.retry import RetryPolicy, retry_call
+from sluice.sinks.retry import RetryPolicy, retry_call
 
 #: Bytes per ranged request.
 BLOCK_BYTES = 8 * 1024 * 1024

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
-from sinks.base import ObjectInfo, UploadJournal
-from sinks.errors import IntegrityError, ObjectExists, ObjectNotFound, StorageError
-from sinks.upload_state import PartRecord, StoredPart, UploadState
+from sluice.sinks.base import ObjectInfo, UploadJournal
+from sluice.sinks.errors import IntegrityError, ObjectExists, ObjectNotFound, StorageError
+from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
 
 log = logging.getLogger("sluice.sinks")
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
-from sinks.base import Capabilities, ObjectInfo, Sink, SinkWriter, UploadJournal
-from sinks.errors import StorageError
-from sinks.resumable import ResumableWriter
+from sluice.sinks.base import Capabilities, ObjectInfo, Sink, SinkWriter, UploadJournal
+from sluice.sinks.errors import StorageError
+from sluice.sinks.resumable import ResumableWriter
 
 log = logging.getLogger("sluice.sinks")
 

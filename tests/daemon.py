@@ -111,7 +111,15 @@ class Daemon:
         self.sources.mkdir(parents=True, exist_ok=True)
         self.exports.mkdir(parents=True, exist_ok=True)
         config = self.write_config()
-        return [sys.executable, "-m", "client.cli.main", "serve", "--config", str(config), *args]
+        return [
+            sys.executable,
+            "-m",
+            "sluice.client.cli.main",
+            "serve",
+            "--config",
+            str(config),
+            *args,
+        ]
 
     @staticmethod
     def _environment() -> dict[str, str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import click
 
-from client._client import ExportClient
+from sluice.client._client import ExportClient
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,15 @@ from datetime import datetime
 from typing import Literal
 
 import click
-from sluice.v1 import export_pb2
 
-from client._client import ExportClient
-from client._convert import STATE_NAMES, event_to_dict, export_to_dict
-from client._errors import ExportFailedError
-from client.cli.context import cli_state
-from client.cli.history import print_dataset_history
-from client.cli.incremental import build_incremental, incremental_options
-from client.cli.manifest import load_manifest, render_manifest
-from client.cli.output import (
+from sluice.client._client import ExportClient
+from sluice.client._convert import STATE_NAMES, event_to_dict, export_to_dict
+from sluice.client._errors import ExportFailedError
+from sluice.client.cli.context import cli_state
+from sluice.client.cli.history import print_dataset_history
+from sluice.client.cli.incremental import build_incremental, incremental_options
+from sluice.client.cli.manifest import load_manifest, render_manifest
+from sluice.client.cli.output import (
     EXIT_EXPORT_FAILED,
     print_export,
     print_export_table,
@@ -25,10 +24,11 @@ from client.cli.output import (
     stdout,
     summary_line,
 )
-from client.cli.params import LABEL, LIST, SCHEMA, SIZE, TIME, split_list
-from client.cli.paths import absolute_uri, export_ref
-from client.cli.progress import describe_event, wait_with_bar
-from client.cli.redaction import build_redaction, redaction_options
+from sluice.client.cli.params import LABEL, LIST, SCHEMA, SIZE, TIME, split_list
+from sluice.client.cli.paths import absolute_uri, export_ref
+from sluice.client.cli.progress import describe_event, wait_with_bar
+from sluice.client.cli.redaction import build_redaction, redaction_options
+from sluice.v1 import export_pb2
 
 JSON_HELP = "Print JSON instead of text (the same export shape in every command)."
 

@@ -9,11 +9,11 @@ import click
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from rich.table import Table
-from sluice.v1 import export_pb2
 
-from client.cli.context import cli_state
-from client.cli.output import fmt_bytes, plural, print_json, stdout
-from client.cli.paths import absolute_uri, export_ref
+from sluice.client.cli.context import cli_state
+from sluice.client.cli.output import fmt_bytes, plural, print_json, stdout
+from sluice.client.cli.paths import absolute_uri, export_ref
+from sluice.v1 import export_pb2
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 

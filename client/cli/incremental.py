@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+
 from sluice.v1 import export_pb2
 
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -10,15 +10,15 @@ from typing import Any
 
 import click
 
-from client._client import ADDRESS_ENV, DEFAULT_ADDRESS
-from client._errors import ServerUnreachableError, SluiceError
-from client.cli.context import CliState
-from client.cli.export import export_group
-from client.cli.history import delete, diff, retain, verify
-from client.cli.keygen import keygen
-from client.cli.output import CliError
-from client.cli.read import read_export
-from client.demo import demo
+from sluice.client._client import ADDRESS_ENV, DEFAULT_ADDRESS
+from sluice.client._errors import ServerUnreachableError, SluiceError
+from sluice.client.cli.context import CliState
+from sluice.client.cli.export import export_group
+from sluice.client.cli.history import delete, diff, retain, verify
+from sluice.client.cli.keygen import keygen
+from sluice.client.cli.output import CliError
+from sluice.client.cli.read import read_export
+from sluice.client.demo import demo
 
 
 class _SluiceGroup(click.Group):
@@ -105,7 +105,7 @@ def serve(
     # never import the server's heavy dependencies, and the client type-checks alone.
     run_server: Callable[[Path | None, Mapping[str, object]], int]
     try:
-        run_server = importlib.import_module("server.main").serve
+        run_server = importlib.import_module("sluice.server.main").serve
     except ImportError as exc:
         raise CliError(f"`sluice serve` needs the Sluice server package ({exc})") from exc
 

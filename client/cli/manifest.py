@@ -13,9 +13,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from client._client import ExportClient
-from client.cli.output import CliError, fmt_bytes, fmt_count, plural, print_wide
-from client.cli.paths import export_ref, local_path, manifest_uri
+from sluice.client._client import ExportClient
+from sluice.client.cli.output import CliError, fmt_bytes, fmt_count, plural, print_wide
+from sluice.client.cli.paths import export_ref, local_path, manifest_uri
 
 #: Chunks shown at each end of the table; the middle of a long export is elided.
 EDGE_CHUNKS = 5

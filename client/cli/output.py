@@ -11,9 +11,9 @@ from rich import box
 from rich.console import Console, JustifyMethod
 from rich.measure import Measurement
 from rich.table import Table
-from sluice.v1 import export_pb2
 
-from client._convert import export_to_dict, state_name, timestamp_datetime
+from sluice.client._convert import export_to_dict, state_name, timestamp_datetime
+from sluice.v1 import export_pb2
 
 #: Exit status when a waited-for export ends failed or cancelled (1 is "the command
 #: itself failed", 2 is click's usage error).

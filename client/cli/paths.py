@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from client._client import ExportClient
-from client._convert import state_name
-from client.cli.output import CliError
+from sluice.client._client import ExportClient
+from sluice.client._convert import state_name
+from sluice.client.cli.output import CliError
 
 MANIFEST = "manifest.json"
 _FILE_PREFIXES = ("file://", "file:")

@@ -11,11 +11,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TaskProgressColumn, TextColumn
-from sluice.v1 import export_pb2
 
-from client._client import ExportClient
-from client._convert import state_name
-from client.cli.output import fmt_bytes, fmt_count, fmt_duration, plural
+from sluice.client._client import ExportClient
+from sluice.client._convert import state_name
+from sluice.client.cli.output import fmt_bytes, fmt_count, fmt_duration, plural
+from sluice.v1 import export_pb2
 
 
 class ExportProgressBar:

@@ -11,11 +11,11 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from client._errors import SluiceError
-from client.cli.context import cli_state
-from client.cli.output import CliError
-from client.cli.paths import export_ref
-from client.cli.paths import manifest_uri as resolve_manifest
+from sluice.client._errors import SluiceError
+from sluice.client.cli.context import cli_state
+from sluice.client.cli.output import CliError
+from sluice.client.cli.paths import export_ref
+from sluice.client.cli.paths import manifest_uri as resolve_manifest
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -73,8 +73,8 @@ def read_export(
     every chunk was read.
     """
     # Imported here: Polars, Arrow and fsspec would slow every other command's start.
-    from client._reader import ExportReader, ExportReadError, Keys, load_identities
-    from client._record_output import RecordWriter
+    from sluice.client._reader import ExportReader, ExportReadError, Keys, load_identities
+    from sluice.client._record_output import RecordWriter
 
     passphrase = b""
     if passphrase_env:
@@ -105,7 +105,7 @@ def read_export(
 
 
 def _public_key(value: str) -> Ed25519PublicKey:
-    from server.signing import SignatureError, load_public_key
+    from sluice.server.execution.signing import SignatureError, load_public_key
 
     text = Path(value).read_text() if Path(value).is_file() else value
     try:
@@ -115,7 +115,7 @@ def _public_key(value: str) -> Ed25519PublicKey:
 
 
 def _published_key() -> str:
-    from client._reader import ExportReadError
+    from sluice.client._reader import ExportReadError
 
     try:
         with cli_state().client() as sluice:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+
 from sluice.v1 import export_pb2
 
 LEVELS = ("none", "basic", "moderate", "strict", "custom")

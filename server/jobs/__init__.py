@@ -1,6 +1,6 @@
 """Export jobs: the records, the store contract, and the embedded SQLite store."""
 
-from server.jobs.model import (
+from sluice.server.jobs.model import (
     CANCELLABLE_STATES,
     FINAL_STATES,
     RESUMABLE_STATES,
@@ -14,8 +14,8 @@ from server.jobs.model import (
     NewJob,
     Progress,
 )
-from server.jobs.sqlite import SQLiteJobStore
-from server.jobs.store import JobStore
+from sluice.server.jobs.sqlite import SQLiteJobStore
+from sluice.server.jobs.store import JobStore
 
 __all__ = [
     "CANCELLABLE_STATES",

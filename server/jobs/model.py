@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from server.spec import ExportSpec
+from sluice.server.planning.spec import ExportSpec
 
 #: A cursor value as JSON holds it: ISO-8601 text for dates and times, a number, or text.
 CursorValue = str | int | float | None

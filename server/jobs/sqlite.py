@@ -19,8 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from server.errors import FailedPrecondition, InvalidArgument, NotFound, SluiceError, Unavailable
-from server.jobs.model import (
+from sluice.server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    SluiceError,
+    Unavailable,
+)
+from sluice.server.jobs.model import (
     UNFINISHED_STATES,
     ChunkRecord,
     Job,
@@ -31,10 +37,10 @@ from server.jobs.model import (
     NewJob,
     Progress,
 )
-from server.spec import ExportSpec
+from sluice.server.planning.spec import ExportSpec
 
 if TYPE_CHECKING:
-    from server.jobs.store import JobStore
+    from sluice.server.jobs.store import JobStore
 
 # Each entry migrates the schema from version i to i + 1; PRAGMA user_version records how
 # far a database has come. Append only: a released migration is never edited.

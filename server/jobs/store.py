@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Protocol
 
-from server.jobs.model import (
+from sluice.server.jobs.model import (
     ChunkRecord,
     Job,
     JobError,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from server.keyindex.digests import COLUMN_PREFIX, KEY_DIGEST, ROW_DIGEST
+from sluice.server.keyindex.digests import COLUMN_PREFIX, KEY_DIGEST, ROW_DIGEST
 
 CHANGE = "change"
 CHANGED_COLUMNS = "changed_columns"

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from server.pipeline.query import hidden_key_column
-from server.pipeline.redaction.actions import HashKey, hmac_sha256_hex, sha256_hex
-from server.pipeline.source import ROW_INDEX
+from sluice.server.pipeline.query import hidden_key_column
+from sluice.server.pipeline.redaction.actions import HashKey, hmac_sha256_hex, sha256_hex
+from sluice.server.pipeline.source import ROW_INDEX
 
 KEY_DIGEST = "key_digest"
 ROW_DIGEST = "row_digest"

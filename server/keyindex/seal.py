@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
-from server.errors import DataLoss
+from sluice.server.errors import DataLoss
 
 _CONTEXT = [b"sluice sealed key v1"]
 

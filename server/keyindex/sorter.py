@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 
-from server.keyindex.digests import KEY_DIGEST
+from sluice.server.keyindex.digests import KEY_DIGEST
 
 RANGES = 256
 _RANGE = "__sluice_range"

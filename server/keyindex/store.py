@@ -16,15 +16,15 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 
-from server.errors import DataLoss
-from server.keyindex.digests import (
+from sluice.server.errors import DataLoss
+from sluice.server.keyindex.digests import (
     COLUMN_DIGEST_BYTES,
     COLUMN_PREFIX,
     DIGEST_WIDTHS,
     KEY_DIGEST,
 )
-from server.storage import storage_errors
-from sinks.base import Sink, SinkWriter
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks.base import Sink, SinkWriter
 
 INDEX_NAME = "index.arrows"
 INDEX_FORMAT = "arrow-ipc-stream"

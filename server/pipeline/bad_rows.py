@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from typing import Final
 
-from server.errors import FailedPrecondition
+from sluice.server.errors import FailedPrecondition
 
 ON_BAD_ROWS: Final = ("fail", "skip")
 #: Counter key (with the redaction counters of a chunk) of the rows a chunk skipped.

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from server.incremental import batch_maximum, later
-from server.jobs.model import CursorValue
-from server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
-from server.pipeline.query import CURSOR_COLUMN
-from server.pipeline.source import ROW_INDEX
-from server.plan import ExportPlan
+from sluice.server.jobs.model import CursorValue
+from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
+from sluice.server.pipeline.query import CURSOR_COLUMN
+from sluice.server.pipeline.source import ROW_INDEX
+from sluice.server.planning.plan import ExportPlan
+from sluice.server.planning.watermarks import batch_maximum, later
 
 
 @dataclass(frozen=True)

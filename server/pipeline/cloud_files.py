@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
-from server.errors import InvalidArgument
-from server.pipeline.source_glob import MAX_FILES, SegmentMatcher, has_magic, too_many_files
-from server.storage import storage_errors
-from sinks import Sink, open_sink, validate_key
-from sinks.profiles import AzureProfile, S3Profile, profile_kind_for
+from sluice.server.errors import InvalidArgument
+from sluice.server.pipeline.source_glob import MAX_FILES, SegmentMatcher, has_magic, too_many_files
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks import Sink, open_sink, validate_key
+from sluice.sinks.profiles import AzureProfile, S3Profile, profile_kind_for
 
 #: Bytes of a CSV or NDJSON file read to infer its schema (Polars infers from the first
 #: 100 rows, which this holds unless rows are over 80 KiB each).

@@ -9,7 +9,7 @@ from typing import Final
 
 import polars as pl
 
-from server.errors import InvalidArgument
+from sluice.server.errors import InvalidArgument
 
 _FIELD: Final = "spec.source.schema"
 #: Canonical type names and the Polars types the source is read as.

@@ -9,8 +9,8 @@ from typing import Protocol
 
 import zstandard
 
-from server.pipeline.ciphers.zip_container import ZipCompressor
-from server.pipeline.deflate import GzipStream, compression_workers
+from sluice.server.pipeline.deflate import GzipStream, compression_workers
+from sluice.server.pipeline.zip_container import ZipCompressor
 
 
 class Compressor(Protocol):

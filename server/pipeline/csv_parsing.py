@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from server.pipeline.row_errors import FileRows
+from sluice.server.pipeline.row_errors import FileRows
 
 #: Bytes per CSV block handed to Arrow's streaming parser.
 CSV_BLOCK_BYTES = 8 * 1024 * 1024

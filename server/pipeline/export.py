@@ -27,20 +27,20 @@ from typing import Protocol
 
 import polars as pl
 
-from server.errors import DataLoss, Interrupted
-from server.jobs.model import ChunkRecord, Progress, add_counters
-from server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
-from server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
-from server.pipeline.open_chunk import OpenChunk, make_compressor
-from server.pipeline.prefetch import prefetched
-from server.pipeline.query import CompiledQuery
-from server.pipeline.reader import read_batches
-from server.pipeline.selection import RowSelection
-from server.pipeline.stopping import keeps_uploads
-from server.plan import ExportPlan
-from server.storage import translate_storage_error
-from sinks.base import Sink, SinkWriter, UploadJournal
-from sinks.errors import StorageError
+from sluice.server.errors import DataLoss, Interrupted
+from sluice.server.jobs.model import ChunkRecord, Progress, add_counters
+from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
+from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
+from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
+from sluice.server.pipeline.prefetch import prefetched
+from sluice.server.pipeline.query import CompiledQuery
+from sluice.server.pipeline.reader import read_batches
+from sluice.server.pipeline.row_selection import RowSelection
+from sluice.server.pipeline.stopping import keeps_uploads
+from sluice.server.planning.plan import ExportPlan
+from sluice.server.storage_errors import translate_storage_error
+from sluice.sinks.base import Sink, SinkWriter, UploadJournal
+from sluice.sinks.errors import StorageError
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from server.pipeline.compressors import COMPRESSORS, Compressor
-from server.pipeline.stages import Cipher
-from server.plan import ExportPlan
-from sinks.base import SinkWriter
+from sluice.server.pipeline.compressors import COMPRESSORS, Compressor
+from sluice.server.pipeline.stages import Cipher
+from sluice.server.planning.plan import ExportPlan
+from sluice.sinks.base import SinkWriter
 
 
 def make_compressor(plan: ExportPlan, zstd_threads: int, stem: str) -> Compressor:

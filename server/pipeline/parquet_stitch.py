@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from server.pipeline.thrift_compact import (
+from sluice.server.pipeline.thrift_compact import (
     I16,
     I32,
     I64,

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 
-from server.errors import InvalidArgument, quoted, quoted_list
-from server.pipeline.source import ROW_INDEX
-from server.spec import QuerySpec
+from sluice.server.errors import InvalidArgument, quoted, quoted_list
+from sluice.server.pipeline.source import ROW_INDEX
+from sluice.server.planning.spec import QuerySpec
 
 _MAX_IDS = 100_000
 # A subquery would let a `where` reach beyond the row it filters.

@@ -22,12 +22,12 @@ import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileOpener
 
-from server.errors import SluiceError
-from server.pipeline.bad_rows import BadRowTally
-from server.pipeline.csv_parsing import CsvOptions
-from server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
-from server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
-from server.storage import storage_errors
+from sluice.server.errors import SluiceError
+from sluice.server.pipeline.bad_rows import BadRowTally
+from sluice.server.pipeline.csv_parsing import CsvOptions
+from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
+from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
+from sluice.server.storage_errors import storage_errors
 
 #: Bytes read per NDJSON block (cut at the last newline, so records are never split).
 NDJSON_BLOCK_BYTES = 16 * 1024 * 1024

@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from server.pipeline.bad_rows import BadRowTally, SourceDataError
+from sluice.server.pipeline.bad_rows import BadRowTally, SourceDataError
 
 #: Exceptions of the libraries that decode sources; their messages may quote data.
 DATA_ERRORS: Final = (pl.exceptions.PolarsError, pa.ArrowException)

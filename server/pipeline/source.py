@@ -20,14 +20,14 @@ from typing import IO, Any
 import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
-from server.errors import InvalidArgument
-from server.pipeline import cloud_files
-from server.pipeline.column_types import with_column_types
-from server.pipeline.row_errors import DATA_ERRORS
-from server.pipeline.source_glob import expand_local, has_magic
-from server.roots import outside_roots
-from sinks.locations import LocationRefused, classify
-from sinks.profiles import AzureProfile, S3Profile
+from sluice.server.errors import InvalidArgument
+from sluice.server.pipeline import cloud_files
+from sluice.server.pipeline.column_types import with_column_types
+from sluice.server.pipeline.row_errors import DATA_ERRORS
+from sluice.server.pipeline.source_glob import expand_local, has_magic
+from sluice.server.planning.roots import outside_roots
+from sluice.sinks.locations import LocationRefused, classify
+from sluice.sinks.profiles import AzureProfile, S3Profile
 
 #: Name of the row-position column added to every source; never exported.
 ROW_INDEX = "__sluice_row"

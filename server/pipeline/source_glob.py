@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 
-from server.errors import InvalidArgument
+from sluice.server.errors import InvalidArgument
 
 _FIELD = "spec.source.uri"
 _MAGIC = frozenset("*?[")

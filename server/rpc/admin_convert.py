@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
+from sluice.server.committed.catalog import CommittedExport
+from sluice.server.committed.chunk_diff import ChunkDiff, ChunkRef
+from sluice.server.committed.record_diff import RecordChange, RecordDiffSummary
+from sluice.server.committed.retention import RetentionPlan, RetentionPolicy
+from sluice.server.committed.verify import VerifyReport
 from sluice.v1 import export_pb2 as pb
-
-from server.catalog import CommittedExport
-from server.diff import ChunkDiff, ChunkRef
-from server.record_diff import RecordChange, RecordDiffSummary
-from server.retention import RetentionPlan, RetentionPolicy
-from server.verify import VerifyReport
 
 
 def verify_to_proto(report: VerifyReport) -> pb.VerifyExportResponse:

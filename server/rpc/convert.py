@@ -6,21 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sluice.v1 import export_pb2 as pb
 
-from server.errors import InvalidArgument
-from server.events import (
-    ChunkCommitted,
-    Finished,
-    JobEvent,
-    LiveProgress,
-    ProgressUpdated,
-    Snapshot,
-    StateChanged,
-)
-from server.jobs.model import ChunkRecord, Job, JobState
-from server.server_info import ServerInfo
-from server.spec import (
+from sluice.server.errors import InvalidArgument
+from sluice.server.jobs.model import ChunkRecord, Job, JobState
+from sluice.server.planning.spec import (
     ChunkingSpec,
     DestinationSpec,
     EncryptionSpec,
@@ -33,6 +22,17 @@ from server.spec import (
     SourceSpec,
     TimeRange,
 )
+from sluice.server.service.events import (
+    ChunkCommitted,
+    Finished,
+    JobEvent,
+    LiveProgress,
+    ProgressUpdated,
+    Snapshot,
+    StateChanged,
+)
+from sluice.server.service.server_info import ServerInfo
+from sluice.v1 import export_pb2 as pb
 
 STATE_TO_PROTO = {
     JobState.QUEUED: pb.EXPORT_STATE_QUEUED,

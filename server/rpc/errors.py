@@ -11,8 +11,8 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from server.errors import InvalidArgument, SluiceError, safe_traceback
-from server.rpc.request_bounds import check_request, is_bounded
+from sluice.server.errors import InvalidArgument, SluiceError, safe_traceback
+from sluice.server.rpc.request_bounds import check_request, is_bounded
 
 _log = logging.getLogger("sluice.rpc")
 ERROR_DOMAIN = "sluice.dev"

@@ -16,7 +16,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from server.errors import InvalidArgument
+from sluice.server.errors import InvalidArgument
 
 PACKAGE = "sluice.v1"
 _TIMESTAMP = "google.protobuf.Timestamp"

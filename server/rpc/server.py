@@ -8,14 +8,14 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sluice.v1 import export_pb2, export_pb2_grpc
 
-from server.errors import SluiceError
-from server.export_admin import ExportAdmin
-from server.rpc.errors import DomainErrorInterceptor, RequestBoundsInterceptor
-from server.rpc.servicer import ExportServicer
-from server.rpc.stream_budget import StreamBudget, StreamBudgetInterceptor
-from server.service import ExportService
+from sluice.server.errors import SluiceError
+from sluice.server.rpc.errors import DomainErrorInterceptor, RequestBoundsInterceptor
+from sluice.server.rpc.servicer import ExportServicer
+from sluice.server.rpc.stream_budget import StreamBudget, StreamBudgetInterceptor
+from sluice.server.service.export_admin import ExportAdmin
+from sluice.server.service.export_service import ExportService
+from sluice.v1 import export_pb2, export_pb2_grpc
 
 SERVICE_NAME = export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name
 

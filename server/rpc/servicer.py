@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
-from sluice.v1 import export_pb2 as pb
-from sluice.v1 import export_pb2_grpc
 
-from server.export_admin import ExportAdmin
-from server.rpc.admin_convert import (
+from sluice.server.rpc.admin_convert import (
     dataset_exports_to_proto,
     diff_to_proto,
     policy_from_proto,
@@ -17,14 +14,17 @@ from server.rpc.admin_convert import (
     retention_to_proto,
     verify_to_proto,
 )
-from server.rpc.convert import (
+from sluice.server.rpc.convert import (
     event_to_proto,
     job_to_proto,
     server_info_to_proto,
     spec_from_proto,
     states_from_proto,
 )
-from server.service import ExportService
+from sluice.server.service.export_admin import ExportAdmin
+from sluice.server.service.export_service import ExportService
+from sluice.v1 import export_pb2 as pb
+from sluice.v1 import export_pb2_grpc
 
 
 class ExportServicer(export_pb2_grpc.ExportServiceServicer):

@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from server.errors import ServerBusy
+from sluice.server.errors import ServerBusy
 
 
 class StreamBudget:

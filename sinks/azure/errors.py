@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from azure.core import exceptions as azure_errors
 
-from sinks.errors import (
+from sluice.sinks.errors import (
     ContainerNotFound,
     CredentialsUnavailable,
     ObjectExists,

@@ -9,7 +9,7 @@ from typing import Any
 
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from sinks.profiles import AzureProfile, resolve
+from sluice.sinks.profiles import AzureProfile, resolve
 
 # Azure container naming rules: 3-63 lowercase letters, digits and single hyphens.
 _CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")

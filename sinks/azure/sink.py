@@ -7,12 +7,12 @@ from typing import BinaryIO
 
 from azure.storage.blob import ContainerClient
 
-from sinks.azure.options import AzureLocation, build_container_client
-from sinks.azure.upload import AzureRequests, AzureUpload
-from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
-from sinks.errors import ObjectNotFound
-from sinks.profiles import AzureProfile
-from sinks.ranged_read import ranged_reader
+from sluice.sinks.azure.options import AzureLocation, build_container_client
+from sluice.sinks.azure.upload import AzureRequests, AzureUpload
+from sluice.sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
+from sluice.sinks.errors import ObjectNotFound
+from sluice.sinks.profiles import AzureProfile
+from sluice.sinks.ranged_read import ranged_reader
 
 _CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=True)
 

@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 from azure.core import MatchConditions
 from azure.storage.blob import BlobBlock, ContainerClient, ContentSettings
 
-from sinks.azure.errors import translate_azure_error
-from sinks.azure.options import AzureLocation
-from sinks.base import UploadJournal
-from sinks.errors import ObjectExists, ObjectNotFound
-from sinks.resumable import ResumableWriter
-from sinks.upload_state import PartRecord, StoredPart, UploadState
+from sluice.sinks.azure.errors import translate_azure_error
+from sluice.sinks.azure.options import AzureLocation
+from sluice.sinks.base import UploadJournal
+from sluice.sinks.errors import ObjectExists, ObjectNotFound
+from sluice.sinks.resumable import ResumableWriter
+from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
 
 T = TypeVar("T")
 #: Metadata key holding the whole blob's SHA-256, checked after every commit.

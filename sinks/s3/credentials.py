@@ -20,7 +20,7 @@ from botocore.credentials import (  # type: ignore[import-untyped]
 )
 from botocore.exceptions import CredentialRetrievalError  # type: ignore[import-untyped]
 
-from sinks.profiles import S3Profile
+from sluice.sinks.profiles import S3Profile
 
 #: Provider name shown in errors ("Error when retrieving credentials from web identity").
 METHOD = "web identity"

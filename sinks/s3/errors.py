@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore import exceptions as boto_errors  # type: ignore[import-untyped]
 
-from sinks.errors import (
+from sluice.sinks.errors import (
     ContainerNotFound,
     CredentialsUnavailable,
     ObjectExists,

@@ -9,8 +9,8 @@ from typing import Any
 
 from botocore.config import Config  # type: ignore[import-untyped]
 
-from sinks.profiles import S3Profile, resolve
-from sinks.s3.credentials import session_for
+from sluice.sinks.profiles import S3Profile, resolve
+from sluice.sinks.s3.credentials import session_for
 
 # AWS bucket naming rules (3-63 lowercase letters, digits, '.', '-').
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

@@ -6,7 +6,7 @@ import base64
 import hashlib
 from typing import Any
 
-from sinks.upload_state import PartRecord
+from sluice.sinks.upload_state import PartRecord
 
 
 def b64(digest: bytes) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
-from sinks.errors import ObjectNotFound
-from sinks.profiles import S3Profile
-from sinks.ranged_read import ranged_reader
-from sinks.s3.options import S3Location, build_client
-from sinks.s3.upload import S3Requests, S3Upload
-from sinks.upload_state import UploadState
+from sluice.sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
+from sluice.sinks.errors import ObjectNotFound
+from sluice.sinks.profiles import S3Profile
+from sluice.sinks.ranged_read import ranged_reader
+from sluice.sinks.s3.options import S3Location, build_client
+from sluice.sinks.s3.upload import S3Requests, S3Upload
+from sluice.sinks.upload_state import UploadState
 
 _CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=True)
 

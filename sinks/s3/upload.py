@@ -9,13 +9,13 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sinks.base import UploadJournal
-from sinks.errors import ObjectNotFound
-from sinks.resumable import ResumableWriter
-from sinks.s3 import requests
-from sinks.s3.errors import translate_s3_error
-from sinks.s3.options import S3Location
-from sinks.upload_state import PartRecord, StoredPart, UploadState
+from sluice.sinks.base import UploadJournal
+from sluice.sinks.errors import ObjectNotFound
+from sluice.sinks.resumable import ResumableWriter
+from sluice.sinks.s3 import requests
+from sluice.sinks.s3.errors import translate_s3_error
+from sluice.sinks.s3.options import S3Location
+from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
 
 T = TypeVar("T")
 log = logging.getLogger("sluice.sinks")

@@ -16,11 +16,11 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
+from sluice.client import ExportClient, ExportFailedError
+from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
-
-from client import ExportClient, ExportFailedError
-from server.sample_data import generate
 from tests.daemon import Daemon
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from server.sample_data import generate
+from sluice.client.demo_data import generate
 from tests.daemon import REPO, Daemon
 from tests.integration.helpers import load_manifest, manifest_path, read_export
 
@@ -26,7 +26,7 @@ def sluice(daemon: Daemon, *args: str, timeout: float = 60) -> subprocess.Comple
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     env["COLUMNS"] = "200"
     return subprocess.run(
-        [sys.executable, "-m", "client.cli.main", "--server", daemon.address, *args],
+        [sys.executable, "-m", "sluice.client.cli.main", "--server", daemon.address, *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -219,7 +219,15 @@ def test_unknown_id_is_one_line_not_found(daemon: Daemon) -> None:
 def test_unreachable_server_is_one_line() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     result = subprocess.run(
-        [sys.executable, "-m", "client.cli.main", "--server", "127.0.0.1:1", "export", "list"],
+        [
+            sys.executable,
+            "-m",
+            "sluice.client.cli.main",
+            "--server",
+            "127.0.0.1:1",
+            "export",
+            "list",
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,

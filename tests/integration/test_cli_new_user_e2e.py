@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from server.sample_data import generate
+from sluice.client.demo_data import generate
 from tests.daemon import Daemon
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ def sluice(
     env["COLUMNS"] = "200"
     server = ["--server", daemon.address] if daemon is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "client.cli.main", *server, *args],
+        [sys.executable, "-m", "sluice.client.cli.main", *server, *args],
         cwd=cwd,
         env=env,
         capture_output=True,

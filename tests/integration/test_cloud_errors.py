@@ -11,10 +11,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient, ExportFailedError, InvalidArgumentError
-from server.sample_data import generate
+from sluice.client import ExportClient, ExportFailedError, InvalidArgumentError
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
 from tests.servers.cloud import AzureStore, ProfileDaemon, S3Store
 from tests.servers.fixtures import s3_client
 from tests.servers.processes import ServerProcess

@@ -12,10 +12,10 @@ from pathlib import Path
 import boto3
 import polars as pl
 import pytest
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient, ExportFailedError, UnauthenticatedError
-from server.sample_data import generate
+from sluice.client import ExportClient, ExportFailedError, UnauthenticatedError
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
 from tests.servers.cloud import ProfileDaemon
 from tests.servers.fault_proxy import FaultProxy
 from tests.servers.fixtures import new_bucket, s3_client

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient
-from server.sample_data import generate
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
 from tests.servers.cloud import (
     PART_SIZE,
     AzureStore,

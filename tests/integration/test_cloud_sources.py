@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from client import ExportClient, FailedPreconditionError, InvalidArgumentError
+from sluice.client import ExportClient, FailedPreconditionError, InvalidArgumentError
 from tests.integration.helpers import read_export
 from tests.integration.test_cli_e2e import ok_json, sluice
 from tests.servers.cloud import ProfileDaemon

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient
-from server.sample_data import generate
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
 from tests.servers.cloud import ProfileDaemon
 from tests.servers.fixtures import new_bucket, new_container
 from tests.servers.processes import AZURITE_ACCOUNT, AZURITE_KEY, ServerProcess

@@ -24,9 +24,9 @@ import zstandard
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from client import ExportClient, InvalidArgumentError
-from server.pipeline.temporal_text import temporal_as_text
-from server.sample_data import generate
+from sluice.client import ExportClient, InvalidArgumentError
+from sluice.client.demo_data import generate
+from sluice.server.pipeline.temporal_text import temporal_as_text
 from tests.daemon import REPO, Daemon
 from tests.integration.helpers import manifest_path
 from tests.unit.test_age_format import need, run_on_terminal
@@ -102,7 +102,7 @@ def sluice(
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     return subprocess.run(
-        [sys.executable, "-m", "client.cli.main", "--server", daemon.address, *args],
+        [sys.executable, "-m", "sluice.client.cli.main", "--server", daemon.address, *args],
         cwd=REPO,
         env={**clean, **(env or {})},
         capture_output=True,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient, InvalidArgumentError
-from server.pipeline.temporal_text import temporal_as_text
-from server.sample_data import generate
+from sluice.client import ExportClient, InvalidArgumentError
+from sluice.client.demo_data import generate
+from sluice.server.pipeline.temporal_text import temporal_as_text
+from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.helpers import chunk_files, load_manifest, read_export
 

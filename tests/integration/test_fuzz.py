@@ -14,11 +14,11 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.message import Message
+
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
-
-from client import ExportClient
-from server.sample_data import generate
 from tests.daemon import Daemon
 from tests.integration.fuzzing import RequestFuzzer
 

@@ -8,11 +8,11 @@ import sys
 
 import grpc
 import pytest
+
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
-
-from client import ExportClient
-from server.sample_data import generate
 from tests.daemon import Daemon
 
 pytestmark = pytest.mark.integration
@@ -120,7 +120,15 @@ def test_verify_diff_history_delete_and_retention(daemon: Daemon) -> None:
 
 def _cli(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "client.cli.main", "--server", daemon.address, "export", *args],
+        [
+            sys.executable,
+            "-m",
+            "sluice.client.cli.main",
+            "--server",
+            daemon.address,
+            "export",
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,10 +9,15 @@ from pathlib import Path
 import grpc
 import polars as pl
 import pytest
+
+from sluice.client import (
+    ExportClient,
+    ExportFailedError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+)
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
-
-from client import ExportClient, ExportFailedError, FailedPreconditionError, InvalidArgumentError
 from tests.daemon import Daemon
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient
-from server.sample_data import generate
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.helpers import load_manifest, manifest_path, read_export
 from tests.integration.test_resume import _wait_for_chunks

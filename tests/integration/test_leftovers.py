@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient
-from server.sample_data import generate
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.helpers import load_manifest, manifest_path, read_export
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient
-from server.sample_data import generate
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.helpers import load_manifest, read_export
 
@@ -105,7 +105,7 @@ def test_bad_incremental_requests_are_rejected(daemon: Daemon) -> None:
                 dataset="events",
                 incremental=incremental,
             )
-            from client import InvalidArgumentError
+            from sluice.client import InvalidArgumentError
 
             with pytest.raises(InvalidArgumentError) as raised:
                 client.create(spec)

@@ -16,9 +16,9 @@ from typing import Any
 import polars as pl
 import pytest
 from google.protobuf.json_format import MessageToDict
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient
+from sluice.client import ExportClient
+from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration import keyed_sync as scenario
 from tests.servers.cloud import ProfileDaemon, S3Store, read_manifest
@@ -189,7 +189,7 @@ def test_cli_prints_the_record_diff_as_json_lines(tmp_path: Path) -> None:
         scenario.day2().write_parquet(source)
         day2 = _sync(place, "incremental")
         shown = subprocess.run(
-            [sys.executable, "-m", "client.cli.main", "--server", place.daemon.address,
+            [sys.executable, "-m", "sluice.client.cli.main", "--server", place.daemon.address,
              "export", "diff", day1.id, day2.id, "--json"],
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient, FailedPreconditionError, InvalidArgumentError
-from server.sample_data import generate
+from sluice.client import ExportClient, FailedPreconditionError, InvalidArgumentError
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.helpers import load_manifest, manifest_path, read_export
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient
+from sluice.client import ExportClient
+from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.helpers import load_manifest, read_export
 

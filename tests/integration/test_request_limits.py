@@ -14,11 +14,11 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
+
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
-
-from client import ExportClient
-from server.sample_data import generate
 from tests.daemon import Daemon
 from tests.integration.fuzzing import json_token, odd_json_token
 

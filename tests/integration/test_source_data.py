@@ -12,9 +12,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sluice.v1 import export_pb2 as pb
 
-from client import ExportClient, ExportFailedError, InvalidArgumentError
+from sluice.client import ExportClient, ExportFailedError, InvalidArgumentError
+from sluice.v1 import export_pb2 as pb
 from tests.daemon import REPO, Daemon
 from tests.integration.helpers import load_manifest, read_export
 
@@ -64,7 +64,7 @@ def _stored_bytes(folder: Path) -> bytes:
 def _sluice(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     return subprocess.run(
-        [sys.executable, "-m", "client.cli.main", "--server", daemon.address, *args],
+        [sys.executable, "-m", "sluice.client.cli.main", "--server", daemon.address, *args],
         cwd=REPO,
         env=env,
         capture_output=True,

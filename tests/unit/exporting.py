@@ -7,13 +7,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from server.jobs.model import ChunkRecord, Progress
-from server.manifest import build_manifest, write_manifest
-from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from server.plan import build_plan
-from server.settings import load_settings
-from server.spec import ChunkingSpec, DestinationSpec, ExportSpec, QuerySpec, SourceSpec
-from sinks.base import Sink
+from sluice.server.execution.manifest_writer import build_manifest, write_manifest
+from sluice.server.jobs.model import ChunkRecord, Progress
+from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.planning.plan import build_plan
+from sluice.server.planning.spec import (
+    ChunkingSpec,
+    DestinationSpec,
+    ExportSpec,
+    QuerySpec,
+    SourceSpec,
+)
+from sluice.server.settings import load_settings
+from sluice.sinks.base import Sink
 
 
 class Journal:

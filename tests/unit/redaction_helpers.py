@@ -6,11 +6,11 @@ from pathlib import Path
 
 import polars as pl
 
-from server.pipeline.redaction import build_redactor
-from server.pipeline.source import ROW_INDEX
-from server.pipeline.stages import Redactor
-from server.settings import Settings
-from server.spec import RedactionRuleSpec, RedactionSpec
+from sluice.server.pipeline.redaction import build_redactor
+from sluice.server.pipeline.source import ROW_INDEX
+from sluice.server.pipeline.stages import Redactor
+from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
+from sluice.server.settings import Settings
 
 
 def rule(spec: str) -> RedactionRuleSpec:

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from server.pipeline.ciphers import bech32
-from server.pipeline.ciphers.age import (
+from sluice.server.pipeline.ciphers import bech32
+from sluice.server.pipeline.ciphers.age import (
     SEGMENT_SIZE,
     AgeEncryption,
     AgeFormatError,
     parse_recipient,
     recipient_fingerprint,
 )
-from server.pipeline.ciphers.age_reader import (
+from sluice.server.pipeline.ciphers.age_reader import (
     PassphraseIdentity,
     X25519Identity,
     decrypt_stream,

@@ -10,12 +10,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from server.errors import FailedPrecondition, InvalidArgument
-from server.pipeline.ciphers import bech32
-from server.pipeline.open_chunk import make_compressor
-from server.plan import ExportPlan, build_plan
-from server.settings import load_settings
-from server.spec import DestinationSpec, EncryptionSpec, ExportSpec, OutputSpec, SourceSpec
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.pipeline.ciphers import bech32
+from sluice.server.pipeline.open_chunk import make_compressor
+from sluice.server.planning.plan import ExportPlan, build_plan
+from sluice.server.planning.spec import (
+    DestinationSpec,
+    EncryptionSpec,
+    ExportSpec,
+    OutputSpec,
+    SourceSpec,
+)
+from sluice.server.settings import load_settings
 
 EXPORT_ID = "20250101T000000Z-0123456789ab"
 RECIPIENT = bech32.encode("age", b"\x07" * 32)

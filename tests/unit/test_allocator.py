@@ -11,11 +11,11 @@ import sys
 
 import pytest
 
-from server.allocator import fix_mmap_threshold
+from sluice.server.allocator import fix_mmap_threshold
 
 _PROBE = """
 import ctypes, ctypes.util, sys
-from server.allocator import fix_mmap_threshold
+from sluice.server.allocator import fix_mmap_threshold
 if sys.argv[1] == "fixed":
     assert fix_mmap_threshold(1 << 20)
 libc = ctypes.CDLL(ctypes.util.find_library("c"))

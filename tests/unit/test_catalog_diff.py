@@ -7,12 +7,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from server.catalog import committed_exports, latest_export
-from server.diff import diff_chunks
-from server.errors import FailedPrecondition, InvalidArgument
-from server.sample_data import generate
-from server.verify import load_manifest
-from sinks import LocalSink
+from sluice.client.demo_data import generate
+from sluice.server.committed.catalog import committed_exports, latest_export
+from sluice.server.committed.chunk_diff import diff_chunks
+from sluice.server.committed.verify import load_manifest
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.sinks import LocalSink
 from tests.unit.exporting import export_to
 
 

@@ -20,10 +20,10 @@ from click.testing import CliRunner
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from sluice.v1 import export_pb2, export_pb2_grpc
 
-from client.cli.main import cli
-from client.cli.params import parse_label, parse_size, parse_time, split_list
+from sluice.client.cli.main import cli
+from sluice.client.cli.params import parse_label, parse_size, parse_time, split_list
+from sluice.v1 import export_pb2, export_pb2_grpc
 
 # ---------------------------------------------------------------------------- parsing
 
@@ -150,9 +150,9 @@ def test_server_address_from_environment() -> None:
 
 def test_serve_passes_only_given_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls = []
-    fake = types.ModuleType("server.main")
+    fake = types.ModuleType("sluice.server.main")
     fake.serve = lambda config_file, overrides: calls.append((config_file, dict(overrides))) or 7
-    monkeypatch.setitem(sys.modules, "server.main", fake)
+    monkeypatch.setitem(sys.modules, "sluice.server.main", fake)
     runner = CliRunner()
 
     assert runner.invoke(cli, ["serve"]).exit_code == 7

@@ -14,10 +14,9 @@ import pytest
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from sluice.v1 import export_pb2, export_pb2_grpc
 
-import client
-from client import (
+from sluice import client
+from sluice.client import (
     DeadlineExceededError,
     ExportClient,
     ExportFailedError,
@@ -29,6 +28,7 @@ from client import (
     UnavailableError,
     error_from_rpc,
 )
+from sluice.v1 import export_pb2, export_pb2_grpc
 
 SERVICE = "test.Failing"
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import inspect
 from datetime import UTC, datetime, timedelta, timezone
 
+from sluice import client
+from sluice.client import ExportClient
 from sluice.v1 import export_pb2
-
-import client
-from client import ExportClient
 
 EXPECTED = [
     "AlreadyExistsError",
@@ -40,7 +39,7 @@ def test_exported_members() -> None:
     assert public == set(EXPECTED)
     for name in EXPECTED:
         # Everything is defined in a private module and only re-exported here.
-        assert getattr(client, name).__module__.startswith("client._")
+        assert getattr(client, name).__module__.startswith("sluice.client._")
 
 
 def test_every_error_is_a_sluice_error() -> None:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
-from sinks.azure.options import AzureLocation, build_container_client
-from sinks.profiles import AzureProfile, S3Profile
+from sluice.sinks.azure.options import AzureLocation, build_container_client
+from sluice.sinks.profiles import AzureProfile, S3Profile
 from tests.servers.identity import TOKEN, IdentityEndpoint
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import FailedPrecondition, InvalidArgument
-from server.export_admin import ExportAdmin, report_problems
-from server.jobs.sqlite import SQLiteJobStore
-from server.retention import RetentionPolicy
-from server.sample_data import generate
-from server.settings import load_settings
-from sinks import LocalSink, open_sink
+from sluice.client.demo_data import generate
+from sluice.server.committed.retention import RetentionPolicy
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.jobs.sqlite import SQLiteJobStore
+from sluice.server.service.export_admin import ExportAdmin, report_problems
+from sluice.server.settings import load_settings
+from sluice.sinks import LocalSink, open_sink
 from tests.unit.exporting import export_to
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from server.errors import FailedPrecondition, InvalidArgument
-from server.increment import plan_increment
-from server.sample_data import generate
-from server.spec import ExportSpec, IncrementalSpec
-from sinks import LocalSink
+from sluice.client.demo_data import generate
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.planning.incremental_plan import plan_increment
+from sluice.server.planning.spec import ExportSpec, IncrementalSpec
+from sluice.sinks import LocalSink
 from tests.unit.exporting import export_to
 
 
@@ -88,7 +88,7 @@ def test_changing_the_cursor_of_a_chain_is_refused(world, tmp_path) -> None:  # 
 
 
 def test_spec_round_trips_through_json() -> None:
-    from server.spec import DestinationSpec, SourceSpec
+    from sluice.server.planning.spec import DestinationSpec, SourceSpec
 
     spec = ExportSpec(
         source=SourceSpec("s"),

@@ -7,8 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import pytest
 
-from server.errors import InvalidArgument
-from server.incremental import Watermark, batch_maximum, check_cursor, later, past_watermark
+from sluice.server.errors import InvalidArgument
+from sluice.server.planning.watermarks import (
+    Watermark,
+    batch_maximum,
+    check_cursor,
+    later,
+    past_watermark,
+)
 
 FRAME = pl.DataFrame(
     {
@@ -75,12 +81,18 @@ def test_batch_maximum_and_later_build_the_next_watermark() -> None:
 def test_each_journalled_chunk_carries_its_largest_cursor(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import threading
 
-    from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-    from server.plan import build_plan
-    from server.sample_data import generate
-    from server.settings import load_settings
-    from server.spec import ChunkingSpec, DestinationSpec, ExportSpec, IncrementalSpec, SourceSpec
-    from sinks import MemorySink
+    from sluice.client.demo_data import generate
+    from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+    from sluice.server.planning.plan import build_plan
+    from sluice.server.planning.spec import (
+        ChunkingSpec,
+        DestinationSpec,
+        ExportSpec,
+        IncrementalSpec,
+        SourceSpec,
+    )
+    from sluice.server.settings import load_settings
+    from sluice.sinks import MemorySink
     from tests.unit.exporting import Journal
 
     source = generate(tmp_path / "src" / "events.parquet", 2_500, seed=3)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import FailedPrecondition, InvalidArgument, NotFound
-from server.jobs import (
+from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from sluice.server.jobs import (
     FINAL_STATES,
     RESUMABLE_STATES,
     UNFINISHED_STATES,
@@ -29,8 +29,8 @@ from server.jobs import (
     Progress,
     SQLiteJobStore,
 )
-from server.jobs.sqlite import SCHEMA_VERSION
-from server.spec import DestinationSpec, ExportSpec, SourceSpec
+from sluice.server.jobs.sqlite import SCHEMA_VERSION
+from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 
 Q, R, S, F, C = (
     JobState.QUEUED,

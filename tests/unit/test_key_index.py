@@ -8,21 +8,26 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from server.errors import DataLoss
-from server.keyindex.compare import CHANGE, CHANGED_COLUMNS, compare_range, with_changed_columns
-from server.keyindex.digests import (
+from sluice.server.errors import DataLoss
+from sluice.server.keyindex.compare import (
+    CHANGE,
+    CHANGED_COLUMNS,
+    compare_range,
+    with_changed_columns,
+)
+from sluice.server.keyindex.digests import (
     KEY_DIGEST,
     KEY_JSON,
     ROW_DIGEST,
     IndexKeys,
     RowDigester,
 )
-from server.keyindex.seal import KeySealer
-from server.keyindex.sorter import RANGES, RangeSorter, range_upper
-from server.keyindex.store import IndexWriter, open_index
-from server.pipeline.query import hidden_key_column
-from server.pipeline.source import ROW_INDEX
-from sinks import MemorySink
+from sluice.server.keyindex.seal import KeySealer
+from sluice.server.keyindex.sorter import RANGES, RangeSorter, range_upper
+from sluice.server.keyindex.store import IndexWriter, open_index
+from sluice.server.pipeline.query import hidden_key_column
+from sluice.server.pipeline.source import ROW_INDEX
+from sluice.sinks import MemorySink
 
 KEYS = IndexKeys.derive(b"k" * 32)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sinks import LocalSink, ObjectInfo, StorageAccessDenied, StorageError
-from sinks.local import TEMP_MARKER, _translate
+from sluice.sinks import LocalSink, ObjectInfo, StorageAccessDenied, StorageError
+from sluice.sinks.local import TEMP_MARKER, _translate
 
 TEMP_NAME = re.compile(r"^(?P<name>.+)\.sluice-tmp-[0-9a-f]{8}$")
 

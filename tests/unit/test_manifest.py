@@ -15,17 +15,16 @@ from typing import Any
 
 import pytest
 
-from server.catalog import CommittedExport
-from server.errors import DataLoss
-from server.increment import IncrementPlan
-from server.jobs.model import ChunkRecord
-from server.manifest import FORMAT_VERSION, build_manifest, write_manifest
-from server.pipeline.encoders import arrow_schema
-from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from server.plan import ExportPlan, build_plan
-from server.sample_data import generate
-from server.settings import load_settings
-from server.spec import (
+from sluice.client.demo_data import generate
+from sluice.server.committed.catalog import CommittedExport
+from sluice.server.errors import DataLoss
+from sluice.server.execution.manifest_writer import FORMAT_VERSION, build_manifest, write_manifest
+from sluice.server.jobs.model import ChunkRecord
+from sluice.server.pipeline.encoders import arrow_schema
+from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.planning.incremental_plan import IncrementPlan
+from sluice.server.planning.plan import ExportPlan, build_plan
+from sluice.server.planning.spec import (
     ChunkingSpec,
     DestinationSpec,
     ExportSpec,
@@ -34,8 +33,9 @@ from server.spec import (
     SourceSpec,
     TimeRange,
 )
-from sinks import LocalSink, MemorySink
-from sinks.local import TEMP_MARKER
+from sluice.server.settings import load_settings
+from sluice.sinks import LocalSink, MemorySink
+from sluice.sinks.local import TEMP_MARKER
 
 KEY = b"manifest-test-key:\x00\xff-0123456789abcdef"
 CREATED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from server.pipeline.encoders import PARQUET_ROW_GROUPS_BEHIND, ChunkContext, ParquetEncoder
-from server.pipeline.parquet_dictionary import dictionary_columns
-from server.sample_data import generate
+from sluice.client.demo_data import generate
+from sluice.server.pipeline.encoders import PARQUET_ROW_GROUPS_BEHIND, ChunkContext, ParquetEncoder
+from sluice.server.pipeline.parquet_dictionary import dictionary_columns
 
 
 @pytest.fixture(scope="module")

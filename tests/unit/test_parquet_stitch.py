@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.pipeline import thrift_compact as tc
-from server.pipeline.parquet_stitch import ParquetStitcher, split_file, stitch
+from sluice.server.pipeline import thrift_compact as tc
+from sluice.server.pipeline.parquet_stitch import ParquetStitcher, split_file, stitch
 
 # Field ids of parquet-format's parquet.thrift used to look inside footers here.
 ROW_GROUPS, COLUMNS, META = 4, 1, 3

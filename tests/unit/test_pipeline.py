@@ -20,16 +20,15 @@ import polars as pl
 import pytest
 import zstandard
 
-from server.errors import Interrupted, PermissionDenied, SluiceError, Unavailable
-from server.jobs.model import ChunkRecord, Progress
-from server.pipeline.encoders import ChunkContext, JsonDocumentEncoder
-from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from server.pipeline.stopping import ExportStop
-from server.pipeline.temporal_text import temporal_as_text
-from server.plan import ExportPlan, build_plan
-from server.sample_data import generate
-from server.settings import Settings, load_settings
-from server.spec import (
+from sluice.client.demo_data import generate
+from sluice.server.errors import Interrupted, PermissionDenied, SluiceError, Unavailable
+from sluice.server.jobs.model import ChunkRecord, Progress
+from sluice.server.pipeline.encoders import ChunkContext, JsonDocumentEncoder
+from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.pipeline.stopping import ExportStop
+from sluice.server.pipeline.temporal_text import temporal_as_text
+from sluice.server.planning.plan import ExportPlan, build_plan
+from sluice.server.planning.spec import (
     ChunkingSpec,
     DestinationSpec,
     ExportSpec,
@@ -37,9 +36,16 @@ from server.spec import (
     QuerySpec,
     SourceSpec,
 )
-from sinks import LocalSink, MemorySink, StorageAccessDenied, StorageError, StorageUnavailable
-from sinks.base import Capabilities, ObjectInfo, SinkWriter
-from sinks.local import TEMP_MARKER
+from sluice.server.settings import Settings, load_settings
+from sluice.sinks import (
+    LocalSink,
+    MemorySink,
+    StorageAccessDenied,
+    StorageError,
+    StorageUnavailable,
+)
+from sluice.sinks.base import Capabilities, ObjectInfo, SinkWriter
+from sluice.sinks.local import TEMP_MARKER
 
 ROWS = 2400
 KEY = b"k" * 32

@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from server.pipeline.compressors import COMPRESSORS
-from server.pipeline.encoders import ChunkContext, ParquetEncoder
-from server.pipeline.parquet_dictionary import dictionary_columns
-from server.pipeline.prefetch import prefetched
-from server.sample_data import generate
+from sluice.client.demo_data import generate
+from sluice.server.pipeline.compressors import COMPRESSORS
+from sluice.server.pipeline.encoders import ChunkContext, ParquetEncoder
+from sluice.server.pipeline.parquet_dictionary import dictionary_columns
+from sluice.server.pipeline.prefetch import prefetched
 
 
 class Tracked:

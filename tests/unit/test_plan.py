@@ -13,11 +13,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from server.errors import InvalidArgument
-from server.pipeline.source import ROW_INDEX, scan
-from server.plan import ExportPlan, build_plan, check_request_id
-from server.settings import Settings, load_settings
-from server.spec import (
+from sluice.server.errors import InvalidArgument
+from sluice.server.pipeline.source import ROW_INDEX, scan
+from sluice.server.planning.plan import ExportPlan, build_plan, check_request_id
+from sluice.server.planning.spec import (
     ChunkingSpec,
     DestinationSpec,
     ExportSpec,
@@ -26,6 +25,7 @@ from server.spec import (
     SourceSpec,
     TimeRange,
 )
+from sluice.server.settings import Settings, load_settings
 
 EXPORT_ID = "20250101T000000Z-0123456789ab"
 
@@ -679,7 +679,7 @@ def test_planning_writes_nothing(world: World, table: Path) -> None:
 
 
 def test_sample_data_plans_with_every_column(world: World) -> None:
-    from server.sample_data import generate
+    from sluice.client.demo_data import generate
 
     path = generate(world.sources / "events.csv", 50, format="csv")
     plan = world.plan(path, query=QuerySpec(where="amount > 0", columns=("id", "created_at")))

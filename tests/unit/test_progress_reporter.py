@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from server import execution
-from server.events import EventHub, ProgressUpdated
-from server.execution import ExecutionContext, _ProgressReporter
-from server.jobs.model import ChunkRecord, NewJob, Progress
-from server.jobs.sqlite import SQLiteJobStore
-from server.settings import load_settings
-from server.spec import DestinationSpec, ExportSpec, SourceSpec
-from sinks import open_sink
+from sluice.server.execution import executor as execution
+from sluice.server.execution.executor import ExecutionContext, _ProgressReporter
+from sluice.server.jobs.model import ChunkRecord, NewJob, Progress
+from sluice.server.jobs.sqlite import SQLiteJobStore
+from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
+from sluice.server.service.events import EventHub, ProgressUpdated
+from sluice.server.settings import load_settings
+from sluice.sinks import open_sink
 
 
 def _chunk(index: int, records: int, source_end: int) -> ChunkRecord:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sinks.errors import StorageAccessDenied, StorageUnavailable
-from sinks.ranged_read import ranged_reader
-from sinks.retry import RetryPolicy
+from sluice.sinks.errors import StorageAccessDenied, StorageUnavailable
+from sluice.sinks.ranged_read import ranged_reader
+from sluice.sinks.retry import RetryPolicy
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from server.pipeline.reader import read_batches
-from server.pipeline.source import ROW_INDEX, resolve_source, scan
+from sluice.server.pipeline.reader import read_batches
+from sluice.server.pipeline.source import ROW_INDEX, resolve_source, scan
 
 ROWS_PER_FILE = 1_000
 

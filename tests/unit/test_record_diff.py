@@ -8,9 +8,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from server.errors import FailedPrecondition, InvalidArgument
-from server.keyindex.store import IndexWriter
-from server.record_diff import (
+from sluice.server.committed.record_diff import (
     BATCH_CHANGES,
     IndexedExport,
     RecordChange,
@@ -18,7 +16,9 @@ from server.record_diff import (
     diff_records,
     record_level_note,
 )
-from sinks import MemorySink
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.keyindex.store import IndexWriter
+from sluice.sinks import MemorySink
 
 
 def _digest(value: str, size: int) -> bytes:

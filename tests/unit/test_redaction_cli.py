@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from client.cli.redaction import build_redaction, parse_rule
+from sluice.client.cli.redaction import build_redaction, parse_rule
 
 
 def test_rule_syntax() -> None:

@@ -8,8 +8,8 @@ from collections import Counter
 import polars as pl
 import pytest
 
-from server.pipeline.redaction.entities import ENTITIES, LEVEL_RANK
-from server.spec import RedactionSpec
+from sluice.server.pipeline.redaction.entities import ENTITIES, LEVEL_RANK
+from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_corpus import generate
 from tests.unit.redaction_helpers import redactor_for
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import polars as pl
 
-from server.pipeline.source import ROW_INDEX
-from server.spec import RedactionSpec
+from sluice.server.pipeline.source import ROW_INDEX
+from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import redactor_for, rule, run, settings_with_keys
 
 SECRET = b"correct horse battery staple 42!"

@@ -12,10 +12,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from server.errors import FailedPrecondition, InvalidArgument
-from server.pipeline.stages import NoRedaction
-from server.settings import Settings
-from server.spec import RedactionRuleSpec, RedactionSpec
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.pipeline.stages import NoRedaction
+from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
+from sluice.server.settings import Settings
 from tests.unit.redaction_helpers import redactor_for, rule, run, settings_with_keys
 
 PEOPLE = pl.DataFrame(

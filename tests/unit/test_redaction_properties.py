@@ -11,8 +11,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.pipeline.redaction.actions import HashKey, hmac_sha256_hex
-from server.spec import RedactionSpec
+from sluice.server.pipeline.redaction.actions import HashKey, hmac_sha256_hex
+from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_corpus import card, email
 from tests.unit.redaction_helpers import redactor_for
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from google.protobuf.descriptor import Descriptor
 from google.rpc import status_pb2
-from sluice.v1 import export_pb2
 
-from server.errors import InvalidArgument, NotFound, quoted
-from server.rpc.errors import status_for
-from server.rpc.request_bounds import BOUNDS
+from sluice.server.errors import InvalidArgument, NotFound, quoted
+from sluice.server.rpc.errors import status_for
+from sluice.server.rpc.request_bounds import BOUNDS
+from sluice.v1 import export_pb2
 
 
 def _request_types() -> list[Descriptor]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from server.catalog import CommittedExport, committed_exports
-from server.errors import InvalidArgument
-from server.retention import RetentionPolicy, delete_export, plan_retention
-from server.sample_data import generate
-from sinks import LocalSink
+from sluice.client.demo_data import generate
+from sluice.server.committed.catalog import CommittedExport, committed_exports
+from sluice.server.committed.retention import RetentionPolicy, delete_export, plan_retention
+from sluice.server.errors import InvalidArgument
+from sluice.sinks import LocalSink
 from tests.unit.exporting import export_to
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from server.events import EventHub
-from server.execution import ExecutionContext
-from server.jobs.model import JobState, NewJob
-from server.jobs.sqlite import SQLiteJobStore
-from server.runner import ExportRunner
-from server.settings import load_settings
-from server.spec import DestinationSpec, ExportSpec, SourceSpec
-from sinks import open_sink
+from sluice.server.execution.executor import ExecutionContext
+from sluice.server.jobs.model import JobState, NewJob
+from sluice.server.jobs.sqlite import SQLiteJobStore
+from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
+from sluice.server.service.events import EventHub
+from sluice.server.service.runner import ExportRunner
+from sluice.server.settings import load_settings
+from sluice.sinks import open_sink
 from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket, s3_client
 from tests.servers.processes import ServerProcess
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from server.errors import FailedPrecondition, safe_summary, safe_traceback
-from server.execution import describe_failure
+from sluice.server.errors import FailedPrecondition, safe_summary, safe_traceback
+from sluice.server.execution.executor import describe_failure
 
 SECRET = "4111111111111111"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from server import sample_data
-from server.sample_data import generate, main
+from sluice.client import demo_data as sample_data
+from sluice.client.demo_data import generate, main
 
 ROWS = 20_000
 

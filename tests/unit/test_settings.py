@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import FailedPrecondition
-from server.secrets import SecretRef, load_or_create_key
-from server.settings import Settings, SettingsError, load_settings
+from sluice.server.errors import FailedPrecondition
+from sluice.server.secrets import SecretRef, load_or_create_key
+from sluice.server.settings import Settings, SettingsError, load_settings
 
 MiB = 1024 * 1024
 

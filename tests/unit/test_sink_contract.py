@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sinks import (
+from sluice.sinks import (
     IntegrityError,
     LocalSink,
     LocationRefused,
@@ -25,7 +25,7 @@ from sinks import (
     local_path,
     open_sink,
 )
-from sinks.profiles import AzureProfile, S3Profile
+from sluice.sinks.profiles import AzureProfile, S3Profile
 from tests.servers.fixtures import (
     MOTO_KEY_ID,
     MOTO_SECRET,

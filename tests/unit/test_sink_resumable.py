@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from sinks import ObjectExists, Sink, open_sink
-from sinks.profiles import AzureProfile, S3Profile
-from sinks.upload_state import UploadState
+from sluice.sinks import ObjectExists, Sink, open_sink
+from sluice.sinks.profiles import AzureProfile, S3Profile
+from sluice.sinks.upload_state import UploadState
 from tests.servers.fault_proxy import FaultPlan, FaultProxy
 from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket, new_container, s3_client
 from tests.servers.processes import ServerProcess, azurite_connection_string

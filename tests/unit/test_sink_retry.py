@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import pytest
 
-from sinks import (
+from sluice.sinks import (
     Capabilities,
     MemorySink,
     ObjectInfo,

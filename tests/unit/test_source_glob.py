@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import InvalidArgument
-from server.pipeline import source_glob
-from server.pipeline.source_glob import SegmentMatcher, expand_local
+from sluice.server.errors import InvalidArgument
+from sluice.server.pipeline import source_glob
+from sluice.server.pipeline.source_glob import SegmentMatcher, expand_local
 
 
 @pytest.fixture

@@ -10,17 +10,23 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from client.cli.params import parse_schema
-from server.errors import Interrupted, InvalidArgument
-from server.jobs.model import ChunkRecord, Progress
-from server.pipeline import csv_parsing, reader
-from server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally, SourceDataError
-from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from server.pipeline.source import ROW_INDEX, ResolvedSource, read_schema
-from server.plan import build_plan
-from server.settings import load_settings
-from server.spec import ChunkingSpec, DestinationSpec, ExportSpec, QuerySpec, SourceSpec
-from sinks import LocalSink
+from sluice.client.cli.params import parse_schema
+from sluice.server.errors import Interrupted, InvalidArgument
+from sluice.server.jobs.model import ChunkRecord, Progress
+from sluice.server.pipeline import csv_parsing, reader
+from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally, SourceDataError
+from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, read_schema
+from sluice.server.planning.plan import build_plan
+from sluice.server.planning.spec import (
+    ChunkingSpec,
+    DestinationSpec,
+    ExportSpec,
+    QuerySpec,
+    SourceSpec,
+)
+from sluice.server.settings import load_settings
+from sluice.sinks import LocalSink
 
 ROWS = 3000
 BAD = {0, 1, 97, 450, 451, 452, 1001, 2999}

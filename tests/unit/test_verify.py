@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import DataLoss, NotFound
-from server.sample_data import generate
-from server.verify import verify_export
-from sinks import LocalSink, MemorySink
-from sinks.base import Sink
+from sluice.client.demo_data import generate
+from sluice.server.committed.verify import verify_export
+from sluice.server.errors import DataLoss, NotFound
+from sluice.sinks import LocalSink, MemorySink
+from sluice.sinks.base import Sink
 from tests.unit.exporting import export_to
 
 

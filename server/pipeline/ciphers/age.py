@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from server.pipeline.ciphers import bech32
+from sluice.server.pipeline.ciphers import bech32
 
 VERSION_LINE = b"age-encryption.org/v1"
 RECIPIENT_HRP = "age"

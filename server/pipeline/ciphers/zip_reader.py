@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from server.pipeline.ciphers.winzip_aes import (
+from sluice.server.pipeline.ciphers.winzip_aes import (
     AUTH_CODE_SIZE,
     OVERHEAD,
     SALT_SIZE,
     VERIFIER_SIZE,
     AesEntryDecryptor,
 )
-from server.pipeline.ciphers.zip_container import (
+from sluice.server.pipeline.zip_container import (
     AES_EXTRA,
     CENTRAL_SIGNATURE,
     END_SIGNATURE,

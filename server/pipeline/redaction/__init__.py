@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from server.pipeline.redaction.policy import RedactionPolicy, resolve_policy
-from server.pipeline.redaction.redactor import PolicyRedactor
-from server.pipeline.stages import NoRedaction, Redactor
-from server.settings import Settings
-from server.spec import RedactionSpec
+from sluice.server.pipeline.redaction.policy import RedactionPolicy, resolve_policy
+from sluice.server.pipeline.redaction.redactor import PolicyRedactor
+from sluice.server.pipeline.stages import NoRedaction, Redactor
+from sluice.server.planning.spec import RedactionSpec
+from sluice.server.settings import Settings
 
 __all__ = ["PolicyRedactor", "RedactionPolicy", "build_redactor", "resolve_policy"]
 

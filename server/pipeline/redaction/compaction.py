@@ -20,8 +20,8 @@ from typing import Final
 
 import polars as pl
 
-from server.errors import SluiceError
-from server.pipeline.redaction.schema_walk import Location
+from sluice.server.errors import SluiceError
+from sluice.server.pipeline.redaction.schema_walk import Location
 
 _PACKED: Final = "__sluice_text"
 _POSITION: Final = "__sluice_position"

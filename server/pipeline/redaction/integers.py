@@ -19,7 +19,7 @@ from typing import Final
 
 import polars as pl
 
-from server.pipeline.redaction.validators import CARD_BRANDS
+from sluice.server.pipeline.redaction.validators import CARD_BRANDS
 
 #: Entities found in integers' decimal text (the rules whose label this holds).
 INTEGER_ENTITIES: Final = frozenset({"CARD"})

@@ -12,14 +12,14 @@ from typing import Any, Final
 
 import polars as pl
 
-from server.errors import FailedPrecondition, InvalidArgument, quoted
-from server.pipeline.redaction.actions import (
+from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.pipeline.redaction.actions import (
     ACTIONS,
     COLUMN_ONLY_ACTIONS,
     DATE_GRANULARITIES,
     HashKey,
 )
-from server.pipeline.redaction.entities import (
+from sluice.server.pipeline.redaction.entities import (
     COLUMN_CATEGORIES,
     ENTITIES,
     ENTITY_BY_NAME,
@@ -29,9 +29,9 @@ from server.pipeline.redaction.entities import (
     at_level,
     compose,
 )
-from server.secrets import SecretRef
-from server.settings import Settings
-from server.spec import RedactionRuleSpec, RedactionSpec
+from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
+from sluice.server.secrets import SecretRef
+from sluice.server.settings import Settings
 
 DEFAULT_HASH_KEY: Final = "default"
 _ENTITY_NAME: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")

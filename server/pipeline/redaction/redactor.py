@@ -17,13 +17,13 @@ from typing import Any, Final
 
 import polars as pl
 
-from server.errors import InvalidArgument, quoted
-from server.pipeline.redaction import actions
-from server.pipeline.redaction.compaction import CompactedTextPass, TextStep
-from server.pipeline.redaction.entities import without_names
-from server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
-from server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
-from server.pipeline.redaction.schema_walk import (
+from sluice.server.errors import InvalidArgument, quoted
+from sluice.server.pipeline.redaction import actions
+from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
+from sluice.server.pipeline.redaction.entities import without_names
+from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
+from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
+from sluice.server.pipeline.redaction.schema_walk import (
     ELEMENT,
     Location,
     Rewrite,
@@ -35,8 +35,8 @@ from server.pipeline.redaction.schema_walk import (
     rebuild,
     walk,
 )
-from server.pipeline.redaction.text import json_key_regex, rewrite_json_keys, rewrite_text
-from server.pipeline.source import ROW_INDEX
+from sluice.server.pipeline.redaction.text import json_key_regex, rewrite_json_keys, rewrite_text
+from sluice.server.pipeline.source import ROW_INDEX
 
 COUNTER_PREFIX: Final = "__sluice_c"
 _STAGED_PREFIX: Final = "__sluice_new"

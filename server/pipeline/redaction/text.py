@@ -15,14 +15,14 @@ from typing import Final
 
 import polars as pl
 
-from server.pipeline.redaction.actions import (
+from sluice.server.pipeline.redaction.actions import (
     TEXT_PSEUDONYM_HEX,
     hmac_sha256_hex,
     mask,
     tag,
 )
-from server.pipeline.redaction.policy import ColumnRule, PatternRule
-from server.pipeline.redaction.validators import VALIDATORS
+from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule
+from sluice.server.pipeline.redaction.validators import VALIDATORS
 
 _OPEN: Final = "\x00"
 _CLOSE: Final = "\x01"

@@ -11,31 +11,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from server.catalog import CommittedExport, committed_exports
-from server.diff import ChunkDiff, diff_chunks
-from server.errors import FailedPrecondition, InvalidArgument, NotFound
-from server.jobs.model import JobState
-from server.jobs.store import JobStore
-from server.plan import outside_export_roots, plan_destination
-from server.record_diff import (
+from sluice.server.committed.catalog import CommittedExport, committed_exports
+from sluice.server.committed.chunk_diff import ChunkDiff, diff_chunks
+from sluice.server.committed.record_diff import (
     IndexedExport,
     RecordChange,
     RecordDiffSummary,
     diff_records,
     record_level_note,
 )
-from server.retention import (
+from sluice.server.committed.retention import (
     RETIRE_A_CHAIN,
     RetentionPlan,
     RetentionPolicy,
     delete_export,
     plan_retention,
 )
-from server.settings import Settings
-from server.verify import VerifyReport, load_manifest, verify_export
-from sinks import LocationRefused, classify
-from sinks.base import Sink
-from sinks.profiles import AzureProfile, S3Profile
+from sluice.server.committed.verify import VerifyReport, load_manifest, verify_export
+from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from sluice.server.jobs.model import JobState
+from sluice.server.jobs.store import JobStore
+from sluice.server.planning.plan import outside_export_roots, plan_destination
+from sluice.server.settings import Settings
+from sluice.sinks import LocationRefused, classify
+from sluice.sinks.base import Sink
+from sluice.sinks.profiles import AzureProfile, S3Profile
 
 
 class SinkOpener(Protocol):

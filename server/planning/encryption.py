@@ -8,20 +8,20 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import partial
 
-from server.errors import FailedPrecondition, InvalidArgument
-from server.pipeline.ciphers.age import (
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.pipeline.ciphers.age import (
     AgeEncryption,
     AgeFormatError,
     parse_recipient,
     recipient_fingerprint,
 )
-from server.pipeline.ciphers.zip_container import ZipCompressor
-from server.pipeline.compressors import CompressorKind
-from server.pipeline.encoders import EncoderKind
-from server.pipeline.stages import NO_CIPHER, CipherKind
-from server.secrets import SecretRef
-from server.settings import Settings
-from server.spec import EncryptionSpec
+from sluice.server.pipeline.compressors import CompressorKind
+from sluice.server.pipeline.encoders import EncoderKind
+from sluice.server.pipeline.stages import NO_CIPHER, CipherKind
+from sluice.server.pipeline.zip_container import ZipCompressor
+from sluice.server.planning.spec import EncryptionSpec
+from sluice.server.secrets import SecretRef
+from sluice.server.settings import Settings
 
 #: More recipients than any real audience; bounds header size and work per chunk.
 MAX_RECIPIENTS = 64

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from server.pipeline.ciphers.selection import ZIP_AES_SCHEME
-from server.pipeline.compressors import COMPRESSORS
-from server.pipeline.encoders import ENCODERS
-from server.settings import Settings
-from server.signing import key_id, load_signer, public_key_pem
+from sluice.server.execution.signing import key_id, load_signer, public_key_pem
+from sluice.server.pipeline.compressors import COMPRESSORS
+from sluice.server.pipeline.encoders import ENCODERS
+from sluice.server.planning.encryption import ZIP_AES_SCHEME
+from sluice.server.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from server.pipeline.source import ROW_INDEX
+from sluice.server.pipeline.source import ROW_INDEX
 
 
 class RowSelection:

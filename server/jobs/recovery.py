@@ -20,13 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from server.errors import FailedPrecondition, SluiceError
-from server.jobs.model import ChunkRecord, Job, JobState, Progress
-from server.jobs.sqlite import SQLiteJobStore
-from server.jobs.store import JobStore
-from server.pipeline.redaction.entities import LEVELS
-from server.settings import Settings
-from server.spec import (
+from sluice.server.committed.verify import load_manifest
+from sluice.server.errors import FailedPrecondition, SluiceError
+from sluice.server.jobs.model import ChunkRecord, Job, JobState, Progress
+from sluice.server.jobs.sqlite import SQLiteJobStore
+from sluice.server.jobs.store import JobStore
+from sluice.server.pipeline.redaction.entities import LEVELS
+from sluice.server.planning.spec import (
     DestinationSpec,
     ExportSpec,
     IncrementalSpec,
@@ -36,8 +36,8 @@ from server.spec import (
     SourceSpec,
     TimeRange,
 )
-from server.verify import load_manifest
-from sinks.local import LocalSink
+from sluice.server.settings import Settings
+from sluice.sinks.local import LocalSink
 
 _log = logging.getLogger("sluice.jobs")
 MANIFEST = "manifest.json"

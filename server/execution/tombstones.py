@@ -11,11 +11,11 @@ from typing import Any
 
 import polars as pl
 
-from server.pipeline.encoders import Encoder
-from server.pipeline.open_chunk import OpenChunk, make_compressor
-from server.plan import ExportPlan
-from server.storage import storage_errors
-from sinks.base import Sink, join_key
+from sluice.server.pipeline.encoders import Encoder
+from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
+from sluice.server.planning.plan import ExportPlan
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks.base import Sink, join_key
 
 OP_COLUMN = "__sluice_op"
 DELETE = "delete"

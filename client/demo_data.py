@@ -1,6 +1,6 @@
 """A realistic users/events dataset for demos, tests and benchmarks.
 
-    python -m server.sample_data --rows 1000000 --out /tmp/events.parquet
+    python -m sluice.client.demo_data --rows 1000000 --out /tmp/events.parquet
 
 Random values come from a counter-based generator (splitmix64 of seed, stream and row
 number), evaluated column-wise with Arrow kernels: any column of any row range can be
@@ -483,7 +483,7 @@ def _events(
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m server.sample_data", description="Write a synthetic events dataset."
+        prog="python -m sluice.client.demo_data", description="Write a synthetic events dataset."
     )
     parser.add_argument("--rows", type=int, required=True, help="number of rows to write")
     parser.add_argument("--out", type=Path, required=True, help="file to write")

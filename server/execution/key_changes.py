@@ -18,9 +18,10 @@ from typing import Any
 
 import polars as pl
 
-from server.errors import FailedPrecondition, Interrupted
-from server.keyindex.compare import ADDED, BASE, CHANGE, CHANGED, REMOVED, compare_range
-from server.keyindex.digests import (
+from sluice.server.errors import FailedPrecondition, Interrupted
+from sluice.server.execution.tombstones import StoredTombstones, TombstoneWriter
+from sluice.server.keyindex.compare import ADDED, BASE, CHANGE, CHANGED, REMOVED, compare_range
+from sluice.server.keyindex.digests import (
     KEY_DIGEST,
     KEY_JSON,
     KEY_REDACTED,
@@ -28,18 +29,23 @@ from server.keyindex.digests import (
     IndexKeys,
     RowDigester,
 )
-from server.keyindex.seal import KeySealer
-from server.keyindex.sorter import RangeSorter, range_upper
-from server.keyindex.store import INDEX_FORMAT, INDEX_NAME, IndexWriter, StoredIndex, open_index
-from server.pipeline.export import query_batches
-from server.pipeline.redaction.policy import resolve_hash_key
-from server.pipeline.selection import RowSelection
-from server.pipeline.source import ROW_INDEX
-from server.plan import ExportPlan
-from server.settings import Settings
-from server.storage import storage_errors
-from server.tombstones import StoredTombstones, TombstoneWriter
-from sinks.base import Sink, join_key
+from sluice.server.keyindex.seal import KeySealer
+from sluice.server.keyindex.sorter import RangeSorter, range_upper
+from sluice.server.keyindex.store import (
+    INDEX_FORMAT,
+    INDEX_NAME,
+    IndexWriter,
+    StoredIndex,
+    open_index,
+)
+from sluice.server.pipeline.export import query_batches
+from sluice.server.pipeline.redaction.policy import resolve_hash_key
+from sluice.server.pipeline.row_selection import RowSelection
+from sluice.server.pipeline.source import ROW_INDEX
+from sluice.server.planning.plan import ExportPlan
+from sluice.server.settings import Settings
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks.base import Sink, join_key
 
 #: Digest batches held before they are spilled to the range files, in pipeline batches.
 _SPILL_BATCHES = 4

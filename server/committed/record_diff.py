@@ -12,9 +12,9 @@ from typing import Any
 
 import polars as pl
 
-from server.diff import check_same_dataset
-from server.errors import FailedPrecondition
-from server.keyindex.compare import (
+from sluice.server.committed.chunk_diff import check_same_dataset
+from sluice.server.errors import FailedPrecondition
+from sluice.server.keyindex.compare import (
     ADDED,
     CHANGE,
     CHANGED,
@@ -24,11 +24,11 @@ from server.keyindex.compare import (
     compare_range,
     with_changed_columns,
 )
-from server.keyindex.digests import KEY_DIGEST
-from server.keyindex.sorter import RANGES, range_upper
-from server.keyindex.store import open_index
-from server.storage import storage_errors
-from sinks.base import Sink, join_key
+from sluice.server.keyindex.digests import KEY_DIGEST
+from sluice.server.keyindex.sorter import RANGES, range_upper
+from sluice.server.keyindex.store import open_index
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks.base import Sink, join_key
 
 #: Changes per streamed batch.
 BATCH_CHANGES = 1_000

@@ -13,22 +13,22 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from server.errors import Interrupted, SluiceError, safe_summary
-from server.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
-from server.jobs.model import ChunkRecord, Job, Progress
-from server.jobs.store import JobStore
-from server.key_changes import KeyedChanges, detect_changes
-from server.manifest import build_manifest, encode_manifest, write_manifest
-from server.pipeline.bad_rows import SKIPPED_ROWS
-from server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from server.pipeline.source import count_rows
-from server.pipeline.stopping import keeps_uploads
-from server.plan import ExportPlan, build_plan, plan_destination
-from server.settings import Settings
-from server.signing import SIGNATURE_SUFFIX, load_signer
-from server.storage import local_backend, storage_errors
-from sinks.base import Sink, UploadJournal, join_key
-from sinks.profiles import AzureProfile, S3Profile
+from sluice.server.errors import Interrupted, SluiceError, safe_summary
+from sluice.server.execution.key_changes import KeyedChanges, detect_changes
+from sluice.server.execution.manifest_writer import build_manifest, encode_manifest, write_manifest
+from sluice.server.execution.signing import SIGNATURE_SUFFIX, load_signer
+from sluice.server.jobs.model import ChunkRecord, Job, Progress
+from sluice.server.jobs.store import JobStore
+from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
+from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.pipeline.source import count_rows
+from sluice.server.pipeline.stopping import keeps_uploads
+from sluice.server.planning.plan import ExportPlan, build_plan, plan_destination
+from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
+from sluice.server.settings import Settings
+from sluice.server.storage_errors import local_backend, storage_errors
+from sluice.sinks.base import Sink, UploadJournal, join_key
+from sluice.sinks.profiles import AzureProfile, S3Profile
 
 _log = logging.getLogger("sluice.export")
 _PUBLISH_EVERY = 0.25

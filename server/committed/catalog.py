@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from server.storage import storage_errors
-from server.verify import load_manifest
-from sinks.base import Sink
+from sluice.server.committed.verify import load_manifest
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks.base import Sink
 
 MANIFEST = "manifest.json"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from server.errors import InvalidArgument, quoted
+from sluice.server.errors import InvalidArgument, quoted
 
 _FIELD = "spec.incremental.cursor"
 

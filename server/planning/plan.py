@@ -10,31 +10,31 @@ from typing import TypeVar
 
 import polars as pl
 
-from server.errors import InvalidArgument, SluiceError, quoted
-from server.increment import IncrementPlan, plan_increment
-from server.pipeline.bad_rows import ON_BAD_ROWS
-from server.pipeline.ciphers.selection import bind_zip_password, build_cipher
-from server.pipeline.column_types import canonical_types
-from server.pipeline.compressors import COMPRESSORS, CompressorKind
-from server.pipeline.encoders import ENCODERS, ChunkContext, EncoderKind
-from server.pipeline.query import CompiledQuery, compile_query
-from server.pipeline.redaction import build_redactor
-from server.pipeline.source import (
+from sluice.server.errors import InvalidArgument, SluiceError, quoted
+from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
+from sluice.server.pipeline.column_types import canonical_types
+from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
+from sluice.server.pipeline.encoders import ENCODERS, ChunkContext, EncoderKind
+from sluice.server.pipeline.query import CompiledQuery, compile_query
+from sluice.server.pipeline.redaction import build_redactor
+from sluice.server.pipeline.source import (
     ROW_INDEX,
     ResolvedSource,
     read_schema,
     resolve_source,
     shown,
 )
-from server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
-from server.roots import outside_roots
-from server.settings import Settings
-from server.spec import ExportSpec
-from server.storage import storage_errors
-from sinks import LocationRefused, classify, join_key, open_sink
-from sinks.azure.options import AzureLocation
-from sinks.profiles import AzureProfile, S3Profile, profile_kind_for
-from sinks.s3.options import S3Location
+from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
+from sluice.server.planning.encryption import bind_zip_password, build_cipher
+from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
+from sluice.server.planning.roots import outside_roots
+from sluice.server.planning.spec import ExportSpec
+from sluice.server.settings import Settings
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks import LocationRefused, classify, join_key, open_sink
+from sluice.sinks.azure.options import AzureLocation
+from sluice.sinks.profiles import AzureProfile, S3Profile, profile_kind_for
+from sluice.sinks.s3.options import S3Location
 
 _Kind = TypeVar("_Kind")
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

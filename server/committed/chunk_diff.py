@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.errors import FailedPrecondition, InvalidArgument
 
 
 @dataclass(frozen=True)

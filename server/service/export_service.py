@@ -9,15 +9,15 @@ import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from server.errors import FailedPrecondition, InvalidArgument
-from server.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
-from server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
-from server.jobs.store import JobStore
-from server.plan import build_plan, check_request_id
-from server.runner import ExportRunner
-from server.server_info import ServerInfo, describe_server
-from server.settings import Settings
-from server.spec import ExportSpec
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
+from sluice.server.jobs.store import JobStore
+from sluice.server.planning.plan import build_plan, check_request_id
+from sluice.server.planning.spec import ExportSpec
+from sluice.server.service.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
+from sluice.server.service.runner import ExportRunner
+from sluice.server.service.server_info import ServerInfo, describe_server
+from sluice.server.settings import Settings
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50

@@ -13,17 +13,22 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
-from server.errors import ErrorCode, FailedPrecondition, Interrupted, safe_traceback
-from server.events import Finished, StateChanged
-from server.execution import ExecutionContext, describe_failure, discard_open_uploads, execute
-from server.jobs.model import (
+from sluice.server.errors import ErrorCode, FailedPrecondition, Interrupted, safe_traceback
+from sluice.server.execution.executor import (
+    ExecutionContext,
+    describe_failure,
+    discard_open_uploads,
+    execute,
+)
+from sluice.server.jobs.model import (
     CANCELLABLE_STATES,
     UNFINISHED_STATES,
     Job,
     JobError,
     JobState,
 )
-from server.pipeline.stopping import ExportStop
+from sluice.server.pipeline.stopping import ExportStop
+from sluice.server.service.events import Finished, StateChanged
 
 _log = logging.getLogger("sluice.runner")
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from server.errors import DataLoss, NotFound
-from server.storage import local_backend, storage_errors, translate_storage_error
-from sinks.base import Sink, join_key
-from sinks.errors import IntegrityError, ObjectNotFound, StorageError
+from sluice.server.errors import DataLoss, NotFound
+from sluice.server.storage_errors import local_backend, storage_errors, translate_storage_error
+from sluice.sinks.base import Sink, join_key
+from sluice.sinks.errors import IntegrityError, ObjectNotFound, StorageError
 
 READ_BLOCK = 8 * 1024 * 1024
 #: Objects that belong to an export folder besides its chunks.

@@ -9,11 +9,11 @@ from typing import Any
 
 import polars as pl
 
-from server.catalog import CommittedExport, latest_export
-from server.errors import FailedPrecondition, InvalidArgument, quoted
-from server.incremental import Watermark, check_cursor, past_watermark
-from server.spec import IncrementalSpec
-from sinks.base import Sink
+from sluice.server.committed.catalog import CommittedExport, latest_export
+from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.planning.spec import IncrementalSpec
+from sluice.server.planning.watermarks import Watermark, check_cursor, past_watermark
+from sluice.sinks.base import Sink
 
 MODES = ("full", "incremental")
 _MAX_LOOKBACK = timedelta(days=366)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from server.jobs.model import ChunkRecord, Job, JobState, Progress
+from sluice.server.jobs.model import ChunkRecord, Job, JobState, Progress
 
 
 def _now() -> datetime:

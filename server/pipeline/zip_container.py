@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import struct
 
-from server.pipeline.ciphers.winzip_aes import AesEntryEncryptor
-from server.pipeline.deflate import ParallelDeflater, compression_workers, crc32
+from sluice.server.pipeline.ciphers.winzip_aes import AesEntryEncryptor
+from sluice.server.pipeline.deflate import ParallelDeflater, compression_workers, crc32
 
 LOCAL_HEADER_SIGNATURE = 0x04034B50
 DESCRIPTOR_SIGNATURE = 0x08074B50

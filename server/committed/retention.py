@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from server.catalog import CommittedExport
-from server.errors import InvalidArgument
-from server.storage import storage_errors
-from sinks.base import Sink
+from sluice.server.committed.catalog import CommittedExport
+from sluice.server.errors import InvalidArgument
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks.base import Sink
 
 #: How an old chain is retired, for messages about exports kept or refused as parents.
 RETIRE_A_CHAIN = (

@@ -29,8 +29,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from server.errors import FailedPrecondition
-from server.secrets import SecretRef
+from sluice.server.errors import FailedPrecondition
+from sluice.server.secrets import SecretRef
 
 SIGNATURE_FORMAT = "sluice-manifest-signature-v1"
 SIGNATURE_SUFFIX = ".sig"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from server.errors import (
+from sluice.server.errors import (
     DataLoss,
     FailedPrecondition,
     NotFound,
@@ -15,16 +15,16 @@ from server.errors import (
     Unauthenticated,
     Unavailable,
 )
-from sinks.base import Sink
-from sinks.errors import (
+from sluice.sinks.base import Sink
+from sluice.sinks.errors import (
     CredentialsUnavailable,
     IntegrityError,
     ObjectNotFound,
     StorageAccessDenied,
     StorageError,
 )
-from sinks.local import LocalSink
-from sinks.retry import RetryingSink
+from sluice.sinks.local import LocalSink
+from sluice.sinks.retry import RetryingSink
 
 
 def translate_storage_error(exc: StorageError) -> SluiceError:

@@ -8,16 +8,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from server.errors import DataLoss
-from server.incremental import Watermark, later
-from server.jobs.model import ChunkRecord, CursorValue
-from server.key_changes import KeyedChanges, index_entry
-from server.pipeline.bad_rows import SKIPPED_ROWS
-from server.pipeline.encoders import arrow_schema
-from server.plan import ExportPlan
-from server.storage import storage_errors
-from sinks.base import Sink
-from sinks.errors import ObjectExists
+from sluice.server.errors import DataLoss
+from sluice.server.execution.key_changes import KeyedChanges, index_entry
+from sluice.server.jobs.model import ChunkRecord, CursorValue
+from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
+from sluice.server.pipeline.encoders import arrow_schema
+from sluice.server.planning.plan import ExportPlan
+from sluice.server.planning.watermarks import Watermark, later
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks.base import Sink
+from sluice.sinks.errors import ObjectExists
 
 FORMAT_VERSION = 1
 
