@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -rf $(VENV)/typecheck && mkdir -p $(TYPECHECK_TREE)
-	for f in __init__.py py.typed v1; do ln -s $(CURDIR)/proto/sluice/$$f $(TYPECHECK_TREE)/$$f; done
+	for f in proto/sluice/*; do ln -s $(CURDIR)/$$f $(TYPECHECK_TREE)/$${f##*/}; done
 	for d in server client sinks; do ln -s $(CURDIR)/$$d $(TYPECHECK_TREE)/$$d; done
 	rm -f $(VENV)/.installed-* && touch $@
 
