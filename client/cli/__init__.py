@@ -1,1 +1,1 @@
-"""The `sluice` command-line tool; the entry point is client.cli.main:main."""
+"""The `sluice` command-line tool; the entry point is sluice.client.cli.main:main."""

@@ -1,0 +1,4 @@
+"""Sluice: a streaming export daemon, its client and its storage, under one import root.
+
+sluice.v1 is the generated gRPC API (proto/sluice/v1/*.proto); sluice.client the client
+library and the `sluice` CLI; sluice.server the daemon; sluice.sinks storage."""
