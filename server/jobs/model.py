@@ -6,10 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from sluice.server.pipeline.cursor_values import CursorValue
 from sluice.server.planning.spec import ExportSpec
-
-#: A cursor value as JSON holds it: ISO-8601 text for dates and times, a number, or text.
-CursorValue = str | int | float | None
 
 
 class JobState(StrEnum):

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from sluice.server.jobs.model import CursorValue
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
+from sluice.server.pipeline.cursor_values import CursorValue, batch_maximum, later
 from sluice.server.pipeline.query import CURSOR_COLUMN
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.planning.plan import ExportPlan
-from sluice.server.planning.watermarks import batch_maximum, later
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from sluice.server.allowed_roots import outside_roots
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import canonical_types
@@ -27,7 +28,6 @@ from sluice.server.pipeline.source import (
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
-from sluice.server.planning.roots import outside_roots
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
