@@ -39,10 +39,10 @@ from sluice.server.keyindex.store import (
     open_index,
 )
 from sluice.server.pipeline.export import query_batches
-from sluice.server.pipeline.redaction.policy import resolve_hash_key
 from sluice.server.pipeline.row_selection import RowSelection
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.planning.plan import ExportPlan
+from sluice.server.planning.redaction_plan import resolve_hash_key
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink, join_key

@@ -16,8 +16,7 @@ from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import canonical_types
 from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
 from sluice.server.pipeline.encoders import ENCODERS, ChunkContext, EncoderKind
-from sluice.server.pipeline.query import CompiledQuery, compile_query
-from sluice.server.pipeline.redaction import build_redactor
+from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import (
     ROW_INDEX,
     ResolvedSource,
@@ -28,6 +27,8 @@ from sluice.server.pipeline.source import (
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
+from sluice.server.planning.query_plan import compile_query
+from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
