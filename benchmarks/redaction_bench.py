@@ -216,7 +216,7 @@ def export_seconds(source: Path, level: str, root: Path) -> tuple[float, int]:
     )
     started = time.perf_counter()
     totals = run_pipeline(
-        plan, LocalSink(root), ResumePoint(), QuietObserver(), threading.Event(), options
+        plan.pipeline, LocalSink(root), ResumePoint(), QuietObserver(), threading.Event(), options
     )
     return time.perf_counter() - started, totals.records
 

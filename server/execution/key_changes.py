@@ -113,7 +113,7 @@ def detect_changes(
         sorter = RangeSorter(
             Path(folder), batch_rows * _SPILL_BATCHES, digester.digests(empty.collect()).schema
         )
-        for frame in query_batches(plan, 0, batch_rows, query=query):
+        for frame in query_batches(plan.pipeline, 0, batch_rows, query=query):
             if stop.is_set():
                 raise Interrupted("export interrupted while indexing keys")
             sorter.add(digester.digests(frame))

@@ -71,16 +71,6 @@ class Job:
         return dict(self.spec.labels)
 
 
-def add_counters(
-    left: tuple[tuple[str, int], ...], right: tuple[tuple[str, int], ...]
-) -> tuple[tuple[str, int], ...]:
-    """Sum two counter sets, key by key, sorted by key."""
-    totals = dict(left)
-    for key, value in right:
-        totals[key] = totals.get(key, 0) + value
-    return tuple(sorted(totals.items()))
-
-
 @dataclass(frozen=True)
 class ChunkRecord:
     """One committed chunk, journalled before it is acknowledged to anyone."""

@@ -111,7 +111,7 @@ def test_each_journalled_chunk_carries_its_largest_cursor(tmp_path) -> None:  # 
     assert plan.cursor == "updated_at"
     journal = Journal()
     run_pipeline(
-        plan,
+        plan.pipeline,
         MemorySink("cursor"),
         ResumePoint(),
         journal,
