@@ -86,7 +86,9 @@ def run_case(
     )
     sink = LocalSink(out)
     started = time.perf_counter()
-    totals = run_pipeline(plan, sink, ResumePoint(), QuietObserver(), threading.Event(), options)
+    totals = run_pipeline(
+        plan.pipeline, sink, ResumePoint(), QuietObserver(), threading.Event(), options
+    )
     elapsed = time.perf_counter() - started
     shutil.rmtree(out / "bench", ignore_errors=True)
     return elapsed, totals.records, totals.stored_bytes

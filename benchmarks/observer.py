@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from sluice.server.jobs.model import ChunkRecord, Progress
+from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.sinks.base import UploadJournal
 
 
 class QuietObserver:
-    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+    def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
         pass
 
-    def progress(self, progress: Progress) -> None:
+    def progress(self, progress: PipelineProgress) -> None:
         pass
 
     def upload_journal(self, key: str) -> UploadJournal:

@@ -31,9 +31,9 @@ import polars as pl
 from benchmarks.export_bench import dataset
 from benchmarks.observer import QuietObserver
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.pipeline.redaction import build_redactor
 from sluice.server.pipeline.redaction.entities import COLUMN_CATEGORIES, ENTITIES, LEVEL_RANK
 from sluice.server.planning.plan import build_plan
+from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import (
     DestinationSpec,
     ExportSpec,
@@ -216,7 +216,7 @@ def export_seconds(source: Path, level: str, root: Path) -> tuple[float, int]:
     )
     started = time.perf_counter()
     totals = run_pipeline(
-        plan, LocalSink(root), ResumePoint(), QuietObserver(), threading.Event(), options
+        plan.pipeline, LocalSink(root), ResumePoint(), QuietObserver(), threading.Event(), options
     )
     return time.perf_counter() - started, totals.records
 

@@ -21,6 +21,7 @@ from sluice.server.jobs.model import ChunkRecord, Job, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.pipeline.source import count_rows
 from sluice.server.pipeline.stopping import keeps_uploads
 from sluice.server.planning.plan import ExportPlan, build_plan, plan_destination
@@ -63,7 +64,8 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     total = _source_rows(plan, settings)
     resume = ResumePoint.after(chunks, total)
     # Only the next chunk's upload can be continued; any other one is aborted now.
-    _abort_journalled_uploads(sink, job.id, context.store, keep=plan.chunk_key(resume.next_index))
+    keep = plan.pipeline.chunk_key(resume.next_index)
+    _abort_journalled_uploads(sink, job.id, context.store, keep=keep)
     if chunks:
         _log.info(
             "export %s resumes after chunk %d (row %d)", job.id, chunks[-1].index, resume.from_row
@@ -71,7 +73,7 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     # Every run, not only resumes: a kill during chunk 0 journals nothing, yet leaves its
     # temporary file. No writer of this export is active before the run starts.
     _remove_stale_temporaries(sink, plan.prefix)
-    reporter = _ProgressReporter(job.id, context, resume.totals)
+    reporter = _ProgressReporter(job.id, context, job_progress(resume.totals))
     options = PipelineOptions(
         batch_rows=settings.batch_rows,
         queue_depth=settings.pipeline_queue_depth,
@@ -81,7 +83,7 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     try:
         keyed = _index_keys(plan, sink, context, stop) if plan.increment.key else None
         selection = keyed.selection if keyed else None
-        totals = run_pipeline(plan, sink, resume, reporter, stop, options, selection)
+        totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)
     except BaseException as exc:
         if isinstance(exc, Interrupted) and keeps_uploads(stop):
             _log.info("export %s suspended; its open upload continues on the next start", job.id)
@@ -278,6 +280,35 @@ def _remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False)
         _log.info("removed %d stale temporary file(s) under %s", removed, prefix)
 
 
+def chunk_record(chunk: ChunkResult) -> ChunkRecord:
+    """The job record a chunk the pipeline committed is journalled as."""
+    return ChunkRecord(
+        index=chunk.index,
+        path=chunk.path,
+        records=chunk.records,
+        stored_bytes=chunk.stored_bytes,
+        sha256=chunk.sha256,
+        content_digest=chunk.content_digest,
+        source_start=chunk.source_start,
+        source_end=chunk.source_end,
+        committed_at=chunk.committed_at,
+        counters=chunk.counters,
+        cursor_max=chunk.cursor_max,
+    )
+
+
+def job_progress(progress: PipelineProgress) -> Progress:
+    """The pipeline's running totals as the job's progress."""
+    return Progress(
+        records=progress.records,
+        chunks=progress.chunks,
+        stored_bytes=progress.stored_bytes,
+        source_rows_done=progress.source_rows_done,
+        source_rows_total=progress.source_rows_total,
+        counters=progress.counters,
+    )
+
+
 class _ProgressReporter:
     """Journals chunks and turns pipeline progress into throttled events with rates."""
 
@@ -292,7 +323,8 @@ class _ProgressReporter:
         #: so a commit's totals can be behind what watchers have already seen.
         self._latest = start
 
-    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+    def chunk_committed(self, result: ChunkResult, totals: PipelineProgress) -> None:
+        chunk, progress = chunk_record(result), job_progress(totals)
         self._context.store.record_chunk(self._job_id, chunk, progress)
         self._context.hub.publish(ChunkCommitted(self._job_id, chunk))
         self._last_save = time.monotonic()
@@ -305,7 +337,8 @@ class _ProgressReporter:
     def upload_journal(self, key: str) -> UploadJournal:
         return _StoreUploadJournal(self._context.store, self._job_id, key)
 
-    def progress(self, progress: Progress) -> None:
+    def progress(self, totals: PipelineProgress) -> None:
+        progress = job_progress(totals)
         self._latest = progress
         now = time.monotonic()
         if now - self._last_save >= _SAVE_EVERY:

@@ -39,10 +39,10 @@ from sluice.server.keyindex.store import (
     open_index,
 )
 from sluice.server.pipeline.export import query_batches
-from sluice.server.pipeline.redaction.policy import resolve_hash_key
 from sluice.server.pipeline.row_selection import RowSelection
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.planning.plan import ExportPlan
+from sluice.server.planning.redaction_plan import resolve_hash_key
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink, join_key
@@ -113,7 +113,7 @@ def detect_changes(
         sorter = RangeSorter(
             Path(folder), batch_rows * _SPILL_BATCHES, digester.digests(empty.collect()).schema
         )
-        for frame in query_batches(plan, 0, batch_rows, query=query):
+        for frame in query_batches(plan.pipeline, 0, batch_rows, query=query):
             if stop.is_set():
                 raise Interrupted("export interrupted while indexing keys")
             sorter.add(digester.digests(frame))

@@ -10,11 +10,12 @@ from typing import Any
 
 from sluice.server.errors import DataLoss
 from sluice.server.execution.key_changes import KeyedChanges, index_entry
-from sluice.server.jobs.model import ChunkRecord, CursorValue
+from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
+from sluice.server.pipeline.cursor_values import CursorValue, later
 from sluice.server.pipeline.encoders import arrow_schema
 from sluice.server.planning.plan import ExportPlan
-from sluice.server.planning.watermarks import Watermark, later
+from sluice.server.planning.watermarks import Watermark
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink
 from sluice.sinks.errors import ObjectExists

@@ -60,7 +60,7 @@ class TombstoneWriter:
 
     @property
     def name(self) -> str:
-        return self._plan.data_file_name(_STEM)
+        return self._plan.pipeline.data_file_name(_STEM)
 
     def add(self, keys: list[str]) -> None:
         if not keys:
@@ -99,15 +99,16 @@ class TombstoneWriter:
 
     def _file(self) -> tuple[OpenChunk, Encoder]:
         if self._open is None:
-            plan = self._plan
+            config = self._plan.pipeline
             with storage_errors():
-                writer = self._sink.create(join_key(plan.prefix, self.name), overwrite=True)
-            encoder = plan.encoder.make(plan.chunk_context(_TOMBSTONE_INDEX, self._zstd_threads))
+                writer = self._sink.create(join_key(config.prefix, self.name), overwrite=True)
+            context = config.chunk_context(_TOMBSTONE_INDEX, self._zstd_threads)
+            encoder = config.encoder.make(context)
             chunk = OpenChunk(
                 _TOMBSTONE_INDEX,
                 writer,
-                make_compressor(plan, self._zstd_threads, _STEM),
-                plan.cipher.make(),
+                make_compressor(config, self._zstd_threads, _STEM),
+                config.cipher.make(),
                 self._content_key,
             )
             self._open = (chunk, encoder)

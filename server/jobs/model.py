@@ -6,10 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from sluice.server.pipeline.cursor_values import CursorValue
 from sluice.server.planning.spec import ExportSpec
-
-#: A cursor value as JSON holds it: ISO-8601 text for dates and times, a number, or text.
-CursorValue = str | int | float | None
 
 
 class JobState(StrEnum):
@@ -71,16 +69,6 @@ class Job:
     @property
     def labels(self) -> dict[str, str]:
         return dict(self.spec.labels)
-
-
-def add_counters(
-    left: tuple[tuple[str, int], ...], right: tuple[tuple[str, int], ...]
-) -> tuple[tuple[str, int], ...]:
-    """Sum two counter sets, key by key, sorted by key."""
-    totals = dict(left)
-    for key, value in right:
-        totals[key] = totals.get(key, 0) + value
-    return tuple(sorted(totals.items()))
 
 
 @dataclass(frozen=True)

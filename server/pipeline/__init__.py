@@ -1,3 +1,5 @@
-"""The export pipeline: source batches -> query -> redaction -> encoder -> compressor ->
-cipher -> digests -> sink, on bounded threads. It knows nothing of gRPC, requests or job
-records: it takes its own configuration and reports chunks and progress in its own types."""
+"""The export pipeline: source batches -> query -> redaction -> chunk boundaries ->
+encoder -> compressor -> cipher -> digests -> sink, on bounded threads. It runs with a
+`config.PipelineConfig` (built by planning from the ExportPlan) and reports
+`results.ChunkResult` and `PipelineProgress` (journalled as job records by the execution
+layer); it imports neither planning nor jobs, and never grpc."""

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from sluice.server.jobs.model import CursorValue
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
+from sluice.server.pipeline.config import PipelineConfig
+from sluice.server.pipeline.cursor_values import CursorValue, batch_maximum, later
 from sluice.server.pipeline.query import CURSOR_COLUMN
 from sluice.server.pipeline.source import ROW_INDEX
-from sluice.server.planning.plan import ExportPlan
-from sluice.server.planning.watermarks import batch_maximum, later
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class ChunkEnd:
     source_end: int
     #: Redaction counters of the chunk (and its skipped source rows), sorted by key.
     counters: tuple[tuple[str, int], ...] = ()
-    #: Largest incremental cursor value in the chunk (JSON-safe), if the plan has a cursor.
+    #: Largest incremental cursor value in the chunk (JSON-safe), if the query has a cursor.
     cursor_max: CursorValue = None
 
 
@@ -77,7 +76,7 @@ class RowStream:
 
 
 def encode_chunks(
-    plan: ExportPlan,
+    config: PipelineConfig,
     rows: RowStream,
     first_index: int,
     batch_rows: int,
@@ -88,8 +87,9 @@ def encode_chunks(
     Encoders that use threads (Parquet's) get `workers`, the compression workers setting.
     A chunk counts the unparseable source rows `skipped` recorded before its end."""
     index = first_index
+    cursor = config.query.cursor
     while True:
-        encoder = plan.encoder.make(plan.chunk_context(index, workers))
+        encoder = config.encoder.make(config.chunk_context(index, workers))
         # The encoder's worker threads (Parquet's) end with the chunk, also when the
         # caller stops early and this generator is closed.
         try:
@@ -97,21 +97,21 @@ def encode_chunks(
             source_start = source_end = -1
             counts: dict[str, int] = {}
             cursor_max: CursorValue = None
-            while records < plan.chunk_max_rows and encoded < plan.chunk_target_bytes:
-                batch = rows.take(min(batch_rows, plan.chunk_max_rows - records))
+            while records < config.chunk_max_rows and encoded < config.chunk_target_bytes:
+                batch = rows.take(min(batch_rows, config.chunk_max_rows - records))
                 if batch is None:
                     break
                 positions = batch.get_column(ROW_INDEX)
                 if source_start < 0:
                     source_start = int(positions[0])
                 source_end = int(positions[-1]) + 1
-                if plan.cursor:
-                    cursor_dtype = plan.source_schema[plan.cursor]
+                if cursor:
+                    cursor_dtype = config.source_schema[cursor]
                     cursor_max = later(
                         cursor_max, batch_maximum(batch, CURSOR_COLUMN), cursor_dtype
                     )
                     batch = batch.drop(CURSOR_COLUMN)
-                batch = _take_counters(batch, plan.redactor.counters, counts)
+                batch = _take_counters(batch, config.redactor.counters, counts)
                 data = encoder.encode(batch.drop(ROW_INDEX))
                 records += batch.height
                 encoded += len(data)

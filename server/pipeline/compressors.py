@@ -82,7 +82,7 @@ COMPRESSORS: dict[str, CompressorKind] = {
         CompressorKind("zstd", ".zst", (1, 22), 3, _Zstd),
         CompressorKind("gzip", ".gz", (1, 9), 6, _Gzip),
         # A container for people: one deflated entry named after the chunk, optionally
-        # AES-256 (the plan binds the password; see server/pipeline/ciphers/selection.py).
+        # AES-256 (planning binds the password: planning.encryption.bind_zip_password).
         CompressorKind("zip", ".zip", (1, 9), 6, ZipCompressor),
         CompressorKind("none", "", (0, 0), 0, _Identity),
     )

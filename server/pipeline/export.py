@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field, replace
@@ -28,19 +28,35 @@ from typing import Protocol
 import polars as pl
 
 from sluice.server.errors import DataLoss, Interrupted
-from sluice.server.jobs.model import ChunkRecord, Progress, add_counters
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
+from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
 from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.reader import read_batches
+from sluice.server.pipeline.results import ChunkResult, Counters, PipelineProgress, add_counters
 from sluice.server.pipeline.row_selection import RowSelection
 from sluice.server.pipeline.stopping import keeps_uploads
-from sluice.server.planning.plan import ExportPlan
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks.base import Sink, SinkWriter, UploadJournal
 from sluice.sinks.errors import StorageError
+
+
+class CommittedChunk(Protocol):
+    """What a resume needs of a chunk committed earlier: its ChunkResult, or the record
+    it was journalled as."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def records(self) -> int: ...
+    @property
+    def stored_bytes(self) -> int: ...
+    @property
+    def source_end(self) -> int: ...
+    @property
+    def counters(self) -> Counters: ...
 
 
 @dataclass(frozen=True)
@@ -49,17 +65,17 @@ class ResumePoint:
 
     next_index: int = 0
     from_row: int = 0
-    totals: Progress = field(default_factory=Progress)
+    totals: PipelineProgress = field(default_factory=PipelineProgress)
 
     @classmethod
-    def after(cls, chunks: list[ChunkRecord], source_rows_total: int = 0) -> ResumePoint:
+    def after(cls, chunks: Sequence[CommittedChunk], source_rows_total: int = 0) -> ResumePoint:
         if not chunks:
-            return cls(totals=Progress(source_rows_total=source_rows_total))
+            return cls(totals=PipelineProgress(source_rows_total=source_rows_total))
         last = chunks[-1]
         return cls(
             next_index=last.index + 1,
             from_row=last.source_end,
-            totals=Progress(
+            totals=PipelineProgress(
                 records=sum(c.records for c in chunks),
                 chunks=len(chunks),
                 stored_bytes=sum(c.stored_bytes for c in chunks),
@@ -71,11 +87,11 @@ class ResumePoint:
 
 
 class ExportObserver(Protocol):
-    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+    def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
         """Journal the chunk; it counts as committed only once this returns."""
         ...
 
-    def progress(self, progress: Progress) -> None: ...
+    def progress(self, progress: PipelineProgress) -> None: ...
 
     def upload_journal(self, key: str) -> UploadJournal:
         """Where a resumable sink journals its upload of `key` (only asked of resumable sinks)."""
@@ -100,29 +116,29 @@ _PREFETCH_BATCHES = 2
 
 
 def run_pipeline(
-    plan: ExportPlan,
+    config: PipelineConfig,
     sink: Sink,
     resume: ResumePoint,
     observer: ExportObserver,
     stop: threading.Event,
     options: PipelineOptions,
     selection: RowSelection | None = None,
-) -> Progress:
+) -> PipelineProgress:
     """Export every remaining chunk (of `selection`'s rows, when given); return the final
     totals. Raises Interrupted when `stop` is set: committed chunks stay, a chunk already
     written finishes its commit, and the chunk being written is discarded, except that an
     ExportStop set by a shutdown suspends its upload for the next run to continue."""
-    writer = _ChunkWriterThread(plan, sink, resume.totals, observer, options, stop)
+    writer = _ChunkWriterThread(config, sink, resume.totals, observer, options, stop)
     writer.start()
     skipped = BadRowTally(resume.from_row)
     try:
         batches = query_batches(
-            plan, resume.from_row, options.batch_rows, selection=selection, bad_rows=skipped
+            config, resume.from_row, options.batch_rows, selection=selection, bad_rows=skipped
         )
-        with prefetched(batches, _PREFETCH_BATCHES, f"reader-{plan.export_id}") as ready:
+        with prefetched(batches, _PREFETCH_BATCHES, f"reader-{config.export_id}") as ready:
             rows = RowStream(ready)
             chunks = encode_chunks(
-                plan, rows, resume.next_index, options.batch_rows, options.zstd_threads, skipped
+                config, rows, resume.next_index, options.batch_rows, options.zstd_threads, skipped
             )
             # Closed on the way out, so the encoder's worker threads end now rather than
             # whenever the traceback that holds this frame is dropped.
@@ -147,7 +163,7 @@ def run_pipeline(
 
 
 def query_batches(
-    plan: ExportPlan,
+    config: PipelineConfig,
     from_row: int,
     batch_rows: int,
     *,
@@ -158,9 +174,9 @@ def query_batches(
     """Bounded source batches through the query and redaction stages (Polars expressions
     on each batch's lazy frame); only `selection`'s rows when one is given. Source rows
     skipped as unparseable are counted in `bad_rows` when given."""
-    query = query or plan.query
+    query = query or config.query
     raw = read_batches(
-        plan.source, plan.source_schema, query.required_columns, batch_rows, from_row, bad_rows
+        config.source, config.source_schema, query.required_columns, batch_rows, from_row, bad_rows
     )
     for batch in raw:
         if selection is not None:
@@ -168,7 +184,7 @@ def query_batches(
         # The batch is already bounded, so nothing is gained by streaming it in morsels;
         # the in-memory engine runs the redaction's batch function once per batch, not
         # once per morsel (moderate redaction: ~0.5 CPU s less per 1M rows).
-        frame = plan.redactor.apply(query.apply(batch.lazy())).collect(engine="in-memory")
+        frame = config.redactor.apply(query.apply(batch.lazy())).collect(engine="in-memory")
         if frame.height:
             yield frame
 
@@ -176,21 +192,21 @@ def query_batches(
 class _ChunkWriterThread:
     def __init__(
         self,
-        plan: ExportPlan,
+        config: PipelineConfig,
         sink: Sink,
-        totals: Progress,
+        totals: PipelineProgress,
         observer: ExportObserver,
         options: PipelineOptions,
         stop: threading.Event,
     ) -> None:
-        self._plan = plan
+        self._config = config
         self._stop = stop
         self._sink = sink
         self._observer = observer
         self._options = options
         self._queue: queue.Queue[object] = queue.Queue(maxsize=options.queue_depth)
         self._thread = threading.Thread(
-            target=self._run, name=f"writer-{plan.export_id}", daemon=True
+            target=self._run, name=f"writer-{config.export_id}", daemon=True
         )
         self._failure: BaseException | None = None
         self._abandoned = threading.Event()
@@ -198,7 +214,7 @@ class _ChunkWriterThread:
         self.totals = totals
         self._open: OpenChunk | None = None
         # One committer: commits overlap the next chunk's writing, never each other.
-        self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{plan.export_id}")
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{config.export_id}")
         self._committing: Future[None] | None = None
 
     def start(self) -> None:
@@ -271,7 +287,7 @@ class _ChunkWriterThread:
 
     def _chunk(self, index: int) -> OpenChunk:
         if self._open is None:
-            key = self._plan.chunk_key(index)
+            key = self._config.chunk_key(index)
             writer: SinkWriter
             if self._sink.capabilities.resumable:
                 # Resumable sinks continue a journalled upload, and refuse to overwrite
@@ -285,9 +301,9 @@ class _ChunkWriterThread:
                 index,
                 writer,
                 make_compressor(
-                    self._plan, self._options.zstd_threads, self._plan.chunk_stem(index)
+                    self._config, self._options.zstd_threads, self._config.chunk_stem(index)
                 ),
-                self._plan.cipher.make(),
+                self._config.cipher.make(),
                 self._options.content_key,
             )
         return self._open
@@ -334,14 +350,14 @@ class _ChunkWriterThread:
         if committing is not None:
             committing.result()
 
-    def _commit(self, chunk: OpenChunk, end: ChunkEnd, totals: Progress) -> None:
+    def _commit(self, chunk: OpenChunk, end: ChunkEnd, totals: PipelineProgress) -> None:
         """Make the written chunk durable, then journal it with the totals up to it."""
         info = chunk.writer.commit()
         if info.size != chunk.stored:
             raise DataLoss(f"chunk {end.index} stored {info.size} bytes, expected {chunk.stored}")
-        record = ChunkRecord(
+        result = ChunkResult(
             index=end.index,
-            path=self._plan.chunk_name(end.index),
+            path=self._config.chunk_name(end.index),
             records=end.records,
             stored_bytes=chunk.stored,
             sha256=chunk.sha256.hexdigest(),
@@ -352,11 +368,11 @@ class _ChunkWriterThread:
             counters=end.counters,
             cursor_max=end.cursor_max,
         )
-        self._observer.chunk_committed(record, totals)
+        self._observer.chunk_committed(result, totals)
 
 
-def _sum_counters(chunks: list[ChunkRecord]) -> tuple[tuple[str, int], ...]:
-    total: tuple[tuple[str, int], ...] = ()
+def _sum_counters(chunks: Sequence[CommittedChunk]) -> Counters:
+    total: Counters = ()
     for chunk in chunks:
         total = add_counters(total, chunk.counters)
     return total

@@ -8,19 +8,19 @@ import hashlib
 import hmac
 
 from sluice.server.pipeline.compressors import COMPRESSORS, Compressor
+from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.stages import Cipher
-from sluice.server.planning.plan import ExportPlan
 from sluice.sinks.base import SinkWriter
 
 
-def make_compressor(plan: ExportPlan, zstd_threads: int, stem: str) -> Compressor:
+def make_compressor(config: PipelineConfig, zstd_threads: int, stem: str) -> Compressor:
     """The compressor of the data file `stem` ("part-000003", "tombstones"). A zip names
     its entry after the file, so chunks unzipped into one folder never overwrite each
     other."""
-    kind = plan.compressor
-    if plan.encoder.internal_compression:
+    kind = config.compressor
+    if config.encoder.internal_compression:
         kind = COMPRESSORS["none"]
-    return kind.make(plan.level, zstd_threads, f"{stem}.{plan.encoder.extension}")
+    return kind.make(config.level, zstd_threads, f"{stem}.{config.encoder.extension}")
 
 
 class OpenChunk:

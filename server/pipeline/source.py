@@ -20,12 +20,12 @@ from typing import IO, Any
 import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
+from sluice.server.allowed_roots import outside_roots
 from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline import cloud_files
 from sluice.server.pipeline.column_types import with_column_types
 from sluice.server.pipeline.row_errors import DATA_ERRORS
 from sluice.server.pipeline.source_glob import expand_local, has_magic
-from sluice.server.planning.roots import outside_roots
 from sluice.sinks.locations import LocationRefused, classify
 from sluice.sinks.profiles import AzureProfile, S3Profile
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
 
+from sluice.server.allowed_roots import outside_roots
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import canonical_types
 from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
-from sluice.server.pipeline.encoders import ENCODERS, ChunkContext, EncoderKind
-from sluice.server.pipeline.query import CompiledQuery, compile_query
-from sluice.server.pipeline.redaction import build_redactor
+from sluice.server.pipeline.config import PipelineConfig
+from sluice.server.pipeline.encoders import ENCODERS, EncoderKind
+from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import (
     ROW_INDEX,
     ResolvedSource,
@@ -27,7 +29,8 @@ from sluice.server.pipeline.source import (
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
-from sluice.server.planning.roots import outside_roots
+from sluice.server.planning.query_plan import compile_query
+from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
@@ -72,33 +75,24 @@ class ExportPlan:
     #: Credentials (secret references) for the destination, from a named storage profile.
     destination_profile: S3Profile | AzureProfile | None = None
 
-    def chunk_name(self, index: int) -> str:
-        """File name of chunk `index`, relative to the export folder."""
-        return self.data_file_name(self.chunk_stem(index))
-
-    @staticmethod
-    def chunk_stem(index: int) -> str:
-        return f"part-{index:06d}"
-
-    def data_file_name(self, stem: str) -> str:
-        """`stem` with the extensions of this export's format, compression and cipher."""
-        outer = "" if self.encoder.internal_compression else self.compressor.extension
-        return f"{stem}.{self.encoder.extension}{outer}{self.cipher.extension}"
-
-    def chunk_context(self, index: int, workers: int = 0) -> ChunkContext:
-        """What the encoder of chunk `index` (or of the tombstone file) is told; `workers`
-        is the daemon's compression workers setting (0: one per CPU)."""
-        return ChunkContext(
+    @cached_property
+    def pipeline(self) -> PipelineConfig:
+        """What the pipeline stages run with (chunk names and keys included)."""
+        return PipelineConfig(
             export_id=self.export_id,
             dataset=self.spec.destination.dataset,
-            index=index,
-            codec=self.compressor.name,
-            level=self.level if self.compressor.name != "none" else None,
-            workers=workers,
+            source=self.source,
+            source_schema=self.source_schema,
+            query=self.query,
+            redactor=self.redactor,
+            encoder=self.encoder,
+            compressor=self.compressor,
+            level=self.level,
+            cipher=self.cipher,
+            prefix=self.prefix,
+            chunk_target_bytes=self.chunk_target_bytes,
+            chunk_max_rows=self.chunk_max_rows,
         )
-
-    def chunk_key(self, index: int) -> str:
-        return join_key(self.prefix, self.chunk_name(index))
 
     @property
     def manifest_key(self) -> str:

@@ -2,19 +2,21 @@
 
 An incremental export takes the rows whose cursor column is past its parent's watermark
 (minus an optional look-back for late rows) and records, as its own watermark, the
-largest cursor among the rows it actually exported — taken from the same batches that
-were written, so no row can slip in between reading the maximum and the data.
+largest cursor among the rows it actually exported — taken by the pipeline from the same
+batches that were written (pipeline.cursor_values), so no row can slip in between
+reading the maximum and the data.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
 from sluice.server.errors import InvalidArgument, quoted
+from sluice.server.pipeline.cursor_values import python_value
 
 _FIELD = "spec.incremental.cursor"
 
@@ -59,7 +61,7 @@ def past_watermark(
     """Rows strictly after the watermark (or after watermark - lookback), or None for all."""
     if watermark is None or watermark.value is None:
         return None
-    bound = _python_value(watermark.value, dtype)
+    bound = python_value(watermark.value, dtype)
     if lookback:
         if not dtype.is_temporal():
             raise InvalidArgument("spec.incremental.lookback", "needs a date or datetime cursor")
@@ -72,36 +74,6 @@ def past_watermark(
     column = pl.col(watermark.column)
     # With a look-back, rows at the boundary are re-sent on purpose (deduplicated by key).
     return column >= literal if lookback else column > literal
-
-
-def batch_maximum(batch: pl.DataFrame, column: str) -> Any:
-    """The largest cursor in a batch, as a JSON-safe value (None for an empty batch)."""
-    if batch.height == 0:
-        return None
-    return _json_value(batch.get_column(column).max())
-
-
-def later(left: Any, right: Any, dtype: pl.DataType) -> Any:
-    """The later of two JSON-safe cursor values (either may be None)."""
-    if left is None:
-        return right
-    if right is None:
-        return left
-    return left if _python_value(left, dtype) >= _python_value(right, dtype) else right
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
-def _python_value(value: Any, dtype: pl.DataType) -> Any:
-    if isinstance(dtype, pl.Datetime):
-        return datetime.fromisoformat(str(value))
-    if isinstance(dtype, pl.Date):
-        return date.fromisoformat(str(value))
-    return value
 
 
 def _datetime_literal(value: datetime, dtype: pl.DataType) -> pl.Expr:

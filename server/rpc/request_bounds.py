@@ -56,7 +56,7 @@ BOUNDS: dict[str, Bound] = {
     "sluice.v1.Destination.profile": Bound(chars=REFERENCE),
     "sluice.v1.TimeRange.column": Bound(chars=NAME),
     "sluice.v1.Query.columns": Bound(chars=NAME, items=4096),
-    # The parser's own limits (terms, nesting) are checked in server/pipeline/query.py.
+    # The parser's own limits (terms, nesting) are checked in server/planning/query_plan.py.
     "sluice.v1.Query.where": Bound(chars=16_384),
     "sluice.v1.Query.ids": Bound(chars=NAME, items=100_000),
     "sluice.v1.Query.id_column": Bound(chars=NAME),
@@ -69,7 +69,7 @@ BOUNDS: dict[str, Bound] = {
     "sluice.v1.Redaction.policy": Bound(chars=REFERENCE),
     "sluice.v1.Redaction.rules": Bound(items=256),
     "sluice.v1.RedactionRule.column": Bound(chars=NAME),
-    # Regex nesting is bounded where it is compiled (server/pipeline/redaction/policy.py).
+    # Regex nesting is bounded where it is compiled (server/planning/redaction_plan.py).
     "sluice.v1.RedactionRule.pattern": Bound(chars=1024),
     "sluice.v1.RedactionRule.action": Bound(chars=KEYWORD),
     "sluice.v1.RedactionRule.granularity": Bound(chars=KEYWORD),

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sluice.server.execution.executor import chunk_record
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
-from sluice.server.jobs.model import ChunkRecord, Progress
+from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.planning.plan import build_plan
 from sluice.server.planning.spec import (
     ChunkingSpec,
@@ -26,10 +28,10 @@ class Journal:
     def __init__(self) -> None:
         self.chunks: list[ChunkRecord] = []
 
-    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
-        self.chunks.append(chunk)
+    def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
+        self.chunks.append(chunk_record(chunk))
 
-    def progress(self, progress: Progress) -> None:
+    def progress(self, progress: PipelineProgress) -> None:
         pass
 
 
@@ -65,7 +67,7 @@ def export_to(
     plan = build_plan(spec, settings, export_id)
     journal = Journal()
     options = PipelineOptions(512, 2, 0, key)
-    run_pipeline(plan, sink, ResumePoint(), journal, threading.Event(), options)
+    run_pipeline(plan.pipeline, sink, ResumePoint(), journal, threading.Event(), options)
     now = datetime.now(UTC)
     manifest = build_manifest(
         plan, journal.chunks, created_at=now, finished_at=now, digest_key_id=key_id

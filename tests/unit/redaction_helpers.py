@@ -6,9 +6,9 @@ from pathlib import Path
 
 import polars as pl
 
-from sluice.server.pipeline.redaction import build_redactor
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.pipeline.stages import Redactor
+from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
 from sluice.server.settings import Settings
 

@@ -71,7 +71,7 @@ def rejected(world: dict[str, object], **fields: object) -> InvalidArgument:
 
 def test_recipients_give_age_chunks_and_fingerprints_only(world: dict[str, object]) -> None:
     built = plan(world, age_recipients=(RECIPIENT,))
-    assert built.chunk_name(0) == "part-000000.jsonl.zst.age"
+    assert built.pipeline.chunk_name(0) == "part-000000.jsonl.zst.age"
     description = built.cipher.description
     assert description["scheme"] == "age" and description["passphrase"] is False
     assert description["recipients"][0].startswith("sha256:")
@@ -136,13 +136,13 @@ def test_zip_refuses_parquet_and_age_together(world: dict[str, object]) -> None:
 
 def test_zip_with_password_is_described_in_the_manifest(world: dict[str, object]) -> None:
     built = plan(world, compression="zip", zip_password_ref="zip")
-    assert built.chunk_name(3) == "part-000003.jsonl.zip"
+    assert built.pipeline.chunk_name(3) == "part-000003.jsonl.zip"
     assert built.cipher.description == {
         "scheme": "zip-aes-256",
         "recipients": [],
         "passphrase": True,
     }
-    compressor = make_compressor(built, 0, built.chunk_stem(3))
+    compressor = make_compressor(built.pipeline, 0, built.pipeline.chunk_stem(3))
     archive = compressor.compress(b"{}\n") + compressor.flush()
     assert b"part-000003.jsonl" in archive and b"AE" in archive
     plain = plan(world, compression="zip")

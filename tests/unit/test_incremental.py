@@ -8,13 +8,8 @@ import polars as pl
 import pytest
 
 from sluice.server.errors import InvalidArgument
-from sluice.server.planning.watermarks import (
-    Watermark,
-    batch_maximum,
-    check_cursor,
-    later,
-    past_watermark,
-)
+from sluice.server.pipeline.cursor_values import batch_maximum, later
+from sluice.server.planning.watermarks import Watermark, check_cursor, past_watermark
 
 FRAME = pl.DataFrame(
     {
@@ -116,7 +111,7 @@ def test_each_journalled_chunk_carries_its_largest_cursor(tmp_path) -> None:  # 
     assert plan.cursor == "updated_at"
     journal = Journal()
     run_pipeline(
-        plan,
+        plan.pipeline,
         MemorySink("cursor"),
         ResumePoint(),
         journal,

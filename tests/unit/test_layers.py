@@ -79,10 +79,8 @@ RULES = [
     ("sluice.format", "sluice.server", (), "the export format sits below the daemon"),
     ("sluice.format", "sluice.client", (), "the export format sits below the client"),
     ("sluice.format", "sluice.sinks", (), "the export format sits below storage"),
-    _pending(
-        "sluice.server.pipeline", "sluice.server.planning", (), "pipeline takes its own config"
-    ),
-    _pending("sluice.server.pipeline", "sluice.server.jobs", (), "pipeline knows no job records"),
+    ("sluice.server.pipeline", "sluice.server.planning", (), "pipeline takes its own config"),
+    ("sluice.server.pipeline", "sluice.server.jobs", (), "pipeline knows no job records"),
     ("sluice.server.pipeline", "grpc", (), "the pipeline is transport-free"),
     (
         "sluice.server",

@@ -18,10 +18,12 @@ import pytest
 from sluice.client.demo_data import generate
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.errors import DataLoss
+from sluice.server.execution.executor import chunk_record
 from sluice.server.execution.manifest_writer import FORMAT_VERSION, build_manifest, write_manifest
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.encoders import arrow_schema
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.pipeline.results import ChunkResult
 from sluice.server.planning.incremental_plan import IncrementPlan
 from sluice.server.planning.plan import ExportPlan, build_plan
 from sluice.server.planning.spec import (
@@ -48,8 +50,8 @@ class Recorder:
     def __init__(self) -> None:
         self.chunks: list[ChunkRecord] = []
 
-    def chunk_committed(self, chunk: ChunkRecord, progress: object) -> None:
-        self.chunks.append(chunk)
+    def chunk_committed(self, chunk: ChunkResult, progress: object) -> None:
+        self.chunks.append(chunk_record(chunk))
 
     def progress(self, progress: object) -> None:
         pass
@@ -84,7 +86,7 @@ def _plan(source: Path, export_id: str = "exp-1", **fields: Any) -> ExportPlan:
 def _run(plan: ExportPlan, sink: Any) -> list[ChunkRecord]:
     recorder = Recorder()
     options = PipelineOptions(batch_rows=256, queue_depth=2, zstd_threads=0, content_key=KEY)
-    run_pipeline(plan, sink, ResumePoint(), recorder, threading.Event(), options)
+    run_pipeline(plan.pipeline, sink, ResumePoint(), recorder, threading.Event(), options)
     return recorder.chunks
 
 
@@ -176,7 +178,7 @@ def test_manifest_fields_of_a_real_run(source: Path) -> None:
     for entry, chunk in zip(manifest["chunks"], chunks, strict=True):
         assert entry == {
             "index": chunk.index,
-            "path": plan.chunk_name(chunk.index),
+            "path": plan.pipeline.chunk_name(chunk.index),
             "records": chunk.records,
             "stored_bytes": chunk.stored_bytes,
             "sha256": chunk.sha256,

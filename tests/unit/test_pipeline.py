@@ -22,9 +22,9 @@ import zstandard
 
 from sluice.client.demo_data import generate
 from sluice.server.errors import Interrupted, PermissionDenied, SluiceError, Unavailable
-from sluice.server.jobs.model import ChunkRecord, Progress
 from sluice.server.pipeline.encoders import ChunkContext, JsonDocumentEncoder
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.pipeline.stopping import ExportStop
 from sluice.server.pipeline.temporal_text import temporal_as_text
 from sluice.server.planning.plan import ExportPlan, build_plan
@@ -121,17 +121,17 @@ class Recorder:
     #: journalled chunks instead raced the commit thread: on a busy machine a late commit
     #: let the writer finish a further chunk before the stop.)
     stop_after_records: int | None = None
-    chunks: list[ChunkRecord] = field(default_factory=list)
-    totals: list[Progress] = field(default_factory=list)
-    progress_seen: list[Progress] = field(default_factory=list)
+    chunks: list[ChunkResult] = field(default_factory=list)
+    totals: list[PipelineProgress] = field(default_factory=list)
+    progress_seen: list[PipelineProgress] = field(default_factory=list)
 
-    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+    def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
         self.chunks.append(chunk)
         self.totals.append(progress)
         if self.stop_after is not None and len(self.chunks) >= self.stop_after:
             getattr(self.stop, self.stop_how)()
 
-    def progress(self, progress: Progress) -> None:
+    def progress(self, progress: PipelineProgress) -> None:
         self.progress_seen.append(progress)
         if self.stop_after_records is not None and progress.records > self.stop_after_records:
             getattr(self.stop, self.stop_how)()
@@ -146,17 +146,19 @@ def run(
     key: bytes = KEY,
     batch_rows: int = 256,
     queue_depth: int = 2,
-) -> tuple[Progress, Recorder]:
+) -> tuple[PipelineProgress, Recorder]:
     recorder = recorder or Recorder()
     options = PipelineOptions(
         batch_rows=batch_rows, queue_depth=queue_depth, zstd_threads=0, content_key=key
     )
-    totals = run_pipeline(plan, sink, resume or ResumePoint(), recorder, recorder.stop, options)
+    totals = run_pipeline(
+        plan.pipeline, sink, resume or ResumePoint(), recorder, recorder.stop, options
+    )
     return totals, recorder
 
 
-def stored(sink: Any, plan: ExportPlan, chunk: ChunkRecord) -> bytes:
-    with sink.open(plan.chunk_key(chunk.index)) as handle:
+def stored(sink: Any, plan: ExportPlan, chunk: ChunkResult) -> bytes:
+    with sink.open(plan.pipeline.chunk_key(chunk.index)) as handle:
         data: bytes = handle.read()
     return data
 
@@ -200,10 +202,10 @@ def committed_keys(sink: Any, plan: ExportPlan) -> list[str]:
     return [info.key for info in sink.list(plan.prefix + "/")]
 
 
-def same_chunks(a: list[ChunkRecord], b: list[ChunkRecord]) -> bool:
+def same_chunks(a: list[ChunkResult], b: list[ChunkResult]) -> bool:
     """Equal in everything but the wall-clock time each was committed at."""
 
-    def strip(chunks: list[ChunkRecord]) -> list[tuple[Any, ...]]:
+    def strip(chunks: list[ChunkResult]) -> list[tuple[Any, ...]]:
         return [
             (
                 c.index,
@@ -237,7 +239,7 @@ def test_max_rows_cuts_exact_chunks_with_contiguous_source_ranges(world: World) 
         (2100, 2400),
     ]
     assert [c.index for c in recorder.chunks] == [0, 1, 2, 3]
-    assert totals == Progress(
+    assert totals == PipelineProgress(
         records=ROWS,
         chunks=4,
         stored_bytes=sum(c.stored_bytes for c in recorder.chunks),
@@ -301,7 +303,7 @@ def test_an_empty_selection_stores_nothing(world: World) -> None:
     sink = MemorySink()
     totals, recorder = run(plan, sink)
     assert recorder.chunks == []
-    assert totals == Progress()
+    assert totals == PipelineProgress()
     assert committed_keys(sink, plan) == []
 
 
@@ -332,7 +334,9 @@ def test_resumed_run_stores_byte_identical_chunks(world: World, fmt: str, compre
         assert data == stored(full_sink, plan, chunk)
         assert hashlib.sha256(data).hexdigest() == chunk.sha256
     # The resumed run stored only the chunks after the resume point.
-    assert committed_keys(resumed_sink, plan) == [plan.chunk_key(c.index) for c in full.chunks[k:]]
+    assert committed_keys(resumed_sink, plan) == [
+        plan.pipeline.chunk_key(c.index) for c in full.chunks[k:]
+    ]
 
 
 def test_rerun_and_other_batch_sizes_of_the_engine_do_not_change_chunks(world: World) -> None:
@@ -365,9 +369,9 @@ def test_stop_after_two_chunks_keeps_exactly_the_committed_chunks(
     assert len(recorder.chunks) < ROWS // 100
     if when == "mid-chunk":
         assert len(recorder.chunks) == 2
-    assert committed_keys(sink, plan) == [plan.chunk_key(c.index) for c in recorder.chunks]
+    assert committed_keys(sink, plan) == [plan.pipeline.chunk_key(c.index) for c in recorder.chunks]
     on_disk = sorted(str(p.relative_to(sink.root)) for p in sink.root.rglob("*") if p.is_file())
-    assert on_disk == [plan.chunk_key(c.index) for c in recorder.chunks]
+    assert on_disk == [plan.pipeline.chunk_key(c.index) for c in recorder.chunks]
     assert not any(TEMP_MARKER in name for name in on_disk)
     for chunk in recorder.chunks:
         assert hashlib.sha256(stored(sink, plan, chunk)).hexdigest() == chunk.sha256
@@ -377,7 +381,7 @@ def test_stop_after_two_chunks_keeps_exactly_the_committed_chunks(
     _, rest = run(plan, sink, resume=resume, queue_depth=1, batch_rows=25)
     _, whole = run(plan, MemorySink(), batch_rows=25)
     assert same_chunks(recorder.chunks + rest.chunks, whole.chunks)
-    assert committed_keys(sink, plan) == [plan.chunk_key(c.index) for c in whole.chunks]
+    assert committed_keys(sink, plan) == [plan.pipeline.chunk_key(c.index) for c in whole.chunks]
 
 
 def test_stop_set_before_the_start_stores_nothing(world: World) -> None:
@@ -405,7 +409,9 @@ def test_a_shutdown_suspends_the_chunk_in_flight_and_a_cancel_aborts_it(
         run(plan, sink, recorder=recorder, queue_depth=1, batch_rows=25)
     assert len(recorder.chunks) == 2
     assert (sink.suspended, sink.aborted) == (suspended, aborted)
-    assert committed_keys(sink.inner, plan) == [plan.chunk_key(c.index) for c in recorder.chunks]
+    assert committed_keys(sink.inner, plan) == [
+        plan.pipeline.chunk_key(c.index) for c in recorder.chunks
+    ]
 
 
 def test_a_cancel_after_a_shutdown_still_aborts(world: World) -> None:
@@ -545,7 +551,9 @@ def test_a_transient_storage_failure_surfaces_as_unavailable(world: World, fail_
     assert "memory://failing" in error.message
     # Only journalled chunks are visible; the chunk in flight was aborted, not committed.
     assert len(recorder.chunks) == (fail_write - 1) // 4
-    assert committed_keys(sink.inner, plan) == [plan.chunk_key(c.index) for c in recorder.chunks]
+    assert committed_keys(sink.inner, plan) == [
+        plan.pipeline.chunk_key(c.index) for c in recorder.chunks
+    ]
     assert sink.aborted == 1
 
 
@@ -558,7 +566,10 @@ def test_a_failed_commit_leaves_only_earlier_chunks(world: World) -> None:
 
     assert isinstance(error, Unavailable)
     assert [c.index for c in recorder.chunks] == [0, 1]
-    assert committed_keys(sink.inner, plan) == [plan.chunk_key(0), plan.chunk_key(1)]
+    assert committed_keys(sink.inner, plan) == [
+        plan.pipeline.chunk_key(0),
+        plan.pipeline.chunk_key(1),
+    ]
 
 
 def test_a_permanent_storage_failure_is_not_transient(world: World) -> None:
@@ -572,7 +583,7 @@ def test_a_permanent_storage_failure_is_not_transient(world: World) -> None:
 
 def test_an_observer_failure_stops_the_export(world: World) -> None:
     class Broken(Recorder):
-        def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+        def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
             super().chunk_committed(chunk, progress)
             if len(self.chunks) == 2:
                 raise RuntimeError("job store is gone")
@@ -635,7 +646,7 @@ def test_a_commit_overlaps_writing_the_next_chunk_and_journals_stay_in_order(
 
         claims: list[tuple[int, int]] = []
 
-        def progress(self, progress: Progress) -> None:
+        def progress(self, progress: PipelineProgress) -> None:
             self.claims.append((progress.chunks, len(self.chunks)))
             super().progress(progress)
 
@@ -654,7 +665,7 @@ def test_a_commit_overlaps_writing_the_next_chunk_and_journals_stay_in_order(
     assert [t.chunks for t in recorder.totals] == list(range(1, 9))
     assert [t.records for t in recorder.totals] == [min(300 * n, ROWS) for n in range(1, 9)]
     commits = [entry for entry in sink.order if entry.startswith("commit")]
-    assert commits == [f"commit {plan.chunk_key(n)}" for n in range(8)]
+    assert commits == [f"commit {plan.pipeline.chunk_key(n)}" for n in range(8)]
     assert totals.records == ROWS
     rows = [
         record
@@ -685,7 +696,7 @@ def test_a_commit_that_fails_while_the_next_chunk_is_written_fails_the_export(
 # --- records read back -----------------------------------------------------------------
 
 
-def _read_back(plan: ExportPlan, sink: Any, chunks: list[ChunkRecord]) -> list[bytes]:
+def _read_back(plan: ExportPlan, sink: Any, chunks: list[ChunkResult]) -> list[bytes]:
     out = []
     for chunk in chunks:
         data = stored(sink, plan, chunk)

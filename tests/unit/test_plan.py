@@ -663,10 +663,10 @@ def test_chunk_limits(tmp_path: Path) -> None:
 )
 def test_chunk_names(world: World, table: Path, fmt: str, compression: str, name: str) -> None:
     plan = world.plan(table, output=OutputSpec(format=fmt, compression=compression))
-    assert plan.chunk_name(0) == name
-    assert plan.chunk_name(12) == name.replace("000000", "000012")
-    assert plan.chunk_name(1_234_567).startswith("part-1234567.")
-    assert plan.chunk_key(3) == f"events/{EXPORT_ID}/{name.replace('000000', '000003')}"
+    assert plan.pipeline.chunk_name(0) == name
+    assert plan.pipeline.chunk_name(12) == name.replace("000000", "000012")
+    assert plan.pipeline.chunk_name(1_234_567).startswith("part-1234567.")
+    assert plan.pipeline.chunk_key(3) == f"events/{EXPORT_ID}/{name.replace('000000', '000003')}"
     assert plan.manifest_key == f"events/{EXPORT_ID}/manifest.json"
     assert plan.prefix == f"events/{EXPORT_ID}"
 

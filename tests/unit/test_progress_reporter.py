@@ -11,16 +11,17 @@ import pytest
 
 from sluice.server.execution import executor as execution
 from sluice.server.execution.executor import ExecutionContext, _ProgressReporter
-from sluice.server.jobs.model import ChunkRecord, NewJob, Progress
+from sluice.server.jobs.model import NewJob, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
+from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.service.events import EventHub, ProgressUpdated
 from sluice.server.settings import load_settings
 from sluice.sinks import open_sink
 
 
-def _chunk(index: int, records: int, source_end: int) -> ChunkRecord:
-    return ChunkRecord(
+def _chunk(index: int, records: int, source_end: int) -> ChunkResult:
+    return ChunkResult(
         index=index,
         path=f"part-{index:06d}.jsonl",
         records=records,
@@ -52,9 +53,9 @@ def test_a_late_commit_never_moves_watched_progress_back(
         # Chunk 0 (100 records) is written; 50 records of chunk 1 are written while
         # chunk 0 is still being committed (the writer counts no chunk yet); then chunk
         # 0's commit is journalled.
-        reporter.progress(Progress(records=100, chunks=0, source_rows_done=100))
-        reporter.progress(Progress(records=150, chunks=0, source_rows_done=150))
-        committed = Progress(records=100, chunks=1, stored_bytes=10, source_rows_done=100)
+        reporter.progress(PipelineProgress(records=100, chunks=0, source_rows_done=100))
+        reporter.progress(PipelineProgress(records=150, chunks=0, source_rows_done=150))
+        committed = PipelineProgress(records=100, chunks=1, stored_bytes=10, source_rows_done=100)
         reporter.chunk_committed(_chunk(0, 100, 100), committed)
         events = []
         while (event := watcher.next(0.01)) is not None:

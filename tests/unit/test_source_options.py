@@ -12,10 +12,10 @@ import pytest
 
 from sluice.client.cli.params import parse_schema
 from sluice.server.errors import Interrupted, InvalidArgument
-from sluice.server.jobs.model import ChunkRecord, Progress
 from sluice.server.pipeline import csv_parsing, reader
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally, SourceDataError
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, read_schema
 from sluice.server.planning.plan import build_plan
 from sluice.server.planning.spec import (
@@ -70,14 +70,14 @@ def test_tally_takes_rows_in_order_and_ignores_what_a_resume_already_counted() -
 class _Journal:
     stop: threading.Event = field(default_factory=threading.Event)
     stop_after: int | None = None
-    chunks: list[ChunkRecord] = field(default_factory=list)
+    chunks: list[ChunkResult] = field(default_factory=list)
 
-    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
+    def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
         self.chunks.append(chunk)
         if self.stop_after is not None and len(self.chunks) >= self.stop_after:
             self.stop.set()
 
-    def progress(self, progress: Progress) -> None:
+    def progress(self, progress: PipelineProgress) -> None:
         pass
 
     def upload_journal(self, key: str) -> None:
@@ -123,7 +123,7 @@ def test_skipped_rows_are_counted_once_across_a_resume(
 
     whole = _Journal()
     whole_totals = run_pipeline(
-        plan, LocalSink(tmp_path / "whole"), ResumePoint(), whole, whole.stop, options
+        plan.pipeline, LocalSink(tmp_path / "whole"), ResumePoint(), whole, whole.stop, options
     )
     assert dict(whole_totals.counters)[SKIPPED_ROWS] == len(BAD) + 1
     assert len(whole.chunks) > 4
@@ -132,9 +132,11 @@ def test_skipped_rows_are_counted_once_across_a_resume(
 
     first = _Journal(stop_after=3)
     with pytest.raises(Interrupted):
-        run_pipeline(plan, sink, ResumePoint(), first, first.stop, options)
+        run_pipeline(plan.pipeline, sink, ResumePoint(), first, first.stop, options)
     second = _Journal()
-    totals = run_pipeline(plan, sink, ResumePoint.after(first.chunks), second, second.stop, options)
+    totals = run_pipeline(
+        plan.pipeline, sink, ResumePoint.after(first.chunks), second, second.stop, options
+    )
 
     # Every chunk counts the same skipped rows as in the uninterrupted run, and the rows
     # after the last chunk are counted once, by the run that reads them.

@@ -1,0 +1,292 @@
+"""Turn a RedactionSpec (plus server settings) into the redaction stage: the level's
+default rules, then a named server-side policy's rules, then the request's rules, in that
+order, so later rules override earlier ones. Every bad rule is rejected here, naming it."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Final
+
+import polars as pl
+
+from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.pipeline.redaction.actions import (
+    ACTIONS,
+    COLUMN_ONLY_ACTIONS,
+    DATE_GRANULARITIES,
+    HashKey,
+)
+from sluice.server.pipeline.redaction.entities import (
+    COLUMN_CATEGORIES,
+    ENTITIES,
+    ENTITY_BY_NAME,
+    LEVEL_RANK,
+    LEVELS,
+    Entity,
+    at_level,
+    compose,
+)
+from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
+from sluice.server.pipeline.redaction.redactor import PolicyRedactor
+from sluice.server.pipeline.stages import NoRedaction, Redactor
+from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
+from sluice.server.secrets import SecretRef
+from sluice.server.settings import Settings
+
+DEFAULT_HASH_KEY: Final = "default"
+_ENTITY_NAME: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")
+#: Bounds on a rule's regular expression, checked before any engine parses it.
+MAX_PATTERN_CHARS: Final = 1024
+MAX_PATTERN_NESTING: Final = 32
+_MAX_KEEP_LAST: Final = 1000
+_POLICY_KEYS: Final = frozenset({"level", "rules", "description"})
+
+
+def build_redactor(spec: RedactionSpec, schema: pl.Schema, settings: Settings) -> Redactor:
+    """Validate the request's redaction against the exported `schema` (raising
+    InvalidArgument or FailedPrecondition naming the rule) and bind it to that schema."""
+    policy = resolve_policy(spec, settings)
+    if policy.level == "none" and not spec.rules and not spec.policy:
+        return NoRedaction()
+    return PolicyRedactor(policy, schema)
+
+
+def resolve_policy(spec: RedactionSpec, settings: Settings) -> RedactionPolicy:
+    requested = spec.level.strip().lower()
+    if requested not in {"", "custom", *LEVELS}:
+        raise InvalidArgument(
+            "spec.redaction.level",
+            f"unknown level {quoted(spec.level)}; "
+            "expected one of none, basic, moderate, strict, custom",
+        )
+    policy_level, policy_rules = _named_policy(spec.policy, settings)
+    if requested == "custom" and not spec.rules and not spec.policy:
+        raise InvalidArgument("spec.redaction.level", "custom needs rules or a policy")
+    level = max(
+        requested if requested in LEVEL_RANK else "none",
+        policy_level,
+        "moderate" if spec.include_pii is False else "none",
+        key=LEVEL_RANK.__getitem__,
+    )
+    keys = _KeyRing(settings)
+    columns = [
+        ColumnRule(glob, c.name, c.action, c.keep_last, c.granularity)
+        for c in COLUMN_CATEGORIES
+        if at_level(c.level, LEVEL_RANK[level])
+        for glob in c.globs
+    ]
+    patterns: dict[str, PatternRule] = {
+        e.name: PatternRule(
+            e.name, e.regex, e.default_action, e.validator, e.default_keep_last, gate=e.gate
+        )
+        for e in ENTITIES
+        if at_level(e.level, LEVEL_RANK[level])
+    }
+    given = [(f"spec.redaction.policy[{spec.policy}].rules[{i}]", r, False)
+             for i, r in enumerate(policy_rules)]  # fmt: skip
+    given += [(f"spec.redaction.rules[{i}]", r, True) for i, r in enumerate(spec.rules)]
+    for number, (where, rule, from_request) in enumerate(given):
+        parsed = _parse_rule(where, rule, keys, number)
+        if isinstance(parsed, ColumnRule):
+            columns.append(parsed if from_request else replace(parsed, field=""))
+        else:
+            patterns[parsed.label] = parsed
+    ordered = sorted(patterns.values(), key=_pattern_order)
+    description = {
+        "level": level,
+        "requested_level": requested or "none",
+        "policy": spec.policy or None,
+        "include_pii": spec.include_pii,
+        "rules": [_describe_rule(r) for r in (*policy_rules, *spec.rules)],
+        "patterns": [{"rule": p.label, "action": p.action} for p in ordered],
+        "hash_keys": keys.described(),
+    }
+    return RedactionPolicy(level, tuple(columns), tuple(ordered), description)
+
+
+def _pattern_order(rule: PatternRule) -> int:
+    """Built-in entities keep their catalog order (it matters: phones go last); custom
+    patterns follow in the order given."""
+    names = list(ENTITY_BY_NAME)
+    return names.index(rule.label) if rule.label in ENTITY_BY_NAME else len(names)
+
+
+def _named_policy(name: str, settings: Settings) -> tuple[str, list[RedactionRuleSpec]]:
+    if not name:
+        return "none", []
+    raw = settings.redaction_policies.get(name)
+    if raw is None:
+        known = ", ".join(sorted(settings.redaction_policies)) or "none configured"
+        raise InvalidArgument("spec.redaction.policy", f"unknown policy {quoted(name)} ({known})")
+    try:
+        unknown = sorted(set(raw) - _POLICY_KEYS)
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}")
+        level = str(raw.get("level", "none")).lower()
+        if level not in LEVEL_RANK:
+            raise ValueError(f"unknown level {level!r}")
+        rules = [RedactionRuleSpec(**rule) for rule in raw.get("rules", [])]
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(
+            "spec.redaction.policy", f"server policy {name!r} is invalid: {exc}"
+        ) from None
+    return level, rules
+
+
+def _parse_rule(
+    where: str, rule: RedactionRuleSpec, keys: _KeyRing, number: int
+) -> ColumnRule | PatternRule:
+    column, pattern = rule.column.strip(), rule.pattern
+    if bool(column) == bool(pattern):
+        raise InvalidArgument(where, "give exactly one of column or pattern")
+    action = rule.action.strip().lower()
+    entity = _entity(where, pattern) if pattern else None
+    if not action and entity is not None:
+        action = entity.default_action
+    if action not in ACTIONS:
+        raise InvalidArgument(
+            where, f"unknown action {quoted(rule.action)}; expected one of {', '.join(ACTIONS)}"
+        )
+    _check_options(where, rule, action)
+    key = keys.get(where, rule.key) if action == "hash" else None
+    keep_last = rule.keep_last
+    if entity is not None and not keep_last and action == entity.default_action:
+        keep_last = entity.default_keep_last
+    if column:
+        granularity = rule.granularity.strip().lower() or "year"
+        return ColumnRule(column, action, action, rule.keep_last, granularity, key, where)
+    if action in COLUMN_ONLY_ACTIONS:
+        raise InvalidArgument(where, f"{action} applies to columns, not to a pattern")
+    if entity is not None:
+        return PatternRule(
+            entity.name, entity.regex, action, entity.validator, keep_last, key, entity.gate
+        )
+    _check_regex(where, pattern)
+    return PatternRule(f"REGEX_{number}", compose("", pattern, ""), action, "", keep_last, key)
+
+
+def _entity(where: str, pattern: str) -> Entity | None:
+    name = pattern.strip().upper()
+    if name in ENTITY_BY_NAME:
+        return ENTITY_BY_NAME[name]
+    if _ENTITY_NAME.match(pattern.strip()):
+        raise InvalidArgument(
+            where,
+            f"unknown entity {quoted(pattern)}; expected one of {', '.join(ENTITY_BY_NAME)}"
+            " or a regular expression",
+        )
+    return None
+
+
+def _check_options(where: str, rule: RedactionRuleSpec, action: str) -> None:
+    if rule.keep_last and action != "mask":
+        raise InvalidArgument(where, "keep_last only applies to mask")
+    if not 0 <= rule.keep_last <= _MAX_KEEP_LAST:
+        raise InvalidArgument(where, f"keep_last must be 0..{_MAX_KEEP_LAST}")
+    if rule.key and action != "hash":
+        raise InvalidArgument(where, "key only applies to hash")
+    granularity = rule.granularity.strip().lower()
+    if granularity and action != "generalize":
+        raise InvalidArgument(where, "granularity only applies to generalize")
+    if granularity and granularity not in DATE_GRANULARITIES:
+        try:
+            width = float(granularity)
+        except ValueError:
+            width = math.nan
+        if not (math.isfinite(width) and width > 0):
+            raise InvalidArgument(
+                where, "granularity must be year, month, day or a positive bucket width"
+            )
+
+
+def _check_regex(where: str, pattern: str) -> None:
+    """The pattern must mean the same to Python `re` and to Polars' Rust engine (which
+    has no look-around or backreferences), and must not match the empty string."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise InvalidArgument(where, f"pattern is longer than {MAX_PATTERN_CHARS} characters")
+    if _group_depth(pattern) > MAX_PATTERN_NESTING:
+        # Python's parser recurses per group (RecursionError near 600 levels).
+        raise InvalidArgument(where, f"pattern nests groups deeper than {MAX_PATTERN_NESTING}")
+    try:
+        compiled = re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise InvalidArgument(where, f"invalid regular expression: {exc}") from None
+    try:
+        pl.select(pl.lit("").str.contains(pattern))
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "rejected"
+        raise InvalidArgument(where, f"regular expression not supported: {first}") from None
+    if compiled.fullmatch("") is not None:
+        raise InvalidArgument(where, "regular expression matches the empty string")
+    if "sl_" in "".join(compiled.groupindex):
+        raise InvalidArgument(where, "group names starting with sl_ are reserved")
+
+
+def _group_depth(pattern: str) -> int:
+    """How deep `(` nests, outside character classes and escapes (an upper bound is
+    enough: a pattern this counts too deep is refused, not misread)."""
+    depth = deepest = 0
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
+
+
+def _describe_rule(rule: RedactionRuleSpec) -> dict[str, Any]:
+    described: dict[str, Any] = {"action": rule.action}
+    for name in ("column", "pattern", "keep_last", "granularity", "key"):
+        value = getattr(rule, name)
+        if value:
+            described[name] = value
+    return described
+
+
+def resolve_hash_key(refs: Mapping[str, str], name: str, where: str) -> HashKey:
+    """The hash key `name` of the server's `hash_keys`; errors say `where` it was asked
+    for and which name, never the key."""
+    reference = refs.get(name)
+    if reference is None:
+        raise FailedPrecondition(
+            f"{where}: hash key {quoted(name)} is not configured on the server (hash_keys)"
+        )
+    try:
+        secret = SecretRef(reference).resolve()
+    except ValueError:
+        raise FailedPrecondition(
+            f"{where}: hash key {quoted(name)} is not a valid secret reference"
+        ) from None
+    except FailedPrecondition as exc:
+        raise FailedPrecondition(f"{where}: hash key {quoted(name)}: {exc.message}") from None
+    return HashKey(name, secret)
+
+
+class _KeyRing:
+    """Hash keys resolved once per plan, by name; errors name the rule, never the key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._refs = settings.hash_keys
+        self._keys: dict[str, HashKey] = {}
+
+    def get(self, where: str, name: str) -> HashKey:
+        name = name.strip() or DEFAULT_HASH_KEY
+        if name not in self._keys:
+            self._keys[name] = resolve_hash_key(self._refs, name, where)
+        return self._keys[name]
+
+    def described(self) -> dict[str, str]:
+        return {name: key.key_id for name, key in sorted(self._keys.items())}
