@@ -75,6 +75,7 @@ def open_sink(
 
     Raises ValueError (LocationRefused for a URI outside the allow-list of
     sinks.locations) for a destination that cannot name a sink; callers answer
-    INVALID_ARGUMENT. Nothing is written and nothing is contacted.
+    INVALID_ARGUMENT. Raises StorageError when a secret the profile references cannot
+    be read. Nothing is written and nothing is contacted.
     """
     return RetryingSink(_backend(uri, profile), retry if retry is not None else RetryPolicy())

@@ -33,6 +33,7 @@ from sluice.server.jobs.model import JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.plan import outside_export_roots, plan_destination
 from sluice.server.settings import Settings
+from sluice.server.storage_errors import storage_errors
 from sluice.sinks import LocationRefused, classify
 from sluice.sinks.base import Sink
 from sluice.sinks.profiles import AzureProfile, S3Profile
@@ -176,7 +177,8 @@ class ExportAdmin:
             if problem:
                 raise InvalidArgument(field, problem)
         try:
-            return self._open_sink(target, profile=profile)
+            with storage_errors():  # a profile secret that cannot be read
+                return self._open_sink(target, profile=profile)
         except ValueError as exc:  # a malformed bucket or container name, a profile mismatch
             raise InvalidArgument(field, str(exc)) from None
 
