@@ -7,7 +7,6 @@ are exported for tests and wiring (MemorySink only for in-process tests).
 from sluice.sinks.base import (
     Capabilities,
     ObjectInfo,
-    ResumableSink,
     Sink,
     SinkWriter,
     UploadJournal,
@@ -42,7 +41,6 @@ __all__ = [
     "ObjectExists",
     "ObjectInfo",
     "ObjectNotFound",
-    "ResumableSink",
     "RetryPolicy",
     "RetryingSink",
     "Sink",

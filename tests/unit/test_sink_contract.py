@@ -33,6 +33,10 @@ from tests.servers.fixtures import (
     new_container,
 )
 from tests.servers.processes import ServerProcess, azurite_connection_string
+from tests.unit.upload_journal import MemoryJournal
+
+#: More than one 5 MiB part, with a pattern (not zeros).
+SIX_MIB = bytes(range(256)) * (6 * 4096)
 
 
 def write(sink: Sink, key: str, data: bytes, *, overwrite: bool = True) -> ObjectInfo:
@@ -188,7 +192,41 @@ class SinkContract:
 
     def test_describes_itself(self, sink: Sink) -> None:
         assert "://" in sink.uri
-        assert sink.capabilities.atomic_commit
+
+    # Clean-up duties: every sink has them, a no-op where there is nothing to do.
+
+    def test_a_suspended_upload_is_discarded_by_abort_upload(self, sink: Sink) -> None:
+        journal = MemoryJournal()
+        writer = sink.create("ds/exp/part-1", overwrite=False, journal=journal)
+        writer.write(SIX_MIB)  # a stored part where parts are 5 MiB
+        writer.suspend()
+        # Only resumable sinks journal an upload, and only they have one to discard.
+        assert (journal.state is not None) == sink.capabilities.resumable
+        sink.abort_upload("ds/exp/part-1", journal.state or "")
+        sink.abort_upload("ds/exp/part-1", journal.state or "")  # already gone: fine
+        assert sink.abort_stray_uploads("ds/") == 0
+        assert keys(sink) == []
+        fresh = sink.create("ds/exp/part-1", overwrite=False, journal=MemoryJournal())
+        fresh.write(b"again")
+        assert fresh.commit() == ObjectInfo("ds/exp/part-1", 5)
+
+    def test_what_a_killed_writer_left_is_swept_and_nothing_else(self, sink: Sink) -> None:
+        write(sink, "ds/exp/part-0", b"committed")
+        killed = sink.create("ds/exp/part-1")  # never committed nor aborted
+        killed.write(SIX_MIB)
+        elsewhere = sink.create("ds/other/part-0")  # another export, still writing
+        elsewhere.write(SIX_MIB)
+        left = list(sink.temporaries("ds/exp/"))
+        assert all(key.startswith("ds/exp/part-1") for key in left)
+        sink.abort_stray_uploads("ds/exp/")
+        assert sink.remove_stale_temporaries("ds/exp/") == len(left)
+        assert list(sink.temporaries("ds/exp/")) == []
+        assert sink.abort_stray_uploads("ds/exp/") == 0
+        assert sink.remove_stale_temporaries("ds/exp/") == 0
+        killed.abort()  # harmless once its leftovers are gone
+        assert elsewhere.commit() == ObjectInfo("ds/other/part-0", len(SIX_MIB))
+        assert keys(sink) == ["ds/exp/part-0", "ds/other/part-0"]
+        assert read(sink, "ds/exp/part-0") == b"committed"
 
 
 class TestLocalSink(SinkContract):
@@ -260,8 +298,7 @@ def test_open_sink_local_paths(tmp_path: Path) -> None:
     for uri in (str(target), target.as_uri()):
         sink = open_sink(uri)
         assert isinstance(sink, RetryingSink)
-        assert isinstance(sink.inner, LocalSink)
-        assert sink.uri == "file://" + str(target)
+        assert sink.uri == "file://" + str(target)  # a local folder behind the retries
         assert not target.exists()  # created by the first write, not by opening
     write(open_sink(str(target)), "k", b"v")
     assert (target / "k").read_bytes() == b"v"
