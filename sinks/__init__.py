@@ -23,7 +23,7 @@ from sluice.sinks.errors import (
     StorageError,
     StorageUnavailable,
 )
-from sluice.sinks.factory import is_local_uri, local_path, open_sink
+from sluice.sinks.factory import open_sink
 from sluice.sinks.local import LocalSink
 from sluice.sinks.locations import Location, LocationRefused, classify
 from sluice.sinks.memory import MemorySink
@@ -50,9 +50,7 @@ __all__ = [
     "StorageUnavailable",
     "UploadJournal",
     "classify",
-    "is_local_uri",
     "join_key",
-    "local_path",
     "open_sink",
     "retry_call",
     "validate_key",

@@ -21,8 +21,6 @@ from sluice.sinks import (
     RetryingSink,
     RetryPolicy,
     Sink,
-    is_local_uri,
-    local_path,
     open_sink,
 )
 from sluice.sinks.profiles import AzureProfile, S3Profile
@@ -302,6 +300,11 @@ def test_open_sink_local_paths(tmp_path: Path) -> None:
         assert not target.exists()  # created by the first write, not by opening
     write(open_sink(str(target)), "k", b"v")
     assert (target / "k").read_bytes() == b"v"
+    # The folder really written: no '..', no symbolic links (confinement checks compare it).
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert open_sink(str(tmp_path / "link")).uri == "file://" + str(tmp_path / "real")
+    assert open_sink("file://localhost/data/x/../y").uri == "file:///data/y"
 
 
 @pytest.mark.parametrize(
@@ -326,21 +329,3 @@ def test_open_sink_refuses_everything_outside_the_allow_list(uri: str) -> None:
     # and no other fsspec protocol (or chain of them) is reachable.
     with pytest.raises(LocationRefused):
         open_sink(uri)
-
-
-def test_local_uri_helpers(tmp_path: Path) -> None:
-    assert is_local_uri("/data/out")
-    assert is_local_uri("relative/out")
-    assert is_local_uri("file:///data/out")
-    assert not is_local_uri("s3://bucket/out")
-    assert not is_local_uri("memory://x")
-    assert not is_local_uri("")
-    assert local_path("file:///data/a%20b") == Path("/data/a b")
-    assert local_path("file://localhost/data/x/../y") == Path("/data/y")
-    (tmp_path / "real").mkdir()
-    (tmp_path / "link").symlink_to(tmp_path / "real")
-    assert local_path(str(tmp_path / "link")) == (tmp_path / "real").resolve()
-    with pytest.raises(ValueError):
-        local_path("file://otherhost/data")
-    with pytest.raises(ValueError):
-        local_path("s3://bucket")
