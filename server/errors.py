@@ -90,13 +90,10 @@ class Unauthenticated(SluiceError):
     code = ErrorCode.UNAUTHENTICATED
 
 
-class ResourceExhausted(SluiceError):
-    code = ErrorCode.RESOURCE_EXHAUSTED
-
-
-class ServerBusy(ResourceExhausted):
+class ServerBusy(SluiceError):
     """A capacity limit of the server is reached for now; retrying later may succeed."""
 
+    code = ErrorCode.RESOURCE_EXHAUSTED
     transient = True
 
 

@@ -1,5 +1,6 @@
-"""Secrets by reference. Configuration names where a secret lives ("env:NAME",
-"file:PATH"); only this module reads the value, and errors never contain it."""
+"""The daemon's side of secret references (sluice.secrets): a secret that cannot be read
+is the operator's configuration problem, answered as FAILED_PRECONDITION; and the key
+files the daemon creates in its state folder when no reference is configured."""
 
 from __future__ import annotations
 
@@ -7,49 +8,25 @@ import os
 import secrets
 from pathlib import Path
 
+from sluice.secrets import SecretRef, SecretUnavailable
 from sluice.server.errors import FailedPrecondition
 
 
-class SecretRef:
-    """A reference such as "env:SLUICE_DIGEST_KEY" or "file:/run/secrets/key"."""
-
-    def __init__(self, reference: str) -> None:
-        scheme, sep, target = reference.partition(":")
-        if not sep or scheme not in {"env", "file"} or not target:
-            # Not echoed: a value that is not a reference is often the secret itself.
-            raise ValueError(
-                f"a secret reference must be env:NAME or file:PATH, not a value "
-                f"({len(reference)} characters)"
-            )
-        self.scheme = scheme
-        self.target = target
-
-    def __repr__(self) -> str:
-        # Safe to log: the reference, never the value.
-        return f"SecretRef({self.scheme}:{self.target})"
-
-    def resolve(self) -> bytes:
-        if self.scheme == "env":
-            value = os.environ.get(self.target)
-            if not value:
-                raise FailedPrecondition(f"secret env:{self.target} is not set")
-            return value.encode()
-        try:
-            data = Path(self.target).read_bytes().strip()
-        except OSError as exc:
-            raise FailedPrecondition(
-                f"secret file:{self.target} cannot be read ({exc.strerror})"
-            ) from None
-        if not data:
-            raise FailedPrecondition(f"secret file:{self.target} is empty")
-        return data
+def resolve_secret(reference: str) -> bytes:
+    """The secret `reference` names. Raises ValueError for a malformed reference (without
+    echoing it) and FailedPrecondition when the secret cannot be read."""
+    ref = SecretRef(reference)
+    try:
+        return ref.resolve()
+    except SecretUnavailable as exc:
+        raise FailedPrecondition(exc.message) from None
 
 
 def load_or_create_key(reference: str, fallback_file: Path) -> bytes:
     """Resolve a key reference, or create a random 32-byte key in fallback_file (0600)
     when no reference is configured, so an embedded daemon works out of the box."""
     if reference:
-        return SecretRef(reference).resolve()
+        return resolve_secret(reference)
     if fallback_file.exists():
         return _read_key_file(fallback_file)
     fallback_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

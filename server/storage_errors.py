@@ -15,7 +15,6 @@ from sluice.server.errors import (
     Unauthenticated,
     Unavailable,
 )
-from sluice.sinks.base import Sink
 from sluice.sinks.errors import (
     CredentialsUnavailable,
     IntegrityError,
@@ -23,8 +22,6 @@ from sluice.sinks.errors import (
     StorageAccessDenied,
     StorageError,
 )
-from sluice.sinks.local import LocalSink
-from sluice.sinks.retry import RetryingSink
 
 
 def translate_storage_error(exc: StorageError) -> SluiceError:
@@ -48,12 +45,3 @@ def storage_errors() -> Iterator[None]:
         yield
     except StorageError as exc:
         raise translate_storage_error(exc) from exc
-
-
-def local_backend(sink: Sink) -> LocalSink | None:
-    """The local folder behind `sink` (through its retry wrapper), or None for other
-    stores. Only local folders keep temporary files of their own; cloud uploads left
-    open are found by their upload ids instead."""
-    while isinstance(sink, RetryingSink):
-        sink = sink.inner
-    return sink if isinstance(sink, LocalSink) else None

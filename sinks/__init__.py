@@ -7,7 +7,6 @@ are exported for tests and wiring (MemorySink only for in-process tests).
 from sluice.sinks.base import (
     Capabilities,
     ObjectInfo,
-    ResumableSink,
     Sink,
     SinkWriter,
     UploadJournal,
@@ -24,7 +23,7 @@ from sluice.sinks.errors import (
     StorageError,
     StorageUnavailable,
 )
-from sluice.sinks.factory import is_local_uri, local_path, open_sink
+from sluice.sinks.factory import open_sink
 from sluice.sinks.local import LocalSink
 from sluice.sinks.locations import Location, LocationRefused, classify
 from sluice.sinks.memory import MemorySink
@@ -42,7 +41,6 @@ __all__ = [
     "ObjectExists",
     "ObjectInfo",
     "ObjectNotFound",
-    "ResumableSink",
     "RetryPolicy",
     "RetryingSink",
     "Sink",
@@ -52,9 +50,7 @@ __all__ = [
     "StorageUnavailable",
     "UploadJournal",
     "classify",
-    "is_local_uri",
     "join_key",
-    "local_path",
     "open_sink",
     "retry_call",
     "validate_key",

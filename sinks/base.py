@@ -2,7 +2,9 @@
 
 A Sink stores objects under keys relative to its root ("dataset/export/part-000000.jsonl.zst").
 It stays a handful of methods; retries, concurrency limits and logging are wrappers
-(see sinks/retry.py) stacked in one place (sinks/factory.py).
+(see sinks/retry.py) stacked in one place (sinks/factory.py). Duties only some stores
+have (discarding open uploads, sweeping temporary files) are methods of every sink, a
+no-op where there is nothing to do, so callers never ask which store they hold.
 """
 
 from __future__ import annotations
@@ -14,13 +16,10 @@ from typing import BinaryIO, Protocol
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a backend can promise; callers adapt instead of guessing."""
+    """What a backend can promise; callers adapt instead of guessing. (Every sink commits
+    atomically and enforces overwrite=False itself: that is the contract, not a flag.)"""
 
-    #: A committed object appears all at once or not at all.
-    atomic_commit: bool
-    #: `create(..., overwrite=False)` is enforced by the store itself (If-None-Match, O_EXCL, link).
-    conditional_create: bool
-    #: An interrupted upload can be continued by a new process.
+    #: An interrupted upload can be continued by a new process (`create` uses `journal`).
     resumable: bool
 
 
@@ -71,7 +70,7 @@ class SinkWriter(Protocol):
         after commit, and never raises for a storage failure.
 
         Whoever suspends owns the leftover upload: it must later be continued, or
-        discarded with `ResumableSink.abort_upload`, so nothing stays orphaned.
+        discarded with `Sink.abort_upload`, so nothing stays orphaned.
         """
         ...
 
@@ -111,13 +110,33 @@ class Sink(Protocol):
         folder disappears with its last object); its parents stay."""
         ...
 
-
-class ResumableSink(Sink, Protocol):
-    """A sink whose interrupted uploads outlive the process that started them."""
+    # Cleaning up after writers that never finished. A writer's own abort() cleans up
+    # after itself; these find what a killed process, or a suspended writer never
+    # continued, left in the store.
 
     def abort_upload(self, key: str, state: str) -> None:
-        """Discard the unfinished upload `state` (from an UploadJournal) of `key`, so
-        nothing is left billed or orphaned; an upload already gone is not an error."""
+        """Discard the unfinished upload `state` (saved in an UploadJournal) of `key`, so
+        nothing is left billed or orphaned; an upload already gone is not an error.
+        Sinks that are not resumable never journal one: nothing to do."""
+        ...
+
+    def abort_stray_uploads(self, prefix: str) -> int:
+        """Abort every upload still open under `prefix`, journalled or not (a process
+        killed between starting an upload and journalling it leaves one only the store
+        knows about); returns how many. Call only when no writer under `prefix` is
+        active. 0 for stores without server-side uploads, or that expire them alone."""
+        ...
+
+    def temporaries(self, prefix: str = "") -> Iterator[str]:
+        """Keys of the temporary files under `prefix`, in key order: writers in flight,
+        or stale ones a killed writer left. Never in list(). Empty for stores that hold
+        unfinished writes out of sight (memory, multipart and block uploads)."""
+        ...
+
+    def remove_stale_temporaries(self, prefix: str = "") -> int:
+        """Delete the temporaries under `prefix` (see temporaries()); returns how many.
+        Call only when no writer of this process or another is active under `prefix`
+        (on resume after a crash), or their writes will fail."""
         ...
 
 

@@ -11,30 +11,10 @@ from urllib.parse import urlsplit, urlunsplit
 from sluice.sinks.azure import AzureLocation, AzureSink
 from sluice.sinks.base import Sink
 from sluice.sinks.local import LocalSink
-from sluice.sinks.locations import LocationRefused, classify
+from sluice.sinks.locations import classify
 from sluice.sinks.profiles import AzureProfile, S3Profile
 from sluice.sinks.retry import RetryingSink, RetryPolicy
 from sluice.sinks.s3 import S3Location, S3Sink
-
-
-def is_local_uri(uri: str) -> bool:
-    """True for a plain filesystem path or a file:// URL (whether or not it is allowed)."""
-    if not uri:
-        return False
-    scheme, sep, _ = uri.partition("://")
-    return not sep or scheme.lower() == "file"
-
-
-def local_path(uri: str) -> Path:
-    """The absolute, symlink-resolved folder a local destination names.
-
-    Resolved so that confinement checks (`path.is_relative_to(allowed_root)`) compare the
-    folder that will really be written, not a spelling of it with '..' or links.
-    """
-    location = classify(uri)
-    if location.kind != "local":
-        raise LocationRefused("is not a local path or file:// URL")
-    return Path(location.target).resolve()
 
 
 def _without_secrets(uri: str) -> str:
@@ -75,6 +55,7 @@ def open_sink(
 
     Raises ValueError (LocationRefused for a URI outside the allow-list of
     sinks.locations) for a destination that cannot name a sink; callers answer
-    INVALID_ARGUMENT. Nothing is written and nothing is contacted.
+    INVALID_ARGUMENT. Raises StorageError when a secret the profile references cannot
+    be read. Nothing is written and nothing is contacted.
     """
     return RetryingSink(_backend(uri, profile), retry if retry is not None else RetryPolicy())

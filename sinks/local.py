@@ -28,7 +28,7 @@ log = logging.getLogger("sluice.sinks")
 #: Part of every in-flight file name (`<name>.sluice-tmp-<8 hex>`); never part of a key.
 TEMP_MARKER = ".sluice-tmp-"
 
-_CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=False)
+_CAPABILITIES = Capabilities(resumable=False)
 
 
 def _translate(exc: OSError, action: str, path: Path | str) -> StorageError:
@@ -247,16 +247,19 @@ class LocalSink:
             with contextlib.suppress(OSError):
                 path.parent.rmdir()
 
+    # A local write is a temporary file (<key>.sluice-tmp-<hex>), never an upload.
+
+    def abort_upload(self, key: str, state: str) -> None:
+        return None
+
+    def abort_stray_uploads(self, prefix: str) -> int:
+        return 0
+
     def temporaries(self, prefix: str = "") -> Iterator[str]:
-        """Keys of the temporary files under `prefix` (`<key>.sluice-tmp-<hex>`), in key
-        order: writers in flight, or stale ones a killed writer left. Never in list()."""
         for key, _name, _folder in _walk(self._real_root, prefix, temporaries=True):
             yield key
 
     def remove_stale_temporaries(self, prefix: str = "") -> int:
-        """Delete temporaries left by writers that died before commit or abort; returns
-        how many. Only call this when no writer of this process or another is active
-        under `prefix` (on resume after a crash), or their uploads will fail."""
         removed = 0
         for key, name, folder in _walk(self._real_root, prefix, temporaries=True):
             try:

@@ -17,7 +17,7 @@ from typing import BinaryIO
 from sluice.sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal, validate_key
 from sluice.sinks.errors import IntegrityError, ObjectExists, ObjectNotFound
 
-_CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=False)
+_CAPABILITIES = Capabilities(resumable=False)
 
 
 class _MemoryWriter:
@@ -106,6 +106,20 @@ class MemorySink:
         validate_key(key)
         with self._lock:
             self._objects.pop(key, None)
+
+    # An unfinished write lives only in its writer: nothing is ever left behind.
+
+    def abort_upload(self, key: str, state: str) -> None:
+        return None
+
+    def abort_stray_uploads(self, prefix: str) -> int:
+        return 0
+
+    def temporaries(self, prefix: str = "") -> Iterator[str]:
+        return iter(())
+
+    def remove_stale_temporaries(self, prefix: str = "") -> int:
+        return 0
 
     def tamper(self, key: str, data: bytes) -> None:
         """Replace the stored bytes but keep the recorded digest, as bit rot would."""

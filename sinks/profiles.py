@@ -1,7 +1,7 @@
 """Storage profiles: named, server-side descriptions of how to reach a store.
 
 Profiles hold secret *references* ("env:NAME" or "file:PATH"), never secrets; the values
-are read only when a client is built (server.secrets.SecretRef) and never logged: the
+are read only when a client is built (sluice.secrets.SecretRef) and never logged: the
 reference fields are left out of repr, and messages name the profile and field only.
 Requests name a profile; they never carry credentials.
 """
@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sluice.server.secrets import SecretRef
+from sluice.secrets import SecretRef, SecretUnavailable
+from sluice.sinks.errors import StorageError
 from sluice.sinks.resumable import DEFAULT_PART_SIZE, MIN_PART_SIZE
 
 #: Largest part S3 accepts (and far above any sensible Azure block).
@@ -26,8 +27,15 @@ def _secret_ref(value: str) -> str:
 
 
 def resolve(reference: str) -> str:
-    """The secret a reference points to, as text ("" for an empty reference)."""
-    return SecretRef(reference).resolve().decode() if reference else ""
+    """The secret a reference points to, as text ("" for an empty reference). A secret
+    that cannot be read is a permanent StorageError: a configuration problem that no
+    retry mends (the daemon answers FAILED_PRECONDITION)."""
+    if not reference:
+        return ""
+    try:
+        return SecretRef(reference).resolve().decode()
+    except SecretUnavailable as exc:
+        raise StorageError(exc.message) from None
 
 
 class _Profile(BaseModel):

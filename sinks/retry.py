@@ -104,14 +104,6 @@ class RetryingSink:
         self._rng = rng
 
     @property
-    def inner(self) -> Sink:
-        return self._inner
-
-    @property
-    def policy(self) -> RetryPolicy:
-        return self._policy
-
-    @property
     def uri(self) -> str:
         return self._inner.uri
 
@@ -141,19 +133,6 @@ class RetryingSink:
             writer.run_requests_with(self._call)
         return writer
 
-    def abort_upload(self, key: str, state: str) -> None:
-        """Abort a journalled upload when the inner sink has resumable uploads."""
-        abort = getattr(self._inner, "abort_upload", None)
-        if abort is not None:
-            self._call(lambda: abort(key, state), f"abort upload of {key!r}")
-
-    def abort_stray_uploads(self, prefix: str) -> int:
-        """Abort uploads open in the store under `prefix`, when the inner sink can."""
-        sweep = getattr(self._inner, "abort_stray_uploads", None)
-        if sweep is None:
-            return 0
-        return int(self._call(lambda: sweep(prefix), f"abort stray uploads under {prefix!r}"))
-
     def open(self, key: str) -> BinaryIO:
         return self._call(lambda: self._inner.open(key), f"open {key!r}")
 
@@ -165,3 +144,26 @@ class RetryingSink:
 
     def remove(self, key: str) -> None:
         self._call(lambda: self._inner.remove(key), f"remove {key!r}")
+
+    def abort_upload(self, key: str, state: str) -> None:
+        self._call(lambda: self._inner.abort_upload(key, state), f"abort upload of {key!r}")
+
+    def abort_stray_uploads(self, prefix: str) -> int:
+        return self._call(
+            lambda: self._inner.abort_stray_uploads(prefix),
+            f"abort stray uploads under {prefix!r}",
+        )
+
+    def temporaries(self, prefix: str = "") -> Iterator[str]:
+        # Materialised inside the retry, like list().
+        found = self._call(
+            lambda: [*self._inner.temporaries(prefix)], f"list temporaries under {prefix!r}"
+        )
+        yield from found
+
+    def remove_stale_temporaries(self, prefix: str = "") -> int:
+        # Safe to repeat: a temporary removed by a failed attempt is simply not found again.
+        return self._call(
+            lambda: self._inner.remove_stale_temporaries(prefix),
+            f"remove stale temporaries under {prefix!r}",
+        )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sluice.server.errors import DataLoss, NotFound
-from sluice.server.storage_errors import local_backend, storage_errors, translate_storage_error
+from sluice.server.storage_errors import storage_errors, translate_storage_error
 from sluice.sinks.base import Sink, join_key
 from sluice.sinks.errors import IntegrityError, ObjectNotFound, StorageError
 
@@ -92,9 +92,8 @@ def verify_export(sink: Sink, manifest_key: str) -> VerifyReport:
     with storage_errors():
         present = [info.key for info in sink.list(folder + "/")]
     extra = sorted(k.rpartition("/")[2] for k in present if k.rpartition("/")[2] not in listed)
-    local = local_backend(sink)
     with storage_errors():
-        temporaries = [] if local is None else list(local.temporaries(folder + "/"))
+        temporaries = list(sink.temporaries(folder + "/"))
     return VerifyReport(
         manifest_key=manifest_key,
         export_id=str(manifest.get("export_id", "")),

@@ -27,7 +27,7 @@ from sluice.server.pipeline.stopping import keeps_uploads
 from sluice.server.planning.plan import ExportPlan, build_plan, plan_destination
 from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from sluice.server.settings import Settings
-from sluice.server.storage_errors import local_backend, storage_errors
+from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink, UploadJournal, join_key
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
@@ -206,12 +206,9 @@ def _source_rows(plan: ExportPlan, settings: Settings) -> int:
 
 
 def _abort_stray_uploads(sink: Sink, prefix: str, *, quietly: bool) -> None:
-    sweep = getattr(sink, "abort_stray_uploads", None)
-    if sweep is None:
-        return
     try:
         with storage_errors():
-            aborted = sweep(prefix + "/")
+            aborted = sink.abort_stray_uploads(prefix + "/")
     except SluiceError as exc:
         if not quietly:
             raise
@@ -226,14 +223,12 @@ def _abort_journalled_uploads(
 ) -> None:
     """Abort the job's journalled resumable uploads except `keep`'s, and forget them, so
     nothing unfinished stays billed or orphaned in the bucket."""
-    abort = getattr(sink, "abort_upload", None)
     for key, state in store.uploads(job_id):
         if key == keep:
             continue
         try:
-            if abort is not None:
-                with storage_errors():
-                    abort(key, state)
+            with storage_errors():
+                sink.abort_upload(key, state)
         except SluiceError as exc:
             if not quietly:
                 raise
@@ -263,14 +258,11 @@ class _StoreUploadJournal:
 
 
 def _remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False) -> None:
-    """Drop half-written files a crash left in the export's folder (local folders only;
-    call only while no writer of the export is active)."""
-    local = local_backend(sink)
-    if local is None:
-        return
+    """Drop half-written files a crash left in the export's folder (stores that write
+    through temporary files; call only while no writer of the export is active)."""
     try:
         with storage_errors():
-            removed = local.remove_stale_temporaries(prefix + "/")
+            removed = sink.remove_stale_temporaries(prefix + "/")
     except SluiceError as exc:
         if not quietly:
             raise

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sluice.server.errors import FailedPrecondition
-from sluice.server.secrets import SecretRef
+from sluice.server.secrets import resolve_secret
 
 SIGNATURE_FORMAT = "sluice-manifest-signature-v1"
 SIGNATURE_SUFFIX = ".sig"
@@ -90,7 +90,7 @@ def load_signer(reference: str) -> ManifestSigner | None:
     if not reference:
         return None
     try:
-        material = SecretRef(reference).resolve()
+        material = resolve_secret(reference)
         return ManifestSigner(parse_private_key(material))
     except ValueError as exc:
         # The reason never includes key material: parse errors describe shapes only.

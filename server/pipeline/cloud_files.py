@@ -50,7 +50,8 @@ class CloudFiles:
     def __init__(self, root: str, profile: S3Profile | AzureProfile | None) -> None:
         self.root = root
         try:
-            self._sink: Sink = open_sink(root, profile=profile)
+            with storage_errors():  # a profile secret that cannot be read
+                self._sink: Sink = open_sink(root, profile=profile)
         except ValueError as exc:
             raise InvalidArgument("spec.source.uri", str(exc)) from None
 

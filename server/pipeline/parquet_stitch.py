@@ -16,7 +16,6 @@ re-encoded with the moved page offsets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -259,11 +258,3 @@ def _check_same_file_fields(first: ThriftStruct, other: ThriftStruct) -> None:
         if first.get(field_id) != other.get(field_id):
             name = _FILE_FIELD_NAMES.get(field_id, f"field {field_id}")
             raise ValueError(f"Parquet files to stitch differ in their FileMetaData {name}")
-
-
-def stitch(files: Iterable[bytes]) -> Iterator[bytes]:
-    """The bytes of one Parquet file holding the row groups of `files`, in order."""
-    stitcher = ParquetStitcher()
-    for file in files:
-        yield stitcher.add(split_file(file))
-    yield stitcher.finish()

@@ -20,7 +20,7 @@ from sluice.server.pipeline.encoders import EncoderKind
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind
 from sluice.server.pipeline.zip_container import ZipCompressor
 from sluice.server.planning.spec import EncryptionSpec
-from sluice.server.secrets import SecretRef
+from sluice.server.secrets import resolve_secret
 from sluice.server.settings import Settings
 
 #: More recipients than any real audience; bounds header size and work per chunk.
@@ -125,6 +125,6 @@ def resolve_named_secret(name: str, settings: Settings, field: str) -> bytes:
             field, f"no secret of that name is configured on the server (configured: {configured})"
         )
     try:
-        return SecretRef(reference).resolve()
+        return resolve_secret(reference)
     except ValueError:
         raise FailedPrecondition(f"the server's secret {name!r} is misconfigured") from None

@@ -247,8 +247,8 @@ def _plan_increment(
     incremental = spec.incremental
     if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
-    sink = open_sink(destination, profile=profile)
     with storage_errors():
+        sink = open_sink(destination, profile=profile)
         return plan_increment(spec.incremental, source_schema, sink, spec.destination.dataset)
 
 

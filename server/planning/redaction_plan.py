@@ -33,7 +33,7 @@ from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, Red
 from sluice.server.pipeline.redaction.redactor import PolicyRedactor
 from sluice.server.pipeline.stages import NoRedaction, Redactor
 from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
-from sluice.server.secrets import SecretRef
+from sluice.server.secrets import resolve_secret
 from sluice.server.settings import Settings
 
 DEFAULT_HASH_KEY: Final = "default"
@@ -265,7 +265,7 @@ def resolve_hash_key(refs: Mapping[str, str], name: str, where: str) -> HashKey:
             f"{where}: hash key {quoted(name)} is not configured on the server (hash_keys)"
         )
     try:
-        secret = SecretRef(reference).resolve()
+        secret = resolve_secret(reference)
     except ValueError:
         raise FailedPrecondition(
             f"{where}: hash key {quoted(name)} is not a valid secret reference"

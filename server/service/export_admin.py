@@ -33,6 +33,7 @@ from sluice.server.jobs.model import JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.plan import outside_export_roots, plan_destination
 from sluice.server.settings import Settings
+from sluice.server.storage_errors import storage_errors
 from sluice.sinks import LocationRefused, classify
 from sluice.sinks.base import Sink
 from sluice.sinks.profiles import AzureProfile, S3Profile
@@ -71,16 +72,18 @@ class ExportAdmin:
         if not ref.strip():
             raise InvalidArgument(field, "give an export id or a manifest URI")
         if ref.rstrip("/").endswith("manifest.json"):
-            return self._from_manifest_uri(ref, field)
+            destination, dataset, export_id = _split_manifest_uri(ref, field)
+            return ExportLocation(self._open(destination, field), destination, dataset, export_id)
         job = self._store.get(ref)
         if job.state == JobState.DELETED:
             raise FailedPrecondition(f"export '{ref}' is deleted; its files were removed")
         if job.state != JobState.SUCCEEDED or not job.manifest_uri:
             raise FailedPrecondition(f"export '{ref}' is {job.state}; it has no manifest yet")
-        # An export this daemon made reaches its destination with the profile it used,
-        # checked as when it ran (a profile since removed is named, not silently dropped).
-        _, profile = plan_destination(job.spec, self._settings)
-        return self._from_manifest_uri(job.manifest_uri, field, profile)
+        # An export this daemon made lies where its spec sent it, reached with the profile
+        # it used, checked as when it ran (a profile since removed is named, not dropped).
+        destination, profile = plan_destination(job.spec, self._settings)
+        sink = self._open(destination, field, profile)
+        return ExportLocation(sink, destination, job.spec.destination.dataset, job.id)
 
     def verify(self, ref: str) -> VerifyReport:
         location = self.locate(ref)
@@ -147,19 +150,6 @@ class ExportAdmin:
         with contextlib.suppress(FailedPrecondition):  # deleted meanwhile by another call
             self._store.transition(job.id, {JobState.SUCCEEDED}, JobState.DELETED)
 
-    def _from_manifest_uri(
-        self, uri: str, field: str, profile: S3Profile | AzureProfile | None = None
-    ) -> ExportLocation:
-        root, _, manifest = uri.rstrip("/").rpartition("/")
-        base, _, export_id = root.rpartition("/")
-        destination, _, dataset = base.rpartition("/")
-        if manifest != "manifest.json" or not destination or not dataset or not export_id:
-            raise InvalidArgument(
-                field, "a manifest URI ends in <dataset>/<export_id>/manifest.json"
-            )
-        sink = self._open(destination, field, profile)
-        return ExportLocation(sink, destination, dataset, export_id)
-
     def _open(
         self, destination: str, field: str, profile: S3Profile | AzureProfile | None = None
     ) -> Sink:
@@ -176,15 +166,18 @@ class ExportAdmin:
             if problem:
                 raise InvalidArgument(field, problem)
         try:
-            return self._open_sink(target, profile=profile)
+            with storage_errors():  # a profile secret that cannot be read
+                return self._open_sink(target, profile=profile)
         except ValueError as exc:  # a malformed bucket or container name, a profile mismatch
             raise InvalidArgument(field, str(exc)) from None
 
 
-def report_problems(report: VerifyReport) -> list[str]:
-    """One line per problem, for logs and the CLI."""
-    lines = [f"missing: {path}" for path in report.missing]
-    lines += [f"corrupt ({c.mismatch}): {c.path}" for c in report.corrupt]
-    lines += [f"extra: {path}" for path in report.extra]
-    lines += [f"temporary: {path}" for path in report.temporaries]
-    return lines
+def _split_manifest_uri(uri: str, field: str) -> tuple[str, str, str]:
+    """(destination, dataset, export id) of a manifest URI a caller gave: the one place
+    such a URI is taken apart (an export id is located from its job record instead)."""
+    root, _, manifest = uri.rstrip("/").rpartition("/")
+    base, _, export_id = root.rpartition("/")
+    destination, _, dataset = base.rpartition("/")
+    if manifest != "manifest.json" or not destination or not dataset or not export_id:
+        raise InvalidArgument(field, "a manifest URI ends in <dataset>/<export_id>/manifest.json")
+    return destination, dataset, export_id

@@ -14,7 +14,7 @@ from sluice.sinks.errors import ObjectNotFound
 from sluice.sinks.profiles import AzureProfile
 from sluice.sinks.ranged_read import ranged_reader
 
-_CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=True)
+_CAPABILITIES = Capabilities(resumable=True)
 
 
 class AzureSink:
@@ -89,3 +89,16 @@ class AzureSink:
 
     def abort_upload(self, key: str, state: str) -> None:
         self._azure.discard_uncommitted(key)
+
+    def abort_stray_uploads(self, prefix: str) -> int:
+        # Blocks staged by an upload no journal names are never committed, and Azure
+        # drops uncommitted blocks by itself (after a week): nothing to sweep here.
+        return 0
+
+    # Unfinished writes are uncommitted blocks, invisible until committed: no temporaries.
+
+    def temporaries(self, prefix: str = "") -> Iterator[str]:
+        return iter(())
+
+    def remove_stale_temporaries(self, prefix: str = "") -> int:
+        return 0

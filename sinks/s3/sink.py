@@ -13,7 +13,7 @@ from sluice.sinks.s3.options import S3Location, build_client
 from sluice.sinks.s3.upload import S3Requests, S3Upload
 from sluice.sinks.upload_state import UploadState
 
-_CAPABILITIES = Capabilities(atomic_commit=True, conditional_create=True, resumable=True)
+_CAPABILITIES = Capabilities(resumable=True)
 
 
 class S3Sink:
@@ -120,3 +120,11 @@ class S3Sink:
         for key, upload_id in uploads:
             self._s3.abort(key, upload_id)
         return len(uploads)
+
+    # Unfinished writes are multipart uploads, invisible until completed: no temporaries.
+
+    def temporaries(self, prefix: str = "") -> Iterator[str]:
+        return iter(())
+
+    def remove_stale_temporaries(self, prefix: str = "") -> int:
+        return 0

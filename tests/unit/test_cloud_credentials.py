@@ -9,6 +9,9 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
+from sluice.server.errors import FailedPrecondition
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks import StorageError, open_sink
 from sluice.sinks.azure.options import AzureLocation, build_container_client
 from sluice.sinks.profiles import AzureProfile, S3Profile
 from tests.servers.identity import TOKEN, IdentityEndpoint
@@ -76,3 +79,26 @@ def test_contradictory_s3_profiles_are_refused() -> None:
     with pytest.raises(ValidationError, match="role_session_name"):
         S3Profile(role_session_name="has spaces", **role)
     assert S3Profile(**role).role_session_name == "sluice"
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        S3Profile(
+            access_key_id_ref="env:TEST_SLUICE_UNSET_KEY",
+            secret_access_key_ref="env:TEST_SLUICE_UNSET_SECRET",
+        ),
+        AzureProfile(connection_string_ref="env:TEST_SLUICE_UNSET_KEY"),
+    ],
+)
+def test_a_profile_secret_that_cannot_be_read_is_a_configuration_problem(
+    profile: S3Profile | AzureProfile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Permanent (never retried), named by its reference, answered as FAILED_PRECONDITION.
+    monkeypatch.delenv("TEST_SLUICE_UNSET_KEY", raising=False)
+    uri = "s3://bucket/p" if profile.kind == "s3" else "az://container/p"
+    with pytest.raises(StorageError, match="secret env:TEST_SLUICE_UNSET_KEY is not set") as raised:
+        open_sink(uri, profile=profile)
+    assert not raised.value.transient
+    with pytest.raises(FailedPrecondition, match="TEST_SLUICE_UNSET_KEY"), storage_errors():
+        open_sink(uri, profile=profile)

@@ -9,8 +9,10 @@ import pytest
 from sluice.client.demo_data import generate
 from sluice.server.committed.retention import RetentionPolicy
 from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.jobs.model import JobState
+from sluice.server.jobs.recovery import recover_jobs
 from sluice.server.jobs.sqlite import SQLiteJobStore
-from sluice.server.service.export_admin import ExportAdmin, report_problems
+from sluice.server.service.export_admin import ExportAdmin
 from sluice.server.settings import load_settings
 from sluice.sinks import LocalSink, open_sink
 from tests.unit.exporting import export_to
@@ -38,7 +40,29 @@ def test_verify_by_manifest_uri(admin: ExportAdmin, exported: list[str], tmp_pat
     assert admin.verify(exported[0]).ok
     (tmp_path / "out/events/20260101T000000Z-a/part-000001.jsonl.zst").write_bytes(b"x")
     report = admin.verify(exported[0])
-    assert report_problems(report) == ["corrupt (size): part-000001.jsonl.zst"]
+    assert [(c.mismatch, c.path) for c in report.corrupt] == [("size", "part-000001.jsonl.zst")]
+    assert not (report.missing or report.extra or report.temporaries)
+
+
+def test_an_export_id_is_located_from_its_job_record(exported: list[str], tmp_path: Path) -> None:
+    settings = load_settings(
+        None, {"state_dir": tmp_path / "state", "allowed_roots": [tmp_path / "out"]}, environ={}
+    )
+    store = SQLiteJobStore(":memory:")
+    assert recover_jobs(store, (tmp_path / "out",)) == 2
+    admin = ExportAdmin(settings, store, open_sink)
+    location = admin.locate("20260102T000000Z-b")
+    assert (location.destination, location.dataset, location.export_id) == (
+        str((tmp_path / "out").resolve()),
+        "events",
+        "20260102T000000Z-b",
+    )
+    assert location.manifest_key == "events/20260102T000000Z-b/manifest.json"
+    assert admin.verify("20260102T000000Z-b").ok
+    assert admin.delete("20260102T000000Z-b") == 3
+    assert store.get("20260102T000000Z-b").state == JobState.DELETED
+    with pytest.raises(FailedPrecondition, match="deleted"):
+        admin.locate("20260102T000000Z-b")
 
 
 def test_paths_outside_the_roots_and_odd_refs_are_refused(

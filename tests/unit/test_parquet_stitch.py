@@ -7,7 +7,7 @@ files that cannot be stitched are refused with the reason."""
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,13 +19,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sluice.server.pipeline import thrift_compact as tc
-from sluice.server.pipeline.parquet_stitch import ParquetStitcher, split_file, stitch
+from sluice.server.pipeline.parquet_stitch import ParquetStitcher, split_file
 
 # Field ids of parquet-format's parquet.thrift used to look inside footers here.
 ROW_GROUPS, COLUMNS, META = 4, 1, 3
 OFFSET_INDEX_OFFSET, OFFSET_INDEX_LENGTH = 4, 5
 COLUMN_INDEX_OFFSET, COLUMN_INDEX_LENGTH = 6, 7
 PAGE_LOCATIONS, PAGE_OFFSET, PAGE_SIZE, PAGE_FIRST_ROW = 1, 1, 2, 3
+
+
+def stitch(files: Iterable[bytes]) -> Iterator[bytes]:
+    """The bytes of one Parquet file holding the row groups of `files`, in order, as the
+    Parquet encoder stitches its parts."""
+    stitcher = ParquetStitcher()
+    for file in files:
+        yield stitcher.add(split_file(file))
+    yield stitcher.finish()
 
 
 def frame(rows: int, start: int = 0) -> pl.DataFrame:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from sluice.secrets import SecretRef, SecretUnavailable
 from sluice.server.errors import FailedPrecondition
-from sluice.server.secrets import SecretRef, load_or_create_key
+from sluice.server.secrets import load_or_create_key, resolve_secret
 from sluice.server.settings import Settings, SettingsError, load_settings
 
 MiB = 1024 * 1024
@@ -259,10 +260,14 @@ def test_missing_secrets_fail_without_their_value(
         f"file:{unreadable}": "folder",
     }
     for reference, named in cases.items():
-        with pytest.raises(FailedPrecondition) as raised:
+        with pytest.raises(SecretUnavailable) as unavailable:
             SecretRef(reference).resolve()
+        assert named in unavailable.value.message
+        # The daemon answers it as the operator's configuration problem.
+        with pytest.raises(FailedPrecondition) as raised:
+            resolve_secret(reference)
         assert raised.value.code == "FAILED_PRECONDITION"
-        assert named in raised.value.message
+        assert raised.value.message == unavailable.value.message
 
 
 def test_a_secret_that_exists_never_appears_in_errors(

@@ -21,8 +21,6 @@ from sluice.sinks import (
     RetryingSink,
     RetryPolicy,
     Sink,
-    is_local_uri,
-    local_path,
     open_sink,
 )
 from sluice.sinks.profiles import AzureProfile, S3Profile
@@ -33,6 +31,10 @@ from tests.servers.fixtures import (
     new_container,
 )
 from tests.servers.processes import ServerProcess, azurite_connection_string
+from tests.unit.upload_journal import MemoryJournal
+
+#: More than one 5 MiB part, with a pattern (not zeros).
+SIX_MIB = bytes(range(256)) * (6 * 4096)
 
 
 def write(sink: Sink, key: str, data: bytes, *, overwrite: bool = True) -> ObjectInfo:
@@ -188,7 +190,41 @@ class SinkContract:
 
     def test_describes_itself(self, sink: Sink) -> None:
         assert "://" in sink.uri
-        assert sink.capabilities.atomic_commit
+
+    # Clean-up duties: every sink has them, a no-op where there is nothing to do.
+
+    def test_a_suspended_upload_is_discarded_by_abort_upload(self, sink: Sink) -> None:
+        journal = MemoryJournal()
+        writer = sink.create("ds/exp/part-1", overwrite=False, journal=journal)
+        writer.write(SIX_MIB)  # a stored part where parts are 5 MiB
+        writer.suspend()
+        # Only resumable sinks journal an upload, and only they have one to discard.
+        assert (journal.state is not None) == sink.capabilities.resumable
+        sink.abort_upload("ds/exp/part-1", journal.state or "")
+        sink.abort_upload("ds/exp/part-1", journal.state or "")  # already gone: fine
+        assert sink.abort_stray_uploads("ds/") == 0
+        assert keys(sink) == []
+        fresh = sink.create("ds/exp/part-1", overwrite=False, journal=MemoryJournal())
+        fresh.write(b"again")
+        assert fresh.commit() == ObjectInfo("ds/exp/part-1", 5)
+
+    def test_what_a_killed_writer_left_is_swept_and_nothing_else(self, sink: Sink) -> None:
+        write(sink, "ds/exp/part-0", b"committed")
+        killed = sink.create("ds/exp/part-1")  # never committed nor aborted
+        killed.write(SIX_MIB)
+        elsewhere = sink.create("ds/other/part-0")  # another export, still writing
+        elsewhere.write(SIX_MIB)
+        left = list(sink.temporaries("ds/exp/"))
+        assert all(key.startswith("ds/exp/part-1") for key in left)
+        sink.abort_stray_uploads("ds/exp/")
+        assert sink.remove_stale_temporaries("ds/exp/") == len(left)
+        assert list(sink.temporaries("ds/exp/")) == []
+        assert sink.abort_stray_uploads("ds/exp/") == 0
+        assert sink.remove_stale_temporaries("ds/exp/") == 0
+        killed.abort()  # harmless once its leftovers are gone
+        assert elsewhere.commit() == ObjectInfo("ds/other/part-0", len(SIX_MIB))
+        assert keys(sink) == ["ds/exp/part-0", "ds/other/part-0"]
+        assert read(sink, "ds/exp/part-0") == b"committed"
 
 
 class TestLocalSink(SinkContract):
@@ -260,11 +296,15 @@ def test_open_sink_local_paths(tmp_path: Path) -> None:
     for uri in (str(target), target.as_uri()):
         sink = open_sink(uri)
         assert isinstance(sink, RetryingSink)
-        assert isinstance(sink.inner, LocalSink)
-        assert sink.uri == "file://" + str(target)
+        assert sink.uri == "file://" + str(target)  # a local folder behind the retries
         assert not target.exists()  # created by the first write, not by opening
     write(open_sink(str(target)), "k", b"v")
     assert (target / "k").read_bytes() == b"v"
+    # The folder really written: no '..', no symbolic links (confinement checks compare it).
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert open_sink(str(tmp_path / "link")).uri == "file://" + str(tmp_path / "real")
+    assert open_sink("file://localhost/data/x/../y").uri == "file:///data/y"
 
 
 @pytest.mark.parametrize(
@@ -289,21 +329,3 @@ def test_open_sink_refuses_everything_outside_the_allow_list(uri: str) -> None:
     # and no other fsspec protocol (or chain of them) is reachable.
     with pytest.raises(LocationRefused):
         open_sink(uri)
-
-
-def test_local_uri_helpers(tmp_path: Path) -> None:
-    assert is_local_uri("/data/out")
-    assert is_local_uri("relative/out")
-    assert is_local_uri("file:///data/out")
-    assert not is_local_uri("s3://bucket/out")
-    assert not is_local_uri("memory://x")
-    assert not is_local_uri("")
-    assert local_path("file:///data/a%20b") == Path("/data/a b")
-    assert local_path("file://localhost/data/x/../y") == Path("/data/y")
-    (tmp_path / "real").mkdir()
-    (tmp_path / "link").symlink_to(tmp_path / "real")
-    assert local_path(str(tmp_path / "link")) == (tmp_path / "real").resolve()
-    with pytest.raises(ValueError):
-        local_path("file://otherhost/data")
-    with pytest.raises(ValueError):
-        local_path("s3://bucket")

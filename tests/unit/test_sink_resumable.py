@@ -16,25 +16,10 @@ from sluice.sinks.upload_state import UploadState
 from tests.servers.fault_proxy import FaultPlan, FaultProxy
 from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket, new_container, s3_client
 from tests.servers.processes import ServerProcess, azurite_connection_string
+from tests.unit.upload_journal import MemoryJournal
 
 MiB = 1024 * 1024
 PART = 5 * MiB
-
-
-class MemoryJournal:
-    def __init__(self) -> None:
-        self.state: str | None = None
-        self.saves = 0
-
-    def load(self) -> str | None:
-        return self.state
-
-    def save(self, state: str) -> None:
-        self.state = state
-        self.saves += 1
-
-    def clear(self) -> None:
-        self.state = None
 
 
 def _s3_sink(
@@ -112,7 +97,7 @@ def test_a_suspended_upload_can_still_be_discarded(
     assert [p["PartNumber"] for p in listed["Parts"]] == sorted(p.number for p in journalled)
     assert len(journalled) == 3
 
-    sink.abort_upload("k", journal.state or "")  # type: ignore[attr-defined]
+    sink.abort_upload("k", journal.state or "")
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
     # Without a journal nothing could ever find the upload again: suspend aborts it.
     unjournalled = sink.create("u", overwrite=False)
@@ -242,6 +227,6 @@ def test_uploads_the_journal_never_saw_are_swept_from_the_store(
     elsewhere = sink.create("ds/other/part-000000.jsonl", overwrite=False, journal=None)
     elsewhere.write(_payload(PART + 1))
 
-    assert sink.abort_stray_uploads("ds/exp/") == 1  # type: ignore[attr-defined]
-    assert sink.abort_stray_uploads("ds/exp/") == 0  # type: ignore[attr-defined]
+    assert sink.abort_stray_uploads("ds/exp/") == 1
+    assert sink.abort_stray_uploads("ds/exp/") == 0
     assert sink.abort_stray_uploads("ds/other/") == 1  # other prefixes were left alone

@@ -69,6 +69,22 @@ class FlakySink:
         self._maybe_fail()
         self.inner.remove(key)
 
+    def abort_upload(self, key: str, state: str) -> None:
+        self._maybe_fail()
+        self.inner.abort_upload(key, state)
+
+    def abort_stray_uploads(self, prefix: str) -> int:
+        self._maybe_fail()
+        return self.inner.abort_stray_uploads(prefix)
+
+    def temporaries(self, prefix: str = "") -> Iterator[str]:
+        self._maybe_fail()
+        return self.inner.temporaries(prefix)
+
+    def remove_stale_temporaries(self, prefix: str = "") -> int:
+        self._maybe_fail()
+        return self.inner.remove_stale_temporaries(prefix)
+
 
 class Sleeps:
     def __init__(self) -> None:
@@ -117,9 +133,21 @@ def test_every_sink_call_is_retried() -> None:
     writer.commit()
     flaky.failures, flaky.calls = 1, 0
     assert [info.key for info in sink.list()] == ["b", "c"]
+    # The clean-up duties too: a sweep that hit a throttled store is tried again.
+    flaky.failures, flaky.calls = 1, 0
+    sink.abort_upload("c", "{}")
+    assert flaky.calls == 2
+    flaky.failures, flaky.calls = 1, 0
+    assert sink.abort_stray_uploads("") == 0
+    assert flaky.calls == 2
+    flaky.failures, flaky.calls = 1, 0
+    assert list(sink.temporaries()) == []
+    assert flaky.calls == 2
+    flaky.failures, flaky.calls = 1, 0
+    assert sink.remove_stale_temporaries() == 0
+    assert flaky.calls == 2
     assert sink.uri == "memory://flaky"
     assert sink.capabilities == flaky.capabilities
-    assert sink.inner is flaky
 
 
 def test_a_listing_that_fails_halfway_restarts_whole() -> None:

@@ -1,0 +1,58 @@
+"""Secrets by reference. Configuration names where a secret lives ("env:NAME",
+"file:PATH"); only this module reads the value, and errors never contain it.
+
+Below both the daemon and storage (sinks resolve profile credentials with it), so it
+raises its own SecretUnavailable: the daemon answers it as FAILED_PRECONDITION
+(sluice.server.secrets), sinks as a permanent StorageError.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class SecretUnavailable(Exception):
+    """A reference names a secret that cannot be read (unset, empty, unreadable). The
+    message names the reference, never a value."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SecretRef:
+    """A reference such as "env:SLUICE_DIGEST_KEY" or "file:/run/secrets/key"."""
+
+    def __init__(self, reference: str) -> None:
+        scheme, sep, target = reference.partition(":")
+        if not sep or scheme not in {"env", "file"} or not target:
+            # Not echoed: a value that is not a reference is often the secret itself.
+            raise ValueError(
+                f"a secret reference must be env:NAME or file:PATH, not a value "
+                f"({len(reference)} characters)"
+            )
+        self.scheme = scheme
+        self.target = target
+
+    def __repr__(self) -> str:
+        # Safe to log: the reference, never the value.
+        return f"SecretRef({self.scheme}:{self.target})"
+
+    def resolve(self) -> bytes:
+        """The secret's bytes (a file's surrounding whitespace stripped). Raises
+        SecretUnavailable."""
+        if self.scheme == "env":
+            value = os.environ.get(self.target)
+            if not value:
+                raise SecretUnavailable(f"secret env:{self.target} is not set")
+            return value.encode()
+        try:
+            data = Path(self.target).read_bytes().strip()
+        except OSError as exc:
+            raise SecretUnavailable(
+                f"secret file:{self.target} cannot be read ({exc.strerror})"
+            ) from None
+        if not data:
+            raise SecretUnavailable(f"secret file:{self.target} is empty")
+        return data
