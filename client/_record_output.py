@@ -1,19 +1,28 @@
-"""Decoding verified chunk plaintext and writing records as JSON lines, CSV or Parquet
-(used by `sluice export read`)."""
+"""Writing verified chunk plaintext out as JSON lines, CSV or Parquet (used by
+`sluice export read`).
+
+An export read in its own text format passes through unchanged: JSONL chunks as stored,
+CSV chunks joined under the first chunk's header. That needs nothing beyond
+`pip install sluice`. Any other pair decodes through Polars (and writes Parquet through
+PyArrow), the `read` extra, imported only then."""
 
 from __future__ import annotations
 
 import io
 import json
 from collections.abc import Callable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from sluice.client._extras import install_hint
 from sluice.client._reader import ExportReadError, VerifiedChunk
-from sluice.server.pipeline.temporal_text import temporal_as_text
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+#: Formats an export is read back in byte for byte, without decoding.
+PASS_THROUGH_FORMATS = frozenset({"jsonl", "csv"})
 
 
 class RecordWriter:
@@ -26,12 +35,16 @@ class RecordWriter:
         self._csv_header = True
 
     def write(self, chunk: VerifiedChunk, source_format: str) -> None:
-        if self._fmt == "jsonl" and source_format == "jsonl":
-            # Pass the verified bytes through unchanged: no re-encoding, exact values.
-            data = chunk.plaintext.read()
-            _check_count(chunk, data.count(b"\n"))
-            self._sink.write(data)
+        if self._fmt == source_format and self._fmt in PASS_THROUGH_FORMATS:
+            self._pass_through(chunk)
             return
+        try:
+            import polars  # noqa: F401 - checked here, used by the helpers below
+
+            # The text form of dates and times is the export's own (see temporal_text).
+            from sluice.server.pipeline.temporal_text import temporal_as_text
+        except ImportError as exc:
+            raise ExportReadError(self._needs_read_extra(source_format, exc)) from None
         frame = _decode(chunk, source_format)
         _check_count(chunk, frame.height)
         if self._fmt != "parquet":
@@ -45,14 +58,41 @@ class RecordWriter:
             self._csv_header = False
             self._sink.write(buffer.getvalue())
         else:
-            table = frame.to_arrow()
-            if self._parquet is None:
-                self._parquet = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), table.schema)
-            self._parquet.write_table(table.cast(self._parquet.schema))
+            self._write_parquet(frame, source_format)
 
     def close(self) -> None:
         if self._parquet is not None:
             self._parquet.close()
+
+    def _pass_through(self, chunk: VerifiedChunk) -> None:
+        # The verified bytes unchanged: no re-encoding, exact values.
+        data = chunk.plaintext.read()
+        if self._fmt == "jsonl":
+            _check_count(chunk, data.count(b"\n"))
+            self._sink.write(data)
+            return
+        records, header_end = _csv_layout(data)
+        _check_count(chunk, records)
+        if not self._csv_header:
+            data = data[header_end:]
+        elif header_end:
+            # Only a chunk that has a header line writes it (an empty one has none).
+            self._csv_header = False
+        self._sink.write(data)
+
+    def _write_parquet(self, frame: pl.DataFrame, source_format: str) -> None:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise ExportReadError(self._needs_read_extra(source_format, exc)) from None
+        table: pa.Table = frame.to_arrow()
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), table.schema)
+        self._parquet.write_table(table.cast(self._parquet.schema))
+
+    def _needs_read_extra(self, source_format: str, exc: ImportError) -> str:
+        return install_hint(f"reading {source_format} chunks as {self._fmt}", "read", exc)
 
 
 def _check_count(chunk: VerifiedChunk, found: int) -> None:
@@ -63,17 +103,39 @@ def _check_count(chunk: VerifiedChunk, found: int) -> None:
         )
 
 
-_DECODERS: dict[str, Callable[[IO[bytes]], pl.DataFrame]] = {
-    "jsonl": pl.read_ndjson,
-    "csv": pl.read_csv,
-    "parquet": pl.read_parquet,
-    "arrow": pl.read_ipc,
-    "json": lambda handle: pl.DataFrame(json.load(handle)["data"]),
-}
+def _csv_layout(data: bytes) -> tuple[int, int]:
+    """(records below the header, bytes of the header line) of one CSV chunk.
+
+    Exports write RFC 4180 CSV: a field holding a quote, comma or newline is quoted and
+    its quotes are doubled. So a newline ends a record exactly where the quotes before it
+    are balanced, i.e. in the even-numbered pieces of the data split at every quote."""
+    record_ends = 0
+    header_end = 0
+    offset = 0
+    for number, piece in enumerate(data.split(b'"')):
+        if number % 2 == 0 and (newlines := piece.count(b"\n")):
+            if not record_ends:
+                header_end = offset + piece.index(b"\n") + 1
+            record_ends += newlines
+        offset += len(piece) + 1
+    if data and not data.endswith(b"\n"):
+        # A last line without its newline is a record too (the readers agree).
+        record_ends += 1
+        header_end = header_end or len(data)
+    return max(record_ends - 1, 0), header_end
 
 
 def _decode(chunk: VerifiedChunk, source_format: str) -> pl.DataFrame:
-    decoder = _DECODERS.get(source_format)
+    import polars as pl
+
+    decoders: dict[str, Callable[[IO[bytes]], pl.DataFrame]] = {
+        "jsonl": pl.read_ndjson,
+        "csv": pl.read_csv,
+        "parquet": pl.read_parquet,
+        "arrow": pl.read_ipc,
+        "json": lambda handle: pl.DataFrame(json.load(handle)["data"]),
+    }
+    decoder = decoders.get(source_format)
     if decoder is None:
         raise ExportReadError(f"cannot decode format {source_format!r}")
     if chunk.records == 0:
@@ -89,6 +151,8 @@ def _decode(chunk: VerifiedChunk, source_format: str) -> pl.DataFrame:
 
 def _nested_as_json(frame: pl.DataFrame) -> pl.DataFrame:
     """CSV has no nested values: write structs and lists as JSON text, as exports do."""
+    import polars as pl
+
     nested = [n for n, t in frame.schema.items() if t.is_nested()]
     return frame.with_columns(
         pl.struct(pl.col(n).alias("v")).struct.json_encode().str.slice(5).str.head(-1).alias(n)

@@ -16,6 +16,7 @@ import click
 
 from sluice.client._client import ExportClient
 from sluice.client._errors import ExportFailedError
+from sluice.client._extras import install_hint
 from sluice.client.cli.manifest import load_manifest, render_manifest
 from sluice.client.cli.output import EXIT_EXPORT_FAILED, CliError, stderr, stdout, summary_line
 from sluice.client.cli.progress import wait_with_bar
@@ -49,6 +50,7 @@ LOG_TAIL_LINES = 20
 )
 def demo(rows: int, state_dir: Path, keep_running: bool) -> None:
     """Run a complete export against a throwaway local daemon."""
+    _require_server()
     out = stdout()
     state_dir = state_dir.resolve()
     source_dir = state_dir / "source"
@@ -102,13 +104,19 @@ def demo(rows: int, state_dir: Path, keep_running: bool) -> None:
             _stop_daemon(daemon)
 
 
-def _generate(path: Path, rows: int) -> Path:
-    # Lazy: sample data needs the server's dependencies (polars), other commands do not.
-    generate: Callable[..., Path]
+def _require_server() -> None:
+    """Fail before any work when the daemon's dependencies (the `server` extra) are
+    missing: the demo runs the daemon, and its sample data needs Polars and PyArrow."""
     try:
-        generate = importlib.import_module("sluice.client.demo_data").generate
+        importlib.import_module("sluice.server.main")
     except ImportError as exc:
-        raise CliError(f"the demo needs the Sluice server package installed ({exc})") from exc
+        raise CliError(install_hint("`sluice demo`", "server", exc)) from None
+
+
+def _generate(path: Path, rows: int) -> Path:
+    # Looked up by name: sample data needs Polars, which only the server extra installs,
+    # and the client type-checks without it.
+    generate: Callable[..., Path] = importlib.import_module("sluice.client.demo_data").generate
     return generate(path, rows, seed=7, format="parquet")
 
 

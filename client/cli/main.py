@@ -12,6 +12,7 @@ import click
 
 from sluice.client._client import ADDRESS_ENV, DEFAULT_ADDRESS
 from sluice.client._errors import ServerUnreachableError, SluiceError
+from sluice.client._extras import install_hint
 from sluice.client.cli.context import CliState
 from sluice.client.cli.export import export_group
 from sluice.client.cli.history import delete, diff, retain, verify
@@ -103,11 +104,13 @@ def serve(
     """
     # Looked up by name at run time so client-only installs (and every other command)
     # never import the server's heavy dependencies, and the client type-checks alone.
+    # `pip install sluice` ships the daemon's code but not its dependencies (the
+    # `server` extra): importing it fails on the first one missing.
     run_server: Callable[[Path | None, Mapping[str, object]], int]
     try:
         run_server = importlib.import_module("sluice.server.main").serve
     except ImportError as exc:
-        raise CliError(f"`sluice serve` needs the Sluice server package ({exc})") from exc
+        raise CliError(install_hint("`sluice serve`", "server", exc)) from None
 
     # Only options actually given, so the settings file and defaults keep the rest.
     overrides: dict[str, object] = {}

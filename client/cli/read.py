@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from sluice.client._errors import SluiceError
+from sluice.client._extras import install_hint
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import CliError
 from sluice.client.cli.paths import export_ref
@@ -72,7 +73,7 @@ def read_export(
     one-line error and a non-zero exit status. A file output appears only when
     every chunk was read.
     """
-    # Imported here: Polars, Arrow and fsspec would slow every other command's start.
+    # Imported here: fsspec and the ciphers would slow every other command's start.
     from sluice.client._reader import ExportReader, ExportReadError, Keys, load_identities
     from sluice.client._record_output import RecordWriter
 
@@ -87,12 +88,14 @@ def read_export(
             identities=load_identities([p.read_text() for p in identity_files]),
             passphrase=passphrase,
         )
-        reader = ExportReader(
-            resolve_manifest(export_ref(manifest_uri), cli_state().client),
-            keys,
-            public_key=_public_key(public_key) if public_key else None,
-            published_key=_published_key,
-        )
+        uri = resolve_manifest(export_ref(manifest_uri), cli_state().client)
+        signer = _public_key(public_key) if public_key else None
+        try:
+            reader = ExportReader(uri, keys, public_key=signer, published_key=_published_key)
+        except ImportError as exc:
+            # fsspec imports a URL's storage library (s3fs, adlfs) when first asked for it.
+            scheme = uri.partition("://")[0]
+            raise CliError(install_hint(f"reading {scheme}:// exports", "cloud", exc)) from None
         source_format = str(reader.output.get("format", "jsonl"))
         target = fmt or (source_format if source_format in OUTPUT_FORMATS else "jsonl")
         with _AtomicOutput(output) as sink:
