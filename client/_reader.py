@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,25 +22,20 @@ import fsspec
 import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sluice.server.execution.signing import (
-    SIGNATURE_SUFFIX,
-    SignatureError,
-    load_public_key,
-    verify,
-)
-from sluice.server.pipeline.ciphers.age import AgeFormatError
-from sluice.server.pipeline.ciphers.age_reader import (
+from sluice.format.age import AgeFormatError
+from sluice.format.age_reader import (
     Identity,
     PassphraseIdentity,
     decrypt_stream,
     read_identities,
 )
-from sluice.server.pipeline.ciphers.zip_reader import ZipFormatError, read_zip
+from sluice.format.layout import CHUNK_NAME, manifest_key, signature_key
+from sluice.format.signatures import SignatureError, load_public_key, verify
+from sluice.format.zip_reader import ZipFormatError, read_zip
 
 #: Plaintext and stored bytes stay in memory up to this size, then spill to a temp file.
 SPOOL_IN_MEMORY = 32 * 1024 * 1024
 _COPY_SIZE = 1 << 20
-_CHUNK_NAME = re.compile(r"^part-(\d{6,})\.[A-Za-z0-9.]+$")
 
 
 class ExportReadError(Exception):
@@ -86,7 +80,7 @@ class ExportReader:
     ) -> None:
         self._fs, self._manifest_path = fsspec.core.url_to_fs(manifest_uri)
         if self._fs.isdir(self._manifest_path):
-            self._manifest_path = posixpath.join(self._manifest_path, "manifest.json")
+            self._manifest_path = manifest_key(self._manifest_path)
         self._folder = posixpath.dirname(self._manifest_path)
         self._keys = keys
         raw = self._read_small(self._manifest_path, "manifest")
@@ -118,7 +112,7 @@ class ExportReader:
         public_key: Ed25519PublicKey | None,
         published_key: Callable[[], str] | None,
     ) -> bool:
-        signature_path = self._manifest_path + SIGNATURE_SUFFIX
+        signature_path = signature_key(self._manifest_path)
         if not self._fs.exists(signature_path):
             if public_key is not None:
                 raise ExportReadError(
@@ -145,7 +139,7 @@ class ExportReader:
             raise ExportReadError("the manifest lists no chunks")
         for position, chunk in enumerate(chunks):
             path = str(chunk.get("path", "")) if isinstance(chunk, dict) else ""
-            match = _CHUNK_NAME.match(path)
+            match = CHUNK_NAME.match(path)
             # A chunk name is a plain file name whose number is its position: a manifest
             # cannot point outside its folder or reorder chunks unnoticed.
             if not match or int(match.group(1)) != position or chunk.get("index") != position:

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sluice.client._reader import ExportReadError, VerifiedChunk
-from sluice.server.pipeline.temporal_text import temporal_as_text
+from sluice.format.temporal_text import temporal_as_text
 
 
 class RecordWriter:

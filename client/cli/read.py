@@ -105,7 +105,7 @@ def read_export(
 
 
 def _public_key(value: str) -> Ed25519PublicKey:
-    from sluice.server.execution.signing import SignatureError, load_public_key
+    from sluice.format.signatures import SignatureError, load_public_key
 
     text = Path(value).read_text() if Path(value).is_file() else value
     try:

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from sluice.format.layout import chunk_stem, manifest_key
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import canonical_types
@@ -78,7 +79,7 @@ class ExportPlan:
 
     @staticmethod
     def chunk_stem(index: int) -> str:
-        return f"part-{index:06d}"
+        return chunk_stem(index)
 
     def data_file_name(self, stem: str) -> str:
         """`stem` with the extensions of this export's format, compression and cipher."""
@@ -102,7 +103,7 @@ class ExportPlan:
 
     @property
     def manifest_key(self) -> str:
-        return join_key(self.prefix, "manifest.json")
+        return manifest_key(self.prefix)
 
 
 def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPlan:

@@ -9,10 +9,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
+from sluice.format.layout import MANIFEST_NAME, export_folder, manifest_key
+from sluice.format.manifest import Manifest
 from sluice.server.committed.catalog import CommittedExport, committed_exports
 from sluice.server.committed.chunk_diff import ChunkDiff, diff_chunks
+from sluice.server.committed.manifests import read_manifest
 from sluice.server.committed.record_diff import (
     IndexedExport,
     RecordChange,
@@ -27,7 +30,7 @@ from sluice.server.committed.retention import (
     delete_export,
     plan_retention,
 )
-from sluice.server.committed.verify import VerifyReport, load_manifest, verify_export
+from sluice.server.committed.verify import VerifyReport, verify_export
 from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from sluice.server.jobs.model import JobState
 from sluice.server.jobs.store import JobStore
@@ -53,11 +56,11 @@ class ExportLocation:
 
     @property
     def folder(self) -> str:
-        return f"{self.dataset}/{self.export_id}"
+        return export_folder(self.dataset, self.export_id)
 
     @property
     def manifest_key(self) -> str:
-        return f"{self.folder}/manifest.json"
+        return manifest_key(self.folder)
 
 
 class ExportAdmin:
@@ -70,7 +73,7 @@ class ExportAdmin:
         """An export id known to the job store, or the URI of a manifest.json."""
         if not ref.strip():
             raise InvalidArgument(field, "give an export id or a manifest URI")
-        if ref.rstrip("/").endswith("manifest.json"):
+        if ref.rstrip("/").endswith(MANIFEST_NAME):
             return self._from_manifest_uri(ref, field)
         job = self._store.get(ref)
         if job.state == JobState.DELETED:
@@ -102,8 +105,8 @@ class ExportAdmin:
             exports.append(IndexedExport(location.sink, location.folder, self.manifest(location)))
         return diff_records(exports[0], exports[1])
 
-    def manifest(self, location: ExportLocation) -> dict[str, Any]:
-        return load_manifest(location.sink, location.manifest_key)
+    def manifest(self, location: ExportLocation) -> Manifest:
+        return read_manifest(location.sink, location.manifest_key)
 
     def chain(self, destination: str, dataset: str) -> list[CommittedExport]:
         sink = self._open(destination, "destination")
@@ -153,9 +156,9 @@ class ExportAdmin:
         root, _, manifest = uri.rstrip("/").rpartition("/")
         base, _, export_id = root.rpartition("/")
         destination, _, dataset = base.rpartition("/")
-        if manifest != "manifest.json" or not destination or not dataset or not export_id:
+        if manifest != MANIFEST_NAME or not destination or not dataset or not export_id:
             raise InvalidArgument(
-                field, "a manifest URI ends in <dataset>/<export_id>/manifest.json"
+                field, f"a manifest URI ends in <dataset>/<export_id>/{MANIFEST_NAME}"
             )
         sink = self._open(destination, field, profile)
         return ExportLocation(sink, destination, dataset, export_id)

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import pytest
 
+from sluice.format.manifest import Watermark
 from sluice.server.errors import InvalidArgument
 from sluice.server.planning.watermarks import (
-    Watermark,
     batch_maximum,
     check_cursor,
     later,
