@@ -93,7 +93,7 @@ def read_export(
             public_key=_public_key(public_key) if public_key else None,
             published_key=_published_key,
         )
-        source_format = str(reader.output.get("format", "jsonl"))
+        source_format = reader.output.format
         target = fmt or (source_format if source_format in OUTPUT_FORMATS else "jsonl")
         with _AtomicOutput(output) as sink:
             writer = RecordWriter(target, sink)
