@@ -30,8 +30,9 @@ from sluice.format.age_reader import (
 )
 from sluice.format.json_fields import ManifestError
 from sluice.format.layout import CHUNK_NAME, manifest_key, signature_key
-from sluice.format.manifest import ChunkEntry, Manifest, OutputInfo
+from sluice.format.manifest import Manifest, OutputInfo
 from sluice.format.signatures import SignatureError, load_public_key, verify
+from sluice.format.stored_objects import ChunkEntry
 from sluice.format.zip_reader import ZipFormatError, read_zip
 
 #: Plaintext and stored bytes stay in memory up to this size, then spill to a temp file.

@@ -19,7 +19,8 @@ from sluice.client._client import ExportClient
 from sluice.client.cli.output import CliError, fmt_bytes, fmt_count, plural, print_wide
 from sluice.client.cli.paths import export_ref, local_path, manifest_uri
 from sluice.format.json_fields import ManifestError
-from sluice.format.manifest import ChunkEntry, Manifest
+from sluice.format.manifest import Manifest
+from sluice.format.stored_objects import ChunkEntry
 
 #: Chunks shown at each end of the table; the middle of a long export is elided.
 EDGE_CHUNKS = 5

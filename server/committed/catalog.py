@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sluice.format.layout import MANIFEST_NAME
-from sluice.format.manifest import KeyIndexEntry, Manifest, Watermark
+from sluice.format.manifest import Manifest, Watermark
+from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink

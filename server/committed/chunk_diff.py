@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sluice.format.manifest import ChunkEntry, Manifest
+from sluice.format.manifest import Manifest
+from sluice.format.stored_objects import ChunkEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument
 
 

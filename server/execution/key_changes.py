@@ -18,7 +18,8 @@ from pathlib import Path
 import polars as pl
 
 from sluice.format.layout import INDEX_NAME
-from sluice.format.manifest import DIGEST_ALGORITHM, ChangeCounts, KeyIndexEntry
+from sluice.format.manifest import ChangeCounts
+from sluice.format.stored_objects import DIGEST_ALGORITHM, KeyIndexEntry
 from sluice.server.errors import FailedPrecondition, Interrupted
 from sluice.server.execution.tombstones import StoredTombstones, TombstoneWriter
 from sluice.server.keyindex.compare import ADDED, BASE, CHANGE, CHANGED, REMOVED, compare_range

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sluice.format.manifest import (
-    DIGEST_ALGORITHM,
-    ChunkEntry,
     ContentDigest,
     IdsInfo,
     IncrementalInfo,
@@ -23,6 +21,7 @@ from sluice.format.manifest import (
     Watermark,
     totals_of,
 )
+from sluice.format.stored_objects import DIGEST_ALGORITHM, ChunkEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import DataLoss
 from sluice.server.execution.key_changes import KeyedChanges, index_entry
@@ -53,13 +52,7 @@ def build_manifest(
         skipped_rows = sum(dict(c.counters).get(SKIPPED_ROWS, 0) for c in chunks)
     query = spec.query
     increment = plan.increment
-    entries = tuple(
-        ChunkEntry(
-            c.index, c.path, c.records, c.stored_bytes, c.sha256, c.content_digest,
-            c.source_start, c.source_end,
-        )
-        for c in chunks
-    )  # fmt: skip
+    entries = tuple(_chunk_entry(c) for c in chunks)
     return Manifest(
         export_id=plan.export_id,
         dataset=spec.destination.dataset,
@@ -124,6 +117,19 @@ def write_manifest(sink: Sink, key: str, manifest: Manifest) -> None:
     existing = read_manifest(sink, key)
     if _chunk_digests(existing) != _chunk_digests(manifest):
         raise DataLoss(f"a different manifest already commits {key}")
+
+
+def _chunk_entry(chunk: ChunkRecord) -> ChunkEntry:
+    return ChunkEntry(
+        index=chunk.index,
+        path=chunk.path,
+        records=chunk.records,
+        stored_bytes=chunk.stored_bytes,
+        sha256=chunk.sha256,
+        content_digest=chunk.content_digest,
+        start_row=chunk.source_start,
+        end_row=chunk.source_end,
+    )
 
 
 def _chunk_digests(manifest: Manifest) -> list[tuple[str, str]]:

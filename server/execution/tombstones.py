@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from sluice.format.layout import TOMBSTONES_STEM
-from sluice.format.manifest import TombstonesEntry
+from sluice.format.stored_objects import TombstonesEntry
 from sluice.server.pipeline.encoders import Encoder
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
 from sluice.server.planning.plan import ExportPlan

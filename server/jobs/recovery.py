@@ -20,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 
 from sluice.format.layout import MANIFEST_NAME, export_folder, manifest_key
-from sluice.format.manifest import ChunkEntry, Manifest
+from sluice.format.manifest import Manifest
+from sluice.format.stored_objects import ChunkEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.jobs.model import ChunkRecord, Job, JobState, Progress

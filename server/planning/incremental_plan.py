@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import polars as pl
 
-from sluice.format.manifest import KeyIndexEntry, Watermark
+from sluice.format.manifest import Watermark
+from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.committed.catalog import CommittedExport, latest_export
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.planning.spec import IncrementalSpec

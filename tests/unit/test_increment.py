@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from sluice.client.demo_data import generate
-from sluice.format.manifest import KeyIndexEntry
+from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument
 from sluice.server.planning.incremental_plan import plan_increment
 from sluice.server.planning.spec import ExportSpec, IncrementalSpec

@@ -8,7 +8,8 @@ from dataclasses import replace
 import polars as pl
 import pytest
 
-from sluice.format.manifest import KeyIndexEntry, Manifest
+from sluice.format.manifest import Manifest
+from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.committed.record_diff import (
     BATCH_CHANGES,
     IndexedExport,
