@@ -113,15 +113,15 @@ def _peak_rss_mib() -> float:
 
 def run_domain(base: str, other: str) -> dict[str, float]:
     """In this process: the merge-join and one JSON line per change (to /dev/null)."""
+    from sluice.server.committed.manifests import read_manifest
     from sluice.server.committed.record_diff import IndexedExport, RecordDiffSummary, diff_records
-    from sluice.server.committed.verify import load_manifest
 
     exports = []
     for uri in (base, other):
         path = Path(uri.removeprefix("file://"))
         sink = LocalSink(path.parent.parent.parent)
         key = f"bench/{path.parent.name}/manifest.json"
-        exports.append(IndexedExport(sink, key.rpartition("/")[0], load_manifest(sink, key)))
+        exports.append(IndexedExport(sink, key.rpartition("/")[0], read_manifest(sink, key)))
     started = time.perf_counter()
     changes = 0
     with open("/dev/null", "w") as sink_file:

@@ -26,7 +26,7 @@ from typing import Any
 
 from benchmarks.observer import QuietObserver
 from sluice.client.demo_data import generate
-from sluice.server.pipeline.ciphers import bech32
+from sluice.format import bech32
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.planning.plan import build_plan
 from sluice.server.planning.spec import (

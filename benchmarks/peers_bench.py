@@ -49,8 +49,8 @@ from benchmarks.peers_report import (
     write_chart,
     write_report,
 )
-from sluice.server.pipeline.ciphers import bech32
-from sluice.server.pipeline.ciphers.age import RECIPIENT_HRP
+from sluice.format import bech32
+from sluice.format.age import RECIPIENT_HRP
 
 
 @dataclass(frozen=True)

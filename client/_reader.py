@@ -10,38 +10,34 @@ tag has passed. So no record of a chunk that fails is ever emitted.
 from __future__ import annotations
 
 import hashlib
-import json
 import posixpath
-import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, BinaryIO, cast
 
 import fsspec
 import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sluice.server.execution.signing import (
-    SIGNATURE_SUFFIX,
-    SignatureError,
-    load_public_key,
-    verify,
-)
-from sluice.server.pipeline.ciphers.age import AgeFormatError
-from sluice.server.pipeline.ciphers.age_reader import (
+from sluice.format.age import AgeFormatError
+from sluice.format.age_reader import (
     Identity,
     PassphraseIdentity,
     decrypt_stream,
     read_identities,
 )
-from sluice.server.pipeline.ciphers.zip_reader import ZipFormatError, read_zip
+from sluice.format.json_fields import ManifestError
+from sluice.format.layout import CHUNK_NAME, manifest_key, signature_key
+from sluice.format.manifest import Manifest, OutputInfo
+from sluice.format.signatures import SignatureError, load_public_key, verify
+from sluice.format.stored_objects import ChunkEntry
+from sluice.format.zip_reader import ZipFormatError, read_zip
 
 #: Plaintext and stored bytes stay in memory up to this size, then spill to a temp file.
 SPOOL_IN_MEMORY = 32 * 1024 * 1024
 _COPY_SIZE = 1 << 20
-_CHUNK_NAME = re.compile(r"^part-(\d{6,})\.[A-Za-z0-9.]+$")
 
 
 class ExportReadError(Exception):
@@ -86,22 +82,20 @@ class ExportReader:
     ) -> None:
         self._fs, self._manifest_path = fsspec.core.url_to_fs(manifest_uri)
         if self._fs.isdir(self._manifest_path):
-            self._manifest_path = posixpath.join(self._manifest_path, "manifest.json")
+            self._manifest_path = manifest_key(self._manifest_path)
         self._folder = posixpath.dirname(self._manifest_path)
         self._keys = keys
         raw = self._read_small(self._manifest_path, "manifest")
         self.signed = self._check_signature(raw, public_key, published_key)
         try:
-            self.manifest: dict[str, Any] = json.loads(raw)
-        except ValueError:
-            raise ExportReadError("the manifest is not valid JSON") from None
-        if not isinstance(self.manifest, dict):
-            raise ExportReadError("not a Sluice manifest (expected a JSON object)")
-        self._check_manifest()
+            self.manifest = Manifest.from_json(raw)
+        except ManifestError as exc:
+            raise ExportReadError(f"the manifest is unreadable: {exc}") from None
+        self._check_chunk_names()
 
     @property
-    def output(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self.manifest.get("output") or {})
+    def output(self) -> OutputInfo:
+        return self.manifest.output
 
     def _read_small(self, path: str, what: str) -> bytes:
         try:
@@ -118,7 +112,7 @@ class ExportReader:
         public_key: Ed25519PublicKey | None,
         published_key: Callable[[], str] | None,
     ) -> bool:
-        signature_path = self._manifest_path + SIGNATURE_SUFFIX
+        signature_path = signature_key(self._manifest_path)
         if not self._fs.exists(signature_path):
             if public_key is not None:
                 raise ExportReadError(
@@ -139,24 +133,20 @@ class ExportReader:
             raise ExportReadError(str(exc)) from None
         return True
 
-    def _check_manifest(self) -> None:
-        chunks = self.manifest.get("chunks")
-        if not isinstance(chunks, list):
-            raise ExportReadError("the manifest lists no chunks")
-        for position, chunk in enumerate(chunks):
-            path = str(chunk.get("path", "")) if isinstance(chunk, dict) else ""
-            match = _CHUNK_NAME.match(path)
+    def _check_chunk_names(self) -> None:
+        for position, chunk in enumerate(self.manifest.chunks):
+            match = CHUNK_NAME.match(chunk.path)
             # A chunk name is a plain file name whose number is its position: a manifest
             # cannot point outside its folder or reorder chunks unnoticed.
-            if not match or int(match.group(1)) != position or chunk.get("index") != position:
+            if not match or int(match.group(1)) != position or chunk.index != position:
                 raise ExportReadError(f"manifest chunk {position} has an unexpected path or index")
 
     def chunks(self) -> Iterator[VerifiedChunk]:
-        for chunk in self.manifest["chunks"]:
+        for chunk in self.manifest.chunks:
             yield self._read_chunk(chunk)
 
-    def _read_chunk(self, chunk: dict[str, Any]) -> VerifiedChunk:
-        index, path = int(chunk["index"]), str(chunk["path"])
+    def _read_chunk(self, chunk: ChunkEntry) -> VerifiedChunk:
+        index, path = chunk.index, chunk.path
         where = f"chunk {index} ({path})"
         stored = self._fetch_verified(chunk, where)
         plaintext = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
@@ -172,13 +162,13 @@ class ExportReader:
         finally:
             stored.close()
         plaintext.seek(0)
-        return VerifiedChunk(index, path, int(chunk.get("records", 0)), cast(IO[bytes], plaintext))
+        return VerifiedChunk(index, path, chunk.records, cast(IO[bytes], plaintext))
 
-    def _fetch_verified(self, chunk: dict[str, Any], where: str) -> IO[bytes]:
+    def _fetch_verified(self, chunk: ChunkEntry, where: str) -> IO[bytes]:
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
         digest = hashlib.sha256()
         try:
-            with self._fs.open(posixpath.join(self._folder, chunk["path"]), "rb") as handle:
+            with self._fs.open(posixpath.join(self._folder, chunk.path), "rb") as handle:
                 while piece := handle.read(_COPY_SIZE):
                     digest.update(piece)
                     spool.write(piece)
@@ -186,7 +176,7 @@ class ExportReader:
             spool.close()
             raise ExportReadError(f"{where} is missing") from None
         size = spool.tell()
-        if size != chunk.get("stored_bytes") or digest.hexdigest() != chunk.get("sha256"):
+        if size != chunk.stored_bytes or digest.hexdigest() != chunk.sha256:
             spool.close()
             raise ExportReadError(
                 f"{where} does not match the manifest's sha256 "
@@ -196,15 +186,15 @@ class ExportReader:
         return cast(IO[bytes], spool)
 
     def _decrypt(self, stored: IO[bytes]) -> Iterable[bytes]:
-        scheme = (self.output.get("encryption") or {}).get("scheme", "none")
-        compression = self.output.get("compression")
+        scheme = self.output.encryption.scheme
+        compression = self.output.compression
         stream = cast(BinaryIO, stored)
         if scheme == "age":
             identities = self._keys.age_identities()
             if not identities:
                 raise AgeFormatError("the export is age-encrypted: give --identity or a passphrase")
             return decrypt_stream(stream, identities)
-        if compression == "zip" and self.output.get("compression_applied") != "internal":
+        if compression == "zip" and not self.output.internal_compression:
             # The zip container is decrypted (zip AES) and inflated in one step.
             return read_zip(stream, self._keys.passphrase)
         if scheme != "none":
@@ -212,8 +202,8 @@ class ExportReader:
         return _pieces(stream)
 
     def _decompress(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
-        compression = self.output.get("compression")
-        if self.output.get("compression_applied") == "internal" or compression in {"none", "zip"}:
+        compression = self.output.compression
+        if self.output.internal_compression or compression in {"none", "zip"}:
             yield from pieces
             return
         if compression == "zstd":

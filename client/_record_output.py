@@ -42,7 +42,7 @@ class RecordWriter:
             import polars  # noqa: F401 - checked here, used by the helpers below
 
             # The text form of dates and times is the export's own (see temporal_text).
-            from sluice.server.pipeline.temporal_text import temporal_as_text
+            from sluice.format.temporal_text import temporal_as_text
         except ImportError as exc:
             raise ExportReadError(self._needs_read_extra(source_format, exc)) from None
         frame = _decode(chunk, source_format)

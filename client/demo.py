@@ -91,8 +91,8 @@ def demo(rows: int, state_dir: Path, keep_running: bool) -> None:
                 raise click.exceptions.Exit(EXIT_EXPORT_FAILED) from exc
             click.echo(summary_line(final))
             out.print("[bold]4/4[/] the manifest")
-            manifest, where = load_manifest(final.manifest_uri, lambda: ExportClient(address))
-            render_manifest(manifest, where, out)
+            loaded = load_manifest(final.manifest_uri, lambda: ExportClient(address))
+            render_manifest(loaded.manifest, loaded.where, out)
         if keep_running:
             stop = False
             out.print(

@@ -430,8 +430,8 @@ def manifest(target: str, as_json: bool) -> None:
     ID_OR_PATH is a manifest.json path, its folder, a file:// URL, or an export id whose
     manifest is on local storage.
     """
-    data, where = load_manifest(target, cli_state().client)
+    loaded = load_manifest(target, cli_state().client)
     if as_json:
-        print_json(data)
+        print_json(loaded.document)
     else:
-        render_manifest(data, where, stdout())
+        render_manifest(loaded.manifest, loaded.where, stdout())

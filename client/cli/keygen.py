@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sluice.client.cli.output import CliError, print_json
-from sluice.server.execution.signing import key_id, public_key_pem
-from sluice.server.pipeline.ciphers import bech32
-from sluice.server.pipeline.ciphers.age import IDENTITY_HRP, RECIPIENT_HRP
+from sluice.format import bech32
+from sluice.format.age import IDENTITY_HRP, RECIPIENT_HRP
+from sluice.format.signatures import key_id, public_key_pem
 
 
 @click.command("keygen")

@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlparse
 from sluice.client._client import ExportClient
 from sluice.client._convert import state_name
 from sluice.client.cli.output import CliError
+from sluice.format.layout import MANIFEST_NAME, manifest_key
 
-MANIFEST = "manifest.json"
 _FILE_PREFIXES = ("file://", "file:")
 
 
@@ -91,15 +91,15 @@ def export_ref(target: str) -> ExportRef:
     local = local_path(absolute)
     assert local is not None
     if local.is_dir():
-        absolute = absolute.rstrip("/") + "/" + MANIFEST
+        absolute = manifest_key(absolute)
     return _manifest_ref(absolute)
 
 
 def _manifest_ref(uri: str) -> ExportRef:
     """A manifest's URI (a folder gets manifest.json appended; exports keep it under
     <destination>/<dataset>/<export_id>/, so the folder's name is the id)."""
-    if posixpath.basename(uri.rstrip("/")) != MANIFEST and not uri.endswith(".json"):
-        uri = uri.rstrip("/") + "/" + MANIFEST
+    if posixpath.basename(uri.rstrip("/")) != MANIFEST_NAME and not uri.endswith(".json"):
+        uri = manifest_key(uri)
     return ExportRef(export_id=posixpath.basename(posixpath.dirname(uri)), manifest_uri=uri)
 
 

@@ -96,7 +96,7 @@ def read_export(
             # fsspec imports a URL's storage library (s3fs, adlfs) when first asked for it.
             scheme = uri.partition("://")[0]
             raise CliError(install_hint(f"reading {scheme}:// exports", "cloud", exc)) from None
-        source_format = str(reader.output.get("format", "jsonl"))
+        source_format = reader.output.format
         target = fmt or (source_format if source_format in OUTPUT_FORMATS else "jsonl")
         with _AtomicOutput(output) as sink:
             writer = RecordWriter(target, sink)
@@ -108,7 +108,7 @@ def read_export(
 
 
 def _public_key(value: str) -> Ed25519PublicKey:
-    from sluice.server.execution.signing import SignatureError, load_public_key
+    from sluice.format.signatures import SignatureError, load_public_key
 
     text = Path(value).read_text() if Path(value).is_file() else value
     try:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
-from sluice.server.committed.verify import load_manifest
+from sluice.format.layout import MANIFEST_NAME
+from sluice.format.manifest import Manifest, Watermark
+from sluice.format.stored_objects import KeyIndexEntry
+from sluice.server.committed.manifests import read_manifest
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink
-
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,14 @@ class CommittedExport:
     records: int
     chunks: int
     stored_bytes: int
-    watermark: Any
-    #: The manifest's "key_index" entry (keyed exports), or None.
-    key_index: dict[str, Any] | None = None
+    watermark: Watermark | None
+    #: The manifest's key index entry (keyed exports), or None.
+    key_index: KeyIndexEntry | None = None
 
 
 def committed_exports(sink: Sink, dataset: str) -> list[CommittedExport]:
     """Every committed export of `dataset`, oldest first (by finish time, then id)."""
-    found = [_describe(key, load_manifest(sink, key)) for key in _manifest_keys(sink, dataset)]
+    found = [_describe(key, read_manifest(sink, key)) for key in _manifest_keys(sink, dataset)]
     return sorted(found, key=lambda e: (e.finished_at, e.export_id))
 
 
@@ -49,22 +50,26 @@ def _manifest_keys(sink: Sink, dataset: str) -> Iterator[str]:
         for info in sink.list(dataset + "/"):
             parts = info.key.split("/")
             # dataset/<export_id>/manifest.json: deeper or shallower objects are not ours.
-            if len(parts) == 3 and parts[2] == MANIFEST:
+            if len(parts) == 3 and parts[2] == MANIFEST_NAME:
                 yield info.key
 
 
-def _describe(key: str, manifest: dict[str, Any]) -> CommittedExport:
-    totals = manifest.get("totals", {})
+def _describe(key: str, manifest: Manifest) -> CommittedExport:
+    dataset, export_id = key.split("/")[:2]
     return CommittedExport(
-        export_id=str(manifest.get("export_id", key.split("/")[1])),
-        dataset=str(manifest.get("dataset", key.split("/")[0])),
+        export_id=manifest.export_id or export_id,
+        dataset=manifest.dataset or dataset,
         manifest_key=key,
-        created_at=str(manifest.get("created_at", "")),
-        finished_at=str(manifest.get("finished_at", "")),
-        parent_export_id=manifest.get("parent_export_id"),
-        records=int(totals.get("records", 0)),
-        chunks=int(totals.get("chunks", 0)),
-        stored_bytes=int(totals.get("stored_bytes", 0)),
-        watermark=manifest.get("watermark"),
-        key_index=manifest.get("key_index") or None,
+        created_at=_text(manifest.created_at),
+        finished_at=_text(manifest.finished_at),
+        parent_export_id=manifest.parent_export_id,
+        records=manifest.totals.records,
+        chunks=manifest.totals.chunks,
+        stored_bytes=manifest.totals.stored_bytes,
+        watermark=manifest.watermark,
+        key_index=manifest.key_index,
     )
+
+
+def _text(time: datetime | None) -> str:
+    return "" if time is None else time.isoformat()

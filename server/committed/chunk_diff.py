@@ -9,8 +9,9 @@ instead, which only matches byte-identical chunks; the result says which was use
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from sluice.format.manifest import Manifest
+from sluice.format.stored_objects import ChunkEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument
 
 
@@ -40,38 +41,41 @@ class ChunkDiff:
         return sum(c.stored_bytes for c in self.removed)
 
 
-def diff_chunks(base: dict[str, Any], other: dict[str, Any]) -> ChunkDiff:
+def diff_chunks(base: Manifest, other: Manifest) -> ChunkDiff:
     """What `other` has that `base` lacks (added) and the reverse (removed)."""
     check_same_dataset(base, other)
     same_key = _key_id(base) is not None and _key_id(base) == _key_id(other)
-    field = "content_digest" if same_key else "sha256"
-    base_chunks = {c[field]: c for c in base["chunks"]}
-    other_chunks = {c[field]: c for c in other["chunks"]}
+    matched_by = "content_digest" if same_key else "sha256"
+    base_chunks = {_digest(c, same_key): c for c in base.chunks}
+    other_chunks = {_digest(c, same_key): c for c in other.chunks}
     return ChunkDiff(
-        base_export_id=str(base.get("export_id")),
-        other_export_id=str(other.get("export_id")),
-        matched_by=field,
+        base_export_id=base.export_id,
+        other_export_id=other.export_id,
+        matched_by=matched_by,
         added=tuple(_ref(c) for d, c in other_chunks.items() if d not in base_chunks),
         removed=tuple(_ref(c) for d, c in base_chunks.items() if d not in other_chunks),
         unchanged=len(base_chunks.keys() & other_chunks.keys()),
     )
 
 
-def check_same_dataset(base: dict[str, Any], other: dict[str, Any]) -> None:
+def check_same_dataset(base: Manifest, other: Manifest) -> None:
     """Two different exports of one dataset, or the error saying why not."""
-    if base.get("export_id") == other.get("export_id"):
+    if base.export_id == other.export_id:
         raise InvalidArgument("other", "an export cannot be diffed with itself")
-    if base.get("dataset") != other.get("dataset"):
+    if base.dataset != other.dataset:
         raise FailedPrecondition(
-            f"exports belong to different datasets ({base.get('dataset')!r} and "
-            f"{other.get('dataset')!r}); diff compares exports of one dataset"
+            f"exports belong to different datasets ({base.dataset!r} and "
+            f"{other.dataset!r}); diff compares exports of one dataset"
         )
 
 
-def _key_id(manifest: dict[str, Any]) -> str | None:
-    digest = manifest.get("content_digest")
-    return digest.get("key_id") if isinstance(digest, dict) else None
+def _key_id(manifest: Manifest) -> str | None:
+    return manifest.content_digest.key_id if manifest.content_digest else None
 
 
-def _ref(chunk: dict[str, Any]) -> ChunkRef:
-    return ChunkRef(str(chunk["path"]), int(chunk["records"]), int(chunk["stored_bytes"]))
+def _digest(chunk: ChunkEntry, by_content: bool) -> str:
+    return chunk.content_digest if by_content else chunk.sha256
+
+
+def _ref(chunk: ChunkEntry) -> ChunkRef:
+    return ChunkRef(chunk.path, chunk.records, chunk.stored_bytes)

@@ -8,10 +8,10 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
 
 import polars as pl
 
+from sluice.format.manifest import Manifest
 from sluice.server.committed.chunk_diff import check_same_dataset
 from sluice.server.errors import FailedPrecondition
 from sluice.server.keyindex.compare import (
@@ -40,7 +40,7 @@ class IndexedExport:
 
     sink: Sink
     folder: str
-    manifest: dict[str, Any]
+    manifest: Manifest
 
 
 @dataclass(frozen=True)
@@ -61,20 +61,15 @@ class RecordDiffSummary:
     changed_columns: dict[str, int] = field(default_factory=dict)
 
 
-def record_level_note(base: dict[str, Any], other: dict[str, Any]) -> str:
+def record_level_note(base: Manifest, other: Manifest) -> str:
     """Why two manifests cannot be compared record by record ("" when they can)."""
-    base_index, other_index = base.get("key_index"), other.get("key_index")
-    missing = [
-        str(m.get("export_id"))
-        for m, index in ((base, base_index), (other, other_index))
-        if not isinstance(index, dict)
-    ]
-    if missing:
+    base_index, other_index = base.key_index, other.key_index
+    missing = [m.export_id for m in (base, other) if m.key_index is None]
+    if missing or base_index is None or other_index is None:
         return f"no key index in export(s) {', '.join(missing)} (exported without --key)"
-    assert isinstance(base_index, dict) and isinstance(other_index, dict)
-    if base_index.get("key") != other_index.get("key"):
+    if base_index.key != other_index.key:
         return "the exports are keyed by different columns"
-    if base_index.get("key_id") != other_index.get("key_id"):
+    if base_index.key_id != other_index.key_id:
         return "the key indexes were made under different index keys"
     return ""
 
@@ -92,7 +87,8 @@ def diff_records(
     with ExitStack() as stack:
         cursors = []
         for export in (base, other):
-            key = join_key(export.folder, str(export.manifest["key_index"]["path"]))
+            assert export.manifest.key_index is not None  # record_level_note said so
+            key = join_key(export.folder, export.manifest.key_index.path)
             with storage_errors():
                 handle = stack.enter_context(export.sink.open(key))
             cursors.append(open_index(handle))
@@ -106,8 +102,8 @@ def diff_records(
             columns.update(changes.get_column(CHANGED_COLUMNS).explode().drop_nulls().to_list())
             yield from _batches(changes)
     yield RecordDiffSummary(
-        base_export_id=str(base.manifest.get("export_id")),
-        other_export_id=str(other.manifest.get("export_id")),
+        base_export_id=base.manifest.export_id,
+        other_export_id=other.manifest.export_id,
         added=counts[ADDED],
         removed=counts[REMOVED],
         changed=counts[CHANGED],

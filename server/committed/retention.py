@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sluice.format.layout import export_folder, manifest_key, signature_key
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.errors import InvalidArgument
 from sluice.server.storage_errors import storage_errors
@@ -107,8 +108,9 @@ def delete_export(sink: Sink, dataset: str, export_id: str) -> int:
     local sink also removes the folder they leave empty). Returns how many objects were
     removed, the manifest and signature included. Safe to run again after an
     interruption."""
-    prefix = f"{dataset}/{export_id}/"
-    first = [prefix + name for name in ("manifest.json", "manifest.json.sig")]
+    folder = export_folder(dataset, export_id)
+    prefix = folder + "/"
+    first = [manifest_key(folder), signature_key(manifest_key(folder))]
     with storage_errors():
         stored = [info.key for info in sink.list(prefix)]
         for key in first:

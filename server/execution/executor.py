@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from sluice.format.layout import signature_key
 from sluice.server.errors import Interrupted, SluiceError, safe_summary
 from sluice.server.execution.key_changes import KeyedChanges, detect_changes
-from sluice.server.execution.manifest_writer import build_manifest, encode_manifest, write_manifest
-from sluice.server.execution.signing import SIGNATURE_SUFFIX, load_signer
+from sluice.server.execution.manifest_writer import build_manifest, write_manifest
+from sluice.server.execution.signing import load_signer
 from sluice.server.jobs.model import ChunkRecord, Job, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
@@ -164,7 +165,7 @@ def _commit(
         keyed=keyed,
         skipped_rows=skipped_rows,
     )
-    _write_signature(plan, sink, encode_manifest(manifest), context.settings)
+    _write_signature(plan, sink, manifest.to_json(), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)
     # Every chunk is committed: nothing of this export may stay open in the store. The
     # export already counts, so a failed sweep is logged rather than failing it.
@@ -184,7 +185,7 @@ def _write_signature(
     with storage_errors():
         if any(o.key == plan.manifest_key for o in sink.list(plan.manifest_key)):
             return
-        writer = sink.create(plan.manifest_key + SIGNATURE_SUFFIX, overwrite=True)
+        writer = sink.create(signature_key(plan.manifest_key), overwrite=True)
         try:
             writer.write(signer.sign(manifest_bytes))
             writer.commit()

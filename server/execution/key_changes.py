@@ -12,12 +12,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
+from sluice.format.layout import INDEX_NAME
+from sluice.format.manifest import ChangeCounts
+from sluice.format.stored_objects import DIGEST_ALGORITHM, KeyIndexEntry
 from sluice.server.errors import FailedPrecondition, Interrupted
 from sluice.server.execution.tombstones import StoredTombstones, TombstoneWriter
 from sluice.server.keyindex.compare import ADDED, BASE, CHANGE, CHANGED, REMOVED, compare_range
@@ -33,7 +35,6 @@ from sluice.server.keyindex.seal import KeySealer
 from sluice.server.keyindex.sorter import RangeSorter, range_upper
 from sluice.server.keyindex.store import (
     INDEX_FORMAT,
-    INDEX_NAME,
     IndexWriter,
     StoredIndex,
     open_index,
@@ -49,17 +50,6 @@ from sluice.sinks.base import Sink, join_key
 
 #: Digest batches held before they are spilled to the range files, in pipeline batches.
 _SPILL_BATCHES = 4
-
-
-@dataclass(frozen=True)
-class ChangeCounts:
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-
-    def to_json(self) -> dict[str, int]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -96,10 +86,10 @@ def detect_changes(
     keys = IndexKeys.derive(base_key)
     key = plan.increment.key
     parent_index = plan.increment.parent_index
-    if parent_index is not None and parent_index.get("key_id") != keys.key_id:
+    if parent_index is not None and parent_index.key_id != keys.key_id:
         raise FailedPrecondition(
             f"the parent export {plan.increment.parent_export_id}'s key index was made under "
-            f"key id {parent_index.get('key_id')}, this server's is {keys.key_id}; configure "
+            f"key id {parent_index.key_id or None}, this server's is {keys.key_id}; configure "
             "the same key_index_key (or content_digest_key), or start a new chain with a "
             "full export"
         )
@@ -140,7 +130,7 @@ class _Comparison:
         parent = self._plan.increment.parent_index
         with storage_errors():
             handle = (
-                self._sink.open(join_key(self._plan.increment.parent_folder, parent["path"]))
+                self._sink.open(join_key(self._plan.increment.parent_folder, parent.path))
                 if parent is not None
                 else None
             )
@@ -235,17 +225,17 @@ def _index_schema(digests: pl.Schema) -> pl.Schema:
     return _stored_rows(pl.DataFrame(schema=digests), pl.Series([], dtype=pl.Binary)).schema
 
 
-def index_entry(changes: KeyedChanges, plan: ExportPlan) -> dict[str, Any]:
+def index_entry(changes: KeyedChanges, plan: ExportPlan) -> KeyIndexEntry:
     """The manifest's "key_index" entry."""
-    return {
-        "path": changes.index.path,
-        "format": INDEX_FORMAT,
-        "sorted_by": KEY_DIGEST,
-        "rows": changes.index.rows,
-        "stored_bytes": changes.index.stored_bytes,
-        "sha256": changes.index.sha256,
-        "key": list(plan.increment.key),
-        "columns": plan.schema.names(),
-        "algorithm": "hmac-sha256",
-        "key_id": changes.key_id,
-    }
+    return KeyIndexEntry(
+        path=changes.index.path,
+        format=INDEX_FORMAT,
+        sorted_by=KEY_DIGEST,
+        rows=changes.index.rows,
+        stored_bytes=changes.index.stored_bytes,
+        sha256=changes.index.sha256,
+        key=plan.increment.key,
+        columns=tuple(plan.schema.names()),
+        algorithm=DIGEST_ALGORITHM,
+        key_id=changes.key_id,
+    )

@@ -1,13 +1,28 @@
-"""The export manifest (format v1): plain JSON, written last, never overwritten.
-Its presence is what commits an export; see ARCHITECTURE.md for the contract."""
+"""Building an export's manifest from its plan and journalled chunks, and writing it:
+last, atomically, never overwritten. Its presence is what commits an export; the model
+and its JSON are the export format's (sluice.format.manifest)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
+from sluice.format.manifest import (
+    ContentDigest,
+    IdsInfo,
+    IncrementalInfo,
+    Manifest,
+    OutputInfo,
+    QueryInfo,
+    RedactionInfo,
+    SchemaField,
+    SourceInfo,
+    TimeRangeInfo,
+    Watermark,
+    totals_of,
+)
+from sluice.format.stored_objects import DIGEST_ALGORITHM, ChunkEntry
+from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import DataLoss
 from sluice.server.execution.key_changes import KeyedChanges, index_entry
 from sluice.server.jobs.model import ChunkRecord
@@ -15,12 +30,9 @@ from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.cursor_values import CursorValue, later
 from sluice.server.pipeline.encoders import arrow_schema
 from sluice.server.planning.plan import ExportPlan
-from sluice.server.planning.watermarks import Watermark
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink
 from sluice.sinks.errors import ObjectExists
-
-FORMAT_VERSION = 1
 
 
 def build_manifest(
@@ -32,7 +44,7 @@ def build_manifest(
     digest_key_id: str,
     keyed: KeyedChanges | None = None,
     skipped_rows: int | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """The manifest of an export of `chunks`. `skipped_rows` counts the source rows left
     out as unparseable (None: those the chunks counted)."""
     spec = plan.spec
@@ -40,84 +52,60 @@ def build_manifest(
         skipped_rows = sum(dict(c.counters).get(SKIPPED_ROWS, 0) for c in chunks)
     query = spec.query
     increment = plan.increment
-    return {
-        "format_version": FORMAT_VERSION,
-        "export_id": plan.export_id,
-        "dataset": spec.destination.dataset,
-        "parent_export_id": increment.parent_export_id,
-        "created_at": created_at.isoformat(),
-        "finished_at": finished_at.isoformat(),
-        "source": {
+    entries = tuple(_chunk_entry(c) for c in chunks)
+    return Manifest(
+        export_id=plan.export_id,
+        dataset=spec.destination.dataset,
+        parent_export_id=increment.parent_export_id,
+        created_at=created_at,
+        finished_at=finished_at,
+        source=SourceInfo(
             **plan.source.describe(),
-            "on_bad_rows": plan.source.on_bad_rows,
-            "skipped_rows": skipped_rows,
-            **({"schema": dict(plan.source.column_types)} if plan.source.column_types else {}),
-        },
-        "query": {
-            "columns": list(plan.query.columns),
-            "where": query.where or None,
-            "time_range": None
+            on_bad_rows=plan.source.on_bad_rows,
+            skipped_rows=skipped_rows,
+            schema=plan.source.column_types,
+        ),
+        query=QueryInfo(
+            columns=tuple(plan.query.columns),
+            where=query.where,
+            time_range=None
             if query.time_range is None
-            else {
-                "column": query.time_range.column,
-                "since": _iso(query.time_range.since),
-                "until": _iso(query.time_range.until),
-            },
-            "ids": {"column": query.id_column, "count": len(query.ids)} if query.ids else None,
-        },
-        "output": {
-            "format": plan.encoder.name,
-            "compression": plan.compressor.name,
-            "level": plan.level if plan.compressor.name != "none" else None,
-            "compression_applied": "internal" if plan.encoder.internal_compression else "stream",
-            "encryption": plan.cipher.description,
-        },
-        "schema": _schema_fields(plan),
-        "totals": {
-            "records": sum(c.records for c in chunks),
-            "chunks": len(chunks),
-            "stored_bytes": sum(c.stored_bytes for c in chunks),
-        },
-        "watermark": next_watermark(plan, chunks),
-        "incremental": {
-            "mode": increment.mode,
-            "cursor": increment.cursor or None,
-            "since": increment.since.to_json() if increment.since else None,
-            "lookback_seconds": spec.incremental.lookback_seconds,
-            "key": list(increment.key) or None,
-            "changes": keyed.counts.to_json() if keyed else None,
-        },
-        "redaction": {**plan.redactor.describe(), "counts": _redaction_counts(chunks)},
-        "content_digest": {"algorithm": "hmac-sha256", "key_id": digest_key_id},
-        "labels": dict(spec.labels),
-        "key_index": index_entry(keyed, plan) if keyed else None,
-        "tombstones": keyed.tombstones.to_json(increment.key)
-        if keyed and keyed.tombstones
-        else None,
-        "chunks": [
-            {
-                "index": c.index,
-                "path": c.path,
-                "records": c.records,
-                "stored_bytes": c.stored_bytes,
-                "sha256": c.sha256,
-                "content_digest": c.content_digest,
-                "source_range": {"start_row": c.source_start, "end_row": c.source_end},
-            }
-            for c in chunks
-        ],
-    }
+            else TimeRangeInfo(
+                query.time_range.column, query.time_range.since, query.time_range.until
+            ),
+            ids=IdsInfo(query.id_column, len(query.ids)) if query.ids else None,
+        ),
+        output=OutputInfo(
+            format=plan.encoder.name,
+            compression=plan.compressor.name,
+            level=plan.level if plan.compressor.name != "none" else None,
+            compression_applied="internal" if plan.encoder.internal_compression else "stream",
+            encryption=plan.cipher.description,
+        ),
+        schema=_schema_fields(plan),
+        totals=totals_of(entries),
+        watermark=next_watermark(plan, chunks),
+        incremental=IncrementalInfo(
+            mode=increment.mode,
+            cursor=increment.cursor,
+            since=increment.since,
+            lookback_seconds=spec.incremental.lookback_seconds,
+            key=increment.key,
+            changes=keyed.counts if keyed else None,
+        ),
+        redaction=RedactionInfo(plan.redactor.describe(), _redaction_counts(chunks)),
+        content_digest=ContentDigest(DIGEST_ALGORITHM, digest_key_id),
+        labels=spec.labels,
+        key_index=index_entry(keyed, plan) if keyed else None,
+        tombstones=keyed.tombstones.entry(increment.key) if keyed and keyed.tombstones else None,
+        chunks=entries,
+    )
 
 
-def encode_manifest(manifest: dict[str, Any]) -> bytes:
-    """The exact bytes stored as manifest.json (and covered by manifest.json.sig)."""
-    return json.dumps(manifest, indent=2, sort_keys=False).encode() + b"\n"
-
-
-def write_manifest(sink: Sink, key: str, manifest: dict[str, Any]) -> None:
+def write_manifest(sink: Sink, key: str, manifest: Manifest) -> None:
     """Write the manifest atomically and only once. Finding one already there is fine
     when it commits the same chunks (a retry after a crash); otherwise it is data loss."""
-    body = encode_manifest(manifest)
+    body = manifest.to_json()
     with storage_errors():
         writer = sink.create(key, overwrite=False)
         try:
@@ -126,25 +114,36 @@ def write_manifest(sink: Sink, key: str, manifest: dict[str, Any]) -> None:
             return
         except ObjectExists:
             writer.abort()
-        with sink.open(key) as handle:
-            existing = json.load(handle)
+    existing = read_manifest(sink, key)
     if _chunk_digests(existing) != _chunk_digests(manifest):
         raise DataLoss(f"a different manifest already commits {key}")
 
 
-def _chunk_digests(manifest: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(c["path"], c["sha256"]) for c in manifest.get("chunks", [])]
+def _chunk_entry(chunk: ChunkRecord) -> ChunkEntry:
+    return ChunkEntry(
+        index=chunk.index,
+        path=chunk.path,
+        records=chunk.records,
+        stored_bytes=chunk.stored_bytes,
+        sha256=chunk.sha256,
+        content_digest=chunk.content_digest,
+        start_row=chunk.source_start,
+        end_row=chunk.source_end,
+    )
 
 
-def _schema_fields(plan: ExportPlan) -> list[dict[str, Any]]:
-    schema = arrow_schema(plan.schema)
-    return [
-        {"name": field.name, "type": str(field.type), "nullable": field.nullable}
-        for field in schema
-    ]
+def _chunk_digests(manifest: Manifest) -> list[tuple[str, str]]:
+    return [(c.path, c.sha256) for c in manifest.chunks]
 
 
-def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> dict[str, Any] | None:
+def _schema_fields(plan: ExportPlan) -> tuple[SchemaField, ...]:
+    return tuple(
+        SchemaField(field.name, str(field.type), field.nullable)
+        for field in arrow_schema(plan.schema)
+    )
+
+
+def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> Watermark | None:
     """The largest cursor among the exported rows; with no new rows, the parent's."""
     if not plan.cursor:
         return None
@@ -155,7 +154,7 @@ def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> dict[str,
     since = plan.increment.since
     if value is None and since is not None:
         value = later(value, since.value, dtype)
-    return Watermark(plan.cursor, value, str(dtype)).to_json()
+    return Watermark(plan.cursor, value, str(dtype))
 
 
 def _redaction_counts(chunks: Sequence[ChunkRecord]) -> dict[str, dict[str, int]]:
@@ -169,7 +168,3 @@ def _redaction_counts(chunks: Sequence[ChunkRecord]) -> dict[str, dict[str, int]
             per_rule = counts.setdefault(rule, {})
             per_rule[column] = per_rule.get(column, 0) + value
     return counts
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
+from sluice.format.layout import TOMBSTONES_STEM
+from sluice.format.stored_objects import TombstonesEntry
 from sluice.server.pipeline.encoders import Encoder
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
 from sluice.server.planning.plan import ExportPlan
@@ -21,7 +22,6 @@ OP_COLUMN = "__sluice_op"
 DELETE = "delete"
 #: The chunk index encoders see for the tombstone file (formats that record one).
 _TOMBSTONE_INDEX = -1
-_STEM = "tombstones"
 
 
 @dataclass(frozen=True)
@@ -32,18 +32,18 @@ class StoredTombstones:
     sha256: str
     content_digest: str
 
-    def to_json(self, key: Sequence[str]) -> dict[str, Any]:
+    def entry(self, key: Sequence[str]) -> TombstonesEntry:
         """The manifest's "tombstones" entry."""
-        return {
-            "path": self.path,
-            "records": self.records,
-            "stored_bytes": self.stored_bytes,
-            "sha256": self.sha256,
-            "content_digest": self.content_digest,
-            "key": list(key),
-            "op_column": OP_COLUMN,
-            "op": DELETE,
-        }
+        return TombstonesEntry(
+            self.path,
+            self.records,
+            self.stored_bytes,
+            self.sha256,
+            self.content_digest,
+            tuple(key),
+            OP_COLUMN,
+            DELETE,
+        )
 
 
 class TombstoneWriter:
@@ -60,7 +60,7 @@ class TombstoneWriter:
 
     @property
     def name(self) -> str:
-        return self._plan.pipeline.data_file_name(_STEM)
+        return self._plan.pipeline.data_file_name(TOMBSTONES_STEM)
 
     def add(self, keys: list[str]) -> None:
         if not keys:
@@ -107,7 +107,7 @@ class TombstoneWriter:
             chunk = OpenChunk(
                 _TOMBSTONE_INDEX,
                 writer,
-                make_compressor(config, self._zstd_threads, _STEM),
+                make_compressor(config, self._zstd_threads, TOMBSTONES_STEM),
                 config.cipher.make(),
                 self._content_key,
             )

@@ -18,9 +18,11 @@ import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from sluice.server.committed.verify import load_manifest
+from sluice.format.layout import MANIFEST_NAME, export_folder, manifest_key
+from sluice.format.manifest import Manifest
+from sluice.format.stored_objects import ChunkEntry
+from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.jobs.model import ChunkRecord, Job, JobState, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
@@ -40,7 +42,6 @@ from sluice.server.settings import Settings
 from sluice.sinks.local import LocalSink
 
 _log = logging.getLogger("sluice.jobs")
-MANIFEST = "manifest.json"
 #: Sidecar files SQLite keeps beside the store; a lost store's are set aside, never
 #: replayed over a fresh one.
 _SIDECARS = ("-wal", "-shm")
@@ -81,11 +82,11 @@ def recover_jobs(store: JobStore, roots: tuple[Path, ...]) -> int:
     restored = 0
     for root in roots:
         for destination, dataset, export_id in _manifest_folders(root):
-            key = f"{dataset}/{export_id}/{MANIFEST}"
+            key = manifest_key(export_folder(dataset, export_id))
             try:
-                manifest = load_manifest(LocalSink(destination), key)
+                manifest = read_manifest(LocalSink(destination), key)
                 job, chunks = job_from_manifest(manifest, destination, key)
-            except (SluiceError, KeyError, TypeError, ValueError) as exc:
+            except (SluiceError, ValueError) as exc:
                 reason = exc.message if isinstance(exc, SluiceError) else repr(exc)
                 _log.warning("not restoring %s/%s: %s", destination, key, reason)
                 continue
@@ -98,83 +99,76 @@ def recover_jobs(store: JobStore, roots: tuple[Path, ...]) -> int:
 
 
 def job_from_manifest(
-    manifest: dict[str, Any], destination: Path, key: str
+    manifest: Manifest, destination: Path, key: str
 ) -> tuple[Job, list[ChunkRecord]]:
-    """A succeeded job as far as the manifest tells it (KeyError/TypeError/ValueError
-    when a field it needs is missing or malformed)."""
-    created_at = _time(manifest["created_at"])
-    finished_at = _time(manifest["finished_at"])
-    chunks = [_chunk(entry, finished_at) for entry in manifest["chunks"]]
-    totals = manifest.get("totals") or {}
+    """A succeeded job as far as the manifest tells it (ValueError when a field it needs
+    is missing or malformed)."""
+    created_at = _time(manifest.created_at, "created_at")
+    finished_at = _time(manifest.finished_at, "finished_at")
+    if not manifest.export_id or not manifest.dataset:
+        raise ValueError("the manifest names no export id or dataset")
+    chunks = [_chunk(entry, finished_at) for entry in manifest.chunks]
+    totals = manifest.totals
     job = Job(
-        id=str(manifest["export_id"]),
+        id=manifest.export_id,
         spec=_spec(manifest, destination),
         state=JobState.SUCCEEDED,
         created_at=created_at,
         updated_at=finished_at,
         finished_at=finished_at,
         progress=Progress(
-            records=int(totals.get("records", sum(c.records for c in chunks))),
-            chunks=int(totals.get("chunks", len(chunks))),
-            stored_bytes=int(totals.get("stored_bytes", sum(c.stored_bytes for c in chunks))),
+            records=totals.records, chunks=totals.chunks, stored_bytes=totals.stored_bytes
         ),
         manifest_uri=f"{LocalSink(destination).uri.rstrip('/')}/{key}",
     )
     return job, chunks
 
 
-def _spec(manifest: dict[str, Any], destination: Path) -> ExportSpec:
-    source = manifest.get("source") or {}
-    query = manifest.get("query") or {}
-    output = manifest.get("output") or {}
-    incremental = manifest.get("incremental") or {}
-    redaction_level = (manifest.get("redaction") or {}).get("level")
-    time_range = query.get("time_range")
-    ids = query.get("ids") or {}
+def _spec(manifest: Manifest, destination: Path) -> ExportSpec:
+    query = manifest.query
+    output = manifest.output
+    incremental = manifest.incremental
+    redaction_level = manifest.redaction.level
+    time_range = query.time_range
     return ExportSpec(
-        source=SourceSpec(uri=str(source.get("uri", "")), format=str(source.get("format", ""))),
-        destination=DestinationSpec(uri=str(destination), dataset=str(manifest["dataset"])),
+        source=SourceSpec(uri=manifest.source.uri, format=manifest.source.format),
+        destination=DestinationSpec(uri=str(destination), dataset=manifest.dataset),
         query=QuerySpec(
-            columns=tuple(str(c) for c in query.get("columns") or ()),
-            where=str(query.get("where") or ""),
+            columns=query.columns,
+            where=query.where,
             time_range=None
-            if not time_range
+            if time_range is None
             else TimeRange(
-                column=str(time_range["column"]),
-                since=_optional_time(time_range.get("since")),
-                until=_optional_time(time_range.get("until")),
+                column=time_range.column,
+                since=_optional_time(time_range.since, "query.time_range.since"),
+                until=_optional_time(time_range.until, "query.time_range.until"),
             ),
             # Only the count of ids is recorded, not the ids.
-            id_column=str(ids.get("column") or "id"),
+            id_column=(query.ids.column if query.ids else "") or "id",
         ),
-        output=OutputSpec(
-            format=str(output.get("format", "jsonl")),
-            compression=str(output.get("compression", "zstd")),
-            level=None if output.get("level") is None else int(output["level"]),
-        ),
-        labels=tuple(sorted((str(k), str(v)) for k, v in (manifest.get("labels") or {}).items())),
+        output=OutputSpec(format=output.format, compression=output.compression, level=output.level),
+        labels=tuple(sorted(manifest.labels)),
         # A named level is enough to tell the policy; custom rules are described, not kept.
         redaction=RedactionSpec(level=redaction_level if redaction_level in LEVELS else ""),
         incremental=IncrementalSpec(
-            mode=str(incremental.get("mode") or "full"),
-            cursor=str(incremental.get("cursor") or ""),
-            lookback_seconds=int(incremental.get("lookback_seconds") or 0),
-            key=tuple(str(k) for k in incremental.get("key") or ()),
+            mode=incremental.mode,
+            cursor=incremental.cursor,
+            lookback_seconds=incremental.lookback_seconds,
+            key=incremental.key,
         ),
     )
 
 
-def _chunk(entry: dict[str, Any], committed_at: datetime) -> ChunkRecord:
-    source_range = entry.get("source_range") or {}
+def _chunk(entry: ChunkEntry, committed_at: datetime) -> ChunkRecord:
     return ChunkRecord(
-        index=int(entry["index"]),
-        path=str(entry["path"]),
-        records=int(entry["records"]),
-        stored_bytes=int(entry["stored_bytes"]),
-        sha256=str(entry["sha256"]),
-        content_digest=str(entry.get("content_digest", "")),
-        source_start=int(source_range.get("start_row", 0)),
-        source_end=int(source_range.get("end_row", 0)),
+        index=entry.index,
+        path=entry.path,
+        records=entry.records,
+        stored_bytes=entry.stored_bytes,
+        sha256=entry.sha256,
+        content_digest=entry.content_digest,
+        source_start=entry.start_row,
+        source_end=entry.end_row,
         committed_at=committed_at,
     )
 
@@ -186,7 +180,7 @@ def _manifest_folders(root: Path) -> Iterator[tuple[Path, str, str]]:
     for folder, subfolders, files in os.walk(real_root):
         subfolders.sort()
         here = Path(folder)
-        if MANIFEST in files and here.parent.parent.is_relative_to(real_root):
+        if MANIFEST_NAME in files and here.parent.parent.is_relative_to(real_root):
             # An export folder holds files only; nothing below it is another export.
             subfolders.clear()
             yield here.parent.parent, here.parent.name, here.name
@@ -217,12 +211,13 @@ def _set_aside_sidecars(path: Path) -> None:
             sidecar.rename(sidecar.with_name(f"{sidecar.name}.lost-{stamp}"))
 
 
-def _time(text: Any) -> datetime:
-    value = datetime.fromisoformat(str(text))
+def _time(value: datetime | None, name: str) -> datetime:
+    if value is None:
+        raise ValueError(f"the manifest has no {name}")
     if value.tzinfo is None:
-        raise ValueError(f"time {text!r} has no timezone")
+        raise ValueError(f"{name} {value.isoformat()!r} has no timezone")
     return value
 
 
-def _optional_time(text: Any) -> datetime | None:
-    return None if text is None else _time(text)
+def _optional_time(value: datetime | None, name: str) -> datetime | None:
+    return None if value is None else _time(value, name)

@@ -26,7 +26,6 @@ from sluice.server.keyindex.digests import (
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink, SinkWriter
 
-INDEX_NAME = "index.arrows"
 INDEX_FORMAT = "arrow-ipc-stream"
 #: Rows per record batch: what a reader holds at a time, per index.
 BATCH_ROWS = 65_536

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from sluice.format import layout
 from sluice.server.pipeline.compressors import CompressorKind
 from sluice.server.pipeline.encoders import ChunkContext, EncoderKind
 from sluice.server.pipeline.query import CompiledQuery
@@ -39,7 +40,7 @@ class PipelineConfig:
 
     @staticmethod
     def chunk_stem(index: int) -> str:
-        return f"part-{index:06d}"
+        return layout.chunk_stem(index)
 
     def chunk_name(self, index: int) -> str:
         """File name of chunk `index`, relative to the export folder."""

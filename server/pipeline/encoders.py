@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from sluice.format.temporal_text import temporal_as_text
 from sluice.server.pipeline.deflate import compression_workers
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
 from sluice.server.pipeline.parquet_stitch import ParquetPart, ParquetStitcher, split_file
-from sluice.server.pipeline.temporal_text import temporal_as_text
 
 
 @dataclass(frozen=True)

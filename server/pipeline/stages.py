@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from sluice.format.manifest import EncryptionInfo
+
 
 class Redactor(Protocol):
     """Decides what leaves. Pure LazyFrame -> LazyFrame, so Polars runs it vectorised."""
@@ -73,7 +75,7 @@ class CipherKind:
     extension: str
     make: Callable[[], Cipher]
     #: The manifest's output.encryption: scheme and recipient fingerprints, never keys.
-    description: dict[str, Any] = field(default_factory=dict)
+    description: EncryptionInfo = field(default_factory=EncryptionInfo)
 
 
-NO_CIPHER = CipherKind("none", "", _Plain, {"scheme": "none", "recipients": []})
+NO_CIPHER = CipherKind("none", "", _Plain, EncryptionInfo("none"))

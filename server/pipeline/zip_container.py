@@ -12,23 +12,25 @@ from __future__ import annotations
 
 import struct
 
-from sluice.server.pipeline.ciphers.winzip_aes import AesEntryEncryptor
+from sluice.format.winzip_aes import AesEntryEncryptor
+from sluice.format.zip_spec import (
+    AES_EXTRA,
+    CENTRAL_SIGNATURE,
+    DESCRIPTOR_SIGNATURE,
+    END_SIGNATURE,
+    FLAG_DATA_DESCRIPTOR,
+    FLAG_ENCRYPTED,
+    FLAG_UTF8,
+    LIMIT_32,
+    LOCAL_HEADER_SIGNATURE,
+    METHOD_AES,
+    METHOD_DEFLATE,
+    ZIP64_END_SIGNATURE,
+    ZIP64_EXTRA,
+    ZIP64_LOCATOR_SIGNATURE,
+)
 from sluice.server.pipeline.deflate import ParallelDeflater, compression_workers, crc32
 
-LOCAL_HEADER_SIGNATURE = 0x04034B50
-DESCRIPTOR_SIGNATURE = 0x08074B50
-CENTRAL_SIGNATURE = 0x02014B50
-ZIP64_END_SIGNATURE = 0x06064B50
-ZIP64_LOCATOR_SIGNATURE = 0x07064B50
-END_SIGNATURE = 0x06054B50
-FLAG_ENCRYPTED = 0x0001
-FLAG_DATA_DESCRIPTOR = 0x0008
-FLAG_UTF8 = 0x0800
-METHOD_DEFLATE = 8
-METHOD_AES = 99
-ZIP64_EXTRA = 0x0001
-AES_EXTRA = 0x9901
-LIMIT_32 = 0xFFFFFFFF
 #: 1980-01-01 00:00, the earliest DOS date: a fixed time keeps unencrypted chunks
 #: byte-identical when a resumed export writes them again.
 DOS_TIME, DOS_DATE = 0, (1 << 5) | 1

@@ -8,13 +8,10 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import partial
 
+from sluice.format.age import AgeFormatError, parse_recipient, recipient_fingerprint
+from sluice.format.manifest import EncryptionInfo
 from sluice.server.errors import FailedPrecondition, InvalidArgument
-from sluice.server.pipeline.ciphers.age import (
-    AgeEncryption,
-    AgeFormatError,
-    parse_recipient,
-    recipient_fingerprint,
-)
+from sluice.server.pipeline.ciphers.age import AgeEncryption
 from sluice.server.pipeline.compressors import CompressorKind
 from sluice.server.pipeline.encoders import EncoderKind
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind
@@ -65,11 +62,11 @@ def build_cipher(encryption: EncryptionSpec, settings: Settings) -> CipherKind:
         "age",
         AGE_EXTENSION,
         encryption_params.make,
-        {
-            "scheme": "age",
-            "recipients": sorted({recipient_fingerprint(r) for r in recipients}),
-            "passphrase": bool(passphrase),
-        },
+        EncryptionInfo(
+            "age",
+            tuple(sorted({recipient_fingerprint(r) for r in recipients})),
+            passphrase=bool(passphrase),
+        ),
     )
 
 
@@ -107,7 +104,7 @@ def bind_zip_password(
     bound = replace(compressor, make=partial(ZipCompressor, password=password))
     if not password:
         return bound, None
-    description = {"scheme": ZIP_AES_SCHEME, "recipients": [], "passphrase": True}
+    description = EncryptionInfo(ZIP_AES_SCHEME, passphrase=True)
     return bound, CipherKind(ZIP_AES_SCHEME, "", NO_CIPHER.make, description)
 
 

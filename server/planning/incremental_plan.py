@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import polars as pl
 
+from sluice.format.manifest import Watermark
+from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.committed.catalog import CommittedExport, latest_export
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.planning.spec import IncrementalSpec
-from sluice.server.planning.watermarks import Watermark, check_cursor, past_watermark
+from sluice.server.planning.watermarks import check_cursor, past_watermark
 from sluice.sinks.base import Sink
 
 MODES = ("full", "incremental")
@@ -42,7 +43,7 @@ class IncrementPlan:
         return self.parent.manifest_key.rpartition("/")[0] if self.parent else ""
 
     @property
-    def parent_index(self) -> dict[str, Any] | None:
+    def parent_index(self) -> KeyIndexEntry | None:
         return self.parent.key_index if self.parent else None
 
     @property
@@ -79,7 +80,7 @@ def plan_increment(
         _check_parent_index(parent, spec.key)
         return IncrementPlan(mode, parent, key=spec.key)
     dtype = check_cursor(schema, spec.cursor)
-    since = Watermark.from_json(parent.watermark) if parent else None
+    since = parent.watermark if parent else None
     if since is not None and since.column != spec.cursor:
         raise InvalidArgument(
             "spec.incremental.cursor",
@@ -102,7 +103,7 @@ def _check_parent_index(parent: CommittedExport | None, key: tuple[str, ...]) ->
             f"the parent export {parent.export_id} has no key index; start the chain with "
             "a full export with the same key (--mode full --key ...)"
         )
-    tracked = tuple(parent.key_index.get("key", ()))
+    tracked = parent.key_index.key
     if tracked != key:
         raise FailedPrecondition(
             f"the parent export {parent.export_id} is keyed by {', '.join(tracked)}, not "

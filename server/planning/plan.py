@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
@@ -96,7 +97,7 @@ class ExportPlan:
 
     @property
     def manifest_key(self) -> str:
-        return join_key(self.prefix, "manifest.json")
+        return manifest_key(self.prefix)
 
 
 def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPlan:

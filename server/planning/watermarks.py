@@ -9,34 +9,15 @@ reading the maximum and the data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import polars as pl
 
+from sluice.format.manifest import Watermark
 from sluice.server.errors import InvalidArgument, quoted
 from sluice.server.pipeline.cursor_values import python_value
 
 _FIELD = "spec.incremental.cursor"
-
-
-@dataclass(frozen=True)
-class Watermark:
-    column: str
-    #: JSON-safe: ISO-8601 text for dates and times, a number, or text.
-    value: Any
-    #: The Polars dtype it came from, e.g. "Datetime(time_unit='us', time_zone='UTC')".
-    dtype: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"column": self.column, "value": self.value, "dtype": self.dtype}
-
-    @classmethod
-    def from_json(cls, raw: Any) -> Watermark | None:
-        if not isinstance(raw, dict) or "column" not in raw:
-            return None
-        return cls(str(raw["column"]), raw.get("value"), str(raw.get("dtype", "")))
 
 
 def check_cursor(schema: pl.Schema, column: str) -> pl.DataType:

@@ -90,7 +90,7 @@ def dataset_exports_to_proto(exports: list[CommittedExport]) -> pb.ListDatasetEx
                 records=e.records,
                 chunks=e.chunks,
                 stored_bytes=e.stored_bytes,
-                watermark_json=json.dumps(e.watermark),
+                watermark_json=json.dumps(e.watermark.to_json() if e.watermark else None),
             )
             for e in exports
         ]

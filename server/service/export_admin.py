@@ -9,10 +9,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
+from sluice.format.layout import MANIFEST_NAME, export_folder, manifest_key
+from sluice.format.manifest import Manifest
 from sluice.server.committed.catalog import CommittedExport, committed_exports
 from sluice.server.committed.chunk_diff import ChunkDiff, diff_chunks
+from sluice.server.committed.manifests import read_manifest
 from sluice.server.committed.record_diff import (
     IndexedExport,
     RecordChange,
@@ -27,7 +30,7 @@ from sluice.server.committed.retention import (
     delete_export,
     plan_retention,
 )
-from sluice.server.committed.verify import VerifyReport, load_manifest, verify_export
+from sluice.server.committed.verify import VerifyReport, verify_export
 from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from sluice.server.jobs.model import JobState
 from sluice.server.jobs.store import JobStore
@@ -54,11 +57,11 @@ class ExportLocation:
 
     @property
     def folder(self) -> str:
-        return f"{self.dataset}/{self.export_id}"
+        return export_folder(self.dataset, self.export_id)
 
     @property
     def manifest_key(self) -> str:
-        return f"{self.folder}/manifest.json"
+        return manifest_key(self.folder)
 
 
 class ExportAdmin:
@@ -71,7 +74,7 @@ class ExportAdmin:
         """An export id known to the job store, or the URI of a manifest.json."""
         if not ref.strip():
             raise InvalidArgument(field, "give an export id or a manifest URI")
-        if ref.rstrip("/").endswith("manifest.json"):
+        if ref.rstrip("/").endswith(MANIFEST_NAME):
             destination, dataset, export_id = _split_manifest_uri(ref, field)
             return ExportLocation(self._open(destination, field), destination, dataset, export_id)
         job = self._store.get(ref)
@@ -105,8 +108,8 @@ class ExportAdmin:
             exports.append(IndexedExport(location.sink, location.folder, self.manifest(location)))
         return diff_records(exports[0], exports[1])
 
-    def manifest(self, location: ExportLocation) -> dict[str, Any]:
-        return load_manifest(location.sink, location.manifest_key)
+    def manifest(self, location: ExportLocation) -> Manifest:
+        return read_manifest(location.sink, location.manifest_key)
 
     def chain(self, destination: str, dataset: str) -> list[CommittedExport]:
         sink = self._open(destination, "destination")
@@ -178,6 +181,8 @@ def _split_manifest_uri(uri: str, field: str) -> tuple[str, str, str]:
     root, _, manifest = uri.rstrip("/").rpartition("/")
     base, _, export_id = root.rpartition("/")
     destination, _, dataset = base.rpartition("/")
-    if manifest != "manifest.json" or not destination or not dataset or not export_id:
-        raise InvalidArgument(field, "a manifest URI ends in <dataset>/<export_id>/manifest.json")
+    if manifest != MANIFEST_NAME or not destination or not dataset or not export_id:
+        raise InvalidArgument(
+            field, f"a manifest URI ends in <dataset>/<export_id>/{MANIFEST_NAME}"
+        )
     return destination, dataset, export_id

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from sluice.server.execution.signing import key_id, load_signer, public_key_pem
+from sluice.format.signatures import key_id, public_key_pem
+from sluice.server.execution.signing import load_signer
 from sluice.server.pipeline.compressors import COMPRESSORS
 from sluice.server.pipeline.encoders import ENCODERS
 from sluice.server.planning.encryption import ZIP_AES_SCHEME

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sluice.client import ExportClient, InvalidArgumentError
 from sluice.client.demo_data import generate
-from sluice.server.pipeline.temporal_text import temporal_as_text
+from sluice.format.temporal_text import temporal_as_text
 from tests.daemon import REPO, Daemon
 from tests.integration.helpers import manifest_path
 from tests.unit.test_age_format import need, run_on_terminal

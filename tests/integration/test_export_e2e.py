@@ -11,7 +11,7 @@ import pytest
 
 from sluice.client import ExportClient, InvalidArgumentError
 from sluice.client.demo_data import generate
-from sluice.server.pipeline.temporal_text import temporal_as_text
+from sluice.format.temporal_text import temporal_as_text
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.helpers import chunk_files, load_manifest, read_export

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sluice.format.manifest import Manifest
 from sluice.server.execution.executor import chunk_record
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.jobs.model import ChunkRecord
@@ -72,6 +73,7 @@ def export_to(
     manifest = build_manifest(
         plan, journal.chunks, created_at=now, finished_at=now, digest_key_id=key_id
     )
-    manifest.update(manifest_fields)
+    # Fields given as the JSON they are stored as (a watermark, a key index entry...).
+    manifest = Manifest.from_dict({**manifest.to_dict(), **manifest_fields})
     write_manifest(sink, plan.manifest_key, manifest)
     return plan.manifest_key

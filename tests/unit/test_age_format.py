@@ -15,20 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from sluice.server.pipeline.ciphers import bech32
-from sluice.server.pipeline.ciphers.age import (
-    SEGMENT_SIZE,
-    AgeEncryption,
-    AgeFormatError,
-    parse_recipient,
-    recipient_fingerprint,
-)
-from sluice.server.pipeline.ciphers.age_reader import (
+from sluice.format import bech32
+from sluice.format.age import SEGMENT_SIZE, AgeFormatError, parse_recipient, recipient_fingerprint
+from sluice.format.age_reader import (
     PassphraseIdentity,
     X25519Identity,
     decrypt_stream,
     read_identities,
 )
+from sluice.server.pipeline.ciphers.age import AgeEncryption
 
 SIZES = [0, 1, SEGMENT_SIZE - 1, SEGMENT_SIZE, SEGMENT_SIZE + 1, 3 * SEGMENT_SIZE, 200_001]
 # From the age specification's test keys (age-encryption.org/v1 examples).

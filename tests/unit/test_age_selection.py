@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from sluice.format import bech32
 from sluice.server.errors import FailedPrecondition, InvalidArgument
-from sluice.server.pipeline.ciphers import bech32
 from sluice.server.pipeline.open_chunk import make_compressor
 from sluice.server.planning.plan import ExportPlan, build_plan
 from sluice.server.planning.spec import (
@@ -72,7 +72,7 @@ def rejected(world: dict[str, object], **fields: object) -> InvalidArgument:
 def test_recipients_give_age_chunks_and_fingerprints_only(world: dict[str, object]) -> None:
     built = plan(world, age_recipients=(RECIPIENT,))
     assert built.pipeline.chunk_name(0) == "part-000000.jsonl.zst.age"
-    description = built.cipher.description
+    description = built.cipher.description.to_json()
     assert description["scheme"] == "age" and description["passphrase"] is False
     assert description["recipients"][0].startswith("sha256:")
     assert RECIPIENT not in str(description)
@@ -88,7 +88,11 @@ def test_passphrase_by_secret_name_or_configured_reference(
     world: dict[str, object], tmp_path: Path
 ) -> None:
     by_name = plan(world, age_passphrase_ref="pp")
-    assert by_name.cipher.description == {"scheme": "age", "recipients": [], "passphrase": True}
+    assert by_name.cipher.description.to_json() == {
+        "scheme": "age",
+        "recipients": [],
+        "passphrase": True,
+    }
     by_reference = plan(world, age_passphrase_ref=f"file:{tmp_path / 'pp'}")
     assert by_reference.cipher.name == "age"
 
@@ -137,7 +141,7 @@ def test_zip_refuses_parquet_and_age_together(world: dict[str, object]) -> None:
 def test_zip_with_password_is_described_in_the_manifest(world: dict[str, object]) -> None:
     built = plan(world, compression="zip", zip_password_ref="zip")
     assert built.pipeline.chunk_name(3) == "part-000003.jsonl.zip"
-    assert built.cipher.description == {
+    assert built.cipher.description.to_json() == {
         "scheme": "zip-aes-256",
         "recipients": [],
         "passphrase": True,
@@ -146,4 +150,4 @@ def test_zip_with_password_is_described_in_the_manifest(world: dict[str, object]
     archive = compressor.compress(b"{}\n") + compressor.flush()
     assert b"part-000003.jsonl" in archive and b"AE" in archive
     plain = plan(world, compression="zip")
-    assert plain.cipher.description["scheme"] == "none"
+    assert plain.cipher.description.scheme == "none"

@@ -10,7 +10,7 @@ import pytest
 from sluice.client.demo_data import generate
 from sluice.server.committed.catalog import committed_exports, latest_export
 from sluice.server.committed.chunk_diff import diff_chunks
-from sluice.server.committed.verify import load_manifest
+from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import FailedPrecondition, InvalidArgument
 from sluice.sinks import LocalSink
 from tests.unit.exporting import export_to
@@ -42,8 +42,8 @@ def test_catalog_lists_committed_exports_only(tmp_path: Path, source: Path) -> N
 
 def test_identical_content_diffs_to_nothing_and_changes_show(tmp_path: Path, source: Path) -> None:
     sink = LocalSink(tmp_path / "out")
-    first = load_manifest(sink, export_to(sink, tmp_path, source, "a"))
-    second = load_manifest(sink, export_to(sink, tmp_path, source, "b"))
+    first = read_manifest(sink, export_to(sink, tmp_path, source, "a"))
+    second = read_manifest(sink, export_to(sink, tmp_path, source, "b"))
     diff = diff_chunks(first, second)
     assert (diff.matched_by, diff.added, diff.removed, diff.unchanged) == (
         "content_digest",
@@ -62,18 +62,18 @@ def test_identical_content_diffs_to_nothing_and_changes_show(tmp_path: Path, sou
     )
     changed_path = tmp_path / "src" / "changed.parquet"
     changed.write_parquet(changed_path)
-    third = load_manifest(sink, export_to(sink, tmp_path, changed_path, "c"))
+    third = read_manifest(sink, export_to(sink, tmp_path, changed_path, "c"))
     diff = diff_chunks(first, third)
     assert [c.path for c in diff.added] == ["part-000001.jsonl.zst"]
     assert [c.path for c in diff.removed] == ["part-000001.jsonl.zst"]
     assert diff.unchanged == 2
-    assert diff.added_bytes == third["chunks"][1]["stored_bytes"]
+    assert diff.added_bytes == third.chunks[1].stored_bytes
 
 
 def test_different_keys_fall_back_to_stored_digests(tmp_path: Path, source: Path) -> None:
     sink = LocalSink(tmp_path / "out")
-    first = load_manifest(sink, export_to(sink, tmp_path, source, "a"))
-    other = load_manifest(
+    first = read_manifest(sink, export_to(sink, tmp_path, source, "a"))
+    other = read_manifest(
         sink, export_to(sink, tmp_path, source, "b", key=b"z" * 32, key_id="key-2")
     )
     diff = diff_chunks(first, other)
@@ -83,8 +83,8 @@ def test_different_keys_fall_back_to_stored_digests(tmp_path: Path, source: Path
 
 def test_bad_diffs_are_refused(tmp_path: Path, source: Path) -> None:
     sink = LocalSink(tmp_path / "out")
-    first = load_manifest(sink, export_to(sink, tmp_path, source, "a"))
-    elsewhere = load_manifest(sink, export_to(sink, tmp_path, source, "b", dataset="other"))
+    first = read_manifest(sink, export_to(sink, tmp_path, source, "a"))
+    elsewhere = read_manifest(sink, export_to(sink, tmp_path, source, "b", dataset="other"))
     with pytest.raises(InvalidArgument):
         diff_chunks(first, first)
     with pytest.raises(FailedPrecondition):

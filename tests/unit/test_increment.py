@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from sluice.client.demo_data import generate
+from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument
 from sluice.server.planning.incremental_plan import plan_increment
 from sluice.server.planning.spec import ExportSpec, IncrementalSpec
@@ -110,7 +111,7 @@ def test_key_only_increments_compare_with_the_parent_key_index(world, tmp_path) 
     index = {"path": "index.arrows", "key": ["id"], "key_id": "k1"}
     export_to(sink, tmp_path, source, "20260102T000000Z-b", key_index=index)
     plan = plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events")
-    assert plan.parent_index == index
+    assert plan.parent_index == KeyIndexEntry("index.arrows", key=("id",), key_id="k1")
     assert plan.parent_folder == "events/20260102T000000Z-b"
     with pytest.raises(FailedPrecondition, match="keyed by id, not device"):
         plan_increment(IncrementalSpec("incremental", key=("device",)), schema, sink, "events")

@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import pytest
 
+from sluice.format.manifest import Watermark
 from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline.cursor_values import batch_maximum, later
-from sluice.server.planning.watermarks import Watermark, check_cursor, past_watermark
+from sluice.server.planning.watermarks import check_cursor, past_watermark
 
 FRAME = pl.DataFrame(
     {

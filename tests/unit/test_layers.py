@@ -66,15 +66,9 @@ def _violations(importers: str, forbidden: str, allowed: tuple[str, ...] = ()) -
     return sorted(set(found))
 
 
-def _pending(*rule: object) -> object:
-    """A rule the code does not keep yet (issue 13, in progress): strict, so keeping it
-    fails until the mark is removed."""
-    return pytest.param(*rule, marks=pytest.mark.xfail(strict=True, reason="issue 13"))
-
-
 #: (importers, what they must not import, importers exempt from the rule, why).
 RULES = [
-    _pending("sluice.client", "sluice.server", (), "the client installs without the daemon"),
+    ("sluice.client", "sluice.server", (), "the client installs without the daemon"),
     ("sluice.sinks", "sluice.server", (), "storage sits below the daemon"),
     ("sluice.format", "sluice.server", (), "the export format sits below the daemon"),
     ("sluice.format", "sluice.client", (), "the export format sits below the client"),

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from sluice.client.demo_data import generate
+from sluice.format.manifest import FORMAT_VERSION, Manifest
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.errors import DataLoss
 from sluice.server.execution.executor import chunk_record
-from sluice.server.execution.manifest_writer import FORMAT_VERSION, build_manifest, write_manifest
+from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.encoders import arrow_schema
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
@@ -90,7 +91,7 @@ def _run(plan: ExportPlan, sink: Any) -> list[ChunkRecord]:
     return recorder.chunks
 
 
-def _manifest(plan: ExportPlan, chunks: list[ChunkRecord], **extra: Any) -> dict[str, Any]:
+def _manifest(plan: ExportPlan, chunks: list[ChunkRecord], **extra: Any) -> Manifest:
     return build_manifest(
         plan, chunks, created_at=CREATED, finished_at=FINISHED, digest_key_id="key-1", **extra
     )
@@ -118,7 +119,9 @@ def test_manifest_fields_of_a_real_run(source: Path) -> None:
     parent = CommittedExport(
         "exp-0", "events", "events/exp-0/manifest.json", "", "", None, 0, 0, 0, None
     )
-    manifest = _manifest(replace(plan, increment=IncrementPlan("incremental", parent)), chunks)
+    manifest = _manifest(
+        replace(plan, increment=IncrementPlan("incremental", parent)), chunks
+    ).to_dict()
 
     assert manifest["format_version"] == FORMAT_VERSION == 1
     assert manifest["export_id"] == "exp-1"
@@ -200,7 +203,7 @@ def test_manifest_fields_of_a_real_run(source: Path) -> None:
 def test_manifest_of_a_plain_export(source: Path) -> None:
     plan = _plan(source, output=OutputSpec("parquet", "none"))
     chunks = _run(plan, MemorySink())
-    manifest = _manifest(plan, chunks)
+    manifest = _manifest(plan, chunks).to_dict()
     assert manifest["parent_export_id"] is None
     assert manifest["query"] == {
         "columns": plan.schema.names(),
@@ -220,7 +223,7 @@ def test_manifest_of_a_plain_export(source: Path) -> None:
 
 def test_manifest_of_an_export_without_chunks(source: Path) -> None:
     plan = _plan(source, query=QuerySpec(where="id < 0"))
-    manifest = _manifest(plan, _run(plan, MemorySink()))
+    manifest = _manifest(plan, _run(plan, MemorySink())).to_dict()
     assert manifest["chunks"] == []
     assert manifest["totals"] == {"records": 0, "chunks": 0, "stored_bytes": 0}
 
@@ -232,14 +235,14 @@ def test_redaction_counts_are_summed_over_chunks(source: Path) -> None:
         replace(chunks[0], counters=(("mask/email", 3), ("hash/phone", 1))),
         replace(chunks[1], counters=(("mask/email", 4), ("mask/ip", 2))),
     ]
-    manifest = _manifest(plan, counted)
+    manifest = _manifest(plan, counted).to_dict()
     assert manifest["redaction"]["counts"] == {"mask": {"email": 7, "ip": 2}, "hash": {"phone": 1}}
 
 
 def test_source_credentials_never_reach_the_manifest(source: Path) -> None:
     plan = _plan(source)
     leaky = replace(plan, source=replace(plan.source, uri="s3://alice:hunter2@bucket/e.parquet"))
-    body = json.dumps(_manifest(leaky, _run(plan, MemorySink())))
+    body = json.dumps(_manifest(leaky, _run(plan, MemorySink())).to_dict())
     assert "hunter2" not in body
     assert "alice:" not in body
     assert "s3://bucket/e.parquet" in body
@@ -263,7 +266,7 @@ def test_write_manifest_stores_valid_json_without_secrets(source: Path) -> None:
 
     body = _stored(sink, plan.manifest_key)
     assert plan.manifest_key == f"events/{plan.export_id}/manifest.json"
-    assert json.loads(body) == manifest
+    assert json.loads(body) == manifest.to_dict()
     assert body.endswith(b"\n")
     # The digest key, in any common spelling, never appears.
     for spelling in (KEY, KEY.hex().encode(), base64.b64encode(KEY), KEY[:16]):
@@ -320,9 +323,9 @@ def test_write_manifest_on_local_storage_is_atomic_and_final(source: Path, tmp_p
         write_manifest(sink, plan.manifest_key, _manifest(plan, chunks[1:]))
 
     folder = tmp_path / "out" / plan.prefix
-    assert json.loads((folder / "manifest.json").read_text()) == manifest
+    assert json.loads((folder / "manifest.json").read_text()) == manifest.to_dict()
     names = sorted(p.name for p in folder.iterdir())
     assert names == sorted([*(c.path for c in chunks), "manifest.json"])
     assert not any(TEMP_MARKER in name for name in names)
-    for entry in manifest["chunks"]:
-        assert hashlib.sha256((folder / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+    for entry in manifest.chunks:
+        assert hashlib.sha256((folder / entry.path).read_bytes()).hexdigest() == entry.sha256

@@ -21,12 +21,12 @@ import pytest
 import zstandard
 
 from sluice.client.demo_data import generate
+from sluice.format.temporal_text import temporal_as_text
 from sluice.server.errors import Interrupted, PermissionDenied, SluiceError, Unavailable
 from sluice.server.pipeline.encoders import ChunkContext, JsonDocumentEncoder
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.pipeline.stopping import ExportStop
-from sluice.server.pipeline.temporal_text import temporal_as_text
 from sluice.server.planning.plan import ExportPlan, build_plan
 from sluice.server.planning.spec import (
     ChunkingSpec,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from dataclasses import replace
 
 import polars as pl
 import pytest
 
+from sluice.format.manifest import Manifest
+from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.committed.record_diff import (
     BATCH_CHANGES,
     IndexedExport,
@@ -40,12 +42,11 @@ def _index(sink: MemorySink, export_id: str, rows: dict[int, tuple[str, str]]) -
     writer = IndexWriter(sink, f"ds/{export_id}/index.arrows", frame.schema)
     writer.write(frame)
     stored = writer.commit()
-    manifest: dict[str, Any] = {
-        "export_id": export_id,
-        "dataset": "ds",
-        "chunks": [],
-        "key_index": {"path": stored.path, "key": ["id"], "key_id": "k1"},
-    }
+    manifest = Manifest(
+        export_id=export_id,
+        dataset="ds",
+        key_index=KeyIndexEntry(stored.path, key=("id",), key_id="k1"),
+    )
     return IndexedExport(sink, f"ds/{export_id}", manifest)
 
 
@@ -85,10 +86,13 @@ def test_record_diff_preconditions() -> None:
     other = _index(sink, "b", {1: ("n", "1")})
     with pytest.raises(InvalidArgument):
         list(diff_records(keyed, keyed))
-    plain = IndexedExport(sink, "ds/c", {"export_id": "c", "dataset": "ds", "chunks": []})
+    plain = IndexedExport(sink, "ds/c", Manifest(export_id="c", dataset="ds"))
     with pytest.raises(FailedPrecondition, match="no key index in export"):
         list(diff_records(keyed, plain))
-    other.manifest["key_index"]["key_id"] = "k2"
+    assert other.manifest.key_index is not None
+    index = replace(other.manifest.key_index, key_id="k2")
+    other = replace(other, manifest=replace(other.manifest, key_index=index))
     assert "different index keys" in record_level_note(keyed.manifest, other.manifest)
-    other.manifest["key_index"]["key"] = ["other"]
+    index = replace(index, key=("other",))
+    other = replace(other, manifest=replace(other.manifest, key_index=index))
     assert "different columns" in record_level_note(keyed.manifest, other.manifest)

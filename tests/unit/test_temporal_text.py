@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
+from sluice.format.temporal_text import temporal_as_text
 from sluice.server.pipeline.encoders import ENCODERS, ChunkContext
-from sluice.server.pipeline.temporal_text import temporal_as_text
 
 MOMENT = datetime(2024, 5, 1, 12, 0, 0, 123456)
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from sluice.server.pipeline.ciphers.winzip_aes import _LittleEndianCtr
-from sluice.server.pipeline.ciphers.zip_reader import ZipFormatError, read_entry, read_zip
-from sluice.server.pipeline.zip_container import LIMIT_32, ZipCompressor
+from sluice.format.winzip_aes import _LittleEndianCtr
+from sluice.format.zip_reader import ZipFormatError, read_entry, read_zip
+from sluice.format.zip_spec import LIMIT_32
+from sluice.server.pipeline.zip_container import ZipCompressor
 
 DATA = b"".join(b'{"id": %d, "email": "user%d@example.com"}\n' % (i, i) for i in range(40_000))
 

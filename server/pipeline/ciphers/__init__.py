@@ -1,7 +1,5 @@
-"""Ciphers and containers for chunk bytes: the age v1 file format and the zip container
-(optionally WinZip AES-256). Each format has its writer (a streaming Cipher or
-Compressor stage) and its reader (used by `sluice export read` and the tests).
-
-Kept free of settings and plan imports, so the client can read exports with only
-`cryptography` and the standard library; `selection` wires specs to stages.
+"""The pipeline's cipher stages for chunk bytes: age v1 (one age file per chunk). The
+formats themselves (age header and stanzas, WinZip AES, the readers) are the export
+format's, sluice.format, which the client reads exports with; the zip container with
+its optional AES is a compressor (server/pipeline/zip_container.py).
 """

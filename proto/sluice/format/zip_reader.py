@@ -1,4 +1,4 @@
-"""Reading a chunk written by ZipCompressor (or any zip with one deflated entry, plain
+"""Reading a chunk written by the zip compressor (or any zip with one deflated entry, plain
 or WinZip AES): sizes come from the central directory, the data is streamed, and the
 entry is checked (CRC-32, or the AES authentication code) when it ends."""
 
@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sluice.server.pipeline.ciphers.winzip_aes import (
+from sluice.format.winzip_aes import (
     AUTH_CODE_SIZE,
     OVERHEAD,
     SALT_SIZE,
     VERIFIER_SIZE,
     AesEntryDecryptor,
 )
-from sluice.server.pipeline.zip_container import (
+from sluice.format.zip_spec import (
     AES_EXTRA,
     CENTRAL_SIGNATURE,
     END_SIGNATURE,

@@ -13,8 +13,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from sluice.server.pipeline.ciphers import bech32
-from sluice.server.pipeline.ciphers.age import (
+from sluice.format import bech32
+from sluice.format.age import (
     BODY_COLUMNS,
     FILE_KEY_SIZE,
     IDENTITY_HRP,

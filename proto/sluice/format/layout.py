@@ -1,0 +1,45 @@
+"""Where an export's objects are: the names inside an export folder and the folder's
+key under a destination (ARCHITECTURE.md, "Storage layout"):
+
+    <dataset>/<export_id>/part-000000.<ext>[.zst|.gz|.zip][.age]
+    <dataset>/<export_id>/index.arrows             keyed exports: the key index
+    <dataset>/<export_id>/tombstones.<ext>...      key-only increments with deletions
+    <dataset>/<export_id>/manifest.json.sig        written before the manifest
+    <dataset>/<export_id>/manifest.json            written last: it commits the export
+"""
+
+from __future__ import annotations
+
+import re
+
+MANIFEST_NAME = "manifest.json"
+#: What the signature's name adds to the manifest's.
+SIGNATURE_SUFFIX = ".sig"
+SIGNATURE_NAME = MANIFEST_NAME + SIGNATURE_SUFFIX
+#: Objects of an export folder that are not data (listed by no manifest entry).
+METADATA_NAMES = frozenset({MANIFEST_NAME, SIGNATURE_NAME})
+INDEX_NAME = "index.arrows"
+#: The tombstone file's name before its extensions (those of the chunks).
+TOMBSTONES_STEM = "tombstones"
+#: A chunk's file name: its index in six or more digits, then the extensions.
+CHUNK_NAME = re.compile(r"^part-(\d{6,})\.[A-Za-z0-9.]+$")
+
+
+def chunk_stem(index: int) -> str:
+    """A chunk's file name before its extensions: `part-000003`."""
+    return f"part-{index:06d}"
+
+
+def export_folder(dataset: str, export_id: str) -> str:
+    """The key of an export's folder, relative to its destination."""
+    return f"{dataset}/{export_id}"
+
+
+def manifest_key(folder: str) -> str:
+    """The manifest's key in an export folder (a key or a URI without a trailing '/')."""
+    return f"{folder.rstrip('/')}/{MANIFEST_NAME}"
+
+
+def signature_key(manifest: str) -> str:
+    """The signature's key beside a manifest's key or URI."""
+    return manifest + SIGNATURE_SUFFIX

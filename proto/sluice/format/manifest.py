@@ -1,0 +1,439 @@
+"""The export manifest (format v1) as one typed model: the daemon builds it and writes it
+with `to_json`; everything that reads a manifest (verify, catalog, diffs, retention,
+recovery, the client) parses it with `from_json`, which turns any malformed manifest into
+one ManifestError.
+
+`to_json` writes the members in the order format v1 has always had, so equal inputs give
+byte-identical manifests (and signatures over them stay checkable). Parts the daemon
+records for people, not for code (the redaction policy as requested), are kept as the
+JSON they are. Missing optional members read as empty, so older manifests still load.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sluice.format.json_fields import Fields, ManifestError
+from sluice.format.stored_objects import ChunkEntry, KeyIndexEntry, StoredEntry, TombstonesEntry
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """The largest incremental cursor value an export sent (where the next one starts)."""
+
+    column: str
+    #: JSON-safe: ISO-8601 text for dates and times, a number, or text.
+    value: Any
+    #: The Polars dtype it came from, e.g. "Datetime(time_unit='us', time_zone='UTC')".
+    dtype: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"column": self.column, "value": self.value, "dtype": self.dtype}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Watermark | None:
+        """None for anything but an object naming a column (no watermark recorded)."""
+        if not isinstance(raw, Mapping) or "column" not in raw:
+            return None
+        return cls(str(raw["column"]), raw.get("value"), str(raw.get("dtype", "")))
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the manifest records about the source; never credentials."""
+
+    uri: str = ""
+    format: str = ""
+    files: int = 0
+    on_bad_rows: str = "fail"
+    #: Source rows left out as unparseable (on_bad_rows "skip").
+    skipped_rows: int = 0
+    #: CSV column types the request gave, (column, type name); empty when none were.
+    schema: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        described: dict[str, Any] = {
+            "uri": self.uri,
+            "format": self.format,
+            "files": self.files,
+            "on_bad_rows": self.on_bad_rows,
+            "skipped_rows": self.skipped_rows,
+        }
+        if self.schema:
+            described["schema"] = dict(self.schema)
+        return described
+
+    @classmethod
+    def parse(cls, raw: Fields) -> SourceInfo:
+        return cls(
+            uri=raw.text("uri"),
+            format=raw.text("format"),
+            files=raw.integer("files"),
+            on_bad_rows=raw.text("on_bad_rows", "fail"),
+            skipped_rows=raw.integer("skipped_rows"),
+            schema=raw.text_map("schema"),
+        )
+
+
+@dataclass(frozen=True)
+class TimeRangeInfo:
+    column: str
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"column": self.column, "since": _iso(self.since), "until": _iso(self.until)}
+
+
+@dataclass(frozen=True)
+class IdsInfo:
+    """An id filter: its column and how many ids (the ids themselves are not recorded)."""
+
+    column: str
+    count: int
+
+
+@dataclass(frozen=True)
+class QueryInfo:
+    columns: tuple[str, ...] = ()
+    where: str = ""
+    time_range: TimeRangeInfo | None = None
+    ids: IdsInfo | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "columns": list(self.columns),
+            "where": self.where or None,
+            "time_range": None if self.time_range is None else self.time_range.to_json(),
+            "ids": None
+            if self.ids is None
+            else {"column": self.ids.column, "count": self.ids.count},
+        }
+
+    @classmethod
+    def parse(cls, raw: Fields) -> QueryInfo:
+        time_range = raw.object("time_range")
+        ids = raw.object("ids")
+        return cls(
+            columns=raw.texts("columns"),
+            where=raw.text("where"),
+            time_range=None
+            if time_range is None
+            else TimeRangeInfo(
+                time_range.required_text("column"),
+                time_range.time("since"),
+                time_range.time("until"),
+            ),
+            ids=None if ids is None else IdsInfo(ids.text("column"), ids.integer("count")),
+        )
+
+
+@dataclass(frozen=True)
+class EncryptionInfo:
+    """The scheme and recipient fingerprints, never keys."""
+
+    scheme: str = "none"
+    recipients: tuple[str, ...] = ()
+    #: Whether a passphrase (age scrypt, zip password) opens the chunks; None: not said.
+    passphrase: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        described: dict[str, Any] = {"scheme": self.scheme, "recipients": list(self.recipients)}
+        if self.passphrase is not None:
+            described["passphrase"] = self.passphrase
+        return described
+
+    @classmethod
+    def parse(cls, raw: Fields | None) -> EncryptionInfo:
+        if raw is None:
+            return cls()
+        return cls(raw.text("scheme", "none"), raw.texts("recipients"), raw.flag("passphrase"))
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    format: str = "jsonl"
+    compression: str = "zstd"
+    level: int | None = None
+    #: "internal" (the format compresses itself, e.g. Parquet) or "stream" (the bytes).
+    compression_applied: str = "stream"
+    encryption: EncryptionInfo = field(default_factory=EncryptionInfo)
+
+    @property
+    def internal_compression(self) -> bool:
+        return self.compression_applied == "internal"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "compression": self.compression,
+            "level": self.level,
+            "compression_applied": self.compression_applied,
+            "encryption": self.encryption.to_json(),
+        }
+
+    @classmethod
+    def parse(cls, raw: Fields) -> OutputInfo:
+        return cls(
+            format=raw.text("format", "jsonl"),
+            compression=raw.text("compression", "zstd"),
+            level=raw.optional_integer("level"),
+            compression_applied=raw.text("compression_applied", "stream"),
+            encryption=EncryptionInfo.parse(raw.object("encryption")),
+        )
+
+
+@dataclass(frozen=True)
+class SchemaField:
+    name: str
+    #: The Arrow type as text, e.g. "timestamp[us, tz=UTC]".
+    type: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Totals:
+    records: int = 0
+    chunks: int = 0
+    stored_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ChangeCounts:
+    """Rows a keyed export found inserted, updated, deleted and unchanged."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+        }
+
+
+@dataclass(frozen=True)
+class IncrementalInfo:
+    mode: str = "full"
+    cursor: str = ""
+    #: The parent's watermark this export continued from.
+    since: Watermark | None = None
+    lookback_seconds: int = 0
+    key: tuple[str, ...] = ()
+    changes: ChangeCounts | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "cursor": self.cursor or None,
+            "since": None if self.since is None else self.since.to_json(),
+            "lookback_seconds": self.lookback_seconds,
+            "key": list(self.key) or None,
+            "changes": None if self.changes is None else self.changes.to_json(),
+        }
+
+    @classmethod
+    def parse(cls, raw: Fields) -> IncrementalInfo:
+        changes = raw.object("changes")
+        return cls(
+            mode=raw.text("mode") or "full",
+            cursor=raw.text("cursor"),
+            since=Watermark.from_json(raw.raw("since")),
+            lookback_seconds=raw.integer("lookback_seconds"),
+            key=raw.texts("key"),
+            changes=None
+            if changes is None
+            else ChangeCounts(
+                *(changes.integer(n) for n in ("inserted", "updated", "deleted", "unchanged"))
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class RedactionInfo:
+    #: The policy as requested and resolved (level, rules, patterns, key names...), kept
+    #: as the JSON it is: it is read by people and compared whole, not read by code.
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    #: Records in which each rule changed each column: {rule: {column: count}}.
+    counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    @property
+    def level(self) -> str:
+        level = self.policy.get("level")
+        return level if isinstance(level, str) else ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.policy, "counts": {r: dict(c) for r, c in self.counts.items()}}
+
+    @classmethod
+    def parse(cls, raw: Fields) -> RedactionInfo:
+        policy = {k: v for k, v in raw.raw_members() if k != "counts"}
+        counts = raw.object("counts")
+        parsed: dict[str, dict[str, int]] = {}
+        if counts is not None:
+            for rule, _ in counts.raw_members():
+                per_rule = counts.object(rule)
+                if per_rule is not None:
+                    parsed[rule] = {c: per_rule.integer(c) for c, _ in per_rule.raw_members()}
+        return cls(policy, parsed)
+
+
+@dataclass(frozen=True)
+class ContentDigest:
+    """How chunk contents were digested: the algorithm and which key (by id)."""
+
+    algorithm: str
+    key_id: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    export_id: str = ""
+    dataset: str = ""
+    parent_export_id: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    source: SourceInfo = field(default_factory=SourceInfo)
+    query: QueryInfo = field(default_factory=QueryInfo)
+    output: OutputInfo = field(default_factory=OutputInfo)
+    schema: tuple[SchemaField, ...] = ()
+    #: Sums over the chunks (computed from them when a manifest lacks the member).
+    totals: Totals = field(default_factory=Totals)
+    watermark: Watermark | None = None
+    incremental: IncrementalInfo = field(default_factory=IncrementalInfo)
+    redaction: RedactionInfo = field(default_factory=RedactionInfo)
+    content_digest: ContentDigest | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    key_index: KeyIndexEntry | None = None
+    tombstones: TombstonesEntry | None = None
+    chunks: tuple[ChunkEntry, ...] = ()
+    format_version: int = FORMAT_VERSION
+
+    def stored_entries(self) -> Iterator[StoredEntry]:
+        """Every object listed with its size and sha256: the chunks, then a keyed
+        export's key index and tombstone file."""
+        yield from self.chunks
+        if self.key_index is not None:
+            yield self.key_index
+        if self.tombstones is not None:
+            yield self.tombstones
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "export_id": self.export_id,
+            "dataset": self.dataset,
+            "parent_export_id": self.parent_export_id,
+            "created_at": _iso(self.created_at),
+            "finished_at": _iso(self.finished_at),
+            "source": self.source.to_json(),
+            "query": self.query.to_json(),
+            "output": self.output.to_json(),
+            "schema": [
+                {"name": f.name, "type": f.type, "nullable": f.nullable} for f in self.schema
+            ],
+            "totals": {
+                "records": self.totals.records,
+                "chunks": self.totals.chunks,
+                "stored_bytes": self.totals.stored_bytes,
+            },
+            "watermark": None if self.watermark is None else self.watermark.to_json(),
+            "incremental": self.incremental.to_json(),
+            "redaction": self.redaction.to_json(),
+            "content_digest": None
+            if self.content_digest is None
+            else {"algorithm": self.content_digest.algorithm, "key_id": self.content_digest.key_id},
+            "labels": dict(self.labels),
+            "key_index": None if self.key_index is None else self.key_index.to_json(),
+            "tombstones": None if self.tombstones is None else self.tombstones.to_json(),
+            "chunks": [c.to_json() for c in self.chunks],
+        }
+
+    def to_json(self) -> bytes:
+        """The exact bytes stored as manifest.json (and covered by manifest.json.sig)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Manifest:
+        """Parse a stored manifest; ManifestError says what is wrong with a bad one."""
+        try:
+            raw = json.loads(data)
+        except ValueError as exc:
+            raise ManifestError(f"not valid JSON ({exc})") from None
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Manifest:
+        if not isinstance(raw, Mapping):
+            raise ManifestError("not a Sluice manifest (expected a JSON object)")
+        if not isinstance(raw.get("chunks"), list):
+            raise ManifestError("not a Sluice manifest (no list of chunks)")
+        fields = Fields(raw)
+        chunks = tuple(ChunkEntry.parse(c) for c in fields.objects("chunks"))
+        totals = fields.object("totals")
+        digest = fields.object("content_digest")
+        key_index = fields.object("key_index")
+        tombstones = fields.object("tombstones")
+        return cls(
+            format_version=fields.integer("format_version", FORMAT_VERSION),
+            export_id=fields.text("export_id"),
+            dataset=fields.text("dataset"),
+            parent_export_id=fields.optional_text("parent_export_id"),
+            created_at=fields.time("created_at"),
+            finished_at=fields.time("finished_at"),
+            source=SourceInfo.parse(fields.object("source") or Fields({}, "source")),
+            query=QueryInfo.parse(fields.object("query") or Fields({}, "query")),
+            output=OutputInfo.parse(fields.object("output") or Fields({}, "output")),
+            schema=tuple(
+                SchemaField(
+                    f.required_text("name"), f.text("type"), f.flag("nullable") is not False
+                )
+                for f in fields.objects("schema")
+            ),
+            totals=_totals(totals, chunks),
+            watermark=Watermark.from_json(fields.raw("watermark")),
+            incremental=IncrementalInfo.parse(
+                fields.object("incremental") or Fields({}, "incremental")
+            ),
+            redaction=RedactionInfo.parse(fields.object("redaction") or Fields({}, "redaction")),
+            content_digest=None
+            if digest is None
+            else ContentDigest(digest.text("algorithm"), digest.text("key_id")),
+            labels=fields.text_map("labels"),
+            key_index=None if key_index is None else KeyIndexEntry.parse(key_index),
+            tombstones=None if tombstones is None else TombstonesEntry.parse(tombstones),
+            chunks=chunks,
+        )
+
+
+def totals_of(chunks: Sequence[ChunkEntry]) -> Totals:
+    return Totals(
+        records=sum(c.records for c in chunks),
+        chunks=len(chunks),
+        stored_bytes=sum(c.stored_bytes for c in chunks),
+    )
+
+
+def _totals(raw: Fields | None, chunks: Sequence[ChunkEntry]) -> Totals:
+    summed = totals_of(chunks)
+    if raw is None:
+        return summed
+    return Totals(
+        records=raw.integer("records", summed.records),
+        chunks=raw.integer("chunks", summed.chunks),
+        stored_bytes=raw.integer("stored_bytes", summed.stored_bytes),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

@@ -1,0 +1,142 @@
+"""The objects a manifest lists with their size and sha256, which verify checks and the
+client reads: the chunks, a keyed export's key index, and its tombstone file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sluice.format.json_fields import Fields
+
+#: The keyed digests of chunk contents and key indexes.
+DIGEST_ALGORITHM = "hmac-sha256"
+
+
+@dataclass(frozen=True)
+class KeyIndexEntry:
+    """A keyed export's key index: one sorted file of key and row digests, no values."""
+
+    path: str
+    format: str = ""
+    sorted_by: str = ""
+    rows: int = 0
+    stored_bytes: int = 0
+    sha256: str = ""
+    key: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    algorithm: str = DIGEST_ALGORITHM
+    key_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "sorted_by": self.sorted_by,
+            "rows": self.rows,
+            "stored_bytes": self.stored_bytes,
+            "sha256": self.sha256,
+            "key": list(self.key),
+            "columns": list(self.columns),
+            "algorithm": self.algorithm,
+            "key_id": self.key_id,
+        }
+
+    @classmethod
+    def parse(cls, raw: Fields) -> KeyIndexEntry:
+        return cls(
+            path=raw.required_text("path"),
+            format=raw.text("format"),
+            sorted_by=raw.text("sorted_by"),
+            rows=raw.integer("rows"),
+            stored_bytes=raw.integer("stored_bytes"),
+            sha256=raw.text("sha256"),
+            key=raw.texts("key"),
+            columns=raw.texts("columns"),
+            algorithm=raw.text("algorithm", DIGEST_ALGORITHM),
+            key_id=raw.text("key_id"),
+        )
+
+
+@dataclass(frozen=True)
+class TombstonesEntry:
+    """The deletions of a key-only increment: one file in the chunks' format."""
+
+    path: str
+    records: int = 0
+    stored_bytes: int = 0
+    sha256: str = ""
+    content_digest: str = ""
+    key: tuple[str, ...] = ()
+    #: The column saying what happened to the row, and its value for a deletion.
+    op_column: str = ""
+    op: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "records": self.records,
+            "stored_bytes": self.stored_bytes,
+            "sha256": self.sha256,
+            "content_digest": self.content_digest,
+            "key": list(self.key),
+            "op_column": self.op_column,
+            "op": self.op,
+        }
+
+    @classmethod
+    def parse(cls, raw: Fields) -> TombstonesEntry:
+        return cls(
+            path=raw.required_text("path"),
+            records=raw.integer("records"),
+            stored_bytes=raw.integer("stored_bytes"),
+            sha256=raw.text("sha256"),
+            content_digest=raw.text("content_digest"),
+            key=raw.texts("key"),
+            op_column=raw.text("op_column"),
+            op=raw.text("op"),
+        )
+
+
+@dataclass(frozen=True)
+class ChunkEntry:
+    index: int
+    #: Relative to the export folder (where manifest.json is).
+    path: str
+    records: int
+    stored_bytes: int
+    #: Hex sha256 of the stored bytes.
+    sha256: str
+    #: Keyed digest of the plaintext, "hmac-sha256:<hex>" ("" when not recorded).
+    content_digest: str = ""
+    #: Source row positions [start_row, end_row) the chunk covers.
+    start_row: int = 0
+    end_row: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "path": self.path,
+            "records": self.records,
+            "stored_bytes": self.stored_bytes,
+            "sha256": self.sha256,
+            "content_digest": self.content_digest,
+            "source_range": {"start_row": self.start_row, "end_row": self.end_row},
+        }
+
+    @classmethod
+    def parse(cls, raw: Fields) -> ChunkEntry:
+        source_range = raw.object("source_range")
+        return cls(
+            index=raw.required_integer("index"),
+            path=raw.required_text("path"),
+            records=raw.required_integer("records"),
+            stored_bytes=raw.required_integer("stored_bytes"),
+            sha256=raw.required_text("sha256"),
+            content_digest=raw.text("content_digest"),
+            start_row=0 if source_range is None else source_range.integer("start_row"),
+            end_row=0 if source_range is None else source_range.integer("end_row"),
+        )
+
+
+#: What verify checks of every stored object a manifest lists.
+StoredEntry = ChunkEntry | KeyIndexEntry | TombstonesEntry
