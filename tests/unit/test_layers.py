@@ -104,3 +104,15 @@ def test_every_module_imports_through_the_one_root() -> None:
                 if name.split(".")[0] in {"server", "client", "sinks"}:
                     found.append(f"{path.relative_to(REPO)}:{line} imports {name}")
     assert found == []
+
+
+def test_root_modules_import_no_layer() -> None:
+    """sluice.secrets (and the root package itself) sit below the daemon, the sinks and the
+    client, which all import them."""
+    found = []
+    for path in sorted((REPO / "proto" / "sluice").glob("*.py")):
+        module = "sluice" if path.stem == "__init__" else f"sluice.{path.stem}"
+        for line, name in _imports(path, module):
+            if any(_under(name, f"sluice.{layer}") for layer in ("server", "client", "sinks")):
+                found.append(f"{path.relative_to(REPO)}:{line} imports {name}")
+    assert found == []
