@@ -178,3 +178,26 @@ class Daemon:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def run_cli(
+    daemon: Daemon | None,
+    *args: str,
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """`sluice [--server ADDR] ARGS...` as a user's shell runs it: none of the test
+    environment's SLUICE_* settings, a wide terminal, output captured as text."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    clean["COLUMNS"] = "200"
+    server = ["--server", daemon.address] if daemon is not None else []
+    return subprocess.run(
+        [sys.executable, "-m", "sluice.client.cli.main", *server, *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -317,20 +317,7 @@ class SQLiteJobStore:
             db.execute(
                 f"INSERT INTO chunks (job_id, {_CHUNK_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job_id,
-                    chunk.index,
-                    chunk.path,
-                    chunk.records,
-                    chunk.stored_bytes,
-                    chunk.sha256,
-                    chunk.content_digest,
-                    chunk.source_start,
-                    chunk.source_end,
-                    _timestamp(chunk.committed_at),
-                    json.dumps([list(pair) for pair in chunk.counters]),
-                    json.dumps(chunk.cursor_max),
-                ),
+                _chunk_row(job_id, chunk),
             )
             self._write_progress(db, job_id, progress)
 
@@ -415,23 +402,7 @@ class SQLiteJobStore:
             db.executemany(
                 f"INSERT INTO chunks (job_id, {_CHUNK_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        job.id,
-                        chunk.index,
-                        chunk.path,
-                        chunk.records,
-                        chunk.stored_bytes,
-                        chunk.sha256,
-                        chunk.content_digest,
-                        chunk.source_start,
-                        chunk.source_end,
-                        _timestamp(chunk.committed_at),
-                        json.dumps([list(pair) for pair in chunk.counters]),
-                        json.dumps(chunk.cursor_max),
-                    )
-                    for chunk in chunks
-                ],
+                [_chunk_row(job.id, chunk) for chunk in chunks],
             )
             return True
 
@@ -621,3 +592,21 @@ if TYPE_CHECKING:
     def _conforms(store: SQLiteJobStore) -> JobStore:
         # mypy proves here that the class satisfies the protocol.
         return store
+
+
+def _chunk_row(job_id: str, chunk: ChunkRecord) -> tuple[object, ...]:
+    """A chunk as the values of `INSERT INTO chunks (job_id, {_CHUNK_COLUMNS})`."""
+    return (
+        job_id,
+        chunk.index,
+        chunk.path,
+        chunk.records,
+        chunk.stored_bytes,
+        chunk.sha256,
+        chunk.content_digest,
+        chunk.source_start,
+        chunk.source_end,
+        _timestamp(chunk.committed_at),
+        json.dumps([list(pair) for pair in chunk.counters]),
+        json.dumps(chunk.cursor_max),
+    )

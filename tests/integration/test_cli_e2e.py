@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sluice.client.demo_data import generate
-from tests.daemon import REPO, Daemon
+from tests.daemon import REPO, Daemon, run_cli
 from tests.integration.helpers import load_manifest, manifest_path, read_export
 
 pytestmark = pytest.mark.integration
@@ -23,17 +23,7 @@ ROWS = 6_000
 
 def sluice(daemon: Daemon, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run `sluice --server ADDR ARGS...` as a user's shell would, without SLUICE_* noise."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "sluice.client.cli.main", "--server", daemon.address, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(daemon, *args, timeout=timeout)
 
 
 def ok_json(result: subprocess.CompletedProcess[str]) -> Any:

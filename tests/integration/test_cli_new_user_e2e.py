@@ -6,10 +6,8 @@ the text of timestamps in every text format."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import polars as pl
 import pytest
 
 from sluice.client.demo_data import generate
-from tests.daemon import Daemon
+from tests.daemon import Daemon, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +25,7 @@ def sluice(
     daemon: Daemon | None, *args: str, cwd: Path, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """`sluice [--server ADDR] ARGS...` run from `cwd`, as a user's shell would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    env["COLUMNS"] = "200"
-    server = ["--server", daemon.address] if daemon is not None else []
-    return subprocess.run(
-        [sys.executable, "-m", "sluice.client.cli.main", *server, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(daemon, *args, cwd=cwd, timeout=timeout)
 
 
 def ok_json(result: subprocess.CompletedProcess[str]) -> Any:

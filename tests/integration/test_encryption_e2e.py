@@ -8,11 +8,9 @@ import base64
 import hashlib
 import io
 import json
-import os
 import shutil
 import stat
 import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sluice.client import ExportClient, InvalidArgumentError
 from sluice.client.demo_data import generate
 from sluice.format.temporal_text import temporal_as_text
-from tests.daemon import REPO, Daemon
+from tests.daemon import Daemon, run_cli
 from tests.integration.helpers import manifest_path
 from tests.unit.test_age_format import need, run_on_terminal
 
@@ -100,16 +98,7 @@ def age_export(world: World) -> Path:
 def sluice(
     daemon: Daemon, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "sluice.client.cli.main", "--server", daemon.address, *args],
-        cwd=REPO,
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(daemon, *args, env=env)
 
 
 def read(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import grpc
 import pytest
@@ -13,7 +12,7 @@ from sluice.client import ExportClient
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
-from tests.daemon import Daemon
+from tests.daemon import Daemon, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -119,21 +118,7 @@ def test_verify_diff_history_delete_and_retention(daemon: Daemon) -> None:
 
 
 def _cli(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sluice.client.cli.main",
-            "--server",
-            daemon.address,
-            "export",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(daemon, "export", *args)
 
 
 def test_cli_history_commands(daemon: Daemon) -> None:

@@ -4,9 +4,7 @@ store; bad rows can be skipped and are counted; a CSV source can be given column
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from sluice.client import ExportClient, ExportFailedError, InvalidArgumentError
 from sluice.v1 import export_pb2 as pb
-from tests.daemon import REPO, Daemon
+from tests.daemon import Daemon, run_cli
 from tests.integration.helpers import load_manifest, read_export
 
 pytestmark = pytest.mark.integration
@@ -62,16 +60,7 @@ def _stored_bytes(folder: Path) -> bytes:
 
 
 def _sluice(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "sluice.client.cli.main", "--server", daemon.address, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(daemon, *args, timeout=60)
 
 
 def test_a_bad_row_never_reaches_the_error_the_log_or_the_job_store(world) -> None:  # type: ignore[no-untyped-def]
