@@ -22,7 +22,6 @@ from sluice.server.jobs.model import ChunkRecord, Job, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.pipeline.source import count_rows
 from sluice.server.pipeline.stopping import keeps_uploads
 from sluice.server.planning.plan import ExportPlan, build_plan, plan_destination
@@ -74,7 +73,7 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     # Every run, not only resumes: a kill during chunk 0 journals nothing, yet leaves its
     # temporary file. No writer of this export is active before the run starts.
     _remove_stale_temporaries(sink, plan.prefix)
-    reporter = _ProgressReporter(job.id, context, job_progress(resume.totals))
+    reporter = _ProgressReporter(job.id, context, resume.totals)
     options = PipelineOptions(
         batch_rows=settings.batch_rows,
         queue_depth=settings.pipeline_queue_depth,
@@ -273,35 +272,6 @@ def _remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False)
         _log.info("removed %d stale temporary file(s) under %s", removed, prefix)
 
 
-def chunk_record(chunk: ChunkResult) -> ChunkRecord:
-    """The job record a chunk the pipeline committed is journalled as."""
-    return ChunkRecord(
-        index=chunk.index,
-        path=chunk.path,
-        records=chunk.records,
-        stored_bytes=chunk.stored_bytes,
-        sha256=chunk.sha256,
-        content_digest=chunk.content_digest,
-        source_start=chunk.source_start,
-        source_end=chunk.source_end,
-        committed_at=chunk.committed_at,
-        counters=chunk.counters,
-        cursor_max=chunk.cursor_max,
-    )
-
-
-def job_progress(progress: PipelineProgress) -> Progress:
-    """The pipeline's running totals as the job's progress."""
-    return Progress(
-        records=progress.records,
-        chunks=progress.chunks,
-        stored_bytes=progress.stored_bytes,
-        source_rows_done=progress.source_rows_done,
-        source_rows_total=progress.source_rows_total,
-        counters=progress.counters,
-    )
-
-
 class _ProgressReporter:
     """Journals chunks and turns pipeline progress into throttled events with rates."""
 
@@ -316,8 +286,7 @@ class _ProgressReporter:
         #: so a commit's totals can be behind what watchers have already seen.
         self._latest = start
 
-    def chunk_committed(self, result: ChunkResult, totals: PipelineProgress) -> None:
-        chunk, progress = chunk_record(result), job_progress(totals)
+    def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
         self._context.store.record_chunk(self._job_id, chunk, progress)
         self._context.hub.publish(ChunkCommitted(self._job_id, chunk))
         self._last_save = time.monotonic()
@@ -330,8 +299,7 @@ class _ProgressReporter:
     def upload_journal(self, key: str) -> UploadJournal:
         return _StoreUploadJournal(self._context.store, self._job_id, key)
 
-    def progress(self, totals: PipelineProgress) -> None:
-        progress = job_progress(totals)
+    def progress(self, progress: Progress) -> None:
         self._latest = progress
         now = time.monotonic()
         if now - self._last_save >= _SAVE_EVERY:

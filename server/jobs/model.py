@@ -6,8 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sluice.server.pipeline.cursor_values import CursorValue
+from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.planning.spec import ExportSpec
+
+#: A job journals each committed chunk, and its running totals, exactly as the pipeline
+#: reported them: one plain type, owned by the pipeline (which knows nothing of jobs).
+ChunkRecord = ChunkResult
+Progress = PipelineProgress
 
 
 class JobState(StrEnum):
@@ -41,18 +46,6 @@ class JobError:
 
 
 @dataclass(frozen=True)
-class Progress:
-    records: int = 0
-    chunks: int = 0
-    stored_bytes: int = 0
-    source_rows_done: int = 0
-    #: 0 when unknown.
-    source_rows_total: int = 0
-    #: Running per-stage counters ("rule/column" -> values changed), summed over chunks.
-    counters: tuple[tuple[str, int], ...] = ()
-
-
-@dataclass(frozen=True)
 class Job:
     id: str
     spec: ExportSpec
@@ -69,30 +62,6 @@ class Job:
     @property
     def labels(self) -> dict[str, str]:
         return dict(self.spec.labels)
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """One committed chunk, journalled before it is acknowledged to anyone."""
-
-    index: int
-    #: Relative to the export folder (where manifest.json lives).
-    path: str
-    records: int
-    stored_bytes: int
-    #: Hex sha256 of the stored bytes.
-    sha256: str
-    #: Keyed digest of the plaintext content, "hmac-sha256:<hex>".
-    content_digest: str
-    #: Source row positions [source_start, source_end) the chunk covers.
-    source_start: int
-    source_end: int
-    committed_at: datetime
-    #: Per-stage counters for this chunk, e.g. values each redaction rule changed,
-    #: keyed "rule/column". Journalled with the chunk so totals survive a resume.
-    counters: tuple[tuple[str, int], ...] = ()
-    #: Largest incremental cursor value among the chunk's records (JSON-safe), if any.
-    cursor_max: CursorValue = None
 
 
 @dataclass(frozen=True)

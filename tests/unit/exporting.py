@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from sluice.format.manifest import Manifest
-from sluice.server.execution.executor import chunk_record
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
@@ -30,7 +29,7 @@ class Journal:
         self.chunks: list[ChunkRecord] = []
 
     def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
-        self.chunks.append(chunk_record(chunk))
+        self.chunks.append(chunk)
 
     def progress(self, progress: PipelineProgress) -> None:
         pass

@@ -19,7 +19,6 @@ from sluice.client.demo_data import generate
 from sluice.format.manifest import FORMAT_VERSION, Manifest
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.errors import DataLoss
-from sluice.server.execution.executor import chunk_record
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.encoders import arrow_schema
@@ -52,7 +51,7 @@ class Recorder:
         self.chunks: list[ChunkRecord] = []
 
     def chunk_committed(self, chunk: ChunkResult, progress: object) -> None:
-        self.chunks.append(chunk_record(chunk))
+        self.chunks.append(chunk)
 
     def progress(self, progress: object) -> None:
         pass
