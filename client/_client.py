@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sluice.client._convert import FINAL_STATES, state_values, to_timestamp
 from sluice.client._errors import ExportFailedError, UnavailableError, error_from_rpc
 from sluice.client._history import HistoryCalls
+from sluice.client._tls import ClientTls
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:7070"
@@ -33,14 +34,32 @@ class ExportClient(HistoryCalls):
 
     `address` defaults to $SLUICE_SERVER, then 127.0.0.1:7070. `timeout` is the deadline
     in seconds of every unary call; streams (`watch`, `wait`) have none unless given.
+    `tls_ca` (PEM CA verifying the server; default $SLUICE_TLS_CA, else the system's
+    roots), `tls_cert` and `tls_key` (client certificate for mutual TLS; default
+    $SLUICE_TLS_CERT, $SLUICE_TLS_KEY): any of them makes the channel TLS.
     Every gRPC failure surfaces as a `SluiceError` subclass.
     """
 
-    def __init__(self, address: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        timeout: float = 30.0,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.address = address or os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
         self.timeout = timeout
-        # Plaintext for now; TLS and credentials arrive with the server's auth support.
-        self._channel = grpc.insecure_channel(self.address)
+        tls = ClientTls.resolve(tls_ca, tls_cert, tls_key)
+        #: Whether the channel speaks TLS (any of tls_ca, tls_cert, tls_key or their
+        #: SLUICE_TLS_* variables given).
+        self.tls = tls.enabled
+        self._channel = (
+            grpc.secure_channel(self.address, tls.channel_credentials())
+            if tls.enabled
+            else grpc.insecure_channel(self.address)
+        )
         self._stub = export_pb2_grpc.ExportServiceStub(self._channel)
 
     def __enter__(self) -> Self:

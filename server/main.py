@@ -30,6 +30,7 @@ from sluice.server.service.export_service import ExportService
 from sluice.server.service.runner import ExportRunner
 from sluice.server.settings import Settings, SettingsError, load_settings
 from sluice.server.state_lock import lock_state_folder
+from sluice.server.tls import ServingCertificate
 from sluice.sinks import open_sink
 
 _log = logging.getLogger("sluice")
@@ -53,6 +54,14 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
 
 def _run(settings: Settings) -> int:
     fix_mmap_threshold(settings.malloc_mmap_threshold)
+    # Before anything else: a bad certificate must stop the daemon before it holds state.
+    certificate = ServingCertificate(settings.tls) if settings.tls is not None else None
+    if certificate is None and not settings.loopback_only:
+        _log.warning(
+            "INSECURE: serving plaintext gRPC on non-loopback address %s (insecure = true): "
+            "anyone who reaches the port can read the traffic and call every RPC",
+            settings.address,
+        )
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)
     # The store before the key: a state folder holding keys but no store has lost it.
@@ -71,17 +80,30 @@ def _run(settings: Settings) -> int:
         index_key=index_base_key(settings, key),
     )
     runner = ExportRunner(context)
-    service = ExportService(settings, store, runner, hub)
+    service = ExportService(
+        settings, store, runner, hub, (lambda: certificate.not_after) if certificate else None
+    )
     admin = ExportAdmin(settings, store, open_sink)
     server, health_servicer, port = build_server(
-        service, admin, settings.address, settings.grpc_max_workers, settings.stream_budget
+        service,
+        admin,
+        settings.address,
+        settings.grpc_max_workers,
+        settings.stream_budget,
+        certificate.credentials() if certificate else None,
     )
     stop = threading.Event()
     _install_signal_handlers(stop)
     server.start()
     runner.start()
     host = settings.address.rpartition(":")[0]
-    _log.info("sluice listening on %s:%d (state %s)", host, port, settings.state_dir.resolve())
+    _log.info(
+        "sluice listening on %s:%d with %s (state %s)",
+        host,
+        port,
+        _transport(settings),
+        settings.state_dir.resolve(),
+    )
     stop.wait()
     _log.info(
         "shutting down: waiting up to %.0fs for exports to checkpoint",
@@ -94,6 +116,14 @@ def _run(settings: Settings) -> int:
     store.close()
     _log.info("stopped%s", "" if clean else " (some exports did not checkpoint in time)")
     return 0
+
+
+def _transport(settings: Settings) -> str:
+    if settings.tls is None:
+        return "plaintext"
+    if settings.tls.require_client_auth:
+        return "mutual TLS"
+    return "TLS" + (" (client certificates optional)" if settings.tls.client_ca_file else "")
 
 
 def key_id(key: bytes) -> str:

@@ -7,6 +7,7 @@ Every field is documented here; README.md lists them with their environment name
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import tomllib
@@ -28,7 +29,7 @@ from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
 #: Environment variables that start with SLUICE_ but belong to the client or tests.
-CLIENT_ENV = frozenset({"SLUICE_SERVER"})
+CLIENT_ENV = frozenset({"SLUICE_SERVER", "SLUICE_TLS_CA", "SLUICE_TLS_CERT", "SLUICE_TLS_KEY"})
 MiB = 1024 * 1024
 #: gRPC worker threads streams can never take (see max_concurrent_streams).
 STREAM_FREE_WORKERS = 8
@@ -39,11 +40,60 @@ class SettingsError(Exception):
     """The configuration is invalid; the message names the key and the source."""
 
 
+class TlsSettings(BaseModel):
+    """The `[tls]` table: the gRPC port speaks TLS with these files. They are checked at
+    start (readable, not expired, key matching the certificate) and re-read when they
+    change, so a rotated certificate reaches new connections without a restart."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: PEM certificate (chain: the server's certificate first) served on the gRPC port.
+    cert_file: Path
+    #: PEM private key of cert_file, unencrypted (protect it with file permissions).
+    key_file: Path
+    #: PEM CA certificate(s) client certificates are verified against. With it clients
+    #: may present a certificate; without it they are never asked for one.
+    client_ca_file: Path | None = None
+    #: true: mutual TLS only, a connection without a client certificate from
+    #: client_ca_file is refused during the handshake. Needs client_ca_file.
+    require_client_auth: bool = False
+
+    @field_validator("cert_file", "key_file", "client_ca_file")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @model_validator(mode="after")
+    def _client_auth_has_ca(self) -> TlsSettings:
+        if self.require_client_auth and self.client_ca_file is None:
+            raise ValueError("require_client_auth needs client_ca_file")
+        return self
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback IPs (127.0.0.0/8, ::1); false for wildcard
+    addresses (0.0.0.0, [::]) and any other name, which may be reachable from elsewhere."""
+    name = host.strip("[]")
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: host:port the gRPC server listens on. Loopback by default; expose deliberately.
+    #: host:port the gRPC server listens on. Loopback by default; expose deliberately:
+    #: a non-loopback address (0.0.0.0 included) needs `tls` or `insecure = true`.
     address: str = "127.0.0.1:7070"
+    #: TLS for the gRPC port (the `[tls]` table); absent: plaintext.
+    tls: TlsSettings | None = None
+    #: Allow plaintext on a non-loopback address (`--insecure`): anyone who can reach
+    #: the port can read the traffic and call every RPC. A warning is logged at each
+    #: start. (Once callers authenticate as principals, those will be required too.)
+    insecure: bool = False
     #: Folder for the job store and the default export root.
     state_dir: Path = Path(".sluice")
     #: Local destinations must resolve inside one of these folders. Empty: <state_dir>/exports.
@@ -170,6 +220,20 @@ class Settings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _exposed_only_with_tls(self) -> Settings:
+        if self.tls is None and not self.insecure and not self.loopback_only:
+            raise ValueError(
+                f"address {self.address} is not a loopback address: configure [tls] "
+                "or set insecure = true (--insecure) to serve plaintext to the network"
+            )
+        return self
+
+    @property
+    def loopback_only(self) -> bool:
+        """The listener is reachable only from this machine."""
+        return is_loopback_host(self.address.rpartition(":")[0])
+
     @property
     def stream_budget(self) -> int:
         """Streams that may be open at once (max_concurrent_streams, within the workers)."""
@@ -205,10 +269,14 @@ def load_settings(
     try:
         return Settings(**values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_describe(err["loc"], err["msg"]) for err in exc.errors())
         raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _describe(location: tuple[int | str, ...], message: str) -> str:
+    """`key: message`; checks across keys name their keys in the message themselves."""
+    message = message.removeprefix("Value error, ")
+    return f"{'.'.join(str(p) for p in location)}: {message}" if location else message
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -226,6 +294,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     for key in ("state_dir", *_PATH_LIST_FIELDS):
         if key in raw:
             raw[key] = _relative_to(base, raw[key])
+    tls = raw.get("tls")
+    if isinstance(tls, dict):
+        for key in ("cert_file", "key_file", "client_ca_file"):
+            if key in tls:
+                tls[key] = _relative_to(base, tls[key])
     return raw
 
 

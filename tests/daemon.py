@@ -32,6 +32,11 @@ class Daemon:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    #: How the test's own health checks reach a TLS daemon: the CA verifying it, and a
+    #: client certificate and key when it requires mutual TLS. None: plaintext.
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def address(self) -> str:
@@ -63,17 +68,7 @@ class Daemon:
             "log_level": "INFO",
         }
         values.update(self.settings)
-        lines = []
-        for key, value in values.items():
-            if isinstance(value, list):
-                rendered = "[" + ", ".join(f'"{v}"' for v in value) + "]"
-            elif isinstance(value, bool):
-                rendered = "true" if value else "false"
-            elif isinstance(value, str):
-                rendered = f'"{value}"'
-            else:
-                rendered = str(value)
-            lines.append(f"{key} = {rendered}")
+        lines = [f"{key} = {_toml_value(value)}" for key, value in values.items()]
         path = self.root / "sluice.toml"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -125,9 +120,20 @@ class Daemon:
     def _environment() -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
 
+    def channel(self) -> grpc.Channel:
+        """A channel to this daemon, TLS when tls_ca is set."""
+        if self.tls_ca is None:
+            return grpc.insecure_channel(self.address)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=self.tls_ca.read_bytes(),
+            private_key=self.tls_key.read_bytes() if self.tls_key else None,
+            certificate_chain=self.tls_cert.read_bytes() if self.tls_cert else None,
+        )
+        return grpc.secure_channel(self.address, credentials)
+
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.address) as channel:
+        with self.channel() as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 assert self.process is not None
@@ -143,7 +149,7 @@ class Daemon:
         raise RuntimeError(f"daemon not healthy after {timeout}s:\n{self.log_tail()}")
 
     def healthy(self) -> bool:
-        with grpc.insecure_channel(self.address) as channel:
+        with self.channel() as channel:
             try:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service="sluice.v1.ExportService"), timeout=5
@@ -178,6 +184,20 @@ class Daemon:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _toml_value(value: object) -> str:
+    """TOML for the settings tests use: strings, booleans, numbers, lists of strings, and
+    tables (dicts) as inline tables."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
 
 
 def run_cli(

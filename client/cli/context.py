@@ -1,9 +1,10 @@
-"""State shared by all commands: where the daemon is. Clients are made on demand so
-`--help`, `serve` and usage errors never open a channel."""
+"""State shared by all commands: where the daemon is and how to reach it (TLS files).
+Clients are made on demand so `--help`, `serve` and usage errors never open a channel."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import click
 
@@ -14,9 +15,16 @@ from sluice.client._client import ExportClient
 class CliState:
     #: From --server or $SLUICE_SERVER; None lets ExportClient apply its default.
     server: str | None = None
+    #: From --tls-ca/--tls-cert/--tls-key (or their SLUICE_TLS_* variables, which
+    #: ExportClient also reads itself); None: plaintext unless the environment says TLS.
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def client(self) -> ExportClient:
-        return ExportClient(self.server)
+        return ExportClient(
+            self.server, tls_ca=self.tls_ca, tls_cert=self.tls_cert, tls_key=self.tls_key
+        )
 
 
 def cli_state() -> CliState:

@@ -13,6 +13,7 @@ import click
 from sluice.client._client import ADDRESS_ENV, DEFAULT_ADDRESS
 from sluice.client._errors import ServerUnreachableError, SluiceError
 from sluice.client._extras import install_hint
+from sluice.client._tls import CA_ENV, CERT_ENV, KEY_ENV, ClientTls
 from sluice.client.cli.context import CliState
 from sluice.client.cli.export import export_group
 from sluice.client.cli.history import delete, diff, retain, verify
@@ -30,6 +31,13 @@ class _SluiceGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ServerUnreachableError as exc:
+            if _tls_failure(exc.detail) or _uses_tls(ctx):
+                # A refused handshake looks like an unreachable server to grpc core.
+                raise CliError(
+                    f"cannot reach the Sluice server at {exc.address} over TLS: is it "
+                    "running, does --tls-ca verify its certificate, and does it need a "
+                    "client certificate (--tls-cert, --tls-key)?"
+                ) from exc
             raise CliError(
                 f"cannot reach the Sluice server at {exc.address} (is `sluice serve` running?)"
             ) from exc
@@ -44,11 +52,52 @@ class _SluiceGroup(click.Group):
     metavar="HOST:PORT",
     help=f"Address of the Sluice daemon [env: {ADDRESS_ENV}; default: {DEFAULT_ADDRESS}].",
 )
+@click.option(
+    "--tls-ca",
+    envvar=CA_ENV,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"PEM CA certificate verifying the daemon; connect with TLS [env: {CA_ENV}].",
+)
+@click.option(
+    "--tls-cert",
+    envvar=CERT_ENV,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"PEM client certificate for mutual TLS; needs --tls-key [env: {CERT_ENV}].",
+)
+@click.option(
+    "--tls-key",
+    envvar=KEY_ENV,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"PEM private key of --tls-cert [env: {KEY_ENV}].",
+)
 @click.version_option(package_name="sluice")
 @click.pass_context
-def cli(ctx: click.Context, server: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    server: str | None,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
     """Sluice: streaming, resumable, verifiable data exports."""
-    ctx.obj = CliState(server=server or None)
+    ctx.obj = CliState(server=server or None, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
+
+
+def _uses_tls(ctx: click.Context) -> bool:
+    state = ctx.find_object(CliState)
+    return (
+        state is not None and ClientTls.resolve(state.tls_ca, state.tls_cert, state.tls_key).enabled
+    )
+
+
+def _tls_failure(detail: str) -> bool:
+    """grpc core's wording for a failed TLS handshake (wrong CA, plaintext server,
+    client certificate refused)."""
+    lowered = detail.lower()
+    return any(word in lowered for word in ("ssl", "handshake", "certificate", "tls"))
 
 
 @cli.command()
@@ -84,6 +133,13 @@ def cli(ctx: click.Context, server: str | None) -> None:
     help="Local folder sources may be read from; repeatable [default: STATE_DIR/sources].",
 )
 @click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Allow plaintext on a non-loopback --address (no [tls]); a warning is logged at "
+    "each start [env: SLUICE_INSECURE].",
+)
+@click.option(
     "--recover-job-store",
     is_flag=True,
     default=None,
@@ -96,6 +152,7 @@ def serve(
     state_dir: Path | None,
     allowed_roots: tuple[Path, ...],
     allowed_source_roots: tuple[Path, ...],
+    insecure: bool | None,
     recover_job_store: bool | None,
 ) -> None:
     """Run the export daemon in the foreground.
@@ -124,6 +181,8 @@ def serve(
         overrides["allowed_source_roots"] = list(allowed_source_roots)
     if recover_job_store:
         overrides["recover_job_store"] = True
+    if insecure:
+        overrides["insecure"] = True
     sys.exit(run_server(config_file, overrides))
 
 

@@ -267,7 +267,7 @@ def event_to_proto(event: JobEvent) -> pb.ExportEvent:
 
 
 def server_info_to_proto(info: ServerInfo) -> pb.ServerInfo:
-    return pb.ServerInfo(
+    message = pb.ServerInfo(
         version=info.version,
         manifest_signing_public_key=info.signing_public_key,
         manifest_signing_key_id=info.signing_key_id,
@@ -275,6 +275,9 @@ def server_info_to_proto(info: ServerInfo) -> pb.ServerInfo:
         compressions=info.compressions,
         encryption_schemes=info.encryption_schemes,
     )
+    if info.tls_not_after is not None:
+        message.tls_certificate_not_after.FromDatetime(info.tls_not_after)
+    return message
 
 
 def states_from_proto(values: list[int]) -> frozenset[JobState]:

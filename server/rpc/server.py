@@ -30,9 +30,11 @@ def build_server(
     address: str,
     max_workers: int,
     stream_budget: int,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """Return the (not yet started) server, its health servicer and the bound port.
-    Streams may hold at most `stream_budget` of the `max_workers` threads."""
+    Streams may hold at most `stream_budget` of the `max_workers` threads. With
+    `credentials` the port speaks TLS only; without, plaintext."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         # The first wraps the others: domain errors raised by the inner ones become statuses.
@@ -52,7 +54,10 @@ def build_server(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as exc:
         raise ListenError(f"cannot listen on {address}: {exc}") from None
     if port == 0:

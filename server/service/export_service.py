@@ -32,9 +32,16 @@ def new_export_id() -> str:
 
 class ExportService:
     def __init__(
-        self, settings: Settings, store: JobStore, runner: ExportRunner, hub: EventHub
+        self,
+        settings: Settings,
+        store: JobStore,
+        runner: ExportRunner,
+        hub: EventHub,
+        certificate_expiry: Callable[[], datetime] | None = None,
     ) -> None:
+        """`certificate_expiry` tells when the certificate served now expires (TLS only)."""
         self._settings = settings
+        self._certificate_expiry = certificate_expiry
         self._store = store
         self._runner = runner
         self._hub = hub
@@ -88,7 +95,8 @@ class ExportService:
         return job
 
     def server_info(self) -> ServerInfo:
-        return describe_server(self._settings)
+        expiry = self._certificate_expiry() if self._certificate_expiry else None
+        return describe_server(self._settings, expiry)
 
     def watch(self, job_id: str, caller_alive: Callable[[], bool]) -> Iterator[JobEvent]:
         """A snapshot, then live events, ending with Finished once the job is final."""

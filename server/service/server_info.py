@@ -4,6 +4,7 @@ verifies this server's manifest signatures (so readers need no out-of-band key).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
 from sluice.format.signatures import key_id, public_key_pem
@@ -23,9 +24,11 @@ class ServerInfo:
     formats: tuple[str, ...]
     compressions: tuple[str, ...]
     encryption_schemes: tuple[str, ...]
+    #: When the certificate served on the gRPC port expires; None: plaintext.
+    tls_not_after: datetime | None = None
 
 
-def describe_server(settings: Settings) -> ServerInfo:
+def describe_server(settings: Settings, tls_not_after: datetime | None = None) -> ServerInfo:
     signer = load_signer(settings.manifest_signing_key)
     try:
         daemon_version = version("sluice")
@@ -38,4 +41,5 @@ def describe_server(settings: Settings) -> ServerInfo:
         formats=tuple(sorted(ENCODERS)),
         compressions=tuple(sorted(COMPRESSORS)),
         encryption_schemes=("age", ZIP_AES_SCHEME),
+        tls_not_after=tls_not_after,
     )

@@ -49,6 +49,7 @@ def test_file_values(tmp_path: Path) -> None:
     path = _config(
         tmp_path,
         'address = "0.0.0.0:9000"\n'
+        "insecure = true\n"
         "max_concurrent_exports = 5\n"
         "batch_rows = 1024\n"
         "count_source_rows = false\n"
@@ -139,7 +140,8 @@ def test_max_chunk_bytes_must_hold_the_default_chunk() -> None:
 
 def test_ipv6_and_hostname_addresses() -> None:
     assert load_settings(None, {"address": "[::1]:7070"}, environ={}).address == "[::1]:7070"
-    assert load_settings(None, {"address": "sluice:80"}, environ={}).address == "sluice:80"
+    exposed = {"address": "sluice:80", "insecure": True}
+    assert load_settings(None, exposed, environ={}).address == "sluice:80"
 
 
 def test_environment_variables() -> None:
@@ -148,6 +150,7 @@ def test_environment_variables() -> None:
         None,
         environ={
             "SLUICE_ADDRESS": "0.0.0.0:7171",
+            "SLUICE_INSECURE": "true",
             "SLUICE_ALLOWED_ROOTS": "/data/a:/data/b::",
             "SLUICE_ALLOWED_SOURCE_ROOTS": "/in",
             "SLUICE_MAX_CONCURRENT_EXPORTS": "7",
@@ -329,3 +332,52 @@ def test_home_is_expanded_in_configured_paths(tmp_path: Path) -> None:
     )
     assert settings.state_dir == Path.home() / "state"
     assert settings.allowed_roots == (Path.home() / "exports",)
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1:7070", True),
+        ("127.1.2.3:7070", True),
+        ("localhost:7070", True),
+        ("[::1]:7070", True),
+        ("0.0.0.0:7070", False),
+        ("[::]:7070", False),
+        ("10.1.2.3:7070", False),
+        ("sluice.internal:7070", False),
+    ],
+)
+def test_a_non_loopback_address_needs_tls_or_insecure(address: str, loopback: bool) -> None:
+    if loopback:
+        assert load_settings(overrides={"address": address}, environ={}).loopback_only
+    else:
+        with pytest.raises(SettingsError, match="not a loopback address"):
+            load_settings(overrides={"address": address}, environ={})
+        assert not load_settings(
+            overrides={"address": address, "insecure": True}, environ={}
+        ).loopback_only
+
+
+def test_tls_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "sluice.toml"
+    config.write_text(
+        'address = "0.0.0.0:7070"\n[tls]\ncert_file = "tls/tls.crt"\nkey_file = "tls/tls.key"\n'
+        'client_ca_file = "/etc/ca.crt"\nrequire_client_auth = true\n'
+    )
+    settings = load_settings(config, environ={})
+    assert settings.tls is not None
+    assert settings.tls.cert_file == tmp_path / "tls" / "tls.crt"
+    assert settings.tls.client_ca_file == Path("/etc/ca.crt")
+
+
+def test_client_auth_needs_a_client_ca(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="require_client_auth needs client_ca_file"):
+        load_settings(
+            overrides={"tls": {"cert_file": "a", "key_file": "b", "require_client_auth": True}},
+            environ={},
+        )
+
+
+def test_client_tls_variables_are_not_daemon_settings() -> None:
+    environ = {"SLUICE_TLS_CA": "/ca.crt", "SLUICE_TLS_CERT": "/c", "SLUICE_TLS_KEY": "/k"}
+    assert load_settings(environ=environ).tls is None

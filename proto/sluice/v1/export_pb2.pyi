@@ -970,6 +970,7 @@ class ServerInfo(_message.Message):
     FORMATS_FIELD_NUMBER: _builtins.int
     COMPRESSIONS_FIELD_NUMBER: _builtins.int
     ENCRYPTION_SCHEMES_FIELD_NUMBER: _builtins.int
+    TLS_CERTIFICATE_NOT_AFTER_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The daemon's version."""
     manifest_signing_public_key: _builtins.str
@@ -988,6 +989,13 @@ class ServerInfo(_message.Message):
     def compressions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def encryption_schemes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def tls_certificate_not_after(self) -> _timestamp_pb2.Timestamp:
+        """When the certificate this server currently serves on its gRPC port expires
+        (notAfter); unset when the port is plaintext. Rotated certificate files are served
+        to new connections without a restart, and this follows them.
+        """
+
     def __init__(
         self,
         *,
@@ -997,10 +1005,11 @@ class ServerInfo(_message.Message):
         formats: _abc.Iterable[_builtins.str] | None = ...,
         compressions: _abc.Iterable[_builtins.str] | None = ...,
         encryption_schemes: _abc.Iterable[_builtins.str] | None = ...,
+        tls_certificate_not_after: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tls_certificate_not_after", b"tls_certificate_not_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compressions", b"compressions", "encryption_schemes", b"encryption_schemes", "formats", b"formats", "manifest_signing_key_id", b"manifest_signing_key_id", "manifest_signing_public_key", b"manifest_signing_public_key", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compressions", b"compressions", "encryption_schemes", b"encryption_schemes", "formats", b"formats", "manifest_signing_key_id", b"manifest_signing_key_id", "manifest_signing_public_key", b"manifest_signing_public_key", "tls_certificate_not_after", b"tls_certificate_not_after", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,77 @@
+"""Client-side TLS: which files make the channel secure, from arguments or the
+environment (SLUICE_TLS_CA, SLUICE_TLS_CERT, SLUICE_TLS_KEY).
+
+Any of them makes the channel TLS. The CA file verifies the server (without it, the
+system's trusted roots do); a certificate and its key, always together, identify the
+client to a server that asks for one (mutual TLS).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from sluice.client._errors import SluiceError
+
+CA_ENV = "SLUICE_TLS_CA"
+CERT_ENV = "SLUICE_TLS_CERT"
+KEY_ENV = "SLUICE_TLS_KEY"
+
+PathArg = str | os.PathLike[str] | None
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """The TLS files a client uses; all None: plaintext."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @classmethod
+    def resolve(cls, ca: PathArg = None, cert: PathArg = None, key: PathArg = None) -> ClientTls:
+        """Arguments first, then the environment, each file on its own."""
+        return cls(
+            _path(ca, CA_ENV),
+            _path(cert, CERT_ENV),
+            _path(key, KEY_ENV),
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return any((self.ca_file, self.cert_file, self.key_file))
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        """Credentials for grpc.secure_channel; SluiceError naming a bad or missing file."""
+        if (self.cert_file is None) != (self.key_file is None):
+            raise SluiceError(
+                "a client certificate needs its key and a key its certificate "
+                f"(--tls-cert/{CERT_ENV} with --tls-key/{KEY_ENV})",
+                code="INVALID_ARGUMENT",
+            )
+        return grpc.ssl_channel_credentials(
+            root_certificates=_read(self.ca_file),
+            private_key=_read(self.key_file),
+            certificate_chain=_read(self.cert_file),
+        )
+
+
+def _path(value: PathArg, env: str) -> Path | None:
+    if value is not None and os.fspath(value) != "":
+        return Path(value)
+    from_env = os.environ.get(env, "")
+    return Path(from_env) if from_env else None
+
+
+def _read(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.expanduser().read_bytes()
+    except OSError as exc:
+        raise SluiceError(
+            f"cannot read TLS file {path}: {exc.strerror or exc}", code="INVALID_ARGUMENT"
+        ) from None
