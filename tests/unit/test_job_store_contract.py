@@ -1,7 +1,8 @@
 """The JobStore contract, run against every implementation.
 
 An implementation joins by subclassing JobStoreContract and overriding `open_store`
-(and `reopenable` when a second store can see the first one's data).
+(and `reopenable` when a second store can see the first one's data): SQLite (a file and
+":memory:") and PostgreSQL (a real server, tests/servers/postgres.py).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from sluice.server.jobs import (
     Progress,
     SQLiteJobStore,
 )
+from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.sqlite import SCHEMA_VERSION
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
+from tests.servers.postgres import PostgresServer
 
 Q, R, S, F, C = (
     JobState.QUEUED,
@@ -532,3 +535,25 @@ class TestSQLiteFileJobStore(JobStoreContract):
 class TestSQLiteMemoryJobStore(JobStoreContract):
     def open_store(self, tmp_path: Path) -> JobStore:
         return SQLiteJobStore(":memory:")
+
+
+class TestPostgresJobStore(JobStoreContract):
+    """The same contract on a real PostgreSQL (tests/servers/postgres.py), one fresh
+    database per test."""
+
+    reopenable = True
+
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_server: PostgresServer) -> None:
+        self.url = postgres_server.new_database()
+
+    def open_store(self, tmp_path: Path) -> JobStore:
+        return PostgresJobStore(self.url)
+
+    def test_two_stores_on_one_database_race_to_one_job(
+        self, opener: Callable[[], JobStore]
+    ) -> None:
+        # Separate pools share only the database: the UNIQUE constraint decides.
+        stores = [opener() for _ in range(4)]
+        self._race_creates(stores * 2)
+        assert len(stores[0].list(JobFilter(), page_size=100).jobs) == 1
