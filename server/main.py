@@ -81,7 +81,13 @@ def _run(settings: Settings) -> int:
     server.start()
     runner.start()
     host = settings.address.rpartition(":")[0]
-    _log.info("sluice listening on %s:%d (state %s)", host, port, settings.state_dir.resolve())
+    _log.info(
+        "sluice listening on %s:%d (state %s, %s job store)",
+        host,
+        port,
+        settings.state_dir.resolve(),
+        settings.job_store_kind,
+    )
     stop.wait()
     _log.info(
         "shutting down: waiting up to %.0fs for exports to checkpoint",

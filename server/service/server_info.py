@@ -23,6 +23,8 @@ class ServerInfo:
     formats: tuple[str, ...]
     compressions: tuple[str, ...]
     encryption_schemes: tuple[str, ...]
+    #: "sqlite" or "postgresql" (Settings.job_store_kind).
+    job_store: str = "sqlite"
 
 
 def describe_server(settings: Settings) -> ServerInfo:
@@ -38,4 +40,5 @@ def describe_server(settings: Settings) -> ServerInfo:
         formats=tuple(sorted(ENCODERS)),
         compressions=tuple(sorted(COMPRESSORS)),
         encryption_schemes=("age", ZIP_AES_SCHEME),
+        job_store=settings.job_store_kind,
     )
