@@ -212,3 +212,11 @@ def test_migrate_check_on_postgres(tmp_path: Path, postgres_server: PostgresServ
         env={"SLUICE_JOB_STORE": url},
     )  # fmt: skip
     assert via_env.returncode == 0 and "(current)" in via_env.stdout
+
+
+def test_postgres_tls_settings_reach_libpq(postgres_server: PostgresServer) -> None:
+    # The test server has no TLS: `require` must make libpq refuse, naming SSL, in one line.
+    url = postgres_server.new_database()
+    with pytest.raises(FailedPrecondition) as caught:
+        PostgresJobStore(url, options={"sslmode": "require"})
+    assert "SSL" in caught.value.message and "\n" not in caught.value.message
