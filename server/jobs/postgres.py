@@ -32,6 +32,7 @@ from sluice.server.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    SluiceError,
     Unavailable,
 )
 from sluice.server.jobs.migrations import SchemaStatus
@@ -170,20 +171,25 @@ class PostgresJobStore:
         with self._tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
             now = _now()
-            inserted = db.execute(
-                "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
-                " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (request_id) DO NOTHING",
-                (
-                    new.id,
-                    new.request_id or None,
-                    fingerprint,
-                    JobState.QUEUED.value,
-                    new.spec.to_json(),
-                    now,
-                    now,
-                ),
-            ).rowcount
+            try:
+                inserted = db.execute(
+                    "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
+                    " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (request_id) DO NOTHING",
+                    (
+                        new.id,
+                        new.request_id or None,
+                        fingerprint,
+                        JobState.QUEUED.value,
+                        new.spec.to_json(),
+                        now,
+                        now,
+                    ),
+                ).rowcount
+            except psycopg.errors.UniqueViolation as exc:
+                # Only the primary key can still conflict: ids are minted by the server,
+                # so this is a bug, not a caller's mistake.
+                raise SluiceError(f"export id '{new.id}' already exists") from exc
             if inserted == 1:
                 db.cursor().executemany(
                     "INSERT INTO job_labels (job_id, key, value) VALUES (%s, %s, %s)",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound, SluiceError
 from sluice.server.jobs import (
     FINAL_STATES,
     RESUMABLE_STATES,
@@ -151,6 +151,12 @@ class JobStoreContract:
     def test_get_unknown_is_not_found(self, store: JobStore) -> None:
         with pytest.raises(NotFound, match="export 'nope' not found"):
             store.get("nope")
+
+    def test_a_reused_export_id_is_a_server_error_not_a_caller_one(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        with pytest.raises(SluiceError, match="already exists") as caught:
+            store.create(new_job("j1"))
+        assert not isinstance(caught.value, InvalidArgument)
 
     def test_concurrent_creates_with_one_request_id_make_one_job(self, store: JobStore) -> None:
         self._race_creates([store] * 8)
