@@ -11,6 +11,7 @@ from sluice.client import ExportClient
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
+from tests.integration import test_resume as resume
 from tests.integration.helpers import read_export
 from tests.servers.postgres import PostgresServer
 
@@ -90,3 +91,26 @@ def test_a_password_in_the_url_is_refused_naming_the_setting(daemon_factory) -> 
     assert refused.returncode == 2
     assert "job_store_password_ref" in refused.stderr
     assert "hunter2" not in refused.stderr + refused.stdout
+
+
+def test_sigkill_mid_export_resumes_exactly_once_from_postgres(
+    daemon_factory,  # type: ignore[no-untyped-def]
+    postgres_server: PostgresServer,
+) -> None:
+    """One daemon on PostgreSQL keeps exactly-once: killed mid-export (its replica lock
+    goes with its connection), restarted, it continues after the last journalled chunk."""
+    url = postgres_server.new_database()
+    daemon: Daemon = daemon_factory(
+        "pgkill", batch_rows=1024, pipeline_queue_depth=2, job_store=url
+    )
+    daemon.start()
+    generate(daemon.sources / "events.parquet", resume.ROWS, seed=5)
+    with ExportClient(daemon.address) as client:
+        export_id = resume._create(client, daemon)
+        resume._wait_for_chunks(client, export_id, 3)
+    daemon.kill()
+    daemon.start()
+    with ExportClient(daemon.address) as client:
+        finished = client.wait(export_id, timeout=300)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED
+    resume._assert_exactly_once(finished.manifest_uri)
