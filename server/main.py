@@ -98,11 +98,12 @@ def _run(settings: Settings) -> int:
     runner.start()
     host = settings.address.rpartition(":")[0]
     _log.info(
-        "sluice listening on %s:%d with %s (state %s)",
+        "sluice listening on %s:%d with %s (state %s, %s job store)",
         host,
         port,
         _transport(settings),
         settings.state_dir.resolve(),
+        settings.job_store_kind,
     )
     stop.wait()
     _log.info(

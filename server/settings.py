@@ -13,7 +13,8 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -166,6 +167,23 @@ class Settings(BaseModel):
     #: from a state folder that was used before (it holds keys) is otherwise refused, so
     #: history and request_id idempotency are never dropped silently.
     recover_job_store: bool = False
+    #: Where jobs are kept. Empty: the SQLite file <state_dir>/jobs.sqlite3 (one daemon).
+    #: "postgresql://USER@HOST:PORT/DB": a PostgreSQL database (psycopg 3, pooled). The
+    #: URL never holds a password (refused): use job_store_password_ref, or libpq's own
+    #: PGPASSWORD / ~/.pgpass. Only one daemon may use a PostgreSQL store at a time until
+    #: leases land; a second one is refused at start.
+    job_store: str = ""
+    #: Secret reference ("env:NAME" or "file:PATH") of the PostgreSQL password.
+    job_store_password_ref: str = ""
+    #: libpq sslmode for the PostgreSQL job store ("": libpq's default, `prefer`).
+    job_store_sslmode: Literal[
+        "", "disable", "allow", "prefer", "require", "verify-ca", "verify-full"
+    ] = ""
+    #: libpq sslrootcert: CA certificates that verify the PostgreSQL server (verify-ca/-full).
+    job_store_sslrootcert: Path | None = None
+    #: Connections the PostgreSQL job store pool may open (plus one held for the replica
+    #: lock). Calls and exports share them; a call waits for a free one.
+    job_store_pool_size: int = Field(default=8, ge=1, le=256)
 
     @field_validator("address")
     @classmethod
@@ -192,7 +210,30 @@ class Settings(BaseModel):
     def _expand_homes(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
         return tuple(path.expanduser() for path in value)
 
-    @field_validator("content_digest_key", "manifest_signing_key")
+    @field_validator("job_store")
+    @classmethod
+    def _job_store_url(cls, value: str) -> str:
+        if not value:
+            return value
+        scheme = value.partition("://")[0].lower()
+        if scheme not in {"postgresql", "postgres"}:
+            raise ValueError(
+                "must be empty (the SQLite file in state_dir) or postgresql://USER@HOST:PORT/DB"
+            )
+        try:
+            parts = urlsplit(value)
+            has_password = parts.password is not None or "password" in parse_qs(parts.query)
+        except ValueError:
+            raise ValueError("is not a valid postgresql:// URL") from None
+        if has_password:
+            # Never echo the URL: it holds a secret.
+            raise ValueError(
+                "must not hold a password: set job_store_password_ref (env:NAME or"
+                " file:PATH), or use libpq's PGPASSWORD or ~/.pgpass"
+            )
+        return value
+
+    @field_validator("content_digest_key", "manifest_signing_key", "job_store_password_ref")
     @classmethod
     def _is_secret_reference(cls, value: str) -> str:
         scheme, sep, target = value.partition(":")
@@ -250,6 +291,11 @@ class Settings(BaseModel):
     @property
     def job_store_path(self) -> Path:
         return self.state_dir / "jobs.sqlite3"
+
+    @property
+    def job_store_kind(self) -> str:
+        """ "sqlite" or "postgresql": which JobStore the daemon opens."""
+        return "postgresql" if self.job_store else "sqlite"
 
 
 _PATH_LIST_FIELDS = ("allowed_roots", "allowed_source_roots")

@@ -100,22 +100,33 @@ def _tls_failure(detail: str) -> bool:
     return any(word in lowered for word in ("ssl", "handshake", "certificate", "tls"))
 
 
-@cli.command()
-@click.option(
+_CONFIG_OPTION = click.option(
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TOML settings file. Precedence: options here, then SLUICE_* variables, then the file.",
 )
-@click.option(
-    "--address", metavar="HOST:PORT", help="Address to listen on [default: 127.0.0.1:7070]."
-)
-@click.option(
+_STATE_DIR_OPTION = click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
     metavar="DIR",
     help="Folder for the job store, keys and other local state [default: .sluice].",
 )
+_JOB_STORE_OPTION = click.option(
+    "--job-store",
+    metavar="URL",
+    help="postgresql://USER@HOST:PORT/DB to keep jobs in PostgreSQL (no password in the "
+    "URL: job_store_password_ref, PGPASSWORD or ~/.pgpass) [env: SLUICE_JOB_STORE; "
+    "default: the SQLite file STATE_DIR/jobs.sqlite3].",
+)
+
+
+@cli.command()
+@_CONFIG_OPTION
+@click.option(
+    "--address", metavar="HOST:PORT", help="Address to listen on [default: 127.0.0.1:7070]."
+)
+@_STATE_DIR_OPTION
 @click.option(
     "--allow-root",
     "allowed_roots",
@@ -146,6 +157,7 @@ def _tls_failure(detail: str) -> bool:
     help="If the job store is missing or empty, rebuild it from the manifests under the "
     "export roots instead of refusing to start [env: SLUICE_RECOVER_JOB_STORE].",
 )
+@_JOB_STORE_OPTION
 def serve(
     config_file: Path | None,
     address: str | None,
@@ -154,6 +166,7 @@ def serve(
     allowed_source_roots: tuple[Path, ...],
     insecure: bool | None,
     recover_job_store: bool | None,
+    job_store: str | None,
 ) -> None:
     """Run the export daemon in the foreground.
 
@@ -183,7 +196,36 @@ def serve(
         overrides["recover_job_store"] = True
     if insecure:
         overrides["insecure"] = True
+    if job_store is not None:
+        overrides["job_store"] = job_store
     sys.exit(run_server(config_file, overrides))
+
+
+@cli.command()
+@_CONFIG_OPTION
+@_STATE_DIR_OPTION
+@_JOB_STORE_OPTION
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only report the job store's schema version; exit 1 when it is behind this "
+    "Sluice (or newer), writing nothing.",
+)
+def migrate(
+    config_file: Path | None, state_dir: Path | None, job_store: str | None, check: bool
+) -> None:
+    """Migrate the configured job store to this Sluice's schema (the daemon also does
+    this at start, under a lock). A store newer than this Sluice is refused untouched."""
+    try:
+        run_migrate = importlib.import_module("sluice.server.migrate").migrate
+    except ImportError as exc:
+        raise CliError(install_hint("`sluice migrate`", "server", exc)) from None
+    overrides: dict[str, object] = {}
+    if state_dir is not None:
+        overrides["state_dir"] = state_dir
+    if job_store is not None:
+        overrides["job_store"] = job_store
+    sys.exit(run_migrate(config_file, overrides, check=check))
 
 
 export_group.add_command(read_export)

@@ -1,4 +1,6 @@
-"""Export jobs: the records, the store contract, and the embedded SQLite store."""
+"""Export jobs: the records, the store contract, and the embedded SQLite store. The
+PostgreSQL store (server/jobs/postgres.py) is imported only where configured, so psycopg
+loads only in daemons that use it."""
 
 from sluice.server.jobs.model import (
     CANCELLABLE_STATES,

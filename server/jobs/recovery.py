@@ -24,7 +24,7 @@ from sluice.format.manifest import Manifest
 from sluice.format.stored_objects import ChunkEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import FailedPrecondition, SluiceError
-from sluice.server.jobs.model import ChunkRecord, Job, JobState, Progress
+from sluice.server.jobs.model import ChunkRecord, Job, JobFilter, JobState, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.redaction.entities import LEVELS
@@ -47,9 +47,14 @@ _log = logging.getLogger("sluice.jobs")
 _SIDECARS = ("-wal", "-shm")
 
 
-def open_job_store(settings: Settings) -> SQLiteJobStore:
-    """The daemon's job store. Raises FailedPrecondition, naming the file, when it is
-    unreadable, or lost while `recover_job_store` is off."""
+def open_job_store(settings: Settings, *, exclusive: bool = True) -> JobStore:
+    """The daemon's job store (`job_store`: SQLite by default, or PostgreSQL), migrated to
+    this binary's schema. Raises FailedPrecondition, naming the store, when it is
+    unreadable, newer than this binary, or (SQLite) lost while `recover_job_store` is off.
+    `exclusive`: hold the PostgreSQL store for this daemon alone (SQLite's exclusivity is
+    the state folder lock, server/state_lock.py)."""
+    if settings.job_store_kind == "postgresql":
+        return _open_postgres(settings, exclusive=exclusive)
     path = settings.job_store_path
     lost = _is_lost(path)
     if lost and not settings.recover_job_store and _used_before(settings.state_dir):
@@ -73,6 +78,34 @@ def open_job_store(settings: Settings) -> SQLiteJobStore:
         )
     elif settings.recover_job_store:
         _log.info("job store %s is intact; nothing to recover", path)
+    return store
+
+
+def _open_postgres(settings: Settings, *, exclusive: bool) -> JobStore:
+    # Imported here: psycopg is needed only by daemons configured for PostgreSQL.
+    from sluice.server.jobs.postgres import PostgresJobStore, options_from_settings
+
+    store = PostgresJobStore(
+        settings.job_store,
+        options=options_from_settings(settings),
+        pool_size=settings.job_store_pool_size,
+        exclusive=exclusive,
+    )
+    if settings.recover_job_store:
+        # A database holds no keys to tell "lost" from "new": recover into an empty one.
+        try:
+            if store.list(JobFilter(), page_size=1).jobs:
+                _log.info("job store %s is not empty; nothing to recover", store.name)
+            else:
+                restored = recover_jobs(store, settings.export_roots)
+                _log.warning(
+                    "job store %s rebuilt from manifests: %d committed export(s) restored",
+                    store.name,
+                    restored,
+                )
+        except BaseException:
+            store.close()
+            raise
     return store
 
 

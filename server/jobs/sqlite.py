@@ -8,8 +8,6 @@ guarded by a lock; sqlite3 would serialise writers anyway, and a single connecti
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import sqlite3
 import threading
@@ -26,6 +24,7 @@ from sluice.server.errors import (
     SluiceError,
     Unavailable,
 )
+from sluice.server.jobs.migrations import SchemaStatus, newer_store
 from sluice.server.jobs.model import (
     UNFINISHED_STATES,
     ChunkRecord,
@@ -37,6 +36,7 @@ from sluice.server.jobs.model import (
     NewJob,
     Progress,
 )
+from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.planning.spec import ExportSpec
 
 if TYPE_CHECKING:
@@ -151,6 +151,11 @@ class SQLiteJobStore:
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            # Before anything that writes (journal_mode changes the file header): a
+            # store from a newer Sluice is refused untouched.
+            status = self._status()
+            if status.newer:
+                raise newer_store(status)
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -158,6 +163,9 @@ class SQLiteJobStore:
         except (sqlite3.Error, Unavailable) as exc:
             self._db.close()
             raise _unopenable(self._path, exc) from None
+        except FailedPrecondition:
+            self._db.close()
+            raise
         except BaseException:
             self._db.close()
             raise
@@ -237,7 +245,7 @@ class SQLiteJobStore:
             )
             params.extend((key, value))
         if page_token:
-            created_at, last_id = _decode_token(page_token)
+            created_at, last_id = decode_token(page_token)
             clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
             params.extend((created_at, created_at, last_id))
         sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
@@ -252,7 +260,7 @@ class SQLiteJobStore:
         next_token = ""
         if len(rows) > page_size:
             last = rows[page_size - 1]
-            next_token = _encode_token(last["created_at"], last["id"])
+            next_token = encode_token(last["created_at"], last["id"])
         return JobPage(jobs=jobs, next_page_token=next_token)
 
     def transition(
@@ -414,17 +422,20 @@ class SQLiteJobStore:
 
     def _migrate(self) -> None:
         with self._tx() as db:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise FailedPrecondition(
-                    f"job store {self._path} has schema version {version}, newer than this"
-                    f" Sluice understands ({SCHEMA_VERSION}); upgrade Sluice"
-                )
+            # Read again under the write lock: another process may have migrated since.
+            status = self._status()
+            if status.newer:
+                raise newer_store(status)
+            version = status.found
             for target, statements in enumerate(_MIGRATIONS[version:], start=version + 1):
                 for statement in statements:
                     db.execute(statement)
                 # PRAGMA takes no bound parameters; target is an int we computed.
                 db.execute(f"PRAGMA user_version = {target}")
+
+    def _status(self) -> SchemaStatus:
+        found = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return SchemaStatus(self._path, found, SCHEMA_VERSION)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -477,6 +488,22 @@ class SQLiteJobStore:
         )
 
 
+def sqlite_schema_status(path: Path) -> SchemaStatus:
+    """The schema version of the store at `path`, read without writing (a missing file
+    is version 0); for `sluice migrate --check`."""
+    if not path.exists():
+        return SchemaStatus(str(path), 0, SCHEMA_VERSION)
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            found = int(db.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise _unopenable(str(path), exc) from None
+    return SchemaStatus(str(path), found, SCHEMA_VERSION)
+
+
 @contextmanager
 def _translated() -> Iterator[None]:
     # A locked or full database may recover; callers retry Unavailable with backoff.
@@ -505,11 +532,7 @@ def _now() -> str:
     return _timestamp(datetime.now(UTC))
 
 
-def _timestamp(value: datetime) -> str:
-    """Fixed-width UTC text, so string order in SQL is time order."""
-    if value.tzinfo is None:
-        raise ValueError("job store timestamps must be timezone-aware")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+_timestamp = timestamp
 
 
 def _parse_time(text: str) -> datetime:
@@ -556,35 +579,6 @@ def _chunk_from_row(row: sqlite3.Row) -> ChunkRecord:
         counters=tuple((str(name), int(count)) for name, count in json.loads(counters)),
         cursor_max=json.loads(cursor),
     )
-
-
-#: Longest page token accepted: ours are about 80 characters.
-_MAX_TOKEN_CHARS = 512
-
-
-def _encode_token(created_at: str, job_id: str) -> str:
-    raw = json.dumps({"c": created_at, "i": job_id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> tuple[str, str]:
-    """The keyset position after which the next page starts: (created_at, id)."""
-    if len(token) > _MAX_TOKEN_CHARS:  # the tokens this store hands out are far shorter
-        raise InvalidArgument("page_token", "malformed page token")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise TypeError("a token is a JSON object")
-        created_at, job_id = data["c"], data["i"]
-        if not isinstance(created_at, str) or not isinstance(job_id, str):
-            raise TypeError("token fields must be strings")
-        # Re-render so a hand-edited but valid time still compares as stored text does.
-        return _timestamp(datetime.fromisoformat(created_at)), job_id
-    # RecursionError: JSON nested deeper than the parser goes; OverflowError: a time
-    # that leaves the datetime range when moved to UTC.
-    except (binascii.Error, ValueError, TypeError, KeyError, RecursionError, OverflowError):
-        raise InvalidArgument("page_token", "malformed page token") from None
 
 
 if TYPE_CHECKING:

@@ -1,7 +1,8 @@
 """The job store contract: job rows plus a chunk journal.
 
-Implementations: server/jobs/sqlite.py (embedded default). Every implementation must pass
-tests/unit/test_job_store_contract.py.
+Implementations: server/jobs/sqlite.py (embedded default) and server/jobs/postgres.py
+(`job_store = "postgresql://..."`), chosen by server/jobs/recovery.open_job_store. Every
+implementation must pass tests/unit/test_job_store_contract.py.
 """
 
 from __future__ import annotations

@@ -274,6 +274,7 @@ def server_info_to_proto(info: ServerInfo) -> pb.ServerInfo:
         formats=info.formats,
         compressions=info.compressions,
         encryption_schemes=info.encryption_schemes,
+        job_store=info.job_store,
     )
     if info.tls_not_after is not None:
         message.tls_certificate_not_after.FromDatetime(info.tls_not_after)

@@ -26,6 +26,8 @@ class ServerInfo:
     encryption_schemes: tuple[str, ...]
     #: When the certificate served on the gRPC port expires; None: plaintext.
     tls_not_after: datetime | None = None
+    #: "sqlite" or "postgresql" (Settings.job_store_kind).
+    job_store: str = "sqlite"
 
 
 def describe_server(settings: Settings, tls_not_after: datetime | None = None) -> ServerInfo:
@@ -42,4 +44,5 @@ def describe_server(settings: Settings, tls_not_after: datetime | None = None) -
         compressions=tuple(sorted(COMPRESSORS)),
         encryption_schemes=("age", ZIP_AES_SCHEME),
         tls_not_after=tls_not_after,
+        job_store=settings.job_store_kind,
     )

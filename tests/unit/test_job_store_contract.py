@@ -1,7 +1,8 @@
 """The JobStore contract, run against every implementation.
 
 An implementation joins by subclassing JobStoreContract and overriding `open_store`
-(and `reopenable` when a second store can see the first one's data).
+(and `reopenable` when a second store can see the first one's data): SQLite (a file and
+":memory:") and PostgreSQL (a real server, tests/servers/postgres.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound, SluiceError
 from sluice.server.jobs import (
     FINAL_STATES,
     RESUMABLE_STATES,
@@ -29,8 +30,10 @@ from sluice.server.jobs import (
     Progress,
     SQLiteJobStore,
 )
+from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.sqlite import SCHEMA_VERSION
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
+from tests.servers.postgres import PostgresServer
 
 Q, R, S, F, C = (
     JobState.QUEUED,
@@ -148,6 +151,12 @@ class JobStoreContract:
     def test_get_unknown_is_not_found(self, store: JobStore) -> None:
         with pytest.raises(NotFound, match="export 'nope' not found"):
             store.get("nope")
+
+    def test_a_reused_export_id_is_a_server_error_not_a_caller_one(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        with pytest.raises(SluiceError, match="already exists") as caught:
+            store.create(new_job("j1"))
+        assert not isinstance(caught.value, InvalidArgument)
 
     def test_concurrent_creates_with_one_request_id_make_one_job(self, store: JobStore) -> None:
         self._race_creates([store] * 8)
@@ -532,3 +541,25 @@ class TestSQLiteFileJobStore(JobStoreContract):
 class TestSQLiteMemoryJobStore(JobStoreContract):
     def open_store(self, tmp_path: Path) -> JobStore:
         return SQLiteJobStore(":memory:")
+
+
+class TestPostgresJobStore(JobStoreContract):
+    """The same contract on a real PostgreSQL (tests/servers/postgres.py), one fresh
+    database per test."""
+
+    reopenable = True
+
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_server: PostgresServer) -> None:
+        self.url = postgres_server.new_database()
+
+    def open_store(self, tmp_path: Path) -> JobStore:
+        return PostgresJobStore(self.url)
+
+    def test_two_stores_on_one_database_race_to_one_job(
+        self, opener: Callable[[], JobStore]
+    ) -> None:
+        # Separate pools share only the database: the UNIQUE constraint decides.
+        stores = [opener() for _ in range(4)]
+        self._race_creates(stores * 2)
+        assert len(stores[0].list(JobFilter(), page_size=100).jobs) == 1

@@ -381,3 +381,72 @@ def test_client_auth_needs_a_client_ca(tmp_path: Path) -> None:
 def test_client_tls_variables_are_not_daemon_settings() -> None:
     environ = {"SLUICE_TLS_CA": "/ca.crt", "SLUICE_TLS_CERT": "/c", "SLUICE_TLS_KEY": "/k"}
     assert load_settings(environ=environ).tls is None
+
+
+# -- job store -------------------------------------------------------------------------
+
+
+def test_job_store_defaults_to_sqlite_in_the_state_folder() -> None:
+    settings = load_settings(None, None, environ={})
+    assert (settings.job_store, settings.job_store_kind) == ("", "sqlite")
+
+
+def test_job_store_from_the_environment_selects_postgres() -> None:
+    url = "postgresql://sluice@db.internal:5432/jobs"
+    settings = load_settings(None, None, environ={"SLUICE_JOB_STORE": url})
+    assert (settings.job_store, settings.job_store_kind) == (url, "postgresql")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://sluice:hunter2@db.internal:5432/jobs",
+        "postgres://sluice:hunter2@db.internal/jobs",
+        "postgresql://sluice@db.internal/jobs?password=hunter2",
+    ],
+)
+def test_a_password_in_the_job_store_url_is_refused_without_echo(url: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(None, {"job_store": url}, environ={})
+    message = str(caught.value)
+    assert "job_store" in message and "job_store_password_ref" in message
+    assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"job_store": "mysql://sluice@db/jobs"}, "job_store"),
+        ({"job_store": "/var/lib/jobs.sqlite3"}, "job_store"),
+        ({"job_store_password_ref": "hunter2"}, "job_store_password_ref"),
+        ({"job_store_sslmode": "sometimes"}, "job_store_sslmode"),
+        ({"job_store_pool_size": 0}, "job_store_pool_size"),
+    ],
+)
+def test_bad_job_store_settings_are_refused_by_name(overrides: dict[str, object], key: str) -> None:
+    with pytest.raises(SettingsError, match=key):
+        load_settings(None, overrides, environ={})
+
+
+def test_job_store_tls_and_password_reach_libpq(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.server.jobs.postgres import options_from_settings, redacted
+
+    monkeypatch.setenv("DB_PASSWORD", "s3cret\n")
+    settings = load_settings(
+        None,
+        {
+            "job_store": "postgresql://sluice@db.internal:5432/jobs",
+            "job_store_password_ref": "env:DB_PASSWORD",
+            "job_store_sslmode": "verify-full",
+            "job_store_sslrootcert": "/etc/sluice/ca.pem",
+        },
+        environ={},
+    )
+    assert options_from_settings(settings) == {
+        "password": "s3cret",
+        "sslmode": "verify-full",
+        "sslrootcert": "/etc/sluice/ca.pem",
+    }
+    # libpq's own defaults (PGPASSWORD, ~/.pgpass, PGSSLMODE) apply to what is not set.
+    assert options_from_settings(Settings(job_store="postgresql://u@h/d")) == {}
+    assert redacted("postgresql://u@h:5/d?application_name=x") == "postgresql://u@h:5/d"

@@ -971,6 +971,7 @@ class ServerInfo(_message.Message):
     COMPRESSIONS_FIELD_NUMBER: _builtins.int
     ENCRYPTION_SCHEMES_FIELD_NUMBER: _builtins.int
     TLS_CERTIFICATE_NOT_AFTER_FIELD_NUMBER: _builtins.int
+    JOB_STORE_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The daemon's version."""
     manifest_signing_public_key: _builtins.str
@@ -980,6 +981,10 @@ class ServerInfo(_message.Message):
     manifest_signing_key_id: _builtins.str
     """"sha256:" and the first 16 hex digits of the SHA-256 of the raw public key, as
     manifest.json.sig names it.
+    """
+    job_store: _builtins.str
+    """Which job store this daemon keeps exports in: "sqlite" (a file in its state
+    folder) or "postgresql" (the `job_store` setting).
     """
     @_builtins.property
     def formats(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1006,10 +1011,11 @@ class ServerInfo(_message.Message):
         compressions: _abc.Iterable[_builtins.str] | None = ...,
         encryption_schemes: _abc.Iterable[_builtins.str] | None = ...,
         tls_certificate_not_after: _timestamp_pb2.Timestamp | None = ...,
+        job_store: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["tls_certificate_not_after", b"tls_certificate_not_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compressions", b"compressions", "encryption_schemes", b"encryption_schemes", "formats", b"formats", "manifest_signing_key_id", b"manifest_signing_key_id", "manifest_signing_public_key", b"manifest_signing_public_key", "tls_certificate_not_after", b"tls_certificate_not_after", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compressions", b"compressions", "encryption_schemes", b"encryption_schemes", "formats", b"formats", "job_store", b"job_store", "manifest_signing_key_id", b"manifest_signing_key_id", "manifest_signing_public_key", b"manifest_signing_public_key", "tls_certificate_not_after", b"tls_certificate_not_after", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

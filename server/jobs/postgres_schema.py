@@ -1,0 +1,130 @@
+"""The PostgreSQL job store's schema: ordered migration steps, applied under an advisory
+lock so daemons starting together migrate once, recorded in `sluice_schema_migrations`.
+
+Append only: a released step is never edited. The tables hold the same data as the
+SQLite store's (server/jobs/sqlite.py), with native types (timestamptz, bigint).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from sluice.server.jobs.migrations import SchemaStatus, newer_store
+
+#: pg_advisory_lock key serialising migrations ("sluice-migrate" as a number).
+MIGRATION_LOCK: Final = 0x736C_6D69_6772
+MIGRATIONS_TABLE: Final = "sluice_schema_migrations"
+
+_STEPS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """
+        CREATE TABLE jobs (
+            id                  TEXT PRIMARY KEY,
+            request_id          TEXT UNIQUE,
+            request_fingerprint TEXT NOT NULL,
+            state               TEXT NOT NULL,
+            spec_json           TEXT NOT NULL,
+            created_at          TIMESTAMPTZ NOT NULL,
+            updated_at          TIMESTAMPTZ NOT NULL,
+            started_at          TIMESTAMPTZ,
+            finished_at         TIMESTAMPTZ,
+            manifest_uri        TEXT NOT NULL DEFAULT '',
+            error_code          TEXT,
+            error_message       TEXT,
+            error_transient     BOOLEAN,
+            records             BIGINT NOT NULL DEFAULT 0,
+            chunks              BIGINT NOT NULL DEFAULT 0,
+            stored_bytes        BIGINT NOT NULL DEFAULT 0,
+            source_rows_done    BIGINT NOT NULL DEFAULT 0,
+            source_rows_total   BIGINT NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX jobs_by_created ON jobs (created_at DESC, id DESC)",
+        "CREATE INDEX jobs_by_state ON jobs (state, created_at)",
+        """
+        CREATE TABLE job_labels (
+            job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            key    TEXT NOT NULL,
+            value  TEXT NOT NULL,
+            PRIMARY KEY (job_id, key)
+        )
+        """,
+        "CREATE INDEX job_labels_by_pair ON job_labels (key, value)",
+        """
+        CREATE TABLE chunks (
+            job_id          TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx             BIGINT NOT NULL,
+            path            TEXT NOT NULL,
+            records         BIGINT NOT NULL,
+            stored_bytes    BIGINT NOT NULL,
+            sha256          TEXT NOT NULL,
+            content_digest  TEXT NOT NULL,
+            source_start    BIGINT NOT NULL,
+            source_end      BIGINT NOT NULL,
+            committed_at    TIMESTAMPTZ NOT NULL,
+            counters_json   TEXT NOT NULL DEFAULT '[]',
+            cursor_max_json TEXT NOT NULL DEFAULT 'null',
+            PRIMARY KEY (job_id, idx)
+        )
+        """,
+        """
+        CREATE TABLE uploads (
+            job_id     TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            key        TEXT NOT NULL,
+            state_json TEXT NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (job_id, key)
+        )
+        """,
+    ),
+)
+
+SCHEMA_VERSION: Final = len(_STEPS)
+
+
+def schema_status(conn: psycopg.Connection[Any], store: str) -> SchemaStatus:
+    """The store's version, read without writing (no migrations table: version 0)."""
+    # Plain tuples whatever row factory the connection was opened with.
+    cursor = conn.cursor(row_factory=tuple_row)
+    row = cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATIONS_TABLE,)).fetchone()
+    found = 0
+    if row is not None and row[0]:
+        latest = cursor.execute(f"SELECT max(version) FROM {MIGRATIONS_TABLE}").fetchone()
+        found = int(latest[0] or 0) if latest is not None else 0
+    conn.rollback()
+    return SchemaStatus(store, found, SCHEMA_VERSION)
+
+
+def migrate(
+    conn: psycopg.Connection[Any], store: str, *, upto: int = SCHEMA_VERSION
+) -> SchemaStatus:
+    """Bring the schema to version `upto` (tests stop early to make older stores), under
+    the migration advisory lock; each step commits with its version row. Raises
+    FailedPrecondition, writing nothing, for a store newer than this binary."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    conn.commit()
+    try:
+        # Read under the lock: a replica that started first may have migrated already.
+        status = schema_status(conn, store)
+        if status.newer:
+            raise newer_store(status)
+        if status.found >= upto:
+            return status
+        with conn.transaction():
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
+                " version INTEGER PRIMARY KEY,"
+                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+        for version in range(status.found + 1, upto + 1):
+            with conn.transaction():
+                for statement in _STEPS[version - 1]:
+                    conn.execute(statement.encode())
+                conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (version) VALUES (%s)", (version,))
+        return SchemaStatus(store, upto, SCHEMA_VERSION)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        conn.commit()
