@@ -109,11 +109,13 @@ def read_schema(read: DatabaseRead) -> pl.Schema:
         with _sqlite(read) as con:
             return _sqlite_schema(con, read)
     with _duckdb(read) as con:
+        import duckdb
+
         try:
-            empty = con.execute(f"SELECT * FROM {_relation(read)} LIMIT 0").fetch_arrow_table()
-        except Exception as exc:  # noqa: BLE001 - duckdb's binder and parser errors
+            result = con.execute(f"SELECT * FROM {_relation(read)} LIMIT 0")
+        except duckdb.Error as exc:  # the parser's and binder's errors name the cause
             raise _what_failed(read, exc) from None
-        frame = pl.from_arrow(empty)
+        frame = pl.from_arrow(_arrow_batches(result, 1024).read_all())
         assert isinstance(frame, pl.DataFrame)
         return frame.schema
 
@@ -146,8 +148,7 @@ def read_frames(
         return
     with _duckdb(read) as con:
         con.begin()
-        batches = con.execute(sql, params).fetch_record_batch(batch_rows)
-        for batch in batches:
+        for batch in _arrow_batches(con.execute(sql, params), batch_rows):
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
             yield frame.select(columns) if columns else frame.clear(frame.height).select()
@@ -337,6 +338,14 @@ def _duckdb(read: DatabaseRead) -> Iterator[Any]:
         yield con
     finally:
         con.close()
+
+
+def _arrow_batches(result: Any, batch_rows: int) -> Any:
+    """A pyarrow RecordBatchReader over a DuckDB result: to_arrow_reader since DuckDB
+    1.4 (fetch_record_batch, its older name, is gone in 2.0)."""
+    if hasattr(result, "to_arrow_reader"):
+        return result.to_arrow_reader(batch_rows)
+    return result.fetch_record_batch(batch_rows)
 
 
 def _check_one_select(duckdb: Any, query: str) -> None:

@@ -139,6 +139,7 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     redactor = build_redactor(spec.redaction, projected, settings)
     schema = redactor.output_schema(projected)
     _check_key_exported(increment.key, schema)
+    _check_binary_fits(encoder, schema)
     return ExportPlan(
         export_id=export_id,
         spec=spec,
@@ -336,6 +337,24 @@ def _check_on_bad_rows(value: str) -> str:
             f"unknown value {value[:40]!r}; expected one of {', '.join(ON_BAD_ROWS)}",
         )
     return name
+
+
+#: Formats that write bytes natively; the text formats have no notation for them yet.
+_BINARY_FORMATS = {"parquet", "arrow"}
+
+
+def _check_binary_fits(encoder: EncoderKind, schema: pl.Schema) -> None:
+    """Binary columns (BLOBs) only go to formats that hold bytes: the text encoders
+    cannot write them, which would fail the export midway."""
+    if encoder.name in _BINARY_FORMATS:
+        return
+    for name, dtype in schema.items():
+        if dtype == pl.Binary:
+            raise InvalidArgument(
+                "spec.output.format",
+                f"column {quoted(name)} holds bytes, which {encoder.name} cannot write; use "
+                "parquet or arrow, or leave the column out (query.columns)",
+            )
 
 
 def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) -> ResolvedSource:
