@@ -134,10 +134,9 @@ def count_rows(read: DatabaseRead) -> int:
 def read_frames(
     read: DatabaseRead, schema: pl.Schema, columns: Sequence[str], batch_rows: int, skip: int
 ) -> Iterator[pl.DataFrame]:
-    """Frames of `columns`, at most `batch_rows` rows each, in order, from row `skip`, all
-    in one read transaction."""
-    quoted = [_quote(c) for c in columns] or ["1 AS sluice_no_column"]
-    sql, params = _select(read, quoted, skip=skip)
+    """Frames of `columns` (at least one: a plan always exports a column), at most
+    `batch_rows` rows each, in order, from row `skip`, all in one read transaction."""
+    sql, params = _select(read, [_quote(c) for c in columns], skip=skip)
     wanted = pl.Schema({c: schema[c] for c in columns})
     if read.kind == "sqlite":
         with _sqlite(read) as con:
@@ -151,7 +150,7 @@ def read_frames(
         for batch in _arrow_batches(con.execute(sql, params), batch_rows):
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
-            yield frame.select(columns) if columns else frame.clear(frame.height).select()
+            yield frame
 
 
 def _select(
@@ -292,7 +291,7 @@ def _sqlite_frame(rows: list[tuple[Any, ...]], schema: pl.Schema) -> pl.DataFram
             raise SourceDataError(
                 f"spec.source: a value of column {name[:64]!r} is not a {dtype}"
             ) from None
-    return pl.DataFrame(series) if series else pl.DataFrame(height=len(rows))
+    return pl.DataFrame(series)
 
 
 def _sqlite_series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
