@@ -262,3 +262,41 @@ def test_sigkill_mid_export_of_a_table_resumes_exactly_once(daemon_factory) -> N
     manifest = load_manifest(finished.manifest_uri)
     assert manifest["totals"]["records"] == RESUME_ROWS
     assert len(manifest["chunks"]) == RESUME_ROWS // 3000
+
+
+@pytest.mark.slow
+def test_rows_committed_during_an_export_are_not_in_it(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """One read transaction per run: a writer committing (SQLite WAL mode, where readers
+    do not block writers) while the export runs changes nothing the export holds."""
+    slow = daemon_factory("wal", batch_rows=1024, pipeline_queue_depth=2)
+    slow.start()
+    path = slow.sources / "live.db"
+    uri = make_sqlite(path, RESUME_ROWS)
+    writer = sqlite3.connect(path)
+    assert writer.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    spec = ExportClient.build_spec(
+        source=uri,
+        table="events",
+        columns=["id", "name"],
+        to=str(slow.exports),
+        dataset="live",
+        level=15,
+        chunk_rows=3000,
+    )
+    with ExportClient(slow.address) as client:
+        export_id = client.create(spec).id
+        for event in client.watch(export_id):
+            if event.HasField("chunk_committed"):
+                break
+        # Mid-export: new rows at both ends of the key order, and an early row changed.
+        writer.execute("INSERT INTO events (id, name) VALUES (-1, 'new'), (999999, 'new')")
+        writer.execute(f"UPDATE events SET name = 'changed' WHERE id = {RESUME_ROWS - 1}")
+        writer.commit()
+        assert client.get(export_id).state == pb.EXPORT_STATE_RUNNING, "finished too soon"
+        finished = client.wait(export_id, timeout=300)
+    writer.close()
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    assert load_manifest(finished.manifest_uri)["totals"]["records"] == RESUME_ROWS
+    exported = read_export(finished.manifest_uri)
+    assert exported["id"].to_list() == list(range(RESUME_ROWS))
+    assert "changed" not in exported["name"].to_list()
