@@ -289,7 +289,7 @@ def _sqlite_frame(rows: list[tuple[Any, ...]], schema: pl.Schema) -> pl.DataFram
         except (TypeError, ValueError, ArithmeticError, pl.exceptions.PolarsError):
             # SQLite stores any value in any column: name the column, never the value.
             raise SourceDataError(
-                f"spec.source: a value of column {name[:64]!r} is not a {dtype}"
+                f"spec.source: a value of column {name[:64]!r} is not of type {dtype}"
             ) from None
     return pl.DataFrame(series)
 

@@ -300,3 +300,17 @@ def test_rows_committed_during_an_export_are_not_in_it(daemon_factory) -> None: 
     exported = read_export(finished.manifest_uri)
     assert exported["id"].to_list() == list(range(RESUME_ROWS))
     assert "changed" not in exported["name"].to_list()
+
+
+def test_a_sqlite_value_not_of_its_declared_type_fails_naming_the_column(daemon: Daemon) -> None:
+    path = daemon.sources / "loose.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, amount INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(1, 10), (2, "secret-text"), (3, 30)])
+    con.commit()
+    con.close()
+    with pytest.raises(SluiceError) as caught:
+        _export(daemon, f"sqlite://{path}", table="t")
+    assert caught.value.code == "FAILED_PRECONDITION", caught.value
+    assert "column 'amount' is not of type Int64" in str(caught.value)
+    assert "secret-text" not in str(caught.value)
