@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import polars as pl
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, SluiceError
+from sluice.server.errors import FailedPrecondition, InvalidArgument, SluiceError, Unavailable
 from sluice.server.pipeline.bad_rows import SourceDataError
 
 DatabaseKind = Literal["sqlite", "duckdb"]
@@ -199,9 +199,18 @@ def _sqlite(read: DatabaseRead) -> Iterator[sqlite3.Connection]:
     try:
         try:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError:
-            raise InvalidArgument("spec.source.uri", "is not a SQLite database") from None
-        yield con
+            yield con
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                # A writer holds the lock past the busy timeout: it may pass.
+                raise Unavailable(
+                    "the SQLite source database is locked by a writer; retry later"
+                ) from None
+            raise
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise InvalidArgument("spec.source.uri", "is not a SQLite database") from None
+            raise
     finally:
         con.close()
 

@@ -314,3 +314,16 @@ def test_a_sqlite_value_not_of_its_declared_type_fails_naming_the_column(daemon:
     assert caught.value.code == "FAILED_PRECONDITION", caught.value
     assert "column 'amount' is not of type Int64" in str(caught.value)
     assert "secret-text" not in str(caught.value)
+
+
+def test_a_locked_sqlite_database_is_unavailable_not_invalid(daemon: Daemon) -> None:
+    uri = _database(daemon, "sqlite")
+    writer = sqlite3.connect(uri.removeprefix("sqlite://"), isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        code, message = _rejected(daemon, uri, table="events", format="parquet")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert code == "UNAVAILABLE", message
+    assert "locked" in message
