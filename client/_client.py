@@ -112,6 +112,9 @@ class ExportClient(HistoryCalls):
         incremental: export_pb2.Incremental | None = None,
         on_bad_rows: str = "",
         source_schema: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        table: str = "",
+        query: str = "",
+        order_by: Iterable[str] = (),
     ) -> export_pb2.ExportSpec:
         """An ExportSpec from plain values; empty strings and None mean server defaults.
 
@@ -132,6 +135,10 @@ class ExportClient(HistoryCalls):
         wrong number of fields, a malformed NDJSON line) are counted in the manifest.
         `source_schema` gives CSV columns a type instead of the inferred one, e.g.
         `{"zip": "str", "card": "str"}` keeps leading zeros and card numbers as text.
+
+        Database sources (`sqlite:///ABS/PATH.db`, `duckdb:///ABS/PATH.duckdb`) read
+        `table` ("NAME" or "SCHEMA.NAME") or `query` (one SELECT), in the order of the
+        table's primary key or of `order_by` (required with a query).
         """
         pairs = source_schema.items() if isinstance(source_schema, Mapping) else source_schema
         time_range = export_pb2.TimeRange(column=time_column)
@@ -139,14 +146,14 @@ class ExportClient(HistoryCalls):
             time_range.since.CopyFrom(to_timestamp(since))
         if until is not None:
             time_range.until.CopyFrom(to_timestamp(until))
-        query = export_pb2.Query(
+        query_message = export_pb2.Query(
             columns=list(columns),
             where=where,
             ids=[str(i) for i in ids],
             id_column=id_column,
         )
         if time_column or since is not None or until is not None:
-            query.time_range.CopyFrom(time_range)
+            query_message.time_range.CopyFrom(time_range)
         output = export_pb2.Output(format=format, compression=compression)
         if level is not None:
             output.level = level
@@ -157,8 +164,11 @@ class ExportClient(HistoryCalls):
                 profile=source_profile,
                 on_bad_rows=on_bad_rows,
                 schema=[export_pb2.ColumnType(name=name, type=kind) for name, kind in pairs],
+                table=table,
+                query=query,
+                order_by=list(order_by),
             ),
-            query=query,
+            query=query_message,
             output=output,
             # None leaves the optional fields unset (server default); 0 is sent and rejected.
             chunking=export_pb2.Chunking(target_bytes=chunk_bytes, max_rows=chunk_rows),

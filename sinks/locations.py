@@ -6,6 +6,9 @@ fsspec protocols such as local://, memory://, http(s)://, ftp://, sftp://, zip:/
 chained "a::b" URLs) is refused here, by looking at the text alone: no filesystem is
 built, no file opened and no connection made for a refused URI. Local paths still have
 to pass the caller's root check.
+
+Database files (sqlite:///ABS/PATH.db, duckdb:///ABS/PATH.duckdb) are places to read
+from only: classify_source accepts them, classify (every destination) refuses them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 LocationKind = Literal["local", "s3", "azure"]
+SourceKind = Literal["local", "s3", "azure", "sqlite", "duckdb"]
+#: Source-only schemes: database files, opened read-only.
+DATABASE_SCHEMES: tuple[Literal["sqlite", "duckdb"], ...] = ("sqlite", "duckdb")
 
 _SCHEMES: dict[str, LocationKind] = {
     "s3": "s3",
@@ -42,6 +48,36 @@ class Location:
     target: str
 
 
+@dataclass(frozen=True)
+class SourceLocation:
+    kind: SourceKind
+    #: Local files and databases: the absolute path (not resolved). Cloud: the URI.
+    target: str
+
+
+def classify_source(uri: str) -> SourceLocation:
+    """Where a source `uri` points: a storage location (classify) or a database file
+    given as an absolute path (sqlite:///ABS/PATH, duckdb:///ABS/PATH)."""
+    scheme, sep, rest = uri.partition("://")
+    for kind in DATABASE_SCHEMES:
+        if sep and scheme.lower() == kind:
+            return SourceLocation(kind, _database_path(kind, rest))
+    location = classify(uri)
+    return SourceLocation(location.kind, location.target)
+
+
+def _database_path(kind: str, rest: str) -> str:
+    if "\x00" in rest:
+        raise LocationRefused("contains a NUL character")
+    if not rest.startswith("/") or rest.startswith("//"):
+        raise LocationRefused(
+            f"must be {kind}:///ABSOLUTE/PATH (three slashes, no host, an absolute path)"
+        )
+    if "?" in rest or "#" in rest:
+        raise LocationRefused(f"is a {kind}:// URL with a query or fragment; give the path only")
+    return os.path.normpath(unquote(rest))
+
+
 def classify(uri: str) -> Location:
     """Where `uri` points, or LocationRefused for anything outside the allow-list."""
     if not uri:
@@ -59,6 +95,8 @@ def classify(uri: str) -> Location:
         return Location(kind, uri)
     if scheme.lower() == _FILE:
         return Location("local", _file_url_path(uri))
+    if scheme.lower() in DATABASE_SCHEMES:
+        raise LocationRefused(f"is a database ({scheme.lower()}://), which can only be a source")
     raise LocationRefused(f"uses the unsupported scheme {scheme[:32]!r}; use {ALLOWED}")
 
 

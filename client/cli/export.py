@@ -85,7 +85,25 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
     "--source",
     required=True,
     metavar="URI",
-    help="File, glob, s3:// or az:// URL. Relative paths are taken from this shell's folder.",
+    help="File, glob, s3:// or az:// URL, or a database file: sqlite:///ABS/PATH.db, "
+    "duckdb:///ABS/PATH.duckdb. Relative paths are taken from this shell's folder.",
+)
+@click.option(
+    "--table", default="", metavar="[SCHEMA.]NAME", help="Database source: the table to read."
+)
+@click.option(
+    "--query",
+    "source_query",
+    default="",
+    metavar="SQL",
+    help='Database source: one read-only SELECT to export, e.g. "SELECT * FROM t WHERE x > 1".',
+)
+@click.option(
+    "--order-by",
+    multiple=True,
+    metavar="COLS",
+    help="Database source: unique columns that order the rows (default: the table's primary "
+    "key; required with --query), so a resumed export continues exactly.",
 )
 @click.option(
     "--to",
@@ -220,6 +238,9 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def create(
     source: str,
+    table: str,
+    source_query: str,
+    order_by: tuple[str, ...],
     to: str,
     dataset: str,
     storage_profile: str,
@@ -293,6 +314,9 @@ def create(
         incremental=build_incremental(mode, cursor, lookback, key),
         on_bad_rows=on_bad_rows or "",
         source_schema=[pair for pairs in source_schema for pair in pairs],
+        table=table,
+        query=source_query,
+        order_by=split_list(order_by),
     )
     with cli_state().client() as sluice:
         export = sluice.create(spec, request_id=request_id)

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileOpener
 
 from sluice.server.errors import SluiceError
+from sluice.server.pipeline import database_source
 from sluice.server.pipeline.bad_rows import BadRowTally
 from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
@@ -48,6 +49,9 @@ def read_batches(
     never the data; under on_bad_rows "skip" it is left out instead, and counted in
     `bad_rows` when given."""
     data_schema = pl.Schema({n: t for n, t in schema.items() if n != ROW_INDEX})
+    if source.database is not None:
+        yield from _database_batches(source, data_schema, columns, batch_rows, from_row)
+        return
     read_file = _READERS[source.format]
     open_file = file_opener(source)
     position = 0
@@ -72,6 +76,22 @@ def read_batches(
                     raise rows.unreadable(exc, read) from None
                 read = start + frame.height
                 yield _with_positions(frame, columns, position + start, schema[ROW_INDEX])
+
+
+def _database_batches(
+    source: ResolvedSource,
+    schema: pl.Schema,
+    columns: Sequence[str],
+    batch_rows: int,
+    from_row: int,
+) -> Iterator[pl.DataFrame]:
+    """A database source in its key order, from row `from_row` (OFFSET in the database)."""
+    assert source.database is not None
+    position = max(from_row, 0)
+    frames = database_source.read_frames(source.database, schema, columns, batch_rows, position)
+    for frame in frames:
+        yield _with_positions(_cast(frame, schema), columns, position, pl.Int64())
+        position += frame.height
 
 
 #: A file reader yields (first row position in the file, frame) and returns its row count.

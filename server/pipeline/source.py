@@ -4,7 +4,9 @@ The file list is sorted and every row gets its position in the concatenated file
 (ROW_INDEX), so a resumed export sees the same rows in the same order. Only the places
 sinks.locations allows are read: local files (inside the allowed source roots) are
 scanned by Polars; S3 and Azure files are listed and read through the storage sinks
-with their profile (see cloud_files). Any other URI is refused before any I/O.
+with their profile (see cloud_files). SQLite and DuckDB files (sqlite:///ABS/PATH,
+duckdb:///ABS/PATH) are read-only database sources (see database_source). Any other URI
+is refused before any I/O.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from fsspec.implementations.local import LocalFileSystem
 
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.errors import InvalidArgument
-from sluice.server.pipeline import cloud_files
+from sluice.server.pipeline import cloud_files, database_source
 from sluice.server.pipeline.column_types import with_column_types
+from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.row_errors import DATA_ERRORS
 from sluice.server.pipeline.source_glob import expand_local, has_magic
-from sluice.sinks.locations import LocationRefused, classify
+from sluice.sinks.locations import DATABASE_SCHEMES, LocationRefused, classify_source
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
 #: Name of the row-position column added to every source; never exported.
@@ -62,6 +65,8 @@ class ResolvedSource:
     on_bad_rows: str = "fail"
     #: CSV only: (column, type name in column_types.COLUMN_TYPES) replacing inferred types.
     column_types: tuple[tuple[str, str], ...] = ()
+    #: Database sources: what is read and in which order (format "sqlite" or "duckdb").
+    database: DatabaseRead | None = None
 
     @property
     def in_cloud(self) -> bool:
@@ -75,11 +80,14 @@ class ResolvedSource:
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the source; never credentials."""
-        return {
+        described: dict[str, Any] = {
             "uri": _without_credentials(self.uri),
             "format": self.format,
             "files": len(self.files),
         }
+        if self.database is not None:
+            described.update(self.database.describe())
+        return described
 
 
 def resolve_source(
@@ -87,14 +95,37 @@ def resolve_source(
     format_name: str,
     allowed_roots: Sequence[Path],
     profile: S3Profile | AzureProfile | None = None,
+    *,
+    table: str = "",
+    query: str = "",
+    order_by: Sequence[str] = (),
 ) -> ResolvedSource:
-    """Expand the URI into sorted files, check confinement and the format."""
+    """Expand the URI into sorted files, check confinement and the format; for a database,
+    check the table or query and settle the order rows are read in."""
     if not uri.strip():
         raise InvalidArgument("spec.source.uri", "is required")
     try:
-        location = classify(uri)
+        location = classify_source(uri)
     except LocationRefused as exc:
         raise InvalidArgument("spec.source.uri", str(exc)) from None
+    if location.kind == "sqlite" or location.kind == "duckdb":
+        return _resolve_database(
+            uri,
+            location.kind,
+            location.target,
+            allowed_roots,
+            profile,
+            format_name,
+            table,
+            query,
+            order_by,
+        )
+    for name, value in (("table", table), ("query", query), ("order_by", order_by)):
+        if value:
+            raise InvalidArgument(
+                f"spec.source.{name}",
+                f"applies to database sources ({', '.join(s + ':///' for s in DATABASE_SCHEMES)})",
+            )
     if location.kind == "local":
         files = _expand_local(location.target, allowed_roots)
     else:
@@ -103,6 +134,29 @@ def resolve_source(
     return ResolvedSource(
         uri=uri, format=fmt, files=tuple(files), kind=location.kind, profile=profile
     )
+
+
+def _resolve_database(
+    uri: str,
+    kind: database_source.DatabaseKind,
+    path: str,
+    allowed_roots: Sequence[Path],
+    profile: S3Profile | AzureProfile | None,
+    format_name: str,
+    table: str,
+    query: str,
+    order_by: Sequence[str],
+) -> ResolvedSource:
+    if profile is not None:
+        raise InvalidArgument("spec.source.profile", "storage profiles apply to s3:// and az://")
+    if format_name and format_name.lower() != kind:
+        raise InvalidArgument("spec.source.format", f"a {kind}:// source has format {kind}")
+    _check_confined(path, allowed_roots)
+    real = os.path.realpath(path)
+    if not os.path.isfile(real):
+        raise InvalidArgument("spec.source.uri", f"database file does not exist: {_shorten(path)}")
+    read = database_source.plan_read(kind, real, table, query, order_by)
+    return ResolvedSource(uri=uri, format=kind, files=(real,), kind=kind, database=read)
 
 
 def scan(source: ResolvedSource) -> pl.LazyFrame:
@@ -128,6 +182,10 @@ def read_schema(source: ResolvedSource) -> pl.Schema:
     """The source's columns and types, ROW_INDEX first, with the types the caller gave
     (column_types) in place of inferred ones. Cloud sources take them from the first
     file's footer or first block."""
+    if source.database is not None:
+        columns = database_source.read_schema(source.database)
+        # Int64 positions: a table can hold more rows than UInt32 counts.
+        return pl.Schema({ROW_INDEX: pl.Int64(), **columns})
     try:
         schema = _inferred_schema(source)
     except DATA_ERRORS:
@@ -185,6 +243,8 @@ def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
 def count_rows(source: ResolvedSource) -> int:
     """Rows in the source before any filter (cheap for parquet and IPC metadata); 0 when
     unknown (cloud sources other than parquet, which would have to be read whole)."""
+    if source.database is not None:
+        return database_source.count_rows(source.database)
     if not source.in_cloud:
         return int(scan(source).select(pl.len()).collect().item())
     if source.format != "parquet":

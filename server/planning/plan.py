@@ -117,7 +117,13 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     on_bad_rows = _check_on_bad_rows(spec.source.on_bad_rows)
     column_types = canonical_types(spec.source.schema)
     source = resolve_source(
-        spec.source.uri, spec.source.format, settings.source_roots, source_profile
+        spec.source.uri,
+        spec.source.format,
+        settings.source_roots,
+        source_profile,
+        table=spec.source.table,
+        query=spec.source.query,
+        order_by=spec.source.order_by,
     )
     if column_types and source.format != "csv":
         raise InvalidArgument(
@@ -126,12 +132,14 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     source = replace(source, on_bad_rows=on_bad_rows, column_types=column_types)
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
+    source = _push_down_ids(source, spec, source_schema)
     increment = _plan_increment(spec, source_schema, destination, destination_profile)
     query = _with_increment(query, increment)
     projected = pl.Schema({name: source_schema[name] for name in query.columns})
     redactor = build_redactor(spec.redaction, projected, settings)
     schema = redactor.output_schema(projected)
     _check_key_exported(increment.key, schema)
+    _check_binary_fits(encoder, schema)
     return ExportPlan(
         export_id=export_id,
         spec=spec,
@@ -329,6 +337,36 @@ def _check_on_bad_rows(value: str) -> str:
             f"unknown value {value[:40]!r}; expected one of {', '.join(ON_BAD_ROWS)}",
         )
     return name
+
+
+#: Formats that write bytes natively; the text formats have no notation for them yet.
+_BINARY_FORMATS = {"parquet", "arrow"}
+
+
+def _check_binary_fits(encoder: EncoderKind, schema: pl.Schema) -> None:
+    """Binary columns (BLOBs) only go to formats that hold bytes: the text encoders
+    cannot write them, which would fail the export midway."""
+    if encoder.name in _BINARY_FORMATS:
+        return
+    for name, dtype in schema.items():
+        if dtype == pl.Binary:
+            raise InvalidArgument(
+                "spec.output.format",
+                f"column {quoted(name)} holds bytes, which {encoder.name} cannot write; use "
+                "parquet or arrow, or leave the column out (query.columns)",
+            )
+
+
+def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) -> ResolvedSource:
+    """A database reads only the rows of the ids asked for (the query stage still filters,
+    so the result is the same whether or not the database could). compile_query checked
+    the column and converted the ids already."""
+    if source.database is None or not spec.query.ids:
+        return source
+    column = spec.query.id_column or "id"
+    ids = pl.Series(spec.query.ids, dtype=pl.String).cast(schema[column], strict=True)
+    database = replace(source.database, id_column=column, ids=tuple(ids.to_list()))
+    return replace(source, database=database)
 
 
 def _read_schema(source: ResolvedSource) -> pl.Schema:

@@ -25,11 +25,23 @@ class SourceSpec:
     on_bad_rows: str = ""
     #: CSV only: (column, type name) pairs that replace inferred types.
     schema: tuple[tuple[str, str], ...] = ()
+    #: Database sources: the table to read ("NAME" or "SCHEMA.NAME"), or "".
+    table: str = ""
+    #: Database sources: one read-only SELECT whose rows are exported, or "".
+    query: str = ""
+    #: Database sources: the columns ordering the rows (default: the primary key).
+    order_by: tuple[str, ...] = ()
 
 
 #: SourceSpec fields added after the first release: left out of the stored JSON while at
 #: their defaults, so specs (and request fingerprints) stored before them stay the same.
-_NEWER_SOURCE_FIELDS = {"on_bad_rows": "", "schema": ()}
+_NEWER_SOURCE_FIELDS = {
+    "on_bad_rows": "",
+    "schema": (),
+    "table": "",
+    "query": "",
+    "order_by": (),
+}
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,9 @@ def _source(raw: dict[str, Any]) -> SourceSpec:
         profile=raw.get("profile", ""),
         on_bad_rows=raw.get("on_bad_rows", ""),
         schema=tuple((str(name), str(kind)) for name, kind in raw.get("schema", ())),
+        table=raw.get("table", ""),
+        query=raw.get("query", ""),
+        order_by=tuple(str(column) for column in raw.get("order_by", ())),
     )
 
 

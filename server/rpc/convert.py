@@ -64,6 +64,9 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             profile=message.source.profile,
             on_bad_rows=message.source.on_bad_rows,
             schema=tuple((column.name, column.type) for column in message.source.schema),
+            table=message.source.table,
+            query=message.source.query,
+            order_by=tuple(message.source.order_by),
         ),
         destination=DestinationSpec(
             uri=message.destination.uri,
@@ -152,6 +155,9 @@ def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
             profile=spec.source.profile,
             on_bad_rows=spec.source.on_bad_rows,
             schema=[pb.ColumnType(name=name, type=kind) for name, kind in spec.source.schema],
+            table=spec.source.table,
+            query=spec.source.query,
+            order_by=list(spec.source.order_by),
         ),
         destination=pb.Destination(
             uri=spec.destination.uri,

@@ -49,6 +49,10 @@ BOUNDS: dict[str, Bound] = {
     "sluice.v1.Source.profile": Bound(chars=REFERENCE),
     "sluice.v1.Source.on_bad_rows": Bound(chars=KEYWORD),
     "sluice.v1.Source.schema": Bound(items=4096),
+    # "SCHEMA.NAME": two quoted identifiers.
+    "sluice.v1.Source.table": Bound(chars=2 * NAME + 1),
+    "sluice.v1.Source.query": Bound(chars=65_536),
+    "sluice.v1.Source.order_by": Bound(chars=NAME, items=64),
     "sluice.v1.ColumnType.name": Bound(chars=NAME),
     "sluice.v1.ColumnType.type": Bound(chars=KEYWORD),
     "sluice.v1.Destination.uri": Bound(chars=URI),

@@ -56,6 +56,11 @@ class SourceInfo:
     skipped_rows: int = 0
     #: CSV column types the request gave, (column, type name); empty when none were.
     schema: tuple[tuple[str, str], ...] = ()
+    #: Database sources: the table read ("NAME" or "SCHEMA.NAME"), or the query.
+    table: str = ""
+    query: str = ""
+    #: Database sources: the columns rows were read in the order of (resume position).
+    order_by: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         described: dict[str, Any] = {
@@ -67,6 +72,11 @@ class SourceInfo:
         }
         if self.schema:
             described["schema"] = dict(self.schema)
+        for name in ("table", "query"):
+            if getattr(self, name):
+                described[name] = getattr(self, name)
+        if self.order_by:
+            described["order_by"] = list(self.order_by)
         return described
 
     @classmethod
@@ -78,6 +88,9 @@ class SourceInfo:
             on_bad_rows=raw.text("on_bad_rows", "fail"),
             skipped_rows=raw.integer("skipped_rows"),
             schema=raw.text_map("schema"),
+            table=raw.text("table"),
+            query=raw.text("query"),
+            order_by=raw.texts("order_by"),
         )
 
 

@@ -66,6 +66,9 @@ class Source(_message.Message):
     PROFILE_FIELD_NUMBER: _builtins.int
     ON_BAD_ROWS_FIELD_NUMBER: _builtins.int
     SCHEMA_FIELD_NUMBER: _builtins.int
+    TABLE_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
     uri: _builtins.str
     """A file path, glob or fsspec URL ("data/*.parquet", "file:///d/x.csv").
     Files matched by a glob are read in sorted order, which makes resume deterministic.
@@ -82,11 +85,26 @@ class Source(_message.Message):
     convert to its column's type always fails, naming file, line and column: give the
     column a type in `schema`.
     """
+    table: _builtins.str
+    """Database sources (sqlite:///ABS/PATH.db, duckdb:///ABS/PATH.duckdb): the table to
+    read, "NAME" or "SCHEMA.NAME". Exactly one of table and query.
+    """
+    query: _builtins.str
+    """Database sources: one read-only SELECT (or WITH ... SELECT) whose rows are exported;
+    anything else is INVALID_ARGUMENT. It runs in the export's read-only snapshot.
+    """
     @_builtins.property
     def schema(self) -> _containers.RepeatedCompositeFieldContainer[Global___ColumnType]:
         """CSV only: the types of some columns, instead of the ones inferred from the first
         rows (inference turns card numbers and zip codes into integers and drops leading
         zeros). Columns not listed are inferred.
+        """
+
+    @_builtins.property
+    def order_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Database sources: the columns that order the rows (unique together), so a resumed
+        export continues where it stopped. Default for a table: its primary key (SQLite:
+        rowid when it has none). Required for a query (FAILED_PRECONDITION without).
         """
 
     def __init__(
@@ -97,10 +115,13 @@ class Source(_message.Message):
         profile: _builtins.str = ...,
         on_bad_rows: _builtins.str = ...,
         schema: _abc.Iterable[Global___ColumnType] | None = ...,
+        table: _builtins.str = ...,
+        query: _builtins.str = ...,
+        order_by: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "on_bad_rows", b"on_bad_rows", "profile", b"profile", "schema", b"schema", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "on_bad_rows", b"on_bad_rows", "order_by", b"order_by", "profile", b"profile", "query", b"query", "schema", b"schema", "table", b"table", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

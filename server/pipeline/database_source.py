@@ -1,0 +1,407 @@
+"""Database sources: SQLite and DuckDB files, read-only, in one snapshot, in key order.
+
+A database source reads a table or one SELECT. Rows come in a deterministic order (the
+table's primary key, SQLite's rowid, or the caller's order_by), so a row's position in
+the result (ROW_INDEX) is the same in every run over unchanged data and a resumed export
+skips exactly the rows already journalled (OFFSET in the same ORDER BY).
+
+Each run reads in one read transaction (SQLite: BEGIN then the SELECT holds one read
+snapshot; DuckDB: BEGIN on a read_only connection), so rows committed while it runs are
+all in or all out. Memory stays bounded: SQLite rows are fetched `batch_rows` at a time
+(fetchmany), DuckDB hands over Arrow record batches of `batch_rows`.
+
+SQLite is read with the standard library's sqlite3 (no extra dependency, no extension to
+download): column types come from the declared types (INTEGER, REAL, TEXT, BLOB,
+DECIMAL(p,s), TIMESTAMP, DATE, BOOLEAN, JSON...) and values are converted strictly, so a
+value that does not fit its declared type fails naming the column, never quoting it.
+DuckDB produces Arrow itself, with its own faithful types.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import quote
+
+import polars as pl
+
+from sluice.server.errors import FailedPrecondition, InvalidArgument, SluiceError, Unavailable
+from sluice.server.pipeline.bad_rows import SourceDataError
+
+DatabaseKind = Literal["sqlite", "duckdb"]
+#: What SQLite's ORDER BY uses for a table without a primary key (stable, unique).
+SQLITE_ROWID = "_rowid_"
+#: More ids than this are filtered by the pipeline alone (SQLite binds at most 32,766).
+MAX_PUSHED_IDS = 10_000
+_SELECT = re.compile(r"^\s*\(*\s*(select|with|values)\b", re.IGNORECASE)
+_QUERY_VIEW = "sluice_source_query"
+
+
+@dataclass(frozen=True)
+class DatabaseRead:
+    """What to read from a database file, as planned (no connection held)."""
+
+    kind: DatabaseKind
+    #: The database file, symlinks resolved, inside the allowed source roots.
+    path: str
+    #: Schema ("" for the default) and table name, or ("", "") for a query.
+    table_schema: str = ""
+    table: str = ""
+    #: One read-only SELECT, or "".
+    query: str = ""
+    #: Columns (or SQLITE_ROWID) that order the rows.
+    order_by: tuple[str, ...] = ()
+    #: Pushed-down ids filter: the column and its values (typed), or none.
+    id_column: str = ""
+    ids: tuple[Any, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about what was read (never credentials)."""
+        what: dict[str, Any] = {"order_by": self.order_by}
+        if self.query:
+            what["query"] = self.query
+        else:
+            what["table"] = f"{self.table_schema}.{self.table}" if self.table_schema else self.table
+        return what
+
+
+def plan_read(
+    kind: DatabaseKind, path: str, table: str, query: str, order_by: Sequence[str]
+) -> DatabaseRead:
+    """Check the table or query against the database (read-only) and settle the order."""
+    table, query = table.strip(), query.strip().rstrip(";").rstrip()
+    if bool(table) == bool(query):
+        raise InvalidArgument(
+            "spec.source.table", "a database source needs exactly one of table and query"
+        )
+    if query and not _SELECT.match(query):
+        raise InvalidArgument("spec.source.query", "must be one SELECT (or WITH ... SELECT)")
+    schema_name, _, name = table.rpartition(".")
+    read = DatabaseRead(kind, path, schema_name, name, query, tuple(order_by))
+    columns = list(read_schema(read))
+    for column in order_by:
+        if column not in columns:
+            raise InvalidArgument("spec.source.order_by", f"unknown column {column[:64]!r}")
+    if order_by:
+        return read
+    if query:
+        raise FailedPrecondition(
+            "spec.source.order_by is required with spec.source.query: the rows need a "
+            "deterministic order (unique columns) so that a resumed export continues exactly"
+        )
+    key = _primary_key(read)
+    if not key:
+        raise FailedPrecondition(
+            f"table {table[:128]!r} has no primary key: give spec.source.order_by "
+            "(unique columns) so that a resumed export continues exactly"
+        )
+    return DatabaseRead(kind, path, schema_name, name, "", key)
+
+
+def read_schema(read: DatabaseRead) -> pl.Schema:
+    """The columns and types of the table or query (ROW_INDEX not included)."""
+    if read.kind == "sqlite":
+        with _sqlite(read) as con:
+            return _sqlite_schema(con, read)
+    with _duckdb(read) as con:
+        import duckdb
+
+        try:
+            result = con.execute(f"SELECT * FROM {_relation(read)} LIMIT 0")
+        except duckdb.Error as exc:  # the parser's and binder's errors name the cause
+            raise _what_failed(read, exc) from None
+        frame = pl.from_arrow(_arrow_batches(result, 1024).read_all())
+        assert isinstance(frame, pl.DataFrame)
+        return frame.schema
+
+
+def count_rows(read: DatabaseRead) -> int:
+    """Rows the export reads (ids filter included)."""
+    sql, params = _select(read, ["1"], count=True)
+    if read.kind == "sqlite":
+        with _sqlite(read) as con:
+            return int(con.execute(sql, params).fetchone()[0])
+    with _duckdb(read) as con:
+        row = con.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
+
+
+def read_frames(
+    read: DatabaseRead, schema: pl.Schema, columns: Sequence[str], batch_rows: int, skip: int
+) -> Iterator[pl.DataFrame]:
+    """Frames of `columns` (at least one: a plan always exports a column), at most
+    `batch_rows` rows each, in order, from row `skip`, all in one read transaction."""
+    sql, params = _select(read, [_quote(c) for c in columns], skip=skip)
+    wanted = pl.Schema({c: schema[c] for c in columns})
+    if read.kind == "sqlite":
+        with _sqlite(read) as con:
+            con.execute("BEGIN")
+            cursor = con.execute(sql, params)
+            while rows := cursor.fetchmany(batch_rows):
+                yield _sqlite_frame(rows, wanted)
+        return
+    with _duckdb(read) as con:
+        con.begin()
+        for batch in _arrow_batches(con.execute(sql, params), batch_rows):
+            frame = pl.from_arrow(batch)
+            assert isinstance(frame, pl.DataFrame)
+            yield frame
+
+
+def _select(
+    read: DatabaseRead, selected: Sequence[str], *, skip: int = 0, count: bool = False
+) -> tuple[str, list[Any]]:
+    projection = "count(*)" if count else ", ".join(selected)
+    sql = f"SELECT {projection} FROM {_relation(read)} AS sluice_source"
+    params: list[Any] = []
+    if read.ids and len(read.ids) <= MAX_PUSHED_IDS:
+        sql += f" WHERE {_quote(read.id_column)} IN ({', '.join('?' * len(read.ids))})"
+        params.extend(read.ids)
+    if count:
+        return sql, params
+    order = [c if c == SQLITE_ROWID else _quote(c) for c in read.order_by]
+    sql += " ORDER BY " + ", ".join(order)
+    if skip > 0:
+        sql += " LIMIT -1 OFFSET ?" if read.kind == "sqlite" else " OFFSET ?"
+        params.append(skip)
+    return sql, params
+
+
+def _relation(read: DatabaseRead) -> str:
+    if read.query:
+        # A newline before ")": a query ending in a -- comment cannot swallow it. Only a
+        # single query expression parses as a subquery, so no second statement runs.
+        return f"({read.query}\n)"
+    if read.table_schema:
+        return f"{_quote(read.table_schema)}.{_quote(read.table)}"
+    return _quote(read.table)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+# --- SQLite ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _sqlite(read: DatabaseRead) -> Iterator[sqlite3.Connection]:
+    uri = f"file:{quote(read.path)}?mode=ro"
+    try:
+        con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        raise InvalidArgument("spec.source.uri", "cannot open the SQLite database") from None
+    try:
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            yield con
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                # A writer holds the lock past the busy timeout: it may pass.
+                raise Unavailable(
+                    "the SQLite source database is locked by a writer; retry later"
+                ) from None
+            raise
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise InvalidArgument("spec.source.uri", "is not a SQLite database") from None
+            raise
+    finally:
+        con.close()
+
+
+def _sqlite_schema(con: sqlite3.Connection, read: DatabaseRead) -> pl.Schema:
+    if read.query:
+        # A temporary view (in memory, never in the file) names the result's columns and
+        # their declared types; only a SELECT can be a view.
+        try:
+            con.execute(f"CREATE TEMP VIEW {_QUERY_VIEW} AS {read.query}")
+        except sqlite3.Error as exc:
+            raise InvalidArgument("spec.source.query", _first_line(exc)) from None
+        info = con.execute(f"PRAGMA temp.table_info({_QUERY_VIEW})").fetchall()
+        relation = f"temp.{_QUERY_VIEW}"
+    else:
+        schema_name = read.table_schema or "main"
+        info = con.execute(
+            f"PRAGMA {_quote(schema_name)}.table_info({_quote(read.table)})"
+        ).fetchall()
+        if not info:
+            raise InvalidArgument(
+                "spec.source.table", f"no table {read.table[:128]!r} in the SQLite database"
+            )
+        relation = _relation(read)
+    types: dict[str, pl.DataType] = {}
+    for _, name, declared, *_ in info:
+        dtype = sqlite_type(declared)
+        if dtype is None:
+            dtype = _sampled_type(con, relation, name)
+        types[name] = dtype
+    return pl.Schema(types)
+
+
+_DECIMAL = re.compile(r"\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
+
+
+def sqlite_type(declared: str) -> pl.DataType | None:
+    """The Arrow/Polars type of a declared SQLite column type; None when undeclared."""
+    text = declared.upper()
+    if not text.strip():
+        return None
+    if "BOOL" in text:
+        return pl.Boolean()
+    if "INT" in text:
+        return pl.Int64()
+    if "TIMESTAMPTZ" in text or "WITH TIME ZONE" in text:
+        return pl.Datetime("us", "UTC")
+    if "TIMESTAMP" in text or "DATETIME" in text:
+        return pl.Datetime("us")
+    if text.startswith("DATE"):
+        return pl.Date()
+    if any(word in text for word in ("CHAR", "CLOB", "TEXT", "JSON", "UUID")):
+        return pl.String()
+    if "BLOB" in text or "BINARY" in text:
+        return pl.Binary()
+    if "DECIMAL" in text or "NUMERIC" in text:
+        match = _DECIMAL.search(text)
+        if match:
+            return pl.Decimal(int(match.group(1)), int(match.group(2) or 0))
+        return pl.Float64()
+    return pl.Float64()  # REAL, FLOAT, DOUBLE and SQLite's numeric affinity
+
+
+def _sampled_type(con: sqlite3.Connection, relation: str, column: str) -> pl.DataType:
+    """An undeclared column (a query's expression): the type of its first value."""
+    row = con.execute(
+        f"SELECT {_quote(column)} FROM {relation} WHERE {_quote(column)} IS NOT NULL LIMIT 1"
+    ).fetchone()
+    value = None if row is None else row[0]
+    if isinstance(value, int):
+        return pl.Int64()
+    if isinstance(value, float):
+        return pl.Float64()
+    if isinstance(value, bytes):
+        return pl.Binary()
+    return pl.String()
+
+
+def _sqlite_frame(rows: list[tuple[Any, ...]], schema: pl.Schema) -> pl.DataFrame:
+    series = []
+    for index, (name, dtype) in enumerate(schema.items()):
+        values = [row[index] for row in rows]
+        try:
+            series.append(_sqlite_series(name, values, dtype))
+        except (TypeError, ValueError, ArithmeticError, pl.exceptions.PolarsError):
+            # SQLite stores any value in any column: name the column, never the value.
+            raise SourceDataError(
+                f"spec.source: a value of column {name[:64]!r} is not of type {dtype}"
+            ) from None
+    return pl.DataFrame(series)
+
+
+def _sqlite_series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
+    if isinstance(dtype, pl.Datetime):
+        if any(isinstance(v, int | float) for v in values):
+            raise ValueError("epoch numbers in a timestamp column")
+        text = pl.Series(name, values, dtype=pl.String, strict=True)
+        parsed = text.str.to_datetime(time_unit="us")
+        zone = getattr(parsed.dtype, "time_zone", None)
+        if dtype.time_zone is None:
+            return parsed.dt.replace_time_zone(None) if zone else parsed
+        if zone:
+            return parsed.dt.convert_time_zone("UTC")
+        return parsed.dt.replace_time_zone("UTC")
+    if isinstance(dtype, pl.Date):
+        return pl.Series(name, values, dtype=pl.String, strict=True).str.to_date()
+    if isinstance(dtype, pl.Decimal):
+        decimals = [None if v is None else Decimal(str(v)) for v in values]
+        return pl.Series(name, decimals, dtype=dtype, strict=True)
+    if isinstance(dtype, pl.Float64):
+        values = [float(v) if isinstance(v, int) else v for v in values]
+    return pl.Series(name, values, dtype=dtype, strict=True)
+
+
+# --- DuckDB ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _duckdb(read: DatabaseRead) -> Iterator[Any]:
+    import duckdb  # the server extra; imported where used, as the other drivers are
+
+    try:
+        con = duckdb.connect(read.path, read_only=True)
+    except duckdb.Error as exc:
+        raise InvalidArgument(
+            "spec.source.uri", f"cannot open the DuckDB database ({_first_line(exc)})"
+        ) from None
+    try:
+        if read.query:
+            _check_one_select(duckdb, read.query)
+        elif not read.table:
+            raise InvalidArgument("spec.source.table", "is empty")
+        yield con
+    finally:
+        con.close()
+
+
+def _arrow_batches(result: Any, batch_rows: int) -> Any:
+    """A pyarrow RecordBatchReader over a DuckDB result: to_arrow_reader since DuckDB
+    1.4 (fetch_record_batch, its older name, is gone in 2.0)."""
+    if hasattr(result, "to_arrow_reader"):
+        return result.to_arrow_reader(batch_rows)
+    return result.fetch_record_batch(batch_rows)
+
+
+def _check_one_select(duckdb: Any, query: str) -> None:
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise InvalidArgument("spec.source.query", _first_line(exc)) from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise InvalidArgument("spec.source.query", "must be one SELECT (or WITH ... SELECT)")
+
+
+def _what_failed(read: DatabaseRead, exc: Exception) -> SluiceError:
+    message = _first_line(exc)
+    if read.query:
+        return InvalidArgument("spec.source.query", message)
+    if "does not exist" in message or "not found" in message.lower():
+        return InvalidArgument(
+            "spec.source.table", f"no table {read.table[:128]!r} in the DuckDB database"
+        )
+    return InvalidArgument("spec.source.table", message)
+
+
+def _primary_key(read: DatabaseRead) -> tuple[str, ...]:
+    if read.kind == "sqlite":
+        with _sqlite(read) as con:
+            schema_name = read.table_schema or "main"
+            info = con.execute(
+                f"PRAGMA {_quote(schema_name)}.table_info({_quote(read.table)})"
+            ).fetchall()
+            key = [name for _, name, _, _, _, pk in sorted(info, key=lambda r: r[5]) if pk]
+            if key:
+                return tuple(key)
+            without_rowid = con.execute(
+                "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", [read.table]
+            ).fetchone()
+            if without_rowid and "WITHOUT ROWID" in str(without_rowid[0]).upper():
+                return ()
+            return (SQLITE_ROWID,)
+    with _duckdb(read) as con:
+        row = con.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() "
+            "WHERE constraint_type = 'PRIMARY KEY' AND table_name = ? "
+            "AND (? = '' OR schema_name = ?)",
+            [read.table, read.table_schema, read.table_schema],
+        ).fetchone()
+        return tuple(row[0]) if row else ()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__

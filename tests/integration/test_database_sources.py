@@ -1,0 +1,329 @@
+"""SQLite and DuckDB files as sources, through a real daemon: types round trip, a query,
+ids read by the database, bad inputs named, confinement, and resume after SIGKILL."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+
+from sluice.client import ExportClient
+from sluice.client._errors import SluiceError
+from sluice.v1 import export_pb2 as pb
+from tests.daemon import Daemon, run_cli
+from tests.integration.helpers import load_manifest, read_export
+
+pytestmark = pytest.mark.integration
+
+ROWS = 50
+
+
+def _row(i: int) -> tuple[Any, ...]:
+    """id, amount, name, created_at, payload, price; every third row has NULLs."""
+    if i % 3 == 2:
+        return (i, None, None, None, None, None)
+    return (
+        i,
+        i * 1.5,
+        f"name {i} é",
+        datetime(2024, 1, 1 + i % 28, 12, i % 60, 5),
+        bytes([i % 256, 0, 255]),
+        Decimal(f"{i}.{i % 100:02d}"),
+    )
+
+
+def _expected(rows: int = ROWS) -> pl.DataFrame:
+    values = [_row(i) for i in range(rows)]
+    return pl.DataFrame(
+        values,
+        schema={
+            "id": pl.Int64,
+            "amount": pl.Float64,
+            "name": pl.String,
+            "created_at": pl.Datetime("us"),
+            "payload": pl.Binary,
+            "price": pl.Decimal(10, 2),
+        },
+        orient="row",
+    )
+
+
+def make_sqlite(path: Path, rows: int = ROWS) -> str:
+    con = sqlite3.connect(path)
+    con.execute(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, amount REAL, name TEXT, "
+        "created_at TIMESTAMP, payload BLOB, price DECIMAL(10,2))"
+    )
+    con.executemany(
+        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (i, a, n, None if t is None else t.isoformat(sep=" "), p, None if d is None else str(d))
+            for i, a, n, t, p, d in (_row(i) for i in reversed(range(rows)))
+        ],
+    )
+    con.commit()
+    con.close()
+    return f"sqlite://{path}"
+
+
+def make_duckdb(path: Path, rows: int = ROWS) -> str:
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE events (id BIGINT PRIMARY KEY, amount DOUBLE, name VARCHAR, "
+        "created_at TIMESTAMP, payload BLOB, price DECIMAL(10,2))"
+    )
+    con.executemany(
+        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+        [_row(i) for i in reversed(range(rows))],
+    )
+    con.close()
+    return f"duckdb://{path}"
+
+
+MAKERS: dict[str, Callable[[Path, int], str]] = {"sqlite": make_sqlite, "duckdb": make_duckdb}
+
+
+def _database(daemon: Daemon, kind: str, rows: int = ROWS) -> str:
+    path = daemon.sources / f"shop-{kind}-{rows}.{'db' if kind == 'sqlite' else 'duckdb'}"
+    if path.exists():
+        return f"{kind}://{path}"
+    return MAKERS[kind](path, rows)
+
+
+def _export(daemon: Daemon, uri: str, **options: Any) -> pb.Export:
+    spec = ExportClient.build_spec(
+        source=uri, to=str(daemon.exports), dataset=options.pop("dataset", "db"), **options
+    )
+    with ExportClient(daemon.address) as client:
+        return client.wait(client.create(spec).id, timeout=120)
+
+
+def _rejected(daemon: Daemon, uri: str, **options: Any) -> tuple[str, str]:
+    """(status code name, message) of a refused CreateExport."""
+    spec = ExportClient.build_spec(source=uri, to=str(daemon.exports), dataset="db", **options)
+    with ExportClient(daemon.address) as client, pytest.raises(SluiceError) as caught:
+        client.create(spec)
+    return caught.value.code, str(caught.value)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_table_round_trips_with_faithful_types(daemon: Daemon, kind: str, fmt: str) -> None:
+    columns = [] if fmt == "parquet" else ["id", "amount", "name", "created_at", "price"]
+    finished = _export(daemon, _database(daemon, kind), table="events", format=fmt, columns=columns)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    exported = read_export(finished.manifest_uri)
+    expected = _expected()
+    if fmt == "parquet":
+        assert exported.schema == expected.schema
+        assert exported.equals(expected)
+    else:
+        # JSON text: numbers, text and NULLs compare directly, in primary key order.
+        assert exported["id"].to_list() == list(range(ROWS))
+        assert exported["name"].to_list() == expected["name"].to_list()
+        assert exported["amount"].to_list() == expected["amount"].to_list()
+        assert exported["created_at"].null_count() == expected["created_at"].null_count()
+    manifest = load_manifest(finished.manifest_uri)
+    assert manifest["source"]["format"] == kind
+    assert manifest["source"]["table"] == "events"
+    assert manifest["source"]["order_by"] == ["id"]
+    types = {f["name"]: f["type"] for f in manifest["schema"]}
+    assert types["price"] == "decimal128(10, 2)"
+    assert types["created_at"].startswith("timestamp[us")
+    if fmt == "parquet":
+        assert types["payload"] in {"binary", "large_binary", "binary_view"}
+
+
+def test_bytes_to_a_text_format_are_refused_before_the_export(daemon: Daemon) -> None:
+    code, message = _rejected(daemon, _database(daemon, "sqlite"), table="events", format="jsonl")
+    assert code == "INVALID_ARGUMENT"
+    assert "spec.output.format" in message and "payload" in message
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_query_with_where_through_the_cli(daemon: Daemon, kind: str) -> None:
+    uri = _database(daemon, kind)
+    done = run_cli(
+        daemon,
+        "export", "create", "--source", uri, "--to", str(daemon.exports), "--dataset", "q",
+        "--query", "SELECT id, name FROM events WHERE id >= 40 AND name IS NOT NULL;",
+        "--order-by", "id", "--format", "parquet", "--wait", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    manifests = sorted((daemon.exports / "q").glob("*/manifest.json"))
+    exported = read_export(f"file://{manifests[-1]}")
+    assert exported["id"].to_list() == [i for i in range(40, ROWS) if i % 3 != 2]
+    assert exported.columns == ["id", "name"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_ids_are_read_by_the_database(daemon: Daemon, kind: str) -> None:
+    finished = _export(
+        daemon, _database(daemon, kind), table="events", ids=["7", "3", "44"], format="parquet"
+    )
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    assert read_export(finished.manifest_uri)["id"].to_list() == [3, 7, 44]
+    # Pushed down: the source held three rows for this export, not the whole table.
+    assert finished.progress.source_rows_done == 3
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_bad_inputs_are_named(daemon: Daemon, kind: str, tmp_path: Path) -> None:
+    uri = _database(daemon, kind)
+    invalid = "INVALID_ARGUMENT"
+    cases: list[tuple[str, dict[str, Any], str, str]] = [
+        (uri, {}, invalid, "spec.source.table"),
+        (uri, {"table": "events", "query": "SELECT 1"}, invalid, "spec.source.table"),
+        (uri, {"table": "nope"}, invalid, "spec.source.table"),
+        (uri, {"table": "events", "columns": ["ghost"]}, invalid, "ghost"),
+        (uri, {"table": "events", "order_by": ["ghost"]}, invalid, "spec.source.order_by"),
+        (uri, {"query": "DELETE FROM events", "order_by": ["id"]}, invalid, "spec.source.query"),
+        (uri, {"query": "SELECT 1; DROP TABLE events", "order_by": ["id"]}, invalid, "query"),
+        (uri, {"query": "SELECT * FROM events"}, "FAILED_PRECONDITION", "order_by"),
+        (f"{kind}://{daemon.sources}/missing.db", {"table": "t"}, invalid, "does not exist"),
+        (f"{kind}://relative.db", {"table": "t"}, invalid, "spec.source.uri"),
+    ]
+    for source, options, code, named in cases:
+        got, message = _rejected(daemon, source, **options)
+        assert (got, named in message) == (code, True), (options, message)
+    # A file that is not a database, and the table is still there afterwards.
+    junk = daemon.sources / f"junk.{kind}"
+    junk.write_text("id,name\n1,a\n" * 100)
+    got, message = _rejected(daemon, f"{kind}://{junk}", table="events")
+    assert got == invalid and "spec.source.uri" in message, message
+    assert _export(daemon, uri, table="events", format="parquet").state == pb.EXPORT_STATE_SUCCEEDED
+
+
+def test_database_outside_the_roots_and_as_destination_refused(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    outside = make_sqlite(tmp_path / "outside.db")
+    code, message = _rejected(daemon, outside, table="events")
+    assert code == "INVALID_ARGUMENT"
+    assert "outside the allowed source roots" in message
+    # A symlink inside the roots to a database outside them is refused too.
+    link = daemon.sources / "link.db"
+    link.symlink_to(tmp_path / "outside.db")
+    code, message = _rejected(daemon, f"sqlite://{link}", table="events")
+    assert "outside the allowed source roots" in message
+    spec = ExportClient.build_spec(
+        source=_database(daemon, "sqlite"),
+        table="events",
+        to=f"sqlite://{daemon.exports}/out.db",
+        dataset="db",
+    )
+    with ExportClient(daemon.address) as client, pytest.raises(SluiceError) as caught:
+        client.create(spec)
+    assert caught.value.code == "INVALID_ARGUMENT"
+    assert "spec.destination.uri" in str(caught.value)
+    assert not (tmp_path / "outside.db-journal").exists()
+
+
+RESUME_ROWS = 60_000
+
+
+@pytest.mark.slow
+def test_sigkill_mid_export_of_a_table_resumes_exactly_once(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """Rows are read in primary key order, so the row positions the journal resumes from
+    are the same in the restarted run: every row once, none twice."""
+    slow = daemon_factory("slow", batch_rows=1024, pipeline_queue_depth=2)
+    slow.start()
+    uri = make_sqlite(slow.sources / "big.db", RESUME_ROWS)
+    spec = ExportClient.build_spec(
+        source=uri,
+        table="events",
+        columns=["id", "amount", "name", "created_at", "price"],
+        to=str(slow.exports),
+        dataset="big",
+        level=15,
+        chunk_rows=3000,
+    )
+    with ExportClient(slow.address) as client:
+        export_id = client.create(spec).id
+        for event in client.watch(export_id):
+            if event.HasField("chunk_committed") and event.chunk_committed.index >= 2:
+                break
+            assert not event.HasField("finished"), "finished before the crash"
+    slow.kill()
+    slow.start()
+    with ExportClient(slow.address) as client:
+        finished = client.wait(export_id, timeout=300)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    assert "resumes after chunk" in slow.log_tail(400)
+    exported = read_export(finished.manifest_uri)
+    assert exported["id"].to_list() == list(range(RESUME_ROWS))
+    manifest = load_manifest(finished.manifest_uri)
+    assert manifest["totals"]["records"] == RESUME_ROWS
+    assert len(manifest["chunks"]) == RESUME_ROWS // 3000
+
+
+@pytest.mark.slow
+def test_rows_committed_during_an_export_are_not_in_it(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """One read transaction per run: a writer committing (SQLite WAL mode, where readers
+    do not block writers) while the export runs changes nothing the export holds."""
+    slow = daemon_factory("wal", batch_rows=1024, pipeline_queue_depth=2)
+    slow.start()
+    path = slow.sources / "live.db"
+    uri = make_sqlite(path, RESUME_ROWS)
+    writer = sqlite3.connect(path)
+    assert writer.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    spec = ExportClient.build_spec(
+        source=uri,
+        table="events",
+        columns=["id", "name"],
+        to=str(slow.exports),
+        dataset="live",
+        level=15,
+        chunk_rows=3000,
+    )
+    with ExportClient(slow.address) as client:
+        export_id = client.create(spec).id
+        for event in client.watch(export_id):
+            if event.HasField("chunk_committed"):
+                break
+        # Mid-export: new rows at both ends of the key order, and an early row changed.
+        writer.execute("INSERT INTO events (id, name) VALUES (-1, 'new'), (999999, 'new')")
+        writer.execute(f"UPDATE events SET name = 'changed' WHERE id = {RESUME_ROWS - 1}")
+        writer.commit()
+        assert client.get(export_id).state == pb.EXPORT_STATE_RUNNING, "finished too soon"
+        finished = client.wait(export_id, timeout=300)
+    writer.close()
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    assert load_manifest(finished.manifest_uri)["totals"]["records"] == RESUME_ROWS
+    exported = read_export(finished.manifest_uri)
+    assert exported["id"].to_list() == list(range(RESUME_ROWS))
+    assert "changed" not in exported["name"].to_list()
+
+
+def test_a_sqlite_value_not_of_its_declared_type_fails_naming_the_column(daemon: Daemon) -> None:
+    path = daemon.sources / "loose.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, amount INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(1, 10), (2, "secret-text"), (3, 30)])
+    con.commit()
+    con.close()
+    with pytest.raises(SluiceError) as caught:
+        _export(daemon, f"sqlite://{path}", table="t")
+    assert caught.value.code == "FAILED_PRECONDITION", caught.value
+    assert "column 'amount' is not of type Int64" in str(caught.value)
+    assert "secret-text" not in str(caught.value)
+
+
+def test_a_locked_sqlite_database_is_unavailable_not_invalid(daemon: Daemon) -> None:
+    uri = _database(daemon, "sqlite")
+    writer = sqlite3.connect(uri.removeprefix("sqlite://"), isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        code, message = _rejected(daemon, uri, table="events", format="parquet")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert code == "UNAVAILABLE", message
+    assert "locked" in message
