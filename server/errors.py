@@ -147,3 +147,10 @@ def safe_traceback(error: BaseException) -> str:
         for item in reversed(chain)
     ]
     return "\n\nwhich led to:\n\n".join(parts)
+
+
+def must_propagate(exc: BaseException) -> bool:
+    """Whether an exception must reach the top of its thread rather than fail one export
+    or one call. A Rust panic inside Polars or another pyo3 extension (pyo3's
+    PanicException) is a BaseException too, but it is a single request's failure."""
+    return isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit)

@@ -11,7 +11,7 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from sluice.server.errors import InvalidArgument, SluiceError, safe_traceback
+from sluice.server.errors import InvalidArgument, SluiceError, must_propagate, safe_traceback
 from sluice.server.rpc.request_bounds import check_request, is_bounded
 
 _log = logging.getLogger("sluice.rpc")
@@ -135,7 +135,9 @@ def _wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]
     def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return behavior(request, context)
-        except Exception as exc:
+        except BaseException as exc:
+            if must_propagate(exc):
+                raise
             _abort_for(exc, context, method)
             raise  # unreachable: abort raises
 
@@ -146,7 +148,9 @@ def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any
     def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
             yield from behavior(request, context)
-        except Exception as exc:
+        except BaseException as exc:
+            if must_propagate(exc):
+                raise  # GeneratorExit: the caller went away
             _abort_for(exc, context, method)
             raise
 

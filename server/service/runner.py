@@ -13,7 +13,13 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
-from sluice.server.errors import ErrorCode, FailedPrecondition, Interrupted, safe_traceback
+from sluice.server.errors import (
+    ErrorCode,
+    FailedPrecondition,
+    Interrupted,
+    must_propagate,
+    safe_traceback,
+)
 from sluice.server.execution.executor import (
     ExecutionContext,
     describe_failure,
@@ -117,7 +123,9 @@ class ExportRunner:
                 return
             try:
                 self._run_one(job_id)
-            except Exception as exc:  # noqa: BLE001 - a worker must survive any single job
+            except BaseException as exc:
+                if must_propagate(exc):
+                    raise
                 _log.error(
                     "export %s: unexpected failure in the runner\n%s", job_id, safe_traceback(exc)
                 )
@@ -157,7 +165,9 @@ class ExportRunner:
             _log.info("export %s interrupted by shutdown; it resumes on next start", job.id)
             store.transition(job.id, {JobState.RUNNING}, JobState.QUEUED)
             return None
-        except Exception as exc:  # noqa: BLE001 - recorded on the job, never raised
+        except BaseException as exc:
+            if must_propagate(exc):
+                raise
             error = describe_failure(exc)
             if error.code == ErrorCode.INTERNAL:
                 # The stack without messages: an unexpected error's text may quote data.
