@@ -17,7 +17,6 @@ lock when that connection ends, however the daemon ends.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -49,7 +48,15 @@ from sluice.server.jobs.model import (
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.postgres_schema import migrate, schema_status
-from sluice.server.planning.spec import ExportSpec
+from sluice.server.jobs.rows import (
+    CHUNK_COLUMNS,
+    JOB_COLUMNS,
+    TRANSITION_SQL,
+    chunk_from_row,
+    chunk_values,
+    job_from_row,
+    transition_values,
+)
 from sluice.server.secrets import resolve_secret
 from sluice.server.settings import Settings
 
@@ -61,15 +68,6 @@ REPLICA_LOCK: Final = 0x736C_6461_656D
 #: pg_advisory_xact_lock key serialising creates, so created_at follows commit order.
 _CREATE_LOCK: Final = 0x736C_6372_6561
 
-_JOB_COLUMNS: Final = (
-    "id, request_id, state, spec_json, created_at, updated_at, started_at, finished_at,"
-    " manifest_uri, error_code, error_message, error_transient,"
-    " records, chunks, stored_bytes, source_rows_done, source_rows_total"
-)
-_CHUNK_COLUMNS: Final = (
-    "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
-    " committed_at, counters_json, cursor_max_json"
-)
 _CHUNK_VALUES: Final = ", ".join(["%s"] * 12)
 
 Row = dict[str, Any]
@@ -213,9 +211,9 @@ class PostgresJobStore:
             return None
         with self._conn() as db:
             row = db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE request_id = %s", (request_id,)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = %s", (request_id,)
             ).fetchone()
-        return None if row is None else _job_from_row(row)
+        return None if row is None else job_from_row(row, _utc)
 
     def get(self, job_id: str) -> Job:
         with self._conn() as db:
@@ -240,14 +238,14 @@ class PostgresJobStore:
             created_at = datetime.fromisoformat(created_text)
             clauses.append("(created_at, id) < (%s, %s)")
             params.extend((created_at, last_id))
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY created_at DESC, id DESC LIMIT %s"
         params.append(page_size + 1)
         with self._conn() as db:
             rows = db.execute(sql.encode(), params).fetchall()
-        jobs = tuple(_job_from_row(row) for row in rows[:page_size])
+        jobs = tuple(job_from_row(row, _utc) for row in rows[:page_size])
         next_token = ""
         if len(rows) > page_size:
             last = rows[page_size - 1]
@@ -269,34 +267,16 @@ class PostgresJobStore:
             ).fetchone()
             if row is None:
                 raise _not_found(job_id)
-            current = JobState(row["state"])
-            if current not in allowed_from:
-                expected = " or ".join(sorted(JobState(s).value for s in allowed_from))
-                raise FailedPrecondition(f"export '{job_id}' is {current}; expected {expected}")
-            keep_finished = to.final and current.final
-            now = _now()
-            db.execute(
-                "UPDATE jobs SET state = %s, updated_at = %s,"
-                " started_at = CASE WHEN %s THEN COALESCE(started_at, %s) ELSE started_at END,"
-                " finished_at = CASE WHEN %s THEN COALESCE(finished_at, %s) ELSE %s END,"
-                " error_code = %s, error_message = %s, error_transient = %s,"
-                " manifest_uri = COALESCE(%s, manifest_uri)"
-                " WHERE id = %s",
-                (
-                    to.value,
-                    now,
-                    to is JobState.RUNNING,
-                    now,
-                    keep_finished,
-                    now,
-                    now if to.final else None,
-                    None if error is None else error.code,
-                    None if error is None else error.message,
-                    None if error is None else error.transient,
-                    manifest_uri,
-                    job_id,
-                ),
+            values = transition_values(
+                job_id,
+                JobState(row["state"]),
+                allowed_from,
+                to,
+                now=_now(),
+                error=error,
+                manifest_uri=manifest_uri,
             )
+            db.execute(TRANSITION_SQL.replace("?", "%s").encode(), values)
             return self._load(db, job_id)
 
     def record_chunk(self, job_id: str, chunk: ChunkRecord, progress: Progress) -> None:
@@ -312,8 +292,8 @@ class PostgresJobStore:
                     f"export '{job_id}' already has chunk {chunk.index} with another sha256"
                 )
             db.execute(
-                f"INSERT INTO chunks (job_id, {_CHUNK_COLUMNS}) VALUES ({_CHUNK_VALUES})".encode(),
-                _chunk_row(job_id, chunk),
+                f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS}) VALUES ({_CHUNK_VALUES})".encode(),
+                chunk_values(job_id, chunk, _stored_time),
             )
             _write_progress(db, job_id, progress)
 
@@ -321,10 +301,10 @@ class PostgresJobStore:
         with self._conn() as db:
             self._require(db, job_id)
             rows = db.execute(
-                f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE job_id = %s ORDER BY idx".encode(),
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE job_id = %s ORDER BY idx".encode(),
                 (job_id,),
             ).fetchall()
-        return [_chunk_from_row(row) for row in rows]
+        return [chunk_from_row(row, _utc) for row in rows]
 
     def save_progress(self, job_id: str, progress: Progress) -> None:
         with self._tx() as db:
@@ -357,11 +337,11 @@ class PostgresJobStore:
     def unfinished(self) -> Sequence[Job]:
         with self._conn() as db:
             rows = db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = ANY(%s)"
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = ANY(%s)"
                 " ORDER BY created_at, id".encode(),
                 (sorted(s.value for s in UNFINISHED_STATES),),
             ).fetchall()
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row, _utc) for row in rows]
 
     def restore(self, job: Job, chunks: Sequence[ChunkRecord]) -> bool:
         with self._tx() as db:
@@ -397,8 +377,8 @@ class PostgresJobStore:
                 [(job.id, k, v) for k, v in job.labels.items()],
             )
             cursor.executemany(
-                f"INSERT INTO chunks (job_id, {_CHUNK_COLUMNS}) VALUES ({_CHUNK_VALUES})".encode(),
-                [_chunk_row(job.id, chunk) for chunk in chunks],
+                f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS}) VALUES ({_CHUNK_VALUES})".encode(),
+                [chunk_values(job.id, chunk, _stored_time) for chunk in chunks],
             )
             return True
 
@@ -448,10 +428,10 @@ class PostgresJobStore:
             yield conn
 
     def _load(self, db: Conn, job_id: str) -> Job:
-        row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,)).fetchone()
+        row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,)).fetchone()
         if row is None:
             raise _not_found(job_id)
-        return _job_from_row(row)
+        return job_from_row(row, _utc)
 
     @staticmethod
     def _require(db: Conn, job_id: str) -> None:
@@ -499,71 +479,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _stored_time(value: datetime) -> datetime:
+    return value  # timestamptz keeps an aware datetime as it is
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
-
-
-def _job_from_row(row: Row) -> Job:
-    error = None
-    if row["error_code"] is not None:
-        error = JobError(row["error_code"], row["error_message"], bool(row["error_transient"]))
-    created_at = _utc(row["created_at"])
-    updated_at = _utc(row["updated_at"])
-    assert created_at is not None and updated_at is not None
-    return Job(
-        id=row["id"],
-        spec=ExportSpec.from_json(row["spec_json"]),
-        state=JobState(row["state"]),
-        created_at=created_at,
-        updated_at=updated_at,
-        request_id=row["request_id"] or "",
-        started_at=_utc(row["started_at"]),
-        finished_at=_utc(row["finished_at"]),
-        progress=Progress(
-            records=int(row["records"]),
-            chunks=int(row["chunks"]),
-            stored_bytes=int(row["stored_bytes"]),
-            source_rows_done=int(row["source_rows_done"]),
-            source_rows_total=int(row["source_rows_total"]),
-        ),
-        manifest_uri=row["manifest_uri"],
-        error=error,
-    )
-
-
-def _chunk_from_row(row: Row) -> ChunkRecord:
-    committed_at = _utc(row["committed_at"])
-    assert committed_at is not None
-    return ChunkRecord(
-        index=int(row["idx"]),
-        path=row["path"],
-        records=int(row["records"]),
-        stored_bytes=int(row["stored_bytes"]),
-        sha256=row["sha256"],
-        content_digest=row["content_digest"],
-        source_start=int(row["source_start"]),
-        source_end=int(row["source_end"]),
-        committed_at=committed_at,
-        counters=tuple((str(name), int(count)) for name, count in json.loads(row["counters_json"])),
-        cursor_max=json.loads(row["cursor_max_json"]),
-    )
-
-
-def _chunk_row(job_id: str, chunk: ChunkRecord) -> tuple[object, ...]:
-    return (
-        job_id,
-        chunk.index,
-        chunk.path,
-        chunk.records,
-        chunk.stored_bytes,
-        chunk.sha256,
-        chunk.content_digest,
-        chunk.source_start,
-        chunk.source_end,
-        chunk.committed_at,
-        json.dumps([list(pair) for pair in chunk.counters]),
-        json.dumps(chunk.cursor_max),
-    )
 
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ guarded by a lock; sqlite3 would serialise writers anyway, and a single connecti
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -37,7 +36,15 @@ from sluice.server.jobs.model import (
     Progress,
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
-from sluice.server.planning.spec import ExportSpec
+from sluice.server.jobs.rows import (
+    CHUNK_COLUMNS,
+    JOB_COLUMNS,
+    TRANSITION_SQL,
+    chunk_from_row,
+    chunk_values,
+    job_from_row,
+    transition_values,
+)
 
 if TYPE_CHECKING:
     from sluice.server.jobs.store import JobStore
@@ -116,20 +123,6 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
-
-_JOB_COLUMNS: Final = (
-    "id, request_id, state, spec_json, created_at, updated_at, started_at, finished_at,"
-    " manifest_uri, error_code, error_message, error_transient,"
-    " records, chunks, stored_bytes, source_rows_done, source_rows_total"
-)
-# In Progress field order.
-_PROGRESS_COLUMNS: Final = (
-    "records", "chunks", "stored_bytes", "source_rows_done", "source_rows_total",
-)  # fmt: skip
-_CHUNK_COLUMNS: Final = (
-    "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
-    " committed_at, counters_json, cursor_max_json"
-)
 
 
 class SQLiteJobStore:
@@ -221,9 +214,9 @@ class SQLiteJobStore:
             return None
         with self._read() as db:
             row = db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE request_id = ?", (request_id,)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = ?", (request_id,)
             ).fetchone()
-        return None if row is None else _job_from_row(row)
+        return None if row is None else job_from_row(row, _optional_time)
 
     def get(self, job_id: str) -> Job:
         with self._read() as db:
@@ -248,7 +241,7 @@ class SQLiteJobStore:
             created_at, last_id = decode_token(page_token)
             clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
             params.extend((created_at, created_at, last_id))
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         # One row more than asked tells whether another page exists without a COUNT.
@@ -256,7 +249,7 @@ class SQLiteJobStore:
         params.append(page_size + 1)
         with self._read() as db:
             rows = db.execute(sql, params).fetchall()
-        jobs = tuple(_job_from_row(row) for row in rows[:page_size])
+        jobs = tuple(job_from_row(row, _optional_time) for row in rows[:page_size])
         next_token = ""
         if len(rows) > page_size:
             last = rows[page_size - 1]
@@ -273,39 +266,19 @@ class SQLiteJobStore:
         manifest_uri: str | None = None,
     ) -> Job:
         with self._tx() as db:
-            now = _now()
             row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise _not_found(job_id)
-            current = JobState(row[0])
-            if current not in allowed_from:
-                expected = " or ".join(sorted(JobState(s).value for s in allowed_from))
-                raise FailedPrecondition(f"export '{job_id}' is {current}; expected {expected}")
-            # From one final state to another (succeeded -> deleted) the export finished
-            # when it first did; only entering a final state stamps the time.
-            keep_finished = to.final and current.final
-            db.execute(
-                "UPDATE jobs SET state = ?, updated_at = ?,"
-                " started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,"
-                " finished_at = CASE WHEN ? THEN COALESCE(finished_at, ?) ELSE ? END,"
-                " error_code = ?, error_message = ?, error_transient = ?,"
-                " manifest_uri = COALESCE(?, manifest_uri)"
-                " WHERE id = ?",
-                (
-                    to.value,
-                    now,
-                    to is JobState.RUNNING,
-                    now,
-                    keep_finished,
-                    now,
-                    now if to.final else None,
-                    None if error is None else error.code,
-                    None if error is None else error.message,
-                    None if error is None else error.transient,
-                    manifest_uri,
-                    job_id,
-                ),
+            values = transition_values(
+                job_id,
+                JobState(row[0]),
+                allowed_from,
+                to,
+                now=_now(),
+                error=error,
+                manifest_uri=manifest_uri,
             )
+            db.execute(TRANSITION_SQL, values)
             return self._load(db, job_id)
 
     def record_chunk(self, job_id: str, chunk: ChunkRecord, progress: Progress) -> None:
@@ -323,9 +296,9 @@ class SQLiteJobStore:
                     f"export '{job_id}' already has chunk {chunk.index} with another sha256"
                 )
             db.execute(
-                f"INSERT INTO chunks (job_id, {_CHUNK_COLUMNS})"
+                f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _chunk_row(job_id, chunk),
+                chunk_values(job_id, chunk, _timestamp),
             )
             self._write_progress(db, job_id, progress)
 
@@ -333,9 +306,9 @@ class SQLiteJobStore:
         with self._read() as db:
             self._require(db, job_id)
             rows = db.execute(
-                f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE job_id = ? ORDER BY idx", (job_id,)
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE job_id = ? ORDER BY idx", (job_id,)
             ).fetchall()
-        return [_chunk_from_row(row) for row in rows]
+        return [chunk_from_row(row, _optional_time) for row in rows]
 
     def save_progress(self, job_id: str, progress: Progress) -> None:
         with self._tx() as db:
@@ -368,12 +341,12 @@ class SQLiteJobStore:
         states = sorted(s.value for s in UNFINISHED_STATES)
         with self._read() as db:
             rows = db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs"
+                f"SELECT {JOB_COLUMNS} FROM jobs"
                 f" WHERE state IN ({', '.join('?' * len(states))})"
                 " ORDER BY created_at, id",
                 states,
             ).fetchall()
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row, _optional_time) for row in rows]
 
     def restore(self, job: Job, chunks: Sequence[ChunkRecord]) -> bool:
         with self._tx() as db:
@@ -408,9 +381,9 @@ class SQLiteJobStore:
                 [(job.id, k, v) for k, v in job.labels.items()],
             )
             db.executemany(
-                f"INSERT INTO chunks (job_id, {_CHUNK_COLUMNS})"
+                f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_chunk_row(job.id, chunk) for chunk in chunks],
+                [chunk_values(job.id, chunk, _timestamp) for chunk in chunks],
             )
             return True
 
@@ -461,10 +434,10 @@ class SQLiteJobStore:
             yield self._db
 
     def _load(self, db: sqlite3.Connection, job_id: str) -> Job:
-        row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise _not_found(job_id)
-        return _job_from_row(row)
+        return job_from_row(row, _optional_time)
 
     @staticmethod
     def _require(db: sqlite3.Connection, job_id: str) -> None:
@@ -543,64 +516,8 @@ def _optional_time(text: str | None) -> datetime | None:
     return None if text is None else _parse_time(text)
 
 
-def _job_from_row(row: sqlite3.Row) -> Job:
-    error = None
-    if row["error_code"] is not None:
-        error = JobError(row["error_code"], row["error_message"], bool(row["error_transient"]))
-    return Job(
-        id=row["id"],
-        spec=ExportSpec.from_json(row["spec_json"]),
-        state=JobState(row["state"]),
-        created_at=_parse_time(row["created_at"]),
-        updated_at=_parse_time(row["updated_at"]),
-        request_id=row["request_id"] or "",
-        started_at=_optional_time(row["started_at"]),
-        finished_at=_optional_time(row["finished_at"]),
-        progress=Progress(*(row[name] for name in _PROGRESS_COLUMNS)),
-        manifest_uri=row["manifest_uri"],
-        error=error,
-    )
-
-
-def _chunk_from_row(row: sqlite3.Row) -> ChunkRecord:
-    idx, path, records, stored_bytes, sha256, digest, start, end, committed_at, counters, cursor = (
-        row
-    )
-    return ChunkRecord(
-        index=idx,
-        path=path,
-        records=records,
-        stored_bytes=stored_bytes,
-        sha256=sha256,
-        content_digest=digest,
-        source_start=start,
-        source_end=end,
-        committed_at=_parse_time(committed_at),
-        counters=tuple((str(name), int(count)) for name, count in json.loads(counters)),
-        cursor_max=json.loads(cursor),
-    )
-
-
 if TYPE_CHECKING:
 
     def _conforms(store: SQLiteJobStore) -> JobStore:
         # mypy proves here that the class satisfies the protocol.
         return store
-
-
-def _chunk_row(job_id: str, chunk: ChunkRecord) -> tuple[object, ...]:
-    """A chunk as the values of `INSERT INTO chunks (job_id, {_CHUNK_COLUMNS})`."""
-    return (
-        job_id,
-        chunk.index,
-        chunk.path,
-        chunk.records,
-        chunk.stored_bytes,
-        chunk.sha256,
-        chunk.content_digest,
-        chunk.source_start,
-        chunk.source_end,
-        _timestamp(chunk.committed_at),
-        json.dumps([list(pair) for pair in chunk.counters]),
-        json.dumps(chunk.cursor_max),
-    )

@@ -1,0 +1,137 @@
+"""What the two SQL job stores (SQLite, PostgreSQL) share: their columns, the conversion
+of rows to job records and back, and the rule a state transition follows. Each store
+brings only its SQL dialect and how it stores a time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from sluice.server.errors import FailedPrecondition
+from sluice.server.jobs.model import ChunkRecord, Job, JobError, JobState, Progress
+from sluice.server.planning.spec import ExportSpec
+
+JOB_COLUMNS: Final = (
+    "id, request_id, state, spec_json, created_at, updated_at, started_at, finished_at,"
+    " manifest_uri, error_code, error_message, error_transient,"
+    " records, chunks, stored_bytes, source_rows_done, source_rows_total"
+)
+CHUNK_COLUMNS: Final = (
+    "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
+    " committed_at, counters_json, cursor_max_json"
+)
+
+#: A stored time (SQLite text, PostgreSQL timestamptz) as an aware UTC datetime, or None.
+ReadTime = Callable[[Any], datetime | None]
+#: An aware datetime as the store keeps it.
+WriteTime = Callable[[datetime], object]
+
+
+def job_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Job:
+    error = None
+    if row["error_code"] is not None:
+        error = JobError(row["error_code"], row["error_message"], bool(row["error_transient"]))
+    created_at, updated_at = read_time(row["created_at"]), read_time(row["updated_at"])
+    assert created_at is not None and updated_at is not None
+    return Job(
+        id=row["id"],
+        spec=ExportSpec.from_json(row["spec_json"]),
+        state=JobState(row["state"]),
+        created_at=created_at,
+        updated_at=updated_at,
+        request_id=row["request_id"] or "",
+        started_at=read_time(row["started_at"]),
+        finished_at=read_time(row["finished_at"]),
+        progress=Progress(
+            records=int(row["records"]),
+            chunks=int(row["chunks"]),
+            stored_bytes=int(row["stored_bytes"]),
+            source_rows_done=int(row["source_rows_done"]),
+            source_rows_total=int(row["source_rows_total"]),
+        ),
+        manifest_uri=row["manifest_uri"],
+        error=error,
+    )
+
+
+def chunk_from_row(row: Mapping[str, Any], read_time: ReadTime) -> ChunkRecord:
+    committed_at = read_time(row["committed_at"])
+    assert committed_at is not None
+    return ChunkRecord(
+        index=int(row["idx"]),
+        path=row["path"],
+        records=int(row["records"]),
+        stored_bytes=int(row["stored_bytes"]),
+        sha256=row["sha256"],
+        content_digest=row["content_digest"],
+        source_start=int(row["source_start"]),
+        source_end=int(row["source_end"]),
+        committed_at=committed_at,
+        counters=tuple((str(name), int(count)) for name, count in json.loads(row["counters_json"])),
+        cursor_max=json.loads(row["cursor_max_json"]),
+    )
+
+
+def chunk_values(job_id: str, chunk: ChunkRecord, write_time: WriteTime) -> tuple[object, ...]:
+    """A chunk as the values of `INSERT INTO chunks (job_id, CHUNK_COLUMNS)`."""
+    return (
+        job_id,
+        chunk.index,
+        chunk.path,
+        chunk.records,
+        chunk.stored_bytes,
+        chunk.sha256,
+        chunk.content_digest,
+        chunk.source_start,
+        chunk.source_end,
+        write_time(chunk.committed_at),
+        json.dumps([list(pair) for pair in chunk.counters]),
+        json.dumps(chunk.cursor_max),
+    )
+
+
+#: The transition's UPDATE, with the store's placeholder in place of `?`; its values come
+#: from transition_values.
+TRANSITION_SQL: Final = (
+    "UPDATE jobs SET state = ?, updated_at = ?,"
+    " started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,"
+    " finished_at = CASE WHEN ? THEN COALESCE(finished_at, ?) ELSE ? END,"
+    " error_code = ?, error_message = ?, error_transient = ?,"
+    " manifest_uri = COALESCE(?, manifest_uri)"
+    " WHERE id = ?"
+)
+
+
+def transition_values(
+    job_id: str,
+    current: JobState,
+    allowed_from: Collection[JobState],
+    to: JobState,
+    *,
+    now: object,
+    error: JobError | None,
+    manifest_uri: str | None,
+) -> tuple[object, ...]:
+    """The values of TRANSITION_SQL, or FailedPrecondition naming the current state when
+    it is not in allowed_from. started_at is set on the first RUNNING; finished_at on
+    entering a final state, kept from one final state to another (succeeded -> deleted:
+    the export finished when it first did) and cleared when leaving one."""
+    if current not in allowed_from:
+        expected = " or ".join(sorted(JobState(s).value for s in allowed_from))
+        raise FailedPrecondition(f"export '{job_id}' is {current}; expected {expected}")
+    return (
+        to.value,
+        now,
+        to is JobState.RUNNING,
+        now,
+        to.final and current.final,
+        now,
+        now if to.final else None,
+        None if error is None else error.code,
+        None if error is None else error.message,
+        None if error is None else error.transient,
+        manifest_uri,
+        job_id,
+    )
