@@ -327,13 +327,24 @@ def _sqlite_series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Serie
 
 # --- DuckDB ---------------------------------------------------------------------------
 
+#: DuckDB's table functions (read_csv, read_text, read_parquet, ATTACH, httpfs) would let a
+#: `source.query` read any file the daemon can, or any URL, past the allowed roots: the
+#: connection may touch nothing but its own database file, load no extension, and the
+#: query cannot switch that back on.
+_DUCKDB_CONFINED: dict[str, str | bool] = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "lock_configuration": True,
+}
+
 
 @contextmanager
 def _duckdb(read: DatabaseRead) -> Iterator[Any]:
     import duckdb  # the server extra; imported where used, as the other drivers are
 
     try:
-        con = duckdb.connect(read.path, read_only=True)
+        con = duckdb.connect(read.path, read_only=True, config=_DUCKDB_CONFINED)
     except duckdb.Error as exc:
         raise InvalidArgument(
             "spec.source.uri", f"cannot open the DuckDB database ({_first_line(exc)})"

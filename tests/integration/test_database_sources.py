@@ -226,6 +226,28 @@ def test_database_outside_the_roots_and_as_destination_refused(
     assert not (tmp_path / "outside.db-journal").exists()
 
 
+@pytest.mark.parametrize(
+    ("reader", "order"),
+    [
+        ("read_text('{path}')", "filename"),
+        ("read_csv('{path}', header = false)", "column0"),
+        ("read_csv('http://127.0.0.1:9/x.csv')", "name"),
+    ],
+)
+def test_a_duckdb_query_reads_nothing_but_its_database(
+    daemon: Daemon, tmp_path: Path, reader: str, order: str
+) -> None:
+    """DuckDB's table functions would read any file the daemon can (or a URL): a
+    `--query` over an allowed database must not reach past the allowed roots."""
+    secret = tmp_path / "outside.csv"
+    secret.write_text("name\nsecret-outside-the-roots\n")
+    query = "SELECT * FROM " + reader.format(path=secret)
+    code, message = _rejected(daemon, _database(daemon, "duckdb"), query=query, order_by=[order])
+    assert code == "INVALID_ARGUMENT", message
+    assert "secret-outside-the-roots" not in message
+    assert "secret-outside-the-roots" not in daemon.log_path.read_text()
+
+
 RESUME_ROWS = 60_000
 
 
