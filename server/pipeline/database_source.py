@@ -331,7 +331,7 @@ def _sqlite_series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Serie
 #: `source.query` read any file the daemon can, or any URL, past the allowed roots: the
 #: connection may touch nothing but its own database file, load no extension, and the
 #: query cannot switch that back on.
-_DUCKDB_CONFINED: dict[str, str | bool] = {
+_DUCKDB_CONFINED: dict[str, str | bool | int | float | list[str]] = {
     "enable_external_access": False,
     "autoload_known_extensions": False,
     "autoinstall_known_extensions": False,
