@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from sluice.v1 import export_pb2
@@ -102,7 +104,7 @@ def export_to_dict(export: export_pb2.Export) -> dict[str, Any]:
         "finished_at": timestamp_text(export, "finished_at"),
         "error": error,
         "labels": dict(export.spec.labels),
-        "spec": MessageToDict(export.spec),
+        "spec": message_dict(export.spec),
     }
 
 
@@ -147,3 +149,59 @@ def event_to_dict(event: export_pb2.ExportEvent) -> dict[str, Any]:
     if kind is not None:
         result[kind] = payload
     return result
+
+
+_INT64_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+
+
+def message_dict(
+    message: Message, *, proto_names: bool = False, with_defaults: bool = False
+) -> dict[str, Any]:
+    """`message` as JSON-ready values, like protobuf's `MessageToDict` but with 64-bit
+    integers as numbers: the proto3 JSON mapping prints them as strings (for JavaScript's
+    doubles), which makes `"added": "2"` and breaks `jq '.added + 1'`. Python's and jq's
+    integers hold them exactly."""
+    value = MessageToDict(
+        message,
+        preserving_proto_field_name=proto_names,
+        always_print_fields_with_no_presence=with_defaults,
+    )
+    # upb's descriptor type is the same class at run time; the stubs name both.
+    return _numbers_back(value, cast(Descriptor, message.DESCRIPTOR), proto_names)
+
+
+def _numbers_back(
+    value: dict[str, Any], descriptor: Descriptor, proto_names: bool
+) -> dict[str, Any]:
+    for field in descriptor.fields:
+        key = field.name if proto_names else field.json_name
+        if key not in value:
+            continue
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            entries = value[key]
+            for name, item in entries.items():
+                entries[name] = _converted(item, value_field, proto_names)
+        elif isinstance(value[key], list):  # repeated (its JSON form is always a list)
+            value[key] = [_converted(item, field, proto_names) for item in value[key]]
+        else:
+            value[key] = _converted(value[key], field, proto_names)
+    return value
+
+
+def _converted(item: Any, field: FieldDescriptor, proto_names: bool) -> Any:
+    if field.type in _INT64_TYPES and isinstance(item, str):
+        return int(item)
+    if field.message_type is not None and isinstance(item, dict):
+        if field.message_type.full_name.startswith("google.protobuf."):
+            return item  # well-known types (Timestamp, ...) have their own JSON forms
+        return _numbers_back(item, field.message_type, proto_names)
+    return item

@@ -6,10 +6,10 @@ import json
 import sys
 
 import click
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from rich.table import Table
 
+from sluice.client._convert import message_dict
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import fmt_bytes, plural, print_json, stdout
 from sluice.client.cli.paths import absolute_uri, export_ref
@@ -19,9 +19,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _as_dict(message: Message) -> dict[str, object]:
-    return MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+    return message_dict(message, proto_names=True, with_defaults=True)
 
 
 _EXPORT = "ID|MANIFEST_URI|FOLDER"

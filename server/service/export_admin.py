@@ -77,7 +77,15 @@ class ExportAdmin:
         if ref.rstrip("/").endswith(MANIFEST_NAME):
             destination, dataset, export_id = _split_manifest_uri(ref, field)
             return ExportLocation(self._open(destination, field), destination, dataset, export_id)
-        job = self._store.get(ref)
+        try:
+            job = self._store.get(ref)
+        except NotFound:
+            # The files outlive the job store (a lost state folder, another daemon's
+            # export): storage is the source of truth, so say how to reach them there.
+            raise NotFound(
+                f"export '{ref}' is not in this daemon's job store; name it by its manifest "
+                "instead (DESTINATION/DATASET/EXPORT_ID/manifest.json, or the CLI's export folder)"
+            ) from None
         if job.state == JobState.DELETED:
             raise FailedPrecondition(f"export '{ref}' is deleted; its files were removed")
         if job.state != JobState.SUCCEEDED or not job.manifest_uri:
