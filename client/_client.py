@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 import os
+import random
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -14,7 +16,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sluice.client._convert import FINAL_STATES, state_values, to_timestamp
-from sluice.client._errors import ExportFailedError, UnavailableError, error_from_rpc
+from sluice.client._errors import (
+    DeadlineExceededError,
+    ExportFailedError,
+    UnavailableError,
+    error_from_rpc,
+)
 from sluice.client._history import HistoryCalls
 from sluice.client._tls import ClientTls
 from sluice.v1 import export_pb2, export_pb2_grpc
@@ -27,6 +34,15 @@ HEALTH_SERVICE = "sluice.v1.ExportService"
 _NO_LABELS: Mapping[str, str] = MappingProxyType({})
 
 EventCallback = Callable[[export_pb2.ExportEvent], None]
+
+#: How long `wait()` keeps trying to reach a daemon that went away mid-wait (seconds).
+RECONNECT_FOR = 300.0
+_RECONNECT_FIRST_DELAY = 0.2
+_RECONNECT_MAX_DELAY = 5.0
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 class ExportClient(HistoryCalls):
@@ -268,29 +284,81 @@ class ExportClient(HistoryCalls):
         *,
         timeout: float | None = None,
         on_event: EventCallback | None = None,
+        reconnect_for: float = RECONNECT_FOR,
     ) -> export_pb2.Export:
         """Blocks until the export reaches a final state and returns it.
 
         Raises ExportFailedError (carrying the export) when it ends FAILED or CANCELLED,
         and DeadlineExceededError (a TimeoutError) after `timeout` seconds.
-        `on_event` sees every watch event, e.g. to drive a progress bar.
+        `on_event` sees every watch event, e.g. to drive a progress bar (after a
+        reconnection it sees a fresh snapshot event first).
+
+        A daemon that restarts (a rolling update, a crash) does not end the wait: once
+        the export was seen, a broken stream is followed again with backoff for up to
+        `reconnect_for` seconds of the daemon being unreachable. A daemon that cannot be
+        reached at all on the first try fails at once (a wrong address should say so).
         """
-        final: export_pb2.Export | None = None
-        for event in self.watch(export_id, timeout=timeout):
-            if on_event is not None:
-                on_event(event)
-            if event.WhichOneof("event") == "finished":
-                final = event.finished
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = _RECONNECT_FIRST_DELAY
+        seen = False  # the daemon answered for this export at least once
+        down_since: float | None = None
+        while True:
+            answered = False
+
+            def observe(event: export_pb2.ExportEvent) -> None:
+                nonlocal answered
+                answered = True
+                if on_event is not None:
+                    on_event(event)
+
+            try:
+                final = self._follow_once(export_id, _remaining(deadline), observe)
+            except UnavailableError:
+                if not (seen or answered):
+                    raise
+                final = None
+            else:
+                answered = True
+            if final is not None:
                 break
-        if final is None:
-            # The stream closed without its closing event (e.g. daemon shutting down):
-            # only trust the outcome if the export really is finished.
-            final = self.get(export_id)
-            if final.state not in FINAL_STATES:
-                raise UnavailableError(f"the watch stream ended before export {export_id} finished")
+            now = time.monotonic()
+            if answered:  # reached again: the outage clock and the backoff start over
+                seen, down_since, delay = True, now, _RECONNECT_FIRST_DELAY
+            down_since = now if down_since is None else down_since
+            if now - down_since >= reconnect_for:
+                raise UnavailableError(
+                    f"lost the daemon at {self.address} while waiting for export {export_id}"
+                    f" and it did not come back within {reconnect_for:g} s"
+                )
+            pause = random.uniform(delay / 2, delay)  # noqa: S311 - jitter, not cryptography
+            remaining = _remaining(deadline)
+            if remaining is not None and remaining <= pause:
+                raise DeadlineExceededError(
+                    f"export {export_id} did not finish within {timeout:g} s",
+                    code="DEADLINE_EXCEEDED",
+                )
+            time.sleep(pause)
+            delay = min(delay * 2, _RECONNECT_MAX_DELAY)
         if final.state != export_pb2.EXPORT_STATE_SUCCEEDED:
             raise ExportFailedError(final)
         return final
+
+    def _follow_once(
+        self, export_id: str, timeout: float | None, on_event: EventCallback
+    ) -> export_pb2.Export | None:
+        """The export once finished, following one watch stream; None when the stream
+        ended or broke before it finished (the daemon going away)."""
+        try:
+            for event in self.watch(export_id, timeout=timeout):
+                on_event(event)
+                if event.WhichOneof("event") == "finished":
+                    return event.finished
+        except UnavailableError:
+            pass  # the stream broke; whether the export finished is asked below
+        # The stream closed without its closing event (e.g. daemon shutting down): only
+        # trust the outcome if the export really is finished.
+        current = self.get(export_id)
+        return current if current.state in FINAL_STATES else None
 
     def server_info(self) -> export_pb2.ServerInfo:
         """Version, supported formats, and the public key verifying signed manifests."""

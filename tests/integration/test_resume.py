@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
+import time
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from sluice.client import ExportClient
+from sluice.client import ExportClient, ServerUnreachableError
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
-from tests.daemon import Daemon
+from tests.daemon import Daemon, free_port
 from tests.integration.helpers import load_manifest, manifest_path, read_export
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -142,3 +144,47 @@ def test_queue_is_bounded_by_max_concurrent_exports(daemon_factory) -> None:  # 
     for (_, first_end), (second_start, _) in itertools.pairwise(started):
         assert second_start >= first_end
     assert pl.read_parquet(d.sources / "events.parquet").height == 50_000
+
+
+def test_wait_follows_the_export_across_a_daemon_crash(slow_daemon: Daemon) -> None:
+    """`wait()` (behind `sluice export create --wait` and `watch`) keeps following an
+    export while its daemon is killed and started again, and returns its final state."""
+    events: list[str] = []
+    outcome: list[pb.Export | BaseException] = []
+    with ExportClient(slow_daemon.address) as client:
+        export_id = _create(client, slow_daemon)
+        _wait_for_chunks(client, export_id, 2)
+
+        def follow() -> None:
+            try:
+                outcome.append(
+                    client.wait(
+                        export_id,
+                        timeout=300,
+                        on_event=lambda e: events.append(e.WhichOneof("event") or ""),
+                    )
+                )
+            except BaseException as exc:  # handed to the test thread
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=follow)
+        waiter.start()
+        while "chunk_committed" not in events:
+            time.sleep(0.05)
+        slow_daemon.kill()
+        time.sleep(1.0)  # the waiter now meets a daemon that is not there
+        slow_daemon.start()
+        waiter.join(timeout=300)
+    assert not waiter.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], pb.Export), outcome
+    assert outcome[0].state == pb.EXPORT_STATE_SUCCEEDED
+    assert events.count("snapshot") >= 2  # it reconnected and started over from a snapshot
+    _assert_exactly_once(outcome[0].manifest_uri)
+
+
+def test_wait_on_an_unreachable_daemon_fails_at_once() -> None:
+    with ExportClient(f"127.0.0.1:{free_port()}", timeout=5) as client:
+        started = time.monotonic()
+        with pytest.raises(ServerUnreachableError):
+            client.wait("any-export")
+    assert time.monotonic() - started < 10
