@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
 from sluice.server.jobs.store import JobStore
+from sluice.server.pipeline.results import Counters, add_counters
 from sluice.server.planning.plan import build_plan, check_request_id
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.service.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
@@ -62,7 +64,7 @@ class ExportService:
         return job
 
     def get(self, job_id: str) -> Job:
-        return self._store.get(job_id)
+        return self._counted(self._store.get(job_id))
 
     def list(
         self,
@@ -103,21 +105,34 @@ class ExportService:
         with self._hub.subscribe(job_id) as subscription:
             # Subscribed before reading, so nothing between the two is missed.
             job = self._store.get(job_id)
-            yield Snapshot(job_id, job, self._hub.latest_progress(job_id))
+            live = self._hub.latest_progress(job_id)
+            yield Snapshot(job_id, job if live else self._counted(job), live)
             if job.state.final:
-                yield Finished(job_id, job)
+                yield Finished(job_id, self._counted(job))
                 return
             while caller_alive():
                 event = subscription.next(_WATCH_POLL_SECONDS)
                 if event is None:
                     job = self._store.get(job_id)
                     if job.state.final:
-                        yield Finished(job_id, job)
+                        yield Finished(job_id, self._counted(job))
                         return
                     continue
-                yield event
                 if isinstance(event, Finished):
+                    yield Finished(job_id, self._counted(event.job), event.time)
                     return
+                yield event
+
+    def _counted(self, job: Job) -> Job:
+        """`job` with its per-stage counters (redactions per rule, skipped rows). Only a
+        running export keeps them live; once it ended, or in a later process, they are
+        the sum over its journalled chunks, which hold them chunk by chunk."""
+        if job.progress.counters or job.progress.chunks == 0:
+            return job
+        counters: Counters = ()
+        for chunk in self._store.chunks(job.id):
+            counters = add_counters(counters, chunk.counters)
+        return replace(job, progress=replace(job.progress, counters=counters))
 
     def _same_request(self, existing: Job, spec: ExportSpec, request_id: str) -> Job:
         if existing.spec.fingerprint() != spec.fingerprint():

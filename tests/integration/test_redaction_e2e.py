@@ -133,9 +133,12 @@ def test_levels_remove_what_they_promise(world) -> None:  # type: ignore[no-unty
     # WatchExport progress carries the running counts; the last one is the total.
     running = [e.progress.counters for e in events if e.HasField("progress")]
     assert len(running) > 1 and running[-1]["EMAIL/email"] == ROWS
-    assert {k: n for k, n in running[-1].items() if n} == {
-        f"{rule}/{column}": n for rule, per in counts.items() for column, n in per.items()
-    }
+    totals = {f"{rule}/{column}": n for rule, per in counts.items() for column, n in per.items()}
+    assert {k: n for k, n in running[-1].items() if n} == totals
+    # ...and the export keeps them once it ended: in its final event and in GetExport.
+    assert {k: n for k, n in moderate.progress.counters.items() if n} == totals
+    _, client, _ = world
+    assert {k: n for k, n in client.get(moderate.id).progress.counters.items() if n} == totals
 
     strict = _export(world, pb.Redaction(level="strict"))
     out = read_export(strict.manifest_uri)
