@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from sluice.server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from sluice.server.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from sluice.server.jobs import Job, JobFilter, JobState, JobStore, NewJob, SQLiteJobStore
 from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.schedules import Schedule, TickRecord
@@ -225,6 +231,7 @@ def test_aliases_and_utc_default() -> None:
         ("0 2 * *", "UTC", "cron"),
         ("61 2 * * *", "UTC", "cron"),
         ("0 2 * * * *", "UTC", "cron"),
+        ("0 0 30 2 *", "UTC", "cron"),  # never fires
         ("@fortnightly", "UTC", "cron"),
         ("0 2 * * *", "Europe/Atlantis", "timezone"),
         ("0 2 * * *", "../../etc/passwd", "timezone"),
@@ -331,30 +338,90 @@ def test_a_tick_late_within_the_deadline_still_runs_under_skip(
     assert job.request_id.endswith("/20260301T130000Z")
 
 
-def test_two_schedulers_on_one_store_create_one_export_per_tick(
-    open_store: Callable[[], JobStore], clock: Clock
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_several_schedulers_on_one_store_create_one_export_per_tick(
+    open_store: Callable[[], JobStore], clock: Clock, replicas: int
 ) -> None:
-    first, second = Daemon(open_store(), clock), Daemon(open_store(), clock)
-    every_minute(first, concurrency="allow")
+    """Daemons sharing a store (a second daemon on one PostgreSQL store is refused at
+    start until leases land, so the schedulers run here side by side, each on its own
+    store connection, racing on every tick)."""
+    daemons = [Daemon(open_store(), clock) for _ in range(replicas)]
+    every_minute(daemons[0], concurrency="allow")
     for _ in range(5):
         clock.advance(minutes=1)
-        barrier = threading.Barrier(2)
+        barrier = threading.Barrier(replicas)
 
         def run(daemon: Daemon, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             daemon.scheduler.run_due()
 
-        threads = [threading.Thread(target=run, args=(d,)) for d in (first, second)]
+        threads = [threading.Thread(target=run, args=(d,)) for d in daemons]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    exports = first.exports()
+    exports = daemons[0].exports()
     assert len(exports) == 5
     assert len({job.request_id for job in exports}) == 5
-    schedule = second.store.get_schedule("minutely")
+    schedule = daemons[-1].store.get_schedule("minutely")
     assert schedule.last_tick == utc(2026, 3, 1, 12, 5)
     assert schedule.skipped_ticks == 0
+
+
+def test_a_tick_whose_spec_no_longer_plans_is_recorded_and_the_next_one_runs(
+    daemon: Daemon, clock: Clock
+) -> None:
+    hourly(daemon)
+    broken = True
+
+    def start(spec: ExportSpec, request_id: str) -> Job:
+        if broken:
+            raise InvalidArgument("spec.source.uri", "no file matches")
+        return daemon.start_export(spec, request_id)
+
+    scheduler = Scheduler(daemon.store, daemon.store, start, clock=clock)
+    clock.advance(hours=1)
+    assert scheduler.run_due() == []
+    failed = daemon.store.get_schedule("hourly")
+    assert failed.last_error == "spec.source.uri: no file matches"
+    assert failed.last_tick == utc(2026, 3, 1, 13) and failed.last_export_id == ""
+    assert failed.next_tick == utc(2026, 3, 1, 14)
+    broken = False
+    clock.advance(hours=1)
+    (job,) = scheduler.run_due()
+    assert daemon.store.get_schedule("hourly").last_error == ""
+    assert job.request_id.endswith("/20260301T140000Z")
+
+
+def test_a_tick_that_meets_an_unavailable_store_stays_due(daemon: Daemon, clock: Clock) -> None:
+    hourly(daemon)
+
+    def start(spec: ExportSpec, request_id: str) -> Job:
+        raise Unavailable("job store unavailable: connection refused")
+
+    clock.advance(hours=1)
+    assert Scheduler(daemon.store, daemon.store, start, clock=clock).run_due() == []
+    assert daemon.store.get_schedule("hourly").next_tick == utc(2026, 3, 1, 13)
+    (job,) = daemon.scheduler.run_due()  # the store is back
+    assert job.request_id.endswith("/20260301T130000Z")
+
+
+def test_a_schedule_created_again_under_its_name_starts_new_exports(
+    daemon: Daemon, clock: Clock
+) -> None:
+    hourly(daemon)
+    clock.advance(hours=1)
+    (first,) = daemon.scheduler.run_due()
+    daemon.service.delete("hourly")
+    clock.now = utc(2026, 3, 1, 12)
+    other = ExportSpec(
+        source=SourceSpec(uri="file:///data/other.parquet"), destination=SPEC.destination
+    )
+    daemon.service.create(NewSchedule(name="hourly", spec=other, cron="@hourly"))
+    clock.advance(hours=1)
+    (second,) = daemon.scheduler.run_due()  # the same tick time: a new request id
+    assert second.id != first.id and second.spec.source == other.source
+    assert daemon.store.get(first.id).spec.source == SPEC.source
 
 
 def test_trigger_creates_an_export_now_and_forbid_refuses_a_second(
