@@ -129,30 +129,42 @@ def test_bad_schedules_are_invalid_argument_naming_the_field(daemon: Daemon) -> 
     assert cli.returncode == 1 and "cron" in cli.stderr
 
 
+@pytest.mark.parametrize("job_store", ["sqlite", "postgresql"])
 def test_the_daemon_itself_fires_a_tick_once_even_across_a_restart(
     daemon_factory,  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest,
+    job_store: str,
 ) -> None:
-    """Waits for one real minute boundary (cron has minutes, no seconds)."""
-    daemon = daemon_factory("ticking", schedule_poll_seconds=0.2)
+    """Waits for one real minute boundary (cron has minutes, no seconds). On PostgreSQL
+    the daemon after the restart is another one (its own state folder) on the same
+    store, as a replica taking over would be."""
+    settings: dict[str, object] = {"schedule_poll_seconds": 0.2}
+    if job_store == "postgresql":
+        settings["job_store"] = request.getfixturevalue("postgres_server").new_database()
+    daemon = daemon_factory("ticking", **settings)
     daemon.start()
     source = generate(daemon.sources / "orders.parquet", 200, seed=5)
     spec = ExportClient.build_spec(source=str(source), to=str(daemon.exports), dataset="orders")
+    runs = {"sluice.schedule": "every-minute"}
     with ExportClient(daemon.address) as client:
         created = client.create_schedule("every-minute", spec, cron="* * * * *")
         tick = created.next_tick.ToDatetime()
         deadline = time.monotonic() + 90
-        while not list(client.list(labels={"sluice.schedule": "every-minute"})):
+        while not list(client.list(labels=runs)):
             assert time.monotonic() < deadline, daemon.log_tail()
             time.sleep(0.2)
-        (export,) = list(client.list(labels={"sluice.schedule": "every-minute"}))
+        (export,) = list(client.list(labels=runs))
         assert export.request_id.endswith(tick.strftime("/%Y%m%dT%H%M%SZ"))
         client.wait(export.id, timeout=60)
         client.pause_schedule("every-minute")  # no second tick while the test goes on
-    # A restart finds the tick recorded: still one export for it.
     daemon.stop()
+    if job_store == "postgresql":
+        daemon = daemon_factory("replica", **settings)
     daemon.start()
+    # The tick is recorded in the store: still one export for it.
     with ExportClient(daemon.address) as client:
         shown = client.get_schedule("every-minute")
         assert shown.last_export_id == export.id
         assert shown.last_export_state == pb.EXPORT_STATE_SUCCEEDED
-        assert len(list(client.list(labels={"sluice.schedule": "every-minute"}))) == 1
+        assert shown.last_tick == created.next_tick
+        assert len(list(client.list(labels=runs))) == 1
