@@ -82,6 +82,10 @@ class FailedPrecondition(SluiceError):
     code = ErrorCode.FAILED_PRECONDITION
 
 
+class AlreadyExists(SluiceError):
+    code = ErrorCode.ALREADY_EXISTS
+
+
 class PermissionDenied(SluiceError):
     code = ErrorCode.PERMISSION_DENIED
 

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -22,12 +23,15 @@ from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
+from sluice.server.planning.plan import build_plan
 from sluice.server.rpc.server import build_server, set_not_serving
 from sluice.server.secrets import load_or_create_key
 from sluice.server.service.events import EventHub
 from sluice.server.service.export_admin import ExportAdmin
-from sluice.server.service.export_service import ExportService
+from sluice.server.service.export_service import ExportService, new_export_id
 from sluice.server.service.runner import ExportRunner
+from sluice.server.service.schedule_service import ScheduleService
+from sluice.server.service.scheduler import Scheduler, utc_now
 from sluice.server.settings import Settings, SettingsError, load_settings
 from sluice.server.state_lock import lock_state_folder
 from sluice.server.tls import ServingCertificate
@@ -84,6 +88,16 @@ def _run(settings: Settings) -> int:
         settings, store, runner, hub, (lambda: certificate.not_after) if certificate else None
     )
     admin = ExportAdmin(settings, store, open_sink)
+    scheduler = Scheduler(
+        store,
+        store,
+        service.create,
+        start_deadline=timedelta(seconds=settings.schedule_start_deadline_seconds),
+        poll_seconds=settings.schedule_poll_seconds,
+    )
+    schedules = ScheduleService(
+        store, store, scheduler, lambda spec: build_plan(spec, settings, new_export_id()), utc_now
+    )
     server, health_servicer, port = build_server(
         service,
         admin,
@@ -91,11 +105,13 @@ def _run(settings: Settings) -> int:
         settings.grpc_max_workers,
         settings.stream_budget,
         certificate.credentials() if certificate else None,
+        schedules=schedules,
     )
     stop = threading.Event()
     _install_signal_handlers(stop)
     server.start()
     runner.start()
+    scheduler.start()
     host = settings.address.rpartition(":")[0]
     _log.info(
         "sluice listening on %s:%d with %s (state %s, %s job store)",
@@ -111,6 +127,7 @@ def _run(settings: Settings) -> int:
         settings.shutdown_grace_seconds,
     )
     set_not_serving(health_servicer)
+    scheduler.stop()
     rpc_stopped = server.stop(grace=min(settings.shutdown_grace_seconds, 5.0))
     clean = runner.shutdown(settings.shutdown_grace_seconds)
     rpc_stopped.wait()

@@ -184,6 +184,14 @@ class Settings(BaseModel):
     #: Connections the PostgreSQL job store pool may open (plus one held for the replica
     #: lock). Calls and exports share them; a call waits for a free one.
     job_store_pool_size: int = Field(default=8, ge=1, le=256)
+    # -- schedules (server/service/scheduler.py; README "Schedules") --
+    #: Seconds between the scheduler's looks for due ticks (a tick starts at most this
+    #: late) [--schedule-poll-seconds, SLUICE_SCHEDULE_POLL_SECONDS].
+    schedule_poll_seconds: float = Field(default=10.0, ge=0.05, le=3600)
+    #: How late a tick may still start under catch_up "skip": a tick found later than
+    #: this (the daemon was down) is skipped and counted, never run late
+    #: [SLUICE_SCHEDULE_START_DEADLINE_SECONDS].
+    schedule_start_deadline_seconds: float = Field(default=300.0, ge=1, le=7 * 86400)
 
     @field_validator("address")
     @classmethod

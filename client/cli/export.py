@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import click
 
@@ -236,7 +236,38 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
     help="Wait until the export finishes (live progress on a terminal); exit 3 if it fails.",
 )
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def create(
+def create(request_id: str, wait: bool, as_json: bool, **options: Any) -> None:
+    """Queue a new export; prints its id (or its JSON).
+
+    Secrets never travel: --passphrase-secret/--zip-password-secret name secrets the
+    server has configured; the *-env forms name the one configured as env:VAR.
+    """
+    spec = spec_from_options(**options)
+    with cli_state().client() as sluice:
+        export = sluice.create(spec, request_id=request_id)
+        if not wait:
+            if as_json:
+                print_json(export_to_dict(export))
+            else:
+                click.echo(export.id)
+            return
+        if as_json:
+            _follow(sluice, export.id, "export-json")
+        else:
+            _follow(sluice, export.id, "bar" if stdout().is_terminal else "quiet")
+
+
+#: `export create` options that are not part of the spec (`schedule create` reuses the rest).
+_NOT_SPEC_OPTIONS = frozenset({"request_id", "wait", "as_json"})
+
+
+def spec_options() -> list[click.Parameter]:
+    """The options of `export create` that describe the export itself."""
+    return [param for param in create.params if param.name not in _NOT_SPEC_OPTIONS]
+
+
+def spec_from_options(
+    *,
     source: str,
     table: str,
     source_query: str,
@@ -273,20 +304,14 @@ def create(
     cursor: str,
     lookback: int,
     key: str,
-    request_id: str,
-    wait: bool,
-    as_json: bool,
-) -> None:
-    """Queue a new export; prints its id (or its JSON).
-
-    Secrets never travel: --passphrase-secret/--zip-password-secret name secrets the
-    server has configured; the *-env forms name the one configured as env:VAR.
-    """
+) -> export_pb2.ExportSpec:
+    """The export spec the `export create` options ask for (relative paths resolved
+    against this shell's folder)."""
     if (since or until) and not time_column:
         raise click.UsageError("--since/--until need --time-column")
     passphrase = _secret_name(passphrase_secret, passphrase_env, "--passphrase")
     zip_password = _secret_name(zip_password_secret, zip_password_env, "--zip-password")
-    spec = ExportClient.build_spec(
+    return ExportClient.build_spec(
         # The user's relative paths, not the daemon's working directory.
         source=absolute_uri(source),
         to=absolute_uri(to),
@@ -318,18 +343,6 @@ def create(
         query=source_query,
         order_by=split_list(order_by),
     )
-    with cli_state().client() as sluice:
-        export = sluice.create(spec, request_id=request_id)
-        if not wait:
-            if as_json:
-                print_json(export_to_dict(export))
-            else:
-                click.echo(export.id)
-            return
-        if as_json:
-            _follow(sluice, export.id, "export-json")
-        else:
-            _follow(sluice, export.id, "bar" if stdout().is_terminal else "quiet")
 
 
 def _secret_name(name: str, env_var: str, option: str) -> str:

@@ -20,6 +20,7 @@ from sluice.client.cli.history import delete, diff, retain, verify
 from sluice.client.cli.keygen import keygen
 from sluice.client.cli.output import CliError
 from sluice.client.cli.read import read_export
+from sluice.client.cli.schedule import schedule_group
 from sluice.client.demo import demo
 
 
@@ -158,6 +159,14 @@ _JOB_STORE_OPTION = click.option(
     "export roots instead of refusing to start [env: SLUICE_RECOVER_JOB_STORE].",
 )
 @_JOB_STORE_OPTION
+@click.option(
+    "--schedule-poll-seconds",
+    type=click.FloatRange(min=0.05, max=3600),
+    default=None,
+    metavar="S",
+    help="Seconds between looks for due schedule ticks [env: SLUICE_SCHEDULE_POLL_SECONDS; "
+    "default: 10].",
+)
 def serve(
     config_file: Path | None,
     address: str | None,
@@ -167,6 +176,7 @@ def serve(
     insecure: bool | None,
     recover_job_store: bool | None,
     job_store: str | None,
+    schedule_poll_seconds: float | None,
 ) -> None:
     """Run the export daemon in the foreground.
 
@@ -198,6 +208,8 @@ def serve(
         overrides["insecure"] = True
     if job_store is not None:
         overrides["job_store"] = job_store
+    if schedule_poll_seconds is not None:
+        overrides["schedule_poll_seconds"] = schedule_poll_seconds
     sys.exit(run_server(config_file, overrides))
 
 
@@ -232,6 +244,7 @@ export_group.add_command(read_export)
 for command in (verify, diff, delete, retain):
     export_group.add_command(command)
 cli.add_command(export_group)
+cli.add_command(schedule_group)
 cli.add_command(keygen)
 cli.add_command(demo)
 

@@ -28,6 +28,7 @@ import psycopg_pool
 from psycopg.rows import dict_row
 
 from sluice.server.errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -57,6 +58,16 @@ from sluice.server.jobs.rows import (
     job_from_row,
     transition_values,
 )
+from sluice.server.jobs.schedules import (
+    RECORD_TICK_SQL,
+    SCHEDULE_COLUMNS,
+    Schedule,
+    TickRecord,
+    schedule_from_row,
+    schedule_not_found,
+    schedule_values,
+    tick_values,
+)
 from sluice.server.secrets import resolve_secret
 from sluice.server.settings import Settings
 
@@ -69,6 +80,7 @@ REPLICA_LOCK: Final = 0x736C_6461_656D
 _CREATE_LOCK: Final = 0x736C_6372_6561
 
 _CHUNK_VALUES: Final = ", ".join(["%s"] * 12)
+_SCHEDULE_VALUES: Final = ", ".join(["%s"] * 16)
 
 Row = dict[str, Any]
 Conn = psycopg.Connection[Row]
@@ -389,6 +401,70 @@ class PostgresJobStore:
         if self._replica is not None:
             self._replica.close()
             self._replica = None
+
+    # -- ScheduleStore ----------------------------------------------------------------
+
+    def create_schedule(self, schedule: Schedule) -> Schedule:
+        with self._tx() as db:
+            inserted = db.execute(
+                f"INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES ({_SCHEDULE_VALUES})"
+                " ON CONFLICT (name) DO NOTHING".encode(),
+                schedule_values(schedule, _now(), _stored_time),
+            ).rowcount
+            if inserted != 1:
+                raise AlreadyExists(f"schedule '{schedule.name}' already exists")
+            return self._load_schedule(db, schedule.name)
+
+    def get_schedule(self, name: str) -> Schedule:
+        with self._conn() as db:
+            return self._load_schedule(db, name)
+
+    def list_schedules(self) -> Sequence[Schedule]:
+        with self._conn() as db:
+            rows = db.execute(
+                f"SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name".encode()
+            ).fetchall()
+        return [schedule_from_row(row, _utc) for row in rows]
+
+    def delete_schedule(self, name: str) -> None:
+        with self._conn() as db:
+            if db.execute("DELETE FROM schedules WHERE name = %s", (name,)).rowcount != 1:
+                raise schedule_not_found(name)
+
+    def set_schedule_paused(self, name: str, paused: bool, next_tick: datetime | None) -> Schedule:
+        with self._tx() as db:
+            updated = db.execute(
+                "UPDATE schedules SET paused = %s, next_tick = %s, updated_at = %s WHERE name = %s",
+                (paused, next_tick, _now(), name),
+            ).rowcount
+            if updated != 1:
+                raise schedule_not_found(name)
+            return self._load_schedule(db, name)
+
+    def record_tick(self, name: str, expected_next: datetime, record: TickRecord) -> bool:
+        values = tick_values(name, expected_next, record, _now(), _stored_time)
+        with self._tx() as db:
+            sql = RECORD_TICK_SQL.replace("?", "%s").encode()
+            return db.execute(sql, values).rowcount == 1
+
+    def record_trigger(self, name: str, export_id: str) -> Schedule:
+        with self._tx() as db:
+            updated = db.execute(
+                "UPDATE schedules SET last_export_id = %s, updated_at = %s WHERE name = %s",
+                (export_id, _now(), name),
+            ).rowcount
+            if updated != 1:
+                raise schedule_not_found(name)
+            return self._load_schedule(db, name)
+
+    @staticmethod
+    def _load_schedule(db: Conn, name: str) -> Schedule:
+        row = db.execute(
+            f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE name = %s".encode(), (name,)
+        ).fetchone()
+        if row is None:
+            raise schedule_not_found(name)
+        return schedule_from_row(row, _utc)
 
     # -- internals --------------------------------------------------------------------
 

@@ -80,6 +80,30 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # schedules: named export specs run on a cron in a time zone
+        # (server/jobs/schedules.py).
+        """
+        CREATE TABLE schedules (
+            name              TEXT PRIMARY KEY,
+            uid               TEXT NOT NULL,
+            spec_json         TEXT NOT NULL,
+            cron              TEXT NOT NULL,
+            timezone          TEXT NOT NULL,
+            concurrency       TEXT NOT NULL,
+            catch_up          TEXT NOT NULL,
+            paused            BOOLEAN NOT NULL,
+            created_at        TIMESTAMPTZ NOT NULL,
+            updated_at        TIMESTAMPTZ NOT NULL,
+            next_tick         TIMESTAMPTZ,
+            last_tick         TIMESTAMPTZ,
+            last_export_id    TEXT NOT NULL DEFAULT '',
+            skipped_ticks     BIGINT NOT NULL DEFAULT 0,
+            last_skipped_tick TIMESTAMPTZ,
+            last_error        TEXT NOT NULL DEFAULT ''
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

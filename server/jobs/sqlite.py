@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from sluice.server.errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -44,6 +45,16 @@ from sluice.server.jobs.rows import (
     chunk_values,
     job_from_row,
     transition_values,
+)
+from sluice.server.jobs.schedules import (
+    RECORD_TICK_SQL,
+    SCHEDULE_COLUMNS,
+    Schedule,
+    TickRecord,
+    schedule_from_row,
+    schedule_not_found,
+    schedule_values,
+    tick_values,
 )
 
 if TYPE_CHECKING:
@@ -119,6 +130,30 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # v3: the largest incremental cursor per chunk, so a resumed export's watermark
         # covers the chunks written before the interruption.
         "ALTER TABLE chunks ADD COLUMN cursor_max_json TEXT NOT NULL DEFAULT 'null'",
+    ),
+    (
+        # schedules: named export specs run on a cron in a time zone
+        # (server/jobs/schedules.py).
+        """
+        CREATE TABLE schedules (
+            name              TEXT PRIMARY KEY,
+            uid               TEXT NOT NULL,
+            spec_json         TEXT NOT NULL,
+            cron              TEXT NOT NULL,
+            timezone          TEXT NOT NULL,
+            concurrency       TEXT NOT NULL,
+            catch_up          TEXT NOT NULL,
+            paused            INTEGER NOT NULL,
+            created_at        TEXT NOT NULL,
+            updated_at        TEXT NOT NULL,
+            next_tick         TEXT,
+            last_tick         TEXT,
+            last_export_id    TEXT NOT NULL DEFAULT '',
+            skipped_ticks     INTEGER NOT NULL DEFAULT 0,
+            last_skipped_tick TEXT,
+            last_error        TEXT NOT NULL DEFAULT ''
+        )
+        """,
     ),
 )
 
@@ -390,6 +425,68 @@ class SQLiteJobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    # -- ScheduleStore ----------------------------------------------------------------
+
+    def create_schedule(self, schedule: Schedule) -> Schedule:
+        with self._tx() as db:
+            cursor = db.execute(
+                f"INSERT INTO schedules ({SCHEDULE_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO NOTHING",
+                schedule_values(schedule, datetime.now(UTC), _timestamp),
+            )
+            if cursor.rowcount != 1:
+                raise AlreadyExists(f"schedule '{schedule.name}' already exists")
+            return self._load_schedule(db, schedule.name)
+
+    def get_schedule(self, name: str) -> Schedule:
+        with self._read() as db:
+            return self._load_schedule(db, name)
+
+    def list_schedules(self) -> Sequence[Schedule]:
+        with self._read() as db:
+            rows = db.execute(f"SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name").fetchall()
+        return [schedule_from_row(row, _optional_time) for row in rows]
+
+    def delete_schedule(self, name: str) -> None:
+        with self._tx() as db:
+            if db.execute("DELETE FROM schedules WHERE name = ?", (name,)).rowcount != 1:
+                raise schedule_not_found(name)
+
+    def set_schedule_paused(self, name: str, paused: bool, next_tick: datetime | None) -> Schedule:
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE schedules SET paused = ?, next_tick = ?, updated_at = ? WHERE name = ?",
+                (paused, None if next_tick is None else _timestamp(next_tick), _now(), name),
+            )
+            if cursor.rowcount != 1:
+                raise schedule_not_found(name)
+            return self._load_schedule(db, name)
+
+    def record_tick(self, name: str, expected_next: datetime, record: TickRecord) -> bool:
+        with self._tx() as db:
+            values = tick_values(name, expected_next, record, datetime.now(UTC), _timestamp)
+            return db.execute(RECORD_TICK_SQL, values).rowcount == 1
+
+    def record_trigger(self, name: str, export_id: str) -> Schedule:
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE schedules SET last_export_id = ?, updated_at = ? WHERE name = ?",
+                (export_id, _now(), name),
+            )
+            if cursor.rowcount != 1:
+                raise schedule_not_found(name)
+            return self._load_schedule(db, name)
+
+    @staticmethod
+    def _load_schedule(db: sqlite3.Connection, name: str) -> Schedule:
+        row = db.execute(
+            f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            raise schedule_not_found(name)
+        return schedule_from_row(row, _optional_time)
 
     # -- internals --------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Implementations: server/jobs/sqlite.py (embedded default) and server/jobs/postgres.py
 (`job_store = "postgresql://..."`), chosen by server/jobs/recovery.open_job_store. Every
-implementation must pass tests/unit/test_job_store_contract.py.
+implementation must pass tests/unit/test_job_store_contract.py. A job store also keeps
+schedules (server/jobs/schedules.py, tests/unit/test_schedule_store_contract.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from sluice.server.jobs.model import (
     NewJob,
     Progress,
 )
+from sluice.server.jobs.schedules import ScheduleStore
 
 
-class JobStore(Protocol):
+class JobStore(ScheduleStore, Protocol):
     def create(self, new: NewJob) -> tuple[Job, bool]:
         """Insert a queued job. With a request id already seen, return the existing job
         and False (raise InvalidArgument on field "request_id" if the fingerprint differs)."""

@@ -30,6 +30,9 @@ NAME = 256
 REFERENCE = 128
 KEYWORD = 32
 EXPORT_ID = 128
+#: Schedule names are at most 63 characters (checked by the schedule service); the
+#: bound leaves room so a long name gets that message rather than this one.
+SCHEDULE_NAME = 128
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,16 @@ BOUNDS: dict[str, Bound] = {
     "sluice.v1.ApplyRetentionRequest.dataset": Bound(chars=REFERENCE),
     "sluice.v1.ListDatasetExportsRequest.destination": Bound(chars=URI),
     "sluice.v1.ListDatasetExportsRequest.dataset": Bound(chars=REFERENCE),
+    "sluice.v1.CreateScheduleRequest.name": Bound(chars=SCHEDULE_NAME),
+    "sluice.v1.CreateScheduleRequest.cron": Bound(chars=NAME),
+    "sluice.v1.CreateScheduleRequest.timezone": Bound(chars=REFERENCE),
+    "sluice.v1.CreateScheduleRequest.concurrency": Bound(chars=KEYWORD),
+    "sluice.v1.CreateScheduleRequest.catch_up": Bound(chars=KEYWORD),
+    "sluice.v1.GetScheduleRequest.name": Bound(chars=SCHEDULE_NAME),
+    "sluice.v1.PauseScheduleRequest.name": Bound(chars=SCHEDULE_NAME),
+    "sluice.v1.ResumeScheduleRequest.name": Bound(chars=SCHEDULE_NAME),
+    "sluice.v1.DeleteScheduleRequest.name": Bound(chars=SCHEDULE_NAME),
+    "sluice.v1.TriggerScheduleRequest.name": Bound(chars=SCHEDULE_NAME),
 }
 
 

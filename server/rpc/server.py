@@ -15,6 +15,7 @@ from sluice.server.rpc.servicer import ExportServicer
 from sluice.server.rpc.stream_budget import StreamBudget, StreamBudgetInterceptor
 from sluice.server.service.export_admin import ExportAdmin
 from sluice.server.service.export_service import ExportService
+from sluice.server.service.schedule_service import ScheduleService
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 SERVICE_NAME = export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name
@@ -31,6 +32,8 @@ def build_server(
     max_workers: int,
     stream_budget: int,
     credentials: grpc.ServerCredentials | None = None,
+    *,
+    schedules: ScheduleService,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """Return the (not yet started) server, its health servicer and the bound port.
     Streams may hold at most `stream_budget` of the `max_workers` threads. With
@@ -45,7 +48,9 @@ def build_server(
         ],
         options=[("grpc.so_reuseport", 0)],
     )
-    export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(service, admin), server)
+    export_pb2_grpc.add_ExportServiceServicer_to_server(
+        ExportServicer(service, admin, schedules), server
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):

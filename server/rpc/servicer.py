@@ -21,16 +21,21 @@ from sluice.server.rpc.convert import (
     spec_from_proto,
     states_from_proto,
 )
+from sluice.server.rpc.schedule_convert import new_schedule_from_proto, schedule_to_proto
 from sluice.server.service.export_admin import ExportAdmin
 from sluice.server.service.export_service import ExportService
+from sluice.server.service.schedule_service import ScheduleService
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
 
 
 class ExportServicer(export_pb2_grpc.ExportServiceServicer):
-    def __init__(self, service: ExportService, admin: ExportAdmin) -> None:
+    def __init__(
+        self, service: ExportService, admin: ExportAdmin, schedules: ScheduleService
+    ) -> None:
         self._service = service
         self._admin = admin
+        self._schedules = schedules
 
     def CreateExport(  # noqa: N802 - names fixed by the generated base class
         self, request: pb.CreateExportRequest, context: grpc.ServicerContext
@@ -114,3 +119,40 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: pb.ListDatasetExportsRequest, context: grpc.ServicerContext
     ) -> pb.ListDatasetExportsResponse:
         return dataset_exports_to_proto(self._admin.chain(request.destination, request.dataset))
+
+    def CreateSchedule(  # noqa: N802
+        self, request: pb.CreateScheduleRequest, context: grpc.ServicerContext
+    ) -> pb.Schedule:
+        return schedule_to_proto(self._schedules.create(new_schedule_from_proto(request)))
+
+    def ListSchedules(  # noqa: N802
+        self, request: pb.ListSchedulesRequest, context: grpc.ServicerContext
+    ) -> pb.ListSchedulesResponse:
+        views = self._schedules.list()
+        return pb.ListSchedulesResponse(schedules=[schedule_to_proto(view) for view in views])
+
+    def GetSchedule(  # noqa: N802
+        self, request: pb.GetScheduleRequest, context: grpc.ServicerContext
+    ) -> pb.Schedule:
+        return schedule_to_proto(self._schedules.get(request.name))
+
+    def PauseSchedule(  # noqa: N802
+        self, request: pb.PauseScheduleRequest, context: grpc.ServicerContext
+    ) -> pb.Schedule:
+        return schedule_to_proto(self._schedules.pause(request.name))
+
+    def ResumeSchedule(  # noqa: N802
+        self, request: pb.ResumeScheduleRequest, context: grpc.ServicerContext
+    ) -> pb.Schedule:
+        return schedule_to_proto(self._schedules.resume(request.name))
+
+    def DeleteSchedule(  # noqa: N802
+        self, request: pb.DeleteScheduleRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteScheduleResponse:
+        self._schedules.delete(request.name)
+        return pb.DeleteScheduleResponse()
+
+    def TriggerSchedule(  # noqa: N802
+        self, request: pb.TriggerScheduleRequest, context: grpc.ServicerContext
+    ) -> pb.Export:
+        return job_to_proto(self._schedules.trigger(request.name))

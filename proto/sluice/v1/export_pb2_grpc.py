@@ -109,6 +109,41 @@ class ExportServiceStub:
                 request_serializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsRequest.SerializeToString,
                 response_deserializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsResponse.FromString,
                 _registered_method=True)
+        self.CreateSchedule = channel.unary_unary(
+                '/sluice.v1.ExportService/CreateSchedule',
+                request_serializer=sluice_dot_v1_dot_export__pb2.CreateScheduleRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.Schedule.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/sluice.v1.ExportService/ListSchedules',
+                request_serializer=sluice_dot_v1_dot_export__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/sluice.v1.ExportService/GetSchedule',
+                request_serializer=sluice_dot_v1_dot_export__pb2.GetScheduleRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.Schedule.FromString,
+                _registered_method=True)
+        self.PauseSchedule = channel.unary_unary(
+                '/sluice.v1.ExportService/PauseSchedule',
+                request_serializer=sluice_dot_v1_dot_export__pb2.PauseScheduleRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.Schedule.FromString,
+                _registered_method=True)
+        self.ResumeSchedule = channel.unary_unary(
+                '/sluice.v1.ExportService/ResumeSchedule',
+                request_serializer=sluice_dot_v1_dot_export__pb2.ResumeScheduleRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.Schedule.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/sluice.v1.ExportService/DeleteSchedule',
+                request_serializer=sluice_dot_v1_dot_export__pb2.DeleteScheduleRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.DeleteScheduleResponse.FromString,
+                _registered_method=True)
+        self.TriggerSchedule = channel.unary_unary(
+                '/sluice.v1.ExportService/TriggerSchedule',
+                request_serializer=sluice_dot_v1_dot_export__pb2.TriggerScheduleRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.Export.FromString,
+                _registered_method=True)
 
 
 class ExportServiceServicer:
@@ -222,6 +257,59 @@ class ExportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSchedule(self, request, context):
+        """Schedules: an export spec run on a cron expression read in an IANA time zone. Each
+        tick creates one export whose request_id is derived from the schedule and the tick
+        time, so a tick fires once however many daemons share the job store. A bad cron,
+        time zone, policy or name is INVALID_ARGUMENT naming the field; a taken name is
+        ALREADY_EXISTS. The spec is checked as CreateExport checks it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """Every schedule, by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSchedule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseSchedule(self, request, context):
+        """A paused schedule creates no exports; TriggerSchedule still runs it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSchedule(self, request, context):
+        """Ticks from now on; the ones missed while paused are not run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """Removes the schedule; its exports stay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TriggerSchedule(self, request, context):
+        """Creates the schedule's export now. FAILED_PRECONDITION under concurrency "forbid"
+        while its previous export is queued or running.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -289,6 +377,41 @@ def add_ExportServiceServicer_to_server(servicer, server):
                     servicer.ListDatasetExports,
                     request_deserializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsRequest.FromString,
                     response_serializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsResponse.SerializeToString,
+            ),
+            'CreateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchedule,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.CreateScheduleRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.Schedule.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.GetScheduleRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.Schedule.SerializeToString,
+            ),
+            'PauseSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSchedule,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.PauseScheduleRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.Schedule.SerializeToString,
+            ),
+            'ResumeSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSchedule,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.ResumeScheduleRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.Schedule.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.DeleteScheduleRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'TriggerSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerSchedule,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.TriggerScheduleRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.Export.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -652,6 +775,195 @@ class ExportService:
             '/sluice.v1.ExportService/ListDatasetExports',
             sluice_dot_v1_dot_export__pb2.ListDatasetExportsRequest.SerializeToString,
             sluice_dot_v1_dot_export__pb2.ListDatasetExportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/CreateSchedule',
+            sluice_dot_v1_dot_export__pb2.CreateScheduleRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.Schedule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/ListSchedules',
+            sluice_dot_v1_dot_export__pb2.ListSchedulesRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/GetSchedule',
+            sluice_dot_v1_dot_export__pb2.GetScheduleRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.Schedule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/PauseSchedule',
+            sluice_dot_v1_dot_export__pb2.PauseScheduleRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.Schedule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/ResumeSchedule',
+            sluice_dot_v1_dot_export__pb2.ResumeScheduleRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.Schedule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/DeleteSchedule',
+            sluice_dot_v1_dot_export__pb2.DeleteScheduleRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TriggerSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/TriggerSchedule',
+            sluice_dot_v1_dot_export__pb2.TriggerScheduleRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.Export.FromString,
             options,
             channel_credentials,
             insecure,

@@ -85,6 +85,26 @@ class ExportServiceStub:
     """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
     ListDatasetExports: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListDatasetExportsRequest, _export_pb2.ListDatasetExportsResponse]
     """The committed exports of a dataset as found in its destination, oldest first."""
+    CreateSchedule: _grpc.UnaryUnaryMultiCallable[_export_pb2.CreateScheduleRequest, _export_pb2.Schedule]
+    """Schedules: an export spec run on a cron expression read in an IANA time zone. Each
+    tick creates one export whose request_id is derived from the schedule and the tick
+    time, so a tick fires once however many daemons share the job store. A bad cron,
+    time zone, policy or name is INVALID_ARGUMENT naming the field; a taken name is
+    ALREADY_EXISTS. The spec is checked as CreateExport checks it.
+    """
+    ListSchedules: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListSchedulesRequest, _export_pb2.ListSchedulesResponse]
+    """Every schedule, by name."""
+    GetSchedule: _grpc.UnaryUnaryMultiCallable[_export_pb2.GetScheduleRequest, _export_pb2.Schedule]
+    PauseSchedule: _grpc.UnaryUnaryMultiCallable[_export_pb2.PauseScheduleRequest, _export_pb2.Schedule]
+    """A paused schedule creates no exports; TriggerSchedule still runs it."""
+    ResumeSchedule: _grpc.UnaryUnaryMultiCallable[_export_pb2.ResumeScheduleRequest, _export_pb2.Schedule]
+    """Ticks from now on; the ones missed while paused are not run."""
+    DeleteSchedule: _grpc.UnaryUnaryMultiCallable[_export_pb2.DeleteScheduleRequest, _export_pb2.DeleteScheduleResponse]
+    """Removes the schedule; its exports stay."""
+    TriggerSchedule: _grpc.UnaryUnaryMultiCallable[_export_pb2.TriggerScheduleRequest, _export_pb2.Export]
+    """Creates the schedule's export now. FAILED_PRECONDITION under concurrency "forbid"
+    while its previous export is queued or running.
+    """
 
 @_typing.type_check_only
 class ExportServiceAsyncStub(ExportServiceStub):
@@ -139,6 +159,26 @@ class ExportServiceAsyncStub(ExportServiceStub):
     """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
     ListDatasetExports: _aio.UnaryUnaryMultiCallable[_export_pb2.ListDatasetExportsRequest, _export_pb2.ListDatasetExportsResponse]  # type: ignore[assignment]
     """The committed exports of a dataset as found in its destination, oldest first."""
+    CreateSchedule: _aio.UnaryUnaryMultiCallable[_export_pb2.CreateScheduleRequest, _export_pb2.Schedule]  # type: ignore[assignment]
+    """Schedules: an export spec run on a cron expression read in an IANA time zone. Each
+    tick creates one export whose request_id is derived from the schedule and the tick
+    time, so a tick fires once however many daemons share the job store. A bad cron,
+    time zone, policy or name is INVALID_ARGUMENT naming the field; a taken name is
+    ALREADY_EXISTS. The spec is checked as CreateExport checks it.
+    """
+    ListSchedules: _aio.UnaryUnaryMultiCallable[_export_pb2.ListSchedulesRequest, _export_pb2.ListSchedulesResponse]  # type: ignore[assignment]
+    """Every schedule, by name."""
+    GetSchedule: _aio.UnaryUnaryMultiCallable[_export_pb2.GetScheduleRequest, _export_pb2.Schedule]  # type: ignore[assignment]
+    PauseSchedule: _aio.UnaryUnaryMultiCallable[_export_pb2.PauseScheduleRequest, _export_pb2.Schedule]  # type: ignore[assignment]
+    """A paused schedule creates no exports; TriggerSchedule still runs it."""
+    ResumeSchedule: _aio.UnaryUnaryMultiCallable[_export_pb2.ResumeScheduleRequest, _export_pb2.Schedule]  # type: ignore[assignment]
+    """Ticks from now on; the ones missed while paused are not run."""
+    DeleteSchedule: _aio.UnaryUnaryMultiCallable[_export_pb2.DeleteScheduleRequest, _export_pb2.DeleteScheduleResponse]  # type: ignore[assignment]
+    """Removes the schedule; its exports stay."""
+    TriggerSchedule: _aio.UnaryUnaryMultiCallable[_export_pb2.TriggerScheduleRequest, _export_pb2.Export]  # type: ignore[assignment]
+    """Creates the schedule's export now. FAILED_PRECONDITION under concurrency "forbid"
+    while its previous export is queued or running.
+    """
 
 class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
     """ExportService creates, observes and controls exports. Errors follow
@@ -268,5 +308,67 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_export_pb2.ListDatasetExportsResponse, _abc.Awaitable[_export_pb2.ListDatasetExportsResponse]]:
         """The committed exports of a dataset as found in its destination, oldest first."""
+
+    @_abc_1.abstractmethod
+    def CreateSchedule(
+        self,
+        request: _export_pb2.CreateScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.Schedule, _abc.Awaitable[_export_pb2.Schedule]]:
+        """Schedules: an export spec run on a cron expression read in an IANA time zone. Each
+        tick creates one export whose request_id is derived from the schedule and the tick
+        time, so a tick fires once however many daemons share the job store. A bad cron,
+        time zone, policy or name is INVALID_ARGUMENT naming the field; a taken name is
+        ALREADY_EXISTS. The spec is checked as CreateExport checks it.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSchedules(
+        self,
+        request: _export_pb2.ListSchedulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.ListSchedulesResponse, _abc.Awaitable[_export_pb2.ListSchedulesResponse]]:
+        """Every schedule, by name."""
+
+    @_abc_1.abstractmethod
+    def GetSchedule(
+        self,
+        request: _export_pb2.GetScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.Schedule, _abc.Awaitable[_export_pb2.Schedule]]: ...
+
+    @_abc_1.abstractmethod
+    def PauseSchedule(
+        self,
+        request: _export_pb2.PauseScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.Schedule, _abc.Awaitable[_export_pb2.Schedule]]:
+        """A paused schedule creates no exports; TriggerSchedule still runs it."""
+
+    @_abc_1.abstractmethod
+    def ResumeSchedule(
+        self,
+        request: _export_pb2.ResumeScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.Schedule, _abc.Awaitable[_export_pb2.Schedule]]:
+        """Ticks from now on; the ones missed while paused are not run."""
+
+    @_abc_1.abstractmethod
+    def DeleteSchedule(
+        self,
+        request: _export_pb2.DeleteScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.DeleteScheduleResponse, _abc.Awaitable[_export_pb2.DeleteScheduleResponse]]:
+        """Removes the schedule; its exports stay."""
+
+    @_abc_1.abstractmethod
+    def TriggerSchedule(
+        self,
+        request: _export_pb2.TriggerScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.Export, _abc.Awaitable[_export_pb2.Export]]:
+        """Creates the schedule's export now. FAILED_PRECONDITION under concurrency "forbid"
+        while its previous export is queued or running.
+        """
 
 def add_ExportServiceServicer_to_server(servicer: ExportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

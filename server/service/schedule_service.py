@@ -1,0 +1,148 @@
+"""Schedules' domain API behind the gRPC servicer: create (every field checked before
+anything is stored), list, get, pause, resume, delete and trigger."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from sluice.server.errors import InvalidArgument, NotFound, quoted
+from sluice.server.jobs.model import Job, JobState
+from sluice.server.jobs.schedules import (
+    CATCH_UP_POLICIES,
+    CONCURRENCY_POLICIES,
+    Schedule,
+    ScheduleStore,
+)
+from sluice.server.jobs.store import JobStore
+from sluice.server.planning.spec import ExportSpec
+from sluice.server.service.cron_times import CronTimes
+from sluice.server.service.scheduler import Clock, Scheduler, scheduled_spec
+
+#: 1-63 lowercase letters, digits, '.', '_' and '-', starting and ending with a letter
+#: or digit (it appears in request ids, labels and logs).
+_NAME: Final = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$")
+
+#: Checks an export spec as CreateExport would (raises InvalidArgument naming the field).
+CheckSpec = Callable[[ExportSpec], object]
+
+
+@dataclass(frozen=True)
+class NewSchedule:
+    name: str
+    spec: ExportSpec
+    cron: str
+    #: IANA zone name; "" is UTC.
+    timezone: str = ""
+    #: "" is "forbid".
+    concurrency: str = ""
+    #: "" is "skip".
+    catch_up: str = ""
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """A schedule as callers see it: with the current state of its last export."""
+
+    schedule: Schedule
+    #: None without a last export (or when the job store no longer knows it).
+    last_export_state: JobState | None = None
+
+
+class ScheduleService:
+    def __init__(
+        self,
+        store: ScheduleStore,
+        jobs: JobStore,
+        scheduler: Scheduler,
+        check_spec: CheckSpec,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._jobs = jobs
+        self._scheduler = scheduler
+        self._check_spec = check_spec
+        self._clock = clock
+
+    def create(self, new: NewSchedule) -> ScheduleView:
+        check_schedule_name(new.name)
+        times = CronTimes.parse(new.cron, new.timezone)
+        concurrency = _choice(new.concurrency or "forbid", CONCURRENCY_POLICIES, "concurrency")
+        catch_up = _choice(new.catch_up or "skip", CATCH_UP_POLICIES, "catch_up")
+        if new.spec.incremental.mode == "incremental" and concurrency != "forbid":
+            raise InvalidArgument(
+                "concurrency",
+                "an incremental schedule chains each export on the previous one: use forbid",
+            )
+        schedule = Schedule(
+            name=new.name,
+            spec=new.spec,
+            cron=new.cron.strip(),
+            timezone=new.timezone or "UTC",
+            uid=secrets.token_hex(6),
+            concurrency=concurrency,
+            catch_up=catch_up,
+            paused=new.paused,
+            next_tick=None if new.paused else times.next_after(self._clock()),
+        )
+        # As each tick will run it (with the schedule's label), so a tick cannot fail
+        # on something creation could have said.
+        self._check_spec(scheduled_spec(schedule))
+        return self._view(self._store.create_schedule(schedule))
+
+    def get(self, name: str) -> ScheduleView:
+        check_schedule_name(name)
+        return self._view(self._store.get_schedule(name))
+
+    def list(self) -> Sequence[ScheduleView]:
+        return [self._view(schedule) for schedule in self._store.list_schedules()]
+
+    def pause(self, name: str) -> ScheduleView:
+        check_schedule_name(name)
+        return self._view(self._store.set_schedule_paused(name, True, None))
+
+    def resume(self, name: str) -> ScheduleView:
+        """From now on: ticks missed while paused are not run."""
+        check_schedule_name(name)
+        schedule = self._store.get_schedule(name)
+        if not schedule.paused:
+            return self._view(schedule)
+        times = CronTimes.parse(schedule.cron, schedule.timezone)
+        next_tick = times.next_after(self._clock())
+        return self._view(self._store.set_schedule_paused(name, False, next_tick))
+
+    def delete(self, name: str) -> None:
+        check_schedule_name(name)
+        self._store.delete_schedule(name)
+
+    def trigger(self, name: str) -> Job:
+        check_schedule_name(name)
+        return self._scheduler.trigger(name)
+
+    def _view(self, schedule: Schedule) -> ScheduleView:
+        if not schedule.last_export_id:
+            return ScheduleView(schedule)
+        try:
+            return ScheduleView(schedule, self._jobs.get(schedule.last_export_id).state)
+        except NotFound:
+            return ScheduleView(schedule)
+
+
+def check_schedule_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise InvalidArgument(
+            "name",
+            f"{quoted(name)} is not a schedule name: 1-63 lowercase letters, digits, '.', '_'"
+            " and '-', starting and ending with a letter or digit",
+        )
+
+
+def _choice(value: str, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        expected = " or ".join(allowed)
+        raise InvalidArgument(field, f"unknown policy {quoted(value)}; expected {expected}")
+    return value

@@ -1,0 +1,192 @@
+"""The scheduler: turns due schedule ticks into exports, exactly once per tick.
+
+Each tick's export gets a request id derived from the schedule and the tick time, so
+however many schedulers (replicas, restarts) see one tick, CreateExport's idempotency
+makes it one export; the schedule row then advances by compare-and-set on its next
+tick, so only one of them records it. A crash between the two is harmless: the next
+pass creates "again", gets the same export back, and records it.
+
+The scheduler takes a clock, so tests move time instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from sluice.server.errors import FailedPrecondition, NotFound, SluiceError
+from sluice.server.jobs.model import UNFINISHED_STATES, Job
+from sluice.server.jobs.schedules import Schedule, ScheduleStore, TickRecord
+from sluice.server.jobs.store import JobStore
+from sluice.server.planning.spec import ExportSpec
+from sluice.server.service.cron_times import CronTimes
+
+_log = logging.getLogger("sluice.scheduler")
+
+Clock = Callable[[], datetime]
+#: Creates an export (ExportService.create): idempotent by request id.
+StartExport = Callable[[ExportSpec, str], Job]
+
+#: The label every scheduled export carries: `sluice export list --label
+#: sluice.schedule=NAME` lists a schedule's runs.
+SCHEDULE_LABEL: Final = "sluice.schedule"
+#: Most missed ticks counted one by one after downtime (beyond, counting stops; the
+#: schedule still runs at most once).
+_MAX_COUNTED_TICKS: Final = 1_000
+#: The smallest step between two instants (datetime's resolution).
+_INSTANT: Final = timedelta(microseconds=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def tick_request_id(schedule: Schedule, tick: datetime) -> str:
+    """The request id of the export a tick creates: the same on every replica."""
+    return f"schedule/{schedule.name}/{schedule.uid}/{tick.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def scheduled_spec(schedule: Schedule) -> ExportSpec:
+    """The schedule's spec with its label, as each of its exports runs it."""
+    labels = dict(schedule.spec.labels)
+    labels[SCHEDULE_LABEL] = schedule.name
+    return replace(schedule.spec, labels=tuple(sorted(labels.items())))
+
+
+class Scheduler:
+    """Runs due ticks (`run_due`), by hand (`trigger`), or in a thread (`start`)."""
+
+    def __init__(
+        self,
+        schedules: ScheduleStore,
+        jobs: JobStore,
+        start_export: StartExport,
+        *,
+        clock: Clock = utc_now,
+        start_deadline: timedelta = timedelta(minutes=5),
+        poll_seconds: float = 10.0,
+    ) -> None:
+        """`start_deadline`: how late a tick may still start under catch_up "skip"."""
+        self._schedules = schedules
+        self._jobs = jobs
+        self._start_export = start_export
+        self._clock = clock
+        self._deadline = start_deadline
+        self._poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- one pass -------------------------------------------------------------------
+
+    def run_due(self) -> list[Job]:
+        """Handle every schedule whose next tick has come; the exports created."""
+        now = self._clock()
+        started: list[Job] = []
+        for schedule in self._schedules.list_schedules():
+            if schedule.paused or schedule.next_tick is None or schedule.next_tick > now:
+                continue
+            try:
+                job = self._run_tick(schedule, now)
+            except SluiceError as exc:
+                # The store failed (Unavailable): the tick stays due for the next pass.
+                _log.warning("schedule %s: tick not recorded: %s", schedule.name, exc.message)
+                continue
+            if job is not None:
+                started.append(job)
+        return started
+
+    def trigger(self, name: str) -> Job:
+        """Start the schedule's export now, outside its cron (policies as for a tick:
+        under "forbid" FailedPrecondition while its last export is unfinished)."""
+        schedule = self._schedules.get_schedule(name)
+        running = self._unfinished_export(schedule)
+        if schedule.concurrency == "forbid" and running:
+            raise FailedPrecondition(
+                f"schedule '{name}' forbids concurrent runs and export {running} is unfinished"
+            )
+        now = self._clock()
+        moment = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        request_id = f"schedule/{name}/{schedule.uid}/manual-{moment}"
+        job = self._start_export(scheduled_spec(schedule), request_id)
+        self._schedules.record_trigger(name, job.id)
+        return job
+
+    def _run_tick(self, schedule: Schedule, now: datetime) -> Job | None:
+        assert schedule.next_tick is not None
+        times = CronTimes.parse(schedule.cron, schedule.timezone)
+        due = schedule.next_tick
+        latest = times.latest_at_or_before(now, after=due - _INSTANT) or due
+        next_tick = times.next_after(now)
+        # Ticks before the latest are never run (no burst); they count as skipped.
+        earlier = times.count_from(due, latest, most=_MAX_COUNTED_TICKS)
+        record = TickRecord(next_tick=next_tick, skipped=earlier)
+        if earlier:
+            previous = times.latest_at_or_before(latest - _INSTANT, after=due - _INSTANT)
+            record = replace(record, skipped_tick=previous)
+        count = earlier + 1
+        if schedule.catch_up == "skip" and now - latest > self._deadline:
+            # Missed while no scheduler ran: wait for the next tick.
+            record = replace(record, skipped=count, skipped_tick=latest)
+            return self._record(schedule, due, record, None)
+        running = self._unfinished_export(schedule)
+        if schedule.concurrency == "forbid" and running:
+            _log.info(
+                "schedule %s: tick %s skipped, export %s unfinished",
+                schedule.name,
+                latest.isoformat(),
+                running,
+            )
+            record = replace(record, skipped=count, skipped_tick=latest)
+            return self._record(schedule, due, record, None)
+        try:
+            job = self._start_export(scheduled_spec(schedule), tick_request_id(schedule, latest))
+        except SluiceError as exc:
+            if exc.transient:
+                raise  # the store or storage may come back: the tick stays due
+            # The spec no longer plans (source gone, bad profile): record why and move on,
+            # rather than retrying the same failure every pass.
+            record = replace(record, tick=latest, error=exc.message)
+            return self._record(schedule, due, record, None)
+        record = replace(record, tick=latest, export_id=job.id)
+        return self._record(schedule, due, record, job)
+
+    def _record(
+        self, schedule: Schedule, due: datetime, record: TickRecord, job: Job | None
+    ) -> Job | None:
+        if not self._schedules.record_tick(schedule.name, due, record):
+            return None  # another scheduler recorded this tick (with the same export)
+        if job is not None:
+            _log.info("schedule %s: tick %s started export %s", schedule.name, record.tick, job.id)
+        return job
+
+    def _unfinished_export(self, schedule: Schedule) -> str:
+        if not schedule.last_export_id:
+            return ""
+        try:
+            job = self._jobs.get(schedule.last_export_id)
+        except NotFound:
+            return ""
+        return job.id if job.state in UNFINISHED_STATES else ""
+
+    # -- in the daemon ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_due()
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one pass
+                _log.error("scheduler pass failed: %s", type(exc).__name__)
+            self._stop.wait(self._poll_seconds)

@@ -1,0 +1,170 @@
+"""Schedules through a real daemon and the `sluice schedule` CLI: create one with the
+usual export flags, trigger it, read the export back; an incremental schedule chains its
+exports; bad input is INVALID_ARGUMENT naming the field.
+
+Ticks by the clock, policies and several schedulers on one PostgreSQL store are covered
+with a controllable clock in tests/unit/test_schedules.py (a second daemon on one
+PostgreSQL store is still refused at start until leases land)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import polars as pl
+import pytest
+
+from sluice.client import ExportClient, InvalidArgumentError
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
+from tests.daemon import Daemon, run_cli
+from tests.integration.helpers import load_manifest, read_export
+
+pytestmark = pytest.mark.integration
+
+
+def _cli_json(daemon: Daemon, *args: str) -> dict[str, object]:
+    result = run_cli(daemon, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, object] = json.loads(result.stdout)
+    return loaded
+
+
+def test_a_schedule_created_from_the_cli_runs_its_export_on_trigger_and_chains(
+    daemon: Daemon,
+) -> None:
+    source = generate(daemon.sources / "orders.parquet", 1_500, seed=5)
+    created = _cli_json(
+        daemon,
+        "schedule", "create",
+        "--name", "nightly-orders",
+        "--cron", "0 2 * * *",
+        "--timezone", "Europe/Madrid",
+        "--source", str(source),
+        "--to", str(daemon.exports),
+        "--dataset", "orders",
+        "--format", "jsonl",
+        "--mode", "incremental",
+        "--cursor", "updated_at",
+        "--label", "team=sales",
+    )  # fmt: skip
+    assert created["timezone"] == "Europe/Madrid" and created["concurrency"] == "forbid"
+    assert created["catch_up"] == "skip" and created["paused"] is False
+    next_tick = str(created["next_tick"])
+    # 02:00 in Madrid is 00:00 or 01:00 UTC, depending on the season.
+    assert next_tick.endswith(("T00:00:00Z", "T01:00:00Z"))
+
+    triggered = run_cli(daemon, "schedule", "trigger", "nightly-orders")
+    assert triggered.returncode == 0, triggered.stderr
+    first_id = triggered.stdout.strip()
+    with ExportClient(daemon.address) as client:
+        first = client.wait(first_id, timeout=120)
+        assert dict(first.spec.labels) == {"team": "sales", "sluice.schedule": "nightly-orders"}
+        assert read_export(first.manifest_uri).height == 1_500
+        shown = _cli_json(daemon, "schedule", "get", "nightly-orders")
+        assert shown["last_export_id"] == first_id
+        assert shown["last_export_state"] == "succeeded"
+
+        # 40 rows change after the first run: the next run sends only them.
+        rows = pl.read_parquet(source)
+        later = rows["updated_at"].max() + timedelta(hours=1)  # type: ignore[operator]
+        changed = rows.with_columns(
+            pl.when(pl.col("id") < rows["id"].min() + 40)  # type: ignore[operator]
+            .then(pl.lit(later))
+            .otherwise(pl.col("updated_at"))
+            .alias("updated_at")
+        )
+        changed.write_parquet(source)
+        second = client.wait(client.trigger_schedule("nightly-orders").id, timeout=120)
+        assert read_export(second.manifest_uri).height == 40
+        assert load_manifest(second.manifest_uri)["parent_export_id"] == first_id
+
+        listed = run_cli(daemon, "schedule", "list")
+        assert listed.returncode == 0 and "nightly-orders" in listed.stdout
+        assert second.id in listed.stdout
+        paused = _cli_json(daemon, "schedule", "pause", "nightly-orders")
+        assert paused["paused"] is True and paused["next_tick"] is None
+        resumed = _cli_json(daemon, "schedule", "resume", "nightly-orders")
+        assert resumed["paused"] is False and resumed["next_tick"] == next_tick
+        by_label = client.list(labels={"sluice.schedule": "nightly-orders"})
+        assert {e.id for e in by_label} == {first_id, second.id}
+
+        deleted = run_cli(daemon, "schedule", "delete", "nightly-orders")
+        assert deleted.returncode == 0, deleted.stderr
+        gone = run_cli(daemon, "schedule", "get", "nightly-orders")
+        assert gone.returncode == 1 and "not found" in gone.stderr
+        # Its exports stay.
+        assert client.get(first_id).state == first.state
+
+
+def test_bad_schedules_are_invalid_argument_naming_the_field(daemon: Daemon) -> None:
+    source = generate(daemon.sources / "orders.parquet", 10, seed=5)
+    spec = ExportClient.build_spec(source=str(source), to=str(daemon.exports), dataset="orders")
+    cases = [
+        ({"name": "Nightly Orders", "cron": "@daily"}, "name"),
+        ({"name": "n", "cron": "0 25 * * *"}, "cron"),
+        ({"name": "n", "cron": "@daily", "timezone": "Europe/Nowhere"}, "timezone"),
+        ({"name": "n", "cron": "@daily", "concurrency": "maybe"}, "concurrency"),
+        ({"name": "n", "cron": "@daily", "catch_up": "everything"}, "catch_up"),
+    ]
+    with ExportClient(daemon.address) as client:
+        for arguments, field_name in cases:
+            with pytest.raises(InvalidArgumentError) as caught:
+                client.create_schedule(spec=spec, **arguments)  # type: ignore[arg-type]
+            assert [v.field for v in caught.value.violations] == [field_name]
+        bad_spec = ExportClient.build_spec(
+            source=str(source), to=str(daemon.exports), dataset="orders", format="docx"
+        )
+        with pytest.raises(InvalidArgumentError) as caught:
+            client.create_schedule("n", bad_spec, cron="@daily")
+        assert [v.field for v in caught.value.violations] == ["spec.output.format"]
+        assert client.list_schedules() == []
+
+    cli = run_cli(
+        daemon,
+        "schedule", "create", "--name", "x", "--cron", "@sometimes",
+        "--source", str(source), "--to", str(daemon.exports), "--dataset", "d",
+    )  # fmt: skip
+    assert cli.returncode == 1 and "cron" in cli.stderr
+
+
+@pytest.mark.parametrize("job_store", ["sqlite", "postgresql"])
+def test_the_daemon_itself_fires_a_tick_once_even_across_a_restart(
+    daemon_factory,  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest,
+    job_store: str,
+) -> None:
+    """Waits for one real minute boundary (cron has minutes, no seconds). On PostgreSQL
+    the daemon after the restart is another one (its own state folder) on the same
+    store, as a replica taking over would be."""
+    settings: dict[str, object] = {"schedule_poll_seconds": 0.2}
+    if job_store == "postgresql":
+        settings["job_store"] = request.getfixturevalue("postgres_server").new_database()
+    daemon = daemon_factory("ticking", **settings)
+    daemon.start()
+    source = generate(daemon.sources / "orders.parquet", 200, seed=5)
+    spec = ExportClient.build_spec(source=str(source), to=str(daemon.exports), dataset="orders")
+    runs = {"sluice.schedule": "every-minute"}
+    with ExportClient(daemon.address) as client:
+        created = client.create_schedule("every-minute", spec, cron="* * * * *")
+        tick = created.next_tick.ToDatetime()
+        deadline = time.monotonic() + 90
+        while not list(client.list(labels=runs)):
+            assert time.monotonic() < deadline, daemon.log_tail()
+            time.sleep(0.2)
+        (export,) = list(client.list(labels=runs))
+        assert export.request_id.endswith(tick.strftime("/%Y%m%dT%H%M%SZ"))
+        client.wait(export.id, timeout=60)
+        client.pause_schedule("every-minute")  # no second tick while the test goes on
+    daemon.stop()
+    if job_store == "postgresql":
+        daemon = daemon_factory("replica", **settings)
+    daemon.start()
+    # The tick is recorded in the store: still one export for it.
+    with ExportClient(daemon.address) as client:
+        shown = client.get_schedule("every-minute")
+        assert shown.last_export_id == export.id
+        assert shown.last_export_state == pb.EXPORT_STATE_SUCCEEDED
+        assert shown.last_tick == created.next_tick
+        assert len(list(client.list(labels=runs))) == 1

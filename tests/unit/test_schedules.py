@@ -1,0 +1,491 @@
+"""Schedules: the store contract (SQLite and PostgreSQL), cron times across daylight-saving
+changes, and the scheduler's policies with a clock the tests move.
+
+The scheduler creates exports through the job store's idempotent create (the same one
+CreateExport uses); the exports do not run here: tests move their state by hand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sluice.server.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from sluice.server.jobs import Job, JobFilter, JobState, JobStore, NewJob, SQLiteJobStore
+from sluice.server.jobs.postgres import PostgresJobStore
+from sluice.server.jobs.schedules import Schedule, TickRecord
+from sluice.server.planning.spec import (
+    DestinationSpec,
+    ExportSpec,
+    IncrementalSpec,
+    SourceSpec,
+)
+from sluice.server.service.cron_times import CronTimes
+from sluice.server.service.schedule_service import NewSchedule, ScheduleService
+from sluice.server.service.scheduler import SCHEDULE_LABEL, Scheduler, tick_request_id
+from tests.servers.postgres import PostgresServer
+
+MADRID = "Europe/Madrid"
+SPEC = ExportSpec(
+    source=SourceSpec(uri="file:///data/orders.parquet"),
+    destination=DestinationSpec(uri="file:///exports", dataset="orders"),
+)
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Daemon:
+    """One scheduler (and its schedule service) on a store, as a daemon would run it."""
+
+    store: JobStore
+    clock: Clock
+    scheduler: Scheduler = field(init=False)
+    service: ScheduleService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scheduler = Scheduler(
+            self.store,
+            self.store,
+            self.start_export,
+            clock=self.clock,
+            start_deadline=timedelta(minutes=5),
+        )
+        self.service = ScheduleService(
+            self.store, self.store, self.scheduler, lambda spec: None, self.clock
+        )
+
+    def start_export(self, spec: ExportSpec, request_id: str) -> Job:
+        # CreateExport's idempotency, as ExportService.create relies on it.
+        job, _ = self.store.create(
+            NewJob(f"job-{secrets.token_hex(6)}", spec, request_id, spec.fingerprint())
+        )
+        return job
+
+    def exports(self) -> list[Job]:
+        return list(self.store.list(JobFilter(), page_size=500).jobs)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], JobStore]]:
+    """Opens stores on one database: several are several daemons sharing it."""
+    opened: list[JobStore] = []
+    if request.param == "sqlite":
+
+        def open_one() -> JobStore:
+            opened.append(SQLiteJobStore(tmp_path / "jobs.sqlite3"))
+            return opened[-1]
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.new_database()
+
+        def open_one() -> JobStore:
+            opened.append(PostgresJobStore(url))
+            return opened[-1]
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(utc(2026, 3, 1, 12, 0, 0))
+
+
+@pytest.fixture
+def daemon(open_store: Callable[[], JobStore], clock: Clock) -> Daemon:
+    return Daemon(open_store(), clock)
+
+
+def every_minute(daemon: Daemon, name: str = "minutely", **policies: str) -> Schedule:
+    return daemon.service.create(
+        NewSchedule(name=name, spec=SPEC, cron="* * * * *", **policies)
+    ).schedule
+
+
+def finish(daemon: Daemon, job_id: str) -> None:
+    daemon.store.transition(job_id, {JobState.QUEUED}, JobState.RUNNING)
+    daemon.store.transition(job_id, {JobState.RUNNING}, JobState.SUCCEEDED)
+
+
+# -- the store ------------------------------------------------------------------------
+
+
+def test_store_keeps_a_schedule_and_advances_it_by_compare_and_set(daemon: Daemon) -> None:
+    store = daemon.store
+    created = store.create_schedule(
+        Schedule(
+            name="nightly",
+            spec=SPEC,
+            cron="0 2 * * *",
+            timezone=MADRID,
+            uid="u1",
+            next_tick=utc(2026, 3, 2, 1),
+        )
+    )
+    assert created.created_at is not None and created.spec == SPEC
+    assert created.next_tick == utc(2026, 3, 2, 1)
+    with pytest.raises(AlreadyExists):
+        store.create_schedule(created)
+    record = TickRecord(next_tick=utc(2026, 3, 3, 1), tick=utc(2026, 3, 2, 1), export_id="e1")
+    assert store.record_tick("nightly", utc(2026, 3, 2, 1), record)
+    # A second scheduler with the same stale view changes nothing.
+    assert not store.record_tick("nightly", utc(2026, 3, 2, 1), record)
+    got = store.get_schedule("nightly")
+    assert (got.next_tick, got.last_tick, got.last_export_id) == (
+        utc(2026, 3, 3, 1),
+        utc(2026, 3, 2, 1),
+        "e1",
+    )
+    skip = TickRecord(next_tick=utc(2026, 3, 4, 1), skipped=2, skipped_tick=utc(2026, 3, 3, 1))
+    assert store.record_tick("nightly", utc(2026, 3, 3, 1), skip)
+    got = store.get_schedule("nightly")
+    assert (got.skipped_ticks, got.last_skipped_tick, got.last_export_id) == (
+        2,
+        utc(2026, 3, 3, 1),
+        "e1",
+    )
+    paused = store.set_schedule_paused("nightly", True, None)
+    assert paused.paused and paused.next_tick is None
+    assert store.record_trigger("nightly", "e2").last_export_id == "e2"
+    assert [s.name for s in store.list_schedules()] == ["nightly"]
+    store.delete_schedule("nightly")
+    with pytest.raises(NotFound):
+        store.get_schedule("nightly")
+    with pytest.raises(NotFound):
+        store.delete_schedule("nightly")
+
+
+# -- cron times -----------------------------------------------------------------------
+
+
+def ticks(cron: str, zone: str, start: datetime, count: int) -> list[datetime]:
+    times = CronTimes.parse(cron, zone)
+    found, at = [], start
+    for _ in range(count):
+        at = times.next_after(at)
+        found.append(at)
+    return found
+
+
+def test_a_nightly_tick_in_madrid_across_both_daylight_saving_changes() -> None:
+    # 2026-03-29: 02:00 CET jumps to 03:00 CEST, so 02:30 does not exist that night.
+    spring = ticks("30 2 * * *", MADRID, utc(2026, 3, 27, 12), 4)
+    assert spring == [
+        utc(2026, 3, 28, 1, 30),  # 02:30 CET
+        utc(2026, 3, 29, 1, 0),  # the clocks jump: runs at 03:00 CEST
+        utc(2026, 3, 30, 0, 30),  # 02:30 CEST
+        utc(2026, 3, 31, 0, 30),
+    ]
+    # 2026-10-25: 03:00 CEST falls back to 02:00 CET, so 02:30 happens twice: once here.
+    autumn = ticks("30 2 * * *", MADRID, utc(2026, 10, 23, 12), 3)
+    assert autumn == [utc(2026, 10, 24, 0, 30), utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)]
+    # The local wall time stays 02:30 on both sides.
+    zone = CronTimes.parse("@daily", MADRID).zone
+    assert {t.astimezone(zone).strftime("%H:%M") for t in autumn} == {"02:30"}
+
+
+def test_hourly_ticks_through_the_fall_back_hour_never_repeat_or_go_back() -> None:
+    found = ticks("0 * * * *", MADRID, utc(2026, 10, 24, 22), 6)
+    assert found == sorted(set(found))
+    assert all(b - a >= timedelta(hours=1) for a, b in itertools.pairwise(found))
+
+
+def test_aliases_and_utc_default() -> None:
+    assert ticks("@daily", "", utc(2026, 3, 1, 12), 1) == [utc(2026, 3, 2)]
+    assert ticks("@weekly", "UTC", utc(2026, 3, 1, 12), 1) == [utc(2026, 3, 8)]  # a Sunday
+    assert ticks("@monthly", "UTC", utc(2026, 3, 1, 12), 1) == [utc(2026, 4, 1)]
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "field_name"),
+    [
+        ("", "UTC", "cron"),
+        ("0 2 * *", "UTC", "cron"),
+        ("61 2 * * *", "UTC", "cron"),
+        ("0 2 * * * *", "UTC", "cron"),
+        ("0 0 30 2 *", "UTC", "cron"),  # never fires
+        ("@fortnightly", "UTC", "cron"),
+        ("0 2 * * *", "Europe/Atlantis", "timezone"),
+        ("0 2 * * *", "../../etc/passwd", "timezone"),
+    ],
+)
+def test_bad_cron_or_zone_names_the_field(cron: str, zone: str, field_name: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        CronTimes.parse(cron, zone)
+    assert caught.value.violations[0].field == field_name
+
+
+# -- the scheduler -----------------------------------------------------------------------
+
+
+def test_each_daily_tick_across_the_spring_change_creates_one_export(
+    daemon: Daemon, clock: Clock
+) -> None:
+    clock.now = utc(2026, 3, 27, 12)
+    daemon.service.create(
+        NewSchedule(name="nightly", spec=SPEC, cron="30 2 * * *", timezone=MADRID)
+    )
+    started: list[Job] = []
+    for _ in range(4 * 24 * 4):  # four days, every 15 minutes
+        clock.advance(minutes=15)
+        started += daemon.scheduler.run_due()
+        for job in started:
+            if daemon.store.get(job.id).state is JobState.QUEUED:
+                finish(daemon, job.id)
+    schedule = daemon.store.get_schedule("nightly")
+    expected = [utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1), utc(2026, 3, 30, 0, 30)]
+    expected.append(utc(2026, 3, 31, 0, 30))
+    assert [job.request_id for job in started] == [
+        tick_request_id(schedule, tick) for tick in expected
+    ]
+    assert all(dict(job.spec.labels)[SCHEDULE_LABEL] == "nightly" for job in started)
+    assert schedule.skipped_ticks == 0 and schedule.last_tick == expected[-1]
+
+
+def test_forbid_skips_and_records_a_tick_while_the_previous_export_runs(
+    daemon: Daemon, clock: Clock
+) -> None:
+    every_minute(daemon)
+    clock.advance(minutes=1)
+    (first,) = daemon.scheduler.run_due()
+    clock.advance(minutes=1)
+    assert daemon.scheduler.run_due() == []  # the first export is still queued
+    skipped = daemon.store.get_schedule("minutely")
+    assert skipped.skipped_ticks == 1 and skipped.last_skipped_tick == clock.now.replace(second=0)
+    assert skipped.last_export_id == first.id
+    finish(daemon, first.id)
+    clock.advance(minutes=1)
+    (second,) = daemon.scheduler.run_due()
+    assert second.id != first.id and len(daemon.exports()) == 2
+
+
+def test_allow_runs_a_tick_while_the_previous_export_runs(daemon: Daemon, clock: Clock) -> None:
+    every_minute(daemon, concurrency="allow")
+    for _ in range(3):
+        clock.advance(minutes=1)
+        daemon.scheduler.run_due()
+    assert len(daemon.exports()) == 3
+    assert daemon.store.get_schedule("minutely").skipped_ticks == 0
+
+
+def hourly(daemon: Daemon, **policies: str) -> Schedule:
+    return daemon.service.create(
+        NewSchedule(name="hourly", spec=SPEC, cron="@hourly", **policies)
+    ).schedule
+
+
+def test_catch_up_latest_after_three_missed_ticks_is_one_run(daemon: Daemon, clock: Clock) -> None:
+    hourly(daemon, catch_up="latest")
+    clock.advance(hours=3, minutes=30)  # 13:00, 14:00 and 15:00 missed: no daemon ran
+    (job,) = daemon.scheduler.run_due()
+    schedule = daemon.store.get_schedule("hourly")
+    latest = utc(2026, 3, 1, 15)
+    assert job.request_id == tick_request_id(schedule, latest)
+    assert schedule.last_tick == latest and schedule.skipped_ticks == 2
+    assert schedule.last_skipped_tick == utc(2026, 3, 1, 14)
+    assert schedule.next_tick == utc(2026, 3, 1, 16)
+    assert daemon.scheduler.run_due() == [] and len(daemon.exports()) == 1
+
+
+def test_catch_up_skip_after_three_missed_ticks_runs_nothing_until_the_next_tick(
+    daemon: Daemon, clock: Clock
+) -> None:
+    hourly(daemon, catch_up="skip")
+    clock.advance(hours=3, minutes=30)  # the latest missed tick is past the 5-minute deadline
+    assert daemon.scheduler.run_due() == []
+    schedule = daemon.store.get_schedule("hourly")
+    assert schedule.skipped_ticks == 3 and schedule.last_skipped_tick == utc(2026, 3, 1, 15)
+    assert schedule.next_tick == utc(2026, 3, 1, 16) and schedule.last_tick is None
+    clock.advance(minutes=31)
+    (job,) = daemon.scheduler.run_due()
+    assert job.request_id.endswith("/20260301T160000Z")
+
+
+def test_a_tick_late_within_the_deadline_still_runs_under_skip(
+    daemon: Daemon, clock: Clock
+) -> None:
+    daemon.service.create(NewSchedule(name="hourly", spec=SPEC, cron="@hourly"))
+    clock.advance(hours=1, minutes=2)  # the 13:00 tick, two minutes late
+    (job,) = daemon.scheduler.run_due()
+    assert job.request_id.endswith("/20260301T130000Z")
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_several_schedulers_on_one_store_create_one_export_per_tick(
+    open_store: Callable[[], JobStore], clock: Clock, replicas: int
+) -> None:
+    """Daemons sharing a store (a second daemon on one PostgreSQL store is refused at
+    start until leases land, so the schedulers run here side by side, each on its own
+    store connection, racing on every tick)."""
+    daemons = [Daemon(open_store(), clock) for _ in range(replicas)]
+    every_minute(daemons[0], concurrency="allow")
+    for _ in range(5):
+        clock.advance(minutes=1)
+        barrier = threading.Barrier(replicas)
+
+        def run(daemon: Daemon, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            daemon.scheduler.run_due()
+
+        threads = [threading.Thread(target=run, args=(d,)) for d in daemons]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    exports = daemons[0].exports()
+    assert len(exports) == 5
+    assert len({job.request_id for job in exports}) == 5
+    schedule = daemons[-1].store.get_schedule("minutely")
+    assert schedule.last_tick == utc(2026, 3, 1, 12, 5)
+    assert schedule.skipped_ticks == 0
+
+
+def test_a_tick_whose_spec_no_longer_plans_is_recorded_and_the_next_one_runs(
+    daemon: Daemon, clock: Clock
+) -> None:
+    hourly(daemon)
+    broken = True
+
+    def start(spec: ExportSpec, request_id: str) -> Job:
+        if broken:
+            raise InvalidArgument("spec.source.uri", "no file matches")
+        return daemon.start_export(spec, request_id)
+
+    scheduler = Scheduler(daemon.store, daemon.store, start, clock=clock)
+    clock.advance(hours=1)
+    assert scheduler.run_due() == []
+    failed = daemon.store.get_schedule("hourly")
+    assert failed.last_error == "spec.source.uri: no file matches"
+    assert failed.last_tick == utc(2026, 3, 1, 13) and failed.last_export_id == ""
+    assert failed.next_tick == utc(2026, 3, 1, 14)
+    broken = False
+    clock.advance(hours=1)
+    (job,) = scheduler.run_due()
+    assert daemon.store.get_schedule("hourly").last_error == ""
+    assert job.request_id.endswith("/20260301T140000Z")
+
+
+def test_a_tick_that_meets_an_unavailable_store_stays_due(daemon: Daemon, clock: Clock) -> None:
+    hourly(daemon)
+
+    def start(spec: ExportSpec, request_id: str) -> Job:
+        raise Unavailable("job store unavailable: connection refused")
+
+    clock.advance(hours=1)
+    assert Scheduler(daemon.store, daemon.store, start, clock=clock).run_due() == []
+    assert daemon.store.get_schedule("hourly").next_tick == utc(2026, 3, 1, 13)
+    (job,) = daemon.scheduler.run_due()  # the store is back
+    assert job.request_id.endswith("/20260301T130000Z")
+
+
+def test_a_schedule_created_again_under_its_name_starts_new_exports(
+    daemon: Daemon, clock: Clock
+) -> None:
+    hourly(daemon)
+    clock.advance(hours=1)
+    (first,) = daemon.scheduler.run_due()
+    daemon.service.delete("hourly")
+    clock.now = utc(2026, 3, 1, 12)
+    other = ExportSpec(
+        source=SourceSpec(uri="file:///data/other.parquet"), destination=SPEC.destination
+    )
+    daemon.service.create(NewSchedule(name="hourly", spec=other, cron="@hourly"))
+    clock.advance(hours=1)
+    (second,) = daemon.scheduler.run_due()  # the same tick time: a new request id
+    assert second.id != first.id and second.spec.source == other.source
+    assert daemon.store.get(first.id).spec.source == SPEC.source
+
+
+def test_trigger_creates_an_export_now_and_forbid_refuses_a_second(
+    daemon: Daemon, clock: Clock
+) -> None:
+    every_minute(daemon)
+    job = daemon.service.trigger("minutely")
+    assert daemon.service.get("minutely").schedule.last_export_id == job.id
+    assert daemon.service.get("minutely").last_export_state is JobState.QUEUED
+    with pytest.raises(FailedPrecondition, match="forbids concurrent runs"):
+        daemon.service.trigger("minutely")
+    with pytest.raises(NotFound):
+        daemon.service.trigger("nothing-here")
+
+
+def test_paused_schedules_do_not_tick_and_resume_does_not_burst(
+    daemon: Daemon, clock: Clock
+) -> None:
+    every_minute(daemon, catch_up="latest")
+    assert daemon.service.pause("minutely").schedule.next_tick is None
+    clock.advance(minutes=30)
+    assert daemon.scheduler.run_due() == []
+    resumed = daemon.service.resume("minutely").schedule
+    assert not resumed.paused and resumed.next_tick == utc(2026, 3, 1, 12, 31)
+    assert daemon.scheduler.run_due() == []
+    clock.advance(minutes=1)
+    assert len(daemon.scheduler.run_due()) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_name"),
+    [
+        ({"name": "Nightly"}, "name"),
+        ({"name": "-nightly"}, "name"),
+        ({"name": "x" * 64}, "name"),
+        ({"name": ""}, "name"),
+        ({"cron": "every night"}, "cron"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"concurrency": "sometimes"}, "concurrency"),
+        ({"catch_up": "all"}, "catch_up"),
+    ],
+)
+def test_create_names_the_bad_field(
+    daemon: Daemon, changes: dict[str, str], field_name: str
+) -> None:
+    values: dict[str, object] = {"name": "nightly", "spec": SPEC, "cron": "0 2 * * *"}
+    values.update(changes)
+    with pytest.raises(InvalidArgument) as caught:
+        daemon.service.create(NewSchedule(**values))  # type: ignore[arg-type]
+    assert caught.value.violations[0].field == field_name
+    assert daemon.store.list_schedules() == []
+
+
+def test_an_incremental_schedule_must_forbid_overlapping_runs(daemon: Daemon) -> None:
+    spec = ExportSpec(
+        source=SPEC.source,
+        destination=SPEC.destination,
+        incremental=IncrementalSpec(mode="incremental", cursor="updated_at"),
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        daemon.service.create(
+            NewSchedule(name="sync", spec=spec, cron="@daily", concurrency="allow")
+        )
+    assert caught.value.violations[0].field == "concurrency"
+    created = daemon.service.create(NewSchedule(name="sync", spec=spec, cron="@daily"))
+    assert created.schedule.concurrency == "forbid"
+    assert created.schedule.spec.incremental.mode == "incremental"
