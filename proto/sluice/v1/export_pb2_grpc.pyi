@@ -85,6 +85,11 @@ class ExportServiceStub:
     """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
     ListDatasetExports: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListDatasetExportsRequest, _export_pb2.ListDatasetExportsResponse]
     """The committed exports of a dataset as found in its destination, oldest first."""
+    PlanFromText: _grpc.UnaryUnaryMultiCallable[_export_pb2.PlanFromTextRequest, _export_pb2.PlanFromTextResponse]
+    """Turns a plain-language request ("my job applications from last month as CSV") into
+    an export spec, deterministically (no model, no network), naming every word it did
+    not understand. Creates nothing.
+    """
 
 @_typing.type_check_only
 class ExportServiceAsyncStub(ExportServiceStub):
@@ -139,6 +144,11 @@ class ExportServiceAsyncStub(ExportServiceStub):
     """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
     ListDatasetExports: _aio.UnaryUnaryMultiCallable[_export_pb2.ListDatasetExportsRequest, _export_pb2.ListDatasetExportsResponse]  # type: ignore[assignment]
     """The committed exports of a dataset as found in its destination, oldest first."""
+    PlanFromText: _aio.UnaryUnaryMultiCallable[_export_pb2.PlanFromTextRequest, _export_pb2.PlanFromTextResponse]  # type: ignore[assignment]
+    """Turns a plain-language request ("my job applications from last month as CSV") into
+    an export spec, deterministically (no model, no network), naming every word it did
+    not understand. Creates nothing.
+    """
 
 class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
     """ExportService creates, observes and controls exports. Errors follow
@@ -268,5 +278,16 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_export_pb2.ListDatasetExportsResponse, _abc.Awaitable[_export_pb2.ListDatasetExportsResponse]]:
         """The committed exports of a dataset as found in its destination, oldest first."""
+
+    @_abc_1.abstractmethod
+    def PlanFromText(
+        self,
+        request: _export_pb2.PlanFromTextRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.PlanFromTextResponse, _abc.Awaitable[_export_pb2.PlanFromTextResponse]]:
+        """Turns a plain-language request ("my job applications from last month as CSV") into
+        an export spec, deterministically (no model, no network), naming every word it did
+        not understand. Creates nothing.
+        """
 
 def add_ExportServiceServicer_to_server(servicer: ExportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
