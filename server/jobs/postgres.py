@@ -36,14 +36,17 @@ from sluice.server.errors import (
 )
 from sluice.server.jobs.migrations import SchemaStatus
 from sluice.server.jobs.model import (
+    NOTIFYING_STATES,
     UNFINISHED_STATES,
     ChunkRecord,
+    DeliveryState,
     Job,
     JobError,
     JobFilter,
     JobPage,
     JobState,
     NewJob,
+    NotificationDelivery,
     Progress,
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
@@ -51,10 +54,13 @@ from sluice.server.jobs.postgres_schema import migrate, schema_status
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     JOB_COLUMNS,
+    NOTIFICATION_COLUMNS,
     TRANSITION_SQL,
     chunk_from_row,
     chunk_values,
     job_from_row,
+    new_notifications,
+    notification_from_row,
     transition_values,
 )
 from sluice.server.secrets import resolve_secret
@@ -192,6 +198,11 @@ class PostgresJobStore:
                 db.cursor().executemany(
                     "INSERT INTO job_labels (job_id, key, value) VALUES (%s, %s, %s)",
                     [(new.id, k, v) for k, v in dict(new.spec.labels).items()],
+                )
+                db.cursor().executemany(
+                    "INSERT INTO notifications (job_id, idx, target, delivery_id)"
+                    " VALUES (%s, %s, %s, %s)",
+                    new_notifications(new.id, new.spec),
                 )
                 return self._load(db, new.id), True
             row = db.execute(
@@ -381,6 +392,55 @@ class PostgresJobStore:
                 [chunk_values(job.id, chunk, _stored_time) for chunk in chunks],
             )
             return True
+
+    def notifications(self, job_id: str) -> Sequence[NotificationDelivery]:
+        with self._conn() as db:
+            self._require(db, job_id)
+            rows = db.execute(
+                f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE job_id = %s ORDER BY idx",
+                (job_id,),
+            ).fetchall()
+        return [notification_from_row(row, _utc) for row in rows]
+
+    def due_notifications(self, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
+        ended = sorted(s.value for s in NOTIFYING_STATES)
+        with self._conn() as db:
+            rows = db.execute(
+                f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n"
+                " WHERE n.state = %s AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
+                " AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id"
+                " AND j.state = ANY(%s))"
+                " ORDER BY n.next_attempt_at NULLS FIRST, n.job_id, n.idx LIMIT %s",
+                (DeliveryState.PENDING.value, _stored_time(now), ended, limit),
+            ).fetchall()
+        return [notification_from_row(row, _utc) for row in rows]
+
+    def record_notification_attempt(
+        self,
+        job_id: str,
+        index: int,
+        *,
+        state: DeliveryState,
+        error: str,
+        attempted_at: datetime,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        with self._tx() as db:
+            updated = db.execute(
+                "UPDATE notifications SET attempts = attempts + 1, state = %s,"
+                " last_error = %s, last_attempt_at = %s, next_attempt_at = %s"
+                " WHERE job_id = %s AND idx = %s",
+                (
+                    state.value,
+                    error,
+                    _stored_time(attempted_at),
+                    None if next_attempt_at is None else _stored_time(next_attempt_at),
+                    job_id,
+                    index,
+                ),
+            ).rowcount
+            if updated != 1:
+                raise NotFound(f"export '{job_id}' has no notification {index}")
 
     def close(self) -> None:
         pool = getattr(self, "_pool", None)

@@ -8,23 +8,27 @@ implementation must pass tests/unit/test_job_store_contract.py.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from sluice.server.jobs.model import (
     ChunkRecord,
+    DeliveryState,
     Job,
     JobError,
     JobFilter,
     JobPage,
     JobState,
     NewJob,
+    NotificationDelivery,
     Progress,
 )
 
 
 class JobStore(Protocol):
     def create(self, new: NewJob) -> tuple[Job, bool]:
-        """Insert a queued job. With a request id already seen, return the existing job
+        """Insert a queued job (and one pending notification delivery per spec.notify
+        entry, in the same transaction). With a request id already seen, return the existing job
         and False (raise InvalidArgument on field "request_id" if the fingerprint differs)."""
         ...
 
@@ -87,6 +91,29 @@ class JobStore(Protocol):
         """Insert a job recorded elsewhere (rebuilt from its manifest) exactly as given:
         state, times, progress, manifest URI and chunk journal. Returns False, changing
         nothing, when a job with its id (or its request id) already exists."""
+        ...
+
+    def notifications(self, job_id: str) -> Sequence[NotificationDelivery]:
+        """The job's notification deliveries (made by `create`, one per spec.notify
+        entry), in notify order. Raise NotFound for an unknown job."""
+        ...
+
+    def due_notifications(self, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
+        """Pending deliveries of ended jobs (succeeded, failed, cancelled) whose next
+        attempt is due at `now` (or not set), earliest first, at most `limit`."""
+        ...
+
+    def record_notification_attempt(
+        self,
+        job_id: str,
+        index: int,
+        *,
+        state: DeliveryState,
+        error: str,
+        attempted_at: datetime,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        """Count one attempt of delivery (job_id, index) and set its outcome."""
         ...
 
     def close(self) -> None: ...
