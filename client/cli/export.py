@@ -225,6 +225,14 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @redaction_options
 @incremental_options
 @click.option(
+    "--notify",
+    "notify",
+    multiple=True,
+    metavar="URL|NAME",
+    help="Tell this webhook (https:// URL, or a [notifications.NAME] of the server) when "
+    "the export ends; repeatable.",
+)
+@click.option(
     "--request-id",
     default="",
     metavar="ID",
@@ -273,6 +281,7 @@ def create(
     cursor: str,
     lookback: int,
     key: str,
+    notify: tuple[str, ...],
     request_id: str,
     wait: bool,
     as_json: bool,
@@ -317,6 +326,7 @@ def create(
         table=table,
         query=source_query,
         order_by=split_list(order_by),
+        notify=notify,
     )
     with cli_state().client() as sluice:
         export = sluice.create(spec, request_id=request_id)

@@ -20,6 +20,7 @@ from sluice.server.rpc.convert import (
     server_info_to_proto,
     spec_from_proto,
     states_from_proto,
+    text_plan_to_proto,
 )
 from sluice.server.service.export_admin import ExportAdmin
 from sluice.server.service.export_service import ExportService
@@ -114,3 +115,8 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: pb.ListDatasetExportsRequest, context: grpc.ServicerContext
     ) -> pb.ListDatasetExportsResponse:
         return dataset_exports_to_proto(self._admin.chain(request.destination, request.dataset))
+
+    def PlanFromText(  # noqa: N802
+        self, request: pb.PlanFromTextRequest, context: grpc.ServicerContext
+    ) -> pb.PlanFromTextResponse:
+        return text_plan_to_proto(self._service.plan_from_text(request.text, request.time_zone))

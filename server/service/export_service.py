@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
 from sluice.server.jobs.store import JobStore
+from sluice.server.notifications.targets import check_notify
+from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import build_plan, check_request_id
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.service.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
@@ -45,6 +49,9 @@ class ExportService:
         self._store = store
         self._runner = runner
         self._hub = hub
+        #: (name, description) of the named sources requests may use; named sources
+        #: (settings.sources) arrive with issue 19 and are passed in here then.
+        self._named_sources: tuple[NamedSource, ...] = ()
 
     def create(self, spec: ExportSpec, request_id: str = "") -> Job:
         check_request_id(request_id)
@@ -53,6 +60,7 @@ class ExportService:
             existing = self._store.find_by_request_id(request_id)
             if existing is not None:
                 return self._same_request(existing, spec, request_id)
+        check_notify(spec.notify, self._settings)
         build_plan(spec, self._settings, export_id)
         job, created = self._store.create(
             NewJob(export_id, spec, request_id, spec.fingerprint() if request_id else "")
@@ -62,7 +70,11 @@ class ExportService:
         return job
 
     def get(self, job_id: str) -> Job:
-        return self._store.get(job_id)
+        """The job with its notification deliveries."""
+        job = self._store.get(job_id)
+        if not job.spec.notify:
+            return job
+        return replace(job, notifications=tuple(self._store.notifications(job_id)))
 
     def list(
         self,
@@ -93,6 +105,13 @@ class ExportService:
         self._hub.publish(StateChanged(job_id, JobState.QUEUED))
         self._runner.submit(job_id)
         return job
+
+    def plan_from_text(self, text: str, time_zone: str = "") -> TextPlan:
+        """Read a plain-language request relative to now in `time_zone` (IANA; "" the
+        daemon's local zone). Creates nothing."""
+        zone = _zone(time_zone)
+        now = datetime.now(UTC).astimezone(zone)
+        return parse_request(text, now, self._named_sources)
 
     def server_info(self) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None
@@ -126,3 +145,13 @@ class ExportService:
                 f"already used for a different export request (export {existing.id})",
             )
         return existing
+
+
+def _zone(name: str) -> tzinfo:
+    if not name:
+        local = datetime.now().astimezone().tzinfo
+        return local if local is not None else UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidArgument("time_zone", f"'{name}' is not an IANA time zone") from None

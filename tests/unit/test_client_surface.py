@@ -25,7 +25,9 @@ EXPECTED = [
     "SluiceError",
     "UnauthenticatedError",
     "UnavailableError",
+    "WebhookSignatureError",
     "error_from_rpc",
+    "verify_webhook",
 ]
 
 
@@ -59,6 +61,7 @@ def test_client_methods() -> None:
         "health",
         "list",
         "list_page",
+        "plan_from_text",
         "resume",
         "server_info",
         "wait",
