@@ -314,6 +314,12 @@ class Settings(BaseModel):
     #: The mail server for e-mail notifications (`mailto:` targets, named `email` ones).
     smtp: SmtpSettings | None = None
 
+    # -- plain-language requests (README "Asking in plain language") -------------------
+    #: age recipients "encrypted" means in `sluice ask` / PlanFromText.
+    backup_recipients: tuple[str, ...] = ()
+    #: Name of a `secrets` entry "encrypted with a passphrase" means there.
+    backup_passphrase_secret: str = ""
+
     @field_validator("address")
     @classmethod
     def _address_has_port(cls, value: str) -> str:

@@ -37,10 +37,10 @@ def export_command(plan: export_pb2.PlanFromTextResponse, destination: str) -> l
         argv += ["--until", until.isoformat()]
     if spec.redaction.level:
         argv += ["--redact", spec.redaction.level]
-    if plan.encryption == "recipients":
-        argv += ["--encrypt-to-backup-recipients"]
-    elif plan.encryption == "passphrase":
-        argv += ["--passphrase-secret", "backup"]
+    for recipient in spec.encryption.age_recipients:
+        argv += ["--encrypt-to", recipient]
+    if spec.encryption.age_passphrase_ref:
+        argv += ["--passphrase-secret", spec.encryption.age_passphrase_ref]
     return argv
 
 

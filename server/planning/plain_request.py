@@ -176,6 +176,10 @@ class TextPlan:
     privacy: str = ""
     #: "recipients" (the configured backup recipients) | "passphrase".
     encryption: str = ""
+    #: What the encryption resolves to, filled by the caller from its configuration
+    #: (the parser knows no configuration): age recipients, or a secret's name.
+    age_recipients: tuple[str, ...] = ()
+    passphrase_secret: str = ""
     #: backup | gdpr | sharing.
     template: str = ""
     #: A cron expression (5 fields or @daily/@weekly/@monthly/@hourly).

@@ -334,6 +334,8 @@ def text_plan_to_proto(plan: TextPlan) -> pb.PlanFromTextResponse:
     )
     if plan.privacy:
         spec.redaction.level = plan.privacy
+    spec.encryption.age_recipients.extend(plan.age_recipients)
+    spec.encryption.age_passphrase_ref = plan.passphrase_secret
     if plan.since is not None or plan.until is not None:
         spec.query.time_range.SetInParent()
         if plan.since is not None:

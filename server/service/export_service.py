@@ -108,10 +108,25 @@ class ExportService:
 
     def plan_from_text(self, text: str, time_zone: str = "") -> TextPlan:
         """Read a plain-language request relative to now in `time_zone` (IANA; "" the
-        daemon's local zone). Creates nothing."""
+        daemon's local zone). Creates nothing. "Encrypted" needs the configured backup
+        recipients (or passphrase secret): InvalidArgument on "text" without them."""
         zone = _zone(time_zone)
         now = datetime.now(UTC).astimezone(zone)
-        return parse_request(text, now, self._named_sources)
+        plan = parse_request(text, now, self._named_sources)
+        settings = self._settings
+        if plan.encryption == "recipients":
+            if not settings.backup_recipients:
+                raise InvalidArgument(
+                    "text", "asks for encryption, but the daemon has no backup_recipients"
+                )
+            plan = replace(plan, age_recipients=settings.backup_recipients)
+        elif plan.encryption == "passphrase":
+            if not settings.backup_passphrase_secret:
+                raise InvalidArgument(
+                    "text", "asks for a passphrase, but the daemon has no backup_passphrase_secret"
+                )
+            plan = replace(plan, passphrase_secret=settings.backup_passphrase_secret)
+        return plan
 
     def server_info(self) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None

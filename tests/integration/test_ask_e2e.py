@@ -14,6 +14,16 @@ from tests.daemon import Daemon, run_cli
 pytestmark = [pytest.mark.integration]
 
 
+RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+
+
+@pytest.fixture
+def daemon(daemon_factory) -> Daemon:  # type: ignore[no-untyped-def]
+    d: Daemon = daemon_factory("ask", backup_recipients=[RECIPIENT])
+    d.start()
+    return d
+
+
 def test_plan_from_text_over_grpc(daemon: Daemon) -> None:
     with ExportClient(daemon.address) as client:
         plan = client.plan_from_text(
@@ -29,6 +39,11 @@ def test_plan_from_text_over_grpc(daemon: Daemon) -> None:
         since = plan.spec.query.time_range.since.ToDatetime(tzinfo=UTC)
         assert abs(since - (datetime.now(UTC) - timedelta(days=7))) < timedelta(minutes=5)
         assert list(plan.unparsed_words) == []
+        # "encrypted": the daemon's backup recipients; a passphrase it has not configured.
+        assert list(plan.spec.encryption.age_recipients) == [RECIPIENT]
+        with pytest.raises(InvalidArgumentError) as caught:
+            client.plan_from_text("orders encrypted with a passphrase")
+        assert "backup_passphrase_secret" in caught.value.message
         with pytest.raises(InvalidArgumentError) as caught:
             client.plan_from_text("orders as csv", time_zone="Mars/Olympus")
         assert [v.field for v in caught.value.violations] == ["time_zone"]
@@ -45,6 +60,8 @@ def test_ask_prints_the_plan_and_names_unknown_words(daemon: Daemon) -> None:
     # No named sources on this daemon: "orders" is not understood, and said so.
     assert plan["unparsed_words"] == ["orders"]
     assert "--format csv" in plan["command"] and "--redact moderate" in plan["command"]
+    encrypted = json.loads(run_cli(daemon, "ask", "orders encrypted", "--json").stdout)
+    assert f"--encrypt-to {RECIPIENT}" in encrypted["command"]
 
     refused = run_cli(daemon, "ask", "orders as CSV pronto", "--to", str(daemon.exports), "--yes")
     assert refused.returncode == 1
