@@ -55,6 +55,7 @@ from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     JOB_COLUMNS,
     NOTIFICATION_COLUMNS,
+    REARM_SQL,
     TRANSITION_SQL,
     chunk_from_row,
     chunk_values,
@@ -417,30 +418,32 @@ class PostgresJobStore:
 
     def record_notification_attempt(
         self,
-        job_id: str,
-        index: int,
+        delivery_id: str,
         *,
         state: DeliveryState,
         error: str,
         attempted_at: datetime,
         next_attempt_at: datetime | None,
-    ) -> None:
+    ) -> bool:
         with self._tx() as db:
             updated = db.execute(
                 "UPDATE notifications SET attempts = attempts + 1, state = %s,"
                 " last_error = %s, last_attempt_at = %s, next_attempt_at = %s"
-                " WHERE job_id = %s AND idx = %s",
+                " WHERE delivery_id = %s",
                 (
                     state.value,
                     error,
                     _stored_time(attempted_at),
                     None if next_attempt_at is None else _stored_time(next_attempt_at),
-                    job_id,
-                    index,
+                    delivery_id,
                 ),
             ).rowcount
-            if updated != 1:
-                raise NotFound(f"export '{job_id}' has no notification {index}")
+        return bool(updated == 1)
+
+    def rearm_notifications(self, job_id: str) -> None:
+        with self._tx() as db:
+            self._require(db, job_id)
+            db.execute(REARM_SQL.format(param="%s"), (job_id,))
 
     def close(self) -> None:
         pool = getattr(self, "_pool", None)

@@ -93,6 +93,7 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
             last_error      TEXT NOT NULL DEFAULT '',
             last_attempt_at TIMESTAMPTZ,
             next_attempt_at TIMESTAMPTZ,
+            rounds          INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (job_id, idx)
         )
         """,

@@ -153,8 +153,23 @@ def new_notifications(job_id: str, spec: ExportSpec) -> list[tuple[str, int, str
     """(job_id, idx, target, delivery_id) rows for a new job's notify targets; the
     delivery id is fixed here, once, so every attempt (and every replica) sends the same."""
     return [
-        (job_id, index, target, f"{job_id}.{index}") for index, target in enumerate(spec.notify)
+        (job_id, index, target, delivery_id(job_id, index, 0))
+        for index, target in enumerate(spec.notify)
     ]
+
+
+def delivery_id(job_id: str, index: int, rounds: int) -> str:
+    """The id of delivery `index` of a job after `rounds` re-arms (resumes)."""
+    return f"{job_id}.{index}" if rounds == 0 else f"{job_id}.{index}.{rounds}"
+
+
+#: Re-arming a delivery: pending, no attempts, the next round (and so a new id).
+REARM_SQL: Final = (
+    "UPDATE notifications SET state = 'pending', attempts = 0, last_error = '',"
+    " last_attempt_at = NULL, next_attempt_at = NULL, rounds = rounds + 1,"
+    " delivery_id = job_id || '.' || CAST(idx AS TEXT) || '.' || CAST(rounds + 1 AS TEXT)"
+    " WHERE job_id = {param}"
+)
 
 
 def notification_from_row(row: Mapping[str, Any], read_time: ReadTime) -> NotificationDelivery:

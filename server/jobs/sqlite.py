@@ -43,6 +43,7 @@ from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     JOB_COLUMNS,
     NOTIFICATION_COLUMNS,
+    REARM_SQL,
     TRANSITION_SQL,
     chunk_from_row,
     chunk_values,
@@ -140,6 +141,7 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             last_error      TEXT NOT NULL DEFAULT '',
             last_attempt_at TEXT,
             next_attempt_at TEXT,
+            rounds          INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (job_id, idx)
         )
         """,
@@ -442,29 +444,32 @@ class SQLiteJobStore:
 
     def record_notification_attempt(
         self,
-        job_id: str,
-        index: int,
+        delivery_id: str,
         *,
         state: DeliveryState,
         error: str,
         attempted_at: datetime,
         next_attempt_at: datetime | None,
-    ) -> None:
+    ) -> bool:
         with self._tx() as db:
             updated = db.execute(
-                "UPDATE notifications SET attempts = attempts + 1, state = ?, last_error = ?,"
-                " last_attempt_at = ?, next_attempt_at = ? WHERE job_id = ? AND idx = ?",
+                "UPDATE notifications SET attempts = attempts + 1, state = ?,"
+                " last_error = ?, last_attempt_at = ?, next_attempt_at = ?"
+                " WHERE delivery_id = ?",
                 (
                     state.value,
                     error,
                     _timestamp(attempted_at),
                     None if next_attempt_at is None else _timestamp(next_attempt_at),
-                    job_id,
-                    index,
+                    delivery_id,
                 ),
             ).rowcount
-            if updated != 1:
-                raise NotFound(f"export '{job_id}' has no notification {index}")
+        return bool(updated == 1)
+
+    def rearm_notifications(self, job_id: str) -> None:
+        with self._tx() as db:
+            self._require(db, job_id)
+            db.execute(REARM_SQL.format(param="?"), (job_id,))
 
     def close(self) -> None:
         with self._lock:

@@ -105,15 +105,20 @@ class JobStore(Protocol):
 
     def record_notification_attempt(
         self,
-        job_id: str,
-        index: int,
+        delivery_id: str,
         *,
         state: DeliveryState,
         error: str,
         attempted_at: datetime,
         next_attempt_at: datetime | None,
-    ) -> None:
-        """Count one attempt of delivery (job_id, index) and set its outcome."""
+    ) -> bool:
+        """Count one attempt of the delivery and set its outcome. False, changing
+        nothing, when no delivery has this id any more (re-armed by a resume meanwhile)."""
+        ...
+
+    def rearm_notifications(self, job_id: str) -> None:
+        """Make every delivery of the job pending again, with no attempts and a new
+        delivery id (its export is resumed: its next end is news again)."""
         ...
 
     def close(self) -> None: ...

@@ -186,8 +186,7 @@ class Notifier:
         retry_at: datetime | None,
     ) -> None:
         self._store.record_notification_attempt(
-            delivery.job_id,
-            delivery.index,
+            delivery.delivery_id,
             state=state,
             error=error,
             attempted_at=now,

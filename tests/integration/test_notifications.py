@@ -252,3 +252,46 @@ def test_email_through_smtp_with_starttls(
         assert f"Records: {ROWS}" in plain and done.manifest_uri in plain
         assert "<li>" in html_part
         assert b"smtp-password-42" not in mail.raw
+
+
+def test_a_resumed_export_notifies_its_new_end_under_a_new_id(
+    daemon_factory,
+    tmp_path: Path,
+    ops: WebhookReceiver,  # type: ignore[no-untyped-def]
+) -> None:
+    d = _notifying_daemon(daemon_factory, tmp_path, ops.url(), batch_rows=1024)
+    generate(d.sources / "big.parquet", 50_000, seed=4)
+    with ExportClient(d.address) as client:
+        spec = ExportClient.build_spec(
+            source=str(d.sources / "big.parquet"),
+            to=str(d.exports),
+            dataset="big",
+            level=15,
+            chunk_rows=2000,
+            notify=["ops"],
+        )
+        export = client.create(spec)
+        cancelled = client.cancel(export.id)
+        assert cancelled.state == pb.EXPORT_STATE_CANCELLED
+        (first,) = ops.wait_for(1)
+        client.resume(export.id)
+        done = client.wait(export.id)
+        assert done.state == pb.EXPORT_STATE_SUCCEEDED
+        hooks = ops.wait_for(2)
+        shown = _wait_delivered(client, export.id)
+
+    bodies = [json.loads(hook.body) for hook in hooks]
+    assert [body["type"] for body in bodies] == ["export.cancelled", "export.succeeded"]
+    assert [hook.headers["Sluice-Delivery-Id"] for hook in hooks] == [
+        f"{export.id}.0",
+        f"{export.id}.0.1",
+    ]
+    assert bodies[1]["totals"]["records"] == 50_000
+    for hook in hooks:
+        verify_webhook(OPS_SECRET, hook.body, hook.headers["Sluice-Signature"])
+    (delivery,) = shown.notifications
+    assert (delivery.delivery_id, delivery.state, delivery.attempts) == (
+        f"{export.id}.0.1",
+        "delivered",
+        1,
+    )

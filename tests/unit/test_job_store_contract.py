@@ -523,9 +523,8 @@ class JobStoreContract:
         store.create(new_job("job-r", spec=replace(make_spec(), notify=("ops",))))
         store.transition("job-r", {Q}, C)
         later = now + timedelta(seconds=30)
-        store.record_notification_attempt(
-            "job-r",
-            0,
+        assert store.record_notification_attempt(
+            "job-r.0",
             state=DeliveryState.PENDING,
             error="HTTP 500",
             attempted_at=now,
@@ -535,9 +534,8 @@ class JobStoreContract:
         (due,) = store.due_notifications(later, 10)
         assert (due.attempts, due.last_error, due.next_attempt_at) == (1, "HTTP 500", later)
         assert_utc(due.last_attempt_at)
-        store.record_notification_attempt(
-            "job-r",
-            0,
+        assert store.record_notification_attempt(
+            "job-r.0",
             state=DeliveryState.DELIVERED,
             error="",
             attempted_at=later,
@@ -550,15 +548,45 @@ class JobStoreContract:
             2,
             later,
         )
+        assert not store.record_notification_attempt(
+            "job-r.5",
+            state=DeliveryState.FAILED,
+            error="",
+            attempted_at=later,
+            next_attempt_at=None,
+        )
+
+    def test_rearmed_deliveries_start_over_under_new_ids(self, store: JobStore) -> None:
+        now = datetime.now(UTC)
+        store.create(new_job("job-x", spec=replace(make_spec(), notify=("ops", "team"))))
+        store.transition("job-x", {Q}, C)
+        store.record_notification_attempt(
+            "job-x.0",
+            state=DeliveryState.DELIVERED,
+            error="",
+            attempted_at=now,
+            next_attempt_at=None,
+        )
+        store.transition("job-x", {C}, Q)
+        store.rearm_notifications("job-x")
+        rearmed = store.notifications("job-x")
+        assert [(d.delivery_id, d.state, d.attempts, d.last_attempt_at) for d in rearmed] == [
+            ("job-x.0.1", DeliveryState.PENDING, 0, None),
+            ("job-x.1.1", DeliveryState.PENDING, 0, None),
+        ]
+        # An attempt of the old round that finishes late changes nothing.
+        assert not store.record_notification_attempt(
+            "job-x.1",
+            state=DeliveryState.DELIVERED,
+            error="",
+            attempted_at=now,
+            next_attempt_at=None,
+        )
+        assert store.due_notifications(now, 10) == []  # queued again: not ended
+        store.rearm_notifications("job-x")
+        assert [d.delivery_id for d in store.notifications("job-x")] == ["job-x.0.2", "job-x.1.2"]
         with pytest.raises(NotFound):
-            store.record_notification_attempt(
-                "job-r",
-                5,
-                state=DeliveryState.FAILED,
-                error="",
-                attempted_at=later,
-                next_attempt_at=None,
-            )
+            store.rearm_notifications("missing")
 
 
 class TestSQLiteFileJobStore(JobStoreContract):
