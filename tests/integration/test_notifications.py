@@ -273,7 +273,7 @@ def test_a_resumed_export_notifies_its_new_end_under_a_new_id(
         export = client.create(spec)
         cancelled = client.cancel(export.id)
         assert cancelled.state == pb.EXPORT_STATE_CANCELLED
-        (first,) = ops.wait_for(1)
+        ops.wait_for(1)
         client.resume(export.id)
         done = client.wait(export.id)
         assert done.state == pb.EXPORT_STATE_SUCCEEDED
