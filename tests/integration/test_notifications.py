@@ -15,7 +15,7 @@ import pytest
 from sluice.client import ExportClient, InvalidArgumentError, WebhookSignatureError, verify_webhook
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
-from tests.daemon import Daemon
+from tests.daemon import Daemon, run_cli
 from tests.integration.tls_certs import Authority
 from tests.servers.smtp_receiver import SmtpReceiver
 from tests.servers.webhook_receiver import WebhookReceiver
@@ -138,6 +138,10 @@ def test_webhooks_are_signed_retried_and_recorded(
     )
     assert first.delivery_id == f"{export.id}.0"
     assert (second.target, second.state, second.attempts) == ("ops", "delivered", 1)
+    listed = run_cli(d, "export", "get", export.id)
+    assert listed.returncode == 0, listed.stderr
+    assert f"{receiver.url('/hook')}: delivered, 3 attempt(s)" in listed.stdout
+    assert "opaque" not in listed.stdout.split("notify", 1)[1]
 
 
 def test_a_pending_delivery_survives_sigkill(
