@@ -404,17 +404,20 @@ class PostgresJobStore:
         return [notification_from_row(row, _utc) for row in rows]
 
     def due_notifications(self, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
-        ended = sorted(s.value for s in NOTIFYING_STATES)
         with self._conn() as db:
-            rows = db.execute(
-                f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n"
-                " WHERE n.state = %s AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
-                " AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id"
-                " AND j.state = ANY(%s))"
-                " ORDER BY n.next_attempt_at NULLS FIRST, n.job_id, n.idx LIMIT %s",
-                (DeliveryState.PENDING.value, _stored_time(now), ended, limit),
-            ).fetchall()
-        return [notification_from_row(row, _utc) for row in rows]
+            return _due(db, now, limit, claim=False)
+
+    def claim_notifications(
+        self, now: datetime, claim_until: datetime, limit: int
+    ) -> Sequence[NotificationDelivery]:
+        with self._tx() as db:
+            # SKIP LOCKED: replicas claiming at once take different rows, none waits.
+            due = _due(db, now, limit, claim=True)
+            db.cursor().executemany(
+                "UPDATE notifications SET next_attempt_at = %s WHERE delivery_id = %s",
+                [(_stored_time(claim_until), d.delivery_id) for d in due],
+            )
+        return due
 
     def record_notification_attempt(
         self,
@@ -506,6 +509,19 @@ class PostgresJobStore:
         """Lock the job row for this transaction (writers of one job take turns)."""
         if db.execute("SELECT 1 FROM jobs WHERE id = %s FOR UPDATE", (job_id,)).fetchone() is None:
             raise _not_found(job_id)
+
+
+def _due(db: Conn, now: datetime, limit: int, *, claim: bool) -> list[NotificationDelivery]:
+    ended = sorted(s.value for s in NOTIFYING_STATES)
+    rows = db.execute(
+        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n"
+        " WHERE n.state = %s AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
+        " AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id AND j.state = ANY(%s))"
+        " ORDER BY n.next_attempt_at NULLS FIRST, n.job_id, n.idx LIMIT %s"
+        + (" FOR UPDATE OF n SKIP LOCKED" if claim else ""),
+        (DeliveryState.PENDING.value, _stored_time(now), ended, limit),
+    ).fetchall()
+    return [notification_from_row(row, _utc) for row in rows]
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:

@@ -429,17 +429,32 @@ class SQLiteJobStore:
         return [notification_from_row(row, _optional_time) for row in rows]
 
     def due_notifications(self, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
-        ended = sorted(s.value for s in NOTIFYING_STATES)
         with self._read() as db:
-            rows = db.execute(
-                f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n"
-                " WHERE n.state = ? AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= ?)"
-                " AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id"
-                f" AND j.state IN ({', '.join('?' * len(ended))}))"
-                " ORDER BY n.next_attempt_at IS NOT NULL, n.next_attempt_at, n.job_id, n.idx"
-                " LIMIT ?",
-                (DeliveryState.PENDING.value, _timestamp(now), *ended, limit),
-            ).fetchall()
+            return self._due(db, now, limit)
+
+    def claim_notifications(
+        self, now: datetime, claim_until: datetime, limit: int
+    ) -> Sequence[NotificationDelivery]:
+        with self._tx() as db:
+            due = self._due(db, now, limit)
+            db.executemany(
+                "UPDATE notifications SET next_attempt_at = ? WHERE delivery_id = ?",
+                [(_timestamp(claim_until), d.delivery_id) for d in due],
+            )
+        return due
+
+    @staticmethod
+    def _due(db: sqlite3.Connection, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
+        ended = sorted(s.value for s in NOTIFYING_STATES)
+        rows = db.execute(
+            f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n"
+            " WHERE n.state = ? AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= ?)"
+            " AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id"
+            f" AND j.state IN ({', '.join('?' * len(ended))}))"
+            " ORDER BY n.next_attempt_at IS NOT NULL, n.next_attempt_at, n.job_id, n.idx"
+            " LIMIT ?",
+            (DeliveryState.PENDING.value, _timestamp(now), *ended, limit),
+        ).fetchall()
         return [notification_from_row(row, _optional_time) for row in rows]
 
     def record_notification_attempt(

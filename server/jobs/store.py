@@ -103,6 +103,15 @@ class JobStore(Protocol):
         attempt is due at `now` (or not set), earliest first, at most `limit`."""
         ...
 
+    def claim_notifications(
+        self, now: datetime, claim_until: datetime, limit: int
+    ) -> Sequence[NotificationDelivery]:
+        """Take the deliveries due at `now` (as due_notifications) for one attempt, in
+        one transaction: their next attempt moves to `claim_until`, so no other claimer
+        (another replica) takes them meanwhile, and a claimer that dies before recording
+        its attempt leaves them due again then."""
+        ...
+
     def record_notification_attempt(
         self,
         delivery_id: str,

@@ -88,7 +88,10 @@ class Notifier:
 
     def run_once(self) -> int:
         """Attempt every delivery due now; return how many were attempted."""
-        due = self._store.due_notifications(self._clock(), _BATCH)
+        now = self._clock()
+        # Claimed for the longest a batch of attempts can take, plus a margin.
+        hold = _BATCH * self._settings.notification_timeout_seconds * 3 + 30
+        due = self._store.claim_notifications(now, now + timedelta(seconds=hold), _BATCH)
         for delivery in due:
             if self._stopping.is_set():
                 break

@@ -556,6 +556,22 @@ class JobStoreContract:
             next_attempt_at=None,
         )
 
+    def test_claimed_deliveries_wait_for_their_claim_to_expire(self, store: JobStore) -> None:
+        now = datetime.now(UTC).replace(microsecond=0)
+        for job_id in ("job-c", "job-d"):
+            store.create(new_job(job_id, spec=replace(make_spec(), notify=("ops",))))
+            store.transition(job_id, {Q}, C)
+        until = now + timedelta(minutes=5)
+        first = store.claim_notifications(now, until, 1)
+        assert [d.delivery_id for d in first] == ["job-c.0"]
+        second = store.claim_notifications(now, until, 10)
+        assert [d.delivery_id for d in second] == ["job-d.0"]
+        assert store.claim_notifications(now, until, 10) == []
+        # Nobody recorded an attempt (the claimer died): due again once the claim ends.
+        again = store.claim_notifications(until, until + timedelta(minutes=5), 10)
+        assert [d.delivery_id for d in again] == ["job-c.0", "job-d.0"]
+        assert all(d.attempts == 0 for d in again)
+
     def test_rearmed_deliveries_start_over_under_new_ids(self, store: JobStore) -> None:
         now = datetime.now(UTC)
         store.create(new_job("job-x", spec=replace(make_spec(), notify=("ops", "team"))))
