@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from sluice.client import ExportClient, InvalidArgumentError, WebhookSignatureError, verify_webhook
+from sluice.client import (
+    ExportClient,
+    ExportFailedError,
+    InvalidArgumentError,
+    WebhookSignatureError,
+    verify_webhook,
+)
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
@@ -299,3 +305,48 @@ def test_a_resumed_export_notifies_its_new_end_under_a_new_id(
         "delivered",
         1,
     )
+
+
+def test_a_failed_export_is_told_with_its_error_and_a_dead_receiver_is_given_up(
+    daemon_factory,
+    tmp_path: Path,
+    ops: WebhookReceiver,  # type: ignore[no-untyped-def]
+) -> None:
+    dead = WebhookReceiver(default=500)
+    with dead.running():
+        d = _notifying_daemon(
+            daemon_factory,
+            tmp_path,
+            ops.url(),
+            notification_retry_seconds=1.5,
+            notification_backoff_seconds=0.2,
+            notification_max_backoff_seconds=0.4,
+        )
+        source = d.sources / "amounts.csv"
+        rows = [f"{i},{i * 10}" for i in range(1, 301)]
+        rows[249] = "250,not-a-number"  # past the rows Polars infers types from
+        source.write_text("id,amount\n" + "\n".join(rows) + "\n")
+        with ExportClient(d.address) as client:
+            spec = ExportClient.build_spec(
+                source=str(source), to=str(d.exports), dataset="amounts", notify=["ops", dead.url()]
+            )
+            export = client.create(spec)
+            with pytest.raises(ExportFailedError):
+                client.wait(export.id)
+            failed = client.get(export.id)
+            assert failed.state == pb.EXPORT_STATE_FAILED
+            shown = _wait_delivered(client, export.id)
+
+    (hook,) = ops.wait_for(1)
+    body = json.loads(hook.body)
+    assert (body["type"], body["state"], body["manifest_uri"]) == ("export.failed", "failed", "")
+    assert body["error"] == {"code": failed.error.code, "message": failed.error.message}
+    assert body["error"]["code"] == "FAILED_PRECONDITION"
+    assert b"not-a-number" not in hook.body
+
+    told, dropped = shown.notifications
+    assert (told.state, told.attempts) == ("delivered", 1)
+    # The receiver never answered 2xx: retried within the window, then given up.
+    assert dropped.state == "failed"
+    assert dropped.attempts == len(dead.received) >= 3
+    assert dropped.last_error.startswith("HTTP 500")
