@@ -18,6 +18,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -31,8 +32,9 @@ from sluice.server.notifications.webhook import DeliveryFailed, post_webhook
 from sluice.server.settings import Settings
 
 _log = logging.getLogger("sluice.notifications")
-#: Deliveries taken from the store per pass.
+#: Deliveries taken from the store per pass, and attempted at once.
 _BATCH: Final = 20
+_WORKERS: Final = 4
 #: Longest sleep between passes when nothing is known to be due sooner (a delivery made
 #: due by another replica, or an export ended elsewhere, is found within this).
 _POLL_SECONDS: Final = 1.0
@@ -69,6 +71,7 @@ class Notifier:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._soonest: datetime | None = None
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="notifier", daemon=True)
@@ -89,14 +92,23 @@ class Notifier:
     def run_once(self) -> int:
         """Attempt every delivery due now; return how many were attempted."""
         now = self._clock()
-        # Claimed for the longest a batch of attempts can take, plus a margin.
+        # Claimed for the longest a batch of attempts can take (a webhook's timeout
+        # applies to connect and to each read), plus a margin.
         hold = _BATCH * self._settings.notification_timeout_seconds * 3 + 30
         due = self._store.claim_notifications(now, now + timedelta(seconds=hold), _BATCH)
-        for delivery in due:
-            if self._stopping.is_set():
-                break
-            self._attempt(delivery)
+        if not due:
+            return 0
+        # A few at once, so one slow receiver (up to its timeout) does not hold up the
+        # others; claimed rows are this daemon's alone, so they never overlap.
+        with ThreadPoolExecutor(min(_WORKERS, len(due)), thread_name_prefix="notify") as pool:
+            for _ in pool.map(self._attempt_unless_stopping, due):
+                pass
         return len(due)
+
+    def _attempt_unless_stopping(self, delivery: NotificationDelivery) -> None:
+        # Left unattempted, a claimed delivery is due again when its claim ends.
+        if not self._stopping.is_set():
+            self._attempt(delivery)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -114,10 +126,11 @@ class Notifier:
             self._wake.clear()
 
     def _sleep_seconds(self) -> float:
-        if self._soonest is None:
+        with self._lock:
+            soonest, self._soonest = self._soonest, None
+        if soonest is None:
             return _POLL_SECONDS
-        left = (self._soonest - self._clock()).total_seconds()
-        self._soonest = None
+        left = (soonest - self._clock()).total_seconds()
         return max(0.0, min(_POLL_SECONDS, left))
 
     def _attempt(self, delivery: NotificationDelivery) -> None:
@@ -177,8 +190,9 @@ class Notifier:
             retry_at.isoformat(),
         )
         self._record(delivery, DeliveryState.PENDING, error, now, retry_at)
-        if self._soonest is None or retry_at < self._soonest:
-            self._soonest = retry_at
+        with self._lock:
+            if self._soonest is None or retry_at < self._soonest:
+                self._soonest = retry_at
 
     def _record(
         self,
