@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from sluice.format.age import AgeFormatError, parse_recipient
 from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
@@ -404,6 +405,23 @@ class Settings(BaseModel):
                 f"address {self.address} is not a loopback address: configure [tls] "
                 "or set insecure = true (--insecure) to serve plaintext to the network"
             )
+        return self
+
+    @field_validator("backup_recipients")
+    @classmethod
+    def _age_recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for position, recipient in enumerate(value):
+            try:
+                parse_recipient(recipient)
+            except AgeFormatError as exc:
+                raise ValueError(f"[{position}] {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _backup_passphrase_is_a_secret(self) -> Settings:
+        name = self.backup_passphrase_secret
+        if name and name not in self.secrets:
+            raise ValueError(f"backup_passphrase_secret '{name}' is not an entry of secrets")
         return self
 
     @model_validator(mode="after")

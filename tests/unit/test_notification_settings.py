@@ -64,6 +64,8 @@ def test_a_full_notification_config(tmp_path: Path) -> None:
         ('[smtp]\nhost = "mail.example.com"\nstarttls = false\nfrom = "s@example.com"', "loopback"),
         ('[smtp]\nhost = "h"\nfrom = "s@example.com"\npassword_ref = "env:P"', "needs user"),
         ('webhook_secret_ref = "plain-secret"', "secret reference"),
+        ('backup_recipients = ["age1nope"]', "backup_recipients"),
+        ('backup_passphrase_secret = "backup"', "not an entry of secrets"),
     ],
 )
 def test_mistakes_are_refused_at_start(tmp_path: Path, text: str, message: str) -> None:
