@@ -324,6 +324,18 @@ def _time_rule(
         if parsed is not None:
             used, start, _end = parsed
             span, count = (start, None), 1 + used
+    elif word == "between":
+        first = _date(tokens, i + 1, now)
+        if first is not None and _at(tokens, i + 1 + first[0]) == "and":
+            second = _date(tokens, i + 2 + first[0], now)
+            if second is not None:
+                span, count = (first[1], second[2]), 2 + first[0] + second[0]
+    elif word in {"to", "through", "thru"}:
+        # "from March to May": May included.
+        parsed = _date(tokens, i + 1, now)
+        if parsed is not None:
+            used, _start, end = parsed
+            span, count = (None, end), 1 + used
     elif word in {"before", "until", "till"}:
         parsed = _date(tokens, i + 1, now)
         if parsed is not None:

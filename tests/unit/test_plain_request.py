@@ -107,6 +107,18 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         {"source_name": "orders", "since": datetime(2025, 6, 1, 8, 0, tzinfo=UTC)},
     ),
     ("orders from the last 3 months", {"source_name": "orders", "since": local(2025, 3, 1)}),
+    (
+        "orders from March to May",
+        {"source_name": "orders", "since": local(2025, 3, 1), "until": local(2025, 6, 1)},
+    ),
+    (
+        "orders between 2023 and 2024",
+        {"source_name": "orders", "since": local(2023, 1, 1), "until": local(2025, 1, 1)},
+    ),
+    (
+        "orders between 2024-12-24 and 2024-12-31",
+        {"source_name": "orders", "since": local(2024, 12, 24), "until": local(2025, 1, 1)},
+    ),
     # Privacy and encryption.
     ("messages anonymized", {"source_name": "messages", "privacy": "strict"}),
     ("messages with basic privacy", {"source_name": "messages", "privacy": "basic"}),
@@ -149,6 +161,7 @@ REFUSED: list[tuple[str, str]] = [
     ("orders daily weekly", "two schedules"),
     ("orders sanitized without pii", "two privacy levels"),
     ("orders since 2025 before 2024", "empty time range"),
+    ("orders between 2025 and 2023", "empty time range"),
     ("orders every day at 25", "not a time of day"),
     ("", "nothing to export"),
     ("   ...  ", "nothing to export"),
