@@ -303,6 +303,9 @@ class Settings(BaseModel):
     webhook_secret_ref: str = ""
     #: Allow http:// webhooks to hosts other than loopback: bodies travel unencrypted.
     allow_insecure_webhooks: bool = False
+    #: CA certificates (PEM) that verify https:// webhook receivers (a private CA).
+    #: Empty: the system's.
+    webhook_ca_file: Path | None = None
     #: Seconds after an export's end during which a failed delivery is retried; then it
     #: is given up (state "failed").
     notification_retry_seconds: float = Field(default=3600.0, ge=1, le=7 * 86400)
@@ -510,6 +513,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     for key in ("state_dir", *_PATH_LIST_FIELDS):
         if key in raw:
             raw[key] = _relative_to(base, raw[key])
+    if "webhook_ca_file" in raw:
+        raw["webhook_ca_file"] = _relative_to(base, raw["webhook_ca_file"])
     smtp = raw.get("smtp")
     if isinstance(smtp, dict) and "ca_file" in smtp:
         smtp["ca_file"] = _relative_to(base, smtp["ca_file"])

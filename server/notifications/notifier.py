@@ -153,6 +153,7 @@ class Notifier:
                     delivery_id=delivery.delivery_id,
                     timestamp=int(now.timestamp()),
                     timeout=timeout,
+                    ca_file=self._settings.webhook_ca_file,
                 )
             else:
                 smtp = self._settings.smtp

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import ssl
+from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -30,8 +31,10 @@ def post_webhook(
     delivery_id: str,
     timestamp: int,
     timeout: float,
+    ca_file: Path | None = None,
 ) -> None:
-    """POST `body` signed with `secret` at `timestamp`; raise DeliveryFailed otherwise."""
+    """POST `body` signed with `secret` at `timestamp`; raise DeliveryFailed otherwise.
+    https receivers are verified against `ca_file` (PEM), or the system's CAs."""
     parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:
@@ -39,7 +42,10 @@ def post_webhook(
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
         connection = http.client.HTTPSConnection(
-            parts.hostname or "", parts.port, timeout=timeout, context=ssl.create_default_context()
+            parts.hostname or "",
+            parts.port,
+            timeout=timeout,
+            context=ssl.create_default_context(cafile=str(ca_file) if ca_file else None),
         )
     else:
         connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)

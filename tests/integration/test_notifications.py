@@ -6,6 +6,7 @@ e-mail to a real SMTP server (aiosmtpd) with STARTTLS and a login."""
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -350,3 +351,42 @@ def test_a_failed_export_is_told_with_its_error_and_a_dead_receiver_is_given_up(
     assert dropped.state == "failed"
     assert dropped.attempts == len(dead.received) >= 3
     assert dropped.last_error.startswith("HTTP 500")
+
+
+def _tls_context(authority: Authority, folder: Path, stem: str) -> ssl.SSLContext:
+    issued = authority.issue(folder, stem, common_name="127.0.0.1", server=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(issued.cert_file, issued.key_file)
+    return context
+
+
+def test_https_receivers_are_verified_against_the_configured_ca(
+    daemon_factory,
+    tmp_path: Path,
+    ops: WebhookReceiver,  # type: ignore[no-untyped-def]
+) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    trusted, stranger = Authority.create("Trusted CA"), Authority.create("Stranger CA")
+    good = WebhookReceiver(tls=_tls_context(trusted, certs, "good"))
+    bad = WebhookReceiver(tls=_tls_context(stranger, certs, "bad"))
+    with good.running(), bad.running():
+        d = _notifying_daemon(
+            daemon_factory,
+            tmp_path,
+            ops.url(),
+            webhook_ca_file=str(trusted.write_ca(certs / "ca.crt")),
+            notification_retry_seconds=1.0,
+        )
+        with ExportClient(d.address) as client:
+            export = _create(d, client, [good.url(), bad.url()])
+            client.wait(export.id)
+            shown = _wait_delivered(client, export.id)
+        (hook,) = good.wait_for(1)
+
+    verify_webhook(SECRET, hook.body, hook.headers["Sluice-Signature"])
+    assert bad.received == []  # the handshake failed: nothing was sent
+    delivered, refused = shown.notifications
+    assert (delivered.target, delivered.state) == (good.url(), "delivered")
+    assert refused.state == "failed"
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.last_error

@@ -4,6 +4,7 @@ answering) and keeps every request it got."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,13 @@ class Received:
 
 
 class WebhookReceiver:
-    def __init__(self, script: list[int | str] | None = None, default: int | str = 200) -> None:
+    def __init__(
+        self,
+        script: list[int | str] | None = None,
+        default: int | str = 200,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """`tls`: serve https with this server context."""
         self.script = list(script or [])
         self.default = default
         self.received: list[Received] = []
@@ -52,11 +59,14 @@ class WebhookReceiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
         """Block until at least `count` requests arrived; return them all."""
