@@ -19,69 +19,16 @@ from typing import Any, Final
 
 from sluice.server.errors import InvalidArgument
 
+_FILLER_WORDS = """
+a all an and as can could download export exports from get give i in it just me my of on
+our please records send the them to us want we would you your like every data file files
+copy everything with for
+"""
 #: Words that carry no request of their own.
-FILLER: Final = frozenset(
-    [
-        "a",
-        "all",
-        "an",
-        "and",
-        "as",
-        "can",
-        "could",
-        "download",
-        "export",
-        "exports",
-        "from",
-        "get",
-        "give",
-        "i",
-        "in",
-        "it",
-        "just",
-        "me",
-        "my",
-        "of",
-        "on",
-        "our",
-        "please",
-        "records",
-        "send",
-        "the",
-        "them",
-        "to",
-        "us",
-        "want",
-        "we",
-        "would",
-        "you",
-        "your",
-        "like",
-        "every",
-        "data",
-        "file",
-        "files",
-        "copy",
-        "everything",
-        "with",
-        "for",
-    ]
-)
+FILLER: Final = frozenset(_FILLER_WORDS.split())
+_REFUSED = "delete remove erase wipe drop destroy purge truncate overwrite import"
 #: Verbs Sluice never does: a request using one is refused, not half-served.
-REFUSED_VERBS: Final = frozenset(
-    [
-        "delete",
-        "remove",
-        "erase",
-        "wipe",
-        "drop",
-        "destroy",
-        "purge",
-        "truncate",
-        "overwrite",
-        "import",
-    ]
-)
+REFUSED_VERBS: Final = frozenset(_REFUSED.split())
 FORMATS: Final = {
     "csv": "csv",
     "json": "json",
@@ -131,26 +78,8 @@ WEEKDAYS: Final = {
     )
     for name in names
 }
-NUMBERS: Final = {
-    word: number
-    for number, word in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-        ]
-    )
-}
+_NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
+NUMBERS: Final = {word: number for number, word in enumerate(_NUMBER_WORDS.split())}
 UNITS: Final = {"day": 1, "days": 1, "week": 7, "weeks": 7}
 PRIVACY: Final = {"basic": "basic", "moderate": "moderate", "strict": "strict", "no": "none"}
 
