@@ -26,6 +26,7 @@ from sluice.client._errors import (
     UnavailableError,
     error_from_rpc,
 )
+from sluice.client._webhooks import WebhookSignatureError, verify_webhook
 
 __all__ = [
     "AlreadyExistsError",
@@ -42,5 +43,7 @@ __all__ = [
     "SluiceError",
     "UnauthenticatedError",
     "UnavailableError",
+    "WebhookSignatureError",
     "error_from_rpc",
+    "verify_webhook",
 ]

@@ -131,6 +131,7 @@ class ExportClient(HistoryCalls):
         table: str = "",
         query: str = "",
         order_by: Iterable[str] = (),
+        notify: Iterable[str] = (),
     ) -> export_pb2.ExportSpec:
         """An ExportSpec from plain values; empty strings and None mean server defaults.
 
@@ -155,6 +156,9 @@ class ExportClient(HistoryCalls):
         Database sources (`sqlite:///ABS/PATH.db`, `duckdb:///ABS/PATH.duckdb`) read
         `table` ("NAME" or "SCHEMA.NAME") or `query` (one SELECT), in the order of the
         table's primary key or of `order_by` (required with a query).
+
+        `notify` lists who hears of the export's end: https:// webhook URLs (signed with
+        the server's webhook_secret_ref) or names of the server's [notifications.NAME].
         """
         pairs = source_schema.items() if isinstance(source_schema, Mapping) else source_schema
         time_range = export_pb2.TimeRange(column=time_column)
@@ -199,6 +203,7 @@ class ExportClient(HistoryCalls):
             ),
             redaction=redaction,
             incremental=incremental,
+            notify=list(notify),
         )
 
     def create(self, spec: export_pb2.ExportSpec, *, request_id: str = "") -> export_pb2.Export:
@@ -206,6 +211,14 @@ class ExportClient(HistoryCalls):
         request = export_pb2.CreateExportRequest(spec=spec, request_id=request_id)
         with self._translated():
             return self._stub.CreateExport(request, timeout=self.timeout)
+
+    def plan_from_text(self, text: str, *, time_zone: str = "") -> export_pb2.PlanFromTextResponse:
+        """What a plain-language request ("my applications from last month as CSV") asks
+        for, read by the server's deterministic parser; creates nothing. `time_zone`
+        (IANA) is the zone relative ranges are meant in ("": the server's)."""
+        request = export_pb2.PlanFromTextRequest(text=text, time_zone=time_zone)
+        with self._translated():
+            return self._stub.PlanFromText(request, timeout=self.timeout)
 
     def get(self, export_id: str) -> export_pb2.Export:
         with self._translated():

@@ -105,6 +105,16 @@ def export_to_dict(export: export_pb2.Export) -> dict[str, Any]:
         "error": error,
         "labels": dict(export.spec.labels),
         "spec": message_dict(export.spec),
+        "notifications": [
+            {
+                "target": delivery.target,
+                "state": delivery.state,
+                "attempts": delivery.attempts,
+                "last_error": delivery.last_error,
+                "delivery_id": delivery.delivery_id,
+            }
+            for delivery in export.notifications
+        ],
     }
 
 

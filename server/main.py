@@ -23,6 +23,7 @@ from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
+from sluice.server.notifications.notifier import Notifier
 from sluice.server.planning.plan import build_plan
 from sluice.server.rpc.server import build_server, set_not_serving
 from sluice.server.secrets import load_or_create_key
@@ -83,7 +84,8 @@ def _run(settings: Settings) -> int:
         content_key_id=key_id(key),
         index_key=index_base_key(settings, key),
     )
-    runner = ExportRunner(context)
+    notifier = Notifier(settings, store)
+    runner = ExportRunner(context, on_final=notifier.job_ended)
     service = ExportService(
         settings, store, runner, hub, (lambda: certificate.not_after) if certificate else None
     )
@@ -112,6 +114,7 @@ def _run(settings: Settings) -> int:
     server.start()
     runner.start()
     scheduler.start()
+    notifier.start()
     host = settings.address.rpartition(":")[0]
     _log.info(
         "sluice listening on %s:%d with %s (state %s, %s job store)",
@@ -131,6 +134,7 @@ def _run(settings: Settings) -> int:
     rpc_stopped = server.stop(grace=min(settings.shutdown_grace_seconds, 5.0))
     clean = runner.shutdown(settings.shutdown_grace_seconds)
     rpc_stopped.wait()
+    notifier.stop()
     store.close()
     _log.info("stopped%s", "" if clean else " (some exports did not checkpoint in time)")
     return 0

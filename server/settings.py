@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from sluice.format.age import AgeFormatError, parse_recipient
 from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
@@ -71,6 +72,95 @@ class TlsSettings(BaseModel):
         return self
 
 
+class NotificationSettings(BaseModel):
+    """One `[notifications.NAME]` table: a webhook (url) or e-mail recipients (email)
+    that requests refer to by name (`--notify NAME`), so they never carry its URL,
+    addresses or secret."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: https:// URL the JSON body is POSTed to (http:// only to a loopback host, unless
+    #: allow_insecure_webhooks).
+    url: str = ""
+    #: Secret reference ("env:NAME" or "file:PATH") of the HMAC-SHA256 key that signs the
+    #: body (Sluice-Signature header). Empty: webhook_secret_ref.
+    secret_ref: str = ""
+    #: E-mail recipients (sent through [smtp]); instead of url.
+    email: tuple[str, ...] = ()
+
+    @field_validator("secret_ref")
+    @classmethod
+    def _is_reference(cls, value: str) -> str:
+        return _secret_reference(value)
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if not is_email_address(address):
+                raise ValueError(f"'{address}' is not an e-mail address")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> NotificationSettings:
+        if bool(self.url) == bool(self.email):
+            raise ValueError("give either url (a webhook) or email (recipients)")
+        return self
+
+
+class SmtpSettings(BaseModel):
+    """The `[smtp]` table: the mail server e-mail notifications go through."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    #: Upgrade the connection with STARTTLS (verifying the server's certificate) before
+    #: logging in or sending. Off only for a relay on loopback.
+    starttls: bool = True
+    #: CA certificates (PEM) that verify the server; empty: the system's.
+    ca_file: Path | None = None
+    user: str = ""
+    #: Secret reference of the password for `user`.
+    password_ref: str = ""
+    #: The From address (`from` in the file).
+    sender: str = Field(alias="from")
+
+    @field_validator("password_ref")
+    @classmethod
+    def _is_reference(cls, value: str) -> str:
+        return _secret_reference(value)
+
+    @field_validator("sender")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not is_email_address(value):
+            raise ValueError("from must be an e-mail address")
+        return value
+
+    @model_validator(mode="after")
+    def _safe(self) -> SmtpSettings:
+        if not self.starttls and not is_loopback_host(self.host):
+            raise ValueError("starttls = false is allowed only for a loopback host")
+        if self.password_ref and not self.user:
+            raise ValueError("password_ref needs user")
+        return self
+
+
+def is_email_address(text: str) -> bool:
+    """A plain addr-spec: one @, something on both sides, no spaces or angle brackets."""
+    local, at, domain = text.rpartition("@")
+    return bool(at and local and "." in domain) and not any(c in text for c in " <>,;\r\n")
+
+
+def _secret_reference(value: str) -> str:
+    scheme, sep, target = value.partition(":")
+    if value and (not sep or scheme not in {"env", "file"} or not target):
+        # Never echo the value: a misplaced secret is the likeliest mistake here.
+        raise ValueError("must be a secret reference, env:NAME or file:PATH")
+    return value
+
+
 def is_loopback_host(host: str) -> bool:
     """True for localhost and loopback IPs (127.0.0.0/8, ::1); false for wildcard
     addresses (0.0.0.0, [::]) and any other name, which may be reachable from elsewhere."""
@@ -81,6 +171,26 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def webhook_url_problem(url: str, *, allow_insecure: bool) -> str:
+    """Why `url` cannot be a webhook ("" when it can): https (http only to loopback
+    unless insecure webhooks are allowed), a host, no user info."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port  # raises ValueError for a bad port
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in {"https", "http"}:
+        return "must be an https:// URL"
+    if not host:
+        return "has no host"
+    if parts.username is not None or parts.password is not None:
+        return "must not hold credentials (the body is signed with a configured secret)"
+    if parts.scheme == "http" and not allow_insecure and not is_loopback_host(host):
+        return "must be https:// (http:// only to loopback unless allow_insecure_webhooks)"
+    return ""
 
 
 class Settings(BaseModel):
@@ -193,6 +303,35 @@ class Settings(BaseModel):
     #: [SLUICE_SCHEDULE_START_DEADLINE_SECONDS].
     schedule_start_deadline_seconds: float = Field(default=300.0, ge=1, le=7 * 86400)
 
+    # -- notifications (README "Notifications") ---------------------------------------
+    #: Named webhooks requests may notify by name (`[notifications.NAME]`: url, secret_ref).
+    notifications: dict[str, NotificationSettings] = Field(default_factory=dict)
+    #: Secret reference of the key signing webhooks given by URL in a request (and named
+    #: ones without their own secret_ref). Empty: requests may notify configured names only.
+    webhook_secret_ref: str = ""
+    #: Allow http:// webhooks to hosts other than loopback: bodies travel unencrypted.
+    allow_insecure_webhooks: bool = False
+    #: CA certificates (PEM) that verify https:// webhook receivers (a private CA).
+    #: Empty: the system's.
+    webhook_ca_file: Path | None = None
+    #: Seconds after an export's end during which a failed delivery is retried; then it
+    #: is given up (state "failed").
+    notification_retry_seconds: float = Field(default=3600.0, ge=1, le=7 * 86400)
+    #: Delay before the first retry; each next one doubles (with full jitter), up to
+    #: notification_max_backoff_seconds.
+    notification_backoff_seconds: float = Field(default=2.0, ge=0.01, le=3600)
+    notification_max_backoff_seconds: float = Field(default=300.0, ge=0.01, le=86400)
+    #: Seconds one delivery attempt may take (connect, send, response).
+    notification_timeout_seconds: float = Field(default=10.0, ge=0.1, le=300)
+    #: The mail server for e-mail notifications (`mailto:` targets, named `email` ones).
+    smtp: SmtpSettings | None = None
+
+    # -- plain-language requests (README "Asking in plain language") -------------------
+    #: age recipients "encrypted" means in `sluice ask` / PlanFromText.
+    backup_recipients: tuple[str, ...] = ()
+    #: Name of a `secrets` entry "encrypted with a passphrase" means there.
+    backup_passphrase_secret: str = ""
+
     @field_validator("address")
     @classmethod
     def _address_has_port(cls, value: str) -> str:
@@ -241,14 +380,15 @@ class Settings(BaseModel):
             )
         return value
 
-    @field_validator("content_digest_key", "manifest_signing_key", "job_store_password_ref")
+    @field_validator(
+        "content_digest_key",
+        "manifest_signing_key",
+        "job_store_password_ref",
+        "webhook_secret_ref",
+    )
     @classmethod
     def _is_secret_reference(cls, value: str) -> str:
-        scheme, sep, target = value.partition(":")
-        if value and (not sep or scheme not in {"env", "file"} or not target):
-            # Never echo the value: a misplaced secret is the likeliest mistake here.
-            raise ValueError("must be a secret reference, env:NAME or file:PATH")
-        return value
+        return _secret_reference(value)
 
     @field_validator("max_chunk_bytes")
     @classmethod
@@ -276,6 +416,39 @@ class Settings(BaseModel):
                 f"address {self.address} is not a loopback address: configure [tls] "
                 "or set insecure = true (--insecure) to serve plaintext to the network"
             )
+        return self
+
+    @field_validator("backup_recipients")
+    @classmethod
+    def _age_recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for position, recipient in enumerate(value):
+            try:
+                parse_recipient(recipient)
+            except AgeFormatError as exc:
+                raise ValueError(f"[{position}] {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _backup_passphrase_is_a_secret(self) -> Settings:
+        name = self.backup_passphrase_secret
+        if name and name not in self.secrets:
+            raise ValueError(f"backup_passphrase_secret '{name}' is not an entry of secrets")
+        return self
+
+    @model_validator(mode="after")
+    def _notifications_deliverable(self) -> Settings:
+        for name, named in self.notifications.items():
+            if named.email:
+                if self.smtp is None:
+                    raise ValueError(f"notifications.{name} sends e-mail: configure [smtp]")
+                continue
+            problem = webhook_url_problem(named.url, allow_insecure=self.allow_insecure_webhooks)
+            if problem:
+                raise ValueError(f"notifications.{name}.url {problem}")
+            if not named.secret_ref and not self.webhook_secret_ref:
+                raise ValueError(
+                    f"notifications.{name} needs secret_ref (or webhook_secret_ref) to sign"
+                )
         return self
 
     @property
@@ -348,6 +521,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     for key in ("state_dir", *_PATH_LIST_FIELDS):
         if key in raw:
             raw[key] = _relative_to(base, raw[key])
+    if "webhook_ca_file" in raw:
+        raw["webhook_ca_file"] = _relative_to(base, raw["webhook_ca_file"])
+    smtp = raw.get("smtp")
+    if isinstance(smtp, dict) and "ca_file" in smtp:
+        smtp["ca_file"] = _relative_to(base, smtp["ca_file"])
     tls = raw.get("tls")
     if isinstance(tls, dict):
         for key in ("cert_file", "key_file", "client_ca_file"):

@@ -225,6 +225,14 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @redaction_options
 @incremental_options
 @click.option(
+    "--notify",
+    "notify",
+    multiple=True,
+    metavar="URL|NAME",
+    help="Tell this webhook (https:// URL, or a [notifications.NAME] of the server) when "
+    "the export ends; repeatable.",
+)
+@click.option(
     "--request-id",
     default="",
     metavar="ID",
@@ -304,6 +312,7 @@ def spec_from_options(
     cursor: str,
     lookback: int,
     key: str,
+    notify: tuple[str, ...],
 ) -> export_pb2.ExportSpec:
     """The export spec the `export create` options ask for (relative paths resolved
     against this shell's folder)."""
@@ -342,6 +351,7 @@ def spec_from_options(
         table=table,
         query=source_query,
         order_by=split_list(order_by),
+        notify=notify,
     )
 
 

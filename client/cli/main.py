@@ -14,6 +14,7 @@ from sluice.client._client import ADDRESS_ENV, DEFAULT_ADDRESS
 from sluice.client._errors import ServerUnreachableError, SluiceError
 from sluice.client._extras import install_hint
 from sluice.client._tls import CA_ENV, CERT_ENV, KEY_ENV, ClientTls
+from sluice.client.cli.ask import ask
 from sluice.client.cli.context import CliState
 from sluice.client.cli.export import export_group
 from sluice.client.cli.history import delete, diff, retain, verify
@@ -246,6 +247,7 @@ for command in (verify, diff, delete, retain):
 cli.add_command(export_group)
 cli.add_command(schedule_group)
 cli.add_command(keygen)
+cli.add_command(ask)
 cli.add_command(demo)
 
 

@@ -9,6 +9,7 @@ from typing import IO, Any
 import click
 from rich import box
 from rich.console import Console, JustifyMethod
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
@@ -141,6 +142,11 @@ def print_export(export: export_pb2.Export, *, as_json: bool) -> None:
         rows.append(("error", f"[red]{err['code']}[/]: {err['message']} ({kind})"))
     if spec.labels:
         rows.append(("labels", ", ".join(f"{k}={v}" for k, v in sorted(spec.labels.items()))))
+    for delivery in data["notifications"]:
+        line = f"{delivery['target']}: {delivery['state']}, {delivery['attempts']} attempt(s)"
+        if delivery["last_error"]:
+            line += f" (last: {delivery['last_error']})"
+        rows.append(("notify", escape(line)))
     for key, value in rows:
         table.add_row(key, value)
     print_wide(stdout(), table)

@@ -33,6 +33,8 @@ FINAL_STATES = frozenset(
     {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.DELETED}
 )
 UNFINISHED_STATES = frozenset({JobState.QUEUED, JobState.RUNNING})
+#: States that end an export as far as notifications go (DELETED comes later, if ever).
+NOTIFYING_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 RESUMABLE_STATES = frozenset({JobState.FAILED, JobState.CANCELLED})
 CANCELLABLE_STATES = UNFINISHED_STATES
 
@@ -58,6 +60,8 @@ class Job:
     progress: Progress = field(default_factory=Progress)
     manifest_uri: str = ""
     error: JobError | None = None
+    #: Filled by ExportService.get only (the store's job rows do not carry them).
+    notifications: tuple[NotificationDelivery, ...] = ()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -84,3 +88,32 @@ class JobPage:
     jobs: tuple[Job, ...]
     #: Empty on the last page.
     next_page_token: str = ""
+
+
+class DeliveryState(StrEnum):
+    #: Not delivered yet: waits for its export to end, then for its next attempt.
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    #: Gave up: the retry window closed (or the target is gone from the config).
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NotificationDelivery:
+    """One export-end notification to one target, as the job store records it. Rows are
+    made with their job (one per notify entry), so a daemon that dies between an export's
+    end and the delivery finds them again on start."""
+
+    job_id: str
+    #: Position of the target in the spec's notify list.
+    index: int
+    #: The notify entry: a configured name or a URL (resolved at each attempt).
+    target: str
+    #: Sent as Sluice-Delivery-Id on every attempt, so receivers can deduplicate.
+    delivery_id: str
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: int = 0
+    last_error: str = ""
+    last_attempt_at: datetime | None = None
+    #: None: as soon as the export has ended.
+    next_attempt_at: datetime | None = None

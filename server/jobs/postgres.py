@@ -37,14 +37,17 @@ from sluice.server.errors import (
 )
 from sluice.server.jobs.migrations import SchemaStatus
 from sluice.server.jobs.model import (
+    NOTIFYING_STATES,
     UNFINISHED_STATES,
     ChunkRecord,
+    DeliveryState,
     Job,
     JobError,
     JobFilter,
     JobPage,
     JobState,
     NewJob,
+    NotificationDelivery,
     Progress,
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
@@ -52,10 +55,14 @@ from sluice.server.jobs.postgres_schema import migrate, schema_status
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     JOB_COLUMNS,
+    NOTIFICATION_COLUMNS,
+    REARM_SQL,
     TRANSITION_SQL,
     chunk_from_row,
     chunk_values,
     job_from_row,
+    new_notifications,
+    notification_from_row,
     transition_values,
 )
 from sluice.server.jobs.schedules import (
@@ -204,6 +211,11 @@ class PostgresJobStore:
                 db.cursor().executemany(
                     "INSERT INTO job_labels (job_id, key, value) VALUES (%s, %s, %s)",
                     [(new.id, k, v) for k, v in dict(new.spec.labels).items()],
+                )
+                db.cursor().executemany(
+                    "INSERT INTO notifications (job_id, idx, target, delivery_id)"
+                    " VALUES (%s, %s, %s, %s)",
+                    new_notifications(new.id, new.spec),
                 )
                 return self._load(db, new.id), True
             row = db.execute(
@@ -394,6 +406,60 @@ class PostgresJobStore:
             )
             return True
 
+    def notifications(self, job_id: str) -> Sequence[NotificationDelivery]:
+        with self._conn() as db:
+            self._require(db, job_id)
+            rows = db.execute(
+                f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE job_id = %s ORDER BY idx",
+                (job_id,),
+            ).fetchall()
+        return [notification_from_row(row, _utc) for row in rows]
+
+    def due_notifications(self, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
+        with self._conn() as db:
+            return _due(db, now, limit, claim=False)
+
+    def claim_notifications(
+        self, now: datetime, claim_until: datetime, limit: int
+    ) -> Sequence[NotificationDelivery]:
+        with self._tx() as db:
+            # SKIP LOCKED: replicas claiming at once take different rows, none waits.
+            due = _due(db, now, limit, claim=True)
+            db.cursor().executemany(
+                "UPDATE notifications SET next_attempt_at = %s WHERE delivery_id = %s",
+                [(_stored_time(claim_until), d.delivery_id) for d in due],
+            )
+        return due
+
+    def record_notification_attempt(
+        self,
+        delivery_id: str,
+        *,
+        state: DeliveryState,
+        error: str,
+        attempted_at: datetime,
+        next_attempt_at: datetime | None,
+    ) -> bool:
+        with self._tx() as db:
+            updated = db.execute(
+                "UPDATE notifications SET attempts = attempts + 1, state = %s,"
+                " last_error = %s, last_attempt_at = %s, next_attempt_at = %s"
+                " WHERE delivery_id = %s",
+                (
+                    state.value,
+                    error,
+                    _stored_time(attempted_at),
+                    None if next_attempt_at is None else _stored_time(next_attempt_at),
+                    delivery_id,
+                ),
+            ).rowcount
+        return bool(updated == 1)
+
+    def rearm_notifications(self, job_id: str) -> None:
+        with self._tx() as db:
+            self._require(db, job_id)
+            db.execute(REARM_SQL.format(param="%s"), (job_id,))
+
     def close(self) -> None:
         pool = getattr(self, "_pool", None)
         if pool is not None:
@@ -519,6 +585,19 @@ class PostgresJobStore:
         """Lock the job row for this transaction (writers of one job take turns)."""
         if db.execute("SELECT 1 FROM jobs WHERE id = %s FOR UPDATE", (job_id,)).fetchone() is None:
             raise _not_found(job_id)
+
+
+def _due(db: Conn, now: datetime, limit: int, *, claim: bool) -> list[NotificationDelivery]:
+    ended = sorted(s.value for s in NOTIFYING_STATES)
+    rows = db.execute(
+        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n"
+        " WHERE n.state = %s AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
+        " AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id AND j.state = ANY(%s))"
+        " ORDER BY n.next_attempt_at NULLS FIRST, n.job_id, n.idx LIMIT %s"
+        + (" FOR UPDATE OF n SKIP LOCKED" if claim else ""),
+        (DeliveryState.PENDING.value, _stored_time(now), ended, limit),
+    ).fetchall()
+    return [notification_from_row(row, _utc) for row in rows]
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:

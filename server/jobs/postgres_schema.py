@@ -104,6 +104,25 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # Export-end notifications: one row per notify target, made with the job.
+        """
+        CREATE TABLE notifications (
+            job_id          TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx             INTEGER NOT NULL,
+            target          TEXT NOT NULL,
+            delivery_id     TEXT NOT NULL UNIQUE,
+            state           TEXT NOT NULL DEFAULT 'pending',
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            last_error      TEXT NOT NULL DEFAULT '',
+            last_attempt_at TIMESTAMPTZ,
+            next_attempt_at TIMESTAMPTZ,
+            rounds          INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, idx)
+        )
+        """,
+        "CREATE INDEX notifications_by_state ON notifications (state, next_attempt_at)",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

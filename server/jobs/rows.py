@@ -10,7 +10,15 @@ from datetime import datetime
 from typing import Any, Final
 
 from sluice.server.errors import FailedPrecondition
-from sluice.server.jobs.model import ChunkRecord, Job, JobError, JobState, Progress
+from sluice.server.jobs.model import (
+    ChunkRecord,
+    DeliveryState,
+    Job,
+    JobError,
+    JobState,
+    NotificationDelivery,
+    Progress,
+)
 from sluice.server.planning.spec import ExportSpec
 
 JOB_COLUMNS: Final = (
@@ -21,6 +29,10 @@ JOB_COLUMNS: Final = (
 CHUNK_COLUMNS: Final = (
     "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
     " committed_at, counters_json, cursor_max_json"
+)
+NOTIFICATION_COLUMNS: Final = (
+    "job_id, idx, target, delivery_id, state, attempts, last_error, last_attempt_at,"
+    " next_attempt_at"
 )
 
 #: A stored time (SQLite text, PostgreSQL timestamptz) as an aware UTC datetime, or None.
@@ -134,4 +146,41 @@ def transition_values(
         None if error is None else error.transient,
         manifest_uri,
         job_id,
+    )
+
+
+def new_notifications(job_id: str, spec: ExportSpec) -> list[tuple[str, int, str, str]]:
+    """(job_id, idx, target, delivery_id) rows for a new job's notify targets; the
+    delivery id is fixed here, once, so every attempt (and every replica) sends the same."""
+    return [
+        (job_id, index, target, delivery_id(job_id, index, 0))
+        for index, target in enumerate(spec.notify)
+    ]
+
+
+def delivery_id(job_id: str, index: int, rounds: int) -> str:
+    """The id of delivery `index` of a job after `rounds` re-arms (resumes)."""
+    return f"{job_id}.{index}" if rounds == 0 else f"{job_id}.{index}.{rounds}"
+
+
+#: Re-arming a delivery: pending, no attempts, the next round (and so a new id).
+REARM_SQL: Final = (
+    "UPDATE notifications SET state = 'pending', attempts = 0, last_error = '',"
+    " last_attempt_at = NULL, next_attempt_at = NULL, rounds = rounds + 1,"
+    " delivery_id = job_id || '.' || CAST(idx AS TEXT) || '.' || CAST(rounds + 1 AS TEXT)"
+    " WHERE job_id = {param}"
+)
+
+
+def notification_from_row(row: Mapping[str, Any], read_time: ReadTime) -> NotificationDelivery:
+    return NotificationDelivery(
+        job_id=row["job_id"],
+        index=int(row["idx"]),
+        target=row["target"],
+        delivery_id=row["delivery_id"],
+        state=DeliveryState(row["state"]),
+        attempts=int(row["attempts"]),
+        last_error=row["last_error"],
+        last_attempt_at=read_time(row["last_attempt_at"]),
+        next_attempt_at=read_time(row["next_attempt_at"]),
     )

@@ -26,24 +26,31 @@ from sluice.server.errors import (
 )
 from sluice.server.jobs.migrations import SchemaStatus, newer_store
 from sluice.server.jobs.model import (
+    NOTIFYING_STATES,
     UNFINISHED_STATES,
     ChunkRecord,
+    DeliveryState,
     Job,
     JobError,
     JobFilter,
     JobPage,
     JobState,
     NewJob,
+    NotificationDelivery,
     Progress,
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     JOB_COLUMNS,
+    NOTIFICATION_COLUMNS,
+    REARM_SQL,
     TRANSITION_SQL,
     chunk_from_row,
     chunk_values,
     job_from_row,
+    new_notifications,
+    notification_from_row,
     transition_values,
 )
 from sluice.server.jobs.schedules import (
@@ -155,6 +162,26 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # Export-end notifications: one row per notify target, made with the job, and
+        # updated after every delivery attempt (so a restart continues pending ones).
+        """
+        CREATE TABLE notifications (
+            job_id          TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx             INTEGER NOT NULL,
+            target          TEXT NOT NULL,
+            delivery_id     TEXT NOT NULL UNIQUE,
+            state           TEXT NOT NULL DEFAULT 'pending',
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            last_error      TEXT NOT NULL DEFAULT '',
+            last_attempt_at TEXT,
+            next_attempt_at TEXT,
+            rounds          INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, idx)
+        )
+        """,
+        "CREATE INDEX notifications_by_state ON notifications (state, next_attempt_at)",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -229,6 +256,11 @@ class SQLiteJobStore:
                 db.executemany(
                     "INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)",
                     [(new.id, k, v) for k, v in dict(new.spec.labels).items()],
+                )
+                db.executemany(
+                    "INSERT INTO notifications (job_id, idx, target, delivery_id)"
+                    " VALUES (?, ?, ?, ?)",
+                    new_notifications(new.id, new.spec),
                 )
                 return self._load(db, new.id), True
             row = db.execute(
@@ -421,6 +453,73 @@ class SQLiteJobStore:
                 [chunk_values(job.id, chunk, _timestamp) for chunk in chunks],
             )
             return True
+
+    def notifications(self, job_id: str) -> Sequence[NotificationDelivery]:
+        with self._read() as db:
+            self._require(db, job_id)
+            rows = db.execute(
+                f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE job_id = ? ORDER BY idx",
+                (job_id,),
+            ).fetchall()
+        return [notification_from_row(row, _optional_time) for row in rows]
+
+    def due_notifications(self, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
+        with self._read() as db:
+            return self._due(db, now, limit)
+
+    def claim_notifications(
+        self, now: datetime, claim_until: datetime, limit: int
+    ) -> Sequence[NotificationDelivery]:
+        with self._tx() as db:
+            due = self._due(db, now, limit)
+            db.executemany(
+                "UPDATE notifications SET next_attempt_at = ? WHERE delivery_id = ?",
+                [(_timestamp(claim_until), d.delivery_id) for d in due],
+            )
+        return due
+
+    @staticmethod
+    def _due(db: sqlite3.Connection, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
+        ended = sorted(s.value for s in NOTIFYING_STATES)
+        rows = db.execute(
+            f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n"
+            " WHERE n.state = ? AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= ?)"
+            " AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id"
+            f" AND j.state IN ({', '.join('?' * len(ended))}))"
+            " ORDER BY n.next_attempt_at IS NOT NULL, n.next_attempt_at, n.job_id, n.idx"
+            " LIMIT ?",
+            (DeliveryState.PENDING.value, _timestamp(now), *ended, limit),
+        ).fetchall()
+        return [notification_from_row(row, _optional_time) for row in rows]
+
+    def record_notification_attempt(
+        self,
+        delivery_id: str,
+        *,
+        state: DeliveryState,
+        error: str,
+        attempted_at: datetime,
+        next_attempt_at: datetime | None,
+    ) -> bool:
+        with self._tx() as db:
+            updated = db.execute(
+                "UPDATE notifications SET attempts = attempts + 1, state = ?,"
+                " last_error = ?, last_attempt_at = ?, next_attempt_at = ?"
+                " WHERE delivery_id = ?",
+                (
+                    state.value,
+                    error,
+                    _timestamp(attempted_at),
+                    None if next_attempt_at is None else _timestamp(next_attempt_at),
+                    delivery_id,
+                ),
+            ).rowcount
+        return bool(updated == 1)
+
+    def rearm_notifications(self, job_id: str) -> None:
+        with self._tx() as db:
+            self._require(db, job_id)
+            db.execute(REARM_SQL.format(param="?"), (job_id,))
 
     def close(self) -> None:
         with self._lock:

@@ -9,16 +9,19 @@ schedules (server/jobs/schedules.py, tests/unit/test_schedule_store_contract.py)
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from sluice.server.jobs.model import (
     ChunkRecord,
+    DeliveryState,
     Job,
     JobError,
     JobFilter,
     JobPage,
     JobState,
     NewJob,
+    NotificationDelivery,
     Progress,
 )
 from sluice.server.jobs.schedules import ScheduleStore
@@ -26,7 +29,8 @@ from sluice.server.jobs.schedules import ScheduleStore
 
 class JobStore(ScheduleStore, Protocol):
     def create(self, new: NewJob) -> tuple[Job, bool]:
-        """Insert a queued job. With a request id already seen, return the existing job
+        """Insert a queued job (and one pending notification delivery per spec.notify
+        entry, in the same transaction). With a request id already seen, return the existing job
         and False (raise InvalidArgument on field "request_id" if the fingerprint differs)."""
         ...
 
@@ -89,6 +93,43 @@ class JobStore(ScheduleStore, Protocol):
         """Insert a job recorded elsewhere (rebuilt from its manifest) exactly as given:
         state, times, progress, manifest URI and chunk journal. Returns False, changing
         nothing, when a job with its id (or its request id) already exists."""
+        ...
+
+    def notifications(self, job_id: str) -> Sequence[NotificationDelivery]:
+        """The job's notification deliveries (made by `create`, one per spec.notify
+        entry), in notify order. Raise NotFound for an unknown job."""
+        ...
+
+    def due_notifications(self, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
+        """Pending deliveries of ended jobs (succeeded, failed, cancelled) whose next
+        attempt is due at `now` (or not set), earliest first, at most `limit`."""
+        ...
+
+    def claim_notifications(
+        self, now: datetime, claim_until: datetime, limit: int
+    ) -> Sequence[NotificationDelivery]:
+        """Take the deliveries due at `now` (as due_notifications) for one attempt, in
+        one transaction: their next attempt moves to `claim_until`, so no other claimer
+        (another replica) takes them meanwhile, and a claimer that dies before recording
+        its attempt leaves them due again then."""
+        ...
+
+    def record_notification_attempt(
+        self,
+        delivery_id: str,
+        *,
+        state: DeliveryState,
+        error: str,
+        attempted_at: datetime,
+        next_attempt_at: datetime | None,
+    ) -> bool:
+        """Count one attempt of the delivery and set its outcome. False, changing
+        nothing, when no delivery has this id any more (re-armed by a resume meanwhile)."""
+        ...
+
+    def rearm_notifications(self, job_id: str) -> None:
+        """Make every delivery of the job pending again, with no attempts and a new
+        delivery id (its export is resumed: its next end is news again)."""
         ...
 
     def close(self) -> None: ...

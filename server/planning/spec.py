@@ -135,12 +135,17 @@ class ExportSpec:
     redaction: RedactionSpec = field(default_factory=RedactionSpec)
     encryption: EncryptionSpec = field(default_factory=EncryptionSpec)
     incremental: IncrementalSpec = field(default_factory=IncrementalSpec)
+    #: Who hears of the export's end: webhook URLs or names of configured notifications.
+    notify: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         raw = asdict(self)
         for name, default in _NEWER_SOURCE_FIELDS.items():
             if getattr(self.source, name) == default:
                 del raw["source"][name]
+        if not self.notify:
+            # Added later: left out when empty, so older fingerprints stay the same.
+            del raw["notify"]
         return json.dumps(raw, default=_encode, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -170,6 +175,7 @@ class ExportSpec:
             redaction=_redaction(raw.get("redaction")),
             encryption=_encryption(raw.get("encryption")),
             incremental=_incremental(raw.get("incremental")),
+            notify=tuple(str(target) for target in raw.get("notify", ())),
         )
 
     def fingerprint(self) -> str:

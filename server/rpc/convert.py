@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from sluice.server.errors import InvalidArgument
-from sluice.server.jobs.model import ChunkRecord, Job, JobState
+from sluice.server.jobs.model import ChunkRecord, Job, JobState, NotificationDelivery
+from sluice.server.notifications.targets import shown
+from sluice.server.planning.plain_request import TextPlan
 from sluice.server.planning.spec import (
     ChunkingSpec,
     DestinationSpec,
@@ -104,6 +106,7 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             lookback_seconds=message.incremental.lookback_seconds,
             key=tuple(message.incremental.key),
         ),
+        notify=tuple(message.notify),
     )
 
 
@@ -187,6 +190,7 @@ def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
             lookback_seconds=spec.incremental.lookback_seconds,
             key=spec.incremental.key,
         ),
+        notify=spec.notify,
     )
     if spec.output.level is not None:
         message.output.level = spec.output.level
@@ -230,6 +234,22 @@ def job_to_proto(job: Job, live: LiveProgress | None = None) -> pb.Export:
                 code=job.error.code, message=job.error.message, transient=job.error.transient
             )
         )
+    message.notifications.extend(delivery_to_proto(d) for d in job.notifications)
+    return message
+
+
+def delivery_to_proto(delivery: NotificationDelivery) -> pb.NotificationDelivery:
+    message = pb.NotificationDelivery(
+        target=shown(delivery.target),
+        state=delivery.state.value,
+        attempts=delivery.attempts,
+        last_error=delivery.last_error,
+        delivery_id=delivery.delivery_id,
+    )
+    if delivery.last_attempt_at is not None:
+        message.last_attempt_at.CopyFrom(_timestamp(delivery.last_attempt_at))
+    if delivery.next_attempt_at is not None:
+        message.next_attempt_at.CopyFrom(_timestamp(delivery.next_attempt_at))
     return message
 
 
@@ -305,3 +325,30 @@ def _timestamp(value: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+def text_plan_to_proto(plan: TextPlan) -> pb.PlanFromTextResponse:
+    spec = pb.ExportSpec(
+        output=pb.Output(format=plan.format),
+        destination=pb.Destination(dataset=plan.source_name),
+    )
+    if plan.privacy:
+        spec.redaction.level = plan.privacy
+    spec.encryption.age_recipients.extend(plan.age_recipients)
+    spec.encryption.age_passphrase_ref = plan.passphrase_secret
+    if plan.since is not None or plan.until is not None:
+        spec.query.time_range.SetInParent()
+        if plan.since is not None:
+            spec.query.time_range.since.CopyFrom(_timestamp(plan.since))
+        if plan.until is not None:
+            spec.query.time_range.until.CopyFrom(_timestamp(plan.until))
+    return pb.PlanFromTextResponse(
+        spec=spec,
+        unparsed_words=plan.unparsed,
+        schedule_cron=plan.schedule,
+        source_name=plan.source_name,
+        template=plan.template,
+        report=plan.report,
+        encryption=plan.encryption,
+        understood=plan.understood,
+    )

@@ -87,6 +87,10 @@ BOUNDS: dict[str, Bound] = {
     "sluice.v1.Incremental.mode": Bound(chars=KEYWORD),
     "sluice.v1.Incremental.cursor": Bound(chars=NAME),
     "sluice.v1.Incremental.key": Bound(chars=NAME, items=32),
+    # The notifier's own limit (10 targets) is checked in server/notifications/targets.py.
+    "sluice.v1.ExportSpec.notify": Bound(chars=2048, items=16),
+    "sluice.v1.PlanFromTextRequest.text": Bound(chars=2048),
+    "sluice.v1.PlanFromTextRequest.time_zone": Bound(chars=64),
     "sluice.v1.GetExportRequest.id": Bound(chars=EXPORT_ID),
     "sluice.v1.WatchExportRequest.id": Bound(chars=EXPORT_ID),
     "sluice.v1.CancelExportRequest.id": Bound(chars=EXPORT_ID),

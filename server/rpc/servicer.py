@@ -20,6 +20,7 @@ from sluice.server.rpc.convert import (
     server_info_to_proto,
     spec_from_proto,
     states_from_proto,
+    text_plan_to_proto,
 )
 from sluice.server.rpc.schedule_convert import new_schedule_from_proto, schedule_to_proto
 from sluice.server.service.export_admin import ExportAdmin
@@ -156,3 +157,8 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: pb.TriggerScheduleRequest, context: grpc.ServicerContext
     ) -> pb.Export:
         return job_to_proto(self._schedules.trigger(request.name))
+
+    def PlanFromText(  # noqa: N802
+        self, request: pb.PlanFromTextRequest, context: grpc.ServicerContext
+    ) -> pb.PlanFromTextResponse:
+        return text_plan_to_proto(self._service.plan_from_text(request.text, request.time_zone))

@@ -8,12 +8,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
 from sluice.server.jobs.store import JobStore
+from sluice.server.notifications.targets import check_notify
 from sluice.server.pipeline.results import Counters, add_counters
+from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import build_plan, check_request_id
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.service.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
@@ -47,6 +50,9 @@ class ExportService:
         self._store = store
         self._runner = runner
         self._hub = hub
+        #: (name, description) of the named sources requests may use; named sources
+        #: (settings.sources) arrive with issue 19 and are passed in here then.
+        self._named_sources: tuple[NamedSource, ...] = ()
 
     def create(self, spec: ExportSpec, request_id: str = "") -> Job:
         check_request_id(request_id)
@@ -55,6 +61,7 @@ class ExportService:
             existing = self._store.find_by_request_id(request_id)
             if existing is not None:
                 return self._same_request(existing, spec, request_id)
+        check_notify(spec.notify, self._settings)
         build_plan(spec, self._settings, export_id)
         job, created = self._store.create(
             NewJob(export_id, spec, request_id, spec.fingerprint() if request_id else "")
@@ -64,7 +71,11 @@ class ExportService:
         return job
 
     def get(self, job_id: str) -> Job:
-        return self._counted(self._store.get(job_id))
+        """The job with its per-stage counters and its notification deliveries."""
+        job = self._counted(self._store.get(job_id))
+        if not job.spec.notify:
+            return job
+        return replace(job, notifications=tuple(self._store.notifications(job_id)))
 
     def list(
         self,
@@ -92,9 +103,34 @@ class ExportService:
                 f"export '{job_id}' is {job.state}; only failed or cancelled exports can resume"
             )
         job = self._store.transition(job_id, RESUMABLE_STATES, JobState.QUEUED)
+        if job.spec.notify:
+            # Its next end is news again: notify anew, under new delivery ids.
+            self._store.rearm_notifications(job_id)
         self._hub.publish(StateChanged(job_id, JobState.QUEUED))
         self._runner.submit(job_id)
         return job
+
+    def plan_from_text(self, text: str, time_zone: str = "") -> TextPlan:
+        """Read a plain-language request relative to now in `time_zone` (IANA; "" the
+        daemon's local zone). Creates nothing. "Encrypted" needs the configured backup
+        recipients (or passphrase secret): InvalidArgument on "text" without them."""
+        zone = _zone(time_zone)
+        now = datetime.now(UTC).astimezone(zone)
+        plan = parse_request(text, now, self._named_sources)
+        settings = self._settings
+        if plan.encryption == "recipients":
+            if not settings.backup_recipients:
+                raise InvalidArgument(
+                    "text", "asks for encryption, but the daemon has no backup_recipients"
+                )
+            plan = replace(plan, age_recipients=settings.backup_recipients)
+        elif plan.encryption == "passphrase":
+            if not settings.backup_passphrase_secret:
+                raise InvalidArgument(
+                    "text", "asks for a passphrase, but the daemon has no backup_passphrase_secret"
+                )
+            plan = replace(plan, passphrase_secret=settings.backup_passphrase_secret)
+        return plan
 
     def server_info(self) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None
@@ -141,3 +177,13 @@ class ExportService:
                 f"already used for a different export request (export {existing.id})",
             )
         return existing
+
+
+def _zone(name: str) -> tzinfo:
+    if not name:
+        local = datetime.now().astimezone().tzinfo
+        return local if local is not None else UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidArgument("time_zone", f"'{name}' is not an IANA time zone") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sluice.server.errors import (
@@ -46,8 +47,13 @@ class _Running:
 
 
 class ExportRunner:
-    def __init__(self, context: ExecutionContext) -> None:
+    def __init__(
+        self, context: ExecutionContext, on_final: Callable[[Job], None] | None = None
+    ) -> None:
+        """`on_final` hears of every export that reaches a final state here (the
+        notifier), after the state is stored."""
         self._context = context
+        self._on_final = on_final
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
@@ -188,3 +194,5 @@ class ExportRunner:
     def _announce_final(self, job: Job) -> None:
         self._context.hub.publish(StateChanged(job.id, job.state))
         self._context.hub.publish(Finished(job.id, job))
+        if self._on_final is not None:
+            self._on_final(job)

@@ -333,6 +333,7 @@ def test_export_json_shape(fake: tuple[FakeExports, CliRunner]) -> None:
         "error",
         "labels",
         "spec",
+        "notifications",
     ]
     assert data["state"] == "queued"
     assert data["created_at"] == "2024-05-01T12:00:00Z"
@@ -340,6 +341,7 @@ def test_export_json_shape(fake: tuple[FakeExports, CliRunner]) -> None:
     assert data["error"] is None
     assert data["labels"] == {"team": "data"}
     assert data["spec"]["destination"] == {"uri": "/out", "dataset": "events"}
+    assert data["notifications"] == []
 
 
 def test_create_wait_json_prints_the_finished_export(fake: tuple[FakeExports, CliRunner]) -> None:

@@ -25,7 +25,9 @@ EXPECTED = [
     "SluiceError",
     "UnauthenticatedError",
     "UnavailableError",
+    "WebhookSignatureError",
     "error_from_rpc",
+    "verify_webhook",
 ]
 
 
@@ -64,6 +66,7 @@ def test_client_methods() -> None:
         "list_page",
         "list_schedules",
         "pause_schedule",
+        "plan_from_text",
         "resume",
         "resume_schedule",
         "server_info",

@@ -30,6 +30,7 @@ from sluice.server.jobs import (
     Progress,
     SQLiteJobStore,
 )
+from sluice.server.jobs.model import DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.sqlite import SCHEMA_VERSION
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
@@ -489,6 +490,119 @@ class JobStoreContract:
         assert store.restore(copy, [make_chunk(0)]) is False
         assert store.get("job-k") == existing
         assert store.chunks("job-k") == []
+
+    # -- notifications -------------------------------------------------------------
+
+    def test_create_makes_one_pending_delivery_per_notify_target(self, store: JobStore) -> None:
+        spec = replace(make_spec(), notify=("ops", "https://hooks.example/x"))
+        store.create(new_job("job-n", spec=spec))
+        _, created = store.create(new_job("job-n2", spec=make_spec()))
+        assert created and store.notifications("job-n2") == []
+        deliveries = store.notifications("job-n")
+        assert [(d.index, d.target, d.state, d.attempts) for d in deliveries] == [
+            (0, "ops", DeliveryState.PENDING, 0),
+            (1, "https://hooks.example/x", DeliveryState.PENDING, 0),
+        ]
+        assert len({d.delivery_id for d in deliveries}) == 2
+        with pytest.raises(NotFound):
+            store.notifications("missing")
+
+    def test_deliveries_are_due_only_once_their_export_ended(self, store: JobStore) -> None:
+        now = datetime.now(UTC)
+        for job_id in ("job-a", "job-b"):
+            store.create(new_job(job_id, spec=replace(make_spec(), notify=("ops",))))
+        store.transition("job-a", {Q}, R)
+        assert store.due_notifications(now, 10) == []
+        store.transition("job-a", {R}, F, error=JobError("INTERNAL", "boom"))
+        store.transition("job-b", {Q}, C)
+        assert [d.job_id for d in store.due_notifications(now, 10)] == ["job-a", "job-b"]
+        assert len(store.due_notifications(now, 1)) == 1
+
+    def test_attempts_are_counted_and_schedule_the_next(self, store: JobStore) -> None:
+        now = datetime.now(UTC).replace(microsecond=0)
+        store.create(new_job("job-r", spec=replace(make_spec(), notify=("ops",))))
+        store.transition("job-r", {Q}, C)
+        later = now + timedelta(seconds=30)
+        assert store.record_notification_attempt(
+            "job-r.0",
+            state=DeliveryState.PENDING,
+            error="HTTP 500",
+            attempted_at=now,
+            next_attempt_at=later,
+        )
+        assert store.due_notifications(now, 10) == []
+        (due,) = store.due_notifications(later, 10)
+        assert (due.attempts, due.last_error, due.next_attempt_at) == (1, "HTTP 500", later)
+        assert_utc(due.last_attempt_at)
+        assert store.record_notification_attempt(
+            "job-r.0",
+            state=DeliveryState.DELIVERED,
+            error="",
+            attempted_at=later,
+            next_attempt_at=None,
+        )
+        assert store.due_notifications(later + timedelta(days=1), 10) == []
+        (done,) = store.notifications("job-r")
+        assert (done.state, done.attempts, done.last_attempt_at) == (
+            DeliveryState.DELIVERED,
+            2,
+            later,
+        )
+        assert not store.record_notification_attempt(
+            "job-r.5",
+            state=DeliveryState.FAILED,
+            error="",
+            attempted_at=later,
+            next_attempt_at=None,
+        )
+
+    def test_claimed_deliveries_wait_for_their_claim_to_expire(self, store: JobStore) -> None:
+        now = datetime.now(UTC).replace(microsecond=0)
+        for job_id in ("job-c", "job-d"):
+            store.create(new_job(job_id, spec=replace(make_spec(), notify=("ops",))))
+            store.transition(job_id, {Q}, C)
+        until = now + timedelta(minutes=5)
+        first = store.claim_notifications(now, until, 1)
+        assert [d.delivery_id for d in first] == ["job-c.0"]
+        second = store.claim_notifications(now, until, 10)
+        assert [d.delivery_id for d in second] == ["job-d.0"]
+        assert store.claim_notifications(now, until, 10) == []
+        # Nobody recorded an attempt (the claimer died): due again once the claim ends.
+        again = store.claim_notifications(until, until + timedelta(minutes=5), 10)
+        assert [d.delivery_id for d in again] == ["job-c.0", "job-d.0"]
+        assert all(d.attempts == 0 for d in again)
+
+    def test_rearmed_deliveries_start_over_under_new_ids(self, store: JobStore) -> None:
+        now = datetime.now(UTC)
+        store.create(new_job("job-x", spec=replace(make_spec(), notify=("ops", "team"))))
+        store.transition("job-x", {Q}, C)
+        store.record_notification_attempt(
+            "job-x.0",
+            state=DeliveryState.DELIVERED,
+            error="",
+            attempted_at=now,
+            next_attempt_at=None,
+        )
+        store.transition("job-x", {C}, Q)
+        store.rearm_notifications("job-x")
+        rearmed = store.notifications("job-x")
+        assert [(d.delivery_id, d.state, d.attempts, d.last_attempt_at) for d in rearmed] == [
+            ("job-x.0.1", DeliveryState.PENDING, 0, None),
+            ("job-x.1.1", DeliveryState.PENDING, 0, None),
+        ]
+        # An attempt of the old round that finishes late changes nothing.
+        assert not store.record_notification_attempt(
+            "job-x.1",
+            state=DeliveryState.DELIVERED,
+            error="",
+            attempted_at=now,
+            next_attempt_at=None,
+        )
+        assert store.due_notifications(now, 10) == []  # queued again: not ended
+        store.rearm_notifications("job-x")
+        assert [d.delivery_id for d in store.notifications("job-x")] == ["job-x.0.2", "job-x.1.2"]
+        with pytest.raises(NotFound):
+            store.rearm_notifications("missing")
 
 
 class TestSQLiteFileJobStore(JobStoreContract):

@@ -477,6 +477,7 @@ class ExportSpec(_message.Message):
     REDACTION_FIELD_NUMBER: _builtins.int
     ENCRYPTION_FIELD_NUMBER: _builtins.int
     INCREMENTAL_FIELD_NUMBER: _builtins.int
+    NOTIFY_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def source(self) -> Global___Source: ...
     @_builtins.property
@@ -495,6 +496,13 @@ class ExportSpec(_message.Message):
     def encryption(self) -> Global___Encryption: ...
     @_builtins.property
     def incremental(self) -> Global___Incremental: ...
+    @_builtins.property
+    def notify(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Who hears of the export's end (succeeded, failed or cancelled): https:// webhook
+        URLs (http:// only to loopback unless the daemon allows insecure webhooks), or
+        names of the daemon's [notifications.NAME] entries. At most 10.
+        """
+
     def __init__(
         self,
         *,
@@ -507,10 +515,11 @@ class ExportSpec(_message.Message):
         redaction: Global___Redaction | None = ...,
         encryption: Global___Encryption | None = ...,
         incremental: Global___Incremental | None = ...,
+        notify: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "labels", b"labels", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "labels", b"labels", "notify", b"notify", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -692,6 +701,7 @@ class Export(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     MANIFEST_URI_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    NOTIFICATIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     request_id: _builtins.str
     state: Global___ExportState.ValueType
@@ -709,6 +719,10 @@ class Export(_message.Message):
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def error(self) -> Global___ExportError: ...
+    @_builtins.property
+    def notifications(self) -> _containers.RepeatedCompositeFieldContainer[Global___NotificationDelivery]:
+        """One per notify target: its delivery state and attempts (GetExport only)."""
+
     def __init__(
         self,
         *,
@@ -722,10 +736,11 @@ class Export(_message.Message):
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         manifest_uri: _builtins.str = ...,
         error: Global___ExportError | None = ...,
+        notifications: _abc.Iterable[Global___NotificationDelivery] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "progress", b"progress", "spec", b"spec", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "manifest_uri", b"manifest_uri", "progress", b"progress", "request_id", b"request_id", "spec", b"spec", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "manifest_uri", b"manifest_uri", "notifications", b"notifications", "progress", b"progress", "request_id", b"request_id", "spec", b"spec", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1893,3 +1908,127 @@ class TriggerScheduleRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TriggerScheduleRequest: _TypeAlias = TriggerScheduleRequest  # noqa: Y015
+
+@_typing.final
+class NotificationDelivery(_message.Message):
+    """The delivery of one export-end notification to one target."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    LAST_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    target: _builtins.str
+    """The notify entry as given: a configured name, or a URL without its query string."""
+    state: _builtins.str
+    """pending | delivered | failed (gave up after the retry window)."""
+    attempts: _builtins.int
+    last_error: _builtins.str
+    """Why the last attempt failed (status code or connection error); empty once delivered."""
+    delivery_id: _builtins.str
+    """Sent as the Sluice-Delivery-Id header, the same on every attempt."""
+    @_builtins.property
+    def last_attempt_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_attempt_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        target: _builtins.str = ...,
+        state: _builtins.str = ...,
+        attempts: _builtins.int = ...,
+        last_error: _builtins.str = ...,
+        delivery_id: _builtins.str = ...,
+        last_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+        next_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_attempt_at", b"last_attempt_at", "next_attempt_at", b"next_attempt_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "delivery_id", b"delivery_id", "last_attempt_at", b"last_attempt_at", "last_error", b"last_error", "next_attempt_at", b"next_attempt_at", "state", b"state", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NotificationDelivery: _TypeAlias = NotificationDelivery  # noqa: Y015
+
+@_typing.final
+class PlanFromTextRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    time_zone: _builtins.str
+    """IANA time zone relative time ranges are read in ("": the daemon's local zone)."""
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        time_zone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["text", b"text", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanFromTextRequest: _TypeAlias = PlanFromTextRequest  # noqa: Y015
+
+@_typing.final
+class PlanFromTextResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    UNPARSED_WORDS_FIELD_NUMBER: _builtins.int
+    SCHEDULE_CRON_FIELD_NUMBER: _builtins.int
+    SOURCE_NAME_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    REPORT_FIELD_NUMBER: _builtins.int
+    ENCRYPTION_FIELD_NUMBER: _builtins.int
+    UNDERSTOOD_FIELD_NUMBER: _builtins.int
+    schedule_cron: _builtins.str
+    """A cron expression when the text asked for a schedule ("every night at 2"), else ""."""
+    source_name: _builtins.str
+    """The named source the text was matched to (by name or description words), or ""."""
+    template: _builtins.str
+    """Template the text asked for: backup | gdpr | sharing, or ""."""
+    report: _builtins.str
+    """A report asked for ("as a PDF"): pdf | html, or ""."""
+    encryption: _builtins.str
+    """Encryption asked for: recipients (the configured backup recipients) | passphrase, or ""."""
+    @_builtins.property
+    def spec(self) -> Global___ExportSpec:
+        """What the text fixes of an export: output format, time range (its column left to the
+        source), redaction level, and the source name as the dataset.
+        """
+
+    @_builtins.property
+    def unparsed_words(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Words the parser did not understand, in order; never silently dropped."""
+
+    @_builtins.property
+    def understood(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The phrases understood, in order."""
+
+    def __init__(
+        self,
+        *,
+        spec: Global___ExportSpec | None = ...,
+        unparsed_words: _abc.Iterable[_builtins.str] | None = ...,
+        schedule_cron: _builtins.str = ...,
+        source_name: _builtins.str = ...,
+        template: _builtins.str = ...,
+        report: _builtins.str = ...,
+        encryption: _builtins.str = ...,
+        understood: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encryption", b"encryption", "report", b"report", "schedule_cron", b"schedule_cron", "source_name", b"source_name", "spec", b"spec", "template", b"template", "understood", b"understood", "unparsed_words", b"unparsed_words"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanFromTextResponse: _TypeAlias = PlanFromTextResponse  # noqa: Y015

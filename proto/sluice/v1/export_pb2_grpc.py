@@ -144,6 +144,11 @@ class ExportServiceStub:
                 request_serializer=sluice_dot_v1_dot_export__pb2.TriggerScheduleRequest.SerializeToString,
                 response_deserializer=sluice_dot_v1_dot_export__pb2.Export.FromString,
                 _registered_method=True)
+        self.PlanFromText = channel.unary_unary(
+                '/sluice.v1.ExportService/PlanFromText',
+                request_serializer=sluice_dot_v1_dot_export__pb2.PlanFromTextRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.PlanFromTextResponse.FromString,
+                _registered_method=True)
 
 
 class ExportServiceServicer:
@@ -310,6 +315,15 @@ class ExportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlanFromText(self, request, context):
+        """Turns a plain-language request ("my job applications from last month as CSV") into
+        an export spec, deterministically (no model, no network), naming every word it did
+        not understand. Creates nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -412,6 +426,11 @@ def add_ExportServiceServicer_to_server(servicer, server):
                     servicer.TriggerSchedule,
                     request_deserializer=sluice_dot_v1_dot_export__pb2.TriggerScheduleRequest.FromString,
                     response_serializer=sluice_dot_v1_dot_export__pb2.Export.SerializeToString,
+            ),
+            'PlanFromText': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanFromText,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.PlanFromTextRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.PlanFromTextResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -964,6 +983,33 @@ class ExportService:
             '/sluice.v1.ExportService/TriggerSchedule',
             sluice_dot_v1_dot_export__pb2.TriggerScheduleRequest.SerializeToString,
             sluice_dot_v1_dot_export__pb2.Export.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanFromText(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/PlanFromText',
+            sluice_dot_v1_dot_export__pb2.PlanFromTextRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.PlanFromTextResponse.FromString,
             options,
             channel_credentials,
             insecure,

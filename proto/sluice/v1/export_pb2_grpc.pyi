@@ -105,6 +105,11 @@ class ExportServiceStub:
     """Creates the schedule's export now. FAILED_PRECONDITION under concurrency "forbid"
     while its previous export is queued or running.
     """
+    PlanFromText: _grpc.UnaryUnaryMultiCallable[_export_pb2.PlanFromTextRequest, _export_pb2.PlanFromTextResponse]
+    """Turns a plain-language request ("my job applications from last month as CSV") into
+    an export spec, deterministically (no model, no network), naming every word it did
+    not understand. Creates nothing.
+    """
 
 @_typing.type_check_only
 class ExportServiceAsyncStub(ExportServiceStub):
@@ -178,6 +183,11 @@ class ExportServiceAsyncStub(ExportServiceStub):
     TriggerSchedule: _aio.UnaryUnaryMultiCallable[_export_pb2.TriggerScheduleRequest, _export_pb2.Export]  # type: ignore[assignment]
     """Creates the schedule's export now. FAILED_PRECONDITION under concurrency "forbid"
     while its previous export is queued or running.
+    """
+    PlanFromText: _aio.UnaryUnaryMultiCallable[_export_pb2.PlanFromTextRequest, _export_pb2.PlanFromTextResponse]  # type: ignore[assignment]
+    """Turns a plain-language request ("my job applications from last month as CSV") into
+    an export spec, deterministically (no model, no network), naming every word it did
+    not understand. Creates nothing.
     """
 
 class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -369,6 +379,17 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_export_pb2.Export, _abc.Awaitable[_export_pb2.Export]]:
         """Creates the schedule's export now. FAILED_PRECONDITION under concurrency "forbid"
         while its previous export is queued or running.
+        """
+
+    @_abc_1.abstractmethod
+    def PlanFromText(
+        self,
+        request: _export_pb2.PlanFromTextRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.PlanFromTextResponse, _abc.Awaitable[_export_pb2.PlanFromTextResponse]]:
+        """Turns a plain-language request ("my job applications from last month as CSV") into
+        an export spec, deterministically (no model, no network), naming every word it did
+        not understand. Creates nothing.
         """
 
 def add_ExportServiceServicer_to_server(servicer: ExportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,104 @@
+"""`sluice ask "..."`: a plain-language request, read by the server's deterministic
+parser (PlanFromText), shown as the exact `sluice export create` command and the spec;
+run only after confirmation (`--yes` for scripts) and only when every word was
+understood."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Any
+
+import click
+from google.protobuf.json_format import MessageToDict
+
+from sluice.client._convert import timestamp_datetime
+from sluice.client.cli.context import cli_state
+from sluice.client.cli.output import CliError, print_json
+from sluice.v1 import export_pb2
+
+
+def export_command(plan: export_pb2.PlanFromTextResponse, destination: str) -> list[str]:
+    """The `sluice export create` argv that does what the plan says."""
+    spec = plan.spec
+    argv = ["sluice", "export", "create", "--source-name", plan.source_name or "SOURCE"]
+    argv += ["--to", destination or "DEST", "--dataset", plan.source_name or "DATASET"]
+    if plan.template:
+        argv += ["--template", plan.template]
+    if spec.output.format:
+        argv += ["--format", spec.output.format]
+    if plan.report:
+        argv += ["--report", plan.report]
+    since = timestamp_datetime(spec.query.time_range, "since")
+    until = timestamp_datetime(spec.query.time_range, "until")
+    if since is not None:
+        argv += ["--since", since.isoformat()]
+    if until is not None:
+        argv += ["--until", until.isoformat()]
+    if spec.redaction.level:
+        argv += ["--redact", spec.redaction.level]
+    for recipient in spec.encryption.age_recipients:
+        argv += ["--encrypt-to", recipient]
+    if spec.encryption.age_passphrase_ref:
+        argv += ["--passphrase-secret", spec.encryption.age_passphrase_ref]
+    return argv
+
+
+def plan_to_dict(plan: export_pb2.PlanFromTextResponse, destination: str) -> dict[str, Any]:
+    return {
+        "command": shlex.join(export_command(plan, destination)),
+        "source_name": plan.source_name,
+        "template": plan.template,
+        "report": plan.report,
+        "encryption": plan.encryption,
+        "schedule_cron": plan.schedule_cron,
+        "understood": list(plan.understood),
+        "unparsed_words": list(plan.unparsed_words),
+        "spec": MessageToDict(plan.spec),
+    }
+
+
+@click.command("ask")
+@click.argument("text")
+@click.option("--to", "destination", default="", metavar="DEST", help="Where the export goes.")
+@click.option(
+    "--time-zone",
+    default="",
+    metavar="ZONE",
+    help='IANA zone "last month" is meant in (e.g. Europe/Madrid) [default: the server\'s].',
+)
+@click.option("--yes", is_flag=True, help="Run the plan without asking (scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON; run nothing.")
+def ask(text: str, destination: str, time_zone: str, yes: bool, as_json: bool) -> None:
+    """Turn a plain-language request into an export, e.g.
+    sluice ask "my job applications from last month as CSV" --to ./out
+
+    Shows the exact `sluice export create` command and names every word it did not
+    understand; runs only after you confirm (or with --yes), and never with words left
+    unexplained."""
+    with cli_state().client() as sluice:
+        plan = sluice.plan_from_text(text, time_zone=time_zone)
+    shown = plan_to_dict(plan, destination)
+    if as_json:
+        print_json(shown)
+        return
+    click.echo(f"understood: {', '.join(shown['understood']) or '(nothing)'}")
+    if plan.source_name:
+        click.echo(f"source:     {plan.source_name}")
+    if plan.schedule_cron:
+        click.echo(f"schedule:   {plan.schedule_cron} (create it with `sluice schedule create`)")
+    click.echo(f"spec:       {MessageToDict(plan.spec)}")
+    click.echo(f"command:    {shown['command']}")
+    if plan.unparsed_words:
+        words = ", ".join(f"'{word}'" for word in plan.unparsed_words)
+        raise CliError(f"not understood: {words}; rephrase, or run the command yourself")
+    if not plan.source_name:
+        raise CliError("which data? name one of the server's named sources")
+    if not destination:
+        raise CliError("give --to DEST to run it")
+    if not yes and not (sys.stdin.isatty() and click.confirm("run it?", default=False)):
+        click.echo("not run (confirm, or pass --yes)")
+        return
+    from sluice.client.cli.main import cli  # the root group, to run the printed command
+
+    cli.main(export_command(plan, destination)[1:], standalone_mode=False, obj=cli_state())

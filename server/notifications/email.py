@@ -1,0 +1,75 @@
+"""One e-mail delivery attempt through the configured SMTP server: a short plain-text
+and HTML message about an export's end (no data, no secrets).
+
+STARTTLS verifies the server's certificate (the system's CAs, or smtp.ca_file) before
+the password or the message is sent; a server that does not offer STARTTLS fails the
+attempt rather than sending in clear. The Message-ID is the delivery id, the same on
+every attempt, so a mail system (or a reader) can tell a retry from a new message.
+"""
+
+from __future__ import annotations
+
+import html
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from sluice.server.jobs.model import Job, NotificationDelivery
+from sluice.server.notifications.webhook import DeliveryFailed, short_error
+from sluice.server.secrets import resolve_secret
+from sluice.server.settings import SmtpSettings
+
+
+def export_email(
+    job: Job, delivery: NotificationDelivery, sender: str, recipients: tuple[str, ...]
+) -> EmailMessage:
+    dataset = job.spec.destination.dataset
+    lines = [
+        f"Export {job.id} of dataset {dataset} {job.state.value}.",
+        "",
+        f"Records: {job.progress.records}",
+        f"Chunks: {job.progress.chunks}",
+        f"Stored bytes: {job.progress.stored_bytes}",
+    ]
+    if job.finished_at is not None:
+        lines.append(f"Finished: {job.finished_at.isoformat()}")
+    if job.manifest_uri:
+        lines.append(f"Manifest: {job.manifest_uri}")
+    if job.error is not None:
+        lines.append(f"Error: {job.error.code}: {job.error.message}")
+    message = EmailMessage()
+    message["Subject"] = f"Sluice export {dataset} {job.state.value} ({job.id})"
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = f"<{delivery.delivery_id}@sluice>"
+    message["Sluice-Delivery-Id"] = delivery.delivery_id
+    message.set_content("\n".join(lines) + "\n")
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines[2:])
+    message.add_alternative(
+        f"<html><body><p>{html.escape(lines[0])}</p><ul>{items}</ul></body></html>\n",
+        subtype="html",
+    )
+    return message
+
+
+def send_email(smtp: SmtpSettings, message: EmailMessage, *, timeout: float) -> None:
+    """Send `message`; raise DeliveryFailed (why, never the password) otherwise."""
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=timeout) as client:
+            client.ehlo()
+            if smtp.starttls:
+                context = ssl.create_default_context(
+                    cafile=str(smtp.ca_file) if smtp.ca_file else None
+                )
+                client.starttls(context=context)
+                client.ehlo()
+            if smtp.user:
+                password = resolve_secret(smtp.password_ref).decode() if smtp.password_ref else ""
+                client.login(smtp.user, password)
+            client.send_message(message)
+    except smtplib.SMTPResponseException as exc:
+        raise DeliveryFailed(short_error(f"SMTP {exc.smtp_code}")) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise DeliveryFailed(short_error(f"{type(exc).__name__}: {exc}")) from None

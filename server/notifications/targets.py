@@ -1,0 +1,116 @@
+"""Notify targets: checking a request's `notify` entries (at planning, before any I/O)
+and resolving one to the webhook or e-mail recipients it names (at each delivery
+attempt, so a configured URL, address or secret may change between attempts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.secrets import resolve_secret
+from sluice.server.settings import Settings, is_email_address, webhook_url_problem
+
+#: Targets one export may notify.
+MAX_TARGETS: Final = 10
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    #: The HMAC key (resolved from its reference; never logged, stored or shown).
+    secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Email:
+    recipients: tuple[str, ...]
+
+
+MAILTO: Final = "mailto:"
+
+
+def is_url(target: str) -> bool:
+    return "://" in target
+
+
+def check_notify(targets: tuple[str, ...], settings: Settings) -> None:
+    """Raise InvalidArgument on field "spec.notify" for an entry the daemon cannot deliver."""
+    if len(targets) > MAX_TARGETS:
+        raise InvalidArgument("spec.notify", f"at most {MAX_TARGETS} targets")
+    if len(set(targets)) != len(targets):
+        raise InvalidArgument("spec.notify", "names a target twice")
+    for target in targets:
+        if target.startswith(MAILTO):
+            address = target.removeprefix(MAILTO)
+            if not is_email_address(address):
+                raise InvalidArgument("spec.notify", f"'{target}' is not a mailto: address")
+            if settings.smtp is None:
+                raise InvalidArgument(
+                    "spec.notify", "e-mail notifications need [smtp] in the daemon config"
+                )
+        elif is_url(target):
+            problem = webhook_url_problem(target, allow_insecure=settings.allow_insecure_webhooks)
+            if problem:
+                raise InvalidArgument("spec.notify", f"{shown(target)} {problem}")
+            if not settings.webhook_secret_ref:
+                raise InvalidArgument(
+                    "spec.notify",
+                    f"{shown(target)}: webhooks by URL need webhook_secret_ref in the daemon"
+                    " config to be signed; or name a configured [notifications.NAME]",
+                )
+        elif target not in settings.notifications:
+            known = ", ".join(sorted(settings.notifications)) or "none configured"
+            raise InvalidArgument(
+                "spec.notify",
+                f"'{target}' is neither a URL nor a configured notification ({known})",
+            )
+
+
+def resolve_target(target: str, settings: Settings) -> Webhook | Email:
+    """What `target` means now: a webhook (URL and key) or e-mail recipients.
+    FailedPrecondition when it can no longer be delivered (name removed from the
+    config, secret unreadable, no [smtp])."""
+    if target.startswith(MAILTO):
+        recipients: tuple[str, ...] = (target.removeprefix(MAILTO),)
+    elif is_url(target):
+        return _webhook(target, target, settings.webhook_secret_ref, settings)
+    else:
+        named = settings.notifications.get(target)
+        if named is None:
+            raise FailedPrecondition(f"notification '{target}' is no longer configured")
+        if named.url:
+            return _webhook(target, named.url, named.secret_ref, settings)
+        recipients = named.email
+    if settings.smtp is None:
+        raise FailedPrecondition("e-mail notifications need [smtp] in the daemon config")
+    return Email(recipients)
+
+
+def _webhook(target: str, url: str, secret_ref: str, settings: Settings) -> Webhook:
+    reference = secret_ref or settings.webhook_secret_ref
+    if not reference:
+        raise FailedPrecondition(f"webhook {shown(target)} has no signing secret configured")
+    problem = webhook_url_problem(url, allow_insecure=settings.allow_insecure_webhooks)
+    if problem:
+        raise FailedPrecondition(f"webhook {shown(target)} {problem}")
+    return Webhook(url=url, secret=resolve_secret(reference))
+
+
+def shown(target: str) -> str:
+    """A target as logs, errors and GetExport show it: a URL without user info, query or
+    fragment (they may carry tokens), a name or mailto: as it is."""
+    if not is_url(target):
+        return target
+    try:
+        parts = urlsplit(target)
+        netloc = parts.hostname or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+    except ValueError:
+        return "(invalid URL)"
+    # No user info either: a password there must not reach a log or an error.
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -1,0 +1,72 @@
+"""One webhook delivery attempt: a signed POST, success on any 2xx.
+
+Redirects are not followed (a redirect could lead a signed body to plain http or to
+another host); they count as failures like any non-2xx status.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
+
+from sluice.format.webhook_signature import DELIVERY_ID_HEADER, SIGNATURE_HEADER, sign_webhook
+
+USER_AGENT: Final = "sluice-webhook/1"
+#: How much of an error text is kept (the receiver chooses its reason phrases).
+_ERROR_CHARS: Final = 200
+
+
+class DeliveryFailed(Exception):
+    """The attempt did not get a 2xx; the message says why (status or connection error)."""
+
+
+def post_webhook(
+    url: str,
+    body: bytes,
+    *,
+    secret: bytes,
+    delivery_id: str,
+    timestamp: int,
+    timeout: float,
+    ca_file: Path | None = None,
+) -> None:
+    """POST `body` signed with `secret` at `timestamp`; raise DeliveryFailed otherwise.
+    https receivers are verified against `ca_file` (PEM), or the system's CAs."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            parts.hostname or "",
+            parts.port,
+            timeout=timeout,
+            context=ssl.create_default_context(cafile=str(ca_file) if ca_file else None),
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        SIGNATURE_HEADER: sign_webhook(secret, body, timestamp),
+        DELIVERY_ID_HEADER: delivery_id,
+    }
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(64 * 1024)
+        status, reason = response.status, response.reason
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        raise DeliveryFailed(short_error(f"{type(exc).__name__}: {exc}")) from None
+    finally:
+        connection.close()
+    if not 200 <= status < 300:
+        raise DeliveryFailed(short_error(f"HTTP {status} {reason}".strip()))
+
+
+def short_error(text: str) -> str:
+    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"

@@ -1,0 +1,542 @@
+"""Plain-language export requests ("my job applications from last month as CSV") read
+by a deterministic parser: fixed phrases, no model, no network, the same answer every
+time for the same text, `now` and named sources.
+
+Every word is either part of a recognised phrase, a filler word ("please", "my", "the"),
+a word naming one of the named sources (by name or description), or reported back as
+not understood: the parser never drops a word silently. Requests Sluice cannot serve
+("delete ...") and contradictions ("as CSV as Parquet") are refused with
+InvalidArgument on field "text".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
+
+from sluice.server.errors import InvalidArgument
+
+_FILLER_WORDS = """
+a all an and as can could download export exports from get give i in it just me my of on
+our please records send the them to us want we would you your like every data file files
+copy everything with for
+"""
+#: Words that carry no request of their own.
+FILLER: Final = frozenset(_FILLER_WORDS.split())
+_REFUSED = "delete remove erase wipe drop destroy purge truncate overwrite import"
+#: Verbs Sluice never does: a request using one is refused, not half-served.
+REFUSED_VERBS: Final = frozenset(_REFUSED.split())
+FORMATS: Final = {
+    "csv": "csv",
+    "json": "json",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+    "parquet": "parquet",
+    "arrow": "arrow",
+    "xml": "xml",
+    "yaml": "yaml",
+    "markdown": "md",
+    "md": "md",
+}
+REPORTS: Final = {"pdf": "pdf", "html": "html"}
+MONTHS: Final = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+WEEKDAYS: Final = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("sunday", "sundays"),
+            ("monday", "mondays"),
+            ("tuesday", "tuesdays"),
+            ("wednesday", "wednesdays"),
+            ("thursday", "thursdays"),
+            ("friday", "fridays"),
+            ("saturday", "saturdays"),
+        ]
+    )
+    for name in names
+}
+_NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
+NUMBERS: Final = {word: number for number, word in enumerate(_NUMBER_WORDS.split())}
+UNITS: Final = {"day": 1, "days": 1, "week": 7, "weeks": 7}
+PRIVACY: Final = {"basic": "basic", "moderate": "moderate", "strict": "strict", "no": "none"}
+
+
+@dataclass(frozen=True)
+class NamedSource:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TextPlan:
+    """What the text asked for; empty fields were not asked for."""
+
+    source_name: str = ""
+    format: str = ""
+    #: "pdf" | "html": a report of the export rather than (only) data files.
+    report: str = ""
+    #: Inclusive lower / exclusive upper bounds, UTC.
+    since: datetime | None = None
+    until: datetime | None = None
+    #: Redaction level: none | basic | moderate | strict.
+    privacy: str = ""
+    #: "recipients" (the configured backup recipients) | "passphrase".
+    encryption: str = ""
+    #: What the encryption resolves to, filled by the caller from its configuration
+    #: (the parser knows no configuration): age recipients, or a secret's name.
+    age_recipients: tuple[str, ...] = ()
+    passphrase_secret: str = ""
+    #: backup | gdpr | sharing.
+    template: str = ""
+    #: A cron expression (5 fields or @daily/@weekly/@monthly/@hourly).
+    schedule: str = ""
+    #: Words not understood, in order of appearance.
+    unparsed: tuple[str, ...] = ()
+    #: The phrases recognised, in order (for showing what was understood).
+    understood: tuple[str, ...] = field(default=(), compare=False)
+
+
+Tokens = Sequence[str]
+#: A rule at position i: (tokens consumed, updated plan) or None when it does not apply.
+Rule = Callable[[Tokens, int, TextPlan, datetime], tuple[int, TextPlan] | None]
+
+_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}(?:am|pm)?|[a-z0-9]+(?:'[a-z]+)?")
+
+
+def parse_request(text: str, now: datetime, sources: Sequence[NamedSource] = ()) -> TextPlan:
+    """Read `text` relative to `now` (aware, in the zone relative ranges are meant in)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    tokens = _TOKEN.findall(text.lower())
+    if not tokens:
+        raise InvalidArgument("text", "says nothing to export")
+    for token in tokens:
+        if token in REFUSED_VERBS:
+            raise InvalidArgument(
+                "text", f"'{token}': Sluice only exports; it never changes or removes data"
+            )
+    plan = TextPlan()
+    leftovers: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for rule in _RULES:
+            matched = rule(tokens, i, plan, now)
+            if matched is not None:
+                count, plan = matched
+                plan = replace(plan, understood=(*plan.understood, " ".join(tokens[i : i + count])))
+                i += count
+                break
+        else:
+            leftovers.append(tokens[i])
+            i += 1
+    words = [word for word in leftovers if word not in FILLER]
+    source, used = _match_source(words, sources)
+    unparsed = tuple(word for word in words if word not in used)
+    return replace(plan, source_name=source, unparsed=unparsed)
+
+
+# -- rules ------------------------------------------------------------------------------
+
+
+def _set(plan: TextPlan, name: str, value: object, phrase: str) -> TextPlan:
+    current = getattr(plan, name)
+    if current and current != value:
+        raise InvalidArgument("text", f"asks for two {_WHAT[name]}s ('{phrase}' and another)")
+    changes: dict[str, Any] = {name: value}
+    return replace(plan, **changes)
+
+
+_WHAT: Final = {
+    "format": "format",
+    "report": "report",
+    "privacy": "privacy level",
+    "encryption": "encryption",
+    "template": "template",
+    "schedule": "schedule",
+    "since": "start time",
+    "until": "end time",
+}
+
+
+def _at(tokens: Tokens, i: int) -> str:
+    return tokens[i] if 0 <= i < len(tokens) else ""
+
+
+def _format_rule(
+    tokens: Tokens, i: int, plan: TextPlan, now: datetime
+) -> tuple[int, TextPlan] | None:
+    j = i
+    if _at(tokens, j) in {"as", "in", "into", "to"}:
+        j += 1
+        if _at(tokens, j) in {"a", "an"}:
+            j += 1
+    word = _at(tokens, j)
+    if word == "spreadsheet":
+        word = "csv"
+    if word in FORMATS:
+        end = j + 1 + (_at(tokens, j + 1) in {"file", "files", "format"})
+        return end - i, _set(plan, "format", FORMATS[word], word)
+    if word in REPORTS or (word == "report" and j > i):
+        kind = REPORTS.get(word, "pdf")
+        end = j + 1 + (_at(tokens, j + 1) == "report")
+        return end - i, _set(plan, "report", kind, word)
+    return None
+
+
+def _period(unit: str, now: datetime, offset: int) -> tuple[datetime, datetime] | None:
+    """The calendar `unit` (day, week, month, year) `offset` periods from the current."""
+    today = now.date()
+    if unit == "day":
+        start = today + timedelta(days=offset)
+        return _midnight(start, now), _midnight(start + timedelta(days=1), now)
+    if unit == "week":
+        start = today - timedelta(days=today.weekday()) + timedelta(weeks=offset)
+        return _midnight(start, now), _midnight(start + timedelta(weeks=1), now)
+    if unit == "month":
+        year, month = divmod(today.year * 12 + today.month - 1 + offset, 12)
+        start = date(year, month + 1, 1)
+        return _midnight(start, now), _midnight(_next_month(start), now)
+    if unit == "year":
+        start = date(today.year + offset, 1, 1)
+        return _midnight(start, now), _midnight(date(start.year + 1, 1, 1), now)
+    return None
+
+
+def _time_rule(
+    tokens: Tokens, i: int, plan: TextPlan, now: datetime
+) -> tuple[int, TextPlan] | None:
+    word, after = _at(tokens, i), _at(tokens, i + 1)
+    span: tuple[datetime | None, datetime | None] | None = None
+    count = 0
+    if word in {"today", "yesterday"}:
+        span, count = _period("day", now, 0 if word == "today" else -1), 1
+    elif word in {"last", "past", "previous", "this"}:
+        number = _number(after)
+        unit = _at(tokens, i + 2) if number is not None else after
+        unit = unit.removesuffix("s") if unit not in {"days", "weeks"} or number is None else unit
+        if number is not None and unit in UNITS:
+            span, count = (now - timedelta(days=number * UNITS[unit]), None), 3
+        elif number is not None and unit.removesuffix("s") in {"month", "year"}:
+            whole = _period(unit.removesuffix("s"), now, -number)
+            assert whole is not None
+            span, count = (whole[0], None), 3
+        elif number is None and unit in {"day", "week", "month", "year"}:
+            period = _period(unit, now, 0 if word == "this" else -1)
+            if period is not None:
+                # "this month": from its start up to now.
+                span, count = (period[0], None if word == "this" else period[1]), 2
+    elif word in {"since", "after", "from"}:
+        parsed = _date(tokens, i + 1, now)
+        if parsed is not None:
+            used, start, _end = parsed
+            span, count = (start, None), 1 + used
+    elif word == "between":
+        first = _date(tokens, i + 1, now)
+        if first is not None and _at(tokens, i + 1 + first[0]) == "and":
+            second = _date(tokens, i + 2 + first[0], now)
+            if second is not None:
+                span, count = (first[1], second[2]), 2 + first[0] + second[0]
+    elif word in {"to", "through", "thru"}:
+        # "from March to May": May included.
+        parsed = _date(tokens, i + 1, now)
+        if parsed is not None:
+            used, _start, end = parsed
+            span, count = (None, end), 1 + used
+    elif word in {"before", "until", "till"}:
+        parsed = _date(tokens, i + 1, now)
+        if parsed is not None:
+            used, start, _end = parsed
+            span, count = (None, start), 1 + used
+    elif word in {"in", "during", "for"}:
+        parsed = _date(tokens, i + 1, now)
+        if parsed is not None:
+            used, start, end = parsed
+            span, count = (start, end), 1 + used
+    if span is None:
+        return None
+    phrase = " ".join(tokens[i : i + count])
+    since, until = span
+    if since is not None:
+        plan = _set(plan, "since", since.astimezone(UTC), phrase)
+    if until is not None:
+        plan = _set(plan, "until", until.astimezone(UTC), phrase)
+    if plan.since and plan.until and plan.since >= plan.until:
+        raise InvalidArgument("text", f"'{phrase}' leaves an empty time range")
+    return count, plan
+
+
+def _date(tokens: Tokens, i: int, now: datetime) -> tuple[int, datetime, datetime] | None:
+    """A date at i: (tokens used, start, end of the period it names). A month without a
+    year is its latest occurrence not after `now`."""
+    word = _at(tokens, i)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
+        try:
+            day = date.fromisoformat(word)
+        except ValueError:
+            raise InvalidArgument("text", f"'{word}' is not a date") from None
+        return 1, _midnight(day, now), _midnight(day + timedelta(days=1), now)
+    if re.fullmatch(r"(19|20)\d{2}", word):
+        year = int(word)
+        return 1, _midnight(date(year, 1, 1), now), _midnight(date(year + 1, 1, 1), now)
+    if word in MONTHS:
+        month = MONTHS[word]
+        year_word = _at(tokens, i + 1)
+        if re.fullmatch(r"(19|20)\d{2}", year_word):
+            start, used = date(int(year_word), month, 1), 2
+        else:
+            year = now.year if month <= now.month else now.year - 1
+            start, used = date(year, month, 1), 1
+        return used, _midnight(start, now), _midnight(_next_month(start), now)
+    return None
+
+
+def _privacy_rule(
+    tokens: Tokens, i: int, plan: TextPlan, now: datetime
+) -> tuple[int, TextPlan] | None:
+    word, after, third = _at(tokens, i), _at(tokens, i + 1), _at(tokens, i + 2)
+    level, count = "", 0
+    if word in {"sanitized", "sanitised", "sanitize", "sanitise", "redacted"}:
+        level, count = "moderate", 1
+    elif word in {"anonymized", "anonymised", "anonymous", "anonymize", "anonymise"}:
+        level, count = "strict", 1
+    elif word in {"unredacted", "raw"}:
+        level, count = "none", 1
+    elif word == "with" and after in PRIVACY and third in {"privacy", "redaction"}:
+        level, count = PRIVACY[after], 3
+    elif word in PRIVACY and word != "no" and after in {"privacy", "redaction"}:
+        level, count = PRIVACY[word], 2
+    elif word in {"without", "no"} and after in {"pii", "redaction"}:
+        level, count = ("strict" if after == "pii" else "none"), 2
+    elif (
+        word in {"without", "no"}
+        and after in {"personal", "private", "sensitive", "identifying"}
+        and third in {"data", "information", "info", "details"}
+    ):
+        level, count = "strict", 3
+    if not level:
+        return None
+    return count, _set(plan, "privacy", level, " ".join(tokens[i : i + count]))
+
+
+def _encryption_rule(
+    tokens: Tokens, i: int, plan: TextPlan, now: datetime
+) -> tuple[int, TextPlan] | None:
+    word = _at(tokens, i)
+    j, kind = i, ""
+    if word in {"encrypted", "encrypt", "encryption", "secure", "securely"}:
+        j, kind = i + 1, "recipients"
+        if _at(tokens, j) in {"with", "by", "using"}:
+            k = j + 1 + (_at(tokens, j + 1) in {"a", "an", "my"})
+            if _at(tokens, k) in {"passphrase", "password"}:
+                j, kind = k + 1, "passphrase"
+    elif word == "password" and _at(tokens, i + 1) == "protected":
+        j, kind = i + 2, "passphrase"
+    elif (
+        word == "with"
+        and _at(tokens, i + 1) in {"a", "an"}
+        and _at(tokens, i + 2)
+        in {
+            "passphrase",
+            "password",
+        }
+    ):
+        j, kind = i + 3, "passphrase"
+    if not kind:
+        return None
+    return j - i, _set(plan, "encryption", kind, " ".join(tokens[i:j]))
+
+
+def _template_rule(
+    tokens: Tokens, i: int, plan: TextPlan, now: datetime
+) -> tuple[int, TextPlan] | None:
+    word, after = _at(tokens, i), _at(tokens, i + 1)
+    template, count = "", 0
+    if word == "backup" or (word == "back" and after == "up"):
+        count = 1 if word == "backup" else 2
+        if _at(tokens, i + count) in {"everything", "all", "of"}:
+            count += 1
+            if tokens[i + count - 1] == "of" and _at(tokens, i + count) == "everything":
+                count += 1
+        template = "backup"
+    elif word == "full" and after == "backup":
+        template, count = "backup", 2
+    elif word == "gdpr" or (word == "for" and after == "gdpr"):
+        count = 1 if word == "gdpr" else 2
+        if _at(tokens, i + count) in {"request", "requests", "access"}:
+            count += 1
+        template = "gdpr"
+    elif word in {"share", "sharing"} or (word in {"to", "for"} and after in {"share", "sharing"}):
+        count = 1 if word in {"share", "sharing"} else 2
+        if _at(tokens, i + count) == "with":
+            count += 1
+            if _at(tokens, i + count) in {"my", "our", "a", "the", "an"}:
+                count += 1
+            if _at(tokens, i + count):
+                count += 1  # who it is shared with: a person, not a request
+        template = "sharing"
+    if not template:
+        return None
+    return count, _set(plan, "template", template, " ".join(tokens[i : i + count]))
+
+
+def _schedule_rule(
+    tokens: Tokens, i: int, plan: TextPlan, now: datetime
+) -> tuple[int, TextPlan] | None:
+    word, after = _at(tokens, i), _at(tokens, i + 1)
+    kind, count, weekday = "", 0, None
+    if word in {"nightly", "daily"}:
+        kind, count = ("night" if word == "nightly" else "day"), 1
+    elif word in {"weekly", "monthly", "hourly"}:
+        kind, count = word.removesuffix("ly"), 1
+    elif word in {"every", "each"} and after in {
+        "night",
+        "day",
+        "morning",
+        "evening",
+        "week",
+        "month",
+        "hour",
+    }:
+        kind, count = after, 2
+    elif word in {"every", "each", "on"} and after in WEEKDAYS:
+        kind, count, weekday = "weekday", 2, WEEKDAYS[after]
+    if not kind:
+        return None
+    if kind == "week" and _at(tokens, i + count) == "on" and _at(tokens, i + count + 1) in WEEKDAYS:
+        weekday, kind, count = WEEKDAYS[tokens[i + count + 1]], "weekday", count + 2
+    hour, minute = {"night": (2, 0), "morning": (7, 0), "evening": (19, 0)}.get(kind, (0, 0))
+    at_time = _clock(tokens, i + count) if _at(tokens, i + count) == "at" else None
+    if at_time is not None:
+        used, hour, minute = at_time
+        count += used
+        if kind == "night" and hour < 12 and hour >= 7 and "am" not in tokens[i + count - 1]:
+            hour += 12  # "every night at 11" is 23:00
+    if kind in {"hour", "hourly"}:
+        cron = "@hourly"
+    elif kind in {"month", "monthly"} and at_time is None:
+        cron = "@monthly"
+    elif kind in {"month", "monthly"}:
+        cron = f"{minute} {hour} 1 * *"
+    elif kind in {"week", "weekly"} and at_time is None:
+        cron = "@weekly"
+    elif kind in {"week", "weekly"}:
+        cron = f"{minute} {hour} * * 0"
+    elif kind == "weekday":
+        cron = f"{minute} {hour} * * {weekday}"
+    elif kind == "day" and at_time is None:
+        cron = "@daily"
+    else:
+        cron = f"{minute} {hour} * * *"
+    return count, _set(plan, "schedule", cron, " ".join(tokens[i : i + count]))
+
+
+def _clock(tokens: Tokens, at: int) -> tuple[int, int, int] | None:
+    """'at 2', 'at 2am', 'at 2 pm', 'at 14:30', 'at noon': (tokens used incl. 'at', h, m)."""
+    word = _at(tokens, at + 1)
+    if word in {"noon", "midday"}:
+        return 2, 12, 0
+    if word == "midnight":
+        return 2, 0, 0
+    match = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?(am|pm)?", word)
+    if match is None:
+        return None
+    hour, minute, suffix = int(match[1]), int(match[2] or 0), match[3]
+    used = 2
+    if suffix is None and _at(tokens, at + 2) in {"am", "pm", "o'clock"}:
+        suffix, used = _at(tokens, at + 2), 3
+    if suffix == "pm" and hour < 12:
+        hour += 12
+    elif suffix == "am" and hour == 12:
+        hour = 0
+    if hour > 23 or minute > 59:
+        raise InvalidArgument("text", f"'{word}' is not a time of day")
+    return used, hour, minute
+
+
+_RULES: Final[tuple[Rule, ...]] = (
+    _schedule_rule,
+    _format_rule,
+    _template_rule,
+    _encryption_rule,
+    _privacy_rule,
+    _time_rule,
+)
+
+
+# -- named sources ---------------------------------------------------------------------
+
+
+def _match_source(words: Sequence[str], sources: Sequence[NamedSource]) -> tuple[str, set[str]]:
+    """The named source the words point at (by name 2 points, description 1 point a
+    word), and the words it used. Two sources scoring the same best: refused."""
+    best: list[tuple[int, str, set[str]]] = []
+    for source in sources:
+        name_words = {_stem(w) for w in re.split(r"[\s_\-.]+", source.name.lower()) if w}
+        described = {
+            _stem(w)
+            for w in re.findall(r"[a-z0-9]+", source.description.lower())
+            if w not in FILLER and len(w) > 2
+        }
+        score, used = 0, set[str]()
+        for word in words:
+            stem = _stem(word)
+            if stem in name_words:
+                score, used = score + 2, used | {word}
+            elif stem in described:
+                score, used = score + 1, used | {word}
+        if score:
+            best.append((score, source.name, used))
+    if not best:
+        return "", set()
+    best.sort(key=lambda item: -item[0])
+    if len(best) > 1 and best[0][0] == best[1][0]:
+        raise InvalidArgument(
+            "text",
+            f"could mean source '{best[0][1]}' or '{best[1][1]}': name one of them",
+        )
+    return best[0][1], best[0][2]
+
+
+def _stem(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def _number(word: str) -> int | None:
+    if word.isdigit():
+        return int(word)
+    return NUMBERS.get(word)
+
+
+def _midnight(day: date, now: datetime) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=now.tzinfo)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)

@@ -1,0 +1,73 @@
+"""`sluice ask` and PlanFromText through a real daemon: the plan, the command, unknown
+words named (and nothing run), refusals as INVALID_ARGUMENT naming the field."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sluice.client import ExportClient, InvalidArgumentError
+from tests.daemon import Daemon, run_cli
+
+pytestmark = [pytest.mark.integration]
+
+
+RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+
+
+@pytest.fixture
+def daemon(daemon_factory) -> Daemon:  # type: ignore[no-untyped-def]
+    d: Daemon = daemon_factory("ask", backup_recipients=[RECIPIENT])
+    d.start()
+    return d
+
+
+def test_plan_from_text_over_grpc(daemon: Daemon) -> None:
+    with ExportClient(daemon.address) as client:
+        plan = client.plan_from_text(
+            "backup everything encrypted as parquet from the last 7 days every night at 2",
+            time_zone="Europe/Madrid",
+        )
+        assert (plan.template, plan.encryption, plan.spec.output.format) == (
+            "backup",
+            "recipients",
+            "parquet",
+        )
+        assert plan.schedule_cron == "0 2 * * *"
+        since = plan.spec.query.time_range.since.ToDatetime(tzinfo=UTC)
+        assert abs(since - (datetime.now(UTC) - timedelta(days=7))) < timedelta(minutes=5)
+        assert list(plan.unparsed_words) == []
+        # "encrypted": the daemon's backup recipients; a passphrase it has not configured.
+        assert list(plan.spec.encryption.age_recipients) == [RECIPIENT]
+        with pytest.raises(InvalidArgumentError) as caught:
+            client.plan_from_text("orders encrypted with a passphrase")
+        assert "backup_passphrase_secret" in caught.value.message
+        with pytest.raises(InvalidArgumentError) as caught:
+            client.plan_from_text("orders as csv", time_zone="Mars/Olympus")
+        assert [v.field for v in caught.value.violations] == ["time_zone"]
+        with pytest.raises(InvalidArgumentError) as caught:
+            client.plan_from_text("delete all my orders")
+        assert [v.field for v in caught.value.violations] == ["text"]
+
+
+def test_ask_prints_the_plan_and_names_unknown_words(daemon: Daemon) -> None:
+    shown = run_cli(daemon, "ask", "orders as CSV sanitized in 2025", "--json")
+    assert shown.returncode == 0, shown.stderr
+    plan = json.loads(shown.stdout)
+    assert plan["understood"] == ["as csv", "sanitized", "in 2025"]
+    # No named sources on this daemon: "orders" is not understood, and said so.
+    assert plan["unparsed_words"] == ["orders"]
+    assert "--format csv" in plan["command"] and "--redact moderate" in plan["command"]
+    encrypted = json.loads(run_cli(daemon, "ask", "orders encrypted", "--json").stdout)
+    assert f"--encrypt-to {RECIPIENT}" in encrypted["command"]
+
+    refused = run_cli(daemon, "ask", "orders as CSV pronto", "--to", str(daemon.exports), "--yes")
+    assert refused.returncode == 1
+    assert "not understood: 'orders', 'pronto'" in refused.stderr
+    assert "command:    sluice export create" in refused.stdout
+
+    wrong = run_cli(daemon, "ask", "erase the orders")
+    assert wrong.returncode == 1
+    assert "INVALID_ARGUMENT" in wrong.stderr and "only exports" in wrong.stderr

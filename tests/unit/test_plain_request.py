@@ -1,0 +1,202 @@
+"""The plain-language parser (server/planning/plain_request.py): a table of phrasings
+and the plans they must give, relative to a fixed now in Europe/Madrid, including the
+issue's seed examples, and phrasings that must be refused or must report unknown words."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sluice.server.errors import InvalidArgument
+from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
+
+MADRID = ZoneInfo("Europe/Madrid")
+#: Sunday 15 June 2025, 10:00 in Madrid (UTC+2).
+NOW = datetime(2025, 6, 15, 10, 0, tzinfo=MADRID)
+SOURCES = (
+    NamedSource("applications", "Job applications I sent"),
+    NamedSource("orders", "Customer orders from the shop"),
+    NamedSource("messages", "Chat messages with mentors"),
+    NamedSource("job_postings", "Postings scraped from boards"),
+)
+
+
+def local(*parts: int) -> datetime:
+    """A Madrid wall-clock time, as the UTC instant the plan holds."""
+    return datetime(*parts, tzinfo=MADRID).astimezone(UTC)  # type: ignore[misc]
+
+
+CASES: list[tuple[str, dict[str, Any]]] = [
+    # The issue's seed examples.
+    ("Backup everything encrypted", {"template": "backup", "encryption": "recipients"}),
+    (
+        "Download my job applications from last month as CSV",
+        {
+            "source_name": "applications",
+            "format": "csv",
+            "since": local(2025, 5, 1),
+            "until": local(2025, 6, 1),
+        },
+    ),
+    ("my job applications", {"source_name": "applications"}),
+    ("orders as a PDF", {"source_name": "orders", "report": "pdf"}),
+    ("orders since March", {"source_name": "orders", "since": local(2025, 3, 1)}),
+    (
+        "orders in 2025",
+        {"source_name": "orders", "since": local(2025, 1, 1), "until": local(2026, 1, 1)},
+    ),
+    (
+        "orders from the last 7 days",
+        {"source_name": "orders", "since": datetime(2025, 6, 8, 8, 0, tzinfo=UTC)},
+    ),
+    ("messages sanitized", {"source_name": "messages", "privacy": "moderate"}),
+    ("messages with moderate privacy", {"source_name": "messages", "privacy": "moderate"}),
+    ("messages without personal data", {"source_name": "messages", "privacy": "strict"}),
+    ("orders encrypted", {"source_name": "orders", "encryption": "recipients"}),
+    ("my data for GDPR", {"template": "gdpr"}),
+    (
+        "my applications to share with my mentor",
+        {"source_name": "applications", "template": "sharing"},
+    ),
+    (
+        "backup orders every night at 2",
+        {"source_name": "orders", "template": "backup", "schedule": "0 2 * * *"},
+    ),
+    ("orders weekly", {"source_name": "orders", "schedule": "@weekly"}),
+    # Formats.
+    ("orders as parquet", {"source_name": "orders", "format": "parquet"}),
+    ("orders in json", {"source_name": "orders", "format": "json"}),
+    ("orders as ndjson files", {"source_name": "orders", "format": "jsonl"}),
+    ("orders as a spreadsheet", {"source_name": "orders", "format": "csv"}),
+    ("orders as an html report", {"source_name": "orders", "report": "html"}),
+    ("orders to markdown", {"source_name": "orders", "format": "md"}),
+    # Time ranges.
+    (
+        "orders from yesterday",
+        {"source_name": "orders", "since": local(2025, 6, 14), "until": local(2025, 6, 15)},
+    ),
+    (
+        "orders today",
+        {"source_name": "orders", "since": local(2025, 6, 15), "until": local(2025, 6, 16)},
+    ),
+    ("orders this month", {"source_name": "orders", "since": local(2025, 6, 1)}),
+    (
+        "orders last year",
+        {"source_name": "orders", "since": local(2024, 1, 1), "until": local(2025, 1, 1)},
+    ),
+    (
+        "orders last week",
+        {"source_name": "orders", "since": local(2025, 6, 2), "until": local(2025, 6, 9)},
+    ),
+    (
+        "orders in March 2024",
+        {"source_name": "orders", "since": local(2024, 3, 1), "until": local(2024, 4, 1)},
+    ),
+    ("orders since September", {"source_name": "orders", "since": local(2024, 9, 1)}),
+    ("orders before 2024", {"source_name": "orders", "until": local(2024, 1, 1)}),
+    ("orders since 2025-02-10", {"source_name": "orders", "since": local(2025, 2, 10)}),
+    (
+        "orders since January until April",
+        {"source_name": "orders", "since": local(2025, 1, 1), "until": local(2025, 4, 1)},
+    ),
+    (
+        "orders from the past two weeks",
+        {"source_name": "orders", "since": datetime(2025, 6, 1, 8, 0, tzinfo=UTC)},
+    ),
+    ("orders from the last 3 months", {"source_name": "orders", "since": local(2025, 3, 1)}),
+    (
+        "orders from March to May",
+        {"source_name": "orders", "since": local(2025, 3, 1), "until": local(2025, 6, 1)},
+    ),
+    (
+        "orders between 2023 and 2024",
+        {"source_name": "orders", "since": local(2023, 1, 1), "until": local(2025, 1, 1)},
+    ),
+    (
+        "orders between 2024-12-24 and 2024-12-31",
+        {"source_name": "orders", "since": local(2024, 12, 24), "until": local(2025, 1, 1)},
+    ),
+    # Privacy and encryption.
+    ("messages anonymized", {"source_name": "messages", "privacy": "strict"}),
+    ("messages with basic privacy", {"source_name": "messages", "privacy": "basic"}),
+    ("messages strict privacy", {"source_name": "messages", "privacy": "strict"}),
+    ("messages without pii", {"source_name": "messages", "privacy": "strict"}),
+    ("raw messages", {"source_name": "messages", "privacy": "none"}),
+    ("orders encrypted with a passphrase", {"source_name": "orders", "encryption": "passphrase"}),
+    ("password protected orders", {"source_name": "orders", "encryption": "passphrase"}),
+    # Templates.
+    ("back up all orders", {"source_name": "orders", "template": "backup"}),
+    ("full backup of orders", {"source_name": "orders", "template": "backup"}),
+    ("orders for a GDPR request", {"source_name": "orders", "template": "gdpr"}),
+    # Schedules.
+    ("orders nightly", {"source_name": "orders", "schedule": "0 2 * * *"}),
+    ("orders daily", {"source_name": "orders", "schedule": "@daily"}),
+    ("orders every day at 14:30", {"source_name": "orders", "schedule": "30 14 * * *"}),
+    ("orders every night at 11", {"source_name": "orders", "schedule": "0 23 * * *"}),
+    ("orders every monday at 3am", {"source_name": "orders", "schedule": "0 3 * * 1"}),
+    ("orders every week on friday at 6 pm", {"source_name": "orders", "schedule": "0 18 * * 5"}),
+    ("orders monthly", {"source_name": "orders", "schedule": "@monthly"}),
+    ("orders every hour", {"source_name": "orders", "schedule": "@hourly"}),
+    # Sources by name and by description.
+    ("job postings", {"source_name": "job_postings"}),
+    ("chats with my mentors", {"source_name": "messages"}),
+    (
+        "what the customers bought from the shop",
+        {"source_name": "orders", "unparsed": ("what", "bought")},
+    ),
+    # Words not understood are named, never dropped.
+    ("orders as csv pronto", {"source_name": "orders", "format": "csv", "unparsed": ("pronto",)}),
+    ("frobnicate the widgets", {"unparsed": ("frobnicate", "widgets")}),
+    ("orders as excel", {"source_name": "orders", "unparsed": ("excel",)}),
+    ("orders every fortnight", {"source_name": "orders", "unparsed": ("fortnight",)}),
+]
+
+REFUSED: list[tuple[str, str]] = [
+    ("delete all my orders", "only exports"),
+    ("remove messages from last month", "only exports"),
+    ("orders as csv as parquet", "two formats"),
+    ("orders daily weekly", "two schedules"),
+    ("orders sanitized without pii", "two privacy levels"),
+    ("orders since 2025 before 2024", "empty time range"),
+    ("orders between 2025 and 2023", "empty time range"),
+    ("orders every day at 25", "not a time of day"),
+    ("", "nothing to export"),
+    ("   ...  ", "nothing to export"),
+    ("what I sent and scraped", "could mean source"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[text for text, _ in CASES])
+def test_phrasings_give_their_plans(text: str, expected: dict[str, Any]) -> None:
+    plan = parse_request(text, NOW, SOURCES)
+    assert plan == TextPlan(**expected)
+
+
+@pytest.mark.parametrize(("text", "reason"), REFUSED, ids=[text or "empty" for text, _ in REFUSED])
+def test_phrasings_that_are_refused(text: str, reason: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_request(text, NOW, SOURCES)
+    assert [v.field for v in caught.value.violations] == ["text"]
+    assert reason in caught.value.message
+
+
+def test_the_table_is_big_enough() -> None:
+    assert len(CASES) + len(REFUSED) >= 40
+
+
+def test_understood_phrases_are_reported_in_order() -> None:
+    plan = parse_request("Download my job applications from last month as CSV", NOW, SOURCES)
+    assert plan.understood == ("last month", "as csv")
+
+
+def test_no_sources_leaves_source_words_unparsed() -> None:
+    plan = parse_request("my job applications as csv", NOW)
+    assert (plan.source_name, plan.format, plan.unparsed) == ("", "csv", ("job", "applications"))
+
+
+def test_a_naive_now_is_a_programming_error() -> None:
+    with pytest.raises(ValueError):
+        parse_request("orders", datetime(2025, 1, 1), SOURCES)
