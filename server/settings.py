@@ -26,11 +26,14 @@ from pydantic import (
     model_validator,
 )
 
+from sluice.server.principals import AuthSettings
 from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
 #: Environment variables that start with SLUICE_ but belong to the client or tests.
-CLIENT_ENV = frozenset({"SLUICE_SERVER", "SLUICE_TLS_CA", "SLUICE_TLS_CERT", "SLUICE_TLS_KEY"})
+CLIENT_ENV = frozenset(
+    {"SLUICE_SERVER", "SLUICE_TLS_CA", "SLUICE_TLS_CERT", "SLUICE_TLS_KEY", "SLUICE_TOKEN"}
+)
 MiB = 1024 * 1024
 #: gRPC worker threads streams can never take (see max_concurrent_streams).
 STREAM_FREE_WORKERS = 8
@@ -87,13 +90,14 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: host:port the gRPC server listens on. Loopback by default; expose deliberately:
-    #: a non-loopback address (0.0.0.0 included) needs `tls` or `insecure = true`.
+    #: a non-loopback address (0.0.0.0 included) needs `tls` and `auth.principals`, or
+    #: `insecure = true`.
     address: str = "127.0.0.1:7070"
     #: TLS for the gRPC port (the `[tls]` table); absent: plaintext.
     tls: TlsSettings | None = None
-    #: Allow plaintext on a non-loopback address (`--insecure`): anyone who can reach
-    #: the port can read the traffic and call every RPC. A warning is logged at each
-    #: start. (Once callers authenticate as principals, those will be required too.)
+    #: Allow a non-loopback address without TLS or without principals (`--insecure`):
+    #: anyone who can reach the port may read the traffic or call every RPC. A warning is
+    #: logged at each start.
     insecure: bool = False
     #: Folder for the job store and the default export root.
     state_dir: Path = Path(".sluice")
@@ -185,6 +189,22 @@ class Settings(BaseModel):
     #: lock). Calls and exports share them; a call waits for a free one.
     job_store_pool_size: int = Field(default=8, ge=1, le=256)
 
+    # -- callers: principals, audit, limits (README "Principals, tokens and audit") ------
+    #: The `[auth]` table: `[[auth.principals]]` who may call, and what each may do.
+    #: Without principals every caller is anonymous and may do everything (loopback only).
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    #: Where the audit log goes: a file path (appended to), "stderr", or "" for none. One
+    #: JSON line per state-changing call and per denied call; never a token or a secret.
+    audit_log: str = ""
+    #: Exports waiting in the queue, across all callers; one more CreateExport is
+    #: RESOURCE_EXHAUSTED (with RetryInfo). 0: no limit.
+    max_queued_exports: int = Field(default=0, ge=0, le=1_000_000)
+    #: Exports one principal may have waiting in the queue. 0: no limit.
+    max_queued_per_principal: int = Field(default=0, ge=0, le=1_000_000)
+    #: WatchExport streams one principal may hold open at once. 0: no limit (beyond
+    #: max_concurrent_streams).
+    max_watch_streams_per_principal: int = Field(default=0, ge=0, le=4096)
+
     @field_validator("address")
     @classmethod
     def _address_has_port(cls, value: str) -> str:
@@ -263,10 +283,21 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _exposed_only_with_tls(self) -> Settings:
-        if self.tls is None and not self.insecure and not self.loopback_only:
+        if self.insecure or self.loopback_only:
+            return self
+        missing = [
+            what
+            for what, absent in (
+                ("[tls]", self.tls is None),
+                ("[[auth.principals]]", not self.auth.principals),
+            )
+            if absent
+        ]
+        if missing:
             raise ValueError(
-                f"address {self.address} is not a loopback address: configure [tls] "
-                "or set insecure = true (--insecure) to serve plaintext to the network"
+                f"address {self.address} is not a loopback address: configure "
+                f"{' and '.join(missing)}, or set insecure = true (--insecure) to serve "
+                "the network without them"
             )
         return self
 
