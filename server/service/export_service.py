@@ -9,11 +9,14 @@ import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
 from sluice.server.jobs.store import JobStore
+from sluice.server.planning.authorization import check_spec_access, may_see, require_scope
 from sluice.server.planning.plan import build_plan, check_request_id
 from sluice.server.planning.spec import ExportSpec
+from sluice.server.principals import ANONYMOUS, Principal, Scope
+from sluice.server.service.caller_limits import CallerLimits
 from sluice.server.service.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.server_info import ServerInfo, describe_server
@@ -45,24 +48,47 @@ class ExportService:
         self._store = store
         self._runner = runner
         self._hub = hub
+        self._limits = CallerLimits(settings, store)
 
-    def create(self, spec: ExportSpec, request_id: str = "") -> Job:
+    def create(
+        self, spec: ExportSpec, request_id: str = "", principal: Principal = ANONYMOUS
+    ) -> Job:
+        require_scope(principal, Scope.CREATE)
+        check_spec_access(spec, principal)
         check_request_id(request_id)
         export_id = new_export_id()
         if request_id:
             existing = self._store.find_by_request_id(request_id)
             if existing is not None:
-                return self._same_request(existing, spec, request_id)
+                return self._same_request(existing, spec, request_id, principal)
         build_plan(spec, self._settings, export_id)
-        job, created = self._store.create(
-            NewJob(export_id, spec, request_id, spec.fingerprint() if request_id else "")
-        )
+        with self._limits.queue_admission(principal):
+            job, created = self._store.create(
+                NewJob(
+                    export_id,
+                    spec,
+                    request_id,
+                    spec.fingerprint() if request_id else "",
+                    created_by=principal.name,
+                )
+            )
         if created:
             self._runner.submit(job.id)
+        elif not may_see(principal, job):  # another principal took the request id meanwhile
+            raise InvalidArgument("request_id", "already used for a different export request")
         return job
 
-    def get(self, job_id: str) -> Job:
-        return self._store.get(job_id)
+    def get(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+        require_scope(principal, Scope.READ)
+        return self._visible(job_id, principal)
+
+    def _visible(self, job_id: str, principal: Principal) -> Job:
+        """The job, when `principal` may see it; otherwise NOT_FOUND, as if it did not
+        exist (the same message the store gives)."""
+        job = self._store.get(job_id)
+        if not may_see(principal, job):
+            raise NotFound(f"export '{job_id}' not found")
+        return job
 
     def list(
         self,
@@ -71,20 +97,26 @@ class ExportService:
         labels: tuple[tuple[str, str], ...] = (),
         page_size: int = 0,
         page_token: str = "",
+        principal: Principal = ANONYMOUS,
     ) -> JobPage:
+        require_scope(principal, Scope.READ)
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
             raise InvalidArgument("page_size", f"must be 0..{MAX_PAGE_SIZE}")
+        owner = None if principal.admin else principal.name
         return self._store.list(
-            JobFilter(states=states, labels=labels),
+            JobFilter(states=states, labels=labels, created_by=owner),
             page_size=page_size or DEFAULT_PAGE_SIZE,
             page_token=page_token,
         )
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+        require_scope(principal, Scope.CANCEL)
+        self._visible(job_id, principal)
         return self._runner.cancel(job_id)
 
-    def resume(self, job_id: str) -> Job:
-        job = self._store.get(job_id)
+    def resume(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+        require_scope(principal, Scope.CREATE)
+        job = self._visible(job_id, principal)
         if job.state not in RESUMABLE_STATES:
             raise FailedPrecondition(
                 f"export '{job_id}' is {job.state}; only failed or cancelled exports can resume"
@@ -94,13 +126,17 @@ class ExportService:
         self._runner.submit(job_id)
         return job
 
-    def server_info(self) -> ServerInfo:
+    def server_info(self, principal: Principal = ANONYMOUS) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None
-        return describe_server(self._settings, expiry)
+        return describe_server(self._settings, expiry, principal.name)
 
-    def watch(self, job_id: str, caller_alive: Callable[[], bool]) -> Iterator[JobEvent]:
+    def watch(
+        self, job_id: str, caller_alive: Callable[[], bool], principal: Principal = ANONYMOUS
+    ) -> Iterator[JobEvent]:
         """A snapshot, then live events, ending with Finished once the job is final."""
-        with self._hub.subscribe(job_id) as subscription:
+        require_scope(principal, Scope.READ)
+        self._visible(job_id, principal)
+        with self._limits.watch_slot(principal), self._hub.subscribe(job_id) as subscription:
             # Subscribed before reading, so nothing between the two is missed.
             job = self._store.get(job_id)
             yield Snapshot(job_id, job, self._hub.latest_progress(job_id))
@@ -119,7 +155,12 @@ class ExportService:
                 if isinstance(event, Finished):
                     return
 
-    def _same_request(self, existing: Job, spec: ExportSpec, request_id: str) -> Job:
+    def _same_request(
+        self, existing: Job, spec: ExportSpec, request_id: str, principal: Principal
+    ) -> Job:
+        if not may_see(principal, existing):
+            # Another principal's request id: no export id, so nothing of it is revealed.
+            raise InvalidArgument("request_id", "already used for a different export request")
         if existing.spec.fingerprint() != spec.fingerprint():
             raise InvalidArgument(
                 "request_id",
