@@ -14,6 +14,8 @@ from sluice.client._client import ADDRESS_ENV, DEFAULT_ADDRESS
 from sluice.client._errors import ServerUnreachableError, SluiceError
 from sluice.client._extras import install_hint
 from sluice.client._tls import CA_ENV, CERT_ENV, KEY_ENV, ClientTls
+from sluice.client._token import TOKEN_ENV
+from sluice.client.cli.auth import auth_group
 from sluice.client.cli.context import CliState
 from sluice.client.cli.export import export_group
 from sluice.client.cli.history import delete, diff, retain, verify
@@ -73,6 +75,12 @@ class _SluiceGroup(click.Group):
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"PEM private key of --tls-cert [env: {KEY_ENV}].",
 )
+@click.option(
+    "--token-file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"File holding the bearer token of this caller's principal [default: ${TOKEN_ENV}].",
+)
 @click.version_option(package_name="sluice")
 @click.pass_context
 def cli(
@@ -81,9 +89,16 @@ def cli(
     tls_ca: Path | None,
     tls_cert: Path | None,
     tls_key: Path | None,
+    token_file: Path | None,
 ) -> None:
     """Sluice: streaming, resumable, verifiable data exports."""
-    ctx.obj = CliState(server=server or None, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
+    ctx.obj = CliState(
+        server=server or None,
+        tls_ca=tls_ca,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        token_file=token_file,
+    )
 
 
 def _uses_tls(ctx: click.Context) -> bool:
@@ -147,8 +162,13 @@ _JOB_STORE_OPTION = click.option(
     "--insecure",
     is_flag=True,
     default=None,
-    help="Allow plaintext on a non-loopback --address (no [tls]); a warning is logged at "
-    "each start [env: SLUICE_INSECURE].",
+    help="Allow a non-loopback --address without [tls] or without [[auth.principals]]; "
+    "a warning is logged at each start [env: SLUICE_INSECURE].",
+)
+@click.option(
+    "--audit-log",
+    metavar="FILE|stderr",
+    help="Append one JSON line per state-changing or denied call here [env: SLUICE_AUDIT_LOG].",
 )
 @click.option(
     "--recover-job-store",
@@ -167,6 +187,7 @@ def serve(
     insecure: bool | None,
     recover_job_store: bool | None,
     job_store: str | None,
+    audit_log: str | None,
 ) -> None:
     """Run the export daemon in the foreground.
 
@@ -198,6 +219,8 @@ def serve(
         overrides["insecure"] = True
     if job_store is not None:
         overrides["job_store"] = job_store
+    if audit_log is not None:
+        overrides["audit_log"] = audit_log
     sys.exit(run_server(config_file, overrides))
 
 
@@ -233,6 +256,7 @@ for command in (verify, diff, delete, retain):
     export_group.add_command(command)
 cli.add_command(export_group)
 cli.add_command(keygen)
+cli.add_command(auth_group)
 cli.add_command(demo)
 
 
