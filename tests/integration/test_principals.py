@@ -521,3 +521,22 @@ def test_mutual_tls_identities_are_principals(
         who(stranger)  # verified by the CA, but no principal's identity
     with pytest.raises(ServerUnreachableError):
         who(None)  # refused during the handshake
+
+
+def test_demo_ignores_the_callers_tls_and_token_environment(tmp_path: Path) -> None:
+    """`sluice demo` runs its own loopback daemon: SLUICE_TLS_* and SLUICE_TOKEN meant
+    for a real daemon (here: files that do not exist) must not reach its client, and
+    SLUICE_* settings must not reach its daemon."""
+    hostile = {
+        "SLUICE_TLS_CA": str(tmp_path / "missing-ca.crt"),
+        "SLUICE_TLS_CERT": str(tmp_path / "missing.crt"),
+        "SLUICE_TLS_KEY": str(tmp_path / "missing.key"),
+        "SLUICE_TOKEN": "not-for-the-demo",
+        "SLUICE_AUDIT_LOG": str(tmp_path / "nope" / "audit.jsonl"),
+        "SLUICE_ADDRESS": "0.0.0.0:1",
+    }
+    result = run_cli(
+        None, "demo", "--rows", "2000", "--state-dir", str(tmp_path / "demo"), env=hostile
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (tmp_path / "nope").exists()
