@@ -83,7 +83,12 @@ class ExportAdmin:
         if ref.rstrip("/").endswith(MANIFEST_NAME):
             destination, dataset, export_id = _split_manifest_uri(ref, field)
             check_destination(principal, destination, field)
-            return ExportLocation(self._open(destination, field), destination, dataset, export_id)
+            location = ExportLocation(
+                self._open(destination, field), destination, dataset, export_id
+            )
+            if not principal.admin and self.manifest(location).created_by != principal.name:
+                raise NotFound(f"export {ref!r:.200} not found")
+            return location
         job = self._store.get(ref)
         if not may_see(principal, job):
             raise NotFound(f"export '{ref}' not found")
@@ -131,7 +136,7 @@ class ExportAdmin:
         require_scope(principal, Scope.READ)
         check_destination(principal, destination, "destination")
         sink = self._open(destination, "destination")
-        return committed_exports(sink, dataset)
+        return _own(committed_exports(sink, dataset), principal)
 
     def delete(self, ref: str, principal: Principal = ANONYMOUS) -> int:
         require_scope(principal, Scope.DELETE)
@@ -159,7 +164,9 @@ class ExportAdmin:
         require_scope(principal, Scope.READ if dry_run else Scope.DELETE)
         check_destination(principal, destination, "destination")
         sink = self._open(destination, "destination")
-        plan = plan_retention(committed_exports(sink, dataset), policy, datetime.now(UTC))
+        # A principal's policy weighs and removes only its own exports (admin: all).
+        exports = _own(committed_exports(sink, dataset), principal)
+        plan = plan_retention(exports, policy, datetime.now(UTC))
         if not dry_run:
             for export_id in plan.delete:
                 delete_export(sink, dataset, export_id)
@@ -200,6 +207,12 @@ class ExportAdmin:
                 return self._open_sink(target, profile=profile)
         except ValueError as exc:  # a malformed bucket or container name, a profile mismatch
             raise InvalidArgument(field, str(exc)) from None
+
+
+def _own(exports: list[CommittedExport], principal: Principal) -> list[CommittedExport]:
+    if principal.admin:
+        return exports
+    return [export for export in exports if export.created_by == principal.name]
 
 
 def _split_manifest_uri(uri: str, field: str) -> tuple[str, str, str]:

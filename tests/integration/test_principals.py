@@ -339,6 +339,28 @@ def test_exports_belong_to_their_creator(secured: Secured) -> None:
                 running.id, "X"
             ) == unknown.details().replace("20990101T000000Z-000000000000", "X")  # type: ignore[attr-defined]
         assert stub.ListExports(pb.ListExportsRequest(), metadata=bob, timeout=10).exports == []
+        # By manifest URI too (reader may read any destination, but only its own exports)
+        reader = _md(secured.tokens["reader"])
+        by_uri = _status(
+            lambda: stub.VerifyExport(
+                pb.VerifyExportRequest(export=done.manifest_uri), metadata=reader, timeout=30
+            )
+        )
+        assert by_uri.code() == grpc.StatusCode.NOT_FOUND, by_uri.details()  # type: ignore[attr-defined]
+        chain = pb.ListDatasetExportsRequest(
+            destination=str(secured.daemon.exports / "alice"), dataset="done"
+        )
+        assert not stub.ListDatasetExports(chain, metadata=reader, timeout=30).exports
+        assert len(stub.ListDatasetExports(chain, metadata=root, timeout=30).exports) == 1
+        retention = pb.ApplyRetentionRequest(
+            destination=chain.destination,
+            dataset="done",
+            policy=pb.RetentionPolicy(keep_last=1),
+            dry_run=True,
+        )
+        planned = stub.ApplyRetention(retention, metadata=reader, timeout=30)
+        assert done.id not in [*planned.kept, *planned.deleted]
+        assert list(stub.ApplyRetention(retention, metadata=root, timeout=30).kept) == [done.id]
 
         # admin sees, watches, verifies, cancels and deletes anyone's
         listed = stub.ListExports(pb.ListExportsRequest(), metadata=root, timeout=10).exports
