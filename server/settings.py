@@ -376,7 +376,20 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         for key in ("cert_file", "key_file", "client_ca_file"):
             if key in tls:
                 tls[key] = _relative_to(base, tls[key])
+    auth = raw.get("auth")
+    principals = auth.get("principals") if isinstance(auth, dict) else None
+    for principal in principals if isinstance(principals, list) else ():
+        for key in ("source_roots", "destination_roots"):
+            if isinstance(principal, dict) and isinstance(principal.get(key), list):
+                principal[key] = [_relative_root(base, root) for root in principal[key]]
     return raw
+
+
+def _relative_root(base: Path, root: Any) -> Any:
+    """A principal's local root relative to the config file; URIs stay as written."""
+    if not isinstance(root, str) or "://" in root:
+        return root
+    return str(base / Path(root).expanduser())
 
 
 def _relative_to(base: Path, value: Any) -> Any:

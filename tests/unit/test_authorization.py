@@ -151,3 +151,14 @@ def test_non_loopback_needs_tls_and_principals(tmp_path: Path) -> None:
     assert load_settings(None, {"address": "0.0.0.0:7070", "insecure": True}, environ={}).insecure
     loaded = load_settings(config, {"insecure": True}, environ={})
     assert [p.name for p in loaded.auth.principals] == ["x"]
+
+
+def test_principal_roots_in_a_config_file_are_relative_to_it(tmp_path: Path) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text(
+        '[[auth.principals]]\nname = "x"\ncert_identity = "x"\n'
+        'source_roots = ["data/x", "/abs", "s3://lake/x/"]\ndestination_roots = ["out"]\n'
+    )
+    (principal,) = load_settings(config, environ={}).auth.principals
+    assert principal.source_roots == (str(tmp_path / "data/x"), "/abs", "s3://lake/x/")
+    assert principal.destination_roots == (str(tmp_path / "out"),)
