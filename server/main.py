@@ -71,7 +71,14 @@ def _run(settings: Settings) -> int:
             settings.address,
         )
     # Token references are read now: a missing one stops the start, naming its principal.
-    authenticator = build_authenticator(settings.auth)
+    mutual_tls = settings.tls is not None and settings.tls.require_client_auth
+    authenticator = build_authenticator(settings.auth, verified_certificates=mutual_tls)
+    if not mutual_tls and any(p.cert_identity for p in settings.auth.principals):
+        _log.warning(
+            "cert_identity of [[auth.principals]] is ignored: certificate identities count "
+            "only with [tls] require_client_auth = true (grpcio asks for client "
+            "certificates only then)"
+        )
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)
     # The store before the key: a state folder holding keys but no store has lost it.

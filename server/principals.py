@@ -155,9 +155,18 @@ class Authenticator:
     """Maps credentials to principals. `tokens` holds (digest, principal) pairs; the
     token_ref entries are digested by the caller at start (server.main)."""
 
-    def __init__(self, principals: Sequence[tuple[PrincipalConfig, str]], *, enabled: bool) -> None:
+    def __init__(
+        self,
+        principals: Sequence[tuple[PrincipalConfig, str]],
+        *,
+        enabled: bool,
+        verified_certificates: bool = False,
+    ) -> None:
         #: False: no principals configured, every caller is ANONYMOUS.
         self.enabled = enabled
+        #: Whether the transport verifies every client certificate against the client
+        #: CA (mutual TLS required); only then is a certificate identity trusted.
+        self.verified_certificates = verified_certificates
         self._tokens = [
             (bytes.fromhex(digest), Principal.from_config(config))
             for config, digest in principals
@@ -181,6 +190,8 @@ class Authenticator:
     def by_certificate(self, identities: Sequence[str]) -> Principal | None:
         """The principal of the first of a certificate's identities (URI SANs first,
         then the CN, as the transport lists them) that is configured."""
+        if not self.verified_certificates:
+            return None
         for identity in identities:
             principal = self._identities.get(identity)
             if principal is not None:
@@ -188,9 +199,10 @@ class Authenticator:
         return None
 
 
-def build_authenticator(auth: AuthSettings) -> Authenticator:
+def build_authenticator(auth: AuthSettings, verified_certificates: bool = False) -> Authenticator:
     """The authenticator of the configured principals; token_ref secrets are read (and
-    only their digests kept) here, at start, so a missing one stops the daemon."""
+    only their digests kept) here, at start, so a missing one stops the daemon.
+    `verified_certificates`: mutual TLS is required, so certificate identities count."""
     entries = []
     for config in auth.principals:
         digest = config.token_sha256
@@ -202,4 +214,6 @@ def build_authenticator(auth: AuthSettings) -> Authenticator:
                     f"principal {config.name}: token_ref is not a secret reference"
                 ) from None
         entries.append((config, digest))
-    return Authenticator(entries, enabled=bool(auth.principals))
+    return Authenticator(
+        entries, enabled=bool(auth.principals), verified_certificates=verified_certificates
+    )

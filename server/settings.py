@@ -55,8 +55,8 @@ class TlsSettings(BaseModel):
     cert_file: Path
     #: PEM private key of cert_file, unencrypted (protect it with file permissions).
     key_file: Path
-    #: PEM CA certificate(s) client certificates are verified against. With it clients
-    #: may present a certificate; without it they are never asked for one.
+    #: PEM CA certificate(s) client certificates are verified against. grpcio asks
+    #: clients for a certificate only with require_client_auth = true.
     client_ca_file: Path | None = None
     #: true: mutual TLS only, a connection without a client certificate from
     #: client_ca_file is refused during the handshake. Needs client_ca_file.

@@ -109,7 +109,8 @@ def test_authenticator_by_digest_reference_and_identity(monkeypatch: pytest.Monk
             PrincipalConfig(name="c", cert_identity="spiffe://corp/ns/x/sa/y"),
         )
     )
-    authenticator = build_authenticator(auth)
+    assert build_authenticator(auth).by_certificate(["spiffe://corp/ns/x/sa/y"]) is None
+    authenticator = build_authenticator(auth, verified_certificates=True)
     assert authenticator.enabled
     assert authenticator.by_token("tok-a").name == "a"  # type: ignore[union-attr]
     assert authenticator.by_token("from-env").name == "b"  # type: ignore[union-attr]
