@@ -142,10 +142,14 @@ class ExportAdmin:
         require_scope(principal, Scope.DELETE)
         location = self.locate(ref, principal=principal)
         exports = committed_exports(location.sink, location.dataset)
-        children = [e.export_id for e in exports if e.parent_export_id == location.export_id]
+        children = [e for e in exports if e.parent_export_id == location.export_id]
         if children:
+            # Other principals' children are counted, never named.
+            named = [e.export_id for e in _own(children, principal)]
+            others = len(children) - len(named)
+            listed = ", ".join([*named, *([f"{others} export(s) of others"] if others else [])])
             raise FailedPrecondition(
-                f"export '{location.export_id}' is the parent of {', '.join(children)}; "
+                f"export '{location.export_id}' is the parent of {listed}; "
                 f"delete those first, or {RETIRE_A_CHAIN}"
             )
         removed = delete_export(location.sink, location.dataset, location.export_id)
