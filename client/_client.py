@@ -24,6 +24,7 @@ from sluice.client._errors import (
 )
 from sluice.client._history import HistoryCalls
 from sluice.client._tls import ClientTls
+from sluice.client._token import BearerToken, resolve_token
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:7070"
@@ -53,6 +54,10 @@ class ExportClient(HistoryCalls):
     `tls_ca` (PEM CA verifying the server; default $SLUICE_TLS_CA, else the system's
     roots), `tls_cert` and `tls_key` (client certificate for mutual TLS; default
     $SLUICE_TLS_CERT, $SLUICE_TLS_KEY): any of them makes the channel TLS.
+    `token` (default $SLUICE_TOKEN) is sent as `authorization: Bearer <token>` on every
+    call, to a daemon that authenticates its callers as principals.
+    `use_environment=False` ignores those SLUICE_* variables: only the arguments count
+    (for a daemon the caller started itself, such as `sluice demo`'s).
     Every gRPC failure surfaces as a `SluiceError` subclass.
     """
 
@@ -64,18 +69,28 @@ class ExportClient(HistoryCalls):
         tls_ca: str | os.PathLike[str] | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        use_environment: bool = True,
     ) -> None:
-        self.address = address or os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
+        from_env = os.environ.get(ADDRESS_ENV) if use_environment else None
+        self.address = address or from_env or DEFAULT_ADDRESS
         self.timeout = timeout
-        tls = ClientTls.resolve(tls_ca, tls_cert, tls_key)
+        tls = (
+            ClientTls.resolve(tls_ca, tls_cert, tls_key)
+            if use_environment
+            else ClientTls.given(tls_ca, tls_cert, tls_key)
+        )
         #: Whether the channel speaks TLS (any of tls_ca, tls_cert, tls_key or their
         #: SLUICE_TLS_* variables given).
         self.tls = tls.enabled
-        self._channel = (
+        bearer = resolve_token(token if token is not None or use_environment else "")
+        channel = (
             grpc.secure_channel(self.address, tls.channel_credentials())
             if tls.enabled
             else grpc.insecure_channel(self.address)
         )
+        self._raw_channel = channel
+        self._channel = grpc.intercept_channel(channel, BearerToken(bearer)) if bearer else channel
         self._stub = export_pb2_grpc.ExportServiceStub(self._channel)
 
     def __enter__(self) -> Self:
@@ -90,7 +105,7 @@ class ExportClient(HistoryCalls):
         self.close()
 
     def close(self) -> None:
-        self._channel.close()
+        self._raw_channel.close()
 
     @contextmanager
     def _translated(self) -> Generator[None]:

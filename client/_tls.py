@@ -40,6 +40,11 @@ class ClientTls:
             _path(key, KEY_ENV),
         )
 
+    @classmethod
+    def given(cls, ca: PathArg = None, cert: PathArg = None, key: PathArg = None) -> ClientTls:
+        """The arguments alone, whatever the environment says."""
+        return cls(*(Path(v) if v is not None and os.fspath(v) else None for v in (ca, cert, key)))
+
     @property
     def enabled(self) -> bool:
         return any((self.ca_file, self.cert_file, self.key_file))

@@ -4,6 +4,7 @@ port, exports the data with live progress, shows the manifest, and stops the dae
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import socket
 import subprocess
@@ -70,7 +71,7 @@ def demo(rows: int, state_dir: Path, keep_running: bool) -> None:
     try:
         _wait_healthy(address, daemon, log)
         out.print("[bold]3/4[/] exporting to jsonl + zstd")
-        with ExportClient(address) as sluice:
+        with ExportClient(address, use_environment=False) as sluice:
             spec = ExportClient.build_spec(
                 source=source,
                 to=exports_dir,
@@ -91,7 +92,9 @@ def demo(rows: int, state_dir: Path, keep_running: bool) -> None:
                 raise click.exceptions.Exit(EXIT_EXPORT_FAILED) from exc
             click.echo(summary_line(final))
             out.print("[bold]4/4[/] the manifest")
-            loaded = load_manifest(final.manifest_uri, lambda: ExportClient(address))
+            loaded = load_manifest(
+                final.manifest_uri, lambda: ExportClient(address, use_environment=False)
+            )
             render_manifest(loaded.manifest, loaded.where, out)
         if keep_running:
             stop = False
@@ -149,6 +152,9 @@ def _start_daemon(
         # the demo stops it itself, in order.
         return subprocess.Popen(
             command,
+            # The demo's daemon is its own: none of the caller's SLUICE_* settings (a
+            # [tls] or principals meant for a real daemon, SLUICE_TLS_* of the client).
+            env={k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")},
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -164,7 +170,7 @@ def _wait_healthy(address: str, daemon: subprocess.Popen[bytes], log: Path) -> N
             raise CliError(f"the daemon exited with status {daemon.returncode} while starting")
         # A fresh channel per probe: a channel that failed to connect backs off for
         # seconds before trying again, which would delay noticing the daemon is up.
-        with ExportClient(address) as probe:
+        with ExportClient(address, use_environment=False) as probe:
             if probe.health(timeout=1.0):
                 return
         time.sleep(0.2)

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from sluice.server.allocator import fix_mmap_threshold
+from sluice.server.audit import AuditLog
 from sluice.server.errors import SluiceError
 from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
@@ -25,6 +26,7 @@ from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
 from sluice.server.notifications.notifier import Notifier
 from sluice.server.planning.plan import build_plan
+from sluice.server.principals import build_authenticator
 from sluice.server.rpc.server import build_server, set_not_serving
 from sluice.server.secrets import load_or_create_key
 from sluice.server.service.events import EventHub
@@ -67,6 +69,21 @@ def _run(settings: Settings) -> int:
             "anyone who reaches the port can read the traffic and call every RPC",
             settings.address,
         )
+    if not settings.auth.principals and not settings.loopback_only:
+        _log.warning(
+            "INSECURE: no [[auth.principals]] on non-loopback address %s (insecure = true): "
+            "every caller may create, read, cancel and delete every export",
+            settings.address,
+        )
+    # Token references are read now: a missing one stops the start, naming its principal.
+    mutual_tls = settings.tls is not None and settings.tls.require_client_auth
+    authenticator = build_authenticator(settings.auth, verified_certificates=mutual_tls)
+    if not mutual_tls and any(p.cert_identity for p in settings.auth.principals):
+        _log.warning(
+            "cert_identity of [[auth.principals]] is ignored: certificate identities count "
+            "only with [tls] require_client_auth = true (grpcio asks for client "
+            "certificates only then)"
+        )
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)
     # The store before the key: a state folder holding keys but no store has lost it.
@@ -100,6 +117,7 @@ def _run(settings: Settings) -> int:
     schedules = ScheduleService(
         store, store, scheduler, lambda spec: build_plan(spec, settings, new_export_id()), utc_now
     )
+    audit = AuditLog(settings.audit_log) if settings.audit_log else None
     server, health_servicer, port = build_server(
         service,
         admin,
@@ -107,6 +125,8 @@ def _run(settings: Settings) -> int:
         settings.grpc_max_workers,
         settings.stream_budget,
         certificate.credentials() if certificate else None,
+        authenticator,
+        audit,
         schedules=schedules,
     )
     stop = threading.Event()
@@ -117,10 +137,11 @@ def _run(settings: Settings) -> int:
     notifier.start()
     host = settings.address.rpartition(":")[0]
     _log.info(
-        "sluice listening on %s:%d with %s (state %s, %s job store)",
+        "sluice listening on %s:%d with %s, %s (state %s, %s job store)",
         host,
         port,
         _transport(settings),
+        _callers(settings),
         settings.state_dir.resolve(),
         settings.job_store_kind,
     )
@@ -136,6 +157,8 @@ def _run(settings: Settings) -> int:
     rpc_stopped.wait()
     notifier.stop()
     store.close()
+    if audit is not None:
+        audit.close()
     _log.info("stopped%s", "" if clean else " (some exports did not checkpoint in time)")
     return 0
 
@@ -146,6 +169,11 @@ def _transport(settings: Settings) -> str:
     if settings.tls.require_client_auth:
         return "mutual TLS"
     return "TLS" + (" (client certificates optional)" if settings.tls.client_ca_file else "")
+
+
+def _callers(settings: Settings) -> str:
+    count = len(settings.auth.principals)
+    return f"{count} principal{'s' if count != 1 else ''}" if count else "no principals"
 
 
 def key_id(key: bytes) -> str:

@@ -27,11 +27,14 @@ from pydantic import (
 )
 
 from sluice.format.age import AgeFormatError, parse_recipient
+from sluice.server.principals import AuthSettings
 from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
 #: Environment variables that start with SLUICE_ but belong to the client or tests.
-CLIENT_ENV = frozenset({"SLUICE_SERVER", "SLUICE_TLS_CA", "SLUICE_TLS_CERT", "SLUICE_TLS_KEY"})
+CLIENT_ENV = frozenset(
+    {"SLUICE_SERVER", "SLUICE_TLS_CA", "SLUICE_TLS_CERT", "SLUICE_TLS_KEY", "SLUICE_TOKEN"}
+)
 MiB = 1024 * 1024
 #: gRPC worker threads streams can never take (see max_concurrent_streams).
 STREAM_FREE_WORKERS = 8
@@ -53,8 +56,8 @@ class TlsSettings(BaseModel):
     cert_file: Path
     #: PEM private key of cert_file, unencrypted (protect it with file permissions).
     key_file: Path
-    #: PEM CA certificate(s) client certificates are verified against. With it clients
-    #: may present a certificate; without it they are never asked for one.
+    #: PEM CA certificate(s) client certificates are verified against. grpcio asks
+    #: clients for a certificate only with require_client_auth = true.
     client_ca_file: Path | None = None
     #: true: mutual TLS only, a connection without a client certificate from
     #: client_ca_file is refused during the handshake. Needs client_ca_file.
@@ -197,13 +200,14 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: host:port the gRPC server listens on. Loopback by default; expose deliberately:
-    #: a non-loopback address (0.0.0.0 included) needs `tls` or `insecure = true`.
+    #: a non-loopback address (0.0.0.0 included) needs `tls` and `auth.principals`, or
+    #: `insecure = true`.
     address: str = "127.0.0.1:7070"
     #: TLS for the gRPC port (the `[tls]` table); absent: plaintext.
     tls: TlsSettings | None = None
-    #: Allow plaintext on a non-loopback address (`--insecure`): anyone who can reach
-    #: the port can read the traffic and call every RPC. A warning is logged at each
-    #: start. (Once callers authenticate as principals, those will be required too.)
+    #: Allow a non-loopback address without TLS or without principals (`--insecure`):
+    #: anyone who can reach the port may read the traffic or call every RPC. A warning is
+    #: logged at each start.
     insecure: bool = False
     #: Folder for the job store and the default export root.
     state_dir: Path = Path(".sluice")
@@ -332,6 +336,22 @@ class Settings(BaseModel):
     #: Name of a `secrets` entry "encrypted with a passphrase" means there.
     backup_passphrase_secret: str = ""
 
+    # -- callers: principals, audit, limits (README "Principals, tokens and audit") ------
+    #: The `[auth]` table: `[[auth.principals]]` who may call, and what each may do.
+    #: Without principals every caller is anonymous and may do everything (loopback only).
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    #: Where the audit log goes: a file path (appended to), "stderr", or "" for none. One
+    #: JSON line per state-changing call and per denied call; never a token or a secret.
+    audit_log: str = ""
+    #: Exports waiting in the queue, across all callers; one more CreateExport is
+    #: RESOURCE_EXHAUSTED (with RetryInfo). 0: no limit.
+    max_queued_exports: int = Field(default=0, ge=0, le=1_000_000)
+    #: Exports one principal may have waiting in the queue. 0: no limit.
+    max_queued_per_principal: int = Field(default=0, ge=0, le=1_000_000)
+    #: WatchExport streams one principal may hold open at once. 0: no limit (beyond
+    #: max_concurrent_streams).
+    max_watch_streams_per_principal: int = Field(default=0, ge=0, le=4096)
+
     @field_validator("address")
     @classmethod
     def _address_has_port(cls, value: str) -> str:
@@ -411,10 +431,21 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _exposed_only_with_tls(self) -> Settings:
-        if self.tls is None and not self.insecure and not self.loopback_only:
+        if self.insecure or self.loopback_only:
+            return self
+        missing = [
+            what
+            for what, absent in (
+                ("[tls]", self.tls is None),
+                ("[[auth.principals]]", not self.auth.principals),
+            )
+            if absent
+        ]
+        if missing:
             raise ValueError(
-                f"address {self.address} is not a loopback address: configure [tls] "
-                "or set insecure = true (--insecure) to serve plaintext to the network"
+                f"address {self.address} is not a loopback address: configure "
+                f"{' and '.join(missing)}, or set insecure = true (--insecure) to serve "
+                "the network without them"
             )
         return self
 
@@ -531,7 +562,20 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         for key in ("cert_file", "key_file", "client_ca_file"):
             if key in tls:
                 tls[key] = _relative_to(base, tls[key])
+    auth = raw.get("auth")
+    principals = auth.get("principals") if isinstance(auth, dict) else None
+    for principal in principals if isinstance(principals, list) else ():
+        for key in ("source_roots", "destination_roots"):
+            if isinstance(principal, dict) and isinstance(principal.get(key), list):
+                principal[key] = [_relative_root(base, root) for root in principal[key]]
     return raw
+
+
+def _relative_root(base: Path, root: Any) -> Any:
+    """A principal's local root relative to the config file; URIs stay as written."""
+    if not isinstance(root, str) or "://" in root:
+        return root
+    return str(base / Path(root).expanduser())
 
 
 def _relative_to(base: Path, value: Any) -> Any:

@@ -187,12 +187,16 @@ class Daemon:
 
 
 def _toml_value(value: object) -> str:
-    """TOML for the settings tests use: strings, booleans, numbers, lists of strings, and
-    tables (dicts) as inline tables."""
+    """TOML for the settings tests use: strings, booleans, numbers, lists of strings or
+    of tables, and tables (dicts) as inline tables."""
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+        return (
+            "["
+            + ", ".join(_toml_value(v) if isinstance(v, dict) else f'"{v}"' for v in value)
+            + "]"
+        )
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -206,6 +210,7 @@ def run_cli(
     cwd: Path = REPO,
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`sluice [--server ADDR] ARGS...` as a user's shell runs it: none of the test
     environment's SLUICE_* settings, a wide terminal, output captured as text."""
@@ -220,4 +225,5 @@ def run_cli(
         text=True,
         timeout=timeout,
         check=False,
+        input=input_text,
     )

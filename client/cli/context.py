@@ -1,4 +1,5 @@
-"""State shared by all commands: where the daemon is and how to reach it (TLS files).
+"""State shared by all commands: where the daemon is and how to reach it (TLS files,
+the caller's token).
 Clients are made on demand so `--help`, `serve` and usage errors never open a channel."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 
 from sluice.client._client import ExportClient
+from sluice.client._token import read_token_file
 
 
 @dataclass(frozen=True)
@@ -20,10 +22,16 @@ class CliState:
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: From --token-file; None: $SLUICE_TOKEN (read by ExportClient), else no token.
+    token_file: Path | None = None
 
     def client(self) -> ExportClient:
         return ExportClient(
-            self.server, tls_ca=self.tls_ca, tls_cert=self.tls_cert, tls_key=self.tls_key
+            self.server,
+            tls_ca=self.tls_ca,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+            token=read_token_file(self.token_file) if self.token_file else None,
         )
 
 

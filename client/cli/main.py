@@ -14,7 +14,9 @@ from sluice.client._client import ADDRESS_ENV, DEFAULT_ADDRESS
 from sluice.client._errors import ServerUnreachableError, SluiceError
 from sluice.client._extras import install_hint
 from sluice.client._tls import CA_ENV, CERT_ENV, KEY_ENV, ClientTls
+from sluice.client._token import TOKEN_ENV
 from sluice.client.cli.ask import ask
+from sluice.client.cli.auth import auth_group
 from sluice.client.cli.context import CliState
 from sluice.client.cli.export import export_group
 from sluice.client.cli.history import delete, diff, retain, verify
@@ -75,6 +77,12 @@ class _SluiceGroup(click.Group):
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"PEM private key of --tls-cert [env: {KEY_ENV}].",
 )
+@click.option(
+    "--token-file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"File holding the bearer token of this caller's principal [default: ${TOKEN_ENV}].",
+)
 @click.version_option(package_name="sluice")
 @click.pass_context
 def cli(
@@ -83,9 +91,16 @@ def cli(
     tls_ca: Path | None,
     tls_cert: Path | None,
     tls_key: Path | None,
+    token_file: Path | None,
 ) -> None:
     """Sluice: streaming, resumable, verifiable data exports."""
-    ctx.obj = CliState(server=server or None, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
+    ctx.obj = CliState(
+        server=server or None,
+        tls_ca=tls_ca,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        token_file=token_file,
+    )
 
 
 def _uses_tls(ctx: click.Context) -> bool:
@@ -149,8 +164,13 @@ _JOB_STORE_OPTION = click.option(
     "--insecure",
     is_flag=True,
     default=None,
-    help="Allow plaintext on a non-loopback --address (no [tls]); a warning is logged at "
-    "each start [env: SLUICE_INSECURE].",
+    help="Allow a non-loopback --address without [tls] or without [[auth.principals]]; "
+    "a warning is logged at each start [env: SLUICE_INSECURE].",
+)
+@click.option(
+    "--audit-log",
+    metavar="FILE|stderr",
+    help="Append one JSON line per state-changing or denied call here [env: SLUICE_AUDIT_LOG].",
 )
 @click.option(
     "--recover-job-store",
@@ -178,6 +198,7 @@ def serve(
     recover_job_store: bool | None,
     job_store: str | None,
     schedule_poll_seconds: float | None,
+    audit_log: str | None,
 ) -> None:
     """Run the export daemon in the foreground.
 
@@ -211,6 +232,8 @@ def serve(
         overrides["job_store"] = job_store
     if schedule_poll_seconds is not None:
         overrides["schedule_poll_seconds"] = schedule_poll_seconds
+    if audit_log is not None:
+        overrides["audit_log"] = audit_log
     sys.exit(run_server(config_file, overrides))
 
 
@@ -248,6 +271,7 @@ cli.add_command(export_group)
 cli.add_command(schedule_group)
 cli.add_command(keygen)
 cli.add_command(ask)
+cli.add_command(auth_group)
 cli.add_command(demo)
 
 

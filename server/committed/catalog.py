@@ -32,6 +32,8 @@ class CommittedExport:
     watermark: Watermark | None
     #: The manifest's key index entry (keyed exports), or None.
     key_index: KeyIndexEntry | None = None
+    #: The principal that created it ("": made without principals).
+    created_by: str = ""
 
 
 def committed_exports(sink: Sink, dataset: str) -> list[CommittedExport]:
@@ -68,6 +70,7 @@ def _describe(key: str, manifest: Manifest) -> CommittedExport:
         stored_bytes=manifest.totals.stored_bytes,
         watermark=manifest.watermark,
         key_index=manifest.key_index,
+        created_by=manifest.created_by,
     )
 
 

@@ -163,6 +163,7 @@ def _commit(
         digest_key_id=context.content_key_id,
         keyed=keyed,
         skipped_rows=skipped_rows,
+        created_by=job.created_by,
     )
     _write_signature(plan, sink, manifest.to_json(), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)

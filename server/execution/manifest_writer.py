@@ -44,6 +44,7 @@ def build_manifest(
     digest_key_id: str,
     keyed: KeyedChanges | None = None,
     skipped_rows: int | None = None,
+    created_by: str = "",
 ) -> Manifest:
     """The manifest of an export of `chunks`. `skipped_rows` counts the source rows left
     out as unparseable (None: those the chunks counted)."""
@@ -54,6 +55,7 @@ def build_manifest(
     increment = plan.increment
     entries = tuple(_chunk_entry(c) for c in chunks)
     return Manifest(
+        created_by=created_by,
         export_id=plan.export_id,
         dataset=spec.destination.dataset,
         parent_export_id=increment.parent_export_id,

@@ -62,6 +62,8 @@ class Job:
     error: JobError | None = None
     #: Filled by ExportService.get only (the store's job rows do not carry them).
     notifications: tuple[NotificationDelivery, ...] = ()
+    #: Name of the principal that created the export ("" without principals).
+    created_by: str = ""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -75,12 +77,16 @@ class NewJob:
     request_id: str = ""
     #: ExportSpec.fingerprint(), to tell a retry from a reused request id.
     request_fingerprint: str = ""
+    #: Name of the principal creating it ("" without principals).
+    created_by: str = ""
 
 
 @dataclass(frozen=True)
 class JobFilter:
     states: frozenset[JobState] = frozenset()
     labels: tuple[tuple[str, str], ...] = ()
+    #: Only exports this principal created; None: everyone's.
+    created_by: str | None = None
 
 
 @dataclass(frozen=True)

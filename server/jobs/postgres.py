@@ -191,7 +191,7 @@ class PostgresJobStore:
             try:
                 inserted = db.execute(
                     "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
-                    " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    " created_at, updated_at, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT (request_id) DO NOTHING",
                     (
                         new.id,
@@ -201,6 +201,7 @@ class PostgresJobStore:
                         new.spec.to_json(),
                         now,
                         now,
+                        new.created_by,
                     ),
                 ).rowcount
             except psycopg.errors.UniqueViolation as exc:
@@ -251,6 +252,9 @@ class PostgresJobStore:
         if where.states:
             clauses.append("state = ANY(%s)")
             params.append(sorted(s.value for s in where.states))
+        if where.created_by is not None:
+            clauses.append("created_by = %s")
+            params.append(where.created_by)
         for key, value in where.labels:
             clauses.append(
                 "EXISTS (SELECT 1 FROM job_labels l"
@@ -372,8 +376,9 @@ class PostgresJobStore:
             inserted = db.execute(
                 "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
                 " created_at, updated_at, started_at, finished_at, manifest_uri,"
-                " records, chunks, stored_bytes, source_rows_done, source_rows_total)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " records, chunks, stored_bytes, source_rows_done, source_rows_total,"
+                " created_by)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT DO NOTHING",
                 (
                     job.id,
@@ -391,6 +396,7 @@ class PostgresJobStore:
                     job.progress.stored_bytes,
                     job.progress.source_rows_done,
                     job.progress.source_rows_total,
+                    job.created_by,
                 ),
             ).rowcount
             if inserted != 1:

@@ -123,6 +123,12 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX notifications_by_state ON notifications (state, next_attempt_at)",
     ),
+    (
+        # The principal that created each export (exports belong to their creator);
+        # exports made before principals belong to "" (the anonymous caller).
+        "ALTER TABLE jobs ADD COLUMN created_by TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX jobs_by_creator ON jobs (created_by, created_at)",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

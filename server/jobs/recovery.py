@@ -153,6 +153,7 @@ def job_from_manifest(
             records=totals.records, chunks=totals.chunks, stored_bytes=totals.stored_bytes
         ),
         manifest_uri=f"{LocalSink(destination).uri.rstrip('/')}/{key}",
+        created_by=manifest.created_by,
     )
     return job, chunks
 

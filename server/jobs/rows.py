@@ -24,7 +24,7 @@ from sluice.server.planning.spec import ExportSpec
 JOB_COLUMNS: Final = (
     "id, request_id, state, spec_json, created_at, updated_at, started_at, finished_at,"
     " manifest_uri, error_code, error_message, error_transient,"
-    " records, chunks, stored_bytes, source_rows_done, source_rows_total"
+    " records, chunks, stored_bytes, source_rows_done, source_rows_total, created_by"
 )
 CHUNK_COLUMNS: Final = (
     "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
@@ -65,6 +65,7 @@ def job_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Job:
         ),
         manifest_uri=row["manifest_uri"],
         error=error,
+        created_by=row["created_by"],
     )
 
 

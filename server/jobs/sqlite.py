@@ -182,6 +182,12 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX notifications_by_state ON notifications (state, next_attempt_at)",
     ),
+    (
+        # The principal that created each export (exports belong to their creator);
+        # exports made before principals belong to "" (the anonymous caller).
+        "ALTER TABLE jobs ADD COLUMN created_by TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX jobs_by_creator ON jobs (created_by, created_at)",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -236,7 +242,7 @@ class SQLiteJobStore:
             try:
                 cursor = db.execute(
                     "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (request_id) DO NOTHING",
                     (
                         new.id,
@@ -246,6 +252,7 @@ class SQLiteJobStore:
                         new.spec.to_json(),
                         now,
                         now,
+                        new.created_by,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -298,6 +305,9 @@ class SQLiteJobStore:
             states = sorted(s.value for s in where.states)
             clauses.append(f"state IN ({', '.join('?' * len(states))})")
             params.extend(states)
+        if where.created_by is not None:
+            clauses.append("created_by = ?")
+            params.append(where.created_by)
         for key, value in where.labels:
             clauses.append(
                 "EXISTS (SELECT 1 FROM job_labels l"
@@ -420,8 +430,9 @@ class SQLiteJobStore:
             cursor = db.execute(
                 "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
                 " created_at, updated_at, started_at, finished_at, manifest_uri,"
-                " records, chunks, stored_bytes, source_rows_done, source_rows_total)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " records, chunks, stored_bytes, source_rows_done, source_rows_total,"
+                " created_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (
                     job.id,
@@ -439,6 +450,7 @@ class SQLiteJobStore:
                     job.progress.stored_bytes,
                     job.progress.source_rows_done,
                     job.progress.source_rows_total,
+                    job.created_by,
                 ),
             )
             if cursor.rowcount != 1:

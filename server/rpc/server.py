@@ -9,7 +9,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from sluice.server.audit import AuditLog
 from sluice.server.errors import SluiceError
+from sluice.server.principals import Authenticator
+from sluice.server.rpc.auth import AuthInterceptor
 from sluice.server.rpc.errors import DomainErrorInterceptor, RequestBoundsInterceptor
 from sluice.server.rpc.servicer import ExportServicer
 from sluice.server.rpc.stream_budget import StreamBudget, StreamBudgetInterceptor
@@ -32,16 +35,22 @@ def build_server(
     max_workers: int,
     stream_budget: int,
     credentials: grpc.ServerCredentials | None = None,
+    authenticator: Authenticator | None = None,
+    audit: AuditLog | None = None,
     *,
     schedules: ScheduleService,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """Return the (not yet started) server, its health servicer and the bound port.
     Streams may hold at most `stream_budget` of the `max_workers` threads. With
-    `credentials` the port speaks TLS only; without, plaintext."""
+    `credentials` the port speaks TLS only; without, plaintext. Callers are
+    authenticated by `authenticator` (None: everyone is anonymous) and audited to
+    `audit` (None: no audit log)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        # The first wraps the others: domain errors raised by the inner ones become statuses.
+        # The first wraps the others. Authentication first, so nothing runs for a caller
+        # who is not one; domain errors raised by the inner ones become statuses.
         interceptors=[
+            AuthInterceptor(authenticator or Authenticator((), enabled=False), audit),
             DomainErrorInterceptor(),
             RequestBoundsInterceptor(),
             StreamBudgetInterceptor(StreamBudget(stream_budget)),

@@ -1,4 +1,5 @@
-"""sluice.v1.ExportService: request -> domain call -> response, nothing more."""
+"""sluice.v1.ExportService: request -> domain call -> response, nothing more. Each call
+is made as its caller (the principal the AuthInterceptor found), passed as a plain value."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sluice.server.rpc.admin_convert import (
     retention_to_proto,
     verify_to_proto,
 )
+from sluice.server.rpc.auth import caller
 from sluice.server.rpc.convert import (
     event_to_proto,
     job_to_proto,
@@ -41,13 +43,13 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     def CreateExport(  # noqa: N802 - names fixed by the generated base class
         self, request: pb.CreateExportRequest, context: grpc.ServicerContext
     ) -> pb.Export:
-        job = self._service.create(spec_from_proto(request), request.request_id)
+        job = self._service.create(spec_from_proto(request), request.request_id, caller())
         return job_to_proto(job)
 
     def GetExport(  # noqa: N802
         self, request: pb.GetExportRequest, context: grpc.ServicerContext
     ) -> pb.Export:
-        return job_to_proto(self._service.get(request.id))
+        return job_to_proto(self._service.get(request.id, caller()))
 
     def ListExports(  # noqa: N802
         self, request: pb.ListExportsRequest, context: grpc.ServicerContext
@@ -57,6 +59,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
             labels=tuple(sorted(request.labels.items())),
             page_size=request.page_size,
             page_token=request.page_token,
+            principal=caller(),
         )
         return pb.ListExportsResponse(
             exports=[job_to_proto(job) for job in page.jobs],
@@ -66,44 +69,44 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     def WatchExport(  # noqa: N802
         self, request: pb.WatchExportRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ExportEvent]:
-        for event in self._service.watch(request.id, context.is_active):
+        for event in self._service.watch(request.id, context.is_active, caller()):
             yield event_to_proto(event)
 
     def CancelExport(  # noqa: N802
         self, request: pb.CancelExportRequest, context: grpc.ServicerContext
     ) -> pb.Export:
-        return job_to_proto(self._service.cancel(request.id))
+        return job_to_proto(self._service.cancel(request.id, caller()))
 
     def ResumeExport(  # noqa: N802
         self, request: pb.ResumeExportRequest, context: grpc.ServicerContext
     ) -> pb.Export:
-        return job_to_proto(self._service.resume(request.id))
+        return job_to_proto(self._service.resume(request.id, caller()))
 
     def GetServerInfo(  # noqa: N802
         self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext
     ) -> pb.ServerInfo:
-        return server_info_to_proto(self._service.server_info())
+        return server_info_to_proto(self._service.server_info(caller()))
 
     def VerifyExport(  # noqa: N802
         self, request: pb.VerifyExportRequest, context: grpc.ServicerContext
     ) -> pb.VerifyExportResponse:
-        return verify_to_proto(self._admin.verify(request.export))
+        return verify_to_proto(self._admin.verify(request.export, caller()))
 
     def DiffExports(  # noqa: N802
         self, request: pb.DiffExportsRequest, context: grpc.ServicerContext
     ) -> pb.DiffExportsResponse:
-        return diff_to_proto(*self._admin.diff(request.base, request.other))
+        return diff_to_proto(*self._admin.diff(request.base, request.other, caller()))
 
     def DiffExportRecords(  # noqa: N802
         self, request: pb.DiffExportsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.RecordDiffEvent]:
-        for item in self._admin.diff_records(request.base, request.other):
+        for item in self._admin.diff_records(request.base, request.other, caller()):
             yield record_diff_to_proto(item)
 
     def DeleteExport(  # noqa: N802
         self, request: pb.DeleteExportRequest, context: grpc.ServicerContext
     ) -> pb.DeleteExportResponse:
-        return pb.DeleteExportResponse(objects_removed=self._admin.delete(request.export))
+        return pb.DeleteExportResponse(objects_removed=self._admin.delete(request.export, caller()))
 
     def ApplyRetention(  # noqa: N802
         self, request: pb.ApplyRetentionRequest, context: grpc.ServicerContext
@@ -113,52 +116,57 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
             request.dataset,
             policy_from_proto(request.policy),
             dry_run=request.dry_run,
+            principal=caller(),
         )
         return retention_to_proto(plan)
 
     def ListDatasetExports(  # noqa: N802
         self, request: pb.ListDatasetExportsRequest, context: grpc.ServicerContext
     ) -> pb.ListDatasetExportsResponse:
-        return dataset_exports_to_proto(self._admin.chain(request.destination, request.dataset))
+        return dataset_exports_to_proto(
+            self._admin.chain(request.destination, request.dataset, caller())
+        )
 
     def CreateSchedule(  # noqa: N802
         self, request: pb.CreateScheduleRequest, context: grpc.ServicerContext
     ) -> pb.Schedule:
-        return schedule_to_proto(self._schedules.create(new_schedule_from_proto(request)))
+        return schedule_to_proto(self._schedules.create(new_schedule_from_proto(request), caller()))
 
     def ListSchedules(  # noqa: N802
         self, request: pb.ListSchedulesRequest, context: grpc.ServicerContext
     ) -> pb.ListSchedulesResponse:
-        views = self._schedules.list()
+        views = self._schedules.list(caller())
         return pb.ListSchedulesResponse(schedules=[schedule_to_proto(view) for view in views])
 
     def GetSchedule(  # noqa: N802
         self, request: pb.GetScheduleRequest, context: grpc.ServicerContext
     ) -> pb.Schedule:
-        return schedule_to_proto(self._schedules.get(request.name))
+        return schedule_to_proto(self._schedules.get(request.name, caller()))
 
     def PauseSchedule(  # noqa: N802
         self, request: pb.PauseScheduleRequest, context: grpc.ServicerContext
     ) -> pb.Schedule:
-        return schedule_to_proto(self._schedules.pause(request.name))
+        return schedule_to_proto(self._schedules.pause(request.name, caller()))
 
     def ResumeSchedule(  # noqa: N802
         self, request: pb.ResumeScheduleRequest, context: grpc.ServicerContext
     ) -> pb.Schedule:
-        return schedule_to_proto(self._schedules.resume(request.name))
+        return schedule_to_proto(self._schedules.resume(request.name, caller()))
 
     def DeleteSchedule(  # noqa: N802
         self, request: pb.DeleteScheduleRequest, context: grpc.ServicerContext
     ) -> pb.DeleteScheduleResponse:
-        self._schedules.delete(request.name)
+        self._schedules.delete(request.name, caller())
         return pb.DeleteScheduleResponse()
 
     def TriggerSchedule(  # noqa: N802
         self, request: pb.TriggerScheduleRequest, context: grpc.ServicerContext
     ) -> pb.Export:
-        return job_to_proto(self._schedules.trigger(request.name))
+        return job_to_proto(self._schedules.trigger(request.name, caller()))
 
     def PlanFromText(  # noqa: N802
         self, request: pb.PlanFromTextRequest, context: grpc.ServicerContext
     ) -> pb.PlanFromTextResponse:
-        return text_plan_to_proto(self._service.plan_from_text(request.text, request.time_zone))
+        return text_plan_to_proto(
+            self._service.plan_from_text(request.text, request.time_zone, caller())
+        )

@@ -34,7 +34,9 @@ from sluice.server.committed.verify import VerifyReport, verify_export
 from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from sluice.server.jobs.model import JobState
 from sluice.server.jobs.store import JobStore
+from sluice.server.planning.authorization import check_destination, may_see, require_scope
 from sluice.server.planning.plan import outside_export_roots, plan_destination
+from sluice.server.principals import ANONYMOUS, Principal, Scope
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks import LocationRefused, classify
@@ -70,22 +72,35 @@ class ExportAdmin:
         self._store = store
         self._open_sink = open_sink
 
-    def locate(self, ref: str, field: str = "export") -> ExportLocation:
-        """An export id known to the job store, or the URI of a manifest.json."""
+    def locate(
+        self, ref: str, field: str = "export", principal: Principal = ANONYMOUS
+    ) -> ExportLocation:
+        """An export id known to the job store, or the URI of a manifest.json. Another
+        principal's export id is NOT_FOUND (admin excepted); a manifest URI must lie
+        within the principal's destination roots."""
         if not ref.strip():
             raise InvalidArgument(field, "give an export id or a manifest URI")
         if ref.rstrip("/").endswith(MANIFEST_NAME):
             destination, dataset, export_id = _split_manifest_uri(ref, field)
-            return ExportLocation(self._open(destination, field), destination, dataset, export_id)
+            check_destination(principal, destination, field)
+            location = ExportLocation(
+                self._open(destination, field), destination, dataset, export_id
+            )
+            if not principal.admin and self.manifest(location).created_by != principal.name:
+                raise NotFound(f"export {ref!r:.200} not found")
+            return location
         try:
             job = self._store.get(ref)
         except NotFound:
+            job = None
+        if job is None or not may_see(principal, job):
             # The files outlive the job store (a lost state folder, another daemon's
             # export): storage is the source of truth, so say how to reach them there.
+            # Another principal's export gets the very same words: no existence leak.
             raise NotFound(
                 f"export '{ref}' is not in this daemon's job store; name it by its manifest "
                 "instead (DESTINATION/DATASET/EXPORT_ID/manifest.json, or the CLI's export folder)"
-            ) from None
+            )
         if job.state == JobState.DELETED:
             raise FailedPrecondition(f"export '{ref}' is deleted; its files were removed")
         if job.state != JobState.SUCCEEDED or not job.manifest_uri:
@@ -96,40 +111,54 @@ class ExportAdmin:
         sink = self._open(destination, field, profile)
         return ExportLocation(sink, destination, job.spec.destination.dataset, job.id)
 
-    def verify(self, ref: str) -> VerifyReport:
-        location = self.locate(ref)
+    def verify(self, ref: str, principal: Principal = ANONYMOUS) -> VerifyReport:
+        require_scope(principal, Scope.READ)
+        location = self.locate(ref, principal=principal)
         return verify_export(location.sink, location.manifest_key)
 
-    def diff(self, base_ref: str, other_ref: str) -> tuple[ChunkDiff, str]:
+    def diff(
+        self, base_ref: str, other_ref: str, principal: Principal = ANONYMOUS
+    ) -> tuple[ChunkDiff, str]:
         """The chunk-level diff, and why a record-level one is not possible ("": it is)."""
-        base = self.manifest(self.locate(base_ref, "base"))
-        other = self.manifest(self.locate(other_ref, "other"))
+        require_scope(principal, Scope.READ)
+        base = self.manifest(self.locate(base_ref, "base", principal))
+        other = self.manifest(self.locate(other_ref, "other", principal))
         return diff_chunks(base, other), record_level_note(base, other)
 
     def diff_records(
-        self, base_ref: str, other_ref: str
+        self, base_ref: str, other_ref: str, principal: Principal = ANONYMOUS
     ) -> Iterator[list[RecordChange] | RecordDiffSummary]:
         """Record-level changes from the two exports' key indexes, streamed."""
+        require_scope(principal, Scope.READ)
         exports = []
         for ref, field in ((base_ref, "base"), (other_ref, "other")):
-            location = self.locate(ref, field)
+            location = self.locate(ref, field, principal)
             exports.append(IndexedExport(location.sink, location.folder, self.manifest(location)))
         return diff_records(exports[0], exports[1])
 
     def manifest(self, location: ExportLocation) -> Manifest:
         return read_manifest(location.sink, location.manifest_key)
 
-    def chain(self, destination: str, dataset: str) -> list[CommittedExport]:
+    def chain(
+        self, destination: str, dataset: str, principal: Principal = ANONYMOUS
+    ) -> list[CommittedExport]:
+        require_scope(principal, Scope.READ)
+        check_destination(principal, destination, "destination")
         sink = self._open(destination, "destination")
-        return committed_exports(sink, dataset)
+        return _own(committed_exports(sink, dataset), principal)
 
-    def delete(self, ref: str) -> int:
-        location = self.locate(ref)
+    def delete(self, ref: str, principal: Principal = ANONYMOUS) -> int:
+        require_scope(principal, Scope.DELETE)
+        location = self.locate(ref, principal=principal)
         exports = committed_exports(location.sink, location.dataset)
-        children = [e.export_id for e in exports if e.parent_export_id == location.export_id]
+        children = [e for e in exports if e.parent_export_id == location.export_id]
         if children:
+            # Other principals' children are counted, never named.
+            named = [e.export_id for e in _own(children, principal)]
+            others = len(children) - len(named)
+            listed = ", ".join([*named, *([f"{others} export(s) of others"] if others else [])])
             raise FailedPrecondition(
-                f"export '{location.export_id}' is the parent of {', '.join(children)}; "
+                f"export '{location.export_id}' is the parent of {listed}; "
                 f"delete those first, or {RETIRE_A_CHAIN}"
             )
         removed = delete_export(location.sink, location.dataset, location.export_id)
@@ -137,10 +166,20 @@ class ExportAdmin:
         return removed
 
     def retain(
-        self, destination: str, dataset: str, policy: RetentionPolicy, *, dry_run: bool
+        self,
+        destination: str,
+        dataset: str,
+        policy: RetentionPolicy,
+        *,
+        dry_run: bool,
+        principal: Principal = ANONYMOUS,
     ) -> RetentionPlan:
+        require_scope(principal, Scope.READ if dry_run else Scope.DELETE)
+        check_destination(principal, destination, "destination")
         sink = self._open(destination, "destination")
-        plan = plan_retention(committed_exports(sink, dataset), policy, datetime.now(UTC))
+        # A principal's policy weighs and removes only its own exports (admin: all).
+        exports = _own(committed_exports(sink, dataset), principal)
+        plan = plan_retention(exports, policy, datetime.now(UTC))
         if not dry_run:
             for export_id in plan.delete:
                 delete_export(sink, dataset, export_id)
@@ -181,6 +220,12 @@ class ExportAdmin:
                 return self._open_sink(target, profile=profile)
         except ValueError as exc:  # a malformed bucket or container name, a profile mismatch
             raise InvalidArgument(field, str(exc)) from None
+
+
+def _own(exports: list[CommittedExport], principal: Principal) -> list[CommittedExport]:
+    if principal.admin:
+        return exports
+    return [export for export in exports if export.created_by == principal.name]
 
 
 def _split_manifest_uri(uri: str, field: str) -> tuple[str, str, str]:

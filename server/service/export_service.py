@@ -11,14 +11,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
 from sluice.server.jobs.store import JobStore
 from sluice.server.notifications.targets import check_notify
 from sluice.server.pipeline.results import Counters, add_counters
+from sluice.server.planning.authorization import check_spec_access, may_see, require_scope
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import build_plan, check_request_id
 from sluice.server.planning.spec import ExportSpec
+from sluice.server.principals import ANONYMOUS, Principal, Scope
+from sluice.server.service.caller_limits import CallerLimits
 from sluice.server.service.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.server_info import ServerInfo, describe_server
@@ -53,29 +56,52 @@ class ExportService:
         #: (name, description) of the named sources requests may use; named sources
         #: (settings.sources) arrive with issue 19 and are passed in here then.
         self._named_sources: tuple[NamedSource, ...] = ()
+        self._limits = CallerLimits(settings, store)
 
-    def create(self, spec: ExportSpec, request_id: str = "") -> Job:
+    def create(
+        self, spec: ExportSpec, request_id: str = "", principal: Principal = ANONYMOUS
+    ) -> Job:
+        require_scope(principal, Scope.CREATE)
+        check_spec_access(spec, principal)
         check_request_id(request_id)
         export_id = new_export_id()
         if request_id:
             existing = self._store.find_by_request_id(request_id)
             if existing is not None:
-                return self._same_request(existing, spec, request_id)
+                return self._same_request(existing, spec, request_id, principal)
         check_notify(spec.notify, self._settings)
         build_plan(spec, self._settings, export_id)
-        job, created = self._store.create(
-            NewJob(export_id, spec, request_id, spec.fingerprint() if request_id else "")
-        )
+        with self._limits.queue_admission(principal):
+            job, created = self._store.create(
+                NewJob(
+                    export_id,
+                    spec,
+                    request_id,
+                    spec.fingerprint() if request_id else "",
+                    created_by=principal.name,
+                )
+            )
         if created:
             self._runner.submit(job.id)
+        elif not may_see(principal, job):  # another principal took the request id meanwhile
+            raise InvalidArgument("request_id", "already used for a different export request")
         return job
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
         """The job with its per-stage counters and its notification deliveries."""
-        job = self._counted(self._store.get(job_id))
+        require_scope(principal, Scope.READ)
+        job = self._counted(self._visible(job_id, principal))
         if not job.spec.notify:
             return job
         return replace(job, notifications=tuple(self._store.notifications(job_id)))
+
+    def _visible(self, job_id: str, principal: Principal) -> Job:
+        """The job, when `principal` may see it; otherwise NOT_FOUND, as if it did not
+        exist (the same message the store gives)."""
+        job = self._store.get(job_id)
+        if not may_see(principal, job):
+            raise NotFound(f"export '{job_id}' not found")
+        return job
 
     def list(
         self,
@@ -84,20 +110,26 @@ class ExportService:
         labels: tuple[tuple[str, str], ...] = (),
         page_size: int = 0,
         page_token: str = "",
+        principal: Principal = ANONYMOUS,
     ) -> JobPage:
+        require_scope(principal, Scope.READ)
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
             raise InvalidArgument("page_size", f"must be 0..{MAX_PAGE_SIZE}")
+        owner = None if principal.admin else principal.name
         return self._store.list(
-            JobFilter(states=states, labels=labels),
+            JobFilter(states=states, labels=labels, created_by=owner),
             page_size=page_size or DEFAULT_PAGE_SIZE,
             page_token=page_token,
         )
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+        require_scope(principal, Scope.CANCEL)
+        self._visible(job_id, principal)
         return self._runner.cancel(job_id)
 
-    def resume(self, job_id: str) -> Job:
-        job = self._store.get(job_id)
+    def resume(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+        require_scope(principal, Scope.CREATE)
+        job = self._visible(job_id, principal)
         if job.state not in RESUMABLE_STATES:
             raise FailedPrecondition(
                 f"export '{job_id}' is {job.state}; only failed or cancelled exports can resume"
@@ -110,10 +142,13 @@ class ExportService:
         self._runner.submit(job_id)
         return job
 
-    def plan_from_text(self, text: str, time_zone: str = "") -> TextPlan:
+    def plan_from_text(
+        self, text: str, time_zone: str = "", principal: Principal = ANONYMOUS
+    ) -> TextPlan:
         """Read a plain-language request relative to now in `time_zone` (IANA; "" the
         daemon's local zone). Creates nothing. "Encrypted" needs the configured backup
         recipients (or passphrase secret): InvalidArgument on "text" without them."""
+        require_scope(principal, Scope.READ)
         zone = _zone(time_zone)
         now = datetime.now(UTC).astimezone(zone)
         plan = parse_request(text, now, self._named_sources)
@@ -132,13 +167,17 @@ class ExportService:
             plan = replace(plan, passphrase_secret=settings.backup_passphrase_secret)
         return plan
 
-    def server_info(self) -> ServerInfo:
+    def server_info(self, principal: Principal = ANONYMOUS) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None
-        return describe_server(self._settings, expiry)
+        return describe_server(self._settings, expiry, principal.name)
 
-    def watch(self, job_id: str, caller_alive: Callable[[], bool]) -> Iterator[JobEvent]:
+    def watch(
+        self, job_id: str, caller_alive: Callable[[], bool], principal: Principal = ANONYMOUS
+    ) -> Iterator[JobEvent]:
         """A snapshot, then live events, ending with Finished once the job is final."""
-        with self._hub.subscribe(job_id) as subscription:
+        require_scope(principal, Scope.READ)
+        self._visible(job_id, principal)
+        with self._limits.watch_slot(principal), self._hub.subscribe(job_id) as subscription:
             # Subscribed before reading, so nothing between the two is missed.
             job = self._store.get(job_id)
             live = self._hub.latest_progress(job_id)
@@ -170,7 +209,12 @@ class ExportService:
             counters = add_counters(counters, chunk.counters)
         return replace(job, progress=replace(job.progress, counters=counters))
 
-    def _same_request(self, existing: Job, spec: ExportSpec, request_id: str) -> Job:
+    def _same_request(
+        self, existing: Job, spec: ExportSpec, request_id: str, principal: Principal
+    ) -> Job:
+        if not may_see(principal, existing):
+            # Another principal's request id: no export id, so nothing of it is revealed.
+            raise InvalidArgument("request_id", "already used for a different export request")
         if existing.spec.fingerprint() != spec.fingerprint():
             raise InvalidArgument(
                 "request_id",

@@ -18,7 +18,9 @@ from sluice.server.jobs.schedules import (
     ScheduleStore,
 )
 from sluice.server.jobs.store import JobStore
+from sluice.server.planning.authorization import require_scope
 from sluice.server.planning.spec import ExportSpec
+from sluice.server.principals import ANONYMOUS, Principal, Scope
 from sluice.server.service.cron_times import CronTimes
 from sluice.server.service.scheduler import Clock, Scheduler, scheduled_spec
 
@@ -68,7 +70,12 @@ class ScheduleService:
         self._check_spec = check_spec
         self._clock = clock
 
-    def create(self, new: NewSchedule) -> ScheduleView:
+    # Schedules belong to the server, not to a caller: their exports run as the daemon
+    # (created_by ""), so managing them takes the admin scope and reading them
+    # exports:read. Without principals everyone is the anonymous admin.
+
+    def create(self, new: NewSchedule, principal: Principal = ANONYMOUS) -> ScheduleView:
+        require_scope(principal, Scope.ADMIN)
         check_schedule_name(new.name)
         times = CronTimes.parse(new.cron, new.timezone)
         concurrency = _choice(new.concurrency or "forbid", CONCURRENCY_POLICIES, "concurrency")
@@ -94,19 +101,23 @@ class ScheduleService:
         self._check_spec(scheduled_spec(schedule))
         return self._view(self._store.create_schedule(schedule))
 
-    def get(self, name: str) -> ScheduleView:
+    def get(self, name: str, principal: Principal = ANONYMOUS) -> ScheduleView:
+        require_scope(principal, Scope.READ)
         check_schedule_name(name)
         return self._view(self._store.get_schedule(name))
 
-    def list(self) -> Sequence[ScheduleView]:
+    def list(self, principal: Principal = ANONYMOUS) -> Sequence[ScheduleView]:
+        require_scope(principal, Scope.READ)
         return [self._view(schedule) for schedule in self._store.list_schedules()]
 
-    def pause(self, name: str) -> ScheduleView:
+    def pause(self, name: str, principal: Principal = ANONYMOUS) -> ScheduleView:
+        require_scope(principal, Scope.ADMIN)
         check_schedule_name(name)
         return self._view(self._store.set_schedule_paused(name, True, None))
 
-    def resume(self, name: str) -> ScheduleView:
+    def resume(self, name: str, principal: Principal = ANONYMOUS) -> ScheduleView:
         """From now on: ticks missed while paused are not run."""
+        require_scope(principal, Scope.ADMIN)
         check_schedule_name(name)
         schedule = self._store.get_schedule(name)
         if not schedule.paused:
@@ -115,11 +126,13 @@ class ScheduleService:
         next_tick = times.next_after(self._clock())
         return self._view(self._store.set_schedule_paused(name, False, next_tick))
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, principal: Principal = ANONYMOUS) -> None:
+        require_scope(principal, Scope.ADMIN)
         check_schedule_name(name)
         self._store.delete_schedule(name)
 
-    def trigger(self, name: str) -> Job:
+    def trigger(self, name: str, principal: Principal = ANONYMOUS) -> Job:
+        require_scope(principal, Scope.ADMIN)
         check_schedule_name(name)
         return self._scheduler.trigger(name)
 

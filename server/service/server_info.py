@@ -28,9 +28,13 @@ class ServerInfo:
     tls_not_after: datetime | None = None
     #: "sqlite" or "postgresql" (Settings.job_store_kind).
     job_store: str = "sqlite"
+    #: The caller's principal name ("" without principals).
+    principal: str = ""
 
 
-def describe_server(settings: Settings, tls_not_after: datetime | None = None) -> ServerInfo:
+def describe_server(
+    settings: Settings, tls_not_after: datetime | None = None, principal: str = ""
+) -> ServerInfo:
     signer = load_signer(settings.manifest_signing_key)
     try:
         daemon_version = version("sluice")
@@ -45,4 +49,5 @@ def describe_server(settings: Settings, tls_not_after: datetime | None = None) -
         encryption_schemes=("age", ZIP_AES_SCHEME),
         tls_not_after=tls_not_after,
         job_store=settings.job_store_kind,
+        principal=principal,
     )

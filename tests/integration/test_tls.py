@@ -1,7 +1,7 @@
 """TLS on the gRPC port, with certificates made here: plaintext and a wrong CA are
 refused, mutual TLS is enforced when required, a certificate rotated on disk reaches the
 next connection without a restart, bad certificate files stop the start naming the file,
-and a non-loopback address needs TLS or an explicit --insecure."""
+and a non-loopback address needs TLS and principals or an explicit --insecure."""
 
 from __future__ import annotations
 
@@ -237,7 +237,9 @@ def test_an_unreadable_certificate_stops_the_start_naming_the_file(
         assert str(cert_file) in _one_line_error(result.stderr)
 
 
-def test_a_non_loopback_address_needs_tls_or_insecure(daemon_factory, pki: Pki) -> None:  # type: ignore[no-untyped-def]
+def test_a_non_loopback_address_needs_tls_and_principals_or_insecure(  # type: ignore[no-untyped-def]
+    daemon_factory, pki: Pki
+) -> None:
     # Binds the wildcard address but talks to it only through 127.0.0.1.
     plain = daemon_factory("exposed")
     plain.settings["address"] = f"0.0.0.0:{plain.port}"
@@ -252,6 +254,10 @@ def test_a_non_loopback_address_needs_tls_or_insecure(daemon_factory, pki: Pki) 
 
     secured = _tls_daemon(daemon_factory, pki, name="exposed-tls")
     secured.settings["address"] = f"0.0.0.0:{secured.port}"
+    # TLS alone is not enough: anyone could still call every RPC.
+    line = _one_line_error(secured.serve_refused().stderr)
+    assert "[[auth.principals]]" in line and "insecure" in line
+    secured.settings["auth"] = {"principals": [{"name": "billing", "cert_identity": "billing"}]}
     secured.start()
     assert secured.healthy()
     assert "INSECURE" not in secured.log_tail()

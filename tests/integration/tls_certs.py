@@ -82,9 +82,10 @@ class Authority:
         server: bool,
         not_after: datetime | None = None,
         key: ec.EllipticCurvePrivateKey | None = None,
+        uris: tuple[str, ...] = (),
     ) -> Issued:
         """Write <stem>.crt and <stem>.key into folder. A server certificate is for
-        127.0.0.1 (IP SAN) and localhost."""
+        127.0.0.1 (IP SAN) and localhost; a client one has `uris` as URI SANs (SPIFFE ids)."""
         key = key or _key()
         now = datetime.now(UTC)
         not_after = not_after or now + timedelta(days=7)
@@ -105,6 +106,11 @@ class Authority:
                 x509.SubjectAlternativeName(
                     [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
                 ),
+                critical=False,
+            )
+        if uris and not server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris]),
                 critical=False,
             )
         certificate = builder.sign(self.key, hashes.SHA256())

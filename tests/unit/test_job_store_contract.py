@@ -237,6 +237,23 @@ class JobStoreContract:
         assert ids(("team", "c")) == set()
         assert ids() == {"a-prod", "a-dev", "b-prod", "none"}
 
+    def test_creator_is_kept_and_filters_the_list(self, store: JobStore) -> None:
+        for job_id, owner in (("a1", "alice"), ("b1", "bob"), ("a2", "alice"), ("n", "")):
+            store.create(replace(new_job(job_id), created_by=owner))
+        assert store.get("a1").created_by == "alice" and store.get("n").created_by == ""
+
+        def ids(owner: str | None) -> set[str]:
+            return {j.id for j in store.list(JobFilter(created_by=owner), page_size=10).jobs}
+
+        assert ids("alice") == {"a1", "a2"}
+        assert ids("") == {"n"}
+        assert ids("carol") == set()
+        assert ids(None) == {"a1", "b1", "a2", "n"}
+        assert [j.created_by for j in store.unfinished() if j.id == "b1"] == ["bob"]
+        restored = replace(store.get("a1"), id="r1", created_by="dave", state=S)
+        assert store.restore(restored, []) is True
+        assert store.get("r1").created_by == "dave"
+
     def test_list_combines_state_and_label_filters_across_pages(self, store: JobStore) -> None:
         for n in range(7):
             store.create(new_job(f"j{n}", spec=make_spec(team="a" if n % 2 else "b")))

@@ -363,6 +363,7 @@ def test_tls_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     config.write_text(
         'address = "0.0.0.0:7070"\n[tls]\ncert_file = "tls/tls.crt"\nkey_file = "tls/tls.key"\n'
         'client_ca_file = "/etc/ca.crt"\nrequire_client_auth = true\n'
+        '[[auth.principals]]\nname = "x"\ncert_identity = "x"\n'
     )
     settings = load_settings(config, environ={})
     assert settings.tls is not None

@@ -331,6 +331,9 @@ class Manifest:
     tombstones: TombstonesEntry | None = None
     chunks: tuple[ChunkEntry, ...] = ()
     format_version: int = FORMAT_VERSION
+    #: Name of the principal that created the export ("": no principals; then the
+    #: member is left out, so manifests of daemons without principals are unchanged).
+    created_by: str = ""
 
     def stored_entries(self) -> Iterator[StoredEntry]:
         """Every object listed with its size and sha256: the chunks, then a keyed
@@ -370,7 +373,7 @@ class Manifest:
             "key_index": None if self.key_index is None else self.key_index.to_json(),
             "tombstones": None if self.tombstones is None else self.tombstones.to_json(),
             "chunks": [c.to_json() for c in self.chunks],
-        }
+        } | ({"created_by": self.created_by} if self.created_by else {})
 
     def to_json(self) -> bytes:
         """The exact bytes stored as manifest.json (and covered by manifest.json.sig)."""
@@ -426,6 +429,7 @@ class Manifest:
             key_index=None if key_index is None else KeyIndexEntry.parse(key_index),
             tombstones=None if tombstones is None else TombstonesEntry.parse(tombstones),
             chunks=chunks,
+            created_by=fields.text("created_by"),
         )
 
 

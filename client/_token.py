@@ -1,0 +1,82 @@
+"""Client-side bearer tokens: from the argument, else SLUICE_TOKEN; sent as
+`authorization: Bearer <token>` metadata on every call of the channel."""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from sluice.client._errors import SluiceError
+
+TOKEN_ENV = "SLUICE_TOKEN"  # noqa: S105 - the variable's name, not a token
+
+
+def resolve_token(token: str | None) -> str | None:
+    """The token to send: the argument, else $SLUICE_TOKEN; None: none."""
+    value = token if token is not None else os.environ.get(TOKEN_ENV, "")
+    value = value.strip()
+    if value and (not value.isprintable() or " " in value):
+        # Never echoed: it is a credential.
+        raise SluiceError(
+            "the token must be one line of printable characters without spaces",
+            code="INVALID_ARGUMENT",
+        )
+    return value or None
+
+
+def read_token_file(path: Path) -> str:
+    """The token held in `path` (surrounding whitespace, such as its newline, removed)."""
+    try:
+        return path.expanduser().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise SluiceError(
+            f"cannot read token file {path}: {reason or exc}", code="INVALID_ARGUMENT"
+        ) from None
+
+
+class _CallDetails(
+    collections.namedtuple(
+        "_CallDetails",
+        ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"),
+    ),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+class BearerToken(
+    grpc.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
+    grpc.UnaryStreamClientInterceptor,  # type: ignore[type-arg]
+):
+    """Adds the token to every call. (Call credentials would refuse plaintext channels,
+    which a loopback daemon may well use.)"""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: grpc.ClientCallDetails) -> _CallDetails:
+        metadata = [*(details.metadata or ()), self._header]
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            details.wait_for_ready,
+            details.compression,
+        )
+
+    def intercept_unary_unary(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
+        return continuation(self._with_token(client_call_details), request)
+
+    def intercept_unary_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
+        return continuation(self._with_token(client_call_details), request)

@@ -1,0 +1,134 @@
+"""What a principal may do: scopes per operation, and the sources, destinations, storage
+profiles and secrets a request names checked against the principal's lists. Every check
+runs before any I/O and answers PERMISSION_DENIED naming the field; a message never
+says whether a file or object exists. Local paths are normalised as the allowed roots
+are (symlinks resolved, `..` resolved away); cloud URIs with `.` or `..` segments are
+refused outright, since stores take keys literally but people read them as paths."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from sluice.server.allowed_roots import within_roots
+from sluice.server.errors import InvalidArgument, PermissionDenied, quoted
+from sluice.server.jobs.model import Job
+from sluice.server.planning.spec import ExportSpec
+from sluice.server.principals import Principal, Scope
+from sluice.sinks import LocationRefused, classify
+from sluice.sinks.locations import classify_source
+
+#: What each scope lets a principal do, for messages.
+_DOING = {
+    Scope.CREATE: "create or resume exports",
+    Scope.READ: "read exports",
+    Scope.CANCEL: "cancel exports",
+    Scope.DELETE: "delete exports",
+    Scope.ADMIN: "administer the server",
+}
+
+
+def require_scope(principal: Principal, scope: Scope) -> None:
+    if not principal.may(scope):
+        raise PermissionDenied(
+            f"principal {principal.name!r} may not {_DOING[scope]} (needs scope {scope.value})"
+        )
+
+
+def may_see(principal: Principal, job: Job) -> bool:
+    """Exports belong to their creator; admin sees all. Anyone else is told NOT_FOUND,
+    so an export id never reveals that an export exists."""
+    return principal.admin or job.created_by == principal.name
+
+
+def check_spec_access(spec: ExportSpec, principal: Principal) -> None:
+    """The request's source, destination, profiles and secrets are all within the
+    principal's lists (raises PermissionDenied naming the first field that is not)."""
+    check_source(principal, spec.source.uri, "spec.source.uri")
+    check_destination(principal, spec.destination.uri, "spec.destination.uri")
+    check_profile(principal, spec.source.profile, "spec.source.profile")
+    check_profile(principal, spec.destination.profile, "spec.destination.profile")
+    for field, name in (
+        ("spec.encryption.age_passphrase_ref", spec.encryption.age_passphrase_ref),
+        ("spec.encryption.zip_password_ref", spec.encryption.zip_password_ref),
+    ):
+        check_secret(principal, name, field)
+
+
+def check_source(principal: Principal, uri: str, field: str) -> None:
+    if principal.source_roots is None or not uri.strip():
+        return  # unrestricted, or missing: the planner names the missing field
+    try:
+        location = classify_source(uri)
+    except LocationRefused as exc:
+        raise InvalidArgument(field, str(exc)) from None
+    local = location.kind in {"local", "sqlite", "duckdb"}
+    if not _within(uri, location.target, local, principal.source_roots):
+        raise _denied(principal, field, "source", "source_roots")
+
+
+def check_destination(principal: Principal, uri: str, field: str) -> None:
+    if principal.destination_roots is None or not uri.strip():
+        return
+    try:
+        location = classify(uri.strip())
+    except LocationRefused as exc:
+        raise InvalidArgument(field, str(exc)) from None
+    if not _within(
+        uri.strip(), location.target, location.kind == "local", principal.destination_roots
+    ):
+        raise _denied(principal, field, "destination", "destination_roots")
+
+
+def check_profile(principal: Principal, name: str, field: str) -> None:
+    if name and principal.profiles is not None and name not in principal.profiles:
+        raise PermissionDenied(
+            f"{field}: principal {principal.name!r} may not use storage profile {quoted(name)}"
+        )
+
+
+def check_secret(principal: Principal, name: str, field: str) -> None:
+    # The name is not echoed: callers sometimes paste the secret itself into such fields.
+    if name and principal.secrets is not None and name not in principal.secrets:
+        raise PermissionDenied(
+            f"{field}: principal {principal.name!r} may not use this secret (allowed: "
+            f"{', '.join(principal.secrets) or 'none'})"
+        )
+
+
+def _denied(principal: Principal, field: str, what: str, setting: str) -> PermissionDenied:
+    # Neither the path nor whether anything lies there: only that it is not allowed.
+    return PermissionDenied(
+        f"{field}: outside the {what}s principal {principal.name!r} may use "
+        f"(its {setting} in the server's [[auth.principals]])"
+    )
+
+
+def _within(uri: str, target: str, local: bool, roots: Sequence[str]) -> bool:
+    if local:
+        local_roots = [Path(root) for root in roots if _is_local(root)]
+        return bool(local_roots) and within_roots(os.path.realpath(target), local_roots)
+    normal = _cloud_normal(uri)
+    if normal is None:
+        return False
+    for root in roots:
+        if _is_local(root):
+            continue
+        prefix = _cloud_normal(root)
+        if prefix is not None and (normal + "/").startswith(prefix + "/"):
+            return True
+    return False
+
+
+def _is_local(root: str) -> bool:
+    return "://" not in root or root.lower().startswith("file://")
+
+
+def _cloud_normal(uri: str) -> str | None:
+    """scheme://bucket/key without trailing or doubled slashes; None with `.`/`..`."""
+    scheme, _, rest = uri.strip().partition("://")
+    parts = [part for part in rest.split("/") if part]
+    if any(part in {".", ".."} for part in parts):
+        return None
+    return f"{scheme.lower()}://{'/'.join(parts)}"

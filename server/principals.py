@@ -1,0 +1,219 @@
+"""Who may call the daemon: the `[[auth.principals]]` configured in the settings, the
+plain `Principal` value the service and planning layers receive for each call, and the
+`Authenticator` that maps a bearer token or a client certificate identity to one.
+
+Tokens are configured only as SHA-256 digests (`token_sha256`) or secret references
+(`token_ref`, digested at start); a presented token is digested and compared in constant
+time against every configured digest. Nothing here imports grpc."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sluice.server.errors import FailedPrecondition
+from sluice.server.secrets import resolve_secret
+
+
+class Scope(StrEnum):
+    """What a principal may do. `admin` implies all others and sees every export."""
+
+    CREATE = "exports:create"
+    READ = "exports:read"
+    CANCEL = "exports:cancel"
+    DELETE = "exports:delete"
+    ADMIN = "admin"
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@:")
+
+
+class PrincipalConfig(BaseModel):
+    """One `[[auth.principals]]` entry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Recorded as the creator of its exports and in the audit log.
+    name: str = Field(min_length=1, max_length=128)
+    #: Hex SHA-256 of the bearer token (`sluice auth hash-token` prints it).
+    token_sha256: str = ""
+    #: Or a secret reference ("env:NAME", "file:PATH") holding the token itself.
+    token_ref: str = ""
+    #: Under mutual TLS: the client certificate's URI SAN (SPIFFE id), else its CN.
+    cert_identity: str = ""
+    #: Operations allowed: exports:create, exports:read, exports:cancel, exports:delete, admin.
+    scopes: tuple[Scope, ...] = ()
+    #: Sources it may read (local folders, "s3://bucket/prefix/", "az://..."). Omitted:
+    #: any the server allows; empty: none.
+    source_roots: tuple[str, ...] | None = None
+    #: Destinations it may write (and read back); as source_roots.
+    destination_roots: tuple[str, ...] | None = None
+    #: Storage profiles it may name. Omitted: any; empty: none.
+    profiles: tuple[str, ...] | None = None
+    #: Named secrets (settings.secrets) it may reference. Omitted: any; empty: none.
+    secrets: tuple[str, ...] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not set(value) <= _NAME_CHARS:
+            raise ValueError("must be letters, digits and . _ - @ : only")
+        return value
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and (len(value) != 64 or not set(value) <= set("0123456789abcdef")):
+            # Never echoed: a token pasted here by mistake is a secret.
+            raise ValueError("must be 64 hex digits (the SHA-256 of the token)")
+        return value
+
+    @field_validator("token_ref")
+    @classmethod
+    def _is_reference(cls, value: str) -> str:
+        scheme, sep, target = value.partition(":")
+        if value and (not sep or scheme not in {"env", "file"} or not target):
+            raise ValueError("must be a secret reference, env:NAME or file:PATH")
+        return value
+
+    @model_validator(mode="after")
+    def _has_a_credential(self) -> PrincipalConfig:
+        if self.token_sha256 and self.token_ref:
+            raise ValueError(f"principal {self.name}: token_sha256 or token_ref, not both")
+        if not (self.token_sha256 or self.token_ref or self.cert_identity):
+            raise ValueError(
+                f"principal {self.name}: needs token_sha256, token_ref or cert_identity"
+            )
+        return self
+
+
+class AuthSettings(BaseModel):
+    """The `[auth]` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    principals: tuple[PrincipalConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> AuthSettings:
+        for what in ("name", "token_sha256", "cert_identity"):
+            values = [getattr(p, what) for p in self.principals if getattr(p, what)]
+            if len(values) != len(set(values)):
+                raise ValueError(f"two principals share a {what}")
+        return self
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request, as the layers below the gRPC edge see it."""
+
+    name: str
+    scopes: frozenset[Scope]
+    source_roots: tuple[str, ...] | None = None
+    destination_roots: tuple[str, ...] | None = None
+    profiles: tuple[str, ...] | None = None
+    secrets: tuple[str, ...] | None = None
+
+    @property
+    def admin(self) -> bool:
+        return Scope.ADMIN in self.scopes
+
+    def may(self, scope: Scope) -> bool:
+        return self.admin or scope in self.scopes
+
+    @classmethod
+    def from_config(cls, config: PrincipalConfig) -> Principal:
+        return cls(
+            name=config.name,
+            scopes=frozenset(config.scopes),
+            source_roots=config.source_roots,
+            destination_roots=config.destination_roots,
+            profiles=config.profiles,
+            secrets=config.secrets,
+        )
+
+
+#: The caller when no principals are configured (a loopback or --insecure daemon): may
+#: do everything, owns its exports under the empty name, as before principals existed.
+ANONYMOUS = Principal(name="", scopes=frozenset(Scope))
+
+
+def token_digest(token: str | bytes) -> str:
+    """The hex SHA-256 of a token, as token_sha256 holds it (surrounding whitespace,
+    such as a token file's newline, is not part of the token)."""
+    raw = token.encode() if isinstance(token, str) else token
+    return hashlib.sha256(raw.strip()).hexdigest()
+
+
+class Authenticator:
+    """Maps credentials to principals. `tokens` holds (digest, principal) pairs; the
+    token_ref entries are digested by the caller at start (server.main)."""
+
+    def __init__(
+        self,
+        principals: Sequence[tuple[PrincipalConfig, str]],
+        *,
+        enabled: bool,
+        verified_certificates: bool = False,
+    ) -> None:
+        #: False: no principals configured, every caller is ANONYMOUS.
+        self.enabled = enabled
+        #: Whether the transport verifies every client certificate against the client
+        #: CA (mutual TLS required); only then is a certificate identity trusted.
+        self.verified_certificates = verified_certificates
+        self._tokens = [
+            (bytes.fromhex(digest), Principal.from_config(config))
+            for config, digest in principals
+            if digest
+        ]
+        self._identities = {
+            config.cert_identity: Principal.from_config(config)
+            for config, _ in principals
+            if config.cert_identity
+        }
+
+    def by_token(self, token: str) -> Principal | None:
+        presented = bytes.fromhex(token_digest(token))
+        found = None
+        # Every digest is compared, so the time taken does not tell which one matched.
+        for digest, principal in self._tokens:
+            if hmac.compare_digest(digest, presented):
+                found = principal
+        return found
+
+    def by_certificate(self, identities: Sequence[str]) -> Principal | None:
+        """The principal of the first of a certificate's identities (URI SANs first,
+        then the CN, as the transport lists them) that is configured."""
+        if not self.verified_certificates:
+            return None
+        for identity in identities:
+            principal = self._identities.get(identity)
+            if principal is not None:
+                return principal
+        return None
+
+
+def build_authenticator(auth: AuthSettings, verified_certificates: bool = False) -> Authenticator:
+    """The authenticator of the configured principals; token_ref secrets are read (and
+    only their digests kept) here, at start, so a missing one stops the daemon.
+    `verified_certificates`: mutual TLS is required, so certificate identities count."""
+    entries = []
+    for config in auth.principals:
+        digest = config.token_sha256
+        if config.token_ref:
+            try:
+                digest = token_digest(resolve_secret(config.token_ref))
+            except ValueError:
+                raise FailedPrecondition(
+                    f"principal {config.name}: token_ref is not a secret reference"
+                ) from None
+        entries.append((config, digest))
+    return Authenticator(
+        entries, enabled=bool(auth.principals), verified_certificates=verified_certificates
+    )

@@ -1,0 +1,574 @@
+"""Principals through a real daemon: callers authenticate with bearer tokens (digests and
+secret references) or mTLS identities; scopes and source/destination roots, profiles and
+secrets are enforced; exports belong to their creator; the queue limits answer
+RESOURCE_EXHAUSTED with RetryInfo; and the audit log has a line per state-changing or
+denied call without any token or secret in it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+
+from sluice.client import (
+    ExportClient,
+    PermissionDeniedError,
+    ServerUnreachableError,
+    UnauthenticatedError,
+)
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
+from sluice.v1 import export_pb2_grpc
+from tests.daemon import Daemon, run_cli
+from tests.integration.tls_certs import Authority
+
+pytestmark = pytest.mark.integration
+
+ALL = ["exports:create", "exports:read", "exports:cancel", "exports:delete"]
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class Secured:
+    daemon: Daemon
+    tokens: dict[str, str]
+    #: Values of the secrets the daemon was configured with (must never be logged).
+    secret_values: list[str]
+    audit: Path
+    source: Path
+
+    def client(self, who: str) -> ExportClient:
+        return ExportClient(self.daemon.address, token=self.tokens[who], timeout=30)
+
+    def stub(self) -> tuple[grpc.Channel, export_pb2_grpc.ExportServiceStub]:
+        channel = grpc.insecure_channel(self.daemon.address)
+        return channel, export_pb2_grpc.ExportServiceStub(channel)
+
+    def spec(self, who: str, dataset: str = "events", **overrides: object) -> pb.ExportSpec:
+        values: dict[str, object] = {
+            "source": str(self.daemon.sources / who / "events.parquet"),
+            "to": str(self.daemon.exports / who),
+            "dataset": dataset,
+            "format": "jsonl",
+        }
+        values.update(overrides)
+        return ExportClient.build_spec(**values)  # type: ignore[arg-type]
+
+    def audit_lines(self) -> list[dict[str, str]]:
+        return [json.loads(line) for line in self.audit.read_text().splitlines()]
+
+
+def _md(token: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")]
+
+
+@pytest.fixture
+def secured(daemon_factory: Callable[..., Daemon], monkeypatch: pytest.MonkeyPatch) -> Secured:
+    tokens = {
+        name: secrets.token_urlsafe(24) for name in ("alice", "bob", "reader", "root", "carol")
+    }
+    secret_values = [secrets.token_urlsafe(16), secrets.token_urlsafe(16)]
+    monkeypatch.setenv("AUTH_TEST_CAROL_TOKEN", tokens["carol"])
+    monkeypatch.setenv("AUTH_TEST_ALICE_ZIP", secret_values[0])
+    monkeypatch.setenv("AUTH_TEST_BOB_ZIP", secret_values[1])
+    probe = daemon_factory("secured")
+    sources, exports = probe.sources, probe.exports
+
+    def own(name: str) -> dict[str, object]:
+        return {
+            "source_roots": [str(sources / name)],
+            "destination_roots": [str(exports / name)],
+        }
+
+    probe.settings.update(
+        auth={
+            "principals": [
+                {
+                    "name": "alice",
+                    "token_sha256": _digest(tokens["alice"]),
+                    "scopes": ALL,
+                    "profiles": ["lake"],
+                    "secrets": ["alice-zip"],
+                    **own("alice"),
+                },
+                {
+                    "name": "bob",
+                    "token_sha256": _digest(tokens["bob"]),
+                    "scopes": ALL,
+                    "profiles": [],
+                    "secrets": ["bob-zip"],
+                    **own("bob"),
+                },
+                {
+                    "name": "reader",
+                    "token_sha256": _digest(tokens["reader"]),
+                    "scopes": ["exports:read"],
+                },
+                {
+                    "name": "carol",
+                    "token_ref": "env:AUTH_TEST_CAROL_TOKEN",
+                    "scopes": ["exports:create", "exports:read"],
+                    **own("carol"),
+                },
+                {"name": "root", "token_sha256": _digest(tokens["root"]), "scopes": ["admin"]},
+            ]
+        },
+        secrets={"alice-zip": "env:AUTH_TEST_ALICE_ZIP", "bob-zip": "env:AUTH_TEST_BOB_ZIP"},
+        storage_profiles={
+            "lake": {"kind": "s3", "region": "us-east-1"},
+            "other": {"kind": "s3", "region": "us-east-1"},
+        },
+        audit_log=str(probe.root / "audit.jsonl"),
+        batch_rows=2048,
+    )
+    for name in ("alice", "bob", "carol"):
+        (sources / name).mkdir(parents=True)
+        (exports / name).mkdir(parents=True)
+    source = generate(sources / "alice" / "events.parquet", 500, seed=3)
+    for name in ("bob", "carol"):
+        (sources / name / "events.parquet").write_bytes(source.read_bytes())
+    probe.start()
+    return Secured(probe, tokens, secret_values, probe.root / "audit.jsonl", source)
+
+
+def _status(call: Callable[[], object]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    return raised.value
+
+
+def test_callers_need_a_principal_but_health_is_open(secured: Secured) -> None:
+    channel, stub = secured.stub()
+    with channel:
+        for metadata in ([], _md("not-a-token"), [("authorization", "Basic abc")]):
+            error = _status(
+                lambda m=metadata: stub.GetServerInfo(
+                    pb.GetServerInfoRequest(), metadata=m, timeout=10
+                )
+            )  # type: ignore[misc]
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error  # type: ignore[attr-defined]
+        error = _status(lambda: stub.ListExports(pb.ListExportsRequest(), timeout=10))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        ask = reflection_pb2.ServerReflectionRequest(list_services="")
+        error = _status(lambda: list(reflection.ServerReflectionInfo(iter([ask]), timeout=10)))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+        answers = list(
+            reflection.ServerReflectionInfo(
+                iter([ask]), metadata=_md(secured.tokens["reader"]), timeout=10
+            )
+        )
+        names = {s.name for s in answers[0].list_services_response.service}
+        assert "sluice.v1.ExportService" in names
+
+    for who in ("alice", "carol", "root"):  # a digest, a secret reference, admin
+        with secured.client(who) as client:
+            assert client.server_info().principal == who
+
+
+def test_scopes_allow_and_deny_each_operation(secured: Secured) -> None:
+    with secured.client("alice") as alice:
+        done = alice.wait(alice.create(secured.spec("alice")).id, timeout=60)
+    channel, stub = secured.stub()
+    reader = _md(secured.tokens["reader"])
+    carol = _md(secured.tokens["carol"])
+    with channel:
+        # reader: exports:read only (and alice's export is not its own: admin only sees all)
+        assert stub.ListExports(pb.ListExportsRequest(), metadata=reader, timeout=10).exports == []
+        denied = {
+            "CreateExport": lambda: stub.CreateExport(
+                pb.CreateExportRequest(spec=secured.spec("alice")), metadata=reader, timeout=10
+            ),
+            "CancelExport": lambda: stub.CancelExport(
+                pb.CancelExportRequest(id=done.id), metadata=reader, timeout=10
+            ),
+            "DeleteExport": lambda: stub.DeleteExport(
+                pb.DeleteExportRequest(export=done.id), metadata=reader, timeout=10
+            ),
+            "ResumeExport": lambda: stub.ResumeExport(
+                pb.ResumeExportRequest(id=done.id), metadata=reader, timeout=10
+            ),
+            "carol CancelExport": lambda: stub.CancelExport(
+                pb.CancelExportRequest(id=done.id), metadata=carol, timeout=10
+            ),
+            "carol DeleteExport": lambda: stub.DeleteExport(
+                pb.DeleteExportRequest(export=done.id), metadata=carol, timeout=10
+            ),
+        }
+        for name, call in denied.items():
+            error = _status(call)
+            assert error.code() == grpc.StatusCode.PERMISSION_DENIED, name  # type: ignore[attr-defined]
+            assert "needs scope exports:" in error.details(), name  # type: ignore[attr-defined]
+    # carol may create (her own roots) and read her own export
+    with ExportClient(secured.daemon.address, token=secured.tokens["carol"], timeout=30) as client:
+        made = client.wait(client.create(secured.spec("carol")).id, timeout=60)
+        assert made.created_by == "carol"
+        assert [e.id for e in client.list()] == [made.id]
+    # alice (create/read/cancel/delete) deletes her own
+    with secured.client("alice") as alice:
+        assert alice.delete(done.id).objects_removed > 0
+
+
+def test_roots_profiles_and_secrets_are_checked_per_principal(secured: Secured) -> None:
+    channel, stub = secured.stub()
+    alice = _md(secured.tokens["alice"])
+    sources, exports = secured.daemon.sources, secured.daemon.exports
+    (sources / "alice" / "to-bob").symlink_to(sources / "bob")
+
+    def create(**overrides: object) -> grpc.RpcError | pb.Export:
+        try:
+            return stub.CreateExport(
+                pb.CreateExportRequest(spec=secured.spec("alice", **overrides)),
+                metadata=alice,
+                timeout=30,
+            )
+        except grpc.RpcError as exc:
+            return exc
+
+    with channel:
+        cases = {
+            "spec.source.uri": [
+                {"source": str(sources / "bob" / "events.parquet")},
+                {"source": str(sources / "bob" / "no-such-file.csv")},  # same answer: no leak
+                {"source": str(sources / "alice" / ".." / "bob" / "events.parquet")},
+                {"source": str(sources / "alice" / "to-bob" / "events.parquet")},  # symlink
+                {"source": f"sqlite://{sources / 'bob' / 'x.db'}", "table": "t"},
+            ],
+            "spec.destination.uri": [
+                {"to": str(exports / "bob")},
+                {"to": str(exports / "alice" / ".." / "bob")},
+                {"to": "s3://exports/alice/"},
+            ],
+            "spec.destination.profile": [{"storage_profile": "other"}],
+            "spec.encryption.zip_password_ref": [
+                {"zip_password_secret": "bob-zip", "compression": "zip"}
+            ],
+        }
+        messages = {}
+        for field, variants in cases.items():
+            for overrides in variants:
+                error = create(**overrides)
+                assert isinstance(error, grpc.RpcError), (field, overrides)
+                assert error.code() == grpc.StatusCode.PERMISSION_DENIED, (
+                    field,
+                    overrides,
+                    error.details(),
+                )  # type: ignore[attr-defined]
+                assert error.details().startswith(field + ":"), error.details()  # type: ignore[attr-defined]
+                messages.setdefault(field, set()).add(error.details())  # type: ignore[attr-defined]
+        # Whether a file exists never changes the answer.
+        assert len(messages["spec.source.uri"]) == 1
+        assert "bob" not in next(iter(messages["spec.source.uri"]))
+
+        # Allowed: the same kinds of request within alice's lists pass authorization.
+        made = create(zip_password_secret="alice-zip", compression="zip")
+        assert isinstance(made, pb.Export) and made.created_by == "alice"
+        passed = create(storage_profile="lake")  # allowed profile; wrong store kind for a folder
+        assert isinstance(passed, grpc.RpcError)
+        assert passed.code() == grpc.StatusCode.INVALID_ARGUMENT, passed.details()  # type: ignore[attr-defined]
+    with secured.client("alice") as client:
+        client.wait(made.id, timeout=60)
+
+
+def test_exports_belong_to_their_creator(secured: Secured) -> None:
+    with secured.client("alice") as alice:
+        running = alice.create(secured.spec("alice", chunk_rows=5))
+        done = alice.wait(alice.create(secured.spec("alice", dataset="done")).id, timeout=60)
+        assert done.created_by == "alice"
+    manifest = json.loads(Path(done.manifest_uri.removeprefix("file://")).read_text())
+    assert manifest["created_by"] == "alice"
+
+    channel, stub = secured.stub()
+    bob = _md(secured.tokens["bob"])
+    root = _md(secured.tokens["root"])
+    with channel:
+        calls = {
+            "GetExport": lambda md: stub.GetExport(
+                pb.GetExportRequest(id=done.id), metadata=md, timeout=10
+            ),
+            "WatchExport": lambda md: list(
+                stub.WatchExport(pb.WatchExportRequest(id=done.id), metadata=md, timeout=10)
+            ),
+            "VerifyExport": lambda md: stub.VerifyExport(
+                pb.VerifyExportRequest(export=done.id), metadata=md, timeout=30
+            ),
+            "DiffExports": lambda md: stub.DiffExports(
+                pb.DiffExportsRequest(base=done.id, other=done.id), metadata=md, timeout=30
+            ),
+            "ResumeExport": lambda md: stub.ResumeExport(
+                pb.ResumeExportRequest(id=done.id), metadata=md, timeout=10
+            ),
+            "CancelExport": lambda md: stub.CancelExport(
+                pb.CancelExportRequest(id=running.id), metadata=md, timeout=10
+            ),
+            "DeleteExport": lambda md: stub.DeleteExport(
+                pb.DeleteExportRequest(export=done.id), metadata=md, timeout=30
+            ),
+        }
+        nobody = "20990101T000000Z-000000000000"
+        # What an export that does not exist gets: from the job store (Get, Watch, ...)
+        # and from the calls that also take a manifest URI (Verify, Diff, Delete).
+        unknown = {
+            _status(  # type: ignore[attr-defined]
+                lambda: stub.GetExport(pb.GetExportRequest(id=nobody), metadata=bob, timeout=10)
+            )
+            .details()
+            .replace(nobody, "X"),
+            _status(  # type: ignore[attr-defined]
+                lambda: stub.VerifyExport(
+                    pb.VerifyExportRequest(export=nobody), metadata=bob, timeout=10
+                )
+            )
+            .details()
+            .replace(nobody, "X"),
+        }
+        for name, call in calls.items():
+            error = _status(lambda c=call: c(bob))  # type: ignore[misc]
+            assert error.code() == grpc.StatusCode.NOT_FOUND, (name, error.details())  # type: ignore[attr-defined]
+            # The same answer as for an export that does not exist.
+            assert error.details().replace(done.id, "X").replace(running.id, "X") in unknown  # type: ignore[attr-defined]
+        assert stub.ListExports(pb.ListExportsRequest(), metadata=bob, timeout=10).exports == []
+        # By manifest URI too (reader may read any destination, but only its own exports)
+        reader = _md(secured.tokens["reader"])
+        by_uri = _status(
+            lambda: stub.VerifyExport(
+                pb.VerifyExportRequest(export=done.manifest_uri), metadata=reader, timeout=30
+            )
+        )
+        assert by_uri.code() == grpc.StatusCode.NOT_FOUND, by_uri.details()  # type: ignore[attr-defined]
+        chain = pb.ListDatasetExportsRequest(
+            destination=str(secured.daemon.exports / "alice"), dataset="done"
+        )
+        assert not stub.ListDatasetExports(chain, metadata=reader, timeout=30).exports
+        assert len(stub.ListDatasetExports(chain, metadata=root, timeout=30).exports) == 1
+        retention = pb.ApplyRetentionRequest(
+            destination=chain.destination,
+            dataset="done",
+            policy=pb.RetentionPolicy(keep_last=1),
+            dry_run=True,
+        )
+        planned = stub.ApplyRetention(retention, metadata=reader, timeout=30)
+        assert done.id not in [*planned.kept, *planned.deleted]
+        assert list(stub.ApplyRetention(retention, metadata=root, timeout=30).kept) == [done.id]
+
+        # admin sees, watches, verifies, cancels and deletes anyone's
+        listed = stub.ListExports(pb.ListExportsRequest(), metadata=root, timeout=10).exports
+        assert {e.id for e in listed} == {running.id, done.id}
+        assert (
+            stub.GetExport(pb.GetExportRequest(id=done.id), metadata=root, timeout=10).created_by
+            == "alice"
+        )
+        assert calls["WatchExport"](root)[-1].WhichOneof("event") == "finished"
+        assert calls["VerifyExport"](root).ok
+        try:  # it may have finished meanwhile; either way admin reaches it
+            stub.CancelExport(pb.CancelExportRequest(id=running.id), metadata=root, timeout=30)
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION, exc.details()  # type: ignore[attr-defined]
+        assert calls["DeleteExport"](root).objects_removed > 0
+
+
+def test_queue_limit_answers_resource_exhausted_with_retry_info(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    token = secrets.token_urlsafe(24)
+    daemon = daemon_factory(
+        "limited",
+        max_concurrent_exports=1,
+        max_queued_per_principal=1,
+        max_watch_streams_per_principal=1,
+        auth={"principals": [{"name": "svc", "token_sha256": _digest(token), "scopes": ALL}]},
+    )
+    daemon.start()
+    source = generate(daemon.sources / "events.parquet", 20_000, seed=1)
+    spec = ExportClient.build_spec(
+        source=str(source), to=str(daemon.exports), dataset="q", format="jsonl", chunk_rows=20
+    )
+    with grpc.insecure_channel(daemon.address) as channel:
+        stub = export_pb2_grpc.ExportServiceStub(channel)
+        made = [
+            stub.CreateExport(pb.CreateExportRequest(spec=spec), metadata=_md(token), timeout=30)
+        ]
+        error = None
+        for _ in range(5):  # the first runs (slowly: 1,000 chunks), the second waits
+            try:
+                made.append(
+                    stub.CreateExport(
+                        pb.CreateExportRequest(spec=spec), metadata=_md(token), timeout=30
+                    )
+                )
+            except grpc.RpcError as exc:
+                error = exc
+                break
+        assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, made  # type: ignore[attr-defined]
+        assert "max_queued_per_principal" in error.details()  # type: ignore[attr-defined]
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        assert status is not None
+        retry = [d for d in status.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)]
+        assert retry, status
+
+        # One WatchExport stream per principal: a second one is refused while it is open.
+        first = stub.WatchExport(
+            pb.WatchExportRequest(id=made[0].id), metadata=_md(token), timeout=30
+        )
+        next(first)
+        second = _status(
+            lambda: list(
+                stub.WatchExport(
+                    pb.WatchExportRequest(id=made[0].id), metadata=_md(token), timeout=10
+                )
+            )
+        )
+        assert second.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, second.details()  # type: ignore[attr-defined]
+        first.cancel()
+        for export in made:
+            stub.CancelExport(pb.CancelExportRequest(id=export.id), metadata=_md(token), timeout=30)
+    assert daemon.healthy()
+
+
+def test_audit_log_has_a_line_per_call_and_no_secret(secured: Secured) -> None:
+    channel, stub = secured.stub()
+    with channel:
+        _status(
+            lambda: stub.GetServerInfo(
+                pb.GetServerInfoRequest(),
+                metadata=_md("wrong-" + secured.tokens["alice"]),
+                timeout=10,
+            )
+        )
+        _status(
+            lambda: stub.CreateExport(
+                pb.CreateExportRequest(spec=secured.spec("alice")),
+                metadata=_md(secured.tokens["reader"]),
+                timeout=10,
+            )
+        )
+    with secured.client("alice") as alice:
+        made = alice.create(
+            secured.spec("alice", zip_password_secret="alice-zip", compression="zip")
+        )
+        alice.wait(made.id, timeout=60)
+        alice.delete(made.id)
+        with pytest.raises(PermissionDeniedError):
+            alice.create(secured.spec("alice", zip_password_secret="bob-zip", compression="zip"))
+    time.sleep(0.2)
+    lines = secured.audit_lines()
+    seen = [
+        (line["principal"], line["method"].rpartition("/")[2], line["outcome"]) for line in lines
+    ]
+    assert seen == [
+        ("", "GetServerInfo", "UNAUTHENTICATED"),
+        ("reader", "CreateExport", "PERMISSION_DENIED"),
+        ("alice", "CreateExport", "OK"),
+        ("alice", "DeleteExport", "OK"),
+        ("alice", "CreateExport", "PERMISSION_DENIED"),
+    ], lines
+    assert lines[2]["export_id"] == made.id == lines[3]["export_id"]
+    assert all(line["peer"].startswith("ipv4:127.0.0.1:") for line in lines)
+    assert set(lines[0]) == {"time", "principal", "method", "export_id", "outcome", "peer"}
+    everything = secured.audit.read_text() + secured.daemon.log_path.read_text()
+    for value in [*secured.tokens.values(), *secured.secret_values]:
+        assert value not in everything
+
+
+def test_cli_token_file_environment_and_hash_token(secured: Secured, tmp_path: Path) -> None:
+    hashed = run_cli(None, "auth", "hash-token", input_text=secured.tokens["bob"] + "\n")
+    assert hashed.returncode == 0, hashed.stderr
+    assert hashed.stdout.strip() == _digest(secured.tokens["bob"])
+    assert secured.tokens["bob"] not in hashed.stdout + hashed.stderr
+
+    token_file = tmp_path / "bob.token"
+    token_file.write_text(secured.tokens["bob"] + "\n")
+    by_file = run_cli(secured.daemon, "--token-file", str(token_file), "auth", "whoami")
+    assert by_file.returncode == 0 and by_file.stdout.strip() == "bob", by_file.stderr
+    by_env = run_cli(secured.daemon, "auth", "whoami", env={"SLUICE_TOKEN": secured.tokens["root"]})
+    assert by_env.stdout.strip() == "root", by_env.stderr
+    refused = run_cli(secured.daemon, "export", "list")
+    assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr, refused.stderr
+    assert os.environ.get("SLUICE_TOKEN") is None
+
+
+def test_mutual_tls_identities_are_principals(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    ca = Authority.create()
+    server = ca.issue(folder, "tls", common_name="sluice.test", server=True)
+    spiffe = "spiffe://corp/ns/billing/sa/exporter"
+    by_uri = ca.issue(folder, "svc", common_name="ignored-cn", server=False, uris=(spiffe,))
+    by_cn = ca.issue(folder, "reports", common_name="reports", server=False)
+    stranger = ca.issue(folder, "stranger", common_name="stranger", server=False)
+    daemon = daemon_factory(
+        "mtls",
+        tls={
+            "cert_file": str(server.cert_file),
+            "key_file": str(server.key_file),
+            "client_ca_file": str(ca.write_ca(folder / "ca.crt")),
+            # grpcio asks for a client certificate only when it requires one.
+            "require_client_auth": True,
+        },
+        auth={
+            "principals": [
+                {"name": "billing", "cert_identity": spiffe, "scopes": ["exports:read"]},
+                {"name": "reports", "cert_identity": "reports", "scopes": ["exports:read"]},
+            ]
+        },
+    )
+    daemon.tls_ca = folder / "ca.crt"
+    daemon.tls_cert, daemon.tls_key = stranger.cert_file, stranger.key_file  # health is open
+    daemon.start()
+
+    def who(issued: object | None) -> str:
+        cert = getattr(issued, "cert_file", None)
+        key = getattr(issued, "key_file", None)
+        with ExportClient(
+            daemon.address, tls_ca=folder / "ca.crt", tls_cert=cert, tls_key=key, timeout=10
+        ) as client:
+            return client.server_info().principal
+
+    assert who(by_uri) == "billing"  # the URI SAN (SPIFFE id), not the CN
+    assert who(by_cn) == "reports"
+    with pytest.raises(UnauthenticatedError):
+        who(stranger)  # verified by the CA, but no principal's identity
+    with pytest.raises(ServerUnreachableError):
+        who(None)  # refused during the handshake
+
+
+def test_demo_ignores_the_callers_tls_and_token_environment(tmp_path: Path) -> None:
+    """`sluice demo` runs its own loopback daemon: SLUICE_TLS_* and SLUICE_TOKEN meant
+    for a real daemon (here: files that do not exist) must not reach its client, and
+    SLUICE_* settings must not reach its daemon."""
+    hostile = {
+        "SLUICE_TLS_CA": str(tmp_path / "missing-ca.crt"),
+        "SLUICE_TLS_CERT": str(tmp_path / "missing.crt"),
+        "SLUICE_TLS_KEY": str(tmp_path / "missing.key"),
+        "SLUICE_TOKEN": "not-for-the-demo",
+        "SLUICE_AUDIT_LOG": str(tmp_path / "nope" / "audit.jsonl"),
+        "SLUICE_ADDRESS": "0.0.0.0:1",
+    }
+    result = run_cli(
+        None, "demo", "--rows", "2000", "--state-dir", str(tmp_path / "demo"), env=hostile
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (tmp_path / "nope").exists()

@@ -1,0 +1,165 @@
+"""Authorization rules on their own: scopes, roots (local paths normalised as the allowed
+roots are; cloud URIs by prefix, `..` refused), profiles and secrets; the principals'
+settings; and the authenticator (digests, token references, certificate identities)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from sluice.server.errors import FailedPrecondition, PermissionDenied
+from sluice.server.planning.authorization import (
+    check_destination,
+    check_secret,
+    check_source,
+    require_scope,
+)
+from sluice.server.principals import (
+    ANONYMOUS,
+    AuthSettings,
+    Principal,
+    PrincipalConfig,
+    Scope,
+    build_authenticator,
+    token_digest,
+)
+from sluice.server.settings import SettingsError, load_settings
+
+
+def _principal(**lists: object) -> Principal:
+    return Principal(name="p", scopes=frozenset({Scope.READ}), **lists)  # type: ignore[arg-type]
+
+
+def test_scopes() -> None:
+    reader = _principal()
+    require_scope(reader, Scope.READ)
+    with pytest.raises(PermissionDenied, match="needs scope exports:create"):
+        require_scope(reader, Scope.CREATE)
+    admin = Principal(name="root", scopes=frozenset({Scope.ADMIN}))
+    for scope in Scope:
+        require_scope(admin, scope)
+        require_scope(ANONYMOUS, scope)
+
+
+def test_local_roots_resolve_symlinks_and_dots(tmp_path: Path) -> None:
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine.mkdir()
+    theirs.mkdir()
+    (mine / "link").symlink_to(theirs)
+    principal = _principal(source_roots=(str(mine),), destination_roots=(str(mine),))
+    check_source(principal, str(mine / "a.csv"), "spec.source.uri")
+    check_source(principal, f"file://{mine}/sub/*.csv", "spec.source.uri")
+    check_source(principal, f"sqlite://{mine}/db.sqlite", "spec.source.uri")
+    for uri in (
+        str(theirs / "a.csv"),
+        str(mine / ".." / "theirs" / "a.csv"),
+        str(mine / "link" / "a.csv"),
+        f"duckdb://{theirs}/x.duckdb",
+        "s3://bucket/mine/a.csv",
+        str(tmp_path / "mine-too" / "a.csv"),  # a sibling sharing the prefix
+    ):
+        with pytest.raises(PermissionDenied) as denied:
+            check_source(principal, uri, "spec.source.uri")
+        assert denied.value.message.startswith("spec.source.uri: outside the sources")
+        assert str(theirs) not in denied.value.message
+    check_destination(principal, str(mine / "out"), "spec.destination.uri")
+
+
+def test_cloud_roots_match_by_prefix_and_refuse_dot_segments() -> None:
+    principal = _principal(destination_roots=("s3://exports/billing/", "az://acct/box"))
+    for uri in (
+        "s3://exports/billing",
+        "s3://exports/billing/2025/",
+        "S3://exports//billing/x",
+        "az://acct/box/y",
+    ):
+        check_destination(principal, uri, "destination")
+    for uri in (
+        "s3://exports/billing-other/",
+        "s3://exports/billing/../other",
+        "s3://exports/./billing/x",
+        "s3://exports/",
+        "az://acct/boxes",
+        "/exports/billing",
+    ):
+        with pytest.raises(PermissionDenied, match=r"^destination: outside the destinations"):
+            check_destination(principal, uri, "destination")
+
+
+def test_unrestricted_lists_and_empty_lists() -> None:
+    open_principal = _principal()
+    check_source(open_principal, "s3://any/thing", "f")
+    check_secret(open_principal, "any", "f")
+    closed = _principal(source_roots=(), secrets=())
+    with pytest.raises(PermissionDenied):
+        check_source(closed, "/data/x.csv", "f")
+    with pytest.raises(PermissionDenied) as denied:
+        check_secret(closed, "hunter2", "spec.encryption.zip_password_ref")
+    assert "hunter2" not in denied.value.message
+
+
+def test_authenticator_by_digest_reference_and_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_UNIT_TOKEN", "from-env\n")
+    auth = AuthSettings(
+        principals=(
+            PrincipalConfig(name="a", token_sha256=token_digest("tok-a"), scopes=(Scope.READ,)),
+            PrincipalConfig(name="b", token_ref="env:AUTH_UNIT_TOKEN"),
+            PrincipalConfig(name="c", cert_identity="spiffe://corp/ns/x/sa/y"),
+        )
+    )
+    assert build_authenticator(auth).by_certificate(["spiffe://corp/ns/x/sa/y"]) is None
+    authenticator = build_authenticator(auth, verified_certificates=True)
+    assert authenticator.enabled
+    assert authenticator.by_token("tok-a").name == "a"  # type: ignore[union-attr]
+    assert authenticator.by_token("from-env").name == "b"  # type: ignore[union-attr]
+    assert authenticator.by_token("tok-b") is None
+    assert authenticator.by_certificate(["spiffe://corp/ns/x/sa/y", "cn"]).name == "c"  # type: ignore[union-attr]
+    assert authenticator.by_certificate(["spiffe://other"]) is None
+    assert token_digest(b"x") == hashlib.sha256(b"x").hexdigest()
+    monkeypatch.delenv("AUTH_UNIT_TOKEN")
+    with pytest.raises(FailedPrecondition):
+        build_authenticator(auth)
+
+
+def test_principal_settings_are_validated_without_echoing_tokens(tmp_path: Path) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text('[[auth.principals]]\nname = "x"\ntoken_sha256 = "my-secret-token"\n')
+    with pytest.raises(SettingsError) as bad:
+        load_settings(config, environ={})
+    assert "token_sha256" in str(bad.value) and "my-secret-token" not in str(bad.value)
+
+    config.write_text(
+        '[[auth.principals]]\nname = "x"\nscopes = ["exports:frobnicate"]\ncert_identity = "x"\n'
+    )
+    with pytest.raises(SettingsError, match="scopes"):
+        load_settings(config, environ={})
+    config.write_text('[[auth.principals]]\nname = "x"\n')
+    with pytest.raises(SettingsError, match="needs token_sha256, token_ref or cert_identity"):
+        load_settings(config, environ={})
+
+
+def test_non_loopback_needs_tls_and_principals(tmp_path: Path) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text(
+        'address = "0.0.0.0:7070"\n[[auth.principals]]\nname = "x"\ncert_identity = "x"\n'
+    )
+    with pytest.raises(SettingsError, match=r"configure \[tls\], or set insecure"):
+        load_settings(config, environ={})
+    with pytest.raises(SettingsError, match=r"configure \[tls\] and \[\[auth.principals\]\]"):
+        load_settings(None, {"address": "0.0.0.0:7070"}, environ={})
+    assert load_settings(None, {"address": "0.0.0.0:7070", "insecure": True}, environ={}).insecure
+    loaded = load_settings(config, {"insecure": True}, environ={})
+    assert [p.name for p in loaded.auth.principals] == ["x"]
+
+
+def test_principal_roots_in_a_config_file_are_relative_to_it(tmp_path: Path) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text(
+        '[[auth.principals]]\nname = "x"\ncert_identity = "x"\n'
+        'source_roots = ["data/x", "/abs", "s3://lake/x/"]\ndestination_roots = ["out"]\n'
+    )
+    (principal,) = load_settings(config, environ={}).auth.principals
+    assert principal.source_roots == (str(tmp_path / "data/x"), "/abs", "s3://lake/x/")
+    assert principal.destination_roots == (str(tmp_path / "out"),)
