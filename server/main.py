@@ -79,6 +79,11 @@ def _run(settings: Settings) -> int:
         content_key_id=key_id(key),
         index_key=index_base_key(settings, key),
     )
+    if settings.job_store_kind == "sqlite":
+        # This daemon holds the state folder, so no other replica uses its SQLite store:
+        # whatever ran there before died with its daemon and can be taken over now
+        # rather than after its lease runs out.
+        store.expire_leases()
     runner = ExportRunner(context)
     service = ExportService(
         settings, store, runner, hub, (lambda: certificate.not_after) if certificate else None
@@ -98,12 +103,13 @@ def _run(settings: Settings) -> int:
     runner.start()
     host = settings.address.rpartition(":")[0]
     _log.info(
-        "sluice listening on %s:%d with %s (state %s, %s job store)",
+        "sluice listening on %s:%d with %s (state %s, %s job store, replica %s)",
         host,
         port,
         _transport(settings),
         settings.state_dir.resolve(),
         settings.job_store_kind,
+        settings.replica_id,
     )
     stop.wait()
     _log.info(

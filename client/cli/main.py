@@ -158,6 +158,19 @@ _JOB_STORE_OPTION = click.option(
     "export roots instead of refusing to start [env: SLUICE_RECOVER_JOB_STORE].",
 )
 @_JOB_STORE_OPTION
+@click.option(
+    "--replica-id",
+    metavar="NAME",
+    help="This daemon's name among replicas sharing a job store [env: SLUICE_REPLICA_ID; "
+    "default: host name and a random suffix].",
+)
+@click.option(
+    "--job-lease-seconds",
+    type=click.FloatRange(1.0, 3600.0),
+    metavar="SECONDS",
+    help="Lease of a running export; another replica takes it over once it expires "
+    "[env: SLUICE_JOB_LEASE_SECONDS; default: 30].",
+)
 def serve(
     config_file: Path | None,
     address: str | None,
@@ -167,10 +180,13 @@ def serve(
     insecure: bool | None,
     recover_job_store: bool | None,
     job_store: str | None,
+    replica_id: str | None,
+    job_lease_seconds: float | None,
 ) -> None:
     """Run the export daemon in the foreground.
 
-    SIGTERM or Ctrl-C stops it cleanly; unfinished exports continue on the next start.
+    SIGTERM or Ctrl-C stops it cleanly: running exports are handed back at once, to
+    another replica sharing the job store or to the next start.
     """
     # Looked up by name at run time so client-only installs (and every other command)
     # never import the server's heavy dependencies, and the client type-checks alone.
@@ -198,6 +214,10 @@ def serve(
         overrides["insecure"] = True
     if job_store is not None:
         overrides["job_store"] = job_store
+    if replica_id is not None:
+        overrides["replica_id"] = replica_id
+    if job_lease_seconds is not None:
+        overrides["job_lease_seconds"] = job_lease_seconds
     sys.exit(run_server(config_file, overrides))
 
 

@@ -27,7 +27,7 @@ from typing import Protocol
 
 import polars as pl
 
-from sluice.server.errors import DataLoss, Interrupted
+from sluice.server.errors import DataLoss, Interrupted, LeaseLost
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
 from sluice.server.pipeline.config import PipelineConfig
@@ -279,8 +279,10 @@ class _ChunkWriterThread:
 
     def _close_unfinished(self, writer: SinkWriter) -> None:
         """A shutdown keeps the stored parts of the chunk in flight for the next start
-        (the caller then keeps its journal); a cancel or any failure discards them."""
-        if self._failure is None and keeps_uploads(self._stop):
+        (the caller then keeps its journal); a cancel or any failure discards them, except
+        a lost lease: the replica that took the export over continues that upload."""
+        lost = isinstance(self._failure, LeaseLost)
+        if lost or (self._failure is None and keeps_uploads(self._stop)):
             writer.suspend()
         else:
             writer.abort()

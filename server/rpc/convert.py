@@ -219,6 +219,7 @@ def job_to_proto(job: Job, live: LiveProgress | None = None) -> pb.Export:
         ),
         created_at=_timestamp(job.created_at),
         manifest_uri=job.manifest_uri,
+        replica=job.replica,
     )
     if job.started_at is not None:
         message.started_at.CopyFrom(_timestamp(job.started_at))
@@ -281,6 +282,7 @@ def server_info_to_proto(info: ServerInfo) -> pb.ServerInfo:
         compressions=info.compressions,
         encryption_schemes=info.encryption_schemes,
         job_store=info.job_store,
+        replica_id=info.replica_id,
     )
     if info.tls_not_after is not None:
         message.tls_certificate_not_after.FromDatetime(info.tls_not_after)

@@ -14,7 +14,15 @@ from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, 
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.plan import build_plan, check_request_id
 from sluice.server.planning.spec import ExportSpec
-from sluice.server.service.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
+from sluice.server.service.events import (
+    EventHub,
+    Finished,
+    JobEvent,
+    LiveProgress,
+    ProgressUpdated,
+    Snapshot,
+    StateChanged,
+)
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.server_info import ServerInfo, describe_server
 from sluice.server.settings import Settings
@@ -99,7 +107,9 @@ class ExportService:
         return describe_server(self._settings, expiry)
 
     def watch(self, job_id: str, caller_alive: Callable[[], bool]) -> Iterator[JobEvent]:
-        """A snapshot, then live events, ending with Finished once the job is final."""
+        """A snapshot, then live events, ending with Finished once the job is final. An
+        export running on another replica sharing the store publishes nothing here: its
+        state and journalled progress are read from the store every poll (about 1 s)."""
         with self._hub.subscribe(job_id) as subscription:
             # Subscribed before reading, so nothing between the two is missed.
             job = self._store.get(job_id)
@@ -107,6 +117,7 @@ class ExportService:
             if job.state.final:
                 yield Finished(job_id, job)
                 return
+            seen = job
             while caller_alive():
                 event = subscription.next(_WATCH_POLL_SECONDS)
                 if event is None:
@@ -114,6 +125,8 @@ class ExportService:
                     if job.state.final:
                         yield Finished(job_id, job)
                         return
+                    yield from _remote_changes(seen, job)
+                    seen = job
                     continue
                 yield event
                 if isinstance(event, Finished):
@@ -126,3 +139,12 @@ class ExportService:
                 f"already used for a different export request (export {existing.id})",
             )
         return existing
+
+
+def _remote_changes(before: Job, now: Job) -> Iterator[JobEvent]:
+    """What changed in the store between two polls of a job no local event announced
+    (it runs on another replica, or changed hands): its state and journalled progress."""
+    if now.state != before.state:
+        yield StateChanged(now.id, now.state)
+    if now.progress != before.progress:
+        yield ProgressUpdated(now.id, LiveProgress(now.progress))

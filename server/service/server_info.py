@@ -28,6 +28,8 @@ class ServerInfo:
     tls_not_after: datetime | None = None
     #: "sqlite" or "postgresql" (Settings.job_store_kind).
     job_store: str = "sqlite"
+    #: This daemon's name among the replicas sharing its job store.
+    replica_id: str = ""
 
 
 def describe_server(settings: Settings, tls_not_after: datetime | None = None) -> ServerInfo:
@@ -45,4 +47,5 @@ def describe_server(settings: Settings, tls_not_after: datetime | None = None) -
         encryption_schemes=("age", ZIP_AES_SCHEME),
         tls_not_after=tls_not_after,
         job_store=settings.job_store_kind,
+        replica_id=settings.replica_id,
     )
