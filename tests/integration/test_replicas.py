@@ -6,6 +6,8 @@ journal then shows one lease holder at a time), and any replica answers for any 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import signal
 import threading
@@ -13,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import polars as pl
 import psycopg
 import pytest
 
@@ -22,7 +25,9 @@ from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration import test_resume as resume
 from tests.integration.helpers import read_export
+from tests.servers.cloud import ProfileDaemon, S3Store, read_manifest
 from tests.servers.postgres import PostgresServer
+from tests.servers.processes import ServerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -296,3 +301,70 @@ def test_one_request_id_sent_to_two_replicas_at_once_makes_one_export(
     with ExportClient(daemons[1].address) as client:
         assert [e.id for e in client.list()] == results[:1]
         assert _final(client, results[0]).state == pb.EXPORT_STATE_SUCCEEDED
+
+
+def test_failover_on_s3_continues_the_open_multipart_upload_exactly_once(
+    replicas: Replicas, moto_server: ServerProcess, tmp_path: Path
+) -> None:
+    """The holder is SIGKILLed mid multi-part upload; the other replica continues after
+    the last journalled chunk, and nothing stays open on S3 (moto)."""
+    rows = 60_000  # ~30 MB of JSON lines: chunks of 12 MiB, three 5 MiB parts each
+    store = S3Store(moto_server.endpoint, moto_server.endpoint)
+    daemons = []
+    for n in range(2):
+        daemon = ProfileDaemon(
+            root=tmp_path / f"s3-replica-{n}",
+            settings={
+                "job_store": replicas.url,
+                "replica_id": f"s3-replica-{n}",
+                "allowed_source_roots": [str(replicas.sources)],
+                "batch_rows": 2048,
+                "pipeline_queue_depth": 2,
+                "job_lease_seconds": 3,
+            },
+            profiles={"lake": store.profile},
+            environment=store.environment,
+        )
+        daemon.start()
+        daemons.append(daemon)
+    replicas.daemons.extend(daemons)
+    try:
+        generate(replicas.sources / "events.parquet", rows, seed=11)
+        spec = ExportClient.build_spec(
+            source=str(replicas.sources / "events.parquet"),
+            to=store.root_uri,
+            dataset="events",
+            format="jsonl",
+            compression="none",
+            chunk_bytes=12 * 1024 * 1024,
+        )
+        spec.destination.profile = "lake"
+        with ExportClient(daemons[0].address) as client:
+            export_id = client.create(spec).id
+            _wait(client, export_id, lambda e: e.progress.chunks >= 1)
+        victim = replicas.holder(export_id)
+        survivor = next(d for d in daemons if d is not victim)
+        victim.kill()
+        with ExportClient(survivor.address) as client:
+            finished = _final(client, export_id)
+    finally:
+        for daemon in daemons:
+            try:
+                daemon.stop(timeout=20)
+            except Exception:
+                daemon.kill()
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    manifest = read_manifest(store, finished.manifest_uri)
+    folder = finished.manifest_uri.removeprefix(store.root_uri + "/").rpartition("/")[0]
+    ids: list[int] = []
+    for chunk in manifest["chunks"]:
+        data = store.read(f"{folder}/{chunk['path']}")
+        assert hashlib.sha256(data).hexdigest() == chunk["sha256"], chunk["path"]
+        ids.extend(pl.read_ndjson(io.BytesIO(data))["id"].to_list())
+    assert ids == list(range(rows))
+    expected = [f"{folder}/{c['path']}" for c in manifest["chunks"]] + [f"{folder}/manifest.json"]
+    assert sorted(store.keys()) == sorted(expected)
+    assert store.unfinished_uploads() == []
+    journal = replicas.journal(export_id)
+    _one_holder_at_a_time(journal)
+    assert len({owner for _, owner, _ in journal}) == 2, journal
