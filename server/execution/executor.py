@@ -335,6 +335,13 @@ class _ProgressReporter:
         #: so a commit's totals can be behind what watchers have already seen.
         self._latest = start
 
+    def before_commit(self, index: int) -> None:
+        # A replica paused past its lease must not publish a chunk over the new holder's
+        # (an encrypted chunk's bytes differ from run to run). Storage takes no part in
+        # the store's transaction, so this narrows the window to the commit itself.
+        if self._lease is not None:
+            self._context.store.renew(self._lease, self._context.settings.job_lease_seconds)
+
     def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
         self._context.store.record_chunk(self._job_id, chunk, progress, lease=self._lease)
         self._context.hub.publish(ChunkCommitted(self._job_id, chunk))

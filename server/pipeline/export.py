@@ -87,6 +87,11 @@ class ResumePoint:
 
 
 class ExportObserver(Protocol):
+    def before_commit(self, index: int) -> None:
+        """Raise to refuse making chunk `index` durable: the run lost the right to write
+        (another replica holds the export now). Called just before each chunk's commit."""
+        ...
+
     def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
         """Journal the chunk; it counts as committed only once this returns."""
         ...
@@ -354,6 +359,7 @@ class _ChunkWriterThread:
 
     def _commit(self, chunk: OpenChunk, end: ChunkEnd, totals: PipelineProgress) -> None:
         """Make the written chunk durable, then journal it with the totals up to it."""
+        self._observer.before_commit(end.index)
         info = chunk.writer.commit()
         if info.size != chunk.stored:
             raise DataLoss(f"chunk {end.index} stored {info.size} bytes, expected {chunk.stored}")
