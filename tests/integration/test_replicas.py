@@ -159,6 +159,44 @@ def test_three_replicas_drain_exports_each_exactly_once(replicas: Replicas) -> N
     assert len(owners) >= 2, owners  # the work was shared
 
 
+def test_three_replicas_one_killed_one_stopped_every_export_exactly_once(
+    replicas: Replicas,
+) -> None:
+    """The issue's scenario: exports submitted round-robin to three replicas; one replica
+    is SIGKILLed and another stopped with SIGTERM while exports run; the third finishes
+    everything, each export exactly once and under one lease holder at a time."""
+    rows = 20_000
+    daemons = replicas.start(3, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=3)
+    generate(replicas.sources / "events.parquet", rows, seed=21)
+    clients = [ExportClient(d.address) for d in daemons]
+    try:
+        ids = [clients[n % 3].create(_slow_spec(replicas)).id for n in range(12)]
+        # Wait until both replicas to lose hold running exports with journalled chunks.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            held = {e.replica for e in clients[2].list(page_size=50) if e.progress.chunks}
+            if {"replica-0", "replica-1"} <= held:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("replicas 0 and 1 never both ran an export")
+        daemons[0].kill()
+        assert daemons[1].stop() == 0
+        finished = [_final(clients[2], export_id) for export_id in ids]
+    finally:
+        for client in clients:
+            client.close()
+    assert [e.state for e in finished] == [pb.EXPORT_STATE_SUCCEEDED] * 12
+    moved = 0
+    for export in finished:
+        assert read_export(export.manifest_uri)["id"].to_list() == list(range(rows))
+        journal = replicas.journal(export.id)
+        assert [i for i, _, _ in journal] == list(range(5))
+        _one_holder_at_a_time(journal)
+        moved += len({owner for _, owner, _ in journal}) > 1
+    assert moved >= 2  # at least the two interrupted exports changed hands
+
+
 def test_sigkill_of_the_holder_another_replica_finishes_exactly_once(
     replicas: Replicas,
 ) -> None:
