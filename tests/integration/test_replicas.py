@@ -283,7 +283,7 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
     _one_holder_at_a_time(replicas.journal(export_id))
 
 
-def test_cancel_and_watch_reach_an_export_running_on_another_replica(
+def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
     replicas: Replicas,
 ) -> None:
     replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=3)
@@ -301,6 +301,12 @@ def test_cancel_and_watch_reach_an_export_running_on_another_replica(
             cancelled = _final(client, export_id, timeout=30)
     assert cancelled.state == pb.EXPORT_STATE_CANCELLED
     assert cancelled.replica == ""
+    # Resumed through any replica, whichever claims it ends it exactly once.
+    with ExportClient(holder.address) as client:
+        client.resume(export_id)
+        finished = _final(client, export_id)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED
+    resume._assert_exactly_once(finished.manifest_uri)
 
 
 def _watched_progress(client: ExportClient, export_id: str, count: int) -> list[int]:
