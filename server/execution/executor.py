@@ -93,7 +93,10 @@ def execute(
     except BaseException as exc:
         if _lost(exc, stop) or not _still_held(context, lease):
             # The new holder owns the journal and the open uploads now.
-            _log.warning("export %s: lease lost; stopped without touching it", job.id)
+            _log.warning(
+                "export %s: lease lost (or not confirmable); stopped without cleaning up",
+                job.id,
+            )
         elif isinstance(exc, Interrupted) and keeps_uploads(stop):
             _log.info("export %s suspended; its open upload continues on the next run", job.id)
         else:
