@@ -7,6 +7,9 @@ from sluice.sinks.base import UploadJournal
 
 
 class QuietObserver:
+    def before_commit(self, index: int) -> None:
+        pass
+
     def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
         pass
 

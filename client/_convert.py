@@ -96,6 +96,7 @@ def export_to_dict(export: export_pb2.Export) -> dict[str, Any]:
         "request_id": export.request_id,
         "state": state_name(export.state),
         "manifest_uri": export.manifest_uri,
+        "replica": export.replica,
         "records": export.progress.records,
         "chunks": export.progress.chunks,
         "stored_bytes": export.progress.stored_bytes,

@@ -120,6 +120,12 @@ class Interrupted(SluiceError):
     code = ErrorCode.CANCELLED
 
 
+class LeaseLost(FailedPrecondition):
+    """This replica no longer holds the lease of a running export (it expired and another
+    replica claimed it, or the export was handed back): the export stops at once, and
+    the loser writes nothing more for it, not even a failed state."""
+
+
 def safe_summary(error: BaseException) -> str:
     """What may be said of any failure: a domain error's message (written to be safe),
     otherwise the exception's type alone. Messages of other exceptions are never shown,

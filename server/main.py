@@ -101,6 +101,11 @@ def _run(settings: Settings) -> int:
         content_key_id=key_id(key),
         index_key=index_base_key(settings, key),
     )
+    if settings.job_store_kind == "sqlite":
+        # This daemon holds the state folder, so no other replica uses its SQLite store:
+        # whatever ran there before died with its daemon and can be taken over now
+        # rather than after its lease runs out.
+        store.expire_leases()
     notifier = Notifier(settings, store)
     runner = ExportRunner(context, on_final=notifier.job_ended)
     service = ExportService(
@@ -137,13 +142,14 @@ def _run(settings: Settings) -> int:
     notifier.start()
     host = settings.address.rpartition(":")[0]
     _log.info(
-        "sluice listening on %s:%d with %s, %s (state %s, %s job store)",
+        "sluice listening on %s:%d with %s, %s (state %s, %s job store, replica %s)",
         host,
         port,
         _transport(settings),
         _callers(settings),
         settings.state_dir.resolve(),
         settings.job_store_kind,
+        settings.replica_id,
     )
     stop.wait()
     _log.info(

@@ -50,8 +50,6 @@ def apply_migrations(settings: Settings) -> None:
         return
     from sluice.server.jobs.recovery import open_job_store
 
-    # Not exclusive: migrating beside a running daemon is allowed (the advisory lock
-    # serialises it with other migrations).
-    open_job_store(
-        settings.model_copy(update={"recover_job_store": False}), exclusive=False
-    ).close()
+    # Migrating beside running replicas is allowed: the advisory lock serialises it with
+    # the migrations of replicas that start meanwhile.
+    open_job_store(settings.model_copy(update={"recover_job_store": False})).close()

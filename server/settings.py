@@ -28,6 +28,7 @@ from pydantic import (
 
 from sluice.format.age import AgeFormatError, parse_recipient
 from sluice.server.principals import AuthSettings
+from sluice.server.replica import default_replica_id
 from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
@@ -284,8 +285,8 @@ class Settings(BaseModel):
     #: Where jobs are kept. Empty: the SQLite file <state_dir>/jobs.sqlite3 (one daemon).
     #: "postgresql://USER@HOST:PORT/DB": a PostgreSQL database (psycopg 3, pooled). The
     #: URL never holds a password (refused): use job_store_password_ref, or libpq's own
-    #: PGPASSWORD / ~/.pgpass. Only one daemon may use a PostgreSQL store at a time until
-    #: leases land; a second one is refused at start.
+    #: PGPASSWORD / ~/.pgpass. Several daemons (replicas) may share one PostgreSQL store
+    #: and the work in it (see job_lease_seconds).
     job_store: str = ""
     #: Secret reference ("env:NAME" or "file:PATH") of the PostgreSQL password.
     job_store_password_ref: str = ""
@@ -295,8 +296,8 @@ class Settings(BaseModel):
     ] = ""
     #: libpq sslrootcert: CA certificates that verify the PostgreSQL server (verify-ca/-full).
     job_store_sslrootcert: Path | None = None
-    #: Connections the PostgreSQL job store pool may open (plus one held for the replica
-    #: lock). Calls and exports share them; a call waits for a free one.
+    #: Connections the PostgreSQL job store pool may open. Calls, exports and the lease
+    #: heartbeat share them; a call waits for a free one.
     job_store_pool_size: int = Field(default=8, ge=1, le=256)
     # -- schedules (server/service/scheduler.py; README "Schedules") --
     #: Seconds between the scheduler's looks for due ticks (a tick starts at most this
@@ -351,6 +352,18 @@ class Settings(BaseModel):
     #: WatchExport streams one principal may hold open at once. 0: no limit (beyond
     #: max_concurrent_streams).
     max_watch_streams_per_principal: int = Field(default=0, ge=0, le=4096)
+
+    # -- replicas and leases -------------------------------------------------------------
+    #: This daemon's name among the replicas sharing a job store (`--replica-id`,
+    #: SLUICE_REPLICA_ID): it holds the leases of the exports it runs, and GetServerInfo
+    #: and each running export name it. Default: the host name and a random suffix, new
+    #: at every start (a restarted daemon does not inherit its predecessor's leases).
+    replica_id: str = Field(default_factory=default_replica_id, min_length=1, max_length=128)
+    #: How long a running export's lease lasts without renewal (`--job-lease-seconds`,
+    #: SLUICE_JOB_LEASE_SECONDS). A heartbeat renews it several times per period; when a
+    #: replica dies or stalls, another one takes its exports over once it expires. Shorter
+    #: means faster failover and more job-store writes.
+    job_lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
 
     @field_validator("address")
     @classmethod

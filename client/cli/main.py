@@ -188,6 +188,19 @@ _JOB_STORE_OPTION = click.option(
     help="Seconds between looks for due schedule ticks [env: SLUICE_SCHEDULE_POLL_SECONDS; "
     "default: 10].",
 )
+@click.option(
+    "--replica-id",
+    metavar="NAME",
+    help="This daemon's name among replicas sharing a job store [env: SLUICE_REPLICA_ID; "
+    "default: host name and a random suffix].",
+)
+@click.option(
+    "--job-lease-seconds",
+    type=click.FloatRange(1.0, 3600.0),
+    metavar="SECONDS",
+    help="Lease of a running export; another replica takes it over once it expires "
+    "[env: SLUICE_JOB_LEASE_SECONDS; default: 30].",
+)
 def serve(
     config_file: Path | None,
     address: str | None,
@@ -199,10 +212,13 @@ def serve(
     job_store: str | None,
     schedule_poll_seconds: float | None,
     audit_log: str | None,
+    replica_id: str | None,
+    job_lease_seconds: float | None,
 ) -> None:
     """Run the export daemon in the foreground.
 
-    SIGTERM or Ctrl-C stops it cleanly; unfinished exports continue on the next start.
+    SIGTERM or Ctrl-C stops it cleanly: running exports are handed back at once, to
+    another replica sharing the job store or to the next start.
     """
     # Looked up by name at run time so client-only installs (and every other command)
     # never import the server's heavy dependencies, and the client type-checks alone.
@@ -234,6 +250,10 @@ def serve(
         overrides["schedule_poll_seconds"] = schedule_poll_seconds
     if audit_log is not None:
         overrides["audit_log"] = audit_log
+    if replica_id is not None:
+        overrides["replica_id"] = replica_id
+    if job_lease_seconds is not None:
+        overrides["job_lease_seconds"] = job_lease_seconds
     sys.exit(run_server(config_file, overrides))
 
 

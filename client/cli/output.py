@@ -134,6 +134,8 @@ def print_export(export: export_pb2.Export, *, as_json: bool) -> None:
     ]
     if export.request_id:
         rows.append(("request id", export.request_id))
+    if export.replica:
+        rows.append(("replica", export.replica))
     if export.manifest_uri:
         rows.append(("manifest", export.manifest_uri))
     if data["error"]:

@@ -1,7 +1,10 @@
 """Running one export job: plan, resume point, pipeline, manifest, final state.
 
 The job store is the journal: a chunk counts once `record_chunk` returned, and a
-resumed job continues after its last journalled chunk.
+resumed job continues after its last journalled chunk. Every journal write passes the
+run's lease, so a replica that lost it (another one took the job over) fails its next
+write with LeaseLost and stops; it then touches nothing of the export, not even the
+uploads it had open, which the new holder continues or sweeps.
 """
 
 from __future__ import annotations
@@ -14,16 +17,16 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sluice.format.layout import signature_key
-from sluice.server.errors import Interrupted, SluiceError, safe_summary
+from sluice.server.errors import Interrupted, LeaseLost, SluiceError, safe_summary
 from sluice.server.execution.key_changes import KeyedChanges, detect_changes
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.execution.signing import load_signer
-from sluice.server.jobs.model import ChunkRecord, Job, Progress
+from sluice.server.jobs.model import ChunkRecord, Job, Lease, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.source import count_rows
-from sluice.server.pipeline.stopping import keeps_uploads
+from sluice.server.pipeline.stopping import ExportStop, keeps_uploads
 from sluice.server.planning.plan import ExportPlan, build_plan, plan_destination
 from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from sluice.server.settings import Settings
@@ -52,10 +55,13 @@ class ExecutionContext:
     index_key: bytes
 
 
-def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
-    """Run `job` to completion and return its manifest URI. Raises SluiceError
-    (Interrupted when `stop` is set; an ExportStop set by a shutdown leaves the upload of
-    the chunk in flight open and journalled, for the next start to continue)."""
+def execute(
+    job: Job, context: ExecutionContext, stop: threading.Event, lease: Lease | None = None
+) -> str:
+    """Run `job` to completion under `lease` and return its manifest URI. Raises
+    SluiceError (Interrupted when `stop` is set; an ExportStop set by a shutdown leaves
+    the upload of the chunk in flight open and journalled, for the next run to continue;
+    LeaseLost when another replica took the job over)."""
     settings = context.settings
     plan = build_plan(job.spec, settings, job.id)
     with storage_errors():
@@ -65,7 +71,7 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     resume = ResumePoint.after(chunks, total)
     # Only the next chunk's upload can be continued; any other one is aborted now.
     keep = plan.pipeline.chunk_key(resume.next_index)
-    _abort_journalled_uploads(sink, job.id, context.store, keep=keep)
+    _abort_journalled_uploads(sink, job.id, context.store, keep=keep, lease=lease)
     if chunks:
         _log.info(
             "export %s resumes after chunk %d (row %d)", job.id, chunks[-1].index, resume.from_row
@@ -73,7 +79,7 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     # Every run, not only resumes: a kill during chunk 0 journals nothing, yet leaves its
     # temporary file. No writer of this export is active before the run starts.
     _remove_stale_temporaries(sink, plan.prefix)
-    reporter = _ProgressReporter(job.id, context, resume.totals)
+    reporter = _ProgressReporter(job.id, context, resume.totals, lease)
     options = PipelineOptions(
         batch_rows=settings.batch_rows,
         queue_depth=settings.pipeline_queue_depth,
@@ -85,21 +91,52 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
         selection = keyed.selection if keyed else None
         totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)
     except BaseException as exc:
-        if isinstance(exc, Interrupted) and keeps_uploads(stop):
-            _log.info("export %s suspended; its open upload continues on the next start", job.id)
+        if _lost(exc, stop) or not _still_held(context, lease):
+            # The new holder owns the journal and the open uploads now.
+            _log.warning(
+                "export %s: lease lost (or not confirmable); stopped without cleaning up",
+                job.id,
+            )
+        elif isinstance(exc, Interrupted) and keeps_uploads(stop):
+            _log.info("export %s suspended; its open upload continues on the next run", job.id)
         else:
-            _discard_uploads(sink, job.id, context.store, plan.prefix)
+            _discard_uploads(sink, job.id, context.store, plan.prefix, lease)
         raise
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
+    if lease is not None:
+        # The manifest commits the export: fenced like a journal write, as close to it
+        # as the store allows (the sink cannot take part in the store's transaction).
+        context.store.renew(lease, context.settings.job_lease_seconds)
     return _commit(plan, sink, job, context, keyed, dict(totals.counters).get(SKIPPED_ROWS, 0))
 
 
-def _discard_uploads(sink: Sink, job_id: str, store: JobStore, prefix: str) -> None:
+def _still_held(context: ExecutionContext, lease: Lease | None) -> bool:
+    """Whether the run may still clean up after itself: aborting uploads the journal
+    lists happens in storage before the fenced journal write, so it is done only while
+    the lease is known to be held (a store that cannot tell counts as lost)."""
+    if lease is None:
+        return True
+    try:
+        context.store.renew(lease, context.settings.job_lease_seconds)
+    except SluiceError:
+        return False
+    return True
+
+
+def _lost(exc: BaseException, stop: threading.Event) -> bool:
+    """Whether the run stopped because its lease is gone (a journal write was refused,
+    or the heartbeat found the lease taken over)."""
+    return isinstance(exc, LeaseLost) or (isinstance(stop, ExportStop) and stop.lease_lost)
+
+
+def _discard_uploads(
+    sink: Sink, job_id: str, store: JobStore, prefix: str, lease: Lease | None = None
+) -> None:
     """Abort whatever the export still has open in the store, and drop its temporary
     files: the writer aborted its own upload already; this catches one whose abort
     failed, or one left by a previous run (a failed or cancelled export's folder stays)."""
-    _abort_journalled_uploads(sink, job_id, store, keep="", quietly=True)
+    _abort_journalled_uploads(sink, job_id, store, keep="", quietly=True, lease=lease)
     _abort_stray_uploads(sink, prefix, quietly=True)
     _remove_stale_temporaries(sink, prefix, quietly=True)
 
@@ -220,7 +257,13 @@ def _abort_stray_uploads(sink: Sink, prefix: str, *, quietly: bool) -> None:
 
 
 def _abort_journalled_uploads(
-    sink: Sink, job_id: str, store: JobStore, *, keep: str, quietly: bool = False
+    sink: Sink,
+    job_id: str,
+    store: JobStore,
+    *,
+    keep: str,
+    quietly: bool = False,
+    lease: Lease | None = None,
 ) -> None:
     """Abort the job's journalled resumable uploads except `keep`'s, and forget them, so
     nothing unfinished stays billed or orphaned in the bucket."""
@@ -235,16 +278,18 @@ def _abort_journalled_uploads(
                 raise
             _log.warning("export %s: could not abort the upload of %s: %s", job_id, key, exc)
             continue
-        store.delete_upload(job_id, key)
+        store.delete_upload(job_id, key, lease=lease)
 
 
 class _StoreUploadJournal:
-    """An UploadJournal backed by the job store, for one object of one job."""
+    """An UploadJournal backed by the job store, for one object of one job, fenced by
+    the run's lease (a replica that lost it cannot record another part)."""
 
-    def __init__(self, store: JobStore, job_id: str, key: str) -> None:
+    def __init__(self, store: JobStore, job_id: str, key: str, lease: Lease | None) -> None:
         self._store = store
         self._job_id = job_id
         self._key = key
+        self._lease = lease
 
     def load(self) -> str | None:
         return next(
@@ -252,10 +297,10 @@ class _StoreUploadJournal:
         )
 
     def save(self, state: str) -> None:
-        self._store.save_upload(self._job_id, self._key, state)
+        self._store.save_upload(self._job_id, self._key, state, lease=self._lease)
 
     def clear(self) -> None:
-        self._store.delete_upload(self._job_id, self._key)
+        self._store.delete_upload(self._job_id, self._key, lease=self._lease)
 
 
 def _remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False) -> None:
@@ -276,8 +321,15 @@ def _remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False)
 class _ProgressReporter:
     """Journals chunks and turns pipeline progress into throttled events with rates."""
 
-    def __init__(self, job_id: str, context: ExecutionContext, start: Progress) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        context: ExecutionContext,
+        start: Progress,
+        lease: Lease | None = None,
+    ) -> None:
         self._job_id = job_id
+        self._lease = lease
         self._context = context
         self._start = start
         self._started = time.monotonic()
@@ -287,8 +339,15 @@ class _ProgressReporter:
         #: so a commit's totals can be behind what watchers have already seen.
         self._latest = start
 
+    def before_commit(self, index: int) -> None:
+        # A replica paused past its lease must not publish a chunk over the new holder's
+        # (an encrypted chunk's bytes differ from run to run). Storage takes no part in
+        # the store's transaction, so this narrows the window to the commit itself.
+        if self._lease is not None:
+            self._context.store.renew(self._lease, self._context.settings.job_lease_seconds)
+
     def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
-        self._context.store.record_chunk(self._job_id, chunk, progress)
+        self._context.store.record_chunk(self._job_id, chunk, progress, lease=self._lease)
         self._context.hub.publish(ChunkCommitted(self._job_id, chunk))
         self._last_save = time.monotonic()
         latest = self._latest
@@ -298,13 +357,13 @@ class _ProgressReporter:
         self._publish(progress, force=True)
 
     def upload_journal(self, key: str) -> UploadJournal:
-        return _StoreUploadJournal(self._context.store, self._job_id, key)
+        return _StoreUploadJournal(self._context.store, self._job_id, key, self._lease)
 
     def progress(self, progress: Progress) -> None:
         self._latest = progress
         now = time.monotonic()
         if now - self._last_save >= _SAVE_EVERY:
-            self._context.store.save_progress(self._job_id, progress)
+            self._context.store.save_progress(self._job_id, progress, lease=self._lease)
             self._last_save = now
         self._publish(progress)
 

@@ -13,6 +13,7 @@ from sluice.server.jobs.model import (
     JobFilter,
     JobPage,
     JobState,
+    Lease,
     NewJob,
     Progress,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "JobPage",
     "JobState",
     "JobStore",
+    "Lease",
     "NewJob",
     "Progress",
     "SQLiteJobStore",

@@ -64,10 +64,25 @@ class Job:
     notifications: tuple[NotificationDelivery, ...] = ()
     #: Name of the principal that created the export ("" without principals).
     created_by: str = ""
+    #: The replica holding the job's lease while it runs ("" when none does).
+    replica: str = ""
+    #: A cancel asked of a running job, for whichever replica runs it to honour.
+    cancel_requested: bool = False
 
     @property
     def labels(self) -> dict[str, str]:
         return dict(self.spec.labels)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right of one replica (`owner`) to run one job and write its journal. `token`
+    grows with every claim of the job (a fencing token): a write under an older token is
+    refused, so a replica that lost the lease can never commit anything more."""
+
+    job_id: str
+    owner: str
+    token: int
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,17 @@ times follow commit order (a keyset page boundary is never overtaken by a slower
 and `ON CONFLICT (request_id) DO NOTHING` makes two concurrent creates with one request
 id one job.
 
-Several daemons on one store are not supported yet (claiming work under leases is a
-later step): a daemon holds `REPLICA_LOCK`, a session advisory lock on a connection of
-its own, for its lifetime, and a second daemon is refused at start. PostgreSQL drops the
-lock when that connection ends, however the daemon ends.
+Several daemons (replicas) share one store: each claims queued jobs, and running jobs
+whose lease expired, with `SELECT ... FOR UPDATE SKIP LOCKED`, so two replicas never
+wait on, or take, the same row. Every journal write of a running export checks its
+lease token under the job row's lock (`_fence`), in the transaction of the write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,6 +46,7 @@ from sluice.server.jobs.model import (
     JobFilter,
     JobPage,
     JobState,
+    Lease,
     NewJob,
     NotificationDelivery,
     Progress,
@@ -55,9 +56,11 @@ from sluice.server.jobs.postgres_schema import migrate, schema_status
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     JOB_COLUMNS,
+    LEASE_COLUMNS,
     NOTIFICATION_COLUMNS,
     REARM_SQL,
     TRANSITION_SQL,
+    check_lease,
     chunk_from_row,
     chunk_values,
     job_from_row,
@@ -81,8 +84,6 @@ from sluice.server.settings import Settings
 if TYPE_CHECKING:
     from sluice.server.jobs.store import JobStore
 
-#: pg_advisory_lock key a daemon holds while it uses the store ("sluice-daemon").
-REPLICA_LOCK: Final = 0x736C_6461_656D
 #: pg_advisory_xact_lock key serialising creates, so created_at follows commit order.
 _CREATE_LOCK: Final = 0x736C_6372_6561
 
@@ -138,8 +139,7 @@ def redacted(url: str) -> str:
 
 class PostgresJobStore:
     """JobStore on PostgreSQL at `url` (postgresql://USER@HOST:PORT/DB). Migrates the
-    schema on open. `exclusive` holds REPLICA_LOCK (the daemon sets it; tests open
-    several stores on one database)."""
+    schema on open."""
 
     def __init__(
         self,
@@ -147,7 +147,6 @@ class PostgresJobStore:
         *,
         options: dict[str, str] | None = None,
         pool_size: int = 8,
-        exclusive: bool = False,
         connect_timeout: float = 15.0,
     ) -> None:
         self.name = redacted(url)
@@ -155,12 +154,9 @@ class PostgresJobStore:
         kwargs.update(options or {})
         self._url = url
         self._kwargs = kwargs
-        self._replica: Conn | None = None
         try:
             with self._connect() as conn:
                 migrate(conn, self.name)
-            if exclusive:
-                self._replica = self._hold_replica_lock()
         except psycopg.Error as exc:
             raise FailedPrecondition(
                 f"job store {self.name} cannot be opened ({_reason(exc)})"
@@ -288,13 +284,10 @@ class PostgresJobStore:
         *,
         error: JobError | None = None,
         manifest_uri: str | None = None,
+        lease: Lease | None = None,
     ) -> Job:
         with self._tx() as db:
-            row = db.execute(
-                "SELECT state FROM jobs WHERE id = %s FOR UPDATE", (job_id,)
-            ).fetchone()
-            if row is None:
-                raise _not_found(job_id)
+            row = self._fence(db, job_id, lease)
             values = transition_values(
                 job_id,
                 JobState(row["state"]),
@@ -307,9 +300,11 @@ class PostgresJobStore:
             db.execute(TRANSITION_SQL.replace("?", "%s").encode(), values)
             return self._load(db, job_id)
 
-    def record_chunk(self, job_id: str, chunk: ChunkRecord, progress: Progress) -> None:
+    def record_chunk(
+        self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
+    ) -> None:
         with self._tx() as db:
-            self._lock_job(db, job_id)
+            self._fence(db, job_id, lease)
             row = db.execute(
                 "SELECT sha256 FROM chunks WHERE job_id = %s AND idx = %s", (job_id, chunk.index)
             ).fetchone()
@@ -320,8 +315,13 @@ class PostgresJobStore:
                     f"export '{job_id}' already has chunk {chunk.index} with another sha256"
                 )
             db.execute(
-                f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS}) VALUES ({_CHUNK_VALUES})".encode(),
-                chunk_values(job_id, chunk, _stored_time),
+                f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS}, lease_owner, lease_token)"
+                f" VALUES ({_CHUNK_VALUES}, %s, %s)".encode(),
+                (
+                    *chunk_values(job_id, chunk, _stored_time),
+                    "" if lease is None else lease.owner,
+                    0 if lease is None else lease.token,
+                ),
             )
             _write_progress(db, job_id, progress)
 
@@ -334,14 +334,14 @@ class PostgresJobStore:
             ).fetchall()
         return [chunk_from_row(row, _utc) for row in rows]
 
-    def save_progress(self, job_id: str, progress: Progress) -> None:
+    def save_progress(self, job_id: str, progress: Progress, *, lease: Lease | None = None) -> None:
         with self._tx() as db:
-            self._lock_job(db, job_id)
+            self._fence(db, job_id, lease)
             _write_progress(db, job_id, progress)
 
-    def save_upload(self, job_id: str, key: str, state: str) -> None:
+    def save_upload(self, job_id: str, key: str, state: str, *, lease: Lease | None = None) -> None:
         with self._tx() as db:
-            self._lock_job(db, job_id)
+            self._fence(db, job_id, lease)
             db.execute(
                 "INSERT INTO uploads (job_id, key, state_json, updated_at)"
                 " VALUES (%s, %s, %s, %s)"
@@ -358,8 +358,10 @@ class PostgresJobStore:
             ).fetchall()
         return [(row["key"], row["state_json"]) for row in rows]
 
-    def delete_upload(self, job_id: str, key: str) -> None:
-        with self._conn() as db:
+    def delete_upload(self, job_id: str, key: str, *, lease: Lease | None = None) -> None:
+        with self._tx() as db:
+            if lease is not None:
+                self._fence(db, job_id, lease)
             db.execute("DELETE FROM uploads WHERE job_id = %s AND key = %s", (job_id, key))
 
     def unfinished(self) -> Sequence[Job]:
@@ -370,6 +372,70 @@ class PostgresJobStore:
                 (sorted(s.value for s in UNFINISHED_STATES),),
             ).fetchall()
         return [job_from_row(row, _utc) for row in rows]
+
+    def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
+        with self._tx() as db:
+            # SKIP LOCKED: a row another replica is claiming (or journalling into) is
+            # passed over, never waited for. The database's clock judges expiry, so
+            # replicas' clocks need not agree.
+            row = db.execute(
+                "SELECT id, lease_token FROM jobs WHERE state = %s"
+                " OR (state = %s AND (lease_expires_at IS NULL OR lease_expires_at < now()))"
+                " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                (JobState.QUEUED.value, JobState.RUNNING.value),
+            ).fetchone()
+            if row is None:
+                return None
+            lease = Lease(row["id"], owner, int(row["lease_token"]) + 1)
+            db.execute(
+                "UPDATE jobs SET state = %s, lease_owner = %s, lease_token = %s,"
+                " lease_expires_at = now() + %s, updated_at = now(),"
+                " started_at = COALESCE(started_at, now()) WHERE id = %s",
+                (
+                    JobState.RUNNING.value,
+                    owner,
+                    lease.token,
+                    timedelta(seconds=lease_seconds),
+                    lease.job_id,
+                ),
+            )
+            return self._load(db, lease.job_id), lease
+
+    def renew(self, lease: Lease, lease_seconds: float) -> bool:
+        with self._tx() as db:
+            self._fence(db, lease.job_id, lease)
+            row = db.execute(
+                "UPDATE jobs SET lease_expires_at = now() + %s WHERE id = %s"
+                " RETURNING cancel_requested",
+                (timedelta(seconds=lease_seconds), lease.job_id),
+            ).fetchone()
+            assert row is not None  # the row is locked and jobs are never deleted
+            return bool(row["cancel_requested"])
+
+    def release(self, lease: Lease) -> Job:
+        with self._tx() as db:
+            self._fence(db, lease.job_id, lease)
+            db.execute(
+                "UPDATE jobs SET state = %s, lease_owner = '', lease_expires_at = NULL,"
+                " updated_at = now() WHERE id = %s",
+                (JobState.QUEUED.value, lease.job_id),
+            )
+            return self._load(db, lease.job_id)
+
+    def request_cancel(self, job_id: str) -> Job:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET cancel_requested = true WHERE id = %s AND state = %s",
+                (job_id, JobState.RUNNING.value),
+            )
+            return self._load(db, job_id)
+
+    def expire_leases(self) -> int:
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE jobs SET lease_expires_at = NULL WHERE state = %s",
+                (JobState.RUNNING.value,),
+            ).rowcount
 
     def restore(self, job: Job, chunks: Sequence[ChunkRecord]) -> bool:
         with self._tx() as db:
@@ -470,9 +536,6 @@ class PostgresJobStore:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()
-        if self._replica is not None:
-            self._replica.close()
-            self._replica = None
 
     # -- ScheduleStore ----------------------------------------------------------------
 
@@ -549,17 +612,6 @@ class PostgresJobStore:
         _configure(conn)
         return conn
 
-    def _hold_replica_lock(self) -> Conn:
-        conn = self._connect()
-        row = conn.execute("SELECT pg_try_advisory_lock(%s) AS held", (REPLICA_LOCK,)).fetchone()
-        if row is None or not row["held"]:
-            conn.close()
-            raise FailedPrecondition(
-                f"job store {self.name} is in use by another Sluice daemon; several"
-                " daemons on one PostgreSQL job store are not supported yet"
-            )
-        return conn
-
     @contextmanager
     def _conn(self) -> Iterator[Conn]:
         try:
@@ -587,10 +639,16 @@ class PostgresJobStore:
             raise _not_found(job_id)
 
     @staticmethod
-    def _lock_job(db: Conn, job_id: str) -> None:
-        """Lock the job row for this transaction (writers of one job take turns)."""
-        if db.execute("SELECT 1 FROM jobs WHERE id = %s FOR UPDATE", (job_id,)).fetchone() is None:
+    def _fence(db: Conn, job_id: str, lease: Lease | None) -> Row:
+        """Lock the job row for this transaction (writers of one job take turns, and a
+        claim cannot change the token before this write commits) and check `lease`."""
+        row = db.execute(
+            f"SELECT {LEASE_COLUMNS} FROM jobs WHERE id = %s FOR UPDATE", (job_id,)
+        ).fetchone()
+        if row is None:
             raise _not_found(job_id)
+        check_lease(job_id, row, lease)
+        return row
 
 
 def _due(db: Conn, now: datetime, limit: int, *, claim: bool) -> list[NotificationDelivery]:

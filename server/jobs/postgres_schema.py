@@ -129,6 +129,18 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE jobs ADD COLUMN created_by TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX jobs_by_creator ON jobs (created_by, created_at)",
     ),
+    (
+        # Leases: a running job is held by one replica
+        # (lease_owner) until lease_expires_at; lease_token grows with every claim and
+        # fences every journal write; chunks record the lease they were journalled under;
+        # a cancel of a job running elsewhere is a request its runner honours.
+        "ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE jobs ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN lease_expires_at TIMESTAMPTZ",
+        "ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false",
+        "ALTER TABLE chunks ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE chunks ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

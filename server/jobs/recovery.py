@@ -47,14 +47,14 @@ _log = logging.getLogger("sluice.jobs")
 _SIDECARS = ("-wal", "-shm")
 
 
-def open_job_store(settings: Settings, *, exclusive: bool = True) -> JobStore:
+def open_job_store(settings: Settings) -> JobStore:
     """The daemon's job store (`job_store`: SQLite by default, or PostgreSQL), migrated to
     this binary's schema. Raises FailedPrecondition, naming the store, when it is
     unreadable, newer than this binary, or (SQLite) lost while `recover_job_store` is off.
-    `exclusive`: hold the PostgreSQL store for this daemon alone (SQLite's exclusivity is
-    the state folder lock, server/state_lock.py)."""
+    Several daemons may share a PostgreSQL store (replicas); a SQLite one belongs to the
+    daemon holding its state folder (server/state_lock.py)."""
     if settings.job_store_kind == "postgresql":
-        return _open_postgres(settings, exclusive=exclusive)
+        return _open_postgres(settings)
     path = settings.job_store_path
     lost = _is_lost(path)
     if lost and not settings.recover_job_store and _used_before(settings.state_dir):
@@ -81,7 +81,7 @@ def open_job_store(settings: Settings, *, exclusive: bool = True) -> JobStore:
     return store
 
 
-def _open_postgres(settings: Settings, *, exclusive: bool) -> JobStore:
+def _open_postgres(settings: Settings) -> JobStore:
     # Imported here: psycopg is needed only by daemons configured for PostgreSQL.
     from sluice.server.jobs.postgres import PostgresJobStore, options_from_settings
 
@@ -89,7 +89,6 @@ def _open_postgres(settings: Settings, *, exclusive: bool) -> JobStore:
         settings.job_store,
         options=options_from_settings(settings),
         pool_size=settings.job_store_pool_size,
-        exclusive=exclusive,
     )
     if settings.recover_job_store:
         # A database holds no keys to tell "lost" from "new": recover into an empty one.

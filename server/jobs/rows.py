@@ -9,13 +9,14 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from sluice.server.errors import FailedPrecondition
+from sluice.server.errors import FailedPrecondition, LeaseLost
 from sluice.server.jobs.model import (
     ChunkRecord,
     DeliveryState,
     Job,
     JobError,
     JobState,
+    Lease,
     NotificationDelivery,
     Progress,
 )
@@ -24,7 +25,8 @@ from sluice.server.planning.spec import ExportSpec
 JOB_COLUMNS: Final = (
     "id, request_id, state, spec_json, created_at, updated_at, started_at, finished_at,"
     " manifest_uri, error_code, error_message, error_transient,"
-    " records, chunks, stored_bytes, source_rows_done, source_rows_total, created_by"
+    " records, chunks, stored_bytes, source_rows_done, source_rows_total, created_by,"
+    " lease_owner, cancel_requested"
 )
 CHUNK_COLUMNS: Final = (
     "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
@@ -66,6 +68,8 @@ def job_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Job:
         manifest_uri=row["manifest_uri"],
         error=error,
         created_by=row["created_by"],
+        replica=row["lease_owner"],
+        cancel_requested=bool(row["cancel_requested"]),
     )
 
 
@@ -112,7 +116,10 @@ TRANSITION_SQL: Final = (
     " started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,"
     " finished_at = CASE WHEN ? THEN COALESCE(finished_at, ?) ELSE ? END,"
     " error_code = ?, error_message = ?, error_transient = ?,"
-    " manifest_uri = COALESCE(?, manifest_uri)"
+    " manifest_uri = COALESCE(?, manifest_uri),"
+    " lease_owner = CASE WHEN ? THEN lease_owner ELSE '' END,"
+    " lease_expires_at = CASE WHEN ? THEN lease_expires_at ELSE NULL END,"
+    " cancel_requested = CASE WHEN ? THEN cancel_requested ELSE ? END"
     " WHERE id = ?"
 )
 
@@ -146,6 +153,12 @@ def transition_values(
         None if error is None else error.message,
         None if error is None else error.transient,
         manifest_uri,
+        # Leaving RUNNING ends the lease (its token stays: tokens only grow) and any
+        # cancel request with it.
+        to is JobState.RUNNING,
+        to is JobState.RUNNING,
+        to is JobState.RUNNING,
+        False,
         job_id,
     )
 
@@ -185,3 +198,22 @@ def notification_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Notifi
         last_attempt_at=read_time(row["last_attempt_at"]),
         next_attempt_at=read_time(row["next_attempt_at"]),
     )
+
+
+#: The lease columns `check_lease` reads, selected with the job row's lock.
+LEASE_COLUMNS: Final = "state, lease_owner, lease_token"
+
+
+def check_lease(job_id: str, row: Mapping[str, Any], lease: Lease | None) -> None:
+    """Fencing: raise LeaseLost unless `lease` is still the job's (same token, running).
+    Called under the job row's write lock, in the transaction of the write it guards.
+    No lease (None) is a write outside any run (admin, tests) and is not checked."""
+    if lease is None:
+        return
+    if row["state"] != JobState.RUNNING.value or int(row["lease_token"]) != lease.token:
+        holder = row["lease_owner"] or "no replica"
+        raise LeaseLost(
+            f"export '{job_id}': the lease of replica {lease.owner} (token {lease.token})"
+            f" is lost; the export is {row['state']}, held by {holder}"
+            f" (token {row['lease_token']})"
+        )

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -35,6 +35,7 @@ from sluice.server.jobs.model import (
     JobFilter,
     JobPage,
     JobState,
+    Lease,
     NewJob,
     NotificationDelivery,
     Progress,
@@ -43,9 +44,11 @@ from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     JOB_COLUMNS,
+    LEASE_COLUMNS,
     NOTIFICATION_COLUMNS,
     REARM_SQL,
     TRANSITION_SQL,
+    check_lease,
     chunk_from_row,
     chunk_values,
     job_from_row,
@@ -187,6 +190,18 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # exports made before principals belong to "" (the anonymous caller).
         "ALTER TABLE jobs ADD COLUMN created_by TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX jobs_by_creator ON jobs (created_by, created_at)",
+    ),
+    (
+        # Leases. A running job is held by one replica (lease_owner) until
+        # lease_expires_at; lease_token grows with every claim and fences every journal
+        # write. Chunks record the lease they were journalled under. A cancel of a job
+        # running elsewhere is a request its runner honours.
+        "ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE jobs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN lease_expires_at TEXT",
+        "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE chunks ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE chunks ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
     ),
 )
 
@@ -341,14 +356,13 @@ class SQLiteJobStore:
         *,
         error: JobError | None = None,
         manifest_uri: str | None = None,
+        lease: Lease | None = None,
     ) -> Job:
         with self._tx() as db:
-            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise _not_found(job_id)
+            row = self._fence(db, job_id, lease)
             values = transition_values(
                 job_id,
-                JobState(row[0]),
+                JobState(row["state"]),
                 allowed_from,
                 to,
                 now=_now(),
@@ -358,9 +372,11 @@ class SQLiteJobStore:
             db.execute(TRANSITION_SQL, values)
             return self._load(db, job_id)
 
-    def record_chunk(self, job_id: str, chunk: ChunkRecord, progress: Progress) -> None:
+    def record_chunk(
+        self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
+    ) -> None:
         with self._tx() as db:
-            self._require(db, job_id)
+            self._fence(db, job_id, lease)
             row = db.execute(
                 "SELECT sha256 FROM chunks WHERE job_id = ? AND idx = ?", (job_id, chunk.index)
             ).fetchone()
@@ -373,9 +389,13 @@ class SQLiteJobStore:
                     f"export '{job_id}' already has chunk {chunk.index} with another sha256"
                 )
             db.execute(
-                f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                chunk_values(job_id, chunk, _timestamp),
+                f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS}, lease_owner, lease_token)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *chunk_values(job_id, chunk, _timestamp),
+                    "" if lease is None else lease.owner,
+                    0 if lease is None else lease.token,
+                ),
             )
             self._write_progress(db, job_id, progress)
 
@@ -387,14 +407,14 @@ class SQLiteJobStore:
             ).fetchall()
         return [chunk_from_row(row, _optional_time) for row in rows]
 
-    def save_progress(self, job_id: str, progress: Progress) -> None:
+    def save_progress(self, job_id: str, progress: Progress, *, lease: Lease | None = None) -> None:
         with self._tx() as db:
-            self._require(db, job_id)
+            self._fence(db, job_id, lease)
             self._write_progress(db, job_id, progress)
 
-    def save_upload(self, job_id: str, key: str, state: str) -> None:
+    def save_upload(self, job_id: str, key: str, state: str, *, lease: Lease | None = None) -> None:
         with self._tx() as db:
-            self._require(db, job_id)
+            self._fence(db, job_id, lease)
             db.execute(
                 "INSERT INTO uploads (job_id, key, state_json, updated_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (job_id, key) DO UPDATE SET state_json = excluded.state_json,"
@@ -410,8 +430,10 @@ class SQLiteJobStore:
             ).fetchall()
         return [(row[0], row[1]) for row in rows]
 
-    def delete_upload(self, job_id: str, key: str) -> None:
+    def delete_upload(self, job_id: str, key: str, *, lease: Lease | None = None) -> None:
         with self._tx() as db:
+            if lease is not None:
+                self._fence(db, job_id, lease)
             db.execute("DELETE FROM uploads WHERE job_id = ? AND key = ?", (job_id, key))
 
     def unfinished(self) -> Sequence[Job]:
@@ -424,6 +446,73 @@ class SQLiteJobStore:
                 states,
             ).fetchall()
         return [job_from_row(row, _optional_time) for row in rows]
+
+    def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
+        now = datetime.now(UTC)
+        with self._tx() as db:
+            # BEGIN IMMEDIATE serialises claims: SKIP LOCKED's contract in one writer.
+            row = db.execute(
+                "SELECT id, lease_token FROM jobs WHERE state = ?"
+                " OR (state = ? AND (lease_expires_at IS NULL OR lease_expires_at < ?))"
+                " ORDER BY created_at, id LIMIT 1",
+                (JobState.QUEUED.value, JobState.RUNNING.value, _timestamp(now)),
+            ).fetchone()
+            if row is None:
+                return None
+            lease = Lease(row["id"], owner, int(row["lease_token"]) + 1)
+            db.execute(
+                "UPDATE jobs SET state = ?, lease_owner = ?, lease_token = ?,"
+                " lease_expires_at = ?, updated_at = ?, started_at = COALESCE(started_at, ?)"
+                " WHERE id = ?",
+                (
+                    JobState.RUNNING.value,
+                    owner,
+                    lease.token,
+                    _timestamp(now + timedelta(seconds=lease_seconds)),
+                    _timestamp(now),
+                    _timestamp(now),
+                    lease.job_id,
+                ),
+            )
+            return self._load(db, lease.job_id), lease
+
+    def renew(self, lease: Lease, lease_seconds: float) -> bool:
+        now = datetime.now(UTC)
+        with self._tx() as db:
+            self._fence(db, lease.job_id, lease)
+            db.execute(
+                "UPDATE jobs SET lease_expires_at = ? WHERE id = ?",
+                (_timestamp(now + timedelta(seconds=lease_seconds)), lease.job_id),
+            )
+            row = db.execute(
+                "SELECT cancel_requested FROM jobs WHERE id = ?", (lease.job_id,)
+            ).fetchone()
+            return bool(row[0])
+
+    def release(self, lease: Lease) -> Job:
+        with self._tx() as db:
+            self._fence(db, lease.job_id, lease)
+            db.execute(
+                "UPDATE jobs SET state = ?, lease_owner = '', lease_expires_at = NULL,"
+                " updated_at = ? WHERE id = ?",
+                (JobState.QUEUED.value, _now(), lease.job_id),
+            )
+            return self._load(db, lease.job_id)
+
+    def request_cancel(self, job_id: str) -> Job:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = ?",
+                (job_id, JobState.RUNNING.value),
+            )
+            return self._load(db, job_id)
+
+    def expire_leases(self) -> int:
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE jobs SET lease_expires_at = NULL WHERE state = ?",
+                (JobState.RUNNING.value,),
+            ).rowcount
 
     def restore(self, job: Job, chunks: Sequence[ChunkRecord]) -> bool:
         with self._tx() as db:
@@ -646,6 +735,16 @@ class SQLiteJobStore:
         if row is None:
             raise _not_found(job_id)
         return job_from_row(row, _optional_time)
+
+    @staticmethod
+    def _fence(db: sqlite3.Connection, job_id: str, lease: Lease | None) -> Any:
+        """The job's lease columns, checked against `lease` (inside the write lock that
+        BEGIN IMMEDIATE took, so no claim can slip in before the write commits)."""
+        row = db.execute(f"SELECT {LEASE_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise _not_found(job_id)
+        check_lease(job_id, row, lease)
+        return row
 
     @staticmethod
     def _require(db: sqlite3.Connection, job_id: str) -> None:

@@ -1,4 +1,10 @@
-"""The job store contract: job rows plus a chunk journal.
+"""The job store contract: job rows plus a chunk journal, and leases.
+
+A running job is held by one replica under a `Lease` (claim, renew, release). Every
+journal write of a running export passes its lease: the store checks the lease token in
+the same transaction as the write and raises LeaseLost when another claim superseded
+it, so a replica that lost its lease can never commit anything more for that job.
+Writes without a lease (None: admin paths, tests) are not fenced.
 
 Implementations: server/jobs/sqlite.py (embedded default) and server/jobs/postgres.py
 (`job_store = "postgresql://..."`), chosen by server/jobs/recovery.open_job_store. Every
@@ -20,6 +26,7 @@ from sluice.server.jobs.model import (
     JobFilter,
     JobPage,
     JobState,
+    Lease,
     NewJob,
     NotificationDelivery,
     Progress,
@@ -54,25 +61,32 @@ class JobStore(ScheduleStore, Protocol):
         *,
         error: JobError | None = None,
         manifest_uri: str | None = None,
+        lease: Lease | None = None,
     ) -> Job:
         """Compare-and-set the state. Raise FailedPrecondition naming the current state
-        when it is not in allowed_from. Sets started_at on RUNNING (first time), finished_at
-        on entering a final state (kept from one final state to another, cleared when
-        leaving one), and error (cleared unless given)."""
+        when it is not in allowed_from (LeaseLost when `lease` is given and no longer
+        held). Sets started_at on RUNNING (first time), finished_at on entering a final
+        state (kept from one final state to another, cleared when leaving one), and error
+        (cleared unless given). Leaving RUNNING ends the lease and any cancel request."""
         ...
 
-    def record_chunk(self, job_id: str, chunk: ChunkRecord, progress: Progress) -> None:
-        """Journal a committed chunk and the progress after it, atomically. Recording the
-        same index twice with the same sha256 is a no-op; with another, FailedPrecondition."""
+    def record_chunk(
+        self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
+    ) -> None:
+        """Journal a committed chunk (with the lease it ran under) and the progress after
+        it, atomically. Recording the same index twice with the same sha256 is a no-op;
+        with another, FailedPrecondition."""
         ...
 
     def chunks(self, job_id: str) -> Sequence[ChunkRecord]:
         """The journal, in index order."""
         ...
 
-    def save_progress(self, job_id: str, progress: Progress) -> None: ...
+    def save_progress(
+        self, job_id: str, progress: Progress, *, lease: Lease | None = None
+    ) -> None: ...
 
-    def save_upload(self, job_id: str, key: str, state: str) -> None:
+    def save_upload(self, job_id: str, key: str, state: str, *, lease: Lease | None = None) -> None:
         """Journal the state of a resumable upload of object `key` (opaque JSON text,
         owned by the sink: upload id, parts, digests). Replaces any earlier state."""
         ...
@@ -81,12 +95,41 @@ class JobStore(ScheduleStore, Protocol):
         """Journalled (key, state) pairs of uploads not yet finished, in key order."""
         ...
 
-    def delete_upload(self, job_id: str, key: str) -> None:
+    def delete_upload(self, job_id: str, key: str, *, lease: Lease | None = None) -> None:
         """Forget an upload once it completed or was aborted; missing is fine."""
         ...
 
     def unfinished(self) -> Sequence[Job]:
-        """Queued and running jobs, oldest first: what a starting daemon must pick up."""
+        """Queued and running jobs, oldest first."""
+        ...
+
+    def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
+        """Take the oldest claimable job for replica `owner`: a queued one, or a running
+        one whose lease expired (or was expired by expire_leases). It becomes RUNNING
+        under a new lease (token one more than the last, expiring in lease_seconds).
+        Concurrent claims never take one job twice and never wait on each other's row;
+        None when nothing is claimable."""
+        ...
+
+    def renew(self, lease: Lease, lease_seconds: float) -> bool:
+        """Extend a held lease to lease_seconds from now (LeaseLost when it is no longer
+        held). Returns whether a cancel of the job was requested (request_cancel)."""
+        ...
+
+    def release(self, lease: Lease) -> Job:
+        """Hand a running job back at once (graceful shutdown): QUEUED again, claimable
+        by any replica now. LeaseLost when the lease is no longer held."""
+        ...
+
+    def request_cancel(self, job_id: str) -> Job:
+        """Ask whichever replica runs the job to cancel it (honoured at its next renew);
+        no effect unless the job is RUNNING. NotFound for an unknown id."""
+        ...
+
+    def expire_leases(self) -> int:
+        """End every running job's lease now, so the jobs are claimable at once; returns
+        how many. Only for a store no other live replica uses (SQLite under the state
+        folder lock: whatever ran there before died with its daemon)."""
         ...
 
     def restore(self, job: Job, chunks: Sequence[ChunkRecord]) -> bool:

@@ -27,7 +27,7 @@ from typing import Protocol
 
 import polars as pl
 
-from sluice.server.errors import DataLoss, Interrupted
+from sluice.server.errors import DataLoss, Interrupted, LeaseLost
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
 from sluice.server.pipeline.config import PipelineConfig
@@ -87,6 +87,11 @@ class ResumePoint:
 
 
 class ExportObserver(Protocol):
+    def before_commit(self, index: int) -> None:
+        """Raise to refuse making chunk `index` durable: the run lost the right to write
+        (another replica holds the export now). Called just before each chunk's commit."""
+        ...
+
     def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
         """Journal the chunk; it counts as committed only once this returns."""
         ...
@@ -279,8 +284,10 @@ class _ChunkWriterThread:
 
     def _close_unfinished(self, writer: SinkWriter) -> None:
         """A shutdown keeps the stored parts of the chunk in flight for the next start
-        (the caller then keeps its journal); a cancel or any failure discards them."""
-        if self._failure is None and keeps_uploads(self._stop):
+        (the caller then keeps its journal); a cancel or any failure discards them, except
+        a lost lease: the replica that took the export over continues that upload."""
+        lost = isinstance(self._failure, LeaseLost)
+        if lost or (self._failure is None and keeps_uploads(self._stop)):
             writer.suspend()
         else:
             writer.abort()
@@ -352,6 +359,7 @@ class _ChunkWriterThread:
 
     def _commit(self, chunk: OpenChunk, end: ChunkEnd, totals: PipelineProgress) -> None:
         """Make the written chunk durable, then journal it with the totals up to it."""
+        self._observer.before_commit(end.index)
         info = chunk.writer.commit()
         if info.size != chunk.stored:
             raise DataLoss(f"chunk {end.index} stored {info.size} bytes, expected {chunk.stored}")

@@ -20,6 +20,7 @@ class ExportStop(threading.Event):
     def __init__(self) -> None:
         super().__init__()
         self._cancelled = False
+        self._lease_lost = False
 
     def shutdown(self) -> None:
         """Stop at the next batch and keep the open upload for the next start."""
@@ -30,14 +31,24 @@ class ExportStop(threading.Event):
         self._cancelled = True
         self.set()
 
+    def lose_lease(self) -> None:
+        """Stop at the next batch because another replica took the export over: keep
+        the open upload (the new holder continues it) and write nothing more."""
+        self._lease_lost = True
+        self.set()
+
     @property
     def cancelled(self) -> bool:
         return self._cancelled
 
     @property
+    def lease_lost(self) -> bool:
+        return self._lease_lost
+
+    @property
     def keeps_uploads(self) -> bool:
         """Whether stopping now should suspend (not abort) the upload in flight."""
-        return self.is_set() and not self._cancelled
+        return self.is_set() and (self._lease_lost or not self._cancelled)
 
 
 def keeps_uploads(stop: threading.Event) -> bool:

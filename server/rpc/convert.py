@@ -224,6 +224,7 @@ def job_to_proto(job: Job, live: LiveProgress | None = None) -> pb.Export:
         created_at=_timestamp(job.created_at),
         manifest_uri=job.manifest_uri,
         created_by=job.created_by,
+        replica=job.replica,
     )
     if job.started_at is not None:
         message.started_at.CopyFrom(_timestamp(job.started_at))
@@ -303,6 +304,7 @@ def server_info_to_proto(info: ServerInfo) -> pb.ServerInfo:
         encryption_schemes=info.encryption_schemes,
         job_store=info.job_store,
         principal=info.principal,
+        replica_id=info.replica_id,
     )
     if info.tls_not_after is not None:
         message.tls_certificate_not_after.FromDatetime(info.tls_not_after)

@@ -22,7 +22,15 @@ from sluice.server.planning.plan import build_plan, check_request_id
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.principals import ANONYMOUS, Principal, Scope
 from sluice.server.service.caller_limits import CallerLimits
-from sluice.server.service.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
+from sluice.server.service.events import (
+    EventHub,
+    Finished,
+    JobEvent,
+    LiveProgress,
+    ProgressUpdated,
+    Snapshot,
+    StateChanged,
+)
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.server_info import ServerInfo, describe_server
 from sluice.server.settings import Settings
@@ -174,7 +182,9 @@ class ExportService:
     def watch(
         self, job_id: str, caller_alive: Callable[[], bool], principal: Principal = ANONYMOUS
     ) -> Iterator[JobEvent]:
-        """A snapshot, then live events, ending with Finished once the job is final."""
+        """A snapshot, then live events, ending with Finished once the job is final. An
+        export running on another replica sharing the store publishes nothing here: its
+        state and journalled progress are read from the store every poll (about 1 s)."""
         require_scope(principal, Scope.READ)
         self._visible(job_id, principal)
         with self._limits.watch_slot(principal), self._hub.subscribe(job_id) as subscription:
@@ -185,6 +195,7 @@ class ExportService:
             if job.state.final:
                 yield Finished(job_id, self._counted(job))
                 return
+            seen = job
             while caller_alive():
                 event = subscription.next(_WATCH_POLL_SECONDS)
                 if event is None:
@@ -192,6 +203,8 @@ class ExportService:
                     if job.state.final:
                         yield Finished(job_id, self._counted(job))
                         return
+                    yield from _remote_changes(seen, job)
+                    seen = job
                     continue
                 if isinstance(event, Finished):
                     yield Finished(job_id, self._counted(event.job), event.time)
@@ -231,3 +244,12 @@ def _zone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidArgument("time_zone", f"'{name}' is not an IANA time zone") from None
+
+
+def _remote_changes(before: Job, now: Job) -> Iterator[JobEvent]:
+    """What changed in the store between two polls of a job no local event announced
+    (it runs on another replica, or changed hands): its state and journalled progress."""
+    if now.state != before.state:
+        yield StateChanged(now.id, now.state)
+    if now.progress != before.progress:
+        yield ProgressUpdated(now.id, LiveProgress(now.progress))

@@ -1,16 +1,24 @@
-"""The export runner: a bounded pool of worker threads taking queued jobs in order.
+"""The export runner: a bounded pool of worker threads claiming jobs from the job store.
+
+Each worker with nothing to do claims the oldest claimable job (queued, or running under
+an expired lease: its replica died or stalled) and runs it under that lease; a heartbeat
+renews the leases of running exports. Several replicas sharing a job store share the
+work this way; one daemon on its own SQLite store is the same thing with one replica.
 
 Cancel and shutdown both stop a running export at its next batch boundary. Cancel ends
 it as cancelled and aborts its open upload; shutdown suspends that upload (stored parts
-stay open and journalled) and puts the job back in the queue, so the next start resumes
-it where it stopped.
+stay open and journalled) and hands the job back (queued, lease released), so another
+replica, or the next start, continues it at once. A cancel of an export running on
+another replica is recorded in the store and honoured by that replica's heartbeat. A run
+whose lease was lost stops and writes nothing more: the replica that took it over owns
+its journal, its uploads and its final state.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +26,8 @@ from sluice.server.errors import (
     ErrorCode,
     FailedPrecondition,
     Interrupted,
+    LeaseLost,
+    SluiceError,
     must_propagate,
     safe_traceback,
 )
@@ -27,21 +37,23 @@ from sluice.server.execution.executor import (
     discard_open_uploads,
     execute,
 )
-from sluice.server.jobs.model import (
-    CANCELLABLE_STATES,
-    UNFINISHED_STATES,
-    Job,
-    JobError,
-    JobState,
-)
+from sluice.server.jobs.model import CANCELLABLE_STATES, Job, JobError, JobState, Lease
 from sluice.server.pipeline.stopping import ExportStop
 from sluice.server.service.events import Finished, StateChanged
 
 _log = logging.getLogger("sluice.runner")
+#: How often an idle worker looks for claimable work (jobs queued on other replicas,
+#: leases that expired) when no local submit wakes it earlier.
+CLAIM_POLL_SECONDS = 1.0
+#: Longest pause between two renewals of a lease (shorter when the lease is short).
+_MAX_HEARTBEAT_SECONDS = 5.0
+#: How often a cancel of an export running elsewhere looks whether it ended.
+_CANCEL_POLL_SECONDS = 0.2
 
 
 @dataclass
 class _Running:
+    lease: Lease
     stop: ExportStop = field(default_factory=ExportStop)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -54,122 +66,147 @@ class ExportRunner:
         notifier), after the state is stored."""
         self._context = context
         self._on_final = on_final
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._replica = context.settings.replica_id
+        self._lease_seconds = context.settings.job_lease_seconds
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
+        self._heartbeat: threading.Thread | None = None
+        self._wake = threading.Event()
         self._closing = threading.Event()
+        self._stopped = threading.Event()
+
+    @property
+    def replica_id(self) -> str:
+        return self._replica
 
     def start(self) -> None:
-        """Start the workers and queue every unfinished job left by a previous run."""
+        """Start the workers (each claims work from the store) and the lease heartbeat."""
         for number in range(self._context.settings.max_concurrent_exports):
             worker = threading.Thread(
                 target=self._work, name=f"export-worker-{number}", daemon=True
             )
             worker.start()
             self._workers.append(worker)
-        for job in self._context.store.unfinished():
-            _log.info("picking up unfinished export %s (%s)", job.id, job.state)
-            self._queue.put(job.id)
+        self._heartbeat = threading.Thread(
+            target=self._renew_leases, name="lease-heartbeat", daemon=True
+        )
+        self._heartbeat.start()
 
     def submit(self, job_id: str) -> None:
-        self._queue.put(job_id)
+        """A job was queued: wake an idle worker now rather than at its next poll."""
+        self._wake.set()
 
     def cancel(self, job_id: str, wait_seconds: float = 10.0) -> Job:
-        """Cancel a queued or running job and return it as it is afterwards."""
+        """Cancel a queued or running job (here or on another replica) and return it as
+        it is afterwards (still running if its runner did not stop within wait_seconds)."""
         store = self._context.store
         with self._lock:
             running = self._running.get(job_id)
             if running is not None:
                 running.stop.cancel()
-        if running is None:
-            job = store.get(job_id)
-            if job.state == JobState.QUEUED:
-                try:
-                    job = store.transition(job_id, {JobState.QUEUED}, JobState.CANCELLED)
-                except FailedPrecondition:
-                    # A worker took it meanwhile; cancel the running export instead.
-                    return self.cancel(job_id, wait_seconds)
-                discard_open_uploads(job, self._context)
-                self._announce_final(job)
-                return job
-            if job.state not in CANCELLABLE_STATES:
-                raise FailedPrecondition(
-                    f"export '{job_id}' is {job.state}; only queued or "
-                    "running exports can be cancelled"
-                )
+        if running is not None:
+            running.done.wait(wait_seconds)
+            return store.get(job_id)
+        job = store.get(job_id)
+        if job.state == JobState.QUEUED:
+            try:
+                job = store.transition(job_id, {JobState.QUEUED}, JobState.CANCELLED)
+            except FailedPrecondition:
+                # A worker (here or elsewhere) claimed it meanwhile; cancel that run.
+                return self.cancel(job_id, wait_seconds)
+            discard_open_uploads(job, self._context)
+            self._announce_final(job)
             return job
-        running.done.wait(wait_seconds)
-        return store.get(job_id)
+        if job.state == JobState.RUNNING:
+            return self._cancel_elsewhere(job_id, wait_seconds)
+        if job.state not in CANCELLABLE_STATES:
+            raise FailedPrecondition(
+                f"export '{job_id}' is {job.state}; only queued or running exports can be cancelled"
+            )
+        return job
 
     def shutdown(self, grace_seconds: float) -> bool:
-        """Stop taking jobs, interrupt running ones at a chunk boundary and wait up to
-        `grace_seconds`. Returns True when every worker stopped in time."""
+        """Stop claiming, interrupt running exports at a chunk boundary (each hands its
+        job back) and wait up to `grace_seconds`. Returns True when every worker stopped
+        in time. Leases of exports still running after that expire on their own."""
         self._closing.set()
+        self._wake.set()
         with self._lock:
             for running in self._running.values():
                 running.stop.shutdown()
-        for _ in self._workers:
-            self._queue.put(None)
-        deadline = threading.Event()
-        timer = threading.Timer(grace_seconds, deadline.set)
-        timer.start()
-        try:
-            for worker in self._workers:
-                while worker.is_alive() and not deadline.is_set():
-                    worker.join(0.1)
-        finally:
-            timer.cancel()
-        return not any(worker.is_alive() for worker in self._workers)
+        deadline = time.monotonic() + grace_seconds
+        for worker in self._workers:
+            while worker.is_alive() and time.monotonic() < deadline:
+                worker.join(0.1)
+        clean = not any(worker.is_alive() for worker in self._workers)
+        self._stopped.set()
+        return clean
+
+    # -- claiming and running --------------------------------------------------------
 
     def _work(self) -> None:
         while not self._closing.is_set():
-            job_id = self._queue.get()
-            if job_id is None or self._closing.is_set():
-                return
             try:
-                self._run_one(job_id)
+                claimed = self._claim()
+                if claimed is None:
+                    self._wake.wait(CLAIM_POLL_SECONDS)
+                    self._wake.clear()
+                    continue
+                self._run_claimed(*claimed)
             except BaseException as exc:
                 if must_propagate(exc):
                     raise
-                _log.error(
-                    "export %s: unexpected failure in the runner\n%s", job_id, safe_traceback(exc)
-                )
+                _log.error("unexpected failure in the runner\n%s", safe_traceback(exc))
+                self._closing.wait(CLAIM_POLL_SECONDS)
 
-    def _run_one(self, job_id: str) -> None:
-        store = self._context.store
-        running = _Running()
-        # Registered before the state flips, so a cancel never misses a starting export.
-        with self._lock:
-            self._running[job_id] = running
+    def _claim(self) -> tuple[Job, Lease] | None:
         try:
-            job = store.transition(job_id, UNFINISHED_STATES, JobState.RUNNING)
-        except FailedPrecondition:
-            with self._lock:
-                self._running.pop(job_id, None)
-            running.done.set()
-            return  # cancelled while queued, or already handled
-        self._context.hub.publish(StateChanged(job_id, JobState.RUNNING))
-        _log.info("export %s running", job_id)
+            return self._context.store.claim(self._replica, self._lease_seconds)
+        except SluiceError as exc:
+            _log.warning("cannot claim work from the job store: %s", exc.message)
+            self._closing.wait(CLAIM_POLL_SECONDS)
+            return None
+
+    def _run_claimed(self, job: Job, lease: Lease) -> None:
+        running = _Running(lease)
+        with self._lock:
+            self._running[job.id] = running
+        if job.cancel_requested:
+            running.stop.cancel()
+        if self._closing.is_set():
+            running.stop.shutdown()  # claimed while shutting down: hand it back below
+        self._context.hub.publish(StateChanged(job.id, JobState.RUNNING))
+        _log.info("export %s running on replica %s (lease %d)", job.id, lease.owner, lease.token)
         try:
             final = self._execute(job, running)
         finally:
             with self._lock:
-                self._running.pop(job_id, None)
+                self._running.pop(job.id, None)
             running.done.set()
         if final is not None:
             self._announce_final(final)
 
     def _execute(self, job: Job, running: _Running) -> Job | None:
         store = self._context.store
+        lease = running.lease
         try:
-            manifest_uri = execute(job, self._context, running.stop)
+            manifest_uri = execute(job, self._context, running.stop, lease)
+        except LeaseLost as exc:
+            return self._lost(job.id, exc)
         except Interrupted:
+            if running.stop.lease_lost:
+                return self._lost(job.id, None)
             if running.stop.cancelled:
                 _log.info("export %s cancelled", job.id)
-                return store.transition(job.id, {JobState.RUNNING}, JobState.CANCELLED)
-            _log.info("export %s interrupted by shutdown; it resumes on next start", job.id)
-            store.transition(job.id, {JobState.RUNNING}, JobState.QUEUED)
+                return self._fenced(
+                    job.id,
+                    lambda: store.transition(
+                        job.id, {JobState.RUNNING}, JobState.CANCELLED, lease=lease
+                    ),
+                )
+            _log.info("export %s interrupted by shutdown; handed back to the queue", job.id)
+            self._fenced(job.id, lambda: store.release(lease))
             return None
         except BaseException as exc:
             if must_propagate(exc):
@@ -180,16 +217,94 @@ class ExportRunner:
                 _log.error("export %s failed\n%s", job.id, safe_traceback(exc))
             else:
                 _log.warning("export %s failed: %s %s", job.id, error.code, error.message)
-            return store.transition(
+            return self._fenced(
                 job.id,
-                {JobState.RUNNING},
-                JobState.FAILED,
-                error=JobError(str(error.code), error.message, error.transient),
+                lambda: store.transition(
+                    job.id,
+                    {JobState.RUNNING},
+                    JobState.FAILED,
+                    error=JobError(str(error.code), error.message, error.transient),
+                    lease=lease,
+                ),
             )
         _log.info("export %s succeeded: %s", job.id, manifest_uri)
-        return store.transition(
-            job.id, {JobState.RUNNING}, JobState.SUCCEEDED, manifest_uri=manifest_uri
+        return self._fenced(
+            job.id,
+            lambda: store.transition(
+                job.id,
+                {JobState.RUNNING},
+                JobState.SUCCEEDED,
+                manifest_uri=manifest_uri,
+                lease=lease,
+            ),
         )
+
+    def _fenced(self, job_id: str, write: Callable[[], Job]) -> Job | None:
+        """A final write under the run's lease; None when the lease is lost (the
+        replica holding it now decides the job's state)."""
+        try:
+            return write()
+        except LeaseLost as exc:
+            return self._lost(job_id, exc)
+
+    @staticmethod
+    def _lost(job_id: str, exc: LeaseLost | None) -> None:
+        reason = f": {exc.message}" if exc is not None else ""
+        _log.warning(
+            "export %s stopped here: its lease was taken over by another replica%s",
+            job_id,
+            reason,
+        )
+
+    def _cancel_elsewhere(self, job_id: str, wait_seconds: float) -> Job:
+        """Record a cancel for the replica running the job and wait for it to end."""
+        store = self._context.store
+        job = store.request_cancel(job_id)
+        deadline = time.monotonic() + wait_seconds
+        while job.state == JobState.RUNNING and time.monotonic() < deadline:
+            time.sleep(_CANCEL_POLL_SECONDS)
+            job = store.get(job_id)
+        if job.state == JobState.QUEUED:
+            # Handed back meanwhile (its replica shut down): cancel it in the queue.
+            return self.cancel(job_id, max(deadline - time.monotonic(), 0.0))
+        return job
+
+    # -- leases ------------------------------------------------------------------------
+
+    def _renew_leases(self) -> None:
+        interval = min(self._lease_seconds / 3, _MAX_HEARTBEAT_SECONDS)
+        while not self._stopped.wait(interval):
+            with self._lock:
+                runs = list(self._running.values())
+            for running in runs:
+                try:
+                    self._renew(running)
+                except BaseException as exc:
+                    if must_propagate(exc):
+                        raise
+                    # The heartbeat must outlive any one failure, or every lease expires.
+                    _log.error("lease heartbeat failed\n%s", safe_traceback(exc))
+
+    def _renew(self, running: _Running) -> None:
+        if running.done.is_set():
+            return
+        try:
+            cancel_requested = self._context.store.renew(running.lease, self._lease_seconds)
+        except LeaseLost:
+            _log.warning(
+                "export %s: lease lost (token %d); stopping it",
+                running.lease.job_id,
+                running.lease.token,
+            )
+            running.stop.lose_lease()
+        except SluiceError as exc:
+            # The store may come back before the lease ends; if not, fencing refuses
+            # this replica's next write and another replica continues the export.
+            _log.warning("cannot renew the lease of %s: %s", running.lease.job_id, exc.message)
+        else:
+            if cancel_requested and not running.stop.cancelled:
+                _log.info("export %s: cancel requested through the job store", running.lease.job_id)
+                running.stop.cancel()
 
     def _announce_final(self, job: Job) -> None:
         self._context.hub.publish(StateChanged(job.id, job.state))

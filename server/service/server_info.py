@@ -30,6 +30,8 @@ class ServerInfo:
     job_store: str = "sqlite"
     #: The caller's principal name ("" without principals).
     principal: str = ""
+    #: This daemon's name among the replicas sharing its job store.
+    replica_id: str = ""
 
 
 def describe_server(
@@ -50,4 +52,5 @@ def describe_server(
         tls_not_after=tls_not_after,
         job_store=settings.job_store_kind,
         principal=principal,
+        replica_id=settings.replica_id,
     )

@@ -1,7 +1,7 @@
 """A daemon keeping its jobs in a real PostgreSQL: an export runs end to end, the job and
-its history survive a restart, GetServerInfo names the store, a second daemon on the same
-store is refused (until leases land), and a URL holding a password is refused naming the
-setting to use instead."""
+its history survive a restart, GetServerInfo names the store, and a URL holding a password
+is refused naming the setting to use instead. Several daemons on one store:
+tests/integration/test_replicas.py."""
 
 from __future__ import annotations
 
@@ -16,13 +16,6 @@ from tests.integration.helpers import read_export
 from tests.servers.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
-
-
-def _one_line_error(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("sluice: error: "), stderr
-    return lines[0]
 
 
 def _export(client: ExportClient, daemon: Daemon, request_id: str) -> str:
@@ -64,25 +57,6 @@ def test_an_export_and_its_history_survive_a_restart(
         assert _export(client, daemon, "nightly-1") == export_id
 
 
-def test_a_second_daemon_on_one_postgres_store_is_refused(
-    daemon_factory,
-    postgres_server: PostgresServer,  # type: ignore[no-untyped-def]
-) -> None:
-    url = postgres_server.new_database()
-    first: Daemon = daemon_factory("one", job_store=url)
-    first.start()
-    second: Daemon = daemon_factory("two", job_store=url)
-    refused = second.serve_refused(timeout=30)
-    assert refused.returncode != 0
-    message = _one_line_error(refused.stderr)
-    assert "in use by another Sluice daemon" in message
-    assert "password" not in message
-    assert first.healthy()
-    first.stop()
-    second.start()  # the lock went with the first daemon
-    assert second.healthy()
-
-
 def test_a_password_in_the_url_is_refused_naming_the_setting(daemon_factory) -> None:  # type: ignore[no-untyped-def]
     daemon: Daemon = daemon_factory(
         "pw", job_store="postgresql://sluice:hunter2@127.0.0.1:5432/jobs"
@@ -97,11 +71,11 @@ def test_sigkill_mid_export_resumes_exactly_once_from_postgres(
     daemon_factory,  # type: ignore[no-untyped-def]
     postgres_server: PostgresServer,
 ) -> None:
-    """One daemon on PostgreSQL keeps exactly-once: killed mid-export (its replica lock
-    goes with its connection), restarted, it continues after the last journalled chunk."""
+    """One daemon on PostgreSQL keeps exactly-once: killed mid-export, restarted (a new
+    replica once the old lease expired), it continues after the last journalled chunk."""
     url = postgres_server.new_database()
     daemon: Daemon = daemon_factory(
-        "pgkill", batch_rows=1024, pipeline_queue_depth=2, job_store=url
+        "pgkill", batch_rows=1024, pipeline_queue_depth=2, job_store=url, job_lease_seconds=2
     )
     daemon.start()
     generate(daemon.sources / "events.parquet", resume.ROWS, seed=5)

@@ -28,6 +28,9 @@ class Journal:
     def __init__(self) -> None:
         self.chunks: list[ChunkRecord] = []
 
+    def before_commit(self, index: int) -> None:
+        pass
+
     def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
         self.chunks.append(chunk)
 

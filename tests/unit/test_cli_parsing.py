@@ -324,6 +324,7 @@ def test_export_json_shape(fake: tuple[FakeExports, CliRunner]) -> None:
         "request_id",
         "state",
         "manifest_uri",
+        "replica",
         "records",
         "chunks",
         "stored_bytes",

@@ -8,6 +8,7 @@ An implementation joins by subclassing JobStoreContract and overriding `open_sto
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound, SluiceError
+from sluice.server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    LeaseLost,
+    NotFound,
+    SluiceError,
+)
 from sluice.server.jobs import (
     FINAL_STATES,
     RESUMABLE_STATES,
@@ -26,6 +33,7 @@ from sluice.server.jobs import (
     JobFilter,
     JobState,
     JobStore,
+    Lease,
     NewJob,
     Progress,
     SQLiteJobStore,
@@ -620,6 +628,140 @@ class JobStoreContract:
         assert [d.delivery_id for d in store.notifications("job-x")] == ["job-x.0.2", "job-x.1.2"]
         with pytest.raises(NotFound):
             store.rearm_notifications("missing")
+
+    # -- leases: claim, renew, release, fencing ----------------------------------------
+
+    def test_claim_takes_the_oldest_queued_job_under_a_new_lease(self, store: JobStore) -> None:
+        assert store.claim("replica-a", 30) is None
+        for n in range(3):
+            store.create(new_job(f"j{n}"))
+        store.transition("j0", {Q}, C)
+        claimed = store.claim("replica-a", 30)
+        assert claimed is not None
+        job, lease = claimed
+        assert lease == Lease("j1", "replica-a", 1)
+        assert (job.id, job.state, job.replica) == ("j1", R, "replica-a")
+        assert job.started_at is not None and not job.cancel_requested
+        assert store.get("j1").replica == "replica-a"
+        second = store.claim("replica-b", 30)
+        assert second is not None and second[1] == Lease("j2", "replica-b", 1)
+        # A running job under a live lease is nobody else's to take.
+        assert store.claim("replica-c", 30) is None
+
+    def test_an_expired_lease_is_taken_over_with_a_larger_token(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        first = store.claim("replica-a", 0.2)
+        assert first is not None
+        assert store.claim("replica-b", 30) is None
+        time.sleep(0.5)
+        second = store.claim("replica-b", 30)
+        assert second is not None
+        job, lease = second
+        assert lease == Lease("j1", "replica-b", first[1].token + 1)
+        assert (job.state, job.replica) == (R, "replica-b")
+        assert job.started_at == first[0].started_at  # the first start is kept
+
+    def test_a_lost_lease_can_write_nothing(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        old = self._claim(store, "replica-a", 0.2)
+        store.record_chunk("j1", make_chunk(0), Progress(records=100, chunks=1), lease=old)
+        store.save_upload("j1", "k1", '{"parts": [1]}', lease=old)
+        time.sleep(0.5)
+        new = self._claim(store, "replica-b", 30)
+        before = (store.get("j1"), list(store.chunks("j1")), list(store.uploads("j1")))
+        attempts: list[Callable[[], object]] = [
+            lambda: store.record_chunk("j1", make_chunk(1), Progress(chunks=2), lease=old),
+            lambda: store.save_progress("j1", Progress(records=999), lease=old),
+            lambda: store.save_upload("j1", "k1", '{"parts": [1, 2]}', lease=old),
+            lambda: store.save_upload("j1", "k2", "{}", lease=old),
+            lambda: store.delete_upload("j1", "k1", lease=old),
+            lambda: store.transition("j1", {R}, S, manifest_uri="file:///m", lease=old),
+            lambda: store.transition("j1", {R}, F, error=JobError("INTERNAL", "x"), lease=old),
+            lambda: store.renew(old, 30),
+            lambda: store.release(old),
+        ]
+        for attempt in attempts:
+            with pytest.raises(LeaseLost, match="replica-b"):
+                attempt()
+        assert (store.get("j1"), list(store.chunks("j1")), list(store.uploads("j1"))) == before
+        # The new holder writes on: the journal continues after the last chunk.
+        store.record_chunk("j1", make_chunk(1), Progress(records=200, chunks=2), lease=new)
+        store.delete_upload("j1", "k1", lease=new)
+        assert store.renew(new, 30) is False
+        done = store.transition("j1", {R}, S, manifest_uri="file:///m", lease=new)
+        assert (done.state, done.replica, done.progress.chunks) == (S, "", 2)
+        # A finished job's lease is over too.
+        with pytest.raises(LeaseLost):
+            store.renew(new, 30)
+        assert store.claim("replica-c", 30) is None
+
+    def test_release_hands_a_job_back_at_once(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        lease = self._claim(store, "replica-a", 30)
+        store.save_upload("j1", "k1", '{"parts": [1]}', lease=lease)
+        released = store.release(lease)
+        assert (released.state, released.replica) == (Q, "")
+        assert store.uploads("j1") == [("k1", '{"parts": [1]}')]  # the upload stays open
+        again = self._claim(store, "replica-b", 30)
+        assert again.token == lease.token + 1
+        with pytest.raises(LeaseLost):
+            store.save_progress("j1", Progress(), lease=lease)
+
+    def test_a_cancel_request_reaches_the_lease_holder(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        store.create(new_job("j2"))
+        # Only a running job takes a cancel request; a queued one is cancelled directly.
+        assert store.request_cancel("j2").cancel_requested is False
+        lease = self._claim(store, "replica-a", 30)
+        assert store.renew(lease, 30) is False
+        assert store.request_cancel("j1").cancel_requested is True
+        assert store.renew(lease, 30) is True
+        cancelled = store.transition("j1", {R}, C, lease=lease)
+        assert (cancelled.state, cancelled.cancel_requested, cancelled.replica) == (C, False, "")
+        with pytest.raises(NotFound):
+            store.request_cancel("nope")
+
+    def test_expire_leases_makes_running_jobs_claimable_now(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        lease = self._claim(store, "replica-a", 3600)
+        assert store.claim("replica-b", 30) is None
+        assert store.expire_leases() == 1
+        taken = self._claim(store, "replica-b", 30)
+        assert taken.token == lease.token + 1
+
+    def test_concurrent_claims_take_each_job_once(self, opener: Callable[[], JobStore]) -> None:
+        stores = [opener() for _ in range(3 if self.reopenable else 1)]
+        for n in range(30):
+            stores[0].create(new_job(f"j{n:02d}"))
+        taken: list[Lease] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(6)
+
+        def worker(n: int) -> None:
+            store = stores[n % len(stores)]
+            barrier.wait()
+            try:
+                while (claimed := store.claim(f"replica-{n}", 30)) is not None:
+                    taken.append(claimed[1])
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(lease.job_id for lease in taken) == [f"j{n:02d}" for n in range(30)]
+        assert all(lease.token == 1 for lease in taken)
+        for lease in taken:
+            assert stores[0].get(lease.job_id).replica == lease.owner
+
+    @staticmethod
+    def _claim(store: JobStore, owner: str, seconds: float) -> Lease:
+        claimed = store.claim(owner, seconds)
+        assert claimed is not None
+        return claimed[1]
 
 
 class TestSQLiteFileJobStore(JobStoreContract):

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from sluice.server.errors import FailedPrecondition
-from sluice.server.jobs import JobFilter, SQLiteJobStore
+from sluice.server.jobs import SQLiteJobStore
 from sluice.server.jobs import sqlite as sqlite_store
 from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.postgres_schema import MIGRATIONS_TABLE, SCHEMA_VERSION, migrate
@@ -157,18 +157,6 @@ def test_postgres_newer_store_is_refused_and_not_written(postgres_server: Postgr
     assert "\n" not in message
     assert _tables(url) == {MIGRATIONS_TABLE}
     assert _versions(url) == [99]
-
-
-def test_a_second_exclusive_store_is_refused(postgres_server: PostgresServer) -> None:
-    url = postgres_server.new_database()
-    first = PostgresJobStore(url, exclusive=True)
-    try:
-        with pytest.raises(FailedPrecondition, match="in use by another Sluice daemon"):
-            PostgresJobStore(url, exclusive=True)
-        assert first.list(JobFilter(), page_size=1).jobs == ()
-    finally:
-        first.close()
-    PostgresJobStore(url, exclusive=True).close()  # released with the first one
 
 
 # -- sluice migrate [--check] ----------------------------------------------------------

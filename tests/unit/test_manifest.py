@@ -50,6 +50,9 @@ class Recorder:
     def __init__(self) -> None:
         self.chunks: list[ChunkRecord] = []
 
+    def before_commit(self, index: int) -> None:
+        pass
+
     def chunk_committed(self, chunk: ChunkResult, progress: object) -> None:
         self.chunks.append(chunk)
 

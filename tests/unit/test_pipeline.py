@@ -125,6 +125,9 @@ class Recorder:
     totals: list[PipelineProgress] = field(default_factory=list)
     progress_seen: list[PipelineProgress] = field(default_factory=list)
 
+    def before_commit(self, index: int) -> None:
+        pass
+
     def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
         self.chunks.append(chunk)
         self.totals.append(progress)

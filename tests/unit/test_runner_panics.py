@@ -33,7 +33,7 @@ def _wait_final(store: SQLiteJobStore, job_id: str) -> Job:
 def test_a_panic_fails_its_export_and_the_worker_runs_the_next(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    def execute(job: Job, context: ExecutionContext, stop: object) -> str:
+    def execute(job: Job, context: ExecutionContext, stop: object, lease: object) -> str:
         if job.id.endswith("panics"):
             raise polars.exceptions.PanicException("not yet implemented: secret-value")
         return f"{tmp_path}/events/{job.id}/manifest.json"

@@ -27,7 +27,8 @@ def _config(tmp_path: Path, text: str, name: str = "sluice.toml") -> Path:
 
 def test_defaults() -> None:
     settings = load_settings(None, None, environ={})
-    assert settings == Settings()
+    # The replica id is new at every start (host name + random suffix).
+    assert settings == Settings(replica_id=settings.replica_id)
     assert settings.address == "127.0.0.1:7070"
     assert settings.state_dir == Path(".sluice")
     assert settings.export_roots == (Path(".sluice/exports"),)
@@ -451,3 +452,19 @@ def test_job_store_tls_and_password_reach_libpq(monkeypatch: pytest.MonkeyPatch)
     # libpq's own defaults (PGPASSWORD, ~/.pgpass, PGSSLMODE) apply to what is not set.
     assert options_from_settings(Settings(job_store="postgresql://u@h/d")) == {}
     assert redacted("postgresql://u@h:5/d?application_name=x") == "postgresql://u@h:5/d"
+
+
+def test_replica_id_defaults_to_the_host_and_a_fresh_suffix() -> None:
+    import socket
+
+    first = load_settings(None, None, environ={}).replica_id
+    second = load_settings(None, None, environ={}).replica_id
+    host = socket.gethostname().split(".")[0]
+    assert first.startswith(host + "-") and second.startswith(host + "-")
+    assert first != second
+    assert load_settings(None, None, environ={"SLUICE_REPLICA_ID": "pod-a"}).replica_id == "pod-a"
+    leased = load_settings(None, None, environ={"SLUICE_JOB_LEASE_SECONDS": "5"})
+    assert leased.job_lease_seconds == 5.0
+    assert load_settings(None, None, environ={}).job_lease_seconds == 30.0
+    with pytest.raises(SettingsError, match="job_lease_seconds"):
+        load_settings(None, None, environ={"SLUICE_JOB_LEASE_SECONDS": "0.1"})

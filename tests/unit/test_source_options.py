@@ -72,6 +72,9 @@ class _Journal:
     stop_after: int | None = None
     chunks: list[ChunkResult] = field(default_factory=list)
 
+    def before_commit(self, index: int) -> None:
+        pass
+
     def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
         self.chunks.append(chunk)
         if self.stop_after is not None and len(self.chunks) >= self.stop_after:

@@ -702,6 +702,7 @@ class Export(_message.Message):
     MANIFEST_URI_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     CREATED_BY_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
     NOTIFICATIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     request_id: _builtins.str
@@ -711,6 +712,10 @@ class Export(_message.Message):
     created_by: _builtins.str
     """Name of the principal that created the export (empty on a daemon without
     principals). Only it, and principals with the admin scope, can see the export.
+    """
+    replica: _builtins.str
+    """The replica (GetServerInfo.replica_id) holding the export's lease while it runs;
+    empty when no replica runs it.
     """
     @_builtins.property
     def spec(self) -> Global___ExportSpec: ...
@@ -742,11 +747,12 @@ class Export(_message.Message):
         manifest_uri: _builtins.str = ...,
         error: Global___ExportError | None = ...,
         created_by: _builtins.str = ...,
+        replica: _builtins.str = ...,
         notifications: _abc.Iterable[Global___NotificationDelivery] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "progress", b"progress", "spec", b"spec", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "error", b"error", "finished_at", b"finished_at", "id", b"id", "manifest_uri", b"manifest_uri", "notifications", b"notifications", "progress", b"progress", "request_id", b"request_id", "spec", b"spec", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "error", b"error", "finished_at", b"finished_at", "id", b"id", "manifest_uri", b"manifest_uri", "notifications", b"notifications", "progress", b"progress", "replica", b"replica", "request_id", b"request_id", "spec", b"spec", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1014,6 +1020,7 @@ class ServerInfo(_message.Message):
     ENCRYPTION_SCHEMES_FIELD_NUMBER: _builtins.int
     TLS_CERTIFICATE_NOT_AFTER_FIELD_NUMBER: _builtins.int
     JOB_STORE_FIELD_NUMBER: _builtins.int
+    REPLICA_ID_FIELD_NUMBER: _builtins.int
     PRINCIPAL_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The daemon's version."""
@@ -1028,6 +1035,10 @@ class ServerInfo(_message.Message):
     job_store: _builtins.str
     """Which job store this daemon keeps exports in: "sqlite" (a file in its state
     folder) or "postgresql" (the `job_store` setting).
+    """
+    replica_id: _builtins.str
+    """This daemon's name among the replicas sharing its job store (the `replica_id`
+    setting); Export.replica names the replica running an export.
     """
     principal: _builtins.str
     """The caller's principal name, as this server authenticated it (empty on a daemon
@@ -1059,11 +1070,12 @@ class ServerInfo(_message.Message):
         encryption_schemes: _abc.Iterable[_builtins.str] | None = ...,
         tls_certificate_not_after: _timestamp_pb2.Timestamp | None = ...,
         job_store: _builtins.str = ...,
+        replica_id: _builtins.str = ...,
         principal: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["tls_certificate_not_after", b"tls_certificate_not_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compressions", b"compressions", "encryption_schemes", b"encryption_schemes", "formats", b"formats", "job_store", b"job_store", "manifest_signing_key_id", b"manifest_signing_key_id", "manifest_signing_public_key", b"manifest_signing_public_key", "principal", b"principal", "tls_certificate_not_after", b"tls_certificate_not_after", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compressions", b"compressions", "encryption_schemes", b"encryption_schemes", "formats", b"formats", "job_store", b"job_store", "manifest_signing_key_id", b"manifest_signing_key_id", "manifest_signing_public_key", b"manifest_signing_public_key", "principal", b"principal", "replica_id", b"replica_id", "tls_certificate_not_after", b"tls_certificate_not_after", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

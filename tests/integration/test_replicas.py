@@ -1,0 +1,414 @@
+"""Several daemons (replicas) on one real PostgreSQL job store, sharing the work under
+leases: every export ends exactly once (records read back) whichever replica ran it,
+whether replicas are SIGKILLed, stopped with SIGTERM or paused past their lease (the
+journal then shows one lease holder at a time), and any replica answers for any export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import psycopg
+import pytest
+
+from sluice.client import ExportClient
+from sluice.client.demo_data import generate
+from sluice.v1 import export_pb2 as pb
+from tests.daemon import Daemon
+from tests.integration import test_resume as resume
+from tests.integration.helpers import read_export
+from tests.servers.cloud import ProfileDaemon, S3Store, read_manifest
+from tests.servers.postgres import PostgresServer
+from tests.servers.processes import ServerProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FINAL = {
+    pb.EXPORT_STATE_SUCCEEDED,
+    pb.EXPORT_STATE_FAILED,
+    pb.EXPORT_STATE_CANCELLED,
+}
+
+
+class Replicas:
+    """Daemons sharing one PostgreSQL database and one source and export folder (the
+    shared storage several replicas writing local folders need)."""
+
+    def __init__(self, factory: Callable[..., Daemon], root: Path, url: str) -> None:
+        self.factory = factory
+        self.url = url
+        self.sources = root / "shared" / "sources"
+        self.exports = root / "shared" / "exports"
+        self.sources.mkdir(parents=True)
+        self.exports.mkdir(parents=True)
+        self.daemons: list[Daemon] = []
+
+    def start(self, count: int, **settings: object) -> list[Daemon]:
+        for _ in range(count):
+            daemon = self.factory(
+                f"replica-{len(self.daemons)}",
+                job_store=self.url,
+                replica_id=f"replica-{len(self.daemons)}",
+                allowed_roots=[str(self.exports)],
+                allowed_source_roots=[str(self.sources)],
+                **settings,
+            )
+            daemon.start()
+            self.daemons.append(daemon)
+        return self.daemons[-count:]
+
+    def holder(self, export_id: str) -> Daemon:
+        """The daemon whose replica runs the export now."""
+        with ExportClient(self.daemons[0].address) as client:
+            replica = client.get(export_id).replica
+        return next(d for d in self.daemons if d.settings["replica_id"] == replica)
+
+    def journal(self, export_id: str) -> list[tuple[int, str, int]]:
+        """(chunk index, lease owner, lease token) of every journalled chunk."""
+        with psycopg.connect(self.url) as conn:
+            rows = conn.execute(
+                "SELECT idx, lease_owner, lease_token FROM chunks WHERE job_id = %s ORDER BY idx",
+                (export_id,),
+            ).fetchall()
+        return [(int(i), str(o), int(t)) for i, o, t in rows]
+
+
+@pytest.fixture
+def replicas(
+    daemon_factory: Callable[..., Daemon], postgres_server: PostgresServer, tmp_path: Path
+) -> Replicas:
+    return Replicas(daemon_factory, tmp_path, postgres_server.new_database())
+
+
+def _spec(replicas: Replicas, source: str = "events.parquet", **options: object) -> pb.ExportSpec:
+    return ExportClient.build_spec(
+        source=str(replicas.sources / source),
+        to=str(replicas.exports),
+        dataset="events",
+        **options,
+    )
+
+
+def _slow_spec(replicas: Replicas) -> pb.ExportSpec:
+    # As tests/integration/test_resume.py: a costly zstd level, so the export spans seconds.
+    return _spec(replicas, level=15, chunk_rows=4000)
+
+
+def _wait(client: ExportClient, export_id: str, until: Callable[[pb.Export], bool],
+          timeout: float = 120) -> pb.Export:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        export = client.get(export_id)
+        if until(export):
+            return export
+        time.sleep(0.1)
+    raise AssertionError(f"export {export_id} is {client.get(export_id)} after {timeout}s")
+
+
+def _final(client: ExportClient, export_id: str, timeout: float = 300) -> pb.Export:
+    return _wait(client, export_id, lambda e: e.state in FINAL, timeout)
+
+
+def _one_holder_at_a_time(journal: list[tuple[int, str, int]]) -> None:
+    """Chunks in index order were journalled under non-decreasing lease tokens, each
+    token by one owner: no two holders interleave."""
+    tokens = [token for _, _, token in journal]
+    assert tokens == sorted(tokens), journal
+    owners: dict[int, set[str]] = {}
+    for _, owner, token in journal:
+        owners.setdefault(token, set()).add(owner)
+    assert all(len(names) == 1 for names in owners.values()), journal
+    assert all(owner for _, owner, _ in journal), journal
+
+
+def test_three_replicas_drain_exports_each_exactly_once(replicas: Replicas) -> None:
+    daemons = replicas.start(3, batch_rows=1024, job_lease_seconds=5)
+    generate(replicas.sources / "events.parquet", 6_000, seed=3)
+    clients = [ExportClient(d.address) for d in daemons]
+    try:
+        assert {c.server_info().replica_id for c in clients} == {
+            "replica-0",
+            "replica-1",
+            "replica-2",
+        }
+        ids = [clients[n % 3].create(_spec(replicas, chunk_rows=1500)).id for n in range(15)]
+        finished = [_final(clients[0], export_id) for export_id in ids]
+        # Every replica answers for every export.
+        for client in clients:
+            assert {e.id for e in client.list(page_size=50)} == set(ids)
+    finally:
+        for client in clients:
+            client.close()
+    assert [e.state for e in finished] == [pb.EXPORT_STATE_SUCCEEDED] * 15
+    owners: set[str] = set()
+    for export in finished:
+        assert read_export(export.manifest_uri)["id"].to_list() == list(range(6_000))
+        journal = replicas.journal(export.id)
+        assert [i for i, _, _ in journal] == [0, 1, 2, 3]
+        _one_holder_at_a_time(journal)
+        owners.update(owner for _, owner, _ in journal)
+        assert export.replica == ""  # a finished export is held by no replica
+    assert len(owners) >= 2, owners  # the work was shared
+
+
+def test_three_replicas_one_killed_one_stopped_every_export_exactly_once(
+    replicas: Replicas,
+) -> None:
+    """The issue's scenario: exports submitted round-robin to three replicas; one replica
+    is SIGKILLed and another stopped with SIGTERM while exports run; the third finishes
+    everything, each export exactly once and under one lease holder at a time."""
+    rows = 20_000
+    daemons = replicas.start(3, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=3)
+    generate(replicas.sources / "events.parquet", rows, seed=21)
+    clients = [ExportClient(d.address) for d in daemons]
+    try:
+        ids = [clients[n % 3].create(_slow_spec(replicas)).id for n in range(12)]
+        # Wait until both replicas to lose hold running exports with journalled chunks.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            held = {e.replica for e in clients[2].list(page_size=50) if e.progress.chunks}
+            if {"replica-0", "replica-1"} <= held:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("replicas 0 and 1 never both ran an export")
+        daemons[0].kill()
+        assert daemons[1].stop() == 0
+        finished = [_final(clients[2], export_id) for export_id in ids]
+    finally:
+        for client in clients:
+            client.close()
+    assert [e.state for e in finished] == [pb.EXPORT_STATE_SUCCEEDED] * 12
+    moved = 0
+    for export in finished:
+        assert read_export(export.manifest_uri)["id"].to_list() == list(range(rows))
+        journal = replicas.journal(export.id)
+        assert [i for i, _, _ in journal] == list(range(5))
+        _one_holder_at_a_time(journal)
+        moved += len({owner for _, owner, _ in journal}) > 1
+    assert moved >= 2  # at least the two interrupted exports changed hands
+
+
+def test_sigkill_of_the_holder_another_replica_finishes_exactly_once(
+    replicas: Replicas,
+) -> None:
+    replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=3)
+    generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
+    with ExportClient(replicas.daemons[0].address) as client:
+        export_id = client.create(_slow_spec(replicas)).id
+        _wait(client, export_id, lambda e: e.progress.chunks >= 3)
+    victim = replicas.holder(export_id)
+    survivor = next(d for d in replicas.daemons if d is not victim)
+    killed_at = time.monotonic()
+    victim.kill()
+    with ExportClient(survivor.address) as client:
+        taken = _wait(client, export_id, lambda e: e.replica == survivor.settings["replica_id"])
+        took_over_after = time.monotonic() - killed_at
+        finished = _final(client, export_id)
+    assert taken.state == pb.EXPORT_STATE_RUNNING
+    assert took_over_after < 3 + 5, took_over_after  # the lease, plus a claim poll
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED
+    resume._assert_exactly_once(finished.manifest_uri)
+    journal = replicas.journal(export_id)
+    _one_holder_at_a_time(journal)
+    assert {owner for _, owner, _ in journal} == {
+        victim.settings["replica_id"],
+        survivor.settings["replica_id"],
+    }
+
+
+def test_a_replica_paused_past_its_lease_commits_nothing_more(replicas: Replicas) -> None:
+    replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=2)
+    generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
+    with ExportClient(replicas.daemons[0].address) as client:
+        export_id = client.create(_slow_spec(replicas)).id
+        _wait(client, export_id, lambda e: e.progress.chunks >= 2)
+    paused = replicas.holder(export_id)
+    other = next(d for d in replicas.daemons if d is not paused)
+    assert paused.process is not None
+    os.kill(paused.process.pid, signal.SIGSTOP)
+    try:
+        with ExportClient(other.address) as client:
+            _wait(client, export_id, lambda e: e.replica == other.settings["replica_id"])
+            # Let the new holder journal some chunks while the old one is still paused.
+            before = client.get(export_id).progress.chunks
+            _wait(client, export_id, lambda e: e.progress.chunks > before or e.state in FINAL)
+    finally:
+        os.kill(paused.process.pid, signal.SIGCONT)
+    with ExportClient(other.address) as client:
+        finished = _final(client, export_id)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED
+    resume._assert_exactly_once(finished.manifest_uri)
+    journal = replicas.journal(export_id)
+    _one_holder_at_a_time(journal)
+    paused_id = paused.settings["replica_id"]
+    # Once the other replica journalled a chunk, the paused one journalled none.
+    first_other = min(i for i, owner, _ in journal if owner != paused_id)
+    assert all(owner != paused_id for i, owner, _ in journal if i >= first_other), journal
+    # The paused replica noticed, stopped, and is healthy for other work.
+    deadline = time.monotonic() + 20
+    while "lease" not in paused.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (
+        "lease lost" in paused.log_path.read_text() or "taken over" in paused.log_path.read_text()
+    )
+    assert paused.healthy()
+
+
+def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Replicas) -> None:
+    # A lease far longer than the test: only the handover can move the export in time.
+    replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=600)
+    generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
+    with ExportClient(replicas.daemons[0].address) as client:
+        export_id = client.create(_slow_spec(replicas)).id
+        _wait(client, export_id, lambda e: e.progress.chunks >= 2)
+    leaving = replicas.holder(export_id)
+    staying = next(d for d in replicas.daemons if d is not leaving)
+    stopped_at = time.monotonic()
+    assert leaving.stop() == 0
+    with ExportClient(staying.address) as client:
+        _wait(client, export_id, lambda e: e.replica == staying.settings["replica_id"], 30)
+        assert time.monotonic() - stopped_at < 30
+        finished = _final(client, export_id)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED
+    resume._assert_exactly_once(finished.manifest_uri)
+    _one_holder_at_a_time(replicas.journal(export_id))
+
+
+def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
+    replicas: Replicas,
+) -> None:
+    replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=3)
+    generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
+    with ExportClient(replicas.daemons[0].address) as client:
+        export_id = client.create(_slow_spec(replicas)).id
+        _wait(client, export_id, lambda e: e.progress.chunks >= 1)
+    holder = replicas.holder(export_id)
+    elsewhere = next(d for d in replicas.daemons if d is not holder)
+    with ExportClient(elsewhere.address) as client:
+        progress = _watched_progress(client, export_id, count=2)
+        assert progress[-1] > progress[0]
+        cancelled = client.cancel(export_id)
+        if cancelled.state != pb.EXPORT_STATE_CANCELLED:
+            cancelled = _final(client, export_id, timeout=30)
+    assert cancelled.state == pb.EXPORT_STATE_CANCELLED
+    assert cancelled.replica == ""
+    # Resumed through any replica, whichever claims it ends it exactly once.
+    with ExportClient(holder.address) as client:
+        client.resume(export_id)
+        finished = _final(client, export_id)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED
+    resume._assert_exactly_once(finished.manifest_uri)
+
+
+def _watched_progress(client: ExportClient, export_id: str, count: int) -> list[int]:
+    """Chunk counts from `count` progress events of a watch (then the watch is left)."""
+    seen: list[int] = []
+    events: Iterator[pb.ExportEvent] = iter(client.watch(export_id, timeout=60))
+    for event in events:
+        if event.HasField("progress"):
+            seen.append(event.progress.chunks)
+        elif event.HasField("snapshot"):
+            seen.append(event.snapshot.progress.chunks)
+        if len(seen) > count:
+            break
+    return seen
+
+
+def test_one_request_id_sent_to_two_replicas_at_once_makes_one_export(
+    replicas: Replicas,
+) -> None:
+    daemons = replicas.start(2, batch_rows=1024)
+    generate(replicas.sources / "events.parquet", 2_000, seed=9)
+    results: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def create(daemon: Daemon) -> None:
+        with ExportClient(daemon.address) as client:
+            barrier.wait()
+            results.append(client.create(_spec(replicas), request_id="nightly-42").id)
+
+    threads = [threading.Thread(target=create, args=(d,)) for d in daemons * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and len(set(results)) == 1
+    with ExportClient(daemons[1].address) as client:
+        assert [e.id for e in client.list()] == results[:1]
+        assert _final(client, results[0]).state == pb.EXPORT_STATE_SUCCEEDED
+
+
+def test_failover_on_s3_continues_the_open_multipart_upload_exactly_once(
+    replicas: Replicas, moto_server: ServerProcess, tmp_path: Path
+) -> None:
+    """The holder is SIGKILLed mid multi-part upload; the other replica continues after
+    the last journalled chunk, and nothing stays open on S3 (moto)."""
+    rows = 60_000  # ~30 MB of JSON lines: chunks of 12 MiB, three 5 MiB parts each
+    store = S3Store(moto_server.endpoint, moto_server.endpoint)
+    daemons = []
+    for n in range(2):
+        daemon = ProfileDaemon(
+            root=tmp_path / f"s3-replica-{n}",
+            settings={
+                "job_store": replicas.url,
+                "replica_id": f"s3-replica-{n}",
+                "allowed_source_roots": [str(replicas.sources)],
+                "batch_rows": 2048,
+                "pipeline_queue_depth": 2,
+                "job_lease_seconds": 3,
+            },
+            profiles={"lake": store.profile},
+            environment=store.environment,
+        )
+        daemon.start()
+        daemons.append(daemon)
+    replicas.daemons.extend(daemons)
+    try:
+        generate(replicas.sources / "events.parquet", rows, seed=11)
+        spec = ExportClient.build_spec(
+            source=str(replicas.sources / "events.parquet"),
+            to=store.root_uri,
+            dataset="events",
+            format="jsonl",
+            compression="none",
+            chunk_bytes=12 * 1024 * 1024,
+        )
+        spec.destination.profile = "lake"
+        with ExportClient(daemons[0].address) as client:
+            export_id = client.create(spec).id
+            _wait(client, export_id, lambda e: e.progress.chunks >= 1)
+        victim = replicas.holder(export_id)
+        survivor = next(d for d in daemons if d is not victim)
+        victim.kill()
+        with ExportClient(survivor.address) as client:
+            finished = _final(client, export_id)
+    finally:
+        for daemon in daemons:
+            try:
+                daemon.stop(timeout=20)
+            except Exception:
+                daemon.kill()
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    manifest = read_manifest(store, finished.manifest_uri)
+    folder = finished.manifest_uri.removeprefix(store.root_uri + "/").rpartition("/")[0]
+    ids: list[int] = []
+    for chunk in manifest["chunks"]:
+        data = store.read(f"{folder}/{chunk['path']}")
+        assert hashlib.sha256(data).hexdigest() == chunk["sha256"], chunk["path"]
+        ids.extend(pl.read_ndjson(io.BytesIO(data))["id"].to_list())
+    assert ids == list(range(rows))
+    expected = [f"{folder}/{c['path']}" for c in manifest["chunks"]] + [f"{folder}/manifest.json"]
+    assert sorted(store.keys()) == sorted(expected)
+    assert store.unfinished_uploads() == []
+    journal = replicas.journal(export_id)
+    _one_holder_at_a_time(journal)
+    assert len({owner for _, owner, _ in journal}) == 2, journal
