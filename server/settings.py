@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from sluice.server.source_profiles import SourceProfile
 from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
@@ -184,6 +185,11 @@ class Settings(BaseModel):
     #: Connections the PostgreSQL job store pool may open (plus one held for the replica
     #: lock). Calls and exports share them; a call waits for a free one.
     job_store_pool_size: int = Field(default=8, ge=1, le=256)
+    #: Named source profiles for database sources (postgresql://HOST:PORT/DBNAME names one
+    #: in spec.source.profile): name -> {kind = "postgresql", hosts = ["HOST:PORT"], user,
+    #: password_ref, sslmode, sslrootcert, application_name, statement_timeout}. Config
+    #: file only (a table). See server/source_profiles.py and README "Database sources".
+    source_profiles: dict[str, SourceProfile] = Field(default_factory=dict)
 
     @field_validator("address")
     @classmethod

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sluice.format.layout import MANIFEST_NAME
-from sluice.format.manifest import Manifest, Watermark
+from sluice.format.manifest import Manifest, SourceSnapshot, Watermark
 from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.storage_errors import storage_errors
@@ -32,6 +32,8 @@ class CommittedExport:
     watermark: Watermark | None
     #: The manifest's key index entry (keyed exports), or None.
     key_index: KeyIndexEntry | None = None
+    #: The database snapshot the export read in (PostgreSQL sources), or None.
+    source_snapshot: SourceSnapshot | None = None
 
 
 def committed_exports(sink: Sink, dataset: str) -> list[CommittedExport]:
@@ -68,6 +70,7 @@ def _describe(key: str, manifest: Manifest) -> CommittedExport:
         stored_bytes=manifest.totals.stored_bytes,
         watermark=manifest.watermark,
         key_index=manifest.key_index,
+        source_snapshot=manifest.source.snapshot,
     )
 
 
