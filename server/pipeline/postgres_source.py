@@ -178,6 +178,11 @@ def connection_error(target: PostgresTarget, exc: BaseException) -> SluiceError:
         )
     if "does not exist" in lowered:  # database or role
         return FailedPrecondition(f"{where}: {cause}")
+    if "refused" in lowered:
+        # Not libpq's "Connection refused": clients read that as the daemon being down.
+        cause = "nothing accepts connections at that address"
+    elif "timeout" in lowered or "timed out" in lowered:
+        cause = f"no answer within connect_timeout ({target.profile.connect_timeout:g}s)"
     return Unavailable(f"{where} is unreachable: {cause}")
 
 
@@ -194,7 +199,8 @@ def statement_error(target: PostgresTarget, exc: BaseException, field_name: str)
             f"{where}: the statement ran past the source profile's statement_timeout "
             f"({target.profile.statement_timeout:g}s) and was cancelled"
         )
-    if sqlstate.startswith(("08", "57P")) or not sqlstate:
+    lost = not sqlstate and type(exc).__name__ == "OperationalError"
+    if sqlstate.startswith(("08", "57P")) or lost:
         return Unavailable(f"{where}: the connection was lost ({cause})")
     if sqlstate.startswith("42"):
         return InvalidArgument(field_name, f"{where}: {cause}")
@@ -300,7 +306,8 @@ def late_column(snapshot: str) -> ColumnType:
         )
     xmax = "pg_snapshot_xmax(pg_current_snapshot())::text::int8"
     row = "sluice_source.xmin::text::int8"
-    xid8 = f"({xmax} - ((({xmax} - {row}) % {_XID_WRAP}) + {_XID_WRAP}) % {_XID_WRAP})"
+    # mod(), not %: statements go with parameters, where % starts a placeholder.
+    xid8 = f"({xmax} - mod(mod({xmax} - {row}, {_XID_WRAP}) + {_XID_WRAP}, {_XID_WRAP}))"
     visible = f"pg_visible_in_snapshot({xid8}::text::xid8, '{snapshot}'::pg_snapshot)"
     return ColumnType(pl.Boolean(), expression=f"(NOT {visible})")
 
