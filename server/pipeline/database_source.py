@@ -31,7 +31,7 @@ from urllib.parse import quote
 import polars as pl
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument, SluiceError, Unavailable
-from sluice.server.pipeline import postgres_source
+from sluice.server.pipeline import postgres_reading, postgres_source
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.postgres_source import PostgresTarget
 
@@ -194,7 +194,7 @@ def read_frames(
         sql, params = postgres_source.select_sql(
             read.server, _pg_relation(read), columns, read.order_by, _pg_filters(read), skip
         )
-        yield from postgres_source.read_frames(read.server, sql, params, wanted, batch_rows)
+        yield from postgres_reading.read_frames(read.server, sql, params, wanted, batch_rows)
         return
     if read.kind == "sqlite":
         with _sqlite(read) as con:

@@ -6,8 +6,8 @@ table or query, and the catalog for type names and the primary key), so unknown 
 and type errors are reported at CreateExport. Each run reads in one `REPEATABLE READ
 READ ONLY` transaction: rows committed while it runs are all in or all out, and the
 snapshot (pg_current_snapshot) and the database time (now(), the transaction's start)
-are recorded for the manifest. Rows are fetched through a server-side cursor,
-`batch_rows` at a time (binary protocol), so memory depends on the batch size only.
+are recorded for the manifest. Planning uses psycopg; rows are read by ADBC's driver
+(see postgres_reading).
 
 Every connection sets statement_timeout from the profile, TimeZone UTC (timestamptz
 values arrive in UTC) and IntervalStyle iso_8601 (intervals read as ISO 8601 text).
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -42,7 +42,7 @@ from sluice.sinks.locations import PostgresAddress
 from sluice.sinks.retry import RetryPolicy, retry_call
 
 _SELECT = re.compile(r"^\s*\(*\s*(select|with|values|table)\b", re.IGNORECASE)
-_CURSOR = "sluice_export"
+T = TypeVar("T")
 #: Hidden column of an incremental read: whether a row was written by a transaction the
 #: parent export's snapshot did not see (it committed later, or was still in progress).
 LATE_COLUMN = "__sluice_late"
@@ -99,14 +99,13 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-@contextmanager
-def connect(target: PostgresTarget, *, field_name: str = "spec.source") -> Iterator[Any]:
-    """A psycopg connection to the target (autocommit off: a transaction per use)."""
-    import psycopg  # the server extra, imported where used
-
+def connection_params(target: PostgresTarget, *, snapshot_reads: bool = False) -> dict[str, Any]:
+    """libpq connection parameters (the password resolved from its reference: never log
+    them). `snapshot_reads`: every transaction is REPEATABLE READ (one snapshot)."""
     profile = target.profile
-    password = _password(target)
     options = "-c TimeZone=UTC -c IntervalStyle=iso_8601 -c default_transaction_read_only=on"
+    if snapshot_reads:
+        options += " -c default_transaction_isolation=repeatable\\ read"
     if profile.statement_timeout:
         options += f" -c statement_timeout={int(profile.statement_timeout * 1000)}"
     params: dict[str, Any] = {
@@ -118,24 +117,40 @@ def connect(target: PostgresTarget, *, field_name: str = "spec.source") -> Itera
         "connect_timeout": max(1, int(profile.connect_timeout)),
         "options": options,
     }
+    password = _password(target)
     if password:
         params["password"] = password
     if profile.sslmode:
         params["sslmode"] = profile.sslmode
     if profile.sslrootcert is not None:
         params["sslrootcert"] = str(profile.sslrootcert)
+    return params
 
-    def attempt() -> Any:
+
+def open_connection(target: PostgresTarget, opener: Callable[[], T], errors: type[Exception]) -> T:
+    """`opener()`, retried while the server is unreachable; its failure (the driver's
+    `errors`) as a domain error naming the source and the cause."""
+
+    def attempt() -> T:
         try:
-            return psycopg.connect(**params)
-        except psycopg.Error as exc:
+            return opener()
+        except errors as exc:
             error = connection_error(target, exc)
             raise _Retryable(error) if error.transient else error from None
 
     try:
-        con = retry_call(attempt, CONNECT_RETRIES, describe=f"connecting to {target.name}")
+        return retry_call(attempt, CONNECT_RETRIES, describe=f"connecting to {target.name}")
     except _Retryable as failed:
         raise failed.error from None
+
+
+@contextmanager
+def connect(target: PostgresTarget, *, field_name: str = "spec.source") -> Iterator[Any]:
+    """A psycopg connection to the target (autocommit off: a transaction per use)."""
+    import psycopg  # the server extra, imported where used
+
+    params = connection_params(target)
+    con = open_connection(target, lambda: psycopg.connect(**params), psycopg.Error)
     try:
         yield con
     except psycopg.Error as exc:
@@ -189,7 +204,7 @@ def connection_error(target: PostgresTarget, exc: BaseException) -> SluiceError:
 def statement_error(target: PostgresTarget, exc: BaseException, field_name: str) -> SluiceError:
     """A failed statement, by SQLSTATE: permission (42501), timeout/cancel (57014), a
     lost connection (08xxx, or none: the socket closed), bad SQL (42xxx), bad data."""
-    sqlstate = getattr(exc, "sqlstate", None) or ""
+    sqlstate = getattr(exc, "sqlstate", None) or _sqlstate_of(str(exc))
     cause = _cause(exc)
     where = f"PostgreSQL source {target.name}"
     if sqlstate == "42501":
@@ -199,7 +214,7 @@ def statement_error(target: PostgresTarget, exc: BaseException, field_name: str)
             f"{where}: the statement ran past the source profile's statement_timeout "
             f"({target.profile.statement_timeout:g}s) and was cancelled"
         )
-    lost = not sqlstate and type(exc).__name__ == "OperationalError"
+    lost = not sqlstate and type(exc).__name__ in ("OperationalError", "OSError")
     if sqlstate.startswith(("08", "57P")) or lost:
         return Unavailable(f"{where}: the connection was lost ({cause})")
     if sqlstate.startswith("42"):
@@ -207,6 +222,26 @@ def statement_error(target: PostgresTarget, exc: BaseException, field_name: str)
     if sqlstate.startswith("22"):
         return SourceDataError(f"{where}: a value cannot be read: {cause}")
     return FailedPrecondition(f"{where}: {cause}")
+
+
+#: ADBC's stream errors are OSErrors with libpq's message only: the SQLSTATE of the few
+#: causes told apart, from PostgreSQL's (untranslated, lc_messages C) wording.
+_MESSAGES = (
+    ("statement timeout", "57014"),
+    ("canceling statement", "57014"),
+    ("permission denied", "42501"),
+    ("server closed the connection", "08006"),
+    ("terminating connection", "57P01"),
+    ("could not receive data", "08006"),
+    ("connection", "08006"),
+)
+
+
+def _sqlstate_of(message: str) -> str:
+    lowered = message.lower()
+    if "error:" not in lowered and "[libpq]" not in lowered:
+        return ""
+    return next((state for words, state in _MESSAGES if words in lowered), "")
 
 
 def _cause(exc: BaseException) -> str:
@@ -383,37 +418,3 @@ def count(target: PostgresTarget, sql: str, params: list[Any]) -> int:
     with connect(target) as con:
         row = con.execute(sql, params).fetchone()
         return int(row[0]) if row else 0
-
-
-def read_frames(
-    target: PostgresTarget, sql: str, params: list[Any], schema: pl.Schema, batch_rows: int
-) -> Iterator[pl.DataFrame]:
-    """Frames of the SELECT's rows (typed as `schema`), `batch_rows` at a time, all in one
-    REPEATABLE READ READ ONLY transaction whose snapshot is noted on the target."""
-    import psycopg
-
-    with connect(target) as con:
-        con.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        con.read_only = True
-        row = con.execute("SELECT pg_current_snapshot()::text, now()").fetchone()
-        assert row is not None
-        target.noted(SourceSnapshot(str(row[0]), row[1]))
-        with con.cursor(name=_CURSOR, binary=True) as cursor:
-            cursor.itersize = batch_rows
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(batch_rows):
-                yield _frame(rows, schema)
-        con.rollback()
-
-
-def _frame(rows: list[tuple[Any, ...]], schema: pl.Schema) -> pl.DataFrame:
-    series = []
-    for index, (name, dtype) in enumerate(schema.items()):
-        values = [row[index] for row in rows]
-        try:
-            series.append(pl.Series(name, values, dtype=dtype, strict=True))
-        except (TypeError, ValueError, ArithmeticError, pl.exceptions.PolarsError):
-            raise SourceDataError(
-                f"spec.source: a value of column {name[:64]!r} does not fit type {dtype}"
-            ) from None
-    return pl.DataFrame(series)

@@ -47,14 +47,17 @@ class ColumnType:
     as_text_array: bool = False
     #: A computed column: the SQL expression (e.g. a row's visibility in a snapshot).
     expression: str = ""
+    #: Sent as exact text and converted by the reader (numeric(p,s): the driver hands
+    #: numeric over as an opaque extension type).
+    via_text: bool = False
 
     def select(self, quoted_name: str) -> str:
         """The select-list expression reading the column under its own name."""
         if self.expression:
             return f"{self.expression} AS {quoted_name}"
-        if self.as_text_array:
+        if self.as_text_array or (self.via_text and isinstance(self.dtype, pl.List)):
             return f"{quoted_name}::text[] AS {quoted_name}"
-        if self.as_text:
+        if self.as_text or self.via_text:
             return f"{quoted_name}::text AS {quoted_name}"
         return quoted_name
 
@@ -66,12 +69,12 @@ def column_type(typname: str, element: str | None, typmod: int) -> ColumnType:
         inner = column_type(element, None, typmod)
         if inner.as_text:
             return ColumnType(pl.List(pl.String()), as_text_array=True)
-        return ColumnType(pl.List(inner.dtype))
+        return ColumnType(pl.List(inner.dtype), via_text=inner.via_text)
     if typname == "numeric":
         precision, scale = numeric_modifier(typmod)
         if precision is None or precision > _MAX_PRECISION or scale < 0:
             return ColumnType(pl.String(), as_text=True)
-        return ColumnType(pl.Decimal(precision, scale))
+        return ColumnType(pl.Decimal(precision, scale), via_text=True)
     native = _NATIVE.get(typname)
     if native is not None:
         return ColumnType(native)
