@@ -68,7 +68,7 @@ REPLICA_LOCK: Final = 0x736C_6461_656D
 #: pg_advisory_xact_lock key serialising creates, so created_at follows commit order.
 _CREATE_LOCK: Final = 0x736C_6372_6561
 
-_CHUNK_VALUES: Final = ", ".join(["%s"] * 12)
+_CHUNK_VALUES: Final = ", ".join(["%s"] * 13)
 
 Row = dict[str, Any]
 Conn = psycopg.Connection[Row]

@@ -120,6 +120,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # covers the chunks written before the interruption.
         "ALTER TABLE chunks ADD COLUMN cursor_max_json TEXT NOT NULL DEFAULT 'null'",
     ),
+    (
+        # Each chunk's last row's order key (database sources): a resumed export reads
+        # after it (WHERE key > last key) instead of by row position.
+        "ALTER TABLE chunks ADD COLUMN source_last_key_json TEXT NOT NULL DEFAULT 'null'",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -297,7 +302,7 @@ class SQLiteJobStore:
                 )
             db.execute(
                 f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 chunk_values(job_id, chunk, _timestamp),
             )
             self._write_progress(db, job_id, progress)
@@ -382,7 +387,7 @@ class SQLiteJobStore:
             )
             db.executemany(
                 f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [chunk_values(job.id, chunk, _timestamp) for chunk in chunks],
             )
             return True

@@ -184,15 +184,31 @@ def count_rows(read: DatabaseRead) -> int:
 
 
 def read_frames(
-    read: DatabaseRead, schema: pl.Schema, columns: Sequence[str], batch_rows: int, skip: int
+    read: DatabaseRead,
+    schema: pl.Schema,
+    columns: Sequence[str],
+    batch_rows: int,
+    skip: int,
+    after_key: Sequence[object] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Frames of `columns` (at least one: a plan always exports a column), at most
-    `batch_rows` rows each, in order, from row `skip`, all in one read transaction."""
-    sql, params = _select(read, [_quote(c) for c in columns], skip=skip)
+    `batch_rows` rows each, in order, all in one read transaction: the rows after
+    `after_key` (values of the order columns) when given, else from row `skip`."""
+    if after_key is not None and len(after_key) == len(read.order_by) and skip > 0:
+        skip = 0
+    else:
+        after_key = None
+    sql, params = _select(read, [_quote(c) for c in columns], skip=skip, after=after_key)
     wanted = pl.Schema({c: schema[c] for c in columns})
     if read.server is not None:
         sql, params = postgres_source.select_sql(
-            read.server, _pg_relation(read), columns, read.order_by, _pg_filters(read), skip
+            read.server,
+            _pg_relation(read),
+            columns,
+            read.order_by,
+            _pg_filters(read),
+            skip,
+            after_key,
         )
         yield from postgres_reading.read_frames(read.server, sql, params, wanted, batch_rows)
         return
@@ -212,14 +228,25 @@ def read_frames(
 
 
 def _select(
-    read: DatabaseRead, selected: Sequence[str], *, skip: int = 0, count: bool = False
+    read: DatabaseRead,
+    selected: Sequence[str],
+    *,
+    skip: int = 0,
+    count: bool = False,
+    after: Sequence[object] | None = None,
 ) -> tuple[str, list[Any]]:
     projection = "count(*)" if count else ", ".join(selected)
     sql = f"SELECT {projection} FROM {_relation(read)} AS sluice_source"
     params: list[Any] = []
+    terms: list[str] = []
     if read.ids and len(read.ids) <= MAX_PUSHED_IDS:
-        sql += f" WHERE {_quote(read.id_column)} IN ({', '.join('?' * len(read.ids))})"
+        terms.append(f"{_quote(read.id_column)} IN ({', '.join('?' * len(read.ids))})")
         params.extend(read.ids)
+    if after is not None and not count:
+        terms.append(after_key_term(read.order_by, "?"))
+        params.extend(after)
+    if terms:
+        sql += " WHERE " + " AND ".join(terms)
     if count:
         return sql, params
     order = [c if c == SQLITE_ROWID else _quote(c) for c in read.order_by]
@@ -237,6 +264,13 @@ def _pg_filters(read: DatabaseRead) -> postgres_source.Filters:
 
 def _pg_relation(read: DatabaseRead) -> str:
     return postgres_source.relation(read.table_schema, read.table, read.query)
+
+
+def after_key_term(order_by: Sequence[str], placeholder: str) -> str:
+    """`(k1, k2) > (?, ?)`: the rows after a key in ORDER BY k1, k2 (row comparison)."""
+    columns = ", ".join(c if c == SQLITE_ROWID else _quote(c) for c in order_by)
+    values = ", ".join([placeholder] * len(order_by))
+    return f"({columns}) > ({values})"
 
 
 def _relation(read: DatabaseRead) -> str:

@@ -388,11 +388,17 @@ def select_sql(
     order_by: Sequence[str],
     filters: Filters,
     skip: int,
+    after_key: Sequence[object] | None = None,
 ) -> tuple[str, list[Any]]:
     """The SELECT of one run: the columns (cast where read as text), the filters, the key
-    order, and OFFSET to resume."""
+    order, and where to resume: after the last exported key, or at an OFFSET."""
     selected = [target.column(c).select(quote(c)) for c in columns]
     where, params = filters.where(target)
+    if after_key is not None:
+        keys = ", ".join(quote(c) for c in order_by)
+        values = ", ".join(["%s"] * len(order_by))
+        where += (" AND " if where else " WHERE ") + f"({keys}) > ({values})"
+        params.extend(after_key)
     sql = f"SELECT {', '.join(selected)} FROM {from_item} AS sluice_source{where}"
     sql += " ORDER BY " + ", ".join(quote(c) for c in order_by)
     if skip > 0:

@@ -41,6 +41,8 @@ def read_batches(
     batch_rows: int,
     from_row: int = 0,
     bad_rows: BadRowTally | None = None,
+    *,
+    after_key: Sequence[object] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Yield frames [ROW_INDEX, *columns] of at most `batch_rows` rows, skipping rows
     before `from_row` (without decoding them where the format allows).
@@ -50,7 +52,7 @@ def read_batches(
     `bad_rows` when given."""
     data_schema = pl.Schema({n: t for n, t in schema.items() if n != ROW_INDEX})
     if source.database is not None:
-        yield from _database_batches(source, data_schema, columns, batch_rows, from_row)
+        yield from _database_batches(source, data_schema, columns, batch_rows, from_row, after_key)
         return
     read_file = _READERS[source.format]
     open_file = file_opener(source)
@@ -84,11 +86,15 @@ def _database_batches(
     columns: Sequence[str],
     batch_rows: int,
     from_row: int,
+    after_key: Sequence[object] | None,
 ) -> Iterator[pl.DataFrame]:
-    """A database source in its key order, from row `from_row` (OFFSET in the database)."""
+    """A database source in its key order, from row `from_row`: after `after_key` (the
+    order key of the last exported row) when given, else by OFFSET."""
     assert source.database is not None
     position = max(from_row, 0)
-    frames = database_source.read_frames(source.database, schema, columns, batch_rows, position)
+    frames = database_source.read_frames(
+        source.database, schema, columns, batch_rows, position, after_key
+    )
     for frame in frames:
         yield _with_positions(_cast(frame, schema), columns, position, pl.Int64())
         position += frame.height

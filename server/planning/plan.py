@@ -142,6 +142,9 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
     source = _push_down_ids(source, spec, source_schema)
+    if source.database is not None and all(c in source_schema for c in source.database.order_by):
+        # Each chunk journals its last row's order key: a resumed run reads after it.
+        query = replace(query, resume_key=source.database.order_by)
     increment = _plan_increment(spec, source_schema, destination, destination_profile)
     source, source_schema, increment = push_down_increment(
         source, source_schema, increment, spec.incremental.lookback_seconds

@@ -442,6 +442,13 @@ class JobStoreContract:
             None,
         ]
 
+    def test_chunk_source_last_key_round_trips(self, store: JobStore) -> None:
+        store.create(new_job("job-k"))
+        key = ("2026-01-04T12:00:00", 7, "a'b")
+        store.record_chunk("job-k", replace(make_chunk(0), source_last_key=key), Progress())
+        store.record_chunk("job-k", make_chunk(1), Progress())
+        assert [c.source_last_key for c in store.chunks("job-k")] == [key, None]
+
     def test_uploads_are_journalled_replaced_and_forgotten(self, store: JobStore) -> None:
         store.create(new_job("job-u"))
         assert store.uploads("job-u") == []
@@ -512,7 +519,7 @@ class TestSQLiteFileJobStore(JobStoreContract):
         SQLiteJobStore(path).close()  # a second open migrates nothing
         db = sqlite3.connect(path)
         try:
-            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         finally:
             db.close()
