@@ -142,7 +142,7 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
     source = _push_down_ids(source, spec, source_schema)
-    if source.database is not None and all(c in source_schema for c in source.database.order_by):
+    if source.database is not None and _comparable_key(source.database.order_by, source_schema):
         # Each chunk journals its last row's order key: a resumed run reads after it.
         query = replace(query, resume_key=source.database.order_by)
     increment = _plan_increment(spec, source_schema, destination, destination_profile)
@@ -318,6 +318,15 @@ def _profile(
             f"{field}.profile", f"profile {quoted(name)} is for {profile.kind}, not for {where}"
         )
     return profile
+
+
+def _comparable_key(order_by: tuple[str, ...], schema: pl.Schema) -> bool:
+    """Whether a journalled key compares back exactly in the database: integers and text
+    do everywhere; a time as ISO text would not in SQLite (stored with a space, not T)."""
+    return all(
+        column in schema and (schema[column].is_integer() or schema[column] == pl.String)
+        for column in order_by
+    )
 
 
 def _database_profile(
