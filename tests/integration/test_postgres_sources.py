@@ -401,3 +401,46 @@ def test_a_row_committed_late_below_the_watermark_is_in_the_next_export(
         third = export("incremental")
         assert third.state == pb.EXPORT_STATE_SUCCEEDED, third.error
         assert load_manifest(third.manifest_uri)["totals"]["records"] == 0
+
+
+@pytest.mark.slow
+def test_a_connection_lost_mid_export_is_retried_after_the_last_row(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The server ends the reading session mid-export (a failover, an admin): the read
+    continues after the last row it handed on; every row once, the export succeeds."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    profile = _profile(server.port, application_name="sluice-lost")
+    slow = daemon_factory(
+        "lost", batch_rows=1024, pipeline_queue_depth=2, source_profiles={PROFILE: profile}
+    )
+    slow.start()
+    rows = 200_000
+    _sql(
+        pg,
+        "CREATE TABLE wide (id int8 PRIMARY KEY, body text)",
+        f"INSERT INTO wide SELECT g, repeat('x', 120) FROM generate_series(0, {rows - 1}) g",
+    )
+    spec = ExportClient.build_spec(
+        source=_uri(pg), source_profile=PROFILE, table="wide", level=1, chunk_rows=10_000,
+        to=str(slow.exports), dataset="lost",
+    )  # fmt: skip
+    with ExportClient(slow.address) as client:
+        export_id = client.create(spec).id
+        for event in client.watch(export_id):
+            if event.HasField("chunk_committed"):
+                break
+            assert not event.HasField("finished"), "finished before the connection was lost"
+        with psycopg.connect(server.url(), autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'sluice-lost' AND query LIKE 'COPY%'"
+            ).fetchone()
+        assert ended is not None and ended[0] == 1
+        finished = client.wait(export_id, timeout=300)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    exported = read_export(finished.manifest_uri)
+    assert exported["id"].to_list() == list(range(rows))
+    assert exported["body"].str.len_chars().min() == 120
+    assert "continuing after its last row" in slow.log_tail(400)
