@@ -61,7 +61,8 @@ class DatabaseRead:
     #: Pushed-down ids filter: the column and its values (typed), or none.
     id_column: str = ""
     ids: tuple[Any, ...] = ()
-    #: Pushed-down range filters (column, ">=" or "<", value): PostgreSQL only.
+    #: Pushed-down comparisons (column, operator, value): the time range and simple
+    #: `where` terms (planning.where_pushdown). PostgreSQL only.
     bounds: tuple[tuple[str, str, Any], ...] = ()
     #: Pushed-down incremental cursor bound, and whether late rows pass it (PostgreSQL).
     since: tuple[str, str, Any] | None = None

@@ -375,7 +375,7 @@ class Filters:
             terms.append(_id_match(target, self.id_column))
             params.append(list(self.ids))
         for column, operator, value in self.bounds:
-            assert operator in (">=", "<")
+            assert operator in ("=", "<>", "<", "<=", ">", ">=")
             terms.append(f"{quote(column)} {operator} %s")
             params.append(value)
         return (" WHERE " + " AND ".join(terms) if terms else ""), params

@@ -34,6 +34,7 @@ from sluice.server.planning.incremental_plan import IncrementPlan, plan_incremen
 from sluice.server.planning.query_plan import compile_query, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import ExportSpec
+from sluice.server.planning.where_pushdown import pushable_terms
 from sluice.server.settings import Settings
 from sluice.server.source_profiles import PostgresProfile
 from sluice.server.storage_errors import storage_errors
@@ -408,8 +409,12 @@ def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) 
         ids = pl.Series(spec.query.ids, dtype=pl.String).cast(schema[column], strict=True)
         database = replace(database, id_column=column, ids=tuple(ids.to_list()))
     if database.server is not None:
-        # PostgreSQL evaluates the time range too (an index on the column is used).
-        database = replace(database, bounds=time_range_bounds(spec.query, schema))
+        # PostgreSQL evaluates the time range and the simple AND terms of the where too
+        # (an index on the column is used).
+        text_columns = frozenset(n for n, reading in database.server.columns if reading.as_text)
+        bounds = time_range_bounds(spec.query, schema)
+        bounds += pushable_terms(spec.query.where, schema, text_columns)
+        database = replace(database, bounds=bounds)
     return replace(source, database=database)
 
 

@@ -109,3 +109,24 @@ def test_late_rows_need_a_real_snapshot() -> None:
     assert "pg_visible_in_snapshot" in late_column("10:12:10,11").expression
     with pytest.raises(Exception, match="not a PostgreSQL snapshot"):
         late_column("10:12:'; DROP TABLE t; --")
+
+
+def test_where_terms_pushed_down_only_where_both_agree() -> None:
+    from decimal import Decimal
+
+    from sluice.server.planning.where_pushdown import pushable_terms
+
+    schema = pl.Schema(
+        {"id": pl.Int64(), "name": pl.String(), "price": pl.Decimal(10, 2), "f": pl.Float64()}
+    )
+    assert pushable_terms("id = 3 AND name = 'a''b AND c' AND price >= 1.50", schema) == (
+        ("id", "=", 3),
+        ("name", "=", "a'b AND c"),
+        ("price", ">=", Decimal("1.50")),
+    )
+    # Text ordering depends on collation, floats on NaN rules: those stay in the pipeline.
+    assert pushable_terms("name < 'm' AND f > 1 AND id != 2", schema) == (("id", "<>", 2),)
+    for kept in ("id = 3 OR id = 4", "(id = 3)", "NOT id = 3", "id = 3.5", "ghost = 1"):
+        assert pushable_terms(kept, schema) == ()
+    assert pushable_terms("\"id\" > -5 AND name LIKE 'a%'", schema) == (("id", ">", -5),)
+    assert pushable_terms("name = 'x'", schema, frozenset({"name"})) == ()
