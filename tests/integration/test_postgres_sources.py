@@ -458,3 +458,32 @@ def test_a_connection_lost_mid_export_is_retried_after_the_last_row(
     assert exported["id"].to_list() == list(range(rows))
     assert exported["body"].str.len_chars().min() == 120
     assert "continuing after its last row" in slow.log_tail(400)
+
+
+def test_keyed_increments_work_on_a_table(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """Key index, record diff and tombstones work on a database source unchanged."""
+    _make_events(pg, 50)
+
+    def export(mode: str) -> dict[str, Any]:
+        incremental = pb.Incremental(mode=mode, key=["id"])
+        finished = _export(
+            pg_daemon, _uri(pg), table="events", dataset="keyed", incremental=incremental
+        )
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+        return load_manifest(finished.manifest_uri)
+
+    first = export("full")
+    assert first["incremental"]["changes"]["inserted"] == 50
+    _sql(
+        pg,
+        "DELETE FROM events WHERE id IN (3, 4)",
+        "UPDATE events SET name = 'renamed' WHERE id = 7",
+        "INSERT INTO events (id, name) VALUES (50, 'new')",
+    )
+    second = export("incremental")
+    assert second["incremental"]["changes"] == {
+        "inserted": 1, "updated": 1, "deleted": 2, "unchanged": 47
+    }  # fmt: skip
+    assert second["tombstones"]["records"] == 2
