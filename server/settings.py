@@ -29,6 +29,7 @@ from pydantic import (
 from sluice.format.age import AgeFormatError, parse_recipient
 from sluice.server.principals import AuthSettings
 from sluice.server.replica import default_replica_id
+from sluice.server.source_profiles import SourceProfile
 from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
@@ -364,6 +365,11 @@ class Settings(BaseModel):
     #: replica dies or stalls, another one takes its exports over once it expires. Shorter
     #: means faster failover and more job-store writes.
     job_lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    #: Named source profiles for database sources (postgresql://HOST:PORT/DBNAME names one
+    #: in spec.source.profile): name -> {kind = "postgresql", hosts = ["HOST:PORT"], user,
+    #: password_ref, sslmode, sslrootcert, application_name, statement_timeout}. Config
+    #: file only (a table). See server/source_profiles.py and README "Database sources".
+    source_profiles: dict[str, SourceProfile] = Field(default_factory=dict)
 
     @field_validator("address")
     @classmethod

@@ -20,9 +20,11 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 LocationKind = Literal["local", "s3", "azure"]
-SourceKind = Literal["local", "s3", "azure", "sqlite", "duckdb"]
+SourceKind = Literal["local", "s3", "azure", "sqlite", "duckdb", "postgresql"]
 #: Source-only schemes: database files, opened read-only.
 DATABASE_SCHEMES: tuple[Literal["sqlite", "duckdb"], ...] = ("sqlite", "duckdb")
+#: Source-only schemes of database servers (with a source profile).
+SERVER_SCHEMES = ("postgresql", "postgres")
 
 _SCHEMES: dict[str, LocationKind] = {
     "s3": "s3",
@@ -56,9 +58,12 @@ class SourceLocation:
 
 
 def classify_source(uri: str) -> SourceLocation:
-    """Where a source `uri` points: a storage location (classify) or a database file
-    given as an absolute path (sqlite:///ABS/PATH, duckdb:///ABS/PATH)."""
+    """Where a source `uri` points: a storage location (classify), a database file
+    given as an absolute path (sqlite:///ABS/PATH, duckdb:///ABS/PATH) or a PostgreSQL
+    database (postgresql://HOST:PORT/DBNAME, normalised to that form)."""
     scheme, sep, rest = uri.partition("://")
+    if sep and scheme.lower() in SERVER_SCHEMES:
+        return SourceLocation("postgresql", _postgres_address(rest))
     for kind in DATABASE_SCHEMES:
         if sep and scheme.lower() == kind:
             return SourceLocation(kind, _database_path(kind, rest))
@@ -78,6 +83,52 @@ def _database_path(kind: str, rest: str) -> str:
     return os.path.normpath(unquote(rest))
 
 
+@dataclass(frozen=True)
+class PostgresAddress:
+    """HOST:PORT/DBNAME of a postgresql:// source."""
+
+    host: str
+    port: int
+    database: str
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"postgresql://{host}:{self.port}/{self.database}"
+
+
+def postgres_address(target: str) -> PostgresAddress:
+    """The parts of a target classify_source returned for a postgresql:// source."""
+    parts = urlsplit(target)
+    assert parts.hostname is not None and parts.port is not None
+    return PostgresAddress(parts.hostname, parts.port, unquote(parts.path[1:]))
+
+
+def _postgres_address(rest: str) -> str:
+    if "\x00" in rest:
+        raise LocationRefused("contains a NUL character")
+    parts = urlsplit("postgresql://" + rest)
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise LocationRefused("has a port that is not a number from 1 to 65535") from None
+    if parts.password is not None:
+        # Never echoed: the text after the colon is a password.
+        raise LocationRefused(
+            "must not hold a password: set password_ref in the source profile "
+            "(spec.source.profile names it)"
+        )
+    if parts.username is not None:
+        raise LocationRefused("must not hold a user: the source profile's user is used")
+    if parts.query or parts.fragment:
+        raise LocationRefused(
+            "must not hold connection parameters: TLS and timeouts are source profile settings"
+        )
+    database = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
+    if not parts.hostname or not database or "/" in database:
+        raise LocationRefused("must be postgresql://HOST:PORT/DBNAME")
+    return str(PostgresAddress(parts.hostname, port, database))
+
+
 def classify(uri: str) -> Location:
     """Where `uri` points, or LocationRefused for anything outside the allow-list."""
     if not uri:
@@ -95,7 +146,7 @@ def classify(uri: str) -> Location:
         return Location(kind, uri)
     if scheme.lower() == _FILE:
         return Location("local", _file_url_path(uri))
-    if scheme.lower() in DATABASE_SCHEMES:
+    if scheme.lower() in DATABASE_SCHEMES or scheme.lower() in SERVER_SCHEMES:
         raise LocationRefused(f"is a database ({scheme.lower()}://), which can only be a source")
     raise LocationRefused(f"uses the unsupported scheme {scheme[:32]!r}; use {ALLOWED}")
 

@@ -98,7 +98,7 @@ def detect_changes(
     for stale in spill_root.glob(f"{plan.export_id}-*"):  # left by a crash of this export
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=f"{plan.export_id}-", dir=spill_root) as folder:
-        query = replace(plan.query, key=key)
+        query = replace(plan.query, key=key, resume_key=())
         empty = plan.redactor.apply(query.apply(pl.LazyFrame(schema=plan.source_schema)))
         sorter = RangeSorter(
             Path(folder), batch_rows * _SPILL_BATCHES, digester.digests(empty.collect()).schema

@@ -146,7 +146,8 @@ def _schema_fields(plan: ExportPlan) -> tuple[SchemaField, ...]:
 
 
 def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> Watermark | None:
-    """The largest cursor among the exported rows; with no new rows, the parent's."""
+    """The largest cursor among the exported rows, never below the parent's (rows that
+    committed late, or a look-back, can bring lower cursor values)."""
     if not plan.cursor:
         return None
     dtype = plan.source_schema[plan.cursor]
@@ -154,7 +155,7 @@ def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> Watermark
     for chunk in chunks:
         value = later(value, chunk.cursor_max, dtype)
     since = plan.increment.since
-    if value is None and since is not None:
+    if since is not None:
         value = later(value, since.value, dtype)
     return Watermark(plan.cursor, value, str(dtype))
 

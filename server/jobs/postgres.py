@@ -87,7 +87,7 @@ if TYPE_CHECKING:
 #: pg_advisory_xact_lock key serialising creates, so created_at follows commit order.
 _CREATE_LOCK: Final = 0x736C_6372_6561
 
-_CHUNK_VALUES: Final = ", ".join(["%s"] * 12)
+_CHUNK_VALUES: Final = ", ".join(["%s"] * 13)
 _SCHEDULE_VALUES: Final = ", ".join(["%s"] * 16)
 
 Row = dict[str, Any]

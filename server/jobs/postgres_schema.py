@@ -141,6 +141,11 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE chunks ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE chunks ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0",
     ),
+    (
+        # Each chunk's last row's order key (database sources): a resumed export reads
+        # after it (WHERE key > last key) instead of by row position.
+        "ALTER TABLE chunks ADD COLUMN source_last_key_json TEXT NOT NULL DEFAULT 'null'",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

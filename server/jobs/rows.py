@@ -30,7 +30,7 @@ JOB_COLUMNS: Final = (
 )
 CHUNK_COLUMNS: Final = (
     "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
-    " committed_at, counters_json, cursor_max_json"
+    " committed_at, counters_json, cursor_max_json, source_last_key_json"
 )
 NOTIFICATION_COLUMNS: Final = (
     "job_id, idx, target, delivery_id, state, attempts, last_error, last_attempt_at,"
@@ -88,7 +88,12 @@ def chunk_from_row(row: Mapping[str, Any], read_time: ReadTime) -> ChunkRecord:
         committed_at=committed_at,
         counters=tuple((str(name), int(count)) for name, count in json.loads(row["counters_json"])),
         cursor_max=json.loads(row["cursor_max_json"]),
+        source_last_key=_key_tuple(json.loads(row["source_last_key_json"])),
     )
+
+
+def _key_tuple(value: Any) -> tuple[Any, ...] | None:
+    return None if value is None else tuple(value)
 
 
 def chunk_values(job_id: str, chunk: ChunkRecord, write_time: WriteTime) -> tuple[object, ...]:
@@ -106,6 +111,7 @@ def chunk_values(job_id: str, chunk: ChunkRecord, write_time: WriteTime) -> tupl
         write_time(chunk.committed_at),
         json.dumps([list(pair) for pair in chunk.counters]),
         json.dumps(chunk.cursor_max),
+        json.dumps(None if chunk.source_last_key is None else list(chunk.source_last_key)),
     )
 
 

@@ -203,6 +203,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE chunks ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE chunks ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
     ),
+    (
+        # Each chunk's last row's order key (database sources): a resumed export reads
+        # after it (WHERE key > last key) instead of by row position.
+        "ALTER TABLE chunks ADD COLUMN source_last_key_json TEXT NOT NULL DEFAULT 'null'",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -390,7 +395,7 @@ class SQLiteJobStore:
                 )
             db.execute(
                 f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS}, lease_owner, lease_token)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     *chunk_values(job_id, chunk, _timestamp),
                     "" if lease is None else lease.owner,
@@ -550,7 +555,7 @@ class SQLiteJobStore:
             )
             db.executemany(
                 f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [chunk_values(job.id, chunk, _timestamp) for chunk in chunks],
             )
             return True

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
 
 import polars as pl
 
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue, batch_maximum, later
-from sluice.server.pipeline.query import CURSOR_COLUMN
+from sluice.server.pipeline.query import CURSOR_COLUMN, hidden_resume_column
 from sluice.server.pipeline.source import ROW_INDEX
 
 
@@ -42,6 +44,8 @@ class ChunkEnd:
     counters: tuple[tuple[str, int], ...] = ()
     #: Largest incremental cursor value in the chunk (JSON-safe), if the query has a cursor.
     cursor_max: CursorValue = None
+    #: Database sources: the order columns' values of the chunk's last row (JSON-safe).
+    source_last_key: tuple[CursorValue, ...] | None = None
 
 
 class RowStream:
@@ -88,6 +92,7 @@ def encode_chunks(
     A chunk counts the unparseable source rows `skipped` recorded before its end."""
     index = first_index
     cursor = config.query.cursor
+    resume_columns = [hidden_resume_column(i) for i in range(len(config.query.resume_key))]
     while True:
         encoder = config.encoder.make(config.chunk_context(index, workers))
         # The encoder's worker threads (Parquet's) end with the chunk, also when the
@@ -97,6 +102,7 @@ def encode_chunks(
             source_start = source_end = -1
             counts: dict[str, int] = {}
             cursor_max: CursorValue = None
+            last_key: tuple[CursorValue, ...] | None = None
             while records < config.chunk_max_rows and encoded < config.chunk_target_bytes:
                 batch = rows.take(min(batch_rows, config.chunk_max_rows - records))
                 if batch is None:
@@ -111,6 +117,9 @@ def encode_chunks(
                         cursor_max, batch_maximum(batch, CURSOR_COLUMN), cursor_dtype
                     )
                     batch = batch.drop(CURSOR_COLUMN)
+                if resume_columns:
+                    last_key = resume_key(batch.select(resume_columns).row(-1))
+                    batch = batch.drop(resume_columns)
                 batch = _take_counters(batch, config.redactor.counters, counts)
                 data = encoder.encode(batch.drop(ROW_INDEX))
                 records += batch.height
@@ -130,10 +139,27 @@ def encode_chunks(
                 source_end,
                 tuple(sorted(counts.items())),
                 cursor_max,
+                last_key,
             )
             index += 1
         finally:
             encoder.close()
+
+
+def resume_key(values: tuple[object, ...]) -> tuple[CursorValue, ...] | None:
+    """A row's order-column values as JSON-safe ones (ISO text for times, exact text for
+    decimals); None when one cannot be compared back as such (a NULL, bytes)."""
+    safe: list[CursorValue] = []
+    for value in values:
+        if isinstance(value, bool) or value is None or isinstance(value, bytes):
+            return None
+        if isinstance(value, int | float | str):
+            safe.append(value)
+        elif isinstance(value, datetime | date | time | Decimal):
+            safe.append(value.isoformat() if not isinstance(value, Decimal) else str(value))
+        else:
+            return None
+    return tuple(safe)
 
 
 def _take_counters(

@@ -23,7 +23,7 @@ import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import quote
@@ -31,9 +31,11 @@ from urllib.parse import quote
 import polars as pl
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument, SluiceError, Unavailable
+from sluice.server.pipeline import postgres_reading, postgres_source
 from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.postgres_source import PostgresTarget
 
-DatabaseKind = Literal["sqlite", "duckdb"]
+DatabaseKind = Literal["sqlite", "duckdb", "postgresql"]
 #: What SQLite's ORDER BY uses for a table without a primary key (stable, unique).
 SQLITE_ROWID = "_rowid_"
 #: More ids than this are filtered by the pipeline alone (SQLite binds at most 32,766).
@@ -59,10 +61,21 @@ class DatabaseRead:
     #: Pushed-down ids filter: the column and its values (typed), or none.
     id_column: str = ""
     ids: tuple[Any, ...] = ()
+    #: Pushed-down comparisons (column, operator, value): the time range and simple
+    #: `where` terms (planning.where_pushdown). PostgreSQL only.
+    bounds: tuple[tuple[str, str, Any], ...] = ()
+    #: Pushed-down incremental cursor bound, and whether late rows pass it (PostgreSQL).
+    since: tuple[str, str, Any] | None = None
+    or_late: bool = False
+    #: PostgreSQL: the server, profile and column readings (path is the address).
+    server: PostgresTarget | None = None
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about what was read (never credentials)."""
         what: dict[str, Any] = {"order_by": self.order_by}
+        if self.server is not None and self.server.snapshots:
+            # The run that finished (a resumed export read its rest in a new snapshot).
+            what["snapshot"] = self.server.snapshots[-1]
         if self.query:
             what["query"] = self.query
         else:
@@ -71,7 +84,12 @@ class DatabaseRead:
 
 
 def plan_read(
-    kind: DatabaseKind, path: str, table: str, query: str, order_by: Sequence[str]
+    kind: DatabaseKind,
+    path: str,
+    table: str,
+    query: str,
+    order_by: Sequence[str],
+    server: PostgresTarget | None = None,
 ) -> DatabaseRead:
     """Check the table or query against the database (read-only) and settle the order."""
     table, query = table.strip(), query.strip().rstrip(";").rstrip()
@@ -82,6 +100,8 @@ def plan_read(
     if query and not _SELECT.match(query):
         raise InvalidArgument("spec.source.query", "must be one SELECT (or WITH ... SELECT)")
     schema_name, _, name = table.rpartition(".")
+    if server is not None:
+        return _plan_postgres(server, schema_name, name, query, tuple(order_by))
     read = DatabaseRead(kind, path, schema_name, name, query, tuple(order_by))
     columns = list(read_schema(read))
     for column in order_by:
@@ -103,8 +123,38 @@ def plan_read(
     return DatabaseRead(kind, path, schema_name, name, "", key)
 
 
+def _plan_postgres(
+    server: PostgresTarget, schema_name: str, name: str, query: str, order_by: tuple[str, ...]
+) -> DatabaseRead:
+    if query:
+        postgres_source.check_query(query)
+    columns, key = postgres_source.describe(server, schema_name, name, query)
+    server = replace(server, columns=columns)
+    read = DatabaseRead("postgresql", str(server.address), schema_name, name, query, order_by)
+    read = replace(read, server=server)
+    known = {c for c, _ in columns}
+    for column in order_by:
+        if column not in known:
+            raise InvalidArgument("spec.source.order_by", f"unknown column {column[:64]!r}")
+    if order_by:
+        return read
+    if query:
+        raise FailedPrecondition(
+            "spec.source.order_by is required with spec.source.query: the rows need a "
+            "deterministic order (unique columns) so that a resumed export continues exactly"
+        )
+    if not key:
+        raise FailedPrecondition(
+            f"table {name[:128]!r} has no primary key: give spec.source.order_by "
+            "(unique columns) so that a resumed export continues exactly"
+        )
+    return replace(read, order_by=key)
+
+
 def read_schema(read: DatabaseRead) -> pl.Schema:
     """The columns and types of the table or query (ROW_INDEX not included)."""
+    if read.server is not None:
+        return pl.Schema({name: reading.dtype for name, reading in read.server.columns})
     if read.kind == "sqlite":
         with _sqlite(read) as con:
             return _sqlite_schema(con, read)
@@ -122,6 +172,9 @@ def read_schema(read: DatabaseRead) -> pl.Schema:
 
 def count_rows(read: DatabaseRead) -> int:
     """Rows the export reads (ids filter included)."""
+    if read.server is not None:
+        sql, params = postgres_source.count_sql(read.server, _pg_relation(read), _pg_filters(read))
+        return postgres_source.count(read.server, sql, params)
     sql, params = _select(read, ["1"], count=True)
     if read.kind == "sqlite":
         with _sqlite(read) as con:
@@ -132,12 +185,34 @@ def count_rows(read: DatabaseRead) -> int:
 
 
 def read_frames(
-    read: DatabaseRead, schema: pl.Schema, columns: Sequence[str], batch_rows: int, skip: int
+    read: DatabaseRead,
+    schema: pl.Schema,
+    columns: Sequence[str],
+    batch_rows: int,
+    skip: int,
+    after_key: Sequence[object] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Frames of `columns` (at least one: a plan always exports a column), at most
-    `batch_rows` rows each, in order, from row `skip`, all in one read transaction."""
-    sql, params = _select(read, [_quote(c) for c in columns], skip=skip)
+    `batch_rows` rows each, in order, all in one read transaction: the rows after
+    `after_key` (values of the order columns) when given, else from row `skip`."""
+    if after_key is not None and len(after_key) == len(read.order_by) and skip > 0:
+        skip = 0
+    else:
+        after_key = None
+    sql, params = _select(read, [_quote(c) for c in columns], skip=skip, after=after_key)
     wanted = pl.Schema({c: schema[c] for c in columns})
+    if read.server is not None:
+        sql, params = postgres_source.select_sql(
+            read.server,
+            _pg_relation(read),
+            columns,
+            read.order_by,
+            _pg_filters(read),
+            skip,
+            after_key,
+        )
+        yield from postgres_reading.read_frames(read.server, sql, params, wanted, batch_rows)
+        return
     if read.kind == "sqlite":
         with _sqlite(read) as con:
             con.execute("BEGIN")
@@ -154,14 +229,25 @@ def read_frames(
 
 
 def _select(
-    read: DatabaseRead, selected: Sequence[str], *, skip: int = 0, count: bool = False
+    read: DatabaseRead,
+    selected: Sequence[str],
+    *,
+    skip: int = 0,
+    count: bool = False,
+    after: Sequence[object] | None = None,
 ) -> tuple[str, list[Any]]:
     projection = "count(*)" if count else ", ".join(selected)
     sql = f"SELECT {projection} FROM {_relation(read)} AS sluice_source"
     params: list[Any] = []
+    terms: list[str] = []
     if read.ids and len(read.ids) <= MAX_PUSHED_IDS:
-        sql += f" WHERE {_quote(read.id_column)} IN ({', '.join('?' * len(read.ids))})"
+        terms.append(f"{_quote(read.id_column)} IN ({', '.join('?' * len(read.ids))})")
         params.extend(read.ids)
+    if after is not None and not count:
+        terms.append(after_key_term(read.order_by, "?"))
+        params.extend(after)
+    if terms:
+        sql += " WHERE " + " AND ".join(terms)
     if count:
         return sql, params
     order = [c if c == SQLITE_ROWID else _quote(c) for c in read.order_by]
@@ -170,6 +256,22 @@ def _select(
         sql += " LIMIT -1 OFFSET ?" if read.kind == "sqlite" else " OFFSET ?"
         params.append(skip)
     return sql, params
+
+
+def _pg_filters(read: DatabaseRead) -> postgres_source.Filters:
+    # Any number of ids: PostgreSQL takes them as one array parameter.
+    return postgres_source.Filters(read.id_column, read.ids, read.bounds, read.since, read.or_late)
+
+
+def _pg_relation(read: DatabaseRead) -> str:
+    return postgres_source.relation(read.table_schema, read.table, read.query)
+
+
+def after_key_term(order_by: Sequence[str], placeholder: str) -> str:
+    """`(k1, k2) > (?, ?)`: the rows after a key in ORDER BY k1, k2 (row comparison)."""
+    columns = ", ".join(c if c == SQLITE_ROWID else _quote(c) for c in order_by)
+    values = ", ".join([placeholder] * len(order_by))
+    return f"({columns}) > ({values})"
 
 
 def _relation(read: DatabaseRead) -> str:

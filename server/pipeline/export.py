@@ -31,6 +31,7 @@ from sluice.server.errors import DataLoss, Interrupted, LeaseLost
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
 from sluice.server.pipeline.config import PipelineConfig
+from sluice.server.pipeline.cursor_values import CursorValue
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
 from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.query import CompiledQuery
@@ -57,6 +58,8 @@ class CommittedChunk(Protocol):
     def source_end(self) -> int: ...
     @property
     def counters(self) -> Counters: ...
+    @property
+    def source_last_key(self) -> tuple[CursorValue, ...] | None: ...
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class ResumePoint:
     next_index: int = 0
     from_row: int = 0
     totals: PipelineProgress = field(default_factory=PipelineProgress)
+    #: Database sources: the order key of the last exported row (read WHERE key > it).
+    after_key: tuple[CursorValue, ...] | None = None
 
     @classmethod
     def after(cls, chunks: Sequence[CommittedChunk], source_rows_total: int = 0) -> ResumePoint:
@@ -75,6 +80,7 @@ class ResumePoint:
         return cls(
             next_index=last.index + 1,
             from_row=last.source_end,
+            after_key=last.source_last_key,
             totals=PipelineProgress(
                 records=sum(c.records for c in chunks),
                 chunks=len(chunks),
@@ -138,7 +144,12 @@ def run_pipeline(
     skipped = BadRowTally(resume.from_row)
     try:
         batches = query_batches(
-            config, resume.from_row, options.batch_rows, selection=selection, bad_rows=skipped
+            config,
+            resume.from_row,
+            options.batch_rows,
+            selection=selection,
+            bad_rows=skipped,
+            after_key=resume.after_key,
         )
         with prefetched(batches, _PREFETCH_BATCHES, f"reader-{config.export_id}") as ready:
             rows = RowStream(ready)
@@ -175,13 +186,20 @@ def query_batches(
     query: CompiledQuery | None = None,
     selection: RowSelection | None = None,
     bad_rows: BadRowTally | None = None,
+    after_key: Sequence[object] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Bounded source batches through the query and redaction stages (Polars expressions
     on each batch's lazy frame); only `selection`'s rows when one is given. Source rows
     skipped as unparseable are counted in `bad_rows` when given."""
     query = query or config.query
     raw = read_batches(
-        config.source, config.source_schema, query.required_columns, batch_rows, from_row, bad_rows
+        config.source,
+        config.source_schema,
+        query.required_columns,
+        batch_rows,
+        from_row,
+        bad_rows,
+        after_key=after_key,
     )
     for batch in raw:
         if selection is not None:
@@ -375,6 +393,7 @@ class _ChunkWriterThread:
             committed_at=datetime.now(UTC),
             counters=end.counters,
             cursor_max=end.cursor_max,
+            source_last_key=end.source_last_key,
         )
         self._observer.chunk_committed(result, totals)
 

@@ -19,8 +19,17 @@ CURSOR_COLUMN = "__sluice_cursor"
 KEY_COLUMN_PREFIX = "__sluice_key_"
 
 
+#: Hidden copies of a database source's order columns: each chunk's last row's values are
+#: journalled, and a resumed read continues after them (WHERE key > last key).
+RESUME_COLUMN_PREFIX = "__sluice_resume_"
+
+
 def hidden_key_column(position: int) -> str:
     return f"{KEY_COLUMN_PREFIX}{position}"
+
+
+def hidden_resume_column(position: int) -> str:
+    return f"{RESUME_COLUMN_PREFIX}{position}"
 
 
 @dataclass(frozen=True)
@@ -31,13 +40,15 @@ class CompiledQuery:
     cursor: str = ""
     #: Key columns carried along as hidden_key_column(i) (only while indexing).
     key: tuple[str, ...] = ()
+    #: Order columns of a database source, carried along as hidden_resume_column(i).
+    resume_key: tuple[str, ...] = ()
 
     @property
     def required_columns(self) -> tuple[str, ...]:
         """Source columns the query reads: the projection plus what predicates use."""
         used = set(self.predicate.meta.root_names()) if self.predicate is not None else set()
         used |= {self.cursor} if self.cursor else set()
-        used |= set(self.key)
+        used |= set(self.key) | set(self.resume_key)
         used.discard(ROW_INDEX)
         return self.columns + tuple(sorted(used - set(self.columns)))
 
@@ -49,4 +60,7 @@ class CompiledQuery:
             frame = frame.filter(self.predicate)
         hidden = [pl.col(self.cursor).alias(CURSOR_COLUMN)] if self.cursor else []
         hidden += [pl.col(name).alias(hidden_key_column(i)) for i, name in enumerate(self.key)]
+        hidden += [
+            pl.col(name).alias(hidden_resume_column(i)) for i, name in enumerate(self.resume_key)
+        ]
         return frame.select(ROW_INDEX, *self.columns, *hidden)

@@ -11,7 +11,10 @@ NDJSON one block, for CSV and IPC one batch.
 from __future__ import annotations
 
 import io
+import logging
 import os
+import random
+import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from functools import partial
 from typing import IO
@@ -29,6 +32,11 @@ from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
 from sluice.server.storage_errors import storage_errors
+from sluice.sinks.retry import RetryPolicy
+
+_log = logging.getLogger(__name__)
+#: A database connection lost mid-read is re-opened this many times in all.
+READ_RETRIES = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=5.0)
 
 #: Bytes read per NDJSON block (cut at the last newline, so records are never split).
 NDJSON_BLOCK_BYTES = 16 * 1024 * 1024
@@ -41,6 +49,8 @@ def read_batches(
     batch_rows: int,
     from_row: int = 0,
     bad_rows: BadRowTally | None = None,
+    *,
+    after_key: Sequence[object] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Yield frames [ROW_INDEX, *columns] of at most `batch_rows` rows, skipping rows
     before `from_row` (without decoding them where the format allows).
@@ -50,7 +60,7 @@ def read_batches(
     `bad_rows` when given."""
     data_schema = pl.Schema({n: t for n, t in schema.items() if n != ROW_INDEX})
     if source.database is not None:
-        yield from _database_batches(source, data_schema, columns, batch_rows, from_row)
+        yield from _database_batches(source, data_schema, columns, batch_rows, from_row, after_key)
         return
     read_file = _READERS[source.format]
     open_file = file_opener(source)
@@ -84,14 +94,42 @@ def _database_batches(
     columns: Sequence[str],
     batch_rows: int,
     from_row: int,
+    after_key: Sequence[object] | None,
 ) -> Iterator[pl.DataFrame]:
-    """A database source in its key order, from row `from_row` (OFFSET in the database)."""
-    assert source.database is not None
+    """A database source in its key order, from row `from_row`: after `after_key` (the
+    order key of the last exported row) when given, else by OFFSET.
+
+    A connection lost mid-read (a transient error) is retried: the read continues after
+    the last row handed on, in a new snapshot, when the order columns are read (the
+    plan reads them whenever the key can be journalled); otherwise the export fails and
+    resumes from its journal."""
+    read = source.database
+    assert read is not None
     position = max(from_row, 0)
-    frames = database_source.read_frames(source.database, schema, columns, batch_rows, position)
-    for frame in frames:
-        yield _with_positions(_cast(frame, schema), columns, position, pl.Int64())
-        position += frame.height
+    keyed = all(column in columns for column in read.order_by)
+    failures = 0
+    while True:
+        frames = database_source.read_frames(read, schema, columns, batch_rows, position, after_key)
+        try:
+            for frame in frames:
+                if keyed and frame.height:
+                    after_key = frame.select(read.order_by).row(-1)
+                yield _with_positions(_cast(frame, schema), columns, position, pl.Int64())
+                position += frame.height
+            return
+        except SluiceError as exc:
+            failures += 1
+            if not (exc.transient and keyed and failures < READ_RETRIES.max_attempts):
+                raise
+            delay = random.uniform(0.0, READ_RETRIES.delay_cap(failures - 1))  # noqa: S311
+            _log.warning(
+                "database source read failed at row %d (%s); continuing after its last row "
+                "in a new snapshot in %.2fs",
+                position,
+                exc.message,
+                delay,
+            )
+            time.sleep(delay)
 
 
 #: A file reader yields (first row position in the file, frame) and returns its row count.

@@ -47,6 +47,9 @@ class ChunkResult:
     counters: Counters = ()
     #: Largest incremental cursor value among the chunk's records (JSON-safe), if any.
     cursor_max: CursorValue = None
+    #: Database sources: the order columns' values of the chunk's last row (JSON-safe),
+    #: where a resumed read continues after; None: resume by row position.
+    source_last_key: tuple[CursorValue, ...] | None = None
 
 
 def add_counters(left: Counters, right: Counters) -> Counters:

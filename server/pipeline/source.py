@@ -27,9 +27,16 @@ from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline import cloud_files, database_source
 from sluice.server.pipeline.column_types import with_column_types
 from sluice.server.pipeline.database_source import DatabaseRead
+from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
 from sluice.server.pipeline.row_errors import DATA_ERRORS
 from sluice.server.pipeline.source_glob import expand_local, has_magic
-from sluice.sinks.locations import DATABASE_SCHEMES, LocationRefused, classify_source
+from sluice.server.source_profiles import PostgresProfile
+from sluice.sinks.locations import (
+    DATABASE_SCHEMES,
+    LocationRefused,
+    classify_source,
+    postgres_address,
+)
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
 #: Name of the row-position column added to every source; never exported.
@@ -99,15 +106,21 @@ def resolve_source(
     table: str = "",
     query: str = "",
     order_by: Sequence[str] = (),
+    source_profile: tuple[str, PostgresProfile] | None = None,
 ) -> ResolvedSource:
     """Expand the URI into sorted files, check confinement and the format; for a database,
-    check the table or query and settle the order rows are read in."""
+    check the table or query and settle the order rows are read in. A PostgreSQL source
+    is read with `source_profile` (its name and settings)."""
     if not uri.strip():
         raise InvalidArgument("spec.source.uri", "is required")
     try:
         location = classify_source(uri)
     except LocationRefused as exc:
         raise InvalidArgument("spec.source.uri", str(exc)) from None
+    if location.kind == "postgresql":
+        return _resolve_postgres(
+            location.target, source_profile, format_name, table, query, order_by
+        )
     if location.kind == "sqlite" or location.kind == "duckdb":
         return _resolve_database(
             uri,
@@ -157,6 +170,29 @@ def _resolve_database(
         raise InvalidArgument("spec.source.uri", f"database file does not exist: {_shorten(path)}")
     read = database_source.plan_read(kind, real, table, query, order_by)
     return ResolvedSource(uri=uri, format=kind, files=(real,), kind=kind, database=read)
+
+
+def _resolve_postgres(
+    uri: str,
+    source_profile: tuple[str, PostgresProfile] | None,
+    format_name: str,
+    table: str,
+    query: str,
+    order_by: Sequence[str],
+) -> ResolvedSource:
+    if source_profile is None:
+        raise InvalidArgument(
+            "spec.source.profile",
+            "a postgresql:// source needs a source profile (the server's source_profiles)",
+        )
+    if format_name and format_name.lower() != "postgresql":
+        raise InvalidArgument("spec.source.format", "a postgresql:// source has format postgresql")
+    address = postgres_address(uri)
+    name, profile = source_profile
+    check_profile(address, name, profile)
+    target = PostgresTarget(address, name, profile)
+    read = database_source.plan_read("postgresql", uri, table, query, order_by, target)
+    return ResolvedSource(uri=uri, format="postgresql", files=(), kind="postgresql", database=read)
 
 
 def scan(source: ResolvedSource) -> pl.LazyFrame:

@@ -28,15 +28,19 @@ from sluice.server.pipeline.source import (
     shown,
 )
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
+from sluice.server.planning.database_increment import push_down_increment
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
-from sluice.server.planning.query_plan import compile_query
+from sluice.server.planning.query_plan import compile_query, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import ExportSpec
+from sluice.server.planning.where_pushdown import pushable_terms
 from sluice.server.settings import Settings
+from sluice.server.source_profiles import PostgresProfile
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks import LocationRefused, classify, join_key, open_sink
 from sluice.sinks.azure.options import AzureLocation
+from sluice.sinks.locations import SERVER_SCHEMES
 from sluice.sinks.profiles import AzureProfile, S3Profile, profile_kind_for
 from sluice.sinks.s3.options import S3Location
 
@@ -108,7 +112,12 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     target_bytes, max_rows = _check_chunking(spec, settings)
     destination = _check_destination(spec, settings)
     _check_labels(spec.labels)
-    source_profile = _profile(settings, spec.source.profile, spec.source.uri, "spec.source")
+    database_profile = _database_profile(settings, spec.source.profile, spec.source.uri)
+    source_profile = (
+        None
+        if database_profile is not None
+        else _profile(settings, spec.source.profile, spec.source.uri, "spec.source")
+    )
     destination_profile = _profile(
         settings, spec.destination.profile, spec.destination.uri, "spec.destination"
     )
@@ -124,6 +133,7 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
         table=spec.source.table,
         query=spec.source.query,
         order_by=spec.source.order_by,
+        source_profile=database_profile,
     )
     if column_types and source.format != "csv":
         raise InvalidArgument(
@@ -133,7 +143,13 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
     source = _push_down_ids(source, spec, source_schema)
+    if source.database is not None and _comparable_key(source.database.order_by, source_schema):
+        # Each chunk journals its last row's order key: a resumed run reads after it.
+        query = replace(query, resume_key=source.database.order_by)
     increment = _plan_increment(spec, source_schema, destination, destination_profile)
+    source, source_schema, increment = push_down_increment(
+        source, source_schema, increment, spec.incremental.lookback_seconds
+    )
     query = _with_increment(query, increment)
     projected = pl.Schema({name: source_schema[name] for name in query.columns})
     redactor = build_redactor(spec.redaction, projected, settings)
@@ -305,6 +321,29 @@ def _profile(
     return profile
 
 
+def _comparable_key(order_by: tuple[str, ...], schema: pl.Schema) -> bool:
+    """Whether a journalled key compares back exactly in the database: integers and text
+    do everywhere; a time as ISO text would not in SQLite (stored with a space, not T)."""
+    return all(
+        column in schema and (schema[column].is_integer() or schema[column] == pl.String)
+        for column in order_by
+    )
+
+
+def _database_profile(
+    settings: Settings, name: str, uri: str
+) -> tuple[str, PostgresProfile] | None:
+    """The named source profile of a postgresql:// source (None for other sources)."""
+    if uri.partition("://")[0].lower() not in SERVER_SCHEMES:
+        return None
+    if not name:
+        return None  # resolve_source says that one is needed
+    profile = settings.source_profiles.get(name)
+    if profile is None:
+        raise InvalidArgument("spec.source.profile", f"unknown source profile {quoted(name)}")
+    return name, profile
+
+
 def _check_cloud_location(uri: str) -> None:
     """Bucket and container names are checked before any request reaches the store."""
     kind = profile_kind_for(uri)
@@ -358,14 +397,24 @@ def _check_binary_fits(encoder: EncoderKind, schema: pl.Schema) -> None:
 
 
 def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) -> ResolvedSource:
-    """A database reads only the rows of the ids asked for (the query stage still filters,
-    so the result is the same whether or not the database could). compile_query checked
+    """A database reads only the rows of the ids asked for, PostgreSQL only those in the
+    time range too (the query stage still filters, so the result is the same whether or
+    not the database could). compile_query checked
     the column and converted the ids already."""
-    if source.database is None or not spec.query.ids:
+    if source.database is None:
         return source
-    column = spec.query.id_column or "id"
-    ids = pl.Series(spec.query.ids, dtype=pl.String).cast(schema[column], strict=True)
-    database = replace(source.database, id_column=column, ids=tuple(ids.to_list()))
+    database = source.database
+    if spec.query.ids:
+        column = spec.query.id_column or "id"
+        ids = pl.Series(spec.query.ids, dtype=pl.String).cast(schema[column], strict=True)
+        database = replace(database, id_column=column, ids=tuple(ids.to_list()))
+    if database.server is not None:
+        # PostgreSQL evaluates the time range and the simple AND terms of the where too
+        # (an index on the column is used).
+        text_columns = frozenset(n for n, reading in database.server.columns if reading.as_text)
+        bounds = time_range_bounds(spec.query, schema)
+        bounds += pushable_terms(spec.query.where, schema, text_columns)
+        database = replace(database, bounds=bounds)
     return replace(source, database=database)
 
 

@@ -189,6 +189,24 @@ def _compile_time_range(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
     return pl.all_horizontal(parts) if len(parts) > 1 else parts[0]
 
 
+def time_range_bounds(query: QuerySpec, schema: pl.Schema) -> tuple[tuple[str, str, object], ...]:
+    """The time range as (column, ">=" or "<", value) for a database to evaluate: the same
+    bounds the pipeline's predicate uses (compile_query checked the range already)."""
+    time_range = query.time_range
+    if time_range is None:
+        return ()
+    dtype = schema[time_range.column]
+    bounds: list[tuple[str, str, object]] = []
+    for bound, operator in ((time_range.since, ">="), (time_range.until, "<")):
+        if bound is None:
+            continue
+        literal = _bound_literal(
+            bound, dtype, "spec.query.time_range.column", exclusive_end=operator == "<"
+        )
+        bounds.append((time_range.column, operator, pl.select(literal).item()))
+    return tuple(bounds)
+
+
 def _bound_literal(
     bound: datetime, dtype: pl.DataType, field: str, *, exclusive_end: bool = False
 ) -> pl.Expr:

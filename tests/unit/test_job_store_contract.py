@@ -468,6 +468,13 @@ class JobStoreContract:
             None,
         ]
 
+    def test_chunk_source_last_key_round_trips(self, store: JobStore) -> None:
+        store.create(new_job("job-k"))
+        key = ("2026-01-04T12:00:00", 7, "a'b")
+        store.record_chunk("job-k", replace(make_chunk(0), source_last_key=key), Progress())
+        store.record_chunk("job-k", make_chunk(1), Progress())
+        assert [c.source_last_key for c in store.chunks("job-k")] == [key, None]
+
     def test_uploads_are_journalled_replaced_and_forgotten(self, store: JobStore) -> None:
         store.create(new_job("job-u"))
         assert store.uploads("job-u") == []

@@ -45,6 +45,26 @@ class Watermark:
 
 
 @dataclass(frozen=True)
+class SourceSnapshot:
+    """The database snapshot an export's rows were read in (PostgreSQL sources)."""
+
+    #: pg_current_snapshot() of the reading transaction: "xmin:xmax:xip,...".
+    snapshot: str
+    #: The database's clock when that transaction started (now()).
+    database_time: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"snapshot": self.snapshot, "database_time": self.database_time.isoformat()}
+
+    @classmethod
+    def parse(cls, raw: Fields) -> SourceSnapshot:
+        raw.required_text("database_time")
+        at = raw.time("database_time")
+        assert at is not None
+        return cls(raw.required_text("snapshot"), at)
+
+
+@dataclass(frozen=True)
 class SourceInfo:
     """What the manifest records about the source; never credentials."""
 
@@ -61,6 +81,9 @@ class SourceInfo:
     query: str = ""
     #: Database sources: the columns rows were read in the order of (resume position).
     order_by: tuple[str, ...] = ()
+    #: PostgreSQL sources: the snapshot of the run that read the last rows (a resumed
+    #: export read the rows after its last journalled chunk in a new snapshot).
+    snapshot: SourceSnapshot | None = None
 
     def to_json(self) -> dict[str, Any]:
         described: dict[str, Any] = {
@@ -77,10 +100,13 @@ class SourceInfo:
                 described[name] = getattr(self, name)
         if self.order_by:
             described["order_by"] = list(self.order_by)
+        if self.snapshot is not None:
+            described["snapshot"] = self.snapshot.to_json()
         return described
 
     @classmethod
     def parse(cls, raw: Fields) -> SourceInfo:
+        snapshot = raw.object("snapshot")
         return cls(
             uri=raw.text("uri"),
             format=raw.text("format"),
@@ -91,6 +117,7 @@ class SourceInfo:
             table=raw.text("table"),
             query=raw.text("query"),
             order_by=raw.texts("order_by"),
+            snapshot=None if snapshot is None else SourceSnapshot.parse(snapshot),
         )
 
 

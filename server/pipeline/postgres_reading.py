@@ -1,0 +1,110 @@
+"""Reading a PostgreSQL source: Arrow record batches from ADBC's PostgreSQL driver.
+
+Why ADBC: its driver reads with `COPY (SELECT ...) TO STDOUT (FORMAT BINARY)` and decodes
+straight into Arrow, in batches of about `batch_size_hint_bytes`, so memory is bounded
+and no Python object is made per value. Measured on this project's test machine (1M rows
+of bigint, numeric, text, timestamptz, jsonb; 2 shared cores): ADBC 0.50-0.54M rows/s,
+psycopg 3 server-side binary cursor 0.14M rows/s, psycopg COPY BINARY 0.14M rows/s, at
+about the same peak RSS (all bounded).
+
+One run reads in one REPEATABLE READ READ ONLY transaction (the connection's default,
+so the driver's own BEGIN starts it): the snapshot query and the COPY see the same
+snapshot. COPY takes no parameters, so the few values (ids, bounds) are written into the
+SQL as literals rendered by psycopg, which quotes them for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+
+from sluice.format.manifest import SourceSnapshot
+from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.postgres_source import (
+    PostgresTarget,
+    connection_params,
+    open_connection,
+    statement_error,
+)
+
+#: Bytes of COPY data the driver decodes into one Arrow batch.
+BATCH_HINT_BYTES = 8 * 1024 * 1024
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def read_frames(
+    target: PostgresTarget, sql: str, params: list[Any], schema: pl.Schema, batch_rows: int
+) -> Iterator[pl.DataFrame]:
+    """Frames of the SELECT's rows (typed as `schema`), at most `batch_rows` rows each,
+    all in one snapshot, which is noted on the target."""
+    import adbc_driver_manager
+    import adbc_driver_postgresql.dbapi as adbc  # the server extra, imported where used
+    from psycopg.conninfo import make_conninfo
+
+    conninfo = make_conninfo(**connection_params(target, snapshot_reads=True))
+    errors = adbc_driver_manager.Error
+    con = open_connection(target, lambda: adbc.connect(conninfo), errors)
+    try:
+        cursor = con.cursor()
+        cursor.execute("SELECT pg_current_snapshot()::text, now()")
+        row = cursor.fetchone()
+        assert row is not None
+        target.noted(SourceSnapshot(str(row[0]), row[1]))
+        cursor.adbc_statement.set_options(
+            **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
+        )
+        cursor.execute(inline(sql, params))
+        for batch in cursor.fetch_record_batch():
+            frame = _typed(pl.from_arrow(batch), schema)
+            for start in range(0, frame.height, batch_rows):
+                yield frame.slice(start, batch_rows)
+        cursor.close()
+    except (errors, OSError) as exc:  # the record batch stream raises OSErrors
+        raise statement_error(target, exc, "spec.source") from None
+    finally:
+        con.close()
+
+
+def inline(sql: str, params: list[Any]) -> str:
+    """`sql` with each %s replaced by its parameter as a PostgreSQL literal (and %%
+    by %), as psycopg would bind them on the client."""
+    from psycopg import sql as psql
+
+    values = iter(params)
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group() == "%%":
+            return "%"
+        return psql.Literal(next(values)).as_string(None)
+
+    text = _PLACEHOLDER.sub(replace, sql)
+    if next(values, _END) is not _END:
+        raise ValueError("more parameters than placeholders")
+    return text
+
+
+_END = object()
+
+
+def _typed(arrow: Any, schema: pl.Schema) -> pl.DataFrame:
+    """The frame with the planned types: numeric arrives as exact text from the driver
+    and becomes Decimal(p,s) here; anything that does not fit fails naming the column."""
+    frame = arrow if isinstance(arrow, pl.DataFrame) else pl.DataFrame(arrow)
+    frame = frame.rename(dict(zip(frame.columns, schema.names(), strict=True)))
+    if frame.schema == schema:
+        return frame
+    columns = []
+    for name, dtype in schema.items():
+        column = frame.get_column(name)
+        if column.dtype != dtype:
+            try:
+                column = column.cast(dtype, strict=True)
+            except pl.exceptions.PolarsError:
+                raise SourceDataError(
+                    f"spec.source: a value of column {name[:64]!r} does not fit type {dtype}"
+                ) from None
+        columns.append(column)
+    return pl.DataFrame(columns)

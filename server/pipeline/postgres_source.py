@@ -1,0 +1,426 @@
+"""PostgreSQL sources: postgresql://HOST:PORT/DBNAME with a source profile, read-only, in
+one snapshot, in key order, streamed in bounded memory.
+
+The schema comes from the database at planning time (the result description of the
+table or query, and the catalog for type names and the primary key), so unknown columns
+and type errors are reported at CreateExport. Each run reads in one `REPEATABLE READ
+READ ONLY` transaction: rows committed while it runs are all in or all out, and the
+snapshot (pg_current_snapshot) and the database time (now(), the transaction's start)
+are recorded for the manifest. Planning uses psycopg; rows are read by ADBC's driver
+(see postgres_reading).
+
+Every connection sets statement_timeout from the profile, TimeZone UTC (timestamptz
+values arrive in UTC) and IntervalStyle iso_8601 (intervals read as ISO 8601 text).
+Errors name the source (HOST:PORT/DBNAME) and the cause, never the password.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import polars as pl
+
+from sluice.format.manifest import SourceSnapshot
+from sluice.secrets import SecretRef, SecretUnavailable
+from sluice.server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    SluiceError,
+    Unavailable,
+)
+from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.postgres_types import ColumnType, column_type
+from sluice.server.source_profiles import PostgresProfile
+from sluice.sinks.errors import StorageError
+from sluice.sinks.locations import PostgresAddress
+from sluice.sinks.retry import RetryPolicy, retry_call
+
+_SELECT = re.compile(r"^\s*\(*\s*(select|with|values|table)\b", re.IGNORECASE)
+T = TypeVar("T")
+#: Hidden column of an incremental read: whether a row was written by a transaction the
+#: parent export's snapshot did not see (it committed later, or was still in progress).
+LATE_COLUMN = "__sluice_late"
+_SNAPSHOT_TEXT = re.compile(r"^\d{1,20}:\d{1,20}:(\d{1,20}(,\d{1,20})*)?$")
+_XID_WRAP = 4294967296
+#: A refused or unreachable server is tried again (a restart, a failover) before the
+#: export fails UNAVAILABLE.
+CONNECT_RETRIES = RetryPolicy(max_attempts=4, base_delay=0.25, max_delay=2.0)
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """A PostgreSQL database and the profile it is read with (references, not secrets)."""
+
+    address: PostgresAddress
+    profile_name: str
+    profile: PostgresProfile
+    #: Column readings by name, settled at planning (the types the schema promised).
+    columns: tuple[tuple[str, ColumnType], ...] = ()
+    #: The snapshots runs of this plan read in (filled while reading; for the manifest).
+    snapshots: list[SourceSnapshot] = field(default_factory=list, compare=False, hash=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, hash=False)
+
+    @property
+    def name(self) -> str:
+        """How errors name the source: the address, never credentials."""
+        return str(self.address)
+
+    def column(self, name: str) -> ColumnType:
+        return dict(self.columns)[name]
+
+    def noted(self, snapshot: SourceSnapshot) -> None:
+        with self._lock:
+            self.snapshots.append(snapshot)
+
+
+def check_profile(address: PostgresAddress, name: str, profile: PostgresProfile) -> None:
+    """The profile may be used for this server and database (else INVALID_ARGUMENT)."""
+    if not profile.allows(address.host, address.port, address.database):
+        raise InvalidArgument(
+            "spec.source.profile",
+            f"source profile {name[:64]!r} may not be used for {address} (see its hosts "
+            "and databases)",
+        )
+
+
+def check_query(query: str) -> None:
+    """One read-only SELECT (it also runs inside a read-only transaction)."""
+    if not _SELECT.match(query):
+        raise InvalidArgument("spec.source.query", "must be one SELECT (or WITH ... SELECT)")
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def connection_params(target: PostgresTarget, *, snapshot_reads: bool = False) -> dict[str, Any]:
+    """libpq connection parameters (the password resolved from its reference: never log
+    them). `snapshot_reads`: every transaction is REPEATABLE READ (one snapshot)."""
+    profile = target.profile
+    options = "-c TimeZone=UTC -c IntervalStyle=iso_8601 -c default_transaction_read_only=on"
+    if snapshot_reads:
+        options += " -c default_transaction_isolation=repeatable\\ read"
+    if profile.statement_timeout:
+        options += f" -c statement_timeout={int(profile.statement_timeout * 1000)}"
+    params: dict[str, Any] = {
+        "host": target.address.host,
+        "port": target.address.port,
+        "dbname": target.address.database,
+        "user": profile.user,
+        "application_name": profile.application_name,
+        "connect_timeout": max(1, int(profile.connect_timeout)),
+        "options": options,
+    }
+    password = _password(target)
+    if password:
+        params["password"] = password
+    if profile.sslmode:
+        params["sslmode"] = profile.sslmode
+    if profile.sslrootcert is not None:
+        params["sslrootcert"] = str(profile.sslrootcert)
+    return params
+
+
+def open_connection(target: PostgresTarget, opener: Callable[[], T], errors: type[Exception]) -> T:
+    """`opener()`, retried while the server is unreachable; its failure (the driver's
+    `errors`) as a domain error naming the source and the cause."""
+
+    def attempt() -> T:
+        try:
+            return opener()
+        except errors as exc:
+            error = connection_error(target, exc)
+            raise _Retryable(error) if error.transient else error from None
+
+    try:
+        return retry_call(attempt, CONNECT_RETRIES, describe=f"connecting to {target.name}")
+    except _Retryable as failed:
+        raise failed.error from None
+
+
+@contextmanager
+def connect(target: PostgresTarget, *, field_name: str = "spec.source") -> Iterator[Any]:
+    """A psycopg connection to the target (autocommit off: a transaction per use)."""
+    import psycopg  # the server extra, imported where used
+
+    params = connection_params(target)
+    con = open_connection(target, lambda: psycopg.connect(**params), psycopg.Error)
+    try:
+        yield con
+    except psycopg.Error as exc:
+        raise statement_error(target, exc, field_name) from None
+    finally:
+        con.close()
+
+
+class _Retryable(StorageError):
+    """A connection failure that may pass (retried like a storage error)."""
+
+    transient = True
+
+    def __init__(self, error: SluiceError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _password(target: PostgresTarget) -> str:
+    reference = target.profile.password_ref
+    if not reference:
+        return ""
+    try:
+        return SecretRef(reference).resolve().decode()
+    except SecretUnavailable as exc:
+        raise FailedPrecondition(
+            f"source profile {target.profile_name[:64]!r}: password_ref: {exc.message}"
+        ) from None
+
+
+def connection_error(target: PostgresTarget, exc: BaseException) -> SluiceError:
+    """A failed connection: wrong credentials and refused TLS are configuration problems
+    (FAILED_PRECONDITION); anything else (refused, unreachable, starting) may pass."""
+    cause = _cause(exc)
+    lowered = cause.lower()
+    where = f"PostgreSQL source {target.name}"
+    if "authentication failed" in lowered or "password" in lowered or "no pg_hba" in lowered:
+        return FailedPrecondition(
+            f"{where}: the server refused the source profile's credentials ({cause})"
+        )
+    if "does not exist" in lowered:  # database or role
+        return FailedPrecondition(f"{where}: {cause}")
+    if "refused" in lowered:
+        # Not libpq's "Connection refused": clients read that as the daemon being down.
+        cause = "nothing accepts connections at that address"
+    elif "timeout" in lowered or "timed out" in lowered:
+        cause = f"no answer within connect_timeout ({target.profile.connect_timeout:g}s)"
+    return Unavailable(f"{where} is unreachable: {cause}")
+
+
+def statement_error(target: PostgresTarget, exc: BaseException, field_name: str) -> SluiceError:
+    """A failed statement, by SQLSTATE: permission (42501), timeout/cancel (57014), a
+    lost connection (08xxx, or none: the socket closed), bad SQL (42xxx), bad data."""
+    sqlstate = getattr(exc, "sqlstate", None) or _sqlstate_of(str(exc))
+    cause = _cause(exc)
+    where = f"PostgreSQL source {target.name}"
+    if sqlstate == "42501":
+        return PermissionDenied(f"{where}: the source profile's role may not read: {cause}")
+    if sqlstate == "57014":
+        return FailedPrecondition(
+            f"{where}: the statement ran past the source profile's statement_timeout "
+            f"({target.profile.statement_timeout:g}s) and was cancelled"
+        )
+    lost = not sqlstate and type(exc).__name__ in ("OperationalError", "OSError")
+    if sqlstate.startswith(("08", "57P")) or lost:
+        return Unavailable(f"{where}: the connection was lost ({cause})")
+    if sqlstate.startswith("42"):
+        return InvalidArgument(field_name, f"{where}: {cause}")
+    if sqlstate.startswith("22"):
+        return SourceDataError(f"{where}: a value cannot be read: {cause}")
+    return FailedPrecondition(f"{where}: {cause}")
+
+
+#: ADBC's stream errors are OSErrors with libpq's message only: the SQLSTATE of the few
+#: causes told apart, from PostgreSQL's (untranslated, lc_messages C) wording.
+_MESSAGES = (
+    ("statement timeout", "57014"),
+    ("canceling statement", "57014"),
+    ("permission denied", "42501"),
+    ("server closed the connection", "08006"),
+    ("terminating connection", "57P01"),
+    ("could not receive data", "08006"),
+    ("connection", "08006"),
+)
+
+
+def _sqlstate_of(message: str) -> str:
+    lowered = message.lower()
+    if "error:" not in lowered and "[libpq]" not in lowered:
+        return ""
+    return next((state for words, state in _MESSAGES if words in lowered), "")
+
+
+def _cause(exc: BaseException) -> str:
+    """The server's primary message, first line, without any connection string."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    text = primary or str(exc)
+    lines = text.strip().splitlines()
+    line = lines[0] if lines else type(exc).__name__
+    # libpq prefixes "connection to server at ... failed:"; the address is named already.
+    return line.rsplit("failed: ", 1)[-1][:300]
+
+
+# --- planning ------------------------------------------------------------------------
+
+_TYPES_SQL = """
+SELECT t.oid::int8, b.typname, e.typname
+FROM pg_type t
+JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
+WHERE t.oid::int8 = ANY(%s::int8[])
+"""
+
+_PRIMARY_KEY_SQL = """
+SELECT a.attname
+FROM pg_index i
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+WHERE i.indrelid = %s::int8::oid AND i.indisprimary
+ORDER BY array_position(i.indkey, a.attnum)
+"""
+
+
+def relation(table_schema: str, table: str, query: str) -> str:
+    """The FROM item (with % doubled: every statement is sent with parameters)."""
+    if query:
+        # A newline before ")": a query ending in a -- comment cannot swallow it; only
+        # one query expression parses as a subquery, so no second statement runs.
+        text = f"({query}\n)"
+    elif table_schema:
+        text = f"{quote(table_schema)}.{quote(table)}"
+    else:
+        text = quote(table)
+    return text.replace("%", "%%")
+
+
+def describe(
+    target: PostgresTarget, table_schema: str, table: str, query: str
+) -> tuple[tuple[tuple[str, ColumnType], ...], tuple[str, ...]]:
+    """The columns (name, reading) of the table or query, and the table's primary key."""
+    field_name = "spec.source.query" if query else "spec.source.table"
+    with connect(target, field_name=field_name) as con:
+        key: tuple[str, ...] = ()
+        if not query:
+            qualified = relation(table_schema, table, "").replace("%%", "%")
+            row = con.execute("SELECT to_regclass(%s)::oid::int8", [qualified]).fetchone()
+            if row is None or row[0] is None:
+                raise InvalidArgument(
+                    "spec.source.table", f"no table {table[:128]!r} in {target.name}"
+                )
+            key = tuple(r[0] for r in con.execute(_PRIMARY_KEY_SQL, [row[0]]).fetchall())
+        cursor = con.execute(
+            f"SELECT * FROM {relation(table_schema, table, query)} AS s LIMIT 0", []
+        )
+        result = cursor.pgresult
+        assert result is not None and cursor.description is not None
+        oids = [result.ftype(i) for i in range(result.nfields)]
+        names = {
+            int(oid): (base, element)
+            for oid, base, element in con.execute(_TYPES_SQL, [oids]).fetchall()
+        }
+        columns = []
+        for index, column in enumerate(cursor.description):
+            base, element = names.get(oids[index], ("unknown", None))
+            columns.append((column.name, column_type(base, element, result.fmod(index))))
+        con.rollback()
+    duplicated = {n for n, _ in columns if [c for c, _ in columns].count(n) > 1}
+    if duplicated:
+        raise InvalidArgument(
+            field_name, f"the result has more than one column named {sorted(duplicated)[0]!r}"
+        )
+    return tuple(columns), key
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def late_column(snapshot: str) -> ColumnType:
+    """LATE_COLUMN for rows the snapshot `snapshot` ("xmin:xmax:xip,...") did not see.
+
+    A row's xmin is a 32-bit transaction id; pg_visible_in_snapshot takes a 64-bit one.
+    It is rebuilt from the reading snapshot's xmax (which is newer than every xmin the
+    reader sees, and within 2^31 of it): xmax - ((xmax - xmin) mod 2^32)."""
+    if not _SNAPSHOT_TEXT.match(snapshot):
+        raise FailedPrecondition(
+            "the parent export's source.snapshot is not a PostgreSQL snapshot; start a new "
+            "chain with a full export"
+        )
+    xmax = "pg_snapshot_xmax(pg_current_snapshot())::text::int8"
+    row = "sluice_source.xmin::text::int8"
+    # mod(), not %: statements go with parameters, where % starts a placeholder.
+    xid8 = f"({xmax} - mod(mod({xmax} - {row}, {_XID_WRAP}) + {_XID_WRAP}, {_XID_WRAP}))"
+    visible = f"pg_visible_in_snapshot({xid8}::text::xid8, '{snapshot}'::pg_snapshot)"
+    return ColumnType(pl.Boolean(), expression=f"(NOT {visible})")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the database evaluates: the ids (`= ANY(array)`, one parameter for any
+    count), range bounds (column, ">=" or "<", value), and an incremental cursor bound
+    (column, ">" or ">=", value) that rows written after the parent's snapshot pass too
+    (`or_late`); an index on a column is used."""
+
+    id_column: str = ""
+    ids: Sequence[Any] = ()
+    bounds: Sequence[tuple[str, str, Any]] = ()
+    since: tuple[str, str, Any] | None = None
+    or_late: bool = False
+
+    def where(self, target: PostgresTarget) -> tuple[str, list[Any]]:
+        terms: list[str] = []
+        params: list[Any] = []
+        if self.since is not None:
+            column, operator, value = self.since
+            assert operator in (">", ">=")
+            term = f"{quote(column)} {operator} %s"
+            if self.or_late:
+                term = f"({term} OR {target.column(LATE_COLUMN).expression})"
+            terms.append(term)
+            params.append(value)
+        if self.ids:
+            terms.append(_id_match(target, self.id_column))
+            params.append(list(self.ids))
+        for column, operator, value in self.bounds:
+            assert operator in ("=", "<>", "<", "<=", ">", ">=")
+            terms.append(f"{quote(column)} {operator} %s")
+            params.append(value)
+        return (" WHERE " + " AND ".join(terms) if terms else ""), params
+
+
+def select_sql(
+    target: PostgresTarget,
+    from_item: str,
+    columns: Sequence[str],
+    order_by: Sequence[str],
+    filters: Filters,
+    skip: int,
+    after_key: Sequence[object] | None = None,
+) -> tuple[str, list[Any]]:
+    """The SELECT of one run: the columns (cast where read as text), the filters, the key
+    order, and where to resume: after the last exported key, or at an OFFSET."""
+    selected = [target.column(c).select(quote(c)) for c in columns]
+    where, params = filters.where(target)
+    if after_key is not None:
+        keys = ", ".join(quote(c) for c in order_by)
+        values = ", ".join(["%s"] * len(order_by))
+        where += (" AND " if where else " WHERE ") + f"({keys}) > ({values})"
+        params.extend(after_key)
+    sql = f"SELECT {', '.join(selected)} FROM {from_item} AS sluice_source{where}"
+    sql += " ORDER BY " + ", ".join(quote(c) for c in order_by)
+    if skip > 0:
+        sql += " OFFSET %s"
+        params.append(skip)
+    return sql, params
+
+
+def count_sql(target: PostgresTarget, from_item: str, filters: Filters) -> tuple[str, list[Any]]:
+    where, params = filters.where(target)
+    return f"SELECT count(*) FROM {from_item} AS sluice_source{where}", params
+
+
+def _id_match(target: PostgresTarget, column: str) -> str:
+    """`column = ANY(array)`. Columns read as text (uuid, enums...) compare as text, as
+    the pipeline sees them."""
+    if target.column(column).as_text:
+        return f"{quote(column)}::text = ANY(%s::text[])"
+    return f"{quote(column)} = ANY(%s)"
+
+
+def count(target: PostgresTarget, sql: str, params: list[Any]) -> int:
+    with connect(target) as con:
+        row = con.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0

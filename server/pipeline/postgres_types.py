@@ -1,0 +1,92 @@
+"""PostgreSQL column types -> Arrow/Polars types, and the SQL that reads each column.
+
+Types with a faithful Arrow counterpart are read as they are: bool, int2/4/8 (Int16/32/64),
+float4/8, numeric(p,s) (Decimal(p,s); numeric without a precision is read as its exact
+text, since no fixed decimal holds every value), text/varchar/char/name, bytea (Binary),
+date, time, timestamp (naive), timestamptz (UTC), and one-dimensional arrays of these
+(lists). Types without one are read as their PostgreSQL text, which is exact: uuid
+(canonical form), json/jsonb (JSON text), interval (ISO 8601, e.g. "P1Y2M3DT4H5M6S",
+since a duration type cannot hold months), and anything else (enums, inet, ranges...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+#: Base types read as they are, by pg_type.typname.
+_NATIVE: dict[str, pl.DataType] = {
+    "bool": pl.Boolean(),
+    "int2": pl.Int16(),
+    "int4": pl.Int32(),
+    "int8": pl.Int64(),
+    "float4": pl.Float32(),
+    "float8": pl.Float64(),
+    "text": pl.String(),
+    "varchar": pl.String(),
+    "bpchar": pl.String(),
+    "name": pl.String(),
+    "bytea": pl.Binary(),
+    "date": pl.Date(),
+    "time": pl.Time(),
+    "timestamp": pl.Datetime("us"),
+    "timestamptz": pl.Datetime("us", "UTC"),
+}
+#: Largest precision of a decimal Arrow/Polars holds (decimal128).
+_MAX_PRECISION = 38
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """How one column is read: its Polars type and whether it is cast to text in SQL."""
+
+    dtype: pl.DataType
+    as_text: bool = False
+    #: A text[] cast for arrays of types read as text.
+    as_text_array: bool = False
+    #: A computed column: the SQL expression (e.g. a row's visibility in a snapshot).
+    expression: str = ""
+    #: Sent as exact text and converted by the reader (numeric(p,s): the driver hands
+    #: numeric over as an opaque extension type).
+    via_text: bool = False
+
+    def select(self, quoted_name: str) -> str:
+        """The select-list expression reading the column under its own name."""
+        if self.expression:
+            return f"{self.expression} AS {quoted_name}"
+        if self.as_text_array or (self.via_text and isinstance(self.dtype, pl.List)):
+            return f"{quoted_name}::text[] AS {quoted_name}"
+        if self.as_text or self.via_text:
+            return f"{quoted_name}::text AS {quoted_name}"
+        return quoted_name
+
+
+def column_type(typname: str, element: str | None, typmod: int) -> ColumnType:
+    """The reading of a column of type `typname` (its element type's name for arrays,
+    from pg_type.typelem; its atttypmod / the result's type modifier)."""
+    if element is not None and typname.startswith("_"):
+        inner = column_type(element, None, typmod)
+        if inner.as_text:
+            return ColumnType(pl.List(pl.String()), as_text_array=True)
+        return ColumnType(pl.List(inner.dtype), via_text=inner.via_text)
+    if typname == "numeric":
+        precision, scale = numeric_modifier(typmod)
+        if precision is None or precision > _MAX_PRECISION or scale < 0:
+            return ColumnType(pl.String(), as_text=True)
+        return ColumnType(pl.Decimal(precision, scale), via_text=True)
+    native = _NATIVE.get(typname)
+    if native is not None:
+        return ColumnType(native)
+    return ColumnType(pl.String(), as_text=True)
+
+
+def numeric_modifier(typmod: int) -> tuple[int | None, int]:
+    """(precision, scale) of a numeric type modifier; (None, 0) for plain numeric."""
+    if typmod < 4:
+        return None, 0
+    packed = typmod - 4  # VARHDRSZ
+    scale = packed & 0x7FF
+    if scale >= 0x400:  # PostgreSQL 15 allows negative scales, stored in 11 bits
+        scale -= 0x800
+    return (packed >> 16) & 0xFFFF, scale
