@@ -86,7 +86,7 @@ class ExportClient(HistoryCalls):
     @staticmethod
     def build_spec(
         *,
-        source: str | os.PathLike[str],
+        source: str | os.PathLike[str] = "",
         to: str | os.PathLike[str],
         dataset: str,
         source_format: str = "",
@@ -115,6 +115,7 @@ class ExportClient(HistoryCalls):
         table: str = "",
         query: str = "",
         order_by: Iterable[str] = (),
+        source_name: str = "",
     ) -> export_pb2.ExportSpec:
         """An ExportSpec from plain values; empty strings and None mean server defaults.
 
@@ -139,6 +140,9 @@ class ExportClient(HistoryCalls):
         Database sources (`sqlite:///ABS/PATH.db`, `duckdb:///ABS/PATH.duckdb`) read
         `table` ("NAME" or "SCHEMA.NAME") or `query` (one SELECT), in the order of the
         table's primary key or of `order_by` (required with a query).
+
+        `source_name` names a source configured on the server (`[sources.NAME]`, see
+        `sources()`) instead of `source`: the server knows where it is and how to read it.
         """
         pairs = source_schema.items() if isinstance(source_schema, Mapping) else source_schema
         time_range = export_pb2.TimeRange(column=time_column)
@@ -167,6 +171,7 @@ class ExportClient(HistoryCalls):
                 table=table,
                 query=query,
                 order_by=list(order_by),
+                name=source_name,
             ),
             query=query_message,
             output=output,
@@ -291,6 +296,12 @@ class ExportClient(HistoryCalls):
         if final.state != export_pb2.EXPORT_STATE_SUCCEEDED:
             raise ExportFailedError(final)
         return final
+
+    def sources(self) -> tuple[export_pb2.NamedSource, ...]:
+        """The server's named sources: names, descriptions, marked columns, schemas."""
+        with self._translated():
+            response = self._stub.ListSources(export_pb2.ListSourcesRequest(), timeout=self.timeout)
+        return tuple(response.sources)
 
     def server_info(self) -> export_pb2.ServerInfo:
         """Version, supported formats, and the public key verifying signed manifests."""

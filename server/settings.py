@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from sluice.server.named_sources import NamedSource, check_source_names
 from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
@@ -184,6 +185,15 @@ class Settings(BaseModel):
     #: Connections the PostgreSQL job store pool may open (plus one held for the replica
     #: lock). Calls and exports share them; a call waits for a free one.
     job_store_pool_size: int = Field(default=8, ge=1, le=256)
+    #: Named sources (`[sources.NAME]`, server/named_sources.py): requests name them with
+    #: source.name (`--source-name`) instead of a URI; ListSources lists them. Config file
+    #: only (a table per source has no flag or environment form).
+    sources: dict[str, NamedSource] = Field(default_factory=dict)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, NamedSource]) -> dict[str, NamedSource]:
+        return check_source_names(value)
 
     @field_validator("address")
     @classmethod

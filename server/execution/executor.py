@@ -15,6 +15,7 @@ from typing import Protocol
 
 from sluice.format.layout import signature_key
 from sluice.server.errors import Interrupted, SluiceError, safe_summary
+from sluice.server.execution.documents import write_documents
 from sluice.server.execution.key_changes import KeyedChanges, detect_changes
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.execution.signing import load_signer
@@ -155,6 +156,7 @@ def _commit(
     skipped_rows: int,
 ) -> str:
     chunks = context.store.chunks(job.id)
+    documents = write_documents(plan, sink)
     manifest = build_manifest(
         plan,
         chunks,
@@ -163,6 +165,7 @@ def _commit(
         digest_key_id=context.content_key_id,
         keyed=keyed,
         skipped_rows=skipped_rows,
+        documents=documents,
     )
     _write_signature(plan, sink, manifest.to_json(), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)

@@ -21,7 +21,7 @@ from sluice.format.manifest import (
     Watermark,
     totals_of,
 )
-from sluice.format.stored_objects import DIGEST_ALGORITHM, ChunkEntry
+from sluice.format.stored_objects import DIGEST_ALGORITHM, ChunkEntry, DocumentEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import DataLoss
 from sluice.server.execution.key_changes import KeyedChanges, index_entry
@@ -44,6 +44,7 @@ def build_manifest(
     digest_key_id: str,
     keyed: KeyedChanges | None = None,
     skipped_rows: int | None = None,
+    documents: tuple[DocumentEntry, ...] = (),
 ) -> Manifest:
     """The manifest of an export of `chunks`. `skipped_rows` counts the source rows left
     out as unparseable (None: those the chunks counted)."""
@@ -64,6 +65,7 @@ def build_manifest(
             on_bad_rows=plan.source.on_bad_rows,
             skipped_rows=skipped_rows,
             schema=plan.source.column_types,
+            name=spec.source.name,
         ),
         query=QueryInfo(
             columns=tuple(plan.query.columns),
@@ -99,6 +101,7 @@ def build_manifest(
         key_index=index_entry(keyed, plan) if keyed else None,
         tombstones=keyed.tombstones.entry(increment.key) if keyed and keyed.tombstones else None,
         chunks=entries,
+        documents=documents,
     )
 
 

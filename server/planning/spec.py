@@ -31,6 +31,9 @@ class SourceSpec:
     query: str = ""
     #: Database sources: the columns ordering the rows (default: the primary key).
     order_by: tuple[str, ...] = ()
+    #: A named source of the server config (`[sources.NAME]`); "" for none. The plan
+    #: fills uri, profile, table and query from it (server/planning/named_source_plan.py).
+    name: str = ""
 
 
 #: SourceSpec fields added after the first release: left out of the stored JSON while at
@@ -41,6 +44,7 @@ _NEWER_SOURCE_FIELDS = {
     "table": "",
     "query": "",
     "order_by": (),
+    "name": "",
 }
 
 
@@ -187,6 +191,7 @@ def _source(raw: dict[str, Any]) -> SourceSpec:
         table=raw.get("table", ""),
         query=raw.get("query", ""),
         order_by=tuple(str(column) for column in raw.get("order_by", ())),
+        name=raw.get("name", ""),
     )
 
 

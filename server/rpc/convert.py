@@ -3,6 +3,7 @@ beyond shape: validation lives in server.plan."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -32,6 +33,7 @@ from sluice.server.service.events import (
     StateChanged,
 )
 from sluice.server.service.server_info import ServerInfo
+from sluice.server.service.source_catalog import SourceListing
 from sluice.v1 import export_pb2 as pb
 
 STATE_TO_PROTO = {
@@ -67,6 +69,7 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             table=message.source.table,
             query=message.source.query,
             order_by=tuple(message.source.order_by),
+            name=message.source.name,
         ),
         destination=DestinationSpec(
             uri=message.destination.uri,
@@ -285,6 +288,23 @@ def server_info_to_proto(info: ServerInfo) -> pb.ServerInfo:
     if info.tls_not_after is not None:
         message.tls_certificate_not_after.FromDatetime(info.tls_not_after)
     return message
+
+
+def sources_to_proto(listings: Sequence[SourceListing]) -> pb.ListSourcesResponse:
+    return pb.ListSourcesResponse(
+        sources=[
+            pb.NamedSource(
+                name=s.name,
+                description=s.description,
+                time_column=s.time_column,
+                subject_column=s.subject_column,
+                id_column=s.id_column,
+                columns=[pb.ColumnType(name=n, type=t) for n, t in s.columns],
+                error=s.error,
+            )
+            for s in listings
+        ]
+    )
 
 
 def states_from_proto(values: list[int]) -> frozenset[JobState]:

@@ -18,6 +18,7 @@ from sluice.server.rpc.convert import (
     event_to_proto,
     job_to_proto,
     server_info_to_proto,
+    sources_to_proto,
     spec_from_proto,
     states_from_proto,
 )
@@ -114,3 +115,8 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: pb.ListDatasetExportsRequest, context: grpc.ServicerContext
     ) -> pb.ListDatasetExportsResponse:
         return dataset_exports_to_proto(self._admin.chain(request.destination, request.dataset))
+
+    def ListSources(  # noqa: N802
+        self, request: pb.ListSourcesRequest, context: grpc.ServicerContext
+    ) -> pb.ListSourcesResponse:
+        return sources_to_proto(self._service.sources())

@@ -17,6 +17,7 @@ from sluice.server.planning.spec import ExportSpec
 from sluice.server.service.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.server_info import ServerInfo, describe_server
+from sluice.server.service.source_catalog import SourceListing, list_sources
 from sluice.server.settings import Settings
 
 MAX_PAGE_SIZE = 500
@@ -93,6 +94,10 @@ class ExportService:
         self._hub.publish(StateChanged(job_id, JobState.QUEUED))
         self._runner.submit(job_id)
         return job
+
+    def sources(self) -> tuple[SourceListing, ...]:
+        """The server's named sources, with their schemas (ListSources)."""
+        return tuple(list_sources(self._settings))
 
     def server_info(self) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None

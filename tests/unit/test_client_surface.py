@@ -61,6 +61,7 @@ def test_client_methods() -> None:
         "list_page",
         "resume",
         "server_info",
+        "sources",
         "wait",
         "watch",
     }

@@ -18,7 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from sluice.format.json_fields import Fields, ManifestError
-from sluice.format.stored_objects import ChunkEntry, KeyIndexEntry, StoredEntry, TombstonesEntry
+from sluice.format.stored_objects import (
+    ChunkEntry,
+    DocumentEntry,
+    KeyIndexEntry,
+    StoredEntry,
+    TombstonesEntry,
+)
 
 FORMAT_VERSION = 1
 
@@ -61,9 +67,12 @@ class SourceInfo:
     query: str = ""
     #: Database sources: the columns rows were read in the order of (resume position).
     order_by: tuple[str, ...] = ()
+    #: The named source of the server config the export read (`[sources.NAME]`), or "".
+    name: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        described: dict[str, Any] = {
+        described: dict[str, Any] = {"name": self.name} if self.name else {}
+        described |= {
             "uri": self.uri,
             "format": self.format,
             "files": self.files,
@@ -91,6 +100,7 @@ class SourceInfo:
             table=raw.text("table"),
             query=raw.text("query"),
             order_by=raw.texts("order_by"),
+            name=raw.text("name"),
         )
 
 
@@ -330,18 +340,28 @@ class Manifest:
     key_index: KeyIndexEntry | None = None
     tombstones: TombstonesEntry | None = None
     chunks: tuple[ChunkEntry, ...] = ()
+    #: Files beside the chunks that hold no records (an XML export's XSD); the member is
+    #: written only when there are some, so manifests without any keep their bytes.
+    documents: tuple[DocumentEntry, ...] = ()
     format_version: int = FORMAT_VERSION
 
     def stored_entries(self) -> Iterator[StoredEntry]:
         """Every object listed with its size and sha256: the chunks, then a keyed
-        export's key index and tombstone file."""
+        export's key index and tombstone file, then the documents."""
         yield from self.chunks
         if self.key_index is not None:
             yield self.key_index
         if self.tombstones is not None:
             yield self.tombstones
+        yield from self.documents
 
     def to_dict(self) -> dict[str, Any]:
+        described = self._members()
+        if self.documents:
+            described["documents"] = [d.to_json() for d in self.documents]
+        return described
+
+    def _members(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "export_id": self.export_id,
@@ -426,6 +446,7 @@ class Manifest:
             key_index=None if key_index is None else KeyIndexEntry.parse(key_index),
             tombstones=None if tombstones is None else TombstonesEntry.parse(tombstones),
             chunks=chunks,
+            documents=tuple(DocumentEntry.parse(d) for d in fields.objects("documents")),
         )
 
 

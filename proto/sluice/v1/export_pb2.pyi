@@ -69,6 +69,7 @@ class Source(_message.Message):
     TABLE_FIELD_NUMBER: _builtins.int
     QUERY_FIELD_NUMBER: _builtins.int
     ORDER_BY_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
     uri: _builtins.str
     """A file path, glob or fsspec URL ("data/*.parquet", "file:///d/x.csv").
     Files matched by a glob are read in sorted order, which makes resume deterministic.
@@ -92,6 +93,12 @@ class Source(_message.Message):
     query: _builtins.str
     """Database sources: one read-only SELECT (or WITH ... SELECT) whose rows are exported;
     anything else is INVALID_ARGUMENT. It runs in the export's read-only snapshot.
+    """
+    name: _builtins.str
+    """A named source of the server config ([sources.NAME]): its uri, profile, table or
+    query come from there, so the caller names data, not paths or credentials. With a
+    name, uri, profile, table and query must be empty (INVALID_ARGUMENT otherwise).
+    ListSources tells the names.
     """
     @_builtins.property
     def schema(self) -> _containers.RepeatedCompositeFieldContainer[Global___ColumnType]:
@@ -118,10 +125,11 @@ class Source(_message.Message):
         table: _builtins.str = ...,
         query: _builtins.str = ...,
         order_by: _abc.Iterable[_builtins.str] | None = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "on_bad_rows", b"on_bad_rows", "order_by", b"order_by", "profile", b"profile", "query", b"query", "schema", b"schema", "table", b"table", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "name", b"name", "on_bad_rows", b"on_bad_rows", "order_by", b"order_by", "profile", b"profile", "query", b"query", "schema", b"schema", "table", b"table", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1617,3 +1625,84 @@ class ListDatasetExportsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDatasetExportsResponse: _TypeAlias = ListDatasetExportsResponse  # noqa: Y015
+
+@_typing.final
+class ListSourcesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSourcesRequest: _TypeAlias = ListSourcesRequest  # noqa: Y015
+
+@_typing.final
+class NamedSource(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TIME_COLUMN_FIELD_NUMBER: _builtins.int
+    SUBJECT_COLUMN_FIELD_NUMBER: _builtins.int
+    ID_COLUMN_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    time_column: _builtins.str
+    """The column that dates rows, the one saying whose rows they are (GDPR packages) and
+    the one ids select; each empty when not configured.
+    """
+    subject_column: _builtins.str
+    id_column: _builtins.str
+    error: _builtins.str
+    """Why the schema could not be read (the source is missing or unreadable); columns is
+    empty then. Never the source's location.
+    """
+    @_builtins.property
+    def columns(self) -> _containers.RepeatedCompositeFieldContainer[Global___ColumnType]:
+        """The exported columns and their Arrow types ("int64", "timestamp[us, tz=UTC]")."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        time_column: _builtins.str = ...,
+        subject_column: _builtins.str = ...,
+        id_column: _builtins.str = ...,
+        columns: _abc.Iterable[Global___ColumnType] | None = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "description", b"description", "error", b"error", "id_column", b"id_column", "name", b"name", "subject_column", b"subject_column", "time_column", b"time_column"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NamedSource: _TypeAlias = NamedSource  # noqa: Y015
+
+@_typing.final
+class ListSourcesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___NamedSource]: ...
+    def __init__(
+        self,
+        *,
+        sources: _abc.Iterable[Global___NamedSource] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sources", b"sources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSourcesResponse: _TypeAlias = ListSourcesResponse  # noqa: Y015

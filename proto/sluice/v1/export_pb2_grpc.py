@@ -109,6 +109,11 @@ class ExportServiceStub:
                 request_serializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsRequest.SerializeToString,
                 response_deserializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsResponse.FromString,
                 _registered_method=True)
+        self.ListSources = channel.unary_unary(
+                '/sluice.v1.ExportService/ListSources',
+                request_serializer=sluice_dot_v1_dot_export__pb2.ListSourcesRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.ListSourcesResponse.FromString,
+                _registered_method=True)
 
 
 class ExportServiceServicer:
@@ -222,6 +227,14 @@ class ExportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSources(self, request, context):
+        """The named sources of the server config ([sources.NAME]): names, descriptions, the
+        columns they mark (time, subject, id) and their schemas. Never URIs or credentials.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -289,6 +302,11 @@ def add_ExportServiceServicer_to_server(servicer, server):
                     servicer.ListDatasetExports,
                     request_deserializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsRequest.FromString,
                     response_serializer=sluice_dot_v1_dot_export__pb2.ListDatasetExportsResponse.SerializeToString,
+            ),
+            'ListSources': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSources,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.ListSourcesRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.ListSourcesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -652,6 +670,33 @@ class ExportService:
             '/sluice.v1.ExportService/ListDatasetExports',
             sluice_dot_v1_dot_export__pb2.ListDatasetExportsRequest.SerializeToString,
             sluice_dot_v1_dot_export__pb2.ListDatasetExportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/ListSources',
+            sluice_dot_v1_dot_export__pb2.ListSourcesRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.ListSourcesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -85,6 +85,10 @@ class ExportServiceStub:
     """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
     ListDatasetExports: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListDatasetExportsRequest, _export_pb2.ListDatasetExportsResponse]
     """The committed exports of a dataset as found in its destination, oldest first."""
+    ListSources: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListSourcesRequest, _export_pb2.ListSourcesResponse]
+    """The named sources of the server config ([sources.NAME]): names, descriptions, the
+    columns they mark (time, subject, id) and their schemas. Never URIs or credentials.
+    """
 
 @_typing.type_check_only
 class ExportServiceAsyncStub(ExportServiceStub):
@@ -139,6 +143,10 @@ class ExportServiceAsyncStub(ExportServiceStub):
     """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
     ListDatasetExports: _aio.UnaryUnaryMultiCallable[_export_pb2.ListDatasetExportsRequest, _export_pb2.ListDatasetExportsResponse]  # type: ignore[assignment]
     """The committed exports of a dataset as found in its destination, oldest first."""
+    ListSources: _aio.UnaryUnaryMultiCallable[_export_pb2.ListSourcesRequest, _export_pb2.ListSourcesResponse]  # type: ignore[assignment]
+    """The named sources of the server config ([sources.NAME]): names, descriptions, the
+    columns they mark (time, subject, id) and their schemas. Never URIs or credentials.
+    """
 
 class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
     """ExportService creates, observes and controls exports. Errors follow
@@ -268,5 +276,15 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_export_pb2.ListDatasetExportsResponse, _abc.Awaitable[_export_pb2.ListDatasetExportsResponse]]:
         """The committed exports of a dataset as found in its destination, oldest first."""
+
+    @_abc_1.abstractmethod
+    def ListSources(
+        self,
+        request: _export_pb2.ListSourcesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.ListSourcesResponse, _abc.Awaitable[_export_pb2.ListSourcesResponse]]:
+        """The named sources of the server config ([sources.NAME]): names, descriptions, the
+        columns they mark (time, subject, id) and their schemas. Never URIs or credentials.
+        """
 
 def add_ExportServiceServicer_to_server(servicer: ExportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
