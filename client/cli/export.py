@@ -83,10 +83,18 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @export_group.command("create")
 @click.option(
     "--source",
-    required=True,
+    default="",
     metavar="URI",
     help="File, glob, s3:// or az:// URL, or a database file: sqlite:///ABS/PATH.db, "
-    "duckdb:///ABS/PATH.duckdb. Relative paths are taken from this shell's folder.",
+    "duckdb:///ABS/PATH.duckdb. Relative paths are taken from this shell's folder. "
+    "Either this or --source-name.",
+)
+@click.option(
+    "--source-name",
+    default="",
+    metavar="NAME",
+    help="A source configured on the server ([sources.NAME]; `sluice source list`) "
+    "instead of --source: the server knows where it is and how to read it.",
 )
 @click.option(
     "--table", default="", metavar="[SCHEMA.]NAME", help="Database source: the table to read."
@@ -238,6 +246,7 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def create(
     source: str,
+    source_name: str,
     table: str,
     source_query: str,
     order_by: tuple[str, ...],
@@ -282,13 +291,16 @@ def create(
     Secrets never travel: --passphrase-secret/--zip-password-secret name secrets the
     server has configured; the *-env forms name the one configured as env:VAR.
     """
-    if (since or until) and not time_column:
+    if bool(source) == bool(source_name):
+        raise click.UsageError("give --source URI or --source-name NAME (one of them)")
+    if (since or until) and not time_column and not source_name:
         raise click.UsageError("--since/--until need --time-column")
     passphrase = _secret_name(passphrase_secret, passphrase_env, "--passphrase")
     zip_password = _secret_name(zip_password_secret, zip_password_env, "--zip-password")
     spec = ExportClient.build_spec(
         # The user's relative paths, not the daemon's working directory.
-        source=absolute_uri(source),
+        source=absolute_uri(source) if source else "",
+        source_name=source_name,
         to=absolute_uri(to),
         dataset=dataset,
         source_format=source_format,
