@@ -116,6 +116,7 @@ class ExportClient(HistoryCalls):
         query: str = "",
         order_by: Iterable[str] = (),
         source_name: str = "",
+        template: str = "",
     ) -> export_pb2.ExportSpec:
         """An ExportSpec from plain values; empty strings and None mean server defaults.
 
@@ -143,6 +144,9 @@ class ExportClient(HistoryCalls):
 
         `source_name` names a source configured on the server (`[sources.NAME]`, see
         `sources()`) instead of `source`: the server knows where it is and how to read it.
+
+        `template` names a server template (`templates()`: backup, analysis, sharing or
+        a configured one); whatever else is given here wins over what it sets.
         """
         pairs = source_schema.items() if isinstance(source_schema, Mapping) else source_schema
         time_range = export_pb2.TimeRange(column=time_column)
@@ -188,6 +192,7 @@ class ExportClient(HistoryCalls):
             ),
             redaction=redaction,
             incremental=incremental,
+            template=template,
         )
 
     def create(self, spec: export_pb2.ExportSpec, *, request_id: str = "") -> export_pb2.Export:
@@ -302,6 +307,14 @@ class ExportClient(HistoryCalls):
         with self._translated():
             response = self._stub.ListSources(export_pb2.ListSourcesRequest(), timeout=self.timeout)
         return tuple(response.sources)
+
+    def templates(self) -> tuple[export_pb2.ExportTemplate, ...]:
+        """The templates `build_spec(template=...)` may name, with what each sets."""
+        with self._translated():
+            response = self._stub.ListTemplates(
+                export_pb2.ListTemplatesRequest(), timeout=self.timeout
+            )
+        return tuple(response.templates)
 
     def server_info(self) -> export_pb2.ServerInfo:
         """Version, supported formats, and the public key verifying signed manifests."""

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from sluice.server.named_sources import NamedSource, check_source_names
+from sluice.server.templates import TemplateConfig, check_template_names
 from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
@@ -189,11 +190,31 @@ class Settings(BaseModel):
     #: source.name (`--source-name`) instead of a URI; ListSources lists them. Config file
     #: only (a table per source has no flag or environment form).
     sources: dict[str, NamedSource] = Field(default_factory=dict)
+    #: Export templates (`[templates.NAME]`, server/templates.py): partial specs requests
+    #: name with `template` (`--template`), besides the built-in backup, analysis and
+    #: sharing. Config file only.
+    templates: dict[str, TemplateConfig] = Field(default_factory=dict)
+    #: age recipients ("age1...") the built-in `backup` template encrypts to; without
+    #: any, `--template backup` is refused unless the request brings its own encryption.
+    #: SLUICE_BACKUP_RECIPIENTS takes them comma-separated.
+    backup_recipients: tuple[str, ...] = ()
 
     @field_validator("sources")
     @classmethod
     def _source_names(cls, value: dict[str, NamedSource]) -> dict[str, NamedSource]:
         return check_source_names(value)
+
+    @field_validator("templates")
+    @classmethod
+    def _template_names(cls, value: dict[str, TemplateConfig]) -> dict[str, TemplateConfig]:
+        return check_template_names(value)
+
+    @field_validator("backup_recipients", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("address")
     @classmethod

@@ -90,6 +90,13 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
     "Either this or --source-name.",
 )
 @click.option(
+    "--template",
+    default="",
+    metavar="NAME",
+    help="A server template (backup, analysis, sharing, or configured; `sluice template "
+    "list`): a partial request; every option given here wins over what it sets.",
+)
+@click.option(
     "--source-name",
     default="",
     metavar="NAME",
@@ -246,6 +253,7 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def create(
     source: str,
+    template: str,
     source_name: str,
     table: str,
     source_query: str,
@@ -291,8 +299,10 @@ def create(
     Secrets never travel: --passphrase-secret/--zip-password-secret name secrets the
     server has configured; the *-env forms name the one configured as env:VAR.
     """
-    if bool(source) == bool(source_name):
-        raise click.UsageError("give --source URI or --source-name NAME (one of them)")
+    if source and source_name:
+        raise click.UsageError("give --source URI or --source-name NAME, not both")
+    if not (source or source_name or template):
+        raise click.UsageError("give --source URI or --source-name NAME")
     if (since or until) and not time_column and not source_name:
         raise click.UsageError("--since/--until need --time-column")
     passphrase = _secret_name(passphrase_secret, passphrase_env, "--passphrase")
@@ -301,6 +311,7 @@ def create(
         # The user's relative paths, not the daemon's working directory.
         source=absolute_uri(source) if source else "",
         source_name=source_name,
+        template=template,
         to=absolute_uri(to),
         dataset=dataset,
         source_format=source_format,

@@ -20,7 +20,7 @@ from sluice.client.cli.history import delete, diff, retain, verify
 from sluice.client.cli.keygen import keygen
 from sluice.client.cli.output import CliError
 from sluice.client.cli.read import read_export
-from sluice.client.cli.sources import source_group
+from sluice.client.cli.sources import source_group, template_group
 from sluice.client.demo import demo
 
 
@@ -234,6 +234,7 @@ for command in (verify, diff, delete, retain):
     export_group.add_command(command)
 cli.add_command(export_group)
 cli.add_command(source_group)
+cli.add_command(template_group)
 cli.add_command(keygen)
 cli.add_command(demo)
 

@@ -1,5 +1,6 @@
-"""`sluice source list`: the named sources the server offers (names, descriptions, the
-columns they mark and their schemas), for use with `sluice export create --source-name`."""
+"""`sluice source list` and `sluice template list`: the named sources the server offers
+(names, descriptions, the columns they mark and their schemas) and its export templates
+(what each sets), for `sluice export create --source-name` and `--template`."""
 
 from __future__ import annotations
 
@@ -44,3 +45,25 @@ def list_sources(as_json: bool) -> None:
             out.print(f"  {source.error}")
         for column in source.columns:
             out.print(f"  {column.name}: {column.type}", markup=False, highlight=False)
+
+
+@click.group("template")
+def template_group() -> None:
+    """Export templates the server offers (built-in and [templates.NAME])."""
+
+
+@template_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_templates(as_json: bool) -> None:
+    """List the server's templates and what each sets (secrets by name only)."""
+    with cli_state().client() as sluice:
+        found = sluice.templates()
+    if as_json:
+        print_json([MessageToDict(t, preserving_proto_field_name=True) for t in found])
+        return
+    out = stdout()
+    for template in found:
+        kind = "built-in" if template.builtin else "configured"
+        out.print(f"[bold]{template.name}[/bold] ({kind})  {template.description}".rstrip())
+        for key, value in sorted(template.sets.items()):
+            out.print(f"  {key} = {value}", markup=False, highlight=False)

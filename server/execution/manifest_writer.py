@@ -66,6 +66,7 @@ def build_manifest(
             skipped_rows=skipped_rows,
             schema=plan.source.column_types,
             name=spec.source.name,
+            template=spec.template,
         ),
         query=QueryInfo(
             columns=tuple(plan.query.columns),

@@ -34,6 +34,7 @@ from sluice.server.planning.named_source_plan import with_named_source
 from sluice.server.planning.query_plan import compile_query
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
+from sluice.server.planning.template_plan import with_template
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks import LocationRefused, classify, join_key, open_sink
@@ -103,7 +104,7 @@ class ExportPlan:
 
 def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one."""
-    spec = with_named_source(spec, settings)
+    spec = with_named_source(with_template(spec, settings), settings)
     encoder = _pick_format(spec.output.format or "jsonl")
     compressor = _pick(COMPRESSORS, spec.output.compression or "zstd", "spec.output.compression")
     level = _check_level(compressor, spec.output.level)

@@ -106,6 +106,10 @@ class RedactionSpec:
     policy: str = ""
     rules: tuple[RedactionRuleSpec, ...] = ()
     include_pii: bool | None = None
+    #: Rules a template adds (applied after the policy's, before the request's): like a
+    #: policy's, a column rule matching no exported column is no error. Never stored:
+    #: templates are applied when planning.
+    template_rules: tuple[RedactionRuleSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,9 +143,16 @@ class ExportSpec:
     redaction: RedactionSpec = field(default_factory=RedactionSpec)
     encryption: EncryptionSpec = field(default_factory=EncryptionSpec)
     incremental: IncrementalSpec = field(default_factory=IncrementalSpec)
+    #: A template's name ("" for none): the plan fills what the request left unset
+    #: (server/planning/template_plan.py).
+    template: str = ""
 
     def to_json(self) -> str:
         raw = asdict(self)
+        if not self.template:
+            del raw["template"]  # specs stored before templates keep their JSON
+        if not self.redaction.template_rules:
+            del raw["redaction"]["template_rules"]
         for name, default in _NEWER_SOURCE_FIELDS.items():
             if getattr(self.source, name) == default:
                 del raw["source"][name]
@@ -174,6 +185,7 @@ class ExportSpec:
             redaction=_redaction(raw.get("redaction")),
             encryption=_encryption(raw.get("encryption")),
             incremental=_incremental(raw.get("incremental")),
+            template=raw.get("template", ""),
         )
 
     def fingerprint(self) -> str:

@@ -34,6 +34,7 @@ from sluice.server.service.events import (
 )
 from sluice.server.service.server_info import ServerInfo
 from sluice.server.service.source_catalog import SourceListing
+from sluice.server.templates import Template
 from sluice.v1 import export_pb2 as pb
 
 STATE_TO_PROTO = {
@@ -83,9 +84,10 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             ids=tuple(query.ids),
             id_column=query.id_column or "id",
         ),
+        # With a template, an unset format or compression stays unset: the template's wins.
         output=OutputSpec(
-            format=message.output.format or "jsonl",
-            compression=message.output.compression or "zstd",
+            format=message.output.format or ("" if message.template else "jsonl"),
+            compression=message.output.compression or ("" if message.template else "zstd"),
             level=message.output.level if message.output.HasField("level") else None,
         ),
         chunking=ChunkingSpec(
@@ -107,6 +109,7 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             lookback_seconds=message.incremental.lookback_seconds,
             key=tuple(message.incremental.key),
         ),
+        template=message.template,
     )
 
 
@@ -303,6 +306,17 @@ def sources_to_proto(listings: Sequence[SourceListing]) -> pb.ListSourcesRespons
                 error=s.error,
             )
             for s in listings
+        ]
+    )
+
+
+def templates_to_proto(found: Sequence[Template]) -> pb.ListTemplatesResponse:
+    return pb.ListTemplatesResponse(
+        templates=[
+            pb.ExportTemplate(
+                name=t.name, description=t.description, builtin=t.builtin, sets=t.sets()
+            )
+            for t in found
         ]
     )
 

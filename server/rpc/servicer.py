@@ -21,6 +21,7 @@ from sluice.server.rpc.convert import (
     sources_to_proto,
     spec_from_proto,
     states_from_proto,
+    templates_to_proto,
 )
 from sluice.server.service.export_admin import ExportAdmin
 from sluice.server.service.export_service import ExportService
@@ -120,3 +121,8 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: pb.ListSourcesRequest, context: grpc.ServicerContext
     ) -> pb.ListSourcesResponse:
         return sources_to_proto(self._service.sources())
+
+    def ListTemplates(  # noqa: N802
+        self, request: pb.ListTemplatesRequest, context: grpc.ServicerContext
+    ) -> pb.ListTemplatesResponse:
+        return templates_to_proto(self._service.templates())

@@ -19,6 +19,7 @@ from sluice.server.service.runner import ExportRunner
 from sluice.server.service.server_info import ServerInfo, describe_server
 from sluice.server.service.source_catalog import SourceListing, list_sources
 from sluice.server.settings import Settings
+from sluice.server.templates import Template, templates
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
@@ -98,6 +99,11 @@ class ExportService:
     def sources(self) -> tuple[SourceListing, ...]:
         """The server's named sources, with their schemas (ListSources)."""
         return tuple(list_sources(self._settings))
+
+    def templates(self) -> tuple[Template, ...]:
+        """The templates requests may name, built-in first (ListTemplates)."""
+        settings = self._settings
+        return tuple(templates(settings.templates, settings.backup_recipients).values())
 
     def server_info(self) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None

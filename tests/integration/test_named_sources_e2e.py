@@ -152,4 +152,4 @@ def test_the_cli_takes_one_of_source_and_source_name(daemon: Daemon) -> None:
         result = run_cli(
             daemon, "export", "create", *extra, "--to", str(daemon.exports), "--dataset", "d"
         )
-        assert result.returncode == 2 and "--source-name" in result.stderr
+        assert result.returncode == 2 and "--source-name NAME" in result.stderr

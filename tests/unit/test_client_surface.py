@@ -62,6 +62,7 @@ def test_client_methods() -> None:
         "resume",
         "server_info",
         "sources",
+        "templates",
         "wait",
         "watch",
     }

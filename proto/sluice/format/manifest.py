@@ -69,9 +69,13 @@ class SourceInfo:
     order_by: tuple[str, ...] = ()
     #: The named source of the server config the export read (`[sources.NAME]`), or "".
     name: str = ""
+    #: The template the request named (backup, analysis, a configured one), or "".
+    template: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        described: dict[str, Any] = {"name": self.name} if self.name else {}
+        described: dict[str, Any] = {
+            key: value for key, value in (("name", self.name), ("template", self.template)) if value
+        }
         described |= {
             "uri": self.uri,
             "format": self.format,
@@ -101,6 +105,7 @@ class SourceInfo:
             query=raw.text("query"),
             order_by=raw.texts("order_by"),
             name=raw.text("name"),
+            template=raw.text("template"),
         )
 
 
