@@ -117,6 +117,7 @@ class ExportClient(HistoryCalls):
         order_by: Iterable[str] = (),
         source_name: str = "",
         template: str = "",
+        report: bool = False,
     ) -> export_pb2.ExportSpec:
         """An ExportSpec from plain values; empty strings and None mean server defaults.
 
@@ -147,6 +148,8 @@ class ExportClient(HistoryCalls):
 
         `template` names a server template (`templates()`: backup, analysis, sharing or
         a configured one); whatever else is given here wins over what it sets.
+
+        `report` also stores report.html and report.pdf beside the manifest.
         """
         pairs = source_schema.items() if isinstance(source_schema, Mapping) else source_schema
         time_range = export_pb2.TimeRange(column=time_column)
@@ -193,6 +196,7 @@ class ExportClient(HistoryCalls):
             redaction=redaction,
             incremental=incremental,
             template=template,
+            report=report,
         )
 
     def create(self, spec: export_pb2.ExportSpec, *, request_id: str = "") -> export_pb2.Export:

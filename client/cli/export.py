@@ -90,6 +90,11 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
     "Either this or --source-name.",
 )
 @click.option(
+    "--report",
+    is_flag=True,
+    help="Also store report.html and report.pdf beside the manifest (for people).",
+)
+@click.option(
     "--template",
     default="",
     metavar="NAME",
@@ -253,6 +258,7 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def create(
     source: str,
+    report: bool,
     template: str,
     source_name: str,
     table: str,
@@ -312,6 +318,7 @@ def create(
         source=absolute_uri(source) if source else "",
         source_name=source_name,
         template=template,
+        report=report,
         to=absolute_uri(to),
         dataset=dataset,
         source_format=source_format,

@@ -156,7 +156,6 @@ def _commit(
     skipped_rows: int,
 ) -> str:
     chunks = context.store.chunks(job.id)
-    documents = write_documents(plan, sink)
     manifest = build_manifest(
         plan,
         chunks,
@@ -165,14 +164,22 @@ def _commit(
         digest_key_id=context.content_key_id,
         keyed=keyed,
         skipped_rows=skipped_rows,
-        documents=documents,
     )
+    if not _committed(sink, plan):
+        # Once a manifest exists (a retry after a crash), its documents are the ones it
+        # lists: a report rendered again would differ from them.
+        manifest = replace(manifest, documents=write_documents(plan, sink, manifest))
     _write_signature(plan, sink, manifest.to_json(), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)
     # Every chunk is committed: nothing of this export may stay open in the store. The
     # export already counts, so a failed sweep is logged rather than failing it.
     _abort_stray_uploads(sink, plan.prefix, quietly=True)
     return f"{sink.uri.rstrip('/')}/{plan.manifest_key}"
+
+
+def _committed(sink: Sink, plan: ExportPlan) -> bool:
+    with storage_errors():
+        return any(o.key == plan.manifest_key for o in sink.list(plan.manifest_key))
 
 
 def _write_signature(

@@ -146,9 +146,13 @@ class ExportSpec:
     #: A template's name ("" for none): the plan fills what the request left unset
     #: (server/planning/template_plan.py).
     template: str = ""
+    #: Store report.html and report.pdf beside the manifest.
+    report: bool = False
 
     def to_json(self) -> str:
         raw = asdict(self)
+        if not self.report:
+            del raw["report"]
         if not self.template:
             del raw["template"]  # specs stored before templates keep their JSON
         if not self.redaction.template_rules:
@@ -186,6 +190,7 @@ class ExportSpec:
             encryption=_encryption(raw.get("encryption")),
             incremental=_incremental(raw.get("incremental")),
             template=raw.get("template", ""),
+            report=bool(raw.get("report", False)),
         )
 
     def fingerprint(self) -> str:

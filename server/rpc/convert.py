@@ -110,6 +110,7 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             key=tuple(message.incremental.key),
         ),
         template=message.template,
+        report=message.report,
     )
 
 

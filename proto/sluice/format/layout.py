@@ -20,6 +20,9 @@ SIGNATURE_NAME = MANIFEST_NAME + SIGNATURE_SUFFIX
 #: Objects of an export folder that are not data (listed by no manifest entry).
 METADATA_NAMES = frozenset({MANIFEST_NAME, SIGNATURE_NAME})
 INDEX_NAME = "index.arrows"
+#: Exports asked for a report (`--report`): the same report as HTML and as PDF.
+REPORT_HTML_NAME = "report.html"
+REPORT_PDF_NAME = "report.pdf"
 #: XML exports: the XML Schema every chunk validates against (listed in "documents").
 XML_SCHEMA_NAME = "records.xsd"
 #: The tombstone file's name before its extensions (those of the chunks).

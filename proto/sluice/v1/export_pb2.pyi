@@ -486,11 +486,17 @@ class ExportSpec(_message.Message):
     ENCRYPTION_FIELD_NUMBER: _builtins.int
     INCREMENTAL_FIELD_NUMBER: _builtins.int
     TEMPLATE_FIELD_NUMBER: _builtins.int
+    REPORT_FIELD_NUMBER: _builtins.int
     template: _builtins.str
     """A template: a named partial spec, built in (backup, analysis, sharing) or from the
     server config ([templates.NAME]). What the request sets wins over the template:
     output fields each, source (uri or name), redaction and encryption as a whole, labels
     by key. ListTemplates shows what each sets; the manifest records the name.
+    """
+    report: _builtins.bool
+    """Also store report.html and report.pdf beside the manifest (listed in its documents
+    with sha256): identity, request, schema, totals, records and bytes per chunk,
+    redaction counts, timings and the parent chain, for people.
     """
     @_builtins.property
     def source(self) -> Global___Source: ...
@@ -523,10 +529,11 @@ class ExportSpec(_message.Message):
         encryption: Global___Encryption | None = ...,
         incremental: Global___Incremental | None = ...,
         template: _builtins.str = ...,
+        report: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "labels", b"labels", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source", "template", b"template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "labels", b"labels", "output", b"output", "query", b"query", "redaction", b"redaction", "report", b"report", "source", b"source", "template", b"template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
