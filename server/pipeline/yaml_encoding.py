@@ -38,9 +38,10 @@ from sluice.format.temporal_text import temporal_as_text
 if TYPE_CHECKING:
     from sluice.server.pipeline.encoders import ChunkContext
 
-#: Timestamps safe_load reads back (a four-digit year; chrono writes years outside
-#: 1..9999 with a sign, which YAML would not recognise, so those stay strings).
-_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$")
+#: Timestamps safe_load reads back: years 1..9999, as Python's datetime. chrono writes
+#: years past 9999 or before 0 with a sign, and year 0 Python cannot hold: those stay
+#: strings (quoted), which safe_load also reads.
+_TIMESTAMP = re.compile(r"^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$")
 _Walk = Callable[[Any], Any]
 
 

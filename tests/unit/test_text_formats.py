@@ -253,6 +253,16 @@ def test_yaml_keeps_nanosecond_text_and_an_empty_chunk_is_an_empty_sequence() ->
     assert yaml.safe_load(empty) == []
 
 
+def test_yaml_dates_python_cannot_hold_stay_text() -> None:
+    days = pl.DataFrame({"d": pl.Series([date(1, 1, 1), date(9999, 12, 31)])})
+    days = days.vstack(pl.DataFrame({"d": pl.Series([0, 3_000_000]).cast(pl.Date)}))
+    text = encode("yaml", pl.DataFrame({"d": days["d"].dt.offset_by("-366d")}), 1).decode()
+    read = [r["d"] for r in yaml.safe_load(text)]
+    assert read[1] == date(9998, 12, 30)
+    # Year 0 and years before it or past 9999 are written as text, and read as text.
+    assert all(isinstance(v, str) for v in (read[0], read[3]))
+
+
 # --- Markdown --------------------------------------------------------------------------
 
 
