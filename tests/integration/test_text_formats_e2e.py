@@ -128,6 +128,10 @@ def test_markdown_chunks_are_tables_with_one_line_per_record(daemon: Daemon) -> 
         text = (manifest_file.parent / chunk["path"]).read_text()
         assert text.startswith(f"# people: export {manifest['export_id']}, chunk {chunk['index']}")
         assert text.count("\n| ") == chunk["records"] + 2  # the header, the rule, the rows
+    # Records in a table for people are not read back by `sluice export read`; it says so.
+    read = run_cli(daemon, "export", "read", str(manifest_file))
+    assert read.returncode == 1 and read.stdout == ""
+    assert "markdown exports are read with a Markdown viewer" in read.stderr
 
 
 def test_pickle_is_refused_and_the_error_says_why(daemon: Daemon) -> None:
