@@ -117,7 +117,7 @@ class ExportClient(HistoryCalls):
     @staticmethod
     def build_spec(
         *,
-        source: str | os.PathLike[str],
+        source: str | os.PathLike[str] = "",
         to: str | os.PathLike[str],
         dataset: str,
         source_format: str = "",
@@ -147,6 +147,9 @@ class ExportClient(HistoryCalls):
         query: str = "",
         order_by: Iterable[str] = (),
         notify: Iterable[str] = (),
+        source_name: str = "",
+        template: str = "",
+        report: bool = False,
     ) -> export_pb2.ExportSpec:
         """An ExportSpec from plain values; empty strings and None mean server defaults.
 
@@ -174,6 +177,14 @@ class ExportClient(HistoryCalls):
 
         `notify` lists who hears of the export's end: https:// webhook URLs (signed with
         the server's webhook_secret_ref) or names of the server's [notifications.NAME].
+
+        `source_name` names a source configured on the server (`[sources.NAME]`, see
+        `sources()`) instead of `source`: the server knows where it is and how to read it.
+
+        `template` names a server template (`templates()`: backup, analysis, sharing or
+        a configured one); whatever else is given here wins over what it sets.
+
+        `report` also stores report.html and report.pdf beside the manifest.
         """
         pairs = source_schema.items() if isinstance(source_schema, Mapping) else source_schema
         time_range = export_pb2.TimeRange(column=time_column)
@@ -202,6 +213,7 @@ class ExportClient(HistoryCalls):
                 table=table,
                 query=query,
                 order_by=list(order_by),
+                name=source_name,
             ),
             query=query_message,
             output=output,
@@ -219,6 +231,8 @@ class ExportClient(HistoryCalls):
             redaction=redaction,
             incremental=incremental,
             notify=list(notify),
+            template=template,
+            report=report,
         )
 
     def create(self, spec: export_pb2.ExportSpec, *, request_id: str = "") -> export_pb2.Export:
@@ -387,6 +401,20 @@ class ExportClient(HistoryCalls):
         # trust the outcome if the export really is finished.
         current = self.get(export_id)
         return current if current.state in FINAL_STATES else None
+
+    def sources(self) -> tuple[export_pb2.NamedSource, ...]:
+        """The server's named sources: names, descriptions, marked columns, schemas."""
+        with self._translated():
+            response = self._stub.ListSources(export_pb2.ListSourcesRequest(), timeout=self.timeout)
+        return tuple(response.sources)
+
+    def templates(self) -> tuple[export_pb2.ExportTemplate, ...]:
+        """The templates `build_spec(template=...)` may name, with what each sets."""
+        with self._translated():
+            response = self._stub.ListTemplates(
+                export_pb2.ListTemplatesRequest(), timeout=self.timeout
+            )
+        return tuple(response.templates)
 
     def server_info(self) -> export_pb2.ServerInfo:
         """Version, supported formats, and the public key verifying signed manifests."""

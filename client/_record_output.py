@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+#: Formats written for other tools (and people), which the reader does not decode.
+_FOR_OTHER_TOOLS = {
+    "xml": "XML tools (each export has its records.xsd)",
+    "yaml": "a YAML reader (yaml.safe_load)",
+    "markdown": "a Markdown viewer",
+}
 #: Formats an export is read back in byte for byte, without decoding.
 PASS_THROUGH_FORMATS = frozenset({"jsonl", "csv"})
 
@@ -137,6 +143,12 @@ def _decode(chunk: VerifiedChunk, source_format: str) -> pl.DataFrame:
     }
     decoder = decoders.get(source_format)
     if decoder is None:
+        if source_format in _FOR_OTHER_TOOLS:
+            raise ExportReadError(
+                f"{source_format} exports are read with {_FOR_OTHER_TOOLS[source_format]}, "
+                "not by `sluice export read`; export as jsonl, csv or parquet to read records "
+                "back here"
+            )
         raise ExportReadError(f"cannot decode format {source_format!r}")
     if chunk.records == 0:
         return pl.DataFrame()

@@ -27,9 +27,11 @@ from pydantic import (
 )
 
 from sluice.format.age import AgeFormatError, parse_recipient
+from sluice.server.named_sources import NamedSource, check_source_names
 from sluice.server.principals import AuthSettings
 from sluice.server.replica import default_replica_id
 from sluice.server.source_profiles import SourceProfile
+from sluice.server.templates import TemplateConfig, check_template_names
 from sluice.sinks.profiles import StorageProfile
 
 ENV_PREFIX = "SLUICE_"
@@ -333,8 +335,6 @@ class Settings(BaseModel):
     smtp: SmtpSettings | None = None
 
     # -- plain-language requests (README "Asking in plain language") -------------------
-    #: age recipients "encrypted" means in `sluice ask` / PlanFromText.
-    backup_recipients: tuple[str, ...] = ()
     #: Name of a `secrets` entry "encrypted with a passphrase" means there.
     backup_passphrase_secret: str = ""
 
@@ -370,6 +370,36 @@ class Settings(BaseModel):
     #: password_ref, sslmode, sslrootcert, application_name, statement_timeout}. Config
     #: file only (a table). See server/source_profiles.py and README "Database sources".
     source_profiles: dict[str, SourceProfile] = Field(default_factory=dict)
+    #: Named sources (`[sources.NAME]`, server/named_sources.py): requests name them with
+    #: source.name (`--source-name`) instead of a URI; ListSources lists them. Config file
+    #: only (a table per source has no flag or environment form).
+    sources: dict[str, NamedSource] = Field(default_factory=dict)
+    #: Export templates (`[templates.NAME]`, server/templates.py): partial specs requests
+    #: name with `template` (`--template`), besides the built-in backup, analysis and
+    #: sharing. Config file only.
+    templates: dict[str, TemplateConfig] = Field(default_factory=dict)
+    #: age recipients ("age1...") the built-in `backup` template encrypts to (and what
+    #: "encrypted" means to `sluice ask`); without any, `--template backup` is refused
+    #: unless the request brings its own encryption.
+    #: SLUICE_BACKUP_RECIPIENTS takes them comma-separated.
+    backup_recipients: tuple[str, ...] = ()
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, NamedSource]) -> dict[str, NamedSource]:
+        return check_source_names(value)
+
+    @field_validator("templates")
+    @classmethod
+    def _template_names(cls, value: dict[str, TemplateConfig]) -> dict[str, TemplateConfig]:
+        return check_template_names(value)
+
+    @field_validator("backup_recipients", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("address")
     @classmethod

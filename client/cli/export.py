@@ -83,10 +83,30 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 @export_group.command("create")
 @click.option(
     "--source",
-    required=True,
+    default="",
     metavar="URI",
     help="File, glob, s3:// or az:// URL, or a database file: sqlite:///ABS/PATH.db, "
-    "duckdb:///ABS/PATH.duckdb. Relative paths are taken from this shell's folder.",
+    "duckdb:///ABS/PATH.duckdb. Relative paths are taken from this shell's folder. "
+    "Either this or --source-name.",
+)
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Also store report.html and report.pdf beside the manifest (for people).",
+)
+@click.option(
+    "--template",
+    default="",
+    metavar="NAME",
+    help="A server template (backup, analysis, sharing, or configured; `sluice template "
+    "list`): a partial request; every option given here wins over what it sets.",
+)
+@click.option(
+    "--source-name",
+    default="",
+    metavar="NAME",
+    help="A source configured on the server ([sources.NAME]; `sluice source list`) "
+    "instead of --source: the server knows where it is and how to read it.",
 )
 @click.option(
     "--table", default="", metavar="[SCHEMA.]NAME", help="Database source: the table to read."
@@ -277,6 +297,9 @@ def spec_options() -> list[click.Parameter]:
 def spec_from_options(
     *,
     source: str,
+    report: bool,
+    template: str,
+    source_name: str,
     table: str,
     source_query: str,
     order_by: tuple[str, ...],
@@ -316,13 +339,20 @@ def spec_from_options(
 ) -> export_pb2.ExportSpec:
     """The export spec the `export create` options ask for (relative paths resolved
     against this shell's folder)."""
-    if (since or until) and not time_column:
+    if source and source_name:
+        raise click.UsageError("give --source URI or --source-name NAME, not both")
+    if not (source or source_name or template):
+        raise click.UsageError("give --source URI or --source-name NAME")
+    if (since or until) and not time_column and not source_name:
         raise click.UsageError("--since/--until need --time-column")
     passphrase = _secret_name(passphrase_secret, passphrase_env, "--passphrase")
     zip_password = _secret_name(zip_password_secret, zip_password_env, "--zip-password")
     return ExportClient.build_spec(
         # The user's relative paths, not the daemon's working directory.
-        source=absolute_uri(source),
+        source=absolute_uri(source) if source else "",
+        source_name=source_name,
+        template=template,
+        report=report,
         to=absolute_uri(to),
         dataset=dataset,
         source_format=source_format,

@@ -24,6 +24,7 @@ from sluice.client.cli.keygen import keygen
 from sluice.client.cli.output import CliError
 from sluice.client.cli.read import read_export
 from sluice.client.cli.schedule import schedule_group
+from sluice.client.cli.sources import source_group, template_group
 from sluice.client.demo import demo
 
 
@@ -289,6 +290,8 @@ for command in (verify, diff, delete, retain):
     export_group.add_command(command)
 cli.add_command(export_group)
 cli.add_command(schedule_group)
+cli.add_command(source_group)
+cli.add_command(template_group)
 cli.add_command(keygen)
 cli.add_command(ask)
 cli.add_command(auth_group)

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from sluice.format.layout import signature_key
 from sluice.server.errors import Interrupted, LeaseLost, SluiceError, safe_summary
+from sluice.server.execution.documents import write_documents
 from sluice.server.execution.key_changes import KeyedChanges, detect_changes
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.execution.signing import load_signer
@@ -202,12 +203,21 @@ def _commit(
         skipped_rows=skipped_rows,
         created_by=job.created_by,
     )
+    if not _committed(sink, plan):
+        # Once a manifest exists (a retry after a crash), its documents are the ones it
+        # lists: a report rendered again would differ from them.
+        manifest = replace(manifest, documents=write_documents(plan, sink, manifest))
     _write_signature(plan, sink, manifest.to_json(), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)
     # Every chunk is committed: nothing of this export may stay open in the store. The
     # export already counts, so a failed sweep is logged rather than failing it.
     _abort_stray_uploads(sink, plan.prefix, quietly=True)
     return f"{sink.uri.rstrip('/')}/{plan.manifest_key}"
+
+
+def _committed(sink: Sink, plan: ExportPlan) -> bool:
+    with storage_errors():
+        return any(o.key == plan.manifest_key for o in sink.list(plan.manifest_key))
 
 
 def _write_signature(

@@ -21,7 +21,7 @@ from sluice.format.manifest import (
     Watermark,
     totals_of,
 )
-from sluice.format.stored_objects import DIGEST_ALGORITHM, ChunkEntry
+from sluice.format.stored_objects import DIGEST_ALGORITHM, ChunkEntry, DocumentEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import DataLoss
 from sluice.server.execution.key_changes import KeyedChanges, index_entry
@@ -45,6 +45,7 @@ def build_manifest(
     keyed: KeyedChanges | None = None,
     skipped_rows: int | None = None,
     created_by: str = "",
+    documents: tuple[DocumentEntry, ...] = (),
 ) -> Manifest:
     """The manifest of an export of `chunks`. `skipped_rows` counts the source rows left
     out as unparseable (None: those the chunks counted)."""
@@ -66,6 +67,8 @@ def build_manifest(
             on_bad_rows=plan.source.on_bad_rows,
             skipped_rows=skipped_rows,
             schema=plan.source.column_types,
+            name=spec.source.name,
+            template=spec.template,
         ),
         query=QueryInfo(
             columns=tuple(plan.query.columns),
@@ -101,6 +104,7 @@ def build_manifest(
         key_index=index_entry(keyed, plan) if keyed else None,
         tombstones=keyed.tombstones.entry(increment.key) if keyed and keyed.tombstones else None,
         chunks=entries,
+        documents=documents,
     )
 
 

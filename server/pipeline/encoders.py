@@ -21,8 +21,11 @@ import pyarrow.parquet as pq
 
 from sluice.format.temporal_text import temporal_as_text
 from sluice.server.pipeline.deflate import compression_workers
+from sluice.server.pipeline.markdown_encoding import MarkdownEncoder
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
 from sluice.server.pipeline.parquet_stitch import ParquetPart, ParquetStitcher, split_file
+from sluice.server.pipeline.xml_encoding import XmlEncoder
+from sluice.server.pipeline.yaml_encoding import YamlEncoder
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,17 @@ ENCODERS: dict[str, EncoderKind] = {
         EncoderKind("csv", "csv", False, CsvEncoder),
         EncoderKind("parquet", "parquet", True, ParquetEncoder),
         EncoderKind("arrow", "arrow", False, ArrowIpcEncoder),
+        EncoderKind("xml", "xml", False, XmlEncoder),
+        EncoderKind("yaml", "yaml", False, YamlEncoder),
+        EncoderKind("markdown", "md", False, MarkdownEncoder),
     )
+}
+
+#: Formats asked for by name that Sluice refuses on purpose, and why (the error says it).
+REFUSED_FORMATS: dict[str, str] = {
+    "pickle": "pickle is not offered: loading a pickle runs code chosen by whoever wrote "
+    "it, so an export in it could not be opened safely; use arrow or parquet (typed, "
+    "columnar, readable from Python with pyarrow or polars)",
 }
 
 

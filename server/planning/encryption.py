@@ -81,8 +81,9 @@ def bind_zip_password(
     if compressor.name == "zip" and encoder.internal_compression:
         raise InvalidArgument(
             "spec.output.compression",
-            f"zip wraps row formats (jsonl, csv, json, arrow); {encoder.name} compresses "
-            "internally, so use zstd, gzip or none (and age to encrypt)",
+            "zip wraps row formats (jsonl, csv, json, arrow, xml, yaml, markdown); "
+            f"{encoder.name} compresses internally, so use zstd, gzip or none (and age to "
+            "encrypt)",
         )
     reference = encryption.zip_password_ref
     if reference and compressor.name != "zip":

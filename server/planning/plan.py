@@ -18,7 +18,7 @@ from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import canonical_types
 from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
 from sluice.server.pipeline.config import PipelineConfig
-from sluice.server.pipeline.encoders import ENCODERS, EncoderKind
+from sluice.server.pipeline.encoders import ENCODERS, REFUSED_FORMATS, EncoderKind
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import (
     ROW_INDEX,
@@ -31,9 +31,11 @@ from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Re
 from sluice.server.planning.database_increment import push_down_increment
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
+from sluice.server.planning.named_source_plan import with_named_source
 from sluice.server.planning.query_plan import compile_query, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
-from sluice.server.planning.spec import ExportSpec
+from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
+from sluice.server.planning.template_plan import with_template
 from sluice.server.planning.where_pushdown import pushable_terms
 from sluice.server.settings import Settings
 from sluice.server.source_profiles import PostgresProfile
@@ -104,9 +106,16 @@ class ExportPlan:
         return manifest_key(self.prefix)
 
 
+def resolved_spec(spec: ExportSpec, settings: Settings) -> ExportSpec:
+    """The spec as it will run: its template and named source filled in. What a caller
+    may reach is checked on this, so neither can carry them past their lists."""
+    return with_named_source(with_template(spec, settings), settings)
+
+
 def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one."""
-    encoder = _pick(ENCODERS, spec.output.format or "jsonl", "spec.output.format")
+    spec = resolved_spec(spec, settings)
+    encoder = _pick_format(spec.output.format or "jsonl")
     compressor = _pick(COMPRESSORS, spec.output.compression or "zstd", "spec.output.compression")
     level = _check_level(compressor, spec.output.level)
     target_bytes, max_rows = _check_chunking(spec, settings)
@@ -178,6 +187,25 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     )
 
 
+def named_source_schema(name: str, settings: Settings) -> pl.Schema:
+    """The columns of a named source as an export of it would read them (the same
+    checks: allowed roots, profile, database table or query). Raises SluiceError."""
+    spec = with_named_source(
+        ExportSpec(source=SourceSpec(uri="", name=name), destination=DestinationSpec("", "")),
+        settings,
+    )
+    profile = _profile(settings, spec.source.profile, spec.source.uri, "spec.source")
+    source = resolve_source(
+        spec.source.uri,
+        spec.source.format,
+        settings.source_roots,
+        profile,
+        table=spec.source.table,
+        query=spec.source.query,
+    )
+    return pl.Schema({n: t for n, t in _read_schema(source).items() if n != ROW_INDEX})
+
+
 def plan_destination(
     spec: ExportSpec, settings: Settings
 ) -> tuple[str, S3Profile | AzureProfile | None]:
@@ -203,6 +231,13 @@ def _pick(registry: dict[str, _Kind], name: str, field: str) -> _Kind:
             field, f"unknown value {quoted(name)}; expected one of {', '.join(sorted(registry))}"
         )
     return kind
+
+
+def _pick_format(name: str) -> EncoderKind:
+    refused = REFUSED_FORMATS.get(name.strip().lower())
+    if refused is not None:
+        raise InvalidArgument("spec.output.format", refused)
+    return _pick(ENCODERS, name, "spec.output.format")
 
 
 def _check_level(compressor: CompressorKind, level: int | None) -> int:

@@ -87,6 +87,8 @@ def resolve_policy(spec: RedactionSpec, settings: Settings) -> RedactionPolicy:
     }
     given = [(f"spec.redaction.policy[{spec.policy}].rules[{i}]", r, False)
              for i, r in enumerate(policy_rules)]  # fmt: skip
+    given += [(f"spec.template.redaction.rules[{i}]", r, False)
+              for i, r in enumerate(spec.template_rules)]  # fmt: skip
     given += [(f"spec.redaction.rules[{i}]", r, True) for i, r in enumerate(spec.rules)]
     for number, (where, rule, from_request) in enumerate(given):
         parsed = _parse_rule(where, rule, keys, number)

@@ -31,6 +31,9 @@ class SourceSpec:
     query: str = ""
     #: Database sources: the columns ordering the rows (default: the primary key).
     order_by: tuple[str, ...] = ()
+    #: A named source of the server config (`[sources.NAME]`); "" for none. The plan
+    #: fills uri, profile, table and query from it (server/planning/named_source_plan.py).
+    name: str = ""
 
 
 #: SourceSpec fields added after the first release: left out of the stored JSON while at
@@ -41,6 +44,7 @@ _NEWER_SOURCE_FIELDS = {
     "table": "",
     "query": "",
     "order_by": (),
+    "name": "",
 }
 
 
@@ -102,6 +106,10 @@ class RedactionSpec:
     policy: str = ""
     rules: tuple[RedactionRuleSpec, ...] = ()
     include_pii: bool | None = None
+    #: Rules a template adds (applied after the policy's, before the request's): like a
+    #: policy's, a column rule matching no exported column is no error. Never stored:
+    #: templates are applied when planning.
+    template_rules: tuple[RedactionRuleSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,9 +145,20 @@ class ExportSpec:
     incremental: IncrementalSpec = field(default_factory=IncrementalSpec)
     #: Who hears of the export's end: webhook URLs or names of configured notifications.
     notify: tuple[str, ...] = ()
+    #: A template's name ("" for none): the plan fills what the request left unset
+    #: (server/planning/template_plan.py).
+    template: str = ""
+    #: Store report.html and report.pdf beside the manifest.
+    report: bool = False
 
     def to_json(self) -> str:
         raw = asdict(self)
+        if not self.report:
+            del raw["report"]
+        if not self.template:
+            del raw["template"]  # specs stored before templates keep their JSON
+        if not self.redaction.template_rules:
+            del raw["redaction"]["template_rules"]
         for name, default in _NEWER_SOURCE_FIELDS.items():
             if getattr(self.source, name) == default:
                 del raw["source"][name]
@@ -176,6 +195,8 @@ class ExportSpec:
             encryption=_encryption(raw.get("encryption")),
             incremental=_incremental(raw.get("incremental")),
             notify=tuple(str(target) for target in raw.get("notify", ())),
+            template=raw.get("template", ""),
+            report=bool(raw.get("report", False)),
         )
 
     def fingerprint(self) -> str:
@@ -193,6 +214,7 @@ def _source(raw: dict[str, Any]) -> SourceSpec:
         table=raw.get("table", ""),
         query=raw.get("query", ""),
         order_by=tuple(str(column) for column in raw.get("order_by", ())),
+        name=raw.get("name", ""),
     )
 
 

@@ -3,6 +3,7 @@ beyond shape: validation lives in server.plan."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -34,6 +35,8 @@ from sluice.server.service.events import (
     StateChanged,
 )
 from sluice.server.service.server_info import ServerInfo
+from sluice.server.service.source_catalog import SourceListing
+from sluice.server.templates import Template
 from sluice.v1 import export_pb2 as pb
 
 STATE_TO_PROTO = {
@@ -69,6 +72,7 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             table=message.source.table,
             query=message.source.query,
             order_by=tuple(message.source.order_by),
+            name=message.source.name,
         ),
         destination=DestinationSpec(
             uri=message.destination.uri,
@@ -82,9 +86,10 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             ids=tuple(query.ids),
             id_column=query.id_column or "id",
         ),
+        # With a template, an unset format or compression stays unset: the template's wins.
         output=OutputSpec(
-            format=message.output.format or "jsonl",
-            compression=message.output.compression or "zstd",
+            format=message.output.format or ("" if message.template else "jsonl"),
+            compression=message.output.compression or ("" if message.template else "zstd"),
             level=message.output.level if message.output.HasField("level") else None,
         ),
         chunking=ChunkingSpec(
@@ -107,6 +112,8 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             key=tuple(message.incremental.key),
         ),
         notify=tuple(message.notify),
+        template=message.template,
+        report=message.report,
     )
 
 
@@ -309,6 +316,34 @@ def server_info_to_proto(info: ServerInfo) -> pb.ServerInfo:
     if info.tls_not_after is not None:
         message.tls_certificate_not_after.FromDatetime(info.tls_not_after)
     return message
+
+
+def sources_to_proto(listings: Sequence[SourceListing]) -> pb.ListSourcesResponse:
+    return pb.ListSourcesResponse(
+        sources=[
+            pb.NamedSource(
+                name=s.name,
+                description=s.description,
+                time_column=s.time_column,
+                subject_column=s.subject_column,
+                id_column=s.id_column,
+                columns=[pb.ColumnType(name=n, type=t) for n, t in s.columns],
+                error=s.error,
+            )
+            for s in listings
+        ]
+    )
+
+
+def templates_to_proto(found: Sequence[Template]) -> pb.ListTemplatesResponse:
+    return pb.ListTemplatesResponse(
+        templates=[
+            pb.ExportTemplate(
+                name=t.name, description=t.description, builtin=t.builtin, sets=t.sets()
+            )
+            for t in found
+        ]
+    )
 
 
 def states_from_proto(values: list[int]) -> frozenset[JobState]:

@@ -20,8 +20,10 @@ from sluice.server.rpc.convert import (
     event_to_proto,
     job_to_proto,
     server_info_to_proto,
+    sources_to_proto,
     spec_from_proto,
     states_from_proto,
+    templates_to_proto,
     text_plan_to_proto,
 )
 from sluice.server.rpc.schedule_convert import new_schedule_from_proto, schedule_to_proto
@@ -170,3 +172,13 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         return text_plan_to_proto(
             self._service.plan_from_text(request.text, request.time_zone, caller())
         )
+
+    def ListSources(  # noqa: N802
+        self, request: pb.ListSourcesRequest, context: grpc.ServicerContext
+    ) -> pb.ListSourcesResponse:
+        return sources_to_proto(self._service.sources(caller()))
+
+    def ListTemplates(  # noqa: N802
+        self, request: pb.ListTemplatesRequest, context: grpc.ServicerContext
+    ) -> pb.ListTemplatesResponse:
+        return templates_to_proto(self._service.templates(caller()))

@@ -18,7 +18,7 @@ from sluice.server.notifications.targets import check_notify
 from sluice.server.pipeline.results import Counters, add_counters
 from sluice.server.planning.authorization import check_spec_access, may_see, require_scope
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
-from sluice.server.planning.plan import build_plan, check_request_id
+from sluice.server.planning.plan import build_plan, check_request_id, resolved_spec
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.principals import ANONYMOUS, Principal, Scope
 from sluice.server.service.caller_limits import CallerLimits
@@ -33,7 +33,9 @@ from sluice.server.service.events import (
 )
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.server_info import ServerInfo, describe_server
+from sluice.server.service.source_catalog import SourceListing, list_sources
 from sluice.server.settings import Settings
+from sluice.server.templates import Template, templates
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
@@ -61,16 +63,18 @@ class ExportService:
         self._store = store
         self._runner = runner
         self._hub = hub
-        #: (name, description) of the named sources requests may use; named sources
-        #: (settings.sources) arrive with issue 19 and are passed in here then.
-        self._named_sources: tuple[NamedSource, ...] = ()
+        #: (name, description) of the named sources (`[sources.NAME]`) a plain-language
+        #: request may mean ("my job applications" -> applications).
+        self._named_sources: tuple[NamedSource, ...] = tuple(
+            NamedSource(name, entry.description) for name, entry in settings.sources.items()
+        )
         self._limits = CallerLimits(settings, store)
 
     def create(
         self, spec: ExportSpec, request_id: str = "", principal: Principal = ANONYMOUS
     ) -> Job:
         require_scope(principal, Scope.CREATE)
-        check_spec_access(spec, principal)
+        check_spec_access(resolved_spec(spec, self._settings), principal)
         check_request_id(request_id)
         export_id = new_export_id()
         if request_id:
@@ -174,6 +178,17 @@ class ExportService:
                 )
             plan = replace(plan, passphrase_secret=settings.backup_passphrase_secret)
         return plan
+
+    def sources(self, principal: Principal = ANONYMOUS) -> tuple[SourceListing, ...]:
+        """The server's named sources, with their schemas (ListSources)."""
+        require_scope(principal, Scope.READ)
+        return tuple(list_sources(self._settings))
+
+    def templates(self, principal: Principal = ANONYMOUS) -> tuple[Template, ...]:
+        """The templates requests may name, built-in first (ListTemplates)."""
+        require_scope(principal, Scope.READ)
+        settings = self._settings
+        return tuple(templates(settings.templates, settings.backup_recipients).values())
 
     def server_info(self, principal: Principal = ANONYMOUS) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None

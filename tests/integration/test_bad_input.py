@@ -50,7 +50,8 @@ def _bad_specs(daemon: Daemon, world: dict[str, Path]) -> list[tuple[str, pb.Exp
     negative_chunk = spec()
     negative_chunk.chunking.target_bytes = -5
     return [
-        ("unknown format", spec(format="xml"), "spec.output.format"),
+        ("unknown format", spec(format="toml"), "spec.output.format"),
+        ("pickle (refused: loading runs code)", spec(format="pickle"), "spec.output.format"),
         ("unknown compression", spec(compression="lz77"), "spec.output.compression"),
         ("zstd level out of range", spec(level=40), "spec.output.level"),
         ("gzip level out of range", spec(compression="gzip", level=0), "spec.output.level"),

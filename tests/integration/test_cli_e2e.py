@@ -186,14 +186,14 @@ def test_bad_input_is_one_line_naming_the_field(daemon: Daemon, source: Path) ->
         "--dataset",
         "events",
         "--format",
-        "xml",
+        "toml",
         "--wait",
         "--json",
     )
     line = one_error_line(result)
     assert "INVALID_ARGUMENT" in line
     assert "spec.output.format" in line
-    assert "xml" in line
+    assert "toml" in line
     # Nothing was created.
     assert ok_json(sluice(daemon, "export", "list", "--json")) == []
     assert list(daemon.exports.iterdir()) == []

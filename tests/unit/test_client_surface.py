@@ -71,6 +71,8 @@ def test_client_methods() -> None:
         "resume_schedule",
         "server_info",
         "trigger_schedule",
+        "sources",
+        "templates",
         "wait",
         "watch",
     }

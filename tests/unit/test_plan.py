@@ -572,7 +572,7 @@ def test_explicit_levels(world: World, table: Path, compression: str, level: int
 @pytest.mark.parametrize(
     ("output", "field"),
     [
-        (OutputSpec(format="xml"), "spec.output.format"),
+        (OutputSpec(format="toml"), "spec.output.format"),
         (OutputSpec(format="ndjson"), "spec.output.format"),
         (OutputSpec(compression="lz77"), "spec.output.compression"),
         (OutputSpec(compression="brotli"), "spec.output.compression"),
@@ -584,6 +584,24 @@ def test_unknown_output_names(world: World, table: Path, output: OutputSpec, fie
     assert "expected one of" in error.message
 
 
+def test_pickle_is_refused_with_the_reason_and_safe_alternatives(world: World, table: Path) -> None:
+    error = world.rejected(table, output=OutputSpec(format="Pickle"))
+    assert error.violations[0].field == "spec.output.format"
+    assert "runs code" in error.message
+    assert "arrow" in error.message and "parquet" in error.message
+
+
+@pytest.mark.parametrize(
+    ("name", "extension"), [("xml", "xml"), ("yaml", "yaml"), ("markdown", "md")]
+)
+def test_text_formats_for_people_and_interchange(
+    world: World, table: Path, name: str, extension: str
+) -> None:
+    plan = world.plan(table, output=OutputSpec(format=name.upper()))
+    assert (plan.encoder.name, plan.encoder.extension) == (name, extension)
+    assert plan.pipeline.chunk_key(0).endswith(f".{extension}.zst")
+
+
 def test_output_names_are_case_insensitive_and_default(world: World, table: Path) -> None:
     plan = world.plan(table, output=OutputSpec(format="", compression=""))
     assert (plan.encoder.name, plan.compressor.name) == ("jsonl", "zstd")
@@ -593,7 +611,7 @@ def test_output_names_are_case_insensitive_and_default(world: World, table: Path
 
 def test_first_bad_field_wins_and_source_is_checked_after_output(world: World) -> None:
     # Both the format and the (missing) source are wrong: the cheap check reports first.
-    error = world.rejected(world.sources / "missing.parquet", output=OutputSpec(format="xml"))
+    error = world.rejected(world.sources / "missing.parquet", output=OutputSpec(format="toml"))
     assert error.violations[0].field == "spec.output.format"
 
 

@@ -45,7 +45,11 @@ def test_specs_stored_before_the_source_options_still_load() -> None:
     stored = spec.to_json()
     # Left out at their defaults: a stored spec and its request fingerprint are unchanged.
     assert '"on_bad_rows"' not in stored and '"schema"' not in stored
+    # Named sources and templates too.
+    assert '"name"' not in stored and "template" not in stored
     assert ExportSpec.from_json(stored) == spec
+    named = ExportSpec(SourceSpec("", name="people"), DestinationSpec("/out", "d"), template="t")
+    assert ExportSpec.from_json(named.to_json()) == named
     given = ExportSpec(
         SourceSpec("/data/x.csv", on_bad_rows="skip", schema=(("zip", "str"), ("id", "int32"))),
         DestinationSpec("/out", "d"),

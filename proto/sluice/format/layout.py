@@ -4,6 +4,7 @@ key under a destination (ARCHITECTURE.md, "Storage layout"):
     <dataset>/<export_id>/part-000000.<ext>[.zst|.gz|.zip][.age]
     <dataset>/<export_id>/index.arrows             keyed exports: the key index
     <dataset>/<export_id>/tombstones.<ext>...      key-only increments with deletions
+    <dataset>/<export_id>/records.xsd              XML exports: the chunks' XML Schema
     <dataset>/<export_id>/manifest.json.sig        written before the manifest
     <dataset>/<export_id>/manifest.json            written last: it commits the export
 """
@@ -19,6 +20,11 @@ SIGNATURE_NAME = MANIFEST_NAME + SIGNATURE_SUFFIX
 #: Objects of an export folder that are not data (listed by no manifest entry).
 METADATA_NAMES = frozenset({MANIFEST_NAME, SIGNATURE_NAME})
 INDEX_NAME = "index.arrows"
+#: Exports asked for a report (`--report`): the same report as HTML and as PDF.
+REPORT_HTML_NAME = "report.html"
+REPORT_PDF_NAME = "report.pdf"
+#: XML exports: the XML Schema every chunk validates against (listed in "documents").
+XML_SCHEMA_NAME = "records.xsd"
 #: The tombstone file's name before its extensions (those of the chunks).
 TOMBSTONES_STEM = "tombstones"
 #: A chunk's file name: its index in six or more digits, then the extensions.

@@ -18,7 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from sluice.format.json_fields import Fields, ManifestError
-from sluice.format.stored_objects import ChunkEntry, KeyIndexEntry, StoredEntry, TombstonesEntry
+from sluice.format.stored_objects import (
+    ChunkEntry,
+    DocumentEntry,
+    KeyIndexEntry,
+    StoredEntry,
+    TombstonesEntry,
+)
 
 FORMAT_VERSION = 1
 
@@ -84,9 +90,16 @@ class SourceInfo:
     #: PostgreSQL sources: the snapshot of the run that read the last rows (a resumed
     #: export read the rows after its last journalled chunk in a new snapshot).
     snapshot: SourceSnapshot | None = None
+    #: The named source of the server config the export read (`[sources.NAME]`), or "".
+    name: str = ""
+    #: The template the request named (backup, analysis, a configured one), or "".
+    template: str = ""
 
     def to_json(self) -> dict[str, Any]:
         described: dict[str, Any] = {
+            key: value for key, value in (("name", self.name), ("template", self.template)) if value
+        }
+        described |= {
             "uri": self.uri,
             "format": self.format,
             "files": self.files,
@@ -118,6 +131,8 @@ class SourceInfo:
             query=raw.text("query"),
             order_by=raw.texts("order_by"),
             snapshot=None if snapshot is None else SourceSnapshot.parse(snapshot),
+            name=raw.text("name"),
+            template=raw.text("template"),
         )
 
 
@@ -357,6 +372,9 @@ class Manifest:
     key_index: KeyIndexEntry | None = None
     tombstones: TombstonesEntry | None = None
     chunks: tuple[ChunkEntry, ...] = ()
+    #: Files beside the chunks that hold no records (an XML export's XSD); the member is
+    #: written only when there are some, so manifests without any keep their bytes.
+    documents: tuple[DocumentEntry, ...] = ()
     format_version: int = FORMAT_VERSION
     #: Name of the principal that created the export ("": no principals; then the
     #: member is left out, so manifests of daemons without principals are unchanged).
@@ -364,14 +382,21 @@ class Manifest:
 
     def stored_entries(self) -> Iterator[StoredEntry]:
         """Every object listed with its size and sha256: the chunks, then a keyed
-        export's key index and tombstone file."""
+        export's key index and tombstone file, then the documents."""
         yield from self.chunks
         if self.key_index is not None:
             yield self.key_index
         if self.tombstones is not None:
             yield self.tombstones
+        yield from self.documents
 
     def to_dict(self) -> dict[str, Any]:
+        described = self._members()
+        if self.documents:
+            described["documents"] = [d.to_json() for d in self.documents]
+        return described
+
+    def _members(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "export_id": self.export_id,
@@ -457,6 +482,7 @@ class Manifest:
             tombstones=None if tombstones is None else TombstonesEntry.parse(tombstones),
             chunks=chunks,
             created_by=fields.text("created_by"),
+            documents=tuple(DocumentEntry.parse(d) for d in fields.objects("documents")),
         )
 
 

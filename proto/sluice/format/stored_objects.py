@@ -1,5 +1,6 @@
 """The objects a manifest lists with their size and sha256, which verify checks and the
-client reads: the chunks, a keyed export's key index, and its tombstone file."""
+client reads: the chunks, a keyed export's key index, its tombstone file, and documents
+(an XML export's XSD)."""
 
 from __future__ import annotations
 
@@ -138,5 +139,35 @@ class ChunkEntry:
         )
 
 
+@dataclass(frozen=True)
+class DocumentEntry:
+    """A file stored beside the chunks for people or tools, in the clear (it holds no
+    records): the XML Schema of an XML export, a report. Listed, sized and digested like
+    the chunks, so verify checks it."""
+
+    path: str
+    #: What it is, as a media type: "application/xml" (an XSD), "text/html", ...
+    media_type: str
+    stored_bytes: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "media_type": self.media_type,
+            "stored_bytes": self.stored_bytes,
+            "sha256": self.sha256,
+        }
+
+    @classmethod
+    def parse(cls, raw: Fields) -> DocumentEntry:
+        return cls(
+            path=raw.required_text("path"),
+            media_type=raw.text("media_type"),
+            stored_bytes=raw.required_integer("stored_bytes"),
+            sha256=raw.required_text("sha256"),
+        )
+
+
 #: What verify checks of every stored object a manifest lists.
-StoredEntry = ChunkEntry | KeyIndexEntry | TombstonesEntry
+StoredEntry = ChunkEntry | KeyIndexEntry | TombstonesEntry | DocumentEntry

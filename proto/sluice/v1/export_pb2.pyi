@@ -69,6 +69,7 @@ class Source(_message.Message):
     TABLE_FIELD_NUMBER: _builtins.int
     QUERY_FIELD_NUMBER: _builtins.int
     ORDER_BY_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
     uri: _builtins.str
     """A file path, glob or fsspec URL ("data/*.parquet", "file:///d/x.csv").
     Files matched by a glob are read in sorted order, which makes resume deterministic.
@@ -92,6 +93,12 @@ class Source(_message.Message):
     query: _builtins.str
     """Database sources: one read-only SELECT (or WITH ... SELECT) whose rows are exported;
     anything else is INVALID_ARGUMENT. It runs in the export's read-only snapshot.
+    """
+    name: _builtins.str
+    """A named source of the server config ([sources.NAME]): its uri, profile, table or
+    query come from there, so the caller names data, not paths or credentials. With a
+    name, uri, profile, table and query must be empty (INVALID_ARGUMENT otherwise).
+    ListSources tells the names.
     """
     @_builtins.property
     def schema(self) -> _containers.RepeatedCompositeFieldContainer[Global___ColumnType]:
@@ -118,10 +125,11 @@ class Source(_message.Message):
         table: _builtins.str = ...,
         query: _builtins.str = ...,
         order_by: _abc.Iterable[_builtins.str] | None = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "on_bad_rows", b"on_bad_rows", "order_by", b"order_by", "profile", b"profile", "query", b"query", "schema", b"schema", "table", b"table", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "name", b"name", "on_bad_rows", b"on_bad_rows", "order_by", b"order_by", "profile", b"profile", "query", b"query", "schema", b"schema", "table", b"table", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -478,6 +486,19 @@ class ExportSpec(_message.Message):
     ENCRYPTION_FIELD_NUMBER: _builtins.int
     INCREMENTAL_FIELD_NUMBER: _builtins.int
     NOTIFY_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    REPORT_FIELD_NUMBER: _builtins.int
+    template: _builtins.str
+    """A template: a named partial spec, built in (backup, analysis, sharing) or from the
+    server config ([templates.NAME]). What the request sets wins over the template:
+    output fields each, source (uri or name), redaction and encryption as a whole, labels
+    by key. ListTemplates shows what each sets; the manifest records the name.
+    """
+    report: _builtins.bool
+    """Also store report.html and report.pdf beside the manifest (listed in its documents
+    with sha256): identity, request, schema, totals, records and bytes per chunk,
+    redaction counts, timings and the parent chain, for people.
+    """
     @_builtins.property
     def source(self) -> Global___Source: ...
     @_builtins.property
@@ -516,10 +537,12 @@ class ExportSpec(_message.Message):
         encryption: Global___Encryption | None = ...,
         incremental: Global___Incremental | None = ...,
         notify: _abc.Iterable[_builtins.str] | None = ...,
+        template: _builtins.str = ...,
+        report: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "labels", b"labels", "notify", b"notify", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "labels", b"labels", "notify", b"notify", "output", b"output", "query", b"query", "redaction", b"redaction", "report", b"report", "source", b"source", "template", b"template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2056,3 +2079,173 @@ class PlanFromTextResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PlanFromTextResponse: _TypeAlias = PlanFromTextResponse  # noqa: Y015
+
+@_typing.final
+class ListSourcesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSourcesRequest: _TypeAlias = ListSourcesRequest  # noqa: Y015
+
+@_typing.final
+class NamedSource(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TIME_COLUMN_FIELD_NUMBER: _builtins.int
+    SUBJECT_COLUMN_FIELD_NUMBER: _builtins.int
+    ID_COLUMN_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    time_column: _builtins.str
+    """The column that dates rows, the one saying whose rows they are (GDPR packages) and
+    the one ids select; each empty when not configured.
+    """
+    subject_column: _builtins.str
+    id_column: _builtins.str
+    error: _builtins.str
+    """Why the schema could not be read (the source is missing or unreadable); columns is
+    empty then. Never the source's location.
+    """
+    @_builtins.property
+    def columns(self) -> _containers.RepeatedCompositeFieldContainer[Global___ColumnType]:
+        """The exported columns and their Arrow types ("int64", "timestamp[us, tz=UTC]")."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        time_column: _builtins.str = ...,
+        subject_column: _builtins.str = ...,
+        id_column: _builtins.str = ...,
+        columns: _abc.Iterable[Global___ColumnType] | None = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "description", b"description", "error", b"error", "id_column", b"id_column", "name", b"name", "subject_column", b"subject_column", "time_column", b"time_column"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NamedSource: _TypeAlias = NamedSource  # noqa: Y015
+
+@_typing.final
+class ListSourcesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___NamedSource]: ...
+    def __init__(
+        self,
+        *,
+        sources: _abc.Iterable[Global___NamedSource] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sources", b"sources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSourcesResponse: _TypeAlias = ListSourcesResponse  # noqa: Y015
+
+@_typing.final
+class ListTemplatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTemplatesRequest: _TypeAlias = ListTemplatesRequest  # noqa: Y015
+
+@_typing.final
+class ExportTemplate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SetsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    BUILTIN_FIELD_NUMBER: _builtins.int
+    SETS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    builtin: _builtins.bool
+    """Built into the daemon (backup, analysis, sharing) rather than configured."""
+    @_builtins.property
+    def sets(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """What the template sets, field by field ("output.format" -> "parquet",
+        "redaction.level" -> "moderate", "encryption" -> "age to 2 backup recipients").
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        builtin: _builtins.bool = ...,
+        sets: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["builtin", b"builtin", "description", b"description", "name", b"name", "sets", b"sets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportTemplate: _TypeAlias = ExportTemplate  # noqa: Y015
+
+@_typing.final
+class ListTemplatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def templates(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExportTemplate]: ...
+    def __init__(
+        self,
+        *,
+        templates: _abc.Iterable[Global___ExportTemplate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["templates", b"templates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTemplatesResponse: _TypeAlias = ListTemplatesResponse  # noqa: Y015

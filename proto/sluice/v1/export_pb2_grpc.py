@@ -149,6 +149,16 @@ class ExportServiceStub:
                 request_serializer=sluice_dot_v1_dot_export__pb2.PlanFromTextRequest.SerializeToString,
                 response_deserializer=sluice_dot_v1_dot_export__pb2.PlanFromTextResponse.FromString,
                 _registered_method=True)
+        self.ListSources = channel.unary_unary(
+                '/sluice.v1.ExportService/ListSources',
+                request_serializer=sluice_dot_v1_dot_export__pb2.ListSourcesRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.ListSourcesResponse.FromString,
+                _registered_method=True)
+        self.ListTemplates = channel.unary_unary(
+                '/sluice.v1.ExportService/ListTemplates',
+                request_serializer=sluice_dot_v1_dot_export__pb2.ListTemplatesRequest.SerializeToString,
+                response_deserializer=sluice_dot_v1_dot_export__pb2.ListTemplatesResponse.FromString,
+                _registered_method=True)
 
 
 class ExportServiceServicer:
@@ -324,6 +334,22 @@ class ExportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSources(self, request, context):
+        """The named sources of the server config ([sources.NAME]): names, descriptions, the
+        columns they mark (time, subject, id) and their schemas. Never URIs or credentials.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTemplates(self, request, context):
+        """The templates requests may name (ExportSpec.template), built-in and configured, with
+        what each sets. Never secrets: secrets by name, age recipients by count.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -431,6 +457,16 @@ def add_ExportServiceServicer_to_server(servicer, server):
                     servicer.PlanFromText,
                     request_deserializer=sluice_dot_v1_dot_export__pb2.PlanFromTextRequest.FromString,
                     response_serializer=sluice_dot_v1_dot_export__pb2.PlanFromTextResponse.SerializeToString,
+            ),
+            'ListSources': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSources,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.ListSourcesRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.ListSourcesResponse.SerializeToString,
+            ),
+            'ListTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTemplates,
+                    request_deserializer=sluice_dot_v1_dot_export__pb2.ListTemplatesRequest.FromString,
+                    response_serializer=sluice_dot_v1_dot_export__pb2.ListTemplatesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1010,6 +1046,60 @@ class ExportService:
             '/sluice.v1.ExportService/PlanFromText',
             sluice_dot_v1_dot_export__pb2.PlanFromTextRequest.SerializeToString,
             sluice_dot_v1_dot_export__pb2.PlanFromTextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/ListSources',
+            sluice_dot_v1_dot_export__pb2.ListSourcesRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.ListSourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sluice.v1.ExportService/ListTemplates',
+            sluice_dot_v1_dot_export__pb2.ListTemplatesRequest.SerializeToString,
+            sluice_dot_v1_dot_export__pb2.ListTemplatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

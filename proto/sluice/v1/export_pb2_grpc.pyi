@@ -110,6 +110,14 @@ class ExportServiceStub:
     an export spec, deterministically (no model, no network), naming every word it did
     not understand. Creates nothing.
     """
+    ListSources: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListSourcesRequest, _export_pb2.ListSourcesResponse]
+    """The named sources of the server config ([sources.NAME]): names, descriptions, the
+    columns they mark (time, subject, id) and their schemas. Never URIs or credentials.
+    """
+    ListTemplates: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListTemplatesRequest, _export_pb2.ListTemplatesResponse]
+    """The templates requests may name (ExportSpec.template), built-in and configured, with
+    what each sets. Never secrets: secrets by name, age recipients by count.
+    """
 
 @_typing.type_check_only
 class ExportServiceAsyncStub(ExportServiceStub):
@@ -188,6 +196,14 @@ class ExportServiceAsyncStub(ExportServiceStub):
     """Turns a plain-language request ("my job applications from last month as CSV") into
     an export spec, deterministically (no model, no network), naming every word it did
     not understand. Creates nothing.
+    """
+    ListSources: _aio.UnaryUnaryMultiCallable[_export_pb2.ListSourcesRequest, _export_pb2.ListSourcesResponse]  # type: ignore[assignment]
+    """The named sources of the server config ([sources.NAME]): names, descriptions, the
+    columns they mark (time, subject, id) and their schemas. Never URIs or credentials.
+    """
+    ListTemplates: _aio.UnaryUnaryMultiCallable[_export_pb2.ListTemplatesRequest, _export_pb2.ListTemplatesResponse]  # type: ignore[assignment]
+    """The templates requests may name (ExportSpec.template), built-in and configured, with
+    what each sets. Never secrets: secrets by name, age recipients by count.
     """
 
 class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -390,6 +406,26 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         """Turns a plain-language request ("my job applications from last month as CSV") into
         an export spec, deterministically (no model, no network), naming every word it did
         not understand. Creates nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSources(
+        self,
+        request: _export_pb2.ListSourcesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.ListSourcesResponse, _abc.Awaitable[_export_pb2.ListSourcesResponse]]:
+        """The named sources of the server config ([sources.NAME]): names, descriptions, the
+        columns they mark (time, subject, id) and their schemas. Never URIs or credentials.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTemplates(
+        self,
+        request: _export_pb2.ListTemplatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.ListTemplatesResponse, _abc.Awaitable[_export_pb2.ListTemplatesResponse]]:
+        """The templates requests may name (ExportSpec.template), built-in and configured, with
+        what each sets. Never secrets: secrets by name, age recipients by count.
         """
 
 def add_ExportServiceServicer_to_server(servicer: ExportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,76 @@
+"""Documents an export stores beside its chunks, before the signature and the manifest
+that list them: the XML Schema of an XML export (records.xsd) and, when asked, the
+report (report.html, report.pdf). They hold no records, only what the manifest shows
+already, so they are stored in the clear and uncompressed."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from sluice.format.layout import (
+    REPORT_HTML_NAME,
+    REPORT_PDF_NAME,
+    XML_SCHEMA_NAME,
+    manifest_key,
+)
+from sluice.format.manifest import Manifest
+from sluice.format.stored_objects import DocumentEntry
+from sluice.server.committed.manifests import read_manifest
+from sluice.server.errors import SluiceError
+from sluice.server.pipeline.xml_encoding import xml_schema_document
+from sluice.server.planning.plan import ExportPlan
+from sluice.server.report.html_report import render_html
+from sluice.server.report.model import build_report
+from sluice.server.report.pdf_report import render_pdf
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks.base import Sink, join_key
+
+_log = logging.getLogger("sluice.export")
+#: Parents a report lists at most (a chain of nightly increments can be long).
+MAX_CHAIN = 100
+
+
+def write_documents(plan: ExportPlan, sink: Sink, manifest: Manifest) -> tuple[DocumentEntry, ...]:
+    """Store this export's documents and return their manifest entries. `manifest` is
+    the export's manifest without them (what the report describes)."""
+    entries = []
+    if plan.encoder.name == "xml":
+        schema = xml_schema_document(plan.schema)
+        entries.append(_store(sink, plan.prefix, XML_SCHEMA_NAME, "application/xml", schema))
+    if plan.spec.report:
+        report = build_report(manifest, _parents(sink, manifest))
+        entries.append(
+            _store(sink, plan.prefix, REPORT_HTML_NAME, "text/html", render_html(report))
+        )
+        entries.append(
+            _store(sink, plan.prefix, REPORT_PDF_NAME, "application/pdf", render_pdf(report))
+        )
+    return tuple(entries)
+
+
+def _parents(sink: Sink, manifest: Manifest) -> tuple[Manifest, ...]:
+    """The export's parents, nearest first, as far as their manifests can be read."""
+    chain: list[Manifest] = []
+    parent = manifest.parent_export_id
+    while parent and len(chain) < MAX_CHAIN:
+        try:
+            found = read_manifest(sink, manifest_key(join_key(manifest.dataset, parent)))
+        except SluiceError as exc:
+            _log.warning("report of %s: parent %s unreadable: %s", manifest.export_id, parent, exc)
+            break
+        chain.append(found)
+        parent = found.parent_export_id
+    return tuple(chain)
+
+
+def _store(sink: Sink, prefix: str, name: str, media_type: str, body: bytes) -> DocumentEntry:
+    with storage_errors():
+        writer = sink.create(join_key(prefix, name), overwrite=True)
+        try:
+            writer.write(body)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+    return DocumentEntry(name, media_type, len(body), hashlib.sha256(body).hexdigest())

@@ -1,0 +1,56 @@
+"""Named sources: `[sources.NAME]` tables of the server config, so callers (requests,
+templates, GDPR packages) name data rather than paths, and never see URIs or credentials.
+
+    [sources.applications]
+    uri = "sqlite:///srv/jobs.db"          # a file, a glob, an s3:// / az:// URL or a database
+    profile = "jobs-store"                 # storage profile for s3:// / az:// (credentials)
+    table = "applications"                 # database sources: a table, or
+    # query = "SELECT ..."                 #   one read-only SELECT
+    time_column = "created_at"             # the column that dates rows
+    subject_column = "user_id"             # whose rows they are (GDPR subject packages)
+    id_column = "id"                       # what `ids` select (default for query.id_column)
+    description = "Job applications the user submitted"
+
+A named source is read under the same rules as a URI in a request: its files must lie
+inside `allowed_source_roots`, its database must be a sqlite:/duckdb: file there.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class NamedSource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: A file, glob, s3:// / az:// URL, or sqlite:/duckdb: URI (no credentials in it:
+    #: those come from `profile`).
+    uri: str = Field(min_length=1)
+    #: Storage profile with the credentials to read it ("" for none).
+    profile: str = ""
+    #: Database sources: the table to read, or one read-only SELECT (not both).
+    table: str = ""
+    query: str = ""
+    #: The column that dates rows ("" when none).
+    time_column: str = ""
+    #: The column saying whose rows these are, for GDPR subject packages ("" when none).
+    subject_column: str = ""
+    #: The column `query.ids` select by, when a request names none ("" : "id").
+    id_column: str = ""
+    #: What the data is, for people choosing a source (ListSources shows it).
+    description: str = ""
+
+
+def check_source_names(sources: dict[str, NamedSource]) -> dict[str, NamedSource]:
+    """Names are plain words (they appear in requests, files and folder names)."""
+    for name in sources:
+        if not _NAME.fullmatch(name):
+            raise ValueError(
+                f"source name {name[:40]!r} must be letters, digits, '.', '_' or '-' "
+                "(at most 128, starting with a letter or digit)"
+            )
+    return sources

@@ -1,0 +1,194 @@
+"""Export templates: named partial specs a request refers to with `template`.
+
+Built in:
+
+- `backup`: everything as it is, Parquet, zstd, age-encrypted to the server's
+  `backup_recipients` (refused when none are configured and the request brings no
+  encryption of its own).
+- `analysis`: Parquet, zstd, `moderate` redaction with e-mail addresses and phone
+  numbers replaced by keyed pseudonyms (HMAC under the server's `default` hash key), so
+  the same person gets the same pseudonym in every export and joins still work.
+- `sharing`: CSV in an AES-256 zip whose password is the server secret `sharing`,
+  `strict` redaction.
+
+Configured (`[templates.NAME]` in the server config, names other than the built-ins):
+
+    [templates.nightly-orders]
+    description = "Orders for the warehouse"
+    source_name = "orders"              # a named source, used when the request names none
+    format = "parquet"
+    compression = "zstd"
+    level = 9
+    redaction_level = "moderate"
+    redaction_policy = "warehouse"      # a server redaction policy
+    age_recipients = ["age1..."]        # or passphrase_secret / zip_password_secret
+    labels = { team = "data" }
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sluice.server.pipeline.redaction.entities import COLUMN_CATEGORIES
+from sluice.server.planning.spec import EncryptionSpec, RedactionRuleSpec, RedactionSpec
+
+#: The secret the `sharing` template's zip password comes from.
+SHARING_SECRET = "sharing"  # noqa: S105 - the name of a configured secret, not one
+
+
+class TemplateConfig(BaseModel):
+    """One `[templates.NAME]` table of the server config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = ""
+    source_name: str = ""
+    format: str = ""
+    compression: str = ""
+    level: int | None = None
+    redaction_level: str = ""
+    redaction_policy: str = ""
+    age_recipients: tuple[str, ...] = ()
+    passphrase_secret: str = ""
+    zip_password_secret: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    description: str
+    builtin: bool
+    source_name: str = ""
+    format: str = ""
+    compression: str = ""
+    level: int | None = None
+    #: None: the template says nothing about redaction / encryption.
+    redaction: RedactionSpec | None = None
+    encryption: EncryptionSpec | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    #: backup: the server has no recipients to encrypt to (requests must bring their own).
+    needs_recipients: bool = False
+
+    def sets(self) -> dict[str, str]:
+        """What the template sets, for people (ListTemplates); never secrets or keys."""
+        described = {
+            "source.name": self.source_name,
+            "output.format": self.format,
+            "output.compression": self.compression,
+            "output.level": "" if self.level is None else str(self.level),
+        }
+        if self.redaction is not None:
+            described["redaction.level"] = self.redaction.level
+            described["redaction.policy"] = self.redaction.policy
+            described["redaction.rules"] = ", ".join(
+                f"{'column=' + r.column if r.column else 'pattern=' + r.pattern}:{r.action}"
+                for r in (*self.redaction.template_rules, *self.redaction.rules)
+            )
+        if self.encryption is not None:
+            described["encryption"] = _encryption_text(self.encryption, self.needs_recipients)
+        for key, value in self.labels:
+            described[f"labels.{key}"] = value
+        return {k: v for k, v in described.items() if v}
+
+
+def _encryption_text(encryption: EncryptionSpec, missing: bool) -> str:
+    if missing:
+        return "age to the backup recipients (none configured: requests must bring encryption)"
+    if encryption.age_recipients:
+        count = len(encryption.age_recipients)
+        return f"age to {count} recipient{'s' if count != 1 else ''}"
+    if encryption.age_passphrase_ref:
+        return f"age passphrase from secret {encryption.age_passphrase_ref}"
+    if encryption.zip_password_ref:
+        return f"AES-256 zip, password from secret {encryption.zip_password_ref}"
+    return "none"
+
+
+BUILTIN_NAMES = ("backup", "analysis", "sharing")
+#: analysis: e-mail and phone columns (by the names `moderate` knows them by) and the
+#: addresses and numbers found in text become keyed pseudonyms instead of tags.
+_PSEUDONYMS = (
+    *(
+        RedactionRuleSpec(column=glob, action="hash")
+        for category in COLUMN_CATEGORIES
+        if category.name in {"EMAIL", "PHONE"}
+        for glob in category.globs
+    ),
+    RedactionRuleSpec(pattern="EMAIL", action="hash"),
+    RedactionRuleSpec(pattern="PHONE", action="hash"),
+)
+
+
+def templates(
+    configured: dict[str, TemplateConfig], backup_recipients: tuple[str, ...]
+) -> dict[str, Template]:
+    """Every template by name: the built-ins, then the configured ones."""
+    found = {
+        "backup": Template(
+            "backup",
+            "Everything as it is: Parquet, zstd, age-encrypted to the backup recipients",
+            builtin=True,
+            format="parquet",
+            compression="zstd",
+            redaction=RedactionSpec(level="none"),
+            encryption=EncryptionSpec(age_recipients=backup_recipients),
+            needs_recipients=not backup_recipients,
+        ),
+        "analysis": Template(
+            "analysis",
+            "For analysts: Parquet, moderate redaction, e-mails and phones as keyed "
+            "pseudonyms (hash key 'default') so joins still work",
+            builtin=True,
+            format="parquet",
+            compression="zstd",
+            redaction=RedactionSpec(level="moderate", template_rules=_PSEUDONYMS),
+        ),
+        "sharing": Template(
+            "sharing",
+            f"For people outside: CSV in an AES-256 zip (password: secret '{SHARING_SECRET}'), "
+            "strict redaction",
+            builtin=True,
+            format="csv",
+            compression="zip",
+            redaction=RedactionSpec(level="strict"),
+            encryption=EncryptionSpec(zip_password_ref=SHARING_SECRET),
+        ),
+    }
+    for name, config in sorted(configured.items()):
+        found[name] = _configured(name, config)
+    return found
+
+
+def _configured(name: str, config: TemplateConfig) -> Template:
+    redaction = None
+    if config.redaction_level or config.redaction_policy:
+        redaction = RedactionSpec(level=config.redaction_level, policy=config.redaction_policy)
+    encryption = None
+    if config.age_recipients or config.passphrase_secret or config.zip_password_secret:
+        encryption = EncryptionSpec(
+            age_recipients=config.age_recipients,
+            age_passphrase_ref=config.passphrase_secret,
+            zip_password_ref=config.zip_password_secret,
+        )
+    return Template(
+        name,
+        config.description,
+        builtin=False,
+        source_name=config.source_name,
+        format=config.format,
+        compression=config.compression,
+        level=config.level,
+        redaction=redaction,
+        encryption=encryption,
+        labels=tuple(sorted(config.labels.items())),
+    )
+
+
+def check_template_names(configured: dict[str, TemplateConfig]) -> dict[str, TemplateConfig]:
+    for name in configured:
+        if name in BUILTIN_NAMES:
+            raise ValueError(f"{name!r} is a built-in template; give yours another name")
+    return configured
