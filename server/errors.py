@@ -116,6 +116,11 @@ class Interrupted(SluiceError):
     code = ErrorCode.CANCELLED
 
 
+class Abandoned(Interrupted):
+    """The export's source went away for good (a DoPut nobody resumed): it ends as
+    cancelled, as if CancelExport had been called."""
+
+
 def safe_summary(error: BaseException) -> str:
     """What may be said of any failure: a domain error's message (written to be safe),
     otherwise the exception's type alone. Messages of other exceptions are never shown,

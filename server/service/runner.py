@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 
 from sluice.server.errors import (
+    Abandoned,
     ErrorCode,
     FailedPrecondition,
     Interrupted,
@@ -158,8 +159,8 @@ class ExportRunner:
         store = self._context.store
         try:
             manifest_uri = execute(job, self._context, running.stop)
-        except Interrupted:
-            if running.stop.cancelled:
+        except Interrupted as exc:
+            if running.stop.cancelled or isinstance(exc, Abandoned):
                 _log.info("export %s cancelled", job.id)
                 return store.transition(job.id, {JobState.RUNNING}, JobState.CANCELLED)
             _log.info("export %s interrupted by shutdown; it resumes on next start", job.id)
