@@ -25,7 +25,6 @@ import pyarrow as pa
 
 from sluice.server.errors import (
     ErrorCode,
-    FailedPrecondition,
     Interrupted,
     InvalidArgument,
     SluiceError,
@@ -217,6 +216,3 @@ def check_put_has_no_source(has_source: bool) -> None:
         raise InvalidArgument(
             "FlightDescriptor.cmd.spec.source", "a DoPut's records are its source; leave it out"
         )
-
-
-__all__ = ["FailedPrecondition", "FlightPuts", "PutRequest", "check_put_has_no_source"]

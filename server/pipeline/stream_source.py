@@ -203,9 +203,7 @@ def read_stream(stream: StreamRead, from_row: int) -> Iterator[tuple[int, pa.Rec
             if position + batch.num_rows <= expected:
                 continue
             if position > expected:
-                raise ExportNotReading(
-                    f"rows {expected}..{position} are missing from the stream"
-                )
+                raise ExportNotReading(f"rows {expected}..{position} are missing from the stream")
             if position < expected:
                 batch = batch.slice(expected - position)
             yield expected, batch

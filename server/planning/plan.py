@@ -27,8 +27,8 @@ from sluice.server.pipeline.source import (
     resolve_source,
     shown,
 )
-from sluice.server.pipeline.stream_source import StreamRead
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
+from sluice.server.pipeline.stream_source import StreamRead
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
 from sluice.server.planning.query_plan import compile_query

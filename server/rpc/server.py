@@ -9,6 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from sluice.flight import Flight_pb2_grpc
 from sluice.server.errors import SluiceError
 from sluice.server.flight.puts import FlightPuts
 from sluice.server.rpc.errors import DomainErrorInterceptor, RequestBoundsInterceptor
@@ -17,7 +18,6 @@ from sluice.server.rpc.servicer import ExportServicer
 from sluice.server.rpc.stream_budget import StreamBudget, StreamBudgetInterceptor
 from sluice.server.service.export_admin import ExportAdmin
 from sluice.server.service.export_service import ExportService
-from sluice.flight import Flight_pb2_grpc
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 SERVICE_NAME = export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name
