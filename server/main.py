@@ -21,6 +21,7 @@ from sluice.server.errors import SluiceError
 from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
 from sluice.server.flight.puts import FlightPuts
+from sluice.server.flight.reads import FlightReads
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
 from sluice.server.rpc.server import build_server, set_not_serving
@@ -93,6 +94,7 @@ def _run(settings: Settings) -> int:
         settings.stream_budget,
         certificate.credentials() if certificate else None,
         flight_puts=FlightPuts(settings, store, service, hub),
+        flight_reads=FlightReads(settings, store, admin, service),
         max_receive_message_length=settings.grpc_max_receive_message_length,
     )
     stop = threading.Event()

@@ -13,19 +13,21 @@ from google.protobuf import json_format
 from sluice.flight import Flight_pb2 as fl
 from sluice.flight import Flight_pb2_grpc
 from sluice.server.errors import InvalidArgument
-from sluice.server.flight.ipc_codec import Payload
+from sluice.server.flight.ipc_codec import Payload, batch_payload, schema_payload
 from sluice.server.flight.puts import FlightPuts, PutRequest, check_put_has_no_source
+from sluice.server.flight.reads import ACTIONS, FlightReads, FlightView, parse_export_ref
 from sluice.server.rpc.convert import spec_from_proto
 from sluice.server.rpc.request_bounds import check_request
 from sluice.v1 import export_pb2 as pb
 
 FLIGHT_SERVICE_NAME = fl.DESCRIPTOR.services_by_name["FlightService"].full_name
-_NOT_YET = "is not served by Sluice yet; DoPut exports records (see the README, Arrow Flight)"
+_NOT_SERVED = "is not served by Sluice (see the README, Arrow Flight)"
 
 
 class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
-    def __init__(self, puts: FlightPuts) -> None:
+    def __init__(self, puts: FlightPuts, reads: FlightReads) -> None:
         self._puts = puts
+        self._reads = reads
 
     def DoPut(  # noqa: N802 - names fixed by the generated base class
         self, request_iterator: Iterator[fl.FlightData], context: grpc.ServicerContext
@@ -50,46 +52,86 @@ class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
     def ListFlights(  # noqa: N802
         self, request: fl.Criteria, context: grpc.ServicerContext
     ) -> Iterator[fl.FlightInfo]:
-        _unimplemented(context, "ListFlights")
-        yield from ()
+        if request.expression:
+            raise InvalidArgument(
+                "Criteria.expression", "Sluice lists every flight; leave it empty"
+            )
+        for view in self._reads.list():
+            yield flight_info(view)
 
     def GetFlightInfo(  # noqa: N802
         self, request: fl.FlightDescriptor, context: grpc.ServicerContext
     ) -> fl.FlightInfo:
-        _unimplemented(context, "GetFlightInfo")
+        return flight_info(self._reads.describe(*export_of(request)))
 
     def PollFlightInfo(  # noqa: N802
         self, request: fl.FlightDescriptor, context: grpc.ServicerContext
     ) -> fl.PollInfo:
-        _unimplemented(context, "PollFlightInfo")
+        _unimplemented(context, "PollFlightInfo (exports are complete flights: GetFlightInfo)")
 
     def GetSchema(  # noqa: N802
         self, request: fl.FlightDescriptor, context: grpc.ServicerContext
     ) -> fl.SchemaResult:
-        _unimplemented(context, "GetSchema")
+        view = self._reads.describe(*export_of(request))
+        return fl.SchemaResult(schema=view.schema.serialize().to_pybytes())
 
     def DoGet(  # noqa: N802
         self, request: fl.Ticket, context: grpc.ServicerContext
     ) -> Iterator[fl.FlightData]:
-        _unimplemented(context, "DoGet")
-        yield from ()
+        ticket = parse_export_ref(request.ticket, "Ticket.ticket", chunk_allowed=True)
+        schema, batches = self._reads.records(ticket)
+        header = schema_payload(schema)
+        yield fl.FlightData(data_header=header.header, data_body=header.body)
+        for batch in batches:
+            payload = batch_payload(batch)
+            yield fl.FlightData(data_header=payload.header, data_body=payload.body)
 
     def DoExchange(  # noqa: N802
         self, request_iterator: Iterator[fl.FlightData], context: grpc.ServicerContext
     ) -> Iterator[fl.FlightData]:
-        _unimplemented(context, "DoExchange")
+        _unimplemented(context, "DoExchange (DoPut exports records, DoGet reads them)")
         yield from ()
 
     def DoAction(  # noqa: N802
         self, request: fl.Action, context: grpc.ServicerContext
     ) -> Iterator[fl.Result]:
-        _unimplemented(context, f"DoAction {request.type[:40]!r}")
-        yield from ()
+        answer = self._reads.action(request.type, request.body)
+        yield fl.Result(body=json.dumps(answer).encode())
 
     def ListActions(  # noqa: N802
         self, request: fl.Empty, context: grpc.ServicerContext
     ) -> Iterator[fl.ActionType]:
-        yield from ()
+        for kind, description in sorted(ACTIONS.items()):
+            yield fl.ActionType(type=kind, description=description)
+
+
+def export_of(descriptor: fl.FlightDescriptor) -> tuple[str, str]:
+    """(export id, dataset or "") of a descriptor: PATH [dataset, export_id] or CMD
+    {"export_id": ID}."""
+    if descriptor.type == fl.FlightDescriptor.PATH:
+        if len(descriptor.path) != 2:
+            raise InvalidArgument("FlightDescriptor.path", "must be [dataset, export_id]")
+        return descriptor.path[1], descriptor.path[0]
+    if descriptor.type == fl.FlightDescriptor.CMD:
+        ref = parse_export_ref(descriptor.cmd, "FlightDescriptor.cmd", chunk_allowed=False)
+        return ref.export_id, ""
+    raise InvalidArgument("FlightDescriptor.type", "must be PATH or CMD")
+
+
+def flight_info(view: FlightView) -> fl.FlightInfo:
+    return fl.FlightInfo(
+        schema=view.schema.serialize().to_pybytes(),
+        flight_descriptor=fl.FlightDescriptor(
+            type=fl.FlightDescriptor.PATH, path=[view.dataset, view.export_id]
+        ),
+        endpoint=[
+            fl.FlightEndpoint(ticket=fl.Ticket(ticket=ticket.encode()))
+            for ticket, _records in view.endpoints
+        ],
+        total_records=view.records,
+        total_bytes=view.stored_bytes,
+        ordered=True,
+    )
 
 
 def put_request_from_descriptor(descriptor: fl.FlightDescriptor) -> PutRequest:
@@ -113,5 +155,5 @@ def put_request_from_descriptor(descriptor: fl.FlightDescriptor) -> PutRequest:
 
 
 def _unimplemented(context: grpc.ServicerContext, what: str) -> NoReturn:
-    context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{what} {_NOT_YET}")
+    context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{what} {_NOT_SERVED}")
     raise AssertionError("unreachable: abort raises")

@@ -12,6 +12,7 @@ from grpc_reflection.v1alpha import reflection
 from sluice.flight import Flight_pb2_grpc
 from sluice.server.errors import SluiceError
 from sluice.server.flight.puts import FlightPuts
+from sluice.server.flight.reads import FlightReads
 from sluice.server.rpc.errors import DomainErrorInterceptor, RequestBoundsInterceptor
 from sluice.server.rpc.flight_servicer import FLIGHT_SERVICE_NAME, FlightServicer
 from sluice.server.rpc.servicer import ExportServicer
@@ -36,6 +37,7 @@ def build_server(
     credentials: grpc.ServerCredentials | None = None,
     *,
     flight_puts: FlightPuts,
+    flight_reads: FlightReads,
     max_receive_message_length: int,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """Return the (not yet started) server, its health servicer and the bound port.
@@ -56,7 +58,9 @@ def build_server(
         ],
     )
     export_pb2_grpc.add_ExportServiceServicer_to_server(ExportServicer(service, admin), server)
-    Flight_pb2_grpc.add_FlightServiceServicer_to_server(FlightServicer(flight_puts), server)
+    Flight_pb2_grpc.add_FlightServiceServicer_to_server(
+        FlightServicer(flight_puts, flight_reads), server
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):
