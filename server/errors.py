@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
     CANCELLED = "CANCELLED"
     DATA_LOSS = "DATA_LOSS"
+    UNIMPLEMENTED = "UNIMPLEMENTED"
     INTERNAL = "INTERNAL"
 
 
@@ -102,6 +103,12 @@ class Unavailable(SluiceError):
 
     code = ErrorCode.UNAVAILABLE
     transient = True
+
+
+class Unimplemented(SluiceError):
+    """A call of a protocol Sluice speaks (Arrow Flight) that it does not serve."""
+
+    code = ErrorCode.UNIMPLEMENTED
 
 
 class DataLoss(SluiceError):

@@ -12,7 +12,7 @@ from google.protobuf import json_format
 
 from sluice.flight import Flight_pb2 as fl
 from sluice.flight import Flight_pb2_grpc
-from sluice.server.errors import InvalidArgument
+from sluice.server.errors import InvalidArgument, Unimplemented
 from sluice.server.flight.ipc_codec import Payload, batch_payload, schema_payload
 from sluice.server.flight.puts import FlightPuts, PutRequest, check_put_has_no_source
 from sluice.server.flight.reads import ACTIONS, FlightReads, FlightView, parse_export_ref
@@ -46,7 +46,7 @@ class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
     def Handshake(  # noqa: N802
         self, request_iterator: Iterator[fl.HandshakeRequest], context: grpc.ServicerContext
     ) -> Iterator[fl.HandshakeResponse]:
-        _unimplemented(context, "Handshake (Sluice authenticates every call on its own)")
+        _unimplemented("Handshake (Sluice authenticates every call on its own)")
         yield from ()
 
     def ListFlights(  # noqa: N802
@@ -67,7 +67,7 @@ class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
     def PollFlightInfo(  # noqa: N802
         self, request: fl.FlightDescriptor, context: grpc.ServicerContext
     ) -> fl.PollInfo:
-        _unimplemented(context, "PollFlightInfo (exports are complete flights: GetFlightInfo)")
+        _unimplemented("PollFlightInfo (exports are complete flights: GetFlightInfo)")
 
     def GetSchema(  # noqa: N802
         self, request: fl.FlightDescriptor, context: grpc.ServicerContext
@@ -89,7 +89,7 @@ class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
     def DoExchange(  # noqa: N802
         self, request_iterator: Iterator[fl.FlightData], context: grpc.ServicerContext
     ) -> Iterator[fl.FlightData]:
-        _unimplemented(context, "DoExchange (DoPut exports records, DoGet reads them)")
+        _unimplemented("DoExchange (DoPut exports records, DoGet reads them)")
         yield from ()
 
     def DoAction(  # noqa: N802
@@ -154,6 +154,5 @@ def put_request_from_descriptor(descriptor: fl.FlightDescriptor) -> PutRequest:
     return PutRequest(spec_from_proto(request), request.request_id)
 
 
-def _unimplemented(context: grpc.ServicerContext, what: str) -> NoReturn:
-    context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{what} {_NOT_SERVED}")
-    raise AssertionError("unreachable: abort raises")
+def _unimplemented(what: str) -> NoReturn:
+    raise Unimplemented(f"{what} {_NOT_SERVED}")

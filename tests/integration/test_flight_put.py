@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,65 +21,19 @@ from sluice.flight import Flight_pb2_grpc
 from sluice.server.flight.ipc_codec import batch_payload, schema_payload
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
+from tests.integration import flight_helpers
+from tests.integration.flight_helpers import (
+    PASSPHRASE,
+    command,
+    expected,
+    finish,
+    put,
+)
 from tests.integration.helpers import load_manifest, read_export
 
+#: The shared fixture, under the name the tests ask for.
+flight_daemon = flight_helpers.flight_daemon
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-CLIENT = Path(__file__).with_name("flight_put_client.py")
-PASSPHRASE = "a passphrase for pushed records"
-
-
-class TomlTable(dict[str, str]):
-    """An inline TOML table in the daemon's config."""
-
-    def __str__(self) -> str:
-        return "{ " + ", ".join(f'{k} = "{v}"' for k, v in self.items()) + " }"
-
-
-@pytest.fixture
-def flight_daemon(daemon_factory, tmp_path: Path) -> Daemon:  # type: ignore[no-untyped-def]
-    (tmp_path / "pp").write_text(PASSPHRASE + "\n")
-    d = daemon_factory(
-        "flight",
-        batch_rows=2048,
-        age_scrypt_work_factor=10,
-        flight_put_idle_timeout=4.0,
-        secrets=TomlTable(pp=f"file:{tmp_path / 'pp'}"),
-    )
-    d.start()
-    return d
-
-
-def command(daemon: Daemon, request_id: str, **spec: Any) -> str:
-    destination = {"uri": str(daemon.exports), "dataset": "pushed"}
-    return json.dumps({"requestId": request_id, "spec": {"destination": destination, **spec}})
-
-
-def expected(rows: int) -> pl.DataFrame:
-    """The client's table (flight_put_client.table), rebuilt here."""
-    return pl.DataFrame(
-        {
-            "id": pl.Series(range(rows), dtype=pl.Int64),
-            "name": [f"user-{i}" for i in range(rows)],
-            "email": [f"user{i}@example.com" for i in range(rows)],
-            "amount": [i * 0.25 for i in range(rows)],
-        }
-    )
-
-
-def put(daemon: Daemon, cmd: str, rows: int, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(CLIENT), daemon.address, cmd, str(rows), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(process: subprocess.Popen[str], timeout: float = 240) -> list[dict[str, Any]]:
-    out, err = process.communicate(timeout=timeout)
-    acks = [json.loads(line) for line in out.splitlines() if line.strip()]
-    assert process.returncode == 0, (acks[-3:], err[-2000:])
-    return acks
 
 
 def acks_until(process: subprocess.Popen[str], committed: int) -> list[dict[str, Any]]:
