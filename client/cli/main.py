@@ -16,6 +16,7 @@ from sluice.client._extras import install_hint
 from sluice.client._tls import CA_ENV, CERT_ENV, KEY_ENV, ClientTls
 from sluice.client.cli.context import CliState
 from sluice.client.cli.export import export_group
+from sluice.client.cli.flight_commands import get_records, put_records
 from sluice.client.cli.history import delete, diff, retain, verify
 from sluice.client.cli.keygen import keygen
 from sluice.client.cli.output import CliError
@@ -231,6 +232,8 @@ def migrate(
 export_group.add_command(read_export)
 for command in (verify, diff, delete, retain):
     export_group.add_command(command)
+export_group.add_command(put_records)
+export_group.add_command(get_records)
 cli.add_command(export_group)
 cli.add_command(keygen)
 cli.add_command(demo)

@@ -1,79 +1,42 @@
-"""FlightData payloads <-> Arrow objects with pyarrow.ipc alone.
-
-A FlightData message carries one Arrow IPC message split in two: `data_header` (the
-flatbuffer Message) and `data_body` (its buffers). pyarrow reads and writes the
-encapsulated form (continuation marker, metadata length, metadata padded to 8 bytes,
-body), so the two are joined or split around that frame.
-"""
+"""FlightData payloads <-> Arrow objects (sluice.flight.ipc), with a payload that is not
+what the protocol says an INVALID_ARGUMENT naming FlightData."""
 
 from __future__ import annotations
-
-import struct
-from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 
+from sluice.flight import ipc
+from sluice.flight.ipc import Payload, batch_payload, schema_payload
 from sluice.server.errors import InvalidArgument
 
-_CONTINUATION = b"\xff\xff\xff\xff"
+__all__ = [
+    "Payload",
+    "batch_payload",
+    "read_batch",
+    "read_message",
+    "read_schema",
+    "schema_payload",
+]
 _FIELD = "FlightData"
 
 
-@dataclass(frozen=True)
-class Payload:
-    """One IPC message as FlightData carries it."""
-
-    header: bytes
-    body: bytes
-
-
 def read_message(payload: Payload) -> pa_ipc.Message:
-    """The IPC message of a FlightData; INVALID_ARGUMENT when it is none."""
-    padding = -len(payload.header) % 8
-    frame = b"".join(
-        (
-            _CONTINUATION,
-            struct.pack("<i", len(payload.header) + padding),
-            payload.header,
-            b"\0" * padding,
-            payload.body,
-        )
-    )
     try:
-        return pa_ipc.read_message(pa.py_buffer(frame))
-    except (pa.ArrowException, ValueError, OSError):
-        raise InvalidArgument(_FIELD, "data_header is not an Arrow IPC message") from None
+        return ipc.read_message(payload)
+    except ipc.FlightPayloadError as exc:
+        raise InvalidArgument(_FIELD, str(exc)) from None
 
 
 def read_schema(payload: Payload) -> pa.Schema:
-    message = read_message(payload)
-    if message.type != "schema":
-        raise InvalidArgument(_FIELD, "the first message of a DoPut must carry the schema")
     try:
-        return pa_ipc.read_schema(message)
-    except (pa.ArrowException, ValueError):
-        raise InvalidArgument(_FIELD, "the schema message cannot be read") from None
+        return ipc.read_schema(payload)
+    except ipc.FlightPayloadError as exc:
+        raise InvalidArgument(_FIELD, f"{exc} (a DoPut starts with its schema)") from None
 
 
 def read_batch(message: pa_ipc.Message, schema: pa.Schema) -> pa.RecordBatch:
     try:
-        return pa_ipc.read_record_batch(message, schema)
-    except (pa.ArrowException, ValueError):
-        raise InvalidArgument(_FIELD, "a record batch does not match the stream's schema") from None
-
-
-def _split(encapsulated: pa.Buffer) -> Payload:
-    data = memoryview(encapsulated)
-    if bytes(data[:4]) == _CONTINUATION:
-        data = data[4:]
-    (length,) = struct.unpack("<i", data[:4])
-    return Payload(bytes(data[4 : 4 + length]), bytes(data[4 + length :]))
-
-
-def schema_payload(schema: pa.Schema) -> Payload:
-    return _split(schema.serialize())
-
-
-def batch_payload(batch: pa.RecordBatch) -> Payload:
-    return _split(batch.serialize())
+        return ipc.read_batch(message, schema)
+    except ipc.FlightPayloadError as exc:
+        raise InvalidArgument(_FIELD, str(exc)) from None

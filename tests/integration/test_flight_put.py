@@ -179,3 +179,19 @@ def test_bad_put_commands_are_invalid_argument(daemon: Daemon, cmd: bytes, field
         _raw_put(daemon, [_flight_data(schema_payload(schema), descriptor)])
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith(field), caught.value.details()
+
+
+def test_a_message_over_the_receive_limit_is_resource_exhausted(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    small = daemon_factory("small", grpc_max_receive_message_length=1024 * 1024)
+    small.start()
+    descriptor = fl.FlightDescriptor(
+        type=fl.FlightDescriptor.CMD, cmd=command(small, "put-big").encode()
+    )
+    batch = pa.record_batch({"text": pa.array(["x" * (2 * 1024 * 1024)])})
+    messages = [
+        _flight_data(schema_payload(batch.schema), descriptor),
+        _flight_data(batch_payload(batch)),
+    ]
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_put(small, messages)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
