@@ -19,6 +19,7 @@ import base64
 import binascii
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from sluice.server.errors import Abandoned, FailedPrecondition, InvalidArgument
+from sluice.server.errors import Abandoned, FailedPrecondition, Interrupted, InvalidArgument
 
 #: Source URI scheme of an export whose records a caller pushes (DoPut).
 STREAM_SCHEME = "flight:"
@@ -105,6 +106,12 @@ class Inbox:
         self._lock = threading.Lock()
         self._generation = 0
         self._reading = False
+        self._stop: threading.Event | None = None
+
+    def bind_stop(self, stop: threading.Event) -> None:
+        """The running export's stop: a cancel or shutdown ends a wait for the next batch
+        at once (an idle stream would otherwise hold it for flight_put_idle_timeout)."""
+        self._stop = stop
 
     def attach(self) -> int:
         """Register a new put; any older one is superseded. Returns its generation."""
@@ -127,13 +134,21 @@ class Inbox:
                 continue
 
     def take(self, idle_seconds: float) -> _Batch | _End:
-        try:
-            return self._items.get(timeout=idle_seconds)
-        except queue.Empty:
-            raise StreamAbandoned(
-                f"no record batch arrived for {idle_seconds:g}s (flight_put_idle_timeout): "
-                "the put was abandoned; a DoPut with the same requestId resumes the export"
-            ) from None
+        deadline = time.monotonic() + idle_seconds
+        while True:
+            stop = self._stop
+            if stop is not None and stop.is_set():
+                raise Interrupted("export interrupted while waiting for the stream")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StreamAbandoned(
+                    f"no record batch arrived for {idle_seconds:g}s (flight_put_idle_timeout):"
+                    " the put was abandoned; a DoPut with the same requestId resumes the export"
+                )
+            try:
+                return self._items.get(timeout=min(left, _POLL_SECONDS))
+            except queue.Empty:
+                continue
 
     @property
     def reading(self) -> bool:

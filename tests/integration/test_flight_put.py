@@ -195,3 +195,25 @@ def test_a_message_over_the_receive_limit_is_resource_exhausted(daemon_factory) 
     with pytest.raises(grpc.RpcError) as caught:
         _raw_put(small, messages)
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_cancel_action_ends_a_waiting_put_at_once(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    patient = daemon_factory("patient", batch_rows=2048, flight_put_idle_timeout=600)
+    patient.start()
+    client = put(
+        patient,
+        command(patient, "put-cancel", chunking={"maxRows": 5_000}),
+        50_000,
+        "1000",
+        "--hold-after=12000",
+    )
+    (first, *_) = acks_until(client, 10_000)
+    began = time.monotonic()
+    with patient.channel() as channel:
+        stub = Flight_pb2_grpc.FlightServiceStub(channel)
+        body = json.dumps({"export_id": first["export_id"]}).encode()
+        (result,) = list(stub.DoAction(fl.Action(type="cancel", body=body), timeout=60))
+    assert json.loads(result.body)["state"] == "cancelled"
+    assert time.monotonic() - began < 15
+    client.kill()
+    client.wait()
