@@ -59,6 +59,8 @@ def test_client_methods() -> None:
         "health",
         "list",
         "list_page",
+        "put",
+        "read",
         "resume",
         "server_info",
         "wait",
