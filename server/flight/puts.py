@@ -124,7 +124,6 @@ class FlightPuts:
 
     def _finish(self, job: Job) -> dict[str, Any]:
         if job.state == JobState.SUCCEEDED:
-            INBOXES.discard(job.id)
             return self._final(job)
         if job.state == JobState.CANCELLED:
             raise Interrupted(f"export {job.id} was cancelled")

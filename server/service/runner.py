@@ -35,6 +35,7 @@ from sluice.server.jobs.model import (
     JobState,
 )
 from sluice.server.pipeline.stopping import ExportStop
+from sluice.server.pipeline.stream_source import INBOXES
 from sluice.server.service.events import Finished, StateChanged
 
 _log = logging.getLogger("sluice.runner")
@@ -187,5 +188,8 @@ class ExportRunner:
         )
 
     def _announce_final(self, job: Job) -> None:
+        # A stream export's inbox may still hold batches read ahead: free them (a later
+        # put resuming a cancelled or failed export gets a new one).
+        INBOXES.discard(job.id)
         self._context.hub.publish(StateChanged(job.id, job.state))
         self._context.hub.publish(Finished(job.id, job))
