@@ -162,6 +162,11 @@ def test_schema_change_mid_stream_is_invalid_argument_and_idle_put_is_cancelled(
         while client.get(job.id).state != pb.EXPORT_STATE_CANCELLED and time.monotonic() < deadline:
             time.sleep(0.2)
         assert client.get(job.id).state == pb.EXPORT_STATE_CANCELLED
+    # The same request id resumes the cancelled export: nothing was committed, so all
+    # rows are sent again, and it succeeds.
+    answers = [json.loads(a) for a in _raw_put(flight_daemon, messages[:2])]
+    assert answers[0] == {"export_id": job.id, "committed_records": 0}
+    assert answers[-1]["state"] == "succeeded" and answers[-1]["committed_records"] == 3
 
 
 @pytest.mark.parametrize(
