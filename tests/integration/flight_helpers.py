@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +72,29 @@ def get(daemon: Daemon, dataset: str, export_id: str, out: Path) -> dict[str, An
     return answer
 
 
+#: Client processes started by put(); reap_clients kills those a failed test left.
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def reap_clients() -> Iterator[None]:
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def put(daemon: Daemon, cmd: str, rows: int, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, str(CLIENT), daemon.address, cmd, str(rows), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    _STARTED.append(process)
+    return process
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 240) -> list[dict[str, Any]]:

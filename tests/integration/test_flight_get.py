@@ -27,6 +27,7 @@ from tests.integration.helpers import manifest_path
 
 #: The shared fixture, under the name the tests ask for.
 flight_daemon = flight_helpers.flight_daemon
+reap_clients = flight_helpers.reap_clients
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROWS = 30_000
 

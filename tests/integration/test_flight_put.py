@@ -33,6 +33,7 @@ from tests.integration.helpers import load_manifest, read_export
 
 #: The shared fixture, under the name the tests ask for.
 flight_daemon = flight_helpers.flight_daemon
+reap_clients = flight_helpers.reap_clients
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
