@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import builtins
+import importlib
+import itertools
 import os
 import random
 import time
+import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from types import MappingProxyType, TracebackType
-from typing import Self
+from typing import Any, Self
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,6 +25,7 @@ from sluice.client._errors import (
     UnavailableError,
     error_from_rpc,
 )
+from sluice.client._extras import install_hint
 from sluice.client._history import HistoryCalls
 from sluice.client._tls import ClientTls
 from sluice.client._token import BearerToken, resolve_token
@@ -248,6 +252,46 @@ class ExportClient(HistoryCalls):
         request = export_pb2.PlanFromTextRequest(text=text, time_zone=time_zone)
         with self._translated():
             return self._stub.PlanFromText(request, timeout=self.timeout)
+
+    def put(
+        self,
+        spec: export_pb2.ExportSpec,
+        records: Any,
+        request_id: str = "",
+        *,
+        attempts: int = 5,
+        on_ack: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Exports `records` (a pyarrow Table, RecordBatchReader or iterable of
+        RecordBatches of one schema) through Arrow Flight DoPut: `spec` without a source.
+
+        Returns the final PutResult: {"export_id", "committed_records", "state":
+        "succeeded", "manifest_uri"}; `on_ack` sees every acknowledgement on the way.
+        When the stream breaks, it puts again with the same `request_id` (a new one when
+        empty) up to `attempts` times in a row, sending from the first row the daemon has
+        not committed: every record is exported once. Needs the `read` extra (pyarrow).
+        """
+        flight = _flight_module("ExportClient.put")
+        schema, batches = _schema_and_batches(records)
+        with self._translated():
+            final: dict[str, Any] = flight.put(
+                self._channel,
+                spec,
+                schema,
+                batches,
+                request_id or uuid.uuid4().hex,
+                attempts=attempts,
+                on_ack=on_ack,
+            )
+            return final
+
+    def read(self, export_id: str, *, chunk: int | None = None) -> Iterator[Any]:
+        """The records of a succeeded export as pyarrow RecordBatches, in chunk order
+        (Arrow Flight DoGet; each chunk verified by sha256 on the daemon before any of
+        its records is sent). `chunk` reads one chunk. Needs the `read` extra (pyarrow)."""
+        flight = _flight_module("ExportClient.read")
+        with self._translated():
+            yield from flight.read(self._channel, export_id, chunk)
 
     def get(self, export_id: str) -> export_pb2.Export:
         with self._translated():
@@ -497,3 +541,25 @@ class ExportClient(HistoryCalls):
             return False
         serving: bool = response.status == health_pb2.HealthCheckResponse.SERVING
         return serving
+
+
+def _flight_module(what: str) -> Any:
+    """sluice.client._flight, which needs pyarrow (the `read` extra)."""
+    try:
+        return importlib.import_module("sluice.client._flight")
+    except ImportError as exc:
+        raise ImportError(install_hint(what, "read", exc)) from None
+
+
+def _schema_and_batches(records: Any) -> tuple[Any, Iterable[Any]]:
+    """The schema and the batches of a Table, RecordBatchReader or batch iterable."""
+    schema = getattr(records, "schema", None)
+    if schema is not None and hasattr(records, "to_batches"):
+        return schema, records.to_batches()
+    if schema is not None:
+        return schema, records  # a RecordBatchReader iterates its batches
+    batches = iter(records)
+    first = next(batches, None)
+    if first is None:
+        raise ValueError("no record batch to take the schema from; pass a Table")
+    return first.schema, itertools.chain([first], batches)

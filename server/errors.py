@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
     CANCELLED = "CANCELLED"
     DATA_LOSS = "DATA_LOSS"
+    UNIMPLEMENTED = "UNIMPLEMENTED"
     INTERNAL = "INTERNAL"
 
 
@@ -108,6 +109,12 @@ class Unavailable(SluiceError):
     transient = True
 
 
+class Unimplemented(SluiceError):
+    """A call of a protocol Sluice speaks (Arrow Flight) that it does not serve."""
+
+    code = ErrorCode.UNIMPLEMENTED
+
+
 class DataLoss(SluiceError):
     """Stored data does not match what was recorded."""
 
@@ -124,6 +131,11 @@ class LeaseLost(FailedPrecondition):
     """This replica no longer holds the lease of a running export (it expired and another
     replica claimed it, or the export was handed back): the export stops at once, and
     the loser writes nothing more for it, not even a failed state."""
+
+
+class Abandoned(Interrupted):
+    """The export's source went away for good (a DoPut nobody resumed): it ends as
+    cancelled, as if CancelExport had been called."""
 
 
 def safe_summary(error: BaseException) -> str:

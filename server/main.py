@@ -22,6 +22,8 @@ from sluice.server.audit import AuditLog
 from sluice.server.errors import SluiceError
 from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
+from sluice.server.flight.puts import FlightPuts
+from sluice.server.flight.reads import FlightReads
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
 from sluice.server.notifications.notifier import Notifier
@@ -133,6 +135,9 @@ def _run(settings: Settings) -> int:
         authenticator,
         audit,
         schedules=schedules,
+        flight_puts=FlightPuts(settings, store, service, hub),
+        flight_reads=FlightReads(settings, store, admin, service),
+        max_receive_message_length=settings.grpc_max_receive_message_length,
     )
     stop = threading.Event()
     _install_signal_handlers(stop)

@@ -401,6 +401,19 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    # Arrow Flight (arrow.flight.protocol.FlightService on the gRPC port; server/flight/).
+    #: Largest message the gRPC port accepts, in bytes (a Flight record batch is one
+    #: message); a bigger one is RESOURCE_EXHAUSTED. Set explicitly rather than left to
+    #: gRPC's 4 MiB default, which is too small for Arrow batches.
+    grpc_max_receive_message_length: int = Field(default=64 * MiB, ge=MiB, le=2047 * MiB)
+    #: Record batches a DoPut may have read ahead of the export's pipeline; past them the
+    #: put stops reading and HTTP/2 flow control holds the client.
+    flight_inflight_batches: int = Field(default=4, ge=1, le=256)
+    #: Seconds a DoPut export waits for its next batch (a broken put's client may come
+    #: back and resume) before it ends as cancelled. Its committed chunks stay and a
+    #: DoPut with the same requestId continues it; the chunk in flight is discarded.
+    flight_put_idle_timeout: float = Field(default=300.0, ge=0.5, le=7 * 86400)
+
     @field_validator("address")
     @classmethod
     def _address_has_port(cls, value: str) -> str:

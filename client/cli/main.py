@@ -19,6 +19,7 @@ from sluice.client.cli.ask import ask
 from sluice.client.cli.auth import auth_group
 from sluice.client.cli.context import CliState
 from sluice.client.cli.export import export_group
+from sluice.client.cli.flight_commands import get_records, put_records
 from sluice.client.cli.history import delete, diff, retain, verify
 from sluice.client.cli.keygen import keygen
 from sluice.client.cli.output import CliError
@@ -288,6 +289,8 @@ def migrate(
 export_group.add_command(read_export)
 for command in (verify, diff, delete, retain):
     export_group.add_command(command)
+export_group.add_command(put_records)
+export_group.add_command(get_records)
 cli.add_command(export_group)
 cli.add_command(schedule_group)
 cli.add_command(source_group)

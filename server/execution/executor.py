@@ -28,6 +28,7 @@ from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.source import count_rows
 from sluice.server.pipeline.stopping import ExportStop, keeps_uploads
+from sluice.server.pipeline.stream_source import INBOXES
 from sluice.server.planning.plan import ExportPlan, build_plan, plan_destination
 from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from sluice.server.settings import Settings
@@ -65,6 +66,8 @@ def execute(
     LeaseLost when another replica took the job over)."""
     settings = context.settings
     plan = build_plan(job.spec, settings, job.id)
+    if plan.source.stream is not None:
+        INBOXES.inbox(job.id, plan.source.stream.inflight_batches).bind_stop(stop)
     with storage_errors():
         sink = context.open_sink(plan.destination, profile=plan.destination_profile)
     chunks = list(context.store.chunks(job.id))

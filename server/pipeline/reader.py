@@ -31,6 +31,7 @@ from sluice.server.pipeline.bad_rows import BadRowTally
 from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
+from sluice.server.pipeline.stream_source import read_stream
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.retry import RetryPolicy
 
@@ -61,6 +62,12 @@ def read_batches(
     data_schema = pl.Schema({n: t for n, t in schema.items() if n != ROW_INDEX})
     if source.database is not None:
         yield from _database_batches(source, data_schema, columns, batch_rows, from_row, after_key)
+        return
+    if source.stream is not None:
+        for start, batch in read_stream(source.stream, max(from_row, 0)):
+            for offset in range(0, batch.num_rows, batch_rows):
+                piece = _cast(pl.from_arrow(batch.slice(offset, batch_rows)), data_schema)
+                yield _with_positions(piece, columns, start + offset, pl.Int64())
         return
     read_file = _READERS[source.format]
     open_file = file_opener(source)

@@ -30,6 +30,13 @@ from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
 from sluice.server.pipeline.row_errors import DATA_ERRORS
 from sluice.server.pipeline.source_glob import expand_local, has_magic
+from sluice.server.pipeline.stream_source import (
+    STREAM_FORMAT,
+    StreamRead,
+    is_stream_uri,
+    polars_schema,
+    schema_of,
+)
 from sluice.server.source_profiles import PostgresProfile
 from sluice.sinks.locations import (
     DATABASE_SCHEMES,
@@ -74,6 +81,8 @@ class ResolvedSource:
     column_types: tuple[tuple[str, str], ...] = ()
     #: Database sources: what is read and in which order (format "sqlite" or "duckdb").
     database: DatabaseRead | None = None
+    #: Stream sources (records pushed by Arrow Flight DoPut, format "flight").
+    stream: StreamRead | None = None
 
     @property
     def in_cloud(self) -> bool:
@@ -87,6 +96,9 @@ class ResolvedSource:
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the source; never credentials."""
+        if self.stream is not None:
+            # The URI carries the schema, which the manifest records on its own.
+            return {"uri": "flight:DoPut", "format": self.format, "files": 0}
         described: dict[str, Any] = {
             "uri": _without_credentials(self.uri),
             "format": self.format,
@@ -113,6 +125,8 @@ def resolve_source(
     is read with `source_profile` (its name and settings)."""
     if not uri.strip():
         raise InvalidArgument("spec.source.uri", "is required")
+    if is_stream_uri(uri):
+        return _resolve_stream(uri, format_name, profile, table, query, order_by)
     try:
         location = classify_source(uri)
     except LocationRefused as exc:
@@ -147,6 +161,27 @@ def resolve_source(
     return ResolvedSource(
         uri=uri, format=fmt, files=tuple(files), kind=location.kind, profile=profile
     )
+
+
+def _resolve_stream(
+    uri: str,
+    format_name: str,
+    profile: S3Profile | AzureProfile | None,
+    table: str,
+    query: str,
+    order_by: Sequence[str],
+) -> ResolvedSource:
+    """A flight: source: records pushed by a put. Its inbox settings (stream_read) are
+    the daemon's, added by the planner."""
+    schema = schema_of(uri)
+    if profile is not None:
+        raise InvalidArgument("spec.source.profile", "storage profiles apply to s3:// and az://")
+    if format_name and format_name.lower() != STREAM_FORMAT:
+        raise InvalidArgument("spec.source.format", "a flight: source has format flight")
+    if table or query or order_by:
+        raise InvalidArgument("spec.source", "table, query and order_by apply to databases")
+    stream = StreamRead(key="", schema=schema, inflight_batches=1, idle_seconds=1.0)
+    return ResolvedSource(uri=uri, format=STREAM_FORMAT, files=(), kind="stream", stream=stream)
 
 
 def _resolve_database(
@@ -218,6 +253,9 @@ def read_schema(source: ResolvedSource) -> pl.Schema:
     """The source's columns and types, ROW_INDEX first, with the types the caller gave
     (column_types) in place of inferred ones. Cloud sources take them from the first
     file's footer or first block."""
+    if source.stream is not None:
+        # Int64 positions: a stream can carry more rows than UInt32 counts.
+        return pl.Schema({ROW_INDEX: pl.Int64(), **polars_schema(source.stream.schema)})
     if source.database is not None:
         columns = database_source.read_schema(source.database)
         # Int64 positions: a table can hold more rows than UInt32 counts.
@@ -279,6 +317,8 @@ def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
 def count_rows(source: ResolvedSource) -> int:
     """Rows in the source before any filter (cheap for parquet and IPC metadata); 0 when
     unknown (cloud sources other than parquet, which would have to be read whole)."""
+    if source.stream is not None:
+        return 0  # unknown until the caller ends the stream
     if source.database is not None:
         return database_source.count_rows(source.database)
     if not source.in_cloud:

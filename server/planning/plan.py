@@ -28,6 +28,7 @@ from sluice.server.pipeline.source import (
     shown,
 )
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
+from sluice.server.pipeline.stream_source import StreamRead
 from sluice.server.planning.database_increment import push_down_increment
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
@@ -149,6 +150,8 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
             "spec.source.schema", f"column types apply to CSV sources, not to {source.format}"
         )
     source = replace(source, on_bad_rows=on_bad_rows, column_types=column_types)
+    if source.stream is not None:
+        source = replace(source, stream=stream_read(source.stream, settings, export_id))
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
     source = _push_down_ids(source, spec, source_schema)
@@ -204,6 +207,17 @@ def named_source_schema(name: str, settings: Settings) -> pl.Schema:
         query=spec.source.query,
     )
     return pl.Schema({n: t for n, t in _read_schema(source).items() if n != ROW_INDEX})
+
+
+def stream_read(stream: StreamRead, settings: Settings, export_id: str) -> StreamRead:
+    """A stream source as this daemon reads it: the export's inbox, read-ahead and idle
+    timeout (settings flight_inflight_batches, flight_put_idle_timeout)."""
+    return replace(
+        stream,
+        key=export_id,
+        inflight_batches=settings.flight_inflight_batches,
+        idle_seconds=settings.flight_put_idle_timeout,
+    )
 
 
 def plan_destination(

@@ -41,6 +41,8 @@ _STATE_CHANGING = frozenset(
         "ResumeSchedule",
         "DeleteSchedule",
         "TriggerSchedule",
+        "DoPut",
+        "DoAction",
     }
 )
 _DENIED = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})

@@ -9,11 +9,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from sluice.flight import Flight_pb2_grpc
 from sluice.server.audit import AuditLog
 from sluice.server.errors import SluiceError
+from sluice.server.flight.puts import FlightPuts
+from sluice.server.flight.reads import FlightReads
 from sluice.server.principals import Authenticator
 from sluice.server.rpc.auth import AuthInterceptor
 from sluice.server.rpc.errors import DomainErrorInterceptor, RequestBoundsInterceptor
+from sluice.server.rpc.flight_servicer import FLIGHT_SERVICE_NAME, FlightServicer
 from sluice.server.rpc.servicer import ExportServicer
 from sluice.server.rpc.stream_budget import StreamBudget, StreamBudgetInterceptor
 from sluice.server.service.export_admin import ExportAdmin
@@ -39,12 +43,16 @@ def build_server(
     audit: AuditLog | None = None,
     *,
     schedules: ScheduleService,
+    flight_puts: FlightPuts,
+    flight_reads: FlightReads,
+    max_receive_message_length: int,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """Return the (not yet started) server, its health servicer and the bound port.
     Streams may hold at most `stream_budget` of the `max_workers` threads. With
     `credentials` the port speaks TLS only; without, plaintext. Callers are
     authenticated by `authenticator` (None: everyone is anonymous) and audited to
-    `audit` (None: no audit log)."""
+    `audit` (None: no audit log). Arrow Flight's service shares the port (and the
+    interceptors); a message over `max_receive_message_length` is RESOURCE_EXHAUSTED."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         # The first wraps the others. Authentication first, so nothing runs for a caller
@@ -55,17 +63,23 @@ def build_server(
             RequestBoundsInterceptor(),
             StreamBudgetInterceptor(StreamBudget(stream_budget)),
         ],
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", max_receive_message_length),
+        ],
     )
     export_pb2_grpc.add_ExportServiceServicer_to_server(
         ExportServicer(service, admin, schedules), server
+    )
+    Flight_pb2_grpc.add_FlightServiceServicer_to_server(
+        FlightServicer(flight_puts, flight_reads), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, FLIGHT_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
         if credentials is None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sluice.server.errors import (
+    Abandoned,
     ErrorCode,
     FailedPrecondition,
     Interrupted,
@@ -39,6 +40,7 @@ from sluice.server.execution.executor import (
 )
 from sluice.server.jobs.model import CANCELLABLE_STATES, Job, JobError, JobState, Lease
 from sluice.server.pipeline.stopping import ExportStop
+from sluice.server.pipeline.stream_source import INBOXES
 from sluice.server.service.events import Finished, StateChanged
 
 _log = logging.getLogger("sluice.runner")
@@ -194,10 +196,10 @@ class ExportRunner:
             manifest_uri = execute(job, self._context, running.stop, lease)
         except LeaseLost as exc:
             return self._lost(job.id, exc)
-        except Interrupted:
+        except Interrupted as exc:
             if running.stop.lease_lost:
                 return self._lost(job.id, None)
-            if running.stop.cancelled:
+            if running.stop.cancelled or isinstance(exc, Abandoned):
                 _log.info("export %s cancelled", job.id)
                 return self._fenced(
                     job.id,
@@ -307,6 +309,9 @@ class ExportRunner:
                 running.stop.cancel()
 
     def _announce_final(self, job: Job) -> None:
+        # A stream export's inbox may still hold batches read ahead: free them (a later
+        # put resuming a cancelled or failed export gets a new one).
+        INBOXES.discard(job.id)
         self._context.hub.publish(StateChanged(job.id, job.state))
         self._context.hub.publish(Finished(job.id, job))
         if self._on_final is not None:

@@ -30,9 +30,12 @@ def test_reflection_lists_the_services_and_describes_export_service(daemon: Daem
     with grpc.insecure_channel(daemon.address) as channel:
         database = ProtoReflectionDescriptorDatabase(channel)
         services = set(database.get_services())
-        assert {SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= (
-            services
-        )
+        assert {
+            SERVICE,
+            "arrow.flight.protocol.FlightService",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1alpha.ServerReflection",
+        } <= (services)
 
         pool = DescriptorPool(database)
         service = pool.FindServiceByName(SERVICE)

@@ -67,6 +67,8 @@ def test_client_methods() -> None:
         "list_schedules",
         "pause_schedule",
         "plan_from_text",
+        "put",
+        "read",
         "resume",
         "resume_schedule",
         "server_info",

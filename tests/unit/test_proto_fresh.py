@@ -67,3 +67,11 @@ def test_a_missing_or_stray_generated_file_is_stale(proto_copy: Path) -> None:
     result = _check(proto_copy / "generate.py")
     assert result.returncode == 1
     assert "old_pb2.py" in result.stdout
+
+
+def test_the_flight_protocol_is_checked_too(proto_copy: Path) -> None:
+    source = proto_copy / "sluice" / "flight" / "Flight.proto"
+    source.write_text(source.read_text() + "\nmessage FreshnessProbe {\n  string probe = 1;\n}\n")
+    result = _check(proto_copy / "generate.py")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Flight_pb2.py" in result.stdout

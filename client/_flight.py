@@ -1,0 +1,195 @@
+"""Arrow Flight from the client: push records as an export (DoPut, resuming on its own)
+and read an export's records back (DoGet), over the client's own gRPC channel and the
+generated Flight stubs; payloads through pyarrow.ipc (the `read` extra), never
+pyarrow.flight (a second gRPC core in the process crashes, apache/arrow#13300).
+
+A put keeps the batches the daemon has not acknowledged yet (at most about one chunk
+plus what is in flight); when the stream breaks it puts again with the same request id,
+learns from the first answer how many rows are committed, and sends from there.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import grpc
+import pyarrow as pa
+from google.protobuf import json_format
+
+from sluice.flight import Flight_pb2 as fl
+from sluice.flight import Flight_pb2_grpc
+from sluice.flight.ipc import (
+    Payload,
+    batch_payload,
+    read_batch,
+    read_message,
+    read_schema,
+    schema_payload,
+)
+from sluice.v1 import export_pb2
+
+#: Status codes after which a put is tried again (the stream broke, not the request).
+_RETRYABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED}
+)
+
+
+class PutBroken(Exception):
+    """A put failed more times in a row than allowed; `__cause__` is the last failure."""
+
+
+def put_command(spec: export_pb2.ExportSpec, request_id: str) -> bytes:
+    """The DoPut descriptor's command: the proto3 JSON of a CreateExportRequest."""
+    request = export_pb2.CreateExportRequest(spec=spec, request_id=request_id)
+    request.spec.ClearField("source")
+    return json_format.MessageToJson(request, indent=None).encode()
+
+
+class _Replay:
+    """Batches sent but not yet acknowledged, by first row, and the rest of the source.
+
+    Several attempts may iterate at once (a broken attempt's request thread can still be
+    inside the source when the next one starts): the source is taken from under one
+    lock, and every batch taken is kept until acknowledged, so no attempt skips rows.
+    """
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self._source = batches
+        self._kept: deque[tuple[int, pa.RecordBatch]] = deque()
+        self._next_row = 0  # first row not yet taken from the source
+        self._kept_lock = threading.Lock()
+        self._source_lock = threading.Lock()
+
+    def acknowledge(self, committed: int) -> None:
+        with self._kept_lock:
+            while self._kept and self._kept[0][0] + self._kept[0][1].num_rows <= committed:
+                self._kept.popleft()
+
+    def from_row(self, committed: int) -> Iterator[pa.RecordBatch]:
+        """Every row from `committed` on: the kept ones, then the rest of the source."""
+        self.acknowledge(committed)
+        cursor = committed
+        while True:
+            with self._source_lock:
+                batch = self._kept_at(cursor)
+                if batch is None:
+                    batch = self._take(cursor)
+                    if batch is None:
+                        return
+            yield batch
+            cursor += batch.num_rows
+
+    def _kept_at(self, cursor: int) -> pa.RecordBatch | None:
+        with self._kept_lock:
+            for start, batch in self._kept:
+                if start <= cursor < start + batch.num_rows:
+                    return batch.slice(cursor - start)
+        return None
+
+    def _take(self, cursor: int) -> pa.RecordBatch | None:
+        if cursor != self._next_row:
+            raise PutBroken(
+                f"the server has {cursor} rows committed, which this client cannot continue "
+                "from (a different stream under the same request id?)"
+            )
+        batch = next(self._source, None)
+        if batch is None:
+            return None
+        with self._kept_lock:
+            self._kept.append((self._next_row, batch))
+            self._next_row += batch.num_rows
+        return batch
+
+
+def put(
+    channel: grpc.Channel,
+    spec: export_pb2.ExportSpec,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    request_id: str,
+    *,
+    attempts: int = 5,
+    on_ack: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Push `batches` as an export; returns the final PutResult's app_metadata."""
+    stub = Flight_pb2_grpc.FlightServiceStub(channel)
+    descriptor = fl.FlightDescriptor(
+        type=fl.FlightDescriptor.CMD, cmd=put_command(spec, request_id)
+    )
+    replay = _Replay(iter(batches))
+    failures = 0
+    while True:
+        try:
+            return _put_once(stub, descriptor, schema, replay, on_ack)
+        except grpc.RpcError as exc:
+            if exc.code() not in _RETRYABLE:
+                raise
+            failures += 1
+            if failures >= attempts:
+                raise PutBroken(f"the put broke {failures} times") from exc
+            time.sleep(min(0.2 * 2**failures, 5.0))
+
+
+def _put_once(
+    stub: Flight_pb2_grpc.FlightServiceStub,
+    descriptor: fl.FlightDescriptor,
+    schema: pa.Schema,
+    replay: _Replay,
+    on_ack: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    committed: list[int] = []
+    answered = threading.Event()
+    finished = threading.Event()
+
+    def requests() -> Iterator[fl.FlightData]:
+        header = schema_payload(schema)
+        yield fl.FlightData(
+            flight_descriptor=descriptor, data_header=header.header, data_body=header.body
+        )
+        answered.wait()
+        if finished.is_set() or not committed:
+            return
+        for batch in replay.from_row(committed[0]):
+            payload = batch_payload(batch)
+            yield fl.FlightData(data_header=payload.header, data_body=payload.body)
+
+    responses = stub.DoPut(requests())
+    try:
+        for result in responses:
+            ack = json.loads(result.app_metadata)
+            if on_ack is not None:
+                on_ack(ack)
+            if not answered.is_set():
+                committed.append(int(ack["committed_records"]))
+                if ack.get("state"):
+                    finished.set()
+                answered.set()
+            replay.acknowledge(int(ack["committed_records"]))
+            if ack.get("state"):
+                finished.set()
+                return dict(ack)
+    finally:
+        answered.set()  # never leave the request thread waiting
+    raise PutBroken("the server ended the put without its final result")
+
+
+def read(
+    channel: grpc.Channel, export_id: str, chunk: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The records of a succeeded export (or of one chunk), in chunk order."""
+    stub = Flight_pb2_grpc.FlightServiceStub(channel)
+    body: dict[str, Any] = {"export_id": export_id}
+    if chunk is not None:
+        body["chunk"] = chunk
+    schema: pa.Schema | None = None
+    for data in stub.DoGet(fl.Ticket(ticket=json.dumps(body).encode())):
+        payload = Payload(data.data_header, data.data_body)
+        if schema is None:
+            schema = read_schema(payload)
+            continue
+        yield read_batch(read_message(payload), schema)

@@ -1,0 +1,184 @@
+"""`sluice export put` and `sluice export get-records`: records in and out over Arrow
+Flight (DoPut, DoGet) rather than files the daemon reads or writes for you. Both need
+the `read` extra (pyarrow, polars)."""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from sluice.client._client import ExportClient
+from sluice.client._errors import SluiceError
+from sluice.client._extras import install_hint
+from sluice.client.cli.context import cli_state
+from sluice.client.cli.output import CliError, print_json
+
+#: NDJSON read per block (cut at a newline), so stdin of any size streams through.
+_NDJSON_BLOCK = 16 * 1024 * 1024
+_ARROW_FILE_MAGIC = b"ARROW1"
+_ARROW_STREAM_MAGIC = b"\xff\xff\xff\xff"
+
+
+@click.command("put")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    metavar="FILE|-",
+    help="Records to export: an Arrow IPC file or stream, or NDJSON ('-': stdin).",
+)
+@click.option(
+    "--to", required=True, metavar="DEST", help="Destination folder or URI (s3://, az://)."
+)
+@click.option("--dataset", required=True, metavar="NAME", help="Dataset name (folder under DEST).")
+@click.option("--format", "fmt", default="", metavar="F", help="parquet|jsonl|csv|json|arrow.")
+@click.option("--compression", default="", metavar="C", help="zstd|gzip|zip|none.")
+@click.option("--chunk-rows", type=int, default=None, metavar="N", help="Records per chunk.")
+@click.option("--encrypt-to", multiple=True, metavar="AGE1...", help="age recipient; repeatable.")
+@click.option(
+    "--passphrase-secret", default="", metavar="NAME", help="Server secret: age passphrase."
+)
+@click.option(
+    "--request-id",
+    default="",
+    metavar="ID",
+    help="Idempotency key: the same id resumes a broken put from its committed rows.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the final result as JSON.")
+def put_records(
+    source: str,
+    to: str,
+    dataset: str,
+    fmt: str,
+    compression: str,
+    chunk_rows: int | None,
+    encrypt_to: tuple[str, ...],
+    passphrase_secret: str,
+    request_id: str,
+    as_json: bool,
+) -> None:
+    """Export records pushed from a file or stdin (Arrow Flight DoPut).
+
+    The export resumes on its own when the stream breaks: rows the daemon committed are
+    not sent again.
+    """
+    spec = ExportClient.build_spec(
+        source="",
+        to=to,
+        dataset=dataset,
+        format=fmt,
+        compression=compression,
+        chunk_rows=chunk_rows,
+        encrypt_to=encrypt_to,
+        passphrase_secret=passphrase_secret,
+    )
+    spec.ClearField("source")
+    handle = sys.stdin.buffer if source == "-" else _open(source)
+    try:
+        records = _records(handle)
+        with cli_state().client() as sluice:
+            final = sluice.put(spec, records, request_id)
+    except ImportError as exc:
+        raise CliError(install_hint("`sluice export put`", "read", exc)) from None
+    except SluiceError:
+        raise
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+    if as_json:
+        print_json(final)
+    else:
+        click.echo(
+            f"export {final['export_id']} {final['state']}: {final['committed_records']} "
+            f"records, manifest {final['manifest_uri']}"
+        )
+
+
+@click.command("get-records")
+@click.argument("export_id", metavar="ID")
+@click.option("--chunk", type=int, default=None, metavar="N", help="Only this chunk.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("jsonl", "arrow")),
+    default="jsonl",
+    help="jsonl, or an Arrow IPC stream [default: jsonl].",
+)
+@click.option("--output", "-o", default="-", metavar="FILE|-", help="[default: stdout]")
+def get_records(export_id: str, chunk: int | None, fmt: str, output: str) -> None:
+    """Stream a succeeded export's records from the daemon (Arrow Flight DoGet).
+
+    The daemon verifies every chunk's sha256 and decrypts passphrase exports with its own
+    secret; exports encrypted to age recipients are read with `sluice export read`.
+    """
+    try:
+        import polars as pl
+        import pyarrow as pa
+    except ImportError as exc:
+        raise CliError(install_hint("`sluice export get-records`", "read", exc)) from None
+    target: IO[bytes] = sys.stdout.buffer if output == "-" else Path(output).open("wb")  # noqa: SIM115
+    writer: Any = None
+    try:
+        with cli_state().client() as sluice:
+            for batch in sluice.read(export_id, chunk=chunk):
+                if fmt == "arrow":
+                    writer = writer or pa.ipc.new_stream(target, batch.schema)
+                    writer.write_batch(batch)
+                else:
+                    frame = pl.from_arrow(batch)
+                    assert isinstance(frame, pl.DataFrame)
+                    target.write(frame.write_ndjson().encode())
+        if writer is not None:
+            writer.close()
+    finally:
+        target.flush()
+        if target is not sys.stdout.buffer:
+            target.close()
+
+
+def _open(path: str) -> IO[bytes]:
+    try:
+        return Path(path).open("rb")
+    except OSError as exc:
+        raise CliError(f"--from: cannot open {path}: {exc.strerror}") from None
+
+
+def _records(handle: IO[bytes]) -> Any:
+    """A RecordBatchReader (Arrow IPC) or batch iterator (NDJSON) over `handle`."""
+    import pyarrow as pa
+
+    # Peeking needs a buffered reader; files and stdin's buffer are one already.
+    buffered: Any = handle if hasattr(handle, "peek") else io.BufferedReader(handle)
+    head = buffered.peek(8)[:8]
+    if head.startswith(_ARROW_FILE_MAGIC):
+        reader = pa.ipc.open_file(pa.py_buffer(buffered.read()))
+        return reader.to_table()
+    if head.startswith(_ARROW_STREAM_MAGIC):
+        return pa.ipc.open_stream(buffered)
+    return _ndjson_batches(buffered)
+
+
+def _ndjson_batches(handle: IO[bytes]) -> Iterator[Any]:
+    """NDJSON in blocks of whole lines; later blocks take the first block's schema."""
+    import pyarrow.json as pa_json
+
+    schema = None
+    carry = b""
+    while True:
+        data = handle.read(_NDJSON_BLOCK)
+        block = carry + data
+        if data:
+            cut = block.rfind(b"\n") + 1
+            block, carry = block[:cut], block[cut:]
+        if block.strip():
+            options = pa_json.ParseOptions(explicit_schema=schema) if schema else None
+            table = pa_json.read_json(io.BytesIO(block), parse_options=options)
+            schema = schema or table.schema
+            yield from table.to_batches()
+        if not data:
+            return

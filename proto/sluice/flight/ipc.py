@@ -1,0 +1,83 @@
+"""FlightData payloads <-> Arrow IPC messages with pyarrow.ipc alone, shared by the
+daemon and the client (neither imports pyarrow.flight: its own gRPC core next to
+grpcio's in one process crashes, apache/arrow#13300).
+
+A FlightData message carries one Arrow IPC message split in two: `data_header` (the
+flatbuffer Message) and `data_body` (its buffers). pyarrow reads and writes the
+encapsulated form (continuation marker, metadata length, metadata padded to 8 bytes,
+body), so the two are joined or split around that frame. Needs pyarrow (the daemon's
+`server` extra, the client's `read` extra).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.ipc as pa_ipc
+
+_CONTINUATION = b"\xff\xff\xff\xff"
+
+
+class FlightPayloadError(ValueError):
+    """A FlightData that holds no readable Arrow IPC message (or not the one expected)."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One IPC message as FlightData carries it."""
+
+    header: bytes
+    body: bytes
+
+
+def read_message(payload: Payload) -> pa_ipc.Message:
+    """The IPC message of a FlightData."""
+    padding = -len(payload.header) % 8
+    frame = b"".join(
+        (
+            _CONTINUATION,
+            struct.pack("<i", len(payload.header) + padding),
+            payload.header,
+            b"\0" * padding,
+            payload.body,
+        )
+    )
+    try:
+        return pa_ipc.read_message(pa.py_buffer(frame))
+    except (pa.ArrowException, ValueError, OSError):
+        raise FlightPayloadError("data_header is not an Arrow IPC message") from None
+
+
+def read_schema(payload: Payload) -> pa.Schema:
+    message = read_message(payload)
+    if message.type != "schema":
+        raise FlightPayloadError(f"expected a schema message, not a {message.type} message")
+    try:
+        return pa_ipc.read_schema(message)
+    except (pa.ArrowException, ValueError):
+        raise FlightPayloadError("the schema message cannot be read") from None
+
+
+def read_batch(message: pa_ipc.Message, schema: pa.Schema) -> pa.RecordBatch:
+    try:
+        return pa_ipc.read_record_batch(message, schema)
+    except (pa.ArrowException, ValueError):
+        raise FlightPayloadError("a record batch does not match the stream's schema") from None
+
+
+def _split(encapsulated: pa.Buffer) -> Payload:
+    data = memoryview(encapsulated)
+    if bytes(data[:4]) == _CONTINUATION:
+        data = data[4:]
+    (length,) = struct.unpack("<i", data[:4])
+    return Payload(bytes(data[4 : 4 + length]), bytes(data[4 + length :]))
+
+
+def schema_payload(schema: pa.Schema) -> Payload:
+    return _split(schema.serialize())
+
+
+def batch_payload(batch: pa.RecordBatch) -> Payload:
+    return _split(batch.serialize())

@@ -1,0 +1,159 @@
+"""One stored chunk back to Arrow record batches, for DoGet.
+
+The stored bytes are spooled while their sha256 is computed and checked against the
+manifest before anything is decrypted or decoded: a corrupt chunk is DATA_LOSS naming
+it, and none of its records leaves. Passphrase-encrypted chunks (age scrypt, zip AES)
+are opened with the server's own secret; chunks encrypted to age recipients cannot be
+(the server holds no private key): `sluice export read --identity` reads those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, BinaryIO, cast
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as pa_ipc
+import pyarrow.parquet as pq
+import zstandard
+
+from sluice.format.age import AgeFormatError
+from sluice.format.age_reader import PassphraseIdentity, decrypt_stream
+from sluice.format.manifest import OutputInfo
+from sluice.format.stored_objects import ChunkEntry
+from sluice.format.zip_reader import ZipFormatError, read_zip
+from sluice.server.errors import DataLoss, FailedPrecondition
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks.base import Sink
+
+#: Formats DoGet decodes; the others are for people (`sluice export read` converts them).
+READABLE_FORMATS = frozenset({"parquet", "arrow", "jsonl", "csv"})
+_SPOOL_IN_MEMORY = 32 * 1024 * 1024
+_COPY = 1 << 20
+_READ_WITH_CLI = "read it with `sluice export read`"
+
+
+@dataclass(frozen=True)
+class ChunkKeys:
+    """The secrets that open an export's chunks, as the server holds them."""
+
+    age_passphrase: bytes = b""
+    zip_password: bytes = b""
+
+
+def check_readable(output: OutputInfo, keys: ChunkKeys, export_id: str) -> None:
+    """FAILED_PRECONDITION when DoGet cannot serve this export's records."""
+    if output.format not in READABLE_FORMATS:
+        raise FailedPrecondition(
+            f"export {export_id} is {output.format}; DoGet serves "
+            f"{', '.join(sorted(READABLE_FORMATS))} exports: {_READ_WITH_CLI}"
+        )
+    scheme = output.encryption.scheme
+    if scheme == "age" and not keys.age_passphrase:
+        raise FailedPrecondition(
+            f"export {export_id} is encrypted to age recipients and the server holds no "
+            f"private key: {_READ_WITH_CLI} --identity KEYFILE"
+        )
+
+
+def chunk_batches(
+    sink: Sink, key: str, chunk: ChunkEntry, output: OutputInfo, keys: ChunkKeys
+) -> Iterator[pa.RecordBatch]:
+    """The chunk's records, each batch only after the whole chunk was verified."""
+    where = f"chunk {chunk.index} ({chunk.path})"
+    stored = _fetch_verified(sink, key, chunk, where)
+    try:
+        plaintext = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+        try:
+            for piece in _decompress(output, _decrypt(output, keys, stored)):
+                plaintext.write(piece)
+        except (AgeFormatError, ZipFormatError, zstandard.ZstdError, zlib.error):
+            plaintext.close()
+            raise DataLoss(f"{where} cannot be decrypted or decompressed") from None
+    finally:
+        stored.close()
+    with plaintext:
+        plaintext.seek(0)
+        yield from _decode(output.format, cast(IO[bytes], plaintext), where)
+
+
+def _fetch_verified(sink: Sink, key: str, chunk: ChunkEntry, where: str) -> IO[bytes]:
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+    digest = hashlib.sha256()
+    try:
+        with storage_errors(), sink.open(key) as handle:
+            while piece := handle.read(_COPY):
+                digest.update(piece)
+                spool.write(piece)
+    except BaseException:
+        spool.close()
+        raise
+    size = spool.tell()
+    if size != chunk.stored_bytes or digest.hexdigest() != chunk.sha256:
+        spool.close()
+        raise DataLoss(
+            f"{where} does not match the manifest's sha256 (tampered, truncated or swapped; "
+            f"{size} bytes stored): none of its records was sent"
+        )
+    spool.seek(0)
+    return cast(IO[bytes], spool)
+
+
+def _decrypt(output: OutputInfo, keys: ChunkKeys, stored: IO[bytes]) -> Iterable[bytes]:
+    stream = cast(BinaryIO, stored)
+    if output.encryption.scheme == "age":
+        return decrypt_stream(stream, [PassphraseIdentity(keys.age_passphrase)])
+    if output.compression == "zip" and not output.internal_compression:
+        return read_zip(stream, keys.zip_password)
+    return iter(lambda: stream.read(_COPY), b"")
+
+
+def _decompress(output: OutputInfo, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    if output.internal_compression or output.compression in {"none", "zip"}:
+        yield from pieces
+        return
+    if output.compression == "zstd":
+        zstd = zstandard.ZstdDecompressor().decompressobj()
+        for piece in pieces:
+            yield zstd.decompress(piece)
+        return
+    if output.compression == "gzip":
+        gzip = zlib.decompressobj(wbits=31)
+        for piece in pieces:
+            yield gzip.decompress(piece)
+        return
+    raise FailedPrecondition(f"unknown compression {output.compression!r}: {_READ_WITH_CLI}")
+
+
+def _decode(fmt: str, plaintext: IO[bytes], where: str) -> Iterator[pa.RecordBatch]:
+    try:
+        if fmt == "parquet":
+            yield from pq.ParquetFile(plaintext).iter_batches()
+        elif fmt == "arrow":
+            yield from _ipc_batches(plaintext)
+        elif fmt == "jsonl":
+            yield from _polars_batches(pl.read_ndjson(plaintext))
+        else:
+            yield from _polars_batches(pl.read_csv(plaintext, try_parse_dates=True))
+    except (pa.ArrowException, pl.exceptions.PolarsError, OSError):
+        raise DataLoss(f"{where} cannot be decoded as {fmt}") from None
+
+
+def _ipc_batches(plaintext: IO[bytes]) -> Iterator[pa.RecordBatch]:
+    data = plaintext.read()
+    try:
+        reader = pa_ipc.open_file(pa.py_buffer(data))
+        for index in range(reader.num_record_batches):
+            yield reader.get_batch(index)
+    except pa.ArrowInvalid:
+        yield from pa_ipc.open_stream(io.BytesIO(data))
+
+
+def _polars_batches(frame: pl.DataFrame) -> Iterator[pa.RecordBatch]:
+    yield from frame.to_arrow().to_batches()

@@ -1,0 +1,42 @@
+"""FlightData payloads <-> Arrow objects (sluice.flight.ipc), with a payload that is not
+what the protocol says an INVALID_ARGUMENT naming FlightData."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.ipc as pa_ipc
+
+from sluice.flight import ipc
+from sluice.flight.ipc import Payload, batch_payload, schema_payload
+from sluice.server.errors import InvalidArgument
+
+__all__ = [
+    "Payload",
+    "batch_payload",
+    "read_batch",
+    "read_message",
+    "read_schema",
+    "schema_payload",
+]
+_FIELD = "FlightData"
+
+
+def read_message(payload: Payload) -> pa_ipc.Message:
+    try:
+        return ipc.read_message(payload)
+    except ipc.FlightPayloadError as exc:
+        raise InvalidArgument(_FIELD, str(exc)) from None
+
+
+def read_schema(payload: Payload) -> pa.Schema:
+    try:
+        return ipc.read_schema(payload)
+    except ipc.FlightPayloadError as exc:
+        raise InvalidArgument(_FIELD, f"{exc} (a DoPut starts with its schema)") from None
+
+
+def read_batch(message: pa_ipc.Message, schema: pa.Schema) -> pa.RecordBatch:
+    try:
+        return ipc.read_batch(message, schema)
+    except ipc.FlightPayloadError as exc:
+        raise InvalidArgument(_FIELD, str(exc)) from None

@@ -1,0 +1,259 @@
+"""DoGet, GetFlightInfo, GetSchema, ListFlights and the actions: committed exports as
+Arrow Flight "flights".
+
+A flight is one succeeded export. Its endpoints are its chunks, in order, each with its
+own ticket (JSON `{"export_id": ID, "chunk": N}`), so a client can fetch chunks in
+parallel; the ticket `{"export_id": ID}` streams the whole export in chunk order. The
+schema is that of the records as decoded from the first chunk (the manifest records
+types as text): it is learnt once per export and kept.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from sluice.format.layout import export_folder
+from sluice.format.manifest import Manifest
+from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from sluice.server.flight.chunk_records import ChunkKeys, check_readable, chunk_batches
+from sluice.server.jobs.model import Job, JobFilter, JobState
+from sluice.server.jobs.store import JobStore
+from sluice.server.planning.authorization import require_scope
+from sluice.server.planning.encryption import resolve_named_secret
+from sluice.server.principals import ANONYMOUS, Principal, Scope
+from sluice.server.service.export_admin import ExportAdmin, ExportLocation
+from sluice.server.service.export_service import ExportService
+from sluice.server.settings import Settings
+from sluice.sinks.base import join_key
+
+#: Exports ListFlights describes (the newest).
+LIST_FLIGHTS_LIMIT = 100
+_SCHEMA_CACHE = 256
+ACTIONS = {
+    "get": 'The export as JSON. Body: {"export_id": ID}.',
+    "cancel": 'Cancel a queued or running export (a DoPut\'s too). Body: {"export_id": ID}.',
+}
+
+
+@dataclass(frozen=True)
+class Ticket:
+    export_id: str
+    #: One chunk, or None for the whole export.
+    chunk: int | None = None
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"export_id": self.export_id}
+        if self.chunk is not None:
+            body["chunk"] = self.chunk
+        return json.dumps(body).encode()
+
+
+@dataclass(frozen=True)
+class FlightView:
+    """What GetFlightInfo tells of an export."""
+
+    export_id: str
+    dataset: str
+    schema: pa.Schema
+    records: int
+    stored_bytes: int
+    #: (ticket, records) per chunk, in order.
+    endpoints: tuple[tuple[Ticket, int], ...]
+
+
+def parse_export_ref(raw: bytes, field: str, *, chunk_allowed: bool) -> Ticket:
+    """A ticket or command: JSON {"export_id": ID} (and "chunk": N when allowed)."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("export_id"), str):
+        raise InvalidArgument(field, 'must be JSON {"export_id": "..."}')
+    chunk = body.get("chunk")
+    if chunk is not None and (not chunk_allowed or type(chunk) is not int or chunk < 0):
+        raise InvalidArgument(field, '"chunk" must be a chunk index (0, 1, ...) of a ticket')
+    if set(body) - {"export_id", "chunk"}:
+        raise InvalidArgument(field, 'holds only "export_id" (and "chunk" in a ticket)')
+    return Ticket(body["export_id"], chunk)
+
+
+class FlightReads:
+    def __init__(
+        self, settings: Settings, store: JobStore, admin: ExportAdmin, service: ExportService
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._admin = admin
+        self._service = service
+        self._schemas: dict[str, pa.Schema] = {}
+        self._lock = threading.Lock()
+
+    def records(
+        self, ticket: Ticket, principal: Principal = ANONYMOUS
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """The schema and the batches of a ticket; every chunk is verified before any
+        of its records is yielded. Errors found before the first batch are raised here."""
+        export = self._open(ticket.export_id, principal)
+        chunks = export.manifest.chunks
+        if ticket.chunk is not None:
+            if ticket.chunk >= len(chunks):
+                raise NotFound(
+                    f"export {ticket.export_id} has {len(chunks)} chunks; no chunk {ticket.chunk}"
+                )
+            chunks = (chunks[ticket.chunk],)
+        schema = self._schema(export)
+        return schema, self._batches(export, chunks, schema)
+
+    def describe(
+        self, export_id: str, dataset: str = "", principal: Principal = ANONYMOUS
+    ) -> FlightView:
+        export = self._open(export_id, principal)
+        if dataset and dataset != export.location.dataset:
+            raise NotFound(f"export {export_id} is not in dataset {dataset!r}")
+        manifest = export.manifest
+        return FlightView(
+            export_id=export_id,
+            dataset=export.location.dataset,
+            schema=self._schema(export),
+            records=sum(c.records for c in manifest.chunks),
+            stored_bytes=sum(c.stored_bytes for c in manifest.chunks),
+            endpoints=tuple((Ticket(export_id, c.index), c.records) for c in manifest.chunks),
+        )
+
+    def list(self, principal: Principal = ANONYMOUS) -> Iterator[FlightView]:
+        """The committed exports `principal` may see (its own; every one for admin)."""
+        require_scope(principal, Scope.READ)
+        owner = None if principal.admin else principal.name
+        page = self._store.list(
+            JobFilter(states=frozenset({JobState.SUCCEEDED}), created_by=owner),
+            page_size=LIST_FLIGHTS_LIMIT,
+        )
+        for job in page.jobs:
+            try:
+                yield self.describe(job.id, principal=principal)
+            except FailedPrecondition:
+                continue  # not servable over Flight (format, recipients): not a flight
+
+    def action(self, kind: str, body: bytes, principal: Principal = ANONYMOUS) -> dict[str, Any]:
+        if kind not in ACTIONS:
+            raise InvalidArgument(
+                "Action.type", f"unknown action; Sluice serves {', '.join(sorted(ACTIONS))}"
+            )
+        export_id = parse_export_ref(body, "Action.body", chunk_allowed=False).export_id
+        job = (
+            self._service.cancel(export_id, principal)
+            if kind == "cancel"
+            else self._service.get(export_id, principal)
+        )
+        return describe_job(job)
+
+    def _open(self, export_id: str, principal: Principal) -> _OpenExport:
+        """The export, when `principal` may read it (another's is NOT_FOUND, as GetExport
+        answers): checked by locate before anything of it is read."""
+        require_scope(principal, Scope.READ)
+        location = self._admin.locate(export_id, principal=principal)
+        job = self._store.get(export_id)
+        manifest = self._admin.manifest(location)
+        keys = self._keys(job)
+        check_readable(manifest.output, keys, export_id)
+        return _OpenExport(location, manifest, keys)
+
+    def _keys(self, job: Job) -> ChunkKeys:
+        encryption = job.spec.encryption
+        field = "spec.encryption"
+        return ChunkKeys(
+            age_passphrase=resolve_named_secret(
+                encryption.age_passphrase_ref, self._settings, field
+            )
+            if encryption.age_passphrase_ref
+            else b"",
+            zip_password=resolve_named_secret(encryption.zip_password_ref, self._settings, field)
+            if encryption.zip_password_ref
+            else b"",
+        )
+
+    def _schema(self, export: _OpenExport) -> pa.Schema:
+        export_id = export.location.export_id
+        with self._lock:
+            known = self._schemas.get(export_id)
+        if known is not None:
+            return known
+        schema = pa.schema([])
+        if export.manifest.chunks:
+            first = export.manifest.chunks[0]
+            for batch in chunk_batches(
+                export.location.sink,
+                export.chunk_key(first.path),
+                first,
+                export.manifest.output,
+                export.keys,
+            ):
+                schema = plain(batch).schema
+                break
+        with self._lock:
+            if len(self._schemas) >= _SCHEMA_CACHE:
+                self._schemas.clear()
+            self._schemas[export_id] = schema
+        return schema
+
+    def _batches(
+        self, export: _OpenExport, chunks: Any, schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
+        for chunk in chunks:
+            key = export.chunk_key(chunk.path)
+            for batch in chunk_batches(
+                export.location.sink, key, chunk, export.manifest.output, export.keys
+            ):
+                yield conform(plain(batch), schema, chunk.index)
+
+
+@dataclass(frozen=True)
+class _OpenExport:
+    location: ExportLocation
+    manifest: Manifest
+    keys: ChunkKeys
+
+    def chunk_key(self, path: str) -> str:
+        return join_key(export_folder(self.location.dataset, self.location.export_id), path)
+
+
+def plain(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Dictionary columns decoded, so every Flight client reads the batch as is."""
+    if not any(pa.types.is_dictionary(f.type) for f in batch.schema):
+        return batch
+    columns = [
+        column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+        for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema, chunk: int) -> pa.RecordBatch:
+    """A later chunk's batch in the first chunk's schema (text formats infer per chunk)."""
+    if batch.schema.equals(schema):
+        return batch
+    try:
+        return batch.cast(schema)
+    except (pa.ArrowException, ValueError):
+        raise FailedPrecondition(
+            f"chunk {chunk} decodes to other types than chunk 0; read the export with "
+            "`sluice export read`"
+        ) from None
+
+
+def describe_job(job: Job) -> dict[str, Any]:
+    """An export as the `get` and `cancel` actions answer."""
+    return {
+        "export_id": job.id,
+        "state": str(job.state),
+        "request_id": job.request_id,
+        "manifest_uri": job.manifest_uri,
+        "records": job.progress.records,
+        "error": job.error.message if job.error else "",
+    }

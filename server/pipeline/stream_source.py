@@ -1,0 +1,227 @@
+"""Record batches pushed by a caller (Arrow Flight DoPut) as a pipeline source.
+
+A stream export's source URI is `flight:` followed by its Arrow schema (IPC-serialised,
+base64url), so a restarted daemon plans it again from the stored spec alone, and a
+resumed put with another schema is a different request. Its rows are numbered in the
+order the caller sent them; the position of a resumed export is the number of rows
+committed in chunks, which the put announces to the caller, who sends from there.
+
+The put (an RPC thread) and the pipeline (a runner thread) meet in an `Inbox` per export,
+a bounded queue of at most `flight_inflight_batches` batches: a full inbox blocks the
+put, which stops reading from the network, so HTTP/2 flow control holds the client.
+Every batch carries its first row position, so rows the pipeline already took (a put
+resumed while the pipeline still ran) are dropped here: each row is exported once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from sluice.server.errors import Abandoned, FailedPrecondition, Interrupted, InvalidArgument
+
+#: Source URI scheme of an export whose records a caller pushes (DoPut).
+STREAM_SCHEME = "flight:"
+#: The source format such an export records in its manifest.
+STREAM_FORMAT = "flight"
+_POLL_SECONDS = 0.2
+
+
+class StreamAbandoned(Abandoned):
+    """No put delivered a batch for `flight_put_idle_timeout` seconds: the export ends as
+    cancelled (committed chunks stay; a put with the same request id resumes it)."""
+
+
+class PutSuperseded(FailedPrecondition):
+    """A newer put of the same export took over; this one must stop sending."""
+
+
+class ExportNotReading(FailedPrecondition):
+    """The export stopped (failed, cancelled, succeeded) while the put was sending."""
+
+
+def stream_uri(schema: pa.Schema) -> str:
+    """The source URI of a stream export with records of `schema`."""
+    encoded = base64.urlsafe_b64encode(schema.serialize().to_pybytes()).decode("ascii")
+    return STREAM_SCHEME + encoded
+
+
+def is_stream_uri(uri: str) -> bool:
+    return uri.startswith(STREAM_SCHEME)
+
+
+def schema_of(uri: str) -> pa.Schema:
+    """The Arrow schema a stream URI carries; InvalidArgument when it carries none."""
+    try:
+        data = base64.urlsafe_b64decode(uri[len(STREAM_SCHEME) :].encode("ascii"))
+        schema = pa.ipc.read_schema(pa.py_buffer(data))
+    except (binascii.Error, ValueError, pa.ArrowException):
+        raise InvalidArgument(
+            "spec.source.uri",
+            "a flight: source is created by Arrow Flight DoPut and carries its schema",
+        ) from None
+    if not len(schema):
+        raise InvalidArgument("spec.source.uri", "the stream's schema has no columns")
+    return schema
+
+
+@dataclass(frozen=True)
+class StreamRead:
+    """What the pipeline needs to read a stream export."""
+
+    #: The export id: where its puts and its pipeline meet.
+    key: str
+    schema: pa.Schema
+    inflight_batches: int
+    idle_seconds: float
+
+
+@dataclass(frozen=True)
+class _Batch:
+    position: int
+    batch: pa.RecordBatch
+
+
+@dataclass(frozen=True)
+class _End:
+    """The caller ended the stream cleanly: the export has `position` rows."""
+
+    position: int
+
+
+class Inbox:
+    """One stream export's meeting point (see the module docstring)."""
+
+    def __init__(self, depth: int) -> None:
+        self._items: queue.Queue[_Batch | _End] = queue.Queue(maxsize=depth)
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._reading = False
+        self._stop: threading.Event | None = None
+
+    def bind_stop(self, stop: threading.Event) -> None:
+        """The running export's stop: a cancel or shutdown ends a wait for the next batch
+        at once (an idle stream would otherwise hold it for flight_put_idle_timeout)."""
+        self._stop = stop
+
+    def attach(self) -> int:
+        """Register a new put; any older one is superseded. Returns its generation."""
+        with self._lock:
+            self._generation += 1
+            return self._generation
+
+    def offer(self, generation: int, item: _Batch | _End, alive: Any = None) -> None:
+        """Queue `item`, waiting while the inbox is full. Raises PutSuperseded when a
+        newer put took over, and stops waiting once `alive()` turns false."""
+        while True:
+            if generation != self._generation:
+                raise PutSuperseded("a newer put of this export took over")
+            if alive is not None and not alive():
+                raise ExportNotReading("the export is no longer reading this stream")
+            try:
+                self._items.put(item, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def take(self, idle_seconds: float) -> _Batch | _End:
+        deadline = time.monotonic() + idle_seconds
+        while True:
+            stop = self._stop
+            if stop is not None and stop.is_set():
+                raise Interrupted("export interrupted while waiting for the stream")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StreamAbandoned(
+                    f"no record batch arrived for {idle_seconds:g}s (flight_put_idle_timeout):"
+                    " the put was abandoned; a DoPut with the same requestId resumes the export"
+                )
+            try:
+                return self._items.get(timeout=min(left, _POLL_SECONDS))
+            except queue.Empty:
+                continue
+
+    @property
+    def reading(self) -> bool:
+        return self._reading
+
+    def set_reading(self, reading: bool) -> None:
+        self._reading = reading
+
+
+class InboxRegistry:
+    """The inboxes of the stream exports of this process, by export id."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inboxes: dict[str, Inbox] = {}
+
+    def inbox(self, key: str, depth: int) -> Inbox:
+        with self._lock:
+            found = self._inboxes.get(key)
+            if found is None:
+                found = self._inboxes[key] = Inbox(depth)
+            return found
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._inboxes.pop(key, None)
+
+
+#: One per process: puts arrive on RPC threads, pipelines run on runner threads.
+INBOXES = InboxRegistry()
+
+
+def put_batch(
+    inbox: Inbox, generation: int, position: int, batch: pa.RecordBatch, alive: Any = None
+) -> None:
+    """Queue the put's `batch`, whose first row is at `position` (see Inbox.offer)."""
+    inbox.offer(generation, _Batch(position, batch), alive)
+
+
+def put_end(inbox: Inbox, generation: int, position: int, alive: Any = None) -> None:
+    """The put ended its stream cleanly after `position` rows."""
+    inbox.offer(generation, _End(position), alive)
+
+
+def polars_schema(schema: pa.Schema) -> pl.Schema:
+    """The Polars schema of the stream's records (what the plan validates against)."""
+    frame = pl.from_arrow(schema.empty_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.schema
+
+
+def read_stream(stream: StreamRead, from_row: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(first row position, batch) of the rows from `from_row` on, until a put ends the
+    stream. Rows before `from_row` or already read are dropped. Raises StreamAbandoned
+    after `idle_seconds` without a batch."""
+    inbox = INBOXES.inbox(stream.key, stream.inflight_batches)
+    inbox.set_reading(True)
+    expected = from_row
+    try:
+        while True:
+            item = inbox.take(stream.idle_seconds)
+            if isinstance(item, _End):
+                if item.position >= expected:
+                    return
+                continue  # an older put's end; a newer put is sending
+            batch, position = item.batch, item.position
+            if position + batch.num_rows <= expected:
+                continue
+            if position > expected:
+                raise ExportNotReading(f"rows {expected}..{position} are missing from the stream")
+            if position < expected:
+                batch = batch.slice(expected - position)
+            yield expected, batch
+            expected += batch.num_rows
+    finally:
+        inbox.set_reading(False)

@@ -1,0 +1,163 @@
+"""arrow.flight.protocol.FlightService on the daemon's port: FlightData and descriptors
+-> domain calls (server/flight/) -> PutResults. Translation only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import NoReturn
+
+import grpc
+from google.protobuf import json_format
+
+from sluice.flight import Flight_pb2 as fl
+from sluice.flight import Flight_pb2_grpc
+from sluice.server.errors import InvalidArgument, Unimplemented
+from sluice.server.flight.ipc_codec import Payload, batch_payload, schema_payload
+from sluice.server.flight.puts import FlightPuts, PutRequest, check_put_has_no_source
+from sluice.server.flight.reads import ACTIONS, FlightReads, FlightView, parse_export_ref
+from sluice.server.rpc.auth import caller
+from sluice.server.rpc.convert import spec_from_proto
+from sluice.server.rpc.request_bounds import check_request
+from sluice.v1 import export_pb2 as pb
+
+FLIGHT_SERVICE_NAME = fl.DESCRIPTOR.services_by_name["FlightService"].full_name
+_NOT_SERVED = "is not served by Sluice (see the README, Arrow Flight)"
+
+
+class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
+    def __init__(self, puts: FlightPuts, reads: FlightReads) -> None:
+        self._puts = puts
+        self._reads = reads
+
+    def DoPut(  # noqa: N802 - names fixed by the generated base class
+        self, request_iterator: Iterator[fl.FlightData], context: grpc.ServicerContext
+    ) -> Iterator[fl.PutResult]:
+        first = next(request_iterator, None)
+        if first is None:
+            raise InvalidArgument("FlightData", "a DoPut starts with its descriptor and schema")
+        request = put_request_from_descriptor(first.flight_descriptor)
+        payloads = (Payload(m.data_header, m.data_body) for m in request_iterator)
+        results = self._puts.put(
+            request,
+            Payload(first.data_header, first.data_body),
+            payloads,
+            context.is_active,
+            caller(),
+        )
+        for metadata in results:
+            yield fl.PutResult(app_metadata=json.dumps(metadata).encode())
+
+    def Handshake(  # noqa: N802
+        self, request_iterator: Iterator[fl.HandshakeRequest], context: grpc.ServicerContext
+    ) -> Iterator[fl.HandshakeResponse]:
+        _unimplemented("Handshake (Sluice authenticates every call on its own)")
+        yield from ()
+
+    def ListFlights(  # noqa: N802
+        self, request: fl.Criteria, context: grpc.ServicerContext
+    ) -> Iterator[fl.FlightInfo]:
+        if request.expression:
+            raise InvalidArgument(
+                "Criteria.expression", "Sluice lists every flight; leave it empty"
+            )
+        for view in self._reads.list(caller()):
+            yield flight_info(view)
+
+    def GetFlightInfo(  # noqa: N802
+        self, request: fl.FlightDescriptor, context: grpc.ServicerContext
+    ) -> fl.FlightInfo:
+        return flight_info(self._reads.describe(*export_of(request), principal=caller()))
+
+    def PollFlightInfo(  # noqa: N802
+        self, request: fl.FlightDescriptor, context: grpc.ServicerContext
+    ) -> fl.PollInfo:
+        _unimplemented("PollFlightInfo (exports are complete flights: GetFlightInfo)")
+
+    def GetSchema(  # noqa: N802
+        self, request: fl.FlightDescriptor, context: grpc.ServicerContext
+    ) -> fl.SchemaResult:
+        view = self._reads.describe(*export_of(request), principal=caller())
+        return fl.SchemaResult(schema=view.schema.serialize().to_pybytes())
+
+    def DoGet(  # noqa: N802
+        self, request: fl.Ticket, context: grpc.ServicerContext
+    ) -> Iterator[fl.FlightData]:
+        ticket = parse_export_ref(request.ticket, "Ticket.ticket", chunk_allowed=True)
+        schema, batches = self._reads.records(ticket, caller())
+        header = schema_payload(schema)
+        yield fl.FlightData(data_header=header.header, data_body=header.body)
+        for batch in batches:
+            payload = batch_payload(batch)
+            yield fl.FlightData(data_header=payload.header, data_body=payload.body)
+
+    def DoExchange(  # noqa: N802
+        self, request_iterator: Iterator[fl.FlightData], context: grpc.ServicerContext
+    ) -> Iterator[fl.FlightData]:
+        _unimplemented("DoExchange (DoPut exports records, DoGet reads them)")
+        yield from ()
+
+    def DoAction(  # noqa: N802
+        self, request: fl.Action, context: grpc.ServicerContext
+    ) -> Iterator[fl.Result]:
+        answer = self._reads.action(request.type, request.body, caller())
+        yield fl.Result(body=json.dumps(answer).encode())
+
+    def ListActions(  # noqa: N802
+        self, request: fl.Empty, context: grpc.ServicerContext
+    ) -> Iterator[fl.ActionType]:
+        for kind, description in sorted(ACTIONS.items()):
+            yield fl.ActionType(type=kind, description=description)
+
+
+def export_of(descriptor: fl.FlightDescriptor) -> tuple[str, str]:
+    """(export id, dataset or "") of a descriptor: PATH [dataset, export_id] or CMD
+    {"export_id": ID}."""
+    if descriptor.type == fl.FlightDescriptor.PATH:
+        if len(descriptor.path) != 2:
+            raise InvalidArgument("FlightDescriptor.path", "must be [dataset, export_id]")
+        return descriptor.path[1], descriptor.path[0]
+    if descriptor.type == fl.FlightDescriptor.CMD:
+        ref = parse_export_ref(descriptor.cmd, "FlightDescriptor.cmd", chunk_allowed=False)
+        return ref.export_id, ""
+    raise InvalidArgument("FlightDescriptor.type", "must be PATH or CMD")
+
+
+def flight_info(view: FlightView) -> fl.FlightInfo:
+    return fl.FlightInfo(
+        schema=view.schema.serialize().to_pybytes(),
+        flight_descriptor=fl.FlightDescriptor(
+            type=fl.FlightDescriptor.PATH, path=[view.dataset, view.export_id]
+        ),
+        endpoint=[
+            fl.FlightEndpoint(ticket=fl.Ticket(ticket=ticket.encode()))
+            for ticket, _records in view.endpoints
+        ],
+        total_records=view.records,
+        total_bytes=view.stored_bytes,
+        ordered=True,
+    )
+
+
+def put_request_from_descriptor(descriptor: fl.FlightDescriptor) -> PutRequest:
+    """The descriptor's CMD, the proto3 JSON form of a CreateExportRequest without a
+    source, checked like a CreateExport (request bounds) before anything is created."""
+    field = "FlightDescriptor.cmd"
+    if descriptor.type != fl.FlightDescriptor.CMD:
+        raise InvalidArgument(
+            "FlightDescriptor.type", "must be CMD, holding a CreateExportRequest as JSON"
+        )
+    request = pb.CreateExportRequest()
+    try:
+        json_format.Parse(descriptor.cmd, request)
+    except (json_format.ParseError, UnicodeDecodeError, ValueError):
+        raise InvalidArgument(
+            field, 'must be a CreateExportRequest as JSON: {"requestId": "...", "spec": {...}}'
+        ) from None
+    check_put_has_no_source(request.spec.HasField("source"))
+    check_request(request)
+    return PutRequest(spec_from_proto(request), request.request_id)
+
+
+def _unimplemented(what: str) -> NoReturn:
+    raise Unimplemented(f"{what} {_NOT_SERVED}")

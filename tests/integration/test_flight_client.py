@@ -1,0 +1,120 @@
+"""The Python client's side of Arrow Flight against a real daemon: ExportClient.put
+(resuming on its own across a daemon crash) and ExportClient.read, and the CLI's
+`sluice export put` and `sluice export get-records`."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from sluice.client import ExportClient
+from sluice.v1 import export_pb2 as pb
+from tests.daemon import Daemon, run_cli
+from tests.integration import flight_helpers
+from tests.integration.flight_helpers import expected
+from tests.integration.helpers import read_export
+
+#: The shared fixture, under the name the tests ask for.
+flight_daemon = flight_helpers.flight_daemon
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def spec(daemon: Daemon, **options: object) -> pb.ExportSpec:
+    built = ExportClient.build_spec(
+        source="",
+        to=str(daemon.exports),
+        dataset="pushed",
+        **options,  # type: ignore[arg-type]
+    )
+    built.ClearField("source")
+    return built
+
+
+def test_put_a_table_and_read_it_back(flight_daemon: Daemon) -> None:
+    table = expected(25_000).to_arrow()
+    acks: list[dict[str, object]] = []
+    with ExportClient(flight_daemon.address) as client:
+        final = client.put(
+            spec(flight_daemon, format="parquet", chunk_rows=10_000, passphrase_secret="pp"),
+            table,
+            "client-table",
+            on_ack=acks.append,
+        )
+        assert final["state"] == "succeeded" and final["committed_records"] == 25_000
+        assert [a["committed_records"] for a in acks] == [0, 10_000, 20_000, 25_000, 25_000]
+        back = pa.Table.from_batches(list(client.read(str(final["export_id"]))))
+        assert back.equals(table)
+        second = pa.Table.from_batches(list(client.read(str(final["export_id"]), chunk=1)))
+        assert second.equals(table.slice(10_000, 10_000))
+
+
+def test_put_resumes_on_its_own_after_a_daemon_crash_exactly_once(flight_daemon: Daemon) -> None:
+    rows, batch_rows = 60_000, 2_000
+    table = expected(rows).to_arrow()
+    crashed = threading.Event()
+    resumed = threading.Event()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for start in range(0, rows, batch_rows):
+            if start == 40_000:
+                crashed.set()
+                resumed.wait(60)
+            yield table.slice(start, batch_rows).to_batches()[0]
+
+    acks: list[dict[str, object]] = []
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        with ExportClient(flight_daemon.address) as client:
+            outcome.update(
+                client.put(
+                    spec(flight_daemon, chunk_rows=8_000),
+                    batches(),
+                    "client-crash",
+                    attempts=20,
+                    on_ack=acks.append,
+                )
+            )
+
+    putter = threading.Thread(target=run)
+    putter.start()
+    assert crashed.wait(120)
+    flight_daemon.kill()
+    flight_daemon.start()
+    resumed.set()
+    putter.join(240)
+    assert outcome.get("state") == "succeeded", acks[-3:]
+    records = read_export(str(outcome["manifest_uri"]))
+    assert records["id"].to_list() == list(range(rows))
+    assert records.equals(expected(rows).select(records.columns))
+
+
+def test_cli_put_from_stdin_and_get_records(flight_daemon: Daemon, tmp_path: Path) -> None:
+    frame = expected(5_000)
+    ndjson = tmp_path / "in.ndjson"
+    ndjson.write_text(frame.write_ndjson())
+    result = run_cli(
+        flight_daemon,
+        *["export", "put", "--from", str(ndjson), "--to", str(flight_daemon.exports)],
+        *["--dataset", "cli", "--chunk-rows", "2000", "--request-id", "cli-1", "--json"],
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    final = json.loads(result.stdout)
+    assert final["state"] == "succeeded" and final["committed_records"] == 5_000
+    got = run_cli(flight_daemon, "export", "get-records", final["export_id"])
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert pl.read_ndjson(io.BytesIO(got.stdout.encode())).equals(frame)
+    arrow = tmp_path / "out.arrows"
+    got = run_cli(
+        flight_daemon,
+        *["export", "get-records", final["export_id"], "--format", "arrow", "-o", str(arrow)],
+    )
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert pl.read_ipc_stream(arrow).equals(frame)

@@ -1,0 +1,225 @@
+"""Arrow Flight DoPut against a real daemon, driven by pyarrow.flight's own client in a
+separate process (tests/integration/flight_put_client.py): records pushed in become an
+export, acked per durable chunk, resumable by requestId, each record exactly once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from sluice.client import ExportClient
+from sluice.flight import Flight_pb2 as fl
+from sluice.flight import Flight_pb2_grpc
+from sluice.server.flight.ipc_codec import batch_payload, schema_payload
+from sluice.v1 import export_pb2 as pb
+from tests.daemon import Daemon, run_cli
+from tests.integration import flight_helpers
+from tests.integration.flight_helpers import (
+    PASSPHRASE,
+    command,
+    expected,
+    finish,
+    put,
+)
+from tests.integration.helpers import load_manifest, read_export
+
+#: The shared fixture, under the name the tests ask for.
+flight_daemon = flight_helpers.flight_daemon
+reap_clients = flight_helpers.reap_clients
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def acks_until(process: subprocess.Popen[str], committed: int) -> list[dict[str, Any]]:
+    """Read the client's acks until one reports at least `committed` records."""
+    assert process.stdout is not None
+    acks = []
+    for line in process.stdout:
+        acks.append(json.loads(line))
+        if acks[-1].get("committed_records", 0) >= committed:
+            return acks
+    raise AssertionError(f"the put ended before {committed} records were committed: {acks}")
+
+
+def assert_exactly_once(manifest_uri: str, rows: int) -> None:
+    records = read_export(manifest_uri)
+    assert records["id"].to_list() == list(range(rows))
+    assert records.equals(expected(rows).select(records.columns))
+    assert load_manifest(manifest_uri)["totals"]["records"] == rows
+
+
+def test_put_with_redaction_and_encryption_reads_back_equal(
+    flight_daemon: Daemon, tmp_path: Path
+) -> None:
+    rows = 200_000
+    cmd = command(
+        flight_daemon,
+        "put-encrypted",
+        output={"format": "parquet"},
+        chunking={"maxRows": 50_000},
+        redaction={"rules": [{"column": "email", "action": "drop"}]},
+        encryption={"agePassphraseRef": "pp"},
+    )
+    acks = finish(put(flight_daemon, cmd, rows, "20000"))
+    export_id = acks[0]["export_id"]
+    assert acks[0] == {"export_id": export_id, "committed_records": 0}
+    committed = [a["committed_records"] for a in acks[1:-1]]
+    assert committed == sorted(committed) and committed[-1] == rows
+    final = acks[-1]
+    assert final["state"] == "succeeded" and final["committed_records"] == rows
+    manifest = load_manifest(final["manifest_uri"])
+    assert manifest["source"]["format"] == "flight"
+    assert manifest["output"]["encryption"]["passphrase"] is True
+    assert [c["records"] for c in manifest["chunks"]] == [50_000] * 4
+    out = tmp_path / "back.parquet"
+    manifest_file = final["manifest_uri"].removeprefix("file://")
+    result = run_cli(
+        flight_daemon,
+        *["export", "read", manifest_file, "--passphrase-env", "PP"],
+        *["--format", "parquet", "-o", str(out)],
+        env={"PP": PASSPHRASE},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert pl.read_parquet(out).equals(expected(rows).drop("email"))
+    # The same request again: nothing is exported twice, the caller learns the outcome.
+    again = finish(put(flight_daemon, cmd, rows))
+    assert again == [final]
+
+
+def test_killed_client_resumes_with_the_same_request_id_exactly_once(
+    flight_daemon: Daemon,
+) -> None:
+    rows = 120_000
+    cmd = command(flight_daemon, "put-killed", chunking={"maxRows": 10_000})
+    first = put(flight_daemon, cmd, rows, "2000", "--hold-after=70000")
+    acks_until(first, 30_000)
+    first.kill()
+    first.wait()
+    resumed = finish(put(flight_daemon, cmd, rows, "3000"))
+    assert resumed[0]["export_id"] == resumed[-1]["export_id"]
+    assert 30_000 <= resumed[0]["committed_records"] <= 70_000
+    assert resumed[-1]["state"] == "succeeded"
+    assert_exactly_once(resumed[-1]["manifest_uri"], rows)
+
+
+def test_daemon_killed_mid_put_resumes_after_restart_exactly_once(
+    flight_daemon: Daemon,
+) -> None:
+    rows = 120_000
+    cmd = command(flight_daemon, "put-crash", chunking={"maxRows": 10_000})
+    first = put(flight_daemon, cmd, rows, "2000", "--hold-after=70000")
+    acks_until(first, 30_000)
+    flight_daemon.kill()
+    first.kill()
+    first.wait()
+    flight_daemon.start()
+    resumed = finish(put(flight_daemon, cmd, rows, "2500"))
+    assert 30_000 <= resumed[0]["committed_records"] <= 70_000
+    assert resumed[-1]["state"] == "succeeded"
+    assert_exactly_once(resumed[-1]["manifest_uri"], rows)
+
+
+def _flight_data(payload: Any, descriptor: fl.FlightDescriptor | None = None) -> fl.FlightData:
+    data = fl.FlightData(data_header=payload.header, data_body=payload.body)
+    if descriptor is not None:
+        data.flight_descriptor.CopyFrom(descriptor)
+    return data
+
+
+def _raw_put(daemon: Daemon, messages: list[fl.FlightData]) -> list[bytes]:
+    with daemon.channel() as channel:
+        stub = Flight_pb2_grpc.FlightServiceStub(channel)
+        return [r.app_metadata for r in stub.DoPut(iter(messages), timeout=60)]
+
+
+def test_schema_change_mid_stream_is_invalid_argument_and_idle_put_is_cancelled(
+    flight_daemon: Daemon,
+) -> None:
+    descriptor = fl.FlightDescriptor(
+        type=fl.FlightDescriptor.CMD, cmd=command(flight_daemon, "put-schema").encode()
+    )
+    batch = pa.record_batch({"id": pa.array([1, 2, 3], pa.int64())})
+    other = pa.schema([("id", pa.string())])
+    messages = [
+        _flight_data(schema_payload(batch.schema), descriptor),
+        _flight_data(batch_payload(batch)),
+        _flight_data(schema_payload(other)),
+    ]
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_put(flight_daemon, messages)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "schema changed mid-stream" in caught.value.details()
+    # Nobody resumes it: after flight_put_idle_timeout the export ends as cancelled.
+    with ExportClient(flight_daemon.address) as client:
+        (job,) = [j for j in client.list() if j.request_id == "put-schema"]
+        deadline = time.monotonic() + 30
+        while client.get(job.id).state != pb.EXPORT_STATE_CANCELLED and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.get(job.id).state == pb.EXPORT_STATE_CANCELLED
+    # The same request id resumes the cancelled export: nothing was committed, so all
+    # rows are sent again, and it succeeds.
+    answers = [json.loads(a) for a in _raw_put(flight_daemon, messages[:2])]
+    assert answers[0] == {"export_id": job.id, "committed_records": 0}
+    assert answers[-1]["state"] == "succeeded" and answers[-1]["committed_records"] == 3
+
+
+@pytest.mark.parametrize(
+    ("cmd", "field"),
+    [
+        (b"not json", "FlightDescriptor.cmd"),
+        (b'{"spec": {"source": {"uri": "/etc/passwd"}}}', "FlightDescriptor.cmd.spec.source"),
+        (b'{"spec": {"destination": {"uri": "/elsewhere", "dataset": "x"}}}', "spec.destination"),
+    ],
+)
+def test_bad_put_commands_are_invalid_argument(daemon: Daemon, cmd: bytes, field: str) -> None:
+    descriptor = fl.FlightDescriptor(type=fl.FlightDescriptor.CMD, cmd=cmd)
+    schema = pa.schema([("id", pa.int64())])
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_put(daemon, [_flight_data(schema_payload(schema), descriptor)])
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(field), caught.value.details()
+
+
+def test_a_message_over_the_receive_limit_is_resource_exhausted(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    small = daemon_factory("small", grpc_max_receive_message_length=1024 * 1024)
+    small.start()
+    descriptor = fl.FlightDescriptor(
+        type=fl.FlightDescriptor.CMD, cmd=command(small, "put-big").encode()
+    )
+    batch = pa.record_batch({"text": pa.array(["x" * (2 * 1024 * 1024)])})
+    messages = [
+        _flight_data(schema_payload(batch.schema), descriptor),
+        _flight_data(batch_payload(batch)),
+    ]
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_put(small, messages)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_cancel_action_ends_a_waiting_put_at_once(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    patient = daemon_factory("patient", batch_rows=2048, flight_put_idle_timeout=600)
+    patient.start()
+    client = put(
+        patient,
+        command(patient, "put-cancel", chunking={"maxRows": 5_000}),
+        50_000,
+        "1000",
+        "--hold-after=12000",
+    )
+    (first, *_) = acks_until(client, 10_000)
+    began = time.monotonic()
+    with patient.channel() as channel:
+        stub = Flight_pb2_grpc.FlightServiceStub(channel)
+        body = json.dumps({"export_id": first["export_id"]}).encode()
+        (result,) = list(stub.DoAction(fl.Action(type="cancel", body=body), timeout=60))
+    assert json.loads(result.body)["state"] == "cancelled"
+    assert time.monotonic() - began < 15
+    client.kill()
+    client.wait()
