@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -22,14 +23,17 @@ from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
-from sluice.server.rpc.server import build_server, set_not_serving
+from sluice.server.metrics.endpoint import MetricsEndpoint
+from sluice.server.rpc.server import build_health_server, build_server, set_not_serving
 from sluice.server.secrets import load_or_create_key
 from sluice.server.service.events import EventHub
 from sluice.server.service.export_admin import ExportAdmin
 from sluice.server.service.export_service import ExportService
 from sluice.server.service.runner import ExportRunner
+from sluice.server.service.server_info import daemon_version
 from sluice.server.settings import Settings, SettingsError, load_settings
 from sluice.server.state_lock import lock_state_folder
+from sluice.server.telemetry import NO_TELEMETRY
 from sluice.server.tls import ServingCertificate
 from sluice.sinks import open_sink
 
@@ -43,7 +47,7 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
     except SettingsError as exc:
         print(f"sluice: error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         with lock_state_folder(settings.state_dir):
             return _run(settings)
@@ -70,14 +74,24 @@ def _run(settings: Settings) -> int:
         settings.content_digest_key, settings.state_dir / "keys" / "content-digest.key"
     )
     hub = EventHub()
+    metrics = None
+    if settings.metrics_address:
+        metrics = MetricsEndpoint(
+            store,
+            version=daemon_version(),
+            dataset_label=settings.metrics_dataset_label,
+            certificate_not_after=(lambda: certificate.not_after) if certificate else None,
+        )
+    telemetry = metrics.telemetry if metrics else NO_TELEMETRY
     context = ExecutionContext(
         settings=settings,
         store=store,
         hub=hub,
-        open_sink=open_sink,
+        open_sink=partial(open_sink, observer=telemetry.storage),
         content_key=key,
         content_key_id=key_id(key),
         index_key=index_base_key(settings, key),
+        telemetry=telemetry,
     )
     runner = ExportRunner(context)
     service = ExportService(
@@ -91,9 +105,22 @@ def _run(settings: Settings) -> int:
         settings.grpc_max_workers,
         settings.stream_budget,
         certificate.credentials() if certificate else None,
+        [metrics.grpc_interceptor] if metrics else [],
     )
+    health_server = None
+    if settings.health_address:
+        health_server, health_port = build_health_server(health_servicer, settings.health_address)
     stop = threading.Event()
     _install_signal_handlers(stop)
+    if metrics is not None:
+        metrics.start(settings.metrics_address)
+    if health_server is not None:
+        health_server.start()
+        _log.info(
+            "plaintext health checks on %s:%d",
+            settings.health_address.rpartition(":")[0],
+            health_port,
+        )
     server.start()
     runner.start()
     host = settings.address.rpartition(":")[0]
@@ -114,6 +141,10 @@ def _run(settings: Settings) -> int:
     rpc_stopped = server.stop(grace=min(settings.shutdown_grace_seconds, 5.0))
     clean = runner.shutdown(settings.shutdown_grace_seconds)
     rpc_stopped.wait()
+    if health_server is not None:
+        health_server.stop(grace=None)
+    if metrics is not None:
+        metrics.stop()
     store.close()
     _log.info("stopped%s", "" if clean else " (some exports did not checkpoint in time)")
     return 0

@@ -185,12 +185,35 @@ class Settings(BaseModel):
     #: lock). Calls and exports share them; a call waits for a free one.
     job_store_pool_size: int = Field(default=8, ge=1, le=256)
 
+    # -- Operating it: metrics, logs, a plaintext health port (README "Running on Kubernetes")
+    #: host:port of the Prometheus endpoint (`--metrics-address`), path /metrics, plain
+    #: HTTP. Empty: no metrics. It shows counts and timings only, never data or secrets.
+    metrics_address: str = ""
+    #: Label sluice_records_exported_total and sluice_bytes_stored_total by dataset. Off:
+    #: every dataset is a new time series, which many datasets make expensive.
+    metrics_dataset_label: bool = False
+    #: "text" (one readable line per event) or "json" (`--log-format`): one JSON object
+    #: per line with ts, level, logger, msg and, when known, export_id, dataset, principal.
+    log_format: Literal["text", "json"] = "text"
+    #: host:port of a second, always plaintext gRPC port serving only grpc.health.v1
+    #: (`--health-address`), for probes that cannot speak TLS (Kubernetes' grpc probes).
+    #: Empty: none. Keep it on loopback or inside the pod's network.
+    health_address: str = ""
+
     @field_validator("address")
     @classmethod
     def _address_has_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError("must be HOST:PORT")
+        return value
+
+    @field_validator("metrics_address", "health_address")
+    @classmethod
+    def _optional_address(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if value and (not sep or not host or not port.isdigit()):
+            raise ValueError("must be HOST:PORT, or empty to turn it off")
         return value
 
     @field_validator("log_level")

@@ -158,6 +158,23 @@ _JOB_STORE_OPTION = click.option(
     "export roots instead of refusing to start [env: SLUICE_RECOVER_JOB_STORE].",
 )
 @_JOB_STORE_OPTION
+@click.option(
+    "--metrics-address",
+    metavar="HOST:PORT",
+    help="Serve Prometheus metrics on http://HOST:PORT/metrics [env: SLUICE_METRICS_ADDRESS; "
+    "default: off].",
+)
+@click.option(
+    "--health-address",
+    metavar="HOST:PORT",
+    help="Also serve grpc.health.v1 alone, in plaintext, on HOST:PORT (probes of a TLS "
+    "daemon) [env: SLUICE_HEALTH_ADDRESS; default: off].",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="text lines, or one JSON object per line [env: SLUICE_LOG_FORMAT; default: text].",
+)
 def serve(
     config_file: Path | None,
     address: str | None,
@@ -167,6 +184,9 @@ def serve(
     insecure: bool | None,
     recover_job_store: bool | None,
     job_store: str | None,
+    metrics_address: str | None,
+    health_address: str | None,
+    log_format: str | None,
 ) -> None:
     """Run the export daemon in the foreground.
 
@@ -198,6 +218,13 @@ def serve(
         overrides["insecure"] = True
     if job_store is not None:
         overrides["job_store"] = job_store
+    for key, value in (
+        ("metrics_address", metrics_address),
+        ("health_address", health_address),
+        ("log_format", log_format),
+    ):
+        if value is not None:
+            overrides[key] = value
     sys.exit(run_server(config_file, overrides))
 
 

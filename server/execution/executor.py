@@ -28,6 +28,7 @@ from sluice.server.planning.plan import ExportPlan, build_plan, plan_destination
 from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
+from sluice.server.telemetry import NO_TELEMETRY, ExportTelemetry, report_safely
 from sluice.sinks.base import Sink, UploadJournal, join_key
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
@@ -50,6 +51,8 @@ class ExecutionContext:
     content_key_id: str
     #: Base key of key indexes (server.key_changes.index_base_key).
     index_key: bytes
+    #: Where committed chunks and finished exports are reported (metrics).
+    telemetry: ExportTelemetry = NO_TELEMETRY
 
 
 def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
@@ -73,7 +76,7 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     # Every run, not only resumes: a kill during chunk 0 journals nothing, yet leaves its
     # temporary file. No writer of this export is active before the run starts.
     _remove_stale_temporaries(sink, plan.prefix)
-    reporter = _ProgressReporter(job.id, context, resume.totals)
+    reporter = _ProgressReporter(job.id, job.spec.destination.dataset, context, resume.totals)
     options = PipelineOptions(
         batch_rows=settings.batch_rows,
         queue_depth=settings.pipeline_queue_depth,
@@ -275,8 +278,11 @@ def _remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False)
 class _ProgressReporter:
     """Journals chunks and turns pipeline progress into throttled events with rates."""
 
-    def __init__(self, job_id: str, context: ExecutionContext, start: Progress) -> None:
+    def __init__(
+        self, job_id: str, dataset: str, context: ExecutionContext, start: Progress
+    ) -> None:
         self._job_id = job_id
+        self._dataset = dataset
         self._context = context
         self._start = start
         self._started = time.monotonic()
@@ -288,6 +294,7 @@ class _ProgressReporter:
 
     def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
         self._context.store.record_chunk(self._job_id, chunk, progress)
+        report_safely(self._context.telemetry.chunk_committed, self._dataset, chunk)
         self._context.hub.publish(ChunkCommitted(self._job_id, chunk))
         self._last_save = time.monotonic()
         latest = self._latest

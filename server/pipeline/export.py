@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
@@ -352,7 +353,9 @@ class _ChunkWriterThread:
 
     def _commit(self, chunk: OpenChunk, end: ChunkEnd, totals: PipelineProgress) -> None:
         """Make the written chunk durable, then journal it with the totals up to it."""
+        started = time.monotonic()
         info = chunk.writer.commit()
+        commit_seconds = time.monotonic() - started
         if info.size != chunk.stored:
             raise DataLoss(f"chunk {end.index} stored {info.size} bytes, expected {chunk.stored}")
         result = ChunkResult(
@@ -367,6 +370,7 @@ class _ChunkWriterThread:
             committed_at=datetime.now(UTC),
             counters=end.counters,
             cursor_max=end.cursor_max,
+            commit_seconds=commit_seconds,
         )
         self._observer.chunk_committed(result, totals)
 

@@ -4,7 +4,7 @@ job records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sluice.server.pipeline.cursor_values import CursorValue
@@ -47,6 +47,9 @@ class ChunkResult:
     counters: Counters = ()
     #: Largest incremental cursor value among the chunk's records (JSON-safe), if any.
     cursor_max: CursorValue = None
+    #: Seconds the store took to make the chunk durable (fsync, multipart completion);
+    #: for metrics only, so never journalled nor compared (0 when read back).
+    commit_seconds: float = field(default=0.0, compare=False)
 
 
 def add_counters(left: Counters, right: Counters) -> Counters:

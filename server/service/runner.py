@@ -33,8 +33,10 @@ from sluice.server.jobs.model import (
     JobError,
     JobState,
 )
+from sluice.server.log_setup import log_context
 from sluice.server.pipeline.stopping import ExportStop
 from sluice.server.service.events import Finished, StateChanged
+from sluice.server.telemetry import report_safely
 
 _log = logging.getLogger("sluice.runner")
 
@@ -122,7 +124,8 @@ class ExportRunner:
             if job_id is None or self._closing.is_set():
                 return
             try:
-                self._run_one(job_id)
+                with log_context(export_id=job_id):
+                    self._run_one(job_id)
             except BaseException as exc:
                 if must_propagate(exc):
                     raise
@@ -144,9 +147,10 @@ class ExportRunner:
             running.done.set()
             return  # cancelled while queued, or already handled
         self._context.hub.publish(StateChanged(job_id, JobState.RUNNING))
-        _log.info("export %s running", job_id)
         try:
-            final = self._execute(job, running)
+            with log_context(dataset=job.spec.destination.dataset):
+                _log.info("export %s running", job_id)
+                final = self._execute(job, running)
         finally:
             with self._lock:
                 self._running.pop(job_id, None)
@@ -186,5 +190,6 @@ class ExportRunner:
         )
 
     def _announce_final(self, job: Job) -> None:
+        report_safely(self._context.telemetry.export_finished, job)
         self._context.hub.publish(StateChanged(job.id, job.state))
         self._context.hub.publish(Finished(job.id, job))

@@ -115,6 +115,9 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
         ({"zstd_threads": -1}, "zstd_threads"),
         ({"max_chunk_bytes": 2048}, "max_chunk_bytes"),
         ({"not_a_setting": 1}, "not_a_setting"),
+        ({"metrics_address": "9090"}, "metrics_address"),
+        ({"health_address": "localhost"}, "health_address"),
+        ({"log_format": "xml"}, "log_format"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(overrides: dict[str, object], key: str) -> None:
@@ -450,3 +453,21 @@ def test_job_store_tls_and_password_reach_libpq(monkeypatch: pytest.MonkeyPatch)
     # libpq's own defaults (PGPASSWORD, ~/.pgpass, PGSSLMODE) apply to what is not set.
     assert options_from_settings(Settings(job_store="postgresql://u@h/d")) == {}
     assert redacted("postgresql://u@h:5/d?application_name=x") == "postgresql://u@h:5/d"
+
+
+def test_operating_settings_are_off_by_default_and_read_from_the_environment() -> None:
+    defaults = load_settings(None, environ={})
+    assert (defaults.metrics_address, defaults.health_address) == ("", "")
+    assert defaults.log_format == "text" and defaults.metrics_dataset_label is False
+    settings = load_settings(
+        None,
+        environ={
+            "SLUICE_METRICS_ADDRESS": "0.0.0.0:9090",
+            "SLUICE_HEALTH_ADDRESS": "0.0.0.0:7071",
+            "SLUICE_LOG_FORMAT": "json",
+            "SLUICE_METRICS_DATASET_LABEL": "true",
+        },
+    )
+    assert settings.metrics_address == "0.0.0.0:9090"
+    assert settings.health_address == "0.0.0.0:7071"
+    assert settings.log_format == "json" and settings.metrics_dataset_label is True
