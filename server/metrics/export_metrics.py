@@ -127,10 +127,12 @@ class JobStoreCollector(Collector):
     def __init__(self, store: JobStore) -> None:
         self._store = store
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The families, without asking the store (the registry asks at registration)."""
+        yield from self._families()
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        running = GaugeMetricFamily("sluice_exports_running", "Exports running now.")
-        queued = GaugeMetricFamily("sluice_exports_queued", "Exports waiting for a worker.")
-        up = GaugeMetricFamily("sluice_job_store_up", "1 when the job store answered.")
+        running, queued, up = self._families()
         try:
             jobs = self._store.unfinished()
         except Exception:  # noqa: BLE001 - any failure means "down"; the log has the rest
@@ -141,6 +143,14 @@ class JobStoreCollector(Collector):
         queued.add_metric([], sum(job.state == JobState.QUEUED for job in jobs))
         up.add_metric([], 1)
         yield from (running, queued, up)
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily("sluice_exports_running", "Exports running now."),
+            GaugeMetricFamily("sluice_exports_queued", "Exports waiting for a worker."),
+            GaugeMetricFamily("sluice_job_store_up", "1 when the job store answered."),
+        )
 
 
 def add_build_info(registry: CollectorRegistry, version: str) -> None:

@@ -6,42 +6,18 @@ metrics_address opens no metrics port."""
 
 from __future__ import annotations
 
-import urllib.request
-
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from sluice.client import ExportClient, InvalidArgumentError
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, free_port
 from tests.integration.helpers import load_manifest
+from tests.integration.scraping import scrape, total, value
 
 pytestmark = pytest.mark.integration
 
 ROWS = 5_000
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(port: int) -> Samples:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-        assert reply.status == 200
-        text = reply.read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    """Sum over every series of `name` whose labels include `labels`."""
-    wanted = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
 
 
 @pytest.fixture

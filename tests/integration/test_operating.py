@@ -16,6 +16,7 @@ from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
 from tests.daemon import Daemon, free_port
+from tests.integration.scraping import scrape
 from tests.integration.tls_certs import Authority
 
 pytestmark = pytest.mark.integration
@@ -41,11 +42,12 @@ def test_json_logs_are_one_object_per_line_with_the_export(daemon_factory) -> No
 def test_plaintext_health_port_beside_a_tls_port(daemon_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ca = Authority.create()
     issued = ca.issue(tmp_path, "tls", common_name="sluice.test", server=True)
-    health_port = free_port()
+    health_port, metrics_port = free_port(), free_port()
     daemon: Daemon = daemon_factory(
         "tls",
         tls={"cert_file": str(issued.cert_file), "key_file": str(issued.key_file)},
         health_address=f"127.0.0.1:{health_port}",
+        metrics_address=f"127.0.0.1:{metrics_port}",
     )
     daemon.tls_ca = ca.write_ca(tmp_path / "ca.crt")
     daemon.start()
@@ -64,3 +66,6 @@ def test_plaintext_health_port_beside_a_tls_port(daemon_factory, tmp_path: Path)
     # The main port stays TLS only.
     with grpc.insecure_channel(daemon.address) as plain, pytest.raises(grpc.RpcError):
         health_pb2_grpc.HealthStub(plain).Check(health_pb2.HealthCheckRequest(), timeout=3)
+    # The served certificate's expiry is a metric.
+    expiry = scrape(metrics_port)[("sluice_tls_certificate_expiry_seconds", frozenset())]
+    assert expiry == issued.certificate.not_valid_after_utc.timestamp()
