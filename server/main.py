@@ -35,6 +35,7 @@ from sluice.server.settings import Settings, SettingsError, load_settings
 from sluice.server.state_lock import lock_state_folder
 from sluice.server.telemetry import NO_TELEMETRY
 from sluice.server.tls import ServingCertificate
+from sluice.server.tracing import Tracing
 from sluice.sinks import open_sink
 
 _log = logging.getLogger("sluice")
@@ -83,6 +84,7 @@ def _run(settings: Settings) -> int:
             certificate_not_after=(lambda: certificate.not_after) if certificate else None,
         )
     telemetry = metrics.telemetry if metrics else NO_TELEMETRY
+    tracing = Tracing(settings.otel_endpoint, daemon_version()) if settings.otel_endpoint else None
     context = ExecutionContext(
         settings=settings,
         store=store,
@@ -105,7 +107,10 @@ def _run(settings: Settings) -> int:
         settings.grpc_max_workers,
         settings.stream_budget,
         certificate.credentials() if certificate else None,
-        [metrics.grpc_interceptor] if metrics else [],
+        [
+            *([tracing.grpc_interceptor()] if tracing else []),
+            *([metrics.grpc_interceptor] if metrics else []),
+        ],
     )
     health_server = None
     if settings.health_address:
@@ -145,6 +150,8 @@ def _run(settings: Settings) -> int:
         health_server.stop(grace=None)
     if metrics is not None:
         metrics.stop()
+    if tracing is not None:
+        tracing.shutdown()
     store.close()
     _log.info("stopped%s", "" if clean else " (some exports did not checkpoint in time)")
     return 0

@@ -199,6 +199,10 @@ class Settings(BaseModel):
     #: (`--health-address`), for probes that cannot speak TLS (Kubernetes' grpc probes).
     #: Empty: none. Keep it on loopback or inside the pod's network.
     health_address: str = ""
+    #: URL of an OpenTelemetry collector's OTLP/HTTP endpoint (`http://HOST:4318`;
+    #: `--otel-endpoint`): a trace span per RPC (health checks excluded) and per export
+    #: stage. Empty: no traces.
+    otel_endpoint: str = ""
 
     @field_validator("address")
     @classmethod
@@ -214,6 +218,16 @@ class Settings(BaseModel):
         host, sep, port = value.rpartition(":")
         if value and (not sep or not host or not port.isdigit()):
             raise ValueError("must be HOST:PORT, or empty to turn it off")
+        return value
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme not in {"http", "https"} or not parts.netloc):
+            raise ValueError("must be an http:// or https:// URL, or empty to turn traces off")
+        if parts.password is not None or parts.query:
+            raise ValueError("must not hold credentials (user:password@ or a query string)")
         return value
 
     @field_validator("log_level")

@@ -171,6 +171,12 @@ _JOB_STORE_OPTION = click.option(
     "daemon) [env: SLUICE_HEALTH_ADDRESS; default: off].",
 )
 @click.option(
+    "--otel-endpoint",
+    metavar="URL",
+    help="Send OpenTelemetry traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 "
+    "[env: SLUICE_OTEL_ENDPOINT; default: off].",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     help="text lines, or one JSON object per line [env: SLUICE_LOG_FORMAT; default: text].",
@@ -186,6 +192,7 @@ def serve(
     job_store: str | None,
     metrics_address: str | None,
     health_address: str | None,
+    otel_endpoint: str | None,
     log_format: str | None,
 ) -> None:
     """Run the export daemon in the foreground.
@@ -221,6 +228,7 @@ def serve(
     for key, value in (
         ("metrics_address", metrics_address),
         ("health_address", health_address),
+        ("otel_endpoint", otel_endpoint),
         ("log_format", log_format),
     ):
         if value is not None:

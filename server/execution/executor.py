@@ -29,6 +29,7 @@ from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress,
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
 from sluice.server.telemetry import NO_TELEMETRY, ExportTelemetry, report_safely
+from sluice.server.tracing import export_span
 from sluice.sinks.base import Sink, UploadJournal, join_key
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
@@ -60,7 +61,8 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
     (Interrupted when `stop` is set; an ExportStop set by a shutdown leaves the upload of
     the chunk in flight open and journalled, for the next start to continue)."""
     settings = context.settings
-    plan = build_plan(job.spec, settings, job.id)
+    with export_span("export.plan"):
+        plan = build_plan(job.spec, settings, job.id)
     with storage_errors():
         sink = context.open_sink(plan.destination, profile=plan.destination_profile)
     chunks = list(context.store.chunks(job.id))
@@ -84,9 +86,13 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
         content_key=context.content_key,
     )
     try:
-        keyed = _index_keys(plan, sink, context, stop) if plan.increment.key else None
+        keyed = None
+        if plan.increment.key:
+            with export_span("export.key_index"):
+                keyed = _index_keys(plan, sink, context, stop)
         selection = keyed.selection if keyed else None
-        totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)
+        with export_span("export.pipeline", resume_after_chunks=len(chunks)):
+            totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)
     except BaseException as exc:
         if isinstance(exc, Interrupted) and keeps_uploads(stop):
             _log.info("export %s suspended; its open upload continues on the next start", job.id)
@@ -95,7 +101,9 @@ def execute(job: Job, context: ExecutionContext, stop: threading.Event) -> str:
         raise
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
-    return _commit(plan, sink, job, context, keyed, dict(totals.counters).get(SKIPPED_ROWS, 0))
+    with export_span("export.manifest"):
+        skipped = dict(totals.counters).get(SKIPPED_ROWS, 0)
+        return _commit(plan, sink, job, context, keyed, skipped)
 
 
 def _discard_uploads(sink: Sink, job_id: str, store: JobStore, prefix: str) -> None:

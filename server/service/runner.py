@@ -37,6 +37,7 @@ from sluice.server.log_setup import log_context
 from sluice.server.pipeline.stopping import ExportStop
 from sluice.server.service.events import Finished, StateChanged
 from sluice.server.telemetry import report_safely
+from sluice.server.tracing import export_span
 
 _log = logging.getLogger("sluice.runner")
 
@@ -148,7 +149,11 @@ class ExportRunner:
             return  # cancelled while queued, or already handled
         self._context.hub.publish(StateChanged(job_id, JobState.RUNNING))
         try:
-            with log_context(dataset=job.spec.destination.dataset):
+            dataset = job.spec.destination.dataset
+            with (
+                log_context(dataset=dataset),
+                export_span("export", export_id=job_id, dataset=dataset),
+            ):
                 _log.info("export %s running", job_id)
                 final = self._execute(job, running)
         finally:

@@ -118,6 +118,8 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
         ({"metrics_address": "9090"}, "metrics_address"),
         ({"health_address": "localhost"}, "health_address"),
         ({"log_format": "xml"}, "log_format"),
+        ({"otel_endpoint": "collector:4318"}, "otel_endpoint"),
+        ({"otel_endpoint": "http://user:pw@collector:4318"}, "otel_endpoint"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(overrides: dict[str, object], key: str) -> None:
