@@ -77,11 +77,12 @@ class _ContextFilter(logging.Filter):
 
 
 def json_formatter() -> logging.Formatter:
+    """ts is ISO 8601 in UTC with microseconds (python-json-logger's `timestamp`)."""
     return JsonFormatter(
-        "{asctime}{levelname}{name}{message}",
+        "{levelname}{name}{message}",
         style="{",
-        rename_fields={"asctime": "ts", "levelname": "level", "name": "logger", "message": "msg"},
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
+        rename_fields={"levelname": "level", "name": "logger", "message": "msg"},
+        timestamp="ts",
     )
 
 
