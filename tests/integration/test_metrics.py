@@ -1,8 +1,8 @@
 """Prometheus metrics through a real daemon, scraped over HTTP as Prometheus would: an
 export moves the record and byte counters by exactly what its manifest holds, and
 exports_total{state="succeeded"} by one; gRPC calls are counted with their status code;
-storage requests, chunk commits and redactions are counted; a daemon without
-metrics_address opens no metrics port."""
+storage requests, chunk commits and redactions are counted, and S3 retries behind a
+proxy answering 503s; a daemon without metrics_address opens no metrics port."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, free_port
 from tests.integration.helpers import load_manifest
 from tests.integration.scraping import scrape, total, value
+from tests.servers.cloud import ProfileDaemon, S3Store
+from tests.servers.fault_proxy import FaultPlan, FaultProxy
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +106,38 @@ def test_dataset_label_when_asked(daemon_factory) -> None:  # type: ignore[no-un
 def test_no_metrics_port_unless_configured(daemon: Daemon) -> None:
     assert "metrics on" not in daemon.log_tail(200)
     assert "metrics on http://127.0.0.1:" not in daemon.log_tail(200)
+
+
+def test_storage_retries_are_counted_per_store(tmp_path, moto_server) -> None:  # type: ignore[no-untyped-def]
+    """S3 (moto) behind a proxy that answers 503 to some requests: the export succeeds,
+    and its failed attempts and retries show under store="s3"."""
+    with FaultProxy(moto_server.port, FaultPlan(unavailable=0.25, seed=5)) as proxy:
+        store = S3Store(moto_server.endpoint, proxy.endpoint)
+        port = free_port()
+        daemon = ProfileDaemon(
+            root=tmp_path / "d",
+            settings={"metrics_address": f"127.0.0.1:{port}"},
+            profiles={"lake": store.profile},
+            environment=store.environment,
+        )
+        daemon.start()
+        try:
+            source = generate(daemon.sources / "events.parquet", 2_000, seed=8)
+            with ExportClient(daemon.address) as client:
+                spec = ExportClient.build_spec(
+                    source=str(source),
+                    to=store.root_uri,
+                    dataset="events",
+                    storage_profile="lake",
+                    chunk_rows=500,
+                )
+                finished = client.wait(client.create(spec).id, timeout=120)
+            assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+            samples = scrape(port)
+        finally:
+            daemon.stop(timeout=20)
+    assert total(samples, "sluice_records_exported_total") == 2_000
+    retries = value(samples, "sluice_storage_retries_total", store="s3")
+    failed = total(samples, "sluice_storage_requests_total", store="s3", outcome="error")
+    assert retries > 0 and failed >= retries
+    assert total(samples, "sluice_storage_requests_total", store="s3", outcome="ok") > 0
