@@ -5,6 +5,7 @@ to a TLS-only main port, for probes that cannot speak TLS."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import grpc
@@ -69,3 +70,16 @@ def test_plaintext_health_port_beside_a_tls_port(daemon_factory, tmp_path: Path)
     # The served certificate's expiry is a metric.
     expiry = scrape(metrics_port)[("sluice_tls_certificate_expiry_seconds", frozenset())]
     assert expiry == issued.certificate.not_valid_after_utc.timestamp()
+
+
+@pytest.mark.parametrize("setting", ["metrics_address", "health_address"])
+def test_a_taken_port_stops_the_start_naming_it(daemon_factory, setting: str) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        daemon: Daemon = daemon_factory("taken", **{setting: address})
+        result = daemon.serve_refused()
+    assert result.returncode != 0
+    assert "cannot " in result.stderr and address in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
