@@ -16,6 +16,7 @@ parts, and lets a chunk already written finish its commit).
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -206,8 +207,14 @@ class _ChunkWriterThread:
         self._observer = observer
         self._options = options
         self._queue: queue.Queue[object] = queue.Queue(maxsize=options.queue_depth)
+        # The writer and the committer run in the caller's context (a copy), so what they
+        # log (storage retries) carries the export's log context (export_id, dataset).
+        self._context = contextvars.copy_context()
         self._thread = threading.Thread(
-            target=self._run, name=f"writer-{config.export_id}", daemon=True
+            target=self._context.run,
+            args=(self._run,),
+            name=f"writer-{config.export_id}",
+            daemon=True,
         )
         self._failure: BaseException | None = None
         self._abandoned = threading.Event()
@@ -344,7 +351,9 @@ class _ChunkWriterThread:
             source_rows_done=end.source_end,
             counters=add_counters(self.totals.counters, end.counters),
         )
-        self._committing = self._committer.submit(self._commit, chunk, end, self.totals)
+        self._committing = self._committer.submit(
+            self._context.copy().run, self._commit, chunk, end, self.totals
+        )
 
     def _await_commit(self) -> None:
         committing, self._committing = self._committing, None

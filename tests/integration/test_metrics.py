@@ -6,6 +6,8 @@ proxy answering 503s; a daemon without metrics_address opens no metrics port."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sluice.client import ExportClient, InvalidArgumentError
@@ -116,7 +118,7 @@ def test_storage_retries_are_counted_per_store(tmp_path, moto_server) -> None:  
         port = free_port()
         daemon = ProfileDaemon(
             root=tmp_path / "d",
-            settings={"metrics_address": f"127.0.0.1:{port}"},
+            settings={"metrics_address": f"127.0.0.1:{port}", "log_format": "json"},
             profiles={"lake": store.profile},
             environment=store.environment,
         )
@@ -141,3 +143,7 @@ def test_storage_retries_are_counted_per_store(tmp_path, moto_server) -> None:  
     failed = total(samples, "sluice_storage_requests_total", store="s3", outcome="error")
     assert retries > 0 and failed >= retries
     assert total(samples, "sluice_storage_requests_total", store="s3", outcome="ok") > 0
+    # The retries' log lines, written on the export's writer and commit threads, name it.
+    lines = [json.loads(line) for line in daemon.log_path.read_text().splitlines()]
+    retried = [line for line in lines if "retrying in" in line["msg"]]
+    assert retried and all(line.get("export_id") == finished.id for line in retried)
