@@ -6,13 +6,23 @@ and X-Amz-Security-Token; urllib3 writes request lines, presigned query strings
 included; the Azure SDK's HTTP logging policy, msal and azure-identity write headers and
 token responses. Those loggers stay at WARNING or quieter whatever `log_level` says, so
 DEBUG is safe to turn on in production.
+
+`log_format = "json"` writes one JSON object per line (python-json-logger) with `ts`,
+`level`, `logger`, `msg` and, inside an export's or a caller's context (`log_context`),
+`export_id`, `dataset` and `principal`. Only fields the daemon chose are added, never a
+record's data: messages are the same safe text as the plain format's.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Final
+
+from pythonjsonlogger.json import JsonFormatter
 
 #: Loggers of libraries that can print credentials, tokens or signed URLs. Children
 #: inherit the level unless set explicitly; the Azure HTTP policy's is named on its own
@@ -41,13 +51,51 @@ CREDENTIAL_LOGGERS: Final = (
 CREDENTIAL_LOGGERS_FLOOR: Final = logging.WARNING
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at `level` (a level name); credential loggers at WARNING or above."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+#: Fields a context adds to every record logged inside it (JSON format only).
+CONTEXT_FIELDS: Final = ("export_id", "dataset", "principal")
+_context: ContextVar[dict[str, str]] = ContextVar("sluice_log_context", default={})  # noqa: B039 - never mutated
+
+
+@contextmanager
+def log_context(**fields: str) -> Iterator[None]:
+    """Records logged inside (this thread, or this context) carry `fields` (CONTEXT_FIELDS)."""
+    unknown = set(fields) - set(CONTEXT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown log context field(s): {', '.join(sorted(unknown))}")
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class _ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in _context.get().items():
+            setattr(record, name, value)
+        return True
+
+
+def json_formatter() -> logging.Formatter:
+    """ts is ISO 8601 in UTC with microseconds (python-json-logger's `timestamp`)."""
+    return JsonFormatter(
+        "{levelname}{name}{message}",
+        style="{",
+        rename_fields={"levelname": "level", "name": "logger", "message": "msg"},
+        timestamp="ts",
     )
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr at `level` (a level name) as `log_format` ("text" or "json");
+    credential loggers at WARNING or above."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(json_formatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_ContextFilter())
+    logging.basicConfig(level=level, handlers=[handler])
     floor = max(logging.getLevelNamesMapping()[level], CREDENTIAL_LOGGERS_FLOOR)
     for name in CREDENTIAL_LOGGERS:
         logging.getLogger(name).setLevel(floor)

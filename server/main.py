@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -26,10 +27,11 @@ from sluice.server.flight.puts import FlightPuts
 from sluice.server.flight.reads import FlightReads
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
+from sluice.server.metrics.endpoint import MetricsEndpoint
 from sluice.server.notifications.notifier import Notifier
 from sluice.server.planning.plan import build_plan
 from sluice.server.principals import build_authenticator
-from sluice.server.rpc.server import build_server, set_not_serving
+from sluice.server.rpc.server import build_health_server, build_server, set_not_serving
 from sluice.server.secrets import load_or_create_key
 from sluice.server.service.events import EventHub
 from sluice.server.service.export_admin import ExportAdmin
@@ -37,9 +39,12 @@ from sluice.server.service.export_service import ExportService, new_export_id
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.schedule_service import ScheduleService
 from sluice.server.service.scheduler import Scheduler, utc_now
+from sluice.server.service.server_info import daemon_version
 from sluice.server.settings import Settings, SettingsError, load_settings
 from sluice.server.state_lock import lock_state_folder
+from sluice.server.telemetry import NO_TELEMETRY
 from sluice.server.tls import ServingCertificate
+from sluice.server.tracing import Tracing
 from sluice.sinks import open_sink
 
 _log = logging.getLogger("sluice")
@@ -52,7 +57,7 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
     except SettingsError as exc:
         print(f"sluice: error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         with lock_state_folder(settings.state_dir):
             return _run(settings)
@@ -94,14 +99,25 @@ def _run(settings: Settings) -> int:
         settings.content_digest_key, settings.state_dir / "keys" / "content-digest.key"
     )
     hub = EventHub()
+    metrics = None
+    if settings.metrics_address:
+        metrics = MetricsEndpoint(
+            store,
+            version=daemon_version(),
+            dataset_label=settings.metrics_dataset_label,
+            certificate_not_after=(lambda: certificate.not_after) if certificate else None,
+        )
+    telemetry = metrics.telemetry if metrics else NO_TELEMETRY
+    tracing = Tracing(settings.otel_endpoint, daemon_version()) if settings.otel_endpoint else None
     context = ExecutionContext(
         settings=settings,
         store=store,
         hub=hub,
-        open_sink=open_sink,
+        open_sink=partial(open_sink, observer=telemetry.storage),
         content_key=key,
         content_key_id=key_id(key),
         index_key=index_base_key(settings, key),
+        telemetry=telemetry,
     )
     if settings.job_store_kind == "sqlite":
         # This daemon holds the state folder, so no other replica uses its SQLite store:
@@ -138,9 +154,25 @@ def _run(settings: Settings) -> int:
         flight_puts=FlightPuts(settings, store, service, hub),
         flight_reads=FlightReads(settings, store, admin, service),
         max_receive_message_length=settings.grpc_max_receive_message_length,
+        outer_interceptors=[
+            *([tracing.grpc_interceptor()] if tracing else []),
+            *([metrics.grpc_interceptor] if metrics else []),
+        ],
     )
+    health_server = None
+    if settings.health_address:
+        health_server, health_port = build_health_server(health_servicer, settings.health_address)
     stop = threading.Event()
     _install_signal_handlers(stop)
+    if metrics is not None:
+        metrics.start(settings.metrics_address)
+    if health_server is not None:
+        health_server.start()
+        _log.info(
+            "plaintext health checks on %s:%d",
+            settings.health_address.rpartition(":")[0],
+            health_port,
+        )
     server.start()
     runner.start()
     scheduler.start()
@@ -167,6 +199,12 @@ def _run(settings: Settings) -> int:
     clean = runner.shutdown(settings.shutdown_grace_seconds)
     rpc_stopped.wait()
     notifier.stop()
+    if health_server is not None:
+        health_server.stop(grace=None)
+    if metrics is not None:
+        metrics.stop()
+    if tracing is not None:
+        tracing.shutdown()
     store.close()
     if audit is not None:
         audit.close()

@@ -414,12 +414,49 @@ class Settings(BaseModel):
     #: DoPut with the same requestId continues it; the chunk in flight is discarded.
     flight_put_idle_timeout: float = Field(default=300.0, ge=0.5, le=7 * 86400)
 
+    # -- Operating it: metrics, logs, a plaintext health port (README "Running on Kubernetes")
+    #: host:port of the Prometheus endpoint (`--metrics-address`), path /metrics, plain
+    #: HTTP. Empty: no metrics. It shows counts and timings only, never data or secrets.
+    metrics_address: str = ""
+    #: Label sluice_records_exported_total and sluice_bytes_stored_total by dataset. Off:
+    #: every dataset is a new time series, which many datasets make expensive.
+    metrics_dataset_label: bool = False
+    #: "text" (one readable line per event) or "json" (`--log-format`): one JSON object
+    #: per line with ts, level, logger, msg and, when known, export_id, dataset, principal.
+    log_format: Literal["text", "json"] = "text"
+    #: host:port of a second, always plaintext gRPC port serving only grpc.health.v1
+    #: (`--health-address`), for probes that cannot speak TLS (Kubernetes' grpc probes).
+    #: Empty: none. Keep it on loopback or inside the pod's network.
+    health_address: str = ""
+    #: URL of an OpenTelemetry collector's OTLP/HTTP endpoint (`http://HOST:4318`;
+    #: `--otel-endpoint`): a trace span per RPC (health checks excluded) and per export
+    #: stage. Empty: no traces.
+    otel_endpoint: str = ""
+
     @field_validator("address")
     @classmethod
     def _address_has_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError("must be HOST:PORT")
+        return value
+
+    @field_validator("metrics_address", "health_address")
+    @classmethod
+    def _optional_address(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if value and (not sep or not host or not port.isdigit()):
+            raise ValueError("must be HOST:PORT, or empty to turn it off")
+        return value
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme not in {"http", "https"} or not parts.netloc):
+            raise ValueError("must be an http:// or https:// URL, or empty to turn traces off")
+        if parts.password is not None or parts.query:
+            raise ValueError("must not hold credentials (user:password@ or a query string)")
         return value
 
     @field_validator("log_level")

@@ -12,6 +12,7 @@ from sluice.sinks.azure import AzureLocation, AzureSink
 from sluice.sinks.base import Sink
 from sluice.sinks.local import LocalSink
 from sluice.sinks.locations import classify
+from sluice.sinks.observer import NO_STORAGE_OBSERVER, StorageObserver
 from sluice.sinks.profiles import AzureProfile, S3Profile
 from sluice.sinks.retry import RetryingSink, RetryPolicy
 from sluice.sinks.s3 import S3Location, S3Sink
@@ -48,6 +49,7 @@ def open_sink(
     *,
     retry: RetryPolicy | None = None,
     profile: S3Profile | AzureProfile | None = None,
+    observer: StorageObserver = NO_STORAGE_OBSERVER,
 ) -> Sink:
     """The sink for a destination: a local path or file:// URL, or s3://, az:// or
     abfs:// (resumable, reached as `profile` says), wrapped in retries per `retry`
@@ -56,6 +58,12 @@ def open_sink(
     Raises ValueError (LocationRefused for a URI outside the allow-list of
     sinks.locations) for a destination that cannot name a sink; callers answer
     INVALID_ARGUMENT. Raises StorageError when a secret the profile references cannot
-    be read. Nothing is written and nothing is contacted.
+    be read. Nothing is written and nothing is contacted. Every storage request and
+    retry is reported to `observer`.
     """
-    return RetryingSink(_backend(uri, profile), retry if retry is not None else RetryPolicy())
+    return RetryingSink(
+        _backend(uri, profile),
+        retry if retry is not None else RetryPolicy(),
+        observer=observer,
+        store=classify(uri).kind,
+    )

@@ -16,6 +16,7 @@ from typing import BinaryIO, TypeVar
 
 from sluice.sinks.base import Capabilities, ObjectInfo, Sink, SinkWriter, UploadJournal
 from sluice.sinks.errors import StorageError
+from sluice.sinks.observer import NO_STORAGE_OBSERVER, StorageObserver
 from sluice.sinks.resumable import ResumableWriter
 
 log = logging.getLogger("sluice.sinks")
@@ -58,11 +59,13 @@ def retry_call(
     sleep: Callable[[float], object] = time.sleep,
     rng: random.Random | None = None,
     describe: str = "",
+    on_retry: Callable[[], object] | None = None,
 ) -> T:
     """Call fn, retrying transient StorageErrors per policy; re-raise the last error.
 
     Permanent errors (and anything that is not a StorageError) propagate at once.
     `describe` names the operation in log lines; it must not contain secrets.
+    `on_retry` is called before each retry (metrics).
     """
     jitter = rng if rng is not None else _default_rng
     what = describe or getattr(fn, "__name__", "storage call")
@@ -83,12 +86,15 @@ def retry_call(
                 exc,
                 delay,
             )
+            if on_retry is not None:
+                on_retry()
             sleep(delay)
             attempt += 1
 
 
 class RetryingSink:
-    """A Sink whose calls are retried per `policy`; everything else is `inner`'s."""
+    """A Sink whose calls are retried per `policy`; everything else is `inner`'s. Each
+    attempt and each retry is reported to `observer` under the store kind `store`."""
 
     def __init__(
         self,
@@ -97,11 +103,15 @@ class RetryingSink:
         *,
         sleep: Callable[[float], object] = time.sleep,
         rng: random.Random | None = None,
+        observer: StorageObserver = NO_STORAGE_OBSERVER,
+        store: str = "local",
     ) -> None:
         self._inner = inner
         self._policy = policy if policy is not None else RetryPolicy()
         self._sleep = sleep
         self._rng = rng
+        self._observer = observer
+        self._store = store
 
     @property
     def uri(self) -> str:
@@ -112,7 +122,27 @@ class RetryingSink:
         return self._inner.capabilities
 
     def _call(self, fn: Callable[[], T], describe: str) -> T:
-        return retry_call(fn, self._policy, sleep=self._sleep, rng=self._rng, describe=describe)
+        # The operation is the first word of `describe` (create, open, list, ...; a
+        # resumable writer's requests name theirs the same way).
+        operation = describe.split(" ", 1)[0] or "call"
+
+        def attempt() -> T:
+            try:
+                result = fn()
+            except BaseException:
+                self._observer.request(self._store, operation, "error")
+                raise
+            self._observer.request(self._store, operation, "ok")
+            return result
+
+        return retry_call(
+            attempt,
+            self._policy,
+            sleep=self._sleep,
+            rng=self._rng,
+            describe=describe,
+            on_retry=lambda: self._observer.retry(self._store),
+        )
 
     def create(
         self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None

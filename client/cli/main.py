@@ -203,6 +203,29 @@ _JOB_STORE_OPTION = click.option(
     help="Lease of a running export; another replica takes it over once it expires "
     "[env: SLUICE_JOB_LEASE_SECONDS; default: 30].",
 )
+@click.option(
+    "--metrics-address",
+    metavar="HOST:PORT",
+    help="Serve Prometheus metrics on http://HOST:PORT/metrics [env: SLUICE_METRICS_ADDRESS; "
+    "default: off].",
+)
+@click.option(
+    "--health-address",
+    metavar="HOST:PORT",
+    help="Also serve grpc.health.v1 alone, in plaintext, on HOST:PORT (probes of a TLS "
+    "daemon) [env: SLUICE_HEALTH_ADDRESS; default: off].",
+)
+@click.option(
+    "--otel-endpoint",
+    metavar="URL",
+    help="Send OpenTelemetry traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 "
+    "[env: SLUICE_OTEL_ENDPOINT; default: off].",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="text lines, or one JSON object per line [env: SLUICE_LOG_FORMAT; default: text].",
+)
 def serve(
     config_file: Path | None,
     address: str | None,
@@ -216,6 +239,10 @@ def serve(
     audit_log: str | None,
     replica_id: str | None,
     job_lease_seconds: float | None,
+    metrics_address: str | None,
+    health_address: str | None,
+    otel_endpoint: str | None,
+    log_format: str | None,
 ) -> None:
     """Run the export daemon in the foreground.
 
@@ -256,6 +283,14 @@ def serve(
         overrides["replica_id"] = replica_id
     if job_lease_seconds is not None:
         overrides["job_lease_seconds"] = job_lease_seconds
+    for key, value in (
+        ("metrics_address", metrics_address),
+        ("health_address", health_address),
+        ("otel_endpoint", otel_endpoint),
+        ("log_format", log_format),
+    ):
+        if value is not None:
+            overrides[key] = value
     sys.exit(run_server(config_file, overrides))
 
 

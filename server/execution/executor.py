@@ -33,6 +33,8 @@ from sluice.server.planning.plan import ExportPlan, build_plan, plan_destination
 from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
+from sluice.server.telemetry import NO_TELEMETRY, ExportTelemetry, report_safely
+from sluice.server.tracing import export_span
 from sluice.sinks.base import Sink, UploadJournal, join_key
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
@@ -55,6 +57,8 @@ class ExecutionContext:
     content_key_id: str
     #: Base key of key indexes (server.key_changes.index_base_key).
     index_key: bytes
+    #: Where committed chunks and finished exports are reported (metrics).
+    telemetry: ExportTelemetry = NO_TELEMETRY
 
 
 def execute(
@@ -65,7 +69,8 @@ def execute(
     the upload of the chunk in flight open and journalled, for the next run to continue;
     LeaseLost when another replica took the job over)."""
     settings = context.settings
-    plan = build_plan(job.spec, settings, job.id)
+    with export_span("export.plan"):
+        plan = build_plan(job.spec, settings, job.id)
     if plan.source.stream is not None:
         INBOXES.inbox(job.id, plan.source.stream.inflight_batches).bind_stop(stop)
     with storage_errors():
@@ -83,7 +88,9 @@ def execute(
     # Every run, not only resumes: a kill during chunk 0 journals nothing, yet leaves its
     # temporary file. No writer of this export is active before the run starts.
     _remove_stale_temporaries(sink, plan.prefix)
-    reporter = _ProgressReporter(job.id, context, resume.totals, lease)
+    reporter = _ProgressReporter(
+        job.id, job.spec.destination.dataset, context, resume.totals, lease
+    )
     options = PipelineOptions(
         batch_rows=settings.batch_rows,
         queue_depth=settings.pipeline_queue_depth,
@@ -91,9 +98,13 @@ def execute(
         content_key=context.content_key,
     )
     try:
-        keyed = _index_keys(plan, sink, context, stop) if plan.increment.key else None
+        keyed = None
+        if plan.increment.key:
+            with export_span("export.key_index"):
+                keyed = _index_keys(plan, sink, context, stop)
         selection = keyed.selection if keyed else None
-        totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)
+        with export_span("export.pipeline", resume_after_chunks=len(chunks)):
+            totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)
     except BaseException as exc:
         if _lost(exc, stop) or not _still_held(context, lease):
             # The new holder owns the journal and the open uploads now.
@@ -112,7 +123,9 @@ def execute(
         # The manifest commits the export: fenced like a journal write, as close to it
         # as the store allows (the sink cannot take part in the store's transaction).
         context.store.renew(lease, context.settings.job_lease_seconds)
-    return _commit(plan, sink, job, context, keyed, dict(totals.counters).get(SKIPPED_ROWS, 0))
+    with export_span("export.manifest"):
+        skipped = dict(totals.counters).get(SKIPPED_ROWS, 0)
+        return _commit(plan, sink, job, context, keyed, skipped)
 
 
 def _still_held(context: ExecutionContext, lease: Lease | None) -> bool:
@@ -337,11 +350,13 @@ class _ProgressReporter:
     def __init__(
         self,
         job_id: str,
+        dataset: str,
         context: ExecutionContext,
         start: Progress,
         lease: Lease | None = None,
     ) -> None:
         self._job_id = job_id
+        self._dataset = dataset
         self._lease = lease
         self._context = context
         self._start = start
@@ -361,6 +376,7 @@ class _ProgressReporter:
 
     def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
         self._context.store.record_chunk(self._job_id, chunk, progress, lease=self._lease)
+        report_safely(self._context.telemetry.chunk_committed, self._dataset, chunk)
         self._context.hub.publish(ChunkCommitted(self._job_id, chunk))
         self._last_save = time.monotonic()
         latest = self._latest

@@ -16,8 +16,10 @@ parts, and lets a chunk already written finish its commit).
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
@@ -228,8 +230,14 @@ class _ChunkWriterThread:
         self._observer = observer
         self._options = options
         self._queue: queue.Queue[object] = queue.Queue(maxsize=options.queue_depth)
+        # The writer and the committer run in the caller's context (a copy), so what they
+        # log (storage retries) carries the export's log context (export_id, dataset).
+        self._context = contextvars.copy_context()
         self._thread = threading.Thread(
-            target=self._run, name=f"writer-{config.export_id}", daemon=True
+            target=self._context.run,
+            args=(self._run,),
+            name=f"writer-{config.export_id}",
+            daemon=True,
         )
         self._failure: BaseException | None = None
         self._abandoned = threading.Event()
@@ -368,7 +376,9 @@ class _ChunkWriterThread:
             source_rows_done=end.source_end,
             counters=add_counters(self.totals.counters, end.counters),
         )
-        self._committing = self._committer.submit(self._commit, chunk, end, self.totals)
+        self._committing = self._committer.submit(
+            self._context.copy().run, self._commit, chunk, end, self.totals
+        )
 
     def _await_commit(self) -> None:
         committing, self._committing = self._committing, None
@@ -378,7 +388,9 @@ class _ChunkWriterThread:
     def _commit(self, chunk: OpenChunk, end: ChunkEnd, totals: PipelineProgress) -> None:
         """Make the written chunk durable, then journal it with the totals up to it."""
         self._observer.before_commit(end.index)
+        started = time.monotonic()
         info = chunk.writer.commit()
+        commit_seconds = time.monotonic() - started
         if info.size != chunk.stored:
             raise DataLoss(f"chunk {end.index} stored {info.size} bytes, expected {chunk.stored}")
         result = ChunkResult(
@@ -394,6 +406,7 @@ class _ChunkWriterThread:
             counters=end.counters,
             cursor_max=end.cursor_max,
             source_last_key=end.source_last_key,
+            commit_seconds=commit_seconds,
         )
         self._observer.chunk_committed(result, totals)
 

@@ -4,7 +4,7 @@ job records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sluice.server.pipeline.cursor_values import CursorValue
@@ -50,6 +50,9 @@ class ChunkResult:
     #: Database sources: the order columns' values of the chunk's last row (JSON-safe),
     #: where a resumed read continues after; None: resume by row position.
     source_last_key: tuple[CursorValue, ...] | None = None
+    #: Seconds the store took to make the chunk durable (fsync, multipart completion);
+    #: for metrics only, so never journalled nor compared (0 when read back).
+    commit_seconds: float = field(default=0.0, compare=False)
 
 
 def add_counters(left: Counters, right: Counters) -> Counters:

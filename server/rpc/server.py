@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent import futures
 
 import grpc
@@ -46,18 +47,22 @@ def build_server(
     flight_puts: FlightPuts,
     flight_reads: FlightReads,
     max_receive_message_length: int,
+    outer_interceptors: Sequence[grpc.ServerInterceptor] = (),  # type: ignore[type-arg]
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """Return the (not yet started) server, its health servicer and the bound port.
     Streams may hold at most `stream_budget` of the `max_workers` threads. With
     `credentials` the port speaks TLS only; without, plaintext. Callers are
     authenticated by `authenticator` (None: everyone is anonymous) and audited to
-    `audit` (None: no audit log). Arrow Flight's service shares the port (and the
-    interceptors); a message over `max_receive_message_length` is RESOURCE_EXHAUSTED."""
+    `audit` (None: no audit log). Arrow Flight's service shares the port and the
+    interceptors; a message over `max_receive_message_length` is RESOURCE_EXHAUSTED.
+    `outer_interceptors` wrap all others (metrics: they see the status a call really
+    ended with)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         # The first wraps the others. Authentication first, so nothing runs for a caller
         # who is not one; domain errors raised by the inner ones become statuses.
         interceptors=[
+            *outer_interceptors,
             AuthInterceptor(authenticator or Authenticator((), enabled=False), audit),
             DomainErrorInterceptor(),
             RequestBoundsInterceptor(),
@@ -81,6 +86,24 @@ def build_server(
     reflection.enable_server_reflection(
         (SERVICE_NAME, FLIGHT_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
+    return server, health_servicer, _listen(server, address, credentials)
+
+
+def build_health_server(
+    health_servicer: health.HealthServicer, address: str
+) -> tuple[grpc.Server, int]:
+    """A second, plaintext server with nothing but `health_servicer` (shared with the
+    main server, so both answer alike), for probes that cannot speak TLS; returns it
+    (not yet started) and its bound port."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="grpc-health"),
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return server, _listen(server, address, None)
+
+
+def _listen(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
     try:
         if credentials is None:
             port = server.add_insecure_port(address)
@@ -90,7 +113,7 @@ def build_server(
         raise ListenError(f"cannot listen on {address}: {exc}") from None
     if port == 0:
         raise ListenError(f"cannot listen on {address}: address in use or not available")
-    return server, health_servicer, port
+    return port
 
 
 def set_not_serving(health_servicer: health.HealthServicer) -> None:

@@ -39,9 +39,12 @@ from sluice.server.execution.executor import (
     execute,
 )
 from sluice.server.jobs.model import CANCELLABLE_STATES, Job, JobError, JobState, Lease
+from sluice.server.log_setup import log_context
 from sluice.server.pipeline.stopping import ExportStop
 from sluice.server.pipeline.stream_source import INBOXES
 from sluice.server.service.events import Finished, StateChanged
+from sluice.server.telemetry import report_safely
+from sluice.server.tracing import export_span
 
 _log = logging.getLogger("sluice.runner")
 #: How often an idle worker looks for claimable work (jobs queued on other replicas,
@@ -155,7 +158,8 @@ class ExportRunner:
                     self._wake.wait(CLAIM_POLL_SECONDS)
                     self._wake.clear()
                     continue
-                self._run_claimed(*claimed)
+                with log_context(export_id=claimed[0].id):
+                    self._run_claimed(*claimed)
             except BaseException as exc:
                 if must_propagate(exc):
                     raise
@@ -179,9 +183,16 @@ class ExportRunner:
         if self._closing.is_set():
             running.stop.shutdown()  # claimed while shutting down: hand it back below
         self._context.hub.publish(StateChanged(job.id, JobState.RUNNING))
-        _log.info("export %s running on replica %s (lease %d)", job.id, lease.owner, lease.token)
         try:
-            final = self._execute(job, running)
+            dataset = job.spec.destination.dataset
+            with (
+                log_context(dataset=dataset),
+                export_span("export", export_id=job.id, dataset=dataset),
+            ):
+                _log.info(
+                    "export %s running on replica %s (lease %d)", job.id, lease.owner, lease.token
+                )
+                final = self._execute(job, running)
         finally:
             with self._lock:
                 self._running.pop(job.id, None)
@@ -312,6 +323,7 @@ class ExportRunner:
         # A stream export's inbox may still hold batches read ahead: free them (a later
         # put resuming a cancelled or failed export gets a new one).
         INBOXES.discard(job.id)
+        report_safely(self._context.telemetry.export_finished, job)
         self._context.hub.publish(StateChanged(job.id, job.state))
         self._context.hub.publish(Finished(job.id, job))
         if self._on_final is not None:

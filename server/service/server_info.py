@@ -38,12 +38,8 @@ def describe_server(
     settings: Settings, tls_not_after: datetime | None = None, principal: str = ""
 ) -> ServerInfo:
     signer = load_signer(settings.manifest_signing_key)
-    try:
-        daemon_version = version("sluice")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        daemon_version = "unknown"
     return ServerInfo(
-        version=daemon_version,
+        version=daemon_version(),
         signing_public_key=public_key_pem(signer.public_key) if signer else "",
         signing_key_id=key_id(signer.public_key) if signer else "",
         formats=tuple(sorted(ENCODERS)),
@@ -54,3 +50,11 @@ def describe_server(
         principal=principal,
         replica_id=settings.replica_id,
     )
+
+
+def daemon_version() -> str:
+    """The installed package's version ("unknown" from a never-installed source tree)."""
+    try:
+        return version("sluice")
+    except PackageNotFoundError:
+        return "unknown"

@@ -4,6 +4,7 @@ and with a SAS token; no secret, nor the access key id, appears anywhere in its 
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -27,8 +28,9 @@ def _variants(secret: str) -> set[str]:
     return {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_debug_logs_hold_no_credentials(
-    tmp_path: Path, moto_server: ServerProcess, azurite_server: ServerProcess
+    tmp_path: Path, moto_server: ServerProcess, azurite_server: ServerProcess, log_format: str
 ) -> None:
     tag = uuid.uuid4().hex[:12].upper()
     key_id = f"AKIASLUICE{tag}"
@@ -51,7 +53,7 @@ def test_debug_logs_hold_no_credentials(
     account_url = f"{azurite_server.endpoint}/{AZURITE_ACCOUNT}"
     daemon = ProfileDaemon(
         root=tmp_path / "d",
-        settings={"log_level": "DEBUG"},
+        settings={"log_level": "DEBUG", "log_format": log_format},
         profiles={
             "s3": {
                 "kind": "s3",
@@ -113,4 +115,12 @@ def test_debug_logs_hold_no_credentials(
     }
     leaked = [name for name, value in secrets.items() if any(v in log for v in _variants(value))]
     assert not leaked, f"secrets in the DEBUG log: {leaked}"
-    assert " DEBUG sluice: logging at DEBUG" in log  # and DEBUG was really on
+    # And DEBUG was really on, in the format asked for.
+    if log_format == "text":
+        assert " DEBUG sluice: logging at DEBUG" in log
+    else:
+        lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        assert any(
+            line["level"] == "DEBUG" and line["msg"].startswith("logging at DEBUG")
+            for line in lines
+        )

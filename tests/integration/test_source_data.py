@@ -24,9 +24,14 @@ SECRET_CARD = "4242424242424242"
 SECRET_EXTRA = "TOPSECRETEXTRA"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, ExportClient]]:
-    daemon = Daemon(root=tmp_path_factory.mktemp("source-data") / "d")
+@pytest.fixture(scope="module", params=["text", "json"])
+def world(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[Daemon, ExportClient]]:
+    """A daemon per log format: neither may write a bad row to its log."""
+    daemon = Daemon(
+        root=tmp_path_factory.mktemp("source-data") / "d", settings={"log_format": request.param}
+    )
     daemon.start()
     try:
         with ExportClient(daemon.address) as client:

@@ -83,6 +83,13 @@ RULES = [
         "only the daemon's entry point builds the gRPC edge",
     ),
     ("sluice.sinks", "grpc", (), "storage is transport-free"),
+    (
+        "sluice.server",
+        "prometheus_client",
+        ("sluice.server.metrics",),
+        "metrics live in server/metrics; the rest reports through server.telemetry",
+    ),
+    ("sluice.sinks", "prometheus_client", (), "sinks report through sinks.observer"),
 ]
 
 

@@ -47,7 +47,7 @@ def test_a_late_commit_never_moves_watched_progress_back(
     job, _ = store.create(NewJob(id="20260101T000000Z-progress", spec=spec))
     hub = EventHub()
     context = ExecutionContext(settings, store, hub, open_sink, b"k" * 32, "k", b"i" * 32)
-    reporter = _ProgressReporter(job.id, context, Progress())
+    reporter = _ProgressReporter(job.id, job.spec.destination.dataset, context, Progress())
 
     with hub.subscribe(job.id) as watcher:
         # Chunk 0 (100 records) is written; 50 records of chunk 1 are written while

@@ -116,6 +116,11 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
         ({"zstd_threads": -1}, "zstd_threads"),
         ({"max_chunk_bytes": 2048}, "max_chunk_bytes"),
         ({"not_a_setting": 1}, "not_a_setting"),
+        ({"metrics_address": "9090"}, "metrics_address"),
+        ({"health_address": "localhost"}, "health_address"),
+        ({"log_format": "xml"}, "log_format"),
+        ({"otel_endpoint": "collector:4318"}, "otel_endpoint"),
+        ({"otel_endpoint": "http://user:pw@collector:4318"}, "otel_endpoint"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(overrides: dict[str, object], key: str) -> None:
@@ -468,3 +473,21 @@ def test_replica_id_defaults_to_the_host_and_a_fresh_suffix() -> None:
     assert load_settings(None, None, environ={}).job_lease_seconds == 30.0
     with pytest.raises(SettingsError, match="job_lease_seconds"):
         load_settings(None, None, environ={"SLUICE_JOB_LEASE_SECONDS": "0.1"})
+
+
+def test_operating_settings_are_off_by_default_and_read_from_the_environment() -> None:
+    defaults = load_settings(None, environ={})
+    assert (defaults.metrics_address, defaults.health_address) == ("", "")
+    assert defaults.log_format == "text" and defaults.metrics_dataset_label is False
+    settings = load_settings(
+        None,
+        environ={
+            "SLUICE_METRICS_ADDRESS": "0.0.0.0:9090",
+            "SLUICE_HEALTH_ADDRESS": "0.0.0.0:7071",
+            "SLUICE_LOG_FORMAT": "json",
+            "SLUICE_METRICS_DATASET_LABEL": "true",
+        },
+    )
+    assert settings.metrics_address == "0.0.0.0:9090"
+    assert settings.health_address == "0.0.0.0:7071"
+    assert settings.log_format == "json" and settings.metrics_dataset_label is True

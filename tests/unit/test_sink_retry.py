@@ -251,3 +251,36 @@ def test_policy_rejects_nonsense() -> None:
         RetryPolicy(base_delay=-1.0)
     with pytest.raises(ValueError, match="negative"):
         RetryPolicy(max_delay=-0.5)
+
+
+class RecordingObserver:
+    """A StorageObserver that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str]] = []
+        self.retries: list[str] = []
+
+    def request(self, store: str, operation: str, outcome: str) -> None:
+        self.requests.append((store, operation, outcome))
+
+    def retry(self, store: str) -> None:
+        self.retries.append(store)
+
+
+def test_every_attempt_and_retry_is_reported_to_the_observer() -> None:
+    flaky = FlakySink(failures=2)
+    seed(flaky, "k", b"v")
+    observer = RecordingObserver()
+    sink = RetryingSink(
+        flaky, RetryPolicy(), sleep=Sleeps(), rng=random.Random(1), observer=observer, store="s3"
+    )
+    with sink.open("k") as f:
+        assert f.read() == b"v"
+    sink.remove("k")
+    assert observer.requests == [
+        ("s3", "open", "error"),
+        ("s3", "open", "error"),
+        ("s3", "open", "ok"),
+        ("s3", "remove", "ok"),
+    ]
+    assert observer.retries == ["s3", "s3"]

@@ -1,0 +1,108 @@
+{{/* Names, labels and the checks every render runs. */}}
+
+{{- define "sluice.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sluice.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "sluice.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sluice.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "sluice.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "sluice.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "sluice.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "sluice.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* PostgreSQL job store: several replicas possible, a Deployment. */}}
+{{- define "sluice.postgres" -}}
+{{- if .Values.jobStore.url }}true{{ end }}
+{{- end }}
+
+{{/* Refuse shapes that cannot work, with a message naming the values. */}}
+{{- define "sluice.validate" -}}
+{{- $postgres := include "sluice.postgres" . }}
+{{- if and (gt (int .Values.replicaCount) 1) (not $postgres) }}
+{{- fail (printf "replicaCount=%d needs the PostgreSQL job store: set jobStore.url (SQLite holds one daemon only)" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (not $postgres) }}
+{{- fail "autoscaling.enabled needs the PostgreSQL job store: set jobStore.url (SQLite holds one daemon only)" }}
+{{- end }}
+{{- if and $postgres (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) (not (index .Values.config "content_digest_key")) }}
+{{- fail "several replicas need one content digest key: set config.content_digest_key to a secret reference (env:NAME or file:PATH)" }}
+{{- end }}
+{{- if and .Values.tls.enabled (not .Values.tls.existingSecret) }}
+{{- fail "tls.enabled needs tls.existingSecret (a kubernetes.io/tls Secret)" }}
+{{- end }}
+{{- if and .Values.tls.requireClientAuth (not .Values.tls.clientCA) }}
+{{- fail "tls.requireClientAuth needs tls.clientCA (ca.crt in tls.existingSecret)" }}
+{{- end }}
+{{- if and .Values.jobStore.existingSecret (not $postgres) }}
+{{- fail "jobStore.existingSecret is set but jobStore.url is empty" }}
+{{- end }}
+{{- $grace := default 20 (index .Values.config "shutdown_grace_seconds") }}
+{{- if le (float64 .Values.terminationGracePeriodSeconds) (float64 $grace) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed config.shutdown_grace_seconds (%v), or Kubernetes kills exports before they checkpoint" .Values.terminationGracePeriodSeconds $grace) }}
+{{- end }}
+{{- range $key := list "address" "state_dir" "tls" "metrics_address" "health_address" "job_store" "job_store_password_ref" "job_store_sslmode" "job_store_sslrootcert" "metrics_dataset_label" }}
+{{- if hasKey $.Values.config $key }}
+{{- fail (printf "config.%s is managed by the chart: use the chart's own values (see README)" $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* sluice.toml: the chart's settings, then config. */}}
+{{- define "sluice.config" -}}
+{{- $managed := dict "address" (printf "0.0.0.0:%d" (int .Values.service.port)) "state_dir" "/var/lib/sluice" }}
+{{- if .Values.metrics.enabled }}
+{{- $_ := set $managed "metrics_address" (printf "0.0.0.0:%d" (int .Values.metrics.port)) }}
+{{- $_ := set $managed "metrics_dataset_label" .Values.metrics.datasetLabel }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+{{- $_ := set $managed "health_address" (printf "0.0.0.0:%d" (int .Values.healthPort)) }}
+{{- $tls := dict "cert_file" "/etc/sluice/tls/tls.crt" "key_file" "/etc/sluice/tls/tls.key" }}
+{{- if .Values.tls.clientCA }}
+{{- $_ := set $tls "client_ca_file" "/etc/sluice/tls/ca.crt" }}
+{{- $_ := set $tls "require_client_auth" .Values.tls.requireClientAuth }}
+{{- end }}
+{{- $_ := set $managed "tls" $tls }}
+{{- else }}
+{{- $_ := set $managed "insecure" true }}
+{{- end }}
+{{- if .Values.jobStore.url }}
+{{- $_ := set $managed "job_store" .Values.jobStore.url }}
+{{- if .Values.jobStore.existingSecret }}
+{{- $_ := set $managed "job_store_password_ref" "env:JOB_STORE_PASSWORD" }}
+{{- end }}
+{{- with .Values.jobStore.sslmode }}
+{{- $_ := set $managed "job_store_sslmode" . }}
+{{- end }}
+{{- if .Values.jobStore.sslRootCertSecret }}
+{{- $_ := set $managed "job_store_sslrootcert" "/etc/sluice/postgres/ca.crt" }}
+{{- end }}
+{{- end }}
+{{- toToml (merge (deepCopy .Values.config) $managed) }}
+{{- end }}

@@ -1,0 +1,275 @@
+"""The Helm chart, rendered offline for every values file in helm/sluice/ci/: each
+object valid for three Kubernetes versions (kubernetes-validate --strict), the renders
+equal to the golden files checked in (so a template change shows in review), `helm lint
+--strict` clean, the shapes (StatefulSet with SQLite, Deployment with PostgreSQL) and
+their refusals, the hardened defaults, and a README that lists every value."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+
+from tests.chart.rendering import (
+    CHART,
+    CI_VALUES,
+    WITH_PROMETHEUS_OPERATOR,
+    as_text,
+    by_kind,
+    documents,
+    load_values,
+    render,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+#: The oldest Kubernetes the chart supports (Chart.yaml kubeVersion: native grpc probes
+#: are GA from 1.27, sidecar-free), the one most clusters run, and the newest known.
+KUBE_VERSIONS = ("1.29.0", "1.33.0", kubernetes_validate.latest_version())
+#: Custom resources kubernetes-validate has no schema for.
+CUSTOM_KINDS = {"ServiceMonitor"}
+
+
+def _ci(name: str) -> dict[str, Any]:
+    return load_values(CHART / "ci" / f"{name}-values.yaml")
+
+
+def _name(path: Path) -> str:
+    return path.name.removesuffix("-values.yaml")
+
+
+def test_there_are_the_four_scenarios() -> None:
+    assert [_name(p) for p in CI_VALUES] == ["irsa", "postgres-ha", "single", "tls-metrics"]
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=_name)
+def test_every_object_is_valid_for_three_kubernetes_versions(values_file: Path) -> None:
+    objects = documents(render(load_values(values_file), api_versions=WITH_PROMETHEUS_OPERATOR))
+    assert objects
+    for version in KUBE_VERSIONS:
+        for document in objects:
+            if document["kind"] in CUSTOM_KINDS:
+                continue
+            kubernetes_validate.validate(document, version, strict=True)
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=_name)
+def test_render_equals_the_golden_file(values_file: Path) -> None:
+    """SLUICE_UPDATE_GOLDEN=1 rewrites them; review the diff."""
+    text = as_text(render(load_values(values_file), api_versions=WITH_PROMETHEUS_OPERATOR))
+    golden = GOLDEN / f"{_name(values_file)}.yaml"
+    if os.environ.get("SLUICE_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert golden.read_text() == text, f"{golden.name} is stale: SLUICE_UPDATE_GOLDEN=1"
+
+
+@pytest.mark.parametrize(
+    "values_file", [None, *CI_VALUES], ids=lambda p: _name(p) if p else "defaults"
+)
+def test_helm_lint_strict_is_clean(values_file: Path | None) -> None:
+    values = load_values(values_file) if values_file else None
+    report = helm.lint(CHART, values, strict=True)
+    assert report["errors"] == [], report
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert problems == [], problems
+
+
+def test_single_replica_is_a_statefulset_with_a_pvc_and_sqlite() -> None:
+    manifests = render(_ci("single"))
+    (workload,) = by_kind(manifests, "StatefulSet")
+    assert not by_kind(manifests, "Deployment")
+    claim = workload["spec"]["volumeClaimTemplates"][0]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    assert claim["spec"]["storageClassName"] == "fast-ssd"
+    assert claim["metadata"]["annotations"] == {"backup.velero.io/backup-volumes": "state"}
+    assert workload["spec"]["serviceName"] == "sluice-headless"
+    headless = [s for s in by_kind(manifests, "Service") if s["spec"].get("clusterIP") == "None"]
+    assert len(headless) == 1
+    config = _config(manifests)
+    assert "job_store" not in config and config["state_dir"] == "/var/lib/sluice"
+    assert (
+        config["storage_profiles"]["lake"]["secret_access_key_ref"] == "env:AWS_SECRET_ACCESS_KEY"
+    )
+    container = workload["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"secretRef": {"name": "sluice-storage-credentials"}}]
+
+
+def test_postgres_replicas_are_a_deployment_with_hpa_and_pdb() -> None:
+    manifests = render(_ci("postgres-ha"))
+    (workload,) = by_kind(manifests, "Deployment")
+    assert not by_kind(manifests, "StatefulSet")
+    assert "replicas" not in workload["spec"]  # the HPA owns the count
+    (hpa,) = by_kind(manifests, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+    assert by_kind(manifests, "PodDisruptionBudget")[0]["spec"]["minAvailable"] == 2
+    config = _config(manifests)
+    assert config["job_store"] == "postgresql://sluice@postgres.db.svc:5432/sluice"
+    assert config["job_store_password_ref"] == "env:JOB_STORE_PASSWORD"
+    assert config["job_store_sslrootcert"] == "/etc/sluice/postgres/ca.crt"
+    env = {e["name"]: e for e in workload["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["JOB_STORE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "sluice-postgres",
+        "key": "password",
+    }
+    assert env["SLUICE_REPLICA_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["SLUICE_JOB_LEASE_SECONDS"]["value"] == "30"
+    # The password only by reference: no value anywhere in what the chart renders.
+    assert "value" not in env["JOB_STORE_PASSWORD"]
+
+
+def test_tls_probes_use_the_plaintext_health_port() -> None:
+    manifests = render(_ci("tls-metrics"), api_versions=WITH_PROMETHEUS_OPERATOR)
+    (workload,) = by_kind(manifests, "StatefulSet")
+    container = workload["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["grpc"]["port"] == 7071, probe
+    config = _config(manifests)
+    assert config["health_address"] == "0.0.0.0:7071"
+    assert config["tls"] == {
+        "cert_file": "/etc/sluice/tls/tls.crt",
+        "key_file": "/etc/sluice/tls/tls.key",
+        "client_ca_file": "/etc/sluice/tls/ca.crt",
+        "require_client_auth": True,
+    }
+    assert "insecure" not in config
+    assert config["metrics_address"] == "0.0.0.0:9090" and config["metrics_dataset_label"]
+    (monitor,) = by_kind(manifests, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    (dashboard,) = [c for c in by_kind(manifests, "ConfigMap") if "sluice.json" in c["data"]]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    (policy,) = by_kind(manifests, "NetworkPolicy")
+    assert [rule["ports"][0]["port"] for rule in policy["spec"]["ingress"]] == ["grpc", "metrics"]
+    assert all(rule["from"] for rule in policy["spec"]["ingress"])
+
+
+def test_service_monitor_only_where_the_operator_api_exists() -> None:
+    assert not by_kind(render(_ci("tls-metrics")), "ServiceMonitor")
+
+
+def test_plaintext_probes_use_the_main_port() -> None:
+    (workload,) = by_kind(render(), "StatefulSet")
+    container = workload["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["grpc"] == {
+        "port": 7070,
+        "service": "sluice.v1.ExportService",
+    }
+    assert _config(render())["insecure"] is True
+
+
+def test_irsa_service_account_annotations() -> None:
+    manifests = render(_ci("irsa"))
+    (account,) = by_kind(manifests, "ServiceAccount")
+    assert account["metadata"]["name"] == "sluice-exporter"
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith(
+        "arn:aws:iam"
+    )
+    (workload,) = by_kind(manifests, "StatefulSet")
+    pod = workload["spec"]["template"]
+    assert pod["spec"]["serviceAccountName"] == "sluice-exporter"
+    assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["state"]["persistentVolumeClaim"]["claimName"] == "sluice-state"
+    assert "volumeClaimTemplates" not in workload["spec"]
+
+
+def test_defaults_are_hardened() -> None:
+    (workload,) = by_kind(render(), "StatefulSet")
+    pod = workload["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert pod["terminationGracePeriodSeconds"] > _config(render())["shutdown_grace_seconds"]
+
+
+def test_a_config_change_rolls_the_pods() -> None:
+    def checksum(values: dict[str, Any]) -> str:
+        (workload,) = by_kind(render(values), "StatefulSet")
+        return str(workload["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+
+    assert checksum({}) != checksum({"config": {"max_concurrent_exports": 5}})
+
+
+# -- refusals -----------------------------------------------------------------------------
+
+
+def test_schema_rejects_a_misspelled_key() -> None:
+    with pytest.raises(helm.HelmError) as refused:
+        render({"persistance": {"size": "1Gi"}})
+    assert "persistance" in str(refused.value)
+    with pytest.raises(helm.HelmError) as nested:
+        render({"metrics": {"serviceMonitor": {"enabeld": True}}})
+    assert "enabeld" in str(nested.value)
+
+
+def test_schema_rejects_a_wrong_type() -> None:
+    with pytest.raises(helm.HelmError) as refused:
+        render({"replicaCount": "three"})
+    assert "replicaCount" in str(refused.value)
+
+
+def test_sqlite_with_three_replicas_is_refused() -> None:
+    with pytest.raises(helm.HelmError) as refused:
+        render({"replicaCount": 3})
+    message = str(refused.value)
+    assert "replicaCount=3 needs the PostgreSQL job store: set jobStore.url" in message, message
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ({"autoscaling": {"enabled": True}}, "autoscaling.enabled needs the PostgreSQL"),
+        ({"tls": {"enabled": True}}, "tls.enabled needs tls.existingSecret"),
+        (
+            {"jobStore": {"url": "postgresql://s@db:5432/s"}, "replicaCount": 2},
+            "config.content_digest_key",
+        ),
+        ({"terminationGracePeriodSeconds": 10}, "must exceed config.shutdown_grace_seconds"),
+        ({"config": {"address": "0.0.0.0:1"}}, "config.address is managed by the chart"),
+    ],
+)
+def test_shapes_that_cannot_work_are_refused(values: dict[str, Any], words: str) -> None:
+    with pytest.raises(helm.HelmError) as refused:
+        render(values)
+    assert words in str(refused.value)
+
+
+# -- README -------------------------------------------------------------------------------
+
+
+def _leaf_keys(values: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if (
+            isinstance(value, dict)
+            and value
+            and key not in {"config", "resources"}
+            and not (
+                path.endswith(
+                    ("annotations", "labels", "Labels", "Context", "nodeSelector", "affinity")
+                )
+            )
+        ):
+            keys |= _leaf_keys(value, path + ".")
+        else:
+            keys.add(path)
+    return keys
+
+
+def test_readme_lists_every_value_and_no_other() -> None:
+    documented = set(re.findall(r"^\| `([\w.]+)` \|", (CHART / "README.md").read_text(), re.M))
+    assert documented == _leaf_keys(load_values(CHART / "values.yaml"))
+
+
+def _config(manifests: dict[str, str]) -> dict[str, Any]:
+    (config_map,) = [c for c in by_kind(manifests, "ConfigMap") if "sluice.toml" in c["data"]]
+    return tomllib.loads(config_map["data"]["sluice.toml"])
