@@ -95,12 +95,19 @@ class FlightPuts:
         yields the app_metadata of each PutResult."""
         schema = read_schema(first)
         source = SourceSpec(uri=stream_uri(schema), format=STREAM_FORMAT)
+        # The records arrive here, so the export runs here when replicas share the job
+        # store: a put resumed on another replica moves it there (refused while the
+        # first still runs it). One daemon per SQLite store runs everything anyway.
+        shared = self._settings.job_store_kind != "sqlite"
+        here = self._settings.replica_id if shared else ""
         job = self._service.create(
-            replace(request.spec, source=source), request.request_id, principal
+            replace(request.spec, source=source), request.request_id, principal, runs_on=here
         )
         if job.state == JobState.SUCCEEDED:
             yield self._final(job)
             return
+        if shared:
+            self._store.pin(job.id, here)
         if job.state in RESUMABLE_STATES:
             job = self._service.resume(job.id, principal)
         inbox = INBOXES.inbox(job.id, self._settings.flight_inflight_batches)

@@ -94,6 +94,9 @@ class NewJob:
     request_fingerprint: str = ""
     #: Name of the principal creating it ("" without principals).
     created_by: str = ""
+    #: Only this replica may claim it ("": any). A DoPut export's records arrive on the
+    #: replica holding the Flight stream, so it runs there and nowhere else.
+    runs_on: str = ""
 
 
 @dataclass(frozen=True)

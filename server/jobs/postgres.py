@@ -55,12 +55,14 @@ from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.postgres_schema import migrate, schema_status
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
+    CLAIMABLE_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
     NOTIFICATION_COLUMNS,
     REARM_SQL,
     TRANSITION_SQL,
     check_lease,
+    check_pinnable,
     chunk_from_row,
     chunk_values,
     job_from_row,
@@ -187,7 +189,8 @@ class PostgresJobStore:
             try:
                 inserted = db.execute(
                     "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
-                    " created_at, updated_at, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    " created_at, updated_at, created_by, runs_on)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT (request_id) DO NOTHING",
                     (
                         new.id,
@@ -198,6 +201,7 @@ class PostgresJobStore:
                         now,
                         now,
                         new.created_by,
+                        new.runs_on,
                     ),
                 ).rowcount
             except psycopg.errors.UniqueViolation as exc:
@@ -378,11 +382,11 @@ class PostgresJobStore:
             # SKIP LOCKED: a row another replica is claiming (or journalling into) is
             # passed over, never waited for. The database's clock judges expiry, so
             # replicas' clocks need not agree.
+            claimable = CLAIMABLE_SQL.format(param="%s", now="now()")
             row = db.execute(
-                "SELECT id, lease_token FROM jobs WHERE state = %s"
-                " OR (state = %s AND (lease_expires_at IS NULL OR lease_expires_at < now()))"
+                f"SELECT id, lease_token FROM jobs WHERE {claimable}"
                 " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                (JobState.QUEUED.value, JobState.RUNNING.value),
+                (owner, JobState.QUEUED.value, JobState.RUNNING.value),
             ).fetchone()
             if row is None:
                 return None
@@ -400,6 +404,20 @@ class PostgresJobStore:
                 ),
             )
             return self._load(db, lease.job_id), lease
+
+    def pin(self, job_id: str, replica: str) -> Job:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT state, lease_owner,"
+                " (lease_expires_at IS NOT NULL AND lease_expires_at > now()) AS live"
+                " FROM jobs WHERE id = %s FOR UPDATE",
+                (job_id,),
+            ).fetchone()
+            if row is None:
+                raise _not_found(job_id)
+            check_pinnable(job_id, row["state"], row["lease_owner"], bool(row["live"]), replica)
+            db.execute("UPDATE jobs SET runs_on = %s WHERE id = %s", (replica, job_id))
+            return self._load(db, job_id)
 
     def renew(self, lease: Lease, lease_seconds: float) -> bool:
         with self._tx() as db:

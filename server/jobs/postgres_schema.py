@@ -146,6 +146,11 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         # after it (WHERE key > last key) instead of by row position.
         "ALTER TABLE chunks ADD COLUMN source_last_key_json TEXT NOT NULL DEFAULT 'null'",
     ),
+    (
+        # The replica a job may only run on ('' any): a DoPut export runs where its
+        # Flight stream arrives.
+        "ALTER TABLE jobs ADD COLUMN runs_on TEXT NOT NULL DEFAULT ''",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

@@ -223,3 +223,24 @@ def check_lease(job_id: str, row: Mapping[str, Any], lease: Lease | None) -> Non
             f" is lost; the export is {row['state']}, held by {holder}"
             f" (token {row['lease_token']})"
         )
+
+
+def check_pinnable(job_id: str, state: str, lease_owner: str, live: bool, replica: str) -> None:
+    """A job may move to `replica` (JobStore.pin) unless another replica runs it under
+    a live lease: its stream is there until that run ends."""
+    if state == JobState.RUNNING.value and live and lease_owner not in ("", replica):
+        raise FailedPrecondition(
+            f"export '{job_id}' is receiving its records on replica {lease_owner}; resume the"
+            " put there, or once that run ends (flight_put_idle_timeout)"
+        )
+
+
+#: The jobs a replica (the first parameter) may claim: queued ones meant for any replica
+#: or for it (`runs_on`), and running ones whose lease expired, whoever they were meant
+#: for: a pinned replica that died must not leave its stream export running for good
+#: (whoever takes it over ends it once no records come; JobStore.pin moves it back).
+#: Parameters: owner, the queued state, the running state (and now, where {now} is one).
+CLAIMABLE_SQL: Final = (
+    "((runs_on = '' OR runs_on = {param}) AND state = {param})"
+    " OR (state = {param} AND (lease_expires_at IS NULL OR lease_expires_at < {now}))"
+)

@@ -43,12 +43,14 @@ from sluice.server.jobs.model import (
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
+    CLAIMABLE_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
     NOTIFICATION_COLUMNS,
     REARM_SQL,
     TRANSITION_SQL,
     check_lease,
+    check_pinnable,
     chunk_from_row,
     chunk_values,
     job_from_row,
@@ -208,6 +210,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # after it (WHERE key > last key) instead of by row position.
         "ALTER TABLE chunks ADD COLUMN source_last_key_json TEXT NOT NULL DEFAULT 'null'",
     ),
+    (
+        # The replica a job may only run on ('' any): a DoPut export runs where its
+        # Flight stream arrives.
+        "ALTER TABLE jobs ADD COLUMN runs_on TEXT NOT NULL DEFAULT ''",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -262,7 +269,8 @@ class SQLiteJobStore:
             try:
                 cursor = db.execute(
                     "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
-                    " created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " created_at, updated_at, created_by, runs_on)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (request_id) DO NOTHING",
                     (
                         new.id,
@@ -273,6 +281,7 @@ class SQLiteJobStore:
                         now,
                         now,
                         new.created_by,
+                        new.runs_on,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -452,15 +461,29 @@ class SQLiteJobStore:
             ).fetchall()
         return [job_from_row(row, _optional_time) for row in rows]
 
+    def pin(self, job_id: str, replica: str) -> Job:
+        now = datetime.now(UTC)
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT state, lease_owner, lease_expires_at FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise _not_found(job_id)
+            expires = row["lease_expires_at"]
+            live = expires is not None and _parse_time(expires) > now
+            check_pinnable(job_id, row["state"], row["lease_owner"], live, replica)
+            db.execute("UPDATE jobs SET runs_on = ? WHERE id = ?", (replica, job_id))
+            return self._load(db, job_id)
+
     def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
         now = datetime.now(UTC)
         with self._tx() as db:
             # BEGIN IMMEDIATE serialises claims: SKIP LOCKED's contract in one writer.
+            claimable = CLAIMABLE_SQL.format(param="?", now="?")
             row = db.execute(
-                "SELECT id, lease_token FROM jobs WHERE state = ?"
-                " OR (state = ? AND (lease_expires_at IS NULL OR lease_expires_at < ?))"
+                f"SELECT id, lease_token FROM jobs WHERE {claimable}"
                 " ORDER BY created_at, id LIMIT 1",
-                (JobState.QUEUED.value, JobState.RUNNING.value, _timestamp(now)),
+                (owner, JobState.QUEUED.value, JobState.RUNNING.value, _timestamp(now)),
             ).fetchone()
             if row is None:
                 return None

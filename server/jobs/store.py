@@ -116,6 +116,12 @@ class JobStore(ScheduleStore, Protocol):
         held). Returns whether a cancel of the job was requested (request_cancel)."""
         ...
 
+    def pin(self, job_id: str, replica: str) -> Job:
+        """Let only `replica` claim the job from now on (a DoPut resumed on another
+        replica brings the records there). FailedPrecondition when the job is running
+        under a live lease of another replica."""
+        ...
+
     def release(self, lease: Lease) -> Job:
         """Hand a running job back at once (graceful shutdown): QUEUED again, claimable
         by any replica now. LeaseLost when the lease is no longer held."""

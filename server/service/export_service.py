@@ -71,8 +71,15 @@ class ExportService:
         self._limits = CallerLimits(settings, store)
 
     def create(
-        self, spec: ExportSpec, request_id: str = "", principal: Principal = ANONYMOUS
+        self,
+        spec: ExportSpec,
+        request_id: str = "",
+        principal: Principal = ANONYMOUS,
+        *,
+        runs_on: str = "",
     ) -> Job:
+        """Queue an export (or return the one `request_id` already made). `runs_on`
+        keeps it to one replica (a DoPut's, where its records arrive)."""
         require_scope(principal, Scope.CREATE)
         check_spec_access(resolved_spec(spec, self._settings), principal)
         check_request_id(request_id)
@@ -91,6 +98,7 @@ class ExportService:
                     request_id,
                     spec.fingerprint() if request_id else "",
                     created_by=principal.name,
+                    runs_on=runs_on,
                 )
             )
         if created:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 import psycopg
+import pyarrow as pa
 import pytest
 
 from sluice.client import ExportClient
@@ -412,3 +413,27 @@ def test_failover_on_s3_continues_the_open_multipart_upload_exactly_once(
     journal = replicas.journal(export_id)
     _one_holder_at_a_time(journal)
     assert len({owner for _, owner, _ in journal}) == 2, journal
+
+
+def test_a_put_runs_on_the_replica_its_records_arrive_at(replicas: Replicas) -> None:
+    """A DoPut's records arrive on one replica, so its export runs there: an idle
+    replica never claims it, even while the receiving one is busy with other work (it
+    would wait for records that never come to it)."""
+    settings = {"batch_rows": 1024, "pipeline_queue_depth": 2, "flight_put_idle_timeout": 5}
+    (receiver,) = replicas.start(1, max_concurrent_exports=1, **settings)
+    generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
+    with ExportClient(receiver.address) as client:
+        busy = client.create(_slow_spec(replicas)).id
+        _wait(client, busy, lambda e: e.state == pb.EXPORT_STATE_RUNNING)
+    (idle,) = replicas.start(1, **settings)
+    table = pa.table({"id": list(range(5_000)), "name": [f"n{i}" for i in range(5_000)]})
+    spec = ExportClient.build_spec(to=str(replicas.exports), dataset="pushed", chunk_rows=1_000)
+    with ExportClient(receiver.address) as client:
+        final = client.put(spec, table, "put-on-the-receiver", attempts=1)
+        assert final["state"] == "succeeded"
+        assert client.get(busy).state == pb.EXPORT_STATE_SUCCEEDED  # it waited its turn
+    export_id = final["export_id"]
+    owners = {owner for _, owner, _ in replicas.journal(export_id)}
+    assert owners == {receiver.settings["replica_id"]}
+    assert export_id not in idle.log_tail(2_000)
+    assert read_export(final["manifest_uri"])["id"].to_list() == list(range(5_000))

@@ -728,6 +728,29 @@ class JobStoreContract:
         with pytest.raises(NotFound):
             store.request_cancel("nope")
 
+    def test_a_pinned_job_runs_only_on_its_replica_while_queued_or_held(
+        self, store: JobStore
+    ) -> None:
+        """A DoPut's export runs where its records arrive: queued, only its replica
+        claims it; pin moves it, except from a replica still holding it."""
+        store.create(replace(new_job("j1"), runs_on="replica-a"))
+        assert store.claim("replica-b", 30) is None
+        lease = self._claim(store, "replica-a", 30)
+        with pytest.raises(FailedPrecondition, match="replica-a"):
+            store.pin("j1", "replica-b")
+        store.release(lease)
+        assert store.claim("replica-b", 30) is None  # queued again: still replica-a's
+        assert store.pin("j1", "replica-b").state == Q
+        assert store.claim("replica-a", 30) is None
+        moved = self._claim(store, "replica-b", 0.2)
+        # Its holder died (the lease ran out): anyone may take it over rather than leave
+        # it running for good.
+        time.sleep(0.5)
+        taken = self._claim(store, "replica-c", 30)
+        assert taken.token == moved.token + 1
+        with pytest.raises(NotFound):
+            store.pin("missing", "replica-a")
+
     def test_expire_leases_makes_running_jobs_claimable_now(self, store: JobStore) -> None:
         store.create(new_job("j1"))
         lease = self._claim(store, "replica-a", 3600)
