@@ -69,6 +69,13 @@ def log_context(**fields: str) -> Iterator[None]:
         _context.reset(token)
 
 
+def set_log_principal(name: str) -> None:
+    """From here on in this context (one call's copied context), records carry the
+    caller's principal; an anonymous caller ("") adds nothing."""
+    if name:
+        _context.set({**_context.get(), "principal": name})
+
+
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for name, value in _context.get().items():

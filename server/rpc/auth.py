@@ -20,6 +20,7 @@ from grpc_health.v1 import health
 
 from sluice.server.audit import AuditEvent, AuditLog
 from sluice.server.errors import Unauthenticated
+from sluice.server.log_setup import set_log_principal
 from sluice.server.principals import ANONYMOUS, Authenticator, Principal
 from sluice.server.rpc.errors import status_for
 
@@ -86,6 +87,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             principal = self._authenticate(request, context, method)
             call = copy_context()
             call.run(_CALLER.set, principal)
+            call.run(set_log_principal, principal.name)
             try:
                 response = call.run(behavior, request, context)
             except BaseException:
@@ -101,6 +103,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             principal = self._authenticate(request, context, method)
             call = copy_context()
             call.run(_CALLER.set, principal)
+            call.run(set_log_principal, principal.name)
             responses = call.run(behavior, request, context)
             try:
                 while True:

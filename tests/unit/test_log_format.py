@@ -3,6 +3,7 @@ export's id and dataset (and the caller's principal) inside their context only."
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
@@ -62,3 +63,19 @@ def test_context_fields_inside_their_context_only(json_lines: io.StringIO) -> No
 def test_unknown_context_fields_are_refused() -> None:
     with pytest.raises(ValueError, match="password"), log_context(password="x"):
         pass
+
+
+def test_a_calls_principal_stays_in_that_calls_context(json_lines: io.StringIO) -> None:
+    """The auth interceptor runs each call in a copied context and names its principal
+    there: the call's records carry it, nothing else does."""
+    log = logging.getLogger("sluice.test-json")
+    call = contextvars.copy_context()
+    call.run(log_setup.set_log_principal, "billing-nightly")
+    call.run(log.info, "inside the call")
+    log.info("another call")
+    anonymous = contextvars.copy_context()
+    anonymous.run(log_setup.set_log_principal, "")
+    anonymous.run(log.info, "anonymous call")
+    inside, other, nobody = _lines(json_lines)
+    assert inside["principal"] == "billing-nightly"
+    assert "principal" not in other and "principal" not in nobody
