@@ -14,6 +14,10 @@ TYPECHECK_TREE := $(VENV)/typecheck/sluice
 DEBIAN_TEST_PACKAGES := age p7zip-full postgresql poppler-utils
 NPM_TEST_PACKAGES    := azurite@3
 TOOLS                := .tools
+# pytest worker processes (pytest-xdist). The tests mostly wait on real daemons and
+# servers, so three workers on two cores finish the suite in about 14 minutes instead of
+# 35+; each worker starts its own moto, Azurite and PostgreSQL on free loopback ports.
+TEST_WORKERS         ?= 3
 
 .PHONY: demo test test-tools serve proto proto-check lint typecheck bench bench-diff clean
 
@@ -46,7 +50,7 @@ test: $(STAMP) test-tools  ## everything CI runs: generated-code freshness, lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 proto: $(STAMP)  ## regenerate proto/sluice/v1/*_pb2*.py(i) from the .proto files
 	$(BIN)/python proto/generate.py

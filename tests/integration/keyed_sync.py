@@ -75,11 +75,12 @@ def expected_record_diff(base_id: str, other_id: str) -> list[dict[str, Any]]:
     summary = {
         "base_export_id": base_id,
         "other_export_id": other_id,
-        "added": str(len(INSERTED)),
-        "removed": str(len(DELETED)),
-        "changed": str(len(UPDATED)),
-        "unchanged": str(ROWS - len(DELETED) - len(UPDATED)),
-        "changed_columns": {"amount": "2", "name": "2"},
+        # Counts are JSON numbers (the CLI does not print int64 as strings).
+        "added": len(INSERTED),
+        "removed": len(DELETED),
+        "changed": len(UPDATED),
+        "unchanged": ROWS - len(DELETED) - len(UPDATED),
+        "changed_columns": {"amount": 2, "name": 2},
     }
     return [*changes, {"summary": summary}]
 

@@ -70,7 +70,7 @@ def test_relative_paths_and_export_folders_are_the_users(daemon: Daemon) -> None
         assert (report["ok"], report["export_id"], report["chunks_checked"]) == (
             True,
             first["id"],
-            "3",  # int64 in protobuf's JSON mapping
+            3,  # a JSON number, though int64 (protobuf's JSON mapping would print "3")
         )
     inside = ok_json(sluice(daemon, "export", "verify", ".", "--json", cwd=folder))
     assert inside["export_id"] == first["id"]

@@ -15,9 +15,9 @@ from typing import Any
 
 import polars as pl
 import pytest
-from google.protobuf.json_format import MessageToDict
 
 from sluice.client import ExportClient
+from sluice.client._convert import message_dict
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration import keyed_sync as scenario
@@ -111,9 +111,7 @@ def _record_diff(place: Place, base: str, other: str) -> list[dict[str, Any]]:
         lines: list[dict[str, Any]] = []
         for event in client.diff_records(base, other):
             if event.HasField("summary"):
-                lines.append(
-                    {"summary": MessageToDict(event.summary, preserving_proto_field_name=True)}
-                )
+                lines.append({"summary": message_dict(event.summary, proto_names=True)})
             for change in event.changes.changes:
                 line: dict[str, Any] = {"change": change.change, "key_digest": change.key_digest}
                 if change.change == "changed":
