@@ -53,6 +53,8 @@ class _CallDetails(
 class BearerToken(
     grpc.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
     grpc.UnaryStreamClientInterceptor,  # type: ignore[type-arg]
+    grpc.StreamUnaryClientInterceptor,  # type: ignore[type-arg]
+    grpc.StreamStreamClientInterceptor,  # type: ignore[type-arg]
 ):
     """Adds the token to every call. (Call credentials would refuse plaintext channels,
     which a loopback daemon may well use.)"""
@@ -80,3 +82,14 @@ class BearerToken(
         self, continuation: Callable[..., Any], client_call_details: Any, request: Any
     ) -> Any:
         return continuation(self._with_token(client_call_details), request)
+
+    def intercept_stream_unary(
+        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        return continuation(self._with_token(client_call_details), request_iterator)
+
+    def intercept_stream_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        # Arrow Flight's DoPut (ExportClient.put) is a bidirectional stream.
+        return continuation(self._with_token(client_call_details), request_iterator)

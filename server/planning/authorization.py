@@ -14,6 +14,7 @@ from pathlib import Path
 from sluice.server.allowed_roots import within_roots
 from sluice.server.errors import InvalidArgument, PermissionDenied, quoted
 from sluice.server.jobs.model import Job
+from sluice.server.pipeline.stream_source import is_stream_uri
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.principals import Principal, Scope
 from sluice.sinks import LocationRefused, classify
@@ -59,6 +60,8 @@ def check_spec_access(spec: ExportSpec, principal: Principal) -> None:
 def check_source(principal: Principal, uri: str, field: str) -> None:
     if principal.source_roots is None or not uri.strip():
         return  # unrestricted, or missing: the planner names the missing field
+    if is_stream_uri(uri):
+        return  # records the caller pushes itself (Arrow Flight DoPut): no location
     try:
         location = classify_source(uri)
     except LocationRefused as exc:

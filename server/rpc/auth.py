@@ -11,6 +11,7 @@ written to the audit log with their outcome."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar, copy_context
 from typing import Any, cast
@@ -18,6 +19,7 @@ from typing import Any, cast
 import grpc
 from grpc_health.v1 import health
 
+from sluice.flight import Flight_pb2 as fl
 from sluice.server.audit import AuditEvent, AuditLog
 from sluice.server.errors import Unauthenticated
 from sluice.server.log_setup import set_log_principal
@@ -105,6 +107,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             call.run(_CALLER.set, principal)
             call.run(set_log_principal, principal.name)
             responses = call.run(behavior, request, context)
+            last = None
             try:
                 while True:
                     try:
@@ -112,7 +115,11 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                         # runs there, whichever thread asks for the next message.
                         item = call.run(next, responses)
                     except StopIteration:
+                        # A stream that changes state (Arrow Flight's DoPut) is audited
+                        # once it ended well, with the export its last answer names.
+                        self._audit_outcome(principal, method, request, last, context)
                         return
+                    last = item
                     yield item
             except GeneratorExit:
                 call.run(responses.close)  # the caller went away
@@ -227,4 +234,10 @@ def _export_id(request: Any, response: Any) -> str:
             value = getattr(message, name)
             if isinstance(value, str) and value:
                 return value
+    if isinstance(response, fl.PutResult):  # DoPut: its acknowledgements name the export
+        try:
+            value = json.loads(response.app_metadata).get("export_id", "")
+        except (ValueError, AttributeError):
+            return ""
+        return value if isinstance(value, str) else ""
     return ""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import pyarrow as pa
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,6 +25,7 @@ from grpc_status import rpc_status
 
 from sluice.client import (
     ExportClient,
+    NotFoundError,
     PermissionDeniedError,
     ServerUnreachableError,
     UnauthenticatedError,
@@ -135,6 +137,8 @@ def secured(daemon_factory: Callable[..., Daemon], monkeypatch: pytest.MonkeyPat
         },
         audit_log=str(probe.root / "audit.jsonl"),
         batch_rows=2048,
+        # A named source in bob's folder: naming it must not carry alice past her roots.
+        sources={"bobs-events": {"uri": str(sources / "bob" / "events.parquet")}},
     )
     for name in ("alice", "bob", "carol"):
         (sources / name).mkdir(parents=True)
@@ -572,3 +576,36 @@ def test_demo_ignores_the_callers_tls_and_token_environment(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert not (tmp_path / "nope").exists()
+
+
+def test_named_sources_and_flight_calls_act_for_their_principal(secured: Secured) -> None:
+    """What a caller may reach is checked on the spec as it will run (a named source's
+    location too), and Arrow Flight calls act for the authenticated principal."""
+    with secured.client("alice") as alice:
+        spec = secured.spec("alice")
+        spec.source.Clear()
+        spec.source.name = "bobs-events"
+        with pytest.raises(PermissionDeniedError, match=r"spec\.source\.uri"):
+            alice.create(spec)
+        done = alice.wait(alice.create(secured.spec("alice")).id, timeout=60)
+        records = sum(batch.num_rows for batch in alice.read(done.id))
+        assert records == 500
+    with secured.client("bob") as bob, pytest.raises(NotFoundError):
+        list(bob.read(done.id))  # another principal's export: as if it did not exist
+    anonymous = ExportClient(secured.daemon.address, timeout=30)
+    with anonymous, pytest.raises(UnauthenticatedError):
+        list(anonymous.read(done.id))
+    table = pa.table({"id": list(range(300)), "note": [f"n{i}" for i in range(300)]})
+    pushed = ExportClient.build_spec(to=str(secured.daemon.exports / "carol"), dataset="pushed")
+    with secured.client("carol") as carol:
+        final = carol.put(pushed, table, "carol-put-1")
+        assert final["state"] == "succeeded"
+        assert carol.get(final["export_id"]).created_by == "carol"
+    with secured.client("alice") as alice, pytest.raises(NotFoundError):
+        alice.get(final["export_id"])
+    with secured.client("root") as root:
+        assert sum(b.num_rows for b in root.read(final["export_id"])) == 300
+    methods = [
+        (line["principal"], line["method"].rpartition("/")[2]) for line in secured.audit_lines()
+    ]
+    assert ("carol", "DoPut") in methods
