@@ -18,17 +18,26 @@ from sluice.client.cli.output import CliError, print_json
 from sluice.v1 import export_pb2
 
 
-def export_command(plan: export_pb2.PlanFromTextResponse, destination: str) -> list[str]:
-    """The `sluice export create` argv that does what the plan says."""
+def export_command(
+    plan: export_pb2.PlanFromTextResponse, destination: str, name: str = ""
+) -> list[str]:
+    """The argv that does what the plan says: `sluice export create`, or for a request
+    that asked for a schedule ("every night at 2"), `sluice schedule create` with the
+    same export options."""
     spec = plan.spec
-    argv = ["sluice", "export", "create", "--source-name", plan.source_name or "SOURCE"]
+    if plan.schedule_cron:
+        argv = ["sluice", "schedule", "create", "--name", name or schedule_name(plan)]
+        argv += ["--cron", plan.schedule_cron]
+    else:
+        argv = ["sluice", "export", "create"]
+    argv += ["--source-name", plan.source_name or "SOURCE"]
     argv += ["--to", destination or "DEST", "--dataset", plan.source_name or "DATASET"]
     if plan.template:
         argv += ["--template", plan.template]
     if spec.output.format:
         argv += ["--format", spec.output.format]
     if plan.report:
-        argv += ["--report", plan.report]
+        argv += ["--report"]  # report.html and report.pdf, whichever was asked for
     since = timestamp_datetime(spec.query.time_range, "since")
     until = timestamp_datetime(spec.query.time_range, "until")
     if since is not None:
@@ -42,6 +51,14 @@ def export_command(plan: export_pb2.PlanFromTextResponse, destination: str) -> l
     if spec.encryption.age_passphrase_ref:
         argv += ["--passphrase-secret", spec.encryption.age_passphrase_ref]
     return argv
+
+
+def schedule_name(plan: export_pb2.PlanFromTextResponse) -> str:
+    """A schedule name from what the request exports: `<source>-nightly` style."""
+    return f"{plan.source_name or 'export'}-{_CADENCE.get(plan.schedule_cron, 'scheduled')}"
+
+
+_CADENCE = {"@daily": "daily", "@weekly": "weekly", "@monthly": "monthly", "@hourly": "hourly"}
 
 
 def plan_to_dict(plan: export_pb2.PlanFromTextResponse, destination: str) -> dict[str, Any]:
@@ -86,7 +103,7 @@ def ask(text: str, destination: str, time_zone: str, yes: bool, as_json: bool) -
     if plan.source_name:
         click.echo(f"source:     {plan.source_name}")
     if plan.schedule_cron:
-        click.echo(f"schedule:   {plan.schedule_cron} (create it with `sluice schedule create`)")
+        click.echo(f"schedule:   {plan.schedule_cron}")
     click.echo(f"spec:       {MessageToDict(plan.spec)}")
     click.echo(f"command:    {shown['command']}")
     if plan.unparsed_words:
@@ -96,9 +113,22 @@ def ask(text: str, destination: str, time_zone: str, yes: bool, as_json: bool) -
         raise CliError("which data? name one of the server's named sources")
     if not destination:
         raise CliError("give --to DEST to run it")
+    if plan.schedule_cron and plan.spec.query.HasField("time_range"):
+        # A fixed window ("last month" as of today) would be wrong at every later tick.
+        raise CliError(
+            "a schedule repeats: a time range read as of today would be stale at its next "
+            "tick; ask without one (incremental schedules send only what changed)"
+        )
     if not yes and not (sys.stdin.isatty() and click.confirm("run it?", default=False)):
         click.echo("not run (confirm, or pass --yes)")
         return
     from sluice.client.cli.main import cli  # the root group, to run the printed command
 
-    cli.main(export_command(plan, destination)[1:], standalone_mode=False, obj=cli_state())
+    _, group_name, command_name, *args = export_command(plan, destination)
+    group = cli.commands[group_name]
+    assert isinstance(group, click.Group)
+    # The leaf command itself, with this invocation's state (server, TLS, token).
+    group.commands[command_name].main(
+        args, prog_name=f"sluice {group_name} {command_name}", standalone_mode=False,
+        obj=cli_state(),
+    )  # fmt: skip

@@ -168,6 +168,7 @@ def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
             table=spec.source.table,
             query=spec.source.query,
             order_by=list(spec.source.order_by),
+            name=spec.source.name,
         ),
         destination=pb.Destination(
             uri=spec.destination.uri,
@@ -198,6 +199,8 @@ def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
             key=spec.incremental.key,
         ),
         notify=spec.notify,
+        template=spec.template,
+        report=spec.report,
     )
     if spec.output.level is not None:
         message.output.level = spec.output.level

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sluice.client import ExportClient, InvalidArgumentError
+from sluice.client.demo_data import generate
 from tests.daemon import Daemon, run_cli
 
 pytestmark = [pytest.mark.integration]
@@ -71,3 +72,43 @@ def test_ask_prints_the_plan_and_names_unknown_words(daemon: Daemon) -> None:
     wrong = run_cli(daemon, "ask", "erase the orders")
     assert wrong.returncode == 1
     assert "INVALID_ARGUMENT" in wrong.stderr and "only exports" in wrong.stderr
+
+
+def test_ask_runs_an_export_or_creates_a_schedule_of_a_named_source(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """With named sources the seed's requests run: "my job applications as CSV" exports
+    the `applications` source, and "… every night at 2" creates a schedule instead."""
+    d: Daemon = daemon_factory("ask-named")
+    applications = generate(d.sources / "applications.parquet", 300, seed=4)
+    d.settings["sources"] = {
+        "applications": {
+            "uri": str(applications),
+            "description": "Job applications the user submitted",
+        }
+    }
+    d.start()
+    ran = run_cli(d, "ask", "my job applications as CSV", "--to", str(d.exports), "--yes")
+    assert ran.returncode == 0, ran.stderr
+    assert "command:    sluice export create --source-name applications" in ran.stdout
+    with ExportClient(d.address) as client:
+        (export,) = client.list()
+        done = client.wait(export.id, timeout=60)
+        assert done.spec.source.name == "applications" and done.spec.output.format == "csv"
+        assert done.progress.records == 300
+
+    nightly = run_cli(
+        d, "ask", "my job applications as parquet every night at 2", "--to", str(d.exports), "--yes"
+    )
+    assert nightly.returncode == 0, nightly.stderr
+    assert "sluice schedule create --name applications-scheduled --cron '0 2 * * *'" in (
+        nightly.stdout
+    )
+    with ExportClient(d.address) as client:
+        (schedule,) = client.list_schedules()
+        assert (schedule.name, schedule.cron) == ("applications-scheduled", "0 2 * * *")
+        assert schedule.spec.source.name == "applications"
+        assert schedule.spec.output.format == "parquet"
+
+    stale = run_cli(
+        d, "ask", "my job applications from last month every night at 2", "--to", "x", "--yes"
+    )
+    assert stale.returncode == 1 and "a schedule repeats" in stale.stderr
