@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -20,6 +21,8 @@ from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
 from tests.integration.helpers import load_manifest, read_export
+from tests.integration.test_replicas import Replicas
+from tests.servers.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 
@@ -168,3 +171,31 @@ def test_the_daemon_itself_fires_a_tick_once_even_across_a_restart(
         assert shown.last_export_state == pb.EXPORT_STATE_SUCCEEDED
         assert shown.last_tick == created.next_tick
         assert len(list(client.list(labels=runs))) == 1
+
+
+def test_three_daemons_on_one_store_fire_a_tick_once(
+    daemon_factory,  # type: ignore[no-untyped-def]
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+) -> None:
+    """Three replicas polling one PostgreSQL store every 0.2 s through one real minute
+    boundary: the tick is one export, whichever replica saw it first."""
+    replicas = Replicas(daemon_factory, tmp_path, postgres_server.new_database())
+    daemons = replicas.start(3, schedule_poll_seconds=0.2)
+    source = generate(replicas.sources / "orders.parquet", 200, seed=6)
+    spec = ExportClient.build_spec(source=str(source), to=str(replicas.exports), dataset="orders")
+    runs = {"sluice.schedule": "every-minute"}
+    with ExportClient(daemons[0].address) as client:
+        created = client.create_schedule("every-minute", spec, cron="* * * * *")
+        deadline = time.monotonic() + 90
+        while not list(client.list(labels=runs)):
+            assert time.monotonic() < deadline, daemons[0].log_tail()
+            time.sleep(0.2)
+        (export,) = list(client.list(labels=runs))
+        client.wait(export.id, timeout=60)
+        client.pause_schedule("every-minute")
+        time.sleep(1.0)  # every replica has polled again since the tick
+    for daemon in daemons:
+        with ExportClient(daemon.address) as client:
+            assert [e.id for e in client.list(labels=runs)] == [export.id]
+            assert client.get_schedule("every-minute").last_tick == created.next_tick
