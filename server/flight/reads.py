@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import pyarrow as pa
 
@@ -67,11 +67,18 @@ class FlightView:
     endpoints: tuple[tuple[Ticket, int], ...]
 
 
+#: A ticket, command or action body names one export (and a chunk): small, so anything
+#: longer is refused before it is parsed.
+MAX_EXPORT_REF_BYTES: Final = 1024
+
+
 def parse_export_ref(raw: bytes, field: str, *, chunk_allowed: bool) -> Ticket:
     """A ticket or command: JSON {"export_id": ID} (and "chunk": N when allowed)."""
+    if len(raw) > MAX_EXPORT_REF_BYTES:
+        raise InvalidArgument(field, f"must be at most {MAX_EXPORT_REF_BYTES} bytes")
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # [[[[... nested past the stack
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("export_id"), str):
         raise InvalidArgument(field, 'must be JSON {"export_id": "..."}')

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import Final, NoReturn
 
 import grpc
 from google.protobuf import json_format
@@ -139,6 +139,11 @@ def flight_info(view: FlightView) -> fl.FlightInfo:
     )
 
 
+#: A DoPut command is one CreateExportRequest as JSON; every field of it is bounded
+#: (request_bounds), so a megabyte is far more than any valid one needs.
+MAX_PUT_COMMAND_BYTES: Final = 1 << 20
+
+
 def put_request_from_descriptor(descriptor: fl.FlightDescriptor) -> PutRequest:
     """The descriptor's CMD, the proto3 JSON form of a CreateExportRequest without a
     source, checked like a CreateExport (request bounds) before anything is created."""
@@ -147,10 +152,12 @@ def put_request_from_descriptor(descriptor: fl.FlightDescriptor) -> PutRequest:
         raise InvalidArgument(
             "FlightDescriptor.type", "must be CMD, holding a CreateExportRequest as JSON"
         )
+    if len(descriptor.cmd) > MAX_PUT_COMMAND_BYTES:
+        raise InvalidArgument(field, f"must be at most {MAX_PUT_COMMAND_BYTES} bytes")
     request = pb.CreateExportRequest()
     try:
         json_format.Parse(descriptor.cmd, request)
-    except (json_format.ParseError, UnicodeDecodeError, ValueError):
+    except (json_format.ParseError, UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidArgument(
             field, 'must be a CreateExportRequest as JSON: {"requestId": "...", "spec": {...}}'
         ) from None

@@ -115,6 +115,9 @@ def test_recipient_encrypted_export_points_to_export_read(flight_daemon: Daemon)
         (b"nope", grpc.StatusCode.INVALID_ARGUMENT),
         (b'{"export_id": "20200101T000000Z-000000000000"}', grpc.StatusCode.NOT_FOUND),
         (b'{"export_id": "x", "chunk": -1}', grpc.StatusCode.INVALID_ARGUMENT),
+        # Nested past Python's recursion limit (was INTERNAL), and far too long.
+        (b"[" * 100_000, grpc.StatusCode.INVALID_ARGUMENT),
+        (b'{"export_id": "' + b"x" * 5_000 + b'"}', grpc.StatusCode.INVALID_ARGUMENT),
     ],
 )
 def test_bad_tickets(daemon: Daemon, ticket: bytes, code: grpc.StatusCode) -> None:

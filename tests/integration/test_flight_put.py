@@ -176,6 +176,8 @@ def test_schema_change_mid_stream_is_invalid_argument_and_idle_put_is_cancelled(
         (b"not json", "FlightDescriptor.cmd"),
         (b'{"spec": {"source": {"uri": "/etc/passwd"}}}', "FlightDescriptor.cmd.spec.source"),
         (b'{"spec": {"destination": {"uri": "/elsewhere", "dataset": "x"}}}', "spec.destination"),
+        (b'{"spec": ' * 100_000, "FlightDescriptor.cmd"),  # nested past the stack: was INTERNAL
+        (b" " * (2 << 20), "FlightDescriptor.cmd"),
     ],
 )
 def test_bad_put_commands_are_invalid_argument(daemon: Daemon, cmd: bytes, field: str) -> None:
