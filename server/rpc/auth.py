@@ -174,7 +174,8 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if code is None or code == grpc.StatusCode.OK:
             if response is None and code is None:
                 return  # a stream that ended early; nothing was refused
-            outcome = "OK"
+            # A stream whose caller went away ended because of it, not well.
+            outcome = "OK" if context.is_active() else "CANCELLED"
         else:
             outcome = code.name
         if method.rpartition("/")[2] in _STATE_CHANGING or code in _DENIED:

@@ -10,8 +10,9 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,9 @@ from sluice.client import (
     UnauthenticatedError,
 )
 from sluice.client.demo_data import generate
+from sluice.flight import Flight_pb2 as fl
+from sluice.flight import Flight_pb2_grpc
+from sluice.flight.ipc import schema_payload
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
 from tests.daemon import Daemon, run_cli
@@ -609,3 +613,41 @@ def test_named_sources_and_flight_calls_act_for_their_principal(secured: Secured
         (line["principal"], line["method"].rpartition("/")[2]) for line in secured.audit_lines()
     ]
     assert ("carol", "DoPut") in methods
+
+
+def test_a_put_broken_off_is_audited_as_cancelled(secured: Secured) -> None:
+    """A DoPut that made its export and then lost its client is still a state change:
+    the audit log has it, with the export and CANCELLED."""
+    schema = pa.schema([("id", pa.int64())])
+    cmd = json.dumps(
+        {
+            "requestId": "carol-broken-put",
+            "spec": {"destination": {"uri": str(secured.daemon.exports / "carol"), "dataset": "p"}},
+        }
+    ).encode()
+    first = fl.FlightData(
+        flight_descriptor=fl.FlightDescriptor(type=fl.FlightDescriptor.CMD, cmd=cmd)
+    )
+    header = schema_payload(schema)
+    first.data_header, first.data_body = header.header, header.body
+    hold = threading.Event()
+
+    def messages() -> Iterator[fl.FlightData]:
+        yield first
+        hold.wait(30)  # the stream stays open, sending nothing more
+
+    with grpc.insecure_channel(secured.daemon.address) as channel:
+        stub = Flight_pb2_grpc.FlightServiceStub(channel)
+        call = stub.DoPut(messages(), metadata=_md(secured.tokens["carol"]), timeout=60)
+        ack = json.loads(next(call).app_metadata)
+        call.cancel()
+        hold.set()
+    deadline = time.monotonic() + 20
+    while True:
+        puts = [a for a in secured.audit_lines() if a["method"].endswith("/DoPut")]
+        if puts or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [(a["principal"], a["outcome"], a["export_id"]) for a in puts] == [
+        ("carol", "CANCELLED", ack["export_id"])
+    ]
