@@ -163,6 +163,12 @@ class Notifier:
         except DeliveryFailed as exc:
             self._failed(job, delivery, str(exc), now)
             return
+        except Exception as exc:  # noqa: BLE001 - recorded as a failed attempt, see below
+            # Anything else (a secret that no longer resolves, a header the mail library
+            # refuses) is a failed attempt too, so the retry window still ends it; only
+            # its type is recorded, never a message that might hold a secret.
+            self._failed(job, delivery, f"{type(exc).__name__} while delivering", now)
+            return
         _log.info("export %s: notified %s (attempt %d)", job.id, target, delivery.attempts + 1)
         self._record(delivery, DeliveryState.DELIVERED, "", now, None)
 

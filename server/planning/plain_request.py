@@ -143,7 +143,12 @@ def parse_request(text: str, now: datetime, sources: Sequence[NamedSource] = ())
     i = 0
     while i < len(tokens):
         for rule in _RULES:
-            matched = rule(tokens, i, plan, now)
+            try:
+                matched = rule(tokens, i, plan, now)
+            except (OverflowError, ValueError):  # "last 99999999 days", "in 99999"
+                raise InvalidArgument(
+                    "text", f"'{' '.join(tokens[i : i + 4])}…' is out of any date range"
+                ) from None
             if matched is not None:
                 count, plan = matched
                 plan = replace(plan, understood=(*plan.understood, " ".join(tokens[i : i + count])))

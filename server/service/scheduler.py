@@ -95,6 +95,10 @@ class Scheduler:
                 # The store failed (Unavailable): the tick stays due for the next pass.
                 _log.warning("schedule %s: tick not recorded: %s", schedule.name, exc.message)
                 continue
+            except Exception as exc:  # noqa: BLE001 - one schedule, not the whole pass
+                # One broken schedule must not keep the others from ticking.
+                _log.error("schedule %s: tick failed: %s", schedule.name, type(exc).__name__)
+                continue
             if job is not None:
                 started.append(job)
         return started

@@ -166,6 +166,9 @@ REFUSED: list[tuple[str, str]] = [
     ("", "nothing to export"),
     ("   ...  ", "nothing to export"),
     ("what I sent and scraped", "could mean source"),
+    # Numbers past any date (OverflowError / ValueError inside): were INTERNAL.
+    ("orders from the last 99999999 days", "out of any date range"),
+    ("orders from the last 5000 years", "out of any date range"),
 ]
 
 

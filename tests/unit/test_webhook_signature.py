@@ -42,6 +42,7 @@ def test_the_header_is_hmac_sha256_of_timestamp_dot_body() -> None:
         (BODY, "v1=abc", T),  # no t
         (BODY, "t=soon,v1=abc", T),  # t not a number
         (BODY, "", T),
+        (BODY, f"t={T},v1=\u00e9\u00e9", T),  # non-ASCII signature: was a TypeError
     ],
 )
 def test_anything_else_is_refused(body: bytes, header: str, now: int) -> None:

@@ -60,7 +60,13 @@ def verify_webhook(
         raise WebhookSignatureError("signature timestamp is outside the tolerance")
     expected = _mac(key, body, timestamp)
     # Rotating keys: a sender may add one v1 per key; any match is enough.
-    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+    # As bytes: compare_digest refuses str holding non-ASCII (a forged header would make
+    # the receiver's check raise TypeError instead of this error).
+    wanted = expected.encode()
+    if not any(
+        hmac.compare_digest(wanted, candidate.encode("utf-8", "surrogatepass"))
+        for candidate in candidates
+    ):
         raise WebhookSignatureError("signature does not match the body")
     return timestamp
 
