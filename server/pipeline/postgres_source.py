@@ -99,6 +99,13 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def sql_name(identifier: str) -> str:
+    """A quoted column name for SQL that is sent with parameters (psycopg, `inline`):
+    a "%" in the name is doubled, so it can never read as a placeholder and take a
+    request's value into the SQL text."""
+    return quote(identifier).replace("%", "%%")
+
+
 def connection_params(target: PostgresTarget, *, snapshot_reads: bool = False) -> dict[str, Any]:
     """libpq connection parameters (the password resolved from its reference: never log
     them). `snapshot_reads`: every transaction is REPEATABLE READ (one snapshot)."""
@@ -366,7 +373,7 @@ class Filters:
         if self.since is not None:
             column, operator, value = self.since
             assert operator in (">", ">=")
-            term = f"{quote(column)} {operator} %s"
+            term = f"{sql_name(column)} {operator} %s"
             if self.or_late:
                 term = f"({term} OR {target.column(LATE_COLUMN).expression})"
             terms.append(term)
@@ -376,7 +383,7 @@ class Filters:
             params.append(list(self.ids))
         for column, operator, value in self.bounds:
             assert operator in ("=", "<>", "<", "<=", ">", ">=")
-            terms.append(f"{quote(column)} {operator} %s")
+            terms.append(f"{sql_name(column)} {operator} %s")
             params.append(value)
         return (" WHERE " + " AND ".join(terms) if terms else ""), params
 
@@ -392,15 +399,15 @@ def select_sql(
 ) -> tuple[str, list[Any]]:
     """The SELECT of one run: the columns (cast where read as text), the filters, the key
     order, and where to resume: after the last exported key, or at an OFFSET."""
-    selected = [target.column(c).select(quote(c)) for c in columns]
+    selected = [target.column(c).select(sql_name(c)) for c in columns]
     where, params = filters.where(target)
     if after_key is not None:
-        keys = ", ".join(quote(c) for c in order_by)
+        keys = ", ".join(sql_name(c) for c in order_by)
         values = ", ".join(["%s"] * len(order_by))
         where += (" AND " if where else " WHERE ") + f"({keys}) > ({values})"
         params.extend(after_key)
     sql = f"SELECT {', '.join(selected)} FROM {from_item} AS sluice_source{where}"
-    sql += " ORDER BY " + ", ".join(quote(c) for c in order_by)
+    sql += " ORDER BY " + ", ".join(sql_name(c) for c in order_by)
     if skip > 0:
         sql += " OFFSET %s"
         params.append(skip)
@@ -416,8 +423,8 @@ def _id_match(target: PostgresTarget, column: str) -> str:
     """`column = ANY(array)`. Columns read as text (uuid, enums...) compare as text, as
     the pipeline sees them."""
     if target.column(column).as_text:
-        return f"{quote(column)}::text = ANY(%s::text[])"
-    return f"{quote(column)} = ANY(%s)"
+        return f"{sql_name(column)}::text = ANY(%s::text[])"
+    return f"{sql_name(column)} = ANY(%s)"
 
 
 def count(target: PostgresTarget, sql: str, params: list[Any]) -> int:

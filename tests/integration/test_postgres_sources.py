@@ -487,3 +487,19 @@ def test_keyed_increments_work_on_a_table(
         "inserted": 1, "updated": 1, "deleted": 2, "unchanged": 47
     }  # fmt: skip
     assert second["tombstones"]["records"] == 2
+
+
+def test_column_names_with_percent_signs_are_names_not_placeholders(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """A "%" in a column name never reads as a parameter placeholder: the export reads
+    the named columns, and a pushed-down value stays a value."""
+    _sql(
+        pg,
+        'CREATE TABLE odd (id int PRIMARY KEY, "rate %s" text, "pct %" int)',
+        "INSERT INTO odd SELECT n, 'r' || n, n * 10 FROM generate_series(1, 20) AS n",
+    )
+    finished = _export(pg_daemon, _uri(pg), table="odd", where="\"rate %s\" = 'r7'", ids=["7", "8"])
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    out = read_export(finished.manifest_uri)
+    assert out.to_dicts() == [{"id": 7, "rate %s": "r7", "pct %": 70}]
