@@ -6,12 +6,12 @@
 
 FROM python:3.11.11-slim-bookworm AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY proto ./proto
 COPY server ./server
 COPY client ./client
 COPY sinks ./sinks
-RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels '.[server]'
+RUN python -m pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels '.[server]'
 
 FROM python:3.11.11-slim-bookworm
 LABEL org.opencontainers.image.title="sluice" \

@@ -21,10 +21,10 @@ TEST_WORKERS         ?= 3
 
 .PHONY: demo test test-tools serve proto proto-check lint typecheck bench bench-diff clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	rm -rf $(VENV)/typecheck && mkdir -p $(TYPECHECK_TREE)
 	for f in proto/sluice/*; do ln -s $(CURDIR)/$$f $(TYPECHECK_TREE)/$${f##*/}; done
 	for d in server client sinks; do ln -s $(CURDIR)/$$d $(TYPECHECK_TREE)/$$d; done
@@ -67,7 +67,7 @@ BENCH_ROWS ?= 1000000
 BENCH_PEERS_ARGS ?=
 
 bench: $(STAMP)  ## exports through the daemon, then side by side with DuckDB, Polars, dlt, pandas (~12 min)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	@command -v rclone >/dev/null || (apt-get update -qq && apt-get install -y -qq rclone >/dev/null)
 	$(BIN)/python -m benchmarks.export_bench --rows $(BENCH_ROWS)
 	$(BIN)/python -m benchmarks.peers_bench --rows $(BENCH_ROWS) $(BENCH_PEERS_ARGS)
