@@ -231,7 +231,7 @@ def test_the_readme_shows_categories_counts_and_the_gdpr_texts(world: World) -> 
     manifest_file = manifest_path(world.package("--subject", "42")["manifest_uri"])
     manifest = json.loads(manifest_file.read_text())
     [document] = manifest["documents"]
-    assert (document["name"], document["media_type"]) == ("README.html", "text/html")
+    assert (document["path"], document["media_type"]) == ("README.html", "text/html")
     body = (manifest_file.parent / "README.html").read_bytes()
     assert hashlib.sha256(body).hexdigest() == document["sha256"]
     tree = html5lib.parse(body, namespaceHTMLElements=False)
