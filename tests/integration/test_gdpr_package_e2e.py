@@ -186,6 +186,10 @@ def test_a_package_holds_exactly_the_subjects_rows_of_every_source(
     manifest_file = manifest_path(finished["manifest_uri"])
     manifest = json.loads(manifest_file.read_text())
     assert manifest["subject_package"]["subject_id"] == "42"
+    # One committed export: every file (and the README) listed, sized and hashed.
+    verified = run_cli(world.daemon, "export", "verify", finished["id"])
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert ": ok, 7 chunks" in verified.stdout  # 3 sources x (JSON, CSV), and README.html
     assert manifest["output"]["encryption"]["scheme"] == "zip-aes-256"
     assert manifest["source"]["template"] == "gdpr"
     # Every named source with a subject_column, by name; JSON then CSV each.
