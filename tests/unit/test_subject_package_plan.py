@@ -21,7 +21,11 @@ from sluice.server.planning.spec import (
     SourceSpec,
     SubjectSpec,
 )
-from sluice.server.planning.subject_package import PackagePlan, build_package_plan
+from sluice.server.planning.subject_package import (
+    PackagePlan,
+    build_package_plan,
+    resolved_specs,
+)
 from sluice.server.settings import Settings, load_settings
 
 GDPR = {"controller": "Example Ltd", "contact": "privacy@example.com"}
@@ -145,3 +149,15 @@ def test_packages_need_the_gdpr_table(tmp_path: Path) -> None:
     settings = _settings(tmp_path).model_copy(update={"gdpr": None})
     with pytest.raises(FailedPrecondition, match=r"\[gdpr\]"):
         build_package_plan(_spec(tmp_path), settings, "x")
+
+
+def test_access_is_checked_on_each_source_the_package_reads(tmp_path: Path) -> None:
+    """resolved_specs gives the export service every location a package reads, so a
+    principal's source roots apply to each (check_spec_access runs on every one)."""
+    settings = _settings(tmp_path)
+    found = resolved_specs(_spec(tmp_path, "42", "events", "apps"), settings)
+    assert [s.source.uri for s in found] == [
+        str(tmp_path / "sources" / "e.parquet"),
+        f"sqlite://{tmp_path / 'sources' / 'a.db'}",
+    ]
+    assert all(s.destination.uri == str(tmp_path / "exports") for s in found)
