@@ -55,8 +55,14 @@ def render_readme(package: PackagePlan, manifest: Manifest) -> bytes:
         "</tbody></table>",
         "<p>Each category is in two files with the same records: JSON (a document whose "
         "<code>data</code> member lists the records) for moving them to another service, "
-        "and CSV for spreadsheets. E-mail addresses and phone numbers of other people that "
-        "appear in your records are replaced by tags such as <code>[EMAIL]</code>.</p>",
+        "and CSV for spreadsheets."
+        + (
+            " E-mail addresses and phone numbers of other people that appear in your "
+            "records are replaced by tags such as <code>[EMAIL]</code>."
+            if package.redacts_others
+            else ""
+        )
+        + "</p>",
         *_section("Why we process it", gdpr.purposes),
         *_section("How long we keep it", gdpr.retention),
         *_section("Who receives it", gdpr.recipients),

@@ -64,6 +64,9 @@ class PackagePlan:
     subject_id: str
     parts: tuple[PackagePart, ...]
     gdpr: GdprConfig
+    #: Whether the package's own redaction runs (others' e-mails and phones in text
+    #: redacted), rather than one the request brought.
+    redacts_others: bool = True
 
     @cached_property
     def first(self) -> ExportPlan:
@@ -120,7 +123,8 @@ def build_package_plan(spec: ExportSpec, settings: Settings, export_id: str) -> 
                     replace(plan, spec=recorded, part_label=name),
                 )
             )
-    return PackagePlan(export_id, spec, subject.subject_id, tuple(parts), settings.gdpr)
+    own = spec.redaction in (RedactionSpec(), SUBJECT_PACKAGE_REDACTION)
+    return PackagePlan(export_id, spec, subject.subject_id, tuple(parts), settings.gdpr, own)
 
 
 def _part_specs(
