@@ -29,7 +29,7 @@ from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
 from sluice.server.metrics.endpoint import MetricsEndpoint
 from sluice.server.notifications.notifier import Notifier
-from sluice.server.planning.plan import build_plan
+from sluice.server.planning.subject_package import build_export_plan
 from sluice.server.principals import build_authenticator
 from sluice.server.rpc.server import build_health_server, build_server, set_not_serving
 from sluice.server.secrets import load_or_create_key
@@ -138,7 +138,11 @@ def _run(settings: Settings) -> int:
         poll_seconds=settings.schedule_poll_seconds,
     )
     schedules = ScheduleService(
-        store, store, scheduler, lambda spec: build_plan(spec, settings, new_export_id()), utc_now
+        store,
+        store,
+        scheduler,
+        lambda spec: build_export_plan(spec, settings, new_export_id()),
+        utc_now,
     )
     audit = AuditLog(settings.audit_log) if settings.audit_log else None
     server, health_servicer, port = build_server(

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from sluice.format.age import AgeFormatError, parse_recipient
+from sluice.server.gdpr_config import GdprConfig
 from sluice.server.named_sources import NamedSource, check_source_names
 from sluice.server.principals import AuthSettings
 from sluice.server.replica import default_replica_id
@@ -383,6 +384,10 @@ class Settings(BaseModel):
     #: unless the request brings its own encryption.
     #: SLUICE_BACKUP_RECIPIENTS takes them comma-separated.
     backup_recipients: tuple[str, ...] = ()
+    #: GDPR subject packages (`[gdpr]`, server/gdpr_config.py): the controller, contact,
+    #: purposes, retention and recipients texts each package's README.html shows the
+    #: person. Config file only. Without it, subject packages are refused.
+    gdpr: GdprConfig | None = None
 
     @field_validator("sources")
     @classmethod

@@ -10,6 +10,10 @@ Built in:
   the same person gets the same pseudonym in every export and joins still work.
 - `sharing`: CSV in an AES-256 zip whose password is the server secret `sharing`,
   `strict` redaction.
+- `gdpr`: for GDPR subject packages (server/planning/subject_package.py): each file an
+  AES-256 zip whose password is the server secret `gdpr`, and the package redaction
+  (`SUBJECT_PACKAGE_REDACTION`): other people's e-mails and phones in text redacted, the
+  subject's own columns kept.
 
 Configured (`[templates.NAME]` in the server config, names other than the built-ins):
 
@@ -36,6 +40,8 @@ from sluice.server.planning.spec import EncryptionSpec, RedactionRuleSpec, Redac
 
 #: The secret the `sharing` template's zip password comes from.
 SHARING_SECRET = "sharing"  # noqa: S105 - the name of a configured secret, not one
+#: The secret the `gdpr` template's zip password comes from.
+GDPR_SECRET = "gdpr"  # noqa: S105 - the name of a configured secret, not one
 
 
 class TemplateConfig(BaseModel):
@@ -107,7 +113,7 @@ def _encryption_text(encryption: EncryptionSpec, missing: bool) -> str:
     return "none"
 
 
-BUILTIN_NAMES = ("backup", "analysis", "sharing")
+BUILTIN_NAMES = ("backup", "analysis", "sharing", "gdpr")
 #: analysis: e-mail and phone columns (by the names `moderate` knows them by) and the
 #: addresses and numbers found in text become keyed pseudonyms instead of tags.
 _PSEUDONYMS = (
@@ -119,6 +125,24 @@ _PSEUDONYMS = (
     ),
     RedactionRuleSpec(pattern="EMAIL", action="hash"),
     RedactionRuleSpec(pattern="PHONE", action="hash"),
+)
+
+
+#: Column categories whose columns hold, in a subject's own rows, the subject's own
+#: identifiers: a subject package keeps them as they are.
+_SUBJECT_OWN = frozenset({"EMAIL", "PHONE", "NAME", "ADDRESS", "DOB"})
+#: A subject package's redaction: `moderate` finds e-mail addresses and phone numbers in
+#: every text value (those of other people the subject wrote to or about), while whole
+#: columns named like the subject's own identifiers (email, phone, name, address, date of
+#: birth) are kept. Secrets (password, token columns) stay redacted.
+SUBJECT_PACKAGE_REDACTION = RedactionSpec(
+    level="moderate",
+    template_rules=tuple(
+        RedactionRuleSpec(column=glob, action="keep")
+        for category in COLUMN_CATEGORIES
+        if category.name in _SUBJECT_OWN
+        for glob in category.globs
+    ),
 )
 
 
@@ -155,6 +179,15 @@ def templates(
             compression="zip",
             redaction=RedactionSpec(level="strict"),
             encryption=EncryptionSpec(zip_password_ref=SHARING_SECRET),
+        ),
+        "gdpr": Template(
+            "gdpr",
+            "GDPR subject packages: each file an AES-256 zip (password: secret "
+            f"'{GDPR_SECRET}'), other people's e-mails and phones in text redacted",
+            builtin=True,
+            compression="zip",
+            redaction=SUBJECT_PACKAGE_REDACTION,
+            encryption=EncryptionSpec(zip_password_ref=GDPR_SECRET),
         ),
     }
     for name, config in sorted(configured.items()):

@@ -20,6 +20,7 @@ from sluice.client.cli.auth import auth_group
 from sluice.client.cli.context import CliState
 from sluice.client.cli.export import export_group
 from sluice.client.cli.flight_commands import get_records, put_records
+from sluice.client.cli.gdpr import gdpr_group
 from sluice.client.cli.history import delete, diff, retain, verify
 from sluice.client.cli.keygen import keygen
 from sluice.client.cli.output import CliError
@@ -330,6 +331,7 @@ cli.add_command(export_group)
 cli.add_command(schedule_group)
 cli.add_command(source_group)
 cli.add_command(template_group)
+cli.add_command(gdpr_group)
 cli.add_command(keygen)
 cli.add_command(ask)
 cli.add_command(auth_group)

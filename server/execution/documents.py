@@ -37,14 +37,18 @@ def write_documents(plan: ExportPlan, sink: Sink, manifest: Manifest) -> tuple[D
     entries = []
     if plan.encoder.name == "xml":
         schema = xml_schema_document(plan.schema)
-        entries.append(_store(sink, plan.prefix, XML_SCHEMA_NAME, "application/xml", schema))
+        entries.append(
+            store_document(sink, plan.prefix, XML_SCHEMA_NAME, "application/xml", schema)
+        )
     if plan.spec.report:
         report = build_report(manifest, _parents(sink, manifest))
         entries.append(
-            _store(sink, plan.prefix, REPORT_HTML_NAME, "text/html", render_html(report))
+            store_document(sink, plan.prefix, REPORT_HTML_NAME, "text/html", render_html(report))
         )
         entries.append(
-            _store(sink, plan.prefix, REPORT_PDF_NAME, "application/pdf", render_pdf(report))
+            store_document(
+                sink, plan.prefix, REPORT_PDF_NAME, "application/pdf", render_pdf(report)
+            )
         )
     return tuple(entries)
 
@@ -64,7 +68,9 @@ def _parents(sink: Sink, manifest: Manifest) -> tuple[Manifest, ...]:
     return tuple(chain)
 
 
-def _store(sink: Sink, prefix: str, name: str, media_type: str, body: bytes) -> DocumentEntry:
+def store_document(
+    sink: Sink, prefix: str, name: str, media_type: str, body: bytes
+) -> DocumentEntry:
     with storage_errors():
         writer = sink.create(join_key(prefix, name), overwrite=True)
         try:

@@ -16,12 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sluice.format.layout import signature_key
+from sluice.format.layout import README_HTML_NAME, signature_key
 from sluice.server.errors import Interrupted, LeaseLost, SluiceError, safe_summary
-from sluice.server.execution.documents import write_documents
+from sluice.server.execution.documents import store_document, write_documents
 from sluice.server.execution.key_changes import KeyedChanges, detect_changes
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
+from sluice.server.execution.package_manifest import build_package_manifest, part_starts
 from sluice.server.execution.signing import load_signer
+from sluice.server.execution.subject_readme import render_readme
 from sluice.server.jobs.model import ChunkRecord, Job, Lease, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
@@ -29,7 +31,8 @@ from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipe
 from sluice.server.pipeline.source import count_rows
 from sluice.server.pipeline.stopping import ExportStop, keeps_uploads
 from sluice.server.pipeline.stream_source import INBOXES
-from sluice.server.planning.plan import ExportPlan, build_plan, plan_destination
+from sluice.server.planning.plan import ExportPlan, plan_destination
+from sluice.server.planning.subject_package import PackagePlan, build_export_plan
 from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
@@ -70,7 +73,10 @@ def execute(
     LeaseLost when another replica took the job over)."""
     settings = context.settings
     with export_span("export.plan"):
-        plan = build_plan(job.spec, settings, job.id)
+        planned = build_export_plan(job.spec, settings, job.id)
+    if isinstance(planned, PackagePlan):
+        return _execute_package(job, context, stop, lease, planned)
+    plan = planned
     if plan.source.stream is not None:
         INBOXES.inbox(job.id, plan.source.stream.inflight_batches).bind_stop(stop)
     with storage_errors():
@@ -91,12 +97,7 @@ def execute(
     reporter = _ProgressReporter(
         job.id, job.spec.destination.dataset, context, resume.totals, lease
     )
-    options = PipelineOptions(
-        batch_rows=settings.batch_rows,
-        queue_depth=settings.pipeline_queue_depth,
-        zstd_threads=settings.zstd_threads,
-        content_key=context.content_key,
-    )
+    options = _pipeline_options(settings, context)
     try:
         keyed = None
         if plan.increment.key:
@@ -106,26 +107,104 @@ def execute(
         with export_span("export.pipeline", resume_after_chunks=len(chunks)):
             totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)
     except BaseException as exc:
-        if _lost(exc, stop) or not _still_held(context, lease):
-            # The new holder owns the journal and the open uploads now.
-            _log.warning(
-                "export %s: lease lost (or not confirmable); stopped without cleaning up",
-                job.id,
-            )
-        elif isinstance(exc, Interrupted) and keeps_uploads(stop):
-            _log.info("export %s suspended; its open upload continues on the next run", job.id)
-        else:
-            _discard_uploads(sink, job.id, context.store, plan.prefix, lease)
+        _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
         raise
+    _before_manifest(context, stop, lease)
+    with export_span("export.manifest"):
+        skipped = dict(totals.counters).get(SKIPPED_ROWS, 0)
+        return _commit(plan, sink, job, context, keyed, skipped)
+
+
+def _execute_package(
+    job: Job,
+    context: ExecutionContext,
+    stop: threading.Event,
+    lease: Lease | None,
+    package: PackagePlan,
+) -> str:
+    """Run a GDPR subject package: its parts one after the other into one export (chunk
+    numbers continue from part to part), then its README and manifest."""
+    first = package.first
+    with storage_errors():
+        sink = context.open_sink(first.destination, profile=first.destination_profile)
+    chunks = list(context.store.chunks(job.id))
+    starts = part_starts(package, chunks)
+    totals = ResumePoint.after(chunks).totals
+    keep = package.parts[starts[0][0]].plan.pipeline.chunk_key(len(chunks)) if starts else ""
+    _abort_journalled_uploads(sink, job.id, context.store, keep=keep, lease=lease)
+    if chunks:
+        _log.info("subject package %s resumes after chunk %d", job.id, chunks[-1].index)
+    _remove_stale_temporaries(sink, first.prefix)
+    reporter = _ProgressReporter(job.id, job.spec.destination.dataset, context, totals, lease)
+    options = _pipeline_options(context.settings, context)
+    try:
+        for number, start in starts:
+            part = package.parts[number]
+            resume = replace(start, next_index=totals.chunks, totals=totals)
+            with export_span("export.pipeline", part=part.source_name, format=part.format):
+                totals = run_pipeline(part.plan.pipeline, sink, resume, reporter, stop, options)
+    except BaseException as exc:
+        _after_failure(exc, job, context, stop, lease, sink, first.prefix)
+        raise
+    _before_manifest(context, stop, lease)
+    with export_span("export.manifest"):
+        manifest = build_package_manifest(
+            package,
+            context.store.chunks(job.id),
+            created_at=job.created_at,
+            finished_at=datetime.now(UTC),
+            digest_key_id=context.content_key_id,
+            created_by=job.created_by,
+        )
+        if not _committed(sink, first):
+            readme = render_readme(package, manifest)
+            documents = (store_document(sink, first.prefix, README_HTML_NAME, "text/html", readme),)
+            manifest = replace(manifest, documents=documents)
+        _write_signature(first, sink, manifest.to_json(), context.settings)
+        write_manifest(sink, first.manifest_key, manifest)
+        _abort_stray_uploads(sink, first.prefix, quietly=True)
+        return f"{sink.uri.rstrip('/')}/{first.manifest_key}"
+
+
+def _pipeline_options(settings: Settings, context: ExecutionContext) -> PipelineOptions:
+    return PipelineOptions(
+        batch_rows=settings.batch_rows,
+        queue_depth=settings.pipeline_queue_depth,
+        zstd_threads=settings.zstd_threads,
+        content_key=context.content_key,
+    )
+
+
+def _after_failure(
+    exc: BaseException,
+    job: Job,
+    context: ExecutionContext,
+    stop: threading.Event,
+    lease: Lease | None,
+    sink: Sink,
+    prefix: str,
+) -> None:
+    """Clean up after a failed or interrupted run, unless the uploads are someone
+    else's now (lost lease) or kept for the next run (shutdown)."""
+    if _lost(exc, stop) or not _still_held(context, lease):
+        # The new holder owns the journal and the open uploads now.
+        _log.warning(
+            "export %s: lease lost (or not confirmable); stopped without cleaning up",
+            job.id,
+        )
+    elif isinstance(exc, Interrupted) and keeps_uploads(stop):
+        _log.info("export %s suspended; its open upload continues on the next run", job.id)
+    else:
+        _discard_uploads(sink, job.id, context.store, prefix, lease)
+
+
+def _before_manifest(context: ExecutionContext, stop: threading.Event, lease: Lease | None) -> None:
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
     if lease is not None:
         # The manifest commits the export: fenced like a journal write, as close to it
         # as the store allows (the sink cannot take part in the store's transaction).
         context.store.renew(lease, context.settings.job_lease_seconds)
-    with export_span("export.manifest"):
-        skipped = dict(totals.counters).get(SKIPPED_ROWS, 0)
-        return _commit(plan, sink, job, context, keyed, skipped)
 
 
 def _still_held(context: ExecutionContext, lease: Lease | None) -> bool:

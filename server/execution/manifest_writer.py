@@ -87,7 +87,7 @@ def build_manifest(
             compression_applied="internal" if plan.encoder.internal_compression else "stream",
             encryption=plan.cipher.description,
         ),
-        schema=_schema_fields(plan),
+        schema=schema_fields(plan),
         totals=totals_of(entries),
         watermark=next_watermark(plan, chunks),
         incremental=IncrementalInfo(
@@ -142,7 +142,7 @@ def _chunk_digests(manifest: Manifest) -> list[tuple[str, str]]:
     return [(c.path, c.sha256) for c in manifest.chunks]
 
 
-def _schema_fields(plan: ExportPlan) -> tuple[SchemaField, ...]:
+def schema_fields(plan: ExportPlan) -> tuple[SchemaField, ...]:
     return tuple(
         SchemaField(field.name, str(field.type), field.nullable)
         for field in arrow_schema(plan.schema)

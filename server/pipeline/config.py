@@ -37,10 +37,12 @@ class PipelineConfig:
     prefix: str
     chunk_target_bytes: int
     chunk_max_rows: int
+    #: Said after the chunk number in its file name ("part-000002.orders.jsonl"): the
+    #: part of a subject package the chunk belongs to ("" for a plain export).
+    part_label: str = ""
 
-    @staticmethod
-    def chunk_stem(index: int) -> str:
-        return layout.chunk_stem(index)
+    def chunk_stem(self, index: int) -> str:
+        return layout.chunk_stem(index, self.part_label)
 
     def chunk_name(self, index: int) -> str:
         """File name of chunk `index`, relative to the export folder."""

@@ -82,6 +82,8 @@ class ExportPlan:
     increment: IncrementPlan = field(default_factory=lambda: IncrementPlan("full"))
     #: Credentials (secret references) for the destination, from a named storage profile.
     destination_profile: S3Profile | AzureProfile | None = None
+    #: A subject package's part: its label in chunk names (PipelineConfig.part_label).
+    part_label: str = ""
 
     @cached_property
     def pipeline(self) -> PipelineConfig:
@@ -100,6 +102,7 @@ class ExportPlan:
             prefix=self.prefix,
             chunk_target_bytes=self.chunk_target_bytes,
             chunk_max_rows=self.chunk_max_rows,
+            part_label=self.part_label,
         )
 
     @property

@@ -133,6 +133,16 @@ class IncrementalSpec:
 
 
 @dataclass(frozen=True)
+class SubjectSpec:
+    """A GDPR subject package: whose rows, and from which named sources."""
+
+    #: The subject's id as text (converted to each source's subject_column type).
+    subject_id: str
+    #: Named sources to include; empty: every named source with a subject_column.
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ExportSpec:
     source: SourceSpec
     destination: DestinationSpec
@@ -150,6 +160,8 @@ class ExportSpec:
     template: str = ""
     #: Store report.html and report.pdf beside the manifest.
     report: bool = False
+    #: A GDPR subject package (server/planning/subject_package.py), or None.
+    subject: SubjectSpec | None = None
 
     def to_json(self) -> str:
         raw = asdict(self)
@@ -162,6 +174,8 @@ class ExportSpec:
         for name, default in _NEWER_SOURCE_FIELDS.items():
             if getattr(self.source, name) == default:
                 del raw["source"][name]
+        if self.subject is None:
+            del raw["subject"]  # added later: older specs keep their JSON
         if not self.notify:
             # Added later: left out when empty, so older fingerprints stay the same.
             del raw["notify"]
@@ -197,6 +211,7 @@ class ExportSpec:
             notify=tuple(str(target) for target in raw.get("notify", ())),
             template=raw.get("template", ""),
             report=bool(raw.get("report", False)),
+            subject=_subject(raw.get("subject")),
         )
 
     def fingerprint(self) -> str:
@@ -216,6 +231,12 @@ def _source(raw: dict[str, Any]) -> SourceSpec:
         order_by=tuple(str(column) for column in raw.get("order_by", ())),
         name=raw.get("name", ""),
     )
+
+
+def _subject(raw: dict[str, Any] | None) -> SubjectSpec | None:
+    if raw is None:
+        return None
+    return SubjectSpec(str(raw["subject_id"]), tuple(str(s) for s in raw.get("sources", ())))
 
 
 def _redaction(raw: dict[str, Any] | None) -> RedactionSpec:

@@ -23,6 +23,7 @@ from sluice.server.planning.spec import (
     RedactionRuleSpec,
     RedactionSpec,
     SourceSpec,
+    SubjectSpec,
     TimeRange,
 )
 from sluice.server.service.events import (
@@ -62,6 +63,9 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             since=_time(query.time_range.since) if query.time_range.HasField("since") else None,
             until=_time(query.time_range.until) if query.time_range.HasField("until") else None,
         )
+    # With a template or a subject package, an unset format or compression stays unset:
+    # the template's wins, and a package writes JSON and CSV.
+    unset_output = bool(message.template) or message.HasField("subject")
     return ExportSpec(
         source=SourceSpec(
             uri=message.source.uri,
@@ -86,10 +90,9 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
             ids=tuple(query.ids),
             id_column=query.id_column or "id",
         ),
-        # With a template, an unset format or compression stays unset: the template's wins.
         output=OutputSpec(
-            format=message.output.format or ("" if message.template else "jsonl"),
-            compression=message.output.compression or ("" if message.template else "zstd"),
+            format=message.output.format or ("" if unset_output else "jsonl"),
+            compression=message.output.compression or ("" if unset_output else "zstd"),
             level=message.output.level if message.output.HasField("level") else None,
         ),
         chunking=ChunkingSpec(
@@ -114,6 +117,9 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
         notify=tuple(message.notify),
         template=message.template,
         report=message.report,
+        subject=SubjectSpec(message.subject.subject_id, tuple(message.subject.sources))
+        if message.HasField("subject")
+        else None,
     )
 
 
@@ -202,6 +208,9 @@ def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
         template=spec.template,
         report=spec.report,
     )
+    if spec.subject is not None:
+        message.subject.subject_id = spec.subject.subject_id
+        message.subject.sources.extend(spec.subject.sources)
     if spec.output.level is not None:
         message.output.level = spec.output.level
     if spec.query.time_range is not None:

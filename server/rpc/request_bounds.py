@@ -58,6 +58,8 @@ BOUNDS: dict[str, Bound] = {
     "sluice.v1.Source.order_by": Bound(chars=NAME, items=64),
     "sluice.v1.Source.name": Bound(chars=REFERENCE),
     "sluice.v1.ExportSpec.template": Bound(chars=REFERENCE),
+    "sluice.v1.SubjectPackage.subject_id": Bound(chars=NAME),
+    "sluice.v1.SubjectPackage.sources": Bound(chars=REFERENCE, items=256),
     "sluice.v1.ColumnType.name": Bound(chars=NAME),
     "sluice.v1.ColumnType.type": Bound(chars=KEYWORD),
     "sluice.v1.Destination.uri": Bound(chars=URI),

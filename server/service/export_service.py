@@ -18,8 +18,9 @@ from sluice.server.notifications.targets import check_notify
 from sluice.server.pipeline.results import Counters, add_counters
 from sluice.server.planning.authorization import check_spec_access, may_see, require_scope
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
-from sluice.server.planning.plan import build_plan, check_request_id, resolved_spec
+from sluice.server.planning.plan import check_request_id
 from sluice.server.planning.spec import ExportSpec
+from sluice.server.planning.subject_package import build_export_plan, resolved_specs
 from sluice.server.principals import ANONYMOUS, Principal, Scope
 from sluice.server.service.caller_limits import CallerLimits
 from sluice.server.service.events import (
@@ -81,7 +82,8 @@ class ExportService:
         """Queue an export (or return the one `request_id` already made). `runs_on`
         keeps it to one replica (a DoPut's, where its records arrive)."""
         require_scope(principal, Scope.CREATE)
-        check_spec_access(resolved_spec(spec, self._settings), principal)
+        for resolved in resolved_specs(spec, self._settings):
+            check_spec_access(resolved, principal)
         check_request_id(request_id)
         export_id = new_export_id()
         if request_id:
@@ -89,7 +91,7 @@ class ExportService:
             if existing is not None:
                 return self._same_request(existing, spec, request_id, principal)
         check_notify(spec.notify, self._settings)
-        build_plan(spec, self._settings, export_id)
+        build_export_plan(spec, self._settings, export_id)
         with self._limits.queue_admission(principal):
             job, created = self._store.create(
                 NewJob(

@@ -86,7 +86,7 @@ def test_template_list_shows_what_each_sets_and_no_recipient(world: World) -> No
     result = run_cli(world.daemon, "template", "list", "--json")
     assert result.returncode == 0, result.stderr
     listed = {t["name"]: t for t in json.loads(result.stdout)}
-    assert list(listed) == ["backup", "analysis", "sharing", "nightly"]
+    assert list(listed) == ["backup", "analysis", "sharing", "gdpr", "nightly"]
     assert listed["backup"]["sets"]["encryption"] == "age to 1 recipient"
     assert listed["sharing"]["sets"]["encryption"] == "AES-256 zip, password from secret sharing"
     rules = listed["analysis"]["sets"]["redaction.rules"]

@@ -31,6 +31,7 @@ def _every_field_set() -> pb.ExportSpec:
         notify=["ops"],
         template="sharing",
         report=True,
+        subject=pb.SubjectPackage(subject_id="42", sources=["applications"]),
     )
     spec.query.time_range.column = "at"
     spec.query.time_range.since.CopyFrom(Timestamp(seconds=1_700_000_000))

@@ -27,13 +27,17 @@ REPORT_PDF_NAME = "report.pdf"
 XML_SCHEMA_NAME = "records.xsd"
 #: The tombstone file's name before its extensions (those of the chunks).
 TOMBSTONES_STEM = "tombstones"
-#: A chunk's file name: its index in six or more digits, then the extensions.
-CHUNK_NAME = re.compile(r"^part-(\d{6,})\.[A-Za-z0-9.]+$")
+#: A chunk's file name: its index in six or more digits, then the extensions (a subject
+#: package's chunks say their source first: part-000002.orders.json.zip).
+CHUNK_NAME = re.compile(r"^part-(\d{6,})\.[A-Za-z0-9._-]+$")
+#: A subject package's letter to the person (GDPR packages).
+README_HTML_NAME = "README.html"
 
 
-def chunk_stem(index: int) -> str:
-    """A chunk's file name before its extensions: `part-000003`."""
-    return f"part-{index:06d}"
+def chunk_stem(index: int, label: str = "") -> str:
+    """A chunk's file name before its extensions: `part-000003` (`part-000003.orders`
+    with a label)."""
+    return f"part-{index:06d}.{label}" if label else f"part-{index:06d}"
 
 
 def export_folder(dataset: str, export_id: str) -> str:

@@ -252,6 +252,77 @@ class SchemaField:
     nullable: bool = True
 
 
+def _schema_json(schema: Sequence[SchemaField]) -> list[dict[str, Any]]:
+    return [{"name": f.name, "type": f.type, "nullable": f.nullable} for f in schema]
+
+
+def _parse_schema(raw: Fields) -> tuple[SchemaField, ...]:
+    return tuple(
+        SchemaField(f.required_text("name"), f.text("type"), f.flag("nullable") is not False)
+        for f in raw.objects("schema")
+    )
+
+
+@dataclass(frozen=True)
+class PackagePart:
+    """One file set of a GDPR subject package: one source's rows of the subject in one
+    format, in the chunks numbered `chunks`."""
+
+    source: str
+    format: str
+    subject_column: str
+    description: str = ""
+    records: int = 0
+    chunks: tuple[int, ...] = ()
+    schema: tuple[SchemaField, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "description": self.description,
+            "format": self.format,
+            "subject_column": self.subject_column,
+            "records": self.records,
+            "chunks": list(self.chunks),
+            "schema": _schema_json(self.schema),
+        }
+
+    @classmethod
+    def parse(cls, raw: Fields) -> PackagePart:
+        chunks = raw.raw("chunks") or []
+        if not isinstance(chunks, list) or not all(
+            isinstance(c, int) and not isinstance(c, bool) for c in chunks
+        ):
+            raise ManifestError(f"{raw.place('chunks')} must be a list of chunk numbers")
+        return cls(
+            source=raw.required_text("source"),
+            format=raw.required_text("format"),
+            subject_column=raw.text("subject_column"),
+            description=raw.text("description"),
+            records=raw.integer("records"),
+            chunks=tuple(chunks),
+            schema=_parse_schema(raw),
+        )
+
+
+@dataclass(frozen=True)
+class SubjectPackageInfo:
+    """A GDPR subject package: whose rows it holds and which chunks hold which source."""
+
+    subject_id: str
+    parts: tuple[PackagePart, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject_id": self.subject_id, "parts": [p.to_json() for p in self.parts]}
+
+    @classmethod
+    def parse(cls, raw: Fields) -> SubjectPackageInfo:
+        return cls(
+            raw.required_text("subject_id"),
+            tuple(PackagePart.parse(p) for p in raw.objects("parts")),
+        )
+
+
 @dataclass(frozen=True)
 class Totals:
     records: int = 0
@@ -379,6 +450,9 @@ class Manifest:
     #: Name of the principal that created the export ("": no principals; then the
     #: member is left out, so manifests of daemons without principals are unchanged).
     created_by: str = ""
+    #: GDPR subject packages: the subject and the parts (the member is written only for
+    #: packages, so other manifests keep their bytes).
+    subject_package: SubjectPackageInfo | None = None
 
     def stored_entries(self) -> Iterator[StoredEntry]:
         """Every object listed with its size and sha256: the chunks, then a keyed
@@ -394,6 +468,8 @@ class Manifest:
         described = self._members()
         if self.documents:
             described["documents"] = [d.to_json() for d in self.documents]
+        if self.subject_package is not None:
+            described["subject_package"] = self.subject_package.to_json()
         return described
 
     def _members(self) -> dict[str, Any]:
@@ -407,9 +483,7 @@ class Manifest:
             "source": self.source.to_json(),
             "query": self.query.to_json(),
             "output": self.output.to_json(),
-            "schema": [
-                {"name": f.name, "type": f.type, "nullable": f.nullable} for f in self.schema
-            ],
+            "schema": _schema_json(self.schema),
             "totals": {
                 "records": self.totals.records,
                 "chunks": self.totals.chunks,
@@ -452,6 +526,7 @@ class Manifest:
         digest = fields.object("content_digest")
         key_index = fields.object("key_index")
         tombstones = fields.object("tombstones")
+        package = fields.object("subject_package")
         return cls(
             format_version=fields.integer("format_version", FORMAT_VERSION),
             export_id=fields.text("export_id"),
@@ -462,12 +537,7 @@ class Manifest:
             source=SourceInfo.parse(fields.object("source") or Fields({}, "source")),
             query=QueryInfo.parse(fields.object("query") or Fields({}, "query")),
             output=OutputInfo.parse(fields.object("output") or Fields({}, "output")),
-            schema=tuple(
-                SchemaField(
-                    f.required_text("name"), f.text("type"), f.flag("nullable") is not False
-                )
-                for f in fields.objects("schema")
-            ),
+            schema=_parse_schema(fields),
             totals=_totals(totals, chunks),
             watermark=Watermark.from_json(fields.raw("watermark")),
             incremental=IncrementalInfo.parse(
@@ -483,6 +553,7 @@ class Manifest:
             chunks=chunks,
             created_by=fields.text("created_by"),
             documents=tuple(DocumentEntry.parse(d) for d in fields.objects("documents")),
+            subject_package=None if package is None else SubjectPackageInfo.parse(package),
         )
 
 

@@ -488,6 +488,7 @@ class ExportSpec(_message.Message):
     NOTIFY_FIELD_NUMBER: _builtins.int
     TEMPLATE_FIELD_NUMBER: _builtins.int
     REPORT_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
     template: _builtins.str
     """A template: a named partial spec, built in (backup, analysis, sharing) or from the
     server config ([templates.NAME]). What the request sets wins over the template:
@@ -524,6 +525,14 @@ class ExportSpec(_message.Message):
         names of the daemon's [notifications.NAME] entries. At most 10.
         """
 
+    @_builtins.property
+    def subject(self) -> Global___SubjectPackage:
+        """A GDPR subject package (Art. 15 access, Art. 20 portability): one export holding
+        one subject's rows of several named sources, one JSON and one CSV file per source,
+        with README.html for the person. Leave source and query empty: the package names
+        its sources and selects by each one's subject_column.
+        """
+
     def __init__(
         self,
         *,
@@ -539,10 +548,11 @@ class ExportSpec(_message.Message):
         notify: _abc.Iterable[_builtins.str] | None = ...,
         template: _builtins.str = ...,
         report: _builtins.bool = ...,
+        subject: Global___SubjectPackage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "output", b"output", "query", b"query", "redaction", b"redaction", "source", b"source", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "labels", b"labels", "notify", b"notify", "output", b"output", "query", b"query", "redaction", b"redaction", "report", b"report", "source", b"source", "template", b"template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "destination", b"destination", "encryption", b"encryption", "incremental", b"incremental", "labels", b"labels", "notify", b"notify", "output", b"output", "query", b"query", "redaction", b"redaction", "report", b"report", "source", b"source", "subject", b"subject", "template", b"template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2249,3 +2259,31 @@ class ListTemplatesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTemplatesResponse: _TypeAlias = ListTemplatesResponse  # noqa: Y015
+
+@_typing.final
+class SubjectPackage(_message.Message):
+    """Who a GDPR subject package is about, and where their rows are read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    subject_id: _builtins.str
+    """The subject's id, compared with each source's subject_column (converted to its type)."""
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Named sources to include; empty: every named source with a subject_column."""
+
+    def __init__(
+        self,
+        *,
+        subject_id: _builtins.str = ...,
+        sources: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sources", b"sources", "subject_id", b"subject_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubjectPackage: _TypeAlias = SubjectPackage  # noqa: Y015

@@ -1,0 +1,95 @@
+"""A GDPR subject package's journal read part by part (where a run continues) and its
+manifest (the export's, plus which chunks hold which source and format).
+
+Parts run in order and chunk numbers continue from part to part, so the journal's chunks
+belong to parts in order too: every part before the last one with a chunk is complete,
+and that last one continues after its last journalled chunk (a finished part continues
+with nothing left to read, and writes nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from sluice.format.manifest import (
+    Manifest,
+    PackagePart,
+    QueryInfo,
+    SourceInfo,
+    SubjectPackageInfo,
+)
+from sluice.server.errors import FailedPrecondition
+from sluice.server.execution.manifest_writer import build_manifest, schema_fields
+from sluice.server.jobs.model import ChunkRecord
+from sluice.server.pipeline.export import ResumePoint
+from sluice.server.planning.subject_package import PACKAGE_FORMATS, PackagePlan
+
+
+def part_starts(
+    package: PackagePlan, chunks: Sequence[ChunkRecord]
+) -> list[tuple[int, ResumePoint]]:
+    """(part number, where it starts) for each part still to run, in order. The start's
+    chunk number and totals are the runner's to fill in (they continue across parts)."""
+    owners = [owner_of(package, chunk) for chunk in chunks]
+    started = max(owners, default=0)
+    starts = []
+    for number in range(started, len(package.parts)):
+        own = [chunk for chunk, owner in zip(chunks, owners, strict=True) if owner == number]
+        starts.append((number, ResumePoint.after(own)))
+    return starts
+
+
+def owner_of(package: PackagePlan, chunk: ChunkRecord) -> int:
+    """The number of the part that wrote `chunk` (its file name says it)."""
+    for number, part in enumerate(package.parts):
+        if part.plan.pipeline.chunk_name(chunk.index) == chunk.path:
+            return number
+    raise FailedPrecondition(
+        f"chunk {chunk.index} ({chunk.path}) belongs to no source of this package: its "
+        "sources changed since it started; start a new package"
+    )
+
+
+def build_package_manifest(
+    package: PackagePlan,
+    chunks: Sequence[ChunkRecord],
+    *,
+    created_at: datetime,
+    finished_at: datetime,
+    digest_key_id: str,
+    created_by: str,
+) -> Manifest:
+    """The manifest of a package: the first part's, with the sources and schemas of all
+    parts in `subject_package` (there is no one source, query or schema)."""
+    base = build_manifest(
+        package.first,
+        chunks,
+        created_at=created_at,
+        finished_at=finished_at,
+        digest_key_id=digest_key_id,
+        created_by=created_by,
+    )
+    owners = [owner_of(package, chunk) for chunk in chunks]
+    parts = []
+    for number, part in enumerate(package.parts):
+        own = [chunk for chunk, owner in zip(chunks, owners, strict=True) if owner == number]
+        parts.append(
+            PackagePart(
+                source=part.source_name,
+                format=part.format,
+                subject_column=part.subject_column,
+                description=part.description,
+                records=sum(chunk.records for chunk in own),
+                chunks=tuple(chunk.index for chunk in own),
+                schema=schema_fields(part.plan),
+            )
+        )
+    return replace(
+        base,
+        source=SourceInfo(template=package.spec.template),
+        query=QueryInfo(),
+        output=replace(base.output, format="+".join(PACKAGE_FORMATS)),
+        schema=(),
+        subject_package=SubjectPackageInfo(package.subject_id, tuple(parts)),
+    )

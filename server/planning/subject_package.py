@@ -1,0 +1,220 @@
+"""A GDPR subject package (spec.subject) planned as a sequence of parts.
+
+One package is one export (one id, one manifest). Planning expands it into parts, one
+per named source and file format, in a fixed order (sources by name, or as the request
+listed them; JSON then CSV): each part is an ordinary ExportPlan of that source, selecting
+the subject's rows through `query.ids` on the source's `subject_column` (so the filter is
+pushed down wherever ids are: WHERE col IN (...) in SQLite, DuckDB and PostgreSQL, the
+query stage on files). The runner runs the parts one after the other into the same export
+folder, with chunk numbers continuing from part to part, so the journal resumes a package
+exactly as it resumes one export.
+
+Each file of a part names its source: `part-000002.orders.json.zip`. JSON files are one
+document `{"metadata": {...}, "data": [records]}` (the `json` format), CSV files have a
+header row. What the request may set: destination, chunking, compression, encryption,
+redaction, labels, notify, template; the package says the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.gdpr_config import GdprConfig
+from sluice.server.planning.named_source_plan import with_named_source
+from sluice.server.planning.plan import ExportPlan, build_plan, resolved_spec
+from sluice.server.planning.spec import (
+    ExportSpec,
+    IncrementalSpec,
+    QuerySpec,
+    RedactionSpec,
+    SourceSpec,
+    SubjectSpec,
+)
+from sluice.server.planning.template_plan import with_template
+from sluice.server.settings import Settings
+from sluice.server.templates import SUBJECT_PACKAGE_REDACTION
+
+#: The formats every source of a package is written in, in this order.
+PACKAGE_FORMATS = ("json", "csv")
+_MAX_SUBJECT_ID = 256
+
+
+@dataclass(frozen=True)
+class PackagePart:
+    """One source in one format: an ordinary export plan of the subject's rows."""
+
+    source_name: str
+    #: The named source's description (the category of data, for the person).
+    description: str
+    subject_column: str
+    plan: ExportPlan
+
+    @property
+    def format(self) -> str:
+        return self.plan.encoder.name
+
+
+@dataclass(frozen=True)
+class PackagePlan:
+    export_id: str
+    #: The request with its template applied.
+    spec: ExportSpec
+    subject_id: str
+    parts: tuple[PackagePart, ...]
+    gdpr: GdprConfig
+    #: Whether the package's own redaction runs (others' e-mails and phones in text
+    #: redacted), rather than one the request brought.
+    redacts_others: bool = True
+
+    @cached_property
+    def first(self) -> ExportPlan:
+        """Destination, prefix and output settings are the same in every part."""
+        return self.parts[0].plan
+
+
+def build_export_plan(
+    spec: ExportSpec, settings: Settings, export_id: str
+) -> ExportPlan | PackagePlan:
+    """The plan of any request: a subject package's, or one export's (build_plan)."""
+    if spec.subject is None:
+        return build_plan(spec, settings, export_id)
+    return build_package_plan(spec, settings, export_id)
+
+
+def resolved_specs(spec: ExportSpec, settings: Settings) -> tuple[ExportSpec, ...]:
+    """The specs as they will run, one per source read (a package reads several): what
+    a caller may reach is checked on these."""
+    subject = spec.subject
+    if subject is None:
+        return (resolved_spec(spec, settings),)
+    spec = with_template(spec, settings)
+    return tuple(part for _, _, part in _part_specs(spec, subject, settings))
+
+
+def build_package_plan(spec: ExportSpec, settings: Settings, export_id: str) -> PackagePlan:
+    """Check the package request and plan each part; raise InvalidArgument naming the
+    first bad field (FailedPrecondition when the server has no `[gdpr]` table)."""
+    subject = spec.subject
+    assert subject is not None
+    spec = with_template(spec, settings)
+    if settings.gdpr is None:
+        raise FailedPrecondition(
+            "subject packages need the server's [gdpr] table (controller, contact, purposes, "
+            "retention, recipients) for the README of each package"
+        )
+    parts: list[PackagePart] = []
+    for name, subject_column, part_spec in _part_specs(spec, subject, settings):
+        named = settings.sources[name]
+        for fmt in PACKAGE_FORMATS:
+            shaped = replace(part_spec, output=replace(part_spec.output, format=fmt))
+            try:
+                plan = build_plan(shaped, settings, export_id)
+            except InvalidArgument as exc:
+                raise _in_part(exc, name) from None
+            # The plan ran on the resolved location; the manifest records the name.
+            recorded = replace(plan.spec, source=replace(plan.spec.source, name=name))
+            parts.append(
+                PackagePart(
+                    name,
+                    named.description,
+                    subject_column,
+                    replace(plan, spec=recorded, part_label=name),
+                )
+            )
+    own = spec.redaction in (RedactionSpec(), SUBJECT_PACKAGE_REDACTION)
+    return PackagePlan(export_id, spec, subject.subject_id, tuple(parts), settings.gdpr, own)
+
+
+def _part_specs(
+    spec: ExportSpec, subject: SubjectSpec, settings: Settings
+) -> list[tuple[str, str, ExportSpec]]:
+    """(source name, subject column, spec reading the subject's rows of it) per source;
+    the specs' sources are resolved and carry no name (build_plan would resolve again)."""
+    _check_request(spec, subject)
+    redaction = spec.redaction
+    if redaction == RedactionSpec():
+        redaction = SUBJECT_PACKAGE_REDACTION
+    found = []
+    for name in _source_names(subject, settings):
+        column = settings.sources[name].subject_column
+        named = with_named_source(
+            replace(spec, source=SourceSpec(uri="", name=name), template="", subject=None),
+            settings,
+        )
+        part = replace(
+            named,
+            source=replace(named.source, name=""),
+            query=QuerySpec(ids=(subject.subject_id,), id_column=column),
+            redaction=redaction,
+        )
+        found.append((name, column, part))
+    return found
+
+
+def _source_names(subject: SubjectSpec, settings: Settings) -> tuple[str, ...]:
+    if not subject.sources:
+        names = tuple(n for n, s in sorted(settings.sources.items()) if s.subject_column)
+        if not names:
+            raise InvalidArgument(
+                "spec.subject.sources", "no named source of the server has a subject_column"
+            )
+        return names
+    for position, name in enumerate(subject.sources):
+        field = f"spec.subject.sources[{position}]"
+        named = settings.sources.get(name)
+        if named is None:
+            known = ", ".join(sorted(settings.sources)) or "none are configured"
+            raise InvalidArgument(field, f"no source named {quoted(name)} (known: {known})")
+        if not named.subject_column:
+            raise InvalidArgument(
+                field,
+                f"source {quoted(name)} has no subject_column: the server cannot tell whose "
+                "rows it holds",
+            )
+        if name in subject.sources[:position]:
+            raise InvalidArgument(field, f"source {quoted(name)} is listed twice")
+    return subject.sources
+
+
+def _check_request(spec: ExportSpec, subject: SubjectSpec) -> None:
+    """A package says its sources, rows and formats: the request may not say them too."""
+    subject_id = subject.subject_id
+    if not subject_id.strip():
+        raise InvalidArgument("spec.subject.subject_id", "is required")
+    if len(subject_id) > _MAX_SUBJECT_ID or not subject_id.isprintable():
+        raise InvalidArgument(
+            "spec.subject.subject_id", f"must be at most {_MAX_SUBJECT_ID} printable characters"
+        )
+    source = spec.source
+    for field in ("uri", "name", "format", "profile", "table", "query"):
+        if getattr(source, field):
+            raise InvalidArgument(
+                f"spec.source.{field}",
+                "a subject package reads the named sources of spec.subject.sources; "
+                f"leave {field} empty",
+            )
+    if spec.query != QuerySpec():
+        raise InvalidArgument(
+            "spec.query", "a subject package selects the subject's rows itself; leave it empty"
+        )
+    if spec.output.format:
+        raise InvalidArgument(
+            "spec.output.format", "a subject package always holds JSON and CSV files"
+        )
+    if spec.incremental not in (IncrementalSpec(), IncrementalSpec(mode="")):
+        raise InvalidArgument("spec.incremental", "a subject package is always a full export")
+    if spec.report:
+        raise InvalidArgument(
+            "spec.report", "a subject package has its own README.html instead of a report"
+        )
+
+
+def _in_part(exc: InvalidArgument, source: str) -> InvalidArgument:
+    """A part's error, said about the package: a bad id is the subject id's fault."""
+    violation = exc.violations[0]
+    field = violation.field
+    if field.startswith("spec.query"):
+        field = "spec.subject.subject_id"
+    return InvalidArgument(field, f"source {quoted(source)}: {violation.description}")

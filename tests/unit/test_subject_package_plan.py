@@ -1,0 +1,163 @@
+"""A subject package planned into parts (one per source and format, in a fixed order, each
+selecting the subject by its source's subject_column), and where a resumed package
+continues: after the last journalled chunk, in the part that wrote it."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.execution.package_manifest import part_starts
+from sluice.server.jobs.model import ChunkRecord
+from sluice.server.planning.spec import (
+    DestinationSpec,
+    ExportSpec,
+    OutputSpec,
+    SourceSpec,
+    SubjectSpec,
+)
+from sluice.server.planning.subject_package import (
+    PackagePlan,
+    build_package_plan,
+    resolved_specs,
+)
+from sluice.server.settings import Settings, load_settings
+
+GDPR = {"controller": "Example Ltd", "contact": "privacy@example.com"}
+
+
+def _settings(root: Path, **extra: object) -> Settings:
+    sources = root / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    (root / "exports").mkdir(exist_ok=True)
+    pl.DataFrame({"id": [1, 2, 3], "user_id": [42, 7, 42]}).write_parquet(sources / "e.parquet")
+    with sqlite3.connect(sources / "a.db") as db:
+        db.execute("CREATE TABLE IF NOT EXISTS apps (app_id INTEGER PRIMARY KEY, owner TEXT)")
+        db.executemany("INSERT OR REPLACE INTO apps VALUES (?, ?)", [(1, "42"), (2, "7")])
+    return load_settings(
+        None,
+        {
+            "state_dir": root / "state",
+            "allowed_roots": [root / "exports"],
+            "allowed_source_roots": [sources],
+            "sources": {
+                "events": {"uri": str(sources / "e.parquet"), "subject_column": "user_id"},
+                "apps": {
+                    "uri": f"sqlite://{sources / 'a.db'}",
+                    "table": "apps",
+                    "subject_column": "owner",
+                    "description": "Applications",
+                },
+                "plain": {"uri": str(sources / "e.parquet")},
+            },
+            "gdpr": GDPR,
+            **extra,
+        },
+        environ={},
+    )
+
+
+def _spec(root: Path, subject: str = "42", *sources: str, **fields: object) -> ExportSpec:
+    fields.setdefault("source", SourceSpec(""))
+    return ExportSpec(
+        destination=DestinationSpec(str(root / "exports"), "gdpr"),
+        subject=SubjectSpec(subject, tuple(sources)),
+        # As a request arrives: a package's format unset (spec_from_proto).
+        output=OutputSpec(format="", compression=""),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _plan(tmp_path: Path, *sources: str) -> PackagePlan:
+    return build_package_plan(_spec(tmp_path, "42", *sources), _settings(tmp_path), "x1")
+
+
+def test_parts_are_each_source_with_a_subject_column_in_json_then_csv(tmp_path: Path) -> None:
+    package = _plan(tmp_path)
+    assert [(p.source_name, p.format) for p in package.parts] == [
+        ("apps", "json"), ("apps", "csv"), ("events", "json"), ("events", "csv"),
+    ]  # fmt: skip
+    apps = package.parts[0].plan
+    # The database reads only the subject's rows (the id converted to the column's type).
+    assert apps.source.database is not None
+    assert (apps.source.database.id_column, apps.source.database.ids) == ("owner", ("42",))
+    assert apps.spec.source.name == "apps" and package.parts[0].description == "Applications"
+    assert apps.pipeline.chunk_name(0) == "part-000000.apps.json.zst"
+    assert package.parts[3].plan.pipeline.chunk_name(5) == "part-000005.events.csv.zst"
+    # The package's own redaction: e-mail and phone columns are kept, text scanned.
+    assert apps.redactor.describe()["level"] == "moderate"
+
+
+def _chunk(package: PackagePlan, part: int, index: int, end: int) -> ChunkRecord:
+    return ChunkRecord(
+        index=index,
+        path=package.parts[part].plan.pipeline.chunk_name(index),
+        records=1,
+        stored_bytes=10,
+        sha256="0" * 64,
+        content_digest="hmac-sha256:00",
+        source_start=end - 1,
+        source_end=end,
+        committed_at=datetime.now(UTC),
+    )
+
+
+def test_a_resumed_package_continues_in_the_part_of_its_last_chunk(tmp_path: Path) -> None:
+    package = _plan(tmp_path, "events", "apps")
+    assert [n for n, _ in part_starts(package, [])] == [0, 1, 2, 3]
+    chunks = [_chunk(package, 0, 0, 1), _chunk(package, 1, 1, 1), _chunk(package, 1, 2, 2)]
+    starts = part_starts(package, chunks)
+    # events as JSON is done; events as CSV continues after its row 2; apps follows.
+    assert [n for n, _ in starts] == [1, 2, 3]
+    assert starts[0][1].from_row == 2
+    assert starts[1][1].from_row == 0
+
+
+def test_a_chunk_of_no_part_is_refused(tmp_path: Path) -> None:
+    package = _plan(tmp_path, "events")
+    stray = _chunk(_plan(tmp_path, "apps"), 0, 0, 1)
+    with pytest.raises(FailedPrecondition, match="sources changed"):
+        part_starts(package, [stray])
+
+
+@pytest.mark.parametrize(
+    ("subject", "sources", "fields", "field"),
+    [
+        ("42", ("nowhere",), {}, "spec.subject.sources[0]"),
+        ("42", ("events", "plain"), {}, "spec.subject.sources[1]"),
+        ("42", ("events", "events"), {}, "spec.subject.sources[1]"),
+        ("", (), {}, "spec.subject.subject_id"),
+        ("abc", ("events",), {}, "spec.subject.subject_id"),
+        ("42", (), {"report": True}, "spec.report"),
+        ("42", (), {"source": SourceSpec("", name="events")}, "spec.source.name"),
+    ],
+)
+def test_bad_packages_name_the_field(
+    tmp_path: Path, subject: str, sources: tuple[str, ...], fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        build_package_plan(_spec(tmp_path, subject, *sources, **fields), _settings(tmp_path), "x")
+    assert caught.value.violations[0].field == field
+
+
+def test_packages_need_the_gdpr_table(tmp_path: Path) -> None:
+    settings = _settings(tmp_path).model_copy(update={"gdpr": None})
+    with pytest.raises(FailedPrecondition, match=r"\[gdpr\]"):
+        build_package_plan(_spec(tmp_path), settings, "x")
+
+
+def test_access_is_checked_on_each_source_the_package_reads(tmp_path: Path) -> None:
+    """resolved_specs gives the export service every location a package reads, so a
+    principal's source roots apply to each (check_spec_access runs on every one)."""
+    settings = _settings(tmp_path)
+    found = resolved_specs(_spec(tmp_path, "42", "events", "apps"), settings)
+    assert [s.source.uri for s in found] == [
+        str(tmp_path / "sources" / "e.parquet"),
+        f"sqlite://{tmp_path / 'sources' / 'a.db'}",
+    ]
+    assert all(s.destination.uri == str(tmp_path / "exports") for s in found)
