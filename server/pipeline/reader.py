@@ -198,14 +198,40 @@ def _local_parquet(
     """A local Parquet file through Polars' own reader, one slice of `batch_rows` at a time
     (it decodes only the pages a slice needs): decoding straight into Polars' string
     views costs about half of Arrow's reader followed by pl.from_arrow, which copies every
-    string once more."""
-    rows = int(pq.ParquetFile(handle).metadata.num_rows)  # the footer only
+    string once more.
+
+    Slices follow the file's row groups: a slice starting inside a row group decodes
+    that row group's pages from its start, so reading a 262,144-row group as four
+    batch-sized slices decoded it about two and a half times (a third of an export's
+    read CPU). Each row group is read in pieces of up to PARQUET_READ_BATCHES batches
+    and handed on in batches, so memory stays a few batches, whatever the file."""
+    metadata = pq.ParquetFile(handle).metadata  # the footer only
     scan = pl.scan_parquet(path, glob=False, hive_partitioning=False)
     if columns:
         scan = scan.select(columns)
-    for start in range(max(skip, 0), rows, batch_rows):
-        yield start, _cast(scan.slice(start, batch_rows).collect(), schema)
-    return rows
+    start = max(skip, 0)
+    for low, high in row_group_pieces(metadata, batch_rows * PARQUET_READ_BATCHES):
+        if high <= start:
+            continue
+        low = max(low, start)
+        piece = _cast(scan.slice(low, high - low).collect(), schema)
+        for offset in range(0, piece.height, batch_rows):
+            yield low + offset, piece.slice(offset, batch_rows)
+    return int(metadata.num_rows)
+
+
+#: Batches a local Parquet file is decoded in at once, at most (within one row group).
+PARQUET_READ_BATCHES = 4
+
+
+def row_group_pieces(metadata: pq.FileMetaData, max_rows: int) -> Iterator[tuple[int, int]]:
+    """[start, end) row ranges of at most `max_rows` that never cross a row group's edge."""
+    first = 0
+    for group in range(metadata.num_row_groups):
+        end = first + metadata.row_group(group).num_rows
+        for low in range(first, end, max_rows):
+            yield low, min(low + max_rows, end)
+        first = end
 
 
 def _ipc_batches(handle: IO[bytes]) -> Iterator[pa.RecordBatch]:

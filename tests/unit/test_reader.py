@@ -59,3 +59,21 @@ def test_projection_reads_only_the_named_columns(tmp_path: Path) -> None:
     batch = next(read_batches(source, schema, ["amount"], 50))
     assert batch.columns == [ROW_INDEX, "amount"]
     assert batch.schema[ROW_INDEX] == schema[ROW_INDEX]
+
+
+def test_parquet_is_decoded_in_pieces_within_row_groups(tmp_path: Path) -> None:
+    """Row groups of 300 rows, pieces of at most 128: every piece lies inside one group,
+    so no row group's pages are decoded more than once for its batches."""
+    import pyarrow.parquet as pq
+
+    from sluice.server.pipeline.reader import row_group_pieces
+
+    _write(tmp_path, "parquet")
+    metadata = pq.ParquetFile(tmp_path / "part-0.parquet").metadata
+    pieces = list(row_group_pieces(metadata, 128))
+    assert pieces == [
+        (0, 128), (128, 256), (256, 300),
+        (300, 428), (428, 556), (556, 600),
+        (600, 728), (728, 856), (856, 900),
+        (900, 1000),
+    ]  # fmt: skip
