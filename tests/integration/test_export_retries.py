@@ -8,6 +8,8 @@ fails the export naming the attempts, and a cancel during the backoff cancels.""
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import polars as pl
 import pytest
 import zstandard
 
-from sluice.client import ExportClient
+from sluice.client import ExportClient, ExportFailedError
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import run_cli
 from tests.servers.cloud import ProfileDaemon, S3Store, read_chunks, read_manifest
@@ -94,6 +96,12 @@ def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def wait_failed(client: ExportClient, export_id: str) -> pb.Export:
+    with pytest.raises(ExportFailedError) as failed:
+        client.wait(export_id, timeout=120)
+    return failed.value.export
+
+
 def outcomes(export: pb.Export) -> list[str]:
     return [attempt.outcome for attempt in export.attempts]
 
@@ -114,7 +122,7 @@ def test_an_outage_fails_the_attempt_and_the_retry_resumes_exactly_once(
             retry_backoff_seconds=2.0,
             notifications={"ops": {"url": hooks.url("/ops"), "secret_ref": f"file:{secret}"}},
         )
-        finished = _export_through_an_outage(daemon, proxy, store)
+        finished, watched = _export_through_an_outage(daemon, proxy, store)
         # Notified once, of the final outcome, not of the failed attempt.
         (hook,) = hooks.wait_for(1)
         time.sleep(1.0)
@@ -145,22 +153,34 @@ def test_an_outage_fails_the_attempt_and_the_retry_resumes_exactly_once(
     assert "#2 on" in shown.stdout and "succeeded" in shown.stdout
     as_json = json.loads(run_cli(daemon, "export", "get", finished.id, "--json").stdout)
     assert [a["outcome"] for a in as_json["attempts"]] == ["retried", "succeeded"]
+    # `sluice export watch`, following it from the start, said when the attempt failed.
+    assert watched.returncode == 0, watched.stderr
+    assert f"export {finished.id}: attempt 1 failed (UNAVAILABLE: " in watched.stdout
+    assert "; retrying from " in watched.stdout
 
 
 def _export_through_an_outage(
     daemon: ProfileDaemon, proxy: FaultProxy, store: S3Store
-) -> pb.Export:
+) -> tuple[pb.Export, subprocess.CompletedProcess[str]]:
+    """The export, and what `sluice export watch` printed while following it."""
+    watched: list[subprocess.CompletedProcess[str]] = []
     with ExportClient(daemon.address) as client:
         # Storage goes down a few chunks into the export, for longer than the sink's
         # own retries (5 calls) last: every request from then on is a 503.
         proxy.plan.unavailable_from = proxy.requests + 12
         export_id = create(client, daemon, store, notify=("ops",))
+        watcher = threading.Thread(
+            target=lambda: watched.append(run_cli(daemon, "export", "watch", export_id))
+        )
+        watcher.start()
         wait_for(lambda: outcomes(client.get(export_id))[:1] == ["retried"])
         waiting = client.get(export_id)
         assert waiting.state == pb.EXPORT_STATE_QUEUED
         assert 0 < waiting.progress.chunks < ROWS // CHUNK_ROWS  # failed mid-export
         proxy.plan.unavailable_from = 0  # storage is back before the backoff ends
-        return client.wait(export_id, timeout=120)
+        finished = client.wait(export_id, timeout=120)
+    watcher.join(60)
+    return finished, watched[0]
 
 
 def test_a_permanent_error_fails_at_once_with_one_attempt(
@@ -170,7 +190,7 @@ def test_a_permanent_error_fails_at_once_with_one_attempt(
     with ExportClient(daemon.address) as client:
         missing = store.root_uri.replace(store.bucket, store.bucket + "-missing")
         export_id = create(client, daemon, store, to=missing)
-        finished = client.wait(export_id, timeout=60)
+        finished = wait_failed(client, export_id)
     assert finished.state == pb.EXPORT_STATE_FAILED
     assert not finished.error.transient and "attempts" not in finished.error.message
     assert outcomes(finished) == ["failed"]
@@ -184,7 +204,7 @@ def test_an_outage_longer_than_max_attempts_fails_naming_them(
     with ExportClient(daemon.address) as client:
         proxy.plan.unavailable_from = proxy.requests + 1
         export_id = create(client, daemon, store)
-        finished = client.wait(export_id, timeout=120)
+        finished = wait_failed(client, export_id)
     assert finished.state == pb.EXPORT_STATE_FAILED
     assert finished.error.code == "UNAVAILABLE" and finished.error.transient
     assert "gave up after 2 attempts" in finished.error.message
