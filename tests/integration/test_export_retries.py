@@ -26,7 +26,7 @@ from tests.servers.fault_proxy import FaultProxy
 from tests.servers.processes import ServerProcess
 from tests.servers.webhook_receiver import WebhookReceiver
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROWS = 6_000
 CHUNK_ROWS = 250
