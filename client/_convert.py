@@ -116,6 +116,27 @@ def export_to_dict(export: export_pb2.Export) -> dict[str, Any]:
             }
             for delivery in export.notifications
         ],
+        "attempts": [attempt_to_dict(attempt) for attempt in export.attempts],
+    }
+
+
+def attempt_to_dict(attempt: export_pb2.ExportAttempt) -> dict[str, Any]:
+    """One run of an export, as every --json output shows it."""
+    error = None
+    if attempt.HasField("error"):
+        error = {
+            "code": attempt.error.code,
+            "message": attempt.error.message,
+            "transient": attempt.error.transient,
+        }
+    return {
+        "number": attempt.number,
+        "replica": attempt.replica,
+        "outcome": attempt.outcome,
+        "started_at": timestamp_text(attempt, "started_at"),
+        "ended_at": timestamp_text(attempt, "ended_at"),
+        "error": error,
+        "retry_at": timestamp_text(attempt, "retry_at"),
     }
 
 

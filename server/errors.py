@@ -138,6 +138,36 @@ class Abandoned(Interrupted):
     cancelled, as if CancelExport had been called."""
 
 
+#: Exceptions from outside Sluice that mean a connection broke or an answer did not come
+#: in time: the same work may succeed later. Anything else foreign is a bug or bad data.
+_TRANSIENT_FOREIGN: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a failed export attempt may succeed when run again later (the one place
+    that decides it; the runner retries only these). Domain errors say so themselves
+    (`transient`): a storage UNAVAILABLE after the sink's own retry budget, a lost
+    database connection, a job store that is briefly unavailable. Bad input, permission,
+    authentication, not found and data loss are permanent. A stop on purpose (cancel,
+    shutdown, a lost lease) is no failure at all, so never transient."""
+    if isinstance(error, Interrupted | LeaseLost):
+        return False
+    if isinstance(error, SluiceError):
+        return error.transient
+    return isinstance(error, _TRANSIENT_FOREIGN)
+
+
+def as_domain_error(error: BaseException) -> SluiceError:
+    """Any failure as a domain error whose message is safe to store and show: a domain
+    error as it is; a foreign connection failure or timeout as Unavailable; anything else
+    unexpected as INTERNAL by its type alone (its message may quote the data)."""
+    if isinstance(error, SluiceError):
+        return error
+    if is_transient(error):
+        return Unavailable(f"a connection failed or timed out ({safe_summary(error)})")
+    return SluiceError(f"internal error ({safe_summary(error)}); see the server log")
+
+
 def safe_summary(error: BaseException) -> str:
     """What may be said of any failure: a domain error's message (written to be safe),
     otherwise the exception's type alone. Messages of other exceptions are never shown,

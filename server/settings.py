@@ -419,6 +419,17 @@ class Settings(BaseModel):
     #: DoPut with the same requestId continues it; the chunk in flight is discarded.
     flight_put_idle_timeout: float = Field(default=300.0, ge=0.5, le=7 * 86400)
 
+    # -- Automatic retries (README "Retries") ----------------------------------------------
+    #: Attempts an export gets when its runs fail transiently (storage UNAVAILABLE after
+    #: the sink's own retries, a lost database connection) before it fails for good
+    #: (`--max-attempts`, SLUICE_MAX_ATTEMPTS). Each retry resumes after the last
+    #: journalled chunk, on any replica. 1: never retry. Permanent errors fail at once.
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    #: Seconds before the first retry (`--retry-backoff-seconds`,
+    #: SLUICE_RETRY_BACKOFF_SECONDS); each further retry waits twice as long (at most an
+    #: hour), each wait drawn between half and all of that, so replicas do not retry in step.
+    retry_backoff_seconds: float = Field(default=5.0, ge=0.05, le=3600.0)
+
     # -- Operating it: metrics, logs, a plaintext health port (README "Running on Kubernetes")
     #: host:port of the Prometheus endpoint (`--metrics-address`), path /metrics, plain
     #: HTTP. Empty: no metrics. It shows counts and timings only, never data or secrets.

@@ -66,6 +66,9 @@ class Daemon:
             "allowed_source_roots": [str(self.sources)],
             "shutdown_grace_seconds": 10.0,
             "log_level": "INFO",
+            # An export failing transiently is retried (README "Retries"): after a short
+            # wait in tests, so a test of such a failure does not wait out 5 s and 10 s.
+            "retry_backoff_seconds": 0.2,
         }
         values.update(self.settings)
         lines = [f"{key} = {_toml_value(value)}" for key, value in values.items()]

@@ -205,6 +205,20 @@ _JOB_STORE_OPTION = click.option(
     "[env: SLUICE_JOB_LEASE_SECONDS; default: 30].",
 )
 @click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 100),
+    metavar="N",
+    help="Attempts of an export whose runs fail transiently, before it fails "
+    "[env: SLUICE_MAX_ATTEMPTS; default: 3].",
+)
+@click.option(
+    "--retry-backoff-seconds",
+    type=click.FloatRange(0.05, 3600.0),
+    metavar="SECONDS",
+    help="Wait before the first retry of a transiently failed export, doubled per retry "
+    "[env: SLUICE_RETRY_BACKOFF_SECONDS; default: 5].",
+)
+@click.option(
     "--metrics-address",
     metavar="HOST:PORT",
     help="Serve Prometheus metrics on http://HOST:PORT/metrics [env: SLUICE_METRICS_ADDRESS; "
@@ -240,6 +254,8 @@ def serve(
     audit_log: str | None,
     replica_id: str | None,
     job_lease_seconds: float | None,
+    max_attempts: int | None,
+    retry_backoff_seconds: float | None,
     metrics_address: str | None,
     health_address: str | None,
     otel_endpoint: str | None,
@@ -285,6 +301,8 @@ def serve(
     if job_lease_seconds is not None:
         overrides["job_lease_seconds"] = job_lease_seconds
     for key, value in (
+        ("max_attempts", max_attempts),
+        ("retry_backoff_seconds", retry_backoff_seconds),
         ("metrics_address", metrics_address),
         ("health_address", health_address),
         ("otel_endpoint", otel_endpoint),

@@ -144,6 +144,8 @@ def print_export(export: export_pb2.Export, *, as_json: bool) -> None:
         rows.append(("error", f"[red]{err['code']}[/]: {err['message']} ({kind})"))
     if spec.labels:
         rows.append(("labels", ", ".join(f"{k}={v}" for k, v in sorted(spec.labels.items()))))
+    for attempt in data["attempts"]:
+        rows.append(("attempt", escape(attempt_line(attempt))))
     for delivery in data["notifications"]:
         line = f"{delivery['target']}: {delivery['state']}, {delivery['attempts']} attempt(s)"
         if delivery["last_error"]:
@@ -152,6 +154,16 @@ def print_export(export: export_pb2.Export, *, as_json: bool) -> None:
     for key, value in rows:
         table.add_row(key, value)
     print_wide(stdout(), table)
+
+
+def attempt_line(attempt: dict[str, Any]) -> str:
+    """One run of an export in a line: "#1 on replica-a: retried (UNAVAILABLE: ...)"."""
+    line = f"#{attempt['number']} on {attempt['replica']}: {attempt['outcome']}"
+    if attempt["error"]:
+        line += f" ({attempt['error']['code']}: {attempt['error']['message']})"
+    if attempt["retry_at"]:
+        line += f"; next attempt from {attempt['retry_at']}"
+    return line
 
 
 def print_wide(console: Console, table: Table) -> None:

@@ -57,6 +57,9 @@ class ExportProgressBar:
         kind = event.WhichOneof("event")
         if kind in ("snapshot", "finished"):
             export = event.snapshot if kind == "snapshot" else event.finished
+            note = retry_note(export)
+            if kind == "snapshot" and note is not None:
+                self._progress.console.print(note)
             self._state = state_name(export.state)
             self._show(export.progress, final=kind == "finished")
         elif kind == "state_changed":
@@ -88,6 +91,9 @@ def describe_event(event: export_pb2.ExportEvent) -> str | None:
     """A plain line for the events worth a line when no live bar can be drawn."""
     kind = event.WhichOneof("event")
     if kind == "snapshot":
+        note = retry_note(event.snapshot)
+        if note is not None:
+            return f"export {event.export_id}: {note}"
         return f"export {event.export_id}: {state_name(event.snapshot.state)}"
     if kind == "state_changed":
         return f"export {event.export_id}: {state_name(event.state_changed)}"
@@ -104,3 +110,17 @@ def wait_with_bar(client: ExportClient, export_id: str, console: Console) -> exp
     """client.wait() with a live bar on `console`; raises what wait() raises."""
     with ExportProgressBar(console, export_id) as bar:
         return client.wait(export_id, on_event=bar)
+
+
+def retry_note(export: export_pb2.Export) -> str | None:
+    """A line for an export waiting to retry after a failed attempt (a watch snapshot
+    with the failed attempt last), else None."""
+    if not export.attempts or state_name(export.state) != "queued":
+        return None
+    last = export.attempts[-1]
+    if last.outcome != "retried":
+        return None
+    line = f"attempt {last.number} failed ({last.error.code}: {last.error.message})"
+    if last.HasField("retry_at"):
+        line += f"; retrying from {last.retry_at.ToJsonString()}"
+    return line

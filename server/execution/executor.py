@@ -17,7 +17,12 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sluice.format.layout import README_HTML_NAME, signature_key
-from sluice.server.errors import Interrupted, LeaseLost, SluiceError, safe_summary
+from sluice.server.errors import (
+    Interrupted,
+    LeaseLost,
+    SluiceError,
+    as_domain_error,
+)
 from sluice.server.execution.documents import store_document, write_documents
 from sluice.server.execution.key_changes import KeyedChanges, detect_changes
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
@@ -497,6 +502,4 @@ class _ProgressReporter:
 def describe_failure(exc: BaseException) -> SluiceError:
     """Any failure as a domain error whose message is safe to store and show: an
     unexpected exception by its type alone (its message may quote the data)."""
-    if isinstance(exc, SluiceError):
-        return exc
-    return SluiceError(f"internal error ({safe_summary(exc)}); see the server log")
+    return as_domain_error(exc)

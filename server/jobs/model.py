@@ -68,6 +68,8 @@ class Job:
     replica: str = ""
     #: A cancel asked of a running job, for whichever replica runs it to honour.
     cancel_requested: bool = False
+    #: Filled by ExportService.get and watch events only: every run of the export so far.
+    attempts: tuple[ExportAttempt, ...] = ()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -141,3 +143,37 @@ class NotificationDelivery:
     last_attempt_at: datetime | None = None
     #: None: as soon as the export has ended.
     next_attempt_at: datetime | None = None
+
+
+class AttemptOutcome(StrEnum):
+    """How one run (attempt) of an export ended."""
+
+    #: Still running (no end recorded).
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    #: Failed transiently; the export went back to the queue for another attempt.
+    RETRIED = "retried"
+    #: Stopped by a graceful shutdown; the export went back to the queue.
+    HANDED_BACK = "handed_back"
+    #: Its replica lost the lease; another replica took the export over.
+    LEASE_LOST = "lease_lost"
+    #: Its replica stopped without recording an end (it died): closed by the next run.
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class ExportAttempt:
+    """One run of an export under one lease, as the job store records it (a row per
+    claim): who ran it, when, how it ended and why. Messages are domain-error messages,
+    safe to show (never secrets)."""
+
+    number: int
+    replica: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: AttemptOutcome = AttemptOutcome.RUNNING
+    error: JobError | None = None
+    #: After a RETRIED attempt: the earliest time the next one may start.
+    retry_at: datetime | None = None

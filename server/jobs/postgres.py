@@ -35,12 +35,26 @@ from sluice.server.errors import (
     SluiceError,
     Unavailable,
 )
+from sluice.server.jobs.attempts import (
+    BEGIN_SQL,
+    CLOSE_STRAY_SQL,
+    END_SQL,
+    LIST_SQL,
+    REQUEUE_SQL,
+    attempt_from_row,
+    begin_values,
+    close_stray_values,
+    end_values,
+    requeue_values,
+)
 from sluice.server.jobs.migrations import SchemaStatus
 from sluice.server.jobs.model import (
     NOTIFYING_STATES,
     UNFINISHED_STATES,
+    AttemptOutcome,
     ChunkRecord,
     DeliveryState,
+    ExportAttempt,
     Job,
     JobError,
     JobFilter,
@@ -439,6 +453,41 @@ class PostgresJobStore:
                 (JobState.QUEUED.value, lease.job_id),
             )
             return self._load(db, lease.job_id)
+
+    def begin_attempt(self, lease: Lease) -> ExportAttempt:
+        now = _now()
+        with self._tx() as db:
+            self._fence(db, lease.job_id, lease)
+            db.execute(CLOSE_STRAY_SQL.format(p="%s"), close_stray_values(lease.job_id, now))
+            db.execute(BEGIN_SQL.format(p="%s"), begin_values(lease, now))
+            rows = db.execute(LIST_SQL.format(p="%s"), (lease.job_id,)).fetchall()
+        return attempt_from_row(rows[-1], _utc)
+
+    def end_attempt(
+        self, lease: Lease, outcome: AttemptOutcome, error: JobError | None = None
+    ) -> None:
+        with self._tx() as db:
+            db.execute(END_SQL.format(p="%s"), end_values(lease, outcome, error, _now()))
+
+    def retry_later(self, lease: Lease, error: JobError, not_before: datetime) -> Job:
+        now = _now()
+        with self._tx() as db:
+            self._fence(db, lease.job_id, lease)
+            db.execute(
+                END_SQL.format(p="%s"),
+                end_values(lease, AttemptOutcome.RETRIED, error, now, _stored_time(not_before)),
+            )
+            db.execute(
+                REQUEUE_SQL.format(p="%s"),
+                requeue_values(lease.job_id, _stored_time(not_before), now),
+            )
+            return self._load(db, lease.job_id)
+
+    def attempts(self, job_id: str) -> Sequence[ExportAttempt]:
+        with self._tx() as db:
+            self._require(db, job_id)
+            rows = db.execute(LIST_SQL.format(p="%s"), (job_id,)).fetchall()
+        return [attempt_from_row(row, _utc) for row in rows]
 
     def request_cancel(self, job_id: str) -> Job:
         with self._tx() as db:

@@ -151,6 +151,27 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         # Flight stream arrives.
         "ALTER TABLE jobs ADD COLUMN runs_on TEXT NOT NULL DEFAULT ''",
     ),
+    (
+        # Automatic retries: one row per run (attempt) of an export, and the time before
+        # which a transiently failed job, back in the queue, is not claimed.
+        "ALTER TABLE jobs ADD COLUMN not_before TIMESTAMPTZ",
+        """
+        CREATE TABLE attempts (
+            job_id          TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            number          INTEGER NOT NULL,
+            replica         TEXT NOT NULL,
+            lease_token     BIGINT NOT NULL,
+            started_at      TIMESTAMPTZ NOT NULL,
+            ended_at        TIMESTAMPTZ,
+            outcome         TEXT NOT NULL,
+            error_code      TEXT,
+            error_message   TEXT,
+            error_transient BOOLEAN,
+            retry_at        TIMESTAMPTZ,
+            PRIMARY KEY (job_id, number)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

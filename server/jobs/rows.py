@@ -125,7 +125,9 @@ TRANSITION_SQL: Final = (
     " manifest_uri = COALESCE(?, manifest_uri),"
     " lease_owner = CASE WHEN ? THEN lease_owner ELSE '' END,"
     " lease_expires_at = CASE WHEN ? THEN lease_expires_at ELSE NULL END,"
-    " cancel_requested = CASE WHEN ? THEN cancel_requested ELSE ? END"
+    " cancel_requested = CASE WHEN ? THEN cancel_requested ELSE ? END,"
+    # Any transition ends a backoff: a resume or a cancel is the caller's decision now.
+    " not_before = NULL"
     " WHERE id = ?"
 )
 
@@ -239,8 +241,11 @@ def check_pinnable(job_id: str, state: str, lease_owner: str, live: bool, replic
 #: or for it (`runs_on`), and running ones whose lease expired, whoever they were meant
 #: for: a pinned replica that died must not leave its stream export running for good
 #: (whoever takes it over ends it once no records come; JobStore.pin moves it back).
-#: Parameters: owner, the queued state, the running state (and now, where {now} is one).
+#: A job back in the queue after a transient failure waits for its backoff (not_before).
+#: Parameters: owner, the queued state, the running state (and now, twice, where {now}
+#: is one).
 CLAIMABLE_SQL: Final = (
-    "((runs_on = '' OR runs_on = {param}) AND state = {param})"
-    " OR (state = {param} AND (lease_expires_at IS NULL OR lease_expires_at < {now}))"
+    "(((runs_on = '' OR runs_on = {param}) AND state = {param})"
+    " OR (state = {param} AND (lease_expires_at IS NULL OR lease_expires_at < {now})))"
+    " AND (not_before IS NULL OR not_before <= {now})"
 )

@@ -24,12 +24,26 @@ from sluice.server.errors import (
     SluiceError,
     Unavailable,
 )
+from sluice.server.jobs.attempts import (
+    BEGIN_SQL,
+    CLOSE_STRAY_SQL,
+    END_SQL,
+    LIST_SQL,
+    REQUEUE_SQL,
+    attempt_from_row,
+    begin_values,
+    close_stray_values,
+    end_values,
+    requeue_values,
+)
 from sluice.server.jobs.migrations import SchemaStatus, newer_store
 from sluice.server.jobs.model import (
     NOTIFYING_STATES,
     UNFINISHED_STATES,
+    AttemptOutcome,
     ChunkRecord,
     DeliveryState,
+    ExportAttempt,
     Job,
     JobError,
     JobFilter,
@@ -214,6 +228,27 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # The replica a job may only run on ('' any): a DoPut export runs where its
         # Flight stream arrives.
         "ALTER TABLE jobs ADD COLUMN runs_on TEXT NOT NULL DEFAULT ''",
+    ),
+    (
+        # Automatic retries: one row per run (attempt) of an export, and the time before
+        # which a transiently failed job, back in the queue, is not claimed.
+        "ALTER TABLE jobs ADD COLUMN not_before TEXT",
+        """
+        CREATE TABLE attempts (
+            job_id          TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            number          INTEGER NOT NULL,
+            replica         TEXT NOT NULL,
+            lease_token     INTEGER NOT NULL,
+            started_at      TEXT NOT NULL,
+            ended_at        TEXT,
+            outcome         TEXT NOT NULL,
+            error_code      TEXT,
+            error_message   TEXT,
+            error_transient INTEGER,
+            retry_at        TEXT,
+            PRIMARY KEY (job_id, number)
+        )
+        """,
     ),
 )
 
@@ -483,7 +518,13 @@ class SQLiteJobStore:
             row = db.execute(
                 f"SELECT id, lease_token FROM jobs WHERE {claimable}"
                 " ORDER BY created_at, id LIMIT 1",
-                (owner, JobState.QUEUED.value, JobState.RUNNING.value, _timestamp(now)),
+                (
+                    owner,
+                    JobState.QUEUED.value,
+                    JobState.RUNNING.value,
+                    _timestamp(now),
+                    _timestamp(now),
+                ),
             ).fetchone()
             if row is None:
                 return None
@@ -526,6 +567,38 @@ class SQLiteJobStore:
                 (JobState.QUEUED.value, _now(), lease.job_id),
             )
             return self._load(db, lease.job_id)
+
+    def begin_attempt(self, lease: Lease) -> ExportAttempt:
+        now = _now()
+        with self._tx() as db:
+            self._fence(db, lease.job_id, lease)
+            db.execute(CLOSE_STRAY_SQL.format(p="?"), close_stray_values(lease.job_id, now))
+            db.execute(BEGIN_SQL.format(p="?"), begin_values(lease, now))
+            rows = db.execute(LIST_SQL.format(p="?"), (lease.job_id,)).fetchall()
+        return attempt_from_row(rows[-1], _optional_time)
+
+    def end_attempt(
+        self, lease: Lease, outcome: AttemptOutcome, error: JobError | None = None
+    ) -> None:
+        with self._tx() as db:
+            db.execute(END_SQL.format(p="?"), end_values(lease, outcome, error, _now()))
+
+    def retry_later(self, lease: Lease, error: JobError, not_before: datetime) -> Job:
+        now, retry_at = _now(), _timestamp(not_before)
+        with self._tx() as db:
+            self._fence(db, lease.job_id, lease)
+            db.execute(
+                END_SQL.format(p="?"),
+                end_values(lease, AttemptOutcome.RETRIED, error, now, retry_at),
+            )
+            db.execute(REQUEUE_SQL.format(p="?"), requeue_values(lease.job_id, retry_at, now))
+            return self._load(db, lease.job_id)
+
+    def attempts(self, job_id: str) -> Sequence[ExportAttempt]:
+        with self._read() as db:
+            self._require(db, job_id)
+            rows = db.execute(LIST_SQL.format(p="?"), (job_id,)).fetchall()
+        return [attempt_from_row(row, _optional_time) for row in rows]
 
     def request_cancel(self, job_id: str) -> Job:
         with self._tx() as db:

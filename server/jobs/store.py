@@ -19,8 +19,10 @@ from datetime import datetime
 from typing import Protocol
 
 from sluice.server.jobs.model import (
+    AttemptOutcome,
     ChunkRecord,
     DeliveryState,
+    ExportAttempt,
     Job,
     JobError,
     JobFilter,
@@ -125,6 +127,31 @@ class JobStore(ScheduleStore, Protocol):
     def release(self, lease: Lease) -> Job:
         """Hand a running job back at once (graceful shutdown): QUEUED again, claimable
         by any replica now. LeaseLost when the lease is no longer held."""
+        ...
+
+    def begin_attempt(self, lease: Lease) -> ExportAttempt:
+        """Record the start of a run of the job under `lease` (just claimed): the next
+        attempt number, the replica, now. An earlier attempt that never recorded its end
+        (its replica died) is closed as STOPPED. LeaseLost when the lease is not held."""
+        ...
+
+    def end_attempt(
+        self, lease: Lease, outcome: AttemptOutcome, error: JobError | None = None
+    ) -> None:
+        """Record how the attempt run under `lease` ended (matched by its token: a
+        replica ends only its own run, even after losing the lease). No-op when that
+        attempt has ended already or none was begun."""
+        ...
+
+    def retry_later(self, lease: Lease, error: JobError, not_before: datetime) -> Job:
+        """After a transient failure, in one transaction: end the attempt as RETRIED with
+        `error` and `not_before` as its retry time, and put the job back in the queue
+        (lease and cancel request ended), not claimable before `not_before`. Any later
+        transition (cancel, resume) ends that wait. LeaseLost when the lease is not held."""
+        ...
+
+    def attempts(self, job_id: str) -> Sequence[ExportAttempt]:
+        """The job's attempts, oldest first. NotFound for an unknown job."""
         ...
 
     def request_cancel(self, job_id: str) -> Job:

@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from sluice.server.errors import InvalidArgument
-from sluice.server.jobs.model import ChunkRecord, Job, JobState, NotificationDelivery
+from sluice.server.jobs.model import (
+    ChunkRecord,
+    ExportAttempt,
+    Job,
+    JobState,
+    NotificationDelivery,
+)
 from sluice.server.notifications.targets import shown
 from sluice.server.planning.plain_request import TextPlan
 from sluice.server.planning.spec import (
@@ -256,6 +262,29 @@ def job_to_proto(job: Job, live: LiveProgress | None = None) -> pb.Export:
             )
         )
     message.notifications.extend(delivery_to_proto(d) for d in job.notifications)
+    message.attempts.extend(attempt_to_proto(a) for a in job.attempts)
+    return message
+
+
+def attempt_to_proto(attempt: ExportAttempt) -> pb.ExportAttempt:
+    message = pb.ExportAttempt(
+        number=attempt.number,
+        replica=attempt.replica,
+        started_at=_timestamp(attempt.started_at),
+        outcome=attempt.outcome.value,
+    )
+    if attempt.ended_at is not None:
+        message.ended_at.CopyFrom(_timestamp(attempt.ended_at))
+    if attempt.error is not None:
+        message.error.CopyFrom(
+            pb.ExportError(
+                code=attempt.error.code,
+                message=attempt.error.message,
+                transient=attempt.error.transient,
+            )
+        )
+    if attempt.retry_at is not None:
+        message.retry_at.CopyFrom(_timestamp(attempt.retry_at))
     return message
 
 

@@ -110,12 +110,17 @@ class ExportService:
         return job
 
     def get(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
-        """The job with its per-stage counters and its notification deliveries."""
+        """The job with its per-stage counters, its attempts and its notification
+        deliveries."""
         require_scope(principal, Scope.READ)
-        job = self._counted(self._visible(job_id, principal))
+        job = self._with_attempts(self._counted(self._visible(job_id, principal)))
         if not job.spec.notify:
             return job
         return replace(job, notifications=tuple(self._store.notifications(job_id)))
+
+    def _with_attempts(self, job: Job) -> Job:
+        """`job` with its attempts (every run so far, and how each ended)."""
+        return replace(job, attempts=tuple(self._store.attempts(job.id)))
 
     def _visible(self, job_id: str, principal: Principal) -> Job:
         """The job, when `principal` may see it; otherwise NOT_FOUND, as if it did not
@@ -216,6 +221,7 @@ class ExportService:
             # Subscribed before reading, so nothing between the two is missed.
             job = self._store.get(job_id)
             live = self._hub.latest_progress(job_id)
+            job = self._with_attempts(job)
             yield Snapshot(job_id, job if live else self._counted(job), live)
             if job.state.final:
                 yield Finished(job_id, self._counted(job))
@@ -226,13 +232,14 @@ class ExportService:
                 if event is None:
                     job = self._store.get(job_id)
                     if job.state.final:
-                        yield Finished(job_id, self._counted(job))
+                        yield Finished(job_id, self._with_attempts(self._counted(job)))
                         return
                     yield from _remote_changes(seen, job)
                     seen = job
                     continue
                 if isinstance(event, Finished):
-                    yield Finished(job_id, self._counted(event.job), event.time)
+                    finished = self._with_attempts(self._counted(event.job))
+                    yield Finished(job_id, finished, event.time)
                     return
                 yield event
 

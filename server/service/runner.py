@@ -12,6 +12,12 @@ replica, or the next start, continues it at once. A cancel of an export running 
 another replica is recorded in the store and honoured by that replica's heartbeat. A run
 whose lease was lost stops and writes nothing more: the replica that took it over owns
 its journal, its uploads and its final state.
+
+Every run is an attempt, recorded in the store (GetExport shows them). A run that fails
+transiently (server/errors.is_transient) goes back to the queue until its backoff ends,
+and the next claim, on any replica, resumes after the last journalled chunk; after
+max_attempts failures in a row the export fails. Only the final outcome is announced
+(notifications), an attempt's failure only to watchers.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from sluice.server.errors import (
     Abandoned,
@@ -29,6 +36,7 @@ from sluice.server.errors import (
     Interrupted,
     LeaseLost,
     SluiceError,
+    is_transient,
     must_propagate,
     safe_traceback,
 )
@@ -38,11 +46,19 @@ from sluice.server.execution.executor import (
     discard_open_uploads,
     execute,
 )
-from sluice.server.jobs.model import CANCELLABLE_STATES, Job, JobError, JobState, Lease
+from sluice.server.jobs.model import (
+    CANCELLABLE_STATES,
+    AttemptOutcome,
+    Job,
+    JobError,
+    JobState,
+    Lease,
+)
 from sluice.server.log_setup import log_context
 from sluice.server.pipeline.stopping import ExportStop
 from sluice.server.pipeline.stream_source import INBOXES
-from sluice.server.service.events import Finished, StateChanged
+from sluice.server.service.events import Finished, Snapshot, StateChanged
+from sluice.server.service.retry_policy import ExportRetryPolicy
 from sluice.server.telemetry import report_safely
 from sluice.server.tracing import export_span
 
@@ -73,6 +89,9 @@ class ExportRunner:
         self._on_final = on_final
         self._replica = context.settings.replica_id
         self._lease_seconds = context.settings.job_lease_seconds
+        self._retries = ExportRetryPolicy(
+            context.settings.max_attempts, context.settings.retry_backoff_seconds
+        )
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
@@ -184,6 +203,17 @@ class ExportRunner:
             running.stop.shutdown()  # claimed while shutting down: hand it back below
         self._context.hub.publish(StateChanged(job.id, JobState.RUNNING))
         try:
+            self._context.store.begin_attempt(lease)
+        except LeaseLost as exc:
+            with self._lock:
+                self._running.pop(job.id, None)
+            running.done.set()
+            self._lost(job.id, exc)
+            return
+        except SluiceError as exc:
+            # Bookkeeping only: the run goes on, its attempt unrecorded.
+            _log.warning("export %s: cannot record its attempt: %s", job.id, exc.message)
+        try:
             dataset = job.spec.destination.dataset
             with (
                 log_context(dataset=dataset),
@@ -206,12 +236,15 @@ class ExportRunner:
         try:
             manifest_uri = execute(job, self._context, running.stop, lease)
         except LeaseLost as exc:
+            self._end_attempt(lease, AttemptOutcome.LEASE_LOST)
             return self._lost(job.id, exc)
         except Interrupted as exc:
             if running.stop.lease_lost:
+                self._end_attempt(lease, AttemptOutcome.LEASE_LOST)
                 return self._lost(job.id, None)
             if running.stop.cancelled or isinstance(exc, Abandoned):
                 _log.info("export %s cancelled", job.id)
+                self._end_attempt(lease, AttemptOutcome.CANCELLED)
                 return self._fenced(
                     job.id,
                     lambda: store.transition(
@@ -219,28 +252,15 @@ class ExportRunner:
                     ),
                 )
             _log.info("export %s interrupted by shutdown; handed back to the queue", job.id)
+            self._end_attempt(lease, AttemptOutcome.HANDED_BACK)
             self._fenced(job.id, lambda: store.release(lease))
             return None
         except BaseException as exc:
             if must_propagate(exc):
                 raise
-            error = describe_failure(exc)
-            if error.code == ErrorCode.INTERNAL:
-                # The stack without messages: an unexpected error's text may quote data.
-                _log.error("export %s failed\n%s", job.id, safe_traceback(exc))
-            else:
-                _log.warning("export %s failed: %s %s", job.id, error.code, error.message)
-            return self._fenced(
-                job.id,
-                lambda: store.transition(
-                    job.id,
-                    {JobState.RUNNING},
-                    JobState.FAILED,
-                    error=JobError(str(error.code), error.message, error.transient),
-                    lease=lease,
-                ),
-            )
+            return self._failed(job, running, exc)
         _log.info("export %s succeeded: %s", job.id, manifest_uri)
+        self._end_attempt(lease, AttemptOutcome.SUCCEEDED)
         return self._fenced(
             job.id,
             lambda: store.transition(
@@ -251,6 +271,82 @@ class ExportRunner:
                 lease=lease,
             ),
         )
+
+    def _failed(self, job: Job, running: _Running, exc: BaseException) -> Job | None:
+        """A run that raised: back to the queue after a backoff when the failure is
+        transient and failed attempts in a row are below max_attempts (None: not final);
+        otherwise the export fails, naming the attempts when there were several."""
+        store, lease = self._context.store, running.lease
+        error = describe_failure(exc)
+        if error.code == ErrorCode.INTERNAL:
+            # The stack without messages: an unexpected error's text may quote data.
+            _log.error("export %s failed\n%s", job.id, safe_traceback(exc))
+        else:
+            _log.warning("export %s failed: %s %s", job.id, error.code, error.message)
+        transient = is_transient(exc)
+        failed = JobError(str(error.code), error.message, transient)
+        message = error.message
+        if transient and not running.stop.cancelled:
+            failures = self._failures_in_a_row(job.id)
+            if self._retries.retries_left(failures):
+                self._retry_later(job.id, lease, failed, failures)
+                return None
+            if failures > 1:
+                message = f"{error.message} (gave up after {failures} attempts)"
+        self._end_attempt(lease, AttemptOutcome.FAILED, failed)
+        return self._fenced(
+            job.id,
+            lambda: store.transition(
+                job.id,
+                {JobState.RUNNING},
+                JobState.FAILED,
+                error=JobError(str(error.code), message, transient),
+                lease=lease,
+            ),
+        )
+
+    def _failures_in_a_row(self, job_id: str) -> int:
+        try:
+            return self._retries.failures_in_a_row(self._context.store.attempts(job_id))
+        except SluiceError as exc:
+            # Without the count, assume the worst: no retry loop on a broken store.
+            _log.warning("export %s: cannot read its attempts: %s", job_id, exc.message)
+            return self._retries.max_attempts
+
+    def _retry_later(self, job_id: str, lease: Lease, error: JobError, failures: int) -> None:
+        delay = self._retries.delay(failures)
+        not_before = datetime.now(UTC) + timedelta(seconds=delay)
+        queued = self._fenced(
+            job_id, lambda: self._context.store.retry_later(lease, error, not_before)
+        )
+        if queued is None:
+            return
+        _log.warning(
+            "export %s: attempt failed transiently (%d of at most %d in a row); "
+            "it runs again in %.1fs, resuming after its last journalled chunk",
+            job_id,
+            failures,
+            self._retries.max_attempts,
+            delay,
+        )
+        hub = self._context.hub
+        hub.publish(StateChanged(job_id, JobState.QUEUED))
+        try:
+            attempts = tuple(self._context.store.attempts(job_id))
+        except SluiceError:
+            attempts = ()
+        hub.publish(Snapshot(job_id, replace(queued, attempts=attempts)))
+
+    def _end_attempt(
+        self, lease: Lease, outcome: AttemptOutcome, error: JobError | None = None
+    ) -> None:
+        """Record how this run ended; bookkeeping, so a store failure only logs."""
+        try:
+            self._context.store.end_attempt(lease, outcome, error)
+        except SluiceError as exc:
+            _log.warning(
+                "export %s: cannot record its attempt's end: %s", lease.job_id, exc.message
+            )
 
     def _fenced(self, job_id: str, write: Callable[[], Job]) -> Job | None:
         """A final write under the run's lease; None when the lease is lost (the

@@ -29,6 +29,9 @@ class FaultPlan:
     #: Seconds each part/block upload is held before it is forwarded: a slow link, so a
     #: test can act while a chunk is still uploading however fast the pipeline is.
     part_delay: float = 0.0
+    #: An outage: from this request number on (1-based; 0 never) every request is
+    #: answered 503, until a test sets it back to 0.
+    unavailable_from: int = 0
     seed: int = 7
     rng: random.Random = field(init=False)
 
@@ -140,6 +143,9 @@ class FaultProxy:
         plan = self.plan
         with self.lock:
             self.requests += 1
+            if plan.unavailable_from and self.requests >= plan.unavailable_from:
+                self.faults["unavailable"] += 1
+                return "unavailable"
             roll = plan.rng.random()
             for name, chance in (
                 ("unavailable", plan.unavailable),

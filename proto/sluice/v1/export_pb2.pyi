@@ -737,6 +737,7 @@ class Export(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     REPLICA_FIELD_NUMBER: _builtins.int
     NOTIFICATIONS_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     request_id: _builtins.str
     state: Global___ExportState.ValueType
@@ -766,6 +767,13 @@ class Export(_message.Message):
     def notifications(self) -> _containers.RepeatedCompositeFieldContainer[Global___NotificationDelivery]:
         """One per notify target: its delivery state and attempts (GetExport only)."""
 
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExportAttempt]:
+        """Every run of the export so far, oldest first (GetExport, watch snapshots and the
+        finished event): a transient failure ends an attempt, and the export runs again
+        after a backoff, resuming after its last journalled chunk.
+        """
+
     def __init__(
         self,
         *,
@@ -782,10 +790,11 @@ class Export(_message.Message):
         created_by: _builtins.str = ...,
         replica: _builtins.str = ...,
         notifications: _abc.Iterable[Global___NotificationDelivery] | None = ...,
+        attempts: _abc.Iterable[Global___ExportAttempt] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "progress", b"progress", "spec", b"spec", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "error", b"error", "finished_at", b"finished_at", "id", b"id", "manifest_uri", b"manifest_uri", "notifications", b"notifications", "progress", b"progress", "replica", b"replica", "request_id", b"request_id", "spec", b"spec", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "created_by", b"created_by", "error", b"error", "finished_at", b"finished_at", "id", b"id", "manifest_uri", b"manifest_uri", "notifications", b"notifications", "progress", b"progress", "replica", b"replica", "request_id", b"request_id", "spec", b"spec", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -995,7 +1004,10 @@ class ExportEvent(_message.Message):
     def time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def snapshot(self) -> Global___Export:
-        """The first event of every watch: the export as it is now."""
+        """The first event of every watch: the export as it is now. Sent again when an
+        attempt failed transiently and the export waits for its retry (state QUEUED; the
+        failed attempt last in attempts, with its error and retry_at).
+        """
 
     @_builtins.property
     def progress(self) -> Global___Progress: ...
@@ -2287,3 +2299,60 @@ class SubjectPackage(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubjectPackage: _TypeAlias = SubjectPackage  # noqa: Y015
+
+@_typing.final
+class ExportAttempt(_message.Message):
+    """One run of an export (one claim by a replica). Never holds secrets: errors are the
+    daemon's own one-line messages.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    RETRY_AT_FIELD_NUMBER: _builtins.int
+    number: _builtins.int
+    """1, 2, ... in the order the runs started."""
+    replica: _builtins.str
+    """The replica (GetServerInfo.replica_id) that ran it."""
+    outcome: _builtins.str
+    """"running", "succeeded", "failed", "cancelled", "retried" (failed transiently; the
+    export runs again), "handed_back" (daemon shutdown), "lease_lost" (another replica
+    took the export over), "stopped" (its replica died).
+    """
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ended_at(self) -> _timestamp_pb2.Timestamp:
+        """Unset while it runs."""
+
+    @_builtins.property
+    def error(self) -> Global___ExportError:
+        """Why it failed ("retried" and "failed" attempts)."""
+
+    @_builtins.property
+    def retry_at(self) -> _timestamp_pb2.Timestamp:
+        """"retried" attempts: the earliest time the next attempt may start."""
+
+    def __init__(
+        self,
+        *,
+        number: _builtins.int = ...,
+        replica: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        ended_at: _timestamp_pb2.Timestamp | None = ...,
+        outcome: _builtins.str = ...,
+        error: Global___ExportError | None = ...,
+        retry_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "error", b"error", "retry_at", b"retry_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "error", b"error", "number", b"number", "outcome", b"outcome", "replica", b"replica", "retry_at", b"retry_at", "started_at", b"started_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportAttempt: _TypeAlias = ExportAttempt  # noqa: Y015
