@@ -29,6 +29,9 @@ class FaultPlan:
     #: Seconds each part/block upload is held before it is forwarded: a slow link, so a
     #: test can act while a chunk is still uploading however fast the pipeline is.
     part_delay: float = 0.0
+    #: Seconds every object upload (a part, a block or a whole-object PUT) is held: a
+    #: slow sink, whatever the chunks' sizes.
+    put_delay: float = 0.0
     seed: int = 7
     rng: random.Random = field(init=False)
 
@@ -76,6 +79,8 @@ class FaultProxy:
                 is_part = self.command == "PUT" and ("partNumber" in query or "blockid" in query)
                 if is_part and proxy.plan.part_delay:
                     time.sleep(proxy.plan.part_delay)
+                if self.command == "PUT" and proxy.plan.put_delay:
+                    time.sleep(proxy.plan.put_delay)
                 fault = proxy._draw()
                 if fault == "unavailable":
                     self._answer(503, b"<Error><Code>SlowDown</Code></Error>")
