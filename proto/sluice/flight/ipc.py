@@ -81,3 +81,42 @@ def schema_payload(schema: pa.Schema) -> Payload:
 
 def batch_payload(batch: pa.RecordBatch) -> Payload:
     return _split(batch.serialize())
+
+
+# FlightData's protobuf tags (Flight.proto): data_header = 2, data_body = 1000, both
+# length-delimited (wire type 2).
+_HEADER_TAG = bytes([2 << 3 | 2])
+_BODY_TAG = bytes([0xC2, 0x3E])  # varint of 1000 << 3 | 2
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def flight_data_wire(encapsulated: pa.Buffer) -> bytes:
+    """The serialized FlightData protobuf of one encapsulated IPC message (what
+    `schema.serialize()` and `batch.serialize()` return): the bytes
+    `FlightData(data_header=..., data_body=...).SerializeToString()` gives, built with
+    one copy of the body instead of three (split, message, serialization)."""
+    data = memoryview(encapsulated)
+    if bytes(data[:4]) == _CONTINUATION:
+        data = data[4:]
+    (length,) = struct.unpack("<i", data[:4])
+    header, body = data[4 : 4 + length], data[4 + length :]
+    parts: list[bytes | memoryview] = [_HEADER_TAG, _varint(len(header)), header]
+    if len(body):
+        parts += [_BODY_TAG, _varint(len(body)), body]
+    return b"".join(parts)
+
+
+def schema_wire(schema: pa.Schema) -> bytes:
+    return flight_data_wire(schema.serialize())
+
+
+def batch_wire(batch: pa.RecordBatch) -> bytes:
+    return flight_data_wire(batch.serialize())
