@@ -146,7 +146,7 @@ class StageCpu:
         self._latest.update(thread_cpu_seconds(self._pid))
         stages: Counter[str] = Counter()
         for tid, seconds in self._latest.items():
-            name = self._names.get(tid, "unnamed (gRPC core, Polars/Arrow pools)")
+            name = self._names.get(tid, "unnamed: gRPC core, Polars/Arrow pools")
             stages[_stage(name)] += seconds - self._before.get(tid, 0.0)
         self.stages = {name: round(s, 2) for name, s in stages.most_common() if s >= 0.01}
 
@@ -246,6 +246,8 @@ def report(rows: int, measures: Sequence[Measure]) -> str:
             "",
             f"- DoGet: Sluice / pyarrow peer = **{get_ratio:.2f}x** rows/s (goal >= 0.5x)",
             f"- DoPut -> parquet / file -> parquet = **{put_ratio:.2f}x** rows/s (goal >= 0.8x)",
+            f"- daemon CPU per row, DoPut -> parquet / file -> parquet = "
+            f"{put.server_cpu / file_export.server_cpu:.2f}x (what a busy machine cannot blur)",
             "",
             "Daemon CPU per stage (thread CPU seconds during the case):",
             "",

@@ -6,7 +6,7 @@ holds the client for the rest.
 
 The control (`flight_inflight_batches` at its maximum, 256 batches of 16Ki rows: ~85% of
 the stream fits in the inbox) proves the bound catches an inbox that does not hold the
-client back. Measured on 2 busy cores over three runs each: +176 to +294 MiB peak growth
+client back. Measured on 2 busy cores over several runs: +154 to +294 MiB peak growth
 with the default inbox of 4, +578 to +622 MiB for the control, against the 400 MiB bound;
 ~45 s per case."""
 
