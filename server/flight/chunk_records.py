@@ -32,8 +32,12 @@ from sluice.server.errors import DataLoss, FailedPrecondition
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink
 
-#: Formats DoGet decodes; the others are for people (`sluice export read` converts them).
-READABLE_FORMATS = frozenset({"parquet", "arrow", "jsonl", "csv"})
+#: Formats DoGet decodes; the others (xml, yaml, markdown) are for people and carry
+#: values as text that cannot be typed back faithfully (`sluice export read` reads them).
+READABLE_FORMATS = frozenset({"parquet", "arrow", "jsonl", "json", "csv"})
+#: A json chunk: this line, then one record per line (",\n" between them), then _JSON_END.
+_JSON_DATA = b'"data":[\n'
+_JSON_END = b"\n]}\n"
 _SPOOL_IN_MEMORY = 32 * 1024 * 1024
 _COPY = 1 << 20
 _READ_WITH_CLI = "read it with `sluice export read`"
@@ -139,10 +143,24 @@ def _decode(fmt: str, plaintext: IO[bytes], where: str) -> Iterator[pa.RecordBat
             yield from _ipc_batches(plaintext)
         elif fmt == "jsonl":
             yield from _polars_batches(pl.read_ndjson(plaintext))
+        elif fmt == "json":
+            yield from _json_document_batches(plaintext.read(), where)
         else:
             yield from _polars_batches(pl.read_csv(plaintext, try_parse_dates=True))
     except (pa.ArrowException, pl.exceptions.PolarsError, OSError):
         raise DataLoss(f"{where} cannot be decoded as {fmt}") from None
+
+
+def _json_document_batches(document: bytes, where: str) -> Iterator[pa.RecordBatch]:
+    """A json chunk (server.pipeline.encoders.JsonDocumentEncoder) is NDJSON inside a
+    document: values escape newlines, so every line between the "data" line and the end
+    is one record followed by "," (the last one by nothing)."""
+    start = document.find(_JSON_DATA)
+    if start < 0 or not document.endswith(_JSON_END):
+        raise DataLoss(f"{where} is not a Sluice JSON document")
+    body = document[start + len(_JSON_DATA) : -len(_JSON_END)]
+    if body:
+        yield from _polars_batches(pl.read_ndjson(io.BytesIO(body.replace(b",\n", b"\n"))))
 
 
 def _ipc_batches(plaintext: IO[bytes]) -> Iterator[pa.RecordBatch]:

@@ -7,10 +7,11 @@ import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 
 from sluice.flight import ipc
-from sluice.flight.ipc import Payload, batch_payload, schema_payload
+from sluice.flight.ipc import Payload, PayloadView, batch_payload, schema_payload
 from sluice.server.errors import InvalidArgument
 
 __all__ = [
+    "AnyPayload",
     "Payload",
     "batch_payload",
     "read_batch",
@@ -19,16 +20,18 @@ __all__ = [
     "schema_payload",
 ]
 _FIELD = "FlightData"
+#: A payload built here (bytes) or received (views of the FlightData's bytes).
+AnyPayload = Payload | PayloadView
 
 
-def read_message(payload: Payload) -> pa_ipc.Message:
+def read_message(payload: AnyPayload) -> pa_ipc.Message:
     try:
         return ipc.read_message(payload)
     except ipc.FlightPayloadError as exc:
         raise InvalidArgument(_FIELD, str(exc)) from None
 
 
-def read_schema(payload: Payload) -> pa.Schema:
+def read_schema(payload: AnyPayload) -> pa.Schema:
     try:
         return ipc.read_schema(payload)
     except ipc.FlightPayloadError as exc:

@@ -30,7 +30,7 @@ from sluice.server.errors import (
     SluiceError,
     must_propagate,
 )
-from sluice.server.flight.ipc_codec import Payload, read_batch, read_message, read_schema
+from sluice.server.flight.ipc_codec import AnyPayload, read_batch, read_message, read_schema
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.stream_source import (
@@ -86,8 +86,8 @@ class FlightPuts:
     def put(
         self,
         request: PutRequest,
-        first: Payload,
-        rest: Iterator[Payload],
+        first: AnyPayload,
+        rest: Iterator[AnyPayload],
         caller_alive: Callable[[], bool],
         principal: Principal = ANONYMOUS,
     ) -> Iterator[dict[str, Any]]:
@@ -159,7 +159,7 @@ class _Feeder:
         inbox: Inbox,
         generation: int,
         schema: pa.Schema,
-        messages: Iterator[Payload],
+        messages: Iterator[AnyPayload],
         position: int,
     ) -> None:
         self._inbox = inbox
@@ -201,7 +201,7 @@ class _Feeder:
             # requestId resumes the export; until then it waits (flight_put_idle_timeout).
             _log.info("a DoPut stream broke after row %d (%s)", self._position, type(exc).__name__)
 
-    def _take(self, payload: Payload) -> None:
+    def _take(self, payload: AnyPayload) -> None:
         message = read_message(payload)
         if message.type == "schema":
             if read_schema(payload) != self._schema:

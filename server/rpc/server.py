@@ -10,7 +10,6 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from sluice.flight import Flight_pb2_grpc
 from sluice.server.audit import AuditLog
 from sluice.server.errors import SluiceError
 from sluice.server.flight.puts import FlightPuts
@@ -18,7 +17,11 @@ from sluice.server.flight.reads import FlightReads
 from sluice.server.principals import Authenticator
 from sluice.server.rpc.auth import AuthInterceptor
 from sluice.server.rpc.errors import DomainErrorInterceptor, RequestBoundsInterceptor
-from sluice.server.rpc.flight_servicer import FLIGHT_SERVICE_NAME, FlightServicer
+from sluice.server.rpc.flight_servicer import (
+    FLIGHT_SERVICE_NAME,
+    FlightServicer,
+    add_flight_service,
+)
 from sluice.server.rpc.servicer import ExportServicer
 from sluice.server.rpc.stream_budget import StreamBudget, StreamBudgetInterceptor
 from sluice.server.service.export_admin import ExportAdmin
@@ -76,9 +79,7 @@ def build_server(
     export_pb2_grpc.add_ExportServiceServicer_to_server(
         ExportServicer(service, admin, schedules), server
     )
-    Flight_pb2_grpc.add_FlightServiceServicer_to_server(
-        FlightServicer(flight_puts, flight_reads), server
-    )
+    add_flight_service(FlightServicer(flight_puts, flight_reads), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):

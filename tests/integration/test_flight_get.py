@@ -51,8 +51,9 @@ def raw_get(daemon: Daemon, ticket: dict[str, Any]) -> list[fl.FlightData]:
         {"output": {"format": "jsonl", "compression": "zstd"}},
         {"output": {"format": "parquet"}, "encryption": {"agePassphraseRef": "pp"}},
         {"output": {"format": "arrow", "compression": "gzip"}},
+        {"output": {"format": "json", "compression": "zstd"}},
     ],
-    ids=["jsonl-zstd", "parquet-age-passphrase", "arrow-gzip"],
+    ids=["jsonl-zstd", "parquet-age-passphrase", "arrow-gzip", "json-document-zstd"],
 )
 def test_do_get_and_endpoints_equal_the_records_pushed(
     flight_daemon: Daemon, tmp_path: Path, spec: dict[str, Any]
@@ -107,6 +108,17 @@ def test_recipient_encrypted_export_points_to_export_read(flight_daemon: Daemon)
         raw_get(flight_daemon, {"export_id": final["export_id"]})
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "sluice export read" in caught.value.details()
+
+
+def test_a_format_for_people_is_failed_precondition_naming_what_do_get_serves(
+    flight_daemon: Daemon,
+) -> None:
+    final = pushed(flight_daemon, "get-yaml", output={"format": "yaml"})
+    with pytest.raises(grpc.RpcError) as caught:
+        raw_get(flight_daemon, {"export_id": final["export_id"]})
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    details = caught.value.details()
+    assert "is yaml" in details and "arrow, csv, json, jsonl, parquet" in details, details
 
 
 @pytest.mark.parametrize(

@@ -189,6 +189,30 @@ def test_bad_put_commands_are_invalid_argument(daemon: Daemon, cmd: bytes, field
     assert caught.value.details().startswith(field), caught.value.details()
 
 
+@pytest.mark.parametrize(
+    ("first", "field"),
+    [
+        (b"\x12\x05ab", "FlightData"),  # a field longer than the message
+        (b"\x0a\x02\xff\xff", "FlightData.flight_descriptor"),  # not a FlightDescriptor
+    ],
+)
+def test_bytes_that_are_not_flight_data_are_invalid_argument(
+    daemon: Daemon, first: bytes, field: str
+) -> None:
+    """DoPut reads FlightData by hand (no copies); what protobuf would refuse is refused
+    as the caller's mistake, not INTERNAL."""
+    with daemon.channel() as channel:
+        do_put = channel.stream_stream(
+            "/arrow.flight.protocol.FlightService/DoPut",
+            request_serializer=bytes,
+            response_deserializer=fl.PutResult.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            list(do_put(iter([first]), timeout=60))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(field), caught.value.details()
+
+
 def test_a_message_over_the_receive_limit_is_resource_exhausted(daemon_factory) -> None:  # type: ignore[no-untyped-def]
     small = daemon_factory("small", grpc_max_receive_message_length=1024 * 1024)
     small.start()

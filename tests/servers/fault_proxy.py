@@ -32,6 +32,9 @@ class FaultPlan:
     #: An outage: from this request number on (1-based; 0 never) every request is
     #: answered 503, until a test sets it back to 0.
     unavailable_from: int = 0
+    #: Seconds every object upload (a part, a block or a whole-object PUT) is held: a
+    #: slow sink, whatever the chunks' sizes.
+    put_delay: float = 0.0
     seed: int = 7
     rng: random.Random = field(init=False)
 
@@ -79,6 +82,8 @@ class FaultProxy:
                 is_part = self.command == "PUT" and ("partNumber" in query or "blockid" in query)
                 if is_part and proxy.plan.part_delay:
                     time.sleep(proxy.plan.part_delay)
+                if self.command == "PUT" and proxy.plan.put_delay:
+                    time.sleep(proxy.plan.put_delay)
                 fault = proxy._draw()
                 if fault == "unavailable":
                     self._answer(503, b"<Error><Code>SlowDown</Code></Error>")

@@ -32,7 +32,15 @@ class Payload:
     body: bytes
 
 
-def read_message(payload: Payload) -> pa_ipc.Message:
+@dataclass(frozen=True)
+class PayloadView:
+    """One IPC message as views of a received FlightData's bytes (see WireFlightData)."""
+
+    header: bytes | memoryview
+    body: bytes | memoryview
+
+
+def read_message(payload: Payload | PayloadView) -> pa_ipc.Message:
     """The IPC message of a FlightData."""
     padding = -len(payload.header) % 8
     frame = b"".join(
@@ -50,7 +58,7 @@ def read_message(payload: Payload) -> pa_ipc.Message:
         raise FlightPayloadError("data_header is not an Arrow IPC message") from None
 
 
-def read_schema(payload: Payload) -> pa.Schema:
+def read_schema(payload: Payload | PayloadView) -> pa.Schema:
     message = read_message(payload)
     if message.type != "schema":
         raise FlightPayloadError(f"expected a schema message, not a {message.type} message")
@@ -81,3 +89,106 @@ def schema_payload(schema: pa.Schema) -> Payload:
 
 def batch_payload(batch: pa.RecordBatch) -> Payload:
     return _split(batch.serialize())
+
+
+# FlightData's protobuf tags (Flight.proto): data_header = 2, data_body = 1000, both
+# length-delimited (wire type 2).
+_HEADER_TAG = bytes([2 << 3 | 2])
+_BODY_TAG = bytes([0xC2, 0x3E])  # varint of 1000 << 3 | 2
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def flight_data_wire(encapsulated: pa.Buffer) -> bytes:
+    """The serialized FlightData protobuf of one encapsulated IPC message (what
+    `schema.serialize()` and `batch.serialize()` return): the bytes
+    `FlightData(data_header=..., data_body=...).SerializeToString()` gives, built with
+    one copy of the body instead of three (split, message, serialization)."""
+    data = memoryview(encapsulated)
+    if bytes(data[:4]) == _CONTINUATION:
+        data = data[4:]
+    (length,) = struct.unpack("<i", data[:4])
+    header, body = data[4 : 4 + length], data[4 + length :]
+    parts: list[bytes | memoryview] = [_HEADER_TAG, _varint(len(header)), header]
+    if len(body):
+        parts += [_BODY_TAG, _varint(len(body)), body]
+    return b"".join(parts)
+
+
+def schema_wire(schema: pa.Schema) -> bytes:
+    return flight_data_wire(schema.serialize())
+
+
+def batch_wire(batch: pa.RecordBatch) -> bytes:
+    return flight_data_wire(batch.serialize())
+
+
+@dataclass(frozen=True)
+class WireFlightData:
+    """A FlightData read from its protobuf bytes without copying its body (protobuf's
+    parser copied every body twice: into the message, then out as bytes): the fields
+    DoPut reads, as views of the received bytes. `malformed` says why the bytes are not
+    a FlightData ("" when they are)."""
+
+    descriptor: bytes = b""
+    header: bytes | memoryview = b""
+    body: bytes | memoryview = b""
+    has_descriptor: bool = False
+    malformed: str = ""
+
+    @property
+    def payload(self) -> PayloadView:
+        return PayloadView(self.header, self.body)
+
+
+def _read_varint(data: memoryview, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if at >= len(data) or shift > 63:
+            raise FlightPayloadError("a truncated varint")
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+
+
+def parse_flight_data(raw: bytes) -> WireFlightData:
+    """FlightData fields of a serialized message; never raises (a gRPC deserializer that
+    raises makes the call INTERNAL): a malformed message says so in `malformed`."""
+    data = memoryview(raw)
+    fields: dict[int, memoryview] = {}
+    at = 0
+    try:
+        while at < len(data):
+            key, at = _read_varint(data, at)
+            number, wire_type = key >> 3, key & 7
+            if wire_type == 2:
+                length, at = _read_varint(data, at)
+                if at + length > len(data):
+                    raise FlightPayloadError("a field runs past the message's end")
+                fields[number] = data[at : at + length]
+                at += length
+            elif wire_type == 0:
+                _, at = _read_varint(data, at)
+            elif wire_type in (1, 5):
+                at += 8 if wire_type == 1 else 4
+            else:
+                raise FlightPayloadError(f"wire type {wire_type} is not protobuf's")
+    except FlightPayloadError as exc:
+        return WireFlightData(malformed=f"not a FlightData message ({exc})")
+    descriptor = fields.get(1)
+    return WireFlightData(
+        descriptor=bytes(descriptor) if descriptor is not None else b"",
+        header=fields.get(2, b""),
+        body=fields.get(1000, b""),
+        has_descriptor=descriptor is not None,
+    )

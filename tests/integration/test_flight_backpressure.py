@@ -1,0 +1,188 @@
+"""Backpressure of Arrow Flight DoPut: a client (pyarrow.flight, its own process) pushes
+5M rows as fast as it can into an export whose sink is slow (S3 through a proxy that
+holds every upload), and the daemon's memory stays bounded: at most
+`flight_inflight_batches` batches wait ahead of the pipeline, and HTTP/2 flow control
+holds the client for the rest.
+
+The control (`flight_inflight_batches` at its maximum, 256 batches of 16Ki rows: ~85% of
+the stream fits in the inbox) proves the bound catches an inbox that does not hold the
+client back. Measured on 2 busy cores over several runs: +154 to +294 MiB peak growth
+with the default inbox of 4, +578 to +622 MiB for the control, against the 400 MiB bound;
+~45 s per case."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.integration.flight_flood_client import payload
+from tests.servers.cloud import ProfileDaemon, S3Store, read_manifest
+from tests.servers.fault_proxy import FaultPlan, FaultProxy
+from tests.servers.processes import ServerProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CLIENT = Path(__file__).with_name("flight_flood_client.py")
+MiB = 1024 * 1024
+ROWS = 5_000_000  # ~515 MiB of Arrow records (108 bytes a row)
+CHUNK_ROWS = 250_000  # 20 chunks, each held UPLOAD_DELAY by the proxy
+UPLOAD_DELAY = 0.5
+#: Rows of the client's batches (~1.7 MiB each) and of the daemon's.
+BATCH_ROWS = 16_384
+#: Generous: the inbox (4 batches of 64Ki rows, ~7 MiB each), the pipeline's queues and
+#: one chunk being encoded need far less; the whole stream would need more.
+PEAK_GROWTH_BOUND = 400 * MiB
+#: flight_inflight_batches at its maximum: 256 batches of 16Ki rows, ~85% of the stream.
+CONTROL_INFLIGHT = 256
+
+
+def _status_bytes(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+class RssSampler:
+    """The highest VmRSS of a process, sampled every 50 ms on a thread of its own."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = _status_bytes(pid, "VmRSS:")
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                rss = _status_bytes(self.pid, "VmRSS:")
+                self.samples.append(rss)
+                self.peak = max(self.peak, rss)
+            except (OSError, AssertionError):
+                return
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture
+def slow_s3(moto_server: ServerProcess) -> Iterator[tuple[S3Store, FaultProxy]]:
+    proxy = FaultProxy(moto_server.port, FaultPlan(put_delay=UPLOAD_DELAY)).start()
+    yield S3Store(moto_server.endpoint, proxy.endpoint), proxy
+    proxy.stop()
+
+
+@contextmanager
+def _daemon(tmp_path: Path, store: S3Store, inflight: int) -> Iterator[ProfileDaemon]:
+    daemon = ProfileDaemon(
+        root=tmp_path / "d",
+        settings={
+            "flight_inflight_batches": inflight,
+            "batch_rows": BATCH_ROWS,
+            "pipeline_queue_depth": 1,
+        },
+        profiles={"lake": store.profile},
+        environment=store.environment,
+    )
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        try:
+            daemon.stop(timeout=30)
+        except Exception:
+            daemon.kill()
+
+
+def _push(daemon: ProfileDaemon, store: S3Store) -> tuple[list[dict[str, object]], int, int]:
+    """Push ROWS through the flood client: its acks, the daemon's RSS before the push and
+    its peak RSS during it (the higher of the sampled VmRSS and the kernel's VmHWM)."""
+    assert daemon.process is not None
+    pid = daemon.process.pid
+    destination = {"uri": store.root_uri, "dataset": "flood", "profile": "lake"}
+    cmd = json.dumps(
+        {
+            "requestId": "flood",
+            "spec": {
+                "destination": destination,
+                "output": {"format": "parquet"},
+                "chunking": {"maxRows": CHUNK_ROWS},
+            },
+        }
+    )
+    before = _status_bytes(pid, "VmRSS:")
+    with RssSampler(pid) as sampler:
+        result = subprocess.run(
+            [sys.executable, str(CLIENT), daemon.address, cmd, str(ROWS), str(BATCH_ROWS)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    peak = max(sampler.peak, _status_bytes(pid, "VmHWM:"))
+    print("daemon RSS MiB, every second:", [s // MiB for s in sampler.samples[::20]])
+    acks = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert result.returncode == 0, (acks[-3:], result.stderr[-2000:])
+    return acks, before, peak
+
+
+def _assert_exported(store: S3Store, final: dict[str, object]) -> None:
+    manifest_uri = str(final["manifest_uri"])
+    manifest = read_manifest(store, manifest_uri)
+    assert [c["records"] for c in manifest["chunks"]] == [CHUNK_ROWS] * (ROWS // CHUNK_ROWS)
+    assert manifest["totals"]["records"] == ROWS
+    # The last chunk holds the stream's tail, every row as the client made it.
+    folder = manifest_uri.removeprefix(store.root_uri + "/").rpartition("/")[0]
+    last = pq.read_table(io.BytesIO(store.read(f"{folder}/{manifest['chunks'][-1]['path']}")))
+    ids = last["id"].to_pylist()
+    assert ids == list(range(ROWS - CHUNK_ROWS, ROWS))
+    assert last["payload"].to_pylist()[:32] == [payload(i) for i in ids[:32]]
+
+
+@pytest.mark.parametrize(
+    "inflight",
+    [
+        pytest.param(4, id="default-inbox"),
+        # The control: an inbox deep enough for ~85% of the stream.
+        pytest.param(CONTROL_INFLIGHT, id="control-inbox-holds-the-stream"),
+    ],
+)
+def test_a_slow_sink_holds_the_client_back_and_memory_stays_bounded(
+    tmp_path: Path, slow_s3: tuple[S3Store, FaultProxy], inflight: int
+) -> None:
+    store, proxy = slow_s3
+    with _daemon(tmp_path, store, inflight) as daemon:
+        started = time.monotonic()
+        acks, before, peak = _push(daemon, store)
+        seconds = time.monotonic() - started
+    final = acks[-1]
+    assert final["state"] == "succeeded" and final["committed_records"] == ROWS
+    committed = [a["committed_records"] for a in acks[1:-1]]
+    assert committed == [CHUNK_ROWS * n for n in range(1, ROWS // CHUNK_ROWS + 1)]
+    _assert_exported(store, final)
+    growth = peak - before
+    print(
+        f"pushed {ROWS} rows in {seconds:.1f}s; daemon RSS {before / MiB:.0f} MiB before, "
+        f"peak {peak / MiB:.0f} MiB (+{growth / MiB:.0f} MiB); {proxy.requests} S3 requests"
+    )
+    if inflight == CONTROL_INFLIGHT:
+        # The bound below would catch an inbox that does not hold the client back.
+        assert growth > PEAK_GROWTH_BOUND, f"the control grew by {growth / MiB:.0f} MiB only"
+    else:
+        assert growth < PEAK_GROWTH_BOUND, f"daemon RSS grew by {growth / MiB:.0f} MiB"

@@ -1,0 +1,78 @@
+"""FlightData serialized by hand (sluice.flight.ipc.flight_data_wire, what DoGet sends)
+is byte for byte what protobuf serializes for the same message, and decodes back to the
+same records; FlightData parsed by hand (parse_flight_data, how DoPut reads) gives the
+fields protobuf's parser gives, and says when bytes are not a FlightData."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from sluice.flight import Flight_pb2 as fl
+from sluice.flight.ipc import (
+    Payload,
+    batch_payload,
+    batch_wire,
+    parse_flight_data,
+    read_batch,
+    read_message,
+    schema_payload,
+    schema_wire,
+)
+
+
+def _protobuf(payload: Payload) -> bytes:
+    return fl.FlightData(data_header=payload.header, data_body=payload.body).SerializeToString()
+
+
+@pytest.mark.parametrize("rows", [0, 1, 300, 70_000])
+def test_batches_serialize_as_protobuf_does(rows: int) -> None:
+    batch = pa.record_batch(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "name": pa.array([f"row {i}" * (i % 5) for i in range(rows)]),
+            "maybe": pa.array([None if i % 3 else i * 0.5 for i in range(rows)], pa.float64()),
+        }
+    )
+    wire = batch_wire(batch)
+    assert wire == _protobuf(batch_payload(batch))
+    parsed = fl.FlightData.FromString(wire)
+    message = read_message(Payload(parsed.data_header, parsed.data_body))
+    assert read_batch(message, batch.schema).equals(batch)
+
+
+def test_a_schema_serializes_as_protobuf_does() -> None:
+    schema = pa.schema([("at", pa.timestamp("us", tz="UTC")), ("tags", pa.list_(pa.string()))])
+    assert schema_wire(schema) == _protobuf(schema_payload(schema))
+
+
+def test_parsed_by_hand_as_protobuf_parses() -> None:
+    batch = pa.record_batch({"id": pa.array(range(1000), pa.int64())})
+    payload = batch_payload(batch)
+    descriptor = fl.FlightDescriptor(type=fl.FlightDescriptor.CMD, cmd=b'{"requestId": "r"}')
+    raw = fl.FlightData(
+        flight_descriptor=descriptor,
+        data_header=payload.header,
+        app_metadata=b"ignored",
+        data_body=payload.body,
+    ).SerializeToString()
+    parsed = parse_flight_data(raw)
+    assert not parsed.malformed and parsed.has_descriptor
+    assert fl.FlightDescriptor.FromString(parsed.descriptor) == descriptor
+    assert bytes(parsed.header) == payload.header and bytes(parsed.body) == payload.body
+    assert read_batch(read_message(parsed.payload), batch.schema).equals(batch)
+    bare = parse_flight_data(fl.FlightData(data_header=payload.header).SerializeToString())
+    assert not bare.has_descriptor and bytes(bare.body) == b""
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x12\xff",  # a length that never ends
+        b"\x12\x05ab",  # a field longer than the message
+        b"\x0b",  # wire type 3 (groups): not in FlightData
+        b"\xff" * 11,  # a varint past 64 bits
+    ],
+)
+def test_bytes_that_are_not_a_flight_data_say_so(raw: bytes) -> None:
+    assert parse_flight_data(raw).malformed.startswith("not a FlightData message")
