@@ -296,6 +296,54 @@ def test_bad_inputs_are_named(pg_daemon: Daemon, pg: tuple[PostgresServer, str])
     assert _export(pg_daemon, uri, table="events").state == pb.EXPORT_STATE_SUCCEEDED
 
 
+def test_a_query_is_one_read_only_select_refused_before_the_database(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """PostgreSQL's own parser checks a query before any of it is sent: the database's
+    log (it logs every statement that fails) never sees the refused ones."""
+    _make_events(pg, 10)
+    server, _ = pg
+    marker = "marker_7f3a"
+    cases = [
+        (f"SELECT 1 AS id; DELETE FROM events WHERE name = '{marker}'", "one statement"),
+        (f"SELECT id FROM events;;DROP TABLE {marker}", "one statement"),
+        (f"WITH gone AS (DELETE FROM events RETURNING id AS {marker}) SELECT id FROM gone",
+         "only read"),
+        (f"SELECT id INTO {marker} FROM events", "SELECT INTO"),
+        (f"SELECT id AS {marker} FROM events FOR UPDATE", "lock"),
+        (f"SELECT id AS {marker} FROM", "not valid PostgreSQL SQL"),
+    ]  # fmt: skip
+    for query, says in cases:
+        code, message = _rejected(pg_daemon, _uri(pg), query=query, order_by=["id"])
+        assert (code, "spec.source.query" in message, says in message) == (
+            "INVALID_ARGUMENT",
+            True,
+            True,
+        ), (query, message)
+    assert marker not in (server.workdir / "server.log").read_text()
+    assert _export(pg_daemon, _uri(pg), table="events").state == pb.EXPORT_STATE_SUCCEEDED
+
+
+def test_an_incremental_query_needs_a_look_back(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """A query's rows carry no xmin, so late commits below the watermark can only be
+    caught by a look-back (a safety lag): without one, INVALID_ARGUMENT naming it."""
+    _make_events(pg, 10)
+    query = "SELECT id, at FROM events"
+    for mode in ("full", "incremental"):
+        finished = _export(
+            pg_daemon, _uri(pg), query=query, order_by=["id"], dataset="q",
+            incremental=pb.Incremental(mode=mode, cursor="at", lookback_seconds=60),
+        )  # fmt: skip
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    code, message = _rejected(
+        pg_daemon, _uri(pg), query=query, order_by=["id"],
+        incremental=pb.Incremental(mode="incremental", cursor="at"),
+    )  # fmt: skip
+    assert code == "INVALID_ARGUMENT" and "spec.incremental.lookback" in message, message
+
+
 def test_a_statement_timeout_fails_the_export_naming_it(
     pg_daemon: Daemon, pg: tuple[PostgresServer, str]
 ) -> None:
