@@ -444,13 +444,16 @@ def select_sql(
     order, and where to resume: after the last exported key, or at an OFFSET."""
     selected = [target.column(c).select(sql_name(c)) for c in columns]
     where, params = filters.where(target)
+    # Qualified: the source's columns, in their own types. A bare name in ORDER BY would
+    # be the output column, which is text for a key read as text (numeric, uuid): text
+    # order, not the key's, and not the order `key > last key` continues in.
+    keys = ", ".join(f"sluice_source.{sql_name(c)}" for c in order_by)
     if after_key is not None:
-        keys = ", ".join(sql_name(c) for c in order_by)
         values = ", ".join(["%s"] * len(order_by))
         where += (" AND " if where else " WHERE ") + f"({keys}) > ({values})"
         params.extend(after_key)
     sql = f"SELECT {', '.join(selected)} FROM {from_item} AS sluice_source{where}"
-    sql += " ORDER BY " + ", ".join(sql_name(c) for c in order_by)
+    sql += " ORDER BY " + keys
     if skip > 0:
         sql += " OFFSET %s"
         params.append(skip)
