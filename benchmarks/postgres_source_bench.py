@@ -56,7 +56,8 @@ PEER_CASES = (
 )
 
 _READER = """
-import resource, sys, time
+import os, sys, time
+from benchmarks._proc import high_water_mark
 import polars as pl
 url, which = sys.argv[1], sys.argv[2]
 sql = "SELECT id, amount, price::text, name, at, doc::text FROM bench ORDER BY id"
@@ -74,7 +75,8 @@ else:
         while batch := cur.fetchmany(50_000):
             rows += pl.DataFrame(list(zip(*batch)), orient="col").height
 seconds = time.perf_counter() - start
-print(rows, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec (the parent's size).
+print(rows, seconds, high_water_mark(os.getpid()))
 """
 
 
@@ -96,8 +98,9 @@ def _fill(server: PostgresServer, rows: int) -> str:
 
 def _reader(url: str, which: str) -> tuple[int, float, int]:
     done = subprocess.run(
-        [sys.executable, "-c", _READER, url, which], capture_output=True, text=True, check=True
-    )
+        [sys.executable, "-c", _READER, url, which],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
     rows, seconds, rss = done.stdout.split()
     return int(rows), float(seconds), int(rss)
 
@@ -242,6 +245,8 @@ def main() -> None:
                         missing.add(peer)
                     else:
                         cases.append(case)
+                for case in cases:  # progress on stderr: the table comes at the end
+                    print(f"{rows:,} rows: {case}", file=sys.stderr, flush=True)
                 lines.extend(_rows(rows, cases))
                 flat.append(
                     f"{rows:,} rows: "
@@ -266,10 +271,13 @@ def main() -> None:
     lines.append(f"\nMachine: {psutil.cpu_count()} CPUs.")
     report = "\n".join(lines)
     print(report)
+    # Every run is kept: the new one goes on top, under the file's title.
+    title = "# PostgreSQL source: Sluice beside DuckDB, dlt and psql \\copy\n"
+    earlier = args.out.read_text().split("\n", 1)[1] if args.out.exists() else ""
     args.out.write_text(
-        "# PostgreSQL source: Sluice beside DuckDB, dlt and psql \\copy\n\n"
+        f"{title}\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
         f"`python -m benchmarks.postgres_source_bench --rows {args.rows} --scale {args.scale}`"
-        f", {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n{report}\n"
+        f"\n\n{report}\n{earlier}"
     )
 
 
