@@ -19,7 +19,7 @@ TOOLS                := .tools
 # 35+; each worker starts its own moto, Azurite and PostgreSQL on free loopback ports.
 TEST_WORKERS         ?= 3
 
-.PHONY: demo test test-tools serve proto proto-check lint typecheck bench bench-diff clean
+.PHONY: demo test test-tools serve proto proto-check lint typecheck bench bench-diff bench-postgres clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,14 @@ bench: $(STAMP)  ## exports through the daemon, then side by side with DuckDB, P
 
 bench-diff: $(STAMP)  ## record-level diff of two 10M-key exports: time and peak RSS
 	$(BIN)/python -m benchmarks.diff_bench --keys 10000000 --also 1000000
+
+PG_PEER_VENV := benchmarks/.venv-pg-duckdb
+
+bench-postgres: $(STAMP) test-tools  ## PostgreSQL source: Sluice beside DuckDB postgres_scan, dlt, psql (1M and 10M rows)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	test -x $(PG_PEER_VENV)/bin/python || $(PYTHON) -m venv $(PG_PEER_VENV)
+	$(PG_PEER_VENV)/bin/python -m pip install --quiet -e '.[bench-pg-duckdb]'
+	$(BIN)/python -m benchmarks.postgres_source_bench --rows $(BENCH_ROWS) --scale 10
 
 clean:
 	rm -rf $(VENV) .sluice .sluice-demo .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
-"""PostgreSQL source: Sluice end to end beside the driver read paths and `psql \\copy`.
+"""PostgreSQL source: Sluice end to end beside DuckDB, dlt and `psql \\copy`.
 
-    python -m benchmarks.postgres_source_bench [--rows 1000000] [--scale 10]
+    make bench-postgres              # 1M and 10M rows -> results/postgres_source.md
+    python -m benchmarks.postgres_source_bench [--rows 1000000] [--scale 10] [--out FILE]
 
 Starts a throwaway PostgreSQL (tests/servers/postgres.py), fills a table of numbers,
 text, timestamps and jsonb, and measures on the same machine in the same run:
@@ -9,21 +10,28 @@ text, timestamps and jsonb, and measures on the same machine in the same run:
 - the read paths Sluice chose between: ADBC's COPY BINARY Arrow batches, psycopg 3's
   server-side binary cursor (rows/s and peak RSS of a fresh process each);
 - Sluice through a fresh daemon: table -> Parquet and -> JSONL+zstd (rows/s, the
-  daemon's peak RSS), at 1x and SCALEx rows for the memory check.
+  daemon's peak RSS and CPU seconds);
+- DuckDB's postgres extension (`COPY (SELECT * FROM postgres_scan(...)) TO ...` Parquet
+  and JSON+zstd, from the `duckdb-ext-postgres` wheel in its own virtual environment,
+  PEER_VENV) and dlt's `sql_table` with the pyarrow backend (Parquet, JSONL+gzip), each
+  in a fresh process (benchmarks/postgres_peers.py);
 
-DuckDB's postgres_scan (the `duckdb-ext-postgres` package) and dlt's sql_database, the
-issue's other peers, are not in this script yet.
-Prints one Markdown table. Needs a quiet machine for numbers worth comparing.
+all at 1x and SCALEx rows: memory should be flat. Prints a Markdown table with each
+case's throughput and peak RSS as a ratio to Sluice's of the same output, and writes
+it to --out. Needs a quiet machine for numbers worth comparing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -35,8 +43,21 @@ from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.servers.postgres import PostgresServer, start_postgres
 
+ROOT = Path(__file__).resolve().parent.parent
+#: The virtual environment holding DuckDB and the postgres extension built for it
+#: (`make bench-postgres` makes it: the wheel pins an older DuckDB than the project's).
+PEER_VENV = ROOT / "benchmarks" / ".venv-pg-duckdb"
+#: (case name, peer, output) per peer; output pairs a peer with Sluice's case.
+PEER_CASES = (
+    ("duckdb postgres_scan -> parquet", "duckdb-parquet", "parquet"),
+    ("duckdb postgres_scan -> json+zstd", "duckdb-jsonl-zstd", "jsonl"),
+    ("dlt sql_table pyarrow -> parquet", "dlt-parquet", "parquet"),
+    ("dlt sql_table pyarrow -> jsonl+gzip", "dlt-jsonl-gzip", "jsonl"),
+)
+
 _READER = """
-import resource, sys, time
+import os, sys, time
+from benchmarks._proc import high_water_mark
 import polars as pl
 url, which = sys.argv[1], sys.argv[2]
 sql = "SELECT id, amount, price::text, name, at, doc::text FROM bench ORDER BY id"
@@ -54,7 +75,8 @@ else:
         while batch := cur.fetchmany(50_000):
             rows += pl.DataFrame(list(zip(*batch)), orient="col").height
 seconds = time.perf_counter() - start
-print(rows, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec (the parent's size).
+print(rows, seconds, high_water_mark(os.getpid()))
 """
 
 
@@ -76,13 +98,25 @@ def _fill(server: PostgresServer, rows: int) -> str:
 
 def _reader(url: str, which: str) -> tuple[int, float, int]:
     done = subprocess.run(
-        [sys.executable, "-c", _READER, url, which], capture_output=True, text=True, check=True
-    )
+        [sys.executable, "-c", _READER, url, which],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
     rows, seconds, rss = done.stdout.split()
     return int(rows), float(seconds), int(rss)
 
 
-def _psql_copy(server: PostgresServer, url: str, folder: Path) -> tuple[float, int]:
+@dataclass(frozen=True)
+class Case:
+    """One measured run: what ran, which output it pairs with ("" for none)."""
+
+    name: str
+    output: str
+    seconds: float
+    peak_rss: int
+    cpu_seconds: float | None = None
+
+
+def _psql_copy(server: PostgresServer, url: str, folder: Path) -> Case:
     psql = shutil.which("psql") or str(
         Path(sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))[-1])
     )
@@ -94,12 +128,11 @@ def _psql_copy(server: PostgresServer, url: str, folder: Path) -> tuple[float, i
     )
     with RssSampler(process.pid) as sampler:
         process.wait()
-    return time.perf_counter() - start, sampler.peak
+    out.unlink()
+    return Case("psql \\copy CSV (floor)", "", time.perf_counter() - start, sampler.peak)
 
 
-def _sluice(
-    server: PostgresServer, url: str, folder: Path, fmt: str, compression: str
-) -> tuple[float, int]:
+def _sluice(server: PostgresServer, url: str, folder: Path, fmt: str, compression: str) -> Case:
     daemon = Daemon(
         root=folder / f"daemon-{fmt}",
         settings={
@@ -120,47 +153,132 @@ def _sluice(
             format=fmt, compression=compression,
         )  # fmt: skip
         assert daemon.process is not None
+        process = psutil.Process(daemon.process.pid)
+        before = process.cpu_times()
         with RssSampler(daemon.process.pid) as sampler, ExportClient(daemon.address) as client:
             start = time.perf_counter()
             finished = client.wait(client.create(spec).id, timeout=3600)
             seconds = time.perf_counter() - start
+        after = process.cpu_times()
         assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
-        return seconds, sampler.peak
+        cpu = after.user + after.system - before.user - before.system
+        return Case(f"sluice -> {fmt}+{compression}", fmt, seconds, sampler.peak, cpu)
     finally:
         daemon.stop()
+        shutil.rmtree(daemon.exports, ignore_errors=True)
+
+
+def _peer_python(peer: str) -> str | None:
+    """The interpreter that runs `peer`, or None when its libraries are not installed."""
+    if peer.startswith("duckdb"):
+        python = PEER_VENV / "bin" / "python"
+        return str(python) if python.exists() else None
+    found = subprocess.run(
+        [sys.executable, "-c", "import dlt, sqlalchemy"], capture_output=True, check=False
+    )
+    return sys.executable if found.returncode == 0 else None
+
+
+def _peer(name: str, peer: str, output: str, url: str, folder: Path) -> Case | None:
+    python = _peer_python(peer)
+    if python is None:
+        return None
+    out = folder / peer
+    done = subprocess.run(
+        [python, "-m", "benchmarks.postgres_peers", peer, url, "bench", str(out)],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    shutil.rmtree(out, ignore_errors=True)
+    if done.returncode != 0:
+        print(f"{peer} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return Case(name, output, result["seconds"], result["peak_rss"], result["cpu_seconds"])
+
+
+def _rows(rows: int, cases: list[Case]) -> list[str]:
+    sluice = {c.output: c for c in cases if c.name.startswith("sluice")}
+    lines = []
+    for case in cases:
+        mine = sluice.get(case.output)
+        speed = f"{mine.seconds / case.seconds:.2f}" if mine else ""
+        memory = f"{case.peak_rss / mine.peak_rss:.2f}" if mine and mine.peak_rss else ""
+        cpu = "" if case.cpu_seconds is None else f"{case.cpu_seconds:.1f}"
+        lines.append(
+            f"| {case.name} | {rows:,} | {case.seconds:.2f} | {rows / case.seconds:,.0f} | "
+            f"{speed} | {case.peak_rss / 2**20:.0f} | {memory} | {cpu} |"
+        )
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "postgres_source.md"
+    )
     args = parser.parse_args()
     server = start_postgres()
-    lines = ["| case | rows | seconds | rows/s | peak RSS MiB |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| case | rows | seconds | rows/s | rows/s ÷ Sluice | peak RSS MiB | RSS ÷ Sluice "
+        "| client CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    missing: set[str] = set()
+    flat: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="pg-bench-") as tmp:
             folder = Path(tmp)
             for rows in (args.rows, args.rows * args.scale) if args.scale > 1 else (args.rows,):
                 url = _fill(server, rows)
-                cases: list[tuple[str, float, int]] = []
-                cases.append(("psql \\copy CSV (floor)", *_psql_copy(server, url, folder)))
+                cases = [_psql_copy(server, url, folder)]
                 for which in ("adbc", "psycopg"):
                     _, seconds, rss = _reader(url, which)
-                    cases.append((f"read only: {which}", seconds, rss))
+                    cases.append(Case(f"read only: {which}", "", seconds, rss))
                 for fmt, compression in (("parquet", "none"), ("jsonl", "zstd")):
-                    seconds, rss = _sluice(server, url, folder, fmt, compression)
-                    cases.append((f"sluice -> {fmt}+{compression}", seconds, rss))
-                for name, seconds, rss in cases:
-                    lines.append(
-                        f"| {name} | {rows:,} | {seconds:.2f} | {rows / seconds:,.0f} | "
-                        f"{rss / 2**20:.0f} |"
-                    )
+                    cases.append(_sluice(server, url, folder, fmt, compression))
+                for name, peer, output in PEER_CASES:
+                    case = _peer(name, peer, output, url, folder)
+                    if case is None:
+                        missing.add(peer)
+                    else:
+                        cases.append(case)
+                for case in cases:  # progress on stderr: the table comes at the end
+                    print(f"{rows:,} rows: {case}", file=sys.stderr, flush=True)
+                lines.extend(_rows(rows, cases))
+                flat.append(
+                    f"{rows:,} rows: "
+                    + ", ".join(f"{c.name} {c.peak_rss / 2**20:.0f} MiB" for c in cases)
+                )
+                with psycopg.connect(server.url(), autocommit=True) as con:
+                    con.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}"'.encode())
     finally:
         server.stop()
     lines.append(
-        f"\nDuckDB postgres_scan and dlt: not measured yet (machine: {psutil.cpu_count()} CPUs)."
+        "\nrows/s ÷ Sluice above 1: faster than Sluice's case of the same output (parquet, "
+        "or jsonl for json+zstd and jsonl+gzip); RSS ÷ Sluice: the peak RSS against "
+        "Sluice's daemon. Client CPU: the exporting process's user+system seconds "
+        "(the PostgreSQL server's own work is not counted for anyone)."
     )
-    print("\n".join(lines))
+    lines.append("\nMemory at 1x and scale x rows (peak RSS): " + "; ".join(flat) + ".")
+    if missing:
+        lines.append(
+            "\nNot measured (not installed; see benchmarks/README.md): "
+            f"{', '.join(sorted(missing))}."
+        )
+    lines.append(f"\nMachine: {psutil.cpu_count()} CPUs.")
+    report = "\n".join(lines)
+    print(report)
+    # Every run is kept: the new one goes on top, under the file's title.
+    title = "# PostgreSQL source: Sluice beside DuckDB, dlt and psql \\copy\n"
+    earlier = args.out.read_text().split("\n", 1)[1] if args.out.exists() else ""
+    args.out.write_text(
+        f"{title}\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
+        f"`python -m benchmarks.postgres_source_bench --rows {args.rows} --scale {args.scale}`"
+        f"\n\n{report}\n{earlier}"
+    )
 
 
 if __name__ == "__main__":

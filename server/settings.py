@@ -677,6 +677,12 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         for key in ("cert_file", "key_file", "client_ca_file"):
             if key in tls:
                 tls[key] = _relative_to(base, tls[key])
+    profiles = raw.get("source_profiles")
+    for profile in profiles.values() if isinstance(profiles, dict) else ():
+        # The CA file of a PostgreSQL source profile, like every path in the file.
+        if isinstance(profile, dict) and isinstance(profile.get("sslrootcert"), str):
+            folder = path.absolute().parent
+            profile["sslrootcert"] = str(_relative_to(folder, profile["sslrootcert"]))
     auth = raw.get("auth")
     principals = auth.get("principals") if isinstance(auth, dict) else None
     for principal in principals if isinstance(principals, list) else ():

@@ -38,7 +38,8 @@ class PostgresProfile(BaseModel):
     password_ref: str = Field(default="", repr=False)
     #: libpq sslmode; verify-full with `sslrootcert` for anything beyond a private network.
     sslmode: SslMode = ""
-    #: CA certificates that verify the server (verify-ca / verify-full).
+    #: CA certificates that verify the server (verify-ca / verify-full): an absolute path,
+    #: or in a config file one relative to the file's folder.
     sslrootcert: Path | None = None
     #: Shown in pg_stat_activity, so a DBA sees who reads.
     application_name: str = Field(default="sluice", max_length=63)
@@ -53,6 +54,18 @@ class PostgresProfile(BaseModel):
     def _is_reference(cls, value: str) -> str:
         if value:
             SecretRef(value)  # raises ValueError without echoing the value
+        return value
+
+    @field_validator("sslrootcert")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # A relative path would be read against whatever folder the daemon runs in. In
+        # a config file it is relative to the file (settings resolves it before this).
+        if value is not None and not value.is_absolute():
+            raise ValueError(
+                "sslrootcert must be an absolute path (in a config file: relative to the "
+                "file's folder)"
+            )
         return value
 
     @field_validator("hosts")

@@ -24,6 +24,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import quote
@@ -62,7 +63,7 @@ class DatabaseRead:
     id_column: str = ""
     ids: tuple[Any, ...] = ()
     #: Pushed-down comparisons (column, operator, value): the time range and simple
-    #: `where` terms (planning.where_pushdown). PostgreSQL only.
+    #: `where` terms (planning.where_pushdown; for SQLite and DuckDB, pushable_bounds).
     bounds: tuple[tuple[str, str, Any], ...] = ()
     #: Pushed-down incremental cursor bound, and whether late rows pass it (PostgreSQL).
     since: tuple[str, str, Any] | None = None
@@ -199,7 +200,9 @@ def read_frames(
         skip = 0
     else:
         after_key = None
-    sql, params = _select(read, [_quote(c) for c in columns], skip=skip, after=after_key)
+    sql, params = _select(
+        read, [_quote(c) for c in columns], skip=skip, after=after_key, schema=schema
+    )
     wanted = pl.Schema({c: schema[c] for c in columns})
     if read.server is not None:
         sql, params = postgres_source.select_sql(
@@ -235,6 +238,7 @@ def _select(
     skip: int = 0,
     count: bool = False,
     after: Sequence[object] | None = None,
+    schema: pl.Schema | None = None,
 ) -> tuple[str, list[Any]]:
     projection = "count(*)" if count else ", ".join(selected)
     sql = f"SELECT {projection} FROM {_relation(read)} AS sluice_source"
@@ -243,8 +247,15 @@ def _select(
     if read.ids and len(read.ids) <= MAX_PUSHED_IDS:
         terms.append(f"{_quote(read.id_column)} IN ({', '.join('?' * len(read.ids))})")
         params.extend(read.ids)
+    for column, operator, value in read.bounds:
+        term, param = _bound_term(read.kind, column, operator, value)
+        terms.append(term)
+        params.append(param)
     if after is not None and not count:
-        terms.append(after_key_term(read.order_by, "?"))
+        placeholders = ["?"] * len(read.order_by)
+        if read.kind == "duckdb" and schema is not None:
+            placeholders = [_duckdb_parameter(schema.get(c)) for c in read.order_by]
+        terms.append(after_key_term(read.order_by, placeholders))
         params.extend(after)
     if terms:
         sql += " WHERE " + " AND ".join(terms)
@@ -258,6 +269,49 @@ def _select(
     return sql, params
 
 
+def pushable_bounds(
+    kind: DatabaseKind, bounds: Sequence[tuple[str, str, Any]], schema: pl.Schema
+) -> tuple[tuple[str, str, Any], ...]:
+    """The bounds (time range, simple where terms) a SQLite or DuckDB file evaluates
+    without ever leaving out a row the pipeline keeps, so pushing them only reads fewer
+    rows: integer comparisons; decimals on DuckDB (SQLite keeps them as binary floats);
+    text only with `=` (a column's collation, NOCASE say, could make `<>` leave out a row
+    that differs in case, while `=` at worst lets more rows through); the time range
+    (SQLite: compared as normalised times, see _bound_term)."""
+    kept = []
+    for column, operator, value in bounds:
+        if isinstance(value, bool) or column not in schema:
+            continue
+        if isinstance(value, str):
+            pushable = operator == "="
+        elif isinstance(value, int):
+            pushable = True
+        elif isinstance(value, Decimal):
+            pushable = kind == "duckdb"
+        else:
+            pushable = isinstance(value, datetime | date) and operator in (">=", "<")
+        if pushable:
+            kept.append((column, operator, value))
+    return tuple(kept)
+
+
+def _bound_term(kind: DatabaseKind, column: str, operator: str, value: Any) -> tuple[str, Any]:
+    """SQL and parameter of one pushed-down bound. SQLite holds times as text in more
+    than one spelling ("2024-01-01 10:00", "...T10:00:00.5+02:00"), so both sides go
+    through datetime()/date(), which normalise them to UTC seconds: that rounding is
+    monotonic, so `t >= since` implies `datetime(t) >= datetime(since)` and `t < until`
+    implies `datetime(t) <= datetime(until)` (the end is taken inclusive): the database
+    may pass a few more rows, which the pipeline filters, but never leaves one out."""
+    assert operator in ("=", "<>", "<", "<=", ">", ">=")
+    quoted = _quote(column)
+    if kind == "sqlite" and isinstance(value, datetime):
+        operator = "<=" if operator == "<" else operator
+        return f"datetime({quoted}) {operator} datetime(?)", value.isoformat()
+    if kind == "sqlite" and isinstance(value, date):
+        return f"date({quoted}) {operator} date(?)", value.isoformat()
+    return f"{quoted} {operator} ?", value
+
+
 def _pg_filters(read: DatabaseRead) -> postgres_source.Filters:
     # Any number of ids: PostgreSQL takes them as one array parameter.
     return postgres_source.Filters(read.id_column, read.ids, read.bounds, read.since, read.or_late)
@@ -267,11 +321,25 @@ def _pg_relation(read: DatabaseRead) -> str:
     return postgres_source.relation(read.table_schema, read.table, read.query)
 
 
-def after_key_term(order_by: Sequence[str], placeholder: str) -> str:
+def after_key_term(order_by: Sequence[str], placeholders: Sequence[str]) -> str:
     """`(k1, k2) > (?, ?)`: the rows after a key in ORDER BY k1, k2 (row comparison)."""
     columns = ", ".join(c if c == SQLITE_ROWID else _quote(c) for c in order_by)
-    values = ", ".join([placeholder] * len(order_by))
-    return f"({columns}) > ({values})"
+    return f"({columns}) > ({', '.join(placeholders)})"
+
+
+def _duckdb_parameter(dtype: pl.DataType | None) -> str:
+    """A placeholder cast to the key column's type: a journalled key is JSON (ISO text
+    for times, exact text for decimals), and DuckDB compares a row of values only with a
+    row of the same types (it casts a lone `column > ?` itself, not `(a, b) > (?, ?)`)."""
+    if isinstance(dtype, pl.Datetime):
+        return "CAST(? AS TIMESTAMPTZ)" if dtype.time_zone else "CAST(? AS TIMESTAMP)"
+    if isinstance(dtype, pl.Decimal):
+        return f"CAST(? AS DECIMAL({dtype.precision or 38}, {dtype.scale}))"
+    if isinstance(dtype, pl.Date):
+        return "CAST(? AS DATE)"
+    if isinstance(dtype, pl.Time):
+        return "CAST(? AS TIME)"
+    return "?"
 
 
 def _relation(read: DatabaseRead) -> str:

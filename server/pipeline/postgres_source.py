@@ -16,6 +16,7 @@ Errors name the source (HOST:PORT/DBNAME) and the cause, never the password.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -90,9 +91,51 @@ def check_profile(address: PostgresAddress, name: str, profile: PostgresProfile)
 
 
 def check_query(query: str) -> None:
-    """One read-only SELECT (it also runs inside a read-only transaction)."""
+    """One read-only SELECT, checked by PostgreSQL's own parser (pglast: libpg_query)
+    before anything reaches the database: a second statement (`SELECT 1; DELETE ...`),
+    a data-modifying WITH, SELECT INTO and SELECT ... FOR UPDATE are refused. It also
+    runs inside a read-only transaction, wrapped as a subquery of one COPY statement."""
     if not _SELECT.match(query):
         raise InvalidArgument("spec.source.query", "must be one SELECT (or WITH ... SELECT)")
+    from pglast import parser  # the server extra, imported where used
+
+    try:
+        tree = json.loads(parser.parse_sql_json(query))
+    except parser.ParseError as exc:
+        raise InvalidArgument(
+            "spec.source.query", f"is not valid PostgreSQL SQL: {str(exc)[:200]}"
+        ) from None
+    statements = tree.get("stmts", [])
+    if len(statements) != 1:
+        raise InvalidArgument("spec.source.query", f"must be one statement, not {len(statements)}")
+    select = statements[0].get("stmt", {}).get("SelectStmt")
+    if select is None:
+        raise InvalidArgument("spec.source.query", "must be one SELECT (or WITH ... SELECT)")
+    if "intoClause" in select:
+        raise InvalidArgument("spec.source.query", "SELECT INTO writes a table; only reads")
+    nodes = set(_keys(tree))
+    if nodes & _WRITES:
+        raise InvalidArgument(
+            "spec.source.query", "must only read (it contains INSERT, UPDATE, DELETE or MERGE)"
+        )
+    if "lockingClause" in nodes:
+        raise InvalidArgument("spec.source.query", "must not lock rows (FOR UPDATE/SHARE)")
+
+
+#: Parse tree nodes of statements that write.
+_WRITES = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"})
+
+
+def _keys(node: object) -> Iterator[str]:
+    """Every key of a JSON parse tree, depth first."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield from item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def quote(identifier: str) -> str:
@@ -401,13 +444,16 @@ def select_sql(
     order, and where to resume: after the last exported key, or at an OFFSET."""
     selected = [target.column(c).select(sql_name(c)) for c in columns]
     where, params = filters.where(target)
+    # Qualified: the source's columns, in their own types. A bare name in ORDER BY would
+    # be the output column, which is text for a key read as text (numeric, uuid): text
+    # order, not the key's, and not the order `key > last key` continues in.
+    keys = ", ".join(f"sluice_source.{sql_name(c)}" for c in order_by)
     if after_key is not None:
-        keys = ", ".join(sql_name(c) for c in order_by)
         values = ", ".join(["%s"] * len(order_by))
         where += (" AND " if where else " WHERE ") + f"({keys}) > ({values})"
         params.extend(after_key)
     sql = f"SELECT {', '.join(selected)} FROM {from_item} AS sluice_source{where}"
-    sql += " ORDER BY " + ", ".join(sql_name(c) for c in order_by)
+    sql += " ORDER BY " + keys
     if skip > 0:
         sql += " OFFSET %s"
         params.append(skip)

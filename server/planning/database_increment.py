@@ -9,8 +9,12 @@ that snapshot or was still running then (Airbyte's xmin idea, on exact snapshots
 tests run in the same snapshot as the data. Such rows reach the pipeline flagged in a
 hidden column that the incremental predicate accepts.
 
-Queries (no xmin to look at) and parents without a recorded snapshot rely on the cursor
-alone, plus the look-back when one is given.
+A query's rows have no xmin to look at (they may come from several tables, or be
+computed), so an incremental export of a PostgreSQL `source.query` by a cursor must give a
+look-back: a safety lag at least as long as the longest write transaction, re-reading the
+rows whose cursor falls in it (INVALID_ARGUMENT naming spec.incremental.lookback
+without one). Parents without a recorded snapshot rely on the cursor alone, plus the
+look-back when one is given.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline.cursor_values import python_value
 from sluice.server.pipeline.postgres_source import LATE_COLUMN, late_column
 from sluice.server.pipeline.source import ResolvedSource
@@ -33,6 +38,21 @@ def push_down_increment(
     same three, unchanged, for anything else)."""
     database = source.database
     since = increment.since
+    if (
+        database is not None
+        and database.server is not None
+        and database.query
+        and increment.mode == "incremental"
+        and increment.cursor
+        and not lookback_seconds
+    ):
+        raise InvalidArgument(
+            "spec.incremental.lookback",
+            "an incremental export of a PostgreSQL query needs a look-back: rows that "
+            "commit late with a cursor below the watermark are found by xmin in a table, "
+            "which a query does not have; give a look-back longer than your longest write "
+            "transaction, or export the table",
+        )
     if (
         database is None
         or database.server is None

@@ -18,6 +18,7 @@ from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import canonical_types
 from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
 from sluice.server.pipeline.config import PipelineConfig
+from sluice.server.pipeline.database_source import DatabaseRead, pushable_bounds
 from sluice.server.pipeline.encoders import ENCODERS, REFUSED_FORMATS, EncoderKind
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import (
@@ -158,7 +159,7 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
     source = _push_down_ids(source, spec, source_schema)
-    if source.database is not None and _comparable_key(source.database.order_by, source_schema):
+    if source.database is not None and _comparable_key(source.database, source_schema):
         # Each chunk journals its last row's order key: a resumed run reads after it.
         query = replace(query, resume_key=source.database.order_by)
     increment = _plan_increment(spec, source_schema, destination, destination_profile)
@@ -373,13 +374,26 @@ def _profile(
     return profile
 
 
-def _comparable_key(order_by: tuple[str, ...], schema: pl.Schema) -> bool:
-    """Whether a journalled key compares back exactly in the database: integers and text
-    do everywhere; a time as ISO text would not in SQLite (stored with a space, not T)."""
-    return all(
-        column in schema and (schema[column].is_integer() or schema[column] == pl.String)
-        for column in order_by
-    )
+def _comparable_key(database: DatabaseRead, schema: pl.Schema) -> bool:
+    """Whether a journalled key (JSON: a number, or text; ISO-8601 text for times, exact
+    text for decimals) compares back exactly in the database, so a resumed run can read
+    `WHERE key > last key`: integers and text everywhere; on PostgreSQL and DuckDB also
+    times, dates, timestamps (microseconds or coarser) and decimals, which the database
+    casts back from that text exactly. SQLite stores times as text in any spelling ("T" or
+    a space) and decimals as binary floats, so those keys resume by row position."""
+    exact_text = database.kind in ("postgresql", "duckdb")
+    for column in database.order_by:
+        dtype = schema.get(column)
+        if dtype is None:
+            return False
+        if dtype.is_integer() or dtype == pl.String:
+            continue
+        if exact_text and isinstance(dtype, pl.Decimal | pl.Date | pl.Time):
+            continue
+        if exact_text and isinstance(dtype, pl.Datetime) and dtype.time_unit != "ns":
+            continue
+        return False
+    return True
 
 
 def _database_profile(
@@ -449,9 +463,9 @@ def _check_binary_fits(encoder: EncoderKind, schema: pl.Schema) -> None:
 
 
 def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) -> ResolvedSource:
-    """A database reads only the rows of the ids asked for, PostgreSQL only those in the
-    time range too (the query stage still filters, so the result is the same whether or
-    not the database could). compile_query checked
+    """A database reads only the rows of the ids asked for and in the time range, and
+    those passing the simple AND terms of the where (the query stage still filters, so
+    the result is the same whether or not the database could). compile_query checked
     the column and converted the ids already."""
     if source.database is None:
         return source
@@ -460,13 +474,17 @@ def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) 
         column = spec.query.id_column or "id"
         ids = pl.Series(spec.query.ids, dtype=pl.String).cast(schema[column], strict=True)
         database = replace(database, id_column=column, ids=tuple(ids.to_list()))
+    # The database evaluates the time range and the simple AND terms of the where too
+    # (an index on the column is used); SQLite and DuckDB only those whose answer never
+    # leaves out a row the pipeline keeps (database_source.pushable_bounds).
+    text_columns: frozenset[str] = frozenset()
     if database.server is not None:
-        # PostgreSQL evaluates the time range and the simple AND terms of the where too
-        # (an index on the column is used).
         text_columns = frozenset(n for n, reading in database.server.columns if reading.as_text)
-        bounds = time_range_bounds(spec.query, schema)
-        bounds += pushable_terms(spec.query.where, schema, text_columns)
-        database = replace(database, bounds=bounds)
+    bounds = time_range_bounds(spec.query, schema)
+    bounds += pushable_terms(spec.query.where, schema, text_columns)
+    if database.server is None:
+        bounds = pushable_bounds(database.kind, bounds, schema)
+    database = replace(database, bounds=bounds)
     return replace(source, database=database)
 
 

@@ -101,7 +101,8 @@ def test_select_pushes_filters_and_escapes_percent() -> None:
     )
     assert "LIKE 'a%%'" in sql
     assert '"u"::text = ANY(%s::text[])' in sql and '"id" >= %s' in sql
-    assert sql.endswith('ORDER BY "id" OFFSET %s')
+    # The source column (its own type), not the output column (text for keys read as text).
+    assert sql.endswith('ORDER BY sluice_source."id" OFFSET %s')
     assert params == [["x"], 3, 5]
 
 

@@ -491,3 +491,21 @@ def test_operating_settings_are_off_by_default_and_read_from_the_environment() -
     assert settings.metrics_address == "0.0.0.0:9090"
     assert settings.health_address == "0.0.0.0:7071"
     assert settings.log_format == "json" and settings.metrics_dataset_label is True
+
+
+def test_a_source_profile_ca_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "sluice.toml"
+    config.parent.mkdir()
+    config.write_text(
+        '[source_profiles.shop]\nkind = "postgresql"\nhosts = ["db:5432"]\nuser = "reader"\n'
+        'sslmode = "verify-full"\nsslrootcert = "certs/ca.pem"\n'
+    )
+    settings = load_settings(config, environ={})
+    assert settings.source_profiles["shop"].sslrootcert == tmp_path / "conf" / "certs" / "ca.pem"
+
+
+def test_a_relative_source_profile_ca_file_outside_a_config_file_is_refused_by_name() -> None:
+    profile = {"kind": "postgresql", "hosts": ["db:5432"], "user": "r", "sslrootcert": "ca.pem"}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={}, overrides={"source_profiles": {"shop": profile}})
+    assert "sslrootcert" in str(caught.value) and "absolute" in str(caught.value)
