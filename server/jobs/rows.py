@@ -115,6 +115,73 @@ def chunk_values(job_id: str, chunk: ChunkRecord, write_time: WriteTime) -> tupl
     )
 
 
+#: Inserting a job recorded elsewhere (JobStore.restore), with the store's placeholder
+#: in place of `?`; its values come from restored_job_values.
+RESTORE_JOB_SQL: Final = (
+    "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
+    " created_at, updated_at, started_at, finished_at, manifest_uri,"
+    " records, chunks, stored_bytes, source_rows_done, source_rows_total,"
+    " created_by)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+#: The job's labels, values (job_id, key, value) per label.
+INSERT_LABEL_SQL: Final = "INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)"
+
+
+def restored_job_values(job: Job, write_time: WriteTime) -> tuple[object, ...]:
+    """A job as the values of RESTORE_JOB_SQL."""
+
+    def optional(value: datetime | None) -> object:
+        return None if value is None else write_time(value)
+
+    return (
+        job.id,
+        job.request_id or None,
+        job.spec.fingerprint(),
+        job.state.value,
+        job.spec.to_json(),
+        write_time(job.created_at),
+        write_time(job.updated_at),
+        optional(job.started_at),
+        optional(job.finished_at),
+        job.manifest_uri,
+        job.progress.records,
+        job.progress.chunks,
+        job.progress.stored_bytes,
+        job.progress.source_rows_done,
+        job.progress.source_rows_total,
+        job.created_by,
+    )
+
+
+#: One attempt of a notification delivery, with the store's placeholder in place of `?`;
+#: values from attempt_values.
+RECORD_ATTEMPT_SQL: Final = (
+    "UPDATE notifications SET attempts = attempts + 1, state = ?,"
+    " last_error = ?, last_attempt_at = ?, next_attempt_at = ?"
+    " WHERE delivery_id = ?"
+)
+
+
+def attempt_values(
+    delivery_id: str,
+    *,
+    state: DeliveryState,
+    error: str,
+    attempted_at: datetime,
+    next_attempt_at: datetime | None,
+    write_time: WriteTime,
+) -> tuple[object, ...]:
+    return (
+        state.value,
+        error,
+        write_time(attempted_at),
+        None if next_attempt_at is None else write_time(next_attempt_at),
+        delivery_id,
+    )
+
+
 #: The transition's UPDATE, with the store's placeholder in place of `?`; its values come
 #: from transition_values.
 TRANSITION_SQL: Final = (

@@ -32,6 +32,7 @@ from sluice.server.jobs.model import (
     Progress,
 )
 from sluice.server.jobs.schedules import ScheduleStore
+from sluice.server.jobs.signals import SignalListener
 
 
 class JobStore(ScheduleStore, Protocol):
@@ -179,6 +180,13 @@ class JobStore(ScheduleStore, Protocol):
     def rearm_notifications(self, job_id: str) -> None:
         """Make every delivery of the job pending again, with no attempts and a new
         delivery id (its export is resumed: its next end is news again)."""
+        ...
+
+    def listen(self, listener: SignalListener) -> None:
+        """Call `listener` (on a thread of the store's) for every change other replicas
+        may care about: a job became claimable, or its state or progress changed
+        (server/jobs/signals.py). Hints for pollers, never the record: a store that
+        cannot hear other writers (SQLite, one daemon) calls nothing."""
         ...
 
     def close(self) -> None: ...

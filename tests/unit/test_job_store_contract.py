@@ -40,6 +40,7 @@ from sluice.server.jobs import (
 )
 from sluice.server.jobs.model import DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
+from sluice.server.jobs.signals import JobSignal, SignalKind
 from sluice.server.jobs.sqlite import SCHEMA_VERSION
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from tests.servers.postgres import PostgresServer
@@ -866,3 +867,39 @@ class TestPostgresJobStore(JobStoreContract):
         stores = [opener() for _ in range(4)]
         self._race_creates(stores * 2)
         assert len(stores[0].list(JobFilter(), page_size=100).jobs) == 1
+
+    def test_other_stores_hear_work_queued_and_progress_journalled(
+        self, opener: Callable[[], JobStore]
+    ) -> None:
+        # LISTEN/NOTIFY: a replica hears at once what another one changed, and only what
+        # committed.
+        here, there = opener(), opener()
+        heard: list[JobSignal] = []
+        arrived = threading.Condition()
+
+        def listener(signal: JobSignal) -> None:
+            with arrived:
+                heard.append(signal)
+                arrived.notify_all()
+
+        def hear(expected: JobSignal) -> None:
+            with arrived:
+                assert arrived.wait_for(lambda: expected in heard, timeout=30), heard
+
+        here.listen(listener)
+        time.sleep(0.5)  # the listening connection is up (signals before it are polled)
+        there.create(new_job("j1"))
+        hear(JobSignal(SignalKind.QUEUED, "j1"))
+        claimed = there.claim("r2", 60)
+        assert claimed is not None
+        hear(JobSignal(SignalKind.CHANGED, "j1"))
+        heard.clear()
+        there.record_chunk("j1", make_chunk(0), Progress(records=100, chunks=1), lease=claimed[1])
+        hear(JobSignal(SignalKind.CHANGED, "j1"))
+        there.release(claimed[1])
+        hear(JobSignal(SignalKind.QUEUED, "j1"))
+        with pytest.raises(LeaseLost):
+            there.save_progress("j1", Progress(records=5), lease=claimed[1])
+        heard.clear()
+        there.transition("j1", {Q}, C)
+        hear(JobSignal(SignalKind.CHANGED, "j1"))
