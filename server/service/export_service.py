@@ -6,6 +6,7 @@ Transport-free, so the CLI's embedded mode, tests and any future transport share
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
@@ -39,7 +40,8 @@ from sluice.server.templates import Template, templates
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
-#: How often a watch re-checks the store and whether its caller is still there.
+#: How often a watch looks whether its caller is still there (and, at most this often,
+#: re-checks the store: settings.job_store_poll_seconds).
 _WATCH_POLL_SECONDS = 1.0
 
 
@@ -207,7 +209,8 @@ class ExportService:
     ) -> Iterator[JobEvent]:
         """A snapshot, then live events, ending with Finished once the job is final. An
         export running on another replica sharing the store publishes nothing here: its
-        state and journalled progress are read from the store every poll (about 1 s)."""
+        state and journalled progress are read from the store when the store signals a
+        change (PostgreSQL NOTIFY) and at every poll (job_store_poll_seconds)."""
         require_scope(principal, Scope.READ)
         self._visible(job_id, principal)
         with self._limits.watch_slot(principal), self._hub.subscribe(job_id) as subscription:
@@ -219,9 +222,16 @@ class ExportService:
                 yield Finished(job_id, self._counted(job))
                 return
             seen = job
+            poll = self._settings.job_store_poll_seconds
+            read_at = time.monotonic()
             while caller_alive():
-                event = subscription.next(_WATCH_POLL_SECONDS)
+                event = subscription.next(min(_WATCH_POLL_SECONDS, poll))
                 if event is None:
+                    # Read the store when it signalled a change (another replica runs
+                    # the export) or at the poll, the fallback for lost signals.
+                    if not subscription.take_nudge() and time.monotonic() - read_at < poll:
+                        continue
+                    read_at = time.monotonic()
                     job = self._store.get(job_id)
                     if job.state.final:
                         yield Finished(job_id, self._counted(job))
