@@ -74,6 +74,7 @@ from sluice.server.jobs.rows import (
     job_from_row,
     new_notifications,
     notification_from_row,
+    rearms,
     restored_job_values,
     transition_values,
 )
@@ -313,9 +314,10 @@ class PostgresJobStore:
     ) -> Job:
         with self._tx() as db:
             lease_row = self._fence(db, job_id, lease)
+            current = JobState(lease_row["state"])
             values = transition_values(
                 job_id,
-                JobState(lease_row["state"]),
+                current,
                 allowed_from,
                 to,
                 now=_now(),
@@ -326,6 +328,8 @@ class PostgresJobStore:
                 f"{TRANSITION_SQL.replace('?', '%s')} RETURNING {JOB_COLUMNS}".encode(), values
             ).fetchone()
             assert row is not None  # the row is locked and jobs are never deleted
+            if rearms(current, to):
+                db.execute(REARM_SQL.format(param="%s"), (job_id,))
             _signal(db, SignalKind.QUEUED if to is JobState.QUEUED else SignalKind.CHANGED, job_id)
             return job_from_row(row, _utc)
 

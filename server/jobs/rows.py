@@ -236,6 +236,13 @@ def transition_values(
     )
 
 
+def rearms(current: JobState, to: JobState) -> bool:
+    """Whether a transition re-arms the job's notifications (REARM_SQL, in its
+    transaction): a resume, from a final state back to the queue, makes the export's next
+    end news again. In one transaction, a crash cannot resume it without re-arming."""
+    return current.final and to is JobState.QUEUED
+
+
 def new_notifications(job_id: str, spec: ExportSpec) -> list[tuple[str, int, str, str]]:
     """(job_id, idx, target, delivery_id) rows for a new job's notify targets; the
     delivery id is fixed here, once, so every attempt (and every replica) sends the same."""

@@ -60,6 +60,7 @@ from sluice.server.jobs.rows import (
     job_from_row,
     new_notifications,
     notification_from_row,
+    rearms,
     restored_job_values,
     transition_values,
 )
@@ -380,9 +381,10 @@ class SQLiteJobStore:
     ) -> Job:
         with self._tx() as db:
             row = self._fence(db, job_id, lease)
+            current = JobState(row["state"])
             values = transition_values(
                 job_id,
-                JobState(row["state"]),
+                current,
                 allowed_from,
                 to,
                 now=_now(),
@@ -390,6 +392,8 @@ class SQLiteJobStore:
                 manifest_uri=manifest_uri,
             )
             db.execute(TRANSITION_SQL, values)
+            if rearms(current, to):
+                db.execute(REARM_SQL.format(param="?"), (job_id,))
             return self._load(db, job_id)
 
     def record_chunk(

@@ -68,7 +68,9 @@ class JobStore(ScheduleStore, Protocol):
         when it is not in allowed_from (LeaseLost when `lease` is given and no longer
         held). Sets started_at on RUNNING (first time), finished_at on entering a final
         state (kept from one final state to another, cleared when leaving one), and error
-        (cleared unless given). Leaving RUNNING ends the lease and any cancel request."""
+        (cleared unless given). Leaving RUNNING ends the lease and any cancel request.
+        Leaving a final state for QUEUED (a resume) re-arms the job's notification
+        deliveries (as rearm_notifications) in the same transaction."""
         ...
 
     def record_chunk(

@@ -156,10 +156,9 @@ class ExportService:
             raise FailedPrecondition(
                 f"export '{job_id}' is {job.state}; only failed or cancelled exports can resume"
             )
+        # Its next end is news again: the store re-arms its notifications (new delivery
+        # ids) in the transaction that queues it.
         job = self._store.transition(job_id, RESUMABLE_STATES, JobState.QUEUED)
-        if job.spec.notify:
-            # Its next end is news again: notify anew, under new delivery ids.
-            self._store.rearm_notifications(job_id)
         self._hub.publish(StateChanged(job_id, JobState.QUEUED))
         self._runner.submit(job_id)
         return job

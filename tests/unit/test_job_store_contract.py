@@ -616,8 +616,8 @@ class JobStoreContract:
             attempted_at=now,
             next_attempt_at=None,
         )
+        # A resume re-arms them in its own transaction.
         store.transition("job-x", {C}, Q)
-        store.rearm_notifications("job-x")
         rearmed = store.notifications("job-x")
         assert [(d.delivery_id, d.state, d.attempts, d.last_attempt_at) for d in rearmed] == [
             ("job-x.0.1", DeliveryState.PENDING, 0, None),
