@@ -65,18 +65,22 @@ from sluice.server.jobs.rows import (
     REARM_SQL,
     RECORD_ATTEMPT_SQL,
     RESTORE_JOB_SQL,
+    SUMMED_COUNTERS_SQL,
     TRANSITION_SQL,
     attempt_values,
     check_lease,
     check_pinnable,
     chunk_from_row,
     chunk_values,
+    counters_text,
     job_from_row,
+    needs_summed_counters,
     new_notifications,
     notification_from_row,
     rearms,
     restored_job_values,
     transition_values,
+    with_summed_counters,
 )
 from sluice.server.jobs.schedules import (
     RECORD_TICK_SQL,
@@ -529,7 +533,7 @@ class PostgresJobStore:
         with self._tx() as db:
             inserted = db.execute(
                 RESTORE_JOB_SQL.replace("?", "%s").encode(),
-                restored_job_values(job, _stored_time),
+                restored_job_values(job, chunks, _stored_time),
             ).rowcount
             if inserted != 1:
                 return False
@@ -700,7 +704,13 @@ class PostgresJobStore:
         row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,)).fetchone()
         if row is None:
             raise _not_found(job_id)
-        return job_from_row(row, _utc)
+        job = job_from_row(row, _utc)
+        if needs_summed_counters(row):
+            chunks = db.execute(
+                SUMMED_COUNTERS_SQL.replace("?", "%s").encode(), (job_id,)
+            ).fetchall()
+            job = with_summed_counters(job, chunks)
+        return job
 
     @staticmethod
     def _require(db: Conn, job_id: str) -> None:
@@ -741,7 +751,7 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 #: Progress columns of the job row; values from _progress_values.
 _PROGRESS_UPDATE: Final = (
     "UPDATE jobs SET records = %s, chunks = %s, stored_bytes = %s, source_rows_done = %s,"
-    " source_rows_total = %s, updated_at = %s"
+    " source_rows_total = %s, counters_json = %s, updated_at = %s"
 )
 
 
@@ -752,6 +762,7 @@ def _progress_values(progress: Progress) -> tuple[object, ...]:
         progress.stored_bytes,
         progress.source_rows_done,
         progress.source_rows_total,
+        counters_text(progress.counters),
         _now(),
     )
 

@@ -151,6 +151,11 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         # Flight stream arrives.
         "ALTER TABLE jobs ADD COLUMN runs_on TEXT NOT NULL DEFAULT ''",
     ),
+    (
+        # The per-stage counters summed over the job's chunks, kept with its progress, so
+        # reading a job does not read its chunks (NULL: a job journalled before this).
+        "ALTER TABLE jobs ADD COLUMN counters_json TEXT",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

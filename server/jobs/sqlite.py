@@ -51,18 +51,22 @@ from sluice.server.jobs.rows import (
     REARM_SQL,
     RECORD_ATTEMPT_SQL,
     RESTORE_JOB_SQL,
+    SUMMED_COUNTERS_SQL,
     TRANSITION_SQL,
     attempt_values,
     check_lease,
     check_pinnable,
     chunk_from_row,
     chunk_values,
+    counters_text,
     job_from_row,
+    needs_summed_counters,
     new_notifications,
     notification_from_row,
     rearms,
     restored_job_values,
     transition_values,
+    with_summed_counters,
 )
 from sluice.server.jobs.schedules import (
     RECORD_TICK_SQL,
@@ -221,6 +225,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # The replica a job may only run on ('' any): a DoPut export runs where its
         # Flight stream arrives.
         "ALTER TABLE jobs ADD COLUMN runs_on TEXT NOT NULL DEFAULT ''",
+    ),
+    (
+        # The per-stage counters summed over the job's chunks, kept with its progress, so
+        # reading a job does not read its chunks (NULL: a job journalled before this).
+        "ALTER TABLE jobs ADD COLUMN counters_json TEXT",
     ),
 )
 
@@ -555,7 +564,9 @@ class SQLiteJobStore:
 
     def restore(self, job: Job, chunks: Sequence[ChunkRecord]) -> bool:
         with self._tx() as db:
-            inserted = db.execute(RESTORE_JOB_SQL, restored_job_values(job, _timestamp)).rowcount
+            inserted = db.execute(
+                RESTORE_JOB_SQL, restored_job_values(job, chunks, _timestamp)
+            ).rowcount
             if inserted != 1:
                 return False
             db.executemany(INSERT_LABEL_SQL, [(job.id, k, v) for k, v in job.labels.items()])
@@ -746,7 +757,11 @@ class SQLiteJobStore:
         row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise _not_found(job_id)
-        return job_from_row(row, _optional_time)
+        job = job_from_row(row, _optional_time)
+        if needs_summed_counters(row):
+            chunks = db.execute(SUMMED_COUNTERS_SQL, (job_id,)).fetchall()
+            job = with_summed_counters(job, chunks)
+        return job
 
     @staticmethod
     def _fence(db: sqlite3.Connection, job_id: str, lease: Lease | None) -> Any:
@@ -767,13 +782,14 @@ class SQLiteJobStore:
     def _write_progress(db: sqlite3.Connection, job_id: str, progress: Progress) -> None:
         db.execute(
             "UPDATE jobs SET records = ?, chunks = ?, stored_bytes = ?, source_rows_done = ?,"
-            " source_rows_total = ?, updated_at = ? WHERE id = ?",
+            " source_rows_total = ?, counters_json = ?, updated_at = ? WHERE id = ?",
             (
                 progress.records,
                 progress.chunks,
                 progress.stored_bytes,
                 progress.source_rows_done,
                 progress.source_rows_total,
+                counters_text(progress.counters),
                 _now(),
                 job_id,
             ),

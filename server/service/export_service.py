@@ -16,7 +16,6 @@ from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
 from sluice.server.jobs.store import JobStore
 from sluice.server.notifications.targets import check_notify
-from sluice.server.pipeline.results import Counters, add_counters
 from sluice.server.planning.authorization import check_spec_access, may_see, require_scope
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import build_plan, check_request_id, resolved_spec
@@ -110,9 +109,10 @@ class ExportService:
         return job
 
     def get(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
-        """The job with its per-stage counters and its notification deliveries."""
+        """The job (with its per-stage counters, kept on the job by the store) and its
+        notification deliveries."""
         require_scope(principal, Scope.READ)
-        job = self._counted(self._visible(job_id, principal))
+        job = self._visible(job_id, principal)
         if not job.spec.notify:
             return job
         return replace(job, notifications=tuple(self._store.notifications(job_id)))
@@ -216,9 +216,9 @@ class ExportService:
             # Subscribed before reading, so nothing between the two is missed.
             job = self._store.get(job_id)
             live = self._hub.latest_progress(job_id)
-            yield Snapshot(job_id, job if live else self._counted(job), live)
+            yield Snapshot(job_id, job, live)
             if job.state.final:
-                yield Finished(job_id, self._counted(job))
+                yield Finished(job_id, job)
                 return
             seen = job
             poll = self._settings.job_store_poll_seconds
@@ -233,26 +233,15 @@ class ExportService:
                     read_at = time.monotonic()
                     job = self._store.get(job_id)
                     if job.state.final:
-                        yield Finished(job_id, self._counted(job))
+                        yield Finished(job_id, job)
                         return
                     yield from _remote_changes(seen, job)
                     seen = job
                     continue
                 if isinstance(event, Finished):
-                    yield Finished(job_id, self._counted(event.job), event.time)
+                    yield Finished(job_id, event.job, event.time)
                     return
                 yield event
-
-    def _counted(self, job: Job) -> Job:
-        """`job` with its per-stage counters (redactions per rule, skipped rows). Only a
-        running export keeps them live; once it ended, or in a later process, they are
-        the sum over its journalled chunks, which hold them chunk by chunk."""
-        if job.progress.counters or job.progress.chunks == 0:
-            return job
-        counters: Counters = ()
-        for chunk in self._store.chunks(job.id):
-            counters = add_counters(counters, chunk.counters)
-        return replace(job, progress=replace(job.progress, counters=counters))
 
     def _same_request(
         self, existing: Job, spec: ExportSpec, request_id: str, principal: Principal

@@ -456,6 +456,37 @@ class JobStoreContract:
         store.record_chunk("job-c", chunk, Progress(records=100, chunks=1))
         assert store.chunks("job-c")[0].counters == (("EMAIL/message", 7), ("drop/password", 100))
 
+    def test_a_jobs_counters_are_kept_with_its_progress(self, store: JobStore) -> None:
+        # GetExport shows a job's counters without reading its chunks: the journal
+        # keeps the running sum on the job, as it does records and bytes.
+        job, _ = store.create(new_job("job-k"))
+        assert job.progress.counters == ()
+        claimed = store.claim("replica-a", 30)
+        assert claimed is not None
+        lease = claimed[1]
+        first = replace(make_chunk(0), counters=(("EMAIL/message", 7),))
+        second = replace(make_chunk(1), counters=(("EMAIL/message", 2), ("drop/password", 4)))
+        summed = (("EMAIL/message", 9), ("drop/password", 4))
+        store.record_chunk(
+            "job-k",
+            first,
+            Progress(records=100, chunks=1, counters=(("EMAIL/message", 7),)),
+            lease=lease,
+        )
+        store.record_chunk(
+            "job-k", second, Progress(records=200, chunks=2, counters=summed), lease=lease
+        )
+        assert store.get("job-k").progress.counters == summed
+        store.save_progress("job-k", Progress(records=250, chunks=2, counters=summed), lease=lease)
+        done = store.transition("job-k", {R}, S, lease=lease)
+        assert done.progress.counters == summed
+        assert store.list(JobFilter(), page_size=5).jobs[0].progress.counters == summed
+        restored = replace(
+            done, id="job-k2", request_id="", progress=replace(done.progress, counters=())
+        )
+        assert store.restore(restored, [first, second])
+        assert store.get("job-k2").progress.counters == summed
+
     def test_chunk_cursor_maximum_round_trips(self, store: JobStore) -> None:
         store.create(new_job("job-w"))
         store.record_chunk(
@@ -840,6 +871,24 @@ class TestSQLiteFileJobStore(JobStoreContract):
         message = caught.value.message
         assert str(path) in message and "--recover-job-store" in message
         assert "\n" not in message
+
+
+def test_a_job_journalled_before_counters_were_kept_sums_its_chunks(tmp_path: Path) -> None:
+    # Rows from before the counters_json column (NULL there) read their chunks' sum.
+    store = SQLiteJobStore(tmp_path / "jobs.sqlite3")
+    try:
+        store.create(new_job("job-old"))
+        chunks = [
+            replace(make_chunk(0), counters=(("EMAIL/message", 7),)),
+            replace(make_chunk(1), counters=(("EMAIL/message", 2),)),
+        ]
+        for n, chunk in enumerate(chunks, 1):
+            store.record_chunk("job-old", chunk, Progress(records=100 * n, chunks=n))
+        with store._tx() as db:
+            db.execute("UPDATE jobs SET counters_json = NULL WHERE id = 'job-old'")
+        assert store.get("job-old").progress.counters == (("EMAIL/message", 9),)
+    finally:
+        store.close()
 
 
 class TestSQLiteMemoryJobStore(JobStoreContract):
