@@ -62,6 +62,7 @@ from sluice.server.jobs.rows import (
     JOB_COLUMNS,
     LEASE_COLUMNS,
     NOTIFICATION_COLUMNS,
+    PROGRESS_UPDATE_SQL,
     REARM_SQL,
     RECORD_ATTEMPT_SQL,
     RESTORE_JOB_SQL,
@@ -72,11 +73,11 @@ from sluice.server.jobs.rows import (
     check_pinnable,
     chunk_from_row,
     chunk_values,
-    counters_text,
     job_from_row,
     needs_summed_counters,
     new_notifications,
     notification_from_row,
+    progress_values,
     rearms,
     restored_job_values,
     transition_values,
@@ -749,22 +750,11 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 
 #: Progress columns of the job row; values from _progress_values.
-_PROGRESS_UPDATE: Final = (
-    "UPDATE jobs SET records = %s, chunks = %s, stored_bytes = %s, source_rows_done = %s,"
-    " source_rows_total = %s, counters_json = %s, updated_at = %s"
-)
+_PROGRESS_UPDATE: Final = PROGRESS_UPDATE_SQL.replace("?", "%s")
 
 
 def _progress_values(progress: Progress) -> tuple[object, ...]:
-    return (
-        progress.records,
-        progress.chunks,
-        progress.stored_bytes,
-        progress.source_rows_done,
-        progress.source_rows_total,
-        counters_text(progress.counters),
-        _now(),
-    )
+    return progress_values(progress, _now())
 
 
 def _signal(db: Conn, kind: SignalKind, job_id: str) -> None:

@@ -87,6 +87,26 @@ def counters_text(counters: Counters) -> str:
     return json.dumps([list(pair) for pair in counters])
 
 
+#: A job's progress (before its WHERE clause), with the store's placeholder in place of
+#: `?`; values from progress_values.
+PROGRESS_UPDATE_SQL: Final = (
+    "UPDATE jobs SET records = ?, chunks = ?, stored_bytes = ?, source_rows_done = ?,"
+    " source_rows_total = ?, counters_json = ?, updated_at = ?"
+)
+
+
+def progress_values(progress: Progress, now: object) -> tuple[object, ...]:
+    return (
+        progress.records,
+        progress.chunks,
+        progress.stored_bytes,
+        progress.source_rows_done,
+        progress.source_rows_total,
+        counters_text(progress.counters),
+        now,
+    )
+
+
 def needs_summed_counters(row: Mapping[str, Any]) -> bool:
     """Whether a job row predates counters kept on the job (NULL) and has chunks whose
     counters must be summed instead (SUMMED_COUNTERS_SQL, with_summed_counters)."""

@@ -48,6 +48,7 @@ from sluice.server.jobs.rows import (
     JOB_COLUMNS,
     LEASE_COLUMNS,
     NOTIFICATION_COLUMNS,
+    PROGRESS_UPDATE_SQL,
     REARM_SQL,
     RECORD_ATTEMPT_SQL,
     RESTORE_JOB_SQL,
@@ -58,11 +59,11 @@ from sluice.server.jobs.rows import (
     check_pinnable,
     chunk_from_row,
     chunk_values,
-    counters_text,
     job_from_row,
     needs_summed_counters,
     new_notifications,
     notification_from_row,
+    progress_values,
     rearms,
     restored_job_values,
     transition_values,
@@ -781,18 +782,7 @@ class SQLiteJobStore:
     @staticmethod
     def _write_progress(db: sqlite3.Connection, job_id: str, progress: Progress) -> None:
         db.execute(
-            "UPDATE jobs SET records = ?, chunks = ?, stored_bytes = ?, source_rows_done = ?,"
-            " source_rows_total = ?, counters_json = ?, updated_at = ? WHERE id = ?",
-            (
-                progress.records,
-                progress.chunks,
-                progress.stored_bytes,
-                progress.source_rows_done,
-                progress.source_rows_total,
-                counters_text(progress.counters),
-                _now(),
-                job_id,
-            ),
+            f"{PROGRESS_UPDATE_SQL} WHERE id = ?", (*progress_values(progress, _now()), job_id)
         )
 
 
