@@ -10,7 +10,9 @@ PostgreSQL store costs an export beside SQLite.
   SIGKILLed and the time until the other replica holds it is measured (goal: lease + 5 s).
 - Job store cost: one export of `--rows` rows (jsonl+zstd, 20 chunks) through a daemon
   on SQLite and one on PostgreSQL, alternated `--repeat` times; records/s side by side
-  (goal: PostgreSQL within 5% of SQLite).
+  (goal: PostgreSQL within 5% of SQLite), with the CPU seconds each export cost the
+  daemon and the database server (the measure that holds on a busy machine: wall time
+  does not), and PostgreSQL's write transactions per export (transaction ids taken).
 
 On 2 cores three replicas cannot show CPU scaling: the claim figures show that claims
 do not serialise or collide, not a speed-up. Numbers taken on a shared, busy machine
@@ -20,14 +22,19 @@ say so in the report (`--note`).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import platform
 import shutil
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psycopg
 
 from sluice.client import ExportClient
 from sluice.client.demo_data import generate
@@ -131,6 +138,58 @@ def failover_seconds(pg: PostgresServer, root: Path, shared: Path, lease: float)
         _stop(daemons)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process, its live threads and its reaped children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _cluster_cpu_seconds(pg: PostgresServer) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster, its reaped backends, and its
+    live ones."""
+    total = _cpu_seconds(pg.process.pid)
+    children = Path(f"/proc/{pg.process.pid}/task/{pg.process.pid}/children")
+    for child in children.read_text().split():
+        # One that ended meanwhile is counted in the postmaster's reaped children.
+        with contextlib.suppress(OSError):
+            total += _cpu_seconds(int(child))
+    return total
+
+
+def _next_xid(pg: PostgresServer) -> int:
+    """The cluster's next transaction id (asking takes none)."""
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@dataclass
+class StoreCost:
+    """One export's cost on one store."""
+
+    rate: float
+    daemon_cpu: float
+    database_cpu: float
+    write_transactions: int
+
+
+def export_cost(daemon: Daemon, shared: Path, dataset: str, pg: PostgresServer) -> StoreCost:
+    """Export through `daemon`, measuring its CPU and the database server's (which serves
+    only the PostgreSQL daemon: for the SQLite one it shows the idle cluster's)."""
+    assert daemon.process is not None
+    daemon_before, database_before = _cpu_seconds(daemon.process.pid), _cluster_cpu_seconds(pg)
+    xid_before = _next_xid(pg)
+    seconds, records = export_seconds(daemon, shared, dataset)
+    xids = _next_xid(pg) - xid_before
+    return StoreCost(
+        rate=records / seconds,
+        daemon_cpu=_cpu_seconds(daemon.process.pid) - daemon_before,
+        database_cpu=_cluster_cpu_seconds(pg) - database_before,
+        write_transactions=xids,
+    )
+
+
 def export_seconds(daemon: Daemon, shared: Path, dataset: str) -> tuple[float, int]:
     spec = ExportClient.build_spec(
         source=str(shared / "sources" / "events.parquet"),
@@ -164,6 +223,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--lease", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--store-only",
+        action="store_true",
+        help="only the SQLite-vs-PostgreSQL per-export comparison (no claims, no failover)",
+    )
     parser.add_argument("--note", default="")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/replicas.md"))
     args = parser.parse_args()
@@ -177,28 +241,32 @@ def main() -> None:
     pg = start_postgres()
     lines: list[str] = []
     try:
-        one = claim_throughput(pg, root, shared, args.jobs, 1)
-        three = claim_throughput(pg, root, shared, args.jobs, 3)
-        failover = failover_seconds(pg, root, shared, args.lease)
+        one = three = failover = float("nan")
+        if not args.store_only:
+            one = claim_throughput(pg, root, shared, args.jobs, 1)
+            three = claim_throughput(pg, root, shared, args.jobs, 3)
+            failover = failover_seconds(pg, root, shared, args.lease)
 
         sqlite = _daemon(root, "store-sqlite", shared, batch_rows=8192)
         postgres = _daemon(root, "store-pg", shared, batch_rows=8192, job_store=pg.new_database())
         sqlite.start()
         postgres.start()
-        rates: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+        costs: dict[str, list[StoreCost]] = {"sqlite": [], "postgresql": []}
         try:
             for n in range(args.repeat):
                 for kind, daemon in (("sqlite", sqlite), ("postgresql", postgres)):
-                    seconds, records = export_seconds(daemon, shared, f"{kind}-{n}")
-                    rates[kind].append(records / seconds)
+                    costs[kind].append(export_cost(daemon, shared, f"{kind}-{n}", pg))
         finally:
             _stop([sqlite, postgres])
     finally:
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    sqlite_rate = statistics.median(rates["sqlite"])
-    pg_rate = statistics.median(rates["postgresql"])
+    def median(kind: str, measure: Callable[[StoreCost], float]) -> float:
+        return statistics.median(measure(cost) for cost in costs[kind])
+
+    sqlite_rate = median("sqlite", lambda c: c.rate)
+    pg_rate = median("postgresql", lambda c: c.rate)
     lines += [
         "# Replicas on one PostgreSQL job store",
         "",
@@ -214,19 +282,35 @@ def main() -> None:
         " store comparison shows the PostgreSQL store is no bottleneck, not which is faster"
         " on durable disks.",
     ]
+    lines += ["", "| measure | value | goal |", "|---|---|---|"]
+    if not args.store_only:
+        lines += [
+            f"| claim throughput, 1 replica ({args.jobs} tiny exports) | {one:.1f} jobs/s | |",
+            f"| claim throughput, 3 replicas | {three:.1f} jobs/s | no collisions; no CPU"
+            " scaling on 2 cores |",
+            f"| SIGKILL to running on another replica (lease {args.lease:.0f} s)"
+            f" | {failover:.1f} s | ≤ {args.lease + 5:.0f} s |",
+        ]
     lines += [
-        "",
-        "| measure | value | goal |",
-        "|---|---|---|",
-        f"| claim throughput, 1 replica ({args.jobs} tiny exports) | {one:.1f} jobs/s | |",
-        f"| claim throughput, 3 replicas | {three:.1f} jobs/s | no collisions; no CPU"
-        " scaling on 2 cores |",
-        f"| SIGKILL to running on another replica (lease {args.lease:.0f} s)"
-        f" | {failover:.1f} s | ≤ {args.lease + 5:.0f} s |",
         f"| export of {args.rows:,} rows, SQLite store (median of {args.repeat})"
         f" | {sqlite_rate:,.0f} records/s | |",
         f"| the same, PostgreSQL store | {pg_rate:,.0f} records/s"
         f" ({(pg_rate / sqlite_rate - 1) * 100:+.1f}%) | within 5% |",
+        "",
+        f"CPU per export (median of {args.repeat}): the daemon's, and the database"
+        " server's beside it; PostgreSQL's write transactions per export (the SQLite"
+        " daemon takes none there: its column shows the idle cluster).",
+        "",
+        "| store | daemon CPU s | database server CPU s | PostgreSQL write transactions |",
+        "|---|---|---|---|",
+    ]
+    for kind in ("sqlite", "postgresql"):
+        lines.append(
+            f"| {kind} | {median(kind, lambda c: c.daemon_cpu):.2f}"
+            f" | {median(kind, lambda c: c.database_cpu):.2f}"
+            f" | {median(kind, lambda c: c.write_transactions):.0f} |"
+        )
+    lines += [
         "",
     ]
     report = "\n".join(lines)

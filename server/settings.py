@@ -449,6 +449,14 @@ class Settings(BaseModel):
     #: stage. Empty: no traces.
     otel_endpoint: str = ""
 
+    # -- job store polling -----------------------------------------------------------------
+    #: Seconds between looks in the job store for what other replicas changed
+    #: (`--job-store-poll-seconds`, SLUICE_JOB_STORE_POLL_SECONDS): queued exports to
+    #: claim, expired leases to take over, and the state and progress a Watch of an
+    #: export running on another replica reports. On PostgreSQL, LISTEN/NOTIFY brings
+    #: new work and progress at once; polling is the fallback if a notification is lost.
+    job_store_poll_seconds: float = Field(default=1.0, ge=0.05, le=3600.0)
+
     @field_validator("address")
     @classmethod
     def _address_has_port(cls, value: str) -> str:

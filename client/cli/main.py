@@ -198,6 +198,13 @@ _JOB_STORE_OPTION = click.option(
     "default: host name and a random suffix].",
 )
 @click.option(
+    "--job-store-poll-seconds",
+    type=click.FloatRange(0.05, 3600.0),
+    metavar="SECONDS",
+    help="Seconds between looks in the job store for other replicas' changes (PostgreSQL "
+    "notifies at once; this is the fallback) [env: SLUICE_JOB_STORE_POLL_SECONDS; default: 1].",
+)
+@click.option(
     "--job-lease-seconds",
     type=click.FloatRange(1.0, 3600.0),
     metavar="SECONDS",
@@ -253,6 +260,7 @@ def serve(
     schedule_poll_seconds: float | None,
     audit_log: str | None,
     replica_id: str | None,
+    job_store_poll_seconds: float | None,
     job_lease_seconds: float | None,
     max_attempts: int | None,
     retry_backoff_seconds: float | None,
@@ -300,6 +308,8 @@ def serve(
         overrides["replica_id"] = replica_id
     if job_lease_seconds is not None:
         overrides["job_lease_seconds"] = job_lease_seconds
+    if job_store_poll_seconds is not None:
+        overrides["job_store_poll_seconds"] = job_store_poll_seconds
     for key, value in (
         ("max_attempts", max_attempts),
         ("retry_backoff_seconds", retry_backoff_seconds),

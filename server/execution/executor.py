@@ -10,6 +10,7 @@ uploads it had open, which the new holder continues or sweeps.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -447,6 +448,9 @@ class _ProgressReporter:
         self._started = time.monotonic()
         self._last_publish = 0.0
         self._last_save = time.monotonic()
+        #: When this reporter last renewed the lease (monotonic, taken before the renewal
+        #: was sent); never yet at first.
+        self._renewed_at = -math.inf
         #: The furthest progress reported: chunks commit while the next one is written,
         #: so a commit's totals can be behind what watchers have already seen.
         self._latest = start
@@ -455,8 +459,18 @@ class _ProgressReporter:
         # A replica paused past its lease must not publish a chunk over the new holder's
         # (an encrypted chunk's bytes differ from run to run). Storage takes no part in
         # the store's transaction, so this narrows the window to the commit itself.
-        if self._lease is not None:
-            self._context.store.renew(self._lease, self._context.settings.job_lease_seconds)
+        # A lease renewed less than half its length ago (by this process's monotonic
+        # clock, which keeps counting while the process is paused) cannot have expired,
+        # so no other replica can hold it: the renewal, a journal round trip per chunk,
+        # is needed only once that much time has passed.
+        if self._lease is None:
+            return
+        seconds = self._context.settings.job_lease_seconds
+        started = time.monotonic()
+        if started - self._renewed_at < seconds / 2:
+            return
+        self._context.store.renew(self._lease, seconds)
+        self._renewed_at = started
 
     def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
         self._context.store.record_chunk(self._job_id, chunk, progress, lease=self._lease)

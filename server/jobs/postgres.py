@@ -31,6 +31,7 @@ from sluice.server.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
+    LeaseLost,
     NotFound,
     SluiceError,
     Unavailable,
@@ -66,23 +67,35 @@ from sluice.server.jobs.model import (
     Progress,
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
+from sluice.server.jobs.postgres_listener import SignalReceiver
 from sluice.server.jobs.postgres_schema import migrate, schema_status
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     CLAIMABLE_SQL,
+    INSERT_LABEL_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
     NOTIFICATION_COLUMNS,
+    PROGRESS_UPDATE_SQL,
     REARM_SQL,
+    RECORD_ATTEMPT_SQL,
+    RESTORE_JOB_SQL,
+    SUMMED_COUNTERS_SQL,
     TRANSITION_SQL,
+    attempt_values,
     check_lease,
     check_pinnable,
     chunk_from_row,
     chunk_values,
     job_from_row,
+    needs_summed_counters,
     new_notifications,
     notification_from_row,
+    progress_values,
+    rearms,
+    restored_job_values,
     transition_values,
+    with_summed_counters,
 )
 from sluice.server.jobs.schedules import (
     RECORD_TICK_SQL,
@@ -94,6 +107,7 @@ from sluice.server.jobs.schedules import (
     schedule_values,
     tick_values,
 )
+from sluice.server.jobs.signals import CHANNEL, SignalKind, SignalListener, encode
 from sluice.server.secrets import resolve_secret
 from sluice.server.settings import Settings
 
@@ -104,6 +118,17 @@ if TYPE_CHECKING:
 _CREATE_LOCK: Final = 0x736C_6372_6561
 
 _CHUNK_VALUES: Final = ", ".join(["%s"] * 13)
+#: CHUNK_COLUMNS' placeholders (chunk_values without the job id).
+_CHUNK_FIELDS: Final = ", ".join(["%s"] * 12)
+
+#: The lease condition of a fenced write, after `WHERE id = %s AND`: no lease (a NULL
+#: token: writes outside any run) or the lease still held. Values: _fence_values. As a
+#: condition of the write itself, a claim that commits first makes the write match no
+#: row (READ COMMITTED re-checks a row updated meanwhile), so writes need no separate
+#: locking read: one statement, one round trip, on the journal's hot path.
+_HELD: Final = "(%s::bigint IS NULL OR (state = %s AND lease_token = %s))"
+#: The job row, locked for the statement's transaction when the lease is held.
+_FENCE: Final = f"SELECT id FROM jobs WHERE id = %s AND {_HELD} FOR UPDATE"
 _SCHEDULE_VALUES: Final = ", ".join(["%s"] * 16)
 
 Row = dict[str, Any]
@@ -170,6 +195,7 @@ class PostgresJobStore:
         kwargs.update(options or {})
         self._url = url
         self._kwargs = kwargs
+        self._signals = SignalReceiver(self._connect)
         try:
             with self._connect() as conn:
                 migrate(conn, self.name)
@@ -224,7 +250,7 @@ class PostgresJobStore:
                 raise SluiceError(f"export id '{new.id}' already exists") from exc
             if inserted == 1:
                 db.cursor().executemany(
-                    "INSERT INTO job_labels (job_id, key, value) VALUES (%s, %s, %s)",
+                    INSERT_LABEL_SQL.replace("?", "%s").encode(),
                     [(new.id, k, v) for k, v in dict(new.spec.labels).items()],
                 )
                 db.cursor().executemany(
@@ -232,6 +258,7 @@ class PostgresJobStore:
                     " VALUES (%s, %s, %s, %s)",
                     new_notifications(new.id, new.spec),
                 )
+                _signal(db, SignalKind.QUEUED, new.id)
                 return self._load(db, new.id), True
             row = db.execute(
                 "SELECT id, request_fingerprint FROM jobs WHERE request_id = %s",
@@ -305,43 +332,66 @@ class PostgresJobStore:
         lease: Lease | None = None,
     ) -> Job:
         with self._tx() as db:
-            row = self._fence(db, job_id, lease)
+            lease_row = self._fence(db, job_id, lease)
+            current = JobState(lease_row["state"])
             values = transition_values(
                 job_id,
-                JobState(row["state"]),
+                current,
                 allowed_from,
                 to,
                 now=_now(),
                 error=error,
                 manifest_uri=manifest_uri,
             )
-            db.execute(TRANSITION_SQL.replace("?", "%s").encode(), values)
-            return self._load(db, job_id)
+            row = db.execute(
+                f"{TRANSITION_SQL.replace('?', '%s')} RETURNING {JOB_COLUMNS}".encode(), values
+            ).fetchone()
+            assert row is not None  # the row is locked and jobs are never deleted
+            if rearms(current, to):
+                db.execute(REARM_SQL.format(param="%s"), (job_id,))
+            _signal(db, SignalKind.QUEUED if to is JobState.QUEUED else SignalKind.CHANGED, job_id)
+            return job_from_row(row, _utc)
 
     def record_chunk(
         self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
     ) -> None:
-        with self._tx() as db:
-            self._fence(db, job_id, lease)
+        # One statement, so one round trip: fence (locking the job row), insert the
+        # chunk, and write the progress only when the chunk was new.
+        with self._conn() as db:
             row = db.execute(
+                f"WITH fence AS ({_FENCE}),"
+                f" inserted AS (INSERT INTO chunks (job_id, {CHUNK_COLUMNS}, lease_owner,"
+                f" lease_token) SELECT fence.id, {_CHUNK_FIELDS}, %s, %s FROM fence"
+                " ON CONFLICT (job_id, idx) DO NOTHING RETURNING job_id),"
+                f" progress AS ({_PROGRESS_UPDATE} FROM inserted WHERE jobs.id = inserted.job_id),"
+                " notified AS (SELECT pg_notify(%s, %s) FROM inserted)"
+                " SELECT (SELECT count(*) FROM fence) AS fenced,"
+                " (SELECT count(*) FROM inserted) AS inserted,"
+                " (SELECT count(*) FROM notified) AS notified".encode(),
+                (
+                    *_fence_values(job_id, lease),
+                    *chunk_values(job_id, chunk, _stored_time)[1:],
+                    "" if lease is None else lease.owner,
+                    0 if lease is None else lease.token,
+                    *_progress_values(progress),
+                    CHANNEL,
+                    encode(SignalKind.CHANGED, job_id),
+                ),
+            ).fetchone()
+            assert row is not None
+            if not row["fenced"]:
+                raise _refusal(db, job_id, lease)
+            if row["inserted"]:
+                return
+            # A retry after a lost acknowledgement re-records the same bytes; anything
+            # else means two different chunks claim one slot in the manifest.
+            existing = db.execute(
                 "SELECT sha256 FROM chunks WHERE job_id = %s AND idx = %s", (job_id, chunk.index)
             ).fetchone()
-            if row is not None:
-                if row["sha256"] == chunk.sha256:
-                    return
+            if existing is None or existing["sha256"] != chunk.sha256:
                 raise FailedPrecondition(
                     f"export '{job_id}' already has chunk {chunk.index} with another sha256"
                 )
-            db.execute(
-                f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS}, lease_owner, lease_token)"
-                f" VALUES ({_CHUNK_VALUES}, %s, %s)".encode(),
-                (
-                    *chunk_values(job_id, chunk, _stored_time),
-                    "" if lease is None else lease.owner,
-                    0 if lease is None else lease.token,
-                ),
-            )
-            _write_progress(db, job_id, progress)
 
     def chunks(self, job_id: str) -> Sequence[ChunkRecord]:
         with self._conn() as db:
@@ -353,20 +403,33 @@ class PostgresJobStore:
         return [chunk_from_row(row, _utc) for row in rows]
 
     def save_progress(self, job_id: str, progress: Progress, *, lease: Lease | None = None) -> None:
-        with self._tx() as db:
-            self._fence(db, job_id, lease)
-            _write_progress(db, job_id, progress)
+        with self._conn() as db:
+            updated = db.execute(
+                f"{_PROGRESS_UPDATE} WHERE id = %s AND {_HELD}"
+                " RETURNING pg_notify(%s, %s)".encode(),
+                (
+                    *_progress_values(progress),
+                    *_fence_values(job_id, lease),
+                    CHANNEL,
+                    encode(SignalKind.CHANGED, job_id),
+                ),
+            ).rowcount
+            if updated != 1:
+                raise _refusal(db, job_id, lease)
 
     def save_upload(self, job_id: str, key: str, state: str, *, lease: Lease | None = None) -> None:
-        with self._tx() as db:
-            self._fence(db, job_id, lease)
-            db.execute(
-                "INSERT INTO uploads (job_id, key, state_json, updated_at)"
-                " VALUES (%s, %s, %s, %s)"
+        with self._conn() as db:
+            row = db.execute(
+                f"WITH fence AS ({_FENCE}),"
+                " saved AS (INSERT INTO uploads (job_id, key, state_json, updated_at)"
+                " SELECT fence.id, %s, %s, %s FROM fence"
                 " ON CONFLICT (job_id, key) DO UPDATE SET state_json = excluded.state_json,"
-                " updated_at = excluded.updated_at",
-                (job_id, key, state, _now()),
-            )
+                " updated_at = excluded.updated_at RETURNING 1)"
+                " SELECT (SELECT count(*) FROM fence) AS fenced".encode(),
+                (*_fence_values(job_id, lease), key, state, _now()),
+            ).fetchone()
+            if row is None or not row["fenced"]:
+                raise _refusal(db, job_id, lease)
 
     def uploads(self, job_id: str) -> Sequence[tuple[str, str]]:
         with self._conn() as db:
@@ -377,10 +440,19 @@ class PostgresJobStore:
         return [(row["key"], row["state_json"]) for row in rows]
 
     def delete_upload(self, job_id: str, key: str, *, lease: Lease | None = None) -> None:
-        with self._tx() as db:
-            if lease is not None:
-                self._fence(db, job_id, lease)
-            db.execute("DELETE FROM uploads WHERE job_id = %s AND key = %s", (job_id, key))
+        with self._conn() as db:
+            if lease is None:
+                db.execute("DELETE FROM uploads WHERE job_id = %s AND key = %s", (job_id, key))
+                return
+            row = db.execute(
+                f"WITH fence AS ({_FENCE}),"
+                " deleted AS (DELETE FROM uploads USING fence"
+                " WHERE uploads.job_id = fence.id AND uploads.key = %s RETURNING 1)"
+                " SELECT (SELECT count(*) FROM fence) AS fenced".encode(),
+                (*_fence_values(job_id, lease), key),
+            ).fetchone()
+            if row is None or not row["fenced"]:
+                raise _refusal(db, job_id, lease)
 
     def unfinished(self) -> Sequence[Job]:
         with self._conn() as db:
@@ -392,32 +464,33 @@ class PostgresJobStore:
         return [job_from_row(row, _utc) for row in rows]
 
     def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:
-        with self._tx() as db:
-            # SKIP LOCKED: a row another replica is claiming (or journalling into) is
-            # passed over, never waited for. The database's clock judges expiry, so
-            # replicas' clocks need not agree.
-            claimable = CLAIMABLE_SQL.format(param="%s", now="now()")
+        # One statement: pick and take the oldest claimable row. SKIP LOCKED: a row
+        # another replica is claiming (or journalling into) is passed over, never waited
+        # for. The database's clock judges expiry, so replicas' clocks need not agree.
+        claimable = CLAIMABLE_SQL.format(param="%s", now="now()")
+        with self._conn() as db:
             row = db.execute(
-                f"SELECT id, lease_token FROM jobs WHERE {claimable}"
-                " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                (owner, JobState.QUEUED.value, JobState.RUNNING.value),
-            ).fetchone()
-            if row is None:
-                return None
-            lease = Lease(row["id"], owner, int(row["lease_token"]) + 1)
-            db.execute(
-                "UPDATE jobs SET state = %s, lease_owner = %s, lease_token = %s,"
+                "UPDATE jobs SET state = %s, lease_owner = %s, lease_token = lease_token + 1,"
                 " lease_expires_at = now() + %s, updated_at = now(),"
-                " started_at = COALESCE(started_at, now()) WHERE id = %s",
+                " started_at = COALESCE(started_at, now())"
+                f" WHERE id = (SELECT id FROM jobs WHERE {claimable}"
+                " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {JOB_COLUMNS}, lease_token,"
+                " pg_notify(%s, %s || ' ' || id) AS notified".encode(),
                 (
                     JobState.RUNNING.value,
                     owner,
-                    lease.token,
                     timedelta(seconds=lease_seconds),
-                    lease.job_id,
+                    owner,
+                    JobState.QUEUED.value,
+                    JobState.RUNNING.value,
+                    CHANNEL,
+                    SignalKind.CHANGED.value,
                 ),
-            )
-            return self._load(db, lease.job_id), lease
+            ).fetchone()
+        if row is None:
+            return None
+        return job_from_row(row, _utc), Lease(row["id"], owner, int(row["lease_token"]))
 
     def pin(self, job_id: str, replica: str) -> Job:
         with self._tx() as db:
@@ -434,14 +507,15 @@ class PostgresJobStore:
             return self._load(db, job_id)
 
     def renew(self, lease: Lease, lease_seconds: float) -> bool:
-        with self._tx() as db:
-            self._fence(db, lease.job_id, lease)
+        # The lease check is the UPDATE's own condition: one round trip.
+        with self._conn() as db:
             row = db.execute(
-                "UPDATE jobs SET lease_expires_at = now() + %s WHERE id = %s"
-                " RETURNING cancel_requested",
-                (timedelta(seconds=lease_seconds), lease.job_id),
+                f"UPDATE jobs SET lease_expires_at = now() + %s WHERE id = %s AND {_HELD}"
+                " RETURNING cancel_requested".encode(),
+                (timedelta(seconds=lease_seconds), *_fence_values(lease.job_id, lease)),
             ).fetchone()
-            assert row is not None  # the row is locked and jobs are never deleted
+            if row is None:
+                raise _refusal(db, lease.job_id, lease)
             return bool(row["cancel_requested"])
 
     def release(self, lease: Lease) -> Job:
@@ -452,6 +526,7 @@ class PostgresJobStore:
                 " updated_at = now() WHERE id = %s",
                 (JobState.QUEUED.value, lease.job_id),
             )
+            _signal(db, SignalKind.QUEUED, lease.job_id)
             return self._load(db, lease.job_id)
 
     def begin_attempt(self, lease: Lease) -> ExportAttempt:
@@ -507,36 +582,14 @@ class PostgresJobStore:
     def restore(self, job: Job, chunks: Sequence[ChunkRecord]) -> bool:
         with self._tx() as db:
             inserted = db.execute(
-                "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
-                " created_at, updated_at, started_at, finished_at, manifest_uri,"
-                " records, chunks, stored_bytes, source_rows_done, source_rows_total,"
-                " created_by)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING",
-                (
-                    job.id,
-                    job.request_id or None,
-                    job.spec.fingerprint(),
-                    job.state.value,
-                    job.spec.to_json(),
-                    job.created_at,
-                    job.updated_at,
-                    job.started_at,
-                    job.finished_at,
-                    job.manifest_uri,
-                    job.progress.records,
-                    job.progress.chunks,
-                    job.progress.stored_bytes,
-                    job.progress.source_rows_done,
-                    job.progress.source_rows_total,
-                    job.created_by,
-                ),
+                RESTORE_JOB_SQL.replace("?", "%s").encode(),
+                restored_job_values(job, chunks, _stored_time),
             ).rowcount
             if inserted != 1:
                 return False
             cursor = db.cursor()
             cursor.executemany(
-                "INSERT INTO job_labels (job_id, key, value) VALUES (%s, %s, %s)",
+                INSERT_LABEL_SQL.replace("?", "%s").encode(),
                 [(job.id, k, v) for k, v in job.labels.items()],
             )
             cursor.executemany(
@@ -579,19 +632,16 @@ class PostgresJobStore:
         attempted_at: datetime,
         next_attempt_at: datetime | None,
     ) -> bool:
+        values = attempt_values(
+            delivery_id,
+            state=state,
+            error=error,
+            attempted_at=attempted_at,
+            next_attempt_at=next_attempt_at,
+            write_time=_stored_time,
+        )
         with self._tx() as db:
-            updated = db.execute(
-                "UPDATE notifications SET attempts = attempts + 1, state = %s,"
-                " last_error = %s, last_attempt_at = %s, next_attempt_at = %s"
-                " WHERE delivery_id = %s",
-                (
-                    state.value,
-                    error,
-                    _stored_time(attempted_at),
-                    None if next_attempt_at is None else _stored_time(next_attempt_at),
-                    delivery_id,
-                ),
-            ).rowcount
+            updated = db.execute(RECORD_ATTEMPT_SQL.replace("?", "%s").encode(), values).rowcount
         return bool(updated == 1)
 
     def rearm_notifications(self, job_id: str) -> None:
@@ -599,7 +649,13 @@ class PostgresJobStore:
             self._require(db, job_id)
             db.execute(REARM_SQL.format(param="%s"), (job_id,))
 
+    def listen(self, listener: SignalListener) -> None:
+        self._signals.add(listener)
+
     def close(self) -> None:
+        signals = getattr(self, "_signals", None)
+        if signals is not None:
+            signals.close()
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()
@@ -698,7 +754,13 @@ class PostgresJobStore:
         row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,)).fetchone()
         if row is None:
             raise _not_found(job_id)
-        return job_from_row(row, _utc)
+        job = job_from_row(row, _utc)
+        if needs_summed_counters(row):
+            chunks = db.execute(
+                SUMMED_COUNTERS_SQL.replace("?", "%s").encode(), (job_id,)
+            ).fetchall()
+            job = with_summed_counters(job, chunks)
+        return job
 
     @staticmethod
     def _require(db: Conn, job_id: str) -> None:
@@ -736,20 +798,36 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
 
 
-def _write_progress(db: Conn, job_id: str, progress: Progress) -> None:
-    db.execute(
-        "UPDATE jobs SET records = %s, chunks = %s, stored_bytes = %s, source_rows_done = %s,"
-        " source_rows_total = %s, updated_at = %s WHERE id = %s",
-        (
-            progress.records,
-            progress.chunks,
-            progress.stored_bytes,
-            progress.source_rows_done,
-            progress.source_rows_total,
-            _now(),
-            job_id,
-        ),
-    )
+#: Progress columns of the job row; values from _progress_values.
+_PROGRESS_UPDATE: Final = PROGRESS_UPDATE_SQL.replace("?", "%s")
+
+
+def _progress_values(progress: Progress) -> tuple[object, ...]:
+    return progress_values(progress, _now())
+
+
+def _signal(db: Conn, kind: SignalKind, job_id: str) -> None:
+    """NOTIFY the other replicas, delivered when (and if) this transaction commits."""
+    db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, encode(kind, job_id)))
+
+
+def _fence_values(job_id: str, lease: Lease | None) -> tuple[object, ...]:
+    """The values of _HELD after the job id (and so of _FENCE)."""
+    token = None if lease is None else lease.token
+    return (job_id, token, JobState.RUNNING.value, token)
+
+
+def _refusal(db: Conn, job_id: str, lease: Lease | None) -> SluiceError:
+    """Why a fenced write matched no row: NotFound, or LeaseLost naming the holder."""
+    row = db.execute(f"SELECT {LEASE_COLUMNS} FROM jobs WHERE id = %s", (job_id,)).fetchone()
+    if row is None:
+        return _not_found(job_id)
+    try:
+        check_lease(job_id, row, lease)
+    except LeaseLost as exc:
+        return exc
+    # Held again by the time we looked (cannot be: tokens only grow); refuse anyway.
+    return LeaseLost(f"export '{job_id}': the lease changed during the write")
 
 
 def _reason(exc: psycopg.Error) -> str:

@@ -172,6 +172,11 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # The per-stage counters summed over the job's chunks, kept with its progress, so
+        # reading a job does not read its chunks (NULL: a job journalled before this).
+        "ALTER TABLE jobs ADD COLUMN counters_json TEXT",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

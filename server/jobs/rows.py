@@ -5,7 +5,8 @@ brings only its SQL dialect and how it stores a time."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -20,13 +21,14 @@ from sluice.server.jobs.model import (
     NotificationDelivery,
     Progress,
 )
+from sluice.server.pipeline.results import Counters, add_counters
 from sluice.server.planning.spec import ExportSpec
 
 JOB_COLUMNS: Final = (
     "id, request_id, state, spec_json, created_at, updated_at, started_at, finished_at,"
     " manifest_uri, error_code, error_message, error_transient,"
     " records, chunks, stored_bytes, source_rows_done, source_rows_total, created_by,"
-    " lease_owner, cancel_requested"
+    " lease_owner, cancel_requested, counters_json"
 )
 CHUNK_COLUMNS: Final = (
     "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
@@ -64,6 +66,7 @@ def job_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Job:
             stored_bytes=int(row["stored_bytes"]),
             source_rows_done=int(row["source_rows_done"]),
             source_rows_total=int(row["source_rows_total"]),
+            counters=_counters(row["counters_json"]),
         ),
         manifest_uri=row["manifest_uri"],
         error=error,
@@ -71,6 +74,57 @@ def job_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Job:
         replica=row["lease_owner"],
         cancel_requested=bool(row["cancel_requested"]),
     )
+
+
+def _counters(text: str | None) -> Counters:
+    if text is None:
+        return ()
+    return tuple((str(name), int(count)) for name, count in json.loads(text))
+
+
+def counters_text(counters: Counters) -> str:
+    """Counters as the store keeps them (a chunk's counters_json, a job's)."""
+    return json.dumps([list(pair) for pair in counters])
+
+
+#: A job's progress (before its WHERE clause), with the store's placeholder in place of
+#: `?`; values from progress_values.
+PROGRESS_UPDATE_SQL: Final = (
+    "UPDATE jobs SET records = ?, chunks = ?, stored_bytes = ?, source_rows_done = ?,"
+    " source_rows_total = ?, counters_json = ?, updated_at = ?"
+)
+
+
+def progress_values(progress: Progress, now: object) -> tuple[object, ...]:
+    return (
+        progress.records,
+        progress.chunks,
+        progress.stored_bytes,
+        progress.source_rows_done,
+        progress.source_rows_total,
+        counters_text(progress.counters),
+        now,
+    )
+
+
+def needs_summed_counters(row: Mapping[str, Any]) -> bool:
+    """Whether a job row predates counters kept on the job (NULL) and has chunks whose
+    counters must be summed instead (SUMMED_COUNTERS_SQL, with_summed_counters)."""
+    return row["counters_json"] is None and int(row["chunks"]) > 0
+
+
+#: The counters of a job's chunks (parameter: the job id), for rows from before
+#: counters were kept on the job.
+SUMMED_COUNTERS_SQL: Final = "SELECT counters_json FROM chunks WHERE job_id = ?"
+
+
+def with_summed_counters(job: Job, chunk_rows: Sequence[Any]) -> Job:
+    counters: Counters = ()
+    for row in chunk_rows:
+        counters = add_counters(
+            counters, _counters(row[0] if not isinstance(row, Mapping) else row["counters_json"])
+        )
+    return replace(job, progress=replace(job.progress, counters=counters))
 
 
 def chunk_from_row(row: Mapping[str, Any], read_time: ReadTime) -> ChunkRecord:
@@ -86,7 +140,7 @@ def chunk_from_row(row: Mapping[str, Any], read_time: ReadTime) -> ChunkRecord:
         source_start=int(row["source_start"]),
         source_end=int(row["source_end"]),
         committed_at=committed_at,
-        counters=tuple((str(name), int(count)) for name, count in json.loads(row["counters_json"])),
+        counters=_counters(row["counters_json"]),
         cursor_max=json.loads(row["cursor_max_json"]),
         source_last_key=_key_tuple(json.loads(row["source_last_key_json"])),
     )
@@ -109,9 +163,82 @@ def chunk_values(job_id: str, chunk: ChunkRecord, write_time: WriteTime) -> tupl
         chunk.source_start,
         chunk.source_end,
         write_time(chunk.committed_at),
-        json.dumps([list(pair) for pair in chunk.counters]),
+        counters_text(chunk.counters),
         json.dumps(chunk.cursor_max),
         json.dumps(None if chunk.source_last_key is None else list(chunk.source_last_key)),
+    )
+
+
+#: Inserting a job recorded elsewhere (JobStore.restore), with the store's placeholder
+#: in place of `?`; its values come from restored_job_values.
+RESTORE_JOB_SQL: Final = (
+    "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
+    " created_at, updated_at, started_at, finished_at, manifest_uri,"
+    " records, chunks, stored_bytes, source_rows_done, source_rows_total,"
+    " created_by, counters_json)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+#: The job's labels, values (job_id, key, value) per label.
+INSERT_LABEL_SQL: Final = "INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)"
+
+
+def restored_job_values(
+    job: Job, chunks: Sequence[ChunkRecord], write_time: WriteTime
+) -> tuple[object, ...]:
+    """A job and its chunks as the values of RESTORE_JOB_SQL."""
+    counters: Counters = ()
+    for chunk in chunks:
+        counters = add_counters(counters, chunk.counters)
+
+    def optional(value: datetime | None) -> object:
+        return None if value is None else write_time(value)
+
+    return (
+        job.id,
+        job.request_id or None,
+        job.spec.fingerprint(),
+        job.state.value,
+        job.spec.to_json(),
+        write_time(job.created_at),
+        write_time(job.updated_at),
+        optional(job.started_at),
+        optional(job.finished_at),
+        job.manifest_uri,
+        job.progress.records,
+        job.progress.chunks,
+        job.progress.stored_bytes,
+        job.progress.source_rows_done,
+        job.progress.source_rows_total,
+        job.created_by,
+        counters_text(job.progress.counters or counters),
+    )
+
+
+#: One attempt of a notification delivery, with the store's placeholder in place of `?`;
+#: values from attempt_values.
+RECORD_ATTEMPT_SQL: Final = (
+    "UPDATE notifications SET attempts = attempts + 1, state = ?,"
+    " last_error = ?, last_attempt_at = ?, next_attempt_at = ?"
+    " WHERE delivery_id = ?"
+)
+
+
+def attempt_values(
+    delivery_id: str,
+    *,
+    state: DeliveryState,
+    error: str,
+    attempted_at: datetime,
+    next_attempt_at: datetime | None,
+    write_time: WriteTime,
+) -> tuple[object, ...]:
+    return (
+        state.value,
+        error,
+        write_time(attempted_at),
+        None if next_attempt_at is None else write_time(next_attempt_at),
+        delivery_id,
     )
 
 
@@ -169,6 +296,13 @@ def transition_values(
         False,
         job_id,
     )
+
+
+def rearms(current: JobState, to: JobState) -> bool:
+    """Whether a transition re-arms the job's notifications (REARM_SQL, in its
+    transaction): a resume, from a final state back to the queue, makes the export's next
+    end news again. In one transaction, a crash cannot resume it without re-arming."""
+    return current.final and to is JobState.QUEUED
 
 
 def new_notifications(job_id: str, spec: ExportSpec) -> list[tuple[str, int, str, str]]:

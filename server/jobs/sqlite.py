@@ -58,19 +58,30 @@ from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     CLAIMABLE_SQL,
+    INSERT_LABEL_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
     NOTIFICATION_COLUMNS,
+    PROGRESS_UPDATE_SQL,
     REARM_SQL,
+    RECORD_ATTEMPT_SQL,
+    RESTORE_JOB_SQL,
+    SUMMED_COUNTERS_SQL,
     TRANSITION_SQL,
+    attempt_values,
     check_lease,
     check_pinnable,
     chunk_from_row,
     chunk_values,
     job_from_row,
+    needs_summed_counters,
     new_notifications,
     notification_from_row,
+    progress_values,
+    rearms,
+    restored_job_values,
     transition_values,
+    with_summed_counters,
 )
 from sluice.server.jobs.schedules import (
     RECORD_TICK_SQL,
@@ -82,6 +93,7 @@ from sluice.server.jobs.schedules import (
     schedule_values,
     tick_values,
 )
+from sluice.server.jobs.signals import SignalListener
 
 if TYPE_CHECKING:
     from sluice.server.jobs.store import JobStore
@@ -250,6 +262,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # The per-stage counters summed over the job's chunks, kept with its progress, so
+        # reading a job does not read its chunks (NULL: a job journalled before this).
+        "ALTER TABLE jobs ADD COLUMN counters_json TEXT",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -325,7 +342,7 @@ class SQLiteJobStore:
                 raise SluiceError(f"export id '{new.id}' already exists") from exc
             if cursor.rowcount == 1:
                 db.executemany(
-                    "INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)",
+                    INSERT_LABEL_SQL,
                     [(new.id, k, v) for k, v in dict(new.spec.labels).items()],
                 )
                 db.executemany(
@@ -409,9 +426,10 @@ class SQLiteJobStore:
     ) -> Job:
         with self._tx() as db:
             row = self._fence(db, job_id, lease)
+            current = JobState(row["state"])
             values = transition_values(
                 job_id,
-                JobState(row["state"]),
+                current,
                 allowed_from,
                 to,
                 now=_now(),
@@ -419,6 +437,8 @@ class SQLiteJobStore:
                 manifest_uri=manifest_uri,
             )
             db.execute(TRANSITION_SQL, values)
+            if rearms(current, to):
+                db.execute(REARM_SQL.format(param="?"), (job_id,))
             return self._load(db, job_id)
 
     def record_chunk(
@@ -426,27 +446,28 @@ class SQLiteJobStore:
     ) -> None:
         with self._tx() as db:
             self._fence(db, job_id, lease)
-            row = db.execute(
-                "SELECT sha256 FROM chunks WHERE job_id = ? AND idx = ?", (job_id, chunk.index)
-            ).fetchone()
-            if row is not None:
-                # A retry after a lost acknowledgement re-records the same bytes; anything
-                # else means two different chunks claim one slot in the manifest.
-                if row[0] == chunk.sha256:
-                    return
-                raise FailedPrecondition(
-                    f"export '{job_id}' already has chunk {chunk.index} with another sha256"
-                )
-            db.execute(
+            inserted = db.execute(
                 f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS}, lease_owner, lease_token)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (job_id, idx) DO NOTHING",
                 (
                     *chunk_values(job_id, chunk, _timestamp),
                     "" if lease is None else lease.owner,
                     0 if lease is None else lease.token,
                 ),
-            )
-            self._write_progress(db, job_id, progress)
+            ).rowcount
+            if inserted == 1:
+                self._write_progress(db, job_id, progress)
+                return
+            # A retry after a lost acknowledgement re-records the same bytes; anything
+            # else means two different chunks claim one slot in the manifest.
+            row = db.execute(
+                "SELECT sha256 FROM chunks WHERE job_id = ? AND idx = ?", (job_id, chunk.index)
+            ).fetchone()
+            if row is None or row[0] != chunk.sha256:
+                raise FailedPrecondition(
+                    f"export '{job_id}' already has chunk {chunk.index} with another sha256"
+                )
 
     def chunks(self, job_id: str) -> Sequence[ChunkRecord]:
         with self._read() as db:
@@ -617,38 +638,12 @@ class SQLiteJobStore:
 
     def restore(self, job: Job, chunks: Sequence[ChunkRecord]) -> bool:
         with self._tx() as db:
-            cursor = db.execute(
-                "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
-                " created_at, updated_at, started_at, finished_at, manifest_uri,"
-                " records, chunks, stored_bytes, source_rows_done, source_rows_total,"
-                " created_by)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (
-                    job.id,
-                    job.request_id or None,
-                    job.spec.fingerprint(),
-                    job.state.value,
-                    job.spec.to_json(),
-                    _timestamp(job.created_at),
-                    _timestamp(job.updated_at),
-                    None if job.started_at is None else _timestamp(job.started_at),
-                    None if job.finished_at is None else _timestamp(job.finished_at),
-                    job.manifest_uri,
-                    job.progress.records,
-                    job.progress.chunks,
-                    job.progress.stored_bytes,
-                    job.progress.source_rows_done,
-                    job.progress.source_rows_total,
-                    job.created_by,
-                ),
-            )
-            if cursor.rowcount != 1:
+            inserted = db.execute(
+                RESTORE_JOB_SQL, restored_job_values(job, chunks, _timestamp)
+            ).rowcount
+            if inserted != 1:
                 return False
-            db.executemany(
-                "INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)",
-                [(job.id, k, v) for k, v in job.labels.items()],
-            )
+            db.executemany(INSERT_LABEL_SQL, [(job.id, k, v) for k, v in job.labels.items()])
             db.executemany(
                 f"INSERT INTO chunks (job_id, {CHUNK_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -703,25 +698,26 @@ class SQLiteJobStore:
         attempted_at: datetime,
         next_attempt_at: datetime | None,
     ) -> bool:
+        values = attempt_values(
+            delivery_id,
+            state=state,
+            error=error,
+            attempted_at=attempted_at,
+            next_attempt_at=next_attempt_at,
+            write_time=_timestamp,
+        )
         with self._tx() as db:
-            updated = db.execute(
-                "UPDATE notifications SET attempts = attempts + 1, state = ?,"
-                " last_error = ?, last_attempt_at = ?, next_attempt_at = ?"
-                " WHERE delivery_id = ?",
-                (
-                    state.value,
-                    error,
-                    _timestamp(attempted_at),
-                    None if next_attempt_at is None else _timestamp(next_attempt_at),
-                    delivery_id,
-                ),
-            ).rowcount
+            updated = db.execute(RECORD_ATTEMPT_SQL, values).rowcount
         return bool(updated == 1)
 
     def rearm_notifications(self, job_id: str) -> None:
         with self._tx() as db:
             self._require(db, job_id)
             db.execute(REARM_SQL.format(param="?"), (job_id,))
+
+    def listen(self, listener: SignalListener) -> None:
+        """Nothing to hear: the daemon that holds the state folder is the only writer,
+        and its own changes reach its pollers directly."""
 
     def close(self) -> None:
         with self._lock:
@@ -835,7 +831,11 @@ class SQLiteJobStore:
         row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise _not_found(job_id)
-        return job_from_row(row, _optional_time)
+        job = job_from_row(row, _optional_time)
+        if needs_summed_counters(row):
+            chunks = db.execute(SUMMED_COUNTERS_SQL, (job_id,)).fetchall()
+            job = with_summed_counters(job, chunks)
+        return job
 
     @staticmethod
     def _fence(db: sqlite3.Connection, job_id: str, lease: Lease | None) -> Any:
@@ -855,17 +855,7 @@ class SQLiteJobStore:
     @staticmethod
     def _write_progress(db: sqlite3.Connection, job_id: str, progress: Progress) -> None:
         db.execute(
-            "UPDATE jobs SET records = ?, chunks = ?, stored_bytes = ?, source_rows_done = ?,"
-            " source_rows_total = ?, updated_at = ? WHERE id = ?",
-            (
-                progress.records,
-                progress.chunks,
-                progress.stored_bytes,
-                progress.source_rows_done,
-                progress.source_rows_total,
-                _now(),
-                job_id,
-            ),
+            f"{PROGRESS_UPDATE_SQL} WHERE id = ?", (*progress_values(progress, _now()), job_id)
         )
 
 

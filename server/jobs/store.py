@@ -34,6 +34,7 @@ from sluice.server.jobs.model import (
     Progress,
 )
 from sluice.server.jobs.schedules import ScheduleStore
+from sluice.server.jobs.signals import SignalListener
 
 
 class JobStore(ScheduleStore, Protocol):
@@ -69,7 +70,9 @@ class JobStore(ScheduleStore, Protocol):
         when it is not in allowed_from (LeaseLost when `lease` is given and no longer
         held). Sets started_at on RUNNING (first time), finished_at on entering a final
         state (kept from one final state to another, cleared when leaving one), and error
-        (cleared unless given). Leaving RUNNING ends the lease and any cancel request."""
+        (cleared unless given). Leaving RUNNING ends the lease and any cancel request.
+        Leaving a final state for QUEUED (a resume) re-arms the job's notification
+        deliveries (as rearm_notifications) in the same transaction."""
         ...
 
     def record_chunk(
@@ -206,6 +209,13 @@ class JobStore(ScheduleStore, Protocol):
     def rearm_notifications(self, job_id: str) -> None:
         """Make every delivery of the job pending again, with no attempts and a new
         delivery id (its export is resumed: its next end is news again)."""
+        ...
+
+    def listen(self, listener: SignalListener) -> None:
+        """Call `listener` (on a thread of the store's) for every change other replicas
+        may care about: a job became claimable, or its state or progress changed
+        (server/jobs/signals.py). Hints for pollers, never the record: a store that
+        cannot hear other writers (SQLite, one daemon) calls nothing."""
         ...
 
     def close(self) -> None: ...

@@ -76,6 +76,7 @@ class Subscription:
     def __init__(self) -> None:
         self._pending: deque[JobEvent] = deque()
         self._ready = threading.Condition()
+        self._nudged = False
 
     def deliver(self, event: JobEvent) -> None:
         with self._ready:
@@ -91,12 +92,25 @@ class Subscription:
                 self._pending.append(event)
             self._ready.notify()
 
-    def next(self, timeout: float) -> JobEvent | None:
-        """The next event, or None after `timeout` seconds without one."""
+    def nudge(self) -> None:
+        """Wake a waiting `next` without an event: the job changed in the store (on
+        another replica), so the watcher should read it now rather than at its poll."""
         with self._ready:
-            if not self._pending:
+            self._nudged = True
+            self._ready.notify()
+
+    def next(self, timeout: float) -> JobEvent | None:
+        """The next event, or None after `timeout` seconds without one (or at a nudge)."""
+        with self._ready:
+            if not self._pending and not self._nudged:
                 self._ready.wait(timeout)
             return self._pending.popleft() if self._pending else None
+
+    def take_nudge(self) -> bool:
+        """Whether a nudge came since the last call."""
+        with self._ready:
+            nudged, self._nudged = self._nudged, False
+            return nudged
 
 
 class EventHub:
@@ -114,6 +128,16 @@ class EventHub:
             subscribers = list(self._subscribers.get(event.job_id, ()))
         for subscription in subscribers:
             subscription.deliver(event)
+
+    def nudge(self, job_id: str) -> None:
+        """Nudge the job's subscribers (every subscriber for "": all may be stale)."""
+        with self._lock:
+            if job_id:
+                subscribers = list(self._subscribers.get(job_id, ()))
+            else:
+                subscribers = [s for group in self._subscribers.values() for s in group]
+        for subscription in subscribers:
+            subscription.nudge()
 
     def latest_progress(self, job_id: str) -> LiveProgress | None:
         with self._lock:

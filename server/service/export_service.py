@@ -6,6 +6,7 @@ Transport-free, so the CLI's embedded mode, tests and any future transport share
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
@@ -15,7 +16,6 @@ from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
 from sluice.server.jobs.store import JobStore
 from sluice.server.notifications.targets import check_notify
-from sluice.server.pipeline.results import Counters, add_counters
 from sluice.server.planning.authorization import check_spec_access, may_see, require_scope
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import check_request_id
@@ -40,7 +40,8 @@ from sluice.server.templates import Template, templates
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
-#: How often a watch re-checks the store and whether its caller is still there.
+#: How often a watch looks whether its caller is still there (and, at most this often,
+#: re-checks the store: settings.job_store_poll_seconds).
 _WATCH_POLL_SECONDS = 1.0
 
 
@@ -110,10 +111,10 @@ class ExportService:
         return job
 
     def get(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
-        """The job with its per-stage counters, its attempts and its notification
-        deliveries."""
+        """The job (with its per-stage counters, kept on the job by the store), its
+        attempts and its notification deliveries."""
         require_scope(principal, Scope.READ)
-        job = self._with_attempts(self._counted(self._visible(job_id, principal)))
+        job = self._with_attempts(self._visible(job_id, principal))
         if not job.spec.notify:
             return job
         return replace(job, notifications=tuple(self._store.notifications(job_id)))
@@ -161,10 +162,9 @@ class ExportService:
             raise FailedPrecondition(
                 f"export '{job_id}' is {job.state}; only failed or cancelled exports can resume"
             )
+        # Its next end is news again: the store re-arms its notifications (new delivery
+        # ids) in the transaction that queues it.
         job = self._store.transition(job_id, RESUMABLE_STATES, JobState.QUEUED)
-        if job.spec.notify:
-            # Its next end is news again: notify anew, under new delivery ids.
-            self._store.rearm_notifications(job_id)
         self._hub.publish(StateChanged(job_id, JobState.QUEUED))
         self._runner.submit(job_id)
         return job
@@ -214,7 +214,8 @@ class ExportService:
     ) -> Iterator[JobEvent]:
         """A snapshot, then live events, ending with Finished once the job is final. An
         export running on another replica sharing the store publishes nothing here: its
-        state and journalled progress are read from the store every poll (about 1 s)."""
+        state and journalled progress are read from the store when the store signals a
+        change (PostgreSQL NOTIFY) and at every poll (job_store_poll_seconds)."""
         require_scope(principal, Scope.READ)
         self._visible(job_id, principal)
         with self._limits.watch_slot(principal), self._hub.subscribe(job_id) as subscription:
@@ -222,37 +223,32 @@ class ExportService:
             job = self._store.get(job_id)
             live = self._hub.latest_progress(job_id)
             job = self._with_attempts(job)
-            yield Snapshot(job_id, job if live else self._counted(job), live)
+            yield Snapshot(job_id, job, live)
             if job.state.final:
-                yield Finished(job_id, self._counted(job))
+                yield Finished(job_id, job)
                 return
             seen = job
+            poll = self._settings.job_store_poll_seconds
+            read_at = time.monotonic()
             while caller_alive():
-                event = subscription.next(_WATCH_POLL_SECONDS)
+                event = subscription.next(min(_WATCH_POLL_SECONDS, poll))
                 if event is None:
+                    # Read the store when it signalled a change (another replica runs
+                    # the export) or at the poll, the fallback for lost signals.
+                    if not subscription.take_nudge() and time.monotonic() - read_at < poll:
+                        continue
+                    read_at = time.monotonic()
                     job = self._store.get(job_id)
                     if job.state.final:
-                        yield Finished(job_id, self._with_attempts(self._counted(job)))
+                        yield Finished(job_id, self._with_attempts(job))
                         return
                     yield from _remote_changes(seen, job)
                     seen = job
                     continue
                 if isinstance(event, Finished):
-                    finished = self._with_attempts(self._counted(event.job))
-                    yield Finished(job_id, finished, event.time)
+                    yield Finished(job_id, self._with_attempts(event.job), event.time)
                     return
                 yield event
-
-    def _counted(self, job: Job) -> Job:
-        """`job` with its per-stage counters (redactions per rule, skipped rows). Only a
-        running export keeps them live; once it ended, or in a later process, they are
-        the sum over its journalled chunks, which hold them chunk by chunk."""
-        if job.progress.counters or job.progress.chunks == 0:
-            return job
-        counters: Counters = ()
-        for chunk in self._store.chunks(job.id):
-            counters = add_counters(counters, chunk.counters)
-        return replace(job, progress=replace(job.progress, counters=counters))
 
     def _same_request(
         self, existing: Job, spec: ExportSpec, request_id: str, principal: Principal

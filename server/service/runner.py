@@ -54,6 +54,7 @@ from sluice.server.jobs.model import (
     JobState,
     Lease,
 )
+from sluice.server.jobs.signals import JobSignal, SignalKind
 from sluice.server.log_setup import log_context
 from sluice.server.pipeline.stopping import ExportStop
 from sluice.server.pipeline.stream_source import INBOXES
@@ -63,8 +64,7 @@ from sluice.server.telemetry import report_safely
 from sluice.server.tracing import export_span
 
 _log = logging.getLogger("sluice.runner")
-#: How often an idle worker looks for claimable work (jobs queued on other replicas,
-#: leases that expired) when no local submit wakes it earlier.
+#: How long a worker pauses after the store failed it.
 CLAIM_POLL_SECONDS = 1.0
 #: Longest pause between two renewals of a lease (shorter when the lease is short).
 _MAX_HEARTBEAT_SECONDS = 5.0
@@ -116,6 +116,14 @@ class ExportRunner:
             target=self._renew_leases, name="lease-heartbeat", daemon=True
         )
         self._heartbeat.start()
+        self._context.store.listen(self._heard)
+
+    def _heard(self, signal: JobSignal) -> None:
+        """A store signal (another replica's change): work to claim wakes an idle
+        worker at once; any change wakes the watchers of its job."""
+        if signal.kind is not SignalKind.CHANGED:
+            self._wake.set()
+        self._context.hub.nudge(signal.job_id)
 
     def submit(self, job_id: str) -> None:
         """A job was queued: wake an idle worker now rather than at its next poll."""
@@ -174,7 +182,9 @@ class ExportRunner:
             try:
                 claimed = self._claim()
                 if claimed is None:
-                    self._wake.wait(CLAIM_POLL_SECONDS)
+                    # Until a local submit, or a store signal (work queued on another
+                    # replica), wakes it; the poll finds expired leases and lost signals.
+                    self._wake.wait(self._context.settings.job_store_poll_seconds)
                     self._wake.clear()
                     continue
                 with log_context(export_id=claimed[0].id):

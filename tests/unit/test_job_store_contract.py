@@ -40,6 +40,7 @@ from sluice.server.jobs import (
 )
 from sluice.server.jobs.model import DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
+from sluice.server.jobs.signals import JobSignal, SignalKind
 from sluice.server.jobs.sqlite import SCHEMA_VERSION
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from tests.servers.postgres import PostgresServer
@@ -455,6 +456,37 @@ class JobStoreContract:
         store.record_chunk("job-c", chunk, Progress(records=100, chunks=1))
         assert store.chunks("job-c")[0].counters == (("EMAIL/message", 7), ("drop/password", 100))
 
+    def test_a_jobs_counters_are_kept_with_its_progress(self, store: JobStore) -> None:
+        # GetExport shows a job's counters without reading its chunks: the journal
+        # keeps the running sum on the job, as it does records and bytes.
+        job, _ = store.create(new_job("job-k"))
+        assert job.progress.counters == ()
+        claimed = store.claim("replica-a", 30)
+        assert claimed is not None
+        lease = claimed[1]
+        first = replace(make_chunk(0), counters=(("EMAIL/message", 7),))
+        second = replace(make_chunk(1), counters=(("EMAIL/message", 2), ("drop/password", 4)))
+        summed = (("EMAIL/message", 9), ("drop/password", 4))
+        store.record_chunk(
+            "job-k",
+            first,
+            Progress(records=100, chunks=1, counters=(("EMAIL/message", 7),)),
+            lease=lease,
+        )
+        store.record_chunk(
+            "job-k", second, Progress(records=200, chunks=2, counters=summed), lease=lease
+        )
+        assert store.get("job-k").progress.counters == summed
+        store.save_progress("job-k", Progress(records=250, chunks=2, counters=summed), lease=lease)
+        done = store.transition("job-k", {R}, S, lease=lease)
+        assert done.progress.counters == summed
+        assert store.list(JobFilter(), page_size=5).jobs[0].progress.counters == summed
+        restored = replace(
+            done, id="job-k2", request_id="", progress=replace(done.progress, counters=())
+        )
+        assert store.restore(restored, [first, second])
+        assert store.get("job-k2").progress.counters == summed
+
     def test_chunk_cursor_maximum_round_trips(self, store: JobStore) -> None:
         store.create(new_job("job-w"))
         store.record_chunk(
@@ -615,8 +647,8 @@ class JobStoreContract:
             attempted_at=now,
             next_attempt_at=None,
         )
+        # A resume re-arms them in its own transaction.
         store.transition("job-x", {C}, Q)
-        store.rearm_notifications("job-x")
         rearmed = store.notifications("job-x")
         assert [(d.delivery_id, d.state, d.attempts, d.last_attempt_at) for d in rearmed] == [
             ("job-x.0.1", DeliveryState.PENDING, 0, None),
@@ -841,6 +873,24 @@ class TestSQLiteFileJobStore(JobStoreContract):
         assert "\n" not in message
 
 
+def test_a_job_journalled_before_counters_were_kept_sums_its_chunks(tmp_path: Path) -> None:
+    # Rows from before the counters_json column (NULL there) read their chunks' sum.
+    store = SQLiteJobStore(tmp_path / "jobs.sqlite3")
+    try:
+        store.create(new_job("job-old"))
+        chunks = [
+            replace(make_chunk(0), counters=(("EMAIL/message", 7),)),
+            replace(make_chunk(1), counters=(("EMAIL/message", 2),)),
+        ]
+        for n, chunk in enumerate(chunks, 1):
+            store.record_chunk("job-old", chunk, Progress(records=100 * n, chunks=n))
+        with store._tx() as db:
+            db.execute("UPDATE jobs SET counters_json = NULL WHERE id = 'job-old'")
+        assert store.get("job-old").progress.counters == (("EMAIL/message", 9),)
+    finally:
+        store.close()
+
+
 class TestSQLiteMemoryJobStore(JobStoreContract):
     def open_store(self, tmp_path: Path) -> JobStore:
         return SQLiteJobStore(":memory:")
@@ -866,3 +916,39 @@ class TestPostgresJobStore(JobStoreContract):
         stores = [opener() for _ in range(4)]
         self._race_creates(stores * 2)
         assert len(stores[0].list(JobFilter(), page_size=100).jobs) == 1
+
+    def test_other_stores_hear_work_queued_and_progress_journalled(
+        self, opener: Callable[[], JobStore]
+    ) -> None:
+        # LISTEN/NOTIFY: a replica hears at once what another one changed, and only what
+        # committed.
+        here, there = opener(), opener()
+        heard: list[JobSignal] = []
+        arrived = threading.Condition()
+
+        def listener(signal: JobSignal) -> None:
+            with arrived:
+                heard.append(signal)
+                arrived.notify_all()
+
+        def hear(expected: JobSignal) -> None:
+            with arrived:
+                assert arrived.wait_for(lambda: expected in heard, timeout=30), heard
+
+        here.listen(listener)
+        time.sleep(0.5)  # the listening connection is up (signals before it are polled)
+        there.create(new_job("j1"))
+        hear(JobSignal(SignalKind.QUEUED, "j1"))
+        claimed = there.claim("r2", 60)
+        assert claimed is not None
+        hear(JobSignal(SignalKind.CHANGED, "j1"))
+        heard.clear()
+        there.record_chunk("j1", make_chunk(0), Progress(records=100, chunks=1), lease=claimed[1])
+        hear(JobSignal(SignalKind.CHANGED, "j1"))
+        there.release(claimed[1])
+        hear(JobSignal(SignalKind.QUEUED, "j1"))
+        with pytest.raises(LeaseLost):
+            there.save_progress("j1", Progress(records=5), lease=claimed[1])
+        heard.clear()
+        there.transition("j1", {Q}, C)
+        hear(JobSignal(SignalKind.CHANGED, "j1"))
