@@ -5,8 +5,16 @@ IBANs, phones, ...), only some matches may be replaced, and Polars cannot replac
 per-row lists of strings, so each match is fenced with a separator that cannot occur in
 text (NUL before, SOH after), the text is split on them, the matches are validated and
 replaced inside `list.eval`, and joined again: still column-wise, no Python per row. A
-value that already holds either control character falls back to replacing every
-candidate: over-redaction is the safe failure.
+value that already holds one of the control characters used here falls back to
+replacing every candidate: over-redaction is the safe failure.
+
+Entity patterns consume the character after a match (their trail) and the one before it
+(their lead), so in "4111…1111,5500…0004" the first match takes the comma the second
+needs as its lead. Before matching, a joiner (STX) is put after each `,` `;` `|` that
+starts another value, giving the next candidate a lead of its own; it is removed again
+afterwards. A card number written with a digit group after it ("… 1111 123", "… 1111
+12/27" once dates are gone) is one longer candidate: when it fails as a whole, the same
+candidate without its last digit group is tried.
 """
 
 from __future__ import annotations
@@ -26,6 +34,13 @@ from sluice.server.pipeline.redaction.validators import VALIDATORS
 
 _OPEN: Final = "\x00"
 _CLOSE: Final = "\x01"
+_JOINER: Final = "\x02"
+#: A separator another value may follow directly ("A,B"): it gets a joiner after it.
+_JOINED: Final = r"([,;|])([0-9A-Za-z+(])"
+#: The last digit group of a candidate, tried without it when the whole fails.
+_LAST_GROUP: Final = r"[ -][0-9]+$"
+#: Validators whose candidates may run into a following digit group.
+_GROUP_RETRY: Final = frozenset({"card"})
 _LEAD, _VALUE, _TRAIL = "${sl_lead}", "${sl_value}", "${sl_trail}"
 
 
@@ -50,33 +65,49 @@ def _rewrite_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
         return unconditional
     if not rule.validator and rule.action == "null":
         return pl.lit(None, dtype=pl.String)
+    # Validated entities are ids, cards and numbers: those are what people list as
+    # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
+    joined_values = bool(rule.validator)
+    source = text.str.replace_all(_JOINED, f"$1{_JOINER}$2") if joined_values else text
     # "a<OPEN>match<CLOSE>b<OPEN>match<CLOSE>c" split on OPEN: every piece but the first
     # is "match<CLOSE>rest". Only elementwise operations follow, which Polars runs over
     # all pieces of all rows at once (a piece index would force one evaluation per row).
-    fenced = text.str.replace_all(rule.regex, f"{_LEAD}{_OPEN}{_VALUE}{_CLOSE}{_TRAIL}")
+    fenced = source.str.replace_all(rule.regex, f"{_LEAD}{_OPEN}{_VALUE}{_CLOSE}{_TRAIL}")
     pieces = fenced.str.split(_OPEN)
     halves = pl.element().str.splitn(_CLOSE, 2)
     match, rest = halves.struct.field("field_0"), halves.struct.field("field_1")
     is_match = rest.is_not_null()
+    head, tail = match, pl.lit("")
+    retry = pl.lit(False)
     if rule.validator:
         # Validators see only the matches: plain-text pieces become "" (a null would
         # still cost a string kernel its bytes).
         candidate = pl.when(is_match).then(match).otherwise(pl.lit(""))
-        is_match = is_match & VALIDATORS[rule.validator](candidate)
-        is_match = is_match.fill_null(False)
-    fallback = text.str.contains(f"[{_OPEN}{_CLOSE}]")
+        whole = (is_match & VALIDATORS[rule.validator](candidate)).fill_null(False)
+        if rule.validator in _GROUP_RETRY:
+            shorter = candidate.str.replace(_LAST_GROUP, "")
+            grouped = is_match & ~whole & (shorter.str.len_bytes() < candidate.str.len_bytes())
+            retry = (grouped & VALIDATORS[rule.validator](shorter)).fill_null(False)
+            head = pl.when(retry).then(shorter).otherwise(match)
+            tail = (
+                pl.when(retry).then(match.str.slice(shorter.str.len_chars())).otherwise(pl.lit(""))
+            )
+        is_match = whole | retry
+    fallback = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
     if rule.action == "null":
         hit = pieces.list.eval(is_match).list.any()
         return pl.when(fallback | hit).then(None).otherwise(text)
-    replaced = match if rule.action == "keep" else _replacement(match, rule)
+    replaced = head if rule.action == "keep" else _replacement(head, rule)
     rebuilt = (
         pl.when(is_match)
-        .then(pl.concat_str(replaced, rest))
+        .then(pl.concat_str(replaced, tail, rest))
         .when(rest.is_not_null())
         .then(pl.concat_str(match, rest))
         .otherwise(pl.element())
     )
     joined = pieces.list.eval(rebuilt).list.join("")
+    if joined_values:
+        joined = joined.str.replace_all(_JOINER, "", literal=True)
     return pl.when(fallback).then(unconditional).otherwise(joined)
 
 
