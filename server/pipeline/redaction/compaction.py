@@ -10,7 +10,9 @@ further, for validated entities, to rows where some candidate passes its validat
 (most digit runs in text are order ids, dates and tracking numbers), and the results
 are put back in place. Gates were once one scan with every pattern joined, then scanned
 again per stage on the rows it picked: the joined pattern loses each pattern's literal
-prefilter and cost as much as the separate scans together.
+prefilter and cost as much as the separate scans together; only gates that start with a
+literal (keywords and token prefixes: the secrets, JSON keys) are still joined, and
+looked at one by one only on leaves where the joined scan found something.
 
 A leaf with few distinct values in a batch (categorical text: a status, a region, list
 elements such as tags) is scanned by its distinct values, and its rows are picked by
@@ -32,6 +34,7 @@ from typing import Final
 import polars as pl
 
 from sluice.server.errors import SluiceError
+from sluice.server.pipeline.redaction.entities import without_names
 from sluice.server.pipeline.redaction.schema_walk import ELEMENT, Location, any_where
 
 _PACKED: Final = "__sluice_text"
@@ -54,6 +57,9 @@ class TextStep:
     gate: ValueTest
     counters: Mapping[Location, str]
     refine: ValueTest | None = None
+    #: The gate as a pattern, when it starts with a literal (a keyword, a token prefix):
+    #: such gates are joined into one scan per leaf, which keeps the literal prefilter.
+    keyword: str = ""
 
 
 Hits = dict[tuple[int, Location], pl.Series]
@@ -108,6 +114,9 @@ class CompactedTextPass:
         exprs: list[pl.Expr] = []
         for loc in self._leaves:
             steps = [(n, s) for n, s in enumerate(self._steps) if loc in s.counters]
+            keyworded = [s.keyword for _, s in steps if s.keyword]
+            if len(keyworded) > 1 and not _any_value(batch, loc, _joined(keyworded)):
+                steps = [(n, s) for n, s in steps if not s.keyword]
             tests = _by_distinct_values(batch, loc, [s.gate for _, s in steps])
             for (number, step), test in zip(steps, tests, strict=True):
                 if test is not False:
@@ -181,6 +190,20 @@ def _by_distinct_values(
 
 def _lookup(chosen: pl.Series) -> ValueTest:
     return lambda value: value.is_in(chosen.implode())
+
+
+def _joined(patterns: Sequence[str]) -> ValueTest:
+    joined = "|".join(f"(?:{without_names(p)})" for p in patterns)
+    return lambda value: value.str.contains(joined)
+
+
+def _any_value(batch: pl.DataFrame, loc: Location, test: ValueTest) -> bool:
+    """Whether `test` holds for any value of the leaf in the batch."""
+    [found] = _by_distinct_values(batch, loc, [test])
+    if found is True:
+        rows = batch.select(any_where(pl.col(loc[0]), loc[1:], test))
+        return bool(rows.to_series().any())
+    return found is not False
 
 
 def _refined(

@@ -20,6 +20,7 @@ import polars as pl
 from sluice.server.errors import InvalidArgument, quoted
 from sluice.server.pipeline.redaction import actions
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
+from sluice.server.pipeline.redaction.entities import ENTITIES, ENTITY_BY_NAME
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
 from sluice.server.pipeline.redaction.schema_walk import (
@@ -48,6 +49,8 @@ _STAGED_PREFIX: Final = "__sluice_new"
 _INTERNAL_PREFIX: Final = "__sluice"
 _NESTED_ACTIONS: Final = frozenset({"drop", "null", "redact", "keep"})
 _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
+#: Entities whose gate starts with a literal (secrets: keywords and token prefixes).
+_KEYWORD_ENTITIES: Final = frozenset(e.name for e in ENTITIES if e.level == "basic")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class _TextRule:
     regex: str
     #: Per text value: a sharper test, run where `regex` holds (validated entities).
     refine: Callable[[pl.Expr], pl.Expr] | None = None
+    #: `regex` starts with a literal, so it can be joined with others (see compaction).
+    keyword: bool = False
 
 
 class PolicyRedactor:
@@ -108,6 +113,7 @@ class PolicyRedactor:
                         partial(_contains, step.regex),
                         {flag.location: flag.counter for flag in step.stage.flags},
                         step.refine,
+                        step.regex if step.keyword else "",
                     )
                     for step in steps
                 ],
@@ -219,7 +225,7 @@ class PolicyRedactor:
             for location in leaves:
                 flag = _Flag(self._counter(f"{label}_JSON", location), location, True)
                 stage.add(location, _json_rewrite(regex, label), flag)
-            stages.append(_TextRule(stage, regex))
+            stages.append(_TextRule(stage, regex, keyword=True))
         return stages
 
     def _pattern_steps(self, leaves: list[Location]) -> list[_TextRule]:
@@ -232,7 +238,10 @@ class PolicyRedactor:
                 flag = _Flag(self._counter(rule.label, location), location, True)
                 stage.add(location, _text_rewrite(rule), flag)
             refine = partial(may_rewrite, rule=rule) if rule.validator else None
-            steps.append(_TextRule(stage, rule.gate or rule.regex, refine))
+            keyword = (
+                rule.label in _KEYWORD_ENTITIES and rule.regex == ENTITY_BY_NAME[rule.label].regex
+            )
+            steps.append(_TextRule(stage, rule.gate or rule.regex, refine, keyword))
             shorter = without_last_group(rule)
             if shorter is not None:
                 # Same counters: a record counts once whichever step changed it.
