@@ -79,8 +79,14 @@ def polars_parquet(source: Path, out: Path) -> int:
 def polars_csv_gzip(source: Path, out: Path) -> int:
     import polars as pl
 
-    # CSV has no nesting: the struct goes out as JSON text, as Sluice writes it.
-    pl.scan_parquet(source).with_columns(pl.col("device").struct.json_encode()).sink_csv(
+    # CSV has no nesting: structs and lists go out as JSON text, as Sluice writes them.
+    frame = pl.scan_parquet(source)
+    nested = [name for name, dtype in frame.collect_schema().items() if dtype.is_nested()]
+    as_json = [
+        pl.struct(pl.col(n).alias("v")).struct.json_encode().str.slice(5).str.head(-1).alias(n)
+        for n in nested
+    ]
+    frame.with_columns(as_json).sink_csv(
         out / "events.csv.gz", compression="gzip", compression_level=GZIP_LEVEL
     )
     return _source_rows(source)

@@ -1,12 +1,16 @@
 """Sluice side by side with DuckDB, Polars, dlt and a seed-style pandas exporter.
 
     python -m benchmarks.peers_bench [--rows 1000000] [--scale 10] [--seed-rows 100000]
+        [--dataset events|text-heavy] [--pii-share 0.5]
 
-One generated dataset, written once as Parquet, is the source of every case. Sluice runs
+One generated dataset, written once as Parquet, is the source of every case: the demo
+events (default) or the text-heavy one (benchmarks.text_heavy_data: free text with
+personal data, categorical text, lists and structs). Sluice runs
 end to end through a fresh daemon per case over gRPC (benchmarks.export_bench); every
 peer runs in a fresh process of its own (benchmarks.peers). Also measured: the daemon's
 peak RSS at 1x and SCALEx rows, and an export's slowdown while WATCHERS other clients
-hold WatchExport streams open. Writes benchmarks/results/peers.md and peers.png;
+hold WatchExport streams open. Writes benchmarks/results/peers.md and peers.png (for
+the text-heavy dataset peers-text-heavy.md and peers-text-heavy.png);
 benchmarks/README.md says how to read them.
 """
 
@@ -27,9 +31,11 @@ from pathlib import Path
 import polars as pl
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from benchmarks import text_heavy_data
 from benchmarks.export_bench import (
     DATA,
     REPO,
+    SEED,
     Case,
     Result,
     RssSampler,
@@ -144,8 +150,24 @@ def run_peer(peer: Peer, source: Path, logical_bytes: int, rows: int) -> Row:
     return row
 
 
+DATASETS = ("events", "text-heavy")
+
+
+def source_file(args: argparse.Namespace, rows: int, fmt: str) -> Path:
+    """The cached copy of the chosen dataset, generated on first use."""
+    if args.dataset == "events":
+        return dataset(rows, fmt)
+    path = DATA / f"text-heavy-{rows}-seed{SEED}-pii{args.pii_share:g}.{fmt}"
+    if not path.exists():
+        log(f"generating {path.name} ...")
+        partial = path.with_name(path.name + ".partial")
+        text_heavy_data.generate(partial, rows, seed=SEED, pii_share=args.pii_share, format=fmt)
+        partial.rename(path)
+    return path
+
+
 def measure(args: argparse.Namespace) -> Outcome:
-    source, ndjson = dataset(args.rows, "parquet"), dataset(args.rows, "ndjson")
+    source, ndjson = source_file(args, args.rows, "parquet"), source_file(args, args.rows, "ndjson")
     logical = ndjson.stat().st_size
     cases = sluice_cases(recipient())
     sluice = {g: run_case(c, args.rows, source, logical) for g, c in cases.items()}
@@ -167,7 +189,7 @@ def measure(args: argparse.Namespace) -> Outcome:
                base.level, scale=args.scale)  # fmt: skip
     scaled = args.rows * args.scale
     # Same generator, same row distribution: the NDJSON size scales with the rows.
-    large = run_case(big, scaled, dataset(scaled, "parquet"), logical * args.scale)
+    large = run_case(big, scaled, source_file(args, scaled, "parquet"), logical * args.scale)
 
     quiet: list[Result] = []
     watched: list[Result] = []
@@ -197,17 +219,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     )  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="for peers.md, peers.png")
     parser.add_argument("--note", default="", help="a line for the report's machine notes")
+    parser.add_argument(
+        "--dataset", choices=DATASETS, default="events",
+        help="the demo events, or text-heavy rows (free text, lists, structs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pii-share", type=float, default=0.5,
+        help="text-heavy only: share of messages mentioning personal data",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.rows < 1 or args.scale < 2 or args.watch_rounds < 1:
         parser.error("--rows must be positive, --scale at least 2, --watch-rounds at least 1")
     if not 0 < args.seed_rows <= args.rows:
         parser.error("--seed-rows must be between 1 and --rows")
+    if not 0.0 <= args.pii_share <= 1.0:
+        parser.error("--pii-share must be within [0, 1]")
+    args.report_name = "peers" if args.dataset == "events" else f"peers-{args.dataset}"
 
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     outcome = measure(args)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    chart = write_chart(outcome, args.out_dir / "peers.png")
+    chart = write_chart(outcome, args.out_dir / f"{args.report_name}.png")
     report = write_report(outcome, args, chart, time.perf_counter() - started, load_before)
     log(f"wrote {report} and {chart}")
 

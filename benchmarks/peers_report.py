@@ -355,7 +355,7 @@ def write_report(
         f"- load average (1 min) before the run {load_before:.2f}, at its end "
         f"{os.getloadavg()[0]:.2f}, on {os.cpu_count()} CPUs; whole run {elapsed / 60:.1f} min",
         *([f"- note: {args.note}"] if args.note else []),
-        f"- dataset: {source_rows:,} events (seed {SEED}), "
+        f"- dataset: {_dataset_line(args, source_rows)}, "
         f"{outcome.sluice(JSONL).logical_bytes / MB:,.0f} MB as NDJSON",
         "",
         f"![MB/s and peak RSS per output]({chart.name})",
@@ -388,9 +388,18 @@ def write_report(
         "",
         METHOD.format(seed=SEED, seed_rows=args.seed_rows, watchers=args.watchers),
     ]
-    out: Path = args.out_dir / "peers.md"
+    out: Path = args.out_dir / f"{args.report_name}.md"
     out.write_text("\n".join(parts).rstrip() + "\n")
     return out
+
+
+def _dataset_line(args: argparse.Namespace, rows: int) -> str:
+    if args.dataset == "text-heavy":
+        return (
+            f"{rows:,} rows of the text-heavy dataset (`benchmarks.text_heavy_data`, seed "
+            f"{SEED}, personal data in {args.pii_share:.0%} of messages)"
+        )
+    return f"{rows:,} events (seed {SEED})"
 
 
 def _bars(ax: Axes, outcome: Outcome, value: Callable[[Row], float]) -> None:

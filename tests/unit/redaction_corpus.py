@@ -297,12 +297,33 @@ def _misc(rnd: random.Random) -> str:
     ])  # fmt: skip
 
 
+def _text_heavy(rnd: random.Random) -> str:
+    """Look-alikes of the text-heavy benchmark dataset (benchmarks.text_heavy_data): log
+    metadata, and lists of numbers joined without a space."""
+    year = rnd.randint(2019, 2026)
+    return rnd.choice([
+        f"https://shop.example.com/p/{rnd.randint(1, 99_999)}",
+        f"{rnd.choice(['ios', 'android', 'web'])}/{_version(rnd).split()[-1]}",
+        f"{rnd.choice(['eu-west', 'us-east', 'ap-south'])}-{rnd.randint(1, 3)}",
+        f"ORD-{year}-{_digits(rnd, 6)},ORD-{year}-{_digits(rnd, 6)}",
+        f"#{_digits(rnd, 8)},#{_digits(rnd, 8)};#{_digits(rnd, 8)}",
+        f"{card(rnd, valid=False)} {_digits(rnd, rnd.choice([2, 3, 4]))}",
+        f"{card(rnd, valid=False)},{card(rnd, valid=False)}",
+        f"{dni(rnd, valid=False)},{dni(rnd, valid=False)}",
+        f"{_digits(rnd, 22)},{_digits(rnd, 22)}",
+        f"SKU-{_digits(rnd, 4)}-{_digits(rnd, 4)}|SKU-{_digits(rnd, 4)}-{_digits(rnd, 4)}",
+        f"{year}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d},{_price(rnd)}",
+        f"x-request-id={uuid.UUID(int=rnd.getrandbits(128))}",
+    ])  # fmt: skip
+
+
 LOOKALIKES: dict[str, Callable[[random.Random], str]] = {
     "date": _date, "version": _version, "order_id": _order_id, "price": _price, "misc": _misc,
     "luhn_failing_card": lambda r: card(r, valid=False),
     "bad_iban": lambda r: iban(r, valid=False),
     "bad_dni": lambda r: dni(r, valid=False),
     "bad_ssn": lambda r: ssn(r, valid=False),
+    "text_heavy": _text_heavy,
 }  # fmt: skip
 
 

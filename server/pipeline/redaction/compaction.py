@@ -2,14 +2,27 @@
 
 Polars' string kernels do work for every row, nulls included (their bytes stay behind
 the validity mask), so masking rows out saves nothing: twenty patterns over every
-message would cost twenty full passes. Instead, one scan with all patterns joined (the
-gate) picks the rows holding any candidate; on those, each stage runs only on the rows
-and text values holding one of its own candidates, and the results are put back in
-place. This runs as an elementwise `map_batches` expression, once per pipeline batch
-(the pipeline collects each batch with the in-memory engine; a streaming collect would
-call it per morsel, half a batch each, for ~20% more CPU): Python only orchestrates a
-few vectorised Polars calls per batch, never anything per row, and memory stays bounded
-by the batch.
+message would cost twenty full passes. Instead, each stage's cheap necessary condition
+(its gate: a keyword, `@`, a digit run) is scanned once per text leaf, all in one
+parallel select; the union picks the rows any stage may change. On those, each stage
+runs only on the rows and text values holding one of its own candidates, narrowed
+further, for validated entities, to rows where some candidate passes its validator
+(most digit runs in text are order ids, dates and tracking numbers), and the results
+are put back in place. Gates were once one scan with every pattern joined, then scanned
+again per stage on the rows it picked: the joined pattern loses each pattern's literal
+prefilter and cost as much as the separate scans together; only gates that start with a
+literal (keywords and token prefixes: the secrets, JSON keys) are still joined, and
+looked at one by one only on leaves where the joined scan found something.
+
+A leaf with few distinct values in a batch (categorical text: a status, a region, list
+elements such as tags) is scanned by its distinct values, and its rows are picked by
+looking the values holding a candidate up.
+
+This runs as an elementwise `map_batches` expression, once per pipeline batch (the
+pipeline collects each batch with the in-memory engine; a streaming collect would call
+it per morsel, half a batch each, for ~20% more CPU): Python only orchestrates a few
+vectorised Polars calls per batch, never anything per row, and memory stays bounded by
+the batch.
 """
 
 from __future__ import annotations
@@ -21,31 +34,44 @@ from typing import Final
 import polars as pl
 
 from sluice.server.errors import SluiceError
-from sluice.server.pipeline.redaction.schema_walk import Location
+from sluice.server.pipeline.redaction.entities import without_names
+from sluice.server.pipeline.redaction.schema_walk import ELEMENT, Location, any_where
 
 _PACKED: Final = "__sluice_text"
-_POSITION: Final = "__sluice_position"
+#: Rows sampled to tell a leaf with few distinct values (categorical text) from free text.
+_SAMPLE: Final = 2048
+#: A leaf counts as categorical when its distinct values are at most this share of them.
+_FEW: Final = 0.25
+
+ValueTest = Callable[[pl.Expr], pl.Expr]
 
 
 @dataclass(frozen=True)
 class TextStep:
     """One text stage. `run(frame, leaves)` rewrites those text leaves and adds their
-    counters; `candidates` says per leaf which rows may hold a match."""
+    counters (one per leaf it covers); `gate(value)` is a cheap necessary condition for
+    a change; `refine(value)`, when given, a costlier but sharper one, evaluated only
+    where the gate holds."""
 
     run: Callable[[pl.LazyFrame, frozenset[Location]], pl.LazyFrame]
-    candidates: Mapping[Location, pl.Expr]
+    gate: ValueTest
     counters: Mapping[Location, str]
+    refine: ValueTest | None = None
+    #: The gate as a pattern, when it starts with a literal (a keyword, a token prefix):
+    #: such gates are joined into one scan per leaf, which keeps the literal prefilter.
+    keyword: str = ""
+
+
+Hits = dict[tuple[int, Location], pl.Series]
 
 
 class CompactedTextPass:
-    def __init__(
-        self, columns: pl.Schema, gates: Mapping[Location, pl.Expr], steps: Sequence[TextStep]
-    ) -> None:
-        """`gates` says per text leaf which rows hold a candidate of any step."""
+    def __init__(self, columns: pl.Schema, steps: Sequence[TextStep]) -> None:
         self._columns = columns
-        self._gates = dict(gates)
         self._steps = list(steps)
-        counters = [name for step in self._steps for name in step.counters.values()]
+        self._leaves = list(dict.fromkeys(loc for step in self._steps for loc in step.counters))
+        # Two steps may share a counter (a second pass of one rule).
+        counters = list(dict.fromkeys(n for step in self._steps for n in step.counters.values()))
         self._packed = pl.Struct({**columns, **dict.fromkeys(counters, pl.Boolean)})
 
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -61,17 +87,14 @@ class CompactedTextPass:
         batch = packed.struct.unnest()
         names = [field.name for field in self._packed.fields]
         counters = [name for name in names if name not in self._columns]
-        flagged = batch.select(
-            gate.fill_null(False).alias(str(n)) for n, gate in enumerate(self._gates.values())
-        )
-        active = [
-            loc for loc, hit in zip(self._gates, flagged.iter_columns(), strict=True) if hit.any()
-        ]
-        gate = flagged.select(pl.any_horizontal(pl.all())).to_series()
-        if not active:
+        hits = self._hits(batch)
+        if not hits:
             untouched = [pl.lit(False).alias(name) for name in counters]
             return batch.with_columns(untouched).select(names).to_struct(packed.name)
-        done, rewritten = self._steps_on(batch.filter(gate), frozenset(active))
+        gate = pl.select(pl.any_horizontal(hits.values())).to_series()
+        done, rewritten = self._steps_on(
+            batch.filter(gate), {key: hit.filter(gate) for key, hit in hits.items()}
+        )
         order = _weave(gate)
         never = pl.repeat(False, len(gate), eager=True)
         merged = [
@@ -85,32 +108,44 @@ class CompactedTextPass:
         ]
         return pl.DataFrame(merged).to_struct(packed.name)
 
-    def _steps_on(
-        self, rows: pl.DataFrame, active: frozenset[Location]
-    ) -> tuple[dict[str, pl.Series], set[str]]:
-        """Run every step on the gated rows, looking only at the leaves where the gate
-        fired; returns their final columns and counters, and which columns changed."""
-        keys = [(n, loc) for n, step in enumerate(self._steps) for loc in step.candidates]
-        keys = [(n, loc) for n, loc in keys if loc in active]
-        # Every candidate mask at once (one parallel select): a rewrite only writes
-        # tags, masks and pseudonyms, which hold no candidate of a later step.
-        masks = rows.select(
-            self._steps[n].candidates[loc].fill_null(False).alias(str(i))
-            for i, (n, loc) in enumerate(keys)
-        )
-        hits = dict(zip(keys, masks.iter_columns(), strict=True))
+    def _hits(self, batch: pl.DataFrame) -> Hits:
+        """Per step and leaf, the rows where the step's gate holds (only those with any)."""
+        keys: list[tuple[int, Location]] = []
+        exprs: list[pl.Expr] = []
+        for loc in self._leaves:
+            steps = [(n, s) for n, s in enumerate(self._steps) if loc in s.counters]
+            keyworded = [s.keyword for _, s in steps if s.keyword]
+            if len(keyworded) > 1 and not _any_value(batch, loc, _joined(keyworded)):
+                steps = [(n, s) for n, s in steps if not s.keyword]
+            tests = _by_distinct_values(batch, loc, [s.gate for _, s in steps])
+            for (number, step), test in zip(steps, tests, strict=True):
+                if test is not False:
+                    keys.append((number, loc))
+                    pick = step.gate if test is True else test
+                    exprs.append(any_where(pl.col(loc[0]), loc[1:], pick).alias(str(len(exprs))))
+        masks = batch.select(exprs) if exprs else pl.DataFrame()
+        return {
+            key: mask for key, mask in zip(keys, masks.iter_columns(), strict=True) if mask.any()
+        }
+
+    def _steps_on(self, rows: pl.DataFrame, hits: Hits) -> tuple[dict[str, pl.Series], set[str]]:
+        """Run every step on the gated rows, looking only at the leaves where its gate
+        fired; returns their final columns and counters, and which columns changed.
+        A rewrite only writes tags, masks and pseudonyms, which hold no candidate of a
+        later step, so the gates taken before any step ran still hold."""
         values = {name: rows[name] for name in rows.columns}
         rewritten: set[str] = set()
         never = pl.repeat(False, rows.height, eager=True)
         for number, step in enumerate(self._steps):
-            leaves = frozenset(
-                loc for loc in step.candidates if loc in active and hits[number, loc].any()
-            )
             for counter in step.counters.values():
-                values[counter] = never.alias(counter)
-            if not leaves:
+                values.setdefault(counter, never.alias(counter))
+            own = {loc: hit for (n, loc), hit in hits.items() if n == number}
+            if step.refine is not None and own:
+                own = _refined(values, own, step.refine)
+            if not own:
                 continue
-            mask = pl.select(pl.any_horizontal(hits[number, loc] for loc in leaves)).to_series()
+            leaves = frozenset(own)
+            mask = pl.select(pl.any_horizontal(own.values())).to_series()
             columns = sorted({loc[0] for loc in leaves})
             subset = pl.DataFrame([values[c] for c in columns]).filter(mask)
             done = _run(step, subset, leaves)
@@ -119,8 +154,74 @@ class CompactedTextPass:
             for name in columns:
                 values[name] = _merge(done[name], values[name].filter(~mask), order)
             for name in (step.counters[loc] for loc in leaves):
-                values[name] = _merge_counter(done[name], never, order)
+                values[name] = values[name] | _merge_counter(done[name], never, order)
         return values, rewritten
+
+
+def _by_distinct_values(
+    batch: pl.DataFrame, loc: Location, gates: Sequence[ValueTest]
+) -> list[bool | ValueTest]:
+    """For a leaf with few distinct values: per gate, False when no value passes it, else
+    a lookup of the values that do. For free text: True (test every row)."""
+    values = batch[loc[0]]
+    for step in loc[1:]:
+        values = values.explode() if step == ELEMENT else values.struct.field(step)
+    values = values.drop_nulls()
+    if values.is_empty():
+        return [False for _ in gates]
+    sample = values.head(_SAMPLE)
+    if sample.n_unique() > _FEW * sample.len():
+        return [True for _ in gates]
+    distinct = values.unique()
+    if distinct.len() > _FEW * values.len():
+        return [True for _ in gates]
+    frame = distinct.to_frame("v")
+    found = frame.select(
+        gate(pl.col("v")).fill_null(False).alias(str(n)) for n, gate in enumerate(gates)
+    )
+    tests: list[bool | ValueTest] = []
+    for hit in found.iter_columns():
+        if not hit.any():
+            tests.append(False)
+        else:
+            tests.append(_lookup(distinct.filter(hit)))
+    return tests
+
+
+def _lookup(chosen: pl.Series) -> ValueTest:
+    return lambda value: value.is_in(chosen.implode())
+
+
+def _joined(patterns: Sequence[str]) -> ValueTest:
+    joined = "|".join(f"(?:{without_names(p)})" for p in patterns)
+    return lambda value: value.str.contains(joined)
+
+
+def _any_value(batch: pl.DataFrame, loc: Location, test: ValueTest) -> bool:
+    """Whether `test` holds for any value of the leaf in the batch."""
+    [found] = _by_distinct_values(batch, loc, [test])
+    if found is True:
+        rows = batch.select(any_where(pl.col(loc[0]), loc[1:], test))
+        return bool(rows.to_series().any())
+    return found is not False
+
+
+def _refined(
+    values: Mapping[str, pl.Series], own: dict[Location, pl.Series], refine: ValueTest
+) -> dict[Location, pl.Series]:
+    """The gate's rows narrowed by `refine`, evaluated on those rows only."""
+    mask = pl.select(pl.any_horizontal(own.values())).to_series()
+    subset = pl.DataFrame([values[c] for c in sorted({loc[0] for loc in own})]).filter(mask)
+    sharper = subset.select(
+        any_where(pl.col(loc[0]), loc[1:], refine).alias(str(n)) for n, loc in enumerate(own)
+    )
+    where = mask.arg_true()
+    narrowed = {}
+    for (loc, hit), keep in zip(own.items(), sharper.iter_columns(), strict=True):
+        if keep.any():
+            still = hit.clone().scatter(where.filter(~keep), False) if not keep.all() else hit
+            narrowed[loc] = still
+    return narrowed
 
 
 def _run(step: TextStep, rows: pl.DataFrame, leaves: frozenset[Location]) -> pl.DataFrame:

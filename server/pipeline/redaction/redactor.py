@@ -10,7 +10,7 @@ old and new, then swaps them in, so counts are exact and computed by Polars.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
@@ -20,7 +20,7 @@ import polars as pl
 from sluice.server.errors import InvalidArgument, quoted
 from sluice.server.pipeline.redaction import actions
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
-from sluice.server.pipeline.redaction.entities import without_names
+from sluice.server.pipeline.redaction.entities import ENTITIES, ENTITY_BY_NAME
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
 from sluice.server.pipeline.redaction.schema_walk import (
@@ -28,14 +28,19 @@ from sluice.server.pipeline.redaction.schema_walk import (
     Location,
     Rewrite,
     any_present,
-    any_where,
     dotted,
     extract,
     is_nested,
     rebuild,
     walk,
 )
-from sluice.server.pipeline.redaction.text import json_key_regex, rewrite_json_keys, rewrite_text
+from sluice.server.pipeline.redaction.text import (
+    json_key_regex,
+    may_rewrite,
+    rewrite_json_keys,
+    rewrite_text,
+    without_last_group,
+)
 from sluice.server.pipeline.source import ROW_INDEX
 
 COUNTER_PREFIX: Final = "__sluice_c"
@@ -44,6 +49,8 @@ _STAGED_PREFIX: Final = "__sluice_new"
 _INTERNAL_PREFIX: Final = "__sluice"
 _NESTED_ACTIONS: Final = frozenset({"drop", "null", "redact", "keep"})
 _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
+#: Entities whose gate starts with a literal (secrets: keywords and token prefixes).
+_KEYWORD_ENTITIES: Final = frozenset(e.name for e in ENTITIES if e.level == "basic")
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,12 @@ class _Stage:
 @dataclass(frozen=True)
 class _TextRule:
     stage: _Stage
+    #: A cheap necessary condition, joined with the other rules' into the first scan.
     regex: str
+    #: Per text value: a sharper test, run where `regex` holds (validated entities).
+    refine: Callable[[pl.Expr], pl.Expr] | None = None
+    #: `regex` starts with a literal, so it can be joined with others (see compaction).
+    keyword: bool = False
 
 
 class PolicyRedactor:
@@ -92,16 +104,16 @@ class PolicyRedactor:
         ]
         steps = [*self._json_steps(leaves), *self._pattern_steps(leaves)]
         if steps and leaves:
-            regexes = [step.regex for step in steps]
             columns = list(dict.fromkeys(location[0] for location in leaves))
             self._text_pass = CompactedTextPass(
                 pl.Schema({c: text_schema[c] for c in columns}),
-                {loc: _candidates([loc], regexes) for loc in leaves},
                 [
                     TextStep(
                         partial(_run_for_leaves, step.stage),
-                        {loc: _candidates([loc], [step.regex]) for loc in leaves},
+                        partial(_contains, step.regex),
                         {flag.location: flag.counter for flag in step.stage.flags},
+                        step.refine,
+                        step.regex if step.keyword else "",
                     )
                     for step in steps
                 ],
@@ -213,7 +225,7 @@ class PolicyRedactor:
             for location in leaves:
                 flag = _Flag(self._counter(f"{label}_JSON", location), location, True)
                 stage.add(location, _json_rewrite(regex, label), flag)
-            stages.append(_TextRule(stage, regex))
+            stages.append(_TextRule(stage, regex, keyword=True))
         return stages
 
     def _pattern_steps(self, leaves: list[Location]) -> list[_TextRule]:
@@ -225,7 +237,19 @@ class PolicyRedactor:
             for location in leaves:
                 flag = _Flag(self._counter(rule.label, location), location, True)
                 stage.add(location, _text_rewrite(rule), flag)
-            steps.append(_TextRule(stage, rule.gate or rule.regex))
+            refine = partial(may_rewrite, rule=rule) if rule.validator else None
+            keyword = (
+                rule.label in _KEYWORD_ENTITIES and rule.regex == ENTITY_BY_NAME[rule.label].regex
+            )
+            steps.append(_TextRule(stage, rule.gate or rule.regex, refine, keyword))
+            shorter = without_last_group(rule)
+            if shorter is not None:
+                # Same counters: a record counts once whichever step changed it.
+                again = _Stage()
+                for flag in stage.flags:
+                    again.add(flag.location, _text_rewrite(shorter), flag)
+                refine = partial(may_rewrite, rule=shorter)
+                steps.append(_TextRule(again, shorter.gate or shorter.regex, refine))
         return steps
 
     def _counter(self, label: str, location: Location) -> str:
@@ -262,13 +286,8 @@ def _run_for_leaves(
     return _run_stages(frame, [subset])
 
 
-def _candidates(leaves: list[Location], regexes: list[str]) -> pl.Expr:
-    """Per row: does any text leaf hold a candidate of any of these patterns? (With all
-    patterns joined, one scan finds the rows any text rule may change.)"""
-    joined = "|".join(f"(?:{without_names(regex)})" for regex in regexes)
-    return pl.any_horizontal(
-        any_where(pl.col(loc[0]), loc[1:], lambda v: v.str.contains(joined)) for loc in leaves
-    )
+def _contains(regex: str, text: pl.Expr) -> pl.Expr:
+    return text.str.contains(regex)
 
 
 def _run_stage(frame: pl.LazyFrame, stage: _Stage, schema: pl.Schema) -> pl.LazyFrame:

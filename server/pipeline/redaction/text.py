@@ -5,12 +5,21 @@ IBANs, phones, ...), only some matches may be replaced, and Polars cannot replac
 per-row lists of strings, so each match is fenced with a separator that cannot occur in
 text (NUL before, SOH after), the text is split on them, the matches are validated and
 replaced inside `list.eval`, and joined again: still column-wise, no Python per row. A
-value that already holds either control character falls back to replacing every
-candidate: over-redaction is the safe failure.
+value that already holds one of the control characters used here falls back to
+replacing every candidate: over-redaction is the safe failure.
+
+Entity patterns consume the character after a match (their trail) and the one before it
+(their lead), so in "4111…1111,5500…0004" the first match takes the comma the second
+needs as its lead. Before matching, a joiner (STX) is put after each `,` `;` `|` that
+starts another value, giving the next candidate a lead of its own; it is removed again
+afterwards. A card number written with a digit group after it ("… 1111 123") is one longer
+candidate that fails as a whole: a second step (`without_last_group`) looks for cards
+followed by a digit group (kept as context) in what the first left.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 import polars as pl
@@ -21,11 +30,19 @@ from sluice.server.pipeline.redaction.actions import (
     mask,
     tag,
 )
+from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME, compose
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS
 
 _OPEN: Final = "\x00"
 _CLOSE: Final = "\x01"
+_JOINER: Final = "\x02"
+#: A separator another value may follow directly ("A,B"): it gets a joiner after it.
+_JOINED: Final = r"([,;|])([0-9A-Za-z+(])"
+#: A digit group after a card number: tried as context when the whole failed.
+_LAST_GROUP_CONTEXT: Final = r"[ -][0-9]+"
+#: Validators whose candidates may run into a following digit group.
+_GROUP_RETRY: Final = frozenset({"card"})
 _LEAD, _VALUE, _TRAIL = "${sl_lead}", "${sl_value}", "${sl_trail}"
 
 
@@ -44,16 +61,53 @@ def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     return _rewrite_candidates(text, rule)
 
 
+def without_last_group(rule: PatternRule) -> PatternRule | None:
+    """For cards: the rule again, with the candidate's last digit group as context after
+    it (the greedy value gives that group back to match it), for a second step over
+    what the first left (a candidate that failed as a whole)."""
+    entity = ENTITY_BY_NAME.get(rule.label)
+    if rule.validator not in _GROUP_RETRY or entity is None or rule.regex != entity.regex:
+        return None
+    regex = compose(entity.lead, entity.value, rf"{_LAST_GROUP_CONTEXT}(?:{entity.trail})")
+    return replace(rule, regex=regex.replace(r"\b", r"(?-u:\b)"))
+
+
+def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """Per value: whether a validated entity's rule may change it, i.e. whether any
+    candidate passes its validator: matches are few, so extracting and checking them
+    costs a fraction of the fenced rewrite, which then runs only where it changes
+    something (most digit runs in text are order ids, dates and tracking numbers)."""
+    matches = text.str.replace_all(_JOINED, f"$1{_JOINER}$2").str.extract_all(rule.regex)
+    value = pl.element().str.extract_groups(rule.regex).struct.field("sl_value")
+    # A match whose value cannot be re-read alone is kept as a candidate: the rewrite
+    # decides it.
+    valid = VALIDATORS[rule.validator](value).fill_null(False) | value.is_null()
+    unusual = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
+    return matches.list.eval(valid).list.any() | unusual
+
+
 def _rewrite_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
-    unconditional = text.str.replace_all(rule.regex, f"{_LEAD}{tag(rule.label)}{_TRAIL}")
     if not rule.validator and rule.action == "redact":
-        return unconditional
+        return text.str.replace_all(rule.regex, f"{_LEAD}{tag(rule.label)}{_TRAIL}")
     if not rule.validator and rule.action == "null":
         return pl.lit(None, dtype=pl.String)
+    fallback = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
+    # Only rows holding a control character use it: the others give it "" (when/then
+    # computes both branches over every row).
+    unconditional = (
+        pl.when(fallback)
+        .then(text)
+        .otherwise(pl.lit(""))
+        .str.replace_all(rule.regex, f"{_LEAD}{tag(rule.label)}{_TRAIL}")
+    )
+    # Validated entities are ids, cards and numbers: those are what people list as
+    # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
+    joined_values = bool(rule.validator)
+    source = text.str.replace_all(_JOINED, f"$1{_JOINER}$2") if joined_values else text
     # "a<OPEN>match<CLOSE>b<OPEN>match<CLOSE>c" split on OPEN: every piece but the first
     # is "match<CLOSE>rest". Only elementwise operations follow, which Polars runs over
     # all pieces of all rows at once (a piece index would force one evaluation per row).
-    fenced = text.str.replace_all(rule.regex, f"{_LEAD}{_OPEN}{_VALUE}{_CLOSE}{_TRAIL}")
+    fenced = source.str.replace_all(rule.regex, f"{_LEAD}{_OPEN}{_VALUE}{_CLOSE}{_TRAIL}")
     pieces = fenced.str.split(_OPEN)
     halves = pl.element().str.splitn(_CLOSE, 2)
     match, rest = halves.struct.field("field_0"), halves.struct.field("field_1")
@@ -64,7 +118,6 @@ def _rewrite_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
         candidate = pl.when(is_match).then(match).otherwise(pl.lit(""))
         is_match = is_match & VALIDATORS[rule.validator](candidate)
         is_match = is_match.fill_null(False)
-    fallback = text.str.contains(f"[{_OPEN}{_CLOSE}]")
     if rule.action == "null":
         hit = pieces.list.eval(is_match).list.any()
         return pl.when(fallback | hit).then(None).otherwise(text)
@@ -77,6 +130,8 @@ def _rewrite_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
         .otherwise(pl.element())
     )
     joined = pieces.list.eval(rebuilt).list.join("")
+    if joined_values:
+        joined = joined.str.replace_all(_JOINER, "", literal=True)
     return pl.when(fallback).then(unconditional).otherwise(joined)
 
 

@@ -1,0 +1,136 @@
+"""CPU seconds of the redaction stage per level, beside the stages an export always runs,
+on the demo events or the text-heavy dataset.
+
+    python -m benchmarks.redaction_cpu [--rows 1000000] [--dataset text-heavy|events]
+        [--pii-share 0.5] [--levels basic moderate strict] [--profile]
+
+Runs like benchmarks.stage_budget: the source read in the pipeline's batch size, each
+stage alone over all batches on one thread, timed with `time.process_time` (other load
+on a shared machine disturbs CPU time far less than wall time). The share is redaction
+CPU over the CPU of reading, redaction, NDJSON encoding and zstd together: the work of
+an export to jsonl+zstd (digests and the sink add a little more). `--profile` also
+prints the functions the moderate level spends its time in (cProfile; the Polars
+kernels show up under the Python call that started them). Writes
+benchmarks/results/redaction_cpu-DATASET.md.
+"""
+
+# The thread setting must be in place before Polars is imported.
+from __future__ import annotations
+
+import os
+
+os.environ["POLARS_MAX_THREADS"] = "1"
+
+import argparse
+import cProfile
+import io
+import pstats
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from benchmarks import text_heavy_data
+from benchmarks.export_bench import DATA, SEED, dataset, log, machine_info
+from benchmarks.stage_budget import compressed, cpu_seconds, encoded, plan_for, source_batches
+from sluice.server.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+#: The daemon's default batch size: redaction runs once per batch.
+BATCH_ROWS = Settings().batch_rows
+
+
+def source(kind: str, rows: int, pii_share: float) -> Path:
+    if kind == "events":
+        return dataset(rows, "parquet")
+    path = DATA / f"text-heavy-{rows}-seed{SEED}-pii{pii_share:g}.parquet"
+    if not path.exists():
+        log(f"generating {path.name} ...")
+        partial = path.with_name(path.name + ".partial")
+        text_heavy_data.generate(partial, rows, seed=SEED, pii_share=pii_share)
+        partial.rename(path)
+    return path
+
+
+def redact_all(level: str, path: Path, batches: Sequence[pl.DataFrame]) -> Callable[[], object]:
+    redactor = plan_for(path, level).redactor
+    return lambda: [redactor.apply(b.lazy()).collect() for b in batches]
+
+
+def profiled(run: Callable[[], object], top: int) -> str:
+    profile = cProfile.Profile()
+    profile.enable()
+    run()
+    profile.disable()
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.redaction_cpu", description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the dataset")
+    parser.add_argument("--dataset", choices=("events", "text-heavy"), default="text-heavy")
+    parser.add_argument("--pii-share", type=float, default=0.5, help="text-heavy only")
+    parser.add_argument("--levels", nargs="+", default=["basic", "moderate", "strict"])
+    parser.add_argument("--profile", action="store_true", help="cProfile the moderate level")
+    parser.add_argument("--out", type=Path, default=None, help="report file")
+    parser.add_argument("--note", default="", help="a line for the report (what changed)")
+    args = parser.parse_args(argv)
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    path = source(args.dataset, args.rows, args.pii_share)
+    plan = plan_for(path, "none")
+    read = cpu_seconds(lambda: source_batches(plan, BATCH_ROWS))
+    batches = source_batches(plan, BATCH_ROWS)
+    plain = [b.drop(b.columns[0]) for b in batches]  # the row-index column
+    ndjson = encoded("jsonl", plain)
+    encode = cpu_seconds(lambda: encoded("jsonl", plain))
+    piece = max(1, len(ndjson) // len(plain))
+    zstd = cpu_seconds(lambda: compressed("zstd", 3, ndjson, 1, piece))
+    base = read + encode + zstd
+    rows = [("read Parquet", read), ("encode NDJSON", encode), ("zstd-3", zstd)]
+    lines = []
+    for level in args.levels:
+        seconds = cpu_seconds(redact_all(level, path, batches))
+        rows.append((f"redaction {level}", seconds))
+        lines.append(
+            f"| {level} | {seconds:.2f} | {seconds / args.rows * 1e6:.2f} "
+            f"| {seconds / (base + seconds):.0%} |"
+        )
+        log(f"redaction {level}: {seconds:.2f} CPU s")
+    report = [
+        f"# Redaction CPU: {args.dataset} dataset",
+        "",
+        f"- {args.rows:,} rows"
+        + (
+            f", personal data in {args.pii_share:.0%} of messages"
+            if args.dataset != "events"
+            else ""
+        )
+        + f", {len(ndjson) / 1e6:,.0f} MB as NDJSON, batches of {BATCH_ROWS:,} rows, one thread",
+        *machine_info(),
+        *([f"- note: {args.note}"] if args.note else []),
+        "",
+        "| stage | CPU s |",
+        "|---|---:|",
+        *(f"| {name} | {seconds:.2f} |" for name, seconds in rows),
+        "",
+        "| level | redaction CPU s | µs per row | share of read+redact+encode+zstd |",
+        "|---|---:|---:|---:|",
+        *lines,
+    ]
+    if args.profile:
+        report += ["", "## Where moderate spends it (cProfile, by own time)", "", "```"]
+        report.append(profiled(redact_all("moderate", path, batches), 25).strip())
+        report.append("```")
+    out = args.out or RESULTS / f"redaction_cpu-{args.dataset}.md"
+    out.write_text("\n".join(report) + "\n")
+    print("\n".join(report))
+    log(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

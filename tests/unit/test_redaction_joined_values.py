@@ -1,0 +1,62 @@
+"""Values written next to each other: a list joined by a bare comma ("A,B"), and a card
+number with another digit group right after it. Each was missed before (the first
+match's trail took the comma the next one needed as its lead; the card ran into the next
+group and failed as a whole)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from sluice.server.planning.spec import RedactionSpec
+from tests.unit.redaction_helpers import run
+
+VISA = "4111111111111111"
+MASTERCARD = "5500000000000004"
+AMEX = "378282246310005"
+
+
+def _strict(texts: list[str]) -> list[str]:
+    out, _ = run(pl.DataFrame({"text": texts}), RedactionSpec(level="strict"))
+    return out["text"].to_list()
+
+
+@pytest.mark.parametrize("joiner", [",", ";", "|"])
+def test_cards_joined_without_a_space_are_all_masked(joiner: str) -> None:
+    text = f"cards on file {VISA}{joiner}{MASTERCARD}{joiner}{AMEX} (all expired)"
+    assert _strict([text]) == [
+        f"cards on file {'*' * 12}1111{joiner}{'*' * 12}0004{joiner}{'*' * 11}0005 (all expired)"
+    ]
+
+
+def test_ids_joined_by_a_comma_are_all_redacted() -> None:
+    texts = ["ids 12345678Z,X1234567L,87654321X", "ssn 123-45-6789,234-56-7890"]
+    assert _strict(texts) == ["ids [ES_DNI],[ES_DNI],[ES_DNI]", "ssn [US_SSN],[US_SSN]"]
+
+
+def test_a_card_followed_by_another_digit_group_is_masked_and_the_group_kept() -> None:
+    texts = [
+        "card 4111 1111 1111 1111 123 on file",
+        f"card {VISA} 2027",
+        "card 5500-0000-0000-0004-12 noted",
+    ]
+    assert _strict(texts) == [
+        f"card {'*' * 15}1111 123 on file",
+        f"card {'*' * 12}1111 2027",
+        f"card {'*' * 15}0004-12 noted",
+    ]
+
+
+def test_joined_look_alikes_and_the_joiner_character_stay_as_they_were() -> None:
+    texts = [
+        "orders 4111111111111112,5500000000000005 (Luhn fails)",
+        "a,b;c|d 12,34,56",
+        "ratio 1,5;2,5 and 40.7128,74.0060",
+        "raw \x02 byte then 12345678Z,87654321X",
+    ]
+    out = _strict(texts)
+    assert out[:2] == texts[:2]
+    assert out[2] == "ratio 1,5;2,5 and [GEO_COORDINATES]"
+    # Text that already holds the joiner keeps it (and falls back to redacting every
+    # candidate without checking it).
+    assert out[3].startswith("raw \x02 byte then [ES_DNI]")
