@@ -16,11 +16,15 @@ from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, 
 from sluice.server.jobs.store import JobStore
 from sluice.server.notifications.targets import check_notify
 from sluice.server.pipeline.results import Counters, add_counters
-from sluice.server.planning.authorization import check_spec_access, may_see, require_scope
+from sluice.server.planning.authorization import (
+    check_spec_access,
+    may_see,
+    require_scope,
+)
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import build_plan, check_request_id, resolved_spec
 from sluice.server.planning.spec import ExportSpec
-from sluice.server.principals import ANONYMOUS, Principal, Scope
+from sluice.server.principals import Principal, Scope
 from sluice.server.service.caller_limits import CallerLimits
 from sluice.server.service.events import (
     EventHub,
@@ -74,8 +78,8 @@ class ExportService:
         self,
         spec: ExportSpec,
         request_id: str = "",
-        principal: Principal = ANONYMOUS,
         *,
+        principal: Principal,
         runs_on: str = "",
     ) -> Job:
         """Queue an export (or return the one `request_id` already made). `runs_on`
@@ -107,7 +111,7 @@ class ExportService:
             raise InvalidArgument("request_id", "already used for a different export request")
         return job
 
-    def get(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+    def get(self, job_id: str, principal: Principal) -> Job:
         """The job with its per-stage counters and its notification deliveries."""
         require_scope(principal, Scope.READ)
         job = self._counted(self._visible(job_id, principal))
@@ -130,7 +134,7 @@ class ExportService:
         labels: tuple[tuple[str, str], ...] = (),
         page_size: int = 0,
         page_token: str = "",
-        principal: Principal = ANONYMOUS,
+        principal: Principal,
     ) -> JobPage:
         require_scope(principal, Scope.READ)
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
@@ -142,12 +146,12 @@ class ExportService:
             page_token=page_token,
         )
 
-    def cancel(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+    def cancel(self, job_id: str, principal: Principal) -> Job:
         require_scope(principal, Scope.CANCEL)
         self._visible(job_id, principal)
         return self._runner.cancel(job_id)
 
-    def resume(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+    def resume(self, job_id: str, principal: Principal) -> Job:
         require_scope(principal, Scope.CREATE)
         job = self._visible(job_id, principal)
         if job.state not in RESUMABLE_STATES:
@@ -162,9 +166,7 @@ class ExportService:
         self._runner.submit(job_id)
         return job
 
-    def plan_from_text(
-        self, text: str, time_zone: str = "", principal: Principal = ANONYMOUS
-    ) -> TextPlan:
+    def plan_from_text(self, text: str, time_zone: str = "", *, principal: Principal) -> TextPlan:
         """Read a plain-language request relative to now in `time_zone` (IANA; "" the
         daemon's local zone). Creates nothing. "Encrypted" needs the configured backup
         recipients (or passphrase secret): InvalidArgument on "text" without them."""
@@ -187,23 +189,23 @@ class ExportService:
             plan = replace(plan, passphrase_secret=settings.backup_passphrase_secret)
         return plan
 
-    def sources(self, principal: Principal = ANONYMOUS) -> tuple[SourceListing, ...]:
+    def sources(self, principal: Principal) -> tuple[SourceListing, ...]:
         """The server's named sources, with their schemas (ListSources)."""
         require_scope(principal, Scope.READ)
         return tuple(list_sources(self._settings))
 
-    def templates(self, principal: Principal = ANONYMOUS) -> tuple[Template, ...]:
+    def templates(self, principal: Principal) -> tuple[Template, ...]:
         """The templates requests may name, built-in first (ListTemplates)."""
         require_scope(principal, Scope.READ)
         settings = self._settings
         return tuple(templates(settings.templates, settings.backup_recipients).values())
 
-    def server_info(self, principal: Principal = ANONYMOUS) -> ServerInfo:
+    def server_info(self, principal: Principal) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None
         return describe_server(self._settings, expiry, principal.name)
 
     def watch(
-        self, job_id: str, caller_alive: Callable[[], bool], principal: Principal = ANONYMOUS
+        self, job_id: str, caller_alive: Callable[[], bool], principal: Principal
     ) -> Iterator[JobEvent]:
         """A snapshot, then live events, ending with Finished once the job is final. An
         export running on another replica sharing the store publishes nothing here: its
