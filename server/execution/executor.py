@@ -29,6 +29,7 @@ from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipe
 from sluice.server.pipeline.source import count_rows
 from sluice.server.pipeline.stopping import ExportStop, keeps_uploads
 from sluice.server.pipeline.stream_source import INBOXES
+from sluice.server.planning.authorization import check_run_access
 from sluice.server.planning.plan import ExportPlan, build_plan, plan_destination
 from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from sluice.server.settings import Settings
@@ -71,6 +72,7 @@ def execute(
     settings = context.settings
     with export_span("export.plan"):
         plan = build_plan(job.spec, settings, job.id)
+        check_run_access(settings.auth, job.created_by, plan.source.files)
     if plan.source.stream is not None:
         INBOXES.inbox(job.id, plan.source.stream.inflight_batches).bind_stop(stop)
     with storage_errors():

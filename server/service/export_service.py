@@ -17,6 +17,7 @@ from sluice.server.jobs.store import JobStore
 from sluice.server.notifications.targets import check_notify
 from sluice.server.pipeline.results import Counters, add_counters
 from sluice.server.planning.authorization import (
+    check_source_files,
     check_spec_access,
     may_see,
     require_scope,
@@ -93,7 +94,8 @@ class ExportService:
             if existing is not None:
                 return self._same_request(existing, spec, request_id, principal)
         check_notify(spec.notify, self._settings)
-        build_plan(spec, self._settings, export_id)
+        plan = build_plan(spec, self._settings, export_id)
+        check_source_files(principal, plan.source.files, "spec.source.uri")
         with self._limits.queue_admission(principal):
             job, created = self._store.create(
                 NewJob(
