@@ -609,9 +609,16 @@ def test_named_sources_and_flight_calls_act_for_their_principal(secured: Secured
         alice.get(final["export_id"])
     with secured.client("root") as root:
         assert sum(b.num_rows for b in root.read(final["export_id"])) == 300
-    methods = [
-        (line["principal"], line["method"].rpartition("/")[2]) for line in secured.audit_lines()
-    ]
+    # A stream is audited once it ended, which may be just after its caller read the last
+    # answer.
+    deadline = time.monotonic() + 10
+    while True:
+        methods = [
+            (line["principal"], line["method"].rpartition("/")[2]) for line in secured.audit_lines()
+        ]
+        if ("carol", "DoPut") in methods or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert ("carol", "DoPut") in methods
 
 
