@@ -71,8 +71,12 @@ def execute(
     LeaseLost when another replica took the job over)."""
     settings = context.settings
     with export_span("export.plan"):
-        plan = build_plan(job.spec, settings, job.id)
-        check_run_access(settings.auth, job.created_by, plan.source.files)
+        plan = build_plan(
+            job.spec,
+            settings,
+            job.id,
+            lambda files: check_run_access(settings.auth, job.created_by, files),
+        )
     if plan.source.stream is not None:
         INBOXES.inbox(job.id, plan.source.stream.inflight_batches).bind_stop(stop)
     with storage_errors():

@@ -94,8 +94,12 @@ class ExportService:
             if existing is not None:
                 return self._same_request(existing, spec, request_id, principal)
         check_notify(spec.notify, self._settings)
-        plan = build_plan(spec, self._settings, export_id)
-        check_source_files(principal, plan.source.files, "spec.source.uri")
+        build_plan(
+            spec,
+            self._settings,
+            export_id,
+            lambda files: check_source_files(principal, files, "spec.source.uri"),
+        )
         with self._limits.queue_admission(principal):
             job, created = self._store.create(
                 NewJob(
