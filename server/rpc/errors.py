@@ -78,7 +78,9 @@ def _passes_through(exc: BaseException, context: grpc.ServicerContext) -> bool:
     interceptor inside this one) chose itself and which must not become INTERNAL."""
     if must_propagate(exc):
         return True
-    if isinstance(exc, SluiceError):
+    if type(exc) is not Exception:
+        # Anything else keeps its translation, a cancelled stream's RpcError included:
+        # the audit of a DoPut whose caller left depends on it.
         return False
     # grpc's stubs omit ServicerContext.code(), which the server's context has.
     code = getattr(context, "code", lambda: None)()
