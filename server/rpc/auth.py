@@ -121,6 +121,10 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     yield item
             except GeneratorExit:
                 call.run(responses.close)  # the caller went away
+                # grpc closed the stream before it ended on its own: a DoPut that made
+                # its export is still audited (CANCELLED: its caller is gone).
+                if last is not None:
+                    self._audit_outcome(principal, method, request, last, context)
                 raise
             except BaseException:
                 self._audit_outcome(principal, method, request, None, context)
