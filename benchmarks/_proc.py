@@ -48,6 +48,16 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     return _per_thread(pid, cpu)
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) `pid` has used so far, all its threads together
+    (Linux /proc); None where there is no such file."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def python_thread_names(pid: int) -> dict[int, str]:
     """Thread id -> Python thread name of a running Python process, read by `py-spy dump`
     without pausing it; empty when py-spy is missing or may not attach."""

@@ -1,12 +1,16 @@
 """What TLS and a bearer token cost: the same exports and unary calls against a plaintext
 daemon and a TLS + principals daemon, side by side in one run (issue 15's measurement).
 
-    python -m benchmarks.security_bench [--rows 1000000] [--calls 1000] [--rounds 3]
+    python -m benchmarks.security_bench [--rows 1000000] [--calls 1000] [--rounds 7]
 
 Both daemons run at once on the same machine and source; rounds alternate between them,
-so drift (page cache, a neighbour's load) hits both alike. Every round is reported, and
+so drift (page cache, a neighbour's load) hits both alike. Each export and each batch of
+GetExport calls is measured in wall time and in the daemon's own CPU time (from /proc,
+steadier on a busy machine). Every round is reported, then medians with their spread;
 the goal (an export with TLS + token at most 5% slower) is judged on the medians.
-Writes benchmarks/results/security.md.
+AuthInterceptor's own per-call work is measured in-process beside them, to tell it
+from the TLS transport.
+Appends the run to benchmarks/results/security.md.
 """
 
 from __future__ import annotations
@@ -30,13 +34,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks._proc import process_cpu_seconds
 from benchmarks.export_bench import REPO, dataset, log
 from sluice.client import ExportClient
+from sluice.server.principals import Authenticator, PrincipalConfig, token_digest
+from sluice.server.rpc.auth import AuthInterceptor
 from sluice.v1 import export_pb2 as pb
 from tests.integration.tls_certs import Authority
 
 RESULTS = REPO / "benchmarks" / "results"
 GOAL = 0.05
+MIN_ROUNDS = 5
+#: Pause before each batch of GetExport calls (see main).
+SETTLE_SECONDS = 2.0
+PLAIN = "plaintext"
+SECURE = "TLS + token"
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class Target:
     name: str
     address: str
     exports: Path
+    pid: int
     ca: Path | None = None
     token: str | None = None
 
@@ -98,7 +111,7 @@ def daemon(root: Path, source_root: Path, *, secure: bool) -> Iterator[Target]:
     with log_path.open("wb") as out:
         command = [sys.executable, "-m", "sluice.client.cli.main", "serve", "--config", str(config)]
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
-    target = Target("TLS + token" if secure else "plaintext", address, exports, ca_file, token)
+    target = Target(SECURE if secure else PLAIN, address, exports, process.pid, ca_file, token)
     try:
         with target.client() as client:
             deadline = time.monotonic() + 60
@@ -116,27 +129,81 @@ def daemon(root: Path, source_root: Path, *, secure: bool) -> Iterator[Target]:
             process.wait()
 
 
-def export_seconds(target: Target, source: Path, dataset_name: str) -> tuple[float, str]:
-    """Wall time of one parquet -> jsonl+zstd export, from CreateExport to its end, and
-    the export's id."""
+@dataclass
+class Sample:
+    """One measurement: wall seconds and the daemon's CPU seconds (all its threads)."""
+
+    wall: float
+    cpu: float
+
+
+def _daemon_cpu(target: Target) -> float:
+    seconds = process_cpu_seconds(target.pid)
+    if seconds is None:
+        raise RuntimeError(f"{target.name}: no /proc/{target.pid}/stat (Linux only)")
+    return seconds
+
+
+def export_sample(target: Target, source: Path, dataset_name: str) -> tuple[Sample, str]:
+    """One parquet -> jsonl+zstd export, from CreateExport to its end (wall time and the
+    daemon's CPU time over that span), and the export's id."""
     spec = ExportClient.build_spec(source=str(source), to=str(target.exports), dataset=dataset_name)
     with target.client() as client:
+        client.health(timeout=5)  # the connection (and TLS handshake) outside the span
+        cpu = _daemon_cpu(target)
         started = time.perf_counter()
         done = client.wait(client.create(spec).id, timeout=3600)
-        seconds = time.perf_counter() - started
+        sample = Sample(time.perf_counter() - started, _daemon_cpu(target) - cpu)
     if done.state != pb.EXPORT_STATE_SUCCEEDED:
         raise RuntimeError(f"{target.name}: export {done.id} ended {done.state}")
-    return seconds, done.id
+    return sample, done.id
 
 
-def calls_seconds(target: Target, export_id: str, calls: int) -> float:
-    """Wall time of `calls` GetExport calls on one channel (as a client polls)."""
+def calls_sample(target: Target, export_id: str, calls: int) -> Sample:
+    """`calls` GetExport calls on one channel (as a client polls): wall and daemon CPU
+    seconds per call."""
     with target.client() as client:
         client.get(export_id)  # the connection (and TLS handshake) once, as a client would
+        cpu = _daemon_cpu(target)
         started = time.perf_counter()
         for _ in range(calls):
             client.get(export_id)
-        return time.perf_counter() - started
+        wall = time.perf_counter() - started
+        return Sample(wall / calls, (_daemon_cpu(target) - cpu) / calls)
+
+
+class _Context:
+    """Just enough of a grpc.ServicerContext for AuthInterceptor's authentication."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {}
+
+
+def authentication_micro(principals: int, calls: int = 20_000) -> tuple[float, float]:
+    """CPU µs per call of AuthInterceptor's own work in-process (time.process_time):
+    without principals, and with `principals` configured and the last one's token
+    presented. The rest of the per-call difference is the transport (TLS)."""
+    configs = []
+    for n in range(principals):
+        token = f"token-{n}"
+        configs.append((PrincipalConfig(name=f"p{n}", token_sha256=token_digest(token)),
+                        token_digest(token)))  # fmt: skip
+    results = []
+    for enabled in (False, True):
+        interceptor = AuthInterceptor(Authenticator(configs, enabled=enabled), None)
+        context = _Context((("authorization", f"Bearer token-{principals - 1}"),))
+        authenticate = interceptor._authenticate  # the measured step itself
+        started = time.process_time()
+        for _ in range(calls):
+            authenticate(None, context, "/sluice.v1.ExportService/GetExport")  # type: ignore[arg-type]
+        results.append((time.process_time() - started) / calls * 1e6)
+    return results[0], results[1]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -145,13 +212,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=1_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7, help="at least 5")
     parser.add_argument("--out", type=Path, default=RESULTS / "security.md")
     args = parser.parse_args(argv)
+    if args.rounds < MIN_ROUNDS:
+        parser.error(f"--rounds must be at least {MIN_ROUNDS} for a median and a spread")
     source = dataset(args.rows, "parquet")
     load_before = os.getloadavg()[0]
-    exports: dict[str, list[float]] = {"plaintext": [], "TLS + token": []}
-    unary: dict[str, list[float]] = {"plaintext": [], "TLS + token": []}
+    exports: dict[str, list[Sample]] = {PLAIN: [], SECURE: []}
+    unary: dict[str, list[Sample]] = {PLAIN: [], SECURE: []}
     with tempfile.TemporaryDirectory(prefix="security-bench-") as tmp:
         root = Path(tmp)
         with (
@@ -160,57 +229,117 @@ def main(argv: list[str] | None = None) -> None:
         ):
             for round_number in range(args.rounds):
                 order = (plain, secure) if round_number % 2 == 0 else (secure, plain)
+                export_ids = {}
                 for target in order:
-                    seconds, export_id = export_seconds(target, source, f"r{round_number}")
-                    exports[target.name].append(seconds)
-                    unary[target.name].append(calls_seconds(target, export_id, args.calls))
-                    log(f"round {round_number + 1} {target.name}: export {seconds:.2f}s")
-    report = _report(args, exports, unary, load_before)
+                    sample, export_ids[target.name] = export_sample(
+                        target, source, f"r{round_number}"
+                    )
+                    exports[target.name].append(sample)
+                    log(f"round {round_number + 1} {target.name}: export {sample.wall:.2f}s "
+                        f"wall, {sample.cpu:.2f}s daemon CPU")  # fmt: skip
+                for target in order:
+                    # An export's worker pools spin a while after it ends; that CPU is
+                    # not the calls'.
+                    time.sleep(SETTLE_SECONDS)
+                    calls = calls_sample(target, export_ids[target.name], args.calls)
+                    unary[target.name].append(calls)
+    micro = {n: authentication_micro(n) for n in (1, 20)}
+    report = _report(args, exports, unary, micro, load_before)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
-    log(f"wrote {args.out}")
+    if not args.out.exists():
+        args.out.write_text("# TLS + token vs plaintext\n\nEvery run, oldest first.\n")
+    with args.out.open("a") as out:  # every run is kept: none may be left out
+        out.write("\n" + report)
+    log(f"appended to {args.out}")
     print(report)
+
+
+def _spread(values: list[float]) -> str:
+    """Median, then min and max as ± percentages of it."""
+    middle = statistics.median(values)
+    return (
+        f"{middle:.{_digits(middle)}f} "
+        f"({min(values) / middle - 1:+.0%}/{max(values) / middle - 1:+.0%})"
+    )
+
+
+def _digits(value: float) -> int:
+    return 0 if value >= 100 else 2
+
+
+def _ratio(secure: list[float], plain: list[float]) -> float:
+    return statistics.median(secure) / statistics.median(plain) - 1
 
 
 def _report(
     args: argparse.Namespace,
-    exports: dict[str, list[float]],
-    unary: dict[str, list[float]],
+    exports: dict[str, list[Sample]],
+    unary: dict[str, list[Sample]],
+    micro: dict[int, tuple[float, float]],
     load_before: float,
 ) -> str:
-    plain, secure = (
-        statistics.median(exports["plaintext"]),
-        statistics.median(exports["TLS + token"]),
-    )
-    slower = secure / plain - 1
-    calls_plain = statistics.median(unary["plaintext"]) / args.calls * 1e6
-    calls_secure = statistics.median(unary["TLS + token"]) / args.calls * 1e6
+    def column(
+        samples: dict[str, list[Sample]], name: str, what: str, scale: float = 1
+    ) -> list[float]:
+        return [getattr(s, what) * scale for s in samples[name]]
+
+    rows = [
+        ("export wall s", exports, "wall", 1.0),
+        ("export daemon CPU s", exports, "cpu", 1.0),
+        ("GetExport wall µs", unary, "wall", 1e6),
+        ("GetExport daemon CPU µs", unary, "cpu", 1e6),
+    ]
     lines = [
-        "# TLS + token vs plaintext",
+        f"## Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({args.rounds} rounds)",
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.platform()}, "
         f"{os.cpu_count()} CPUs; load average before {load_before:.2f}, after "
         f"{os.getloadavg()[0]:.2f}",
         f"- {args.rows:,} rows parquet -> jsonl+zstd per export; {args.calls:,} GetExport "
         f"calls per round on one channel; {args.rounds} alternating rounds, both daemons up",
+        "- daemon CPU: user + system seconds of the daemon process (all threads, from "
+        "/proc/PID/stat, 10 ms ticks) over the same span as the wall time; GetExport "
+        f"batches start {SETTLE_SECONDS:.0f} s after the round's exports",
         "",
-        "| round | plaintext export s | TLS + token export s | plaintext GetExport µs | "
-        "TLS + token GetExport µs |",
-        "|---|---:|---:|---:|---:|",
+        "| round | "
+        + " | ".join(f"{n} {name}" for name, *_ in rows for n in ("plain", "TLS"))
+        + " |",
+        "|---|" + "---:|" * (2 * len(rows)),
     ]
     for n in range(args.rounds):
-        lines.append(
-            f"| {n + 1} | {exports['plaintext'][n]:.2f} | {exports['TLS + token'][n]:.2f} | "
-            f"{unary['plaintext'][n] / args.calls * 1e6:.0f} | "
-            f"{unary['TLS + token'][n] / args.calls * 1e6:.0f} |"
-        )
-    verdict = "✓" if slower <= GOAL else "✗"
+        cells = []
+        for _, samples, what, scale in rows:
+            for name in (PLAIN, SECURE):
+                value = getattr(samples[name][n], what) * scale
+                cells.append(f"{value:.{_digits(value)}f}")
+        lines.append(f"| {n + 1} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Median export: plaintext {plain:.2f} s, TLS + token {secure:.2f} s: "
-        f"**{slower:+.1%}** (goal ≤ +5%) {verdict}.",
-        f"Median GetExport: plaintext {calls_plain:.0f} µs, TLS + token {calls_secure:.0f} µs "
-        f"per call ({calls_secure / calls_plain - 1:+.0%}).",
+        "Medians (min/max against the median):",
+        "",
+        "| measure | plaintext | TLS + token | TLS + token vs plaintext |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, samples, what, scale in rows:
+        plain = column(samples, PLAIN, what, scale)
+        secure = column(samples, SECURE, what, scale)
+        lines.append(
+            f"| {label} | {_spread(plain)} | {_spread(secure)} | **{_ratio(secure, plain):+.1%}** |"
+        )
+    wall = _ratio(column(exports, SECURE, "wall"), column(exports, PLAIN, "wall"))
+    cpu = _ratio(column(exports, SECURE, "cpu"), column(exports, PLAIN, "cpu"))
+    verdict = "✓" if max(wall, cpu) <= GOAL else "✗"
+    lines += [
+        "",
+        f"Export with TLS + token: {wall:+.1%} wall, {cpu:+.1%} daemon CPU on the medians "
+        f"(goal ≤ +5%) {verdict}.",
+        "",
+        "AuthInterceptor's own work per call, in-process CPU (the rest of the per-call "
+        "difference is the TLS transport):",
+        "",
+        "| principals configured | no principals µs | bearer token µs |",
+        "|---:|---:|---:|",
+        *(f"| {n} | {off:.1f} | {on:.1f} |" for n, (off, on) in micro.items()),
         "",
     ]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from types import MappingProxyType, TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -28,7 +28,7 @@ from sluice.client._errors import (
 from sluice.client._extras import install_hint
 from sluice.client._history import HistoryCalls
 from sluice.client._tls import ClientTls
-from sluice.client._token import BearerToken, resolve_token
+from sluice.client._token import BearerToken, TokenStub, resolve_token
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:7070"
@@ -94,8 +94,12 @@ class ExportClient(HistoryCalls):
             else grpc.insecure_channel(self.address)
         )
         self._raw_channel = channel
+        #: Arrow Flight and health calls take the token from an intercepted channel.
         self._channel = grpc.intercept_channel(channel, BearerToken(bearer)) if bearer else channel
-        self._stub = export_pb2_grpc.ExportServiceStub(self._channel)
+        stub = export_pb2_grpc.ExportServiceStub(channel)
+        self._stub: export_pb2_grpc.ExportServiceStub = (
+            cast(export_pb2_grpc.ExportServiceStub, TokenStub(stub, bearer)) if bearer else stub
+        )
 
     def __enter__(self) -> Self:
         return self

@@ -123,11 +123,22 @@ def put(
     )
     replay = _Replay(iter(batches))
     failures = 0
+    answered = False
+
+    def acknowledged(ack: dict[str, Any]) -> None:
+        nonlocal answered
+        answered = True
+        if on_ack is not None:
+            on_ack(ack)
+
     while True:
         try:
-            return _put_once(stub, descriptor, schema, replay, on_ack)
+            return _put_once(stub, descriptor, schema, replay, acknowledged)
         except grpc.RpcError as exc:
-            if exc.code() not in _RETRYABLE:
+            # A daemon never reached is a wrong address or a daemon that is not running:
+            # said at once (the caller names the address), not after retries.
+            never_reached = not answered and exc.code() == grpc.StatusCode.UNAVAILABLE
+            if exc.code() not in _RETRYABLE or never_reached:
                 raise
             failures += 1
             if failures >= attempts:

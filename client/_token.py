@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -93,3 +94,17 @@ class BearerToken(
     ) -> Any:
         # Arrow Flight's DoPut (ExportClient.put) is a bidirectional stream.
         return continuation(self._with_token(client_call_details), request_iterator)
+
+
+class TokenStub:
+    """A generated stub whose every call carries the token as metadata. The export
+    service's calls go through this rather than BearerToken: grpc's intercepted channel
+    costs the client some 70-100 µs of CPU per call, a keyword argument nothing."""
+
+    def __init__(self, stub: object, token: str) -> None:
+        self._stub = stub
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method: Callable[..., Any] = getattr(self._stub, name)
+        return functools.partial(method, metadata=self._metadata)

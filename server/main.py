@@ -30,7 +30,7 @@ from sluice.server.log_setup import configure_logging
 from sluice.server.metrics.endpoint import MetricsEndpoint
 from sluice.server.notifications.notifier import Notifier
 from sluice.server.planning.subject_package import build_export_plan
-from sluice.server.principals import build_authenticator
+from sluice.server.principals import ANONYMOUS, build_authenticator
 from sluice.server.rpc.server import build_health_server, build_server, set_not_serving
 from sluice.server.secrets import load_or_create_key
 from sluice.server.service.events import EventHub
@@ -133,7 +133,9 @@ def _run(settings: Settings) -> int:
     scheduler = Scheduler(
         store,
         store,
-        service.create,
+        # Scheduled exports belong to the server (created_by ""), as schedules do: only
+        # an admin may create a schedule, and its spec was checked then.
+        lambda spec, request_id: service.create(spec, request_id, principal=ANONYMOUS),
         start_deadline=timedelta(seconds=settings.schedule_start_deadline_seconds),
         poll_seconds=settings.schedule_poll_seconds,
     )

@@ -37,6 +37,7 @@ from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipe
 from sluice.server.pipeline.source import count_rows
 from sluice.server.pipeline.stopping import ExportStop, keeps_uploads
 from sluice.server.pipeline.stream_source import INBOXES
+from sluice.server.planning.authorization import check_run_access
 from sluice.server.planning.plan import ExportPlan, plan_destination
 from sluice.server.planning.subject_package import PackagePlan, build_export_plan
 from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
@@ -79,7 +80,12 @@ def execute(
     LeaseLost when another replica took the job over)."""
     settings = context.settings
     with export_span("export.plan"):
-        planned = build_export_plan(job.spec, settings, job.id)
+        planned = build_export_plan(
+            job.spec,
+            settings,
+            job.id,
+            lambda files: check_run_access(settings.auth, job.created_by, files),
+        )
     if isinstance(planned, PackagePlan):
         return _execute_package(job, context, stop, lease, planned)
     plan = planned

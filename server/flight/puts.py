@@ -42,7 +42,7 @@ from sluice.server.pipeline.stream_source import (
     stream_uri,
 )
 from sluice.server.planning.spec import ExportSpec, SourceSpec
-from sluice.server.principals import ANONYMOUS, Principal
+from sluice.server.principals import Principal
 from sluice.server.service.events import ChunkCommitted, EventHub, Finished
 from sluice.server.service.export_service import ExportService
 from sluice.server.settings import Settings
@@ -89,7 +89,7 @@ class FlightPuts:
         first: AnyPayload,
         rest: Iterator[AnyPayload],
         caller_alive: Callable[[], bool],
-        principal: Principal = ANONYMOUS,
+        principal: Principal,
     ) -> Iterator[dict[str, Any]]:
         """Run one DoPut for `principal` (it owns the export; a resume needs it to);
         yields the app_metadata of each PutResult."""
@@ -101,7 +101,10 @@ class FlightPuts:
         shared = self._settings.job_store_kind != "sqlite"
         here = self._settings.replica_id if shared else ""
         job = self._service.create(
-            replace(request.spec, source=source), request.request_id, principal, runs_on=here
+            replace(request.spec, source=source),
+            request.request_id,
+            principal=principal,
+            runs_on=here,
         )
         if job.state == JobState.SUCCEEDED:
             yield self._final(job)

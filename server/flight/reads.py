@@ -26,7 +26,7 @@ from sluice.server.jobs.model import Job, JobFilter, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import require_scope
 from sluice.server.planning.encryption import resolve_named_secret
-from sluice.server.principals import ANONYMOUS, Principal, Scope
+from sluice.server.principals import Principal, Scope
 from sluice.server.service.export_admin import ExportAdmin, ExportLocation
 from sluice.server.service.export_service import ExportService
 from sluice.server.settings import Settings
@@ -102,7 +102,7 @@ class FlightReads:
         self._lock = threading.Lock()
 
     def records(
-        self, ticket: Ticket, principal: Principal = ANONYMOUS
+        self, ticket: Ticket, principal: Principal
     ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The schema and the batches of a ticket; every chunk is verified before any
         of its records is yielded. Errors found before the first batch are raised here."""
@@ -117,9 +117,7 @@ class FlightReads:
         schema = self._schema(export)
         return schema, self._batches(export, chunks, schema)
 
-    def describe(
-        self, export_id: str, dataset: str = "", principal: Principal = ANONYMOUS
-    ) -> FlightView:
+    def describe(self, export_id: str, dataset: str = "", *, principal: Principal) -> FlightView:
         export = self._open(export_id, principal)
         if dataset and dataset != export.location.dataset:
             raise NotFound(f"export {export_id} is not in dataset {dataset!r}")
@@ -133,7 +131,7 @@ class FlightReads:
             endpoints=tuple((Ticket(export_id, c.index), c.records) for c in manifest.chunks),
         )
 
-    def list(self, principal: Principal = ANONYMOUS) -> Iterator[FlightView]:
+    def list(self, principal: Principal) -> Iterator[FlightView]:
         """The committed exports `principal` may see (its own; every one for admin)."""
         require_scope(principal, Scope.READ)
         owner = None if principal.admin else principal.name
@@ -147,7 +145,7 @@ class FlightReads:
             except FailedPrecondition:
                 continue  # not servable over Flight (format, recipients): not a flight
 
-    def action(self, kind: str, body: bytes, principal: Principal = ANONYMOUS) -> dict[str, Any]:
+    def action(self, kind: str, body: bytes, principal: Principal) -> dict[str, Any]:
         if kind not in ACTIONS:
             raise InvalidArgument(
                 "Action.type", f"unknown action; Sluice serves {', '.join(sorted(ACTIONS))}"

@@ -14,9 +14,10 @@ from pathlib import Path
 from sluice.server.allowed_roots import within_roots
 from sluice.server.errors import InvalidArgument, PermissionDenied, quoted
 from sluice.server.jobs.model import Job
+from sluice.server.pipeline.source import shown
 from sluice.server.pipeline.stream_source import is_stream_uri
 from sluice.server.planning.spec import ExportSpec
-from sluice.server.principals import Principal, Scope
+from sluice.server.principals import AuthSettings, Principal, Scope
 from sluice.sinks import LocationRefused, classify
 from sluice.sinks.locations import classify_source
 
@@ -69,6 +70,40 @@ def check_source(principal: Principal, uri: str, field: str) -> None:
     local = location.kind in {"local", "sqlite", "duckdb"}
     if not _within(uri, location.target, local, principal.source_roots):
         raise _denied(principal, field, "source", "source_roots")
+
+
+def check_source_files(principal: Principal, files: Sequence[str], field: str) -> None:
+    """Each file a source's pattern expanded to lies within the principal's source roots
+    too: a glob inside them may still reach out through a symlinked folder or file.
+    Denied naming the first such file (a name the principal's own listing produced)."""
+    if principal.source_roots is None:
+        return
+    for file in files:
+        local = _is_local(file)
+        target = file.removeprefix("file://") if local else file
+        if not _within(file, target, local, principal.source_roots):
+            raise PermissionDenied(
+                f"{field}: {quoted(shown(file), 400)}, which the pattern matched, is outside the "
+                f"sources principal {principal.name!r} may use (its source_roots in the "
+                "server's [[auth.principals]]; symlinks are followed)"
+            )
+
+
+def check_run_access(auth: AuthSettings, created_by: str, files: Sequence[str]) -> None:
+    """At each run (first or resumed): the files the source's pattern expands to now are
+    within the source roots of the export's owner. A glob is expanded again when the
+    export runs, and a symlink made after CreateExport must not carry it out of them.
+    An owner no longer configured may run nothing (exports of the server itself, owned
+    by "", are not a principal's)."""
+    if not auth.principals or not created_by:
+        return
+    for config in auth.principals:
+        if config.name == created_by:
+            check_source_files(Principal.from_config(config), files, "spec.source.uri")
+            return
+    raise PermissionDenied(
+        f"principal {created_by!r}, which created this export, is no longer configured"
+    )
 
 
 def check_destination(principal: Principal, uri: str, field: str) -> None:

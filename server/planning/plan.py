@@ -4,6 +4,7 @@ write: the source is resolved and its schema read, but nothing is created anywhe
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -117,8 +118,15 @@ def resolved_spec(spec: ExportSpec, settings: Settings) -> ExportSpec:
     return with_named_source(with_template(spec, settings), settings)
 
 
-def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPlan:
-    """Check every field of the spec; raise InvalidArgument naming the first bad one."""
+def build_plan(
+    spec: ExportSpec,
+    settings: Settings,
+    export_id: str,
+    check_files: Callable[[Sequence[str]], None] | None = None,
+) -> ExportPlan:
+    """Check every field of the spec; raise InvalidArgument naming the first bad one.
+    `check_files` sees the files the source expands to before any of them is read (the
+    caller's own source roots)."""
     spec = resolved_spec(spec, settings)
     encoder = _pick_format(spec.output.format or "jsonl")
     compressor = _pick(COMPRESSORS, spec.output.compression or "zstd", "spec.output.compression")
@@ -149,6 +157,8 @@ def build_plan(spec: ExportSpec, settings: Settings, export_id: str) -> ExportPl
         order_by=spec.source.order_by,
         source_profile=database_profile,
     )
+    if check_files is not None:
+        check_files(source.files)
     if column_types and source.format != "csv":
         raise InvalidArgument(
             "spec.source.schema", f"column types apply to CSV sources, not to {source.format}"

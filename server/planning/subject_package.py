@@ -17,6 +17,7 @@ redaction, labels, notify, template; the package says the rest.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -35,6 +36,9 @@ from sluice.server.planning.spec import (
 from sluice.server.planning.template_plan import with_template
 from sluice.server.settings import Settings
 from sluice.server.templates import SUBJECT_PACKAGE_REDACTION
+
+#: A check of the files a source expands to (the caller's source roots).
+FileCheck = Callable[[Sequence[str]], None]
 
 #: The formats every source of a package is written in, in this order.
 PACKAGE_FORMATS = ("json", "csv")
@@ -75,12 +79,16 @@ class PackagePlan:
 
 
 def build_export_plan(
-    spec: ExportSpec, settings: Settings, export_id: str
+    spec: ExportSpec,
+    settings: Settings,
+    export_id: str,
+    check_files: FileCheck | None = None,
 ) -> ExportPlan | PackagePlan:
-    """The plan of any request: a subject package's, or one export's (build_plan)."""
+    """The plan of any request: a subject package's, or one export's (build_plan).
+    `check_files` sees the files each source expands to before any is read."""
     if spec.subject is None:
-        return build_plan(spec, settings, export_id)
-    return build_package_plan(spec, settings, export_id)
+        return build_plan(spec, settings, export_id, check_files)
+    return build_package_plan(spec, settings, export_id, check_files)
 
 
 def resolved_specs(spec: ExportSpec, settings: Settings) -> tuple[ExportSpec, ...]:
@@ -93,7 +101,12 @@ def resolved_specs(spec: ExportSpec, settings: Settings) -> tuple[ExportSpec, ..
     return tuple(part for _, _, part in _part_specs(spec, subject, settings))
 
 
-def build_package_plan(spec: ExportSpec, settings: Settings, export_id: str) -> PackagePlan:
+def build_package_plan(
+    spec: ExportSpec,
+    settings: Settings,
+    export_id: str,
+    check_files: FileCheck | None = None,
+) -> PackagePlan:
     """Check the package request and plan each part; raise InvalidArgument naming the
     first bad field (FailedPrecondition when the server has no `[gdpr]` table)."""
     subject = spec.subject
@@ -110,7 +123,7 @@ def build_package_plan(spec: ExportSpec, settings: Settings, export_id: str) -> 
         for fmt in PACKAGE_FORMATS:
             shaped = replace(part_spec, output=replace(part_spec.output, format=fmt))
             try:
-                plan = build_plan(shaped, settings, export_id)
+                plan = build_plan(shaped, settings, export_id, check_files)
             except InvalidArgument as exc:
                 raise _in_part(exc, name) from None
             # The plan ran on the resolved location; the manifest records the name.

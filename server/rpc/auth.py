@@ -25,6 +25,7 @@ from sluice.server.errors import Unauthenticated
 from sluice.server.log_setup import set_log_principal
 from sluice.server.principals import ANONYMOUS, Authenticator, Principal
 from sluice.server.rpc.errors import status_for
+from sluice.server.rpc.handlers import rewrap
 
 #: Set only inside a call's own context copy (never on a worker thread's context, which
 #: the next call would inherit); outside one, a caller may do nothing.
@@ -73,16 +74,13 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     ) -> Any:
         handler = continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or method.startswith(_OPEN_PREFIX):
+        if method.startswith(_OPEN_PREFIX):
             return handler
-        # Handlers are grpc's RpcMethodHandler namedtuples; the stubs do not expose _replace.
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._unary(handler.unary_unary, method))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._stream(handler.unary_stream, method))
-        if handler.stream_stream is not None:  # reflection
-            return handler._replace(stream_stream=self._stream(handler.stream_stream, method))
-        return handler
+        return rewrap(
+            handler,
+            unary=lambda behavior: self._unary(behavior, method),
+            streaming=lambda behavior: self._stream(behavior, method),
+        )
 
     def _unary(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
@@ -123,6 +121,10 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     yield item
             except GeneratorExit:
                 call.run(responses.close)  # the caller went away
+                # grpc closed the stream before it ended on its own: a DoPut that made
+                # its export is still audited (CANCELLED: its caller is gone).
+                if last is not None:
+                    self._audit_outcome(principal, method, request, last, context)
                 raise
             except BaseException:
                 self._audit_outcome(principal, method, request, None, context)

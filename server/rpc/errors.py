@@ -12,6 +12,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from sluice.server.errors import InvalidArgument, SluiceError, must_propagate, safe_traceback
+from sluice.server.rpc.handlers import rewrap
 from sluice.server.rpc.request_bounds import check_request, is_bounded
 
 _log = logging.getLogger("sluice.rpc")
@@ -71,6 +72,21 @@ def _abort_for(exc: BaseException, context: grpc.ServicerContext, method: str) -
     context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
 
 
+def _passes_through(exc: BaseException, context: grpc.ServicerContext) -> bool:
+    """Whether `exc` leaves the call as it is: generator exits and interrupts, and the
+    bare Exception grpc raises from context.abort, whose status the handler (or an
+    interceptor inside this one) chose itself and which must not become INTERNAL."""
+    if must_propagate(exc):
+        return True
+    if type(exc) is not Exception:
+        # Anything else keeps its translation, a cancelled stream's RpcError included:
+        # the audit of a DoPut whose caller left depends on it.
+        return False
+    # grpc's stubs omit ServicerContext.code(), which the server's context has.
+    code = getattr(context, "code", lambda: None)()
+    return code is not None and code != grpc.StatusCode.OK
+
+
 class DomainErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """Wraps every handler so a domain error becomes its status and anything else
     becomes INTERNAL without a stack trace leaking to the caller."""
@@ -80,18 +96,12 @@ class DomainErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         continuation: Callable[[grpc.HandlerCallDetails], Any],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
-        # Handlers are grpc's RpcMethodHandler namedtuples; the stubs do not expose _replace.
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=_wrap_unary(handler.unary_unary, method))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=_wrap_stream(handler.unary_stream, method))
-        if handler.stream_stream is not None:  # reflection
-            return handler._replace(stream_stream=_wrap_stream(handler.stream_stream, method))
-        return handler
+        method: str = handler_call_details.method
+        return rewrap(
+            continuation(handler_call_details),
+            unary=lambda behavior: _wrap_unary(behavior, method),
+            streaming=lambda behavior: _wrap_stream(behavior, method),
+        )
 
 
 class RequestBoundsInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
@@ -103,14 +113,13 @@ class RequestBoundsInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg
         continuation: Callable[[grpc.HandlerCallDetails], Any],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=_bounded_unary(handler.unary_unary))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=_bounded_stream(handler.unary_stream))
-        return handler
+        # Stream-stream calls (Flight, reflection) bound their messages as they read them.
+        return rewrap(
+            continuation(handler_call_details),
+            unary=_bounded_unary,
+            streaming=_bounded_stream,
+            bidi=False,
+        )
 
 
 def _bounded_unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
@@ -136,7 +145,7 @@ def _wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]
         try:
             return behavior(request, context)
         except BaseException as exc:
-            if must_propagate(exc):
+            if _passes_through(exc, context):
                 raise
             _abort_for(exc, context, method)
             raise  # unreachable: abort raises
@@ -149,8 +158,8 @@ def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any
         try:
             yield from behavior(request, context)
         except BaseException as exc:
-            if must_propagate(exc):
-                raise  # GeneratorExit: the caller went away
+            if _passes_through(exc, context):
+                raise  # e.g. GeneratorExit: the caller went away
             _abort_for(exc, context, method)
             raise
 

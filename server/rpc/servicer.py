@@ -45,7 +45,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     def CreateExport(  # noqa: N802 - names fixed by the generated base class
         self, request: pb.CreateExportRequest, context: grpc.ServicerContext
     ) -> pb.Export:
-        job = self._service.create(spec_from_proto(request), request.request_id, caller())
+        job = self._service.create(spec_from_proto(request), request.request_id, principal=caller())
         return job_to_proto(job)
 
     def GetExport(  # noqa: N802
@@ -170,7 +170,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: pb.PlanFromTextRequest, context: grpc.ServicerContext
     ) -> pb.PlanFromTextResponse:
         return text_plan_to_proto(
-            self._service.plan_from_text(request.text, request.time_zone, caller())
+            self._service.plan_from_text(request.text, request.time_zone, principal=caller())
         )
 
     def ListSources(  # noqa: N802

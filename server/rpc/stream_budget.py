@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 
 from sluice.server.errors import ServerBusy
+from sluice.server.rpc.handlers import rewrap
 
 
 class StreamBudget:
@@ -38,15 +39,7 @@ class StreamBudgetInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         continuation: Callable[[grpc.HandlerCallDetails], Any],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        # Handlers are grpc's RpcMethodHandler namedtuples; the stubs do not expose _replace.
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._wrap(handler.unary_stream))
-        if handler.stream_stream is not None:
-            return handler._replace(stream_stream=self._wrap(handler.stream_stream))
-        return handler
+        return rewrap(continuation(handler_call_details), streaming=self._wrap)
 
     def _wrap(self, behavior: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
         budget = self._budget

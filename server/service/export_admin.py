@@ -36,7 +36,7 @@ from sluice.server.jobs.model import JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import check_destination, may_see, require_scope
 from sluice.server.planning.plan import outside_export_roots, plan_destination
-from sluice.server.principals import ANONYMOUS, Principal, Scope
+from sluice.server.principals import Principal, Scope
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks import LocationRefused, classify
@@ -72,9 +72,7 @@ class ExportAdmin:
         self._store = store
         self._open_sink = open_sink
 
-    def locate(
-        self, ref: str, field: str = "export", principal: Principal = ANONYMOUS
-    ) -> ExportLocation:
+    def locate(self, ref: str, field: str = "export", *, principal: Principal) -> ExportLocation:
         """An export id known to the job store, or the URI of a manifest.json. Another
         principal's export id is NOT_FOUND (admin excepted); a manifest URI must lie
         within the principal's destination roots."""
@@ -111,43 +109,39 @@ class ExportAdmin:
         sink = self._open(destination, field, profile)
         return ExportLocation(sink, destination, job.spec.destination.dataset, job.id)
 
-    def verify(self, ref: str, principal: Principal = ANONYMOUS) -> VerifyReport:
+    def verify(self, ref: str, principal: Principal) -> VerifyReport:
         require_scope(principal, Scope.READ)
         location = self.locate(ref, principal=principal)
         return verify_export(location.sink, location.manifest_key)
 
-    def diff(
-        self, base_ref: str, other_ref: str, principal: Principal = ANONYMOUS
-    ) -> tuple[ChunkDiff, str]:
+    def diff(self, base_ref: str, other_ref: str, principal: Principal) -> tuple[ChunkDiff, str]:
         """The chunk-level diff, and why a record-level one is not possible ("": it is)."""
         require_scope(principal, Scope.READ)
-        base = self.manifest(self.locate(base_ref, "base", principal))
-        other = self.manifest(self.locate(other_ref, "other", principal))
+        base = self.manifest(self.locate(base_ref, "base", principal=principal))
+        other = self.manifest(self.locate(other_ref, "other", principal=principal))
         return diff_chunks(base, other), record_level_note(base, other)
 
     def diff_records(
-        self, base_ref: str, other_ref: str, principal: Principal = ANONYMOUS
+        self, base_ref: str, other_ref: str, principal: Principal
     ) -> Iterator[list[RecordChange] | RecordDiffSummary]:
         """Record-level changes from the two exports' key indexes, streamed."""
         require_scope(principal, Scope.READ)
         exports = []
         for ref, field in ((base_ref, "base"), (other_ref, "other")):
-            location = self.locate(ref, field, principal)
+            location = self.locate(ref, field, principal=principal)
             exports.append(IndexedExport(location.sink, location.folder, self.manifest(location)))
         return diff_records(exports[0], exports[1])
 
     def manifest(self, location: ExportLocation) -> Manifest:
         return read_manifest(location.sink, location.manifest_key)
 
-    def chain(
-        self, destination: str, dataset: str, principal: Principal = ANONYMOUS
-    ) -> list[CommittedExport]:
+    def chain(self, destination: str, dataset: str, principal: Principal) -> list[CommittedExport]:
         require_scope(principal, Scope.READ)
         check_destination(principal, destination, "destination")
         sink = self._open(destination, "destination")
         return _own(committed_exports(sink, dataset), principal)
 
-    def delete(self, ref: str, principal: Principal = ANONYMOUS) -> int:
+    def delete(self, ref: str, principal: Principal) -> int:
         require_scope(principal, Scope.DELETE)
         location = self.locate(ref, principal=principal)
         exports = committed_exports(location.sink, location.dataset)
@@ -172,7 +166,7 @@ class ExportAdmin:
         policy: RetentionPolicy,
         *,
         dry_run: bool,
-        principal: Principal = ANONYMOUS,
+        principal: Principal,
     ) -> RetentionPlan:
         require_scope(principal, Scope.READ if dry_run else Scope.DELETE)
         check_destination(principal, destination, "destination")

@@ -16,12 +16,17 @@ from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
 from sluice.server.jobs.store import JobStore
 from sluice.server.notifications.targets import check_notify
-from sluice.server.planning.authorization import check_spec_access, may_see, require_scope
+from sluice.server.planning.authorization import (
+    check_source_files,
+    check_spec_access,
+    may_see,
+    require_scope,
+)
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import check_request_id
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.planning.subject_package import build_export_plan, resolved_specs
-from sluice.server.principals import ANONYMOUS, Principal, Scope
+from sluice.server.principals import Principal, Scope
 from sluice.server.service.caller_limits import CallerLimits
 from sluice.server.service.events import (
     EventHub,
@@ -76,8 +81,8 @@ class ExportService:
         self,
         spec: ExportSpec,
         request_id: str = "",
-        principal: Principal = ANONYMOUS,
         *,
+        principal: Principal,
         runs_on: str = "",
     ) -> Job:
         """Queue an export (or return the one `request_id` already made). `runs_on`
@@ -92,7 +97,12 @@ class ExportService:
             if existing is not None:
                 return self._same_request(existing, spec, request_id, principal)
         check_notify(spec.notify, self._settings)
-        build_export_plan(spec, self._settings, export_id)
+        build_export_plan(
+            spec,
+            self._settings,
+            export_id,
+            lambda files: check_source_files(principal, files, "spec.source.uri"),
+        )
         with self._limits.queue_admission(principal):
             job, created = self._store.create(
                 NewJob(
@@ -110,7 +120,7 @@ class ExportService:
             raise InvalidArgument("request_id", "already used for a different export request")
         return job
 
-    def get(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+    def get(self, job_id: str, principal: Principal) -> Job:
         """The job (with its per-stage counters, kept on the job by the store), its
         attempts and its notification deliveries."""
         require_scope(principal, Scope.READ)
@@ -138,7 +148,7 @@ class ExportService:
         labels: tuple[tuple[str, str], ...] = (),
         page_size: int = 0,
         page_token: str = "",
-        principal: Principal = ANONYMOUS,
+        principal: Principal,
     ) -> JobPage:
         require_scope(principal, Scope.READ)
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
@@ -150,12 +160,12 @@ class ExportService:
             page_token=page_token,
         )
 
-    def cancel(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+    def cancel(self, job_id: str, principal: Principal) -> Job:
         require_scope(principal, Scope.CANCEL)
         self._visible(job_id, principal)
         return self._runner.cancel(job_id)
 
-    def resume(self, job_id: str, principal: Principal = ANONYMOUS) -> Job:
+    def resume(self, job_id: str, principal: Principal) -> Job:
         require_scope(principal, Scope.CREATE)
         job = self._visible(job_id, principal)
         if job.state not in RESUMABLE_STATES:
@@ -169,9 +179,7 @@ class ExportService:
         self._runner.submit(job_id)
         return job
 
-    def plan_from_text(
-        self, text: str, time_zone: str = "", principal: Principal = ANONYMOUS
-    ) -> TextPlan:
+    def plan_from_text(self, text: str, time_zone: str = "", *, principal: Principal) -> TextPlan:
         """Read a plain-language request relative to now in `time_zone` (IANA; "" the
         daemon's local zone). Creates nothing. "Encrypted" needs the configured backup
         recipients (or passphrase secret): InvalidArgument on "text" without them."""
@@ -194,23 +202,23 @@ class ExportService:
             plan = replace(plan, passphrase_secret=settings.backup_passphrase_secret)
         return plan
 
-    def sources(self, principal: Principal = ANONYMOUS) -> tuple[SourceListing, ...]:
+    def sources(self, principal: Principal) -> tuple[SourceListing, ...]:
         """The server's named sources, with their schemas (ListSources)."""
         require_scope(principal, Scope.READ)
         return tuple(list_sources(self._settings))
 
-    def templates(self, principal: Principal = ANONYMOUS) -> tuple[Template, ...]:
+    def templates(self, principal: Principal) -> tuple[Template, ...]:
         """The templates requests may name, built-in first (ListTemplates)."""
         require_scope(principal, Scope.READ)
         settings = self._settings
         return tuple(templates(settings.templates, settings.backup_recipients).values())
 
-    def server_info(self, principal: Principal = ANONYMOUS) -> ServerInfo:
+    def server_info(self, principal: Principal) -> ServerInfo:
         expiry = self._certificate_expiry() if self._certificate_expiry else None
         return describe_server(self._settings, expiry, principal.name)
 
     def watch(
-        self, job_id: str, caller_alive: Callable[[], bool], principal: Principal = ANONYMOUS
+        self, job_id: str, caller_alive: Callable[[], bool], principal: Principal
     ) -> Iterator[JobEvent]:
         """A snapshot, then live events, ending with Finished once the job is final. An
         export running on another replica sharing the store publishes nothing here: its

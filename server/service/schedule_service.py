@@ -20,7 +20,7 @@ from sluice.server.jobs.schedules import (
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import require_scope
 from sluice.server.planning.spec import ExportSpec
-from sluice.server.principals import ANONYMOUS, Principal, Scope
+from sluice.server.principals import Principal, Scope
 from sluice.server.service.cron_times import CronTimes
 from sluice.server.service.scheduler import Clock, Scheduler, scheduled_spec
 
@@ -74,7 +74,7 @@ class ScheduleService:
     # (created_by ""), so managing them takes the admin scope and reading them
     # exports:read. Without principals everyone is the anonymous admin.
 
-    def create(self, new: NewSchedule, principal: Principal = ANONYMOUS) -> ScheduleView:
+    def create(self, new: NewSchedule, principal: Principal) -> ScheduleView:
         require_scope(principal, Scope.ADMIN)
         check_schedule_name(new.name)
         times = CronTimes.parse(new.cron, new.timezone)
@@ -101,21 +101,21 @@ class ScheduleService:
         self._check_spec(scheduled_spec(schedule))
         return self._view(self._store.create_schedule(schedule))
 
-    def get(self, name: str, principal: Principal = ANONYMOUS) -> ScheduleView:
+    def get(self, name: str, principal: Principal) -> ScheduleView:
         require_scope(principal, Scope.READ)
         check_schedule_name(name)
         return self._view(self._store.get_schedule(name))
 
-    def list(self, principal: Principal = ANONYMOUS) -> Sequence[ScheduleView]:
+    def list(self, principal: Principal) -> Sequence[ScheduleView]:
         require_scope(principal, Scope.READ)
         return [self._view(schedule) for schedule in self._store.list_schedules()]
 
-    def pause(self, name: str, principal: Principal = ANONYMOUS) -> ScheduleView:
+    def pause(self, name: str, principal: Principal) -> ScheduleView:
         require_scope(principal, Scope.ADMIN)
         check_schedule_name(name)
         return self._view(self._store.set_schedule_paused(name, True, None))
 
-    def resume(self, name: str, principal: Principal = ANONYMOUS) -> ScheduleView:
+    def resume(self, name: str, principal: Principal) -> ScheduleView:
         """From now on: ticks missed while paused are not run."""
         require_scope(principal, Scope.ADMIN)
         check_schedule_name(name)
@@ -126,12 +126,12 @@ class ScheduleService:
         next_tick = times.next_after(self._clock())
         return self._view(self._store.set_schedule_paused(name, False, next_tick))
 
-    def delete(self, name: str, principal: Principal = ANONYMOUS) -> None:
+    def delete(self, name: str, principal: Principal) -> None:
         require_scope(principal, Scope.ADMIN)
         check_schedule_name(name)
         self._store.delete_schedule(name)
 
-    def trigger(self, name: str, principal: Principal = ANONYMOUS) -> Job:
+    def trigger(self, name: str, principal: Principal) -> Job:
         require_scope(principal, Scope.ADMIN)
         check_schedule_name(name)
         return self._scheduler.trigger(name)

@@ -609,9 +609,16 @@ def test_named_sources_and_flight_calls_act_for_their_principal(secured: Secured
         alice.get(final["export_id"])
     with secured.client("root") as root:
         assert sum(b.num_rows for b in root.read(final["export_id"])) == 300
-    methods = [
-        (line["principal"], line["method"].rpartition("/")[2]) for line in secured.audit_lines()
-    ]
+    # A stream is audited once it ended, which may be just after its caller read the last
+    # answer.
+    deadline = time.monotonic() + 10
+    while True:
+        methods = [
+            (line["principal"], line["method"].rpartition("/")[2]) for line in secured.audit_lines()
+        ]
+        if ("carol", "DoPut") in methods or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert ("carol", "DoPut") in methods
 
 
@@ -651,3 +658,47 @@ def test_a_put_broken_off_is_audited_as_cancelled(secured: Secured) -> None:
     assert [(a["principal"], a["outcome"], a["export_id"]) for a in puts] == [
         ("carol", "CANCELLED", ack["export_id"])
     ]
+
+
+def test_each_file_a_glob_matches_is_within_the_principals_source_roots(
+    secured: Secured,
+) -> None:
+    """A pattern inside alice's roots passes the first check; the files it expands to
+    are checked too, so a symlinked file or folder in her folder cannot reach bob's."""
+    sources = secured.daemon.sources
+    alice_dir = sources / "alice"
+    channel, stub = secured.stub()
+    alice = _md(secured.tokens["alice"])
+
+    def create(source: Path) -> grpc.RpcError | pb.Export:
+        spec = secured.spec("alice", source=str(source), format="parquet")
+        try:
+            return stub.CreateExport(pb.CreateExportRequest(spec=spec), metadata=alice, timeout=30)
+        except grpc.RpcError as exc:
+            return exc
+
+    with channel:
+        (alice_dir / "nested").mkdir()
+        (alice_dir / "nested" / "events.parquet").write_bytes(secured.source.read_bytes())
+        made = create(alice_dir / "*" / "*.parquet")  # only her own files: allowed
+        assert isinstance(made, pb.Export), made
+        with secured.client("alice") as client:
+            done = client.wait(made.id, timeout=60)
+            assert sum(batch.num_rows for batch in client.read(done.id)) == 500
+
+        (alice_dir / "zz-bob.parquet").symlink_to(sources / "bob" / "events.parquet")
+        (alice_dir / "via-bob").symlink_to(sources / "bob")
+        for pattern, escaping in (
+            (alice_dir / "*.parquet", alice_dir / "zz-bob.parquet"),
+            (alice_dir / "*" / "events.parquet", alice_dir / "via-bob" / "events.parquet"),
+        ):
+            error = create(pattern)
+            assert isinstance(error, grpc.RpcError), pattern
+            assert error.code() == grpc.StatusCode.PERMISSION_DENIED, error.details()  # type: ignore[attr-defined]
+            details = error.details()  # type: ignore[attr-defined]
+            assert details.startswith("spec.source.uri:"), details
+            assert str(escaping) in details, details
+    assert any(
+        line["outcome"] == "PERMISSION_DENIED" and line["method"].endswith("CreateExport")
+        for line in secured.audit_lines()
+    )

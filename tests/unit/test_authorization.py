@@ -12,6 +12,7 @@ import pytest
 from sluice.server.errors import FailedPrecondition, PermissionDenied
 from sluice.server.planning.authorization import (
     check_destination,
+    check_run_access,
     check_secret,
     check_source,
     require_scope,
@@ -65,6 +66,32 @@ def test_local_roots_resolve_symlinks_and_dots(tmp_path: Path) -> None:
         assert denied.value.message.startswith("spec.source.uri: outside the sources")
         assert str(theirs) not in denied.value.message
     check_destination(principal, str(mine / "out"), "spec.destination.uri")
+
+
+def test_each_expanded_file_is_checked_when_the_export_runs(tmp_path: Path) -> None:
+    """A glob is expanded again at each run: a symlink made after CreateExport, or an
+    owner removed from the config since, stops the run."""
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine.mkdir()
+    theirs.mkdir()
+    (mine / "a.csv").write_text("x\n1\n")
+    (theirs / "b.csv").write_text("x\n2\n")
+    (mine / "b.csv").symlink_to(theirs / "b.csv")
+    auth = AuthSettings(
+        principals=(
+            PrincipalConfig(name="alice", token_sha256="a" * 64, source_roots=(str(mine),)),
+            PrincipalConfig(name="root", token_sha256="b" * 64, scopes=(Scope.ADMIN,)),
+        )
+    )
+    check_run_access(auth, "alice", [str(mine / "a.csv"), f"file://{mine}/a.csv"])
+    check_run_access(auth, "root", [str(mine / "b.csv")])  # no source_roots: any
+    check_run_access(auth, "", [str(mine / "b.csv")])  # the server's own (schedules)
+    check_run_access(AuthSettings(), "alice", [str(mine / "b.csv")])  # no principals
+    with pytest.raises(PermissionDenied) as denied:
+        check_run_access(auth, "alice", [str(mine / "a.csv"), str(mine / "b.csv")])
+    assert denied.value.message.startswith(f"spec.source.uri: '{mine / 'b.csv'}', which")
+    with pytest.raises(PermissionDenied, match="'bob', which created this export, is no longer"):
+        check_run_access(auth, "bob", [str(mine / "a.csv")])
 
 
 def test_cloud_roots_match_by_prefix_and_refuse_dot_segments() -> None:

@@ -126,9 +126,17 @@ def _unused_port() -> int:
         ["export", "cancel", "exp_1"],
         ["export", "watch", "exp_1"],
         ["export", "create", "--source", "s", "--to", "t", "--dataset", "d", "--wait"],
+        ["export", "put", "--from", "{records}", "--to", "t", "--dataset", "d"],
+        ["export", "get-records", "exp_1"],
+        ["export", "verify", "exp_1"],
+        ["ask", "my events as csv"],
+        ["schedule", "list"],
     ],
 )
-def test_unreachable_server_is_one_line(command: list[str]) -> None:
+def test_unreachable_server_is_one_line(command: list[str], tmp_path: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"a": 1}\n')
+    command = [part.replace("{records}", str(records)) for part in command]
     address = f"127.0.0.1:{_unused_port()}"
     result = CliRunner().invoke(cli, ["--server", address, *command])
     assert result.exit_code == 1

@@ -12,6 +12,7 @@ from sluice.server.errors import FailedPrecondition, InvalidArgument
 from sluice.server.jobs.model import JobState
 from sluice.server.jobs.recovery import recover_jobs
 from sluice.server.jobs.sqlite import SQLiteJobStore
+from sluice.server.principals import ANONYMOUS
 from sluice.server.service.export_admin import ExportAdmin
 from sluice.server.settings import load_settings
 from sluice.sinks import LocalSink, open_sink
@@ -37,9 +38,9 @@ def exported(tmp_path: Path) -> list[str]:
 
 
 def test_verify_by_manifest_uri(admin: ExportAdmin, exported: list[str], tmp_path: Path) -> None:
-    assert admin.verify(exported[0]).ok
+    assert admin.verify(exported[0], principal=ANONYMOUS).ok
     (tmp_path / "out/events/20260101T000000Z-a/part-000001.jsonl.zst").write_bytes(b"x")
-    report = admin.verify(exported[0])
+    report = admin.verify(exported[0], principal=ANONYMOUS)
     assert [(c.mismatch, c.path) for c in report.corrupt] == [("size", "part-000001.jsonl.zst")]
     assert not (report.missing or report.extra or report.temporaries)
 
@@ -51,36 +52,36 @@ def test_an_export_id_is_located_from_its_job_record(exported: list[str], tmp_pa
     store = SQLiteJobStore(":memory:")
     assert recover_jobs(store, (tmp_path / "out",)) == 2
     admin = ExportAdmin(settings, store, open_sink)
-    location = admin.locate("20260102T000000Z-b")
+    location = admin.locate("20260102T000000Z-b", principal=ANONYMOUS)
     assert (location.destination, location.dataset, location.export_id) == (
         str((tmp_path / "out").resolve()),
         "events",
         "20260102T000000Z-b",
     )
     assert location.manifest_key == "events/20260102T000000Z-b/manifest.json"
-    assert admin.verify("20260102T000000Z-b").ok
-    assert admin.delete("20260102T000000Z-b") == 3
+    assert admin.verify("20260102T000000Z-b", principal=ANONYMOUS).ok
+    assert admin.delete("20260102T000000Z-b", principal=ANONYMOUS) == 3
     assert store.get("20260102T000000Z-b").state == JobState.DELETED
     with pytest.raises(FailedPrecondition, match="deleted"):
-        admin.locate("20260102T000000Z-b")
+        admin.locate("20260102T000000Z-b", principal=ANONYMOUS)
 
 
 def test_paths_outside_the_roots_and_odd_refs_are_refused(
     admin: ExportAdmin, tmp_path: Path
 ) -> None:
     with pytest.raises(InvalidArgument, match="outside the allowed export roots"):
-        admin.verify(f"file://{tmp_path}/elsewhere/events/x/manifest.json")
+        admin.verify(f"file://{tmp_path}/elsewhere/events/x/manifest.json", principal=ANONYMOUS)
     with pytest.raises(InvalidArgument):
-        admin.verify("manifest.json")
+        admin.verify("manifest.json", principal=ANONYMOUS)
     with pytest.raises(InvalidArgument):
-        admin.verify("")
+        admin.verify("", principal=ANONYMOUS)
 
 
 def test_diff_and_chain(admin: ExportAdmin, exported: list[str], tmp_path: Path) -> None:
-    diff, record_note = admin.diff(exported[0], exported[1])
+    diff, record_note = admin.diff(exported[0], exported[1], principal=ANONYMOUS)
     assert diff.unchanged == 2 and not diff.added and not diff.removed
     assert "no key index" in record_note
-    chain = admin.chain(str(tmp_path / "out"), "events")
+    chain = admin.chain(str(tmp_path / "out"), "events", principal=ANONYMOUS)
     assert [e.parent_export_id for e in chain] == [None, "20260101T000000Z-a"]
 
 
@@ -88,12 +89,12 @@ def test_delete_refuses_a_parent_and_removes_a_leaf(
     admin: ExportAdmin, exported: list[str], tmp_path: Path
 ) -> None:
     with pytest.raises(FailedPrecondition, match="parent of 20260102T000000Z-b"):
-        admin.delete(exported[0])
-    assert admin.delete(exported[1]) == 3  # two chunks and the manifest
+        admin.delete(exported[0], principal=ANONYMOUS)
+    assert admin.delete(exported[1], principal=ANONYMOUS) == 3  # two chunks and the manifest
     assert not (tmp_path / "out" / "events" / exported[1]).exists()
-    assert [e.export_id for e in admin.chain(str(tmp_path / "out"), "events")] == [
-        "20260101T000000Z-a"
-    ]
+    assert [
+        e.export_id for e in admin.chain(str(tmp_path / "out"), "events", principal=ANONYMOUS)
+    ] == ["20260101T000000Z-a"]
 
 
 def test_retention_dry_run_changes_nothing(
@@ -101,11 +102,23 @@ def test_retention_dry_run_changes_nothing(
 ) -> None:
     source = generate(tmp_path / "src" / "events.parquet", 2_000, seed=9)
     export_to(LocalSink(tmp_path / "out"), tmp_path, source, "20260103T000000Z-c")
-    plan = admin.retain(str(tmp_path / "out"), "events", RetentionPolicy(keep_last=1), dry_run=True)
+    plan = admin.retain(
+        str(tmp_path / "out"),
+        "events",
+        RetentionPolicy(keep_last=1),
+        dry_run=True,
+        principal=ANONYMOUS,
+    )
     assert plan.keep == ("20260103T000000Z-c",)
     assert set(plan.delete) == {"20260101T000000Z-a", "20260102T000000Z-b"}
-    assert len(admin.chain(str(tmp_path / "out"), "events")) == 3
-    admin.retain(str(tmp_path / "out"), "events", RetentionPolicy(keep_last=1), dry_run=False)
-    assert [e.export_id for e in admin.chain(str(tmp_path / "out"), "events")] == [
-        "20260103T000000Z-c"
-    ]
+    assert len(admin.chain(str(tmp_path / "out"), "events", principal=ANONYMOUS)) == 3
+    admin.retain(
+        str(tmp_path / "out"),
+        "events",
+        RetentionPolicy(keep_last=1),
+        dry_run=False,
+        principal=ANONYMOUS,
+    )
+    assert [
+        e.export_id for e in admin.chain(str(tmp_path / "out"), "events", principal=ANONYMOUS)
+    ] == ["20260103T000000Z-c"]

@@ -33,6 +33,7 @@ from sluice.server.planning.spec import (
     IncrementalSpec,
     SourceSpec,
 )
+from sluice.server.principals import ANONYMOUS
 from sluice.server.service.cron_times import CronTimes
 from sluice.server.service.schedule_service import NewSchedule, ScheduleService
 from sluice.server.service.scheduler import SCHEDULE_LABEL, Scheduler, tick_request_id
@@ -126,7 +127,7 @@ def daemon(open_store: Callable[[], JobStore], clock: Clock) -> Daemon:
 
 def every_minute(daemon: Daemon, name: str = "minutely", **policies: str) -> Schedule:
     return daemon.service.create(
-        NewSchedule(name=name, spec=SPEC, cron="* * * * *", **policies)
+        NewSchedule(name=name, spec=SPEC, cron="* * * * *", **policies), principal=ANONYMOUS
     ).schedule
 
 
@@ -251,7 +252,8 @@ def test_each_daily_tick_across_the_spring_change_creates_one_export(
 ) -> None:
     clock.now = utc(2026, 3, 27, 12)
     daemon.service.create(
-        NewSchedule(name="nightly", spec=SPEC, cron="30 2 * * *", timezone=MADRID)
+        NewSchedule(name="nightly", spec=SPEC, cron="30 2 * * *", timezone=MADRID),
+        principal=ANONYMOUS,
     )
     started: list[Job] = []
     for _ in range(4 * 24 * 4):  # four days, every 15 minutes
@@ -298,7 +300,7 @@ def test_allow_runs_a_tick_while_the_previous_export_runs(daemon: Daemon, clock:
 
 def hourly(daemon: Daemon, **policies: str) -> Schedule:
     return daemon.service.create(
-        NewSchedule(name="hourly", spec=SPEC, cron="@hourly", **policies)
+        NewSchedule(name="hourly", spec=SPEC, cron="@hourly", **policies), principal=ANONYMOUS
     ).schedule
 
 
@@ -332,7 +334,9 @@ def test_catch_up_skip_after_three_missed_ticks_runs_nothing_until_the_next_tick
 def test_a_tick_late_within_the_deadline_still_runs_under_skip(
     daemon: Daemon, clock: Clock
 ) -> None:
-    daemon.service.create(NewSchedule(name="hourly", spec=SPEC, cron="@hourly"))
+    daemon.service.create(
+        NewSchedule(name="hourly", spec=SPEC, cron="@hourly"), principal=ANONYMOUS
+    )
     clock.advance(hours=1, minutes=2)  # the 13:00 tick, two minutes late
     (job,) = daemon.scheduler.run_due()
     assert job.request_id.endswith("/20260301T130000Z")
@@ -412,12 +416,14 @@ def test_a_schedule_created_again_under_its_name_starts_new_exports(
     hourly(daemon)
     clock.advance(hours=1)
     (first,) = daemon.scheduler.run_due()
-    daemon.service.delete("hourly")
+    daemon.service.delete("hourly", principal=ANONYMOUS)
     clock.now = utc(2026, 3, 1, 12)
     other = ExportSpec(
         source=SourceSpec(uri="file:///data/other.parquet"), destination=SPEC.destination
     )
-    daemon.service.create(NewSchedule(name="hourly", spec=other, cron="@hourly"))
+    daemon.service.create(
+        NewSchedule(name="hourly", spec=other, cron="@hourly"), principal=ANONYMOUS
+    )
     clock.advance(hours=1)
     (second,) = daemon.scheduler.run_due()  # the same tick time: a new request id
     assert second.id != first.id and second.spec.source == other.source
@@ -428,23 +434,23 @@ def test_trigger_creates_an_export_now_and_forbid_refuses_a_second(
     daemon: Daemon, clock: Clock
 ) -> None:
     every_minute(daemon)
-    job = daemon.service.trigger("minutely")
-    assert daemon.service.get("minutely").schedule.last_export_id == job.id
-    assert daemon.service.get("minutely").last_export_state is JobState.QUEUED
+    job = daemon.service.trigger("minutely", principal=ANONYMOUS)
+    assert daemon.service.get("minutely", principal=ANONYMOUS).schedule.last_export_id == job.id
+    assert daemon.service.get("minutely", principal=ANONYMOUS).last_export_state is JobState.QUEUED
     with pytest.raises(FailedPrecondition, match="forbids concurrent runs"):
-        daemon.service.trigger("minutely")
+        daemon.service.trigger("minutely", principal=ANONYMOUS)
     with pytest.raises(NotFound):
-        daemon.service.trigger("nothing-here")
+        daemon.service.trigger("nothing-here", principal=ANONYMOUS)
 
 
 def test_paused_schedules_do_not_tick_and_resume_does_not_burst(
     daemon: Daemon, clock: Clock
 ) -> None:
     every_minute(daemon, catch_up="latest")
-    assert daemon.service.pause("minutely").schedule.next_tick is None
+    assert daemon.service.pause("minutely", principal=ANONYMOUS).schedule.next_tick is None
     clock.advance(minutes=30)
     assert daemon.scheduler.run_due() == []
-    resumed = daemon.service.resume("minutely").schedule
+    resumed = daemon.service.resume("minutely", principal=ANONYMOUS).schedule
     assert not resumed.paused and resumed.next_tick == utc(2026, 3, 1, 12, 31)
     assert daemon.scheduler.run_due() == []
     clock.advance(minutes=1)
@@ -470,7 +476,7 @@ def test_create_names_the_bad_field(
     values: dict[str, object] = {"name": "nightly", "spec": SPEC, "cron": "0 2 * * *"}
     values.update(changes)
     with pytest.raises(InvalidArgument) as caught:
-        daemon.service.create(NewSchedule(**values))  # type: ignore[arg-type]
+        daemon.service.create(NewSchedule(**values), principal=ANONYMOUS)  # type: ignore[arg-type]
     assert caught.value.violations[0].field == field_name
     assert daemon.store.list_schedules() == []
 
@@ -483,9 +489,12 @@ def test_an_incremental_schedule_must_forbid_overlapping_runs(daemon: Daemon) ->
     )
     with pytest.raises(InvalidArgument) as caught:
         daemon.service.create(
-            NewSchedule(name="sync", spec=spec, cron="@daily", concurrency="allow")
+            NewSchedule(name="sync", spec=spec, cron="@daily", concurrency="allow"),
+            principal=ANONYMOUS,
         )
     assert caught.value.violations[0].field == "concurrency"
-    created = daemon.service.create(NewSchedule(name="sync", spec=spec, cron="@daily"))
+    created = daemon.service.create(
+        NewSchedule(name="sync", spec=spec, cron="@daily"), principal=ANONYMOUS
+    )
     assert created.schedule.concurrency == "forbid"
     assert created.schedule.spec.incremental.mode == "incremental"
