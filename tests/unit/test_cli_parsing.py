@@ -343,6 +343,7 @@ def test_export_json_shape(fake: tuple[FakeExports, CliRunner]) -> None:
         "labels",
         "spec",
         "notifications",
+        "attempts",
     ]
     assert data["state"] == "queued"
     assert data["created_at"] == "2024-05-01T12:00:00Z"
@@ -351,6 +352,7 @@ def test_export_json_shape(fake: tuple[FakeExports, CliRunner]) -> None:
     assert data["labels"] == {"team": "data"}
     assert data["spec"]["destination"] == {"uri": "/out", "dataset": "events"}
     assert data["notifications"] == []
+    assert data["attempts"] == []
 
 
 def test_create_wait_json_prints_the_finished_export(fake: tuple[FakeExports, CliRunner]) -> None:
