@@ -2,8 +2,8 @@
 named sources (a Parquet glob, a SQLite table, a PostgreSQL table) makes one committed
 export whose files hold exactly subject 42's rows (JSON and CSV, read back after 7-Zip or
 age opened them), with other people's e-mails and phones redacted and the subject's own
-kept, and a README.html whose counts and [gdpr] texts a parser finds. Bad requests are
-INVALID_ARGUMENT naming the field, and a one-line CLI error."""
+kept, and a README.html (sealed like the files) whose counts and [gdpr] texts a parser
+finds. Bad requests are INVALID_ARGUMENT naming the field, and a one-line CLI error."""
 
 from __future__ import annotations
 
@@ -231,13 +231,19 @@ def test_other_peoples_email_and_phone_are_redacted_the_subjects_own_kept(
         assert {r["phone"] for r in files[("messages", fmt)]} == {"+1 555 0100"}
 
 
-def test_the_readme_shows_categories_counts_and_the_gdpr_texts(world: World) -> None:
+def test_the_readme_shows_categories_counts_and_the_gdpr_texts(
+    world: World, tmp_path: Path
+) -> None:
     manifest_file = manifest_path(world.package("--subject", "42")["manifest_uri"])
     manifest = json.loads(manifest_file.read_text())
     [document] = manifest["documents"]
-    assert (document["path"], document["media_type"]) == ("README.html", "text/html")
-    body = (manifest_file.parent / "README.html").read_bytes()
-    assert hashlib.sha256(body).hexdigest() == document["sha256"]
+    # It names the subject: sealed like the files (its own AES zip, the same password).
+    assert (document["path"], document["media_type"]) == ("README.html.zip", "application/zip")
+    assert not (manifest_file.parent / "README.html").exists()
+    stored = (manifest_file.parent / "README.html.zip").read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == document["sha256"]
+    assert b"<html" not in stored
+    body = _open_zip(manifest_file.parent / "README.html.zip", tmp_path)
     tree = html5lib.parse(body, namespaceHTMLElements=False)
     rows = {
         cells[0]: cells
@@ -276,6 +282,12 @@ def test_an_age_encrypted_package_opens_with_the_age_cli(world: World) -> None:
     files = _files(manifest, manifest_file.parent, decrypt)
     assert sorted(files) == [("events", "csv"), ("events", "json")]
     assert files[("events", "json")] == world.events.filter(pl.col("user_id") == 42).to_dicts()
+    [document] = manifest["documents"]
+    assert document["path"] == "README.html.age"
+    assert not (manifest_file.parent / "README.html").exists()
+    sealed = manifest_file.parent / "README.html.age"
+    assert hashlib.sha256(sealed.read_bytes()).hexdigest() == document["sha256"]
+    assert decrypt(sealed).startswith(b"<!DOCTYPE html>")
 
 
 @pytest.mark.parametrize(
