@@ -63,8 +63,8 @@ def render_readme(package: PackagePlan, manifest: Manifest) -> bytes:
         "<code>data</code> member lists the records) for moving them to another service, "
         "and CSV for spreadsheets."
         + (
-            " E-mail addresses and phone numbers of other people that appear in your "
-            "records are replaced by tags such as <code>[EMAIL]</code>."
+            " E-mail addresses, phone numbers and names of other people that appear in "
+            "your records are replaced by tags such as <code>[EMAIL]</code>."
             if package.redacts_others
             else ""
         )

@@ -1,5 +1,6 @@
 """PERSON_NAME: names of other people in free text (a given name from the gazetteer and a
-capitalised surname, or a title and a capitalised name), never capitalised look-alikes."""
+capitalised surname, or a title and a capitalised name), never capitalised look-alikes,
+and never the row's own name when a kept name column holds it (a GDPR package)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
 from sluice.server.planning.redaction_plan import resolve_policy
 from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
 from sluice.server.settings import Settings
+from sluice.server.templates import SUBJECT_PACKAGE_REDACTION
 from tests.unit.redaction_helpers import run
 
 NAMES_ONLY = RedactionSpec(rules=(RedactionRuleSpec(pattern="PERSON_NAME"),))
@@ -62,3 +64,24 @@ def test_no_level_applies_person_name_by_default() -> None:
         policy = resolve_policy(RedactionSpec(level=level), Settings())
         assert "PERSON_NAME" not in {rule.label for rule in policy.pattern_rules}
     assert ENTITY_BY_NAME["PERSON_NAME"].opt_in
+
+
+def test_the_rows_own_name_is_kept_in_a_subject_package() -> None:
+    frame = pl.DataFrame(
+        {
+            "name": ["Ana Garcia", "Tom Baker", None],
+            "message": [
+                "I told Maria Lopez and Dr. Smith. Regards, Ana Garcia (Dr. Garcia to you)",
+                "Ana Garcia wrote to Tom Baker",
+                "I told Maria Lopez",
+            ],
+        }
+    )
+    out, counts = run(frame, SUBJECT_PACKAGE_REDACTION)
+    assert list(out["name"]) == ["Ana Garcia", "Tom Baker", None]
+    assert list(out["message"]) == [
+        "I told [PERSON_NAME] and [PERSON_NAME]. Regards, Ana Garcia (Dr. Garcia to you)",
+        "[PERSON_NAME] wrote to Tom Baker",
+        "I told [PERSON_NAME]",
+    ]
+    assert counts["PERSON_NAME/message"] == 3
