@@ -147,7 +147,7 @@ class PythonRedactor:
         self.patterns = [
             (e.name, re.compile(e.python_regex), PY_VALIDATORS.get(e.validator))
             for e in ENTITIES
-            if LEVEL_RANK[e.level] <= rank
+            if LEVEL_RANK[e.level] <= rank and not e.opt_in
         ]
 
     def record(self, row: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,8 @@ Built in:
   `strict` redaction.
 - `gdpr`: for GDPR subject packages (server/planning/subject_package.py): each file an
   AES-256 zip whose password is the server secret `gdpr`, and the package redaction
-  (`SUBJECT_PACKAGE_REDACTION`): other people's e-mails and phones in text redacted, the
-  subject's own columns kept.
+  (`SUBJECT_PACKAGE_REDACTION`): other people's e-mails, phones and names in text
+  redacted, the subject's own columns kept.
 
 Configured (`[templates.NAME]` in the server config, names other than the built-ins):
 
@@ -132,16 +132,21 @@ _PSEUDONYMS = (
 #: identifiers: a subject package keeps them as they are.
 _SUBJECT_OWN = frozenset({"EMAIL", "PHONE", "NAME", "ADDRESS", "DOB"})
 #: A subject package's redaction: `moderate` finds e-mail addresses and phone numbers in
-#: every text value (those of other people the subject wrote to or about), while whole
-#: columns named like the subject's own identifiers (email, phone, name, address, date of
-#: birth) are kept. Secrets (password, token columns) stay redacted.
+#: every text value (those of other people the subject wrote to or about), and the opt-in
+#: PERSON_NAME rule other people's names, while whole columns named like the subject's own
+#: identifiers (email, phone, name, address, date of birth) are kept, and so is the name
+#: they hold wherever the same row's text mentions it. Secrets (password, token columns)
+#: stay redacted.
 SUBJECT_PACKAGE_REDACTION = RedactionSpec(
     level="moderate",
-    template_rules=tuple(
-        RedactionRuleSpec(column=glob, action="keep")
-        for category in COLUMN_CATEGORIES
-        if category.name in _SUBJECT_OWN
-        for glob in category.globs
+    template_rules=(
+        *(
+            RedactionRuleSpec(column=glob, action="keep")
+            for category in COLUMN_CATEGORIES
+            if category.name in _SUBJECT_OWN
+            for glob in category.globs
+        ),
+        RedactionRuleSpec(pattern="PERSON_NAME", action="redact"),
     ),
 )
 
@@ -183,7 +188,7 @@ def templates(
         "gdpr": Template(
             "gdpr",
             "GDPR subject packages: each file an AES-256 zip (password: secret "
-            f"'{GDPR_SECRET}'), other people's e-mails and phones in text redacted",
+            f"'{GDPR_SECRET}'), other people's e-mails, phones and names in text redacted",
             builtin=True,
             compression="zip",
             redaction=SUBJECT_PACKAGE_REDACTION,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sluice.format.layout import README_HTML_NAME, signature_key
+from sluice.format.layout import signature_key
 from sluice.server.errors import (
     Interrupted,
     LeaseLost,
@@ -29,7 +29,7 @@ from sluice.server.execution.key_changes import KeyedChanges, detect_changes
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.execution.package_manifest import build_package_manifest, part_starts
 from sluice.server.execution.signing import load_signer
-from sluice.server.execution.subject_readme import render_readme
+from sluice.server.execution.subject_readme import render_readme, sealed_readme
 from sluice.server.jobs.model import ChunkRecord, Job, Lease, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
@@ -169,8 +169,10 @@ def _execute_package(
             created_by=job.created_by,
         )
         if not _committed(sink, first):
-            readme = render_readme(package, manifest)
-            documents = (store_document(sink, first.prefix, README_HTML_NAME, "text/html", readme),)
+            name, media_type, readme = sealed_readme(
+                first.pipeline, render_readme(package, manifest)
+            )
+            documents = (store_document(sink, first.prefix, name, media_type, readme),)
             manifest = replace(manifest, documents=documents)
         _write_signature(first, sink, manifest.to_json(), context.settings)
         write_manifest(sink, first.manifest_key, manifest)

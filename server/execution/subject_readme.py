@@ -4,13 +4,19 @@ which files, and the controller's texts from the server's `[gdpr]` table (purpos
 retention, recipients, controller, contact).
 
 Every text is escaped (configured texts and source descriptions show as written, markup
-included); the page is self-contained (inline style, no scripts, no remote resources)."""
+included); the page is self-contained (inline style, no scripts, no remote resources).
+
+The page names the subject, so it is personal data too: an encrypted package stores it
+through the package's own cipher (`sealed_readme`), never in the clear beside the files."""
 
 from __future__ import annotations
 
 from html import escape
 
+from sluice.format.layout import README_HTML_NAME
 from sluice.format.manifest import Manifest
+from sluice.server.pipeline.config import PipelineConfig
+from sluice.server.planning.encryption import ZIP_AES_SCHEME
 from sluice.server.planning.subject_package import PackagePlan
 
 _STYLE = (
@@ -57,8 +63,8 @@ def render_readme(package: PackagePlan, manifest: Manifest) -> bytes:
         "<code>data</code> member lists the records) for moving them to another service, "
         "and CSV for spreadsheets."
         + (
-            " E-mail addresses and phone numbers of other people that appear in your "
-            "records are replaced by tags such as <code>[EMAIL]</code>."
+            " E-mail addresses, phone numbers and names of other people that appear in "
+            "your records are replaced by tags such as <code>[EMAIL]</code>."
             if package.redacts_others
             else ""
         )
@@ -86,3 +92,21 @@ def _section(title: str, text: str) -> list[str]:
         f"<h2>{escape(title)}</h2>",
         *(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs),
     ]
+
+
+def sealed_readme(pipeline: PipelineConfig, page: bytes) -> tuple[str, str, bytes]:
+    """(stored name, media type, stored bytes) of the README in a package written by
+    `pipeline`: README.html in its own AES zip with the files' password (opens with the
+    same 7-Zip command), README.html.age to the files' recipients, or README.html as it
+    is when the files are not encrypted."""
+    cipher = pipeline.cipher
+    if cipher.name == ZIP_AES_SCHEME:
+        # The files' zip compressor has the password bound; one worker, as it is small.
+        zipped = pipeline.compressor.make(pipeline.level, 1, README_HTML_NAME)
+        body = zipped.compress(page) + zipped.flush()
+        return f"{README_HTML_NAME}{pipeline.compressor.extension}", "application/zip", body
+    if cipher.extension:
+        sealer = cipher.make()
+        body = sealer.encrypt(page) + sealer.finish()
+        return f"{README_HTML_NAME}{cipher.extension}", "application/octet-stream", body
+    return README_HTML_NAME, "text/html", page

@@ -83,7 +83,7 @@ def resolve_policy(spec: RedactionSpec, settings: Settings) -> RedactionPolicy:
             e.name, e.regex, e.default_action, e.validator, e.default_keep_last, gate=e.gate
         )
         for e in ENTITIES
-        if at_level(e.level, LEVEL_RANK[level])
+        if at_level(e.level, LEVEL_RANK[level]) and not e.opt_in
     }
     given = [(f"spec.redaction.policy[{spec.policy}].rules[{i}]", r, False)
              for i, r in enumerate(policy_rules)]  # fmt: skip

@@ -68,7 +68,7 @@ class PackagePlan:
     subject_id: str
     parts: tuple[PackagePart, ...]
     gdpr: GdprConfig
-    #: Whether the package's own redaction runs (others' e-mails and phones in text
+    #: Whether the package's own redaction runs (others' e-mails, phones and names in text
     #: redacted), rather than one the request brought.
     redacts_others: bool = True
 

@@ -1,9 +1,10 @@
 """GDPR subject packages through a real daemon: one request for subject 42 across three
 named sources (a Parquet glob, a SQLite table, a PostgreSQL table) makes one committed
 export whose files hold exactly subject 42's rows (JSON and CSV, read back after 7-Zip or
-age opened them), with other people's e-mails and phones redacted and the subject's own
-kept, and a README.html whose counts and [gdpr] texts a parser finds. Bad requests are
-INVALID_ARGUMENT naming the field, and a one-line CLI error."""
+age opened them), with other people's e-mails, phones and names redacted and the
+subject's own kept, and a README.html (sealed like the files) whose counts and [gdpr]
+texts a parser finds. Bad requests are INVALID_ARGUMENT naming the field, and a one-line
+CLI error."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ PASSWORD = "gdpr zip pass 7"
 SUBJECT = 42
 OTHER_EMAIL = "mallory@other.example"
 OTHER_PHONE = "+44 20 7946 0958"
+OWN_NAME = "Ana Garcia"
+FIRST_BODY = (
+    f"Please forward to {OTHER_EMAIL} or {OTHER_PHONE}. I told Maria Lopez and Dr. Smith. "
+    f"Regards, {OWN_NAME}"
+)
 GDPR = {
     "controller": "Example Jobs Ltd, 1 High Street",
     "contact": "privacy@example.com",
@@ -69,17 +75,17 @@ class World:
         self.events.slice(0, 6).write_parquet(sources / "events" / "2024-01.parquet")
         self.events.slice(6).write_parquet(sources / "events" / "2024-02.parquet")
         self.applications = [
-            (1, 42, "me@subject.example", f"Please forward to {OTHER_EMAIL} or {OTHER_PHONE}"),
-            (2, 41, "someone@else.example", "Not yours"),
-            (3, 42, "me@subject.example", "Second application, no one else named"),
-            (4, 43, "third@else.example", "Also not yours"),
+            (1, 42, "me@subject.example", OWN_NAME, FIRST_BODY),
+            (2, 41, "someone@else.example", "Maria Lopez", "Not yours"),
+            (3, 42, "me@subject.example", OWN_NAME, "Second application, no one else named"),
+            (4, 43, "third@else.example", "John Smith", "Also not yours"),
         ]
         with sqlite3.connect(sources / "jobs.db") as db:
             db.execute(
                 "CREATE TABLE applications "
-                "(app_id INTEGER PRIMARY KEY, user_id INT, email TEXT, body TEXT)"
+                "(app_id INTEGER PRIMARY KEY, user_id INT, email TEXT, full_name TEXT, body TEXT)"
             )
-            db.executemany("INSERT INTO applications VALUES (?, ?, ?, ?)", self.applications)
+            db.executemany("INSERT INTO applications VALUES (?, ?, ?, ?, ?)", self.applications)
         database = postgres.new_database()
         self.messages = [(i, 40 + i % 4, "+1 555 0100", f"message {i}") for i in range(1, 9)]
         with psycopg.connect(database, autocommit=True) as con:
@@ -216,7 +222,7 @@ def test_a_package_holds_exactly_the_subjects_rows_of_every_source(
         assert {str(r[column]) for r in rows} == {"42"}, source
 
 
-def test_other_peoples_email_and_phone_are_redacted_the_subjects_own_kept(
+def test_other_peoples_email_phone_and_name_are_redacted_the_subjects_own_kept(
     world: World, tmp_path: Path
 ) -> None:
     manifest_file = manifest_path(world.package("--subject", "42")["manifest_uri"])
@@ -227,17 +233,28 @@ def test_other_peoples_email_and_phone_are_redacted_the_subjects_own_kept(
         assert first["email"] == "me@subject.example"  # the subject's own column
         assert OTHER_EMAIL not in first["body"] and "[EMAIL]" in first["body"]
         assert OTHER_PHONE not in first["body"] and "[PHONE]" in first["body"]
+        # Other people's names go; the subject's own (its full_name column) stays.
+        assert first["full_name"] == OWN_NAME
+        assert first["body"].endswith(
+            "I told [PERSON_NAME] and [PERSON_NAME]. Regards, Ana Garcia"
+        ), first["body"]
         assert second["body"] == "Second application, no one else named"
         assert {r["phone"] for r in files[("messages", fmt)]} == {"+1 555 0100"}
 
 
-def test_the_readme_shows_categories_counts_and_the_gdpr_texts(world: World) -> None:
+def test_the_readme_shows_categories_counts_and_the_gdpr_texts(
+    world: World, tmp_path: Path
+) -> None:
     manifest_file = manifest_path(world.package("--subject", "42")["manifest_uri"])
     manifest = json.loads(manifest_file.read_text())
     [document] = manifest["documents"]
-    assert (document["path"], document["media_type"]) == ("README.html", "text/html")
-    body = (manifest_file.parent / "README.html").read_bytes()
-    assert hashlib.sha256(body).hexdigest() == document["sha256"]
+    # It names the subject: sealed like the files (its own AES zip, the same password).
+    assert (document["path"], document["media_type"]) == ("README.html.zip", "application/zip")
+    assert not (manifest_file.parent / "README.html").exists()
+    stored = (manifest_file.parent / "README.html.zip").read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == document["sha256"]
+    assert b"<html" not in stored
+    body = _open_zip(manifest_file.parent / "README.html.zip", tmp_path)
     tree = html5lib.parse(body, namespaceHTMLElements=False)
     rows = {
         cells[0]: cells
@@ -276,6 +293,12 @@ def test_an_age_encrypted_package_opens_with_the_age_cli(world: World) -> None:
     files = _files(manifest, manifest_file.parent, decrypt)
     assert sorted(files) == [("events", "csv"), ("events", "json")]
     assert files[("events", "json")] == world.events.filter(pl.col("user_id") == 42).to_dicts()
+    [document] = manifest["documents"]
+    assert document["path"] == "README.html.age"
+    assert not (manifest_file.parent / "README.html").exists()
+    sealed = manifest_file.parent / "README.html.age"
+    assert hashlib.sha256(sealed.read_bytes()).hexdigest() == document["sha256"]
+    assert decrypt(sealed).startswith(b"<!DOCTYPE html>")
 
 
 @pytest.mark.parametrize(

@@ -142,8 +142,9 @@ class ChunkEntry:
 @dataclass(frozen=True)
 class DocumentEntry:
     """A file stored beside the chunks for people or tools, in the clear (it holds no
-    records): the XML Schema of an XML export, a report. Listed, sized and digested like
-    the chunks, so verify checks it."""
+    records): the XML Schema of an XML export, a report; a subject package's README, which
+    names the person, is sealed like the package's files (README.html.zip, .age). Listed,
+    sized and digested (as stored) like the chunks, so verify checks it."""
 
     path: str
     #: What it is, as a media type: "application/xml" (an XSD), "text/html", ...

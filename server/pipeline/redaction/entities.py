@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from sluice.server.pipeline.redaction.person_names import name_value_regex
+
 LEVELS: Final = ("none", "basic", "moderate", "strict")
 LEVEL_RANK: Final = {name: rank for rank, name in enumerate(LEVELS)}
 
@@ -32,6 +34,9 @@ class Entity:
     validator: str = ""
     default_action: str = "redact"
     default_keep_last: int = 0
+    #: Applied only when a rule names it (GDPR packages do), never as a level default:
+    #: its precision is below what a level promises (see person_names.py).
+    opt_in: bool = False
 
     @property
     def python_regex(self) -> str:
@@ -133,6 +138,15 @@ ENTITIES: Final = (
         r"\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
         r"[A-Za-z]{2,24}\b",
         "",
+    ),
+    Entity(
+        "PERSON_NAME",
+        "moderate",
+        r"^|[^\w]",
+        name_value_regex(),
+        r"$|[^\w]",
+        validator="person_name",
+        opt_in=True,
     ),
     Entity(
         "IBAN",

@@ -20,7 +20,11 @@ import polars as pl
 from sluice.server.errors import InvalidArgument, quoted
 from sluice.server.pipeline.redaction import actions
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
-from sluice.server.pipeline.redaction.entities import ENTITIES, ENTITY_BY_NAME
+from sluice.server.pipeline.redaction.entities import (
+    COLUMN_CATEGORIES,
+    ENTITIES,
+    ENTITY_BY_NAME,
+)
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
 from sluice.server.pipeline.redaction.schema_walk import (
@@ -39,6 +43,7 @@ from sluice.server.pipeline.redaction.text import (
     may_rewrite,
     rewrite_json_keys,
     rewrite_text,
+    rewrite_text_keeping,
     without_last_group,
 )
 from sluice.server.pipeline.source import ROW_INDEX
@@ -51,6 +56,7 @@ _NESTED_ACTIONS: Final = frozenset({"drop", "null", "redact", "keep"})
 _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
 #: Entities whose gate starts with a literal (secrets: keywords and token prefixes).
 _KEYWORD_ENTITIES: Final = frozenset(e.name for e in ENTITIES if e.level == "basic")
+_NAME_GLOBS: Final = next(c.globs for c in COLUMN_CATEGORIES if c.name == "NAME")
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,12 @@ class PolicyRedactor:
         self._columns_in_schema: dict[str, Location] = {}
         self._columns_description: dict[str, dict[str, Any]] = {}
         self._text_pass: CompactedTextPass | None = None
+        #: Top-level text columns named like a name and kept whole (a GDPR package keeps
+        #: the subject's own): PERSON_NAME leaves the row's own name in its texts.
+        self._own_names: list[str] = []
+        #: Stages after the text pass (PERSON_NAME keeping own names reads other columns,
+        #: which the compacted pass does not carry).
+        self._late_stages: list[_Stage] = []
         self._stages: list[_Stage] = [self._column_stage(schema)]
         self._stages.append(self._integer_stage(schema))
         text_schema = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
@@ -154,6 +166,8 @@ class PolicyRedactor:
                 self._claimed.add(location)
                 described[dotted(location)] = {"rule": rule.label, "action": rule.action}
                 if rule.action == "keep":
+                    if _is_own_name(location, node_type):
+                        self._own_names.append(name)
                     continue
                 masked = rule.action == "mask"
                 flag = _Flag(
@@ -234,9 +248,14 @@ class PolicyRedactor:
             if rule.action == "keep" or not leaves:
                 continue
             stage = _Stage()
+            keeping = rule.label == "PERSON_NAME" and bool(self._own_names)
             for location in leaves:
                 flag = _Flag(self._counter(rule.label, location), location, True)
-                stage.add(location, _text_rewrite(rule), flag)
+                own = self._own_names if keeping and len(location) == 1 else []
+                stage.add(location, _text_rewrite(rule, own), flag)
+            if keeping:
+                self._late_stages.append(stage)
+                continue
             refine = partial(may_rewrite, rule=rule) if rule.validator else None
             keyword = (
                 rule.label in _KEYWORD_ENTITIES and rule.regex == ENTITY_BY_NAME[rule.label].regex
@@ -264,7 +283,8 @@ class PolicyRedactor:
 
     def _run_stages(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         frame = _run_stages(frame, self._stages)
-        return frame if self._text_pass is None else self._text_pass.apply(frame)
+        frame = frame if self._text_pass is None else self._text_pass.apply(frame)
+        return _run_stages(frame, self._late_stages)
 
 
 def _run_stages(frame: pl.LazyFrame, stages: list[_Stage]) -> pl.LazyFrame:
@@ -348,8 +368,21 @@ def _whole_value_rewrite(rule: ColumnRule) -> Rewrite:
     return rewrite
 
 
-def _text_rewrite(rule: PatternRule) -> Rewrite:
+def _text_rewrite(rule: PatternRule, own_names: list[str] | None = None) -> Rewrite:
+    if own_names:
+        own = [pl.col(name) for name in own_names]
+        return lambda value, _dtype: rewrite_text_keeping(value, rule, own)
     return lambda value, _dtype: rewrite_text(value, rule)
+
+
+def _is_own_name(location: Location, dtype: pl.DataType) -> bool:
+    """A top-level text column named like a person's name ("name", "last_name")."""
+    own = location[0].lower()
+    return (
+        len(location) == 1
+        and dtype == pl.String
+        and any(fnmatch.fnmatchcase(own, glob) for glob in _NAME_GLOBS)
+    )
 
 
 def _json_rewrite(regex: str, label: str) -> Rewrite:

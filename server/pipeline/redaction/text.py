@@ -61,6 +61,43 @@ def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     return _rewrite_candidates(text, rule)
 
 
+#: Put after a name's first letter to hide it from PERSON_NAME ("A<ETX>na"): ETX is no
+#: lower-case letter, so the token no longer reads as a name; removed again after.
+_HIDDEN: Final = "\x03"
+#: Tokens of each own-name value hidden: "Ana María Lopez Garcia" has four.
+_OWN_TOKENS: Final = 4
+
+
+def rewrite_text_keeping(text: pl.Expr, rule: PatternRule, own_names: list[pl.Expr]) -> pl.Expr:
+    """`rewrite_text`, leaving alone every token of the row's `own_names` values (the
+    subject's own name in a GDPR package): each token is hidden before the rule runs and
+    restored after it. Polars has no per-row replace pattern, so a per-row literal
+    replace is a split on the token joined with its replacement."""
+    tokens = [
+        name.str.split(" ").list.get(i, null_on_oob=True)
+        for name in own_names
+        for i in range(_OWN_TOKENS)
+    ]
+    hidden = text
+    for token in tokens:
+        hidden = _replaced(hidden, token, _hidden(token))
+    redacted = rewrite_text(hidden, rule)
+    for token in reversed(tokens):
+        redacted = _replaced(redacted, _hidden(token), token)
+    return redacted
+
+
+def _hidden(token: pl.Expr) -> pl.Expr:
+    return pl.concat_str(token.str.slice(0, 1), pl.lit(_HIDDEN), token.str.slice(1))
+
+
+def _replaced(text: pl.Expr, old: pl.Expr, new: pl.Expr) -> pl.Expr:
+    """Every `old` in `text` (per row, literally) as `new`; tokens of one letter or none
+    are left (they are initials, and hiding them would hide every capital)."""
+    usable = old.str.len_chars() >= 2
+    return pl.when(usable.fill_null(False)).then(text.str.split(old).list.join(new)).otherwise(text)
+
+
 def without_last_group(rule: PatternRule) -> PatternRule | None:
     """For cards: the rule again, with the candidate's last digit group as context after
     it (the greedy value gives that group back to match it), for a second step over

@@ -13,6 +13,8 @@ from typing import Final
 
 import polars as pl
 
+from sluice.server.pipeline.redaction.person_names import not_a_place
+
 Validator = Callable[[pl.Expr], pl.Expr]
 
 _DNI_LETTERS: Final = "TRWAGMYFPDXBNJZSQVHLCKE"
@@ -180,4 +182,5 @@ VALIDATORS: Final[dict[str, Validator]] = {
     "ipv4": ipv4,
     "ipv6": ipv6,
     "phone": phone,
+    "person_name": not_a_place,
 }
