@@ -3,8 +3,9 @@
 Without a validator, a match is replaced in one `replace_all` pass. With one (cards,
 IBANs, phones, ...), only some matches may be replaced, and Polars cannot replace
 per-row lists of strings, so each match is fenced with a separator that cannot occur in
-text (NUL before, SOH after), the text is split on them, the matches are validated and
-replaced inside `list.eval`, and joined again: still column-wise, no Python per row. A
+text (NUL before, SOH after), the text is split on them, the pieces of all values are
+validated and replaced as one flat column (flat_lists.py; inside `list.eval`, each use of
+a piece re-ran the split), and joined again: still column-wise, no Python per row. A
 value that already holds one of the control characters used here falls back to
 replacing every candidate: over-redaction is the safe failure.
 
