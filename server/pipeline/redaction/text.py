@@ -3,8 +3,9 @@
 Without a validator, a match is replaced in one `replace_all` pass. With one (cards,
 IBANs, phones, ...), only some matches may be replaced, and Polars cannot replace
 per-row lists of strings, so each match is fenced with a separator that cannot occur in
-text (NUL before, SOH after), the text is split on them, the matches are validated and
-replaced inside `list.eval`, and joined again: still column-wise, no Python per row. A
+text (NUL before, SOH after), the text is split on them, the pieces of all values are
+validated and replaced as one flat column (flat_lists.py; inside `list.eval`, each use of
+a piece re-ran the split), and joined again: still column-wise, no Python per row. A
 value that already holds one of the control characters used here falls back to
 replacing every candidate: over-redaction is the safe failure.
 
@@ -20,6 +21,7 @@ followed by a digit group (kept as context) in what the first left.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Final
 
 import polars as pl
@@ -31,6 +33,7 @@ from sluice.server.pipeline.redaction.actions import (
     tag,
 )
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME, compose
+from sluice.server.pipeline.redaction.flat_lists import ELEMENT, RESULT, any_element, map_elements
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS
 
@@ -115,12 +118,22 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     costs a fraction of the fenced rewrite, which then runs only where it changes
     something (most digit runs in text are order ids, dates and tracking numbers)."""
     matches = text.str.replace_all(_JOINED, f"$1{_JOINER}$2").str.extract_all(rule.regex)
-    value = pl.element().str.extract_groups(rule.regex).struct.field("sl_value")
-    # A match whose value cannot be re-read alone is kept as a candidate: the rewrite
-    # decides it.
-    valid = VALIDATORS[rule.validator](value).fill_null(False) | value.is_null()
     unusual = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
-    return matches.list.eval(valid).list.any() | unusual
+    valid = partial(_any_valid, rule=rule)
+    return matches.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True) | unusual
+
+
+def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
+    def work(frame: pl.LazyFrame) -> pl.LazyFrame:
+        value = pl.col(ELEMENT).str.extract_groups(rule.regex).struct.field("sl_value")
+        # A match whose value cannot be re-read alone is kept as a candidate: the
+        # rewrite decides it.
+        valid = VALIDATORS[rule.validator](pl.col("value")).fill_null(False)
+        return frame.with_columns(value.alias("value")).with_columns(
+            (valid | pl.col("value").is_null()).alias(RESULT)
+        )
+
+    return any_element(matches, work)
 
 
 def _rewrite_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -142,34 +155,55 @@ def _rewrite_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     joined_values = bool(rule.validator)
     source = text.str.replace_all(_JOINED, f"$1{_JOINER}$2") if joined_values else text
     # "a<OPEN>match<CLOSE>b<OPEN>match<CLOSE>c" split on OPEN: every piece but the first
-    # is "match<CLOSE>rest". Only elementwise operations follow, which Polars runs over
-    # all pieces of all rows at once (a piece index would force one evaluation per row).
+    # is "match<CLOSE>rest". The pieces of all rows are handled at once, as flat values
+    # (see flat_lists.py: inside `list.eval`, every use of `match` re-ran the split).
     fenced = source.str.replace_all(rule.regex, f"{_LEAD}{_OPEN}{_VALUE}{_CLOSE}{_TRAIL}")
     pieces = fenced.str.split(_OPEN)
-    halves = pl.element().str.splitn(_CLOSE, 2)
-    match, rest = halves.struct.field("field_0"), halves.struct.field("field_1")
-    is_match = rest.is_not_null()
-    if rule.validator:
-        # Validators see only the matches: plain-text pieces become "" (a null would
-        # still cost a string kernel its bytes).
-        candidate = pl.when(is_match).then(match).otherwise(pl.lit(""))
-        is_match = is_match & VALIDATORS[rule.validator](candidate)
-        is_match = is_match.fill_null(False)
     if rule.action == "null":
-        hit = pieces.list.eval(is_match).list.any()
+        hit = pieces.map_batches(
+            partial(any_element, work=partial(_matched_pieces, rule=rule)),
+            return_dtype=pl.Boolean,
+            is_elementwise=True,
+        )
         return pl.when(fallback | hit).then(None).otherwise(text)
-    replaced = match if rule.action == "keep" else _replacement(match, rule)
-    rebuilt = (
-        pl.when(is_match)
-        .then(pl.concat_str(replaced, rest))
-        .when(rest.is_not_null())
-        .then(pl.concat_str(match, rest))
-        .otherwise(pl.element())
-    )
-    joined = pieces.list.eval(rebuilt).list.join("")
+    joined = pieces.map_batches(
+        partial(map_elements, work=partial(_rebuilt_pieces, rule=rule)),
+        return_dtype=pl.List(pl.String),
+        is_elementwise=True,
+    ).list.join("")
     if joined_values:
         joined = joined.str.replace_all(_JOINER, "", literal=True)
     return pl.when(fallback).then(unconditional).otherwise(joined)
+
+
+def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
+    """Pieces as `match`, `rest` and whether the piece holds a (valid) match."""
+    halves = pl.col(ELEMENT).str.splitn(_CLOSE, 2)
+    frame = frame.with_columns(
+        halves.struct.field("field_0").alias("match"), halves.struct.field("field_1").alias("rest")
+    )
+    is_match = pl.col("rest").is_not_null()
+    if rule.validator:
+        # Validators see only the matches: plain-text pieces become "" (a null would
+        # still cost a string kernel its bytes).
+        candidate = pl.when(is_match).then(pl.col("match")).otherwise(pl.lit(""))
+        frame = frame.with_columns(candidate.alias("candidate"))
+        is_match = (is_match & VALIDATORS[rule.validator](pl.col("candidate"))).fill_null(False)
+    return frame.with_columns(is_match.alias(RESULT))
+
+
+def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
+    frame = _matched_pieces(frame, rule)
+    match, rest = pl.col("match"), pl.col("rest")
+    replaced = match if rule.action == "keep" else _replacement(match, rule)
+    rebuilt = (
+        pl.when(pl.col(RESULT))
+        .then(pl.concat_str(replaced, rest))
+        .when(rest.is_not_null())
+        .then(pl.concat_str(match, rest))
+        .otherwise(pl.col(ELEMENT))
+    )
+    return frame.with_columns(rebuilt.alias(RESULT))
 
 
 _JSON_VALUE: Final = r"\"(?:[^\"\\]|\\.)*\"|-?[0-9][0-9.eE+-]*|true|false"
