@@ -6,6 +6,7 @@ boundary (they resume on the next start), and exits within `shutdown_grace_secon
 
 from __future__ import annotations
 
+import faulthandler
 import hashlib
 import hmac
 import logging
@@ -243,3 +244,6 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    # SIGUSR1 prints every thread's stack to stderr from C, without the GIL or a lock:
+    # what a daemon that does not stop (or answer) is doing.
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)

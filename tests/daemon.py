@@ -169,6 +169,9 @@ class Daemon:
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
+            # Where it hangs goes to its log (faulthandler on SIGUSR1) before the kill.
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
             self.process.kill()
             self.process.wait()
             raise
