@@ -79,9 +79,9 @@ bench-diff: $(STAMP)  ## record-level diff of two 10M-key exports: time and peak
 PG_PEER_VENV := benchmarks/.venv-pg-duckdb
 
 bench-postgres: $(STAMP) test-tools  ## PostgreSQL source: Sluice beside DuckDB postgres_scan, dlt, psql (1M and 10M rows)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	test -x $(PG_PEER_VENV)/bin/python || $(PYTHON) -m venv $(PG_PEER_VENV)
-	$(PG_PEER_VENV)/bin/python -m pip install --quiet -e '.[bench-pg-duckdb]'
+	$(PG_PEER_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[bench-pg-duckdb]'
 	$(BIN)/python -m benchmarks.postgres_source_bench --rows $(BENCH_ROWS) --scale 10
 
 clean:
