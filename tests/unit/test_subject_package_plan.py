@@ -4,6 +4,7 @@ continues: after the last journalled chunk, in the part that wrote it."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,11 @@ import polars as pl
 import pytest
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument
-from sluice.server.execution.package_manifest import part_starts
+from sluice.server.execution.package_manifest import (
+    build_package_manifest,
+    part_starts,
+    subject_digest,
+)
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.planning.spec import (
     DestinationSpec,
@@ -161,3 +166,40 @@ def test_access_is_checked_on_each_source_the_package_reads(tmp_path: Path) -> N
         f"sqlite://{tmp_path / 'sources' / 'a.db'}",
     ]
     assert all(s.destination.uri == str(tmp_path / "exports") for s in found)
+
+
+_SUBJECT = "918273645"
+
+
+def _manifest_json(tmp_path: Path, **fields: object) -> str:
+    (tmp_path / "gdpr-password").write_text("correct horse battery staple\n")
+    settings = _settings(tmp_path, secrets={"gdpr": f"file:{tmp_path / 'gdpr-password'}"})
+    package = build_package_plan(_spec(tmp_path, _SUBJECT, **fields), settings, "x1")
+    now = datetime.now(UTC)
+    manifest = build_package_manifest(
+        package,
+        [],
+        created_at=now,
+        finished_at=now,
+        digest_key_id="k1",
+        digest_key=b"k" * 32,
+        created_by="",
+    )
+    return manifest.to_json().decode()
+
+
+def test_an_encrypted_packages_manifest_holds_a_keyed_digest_not_the_subject_id(
+    tmp_path: Path,
+) -> None:
+    text = _manifest_json(tmp_path, template="gdpr")
+    assert '"zip-aes-256"' in text
+    assert _SUBJECT not in text
+    described = json.loads(text)["subject_package"]
+    assert "subject_id" not in described
+    assert described["subject_digest"] == subject_digest(_SUBJECT, b"k" * 32)
+    assert subject_digest(_SUBJECT, b"other-key" * 4) != described["subject_digest"]
+
+
+def test_an_unencrypted_packages_manifest_names_the_subject(tmp_path: Path) -> None:
+    described = json.loads(_manifest_json(tmp_path))["subject_package"]
+    assert described["subject_id"] == _SUBJECT and "subject_digest" not in described
