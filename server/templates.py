@@ -32,6 +32,7 @@ Configured (`[templates.NAME]` in the server config, names other than the built-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -128,24 +129,52 @@ _PSEUDONYMS = (
 )
 
 
-#: Column categories whose columns hold, in a subject's own rows, the subject's own
-#: identifiers: a subject package keeps them as they are.
-_SUBJECT_OWN = frozenset({"EMAIL", "PHONE", "NAME", "ADDRESS", "DOB"})
+#: Columns that hold, in a subject's own rows, the subject's own identifiers: a subject
+#: package keeps them as they are. Exact names only (matched case-insensitively), never the
+#: category globs: `*email*` also takes `email_reset_token` (a secret) and `email_body` /
+#: `cc_emails` (text and lists holding other people's addresses), and a kept column is
+#: skipped by the text pass. None of these names is a SECRET one, so secrets stay redacted.
+SUBJECT_OWN_COLUMNS: Final = (
+    "email",
+    "email_address",
+    "phone",
+    "phone_number",
+    "mobile",
+    "telephone",
+    "name",
+    "first_name",
+    "firstname",
+    "middle_name",
+    "last_name",
+    "lastname",
+    "full_name",
+    "fullname",
+    "surname",
+    "given_name",
+    "family_name",
+    "maiden_name",
+    "address",
+    "street",
+    "postal_code",
+    "postcode",
+    "zip",
+    "zip_code",
+    "zipcode",
+    "date_of_birth",
+    "dob",
+    "birth_date",
+    "birthdate",
+)
 #: A subject package's redaction: `moderate` finds e-mail addresses and phone numbers in
 #: every text value (those of other people the subject wrote to or about), and the opt-in
-#: PERSON_NAME rule other people's names, while whole columns named like the subject's own
-#: identifiers (email, phone, name, address, date of birth) are kept, and so is the name
+#: PERSON_NAME rule other people's names, while the columns of SUBJECT_OWN_COLUMNS (the
+#: subject's own email, phone, name, address, date of birth) are kept, and so is the name
 #: they hold wherever the same row's text mentions it. Secrets (password, token columns)
 #: stay redacted.
 SUBJECT_PACKAGE_REDACTION = RedactionSpec(
     level="moderate",
     template_rules=(
-        *(
-            RedactionRuleSpec(column=glob, action="keep")
-            for category in COLUMN_CATEGORIES
-            if category.name in _SUBJECT_OWN
-            for glob in category.globs
-        ),
+        *(RedactionRuleSpec(column=name, action="keep") for name in SUBJECT_OWN_COLUMNS),
         RedactionRuleSpec(pattern="PERSON_NAME", action="redact"),
     ),
 )

@@ -166,6 +166,7 @@ def _execute_package(
             created_at=job.created_at,
             finished_at=datetime.now(UTC),
             digest_key_id=context.content_key_id,
+            digest_key=context.content_key,
             created_by=job.created_by,
         )
         if not _committed(sink, first):

@@ -8,6 +8,8 @@ with nothing left to read, and writes nothing)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -23,7 +25,12 @@ from sluice.server.errors import FailedPrecondition
 from sluice.server.execution.manifest_writer import build_manifest, schema_fields
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.export import ResumePoint
+from sluice.server.planning.encryption import ZIP_AES_SCHEME
 from sluice.server.planning.subject_package import PACKAGE_FORMATS, PackagePlan
+
+#: What the subject digest's HMAC covers before the id (keeps it apart from other uses
+#: of the content-digest key).
+_SUBJECT_DIGEST_DOMAIN = b"sluice-subject-id\x00"
 
 
 def part_starts(
@@ -58,10 +65,16 @@ def build_package_manifest(
     created_at: datetime,
     finished_at: datetime,
     digest_key_id: str,
+    digest_key: bytes,
     created_by: str,
 ) -> Manifest:
     """The manifest of a package: the first part's, with the sources and schemas of all
-    parts in `subject_package` (there is no one source, query or schema)."""
+    parts in `subject_package` (there is no one source, query or schema).
+
+    The manifest stays in the clear beside an encrypted package's sealed files, so there
+    it records `subject_digest`, an HMAC of the subject id under the server's content
+    digest key (`digest_key`, named by `digest_key_id`), never the id: a reader with the
+    id and the server can match it, nobody else can read or guess-and-check it."""
     base = build_manifest(
         package.first,
         chunks,
@@ -91,5 +104,25 @@ def build_package_manifest(
         query=QueryInfo(),
         output=replace(base.output, format="+".join(PACKAGE_FORMATS)),
         schema=(),
-        subject_package=SubjectPackageInfo(package.subject_id, tuple(parts)),
+        subject_package=_subject_info(package, tuple(parts), digest_key),
     )
+
+
+def is_sealed(package: PackagePlan) -> bool:
+    """Whether the package's files are encrypted (AES zip or age)."""
+    cipher = package.first.pipeline.cipher
+    return cipher.name == ZIP_AES_SCHEME or bool(cipher.extension)
+
+
+def subject_digest(subject_id: str, key: bytes) -> str:
+    mac = hmac.new(key, _SUBJECT_DIGEST_DOMAIN + subject_id.encode(), hashlib.sha256)
+    return f"hmac-sha256:{mac.hexdigest()}"
+
+
+def _subject_info(
+    package: PackagePlan, parts: tuple[PackagePart, ...], key: bytes
+) -> SubjectPackageInfo:
+    if is_sealed(package):
+        digest = subject_digest(package.subject_id, key)
+        return SubjectPackageInfo(parts=parts, subject_digest=digest)
+    return SubjectPackageInfo(subject_id=package.subject_id, parts=parts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -140,6 +140,11 @@ class SubjectSpec:
     subject_id: str
     #: Named sources to include; empty: every named source with a subject_column.
     sources: tuple[str, ...] = ()
+    #: The sources an empty `sources` resolved to when the export was created, stored with
+    #: the job so that a resumed run reads the same ones (a source configured meanwhile is
+    #: not silently missing from a package that says what it holds). Not part of the
+    #: request: ExportSpec.fingerprint() leaves it out, so a retried request still matches.
+    resolved_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,8 @@ class ExportSpec:
                 del raw["source"][name]
         if self.subject is None:
             del raw["subject"]  # added later: older specs keep their JSON
+        elif not self.subject.resolved_sources:
+            del raw["subject"]["resolved_sources"]
         if not self.notify:
             # Added later: left out when empty, so older fingerprints stay the same.
             del raw["notify"]
@@ -215,8 +222,12 @@ class ExportSpec:
         )
 
     def fingerprint(self) -> str:
-        """A stable digest of the request, to tell a retry from a reused request id."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        """A stable digest of the request, to tell a retry from a reused request id (what
+        the server resolved for itself, `subject.resolved_sources`, is no part of it)."""
+        spec = self
+        if self.subject is not None and self.subject.resolved_sources:
+            spec = replace(self, subject=replace(self.subject, resolved_sources=()))
+        return hashlib.sha256(spec.to_json().encode()).hexdigest()
 
 
 def _source(raw: dict[str, Any]) -> SourceSpec:
@@ -236,7 +247,11 @@ def _source(raw: dict[str, Any]) -> SourceSpec:
 def _subject(raw: dict[str, Any] | None) -> SubjectSpec | None:
     if raw is None:
         return None
-    return SubjectSpec(str(raw["subject_id"]), tuple(str(s) for s in raw.get("sources", ())))
+    return SubjectSpec(
+        str(raw["subject_id"]),
+        tuple(str(s) for s in raw.get("sources", ())),
+        tuple(str(s) for s in raw.get("resolved_sources", ())),
+    )
 
 
 def _redaction(raw: dict[str, Any] | None) -> RedactionSpec:

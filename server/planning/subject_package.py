@@ -166,7 +166,25 @@ def _part_specs(
     return found
 
 
+def with_resolved_sources(spec: ExportSpec, package: PackagePlan) -> ExportSpec:
+    """`spec` as stored with its job: a package asking for every source with a
+    subject_column keeps the ones it was planned with (SubjectSpec.resolved_sources)."""
+    subject = spec.subject
+    if subject is None or subject.sources:
+        return spec
+    names = tuple(dict.fromkeys(part.source_name for part in package.parts))
+    return replace(spec, subject=replace(subject, resolved_sources=names))
+
+
 def _source_names(subject: SubjectSpec, settings: Settings) -> tuple[str, ...]:
+    if not subject.sources and subject.resolved_sources:
+        try:
+            return _listed(subject.resolved_sources, settings)
+        except InvalidArgument as exc:
+            raise FailedPrecondition(
+                "the package's sources changed since it was created "
+                f"({exc.violations[0].description}); start a new package"
+            ) from None
     if not subject.sources:
         names = tuple(n for n, s in sorted(settings.sources.items()) if s.subject_column)
         if not names:
@@ -174,7 +192,11 @@ def _source_names(subject: SubjectSpec, settings: Settings) -> tuple[str, ...]:
                 "spec.subject.sources", "no named source of the server has a subject_column"
             )
         return names
-    for position, name in enumerate(subject.sources):
+    return _listed(subject.sources, settings)
+
+
+def _listed(sources: tuple[str, ...], settings: Settings) -> tuple[str, ...]:
+    for position, name in enumerate(sources):
         field = f"spec.subject.sources[{position}]"
         named = settings.sources.get(name)
         if named is None:
@@ -186,9 +208,9 @@ def _source_names(subject: SubjectSpec, settings: Settings) -> tuple[str, ...]:
                 f"source {quoted(name)} has no subject_column: the server cannot tell whose "
                 "rows it holds",
             )
-        if name in subject.sources[:position]:
+        if name in sources[:position]:
             raise InvalidArgument(field, f"source {quoted(name)} is listed twice")
-    return subject.sources
+    return sources
 
 
 def _check_request(spec: ExportSpec, subject: SubjectSpec) -> None:

@@ -25,7 +25,12 @@ from sluice.server.planning.authorization import (
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import check_request_id
 from sluice.server.planning.spec import ExportSpec
-from sluice.server.planning.subject_package import build_export_plan, resolved_specs
+from sluice.server.planning.subject_package import (
+    PackagePlan,
+    build_export_plan,
+    resolved_specs,
+    with_resolved_sources,
+)
 from sluice.server.principals import Principal, Scope
 from sluice.server.service.caller_limits import CallerLimits
 from sluice.server.service.events import (
@@ -97,17 +102,20 @@ class ExportService:
             if existing is not None:
                 return self._same_request(existing, spec, request_id, principal)
         check_notify(spec.notify, self._settings)
-        build_export_plan(
+        planned = build_export_plan(
             spec,
             self._settings,
             export_id,
             lambda files: check_source_files(principal, files, "spec.source.uri"),
         )
+        # A package of "every source with a subject_column" is stored with the sources it
+        # was planned with: a run resumed after the config changed reads the same ones.
+        stored = with_resolved_sources(spec, planned) if isinstance(planned, PackagePlan) else spec
         with self._limits.queue_admission(principal):
             job, created = self._store.create(
                 NewJob(
                     export_id,
-                    spec,
+                    stored,
                     request_id,
                     spec.fingerprint() if request_id else "",
                     created_by=principal.name,

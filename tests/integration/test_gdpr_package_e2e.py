@@ -191,7 +191,9 @@ def test_a_package_holds_exactly_the_subjects_rows_of_every_source(
     finished = world.package("--subject", str(SUBJECT))
     manifest_file = manifest_path(finished["manifest_uri"])
     manifest = json.loads(manifest_file.read_text())
-    assert manifest["subject_package"]["subject_id"] == "42"
+    # The manifest is in the clear beside the sealed files: a keyed digest, not the id.
+    assert "subject_id" not in manifest["subject_package"]
+    assert manifest["subject_package"]["subject_digest"].startswith("hmac-sha256:")
     # One committed export: every file (and the README) listed, sized and hashed.
     verified = run_cli(world.daemon, "export", "verify", finished["id"])
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -284,6 +286,7 @@ def test_an_age_encrypted_package_opens_with_the_age_cli(world: World) -> None:
     manifest_file = manifest_path(finished["manifest_uri"])
     manifest = json.loads(manifest_file.read_text())
     assert manifest["output"]["encryption"]["scheme"] == "age"
+    assert "subject_id" not in manifest["subject_package"]
 
     def decrypt(path: Path) -> bytes:
         return subprocess.run(

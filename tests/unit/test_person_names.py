@@ -85,3 +85,19 @@ def test_the_rows_own_name_is_kept_in_a_subject_package() -> None:
         "I told [PERSON_NAME]",
     ]
     assert counts["PERSON_NAME/message"] == 3
+
+
+def test_only_whole_words_of_the_subjects_name_are_kept() -> None:
+    """Subject "Al Smith": "Alice" and "Alberto" merely start with "Al"; they are other
+    people's names and are redacted."""
+    frame = pl.DataFrame(
+        {
+            "name": ["Al Smith", "Al Smith"],
+            "message": ["Alice Jones called Al Smith", "Al Smith met Alberto Ruiz, Al said"],
+        }
+    )
+    out, _ = run(frame, SUBJECT_PACKAGE_REDACTION)
+    assert list(out["message"]) == [
+        "[PERSON_NAME] called Al Smith",
+        "Al Smith met [PERSON_NAME], Al said",
+    ]

@@ -4,6 +4,7 @@ continues: after the last journalled chunk, in the part that wrote it."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +13,13 @@ import polars as pl
 import pytest
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument
-from sluice.server.execution.package_manifest import part_starts
+from sluice.server.execution.package_manifest import (
+    build_package_manifest,
+    part_starts,
+    subject_digest,
+)
 from sluice.server.jobs.model import ChunkRecord
+from sluice.server.jobs.recovery import open_job_store
 from sluice.server.planning.spec import (
     DestinationSpec,
     ExportSpec,
@@ -25,7 +31,11 @@ from sluice.server.planning.subject_package import (
     PackagePlan,
     build_package_plan,
     resolved_specs,
+    with_resolved_sources,
 )
+from sluice.server.principals import ANONYMOUS
+from sluice.server.service.events import EventHub
+from sluice.server.service.export_service import ExportService
 from sluice.server.settings import Settings, load_settings
 
 GDPR = {"controller": "Example Ltd", "contact": "privacy@example.com"}
@@ -161,3 +171,106 @@ def test_access_is_checked_on_each_source_the_package_reads(tmp_path: Path) -> N
         f"sqlite://{tmp_path / 'sources' / 'a.db'}",
     ]
     assert all(s.destination.uri == str(tmp_path / "exports") for s in found)
+
+
+_SUBJECT = "918273645"
+
+
+def _manifest_json(tmp_path: Path, **fields: object) -> str:
+    (tmp_path / "gdpr-password").write_text("correct horse battery staple\n")
+    settings = _settings(tmp_path, secrets={"gdpr": f"file:{tmp_path / 'gdpr-password'}"})
+    package = build_package_plan(_spec(tmp_path, _SUBJECT, **fields), settings, "x1")
+    now = datetime.now(UTC)
+    manifest = build_package_manifest(
+        package,
+        [],
+        created_at=now,
+        finished_at=now,
+        digest_key_id="k1",
+        digest_key=b"k" * 32,
+        created_by="",
+    )
+    return manifest.to_json().decode()
+
+
+def test_an_encrypted_packages_manifest_holds_a_keyed_digest_not_the_subject_id(
+    tmp_path: Path,
+) -> None:
+    text = _manifest_json(tmp_path, template="gdpr")
+    assert '"zip-aes-256"' in text
+    assert _SUBJECT not in text
+    described = json.loads(text)["subject_package"]
+    assert "subject_id" not in described
+    assert described["subject_digest"] == subject_digest(_SUBJECT, b"k" * 32)
+    assert subject_digest(_SUBJECT, b"other-key" * 4) != described["subject_digest"]
+
+
+def test_an_unencrypted_packages_manifest_names_the_subject(tmp_path: Path) -> None:
+    described = json.loads(_manifest_json(tmp_path))["subject_package"]
+    assert described["subject_id"] == _SUBJECT and "subject_digest" not in described
+
+
+def _with_source(settings: Settings, root: Path, name: str | None, drop: str = "") -> Settings:
+    sources = dict(settings.sources)
+    if name is not None:
+        sources[name] = sources["events"].model_copy(update={"description": "Added later"})
+    sources.pop(drop, None)
+    return settings.model_copy(update={"sources": sources})
+
+
+def test_a_package_of_every_source_keeps_the_sources_it_was_created_with(
+    tmp_path: Path,
+) -> None:
+    """At CreateExport the resolved sources are stored with the job's spec: a source
+    configured between a crash and the resume is not silently left out of the package
+    (nor half in it); the stored spec is still the same request for a retried request
+    id."""
+    settings = _settings(tmp_path)
+    request = _spec(tmp_path)
+    stored = with_resolved_sources(request, build_package_plan(request, settings, "x1"))
+    assert stored.subject is not None and stored.subject.sources == ()
+    assert stored.subject.resolved_sources == ("apps", "events")
+    # As the job store keeps it, and still the request a retry is compared with.
+    stored = ExportSpec.from_json(stored.to_json())
+    assert stored.subject is not None and stored.subject.resolved_sources == ("apps", "events")
+    assert stored.fingerprint() == request.fingerprint()
+    # The config gains a source with a subject_column before the resume.
+    later = _with_source(settings, tmp_path, "zz_added")
+    resumed = build_package_plan(stored, later, "x1")
+    assert [p.source_name for p in resumed.parts] == ["apps", "apps", "events", "events"]
+    # A new request of every source does see it.
+    fresh = build_package_plan(request, later, "x2")
+    assert "zz_added" in {p.source_name for p in fresh.parts}
+
+
+def test_a_package_whose_stored_source_is_gone_fails_its_resume(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    request = _spec(tmp_path)
+    stored = with_resolved_sources(request, build_package_plan(request, settings, "x1"))
+    with pytest.raises(FailedPrecondition, match="sources changed"):
+        build_package_plan(stored, _with_source(settings, tmp_path, None, drop="apps"), "x1")
+
+
+def test_a_request_listing_its_sources_is_stored_as_it_is(tmp_path: Path) -> None:
+    request = _spec(tmp_path, "42", "events")
+    package = build_package_plan(request, _settings(tmp_path), "x1")
+    assert with_resolved_sources(request, package) == request
+
+
+def test_create_export_stores_the_resolved_sources_and_a_retry_still_matches(
+    tmp_path: Path,
+) -> None:
+    class _Runner:
+        def submit(self, job_id: str) -> None:
+            pass
+
+    settings = _settings(tmp_path)
+    store = open_job_store(settings)
+    service = ExportService(settings, store, _Runner(), EventHub())  # type: ignore[arg-type]
+    job = service.create(_spec(tmp_path), "req-1", principal=ANONYMOUS)
+    stored = store.get(job.id).spec
+    assert stored.subject is not None and stored.subject.resolved_sources == ("apps", "events")
+    again = service.create(_spec(tmp_path), "req-1", principal=ANONYMOUS)
+    assert again.id == job.id
+    with pytest.raises(InvalidArgument):
+        service.create(_spec(tmp_path, "7"), "req-1", principal=ANONYMOUS)

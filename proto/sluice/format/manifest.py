@@ -307,20 +307,37 @@ class PackagePart:
 
 @dataclass(frozen=True)
 class SubjectPackageInfo:
-    """A GDPR subject package: whose rows it holds and which chunks hold which source."""
+    """A GDPR subject package: whose rows it holds and which chunks hold which source.
 
-    subject_id: str
+    An encrypted package's manifest (stored in the clear beside sealed files) never names
+    the subject: it holds `subject_digest`, a keyed HMAC of the id under the server's
+    content-digest key (`content_digest.key_id`), instead of `subject_id`."""
+
+    subject_id: str = ""
     parts: tuple[PackagePart, ...] = ()
+    subject_digest: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"subject_id": self.subject_id, "parts": [p.to_json() for p in self.parts]}
+        described: dict[str, Any] = {}
+        if self.subject_id:
+            described["subject_id"] = self.subject_id
+        if self.subject_digest:
+            described["subject_digest"] = self.subject_digest
+        described["parts"] = [p.to_json() for p in self.parts]
+        return described
 
     @classmethod
     def parse(cls, raw: Fields) -> SubjectPackageInfo:
-        return cls(
-            raw.required_text("subject_id"),
-            tuple(PackagePart.parse(p) for p in raw.objects("parts")),
+        found = cls(
+            subject_id=raw.text("subject_id"),
+            parts=tuple(PackagePart.parse(p) for p in raw.objects("parts")),
+            subject_digest=raw.text("subject_digest"),
         )
+        if not (found.subject_id or found.subject_digest):
+            raise ManifestError(
+                f"{raw.place('subject_id')} or subject_digest is required in subject_package"
+            )
+        return found
 
 
 @dataclass(frozen=True)
