@@ -1,6 +1,7 @@
 """A DoPut client written with pyarrow.flight alone (no Sluice code), run as its own
 process by the backpressure test: it pushes ROWS narrow rows as fast as the daemon takes
-them and prints every PutResult's app_metadata as one JSON line.
+them and prints every PutResult's app_metadata as one JSON line, with `client_sent`: the
+rows it had handed to the stream when that PutResult arrived.
 
     python flight_flood_client.py ADDRESS CMD_JSON ROWS [BATCH_ROWS]
 
@@ -51,11 +52,12 @@ def main() -> int:
     print(json.dumps(first), flush=True)
     assert first["committed_records"] == 0, first
     final: dict[str, object] = {}
+    sent = [0]
 
     def read_acks() -> None:
         while (metadata := reader.read()) is not None:
             ack = json.loads(metadata.to_pybytes())
-            print(json.dumps(ack), flush=True)
+            print(json.dumps({**ack, "client_sent": sent[0]}), flush=True)
             if ack.get("state"):
                 final.update(ack)
                 return
@@ -64,6 +66,7 @@ def main() -> int:
     acks.start()
     for batch in batches(rows, batch_rows):
         writer.write_batch(batch)
+        sent[0] += batch.num_rows
     writer.done_writing()
     acks.join()
     writer.close()
