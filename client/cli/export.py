@@ -270,7 +270,11 @@ def create(request_id: str, wait: bool, as_json: bool, **options: Any) -> None:
     Secrets never travel: --passphrase-secret/--zip-password-secret name secrets the
     server has configured; the *-env forms name the one configured as env:VAR.
     """
-    spec = spec_from_options(**options)
+    submit(spec_from_options(**options), request_id, wait=wait, as_json=as_json)
+
+
+def submit(spec: export_pb2.ExportSpec, request_id: str, *, wait: bool, as_json: bool) -> None:
+    """Create the export; print its id (or JSON), or with `wait` follow it to the end."""
     with cli_state().client() as sluice:
         export = sluice.create(spec, request_id=request_id)
         if not wait:

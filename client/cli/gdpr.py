@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import click
 
-from sluice.client._convert import export_to_dict
-from sluice.client.cli.context import cli_state
-from sluice.client.cli.export import _follow
-from sluice.client.cli.output import print_json
+from sluice.client.cli.export import submit
 from sluice.client.cli.paths import absolute_uri
 from sluice.v1 import export_pb2
 
@@ -76,12 +73,4 @@ def package(
     spec.subject.SetInParent()
     spec.subject.subject_id = subject_id
     spec.subject.sources.extend(name.strip() for name in sources.split(",") if name.strip())
-    with cli_state().client() as sluice:
-        export = sluice.create(spec, request_id=request_id)
-        if not wait:
-            if as_json:
-                print_json(export_to_dict(export))
-            else:
-                click.echo(export.id)
-            return
-        _follow(sluice, export.id, "export-json" if as_json else "quiet")
+    submit(spec, request_id, wait=wait, as_json=as_json)
