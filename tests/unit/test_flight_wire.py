@@ -5,11 +5,15 @@ fields protobuf's parser gives, and says when bytes are not a FlightData."""
 
 from __future__ import annotations
 
+import struct
+
 import pyarrow as pa
+import pyarrow.ipc as pa_ipc
 import pytest
 
 from sluice.flight import Flight_pb2 as fl
 from sluice.flight.ipc import (
+    FlightPayloadError,
     Payload,
     batch_payload,
     batch_wire,
@@ -72,7 +76,20 @@ def test_parsed_by_hand_as_protobuf_parses() -> None:
         b"\x12\x05ab",  # a field longer than the message
         b"\x0b",  # wire type 3 (groups): not in FlightData
         b"\xff" * 11,  # a varint past 64 bits
+        b"\x09abc",  # a fixed 64-bit field cut short
+        b"\x02\x00",  # field number 0
     ],
 )
 def test_bytes_that_are_not_a_flight_data_say_so(raw: bytes) -> None:
     assert parse_flight_data(raw).malformed.startswith("not a FlightData message")
+
+
+def test_a_batch_whose_string_offsets_point_past_its_data_is_refused() -> None:
+    batch = pa.record_batch([pa.array(["ab", "cd"])], names=["s"])
+    raw = batch.serialize().to_pybytes()
+    good = struct.pack("<3i", 0, 2, 4)
+    assert raw.count(good) == 1
+    forged = raw.replace(good, struct.pack("<3i", 0, 2, 1_000_000))
+    message = pa_ipc.read_message(pa.py_buffer(forged))
+    with pytest.raises(FlightPayloadError, match="does not match the stream's schema"):
+        read_batch(message, batch.schema)

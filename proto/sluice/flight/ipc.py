@@ -69,10 +69,14 @@ def read_schema(payload: Payload | PayloadView) -> pa.Schema:
 
 
 def read_batch(message: pa_ipc.Message, schema: pa.Schema) -> pa.RecordBatch:
+    """The batch a caller sent, fully validated: reading checks only buffer sizes, so
+    offsets pointing past a string column's data would reach the encoders unchecked."""
     try:
-        return pa_ipc.read_record_batch(message, schema)
+        batch = pa_ipc.read_record_batch(message, schema)
+        batch.validate(full=True)
     except (pa.ArrowException, ValueError):
         raise FlightPayloadError("a record batch does not match the stream's schema") from None
+    return batch
 
 
 def _split(encapsulated: pa.Buffer) -> Payload:
@@ -171,6 +175,8 @@ def parse_flight_data(raw: bytes) -> WireFlightData:
         while at < len(data):
             key, at = _read_varint(data, at)
             number, wire_type = key >> 3, key & 7
+            if number == 0:
+                raise FlightPayloadError("field number 0 is not protobuf's")
             if wire_type == 2:
                 length, at = _read_varint(data, at)
                 if at + length > len(data):
@@ -181,6 +187,8 @@ def parse_flight_data(raw: bytes) -> WireFlightData:
                 _, at = _read_varint(data, at)
             elif wire_type in (1, 5):
                 at += 8 if wire_type == 1 else 4
+                if at > len(data):
+                    raise FlightPayloadError("a field runs past the message's end")
             else:
                 raise FlightPayloadError(f"wire type {wire_type} is not protobuf's")
     except FlightPayloadError as exc:
