@@ -80,7 +80,7 @@ def check_source_files(principal: Principal, files: Sequence[str], field: str) -
         return
     for file in files:
         local = _is_local(file)
-        target = file.removeprefix("file://") if local else file
+        target = file[len("file://") :] if local and "://" in file else file
         if not _within(file, target, local, principal.source_roots):
             raise PermissionDenied(
                 f"{field}: {quoted(shown(file), 400)}, which the pattern matched, is outside the "

@@ -84,6 +84,9 @@ def test_each_expanded_file_is_checked_when_the_export_runs(tmp_path: Path) -> N
         )
     )
     check_run_access(auth, "alice", [str(mine / "a.csv"), f"file://{mine}/a.csv"])
+    check_run_access(auth, "alice", [f"FILE://{mine}/a.csv"])  # the scheme in capitals
+    with pytest.raises(PermissionDenied):
+        check_run_access(auth, "alice", [f"FILE://{mine}/b.csv"])
     check_run_access(auth, "root", [str(mine / "b.csv")])  # no source_roots: any
     check_run_access(auth, "", [str(mine / "b.csv")])  # the server's own (schedules)
     check_run_access(AuthSettings(), "alice", [str(mine / "b.csv")])  # no principals
