@@ -46,6 +46,8 @@ REQUEUE_SQL: Final = (
     "UPDATE jobs SET state = {p}, lease_owner = '', lease_expires_at = NULL,"
     " cancel_requested = {p}, not_before = {p}, updated_at = {p} WHERE id = {p}"
 )
+#: Whether a cancel was asked for the job (it then wins over a retry).
+CANCEL_PENDING_SQL: Final = "SELECT cancel_requested FROM jobs WHERE id = {p}"
 LIST_SQL: Final = f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE job_id = {{p}} ORDER BY number"
 
 
@@ -95,3 +97,9 @@ def attempt_from_row(row: Mapping[str, Any], read_time: ReadTime) -> ExportAttem
         error=error,
         retry_at=read_time(row["retry_at"]),
     )
+
+
+def cancel_pending(cursor: Any) -> bool:
+    """The answer of CANCEL_PENDING_SQL."""
+    row = cursor.fetchone()
+    return row is not None and bool(row["cancel_requested"])

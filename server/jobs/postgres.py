@@ -38,12 +38,14 @@ from sluice.server.errors import (
 )
 from sluice.server.jobs.attempts import (
     BEGIN_SQL,
+    CANCEL_PENDING_SQL,
     CLOSE_STRAY_SQL,
     END_SQL,
     LIST_SQL,
     REQUEUE_SQL,
     attempt_from_row,
     begin_values,
+    cancel_pending,
     close_stray_values,
     end_values,
     requeue_values,
@@ -548,6 +550,8 @@ class PostgresJobStore:
         now = _now()
         with self._tx() as db:
             self._fence(db, lease.job_id, lease)
+            if cancel_pending(db.execute(CANCEL_PENDING_SQL.format(p="%s"), (lease.job_id,))):
+                return self._load(db, lease.job_id)
             db.execute(
                 END_SQL.format(p="%s"),
                 end_values(lease, AttemptOutcome.RETRIED, error, now, _stored_time(not_before)),

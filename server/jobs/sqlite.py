@@ -26,12 +26,14 @@ from sluice.server.errors import (
 )
 from sluice.server.jobs.attempts import (
     BEGIN_SQL,
+    CANCEL_PENDING_SQL,
     CLOSE_STRAY_SQL,
     END_SQL,
     LIST_SQL,
     REQUEUE_SQL,
     attempt_from_row,
     begin_values,
+    cancel_pending,
     close_stray_values,
     end_values,
     requeue_values,
@@ -608,6 +610,8 @@ class SQLiteJobStore:
         now, retry_at = _now(), _timestamp(not_before)
         with self._tx() as db:
             self._fence(db, lease.job_id, lease)
+            if cancel_pending(db.execute(CANCEL_PENDING_SQL.format(p="?"), (lease.job_id,))):
+                return self._load(db, lease.job_id)
             db.execute(
                 END_SQL.format(p="?"),
                 end_values(lease, AttemptOutcome.RETRIED, error, now, retry_at),

@@ -150,7 +150,9 @@ class JobStore(ScheduleStore, Protocol):
         """After a transient failure, in one transaction: end the attempt as RETRIED with
         `error` and `not_before` as its retry time, and put the job back in the queue
         (lease and cancel request ended), not claimable before `not_before`. Any later
-        transition (cancel, resume) ends that wait. LeaseLost when the lease is not held."""
+        transition (cancel, resume) ends that wait. A cancel already requested wins:
+        nothing is written and the job comes back RUNNING with `cancel_requested`, for the
+        caller to cancel. LeaseLost when the lease is not held."""
         ...
 
     def attempts(self, job_id: str) -> Sequence[ExportAttempt]:

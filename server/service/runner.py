@@ -299,8 +299,17 @@ class ExportRunner:
         if transient and not running.stop.cancelled:
             failures = self._failures_in_a_row(job.id)
             if self._retries.retries_left(failures):
-                self._retry_later(job.id, lease, failed, failures)
-                return None
+                if not self._retry_later(job.id, lease, failed, failures):
+                    return None
+                # A cancel arrived before the retry was queued: it wins.
+                _log.info("export %s cancelled", job.id)
+                self._end_attempt(lease, AttemptOutcome.CANCELLED)
+                return self._fenced(
+                    job.id,
+                    lambda: store.transition(
+                        job.id, {JobState.RUNNING}, JobState.CANCELLED, lease=lease
+                    ),
+                )
             if failures > 1:
                 message = f"{error.message} (gave up after {failures} attempts)"
         self._end_attempt(lease, AttemptOutcome.FAILED, failed)
@@ -323,14 +332,18 @@ class ExportRunner:
             _log.warning("export %s: cannot read its attempts: %s", job_id, exc.message)
             return self._retries.max_attempts
 
-    def _retry_later(self, job_id: str, lease: Lease, error: JobError, failures: int) -> None:
+    def _retry_later(self, job_id: str, lease: Lease, error: JobError, failures: int) -> bool:
+        """Queue the job again after its backoff; True when a cancel was asked for first
+        (nothing queued: the caller cancels it instead)."""
         delay = self._retries.delay(failures)
         not_before = datetime.now(UTC) + timedelta(seconds=delay)
         queued = self._fenced(
             job_id, lambda: self._context.store.retry_later(lease, error, not_before)
         )
         if queued is None:
-            return
+            return False
+        if queued.state is JobState.RUNNING:
+            return True
         _log.warning(
             "export %s: attempt failed transiently (%d of at most %d in a row); "
             "it runs again in %.1fs, resuming after its last journalled chunk",
@@ -346,6 +359,7 @@ class ExportRunner:
         except SluiceError:
             attempts = ()
         hub.publish(Snapshot(job_id, replace(queued, attempts=attempts)))
+        return False
 
     def _end_attempt(
         self, lease: Lease, outcome: AttemptOutcome, error: JobError | None = None

@@ -105,6 +105,19 @@ class AttemptContract:
         store.transition("j1", {C}, Q)  # resumed by its owner: claimable at once
         assert claim(store, "replica-a").job_id == "j1"
 
+    def test_a_cancel_asked_for_before_a_retry_wins_over_it(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        lease = claim(store, "replica-a")
+        store.begin_attempt(lease)
+        store.request_cancel("j1")
+        job = store.retry_later(lease, UNAVAILABLE, datetime.now(UTC))
+        # Nothing written: still RUNNING under its lease, with the cancel still asked for.
+        assert (job.state, job.cancel_requested) == (R, True)
+        assert store.attempts("j1")[0].outcome == AttemptOutcome.RUNNING
+        assert store.claim("replica-b", 30) is None
+        store.end_attempt(lease, AttemptOutcome.CANCELLED)
+        assert store.transition("j1", {R}, C, lease=lease).state == C
+
     def test_attempts_of_an_unknown_job_are_not_found(self, store: JobStore) -> None:
         with pytest.raises(NotFound):
             store.attempts("missing")
