@@ -301,14 +301,21 @@ def _bound_term(kind: DatabaseKind, column: str, operator: str, value: Any) -> t
     through datetime()/date(), which normalise them to UTC seconds: that rounding is
     monotonic, so `t >= since` implies `datetime(t) >= datetime(since)` and `t < until`
     implies `datetime(t) <= datetime(until)` (the end is taken inclusive): the database
-    may pass a few more rows, which the pipeline filters, but never leaves one out."""
+    may pass a few more rows, which the pipeline filters, but never leaves one out.
+    A spelling SQLite cannot read (datetime() gives NULL) but the pipeline can
+    ("2024/01/05 10:00", "+0200") is passed on for the pipeline to judge; a NULL time is
+    in no range."""
     assert operator in ("=", "<>", "<", "<=", ">", ">=")
     quoted = _quote(column)
     if kind == "sqlite" and isinstance(value, datetime):
         operator = "<=" if operator == "<" else operator
-        return f"datetime({quoted}) {operator} datetime(?)", value.isoformat()
+        term = f"datetime({quoted})"
+        unread = f"{quoted} IS NOT NULL AND {term} IS NULL"
+        return f"({unread} OR {term} {operator} datetime(?))", value.isoformat()
     if kind == "sqlite" and isinstance(value, date):
-        return f"date({quoted}) {operator} date(?)", value.isoformat()
+        term = f"date({quoted})"
+        unread = f"{quoted} IS NOT NULL AND {term} IS NULL"
+        return f"({unread} OR {term} {operator} date(?))", value.isoformat()
     return f"{quoted} {operator} ?", value
 
 

@@ -3,10 +3,13 @@ classified as source-only, declared SQLite types map to Arrow faithfully."""
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import UTC, date, datetime
+
 import polars as pl
 import pytest
 
-from sluice.server.pipeline.database_source import sqlite_type
+from sluice.server.pipeline.database_source import _bound_term, sqlite_type
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.sinks.locations import LocationRefused, classify, classify_source
 
@@ -56,3 +59,17 @@ def test_database_uris_are_sources_only() -> None:
 )
 def test_declared_sqlite_types(declared: str, expected: pl.DataType | None) -> None:
     assert sqlite_type(declared) == expected
+
+
+def test_a_sqlite_time_bound_passes_on_spellings_sqlite_cannot_read() -> None:
+    """Pushed down, a time bound may pass more rows than it should (the pipeline filters
+    them) but never fewer: a time in a spelling SQLite's datetime() cannot read, which the
+    pipeline reads, is passed on rather than dropped."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (id INTEGER, at TEXT)")
+    rows = [(1, "2024-01-15 10:00"), (2, "2024/01/15 10:00"), (3, "2023-12-01T00:00:00Z")]
+    db.executemany("INSERT INTO t VALUES (?, ?)", rows)
+    for since in (datetime(2024, 1, 1, tzinfo=UTC), date(2024, 1, 1)):
+        sql, value = _bound_term("sqlite", "at", ">=", since)
+        ids = [row[0] for row in db.execute(f"SELECT id FROM t WHERE {sql}", (value,))]
+        assert ids == [1, 2], (since, sql)
