@@ -736,7 +736,11 @@ class PostgresJobStore:
 
     def _connect(self) -> Conn:
         conn: Conn = psycopg.Connection.connect(self._url, **self._kwargs)
-        _configure(conn)
+        try:
+            _configure(conn)
+        except BaseException:
+            conn.close()  # a listener reconnecting every few seconds must not leak these
+            raise
         return conn
 
     @contextmanager
