@@ -25,6 +25,7 @@ from fsspec.implementations.local import LocalFileSystem
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline import cloud_files, database_source
+from sluice.server.pipeline.checked_files import open_checked
 from sluice.server.pipeline.column_types import with_column_types
 from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
@@ -83,6 +84,9 @@ class ResolvedSource:
     database: DatabaseRead | None = None
     #: Stream sources (records pushed by Arrow Flight DoPut, format "flight").
     stream: StreamRead | None = None
+    #: Local files: each of `files` resolved as confinement checked it; what is opened
+    #: (see checked_files), so a symlink swapped in after the check is not followed.
+    real_files: tuple[str, ...] = ()
 
     @property
     def in_cloud(self) -> bool:
@@ -158,8 +162,14 @@ def resolve_source(
     else:
         files = _expand_cloud(uri, profile)
     fmt = _pick_format(format_name, files)
+    real_files = tuple(os.path.realpath(f) for f in files) if location.kind == "local" else ()
     return ResolvedSource(
-        uri=uri, format=fmt, files=tuple(files), kind=location.kind, profile=profile
+        uri=uri,
+        format=fmt,
+        files=tuple(files),
+        kind=location.kind,
+        profile=profile,
+        real_files=real_files,
     )
 
 
@@ -234,7 +244,7 @@ def scan(source: ResolvedSource) -> pl.LazyFrame:
     """A lazy frame over local files, in order, with ROW_INDEX first."""
     if source.in_cloud:
         raise ValueError("S3 and Azure sources are read through their sinks, not scanned")
-    files = list(source.files)
+    files = list(source.real_files or source.files)
     if source.format == "parquet":
         frame = pl.scan_parquet(files, row_index_name=ROW_INDEX)
     elif source.format == "csv":
@@ -336,12 +346,17 @@ def count_rows(source: ResolvedSource) -> int:
 def file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
     """Opens the source's files for reading: S3 and Azure through their sink (seekable,
     ranged, retried), local ones as plain files (fsspec's local opener, which the
-    readers recognise; never fsspec.open, which would read "a::b" as a chained URL)."""
+    readers recognise; never fsspec.open, which would read "a::b" as a chained URL).
+    A checked local file is opened as it was checked (see checked_files)."""
     if source.in_cloud:
         return cloud_files.opener(source.files, source.profile)
     local = LocalFileSystem()
+    checked = dict(zip(source.files, source.real_files, strict=False))
 
     def open_file(path: str) -> IO[bytes]:
+        real = checked.get(path)
+        if real is not None:
+            return open_checked(path, real)
         opened: IO[bytes] = local.open(path, "rb")
         return opened
 
