@@ -22,7 +22,12 @@ from typing import IO, Any
 import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
-from sluice.server.allowed_roots import outside_roots
+from sluice.server.allowed_roots import (
+    outside_message,
+    real_within,
+    resolved_roots,
+    within_roots,
+)
 from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline import cloud_files, database_source
 from sluice.server.pipeline.checked_files import open_checked
@@ -157,19 +162,19 @@ def resolve_source(
                 f"spec.source.{name}",
                 f"applies to database sources ({', '.join(s + ':///' for s in DATABASE_SCHEMES)})",
             )
+    real_files: list[str] = []
     if location.kind == "local":
-        files = _expand_local(location.target, allowed_roots)
+        files, real_files = _expand_local(location.target, allowed_roots)
     else:
         files = _expand_cloud(uri, profile)
     fmt = _pick_format(format_name, files)
-    real_files = tuple(os.path.realpath(f) for f in files) if location.kind == "local" else ()
     return ResolvedSource(
         uri=uri,
         format=fmt,
         files=tuple(files),
         kind=location.kind,
         profile=profile,
-        real_files=real_files,
+        real_files=tuple(real_files),
     )
 
 
@@ -363,7 +368,9 @@ def file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
     return open_file
 
 
-def _expand_local(pattern: str, allowed_roots: Sequence[Path]) -> list[str]:
+def _expand_local(pattern: str, allowed_roots: Sequence[Path]) -> tuple[list[str], list[str]]:
+    """The files a local name or glob matches, each checked within the allowed roots, and
+    their resolved paths (each file and root resolved once: a glob may match 100,000)."""
     if not has_magic(pattern):
         _check_confined(pattern, allowed_roots)
         files = [pattern] if os.path.isfile(pattern) else []
@@ -374,16 +381,24 @@ def _expand_local(pattern: str, allowed_roots: Sequence[Path]) -> list[str]:
     if not files:
         what = "no file matches" if has_magic(pattern) else "file does not exist:"
         raise InvalidArgument("spec.source.uri", f"{what} {_shorten(pattern)}")
+    real_roots = resolved_roots(allowed_roots)
+    real_files = []
     for file in files:
-        _check_confined(file, allowed_roots)
-    return files
+        real = os.path.realpath(file)
+        if not real_within(real, real_roots):
+            raise InvalidArgument("spec.source.uri", _outside(file, allowed_roots))
+        real_files.append(real)
+    return files, real_files
 
 
 def _check_confined(path: str, roots: Sequence[Path]) -> None:
     """Reject paths outside the allowed source roots, following symlinks."""
-    problem = outside_roots(path, roots, "source", "allowed_source_roots", "--allow-source-root")
-    if problem:
-        raise InvalidArgument("spec.source.uri", problem)
+    if not within_roots(path, roots):
+        raise InvalidArgument("spec.source.uri", _outside(path, roots))
+
+
+def _outside(path: str, roots: Sequence[Path]) -> str:
+    return outside_message(path, roots, "source", "allowed_source_roots", "--allow-source-root")
 
 
 def _expand_cloud(uri: str, profile: S3Profile | AzureProfile | None) -> list[str]:

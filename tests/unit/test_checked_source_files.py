@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sluice.server.errors import PermissionDenied
+from sluice.server.errors import InvalidArgument, PermissionDenied
 from sluice.server.pipeline.reader import read_batches
 from sluice.server.pipeline.source import resolve_source, scan
 
@@ -94,3 +94,28 @@ def test_a_parquet_file_swapped_while_it_is_read_is_still_the_checked_one(
     frames.extend(batches)
     values = pl.concat(frames)["value"].to_list()
     assert values == [f"allowed {i}" for i in range(1000)]
+
+
+def test_a_glob_match_resolving_outside_the_roots_is_refused_naming_it(
+    roots: tuple[Path, Path],
+) -> None:
+    root, outside = roots
+    pl.DataFrame({"value": ["a"]}).write_csv(root / "a.csv")
+    pl.DataFrame({"value": ["SECRET"]}).write_csv(outside / "secret.csv")
+    os.symlink(outside / "secret.csv", root / "b.csv")
+    with pytest.raises(InvalidArgument) as refused:
+        resolve_source(str(root / "*.csv"), "csv", [root])
+    message = str(refused.value)
+    assert message.startswith(f"spec.source.uri: {root / 'b.csv'} is outside the allowed source")
+    assert "allowed_source_roots" in message
+
+
+def test_a_root_that_is_a_symlink_holds_the_files_under_its_target(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    pl.DataFrame({"value": ["a"]}).write_csv(target / "a.csv")
+    link = tmp_path / "link"
+    os.symlink(target, link)
+    source = resolve_source(str(link / "*.csv"), "csv", [link])
+    assert source.files == (str(link / "a.csv"),)
+    assert source.real_files == (str(target / "a.csv"),)
