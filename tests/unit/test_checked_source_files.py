@@ -119,3 +119,24 @@ def test_a_root_that_is_a_symlink_holds_the_files_under_its_target(tmp_path: Pat
     source = resolve_source(str(link / "*.csv"), "csv", [link])
     assert source.files == (str(link / "a.csv"),)
     assert source.real_files == (str(target / "a.csv"),)
+
+
+@pytest.mark.parametrize("from_row", [0, 650, 1040])
+def test_parquet_files_read_through_their_fd_links_give_their_own_rows(
+    roots: tuple[Path, Path], from_row: int
+) -> None:
+    # One file after another reuses the same fd number, so the same /proc/self/fd name:
+    # each must still read its own file (row groups of different sizes).
+    root, _ = roots
+    layouts = {"a": (range(700), 70), "b": (range(1000, 1333), 333), "c": (range(5000, 5010), 3)}
+    expected: list[int] = []
+    for name, (values, group) in layouts.items():
+        pl.DataFrame({"v": list(values)}).write_parquet(
+            root / f"{name}.parquet", row_group_size=group
+        )
+        expected += list(values)
+    for _ in range(2):
+        source = resolve_source(str(root / "*.parquet"), "parquet", [root])
+        schema = scan(source).collect_schema()
+        frames = read_batches(source, schema, ["v"], batch_rows=50, from_row=from_row)
+        assert pl.concat(list(frames))["v"].to_list() == expected[from_row:]
