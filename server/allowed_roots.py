@@ -9,9 +9,17 @@ from pathlib import Path
 
 def within_roots(path: str | Path, roots: Sequence[Path]) -> bool:
     """True when `path`, with `..` and symlinks resolved, is a root or lies under one."""
-    real = os.path.realpath(path)
-    for root in roots:
-        real_root = os.path.realpath(root)
+    return real_within(os.path.realpath(path), resolved_roots(roots))
+
+
+def resolved_roots(roots: Sequence[Path]) -> tuple[str, ...]:
+    """`roots` with `..` and symlinks resolved: resolved once for checking many paths."""
+    return tuple(os.path.realpath(root) for root in roots)
+
+
+def real_within(real: str, real_roots: Sequence[str]) -> bool:
+    """True when the resolved path `real` is one of the resolved roots or lies under one."""
+    for real_root in real_roots:
         if real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep):
             return True
     return False
@@ -24,6 +32,13 @@ def outside_roots(
     are configured (the config key, its SLUICE_ environment variable, the serve flag)."""
     if within_roots(path, roots):
         return ""
+    return outside_message(path, roots, what, setting, flag)
+
+
+def outside_message(
+    path: str | Path, roots: Sequence[Path], what: str, setting: str, flag: str
+) -> str:
+    """The message for `path` lying outside `roots` (see outside_roots)."""
     shown = str(path) if len(str(path)) <= 300 else str(path)[:300] + "..."
     listed = ", ".join(str(root) for root in roots)
     return (

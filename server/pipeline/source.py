@@ -22,9 +22,15 @@ from typing import IO, Any
 import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
-from sluice.server.allowed_roots import outside_roots
+from sluice.server.allowed_roots import (
+    outside_message,
+    real_within,
+    resolved_roots,
+    within_roots,
+)
 from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline import cloud_files, database_source
+from sluice.server.pipeline.checked_files import open_checked
 from sluice.server.pipeline.column_types import with_column_types
 from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
@@ -83,6 +89,9 @@ class ResolvedSource:
     database: DatabaseRead | None = None
     #: Stream sources (records pushed by Arrow Flight DoPut, format "flight").
     stream: StreamRead | None = None
+    #: Local files: each of `files` resolved as confinement checked it; what is opened
+    #: (see checked_files), so a symlink swapped in after the check is not followed.
+    real_files: tuple[str, ...] = ()
 
     @property
     def in_cloud(self) -> bool:
@@ -153,13 +162,19 @@ def resolve_source(
                 f"spec.source.{name}",
                 f"applies to database sources ({', '.join(s + ':///' for s in DATABASE_SCHEMES)})",
             )
+    real_files: list[str] = []
     if location.kind == "local":
-        files = _expand_local(location.target, allowed_roots)
+        files, real_files = _expand_local(location.target, allowed_roots)
     else:
         files = _expand_cloud(uri, profile)
     fmt = _pick_format(format_name, files)
     return ResolvedSource(
-        uri=uri, format=fmt, files=tuple(files), kind=location.kind, profile=profile
+        uri=uri,
+        format=fmt,
+        files=tuple(files),
+        kind=location.kind,
+        profile=profile,
+        real_files=tuple(real_files),
     )
 
 
@@ -234,7 +249,7 @@ def scan(source: ResolvedSource) -> pl.LazyFrame:
     """A lazy frame over local files, in order, with ROW_INDEX first."""
     if source.in_cloud:
         raise ValueError("S3 and Azure sources are read through their sinks, not scanned")
-    files = list(source.files)
+    files = list(source.real_files or source.files)
     if source.format == "parquet":
         frame = pl.scan_parquet(files, row_index_name=ROW_INDEX)
     elif source.format == "csv":
@@ -336,19 +351,26 @@ def count_rows(source: ResolvedSource) -> int:
 def file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
     """Opens the source's files for reading: S3 and Azure through their sink (seekable,
     ranged, retried), local ones as plain files (fsspec's local opener, which the
-    readers recognise; never fsspec.open, which would read "a::b" as a chained URL)."""
+    readers recognise; never fsspec.open, which would read "a::b" as a chained URL).
+    A checked local file is opened as it was checked (see checked_files)."""
     if source.in_cloud:
         return cloud_files.opener(source.files, source.profile)
     local = LocalFileSystem()
+    checked = dict(zip(source.files, source.real_files, strict=False))
 
     def open_file(path: str) -> IO[bytes]:
+        real = checked.get(path)
+        if real is not None:
+            return open_checked(path, real)
         opened: IO[bytes] = local.open(path, "rb")
         return opened
 
     return open_file
 
 
-def _expand_local(pattern: str, allowed_roots: Sequence[Path]) -> list[str]:
+def _expand_local(pattern: str, allowed_roots: Sequence[Path]) -> tuple[list[str], list[str]]:
+    """The files a local name or glob matches, each checked within the allowed roots, and
+    their resolved paths (each file and root resolved once: a glob may match 100,000)."""
     if not has_magic(pattern):
         _check_confined(pattern, allowed_roots)
         files = [pattern] if os.path.isfile(pattern) else []
@@ -359,16 +381,24 @@ def _expand_local(pattern: str, allowed_roots: Sequence[Path]) -> list[str]:
     if not files:
         what = "no file matches" if has_magic(pattern) else "file does not exist:"
         raise InvalidArgument("spec.source.uri", f"{what} {_shorten(pattern)}")
+    real_roots = resolved_roots(allowed_roots)
+    real_files = []
     for file in files:
-        _check_confined(file, allowed_roots)
-    return files
+        real = os.path.realpath(file)
+        if not real_within(real, real_roots):
+            raise InvalidArgument("spec.source.uri", _outside(file, allowed_roots))
+        real_files.append(real)
+    return files, real_files
 
 
 def _check_confined(path: str, roots: Sequence[Path]) -> None:
     """Reject paths outside the allowed source roots, following symlinks."""
-    problem = outside_roots(path, roots, "source", "allowed_source_roots", "--allow-source-root")
-    if problem:
-        raise InvalidArgument("spec.source.uri", problem)
+    if not within_roots(path, roots):
+        raise InvalidArgument("spec.source.uri", _outside(path, roots))
+
+
+def _outside(path: str, roots: Sequence[Path]) -> str:
+    return outside_message(path, roots, "source", "allowed_source_roots", "--allow-source-root")
 
 
 def _expand_cloud(uri: str, profile: S3Profile | AzureProfile | None) -> list[str]:

@@ -5,6 +5,7 @@ fields protobuf's parser gives, and says when bytes are not a FlightData."""
 
 from __future__ import annotations
 
+import mmap
 import struct
 
 import pyarrow as pa
@@ -13,8 +14,10 @@ import pytest
 
 from sluice.flight import Flight_pb2 as fl
 from sluice.flight.ipc import (
+    MAX_HEADER_BYTES,
     FlightPayloadError,
     Payload,
+    PayloadView,
     batch_payload,
     batch_wire,
     parse_flight_data,
@@ -93,3 +96,23 @@ def test_a_batch_whose_string_offsets_point_past_its_data_is_refused() -> None:
     message = pa_ipc.read_message(pa.py_buffer(forged))
     with pytest.raises(FlightPayloadError, match="does not match the stream's schema"):
         read_batch(message, batch.schema)
+
+
+def test_a_data_header_declared_over_2_gib_is_refused_naming_the_limit() -> None:
+    # Only the declared length: the limit is checked before the field's bytes are looked at.
+    declared = b"\x12" + bytes([0x80, 0x80, 0x80, 0x80, 0x08])  # field 2, length 2**31
+    malformed = parse_flight_data(declared + b"ab").malformed
+    assert malformed.startswith("not a FlightData message")
+    assert f"{MAX_HEADER_BYTES:,}" in malformed and "2 GiB" in malformed
+
+
+def test_a_data_header_of_2_gib_is_refused_before_the_frame_is_built() -> None:
+    # A lazily mapped 2 GiB: its pages are never touched, as the header is refused first
+    # (the frame's int32 length once failed with struct.error, an INTERNAL in DoPut).
+    with mmap.mmap(-1, MAX_HEADER_BYTES + 1) as header:
+        view = memoryview(header)
+        try:
+            with pytest.raises(FlightPayloadError, match="2 GiB"):
+                read_message(PayloadView(view, b""))
+        finally:
+            view.release()

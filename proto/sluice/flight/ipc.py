@@ -18,6 +18,9 @@ import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 
 _CONTINUATION = b"\xff\xff\xff\xff"
+#: Longest data_header read: an IPC frame states the header's length, padded to 8 bytes,
+#: as a signed 32-bit number (2 GiB - 8 is the last multiple of 8 it holds).
+MAX_HEADER_BYTES = 2**31 - 8
 
 
 class FlightPayloadError(ValueError):
@@ -42,6 +45,7 @@ class PayloadView:
 
 def read_message(payload: Payload | PayloadView) -> pa_ipc.Message:
     """The IPC message of a FlightData."""
+    _check_header_length(len(payload.header))
     padding = -len(payload.header) % 8
     frame = b"".join(
         (
@@ -56,6 +60,14 @@ def read_message(payload: Payload | PayloadView) -> pa_ipc.Message:
         return pa_ipc.read_message(pa.py_buffer(frame))
     except (pa.ArrowException, ValueError, OSError):
         raise FlightPayloadError("data_header is not an Arrow IPC message") from None
+
+
+def _check_header_length(length: int) -> None:
+    if length > MAX_HEADER_BYTES:
+        raise FlightPayloadError(
+            f"data_header is {length:,} bytes; an Arrow IPC message header holds at most "
+            f"{MAX_HEADER_BYTES:,} (2 GiB - 8)"
+        )
 
 
 def read_schema(payload: Payload | PayloadView) -> pa.Schema:
@@ -97,7 +109,8 @@ def batch_payload(batch: pa.RecordBatch) -> Payload:
 
 # FlightData's protobuf tags (Flight.proto): data_header = 2, data_body = 1000, both
 # length-delimited (wire type 2).
-_HEADER_TAG = bytes([2 << 3 | 2])
+_HEADER_FIELD = 2
+_HEADER_TAG = bytes([_HEADER_FIELD << 3 | 2])
 _BODY_TAG = bytes([0xC2, 0x3E])  # varint of 1000 << 3 | 2
 
 
@@ -179,6 +192,8 @@ def parse_flight_data(raw: bytes) -> WireFlightData:
                 raise FlightPayloadError("field number 0 is not protobuf's")
             if wire_type == 2:
                 length, at = _read_varint(data, at)
+                if number == _HEADER_FIELD:
+                    _check_header_length(length)  # before a frame's int32 length overflows
                 if at + length > len(data):
                     raise FlightPayloadError("a field runs past the message's end")
                 fields[number] = data[at : at + length]
