@@ -15,8 +15,9 @@ The blocks below the threshold fragment too, one heap per arena: glibc gives thr
 to 8 arenas per core, and an export starts threads all the time (zstd's workers and a
 commit thread per chunk, Parquet's encoder pool, gRPC's handlers), so over a long export
 more arenas fill up with free space that stays resident. With the threshold at 4 MiB,
-events jsonl+zstd from 1M to 10M rows still grew 720 -> 847 MiB (+17.6%); capped at 2
-arenas 720 -> 773 MiB (+7.4%), with no more daemon CPU (68 vs 75 s for the 10M export,
+events jsonl+zstd from 1M to 10M rows still grew 720 -> 847 and 681 -> 804 MiB (+17.6%,
++18.1%) with glibc's 16 arenas (2 cores); capped at 2, 720 -> 773 and 738 -> 806 MiB
+(+7.4%, +9.2%), with no more daemon CPU (68 and 64 s vs 75 and 77 s for the 10M export,
 on a busy machine): the heavy work allocates in Polars', Arrow's and zstd's own buffers
 or under the GIL, so threads rarely wait for an arena.
 """
