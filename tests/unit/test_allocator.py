@@ -100,3 +100,12 @@ def test_the_operators_malloc_arena_max_wins(monkeypatch: pytest.MonkeyPatch) ->
     assert limit_arenas(2) is False
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     assert limit_arenas(0) is False
+
+
+def test_the_arena_cap_is_a_setting() -> None:
+    from sluice.server.settings import SettingsError, load_settings
+
+    assert load_settings(environ={}).malloc_arena_max == 2
+    assert load_settings(environ={"SLUICE_MALLOC_ARENA_MAX": "0"}).malloc_arena_max == 0
+    with pytest.raises(SettingsError, match="malloc_arena_max"):
+        load_settings(environ={"SLUICE_MALLOC_ARENA_MAX": "-1"})
