@@ -11,9 +11,11 @@ seconds, split by thread: Sluice names its threads (reader-, writer-, commit-, p
 the rest are native pools (Polars, Arrow, zstd workers). CPU time stays meaningful on a
 busy machine where wall time does not. Peers run in the same process, after the cases.
 
-Two datasets: the peers benchmark's events (`server.sample_data`, seed 7) and a nested
-one made here (list<str>, list<f64>, a struct holding a struct, nulls in every column),
-for item 3: what bounds Parquet with nested columns, beside DuckDB's COPY.
+Three datasets (`--datasets`, comma-separated; default events,nested): the peers
+benchmark's events (`server.sample_data`, seed 7), its text-heavy one
+(`benchmarks/text_heavy_data.py`, the same cached file) and a nested one made here
+(list<str>, list<f64>, a struct holding a struct, nulls in every column), for item 3:
+what bounds Parquet with nested columns, beside DuckDB's COPY.
 
 `--threads N` (default 1) sizes every pool (Polars, Arrow, DuckDB, zstd workers): with
 pools of one, idle workers spinning before they sleep do not pass for work. `--cprofile
@@ -60,6 +62,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
 
+from benchmarks import text_heavy_data  # noqa: E402
 from benchmarks.export_bench import DATA, dataset  # noqa: E402
 from benchmarks.stage_budget import compressed, encoded, plan_for, source_batches  # noqa: E402
 from sluice.format import bech32  # noqa: E402
@@ -558,6 +561,16 @@ def report(runs: list[Run], stages: list[StageCpu], rows: int, threads: int, rou
     return "\n".join(lines) + "\n"
 
 
+def text_heavy_dataset(rows: int, seed: int = 7, pii_share: float = 0.5) -> Path:
+    """The peers benchmark's text-heavy dataset (the same cached file), made on first use."""
+    path = DATA / f"text-heavy-{rows}-seed{seed}-pii{pii_share:g}.parquet"
+    if not path.exists():
+        partial = path.with_name(path.name + ".partial")
+        text_heavy_data.generate(partial, rows, seed=seed, pii_share=pii_share)
+        partial.rename(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -573,6 +586,7 @@ def main(argv: list[str] | None = None) -> None:
     sources = {
         "events": lambda: dataset(args.rows, "parquet"),
         "nested": lambda: nested_dataset(args.rows),
+        "text-heavy": lambda: text_heavy_dataset(args.rows),
     }
     runs: list[Run] = []
     stages: list[StageCpu] = []

@@ -137,9 +137,12 @@ class Daemon:
 
 
 @contextmanager
-def running_daemon(root: Path, source_root: Path) -> Iterator[Daemon]:
+def running_daemon(
+    root: Path, source_root: Path, launcher: str = "sluice.client.cli.main"
+) -> Iterator[Daemon]:
     """A `sluice serve` process on a free loopback port, confined to `root` for its state
-    and exports and to `source_root` for reading; SIGTERM on the way out."""
+    and exports and to `source_root` for reading; SIGTERM on the way out. `launcher` is
+    the module run as `python -m` (a benchmark may wrap the CLI to try a setting)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{sock.getsockname()[1]}"
@@ -158,7 +161,7 @@ def running_daemon(root: Path, source_root: Path) -> Iterator[Daemon]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     log_path = root / "daemon.log"
     with log_path.open("wb") as out:
-        command = [sys.executable, "-m", "sluice.client.cli.main", "serve", "--config", str(config)]
+        command = [sys.executable, "-m", launcher, "serve", "--config", str(config)]
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
     try:
         with ExportClient(address) as client:
@@ -203,11 +206,17 @@ class RssSampler:
                 return
 
 
-def run_case(case: Case, rows: int, source: Path, logical_bytes: int) -> Result:
+def run_case(
+    case: Case,
+    rows: int,
+    source: Path,
+    logical_bytes: int,
+    launcher: str = "sluice.client.cli.main",
+) -> Result:
     log(f"{case.name}: {rows:,} rows from {source.name} ...")
     with (
         tempfile.TemporaryDirectory(prefix="sluice-bench-") as tmp,
-        running_daemon(Path(tmp), source.parent) as daemon,
+        running_daemon(Path(tmp), source.parent, launcher) as daemon,
     ):
         pid = daemon.process.pid
         time.sleep(0.5)  # let start-up allocations settle before taking the baseline

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from types import FrameType
 
-from sluice.server.allocator import fix_mmap_threshold
+from sluice.server.allocator import fix_mmap_threshold, limit_arenas
 from sluice.server.audit import AuditLog
 from sluice.server.errors import SluiceError
 from sluice.server.execution.executor import ExecutionContext
@@ -69,6 +69,7 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
 
 def _run(settings: Settings) -> int:
     fix_mmap_threshold(settings.malloc_mmap_threshold)
+    limit_arenas(settings.malloc_arena_max)
     # Before anything else: a bad certificate must stop the daemon before it holds state.
     certificate = ServingCertificate(settings.tls) if settings.tls is not None else None
     if certificate is None and not settings.loopback_only:

@@ -457,6 +457,13 @@ class Settings(BaseModel):
     #: new work and progress at once; polling is the fallback if a notification is lost.
     job_store_poll_seconds: float = Field(default=1.0, ge=0.05, le=3600.0)
 
+    # Memory (issue 21).
+    #: glibc only: at most this many malloc arenas (server/allocator.py), so memory freed
+    #: by the many short-lived threads of an export is reused rather than left resident
+    #: in arenas of its own. 0 leaves glibc's default (8 per core); the MALLOC_ARENA_MAX
+    #: environment variable, when set, wins over both.
+    malloc_arena_max: int = Field(default=2, ge=0, le=256)
+
     @field_validator("address")
     @classmethod
     def _address_has_port(cls, value: str) -> str:

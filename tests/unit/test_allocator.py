@@ -50,3 +50,62 @@ def test_a_fixed_threshold_maps_big_blocks_of_their_own() -> None:
 
 def test_zero_leaves_the_allocator_alone() -> None:
     assert fix_mmap_threshold(0) is False
+
+
+_ARENAS_PROBE = """
+import ctypes, ctypes.util, sys, threading
+from sluice.server.allocator import limit_arenas
+if sys.argv[1] == "capped":
+    assert limit_arenas(2)
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = (ctypes.c_size_t,)
+start = threading.Barrier(8)
+def work():
+    start.wait()  # all alive at once, so none can take over a finished thread's arena
+    libc.malloc(4096)
+    start.wait()
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc.malloc_stats()  # one "Arena N:" block per arena, on stderr
+"""
+
+
+def _arenas(mode: str, **environ: str) -> int:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | environ
+    done = subprocess.run(
+        [sys.executable, "-c", _ARENAS_PROBE, mode],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    return done.stderr.count("Arena ")
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_capped_arenas_are_shared_by_the_daemons_threads() -> None:
+    """Eight threads allocating at once get arenas of their own by default; capped, they
+    share two (the main arena and one more)."""
+    assert _arenas("default") > 2
+    assert _arenas("capped") == 2
+
+
+def test_the_operators_malloc_arena_max_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.server.allocator import limit_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    assert limit_arenas(2) is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert limit_arenas(0) is False
+
+
+def test_the_arena_cap_is_a_setting() -> None:
+    from sluice.server.settings import SettingsError, load_settings
+
+    assert load_settings(environ={}).malloc_arena_max == 2
+    assert load_settings(environ={"SLUICE_MALLOC_ARENA_MAX": "0"}).malloc_arena_max == 0
+    with pytest.raises(SettingsError, match="malloc_arena_max"):
+        load_settings(environ={"SLUICE_MALLOC_ARENA_MAX": "-1"})

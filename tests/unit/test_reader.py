@@ -53,6 +53,30 @@ def test_reads_every_row_once_from_any_position(tmp_path: Path, fmt: str, from_r
     assert got.drop(ROW_INDEX).equals(expected)
 
 
+@pytest.mark.parametrize("piece_batches", [1, 2, 3, 4])
+@pytest.mark.parametrize("from_row", [0, 100, 299, 1_777])
+def test_parquet_rows_do_not_depend_on_the_piece_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece_batches: int, from_row: int
+) -> None:
+    """How many batches of a row group are decoded at once is a memory/CPU trade-off
+    (PARQUET_READ_BATCHES): the rows handed on and their positions are the same for any
+    size, also when a piece ends inside a row group (the pipeline re-slices batches into
+    exact row counts, so chunk boundaries do not depend on where batches end)."""
+    from sluice.server.pipeline import reader
+
+    source = resolve_source(_write(tmp_path, "parquet"), "", [tmp_path])
+    schema = scan(source).collect_schema()
+    columns = ["id", "text", "amount"]
+    monkeypatch.setattr(reader, "PARQUET_READ_BATCHES", 4)
+    expected = list(read_batches(source, schema, columns, 128, from_row))
+    monkeypatch.setattr(reader, "PARQUET_READ_BATCHES", piece_batches)
+    got = list(read_batches(source, schema, columns, 128, from_row))
+
+    assert all(0 < b.height <= 128 for b in got)
+    assert pl.concat(got).equals(pl.concat(expected))
+    assert pl.concat(got)[ROW_INDEX].to_list() == list(range(from_row, 3 * ROWS_PER_FILE))
+
+
 def test_projection_reads_only_the_named_columns(tmp_path: Path) -> None:
     source = resolve_source(_write(tmp_path, "parquet"), "", [tmp_path])
     schema = scan(source).collect_schema()
