@@ -1,7 +1,8 @@
 """Values written next to each other: a list joined by a bare comma ("A,B"), and a card
 number with another digit group right after it. Each was missed before (the first
 match's trail took the comma the next one needed as its lead; the card ran into the next
-group and failed as a whole)."""
+group and failed as a whole). Values joined by a single space, MACs and coordinates
+joined by a bare comma, and a card followed by two digit groups were missed the same way."""
 
 from __future__ import annotations
 
@@ -60,3 +61,57 @@ def test_joined_look_alikes_and_the_joiner_character_stay_as_they_were() -> None
     # Text that already holds the joiner keeps it (and falls back to redacting every
     # candidate without checking it).
     assert out[3].startswith("raw \x02 byte then [ES_DNI]")
+
+
+def test_ids_and_cards_joined_by_a_single_space_are_all_redacted() -> None:
+    texts = [
+        f"cards {VISA} {MASTERCARD} on file",
+        "cards 4111 1111 1111 1111 5500 0000 0000 0004 on file",
+        "ids 12345678Z X1234567L end",
+        "ssn 123-45-6789 234-56-7890 end",
+        "ibans ES9121000418450200051332 DE89370400440532013000 end",
+    ]
+    assert _strict(texts) == [
+        f"cards {'*' * 12}1111 {'*' * 12}0004 on file",
+        f"cards {'*' * 15}1111 {'*' * 15}0004 on file",
+        "ids [ES_DNI] [ES_DNI] end",
+        "ssn [US_SSN] [US_SSN] end",
+        f"ibans {'*' * 20}1332 {'*' * 18}3000 end",
+    ]
+
+
+def test_macs_and_coordinates_joined_without_a_space_are_all_redacted() -> None:
+    texts = [
+        "macs 00:1A:2B:3C:4D:5E,00:1A:2B:3C:4D:5F end",
+        "geo 40.71280,-74.00600,51.50740,-0.12780 end",
+        "geo 40.712800,-74.006000;51.507400,-0.127800 end",
+    ]
+    assert _strict(texts) == [
+        "macs [MAC_ADDRESS],[MAC_ADDRESS] end",
+        "geo [GEO_COORDINATES],[GEO_COORDINATES] end",
+        "geo [GEO_COORDINATES];[GEO_COORDINATES] end",
+    ]
+
+
+def test_a_card_followed_by_two_more_digit_groups_is_masked_and_the_groups_kept() -> None:
+    texts = [
+        "card 4111 1111 1111 1111 123 456 end",
+        f"card {VISA} 2027 12 end",
+        "card 5500-0000-0000-0004-12-34 noted",
+    ]
+    assert _strict(texts) == [
+        f"card {'*' * 15}1111 123 456 end",
+        f"card {'*' * 12}1111 2027 12 end",
+        f"card {'*' * 15}0004-12-34 noted",
+    ]
+
+
+def test_look_alikes_joined_by_a_single_space_stay_as_they_were() -> None:
+    texts = [
+        "orders 4111111111111112 5500000000000005 (Luhn fails)",
+        "ids 12345678A X1234567A (wrong letters)",
+        "ssn 000-12-3456 666-12-3456 (never issued)",
+        "versions 10.0.19045.2006 1.2.3.4.5 and 40.7128 -74.0060",
+        "tracking 1234 5678 9012 3456 7890 1234 5678",
+    ]
+    assert _strict(texts) == texts

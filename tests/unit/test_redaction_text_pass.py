@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import redactor_for, run
 
 ROWS = 4_000
 
@@ -44,3 +45,35 @@ def test_digit_runs_that_are_not_phones_leave_the_rows_untouched_and_uncounted()
         t.replace("+44 20 7946 0123", "[PHONE]") if t else t for t in texts
     ]
     assert counts == {"PHONE/text": 50}
+
+
+def test_categorical_values_found_clean_in_one_batch_do_not_hide_new_values_in_the_next() -> None:
+    """A categorical leaf's clean values are remembered across batches of one export:
+    a later batch with those values and new ones (one holding an e-mail) is still
+    redacted per row, and a remembered value is never taken for a candidate."""
+    statuses = ["ok", "pending", "closed", "escalated"]
+    first = pl.DataFrame(
+        {"status": [statuses[i % 4] for i in range(ROWS)], "tags": [["vip"]] * ROWS}
+    )
+    later = ["ok", "mail ops@example.com", "pending", "reopened"]
+    second = pl.DataFrame(
+        {
+            "status": [later[i % 4] for i in range(ROWS)],
+            "tags": [["vip", "cc a.b@example.org"] if i % 8 == 0 else ["vip"] for i in range(ROWS)],
+        }
+    )
+    redactor = redactor_for(first, RedactionSpec(level="moderate"))
+    outs = [redactor.apply(f.with_row_index(ROW_INDEX).lazy()).collect() for f in (first, second)]
+    assert outs[0]["status"].to_list() == first["status"].to_list()
+    assert outs[0]["tags"].to_list() == first["tags"].to_list()
+    assert outs[1]["status"].to_list() == [
+        s.replace("ops@example.com", "[EMAIL]") for s in second["status"].to_list()
+    ]
+    assert outs[1]["tags"].to_list() == [
+        ["vip", "cc [EMAIL]"] if i % 8 == 0 else ["vip"] for i in range(ROWS)
+    ]
+    counted = {key: [out[c].sum() for out in outs] for c, key in redactor.counters.items()}
+    assert {k: v for k, v in counted.items() if any(v)} == {
+        "EMAIL/status": [0, ROWS // 4],
+        "EMAIL/tags": [0, ROWS // 8],
+    }

@@ -16,34 +16,26 @@ looked at one by one only on leaves where the joined scan found something.
 
 A leaf with few distinct values in a batch (categorical text: a status, a region, list
 elements such as tags) is scanned by its distinct values, and its rows are picked by
-looking the values holding a candidate up.
+looking the values holding a candidate up; values found clean are remembered for later
+batches (distinct_values.py).
 
-This runs as an elementwise `map_batches` expression, once per pipeline batch (the
-pipeline collects each batch with the in-memory engine; a streaming collect would call
-it per morsel, half a batch each, for ~20% more CPU): Python only orchestrates a few
-vectorised Polars calls per batch, never anything per row, and memory stays bounded by
-the batch.
+This runs as one `LazyFrame.map_batches` call per pipeline batch (the pipeline collects
+each batch with the in-memory engine; a streaming collect would call it per morsel, half
+a batch each, for ~20% more CPU): Python only orchestrates a few vectorised Polars calls
+per batch, never anything per row, and memory stays bounded by the batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
 
 import polars as pl
 
 from sluice.server.errors import SluiceError
+from sluice.server.pipeline.redaction.distinct_values import DistinctValueGates, ValueTest
 from sluice.server.pipeline.redaction.entities import without_names
-from sluice.server.pipeline.redaction.schema_walk import ELEMENT, Location, any_where
-
-_PACKED: Final = "__sluice_text"
-#: Rows sampled to tell a leaf with few distinct values (categorical text) from free text.
-_SAMPLE: Final = 2048
-#: A leaf counts as categorical when its distinct values are at most this share of them.
-_FEW: Final = 0.25
-
-ValueTest = Callable[[pl.Expr], pl.Expr]
+from sluice.server.pipeline.redaction.schema_walk import Location, any_where
 
 
 @dataclass(frozen=True)
@@ -69,44 +61,45 @@ class CompactedTextPass:
     def __init__(self, columns: pl.Schema, steps: Sequence[TextStep]) -> None:
         self._columns = columns
         self._steps = list(steps)
+        self._distinct = DistinctValueGates()
         self._leaves = list(dict.fromkeys(loc for step in self._steps for loc in step.counters))
         # Two steps may share a counter (a second pass of one rule).
-        counters = list(dict.fromkeys(n for step in self._steps for n in step.counters.values()))
-        self._packed = pl.Struct({**columns, **dict.fromkeys(counters, pl.Boolean)})
+        self._counters = list(
+            dict.fromkeys(n for step in self._steps for n in step.counters.values())
+        )
 
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        packed = (
-            pl.struct(list(self._columns))
-            .map_batches(self._batch, return_dtype=self._packed, is_elementwise=True)
-            .alias(_PACKED)
+        # The whole batch goes to one Python call and comes back with the rewritten
+        # columns swapped in and the counters added (zero-copy `with_columns`). Packing
+        # the text columns into a struct for an expression-level `map_batches` and
+        # unpacking its ~200 fields again cost a fifth of moderate redaction's CPU.
+        # No optimisation may move a projection, filter or slice across the call.
+        schema = frame.collect_schema()
+        out = pl.Schema({**schema, **dict.fromkeys(self._counters, pl.Boolean())})
+        return frame.map_batches(
+            self._batch,
+            schema=out,
+            predicate_pushdown=False,
+            projection_pushdown=False,
+            slice_pushdown=False,
         )
-        unpacked = [pl.col(_PACKED).struct.field(f.name).alias(f.name) for f in self._packed.fields]
-        return frame.with_columns(packed).with_columns(unpacked).drop(_PACKED)
 
-    def _batch(self, packed: pl.Series) -> pl.Series:
-        batch = packed.struct.unnest()
-        names = [field.name for field in self._packed.fields]
-        counters = [name for name in names if name not in self._columns]
+    def _batch(self, frame: pl.DataFrame) -> pl.DataFrame:
+        batch = frame.select(list(self._columns))
         hits = self._hits(batch)
         if not hits:
-            untouched = [pl.lit(False).alias(name) for name in counters]
-            return batch.with_columns(untouched).select(names).to_struct(packed.name)
+            never = pl.repeat(False, frame.height, eager=True)
+            return frame.with_columns(never.alias(name) for name in self._counters)
         gate = pl.select(pl.any_horizontal(hits.values())).to_series()
         done, rewritten = self._steps_on(
             batch.filter(gate), {key: hit.filter(gate) for key, hit in hits.items()}
         )
         order = _weave(gate)
         never = pl.repeat(False, len(gate), eager=True)
-        merged = [
-            _merge_counter(done[name], never, order)
-            if name not in batch.columns
-            # A column no step rewrote is kept as it is (no gather of its structs).
-            else batch[name]
-            if name not in rewritten
-            else _merge(done[name], batch[name].filter(~gate), order)
-            for name in names
-        ]
-        return pl.DataFrame(merged).to_struct(packed.name)
+        # A column no step rewrote is kept as it is (no gather of its structs).
+        columns = [_merge(done[name], batch[name].filter(~gate), order) for name in rewritten]
+        counters = [_merge_counter(done[name], never, order) for name in self._counters]
+        return frame.with_columns(*columns, *counters)
 
     def _hits(self, batch: pl.DataFrame) -> Hits:
         """Per step and leaf, the rows where the step's gate holds (only those with any)."""
@@ -114,10 +107,14 @@ class CompactedTextPass:
         exprs: list[pl.Expr] = []
         for loc in self._leaves:
             steps = [(n, s) for n, s in enumerate(self._steps) if loc in s.counters]
+            tests = self._distinct.tests(batch, loc, [s.gate for _, s in steps])
             keyworded = [s.keyword for _, s in steps if s.keyword]
-            if len(keyworded) > 1 and not _any_value(batch, loc, _joined(keyworded)):
-                steps = [(n, s) for n, s in steps if not s.keyword]
-            tests = _by_distinct_values(batch, loc, [s.gate for _, s in steps])
+            if len(keyworded) > 1 and all(t is True for t in tests):
+                # Free text: the keyword gates (the secrets, JSON keys) are scanned
+                # one by one only where their joined scan finds something.
+                joined = any_where(pl.col(loc[0]), loc[1:], _joined(keyworded))
+                if not batch.select(joined).to_series().any():
+                    tests = [t and not s.keyword for t, (_, s) in zip(tests, steps, strict=True)]
             for (number, step), test in zip(steps, tests, strict=True):
                 if test is not False:
                     keys.append((number, loc))
@@ -158,52 +155,9 @@ class CompactedTextPass:
         return values, rewritten
 
 
-def _by_distinct_values(
-    batch: pl.DataFrame, loc: Location, gates: Sequence[ValueTest]
-) -> list[bool | ValueTest]:
-    """For a leaf with few distinct values: per gate, False when no value passes it, else
-    a lookup of the values that do. For free text: True (test every row)."""
-    values = batch[loc[0]]
-    for step in loc[1:]:
-        values = values.explode() if step == ELEMENT else values.struct.field(step)
-    values = values.drop_nulls()
-    if values.is_empty():
-        return [False for _ in gates]
-    sample = values.head(_SAMPLE)
-    if sample.n_unique() > _FEW * sample.len():
-        return [True for _ in gates]
-    distinct = values.unique()
-    if distinct.len() > _FEW * values.len():
-        return [True for _ in gates]
-    frame = distinct.to_frame("v")
-    found = frame.select(
-        gate(pl.col("v")).fill_null(False).alias(str(n)) for n, gate in enumerate(gates)
-    )
-    tests: list[bool | ValueTest] = []
-    for hit in found.iter_columns():
-        if not hit.any():
-            tests.append(False)
-        else:
-            tests.append(_lookup(distinct.filter(hit)))
-    return tests
-
-
-def _lookup(chosen: pl.Series) -> ValueTest:
-    return lambda value: value.is_in(chosen.implode())
-
-
 def _joined(patterns: Sequence[str]) -> ValueTest:
     joined = "|".join(f"(?:{without_names(p)})" for p in patterns)
     return lambda value: value.str.contains(joined)
-
-
-def _any_value(batch: pl.DataFrame, loc: Location, test: ValueTest) -> bool:
-    """Whether `test` holds for any value of the leaf in the batch."""
-    [found] = _by_distinct_values(batch, loc, [test])
-    if found is True:
-        rows = batch.select(any_where(pl.col(loc[0]), loc[1:], test))
-        return bool(rows.to_series().any())
-    return found is not False
 
 
 def _refined(

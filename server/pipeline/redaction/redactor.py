@@ -266,7 +266,9 @@ class PolicyRedactor:
                 # Same counters: a record counts once whichever step changed it.
                 again = _Stage()
                 for flag in stage.flags:
-                    again.add(flag.location, _text_rewrite(shorter), flag)
+                    # Then the whole rule again: a card after the one just masked
+                    # ("4111… 5500…") was taken as context.
+                    again.add(flag.location, _text_rewrites(shorter, rule), flag)
                 refine = partial(may_rewrite, rule=shorter)
                 steps.append(_TextRule(again, shorter.gate or shorter.regex, refine))
         return steps
@@ -373,6 +375,10 @@ def _text_rewrite(rule: PatternRule, own_names: list[str] | None = None) -> Rewr
         own = [pl.col(name) for name in own_names]
         return lambda value, _dtype: rewrite_text_keeping(value, rule, own)
     return lambda value, _dtype: rewrite_text(value, rule)
+
+
+def _text_rewrites(first: PatternRule, then: PatternRule) -> Rewrite:
+    return lambda value, _dtype: rewrite_text(rewrite_text(value, first), then)
 
 
 def _is_own_name(location: Location, dtype: pl.DataType) -> bool:

@@ -1,0 +1,78 @@
+"""Gates on text leaves with few distinct values (categorical text: a status, a region,
+list elements such as tags), decided per distinct value instead of per row.
+
+A leaf is sampled to tell categorical text from free text. For categorical text, every
+gate runs on the batch's distinct values, and a row's gate becomes a lookup of the
+values that passed it. Values on which no gate fires are remembered (up to a bound) for
+the leaf: a gate is a pure function of the value, so in later batches those values are
+known to be clean and only the values not seen before are looked at. Most batches of a
+categorical leaf then cost one hash lookup per row, not a `unique` and a scan per gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import polars as pl
+
+from sluice.server.pipeline.redaction.schema_walk import ELEMENT, Location
+
+ValueTest = Callable[[pl.Expr], pl.Expr]
+#: Rows sampled to tell a leaf with few distinct values (categorical text) from free text.
+_SAMPLE: Final = 2048
+#: A leaf counts as categorical when its distinct values are at most this share of them.
+_FEW: Final = 0.25
+#: Clean values remembered per leaf: bounds memory whatever the source holds.
+_REMEMBERED: Final = 8192
+
+#: Per gate: False (no value passes it), True (free text: test every row), or a test
+#: that looks the values passing it up.
+GateTests = list[bool | ValueTest]
+
+
+class DistinctValueGates:
+    """Per-leaf memory of clean values; one instance per text pass (one export)."""
+
+    def __init__(self) -> None:
+        self._clean: dict[Location, pl.Series] = {}
+
+    def tests(self, batch: pl.DataFrame, loc: Location, gates: Sequence[ValueTest]) -> GateTests:
+        """For a categorical leaf: per gate, False or a lookup; for free text: True."""
+        values = leaf_values(batch, loc).drop_nulls()
+        if values.is_empty():
+            return [False for _ in gates]
+        sample = values.head(_SAMPLE)
+        if sample.n_unique() > _FEW * sample.len():
+            return [True for _ in gates]
+        clean = self._clean.get(loc)
+        fresh = values if clean is None else values.filter(~values.is_in(clean.implode()))
+        if fresh.is_empty():
+            return [False for _ in gates]
+        distinct = fresh.unique()
+        if distinct.len() > _FEW * values.len():
+            return [True for _ in gates]
+        found = distinct.to_frame("v").select(
+            gate(pl.col("v")).fill_null(False).alias(str(n)) for n, gate in enumerate(gates)
+        )
+        passed = found.select(pl.any_horizontal(pl.all())).to_series()
+        self._remember(loc, clean, distinct.filter(~passed))
+        hits = found.iter_columns()
+        return [_lookup(distinct.filter(hit)) if hit.any() else False for hit in hits]
+
+    def _remember(self, loc: Location, clean: pl.Series | None, more: pl.Series) -> None:
+        known = more if clean is None else pl.concat([clean, more])
+        if known.len() <= _REMEMBERED:
+            self._clean[loc] = known
+
+
+def leaf_values(batch: pl.DataFrame, loc: Location) -> pl.Series:
+    """The text values at `loc` in the batch, flat (list elements one by one)."""
+    values = batch[loc[0]]
+    for step in loc[1:]:
+        values = values.explode() if step == ELEMENT else values.struct.field(step)
+    return values
+
+
+def _lookup(chosen: pl.Series) -> ValueTest:
+    return lambda value: value.is_in(chosen.implode())
