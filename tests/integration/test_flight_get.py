@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +162,30 @@ def test_unserved_calls_are_unimplemented_with_a_message(daemon: Daemon) -> None
             list(stub.DoExchange(iter([fl.FlightData()]), timeout=30))
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "DoPut" in caught.value.details()
+
+
+def _threads(daemon: Daemon) -> int:
+    assert daemon.process is not None
+    return len(os.listdir(f"/proc/{daemon.process.pid}/task"))
+
+
+def test_a_do_get_cancelled_midway_leaves_no_thread_behind(flight_daemon: Daemon) -> None:
+    """DoGet prepares batches on a thread of its own (server/flight/read_ahead.py): a
+    client that goes away mid-stream must not leave it waiting, and the next DoGet reads
+    everything."""
+    final = pushed(flight_daemon, "get-cancelled", output={"format": "parquet"})
+    ticket = fl.Ticket(ticket=json.dumps({"export_id": final["export_id"]}).encode())
+    whole = raw_get(flight_daemon, {"export_id": final["export_id"]})  # warms the workers
+    time.sleep(1.0)
+    baseline = _threads(flight_daemon)
+    with flight_daemon.channel() as channel:
+        stub = Flight_pb2_grpc.FlightServiceStub(channel)
+        call = stub.DoGet(ticket, timeout=60)
+        next(call), next(call)  # the schema and the first batch
+        call.cancel()
+    deadline = time.monotonic() + 20
+    while _threads(flight_daemon) > baseline and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _threads(flight_daemon) <= baseline
+    again = raw_get(flight_daemon, {"export_id": final["export_id"]})
+    assert [m.SerializeToString() for m in again] == [m.SerializeToString() for m in whole]
