@@ -101,6 +101,31 @@ def chunk_batches(
         yield from _decode(output.format, cast(IO[bytes], plaintext), where)
 
 
+def parquet_chunk_schema(
+    sink: Sink, key: str, chunk: ChunkEntry, output: OutputInfo
+) -> pa.Schema | None:
+    """The Arrow schema of a verified Parquet chunk, read from its footer without
+    decoding any record (GetFlightInfo and a cold ListFlights learn each export's schema
+    from its first chunk): the schema its first batch has. None when the footer does not
+    say that alone: another format, outer compression or encryption, a chunk too big for
+    memory, no rows, or dictionary columns (DoGet decodes them)."""
+    if output.format != "parquet" or not _is_own_plaintext(output):
+        return None
+    if chunk.stored_bytes > _IN_MEMORY or not chunk.records:
+        return None
+    where = f"chunk {chunk.index} ({chunk.path})"
+    data = _fetch_verified_in_memory(sink, key, chunk, where)
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
+        schema = parquet.schema_arrow
+        rows = parquet.metadata.num_rows
+    except (pa.ArrowException, OSError):
+        raise DataLoss(f"{where} cannot be decoded as parquet") from None
+    if not rows or any(pa.types.is_dictionary(f.type) for f in schema):
+        return None
+    return schema
+
+
 def _is_own_plaintext(output: OutputInfo) -> bool:
     """Stored bytes that _decrypt and _decompress would pass through as they are, in a
     format Arrow reads from a buffer."""

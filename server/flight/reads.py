@@ -23,7 +23,12 @@ from sluice.format.layout import export_folder
 from sluice.format.manifest import Manifest
 from sluice.format.stored_objects import ChunkEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
-from sluice.server.flight.chunk_records import ChunkKeys, check_readable, chunk_batches
+from sluice.server.flight.chunk_records import (
+    ChunkKeys,
+    check_readable,
+    chunk_batches,
+    parquet_chunk_schema,
+)
 from sluice.server.jobs.model import Job, JobFilter, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import require_scope
@@ -215,6 +220,10 @@ class FlightReads:
         schema = pa.schema([])
         if export.manifest.chunks:
             first = export.manifest.chunks[0]
+            key = export.chunk_key(first.path)
+            footer = parquet_chunk_schema(export.location.sink, key, first, export.manifest.output)
+            if footer is not None:
+                return self._remember(export, footer)
             for batch in chunk_batches(
                 export.location.sink,
                 export.chunk_key(first.path),
