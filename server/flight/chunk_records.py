@@ -5,6 +5,11 @@ manifest before anything is decrypted or decoded: a corrupt chunk is DATA_LOSS n
 it, and none of its records leaves. Passphrase-encrypted chunks (age scrypt, zip AES)
 are opened with the server's own secret; chunks encrypted to age recipients cannot be
 (the server holds no private key): `sluice export read --identity` reads those.
+
+A chunk no bigger than _IN_MEMORY is read into one buffer of its manifest size while it
+is hashed, and a chunk that is its own plaintext (Parquet or Arrow without outer
+compression or encryption, the common case) is decoded from that buffer as is: no spool
+file and no Python file calls between Arrow and the bytes. Bigger chunks are spooled.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 import polars as pl
 import pyarrow as pa
@@ -39,6 +44,8 @@ READABLE_FORMATS = frozenset({"parquet", "arrow", "jsonl", "json", "csv"})
 _JSON_DATA = b'"data":[\n'
 _JSON_END = b"\n]}\n"
 _SPOOL_IN_MEMORY = 32 * 1024 * 1024
+#: Chunks up to this size are read into memory (the default chunk target is 64 MiB).
+_IN_MEMORY = 256 * 1024 * 1024
 _COPY = 1 << 20
 _READ_WITH_CLI = "read it with `sluice export read`"
 
@@ -71,7 +78,14 @@ def chunk_batches(
 ) -> Iterator[pa.RecordBatch]:
     """The chunk's records, each batch only after the whole chunk was verified."""
     where = f"chunk {chunk.index} ({chunk.path})"
-    stored = _fetch_verified(sink, key, chunk, where)
+    if chunk.stored_bytes <= _IN_MEMORY:
+        data = _fetch_verified_in_memory(sink, key, chunk, where)
+        if _is_own_plaintext(output):
+            yield from _decode_buffer(output.format, pa.py_buffer(data), where)
+            return
+        stored: IO[bytes] = io.BytesIO(data)
+    else:
+        stored = _fetch_verified(sink, key, chunk, where)
     try:
         plaintext = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
         try:
@@ -87,6 +101,68 @@ def chunk_batches(
         yield from _decode(output.format, cast(IO[bytes], plaintext), where)
 
 
+def parquet_chunk_schema(
+    sink: Sink, key: str, chunk: ChunkEntry, output: OutputInfo
+) -> pa.Schema | None:
+    """The Arrow schema of a verified Parquet chunk, read from its footer without
+    decoding any record (GetFlightInfo and a cold ListFlights learn each export's schema
+    from its first chunk): the schema its first batch has. None when the footer does not
+    say that alone: another format, outer compression or encryption, a chunk too big for
+    memory, no rows, or dictionary columns (DoGet decodes them)."""
+    if output.format != "parquet" or not _is_own_plaintext(output):
+        return None
+    if chunk.stored_bytes > _IN_MEMORY or not chunk.records:
+        return None
+    where = f"chunk {chunk.index} ({chunk.path})"
+    data = _fetch_verified_in_memory(sink, key, chunk, where)
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
+        schema = parquet.schema_arrow
+        rows = parquet.metadata.num_rows
+    except (pa.ArrowException, OSError):
+        raise DataLoss(f"{where} cannot be decoded as parquet") from None
+    if not rows or any(pa.types.is_dictionary(f.type) for f in schema):
+        return None
+    return schema
+
+
+def _is_own_plaintext(output: OutputInfo) -> bool:
+    """Stored bytes that _decrypt and _decompress would pass through as they are, in a
+    format Arrow reads from a buffer."""
+    return (
+        output.format in {"parquet", "arrow"}
+        and output.encryption.scheme != "age"
+        and (output.internal_compression or output.compression == "none")
+    )
+
+
+def _fetch_verified_in_memory(sink: Sink, key: str, chunk: ChunkEntry, where: str) -> bytearray:
+    """The chunk's bytes in one buffer of the manifest's size, hashed while they are read
+    (hashlib releases the GIL for pieces this big)."""
+    data = bytearray(chunk.stored_bytes)
+    view = memoryview(data)
+    digest = hashlib.sha256()
+    size = 0
+    with storage_errors(), sink.open(key) as handle:
+        while piece := handle.read(_COPY):
+            digest.update(piece)
+            end = size + len(piece)
+            if end <= len(data):
+                view[size:end] = piece
+            size = end
+    view.release()
+    _check_digest(chunk, where, size, digest)
+    return data
+
+
+def _check_digest(chunk: ChunkEntry, where: str, size: int, digest: Any) -> None:
+    if size != chunk.stored_bytes or digest.hexdigest() != chunk.sha256:
+        raise DataLoss(
+            f"{where} does not match the manifest's sha256 (tampered, truncated or swapped; "
+            f"{size} bytes stored): none of its records was sent"
+        )
+
+
 def _fetch_verified(sink: Sink, key: str, chunk: ChunkEntry, where: str) -> IO[bytes]:
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
     digest = hashlib.sha256()
@@ -98,13 +174,11 @@ def _fetch_verified(sink: Sink, key: str, chunk: ChunkEntry, where: str) -> IO[b
     except BaseException:
         spool.close()
         raise
-    size = spool.tell()
-    if size != chunk.stored_bytes or digest.hexdigest() != chunk.sha256:
+    try:
+        _check_digest(chunk, where, spool.tell(), digest)
+    except DataLoss:
         spool.close()
-        raise DataLoss(
-            f"{where} does not match the manifest's sha256 (tampered, truncated or swapped; "
-            f"{size} bytes stored): none of its records was sent"
-        )
+        raise
     spool.seek(0)
     return cast(IO[bytes], spool)
 
@@ -151,6 +225,17 @@ def _decode(fmt: str, plaintext: IO[bytes], where: str) -> Iterator[pa.RecordBat
         raise DataLoss(f"{where} cannot be decoded as {fmt}") from None
 
 
+def _decode_buffer(fmt: str, data: pa.Buffer, where: str) -> Iterator[pa.RecordBatch]:
+    """A Parquet or Arrow chunk's batches, read by Arrow straight from memory."""
+    try:
+        if fmt == "parquet":
+            yield from pq.ParquetFile(pa.BufferReader(data)).iter_batches()
+        else:
+            yield from _ipc_buffer_batches(data)
+    except (pa.ArrowException, OSError):
+        raise DataLoss(f"{where} cannot be decoded as {fmt}") from None
+
+
 def _json_document_batches(document: bytes, where: str) -> Iterator[pa.RecordBatch]:
     """A json chunk (server.pipeline.encoders.JsonDocumentEncoder) is NDJSON inside a
     document: values escape newlines, so every line between the "data" line and the end
@@ -164,13 +249,16 @@ def _json_document_batches(document: bytes, where: str) -> Iterator[pa.RecordBat
 
 
 def _ipc_batches(plaintext: IO[bytes]) -> Iterator[pa.RecordBatch]:
-    data = plaintext.read()
+    yield from _ipc_buffer_batches(pa.py_buffer(plaintext.read()))
+
+
+def _ipc_buffer_batches(data: pa.Buffer) -> Iterator[pa.RecordBatch]:
     try:
-        reader = pa_ipc.open_file(pa.py_buffer(data))
+        reader = pa_ipc.open_file(data)
         for index in range(reader.num_record_batches):
             yield reader.get_batch(index)
     except pa.ArrowInvalid:
-        yield from pa_ipc.open_stream(io.BytesIO(data))
+        yield from pa_ipc.open_stream(data)
 
 
 def _polars_batches(frame: pl.DataFrame) -> Iterator[pa.RecordBatch]:

@@ -10,9 +10,10 @@ types as text): it is learnt once per export and kept.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -20,8 +21,14 @@ import pyarrow as pa
 
 from sluice.format.layout import export_folder
 from sluice.format.manifest import Manifest
+from sluice.format.stored_objects import ChunkEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
-from sluice.server.flight.chunk_records import ChunkKeys, check_readable, chunk_batches
+from sluice.server.flight.chunk_records import (
+    ChunkKeys,
+    check_readable,
+    chunk_batches,
+    parquet_chunk_schema,
+)
 from sluice.server.jobs.model import Job, JobFilter, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import require_scope
@@ -114,8 +121,20 @@ class FlightReads:
                     f"export {ticket.export_id} has {len(chunks)} chunks; no chunk {ticket.chunk}"
                 )
             chunks = (chunks[ticket.chunk],)
-        schema = self._schema(export)
-        return schema, self._batches(export, chunks, schema)
+        known = self._known_schema(export)
+        if known is not None or chunks[:1] != export.manifest.chunks[:1]:
+            schema = known if known is not None else self._schema(export)
+            return schema, self._conformed(self._batches(export, chunks), schema)
+        # Reading the export from its first chunk: that chunk's first batch gives the
+        # schema (what _schema would decode it for), so chunk 0 is read once, not twice.
+        batches = self._batches(export, chunks)
+        first = next(batches, None)
+        if first is None or first[0] != chunks[0].index:
+            schema = self._schema(export)
+        else:
+            schema = self._remember(export, first[1].schema)
+        ahead = iter(()) if first is None else iter((first,))
+        return schema, self._conformed(itertools.chain(ahead, batches), schema)
 
     def describe(self, export_id: str, dataset: str = "", *, principal: Principal) -> FlightView:
         export = self._open(export_id, principal)
@@ -183,15 +202,28 @@ class FlightReads:
             else b"",
         )
 
-    def _schema(self, export: _OpenExport) -> pa.Schema:
-        export_id = export.location.export_id
+    def _known_schema(self, export: _OpenExport) -> pa.Schema | None:
         with self._lock:
-            known = self._schemas.get(export_id)
+            return self._schemas.get(export.location.export_id)
+
+    def _remember(self, export: _OpenExport, schema: pa.Schema) -> pa.Schema:
+        with self._lock:
+            if len(self._schemas) >= _SCHEMA_CACHE:
+                self._schemas.clear()
+            self._schemas[export.location.export_id] = schema
+        return schema
+
+    def _schema(self, export: _OpenExport) -> pa.Schema:
+        known = self._known_schema(export)
         if known is not None:
             return known
         schema = pa.schema([])
         if export.manifest.chunks:
             first = export.manifest.chunks[0]
+            key = export.chunk_key(first.path)
+            footer = parquet_chunk_schema(export.location.sink, key, first, export.manifest.output)
+            if footer is not None:
+                return self._remember(export, footer)
             for batch in chunk_batches(
                 export.location.sink,
                 export.chunk_key(first.path),
@@ -201,21 +233,25 @@ class FlightReads:
             ):
                 schema = plain(batch).schema
                 break
-        with self._lock:
-            if len(self._schemas) >= _SCHEMA_CACHE:
-                self._schemas.clear()
-            self._schemas[export_id] = schema
-        return schema
+        return self._remember(export, schema)
 
     def _batches(
-        self, export: _OpenExport, chunks: Any, schema: pa.Schema
-    ) -> Iterator[pa.RecordBatch]:
+        self, export: _OpenExport, chunks: Sequence[ChunkEntry]
+    ) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """(chunk index, batch with dictionaries decoded) of `chunks`, in order."""
         for chunk in chunks:
             key = export.chunk_key(chunk.path)
             for batch in chunk_batches(
                 export.location.sink, key, chunk, export.manifest.output, export.keys
             ):
-                yield conform(plain(batch), schema, chunk.index)
+                yield chunk.index, plain(batch)
+
+    @staticmethod
+    def _conformed(
+        batches: Iterator[tuple[int, pa.RecordBatch]], schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
+        for index, batch in batches:
+            yield conform(batch, schema, index)
 
 
 @dataclass(frozen=True)

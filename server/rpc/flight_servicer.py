@@ -17,6 +17,7 @@ from sluice.flight.ipc import WireFlightData, batch_wire, parse_flight_data, sch
 from sluice.server.errors import InvalidArgument, Unimplemented
 from sluice.server.flight.ipc_codec import AnyPayload
 from sluice.server.flight.puts import FlightPuts, PutRequest, check_put_has_no_source
+from sluice.server.flight.read_ahead import read_ahead
 from sluice.server.flight.reads import ACTIONS, FlightReads, FlightView, parse_export_ref
 from sluice.server.rpc.auth import caller
 from sluice.server.rpc.convert import spec_from_proto
@@ -25,6 +26,10 @@ from sluice.v1 import export_pb2 as pb
 
 FLIGHT_SERVICE_NAME = fl.DESCRIPTOR.services_by_name["FlightService"].full_name
 _NOT_SERVED = "is not served by Sluice (see the README, Arrow Flight)"
+#: Serialized batches a DoGet prepares ahead of the one gRPC is sending (each is one
+#: batch of a chunk, 64k rows by default): enough to keep both cores busy, few enough
+#: that a slow client holds little memory.
+DO_GET_READ_AHEAD: Final = 4
 
 
 class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
@@ -88,8 +93,12 @@ class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
         ticket = parse_export_ref(request.ticket, "Ticket.ticket", chunk_allowed=True)
         schema, batches = self._reads.records(ticket, caller())
         yield schema_wire(schema)
-        for batch in batches:
-            yield batch_wire(batch)
+        yield from read_ahead(
+            (batch_wire(batch) for batch in batches),
+            DO_GET_READ_AHEAD,
+            "flight-get",
+            context.is_active,
+        )
 
     def DoExchange(  # noqa: N802
         self, request_iterator: Iterator[fl.FlightData], context: grpc.ServicerContext
