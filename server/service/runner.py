@@ -121,10 +121,20 @@ class ExportRunner:
 
     def _heard(self, signal: JobSignal) -> None:
         """A store signal (another replica's change): work to claim wakes an idle
-        worker at once; any change wakes the watchers of its job."""
+        worker at once; any change wakes the watchers of its job, unless it runs here.
+        The store signals this replica's own journal writes too (a chunk, a progress
+        save): the watchers of a job running here have its live events from the hub
+        already, and a nudge would only make each of them read the job and send its
+        journalled progress (without rates, behind the live one) once per chunk."""
         if signal.kind is not SignalKind.CHANGED:
             self._wake.set()
+        if signal.kind is SignalKind.CHANGED and self._runs_here(signal.job_id):
+            return
         self._context.hub.nudge(signal.job_id)
+
+    def _runs_here(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._running
 
     def submit(self, job_id: str) -> None:
         """A job was queued: wake an idle worker now rather than at its next poll."""

@@ -284,6 +284,26 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
     _one_holder_at_a_time(replicas.journal(export_id))
 
 
+def test_a_watch_on_the_replica_running_the_export_hears_its_live_progress_only(
+    replicas: Replicas,
+) -> None:
+    # The store's NOTIFY of each journalled chunk reaches the replica that wrote it too.
+    # Its watchers have the live events already: the echo must not add a journalled
+    # progress event (no rates, behind the live one) per chunk.
+    (daemon,) = replicas.start(1)
+    generate(replicas.sources / "events.parquet", 20_000)
+    events: list[pb.ExportEvent] = []
+    with ExportClient(daemon.address) as client:
+        export_id = client.create(_spec(replicas, chunk_rows=1000)).id
+        done = client.wait(export_id, timeout=300, on_event=events.append)
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED
+    assert sum(event.HasField("chunk_committed") for event in events) == 20
+    progress = [event.progress for event in events if event.HasField("progress")]
+    assert progress
+    assert [p.records for p in progress] == sorted(p.records for p in progress)
+    assert all(p.records_per_second > 0 for p in progress if p.records > 0), progress
+
+
 def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
     replicas: Replicas,
 ) -> None:
