@@ -304,6 +304,31 @@ def test_a_watch_on_the_replica_running_the_export_hears_its_live_progress_only(
     assert all(p.records_per_second > 0 for p in progress if p.records > 0), progress
 
 
+def test_a_replica_holds_at_most_its_pool_and_one_listening_connection(
+    replicas: Replicas,
+) -> None:
+    # README "Sizing": job_store_pool_size + 1 connections per replica, however busy.
+    (daemon,) = replicas.start(1, job_store_pool_size=2, max_concurrent_exports=2)
+    generate(replicas.sources / "events.parquet", 20_000)
+    held: list[int] = []
+    with (
+        ExportClient(daemon.address) as client,
+        psycopg.connect(replicas.url, autocommit=True) as conn,
+    ):
+        ids = [client.create(_spec(replicas, chunk_rows=1000)).id for _ in range(3)]
+        while not all(client.get(export_id).state in FINAL for export_id in ids):
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+            assert row is not None
+            held.append(int(row[0]))
+            time.sleep(0.02)
+        states = {client.get(export_id).state for export_id in ids}
+    assert states == {pb.EXPORT_STATE_SUCCEEDED}
+    assert 2 <= max(held) <= 3, held
+
+
 def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
     replicas: Replicas,
 ) -> None:
