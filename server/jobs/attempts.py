@@ -12,7 +12,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from sluice.server.jobs.model import AttemptOutcome, ExportAttempt, JobError, JobState, Lease
+from sluice.server.jobs.model import (
+    AttemptEnd,
+    AttemptOutcome,
+    ExportAttempt,
+    JobError,
+    JobState,
+    Lease,
+)
 
 #: An aware datetime as the store keeps it, and back.
 WriteTime = Callable[[datetime], object]
@@ -76,6 +83,18 @@ def end_values(
         lease.job_id,
         lease.token,
     )
+
+
+def transition_end_values(
+    attempt: AttemptEnd | None, lease: Lease | None, now: object
+) -> tuple[object, ...] | None:
+    """END_SQL's values for the attempt a transition ends (None: it ends none).
+    ValueError for an attempt without its lease: the lease names the run."""
+    if attempt is None:
+        return None
+    if lease is None:
+        raise ValueError("ending an attempt needs the lease it ran under")
+    return end_values(lease, attempt.outcome, attempt.error, now)
 
 
 def requeue_values(job_id: str, not_before: object, now: object) -> tuple[object, ...]:

@@ -164,6 +164,16 @@ class AttemptOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class AttemptEnd:
+    """How the run under a lease ended, written with the job's final transition (one
+    transaction: a crash between the two must not leave an ended attempt on a job
+    still running, which would restart its count of failures in a row)."""
+
+    outcome: AttemptOutcome
+    error: JobError | None = None
+
+
+@dataclass(frozen=True)
 class ExportAttempt:
     """One run of an export under one lease, as the job store records it (a row per
     claim): who ran it, when, how it ended and why. Messages are domain-error messages,

@@ -49,11 +49,13 @@ from sluice.server.jobs.attempts import (
     close_stray_values,
     end_values,
     requeue_values,
+    transition_end_values,
 )
 from sluice.server.jobs.migrations import SchemaStatus
 from sluice.server.jobs.model import (
     NOTIFYING_STATES,
     UNFINISHED_STATES,
+    AttemptEnd,
     AttemptOutcome,
     ChunkRecord,
     DeliveryState,
@@ -77,6 +79,7 @@ from sluice.server.jobs.rows import (
     INSERT_LABEL_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
+    LIVE_PROGRESS_UPDATE_SQL,
     NOTIFICATION_COLUMNS,
     PROGRESS_UPDATE_SQL,
     REARM_SQL,
@@ -90,6 +93,7 @@ from sluice.server.jobs.rows import (
     chunk_from_row,
     chunk_values,
     job_from_row,
+    live_progress_values,
     needs_summed_counters,
     new_notifications,
     notification_from_row,
@@ -281,7 +285,7 @@ class PostgresJobStore:
             row = db.execute(
                 f"SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = %s", (request_id,)
             ).fetchone()
-        return None if row is None else job_from_row(row, _utc)
+            return None if row is None else self._job(db, row)
 
     def get(self, job_id: str) -> Job:
         with self._conn() as db:
@@ -332,7 +336,10 @@ class PostgresJobStore:
         error: JobError | None = None,
         manifest_uri: str | None = None,
         lease: Lease | None = None,
+        attempt: AttemptEnd | None = None,
     ) -> Job:
+        now = _now()
+        ended = transition_end_values(attempt, lease, now)
         with self._tx() as db:
             lease_row = self._fence(db, job_id, lease)
             current = JobState(lease_row["state"])
@@ -341,7 +348,7 @@ class PostgresJobStore:
                 current,
                 allowed_from,
                 to,
-                now=_now(),
+                now=now,
                 error=error,
                 manifest_uri=manifest_uri,
             )
@@ -349,10 +356,12 @@ class PostgresJobStore:
                 f"{TRANSITION_SQL.replace('?', '%s')} RETURNING {JOB_COLUMNS}".encode(), values
             ).fetchone()
             assert row is not None  # the row is locked and jobs are never deleted
+            if ended is not None:
+                db.execute(END_SQL.format(p="%s"), ended)
             if rearms(current, to):
                 db.execute(REARM_SQL.format(param="%s"), (job_id,))
             _signal(db, SignalKind.QUEUED if to is JobState.QUEUED else SignalKind.CHANGED, job_id)
-            return job_from_row(row, _utc)
+            return self._job(db, row)
 
     def record_chunk(
         self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
@@ -407,10 +416,10 @@ class PostgresJobStore:
     def save_progress(self, job_id: str, progress: Progress, *, lease: Lease | None = None) -> None:
         with self._conn() as db:
             updated = db.execute(
-                f"{_PROGRESS_UPDATE} WHERE id = %s AND {_HELD}"
+                f"{_LIVE_PROGRESS_UPDATE} WHERE id = %s AND {_HELD}"
                 " RETURNING pg_notify(%s, %s)".encode(),
                 (
-                    *_progress_values(progress),
+                    *live_progress_values(progress, _now()),
                     *_fence_values(job_id, lease),
                     CHANNEL,
                     encode(SignalKind.CHANGED, job_id),
@@ -490,9 +499,9 @@ class PostgresJobStore:
                     SignalKind.CHANGED.value,
                 ),
             ).fetchone()
-        if row is None:
-            return None
-        return job_from_row(row, _utc), Lease(row["id"], owner, int(row["lease_token"]))
+            if row is None:
+                return None
+            return self._job(db, row), Lease(row["id"], owner, int(row["lease_token"]))
 
     def pin(self, job_id: str, replica: str) -> Job:
         with self._tx() as db:
@@ -521,12 +530,16 @@ class PostgresJobStore:
             return bool(row["cancel_requested"])
 
     def release(self, lease: Lease) -> Job:
+        now = _now()
         with self._tx() as db:
             self._fence(db, lease.job_id, lease)
             db.execute(
                 "UPDATE jobs SET state = %s, lease_owner = '', lease_expires_at = NULL,"
                 " updated_at = now() WHERE id = %s",
                 (JobState.QUEUED.value, lease.job_id),
+            )
+            db.execute(
+                END_SQL.format(p="%s"), end_values(lease, AttemptOutcome.HANDED_BACK, None, now)
             )
             _signal(db, SignalKind.QUEUED, lease.job_id)
             return self._load(db, lease.job_id)
@@ -762,10 +775,17 @@ class PostgresJobStore:
         row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,)).fetchone()
         if row is None:
             raise _not_found(job_id)
+        return self._job(db, row)
+
+    @staticmethod
+    def _job(db: Conn, row: Row) -> Job:
+        """A job row as a Job. A row journalled before jobs kept their counters
+        (counters_json NULL) sums its chunks' instead, as the SQLite store does: every
+        path answering with one job (RETURNING ones too) goes through here."""
         job = job_from_row(row, _utc)
         if needs_summed_counters(row):
             chunks = db.execute(
-                SUMMED_COUNTERS_SQL.replace("?", "%s").encode(), (job_id,)
+                SUMMED_COUNTERS_SQL.replace("?", "%s").encode(), (row["id"],)
             ).fetchall()
             job = with_summed_counters(job, chunks)
         return job
@@ -808,6 +828,8 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 #: Progress columns of the job row; values from _progress_values.
 _PROGRESS_UPDATE: Final = PROGRESS_UPDATE_SQL.replace("?", "%s")
+#: The same without the counters (save_progress); values from live_progress_values.
+_LIVE_PROGRESS_UPDATE: Final = LIVE_PROGRESS_UPDATE_SQL.replace("?", "%s")
 
 
 def _progress_values(progress: Progress) -> tuple[object, ...]:

@@ -107,6 +107,28 @@ def progress_values(progress: Progress, now: object) -> tuple[object, ...]:
     )
 
 
+#: A job's progress between chunks (save_progress; values from live_progress_values):
+#: everything but the counters. The pipeline's totals already count the chunk being
+#: committed, so its counters reach the job row only with that chunk (record_chunk, in
+#: its transaction): a commit that fails never leaves the job's counters a chunk ahead
+#: of its journal.
+LIVE_PROGRESS_UPDATE_SQL: Final = (
+    "UPDATE jobs SET records = ?, chunks = ?, stored_bytes = ?, source_rows_done = ?,"
+    " source_rows_total = ?, updated_at = ?"
+)
+
+
+def live_progress_values(progress: Progress, now: object) -> tuple[object, ...]:
+    return (
+        progress.records,
+        progress.chunks,
+        progress.stored_bytes,
+        progress.source_rows_done,
+        progress.source_rows_total,
+        now,
+    )
+
+
 def needs_summed_counters(row: Mapping[str, Any]) -> bool:
     """Whether a job row predates counters kept on the job (NULL) and has chunks whose
     counters must be summed instead (SUMMED_COUNTERS_SQL, with_summed_counters)."""

@@ -37,11 +37,13 @@ from sluice.server.jobs.attempts import (
     close_stray_values,
     end_values,
     requeue_values,
+    transition_end_values,
 )
 from sluice.server.jobs.migrations import SchemaStatus, newer_store
 from sluice.server.jobs.model import (
     NOTIFYING_STATES,
     UNFINISHED_STATES,
+    AttemptEnd,
     AttemptOutcome,
     ChunkRecord,
     DeliveryState,
@@ -63,6 +65,7 @@ from sluice.server.jobs.rows import (
     INSERT_LABEL_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
+    LIVE_PROGRESS_UPDATE_SQL,
     NOTIFICATION_COLUMNS,
     PROGRESS_UPDATE_SQL,
     REARM_SQL,
@@ -76,6 +79,7 @@ from sluice.server.jobs.rows import (
     chunk_from_row,
     chunk_values,
     job_from_row,
+    live_progress_values,
     needs_summed_counters,
     new_notifications,
     notification_from_row,
@@ -373,7 +377,7 @@ class SQLiteJobStore:
             row = db.execute(
                 f"SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = ?", (request_id,)
             ).fetchone()
-        return None if row is None else job_from_row(row, _optional_time)
+            return None if row is None else self._job(db, row)
 
     def get(self, job_id: str) -> Job:
         with self._read() as db:
@@ -425,7 +429,10 @@ class SQLiteJobStore:
         error: JobError | None = None,
         manifest_uri: str | None = None,
         lease: Lease | None = None,
+        attempt: AttemptEnd | None = None,
     ) -> Job:
+        now = _now()
+        ended = transition_end_values(attempt, lease, now)
         with self._tx() as db:
             row = self._fence(db, job_id, lease)
             current = JobState(row["state"])
@@ -434,11 +441,13 @@ class SQLiteJobStore:
                 current,
                 allowed_from,
                 to,
-                now=_now(),
+                now=now,
                 error=error,
                 manifest_uri=manifest_uri,
             )
             db.execute(TRANSITION_SQL, values)
+            if ended is not None:
+                db.execute(END_SQL.format(p="?"), ended)
             if rearms(current, to):
                 db.execute(REARM_SQL.format(param="?"), (job_id,))
             return self._load(db, job_id)
@@ -482,7 +491,10 @@ class SQLiteJobStore:
     def save_progress(self, job_id: str, progress: Progress, *, lease: Lease | None = None) -> None:
         with self._tx() as db:
             self._fence(db, job_id, lease)
-            self._write_progress(db, job_id, progress)
+            db.execute(
+                f"{LIVE_PROGRESS_UPDATE_SQL} WHERE id = ?",
+                (*live_progress_values(progress, _now()), job_id),
+            )
 
     def save_upload(self, job_id: str, key: str, state: str, *, lease: Lease | None = None) -> None:
         with self._tx() as db:
@@ -582,12 +594,16 @@ class SQLiteJobStore:
             return bool(row[0])
 
     def release(self, lease: Lease) -> Job:
+        now = _now()
         with self._tx() as db:
             self._fence(db, lease.job_id, lease)
             db.execute(
                 "UPDATE jobs SET state = ?, lease_owner = '', lease_expires_at = NULL,"
                 " updated_at = ? WHERE id = ?",
-                (JobState.QUEUED.value, _now(), lease.job_id),
+                (JobState.QUEUED.value, now, lease.job_id),
+            )
+            db.execute(
+                END_SQL.format(p="?"), end_values(lease, AttemptOutcome.HANDED_BACK, None, now)
             )
             return self._load(db, lease.job_id)
 
@@ -835,9 +851,15 @@ class SQLiteJobStore:
         row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise _not_found(job_id)
+        return self._job(db, row)
+
+    @staticmethod
+    def _job(db: sqlite3.Connection, row: Any) -> Job:
+        """A job row as a Job. A row journalled before jobs kept their counters
+        (counters_json NULL) sums its chunks' instead (as the PostgreSQL store does)."""
         job = job_from_row(row, _optional_time)
         if needs_summed_counters(row):
-            chunks = db.execute(SUMMED_COUNTERS_SQL, (job_id,)).fetchall()
+            chunks = db.execute(SUMMED_COUNTERS_SQL, (row["id"],)).fetchall()
             job = with_summed_counters(job, chunks)
         return job
 

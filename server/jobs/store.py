@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sluice.server.jobs.model import (
+    AttemptEnd,
     AttemptOutcome,
     ChunkRecord,
     DeliveryState,
@@ -65,6 +66,7 @@ class JobStore(ScheduleStore, Protocol):
         error: JobError | None = None,
         manifest_uri: str | None = None,
         lease: Lease | None = None,
+        attempt: AttemptEnd | None = None,
     ) -> Job:
         """Compare-and-set the state. Raise FailedPrecondition naming the current state
         when it is not in allowed_from (LeaseLost when `lease` is given and no longer
@@ -72,7 +74,9 @@ class JobStore(ScheduleStore, Protocol):
         state (kept from one final state to another, cleared when leaving one), and error
         (cleared unless given). Leaving RUNNING ends the lease and any cancel request.
         Leaving a final state for QUEUED (a resume) re-arms the job's notification
-        deliveries (as rearm_notifications) in the same transaction."""
+        deliveries (as rearm_notifications) in the same transaction. With `attempt`
+        (and `lease`: ValueError without one) the attempt run under the lease ends so,
+        as end_attempt, in the same transaction: both are written or neither."""
         ...
 
     def record_chunk(
@@ -87,9 +91,11 @@ class JobStore(ScheduleStore, Protocol):
         """The journal, in index order."""
         ...
 
-    def save_progress(
-        self, job_id: str, progress: Progress, *, lease: Lease | None = None
-    ) -> None: ...
+    def save_progress(self, job_id: str, progress: Progress, *, lease: Lease | None = None) -> None:
+        """Save the progress of a run between chunks, all but its counters: those reach
+        the job only with the chunk they count (record_chunk), so a chunk whose commit
+        fails is never counted on the job."""
+        ...
 
     def save_upload(self, job_id: str, key: str, state: str, *, lease: Lease | None = None) -> None:
         """Journal the state of a resumable upload of object `key` (opaque JSON text,
@@ -129,7 +135,8 @@ class JobStore(ScheduleStore, Protocol):
 
     def release(self, lease: Lease) -> Job:
         """Hand a running job back at once (graceful shutdown): QUEUED again, claimable
-        by any replica now. LeaseLost when the lease is no longer held."""
+        by any replica now, and its attempt under `lease` ended as HANDED_BACK, in one
+        transaction. LeaseLost when the lease is no longer held."""
         ...
 
     def begin_attempt(self, lease: Lease) -> ExportAttempt:

@@ -48,6 +48,7 @@ from sluice.server.execution.executor import (
 )
 from sluice.server.jobs.model import (
     CANCELLABLE_STATES,
+    AttemptEnd,
     AttemptOutcome,
     Job,
     JobError,
@@ -120,10 +121,20 @@ class ExportRunner:
 
     def _heard(self, signal: JobSignal) -> None:
         """A store signal (another replica's change): work to claim wakes an idle
-        worker at once; any change wakes the watchers of its job."""
+        worker at once; any change wakes the watchers of its job, unless it runs here.
+        The store signals this replica's own journal writes too (a chunk, a progress
+        save): the watchers of a job running here have its live events from the hub
+        already, and a nudge would only make each of them read the job and send its
+        journalled progress (without rates, behind the live one) once per chunk."""
         if signal.kind is not SignalKind.CHANGED:
             self._wake.set()
+        if signal.kind is SignalKind.CHANGED and self._runs_here(signal.job_id):
+            return
         self._context.hub.nudge(signal.job_id)
+
+    def _runs_here(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._running
 
     def submit(self, job_id: str) -> None:
         """A job was queued: wake an idle worker now rather than at its next poll."""
@@ -254,31 +265,38 @@ class ExportRunner:
                 return self._lost(job.id, None)
             if running.stop.cancelled or isinstance(exc, Abandoned):
                 _log.info("export %s cancelled", job.id)
-                self._end_attempt(lease, AttemptOutcome.CANCELLED)
-                return self._fenced(
-                    job.id,
-                    lambda: store.transition(
-                        job.id, {JobState.RUNNING}, JobState.CANCELLED, lease=lease
-                    ),
-                )
+                return self._cancelled(job.id, lease)
             _log.info("export %s interrupted by shutdown; handed back to the queue", job.id)
-            self._end_attempt(lease, AttemptOutcome.HANDED_BACK)
-            self._fenced(job.id, lambda: store.release(lease))
+            # Its attempt ends HANDED_BACK with the release, in one transaction.
+            self._fenced(lease, lambda: store.release(lease))
             return None
         except BaseException as exc:
             if must_propagate(exc):
                 raise
             return self._failed(job, running, exc)
         _log.info("export %s succeeded: %s", job.id, manifest_uri)
-        self._end_attempt(lease, AttemptOutcome.SUCCEEDED)
         return self._fenced(
-            job.id,
+            lease,
             lambda: store.transition(
                 job.id,
                 {JobState.RUNNING},
                 JobState.SUCCEEDED,
                 manifest_uri=manifest_uri,
                 lease=lease,
+                attempt=AttemptEnd(AttemptOutcome.SUCCEEDED),
+            ),
+        )
+
+    def _cancelled(self, job_id: str, lease: Lease) -> Job | None:
+        """End the run and the export as CANCELLED (one transaction)."""
+        return self._fenced(
+            lease,
+            lambda: self._context.store.transition(
+                job_id,
+                {JobState.RUNNING},
+                JobState.CANCELLED,
+                lease=lease,
+                attempt=AttemptEnd(AttemptOutcome.CANCELLED),
             ),
         )
 
@@ -303,24 +321,18 @@ class ExportRunner:
                     return None
                 # A cancel arrived before the retry was queued: it wins.
                 _log.info("export %s cancelled", job.id)
-                self._end_attempt(lease, AttemptOutcome.CANCELLED)
-                return self._fenced(
-                    job.id,
-                    lambda: store.transition(
-                        job.id, {JobState.RUNNING}, JobState.CANCELLED, lease=lease
-                    ),
-                )
+                return self._cancelled(job.id, lease)
             if failures > 1:
                 message = f"{error.message} (gave up after {failures} attempts)"
-        self._end_attempt(lease, AttemptOutcome.FAILED, failed)
         return self._fenced(
-            job.id,
+            lease,
             lambda: store.transition(
                 job.id,
                 {JobState.RUNNING},
                 JobState.FAILED,
                 error=JobError(str(error.code), message, transient),
                 lease=lease,
+                attempt=AttemptEnd(AttemptOutcome.FAILED, failed),
             ),
         )
 
@@ -338,7 +350,7 @@ class ExportRunner:
         delay = self._retries.delay(failures)
         not_before = datetime.now(UTC) + timedelta(seconds=delay)
         queued = self._fenced(
-            job_id, lambda: self._context.store.retry_later(lease, error, not_before)
+            lease, lambda: self._context.store.retry_later(lease, error, not_before)
         )
         if queued is None:
             return False
@@ -372,13 +384,15 @@ class ExportRunner:
                 "export %s: cannot record its attempt's end: %s", lease.job_id, exc.message
             )
 
-    def _fenced(self, job_id: str, write: Callable[[], Job]) -> Job | None:
-        """A final write under the run's lease; None when the lease is lost (the
-        replica holding it now decides the job's state)."""
+    def _fenced(self, lease: Lease, write: Callable[[], Job]) -> Job | None:
+        """A final write under the run's lease (ending its attempt too); None when the
+        lease is lost (the replica holding it now decides the job's state, and this
+        run's attempt ends LEASE_LOST)."""
         try:
             return write()
         except LeaseLost as exc:
-            return self._lost(job_id, exc)
+            self._end_attempt(lease, AttemptOutcome.LEASE_LOST)
+            return self._lost(lease.job_id, exc)
 
     @staticmethod
     def _lost(job_id: str, exc: LeaseLost | None) -> None:

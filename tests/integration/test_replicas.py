@@ -284,6 +284,51 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
     _one_holder_at_a_time(replicas.journal(export_id))
 
 
+def test_a_watch_on_the_replica_running_the_export_hears_its_live_progress_only(
+    replicas: Replicas,
+) -> None:
+    # The store's NOTIFY of each journalled chunk reaches the replica that wrote it too.
+    # Its watchers have the live events already: the echo must not add a journalled
+    # progress event (no rates, behind the live one) per chunk.
+    (daemon,) = replicas.start(1)
+    generate(replicas.sources / "events.parquet", 20_000)
+    events: list[pb.ExportEvent] = []
+    with ExportClient(daemon.address) as client:
+        export_id = client.create(_spec(replicas, chunk_rows=1000)).id
+        done = client.wait(export_id, timeout=300, on_event=events.append)
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED
+    assert sum(event.HasField("chunk_committed") for event in events) == 20
+    progress = [event.progress for event in events if event.HasField("progress")]
+    assert progress
+    assert [p.records for p in progress] == sorted(p.records for p in progress)
+    assert all(p.records_per_second > 0 for p in progress if p.records > 0), progress
+
+
+def test_a_replica_holds_at_most_its_pool_and_one_listening_connection(
+    replicas: Replicas,
+) -> None:
+    # README "Sizing": job_store_pool_size + 1 connections per replica, however busy.
+    (daemon,) = replicas.start(1, job_store_pool_size=2, max_concurrent_exports=2)
+    generate(replicas.sources / "events.parquet", 20_000)
+    held: list[int] = []
+    with (
+        ExportClient(daemon.address) as client,
+        psycopg.connect(replicas.url, autocommit=True) as conn,
+    ):
+        ids = [client.create(_spec(replicas, chunk_rows=1000)).id for _ in range(3)]
+        while not all(client.get(export_id).state in FINAL for export_id in ids):
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+            assert row is not None
+            held.append(int(row[0]))
+            time.sleep(0.02)
+        states = {client.get(export_id).state for export_id in ids}
+    assert states == {pb.EXPORT_STATE_SUCCEEDED}
+    assert 2 <= max(held) <= 3, held
+
+
 def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
     replicas: Replicas,
 ) -> None:

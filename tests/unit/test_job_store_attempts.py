@@ -11,14 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from sluice.server.errors import LeaseLost, NotFound
+from sluice.server.errors import FailedPrecondition, LeaseLost, NotFound
 from sluice.server.jobs import JobError, JobState, JobStore, Lease, SQLiteJobStore
-from sluice.server.jobs.model import AttemptOutcome
+from sluice.server.jobs.model import AttemptEnd, AttemptOutcome
 from sluice.server.jobs.postgres import PostgresJobStore
 from tests.servers.postgres import PostgresServer
 from tests.unit.test_job_store_contract import new_job
 
-Q, R, F, C = JobState.QUEUED, JobState.RUNNING, JobState.FAILED, JobState.CANCELLED
+Q, R, S, F, C = (
+    JobState.QUEUED,
+    JobState.RUNNING,
+    JobState.SUCCEEDED,
+    JobState.FAILED,
+    JobState.CANCELLED,
+)
 UNAVAILABLE = JobError("UNAVAILABLE", "storage s3://b answered 503", True)
 
 
@@ -53,6 +59,51 @@ class AttemptContract:
         assert (only.number, only.outcome, only.error) == (1, AttemptOutcome.SUCCEEDED, None)
         assert only.ended_at is not None and only.ended_at >= only.started_at
         assert only.started_at.utcoffset() == timedelta(0)
+
+    @pytest.mark.parametrize(
+        ("final", "outcome", "error"),
+        [
+            (S, AttemptOutcome.SUCCEEDED, None),
+            (F, AttemptOutcome.FAILED, UNAVAILABLE),
+            (C, AttemptOutcome.CANCELLED, None),
+        ],
+    )
+    def test_the_final_transition_ends_the_attempt_with_it(
+        self, store: JobStore, final: JobState, outcome: AttemptOutcome, error: JobError | None
+    ) -> None:
+        # One transaction: a crash can never leave an ended attempt on a running job (its
+        # next run would count failures in a row afresh).
+        store.create(new_job("j1"))
+        lease = claim(store, "replica-a")
+        store.begin_attempt(lease)
+        job = store.transition(
+            "j1", {R}, final, error=error, lease=lease, attempt=AttemptEnd(outcome, error)
+        )
+        assert job.state == final
+        (only,) = store.attempts("j1")
+        assert (only.outcome, only.error) == (outcome, error)
+        assert only.ended_at is not None
+
+    def test_a_refused_final_transition_leaves_the_attempt_running(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        lease = claim(store, "replica-a")
+        store.begin_attempt(lease)
+        ended = AttemptEnd(AttemptOutcome.FAILED, UNAVAILABLE)
+        with pytest.raises(FailedPrecondition):
+            store.transition("j1", {Q}, F, error=UNAVAILABLE, lease=lease, attempt=ended)
+        with pytest.raises(ValueError, match="lease"):
+            store.transition("j1", {R}, F, error=UNAVAILABLE, attempt=ended)
+        (only,) = store.attempts("j1")
+        assert (only.outcome, only.ended_at) == (AttemptOutcome.RUNNING, None)
+        assert store.get("j1").state == R
+
+    def test_release_ends_the_attempt_as_handed_back_with_it(self, store: JobStore) -> None:
+        store.create(new_job("j1"))
+        lease = claim(store, "replica-a")
+        store.begin_attempt(lease)
+        assert store.release(lease).state == Q
+        (only,) = store.attempts("j1")
+        assert only.outcome == AttemptOutcome.HANDED_BACK and only.ended_at is not None
 
     def test_retry_later_requeues_after_the_backoff_only(self, store: JobStore) -> None:
         store.create(new_job("j1"))

@@ -408,6 +408,22 @@ class JobStoreContract:
         store.save_progress("j1", progress)
         assert store.get("j1").progress == progress
 
+    def test_saved_progress_never_counts_ahead_of_the_journal(self, store: JobStore) -> None:
+        # Mid-chunk progress already counts the chunk being committed; only its
+        # record_chunk may add its counters to the job (a failed commit adds none).
+        store.create(new_job("j1"))
+        lease = self._claim(store, "r1", 60)
+        first = (("EMAIL/message", 7),)
+        chunk = replace(make_chunk(0), counters=first)
+        store.record_chunk(
+            "j1", chunk, Progress(records=100, chunks=1, counters=first), lease=lease
+        )
+        ahead = Progress(records=200, chunks=2, counters=(("EMAIL/message", 9),))
+        store.save_progress("j1", ahead, lease=lease)
+        saved = store.get("j1").progress
+        assert saved.records == 200 and saved.chunks == 2
+        assert saved.counters == first
+
     def test_unknown_job_is_not_found_for_chunks_and_progress(self, store: JobStore) -> None:
         with pytest.raises(NotFound):
             store.record_chunk("nope", make_chunk(0), Progress())
@@ -486,6 +502,28 @@ class JobStoreContract:
         )
         assert store.restore(restored, [first, second])
         assert store.get("job-k2").progress.counters == summed
+
+    def test_a_job_journalled_before_counters_were_kept_reads_the_same_everywhere(
+        self, store: JobStore
+    ) -> None:
+        # Rows from before the job's counters_json column (NULL there) sum their chunks'
+        # counters: on every path that answers with the job, on both stores alike.
+        store.create(new_job("job-old", "req-old"))
+        lease = self._claim(store, "r1", 60)
+        for n, count in enumerate((7, 2)):
+            chunk = replace(make_chunk(n), counters=(("EMAIL/message", count),))
+            store.record_chunk("job-old", chunk, Progress(records=100, chunks=n + 1), lease=lease)
+        with store._tx() as db:  # type: ignore[attr-defined]
+            db.execute("UPDATE jobs SET counters_json = NULL WHERE id = 'job-old'")
+        summed = (("EMAIL/message", 9),)
+        assert store.get("job-old").progress.counters == summed
+        found = store.find_by_request_id("req-old")
+        assert found is not None and found.progress.counters == summed
+        assert store.release(lease).progress.counters == summed
+        claimed = store.claim("r2", 60)
+        assert claimed is not None and claimed[0].progress.counters == summed
+        done = store.transition("job-old", {R}, S, manifest_uri="m", lease=claimed[1])
+        assert done.progress.counters == summed
 
     def test_chunk_cursor_maximum_round_trips(self, store: JobStore) -> None:
         store.create(new_job("job-w"))
