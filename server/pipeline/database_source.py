@@ -59,6 +59,10 @@ class DatabaseRead:
     query: str = ""
     #: Columns (or SQLITE_ROWID) that order the rows.
     order_by: tuple[str, ...] = ()
+    #: Whether the catalog proves no two rows share an order key (a primary key, a
+    #: unique index). When not, the reader checks every key it reads instead (see
+    #: reader.KeyOrderCheck): a tie would make a resumed run skip or repeat rows.
+    unique_order: bool = False
     #: Pushed-down ids filter: the column and its values (typed), or none.
     id_column: str = ""
     ids: tuple[Any, ...] = ()
@@ -121,7 +125,7 @@ def plan_read(
             f"table {table[:128]!r} has no primary key: give spec.source.order_by "
             "(unique columns) so that a resumed export continues exactly"
         )
-    return DatabaseRead(kind, path, schema_name, name, "", key)
+    return DatabaseRead(kind, path, schema_name, name, "", key, unique_order=True)
 
 
 def _plan_postgres(
@@ -129,7 +133,8 @@ def _plan_postgres(
 ) -> DatabaseRead:
     if query:
         postgres_source.check_query(query)
-    columns, key = postgres_source.describe(server, schema_name, name, query)
+    described = postgres_source.describe(server, schema_name, name, query)
+    columns, key = described.columns, described.key
     server = replace(server, columns=columns)
     read = DatabaseRead("postgresql", str(server.address), schema_name, name, query, order_by)
     read = replace(read, server=server)
@@ -137,6 +142,15 @@ def _plan_postgres(
     for column in order_by:
         if column not in known:
             raise InvalidArgument("spec.source.order_by", f"unknown column {column[:64]!r}")
+    if order_by and not query:
+        if not described.proves_unique(order_by):
+            raise FailedPrecondition(
+                f"spec.source.order_by ({', '.join(c[:64] for c in order_by)}) is not unique "
+                f"in table {name[:128]!r}: rows that share an order key would be skipped or "
+                "repeated by a resumed export; order by the primary key or by columns of a "
+                "unique index whose columns are NOT NULL"
+            )
+        return replace(read, unique_order=True)
     if order_by:
         return read
     if query:
@@ -149,7 +163,7 @@ def _plan_postgres(
             f"table {name[:128]!r} has no primary key: give spec.source.order_by "
             "(unique columns) so that a resumed export continues exactly"
         )
-    return replace(read, order_by=key)
+    return replace(read, order_by=key, unique_order=True)
 
 
 def read_schema(read: DatabaseRead) -> pl.Schema:

@@ -420,3 +420,20 @@ def test_a_locked_sqlite_database_is_unavailable_not_invalid(daemon: Daemon) -> 
         writer.close()
     assert code == "UNAVAILABLE", message
     assert "locked" in message
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_an_order_by_with_tied_rows_fails_naming_it(daemon: Daemon, kind: str) -> None:
+    """A resumed run reads `WHERE key > last key`, which would skip rows tied with the
+    last journalled key: an order_by under which two rows tie (here names, which repeat,
+    and NULLs, which sort together) fails the export naming spec.source.order_by, on a
+    table and on a query; unique columns export as before."""
+    uri = _database(daemon, kind)
+    for source in ({"table": "events"}, {"query": "SELECT * FROM events"}):
+        with pytest.raises(SluiceError) as caught:
+            _export(daemon, uri, order_by=["name"], format="parquet", **source)
+        assert caught.value.code == "FAILED_PRECONDITION", caught.value
+        assert "spec.source.order_by (name) is not unique" in str(caught.value)
+        done = _export(daemon, uri, order_by=["name", "id"], format="parquet", **source)
+        assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+        assert sorted(read_export(done.manifest_uri)["id"].to_list()) == list(range(ROWS))
