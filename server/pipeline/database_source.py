@@ -288,18 +288,24 @@ def pushable_bounds(
 ) -> tuple[tuple[str, str, Any], ...]:
     """The bounds (time range, simple where terms) a SQLite or DuckDB file evaluates
     without ever leaving out a row the pipeline keeps, so pushing them only reads fewer
-    rows: integer comparisons; decimals on DuckDB (SQLite keeps them as binary floats);
-    text only with `=` (a column's collation, NOCASE say, could make `<>` leave out a row
-    that differs in case, while `=` at worst lets more rows through); the time range
-    (SQLite: compared as normalised times, see _bound_term)."""
+    rows: integer comparisons (on SQLite only on integer and float columns); decimals on
+    DuckDB; text only with `=` (a column's collation, NOCASE say, could make `<>` leave
+    out a row that differs in case, while `=` at worst lets more rows through); the time
+    range (SQLite: compared as normalised times, see _bound_term).
+
+    SQLite keeps a DECIMAL(p,s) column's values as binary floats (or integers), which
+    the pipeline rounds to s places: 9.999 in a DECIMAL(10,2) column is 10.00 to the
+    pipeline, so `price >= 10` keeps it, while SQLite compares the stored 9.999 and
+    leaves it out. No comparison on such a column is pushed down."""
     kept = []
     for column, operator, value in bounds:
         if isinstance(value, bool) or column not in schema:
             continue
+        dtype = schema[column]
         if isinstance(value, str):
             pushable = operator == "="
         elif isinstance(value, int):
-            pushable = True
+            pushable = kind == "duckdb" or dtype.is_integer() or dtype.is_float()
         elif isinstance(value, Decimal):
             pushable = kind == "duckdb"
         else:
@@ -307,6 +313,17 @@ def pushable_bounds(
         if pushable:
             kept.append((column, operator, value))
     return tuple(kept)
+
+
+def pushable_ids(kind: DatabaseKind, dtype: pl.DataType) -> bool:
+    """Whether an ids filter on a column of `dtype` is read by a SQLite or DuckDB file
+    without leaving out a row the pipeline keeps. DuckDB: always (its types are the
+    pipeline's). SQLite: integers, floats, text and bytes, which it compares as they
+    are; not decimals (binary floats the pipeline rounds, and sqlite3 cannot bind a
+    Decimal) nor times and dates (text in any spelling: "T" or a space)."""
+    if kind == "duckdb":
+        return True
+    return dtype.is_integer() or dtype.is_float() or dtype in (pl.String, pl.Binary)
 
 
 def _bound_term(kind: DatabaseKind, column: str, operator: str, value: Any) -> tuple[str, Any]:
