@@ -59,6 +59,10 @@ class DatabaseRead:
     query: str = ""
     #: Columns (or SQLITE_ROWID) that order the rows.
     order_by: tuple[str, ...] = ()
+    #: Whether the catalog proves no two rows share an order key (a primary key, a
+    #: unique index). When not, the reader checks every key it reads instead (see
+    #: reader.KeyOrderCheck): a tie would make a resumed run skip or repeat rows.
+    unique_order: bool = False
     #: Pushed-down ids filter: the column and its values (typed), or none.
     id_column: str = ""
     ids: tuple[Any, ...] = ()
@@ -121,7 +125,7 @@ def plan_read(
             f"table {table[:128]!r} has no primary key: give spec.source.order_by "
             "(unique columns) so that a resumed export continues exactly"
         )
-    return DatabaseRead(kind, path, schema_name, name, "", key)
+    return DatabaseRead(kind, path, schema_name, name, "", key, unique_order=True)
 
 
 def _plan_postgres(
@@ -129,7 +133,8 @@ def _plan_postgres(
 ) -> DatabaseRead:
     if query:
         postgres_source.check_query(query)
-    columns, key = postgres_source.describe(server, schema_name, name, query)
+    described = postgres_source.describe(server, schema_name, name, query)
+    columns, key = described.columns, described.key
     server = replace(server, columns=columns)
     read = DatabaseRead("postgresql", str(server.address), schema_name, name, query, order_by)
     read = replace(read, server=server)
@@ -137,6 +142,15 @@ def _plan_postgres(
     for column in order_by:
         if column not in known:
             raise InvalidArgument("spec.source.order_by", f"unknown column {column[:64]!r}")
+    if order_by and not query:
+        if not described.proves_unique(order_by):
+            raise FailedPrecondition(
+                f"spec.source.order_by ({', '.join(c[:64] for c in order_by)}) is not unique "
+                f"in table {name[:128]!r}: rows that share an order key would be skipped or "
+                "repeated by a resumed export; order by the primary key or by columns of a "
+                "unique index whose columns are NOT NULL"
+            )
+        return replace(read, unique_order=True)
     if order_by:
         return read
     if query:
@@ -149,7 +163,7 @@ def _plan_postgres(
             f"table {name[:128]!r} has no primary key: give spec.source.order_by "
             "(unique columns) so that a resumed export continues exactly"
         )
-    return replace(read, order_by=key)
+    return replace(read, order_by=key, unique_order=True)
 
 
 def read_schema(read: DatabaseRead) -> pl.Schema:
@@ -274,18 +288,24 @@ def pushable_bounds(
 ) -> tuple[tuple[str, str, Any], ...]:
     """The bounds (time range, simple where terms) a SQLite or DuckDB file evaluates
     without ever leaving out a row the pipeline keeps, so pushing them only reads fewer
-    rows: integer comparisons; decimals on DuckDB (SQLite keeps them as binary floats);
-    text only with `=` (a column's collation, NOCASE say, could make `<>` leave out a row
-    that differs in case, while `=` at worst lets more rows through); the time range
-    (SQLite: compared as normalised times, see _bound_term)."""
+    rows: integer comparisons (on SQLite only on integer and float columns); decimals on
+    DuckDB; text only with `=` (a column's collation, NOCASE say, could make `<>` leave
+    out a row that differs in case, while `=` at worst lets more rows through); the time
+    range (SQLite: compared as normalised times, see _bound_term).
+
+    SQLite keeps a DECIMAL(p,s) column's values as binary floats (or integers), which
+    the pipeline rounds to s places: 9.999 in a DECIMAL(10,2) column is 10.00 to the
+    pipeline, so `price >= 10` keeps it, while SQLite compares the stored 9.999 and
+    leaves it out. No comparison on such a column is pushed down."""
     kept = []
     for column, operator, value in bounds:
         if isinstance(value, bool) or column not in schema:
             continue
+        dtype = schema[column]
         if isinstance(value, str):
             pushable = operator == "="
         elif isinstance(value, int):
-            pushable = True
+            pushable = kind == "duckdb" or dtype.is_integer() or dtype.is_float()
         elif isinstance(value, Decimal):
             pushable = kind == "duckdb"
         else:
@@ -293,6 +313,17 @@ def pushable_bounds(
         if pushable:
             kept.append((column, operator, value))
     return tuple(kept)
+
+
+def pushable_ids(kind: DatabaseKind, dtype: pl.DataType) -> bool:
+    """Whether an ids filter on a column of `dtype` is read by a SQLite or DuckDB file
+    without leaving out a row the pipeline keeps. DuckDB: always (its types are the
+    pipeline's). SQLite: integers, floats, text and bytes, which it compares as they
+    are; not decimals (binary floats the pipeline rounds, and sqlite3 cannot bind a
+    Decimal) nor times and dates (text in any spelling: "T" or a space)."""
+    if kind == "duckdb":
+        return True
+    return dtype.is_integer() or dtype.is_float() or dtype in (pl.String, pl.Binary)
 
 
 def _bound_term(kind: DatabaseKind, column: str, operator: str, value: Any) -> tuple[str, Any]:

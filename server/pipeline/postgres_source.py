@@ -324,6 +324,20 @@ ORDER BY array_position(i.indkey, a.attnum)
 """
 
 
+#: Column sets whose values are unique and never NULL: the primary key, and each unique
+#: index on plain columns (no expression, no WHERE) whose columns are all NOT NULL (a
+#: unique index lets NULLs repeat).
+_UNIQUE_SQL = """
+SELECT array_agg(a.attname::text ORDER BY a.attname)
+FROM pg_index i
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+WHERE i.indrelid = %s::int8::oid AND i.indisunique AND i.indpred IS NULL
+  AND i.indexprs IS NULL
+GROUP BY i.indexrelid
+HAVING bool_and(a.attnotnull)
+"""
+
+
 def relation(table_schema: str, table: str, query: str) -> str:
     """The FROM item (with % doubled: every statement is sent with parameters)."""
     if query:
@@ -337,13 +351,28 @@ def relation(table_schema: str, table: str, query: str) -> str:
     return text.replace("%", "%%")
 
 
-def describe(
-    target: PostgresTarget, table_schema: str, table: str, query: str
-) -> tuple[tuple[tuple[str, ColumnType], ...], tuple[str, ...]]:
-    """The columns (name, reading) of the table or query, and the table's primary key."""
+@dataclass(frozen=True)
+class Described:
+    """What planning learns of a table or query from the database."""
+
+    columns: tuple[tuple[str, ColumnType], ...]
+    #: The table's primary key (empty for a query or a table without one).
+    key: tuple[str, ...]
+    #: The table's column sets the catalog proves unique and never NULL.
+    unique: tuple[frozenset[str], ...] = ()
+
+    def proves_unique(self, order_by: Sequence[str]) -> bool:
+        """Whether rows ordered by `order_by` never tie: it covers a unique set."""
+        return any(columns <= set(order_by) for columns in self.unique)
+
+
+def describe(target: PostgresTarget, table_schema: str, table: str, query: str) -> Described:
+    """The columns (name, reading) of the table or query, the table's primary key, and
+    its column sets that are unique."""
     field_name = "spec.source.query" if query else "spec.source.table"
     with connect(target, field_name=field_name) as con:
         key: tuple[str, ...] = ()
+        unique: tuple[frozenset[str], ...] = ()
         if not query:
             qualified = relation(table_schema, table, "").replace("%%", "%")
             row = con.execute("SELECT to_regclass(%s)::oid::int8", [qualified]).fetchone()
@@ -352,6 +381,7 @@ def describe(
                     "spec.source.table", f"no table {table[:128]!r} in {target.name}"
                 )
             key = tuple(r[0] for r in con.execute(_PRIMARY_KEY_SQL, [row[0]]).fetchall())
+            unique = tuple(frozenset(r[0]) for r in con.execute(_UNIQUE_SQL, [row[0]]).fetchall())
         cursor = con.execute(
             f"SELECT * FROM {relation(table_schema, table, query)} AS s LIMIT 0", []
         )
@@ -372,7 +402,7 @@ def describe(
         raise InvalidArgument(
             field_name, f"the result has more than one column named {sorted(duplicated)[0]!r}"
         )
-    return tuple(columns), key
+    return Described(tuple(columns), key, unique)
 
 
 # --- reading -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from sluice.server.errors import SluiceError
 from sluice.server.pipeline import database_source
 from sluice.server.pipeline.bad_rows import BadRowTally
 from sluice.server.pipeline.csv_parsing import CsvOptions
+from sluice.server.pipeline.key_order import KeyOrderCheck
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
 from sluice.server.pipeline.stream_source import read_stream
@@ -114,11 +115,14 @@ def _database_batches(
     assert read is not None
     position = max(from_row, 0)
     keyed = all(column in columns for column in read.order_by)
+    ties = KeyOrderCheck(read.order_by) if keyed and not read.unique_order else None
     failures = 0
     while True:
         frames = database_source.read_frames(read, schema, columns, batch_rows, position, after_key)
         try:
             for frame in frames:
+                if ties is not None:
+                    ties.check(frame)
                 if keyed and frame.height:
                     after_key = frame.select(read.order_by).row(-1)
                 yield _with_positions(_cast(frame, schema), columns, position, pl.Int64())

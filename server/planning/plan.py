@@ -19,7 +19,7 @@ from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import canonical_types
 from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
 from sluice.server.pipeline.config import PipelineConfig
-from sluice.server.pipeline.database_source import DatabaseRead, pushable_bounds
+from sluice.server.pipeline.database_source import DatabaseRead, pushable_bounds, pushable_ids
 from sluice.server.pipeline.encoders import ENCODERS, REFUSED_FORMATS, EncoderKind
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import (
@@ -480,8 +480,10 @@ def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) 
     if source.database is None:
         return source
     database = source.database
-    if spec.query.ids:
-        column = spec.query.id_column or "id"
+    column = spec.query.id_column or "id"
+    if spec.query.ids and (
+        database.server is not None or pushable_ids(database.kind, schema[column])
+    ):
         ids = pl.Series(spec.query.ids, dtype=pl.String).cast(schema[column], strict=True)
         database = replace(database, id_column=column, ids=tuple(ids.to_list()))
     # The database evaluates the time range and the simple AND terms of the where too

@@ -420,3 +420,67 @@ def test_a_locked_sqlite_database_is_unavailable_not_invalid(daemon: Daemon) -> 
         writer.close()
     assert code == "UNAVAILABLE", message
     assert "locked" in message
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_an_order_by_with_tied_rows_fails_naming_it(daemon: Daemon, kind: str) -> None:
+    """A resumed run reads `WHERE key > last key`, which would skip rows tied with the
+    last journalled key: an order_by under which two rows tie (here names, which repeat,
+    and NULLs, which sort together) fails the export naming spec.source.order_by, on a
+    table and on a query; unique columns export as before."""
+    uri = _database(daemon, kind)
+    for source in ({"table": "events"}, {"query": "SELECT * FROM events"}):
+        with pytest.raises(SluiceError) as caught:
+            _export(daemon, uri, order_by=["name"], format="parquet", **source)
+        assert caught.value.code == "FAILED_PRECONDITION", caught.value
+        assert "spec.source.order_by (name) is not unique" in str(caught.value)
+        done = _export(daemon, uri, order_by=["name", "id"], format="parquet", **source)
+        assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+        assert sorted(read_export(done.manifest_uri)["id"].to_list()) == list(range(ROWS))
+
+
+def test_an_integer_term_on_a_sqlite_decimal_column_keeps_every_row_the_pipeline_keeps(
+    daemon: Daemon,
+) -> None:
+    """SQLite holds DECIMAL(10,2) values as binary floats, which the pipeline rounds to
+    two places: 9.999 is 10.00 to the pipeline, so `price >= 10` and `price = 10` keep
+    it, and the database, which compares the stored 9.999, must not leave it out."""
+    path = daemon.sources / "prices.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE prices (id INTEGER PRIMARY KEY, price DECIMAL(10,2))")
+    con.executemany(
+        "INSERT INTO prices VALUES (?, ?)",
+        [(1, 9.999), (2, "10.0"), (3, 9.5), (4, 10.004), (5, 12)],
+    )
+    con.commit()
+    con.close()
+    for where, expected in (("price >= 10", [1, 2, 4, 5]), ("price = 10", [1, 2, 4])):
+        done = _export(daemon, f"sqlite://{path}", table="prices", where=where, format="parquet")
+        assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+        exported = read_export(done.manifest_uri)
+        assert exported["id"].to_list() == expected, where
+        assert exported["price"].to_list()[0] == Decimal("10.00")
+
+
+def test_ids_on_a_sqlite_decimal_column_keep_every_row_the_pipeline_keeps(
+    daemon: Daemon,
+) -> None:
+    """Ids are pushed into SQLite only where SQLite compares them as the pipeline does:
+    not on a DECIMAL column (stored as binary floats, rounded by the pipeline; sqlite3
+    cannot even bind a Decimal, which failed the export INTERNAL)."""
+    path = daemon.sources / "stamped.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE stamped (n INTEGER PRIMARY KEY, price DECIMAL(10,2), at TIMESTAMP)")
+    con.executemany(
+        "INSERT INTO stamped VALUES (?, ?, ?)",
+        [(1, 9.999, "2024-01-05T10:00:00"), (2, 3.5, "2024-01-05 11:00:00")],
+    )
+    con.commit()
+    con.close()
+    for column, ids in (("price", ["10"]), ("n", ["1"])):
+        done = _export(
+            daemon, f"sqlite://{path}", table="stamped", id_column=column, ids=ids,
+            format="parquet",
+        )  # fmt: skip
+        assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+        assert read_export(done.manifest_uri)["n"].to_list() == [1], column

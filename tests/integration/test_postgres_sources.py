@@ -610,3 +610,44 @@ def test_column_names_with_percent_signs_are_names_not_placeholders(
     assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
     out = read_export(finished.manifest_uri)
     assert out.to_dicts() == [{"id": 7, "rate %s": "r7", "pct %": 70}]
+
+
+def test_a_table_ordered_by_columns_that_are_not_unique_is_refused(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """A resumed run reads `WHERE key > last key`, which skips rows tied with the last
+    journalled key: an order_by the catalog cannot prove unique (no unique index, or one
+    that lets NULLs repeat) is refused at CreateExport; a unique NOT NULL index is taken."""
+    _sql(
+        pg,
+        "CREATE TABLE visits (id int8 PRIMARY KEY, day int4 NOT NULL, code text, "
+        "ref text NOT NULL UNIQUE, alt text UNIQUE)",
+        "INSERT INTO visits SELECT g, g / 3, 'c' || g, 'r' || g, 'a' || g "
+        "FROM generate_series(1, 30) g",
+    )
+    for order_by in (["day"], ["alt"], ["code", "day"]):
+        code, message = _rejected(pg_daemon, _uri(pg), table="visits", order_by=order_by)
+        assert code == "FAILED_PRECONDITION", message
+        assert "spec.source.order_by" in message and "not unique" in message
+    for order_by in (["ref"], ["day", "id"], ["id"]):
+        done = _export(pg_daemon, _uri(pg), table="visits", order_by=order_by, dataset="v")
+        assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+        exported = read_export(done.manifest_uri)
+        assert sorted(exported["id"].to_list()) == list(range(1, 31))
+
+
+def test_a_query_whose_order_by_ties_fails_naming_it(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """A query's order cannot be proven unique from the catalog: the reader checks the
+    keys as they come, and two rows sharing one fail the export naming order_by (a
+    resumed run would have skipped the rows tied with the last journalled key)."""
+    _sql(pg, "CREATE TABLE pairs (id int8 PRIMARY KEY, grp int4 NOT NULL)")
+    _sql(pg, "INSERT INTO pairs SELECT g, g / 2 FROM generate_series(1, 5000) g")
+    with pytest.raises(SluiceError) as caught:
+        _export(pg_daemon, _uri(pg), query="SELECT * FROM pairs", order_by=["grp"])
+    assert caught.value.code == "FAILED_PRECONDITION", caught.value
+    assert "spec.source.order_by (grp) is not unique" in str(caught.value)
+    done = _export(pg_daemon, _uri(pg), query="SELECT * FROM pairs", order_by=["grp", "id"])
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+    assert read_export(done.manifest_uri)["id"].to_list() == list(range(1, 5001))
