@@ -365,7 +365,9 @@ class _ChunkWriterThread:
         # had all of this chunk's writing to finish).
         self._await_commit()
         chunk = self._chunk(end.index)
-        chunk.write(end.tail, 0)
+        # A Parquet tail may still be in the making: the reader is already encoding the
+        # next chunk, whose segments wait in the queue behind this end.
+        chunk.write(end.tail if isinstance(end.tail, bytes) else end.tail.result(), 0)
         chunk.close()
         self._open = None
         self.totals = replace(
