@@ -11,9 +11,9 @@ and network I/O) releases the GIL, so the stages overlap on separate cores. A ch
 commit overlaps the writing of the next one, but commits run one at a time and in
 order: chunk N+1 is never journalled before chunk N. A Parquet chunk's last row groups
 and footer are made by its encoder's workers while the caller encodes the next chunk
-(ChunkEnd.tail is then a future, which the writer waits for in queue order). A chunk counts only once journalled,
-so an interruption loses at most the chunks in flight (a shutdown keeps their stored
-parts, and lets a chunk already written finish its commit).
+(ChunkEnd.tail is then a future, which the writer waits for in queue order). A chunk
+counts only once journalled, so an interruption loses at most the chunks in flight (a
+shutdown keeps their stored parts, and lets a chunk already written finish its commit).
 """
 
 from __future__ import annotations
