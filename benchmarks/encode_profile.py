@@ -1,7 +1,7 @@
 """Where an export's CPU goes, beside Polars' own sinks and DuckDB's COPY of the same rows.
 
     .venv/bin/python -m benchmarks.encode_profile [--rows 1000000] [--threads 1]
-                                                  [--out FILE] [--cprofile DIR]
+                                                  [--out FILE] [--cprofile DIR] [--chunk-mib N]
 
 Polars encodes for Sluice, so `scan_parquet → sink_ndjson / sink_parquet` of the same
 file is the practical ceiling of a Sluice export (issue 21, item 5). Each case runs the
@@ -16,6 +16,9 @@ benchmark's events (`server.sample_data`, seed 7), its text-heavy one
 (`benchmarks/text_heavy_data.py`, the same cached file) and a nested one made here
 (list<str>, list<f64>, a struct holding a struct, nulls in every column), for item 3:
 what bounds Parquet with nested columns, beside DuckDB's COPY.
+
+`--chunk-mib N` sets the chunk target size (default: the server's, 64 MiB, one chunk for
+1M rows), so a run can show what each chunk's end costs an export of several chunks.
 
 `--threads N` (default 1) sizes every pool (Polars, Arrow, DuckDB, zstd workers): with
 pools of one, idle workers spinning before they sleep do not pass for work. `--cprofile
@@ -78,6 +81,7 @@ from sluice.server.pipeline.parquet_dictionary import dictionary_columns  # noqa
 from sluice.server.pipeline.results import ChunkResult, PipelineProgress  # noqa: E402
 from sluice.server.planning.plan import build_plan  # noqa: E402
 from sluice.server.planning.spec import (  # noqa: E402
+    ChunkingSpec,
     DestinationSpec,
     EncryptionSpec,
     ExportSpec,
@@ -298,7 +302,9 @@ class Run:
     groups: dict[str, float] = field(default_factory=dict)
 
 
-def sluice_run(source: Path, case: Case, threads: int, profile_dir: Path | None) -> Run:
+def sluice_run(
+    source: Path, case: Case, threads: int, profile_dir: Path | None, chunk_mib: int = 0
+) -> Run:
     root = Path(tempfile.mkdtemp(prefix="sluice-encode-"))
     try:
         settings = Settings(
@@ -309,6 +315,7 @@ def sluice_run(source: Path, case: Case, threads: int, profile_dir: Path | None)
             destination=DestinationSpec(uri=str(root / "out"), dataset="profile"),
             output=OutputSpec(format=case.fmt, compression=case.compression, level=3),
             encryption=EncryptionSpec(age_recipients=(recipient(),) if case.encrypted else ()),
+            chunking=ChunkingSpec(target_bytes=chunk_mib * 2**20 if chunk_mib else None),
         )
         plan = build_plan(spec, settings, "profile")
         options = PipelineOptions(
@@ -578,6 +585,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--datasets", default="events,nested")
     parser.add_argument("--cprofile", type=Path, default=None)
+    # Several chunks per export: what a chunk's end costs (0: the server's default size).
+    parser.add_argument("--chunk-mib", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/encode_profile.md")
     args = parser.parse_args(argv)
     pa.set_cpu_count(args.threads)
@@ -595,7 +604,7 @@ def main(argv: list[str] | None = None) -> None:
         stages += stage_costs(source, args.threads, args.rounds)
         for _ in range(args.rounds):
             for case in CASES:
-                runs.append(sluice_run(source, case, args.threads, args.cprofile))
+                runs.append(sluice_run(source, case, args.threads, args.cprofile, args.chunk_mib))
                 print(f"  {runs[-1]}", flush=True)
             for _fmt, peer, write in PEERS:
                 if peer.startswith("DuckDB") and not duck:

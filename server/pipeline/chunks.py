@@ -9,6 +9,7 @@ resumed export rebuilds exactly the chunks an uninterrupted one would have.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -18,6 +19,7 @@ import polars as pl
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue, batch_maximum, later
+from sluice.server.pipeline.encoders import finished
 from sluice.server.pipeline.query import CURSOR_COLUMN, hidden_resume_column
 from sluice.server.pipeline.source import ROW_INDEX
 
@@ -36,7 +38,9 @@ class Segment:
 @dataclass(frozen=True)
 class ChunkEnd:
     index: int
-    tail: bytes
+    #: The file's closing bytes, or their future while the encoder's workers make them
+    #: (Parquet's last row groups and footer), so the next chunk's encoding starts now.
+    tail: bytes | Future[bytes]
     records: int
     source_start: int
     source_end: int
@@ -133,7 +137,7 @@ def encode_chunks(
                     counts[SKIPPED_ROWS] = skipped_rows
             yield ChunkEnd(
                 index,
-                encoder.finish(),
+                finished(encoder),
                 records,
                 source_start,
                 source_end,

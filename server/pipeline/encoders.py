@@ -222,6 +222,23 @@ class ParquetEncoder:
         finally:
             self.close()
 
+    def finish_later(self) -> Future[bytes]:
+        """`finish` done by the encoder's own workers after the row groups queued before
+        it, so the caller can start encoding the next chunk meanwhile instead of leaving a
+        core idle while the last row groups and the footer are made. The same bytes as
+        `finish`. The encoder is spent: `close` no longer touches the queued work."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            empty: Future[bytes] = Future()
+            empty.set_result(b"")
+            return empty
+        pending, self._pending = self._pending, deque()
+        # FIFO: every row group queued before the finish is running or done when a
+        # worker takes it, so it never waits on work that no worker can pick up.
+        finished = pool.submit(_finish_file, pending, self._stitcher)
+        pool.shutdown(wait=False)  # the workers end once the finish has run
+        return finished
+
     def close(self) -> None:
         self._pending.clear()
         if self._pool is not None:
@@ -236,6 +253,20 @@ class ParquetEncoder:
         except BaseException:
             self.close()
             raise
+
+
+def _finish_file(pending: deque[Future[ParquetPart]], stitcher: ParquetStitcher) -> bytes:
+    """The row groups still pending, in order, then the page index and footer."""
+    out = [stitcher.add(part.result()) for part in pending]
+    return b"".join(out) + stitcher.finish()
+
+
+def finished(encoder: Encoder) -> bytes | Future[bytes]:
+    """The encoder's closing bytes, or their future when it can make them while the
+    caller goes on (Parquet's last row groups and footer)."""
+    if isinstance(encoder, ParquetEncoder):
+        return encoder.finish_later()
+    return encoder.finish()
 
 
 def _parquet_row_group(batch: pl.DataFrame, options: dict[str, Any]) -> ParquetPart:

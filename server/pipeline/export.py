@@ -9,9 +9,11 @@ stage stops the ones before it:
 Every heavy step (Parquet decoding, Polars expressions and writers, zstd, hashing, file
 and network I/O) releases the GIL, so the stages overlap on separate cores. A chunk's
 commit overlaps the writing of the next one, but commits run one at a time and in
-order: chunk N+1 is never journalled before chunk N. A chunk counts only once journalled,
-so an interruption loses at most the chunks in flight (a shutdown keeps their stored
-parts, and lets a chunk already written finish its commit).
+order: chunk N+1 is never journalled before chunk N. A Parquet chunk's last row groups
+and footer are made by its encoder's workers while the caller encodes the next chunk
+(ChunkEnd.tail is then a future, which the writer waits for in queue order). A chunk
+counts only once journalled, so an interruption loses at most the chunks in flight (a
+shutdown keeps their stored parts, and lets a chunk already written finish its commit).
 """
 
 from __future__ import annotations
@@ -365,7 +367,9 @@ class _ChunkWriterThread:
         # had all of this chunk's writing to finish).
         self._await_commit()
         chunk = self._chunk(end.index)
-        chunk.write(end.tail, 0)
+        # A Parquet tail may still be in the making: the reader is already encoding the
+        # next chunk, whose segments wait in the queue behind this end.
+        chunk.write(end.tail if isinstance(end.tail, bytes) else end.tail.result(), 0)
         chunk.close()
         self._open = None
         self.totals = replace(

@@ -38,16 +38,26 @@ SIZES = [2_000, 2_000, 1, 3_999, 2_000, 0, 2_000]
 
 
 def encoded(
-    frame: pl.DataFrame, workers: int, *, pause: float = 0.0, codec: str = "zstd"
+    frame: pl.DataFrame,
+    workers: int,
+    *,
+    pause: float = 0.0,
+    codec: str = "zstd",
+    later: bool = False,
 ) -> list[bytes]:
-    """What each encode() call and finish() return, in order."""
+    """What each encode() call and finish() (or finish_later()'s future) return, in order."""
     level = 3 if codec != "none" else None
     encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec=codec, level=level, workers=workers))
     out = []
     for batch in batches(frame, SIZES):
         out.append(encoder.encode(batch))
         time.sleep(pause)  # a slow caller: the workers are done before the next call
-    out.append(encoder.finish())
+    if later:
+        tail = encoder.finish_later()
+        encoder.close()  # what encode_chunks does next: it must not cancel the finish
+        out.append(tail.result())
+    else:
+        out.append(encoder.finish())
     return out
 
 
@@ -67,9 +77,10 @@ def test_each_call_returns_the_same_bytes_for_any_workers_and_pace(
     events: pl.DataFrame, codec: str
 ) -> None:
     runs = {
-        (workers, pause): encoded(events, workers, pause=pause, codec=codec)
+        (workers, pause, later): encoded(events, workers, pause=pause, codec=codec, later=later)
         for workers in (0, 1, 2, 4)  # 0: one per CPU
         for pause in (0.0, 0.05)
+        for later in (False, True)  # the tail made on the workers: the same bytes
     }
     first = next(iter(runs.values()))
     assert all(run == first for run in runs.values())
@@ -110,6 +121,7 @@ def test_chunks_shorter_than_the_lag_finish_whole(events: pl.DataFrame, count: i
     out.append(encoder.finish())
     assert pl.read_parquet(io.BytesIO(b"".join(out))).equals(events.head(100 * count))
     assert ParquetEncoder(ChunkContext("e", "d", 0)).finish() == b""
+    assert ParquetEncoder(ChunkContext("e", "d", 0)).finish_later().result() == b""
 
 
 def test_a_worker_failure_surfaces_as_itself_and_ends_the_workers(events: pl.DataFrame) -> None:
@@ -125,6 +137,12 @@ def test_a_worker_failure_surfaces_as_itself_and_ends_the_workers(events: pl.Dat
     assert encoder.encode(unwritable) == b"PAR1"
     with pytest.raises(pa.ArrowNotImplementedError):
         encoder.finish()
+    wait_for_no_parquet_threads()
+
+    encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec="zstd", level=3, workers=2))
+    assert encoder.encode(unwritable) == b"PAR1"
+    with pytest.raises(pa.ArrowNotImplementedError):
+        encoder.finish_later().result()
     wait_for_no_parquet_threads()
 
 

@@ -23,7 +23,7 @@ import zstandard
 from sluice.client.demo_data import generate
 from sluice.format.temporal_text import temporal_as_text
 from sluice.server.errors import Interrupted, PermissionDenied, SluiceError, Unavailable
-from sluice.server.pipeline.encoders import ChunkContext, JsonDocumentEncoder
+from sluice.server.pipeline.encoders import ChunkContext, JsonDocumentEncoder, ParquetEncoder
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.pipeline.stopping import ExportStop
@@ -873,3 +873,27 @@ def test_content_digest_depends_on_the_key_not_on_compression_or_export(world: W
         for a, b in zip(other_key.chunks, runs["zstd"], strict=True)
     )
     assert [c.sha256 for c in other_key.chunks] == [c.sha256 for c in runs["zstd"]]
+
+
+def test_parquet_chunks_finished_while_the_next_is_encoded_are_the_files_of_their_rows(
+    world: World,
+) -> None:
+    # Each Parquet chunk's last row groups and footer are made on its encoder's workers
+    # while the next chunk is encoded (ParquetEncoder.finish_later): every chunk must
+    # still be the file a synchronous finish makes of its rows, journalled in order.
+    plan = world.plan("parquet", "zstd")
+    batch_rows = 64
+    sink = MemorySink()
+    totals, recorder = run(plan, sink, batch_rows=batch_rows)
+    assert len(recorder.chunks) >= 4, "the test needs several chunks"
+    assert [c.index for c in recorder.chunks] == list(range(len(recorder.chunks)))
+    assert totals.records == world.frame.height
+    for chunk in recorder.chunks:
+        data = stored(sink, plan, chunk)
+        rows = decode(plan, data)
+        encoder = ParquetEncoder(ChunkContext("e", "d", chunk.index, codec="zstd", level=3))
+        parts = [
+            encoder.encode(rows.slice(at, batch_rows)) for at in range(0, rows.height, batch_rows)
+        ]
+        assert b"".join(parts) + encoder.finish() == data
+        assert rows.equals(world.frame.slice(chunk.source_start, chunk.records))

@@ -7,8 +7,10 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
+import pytest
 
-from sluice.format.temporal_text import temporal_as_text
+from sluice.format.temporal_lookup import date_text, datetime_text
+from sluice.format.temporal_text import _as_text, temporal_as_text
 from sluice.server.pipeline.encoders import ENCODERS, ChunkContext
 
 MOMENT = datetime(2024, 5, 1, 12, 0, 0, 123456)
@@ -69,3 +71,62 @@ def test_every_text_format_writes_the_same_rfc3339_text() -> None:
 def test_frames_without_dates_are_left_alone() -> None:
     frame = pl.DataFrame({"id": [1, 2], "name": ["a", "b"]})
     assert temporal_as_text(frame) is frame
+
+
+def _chrono_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """The general path (one chrono format per column), which the lookup tables match."""
+    return frame.with_columns(
+        expression.alias(name)
+        for name, dtype in frame.schema.items()
+        if (expression := _as_text(pl.col(name), dtype)) is not None
+    )
+
+
+def _edge_moments() -> list[datetime | None]:
+    return [
+        datetime(2024, 5, 1, 12, 0, 0, 123456),
+        datetime(2024, 5, 1, 12, 0, 0, 120000),  # trailing zeros in the fraction
+        datetime(2024, 5, 1, 0, 0, 0),  # midnight, no fraction
+        datetime(2024, 12, 31, 23, 59, 59, 999999),
+        datetime(1969, 12, 31, 23, 59, 59, 999999),  # one tick before the epoch
+        datetime(1970, 1, 1),
+        datetime(1900, 2, 28, 6, 7, 8, 9),  # pre-1970: floor, not truncation
+        datetime(1, 1, 1, 0, 0, 1, 500),
+        datetime(9999, 12, 31, 23, 59, 59, 999999),
+        None,
+    ]
+
+
+@pytest.mark.parametrize("unit", ["ms", "us", "ns"])
+@pytest.mark.parametrize("zone", [None, "UTC", "Etc/UTC", "Europe/Madrid"])
+def test_lookup_text_is_byte_identical_to_chrono(unit: str, zone: str | None) -> None:
+    # Years 1 and 9999 only in ms/us: ns timestamps span 1677 to 2262.
+    moments = _edge_moments() if unit != "ns" else [*_edge_moments()[:7], None]
+    series = pl.Series("t", moments, dtype=pl.Datetime("us"))
+    if zone is not None:
+        series = series.dt.replace_time_zone("UTC").dt.convert_time_zone(zone)
+    series = series.dt.cast_time_unit(unit)  # type: ignore[arg-type]
+    # A clustered column (the usual case) and one whose days span too wide a range for
+    # tables, which takes the general path: both must give chrono's bytes.
+    clustered = pl.DataFrame({"t": series.slice(0, 4)}).with_columns(
+        pl.col("t").dt.date().alias("day")
+    )
+    spread = pl.DataFrame({"t": series}).with_columns(pl.col("t").dt.date().alias("day"))
+    if zone in (None, "UTC", "Etc/UTC"):
+        assert datetime_text(clustered["t"], "" if zone is None else "Z") is not None
+        assert date_text(clustered["day"]) is not None
+    for frame in (clustered, spread, spread.slice(3, 5), spread.clear()):
+        assert temporal_as_text(frame).equals(_chrono_text(frame))
+
+
+def test_lookup_text_of_many_rows_matches_chrono() -> None:
+    ticks = pl.int_range(0, 50_000, eager=True) * 7_777_777_777 - 2_000_000_000_000
+    frame = pl.DataFrame(
+        {
+            "utc": ticks.cast(pl.Datetime("us", "UTC")),
+            "naive_ns": (ticks * 1000 + 123).cast(pl.Datetime("ns")),
+            "naive_ms": (ticks // 1000).cast(pl.Datetime("ms")),
+            "day": (ticks // 86_400_000_000).cast(pl.Int32).cast(pl.Date),
+        }
+    )
+    assert temporal_as_text(frame).equals(_chrono_text(frame))

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from sluice.format.temporal_lookup import date_text, datetime_text
+
 _UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"})
 _FRACTION_DIGITS = {"ms": 3, "us": 6, "ns": 9}
 
@@ -30,12 +32,26 @@ _FRACTION_DIGITS = {"ms": 3, "us": 6, "ns": 9}
 def temporal_as_text(frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` with every date/time value (also inside structs and lists) as RFC 3339
     text; the frame itself when it holds none."""
-    converted = [
-        expression.alias(name)
-        for name, dtype in frame.schema.items()
-        if (expression := _as_text(pl.col(name), dtype)) is not None
-    ]
+    converted: list[pl.Expr | pl.Series] = []
+    for name, dtype in frame.schema.items():
+        fast = _lookup_text(frame.get_column(name), dtype)
+        if fast is not None:
+            converted.append(fast)
+        elif (expression := _as_text(pl.col(name), dtype)) is not None:
+            converted.append(expression.alias(name))
     return frame.with_columns(converted) if converted else frame
+
+
+def _lookup_text(column: pl.Series, dtype: pl.DataType) -> pl.Series | None:
+    """The same text as `_as_text` from lookup tables (temporal_lookup), for the common
+    top-level plain datetimes and dates; None for the rest."""
+    if isinstance(dtype, pl.Datetime):
+        zone = dtype.time_zone
+        if zone is None or zone in _UTC_ZONES:
+            return datetime_text(column, "" if zone is None else "Z")
+    elif isinstance(dtype, pl.Date):
+        return date_text(column)
+    return None
 
 
 def datetime_format(dtype: pl.Datetime) -> str:
