@@ -7,6 +7,12 @@ date, time, timestamp (naive), timestamptz (UTC), and one-dimensional arrays of 
 (lists). Types without one are read as their PostgreSQL text, which is exact: uuid
 (canonical form), json/jsonb (JSON text), interval (ISO 8601, e.g. "P1Y2M3DT4H5M6S",
 since a duration type cannot hold months), and anything else (enums, inet, ranges...).
+
+numeric(p,s), json and jsonb travel in their binary forms, not `::text`: ADBC's driver
+decodes them into their exact text (numeric's digits with its scale, json's text as
+stored, jsonb's normal form: the same text as the output functions) in Arrow extension
+types the reader unwraps. The casts made the backend run the output functions: about
+13% of its CPU for the benchmark table (benchmarks/postgres_backend_cpu.py).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ _NATIVE: dict[str, pl.DataType] = {
     "timestamp": pl.Datetime("us"),
     "timestamptz": pl.Datetime("us", "UTC"),
 }
+#: Types read as text whose binary form the driver decodes into that same text.
+_BINARY_TEXT = frozenset({"json", "jsonb"})
 #: Largest precision of a decimal Arrow/Polars holds (decimal128).
 _MAX_PRECISION = 38
 
@@ -50,6 +58,9 @@ class ColumnType:
     #: Sent as exact text and converted by the reader (numeric(p,s): the driver hands
     #: numeric over as an opaque extension type).
     via_text: bool = False
+    #: Selected in its binary form although the pipeline sees text (numeric(p,s), json,
+    #: jsonb): the driver decodes it into the text the output function would give.
+    binary_text: bool = False
 
     def select(self, quoted_name: str) -> str:
         """The select-list expression reading the column under its own name."""
@@ -57,6 +68,8 @@ class ColumnType:
             return f"{self.expression} AS {quoted_name}"
         if self.as_text_array or (self.via_text and isinstance(self.dtype, pl.List)):
             return f"{quoted_name}::text[] AS {quoted_name}"
+        if self.binary_text:
+            return quoted_name
         if self.as_text or self.via_text:
             return f"{quoted_name}::text AS {quoted_name}"
         return quoted_name
@@ -74,7 +87,9 @@ def column_type(typname: str, element: str | None, typmod: int) -> ColumnType:
         precision, scale = numeric_modifier(typmod)
         if precision is None or precision > _MAX_PRECISION or scale < 0:
             return ColumnType(pl.String(), as_text=True)
-        return ColumnType(pl.Decimal(precision, scale), via_text=True)
+        return ColumnType(pl.Decimal(precision, scale), via_text=True, binary_text=True)
+    if typname in _BINARY_TEXT:
+        return ColumnType(pl.String(), as_text=True, binary_text=True)
     native = _NATIVE.get(typname)
     if native is not None:
         return ColumnType(native)
