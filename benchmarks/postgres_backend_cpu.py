@@ -15,13 +15,18 @@ not the count.
 - seq-no-casts: neither.
 - duckdb: DuckDB's postgres_scan, one range of pages (`WHERE ctid BETWEEN ...`), raw types.
 
-Prints one Markdown row per repeat.
+Then, per column read two ways (`price::text` / `price` numeric(12,2), `doc::text` /
+`doc` jsonb), ADBC decoding the COPY into Arrow: the client's CPU (process_time) and the
+backend's, since a cast the backend saves may cost the driver more.
+
+Prints one Markdown row per repeat for each table.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import psutil
 import psycopg
@@ -75,6 +80,33 @@ def _backend_cpu(url: str, sql: str) -> tuple[float, int]:
     return after.user + after.system - before.user - before.system, size
 
 
+COLUMN_READS = {
+    "price::text": "SELECT id, price::text FROM bench",
+    "price": "SELECT id, price FROM bench",
+    "doc::text": "SELECT id, doc::text FROM bench",
+    "doc": "SELECT id, doc FROM bench",
+}
+
+
+def _driver_and_backend_cpu(url: str, sql: str) -> tuple[float, float]:
+    """(client CPU of ADBC decoding the rows into Arrow, the backend's CPU) for `sql`."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(url) as con, con.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        row = cursor.fetchone()
+        assert row is not None
+        backend = psutil.Process(int(row[0]))
+        before = backend.cpu_times()
+        cursor.execute(sql)
+        start = time.process_time()
+        for _batch in cursor.fetch_record_batch():
+            pass
+        client = time.process_time() - start
+        after = backend.cpu_times()
+    return client, after.user + after.system - before.user - before.system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -97,6 +129,12 @@ def main() -> None:
             for sql in queries.values():
                 seconds, size = _backend_cpu(url, sql)
                 cells.append(f"{seconds:.2f} ({size / 1e6:.0f} MB)")
+            print(f"| {run} | {' | '.join(cells)} |", flush=True)
+        print("\nADBC decoding one column (and id): client CPU s / backend CPU s\n")
+        print("| run | " + " | ".join(COLUMN_READS) + " |\n|---|" + "---:|" * len(COLUMN_READS))
+        for run in range(1, args.repeat + 1):
+            pairs = [_driver_and_backend_cpu(url, sql) for sql in COLUMN_READS.values()]
+            cells = [f"{client:.2f} / {server:.2f}" for client, server in pairs]
             print(f"| {run} | {' | '.join(cells)} |", flush=True)
     finally:
         server.stop()

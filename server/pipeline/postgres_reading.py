@@ -103,7 +103,7 @@ _END = object()
 
 def _unwrapped(batch: Any) -> Any:
     """The record batch with extension-typed columns as their storage, without copying:
-    numeric (arrow.opaque) and json/jsonb (arrow.json) arrive as exact text in them."""
+    json/jsonb arrive as exact text in arrow.json."""
     import pyarrow as pa
 
     if not any(isinstance(field.type, pa.BaseExtensionType) for field in batch.schema):
@@ -117,8 +117,7 @@ def _unwrapped(batch: Any) -> Any:
 
 def _typed(arrow: Any, schema: pl.Schema) -> pl.DataFrame:
     """The frame with the planned types: numeric arrives as exact text from the driver
-    (unwrapped from its extension type) and becomes Decimal(p,s) here; anything that
-    does not fit fails naming the column."""
+    and becomes Decimal(p,s) here; anything that does not fit fails naming the column."""
     frame = arrow if isinstance(arrow, pl.DataFrame) else pl.DataFrame(arrow)
     frame = frame.rename(dict(zip(frame.columns, schema.names(), strict=True)))
     if frame.schema == schema:

@@ -8,11 +8,13 @@ date, time, timestamp (naive), timestamptz (UTC), and one-dimensional arrays of 
 (canonical form), json/jsonb (JSON text), interval (ISO 8601, e.g. "P1Y2M3DT4H5M6S",
 since a duration type cannot hold months), and anything else (enums, inet, ranges...).
 
-numeric(p,s), json and jsonb travel in their binary forms, not `::text`: ADBC's driver
-decodes them into their exact text (numeric's digits with its scale, json's text as
-stored, jsonb's normal form: the same text as the output functions) in Arrow extension
-types the reader unwraps. The casts made the backend run the output functions: about
-13% of its CPU for the benchmark table (benchmarks/postgres_backend_cpu.py).
+json and jsonb travel in their binary forms, not `::text`: ADBC's driver decodes them into
+their exact text (json's text as stored, jsonb's normal form: what the output functions
+give) in an Arrow extension type the reader unwraps; the cast cost the backend about
+0.03-0.04 CPU s per 1M rows of the benchmark's jsonb, the binary form costs the driver
+nothing more. numeric(p,s) stays `::text`: its binary form costs the driver 0.35 CPU s
+more per 1M rows (formatting base-10000 digits) than it saves the backend (0.08)
+(benchmarks/postgres_backend_cpu.py and the report of the PR that measured it).
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class ColumnType:
     #: Sent as exact text and converted by the reader (numeric(p,s): the driver hands
     #: numeric over as an opaque extension type).
     via_text: bool = False
-    #: Selected in its binary form although the pipeline sees text (numeric(p,s), json,
-    #: jsonb): the driver decodes it into the text the output function would give.
+    #: Selected in its binary form although the pipeline sees text (json, jsonb): the
+    #: driver decodes it into the text the output function would give.
     binary_text: bool = False
 
     def select(self, quoted_name: str) -> str:
@@ -87,7 +89,7 @@ def column_type(typname: str, element: str | None, typmod: int) -> ColumnType:
         precision, scale = numeric_modifier(typmod)
         if precision is None or precision > _MAX_PRECISION or scale < 0:
             return ColumnType(pl.String(), as_text=True)
-        return ColumnType(pl.Decimal(precision, scale), via_text=True, binary_text=True)
+        return ColumnType(pl.Decimal(precision, scale), via_text=True)
     if typname in _BINARY_TEXT:
         return ColumnType(pl.String(), as_text=True, binary_text=True)
     native = _NATIVE.get(typname)
