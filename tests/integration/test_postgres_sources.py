@@ -656,10 +656,10 @@ def test_a_query_whose_order_by_ties_fails_naming_it(
 def test_binary_read_text_types_equal_the_databases_own_text(
     pg_daemon: Daemon, pg: tuple[PostgresServer, str]
 ) -> None:
-    """numeric(p,s), json and jsonb are read in their binary forms: each exported value
-    equals what PostgreSQL's own text output gives (jsonb's normal form, json's text as
-    stored, numeric's exact value), also for unicode, escapes, big and small numbers and
-    a query source; a NaN in numeric(p,s) fails naming the column, as its text did."""
+    """json and jsonb are read in their binary forms, numeric(p,s) as text: each exported
+    value equals what PostgreSQL's own text output gives (jsonb's normal form, json's text
+    as stored, numeric's exact value), also for unicode, escapes, big and small numbers
+    and a query source; a NaN in numeric(p,s) fails naming the column."""
     _sql(
         pg,
         "CREATE TABLE texts (id int PRIMARY KEY, amount numeric(38, 10), small numeric(5, 2),"
