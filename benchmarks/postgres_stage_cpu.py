@@ -77,7 +77,8 @@ def _stages(target: PostgresTarget, rows: int) -> dict[str, float]:
                 break
             spent["driver"] += time.process_time() - start
             start = time.process_time()
-            frame = postgres_reading._typed(pl.from_arrow(batch), schema)
+            arrow = postgres_reading._unwrapped(batch)
+            frame = postgres_reading._typed(pl.from_arrow(arrow), schema)
             spent["frames"] += time.process_time() - start
             count += frame.height
             start = time.process_time()

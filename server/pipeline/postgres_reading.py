@@ -70,7 +70,7 @@ def read_frames(
         driver_batches = cursor.fetch_record_batch()
         with prefetched(driver_batches, DRIVER_BATCHES_AHEAD, "postgres-copy") as batches:
             for batch in batches:
-                frame = _typed(pl.from_arrow(batch), schema)
+                frame = _typed(pl.from_arrow(_unwrapped(batch)), schema)
                 for start in range(0, frame.height, batch_rows):
                     yield frame.slice(start, batch_rows)
         cursor.close()
@@ -99,6 +99,20 @@ def inline(sql: str, params: list[Any]) -> str:
 
 
 _END = object()
+
+
+def _unwrapped(batch: Any) -> Any:
+    """The record batch with extension-typed columns as their storage, without copying:
+    json/jsonb arrive as exact text in arrow.json."""
+    import pyarrow as pa
+
+    if not any(isinstance(field.type, pa.BaseExtensionType) for field in batch.schema):
+        return batch
+    columns = [
+        column.storage if isinstance(column.type, pa.BaseExtensionType) else column
+        for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _typed(arrow: Any, schema: pl.Schema) -> pl.DataFrame:

@@ -651,3 +651,43 @@ def test_a_query_whose_order_by_ties_fails_naming_it(
     done = _export(pg_daemon, _uri(pg), query="SELECT * FROM pairs", order_by=["grp", "id"])
     assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
     assert read_export(done.manifest_uri)["id"].to_list() == list(range(1, 5001))
+
+
+def test_binary_read_text_types_equal_the_databases_own_text(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """json and jsonb are read in their binary forms, numeric(p,s) as text: each exported
+    value equals what PostgreSQL's own text output gives (jsonb's normal form, json's text
+    as stored, numeric's exact value), also for unicode, escapes, big and small numbers
+    and a query source; a NaN in numeric(p,s) fails naming the column."""
+    _sql(
+        pg,
+        "CREATE TABLE texts (id int PRIMARY KEY, amount numeric(38, 10), small numeric(5, 2),"
+        " doc json, docb jsonb)",
+        "INSERT INTO texts VALUES"
+        " (1, 1234567890123456789012345678.0123456789, -0.01,"
+        """ '{ "é" : "\\u00e9\\n\\"q\\"" ,"n": 1.50e3 }',"""
+        """ '{"z": [1.50e3, -0.0], "a": {"é": "\\t"}}'),"""
+        " (2, -0.0000000001, 0, '[]', '\"text\"'), (3, 0, 999.99, 'null', 'null'),"
+        " (4, NULL, NULL, NULL, NULL)",
+    )
+    server, name = pg
+    with psycopg.connect(server.url(name)) as con:
+        expected = [
+            {"id": i, "amount": None if a is None else Decimal(a),
+             "small": None if s is None else Decimal(s), "doc": d, "docb": b}
+            for i, a, s, d, b in con.execute(
+                b"SELECT id, amount::text, small::text, doc::text, docb::text"
+                b" FROM texts ORDER BY id"
+            )
+        ]  # fmt: skip
+    sources = ({"table": "texts"}, {"query": "SELECT * FROM texts", "order_by": ["id"]})
+    for n, options in enumerate(sources):
+        finished = _export(pg_daemon, _uri(pg), format="parquet", dataset=f"t{n}", **options)
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+        assert read_export(finished.manifest_uri).to_dicts() == expected
+    _sql(pg, "INSERT INTO texts VALUES (5, 'NaN', 1, NULL, NULL)")
+    with pytest.raises(SluiceError) as caught:
+        _export(pg_daemon, _uri(pg), table="texts", format="parquet", dataset="nan")
+    assert caught.value.code == "FAILED_PRECONDITION", caught.value
+    assert "column 'amount' does not fit" in str(caught.value)
