@@ -24,9 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -170,19 +171,37 @@ def measure(args: argparse.Namespace) -> Outcome:
     source, ndjson = source_file(args, args.rows, "parquet"), source_file(args, args.rows, "ndjson")
     logical = ndjson.stat().st_size
     cases = sluice_cases(recipient())
-    sluice = {g: run_case(c, args.rows, source, logical) for g, c in cases.items()}
-    rows = [sluice_row(g, r) for g, r in sluice.items()]
-
+    # `--rounds` alternating rounds of every Sluice case and every fast peer (DuckDB,
+    # Polars); the slow ones (dlt, the seed-style exporter) run once. Each case's row in
+    # the table is its median round (an actual run: an odd count is enforced), and every
+    # round is listed under it.
+    sluice_runs: dict[str, list[Result]] = {g: [] for g in cases}
+    peer_runs: dict[str, list[Row]] = {}
     missing: list[Missing] = []
+    peers = []
     for peer in PEERS:
         if peer.needs and importlib.util.find_spec(peer.needs) is None:
             missing.append(Missing(peer.tool, peer.what, f"`{peer.needs}` is not installed"))
-            continue
-        if peer.subset:
-            subset, subset_bytes = head(source, ndjson, args.seed_rows)
-            rows.append(run_peer(peer, subset, subset_bytes, args.seed_rows))
         else:
-            rows.append(run_peer(peer, source, logical, args.rows))
+            peers.append(peer)
+            peer_runs[peer.name] = []
+    for number in range(args.rounds):
+        for group, case in cases.items():
+            sluice_runs[group].append(run_case(case, args.rows, source, logical))
+        ordered = peers if number % 2 == 0 else list(reversed(peers))
+        for peer in ordered:
+            if number > 0 and (peer.subset or peer.tool == "dlt"):
+                continue
+            if peer.subset:
+                subset, subset_bytes = head(source, ndjson, args.seed_rows)
+                peer_runs[peer.name].append(run_peer(peer, subset, subset_bytes, args.seed_rows))
+            else:
+                peer_runs[peer.name].append(run_peer(peer, source, logical, args.rows))
+    sluice = {g: _median(runs, lambda r: r.seconds) for g, runs in sluice_runs.items()}
+    rows = [sluice_row(g, r) for g, r in sluice.items()]
+    rows += [_median(runs, lambda r: r.seconds) for runs in peer_runs.values()]
+    rounds = {cases[g].name: [r.seconds for r in runs] for g, runs in sluice_runs.items()}
+    rounds |= {f"{p.tool}: {p.what}": [r.seconds for r in peer_runs[p.name]] for p in peers}
 
     base = cases[JSONL]
     big = Case(f"{base.name} x{args.scale}", "parquet", base.format, base.compression,
@@ -201,7 +220,15 @@ def measure(args: argparse.Namespace) -> Outcome:
     for _ in range(args.watch_rounds):
         quiet.append(run_case(quiet_case, args.rows, source, logical))
         watched.append(run_case(watched_case, args.rows, source, logical))
-    return Outcome(rows, missing, sluice[JSONL], large, quiet, watched)
+    return Outcome(rows, missing, sluice[JSONL], large, quiet, watched, rounds)
+
+
+_T = TypeVar("_T")
+
+
+def _median(runs: list[_T], key: Callable[[_T], float]) -> _T:
+    """The median run itself (the middle of an odd count; the lower middle otherwise)."""
+    return sorted(runs, key=key)[(len(runs) - 1) // 2]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -217,6 +244,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--watch-rounds", type=int, default=3,
         help="alternating runs without and with watchers; the best of each is compared",
     )  # fmt: skip
+    parser.add_argument(
+        "--rounds", type=int, default=3,
+        help="alternating rounds of every Sluice case and fast peer (odd); the median is shown",
+    )  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="for peers.md, peers.png")
     parser.add_argument("--note", default="", help="a line for the report's machine notes")
     parser.add_argument(
@@ -230,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.rows < 1 or args.scale < 2 or args.watch_rounds < 1:
         parser.error("--rows must be positive, --scale at least 2, --watch-rounds at least 1")
+    if args.rounds < 1 or args.rounds % 2 == 0:
+        parser.error("--rounds must be odd (1, 3, 5 ...): the median is an actual run")
     if not 0 < args.seed_rows <= args.rows:
         parser.error("--seed-rows must be between 1 and --rows")
     if not 0.0 <= args.pii_share <= 1.0:

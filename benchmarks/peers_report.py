@@ -7,7 +7,7 @@ import argparse
 import os
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -85,6 +85,9 @@ class Outcome:
     #: The same export, alternately without and with the watchers, round by round.
     quiet: list[Result]
     watched: list[Result]
+    #: (seconds, peak RSS bytes) of every round, per case ("Sluice" cases by name, peers
+    #: as "tool: how").
+    rounds: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
 
     def sluice(self, group: str) -> Row:
         return next(r for r in self.rows if r.tool == "Sluice" and r.group == group)
@@ -263,6 +266,28 @@ def noise_note(outcome: Outcome) -> str:
     )
 
 
+def rounds_table(outcome: Outcome) -> list[str]:
+    """Every round's seconds per case: the table above shows each case's median round."""
+    if not outcome.rounds or max(len(v) for v in outcome.rounds.values()) < 2:
+        return []
+    count = max(len(v) for v in outcome.rounds.values())
+    lines = [
+        (
+            case,
+            *(f"{s:.2f} s, {rss / MiB:,.0f} MiB" for s, rss in runs),
+            *([""] * (count - len(runs))),
+        )
+        for case, runs in outcome.rounds.items()
+    ]
+    header = ("case", *(f"round {n + 1}: seconds, peak RSS" for n in range(count)))
+    return [
+        f"Every round ({count} alternating; the table above shows each case's median round):",
+        "",
+        markdown_table(header, lines),
+        "",
+    ]
+
+
 def watch_table(outcome: Outcome) -> str:
     lines = [
         (str(n + 1), str(r.case.watchers), f"{r.seconds:.2f}", f"{r.daemon_cpu_seconds:.2f}",
@@ -369,6 +394,7 @@ def write_report(
         "",
         noise_note(outcome),
         "",
+        *rounds_table(outcome),
         "## Goals",
         "",
         goals_table(outcome, args.watchers),

@@ -88,7 +88,9 @@ def _toml(settings: dict[str, object], tables: dict[str, str]) -> str:
 
 
 @contextmanager
-def daemon(root: Path, source_root: Path, *, secure: bool) -> Iterator[Target]:
+def daemon(
+    root: Path, source_root: Path, *, secure: bool, label: str | None = None
+) -> Iterator[Target]:
     """A daemon on a free loopback port; with `secure`, TLS (a fresh CA) and one
     principal whose token is stored as its SHA-256 digest."""
     root.mkdir(parents=True)
@@ -123,7 +125,8 @@ def daemon(root: Path, source_root: Path, *, secure: bool) -> Iterator[Target]:
     with log_path.open("wb") as out:
         command = [sys.executable, "-m", "sluice.client.cli.main", "serve", "--config", str(config)]
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
-    target = Target(SECURE if secure else PLAIN, address, exports, process.pid, ca_file, token)
+    name = label or (SECURE if secure else PLAIN)
+    target = Target(name, address, exports, process.pid, ca_file, token)
     try:
         with target.client() as client:
             deadline = time.monotonic() + 60
@@ -244,6 +247,12 @@ def main(argv: list[str] | None = None) -> None:
         default=30,
         help=f"{SMALL_ROWS:,}-row exports per daemon for the fixed per-export cost",
     )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="an A/A run: the second daemon is plaintext too, so the table shows the "
+        "difference two identical daemons make on this machine (the noise floor)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "security.md")
     args = parser.parse_args(argv)
     if args.rounds < MIN_ROUNDS:
@@ -259,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         root = Path(tmp)
         with (
             daemon(root / "plain", source.parent, secure=False) as plain,
-            daemon(root / "secure", source.parent, secure=True) as secure,
+            daemon(root / "secure", source.parent, secure=not args.control, label=SECURE) as secure,
         ):
             both = (plain, secure)
             for round_number in range(args.rounds):
@@ -341,8 +350,19 @@ def _report(
         ("GetExport daemon CPU µs", unary, "cpu", 1e6),
     ]
     lines = [
-        f"## Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({args.rounds} rounds)",
+        f"## Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({args.rounds} rounds)"
+        + (" — A/A CONTROL" if args.control else ""),
         "",
+        *(
+            [
+                "**Control run (`--control`): both daemons are plaintext; the "
+                '"TLS + token" columns are a second, identical plaintext daemon.** The '
+                "differences below are what this machine's noise alone produces.",
+                "",
+            ]
+            if args.control
+            else []
+        ),
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.platform()}, "
         f"{os.cpu_count()} CPUs; load average before {load_before:.2f}, after "
         f"{os.getloadavg()[0]:.2f}",
