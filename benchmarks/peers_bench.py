@@ -200,8 +200,12 @@ def measure(args: argparse.Namespace) -> Outcome:
     sluice = {g: _median(runs, lambda r: r.seconds) for g, runs in sluice_runs.items()}
     rows = [sluice_row(g, r) for g, r in sluice.items()]
     rows += [_median(runs, lambda r: r.seconds) for runs in peer_runs.values()]
-    rounds = {cases[g].name: [r.seconds for r in runs] for g, runs in sluice_runs.items()}
-    rounds |= {f"{p.tool}: {p.what}": [r.seconds for r in peer_runs[p.name]] for p in peers}
+    rounds = {
+        cases[g].name: [(r.seconds, r.peak_rss) for r in runs] for g, runs in sluice_runs.items()
+    }
+    rounds |= {
+        f"{p.tool}: {p.what}": [(r.seconds, r.peak_rss) for r in peer_runs[p.name]] for p in peers
+    }
 
     base = cases[JSONL]
     big = Case(f"{base.name} x{args.scale}", "parquet", base.format, base.compression,
