@@ -87,31 +87,11 @@ def counters_text(counters: Counters) -> str:
     return json.dumps([list(pair) for pair in counters])
 
 
-#: A job's progress (before its WHERE clause), with the store's placeholder in place of
-#: `?`; values from progress_values.
-PROGRESS_UPDATE_SQL: Final = (
-    "UPDATE jobs SET records = ?, chunks = ?, stored_bytes = ?, source_rows_done = ?,"
-    " source_rows_total = ?, counters_json = ?, updated_at = ?"
-)
-
-
-def progress_values(progress: Progress, now: object) -> tuple[object, ...]:
-    return (
-        progress.records,
-        progress.chunks,
-        progress.stored_bytes,
-        progress.source_rows_done,
-        progress.source_rows_total,
-        counters_text(progress.counters),
-        now,
-    )
-
-
 #: A job's progress between chunks (save_progress; values from live_progress_values):
 #: everything but the counters. The pipeline's totals already count the chunk being
 #: committed, so its counters reach the job row only with that chunk (record_chunk, in
 #: its transaction): a commit that fails never leaves the job's counters a chunk ahead
-#: of its journal.
+#: of its journal. Before its WHERE clause, with the store's placeholder in place of `?`.
 LIVE_PROGRESS_UPDATE_SQL: Final = (
     "UPDATE jobs SET records = ?, chunks = ?, stored_bytes = ?, source_rows_done = ?,"
     " source_rows_total = ?, updated_at = ?"
@@ -127,6 +107,15 @@ def live_progress_values(progress: Progress, now: object) -> tuple[object, ...]:
         progress.source_rows_total,
         now,
     )
+
+
+#: A job's whole progress, counters included (with a chunk, or at the end); values from
+#: progress_values.
+PROGRESS_UPDATE_SQL: Final = LIVE_PROGRESS_UPDATE_SQL + ", counters_json = ?"
+
+
+def progress_values(progress: Progress, now: object) -> tuple[object, ...]:
+    return (*live_progress_values(progress, now), counters_text(progress.counters))
 
 
 def needs_summed_counters(row: Mapping[str, Any]) -> bool:
