@@ -37,10 +37,13 @@ class KeyOrderCheck:
         self._last = keys.tail(1)
         if keys.height < 2:
             return
+        # Row 0 has no row before it: its shift(1) is null, which eq_missing would call
+        # equal to a NULL key there (NULLs sort first on SQLite, and a last NULL key is
+        # carried to the next frame's row 0).
         tied = keys.select(
-            pl.all_horizontal(
-                [pl.col(c).eq_missing(pl.col(c).shift(1)) for c in self._order_by]
-            ).any()
+            pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in self._order_by])
+            .slice(1)
+            .any()
         ).item()
         if tied:
             raise FailedPrecondition(

@@ -33,3 +33,11 @@ def test_a_tie_fails_naming_order_by(frames: list[dict[str, list[int | None]]]) 
     with pytest.raises(FailedPrecondition, match=r"spec\.source\.order_by \(a\) is not unique"):
         for frame in frames:
             check.check(pl.DataFrame(frame, schema={"a": pl.Int64}))
+
+
+def test_a_single_null_key_at_a_frames_start_is_not_a_tie() -> None:
+    """NULLs sort first on SQLite: a first row with a NULL key has no row before it to
+    tie with (its shift is null too, which eq_missing would call equal)."""
+    check = KeyOrderCheck(["a"])
+    check.check(pl.DataFrame({"a": [None, 1, 2]}, schema={"a": pl.Int64}))
+    check.check(pl.DataFrame({"a": [3, 4]}, schema={"a": pl.Int64}))
