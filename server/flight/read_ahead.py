@@ -72,7 +72,15 @@ def read_ahead(
     thread.start()
     try:
         while True:
-            slot = slots.get()
+            try:
+                slot = slots.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                # A producer that stopped because alive() turned false queues no end:
+                # without this the consumer would wait for it forever (a cancelled DoGet
+                # holding its RPC thread).
+                if thread.is_alive() or not slots.empty():
+                    continue
+                return
             if isinstance(slot, _End):
                 if slot.error is not None:
                     raise slot.error

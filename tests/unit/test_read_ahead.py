@@ -85,3 +85,32 @@ def test_alive_turning_false_stops_the_producer() -> None:
     alive.clear()
     assert _eventually(source.closed.is_set)
     assert source.produced < 10
+
+
+def test_a_consumer_waiting_when_alive_turns_false_returns() -> None:
+    """The call ends while the producer is busy with an item and the consumer waits: the
+    producer stops without queueing an end, and the consumer must not wait forever."""
+    release = threading.Event()
+    alive = threading.Event()
+    alive.set()
+
+    def slow() -> Iterator[int]:
+        yield 0
+        release.wait(5)
+        yield 1
+
+    items = read_ahead(slow(), 2, "test", alive.is_set)
+    assert next(items) == 0
+    finished = threading.Event()
+
+    def consume() -> None:
+        for _ in items:
+            pass
+        finished.set()
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    time.sleep(0.1)
+    alive.clear()
+    release.set()
+    assert _eventually(finished.is_set)
