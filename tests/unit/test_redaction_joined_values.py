@@ -115,3 +115,14 @@ def test_look_alikes_joined_by_a_single_space_stay_as_they_were() -> None:
         "tracking 1234 5678 9012 3456 7890 1234 5678",
     ]
     assert _strict(texts) == texts
+
+
+def test_values_after_one_to_three_stars_of_emphasis_are_still_found() -> None:
+    """Markdown emphasis leads a value ("**4111…**"); only a mask's long star run (the
+    kept digits of a masked card) does not."""
+    texts = ["**4111111111111111**", "pay *555-123-4567 now", "**123-45-6789**"]
+    assert _strict(texts) == [f"**{'*' * 12}1111**", "pay *[PHONE] now", "**[US_SSN]**"]
+
+
+def test_a_19_digit_card_followed_by_a_digit_group_is_still_masked() -> None:
+    assert _strict(["6011 0000 0000 0000 019 123"]) != ["6011 0000 0000 0000 019 123"]

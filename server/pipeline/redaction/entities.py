@@ -70,8 +70,9 @@ def without_names(regex: str) -> str:
 
 # Context that marks where a token starts when \b is not strict enough: a phone number or
 # card must not be the tail of an order id ("ORD-2025-001234") or of a price, nor the
-# kept last digits of a masked card ("************1111 123 456").
-_START = r"^|[^\w.\-/#$€£+*]"
+# kept last digits of a masked card ("************1111 123 456"); one to three stars of
+# emphasis do lead one ("**4111111111111111**", "*555-123-4567").
+_START = r"^|[^\w.\-/#$€£+*]|(?:^|[^*])\*{1,3}"
 # ... and where a digit run ends: at the end, at punctuation, or at separators/spaces
 # followed by something that is not a word ("0123. ", "0123 if"). Runs are taken whole
 # (greedy), and no shorter piece of a run satisfies this, so a long number (an IBAN's

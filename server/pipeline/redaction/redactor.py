@@ -261,8 +261,7 @@ class PolicyRedactor:
                 rule.label in _KEYWORD_ENTITIES and rule.regex == ENTITY_BY_NAME[rule.label].regex
             )
             steps.append(_TextRule(stage, rule.gate or rule.regex, refine, keyword))
-            shorter = without_last_group(rule)
-            if shorter is not None:
+            for shorter in without_last_group(rule):
                 # Same counters: a record counts once whichever step changed it.
                 again = _Stage()
                 for flag in stage.flags:

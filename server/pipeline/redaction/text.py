@@ -142,17 +142,21 @@ def _replaced(text: pl.Expr, old: pl.Expr, new: pl.Expr) -> pl.Expr:
     return pl.when(usable.fill_null(False)).then(text.str.split(old).list.join(new)).otherwise(text)
 
 
-def without_last_group(rule: PatternRule) -> PatternRule | None:
-    """For cards: the rule again, with the digit groups after the candidate as context,
-    for a second step over what the first left (a candidate that failed as a whole).
-    The value is lazy, so it ends at the first group boundary where a card can end
-    ("4111 1111 1111 1111 123 456": the card, then two groups of context); a greedy
-    value gave back only the last group."""
+def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
+    """For cards: the rule again with the digit groups after the candidate as context,
+    for steps over what the first left (a candidate that failed as a whole). First with
+    a greedy value, which gives back only the last group ("6011 0000 0000 0000 019 123":
+    a 19-digit card, then one group), then with a lazy one, which ends at the first group
+    boundary where a card can end ("4111 1111 1111 1111 123 456": the card, then two
+    groups). Each step sees only what the one before it left."""
     entity = ENTITY_BY_NAME.get(rule.label)
     if rule.validator not in _GROUP_RETRY or entity is None or rule.regex != entity.regex:
-        return None
-    regex = compose(entity.lead, f"{entity.value}?", rf"{_LAST_GROUPS_CONTEXT}(?:{entity.trail})")
-    return replace(rule, regex=regex.replace(r"\b", r"(?-u:\b)"))
+        return ()
+    context = rf"{_LAST_GROUPS_CONTEXT}(?:{entity.trail})"
+    return tuple(
+        replace(rule, regex=compose(entity.lead, value, context).replace(r"\b", r"(?-u:\b)"))
+        for value in (entity.value, f"{entity.value}?")
+    )
 
 
 def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
