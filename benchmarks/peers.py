@@ -3,9 +3,10 @@
     python -m benchmarks.peers PEER SOURCE OUT_DIR
 
 Reads the Parquet file SOURCE, writes into OUT_DIR (which must exist) and prints one JSON
-line: seconds, rows, stored_bytes, baseline_rss and peak_rss (bytes). Seconds cover the
-export only, not the interpreter's start or the imports. Peak RSS is the kernel's
-high-water mark of this process (VmHWM), start-up included, as the daemon's is. Each
+line: seconds, cpu_seconds (all threads), rows, stored_bytes, baseline_rss and
+peak_rss (bytes). Seconds and CPU seconds cover the export only, not the interpreter's
+start or the imports. Peak RSS is the kernel's high-water mark of this process (VmHWM),
+start-up included, as the daemon's is. Each
 peer imports only its own libraries, so the figures carry no weight from the others;
 benchmarks.peers_bench drives these runs.
 """
@@ -214,14 +215,16 @@ def main(argv: list[str]) -> None:
     for module in IMPORTS[peer.split("-")[0]]:
         importlib.import_module(module)
     baseline = resident(os.getpid()) or 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     rows = PEERS[peer](source, out)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report
     # its parent's size at fork if that were larger.
     peak = high_water_mark(os.getpid()) or 0
     result = {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "rows": rows,
         "stored_bytes": stored_bytes(out / STORED_UNDER.get(peer, "")),
         "baseline_rss": baseline,

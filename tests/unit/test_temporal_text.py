@@ -130,3 +130,12 @@ def test_lookup_text_of_many_rows_matches_chrono() -> None:
         }
     )
     assert temporal_as_text(frame).equals(_chrono_text(frame))
+
+
+def test_every_second_of_a_day_matches_chrono() -> None:
+    # The clock table covers each second of a day once: every entry is checked here.
+    seconds = pl.int_range(0, 86_400, eager=True) * 1_000_000 + 1_714_521_600_000_123
+    frame = pl.DataFrame(
+        {"naive": seconds.cast(pl.Datetime("us")), "utc": seconds.cast(pl.Datetime("us", "UTC"))}
+    )
+    assert temporal_as_text(frame).equals(_chrono_text(frame))

@@ -29,11 +29,13 @@ _MAX_EXTRA_DAYS = 4_096
 
 @cache
 def _clock_texts() -> pl.Series:
-    """ "HH:MM:SS." of every second of a day, by second of the day (the fraction follows)."""
-    return pl.Series(
-        [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}." for s in range(_SECONDS_PER_DAY)],
-        dtype=pl.String,
-    )
+    """ "HH:MM:SS." of every second of a day, by second of the day (the fraction follows).
+
+    Formatted by chrono in one call: built by a Python f-string per second it cost ~0.08
+    CPU s (0.17 s under load) on the first text export of each daemon process, on the
+    encoder thread while the reader waited — 10-15% of a 200,000-row jsonl export."""
+    nanoseconds = pl.int_range(0, _SECONDS_PER_DAY, dtype=pl.Int64, eager=True) * 1_000_000_000
+    return nanoseconds.cast(pl.Time).dt.to_string("%H:%M:%S.")
 
 
 @cache

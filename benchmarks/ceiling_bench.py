@@ -1,0 +1,159 @@
+"""Issue 21's ceiling goal, alone: Sluice through the daemon beside Polars' own sinks.
+
+    .venv/bin/python -m benchmarks.ceiling_bench [--rows 1000000] [--rounds 3]
+        [--datasets events,text-heavy] [--out benchmarks/results/ceiling.md]
+
+For each dataset (the cached files of peers_bench: the demo events and the text-heavy
+one), every round runs, in alternating order: Sluice (a) jsonl+zstd and (c) parquet(zstd)
+end to end through a fresh daemon over gRPC (benchmarks.export_bench.run_case), and
+Polars' `scan_parquet → sink_ndjson / sink_parquet` of the same file in a fresh process
+(benchmarks.peers). Each run gives wall seconds and CPU seconds (the daemon's whole
+process for Sluice, the export's own for Polars). The goal is Polars' wall ÷ Sluice's
+wall ≥ 0.9 (median of the rounds); the CPU ratio beside it tells how much of a wall gap
+is work and how much is cores left idle. A fixed-cost gauge runs too: Sluice (c) on the
+first 1,000 rows, i.e. what an export costs whatever its size (planning, job store,
+manifest, signature, the client's wait).
+
+Only this set runs (no dlt, no 10x memory run, no watchers), so it takes a minute at 1M
+rows on an idle machine; peers_bench remains the full comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from benchmarks import text_heavy_data
+from benchmarks.export_bench import DATA, REPO, SEED, Case, dataset, log, run_case
+
+RESULTS = REPO / "benchmarks" / "results"
+SLUICE_CASES = (
+    Case("(a) jsonl+zstd", "parquet", "jsonl", "zstd", 3),
+    Case("(c) parquet(zstd)", "parquet", "parquet", "zstd"),
+)
+#: Sluice case name -> the Polars peer (benchmarks.peers) it is held against.
+PEER_OF = {"(a) jsonl+zstd": "polars-jsonl-zstd", "(c) parquet(zstd)": "polars-parquet"}
+GAUGE_ROWS = 1_000
+
+
+@dataclass(frozen=True)
+class Run:
+    dataset: str
+    what: str
+    round: int
+    wall: float
+    cpu: float
+
+
+def source_file(name: str, rows: int) -> Path:
+    if name == "events":
+        return dataset(rows, "parquet")
+    path = DATA / f"text-heavy-{rows}-seed{SEED}-pii0.5.parquet"
+    if not path.exists():
+        partial = path.with_name(path.name + ".partial")
+        text_heavy_data.generate(partial, rows, seed=SEED, pii_share=0.5)
+        partial.rename(path)
+    return path
+
+
+def head(source: Path, rows: int) -> Path:
+    path = DATA / f"{source.stem}.head{rows}.parquet"
+    if not path.exists():
+        partial = path.with_name(path.name + ".partial")
+        pl.scan_parquet(source).head(rows).sink_parquet(partial, compression="zstd")
+        partial.rename(path)
+    return path
+
+
+def run_polars(peer: str, source: Path) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory(prefix="ceiling-") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.peers", peer, str(source), out],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+    measured = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return float(measured["seconds"]), float(measured["cpu_seconds"])
+
+
+def measure(names: Sequence[str], rows: int, rounds: int) -> list[Run]:
+    runs: list[Run] = []
+    for number in range(rounds):
+        for name in names:
+            source = source_file(name, rows)
+            order: list[str] = [c.name for c in SLUICE_CASES] + list(PEER_OF.values())
+            if number % 2:
+                order.reverse()
+            for what in order:
+                case = next((c for c in SLUICE_CASES if c.name == what), None)
+                if case is not None:
+                    result = run_case(case, rows, source, 1)
+                    runs.append(Run(name, what, number, result.seconds, result.daemon_cpu_seconds))
+                else:
+                    wall, cpu = run_polars(what, source)
+                    runs.append(Run(name, what, number, wall, cpu))
+                log(f"{name} {what}: {runs[-1].wall:.2f} s wall, {runs[-1].cpu:.2f} CPU s")
+            gauge = run_case(SLUICE_CASES[1], GAUGE_ROWS, head(source, GAUGE_ROWS), 1)
+            runs.append(
+                Run(name, f"gauge: (c) at {GAUGE_ROWS:,} rows", number, gauge.seconds,
+                    gauge.daemon_cpu_seconds)
+            )  # fmt: skip
+    return runs
+
+
+def report(runs: list[Run], rows: int, rounds: int) -> str:
+    lines = [
+        f"# Ceiling — Sluice through the daemon vs Polars' sinks, {rows:,} rows",
+        "",
+        f"- run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.python_version()}, "
+        f"polars {pl.__version__}, {rounds} alternating round(s), every run listed",
+        "- ratio = Polars' median ÷ Sluice's median (issue 21 goal: wall ≥ 0.9)",
+        "",
+        "| dataset | what | round | wall s | CPU s |",
+        "|---|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.dataset} | {r.what} | {r.round + 1} | {r.wall:.2f} | {r.cpu:.2f} |" for r in runs
+    ]
+    lines += ["", "| dataset | Sluice case | wall ratio | CPU ratio |", "|---|---|---:|---:|"]
+    for name in dict.fromkeys(r.dataset for r in runs):
+        for case, peer in PEER_OF.items():
+            mine = [r for r in runs if r.dataset == name and r.what == case]
+            theirs = [r for r in runs if r.dataset == name and r.what == peer]
+            wall = _median(theirs, "wall") / _median(mine, "wall")
+            cpu = _median(theirs, "cpu") / _median(mine, "cpu")
+            lines.append(f"| {name} | {case} | {wall:.2f}x | {cpu:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def _median(runs: list[Run], field: str) -> float:
+    return float(statistics.median(getattr(r, field) for r in runs))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--datasets", default="events,text-heavy")
+    parser.add_argument("--out", type=Path, default=RESULTS / "ceiling.md")
+    args = parser.parse_args(argv)
+    names = [n for n in args.datasets.split(",") if n]
+    text = report(measure(names, args.rows, args.rounds), args.rows, args.rounds)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
