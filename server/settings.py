@@ -418,6 +418,10 @@ class Settings(BaseModel):
     #: back and resume) before it ends as cancelled. Its committed chunks stay and a
     #: DoPut with the same requestId continues it; the chunk in flight is discarded.
     flight_put_idle_timeout: float = Field(default=300.0, ge=0.5, le=7 * 86400)
+    #: Stored chunk bytes that DoGet, GetFlightInfo and ListFlights hold in memory at
+    #: once, across every call (`--flight-get-memory-bytes`, SLUICE_FLIGHT_GET_MEMORY_BYTES):
+    #: a call whose chunk would pass it spools the chunk to a temporary file instead.
+    flight_get_memory_bytes: int = Field(default=512 * MiB, ge=0, le=1 << 40)
 
     # -- Automatic retries (README "Retries") ----------------------------------------------
     #: Attempts an export gets when its runs fail transiently (storage UNAVAILABLE after

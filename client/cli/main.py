@@ -219,6 +219,14 @@ _JOB_STORE_OPTION = click.option(
     "[env: SLUICE_MAX_ATTEMPTS; default: 3].",
 )
 @click.option(
+    "--flight-get-memory-bytes",
+    type=click.IntRange(0, 1 << 40),
+    metavar="BYTES",
+    help="Stored chunk bytes Flight reads (DoGet, GetFlightInfo) hold in memory at once "
+    "across calls; past it a chunk is spooled to a temporary file "
+    "[env: SLUICE_FLIGHT_GET_MEMORY_BYTES; default: 536870912].",
+)
+@click.option(
     "--retry-backoff-seconds",
     type=click.FloatRange(0.05, 3600.0),
     metavar="SECONDS",
@@ -263,6 +271,7 @@ def serve(
     job_store_poll_seconds: float | None,
     job_lease_seconds: float | None,
     max_attempts: int | None,
+    flight_get_memory_bytes: int | None,
     retry_backoff_seconds: float | None,
     metrics_address: str | None,
     health_address: str | None,
@@ -312,6 +321,7 @@ def serve(
         overrides["job_store_poll_seconds"] = job_store_poll_seconds
     for key, value in (
         ("max_attempts", max_attempts),
+        ("flight_get_memory_bytes", flight_get_memory_bytes),
         ("retry_backoff_seconds", retry_backoff_seconds),
         ("metrics_address", metrics_address),
         ("health_address", health_address),

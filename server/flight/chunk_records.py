@@ -9,7 +9,9 @@ are opened with the server's own secret; chunks encrypted to age recipients cann
 A chunk no bigger than _IN_MEMORY is read into one buffer of its manifest size while it
 is hashed, and a chunk that is its own plaintext (Parquet or Arrow without outer
 compression or encryption, the common case) is decoded from that buffer as is: no spool
-file and no Python file calls between Arrow and the bytes. Bigger chunks are spooled.
+file and no Python file calls between Arrow and the bytes. Bigger chunks are spooled,
+and so is any chunk the daemon-wide ChunkMemoryBudget (flight_get_memory_bytes) has no
+room for.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from sluice.format.manifest import OutputInfo
 from sluice.format.stored_objects import ChunkEntry
 from sluice.format.zip_reader import ZipFormatError, read_zip
 from sluice.server.errors import DataLoss, FailedPrecondition
+from sluice.server.flight.chunk_memory import UNLIMITED, ChunkMemoryBudget
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink
 
@@ -74,11 +77,30 @@ def check_readable(output: OutputInfo, keys: ChunkKeys, export_id: str) -> None:
 
 
 def chunk_batches(
-    sink: Sink, key: str, chunk: ChunkEntry, output: OutputInfo, keys: ChunkKeys
+    sink: Sink,
+    key: str,
+    chunk: ChunkEntry,
+    output: OutputInfo,
+    keys: ChunkKeys,
+    budget: ChunkMemoryBudget = UNLIMITED,
 ) -> Iterator[pa.RecordBatch]:
-    """The chunk's records, each batch only after the whole chunk was verified."""
+    """The chunk's records, each batch only after the whole chunk was verified. The
+    chunk is held in memory only while `budget` has room for it; else it is spooled."""
+    size = chunk.stored_bytes
+    if size <= _IN_MEMORY and budget.reserve(size):
+        try:
+            yield from _chunk_batches(sink, key, chunk, output, keys, in_memory=True)
+        finally:
+            budget.release(size)
+        return
+    yield from _chunk_batches(sink, key, chunk, output, keys, in_memory=False)
+
+
+def _chunk_batches(
+    sink: Sink, key: str, chunk: ChunkEntry, output: OutputInfo, keys: ChunkKeys, *, in_memory: bool
+) -> Iterator[pa.RecordBatch]:
     where = f"chunk {chunk.index} ({chunk.path})"
-    if chunk.stored_bytes <= _IN_MEMORY:
+    if in_memory:
         data = _fetch_verified_in_memory(sink, key, chunk, where)
         if _is_own_plaintext(output):
             yield from _decode_buffer(output.format, pa.py_buffer(data), where)
@@ -102,25 +124,33 @@ def chunk_batches(
 
 
 def parquet_chunk_schema(
-    sink: Sink, key: str, chunk: ChunkEntry, output: OutputInfo
+    sink: Sink,
+    key: str,
+    chunk: ChunkEntry,
+    output: OutputInfo,
+    budget: ChunkMemoryBudget = UNLIMITED,
 ) -> pa.Schema | None:
     """The Arrow schema of a verified Parquet chunk, read from its footer without
     decoding any record (GetFlightInfo and a cold ListFlights learn each export's schema
     from its first chunk): the schema its first batch has. None when the footer does not
     say that alone: another format, outer compression or encryption, a chunk too big for
-    memory, no rows, or dictionary columns (DoGet decodes them)."""
+    memory or for the memory budget, no rows, or dictionary columns (DoGet decodes them)."""
     if output.format != "parquet" or not _is_own_plaintext(output):
         return None
     if chunk.stored_bytes > _IN_MEMORY or not chunk.records:
         return None
+    if not budget.reserve(chunk.stored_bytes):
+        return None  # no room: chunk_batches learns it, through a spool file
     where = f"chunk {chunk.index} ({chunk.path})"
-    data = _fetch_verified_in_memory(sink, key, chunk, where)
     try:
+        data = _fetch_verified_in_memory(sink, key, chunk, where)
         parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
         schema = parquet.schema_arrow
         rows = parquet.metadata.num_rows
     except (pa.ArrowException, OSError):
         raise DataLoss(f"{where} cannot be decoded as parquet") from None
+    finally:
+        budget.release(chunk.stored_bytes)
     if not rows or any(pa.types.is_dictionary(f.type) for f in schema):
         return None
     return schema

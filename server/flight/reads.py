@@ -23,6 +23,7 @@ from sluice.format.layout import export_folder
 from sluice.format.manifest import Manifest
 from sluice.format.stored_objects import ChunkEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from sluice.server.flight.chunk_memory import ChunkMemoryBudget
 from sluice.server.flight.chunk_records import (
     ChunkKeys,
     check_readable,
@@ -107,6 +108,8 @@ class FlightReads:
         self._service = service
         self._schemas: dict[str, pa.Schema] = {}
         self._lock = threading.Lock()
+        #: Chunk bytes held in memory across every call (flight_get_memory_bytes).
+        self.memory = ChunkMemoryBudget(settings.flight_get_memory_bytes)
 
     def records(
         self, ticket: Ticket, principal: Principal
@@ -221,7 +224,9 @@ class FlightReads:
         if export.manifest.chunks:
             first = export.manifest.chunks[0]
             key = export.chunk_key(first.path)
-            footer = parquet_chunk_schema(export.location.sink, key, first, export.manifest.output)
+            footer = parquet_chunk_schema(
+                export.location.sink, key, first, export.manifest.output, self.memory
+            )
             if footer is not None:
                 return self._remember(export, footer)
             for batch in chunk_batches(
@@ -230,6 +235,7 @@ class FlightReads:
                 first,
                 export.manifest.output,
                 export.keys,
+                self.memory,
             ):
                 schema = plain(batch).schema
                 break
@@ -242,7 +248,7 @@ class FlightReads:
         for chunk in chunks:
             key = export.chunk_key(chunk.path)
             for batch in chunk_batches(
-                export.location.sink, key, chunk, export.manifest.output, export.keys
+                export.location.sink, key, chunk, export.manifest.output, export.keys, self.memory
             ):
                 yield chunk.index, plain(batch)
 

@@ -13,8 +13,9 @@ from google.protobuf.message import DecodeError
 
 from sluice.flight import Flight_pb2 as fl
 from sluice.flight import Flight_pb2_grpc
-from sluice.flight.ipc import WireFlightData, batch_wire, parse_flight_data, schema_wire
+from sluice.flight.ipc import WireFlightData, parse_flight_data, schema_wire
 from sluice.server.errors import InvalidArgument, Unimplemented
+from sluice.server.flight.get_messages import wire_messages
 from sluice.server.flight.ipc_codec import AnyPayload
 from sluice.server.flight.puts import FlightPuts, PutRequest, check_put_has_no_source
 from sluice.server.flight.read_ahead import read_ahead
@@ -26,8 +27,8 @@ from sluice.v1 import export_pb2 as pb
 
 FLIGHT_SERVICE_NAME = fl.DESCRIPTOR.services_by_name["FlightService"].full_name
 _NOT_SERVED = "is not served by Sluice (see the README, Arrow Flight)"
-#: Serialized batches a DoGet prepares ahead of the one gRPC is sending (each is one
-#: batch of a chunk, 64k rows by default): enough to keep both cores busy, few enough
+#: Serialized messages a DoGet prepares ahead of the one gRPC is sending (each about
+#: get_messages.MESSAGE_BYTES of Arrow data): enough to keep both cores busy, few enough
 #: that a slow client holds little memory.
 DO_GET_READ_AHEAD: Final = 4
 
@@ -94,7 +95,7 @@ class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
         schema, batches = self._reads.records(ticket, caller())
         yield schema_wire(schema)
         yield from read_ahead(
-            (batch_wire(batch) for batch in batches),
+            wire_messages(batches),
             DO_GET_READ_AHEAD,
             "flight-get",
             context.is_active,
