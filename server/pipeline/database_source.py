@@ -2,8 +2,10 @@
 
 A database source reads a table or one SELECT. Rows come in a deterministic order (the
 table's primary key, SQLite's rowid, or the caller's order_by), so a row's position in
-the result (ROW_INDEX) is the same in every run over unchanged data and a resumed export
-skips exactly the rows already journalled (OFFSET in the same ORDER BY).
+the result (ROW_INDEX) is the same in every run over unchanged data. A resumed export
+reads the rows after the last journalled row's order key (`WHERE (keys) > (last keys)`,
+in a new snapshot), so rows inserted or deleted before that key between the runs shift
+nothing; see resume_columns for how each key is compared exactly.
 
 Each run reads in one read transaction (SQLite: BEGIN then the SELECT holds one read
 snapshot; DuckDB: BEGIN on a read_only connection), so rows committed while it runs are
@@ -34,11 +36,21 @@ import polars as pl
 from sluice.server.errors import FailedPrecondition, InvalidArgument, SluiceError, Unavailable
 from sluice.server.pipeline import postgres_reading, postgres_source
 from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.database_keys import (
+    SQLITE_KEY_PREFIX,
+    SQLITE_ROWID,
+    after_key_term,
+    decode_sqlite_key,
+    duckdb_parameter,
+    encode_sqlite_key,
+    key_sql,
+    resume_columns,
+    sqlite_after_nulls_term,
+)
+from sluice.server.pipeline.database_keys import quote_name as _quote
 from sluice.server.pipeline.postgres_source import PostgresTarget
 
 DatabaseKind = Literal["sqlite", "duckdb", "postgresql"]
-#: What SQLite's ORDER BY uses for a table without a primary key (stable, unique).
-SQLITE_ROWID = "_rowid_"
 #: More ids than this are filtered by the pipeline alone (SQLite binds at most 32,766).
 MAX_PUSHED_IDS = 10_000
 _SELECT = re.compile(r"^\s*\(*\s*(select|with|values)\b", re.IGNORECASE)
@@ -190,7 +202,7 @@ def count_rows(read: DatabaseRead) -> int:
     if read.server is not None:
         sql, params = postgres_source.count_sql(read.server, _pg_relation(read), _pg_filters(read))
         return postgres_source.count(read.server, sql, params)
-    sql, params = _select(read, ["1"], count=True)
+    sql, params = _select(read, [], count=True)
     if read.kind == "sqlite":
         with _sqlite(read) as con:
             return int(con.execute(sql, params).fetchone()[0])
@@ -207,17 +219,28 @@ def read_frames(
     skip: int,
     after_key: Sequence[object] | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Frames of `columns` (at least one: a plan always exports a column), at most
-    `batch_rows` rows each, in order, all in one read transaction: the rows after
-    `after_key` (values of the order columns) when given, else from row `skip`."""
-    if after_key is not None and len(after_key) == len(read.order_by) and skip > 0:
-        skip = 0
-    else:
+    """Frames of `columns` (at least one: a plan always exports a column; hidden SQLite
+    key columns included when asked for), at most `batch_rows` rows each, in order, all
+    in one read transaction: from the first row when `skip` is 0, else the rows after
+    `after_key` (the values of resume_columns in the last row already handed on).
+
+    Rows are never skipped by position: rows inserted or deleted between two runs would
+    shift what an OFFSET skips. Without a key to read after, a run that does not start
+    at the first row fails FAILED_PRECONDITION naming spec.source.order_by."""
+    if skip <= 0:
         after_key = None
-    sql, params = _select(
-        read, [_quote(c) for c in columns], skip=skip, after=after_key, schema=schema
-    )
-    wanted = pl.Schema({c: schema[c] for c in columns})
+    elif after_key is None or len(after_key) != len(read.order_by):
+        raise FailedPrecondition(
+            "spec.source.order_by: this export cannot continue exactly after its last "
+            f"journalled row: its order key ({', '.join(c[:64] for c in read.order_by)}) "
+            "has no value that compares back exactly (a NULL, or a type such as a float, "
+            "bytes or a nanosecond time); continuing by row position could skip or repeat "
+            "rows, so export it again as a new export, ordered by integer, text, time or "
+            "decimal columns"
+        )
+    elif read.kind == "sqlite":
+        after_key = _stored_key(read, schema, after_key)
+    wanted = pl.Schema({c: schema.get(c, pl.String()) for c in columns})
     if read.server is not None:
         sql, params = postgres_source.select_sql(
             read.server,
@@ -225,11 +248,12 @@ def read_frames(
             columns,
             read.order_by,
             _pg_filters(read),
-            skip,
+            0,
             after_key,
         )
         yield from postgres_reading.read_frames(read.server, sql, params, wanted, batch_rows)
         return
+    sql, params = _select(read, _projection(read, columns), after=after_key, schema=schema)
     if read.kind == "sqlite":
         with _sqlite(read) as con:
             con.execute("BEGIN")
@@ -245,11 +269,37 @@ def read_frames(
             yield frame
 
 
+def _stored_key(read: DatabaseRead, schema: pl.Schema, after_key: Sequence[object]) -> list[object]:
+    """A journalled SQLite key as the values SQLite stored (hidden key columns decoded)."""
+    columns = resume_columns(read.kind, read.order_by, schema)
+    try:
+        return [
+            decode_sqlite_key(value) if column.startswith(SQLITE_KEY_PREFIX) else value
+            for column, value in zip(columns, after_key, strict=True)
+        ]
+    except ValueError:
+        raise FailedPrecondition(
+            "spec.source.order_by: the journalled order key of this export does not read "
+            "back exactly (journalled by an earlier version); export it again as a new export"
+        ) from None
+
+
+def _projection(read: DatabaseRead, columns: Sequence[str]) -> list[str]:
+    """The SELECT list: each column; a hidden SQLite key column as its order column."""
+    selected = []
+    for column in columns:
+        if read.kind == "sqlite" and column.startswith(SQLITE_KEY_PREFIX):
+            source = read.order_by[int(column.removeprefix(SQLITE_KEY_PREFIX))]
+            selected.append(f"{key_sql(source)} AS {_quote(column)}")
+        else:
+            selected.append(_quote(column))
+    return selected
+
+
 def _select(
     read: DatabaseRead,
     selected: Sequence[str],
     *,
-    skip: int = 0,
     count: bool = False,
     after: Sequence[object] | None = None,
     schema: pl.Schema | None = None,
@@ -266,20 +316,21 @@ def _select(
         terms.append(term)
         params.append(param)
     if after is not None and not count:
-        placeholders = ["?"] * len(read.order_by)
-        if read.kind == "duckdb" and schema is not None:
-            placeholders = [_duckdb_parameter(schema.get(c)) for c in read.order_by]
-        terms.append(after_key_term(read.order_by, placeholders))
-        params.extend(after)
+        if read.kind == "sqlite" and any(value is None for value in after):
+            term, values = sqlite_after_nulls_term(read.order_by, after)
+            terms.append(term)
+            params.extend(values)
+        else:
+            placeholders = ["?"] * len(read.order_by)
+            if read.kind == "duckdb" and schema is not None:
+                placeholders = [duckdb_parameter(schema.get(c)) for c in read.order_by]
+            terms.append(after_key_term(read.order_by, placeholders))
+            params.extend(after)
     if terms:
         sql += " WHERE " + " AND ".join(terms)
     if count:
         return sql, params
-    order = [c if c == SQLITE_ROWID else _quote(c) for c in read.order_by]
-    sql += " ORDER BY " + ", ".join(order)
-    if skip > 0:
-        sql += " LIMIT -1 OFFSET ?" if read.kind == "sqlite" else " OFFSET ?"
-        params.append(skip)
+    sql += " ORDER BY " + ", ".join(key_sql(c) for c in read.order_by)
     return sql, params
 
 
@@ -359,27 +410,6 @@ def _pg_relation(read: DatabaseRead) -> str:
     return postgres_source.relation(read.table_schema, read.table, read.query)
 
 
-def after_key_term(order_by: Sequence[str], placeholders: Sequence[str]) -> str:
-    """`(k1, k2) > (?, ?)`: the rows after a key in ORDER BY k1, k2 (row comparison)."""
-    columns = ", ".join(c if c == SQLITE_ROWID else _quote(c) for c in order_by)
-    return f"({columns}) > ({', '.join(placeholders)})"
-
-
-def _duckdb_parameter(dtype: pl.DataType | None) -> str:
-    """A placeholder cast to the key column's type: a journalled key is JSON (ISO text
-    for times, exact text for decimals), and DuckDB compares a row of values only with a
-    row of the same types (it casts a lone `column > ?` itself, not `(a, b) > (?, ?)`)."""
-    if isinstance(dtype, pl.Datetime):
-        return "CAST(? AS TIMESTAMPTZ)" if dtype.time_zone else "CAST(? AS TIMESTAMP)"
-    if isinstance(dtype, pl.Decimal):
-        return f"CAST(? AS DECIMAL({dtype.precision or 38}, {dtype.scale}))"
-    if isinstance(dtype, pl.Date):
-        return "CAST(? AS DATE)"
-    if isinstance(dtype, pl.Time):
-        return "CAST(? AS TIME)"
-    return "?"
-
-
 def _relation(read: DatabaseRead) -> str:
     if read.query:
         # A newline before ")": a query ending in a -- comment cannot swallow it. Only a
@@ -388,10 +418,6 @@ def _relation(read: DatabaseRead) -> str:
     if read.table_schema:
         return f"{_quote(read.table_schema)}.{_quote(read.table)}"
     return _quote(read.table)
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 # --- SQLite ---------------------------------------------------------------------------
@@ -501,6 +527,9 @@ def _sqlite_frame(rows: list[tuple[Any, ...]], schema: pl.Schema) -> pl.DataFram
     series = []
     for index, (name, dtype) in enumerate(schema.items()):
         values = [row[index] for row in rows]
+        if name.startswith(SQLITE_KEY_PREFIX):
+            series.append(pl.Series(name, map(encode_sqlite_key, values), dtype=pl.String))
+            continue
         try:
             series.append(_sqlite_series(name, values, dtype))
         except (TypeError, ValueError, ArithmeticError, pl.exceptions.PolarsError):
