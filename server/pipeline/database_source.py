@@ -33,9 +33,16 @@ from urllib.parse import quote
 
 import polars as pl
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, SluiceError, Unavailable
+from sluice.server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    SluiceError,
+    Unavailable,
+)
 from sluice.server.pipeline import postgres_reading, postgres_source
 from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.checked_databases import Verify, checked_database
 from sluice.server.pipeline.database_keys import (
     SQLITE_KEY_PREFIX,
     SQLITE_ROWID,
@@ -189,7 +196,7 @@ def read_schema(read: DatabaseRead) -> pl.Schema:
         import duckdb
 
         try:
-            result = con.execute(f"SELECT * FROM {_relation(read)} LIMIT 0")
+            result = con.sql(f"SELECT * FROM {_relation(read)} LIMIT 0")
         except duckdb.Error as exc:  # the parser's and binder's errors name the cause
             raise _what_failed(read, exc) from None
         frame = pl.from_arrow(_arrow_batches(result, 1024).read_all())
@@ -263,7 +270,7 @@ def read_frames(
         return
     with _duckdb(read) as con:
         con.begin()
-        for batch in _arrow_batches(con.execute(sql, params), batch_rows):
+        for batch in _arrow_batches(con.sql(sql, params=params), batch_rows):
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
             yield frame
@@ -425,6 +432,12 @@ def _relation(read: DatabaseRead) -> str:
 
 @contextmanager
 def _sqlite(read: DatabaseRead) -> Iterator[sqlite3.Connection]:
+    with checked_database(read.path) as verify, _sqlite_connection(read, verify) as con:
+        yield con
+
+
+@contextmanager
+def _sqlite_connection(read: DatabaseRead, verify: Verify) -> Iterator[sqlite3.Connection]:
     uri = f"file:{quote(read.path)}?mode=ro"
     try:
         con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
@@ -433,6 +446,9 @@ def _sqlite(read: DatabaseRead) -> Iterator[sqlite3.Connection]:
     try:
         try:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            # SQLite resolves every symlink of the name itself and opens the result.
+            main = [row[2] for row in con.execute("PRAGMA database_list") if row[1] == "main"]
+            verify(main[0] if main else "")
             yield con
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
@@ -580,12 +596,18 @@ _DUCKDB_CONFINED: dict[str, str | bool | int | float | list[str]] = {
 def _duckdb(read: DatabaseRead) -> Iterator[Any]:
     import duckdb  # the server extra; imported where used, as the other drivers are
 
-    try:
-        con = duckdb.connect(read.path, read_only=True, config=_DUCKDB_CONFINED)
-    except duckdb.Error as exc:
-        raise InvalidArgument(
-            "spec.source.uri", f"cannot open the DuckDB database ({_first_line(exc)})"
-        ) from None
+    with checked_database(read.path) as verify:
+        try:
+            con = duckdb.connect(read.path, read_only=True, config=_DUCKDB_CONFINED)
+        except duckdb.Error as exc:
+            raise InvalidArgument(
+                "spec.source.uri", f"cannot open the DuckDB database ({_first_line(exc)})"
+            ) from None
+        try:
+            verify(None)
+        except PermissionDenied:
+            con.close()
+            raise
     try:
         if read.query:
             _check_one_select(duckdb, read.query)
@@ -597,11 +619,13 @@ def _duckdb(read: DatabaseRead) -> Iterator[Any]:
 
 
 def _arrow_batches(result: Any, batch_rows: int) -> Any:
-    """A pyarrow RecordBatchReader over a DuckDB result: to_arrow_reader since DuckDB
-    1.4 (fetch_record_batch, its older name, is gone in 2.0)."""
+    """A pyarrow RecordBatchReader over a DuckDB relation (con.sql: the Arrow batches
+    come straight from the query; over a DB-API result, con.execute, DuckDB copies
+    the rows once more): to_arrow_reader since DuckDB 1.4 (fetch_arrow_reader, its
+    older name, is gone in 2.0)."""
     if hasattr(result, "to_arrow_reader"):
         return result.to_arrow_reader(batch_rows)
-    return result.fetch_record_batch(batch_rows)
+    return result.fetch_arrow_reader(batch_rows)
 
 
 def _check_one_select(duckdb: Any, query: str) -> None:
