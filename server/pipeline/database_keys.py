@@ -68,6 +68,22 @@ def _sqlite_reads_as_stored(dtype: pl.DataType | None) -> bool:
     return dtype is not None and (dtype == pl.Int64 or dtype == pl.String)
 
 
+def sqlite_key_type(order_column: str) -> pl.DataType:
+    """The type of the hidden copy of `order_column`: a rowid is always an integer,
+    read as it is; any other stored value is encoded text (encode_sqlite_key)."""
+    return pl.Int64() if order_column == SQLITE_ROWID else pl.String()
+
+
+def stored_value(order_column: str, journalled: object) -> object:
+    """A journalled value of the hidden copy of `order_column`, as SQLite stored it;
+    ValueError when it is not one this module wrote."""
+    if order_column != SQLITE_ROWID:
+        return decode_sqlite_key(journalled)
+    if isinstance(journalled, bool) or not isinstance(journalled, int):
+        raise ValueError("not a rowid")
+    return journalled
+
+
 def encode_sqlite_key(value: object) -> str:
     """A stored SQLite value as JSON-safe text that keeps its storage class:
     "n:" NULL, "i:7" INTEGER, "r:1.5" REAL (repr round-trips exactly), "t:..." TEXT,
@@ -83,6 +99,29 @@ def encode_sqlite_key(value: object) -> str:
     if isinstance(value, bytes):
         return f"b:{value.hex()}"
     raise TypeError(f"not a SQLite value: {type(value).__name__}")
+
+
+def encode_sqlite_keys(name: str, values: list[object]) -> pl.Series:
+    """encode_sqlite_key of every value, as a String series. A column of one storage
+    class (and NULLs), the usual case, is encoded by Polars in one pass: SQLite rows
+    arrive as Python values, and a Python call per value would double the cost of
+    reading a TIMESTAMP- or rowid-keyed table."""
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if kinds <= {str}:
+        tagged = "t:" + pl.Series(name, values, dtype=pl.String)
+    elif kinds == {int}:
+        tagged = "i:" + pl.Series(name, values, dtype=pl.Int64).cast(pl.String)
+    elif kinds == {float}:
+        # repr, as encode_sqlite_key writes it: one spelling per value in every batch.
+        texts = [None if v is None else repr(v) for v in values]
+        tagged = "r:" + pl.Series(name, texts, dtype=pl.String)
+    elif kinds == {int, float}:  # a DECIMAL: whole values are stored as integers
+        texts = ["n:" if v is None else f"i:{v}" if type(v) is int else f"r:{v!r}" for v in values]
+        return pl.Series(name, texts, dtype=pl.String)
+    else:
+        return pl.Series(name, list(map(encode_sqlite_key, values)), dtype=pl.String)
+    return tagged.fill_null("n:").alias(name)
 
 
 def decode_sqlite_key(text: object) -> object:

@@ -47,12 +47,13 @@ from sluice.server.pipeline.database_keys import (
     SQLITE_KEY_PREFIX,
     SQLITE_ROWID,
     after_key_term,
-    decode_sqlite_key,
     duckdb_parameter,
-    encode_sqlite_key,
+    encode_sqlite_keys,
     key_sql,
     resume_columns,
     sqlite_after_nulls_term,
+    sqlite_key_type,
+    stored_value,
 )
 from sluice.server.pipeline.database_keys import quote_name as _quote
 from sluice.server.pipeline.postgres_source import PostgresTarget
@@ -247,7 +248,7 @@ def read_frames(
         )
     elif read.kind == "sqlite":
         after_key = _stored_key(read, schema, after_key)
-    wanted = pl.Schema({c: schema.get(c, pl.String()) for c in columns})
+    wanted = pl.Schema({c: _column_type(read, schema, c) for c in columns})
     if read.server is not None:
         sql, params = postgres_source.select_sql(
             read.server,
@@ -260,13 +261,14 @@ def read_frames(
         )
         yield from postgres_reading.read_frames(read.server, sql, params, wanted, batch_rows)
         return
-    sql, params = _select(read, _projection(read, columns), after=after_key, schema=schema)
+    selected, positions = _projection(read, columns)
+    sql, params = _select(read, selected, after=after_key, schema=schema)
     if read.kind == "sqlite":
         with _sqlite(read) as con:
             con.execute("BEGIN")
             cursor = con.execute(sql, params)
             while rows := cursor.fetchmany(batch_rows):
-                yield _sqlite_frame(rows, wanted)
+                yield _sqlite_frame(rows, wanted, positions)
         return
     with _duckdb(read) as con:
         con.begin()
@@ -276,13 +278,19 @@ def read_frames(
             yield frame
 
 
+def _column_type(read: DatabaseRead, schema: pl.Schema, column: str) -> pl.DataType:
+    if read.kind == "sqlite" and column.startswith(SQLITE_KEY_PREFIX):
+        return sqlite_key_type(read.order_by[int(column.removeprefix(SQLITE_KEY_PREFIX))])
+    return schema[column]
+
+
 def _stored_key(read: DatabaseRead, schema: pl.Schema, after_key: Sequence[object]) -> list[object]:
     """A journalled SQLite key as the values SQLite stored (hidden key columns decoded)."""
     columns = resume_columns(read.kind, read.order_by, schema)
     try:
         return [
-            decode_sqlite_key(value) if column.startswith(SQLITE_KEY_PREFIX) else value
-            for column, value in zip(columns, after_key, strict=True)
+            stored_value(order, value) if column.startswith(SQLITE_KEY_PREFIX) else value
+            for order, column, value in zip(read.order_by, columns, after_key, strict=True)
         ]
     except ValueError:
         raise FailedPrecondition(
@@ -291,16 +299,25 @@ def _stored_key(read: DatabaseRead, schema: pl.Schema, after_key: Sequence[objec
         ) from None
 
 
-def _projection(read: DatabaseRead, columns: Sequence[str]) -> list[str]:
-    """The SELECT list: each column; a hidden SQLite key column as its order column."""
-    selected = []
+def _projection(read: DatabaseRead, columns: Sequence[str]) -> tuple[list[str], list[int]]:
+    """The SELECT list, and where in a result row each of `columns` is. A hidden SQLite
+    key column is its order column's stored value: the very value of that column when
+    it is read anyway (fetching it twice costs as much as encoding it), else selected."""
+    selected = [_quote(c) for c in columns if not c.startswith(SQLITE_KEY_PREFIX)]
+    if read.kind != "sqlite":
+        return [_quote(c) for c in columns], list(range(len(columns)))
+    positions = []
     for column in columns:
-        if read.kind == "sqlite" and column.startswith(SQLITE_KEY_PREFIX):
-            source = read.order_by[int(column.removeprefix(SQLITE_KEY_PREFIX))]
-            selected.append(f"{key_sql(source)} AS {_quote(column)}")
+        if not column.startswith(SQLITE_KEY_PREFIX):
+            positions.append(selected.index(_quote(column)))
+            continue
+        source = read.order_by[int(column.removeprefix(SQLITE_KEY_PREFIX))]
+        if source != SQLITE_ROWID and _quote(source) in selected:
+            positions.append(selected.index(_quote(source)))
         else:
-            selected.append(_quote(column))
-    return selected
+            positions.append(len(selected))
+            selected.append(key_sql(source))
+    return selected, positions
 
 
 def _select(
@@ -539,12 +556,15 @@ def _sampled_type(con: sqlite3.Connection, relation: str, column: str) -> pl.Dat
     return pl.String()
 
 
-def _sqlite_frame(rows: list[tuple[Any, ...]], schema: pl.Schema) -> pl.DataFrame:
+def _sqlite_frame(
+    rows: list[tuple[Any, ...]], schema: pl.Schema, positions: Sequence[int]
+) -> pl.DataFrame:
+    """A frame of `schema`'s columns, column i from place positions[i] of each row."""
     series = []
-    for index, (name, dtype) in enumerate(schema.items()):
+    for (name, dtype), index in zip(schema.items(), positions, strict=True):
         values = [row[index] for row in rows]
-        if name.startswith(SQLITE_KEY_PREFIX):
-            series.append(pl.Series(name, map(encode_sqlite_key, values), dtype=pl.String))
+        if name.startswith(SQLITE_KEY_PREFIX) and dtype == pl.String:
+            series.append(encode_sqlite_keys(name, values))
             continue
         try:
             series.append(_sqlite_series(name, values, dtype))

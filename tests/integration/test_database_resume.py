@@ -3,7 +3,8 @@ tables keyed by a TIMESTAMP (text in two spellings, so SQLite's order is not tim
 order), by a DECIMAL (integers and binary floats) and by the rowid (no primary key).
 Rows before the last journalled key are deleted between the runs, which would shift a
 resume by row position: the export still holds every row exactly once, in the order
-SQLite's ORDER BY gives."""
+SQLite's ORDER BY gives. A DuckDB key that cannot be compared back exactly (a DOUBLE)
+fails the resumed run FAILED_PRECONDITION naming spec.source.order_by instead."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from sluice.client import ExportClient
+from sluice.client import ExportClient, ExportFailedError
 from sluice.v1 import export_pb2 as pb
 from tests.integration.helpers import load_manifest, read_export
 
@@ -103,3 +105,35 @@ def test_sigkill_then_rows_deleted_before_the_last_key_every_row_once(
     exported = read_export(finished.manifest_uri)["n"].to_list()
     assert exported == expected
     assert load_manifest(finished.manifest_uri)["totals"]["records"] == ROWS
+
+
+def test_a_key_that_cannot_be_compared_back_fails_the_resumed_run_naming_it(
+    daemon_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """A DuckDB table ordered by a DOUBLE: no exact text for the journalled key, so the
+    restarted run refuses to continue by row position, and says what to do."""
+    slow = daemon_factory("slow", batch_rows=1024, pipeline_queue_depth=2)
+    slow.start()
+    path = slow.sources / "floats.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE TABLE measured AS SELECT CAST(range AS DOUBLE) / 2 AS reading, "
+            f"range AS n FROM range({ROWS})"
+        )
+    spec = ExportClient.build_spec(
+        source=f"duckdb://{path}", table="measured", order_by=["reading"],
+        to=str(slow.exports), dataset="floats", level=15, chunk_rows=CHUNK_ROWS,
+    )  # fmt: skip
+    with ExportClient(slow.address) as client:
+        export_id = client.create(spec).id
+        for event in client.watch(export_id):
+            if event.HasField("chunk_committed") and event.chunk_committed.index >= 1:
+                break
+            assert not event.HasField("finished"), "finished before the crash"
+    slow.kill()
+    slow.start()
+    with ExportClient(slow.address) as client, pytest.raises(ExportFailedError) as failed:
+        client.wait(export_id, timeout=300)
+    assert failed.value.code == "FAILED_PRECONDITION", failed.value
+    assert "spec.source.order_by: this export cannot continue exactly" in str(failed.value)
+    assert "export it again as a new export" in str(failed.value)

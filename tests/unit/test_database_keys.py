@@ -15,9 +15,11 @@ from sluice.server.pipeline.database_keys import (
     after_key_term,
     decode_sqlite_key,
     encode_sqlite_key,
+    encode_sqlite_keys,
     resume_columns,
     sqlite_after_nulls_term,
     sqlite_key_column,
+    stored_value,
 )
 
 #: Values of every storage class, in a NUMERIC-affinity column (a TIMESTAMP or
@@ -47,6 +49,24 @@ def test_a_stored_value_encodes_to_text_and_back_exactly(value: object) -> None:
     assert isinstance(encoded, str)
     back = decode_sqlite_key(encoded)
     assert type(back) is type(value) and back == value
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["b", None, "a", ""],
+        [1, None, -(2**63), 2**63 - 1],
+        [0.1 + 0.2, None, 1e-7, 1e300, -0.0],
+        MIXED,
+        [None, None],
+        [],
+    ],
+)
+def test_a_batch_of_stored_values_encodes_as_each_value_does(values: list[object]) -> None:
+    """One storage class per column is encoded by Polars in one pass: the same text."""
+    encoded = encode_sqlite_keys("k", values)
+    assert encoded.dtype == pl.String and encoded.name == "k"
+    assert encoded.to_list() == [encode_sqlite_key(v) for v in values]
 
 
 @pytest.mark.parametrize("text", ["", "x", "q:1", "i:", "n:x", "b:zz", 5])
@@ -120,3 +140,11 @@ def test_sqlite_keys_not_read_as_stored_are_carried_hidden() -> None:
     assert resume_columns("duckdb", ["ratio"], schema) == ()
     nanos = pl.Schema({"at": pl.Datetime("ns")})
     assert resume_columns("duckdb", ["at"], nanos) == ()
+
+
+def test_a_rowid_is_journalled_as_the_integer_it_is() -> None:
+    assert stored_value(SQLITE_ROWID, 7) == 7
+    assert stored_value("at", "t:2024-01-01 10:00") == "2024-01-01 10:00"
+    for journalled in ("i:7", True, 7.0):
+        with pytest.raises(ValueError):
+            stored_value(SQLITE_ROWID, journalled)
