@@ -2,8 +2,10 @@
 
 A database source reads a table or one SELECT. Rows come in a deterministic order (the
 table's primary key, SQLite's rowid, or the caller's order_by), so a row's position in
-the result (ROW_INDEX) is the same in every run over unchanged data and a resumed export
-skips exactly the rows already journalled (OFFSET in the same ORDER BY).
+the result (ROW_INDEX) is the same in every run over unchanged data. A resumed export
+reads the rows after the last journalled row's order key (`WHERE (keys) > (last keys)`,
+in a new snapshot), so rows inserted or deleted before that key between the runs shift
+nothing; see resume_columns for how each key is compared exactly.
 
 Each run reads in one read transaction (SQLite: BEGIN then the SELECT holds one read
 snapshot; DuckDB: BEGIN on a read_only connection), so rows committed while it runs are
@@ -31,14 +33,32 @@ from urllib.parse import quote
 
 import polars as pl
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, SluiceError, Unavailable
+from sluice.server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    SluiceError,
+    Unavailable,
+)
 from sluice.server.pipeline import postgres_reading, postgres_source
 from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.checked_databases import Verify, checked_database
+from sluice.server.pipeline.database_keys import (
+    SQLITE_KEY_PREFIX,
+    SQLITE_ROWID,
+    after_key_term,
+    duckdb_parameter,
+    encode_sqlite_keys,
+    key_sql,
+    resume_columns,
+    sqlite_after_nulls_term,
+    sqlite_key_type,
+    stored_value,
+)
+from sluice.server.pipeline.database_keys import quote_name as _quote
 from sluice.server.pipeline.postgres_source import PostgresTarget
 
 DatabaseKind = Literal["sqlite", "duckdb", "postgresql"]
-#: What SQLite's ORDER BY uses for a table without a primary key (stable, unique).
-SQLITE_ROWID = "_rowid_"
 #: More ids than this are filtered by the pipeline alone (SQLite binds at most 32,766).
 MAX_PUSHED_IDS = 10_000
 _SELECT = re.compile(r"^\s*\(*\s*(select|with|values)\b", re.IGNORECASE)
@@ -177,7 +197,7 @@ def read_schema(read: DatabaseRead) -> pl.Schema:
         import duckdb
 
         try:
-            result = con.execute(f"SELECT * FROM {_relation(read)} LIMIT 0")
+            result = con.sql(f"SELECT * FROM {_relation(read)} LIMIT 0")
         except duckdb.Error as exc:  # the parser's and binder's errors name the cause
             raise _what_failed(read, exc) from None
         frame = pl.from_arrow(_arrow_batches(result, 1024).read_all())
@@ -190,7 +210,7 @@ def count_rows(read: DatabaseRead) -> int:
     if read.server is not None:
         sql, params = postgres_source.count_sql(read.server, _pg_relation(read), _pg_filters(read))
         return postgres_source.count(read.server, sql, params)
-    sql, params = _select(read, ["1"], count=True)
+    sql, params = _select(read, [], count=True)
     if read.kind == "sqlite":
         with _sqlite(read) as con:
             return int(con.execute(sql, params).fetchone()[0])
@@ -207,17 +227,28 @@ def read_frames(
     skip: int,
     after_key: Sequence[object] | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Frames of `columns` (at least one: a plan always exports a column), at most
-    `batch_rows` rows each, in order, all in one read transaction: the rows after
-    `after_key` (values of the order columns) when given, else from row `skip`."""
-    if after_key is not None and len(after_key) == len(read.order_by) and skip > 0:
-        skip = 0
-    else:
+    """Frames of `columns` (at least one: a plan always exports a column; hidden SQLite
+    key columns included when asked for), at most `batch_rows` rows each, in order, all
+    in one read transaction: from the first row when `skip` is 0, else the rows after
+    `after_key` (the values of resume_columns in the last row already handed on).
+
+    Rows are never skipped by position: rows inserted or deleted between two runs would
+    shift what an OFFSET skips. Without a key to read after, a run that does not start
+    at the first row fails FAILED_PRECONDITION naming spec.source.order_by."""
+    if skip <= 0:
         after_key = None
-    sql, params = _select(
-        read, [_quote(c) for c in columns], skip=skip, after=after_key, schema=schema
-    )
-    wanted = pl.Schema({c: schema[c] for c in columns})
+    elif after_key is None or len(after_key) != len(read.order_by):
+        raise FailedPrecondition(
+            "spec.source.order_by: this export cannot continue exactly after its last "
+            f"journalled row: its order key ({', '.join(c[:64] for c in read.order_by)}) "
+            "has no value that compares back exactly (a NULL, or a type such as a float, "
+            "bytes or a nanosecond time); continuing by row position could skip or repeat "
+            "rows, so export it again as a new export, ordered by integer, text, time or "
+            "decimal columns"
+        )
+    elif read.kind == "sqlite":
+        after_key = _stored_key(read, schema, after_key)
+    wanted = pl.Schema({c: _column_type(read, schema, c) for c in columns})
     if read.server is not None:
         sql, params = postgres_source.select_sql(
             read.server,
@@ -225,31 +256,74 @@ def read_frames(
             columns,
             read.order_by,
             _pg_filters(read),
-            skip,
+            0,
             after_key,
         )
         yield from postgres_reading.read_frames(read.server, sql, params, wanted, batch_rows)
         return
+    selected, positions = _projection(read, columns)
+    sql, params = _select(read, selected, after=after_key, schema=schema)
     if read.kind == "sqlite":
         with _sqlite(read) as con:
             con.execute("BEGIN")
             cursor = con.execute(sql, params)
             while rows := cursor.fetchmany(batch_rows):
-                yield _sqlite_frame(rows, wanted)
+                yield _sqlite_frame(rows, wanted, positions)
         return
     with _duckdb(read) as con:
         con.begin()
-        for batch in _arrow_batches(con.execute(sql, params), batch_rows):
+        for batch in _arrow_batches(con.sql(sql, params=params), batch_rows):
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
             yield frame
+
+
+def _column_type(read: DatabaseRead, schema: pl.Schema, column: str) -> pl.DataType:
+    if read.kind == "sqlite" and column.startswith(SQLITE_KEY_PREFIX):
+        return sqlite_key_type(read.order_by[int(column.removeprefix(SQLITE_KEY_PREFIX))])
+    return schema[column]
+
+
+def _stored_key(read: DatabaseRead, schema: pl.Schema, after_key: Sequence[object]) -> list[object]:
+    """A journalled SQLite key as the values SQLite stored (hidden key columns decoded)."""
+    columns = resume_columns(read.kind, read.order_by, schema)
+    try:
+        return [
+            stored_value(order, value) if column.startswith(SQLITE_KEY_PREFIX) else value
+            for order, column, value in zip(read.order_by, columns, after_key, strict=True)
+        ]
+    except ValueError:
+        raise FailedPrecondition(
+            "spec.source.order_by: the journalled order key of this export does not read "
+            "back exactly (journalled by an earlier version); export it again as a new export"
+        ) from None
+
+
+def _projection(read: DatabaseRead, columns: Sequence[str]) -> tuple[list[str], list[int]]:
+    """The SELECT list, and where in a result row each of `columns` is. A hidden SQLite
+    key column is its order column's stored value: the very value of that column when
+    it is read anyway (fetching it twice costs as much as encoding it), else selected."""
+    selected = [_quote(c) for c in columns if not c.startswith(SQLITE_KEY_PREFIX)]
+    if read.kind != "sqlite":
+        return [_quote(c) for c in columns], list(range(len(columns)))
+    positions = []
+    for column in columns:
+        if not column.startswith(SQLITE_KEY_PREFIX):
+            positions.append(selected.index(_quote(column)))
+            continue
+        source = read.order_by[int(column.removeprefix(SQLITE_KEY_PREFIX))]
+        if source != SQLITE_ROWID and _quote(source) in selected:
+            positions.append(selected.index(_quote(source)))
+        else:
+            positions.append(len(selected))
+            selected.append(key_sql(source))
+    return selected, positions
 
 
 def _select(
     read: DatabaseRead,
     selected: Sequence[str],
     *,
-    skip: int = 0,
     count: bool = False,
     after: Sequence[object] | None = None,
     schema: pl.Schema | None = None,
@@ -266,20 +340,21 @@ def _select(
         terms.append(term)
         params.append(param)
     if after is not None and not count:
-        placeholders = ["?"] * len(read.order_by)
-        if read.kind == "duckdb" and schema is not None:
-            placeholders = [_duckdb_parameter(schema.get(c)) for c in read.order_by]
-        terms.append(after_key_term(read.order_by, placeholders))
-        params.extend(after)
+        if read.kind == "sqlite" and any(value is None for value in after):
+            term, values = sqlite_after_nulls_term(read.order_by, after)
+            terms.append(term)
+            params.extend(values)
+        else:
+            placeholders = ["?"] * len(read.order_by)
+            if read.kind == "duckdb" and schema is not None:
+                placeholders = [duckdb_parameter(schema.get(c)) for c in read.order_by]
+            terms.append(after_key_term(read.order_by, placeholders))
+            params.extend(after)
     if terms:
         sql += " WHERE " + " AND ".join(terms)
     if count:
         return sql, params
-    order = [c if c == SQLITE_ROWID else _quote(c) for c in read.order_by]
-    sql += " ORDER BY " + ", ".join(order)
-    if skip > 0:
-        sql += " LIMIT -1 OFFSET ?" if read.kind == "sqlite" else " OFFSET ?"
-        params.append(skip)
+    sql += " ORDER BY " + ", ".join(key_sql(c) for c in read.order_by)
     return sql, params
 
 
@@ -359,27 +434,6 @@ def _pg_relation(read: DatabaseRead) -> str:
     return postgres_source.relation(read.table_schema, read.table, read.query)
 
 
-def after_key_term(order_by: Sequence[str], placeholders: Sequence[str]) -> str:
-    """`(k1, k2) > (?, ?)`: the rows after a key in ORDER BY k1, k2 (row comparison)."""
-    columns = ", ".join(c if c == SQLITE_ROWID else _quote(c) for c in order_by)
-    return f"({columns}) > ({', '.join(placeholders)})"
-
-
-def _duckdb_parameter(dtype: pl.DataType | None) -> str:
-    """A placeholder cast to the key column's type: a journalled key is JSON (ISO text
-    for times, exact text for decimals), and DuckDB compares a row of values only with a
-    row of the same types (it casts a lone `column > ?` itself, not `(a, b) > (?, ?)`)."""
-    if isinstance(dtype, pl.Datetime):
-        return "CAST(? AS TIMESTAMPTZ)" if dtype.time_zone else "CAST(? AS TIMESTAMP)"
-    if isinstance(dtype, pl.Decimal):
-        return f"CAST(? AS DECIMAL({dtype.precision or 38}, {dtype.scale}))"
-    if isinstance(dtype, pl.Date):
-        return "CAST(? AS DATE)"
-    if isinstance(dtype, pl.Time):
-        return "CAST(? AS TIME)"
-    return "?"
-
-
 def _relation(read: DatabaseRead) -> str:
     if read.query:
         # A newline before ")": a query ending in a -- comment cannot swallow it. Only a
@@ -390,15 +444,17 @@ def _relation(read: DatabaseRead) -> str:
     return _quote(read.table)
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 # --- SQLite ---------------------------------------------------------------------------
 
 
 @contextmanager
 def _sqlite(read: DatabaseRead) -> Iterator[sqlite3.Connection]:
+    with checked_database(read.path) as verify, _sqlite_connection(read, verify) as con:
+        yield con
+
+
+@contextmanager
+def _sqlite_connection(read: DatabaseRead, verify: Verify) -> Iterator[sqlite3.Connection]:
     uri = f"file:{quote(read.path)}?mode=ro"
     try:
         con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
@@ -407,6 +463,9 @@ def _sqlite(read: DatabaseRead) -> Iterator[sqlite3.Connection]:
     try:
         try:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            # SQLite resolves every symlink of the name itself and opens the result.
+            main = [row[2] for row in con.execute("PRAGMA database_list") if row[1] == "main"]
+            verify(main[0] if main else "")
             yield con
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
@@ -497,10 +556,16 @@ def _sampled_type(con: sqlite3.Connection, relation: str, column: str) -> pl.Dat
     return pl.String()
 
 
-def _sqlite_frame(rows: list[tuple[Any, ...]], schema: pl.Schema) -> pl.DataFrame:
+def _sqlite_frame(
+    rows: list[tuple[Any, ...]], schema: pl.Schema, positions: Sequence[int]
+) -> pl.DataFrame:
+    """A frame of `schema`'s columns, column i from place positions[i] of each row."""
     series = []
-    for index, (name, dtype) in enumerate(schema.items()):
+    for (name, dtype), index in zip(schema.items(), positions, strict=True):
         values = [row[index] for row in rows]
+        if name.startswith(SQLITE_KEY_PREFIX) and dtype == pl.String:
+            series.append(encode_sqlite_keys(name, values))
+            continue
         try:
             series.append(_sqlite_series(name, values, dtype))
         except (TypeError, ValueError, ArithmeticError, pl.exceptions.PolarsError):
@@ -551,12 +616,18 @@ _DUCKDB_CONFINED: dict[str, str | bool | int | float | list[str]] = {
 def _duckdb(read: DatabaseRead) -> Iterator[Any]:
     import duckdb  # the server extra; imported where used, as the other drivers are
 
-    try:
-        con = duckdb.connect(read.path, read_only=True, config=_DUCKDB_CONFINED)
-    except duckdb.Error as exc:
-        raise InvalidArgument(
-            "spec.source.uri", f"cannot open the DuckDB database ({_first_line(exc)})"
-        ) from None
+    with checked_database(read.path) as verify:
+        try:
+            con = duckdb.connect(read.path, read_only=True, config=_DUCKDB_CONFINED)
+        except duckdb.Error as exc:
+            raise InvalidArgument(
+                "spec.source.uri", f"cannot open the DuckDB database ({_first_line(exc)})"
+            ) from None
+        try:
+            verify(None)
+        except PermissionDenied:
+            con.close()
+            raise
     try:
         if read.query:
             _check_one_select(duckdb, read.query)
@@ -568,11 +639,13 @@ def _duckdb(read: DatabaseRead) -> Iterator[Any]:
 
 
 def _arrow_batches(result: Any, batch_rows: int) -> Any:
-    """A pyarrow RecordBatchReader over a DuckDB result: to_arrow_reader since DuckDB
-    1.4 (fetch_record_batch, its older name, is gone in 2.0)."""
+    """A pyarrow RecordBatchReader over a DuckDB relation (con.sql: the Arrow batches
+    come straight from the query; over a DB-API result, con.execute, DuckDB copies
+    the rows once more): to_arrow_reader since DuckDB 1.4 (fetch_arrow_reader, its
+    older name, is gone in 2.0)."""
     if hasattr(result, "to_arrow_reader"):
         return result.to_arrow_reader(batch_rows)
-    return result.fetch_record_batch(batch_rows)
+    return result.fetch_arrow_reader(batch_rows)
 
 
 def _check_one_select(duckdb: Any, query: str) -> None:

@@ -29,6 +29,7 @@ from sluice.server.errors import SluiceError
 from sluice.server.pipeline import database_source
 from sluice.server.pipeline.bad_rows import BadRowTally
 from sluice.server.pipeline.csv_parsing import CsvOptions
+from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.key_order import KeyOrderCheck
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
@@ -114,8 +115,14 @@ def _database_batches(
     read = source.database
     assert read is not None
     position = max(from_row, 0)
-    keyed = all(column in columns for column in read.order_by)
-    ties = KeyOrderCheck(read.order_by) if keyed and not read.unique_order else None
+    # The values a resumed read continues after (SQLite: hidden copies of the stored
+    # values, see database_keys.resume_columns), when the plan reads them.
+    key_columns = resume_columns(read.kind, read.order_by, schema)
+    keyed = bool(key_columns) and all(column in columns for column in key_columns)
+    if not keyed:
+        key_columns = read.order_by
+    read_keys = all(column in columns for column in key_columns)
+    ties = KeyOrderCheck(key_columns) if read_keys and not read.unique_order else None
     failures = 0
     while True:
         frames = database_source.read_frames(read, schema, columns, batch_rows, position, after_key)
@@ -124,13 +131,15 @@ def _database_batches(
                 if ties is not None:
                     ties.check(frame)
                 if keyed and frame.height:
-                    after_key = frame.select(read.order_by).row(-1)
+                    after_key = frame.select(key_columns).row(-1)
                 yield _with_positions(_cast(frame, schema), columns, position, pl.Int64())
                 position += frame.height
             return
         except SluiceError as exc:
             failures += 1
-            if not (exc.transient and keyed and failures < READ_RETRIES.max_attempts):
+            # DuckDB and PostgreSQL compare a NULL in a row value to NULL: no rows.
+            nulls = after_key is not None and read.kind != "sqlite" and None in after_key
+            if not (exc.transient and keyed and not nulls and failures < READ_RETRIES.max_attempts):
                 raise
             delay = random.uniform(0.0, READ_RETRIES.delay_cap(failures - 1))  # noqa: S311
             _log.warning(

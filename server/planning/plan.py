@@ -19,7 +19,8 @@ from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import canonical_types
 from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
 from sluice.server.pipeline.config import PipelineConfig
-from sluice.server.pipeline.database_source import DatabaseRead, pushable_bounds, pushable_ids
+from sluice.server.pipeline.database_keys import resume_columns
+from sluice.server.pipeline.database_source import pushable_bounds, pushable_ids
 from sluice.server.pipeline.encoders import ENCODERS, REFUSED_FORMATS, EncoderKind
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import (
@@ -169,9 +170,13 @@ def build_plan(
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
     source = _push_down_ids(source, spec, source_schema)
-    if source.database is not None and _comparable_key(source.database, source_schema):
-        # Each chunk journals its last row's order key: a resumed run reads after it.
-        query = replace(query, resume_key=source.database.order_by)
+    if source.database is not None:
+        # Each chunk journals its last row's order key: a resumed run reads after it
+        # (none when no value compares back exactly: a resumed run then fails).
+        database = source.database
+        query = replace(
+            query, resume_key=resume_columns(database.kind, database.order_by, source_schema)
+        )
     increment = _plan_increment(spec, source_schema, destination, destination_profile)
     source, source_schema, increment = push_down_increment(
         source, source_schema, increment, spec.incremental.lookback_seconds
@@ -382,28 +387,6 @@ def _profile(
             f"{field}.profile", f"profile {quoted(name)} is for {profile.kind}, not for {where}"
         )
     return profile
-
-
-def _comparable_key(database: DatabaseRead, schema: pl.Schema) -> bool:
-    """Whether a journalled key (JSON: a number, or text; ISO-8601 text for times, exact
-    text for decimals) compares back exactly in the database, so a resumed run can read
-    `WHERE key > last key`: integers and text everywhere; on PostgreSQL and DuckDB also
-    times, dates, timestamps (microseconds or coarser) and decimals, which the database
-    casts back from that text exactly. SQLite stores times as text in any spelling ("T" or
-    a space) and decimals as binary floats, so those keys resume by row position."""
-    exact_text = database.kind in ("postgresql", "duckdb")
-    for column in database.order_by:
-        dtype = schema.get(column)
-        if dtype is None:
-            return False
-        if dtype.is_integer() or dtype == pl.String:
-            continue
-        if exact_text and isinstance(dtype, pl.Decimal | pl.Date | pl.Time):
-            continue
-        if exact_text and isinstance(dtype, pl.Datetime) and dtype.time_unit != "ns":
-            continue
-        return False
-    return True
 
 
 def _database_profile(
