@@ -67,7 +67,7 @@ def read_frames(
         # runs on its own thread without the GIL, beside this thread's casts, query and
         # redaction: a profile of the daemon had the reader thread spend about half its
         # time waiting in this read, with nothing else running on it meanwhile.
-        driver_batches = cursor.fetch_record_batch()
+        driver_batches = _failures_as_os_errors(cursor.fetch_record_batch())
         with prefetched(driver_batches, DRIVER_BATCHES_AHEAD, "postgres-copy") as batches:
             for batch in batches:
                 frame = _typed(pl.from_arrow(_unwrapped(batch)), schema)
@@ -78,6 +78,25 @@ def read_frames(
         raise statement_error(target, exc, "spec.source") from None
     finally:
         con.close()
+
+
+def _failures_as_os_errors(batches: Any) -> Iterator[Any]:
+    """The driver's record batches, a failure of its stream as the OSError that driver
+    releases from 1.9 raise (with libpq's message, told apart by statement_error): the
+    optimised builds before 1.9 (pyproject.toml says why those) raise a bare
+    ArrowInvalid instead, e.g. when the server goes away mid-read, which is then read
+    as a lost connection (retried after the last row)."""
+    import pyarrow as pa
+
+    iterator = iter(batches)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            raise OSError(f"the driver's read failed: {str(exc) or 'no cause given'}") from exc
+        yield batch
 
 
 def inline(sql: str, params: list[Any]) -> str:

@@ -691,3 +691,50 @@ def test_binary_read_text_types_equal_the_databases_own_text(
         _export(pg_daemon, _uri(pg), table="texts", format="parquet", dataset="nan")
     assert caught.value.code == "FAILED_PRECONDITION", caught.value
     assert "column 'amount' does not fit" in str(caught.value)
+
+
+def test_numeric_of_up_to_18_digits_round_trips_exactly(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """numeric(p,s) of the sizes money and counts use (p <= 18: what fits an int64
+    unscaled) comes back exact in its Decimal(p,s): each precision's extremes,
+    negatives, zero, NULL, scale 0, as the key, in an array; for a table and a query
+    source; a NaN fails naming the column. (Guards any change of how the driver reads
+    numeric: its version, a binary or scaled reading.)"""
+    _sql(
+        pg,
+        "CREATE TABLE scaled (id numeric(18, 0) PRIMARY KEY, wide numeric(18, 6),"
+        " cents numeric(12, 2), tiny numeric(1, 1), whole numeric(5, 0), list numeric(4, 2)[])",
+        "INSERT INTO scaled VALUES"
+        " (-999999999999999999, 999999999999.999999, -9999999999.99, 0.9, -99999,"
+        "  '{1.25,NULL,-99.99}'),"
+        " (0, -999999999999.999999, 0, -0.9, 0, '{}'),"
+        " (1, 0.000001, 0.01, 0, 99999, NULL),"
+        " (999999999999999999, NULL, NULL, NULL, NULL, NULL)",
+    )
+    server, name = pg
+    with psycopg.connect(server.url(name)) as con:
+        cursor = con.execute(b"SELECT * FROM scaled ORDER BY id")
+        columns = [c.name for c in cursor.description or ()]
+        expected = [dict(zip(columns, row, strict=True)) for row in cursor]
+    assert expected[0]["wide"] == Decimal("999999999999.999999")
+    types = {
+        "id": pl.Decimal(18, 0), "wide": pl.Decimal(18, 6), "cents": pl.Decimal(12, 2),
+        "tiny": pl.Decimal(1, 1), "whole": pl.Decimal(5, 0), "list": pl.List(pl.Decimal(4, 2)),
+    }  # fmt: skip
+    sources = ({"table": "scaled"}, {"query": "SELECT * FROM scaled", "order_by": ["id"]})
+    for n, options in enumerate(sources):
+        finished = _export(pg_daemon, _uri(pg), format="parquet", dataset=f"s{n}", **options)
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+        exported = read_export(finished.manifest_uri)
+        assert dict(exported.schema) == types
+        assert exported.to_dicts() == expected
+        manifest_types = {
+            f["name"]: f["type"] for f in load_manifest(finished.manifest_uri)["schema"]
+        }
+        assert manifest_types["wide"] == "decimal128(18, 6)"
+    _sql(pg, "INSERT INTO scaled VALUES (2, 'NaN', 1, NULL, NULL, NULL)")
+    with pytest.raises(SluiceError) as caught:
+        _export(pg_daemon, _uri(pg), table="scaled", format="parquet", dataset="nan")
+    assert caught.value.code == "FAILED_PRECONDITION", caught.value
+    assert "column 'wide' does not fit" in str(caught.value)
