@@ -77,3 +77,31 @@ def test_categorical_values_found_clean_in_one_batch_do_not_hide_new_values_in_t
         "EMAIL/status": [0, ROWS // 4],
         "EMAIL/tags": [0, ROWS // 8],
     }
+
+
+def test_phones_behind_a_lead_or_before_a_trail_still_pass_the_row_check() -> None:
+    """The row check reads a phone candidate's value by trimming its match: a "(" or
+    stars before it, punctuation or a word after it, an extension, and a look-alike in
+    the same text must neither lose the phone nor pick the look-alike."""
+    texts = [
+        "(555-123-4567) call back",
+        "pay **+1 (212) 555-0199** now",
+        "desk 555 123 4567 ext. 42, thanks",
+        "on 2025-05-12 rang (020) 7946 0123.",
+        "invoice 2025-05-12, price 1.234.567, call 06 12 34 56 78",
+        "only 2025-05-12 and 1.234.567 here",
+    ] * 40
+    out, counts = run(pl.DataFrame({"text": texts}), RedactionSpec(level="moderate"))
+    assert (
+        out["text"].to_list()
+        == [
+            "([PHONE]) call back",
+            "pay **[PHONE]** now",
+            "desk [PHONE], thanks",
+            "on 2025-05-12 rang [PHONE].",
+            "invoice 2025-05-12, price 1.234.567, call [PHONE]",
+            "only 2025-05-12 and 1.234.567 here",
+        ]
+        * 40
+    )
+    assert counts == {"PHONE/text": 5 * 40}
