@@ -68,13 +68,32 @@ _SECOND_ROUND: Final = frozenset(
 )
 
 
+#: Second-round entities whose value holds no separator and whose trail is always a
+#: character their lead accepts: a look-alike left unchanged by the first round still
+#: takes the next value's lead ("12345678A X1234567L"), so the second round first puts a
+#: joiner after every candidate's trail, giving the value after it a lead of its own.
+#: The joiner only stands for a lead that was there before the look-alike's trail took
+#: it, so it finds nothing a lookahead trail would not.
+_JOIN_AFTER_CANDIDATES: Final = frozenset({"ES_DNI"})
+
+
 def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """`text` with every (valid) match of the rule handled by its action."""
     rewritten = _rewrite_candidates(text, rule)
-    entity = ENTITY_BY_NAME.get(rule.label)
-    if rule.label in _SECOND_ROUND and entity is not None and rule.regex == entity.regex:
-        rewritten = _rewrite_candidates(rewritten, rule)
+    if _second_round(rule):
+        spaced = rule.label in _JOIN_AFTER_CANDIDATES
+        rewritten = _rewrite_candidates(rewritten, rule, join_after_candidates=spaced)
     return rewritten
+
+
+def _second_round(rule: PatternRule) -> bool:
+    entity = ENTITY_BY_NAME.get(rule.label)
+    return rule.label in _SECOND_ROUND and entity is not None and rule.regex == entity.regex
+
+
+def _joined_after_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """`text` with a joiner after every candidate's trail (see _JOIN_AFTER_CANDIDATES)."""
+    return text.str.replace_all(rule.regex, f"{_LEAD}{_VALUE}{_TRAIL}{_JOINER}")
 
 
 #: Put after a name's first letter to hide it from PERSON_NAME ("A<ETX>na"): ETX is no
@@ -164,7 +183,12 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     candidate passes its validator: matches are few, so extracting and checking them
     costs a fraction of the fenced rewrite, which then runs only where it changes
     something (most digit runs in text are order ids, dates and tracking numbers)."""
-    matches = text.str.replace_all(_JOINED, f"$1{_JOINER}$2").str.extract_all(rule.regex)
+    joined = text.str.replace_all(_JOINED, f"$1{_JOINER}$2")
+    matches = joined.str.extract_all(rule.regex)
+    if rule.label in _JOIN_AFTER_CANDIDATES and _second_round(rule):
+        # The values the second round finds after a look-alike, beside the first's.
+        after = _joined_after_candidates(joined, rule).str.extract_all(rule.regex)
+        matches = pl.concat_list(matches, after)
     unusual = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
     valid = partial(_any_valid, rule=rule)
     return matches.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True) | unusual
@@ -202,7 +226,9 @@ def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
     return match.str.extract_groups(rule.regex).struct.field("sl_value")
 
 
-def _rewrite_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
+def _rewrite_candidates(
+    text: pl.Expr, rule: PatternRule, *, join_after_candidates: bool = False
+) -> pl.Expr:
     if not rule.validator and rule.action == "redact":
         return text.str.replace_all(rule.regex, f"{_LEAD}{tag(rule.label)}{_TRAIL}")
     if not rule.validator and rule.action == "null":
@@ -220,6 +246,8 @@ def _rewrite_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
     joined_values = bool(rule.validator)
     source = text.str.replace_all(_JOINED, f"$1{_JOINER}$2") if joined_values else text
+    if join_after_candidates:
+        source = _joined_after_candidates(source, rule)
     # "a<OPEN>match<CLOSE>b<OPEN>match<CLOSE>c" split on OPEN: every piece but the first
     # is "match<CLOSE>rest". The pieces of all rows are handled at once, as flat values
     # (see flat_lists.py: inside `list.eval`, every use of `match` re-ran the split).
