@@ -226,11 +226,29 @@ def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
     return match.str.extract_groups(rule.regex).struct.field("sl_value")
 
 
+def _tag_replacement(rule: PatternRule) -> str:
+    """What a validator-less rule writes for a match. An entity without lead or trail
+    (e-mails, tokens, keys) is written as its tag alone: a replacement without `$`
+    group references lets the regex engine find matches without resolving groups,
+    which halves the cost of the pass (the groups are empty anyway)."""
+    entity = ENTITY_BY_NAME.get(rule.label)
+    label = tag(rule.label)
+    if (
+        entity is not None
+        and rule.regex == entity.regex
+        and not entity.lead
+        and not entity.trail
+        and "$" not in label
+    ):
+        return label
+    return f"{_LEAD}{label}{_TRAIL}"
+
+
 def _rewrite_candidates(
     text: pl.Expr, rule: PatternRule, *, join_after_candidates: bool = False
 ) -> pl.Expr:
     if not rule.validator and rule.action == "redact":
-        return text.str.replace_all(rule.regex, f"{_LEAD}{tag(rule.label)}{_TRAIL}")
+        return text.str.replace_all(rule.regex, _tag_replacement(rule))
     if not rule.validator and rule.action == "null":
         return pl.lit(None, dtype=pl.String)
     fallback = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
