@@ -185,13 +185,17 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     something (most digit runs in text are order ids, dates and tracking numbers)."""
     joined = text.str.replace_all(_JOINED, f"$1{_JOINER}$2")
     matches = joined.str.extract_all(rule.regex)
-    if rule.label in _JOIN_AFTER_CANDIDATES and _second_round(rule):
-        # The values the second round finds after a look-alike, beside the first's.
-        after = _joined_after_candidates(joined, rule).str.extract_all(rule.regex)
-        matches = pl.concat_list(matches, after)
     unusual = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
     valid = partial(_any_valid, rule=rule)
-    return matches.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True) | unusual
+    found = matches.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True)
+    if rule.label in _JOIN_AFTER_CANDIDATES and _second_round(rule):
+        # The values the second round finds after a look-alike: looked for only where
+        # every candidate failed (other rows give it "": when/then computes both).
+        only_look_alikes = ~found & (matches.list.len() > 0)
+        rest = pl.when(only_look_alikes).then(joined).otherwise(pl.lit(""))
+        after = _joined_after_candidates(rest, rule).str.extract_all(rule.regex)
+        found = found | after.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True)
+    return found | unusual
 
 
 def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
