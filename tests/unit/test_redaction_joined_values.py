@@ -126,3 +126,18 @@ def test_values_after_one_to_three_stars_of_emphasis_are_still_found() -> None:
 
 def test_a_19_digit_card_followed_by_a_digit_group_is_still_masked() -> None:
     assert _strict(["6011 0000 0000 0000 019 123"]) != ["6011 0000 0000 0000 019 123"]
+
+
+def test_a_real_id_after_a_look_alike_is_still_redacted() -> None:
+    """The look-alike's trail took the space the real id needed as its lead, and a
+    second round over the output saw the same look-alike first again."""
+    texts = [
+        "ids 12345678A X1234567L end",
+        "ids 12345678A,X1234567L end",
+        "ids X1234567A 12345678Z 87654321A end",
+    ]
+    assert _strict(texts) == [
+        "ids 12345678A [ES_DNI] end",
+        "ids 12345678A,[ES_DNI] end",
+        "ids X1234567A [ES_DNI] 87654321A end",
+    ]

@@ -77,3 +77,59 @@ def test_categorical_values_found_clean_in_one_batch_do_not_hide_new_values_in_t
         "EMAIL/status": [0, ROWS // 4],
         "EMAIL/tags": [0, ROWS // 8],
     }
+
+
+def test_phones_behind_a_lead_or_before_a_trail_still_pass_the_row_check() -> None:
+    """The row check reads a phone candidate's value by trimming its match: a "(" or
+    stars before it, punctuation or a word after it, an extension, and a look-alike in
+    the same text must neither lose the phone nor pick the look-alike."""
+    texts = [
+        "(555-123-4567) call back",
+        "pay **+1 (212) 555-0199** now",
+        "desk 555 123 4567 ext. 42, thanks",
+        "on 2025-05-12 rang (020) 7946 0123.",
+        "invoice 2025-05-12, price 1.234.567, call 06 12 34 56 78",
+        "only 2025-05-12 and 1.234.567 here",
+    ] * 40
+    out, counts = run(pl.DataFrame({"text": texts}), RedactionSpec(level="moderate"))
+    assert (
+        out["text"].to_list()
+        == [
+            "([PHONE]) call back",
+            "pay **[PHONE]** now",
+            "desk [PHONE], thanks",
+            "on 2025-05-12 rang [PHONE].",
+            "invoice 2025-05-12, price 1.234.567, call [PHONE]",
+            "only 2025-05-12 and 1.234.567 here",
+        ]
+        * 40
+    )
+    assert counts == {"PHONE/text": 5 * 40}
+
+
+def test_secrets_in_free_text_are_found_whether_or_not_they_need_a_separator() -> None:
+    """The keyword gates needing a ':' or '=' are checked only on rows holding one: a
+    secret of each kind, alone in its batch of free text, is still found."""
+    filler = [f"note {i} about order {i * 7}" for i in range(ROWS)]
+    secrets = {
+        10: ("login with password=hunter2 failed", "login with password=[SECRET_VALUE] failed"),
+        20: ("sent Authorization: Bearer abcdefghijklmnop1234", None),
+        30: ('{"api_key": "k-123"} in the dump', None),
+        40: (
+            "db postgres://app:s3cr3t@db.internal/x",
+            "db postgres://app:[URL_PASSWORD]@db.internal/x",
+        ),
+        50: ("token AKIAIOSFODNN7EXAMPLE leaked", "token [AWS_ACCESS_KEY] leaked"),
+        60: ("the password is not here", "the password is not here"),
+    }
+    for row, spec in secrets.items():
+        texts = list(filler)
+        texts[row] = spec[0]
+        out, counts = run(pl.DataFrame({"text": texts}), RedactionSpec(level="basic"))
+        got = out["text"].to_list()
+        assert got[:row] + got[row + 1 :] == filler[:row] + filler[row + 1 :]
+        if spec[1] is not None:
+            assert got[row] == spec[1]
+        else:
+            assert got[row] != spec[0]
+        assert sum(counts.values()) == (0 if row == 60 else 1), counts

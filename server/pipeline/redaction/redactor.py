@@ -56,6 +56,9 @@ _NESTED_ACTIONS: Final = frozenset({"drop", "null", "redact", "keep"})
 _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
 #: Entities whose gate starts with a literal (secrets: keywords and token prefixes).
 _KEYWORD_ENTITIES: Final = frozenset(e.name for e in ENTITIES if e.level == "basic")
+#: Keyword entities whose gate cannot match without a ':' or '=' (`password=`,
+#: `aws_secret_key:`, `scheme://user:`), like the JSON-key gates (`"key":`).
+_ASSIGNING_ENTITIES: Final = frozenset({"AWS_SECRET_KEY", "URL_PASSWORD", "SECRET_VALUE"})
 _NAME_GLOBS: Final = next(c.globs for c in COLUMN_CATEGORIES if c.name == "NAME")
 
 
@@ -88,6 +91,8 @@ class _TextRule:
     refine: Callable[[pl.Expr], pl.Expr] | None = None
     #: `regex` starts with a literal, so it can be joined with others (see compaction).
     keyword: bool = False
+    #: `regex` never matches text without a ':' or '=' (see compaction).
+    assigns: bool = False
 
 
 class PolicyRedactor:
@@ -126,6 +131,7 @@ class PolicyRedactor:
                         {flag.location: flag.counter for flag in step.stage.flags},
                         step.refine,
                         step.regex if step.keyword else "",
+                        step.assigns,
                     )
                     for step in steps
                 ],
@@ -239,7 +245,7 @@ class PolicyRedactor:
             for location in leaves:
                 flag = _Flag(self._counter(f"{label}_JSON", location), location, True)
                 stage.add(location, _json_rewrite(regex, label), flag)
-            stages.append(_TextRule(stage, regex, keyword=True))
+            stages.append(_TextRule(stage, regex, keyword=True, assigns=True))
         return stages
 
     def _pattern_steps(self, leaves: list[Location]) -> list[_TextRule]:
@@ -260,7 +266,8 @@ class PolicyRedactor:
             keyword = (
                 rule.label in _KEYWORD_ENTITIES and rule.regex == ENTITY_BY_NAME[rule.label].regex
             )
-            steps.append(_TextRule(stage, rule.gate or rule.regex, refine, keyword))
+            assigns = keyword and rule.label in _ASSIGNING_ENTITIES
+            steps.append(_TextRule(stage, rule.gate or rule.regex, refine, keyword, assigns))
             for shorter in without_last_group(rule):
                 # Same counters: a record counts once whichever step changed it.
                 again = _Stage()

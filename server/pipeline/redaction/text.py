@@ -68,13 +68,32 @@ _SECOND_ROUND: Final = frozenset(
 )
 
 
+#: Second-round entities whose value holds no separator and whose trail is always a
+#: character their lead accepts: a look-alike left unchanged by the first round still
+#: takes the next value's lead ("12345678A X1234567L"), so the second round first puts a
+#: joiner after every candidate's trail, giving the value after it a lead of its own.
+#: The joiner only stands for a lead that was there before the look-alike's trail took
+#: it, so it finds nothing a lookahead trail would not.
+_JOIN_AFTER_CANDIDATES: Final = frozenset({"ES_DNI"})
+
+
 def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """`text` with every (valid) match of the rule handled by its action."""
     rewritten = _rewrite_candidates(text, rule)
-    entity = ENTITY_BY_NAME.get(rule.label)
-    if rule.label in _SECOND_ROUND and entity is not None and rule.regex == entity.regex:
-        rewritten = _rewrite_candidates(rewritten, rule)
+    if _second_round(rule):
+        spaced = rule.label in _JOIN_AFTER_CANDIDATES
+        rewritten = _rewrite_candidates(rewritten, rule, join_after_candidates=spaced)
     return rewritten
+
+
+def _second_round(rule: PatternRule) -> bool:
+    entity = ENTITY_BY_NAME.get(rule.label)
+    return rule.label in _SECOND_ROUND and entity is not None and rule.regex == entity.regex
+
+
+def _joined_after_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """`text` with a joiner after every candidate's trail (see _JOIN_AFTER_CANDIDATES)."""
+    return text.str.replace_all(rule.regex, f"{_LEAD}{_VALUE}{_TRAIL}{_JOINER}")
 
 
 #: Put after a name's first letter to hide it from PERSON_NAME ("A<ETX>na"): ETX is no
@@ -164,17 +183,26 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     candidate passes its validator: matches are few, so extracting and checking them
     costs a fraction of the fenced rewrite, which then runs only where it changes
     something (most digit runs in text are order ids, dates and tracking numbers)."""
-    matches = text.str.replace_all(_JOINED, f"$1{_JOINER}$2").str.extract_all(rule.regex)
+    joined = text.str.replace_all(_JOINED, f"$1{_JOINER}$2")
+    matches = joined.str.extract_all(rule.regex)
     unusual = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
     valid = partial(_any_valid, rule=rule)
-    return matches.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True) | unusual
+    found = matches.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True)
+    if rule.label in _JOIN_AFTER_CANDIDATES and _second_round(rule):
+        # The values the second round finds after a look-alike: looked for only where
+        # every candidate failed (other rows give it "": when/then computes both).
+        only_look_alikes = ~found & (matches.list.len() > 0)
+        rest = pl.when(only_look_alikes).then(joined).otherwise(pl.lit(""))
+        after = _joined_after_candidates(rest, rule).str.extract_all(rule.regex)
+        found = found | after.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True)
+    return found | unusual
 
 
 def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
     def work(frame: pl.LazyFrame) -> pl.LazyFrame:
         # Each distinct candidate is checked once: in text the same look-alikes recur
         # (dates, amounts), so a batch's phone candidates are about a third distinct.
-        value = pl.col(ELEMENT).str.extract_groups(rule.regex).struct.field("sl_value")
+        value = _candidate_value(pl.col(ELEMENT), rule)
         # A match whose value cannot be re-read alone is kept as a candidate: the
         # rewrite decides it.
         valid = VALIDATORS[rule.validator](pl.col("value")).fill_null(False)
@@ -189,9 +217,42 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
     return any_element(matches, work)
 
 
-def _rewrite_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
+def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """The value inside a whole match (lead, value, trail), for `may_rewrite`'s check.
+    A phone match's trail holds no digit and its value ends with one, and its lead is
+    at most a non-word character or a few stars, so trimming the match comes out as the
+    value or the value after a "(" lead: that reads as a phone whenever the value does
+    (the validator counts digits, accepts a "(", and rules a layout out only from the
+    first digit on), and the rewrite checks the exact value. Trimming costs a fourth of
+    re-reading the groups with the whole pattern."""
+    if rule.validator == "phone" and rule.regex == ENTITY_BY_NAME["PHONE"].regex:
+        return match.str.replace(r"^[^0-9+(]+", "").str.replace(r"[^0-9]+$", "")
+    return match.str.extract_groups(rule.regex).struct.field("sl_value")
+
+
+def _tag_replacement(rule: PatternRule) -> str:
+    """What a validator-less rule writes for a match. An entity without lead or trail
+    (e-mails, tokens, keys) is written as its tag alone: a replacement without `$`
+    group references lets the regex engine find matches without resolving groups,
+    which halves the cost of the pass (the groups are empty anyway)."""
+    entity = ENTITY_BY_NAME.get(rule.label)
+    label = tag(rule.label)
+    if (
+        entity is not None
+        and rule.regex == entity.regex
+        and not entity.lead
+        and not entity.trail
+        and "$" not in label
+    ):
+        return label
+    return f"{_LEAD}{label}{_TRAIL}"
+
+
+def _rewrite_candidates(
+    text: pl.Expr, rule: PatternRule, *, join_after_candidates: bool = False
+) -> pl.Expr:
     if not rule.validator and rule.action == "redact":
-        return text.str.replace_all(rule.regex, f"{_LEAD}{tag(rule.label)}{_TRAIL}")
+        return text.str.replace_all(rule.regex, _tag_replacement(rule))
     if not rule.validator and rule.action == "null":
         return pl.lit(None, dtype=pl.String)
     fallback = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
@@ -207,6 +268,8 @@ def _rewrite_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
     joined_values = bool(rule.validator)
     source = text.str.replace_all(_JOINED, f"$1{_JOINER}$2") if joined_values else text
+    if join_after_candidates:
+        source = _joined_after_candidates(source, rule)
     # "a<OPEN>match<CLOSE>b<OPEN>match<CLOSE>c" split on OPEN: every piece but the first
     # is "match<CLOSE>rest". The pieces of all rows are handled at once, as flat values
     # (see flat_lists.py: inside `list.eval`, every use of `match` re-ran the split).

@@ -167,10 +167,21 @@ _NOT_A_PHONE: Final = "|".join(
 def phone(value: pl.Expr) -> pl.Expr:
     """8-15 digits (E.164) that are not laid out like a date, a price, an address, a
     card or an id (the candidate pattern already requires a phone-like layout)."""
-    number = value.str.replace(_EXTENSION, "")
-    count = number.str.count_matches(r"[0-9]")
+    # On the batch, so the number without its extension is computed once (as an
+    # expression, each of its three uses re-ran the extension pattern).
+    return value.map_batches(_phone_batch, return_dtype=pl.Boolean, is_elementwise=True)
+
+
+def _phone_batch(values: pl.Series) -> pl.Series:
+    frame = values.to_frame("value").with_columns(
+        number=pl.col("value").str.replace(_EXTENSION, "")
+    )
+    number = pl.col("number")
+    # The digits' count as the length of the digits alone: `count_matches` pays per match.
+    count = digits_only(number).str.len_bytes()
     written_as_phone = number.str.contains(r"[+()]|[0-9][ .-][0-9]")
-    return (count >= 8) & (count <= 15) & written_as_phone & ~number.str.contains(_NOT_A_PHONE)
+    valid = (count >= 8) & (count <= 15) & written_as_phone & ~number.str.contains(_NOT_A_PHONE)
+    return frame.select(valid).to_series()
 
 
 VALIDATORS: Final[dict[str, Validator]] = {
