@@ -8,6 +8,7 @@ from __future__ import annotations
 import mmap
 import struct
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 import pytest
@@ -116,3 +117,35 @@ def test_a_data_header_of_2_gib_is_refused_before_the_frame_is_built() -> None:
                 read_message(PayloadView(view, b""))
         finally:
             view.release()
+
+
+def _mixed_batch(rows: int) -> pa.RecordBatch:
+    return pa.record_batch(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "ratio": pa.array([i / 7 for i in range(rows)], pa.float64()),
+            "name": pa.array([f"name {i}" * (i % 4) for i in range(rows)], pa.large_string()),
+            "code": pa.array([None if i % 5 else f"c{i}" for i in range(rows)], pa.string()),
+            "tags": pa.array([[f"t{i}", "x"] for i in range(rows)], pa.list_(pa.string())),
+        }
+    )
+
+
+@pytest.mark.parametrize("shift", range(8))
+def test_a_received_body_is_read_in_place_at_any_alignment(shift: int) -> None:
+    # grpc hands DoPut the message as bytes, the body wherever the protobuf put it:
+    # its buffers are read there (no copy), and Polars realigns what it needs to.
+    batch = _mixed_batch(3000)
+    raw = b"\0" * shift + batch_wire(batch)
+    start = pa.py_buffer(raw).address
+    message = read_message(parse_flight_data(memoryview(raw)[shift:]).payload)
+    assert start <= message.body.address < start + len(raw)
+    read = read_batch(message, batch.schema)
+    assert read.equals(batch)
+    assert pl.from_arrow(read).equals(pl.from_arrow(batch))  # type: ignore[union-attr]
+
+
+def test_a_body_shorter_than_its_header_declares_is_refused() -> None:
+    payload = batch_payload(_mixed_batch(100))
+    with pytest.raises(FlightPayloadError, match="not an Arrow IPC message"):
+        read_message(PayloadView(payload.header, payload.body[:-8]))
