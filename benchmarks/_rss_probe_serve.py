@@ -8,7 +8,9 @@ Reading its own /proc files costs the daemon well under a millisecond a sample.
 
 Experiment knobs, so variants can be compared in real daemons without settings users
 would never need: BENCH_ARROW_POOL (system|jemalloc|mimalloc: Arrow's default pool),
-BENCH_MALLOC_TRIM_SECONDS (call glibc's malloc_trim(0) that often from the probe thread).
+BENCH_MALLOC_TRIM_SECONDS (call glibc's malloc_trim(0) that often from the probe thread),
+BENCH_SETTING_<NAME> (becomes SLUICE_<NAME> for the daemon's settings: the benchmark's
+daemon launcher drops the caller's SLUICE_* variables).
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ def _probe(out: Path, every: float, trim_every: float) -> None:
 
 
 def _start() -> None:
+    for key, value in list(os.environ.items()):
+        if key.startswith("BENCH_SETTING_"):
+            os.environ["SLUICE_" + key.removeprefix("BENCH_SETTING_")] = value
     pool = os.environ.get("BENCH_ARROW_POOL")
     if pool:
         import pyarrow as pa
