@@ -224,7 +224,7 @@ def measure(args: argparse.Namespace) -> Outcome:
     for _ in range(args.watch_rounds):
         quiet.append(run_case(quiet_case, args.rows, source, logical))
         watched.append(run_case(watched_case, args.rows, source, logical))
-    return Outcome(rows, missing, sluice[JSONL], large, quiet, watched, rounds)
+    return Outcome(rows, missing, sluice[JSONL], large, quiet, watched, rounds, sluice_runs[JSONL])
 
 
 _T = TypeVar("_T")

@@ -41,6 +41,8 @@ CLIENT_ENV = frozenset(
     {"SLUICE_SERVER", "SLUICE_TLS_CA", "SLUICE_TLS_CERT", "SLUICE_TLS_KEY", "SLUICE_TOKEN"}
 )
 MiB = 1024 * 1024
+#: Default of `pipeline_queue_bytes`: two text-heavy segments, four of the demo events.
+PIPELINE_QUEUE_BYTES = 64 * MiB
 #: gRPC worker threads streams can never take (see max_concurrent_streams).
 STREAM_FREE_WORKERS = 8
 _log = logging.getLogger("sluice.settings")
@@ -467,6 +469,11 @@ class Settings(BaseModel):
     #: in arenas of its own. 0 leaves glibc's default (8 per core); the MALLOC_ARENA_MAX
     #: environment variable, when set, wins over both.
     malloc_arena_max: int = Field(default=2, ge=0, le=256)
+    #: Encoded bytes waiting between the encoder and the writer, at most, beside
+    #: `pipeline_queue_depth` (server/pipeline/byte_budget.py): a batch of free text
+    #: encodes to tens of MB, so a queue bounded only by count held a varying, large
+    #: share of the daemon's peak. One segment always moves, however big. 0: no bound.
+    pipeline_queue_bytes: int = Field(default=PIPELINE_QUEUE_BYTES, ge=0, le=4096 * MiB)
 
     @field_validator("address")
     @classmethod

@@ -187,6 +187,7 @@ def _pipeline_options(settings: Settings, context: ExecutionContext) -> Pipeline
         queue_depth=settings.pipeline_queue_depth,
         zstd_threads=settings.zstd_threads,
         content_key=context.content_key,
+        queue_bytes=settings.pipeline_queue_bytes,
     )
 
 

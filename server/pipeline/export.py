@@ -33,6 +33,7 @@ import polars as pl
 
 from sluice.server.errors import DataLoss, Interrupted, LeaseLost
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
+from sluice.server.pipeline.byte_budget import ByteBudget
 from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue
@@ -121,6 +122,8 @@ class PipelineOptions:
     zstd_threads: int
     #: Key of the content digest (HMAC-SHA256 of each chunk's plaintext).
     content_key: bytes
+    #: Encoded bytes queued for the writer, at most (0: only `queue_depth` bounds them).
+    queue_bytes: int = 0
 
 
 _DONE = object()
@@ -232,6 +235,7 @@ class _ChunkWriterThread:
         self._observer = observer
         self._options = options
         self._queue: queue.Queue[object] = queue.Queue(maxsize=options.queue_depth)
+        self._queued_bytes = ByteBudget(options.queue_bytes)
         # The writer and the committer run in the caller's context (a copy), so what they
         # log (storage retries) carries the export's log context (export_id, dataset).
         self._context = contextvars.copy_context()
@@ -256,6 +260,13 @@ class _ChunkWriterThread:
     def put(self, item: object) -> None:
         # Bounded put with a poll, so a failed or stopped writer never leaves the reader
         # blocked.
+        size = len(item.data) if isinstance(item, Segment) else 0
+        while size:
+            self.raise_failure()
+            if self._stop.is_set():
+                raise Interrupted("export interrupted")
+            if self._queued_bytes.take(size, _POLL_SECONDS):
+                break
         while True:
             self.raise_failure()
             if self._stop.is_set():
@@ -289,6 +300,7 @@ class _ChunkWriterThread:
                     self._await_commit()
                     return
                 if isinstance(item, Segment):
+                    self._queued_bytes.give_back(len(item.data))
                     self._write(item)
                 elif isinstance(item, ChunkEnd):
                     self._finish(item)
