@@ -123,6 +123,7 @@ class FlightPuts:
             try:
                 while caller_alive():
                     feeder.raise_failure()
+                    inbox.check_not_rewound(generation)
                     event = subscription.next(_POLL_SECONDS)
                     if isinstance(event, ChunkCommitted):
                         yield {"export_id": job.id, "committed_records": event.chunk.source_end}

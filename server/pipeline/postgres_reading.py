@@ -16,7 +16,8 @@ SQL as literals rendered by psycopg, which quotes them for PostgreSQL.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import polars as pl
@@ -62,12 +63,15 @@ def read_frames(
         cursor.adbc_statement.set_options(
             **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
         )
+        started = time.monotonic()
         cursor.execute(inline(sql, params))
         # The driver's stream read (libpq receiving COPY data, decoding it into Arrow)
         # runs on its own thread without the GIL, beside this thread's casts, query and
         # redaction: a profile of the daemon had the reader thread spend about half its
         # time waiting in this read, with nothing else running on it meanwhile.
-        driver_batches = _failures_as_os_errors(cursor.fetch_record_batch())
+        driver_batches = _failures_as_os_errors(
+            cursor.fetch_record_batch(), _past(started, target.profile.statement_timeout)
+        )
         with prefetched(driver_batches, DRIVER_BATCHES_AHEAD, "postgres-copy") as batches:
             for batch in batches:
                 frame = _typed(pl.from_arrow(_unwrapped(batch)), schema)
@@ -80,12 +84,20 @@ def read_frames(
         con.close()
 
 
-def _failures_as_os_errors(batches: Any) -> Iterator[Any]:
+def _past(started: float, timeout: float) -> Callable[[], bool]:
+    """Whether the statement started at `started` has run for `timeout` seconds (0:
+    no statement_timeout)."""
+    return lambda: timeout > 0 and time.monotonic() - started >= timeout
+
+
+def _failures_as_os_errors(batches: Any, timed_out: Callable[[], bool]) -> Iterator[Any]:
     """The driver's record batches, a failure of its stream as the OSError that driver
     releases from 1.9 raise (with libpq's message, told apart by statement_error): the
     optimised builds before 1.9 (pyproject.toml says why those) raise a bare
     ArrowInvalid instead, e.g. when the server goes away mid-read, which is then read
-    as a lost connection (retried after the last row)."""
+    as a lost connection (retried after the last row) — unless the statement had run
+    for its statement_timeout by then: PostgreSQL cancelled it, which is said as such
+    (retrying would run into the same timeout)."""
     import pyarrow as pa
 
     iterator = iter(batches)
@@ -95,6 +107,8 @@ def _failures_as_os_errors(batches: Any) -> Iterator[Any]:
         except StopIteration:
             return
         except pa.ArrowInvalid as exc:
+            if timed_out():
+                raise OSError("ERROR: canceling statement due to statement timeout") from exc
             raise OSError(f"the driver's read failed: {str(exc) or 'no cause given'}") from exc
         yield batch
 

@@ -11,6 +11,14 @@ a bounded queue of at most `flight_inflight_batches` batches: a full inbox block
 put, which stops reading from the network, so HTTP/2 flow control holds the client.
 Every batch carries its first row position, so rows the pipeline already took (a put
 resumed while the pipeline still ran) are dropped here: each row is exported once.
+
+A retried attempt (a transient failure: storage, say) reads again from the rows
+committed in chunks, but the rows after them were already taken out of the inbox by the
+failed attempt. It then *rewinds* the inbox: the batches that put queued are dropped, and
+the put ends `UNAVAILABLE` (`PutRewound`), so its caller resumes with a new put,
+which is told the committed rows and sends from there. Until it does, the attempt waits
+as for any batch (`flight_put_idle_timeout`). A stream's end beyond the rows the attempt
+has read is a gap too, never the end of the export.
 """
 
 from __future__ import annotations
@@ -27,7 +35,13 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from sluice.server.errors import Abandoned, FailedPrecondition, Interrupted, InvalidArgument
+from sluice.server.errors import (
+    Abandoned,
+    FailedPrecondition,
+    Interrupted,
+    InvalidArgument,
+    Unavailable,
+)
 
 #: Source URI scheme of an export whose records a caller pushes (DoPut).
 STREAM_SCHEME = "flight:"
@@ -47,6 +61,17 @@ class PutSuperseded(FailedPrecondition):
 
 class ExportNotReading(FailedPrecondition):
     """The export stopped (failed, cancelled, succeeded) while the put was sending."""
+
+
+class PutRewound(Unavailable):
+    """A retried attempt needs rows this put already sent to the failed one: the put ends
+    so its caller resumes (a DoPut with the same requestId) from the committed rows."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the export's attempt was retried from its committed rows after a transient "
+            "failure; resume the put with the same requestId to send the rows after them"
+        )
 
 
 def stream_uri(schema: pa.Schema) -> str:
@@ -89,6 +114,8 @@ class StreamRead:
 class _Batch:
     position: int
     batch: pa.RecordBatch
+    #: The put that sent it (Inbox.attach).
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -96,6 +123,7 @@ class _End:
     """The caller ended the stream cleanly: the export has `position` rows."""
 
     position: int
+    generation: int
 
 
 class Inbox:
@@ -105,6 +133,8 @@ class Inbox:
         self._items: queue.Queue[_Batch | _End] = queue.Queue(maxsize=depth)
         self._lock = threading.Lock()
         self._generation = 0
+        #: Puts of this generation or older were rewound (see PutRewound).
+        self._rewound_up_to = 0
         self._reading = False
         self._stop: threading.Event | None = None
 
@@ -124,6 +154,8 @@ class Inbox:
         newer put took over, and stops waiting once `alive()` turns false."""
         while True:
             if generation != self._generation:
+                if generation <= self._rewound_up_to:
+                    raise PutRewound()
                 raise PutSuperseded("a newer put of this export took over")
             if alive is not None and not alive():
                 raise ExportNotReading("the export is no longer reading this stream")
@@ -132,6 +164,22 @@ class Inbox:
                 return
             except queue.Full:
                 continue
+
+    def check_not_rewound(self, generation: int) -> None:
+        """Raises PutRewound once the put of `generation` was rewound (a put that already
+        ended its stream learns it here, while it waits for the export to finish)."""
+        if generation <= self._rewound_up_to:
+            raise PutRewound()
+
+    def rewind(self, generation: int) -> int:
+        """End the puts up to `generation` (their next offer, or check_not_rewound,
+        raises PutRewound); a newer put already sending goes on. Returns the first
+        generation whose items count again: the reader drops older ones."""
+        with self._lock:
+            self._rewound_up_to = max(self._rewound_up_to, generation)
+            if self._generation <= generation:
+                self._generation = generation + 1
+        return generation + 1
 
     def take(self, idle_seconds: float) -> _Batch | _End:
         deadline = time.monotonic() + idle_seconds
@@ -185,12 +233,12 @@ def put_batch(
     inbox: Inbox, generation: int, position: int, batch: pa.RecordBatch, alive: Any = None
 ) -> None:
     """Queue the put's `batch`, whose first row is at `position` (see Inbox.offer)."""
-    inbox.offer(generation, _Batch(position, batch), alive)
+    inbox.offer(generation, _Batch(position, batch, generation), alive)
 
 
 def put_end(inbox: Inbox, generation: int, position: int, alive: Any = None) -> None:
     """The put ended its stream cleanly after `position` rows."""
-    inbox.offer(generation, _End(position), alive)
+    inbox.offer(generation, _End(position, generation), alive)
 
 
 def polars_schema(schema: pa.Schema) -> pl.Schema:
@@ -207,18 +255,24 @@ def read_stream(stream: StreamRead, from_row: int) -> Iterator[tuple[int, pa.Rec
     inbox = INBOXES.inbox(stream.key, stream.inflight_batches)
     inbox.set_reading(True)
     expected = from_row
+    counted_from = 0  # items of older generations were sent before a rewind
     try:
         while True:
             item = inbox.take(stream.idle_seconds)
+            if item.generation < counted_from:
+                continue
+            if item.position > expected:
+                # Rows expected..position went to an earlier attempt of this export:
+                # the caller resends them (see PutRewound).
+                counted_from = inbox.rewind(item.generation)
+                continue
             if isinstance(item, _End):
-                if item.position >= expected:
+                if item.position == expected:
                     return
                 continue  # an older put's end; a newer put is sending
             batch, position = item.batch, item.position
             if position + batch.num_rows <= expected:
                 continue
-            if position > expected:
-                raise ExportNotReading(f"rows {expected}..{position} are missing from the stream")
             if position < expected:
                 batch = batch.slice(expected - position)
             yield expected, batch

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 import zstandard
 
@@ -226,3 +227,49 @@ def test_a_cancel_during_the_backoff_cancels(
         after = client.get(export_id)
     assert after.state == pb.EXPORT_STATE_CANCELLED
     assert outcomes(after) == ["retried"]
+
+
+def test_a_put_export_retried_after_an_outage_gets_the_lost_rows_resent_exactly_once(
+    retrying_daemon: Callable[..., ProfileDaemon], proxy: FaultProxy, store: S3Store
+) -> None:
+    """A DoPut export's failed attempt had taken rows past its last chunk out of the
+    stream; the retried attempt cannot read them again from a file, so the put ends
+    UNAVAILABLE and the client resumes from the committed rows: every row once."""
+    daemon = retrying_daemon(max_attempts=3, retry_backoff_seconds=1.0)
+    table = pa.table({"order_id": range(ROWS), "amount": [n * 3 % 1000 for n in range(ROWS)]})
+    spec = ExportClient.build_spec(
+        source="",
+        to=store.root_uri,
+        dataset="pushed",
+        storage_profile="lake",
+        chunk_rows=CHUNK_ROWS,
+    )
+    spec.ClearField("source")
+    acks: list[dict[str, object]] = []
+    with ExportClient(daemon.address) as client:
+        proxy.plan.unavailable_from = proxy.requests + 12
+        restored = threading.Thread(
+            target=lambda: (
+                wait_for(lambda: bool(acks) and _retried(client, str(acks[0]["export_id"]))),
+                setattr(proxy.plan, "unavailable_from", 0),
+            )
+        )
+        restored.start()
+        final = client.put(
+            spec, table.to_batches(max_chunksize=100), "put-retried", on_ack=acks.append
+        )
+        restored.join(60)
+        finished = client.get(str(final["export_id"]))
+    assert final["state"] == "succeeded" and final["committed_records"] == ROWS
+    assert outcomes(finished) == ["retried", "succeeded"]
+    manifest = read_manifest(store, finished.manifest_uri)
+    folder = finished.manifest_uri.removeprefix(store.root_uri + "/").rsplit("/", 1)[0]
+    frames = [
+        pl.read_ndjson(zstandard.ZstdDecompressor().decompressobj().decompress(data))
+        for data in read_chunks(store, manifest, folder)
+    ]
+    assert pl.concat(frames)["order_id"].to_list() == list(range(ROWS))
+
+
+def _retried(client: ExportClient, export_id: str) -> bool:
+    return outcomes(client.get(export_id))[:1] == ["retried"]
