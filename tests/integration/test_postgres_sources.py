@@ -354,16 +354,15 @@ def test_a_statement_timeout_fails_the_export_naming_it(
     assert "statement_timeout" in str(caught.value) and _uri(pg) in str(caught.value)
 
 
-def test_a_statement_timeout_after_the_first_batches_is_still_named(
+def test_a_statement_timeout_while_rows_stream_is_named(
     pg_daemon: Daemon, pg: tuple[PostgresServer, str]
 ) -> None:
-    """The timeout strikes mid-stream, after batches of rows (8 MiB of COPY data before
-    the sleep) were read: the driver gives no cause there, and the export still fails
-    FAILED_PRECONDITION naming statement_timeout rather than being retried as a lost
+    """The timeout strikes while the COPY streams rows (a sleep at row 15,000 of wide
+    rows): FAILED_PRECONDITION naming statement_timeout, not retried as a lost
     connection (which would only time out again)."""
     query = (
-        "SELECT g AS id, repeat('x', 200) AS pad,"
-        " pg_sleep(CASE WHEN g = 40000 THEN 1 ELSE 0 END) AS slept"
+        "SELECT g AS id, repeat('x', 400) AS pad,"
+        " pg_sleep(CASE WHEN g = 15000 THEN 1 ELSE 0 END) AS slept"
         " FROM generate_series(1, 60000) g"
     )
     with pytest.raises(SluiceError) as caught:
