@@ -231,8 +231,11 @@ def _weave(mask: pl.Series) -> pl.Series:
 
 
 def _merge(chosen: pl.Series, others: pl.Series, order: pl.Series) -> pl.Series:
-    """`chosen` (the rows a mask selected) and `others` (the rest) back in row order."""
-    return pl.concat([chosen, others]).gather(order).alias(chosen.name)
+    """`chosen` (the rows a mask selected) and `others` (the rest) back in row order.
+    The two are joined into one chunk before the gather: a gather across two chunks
+    looks every index up chunk by chunk, which cost ~8x more for a 65k-row text column
+    (~4.2 -> ~0.5 ms) and ~4x more for a list column than copying them into one first."""
+    return pl.concat([chosen, others], rechunk=True).gather(order).alias(chosen.name)
 
 
 def _merge_counter(chosen: pl.Series, never: pl.Series, order: pl.Series) -> pl.Series:
@@ -240,4 +243,4 @@ def _merge_counter(chosen: pl.Series, never: pl.Series, order: pl.Series) -> pl.
     if not chosen.any():
         return never.alias(chosen.name)
     rest = never.slice(0, len(order) - len(chosen))
-    return pl.concat([chosen, rest]).gather(order).alias(chosen.name)
+    return pl.concat([chosen, rest], rechunk=True).gather(order).alias(chosen.name)
