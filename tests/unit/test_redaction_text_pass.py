@@ -133,3 +133,66 @@ def test_secrets_in_free_text_are_found_whether_or_not_they_need_a_separator() -
         else:
             assert got[row] != spec[0]
         assert sum(counts.values()) == (0 if row == 60 else 1), counts
+
+
+def test_rewritten_rows_go_back_to_their_own_places_in_a_batch_of_several_chunks() -> None:
+    """The rows each rule rewrote are put back among the untouched ones by position: in
+    a batch whose columns arrive in several chunks (a concatenation), with e-mails and
+    phones in interleaved rows of a text, a list and a struct column, every row keeps its
+    place and only its own values change."""
+    parts = []
+    for part in range(3):
+        base = part * 700
+        parts.append(
+            pl.DataFrame(
+                {
+                    "text": [
+                        None
+                        if i % 11 == 0
+                        else f"row {base + i} mail r{base + i}@example.com"
+                        if i % 3 == 0
+                        else f"row {base + i} call 555-123-{4000 + i:04d}"
+                        if i % 5 == 0
+                        else f"row {base + i} plain"
+                        for i in range(700)
+                    ],
+                    "tags": [
+                        [f"t{base + i}", "x@example.org"] if i % 7 == 0 else [f"t{base + i}"]
+                        for i in range(700)
+                    ],
+                    "request": [
+                        {"note": f"n{base + i} x@example.org" if i % 4 == 0 else f"n{base + i}"}
+                        for i in range(700)
+                    ],
+                }
+            )
+        )
+    frame = pl.concat(parts, rechunk=False)
+    assert frame["text"].n_chunks() == 3
+    out, counts = run(frame, RedactionSpec(level="moderate"))
+
+    def expected_text(i: int) -> str | None:
+        row = i % 700
+        if row % 11 == 0:
+            return None
+        if row % 3 == 0:
+            return f"row {i} mail [EMAIL]"
+        if row % 5 == 0:
+            return f"row {i} call [PHONE]"
+        return f"row {i} plain"
+
+    rows = range(2100)
+    assert out["text"].to_list() == [expected_text(i) for i in rows]
+    assert out["tags"].to_list() == [
+        [f"t{i}", "[EMAIL]"] if i % 700 % 7 == 0 else [f"t{i}"] for i in rows
+    ]
+    assert out["request"].to_list() == [
+        {"note": f"n{i} [EMAIL]" if i % 700 % 4 == 0 else f"n{i}"} for i in rows
+    ]
+    texts = [expected_text(i) for i in rows]
+    assert counts == {
+        "EMAIL/text": sum(1 for t in texts if t and "[EMAIL]" in t),
+        "PHONE/text": sum(1 for t in texts if t and "[PHONE]" in t),
+        "EMAIL/tags": sum(1 for i in rows if i % 700 % 7 == 0),
+        "EMAIL/request.note": sum(1 for i in rows if i % 700 % 4 == 0),
+    }
