@@ -1,18 +1,19 @@
 """PostgreSQL source: where a real daemon's CPU goes, per thread, per export.
 
-    python -m benchmarks.postgres_daemon_cpu [--rows 1000000] [--exports 2] [--format parquet]
-        [--py-spy FILE.svg]
+    python -m benchmarks.postgres_daemon_cpu [--rows 1000000] [--exports 2]
+        [--format parquet] [--compression none] [--py-spy FILE.svg|FILE.txt]
 
 Starts a throwaway PostgreSQL (tests/servers/postgres.py) with the table of
-benchmarks/postgres_source_bench.py, one fresh daemon, and runs `--exports` exports of the
-whole table one after the other on that daemon. For each export it prints the daemon's
-CPU seconds (user+system, /proc) in all and per thread kind (the reader thread, the
-driver's COPY thread, the encoder's workers, the writer, the committer, gRPC, the rest),
-sampled from /proc/PID/task/*/stat while the export runs (threads end with it). The
-first export of a fresh daemon also pays the imports and driver loading it is the first
-to need (postgres_source_bench measures exactly that one); the later ones show the
-per-row cost. With --py-spy, py-spy records the daemon (native frames too) during the
-last export into a flame graph (FILE.txt: collapsed stacks, one line each).
+benchmarks/postgres_source_bench.py, one fresh daemon, and runs `--exports` exports of
+the whole table one after the other on that daemon. For each export it prints the
+daemon's CPU seconds (user+system, /proc) in all, its PostgreSQL backends' CPU seconds,
+and the daemon's per thread kind (the reader thread, the driver's COPY thread, the
+encoder's workers, the writer, the committer, gRPC, the rest), sampled from
+/proc/PID/task/*/stat while the export runs (threads end with it). The first export of
+a fresh daemon also pays the imports and driver loading it is the first to need
+(postgres_source_bench measures exactly that one); the later ones show the per-row
+cost. With --py-spy, py-spy records the daemon (native frames too) during the last
+export into a flame graph (FILE.txt: collapsed stacks, one line each).
 
 CPU seconds, not wall time, are the measure: a busy machine changes the waiting, not
 the counts.
@@ -21,6 +22,7 @@ the counts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import signal
@@ -31,6 +33,8 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+
+import psutil
 
 from benchmarks._proc import (
     process_cpu_seconds,
@@ -96,6 +100,19 @@ class ThreadSampler:
         return {k: v for k, v in sorted(spent.items()) if v >= 0.005}
 
 
+def _backend_cpu(server: PostgresServer) -> float:
+    """CPU seconds of the PostgreSQL backends that ended (the postmaster waits for them,
+    so their times add up in its children's times) plus the live ones."""
+    postmaster = psutil.Process(server.process.pid)
+    times = postmaster.cpu_times()
+    live = 0.0
+    for child in postmaster.children():
+        with contextlib.suppress(psutil.Error):
+            used = child.cpu_times()
+            live += used.user + used.system
+    return times.children_user + times.children_system + live
+
+
 def _spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     return subprocess.Popen(
@@ -146,18 +163,23 @@ def _run(server: PostgresServer, tmp: Path, args: argparse.Namespace) -> None:
                 spy = _spy(pid, args.py_spy)
                 time.sleep(1.0)
             before = process_cpu_seconds(pid) or 0.0
+            backend_before = _backend_cpu(server)
             with ThreadSampler(pid) as sampler, ExportClient(daemon.address) as client:
                 start = time.perf_counter()
                 done = client.wait(client.create(spec).id, timeout=3600)
                 seconds = time.perf_counter() - start
                 time.sleep(0.3)  # the last samples
             total = (process_cpu_seconds(pid) or 0.0) - before
+            backend = _backend_cpu(server) - backend_before
             assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                 spy.wait()
             kinds = ", ".join(f"{k} {v:.2f}" for k, v in sampler.by_kind().items())
-            print(f"export {run + 1}: daemon CPU {total:.2f} s (wall {seconds:.1f} s): {kinds}")
+            print(
+                f"export {run + 1}: daemon CPU {total:.2f} s, PostgreSQL backends {backend:.2f} s "
+                f"(wall {seconds:.1f} s): {kinds}"
+            )
             shutil.rmtree(daemon.exports, ignore_errors=True)
     finally:
         daemon.stop()
