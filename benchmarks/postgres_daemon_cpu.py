@@ -100,6 +100,13 @@ class ThreadSampler:
         return {k: v for k, v in sorted(spent.items()) if v >= 0.005}
 
 
+def _minor_faults(pid: int) -> int:
+    """Minor page faults of `pid` so far (first touches of memory the allocators mapped:
+    kernel CPU time that shows up as the system time of whichever thread touched it)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[7])
+
+
 def _backend_cpu(server: PostgresServer) -> float:
     """CPU seconds of the PostgreSQL backends that ended (the postmaster waits for them,
     so their times add up in its children's times) plus the live ones."""
@@ -163,6 +170,7 @@ def _run(server: PostgresServer, tmp: Path, args: argparse.Namespace) -> None:
                 spy = _spy(pid, args.py_spy)
                 time.sleep(1.0)
             before = process_cpu_seconds(pid) or 0.0
+            faults_before = _minor_faults(pid)
             backend_before = _backend_cpu(server)
             with ThreadSampler(pid) as sampler, ExportClient(daemon.address) as client:
                 start = time.perf_counter()
@@ -170,6 +178,7 @@ def _run(server: PostgresServer, tmp: Path, args: argparse.Namespace) -> None:
                 seconds = time.perf_counter() - start
                 time.sleep(0.3)  # the last samples
             total = (process_cpu_seconds(pid) or 0.0) - before
+            faults = _minor_faults(pid) - faults_before
             backend = _backend_cpu(server) - backend_before
             assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
             if spy is not None:
@@ -178,7 +187,7 @@ def _run(server: PostgresServer, tmp: Path, args: argparse.Namespace) -> None:
             kinds = ", ".join(f"{k} {v:.2f}" for k, v in sampler.by_kind().items())
             print(
                 f"export {run + 1}: daemon CPU {total:.2f} s, PostgreSQL backends {backend:.2f} s "
-                f"(wall {seconds:.1f} s): {kinds}"
+                f"(wall {seconds:.1f} s, {faults / 1000:.0f}k minor page faults): {kinds}"
             )
             shutil.rmtree(daemon.exports, ignore_errors=True)
     finally:
