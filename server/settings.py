@@ -278,7 +278,8 @@ class Settings(BaseModel):
     #: Named storage profiles (credentials by reference) for sources and destinations.
     #: See sinks/profiles.py and README "Cloud storage": name -> {kind = "s3" | "azure", ...}.
     storage_profiles: dict[str, StorageProfile] = Field(default_factory=dict)
-    #: Count source rows before exporting so progress can show an ETA.
+    #: Count source rows before exporting so progress can show an ETA (PostgreSQL
+    #: sources: the planner's estimate, read without scanning the source).
     count_source_rows: bool = True
     #: Python logging level name. Libraries that can print credentials (botocore,
     #: urllib3, the Azure SDK, ...) stay at WARNING whatever this says (server/log_setup.py).

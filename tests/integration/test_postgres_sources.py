@@ -5,6 +5,7 @@ and a SIGKILLed export resumes exactly once."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -230,6 +231,42 @@ def test_ids_are_read_by_the_database(pg_daemon: Daemon, pg: tuple[PostgresServe
     assert read_export(finished.manifest_uri)["id"].to_list() == [3, 7, 444]
     # Pushed down: the database handed over three rows, not the table.
     assert finished.progress.source_rows_done == 3
+
+
+def test_progress_totals_are_the_planners_estimate(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    # The total comes from EXPLAIN (no COUNT(*) scan before the read): exact for an
+    # analyzed unchanged table, and for ids on the primary key.
+    _make_events(pg, 500)
+    before = _scans_settled(pg, "events")
+    finished = _export(pg_daemon, _uri(pg), table="events")
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    # The export scanned the table once: the read (the statistics of a backend are
+    # flushed when it ends, at most a second after its connection closed).
+    assert _scans_settled(pg, "events") - before == 1
+    assert finished.progress.source_rows_total == 500
+    assert finished.progress.source_rows_done == 500
+    finished = _export(pg_daemon, _uri(pg), table="events", ids=["7", "3", "444"])
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    assert finished.progress.source_rows_total == 3
+
+
+def _scans_settled(pg: tuple[PostgresServer, str], table: str) -> int:
+    """Sequential plus index scans of `table` so far, once the count stopped changing."""
+    server, name = pg
+    seen: list[int] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (len(seen) < 3 or len(set(seen[-3:])) > 1):
+        with psycopg.connect(server.url(name), autocommit=True) as con:
+            row = con.execute(
+                "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables "
+                "WHERE relname = %s",
+                (table,),
+            ).fetchone()
+        seen.append(int(row[0]) if row else 0)
+        time.sleep(0.5)
+    return seen[-1]
 
 
 def test_a_time_range_is_read_by_the_database(
