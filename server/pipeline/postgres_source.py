@@ -63,6 +63,8 @@ class PostgresTarget:
     profile: PostgresProfile
     #: Column readings by name, settled at planning (the types the schema promised).
     columns: tuple[tuple[str, ColumnType], ...] = ()
+    #: Connections a table is read with, in one snapshot (postgres_read_connections).
+    read_connections: int = 1
     #: The snapshots runs of this plan read in (filled while reading; for the manifest).
     snapshots: list[SourceSnapshot] = field(default_factory=list, compare=False, hash=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, hash=False)
@@ -488,6 +490,21 @@ def select_sql(
         sql += " OFFSET %s"
         params.append(skip)
     return sql, params
+
+
+def extent_sql(
+    target: PostgresTarget, from_item: str, key: str, after_key: Sequence[object] | None
+) -> tuple[str, list[Any]]:
+    """(min key, max key, the table's size in bytes) of a table read by one key, after
+    `after_key` when resuming: two index probes and a catalog lookup, no scan (the
+    read's other filters only make ranges emptier)."""
+    column = f"sluice_source.{sql_name(key)}"
+    where, params = "", []
+    if after_key is not None:
+        where, params = f" WHERE {column} > %s", [after_key[0]]
+    size = "(SELECT pg_relation_size(%s::regclass))"
+    sql = f"SELECT min({column}), max({column}), {size} FROM {from_item} AS sluice_source{where}"
+    return sql, [from_item.replace("%%", "%"), *params]
 
 
 def count_sql(target: PostgresTarget, from_item: str, filters: Filters) -> tuple[str, list[Any]]:
