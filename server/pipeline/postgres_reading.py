@@ -36,7 +36,7 @@ import polars as pl
 
 from sluice.format.manifest import SourceSnapshot
 from sluice.server.pipeline.bad_rows import SourceDataError
-from sluice.server.pipeline.postgres_ranges import KeyRange, split_range
+from sluice.server.pipeline.postgres_ranges import KeyRange, parse_histogram, split_range
 from sluice.server.pipeline.postgres_source import (
     PostgresTarget,
     connection_params,
@@ -139,10 +139,11 @@ def _ranges(cursor: Any, ranged: RangedRead | None, connections: int) -> list[Ke
     cursor.execute(inline(*ranged.extent))
     row = cursor.fetchone()
     assert row is not None
-    lowest, highest, size = row
+    lowest, highest, size, histogram = row
     if lowest is None or highest is None:
         return [KeyRange(None, None)]
-    return split_range(int(lowest), int(highest), int(size or 0), connections, RANGE_BYTES)
+    bounds = parse_histogram(histogram)
+    return split_range(int(lowest), int(highest), int(size or 0), connections, RANGE_BYTES, bounds)
 
 
 #: Table bytes per key range, about: two driver batches, which is what each reading

@@ -495,16 +495,30 @@ def select_sql(
 def extent_sql(
     target: PostgresTarget, from_item: str, key: str, after_key: Sequence[object] | None
 ) -> tuple[str, list[Any]]:
-    """(min key, max key, the table's size in bytes) of a table read by one key, after
-    `after_key` when resuming: two index probes and a catalog lookup, no scan (the
-    read's other filters only make ranges emptier)."""
+    """(min key, max key, the table's size in bytes, the key's histogram bounds as text
+    or NULL) of a table read by one key, after `after_key` when resuming: two index
+    probes and catalog lookups, no scan (the read's other filters only make ranges
+    emptier)."""
     column = f"sluice_source.{sql_name(key)}"
     where, params = "", []
     if after_key is not None:
         where, params = f" WHERE {column} > %s", [after_key[0]]
+    name = from_item.replace("%%", "%")
     size = "(SELECT pg_relation_size(%s::regclass))"
-    sql = f"SELECT min({column}), max({column}), {size} FROM {from_item} AS sluice_source{where}"
-    return sql, [from_item.replace("%%", "%"), *params]
+    sql = (
+        f"SELECT min({column}), max({column}), {size}, ({_HISTOGRAM_SQL}) "
+        f"FROM {from_item} AS sluice_source{where}"
+    )
+    return sql, [name, name, key, *params]
+
+
+#: The key column's histogram bounds (pg_stats: equal-frequency buckets), as text.
+_HISTOGRAM_SQL = (
+    "SELECT s.histogram_bounds::text FROM pg_stats s "
+    "JOIN pg_class c ON c.relname = s.tablename "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname "
+    "WHERE c.oid = %s::regclass AND s.attname = %s ORDER BY s.inherited DESC LIMIT 1"
+)
 
 
 def count_sql(target: PostgresTarget, from_item: str, filters: Filters) -> tuple[str, list[Any]]:
