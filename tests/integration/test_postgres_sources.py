@@ -5,6 +5,7 @@ and a SIGKILLed export resumes exactly once."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -637,6 +638,53 @@ def test_a_parallel_read_hands_on_the_rows_of_a_single_connection_read(
         assert single["id"].is_sorted()
         for connections in (2, 3):
             assert exported[connections, where].equals(single)
+
+
+def test_a_cancelled_parallel_read_closes_every_connection(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Cancelled mid-read, an export reading on 2 connections closes both: no session of
+    its application_name is left on the server."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    profile = _profile(server.port, application_name="sluice-cancel")
+    slow = daemon_factory(
+        "cancel", batch_rows=1024, pipeline_queue_depth=1, source_profiles={PROFILE: profile},
+        postgres_read_connections=2,
+    )  # fmt: skip
+    slow.start()
+    _sql(
+        pg,
+        "CREATE TABLE wide (id int8 PRIMARY KEY, body text)",
+        "INSERT INTO wide SELECT g, repeat('x', 120) FROM generate_series(0, 199999) g",
+    )
+    spec = ExportClient.build_spec(
+        source=_uri(pg), source_profile=PROFILE, table="wide", level=19, chunk_rows=5_000,
+        to=str(slow.exports), dataset="cancel",
+    )  # fmt: skip
+
+    def sessions() -> int:
+        with psycopg.connect(server.url(), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sluice-cancel'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    with ExportClient(slow.address) as client:
+        export_id = client.create(spec).id
+        for event in client.watch(export_id):
+            if event.HasField("chunk_committed"):
+                break
+            assert not event.HasField("finished"), "finished before the cancel"
+        assert sessions() == 2
+        client.cancel(export_id)
+        with pytest.raises(SluiceError) as caught:
+            client.wait(export_id, timeout=120)
+    assert caught.value.code == "CANCELLED", caught.value
+    deadline = time.monotonic() + 15
+    while sessions() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sessions() == 0
 
 
 def test_keyed_increments_work_on_a_table(
