@@ -431,10 +431,14 @@ def _bound_term(kind: DatabaseKind, column: str, operator: str, value: Any) -> t
 def _pg_ranged(
     read: DatabaseRead, columns: Sequence[str], after_key: Sequence[object] | None
 ) -> postgres_reading.RangedRead | None:
-    """How a PostgreSQL table read by one integer key is cut into key ranges for
-    parallel reads (postgres_read_connections), or None: one connection reads it all."""
+    """How a PostgreSQL table (or a plain query of one: postgres_source.plain_table_of)
+    read by one integer key is cut into key ranges for parallel reads
+    (postgres_read_connections), or None: one connection reads it all."""
     server = read.server
-    if server is None or server.read_connections <= 1 or read.query or len(read.order_by) != 1:
+    if server is None or server.read_connections <= 1 or len(read.order_by) != 1:
+        return None
+    table = postgres_source.plain_table_of(read.query) if read.query else ""
+    if table is None:
         return None
     key = read.order_by[0]
     reading = server.column(key)
@@ -442,7 +446,7 @@ def _pg_ranged(
         return None
     relation = _pg_relation(read)
     filters = _pg_filters(read)
-    extent, params = postgres_source.extent_sql(server, relation, key, after_key)
+    extent, params = postgres_source.extent_sql(server, relation, key, after_key, table)
 
     def select(lower: int | None, upper: int | None) -> tuple[str, list[Any]]:
         bounds = list(filters.bounds)

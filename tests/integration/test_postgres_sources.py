@@ -629,8 +629,16 @@ def test_a_parallel_read_hands_on_the_rows_of_a_single_connection_read(
             )  # fmt: skip
             assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
             exported[connections, where] = read_export(finished.manifest_uri)
+        # A plain query of the table, ordered by its integer key: read in ranges too.
+        finished = _export(
+            daemon, _uri(pg), query="SELECT id, body, n FROM spread WHERE n <> 3",
+            order_by=["id"], chunk_rows=20_000, dataset=f"query{connections}",
+        )  # fmt: skip
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+        exported[connections, "query"] = read_export(finished.manifest_uri)
         if connections > 1:
-            assert f"key ranges on {connections} connections" in daemon.log_tail(400)
+            log = daemon.log_tail(400)
+            assert log.count(f"key ranges on {connections} connections") == 3, log
         daemon.stop()
     for where, expected in (("", rows), ("n <> 3", rows - len(range(3, rows - 1, 7)))):
         single = exported[1, where]
@@ -638,6 +646,8 @@ def test_a_parallel_read_hands_on_the_rows_of_a_single_connection_read(
         assert single["id"].is_sorted()
         for connections in (2, 3):
             assert exported[connections, where].equals(single)
+    for connections in (1, 2, 3):
+        assert exported[connections, "query"].equals(exported[1, "n <> 3"])
 
 
 def test_a_cancelled_parallel_read_closes_every_connection(
