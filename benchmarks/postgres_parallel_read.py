@@ -8,7 +8,7 @@ benchmarks/postgres_source_bench.py and drains Sluice's own read of it
 Polars frames; nothing encoded) with `postgres_read_connections` = each count, the
 counts alternating run after run. Per run: wall seconds, this process's CPU seconds
 (process_time: every thread), the PostgreSQL backends' CPU seconds in total (the
-postmaster's reaped children) and the busiest backend's (sampled from /proc at 20 Hz):
+postmaster's reaped children) and the busiest backend's (sampled from /proc every 5 ms):
 the single backend producing COPY data is what bounds a one-connection read, so the
 busiest backend's CPU is the read's critical path, and it is what a busy machine does
 not change. Prints one Markdown row per run.
@@ -17,6 +17,7 @@ not change. Prints one Markdown row per run.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import threading
 import time
@@ -53,14 +54,20 @@ class _BackendSampler:
         self._thread.join()
 
     def _run(self) -> None:
+        backends: dict[int, psutil.Process] = {}
         with psycopg.connect(self.url, autocommit=True) as admin:
-            while not self._stop.wait(0.05):
-                pids = admin.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [APPLICATION]
-                ).fetchall()
-                for (pid,) in pids:
+            for tick in itertools.count():
+                if self._stop.wait(0.005):
+                    return
+                if tick % 10 == 0:  # new backends: a query every 50 ms; CPU every 5 ms
+                    for (pid,) in admin.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                        [APPLICATION],
+                    ).fetchall():
+                        backends.setdefault(pid, psutil.Process(pid))
+                for pid, backend in backends.items():
                     try:
-                        times = psutil.Process(pid).cpu_times()
+                        times = backend.cpu_times()
                     except psutil.Error:
                         continue
                     self.seconds[pid] = times.user + times.system
