@@ -132,17 +132,28 @@ def _psql_copy(server: PostgresServer, url: str, folder: Path) -> Case:
     return Case("psql \\copy CSV (floor)", "", time.perf_counter() - start, sampler.peak)
 
 
-def _sluice(server: PostgresServer, url: str, folder: Path, fmt: str, compression: str) -> Case:
+def _sluice(
+    server: PostgresServer,
+    url: str,
+    folder: Path,
+    fmt: str,
+    compression: str,
+    connections: int | None = None,
+) -> Case:
+    """Sluice's daemon exporting the table; `connections`: its postgres_read_connections
+    (None: the default, the case the peers are compared with)."""
+    extra = {} if connections is None else {"postgres_read_connections": connections}
     daemon = Daemon(
         root=folder / f"daemon-{fmt}",
         settings={
+            **extra,
             "source_profiles": {
                 "bench": {
                     "kind": "postgresql",
                     "hosts": [f"127.0.0.1:{server.port}"],
                     "user": server.user,
                 }
-            }
+            },
         },
     )
     daemon.start()
@@ -162,7 +173,10 @@ def _sluice(server: PostgresServer, url: str, folder: Path, fmt: str, compressio
         after = process.cpu_times()
         assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
         cpu = after.user + after.system - before.user - before.system
-        return Case(f"sluice -> {fmt}+{compression}", fmt, seconds, sampler.peak, cpu)
+        name = f"sluice -> {fmt}+{compression}"
+        if connections is not None:
+            name = f"sluice ({connections} read connections) -> {fmt}+{compression}"
+        return Case(name, fmt, seconds, sampler.peak, cpu)
     finally:
         daemon.stop()
         shutil.rmtree(daemon.exports, ignore_errors=True)
@@ -198,7 +212,7 @@ def _peer(name: str, peer: str, output: str, url: str, folder: Path) -> Case | N
 
 
 def _rows(rows: int, cases: list[Case]) -> list[str]:
-    sluice = {c.output: c for c in cases if c.name.startswith("sluice")}
+    sluice = {c.output: c for c in cases if c.name.startswith("sluice ->")}
     lines = []
     for case in cases:
         mine = sluice.get(case.output)
@@ -212,10 +226,20 @@ def _rows(rows: int, cases: list[Case]) -> list[str]:
     return lines
 
 
+def _counts(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument(
+        "--read-connections",
+        default="1",
+        help="comma-separated postgres_read_connections to run Sluice with too, beside "
+        "the default setting (the case peers are compared with); '' for none",
+    )
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "postgres_source.md"
     )
@@ -239,6 +263,8 @@ def main() -> None:
                     cases.append(Case(f"read only: {which}", "", seconds, rss))
                 for fmt, compression in (("parquet", "none"), ("jsonl", "zstd")):
                     cases.append(_sluice(server, url, folder, fmt, compression))
+                    for connections in _counts(args.read_connections):
+                        cases.append(_sluice(server, url, folder, fmt, compression, connections))
                 for name, peer, output in PEER_CASES:
                     case = _peer(name, peer, output, url, folder)
                     if case is None:
@@ -277,6 +303,7 @@ def main() -> None:
     args.out.write_text(
         f"{title}\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
         f"`python -m benchmarks.postgres_source_bench --rows {args.rows} --scale {args.scale}`"
+        f" (--read-connections {args.read_connections!r})"
         f"\n\n{report}\n{earlier}"
     )
 

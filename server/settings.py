@@ -476,6 +476,14 @@ class Settings(BaseModel):
     #: share of the daemon's peak. One segment always moves, however big. 0: no bound.
     pipeline_queue_bytes: int = Field(default=PIPELINE_QUEUE_BYTES, ge=0, le=4096 * MiB)
 
+    # PostgreSQL parallel reads (issue 17).
+    #: Connections one export of a PostgreSQL table reads with
+    #: (`--postgres-read-connections`, SLUICE_POSTGRES_READ_CONNECTIONS), all in one
+    #: exported snapshot, each reading its own ranges of the integer order key: one
+    #: backend producing COPY data is the bound of a single-connection read. Rows are
+    #: still handed on in key order (resume is unchanged). 1: one connection, as before.
+    postgres_read_connections: int = Field(default=2, ge=1, le=16)
+
     @field_validator("address")
     @classmethod
     def _address_has_port(cls, value: str) -> str:

@@ -252,6 +252,13 @@ _JOB_STORE_OPTION = click.option(
     "[env: SLUICE_OTEL_ENDPOINT; default: off].",
 )
 @click.option(
+    "--postgres-read-connections",
+    type=click.IntRange(1, 16),
+    metavar="N",
+    help="Connections one export of a PostgreSQL table reads with, in one snapshot; 1 "
+    "reads on one [env: SLUICE_POSTGRES_READ_CONNECTIONS; default: 2].",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     help="text lines, or one JSON object per line [env: SLUICE_LOG_FORMAT; default: text].",
@@ -277,6 +284,7 @@ def serve(
     health_address: str | None,
     otel_endpoint: str | None,
     log_format: str | None,
+    postgres_read_connections: int | None,
 ) -> None:
     """Run the export daemon in the foreground.
 
@@ -327,6 +335,7 @@ def serve(
         ("health_address", health_address),
         ("otel_endpoint", otel_endpoint),
         ("log_format", log_format),
+        ("postgres_read_connections", postgres_read_connections),
     ):
         if value is not None:
             overrides[key] = value

@@ -259,7 +259,10 @@ def read_frames(
             0,
             after_key,
         )
-        yield from postgres_reading.read_frames(read.server, sql, params, wanted, batch_rows)
+        ranged = _pg_ranged(read, columns, after_key)
+        yield from postgres_reading.read_frames(
+            read.server, sql, params, wanted, batch_rows, ranged
+        )
         return
     selected, positions = _projection(read, columns)
     sql, params = _select(read, selected, after=after_key, schema=schema)
@@ -442,6 +445,40 @@ def _pg_estimated_rows(read: DatabaseRead, target: PostgresTarget) -> int:
     if not isinstance(plan, list) or not plan:
         return 0
     return max(int(plan[0]["Plan"]["Plan Rows"]), 0)
+
+
+def _pg_ranged(
+    read: DatabaseRead, columns: Sequence[str], after_key: Sequence[object] | None
+) -> postgres_reading.RangedRead | None:
+    """How a PostgreSQL table (or a plain query of one: postgres_source.plain_table_of)
+    read by one integer key is cut into key ranges for parallel reads
+    (postgres_read_connections), or None: one connection reads it all."""
+    server = read.server
+    if server is None or server.read_connections <= 1 or len(read.order_by) != 1:
+        return None
+    table = postgres_source.plain_table_of(read.query) if read.query else ""
+    if table is None:
+        return None
+    key = read.order_by[0]
+    reading = server.column(key)
+    if reading.as_text or not reading.dtype.is_integer():
+        return None
+    relation = _pg_relation(read)
+    filters = _pg_filters(read)
+    extent, params = postgres_source.extent_sql(server, relation, key, after_key, table)
+
+    def select(lower: int | None, upper: int | None) -> tuple[str, list[Any]]:
+        bounds = list(filters.bounds)
+        if lower is not None:
+            bounds.append((key, ">=", lower))
+        if upper is not None:
+            bounds.append((key, "<", upper))
+        ranged = replace(filters, bounds=tuple(bounds))
+        return postgres_source.select_sql(
+            server, relation, columns, read.order_by, ranged, 0, after_key
+        )
+
+    return postgres_reading.RangedRead((extent, params), select)
 
 
 def _pg_filters(read: DatabaseRead) -> postgres_source.Filters:

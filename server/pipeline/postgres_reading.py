@@ -11,19 +11,32 @@ One run reads in one REPEATABLE READ READ ONLY transaction (the connection's def
 so the driver's own BEGIN starts it): the snapshot query and the COPY see the same
 snapshot. COPY takes no parameters, so the few values (ids, bounds) are written into the
 SQL as literals rendered by psycopg, which quotes them for PostgreSQL.
+
+Parallel reads (postgres_read_connections > 1, a table or plain query ordered by one
+integer key): one backend producing COPY data is the bound of a single-connection read,
+so the key's extent is cut into contiguous ranges (postgres_ranges) read by several
+connections in ONE snapshot: the first connection exports its snapshot (pg_export_snapshot) and the
+others adopt it (SET TRANSACTION SNAPSHOT) before any query. Connection j reads ranges
+j, j+K, j+2K... each `ORDER BY key`, a bounded number of batches ahead of the consumer,
+which takes the ranges in key order: the rows are handed on in exactly the order of a
+single-connection read, so the journalled last key and resume are unchanged.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from sluice.format.manifest import SourceSnapshot
 from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.postgres_ranges import KeyRange, parse_histogram, split_range
 from sluice.server.pipeline.postgres_source import (
     PostgresTarget,
     connection_params,
@@ -39,14 +52,31 @@ from sluice.server.pipeline.prefetch import prefetched
 BATCH_HINT_BYTES = 4 * 1024 * 1024
 #: Driver batches read ahead on their own thread, waiting for this one.
 DRIVER_BATCHES_AHEAD = 1
+_log = logging.getLogger(__name__)
 _PLACEHOLDER = re.compile(r"%%|%s")
 
 
+@dataclass(frozen=True)
+class RangedRead:
+    """How a read may be cut into ranges of one integer key: `extent` is a query of
+    (min key, max key, estimated bytes to read) and `select(lower, upper)` the SELECT
+    of the rows with lower <= key < upper (None: unbounded), in key order."""
+
+    extent: tuple[str, list[Any]]
+    select: Callable[[int | None, int | None], tuple[str, list[Any]]]
+
+
 def read_frames(
-    target: PostgresTarget, sql: str, params: list[Any], schema: pl.Schema, batch_rows: int
+    target: PostgresTarget,
+    sql: str,
+    params: list[Any],
+    schema: pl.Schema,
+    batch_rows: int,
+    ranged: RangedRead | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Frames of the SELECT's rows (typed as `schema`), at most `batch_rows` rows each,
-    all in one snapshot, which is noted on the target."""
+    all in one snapshot, which is noted on the target. With `ranged` and more than one
+    read connection, the rows are read in key ranges on several connections."""
     import adbc_driver_manager
     import adbc_driver_postgresql.dbapi as adbc  # the server extra, imported where used
     from psycopg.conninfo import make_conninfo
@@ -60,6 +90,24 @@ def read_frames(
         row = cursor.fetchone()
         assert row is not None
         target.noted(SourceSnapshot(str(row[0]), row[1]))
+        ranges = _ranges(cursor, ranged, target.read_connections)
+        if len(ranges) > 1:
+            assert ranged is not None
+            cursor.execute("SELECT pg_export_snapshot()")
+            exported = cursor.fetchone()
+            assert exported is not None
+            cursor.close()
+
+            def opener() -> Any:
+                return open_connection(target, lambda: adbc.connect(conninfo), errors)
+
+            queries = [ranged.select(r.lower, r.upper) for r in ranges]
+            _log.info(
+                "reading %s in %d key ranges on %d connections in one snapshot",
+                target.name, len(ranges), min(target.read_connections, len(ranges)),
+            )  # fmt: skip
+            yield from _parallel(target, con, opener, str(exported[0]), queries, schema, batch_rows)
+            return
         cursor.adbc_statement.set_options(
             **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
         )
@@ -82,6 +130,113 @@ def read_frames(
         raise statement_error(target, exc, "spec.source") from None
     finally:
         con.close()
+
+
+def _ranges(cursor: Any, ranged: RangedRead | None, connections: int) -> list[KeyRange]:
+    """The key ranges to read (one, unbounded: read it all on this connection)."""
+    if ranged is None or connections <= 1:
+        return [KeyRange(None, None)]
+    cursor.execute(inline(*ranged.extent))
+    row = cursor.fetchone()
+    assert row is not None
+    lowest, highest, size, histogram = row
+    if lowest is None or highest is None:
+        return [KeyRange(None, None)]
+    bounds = parse_histogram(histogram)
+    return split_range(int(lowest), int(highest), int(size or 0), connections, RANGE_BYTES, bounds)
+
+
+#: Table bytes per key range, about: two driver batches, which is what each reading
+#: connection holds ahead of the consumer, so the next connection's range is read while
+#: the current one is consumed (a much larger range would leave it waiting, full).
+RANGE_BYTES = 2 * BATCH_HINT_BYTES
+#: Batches each reading connection holds ahead of the consumer.
+RANGE_BATCHES_AHEAD = 2
+
+
+class _RangeEnd:
+    """Marks the end of one range's rows in a connection's stream."""
+
+
+_RANGE_END = _RangeEnd()
+
+
+def _parallel(
+    target: PostgresTarget,
+    first: Any,
+    opener: Callable[[], Any],
+    snapshot_id: str,
+    queries: Sequence[tuple[str, list[Any]]],
+    schema: pl.Schema,
+    batch_rows: int,
+) -> Iterator[pl.DataFrame]:
+    """The rows of `queries` (ranges in key order) read by up to read_connections
+    connections in the snapshot `snapshot_id` of `first`, handed on in query order."""
+    count = min(target.read_connections, len(queries))
+    with ExitStack() as stack:
+        streams = []
+        for index in range(count):
+            mine = list(queries[index::count])
+            reads = _connection_reads(target, first if index == 0 else None, opener,
+                                      snapshot_id, mine, schema)  # fmt: skip
+            streams.append(
+                stack.enter_context(
+                    prefetched(reads, RANGE_BATCHES_AHEAD, f"postgres-copy-{index}")
+                )
+            )
+        for position in range(len(queries)):
+            stream = streams[position % count]
+            for frame in stream:
+                if isinstance(frame, _RangeEnd):
+                    break
+                for start in range(0, frame.height, batch_rows):
+                    yield frame.slice(start, batch_rows)
+
+
+def _connection_reads(
+    target: PostgresTarget,
+    connection: Any,
+    opener: Callable[[], Any],
+    snapshot_id: str,
+    queries: Sequence[tuple[str, list[Any]]],
+    schema: pl.Schema,
+) -> Iterator[pl.DataFrame | _RangeEnd]:
+    """One connection's ranges, each followed by _RANGE_END: on `connection` (which is
+    in the snapshot already), else on a new one that adopts the snapshot first, before
+    anything else runs in its transaction, and is closed at the end."""
+    own = connection is None
+    con = opener() if own else connection
+    try:
+        cursor = con.cursor()
+        if own:
+            cursor.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(snapshot_id)}'")
+        for sql, params in queries:
+            cursor.adbc_statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
+            )
+            started = time.monotonic()
+            cursor.execute(inline(sql, params))
+            batches = _failures_as_os_errors(
+                cursor.fetch_record_batch(), _past(started, target.profile.statement_timeout)
+            )
+            for batch in batches:
+                yield _typed(pl.from_arrow(_unwrapped(batch)), schema)
+            yield _RANGE_END
+        cursor.close()
+    finally:
+        if own:
+            con.close()
+
+
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]{1,64}$")
+
+
+def _snapshot_id(text: str) -> str:
+    """An exported snapshot id as PostgreSQL writes them (hex and dashes), checked
+    before it is written into SQL."""
+    if not _SNAPSHOT_ID.match(text):
+        raise ValueError("not a snapshot id")
+    return text
 
 
 def _past(started: float, timeout: float) -> Callable[[], bool]:

@@ -63,6 +63,8 @@ class PostgresTarget:
     profile: PostgresProfile
     #: Column readings by name, settled at planning (the types the schema promised).
     columns: tuple[tuple[str, ColumnType], ...] = ()
+    #: Connections a table is read with, in one snapshot (postgres_read_connections).
+    read_connections: int = 1
     #: The snapshots runs of this plan read in (filled while reading; for the manifest).
     snapshots: list[SourceSnapshot] = field(default_factory=list, compare=False, hash=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, hash=False)
@@ -121,6 +123,35 @@ def check_query(query: str) -> None:
     if "lockingClause" in nodes:
         raise InvalidArgument("spec.source.query", "must not lock rows (FOR UPDATE/SHARE)")
 
+
+def plain_table_of(query: str) -> str | None:
+    """The table (as SQL: quoted, maybe schema-qualified) a query reads when it is plain
+    enough to read in key ranges: plain columns (or *) of one table, an optional WHERE,
+    nothing else (no GROUP BY, DISTINCT, LIMIT, ORDER BY, WITH, window, set operation,
+    function in the select list). PostgreSQL then pushes a range's `key >= lower AND
+    key < upper` into the query's scan and finds min/max by the key's index, as for a
+    table; None for anything else (read on one connection)."""
+    from pglast import parser  # the server extra, imported where used
+
+    try:
+        tree = json.loads(parser.parse_sql_json(query))
+        select = tree["stmts"][0]["stmt"]["SelectStmt"]
+    except (parser.ParseError, KeyError, IndexError):
+        return None
+    if set(select) - _PLAIN_SELECT or select.get("op", "SETOP_NONE") != "SETOP_NONE":
+        return None
+    sources = select.get("fromClause", [])
+    if len(sources) != 1 or set(sources[0]) != {"RangeVar"}:
+        return None
+    if any(set(target["ResTarget"]["val"]) != {"ColumnRef"} for target in select["targetList"]):
+        return None
+    table = sources[0]["RangeVar"]
+    name = quote(table["relname"])
+    return f"{quote(table['schemaname'])}.{name}" if table.get("schemaname") else name
+
+
+#: The parts a plain query's SelectStmt may have.
+_PLAIN_SELECT = frozenset({"targetList", "fromClause", "whereClause", "limitOption", "op"})
 
 #: Parse tree nodes of statements that write.
 _WRITES = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"})
@@ -488,6 +519,39 @@ def select_sql(
         sql += " OFFSET %s"
         params.append(skip)
     return sql, params
+
+
+def extent_sql(
+    target: PostgresTarget,
+    from_item: str,
+    key: str,
+    after_key: Sequence[object] | None,
+    table: str = "",
+) -> tuple[str, list[Any]]:
+    """(min key, max key, the table's size in bytes, the key's histogram bounds as text
+    or NULL) of a table read by one key, after `after_key` when resuming: two index
+    probes and catalog lookups, no scan (the read's other filters only make ranges
+    emptier). `table`: the table a plain query reads (as SQL), for the catalog."""
+    column = f"sluice_source.{sql_name(key)}"
+    where, params = "", []
+    if after_key is not None:
+        where, params = f" WHERE {column} > %s", [after_key[0]]
+    name = table or from_item.replace("%%", "%")
+    size = "(SELECT pg_relation_size(%s::regclass))"
+    sql = (
+        f"SELECT min({column}), max({column}), {size}, ({_HISTOGRAM_SQL}) "
+        f"FROM {from_item} AS sluice_source{where}"
+    )
+    return sql, [name, name, key, *params]
+
+
+#: The key column's histogram bounds (pg_stats: equal-frequency buckets), as text.
+_HISTOGRAM_SQL = (
+    "SELECT s.histogram_bounds::text FROM pg_stats s "
+    "JOIN pg_class c ON c.relname = s.tablename "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname "
+    "WHERE c.oid = %s::regclass AND s.attname = %s ORDER BY s.inherited DESC LIMIT 1"
+)
 
 
 def count_sql(target: PostgresTarget, from_item: str, filters: Filters) -> tuple[str, list[Any]]:

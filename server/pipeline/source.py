@@ -128,10 +128,12 @@ def resolve_source(
     query: str = "",
     order_by: Sequence[str] = (),
     source_profile: tuple[str, PostgresProfile] | None = None,
+    read_connections: int = 1,
 ) -> ResolvedSource:
     """Expand the URI into sorted files, check confinement and the format; for a database,
     check the table or query and settle the order rows are read in. A PostgreSQL source
-    is read with `source_profile` (its name and settings)."""
+    is read with `source_profile` (its name and settings), on up to `read_connections`
+    connections in one snapshot."""
     if not uri.strip():
         raise InvalidArgument("spec.source.uri", "is required")
     if is_stream_uri(uri):
@@ -142,7 +144,7 @@ def resolve_source(
         raise InvalidArgument("spec.source.uri", str(exc)) from None
     if location.kind == "postgresql":
         return _resolve_postgres(
-            location.target, source_profile, format_name, table, query, order_by
+            location.target, source_profile, format_name, table, query, order_by, read_connections
         )
     if location.kind == "sqlite" or location.kind == "duckdb":
         return _resolve_database(
@@ -229,6 +231,7 @@ def _resolve_postgres(
     table: str,
     query: str,
     order_by: Sequence[str],
+    read_connections: int = 1,
 ) -> ResolvedSource:
     if source_profile is None:
         raise InvalidArgument(
@@ -240,7 +243,7 @@ def _resolve_postgres(
     address = postgres_address(uri)
     name, profile = source_profile
     check_profile(address, name, profile)
-    target = PostgresTarget(address, name, profile)
+    target = PostgresTarget(address, name, profile, read_connections=read_connections)
     read = database_source.plan_read("postgresql", uri, table, query, order_by, target)
     return ResolvedSource(uri=uri, format="postgresql", files=(), kind="postgresql", database=read)
 

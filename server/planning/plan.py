@@ -157,6 +157,7 @@ def build_plan(
         query=spec.source.query,
         order_by=spec.source.order_by,
         source_profile=database_profile,
+        read_connections=settings.postgres_read_connections,
     )
     if check_files is not None:
         check_files(source.files)

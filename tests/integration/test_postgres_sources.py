@@ -579,17 +579,24 @@ def test_a_row_committed_late_below_the_watermark_is_in_the_next_export(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("connections", [1, 2])
 def test_a_connection_lost_mid_export_is_retried_after_the_last_row(
-    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+    daemon_factory,
+    pg: tuple[PostgresServer, str],
+    monkeypatch: pytest.MonkeyPatch,
+    connections: int,
 ) -> None:  # type: ignore[no-untyped-def]
-    """The server ends the reading session mid-export (a failover, an admin): the read
-    continues after the last row it handed on; every row once, the export succeeds."""
+    """The server ends a reading session mid-export (a failover, an admin): the read
+    continues after the last row it handed on; every row once, the export succeeds.
+    With 2 read connections, the one that joined the snapshot (reading the second
+    key range) is the one lost."""
     server, _ = pg
     monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
     profile = _profile(server.port, application_name="sluice-lost")
     slow = daemon_factory(
-        "lost", batch_rows=1024, pipeline_queue_depth=2, source_profiles={PROFILE: profile}
-    )
+        "lost", batch_rows=1024, pipeline_queue_depth=2, source_profiles={PROFILE: profile},
+        postgres_read_connections=connections,
+    )  # fmt: skip
     slow.start()
     rows = 200_000
     _sql(
@@ -608,17 +615,121 @@ def test_a_connection_lost_mid_export_is_retried_after_the_last_row(
                 break
             assert not event.HasField("finished"), "finished before the connection was lost"
         with psycopg.connect(server.url(), autocommit=True) as admin:
-            ended = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = 'sluice-lost' AND query LIKE 'COPY%'"
-            ).fetchone()
-        assert ended is not None and ended[0] == 1
+            copying = admin.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE application_name = 'sluice-lost' AND query LIKE 'COPY%' "
+                "ORDER BY backend_start"
+            ).fetchall()
+            assert len(copying) == connections
+            ended = admin.execute("SELECT pg_terminate_backend(%s)", [copying[-1][0]]).fetchone()
+        assert ended is not None and ended[0] is True
         finished = client.wait(export_id, timeout=300)
     assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
     exported = read_export(finished.manifest_uri)
     assert exported["id"].to_list() == list(range(rows))
     assert exported["body"].str.len_chars().min() == 120
     assert "continuing after its last row" in slow.log_tail(400)
+
+
+@pytest.mark.slow
+def test_a_parallel_read_hands_on_the_rows_of_a_single_connection_read(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Several connections in one snapshot, reading key ranges: the same records in the
+    same order as one connection (negative keys, gaps, a far outlier, a where filter,
+    many chunks)."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    rows = 120_000
+    _sql(
+        pg,
+        "CREATE TABLE spread (id int8 PRIMARY KEY, body text, n int4)",
+        f"INSERT INTO spread SELECT g * 3 - 50000, repeat('y', g % 200), g % 7 "
+        f"FROM generate_series(0, {rows - 2}) g",
+        # A far outlier: ranges follow the key's histogram, not its min..max.
+        "INSERT INTO spread VALUES (1000000000000000, 'far', 1)",
+        "ANALYZE spread",
+    )
+    exported: dict[tuple[int, str], pl.DataFrame] = {}
+    for connections in (1, 2, 3):
+        daemon = daemon_factory(
+            f"par{connections}", batch_rows=1024, postgres_read_connections=connections,
+            source_profiles={PROFILE: _profile(server.port)},
+        )  # fmt: skip
+        daemon.start()
+        for where in ("", "n <> 3"):
+            finished = _export(
+                daemon, _uri(pg), table="spread", where=where, chunk_rows=20_000,
+                dataset=f"spread{connections}{where != ''}",
+            )  # fmt: skip
+            assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+            exported[connections, where] = read_export(finished.manifest_uri)
+        # A plain query of the table, ordered by its integer key: read in ranges too.
+        finished = _export(
+            daemon, _uri(pg), query="SELECT id, body, n FROM spread WHERE n <> 3",
+            order_by=["id"], chunk_rows=20_000, dataset=f"query{connections}",
+        )  # fmt: skip
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+        exported[connections, "query"] = read_export(finished.manifest_uri)
+        if connections > 1:
+            log = daemon.log_tail(400)
+            assert log.count(f"key ranges on {connections} connections") == 3, log
+        daemon.stop()
+    for where, expected in (("", rows), ("n <> 3", rows - len(range(3, rows - 1, 7)))):
+        single = exported[1, where]
+        assert single.height == expected
+        assert single["id"].is_sorted()
+        for connections in (2, 3):
+            assert exported[connections, where].equals(single)
+    for connections in (1, 2, 3):
+        assert exported[connections, "query"].equals(exported[1, "n <> 3"])
+
+
+def test_a_cancelled_parallel_read_closes_every_connection(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Cancelled mid-read, an export reading on 2 connections closes both: no session of
+    its application_name is left on the server."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    profile = _profile(server.port, application_name="sluice-cancel")
+    slow = daemon_factory(
+        "cancel", batch_rows=1024, pipeline_queue_depth=1, source_profiles={PROFILE: profile},
+        postgres_read_connections=2,
+    )  # fmt: skip
+    slow.start()
+    _sql(
+        pg,
+        "CREATE TABLE wide (id int8 PRIMARY KEY, body text)",
+        "INSERT INTO wide SELECT g, repeat('x', 120) FROM generate_series(0, 199999) g",
+    )
+    spec = ExportClient.build_spec(
+        source=_uri(pg), source_profile=PROFILE, table="wide", level=19, chunk_rows=5_000,
+        to=str(slow.exports), dataset="cancel",
+    )  # fmt: skip
+
+    def sessions() -> int:
+        with psycopg.connect(server.url(), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sluice-cancel'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    with ExportClient(slow.address) as client:
+        export_id = client.create(spec).id
+        for event in client.watch(export_id):
+            if event.HasField("chunk_committed"):
+                break
+            assert not event.HasField("finished"), "finished before the cancel"
+        assert sessions() == 2
+        client.cancel(export_id)
+        with pytest.raises(SluiceError) as caught:
+            client.wait(export_id, timeout=120)
+    assert caught.value.code == "CANCELLED", caught.value
+    deadline = time.monotonic() + 15
+    while sessions() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sessions() == 0
 
 
 def test_keyed_increments_work_on_a_table(
