@@ -554,20 +554,9 @@ _HISTOGRAM_SQL = (
 )
 
 
-def count_sql(target: PostgresTarget, from_item: str, filters: Filters) -> tuple[str, list[Any]]:
-    where, params = filters.where(target)
-    return f"SELECT count(*) FROM {from_item} AS sluice_source{where}", params
-
-
 def _id_match(target: PostgresTarget, column: str) -> str:
     """`column = ANY(array)`. Columns read as text (uuid, enums...) compare as text, as
     the pipeline sees them."""
     if target.column(column).as_text:
         return f"{sql_name(column)}::text = ANY(%s::text[])"
     return f"{sql_name(column)} = ANY(%s)"
-
-
-def count(target: PostgresTarget, sql: str, params: list[Any]) -> int:
-    with connect(target) as con:
-        row = con.execute(sql, params).fetchone()
-        return int(row[0]) if row else 0
