@@ -48,6 +48,7 @@ CONFIGS = {
         Config("default"),
         Config("polars1", env={"POLARS_MAX_THREADS": "1"}),
         Config("zstd1", settings={"zstd_threads": 1}),
+        Config("zstd2", settings={"zstd_threads": 2}),
         Config("polars1-zstd1", {"zstd_threads": 1}, {"POLARS_MAX_THREADS": "1"}),
         Config("arrow1", env={"ARROW_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}),
         Config(
