@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,11 +138,17 @@ class Daemon:
 
 @contextmanager
 def running_daemon(
-    root: Path, source_root: Path, launcher: str = "sluice.client.cli.main"
+    root: Path,
+    source_root: Path,
+    launcher: str = "sluice.client.cli.main",
+    settings_extra: Mapping[str, object] | None = None,
+    env_extra: Mapping[str, str] | None = None,
 ) -> Iterator[Daemon]:
     """A `sluice serve` process on a free loopback port, confined to `root` for its state
     and exports and to `source_root` for reading; SIGTERM on the way out. `launcher` is
-    the module run as `python -m` (a benchmark may wrap the CLI to try a setting)."""
+    the module run as `python -m` (a benchmark may wrap the CLI to try a setting);
+    `settings_extra` and `env_extra` add config settings and environment variables (a
+    benchmark trying thread counts)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{sock.getsockname()[1]}"
@@ -154,11 +160,13 @@ def running_daemon(
         "allowed_roots": [str(exports)],
         "allowed_source_roots": [str(source_root)],
         "log_level": "WARNING",
+        **(settings_extra or {}),
     }
     config = root / "sluice.toml"
     # JSON strings and lists of strings are valid TOML values.
     config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env.update(env_extra or {})
     log_path = root / "daemon.log"
     with log_path.open("wb") as out:
         command = [sys.executable, "-m", launcher, "serve", "--config", str(config)]
@@ -212,13 +220,20 @@ def run_case(
     source: Path,
     logical_bytes: int,
     launcher: str = "sluice.client.cli.main",
+    settings_extra: Mapping[str, object] | None = None,
+    env_extra: Mapping[str, str] | None = None,
+    on_started: Callable[[int], None] | None = None,
 ) -> Result:
+    """One export of `case` through a fresh daemon; `on_started(pid)` is called once the
+    daemon is up, before the export (a benchmark sampling its threads)."""
     log(f"{case.name}: {rows:,} rows from {source.name} ...")
     with (
         tempfile.TemporaryDirectory(prefix="sluice-bench-") as tmp,
-        running_daemon(Path(tmp), source.parent, launcher) as daemon,
+        running_daemon(Path(tmp), source.parent, launcher, settings_extra, env_extra) as daemon,
     ):
         pid = daemon.process.pid
+        if on_started is not None:
+            on_started(pid)
         time.sleep(0.5)  # let start-up allocations settle before taking the baseline
         baseline = psutil.Process(pid).memory_info().rss
         spec = ExportClient.build_spec(

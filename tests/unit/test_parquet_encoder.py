@@ -17,7 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from sluice.client.demo_data import generate
-from sluice.server.pipeline.encoders import PARQUET_ROW_GROUPS_BEHIND, ChunkContext, ParquetEncoder
+from sluice.server.pipeline import deflate
+from sluice.server.pipeline.encoders import (
+    PARQUET_ROW_GROUPS_BEHIND,
+    ChunkContext,
+    ParquetEncoder,
+    parquet_workers,
+)
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
 
 
@@ -163,3 +169,13 @@ def test_closing_an_unfinished_encoder_ends_its_workers(events: pl.DataFrame) ->
     encoder.close()
     encoder.close()
     wait_for_no_parquet_threads()
+
+
+def test_default_workers_leave_one_cpu_to_the_reader_and_encoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for cpus, expected in ((1, 1), (2, 1), (3, 2), (8, 3)):
+        monkeypatch.setattr(deflate.os, "sched_getaffinity", lambda _pid, n=cpus: set(range(n)))
+        assert parquet_workers(0) == expected, cpus
+    assert parquet_workers(2) == 2
+    assert parquet_workers(16) == 3  # never more than the row groups in flight
