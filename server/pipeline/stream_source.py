@@ -135,6 +135,11 @@ class Inbox:
         self._generation = 0
         #: Puts of this generation or older were rewound (see PutRewound).
         self._rewound_up_to = 0
+        #: How far reads of this export got (rows taken out of the inbox), and the put
+        #: that sent the last item taken: a retried attempt that starts before it must
+        #: have that put resend, even when nothing more arrives from it.
+        self._taken_through = 0
+        self._taken_generation = 0
         self._reading = False
         self._stop: threading.Event | None = None
 
@@ -164,6 +169,21 @@ class Inbox:
                 return
             except queue.Full:
                 continue
+
+    def note_taken(self, through: int, generation: int) -> None:
+        """A read took the rows up to `through`, sent by the put of `generation`."""
+        with self._lock:
+            if through >= self._taken_through:
+                self._taken_through, self._taken_generation = through, generation
+
+    def rewind_if_behind(self, from_row: int) -> int:
+        """For a read starting at `from_row`: when an earlier read already took rows past
+        it (a failed attempt), rewind the puts that sent them. Returns the first
+        generation whose items count (see rewind), 0 when none was rewound."""
+        with self._lock:
+            behind = from_row < self._taken_through
+            generation = self._taken_generation
+        return self.rewind(generation) if behind else 0
 
     def check_not_rewound(self, generation: int) -> None:
         """Raises PutRewound once the put of `generation` was rewound (a put that already
@@ -255,7 +275,9 @@ def read_stream(stream: StreamRead, from_row: int) -> Iterator[tuple[int, pa.Rec
     inbox = INBOXES.inbox(stream.key, stream.inflight_batches)
     inbox.set_reading(True)
     expected = from_row
-    counted_from = 0  # items of older generations were sent before a rewind
+    # Items of older generations were sent before a rewind: a failed attempt may have
+    # taken rows past `from_row`, the stream's end too, so the put must resend them.
+    counted_from = inbox.rewind_if_behind(from_row)
     try:
         while True:
             item = inbox.take(stream.idle_seconds)
@@ -268,6 +290,7 @@ def read_stream(stream: StreamRead, from_row: int) -> Iterator[tuple[int, pa.Rec
                 continue
             if isinstance(item, _End):
                 if item.position == expected:
+                    inbox.note_taken(expected, item.generation)
                     return
                 continue  # an older put's end; a newer put is sending
             batch, position = item.batch, item.position
@@ -275,6 +298,7 @@ def read_stream(stream: StreamRead, from_row: int) -> Iterator[tuple[int, pa.Rec
                 continue
             if position < expected:
                 batch = batch.slice(expected - position)
+            inbox.note_taken(expected + batch.num_rows, item.generation)
             yield expected, batch
             expected += batch.num_rows
     finally:

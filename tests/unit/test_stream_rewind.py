@@ -5,6 +5,7 @@ are read from the committed position exactly once."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pyarrow as pa
 import pytest
@@ -90,3 +91,34 @@ def test_a_put_taken_over_without_a_rewind_is_superseded() -> None:
     with pytest.raises(PutSuperseded):
         put_batch(inbox, first, 0, rows(0, 1))
     inbox.check_not_rewound(first)  # superseded, not rewound
+
+
+def test_a_retry_after_the_whole_stream_was_taken_tells_the_finished_put(
+    registry: InboxRegistry,
+) -> None:
+    """The failed attempt took every row and the end, so nothing more arrives: the
+    retried attempt must still rewind, or the put (waiting for the export to finish)
+    is never told to resend and the attempt waits out flight_put_idle_timeout."""
+    inbox = registry.inbox("e4", 4)
+    first = inbox.attach()
+    put_batch(inbox, first, 0, rows(0, 30))
+    put_end(inbox, first, 30)
+    taken: list[int] = []
+    read_all("e4", 0, taken).join(10)
+    assert taken == list(range(30))
+    out: list[int] = []
+    reader = read_all("e4", 10, out)  # the retry: only rows 0..10 were committed
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            inbox.check_not_rewound(first)
+        except PutRewound:
+            break
+        assert time.monotonic() < deadline, "the finished put was never told to resend"
+        time.sleep(0.01)
+    second = inbox.attach()
+    put_batch(inbox, second, 10, rows(10, 20))
+    put_end(inbox, second, 30)
+    reader.join(10)
+    assert not reader.is_alive()
+    assert out == list(range(10, 30))
