@@ -196,3 +196,12 @@ def test_rewritten_rows_go_back_to_their_own_places_in_a_batch_of_several_chunks
         "EMAIL/tags": sum(1 for i in rows if i % 700 % 7 == 0),
         "EMAIL/request.note": sum(1 for i in rows if i % 700 % 4 == 0),
     }
+
+
+def test_a_fifteen_digit_phone_behind_a_digit_and_a_star_is_still_redacted() -> None:
+    """A star lead may follow a digit ("9*+44 …"): the row check must not count that
+    digit as the phone's, or a 15-digit phone reads as 16 digits and leaks."""
+    texts = ["ref 9*+44 1234 567 890 123", "nothing here"] * 40
+    out, counts = run(pl.DataFrame({"text": texts}), RedactionSpec(level="moderate"))
+    assert out["text"].to_list() == ["ref 9*[PHONE]", "nothing here"] * 40
+    assert counts == {"PHONE/text": 40}

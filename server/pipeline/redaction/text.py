@@ -226,7 +226,10 @@ def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
     first digit on), and the rewrite checks the exact value. Trimming costs a fourth of
     re-reading the groups with the whole pattern."""
     if rule.validator == "phone" and rule.regex == ENTITY_BY_NAME["PHONE"].regex:
-        return match.str.replace(r"^[^0-9+(]+", "").str.replace(r"[^0-9]+$", "")
+        # A star lead may follow any one character, a digit too ("9*+44 ..."): it goes
+        # first, so that digit is not counted as the value's.
+        unstarred = match.str.replace(r"^[^*]?\*{1,3}", "")
+        return unstarred.str.replace(r"^[^0-9+(]+", "").str.replace(r"[^0-9]+$", "")
     return match.str.extract_groups(rule.regex).struct.field("sl_value")
 
 
