@@ -172,6 +172,26 @@ def after_key_term(order_by: Sequence[str], placeholders: Sequence[str]) -> str:
     return f"({columns}) > ({', '.join(placeholders)})"
 
 
+def nulls_last_after_term(
+    columns: Sequence[str], placeholders: Sequence[str], after: Sequence[object]
+) -> tuple[str, list[object]]:
+    """The rows after a key of non-NULL values in ORDER BY k1, k2, ... ascending with
+    NULLs last (PostgreSQL's and DuckDB's default), rows with NULL keys included: a
+    row value comparison `(k1, k2) > (v1, v2)` is NULL for them, which would leave the
+    NULL-keyed tail out of a resumed read. Spelled out: k1 > v1 or k1 IS NULL, or k1 =
+    v1 and (k2 > v2 or k2 IS NULL), ... `columns` are the keys as SQL, `placeholders`
+    one per key."""
+    alternatives: list[str] = []
+    params: list[object] = []
+    for position in range(len(columns)):
+        same = [f"{columns[j]} = {placeholders[j]}" for j in range(position)]
+        column = columns[position]
+        later = f"({column} > {placeholders[position]} OR {column} IS NULL)"
+        alternatives.append("(" + " AND ".join([*same, later]) + ")")
+        params.extend(after[: position + 1])
+    return "(" + " OR ".join(alternatives) + ")", params
+
+
 def duckdb_parameter(dtype: pl.DataType | None) -> str:
     """A placeholder cast to the key column's type: a journalled key is JSON (ISO text
     for times, exact text for decimals), and DuckDB compares a row of values only with a

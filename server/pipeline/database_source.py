@@ -50,6 +50,7 @@ from sluice.server.pipeline.database_keys import (
     duckdb_parameter,
     encode_sqlite_keys,
     key_sql,
+    nulls_last_after_term,
     resume_columns,
     sqlite_after_nulls_term,
     sqlite_key_type,
@@ -258,6 +259,7 @@ def read_frames(
             _pg_filters(read),
             0,
             after_key,
+            null_keys=not read.unique_order,
         )
         ranged = _pg_ranged(read, columns, after_key)
         yield from postgres_reading.read_frames(
@@ -351,8 +353,15 @@ def _select(
             placeholders = ["?"] * len(read.order_by)
             if read.kind == "duckdb" and schema is not None:
                 placeholders = [duckdb_parameter(schema.get(c)) for c in read.order_by]
-            terms.append(after_key_term(read.order_by, placeholders))
-            params.extend(after)
+            if read.kind == "duckdb" and not read.unique_order:
+                # DuckDB sorts NULLs last: a row comparison would leave NULL keys out.
+                keys = [key_sql(c) for c in read.order_by]
+                term, values = nulls_last_after_term(keys, placeholders, after)
+                terms.append(term)
+                params.extend(values)
+            else:
+                terms.append(after_key_term(read.order_by, placeholders))
+                params.extend(after)
     if terms:
         sql += " WHERE " + " AND ".join(terms)
     if count:
@@ -454,7 +463,12 @@ def _pg_ranged(
     read by one integer key is cut into key ranges for parallel reads
     (postgres_read_connections), or None: one connection reads it all."""
     server = read.server
+    # Only a key the catalog proves unique and NOT NULL (a table's primary key or a
+    # unique index's NOT NULL column): ranges never hold a NULL key, and each range
+    # reads through that key's index rather than scanning the table.
     if server is None or server.read_connections <= 1 or len(read.order_by) != 1:
+        return None
+    if not read.unique_order:
         return None
     table = postgres_source.plain_table_of(read.query) if read.query else ""
     if table is None:

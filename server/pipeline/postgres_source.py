@@ -36,6 +36,7 @@ from sluice.server.errors import (
     Unavailable,
 )
 from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.database_keys import nulls_last_after_term
 from sluice.server.pipeline.postgres_types import ColumnType, column_type
 from sluice.server.source_profiles import PostgresProfile
 from sluice.sinks.errors import StorageError
@@ -500,18 +501,27 @@ def select_sql(
     filters: Filters,
     skip: int,
     after_key: Sequence[object] | None = None,
+    null_keys: bool = False,
 ) -> tuple[str, list[Any]]:
     """The SELECT of one run: the columns (cast where read as text), the filters, the key
-    order, and where to resume: after the last exported key, or at an OFFSET."""
+    order, and where to resume: after the last exported key, or at an OFFSET. With
+    `null_keys` (a key the catalog does not prove NOT NULL) the rows after the key
+    include those whose key is NULL (they sort last)."""
     selected = [target.column(c).select(sql_name(c)) for c in columns]
     where, params = filters.where(target)
     # Qualified: the source's columns, in their own types. A bare name in ORDER BY would
     # be the output column, which is text for a key read as text (numeric, uuid): text
     # order, not the key's, and not the order `key > last key` continues in.
     keys = ", ".join(f"sluice_source.{sql_name(c)}" for c in order_by)
-    if after_key is not None:
-        values = ", ".join(["%s"] * len(order_by))
-        where += (" AND " if where else " WHERE ") + f"({keys}) > ({values})"
+    if after_key is not None and null_keys:
+        term, values = nulls_last_after_term(
+            [f"sluice_source.{sql_name(c)}" for c in order_by], ["%s"] * len(order_by), after_key
+        )
+        where += (" AND " if where else " WHERE ") + term
+        params.extend(values)
+    elif after_key is not None:
+        values_sql = ", ".join(["%s"] * len(order_by))
+        where += (" AND " if where else " WHERE ") + f"({keys}) > ({values_sql})"
         params.extend(after_key)
     sql = f"SELECT {', '.join(selected)} FROM {from_item} AS sluice_source{where}"
     sql += " ORDER BY " + keys

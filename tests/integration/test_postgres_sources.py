@@ -666,7 +666,8 @@ def test_a_parallel_read_hands_on_the_rows_of_a_single_connection_read(
             )  # fmt: skip
             assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
             exported[connections, where] = read_export(finished.manifest_uri)
-        # A plain query of the table, ordered by its integer key: read in ranges too.
+        # A query ordered by the same key is read on one connection: nothing proves a
+        # query's key NOT NULL (a NULL key is in no range) or indexed.
         finished = _export(
             daemon, _uri(pg), query="SELECT id, body, n FROM spread WHERE n <> 3",
             order_by=["id"], chunk_rows=20_000, dataset=f"query{connections}",
@@ -675,7 +676,7 @@ def test_a_parallel_read_hands_on_the_rows_of_a_single_connection_read(
         exported[connections, "query"] = read_export(finished.manifest_uri)
         if connections > 1:
             log = daemon.log_tail(400)
-            assert log.count(f"key ranges on {connections} connections") == 3, log
+            assert log.count(f"key ranges on {connections} connections") == 2, log
         daemon.stop()
     for where, expected in (("", rows), ("n <> 3", rows - len(range(3, rows - 1, 7)))):
         single = exported[1, where]

@@ -148,3 +148,33 @@ def test_a_rowid_is_journalled_as_the_integer_it_is() -> None:
     for journalled in ("i:7", True, 7.0):
         with pytest.raises(ValueError):
             stored_value(SQLITE_ROWID, journalled)
+
+
+def test_rows_after_a_key_include_the_null_keys_that_sort_last() -> None:
+    """PostgreSQL and DuckDB sort NULL keys last: the rows after a key are exactly the
+    rows ORDER BY puts after it, NULL-keyed ones included (a row comparison would leave
+    them out of a resumed read). Checked against DuckDB's own ORDER BY."""
+    import duckdb
+
+    from sluice.server.pipeline.database_keys import nulls_last_after_term
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (k1 INTEGER, k2 INTEGER, id INTEGER)")
+    values = [1, 2, None]
+    rows = [(a, b, n) for n, (a, b) in enumerate((a, b) for a in values for b in values)]
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    ordered = [r[0] for r in con.execute("SELECT id FROM t ORDER BY k1, k2").fetchall()]
+    by_id = {n: (a, b) for a, b, n in rows}
+    for keys in (["k1"], ["k1", "k2"]):
+        for position, row_id in enumerate(ordered):
+            after = [by_id[row_id][i] for i in range(len(keys))]
+            if any(v is None for v in after):
+                continue  # a NULL last key is refused before any SQL is built
+            term, params = nulls_last_after_term(keys, ["?"] * len(keys), after)
+            found = {r[0] for r in con.execute(f"SELECT id FROM t WHERE {term}", params).fetchall()}
+            later = {
+                n
+                for n in ordered[position + 1 :]
+                if len(keys) == 2 or by_id[n][0] != by_id[row_id][0]
+            }
+            assert found == later, (keys, after)
