@@ -459,9 +459,10 @@ def _pg_estimated_rows(read: DatabaseRead, target: PostgresTarget) -> int:
 def _pg_ranged(
     read: DatabaseRead, columns: Sequence[str], after_key: Sequence[object] | None
 ) -> postgres_reading.RangedRead | None:
-    """How a PostgreSQL table (or a plain query of one: postgres_source.plain_table_of)
-    read by one integer key is cut into key ranges for parallel reads
-    (postgres_read_connections), or None: one connection reads it all."""
+    """How a PostgreSQL table read by one integer key is cut into key ranges for
+    parallel reads (postgres_read_connections), or None: one connection reads it all.
+    A query never gets here today (its key is not catalog-proven); plain_table_of is
+    kept for when a plain query's key can be proven NOT NULL and indexed."""
     server = read.server
     # Only a key the catalog proves unique and NOT NULL (a table's primary key or a
     # unique index's NOT NULL column): ranges never hold a NULL key, and each range

@@ -12,14 +12,15 @@ so the driver's own BEGIN starts it): the snapshot query and the COPY see the sa
 snapshot. COPY takes no parameters, so the few values (ids, bounds) are written into the
 SQL as literals rendered by psycopg, which quotes them for PostgreSQL.
 
-Parallel reads (postgres_read_connections > 1, a table or plain query ordered by one
-integer key): one backend producing COPY data is the bound of a single-connection read,
-so the key's extent is cut into contiguous ranges (postgres_ranges) read by several
-connections in ONE snapshot: the first connection exports its snapshot (pg_export_snapshot) and the
-others adopt it (SET TRANSACTION SNAPSHOT) before any query. Connection j reads ranges
-j, j+K, j+2K... each `ORDER BY key`, a bounded number of batches ahead of the consumer,
-which takes the ranges in key order: the rows are handed on in exactly the order of a
-single-connection read, so the journalled last key and resume are unchanged.
+Parallel reads (postgres_read_connections > 1, a table ordered by one integer key the
+catalog proves unique and NOT NULL): one backend producing COPY data is the bound of a
+single-connection read, so the key's extent is cut into contiguous ranges
+(postgres_ranges) read by several connections in ONE snapshot: the first connection
+exports its snapshot (pg_export_snapshot) and the others adopt it (SET TRANSACTION
+SNAPSHOT) before any query. Connection j reads ranges j, j+K, j+2K... each `ORDER BY
+key`, a bounded number of batches ahead of the consumer, which takes the ranges in key
+order: the rows are handed on in exactly the order of a single-connection read, so the
+journalled last key and resume are unchanged.
 """
 
 from __future__ import annotations
