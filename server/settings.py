@@ -246,8 +246,7 @@ class Settings(BaseModel):
     #: Largest chunk target a request may ask for.
     max_chunk_bytes: int = Field(default=4096 * MiB, ge=1024)
     #: Compression worker threads per export, for zstd, gzip and zip, and for Parquet's
-    #: row groups (at most 3 at once); 0: one per CPU the daemon may use (Parquet: one
-    #: less, measured in server/pipeline/encoders.py parquet_workers). Any value gives
+    #: row groups (at most 3 at once); 0: one per CPU the daemon may use. Any value gives
     #: byte-identical output; it only changes how many cores compress at once. (Named
     #: for zstd, which had it first.)
     zstd_threads: int = Field(default=0, ge=0, le=64)

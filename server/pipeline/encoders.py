@@ -37,7 +37,7 @@ class ChunkContext:
     codec: str = "none"
     level: int | None = None
     #: Worker threads of encoders that use several (Parquet); 0: one per CPU this process
-    #: may use, less one (see parquet_workers). The bytes written do not depend on it.
+    #: may use (see parquet_workers). The bytes written do not depend on it.
     workers: int = 0
 
 
@@ -181,17 +181,17 @@ _PARQUET_IN_FLIGHT: Final = PARQUET_ROW_GROUPS_BEHIND + 1
 
 def parquet_workers(configured: int) -> int:
     """Row groups a Parquet encoder encodes at once: `configured`, or 0 for one per CPU
-    this process may use less the one the export's reader and encoder threads keep busy;
-    never more than the row groups in flight (more would only sit idle).
+    this process may use; never more than the row groups in flight (more would only sit
+    idle).
 
-    Why one less than the CPUs: on 2 cores, 2 workers beside the reader thread cost 31%
-    more daemon CPU and 25% more wall than 1 worker for the same bytes (text-heavy,
-    300k rows, 3 alternating rounds, benchmarks.thread_sweep: 1.28 vs 0.88 CPU s,
-    1.55 vs 1.16 s): the workers and the reader's Polars pools then fight over the
-    cores instead of overlapping."""
+    One less than the CPUs was tried: on a busy machine it looked cheaper (text-heavy,
+    300k rows), but on the idle one it cost wall time everywhere: Polars-ceiling
+    Parquet 0.59-0.63x -> 0.42-0.44x, a 10M-row Parquet export from a file 849k -> 646k
+    rows/s (benchmarks/results/ceiling.md, flight.md). One worker cannot keep up with
+    the reader on 2 cores."""
     if configured > 0:
         return min(configured, _PARQUET_IN_FLIGHT)
-    return max(1, min(compression_workers(0) - 1, _PARQUET_IN_FLIGHT))
+    return min(compression_workers(0), _PARQUET_IN_FLIGHT)
 
 
 class ParquetEncoder:

@@ -171,10 +171,10 @@ def test_closing_an_unfinished_encoder_ends_its_workers(events: pl.DataFrame) ->
     wait_for_no_parquet_threads()
 
 
-def test_default_workers_leave_one_cpu_to_the_reader_and_encoder(
+def test_default_workers_are_one_per_cpu_up_to_the_row_groups_in_flight(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for cpus, expected in ((1, 1), (2, 1), (3, 2), (8, 3)):
+    for cpus, expected in ((1, 1), (2, 2), (3, 3), (8, 3)):
         monkeypatch.setattr(deflate.os, "sched_getaffinity", lambda _pid, n=cpus: set(range(n)))
         assert parquet_workers(0) == expected, cpus
     assert parquet_workers(2) == 2
