@@ -296,7 +296,11 @@ def statement_error(target: PostgresTarget, exc: BaseException, field_name: str)
             f"{where}: the statement ran past the source profile's statement_timeout "
             f"({target.profile.statement_timeout:g}s) and was cancelled"
         )
-    lost = not sqlstate and type(exc).__name__ in ("OperationalError", "OSError")
+    # The server's own ERROR report with a cause not told apart above (division by
+    # zero, a standby's conflict...) is that cause, not a lost connection: retrying
+    # would meet it again.
+    reported = not sqlstate and "error:" in str(exc).lower()
+    lost = not sqlstate and not reported and type(exc).__name__ in ("OperationalError", "OSError")
     if sqlstate.startswith(("08", "57P")) or lost:
         return Unavailable(f"{where}: the connection was lost ({cause})")
     if sqlstate.startswith("42"):

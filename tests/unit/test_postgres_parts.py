@@ -163,3 +163,29 @@ def test_a_stream_failure_without_a_cause_is_a_timeout_only_past_statement_timeo
         error = statement_error(target, caught.value, "spec.source")
         assert isinstance(error, expected), error
     assert "statement_timeout (2s)" in str(error)
+
+
+def test_a_server_error_mid_stream_is_its_cause_not_a_lost_connection() -> None:
+    """The driver's stream errors are OSErrors carrying libpq's text: the server's own
+    ERROR with a cause not told apart (division by zero) fails naming it, while a
+    closed socket is a lost connection (retried)."""
+    from sluice.server.errors import FailedPrecondition, Unavailable
+    from sluice.server.pipeline.postgres_source import statement_error
+
+    target = PostgresTarget(
+        postgres_address("postgresql://h:1/app"), "p", PostgresProfile(hosts=("h:1",), user="u")
+    )
+    failed = statement_error(
+        target,
+        OSError("[libpq] Execution error [PGRES_FATAL_ERROR]: ERROR:  division by zero\n"),
+        "spec.source",
+    )
+    assert isinstance(failed, FailedPrecondition) and "division by zero" in str(failed)
+    lost = statement_error(
+        target,
+        OSError("[libpq] ERROR: server closed the connection unexpectedly"),
+        "spec.source",
+    )
+    assert isinstance(lost, Unavailable)
+    bare = statement_error(target, OSError("the driver's read failed: no cause given"), "x")
+    assert isinstance(bare, Unavailable)
