@@ -461,8 +461,7 @@ def _pg_ranged(
 ) -> postgres_reading.RangedRead | None:
     """How a PostgreSQL table read by one integer key is cut into key ranges for
     parallel reads (postgres_read_connections), or None: one connection reads it all.
-    A query never gets here today (its key is not catalog-proven); plain_table_of is
-    kept for when a plain query's key can be proven NOT NULL and indexed."""
+    A query never gets here (its key is not catalog-proven)."""
     server = read.server
     # Only a key the catalog proves unique and NOT NULL (a table's primary key or a
     # unique index's NOT NULL column): ranges never hold a NULL key, and each range
@@ -471,16 +470,13 @@ def _pg_ranged(
         return None
     if not read.unique_order:
         return None
-    table = postgres_source.plain_table_of(read.query) if read.query else ""
-    if table is None:
-        return None
     key = read.order_by[0]
     reading = server.column(key)
     if reading.as_text or not reading.dtype.is_integer():
         return None
     relation = _pg_relation(read)
     filters = _pg_filters(read)
-    extent, params = postgres_source.extent_sql(server, relation, key, after_key, table)
+    extent, params = postgres_source.extent_sql(server, relation, key, after_key)
 
     def select(lower: int | None, upper: int | None) -> tuple[str, list[Any]]:
         bounds = list(filters.bounds)

@@ -125,35 +125,6 @@ def check_query(query: str) -> None:
         raise InvalidArgument("spec.source.query", "must not lock rows (FOR UPDATE/SHARE)")
 
 
-def plain_table_of(query: str) -> str | None:
-    """The table (as SQL: quoted, maybe schema-qualified) a query reads when it is plain
-    enough to read in key ranges: plain columns (or *) of one table, an optional WHERE,
-    nothing else (no GROUP BY, DISTINCT, LIMIT, ORDER BY, WITH, window, set operation,
-    function in the select list). PostgreSQL then pushes a range's `key >= lower AND
-    key < upper` into the query's scan and finds min/max by the key's index, as for a
-    table; None for anything else (read on one connection)."""
-    from pglast import parser  # the server extra, imported where used
-
-    try:
-        tree = json.loads(parser.parse_sql_json(query))
-        select = tree["stmts"][0]["stmt"]["SelectStmt"]
-    except (parser.ParseError, KeyError, IndexError):
-        return None
-    if set(select) - _PLAIN_SELECT or select.get("op", "SETOP_NONE") != "SETOP_NONE":
-        return None
-    sources = select.get("fromClause", [])
-    if len(sources) != 1 or set(sources[0]) != {"RangeVar"}:
-        return None
-    if any(set(target["ResTarget"]["val"]) != {"ColumnRef"} for target in select["targetList"]):
-        return None
-    table = sources[0]["RangeVar"]
-    name = quote(table["relname"])
-    return f"{quote(table['schemaname'])}.{name}" if table.get("schemaname") else name
-
-
-#: The parts a plain query's SelectStmt may have.
-_PLAIN_SELECT = frozenset({"targetList", "fromClause", "whereClause", "limitOption", "op"})
-
 #: Parse tree nodes of statements that write.
 _WRITES = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"})
 
@@ -540,17 +511,16 @@ def extent_sql(
     from_item: str,
     key: str,
     after_key: Sequence[object] | None,
-    table: str = "",
 ) -> tuple[str, list[Any]]:
     """(min key, max key, the table's size in bytes, the key's histogram bounds as text
     or NULL) of a table read by one key, after `after_key` when resuming: two index
     probes and catalog lookups, no scan (the read's other filters only make ranges
-    emptier). `table`: the table a plain query reads (as SQL), for the catalog."""
+    emptier)."""
     column = f"sluice_source.{sql_name(key)}"
     where, params = "", []
     if after_key is not None:
         where, params = f" WHERE {column} > %s", [after_key[0]]
-    name = table or from_item.replace("%%", "%")
+    name = from_item.replace("%%", "%")
     size = "(SELECT pg_relation_size(%s::regclass))"
     sql = (
         f"SELECT min({column}), max({column}), {size}, ({_HISTOGRAM_SQL}) "

@@ -14,7 +14,6 @@ from sluice.server.pipeline.postgres_ranges import (
     parse_histogram,
     split_range,
 )
-from sluice.server.pipeline.postgres_source import plain_table_of
 
 
 def _range_of(key: int, ranges: list[KeyRange]) -> int:
@@ -74,21 +73,3 @@ def test_ranges_cover_every_key_once_in_order(
     keys = [lowest - 1, lowest, highest, highest + 1, lowest + width // 2]
     positions = [_range_of(k, ranges) for k in sorted(keys)]
     assert positions == sorted(positions)
-
-
-def test_only_a_plain_query_of_one_table_is_read_in_ranges() -> None:
-    assert plain_table_of("SELECT id, body FROM spread WHERE n <> 3") == '"spread"'
-    assert plain_table_of('SELECT * FROM shop."Orders" o') == '"shop"."Orders"'
-    for query in (
-        "SELECT id, count(*) FROM t GROUP BY id",
-        "SELECT DISTINCT id FROM t",
-        "SELECT id FROM t LIMIT 5",
-        "SELECT id FROM t ORDER BY id",
-        "SELECT id, random() AS r FROM t",
-        "SELECT id FROM t UNION ALL SELECT id FROM u",
-        "SELECT t.id FROM t JOIN u USING (id)",
-        "WITH w AS (SELECT id FROM t) SELECT id FROM w",
-        "SELECT id FROM (SELECT id FROM t) s",
-        "SELECT row_number() OVER () AS id FROM t",
-    ):
-        assert plain_table_of(query) is None, query
