@@ -16,6 +16,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from sluice.v1.export_pb2 import ExportSpec
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -233,3 +235,18 @@ def run_cli(
         check=False,
         input=input_text,
     )
+
+
+def create_and_kill_after_chunk(daemon: Daemon, spec: ExportSpec, chunk: int) -> str:
+    """Create the export of `spec`, follow it until chunk `chunk` is committed, then
+    SIGKILL the daemon mid-export; returns the export id (a resume test restarts it)."""
+    from sluice.client import ExportClient
+
+    with ExportClient(daemon.address) as client:
+        export_id: str = client.create(spec).id
+        for event in client.watch(export_id):
+            if event.HasField("chunk_committed") and event.chunk_committed.index >= chunk:
+                break
+            assert not event.HasField("finished"), "finished before the crash"
+    daemon.kill()
+    return export_id

@@ -18,6 +18,7 @@ import pytest
 
 from sluice.client import ExportClient, ExportFailedError
 from sluice.v1 import export_pb2 as pb
+from tests.daemon import create_and_kill_after_chunk
 from tests.integration.helpers import load_manifest, read_export
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -84,13 +85,7 @@ def test_sigkill_then_rows_deleted_before_the_last_key_every_row_once(
         source=f"sqlite://{path}", table=table, to=str(slow.exports), dataset=key,
         level=15, chunk_rows=CHUNK_ROWS,
     )  # fmt: skip
-    with ExportClient(slow.address) as client:
-        export_id = client.create(spec).id
-        for event in client.watch(export_id):
-            if event.HasField("chunk_committed") and event.chunk_committed.index >= 1:
-                break
-            assert not event.HasField("finished"), "finished before the crash"
-    slow.kill()
+    export_id = create_and_kill_after_chunk(slow, spec, 1)
     # The first rows in the key order, journalled before the crash, go: a resume by row
     # position would now skip as many rows that were never exported.
     with sqlite3.connect(path) as con:
@@ -124,13 +119,7 @@ def test_a_key_that_cannot_be_compared_back_fails_the_resumed_run_naming_it(
         source=f"duckdb://{path}", table="measured", order_by=["reading"],
         to=str(slow.exports), dataset="floats", level=15, chunk_rows=CHUNK_ROWS,
     )  # fmt: skip
-    with ExportClient(slow.address) as client:
-        export_id = client.create(spec).id
-        for event in client.watch(export_id):
-            if event.HasField("chunk_committed") and event.chunk_committed.index >= 1:
-                break
-            assert not event.HasField("finished"), "finished before the crash"
-    slow.kill()
+    export_id = create_and_kill_after_chunk(slow, spec, 1)
     slow.start()
     with ExportClient(slow.address) as client, pytest.raises(ExportFailedError) as failed:
         client.wait(export_id, timeout=300)

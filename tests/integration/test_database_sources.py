@@ -17,7 +17,7 @@ import pytest
 from sluice.client import ExportClient
 from sluice.client._errors import SluiceError
 from sluice.v1 import export_pb2 as pb
-from tests.daemon import Daemon, run_cli
+from tests.daemon import Daemon, create_and_kill_after_chunk, run_cli
 from tests.integration.helpers import load_manifest, read_export
 
 pytestmark = pytest.mark.integration
@@ -295,13 +295,7 @@ def test_sigkill_mid_export_of_a_table_resumes_exactly_once(daemon_factory) -> N
         level=15,
         chunk_rows=3000,
     )
-    with ExportClient(slow.address) as client:
-        export_id = client.create(spec).id
-        for event in client.watch(export_id):
-            if event.HasField("chunk_committed") and event.chunk_committed.index >= 2:
-                break
-            assert not event.HasField("finished"), "finished before the crash"
-    slow.kill()
+    export_id = create_and_kill_after_chunk(slow, spec, 2)
     # Rows below the resume position go between the runs: the resumed read continues
     # after the last journalled key (WHERE id > last id), so none is skipped or repeated.
     with sqlite3.connect(slow.sources / "big.db") as writer:
@@ -339,13 +333,7 @@ def test_sigkill_mid_export_resumes_after_a_timestamp_and_decimal_key(daemon_fac
         source=f"duckdb://{path}", table="keyed", to=str(slow.exports), dataset="keyed",
         level=15, chunk_rows=2000,
     )  # fmt: skip
-    with ExportClient(slow.address) as client:
-        export_id = client.create(spec).id
-        for event in client.watch(export_id):
-            if event.HasField("chunk_committed") and event.chunk_committed.index >= 1:
-                break
-            assert not event.HasField("finished"), "finished before the crash"
-    slow.kill()
+    export_id = create_and_kill_after_chunk(slow, spec, 1)
     # The first 100 rows go: a resume by row position would now skip 100 rows.
     with duckdb.connect(str(path)) as con:
         con.execute("DELETE FROM keyed WHERE n < 100")

@@ -21,7 +21,7 @@ import pytest
 from sluice.client import ExportClient
 from sluice.client._errors import SluiceError
 from sluice.v1 import export_pb2 as pb
-from tests.daemon import Daemon, free_port, run_cli
+from tests.daemon import Daemon, create_and_kill_after_chunk, free_port, run_cli
 from tests.integration.helpers import load_manifest, read_export
 from tests.servers.postgres import PostgresServer
 
@@ -459,13 +459,7 @@ def test_sigkill_mid_export_resumes_after_the_last_key_exactly_once(
         source=_uri(pg), source_profile=PROFILE, table="events",
         to=str(slow.exports), dataset="big", level=15, chunk_rows=3000,
     )  # fmt: skip
-    with ExportClient(slow.address) as client:
-        export_id = client.create(spec).id
-        for event in client.watch(export_id):
-            if event.HasField("chunk_committed") and event.chunk_committed.index >= 2:
-                break
-            assert not event.HasField("finished"), "finished before the crash"
-    slow.kill()
+    export_id = create_and_kill_after_chunk(slow, spec, 2)
     # Between the runs, rows below the resume position go and come: a resume by row
     # position (OFFSET) would now skip 100 rows; by key (WHERE id > last id) none.
     _sql(pg, "DELETE FROM events WHERE id < 100", "INSERT INTO events (id) VALUES (-5)")
@@ -519,13 +513,7 @@ def test_sigkill_mid_export_resumes_after_a_key_of_any_type_exactly_once(
         source=_uri(pg), source_profile=PROFILE, table="keyed",
         to=str(slow.exports), dataset="keyed", level=15, chunk_rows=2000,
     )  # fmt: skip
-    with ExportClient(slow.address) as client:
-        export_id = client.create(spec).id
-        for event in client.watch(export_id):
-            if event.HasField("chunk_committed") and event.chunk_committed.index >= 1:
-                break
-            assert not event.HasField("finished"), "finished before the crash"
-    slow.kill()
+    export_id = create_and_kill_after_chunk(slow, spec, 1)
     # The first 100 keys go: a resume by row position would now skip 100 rows.
     _sql(pg, "DELETE FROM keyed WHERE k IN (SELECT k FROM keyed ORDER BY k LIMIT 100)")
     slow.start()
