@@ -5,6 +5,7 @@ and a SIGKILLed export resumes exactly once."""
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -577,9 +578,11 @@ def test_a_connection_lost_mid_export_is_retried_after_the_last_row(
     connections: int,
 ) -> None:  # type: ignore[no-untyped-def]
     """The server ends a reading session mid-export (a failover, an admin): the read
-    continues after the last row it handed on; every row once, the export succeeds.
-    With 2 read connections, the one that joined the snapshot (reading the second
-    key range) is the one lost."""
+    continues after the last row it handed on; every row once, the export succeeds and
+    the daemon lives on. With 2 read connections, the one that joined the snapshot
+    (reading the second and fourth key ranges) is the one lost, whether it is sending
+    COPY data, blocked on a full socket, or idle between its ranges: ADBC drivers before
+    1.11 aborted the whole daemon on some of those (apache/arrow-adbc#3878)."""
     server, _ = pg
     monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
     profile = _profile(server.port, application_name="sluice-lost")
@@ -598,22 +601,39 @@ def test_a_connection_lost_mid_export_is_retried_after_the_last_row(
         source=_uri(pg), source_profile=PROFILE, table="wide", level=1, chunk_rows=10_000,
         to=str(slow.exports), dataset="lost",
     )  # fmt: skip
-    with ExportClient(slow.address) as client:
+    assert slow.process is not None
+    reading = (
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE application_name = 'sluice-lost' AND query LIKE 'COPY (SELECT %ORDER BY%' "
+        "ORDER BY backend_start"
+    )  # the key ranges' reads, not the plan's or the snapshot's statements
+    with (
+        ExportClient(slow.address) as client,
+        psycopg.connect(server.url(), autocommit=True) as admin,
+    ):
         export_id = client.create(spec).id
-        for event in client.watch(export_id):
-            if event.HasField("chunk_committed"):
-                break
-            assert not event.HasField("finished"), "finished before the connection was lost"
-        with psycopg.connect(server.url(), autocommit=True) as admin:
-            copying = admin.execute(
-                "SELECT pid FROM pg_stat_activity "
-                "WHERE application_name = 'sluice-lost' AND query LIKE 'COPY%' "
-                "ORDER BY backend_start"
+        # Every reading connection open, then the daemon frozen (SIGSTOP) while one is
+        # ended: the export cannot have finished reading meanwhile, however busy the machine.
+        deadline = time.monotonic() + 60
+        while len(admin.execute(reading).fetchall()) < connections:
+            assert time.monotonic() < deadline, "the reading connections never opened"
+            time.sleep(0.005)
+        slow.process.send_signal(signal.SIGSTOP)
+        try:
+            copying = admin.execute(reading).fetchall()
+            assert len(copying) == connections, admin.execute(
+                "SELECT pid, state, left(query, 60) FROM pg_stat_activity "
+                "WHERE application_name = 'sluice-lost'"
             ).fetchall()
-            assert len(copying) == connections
             ended = admin.execute("SELECT pg_terminate_backend(%s)", [copying[-1][0]]).fetchone()
-        assert ended is not None and ended[0] is True
-        finished = client.wait(export_id, timeout=300)
+            assert ended is not None and ended[0] is True
+        finally:
+            slow.process.send_signal(signal.SIGCONT)
+        try:
+            finished = client.wait(export_id, timeout=120)
+        except SluiceError:
+            assert slow.process.poll() is None, f"the daemon died: {slow.log_tail(3)}"
+            raise
     assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
     exported = read_export(finished.manifest_uri)
     assert exported["id"].to_list() == list(range(rows))
