@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -112,15 +111,12 @@ def read_frames(
         cursor.adbc_statement.set_options(
             **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
         )
-        started = time.monotonic()
         cursor.execute(inline(sql, params))
         # The driver's stream read (libpq receiving COPY data, decoding it into Arrow)
         # runs on its own thread without the GIL, beside this thread's casts, query and
         # redaction: a profile of the daemon had the reader thread spend about half its
         # time waiting in this read, with nothing else running on it meanwhile.
-        driver_batches = _failures_as_os_errors(
-            cursor.fetch_record_batch(), _past(started, target.profile.statement_timeout)
-        )
+        driver_batches = cursor.fetch_record_batch()
         with prefetched(driver_batches, DRIVER_BATCHES_AHEAD, "postgres-copy") as batches:
             for batch in batches:
                 frame = _typed(pl.from_arrow(_unwrapped(batch)), schema)
@@ -215,12 +211,8 @@ def _connection_reads(
             cursor.adbc_statement.set_options(
                 **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
             )
-            started = time.monotonic()
             cursor.execute(inline(sql, params))
-            batches = _failures_as_os_errors(
-                cursor.fetch_record_batch(), _past(started, target.profile.statement_timeout)
-            )
-            for batch in batches:
+            for batch in cursor.fetch_record_batch():
                 yield _typed(pl.from_arrow(_unwrapped(batch)), schema)
             yield _RANGE_END
         cursor.close()
@@ -238,35 +230,6 @@ def _snapshot_id(text: str) -> str:
     if not _SNAPSHOT_ID.match(text):
         raise ValueError("not a snapshot id")
     return text
-
-
-def _past(started: float, timeout: float) -> Callable[[], bool]:
-    """Whether the statement started at `started` has run for `timeout` seconds (0:
-    no statement_timeout)."""
-    return lambda: timeout > 0 and time.monotonic() - started >= timeout
-
-
-def _failures_as_os_errors(batches: Any, timed_out: Callable[[], bool]) -> Iterator[Any]:
-    """The driver's record batches, a failure of its stream as the OSError that driver
-    releases from 1.9 raise (with libpq's message, told apart by statement_error): the
-    optimised builds before 1.9 (pyproject.toml says why those) raise a bare
-    ArrowInvalid instead, e.g. when the server goes away mid-read, which is then read
-    as a lost connection (retried after the last row) — unless the statement had run
-    for its statement_timeout by then: PostgreSQL cancelled it, which is said as such
-    (retrying would run into the same timeout)."""
-    import pyarrow as pa
-
-    iterator = iter(batches)
-    while True:
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:
-            if timed_out():
-                raise OSError("ERROR: canceling statement due to statement timeout") from exc
-            raise OSError(f"the driver's read failed: {str(exc) or 'no cause given'}") from exc
-        yield batch
 
 
 def inline(sql: str, params: list[Any]) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import polars as pl
 import pytest
 from pydantic import ValidationError
@@ -133,36 +131,6 @@ def test_where_terms_pushed_down_only_where_both_agree() -> None:
         assert pushable_terms(kept, schema) == ()
     assert pushable_terms("\"id\" > -5 AND name LIKE 'a%'", schema) == (("id", ">", -5),)
     assert pushable_terms("name = 'x'", schema, frozenset({"name"})) == ()
-
-
-def test_a_stream_failure_without_a_cause_is_a_timeout_only_past_statement_timeout() -> None:
-    """ADBC 1.8 fails some stream reads with a bare ArrowInvalid: read as a lost
-    connection (retried), unless the statement had run its statement_timeout, when it
-    is the timeout PostgreSQL enforced (FAILED_PRECONDITION naming it)."""
-    import pyarrow as pa
-
-    from sluice.server.errors import FailedPrecondition, Unavailable
-    from sluice.server.pipeline.postgres_reading import _failures_as_os_errors
-    from sluice.server.pipeline.postgres_source import statement_error
-
-    def failing() -> Iterator[int]:
-        yield 1
-        raise pa.ArrowInvalid("")
-
-    target = PostgresTarget(
-        postgres_address("postgresql://h:1/app"),
-        "p",
-        PostgresProfile(hosts=("h:1",), user="u", statement_timeout=2.0),
-        columns=(),
-    )
-    for past, expected in ((False, Unavailable), (True, FailedPrecondition)):
-        batches = _failures_as_os_errors(failing(), lambda past=past: past)
-        assert next(batches) == 1
-        with pytest.raises(OSError) as caught:
-            next(batches)
-        error = statement_error(target, caught.value, "spec.source")
-        assert isinstance(error, expected), error
-    assert "statement_timeout (2s)" in str(error)
 
 
 def test_a_server_error_mid_stream_is_its_cause_not_a_lost_connection() -> None:
