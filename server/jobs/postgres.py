@@ -114,6 +114,7 @@ from sluice.server.jobs.schedules import (
     tick_values,
 )
 from sluice.server.jobs.signals import CHANNEL, SignalKind, SignalListener, encode
+from sluice.server.postgres_liveness import dead_peer_params_for
 from sluice.server.secrets import resolve_secret
 from sluice.server.settings import Settings
 
@@ -168,6 +169,7 @@ def read_schema_status(settings: Settings) -> SchemaStatus:
     name = redacted(settings.job_store)
     try:
         options: dict[str, Any] = dict(options_from_settings(settings))
+        options.update(dead_peer_params_for(settings.job_store))
         with psycopg.connect(settings.job_store, **options) as conn:
             return schema_status(conn, name)
     except psycopg.Error as exc:
@@ -198,6 +200,7 @@ class PostgresJobStore:
     ) -> None:
         self.name = redacted(url)
         kwargs: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
+        kwargs.update(dead_peer_params_for(url))
         kwargs.update(options or {})
         self._url = url
         self._kwargs = kwargs

@@ -38,6 +38,7 @@ from sluice.server.errors import (
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.database_keys import nulls_last_after_term
 from sluice.server.pipeline.postgres_types import ColumnType, column_type
+from sluice.server.postgres_liveness import DEAD_PEER_PARAMS
 from sluice.server.source_profiles import PostgresProfile
 from sluice.sinks.errors import StorageError
 from sluice.sinks.locations import PostgresAddress
@@ -169,6 +170,7 @@ def connection_params(target: PostgresTarget, *, snapshot_reads: bool = False) -
         "application_name": profile.application_name,
         "connect_timeout": max(1, int(profile.connect_timeout)),
         "options": options,
+        **DEAD_PEER_PARAMS,
     }
     password = _password(target)
     if password:

@@ -459,6 +459,16 @@ def test_job_store_tls_and_password_reach_libpq(monkeypatch: pytest.MonkeyPatch)
     assert redacted("postgresql://u@h:5/d?application_name=x") == "postgresql://u@h:5/d"
 
 
+def test_job_store_keepalives_default_to_a_minute_unless_its_url_sets_them() -> None:
+    from sluice.server.postgres_liveness import DEAD_PEER_PARAMS, dead_peer_params_for
+
+    assert dead_peer_params_for("postgresql://u@h:5/d") == DEAD_PEER_PARAMS
+    assert DEAD_PEER_PARAMS["keepalives_idle"] == "30"
+    chosen = dead_peer_params_for("postgresql://u@h:5/d?keepalives_idle=5&tcp_user_timeout=0")
+    assert "keepalives_idle" not in chosen and "tcp_user_timeout" not in chosen
+    assert chosen["keepalives_count"] == "3"
+
+
 def test_replica_id_defaults_to_the_host_and_a_fresh_suffix() -> None:
     import socket
 
