@@ -30,6 +30,7 @@ from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
 from sluice.server.metrics.endpoint import MetricsEndpoint
 from sluice.server.notifications.notifier import Notifier
+from sluice.server.pipeline.driver_preload import preload_drivers
 from sluice.server.planning.subject_package import build_export_plan
 from sluice.server.principals import ANONYMOUS, build_authenticator
 from sluice.server.rpc.server import build_health_server, build_server, set_not_serving
@@ -70,6 +71,7 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
 def _run(settings: Settings) -> int:
     fix_mmap_threshold(settings.malloc_mmap_threshold)
     limit_arenas(settings.malloc_arena_max)
+    drivers = preload_drivers(profile.kind for profile in settings.source_profiles.values())
     # Before anything else: a bad certificate must stop the daemon before it holds state.
     certificate = ServingCertificate(settings.tls) if settings.tls is not None else None
     if certificate is None and not settings.loopback_only:
@@ -181,6 +183,7 @@ def _run(settings: Settings) -> int:
             settings.health_address.rpartition(":")[0],
             health_port,
         )
+    drivers.join()
     server.start()
     runner.start()
     scheduler.start()

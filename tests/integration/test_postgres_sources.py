@@ -5,6 +5,8 @@ and a SIGKILLed export resumes exactly once."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import time
 import uuid
@@ -914,3 +916,102 @@ def test_numeric_of_up_to_18_digits_round_trips_exactly(
         _export(pg_daemon, _uri(pg), table="scaled", format="parquet", dataset="nan")
     assert caught.value.code == "FAILED_PRECONDITION", caught.value
     assert "column 'wide' does not fit" in str(caught.value)
+
+
+def _keepalive_timers(pid: int, port: int) -> dict[str, tuple[int, int]]:
+    """(timer kind, clock ticks until it fires) of each TCP socket (by inode) process
+    `pid` holds to 127.0.0.1:`port`, as the kernel reports them (/proc/net/tcp: kind 2
+    is the keepalive timer, 1 a retransmission's while data awaits its ack; ticks are
+    hundredths of a second)."""
+    sockets = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                sockets.add(link[len("socket:[") : -1])
+    timers = {}
+    for row in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = row.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        kind, ticks = fields[5].split(":")
+        if remote_port == port and fields[9] in sockets:
+            timers[fields[9]] = (int(kind, 16), int(ticks, 16))
+    return timers
+
+
+@pytest.mark.slow
+def test_every_connection_to_postgresql_notices_a_silent_server_within_a_minute(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A server gone without a reset (a failover moving its address, a partition) must
+    not leave a read or the job store waiting for TCP's two-hour default: each of the
+    daemon's sockets to PostgreSQL (job store pool and LISTEN, the export's reads) has
+    its keepalive timer at 30 s or less, as the kernel reports it."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    daemon = daemon_factory(
+        "alive", batch_rows=1024, pipeline_queue_depth=2, job_store=server.new_database(),
+        source_profiles={PROFILE: _profile(server.port, application_name="sluice-alive")},
+        postgres_read_connections=2,
+    )  # fmt: skip
+    daemon.start()
+    rows = 200_000
+    _sql(
+        pg,
+        "CREATE TABLE wide (id int8 PRIMARY KEY, body text)",
+        f"INSERT INTO wide SELECT g, repeat('x', 120) FROM generate_series(0, {rows - 1}) g",
+    )
+    spec = ExportClient.build_spec(
+        source=_uri(pg), source_profile=PROFILE, table="wide", chunk_rows=10_000,
+        to=str(daemon.exports), dataset="alive",
+    )  # fmt: skip
+    assert daemon.process is not None
+    reading = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE application_name = 'sluice-alive' AND query LIKE 'COPY (SELECT %ORDER BY%'"
+    )
+    with ExportClient(daemon.address) as client, psycopg.connect(server.url()) as admin:
+        admin.autocommit = True
+        export_id = client.create(spec).id
+        deadline = time.monotonic() + 60
+        while (admin.execute(reading).fetchone() or (0,))[0] < 2:
+            assert time.monotonic() < deadline, "the reading connections never opened"
+            time.sleep(0.005)
+        daemon.process.send_signal(signal.SIGSTOP)
+        try:
+            # A socket whose last write awaits its ack shows that timer instead: the
+            # frozen daemon sends nothing more, so each settles on its keepalive timer.
+            deadline = time.monotonic() + 5
+            timers = _keepalive_timers(daemon.process.pid, server.port)
+            while any(kind != 2 for kind, _ in timers.values()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                timers = _keepalive_timers(daemon.process.pid, server.port)
+        finally:
+            daemon.process.send_signal(signal.SIGCONT)
+        finished = client.wait(export_id, timeout=120)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    # Job store: a pooled connection and the LISTEN one; the export: two reads.
+    assert len(timers) >= 4, timers
+    assert all(kind == 2 and 0 < ticks <= 30 * 100 for kind, ticks in timers.values()), timers
+
+
+def test_a_daemon_with_a_postgresql_profile_loads_the_driver_before_it_serves(
+    daemon_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    """The first PostgreSQL export of a fresh daemon does not pay for importing the
+    driver (about half a second): it is loaded before the daemon serves, and only where
+    a postgresql profile makes it usable."""
+
+    def loaded(daemon: Daemon) -> bool:
+        assert daemon.process is not None
+        maps = Path(f"/proc/{daemon.process.pid}/maps").read_text()
+        return "adbc_driver_manager/_lib" in maps and "pglast/parser" in maps
+
+    with_profile = daemon_factory(
+        "preload", source_profiles={PROFILE: _profile(free_port())}
+    )  # fmt: skip
+    with_profile.start()
+    without = daemon_factory("no-preload")
+    without.start()
+    assert loaded(with_profile)
+    assert not loaded(without)
