@@ -39,7 +39,9 @@ SETTINGS: dict[str, object] = {
 def test_work_queued_on_a_busy_replica_is_claimed_by_an_idle_one_at_once(
     replicas: Replicas,
 ) -> None:
-    generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
+    # Five times the usual rows: the first export must outlast the idle replica's start
+    # (a few seconds) on a fast machine too, or the busy replica's slot is free again.
+    generate(replicas.sources / "events.parquet", 5 * resume.ROWS, seed=5)
     (busy,) = replicas.start(1, **SETTINGS)
     with ExportClient(busy.address) as client:
         first = client.create(_slow_spec(replicas)).id
@@ -56,7 +58,9 @@ def test_work_queued_on_a_busy_replica_is_claimed_by_an_idle_one_at_once(
         )
         assert time.monotonic() - started < POLL_SECONDS, "only a poll could explain this"
         assert running.replica == idle.settings["replica_id"]
-        assert client.get(first).replica == busy.settings["replica_id"]
+        still = client.get(first)
+        assert still.state == pb.EXPORT_STATE_RUNNING, "the first export ended too soon"
+        assert still.replica == busy.settings["replica_id"]
         for export_id in (first, second):
             client.cancel(export_id)
             assert _final(client, export_id, timeout=60).state == pb.EXPORT_STATE_CANCELLED
