@@ -571,6 +571,53 @@ def test_a_row_committed_late_below_the_watermark_is_in_the_next_export(
         assert load_manifest(third.manifest_uri)["totals"]["records"] == 0
 
 
+WIDE_ROWS = 200_000
+
+
+def _wide_table_spec(pg: tuple[PostgresServer, str], daemon: Daemon, dataset: str) -> pb.ExportSpec:
+    """A table `wide` of WIDE_ROWS rows (int8 key, 120-char text) and the spec of its
+    export in 10,000-row chunks: about a second of reading, in four key ranges."""
+    _sql(
+        pg,
+        "CREATE TABLE wide (id int8 PRIMARY KEY, body text)",
+        f"INSERT INTO wide SELECT g, repeat('x', 120) FROM generate_series(0, {WIDE_ROWS - 1}) g",
+    )
+    return ExportClient.build_spec(
+        source=_uri(pg), source_profile=PROFILE, table="wide", level=1, chunk_rows=10_000,
+        to=str(daemon.exports), dataset=dataset,
+    )  # fmt: skip
+
+
+def _range_reads(admin: psycopg.Connection[Any], application_name: str) -> list[int]:
+    """The backends (oldest first) reading key ranges for `application_name`: the
+    ranges' COPYs, not the plan's or the snapshot's statements."""
+    rows = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s "
+        "AND query LIKE 'COPY (SELECT %%ORDER BY%%' ORDER BY backend_start",
+        [application_name],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+@contextlib.contextmanager
+def _frozen_while_reading(
+    daemon: Daemon, admin: psycopg.Connection[Any], application_name: str, connections: int
+) -> Iterator[list[int]]:
+    """Once `connections` range reads are open, the daemon frozen (SIGSTOP) for the
+    block, which gets their backends: the export cannot finish reading meanwhile,
+    however busy the machine."""
+    assert daemon.process is not None
+    deadline = time.monotonic() + 60
+    while len(_range_reads(admin, application_name)) < connections:
+        assert time.monotonic() < deadline, "the reading connections never opened"
+        time.sleep(0.005)
+    daemon.process.send_signal(signal.SIGSTOP)
+    try:
+        yield _range_reads(admin, application_name)
+    finally:
+        daemon.process.send_signal(signal.SIGCONT)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("connections", [1, 2])
 def test_a_connection_lost_mid_export_is_retried_after_the_last_row(
@@ -593,52 +640,29 @@ def test_a_connection_lost_mid_export_is_retried_after_the_last_row(
         postgres_read_connections=connections,
     )  # fmt: skip
     slow.start()
-    rows = 200_000
-    _sql(
-        pg,
-        "CREATE TABLE wide (id int8 PRIMARY KEY, body text)",
-        f"INSERT INTO wide SELECT g, repeat('x', 120) FROM generate_series(0, {rows - 1}) g",
-    )
-    spec = ExportClient.build_spec(
-        source=_uri(pg), source_profile=PROFILE, table="wide", level=1, chunk_rows=10_000,
-        to=str(slow.exports), dataset="lost",
-    )  # fmt: skip
-    assert slow.process is not None
-    reading = (
-        "SELECT pid FROM pg_stat_activity "
-        "WHERE application_name = 'sluice-lost' AND query LIKE 'COPY (SELECT %ORDER BY%' "
-        "ORDER BY backend_start"
-    )  # the key ranges' reads, not the plan's or the snapshot's statements
+    spec = _wide_table_spec(pg, slow, "lost")
     with (
         ExportClient(slow.address) as client,
         psycopg.connect(server.url(), autocommit=True) as admin,
     ):
         export_id = client.create(spec).id
-        # Every reading connection open, then the daemon frozen (SIGSTOP) while one is
-        # ended: the export cannot have finished reading meanwhile, however busy the machine.
-        deadline = time.monotonic() + 60
-        while len(admin.execute(reading).fetchall()) < connections:
-            assert time.monotonic() < deadline, "the reading connections never opened"
-            time.sleep(0.005)
-        slow.process.send_signal(signal.SIGSTOP)
-        try:
-            copying = admin.execute(reading).fetchall()
+        with _frozen_while_reading(slow, admin, "sluice-lost", connections) as copying:
             assert len(copying) == connections, admin.execute(
                 "SELECT pid, state, left(query, 60) FROM pg_stat_activity "
                 "WHERE application_name = 'sluice-lost'"
             ).fetchall()
-            ended = admin.execute("SELECT pg_terminate_backend(%s)", [copying[-1][0]]).fetchone()
+            ended = admin.execute("SELECT pg_terminate_backend(%s)", [copying[-1]]).fetchone()
             assert ended is not None and ended[0] is True
-        finally:
-            slow.process.send_signal(signal.SIGCONT)
         try:
             finished = client.wait(export_id, timeout=120)
         except SluiceError:
-            assert slow.process.poll() is None, f"the daemon died: {slow.log_tail(3)}"
+            assert slow.process is not None and slow.process.poll() is None, (
+                f"the daemon died: {slow.log_tail(3)}"
+            )
             raise
     assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
     exported = read_export(finished.manifest_uri)
-    assert exported["id"].to_list() == list(range(rows))
+    assert exported["id"].to_list() == list(range(WIDE_ROWS))
     assert exported["body"].str.len_chars().min() == 120
     assert "continuing after its last row" in slow.log_tail(400)
 
@@ -955,30 +979,14 @@ def test_every_connection_to_postgresql_notices_a_silent_server_within_a_minute(
         postgres_read_connections=2,
     )  # fmt: skip
     daemon.start()
-    rows = 200_000
-    _sql(
-        pg,
-        "CREATE TABLE wide (id int8 PRIMARY KEY, body text)",
-        f"INSERT INTO wide SELECT g, repeat('x', 120) FROM generate_series(0, {rows - 1}) g",
-    )
-    spec = ExportClient.build_spec(
-        source=_uri(pg), source_profile=PROFILE, table="wide", chunk_rows=10_000,
-        to=str(daemon.exports), dataset="alive",
-    )  # fmt: skip
+    spec = _wide_table_spec(pg, daemon, "alive")
     assert daemon.process is not None
-    reading = (
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE application_name = 'sluice-alive' AND query LIKE 'COPY (SELECT %ORDER BY%'"
-    )
-    with ExportClient(daemon.address) as client, psycopg.connect(server.url()) as admin:
-        admin.autocommit = True
+    with (
+        ExportClient(daemon.address) as client,
+        psycopg.connect(server.url(), autocommit=True) as admin,
+    ):
         export_id = client.create(spec).id
-        deadline = time.monotonic() + 60
-        while (admin.execute(reading).fetchone() or (0,))[0] < 2:
-            assert time.monotonic() < deadline, "the reading connections never opened"
-            time.sleep(0.005)
-        daemon.process.send_signal(signal.SIGSTOP)
-        try:
+        with _frozen_while_reading(daemon, admin, "sluice-alive", 2):
             # A socket whose last write awaits its ack shows that timer instead: the
             # frozen daemon sends nothing more, so each settles on its keepalive timer.
             deadline = time.monotonic() + 5
@@ -986,8 +994,6 @@ def test_every_connection_to_postgresql_notices_a_silent_server_within_a_minute(
             while any(kind != 2 for kind, _ in timers.values()) and time.monotonic() < deadline:
                 time.sleep(0.05)
                 timers = _keepalive_timers(daemon.process.pid, server.port)
-        finally:
-            daemon.process.send_signal(signal.SIGCONT)
         finished = client.wait(export_id, timeout=120)
     assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
     # Job store: a pooled connection and the LISTEN one; the export: two reads.
