@@ -115,7 +115,8 @@ class CompactedTextPass:
         """Per step and leaf, the rows where the step's gate holds (only those with any)."""
         keys: list[tuple[int, Location]] = []
         exprs: list[pl.Expr] = []
-        for loc in self._leaves:
+        clean = self._distinct.known_clean(batch, self._leaves)
+        for loc in (loc for loc in self._leaves if loc not in clean):
             steps = [(n, s) for n, s in enumerate(self._steps) if loc in s.counters]
             tests = self._distinct.tests(batch, loc, [s.gate for _, s in steps])
             keyworded = [s for _, s in steps if s.keyword]

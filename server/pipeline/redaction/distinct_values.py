@@ -6,7 +6,9 @@ gate runs on the batch's distinct values, and a row's gate becomes a lookup of t
 values that passed it. Values on which no gate fires are remembered (up to a bound) for
 the leaf: a gate is a pure function of the value, so in later batches those values are
 known to be clean and only the values not seen before are looked at. Most batches of a
-categorical leaf then cost one hash lookup per row, not a `unique` and a scan per gate.
+categorical leaf then cost one hash lookup per row, not a `unique` and a scan per gate;
+those lookups, for every leaf with remembered values, are one select per batch
+(`known_clean`): apart, the calls' own overhead cost as much as the lookups.
 """
 
 from __future__ import annotations
@@ -36,6 +38,19 @@ class DistinctValueGates:
 
     def __init__(self) -> None:
         self._clean: dict[Location, pl.Series] = {}
+
+    def known_clean(self, batch: pl.DataFrame, locs: Sequence[Location]) -> set[Location]:
+        """The leaves of `locs` whose every value in the batch is a remembered clean
+        one (or that hold no value): no gate can fire there."""
+        remembered = [loc for loc in locs if loc in self._clean]
+        if not remembered:
+            return set()
+        # Nulls are no values: `all` skips the nulls `is_in` gives them.
+        found = batch.select(
+            leaf_expr(loc).is_in(self._clean[loc].implode()).all().alias(str(n))
+            for n, loc in enumerate(remembered)
+        )
+        return {loc for loc, clean in zip(remembered, found.row(0), strict=True) if clean}
 
     def tests(self, batch: pl.DataFrame, loc: Location, gates: Sequence[ValueTest]) -> GateTests:
         """For a categorical leaf: per gate, False or a lookup; for free text: True."""
@@ -72,6 +87,14 @@ def leaf_values(batch: pl.DataFrame, loc: Location) -> pl.Series:
     for step in loc[1:]:
         values = values.explode() if step == ELEMENT else values.struct.field(step)
     return values
+
+
+def leaf_expr(loc: Location) -> pl.Expr:
+    """`leaf_values` as an expression (for aggregates over several leaves in one select)."""
+    value = pl.col(loc[0])
+    for step in loc[1:]:
+        value = value.explode() if step == ELEMENT else value.struct.field(step)
+    return value
 
 
 def _lookup(chosen: pl.Series) -> ValueTest:

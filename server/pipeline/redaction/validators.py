@@ -178,7 +178,10 @@ def _phone_batch(values: pl.Series) -> pl.Series:
     )
     number = pl.col("number")
     # The digits' count as the length of the digits alone: `count_matches` pays per match.
-    count = digits_only(number).str.len_bytes()
+    # A column of its own: an eager select shares no sub-expression, and the count is
+    # used twice (as an expression it cost a third of the check).
+    frame = frame.with_columns(count=digits_only(number).str.len_bytes())
+    count = pl.col("count")
     written_as_phone = number.str.contains(r"[+()]|[0-9][ .-][0-9]")
     valid = (count >= 8) & (count <= 15) & written_as_phone & ~number.str.contains(_NOT_A_PHONE)
     return frame.select(valid).to_series()
