@@ -276,6 +276,8 @@ def statement_error(target: PostgresTarget, exc: BaseException, field_name: str)
     lost = not sqlstate and not reported and type(exc).__name__ in ("OperationalError", "OSError")
     if sqlstate.startswith(("08", "57P")) or lost:
         return Unavailable(f"{where}: the connection was lost ({cause})")
+    if sqlstate == "40001":
+        return Unavailable(f"{where}: the server cancelled the read ({cause})")
     if sqlstate.startswith("42"):
         return InvalidArgument(field_name, f"{where}: {cause}")
     if sqlstate.startswith("22"):
@@ -287,7 +289,8 @@ def statement_error(target: PostgresTarget, exc: BaseException, field_name: str)
 #: causes told apart, from PostgreSQL's (untranslated, lc_messages C) wording.
 _MESSAGES = (
     ("statement timeout", "57014"),
-    ("canceling statement", "57014"),
+    # A standby cancelling a read that would hold back its replay: a new snapshot may pass.
+    ("conflict with recovery", "40001"),
     ("permission denied", "42501"),
     ("server closed the connection", "08006"),
     ("terminating connection", "57P01"),
