@@ -27,8 +27,12 @@ DEAD_PEER_PARAMS: Final[Mapping[str, str]] = {
 
 def dead_peer_params_for(url: str) -> dict[str, str]:
     """DEAD_PEER_PARAMS but those the connection URL sets itself (an operator's choice
-    wins)."""
+    wins). A URL libpq cannot parse gets them all: connecting then fails, naming it."""
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
-    given = conninfo_to_dict(url)
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return dict(DEAD_PEER_PARAMS)
     return {key: value for key, value in DEAD_PEER_PARAMS.items() if key not in given}

@@ -32,7 +32,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
 
 def preload_drivers(kinds: Iterable[str]) -> threading.Thread:
     """Start importing the drivers of the profile `kinds`; join the thread before
-    serving. A driver that fails to import is logged, not raised: the export that
+    serving. A module that fails to import is logged, not raised: the export that
     needs it reports the failure where it happens."""
     modules = [name for kind in sorted(set(kinds)) for name in _MODULES.get(kind, ())]
 
@@ -40,8 +40,8 @@ def preload_drivers(kinds: Iterable[str]) -> threading.Thread:
         for name in modules:
             try:
                 importlib.import_module(name)
-            except ImportError as exc:
-                _log.warning("database driver module %s cannot be imported: %s", name, exc)
+            except Exception:  # noqa: BLE001 - the export that needs it fails, naming it
+                _log.warning("database driver module %s cannot be imported", name, exc_info=True)
 
     thread = threading.Thread(target=run, name="driver-preload", daemon=True)
     thread.start()

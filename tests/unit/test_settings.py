@@ -467,6 +467,8 @@ def test_job_store_keepalives_default_to_a_minute_unless_its_url_sets_them() -> 
     chosen = dead_peer_params_for("postgresql://u@h:5/d?keepalives_idle=5&tcp_user_timeout=0")
     assert "keepalives_idle" not in chosen and "tcp_user_timeout" not in chosen
     assert chosen["keepalives_count"] == "3"
+    # A URL libpq cannot parse gets them all; connecting then fails naming the store.
+    assert dead_peer_params_for("postgresql://u@h/d?foo=bar") == DEAD_PEER_PARAMS
 
 
 def test_replica_id_defaults_to_the_host_and_a_fresh_suffix() -> None:
