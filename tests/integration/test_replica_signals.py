@@ -52,15 +52,15 @@ def test_work_queued_on_a_busy_replica_is_claimed_by_an_idle_one_at_once(
     started = time.monotonic()
     time.sleep(1)  # its listening connection is up
     with ExportClient(busy.address) as client:
+        still = client.get(first)
+        assert still.state == pb.EXPORT_STATE_RUNNING, "the first export ended too soon"
+        assert still.replica == busy.settings["replica_id"]
         second = client.create(_slow_spec(replicas)).id
         running = _wait(
             client, second, lambda e: e.state == pb.EXPORT_STATE_RUNNING, timeout=POLL_SECONDS / 2
         )
         assert time.monotonic() - started < POLL_SECONDS, "only a poll could explain this"
         assert running.replica == idle.settings["replica_id"]
-        still = client.get(first)
-        assert still.state == pb.EXPORT_STATE_RUNNING, "the first export ended too soon"
-        assert still.replica == busy.settings["replica_id"]
         for export_id in (first, second):
             client.cancel(export_id)
             assert _final(client, export_id, timeout=60).state == pb.EXPORT_STATE_CANCELLED
