@@ -79,6 +79,36 @@ def test_categorical_values_found_clean_in_one_batch_do_not_hide_new_values_in_t
     }
 
 
+def test_a_batch_of_only_remembered_clean_values_passes_unchanged_and_uncounted() -> None:
+    """A batch whose every categorical value (a top-level column, a list leaf, a
+    list-of-struct leaf) was found clean before is skipped in one check: it passes
+    unchanged and counts nothing, while the next batch with one new value holding an
+    e-mail in a list-of-struct leaf is still redacted there."""
+    kinds = ["click", "view", "buy"]
+
+    def batch(note: str) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "status": [kinds[i % 3] for i in range(ROWS)],
+                "tags": [[kinds[i % 3], "vip"] for i in range(ROWS)],
+                "events": [[{"kind": kinds[i % 3], "note": note}] for i in range(ROWS)],
+            }
+        )
+
+    seen, again, fresh = batch("none"), batch("none"), batch("to ops@example.com")
+    redactor = redactor_for(seen, RedactionSpec(level="moderate"))
+    outs = [
+        redactor.apply(f.with_row_index(ROW_INDEX).lazy()).collect() for f in (seen, again, fresh)
+    ]
+    for column in ("status", "tags", "events"):
+        assert outs[1][column].to_list() == again[column].to_list()
+    assert outs[2]["events"].to_list() == [
+        [{"kind": kinds[i % 3], "note": "to [EMAIL]"}] for i in range(ROWS)
+    ]
+    counted = {key: [out[c].sum() for out in outs] for c, key in redactor.counters.items()}
+    assert {k: v for k, v in counted.items() if any(v)} == {"EMAIL/events.note": [0, 0, ROWS]}
+
+
 def test_phones_behind_a_lead_or_before_a_trail_still_pass_the_row_check() -> None:
     """The row check reads a phone candidate's value by trimming its match: a "(" or
     stars before it, punctuation or a word after it, an extension, and a look-alike in
