@@ -769,6 +769,61 @@ def test_a_cancelled_parallel_read_closes_every_connection(
     assert sessions() == 0
 
 
+def test_a_cancel_stops_a_statement_that_has_not_returned_a_row_yet(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A query that sleeps a minute before its first row: the cancel cancels the
+    statement on the server at once (it used to run to its end first), the export is
+    CANCELLED within seconds and its backend no longer runs the statement."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    profile = _profile(server.port, application_name="sluice-sleeper")
+    daemon = daemon_factory("sleeper", batch_rows=1024, source_profiles={PROFILE: profile})
+    daemon.start()
+    _sql(
+        pg,
+        "CREATE TABLE t (id int8 PRIMARY KEY, body text)",
+        "INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 100) g",
+    )
+    query = "SELECT t.id, t.body FROM t CROSS JOIN pg_sleep(60) ORDER BY t.id"
+    spec = ExportClient.build_spec(
+        source=_uri(pg), source_profile=PROFILE, query=query, order_by=["id"],
+        to=str(daemon.exports), dataset="sleeper",
+    )  # fmt: skip
+
+    def sleeping() -> int:
+        with psycopg.connect(server.url(), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                "'sluice-sleeper' AND state = 'active' AND query LIKE '%pg_sleep(60)%'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    with ExportClient(daemon.address) as client:
+        export_id = client.create(spec).id
+        deadline = time.monotonic() + 30
+        while not sleeping() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sleeping() == 1, "the statement never ran"
+        assert client.get(export_id).state == pb.EXPORT_STATE_RUNNING
+        cancelled_at = time.monotonic()
+        client.cancel(export_id)
+        with pytest.raises(SluiceError) as caught:
+            client.wait(export_id, timeout=120)
+        took = time.monotonic() - cancelled_at
+    assert caught.value.code == "CANCELLED", caught.value
+    assert took < 10, f"CANCELLED {took:.1f}s after the cancel"
+    deadline = time.monotonic() + 5
+    while sleeping() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sleeping() == 0, "the statement still runs on the server"
+    # The cancelled statement is the stop, not a failure: neither a statement timeout
+    # nor a lost connection read again, and the reader ended rather than was left.
+    log = daemon.log_path.read_text()
+    for symptom in ("statement_timeout", "read failed", "did not end", "could not cancel"):
+        assert symptom not in log, symptom
+
+
 def test_keyed_increments_work_on_a_table(
     pg_daemon: Daemon, pg: tuple[PostgresServer, str]
 ) -> None:
