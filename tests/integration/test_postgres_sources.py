@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,12 @@ import pytest
 
 from sluice.client import ExportClient
 from sluice.client._errors import SluiceError
+from sluice.server.errors import Interrupted
+from sluice.server.pipeline.postgres_reading import RangedRead, read_frames
+from sluice.server.pipeline.postgres_source import PostgresTarget
+from sluice.server.pipeline.statement_cancels import StatementCancels
+from sluice.server.source_profiles import PostgresProfile
+from sluice.sinks.locations import PostgresAddress
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, create_and_kill_after_chunk, free_port, run_cli
 from tests.integration.helpers import load_manifest, read_export
@@ -822,6 +829,64 @@ def test_a_cancel_stops_a_statement_that_has_not_returned_a_row_yet(
     log = daemon.log_path.read_text()
     for symptom in ("statement_timeout", "read failed", "did not end", "could not cancel"):
         assert symptom not in log, symptom
+
+
+def test_a_cancel_stops_the_statement_of_every_parallel_read_connection(
+    pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key ranges read on 2 connections, each range's statement sleeping a minute before
+    its first row: one cancel cancels both statements at once, the read ends with
+    Interrupted (not a statement timeout, not a lost connection) and no session of its
+    application_name is left."""
+    server, name = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    profile = PostgresProfile(**_profile(server.port, application_name="sluice-ranges"))
+    address = PostgresAddress("127.0.0.1", server.port, name)
+    target = PostgresTarget(address, PROFILE, profile, read_connections=2)
+    ranged = RangedRead(
+        extent=("SELECT 1::int8, 1000000::int8, 100000000::int8, NULL::text", []),
+        select=lambda lower, upper: (
+            "SELECT g AS id FROM generate_series(%s::int8, %s::int8 - 1) g"
+            " CROSS JOIN pg_sleep(60) ORDER BY g",
+            [lower or 1, upper or 1000001],
+        ),
+    )
+    cancels = StatementCancels()
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            schema = pl.Schema({"id": pl.Int64()})
+            list(read_frames(target, "SELECT 1", [], schema, 1024, ranged, cancels))
+            outcome.append(None)
+        except BaseException as exc:  # inspected below
+            outcome.append(exc)
+
+    def sessions(state: str = "") -> int:
+        with psycopg.connect(server.url(), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                "'sluice-ranges' AND (%s = '' OR state = %s AND query LIKE '%%pg_sleep%%')",
+                (state, state),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while sessions("active") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sessions("active") == 2, "the two range statements never ran together"
+    cancelled_at = time.monotonic()
+    cancels.cancel_all()
+    reader.join(10)
+    assert not reader.is_alive(), "the read still waits on its statements"
+    assert time.monotonic() - cancelled_at < 3
+    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted), outcome
+    deadline = time.monotonic() + 5
+    while sessions() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sessions() == 0
 
 
 def test_keyed_increments_work_on_a_table(
