@@ -13,6 +13,7 @@ given the export's stop, the consumer stops waiting for it once the stop is set,
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -126,11 +127,21 @@ def _await(
         producer.join()
         return
     since = time.monotonic()
+    interrupting: threading.Thread | None = None
     interrupted = -_INTERRUPT_AGAIN_SECONDS
     while producer.is_alive():
         waited = time.monotonic() - since
-        if interrupt is not None and waited - interrupted >= _INTERRUPT_AGAIN_SECONDS:
-            interrupt()
+        again = waited - interrupted >= _INTERRUPT_AGAIN_SECONDS
+        if interrupt is not None and again and not (interrupting and interrupting.is_alive()):
+            # On its own thread, one at a time: a cancel request to a server that does
+            # not answer can block for minutes, and the wait here must stay bounded.
+            interrupting = threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(interrupt,),
+                name=f"{producer.name}-interrupt",
+                daemon=True,
+            )
+            interrupting.start()
             interrupted = waited
         if stop is not None and stop.is_set() and waited >= ABANDON_SECONDS:
             _log.warning(
