@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from datetime import time as clock
 from decimal import Decimal
@@ -776,12 +776,11 @@ def test_a_cancelled_parallel_read_closes_every_connection(
     assert sessions() == 0
 
 
-def test_a_cancel_stops_a_statement_that_has_not_returned_a_row_yet(
+def _sleeping_export(
     daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
-    """A query that sleeps a minute before its first row: the cancel cancels the
-    statement on the server at once (it used to run to its end first), the export is
-    CANCELLED within seconds and its backend no longer runs the statement."""
+) -> tuple[Daemon, str, Callable[[], int]]:  # type: ignore[no-untyped-def]
+    """A daemon running an export of a query that sleeps a minute before its first row,
+    its id, and a count of the server's backends running that statement (once it runs)."""
     server, _ = pg
     monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
     profile = _profile(server.port, application_name="sluice-sleeper")
@@ -813,13 +812,12 @@ def test_a_cancel_stops_a_statement_that_has_not_returned_a_row_yet(
             time.sleep(0.1)
         assert sleeping() == 1, "the statement never ran"
         assert client.get(export_id).state == pb.EXPORT_STATE_RUNNING
-        cancelled_at = time.monotonic()
-        client.cancel(export_id)
-        with pytest.raises(SluiceError) as caught:
-            client.wait(export_id, timeout=120)
-        took = time.monotonic() - cancelled_at
-    assert caught.value.code == "CANCELLED", caught.value
-    assert took < 10, f"CANCELLED {took:.1f}s after the cancel"
+    return daemon, export_id, sleeping
+
+
+def _left_running(sleeping: Callable[[], int], daemon: Daemon) -> None:
+    """The statement ends on the server within seconds, and the daemon never took its
+    cancel for a failure."""
     deadline = time.monotonic() + 5
     while sleeping() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -829,6 +827,42 @@ def test_a_cancel_stops_a_statement_that_has_not_returned_a_row_yet(
     log = daemon.log_path.read_text()
     for symptom in ("statement_timeout", "read failed", "did not end", "could not cancel"):
         assert symptom not in log, symptom
+
+
+def test_a_cancel_stops_a_statement_that_has_not_returned_a_row_yet(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A query that sleeps a minute before its first row: the cancel cancels the
+    statement on the server at once (it used to run to its end first), the export is
+    CANCELLED within seconds and its backend no longer runs the statement."""
+    daemon, export_id, sleeping = _sleeping_export(daemon_factory, pg, monkeypatch)
+    with ExportClient(daemon.address) as client:
+        cancelled_at = time.monotonic()
+        client.cancel(export_id)
+        with pytest.raises(SluiceError) as caught:
+            client.wait(export_id, timeout=120)
+        took = time.monotonic() - cancelled_at
+    assert caught.value.code == "CANCELLED", caught.value
+    assert took < 10, f"CANCELLED {took:.1f}s after the cancel"
+    _left_running(sleeping, daemon)
+
+
+def test_a_shutdown_stops_a_statement_that_has_not_returned_a_row_yet(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The same statement and a graceful shutdown: the daemon stops within seconds (it
+    used to wait out its 10 s grace and leave the statement running on the server),
+    and the export continues at the next start."""
+    daemon, export_id, sleeping = _sleeping_export(daemon_factory, pg, monkeypatch)
+    stopping_at = time.monotonic()
+    assert daemon.stop() == 0
+    took = time.monotonic() - stopping_at
+    assert took < 5, f"stopped {took:.1f}s after SIGTERM"
+    _left_running(sleeping, daemon)
+    daemon.start()
+    with ExportClient(daemon.address) as client:
+        state = client.get(export_id).state
+    assert state in (pb.EXPORT_STATE_QUEUED, pb.EXPORT_STATE_RUNNING), state
 
 
 def test_a_cancel_stops_the_statement_of_every_parallel_read_connection(
