@@ -58,6 +58,7 @@ from sluice.server.pipeline.database_keys import (
 )
 from sluice.server.pipeline.database_keys import quote_name as _quote
 from sluice.server.pipeline.postgres_source import PostgresTarget
+from sluice.server.pipeline.statement_cancels import StatementCancels
 
 DatabaseKind = Literal["sqlite", "duckdb", "postgresql"]
 #: More ids than this are filtered by the pipeline alone (SQLite binds at most 32,766).
@@ -227,6 +228,7 @@ def read_frames(
     batch_rows: int,
     skip: int,
     after_key: Sequence[object] | None = None,
+    cancels: StatementCancels | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Frames of `columns` (at least one: a plan always exports a column; hidden SQLite
     key columns included when asked for), at most `batch_rows` rows each, in order, all
@@ -235,7 +237,11 @@ def read_frames(
 
     Rows are never skipped by position: rows inserted or deleted between two runs would
     shift what an OFFSET skips. Without a key to read after, a run that does not start
-    at the first row fails FAILED_PRECONDITION naming spec.source.order_by."""
+    at the first row fails FAILED_PRECONDITION naming spec.source.order_by.
+
+    `cancels.cancel_all()` (from another thread) cancels the statement in flight: the
+    read then ends with Interrupted."""
+    cancels = cancels or StatementCancels()
     if skip <= 0:
         after_key = None
     elif after_key is None or len(after_key) != len(read.order_by):
@@ -263,19 +269,19 @@ def read_frames(
         )
         ranged = _pg_ranged(read, columns, after_key)
         yield from postgres_reading.read_frames(
-            read.server, sql, params, wanted, batch_rows, ranged
+            read.server, sql, params, wanted, batch_rows, ranged, cancels
         )
         return
     selected, positions = _projection(read, columns)
     sql, params = _select(read, selected, after=after_key, schema=schema)
     if read.kind == "sqlite":
-        with _sqlite(read) as con:
+        with _sqlite(read) as con, cancels.cancelling(con.interrupt):
             con.execute("BEGIN")
             cursor = con.execute(sql, params)
             while rows := cursor.fetchmany(batch_rows):
                 yield _sqlite_frame(rows, wanted, positions)
         return
-    with _duckdb(read) as con:
+    with _duckdb(read) as con, cancels.cancelling(con.interrupt):
         con.begin()
         for batch in _arrow_batches(con.sql(sql, params=params), batch_rows):
             frame = pl.from_arrow(batch)

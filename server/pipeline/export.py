@@ -43,6 +43,7 @@ from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.reader import read_batches
 from sluice.server.pipeline.results import ChunkResult, Counters, PipelineProgress, add_counters
 from sluice.server.pipeline.row_selection import RowSelection
+from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stopping import keeps_uploads
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks.base import Sink, SinkWriter, UploadJournal
@@ -149,6 +150,9 @@ def run_pipeline(
     writer = _ChunkWriterThread(config, sink, resume.totals, observer, options, stop)
     writer.start()
     skipped = BadRowTally(resume.from_row)
+    # A stop (or a failure) leaves the reader early: a database statement it waits on is
+    # cancelled then, rather than run to its end first.
+    cancels = StatementCancels()
     try:
         batches = query_batches(
             config,
@@ -157,8 +161,15 @@ def run_pipeline(
             selection=selection,
             bad_rows=skipped,
             after_key=resume.after_key,
+            cancels=cancels,
         )
-        with prefetched(batches, _PREFETCH_BATCHES, f"reader-{config.export_id}") as ready:
+        with prefetched(
+            batches,
+            _PREFETCH_BATCHES,
+            f"reader-{config.export_id}",
+            stop=stop,
+            interrupt=cancels.cancel_all,
+        ) as ready:
             rows = RowStream(ready)
             chunks = encode_chunks(
                 config, rows, resume.next_index, options.batch_rows, options.zstd_threads, skipped
@@ -194,10 +205,12 @@ def query_batches(
     selection: RowSelection | None = None,
     bad_rows: BadRowTally | None = None,
     after_key: Sequence[object] | None = None,
+    cancels: StatementCancels | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Bounded source batches through the query and redaction stages (Polars expressions
     on each batch's lazy frame); only `selection`'s rows when one is given. Source rows
-    skipped as unparseable are counted in `bad_rows` when given."""
+    skipped as unparseable are counted in `bad_rows` when given; a database source's
+    statements in flight are cancelled by `cancels` when given."""
     query = query or config.query
     raw = read_batches(
         config.source,
@@ -207,6 +220,7 @@ def query_batches(
         from_row,
         bad_rows,
         after_key=after_key,
+        cancels=cancels,
     )
     for batch in raw:
         if selection is not None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,7 @@ from sluice.server.pipeline.postgres_source import (
     statement_error,
 )
 from sluice.server.pipeline.prefetch import prefetched
+from sluice.server.pipeline.statement_cancels import StatementCancels
 
 #: Bytes of COPY data the driver decodes into one Arrow batch. Three batches are in
 #: memory at most (one being transformed, one ready, one being read): 12 MiB of COPY
@@ -73,57 +74,65 @@ def read_frames(
     schema: pl.Schema,
     batch_rows: int,
     ranged: RangedRead | None = None,
+    cancels: StatementCancels | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Frames of the SELECT's rows (typed as `schema`), at most `batch_rows` rows each,
     all in one snapshot, which is noted on the target. With `ranged` and more than one
-    read connection, the rows are read in key ranges on several connections."""
+    read connection, the rows are read in key ranges on several connections.
+
+    `cancels.cancel_all()` cancels every connection's statement in flight (the server
+    stops it at once): the read then ends with Interrupted, not a statement error."""
     import adbc_driver_manager
     import adbc_driver_postgresql.dbapi as adbc  # the server extra, imported where used
     import pyarrow as pa
     from psycopg.conninfo import make_conninfo
 
+    cancels = cancels or StatementCancels()
     conninfo = make_conninfo(**connection_params(target, snapshot_reads=True))
     errors = adbc_driver_manager.Error
     con = open_connection(target, lambda: adbc.connect(conninfo), errors)
     try:
-        cursor = con.cursor()
-        cursor.execute("SELECT pg_current_snapshot()::text, now()")
-        row = cursor.fetchone()
-        assert row is not None
-        target.noted(SourceSnapshot(str(row[0]), row[1]))
-        ranges = _ranges(cursor, ranged, target.read_connections)
-        if len(ranges) > 1:
-            assert ranged is not None
-            cursor.execute("SELECT pg_export_snapshot()")
-            exported = cursor.fetchone()
-            assert exported is not None
+        with cancels.cancelling(con.adbc_cancel):
+            cursor = con.cursor()
+            cursor.execute("SELECT pg_current_snapshot()::text, now()")
+            row = cursor.fetchone()
+            assert row is not None
+            target.noted(SourceSnapshot(str(row[0]), row[1]))
+            ranges = _ranges(cursor, ranged, target.read_connections)
+            if len(ranges) > 1:
+                assert ranged is not None
+                cursor.execute("SELECT pg_export_snapshot()")
+                exported = cursor.fetchone()
+                assert exported is not None
+                cursor.close()
+
+                def opener() -> Any:
+                    return open_connection(target, lambda: adbc.connect(conninfo), errors)
+
+                queries = [ranged.select(r.lower, r.upper) for r in ranges]
+                _log.info(
+                    "reading %s in %d key ranges on %d connections in one snapshot",
+                    target.name, len(ranges), min(target.read_connections, len(ranges)),
+                )  # fmt: skip
+                yield from _parallel(
+                    target, con, opener, str(exported[0]), queries, schema, batch_rows, cancels
+                )
+                return
+            cursor.adbc_statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
+            )
+            cursor.execute(inline(sql, params))
+            # The driver's stream read (libpq receiving COPY data, decoding it into Arrow)
+            # runs on its own thread without the GIL, beside this thread's casts, query and
+            # redaction: a profile of the daemon had the reader thread spend about half its
+            # time waiting in this read, with nothing else running on it meanwhile.
+            driver_batches = cursor.fetch_record_batch()
+            with prefetched(driver_batches, DRIVER_BATCHES_AHEAD, "postgres-copy") as batches:
+                for batch in batches:
+                    frame = _typed(pl.from_arrow(_unwrapped(batch)), schema)
+                    for start in range(0, frame.height, batch_rows):
+                        yield frame.slice(start, batch_rows)
             cursor.close()
-
-            def opener() -> Any:
-                return open_connection(target, lambda: adbc.connect(conninfo), errors)
-
-            queries = [ranged.select(r.lower, r.upper) for r in ranges]
-            _log.info(
-                "reading %s in %d key ranges on %d connections in one snapshot",
-                target.name, len(ranges), min(target.read_connections, len(ranges)),
-            )  # fmt: skip
-            yield from _parallel(target, con, opener, str(exported[0]), queries, schema, batch_rows)
-            return
-        cursor.adbc_statement.set_options(
-            **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
-        )
-        cursor.execute(inline(sql, params))
-        # The driver's stream read (libpq receiving COPY data, decoding it into Arrow)
-        # runs on its own thread without the GIL, beside this thread's casts, query and
-        # redaction: a profile of the daemon had the reader thread spend about half its
-        # time waiting in this read, with nothing else running on it meanwhile.
-        driver_batches = cursor.fetch_record_batch()
-        with prefetched(driver_batches, DRIVER_BATCHES_AHEAD, "postgres-copy") as batches:
-            for batch in batches:
-                frame = _typed(pl.from_arrow(_unwrapped(batch)), schema)
-                for start in range(0, frame.height, batch_rows):
-                    yield frame.slice(start, batch_rows)
-        cursor.close()
     except (errors, OSError) as exc:  # the record batch stream raises OSErrors
         raise statement_error(target, exc, "spec.source") from None
     except pa.ArrowInvalid as exc:
@@ -173,16 +182,18 @@ def _parallel(
     queries: Sequence[tuple[str, list[Any]]],
     schema: pl.Schema,
     batch_rows: int,
+    cancels: StatementCancels,
 ) -> Iterator[pl.DataFrame]:
     """The rows of `queries` (ranges in key order) read by up to read_connections
-    connections in the snapshot `snapshot_id` of `first`, handed on in query order."""
+    connections in the snapshot `snapshot_id` of `first`, handed on in query order;
+    the connections it opens are cancelled by `cancels` too."""
     count = min(target.read_connections, len(queries))
     with ExitStack() as stack:
         streams = []
         for index in range(count):
             mine = list(queries[index::count])
             reads = _connection_reads(target, first if index == 0 else None, opener,
-                                      snapshot_id, mine, schema)  # fmt: skip
+                                      snapshot_id, mine, schema, cancels)  # fmt: skip
             streams.append(
                 stack.enter_context(
                     prefetched(reads, RANGE_BATCHES_AHEAD, f"postgres-copy-{index}")
@@ -204,28 +215,42 @@ def _connection_reads(
     snapshot_id: str,
     queries: Sequence[tuple[str, list[Any]]],
     schema: pl.Schema,
+    cancels: StatementCancels,
 ) -> Iterator[pl.DataFrame | _RangeEnd]:
     """One connection's ranges, each followed by _RANGE_END: on `connection` (which is
-    in the snapshot already), else on a new one that adopts the snapshot first, before
-    anything else runs in its transaction, and is closed at the end."""
+    in the snapshot already, and registered with `cancels`), else on a new one that
+    adopts the snapshot first, before anything else runs in its transaction, is
+    cancelled by `cancels` and is closed at the end."""
     own = connection is None
     con = opener() if own else connection
     try:
-        cursor = con.cursor()
-        if own:
-            cursor.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(snapshot_id)}'")
-        for sql, params in queries:
-            cursor.adbc_statement.set_options(
-                **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
-            )
-            cursor.execute(inline(sql, params))
-            for batch in cursor.fetch_record_batch():
-                yield _typed(pl.from_arrow(_unwrapped(batch)), schema)
-            yield _RANGE_END
-        cursor.close()
+        with cancels.cancelling(con.adbc_cancel) if own else nullcontext():
+            yield from _ranges_on(con, own, snapshot_id, queries, schema)
     finally:
         if own:
             con.close()
+
+
+def _ranges_on(
+    con: Any,
+    own: bool,
+    snapshot_id: str,
+    queries: Sequence[tuple[str, list[Any]]],
+    schema: pl.Schema,
+) -> Iterator[pl.DataFrame | _RangeEnd]:
+    """The ranges read on `con`, after adopting the snapshot when it is `own`."""
+    cursor = con.cursor()
+    if own:
+        cursor.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(snapshot_id)}'")
+    for sql, params in queries:
+        cursor.adbc_statement.set_options(
+            **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
+        )
+        cursor.execute(inline(sql, params))
+        for batch in cursor.fetch_record_batch():
+            yield _typed(pl.from_arrow(_unwrapped(batch)), schema)
+        yield _RANGE_END
+    cursor.close()
 
 
 _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]{1,64}$")

@@ -33,6 +33,7 @@ from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.key_order import KeyOrderCheck
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
+from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stream_source import read_stream
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.retry import RetryPolicy
@@ -54,16 +55,20 @@ def read_batches(
     bad_rows: BadRowTally | None = None,
     *,
     after_key: Sequence[object] | None = None,
+    cancels: StatementCancels | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Yield frames [ROW_INDEX, *columns] of at most `batch_rows` rows, skipping rows
-    before `from_row` (without decoding them where the format allows).
+    before `from_row` (without decoding them where the format allows). A database
+    source's statements in flight are cancelled by `cancels` (when given).
 
     A row that cannot be parsed raises SourceDataError naming the file, line and column,
     never the data; under on_bad_rows "skip" it is left out instead, and counted in
     `bad_rows` when given."""
     data_schema = pl.Schema({n: t for n, t in schema.items() if n != ROW_INDEX})
     if source.database is not None:
-        yield from _database_batches(source, data_schema, columns, batch_rows, from_row, after_key)
+        yield from _database_batches(
+            source, data_schema, columns, batch_rows, from_row, after_key, cancels
+        )
         return
     if source.stream is not None:
         for start, batch in read_stream(source.stream, max(from_row, 0)):
@@ -104,6 +109,7 @@ def _database_batches(
     batch_rows: int,
     from_row: int,
     after_key: Sequence[object] | None,
+    cancels: StatementCancels | None,
 ) -> Iterator[pl.DataFrame]:
     """A database source in its key order, from row `from_row`: after `after_key` (the
     order key of the last exported row) when given, else by OFFSET.
@@ -125,7 +131,9 @@ def _database_batches(
     ties = KeyOrderCheck(key_columns) if read_keys and not read.unique_order else None
     failures = 0
     while True:
-        frames = database_source.read_frames(read, schema, columns, batch_rows, position, after_key)
+        frames = database_source.read_frames(
+            read, schema, columns, batch_rows, position, after_key, cancels
+        )
         try:
             for frame in frames:
                 if ties is not None:

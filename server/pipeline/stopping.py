@@ -11,7 +11,8 @@ import threading
 
 
 class ExportStop(threading.Event):
-    """Set to stop an export at its next batch; `cancel` also discards its open upload.
+    """Set to stop an export at its next batch (a database statement it waits on is
+    cancelled at once); `cancel` also discards its open upload.
 
     A cancel wins over a shutdown whenever it comes, so a cancelled export never keeps an
     upload. A plain threading.Event works where an ExportStop is expected and means cancel.

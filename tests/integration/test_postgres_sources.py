@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from datetime import time as clock
 from decimal import Decimal
@@ -23,6 +24,12 @@ import pytest
 
 from sluice.client import ExportClient
 from sluice.client._errors import SluiceError
+from sluice.server.errors import Interrupted
+from sluice.server.pipeline.postgres_reading import RangedRead, read_frames
+from sluice.server.pipeline.postgres_source import PostgresTarget
+from sluice.server.pipeline.statement_cancels import StatementCancels
+from sluice.server.source_profiles import PostgresProfile
+from sluice.sinks.locations import PostgresAddress
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, create_and_kill_after_chunk, free_port, run_cli
 from tests.integration.helpers import load_manifest, read_export
@@ -766,6 +773,153 @@ def test_a_cancelled_parallel_read_closes_every_connection(
     deadline = time.monotonic() + 15
     while sessions() and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert sessions() == 0
+
+
+def _sleeping_export(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Daemon, str, Callable[[], int]]:  # type: ignore[no-untyped-def]
+    """A daemon running an export of a query that sleeps a minute before its first row,
+    its id, and a count of the server's backends running that statement (once it runs)."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    profile = _profile(server.port, application_name="sluice-sleeper")
+    daemon = daemon_factory("sleeper", batch_rows=1024, source_profiles={PROFILE: profile})
+    daemon.start()
+    _sql(
+        pg,
+        "CREATE TABLE t (id int8 PRIMARY KEY, body text)",
+        "INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 100) g",
+    )
+    query = "SELECT t.id, t.body FROM t CROSS JOIN pg_sleep(60) ORDER BY t.id"
+    spec = ExportClient.build_spec(
+        source=_uri(pg), source_profile=PROFILE, query=query, order_by=["id"],
+        to=str(daemon.exports), dataset="sleeper",
+    )  # fmt: skip
+
+    def sleeping() -> int:
+        with psycopg.connect(server.url(), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                "'sluice-sleeper' AND state = 'active' AND query LIKE '%pg_sleep(60)%'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    with ExportClient(daemon.address) as client:
+        export_id = client.create(spec).id
+        deadline = time.monotonic() + 30
+        while not sleeping() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sleeping() == 1, "the statement never ran"
+        assert client.get(export_id).state == pb.EXPORT_STATE_RUNNING
+    return daemon, export_id, sleeping
+
+
+def _left_running(sleeping: Callable[[], int], daemon: Daemon) -> None:
+    """The statement ends on the server within seconds, and the daemon never took its
+    cancel for a failure."""
+    deadline = time.monotonic() + 5
+    while sleeping() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sleeping() == 0, "the statement still runs on the server"
+    # The cancelled statement is the stop, not a failure: neither a statement timeout
+    # nor a lost connection read again, and the reader ended rather than was left.
+    log = daemon.log_path.read_text()
+    for symptom in ("statement_timeout", "read failed", "did not end", "could not cancel"):
+        assert symptom not in log, symptom
+
+
+def test_a_cancel_stops_a_statement_that_has_not_returned_a_row_yet(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A query that sleeps a minute before its first row: the cancel cancels the
+    statement on the server at once (it used to run to its end first), the export is
+    CANCELLED within seconds and its backend no longer runs the statement."""
+    daemon, export_id, sleeping = _sleeping_export(daemon_factory, pg, monkeypatch)
+    with ExportClient(daemon.address) as client:
+        cancelled_at = time.monotonic()
+        client.cancel(export_id)
+        with pytest.raises(SluiceError) as caught:
+            client.wait(export_id, timeout=120)
+        took = time.monotonic() - cancelled_at
+    assert caught.value.code == "CANCELLED", caught.value
+    assert took < 10, f"CANCELLED {took:.1f}s after the cancel"
+    _left_running(sleeping, daemon)
+
+
+def test_a_shutdown_stops_a_statement_that_has_not_returned_a_row_yet(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The same statement and a graceful shutdown: the daemon stops within seconds (it
+    used to wait out its 10 s grace and leave the statement running on the server),
+    and the export continues at the next start."""
+    daemon, export_id, sleeping = _sleeping_export(daemon_factory, pg, monkeypatch)
+    stopping_at = time.monotonic()
+    assert daemon.stop() == 0
+    took = time.monotonic() - stopping_at
+    assert took < 5, f"stopped {took:.1f}s after SIGTERM"
+    _left_running(sleeping, daemon)
+    daemon.start()
+    with ExportClient(daemon.address) as client:
+        state = client.get(export_id).state
+    assert state in (pb.EXPORT_STATE_QUEUED, pb.EXPORT_STATE_RUNNING), state
+
+
+def test_a_cancel_stops_the_statement_of_every_parallel_read_connection(
+    pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key ranges read on 2 connections, each range's statement sleeping a minute before
+    its first row: one cancel cancels both statements at once, the read ends with
+    Interrupted (not a statement timeout, not a lost connection) and no session of its
+    application_name is left."""
+    server, name = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    profile = PostgresProfile(**_profile(server.port, application_name="sluice-ranges"))
+    address = PostgresAddress("127.0.0.1", server.port, name)
+    target = PostgresTarget(address, PROFILE, profile, read_connections=2)
+    ranged = RangedRead(
+        extent=("SELECT 1::int8, 1000000::int8, 100000000::int8, NULL::text", []),
+        select=lambda lower, upper: (
+            "SELECT g AS id FROM generate_series(%s::int8, %s::int8 - 1) g"
+            " CROSS JOIN pg_sleep(60) ORDER BY g",
+            [lower or 1, upper or 1000001],
+        ),
+    )
+    cancels = StatementCancels()
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            schema = pl.Schema({"id": pl.Int64()})
+            list(read_frames(target, "SELECT 1", [], schema, 1024, ranged, cancels))
+            outcome.append(None)
+        except BaseException as exc:  # inspected below
+            outcome.append(exc)
+
+    def sessions(state: str = "") -> int:
+        with psycopg.connect(server.url(), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                "'sluice-ranges' AND (%s = '' OR state = %s AND query LIKE '%%pg_sleep%%')",
+                (state, state),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while sessions("active") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sessions("active") == 2, "the two range statements never ran together"
+    cancelled_at = time.monotonic()
+    cancels.cancel_all()
+    reader.join(10)
+    assert not reader.is_alive(), "the read still waits on its statements"
+    assert time.monotonic() - cancelled_at < 3
+    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted), outcome
+    deadline = time.monotonic() + 5
+    while sessions() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert sessions() == 0
 
 
