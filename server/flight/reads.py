@@ -28,6 +28,7 @@ from sluice.server.flight.chunk_records import (
     ChunkKeys,
     check_readable,
     chunk_batches,
+    chunks_batches,
     parquet_chunk_schema,
 )
 from sluice.server.jobs.model import Job, JobFilter, JobState
@@ -245,12 +246,11 @@ class FlightReads:
         self, export: _OpenExport, chunks: Sequence[ChunkEntry]
     ) -> Iterator[tuple[int, pa.RecordBatch]]:
         """(chunk index, batch with dictionaries decoded) of `chunks`, in order."""
-        for chunk in chunks:
-            key = export.chunk_key(chunk.path)
-            for batch in chunk_batches(
-                export.location.sink, key, chunk, export.manifest.output, export.keys, self.memory
-            ):
-                yield chunk.index, plain(batch)
+        keyed = [(export.chunk_key(chunk.path), chunk) for chunk in chunks]
+        for chunk, batch in chunks_batches(
+            export.location.sink, keyed, export.manifest.output, export.keys, self.memory
+        ):
+            yield chunk.index, plain(batch)
 
     @staticmethod
     def _conformed(

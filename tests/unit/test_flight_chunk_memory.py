@@ -17,7 +17,12 @@ from sluice.format.manifest import OutputInfo
 from sluice.format.stored_objects import ChunkEntry
 from sluice.server.errors import DataLoss
 from sluice.server.flight.chunk_memory import ChunkMemoryBudget
-from sluice.server.flight.chunk_records import ChunkKeys, chunk_batches, parquet_chunk_schema
+from sluice.server.flight.chunk_records import (
+    ChunkKeys,
+    chunk_batches,
+    chunks_batches,
+    parquet_chunk_schema,
+)
 from sluice.server.settings import load_settings
 from sluice.sinks.local import LocalSink
 
@@ -86,3 +91,54 @@ def test_the_cap_is_a_setting_with_env_and_flag() -> None:
     help_text = CliRunner().invoke(cli, ["serve", "--help"]).output
     assert "--flight-get-memory-bytes" in help_text
     assert "SLUICE_FLIGHT_GET_MEMORY_BYTES" in help_text
+
+
+def _three_chunks(tmp_path: Path) -> tuple[LocalSink, list[tuple[str, ChunkEntry]], list[pa.Table]]:
+    folder = tmp_path / "three"
+    folder.mkdir()
+    keyed, tables = [], []
+    for index in range(3):
+        table = pa.table({"id": range(index * 1000, (index + 1) * 1000)})
+        name = f"part-{index}.parquet"
+        pq.write_table(table, folder / name, row_group_size=250)
+        data = (folder / name).read_bytes()
+        keyed.append(
+            (name, ChunkEntry(index, name, 1000, len(data), hashlib.sha256(data).hexdigest()))
+        )
+        tables.append(table)
+    return LocalSink(folder), keyed, tables
+
+
+def test_chunks_read_one_ahead_give_the_same_records_and_every_reservation_back(
+    tmp_path: Path,
+) -> None:
+    """DoGet fetches and verifies the next chunk while this one is decoded: the records
+    and their order are those of reading each chunk alone, at most two chunks are held,
+    and leaving early or on a corrupt chunk gives every reservation back."""
+    sink, keyed, tables = _three_chunks(tmp_path)
+    budget = ChunkMemoryBudget(1 << 30)
+    read = chunks_batches(sink, keyed, PARQUET, ChunkKeys(), budget)
+    pairs = list(read)
+    assert [chunk.index for chunk, _ in pairs] == [0, 1, 2]
+    assert pa.Table.from_batches([batch for _, batch in pairs]).equals(pa.concat_tables(tables))
+    assert budget.used == 0
+    sizes = [chunk.stored_bytes for _, chunk in keyed]
+    early = chunks_batches(sink, keyed, PARQUET, ChunkKeys(), budget)
+    next(early)
+    assert budget.used <= sizes[0] + sizes[1]
+    early.close()
+    assert budget.used == 0
+    # The second chunk does not match its manifest entry: the first chunk's records are
+    # read, then DATA_LOSS names the second, and nothing stays reserved.
+    name, second = keyed[1]
+    tampered = [
+        keyed[0],
+        (name, ChunkEntry(1, name, 1000, second.stored_bytes, "0" * 64)),
+        keyed[2],
+    ]
+    got = []
+    with pytest.raises(DataLoss, match="chunk 1"):
+        for chunk, _batch in chunks_batches(sink, tampered, PARQUET, ChunkKeys(), budget):
+            got.append(chunk.index)
+    assert got == [0]
+    assert budget.used == 0
