@@ -143,47 +143,33 @@ def test_a_server_error_mid_stream_is_its_cause_not_a_lost_connection() -> None:
     target = PostgresTarget(
         postgres_address("postgresql://h:1/app"), "p", PostgresProfile(hosts=("h:1",), user="u")
     )
-    failed = statement_error(
-        target,
-        OSError("[libpq] Execution error [PGRES_FATAL_ERROR]: ERROR:  division by zero\n"),
-        "spec.source",
-    )
-    assert isinstance(failed, FailedPrecondition) and "division by zero" in str(failed)
-    lost = statement_error(
-        target,
-        OSError("[libpq] ERROR: server closed the connection unexpectedly"),
-        "spec.source",
-    )
-    assert isinstance(lost, Unavailable)
-    bare = statement_error(target, OSError("the driver's read failed: no cause given"), "x")
-    assert isinstance(bare, Unavailable)
-    # A standby cancelling the read for its replay: a new snapshot may pass (retried).
-    conflict = statement_error(
-        target,
-        OSError(
-            "[libpq] Execution error [PGRES_FATAL_ERROR]: ERROR:  canceling statement due "
-            "to conflict with recovery"
-        ),
-        "spec.source",
-    )
-    assert isinstance(conflict, Unavailable) and "conflict with recovery" in str(conflict)
-    # Cancelled by someone (pg_cancel_backend): not the profile's statement_timeout.
-    cancelled = statement_error(
-        target,
-        OSError("[libpq] Execution error: ERROR:  canceling statement due to user request"),
-        "spec.source",
-    )
-    assert isinstance(cancelled, FailedPrecondition)
-    assert "statement_timeout" not in str(cancelled) and "user request" in str(cancelled)
-    # ADBC 1.11-1.12 (and 1.13 for some SQLSTATE classes) raise ArrowInvalid instead.
     import pyarrow as pa
 
-    terminated = statement_error(
-        target,
-        pa.ArrowInvalid(
-            "[libpq] Execution error [PGRES_FATAL_ERROR]: FATAL:  terminating connection "
-            "due to administrator command"
+    fatal = "[libpq] Execution error [PGRES_FATAL_ERROR]: "
+    cases: list[tuple[Exception, type[Exception], str]] = [
+        (OSError(f"{fatal}ERROR:  division by zero\n"), FailedPrecondition, "division by zero"),
+        (OSError("[libpq] ERROR: server closed the connection unexpectedly"), Unavailable, ""),
+        (OSError("the driver's read failed: no cause given"), Unavailable, ""),
+        # A standby cancelling the read for its replay: a new snapshot may pass (retried).
+        (
+            OSError(f"{fatal}ERROR:  canceling statement due to conflict with recovery"),
+            Unavailable,
+            "conflict with recovery",
         ),
-        "spec.source",
-    )
-    assert isinstance(terminated, Unavailable)
+        # Cancelled by someone (pg_cancel_backend): not the profile's statement_timeout.
+        (
+            OSError("[libpq] Execution error: ERROR:  canceling statement due to user request"),
+            FailedPrecondition,
+            "user request",
+        ),
+        # ADBC 1.11-1.12 (and 1.13 for some SQLSTATE classes) raise ArrowInvalid instead.
+        (
+            pa.ArrowInvalid(f"{fatal}FATAL:  terminating connection due to administrator command"),
+            Unavailable,
+            "",
+        ),
+    ]
+    for exc, expected, named in cases:
+        error = statement_error(target, exc, "spec.source")
+        assert isinstance(error, expected), (exc, error)
+        assert named in str(error) and "statement_timeout" not in str(error), error
