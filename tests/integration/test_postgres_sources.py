@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,7 +23,6 @@ import pytest
 
 from sluice.client import ExportClient
 from sluice.client._errors import SluiceError
-from sluice.server.errors import Interrupted
 from sluice.server.pipeline.postgres_reading import RangedRead, read_frames
 from sluice.server.pipeline.postgres_source import PostgresTarget
 from sluice.server.pipeline.statement_cancels import StatementCancels
@@ -33,6 +31,7 @@ from sluice.sinks.locations import PostgresAddress
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, create_and_kill_after_chunk, free_port, run_cli
 from tests.integration.helpers import load_manifest, read_export
+from tests.interrupted_reads import BackgroundRead
 from tests.servers.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -753,11 +752,7 @@ def test_a_cancelled_parallel_read_closes_every_connection(
     )  # fmt: skip
 
     def sessions() -> int:
-        with psycopg.connect(server.url(), autocommit=True) as admin:
-            row = admin.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sluice-cancel'"
-            ).fetchone()
-        return int(row[0]) if row else 0
+        return _backends(server, "sluice-cancel")
 
     with ExportClient(slow.address) as client:
         export_id = client.create(spec).id
@@ -774,6 +769,18 @@ def test_a_cancelled_parallel_read_closes_every_connection(
     while sessions() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert sessions() == 0
+
+
+def _backends(server: PostgresServer, application_name: str, *, sleeping: bool = False) -> int:
+    """The server's sessions of `application_name` (only those running a pg_sleep
+    statement, with `sleeping`)."""
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+            "AND (NOT %s OR state = 'active' AND query LIKE '%%pg_sleep%%')",
+            (application_name, sleeping),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _sleeping_export(
@@ -798,12 +805,7 @@ def _sleeping_export(
     )  # fmt: skip
 
     def sleeping() -> int:
-        with psycopg.connect(server.url(), autocommit=True) as admin:
-            row = admin.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                "'sluice-sleeper' AND state = 'active' AND query LIKE '%pg_sleep(60)%'"
-            ).fetchone()
-        return int(row[0]) if row else 0
+        return _backends(server, "sluice-sleeper", sleeping=True)
 
     with ExportClient(daemon.address) as client:
         export_id = client.create(spec).id
@@ -886,37 +888,19 @@ def test_a_cancel_stops_the_statement_of_every_parallel_read_connection(
         ),
     )
     cancels = StatementCancels()
-    outcome: list[BaseException | None] = []
-
-    def read() -> None:
-        try:
-            schema = pl.Schema({"id": pl.Int64()})
-            list(read_frames(target, "SELECT 1", [], schema, 1024, ranged, cancels))
-            outcome.append(None)
-        except BaseException as exc:  # inspected below
-            outcome.append(exc)
+    schema = pl.Schema({"id": pl.Int64()})
 
     def sessions(state: str = "") -> int:
-        with psycopg.connect(server.url(), autocommit=True) as admin:
-            row = admin.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                "'sluice-ranges' AND (%s = '' OR state = %s AND query LIKE '%%pg_sleep%%')",
-                (state, state),
-            ).fetchone()
-        return int(row[0]) if row else 0
+        return _backends(server, "sluice-ranges", sleeping=state == "active")
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    reading = BackgroundRead(
+        lambda: read_frames(target, "SELECT 1", [], schema, 1024, ranged, cancels)
+    )
     deadline = time.monotonic() + 30
     while sessions("active") < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sessions("active") == 2, "the two range statements never ran together"
-    cancelled_at = time.monotonic()
-    cancels.cancel_all()
-    reader.join(10)
-    assert not reader.is_alive(), "the read still waits on its statements"
-    assert time.monotonic() - cancelled_at < 3
-    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted), outcome
+    reading.cancelled_within(cancels, 3)
     deadline = time.monotonic() + 5
     while sessions() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -19,6 +19,7 @@ from sluice.server.pipeline import prefetch
 from sluice.server.pipeline.database_source import plan_read, read_frames, read_schema
 from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.statement_cancels import StatementCancels
+from tests.interrupted_reads import BackgroundRead
 
 
 def test_a_cancel_reaches_the_statement_in_flight_and_refuses_the_next() -> None:
@@ -76,25 +77,12 @@ def test_a_file_database_statement_is_interrupted_before_its_first_row(
     query = _slow_sqlite(path) if kind == "sqlite" else _slow_duckdb(path)
     read = plan_read(kind, str(path), "", query, ["id"])  # type: ignore[arg-type]
     cancels = StatementCancels()
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            list(read_frames(read, read_schema(read), ["id"], 100, 0, cancels=cancels))
-            outcome.append(None)
-        except BaseException as exc:  # inspected below
-            outcome.append(exc)
-
-    reader = threading.Thread(target=run, daemon=True)
-    reader.start()
+    reading = BackgroundRead(
+        lambda: read_frames(read, read_schema(read), ["id"], 100, 0, cancels=cancels)
+    )
     time.sleep(1.0)
-    assert reader.is_alive(), "the query ended before the cancel"
-    cancelled_at = time.monotonic()
-    cancels.cancel_all()
-    reader.join(10)
-    assert not reader.is_alive(), "the statement was not interrupted"
-    assert time.monotonic() - cancelled_at < 3
-    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted), outcome
+    assert reading.thread.is_alive(), "the query ended before the cancel"
+    reading.cancelled_within(cancels, 3)
 
 
 def test_the_consumer_stops_waiting_for_a_stuck_producer_once_stopped(
