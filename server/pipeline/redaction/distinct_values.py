@@ -83,14 +83,11 @@ class DistinctValueGates:
 
 def leaf_values(batch: pl.DataFrame, loc: Location) -> pl.Series:
     """The text values at `loc` in the batch, flat (list elements one by one)."""
-    values = batch[loc[0]]
-    for step in loc[1:]:
-        values = values.explode() if step == ELEMENT else values.struct.field(step)
-    return values
+    return batch.select(leaf_expr(loc)).to_series()
 
 
 def leaf_expr(loc: Location) -> pl.Expr:
-    """`leaf_values` as an expression (for aggregates over several leaves in one select)."""
+    """The values at `loc` as an expression (several leaves can share one select)."""
     value = pl.col(loc[0])
     for step in loc[1:]:
         value = value.explode() if step == ELEMENT else value.struct.field(step)
