@@ -17,12 +17,10 @@ from collections.abc import Iterable
 
 _log = logging.getLogger(__name__)
 
-#: Modules each source profile kind's reads import.
+#: Modules each source profile kind's reads import (their parents come with them).
 _MODULES: dict[str, tuple[str, ...]] = {
     "postgresql": (
-        "adbc_driver_manager.dbapi",
         "adbc_driver_postgresql.dbapi",
-        "psycopg",
         "psycopg.conninfo",
         "pglast.parser",
         "sluice.server.pipeline.database_source",

@@ -31,10 +31,6 @@ class StatementCancels:
         self._cancels: list[Callable[[], None]] = []
         self._fired = False
 
-    @property
-    def fired(self) -> bool:
-        return self._fired
-
     @contextmanager
     def cancelling(self, cancel: Callable[[], None]) -> Iterator[None]:
         """Within the block, `cancel_all` calls `cancel` (from another thread). Raises
