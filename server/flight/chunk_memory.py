@@ -2,7 +2,8 @@
 memory at once (setting flight_get_memory_bytes).
 
 Each of those calls reads a stored chunk (up to 256 MiB) into one buffer while it is
-verified; without a cap, N concurrent calls held N chunks. A call reserves its chunk's
+verified (a DoGet also the next one, fetched ahead); without a cap, N concurrent calls
+held N chunks or more. A call reserves its chunk's
 bytes here first; when the reservation would pass the cap it spools the chunk to a
 temporary file instead (slower, same records), and `spooled` counts that.
 """
