@@ -71,7 +71,7 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
 def _run(settings: Settings) -> int:
     fix_mmap_threshold(settings.malloc_mmap_threshold)
     limit_arenas(settings.malloc_arena_max)
-    drivers = preload_drivers(profile.kind for profile in settings.source_profiles.values())
+    preload_drivers(profile.kind for profile in settings.source_profiles.values())
     # Before anything else: a bad certificate must stop the daemon before it holds state.
     certificate = ServingCertificate(settings.tls) if settings.tls is not None else None
     if certificate is None and not settings.loopback_only:
@@ -183,7 +183,6 @@ def _run(settings: Settings) -> int:
             settings.health_address.rpartition(":")[0],
             health_port,
         )
-    drivers.join()
     server.start()
     runner.start()
     scheduler.start()

@@ -3,16 +3,19 @@
 ADBC's PostgreSQL driver manager, psycopg and pglast take about half a second to import
 on the test machine, which the first PostgreSQL export of a fresh daemon (or of a new
 replica taking over a job) would otherwise spend before reading a row. The imports run
-on a thread beside the daemon's other start-up work (job store, TLS, gRPC server) and are
-done before it serves. Only the kinds of the configured source profiles are imported:
-a daemon without a PostgreSQL profile cannot read PostgreSQL, and pays nothing.
+first thing, on the main thread, before any other start-up work: never on a thread beside
+it. The job store imports psycopg too, and two threads importing one package whose
+modules import each other can each see the other's half-initialised module (psycopg's
+``conninfo`` and ``connection`` do: "cannot import name 'conninfo_attempts' from
+partially initialized module", which killed a daemon at start in CI). Only the kinds of
+the configured source profiles are imported: a daemon without a PostgreSQL profile
+cannot read PostgreSQL, and pays nothing.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import threading
 from collections.abc import Iterable
 
 _log = logging.getLogger(__name__)
@@ -28,19 +31,12 @@ _MODULES: dict[str, tuple[str, ...]] = {
 }
 
 
-def preload_drivers(kinds: Iterable[str]) -> threading.Thread:
-    """Start importing the drivers of the profile `kinds`; join the thread before
-    serving. A module that fails to import is logged, not raised: the export that
-    needs it reports the failure where it happens."""
-    modules = [name for kind in sorted(set(kinds)) for name in _MODULES.get(kind, ())]
-
-    def run() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - the export that needs it fails, naming it
-                _log.warning("database driver module %s cannot be imported", name, exc_info=True)
-
-    thread = threading.Thread(target=run, name="driver-preload", daemon=True)
-    thread.start()
-    return thread
+def preload_drivers(kinds: Iterable[str]) -> None:
+    """Import the drivers of the profile `kinds`, on the calling thread. A module that
+    fails to import is logged, not raised: the export that needs it reports the
+    failure where it happens."""
+    for name in (name for kind in sorted(set(kinds)) for name in _MODULES.get(kind, ())):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the export that needs it fails, naming it
+            _log.warning("database driver module %s cannot be imported", name, exc_info=True)
