@@ -153,7 +153,10 @@ def test_sigkill_mid_multipart_upload_resumes_exactly_once(
             break
         cloud_daemon.kill()
         crashes += 1
-        cloud_daemon.start()
+        # Held while it starts: without, the restarted daemon could upload the rest of
+        # the export before start() returns, leaving no upload in flight for the next kill.
+        with proxy.parts_held():
+            cloud_daemon.start()
     with ExportClient(cloud_daemon.address) as client:
         finished = client.wait(export_id, timeout=180)
     assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error

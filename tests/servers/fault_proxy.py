@@ -12,6 +12,8 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -58,6 +60,9 @@ class FaultProxy:
         #: actions (STS "AssumeRoleWithWebIdentity"), so tests see which identity was used.
         self.signing_keys: Counter[str] = Counter()
         self.actions: Counter[str] = Counter()
+        #: Cleared while parts are held (`parts_held`).
+        self._parts_open = threading.Event()
+        self._parts_open.set()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,6 +85,8 @@ class FaultProxy:
                         proxy.ranged_reads.append((urlsplit(self.path).path, wanted))
                 query = parse_qs(urlsplit(self.path).query)
                 is_part = self.command == "PUT" and ("partNumber" in query or "blockid" in query)
+                if is_part:
+                    proxy._parts_open.wait()
                 if is_part and proxy.plan.part_delay:
                     time.sleep(proxy.plan.part_delay)
                 if self.command == "PUT" and proxy.plan.put_delay:
@@ -174,6 +181,17 @@ class FaultProxy:
             return response.status, response.getheaders(), response.read()
         finally:
             connection.close()
+
+    @contextmanager
+    def parts_held(self) -> Iterator[None]:
+        """Hold every part/block upload that arrives inside the block until it ends (the
+        held ones are forwarded then): a daemon restarting inside it cannot finish an
+        export before the test sees it serving, however fast its pipeline is."""
+        self._parts_open.clear()
+        try:
+            yield
+        finally:
+            self._parts_open.set()
 
     def start(self) -> FaultProxy:
         self.thread.start()
