@@ -50,6 +50,8 @@ from sluice.server.tracing import Tracing
 from sluice.sinks import open_sink
 
 _log = logging.getLogger("sluice")
+#: How long a stop signal taken by another thread may wait for the main thread.
+_SIGNAL_CHECK_SECONDS = 1.0
 
 
 def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
@@ -198,7 +200,11 @@ def _run(settings: Settings) -> int:
         settings.job_store_kind,
         settings.replica_id,
     )
-    stop.wait()
+    # Woken each second: the kernel may hand SIGTERM to any thread, and CPython runs the
+    # handler (which sets `stop`) only on this thread once it runs again; asleep in a wait
+    # without a timeout it never would, and the daemon served on until SIGKILL.
+    while not stop.wait(_SIGNAL_CHECK_SECONDS):
+        pass
     _log.info(
         "shutting down: waiting up to %.0fs for exports to checkpoint",
         settings.shutdown_grace_seconds,
