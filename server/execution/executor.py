@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -34,7 +35,9 @@ from sluice.server.jobs.model import ChunkRecord, Job, Lease, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.pipeline.source import count_rows
+from sluice.server.pipeline.prefetch import prefetched
+from sluice.server.pipeline.source import ResolvedSource, count_rows
+from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stopping import ExportStop, keeps_uploads
 from sluice.server.pipeline.stream_source import INBOXES
 from sluice.server.planning.authorization import check_run_access
@@ -94,7 +97,11 @@ def execute(
     with storage_errors():
         sink = context.open_sink(plan.destination, profile=plan.destination_profile)
     chunks = list(context.store.chunks(job.id))
-    total = _source_rows(plan, settings)
+    try:
+        total = _source_rows(plan, settings, stop)
+    except Interrupted as exc:
+        _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
+        raise
     resume = ResumePoint.after(chunks, total)
     # Only the next chunk's upload can be continued; any other one is aborted now.
     keep = plan.pipeline.chunk_key(resume.next_index)
@@ -352,16 +359,37 @@ def _write_signature(
             raise
 
 
-def _source_rows(plan: ExportPlan, settings: Settings) -> int:
+def _source_rows(plan: ExportPlan, settings: Settings, stop: threading.Event) -> int:
+    """The source's rows for progress (0: not counted). A SQLite or DuckDB count runs
+    the export's query in full, as long as the read itself may, so it is run as the
+    read is: on its own thread, its statement cancelled once `stop` is set (raises
+    Interrupted), rather than holding a cancel or a shutdown until it ends."""
     cheap = plan.source.format in {"parquet", "ipc"}
     if not (cheap or settings.count_source_rows):
         return 0
     try:
-        return count_rows(plan.source)
+        if plan.source.database is None:
+            return count_rows(plan.source)
+        cancels = StatementCancels()
+        with prefetched(
+            _counted(plan.source, cancels),
+            1,
+            f"count-{plan.export_id}",
+            stop=stop,
+            interrupt=cancels.cancel_all,
+        ) as counted:
+            (total,) = counted
+        return total
+    except Interrupted:
+        raise
     except Exception as exc:  # noqa: BLE001 - progress is optional; the export is not
         # The type only: Polars' message can quote the row it stumbled on.
         _log.warning("cannot count source rows for progress (%s)", type(exc).__name__)
         return 0
+
+
+def _counted(source: ResolvedSource, cancels: StatementCancels) -> Iterator[int]:
+    yield count_rows(source, cancels)
 
 
 def _abort_stray_uploads(sink: Sink, prefix: str, *, quietly: bool) -> None:
