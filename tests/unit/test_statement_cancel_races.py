@@ -9,13 +9,14 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sluice.server.errors import Interrupted
 from sluice.server.pipeline import prefetch
-from sluice.server.pipeline.database_source import plan_read, read_frames, read_schema
+from sluice.server.pipeline.database_source import count_rows, plan_read, read_frames, read_schema
 from sluice.server.pipeline.statement_cancels import StatementCancels
 from tests.stopped_reads import (
     StopAtRegistration,
@@ -93,14 +94,20 @@ def test_threads_registering_while_another_cancels_at_random_leave_nothing_runni
         assert all(isinstance(o, Interrupted) for o in outcomes), (round_number, outcomes)
 
 
-def _slow_read(kind: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def _slow_read(kind: str, tmp_path: Path, what: str = "rows"):  # type: ignore[no-untyped-def]
+    """The frames of a read of a query that runs minutes before its first row, given
+    its cancels; with `what` "count", its row count instead (the executor counts a
+    database source's rows for progress, running the query in full)."""
     path = tmp_path / f"slow.{kind}"
     query = _slow_sqlite(path) if kind == "sqlite" else _slow_duckdb(path)
     read = plan_read(kind, str(path), "", query, ["id"])  # type: ignore[arg-type]
     schema = read_schema(read)
 
-    def frames(cancels: StatementCancels):  # type: ignore[no-untyped-def]
-        return read_frames(read, schema, ["id"], 100, 0, cancels=cancels)
+    def frames(cancels: StatementCancels) -> Iterator[object]:
+        if what == "count":
+            yield count_rows(read, cancels)
+        else:
+            yield from read_frames(read, schema, ["id"], 100, 0, cancels=cancels)
 
     return frames
 
@@ -113,16 +120,17 @@ def _ended_on_the_stop(outcome: BaseException | None, left_after: float) -> None
     no_read_threads_within(2)
 
 
+@pytest.mark.parametrize("what", ["rows", "count"])
 @pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
 def test_a_file_database_read_stopped_as_its_statement_is_sent_ends(
-    kind: str, tmp_path: Path
+    kind: str, what: str, tmp_path: Path
 ) -> None:
     """The stop, and the pipeline's cancel of the read's statements, come after the
     connection registered its cancel but before it sent its statement (that cancel
     cancels nothing): the statement, sent after it, is still cancelled (by the cancel
     prefetch repeats while its producer runs), not left running on an abandoned
-    thread."""
-    frames = _slow_read(kind, tmp_path)
+    thread. The same for the statement counting the rows."""
+    frames = _slow_read(kind, tmp_path, what)
     stop = TimedStop()
     outcome, left_after = stopped_read(frames, stop, StopAtRegistration(stop, 1))
     assert stop.is_set(), "the read never registered a cancel"
