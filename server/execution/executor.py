@@ -9,6 +9,7 @@ uploads it had open, which the new holder continues or sweeps.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import threading
@@ -37,7 +38,7 @@ from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.source import ResolvedSource, count_rows
-from sluice.server.pipeline.statement_cancels import StatementCancels
+from sluice.server.pipeline.statement_cancels import StatementCancels, cancelled_by
 from sluice.server.pipeline.stopping import ExportStop, keeps_uploads
 from sluice.server.pipeline.stream_source import INBOXES
 from sluice.server.planning.authorization import check_run_access
@@ -58,6 +59,10 @@ _SAVE_EVERY = 2.0
 
 class SinkOpener(Protocol):
     def __call__(self, uri: str, *, profile: S3Profile | AzureProfile | None = None) -> Sink: ...
+
+
+#: A run's plan: one export's, or a subject package's.
+Planned = ExportPlan | PackagePlan
 
 
 @dataclass(frozen=True)
@@ -82,13 +87,7 @@ def execute(
     the upload of the chunk in flight open and journalled, for the next run to continue;
     LeaseLost when another replica took the job over)."""
     settings = context.settings
-    with export_span("export.plan"):
-        planned = build_export_plan(
-            job.spec,
-            settings,
-            job.id,
-            lambda files: check_run_access(settings.auth, job.created_by, files),
-        )
+    planned = _plan_run(job, context, stop)
     if isinstance(planned, PackagePlan):
         return _execute_package(job, context, stop, lease, planned)
     plan = planned
@@ -132,6 +131,46 @@ def execute(
     with export_span("export.manifest"):
         skipped = dict(totals.counters).get(SKIPPED_ROWS, 0)
         return _commit(plan, sink, job, context, keyed, skipped)
+
+
+def _plan_run(job: Job, context: ExecutionContext, stop: threading.Event) -> Planned:
+    """The job planned again for this run (its source may have changed). Planning reads
+    a database source's catalog, and a lock on the table holds those statements as long
+    as a read's: so it runs as a read does, on its own thread, its statements cancelled
+    once `stop` is set (Interrupted). A cancel then discards what earlier runs left
+    open, as the cancel of a queued export does."""
+    cancels = StatementCancels()
+    try:
+        with prefetched(
+            _planned(job, context.settings, cancels, contextvars.copy_context()),
+            1,
+            f"plan-{job.id}",
+            stop=stop,
+            interrupt=cancels.cancel_all,
+        ) as plans:
+            (planned,) = plans
+        return planned
+    except Interrupted:
+        if not keeps_uploads(stop):
+            discard_open_uploads(job, context)
+        raise
+
+
+def _planned(
+    job: Job, settings: Settings, cancels: StatementCancels, context: contextvars.Context
+) -> Iterator[Planned]:
+    # In the caller's context (its log context and trace span), on the planning thread.
+    yield context.run(_plan, job, settings, cancels)
+
+
+def _plan(job: Job, settings: Settings, cancels: StatementCancels) -> Planned:
+    with export_span("export.plan"), cancelled_by(cancels):
+        return build_export_plan(
+            job.spec,
+            settings,
+            job.id,
+            lambda files: check_run_access(settings.auth, job.created_by, files),
+        )
 
 
 def _execute_package(
@@ -389,7 +428,9 @@ def _source_rows(plan: ExportPlan, settings: Settings, stop: threading.Event) ->
 
 
 def _counted(source: ResolvedSource, cancels: StatementCancels) -> Iterator[int]:
-    yield count_rows(source, cancels)
+    with cancelled_by(cancels):  # PostgreSQL's EXPLAIN too
+        total = count_rows(source, cancels)
+    yield total
 
 
 def _abort_stray_uploads(sink: Sink, prefix: str, *, quietly: bool) -> None:
