@@ -315,3 +315,54 @@ def test_a_shutdown_stops_a_sqlite_count_at_once(daemon_factory: Callable[..., D
     with ExportClient(daemon.address) as client:
         state = client.get(export_id).state
     assert state in (pb.EXPORT_STATE_QUEUED, pb.EXPORT_STATE_RUNNING), state
+
+
+def test_a_cancel_stops_an_export_whose_planning_waits_behind_a_table_lock(
+    source: tuple[PostgresServer, str], daemon_factory: Callable[..., Daemon]
+) -> None:
+    """The table is locked ACCESS EXCLUSIVE (as by an ALTER TABLE) when the export's run
+    starts: its planning's catalog read waits for the lock. A cancel ends the export
+    CANCELLED within seconds, the lock still held, and no session of it is left (the
+    statement used to wait for the lock, holding the export RUNNING)."""
+    server, name = source
+    url = server.url(name)
+    daemon = daemon_factory(
+        "planning", batch_rows=1024, max_concurrent_exports=1,
+        source_profiles={PROFILE: _profile(server)},
+    )  # fmt: skip
+    daemon.start()
+
+    def spec(**source_options: object) -> pb.ExportSpec:
+        return ExportClient.build_spec(
+            source=f"postgresql://127.0.0.1:{server.port}/{name}", source_profile=PROFILE,
+            to=str(daemon.exports), dataset="planning", **source_options,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    # One export at a time: the table export waits in the queue behind one sleeping on
+    # no table until the table is locked (CreateExport plans it: the lock would hold it).
+    sleeper = "SELECT g AS id FROM generate_series(1, 10) g CROSS JOIN pg_sleep(60) ORDER BY g"
+    with ExportClient(daemon.address) as client:
+        first = client.create(spec(query=sleeper, order_by=["id"])).id
+        _until(lambda: len(_sessions(server)) == 1, "the sleeping export never ran", within=30)
+        export_id = client.create(spec(table="t")).id
+        with psycopg.connect(url) as locker:
+            locker.execute("SET lock_timeout = '10s'")  # fail, rather than hang, on a bug
+            locker.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+            client.cancel(first)
+            _until(
+                lambda: any("LIMIT 0" in s for s in _sessions(server)),
+                "the export's planning never waited for the lock",
+                within=30,
+            )
+            cancelled_at = time.monotonic()
+            client.cancel(export_id)
+            with pytest.raises(SluiceError) as caught:
+                client.wait(export_id, timeout=30)
+            took = time.monotonic() - cancelled_at
+            assert caught.value.code == "CANCELLED", caught.value
+            assert took < 10, f"CANCELLED {took:.1f}s after the cancel"
+            _until(lambda: not _sessions(server), "the planning statement still runs", within=10)
+            locker.rollback()
+    log = daemon.log_path.read_text()
+    for symptom in ("did not end", "could not cancel", "Traceback"):
+        assert symptom not in log, symptom
