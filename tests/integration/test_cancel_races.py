@@ -366,3 +366,56 @@ def test_a_cancel_stops_an_export_whose_planning_waits_behind_a_table_lock(
     log = daemon.log_path.read_text()
     for symptom in ("did not end", "could not cancel", "Traceback"):
         assert symptom not in log, symptom
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_a_cancel_stops_the_statement_of_a_keyed_exports_first_pass(
+    kind: str, source: tuple[PostgresServer, str], daemon_factory: Callable[..., Daemon]
+) -> None:
+    """A keyed export reads its source twice: first for its key index. A cancel while
+    that first pass waits on a statement that sleeps before its first row ends the
+    export CANCELLED within seconds, nothing left reading the source (the first pass
+    used to notice the stop only between batches, after the statement's end)."""
+    server, name = source
+    daemon = daemon_factory(
+        "keyed", batch_rows=1024, count_source_rows=False,
+        source_profiles={PROFILE: _profile(server)},
+    )  # fmt: skip
+    daemon.start()
+    incremental = pb.Incremental(mode="full", key=["id"])
+    if kind == "postgresql":
+        spec = ExportClient.build_spec(
+            source=f"postgresql://127.0.0.1:{server.port}/{name}", source_profile=PROFILE,
+            query=SLEEPING_QUERY, order_by=["id"], to=str(daemon.exports), dataset="keyed",
+            incremental=incremental,
+        )  # fmt: skip
+
+        def reading() -> bool:
+            return any("pg_sleep" in s and s.startswith("active") for s in _sessions(server))
+
+        def released() -> bool:
+            return not _sessions(server)
+    else:
+        path, spec = _slow_file(daemon, "sqlite")
+        spec.incremental.CopyFrom(incremental)
+
+        def reading() -> bool:
+            return not _sqlite_free(path)
+
+        def released() -> bool:
+            return _sqlite_free(path)
+
+    with ExportClient(daemon.address) as client:
+        export_id = client.create(spec).id
+        _until(reading, "the first pass never read the source", within=30)
+        cancelled_at = time.monotonic()
+        client.cancel(export_id)
+        with pytest.raises(SluiceError) as caught:
+            client.wait(export_id, timeout=30)
+        took = time.monotonic() - cancelled_at
+    assert caught.value.code == "CANCELLED", caught.value
+    assert took < 10, f"CANCELLED {took:.1f}s after the cancel"
+    _until(released, "the first pass's statement still runs", within=10)
+    log = daemon.log_path.read_text()
+    for symptom in ("did not end", "could not cancel", "Traceback"):
+        assert symptom not in log, symptom
