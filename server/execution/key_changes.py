@@ -40,8 +40,10 @@ from sluice.server.keyindex.store import (
     open_index,
 )
 from sluice.server.pipeline.export import query_batches
+from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.row_selection import RowSelection
 from sluice.server.pipeline.source import ROW_INDEX
+from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.planning.plan import ExportPlan
 from sluice.server.planning.redaction_plan import resolve_hash_key
 from sluice.server.settings import Settings
@@ -103,10 +105,17 @@ def detect_changes(
         sorter = RangeSorter(
             Path(folder), batch_rows * _SPILL_BATCHES, digester.digests(empty.collect()).schema
         )
-        for frame in query_batches(plan.pipeline, 0, batch_rows, query=query):
-            if stop.is_set():
-                raise Interrupted("export interrupted while indexing keys")
-            sorter.add(digester.digests(frame))
+        # Read as the export pass reads: on its own thread, its statement cancelled once
+        # stopped (a statement that has not returned a row yet would hold the stop).
+        cancels = StatementCancels()
+        batches = query_batches(plan.pipeline, 0, batch_rows, query=query, cancels=cancels)
+        with prefetched(
+            batches, 2, f"keys-{plan.export_id}", stop=stop, interrupt=cancels.cancel_all
+        ) as frames:
+            for frame in frames:
+                if stop.is_set():
+                    raise Interrupted("export interrupted while indexing keys")
+                sorter.add(digester.digests(frame))
         tombstones = TombstoneWriter(plan, sink, content_key, workers)
         return _Comparison(plan, sink, keys, tombstones).run(sorter)
 

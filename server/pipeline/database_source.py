@@ -207,16 +207,18 @@ def read_schema(read: DatabaseRead) -> pl.Schema:
         return frame.schema
 
 
-def count_rows(read: DatabaseRead) -> int:
+def count_rows(read: DatabaseRead, cancels: StatementCancels | None = None) -> int:
     """Rows the export reads (ids filter included); for PostgreSQL the planner's
-    estimate (see _pg_estimated_rows)."""
+    estimate (see _pg_estimated_rows). A SQLite or DuckDB count runs the query in full,
+    as long as the read itself may: `cancels.cancel_all()` interrupts it (Interrupted)."""
     if read.server is not None:
         return _pg_estimated_rows(read, read.server)
+    cancels = cancels or StatementCancels()
     sql, params = _select(read, [], count=True)
     if read.kind == "sqlite":
-        with _sqlite(read) as con:
+        with _sqlite(read) as con, cancels.cancelling(con.interrupt):
             return int(con.execute(sql, params).fetchone()[0])
-    with _duckdb(read) as con:
+    with _duckdb(read) as con, cancels.cancelling(con.interrupt):
         row = con.execute(sql, params).fetchone()
         return int(row[0]) if row else 0
 

@@ -38,6 +38,7 @@ from sluice.server.errors import (
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.database_keys import nulls_last_after_term
 from sluice.server.pipeline.postgres_types import ColumnType, column_type
+from sluice.server.pipeline.statement_cancels import ambient
 from sluice.server.postgres_liveness import DEAD_PEER_PARAMS
 from sluice.server.source_profiles import PostgresProfile
 from sluice.sinks.errors import StorageError
@@ -201,13 +202,15 @@ def open_connection(target: PostgresTarget, opener: Callable[[], T], errors: typ
 
 @contextmanager
 def connect(target: PostgresTarget, *, field_name: str = "spec.source") -> Iterator[Any]:
-    """A psycopg connection to the target (autocommit off: a transaction per use)."""
+    """A psycopg connection to the target (autocommit off: a transaction per use); its
+    statements are cancelled by the context's cancels (statement_cancels.ambient)."""
     import psycopg  # the server extra, imported where used
 
     params = connection_params(target)
     con = open_connection(target, lambda: psycopg.connect(**params), psycopg.Error)
     try:
-        yield con
+        with ambient().cancelling(con.cancel_safe):
+            yield con
     except psycopg.Error as exc:
         raise statement_error(target, exc, field_name) from None
     finally:

@@ -36,6 +36,7 @@ from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
 from sluice.server.pipeline.row_errors import DATA_ERRORS
 from sluice.server.pipeline.source_glob import expand_local, has_magic
+from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stream_source import (
     STREAM_FORMAT,
     StreamRead,
@@ -332,13 +333,14 @@ def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
     return frame.lazy().with_row_index(ROW_INDEX).collect_schema()
 
 
-def count_rows(source: ResolvedSource) -> int:
+def count_rows(source: ResolvedSource, cancels: StatementCancels | None = None) -> int:
     """Rows in the source before any filter (cheap for parquet and IPC metadata); 0 when
-    unknown (cloud sources other than parquet, which would have to be read whole)."""
+    unknown (cloud sources other than parquet, which would have to be read whole). A
+    database's counting statement is cancelled by `cancels` when given."""
     if source.stream is not None:
         return 0  # unknown until the caller ends the stream
     if source.database is not None:
-        return database_source.count_rows(source.database)
+        return database_source.count_rows(source.database, cancels)
     if not source.in_cloud:
         return int(scan(source).select(pl.len()).collect().item())
     if source.format != "parquet":

@@ -6,6 +6,10 @@ would hold the export RUNNING until the statement ends or reaches statement_time
 a read registers how to cancel each connection's work while it runs (ADBC's
 AdbcConnectionCancel, sqlite3's and DuckDB's interrupt, all meant to be called from
 another thread), and the export's consumer, leaving early, cancels them all at once.
+
+Statements run deep in code that takes no cancels (planning's catalog queries, which a
+lock on the table can hold as long as any read) register with the cancels set around
+that code for the context (`cancelled_by`, `ambient`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from sluice.server.errors import Interrupted
 
@@ -62,3 +67,23 @@ class StatementCancels:
                 except Exception as exc:  # noqa: BLE001 - the read then ends on its own
                     # Only the type: a driver's message may quote the connection string.
                     _log.warning("could not cancel a source statement (%s)", type(exc).__name__)
+
+
+_AMBIENT: ContextVar[StatementCancels | None] = ContextVar("statement_cancels", default=None)
+
+
+@contextmanager
+def cancelled_by(cancels: StatementCancels) -> Iterator[None]:
+    """Within the block (in this context), statements registered with `ambient()` are
+    cancelled by `cancels`."""
+    token = _AMBIENT.set(cancels)
+    try:
+        yield
+    finally:
+        _AMBIENT.reset(token)
+
+
+def ambient() -> StatementCancels:
+    """The cancels set for this context by `cancelled_by` (else a new one, which no
+    one cancels)."""
+    return _AMBIENT.get() or StatementCancels()
