@@ -110,7 +110,10 @@ def execute(
             "export %s resumes after chunk %d (row %d)", job.id, chunks[-1].index, resume.from_row
         )
     # Every run, not only resumes: a kill during chunk 0 journals nothing, yet leaves its
-    # temporary file. No writer of this export is active before the run starts.
+    # temporary file. No writer of this export is active before the run starts, unless
+    # this run stalled (storage, the job store) and lost its lease meanwhile: the new
+    # holder's chunk in flight is such a file, so the lease is renewed first (LeaseLost).
+    _renew(context, lease)
     _remove_stale_temporaries(sink, plan.prefix)
     reporter = _ProgressReporter(
         job.id, job.spec.destination.dataset, context, resume.totals, lease
@@ -192,6 +195,7 @@ def _execute_package(
     _abort_journalled_uploads(sink, job.id, context.store, keep=keep, lease=lease)
     if chunks:
         _log.info("subject package %s resumes after chunk %d", job.id, chunks[-1].index)
+    _renew(context, lease)  # as in execute: a run that lost its lease sweeps nothing
     _remove_stale_temporaries(sink, first.prefix)
     reporter = _ProgressReporter(job.id, job.spec.destination.dataset, context, totals, lease)
     options = _pipeline_options(context.settings, context)
@@ -263,9 +267,14 @@ def _after_failure(
 def _before_manifest(context: ExecutionContext, stop: threading.Event, lease: Lease | None) -> None:
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
+    # The manifest commits the export: fenced like a journal write, as close to it as
+    # the store allows (the sink cannot take part in the store's transaction).
+    _renew(context, lease)
+
+
+def _renew(context: ExecutionContext, lease: Lease | None) -> None:
+    """Renew the run's lease (LeaseLost when another replica holds it now)."""
     if lease is not None:
-        # The manifest commits the export: fenced like a journal write, as close to it
-        # as the store allows (the sink cannot take part in the store's transaction).
         context.store.renew(lease, context.settings.job_lease_seconds)
 
 
