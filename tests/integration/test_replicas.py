@@ -172,16 +172,12 @@ def test_three_replicas_one_killed_one_stopped_every_export_exactly_once(
     clients = [ExportClient(d.address) for d in daemons]
     try:
         ids = [clients[n % 3].create(_slow_spec(replicas)).id for n in range(12)]
-        # Wait until both replicas to lose hold running exports with journalled chunks.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            held = {e.replica for e in clients[2].list(page_size=50) if e.progress.chunks}
-            if {"replica-0", "replica-1"} <= held:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("replicas 0 and 1 never both ran an export")
+        _freeze_when_both_hold_an_export_midway(daemons[:2], clients[2])
+        # SIGKILL and SIGTERM reach them frozen, so each lands on its export midway.
         daemons[0].kill()
+        assert daemons[1].process is not None
+        daemons[1].process.send_signal(signal.SIGTERM)
+        os.kill(daemons[1].process.pid, signal.SIGCONT)
         assert daemons[1].stop() == 0
         finished = [_final(clients[2], export_id) for export_id in ids]
     finally:
@@ -196,6 +192,30 @@ def test_three_replicas_one_killed_one_stopped_every_export_exactly_once(
         _one_holder_at_a_time(journal)
         moved += len({owner for _, owner, _ in journal}) > 1
     assert moved >= 2  # at least the two interrupted exports changed hands
+
+
+def _freeze_when_both_hold_an_export_midway(pair: list[Daemon], observer: ExportClient) -> None:
+    """SIGSTOP both replicas of `pair` once each holds a running export with 1 to 3 of
+    its 5 chunks journalled, as the store shows it to `observer` while they are frozen:
+    then neither export can end before the test's next signal, however fast they run."""
+    names = {str(d.settings["replica_id"]) for d in pair}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for daemon in pair:
+            assert daemon.process is not None
+            os.kill(daemon.process.pid, signal.SIGSTOP)
+        midway = {
+            e.replica
+            for e in observer.list(page_size=50)
+            if e.state == pb.EXPORT_STATE_RUNNING and 1 <= e.progress.chunks <= 3
+        }
+        if names <= midway:
+            return
+        for daemon in pair:
+            assert daemon.process is not None
+            os.kill(daemon.process.pid, signal.SIGCONT)
+        time.sleep(0.1)
+    raise AssertionError("the two replicas never both held an export midway")
 
 
 def test_sigkill_of_the_holder_another_replica_finishes_exactly_once(
