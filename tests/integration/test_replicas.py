@@ -25,6 +25,7 @@ from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration import test_resume as resume
+from tests.integration.held_put import HeldPut
 from tests.integration.helpers import read_export
 from tests.servers.cloud import ProfileDaemon, S3Store, read_manifest
 from tests.servers.postgres import PostgresServer
@@ -486,19 +487,50 @@ def test_a_put_runs_on_the_replica_its_records_arrive_at(replicas: Replicas) -> 
     would wait for records that never come to it)."""
     settings = {"batch_rows": 1024, "pipeline_queue_depth": 2, "flight_put_idle_timeout": 5}
     (receiver,) = replicas.start(1, max_concurrent_exports=1, **settings)
-    generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
-    with ExportClient(receiver.address) as client:
-        busy = client.create(_slow_spec(replicas)).id
-        _wait(client, busy, lambda e: e.state == pb.EXPORT_STATE_RUNNING)
-    (idle,) = replicas.start(1, **settings)
+    generate(replicas.sources / "events.parquet", 2_000, seed=5)
     table = pa.table({"id": list(range(5_000)), "name": [f"n{i}" for i in range(5_000)]})
     spec = ExportClient.build_spec(to=str(replicas.exports), dataset="pushed", chunk_rows=1_000)
-    with ExportClient(receiver.address) as client:
-        final = client.put(spec, table, "put-on-the-receiver", attempts=1)
-        assert final["state"] == "succeeded"
-        assert client.get(busy).state == pb.EXPORT_STATE_SUCCEEDED  # it waited its turn
-    export_id = final["export_id"]
+    busy_spec = ExportClient.build_spec(to=str(replicas.exports), dataset="busy")
+    acks: list[dict[str, object]] = []
+    outcome: list[dict[str, object] | BaseException] = []
+
+    def put() -> None:
+        try:
+            with ExportClient(receiver.address) as client:
+                final = client.put(
+                    spec, table, "put-on-the-receiver", attempts=1, on_ack=acks.append
+                )
+            outcome.append(final)
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    putter = threading.Thread(target=put)
+    # The receiver's only slot is held until the test lets go: a busy export that ends
+    # on its own could end before the put arrives on a fast machine, and prove nothing.
+    with HeldPut(receiver.address, busy_spec, "busy") as busy:
+        (idle,) = replicas.start(1, **settings)
+        putter.start()
+        with ExportClient(receiver.address) as client:
+            deadline = time.monotonic() + 60
+            while not acks:
+                assert time.monotonic() < deadline and not outcome, outcome
+                time.sleep(0.05)
+            export_id = str(acks[0]["export_id"])
+            assert client.get(export_id).state == pb.EXPORT_STATE_QUEUED
+            # Work queued after the put's export, that only the idle replica can take: it
+            # claims the oldest claimable job first, so once it runs this one, it has
+            # passed the put's export over.
+            witness = client.create(_spec(replicas)).id
+            ran = _final(client, witness)
+            assert [a.replica for a in ran.attempts] == [idle.settings["replica_id"]]
+            waiting = client.get(export_id)
+            assert waiting.state == pb.EXPORT_STATE_QUEUED and not waiting.attempts, waiting
+        assert busy.release()["state"] == "succeeded"
+    putter.join(120)
+    (final,) = outcome
+    assert isinstance(final, dict), final
+    assert final["state"] == "succeeded" and final["export_id"] == export_id
     owners = {owner for _, owner, _ in replicas.journal(export_id)}
     assert owners == {receiver.settings["replica_id"]}
     assert export_id not in idle.log_tail(2_000)
-    assert read_export(final["manifest_uri"])["id"].to_list() == list(range(5_000))
+    assert read_export(str(final["manifest_uri"]))["id"].to_list() == list(range(5_000))
