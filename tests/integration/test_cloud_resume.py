@@ -180,7 +180,12 @@ def _wait_for_open_upload(
             for key, stored in fresh.items():
                 if stored >= parts:
                     return key
-            if client.get(export_id).state != pb.EXPORT_STATE_RUNNING:
+            # QUEUED counts as not ended: a graceful stop hands the export back to the
+            # queue, and the restarted daemon serves before its worker claims it again.
+            if client.get(export_id).state not in (
+                pb.EXPORT_STATE_QUEUED,
+                pb.EXPORT_STATE_RUNNING,
+            ):
                 return None
             assert time.monotonic() < deadline, f"no upload reached {parts} parts: {fresh}"
             time.sleep(0.02)
