@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import time
 
+import psycopg
 import pytest
 
 from sluice.client import ExportClient
 from sluice.client.demo_data import generate
+from sluice.server.jobs.signals import CHANNEL
 from sluice.v1 import export_pb2 as pb
 from tests.integration import test_resume as resume
+from tests.integration.held_put import HeldPut
 from tests.integration.test_replicas import (
     Replicas,
     _final,
     _slow_spec,
+    _spec,
     _wait,
     _watched_progress,
     replicas,
@@ -36,34 +40,49 @@ SETTINGS: dict[str, object] = {
 }
 
 
+def _listening(replicas: Replicas, count: int) -> None:
+    """Wait until `count` connections LISTEN on the store (one per replica): a replica
+    starts listening on a thread of its own, just after it answers health checks."""
+    deadline = time.monotonic() + 30
+    with psycopg.connect(replicas.url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query = %s",
+                (f"LISTEN {CHANNEL}",),
+            ).fetchone()
+            if row is not None and row[0] >= count:
+                return
+            assert time.monotonic() < deadline, f"{row} of {count} replicas listen"
+            time.sleep(0.05)
+
+
 def test_work_queued_on_a_busy_replica_is_claimed_by_an_idle_one_at_once(
     replicas: Replicas,
 ) -> None:
-    # Five times the usual rows: the first export must outlast the idle replica's start
-    # (a few seconds) on a fast machine too, or the busy replica's slot is free again.
-    generate(replicas.sources / "events.parquet", 5 * resume.ROWS, seed=5)
-    (busy,) = replicas.start(1, **SETTINGS)
-    with ExportClient(busy.address) as client:
-        first = client.create(_slow_spec(replicas)).id
-        _wait(client, first, lambda e: e.state == pb.EXPORT_STATE_RUNNING)
-    # The idle replica starts once the busy one holds its only slot: its first look
-    # finds nothing to claim, and it would not look again for POLL_SECONDS.
-    (idle,) = replicas.start(1, **SETTINGS)
-    started = time.monotonic()
-    time.sleep(1)  # its listening connection is up
-    with ExportClient(busy.address) as client:
-        still = client.get(first)
-        assert still.state == pb.EXPORT_STATE_RUNNING, "the first export ended too soon"
-        assert still.replica == busy.settings["replica_id"]
-        second = client.create(_slow_spec(replicas)).id
-        running = _wait(
-            client, second, lambda e: e.state == pb.EXPORT_STATE_RUNNING, timeout=POLL_SECONDS / 2
-        )
-        assert time.monotonic() - started < POLL_SECONDS, "only a poll could explain this"
-        assert running.replica == idle.settings["replica_id"]
-        for export_id in (first, second):
-            client.cancel(export_id)
-            assert _final(client, export_id, timeout=60).state == pb.EXPORT_STATE_CANCELLED
+    generate(replicas.sources / "events.parquet", 2_000, seed=5)
+    # The busy replica's own poll is short: the first claim of a DoPut's export can pass
+    # over its row while the put pins it, and then waits for the poll.
+    (busy,) = replicas.start(1, **{**SETTINGS, "job_store_poll_seconds": 1.0})
+    held = ExportClient.build_spec(to=str(replicas.exports), dataset="held")
+    # A put held open takes the busy replica's only slot until the test lets go: a slow
+    # export could end, and free the slot, before the second export is queued.
+    with HeldPut(busy.address, held, "held") as first:
+        # The idle replica starts once the busy one holds its only slot: its first look
+        # finds nothing to claim, and it would not look again for POLL_SECONDS.
+        (idle,) = replicas.start(1, **SETTINGS)
+        started = time.monotonic()
+        _listening(replicas, 2)
+        with ExportClient(busy.address) as client:
+            still = client.get(first.export_id)
+            assert still.state == pb.EXPORT_STATE_RUNNING
+            assert still.replica == busy.settings["replica_id"]
+            second = client.create(_spec(replicas)).id
+            claimed = _wait(client, second, lambda e: bool(e.attempts), timeout=POLL_SECONDS / 2)
+            assert time.monotonic() - started < POLL_SECONDS, "only a poll could explain this"
+            assert claimed.attempts[0].replica == idle.settings["replica_id"]
+            assert _final(client, second).state == pb.EXPORT_STATE_SUCCEEDED
+        assert first.release()["state"] == "succeeded"
 
 
 def test_a_watch_follows_an_export_running_on_another_replica(replicas: Replicas) -> None:
