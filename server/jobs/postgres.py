@@ -518,6 +518,11 @@ class PostgresJobStore:
                 raise _not_found(job_id)
             check_pinnable(job_id, row["state"], row["lease_owner"], bool(row["live"]), replica)
             db.execute("UPDATE jobs SET runs_on = %s WHERE id = %s", (replica, job_id))
+            if row["state"] == JobState.QUEUED.value:
+                # Claims pass over locked rows (SKIP LOCKED): one that ran while this
+                # transaction held the row found nothing, so the job is signalled again
+                # (at commit) rather than left for the next poll.
+                _signal(db, SignalKind.QUEUED, job_id)
             return self._load(db, job_id)
 
     def renew(self, lease: Lease, lease_seconds: float) -> bool:

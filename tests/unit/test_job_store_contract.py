@@ -990,3 +990,28 @@ class TestPostgresJobStore(JobStoreContract):
         heard.clear()
         there.transition("j1", {Q}, C)
         hear(JobSignal(SignalKind.CHANGED, "j1"))
+
+    def test_pinning_a_queued_job_signals_it_again(self, opener: Callable[[], JobStore]) -> None:
+        # A claim passes over rows locked by others (SKIP LOCKED): one that ran while
+        # pin() held the row of a just-created DoPut export found nothing, and the
+        # pinned replica then waited a whole job_store_poll_seconds to start it.
+        here, there = opener(), opener()
+        heard: list[JobSignal] = []
+        arrived = threading.Condition()
+
+        def listener(signal: JobSignal) -> None:
+            with arrived:
+                heard.append(signal)
+                arrived.notify_all()
+
+        here.listen(listener)
+        time.sleep(0.5)  # the listening connection is up (signals before it are polled)
+        there.create(new_job("j1"))
+        with arrived:
+            assert arrived.wait_for(lambda: bool(heard), timeout=30), heard
+            heard.clear()
+        there.pin("j1", "r1")
+        with arrived:
+            assert arrived.wait_for(
+                lambda: JobSignal(SignalKind.QUEUED, "j1") in heard, timeout=10
+            ), heard
