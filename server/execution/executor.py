@@ -87,7 +87,7 @@ def execute(
     the upload of the chunk in flight open and journalled, for the next run to continue;
     LeaseLost when another replica took the job over)."""
     settings = context.settings
-    planned = _plan_run(job, context, stop)
+    planned = _plan_run(job, context, stop, lease)
     if isinstance(planned, PackagePlan):
         return _execute_package(job, context, stop, lease, planned)
     plan = planned
@@ -102,18 +102,20 @@ def execute(
         _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
         raise
     resume = ResumePoint.after(chunks, total)
-    # Only the next chunk's upload can be continued; any other one is aborted now.
+    # Only the next chunk's upload can be continued; any other one is aborted now. A run
+    # that stalled before this (storage, the job store, a slow count) may have lost its
+    # lease meanwhile: the uploads and temporaries are then the new holder's, so the
+    # lease is renewed first (LeaseLost) and nothing of theirs is touched.
     keep = plan.pipeline.chunk_key(resume.next_index)
+    _renew(context, lease)
     _abort_journalled_uploads(sink, job.id, context.store, keep=keep, lease=lease)
     if chunks:
         _log.info(
             "export %s resumes after chunk %d (row %d)", job.id, chunks[-1].index, resume.from_row
         )
     # Every run, not only resumes: a kill during chunk 0 journals nothing, yet leaves its
-    # temporary file. No writer of this export is active before the run starts, unless
-    # this run stalled (storage, the job store) and lost its lease meanwhile: the new
-    # holder's chunk in flight is such a file, so the lease is renewed first (LeaseLost).
-    _renew(context, lease)
+    # temporary file. No writer of this export is active before the run starts (the
+    # lease was renewed above).
     _remove_stale_temporaries(sink, plan.prefix)
     reporter = _ProgressReporter(
         job.id, job.spec.destination.dataset, context, resume.totals, lease
@@ -136,12 +138,14 @@ def execute(
         return _commit(plan, sink, job, context, keyed, skipped)
 
 
-def _plan_run(job: Job, context: ExecutionContext, stop: threading.Event) -> Planned:
+def _plan_run(
+    job: Job, context: ExecutionContext, stop: threading.Event, lease: Lease | None
+) -> Planned:
     """The job planned again for this run (its source may have changed). Planning reads
     a database source's catalog, and a lock on the table holds those statements as long
     as a read's: so it runs as a read does, on its own thread, its statements cancelled
     once `stop` is set (Interrupted). A cancel then discards what earlier runs left
-    open, as the cancel of a queued export does."""
+    open, as the cancel of a queued export does, while the lease is still held."""
     cancels = StatementCancels()
     try:
         with prefetched(
@@ -154,8 +158,8 @@ def _plan_run(job: Job, context: ExecutionContext, stop: threading.Event) -> Pla
             (planned,) = plans
         return planned
     except Interrupted:
-        if not keeps_uploads(stop):
-            discard_open_uploads(job, context)
+        if not keeps_uploads(stop) and _still_held(context, lease):
+            discard_open_uploads(job, context, lease)
         raise
 
 
@@ -192,10 +196,10 @@ def _execute_package(
     starts = part_starts(package, chunks)
     totals = ResumePoint.after(chunks).totals
     keep = package.parts[starts[0][0]].plan.pipeline.chunk_key(len(chunks)) if starts else ""
+    _renew(context, lease)  # as in execute: a run that lost its lease touches nothing
     _abort_journalled_uploads(sink, job.id, context.store, keep=keep, lease=lease)
     if chunks:
         _log.info("subject package %s resumes after chunk %d", job.id, chunks[-1].index)
-    _renew(context, lease)  # as in execute: a run that lost its lease sweeps nothing
     _remove_stale_temporaries(sink, first.prefix)
     reporter = _ProgressReporter(job.id, job.spec.destination.dataset, context, totals, lease)
     options = _pipeline_options(context.settings, context)
@@ -308,22 +312,24 @@ def _discard_uploads(
     _remove_stale_temporaries(sink, prefix, quietly=True)
 
 
-def discard_open_uploads(job: Job, context: ExecutionContext) -> None:
+def discard_open_uploads(job: Job, context: ExecutionContext, lease: Lease | None = None) -> None:
     """Abort what an interrupted run of `job` left open in the store (uploads, local
-    temporaries): called when the job is cancelled while queued, so no run will ever
-    continue or sweep them. Best effort: a failure is logged (uploads stay journalled)."""
+    temporaries): called when the job is cancelled while queued (or while its run plans),
+    so no run will ever continue or sweep them; the journal writes are fenced by `lease`
+    when a run holds one. Best effort: a failure is logged (uploads stay journalled)."""
     try:
         destination, profile = plan_destination(job.spec, context.settings)
         with storage_errors():
             sink = context.open_sink(destination, profile=profile)
+        prefix = join_key(job.spec.destination.dataset, job.id)
+        if any(True for _ in context.store.uploads(job.id)):
+            _discard_uploads(sink, job.id, context.store, prefix, lease)
+        else:
+            _remove_stale_temporaries(sink, prefix, quietly=True)
     except SluiceError as exc:
-        _log.warning("export %s: cannot reach its destination to clean up: %s", job.id, exc)
-        return
-    prefix = join_key(job.spec.destination.dataset, job.id)
-    if any(True for _ in context.store.uploads(job.id)):
-        _discard_uploads(sink, job.id, context.store, prefix)
-    else:
-        _remove_stale_temporaries(sink, prefix, quietly=True)
+        # The cancel still ends the export: a store or destination down only leaves the
+        # uploads journalled, for a later sweep.
+        _log.warning("export %s: cannot clean up its open uploads: %s", job.id, exc)
 
 
 def _index_keys(

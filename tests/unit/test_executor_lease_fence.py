@@ -1,7 +1,8 @@
-"""A run that lost its lease before its pipeline started leaves the export's folder
-alone: sweeping half-written temporaries assumes no other writer of the export is
-active, and after a takeover the new holder is one (its chunk in flight is such a
-temporary). Run in-process on a real SQLite store and a real local folder."""
+"""A run that lost its lease before its pipeline started leaves the export alone:
+aborting journalled uploads and sweeping half-written temporaries assume no other
+writer of the export is active, and after a takeover the new holder is one (its chunk
+in flight is such an upload or temporary). Run in-process on a real SQLite store and a
+real local folder."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.service.events import EventHub
 from sluice.server.settings import load_settings
 from sluice.sinks import open_sink
+from sluice.sinks.base import Sink
 from sluice.sinks.local import TEMP_MARKER
 
 
@@ -52,13 +54,30 @@ def test_a_run_that_lost_its_lease_removes_no_temporary_of_the_new_holder(
         # Another replica takes the job over while this run stalls before its pipeline,
         # and starts writing its first chunk.
         store.expire_leases()
-        assert store.claim("elsewhere", 60) is not None
+        taken = store.claim("elsewhere", 60)
+        assert taken is not None
+        journalled = ("events/" + job.id + "/part-000003.jsonl.zst", '{"the new holder": 3}')
+        store.save_upload(job.id, *journalled, lease=taken[1])
         folder = out / "events" / job.id
         folder.mkdir(parents=True)
         in_flight = folder / f"part-000000.jsonl.zst{TEMP_MARKER}0a1b2c3d"
         in_flight.write_bytes(b"the new holder's chunk, half written")
+        aborted: list[str] = []
+
+        def recording_sink(uri: str, *, profile: object = None) -> Sink:
+            # The real local sink; only the aborts it is asked for are recorded.
+            sink = open_sink(uri, profile=profile)  # type: ignore[arg-type]
+            abort = sink.abort_upload
+
+            def abort_upload(key: str, state: str) -> None:
+                aborted.append(key)
+                abort(key, state)
+
+            sink.abort_upload = abort_upload  # type: ignore[method-assign]
+            return sink
+
         context = ExecutionContext(
-            settings, store, EventHub(), open_sink, b"k" * 32, "key-id", b"i" * 32
+            settings, store, EventHub(), recording_sink, b"k" * 32, "key-id", b"i" * 32
         )
 
         with pytest.raises(LeaseLost):
@@ -66,5 +85,7 @@ def test_a_run_that_lost_its_lease_removes_no_temporary_of_the_new_holder(
 
         assert in_flight.read_bytes() == b"the new holder's chunk, half written"
         assert sorted(p.name for p in folder.iterdir()) == [in_flight.name]
+        assert list(store.uploads(job.id)) == [journalled]
+        assert aborted == []
     finally:
         store.close()
