@@ -9,7 +9,6 @@ uploads it had open, which the new holder continues or sweeps.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import math
 import threading
@@ -149,7 +148,7 @@ def _plan_run(
     cancels = StatementCancels()
     try:
         with prefetched(
-            _planned(job, context.settings, cancels, contextvars.copy_context()),
+            _planned(job, context.settings, cancels),
             1,
             f"plan-{job.id}",
             stop=stop,
@@ -163,11 +162,9 @@ def _plan_run(
         raise
 
 
-def _planned(
-    job: Job, settings: Settings, cancels: StatementCancels, context: contextvars.Context
-) -> Iterator[Planned]:
-    # In the caller's context (its log context and trace span), on the planning thread.
-    yield context.run(_plan, job, settings, cancels)
+def _planned(job: Job, settings: Settings, cancels: StatementCancels) -> Iterator[Planned]:
+    # On the planning thread, in the caller's context (prefetched copies it).
+    yield _plan(job, settings, cancels)
 
 
 def _plan(job: Job, settings: Settings, cancels: StatementCancels) -> Planned:

@@ -109,7 +109,11 @@ def prefetched(
                 raise item.error
             yield item
 
-    producer = threading.Thread(target=produce, name=name, daemon=True)
+    # In the caller's context: the producer's log lines carry the export's fields and its
+    # spans nest under the caller's.
+    producer = threading.Thread(
+        target=contextvars.copy_context().run, args=(produce,), name=name, daemon=True
+    )
     producer.start()
     try:
         yield consume()

@@ -5,6 +5,7 @@ stuck producer once the export's stop is set."""
 
 from __future__ import annotations
 
+import contextvars
 import sqlite3
 import threading
 import time
@@ -127,3 +128,20 @@ def test_a_producer_that_ends_is_not_interrupted() -> None:
     ) as items:
         assert list(items) == [0, 1, 2, 3, 4]
     assert interrupts == []
+
+
+_EXPORT: contextvars.ContextVar[str] = contextvars.ContextVar("export", default="")
+
+
+def test_a_prefetched_producer_runs_in_the_callers_context() -> None:
+    # Its log lines carry the export's fields (log context is context variables) and
+    # its spans nest under the caller's: a fresh thread's context is empty.
+    def produced() -> Iterator[str]:
+        yield _EXPORT.get()
+
+    token = _EXPORT.set("export-7")
+    try:
+        with prefetched(produced(), 1, "ctx", stop=threading.Event()) as items:
+            assert list(items) == ["export-7"]
+    finally:
+        _EXPORT.reset(token)
