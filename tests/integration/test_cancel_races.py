@@ -391,7 +391,9 @@ def test_a_cancel_stops_the_statement_of_a_keyed_exports_first_pass(
         )  # fmt: skip
 
         def reading() -> bool:
-            return any("pg_sleep" in s and s.startswith("active") for s in _sessions(server))
+            # The read's COPY, not the run's planning (a SELECT ... LIMIT 0 of the same
+            # query, briefly active too, and cancellable on its own).
+            return any(s.startswith("active: COPY") for s in _sessions(server))
 
         def released() -> bool:
             return not _sessions(server)
@@ -400,6 +402,10 @@ def test_a_cancel_stops_the_statement_of_a_keyed_exports_first_pass(
         spec.incremental.CopyFrom(incremental)
 
         def reading() -> bool:
+            # Held over half a second: the sleeping read, not the run's brief planning.
+            if _sqlite_free(path):
+                return False
+            time.sleep(0.5)
             return not _sqlite_free(path)
 
         def released() -> bool:

@@ -32,10 +32,23 @@ def _tgkill(pid: int, tid: int, signum: int) -> None:
         raise OSError(ctypes.get_errno(), "tgkill")
 
 
-def _other_threads(pid: int) -> list[int]:
-    return sorted(
-        int(task.name) for task in Path(f"/proc/{pid}/task").iterdir() if int(task.name) != pid
-    )
+def _threads_taking(pid: int, signum: int) -> list[int]:
+    """The daemon's threads other than the main one that do not block `signum`: those
+    the kernel may hand a signal sent to the process (a thread blocking it would keep a
+    thread-directed one pending forever)."""
+    taking = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        tid = int(task.name)
+        try:
+            status = (task / "status").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        blocked = int(
+            next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16
+        )
+        if tid != pid and not blocked & (1 << (signum - 1)):
+            taking.append(tid)
+    return sorted(taking)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -44,10 +57,11 @@ def test_a_stop_signal_taken_by_any_thread_stops_the_daemon(daemon_factory, sign
     daemon.start()
     assert daemon.process is not None
     pid = daemon.process.pid
-    threads = _other_threads(pid)
-    assert threads, "the daemon runs more than its main thread"
-    # The newest thread: a gRPC or pool worker, never the main one.
-    _tgkill(pid, threads[-1], signum)
+    # The oldest such thread (long-lived, unlike a gRPC worker that may end before the
+    # signal reaches it), never the main one.
+    threads = _threads_taking(pid, signum)
+    assert threads, "no thread but the main one may take the signal"
+    _tgkill(pid, threads[0], signum)
     deadline = time.monotonic() + 15
     while daemon.process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
