@@ -13,7 +13,6 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -29,20 +28,17 @@ from sluice.server.execution.documents import store_document, write_documents
 from sluice.server.execution.key_changes import KeyedChanges, detect_changes
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.execution.package_manifest import build_package_manifest, part_starts
+from sluice.server.execution.run_start import plan_run, source_rows
 from sluice.server.execution.signing import load_signer
 from sluice.server.execution.subject_readme import render_readme, sealed_readme
 from sluice.server.jobs.model import ChunkRecord, Job, Lease, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.pipeline.prefetch import prefetched
-from sluice.server.pipeline.source import ResolvedSource, count_rows
-from sluice.server.pipeline.statement_cancels import StatementCancels, cancelled_by
 from sluice.server.pipeline.stopping import ExportStop, keeps_uploads
 from sluice.server.pipeline.stream_source import INBOXES
-from sluice.server.planning.authorization import check_run_access
 from sluice.server.planning.plan import ExportPlan, plan_destination
-from sluice.server.planning.subject_package import PackagePlan, build_export_plan
+from sluice.server.planning.subject_package import PackagePlan
 from sluice.server.service.events import ChunkCommitted, EventHub, LiveProgress, ProgressUpdated
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
@@ -58,10 +54,6 @@ _SAVE_EVERY = 2.0
 
 class SinkOpener(Protocol):
     def __call__(self, uri: str, *, profile: S3Profile | AzureProfile | None = None) -> Sink: ...
-
-
-#: A run's plan: one export's, or a subject package's.
-Planned = ExportPlan | PackagePlan
 
 
 @dataclass(frozen=True)
@@ -86,7 +78,14 @@ def execute(
     the upload of the chunk in flight open and journalled, for the next run to continue;
     LeaseLost when another replica took the job over)."""
     settings = context.settings
-    planned = _plan_run(job, context, stop, lease)
+    try:
+        planned = plan_run(job, settings, stop)
+    except Interrupted:
+        # A cancel discards what earlier runs left open, as the cancel of a queued
+        # export does, while the lease is still held.
+        if not keeps_uploads(stop) and _still_held(context, lease):
+            discard_open_uploads(job, context, lease)
+        raise
     if isinstance(planned, PackagePlan):
         return _execute_package(job, context, stop, lease, planned)
     plan = planned
@@ -96,7 +95,7 @@ def execute(
         sink = context.open_sink(plan.destination, profile=plan.destination_profile)
     chunks = list(context.store.chunks(job.id))
     try:
-        total = _source_rows(plan, settings, stop)
+        total = source_rows(plan, settings, stop)
     except Interrupted as exc:
         _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
         raise
@@ -135,46 +134,6 @@ def execute(
     with export_span("export.manifest"):
         skipped = dict(totals.counters).get(SKIPPED_ROWS, 0)
         return _commit(plan, sink, job, context, keyed, skipped)
-
-
-def _plan_run(
-    job: Job, context: ExecutionContext, stop: threading.Event, lease: Lease | None
-) -> Planned:
-    """The job planned again for this run (its source may have changed). Planning reads
-    a database source's catalog, and a lock on the table holds those statements as long
-    as a read's: so it runs as a read does, on its own thread, its statements cancelled
-    once `stop` is set (Interrupted). A cancel then discards what earlier runs left
-    open, as the cancel of a queued export does, while the lease is still held."""
-    cancels = StatementCancels()
-    try:
-        with prefetched(
-            _planned(job, context.settings, cancels),
-            1,
-            f"plan-{job.id}",
-            stop=stop,
-            interrupt=cancels.cancel_all,
-        ) as plans:
-            (planned,) = plans
-        return planned
-    except Interrupted:
-        if not keeps_uploads(stop) and _still_held(context, lease):
-            discard_open_uploads(job, context, lease)
-        raise
-
-
-def _planned(job: Job, settings: Settings, cancels: StatementCancels) -> Iterator[Planned]:
-    # On the planning thread, in the caller's context (prefetched copies it).
-    yield _plan(job, settings, cancels)
-
-
-def _plan(job: Job, settings: Settings, cancels: StatementCancels) -> Planned:
-    with export_span("export.plan"), cancelled_by(cancels):
-        return build_export_plan(
-            job.spec,
-            settings,
-            job.id,
-            lambda files: check_run_access(settings.auth, job.created_by, files),
-        )
 
 
 def _execute_package(
@@ -408,41 +367,6 @@ def _write_signature(
         except BaseException:
             writer.abort()
             raise
-
-
-def _source_rows(plan: ExportPlan, settings: Settings, stop: threading.Event) -> int:
-    """The source's rows for progress (0: not counted). A SQLite or DuckDB count runs
-    the export's query in full, as long as the read itself may, so it is run as the
-    read is: on its own thread, its statement cancelled once `stop` is set (raises
-    Interrupted), rather than holding a cancel or a shutdown until it ends."""
-    cheap = plan.source.format in {"parquet", "ipc"}
-    if not (cheap or settings.count_source_rows):
-        return 0
-    try:
-        if plan.source.database is None:
-            return count_rows(plan.source)
-        cancels = StatementCancels()
-        with prefetched(
-            _counted(plan.source, cancels),
-            1,
-            f"count-{plan.export_id}",
-            stop=stop,
-            interrupt=cancels.cancel_all,
-        ) as counted:
-            (total,) = counted
-        return total
-    except Interrupted:
-        raise
-    except Exception as exc:  # noqa: BLE001 - progress is optional; the export is not
-        # The type only: Polars' message can quote the row it stumbled on.
-        _log.warning("cannot count source rows for progress (%s)", type(exc).__name__)
-        return 0
-
-
-def _counted(source: ResolvedSource, cancels: StatementCancels) -> Iterator[int]:
-    with cancelled_by(cancels):  # PostgreSQL's EXPLAIN too
-        total = count_rows(source, cancels)
-    yield total
 
 
 def _abort_stray_uploads(sink: Sink, prefix: str, *, quietly: bool) -> None:

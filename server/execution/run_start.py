@@ -1,0 +1,93 @@
+"""What a run does before its pipeline that reads the source: planning again (a
+database source's catalog) and counting the rows for progress. Both run as a read does,
+on a thread of their own with their statements registered, so a stop (cancel, shutdown,
+lost lease) cancels them instead of waiting for a locked table or a long count."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+from sluice.server.errors import Interrupted
+from sluice.server.jobs.model import Job
+from sluice.server.pipeline.prefetch import prefetched
+from sluice.server.pipeline.source import ResolvedSource, count_rows
+from sluice.server.pipeline.statement_cancels import StatementCancels, cancelled_by
+from sluice.server.planning.authorization import check_run_access
+from sluice.server.planning.plan import ExportPlan
+from sluice.server.planning.subject_package import PackagePlan, build_export_plan
+from sluice.server.settings import Settings
+from sluice.server.tracing import export_span
+
+_log = logging.getLogger("sluice.export")
+
+#: A run's plan: one export's, or a subject package's.
+Planned = ExportPlan | PackagePlan
+
+
+def plan_run(job: Job, settings: Settings, stop: threading.Event) -> Planned:
+    """The job planned again for this run (its source may have changed). Planning reads
+    a database source's catalog, and a lock on the table holds those statements as long
+    as a read's: so it runs as a read does, on its own thread, its statements cancelled
+    once `stop` is set (Interrupted)."""
+    cancels = StatementCancels()
+    with prefetched(
+        _planned(job, settings, cancels),
+        1,
+        f"plan-{job.id}",
+        stop=stop,
+        interrupt=cancels.cancel_all,
+    ) as plans:
+        (planned,) = plans
+    return planned
+
+
+def _planned(job: Job, settings: Settings, cancels: StatementCancels) -> Iterator[Planned]:
+    # On the planning thread, in the caller's context (prefetched copies it).
+    yield _plan(job, settings, cancels)
+
+
+def _plan(job: Job, settings: Settings, cancels: StatementCancels) -> Planned:
+    with export_span("export.plan"), cancelled_by(cancels):
+        return build_export_plan(
+            job.spec,
+            settings,
+            job.id,
+            lambda files: check_run_access(settings.auth, job.created_by, files),
+        )
+
+
+def source_rows(plan: ExportPlan, settings: Settings, stop: threading.Event) -> int:
+    """The source's rows for progress (0: not counted). A SQLite or DuckDB count runs
+    the export's query in full, as long as the read itself may, so it is run as the
+    read is: on its own thread, its statement cancelled once `stop` is set (raises
+    Interrupted), rather than holding a cancel or a shutdown until it ends."""
+    cheap = plan.source.format in {"parquet", "ipc"}
+    if not (cheap or settings.count_source_rows):
+        return 0
+    try:
+        if plan.source.database is None:
+            return count_rows(plan.source)
+        cancels = StatementCancels()
+        with prefetched(
+            _counted(plan.source, cancels),
+            1,
+            f"count-{plan.export_id}",
+            stop=stop,
+            interrupt=cancels.cancel_all,
+        ) as counted:
+            (total,) = counted
+        return total
+    except Interrupted:
+        raise
+    except Exception as exc:  # noqa: BLE001 - progress is optional; the export is not
+        # The type only: Polars' message can quote the row it stumbled on.
+        _log.warning("cannot count source rows for progress (%s)", type(exc).__name__)
+        return 0
+
+
+def _counted(source: ResolvedSource, cancels: StatementCancels) -> Iterator[int]:
+    with cancelled_by(cancels):  # PostgreSQL's EXPLAIN too
+        total = count_rows(source, cancels)
+    yield total
