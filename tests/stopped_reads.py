@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from sluice.server.pipeline.postgres_reading import RangedRead
 from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.statement_cancels import StatementCancels
 
@@ -17,6 +18,16 @@ from sluice.server.pipeline.statement_cancels import StatementCancels
 READER = "race-reader"
 #: Threads the PostgreSQL read starts (its driver's stream, its range connections).
 DRIVER_THREADS = "postgres-copy"
+#: Key ranges of a million keys whose every statement sleeps a minute first: with two
+#: connections, each reads its ranges on its own connection in one snapshot.
+SLEEPING_RANGES = RangedRead(
+    extent=("SELECT 1::int8, 1000000::int8, 100000000::int8, NULL::text", []),
+    select=lambda lower, upper: (
+        "SELECT g AS id FROM generate_series(%s::int8, %s::int8 - 1) g"
+        " CROSS JOIN pg_sleep(60) ORDER BY g",
+        [lower or 1, upper or 1000001],
+    ),
+)
 
 
 class StopAtRegistration(StatementCancels):
@@ -85,6 +96,33 @@ def stopped_read(
         outcome = exc
     left = time.monotonic()
     return outcome, left - (stop.at if stop.at is not None else left)
+
+
+def stopped_at_moments(
+    frames: Callable[[StatementCancels], Iterable[object]],
+    first_stop_after: float,
+    check: Callable[[BaseException | None, float], None],
+) -> list[float]:
+    """A calibration read stopped `first_stop_after` seconds in, noting when each of
+    its statement cancels was registered; then twelve reads, each stopped at another
+    moment from its start to twice the time the last registration took. `check` sees
+    every read's outcome and the seconds it was left after its stop. Returns the
+    calibration's registration times (seconds from its start)."""
+    calibration = TimedStop()
+    noting = StopAtRegistration(calibration, 0)
+    begun = time.monotonic()
+    threading.Timer(first_stop_after, calibration.set).start()
+    check(*stopped_read(frames, calibration, noting))
+    registered = [at - begun for at in noting.registered]
+    assert registered, "the read never registered a cancel"
+    for moment in range(12):
+        stop = TimedStop()
+        timer = threading.Timer(2 * registered[-1] * moment / 11, stop.set)
+        timer.start()
+        outcome = stopped_read(frames, stop, StatementCancels())
+        timer.join()
+        check(*outcome)
+    return registered
 
 
 def read_threads() -> list[str]:

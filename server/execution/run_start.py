@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from typing import TypeVar
 
 from sluice.server.errors import Interrupted
 from sluice.server.jobs.model import Job
@@ -21,6 +22,7 @@ from sluice.server.settings import Settings
 from sluice.server.tracing import export_span
 
 _log = logging.getLogger("sluice.export")
+T = TypeVar("T")
 
 #: A run's plan: one export's, or a subject package's.
 Planned = ExportPlan | PackagePlan
@@ -32,15 +34,18 @@ def plan_run(job: Job, settings: Settings, stop: threading.Event) -> Planned:
     as a read's: so it runs as a read does, on its own thread, its statements cancelled
     once `stop` is set (Interrupted)."""
     cancels = StatementCancels()
-    with prefetched(
-        _planned(job, settings, cancels),
-        1,
-        f"plan-{job.id}",
-        stop=stop,
-        interrupt=cancels.cancel_all,
-    ) as plans:
-        (planned,) = plans
-    return planned
+    return _cancellable(_planned(job, settings, cancels), f"plan-{job.id}", stop, cancels)
+
+
+def _cancellable(
+    produced: Iterator[T], name: str, stop: threading.Event, cancels: StatementCancels
+) -> T:
+    """The one item `produced` yields, made on a thread of its own (`name`): once `stop`
+    is set, the statements registered with `cancels` are cancelled and Interrupted is
+    raised here rather than waiting for them."""
+    with prefetched(produced, 1, name, stop=stop, interrupt=cancels.cancel_all) as items:
+        (item,) = items
+    return item
 
 
 def _planned(job: Job, settings: Settings, cancels: StatementCancels) -> Iterator[Planned]:
@@ -70,15 +75,9 @@ def source_rows(plan: ExportPlan, settings: Settings, stop: threading.Event) -> 
         if plan.source.database is None:
             return count_rows(plan.source)
         cancels = StatementCancels()
-        with prefetched(
-            _counted(plan.source, cancels),
-            1,
-            f"count-{plan.export_id}",
-            stop=stop,
-            interrupt=cancels.cancel_all,
-        ) as counted:
-            (total,) = counted
-        return total
+        return _cancellable(
+            _counted(plan.source, cancels), f"count-{plan.export_id}", stop, cancels
+        )
     except Interrupted:
         raise
     except Exception as exc:  # noqa: BLE001 - progress is optional; the export is not

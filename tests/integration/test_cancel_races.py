@@ -9,7 +9,6 @@ tests/unit/test_statement_cancel_races.py."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,19 +19,25 @@ import psycopg
 import pytest
 
 from sluice.client import ExportClient
-from sluice.client._errors import SluiceError
 from sluice.server.errors import Interrupted
 from sluice.server.pipeline import prefetch
-from sluice.server.pipeline.postgres_reading import RangedRead, read_frames
+from sluice.server.pipeline.postgres_reading import read_frames
 from sluice.server.pipeline.postgres_source import PostgresTarget
-from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.source_profiles import PostgresProfile
 from sluice.sinks.locations import PostgresAddress
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.servers.postgres import PostgresServer
-from tests.stopped_reads import StopAtRegistration, TimedStop, no_read_threads_within, stopped_read
+from tests.stopped_reads import (
+    SLEEPING_RANGES,
+    StopAtRegistration,
+    TimedStop,
+    no_read_threads_within,
+    stopped_at_moments,
+    stopped_read,
+)
 from tests.unit.test_statement_cancels import _slow_duckdb, _slow_sqlite
+from tests.waiting import cancelled_within, until
 
 pytestmark = pytest.mark.integration
 
@@ -40,15 +45,6 @@ PROFILE = "shop"
 APPLICATION = "sluice-race"
 #: Rows of a query that sleeps a minute before its first one.
 SLEEPING_QUERY = "SELECT t.id, t.body FROM t CROSS JOIN pg_sleep(60) ORDER BY t.id"
-
-
-def _until(condition: Callable[[], bool], what: str, within: float) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > within:
-            raise AssertionError(f"{what} (after {within:g}s)")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def _sessions(server: PostgresServer) -> list[str]:
@@ -94,18 +90,6 @@ def _target(source: tuple[PostgresServer, str], connections: int) -> PostgresTar
     return PostgresTarget(address, PROFILE, profile, read_connections=connections)
 
 
-#: Key ranges of a million keys whose every statement sleeps a minute first: with two
-#: connections, each reads its ranges on its own connection in one snapshot.
-_RANGED = RangedRead(
-    extent=("SELECT 1::int8, 1000000::int8, 100000000::int8, NULL::text", []),
-    select=lambda lower, upper: (
-        "SELECT g AS id FROM generate_series(%s::int8, %s::int8 - 1) g"
-        " CROSS JOIN pg_sleep(60) ORDER BY g",
-        [lower or 1, upper or 1000001],
-    ),
-)
-
-
 def _frames(source: tuple[PostgresServer, str], connections: int):  # type: ignore[no-untyped-def]
     """The read's frames, given its cancels: one connection reading the sleeping query,
     or two reading sleeping key ranges."""
@@ -114,7 +98,9 @@ def _frames(source: tuple[PostgresServer, str], connections: int):  # type: igno
         schema = pl.Schema({"id": pl.Int64(), "body": pl.String()})
         return lambda cancels: read_frames(target, SLEEPING_QUERY, [], schema, 1024, None, cancels)
     schema = pl.Schema({"id": pl.Int64()})
-    return lambda cancels: read_frames(target, "SELECT 1", [], schema, 1024, _RANGED, cancels)
+    return lambda cancels: read_frames(
+        target, "SELECT 1", [], schema, 1024, SLEEPING_RANGES, cancels
+    )
 
 
 def _ended_on_the_stop(
@@ -127,7 +113,7 @@ def _ended_on_the_stop(
     assert left_after < prefetch.ABANDON_SECONDS, f"left {left_after:.1f}s after the stop"
     no_read_threads_within(2)
     # A closed connection's backend leaves pg_stat_activity a moment later.
-    _until(lambda: not _sessions(server), f"sessions left: {_sessions(server)}", within=5)
+    until(lambda: not _sessions(server), f"sessions left: {_sessions(server)}", within=5)
 
 
 @pytest.mark.parametrize(
@@ -161,23 +147,12 @@ def test_postgresql_reads_stopped_at_many_moments_of_their_start_end_with_nothin
     register the last connection): each ends with Interrupted, with no thread and no
     session left."""
     server, _ = source
-    frames = _frames(source, connections)
-    calibration = TimedStop()
-    noting = StopAtRegistration(calibration, 0)
-    begun = time.monotonic()
-    stopping = threading.Timer(1.0, calibration.set)
-    stopping.start()
-    outcome, left_after = stopped_read(frames, calibration, noting)
-    _ended_on_the_stop(outcome, left_after, server)
-    assert len(noting.registered) == connections, noting.registered
-    to_statements = noting.registered[-1] - begun
-    for moment in range(12):
-        stop = TimedStop()
-        stopping = threading.Timer(2 * to_statements * moment / 11, stop.set)
-        stopping.start()
-        outcome, left_after = stopped_read(frames, stop, StatementCancels())
-        stopping.join()
-        _ended_on_the_stop(outcome, left_after, server)
+    registered = stopped_at_moments(
+        _frames(source, connections),
+        1.0,
+        lambda outcome, left_after: _ended_on_the_stop(outcome, left_after, server),
+    )
+    assert len(registered) == connections, registered
 
 
 #: Moments of a cancel after CreateExport returned (seconds): spread over three orders
@@ -277,14 +252,8 @@ def test_exports_cancelled_at_many_moments_of_their_start_leave_no_statement_run
         for moment in CANCEL_MOMENTS:
             export_id = client.create(spec).id
             time.sleep(moment)  # the moment under test, not a wait for anything
-            cancelled_at = time.monotonic()
-            client.cancel(export_id)
-            with pytest.raises(SluiceError) as caught:
-                client.wait(export_id, timeout=30)
-            took = time.monotonic() - cancelled_at
-            assert caught.value.code == "CANCELLED", (moment, caught.value)
-            assert took < 15, f"cancelled at {moment}s, CANCELLED {took:.1f}s later"
-            _until(released, f"the export cancelled at {moment}s still reads", within=10)
+            cancelled_within(client, export_id, limit=15)
+            until(released, f"the export cancelled at {moment}s still reads", within=10)
     log = daemon.log_path.read_text()
     # "did not end": a reader given up on, its statement left running.
     for symptom in ("did not end", "could not cancel", "Traceback"):
@@ -302,7 +271,7 @@ def test_a_shutdown_stops_a_sqlite_count_at_once(daemon_factory: Callable[..., D
     path, spec = _slow_file(daemon, "sqlite")
     with ExportClient(daemon.address) as client:
         export_id = client.create(spec).id
-    _until(lambda: not _sqlite_free(path), "the export never read the file", within=30)
+    until(lambda: not _sqlite_free(path), "the export never read the file", within=30)
     stopping_at = time.monotonic()
     assert daemon.stop() == 0
     took = time.monotonic() - stopping_at
@@ -343,25 +312,19 @@ def test_a_cancel_stops_an_export_whose_planning_waits_behind_a_table_lock(
     sleeper = "SELECT g AS id FROM generate_series(1, 10) g CROSS JOIN pg_sleep(60) ORDER BY g"
     with ExportClient(daemon.address) as client:
         first = client.create(spec(query=sleeper, order_by=["id"])).id
-        _until(lambda: len(_sessions(server)) == 1, "the sleeping export never ran", within=30)
+        until(lambda: len(_sessions(server)) == 1, "the sleeping export never ran", within=30)
         export_id = client.create(spec(table="t")).id
         with psycopg.connect(url) as locker:
             locker.execute("SET lock_timeout = '10s'")  # fail, rather than hang, on a bug
             locker.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
             client.cancel(first)
-            _until(
+            until(
                 lambda: any("LIMIT 0" in s for s in _sessions(server)),
                 "the export's planning never waited for the lock",
                 within=30,
             )
-            cancelled_at = time.monotonic()
-            client.cancel(export_id)
-            with pytest.raises(SluiceError) as caught:
-                client.wait(export_id, timeout=30)
-            took = time.monotonic() - cancelled_at
-            assert caught.value.code == "CANCELLED", caught.value
-            assert took < 10, f"CANCELLED {took:.1f}s after the cancel"
-            _until(lambda: not _sessions(server), "the planning statement still runs", within=10)
+            cancelled_within(client, export_id)
+            until(lambda: not _sessions(server), "the planning statement still runs", within=10)
             locker.rollback()
     log = daemon.log_path.read_text()
     for symptom in ("did not end", "could not cancel", "Traceback"):
@@ -413,15 +376,9 @@ def test_a_cancel_stops_the_statement_of_a_keyed_exports_first_pass(
 
     with ExportClient(daemon.address) as client:
         export_id = client.create(spec).id
-        _until(reading, "the first pass never read the source", within=30)
-        cancelled_at = time.monotonic()
-        client.cancel(export_id)
-        with pytest.raises(SluiceError) as caught:
-            client.wait(export_id, timeout=30)
-        took = time.monotonic() - cancelled_at
-    assert caught.value.code == "CANCELLED", caught.value
-    assert took < 10, f"CANCELLED {took:.1f}s after the cancel"
-    _until(released, "the first pass's statement still runs", within=10)
+        until(reading, "the first pass never read the source", within=30)
+        cancelled_within(client, export_id)
+    until(released, "the first pass's statement still runs", within=10)
     log = daemon.log_path.read_text()
     for symptom in ("did not end", "could not cancel", "Traceback"):
         assert symptom not in log, symptom

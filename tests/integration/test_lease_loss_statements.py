@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.helpers import load_manifest, manifest_path, read_export
 from tests.servers.postgres import PostgresServer
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,16 +42,6 @@ GATED_SERIES = (
     "SELECT g AS id FROM generate_series(1, 10) g"
     f" CROSS JOIN pg_advisory_xact_lock_shared({GATE_KEY}) AS gate ORDER BY g"
 )
-
-
-def _until(condition: Callable[[], bool], what: str, within: float = 30.0) -> float:
-    """Seconds until `condition()` held; fails naming `what` after `within` seconds."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > within:
-            raise AssertionError(f"{what} (after {within:g}s)")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 @contextmanager
@@ -154,16 +144,16 @@ class _Replicas:
                     (export_id,),
                 )
             with ExportClient(second.address) as client:
-                _until(lambda: client.get(export_id).replica == "replica-1",
+                until(lambda: client.get(export_id).replica == "replica-1",
                        "replica 1 never took the export over")  # fmt: skip
-            _until(lambda: self.sessions(1, waiting=waiting) == 1,
+            until(lambda: self.sessions(1, waiting=waiting) == 1,
                    "replica 1's statement never waited for the lock")  # fmt: skip
             assert self.sessions(0, waiting=waiting) == 1
         finally:
             os.kill(first.process.pid, signal.SIGCONT)
-        took = _until(lambda: self.sessions(0) == 0,
+        took = until(lambda: self.sessions(0) == 0,
                       "replica 0's statement still runs on the server", within=10)  # fmt: skip
-        _until(lambda: "taken over by another replica" in first.log_path.read_text(),
+        until(lambda: "taken over by another replica" in first.log_path.read_text(),
                "replica 0's run never ended", within=10)  # fmt: skip
         assert _journal(self.store_url, export_id) == []
         assert _files(self.exports) == []
@@ -217,7 +207,7 @@ def test_a_replica_that_loses_its_lease_cancels_its_stuck_statement_and_writes_n
         first = replicas.start(0)
         with ExportClient(first.address) as client:
             export_id = client.create(replicas.spec("gated", query=GATED_QUERY, order_by=["id"])).id
-        _until(lambda: replicas.sessions(0, waiting="advisory") == 1,
+        until(lambda: replicas.sessions(0, waiting="advisory") == 1,
                "replica 0's statement never waited for the lock")  # fmt: skip
         second = replicas.start(1)
         took = replicas.take_over(first, second, export_id, "advisory")
@@ -242,14 +232,14 @@ def test_a_replica_that_loses_its_lease_while_planning_behind_a_table_lock_write
     first = replicas.start(0, max_concurrent_exports=1)
     with _gate(replicas.source_url), ExportClient(first.address) as client:
         blocker = client.create(replicas.spec("gated", query=GATED_SERIES, order_by=["id"])).id
-        _until(lambda: replicas.sessions(0, waiting="advisory") == 1,
+        until(lambda: replicas.sessions(0, waiting="advisory") == 1,
                "the gated export never ran")  # fmt: skip
         export_id = client.create(replicas.spec("table", table="t")).id
         with psycopg.connect(replicas.source_url) as locker:
             locker.execute("SET lock_timeout = '10s'")  # fail, rather than hang, on a bug
             locker.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
             client.cancel(blocker)
-            _until(lambda: replicas.sessions(0, waiting="relation") == 1,
+            until(lambda: replicas.sessions(0, waiting="relation") == 1,
                    "replica 0's planning never waited for the table lock")  # fmt: skip
             assert client.get(export_id).replica == "replica-0"
             second = replicas.start(1)

@@ -961,20 +961,8 @@ class TestPostgresJobStore(JobStoreContract):
         # LISTEN/NOTIFY: a replica hears at once what another one changed, and only what
         # committed.
         here, there = opener(), opener()
-        heard: list[JobSignal] = []
-        arrived = threading.Condition()
-
-        def listener(signal: JobSignal) -> None:
-            with arrived:
-                heard.append(signal)
-                arrived.notify_all()
-
-        def hear(expected: JobSignal) -> None:
-            with arrived:
-                assert arrived.wait_for(lambda: expected in heard, timeout=30), heard
-
-        here.listen(listener)
-        time.sleep(0.5)  # the listening connection is up (signals before it are polled)
+        heard = _Heard(here)
+        hear = heard.hear
         there.create(new_job("j1"))
         hear(JobSignal(SignalKind.QUEUED, "j1"))
         claimed = there.claim("r2", 60)
@@ -996,22 +984,32 @@ class TestPostgresJobStore(JobStoreContract):
         # pin() held the row of a just-created DoPut export found nothing, and the
         # pinned replica then waited a whole job_store_poll_seconds to start it.
         here, there = opener(), opener()
-        heard: list[JobSignal] = []
-        arrived = threading.Condition()
-
-        def listener(signal: JobSignal) -> None:
-            with arrived:
-                heard.append(signal)
-                arrived.notify_all()
-
-        here.listen(listener)
-        time.sleep(0.5)  # the listening connection is up (signals before it are polled)
+        heard = _Heard(here)
         there.create(new_job("j1"))
-        with arrived:
-            assert arrived.wait_for(lambda: bool(heard), timeout=30), heard
-            heard.clear()
+        heard.hear(JobSignal(SignalKind.QUEUED, "j1"))
+        heard.clear()
         there.pin("j1", "r1")
-        with arrived:
-            assert arrived.wait_for(
-                lambda: JobSignal(SignalKind.QUEUED, "j1") in heard, timeout=10
-            ), heard
+        heard.hear(JobSignal(SignalKind.QUEUED, "j1"), within=10)
+
+
+class _Heard:
+    """The signals a store hears from the others (LISTEN/NOTIFY), to wait for."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.signals: list[JobSignal] = []
+        self._arrived = threading.Condition()
+        store.listen(self._heard)
+        time.sleep(0.5)  # the listening connection is up (signals before it are polled)
+
+    def _heard(self, signal: JobSignal) -> None:
+        with self._arrived:
+            self.signals.append(signal)
+            self._arrived.notify_all()
+
+    def hear(self, expected: JobSignal, within: float = 30) -> None:
+        with self._arrived:
+            assert self._arrived.wait_for(lambda: expected in self.signals, within), self.signals
+
+    def clear(self) -> None:
+        with self._arrived:
+            self.signals.clear()

@@ -22,6 +22,7 @@ from tests.stopped_reads import (
     StopAtRegistration,
     TimedStop,
     no_read_threads_within,
+    stopped_at_moments,
     stopped_read,
 )
 from tests.unit.test_statement_cancels import _slow_duckdb, _slow_sqlite
@@ -145,20 +146,4 @@ def test_file_database_reads_stopped_at_many_moments_of_their_start_end(
     statement was sent (moments spread over twice the time this machine takes to
     reach the statement): every one ends with Interrupted, its statement cancelled,
     and no thread of it is left."""
-    frames = _slow_read(kind, tmp_path)
-    calibration = TimedStop()
-    noting = StopAtRegistration(calibration, 0)
-    begun = time.monotonic()
-    timer = threading.Timer(0.5, calibration.set)
-    timer.start()
-    outcome, left_after = stopped_read(frames, calibration, noting)
-    _ended_on_the_stop(outcome, left_after)
-    assert noting.registered, "the read never registered a cancel"
-    to_statement = noting.registered[0] - begun
-    for moment in range(12):
-        stop = TimedStop()
-        timer = threading.Timer(2 * to_statement * moment / 11, stop.set)
-        timer.start()
-        outcome, left_after = stopped_read(frames, stop, StatementCancels())
-        timer.join()
-        _ended_on_the_stop(outcome, left_after)
+    stopped_at_moments(_slow_read(kind, tmp_path), 0.5, _ended_on_the_stop)
