@@ -21,8 +21,9 @@ class HeldConnections:
         self.marker = marker
         #: Set once the marker passed; the connections opened after it are held.
         self.marked = threading.Event()
-        #: Connections that were held (opened after the marker, before the release).
-        self.held = 0
+        #: Connections opened after the marker passed: held until the release, or
+        #: opened after it; either way their first statement comes after the release.
+        self.opened_after_marker = 0
         self._open = threading.Event()
         self._open.set()
         self._lock = threading.Lock()
@@ -44,8 +45,7 @@ class HeldConnections:
 
     def _serve(self, client: socket.socket) -> None:
         with self._lock:
-            holding = not self._open.is_set()
-            self.held += holding
+            self.opened_after_marker += self.marked.is_set()
         self._open.wait()
         try:
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
