@@ -425,7 +425,9 @@ def test_a_statement_timeout_while_rows_stream_is_named(
 
 BIG = 60_000
 #: Rows of the table read during writes: about 50 MB of heap, so 6 or more key ranges
-#: of RANGE_BYTES, read by 2 connections (each holds at most 2 batches ahead).
+#: of RANGE_BYTES on 2 connections. The first connection can read ahead into its second
+#: range at most (2 batches) while the consumer waits for the held second connection's
+#: first range, so its third range is read after the writes: READ COMMITTED there shows.
 FROZEN_ROWS = 120_000
 
 
@@ -453,7 +455,7 @@ def test_rows_committed_during_an_export_are_not_in_it(
     last = (FROZEN_ROWS - 1) * 2
     spread = range(1_000, last, 7_918)  # even keys in every range
     with HeldConnections(server.port, b"pg_export_snapshot") as gate:
-        profile = _profile(0, hosts=[f"127.0.0.1:{gate.port}"], application_name="sluice-frozen")
+        profile = _profile(0, hosts=[f"127.0.0.1:{gate.port}"])
         daemon = daemon_factory(
             "frozen", batch_rows=1024, postgres_read_connections=2,
             source_profiles={PROFILE: profile},
