@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 import uuid
@@ -32,6 +33,7 @@ from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, create_and_kill_after_chunk, free_port, run_cli
 from tests.integration.helpers import load_manifest, read_export
 from tests.interrupted_reads import BackgroundRead
+from tests.servers.held_connections import HeldConnections
 from tests.servers.postgres import PostgresServer
 from tests.stopped_reads import SLEEPING_RANGES
 from tests.waiting import cancelled_within
@@ -422,36 +424,75 @@ def test_a_statement_timeout_while_rows_stream_is_named(
 
 
 BIG = 60_000
+#: Rows of the table read during writes: about 50 MB of heap, so 6 or more key ranges
+#: of RANGE_BYTES on 2 connections. The first connection can read ahead into its second
+#: range at most (2 batches) while the consumer waits for the held second connection's
+#: first range, so its third range is read after the writes: READ COMMITTED there shows.
+FROZEN_ROWS = 120_000
 
 
 @pytest.mark.slow
 def test_rows_committed_during_an_export_are_not_in_it(
-    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
-) -> None:
-    """REPEATABLE READ READ ONLY: inserts and updates committed mid-export are not seen;
-    the export equals the table as of its snapshot."""
-    _make_events(pg, BIG)
-    spec = ExportClient.build_spec(
-        source=_uri(pg), source_profile=PROFILE, table="events", columns=["id", "name"],
-        to=str(pg_daemon.exports), dataset="live", level=15, chunk_rows=3000,
-    )  # fmt: skip
-    with ExportClient(pg_daemon.address) as client:
-        export_id = client.create(spec).id
-        for event in client.watch(export_id):
-            if event.HasField("chunk_committed"):
-                break
-        _sql(
-            pg,
-            "INSERT INTO events (id, name) VALUES (-1, 'new'), (999999, 'new')",
-            f"UPDATE events SET name = 'changed' WHERE id = {BIG - 1}",
-            "DELETE FROM events WHERE id = 30000",
-        )
-        assert client.get(export_id).state == pb.EXPORT_STATE_RUNNING, "finished too soon"
-        finished = client.wait(export_id, timeout=300)
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """One snapshot per run, on every connection: inserts, updates and deletes committed
+    after the run took its snapshot, in every key range, are all out of the export,
+    which equals the table as of that snapshot. They are committed while the run's
+    second read connection is held before it reaches the server (a proxy holds every
+    connection opened after pg_export_snapshot): a connection reading in a snapshot of
+    its own (not adopting the exported one), or any statement reading READ COMMITTED,
+    would see them, however fast or slow the machine."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    _sql(
+        pg,
+        "CREATE TABLE frozen (id int8 PRIMARY KEY, n int4 NOT NULL, body text)",
+        # Even keys only: the writes insert odd keys inside every range.
+        f"INSERT INTO frozen SELECT g * 2, 0, repeat('z', 400) "
+        f"FROM generate_series(0, {FROZEN_ROWS - 1}) g",
+        "ANALYZE frozen",
+    )
+    last = (FROZEN_ROWS - 1) * 2
+    spread = range(1_000, last, 7_918)  # even keys in every range
+    with HeldConnections(server.port, b"pg_export_snapshot") as gate:
+        profile = _profile(0, hosts=[f"127.0.0.1:{gate.port}"])
+        daemon = daemon_factory(
+            "frozen", batch_rows=1024, postgres_read_connections=2,
+            source_profiles={PROFILE: profile},
+        )  # fmt: skip
+        daemon.start()
+        spec = ExportClient.build_spec(
+            source=_uri(pg, gate.port), source_profile=PROFILE, table="frozen", level=1,
+            chunk_rows=10_000, to=str(daemon.exports), dataset="frozen",
+        )  # fmt: skip
+        with ExportClient(daemon.address) as client:
+            export_id = client.create(spec).id
+            assert gate.marked.wait(60), "the run never exported its snapshot"
+            _sql(
+                pg,
+                "INSERT INTO frozen VALUES (-7, 1, 'new'), "
+                + ", ".join(f"({key + 1}, 1, 'new')" for key in spread)
+                + f", ({last + 9}, 1, 'new')",
+                "UPDATE frozen SET n = 1, body = 'changed' WHERE id IN "
+                f"({', '.join(str(key + 2) for key in spread)})",
+                f"DELETE FROM frozen WHERE id IN ({', '.join(str(key) for key in spread)})",
+            )
+            gate.release()
+            finished = client.wait(export_id, timeout=300)
     assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    # The test's own premise: ranges on both connections, the second one opened after
+    # the snapshot was exported (so it ran no statement before the writes).
+    log = daemon.log_tail(400)
+    ranges = re.search(r"reading \S+ in (\d+) key ranges on 2 connections", log)
+    assert ranges is not None and int(ranges[1]) >= 6, log
+    assert gate.opened_after_marker >= 1
+    with psycopg.connect(server.url(pg[1])) as con:
+        now = con.execute("SELECT count(*), sum(n) FROM frozen").fetchone()
+    assert now == (FROZEN_ROWS + 2, 2 * len(spread) + 2), "the writes did not land"
     exported = read_export(finished.manifest_uri)
-    assert exported["id"].to_list() == list(range(BIG))
-    assert "changed" not in exported["name"].to_list()
+    assert exported["id"].to_list() == list(range(0, last + 1, 2))
+    assert exported["n"].unique().to_list() == [0]
+    assert exported["body"].unique().to_list() == ["z" * 400]
 
 
 @pytest.mark.slow
