@@ -233,6 +233,30 @@ def _thaw(daemon: Daemon) -> None:
         time.sleep(0.001)
 
 
+def _frozen_midway(
+    holder: Daemon, observer: ExportClient, export_id: str, low: int, high: int
+) -> pb.Export:
+    """SIGSTOP `holder` once the export it runs has `low` to `high` chunks journalled,
+    as the store shows it to `observer` while it is frozen: the export then journals
+    nothing more and cannot end until the test sends SIGCONT or SIGKILL, however fast
+    the machine (a wait on progress alone races an export that may end meanwhile)."""
+    assert holder.process is not None
+    pid = holder.process.pid
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        os.kill(pid, signal.SIGSTOP)
+        export = observer.get(export_id)
+        if (
+            export.state == pb.EXPORT_STATE_RUNNING
+            and export.replica == holder.settings["replica_id"]
+            and low <= export.progress.chunks <= high
+        ):
+            return export
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError(f"{export_id} never ran on {pid} with {low} to {high} chunks")
+
+
 def test_sigkill_of_the_holder_another_replica_finishes_exactly_once(
     replicas: Replicas,
 ) -> None:
@@ -240,9 +264,13 @@ def test_sigkill_of_the_holder_another_replica_finishes_exactly_once(
     generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
     with ExportClient(replicas.daemons[0].address) as client:
         export_id = client.create(_slow_spec(replicas)).id
-        _wait(client, export_id, lambda e: e.progress.chunks >= 3)
+        _wait(client, export_id, lambda e: e.progress.chunks >= 1)
     victim = replicas.holder(export_id)
     survivor = next(d for d in replicas.daemons if d is not victim)
+    # Frozen with 3 to 20 of its 25 chunks journalled, the victim dies holding the
+    # export midway: the survivor must take it over and journal the rest.
+    with ExportClient(survivor.address) as observer:
+        _frozen_midway(victim, observer, export_id, 3, 20)
     killed_at = time.monotonic()
     victim.kill()
     with ExportClient(survivor.address) as client:
