@@ -333,9 +333,15 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
     generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
     with ExportClient(replicas.daemons[0].address) as client:
         export_id = client.create(_slow_spec(replicas)).id
-        _wait(client, export_id, lambda e: e.progress.chunks >= 2)
+        _wait(client, export_id, lambda e: e.progress.chunks >= 1)
     leaving = replicas.holder(export_id)
     staying = next(d for d in replicas.daemons if d is not leaving)
+    # Frozen with 2 to 5 of its 25 chunks journalled, then the SIGTERM an instant after
+    # its main thread runs again (_thaw): it lands with 20 chunks or more to go, where
+    # a wait on progress alone left the export free to end before the signal.
+    with ExportClient(staying.address) as observer:
+        _frozen_midway(leaving, observer, export_id, 2, 5)
+    _thaw(leaving)
     stopped_at = time.monotonic()
     assert leaving.stop() == 0
     with ExportClient(staying.address) as client:
