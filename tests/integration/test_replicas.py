@@ -408,10 +408,21 @@ def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
         _wait(client, export_id, lambda e: e.progress.chunks >= 1)
     holder = replicas.holder(export_id)
     elsewhere = next(d for d in replicas.daemons if d is not holder)
+    assert holder.process is not None
     with ExportClient(elsewhere.address) as client:
+        # Frozen with at most 5 of its 25 chunks journalled: the watch then needs 2 of
+        # the 20 or more chunks left, in step with the export however fast it runs.
+        _frozen_midway(holder, client, export_id, 1, 5)
+        os.kill(holder.process.pid, signal.SIGCONT)
         progress = _watched_progress(client, export_id, count=2)
         assert progress[-1] > progress[0]
+        # The cancel is requested while the holder is frozen midway, so the export
+        # cannot end first; frozen past its heartbeat's 1 s interval, the holder renews
+        # its lease, and hears of the cancel, the moment it runs again.
+        _frozen_midway(holder, client, export_id, 1, 20)
         cancelled = client.cancel(export_id)
+        time.sleep(1.2)
+        os.kill(holder.process.pid, signal.SIGCONT)
         if cancelled.state != pb.EXPORT_STATE_CANCELLED:
             cancelled = _final(client, export_id, timeout=30)
     assert cancelled.state == pb.EXPORT_STATE_CANCELLED
