@@ -419,7 +419,7 @@ def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
         # The cancel is requested while the holder is frozen midway, so the export
         # cannot end first; frozen past its heartbeat's 1 s interval, the holder renews
         # its lease, and hears of the cancel, the moment it runs again.
-        _frozen_midway(holder, client, export_id, 1, 20)
+        _frozen_midway(holder, client, export_id, 1, 15)
         cancelled = client.cancel(export_id)
         time.sleep(1.2)
         os.kill(holder.process.pid, signal.SIGCONT)
