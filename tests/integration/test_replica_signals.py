@@ -15,12 +15,11 @@ from sluice.client import ExportClient
 from sluice.client.demo_data import generate
 from sluice.server.jobs.signals import CHANNEL
 from sluice.v1 import export_pb2 as pb
-from tests.integration import test_resume as resume
 from tests.integration.held_put import HeldPut
+from tests.integration.helpers import read_export
 from tests.integration.test_replicas import (
     Replicas,
     _final,
-    _slow_spec,
     _spec,
     _wait,
     _watched_progress,
@@ -86,18 +85,19 @@ def test_work_queued_on_a_busy_replica_is_claimed_by_an_idle_one_at_once(
 
 
 def test_a_watch_follows_an_export_running_on_another_replica(replicas: Replicas) -> None:
-    generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
     runner, watcher = replicas.start(2, **SETTINGS)
-    with ExportClient(runner.address) as client:
-        export_id = client.create(_slow_spec(replicas)).id
-        _wait(client, export_id, lambda e: e.progress.chunks >= 1)
-    holder = replicas.holder(export_id)
-    elsewhere = watcher if holder is runner else runner
-    started = time.monotonic()
-    with ExportClient(elsewhere.address) as client:
-        progress = _watched_progress(client, export_id, count=2)
-        assert time.monotonic() - started < POLL_SECONDS, "only a poll could explain this"
-        assert progress[-1] > progress[0]
-        finished = _final(client, export_id)
-    assert finished.state == pb.EXPORT_STATE_SUCCEEDED
-    resume._assert_exactly_once(finished.manifest_uri)
+    # One chunk per row: the held put journals a chunk every keep-alive for as long as
+    # the test holds it, so the watch has progress to follow however fast the machine
+    # (a finite export could end before the watch began, leaving nothing to follow).
+    spec = ExportClient.build_spec(to=str(replicas.exports), dataset="held", chunk_rows=1)
+    with HeldPut(runner.address, spec, "followed") as held:
+        assert replicas.holder(held.export_id) is runner
+        started = time.monotonic()
+        with ExportClient(watcher.address) as client:
+            progress = _watched_progress(client, held.export_id, count=2)
+            assert time.monotonic() - started < POLL_SECONDS, "only a poll could explain this"
+            assert progress[-1] > progress[0]
+        finished = held.release()
+    assert finished["state"] == "succeeded"
+    exported = read_export(str(finished["manifest_uri"]))["id"].to_list()
+    assert exported == list(range(held.rows))

@@ -233,6 +233,30 @@ def _thaw(daemon: Daemon) -> None:
         time.sleep(0.001)
 
 
+def _frozen_midway(
+    holder: Daemon, observer: ExportClient, export_id: str, low: int, high: int
+) -> pb.Export:
+    """SIGSTOP `holder` once the export it runs has `low` to `high` chunks journalled,
+    as the store shows it to `observer` while it is frozen: the export then journals
+    nothing more and cannot end until the test sends SIGCONT or SIGKILL, however fast
+    the machine (a wait on progress alone races an export that may end meanwhile)."""
+    assert holder.process is not None
+    pid = holder.process.pid
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        os.kill(pid, signal.SIGSTOP)
+        export = observer.get(export_id)
+        if (
+            export.state == pb.EXPORT_STATE_RUNNING
+            and export.replica == holder.settings["replica_id"]
+            and low <= export.progress.chunks <= high
+        ):
+            return export
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError(f"{export_id} never ran on {pid} with {low} to {high} chunks")
+
+
 def test_sigkill_of_the_holder_another_replica_finishes_exactly_once(
     replicas: Replicas,
 ) -> None:
@@ -240,9 +264,13 @@ def test_sigkill_of_the_holder_another_replica_finishes_exactly_once(
     generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
     with ExportClient(replicas.daemons[0].address) as client:
         export_id = client.create(_slow_spec(replicas)).id
-        _wait(client, export_id, lambda e: e.progress.chunks >= 3)
+        _wait(client, export_id, lambda e: e.progress.chunks >= 1)
     victim = replicas.holder(export_id)
     survivor = next(d for d in replicas.daemons if d is not victim)
+    # Frozen with 3 to 20 of its 25 chunks journalled, the victim dies holding the
+    # export midway: the survivor must take it over and journal the rest.
+    with ExportClient(survivor.address) as observer:
+        _frozen_midway(victim, observer, export_id, 3, 20)
     killed_at = time.monotonic()
     victim.kill()
     with ExportClient(survivor.address) as client:
@@ -305,9 +333,15 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
     generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
     with ExportClient(replicas.daemons[0].address) as client:
         export_id = client.create(_slow_spec(replicas)).id
-        _wait(client, export_id, lambda e: e.progress.chunks >= 2)
+        _wait(client, export_id, lambda e: e.progress.chunks >= 1)
     leaving = replicas.holder(export_id)
     staying = next(d for d in replicas.daemons if d is not leaving)
+    # Frozen with 2 to 5 of its 25 chunks journalled, then the SIGTERM an instant after
+    # its main thread runs again (_thaw): it lands with 20 chunks or more to go, where
+    # a wait on progress alone left the export free to end before the signal.
+    with ExportClient(staying.address) as observer:
+        _frozen_midway(leaving, observer, export_id, 2, 5)
+    _thaw(leaving)
     stopped_at = time.monotonic()
     assert leaving.stop() == 0
     with ExportClient(staying.address) as client:
@@ -374,10 +408,21 @@ def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
         _wait(client, export_id, lambda e: e.progress.chunks >= 1)
     holder = replicas.holder(export_id)
     elsewhere = next(d for d in replicas.daemons if d is not holder)
+    assert holder.process is not None
     with ExportClient(elsewhere.address) as client:
+        # Frozen with at most 5 of its 25 chunks journalled: the watch then needs 2 of
+        # the 20 or more chunks left, in step with the export however fast it runs.
+        _frozen_midway(holder, client, export_id, 1, 5)
+        os.kill(holder.process.pid, signal.SIGCONT)
         progress = _watched_progress(client, export_id, count=2)
         assert progress[-1] > progress[0]
+        # The cancel is requested while the holder is frozen midway, so the export
+        # cannot end first; frozen past its heartbeat's 1 s interval, the holder renews
+        # its lease, and hears of the cancel, the moment it runs again.
+        _frozen_midway(holder, client, export_id, 1, 15)
         cancelled = client.cancel(export_id)
+        time.sleep(1.2)
+        os.kill(holder.process.pid, signal.SIGCONT)
         if cancelled.state != pb.EXPORT_STATE_CANCELLED:
             cancelled = _final(client, export_id, timeout=30)
     assert cancelled.state == pb.EXPORT_STATE_CANCELLED
