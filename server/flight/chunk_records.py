@@ -143,7 +143,7 @@ class _FetchedChunk:
 
     @property
     def where(self) -> str:
-        return f"chunk {self.chunk.index} ({self.chunk.path})"
+        return _where(self.chunk)
 
     def batches(self, output: OutputInfo, keys: ChunkKeys) -> Iterator[pa.RecordBatch]:
         if isinstance(self.stored, bytearray):
@@ -176,10 +176,15 @@ class _FetchedChunk:
         self.reserved = 0
 
 
+def _where(chunk: ChunkEntry) -> str:
+    """How errors name a chunk."""
+    return f"chunk {chunk.index} ({chunk.path})"
+
+
 def _fetch(sink: Sink, key: str, chunk: ChunkEntry, budget: ChunkMemoryBudget) -> _FetchedChunk:
     """The chunk's stored bytes, verified: in memory while `budget` has room, else
     spooled (DATA_LOSS, naming the chunk, when they do not match the manifest)."""
-    where = f"chunk {chunk.index} ({chunk.path})"
+    where = _where(chunk)
     size = chunk.stored_bytes
     if size <= _IN_MEMORY and budget.reserve(size):
         try:
@@ -209,7 +214,7 @@ def parquet_chunk_schema(
         return None
     if not budget.reserve(chunk.stored_bytes):
         return None  # no room: chunk_batches learns it, through a spool file
-    where = f"chunk {chunk.index} ({chunk.path})"
+    where = _where(chunk)
     try:
         data = _fetch_verified_in_memory(sink, key, chunk, where)
         parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
