@@ -33,7 +33,7 @@ from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, create_and_kill_after_chunk, free_port, run_cli
 from tests.integration.helpers import load_manifest, read_export
 from tests.interrupted_reads import BackgroundRead
-from tests.servers.held_connections import HeldConnections
+from tests.servers.held_connections import HeldConnections, HeldStatement
 from tests.servers.postgres import PostgresServer
 from tests.stopped_reads import SLEEPING_RANGES
 from tests.waiting import cancelled_within
@@ -493,6 +493,51 @@ def test_rows_committed_during_an_export_are_not_in_it(
     assert exported["id"].to_list() == list(range(0, last + 1, 2))
     assert exported["n"].unique().to_list() == [0]
     assert exported["body"].unique().to_list() == ["z" * 400]
+
+
+@pytest.mark.slow
+def test_rows_committed_between_the_snapshot_and_the_read_of_a_one_connection_run_are_not_in_it(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A run reading on one connection takes its snapshot with its first statement (the
+    one the manifest records) and reads with a later COPY: writes committed between the
+    two, while a proxy holds the COPY before it reaches the server, are out of the
+    export. A transaction that is not REPEATABLE READ would read them at the COPY."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    _sql(
+        pg,
+        "CREATE TABLE frozen1 (id int8 PRIMARY KEY, n int4 NOT NULL)",
+        "INSERT INTO frozen1 SELECT g * 2, 0 FROM generate_series(0, 999) g",
+    )
+    with HeldStatement(server.port, b"TO STDOUT") as gate:
+        daemon = daemon_factory(
+            "frozen1", postgres_read_connections=1,
+            source_profiles={PROFILE: _profile(gate.port)},
+        )  # fmt: skip
+        daemon.start()
+        spec = ExportClient.build_spec(
+            source=_uri(pg, gate.port), source_profile=PROFILE, table="frozen1",
+            to=str(daemon.exports), dataset="frozen1",
+        )  # fmt: skip
+        with ExportClient(daemon.address) as client:
+            export_id = client.create(spec).id
+            assert gate.marked.wait(60), "the run never sent its COPY"
+            _sql(
+                pg,
+                "INSERT INTO frozen1 VALUES (1, 1), (5001, 1)",
+                "UPDATE frozen1 SET n = 1 WHERE id = 10",
+                "DELETE FROM frozen1 WHERE id = 20",
+            )
+            gate.release()
+            finished = client.wait(export_id, timeout=120)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    with psycopg.connect(server.url(pg[1])) as con:
+        now = con.execute("SELECT count(*), sum(n) FROM frozen1").fetchone()
+    assert now == (1001, 3), "the writes did not land"
+    exported = read_export(finished.manifest_uri)
+    assert exported["id"].to_list() == list(range(0, 2000, 2))
+    assert exported["n"].unique().to_list() == [0]
 
 
 @pytest.mark.slow
