@@ -1,7 +1,8 @@
 """What a run does before its pipeline that reads the source: planning again (a
 database source's catalog) and counting the rows for progress. Both run as a read does,
 on a thread of their own with their statements registered, so a stop (cancel, shutdown,
-lost lease) cancels them instead of waiting for a locked table or a long count."""
+lost lease) cancels them instead of waiting for a locked table or a long count; a CSV
+or NDJSON file's count checks the stop between pieces of the file instead."""
 
 from __future__ import annotations
 
@@ -67,13 +68,14 @@ def source_rows(plan: ExportPlan, settings: Settings, stop: threading.Event) -> 
     """The source's rows for progress (0: not counted). A SQLite or DuckDB count runs
     the export's query in full, as long as the read itself may, so it is run as the
     read is: on its own thread, its statement cancelled once `stop` is set (raises
-    Interrupted), rather than holding a cancel or a shutdown until it ends."""
+    Interrupted), rather than holding a cancel or a shutdown until it ends. A CSV or
+    NDJSON count reads the files whole, so it checks `stop` between pieces of them."""
     cheap = plan.source.format in {"parquet", "ipc"}
     if not (cheap or settings.count_source_rows):
         return 0
     try:
         if plan.source.database is None:
-            return count_rows(plan.source)
+            return count_rows(plan.source, stop=stop)
         cancels = StatementCancels()
         return _cancellable(
             _counted(plan.source, cancels), f"count-{plan.export_id}", stop, cancels

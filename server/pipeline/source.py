@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from sluice.server.pipeline import cloud_files, database_source
 from sluice.server.pipeline.checked_files import open_checked
 from sluice.server.pipeline.column_types import with_column_types
 from sluice.server.pipeline.database_source import DatabaseRead
+from sluice.server.pipeline.piece_counts import count_file_rows
 from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
 from sluice.server.pipeline.row_errors import DATA_ERRORS
 from sluice.server.pipeline.source_glob import expand_local, has_magic
@@ -333,15 +335,24 @@ def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
     return frame.lazy().with_row_index(ROW_INDEX).collect_schema()
 
 
-def count_rows(source: ResolvedSource, cancels: StatementCancels | None = None) -> int:
+def count_rows(
+    source: ResolvedSource,
+    cancels: StatementCancels | None = None,
+    stop: threading.Event | None = None,
+) -> int:
     """Rows in the source before any filter (cheap for parquet and IPC metadata); 0 when
     unknown (cloud sources other than parquet, which would have to be read whole). A
-    database's counting statement is cancelled by `cancels` when given."""
+    database's counting statement is cancelled by `cancels` when given; local CSV and
+    NDJSON files, read whole, are counted piece by piece and Interrupted once `stop`
+    is set."""
     if source.stream is not None:
         return 0  # unknown until the caller ends the stream
     if source.database is not None:
         return database_source.count_rows(source.database, cancels)
     if not source.in_cloud:
+        if source.format in {"csv", "ndjson"}:
+            separator = ("\t" if source.tabs else ",") if source.format == "csv" else None
+            return count_file_rows(file_opener(source), source.files, separator, stop)
         return int(scan(source).select(pl.len()).collect().item())
     if source.format != "parquet":
         return 0

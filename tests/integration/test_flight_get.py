@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,8 @@ from tests.integration.flight_helpers import (
     put,
 )
 from tests.integration.helpers import manifest_path
+from tests.python_stacks import python_threads
+from tests.waiting import until
 
 #: The shared fixture, under the name the tests ask for.
 flight_daemon = flight_helpers.flight_daemon
@@ -169,6 +170,22 @@ def _threads(daemon: Daemon) -> int:
     return len(os.listdir(f"/proc/{daemon.process.pid}/task"))
 
 
+def _settled(daemon: Daemon) -> bool:
+    """No DoGet thread is left (its read-ahead, its fetches) and every gRPC worker waits
+    for its next call: the next call then takes one of them, where a worker still
+    finishing the last call would have it start another (a thread that stays)."""
+    assert daemon.process is not None
+    threads = python_threads(daemon.process.pid)
+    if threads is None:
+        return False
+    for thread in threads:
+        if thread.name.startswith(("flight-get", "flight-fetch")):
+            return False
+        if thread.name.startswith("grpc_") and thread.frames[:1] != ("_worker",):
+            return False
+    return True
+
+
 def test_a_do_get_cancelled_midway_leaves_no_thread_behind(flight_daemon: Daemon) -> None:
     """DoGet prepares batches on a thread of its own (server/flight/read_ahead.py): a
     client that goes away mid-stream must not leave it waiting, and the next DoGet reads
@@ -176,16 +193,17 @@ def test_a_do_get_cancelled_midway_leaves_no_thread_behind(flight_daemon: Daemon
     final = pushed(flight_daemon, "get-cancelled", output={"format": "parquet"})
     ticket = fl.Ticket(ticket=json.dumps({"export_id": final["export_id"]}).encode())
     whole = raw_get(flight_daemon, {"export_id": final["export_id"]})  # warms the workers
-    time.sleep(1.0)
+    until(lambda: _settled(flight_daemon), "the first DoGet's threads never settled", within=20)
     baseline = _threads(flight_daemon)
     with flight_daemon.channel() as channel:
         stub = Flight_pb2_grpc.FlightServiceStub(channel)
         call = stub.DoGet(ticket, timeout=60)
         next(call), next(call)  # the schema and the first batch
         call.cancel()
-    deadline = time.monotonic() + 20
-    while _threads(flight_daemon) > baseline and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _threads(flight_daemon) <= baseline
+    until(
+        lambda: _threads(flight_daemon) <= baseline,
+        f"the cancelled DoGet left threads (more than {baseline})",
+        within=20,
+    )
     again = raw_get(flight_daemon, {"export_id": final["export_id"]})
     assert [m.SerializeToString() for m in again] == [m.SerializeToString() for m in whole]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -22,7 +23,9 @@ from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
 from tests.integration.helpers import load_manifest, read_export
 from tests.integration.test_replicas import Replicas
+from tests.python_stacks import python_threads
 from tests.servers.postgres import PostgresServer
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -173,6 +176,16 @@ def test_the_daemon_itself_fires_a_tick_once_even_across_a_restart(
         assert len(list(client.list(labels=runs))) == 1
 
 
+def _between_passes(daemon: Daemon) -> bool:
+    """Whether the daemon's scheduler waits for its next pass right now."""
+    assert daemon.process is not None
+    threads = python_threads(daemon.process.pid)
+    if threads is None:
+        return False
+    (scheduler,) = [t for t in threads if t.name == "scheduler"]
+    return "Scheduler._loop" in scheduler.frames and "Scheduler.run_due" not in scheduler.frames
+
+
 def test_three_daemons_on_one_store_fire_a_tick_once(
     daemon_factory,  # type: ignore[no-untyped-def]
     postgres_server: PostgresServer,
@@ -194,7 +207,15 @@ def test_three_daemons_on_one_store_fire_a_tick_once(
         (export,) = list(client.list(labels=runs))
         client.wait(export.id, timeout=60)
         client.pause_schedule("every-minute")
-        time.sleep(1.0)  # every replica has polled again since the tick
+        # The tick is recorded (its next tick moved on) once the schedule names its export.
+        until(
+            lambda: client.get_schedule("every-minute").last_export_id == export.id,
+            "the tick was never recorded",
+        )
+    # A replica seen between two passes after that has ended any pass that found the
+    # tick due before it was recorded: a second export for it would show by then.
+    for daemon in daemons:
+        until(partial(_between_passes, daemon), "a scheduler pass never ended", within=30)
     for daemon in daemons:
         with ExportClient(daemon.address) as client:
             assert [e.id for e in client.list(labels=runs)] == [export.id]
