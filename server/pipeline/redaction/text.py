@@ -224,13 +224,18 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
         # A match whose value cannot be re-read alone is kept as a candidate: the
         # rewrite decides it.
         valid = VALIDATORS[rule.validator](pl.col("value")).fill_null(False)
-        checked = (
+        passing = (
             frame.unique(ELEMENT)
             .with_columns(value.alias("value"))
-            .with_columns((valid | pl.col("value").is_null()).alias(RESULT))
-            .select(ELEMENT, RESULT)
+            .filter(valid | pl.col("value").is_null())
+            .select(ELEMENT)
+            .collect()
+            .to_series()
         )
-        return frame.join(checked, on=ELEMENT, how="left", nulls_equal=True, maintain_order="left")
+        # The few passing candidates looked up, rather than a join with every distinct
+        # one (a hash table of all of them, built for the few that matter).
+        passed = pl.col(ELEMENT).is_in(passing.implode(), nulls_equal=True)
+        return frame.with_columns(passed.alias(RESULT))
 
     return any_element(matches, work)
 
