@@ -141,3 +141,27 @@ def test_a_real_id_after_a_look_alike_is_still_redacted() -> None:
         "ids 12345678A,[ES_DNI] end",
         "ids X1234567A [ES_DNI] 87654321A end",
     ]
+
+
+def test_joiners_go_only_into_the_rows_that_need_one_and_each_row_keeps_its_place() -> None:
+    # Only the values holding a bare separator get joiners (written into a copy, row by
+    # row): the rows around them, a null and list elements must come out in place.
+    texts = [
+        "call +44 20 7946 0123,+44 20 7946 0456 today",
+        None,
+        "no joiner: +1 415-555-0132 here",
+        "order 20240101,20240102 and 555-0199",
+        "both (415) 555-0132;(415) 555-0133",
+    ]
+    frame = pl.DataFrame({"text": texts, "cc": [[t, "a,b"] if t else None for t in texts]})
+    out, counts = run(frame, RedactionSpec(level="moderate"))
+    expected = [
+        "call [PHONE],[PHONE] today",
+        None,
+        "no joiner: [PHONE] here",
+        "order 20240101,20240102 and 555-0199",
+        "both [PHONE];[PHONE]",
+    ]
+    assert out["text"].to_list() == expected
+    assert out["cc"].to_list() == [[t, "a,b"] if t else None for t in expected]
+    assert counts == {"PHONE/text": 3, "PHONE/cc": 3}

@@ -5,6 +5,7 @@ is found or what is counted."""
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.planning.spec import RedactionSpec
@@ -235,3 +236,22 @@ def test_a_fifteen_digit_phone_behind_a_digit_and_a_star_is_still_redacted() -> 
     out, counts = run(pl.DataFrame({"text": texts}), RedactionSpec(level="moderate"))
     assert out["text"].to_list() == ["ref 9*[PHONE]", "nothing here"] * 40
     assert counts == {"PHONE/text": 40}
+
+
+@pytest.mark.parametrize("kinds", [3, 8, 12])
+def test_a_new_value_among_many_or_few_remembered_clean_ones_is_still_redacted(
+    kinds: int,
+) -> None:
+    """Remembered clean values are compared one by one when few and looked up when
+    more: either way a value not among them (here holding an e-mail) is found."""
+    names = [f"service-{k}" for k in range(kinds)]
+    seen = pl.DataFrame({"service": [names[i % kinds] for i in range(ROWS)]})
+    fresh = pl.DataFrame(
+        {"service": ["ops@example.com" if i == 5 else names[i % kinds] for i in range(ROWS)]}
+    )
+    redactor = redactor_for(seen, RedactionSpec(level="moderate"))
+    outs = [redactor.apply(f.with_row_index(ROW_INDEX).lazy()).collect() for f in (seen, fresh)]
+    assert outs[0]["service"].to_list() == seen["service"].to_list()
+    assert outs[1]["service"].to_list() == [
+        "[EMAIL]" if i == 5 else names[i % kinds] for i in range(ROWS)
+    ]

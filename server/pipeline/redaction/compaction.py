@@ -210,7 +210,7 @@ def _refined(
     sharper = subset.select(
         any_where(pl.col(loc[0]), loc[1:], refine).alias(str(n)) for n, loc in enumerate(own)
     )
-    where = mask.arg_true()
+    where = _positions(mask)
     narrowed = {}
     for (loc, hit), keep in zip(own.items(), sharper.iter_columns(), strict=True):
         if keep.any():
@@ -230,8 +230,20 @@ def _run(step: TextStep, rows: pl.DataFrame, leaves: frozenset[Location]) -> pl.
 
 def _weave(mask: pl.Series) -> pl.Series:
     """The gather order that puts the rows where `mask` holds followed by the others
-    back into their original order."""
-    return pl.concat([mask.arg_true(), (~mask).arg_true()]).arg_sort()
+    back into their original order: the inverse of the order that took them apart,
+    written by position (a sort of it cost twice as much)."""
+    rows = _row_numbers(len(mask))
+    taken = pl.concat([rows.filter(mask), rows.filter(~mask)])
+    return pl.zeros(len(mask), dtype=rows.dtype, eager=True).scatter(taken, rows)
+
+
+def _positions(mask: pl.Series) -> pl.Series:
+    """The row numbers where `mask` holds: `arg_true`, which took ~15x longer."""
+    return _row_numbers(len(mask)).filter(mask)
+
+
+def _row_numbers(height: int) -> pl.Series:
+    return pl.int_range(0, height, eager=True, dtype=pl.get_index_type())
 
 
 def _merge(chosen: pl.Series, others: pl.Series, order: pl.Series) -> pl.Series:

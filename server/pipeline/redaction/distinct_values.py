@@ -47,7 +47,7 @@ class DistinctValueGates:
             return set()
         # Nulls are no values: `all` skips the nulls `is_in` gives them.
         found = batch.select(
-            leaf_expr(loc).is_in(self._clean[loc].implode()).all().alias(str(n))
+            _one_of(leaf_expr(loc), self._clean[loc]).all().alias(str(n))
             for n, loc in enumerate(remembered)
         )
         return {loc for loc, clean in zip(remembered, found.row(0), strict=True) if clean}
@@ -92,6 +92,18 @@ def leaf_expr(loc: Location) -> pl.Expr:
     for step in loc[1:]:
         value = value.explode() if step == ELEMENT else value.struct.field(step)
     return value
+
+
+#: Up to this many remembered values, a value is compared with each of them: for a few
+#: short values (a level, a region) that cost half of `is_in`'s hash lookup.
+_COMPARED: Final = 8
+
+
+def _one_of(value: pl.Expr, known: pl.Series) -> pl.Expr:
+    """Per value: whether it is one of `known` (null for a null value)."""
+    if known.len() > _COMPARED:
+        return value.is_in(known.implode())
+    return pl.any_horizontal(value == pl.lit(v, dtype=known.dtype) for v in known)
 
 
 def _lookup(chosen: pl.Series) -> ValueTest:

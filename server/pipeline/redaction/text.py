@@ -86,6 +86,24 @@ def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     return rewritten
 
 
+def with_joiners(text: pl.Expr) -> pl.Expr:
+    """`text` with a joiner after each separator that starts another value (`_JOINED`).
+    Few values hold one (prose has ", " after its commas): the rows that do are found
+    by a scan, which costs a third of the regex replace that copies every row, and only
+    those are rewritten (on the text-heavy set, ~7% of the rows a phone gate picks)."""
+    return text.map_batches(_with_joiners, return_dtype=pl.String, is_elementwise=True)
+
+
+def _with_joiners(values: pl.Series) -> pl.Series:
+    needs = values.str.contains(_JOINED).fill_null(False)
+    if not needs.any():
+        return values
+    where = pl.int_range(0, len(needs), eager=True, dtype=pl.get_index_type()).filter(needs)
+    joined = values.filter(needs).str.replace_all(_JOINED, f"$1{_JOINER}$2")
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return values.clone().scatter(where, joined)
+
+
 def _second_round(rule: PatternRule) -> bool:
     entity = ENTITY_BY_NAME.get(rule.label)
     return rule.label in _SECOND_ROUND and entity is not None and rule.regex == entity.regex
@@ -183,7 +201,7 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     candidate passes its validator: matches are few, so extracting and checking them
     costs a fraction of the fenced rewrite, which then runs only where it changes
     something (most digit runs in text are order ids, dates and tracking numbers)."""
-    joined = text.str.replace_all(_JOINED, f"$1{_JOINER}$2")
+    joined = with_joiners(text)
     matches = joined.str.extract_all(rule.regex)
     unusual = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
     valid = partial(_any_valid, rule=rule)
@@ -206,13 +224,18 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
         # A match whose value cannot be re-read alone is kept as a candidate: the
         # rewrite decides it.
         valid = VALIDATORS[rule.validator](pl.col("value")).fill_null(False)
-        checked = (
+        passing = (
             frame.unique(ELEMENT)
             .with_columns(value.alias("value"))
-            .with_columns((valid | pl.col("value").is_null()).alias(RESULT))
-            .select(ELEMENT, RESULT)
+            .filter(valid | pl.col("value").is_null())
+            .select(ELEMENT)
+            .collect()
+            .to_series()
         )
-        return frame.join(checked, on=ELEMENT, how="left", nulls_equal=True, maintain_order="left")
+        # The few passing candidates looked up, rather than a join with every distinct
+        # one (a hash table of all of them, built for the few that matter).
+        passed = pl.col(ELEMENT).is_in(passing.implode(), nulls_equal=True)
+        return frame.with_columns(passed.alias(RESULT))
 
     return any_element(matches, work)
 
@@ -270,7 +293,7 @@ def _rewrite_candidates(
     # Validated entities are ids, cards and numbers: those are what people list as
     # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
     joined_values = bool(rule.validator)
-    source = text.str.replace_all(_JOINED, f"$1{_JOINER}$2") if joined_values else text
+    source = with_joiners(text) if joined_values else text
     if join_after_candidates:
         source = _joined_after_candidates(source, rule)
     # "a<OPEN>match<CLOSE>b<OPEN>match<CLOSE>c" split on OPEN: every piece but the first
