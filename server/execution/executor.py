@@ -225,13 +225,14 @@ def _after_failure(
 
 
 def _before_manifest(context: ExecutionContext, stop: threading.Event, lease: Lease | None) -> None:
-    # The manifest commits the export: fenced like a journal write, as close to it as
-    # the store allows (the sink cannot take part in the store's transaction). A cancel
-    # that renewal reports (requested on another replica) wins, as it does at a chunk.
-    if _renew(context, lease):
-        cancel(stop)
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
+    # The manifest commits the export: fenced like a journal write, as close to it as
+    # the store allows (the sink cannot take part in the store's transaction). A cancel
+    # the renewal reports (requested on another replica) wins, as it does at a chunk.
+    if _renew(context, lease):
+        cancel(stop)
+        raise Interrupted("export cancelled before its manifest was written")
 
 
 def _renew(context: ExecutionContext, lease: Lease | None) -> bool:

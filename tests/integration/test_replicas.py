@@ -383,7 +383,15 @@ class _HeldJournal:
     def reached(self, index: int, timeout: float = 120) -> None:
         """Return once a replica's journal write of chunk `index` waits for the test."""
         until(
-            lambda: self._waiting("advisory", f"objid = {_HOLD_LOCKS + index}"),
+            lambda: (
+                self._conn.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                    " WHERE d.datname = current_database() AND NOT l.granted"
+                    " AND l.locktype = 'advisory' AND l.objid = %s",
+                    (_HOLD_LOCKS + index,),
+                ).fetchone()
+                == (1,)
+            ),
             f"no journal write reached chunk {index}",
             timeout,
         )
@@ -405,15 +413,6 @@ class _HeldJournal:
             f"no {statement!r} waits",
             timeout,
         )
-
-    def _waiting(self, locktype: str, which: str) -> bool:
-        row = self._conn.execute(
-            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
-            f" WHERE d.datname = current_database() AND NOT l.granted"
-            f" AND l.locktype = %s AND l.{which}",
-            (locktype,),
-        ).fetchone()
-        return row == (1,)
 
 
 @contextmanager

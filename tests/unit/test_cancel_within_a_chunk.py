@@ -3,7 +3,8 @@ starts, so only a chunk whose commit was already under way is still journalled, 
 many chunks the writer has ready behind it. The export then ends CANCELLED, with every
 stored chunk journalled and nothing else left in its folder. Run in-process through the
 runner, on a real SQLite store and a real local folder, with one-row chunks; the test
-holds the export at a known point of one chunk while it requests the cancel."""
+holds the export at a known point of one chunk while it requests the cancel. A cancel
+recorded in the store (by another replica) is heard before the manifest too."""
 
 from __future__ import annotations
 
@@ -205,6 +206,24 @@ def test_a_cancel_during_a_commit_lets_that_chunk_finish_and_no_other(
         runner.cancel(job.id, wait_seconds=0)
         hold.released.set()
         _assert_cancelled_with_chunks(store, job, tmp_path / "out", HELD + 1)
+    finally:
+        hold.released.set()
+        stop_runner()
+
+
+def test_a_cancel_recorded_in_the_store_during_the_last_commit_writes_no_manifest(
+    tmp_path: Path, store: SQLiteJobStore
+) -> None:
+    # As CancelExport on another replica records it: the run hears of it at the lease
+    # renewal before the manifest, which commits the export, rather than succeed.
+    job_key = "20260101T000000Z-cancel"
+    hold = _Hold(f"events/{job_key}/part-{ROWS - 1:06d}.jsonl.zst", at="commit")
+    _, job, stop_runner = _start(tmp_path, store, hold)
+    try:
+        assert hold.reached.wait(30), "the export never reached its last chunk"
+        store.request_cancel(job.id)
+        hold.released.set()
+        _assert_cancelled_with_chunks(store, job, tmp_path / "out", ROWS)
     finally:
         hold.released.set()
         stop_runner()
