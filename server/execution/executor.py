@@ -35,7 +35,7 @@ from sluice.server.jobs.model import ChunkRecord, Job, Lease, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.pipeline.stopping import ExportStop, keeps_uploads
+from sluice.server.pipeline.stopping import ExportStop, cancel, keeps_uploads
 from sluice.server.pipeline.stream_source import INBOXES
 from sluice.server.planning.plan import ExportPlan, plan_destination
 from sluice.server.planning.subject_package import PackagePlan
@@ -116,7 +116,7 @@ def execute(
     # lease was renewed above).
     _remove_stale_temporaries(sink, plan.prefix)
     reporter = _ProgressReporter(
-        job.id, job.spec.destination.dataset, context, resume.totals, lease
+        job.id, job.spec.destination.dataset, context, resume.totals, stop, lease
     )
     options = _pipeline_options(settings, context)
     try:
@@ -157,7 +157,7 @@ def _execute_package(
     if chunks:
         _log.info("subject package %s resumes after chunk %d", job.id, chunks[-1].index)
     _remove_stale_temporaries(sink, first.prefix)
-    reporter = _ProgressReporter(job.id, job.spec.destination.dataset, context, totals, lease)
+    reporter = _ProgressReporter(job.id, job.spec.destination.dataset, context, totals, stop, lease)
     options = _pipeline_options(context.settings, context)
     try:
         for number, start in starts:
@@ -228,14 +228,19 @@ def _before_manifest(context: ExecutionContext, stop: threading.Event, lease: Le
     if stop.is_set():
         raise Interrupted("export interrupted before its manifest was written")
     # The manifest commits the export: fenced like a journal write, as close to it as
-    # the store allows (the sink cannot take part in the store's transaction).
-    _renew(context, lease)
+    # the store allows (the sink cannot take part in the store's transaction). A cancel
+    # the renewal reports (requested on another replica) wins, as it does at a chunk.
+    if _renew(context, lease):
+        cancel(stop)
+        raise Interrupted("export cancelled before its manifest was written")
 
 
-def _renew(context: ExecutionContext, lease: Lease | None) -> None:
-    """Renew the run's lease (LeaseLost when another replica holds it now)."""
-    if lease is not None:
-        context.store.renew(lease, context.settings.job_lease_seconds)
+def _renew(context: ExecutionContext, lease: Lease | None) -> bool:
+    """Renew the run's lease (LeaseLost when another replica holds it now); True when a
+    cancel of the export is requested in the store."""
+    if lease is None:
+        return False
+    return context.store.renew(lease, context.settings.job_lease_seconds)
 
 
 def _still_held(context: ExecutionContext, lease: Lease | None) -> bool:
@@ -453,10 +458,12 @@ class _ProgressReporter:
         dataset: str,
         context: ExecutionContext,
         start: Progress,
+        stop: threading.Event,
         lease: Lease | None = None,
     ) -> None:
         self._job_id = job_id
         self._dataset = dataset
+        self._stop = stop
         self._lease = lease
         self._context = context
         self._start = start
@@ -477,15 +484,21 @@ class _ProgressReporter:
         # A lease renewed less than half its length ago (by this process's monotonic
         # clock, which keeps counting while the process is paused) cannot have expired,
         # so no other replica can hold it: the renewal, a journal round trip per chunk,
-        # is needed only once that much time has passed.
+        # is needed only once that much time has passed. The renewal also tells of a
+        # cancel requested on another replica: heard here, the pipeline refuses this
+        # chunk's commit, rather than commit on until the heartbeat hears of it (a run
+        # paused past its heartbeat, then resumed, would race it).
         if self._lease is None:
             return
         seconds = self._context.settings.job_lease_seconds
         started = time.monotonic()
         if started - self._renewed_at < seconds / 2:
             return
-        self._context.store.renew(self._lease, seconds)
+        cancel_requested = self._context.store.renew(self._lease, seconds)
         self._renewed_at = started
+        if cancel_requested:
+            cancel(self._stop)
+            _log.info("export %s: cancel requested through the job store", self._job_id)
 
     def chunk_committed(self, chunk: ChunkRecord, progress: Progress) -> None:
         self._context.store.record_chunk(self._job_id, chunk, progress, lease=self._lease)

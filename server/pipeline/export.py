@@ -12,8 +12,11 @@ commit overlaps the writing of the next one, but commits run one at a time and i
 order: chunk N+1 is never journalled before chunk N. A Parquet chunk's last row groups
 and footer are made by its encoder's workers while the caller encodes the next chunk
 (ChunkEnd.tail is then a future, which the writer waits for in queue order). A chunk
-counts only once journalled, so an interruption loses at most the chunks in flight (a
-shutdown keeps their stored parts, and lets a chunk already written finish its commit).
+counts only once journalled, so an interruption loses at most the chunks in flight.
+Once `stop` is set no commit starts: only a chunk whose commit was under way is still
+journalled, so a run ends within one chunk of its cancel, shutdown or lost lease (a
+written chunk refused its commit goes the way of the chunk being written: a shutdown
+keeps its stored parts, a cancel discards them).
 """
 
 from __future__ import annotations
@@ -144,9 +147,10 @@ def run_pipeline(
     selection: RowSelection | None = None,
 ) -> PipelineProgress:
     """Export every remaining chunk (of `selection`'s rows, when given); return the final
-    totals. Raises Interrupted when `stop` is set: committed chunks stay, a chunk already
-    written finishes its commit, and the chunk being written is discarded, except that an
-    ExportStop set by a shutdown suspends its upload for the next run to continue."""
+    totals. Raises Interrupted when `stop` is set: committed chunks stay, a chunk whose
+    commit was under way finishes it, and no other commit starts; the chunks written but
+    not committed are discarded, except that an ExportStop set by a shutdown (or a lost
+    lease) suspends their upload for the next run to continue."""
     writer = _ChunkWriterThread(config, sink, resume.totals, observer, options, stop)
     writer.start()
     skipped = BadRowTally(resume.from_row)
@@ -321,8 +325,8 @@ class _ChunkWriterThread:
         except BaseException as exc:  # noqa: BLE001 - handed to the reader thread to raise
             self._fail(exc)
         finally:
-            # A chunk already written is committed even when stopping: that loses nothing
-            # and saves rewriting it.
+            # The commit under way finishes (or refuses, when `stop` came first) before
+            # the run ends: commits never outlive it.
             try:
                 self._await_commit()
             except BaseException as exc:  # noqa: BLE001 - handed to the reader thread
@@ -339,9 +343,11 @@ class _ChunkWriterThread:
     def _close_unfinished(self, writer: SinkWriter) -> None:
         """A shutdown keeps the stored parts of the chunk in flight for the next start
         (the caller then keeps its journal); a cancel or any failure discards them, except
-        a lost lease: the replica that took the export over continues that upload."""
+        a lost lease: the replica that took the export over continues that upload. (A
+        commit refused because of the stop is the stop, not a failure.)"""
         lost = isinstance(self._failure, LeaseLost)
-        if lost or (self._failure is None and keeps_uploads(self._stop)):
+        stopped = self._failure is None or isinstance(self._failure, Interrupted)
+        if lost or (stopped and keeps_uploads(self._stop)):
             writer.suspend()
         else:
             writer.abort()
@@ -416,8 +422,16 @@ class _ChunkWriterThread:
             committing.result()
 
     def _commit(self, chunk: OpenChunk, end: ChunkEnd, totals: PipelineProgress) -> None:
-        """Make the written chunk durable, then journal it with the totals up to it."""
+        """Make the written chunk durable, then journal it with the totals up to it;
+        refused once `stop` is set (checked after before_commit, which may set it)."""
         self._observer.before_commit(end.index)
+        if self._stop.is_set():
+            # Past this check the chunk is published and must be journalled, or a
+            # resume would write it again; before it, a stop costs only its rewrite. So
+            # a stop lets at most the commit already under way finish, however many
+            # chunks the writer has ready behind it.
+            self._close_unfinished(chunk.writer)
+            raise Interrupted(f"export interrupted before chunk {end.index} was committed")
         started = time.monotonic()
         info = chunk.writer.commit()
         commit_seconds = time.monotonic() - started

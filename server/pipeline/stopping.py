@@ -12,7 +12,8 @@ import threading
 
 class ExportStop(threading.Event):
     """Set to stop an export at its next batch (a database statement it waits on is
-    cancelled at once); `cancel` also discards its open upload.
+    cancelled at once, and no chunk commit starts after it); `cancel` also discards its
+    open upload.
 
     A cancel wins over a shutdown whenever it comes, so a cancelled export never keeps an
     upload. A plain threading.Event works where an ExportStop is expected and means cancel.
@@ -50,6 +51,14 @@ class ExportStop(threading.Event):
     def keeps_uploads(self) -> bool:
         """Whether stopping now should suspend (not abort) the upload in flight."""
         return self.is_set() and (self._lease_lost or not self._cancelled)
+
+
+def cancel(stop: threading.Event) -> None:
+    """Cancel the run `stop` stops (a plain threading.Event, once set, means cancel)."""
+    if isinstance(stop, ExportStop):
+        stop.cancel()
+    else:
+        stop.set()
 
 
 def keeps_uploads(stop: threading.Event) -> bool:

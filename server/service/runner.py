@@ -5,13 +5,15 @@ an expired lease: its replica died or stalled) and runs it under that lease; a h
 renews the leases of running exports. Several replicas sharing a job store share the
 work this way; one daemon on its own SQLite store is the same thing with one replica.
 
-Cancel and shutdown both stop a running export at its next batch boundary. Cancel ends
-it as cancelled and aborts its open upload; shutdown suspends that upload (stored parts
-stay open and journalled) and hands the job back (queued, lease released), so another
-replica, or the next start, continues it at once. A cancel of an export running on
-another replica is recorded in the store and honoured by that replica's heartbeat. A run
-whose lease was lost stops and writes nothing more: the replica that took it over owns
-its journal, its uploads and its final state.
+Cancel and shutdown both stop a running export at its next batch boundary, and within
+one chunk: no chunk commit starts once they are asked for. Cancel ends it as cancelled
+and aborts its open upload; shutdown suspends that upload (stored parts stay open and
+journalled) and hands the job back (queued, lease released), so another replica, or the
+next start, continues it at once. A cancel of an export running on another replica is
+recorded in the store and honoured by that replica's heartbeat, or by the lease renewal
+before a chunk's commit, whichever renews first. A run whose lease was lost stops and
+writes nothing more: the replica that took it over owns its journal, its uploads and its
+final state.
 
 Every run is an attempt, recorded in the store (GetExport shows them). A run that fails
 transiently (server/errors.is_transient) goes back to the queue until its backoff ends,
@@ -176,8 +178,12 @@ class ExportRunner:
         self._closing.set()
         self._wake.set()
         with self._lock:
+            stopping = list(self._running)
             for running in self._running.values():
                 running.stop.shutdown()
+        for job_id in stopping:
+            # Said once the stop is set: from here no chunk commit of it starts.
+            _log.info("export %s: stopping for shutdown; it goes back to the queue", job_id)
         deadline = time.monotonic() + grace_seconds
         for worker in self._workers:
             while worker.is_alive() and time.monotonic() < deadline:
@@ -450,8 +456,8 @@ class ExportRunner:
             _log.warning("cannot renew the lease of %s: %s", running.lease.job_id, exc.message)
         else:
             if cancel_requested and not running.stop.cancelled:
-                _log.info("export %s: cancel requested through the job store", running.lease.job_id)
                 running.stop.cancel()
+                _log.info("export %s: cancel requested through the job store", running.lease.job_id)
 
     def _announce_final(self, job: Job) -> None:
         # A stream export's inbox may still hold batches read ahead: free them (a later

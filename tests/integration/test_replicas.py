@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,7 @@ from tests.integration.helpers import read_export
 from tests.servers.cloud import ProfileDaemon, S3Store, read_manifest
 from tests.servers.postgres import PostgresServer
 from tests.servers.processes import ServerProcess
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -331,18 +333,24 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
     # A lease far longer than the test: only the handover can move the export in time.
     replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=600)
     generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
-    with ExportClient(replicas.daemons[0].address) as client:
+    # The holder's journal of chunk HELD waits for the test: the export is held with
+    # chunks 0..HELD-1 journalled and chunk HELD stored, however fast the machine, and
+    # the SIGTERM lands with 20 chunks or more to go.
+    with (
+        _journal_held_at(replicas.url, HELD) as held,
+        ExportClient(replicas.daemons[0].address) as client,
+    ):
         export_id = client.create(_slow_spec(replicas)).id
-        _wait(client, export_id, lambda e: e.progress.chunks >= 1)
-    leaving = replicas.holder(export_id)
-    staying = next(d for d in replicas.daemons if d is not leaving)
-    # Frozen with 2 to 5 of its 25 chunks journalled, then the SIGTERM an instant after
-    # its main thread runs again (_thaw): it lands with 20 chunks or more to go, where
-    # a wait on progress alone left the export free to end before the signal.
-    with ExportClient(staying.address) as observer:
-        _frozen_midway(leaving, observer, export_id, 2, 5)
-    _thaw(leaving)
-    stopped_at = time.monotonic()
+        held.reached(HELD)
+        leaving = replicas.holder(export_id)
+        staying = next(d for d in replicas.daemons if d is not leaving)
+        assert [i for i, _, _ in replicas.journal(export_id)] == list(range(HELD))
+        assert leaving.process is not None
+        stopped_at = time.monotonic()
+        leaving.process.send_signal(signal.SIGTERM)
+        # Logged once its export's stop is set: from then on it starts no commit.
+        stopping = f"export {export_id}: stopping for shutdown"
+        until(lambda: stopping in leaving.log_path.read_text(), "no shutdown began", 30)
     assert leaving.stop() == 0
     with ExportClient(staying.address) as client:
         _wait(client, export_id, lambda e: e.replica == staying.settings["replica_id"], 30)
@@ -350,7 +358,90 @@ def test_sigterm_hands_running_exports_to_another_replica_at_once(replicas: Repl
         finished = _final(client, export_id)
     assert finished.state == pb.EXPORT_STATE_SUCCEEDED
     resume._assert_exactly_once(finished.manifest_uri)
-    _one_holder_at_a_time(replicas.journal(export_id))
+    journal = replicas.journal(export_id)
+    _one_holder_at_a_time(journal)
+    # The leaving replica journalled the chunk whose journal was under way at the
+    # SIGTERM and none after it, though its writer had the next one ready: the staying
+    # one continued from there.
+    left = str(leaving.settings["replica_id"])
+    assert [i for i, owner, _ in journal if owner == left] == list(range(HELD + 1))
+    assert {owner for i, owner, _ in journal if i > HELD} == {staying.settings["replica_id"]}
+
+
+#: The chunk whose journal the SIGTERM test holds (of an export of 25).
+HELD = 3
+#: Advisory lock keys of held journals: this plus the chunk's index.
+_HOLD_LOCKS = 727_000
+
+
+class _HeldJournal:
+    """Journal writes of chunks the test holds (see _journal_held_at)."""
+
+    def __init__(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        self._conn = conn
+
+    def reached(self, index: int, timeout: float = 120) -> None:
+        """Return once a replica's journal write of chunk `index` waits for the test."""
+        until(
+            lambda: (
+                self._conn.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                    " WHERE d.datname = current_database() AND NOT l.granted"
+                    " AND l.locktype = 'advisory' AND l.objid = %s",
+                    (_HOLD_LOCKS + index,),
+                ).fetchone()
+                == (1,)
+            ),
+            f"no journal write reached chunk {index}",
+            timeout,
+        )
+
+    def release(self, index: int) -> None:
+        self._conn.execute("SELECT pg_advisory_unlock(%s)", (_HOLD_LOCKS + index,))
+
+    def waiting_for_the_row_of(self, statement: str, timeout: float = 30) -> None:
+        """Return once a statement starting with `statement` waits for a row lock."""
+        until(
+            lambda: (
+                self._conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND starts_with(query, %s)",
+                    (statement,),
+                ).fetchone()
+                == (1,)
+            ),
+            f"no {statement!r} waits",
+            timeout,
+        )
+
+
+@contextmanager
+def _journal_held_at(url: str, *indices: int) -> Iterator[_HeldJournal]:
+    """Hold every journal write of the chunks `indices` (any export) until the test
+    releases it (or the block ends): a trigger on the job store's chunks table waits for
+    an advisory lock the test holds. The replica writing it waits inside that write, its
+    job row locked, so its export commits nothing more meanwhile: a hold at a known
+    chunk, which a SIGSTOP cannot give."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for index in indices:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_HOLD_LOCKS + index,))
+        held = ", ".join(str(int(index)) for index in indices)
+        conn.execute(
+            "CREATE FUNCTION test_hold_chunk() RETURNS trigger LANGUAGE plpgsql AS $$"
+            f" BEGIN IF NEW.idx IN ({held}) THEN"
+            f" PERFORM pg_advisory_xact_lock_shared({_HOLD_LOCKS} + NEW.idx); END IF;"
+            " RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER test_hold_chunk BEFORE INSERT ON chunks"
+            " FOR EACH ROW EXECUTE FUNCTION test_hold_chunk()"
+        )
+        try:
+            yield _HeldJournal(conn)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock_all()")
+            conn.execute("DROP TRIGGER test_hold_chunk ON chunks")
+            conn.execute("DROP FUNCTION test_hold_chunk()")
 
 
 def test_a_watch_on_the_replica_running_the_export_hears_its_live_progress_only(
@@ -401,32 +492,53 @@ def test_a_replica_holds_at_most_its_pool_and_one_listening_connection(
 def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
     replicas: Replicas,
 ) -> None:
-    replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=3)
+    lease = 6
+    replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=lease)
     generate(replicas.sources / "events.parquet", resume.ROWS, seed=5)
-    with ExportClient(replicas.daemons[0].address) as client:
-        export_id = client.create(_slow_spec(replicas)).id
-        _wait(client, export_id, lambda e: e.progress.chunks >= 1)
-    holder = replicas.holder(export_id)
-    elsewhere = next(d for d in replicas.daemons if d is not holder)
-    assert holder.process is not None
-    with ExportClient(elsewhere.address) as client:
-        # Frozen with at most 5 of its 25 chunks journalled: the watch then needs 2 of
-        # the 20 or more chunks left, in step with the export however fast it runs.
-        _frozen_midway(holder, client, export_id, 1, 5)
-        os.kill(holder.process.pid, signal.SIGCONT)
-        progress = _watched_progress(client, export_id, count=2)
-        assert progress[-1] > progress[0]
-        # The cancel is requested while the holder is frozen midway, so the export
-        # cannot end first; frozen past its heartbeat's 1 s interval, the holder renews
-        # its lease, and hears of the cancel, the moment it runs again.
-        _frozen_midway(holder, client, export_id, 1, 15)
-        cancelled = client.cancel(export_id)
-        time.sleep(1.2)
-        os.kill(holder.process.pid, signal.SIGCONT)
-        if cancelled.state != pb.EXPORT_STATE_CANCELLED:
-            cancelled = _final(client, export_id, timeout=30)
+    # Journals held at chunks 2 and 12 of 25: the export waits there until the test
+    # lets it go on, however fast the machine.
+    with _journal_held_at(replicas.url, 2, 12) as held:
+        with ExportClient(replicas.daemons[0].address) as client:
+            export_id = client.create(_slow_spec(replicas)).id
+        held.reached(2)
+        holder = replicas.holder(export_id)
+        elsewhere = next(d for d in replicas.daemons if d is not holder)
+        assert holder.process is not None
+        with ExportClient(elsewhere.address) as client:
+            # The watch begins while the export waits, so it follows the chunks after.
+            events: Iterator[pb.ExportEvent] = iter(client.watch(export_id, timeout=60))
+            assert next(events).HasField("snapshot")
+            held.release(2)
+            progress = _progress_of(events, count=2)
+            assert progress[-1] > progress[0]
+            held.reached(12)
+            assert [i for i, _, _ in replicas.journal(export_id)] == list(range(12))
+            # The cancel, on the other replica, waits for the job row the holder's
+            # journal of chunk 12 holds. The holder is frozen before that journal ends,
+            # so the cancel is in the store before the holder runs again: its next
+            # commit's lease renewal, half a lease after the last one, hears of it.
+            outcome: list[pb.Export] = []
+            cancelling = threading.Thread(
+                target=lambda: outcome.append(client.cancel(export_id)), daemon=True
+            )
+            reached_at = time.monotonic()
+            cancelling.start()
+            held.waiting_for_the_row_of("UPDATE jobs SET cancel_requested")
+            os.kill(holder.process.pid, signal.SIGSTOP)
+            try:
+                held.release(12)
+                until(lambda: _cancel_requested(replicas, export_id), "no cancel recorded", 30)
+                time.sleep(max(0.0, lease / 2 + 0.1 - (time.monotonic() - reached_at)))
+            finally:
+                os.kill(holder.process.pid, signal.SIGCONT)
+            cancelling.join(30)
+            cancelled = outcome[0]
+            if cancelled.state != pb.EXPORT_STATE_CANCELLED:
+                cancelled = _final(client, export_id, timeout=30)
     assert cancelled.state == pb.EXPORT_STATE_CANCELLED
     assert cancelled.replica == ""
+    # Chunk 12, journalled when the cancel came, and nothing after it.
+    assert [i for i, _, _ in replicas.journal(export_id)] == list(range(13))
     # Resumed through any replica, whichever claims it ends it exactly once.
     with ExportClient(holder.address) as client:
         client.resume(export_id)
@@ -435,10 +547,22 @@ def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
     resume._assert_exactly_once(finished.manifest_uri)
 
 
+def _cancel_requested(replicas: Replicas, export_id: str) -> bool:
+    with psycopg.connect(replicas.url) as conn:
+        row = conn.execute(
+            "SELECT cancel_requested FROM jobs WHERE id = %s", (export_id,)
+        ).fetchone()
+    return row is not None and bool(row[0])
+
+
 def _watched_progress(client: ExportClient, export_id: str, count: int) -> list[int]:
     """Chunk counts from `count` progress events of a watch (then the watch is left)."""
+    return _progress_of(iter(client.watch(export_id, timeout=60)), count)
+
+
+def _progress_of(events: Iterator[pb.ExportEvent], count: int) -> list[int]:
+    """Chunk counts from the events of a watch until `count` progress events."""
     seen: list[int] = []
-    events: Iterator[pb.ExportEvent] = iter(client.watch(export_id, timeout=60))
     for event in events:
         if event.HasField("progress"):
             seen.append(event.progress.chunks)

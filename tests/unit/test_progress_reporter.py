@@ -1,9 +1,11 @@
 """The daemon's progress reporter: a chunk's commit overlaps the writing of the next one,
 so its totals can trail what watchers have already seen. Watchers must still see
-progress that never goes back, and the journal must hold the chunk's own totals."""
+progress that never goes back, and the journal must hold the chunk's own totals. Its
+lease renewal before a commit hears of a cancel requested on another replica."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from sluice.server.execution.executor import ExecutionContext, _ProgressReporter
 from sluice.server.jobs.model import NewJob, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.pipeline.results import ChunkResult, PipelineProgress
+from sluice.server.pipeline.stopping import ExportStop
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.service.events import EventHub, ProgressUpdated
 from sluice.server.settings import load_settings
@@ -47,7 +50,9 @@ def test_a_late_commit_never_moves_watched_progress_back(
     job, _ = store.create(NewJob(id="20260101T000000Z-progress", spec=spec))
     hub = EventHub()
     context = ExecutionContext(settings, store, hub, open_sink, b"k" * 32, "k", b"i" * 32)
-    reporter = _ProgressReporter(job.id, job.spec.destination.dataset, context, Progress())
+    reporter = _ProgressReporter(
+        job.id, job.spec.destination.dataset, context, Progress(), threading.Event()
+    )
 
     with hub.subscribe(job.id) as watcher:
         # Chunk 0 (100 records) is written; 50 records of chunk 1 are written while
@@ -68,3 +73,35 @@ def test_a_late_commit_never_moves_watched_progress_back(
     # The journal keeps the chunk's own totals, not the writer's look-ahead.
     assert [c.records for c in store.chunks(job.id)] == [100]
     assert store.get(job.id).progress.records == 100
+
+
+def test_a_cancel_requested_elsewhere_is_heard_at_the_renewal_before_a_commit(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        None, {"state_dir": tmp_path / "state", "job_lease_seconds": 60}, environ={}
+    )
+    store = SQLiteJobStore(":memory:")
+    spec = ExportSpec(
+        source=SourceSpec(uri=str(tmp_path / "in.parquet")),
+        destination=DestinationSpec(uri=str(tmp_path / "out"), dataset="events"),
+    )
+    job, _ = store.create(NewJob(id="20260101T000000Z-cancelled", spec=spec))
+    claimed = store.claim("here", 60)
+    assert claimed is not None
+    context = ExecutionContext(settings, store, EventHub(), open_sink, b"k" * 32, "k", b"i" * 32)
+    stop = ExportStop()
+    reporter = _ProgressReporter(
+        job.id, job.spec.destination.dataset, context, Progress(), stop, claimed[1]
+    )
+    reporter.before_commit(0)  # renews: nothing requested yet
+    assert not stop.is_set()
+
+    store.request_cancel(job.id)  # as CancelExport on another replica does
+    reporter.before_commit(1)  # renewed just now: no round trip, nothing heard yet
+    assert not stop.is_set()
+    reporter._renewed_at -= 31  # half the lease has passed since
+    reporter.before_commit(2)
+
+    assert stop.cancelled
+    assert not stop.keeps_uploads
