@@ -122,7 +122,7 @@ class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
 
 def add_flight_service(servicer: FlightServicer, server: grpc.Server) -> None:
     """Serve `servicer` as the generated code does, except that DoGet's responses are
-    FlightData already serialized (sluice.flight.ipc.batch_wire): building a FlightData
+    FlightData already serialized (sluice.flight.ipc.BatchWireWriter): building a FlightData
     message and serializing it copied every batch's body twice more, about half the CPU
     of a DoGet. Likewise DoPut's requests are read as WireFlightData, views of the
     received bytes (protobuf's parser copied each body twice)."""
