@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
-import pytest
 import zstandard
 
 from sluice.server.execution.executor import ExecutionContext
@@ -87,16 +87,12 @@ class _HeldWriter:
         self._inner.suspend()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteJobStore]:
-    opened = SQLiteJobStore(tmp_path / "jobs.sqlite3")
-    yield opened
-    opened.close()
-
-
-def _start(
+@contextmanager
+def _held_export(
     tmp_path: Path, store: SQLiteJobStore, hold: _Hold
-) -> tuple[ExportRunner, Job, Callable[[], None]]:
+) -> Iterator[tuple[ExportRunner, Job]]:
+    """The export of ROWS one-row chunks running under `hold`; on leaving, the hold is
+    released and the runner shut down."""
     source = tmp_path / "in" / "events.parquet"
     source.parent.mkdir()
     pl.DataFrame({"id": range(ROWS)}).write_parquet(source)
@@ -128,7 +124,11 @@ def _start(
     runner = ExportRunner(context)
     runner.start()
     runner.submit(job.id)
-    return runner, job, lambda: runner.shutdown(5)
+    try:
+        yield runner, job
+    finally:
+        hold.released.set()
+        runner.shutdown(5)
 
 
 def _unzstd(data: bytes) -> bytes:
@@ -170,8 +170,7 @@ def test_a_cancel_after_chunk_k_is_journalled_commits_no_further_chunk(
     # (commits run in order). The chunk is then written whole, ready to commit.
     job_key = "20260101T000000Z-cancel"
     hold = _Hold(f"events/{job_key}/part-{HELD:06d}.jsonl.zst", at="write")
-    runner, job, stop_runner = _start(tmp_path, store, hold)
-    try:
+    with _held_export(tmp_path, store, hold) as (runner, job):
         assert hold.reached.wait(30), "the export never reached the held chunk"
         # The premise: the held write is the whole chunk, and the chunks before it are
         # journalled (K = HELD of them).
@@ -180,9 +179,6 @@ def test_a_cancel_after_chunk_k_is_journalled_commits_no_further_chunk(
         runner.cancel(job.id, wait_seconds=0)
         hold.released.set()
         _assert_cancelled_with_chunks(store, job, tmp_path / "out", HELD)
-    finally:
-        hold.released.set()
-        stop_runner()
 
 
 def test_a_cancel_during_a_commit_lets_that_chunk_finish_and_no_other(
@@ -193,8 +189,7 @@ def test_a_cancel_during_a_commit_lets_that_chunk_finish_and_no_other(
     # writer meanwhile finishes the next chunk, which must not follow it.
     job_key = "20260101T000000Z-cancel"
     hold = _Hold(f"events/{job_key}/part-{HELD:06d}.jsonl.zst", at="commit")
-    runner, job, stop_runner = _start(tmp_path, store, hold)
-    try:
+    with _held_export(tmp_path, store, hold) as (runner, job):
         assert hold.reached.wait(30), "the export never reached the held chunk"
         assert [c.index for c in store.chunks(job.id)] == list(range(HELD))
         # The writer has the next chunk under way (its file is created on its first
@@ -206,9 +201,6 @@ def test_a_cancel_during_a_commit_lets_that_chunk_finish_and_no_other(
         runner.cancel(job.id, wait_seconds=0)
         hold.released.set()
         _assert_cancelled_with_chunks(store, job, tmp_path / "out", HELD + 1)
-    finally:
-        hold.released.set()
-        stop_runner()
 
 
 def test_a_cancel_recorded_in_the_store_during_the_last_commit_writes_no_manifest(
@@ -218,12 +210,8 @@ def test_a_cancel_recorded_in_the_store_during_the_last_commit_writes_no_manifes
     # renewal before the manifest, which commits the export, rather than succeed.
     job_key = "20260101T000000Z-cancel"
     hold = _Hold(f"events/{job_key}/part-{ROWS - 1:06d}.jsonl.zst", at="commit")
-    _, job, stop_runner = _start(tmp_path, store, hold)
-    try:
+    with _held_export(tmp_path, store, hold) as (_, job):
         assert hold.reached.wait(30), "the export never reached its last chunk"
         store.request_cancel(job.id)
         hold.released.set()
         _assert_cancelled_with_chunks(store, job, tmp_path / "out", ROWS)
-    finally:
-        hold.released.set()
-        stop_runner()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, cast
@@ -79,13 +79,6 @@ def _source(folder: Path, suffix: str) -> Path:
         frame.write_ndjson(path)
     assert path.stat().st_size > 4 * COUNT_BLOCK_BYTES
     return path
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteJobStore]:
-    opened = SQLiteJobStore(tmp_path / "jobs.sqlite3")
-    yield opened
-    opened.close()
 
 
 @pytest.mark.parametrize("suffix", ["csv", "ndjson"])

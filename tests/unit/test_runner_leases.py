@@ -52,13 +52,6 @@ def run(monkeypatch: pytest.MonkeyPatch) -> _Run:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteJobStore]:
-    opened = SQLiteJobStore(tmp_path / "jobs.sqlite3")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def runner(tmp_path: Path, store: SQLiteJobStore) -> Iterator[ExportRunner]:
     settings = load_settings(
         None,
