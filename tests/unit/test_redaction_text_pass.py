@@ -255,3 +255,14 @@ def test_a_new_value_among_many_or_few_remembered_clean_ones_is_still_redacted(
     assert outs[1]["service"].to_list() == [
         "[EMAIL]" if i == 5 else names[i % kinds] for i in range(ROWS)
     ]
+
+
+def test_a_categorical_column_with_no_clean_value_is_redacted_batch_after_batch() -> None:
+    """Every distinct value trips a gate, so none is remembered clean: the next batch
+    still checks its values (an empty set of remembered ones) and redacts them."""
+    addresses = ["a@example.com", "b@example.org"]
+    batch = pl.DataFrame({"owner": [addresses[i % 2] for i in range(ROWS)]})
+    redactor = redactor_for(batch, RedactionSpec(level="moderate"))
+    for _ in range(3):
+        out = redactor.apply(batch.with_row_index(ROW_INDEX).lazy()).collect()
+        assert out["owner"].to_list() == ["[EMAIL]"] * ROWS

@@ -100,8 +100,10 @@ _COMPARED: Final = 8
 
 
 def _one_of(value: pl.Expr, known: pl.Series) -> pl.Expr:
-    """Per value: whether it is one of `known` (null for a null value)."""
-    if known.len() > _COMPARED:
+    """Per value: whether it is one of `known` (null for a null value). None remembered
+    (every distinct value so far tripped a gate) is a lookup too: an empty
+    any_horizontal has nothing to fold and fails."""
+    if known.is_empty() or known.len() > _COMPARED:
         return value.is_in(known.implode())
     return pl.any_horizontal(value == pl.lit(v, dtype=known.dtype) for v in known)
 
