@@ -210,7 +210,7 @@ def _refined(
     sharper = subset.select(
         any_where(pl.col(loc[0]), loc[1:], refine).alias(str(n)) for n, loc in enumerate(own)
     )
-    where = _positions(mask)
+    where = row_positions(mask)
     narrowed = {}
     for (loc, hit), keep in zip(own.items(), sharper.iter_columns(), strict=True):
         if keep.any():
@@ -232,13 +232,15 @@ def _weave(mask: pl.Series) -> pl.Series:
     """The gather order that puts the rows where `mask` holds followed by the others
     back into their original order: the inverse of the order that took them apart,
     written by position (a sort of it cost twice as much)."""
+    mask = mask.fill_null(False)  # a null would scatter nothing to its row: gather row 0
     rows = _row_numbers(len(mask))
     taken = pl.concat([rows.filter(mask), rows.filter(~mask)])
     return pl.zeros(len(mask), dtype=rows.dtype, eager=True).scatter(taken, rows)
 
 
-def _positions(mask: pl.Series) -> pl.Series:
-    """The row numbers where `mask` holds: `arg_true`, which took ~15x longer."""
+def row_positions(mask: pl.Series) -> pl.Series:
+    """The row numbers where `mask` holds (the shared alternative to `arg_true`, which
+    took ~15x longer)."""
     return _row_numbers(len(mask)).filter(mask)
 
 

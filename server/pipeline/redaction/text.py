@@ -32,6 +32,7 @@ from sluice.server.pipeline.redaction.actions import (
     mask,
     tag,
 )
+from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME, compose
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT, RESULT, any_element, map_elements
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule
@@ -98,7 +99,7 @@ def _with_joiners(values: pl.Series) -> pl.Series:
     needs = values.str.contains(_JOINED).fill_null(False)
     if not needs.any():
         return values
-    where = pl.int_range(0, len(needs), eager=True, dtype=pl.get_index_type()).filter(needs)
+    where = row_positions(needs)
     joined = values.filter(needs).str.replace_all(_JOINED, f"$1{_JOINER}$2")
     # `scatter` writes in place: into a copy, never the caller's values.
     return values.clone().scatter(where, joined)
