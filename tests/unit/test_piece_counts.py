@@ -5,15 +5,18 @@ tabs. And once the stop is set, the count ends at the next block."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import random
 import threading
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import polars as pl
 import pytest
+import zstandard
 
 from sluice.server.errors import Interrupted
 from sluice.server.pipeline import piece_counts
@@ -73,6 +76,12 @@ def _whole_file_count(path: Path, csv_separator: str | None) -> int:
     return int(scan.select(pl.len()).collect().item())
 
 
+def _whole_file_count_of(tmp_path: Path, data: bytes, csv_separator: str | None) -> int:
+    path = tmp_path / "plain"
+    path.write_bytes(data)
+    return _whole_file_count(path, csv_separator)
+
+
 def _counted(
     tmp_path: Path,
     data: bytes,
@@ -120,6 +129,27 @@ def test_an_ndjson_file_counted_in_pieces_counts_what_polars_counts_of_it_whole(
 ) -> None:
     pieces, whole = _counted(tmp_path, NDJSON_FILES[name], None, monkeypatch, block_bytes)
     assert pieces == whole
+
+
+COMPRESSIONS = {
+    "gzip": gzip.compress,
+    "zstd": lambda data: zstandard.ZstdCompressor().compress(data),
+    "zlib": zlib.compress,
+}
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
+@pytest.mark.parametrize("csv_separator", [",", None])
+def test_a_compressed_file_is_counted_by_its_records_not_its_bytes(
+    compression: str, csv_separator: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Polars reads these by their magic bytes whatever the file's name: the pieces are
+    # cut from the records, not from the compressed bytes (which hold 0x0A anywhere).
+    data = _random_csv(3) if csv_separator else b"".join(NDJSON_FILES.values()) * 50
+    compressed = COMPRESSIONS[compression](data)
+    pieces, whole = _counted(tmp_path, compressed, csv_separator, monkeypatch, 64)
+    assert pieces == whole > 0
+    assert _whole_file_count_of(tmp_path, data, csv_separator) == whole
 
 
 def test_several_files_count_each_header_once(
