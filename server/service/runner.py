@@ -183,7 +183,7 @@ class ExportRunner:
                 running.stop.shutdown()
         for job_id in stopping:
             # Said once the stop is set: from here no chunk commit of it starts.
-            _log.info("export %s: stopping for shutdown; it goes back to the queue", job_id)
+            _log.info("export %s: stopping for shutdown", job_id)
         deadline = time.monotonic() + grace_seconds
         for worker in self._workers:
             while worker.is_alive() and time.monotonic() < deadline:
