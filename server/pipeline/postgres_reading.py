@@ -107,7 +107,10 @@ def read_frames(
                 cursor.close()
 
                 def opener() -> Any:
-                    return open_connection(target, lambda: adbc.connect(conninfo), errors)
+                    # A clone shares the first connection's ADBC database: opening a
+                    # database queries pg_type and builds the driver's type resolver,
+                    # about 0.018 CPU s of the daemon's each; a clone costs 0.0004.
+                    return open_connection(target, con.adbc_clone, errors)
 
                 queries = [ranged.select(r.lower, r.upper) for r in ranges]
                 _log.info(
