@@ -107,7 +107,11 @@ def read_frames(
                 cursor.close()
 
                 def opener() -> Any:
-                    return open_connection(target, lambda: adbc.connect(conninfo), errors)
+                    # A clone shares the first connection's ADBC database: opening a
+                    # database connects once more to query pg_type and builds the
+                    # driver's type resolver, about 0.019 CPU s of the daemon's and
+                    # 0.007 of the backends' each; a clone costs 0.0004 and 0.003.
+                    return open_connection(target, con.adbc_clone, errors)
 
                 queries = [ranged.select(r.lower, r.upper) for r in ranges]
                 _log.info(
