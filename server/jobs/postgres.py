@@ -591,10 +591,13 @@ class PostgresJobStore:
 
     def request_cancel(self, job_id: str) -> Job:
         with self._tx() as db:
-            db.execute(
+            requested = db.execute(
                 "UPDATE jobs SET cancel_requested = true WHERE id = %s AND state = %s",
                 (job_id, JobState.RUNNING.value),
-            )
+            ).rowcount
+            if requested:
+                # The replica running it hears this at once, not at its next heartbeat.
+                _signal(db, SignalKind.CANCEL, job_id)
             return self._load(db, job_id)
 
     def expire_leases(self) -> int:

@@ -1,6 +1,7 @@
 """Signals a job store gives about changes other replicas made, so a replica need not
-wait for its next poll: a job became claimable (queued), or a job's state or progress
-changed (a Watch running elsewhere reports it).
+wait for its next poll: a job became claimable (queued), a job's state or progress
+changed (a Watch running elsewhere reports it), or a cancel of a running job was
+requested (the replica running it stops it now rather than at its next heartbeat).
 
 Signals are hints, never the record: whoever hears one reads the store. They may be
 lost (a listener's connection dropped), so pollers keep polling, only less urgently; a
@@ -25,6 +26,8 @@ class SignalKind(StrEnum):
     QUEUED = "queued"
     #: The job's state or journalled progress changed.
     CHANGED = "changed"
+    #: A cancel of the running job was requested (CancelExport on another replica).
+    CANCEL = "cancel"
     #: Signals may have been missed (job_id is ""): look at every job of interest.
     RESYNC = "resync"
 

@@ -167,8 +167,9 @@ class JobStore(ScheduleStore, Protocol):
         ...
 
     def request_cancel(self, job_id: str) -> Job:
-        """Ask whichever replica runs the job to cancel it (honoured at its next renew);
-        no effect unless the job is RUNNING. NotFound for an unknown id."""
+        """Ask whichever replica runs the job to cancel it (honoured at its next renew,
+        which a CANCEL signal to listeners hastens); no effect unless the job is RUNNING.
+        NotFound for an unknown id."""
         ...
 
     def expire_leases(self) -> int:
@@ -222,9 +223,9 @@ class JobStore(ScheduleStore, Protocol):
 
     def listen(self, listener: SignalListener) -> None:
         """Call `listener` (on a thread of the store's) for every change other replicas
-        may care about: a job became claimable, or its state or progress changed
-        (server/jobs/signals.py). Hints for pollers, never the record: a store that
-        cannot hear other writers (SQLite, one daemon) calls nothing."""
+        may care about: a job became claimable, its state or progress changed, or a
+        cancel of it was requested (server/jobs/signals.py). Hints for pollers, never the
+        record: a store that cannot hear other writers (SQLite, one daemon) calls nothing."""
         ...
 
     def close(self) -> None: ...

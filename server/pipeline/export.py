@@ -333,20 +333,20 @@ class _ChunkWriterThread:
                 self._fail(exc)
             self._committer.shutdown()
             if self._open is not None:
-                self._close_unfinished(self._open.writer)
+                self._close_unfinished(self._open.writer, self._failure)
                 self._open = None
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = translate_storage_error(exc) if isinstance(exc, StorageError) else exc
 
-    def _close_unfinished(self, writer: SinkWriter) -> None:
+    def _close_unfinished(self, writer: SinkWriter, failure: BaseException | None) -> None:
         """A shutdown keeps the stored parts of the chunk in flight for the next start
-        (the caller then keeps its journal); a cancel or any failure discards them, except
-        a lost lease: the replica that took the export over continues that upload. (A
-        commit refused because of the stop is the stop, not a failure.)"""
-        lost = isinstance(self._failure, LeaseLost)
-        stopped = self._failure is None or isinstance(self._failure, Interrupted)
+        (the caller then keeps its journal); a cancel or any `failure` discards them,
+        except a lost lease: the replica that took the export over continues that upload.
+        Either way a local temporary file goes now (stores that write through one)."""
+        lost = isinstance(failure, LeaseLost)
+        stopped = failure is None or isinstance(failure, Interrupted)
         if lost or (stopped and keeps_uploads(self._stop)):
             writer.suspend()
         else:
@@ -424,13 +424,22 @@ class _ChunkWriterThread:
     def _commit(self, chunk: OpenChunk, end: ChunkEnd, totals: PipelineProgress) -> None:
         """Make the written chunk durable, then journal it with the totals up to it;
         refused once `stop` is set (checked after before_commit, which may set it)."""
-        self._observer.before_commit(end.index)
+        try:
+            self._observer.before_commit(end.index)
+        except BaseException as exc:
+            # A refused commit is a stop like the others: a lost lease keeps the chunk's
+            # stored parts for the new holder, anything else discards them. The writer
+            # must be closed here, since no one else holds it any more (a local
+            # temporary file would stay until the next run of the export swept it).
+            self._close_unfinished(chunk.writer, exc)
+            raise
         if self._stop.is_set():
             # Past this check the chunk is published and must be journalled, or a
             # resume would write it again; before it, a stop costs only its rewrite. So
             # a stop lets at most the commit already under way finish, however many
-            # chunks the writer has ready behind it.
-            self._close_unfinished(chunk.writer)
+            # chunks the writer has ready behind it. (Refused because of the stop, which
+            # is not a failure.)
+            self._close_unfinished(chunk.writer, None)
             raise Interrupted(f"export interrupted before chunk {end.index} was committed")
         started = time.monotonic()
         info = chunk.writer.commit()

@@ -100,6 +100,8 @@ class ExportRunner:
         self._workers: list[threading.Thread] = []
         self._heartbeat: threading.Thread | None = None
         self._wake = threading.Event()
+        #: Set to renew the leases now (a cancel of an export running here was signalled).
+        self._renew_now = threading.Event()
         self._closing = threading.Event()
         self._stopped = threading.Event()
 
@@ -127,10 +129,17 @@ class ExportRunner:
         The store signals this replica's own journal writes too (a chunk, a progress
         save): the watchers of a job running here have its live events from the hub
         already, and a nudge would only make each of them read the job and send its
-        journalled progress (without rates, behind the live one) once per chunk."""
-        if signal.kind is not SignalKind.CHANGED:
+        journalled progress (without rates, behind the live one) once per chunk.
+        A cancel of a job running here makes the heartbeat renew its lease now: the
+        renewal reads the request from the store (a signal is a hint, never the record)
+        and stops the run, within one chunk rather than one heartbeat."""
+        if signal.kind in (SignalKind.QUEUED, SignalKind.RESYNC):
             self._wake.set()
-        if signal.kind is SignalKind.CHANGED and self._runs_here(signal.job_id):
+        if signal.kind in (SignalKind.CHANGED, SignalKind.CANCEL) and self._runs_here(
+            signal.job_id
+        ):
+            if signal.kind is SignalKind.CANCEL:
+                self._renew_now.set()
             return
         self._context.hub.nudge(signal.job_id)
 
@@ -190,6 +199,7 @@ class ExportRunner:
                 worker.join(0.1)
         clean = not any(worker.is_alive() for worker in self._workers)
         self._stopped.set()
+        self._renew_now.set()  # the heartbeat sees `_stopped` now, not an interval later
         return clean
 
     # -- claiming and running --------------------------------------------------------
@@ -426,7 +436,11 @@ class ExportRunner:
 
     def _renew_leases(self) -> None:
         interval = min(self._lease_seconds / 3, _MAX_HEARTBEAT_SECONDS)
-        while not self._stopped.wait(interval):
+        while True:
+            self._renew_now.wait(interval)
+            self._renew_now.clear()
+            if self._stopped.is_set():
+                return
             with self._lock:
                 runs = list(self._running.values())
             for running in runs:

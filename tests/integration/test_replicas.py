@@ -14,7 +14,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 import psycopg
@@ -545,6 +547,57 @@ def test_cancel_watch_and_resume_reach_an_export_on_another_replica(
         finished = _final(client, export_id)
     assert finished.state == pb.EXPORT_STATE_SUCCEEDED
     resume._assert_exactly_once(finished.manifest_uri)
+
+
+def test_a_cancel_on_another_replica_stops_the_export_before_the_next_heartbeat(
+    replicas: Replicas,
+) -> None:
+    # The store NOTIFYs the cancel; the holder renews its lease at once, hears of the
+    # cancel in that renewal and stops within one chunk. With a 30 s lease the holder's
+    # own renewals are 5 s apart (the heartbeat) or 15 s (before a chunk's commit): the
+    # export ends before the heartbeat after the one the cancel follows could have run.
+    lease = 30
+    replicas.start(2, batch_rows=1024, pipeline_queue_depth=2, job_lease_seconds=lease)
+    # Far more chunks than the test waits for: the cancel ends the export early.
+    generate(replicas.sources / "events.parquet", 4 * resume.ROWS, seed=5)
+    with ExportClient(replicas.daemons[0].address) as client:
+        export_id = client.create(_spec(replicas, level=15, chunk_rows=2000)).id
+        _wait(client, export_id, lambda e: e.progress.chunks >= 1, 60)
+    holder = replicas.holder(export_id)
+    elsewhere = next(d for d in replicas.daemons if d is not holder)
+    # The next renewal is the heartbeat's (the one before a commit comes 15 s after
+    # chunk 0's): the cancel follows it at once.
+    renewed = _lease_expiry(replicas, export_id)
+    until(lambda: _lease_expiry(replicas, export_id) != renewed, "no heartbeat renewal", 10)
+    heartbeat = _lease_expiry(replicas, export_id)
+    assert heartbeat is not None
+    with ExportClient(elsewhere.address) as client:
+        cancelled = client.cancel(export_id)
+        if cancelled.state != pb.EXPORT_STATE_CANCELLED:
+            cancelled = _final(client, export_id, timeout=30)
+    assert cancelled.state == pb.EXPORT_STATE_CANCELLED
+    with psycopg.connect(replicas.url) as conn:
+        row = conn.execute(
+            "SELECT updated_at - (%s - make_interval(secs => %s)) FROM jobs WHERE id = %s",
+            (heartbeat, lease, export_id),
+        ).fetchone()
+    assert row is not None
+    # On the store's clock: from the heartbeat's renewal to the CANCELLED state.
+    ended_after = row[0].total_seconds()
+    # The next heartbeat renews 5 s after it at the earliest: well before that.
+    assert ended_after < 4.0, f"cancelled {ended_after:.2f}s after the heartbeat"
+    chunks = [i for i, _, _ in replicas.journal(export_id)]
+    assert chunks == list(range(len(chunks)))
+    assert len(chunks) < 4 * resume.ROWS // 2000
+
+
+def _lease_expiry(replicas: Replicas, export_id: str) -> datetime | None:
+    """When the export's lease ends (as its last renewal set it), on the store's clock."""
+    with psycopg.connect(replicas.url) as conn:
+        row = conn.execute(
+            "SELECT lease_expires_at FROM jobs WHERE id = %s", (export_id,)
+        ).fetchone()
+    return None if row is None else cast(datetime | None, row[0])
 
 
 def _cancel_requested(replicas: Replicas, export_id: str) -> bool:

@@ -991,6 +991,21 @@ class TestPostgresJobStore(JobStoreContract):
         there.pin("j1", "r1")
         heard.hear(JobSignal(SignalKind.QUEUED, "j1"), within=10)
 
+    def test_a_cancel_requested_for_a_running_job_is_signalled(
+        self, opener: Callable[[], JobStore]
+    ) -> None:
+        # The replica running the job hears it at once, not at its next heartbeat; a
+        # request that changes nothing (the job is not running) signals nothing.
+        here, there = opener(), opener()
+        heard = _Heard(here)
+        there.create(new_job("j1"))
+        there.request_cancel("j1")
+        assert there.claim("r2", 60) is not None
+        heard.hear(JobSignal(SignalKind.CHANGED, "j1"))
+        there.request_cancel("j1")
+        heard.hear(JobSignal(SignalKind.CANCEL, "j1"))
+        assert heard.signals.count(JobSignal(SignalKind.CANCEL, "j1")) == 1
+
 
 class _Heard:
     """The signals a store hears from the others (LISTEN/NOTIFY), to wait for."""
