@@ -264,6 +264,10 @@ class _ChunkWriterThread:
             daemon=True,
         )
         self._failure: BaseException | None = None
+        #: Set when a lease renewal before a commit failed: lost, or unconfirmed (a
+        #: store that could not be asked cannot tell). Uploads are then kept, never
+        #: aborted: the replica that holds the export now may continue them.
+        self._lease_unconfirmed = False
         self._abandoned = threading.Event()
         #: Totals including every chunk written, committed or not.
         self.totals = totals
@@ -343,9 +347,10 @@ class _ChunkWriterThread:
     def _close_unfinished(self, writer: SinkWriter, failure: BaseException | None) -> None:
         """A shutdown keeps the stored parts of the chunk in flight for the next start
         (the caller then keeps its journal); a cancel or any `failure` discards them,
-        except a lost lease: the replica that took the export over continues that upload.
-        Either way a local temporary file goes now (stores that write through one)."""
-        lost = isinstance(failure, LeaseLost)
+        except a lost lease, or one a failed renewal left unconfirmed: the replica that
+        took the export over continues that upload. Either way a local temporary file
+        goes now (stores that write through one)."""
+        lost = isinstance(failure, LeaseLost) or self._lease_unconfirmed
         stopped = failure is None or isinstance(failure, Interrupted)
         if lost or (stopped and keeps_uploads(self._stop)):
             writer.suspend()
@@ -426,12 +431,15 @@ class _ChunkWriterThread:
         refused once `stop` is set (checked after before_commit, which may set it)."""
         try:
             self._observer.before_commit(end.index)
-        except BaseException as exc:
-            # A refused commit is a stop like the others: a lost lease keeps the chunk's
-            # stored parts for the new holder, anything else discards them. The writer
-            # must be closed here, since no one else holds it any more (a local
-            # temporary file would stay until the next run of the export swept it).
-            self._close_unfinished(chunk.writer, exc)
+        except BaseException:
+            # A refused commit leaves the lease lost or unconfirmed (a store that could
+            # not renew it cannot tell): another replica may hold the export and resume
+            # this chunk's journalled upload, so its stored parts are kept, never
+            # aborted (this chunk's, or the next one's the writer thread closes after
+            # this). The writer is closed here, since no one else holds it any more (a
+            # local temporary file would stay until the next run of the export swept it).
+            self._lease_unconfirmed = True
+            self._close_unfinished(chunk.writer, None)
             raise
         if self._stop.is_set():
             # Past this check the chunk is published and must be journalled, or a

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from sluice.server.committed.manifests import read_manifest
-from sluice.server.errors import LeaseLost
+from sluice.server.errors import LeaseLost, Unavailable
 from sluice.server.execution.executor import ExecutionContext, execute
 from sluice.server.jobs.model import Job, Lease, NewJob
 from sluice.server.jobs.sqlite import SQLiteJobStore
@@ -161,12 +161,17 @@ def test_a_lease_lost_at_a_commit_removes_the_chunks_temporary_file_at_once(
         store.close()
 
 
+@pytest.mark.parametrize("renewal", ["refused", "unreachable"])
 def test_a_lease_lost_at_a_commit_keeps_the_chunks_upload_for_the_new_holder(
     moto_server: ServerProcess,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    renewal: str,
 ) -> None:
+    """Refused: the renewal finds the lease taken (LeaseLost). Unreachable: the store
+    cannot be asked while the other replica takes over; this replica cannot tell its
+    lease is gone, so it must not abort an upload the new holder may continue."""
     monkeypatch.setenv("T_TAKEN_KEY", MOTO_KEY_ID)
     monkeypatch.setenv("T_TAKEN_SECRET", MOTO_SECRET)
     source = tmp_path / "in" / "events.parquet"
@@ -214,8 +219,18 @@ def test_a_lease_lost_at_a_commit_keeps_the_chunks_upload_for_the_new_holder(
         take_over = _TakeOver(store, key, lambda: bool(store.uploads(job.id)))
         context = _context(settings, store, take_over)
 
-        with pytest.raises(LeaseLost):
+        renew = store.renew
+        if renewal == "unreachable":
+
+            def unreachable(held: Lease, seconds: float) -> bool:
+                if take_over.taken is not None:
+                    raise Unavailable("job store: connection refused")
+                return renew(held, seconds)
+
+            monkeypatch.setattr(store, "renew", unreachable)
+        with pytest.raises((LeaseLost, Unavailable)):
             execute(job, context, ExportStop(), lease)
+        monkeypatch.setattr(store, "renew", renew)  # reachable again
 
         # Kept for the new holder: the upload the journal names is open, with its part.
         assert take_over.taken is not None
