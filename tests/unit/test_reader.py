@@ -101,3 +101,16 @@ def test_parquet_is_decoded_in_pieces_within_row_groups(tmp_path: Path) -> None:
         (600, 728), (728, 856), (856, 900),
         (900, 1000),
     ]  # fmt: skip
+
+
+def test_the_first_piece_read_is_one_batch_and_the_rest_unchanged() -> None:
+    """The encoder can start after one batch's decoding rather than a whole piece's;
+    later pieces keep their size, and skipped rows are left out as before."""
+    from sluice.server.pipeline.reader import first_batch_alone
+
+    pieces = [(0, 512), (512, 1000)]
+    assert list(first_batch_alone(pieces, 0, 128)) == [(0, 128), (128, 512), (512, 1000)]
+    assert list(first_batch_alone(pieces, 300, 128)) == [(300, 428), (428, 512), (512, 1000)]
+    assert list(first_batch_alone(pieces, 600, 128)) == [(600, 728), (728, 1000)]
+    assert list(first_batch_alone(pieces, 450, 128)) == [(450, 512), (512, 1000)]
+    assert list(first_batch_alone(pieces, 1000, 128)) == []
