@@ -285,27 +285,11 @@ def finished(encoder: Encoder) -> bytes | Future[bytes]:
 
 def _parquet_row_group(batch: pl.DataFrame, options: dict[str, Any]) -> ParquetPart:
     """`batch` as a standalone one-row-group Parquet file, taken apart for stitching."""
-    table = _arrow_table(batch)
+    table = batch.to_arrow()
     out = io.BytesIO()
     # One row group per batch keeps memory per chunk bounded by the batch size.
     pq.write_table(table, out, row_group_size=max(1, table.num_rows), **options)
     return split_file(out.getvalue())
-
-
-def _arrow_table(batch: pl.DataFrame) -> pa.Table:
-    """`batch.to_arrow()`, for less CPU: Polars' own conversion copies every string out
-    of its views one column at a time (text-heavy: ~10.5 ms of a row group's ~60 ms);
-    taking the views as they are through the Arrow C stream and letting Arrow cast them
-    to the same types costs ~7.3 ms. The cast gives the same table, so the same bytes.
-    A frame in several chunks keeps to_arrow: the stream hands it over as one chunk,
-    and pyarrow's fallback from a full dictionary can then land elsewhere (seen with
-    use_dictionary=True on 20k text-heavy rows; not with the column lists used here,
-    but one chunk per column is what to_arrow gives for the frames that matter)."""
-    if any(chunks > 1 for chunks in batch.n_chunks("all")):
-        return batch.to_arrow()
-    types = batch.clear().to_arrow().schema
-    table = pa.table(batch)
-    return table if table.schema == types else table.cast(types)
 
 
 class ArrowIpcEncoder:
