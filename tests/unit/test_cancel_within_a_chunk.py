@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import polars as pl
 import zstandard
 
 from sluice.server.execution.executor import ExecutionContext
@@ -24,9 +23,9 @@ from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.planning.spec import ChunkingSpec, DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.service.events import EventHub
 from sluice.server.service.runner import ExportRunner
-from sluice.server.settings import load_settings
 from sluice.sinks import open_sink
 from sluice.sinks.base import ObjectInfo, Sink, SinkWriter
+from tests.unit.local_runs import local_run
 from tests.waiting import until
 
 ROWS = 40
@@ -93,21 +92,8 @@ def _held_export(
 ) -> Iterator[tuple[ExportRunner, Job]]:
     """The export of ROWS one-row chunks running under `hold`; on leaving, the hold is
     released and the runner shut down."""
-    source = tmp_path / "in" / "events.parquet"
-    source.parent.mkdir()
-    pl.DataFrame({"id": range(ROWS)}).write_parquet(source)
-    out = tmp_path / "out"
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "replica_id": "here",
-            "max_concurrent_exports": 1,
-            "allowed_source_roots": [str(source.parent)],
-            "allowed_roots": [str(out)],
-        },
-        environ={},
-    )
+    run = local_run(tmp_path, ROWS, max_concurrent_exports=1)
+    source, out, settings = run.source, run.out, run.settings
 
     def held_sink(uri: str, *, profile: object = None) -> Sink:
         return hold.wrap(open_sink(uri, profile=profile))  # type: ignore[arg-type]

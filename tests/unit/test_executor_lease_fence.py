@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from sluice.server.errors import LeaseLost
@@ -18,29 +17,17 @@ from sluice.server.jobs.model import NewJob
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.service.events import EventHub
-from sluice.server.settings import load_settings
 from sluice.sinks import open_sink
 from sluice.sinks.base import Sink
 from sluice.sinks.local import TEMP_MARKER
+from tests.unit.local_runs import local_run
 
 
 def test_a_run_that_lost_its_lease_removes_no_temporary_of_the_new_holder(
     tmp_path: Path,
 ) -> None:
-    source = tmp_path / "in" / "events.parquet"
-    source.parent.mkdir()
-    pl.DataFrame({"id": range(100)}).write_parquet(source)
-    out = tmp_path / "out"
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "replica_id": "here",
-            "allowed_source_roots": [str(source.parent)],
-            "allowed_roots": [str(out)],
-        },
-        environ={},
-    )
+    run = local_run(tmp_path, 100)
+    source, out, settings = run.source, run.out, run.settings
     store = SQLiteJobStore(tmp_path / "jobs.sqlite3")
     try:
         spec = ExportSpec(

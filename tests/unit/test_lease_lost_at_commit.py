@@ -35,6 +35,7 @@ from sluice.sinks.base import ObjectInfo, Sink, SinkWriter
 from sluice.sinks.upload_state import UploadState
 from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket, s3_client
 from tests.servers.processes import ServerProcess
+from tests.unit.local_runs import local_run
 
 PART = 5 * 1024 * 1024
 
@@ -118,20 +119,8 @@ def _assert_completed_once(sink: Sink, store: SQLiteJobStore, job: Job, chunks: 
 def test_a_lease_lost_at_a_commit_removes_the_chunks_temporary_file_at_once(
     tmp_path: Path,
 ) -> None:
-    source = tmp_path / "in" / "events.parquet"
-    source.parent.mkdir()
-    pl.DataFrame({"id": range(10)}).write_parquet(source)
-    out = tmp_path / "out"
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "replica_id": "here",
-            "allowed_source_roots": [str(source.parent)],
-            "allowed_roots": [str(out)],
-        },
-        environ={},
-    )
+    run = local_run(tmp_path, 10)
+    source, out, settings = run.source, run.out, run.settings
     store = SQLiteJobStore(tmp_path / "jobs.sqlite3")
     try:
         spec = ExportSpec(
