@@ -87,23 +87,30 @@ def _decompressed(handle: IO[bytes]) -> Iterator[Readable]:
 
 
 class _ZlibReader(io.RawIOBase):
-    """A zlib stream (Polars reads it by its header too) decompressed as it is read."""
+    """A zlib stream (Polars reads it by its header too) decompressed as it is read,
+    at most `size` bytes (else a block) per read whatever the compression ratio: the
+    compressed bytes not yet expanded wait for the next read. (Only the first of
+    concatenated zlib streams is read, as by Polars.)"""
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
         self._zlib = zlib.decompressobj()
+        self._pending = b""
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while True:
-            compressed = self._handle.read(size if size > 0 else COUNT_BLOCK_BYTES)
+        limit = size if size > 0 else COUNT_BLOCK_BYTES
+        while not self._zlib.eof:
+            compressed = self._pending or self._handle.read(limit)
             if not compressed:
                 return self._zlib.flush()
-            plain = self._zlib.decompress(compressed)
+            plain = self._zlib.decompress(compressed, limit)
+            self._pending = self._zlib.unconsumed_tail
             if plain:
                 return plain
+        return b""
 
 
 def _rows_of(handle: Readable, csv_separator: str | None, stop: threading.Event | None) -> int:

@@ -208,3 +208,14 @@ def test_a_stop_ends_the_count_at_the_next_block(
     with pytest.raises(Interrupted):
         count_file_rows(opener, ["source"], csv_separator, stop)
     assert handle.reads == 3  # of about 500
+
+
+def test_a_zlib_source_expands_at_most_a_block_per_read() -> None:
+    # 20 MB of one repeated row compress to about 20 KB: one read of the compressed
+    # file must not expand it all at once (memory follows the block size, not the
+    # compression ratio).
+    data = b"a,b\n" + b"1,2\n" * 5_000_000
+    reader = piece_counts._ZlibReader(io.BytesIO(zlib.compress(data, 9)))
+    pieces = list(iter(lambda: reader.read(4096), b""))
+    assert b"".join(pieces) == data
+    assert max(len(piece) for piece in pieces) == 4096
