@@ -69,9 +69,9 @@ class Readable(Protocol):
 
 @contextmanager
 def _decompressed(handle: IO[bytes]) -> Iterator[Readable]:
-    """The file's records as bytes: a gzip or zstd file (which Polars reads by its
-    magic bytes, whatever its name) decompressed as a stream, others as they are. Cut
-    into pieces, compressed bytes would split frames at any 0x0A byte."""
+    """The file's records as bytes: a gzip, zstd or zlib file (which Polars reads by
+    its magic bytes, whatever its name) decompressed as a stream, others as they are.
+    Cut into pieces, compressed bytes would split frames at any 0x0A byte."""
     magic = handle.read(4)
     handle.seek(0)
     if magic[:2] == _GZIP:

@@ -10,8 +10,8 @@ one chunk: no chunk commit starts once they are asked for. Cancel ends it as can
 and aborts its open upload; shutdown suspends that upload (stored parts stay open and
 journalled) and hands the job back (queued, lease released), so another replica, or the
 next start, continues it at once. A cancel of an export running on another replica is
-recorded in the store and honoured by that replica's heartbeat, or by the lease renewal
-before a chunk's commit, whichever renews first. A run whose lease was lost stops and
+recorded in the store and honoured by that replica's heartbeat (which a CANCEL signal
+wakes at once), or by the lease renewal before a chunk's commit, whichever renews first. A run whose lease was lost stops and
 writes nothing more: the replica that took it over owns its journal, its uploads and its
 final state.
 

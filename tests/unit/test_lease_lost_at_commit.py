@@ -117,37 +117,33 @@ def _assert_completed_once(sink: Sink, store: SQLiteJobStore, job: Job, chunks: 
 
 
 def test_a_lease_lost_at_a_commit_removes_the_chunks_temporary_file_at_once(
-    tmp_path: Path,
+    tmp_path: Path, store: SQLiteJobStore
 ) -> None:
     run = local_run(tmp_path, 10)
     source, out, settings = run.source, run.out, run.settings
-    store = SQLiteJobStore(tmp_path / "jobs.sqlite3")
-    try:
-        spec = ExportSpec(
-            source=SourceSpec(uri=str(source)),
-            destination=DestinationSpec(uri=str(out), dataset="events"),
-            chunking=ChunkingSpec(max_rows=1),
-        )
-        job, lease = _claim(store, spec)
-        # A one-row chunk reaches the sink in one write, when the writer closes it: the
-        # takeover comes between that write and the renewal before its commit.
-        take_over = _TakeOver(store, f"events/{job.id}/part-000000.jsonl.zst", lambda: True)
-        context = _context(settings, store, take_over)
+    spec = ExportSpec(
+        source=SourceSpec(uri=str(source)),
+        destination=DestinationSpec(uri=str(out), dataset="events"),
+        chunking=ChunkingSpec(max_rows=1),
+    )
+    job, lease = _claim(store, spec)
+    # A one-row chunk reaches the sink in one write, when the writer closes it: the
+    # takeover comes between that write and the renewal before its commit.
+    take_over = _TakeOver(store, f"events/{job.id}/part-000000.jsonl.zst", lambda: True)
+    context = _context(settings, store, take_over)
 
-        with pytest.raises(LeaseLost):
-            execute(job, context, ExportStop(), lease)
+    with pytest.raises(LeaseLost):
+        execute(job, context, ExportStop(), lease)
 
-        assert take_over.taken is not None
-        sink = open_sink(str(out))
-        assert list(sink.temporaries()) == []
-        assert list(sink.list()) == []
-        assert store.chunks(job.id) == []
+    assert take_over.taken is not None
+    sink = open_sink(str(out))
+    assert list(sink.temporaries()) == []
+    assert list(sink.list()) == []
+    assert store.chunks(job.id) == []
 
-        new_job, new_lease = take_over.taken
-        execute(new_job, context, ExportStop(), new_lease)
-        _assert_completed_once(sink, store, job, 10)
-    finally:
-        store.close()
+    new_job, new_lease = take_over.taken
+    execute(new_job, context, ExportStop(), new_lease)
+    _assert_completed_once(sink, store, job, 10)
 
 
 @pytest.mark.parametrize("renewal", ["refused", "unreachable"])
@@ -155,6 +151,7 @@ def test_a_lease_lost_at_a_commit_keeps_the_chunks_upload_for_the_new_holder(
     moto_server: ServerProcess,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    store: SQLiteJobStore,
     caplog: pytest.LogCaptureFixture,
     renewal: str,
 ) -> None:
@@ -192,56 +189,50 @@ def test_a_lease_lost_at_a_commit_keeps_the_chunks_upload_for_the_new_holder(
         },
         environ={},
     )
-    store = SQLiteJobStore(tmp_path / "jobs.sqlite3")
-    try:
-        spec = ExportSpec(
-            source=SourceSpec(uri=str(source)),
-            destination=DestinationSpec(
-                uri=f"s3://{bucket}/exports", dataset="events", profile="lake"
-            ),
-            output=OutputSpec(compression="none"),
-            chunking=ChunkingSpec(max_rows=60_000),
-        )
-        job, lease = _claim(store, spec)
-        key = f"events/{job.id}/part-000000.jsonl"
-        # Taken over once the chunk's first part is stored and journalled.
-        take_over = _TakeOver(store, key, lambda: bool(store.uploads(job.id)))
-        context = _context(settings, store, take_over)
+    spec = ExportSpec(
+        source=SourceSpec(uri=str(source)),
+        destination=DestinationSpec(uri=f"s3://{bucket}/exports", dataset="events", profile="lake"),
+        output=OutputSpec(compression="none"),
+        chunking=ChunkingSpec(max_rows=60_000),
+    )
+    job, lease = _claim(store, spec)
+    key = f"events/{job.id}/part-000000.jsonl"
+    # Taken over once the chunk's first part is stored and journalled.
+    take_over = _TakeOver(store, key, lambda: bool(store.uploads(job.id)))
+    context = _context(settings, store, take_over)
 
-        renew = store.renew
-        if renewal == "unreachable":
+    renew = store.renew
+    if renewal == "unreachable":
 
-            def unreachable(held: Lease, seconds: float) -> bool:
-                if take_over.taken is not None:
-                    raise Unavailable("job store: connection refused")
-                return renew(held, seconds)
+        def unreachable(held: Lease, seconds: float) -> bool:
+            if take_over.taken is not None:
+                raise Unavailable("job store: connection refused")
+            return renew(held, seconds)
 
-            monkeypatch.setattr(store, "renew", unreachable)
-        with pytest.raises((LeaseLost, Unavailable)):
-            execute(job, context, ExportStop(), lease)
-        monkeypatch.setattr(store, "renew", renew)  # reachable again
+        monkeypatch.setattr(store, "renew", unreachable)
+    with pytest.raises((LeaseLost, Unavailable)):
+        execute(job, context, ExportStop(), lease)
+    monkeypatch.setattr(store, "renew", renew)  # reachable again
 
-        # Kept for the new holder: the upload the journal names is open, with its part.
-        assert take_over.taken is not None
-        [(journalled_key, state_text)] = store.uploads(job.id)
-        assert journalled_key == key
-        state = UploadState.from_json(state_text)
-        client = s3_client(moto_server.endpoint)
-        uploads = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
-        assert [(u["Key"], u["UploadId"]) for u in uploads] == [(f"exports/{key}", state.upload_id)]
-        parts = client.list_parts(Bucket=bucket, Key=f"exports/{key}", UploadId=state.upload_id)
-        assert [p["Size"] for p in parts["Parts"]] == [PART]
-        assert store.chunks(job.id) == []
+    # Kept for the new holder: the upload the journal names is open, with its part.
+    assert take_over.taken is not None
+    [(journalled_key, state_text)] = store.uploads(job.id)
+    assert journalled_key == key
+    state = UploadState.from_json(state_text)
+    client = s3_client(moto_server.endpoint)
+    uploads = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in uploads] == [(f"exports/{key}", state.upload_id)]
+    parts = client.list_parts(Bucket=bucket, Key=f"exports/{key}", UploadId=state.upload_id)
+    assert [p["Size"] for p in parts["Parts"]] == [PART]
+    assert store.chunks(job.id) == []
 
-        # The new holder continues that upload (its stored part is verified, not sent
-        # again) and completes the export.
-        new_job, new_lease = take_over.taken
-        with caplog.at_level(logging.INFO, logger="sluice.sinks"):
-            execute(new_job, context, ExportStop(), new_lease)
-        messages = [r.getMessage() for r in caplog.records]
-        assert any(f"{PART} bytes already stored were verified" in m for m in messages)
-        sink = open_sink(f"s3://{bucket}/exports", profile=settings.storage_profiles["lake"])
-        _assert_completed_once(sink, store, job, 2)
-        assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
-    finally:
-        store.close()
+    # The new holder continues that upload (its stored part is verified, not sent
+    # again) and completes the export.
+    new_job, new_lease = take_over.taken
+    with caplog.at_level(logging.INFO, logger="sluice.sinks"):
+        execute(new_job, context, ExportStop(), new_lease)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(f"{PART} bytes already stored were verified" in m for m in messages)
+    sink = open_sink(f"s3://{bucket}/exports", profile=settings.storage_profiles["lake"])
+    _assert_completed_once(sink, store, job, 2)
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
