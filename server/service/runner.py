@@ -11,9 +11,9 @@ and aborts its open upload; shutdown suspends that upload (stored parts stay ope
 journalled) and hands the job back (queued, lease released), so another replica, or the
 next start, continues it at once. A cancel of an export running on another replica is
 recorded in the store and honoured by that replica's heartbeat (which a CANCEL signal
-wakes at once), or by the lease renewal before a chunk's commit, whichever renews first. A run whose lease was lost stops and
-writes nothing more: the replica that took it over owns its journal, its uploads and its
-final state.
+wakes at once), or by the lease renewal before a chunk's commit, whichever renews
+first. A run whose lease was lost stops and writes nothing more: the replica that took
+it over owns its journal, its uploads and its final state.
 
 Every run is an attempt, recorded in the store (GetExport shows them). A run that fails
 transiently (server/errors.is_transient) goes back to the queue until its backoff ends,
