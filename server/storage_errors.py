@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from sluice.server.errors import (
     DataLoss,
     FailedPrecondition,
+    LeaseLost,
     NotFound,
     PermissionDenied,
     SluiceError,
@@ -21,6 +22,7 @@ from sluice.sinks.errors import (
     ObjectNotFound,
     StorageAccessDenied,
     StorageError,
+    UploadHandedOver,
 )
 
 
@@ -36,6 +38,9 @@ def translate_storage_error(exc: StorageError) -> SluiceError:
         return NotFound(message)
     if isinstance(exc, IntegrityError):
         return DataLoss(message)
+    if isinstance(exc, UploadHandedOver):
+        # Refused because the lease is gone: the run ends as any run that lost it.
+        return LeaseLost(message)
     return FailedPrecondition(message)
 
 

@@ -22,6 +22,7 @@ from sluice.sinks.errors import (
     StorageAccessDenied,
     StorageError,
     StorageUnavailable,
+    UploadHandedOver,
 )
 from sluice.sinks.factory import open_sink
 from sluice.sinks.local import LocalSink
@@ -48,6 +49,7 @@ __all__ = [
     "StorageAccessDenied",
     "StorageError",
     "StorageUnavailable",
+    "UploadHandedOver",
     "UploadJournal",
     "classify",
     "join_key",

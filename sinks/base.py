@@ -48,6 +48,14 @@ class UploadJournal(Protocol):
         """Forget the upload once it completed or was aborted."""
         ...
 
+    def handed_over(self) -> bool:
+        """Whether the upload belongs to another holder now: the run journalling it lost
+        the lease that fences this journal, or could not confirm it. The new holder may
+        be continuing the same upload, where a late part would replace its part of the
+        same number, so the writer then sends no further request and journals nothing
+        more. Asked before every request: it must not wait on the store."""
+        ...
+
 
 class SinkWriter(Protocol):
     """A streaming write of one object. Nothing is visible under the key until commit()."""
@@ -64,10 +72,13 @@ class SinkWriter(Protocol):
 
     def suspend(self) -> None:
         """Stop writing but keep what the store already holds, so that a later writer
-        given the same journal continues the upload (a graceful shutdown). Parts in flight
-        finish and are journalled; unsent bytes are dropped, since the caller re-produces
-        them. Writers that cannot resume abort instead. Like abort, safe to call twice or
-        after commit, and never raises for a storage failure.
+        given the same journal continues the upload (a graceful shutdown, or a lost
+        lease). Parts in flight finish and are journalled, unless the journal says the
+        upload was handed over: then parts not yet sent are dropped, those in flight
+        finish, nothing is journalled and no request starts after this returns. Unsent
+        bytes are dropped, since the caller re-produces them. Writers that cannot
+        resume abort instead (a local temporary file goes). Like abort, safe to call
+        twice or after commit, and never raises for a storage or journal failure.
 
         Whoever suspends owns the leftover upload: it must later be continued, or
         discarded with `Sink.abort_upload`, so nothing stays orphaned.

@@ -38,6 +38,11 @@ class StorageUnavailable(StorageError):
     transient = True
 
 
+class UploadHandedOver(StorageError):
+    """A request refused before it was sent: the upload belongs to another holder now
+    (the run that wrote it lost its lease), who may be continuing it. Permanent."""
+
+
 class IntegrityError(StorageError):
     """Stored bytes do not match their recorded size or digest."""
 

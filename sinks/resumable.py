@@ -5,7 +5,9 @@ A backend supplies the requests (start, send a part, list stored parts, complete
 small object whole, abort, describe the stored object); this module decides when to make
 them. Every request goes through `run_request`, which RetryingSink points at its retry
 loop: each request is idempotent and its payload is immutable bytes, so a retry re-sends
-exactly the same bytes.
+exactly the same bytes. Once the journal says the upload was handed over (the run lost
+its lease), no request starts any more, a retry's included: the new holder may be
+sending the same part numbers.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from sluice.sinks.base import ObjectInfo, UploadJournal
-from sluice.sinks.errors import IntegrityError, ObjectExists, ObjectNotFound, StorageError
+from sluice.sinks.errors import (
+    IntegrityError,
+    ObjectExists,
+    ObjectNotFound,
+    StorageError,
+    UploadHandedOver,
+)
 from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
 
 log = logging.getLogger("sluice.sinks")
@@ -81,7 +89,26 @@ class ResumableWriter(ABC):
 
     def _request(self, request: Callable[[], T], describe: str) -> T:
         run: RequestRunner[T] = self._run  # type: ignore[assignment]
-        return run(request, f"{describe} {self.location!r}")
+        what = f"{describe} {self.location!r}"
+
+        def unless_handed_over() -> T:
+            # Asked again before every attempt: a part waiting out a retry's backoff
+            # when the upload is handed over is not sent at all.
+            self._refuse_if_handed_over(what)
+            return request()
+
+        self._refuse_if_handed_over(what)
+        return run(unless_handed_over, what)
+
+    def _handed_over(self) -> bool:
+        return self._journal is not None and self._journal.handed_over()
+
+    def _refuse_if_handed_over(self, what: str) -> None:
+        if self._handed_over():
+            raise UploadHandedOver(
+                f"{what} not sent: the upload belongs to another holder now",
+                location=self.location,
+            )
 
     # Backend requests.
 
@@ -185,7 +212,9 @@ class ResumableWriter(ABC):
     def suspend(self) -> None:
         """Leave the upload open and journalled for the next writer of this key: parts in
         flight finish and are journalled, the bytes still buffered (less than a part) are
-        dropped, since the caller re-produces the object from its start anyway."""
+        dropped, since the caller re-produces the object from its start anyway. Handed
+        over, the upload is left as it is: parts not yet sent are dropped, the requests
+        under way finish before this returns, and nothing is journalled."""
         if self._status != "open":
             return
         if self._journal is None:
@@ -194,18 +223,27 @@ class ResumableWriter(ABC):
         self._status = "suspended"
         self._buffer = bytearray()
         try:
-            self._collect(keep=0)
+            if not self._handed_over():
+                self._collect(keep=0)
         except StorageError as exc:
             # The journal still names the upload and the store lists what it holds, so
             # the next writer loses at most the part that failed here.
             log.warning("a part of %s failed while suspending: %s", self.location, exc)
+        except Exception as exc:  # noqa: BLE001 - the journal's failure is not a sink's type
+            # A journal write refused (by the lease's fence, or a store that cannot be
+            # reached): what the journal holds stays, and the next writer recognises the
+            # parts stored since by their tags, or sends them again.
+            log.warning("could not journal a part of %s while suspending: %s", self.location, exc)
         finally:
             self._drain()
         if self._state is not None:
             log.info(
-                "suspended the upload of %s after %d stored part(s); the next run continues it",
+                "suspended the upload of %s after %d stored part(s); %s",
                 self.location,
                 len(self._state.parts),
+                "its new holder continues it"
+                if self._handed_over()
+                else "the next run continues it",
             )
 
     # Internals.
@@ -327,7 +365,8 @@ class ResumableWriter(ABC):
                 self._save()
 
     def _drain(self) -> None:
-        """Let parts in flight finish or fail, so an abort is not followed by a part."""
+        """Drop the parts not yet started and let those in flight finish or fail, so no
+        part follows an abort or a hand-over."""
         for future in self._in_flight:
             future.cancel()
         wait(list(self._in_flight))
@@ -353,11 +392,12 @@ class ResumableWriter(ABC):
         return stored.tag if expected and expected == stored.tag else None
 
     def _save(self) -> None:
-        if self._journal is not None and self._state is not None:
+        # Handed over, the journal is the new holder's (and its fence refuses the write).
+        if self._journal is not None and self._state is not None and not self._handed_over():
             self._journal.save(self._state.to_json())
 
     def _clear(self) -> None:
-        if self._journal is not None:
+        if self._journal is not None and not self._handed_over():
             self._journal.clear()
 
     def _abandon(self) -> None:

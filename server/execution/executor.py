@@ -414,13 +414,18 @@ def _abort_journalled_uploads(
 
 class _StoreUploadJournal:
     """An UploadJournal backed by the job store, for one object of one job, fenced by
-    the run's lease (a replica that lost it cannot record another part)."""
+    the run's lease (a replica that lost it cannot record another part). Handed over
+    once the heartbeat found the lease taken (`stop`), so the writer stops sending then,
+    not only at its next refused journal write."""
 
-    def __init__(self, store: JobStore, job_id: str, key: str, lease: Lease | None) -> None:
+    def __init__(
+        self, store: JobStore, job_id: str, key: str, lease: Lease | None, stop: threading.Event
+    ) -> None:
         self._store = store
         self._job_id = job_id
         self._key = key
         self._lease = lease
+        self._stop = stop
 
     def load(self) -> str | None:
         return next(
@@ -432,6 +437,9 @@ class _StoreUploadJournal:
 
     def clear(self) -> None:
         self._store.delete_upload(self._job_id, self._key, lease=self._lease)
+
+    def handed_over(self) -> bool:
+        return isinstance(self._stop, ExportStop) and self._stop.lease_lost
 
 
 def _remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False) -> None:
@@ -512,7 +520,7 @@ class _ProgressReporter:
         self._publish(progress, force=True)
 
     def upload_journal(self, key: str) -> UploadJournal:
-        return _StoreUploadJournal(self._context.store, self._job_id, key, self._lease)
+        return _StoreUploadJournal(self._context.store, self._job_id, key, self._lease, self._stop)
 
     def progress(self, progress: Progress) -> None:
         self._latest = progress

@@ -16,7 +16,9 @@ counts only once journalled, so an interruption loses at most the chunks in flig
 Once `stop` is set no commit starts: only a chunk whose commit was under way is still
 journalled, so a run ends within one chunk of its cancel, shutdown or lost lease (a
 written chunk refused its commit goes the way of the chunk being written: a shutdown
-keeps its stored parts, a cancel discards them).
+keeps its stored parts, a cancel discards them). A lease lost (or left unconfirmed) hands
+every upload of the run over at once: no request of any writer starts after that, since
+the new holder may be continuing the same uploads.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stopping import keeps_uploads
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks.base import Sink, SinkWriter, UploadJournal
-from sluice.sinks.errors import StorageError
+from sluice.sinks.errors import StorageError, UploadHandedOver
 
 
 class CommittedChunk(Protocol):
@@ -264,10 +266,11 @@ class _ChunkWriterThread:
             daemon=True,
         )
         self._failure: BaseException | None = None
-        #: Set when a lease renewal before a commit failed: lost, or unconfirmed (a
-        #: store that could not be asked cannot tell). Uploads are then kept, never
-        #: aborted: the replica that holds the export now may continue them.
-        self._lease_unconfirmed = False
+        #: Set when the lease is lost, or unconfirmed (a renewal before a commit failed: a
+        #: store that could not be asked cannot tell). The run's uploads are then handed
+        #: over, never aborted: the replica that holds the export now may continue them,
+        #: so every writer stops sending at once (its journal says so).
+        self._handed_over = threading.Event()
         self._abandoned = threading.Event()
         #: Totals including every chunk written, committed or not.
         self.totals = totals
@@ -337,8 +340,11 @@ class _ChunkWriterThread:
                 self._fail(exc)
             self._committer.shutdown()
             if self._open is not None:
-                self._close_unfinished(self._open.writer, self._failure)
-                self._open = None
+                open_writer, self._open = self._open.writer, None
+                try:
+                    self._close_unfinished(open_writer, self._failure)
+                except BaseException as exc:  # noqa: BLE001 - handed to the reader thread
+                    self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
@@ -347,12 +353,16 @@ class _ChunkWriterThread:
     def _close_unfinished(self, writer: SinkWriter, failure: BaseException | None) -> None:
         """A shutdown keeps the stored parts of the chunk in flight for the next start
         (the caller then keeps its journal); a cancel or any `failure` discards them,
-        except a lost lease, or one a failed renewal left unconfirmed: the replica that
-        took the export over continues that upload. Either way a local temporary file
+        except a lost lease, or one a failed renewal left unconfirmed: the run's uploads
+        are then handed over (none of its writers sends anything more) and the replica
+        that took the export over continues them. Either way a local temporary file
         goes now (stores that write through one)."""
-        lost = isinstance(failure, LeaseLost) or self._lease_unconfirmed
+        lost = isinstance(failure, LeaseLost) or self._handed_over.is_set()
         stopped = failure is None or isinstance(failure, Interrupted)
-        if lost or (stopped and keeps_uploads(self._stop)):
+        if lost:
+            self._handed_over.set()  # first, so the other writer stops sending too
+            writer.suspend()
+        elif stopped and keeps_uploads(self._stop):
             writer.suspend()
         else:
             writer.abort()
@@ -365,7 +375,7 @@ class _ChunkWriterThread:
                 # Resumable sinks continue a journalled upload, and refuse to overwrite
                 # unless the stored object is byte-identical, so a duplicate run can
                 # neither replace a chunk nor fail on one a crash published unjournalled.
-                journal = self._observer.upload_journal(key)
+                journal = _RunJournal(self._observer.upload_journal(key), self._handed_over)
                 writer = self._sink.create(key, overwrite=False, journal=journal)
             else:
                 writer = self._sink.create(key, overwrite=True)
@@ -383,7 +393,15 @@ class _ChunkWriterThread:
     def _write(self, segment: Segment) -> None:
         if self._committing is not None and self._committing.done():
             self._await_commit()  # raises now if the previous chunk failed to commit
-        self._chunk(segment.index).write(segment.data, segment.records)
+        try:
+            self._chunk(segment.index).write(segment.data, segment.records)
+        except UploadHandedOver:
+            # Only the echo of a refused commit, when one handed the upload over: the run
+            # fails with the refusal's own error (lost, or a store that could not be
+            # asked), which the commit raises here. Otherwise the stop of a lost lease
+            # did (LeaseLost).
+            self._await_commit()
+            raise
         in_flight = self._open
         assert in_flight is not None
         # Records and bytes count what is written; chunks only what is journalled (a
@@ -435,10 +453,12 @@ class _ChunkWriterThread:
             # A refused commit leaves the lease lost or unconfirmed (a store that could
             # not renew it cannot tell): another replica may hold the export and resume
             # this chunk's journalled upload, so its stored parts are kept, never
-            # aborted (this chunk's, or the next one's the writer thread closes after
-            # this). The writer is closed here, since no one else holds it any more (a
-            # local temporary file would stay until the next run of the export swept it).
-            self._lease_unconfirmed = True
+            # aborted, and no part of any upload of the run is sent any more (this
+            # chunk's, or the next one's, which the writer thread may be writing now and
+            # closes after this). The writer is closed here, since no one else holds it
+            # any more (a local temporary file would stay until the next run of the
+            # export swept it).
+            self._handed_over.set()
             self._close_unfinished(chunk.writer, None)
             raise
         if self._stop.is_set():
@@ -470,6 +490,28 @@ class _ChunkWriterThread:
             commit_seconds=commit_seconds,
         )
         self._observer.chunk_committed(result, totals)
+
+
+class _RunJournal:
+    """A chunk's upload journal as the run hands it to the sink: handed over once the
+    run knows its lease lost or unconfirmed (`handed_over`), or once the journal itself
+    knows (the store's journal hears of a lease the heartbeat found taken)."""
+
+    def __init__(self, journal: UploadJournal, handed_over: threading.Event) -> None:
+        self._journal = journal
+        self._run_handed_over = handed_over
+
+    def load(self) -> str | None:
+        return self._journal.load()
+
+    def save(self, state: str) -> None:
+        self._journal.save(state)
+
+    def clear(self) -> None:
+        self._journal.clear()
+
+    def handed_over(self) -> bool:
+        return self._run_handed_over.is_set() or self._journal.handed_over()
 
 
 def _sum_counters(chunks: Sequence[CommittedChunk]) -> Counters:

@@ -2,15 +2,20 @@
 commit raises LeaseLost) closes that chunk's writer as any lost lease does: the parts
 already stored stay open and journalled for the new holder, and a local temporary file
 goes at once (not at the export's next run). The new holder then completes the export,
-every chunk stored and journalled once. Run in-process on a real SQLite store, against
-a real local folder and against moto (S3 multipart uploads)."""
+every chunk stored and journalled once. Once the run knows its lease is gone it sends
+nothing more, from any of its writers: the new holder may be continuing the same
+multipart upload, where a late part would replace its part of that number. Run
+in-process on a real SQLite store, against a real local folder and against moto (S3
+multipart uploads)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -32,6 +37,8 @@ from sluice.server.service.events import EventHub
 from sluice.server.settings import Settings, load_settings
 from sluice.sinks import open_sink
 from sluice.sinks.base import ObjectInfo, Sink, SinkWriter
+from sluice.sinks.profiles import S3Profile
+from sluice.sinks.s3 import sink as s3_sink
 from sluice.sinks.upload_state import UploadState
 from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket, s3_client
 from tests.servers.processes import ServerProcess
@@ -235,4 +242,203 @@ def test_a_lease_lost_at_a_commit_keeps_the_chunks_upload_for_the_new_holder(
     assert any(f"{PART} bytes already stored were verified" in m for m in messages)
     sink = open_sink(f"s3://{bucket}/exports", profile=settings.storage_profiles["lake"])
     _assert_completed_once(sink, store, job, 2)
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+class _LostWhileTheNextChunkIsWritten:
+    """The takeover comes at the renewal before chunk 0's commit, once the writer thread
+    holds chunk 1's first segment (more than a part) at the sink; that segment goes on
+    only once chunk 0's writer was suspended. While `unreachable`, renewals after the
+    takeover fail as a store that cannot be reached does. Records every S3 request this
+    run sends (by operation), how many had gone out when that suspend returned, and
+    whether it raised."""
+
+    def __init__(
+        self, store: SQLiteJobStore, chunk_keys: tuple[str, str], *, unreachable: bool
+    ) -> None:
+        self.store = store
+        self.chunk_keys = chunk_keys
+        self.unreachable = unreachable
+        self.taken: tuple[Job, Lease] | None = None
+        self.requests: list[str] = []
+        self.sent_at_suspend: int | None = None
+        self.suspend_errors: list[BaseException] = []
+        self._writing = threading.Event()
+        self._next_chunk_held = threading.Event()
+        self._suspended = threading.Event()
+
+    def logged_client(self, build: Callable[[S3Profile], Any]) -> Callable[[S3Profile], Any]:
+        def build_logged(profile: S3Profile) -> Any:
+            client = build(profile)
+            client.meta.events.register("before-send.s3", self._log_request)
+            return client
+
+        return build_logged
+
+    def _log_request(self, event_name: str, **_: object) -> None:
+        self.requests.append(event_name.rsplit(".", 1)[-1])
+
+    def renewal(self, renew: Callable[[Lease, float], bool]) -> Callable[[Lease, float], bool]:
+        def renew_after_takeover(held: Lease, seconds: float) -> bool:
+            if self._writing.is_set() and self.taken is None:
+                # The first renewal once chunks are written: before chunk 0's commit.
+                assert self._next_chunk_held.wait(60), "chunk 1 never reached the sink"
+                self.store.expire_leases()
+                self.taken = self.store.claim("elsewhere", 60)
+                assert self.taken is not None
+            if self.unreachable and self.taken is not None:
+                raise Unavailable("job store: connection refused")
+            return renew(held, seconds)
+
+        return renew_after_takeover
+
+    def wrap(self, sink: Sink) -> Sink:
+        create = sink.create
+
+        def watched_create(key: str, **options: object) -> SinkWriter:
+            writer = create(key, **options)  # type: ignore[arg-type]
+            if self.taken is not None or key not in self.chunk_keys:
+                return writer
+            self._writing.set()
+            return (
+                _NextChunkHeld(self, writer)
+                if key == self.chunk_keys[1]
+                else _Watched(self, writer)
+            )
+
+        sink.create = watched_create  # type: ignore[method-assign]
+        return sink
+
+    def hold_next_chunk(self) -> None:
+        self._next_chunk_held.set()
+        assert self._suspended.wait(60), "chunk 0's writer was never suspended"
+
+    def suspended(self, suspend: Callable[[], None]) -> None:
+        try:
+            suspend()
+        except BaseException as exc:
+            self.suspend_errors.append(exc)
+            raise
+        finally:
+            self.sent_at_suspend = len(self.requests)
+            self._suspended.set()
+
+
+class _Watched:
+    def __init__(self, harness: _LostWhileTheNextChunkIsWritten, inner: SinkWriter) -> None:
+        self._harness = harness
+        self._inner = inner
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._inner.write(data)
+
+    def commit(self) -> ObjectInfo:
+        return self._inner.commit()
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+    def suspend(self) -> None:
+        self._harness.suspended(self._inner.suspend)
+
+
+class _NextChunkHeld(_Watched):
+    def __init__(self, harness: _LostWhileTheNextChunkIsWritten, inner: SinkWriter) -> None:
+        super().__init__(harness, inner)
+        self._held = False
+
+    def write(self, data: bytes | memoryview) -> None:
+        if not self._held:
+            self._held = True
+            self._harness.hold_next_chunk()
+        super().write(data)
+
+    def suspend(self) -> None:
+        self._inner.suspend()
+
+
+@pytest.mark.parametrize("renewal", ["refused", "unreachable"])
+def test_a_run_that_lost_its_lease_sends_nothing_more_from_any_writer(
+    moto_server: ServerProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    store: SQLiteJobStore,
+    renewal: str,
+) -> None:
+    """Two parts go up at once. Chunk 0's commit is refused (the lease was taken over;
+    or the store cannot be asked, so the lease is unconfirmed) while chunk 1's first
+    segment, more than a part, waits at the sink: once chunk 0's writer is suspended
+    (which must not raise, though its part in flight can no longer be journalled) not
+    one more S3 request goes out from this run, neither for chunk 0 nor for chunk 1, and
+    the run ends with the renewal's error. The new holder then completes the export,
+    every row stored once."""
+    monkeypatch.setenv("T_LATE_KEY", MOTO_KEY_ID)
+    monkeypatch.setenv("T_LATE_SECRET", MOTO_SECRET)
+    source = tmp_path / "in" / "events.parquet"
+    source.parent.mkdir()
+    # Uncompressed JSON lines of about 120 bytes: a 50,000-row segment is about 6 MB,
+    # more than a part, and chunk 0 (two segments) has one part still in flight when
+    # its commit comes (a part is journalled only when the next one is sent).
+    rows = 150_000
+    pl.DataFrame(
+        {"id": range(rows), "text": [secrets.token_hex(50) for _ in range(rows)]}
+    ).write_parquet(source)
+    bucket = new_bucket(moto_server.endpoint)
+    settings = load_settings(
+        None,
+        {
+            "state_dir": tmp_path / "state",
+            "replica_id": "here",
+            "batch_rows": 50_000,
+            "allowed_source_roots": [str(source.parent)],
+            "storage_profiles": {
+                "lake": {
+                    "kind": "s3",
+                    "endpoint_url": moto_server.endpoint,
+                    "access_key_id_ref": "env:T_LATE_KEY",
+                    "secret_access_key_ref": "env:T_LATE_SECRET",
+                    "part_size": PART,
+                    "upload_concurrency": 2,
+                }
+            },
+        },
+        environ={},
+    )
+    spec = ExportSpec(
+        source=SourceSpec(uri=str(source)),
+        destination=DestinationSpec(uri=f"s3://{bucket}/exports", dataset="events", profile="lake"),
+        output=OutputSpec(compression="none"),
+        chunking=ChunkingSpec(max_rows=100_000),
+    )
+    job, lease = _claim(store, spec)
+    keys = (f"events/{job.id}/part-000000.jsonl", f"events/{job.id}/part-000001.jsonl")
+    harness = _LostWhileTheNextChunkIsWritten(store, keys, unreachable=renewal == "unreachable")
+    monkeypatch.setattr(s3_sink, "build_client", harness.logged_client(s3_sink.build_client))
+    monkeypatch.setattr(store, "renew", harness.renewal(store.renew))
+
+    def opener(uri: str, *, profile: object = None) -> Sink:
+        return harness.wrap(open_sink(uri, profile=profile))  # type: ignore[arg-type]
+
+    context = ExecutionContext(settings, store, EventHub(), opener, b"k" * 32, "key-id", b"i" * 32)
+    with pytest.raises(Unavailable if harness.unreachable else LeaseLost):
+        execute(job, context, ExportStop(), lease)
+    harness.unreachable = False  # reachable again, for the new holder
+
+    assert harness.sent_at_suspend is not None
+    assert "UploadPart" in harness.requests[: harness.sent_at_suspend]
+    late = harness.requests[harness.sent_at_suspend :]
+    assert late == []
+    assert harness.suspend_errors == []
+
+    assert harness.taken is not None
+    new_job, new_lease = harness.taken
+    execute(new_job, context, ExportStop(), new_lease)
+    sink = open_sink(f"s3://{bucket}/exports", profile=settings.storage_profiles["lake"])
+    _assert_completed_once(sink, store, job, 2)
+    ids: list[int] = []
+    for key in keys:
+        with sink.open(key) as stored:
+            ids += pl.read_ndjson(stored)["id"].to_list()
+    assert sorted(ids) == list(range(rows))
+    client = s3_client(moto_server.endpoint)
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")

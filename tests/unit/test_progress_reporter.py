@@ -105,3 +105,32 @@ def test_a_cancel_requested_elsewhere_is_heard_at_the_renewal_before_a_commit(
 
     assert stop.cancelled
     assert not stop.keeps_uploads
+
+
+@pytest.mark.parametrize("ending", ["lease lost", "shutdown", "cancel"])
+def test_the_upload_journals_are_handed_over_once_the_heartbeat_found_the_lease_taken(
+    tmp_path: Path, ending: str
+) -> None:
+    """The heartbeat stops a run whose lease another replica took: the journals of its
+    uploads say so at once, so its writers send nothing more even mid-chunk (a shutdown
+    or a cancel leaves the uploads the run's own)."""
+    settings = load_settings(None, {"state_dir": tmp_path / "state"}, environ={})
+    store = SQLiteJobStore(":memory:")
+    spec = ExportSpec(
+        source=SourceSpec(uri=str(tmp_path / "in.parquet")),
+        destination=DestinationSpec(uri=str(tmp_path / "out"), dataset="events"),
+    )
+    job, _ = store.create(NewJob(id="20260101T000000Z-handed", spec=spec))
+    claimed = store.claim("here", 60)
+    assert claimed is not None
+    context = ExecutionContext(settings, store, EventHub(), open_sink, b"k" * 32, "k", b"i" * 32)
+    stop = ExportStop()
+    reporter = _ProgressReporter(
+        job.id, job.spec.destination.dataset, context, Progress(), stop, claimed[1]
+    )
+    journal = reporter.upload_journal("events/x/part-000000.jsonl")
+    assert not journal.handed_over()
+
+    {"lease lost": stop.lose_lease, "shutdown": stop.shutdown, "cancel": stop.cancel}[ending]()
+
+    assert journal.handed_over() == (ending == "lease lost")

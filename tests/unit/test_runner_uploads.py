@@ -34,6 +34,9 @@ class _StoreJournal:
     def clear(self) -> None:
         self.store.delete_upload(self.job_id, self.key)
 
+    def handed_over(self) -> bool:
+        return False
+
 
 def test_cancelling_a_queued_export_aborts_the_upload_its_shutdown_kept(
     moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

@@ -208,6 +208,26 @@ class SinkContract:
         fresh.write(b"again")
         assert fresh.commit() == ObjectInfo("ds/exp/part-1", 5)
 
+    def test_a_handed_over_writer_suspends_quietly_for_the_new_holder(self, sink: Sink) -> None:
+        """The run lost its lease: its journal says the upload was handed over and (the
+        store's fence) refuses every write. Suspend raises nothing and journals nothing,
+        leaves nothing published and no temporary file, and the new holder, given the
+        journal as it was, stores the object whole."""
+        journal = MemoryJournal()
+        writer = sink.create("ds/exp/part-1", overwrite=False, journal=journal)
+        writer.write(SIX_MIB)  # a stored part where parts are 5 MiB
+        kept = journal.state
+        journal.lose_lease()
+        writer.suspend()
+        writer.suspend()
+        assert journal.state == kept
+        assert keys(sink) == []
+        assert list(sink.temporaries()) == []
+        continued = sink.create("ds/exp/part-1", overwrite=False, journal=MemoryJournal(kept))
+        continued.write(SIX_MIB)
+        assert continued.commit() == ObjectInfo("ds/exp/part-1", len(SIX_MIB))
+        assert read(sink, "ds/exp/part-1") == SIX_MIB
+
     def test_what_a_killed_writer_left_is_swept_and_nothing_else(self, sink: Sink) -> None:
         write(sink, "ds/exp/part-0", b"committed")
         killed = sink.create("ds/exp/part-1")  # never committed nor aborted

@@ -7,11 +7,24 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import pytest
 
-from sluice.sinks import ObjectExists, Sink, open_sink
+from sluice.sinks import (
+    ObjectExists,
+    RetryingSink,
+    RetryPolicy,
+    Sink,
+    StorageUnavailable,
+    open_sink,
+)
+from sluice.sinks.azure import AzureLocation, AzureSink
+from sluice.sinks.azure.upload import AzureUpload
 from sluice.sinks.profiles import AzureProfile, S3Profile
+from sluice.sinks.resumable import ResumableWriter
+from sluice.sinks.s3 import S3Location, S3Sink
+from sluice.sinks.s3.upload import S3Upload
 from sluice.sinks.upload_state import UploadState
 from tests.servers.fault_proxy import FaultPlan, FaultProxy
 from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket, new_container, s3_client
@@ -104,6 +117,125 @@ def test_a_suspended_upload_can_still_be_discarded(
     unjournalled.write(_payload(PART + 1))
     unjournalled.suspend()
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+class _RetryGate:
+    """Stands in for the retry wrapper's backoff sleep: a part that failed once waits
+    here, announced, until the test lets it retry."""
+
+    def __init__(self) -> None:
+        self.waiting = threading.Event()
+        self.go = threading.Event()
+
+    def sleep(self, _seconds: float) -> None:
+        self.waiting.set()
+        assert self.go.wait(30), "the test never let the part retry"
+
+
+def _flaky_second_part(
+    backend: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, gate: _RetryGate
+) -> tuple[Sink, list[int]]:
+    """A `backend` sink of 5 MiB parts, two sent at once, retried through `gate`, whose
+    part 2 fails (transiently) the first time; returns it and the part numbers sent to
+    the store, in order (a refused request never reaches it)."""
+    upload: type[ResumableWriter]
+    inner: Sink
+    if backend == "s3":
+        server: ServerProcess = request.getfixturevalue("moto_server")
+        monkeypatch.setenv("T_S3_KEY", MOTO_KEY_ID)
+        monkeypatch.setenv("T_S3_SECRET", MOTO_SECRET)
+        s3_profile = S3Profile(
+            endpoint_url=server.endpoint,
+            access_key_id_ref="env:T_S3_KEY",
+            secret_access_key_ref="env:T_S3_SECRET",
+            part_size=PART,
+            upload_concurrency=2,
+        )
+        inner = S3Sink(S3Location.parse(f"s3://{new_bucket(server.endpoint)}/p"), s3_profile)
+        upload = S3Upload
+    else:
+        server = request.getfixturevalue("azurite_server")
+        monkeypatch.setenv("T_AZURE", azurite_connection_string(server.endpoint))
+        azure_profile = AzureProfile(
+            connection_string_ref="env:T_AZURE", part_size=PART, upload_concurrency=2
+        )
+        location = AzureLocation.parse(f"az://{new_container(server.endpoint)}/p")
+        inner = AzureSink(location, azure_profile)
+        upload = AzureUpload
+    sent: list[int] = []
+    send = upload._send_part
+
+    def flaky(
+        writer: ResumableWriter, state: UploadState, number: int, payload: bytes, sha256: bytes
+    ) -> str:
+        sent.append(number)
+        if number == 2 and sent.count(2) == 1:
+            raise StorageUnavailable("injected: part 2 was lost on the way")
+        return send(writer, state, number, payload, sha256)
+
+    monkeypatch.setattr(upload, "_send_part", flaky)
+    return RetryingSink(inner, RetryPolicy(base_delay=0.0), sleep=gate.sleep), sent
+
+
+@pytest.mark.parametrize("backend", ["s3", "azure"])
+def test_a_part_waiting_to_retry_is_never_sent_once_the_upload_is_handed_over(
+    backend: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """The run lost its lease while part 2 waited to be retried: the new holder may be
+    sending its own part 2 of the same upload, so the old writer sends nothing more (a
+    late part would overwrite it); its suspend returns quietly, journals nothing (the
+    journal is the new holder's), and leaves the stored part for the new holder."""
+    gate = _RetryGate()
+    sink, sent = _flaky_second_part(backend, monkeypatch, request, gate)
+    data = _payload(2 * PART + 100)
+    journal = MemoryJournal()
+    writer = sink.create("k", overwrite=False, journal=journal)
+    writer.write(data)  # returns once part 1 is journalled; part 2 is waiting to retry
+    assert gate.waiting.wait(30)
+    kept = journal.state
+    journal.lose_lease()
+    gate.go.set()
+    writer.suspend()
+
+    assert sent == [1, 2]  # the retry never went out
+    assert journal.state == kept
+    assert [part.number for part in UploadState.from_json(kept or "").parts] == [1]
+    assert list(sink.list()) == []
+    # The new holder continues from the journal it inherited and stores the object whole.
+    resumed = sink.create("k", overwrite=False, journal=MemoryJournal(kept))
+    resumed.write(data)
+    assert resumed.commit().size == len(data)
+    assert getattr(resumed, "skipped_bytes", None) == PART
+    with sink.open("k") as handle:
+        assert handle.read() == data
+
+
+@pytest.mark.parametrize("backend", ["s3", "azure"])
+def test_a_shutdowns_suspend_never_raises_when_the_journal_refuses_the_part_in_flight(
+    backend: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """A shutdown suspends while the run has not yet heard that its lease is gone: the
+    part in flight finishes and would be journalled, but the store's fence refuses the
+    write. Suspend never raises for it: the next writer finds the part in the store."""
+    gate = _RetryGate()
+    sink, sent = _flaky_second_part(backend, monkeypatch, request, gate)
+    data = _payload(2 * PART + 100)
+    journal = MemoryJournal()
+    writer = sink.create("k", overwrite=False, journal=journal)
+    writer.write(data)
+    assert gate.waiting.wait(30)
+    kept = journal.state
+    journal.lose_lease(known=False)
+    gate.go.set()
+    writer.suspend()  # part 2 goes up (the upload is still this run's as far as it knows)
+
+    assert sent == [1, 2, 2]
+    assert journal.state == kept
+    resumed = sink.create("k", overwrite=False, journal=MemoryJournal(kept))
+    resumed.write(data)
+    assert resumed.commit().size == len(data)
+    with sink.open("k") as handle:
+        assert handle.read() == data
 
 
 def test_a_changed_part_is_sent_again(cloud_sink: Sink) -> None:

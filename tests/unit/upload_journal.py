@@ -1,20 +1,40 @@
 """An UploadJournal in memory, for tests of resumable writers (the daemon's is the job
-store): it counts saves, so tests see that state is saved after every part."""
+store): it counts saves, so tests see that state is saved after every part, and it can
+lose its lease as the daemon's journal does."""
 
 from __future__ import annotations
 
+from sluice.server.errors import LeaseLost
+
 
 class MemoryJournal:
-    def __init__(self) -> None:
-        self.state: str | None = None
+    def __init__(self, state: str | None = None) -> None:
+        self.state = state
         self.saves = 0
+        #: The store's fence: every write refused, as when another replica holds the lease.
+        self.fenced_out = False
+        #: Whether the writer's run knows it lost the lease (handed_over()).
+        self.known_lost = False
+
+    def lose_lease(self, *, known: bool = True) -> None:
+        """Another holder takes the upload over: writes are refused from now on and,
+        when the run has heard of it (`known`), handed_over() says so."""
+        self.fenced_out = True
+        self.known_lost = known
 
     def load(self) -> str | None:
         return self.state
 
     def save(self, state: str) -> None:
+        if self.fenced_out:
+            raise LeaseLost("export 'memory': the lease changed during the write")
         self.state = state
         self.saves += 1
 
     def clear(self) -> None:
+        if self.fenced_out:
+            raise LeaseLost("export 'memory': the lease changed during the write")
         self.state = None
+
+    def handed_over(self) -> bool:
+        return self.known_lost
