@@ -519,7 +519,7 @@ class _RunJournal:
     def wait_handed_over(self, timeout: float) -> bool:
         # The run's event is set when its own journal's lease is lost too (the pipeline
         # links it to the stop), so this one wait covers both.
-        return self._run_handed_over.wait(timeout) or self._journal.handed_over()
+        return self.handed_over() or self._run_handed_over.wait(timeout) or self.handed_over()
 
 
 def _sum_counters(chunks: Sequence[CommittedChunk]) -> Counters:
