@@ -56,6 +56,13 @@ class UploadJournal(Protocol):
         more. Asked before every request: it must not wait on the store."""
         ...
 
+    def wait_handed_over(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds, less once the upload is handed over; return
+        handed_over(). A request waits out its retry backoff here, so a hand-over ends
+        the wait at once (the retry is then refused) instead of holding the writer's
+        suspend until the backoff is over. Never waits on the store."""
+        ...
+
 
 class SinkWriter(Protocol):
     """A streaming write of one object. Nothing is visible under the key until commit()."""

@@ -94,14 +94,16 @@ def retry_call(
 
 class RetryingSink:
     """A Sink whose calls are retried per `policy`; everything else is `inner`'s. Each
-    attempt and each retry is reported to `observer` under the store kind `store`."""
+    attempt and each retry is reported to `observer` under the store kind `store`.
+    Backoffs are waited out by `sleep` when given (tests), else on the clock: a resumable
+    upload's then in its journal, which ends the wait once the upload is handed over."""
 
     def __init__(
         self,
         inner: Sink,
         policy: RetryPolicy | None = None,
         *,
-        sleep: Callable[[float], object] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
         observer: StorageObserver = NO_STORAGE_OBSERVER,
         store: str = "local",
@@ -121,7 +123,9 @@ class RetryingSink:
     def capabilities(self) -> Capabilities:
         return self._inner.capabilities
 
-    def _call(self, fn: Callable[[], T], describe: str) -> T:
+    def _call(
+        self, fn: Callable[[], T], describe: str, backoff: Callable[[float], object] = time.sleep
+    ) -> T:
         # The operation is the first word of `describe` (create, open, list, ...; a
         # resumable writer's requests name theirs the same way).
         operation = describe.split(" ", 1)[0] or "call"
@@ -138,7 +142,7 @@ class RetryingSink:
         return retry_call(
             attempt,
             self._policy,
-            sleep=self._sleep,
+            sleep=self._sleep if self._sleep is not None else backoff,
             rng=self._rng,
             describe=describe,
             on_retry=lambda: self._observer.retry(self._store),
@@ -160,7 +164,18 @@ class RetryingSink:
                 f"create {key!r}",
             )
         if isinstance(writer, ResumableWriter):
-            writer.run_requests_with(self._call)
+            if journal is None:
+                writer.run_requests_with(self._call)
+            else:
+                # A part waiting to retry when its upload is handed over would hold the
+                # writer's suspend until its backoff ended (up to max_delay), only to be
+                # refused then: the journal ends the wait as the hand-over comes.
+                handed_over = journal.wait_handed_over
+
+                def run(request: Callable[[], object], describe: str) -> object:
+                    return self._call(request, describe, backoff=handed_over)
+
+                writer.run_requests_with(run)
         return writer
 
     def open(self, key: str) -> BinaryIO:

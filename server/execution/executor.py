@@ -441,6 +441,12 @@ class _StoreUploadJournal:
     def handed_over(self) -> bool:
         return isinstance(self._stop, ExportStop) and self._stop.lease_lost
 
+    def wait_handed_over(self, timeout: float) -> bool:
+        if isinstance(self._stop, ExportStop):
+            return self._stop.wait_lease_lost(timeout)
+        time.sleep(timeout)  # a plain stop never hands an upload over
+        return False
+
 
 def _remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False) -> None:
     """Drop half-written files a crash left in the export's folder (stores that write

@@ -49,7 +49,7 @@ from sluice.server.pipeline.reader import read_batches
 from sluice.server.pipeline.results import ChunkResult, Counters, PipelineProgress, add_counters
 from sluice.server.pipeline.row_selection import RowSelection
 from sluice.server.pipeline.statement_cancels import StatementCancels
-from sluice.server.pipeline.stopping import keeps_uploads
+from sluice.server.pipeline.stopping import hand_over_on_lease_lost, keeps_uploads
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks.base import Sink, SinkWriter, UploadJournal
 from sluice.sinks.errors import StorageError, UploadHandedOver
@@ -271,6 +271,9 @@ class _ChunkWriterThread:
         #: over, never aborted: the replica that holds the export now may continue them,
         #: so every writer stops sending at once (its journal says so).
         self._handed_over = threading.Event()
+        # The heartbeat finding the lease taken hands the uploads over too, and wakes
+        # whatever waits for the hand-over (a part waiting to retry).
+        hand_over_on_lease_lost(stop, self._handed_over)
         self._abandoned = threading.Event()
         #: Totals including every chunk written, committed or not.
         self.totals = totals
@@ -512,6 +515,11 @@ class _RunJournal:
 
     def handed_over(self) -> bool:
         return self._run_handed_over.is_set() or self._journal.handed_over()
+
+    def wait_handed_over(self, timeout: float) -> bool:
+        # The run's event is set when its own journal's lease is lost too (the pipeline
+        # links it to the stop), so this one wait covers both.
+        return self.handed_over() or self._run_handed_over.wait(timeout) or self.handed_over()
 
 
 def _sum_counters(chunks: Sequence[CommittedChunk]) -> Counters:

@@ -22,7 +22,11 @@ class ExportStop(threading.Event):
     def __init__(self) -> None:
         super().__init__()
         self._cancelled = False
-        self._lease_lost = False
+        # An event, so that waits (a retry's backoff) end as the lease is lost; it also
+        # sets the events linked to it by `also_on_lease_lost`.
+        self._lease_lost = threading.Event()
+        self._on_lease_lost: list[threading.Event] = []
+        self._lock = threading.Lock()
 
     def shutdown(self) -> None:
         """Stop at the next batch and keep the open upload for the next start."""
@@ -36,8 +40,25 @@ class ExportStop(threading.Event):
     def lose_lease(self) -> None:
         """Stop at the next batch because another replica took the export over: keep
         the open upload (the new holder continues it) and write nothing more."""
-        self._lease_lost = True
+        with self._lock:
+            self._lease_lost.set()
+            linked = list(self._on_lease_lost)
+        for event in linked:
+            event.set()
         self.set()
+
+    def also_on_lease_lost(self, event: threading.Event) -> None:
+        """Set `event` when the lease is lost (now, if it already is): a run's own
+        hand-over event, which every wait for the hand-over waits on, then wakes too."""
+        with self._lock:
+            self._on_lease_lost.append(event)
+            lost = self._lease_lost.is_set()
+        if lost:
+            event.set()
+
+    def wait_lease_lost(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds, less once the lease is lost; return lease_lost."""
+        return self._lease_lost.wait(timeout)
 
     @property
     def cancelled(self) -> bool:
@@ -45,12 +66,12 @@ class ExportStop(threading.Event):
 
     @property
     def lease_lost(self) -> bool:
-        return self._lease_lost
+        return self._lease_lost.is_set()
 
     @property
     def keeps_uploads(self) -> bool:
         """Whether stopping now should suspend (not abort) the upload in flight."""
-        return self.is_set() and (self._lease_lost or not self._cancelled)
+        return self.is_set() and (self.lease_lost or not self._cancelled)
 
 
 def cancel(stop: threading.Event) -> None:
@@ -59,6 +80,13 @@ def cancel(stop: threading.Event) -> None:
         stop.cancel()
     else:
         stop.set()
+
+
+def hand_over_on_lease_lost(stop: threading.Event, handed_over: threading.Event) -> None:
+    """Set `handed_over` once `stop` stops its run for a lost lease (only an ExportStop
+    can)."""
+    if isinstance(stop, ExportStop):
+        stop.also_on_lease_lost(handed_over)
 
 
 def keeps_uploads(stop: threading.Event) -> bool:

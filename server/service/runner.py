@@ -100,7 +100,8 @@ class ExportRunner:
         self._workers: list[threading.Thread] = []
         self._heartbeat: threading.Thread | None = None
         self._wake = threading.Event()
-        #: Set to renew the leases now (a cancel of an export running here was signalled).
+        #: Set to renew the leases now (a cancel of an export running here was signalled,
+        #: or signals may have been missed).
         self._renew_now = threading.Event()
         self._closing = threading.Event()
         self._stopped = threading.Event()
@@ -132,9 +133,13 @@ class ExportRunner:
         journalled progress (without rates, behind the live one) once per chunk.
         A cancel of a job running here makes the heartbeat renew its lease now: the
         renewal reads the request from the store (a signal is a hint, never the record)
-        and stops the run, within one chunk rather than one heartbeat."""
+        and stops the run, within one chunk rather than one heartbeat. So does a
+        RESYNC: the signals it says may have been lost (the listener was reconnecting)
+        may include such a cancel."""
         if signal.kind in (SignalKind.QUEUED, SignalKind.RESYNC):
             self._wake.set()
+        if signal.kind is SignalKind.RESYNC:
+            self._renew_now.set()
         if signal.kind in (SignalKind.CHANGED, SignalKind.CANCEL) and self._runs_here(
             signal.job_id
         ):

@@ -11,8 +11,10 @@ multipart uploads)."""
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,12 @@ from sluice.server.planning.spec import (
 )
 from sluice.server.service.events import EventHub
 from sluice.server.settings import Settings, load_settings
-from sluice.sinks import open_sink
+from sluice.sinks import RetryingSink, RetryPolicy, StorageUnavailable, open_sink
 from sluice.sinks.base import ObjectInfo, Sink, SinkWriter
 from sluice.sinks.profiles import S3Profile
+from sluice.sinks.s3 import S3Location, S3Sink
 from sluice.sinks.s3 import sink as s3_sink
+from sluice.sinks.s3.upload import S3Upload
 from sluice.sinks.upload_state import UploadState
 from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket, s3_client
 from tests.servers.processes import ServerProcess
@@ -442,3 +446,104 @@ def test_a_run_that_lost_its_lease_sends_nothing_more_from_any_writer(
     assert sorted(ids) == list(range(rows))
     client = s3_client(moto_server.endpoint)
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+class _LongestBackoff(random.Random):
+    """Jitter that always draws the longest wait the policy allows."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def test_a_lease_lost_while_a_part_waits_to_retry_ends_the_run_at_once(
+    moto_server: ServerProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    store: SQLiteJobStore,
+) -> None:
+    """Part 2 of chunk 0 failed and waits out a 60-second backoff (on the clock) when
+    the heartbeat finds the lease taken: the wait ends then, the retry is never sent,
+    and the run ends long before the backoff would have, its journal left with part 1
+    for the new holder."""
+    monkeypatch.setenv("T_WAIT_KEY", MOTO_KEY_ID)
+    monkeypatch.setenv("T_WAIT_SECRET", MOTO_SECRET)
+    source = tmp_path / "in" / "events.parquet"
+    source.parent.mkdir()
+    # Uncompressed JSON lines of about 120 bytes: one chunk of about 12 MB, three parts.
+    rows = 100_000
+    pl.DataFrame(
+        {"id": range(rows), "text": [secrets.token_hex(50) for _ in range(rows)]}
+    ).write_parquet(source)
+    bucket = new_bucket(moto_server.endpoint)
+    settings = load_settings(
+        None,
+        {
+            "state_dir": tmp_path / "state",
+            "replica_id": "here",
+            "batch_rows": 20_000,
+            "allowed_source_roots": [str(source.parent)],
+            "storage_profiles": {
+                "lake": {
+                    "kind": "s3",
+                    "endpoint_url": moto_server.endpoint,
+                    "access_key_id_ref": "env:T_WAIT_KEY",
+                    "secret_access_key_ref": "env:T_WAIT_SECRET",
+                    "part_size": PART,
+                }
+            },
+        },
+        environ={},
+    )
+    spec = ExportSpec(
+        source=SourceSpec(uri=str(source)),
+        destination=DestinationSpec(uri=f"s3://{bucket}/exports", dataset="events", profile="lake"),
+        output=OutputSpec(compression="none"),
+        chunking=ChunkingSpec(max_rows=rows),
+    )
+    job, lease = _claim(store, spec)
+    stop = ExportStop()
+    sent: list[int] = []
+    failed = threading.Event()
+    send = S3Upload._send_part
+
+    def flaky(
+        writer: S3Upload, state: UploadState, number: int, payload: bytes, sha256: bytes
+    ) -> str:
+        sent.append(number)
+        if number == 2 and sent.count(2) == 1:
+            failed.set()
+            raise StorageUnavailable("injected: part 2 was lost on the way")
+        return send(writer, state, number, payload, sha256)
+
+    monkeypatch.setattr(S3Upload, "_send_part", flaky)
+
+    def opener(uri: str, *, profile: object = None) -> Sink:
+        assert isinstance(profile, S3Profile)
+        return RetryingSink(
+            S3Sink(S3Location.parse(uri), profile),
+            RetryPolicy(base_delay=60.0, max_delay=60.0),
+            rng=_LongestBackoff(),
+            store="s3",
+        )
+
+    def heartbeat() -> None:
+        # What the runner's heartbeat does once it finds the lease taken.
+        assert failed.wait(60), "part 2 never failed"
+        store.expire_leases()
+        assert store.claim("elsewhere", 60) is not None
+        stop.lose_lease()
+
+    context = ExecutionContext(settings, store, EventHub(), opener, b"k" * 32, "key-id", b"i" * 32)
+    taking_over = threading.Thread(target=heartbeat)
+    taking_over.start()
+    started = time.monotonic()
+    with pytest.raises(LeaseLost):
+        execute(job, context, stop, lease)
+    elapsed = time.monotonic() - started
+    taking_over.join()
+
+    assert elapsed < 30  # the backoff alone is 60 s
+    assert sent == [1, 2]
+    [(_, state_text)] = store.uploads(job.id)
+    assert [part.number for part in UploadState.from_json(state_text).parts] == [1]
+    assert store.chunks(job.id) == []

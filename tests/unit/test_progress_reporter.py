@@ -21,6 +21,7 @@ from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.service.events import EventHub, ProgressUpdated
 from sluice.server.settings import load_settings
 from sluice.sinks import open_sink
+from sluice.sinks.base import UploadJournal
 
 
 def _chunk(index: int, records: int, source_end: int) -> ChunkResult:
@@ -114,6 +115,34 @@ def test_the_upload_journals_are_handed_over_once_the_heartbeat_found_the_lease_
     """The heartbeat stops a run whose lease another replica took: the journals of its
     uploads say so at once, so its writers send nothing more even mid-chunk (a shutdown
     or a cancel leaves the uploads the run's own)."""
+    stop = ExportStop()
+    journal = _upload_journal_of_a_run(tmp_path, stop)
+    assert not journal.handed_over()
+
+    {"lease lost": stop.lose_lease, "shutdown": stop.shutdown, "cancel": stop.cancel}[ending]()
+
+    assert journal.handed_over() == (ending == "lease lost")
+
+
+def test_a_wait_for_the_hand_over_ends_once_the_heartbeat_found_the_lease_taken(
+    tmp_path: Path,
+) -> None:
+    """A part waiting out a retry's backoff waits here: it wakes as the lease is lost,
+    not when the backoff ends."""
+    stop = ExportStop()
+    journal = _upload_journal_of_a_run(tmp_path, stop)
+    assert not journal.wait_handed_over(0.01)
+    woken: list[bool] = []
+    waiting = threading.Thread(target=lambda: woken.append(journal.wait_handed_over(600)))
+    waiting.start()
+    stop.shutdown()  # not a hand-over: the uploads stay the run's
+    stop.lose_lease()
+    waiting.join(60)
+    assert woken == [True]
+
+
+def _upload_journal_of_a_run(tmp_path: Path, stop: ExportStop) -> UploadJournal:
+    """The journal of one upload of a run stopped by `stop`, on a SQLite store."""
     settings = load_settings(None, {"state_dir": tmp_path / "state"}, environ={})
     store = SQLiteJobStore(":memory:")
     spec = ExportSpec(
@@ -124,13 +153,7 @@ def test_the_upload_journals_are_handed_over_once_the_heartbeat_found_the_lease_
     claimed = store.claim("here", 60)
     assert claimed is not None
     context = ExecutionContext(settings, store, EventHub(), open_sink, b"k" * 32, "k", b"i" * 32)
-    stop = ExportStop()
     reporter = _ProgressReporter(
         job.id, job.spec.destination.dataset, context, Progress(), stop, claimed[1]
     )
-    journal = reporter.upload_journal("events/x/part-000000.jsonl")
-    assert not journal.handed_over()
-
-    {"lease lost": stop.lose_lease, "shutdown": stop.shutdown, "cancel": stop.cancel}[ending]()
-
-    assert journal.handed_over() == (ending == "lease lost")
+    return reporter.upload_journal("events/x/part-000000.jsonl")

@@ -3,6 +3,7 @@ shutdown and then cancelled while queued has its open upload aborted (against mo
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,10 @@ class _StoreJournal:
         self.store.delete_upload(self.job_id, self.key)
 
     def handed_over(self) -> bool:
+        return False
+
+    def wait_handed_over(self, timeout: float) -> bool:
+        time.sleep(timeout)
         return False
 
 

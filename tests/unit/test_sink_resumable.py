@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import threading
+import time
 
 import pytest
 
@@ -21,6 +23,7 @@ from sluice.sinks import (
 )
 from sluice.sinks.azure import AzureLocation, AzureSink
 from sluice.sinks.azure.upload import AzureUpload
+from sluice.sinks.observer import Outcome
 from sluice.sinks.profiles import AzureProfile, S3Profile
 from sluice.sinks.resumable import ResumableWriter
 from sluice.sinks.s3 import S3Location, S3Sink
@@ -138,6 +141,14 @@ def _flaky_second_part(
     """A `backend` sink of 5 MiB parts, two sent at once, retried through `gate`, whose
     part 2 fails (transiently) the first time; returns it and the part numbers sent to
     the store, in order (a refused request never reaches it)."""
+    inner, sent = _flaky_store(backend, monkeypatch, request)
+    return RetryingSink(inner, RetryPolicy(base_delay=0.0), sleep=gate.sleep), sent
+
+
+def _flaky_store(
+    backend: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> tuple[Sink, list[int]]:
+    """The store of `_flaky_second_part`, without retries."""
     upload: type[ResumableWriter]
     inner: Sink
     if backend == "s3":
@@ -174,7 +185,7 @@ def _flaky_second_part(
         return send(writer, state, number, payload, sha256)
 
     monkeypatch.setattr(upload, "_send_part", flaky)
-    return RetryingSink(inner, RetryPolicy(base_delay=0.0), sleep=gate.sleep), sent
+    return inner, sent
 
 
 @pytest.mark.parametrize("backend", ["s3", "azure"])
@@ -208,6 +219,55 @@ def test_a_part_waiting_to_retry_is_never_sent_once_the_upload_is_handed_over(
     assert getattr(resumed, "skipped_bytes", None) == PART
     with sink.open("k") as handle:
         assert handle.read() == data
+
+
+class _LongestBackoff(random.Random):
+    """Jitter that always draws the longest wait the policy allows."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class _RetryAnnounced:
+    """A storage observer that announces the first retry (its backoff starts next)."""
+
+    def __init__(self) -> None:
+        self.retrying = threading.Event()
+
+    def request(self, store: str, operation: str, outcome: Outcome) -> None:
+        pass
+
+    def retry(self, store: str) -> None:
+        self.retrying.set()
+
+
+@pytest.mark.parametrize("backend", ["s3", "azure"])
+def test_a_hand_over_ends_a_parts_retry_backoff_at_once(
+    backend: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Part 2 waits out a real 60-second backoff (the sink's own clock, no test sleep)
+    when the upload is handed over: the wait ends then, the retry is refused, and the
+    suspend returns long before the backoff would have ended."""
+    inner, sent = _flaky_store(backend, monkeypatch, request)
+    announced = _RetryAnnounced()
+    sink = RetryingSink(
+        inner,
+        RetryPolicy(base_delay=60.0, max_delay=60.0),
+        rng=_LongestBackoff(),
+        observer=announced,
+    )
+    journal = MemoryJournal()
+    writer = sink.create("k", overwrite=False, journal=journal)
+    writer.write(_payload(2 * PART + 100))
+    assert announced.retrying.wait(30)
+    kept = journal.state
+    journal.lose_lease()
+    started = time.monotonic()
+    writer.suspend()
+
+    assert time.monotonic() - started < 20  # the backoff alone is 60 s
+    assert sent == [1, 2]
+    assert journal.state == kept
 
 
 @pytest.mark.parametrize("backend", ["s3", "azure"])

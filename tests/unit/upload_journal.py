@@ -4,6 +4,8 @@ lose its lease as the daemon's journal does."""
 
 from __future__ import annotations
 
+import threading
+
 from sluice.server.errors import LeaseLost
 
 
@@ -15,12 +17,15 @@ class MemoryJournal:
         self.fenced_out = False
         #: Whether the writer's run knows it lost the lease (handed_over()).
         self.known_lost = False
+        self._known = threading.Event()
 
     def lose_lease(self, *, known: bool = True) -> None:
         """Another holder takes the upload over: writes are refused from now on and,
         when the run has heard of it (`known`), handed_over() says so."""
         self.fenced_out = True
         self.known_lost = known
+        if known:
+            self._known.set()
 
     def load(self) -> str | None:
         return self.state
@@ -38,3 +43,6 @@ class MemoryJournal:
 
     def handed_over(self) -> bool:
         return self.known_lost
+
+    def wait_handed_over(self, timeout: float) -> bool:
+        return self._known.wait(timeout)
