@@ -282,7 +282,7 @@ class _ChunkWriterThread:
     def put(self, item: object) -> None:
         # Bounded put with a poll, so a failed or stopped writer never leaves the reader
         # blocked.
-        size = len(item.data) if isinstance(item, Segment) else 0
+        size = item.size if isinstance(item, Segment) else 0
         while size:
             self.raise_failure()
             if self._stop.is_set():
@@ -322,7 +322,7 @@ class _ChunkWriterThread:
                     self._await_commit()
                     return
                 if isinstance(item, Segment):
-                    self._queued_bytes.give_back(len(item.data))
+                    self._queued_bytes.give_back(item.size)
                     self._write(item)
                 elif isinstance(item, ChunkEnd):
                     self._finish(item)
@@ -383,7 +383,7 @@ class _ChunkWriterThread:
     def _write(self, segment: Segment) -> None:
         if self._committing is not None and self._committing.done():
             self._await_commit()  # raises now if the previous chunk failed to commit
-        self._chunk(segment.index).write(segment.data, segment.records)
+        self._chunk(segment.index).write_pieces(segment.pieces, segment.records)
         in_flight = self._open
         assert in_flight is not None
         # Records and bytes count what is written; chunks only what is journalled (a
