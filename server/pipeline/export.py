@@ -38,6 +38,7 @@ from sluice.server.errors import DataLoss, Interrupted, LeaseLost
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.byte_budget import ByteBudget
 from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
+from sluice.server.pipeline.compressors import zstd_contexts_reused
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
@@ -310,6 +311,11 @@ class _ChunkWriterThread:
             raise self._failure
 
     def _run(self) -> None:
+        # The chunks' zstd streams, one after another on this thread, share a context.
+        with zstd_contexts_reused():
+            self._write_all()
+
+    def _write_all(self) -> None:
         try:
             # Checking `stop` here too ends a shutdown after the current segment rather
             # than after everything queued behind it.
