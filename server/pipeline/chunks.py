@@ -19,7 +19,7 @@ import polars as pl
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue, batch_maximum, later
-from sluice.server.pipeline.encoders import finished
+from sluice.server.pipeline.encoders import encoded_pieces, finished
 from sluice.server.pipeline.query import CURSOR_COLUMN, hidden_resume_column
 from sluice.server.pipeline.source import ROW_INDEX
 
@@ -29,10 +29,15 @@ class Segment:
     """Encoded bytes of some records of chunk `index`."""
 
     index: int
-    data: bytes
+    #: The bytes, in the pieces the encoder made them in (see encoders.encoded_pieces).
+    pieces: tuple[bytes, ...]
     records: int
     #: Source rows read so far (the next unread position).
     source_position: int
+
+    @property
+    def size(self) -> int:
+        return sum(len(piece) for piece in self.pieces)
 
 
 @dataclass(frozen=True)
@@ -125,10 +130,12 @@ def encode_chunks(
                     last_key = resume_key(batch.select(resume_columns).row(-1))
                     batch = batch.drop(resume_columns)
                 batch = _take_counters(batch, config.redactor.counters, counts)
-                data = encoder.encode(batch.drop(ROW_INDEX))
+                segment = Segment(
+                    index, encoded_pieces(encoder, batch.drop(ROW_INDEX)), batch.height, source_end
+                )
                 records += batch.height
-                encoded += len(data)
-                yield Segment(index, data, batch.height, source_end)
+                encoded += segment.size
+                yield segment
             if records == 0:
                 return
             if skipped is not None:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +36,37 @@ class CompressorKind:
     make: Callable[[int, int, str], Compressor]
 
 
+#: (level, workers) of a zstd context.
+_ZstdSettings = tuple[int, int]
+
+
+class _IdleZstdContexts(threading.local):
+    """Per thread: its finished zstd contexts, by settings, while the thread reuses them
+    (inside `zstd_contexts_reused`); None otherwise."""
+
+    def __init__(self) -> None:
+        self.contexts: dict[_ZstdSettings, zstandard.ZstdCompressor] | None = None
+
+
+_IDLE_ZSTD = _IdleZstdContexts()
+
+
+@contextmanager
+def zstd_contexts_reused() -> Iterator[None]:
+    """Inside this block, the zstd streams this thread opens one after another (a writer
+    thread's chunks) reuse one context rather than each making its own. A fresh
+    multi-threaded context maps new memory for its buffers (page faults, ~30 MB per
+    chunk), starts worker threads and frees it all at the chunk's end: reusing it saved
+    ~0.15-0.25 CPU s per 1M rows of the ceiling's jsonl+zstd (64 MiB chunks). Each
+    stream is a new frame from a reset context, so the bytes are the same. The contexts
+    go when the block ends."""
+    _IDLE_ZSTD.contexts = {}
+    try:
+        yield
+    finally:
+        _IDLE_ZSTD.contexts = None
+
+
 class _Zstd:
     def __init__(self, level: int, threads: int, _entry: str) -> None:
         # Always zstd's multi-threaded mode, at least one worker: it compresses on its own
@@ -41,16 +74,27 @@ class _Zstd:
         # of workers (unlike single-threaded mode's), so a chunk resumed on a machine
         # with other cores is byte-identical. Content checksums let `zstd -t` and
         # readers detect corruption on their own.
-        compressor = zstandard.ZstdCompressor(
-            level=level, threads=compression_workers(threads), write_checksum=True
-        )
-        self._stream = compressor.compressobj()
+        self._settings = (level, compression_workers(threads))
+        #: Where the context goes back once this stream is finished (None: not reused).
+        self._idle = _IDLE_ZSTD.contexts
+        # A context serves one stream at a time: it is taken out of the idle ones while
+        # this stream is open, and one never finished is never handed out again.
+        context = self._idle.pop(self._settings, None) if self._idle is not None else None
+        if context is None:
+            context = zstandard.ZstdCompressor(
+                level=level, threads=self._settings[1], write_checksum=True
+            )
+        self._context = context
+        self._stream = context.compressobj()
 
     def compress(self, data: bytes) -> bytes:
         return self._stream.compress(data)
 
     def flush(self) -> bytes:
-        return self._stream.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+        out = self._stream.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+        if self._idle is not None:
+            self._idle[self._settings] = self._context
+        return out
 
 
 class _Gzip:

@@ -40,6 +40,7 @@ from sluice.server.errors import DataLoss, Interrupted, LeaseLost
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.byte_budget import ByteBudget
 from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
+from sluice.server.pipeline.compressors import zstd_contexts_reused
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
@@ -288,7 +289,7 @@ class _ChunkWriterThread:
     def put(self, item: object) -> None:
         # Bounded put with a poll, so a failed or stopped writer never leaves the reader
         # blocked.
-        size = len(item.data) if isinstance(item, Segment) else 0
+        size = item.size if isinstance(item, Segment) else 0
         while size:
             self.raise_failure()
             if self._stop.is_set():
@@ -316,6 +317,11 @@ class _ChunkWriterThread:
             raise self._failure
 
     def _run(self) -> None:
+        # The chunks' zstd streams, one after another on this thread, share a context.
+        with zstd_contexts_reused():
+            self._write_all()
+
+    def _write_all(self) -> None:
         try:
             # Checking `stop` here too ends a shutdown after the current segment rather
             # than after everything queued behind it.
@@ -328,7 +334,7 @@ class _ChunkWriterThread:
                     self._await_commit()
                     return
                 if isinstance(item, Segment):
-                    self._queued_bytes.give_back(len(item.data))
+                    self._queued_bytes.give_back(item.size)
                     self._write(item)
                 elif isinstance(item, ChunkEnd):
                     self._finish(item)
@@ -397,7 +403,7 @@ class _ChunkWriterThread:
         if self._committing is not None and self._committing.done():
             self._await_commit()  # raises now if the previous chunk failed to commit
         try:
-            self._chunk(segment.index).write(segment.data, segment.records)
+            self._chunk(segment.index).write_pieces(segment.pieces, segment.records)
         except UploadHandedOver:
             # Only the echo of a refused commit, when one handed the upload over: the run
             # fails with the refusal's own error (lost, or a store that could not be

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 from sluice.server.pipeline.compressors import COMPRESSORS, Compressor
 from sluice.server.pipeline.config import PipelineConfig
@@ -49,6 +50,13 @@ class OpenChunk:
         if plaintext:
             self.content.update(plaintext)
             self._seal(self.compressor.compress(plaintext))
+
+    def write_pieces(self, pieces: Sequence[bytes], records: int) -> None:
+        """`write` of the pieces joined, without joining them: digests and compressors
+        are streams, whose output does not depend on how their input is fed."""
+        self.records += records
+        for piece in pieces:
+            self.write(piece, 0)
 
     def close(self) -> None:
         """Flush the compressor, then finish the cipher (its tag comes last)."""
