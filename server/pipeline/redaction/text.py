@@ -253,7 +253,10 @@ def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
         # A star lead may follow any one character, a digit too ("9*+44 ..."): it goes
         # first, so that digit is not counted as the value's.
         unstarred = match.str.replace(r"^[^*]?\*{1,3}", "")
-        return unstarred.str.replace(r"^[^0-9+(]+", "").str.replace(r"[^0-9]+$", "")
+        # The lead's and the trail's characters in one pass: the first alternative can
+        # only match at the start, the second only on the run of non-digits that ends
+        # the text, so this is stripping one and then the other.
+        return unstarred.str.replace_all(r"^[^0-9+(]+|[^0-9]+$", "")
     return match.str.extract_groups(rule.regex).struct.field("sl_value")
 
 
