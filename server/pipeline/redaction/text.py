@@ -298,7 +298,7 @@ _PAREN_LEAD: Final = r"^\(($|[^0-9]|[0-9]{1,4}(?:[^0-9)]|$)|[0-9]{5})"
 def rewrites_in_one_pass(rule: PatternRule) -> bool:
     """Whether `rewrite_checked` stands in for `may_rewrite` and `rewrite_text`: the
     phone entity's own pattern, replaced by its tag (the values of its candidates can
-    be read from whole matches, see `phone_value`)."""
+    be read from whole matches, see `phone_values`)."""
     return _is_phone_rule(rule) and rule.action == "redact" and "$" not in tag(rule.label)
 
 
