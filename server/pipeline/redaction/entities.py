@@ -37,6 +37,9 @@ class Entity:
     #: Applied only when a rule names it (GDPR packages do), never as a level default:
     #: its precision is below what a level promises (see person_names.py).
     opt_in: bool = False
+    #: A character every match holds, when finding it picks the same rows as the value
+    #: pattern for less: the gate is then that byte search.
+    gate_char: str = ""
 
     @property
     def python_regex(self) -> str:
@@ -45,8 +48,11 @@ class Entity:
     @property
     def gate(self) -> str:
         """A cheap necessary condition for a match, used to pick the rows worth the full
-        pattern: the keyword context when there is one (`password=`, `Bearer `, `://`),
-        otherwise the value itself without its boundary context."""
+        pattern: a character every match holds (`@`), the keyword context when there is
+        one (`password=`, `Bearer `, `://`), otherwise the value itself without its
+        boundary context."""
+        if self.gate_char:
+            return re.escape(self.gate_char)
         part = self.lead if self.lead and not self.lead.startswith("^|") else self.value
         return part.replace(r"\b", r"(?-u:\b)")
 
@@ -140,6 +146,10 @@ ENTITIES: Final = (
         r"\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
         r"[A-Za-z]{2,24}\b",
         "",
+        # Text rarely holds an "@" outside an address: on the text-heavy set the rows
+        # holding one are exactly those holding an address, and a byte search for it
+        # costs ~60% of the value pattern's scan.
+        gate_char="@",
     ),
     Entity(
         "PERSON_NAME",

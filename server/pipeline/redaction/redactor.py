@@ -41,9 +41,11 @@ from sluice.server.pipeline.redaction.schema_walk import (
 from sluice.server.pipeline.redaction.text import (
     json_key_regex,
     may_rewrite,
+    rewrite_checked,
     rewrite_json_keys,
     rewrite_text,
     rewrite_text_keeping,
+    rewrites_in_one_pass,
     without_last_group,
 )
 from sluice.server.pipeline.source import ROW_INDEX
@@ -262,7 +264,10 @@ class PolicyRedactor:
             if keeping:
                 self._late_stages.append(stage)
                 continue
-            refine = partial(may_rewrite, rule=rule) if rule.validator else None
+            # A rule rewritten in one pass checks its candidates itself (see
+            # text.rewrite_checked): it runs on the rows its gate picked.
+            checks = rule.validator and not rewrites_in_one_pass(rule)
+            refine = partial(may_rewrite, rule=rule) if checks else None
             keyword = (
                 rule.label in _KEYWORD_ENTITIES and rule.regex == ENTITY_BY_NAME[rule.label].regex
             )
@@ -380,6 +385,8 @@ def _text_rewrite(rule: PatternRule, own_names: list[str] | None = None) -> Rewr
     if own_names:
         own = [pl.col(name) for name in own_names]
         return lambda value, _dtype: rewrite_text_keeping(value, rule, own)
+    if rewrites_in_one_pass(rule):
+        return lambda value, _dtype: rewrite_checked(value, rule)
     return lambda value, _dtype: rewrite_text(value, rule)
 
 

@@ -25,6 +25,8 @@ from functools import partial
 from typing import Final
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sluice.server.pipeline.redaction.actions import (
     TEXT_PSEUDONYM_HEX,
@@ -243,18 +245,119 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
 
 def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
     """The value inside a whole match (lead, value, trail), for `may_rewrite`'s check.
-    A phone match's trail holds no digit and its value ends with one, and its lead is
-    at most a non-word character or a few stars, so trimming the match comes out as the
-    value or the value after a "(" lead: that reads as a phone whenever the value does
-    (the validator counts digits, accepts a "(", and rules a layout out only from the
-    first digit on), and the rewrite checks the exact value. Trimming costs a fourth of
-    re-reading the groups with the whole pattern."""
-    if rule.validator == "phone" and rule.regex == ENTITY_BY_NAME["PHONE"].regex:
-        # A star lead may follow any one character, a digit too ("9*+44 ..."): it goes
-        # first, so that digit is not counted as the value's.
-        unstarred = match.str.replace(r"^[^*]?\*{1,3}", "")
-        return unstarred.str.replace(r"^[^0-9+(]+", "").str.replace(r"[^0-9]+$", "")
+    For phones, the trimmed match (see `phone_values`): the value, or the value after a
+    "(" lead, which reads as a phone whenever the value does (the validator counts
+    digits, accepts a "(", and rules a layout out only from the first digit on); the
+    rewrite checks the exact value."""
+    if _is_phone_rule(rule):
+        return _trimmed_phone(match)
     return match.str.extract_groups(rule.regex).struct.field("sl_value")
+
+
+def _is_phone_rule(rule: PatternRule) -> bool:
+    return rule.validator == "phone" and rule.regex == ENTITY_BY_NAME["PHONE"].regex
+
+
+def phone_values(matches: pl.Series) -> pl.Series:
+    """The values (`sl_value`) of whole matches of the PHONE pattern, read by trimming
+    them (a fourth of the cost of re-reading the groups with the whole pattern). The
+    trail holds no digit and the value ends with one; the lead is empty, one character
+    that is neither a word character nor "+", or a few stars after at most one
+    character, and the value starts with a digit, "+" or "(". So the trimmed match is
+    the value, or the value after a "(" lead: a value starts with "(" only as an area
+    code, "(" and 1-4 digits and ")", which a "(" lead before a value never is (a value
+    starting with a digit holds no ")", one starting with "(" or "+" gives "((" or
+    "(+")."""
+    trimmed = matches.to_frame(ELEMENT).select(_trimmed_phone(pl.col(ELEMENT))).to_series()
+    # Few start with "(": only those are looked at (a replace over all of them cost
+    # half as much as the trimming).
+    paren = trimmed.str.starts_with("(").fill_null(False)
+    if not paren.any():
+        return trimmed
+    # `trimmed` is this function's own: `scatter` may write into it.
+    return trimmed.scatter(
+        row_positions(paren), trimmed.filter(paren).str.replace(_PAREN_LEAD, "$1")
+    )
+
+
+def _trimmed_phone(match: pl.Expr) -> pl.Expr:
+    # A star lead may follow any one character, a digit too ("9*+44 ..."): it goes
+    # first, so that digit is not taken for the value's.
+    unstarred = match.str.replace(r"^[^*]?\*{1,3}", "")
+    # The lead's and the trail's characters in one pass: the first alternative can
+    # only match at the start, the second only on the run of non-digits that ends
+    # the text, so this is stripping one and then the other.
+    return unstarred.str.replace_all(r"^[^0-9+(]+|[^0-9]+$", "")
+
+
+#: A "(" followed by something other than 1-4 digits and ")" (a lead, not an area
+#: code): replaced by what follows it.
+_PAREN_LEAD: Final = r"^\(($|[^0-9]|[0-9]{1,4}(?:[^0-9)]|$)|[0-9]{5})"
+
+
+def rewrites_in_one_pass(rule: PatternRule) -> bool:
+    """Whether `rewrite_checked` stands in for `may_rewrite` and `rewrite_text`: the
+    phone entity's own pattern, replaced by its tag (the values of its candidates can
+    be read from whole matches, see `phone_values`)."""
+    return _is_phone_rule(rule) and rule.action == "redact" and "$" not in tag(rule.label)
+
+
+def rewrite_checked(text: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """`rewrite_text` for a rule `rewrites_in_one_pass` accepts, meant for all rows its
+    gate picked (no `may_rewrite` before it). The candidates are extracted and checked
+    once, as `may_rewrite` does, and that check also tells the rows whose candidates all
+    pass (on the text-heavy set, 83% of the rows with a phone number): those are
+    rewritten by one replace of every candidate by lead, tag and trail, which is what
+    the fenced rewrite makes of them for half its cost. Rows with candidates passing and
+    failing, and rows holding a control character, take the fenced rewrite."""
+    return text.map_batches(
+        partial(_rewritten_checked, rule=rule), return_dtype=pl.String, is_elementwise=True
+    )
+
+
+def _rewritten_checked(values: pl.Series, rule: PatternRule) -> pl.Series:
+    joined = _with_joiners(values)
+    matches = joined.str.extract_all(rule.regex).to_arrow()
+    if isinstance(matches, pa.ChunkedArray):
+        matches = matches.combine_chunks()
+    candidates = pl.Series(ELEMENT, pc.list_flatten(matches))
+    rows = pl.Series(pc.list_parent_indices(matches))
+    valid = _valid_phones(candidates)
+    some_valid = _rows_among(rows.filter(valid), len(values))
+    some_invalid = _rows_among(rows.filter(~valid), len(values))
+    unusual = values.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]").fill_null(False)
+    one_pass = some_valid & ~some_invalid & ~unusual
+    fenced = (some_valid & some_invalid) | unusual
+    if not one_pass.any() and not fenced.any():
+        return values
+    # `scatter` writes in place: into a copy, never the caller's values.
+    out = values.clone()
+    if one_pass.any():
+        tagged = joined.filter(one_pass).str.replace_all(
+            rule.regex, f"{_LEAD}{tag(rule.label)}{_TRAIL}"
+        )
+        unjoined = tagged.str.replace_all(_JOINER, "", literal=True)
+        out = out.scatter(row_positions(one_pass), unjoined)
+    if fenced.any():
+        chosen = values.filter(fenced).to_frame(ELEMENT)
+        rewritten = chosen.select(rewrite_text(pl.col(ELEMENT), rule)).to_series()
+        out = out.scatter(row_positions(fenced), rewritten)
+    return out
+
+
+def _valid_phones(candidates: pl.Series) -> pl.Series:
+    """Per candidate (a whole match): whether its value passes the phone check, each
+    distinct candidate checked once."""
+    distinct = candidates.unique()
+    values = phone_values(distinct).to_frame("value")
+    valid = values.select(VALIDATORS["phone"](pl.col("value")).fill_null(False)).to_series()
+    return candidates.is_in(distinct.filter(valid).implode())
+
+
+def _rows_among(rows: pl.Series, height: int) -> pl.Series:
+    """A mask of `height` rows, set at the (repeated) row numbers `rows`."""
+    mask = pl.repeat(False, height, eager=True)
+    return mask.scatter(rows, True) if len(rows) else mask
 
 
 def _tag_replacement(rule: PatternRule) -> str:

@@ -177,10 +177,11 @@ def _phone_batch(values: pl.Series) -> pl.Series:
         number=pl.col("value").str.replace(_EXTENSION, "")
     )
     number = pl.col("number")
-    # The digits' count as the length of the digits alone: `count_matches` pays per match.
-    # A column of its own: an eager select shares no sub-expression, and the count is
-    # used twice (as an expression it cost a third of the check).
-    frame = frame.with_columns(count=digits_only(number).str.len_bytes())
+    # The digits' count as the characters that are not a non-digit: `count_matches` pays
+    # per match, and a number holds a few separators but 8-15 digits (two thirds of the
+    # cost of copying the digits out to measure them). A column of its own: an eager
+    # select shares no sub-expression, and the count is used twice.
+    frame = frame.with_columns(count=number.str.len_chars() - number.str.count_matches("[^0-9]"))
     count = pl.col("count")
     written_as_phone = number.str.contains(r"[+()]|[0-9][ .-][0-9]")
     valid = (count >= 8) & (count <= 15) & written_as_phone & ~number.str.contains(_NOT_A_PHONE)
