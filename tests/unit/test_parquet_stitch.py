@@ -398,6 +398,95 @@ def test_the_stitcher_streams_the_file_part_by_part() -> None:
     assert pl.read_parquet(io.BytesIO(b"".join(pieces))).equals(whole)
 
 
+# --- row groups in column parts ----------------------------------------------------------
+
+#: Contiguous runs of frame()'s columns, in order, as the Parquet encoder cuts them.
+COLUMN_RUNS = [
+    ["id", "country"],
+    ["empty", "nothing", "amount", "flag", "at"],
+    ["device", "scores"],
+]
+#: Options whose files can be joined from column parts (sorting columns cannot).
+COLUMN_PART_OPTIONS = [o for o in FILE_OPTIONS if "sorting_columns" not in o]
+
+
+def stitched_by_columns(
+    parts: Sequence[pa.Table], runs: Sequence[Sequence[str]], **options: Any
+) -> bytes:
+    """Each row group written as files of some of its columns, joined back into one row
+    group, the file's own fields taken from a file of no rows."""
+    stitcher = ParquetStitcher(split_file(parquet(parts[0].slice(0, 0), **options)))
+    out = [stitcher.start()]
+    for part in parts:
+        columns = [split_file(parquet(part.select(run), **options)) for run in runs]
+        out.append(stitcher.add(*columns))
+    out.append(stitcher.finish())
+    return b"".join(out)
+
+
+@pytest.mark.parametrize(
+    "options", [o for o in COLUMN_PART_OPTIONS if "bloom_filter_options" not in o]
+)
+def test_row_groups_joined_from_column_parts_are_the_file_pyarrow_writes(
+    options: dict[str, Any],
+) -> None:
+    whole = frame(2000)
+    parts = [whole.slice(start, length).to_arrow() for start, length in SLICES]
+    expected = written_by_pyarrow(parts, **options)
+    assert stitched_by_columns(parts, COLUMN_RUNS, **options) == expected
+    # One run is a whole row group: the template's fields are the file's own.
+    assert stitched_by_columns(parts, [whole.columns], **options) == expected
+
+
+@pytest.mark.parametrize("options", COLUMN_PART_OPTIONS)
+def test_a_file_joined_from_column_parts_reads_back_equal(options: dict[str, Any]) -> None:
+    whole = frame(2000)
+    parts = [whole.slice(start, length).to_arrow() for start, length in SLICES]
+    data = stitched_by_columns(parts, COLUMN_RUNS, **options)
+    assert pl.read_parquet(io.BytesIO(data)).equals(whole)
+    by_pyarrow = pl.from_arrow(pq.read_table(io.BytesIO(data)))
+    assert isinstance(by_pyarrow, pl.DataFrame)
+    assert by_pyarrow.equals(whole)
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [
+        length for _, length in SLICES
+    ]
+
+
+def test_column_parts_that_are_not_the_schema_in_order_are_refused() -> None:
+    part = frame(10).to_arrow()
+    template = split_file(parquet(part.slice(0, 0)))
+
+    def join(*runs: list[str], template: Any = template, rows: int = 10) -> None:
+        stitcher = ParquetStitcher(template)
+        stitcher.add(*[split_file(parquet(part.slice(0, rows).select(run))) for run in runs])
+
+    join(*COLUMN_RUNS)
+    with pytest.raises(ValueError, match="needs the whole file's template"):
+        join(*COLUMN_RUNS, template=None)
+    with pytest.raises(ValueError, match="differ in their FileMetaData schema"):
+        join(*reversed(COLUMN_RUNS))
+    with pytest.raises(ValueError, match="differ in their FileMetaData schema"):
+        join(*COLUMN_RUNS[:2])
+    stitcher = ParquetStitcher(template)
+    with pytest.raises(ValueError, match="differ in their rows"):
+        stitcher.add(
+            split_file(parquet(part.slice(0, 10).select(COLUMN_RUNS[0]))),
+            *[split_file(parquet(part.slice(0, 9).select(run))) for run in COLUMN_RUNS[1:]],
+        )
+    # A whole row group of another schema is checked against the template in full.
+    with pytest.raises(ValueError, match="differ in their FileMetaData schema"):
+        ParquetStitcher(template).add(split_file(parquet(part.drop_columns(["id"]))))
+
+
+def test_column_parts_with_sorting_columns_are_refused() -> None:
+    part = frame(10).to_arrow()
+    options: dict[str, Any] = {"sorting_columns": [pq.SortingColumn(0)]}
+    stitcher = ParquetStitcher(split_file(parquet(part.slice(0, 0), **options)))
+    with pytest.raises(ValueError, match="sorting columns"):
+        stitcher.add(*[split_file(parquet(part.select(run), **options)) for run in COLUMN_RUNS])
+
+
 # --- refusals ----------------------------------------------------------------------------
 
 
