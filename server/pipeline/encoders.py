@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 from sluice.format.temporal_text import temporal_as_text
 from sluice.server.pipeline.deflate import compression_workers
 from sluice.server.pipeline.markdown_encoding import MarkdownEncoder
-from sluice.server.pipeline.parquet_columns import column_parts
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
 from sluice.server.pipeline.parquet_stitch import ParquetPart, ParquetStitcher, split_file
 from sluice.server.pipeline.xml_encoding import XmlEncoder
@@ -196,25 +195,19 @@ def parquet_workers(configured: int) -> int:
 
 
 class ParquetEncoder:
-    """One row group per batch, each encoded by worker threads as standalone Parquet
-    files (pyarrow releases the GIL but writes one file's row groups one at a time), then
-    stitched into one file in batch order (see server/pipeline/parquet_stitch.py). With
-    several workers a row group is encoded as column parts, one per worker (see
-    column_parts), so the last row groups of a chunk, which nothing else overlaps, take
-    all cores too. The result is the file pyarrow's ParquetWriter writes for the same
-    batches, byte for byte, whatever the number of workers."""
+    """One row group per batch, each encoded by a worker thread as a standalone Parquet
+    file (pyarrow releases the GIL but writes one file's row groups one at a time), then
+    stitched into one file in batch order (see server/pipeline/parquet_stitch.py). The
+    result is the file pyarrow's ParquetWriter writes for the same batches, byte for
+    byte, whatever the number of workers."""
 
     def __init__(self, context: ChunkContext) -> None:
         self._context = context
         self._stitcher = ParquetStitcher()
-        #: Row groups being encoded (each as its column parts), oldest first; at most
-        #: _PARQUET_IN_FLIGHT.
-        self._pending: deque[list[Future[ParquetPart]]] = deque()
+        #: Row groups being encoded, oldest first; at most _PARQUET_IN_FLIGHT.
+        self._pending: deque[Future[ParquetPart]] = deque()
         self._pool: ThreadPoolExecutor | None = None
         self._options: dict[str, Any] = {}
-        #: The first batch's schema and the column parts its row groups are split into.
-        self._schema: pl.Schema | None = None
-        self._parts: list[list[str]] = []
 
     def encode(self, batch: pl.DataFrame) -> bytes:
         header = b""
@@ -227,21 +220,9 @@ class ParquetEncoder:
                 "use_dictionary": dictionary_columns(batch),
             }
             workers = parquet_workers(self._context.workers)
-            self._schema = batch.schema
-            self._parts = column_parts(batch, workers)
-            if len(self._parts) > 1:
-                # The file's own fields, for a footer no column part holds whole.
-                template = _parquet_row_group(batch.clear(), self._options)
-                self._stitcher = ParquetStitcher(template)
             self._pool = ThreadPoolExecutor(workers, thread_name_prefix="parquet")
             header = self._stitcher.start()
-        pool = self._pool
-        if len(self._parts) > 1 and batch.schema == self._schema:
-            parts = [batch.select(columns) for columns in self._parts]
-        else:
-            # Whole: a batch of another schema is then refused by the stitcher, by name.
-            parts = [batch]
-        self._pending.append([pool.submit(_parquet_row_group, p, self._options) for p in parts])
+        self._pending.append(self._pool.submit(_parquet_row_group, batch, self._options))
         if len(self._pending) <= PARQUET_ROW_GROUPS_BEHIND:
             return header
         return header + self._next()
@@ -280,17 +261,17 @@ class ParquetEncoder:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _next(self) -> bytes:
-        """The oldest row group's bytes, waiting for its workers if needed."""
+        """The oldest row group's bytes, waiting for its worker if needed."""
         try:
-            return self._stitcher.add(*[part.result() for part in self._pending.popleft()])
+            return self._stitcher.add(self._pending.popleft().result())
         except BaseException:
             self.close()
             raise
 
 
-def _finish_file(pending: deque[list[Future[ParquetPart]]], stitcher: ParquetStitcher) -> bytes:
+def _finish_file(pending: deque[Future[ParquetPart]], stitcher: ParquetStitcher) -> bytes:
     """The row groups still pending, in order, then the page index and footer."""
-    out = [stitcher.add(*[part.result() for part in parts]) for parts in pending]
+    out = [stitcher.add(part.result()) for part in pending]
     return b"".join(out) + stitcher.finish()
 
 

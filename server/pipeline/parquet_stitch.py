@@ -12,13 +12,6 @@ module does not know survive untouched. Field ids are those of parquet-format's
 parquet.thrift. A page index (write_page_index) is moved too: pyarrow writes it after the
 column data, so it is carried to the end of the joined file, its offset indexes
 re-encoded with the moved page offsets.
-
-A row group may itself come in parts, each a file of some of its columns (contiguous
-top-level columns, in schema order), so one row group can be encoded on several threads
-too: pyarrow encodes each column chunk on its own, so the parts' column data joined in
-order is the row group's, byte for byte, and its RowGroup is theirs summed. The file's
-own fields (schema, the Arrow schema) then come from a template: a file of the whole
-schema, e.g. written from no rows.
 """
 
 from __future__ import annotations
@@ -48,10 +41,6 @@ _FILE_NUM_ROWS: Final = 3
 _FILE_ROW_GROUPS: Final = 4
 _FILE_ENCRYPTION_ALGORITHM: Final = 8
 _FILE_FOOTER_SIGNING_KEY: Final = 9
-_FILE_VERSION: Final = 1
-_FILE_SCHEMA: Final = 2
-_FILE_CREATED_BY: Final = 6
-_FILE_COLUMN_ORDERS: Final = 7
 _FILE_FIELD_NAMES: Final = {
     1: "version",
     2: "schema",
@@ -61,11 +50,8 @@ _FILE_FIELD_NAMES: Final = {
 }
 # RowGroup
 _GROUP_COLUMNS: Final = 1
-_GROUP_TOTAL_BYTE_SIZE: Final = 2
 _GROUP_NUM_ROWS: Final = 3
-_GROUP_SORTING_COLUMNS: Final = 4
 _GROUP_FILE_OFFSET: Final = 5
-_GROUP_TOTAL_COMPRESSED_SIZE: Final = 6
 _GROUP_ORDINAL: Final = 7
 # ColumnChunk
 _CHUNK_FILE_OFFSET: Final = 2
@@ -177,16 +163,11 @@ def _region(chunk: ThriftStruct, offset_field: int, length_field: int) -> tuple[
 
 
 class ParquetStitcher:
-    """Joins parts into one Parquet file: `add` returns each row group's bytes as they
-    take their place in the file, `finish` the page index and footer after them.
+    """Joins parts into one Parquet file: `add` returns each part's bytes as they take
+    their place in the file, `finish` the page index and footer after them."""
 
-    Without a `template` every row group comes whole and the file's fields are the first
-    part's. With one (a file of the whole schema), a row group may come in column parts
-    (see the module's docstring) and the file's fields are the template's."""
-
-    def __init__(self, template: ParquetPart | None = None) -> None:
-        self._template = template.metadata if template is not None else None
-        self._first: ThriftStruct | None = self._template
+    def __init__(self) -> None:
+        self._first: ThriftStruct | None = None
         #: Bytes handed out so far: the position the next part's data starts at.
         self._position = 0
         self._groups: list[ThriftStruct] = []
@@ -202,30 +183,21 @@ class ParquetStitcher:
         self._position = len(MAGIC)
         return MAGIC
 
-    def add(self, part: ParquetPart, *more_columns: ParquetPart) -> bytes:
-        """One row group's data as it goes into the file: `part` alone, or with the parts
-        holding its further columns, in schema order (only with a template). The
-        stitcher takes the parts over: their metadata is rewritten in place."""
+    def add(self, part: ParquetPart) -> bytes:
+        """The part's data as it goes into the file. The stitcher takes the part over: its
+        metadata is rewritten in place."""
         header = self.start()
-        parts = (part, *more_columns)
-        if more_columns:
-            self._check_columns(parts)
-        elif self._first is None:
+        if self._first is None:
             self._first = part.metadata
         else:
             _check_same_file_fields(self._first, part.metadata)
-        groups: list[ThriftStruct] = []
-        for each in parts:
-            group = each.row_group
-            if group is not None:
-                # The part's data started at 4 (after its magic); it now starts here.
-                self._place(group, each, self._position - len(MAGIC))
-                groups.append(group)
-            self._position += len(each.data)
-        if groups:
-            self._groups.append(_joined(groups))
-            self._rows += self._groups[-1].integer(_GROUP_NUM_ROWS) or 0
-        return header + b"".join(each.data for each in parts)
+        group = part.row_group
+        if group is not None:
+            # The part's data started at 4 (after its magic); it now starts here.
+            shift = self._position - len(MAGIC)
+            self._place(group, part, shift)
+        self._position += len(part.data)
+        return header + part.data
 
     def finish(self) -> bytes:
         if self._first is None:
@@ -247,28 +219,10 @@ class ParquetStitcher:
         out += encoded_footer + len(encoded_footer).to_bytes(4, "little") + MAGIC
         return bytes(out)
 
-    def _check_columns(self, parts: tuple[ParquetPart, ...]) -> None:
-        """Column parts must together be the template's schema, in its order, from the
-        same writer."""
-        if self._template is None:
-            raise ValueError("a row group in column parts needs the whole file's template")
-        template = self._template
-        for part in parts:
-            for field_id in (_FILE_VERSION, _FILE_CREATED_BY):
-                if part.metadata.get(field_id) != template.get(field_id):
-                    name = _FILE_FIELD_NAMES[field_id]
-                    raise ValueError(f"Parquet files to stitch differ in their FileMetaData {name}")
-        for field_id in (_FILE_SCHEMA, _FILE_COLUMN_ORDERS):
-            # Both are lists in schema order; the schema's first element is its root.
-            skip = 1 if field_id == _FILE_SCHEMA else 0
-            whole = _items(template, field_id)[skip:]
-            joined = [item for part in parts for item in _items(part.metadata, field_id)[skip:]]
-            if joined != whole:
-                name = _FILE_FIELD_NAMES[field_id]
-                raise ValueError(f"Parquet files to stitch differ in their FileMetaData {name}")
-
     def _place(self, group: ThriftStruct, part: ParquetPart, shift: int) -> None:
         _shift(group, _GROUP_FILE_OFFSET, shift)
+        if group.has(_GROUP_ORDINAL):
+            group.set(_GROUP_ORDINAL, I16, len(self._groups))
         chunks = group.structs(_GROUP_COLUMNS)
         for position, chunk in enumerate(chunks):
             _shift(chunk, _CHUNK_FILE_OFFSET, shift)
@@ -284,32 +238,8 @@ class ParquetStitcher:
                     for page in offset_index.structs(_OFFSET_INDEX_PAGES):
                         _shift(page, _PAGE_OFFSET, shift)
                     self._offset_indexes.append((chunk, offset_index))
-        if group.has(_GROUP_ORDINAL):
-            group.set(_GROUP_ORDINAL, I16, len(self._groups))
-
-
-def _joined(groups: list[ThriftStruct]) -> ThriftStruct:
-    """One RowGroup of column parts' RowGroups (already placed): their columns in order,
-    sizes summed, the first part's other fields (its file offset is the group's)."""
-    first = groups[0]
-    if len(groups) == 1:
-        return first
-    if any(g.integer(_GROUP_NUM_ROWS) != first.integer(_GROUP_NUM_ROWS) for g in groups):
-        raise ValueError("column parts of one Parquet row group differ in their rows")
-    if any(g.has(_GROUP_SORTING_COLUMNS) for g in groups):
-        # Their column numbers count within each part; nothing Sluice writes has them.
-        raise ValueError("column parts with sorting columns cannot be joined")
-    columns = [chunk for g in groups for chunk in g.structs(_GROUP_COLUMNS)]
-    first.set(_GROUP_COLUMNS, LIST, ThriftList(STRUCT, list(columns)))
-    for field_id in (_GROUP_TOTAL_BYTE_SIZE, _GROUP_TOTAL_COMPRESSED_SIZE):
-        if first.has(field_id):
-            first.set(field_id, I64, sum(g.integer(field_id) or 0 for g in groups))
-    return first
-
-
-def _items(struct: ThriftStruct, field_id: int) -> list[object]:
-    value = struct.get(field_id)
-    return list(value.items) if isinstance(value, ThriftList) else []
+        self._groups.append(group)
+        self._rows += group.integer(_GROUP_NUM_ROWS) or 0
 
 
 def _shift(struct: ThriftStruct, field_id: int, shift: int) -> None:

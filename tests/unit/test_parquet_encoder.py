@@ -24,7 +24,6 @@ from sluice.server.pipeline.encoders import (
     ParquetEncoder,
     parquet_workers,
 )
-from sluice.server.pipeline.parquet_columns import column_parts
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
 
 
@@ -180,39 +179,6 @@ def test_default_workers_are_one_per_cpu_up_to_the_row_groups_in_flight(
         assert parquet_workers(0) == expected, cpus
     assert parquet_workers(2) == 2
     assert parquet_workers(16) == 3  # never more than the row groups in flight
-
-
-def test_row_groups_in_column_parts_give_the_writers_bytes_for_every_type() -> None:
-    """With several workers each row group is encoded as column parts and joined back:
-    strings, lists and structs of strings, categoricals, nulls and an all-null column
-    come out as ParquetWriter writes them, for any worker count."""
-    rows = 3_000
-    frame = pl.DataFrame(
-        {
-            "id": range(rows),
-            "message": [f"call +41 79 {i:07d} or mail u{i}@example.org" for i in range(rows)],
-            "level": pl.Series([("info", "warn", None)[i % 3] for i in range(rows)]).cast(
-                pl.Categorical
-            ),
-            "tags": [[f"t{i % 7}", None] if i % 5 else None for i in range(rows)],
-            "request": [{"path": f"/p/{i}", "headers": [f"h{i % 4}"]} for i in range(rows)],
-            "none": [None] * rows,
-        }
-    )
-    parts = list(batches(frame, [1_000, 1, 1_999]))
-    out = io.BytesIO()
-    with pq.ParquetWriter(
-        out, parts[0].to_arrow().schema, compression="zstd", compression_level=3,
-        use_dictionary=dictionary_columns(parts[0]),
-    ) as writer:  # fmt: skip
-        for part in parts:
-            writer.write_table(part.to_arrow(), row_group_size=part.height)
-    assert len(column_parts(parts[0], 3)) == 3
-    for workers in (1, 2, 3):
-        encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec="zstd", level=3, workers=workers))
-        got = b"".join([encoder.encode(part) for part in parts] + [encoder.finish()])
-        assert got == out.getvalue(), workers
-    wait_for_no_parquet_threads()
 
 
 def test_string_views_nested_and_chunked_columns_give_to_arrows_bytes() -> None:
