@@ -1,7 +1,8 @@
 """Issue 21's ceiling goal, alone: Sluice through the daemon beside Polars' own sinks.
 
     .venv/bin/python -m benchmarks.ceiling_bench [--rows 1000000] [--rounds 3]
-        [--datasets events,text-heavy] [--out benchmarks/results/ceiling.md]
+        [--datasets events,text-heavy] [--cases parquet] [--no-gauge]
+        [--out benchmarks/results/ceiling.md]
 
 For each dataset (the cached files of peers_bench: the demo events and the text-heavy
 one), every round runs, in alternating order: Sluice (a) jsonl+zstd and (c) parquet(zstd)
@@ -15,7 +16,9 @@ first 1,000 rows, i.e. what an export costs whatever its size (planning, job sto
 manifest, signature, the client's wait).
 
 Only this set runs (no dlt, no 10x memory run, no watchers), so it takes a minute at 1M
-rows on an idle machine; peers_bench remains the full comparison.
+rows on an idle machine; peers_bench remains the full comparison. `--cases parquet` (or
+jsonl) runs one pair only, (c) beside polars-parquet, for work on one encoder;
+`--no-gauge` leaves the 1,000-row gauge out.
 """
 
 from __future__ import annotations
@@ -88,12 +91,20 @@ def run_polars(peer: str, source: Path) -> tuple[float, float]:
     return float(measured["seconds"]), float(measured["cpu_seconds"])
 
 
-def measure(names: Sequence[str], rows: int, rounds: int) -> list[Run]:
+#: --cases: the Sluice case of each pair (its peer comes with it).
+CASE_PAIRS = {"jsonl": "(a) jsonl+zstd", "parquet": "(c) parquet(zstd)"}
+
+
+def measure(
+    names: Sequence[str], rows: int, rounds: int, cases: Sequence[str] = tuple(CASE_PAIRS),
+    gauge: bool = True,
+) -> list[Run]:  # fmt: skip
     runs: list[Run] = []
+    mine = [CASE_PAIRS[c] for c in cases]
     for number in range(rounds):
         for name in names:
             source = source_file(name, rows)
-            order: list[str] = [c.name for c in SLUICE_CASES] + list(PEER_OF.values())
+            order: list[str] = mine + [PEER_OF[c] for c in mine]
             if number % 2:
                 order.reverse()
             for what in order:
@@ -105,10 +116,12 @@ def measure(names: Sequence[str], rows: int, rounds: int) -> list[Run]:
                     wall, cpu = run_polars(what, source)
                     runs.append(Run(name, what, number, wall, cpu))
                 log(f"{name} {what}: {runs[-1].wall:.2f} s wall, {runs[-1].cpu:.2f} CPU s")
-            gauge = run_case(SLUICE_CASES[1], GAUGE_ROWS, head(source, GAUGE_ROWS), 1)
+            if not gauge:
+                continue
+            small = run_case(SLUICE_CASES[1], GAUGE_ROWS, head(source, GAUGE_ROWS), 1)
             runs.append(
-                Run(name, f"gauge: (c) at {GAUGE_ROWS:,} rows", number, gauge.seconds,
-                    gauge.daemon_cpu_seconds)
+                Run(name, f"gauge: (c) at {GAUGE_ROWS:,} rows", number, small.seconds,
+                    small.daemon_cpu_seconds)
             )  # fmt: skip
     return runs
 
@@ -132,6 +145,8 @@ def report(runs: list[Run], rows: int, rounds: int) -> str:
         for case, peer in PEER_OF.items():
             mine = [r for r in runs if r.dataset == name and r.what == case]
             theirs = [r for r in runs if r.dataset == name and r.what == peer]
+            if not mine or not theirs:
+                continue
             wall = _median(theirs, "wall") / _median(mine, "wall")
             cpu = _median(theirs, "cpu") / _median(mine, "cpu")
             lines.append(f"| {name} | {case} | {wall:.2f}x | {cpu:.2f}x |")
@@ -147,10 +162,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--datasets", default="events,text-heavy")
+    parser.add_argument("--cases", default=",".join(CASE_PAIRS), help="jsonl, parquet or both")
+    parser.add_argument("--no-gauge", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "ceiling.md")
     args = parser.parse_args(argv)
     names = [n for n in args.datasets.split(",") if n]
-    text = report(measure(names, args.rows, args.rounds), args.rows, args.rounds)
+    cases = [c for c in args.cases.split(",") if c]
+    if unknown := sorted(set(cases) - set(CASE_PAIRS)):
+        parser.error(f"unknown cases {unknown}; known: {sorted(CASE_PAIRS)}")
+    runs = measure(names, args.rows, args.rounds, cases, not args.no_gauge)
+    text = report(runs, args.rows, args.rounds)
     args.out.write_text(text)
     print(text)
 

@@ -179,3 +179,43 @@ def test_default_workers_are_one_per_cpu_up_to_the_row_groups_in_flight(
         assert parquet_workers(0) == expected, cpus
     assert parquet_workers(2) == 2
     assert parquet_workers(16) == 3  # never more than the row groups in flight
+
+
+def test_string_views_nested_and_chunked_columns_give_to_arrows_bytes() -> None:
+    """Row groups are taken from Polars through the Arrow C stream and cast, not by
+    to_arrow (less CPU, on the worker rather than on Polars' pool); the file must stay
+    the one written from to_arrow's tables, for strings, lists and structs of strings,
+    categoricals, nulls, and for a frame in several chunks (as a batch joined across two
+    source pieces is), with a dictionary column grown past the 1 MiB where pyarrow falls
+    back to plain encoding."""
+    rows = 20_000
+    levels = [("info", "warn", None)[i % 3] for i in range(rows)]
+    frame = pl.DataFrame(
+        {
+            # Distinct texts, 2.6 MB: past the 1 MiB a dictionary may grow to.
+            "message": [
+                f"call +41 79 {i:07d} or mail u{i}@example.org ".ljust(130, "x")
+                for i in range(rows)
+            ],
+            "level": pl.Series(levels, dtype=pl.Categorical),
+            "tags": [[f"t{i % 7}", None] if i % 5 else None for i in range(rows)],
+            "request": [{"path": f"/p/{i}", "headers": [f"h{i % 4}"]} for i in range(rows)],
+            "none": [None] * rows,
+        }
+    )
+    # The first batch decides the dictionaries (parquet_dictionary): repeated texts.
+    first = frame.head(100).with_columns(pl.lit("same text").alias("message"))
+    chunked = pl.concat([frame.slice(0, 300), frame.slice(300)], rechunk=False)
+    assert chunked.n_chunks() == 2
+    parts = [first, frame.slice(0, 9_000), chunked]
+    out = io.BytesIO()
+    with pq.ParquetWriter(
+        out, parts[0].to_arrow().schema, compression="zstd", compression_level=3,
+        use_dictionary=dictionary_columns(parts[0]),
+    ) as writer:  # fmt: skip
+        for part in parts:
+            writer.write_table(part.to_arrow(), row_group_size=part.height)
+    encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec="zstd", level=3, workers=2))
+    got = b"".join([encoder.encode(part) for part in parts] + [encoder.finish()])
+    assert "message" in dictionary_columns(first)
+    assert got == out.getvalue()
