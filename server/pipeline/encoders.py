@@ -328,7 +328,9 @@ def _arrow_table(batch: pl.DataFrame) -> pa.Table:
     if any(chunks > 1 for chunks in batch.n_chunks("all")):
         return batch.to_arrow()
     types = batch.clear().to_arrow().schema
-    table = pa.table(batch)
+    # Not pa.table(batch): it asks whether the batch is a pandas frame first, which
+    # imports pandas (~0.16 CPU s, once per daemon: the 1,000-row gauge's 0.15 s).
+    table = pa.RecordBatchReader.from_stream(batch).read_all()
     return table if table.schema == types else table.cast(types)
 
 
