@@ -361,6 +361,55 @@ class _NextChunkHeld(_Watched):
         self._inner.suspend()
 
 
+def _hex_rows_to_s3(
+    moto_server: ServerProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    rows: int,
+    *,
+    batch_rows: int,
+    chunk_rows: int,
+    upload_concurrency: int = 1,
+) -> tuple[Settings, ExportSpec, str]:
+    """Settings and a spec exporting `rows` rows of about 120 bytes as uncompressed JSON
+    lines to a new moto bucket (its name returned too), parts of PART bytes."""
+    monkeypatch.setenv("T_LOST_KEY", MOTO_KEY_ID)
+    monkeypatch.setenv("T_LOST_SECRET", MOTO_SECRET)
+    source = tmp_path / "in" / "events.parquet"
+    source.parent.mkdir()
+    pl.DataFrame(
+        {"id": range(rows), "text": [secrets.token_hex(50) for _ in range(rows)]}
+    ).write_parquet(source)
+    bucket = new_bucket(moto_server.endpoint)
+    settings = load_settings(
+        None,
+        {
+            "state_dir": tmp_path / "state",
+            "replica_id": "here",
+            "batch_rows": batch_rows,
+            "allowed_source_roots": [str(source.parent)],
+            "storage_profiles": {
+                "lake": {
+                    "kind": "s3",
+                    "endpoint_url": moto_server.endpoint,
+                    "access_key_id_ref": "env:T_LOST_KEY",
+                    "secret_access_key_ref": "env:T_LOST_SECRET",
+                    "part_size": PART,
+                    "upload_concurrency": upload_concurrency,
+                }
+            },
+        },
+        environ={},
+    )
+    spec = ExportSpec(
+        source=SourceSpec(uri=str(source)),
+        destination=DestinationSpec(uri=f"s3://{bucket}/exports", dataset="events", profile="lake"),
+        output=OutputSpec(compression="none"),
+        chunking=ChunkingSpec(max_rows=chunk_rows),
+    )
+    return settings, spec, bucket
+
+
 @pytest.mark.parametrize("renewal", ["refused", "unreachable"])
 def test_a_run_that_lost_its_lease_sends_nothing_more_from_any_writer(
     moto_server: ServerProcess,
@@ -376,44 +425,14 @@ def test_a_run_that_lost_its_lease_sends_nothing_more_from_any_writer(
     one more S3 request goes out from this run, neither for chunk 0 nor for chunk 1, and
     the run ends with the renewal's error. The new holder then completes the export,
     every row stored once."""
-    monkeypatch.setenv("T_LATE_KEY", MOTO_KEY_ID)
-    monkeypatch.setenv("T_LATE_SECRET", MOTO_SECRET)
-    source = tmp_path / "in" / "events.parquet"
-    source.parent.mkdir()
     # Uncompressed JSON lines of about 120 bytes: a 50,000-row segment is about 6 MB,
     # more than a part, and chunk 0 (two segments) has one part still in flight when
     # its commit comes (a part is journalled only when the next one is sent).
     rows = 150_000
-    pl.DataFrame(
-        {"id": range(rows), "text": [secrets.token_hex(50) for _ in range(rows)]}
-    ).write_parquet(source)
-    bucket = new_bucket(moto_server.endpoint)
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "replica_id": "here",
-            "batch_rows": 50_000,
-            "allowed_source_roots": [str(source.parent)],
-            "storage_profiles": {
-                "lake": {
-                    "kind": "s3",
-                    "endpoint_url": moto_server.endpoint,
-                    "access_key_id_ref": "env:T_LATE_KEY",
-                    "secret_access_key_ref": "env:T_LATE_SECRET",
-                    "part_size": PART,
-                    "upload_concurrency": 2,
-                }
-            },
-        },
-        environ={},
-    )
-    spec = ExportSpec(
-        source=SourceSpec(uri=str(source)),
-        destination=DestinationSpec(uri=f"s3://{bucket}/exports", dataset="events", profile="lake"),
-        output=OutputSpec(compression="none"),
-        chunking=ChunkingSpec(max_rows=100_000),
-    )
+    settings, spec, bucket = _hex_rows_to_s3(
+        moto_server, monkeypatch, tmp_path, rows, batch_rows=50_000, chunk_rows=100_000,
+        upload_concurrency=2,
+    )  # fmt: skip
     job, lease = _claim(store, spec)
     keys = (f"events/{job.id}/part-000000.jsonl", f"events/{job.id}/part-000001.jsonl")
     harness = _LostWhileTheNextChunkIsWritten(store, keys, unreachable=renewal == "unreachable")
@@ -465,40 +484,10 @@ def test_a_lease_lost_while_a_part_waits_to_retry_ends_the_run_at_once(
     the heartbeat finds the lease taken: the wait ends then, the retry is never sent,
     and the run ends long before the backoff would have, its journal left with part 1
     for the new holder."""
-    monkeypatch.setenv("T_WAIT_KEY", MOTO_KEY_ID)
-    monkeypatch.setenv("T_WAIT_SECRET", MOTO_SECRET)
-    source = tmp_path / "in" / "events.parquet"
-    source.parent.mkdir()
     # Uncompressed JSON lines of about 120 bytes: one chunk of about 12 MB, three parts.
     rows = 100_000
-    pl.DataFrame(
-        {"id": range(rows), "text": [secrets.token_hex(50) for _ in range(rows)]}
-    ).write_parquet(source)
-    bucket = new_bucket(moto_server.endpoint)
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "replica_id": "here",
-            "batch_rows": 20_000,
-            "allowed_source_roots": [str(source.parent)],
-            "storage_profiles": {
-                "lake": {
-                    "kind": "s3",
-                    "endpoint_url": moto_server.endpoint,
-                    "access_key_id_ref": "env:T_WAIT_KEY",
-                    "secret_access_key_ref": "env:T_WAIT_SECRET",
-                    "part_size": PART,
-                }
-            },
-        },
-        environ={},
-    )
-    spec = ExportSpec(
-        source=SourceSpec(uri=str(source)),
-        destination=DestinationSpec(uri=f"s3://{bucket}/exports", dataset="events", profile="lake"),
-        output=OutputSpec(compression="none"),
-        chunking=ChunkingSpec(max_rows=rows),
+    settings, spec, _ = _hex_rows_to_s3(
+        moto_server, monkeypatch, tmp_path, rows, batch_rows=20_000, chunk_rows=rows
     )
     job, lease = _claim(store, spec)
     stop = ExportStop()
