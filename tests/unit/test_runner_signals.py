@@ -117,6 +117,7 @@ def test_a_cancel_sent_while_the_listener_reconnects_is_heard_at_the_resync(
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
+                " AND datname = current_database()"
             )
         assert held.reconnecting.wait(30), "the listener's connection never dropped"
         assert there.request_cancel(job.id).state == JobState.RUNNING

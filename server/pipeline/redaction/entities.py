@@ -37,8 +37,9 @@ class Entity:
     #: Applied only when a rule names it (GDPR packages do), never as a level default:
     #: its precision is below what a level promises (see person_names.py).
     opt_in: bool = False
-    #: A character every match holds, when finding it picks the same rows as the value
-    #: pattern for less: the gate is then that byte search.
+    #: A character every match holds, when searching for it is a cheaper gate than the
+    #: value pattern: a necessary condition, so it skips only rows without a match (the
+    #: rows it lets through are matched with the full pattern).
     gate_char: str = ""
 
     @property
