@@ -7,7 +7,6 @@ boundary (they resume on the next start), and exits within `shutdown_grace_secon
 from __future__ import annotations
 
 import faulthandler
-import gc
 import hashlib
 import hmac
 import logging
@@ -186,12 +185,6 @@ def _run(settings: Settings) -> int:
             settings.health_address.rpartition(":")[0],
             health_port,
         )
-    # What start-up built (modules, gRPC, Polars and pyarrow bindings: most of the
-    # heap's objects) lives as long as the daemon: frozen, the collector's full passes
-    # skip it. Unfrozen, each full pass walked all of it: ~0.1 s holding the GIL, about
-    # once per 1M-row export, stalling the encoder's workers and the commit.
-    gc.collect()
-    gc.freeze()
     server.start()
     runner.start()
     scheduler.start()
