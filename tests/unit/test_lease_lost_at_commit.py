@@ -6,8 +6,8 @@ every chunk stored and journalled once. Once the run knows its lease is gone it 
 nothing more, from any of its writers: the new holder may be continuing the same
 multipart upload, where a late part would replace its part of that number. A journal
 write its lease's fence refuses may be how the run first hears of it: that upload is
-then neither completed nor aborted. Run in-process on a real SQLite store, against a real local folder and against moto (S3
-multipart uploads)."""
+then neither completed nor aborted. Run in-process on a real SQLite store, against a
+real local folder and against moto (S3 multipart uploads)."""
 
 from __future__ import annotations
 
@@ -688,5 +688,42 @@ def test_a_commit_whose_journal_write_is_refused_leaves_the_upload_to_the_new_ho
     client = s3_client(moto_server.endpoint)
     [upload] = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
     assert upload["UploadId"] == state.upload_id
+
+    _complete_as_the_new_holder(harness, context, settings, bucket, job, moto_server, rows)
+
+
+def test_a_journal_write_refused_on_the_writer_thread_stops_the_commit_under_way(
+    moto_server: ServerProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    store: SQLiteJobStore,
+) -> None:
+    """The lease is taken over during chunk 0's commit, unknown to the run, and chunk
+    0's commit waits while the writer thread stores chunk 1's first part, whose journal
+    write is refused: from that refusal on not one more S3 request goes out from this
+    run (chunk 0's last part, its completion or an abort of it), and the run ends with
+    LeaseLost. The new holder then completes the export, every row stored once."""
+    # Uncompressed JSON lines of about 120 bytes: chunk 0 (two segments of about 6 MB)
+    # stores two parts while written and sends a third at its commit; chunk 1's one
+    # segment is more than a part.
+    rows = 150_000
+    settings, spec, bucket = _hex_rows_to_s3(
+        moto_server, monkeypatch, tmp_path, rows, batch_rows=50_000, chunk_rows=100_000
+    )
+    job, lease = _claim(store, spec)
+    keys = (f"events/{job.id}/part-000000.jsonl", f"events/{job.id}/part-000001.jsonl")
+    harness = _TakenAtCommit(store, keys, after_next_chunk=True)
+    monkeypatch.setattr(s3_sink, "build_client", harness.logged_client(s3_sink.build_client))
+
+    def opener(uri: str, *, profile: object = None) -> Sink:
+        return harness.wrap(open_sink(uri, profile=profile))  # type: ignore[arg-type]
+
+    context = ExecutionContext(settings, store, EventHub(), opener, b"k" * 32, "key-id", b"i" * 32)
+    with pytest.raises(LeaseLost):
+        execute(job, context, ExportStop(), lease)
+
+    assert harness.sent_at_refusal is not None
+    assert "UploadPart" in harness.requests[: harness.sent_at_refusal]
+    assert harness.requests[harness.sent_at_refusal :] == []
 
     _complete_as_the_new_holder(harness, context, settings, bucket, job, moto_server, rows)
