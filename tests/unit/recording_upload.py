@@ -6,8 +6,10 @@ tests see exactly what would have been sent. Parts of PART bytes; a part listed 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from typing import BinaryIO
 
-from sluice.sinks.base import UploadJournal
+from sluice.sinks.base import Capabilities, ObjectInfo, UploadJournal
 from sluice.sinks.errors import StorageUnavailable
 from sluice.sinks.resumable import ResumableWriter
 from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
@@ -75,3 +77,47 @@ class RecordingUpload(ResumableWriter):
 
     def abort_remote(self, state: UploadState) -> None:
         self._record("ABORT")
+
+
+class RecordingSink:
+    """A Sink whose one object is written by a RecordingUpload (`writer`, once created);
+    nothing is ever stored."""
+
+    def __init__(self, *, fail_once: frozenset[int] = frozenset()) -> None:
+        self._fail_once = fail_once
+        self.writer: RecordingUpload | None = None
+
+    @property
+    def uri(self) -> str:
+        return "recording://"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(resumable=True)
+
+    def create(
+        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+    ) -> RecordingUpload:
+        self.writer = RecordingUpload(journal, fail_once=self._fail_once)
+        return self.writer
+
+    def open(self, key: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return iter(())
+
+    def remove(self, key: str) -> None:
+        pass
+
+    def abort_upload(self, key: str, state: str) -> None:
+        pass
+
+    def abort_stray_uploads(self, prefix: str) -> int:
+        return 0
+
+    def temporaries(self, prefix: str = "") -> Iterator[str]:
+        return iter(())
+
+    def remove_stale_temporaries(self, prefix: str = "") -> int:
+        return 0
