@@ -6,7 +6,7 @@ tests see exactly what would have been sent. Parts of PART bytes; a part listed 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from sluice.sinks.base import Capabilities, ObjectInfo, UploadJournal
@@ -26,11 +26,12 @@ class RecordingUpload(ResumableWriter):
         *,
         concurrency: int = 1,
         fail_once: frozenset[int] = frozenset(),
+        part_size: int = PART,
     ) -> None:
         super().__init__(
             "k",
             location="recording://k",
-            part_size=PART,
+            part_size=part_size,
             overwrite=False,
             journal=journal,
             concurrency=concurrency,
@@ -80,11 +81,18 @@ class RecordingUpload(ResumableWriter):
 
 
 class RecordingSink:
-    """A Sink whose one object is written by a RecordingUpload (`writer`, once created);
-    nothing is ever stored."""
+    """A Sink whose objects are written by RecordingUploads (`writers` by key, `writer`
+    the last one), made by `make` when given; nothing is ever stored."""
 
-    def __init__(self, *, fail_once: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        *,
+        fail_once: frozenset[int] = frozenset(),
+        make: Callable[[str, UploadJournal | None], RecordingUpload] | None = None,
+    ) -> None:
         self._fail_once = fail_once
+        self._make = make
+        self.writers: dict[str, RecordingUpload] = {}
         self.writer: RecordingUpload | None = None
 
     @property
@@ -98,7 +106,11 @@ class RecordingSink:
     def create(
         self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
     ) -> RecordingUpload:
-        self.writer = RecordingUpload(journal, fail_once=self._fail_once)
+        if self._make is not None:
+            self.writer = self._make(key, journal)
+        else:
+            self.writer = RecordingUpload(journal, fail_once=self._fail_once)
+        self.writers[key] = self.writer
         return self.writer
 
     def open(self, key: str) -> BinaryIO:
