@@ -19,6 +19,7 @@ from sluice.server.errors import (
 from sluice.sinks.errors import (
     CredentialsUnavailable,
     IntegrityError,
+    JournalRefused,
     ObjectNotFound,
     StorageAccessDenied,
     StorageError,
@@ -27,6 +28,10 @@ from sluice.sinks.errors import (
 
 
 def translate_storage_error(exc: StorageError) -> SluiceError:
+    if isinstance(exc, JournalRefused) and isinstance(exc.reason, SluiceError):
+        # The job store refused (LeaseLost) or could not be asked (Unavailable): the run
+        # ends with that error, as when its lease renewal fails the same way.
+        return exc.reason
     message = str(exc) + (f" ({exc.location})" if exc.location else "")
     if exc.transient:
         return Unavailable(message)

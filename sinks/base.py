@@ -41,11 +41,14 @@ class UploadJournal(Protocol):
         ...
 
     def save(self, state: str) -> None:
-        """Replace the saved state; it must be durable when this returns."""
+        """Replace the saved state; it must be durable when this returns. Raises
+        JournalRefused when the write is refused (the lease fencing the journal is lost)
+        or cannot be made (the store holding it is unreachable): the writer then holds
+        the upload handed over."""
         ...
 
     def clear(self) -> None:
-        """Forget the upload once it completed or was aborted."""
+        """Forget the upload once it completed or was aborted (JournalRefused as save)."""
         ...
 
     def handed_over(self) -> bool:

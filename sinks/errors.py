@@ -43,6 +43,18 @@ class UploadHandedOver(StorageError):
     (the run that wrote it lost its lease), who may be continuing it. Permanent."""
 
 
+class JournalRefused(StorageError):
+    """An upload journal refused a write: the lease that fences it is lost, or the store
+    that holds it could not be reached to check. Either way the upload may belong to
+    another holder now, so its writer treats it as handed over (no request follows, not
+    even an abort). `reason` is the journal's own error, which the run ends with.
+    Permanent: a refused write is never retried by the sink."""
+
+    def __init__(self, message: str, *, reason: Exception, location: str = "") -> None:
+        super().__init__(message, location=location)
+        self.reason = reason
+
+
 class IntegrityError(StorageError):
     """Stored bytes do not match their recorded size or digest."""
 

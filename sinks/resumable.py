@@ -7,7 +7,9 @@ them. Every request goes through `run_request`, which RetryingSink points at its
 loop: each request is idempotent and its payload is immutable bytes, so a retry re-sends
 exactly the same bytes. Once the journal says the upload was handed over (the run lost
 its lease), no request starts any more, a retry's included: the new holder may be
-sending the same part numbers.
+sending the same part numbers. A journal write refused (JournalRefused: the lease
+that fences it is lost, or its store cannot be reached) hands the upload over just the
+same, even before the run hears of it: neither an abort nor a completion may follow.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TypeVar
 from sluice.sinks.base import ObjectInfo, UploadJournal
 from sluice.sinks.errors import (
     IntegrityError,
+    JournalRefused,
     ObjectExists,
     ObjectNotFound,
     StorageError,
@@ -72,6 +75,8 @@ class ResumableWriter(ABC):
         self._state: UploadState | None = None
         self._stored: dict[int, StoredPart] = {}
         self._journalled: dict[int, PartRecord] = {}
+        #: Set once the journal refused a write: the upload may be another holder's now.
+        self._journal_refused = False
         self._verify_only = False
         self._status = "open"
         self._next_number = 1
@@ -101,7 +106,7 @@ class ResumableWriter(ABC):
         return run(unless_handed_over, what)
 
     def _handed_over(self) -> bool:
-        return self._journal is not None and self._journal.handed_over()
+        return self._journal_refused or (self._journal is not None and self._journal.handed_over())
 
     def _refuse_if_handed_over(self, what: str) -> None:
         if self._handed_over():
@@ -225,15 +230,15 @@ class ResumableWriter(ABC):
         try:
             if not self._handed_over():
                 self._collect(keep=0)
+        except JournalRefused as exc:
+            # Refused by the lease's fence, or a store that cannot be reached: what the
+            # journal holds stays, and the next writer recognises the parts stored since
+            # by their tags, or sends them again.
+            log.warning("could not journal a part of %s while suspending: %s", self.location, exc)
         except StorageError as exc:
             # The journal still names the upload and the store lists what it holds, so
             # the next writer loses at most the part that failed here.
             log.warning("a part of %s failed while suspending: %s", self.location, exc)
-        except Exception as exc:  # noqa: BLE001 - the journal's failure is not a sink's type
-            # A journal write refused (by the lease's fence, or a store that cannot be
-            # reached): what the journal holds stays, and the next writer recognises the
-            # parts stored since by their tags, or sends them again.
-            log.warning("could not journal a part of %s while suspending: %s", self.location, exc)
         finally:
             self._drain()
         if self._state is not None:
@@ -394,16 +399,31 @@ class ResumableWriter(ABC):
     def _save(self) -> None:
         # Handed over, the journal is the new holder's (and its fence refuses the write).
         if self._journal is not None and self._state is not None and not self._handed_over():
-            self._journal.save(self._state.to_json())
+            journal, text = self._journal, self._state.to_json()
+            self._refused_hands_over(lambda: journal.save(text))
 
     def _clear(self) -> None:
         if self._journal is not None and not self._handed_over():
-            self._journal.clear()
+            self._refused_hands_over(self._journal.clear)
+
+    def _refused_hands_over(self, write: Callable[[], None]) -> None:
+        """Make a journal write; once one is refused, the upload counts as handed over
+        (its run may not know yet): an abort or a completion could undo, or publish
+        over, what the new holder does with the same upload."""
+        try:
+            write()
+        except JournalRefused:
+            self._journal_refused = True
+            raise
 
     def _abandon(self) -> None:
         """Abort the remote upload (never raising: this runs in error paths). The journal
-        is only cleared once the store confirmed, so a later resume can retry."""
+        is only cleared once the store confirmed, so a later resume can retry. Handed
+        over, the upload is left to its new holder, who may be continuing it."""
         self._drain()
+        if self._handed_over():
+            log.info("left the upload of %s to its new holder", self.location)
+            return
         state = self._state if self._state is not None else self._journal_state()
         if state is None:
             self._clear()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
 from sluice.sinks.base import Capabilities, ObjectInfo, Sink, SinkWriter, UploadJournal
-from sluice.sinks.errors import StorageError
+from sluice.sinks.errors import StorageError, UploadHandedOver
 from sluice.sinks.observer import NO_STORAGE_OBSERVER, StorageObserver
 from sluice.sinks.resumable import ResumableWriter
 
@@ -94,7 +94,8 @@ def retry_call(
 
 class RetryingSink:
     """A Sink whose calls are retried per `policy`; everything else is `inner`'s. Each
-    attempt and each retry is reported to `observer` under the store kind `store`.
+    attempt and each retry is reported to `observer` under the store kind `store` (a
+    request refused unsent, its upload handed over, is no attempt).
     Backoffs are waited out by `sleep` when given (tests), else on the clock: a resumable
     upload's then in its journal, which ends the wait once the upload is handed over."""
 
@@ -133,6 +134,10 @@ class RetryingSink:
         def attempt() -> T:
             try:
                 result = fn()
+            except UploadHandedOver:
+                # Refused before anything was sent (a retry whose upload was handed over
+                # during its backoff): no request, so no error in the storage metrics.
+                raise
             except BaseException:
                 self._observer.request(self._store, operation, "error")
                 raise

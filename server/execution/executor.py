@@ -45,6 +45,7 @@ from sluice.server.storage_errors import storage_errors
 from sluice.server.telemetry import NO_TELEMETRY, ExportTelemetry, report_safely
 from sluice.server.tracing import export_span
 from sluice.sinks.base import Sink, UploadJournal, join_key
+from sluice.sinks.errors import JournalRefused
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
 _log = logging.getLogger("sluice.export")
@@ -433,10 +434,22 @@ class _StoreUploadJournal:
         )
 
     def save(self, state: str) -> None:
-        self._store.save_upload(self._job_id, self._key, state, lease=self._lease)
+        try:
+            self._store.save_upload(self._job_id, self._key, state, lease=self._lease)
+        except SluiceError as exc:
+            raise self._refused(exc) from exc
 
     def clear(self) -> None:
-        self._store.delete_upload(self._job_id, self._key, lease=self._lease)
+        try:
+            self._store.delete_upload(self._job_id, self._key, lease=self._lease)
+        except SluiceError as exc:
+            raise self._refused(exc) from exc
+
+    def _refused(self, exc: SluiceError) -> JournalRefused:
+        # Fenced out (LeaseLost), or a store that could not be asked (Unavailable): the
+        # writer must hold the upload handed over either way, and the run ends with the
+        # store's own error (the reason).
+        return JournalRefused(f"the upload journal of {self._key!r} refused: {exc}", reason=exc)
 
     def handed_over(self) -> bool:
         return isinstance(self._stop, ExportStop) and self._stop.lease_lost

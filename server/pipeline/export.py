@@ -53,7 +53,7 @@ from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stopping import hand_over_on_lease_lost, keeps_uploads
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks.base import Sink, SinkWriter, UploadJournal
-from sluice.sinks.errors import StorageError, UploadHandedOver
+from sluice.sinks.errors import JournalRefused, StorageError, UploadHandedOver
 
 
 class CommittedChunk(Protocol):
@@ -356,8 +356,14 @@ class _ChunkWriterThread:
                     self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
+        failure = translate_storage_error(exc) if isinstance(exc, StorageError) else exc
+        if isinstance(failure, LeaseLost):
+            # Found out here (a progress save refused, a refusal at the commit): no writer
+            # of the run sends anything more from now on, not the commit under way either,
+            # which the closing wait below lets finish.
+            self._handed_over.set()
         if self._failure is None:
-            self._failure = translate_storage_error(exc) if isinstance(exc, StorageError) else exc
+            self._failure = failure
 
     def _close_unfinished(self, writer: SinkWriter, failure: BaseException | None) -> None:
         """A shutdown keeps the stored parts of the chunk in flight for the next start
@@ -498,13 +504,22 @@ class _ChunkWriterThread:
             source_last_key=end.source_last_key,
             commit_seconds=commit_seconds,
         )
-        self._observer.chunk_committed(result, totals)
+        try:
+            self._observer.chunk_committed(result, totals)
+        except LeaseLost:
+            # The chunk is published, but the lease is gone: the writer thread may be
+            # sending the next chunk's parts, which the new holder may be sending too.
+            self._handed_over.set()
+            raise
 
 
 class _RunJournal:
     """A chunk's upload journal as the run hands it to the sink: handed over once the
     run knows its lease lost or unconfirmed (`handed_over`), or once the journal itself
-    knows (the store's journal hears of a lease the heartbeat found taken)."""
+    knows (the store's journal hears of a lease the heartbeat found taken). A write the
+    journal refuses (its lease's fence, or a store that cannot be asked) hands every
+    upload of the run over at once: the refusal is how the run may first hear that the
+    lease is gone, while its other writer is sending a chunk's parts or completing it."""
 
     def __init__(self, journal: UploadJournal, handed_over: threading.Event) -> None:
         self._journal = journal
@@ -514,10 +529,18 @@ class _RunJournal:
         return self._journal.load()
 
     def save(self, state: str) -> None:
-        self._journal.save(state)
+        try:
+            self._journal.save(state)
+        except JournalRefused:
+            self._run_handed_over.set()
+            raise
 
     def clear(self) -> None:
-        self._journal.clear()
+        try:
+            self._journal.clear()
+        except JournalRefused:
+            self._run_handed_over.set()
+            raise
 
     def handed_over(self) -> bool:
         return self._run_handed_over.is_set() or self._journal.handed_over()

@@ -4,9 +4,10 @@ already stored stay open and journalled for the new holder, and a local temporar
 goes at once (not at the export's next run). The new holder then completes the export,
 every chunk stored and journalled once. Once the run knows its lease is gone it sends
 nothing more, from any of its writers: the new holder may be continuing the same
-multipart upload, where a late part would replace its part of that number. Run
-in-process on a real SQLite store, against a real local folder and against moto (S3
-multipart uploads)."""
+multipart upload, where a late part would replace its part of that number. A journal
+write its lease's fence refuses may be how the run first hears of it: that upload is
+then neither completed nor aborted. Run in-process on a real SQLite store, against a
+real local folder and against moto (S3 multipart uploads)."""
 
 from __future__ import annotations
 
@@ -536,3 +537,193 @@ def test_a_lease_lost_while_a_part_waits_to_retry_ends_the_run_at_once(
     [(_, state_text)] = store.uploads(job.id)
     assert [part.number for part in UploadState.from_json(state_text).parts] == [1]
     assert store.chunks(job.id) == []
+
+
+class _TakenAtCommit:
+    """Another replica takes the export over as chunk 0's commit begins (after the
+    renewal before it, so this run does not know): the first the run hears of it is its
+    journal's fence refusing a write. With `after_next_chunk`, chunk 0's commit goes on
+    only once that refusal came on the writer thread, which writes chunk 1 meanwhile
+    (the refusal failing its write). Records every S3 request this run sends, and how
+    many had gone out when chunk 1's write failed."""
+
+    def __init__(
+        self, store: SQLiteJobStore, chunk_keys: tuple[str, ...], *, after_next_chunk: bool
+    ) -> None:
+        self.store = store
+        self.chunk_keys = chunk_keys
+        self.after_next_chunk = after_next_chunk
+        self.taken: tuple[Job, Lease] | None = None
+        self.requests: list[str] = []
+        self.sent_at_refusal: int | None = None
+        self._refused = threading.Event()
+        self._watched: set[str] = set()
+
+    def logged_client(self, build: Callable[[S3Profile], Any]) -> Callable[[S3Profile], Any]:
+        def build_logged(profile: S3Profile) -> Any:
+            client = build(profile)
+            client.meta.events.register("before-send.s3", self._log_request)
+            return client
+
+        return build_logged
+
+    def _log_request(self, event_name: str, **_: object) -> None:
+        self.requests.append(event_name.rsplit(".", 1)[-1])
+
+    def wrap(self, sink: Sink) -> Sink:
+        create = sink.create
+
+        def watched_create(key: str, **options: object) -> SinkWriter:
+            writer = create(key, **options)  # type: ignore[arg-type]
+            if key not in self.chunk_keys or key in self._watched:
+                return writer  # the new holder's writers
+            self._watched.add(key)
+            if key == self.chunk_keys[0]:
+                return _CommitTakenOver(self, writer)
+            return _RefusalSeen(self, writer)
+
+        sink.create = watched_create  # type: ignore[method-assign]
+        return sink
+
+    def take_over(self) -> None:
+        self.store.expire_leases()
+        self.taken = self.store.claim("elsewhere", 60)
+        assert self.taken is not None
+        if self.after_next_chunk:
+            assert self._refused.wait(60), "chunk 1's journal write was never refused"
+
+    def refused(self) -> None:
+        self.sent_at_refusal = len(self.requests)
+        self._refused.set()
+
+
+class _CommitTakenOver:
+    def __init__(self, harness: _TakenAtCommit, inner: SinkWriter) -> None:
+        self._harness = harness
+        self._inner = inner
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._inner.write(data)
+
+    def commit(self) -> ObjectInfo:
+        self._harness.take_over()
+        return self._inner.commit()
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+    def suspend(self) -> None:
+        self._inner.suspend()
+
+
+class _RefusalSeen(_CommitTakenOver):
+    def write(self, data: bytes | memoryview) -> None:
+        try:
+            self._inner.write(data)
+        except BaseException:
+            self._harness.refused()
+            raise
+
+    def commit(self) -> ObjectInfo:
+        return self._inner.commit()
+
+
+def _complete_as_the_new_holder(
+    harness: _TakenAtCommit,
+    context: ExecutionContext,
+    settings: Settings,
+    bucket: str,
+    job: Job,
+    moto_server: ServerProcess,
+    rows: int,
+) -> None:
+    assert harness.taken is not None
+    new_job, new_lease = harness.taken
+    execute(new_job, context, ExportStop(), new_lease)
+    sink = open_sink(f"s3://{bucket}/exports", profile=settings.storage_profiles["lake"])
+    _assert_completed_once(sink, harness.store, job, len(harness.chunk_keys))
+    ids: list[int] = []
+    for key in harness.chunk_keys:
+        with sink.open(key) as stored:
+            ids += pl.read_ndjson(stored)["id"].to_list()
+    assert sorted(ids) == list(range(rows))
+    assert not s3_client(moto_server.endpoint).list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_a_commit_whose_journal_write_is_refused_leaves_the_upload_to_the_new_holder(
+    moto_server: ServerProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    store: SQLiteJobStore,
+) -> None:
+    """The lease is taken over during chunk 0's commit, unknown to the run: the commit's
+    last part goes up and its journal write is refused. The upload is the new holder's
+    now, so it is neither completed nor aborted (an abort would destroy the parts the
+    new holder continues); the run ends with LeaseLost and the new holder completes the
+    export from the journal it inherited."""
+    # Uncompressed JSON lines of about 120 bytes: one chunk of about 12 MB, two parts
+    # stored while it is written and the third sent at its commit.
+    rows = 100_000
+    settings, spec, bucket = _hex_rows_to_s3(
+        moto_server, monkeypatch, tmp_path, rows, batch_rows=20_000, chunk_rows=rows
+    )
+    job, lease = _claim(store, spec)
+    key = f"events/{job.id}/part-000000.jsonl"
+    harness = _TakenAtCommit(store, (key,), after_next_chunk=False)
+    monkeypatch.setattr(s3_sink, "build_client", harness.logged_client(s3_sink.build_client))
+
+    def opener(uri: str, *, profile: object = None) -> Sink:
+        return harness.wrap(open_sink(uri, profile=profile))  # type: ignore[arg-type]
+
+    context = ExecutionContext(settings, store, EventHub(), opener, b"k" * 32, "key-id", b"i" * 32)
+    with pytest.raises(LeaseLost):
+        execute(job, context, ExportStop(), lease)
+
+    assert harness.requests.count("UploadPart") == 3
+    assert "AbortMultipartUpload" not in harness.requests
+    assert "CompleteMultipartUpload" not in harness.requests
+    [(_, state_text)] = store.uploads(job.id)
+    state = UploadState.from_json(state_text)
+    assert [part.number for part in state.parts] == [1, 2]
+    client = s3_client(moto_server.endpoint)
+    [upload] = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert upload["UploadId"] == state.upload_id
+
+    _complete_as_the_new_holder(harness, context, settings, bucket, job, moto_server, rows)
+
+
+def test_a_journal_write_refused_on_the_writer_thread_stops_the_commit_under_way(
+    moto_server: ServerProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    store: SQLiteJobStore,
+) -> None:
+    """The lease is taken over during chunk 0's commit, unknown to the run, and chunk
+    0's commit waits while the writer thread stores chunk 1's first part, whose journal
+    write is refused: from that refusal on not one more S3 request goes out from this
+    run (chunk 0's last part, its completion or an abort of it), and the run ends with
+    LeaseLost. The new holder then completes the export, every row stored once."""
+    # Uncompressed JSON lines of about 120 bytes: chunk 0 (two segments of about 6 MB)
+    # stores two parts while written and sends a third at its commit; chunk 1's one
+    # segment is more than a part.
+    rows = 150_000
+    settings, spec, bucket = _hex_rows_to_s3(
+        moto_server, monkeypatch, tmp_path, rows, batch_rows=50_000, chunk_rows=100_000
+    )
+    job, lease = _claim(store, spec)
+    keys = (f"events/{job.id}/part-000000.jsonl", f"events/{job.id}/part-000001.jsonl")
+    harness = _TakenAtCommit(store, keys, after_next_chunk=True)
+    monkeypatch.setattr(s3_sink, "build_client", harness.logged_client(s3_sink.build_client))
+
+    def opener(uri: str, *, profile: object = None) -> Sink:
+        return harness.wrap(open_sink(uri, profile=profile))  # type: ignore[arg-type]
+
+    context = ExecutionContext(settings, store, EventHub(), opener, b"k" * 32, "key-id", b"i" * 32)
+    with pytest.raises(LeaseLost):
+        execute(job, context, ExportStop(), lease)
+
+    assert harness.sent_at_refusal is not None
+    assert "UploadPart" in harness.requests[: harness.sent_at_refusal]
+    assert harness.requests[harness.sent_at_refusal :] == []
+
+    _complete_as_the_new_holder(harness, context, settings, bucket, job, moto_server, rows)

@@ -22,7 +22,13 @@ import zstandard
 
 from sluice.client.demo_data import generate
 from sluice.format.temporal_text import temporal_as_text
-from sluice.server.errors import Interrupted, PermissionDenied, SluiceError, Unavailable
+from sluice.server.errors import (
+    Interrupted,
+    LeaseLost,
+    PermissionDenied,
+    SluiceError,
+    Unavailable,
+)
 from sluice.server.pipeline.encoders import ChunkContext, JsonDocumentEncoder, ParquetEncoder
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.results import ChunkResult, PipelineProgress
@@ -44,8 +50,10 @@ from sluice.sinks import (
     StorageError,
     StorageUnavailable,
 )
-from sluice.sinks.base import Capabilities, ObjectInfo, SinkWriter
+from sluice.sinks.base import Capabilities, ObjectInfo, SinkWriter, UploadJournal
 from sluice.sinks.local import TEMP_MARKER
+from tests.unit.recording_upload import RecordingSink, RecordingUpload
+from tests.unit.upload_journal import MemoryJournal
 
 ROWS = 2400
 KEY = b"k" * 32
@@ -704,6 +712,113 @@ def test_a_commit_that_fails_while_the_next_chunk_is_written_fails_the_export(
     # Whatever of the next chunk was written when the failure surfaced was discarded.
     assert sink.commits == 1
     assert sink.aborted <= 1
+
+
+class _LeaseLostObserver(Recorder):
+    """Journals uploads in memory; the lease turns out lost at chunk 1's first progress
+    save (`at="progress"`) or at journalling chunk 0 (`at="journal"`), raising LeaseLost
+    there (after noting it in `lost`)."""
+
+    def __init__(self, at: str) -> None:
+        super().__init__()
+        self.at = at
+        self.lost = threading.Event()
+
+    def _lose(self) -> None:
+        self.lost.set()
+        raise LeaseLost("export 'x': the lease changed during the write")
+
+    def progress(self, progress: PipelineProgress) -> None:
+        super().progress(progress)
+        if self.at == "progress" and progress.records > 300:
+            self._lose()
+
+    def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
+        if self.at == "journal":
+            self._lose()
+        super().chunk_committed(chunk, progress)
+
+    def upload_journal(self, key: str) -> UploadJournal:
+        return MemoryJournal()
+
+
+class _WaitsForTheHandOver(RecordingUpload):
+    """`at` (a commit, or the first write once `lost`) waits up to 5 s for the run to
+    hand its uploads over, then marks the calls made from then on."""
+
+    def __init__(self, journal: UploadJournal | None, at: str, lost: threading.Event) -> None:
+        super().__init__(journal, part_size=4096)
+        self._at = at
+        self._lost = lost
+        self.marked = False
+
+    def _wait(self) -> None:
+        assert self._journal is not None
+        self._journal.wait_handed_over(5)
+        self.marked = True
+        self.calls.append("MARK")
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._at == "write" and not self.marked:
+            assert self._lost.wait(20), "the lease was never lost"
+            self._wait()
+        super().write(data)
+
+    def commit(self) -> ObjectInfo:
+        if self._at == "commit":
+            self._wait()
+        return super().commit()
+
+
+class _CommitsOnce(RecordingUpload):
+    """Chunk 0's upload when the lease turns out lost at journalling it: its commit
+    waits (up to 20 s) until chunk 1's upload was created, so that one is being
+    written when the loss comes."""
+
+    def __init__(self, journal: UploadJournal | None, next_created: threading.Event) -> None:
+        super().__init__(journal, part_size=4096)
+        self._next_created = next_created
+
+    def commit(self) -> ObjectInfo:
+        assert self._next_created.wait(20), "chunk 1 was never created"
+        return super().commit()
+
+
+@pytest.mark.parametrize("at", ["progress", "journal"])
+def test_a_lease_lost_on_one_thread_stops_the_other_threads_upload_at_once(
+    world: World, at: str
+) -> None:
+    """The lease turns out lost on one thread: at chunk 1's first progress save on the
+    writer thread (while chunk 0's commit is under way), or at journalling chunk 0 on
+    the commit thread (while the writer thread writes chunk 1). The other thread's
+    upload sends nothing more from then on (no part, completion or abort of it: the new
+    holder may be continuing it), and the run ends with LeaseLost."""
+    plan = world.plan("jsonl", "none", max_rows=300, target_bytes=64 * 1024 * 1024)
+    recorder = _LeaseLostObserver(at)
+    # The upload that must stop: chunk 0's, or chunk 1's.
+    stopped = plan.pipeline.chunk_key(0 if at == "progress" else 1)
+
+    next_created = threading.Event()
+
+    def make(key: str, journal: UploadJournal | None) -> RecordingUpload:
+        if key == plan.pipeline.chunk_key(1):
+            next_created.set()
+        if key == stopped:
+            waits_at = "commit" if at == "progress" else "write"
+            return _WaitsForTheHandOver(journal, waits_at, recorder.lost)
+        if at == "journal" and key == plan.pipeline.chunk_key(0):
+            return _CommitsOnce(journal, next_created)
+        return RecordingUpload(journal, part_size=4096)
+
+    sink = RecordingSink(make=make)
+
+    with pytest.raises(LeaseLost):
+        run(plan, sink, recorder=recorder, batch_rows=64)
+
+    calls = sink.writers[stopped].calls
+    assert "MARK" in calls
+    assert calls[calls.index("MARK") + 1 :] == []
+    assert recorder.chunks == []
 
 
 # --- records read back -----------------------------------------------------------------

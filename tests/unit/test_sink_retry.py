@@ -20,8 +20,11 @@ from sluice.sinks import (
     StorageAccessDenied,
     StorageError,
     StorageUnavailable,
+    UploadHandedOver,
     retry_call,
 )
+from tests.unit.recording_upload import PART, RecordingSink
+from tests.unit.upload_journal import MemoryJournal
 
 
 class FlakySink:
@@ -284,3 +287,34 @@ def test_every_attempt_and_retry_is_reported_to_the_observer() -> None:
         ("s3", "remove", "ok"),
     ]
     assert observer.retries == ["s3", "s3"]
+
+
+def test_a_retry_refused_for_a_hand_over_is_reported_as_no_request() -> None:
+    """Part 2 failed and waits out its backoff as the run loses its lease: its retry is
+    refused before anything is sent, so it is no request, and no error in the storage
+    metrics; the failed attempt (and the retry decided then) are what is reported."""
+    journal = MemoryJournal()
+    observer = RecordingObserver()
+    inner = RecordingSink(fail_once=frozenset({2}))
+    sink = RetryingSink(
+        inner,
+        RetryPolicy(),
+        sleep=lambda _: journal.lose_lease(),
+        rng=random.Random(1),
+        observer=observer,
+        store="s3",
+    )
+    writer = sink.create("k", overwrite=False, journal=journal)
+    with pytest.raises(UploadHandedOver):
+        writer.write(b"x" * (2 * PART))
+
+    assert inner.writer is not None
+    assert inner.writer.calls == ["exists", "start", "part1", "part2"]
+    assert observer.requests == [
+        ("s3", "create", "ok"),
+        ("s3", "look", "ok"),
+        ("s3", "start", "ok"),
+        ("s3", "upload", "ok"),
+        ("s3", "upload", "error"),
+    ]
+    assert observer.retries == ["s3"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 from sluice.server.errors import LeaseLost
+from sluice.sinks.errors import JournalRefused
 
 
 class MemoryJournal:
@@ -31,15 +32,19 @@ class MemoryJournal:
         return self.state
 
     def save(self, state: str) -> None:
-        if self.fenced_out:
-            raise LeaseLost("export 'memory': the lease changed during the write")
+        self._refuse_if_fenced_out()
         self.state = state
         self.saves += 1
 
     def clear(self) -> None:
-        if self.fenced_out:
-            raise LeaseLost("export 'memory': the lease changed during the write")
+        self._refuse_if_fenced_out()
         self.state = None
+
+    def _refuse_if_fenced_out(self) -> None:
+        # As the daemon's journal refuses: a sinks-level error carrying the store's own.
+        if self.fenced_out:
+            lost = LeaseLost("export 'memory': the lease changed during the write")
+            raise JournalRefused(f"upload journal write refused: {lost}", reason=lost)
 
     def handed_over(self) -> bool:
         return self.known_lost
