@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from benchmarks.text_heavy_data import generate
+from sluice.server.errors import Interrupted
 from sluice.server.pipeline import export
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.ordered_workers import in_order
@@ -264,3 +265,25 @@ def test_one_redactor_on_batches_in_any_order_and_at_once_gives_the_serial_outpu
         )
     for number, want in enumerate(expected):
         assert done[number].equals(want), f"batch {number}"
+
+
+def test_a_stop_ends_a_redacted_export_promptly_and_leaves_no_workers(
+    text_heavy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, source = text_heavy
+    plan = _plan(root, source)
+    monkeypatch.setattr(export, "_TRANSFORM_WORKERS", 2)
+
+    class StopAfterOne(_Recorder):
+        def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
+            super().chunk_committed(chunk, progress)
+            self.stop.set()
+
+    recorder = StopAfterOne()
+    options = PipelineOptions(batch_rows=128, queue_depth=2, zstd_threads=0, content_key=KEY)
+    started = time.monotonic()
+    with pytest.raises(Interrupted):
+        run_pipeline(plan.pipeline, MemorySink(), ResumePoint(), recorder, recorder.stop, options)
+    assert time.monotonic() - started < 5  # well within prefetch's ABANDON_SECONDS
+    assert len(recorder.chunks) == 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("transform-")]
