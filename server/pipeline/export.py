@@ -1,7 +1,8 @@
 """Run one export's pipeline on three threads joined by bounded queues, so a slow
 stage stops the ones before it:
 
-  reader:  source batches → query → redaction      (server.pipeline.prefetch)
+  reader:  source batches → query → redaction      (server.pipeline.prefetch; with
+           redaction, two batches at once on workers: server.pipeline.ordered_workers)
   caller:  chunk boundaries → encoding
   writer:  compression → encryption → digests → store (compressors add workers)
   commit:  make a written chunk durable (fsync, multipart completion) → journal it
@@ -24,6 +25,7 @@ the new holder may be continuing the same uploads.
 from __future__ import annotations
 
 import contextvars
+import os
 import queue
 import threading
 import time
@@ -44,6 +46,7 @@ from sluice.server.pipeline.compressors import zstd_contexts_reused
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
+from sluice.server.pipeline.ordered_workers import in_order
 from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.reader import read_batches
@@ -138,6 +141,10 @@ _POLL_SECONDS = 0.2
 #: Source batches read and transformed ahead of the encoder: enough to overlap the two,
 #: few enough that memory stays bounded by a handful of batches.
 _PREFETCH_BATCHES = 2
+#: Batches queried and redacted at once (server.pipeline.ordered_workers): the stage
+#: then keeps up with the encoder on two cores. Each worker past the first holds one
+#: more batch (and its result) in flight.
+_TRANSFORM_WORKERS = min(2, os.cpu_count() or 1)
 
 
 def run_pipeline(
@@ -217,7 +224,9 @@ def query_batches(
     """Bounded source batches through the query and redaction stages (Polars expressions
     on each batch's lazy frame); only `selection`'s rows when one is given. Source rows
     skipped as unparseable are counted in `bad_rows` when given; a database source's
-    statements in flight are cancelled by `cancels` when given."""
+    statements in flight are cancelled by `cancels` when given. Batches are read on the
+    caller's thread and, when redacted, queried and redacted on workers, handed on in
+    order (the redactor's per-run memory is safe to share: see distinct_values.py)."""
     query = query or config.query
     raw = read_batches(
         config.source,
@@ -229,13 +238,20 @@ def query_batches(
         after_key=after_key,
         cancels=cancels,
     )
-    for batch in raw:
+
+    def transform(batch: pl.DataFrame) -> pl.DataFrame:
         if selection is not None:
             batch = selection.keep(batch)
         # The batch is already bounded, so nothing is gained by streaming it in morsels;
         # the in-memory engine runs the redaction's batch function once per batch, not
         # once per morsel (moderate redaction: ~0.5 CPU s less per 1M rows).
-        frame = config.redactor.apply(query.apply(batch.lazy())).collect(engine="in-memory")
+        return config.redactor.apply(query.apply(batch.lazy())).collect(engine="in-memory")
+
+    # Redaction (or a predicate) is worth two batches at once (text-heavy 1M, moderate:
+    # ~16% less wall, the same CPU); a bare projection is not worth the hop to a worker
+    # (jsonl+zstd with workers forced: no faster, ~0.06 CPU s more).
+    workers = _TRANSFORM_WORKERS if config.redactor.rewrites or query.predicate is not None else 1
+    for frame in in_order(transform, raw, workers, f"transform-{config.export_id}"):
         if frame.height:
             yield frame
 

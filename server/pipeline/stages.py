@@ -23,7 +23,15 @@ class Redactor(Protocol):
         ...
 
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        """Redact `frame`, keeping its row-index column first and adding `counters`."""
+        """Redact `frame`, keeping its row-index column first and adding `counters`.
+        Safe to call for several batches at once, on several threads, with the same
+        result as one at a time in any order."""
+        ...
+
+    @property
+    def rewrites(self) -> bool:
+        """False when apply() returns its frame as it is (no rule): the pipeline then
+        does not spread batches over workers for it."""
         ...
 
     def output_schema(self, schema: pl.Schema) -> pl.Schema:
@@ -42,6 +50,10 @@ class NoRedaction:
 
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         return frame
+
+    @property
+    def rewrites(self) -> bool:
+        return False
 
     def output_schema(self, schema: pl.Schema) -> pl.Schema:
         return schema

@@ -9,10 +9,17 @@ known to be clean and only the values not seen before are looked at. Most batche
 categorical leaf then cost one hash lookup per row, not a `unique` and a scan per gate;
 those lookups, for every leaf with remembered values, are one select per batch
 (`known_clean`): apart, the calls' own overhead cost as much as the lookups.
+
+The pipeline redacts two batches at once (server.pipeline.ordered_workers), both with
+this memory. It never changes an output: a remembered value passes no gate, so a row's
+gate results are the same whether its value was remembered, looked up or scanned; only
+the work done differs (a batch may miss values a concurrent one is adding). Adding is
+under a lock, against the memory as it is then, so neither batch's values are lost.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -37,7 +44,9 @@ class DistinctValueGates:
     """Per-leaf memory of clean values; one instance per text pass (one export)."""
 
     def __init__(self) -> None:
+        #: Replaced whole (never changed in place), so a reader needs no lock.
         self._clean: dict[Location, pl.Series] = {}
+        self._adding = threading.Lock()
 
     def known_clean(self, batch: pl.DataFrame, locs: Sequence[Location]) -> set[Location]:
         """The leaves of `locs` whose every value in the batch is a remembered clean
@@ -75,10 +84,16 @@ class DistinctValueGates:
         hits = found.iter_columns()
         return [_lookup(distinct.filter(hit)) if hit.any() else False for hit in hits]
 
-    def _remember(self, loc: Location, clean: pl.Series | None, more: pl.Series) -> None:
-        known = more if clean is None else pl.concat([clean, more])
-        if known.len() <= _REMEMBERED:
-            self._clean[loc] = known
+    def _remember(self, loc: Location, seen: pl.Series | None, more: pl.Series) -> None:
+        """Add `more` (none of them in `seen`, the memory this batch looked at)."""
+        with self._adding:
+            clean = self._clean.get(loc)
+            if clean is not None and clean is not seen:
+                # A concurrent batch added values since this one looked: maybe these.
+                more = more.filter(~more.is_in(clean.implode()))
+            known = more if clean is None else pl.concat([clean, more])
+            if known.len() <= _REMEMBERED:
+                self._clean[loc] = known
 
 
 def leaf_values(batch: pl.DataFrame, loc: Location) -> pl.Series:

@@ -146,6 +146,12 @@ class PolicyRedactor:
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         return self._run_stages(frame)
 
+    @property
+    def rewrites(self) -> bool:
+        # Every rewrite (drop, mask, pattern, JSON key) feeds a counter; "keep" rules add
+        # neither, so a policy with no counter changes nothing.
+        return bool(self._counters)
+
     def output_schema(self, schema: pl.Schema) -> pl.Schema:
         out = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
         return pl.Schema({k: v for k, v in out.items() if k not in self._counters})
