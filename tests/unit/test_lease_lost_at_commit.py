@@ -329,9 +329,10 @@ class _LostWhileTheNextChunkIsWritten:
             self._suspended.set()
 
 
-class _Watched:
-    def __init__(self, harness: _LostWhileTheNextChunkIsWritten, inner: SinkWriter) -> None:
-        self._harness = harness
+class _PassingOn:
+    """A SinkWriter handing every call on to `inner`; subclasses watch some of them."""
+
+    def __init__(self, inner: SinkWriter) -> None:
         self._inner = inner
 
     def write(self, data: bytes | memoryview) -> None:
@@ -342,6 +343,15 @@ class _Watched:
 
     def abort(self) -> None:
         self._inner.abort()
+
+    def suspend(self) -> None:
+        self._inner.suspend()
+
+
+class _Watched(_PassingOn):
+    def __init__(self, harness: _LostWhileTheNextChunkIsWritten, inner: SinkWriter) -> None:
+        super().__init__(inner)
+        self._harness = harness
 
     def suspend(self) -> None:
         self._harness.suspended(self._inner.suspend)
@@ -597,23 +607,14 @@ class _TakenAtCommit:
         self._refused.set()
 
 
-class _CommitTakenOver:
+class _CommitTakenOver(_PassingOn):
     def __init__(self, harness: _TakenAtCommit, inner: SinkWriter) -> None:
+        super().__init__(inner)
         self._harness = harness
-        self._inner = inner
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._inner.write(data)
 
     def commit(self) -> ObjectInfo:
         self._harness.take_over()
         return self._inner.commit()
-
-    def abort(self) -> None:
-        self._inner.abort()
-
-    def suspend(self) -> None:
-        self._inner.suspend()
 
 
 class _RefusalSeen(_CommitTakenOver):

@@ -34,6 +34,7 @@ from sluice.server.planning.spec import (
 )
 from sluice.server.settings import load_settings
 from sluice.sinks import MemorySink
+from tests.unit.exporting import Journal
 from tests.unit.redaction_helpers import redactor_for
 
 EXPORT_ID = "20250101T000000Z-00000000e2e2"
@@ -140,19 +141,12 @@ def _plan(root: Path, source: Path, where: str = "") -> ExportPlan:
     return build_plan(spec, settings, EXPORT_ID)
 
 
-class _Recorder:
+class _Recorder(Journal):
+    """The chunks a run committed, and the run's stop."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.stop = threading.Event()
-        self.chunks: list[ChunkResult] = []
-
-    def before_commit(self, index: int) -> None:
-        pass
-
-    def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
-        self.chunks.append(chunk)
-
-    def progress(self, progress: PipelineProgress) -> None:
-        pass
 
 
 def _export(
