@@ -250,27 +250,12 @@ def test_a_lease_lost_at_a_commit_keeps_the_chunks_upload_for_the_new_holder(
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
 
 
-class _LostWhileTheNextChunkIsWritten:
-    """The takeover comes at the renewal before chunk 0's commit, once the writer thread
-    holds chunk 1's first segment (more than a part) at the sink; that segment goes on
-    only once chunk 0's writer was suspended. While `unreachable`, renewals after the
-    takeover fail as a store that cannot be reached does. Records every S3 request this
-    run sends (by operation), how many had gone out when that suspend returned, and
-    whether it raised."""
+class _S3Requests:
+    """Every S3 request a run's clients send, by operation (`logged_client` wraps the
+    sink's client factory)."""
 
-    def __init__(
-        self, store: SQLiteJobStore, chunk_keys: tuple[str, str], *, unreachable: bool
-    ) -> None:
-        self.store = store
-        self.chunk_keys = chunk_keys
-        self.unreachable = unreachable
-        self.taken: tuple[Job, Lease] | None = None
+    def __init__(self) -> None:
         self.requests: list[str] = []
-        self.sent_at_suspend: int | None = None
-        self.suspend_errors: list[BaseException] = []
-        self._writing = threading.Event()
-        self._next_chunk_held = threading.Event()
-        self._suspended = threading.Event()
 
     def logged_client(self, build: Callable[[S3Profile], Any]) -> Callable[[S3Profile], Any]:
         def build_logged(profile: S3Profile) -> Any:
@@ -282,6 +267,29 @@ class _LostWhileTheNextChunkIsWritten:
 
     def _log_request(self, event_name: str, **_: object) -> None:
         self.requests.append(event_name.rsplit(".", 1)[-1])
+
+
+class _LostWhileTheNextChunkIsWritten(_S3Requests):
+    """The takeover comes at the renewal before chunk 0's commit, once the writer thread
+    holds chunk 1's first segment (more than a part) at the sink; that segment goes on
+    only once chunk 0's writer was suspended. While `unreachable`, renewals after the
+    takeover fail as a store that cannot be reached does. Records every S3 request this
+    run sends (by operation), how many had gone out when that suspend returned, and
+    whether it raised."""
+
+    def __init__(
+        self, store: SQLiteJobStore, chunk_keys: tuple[str, str], *, unreachable: bool
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.chunk_keys = chunk_keys
+        self.unreachable = unreachable
+        self.taken: tuple[Job, Lease] | None = None
+        self.sent_at_suspend: int | None = None
+        self.suspend_errors: list[BaseException] = []
+        self._writing = threading.Event()
+        self._next_chunk_held = threading.Event()
+        self._suspended = threading.Event()
 
     def renewal(self, renew: Callable[[Lease, float], bool]) -> Callable[[Lease, float], bool]:
         def renew_after_takeover(held: Lease, seconds: float) -> bool:
@@ -549,7 +557,7 @@ def test_a_lease_lost_while_a_part_waits_to_retry_ends_the_run_at_once(
     assert store.chunks(job.id) == []
 
 
-class _TakenAtCommit:
+class _TakenAtCommit(_S3Requests):
     """Another replica takes the export over as chunk 0's commit begins (after the
     renewal before it, so this run does not know): the first the run hears of it is its
     journal's fence refusing a write. With `after_next_chunk`, chunk 0's commit goes on
@@ -560,25 +568,14 @@ class _TakenAtCommit:
     def __init__(
         self, store: SQLiteJobStore, chunk_keys: tuple[str, ...], *, after_next_chunk: bool
     ) -> None:
+        super().__init__()
         self.store = store
         self.chunk_keys = chunk_keys
         self.after_next_chunk = after_next_chunk
         self.taken: tuple[Job, Lease] | None = None
-        self.requests: list[str] = []
         self.sent_at_refusal: int | None = None
         self._refused = threading.Event()
         self._watched: set[str] = set()
-
-    def logged_client(self, build: Callable[[S3Profile], Any]) -> Callable[[S3Profile], Any]:
-        def build_logged(profile: S3Profile) -> Any:
-            client = build(profile)
-            client.meta.events.register("before-send.s3", self._log_request)
-            return client
-
-        return build_logged
-
-    def _log_request(self, event_name: str, **_: object) -> None:
-        self.requests.append(event_name.rsplit(".", 1)[-1])
 
     def wrap(self, sink: Sink) -> Sink:
         create = sink.create
