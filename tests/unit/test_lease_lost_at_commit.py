@@ -52,6 +52,25 @@ from tests.unit.local_runs import local_run
 PART = 5 * 1024 * 1024
 
 
+class _PassingOn:
+    """A SinkWriter handing every call on to `inner`; subclasses watch some of them."""
+
+    def __init__(self, inner: SinkWriter) -> None:
+        self._inner = inner
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._inner.write(data)
+
+    def commit(self) -> ObjectInfo:
+        return self._inner.commit()
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+    def suspend(self) -> None:
+        self._inner.suspend()
+
+
 class _TakeOver:
     """Another replica takes the export over (expires the lease, claims the job) while
     this run writes chunk `key`, once `ready()` says so; the new holder's job and lease
@@ -80,23 +99,14 @@ class _TakeOver:
             assert self.taken is not None
 
 
-class _Writer:
+class _Writer(_PassingOn):
     def __init__(self, take_over: _TakeOver, inner: SinkWriter) -> None:
+        super().__init__(inner)
         self._take_over = take_over
-        self._inner = inner
 
     def write(self, data: bytes | memoryview) -> None:
         self._take_over.take_over_if_ready()
         self._inner.write(data)
-
-    def commit(self) -> ObjectInfo:
-        return self._inner.commit()
-
-    def abort(self) -> None:
-        self._inner.abort()
-
-    def suspend(self) -> None:
-        self._inner.suspend()
 
 
 def _context(settings: Settings, store: SQLiteJobStore, take_over: _TakeOver) -> ExecutionContext:
@@ -335,25 +345,6 @@ class _LostWhileTheNextChunkIsWritten(_S3Requests):
         finally:
             self.sent_at_suspend = len(self.requests)
             self._suspended.set()
-
-
-class _PassingOn:
-    """A SinkWriter handing every call on to `inner`; subclasses watch some of them."""
-
-    def __init__(self, inner: SinkWriter) -> None:
-        self._inner = inner
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._inner.write(data)
-
-    def commit(self) -> ObjectInfo:
-        return self._inner.commit()
-
-    def abort(self) -> None:
-        self._inner.abort()
-
-    def suspend(self) -> None:
-        self._inner.suspend()
 
 
 class _Watched(_PassingOn):
