@@ -85,7 +85,8 @@ class SinkWriter(Protocol):
         given the same journal continues the upload (a graceful shutdown, or a lost
         lease). Parts in flight finish and are journalled, unless the journal says the
         upload was handed over: then parts not yet sent are dropped, those in flight
-        finish, nothing is journalled and no request starts after this returns. Unsent
+        finish, nothing is journalled and no request starts after this returns (but the
+        abort of an upload no journal ever named, which no other holder can know). Unsent
         bytes are dropped, since the caller re-produces them. Writers that cannot
         resume abort instead (a local temporary file goes). Like abort, safe to call
         twice or after commit, and never raises for a storage or journal failure.

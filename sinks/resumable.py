@@ -7,9 +7,11 @@ them. Every request goes through `run_request`, which RetryingSink points at its
 loop: each request is idempotent and its payload is immutable bytes, so a retry re-sends
 exactly the same bytes. Once the journal says the upload was handed over (the run lost
 its lease), no request starts any more, a retry's included: the new holder may be
-sending the same part numbers. A journal write refused (JournalRefused: the lease
-that fences it is lost, or its store cannot be reached) hands the upload over just the
-same, even before the run hears of it: neither an abort nor a completion may follow.
+sending the same part numbers. A journal write refused (JournalRefused: the lease that
+fences it is lost, or its store cannot be reached) hands the upload over just the same,
+even before the run hears of it: neither an abort nor a completion may follow. The one
+exception is an upload no journal ever named (its first journal write was refused): no
+other holder can know its id, so it is aborted rather than left unfinished for good.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class ResumableWriter(ABC):
         self._journalled: dict[int, PartRecord] = {}
         #: Set once the journal refused a write: the upload may be another holder's now.
         self._journal_refused = False
+        #: Whether the journal has named this upload (continued from it, or saved since):
+        #: only then can another holder know it and be continuing it.
+        self._named_in_journal = False
         self._verify_only = False
         self._status = "open"
         self._next_number = 1
@@ -92,17 +97,22 @@ class ResumableWriter(ABC):
         """Route every storage request through `runner` (RetryingSink's retry loop)."""
         self._run = runner
 
-    def _request(self, request: Callable[[], T], describe: str) -> T:
+    def _request(self, request: Callable[[], T], describe: str, *, ours: bool = False) -> T:
+        """Make a storage request through the runner; refused once the upload is handed
+        over, unless it is `ours` (an upload no journal ever named: no one else can
+        know it)."""
         run: RequestRunner[T] = self._run  # type: ignore[assignment]
         what = f"{describe} {self.location!r}"
 
         def unless_handed_over() -> T:
             # Asked again before every attempt: a part waiting out a retry's backoff
             # when the upload is handed over is not sent at all.
-            self._refuse_if_handed_over(what)
+            if not ours:
+                self._refuse_if_handed_over(what)
             return request()
 
-        self._refuse_if_handed_over(what)
+        if not ours:
+            self._refuse_if_handed_over(what)
         return run(unless_handed_over, what)
 
     def _handed_over(self) -> bool:
@@ -241,6 +251,8 @@ class ResumableWriter(ABC):
             log.warning("a part of %s failed while suspending: %s", self.location, exc)
         finally:
             self._drain()
+        if self._handed_over() and self._abort_unnamed():
+            return
         if self._state is not None:
             log.info(
                 "suspended the upload of %s after %d stored part(s); %s",
@@ -305,6 +317,7 @@ class ResumableWriter(ABC):
             if stored is not None:
                 self._stored = stored
                 self._journalled = {part.number: part for part in previous.parts}
+                self._named_in_journal = True
                 previous.parts = []
                 previous.completing = False
                 return previous
@@ -401,6 +414,7 @@ class ResumableWriter(ABC):
         if self._journal is not None and self._state is not None and not self._handed_over():
             journal, text = self._journal, self._state.to_json()
             self._refused_hands_over(lambda: journal.save(text))
+            self._named_in_journal = True
 
     def _clear(self) -> None:
         if self._journal is not None and not self._handed_over():
@@ -422,7 +436,8 @@ class ResumableWriter(ABC):
         over, the upload is left to its new holder, who may be continuing it."""
         self._drain()
         if self._handed_over():
-            log.info("left the upload of %s to its new holder", self.location)
+            if not self._abort_unnamed():
+                log.info("left the upload of %s to its new holder", self.location)
             return
         state = self._state if self._state is not None else self._journal_state()
         if state is None:
@@ -432,11 +447,27 @@ class ResumableWriter(ABC):
             self._clear()
             return
         if self._abort_quietly(state):
-            self._clear()
+            try:
+                self._clear()
+            except JournalRefused as exc:
+                # The abort went through; the journal entry left names an upload the
+                # store no longer holds, which the next writer starts over from.
+                log.warning("could not clear the journal of %s: %s", self.location, exc)
 
-    def _abort_quietly(self, state: UploadState) -> bool:
+    def _abort_unnamed(self) -> bool:
+        """Handed over, abort the upload anyway when it was started here and no journal
+        ever named it (its first journal write was refused): no other holder can know
+        its id, so otherwise it would stay in the store, unfinished, for good. A store
+        that stages parts on the object itself (no upload id) shares them with the new
+        holder, so is left alone. Whether it aborted."""
+        state = self._state
+        if state is None or not state.upload_id or self._named_in_journal or self._verify_only:
+            return False
+        return self._abort_quietly(state, ours=True)
+
+    def _abort_quietly(self, state: UploadState, *, ours: bool = False) -> bool:
         try:
-            self._request(lambda: self.abort_remote(state), "abort upload of")
+            self._request(lambda: self.abort_remote(state), "abort upload of", ours=ours)
         except StorageError as exc:
             log.warning("could not abort the upload of %s: %s", self.location, exc)
             return False

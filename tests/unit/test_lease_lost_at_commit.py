@@ -266,6 +266,8 @@ class _S3Requests:
 
     def __init__(self) -> None:
         self.requests: list[str] = []
+        #: Each request's URL, beside its operation.
+        self.urls: list[str] = []
 
     def logged_client(self, build: Callable[[S3Profile], Any]) -> Callable[[S3Profile], Any]:
         def build_logged(profile: S3Profile) -> Any:
@@ -275,8 +277,9 @@ class _S3Requests:
 
         return build_logged
 
-    def _log_request(self, event_name: str, **_: object) -> None:
+    def _log_request(self, event_name: str, request: Any = None, **_: object) -> None:
         self.requests.append(event_name.rsplit(".", 1)[-1])
+        self.urls.append(str(getattr(request, "url", "")))
 
 
 class _LostWhileTheNextChunkIsWritten(_S3Requests):
@@ -713,6 +716,11 @@ def test_a_journal_write_refused_on_the_writer_thread_stops_the_commit_under_way
 
     assert harness.sent_at_refusal is not None
     assert "UploadPart" in harness.requests[: harness.sent_at_refusal]
-    assert harness.requests[harness.sent_at_refusal :] == []
+    # After the refusal, only chunk 1's own upload is aborted: no journal ever named it
+    # (its first write was the one refused), so no other holder can know it, and it
+    # would otherwise stay unfinished in the bucket. Chunk 0's is left to the new holder.
+    assert harness.requests[harness.sent_at_refusal :] == ["AbortMultipartUpload"]
+    [abort] = harness.urls[harness.sent_at_refusal :]
+    assert keys[1] in abort and keys[0] not in abort
 
     _complete_as_the_new_holder(harness, context, settings, bucket, job, moto_server, rows)

@@ -1,8 +1,10 @@
 """A resumable writer whose journal refuses a write (the store's fence: another replica
 holds the lease now, though the run has not heard of it yet) holds its upload handed
 over: no request follows the refusal, an abort or a completion least of all, since the
-new holder may be continuing the same upload. Other failures of the journal are not
-refusals and are not swallowed. A recording stand-in for a store, no server."""
+new holder may be continuing the same upload; but an upload no journal ever named, which
+no other holder can know, is aborted rather than left behind. Other failures of the
+journal are not refusals and are not swallowed. A recording stand-in for a store, no
+server."""
 
 from __future__ import annotations
 
@@ -66,6 +68,9 @@ def test_a_writer_whose_part_could_not_be_journalled_sends_nothing_more(closing:
 
 
 def test_a_suspend_shrugs_off_a_refused_journal_write() -> None:
+    """Part 1's journal write, the upload's first, is refused in the suspend: it does not
+    raise, and since no journal ever named the upload, no other holder can know it: it
+    is aborted rather than left unfinished in the store for good."""
     journal = MemoryJournal()
     writer = RecordingUpload(journal, concurrency=2)
     writer.write(b"x" * PART)  # part 1 in flight, not yet journalled
@@ -73,7 +78,24 @@ def test_a_suspend_shrugs_off_a_refused_journal_write() -> None:
 
     writer.suspend()
 
-    assert writer.calls[-1] == "part1"
+    assert writer.calls[-2:] == ["part1", "ABORT"]
+    assert journal.state is None
+
+
+@pytest.mark.parametrize("closing", ["abort", "suspend"])
+def test_an_upload_no_journal_ever_named_is_aborted_though_handed_over(closing: str) -> None:
+    journal = MemoryJournal()
+    writer = RecordingUpload(journal)
+    journal.lose_lease(known=False)
+    with pytest.raises(JournalRefused):
+        writer.write(b"x" * PART)  # part 1 is sent, and its journal write (the first) refused
+
+    if closing == "abort":
+        writer.abort()
+    else:
+        writer.suspend()
+
+    assert writer.calls == ["exists", "start", "part1", "ABORT"]
     assert journal.state is None
 
 
