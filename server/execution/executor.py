@@ -22,6 +22,7 @@ from sluice.server.errors import (
     Interrupted,
     LeaseLost,
     SluiceError,
+    Unavailable,
     as_domain_error,
 )
 from sluice.server.execution.documents import store_document, write_documents
@@ -436,19 +437,20 @@ class _StoreUploadJournal:
     def save(self, state: str) -> None:
         try:
             self._store.save_upload(self._job_id, self._key, state, lease=self._lease)
-        except SluiceError as exc:
+        except (LeaseLost, Unavailable) as exc:
             raise self._refused(exc) from exc
 
     def clear(self) -> None:
         try:
             self._store.delete_upload(self._job_id, self._key, lease=self._lease)
-        except SluiceError as exc:
+        except (LeaseLost, Unavailable) as exc:
             raise self._refused(exc) from exc
 
     def _refused(self, exc: SluiceError) -> JournalRefused:
         # Fenced out (LeaseLost), or a store that could not be asked (Unavailable): the
         # writer must hold the upload handed over either way, and the run ends with the
-        # store's own error (the reason).
+        # store's own error (the reason). Any other error (the job gone, say) is no
+        # refusal: it goes up as itself and the writer aborts as on any failure.
         return JournalRefused(f"the upload journal of {self._key!r} refused: {exc}", reason=exc)
 
     def handed_over(self) -> bool:

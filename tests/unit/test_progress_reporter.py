@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sluice.server.errors import LeaseLost, NotFound, SluiceError, Unavailable
 from sluice.server.execution import executor as execution
 from sluice.server.execution.executor import ExecutionContext, _ProgressReporter
 from sluice.server.jobs.model import NewJob, Progress
@@ -22,6 +23,7 @@ from sluice.server.service.events import EventHub, ProgressUpdated
 from sluice.server.settings import load_settings
 from sluice.sinks import open_sink
 from sluice.sinks.base import UploadJournal
+from sluice.sinks.errors import JournalRefused
 
 
 def _chunk(index: int, records: int, source_end: int) -> ChunkResult:
@@ -157,3 +159,29 @@ def _upload_journal_of_a_run(tmp_path: Path, stop: ExportStop) -> UploadJournal:
         job.id, job.spec.destination.dataset, context, Progress(), stop, claimed[1]
     )
     return reporter.upload_journal("events/x/part-000000.jsonl")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [LeaseLost("taken over"), Unavailable("job store: connection refused"), NotFound("job gone")],
+    ids=["lease lost", "store unreachable", "job gone"],
+)
+def test_only_a_lost_lease_or_an_unreachable_store_refuses_a_journal_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: SluiceError
+) -> None:
+    """A refusal hands the upload over (nothing more is sent for it, not even an abort),
+    so only the two failures that may mean another holder has it are refusals; any other
+    (the job gone) goes up as itself, and the writer aborts as on any failure."""
+
+    def failing(*_: object, **__: object) -> None:
+        raise error
+
+    monkeypatch.setattr(SQLiteJobStore, "save_upload", failing)
+    journal = _upload_journal_of_a_run(tmp_path, ExportStop())
+    if isinstance(error, NotFound):
+        with pytest.raises(NotFound):
+            journal.save("{}")
+    else:
+        with pytest.raises(JournalRefused) as refused:
+            journal.save("{}")
+        assert refused.value.reason is error
