@@ -440,18 +440,13 @@ class ResumableWriter(ABC):
                 log.info("left the upload of %s to its new holder", self.location)
             return
         state = self._state if self._state is not None else self._journal_state()
-        if state is None:
-            self._clear()
-            return
-        if self._verify_only:
-            self._clear()
-            return
-        if self._abort_quietly(state):
+        if state is None or self._verify_only or self._abort_quietly(state):
             try:
                 self._clear()
             except JournalRefused as exc:
-                # The abort went through; the journal entry left names an upload the
-                # store no longer holds, which the next writer starts over from.
+                # Refused (and so handed over now): the entry left names an upload the
+                # store no longer holds, or none, which the next writer starts over from.
+                # The run's own failure, which brought it here, is the one to report.
                 log.warning("could not clear the journal of %s: %s", self.location, exc)
 
     def _abort_unnamed(self) -> bool:

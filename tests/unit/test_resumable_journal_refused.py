@@ -118,3 +118,18 @@ def test_a_suspend_does_not_hide_a_bug_in_the_journal() -> None:
 
     with pytest.raises(TypeError, match="a bug in the journal"):
         writer.suspend()
+
+
+@pytest.mark.parametrize("written", [PART // 2, PART], ids=["nothing sent", "a part sent"])
+def test_an_abort_whose_journal_clear_is_refused_does_not_raise(written: int) -> None:
+    """abort() runs in error paths and never raises: the upload (if one was started) is
+    aborted, and the refused clear of its journal entry is logged, not raised over the
+    run's own error."""
+    journal = MemoryJournal()
+    writer = RecordingUpload(journal)
+    writer.write(b"x" * written)
+    journal.lose_lease(known=False)  # the clear is refused
+
+    writer.abort()
+
+    assert writer.calls[-1:] == (["ABORT"] if written == PART else [])
