@@ -25,7 +25,6 @@ the new holder may be continuing the same uploads.
 from __future__ import annotations
 
 import contextvars
-import os
 import queue
 import threading
 import time
@@ -45,6 +44,7 @@ from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_c
 from sluice.server.pipeline.compressors import zstd_contexts_reused
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue
+from sluice.server.pipeline.deflate import compression_workers
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
 from sluice.server.pipeline.ordered_workers import in_order
 from sluice.server.pipeline.prefetch import prefetched
@@ -143,8 +143,9 @@ _POLL_SECONDS = 0.2
 _PREFETCH_BATCHES = 2
 #: Batches queried and redacted at once (server.pipeline.ordered_workers): the stage
 #: then keeps up with the encoder on two cores. Each worker past the first holds one
-#: more batch (and its result) in flight.
-_TRANSFORM_WORKERS = min(2, os.cpu_count() or 1)
+#: more batch (and its result) in flight. Counted from the CPUs this process may use
+#: (its affinity), not the machine's: one allowed CPU keeps the stage serial.
+_TRANSFORM_WORKERS = min(2, compression_workers(0))
 
 
 def run_pipeline(

@@ -16,14 +16,15 @@ Guarantees, the same as applying the function in a plain loop:
 - at most `workers` items are taken ahead of the consumer (being worked on, or done
   and waiting their turn), so memory stays bounded by a few batches;
 - closing the iterator (the consumer left, a stop) cancels the items not started and
-  waits for the ones under way (at most one function call each): no worker outlives it.
+  waits for the ones under way (at most one function call each): no worker outlives it,
+  and the items' generator is closed.
 """
 
 from __future__ import annotations
 
 import contextvars
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -39,10 +40,10 @@ def in_order(
     if workers <= 1:
         yield from map(function, items)
         return
+    iterator = iter(items)
     pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
     pending: deque[Future[R]] = deque()
     try:
-        iterator = iter(items)
         while True:
             # Filled before waiting, so every worker has an item while this thread
             # waits for the oldest one.
@@ -68,3 +69,8 @@ def in_order(
         for future in pending:
             future.cancel()
         pool.shutdown(wait=True)
+        if isinstance(iterator, Generator):
+            # Now, on the thread that read it: after an error the traceback keeps this
+            # frame, and with it the read (a database cursor, a file), alive for as long
+            # as the exception is.
+            iterator.close()

@@ -64,6 +64,29 @@ def test_an_error_in_item_k_surfaces_after_the_items_before_it_and_nothing_after
     assert seen == [0, 10, 20, 30, 40]
 
 
+def test_an_error_closes_the_items_generator_at_once() -> None:
+    """The read behind the items (a database cursor, a file) is closed as the error
+    leaves, not when the exception (whose traceback holds the frame) is dropped."""
+    closed: list[bool] = []
+
+    def items() -> Iterator[int]:
+        try:
+            yield from range(20)
+        finally:
+            closed.append(True)
+
+    def fail_on_3(value: int) -> int:
+        if value == 3:
+            raise ValueError("item 3")
+        return value
+
+    with pytest.raises(ValueError, match="item 3") as caught:
+        for _ in in_order(fail_on_3, items(), 2, "test-close"):
+            pass
+    assert closed == [True]
+    assert caught.value.__traceback__ is not None  # still held, frames and all
+
+
 def test_a_read_error_surfaces_after_the_items_read_before_it() -> None:
     def items() -> Iterator[int]:
         yield from range(4)

@@ -44,7 +44,9 @@ class DistinctValueGates:
     """Per-leaf memory of clean values; one instance per text pass (one export)."""
 
     def __init__(self) -> None:
-        #: Replaced whole (never changed in place), so a reader needs no lock.
+        #: Each leaf's Series is replaced whole, never changed in place, and no leaf is
+        #: ever removed, so a reader needs no lock (a dict's get and set are atomic; a
+        #: reader may see a newer Series, which only saves it work).
         self._clean: dict[Location, pl.Series] = {}
         self._adding = threading.Lock()
 
