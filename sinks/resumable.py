@@ -258,7 +258,9 @@ class ResumableWriter(ABC):
                 "suspended the upload of %s after %d stored part(s); %s",
                 self.location,
                 len(self._state.parts),
-                "its new holder continues it"
+                # Handed over for a lost lease, or for a store that could not confirm
+                # it: whoever runs the export next (this replica or another) continues it.
+                "handed over, the export's next holder continues it"
                 if self._handed_over()
                 else "the next run continues it",
             )
