@@ -169,18 +169,15 @@ class RetryingSink:
                 f"create {key!r}",
             )
         if isinstance(writer, ResumableWriter):
-            if journal is None:
-                writer.run_requests_with(self._call)
-            else:
-                # A part waiting to retry when its upload is handed over would hold the
-                # writer's suspend until its backoff ended (up to max_delay), only to be
-                # refused then: the journal ends the wait as the hand-over comes.
-                handed_over = journal.wait_handed_over
+            # A part waiting to retry when its upload is handed over would hold the
+            # writer's suspend until its backoff ended (up to max_delay), only to be
+            # refused then: the journal ends the wait as the hand-over comes.
+            backoff = journal.wait_handed_over if journal is not None else time.sleep
 
-                def run(request: Callable[[], object], describe: str) -> object:
-                    return self._call(request, describe, backoff=handed_over)
+            def run(request: Callable[[], object], describe: str) -> object:
+                return self._call(request, describe, backoff=backoff)
 
-                writer.run_requests_with(run)
+            writer.run_requests_with(run)
         return writer
 
     def open(self, key: str) -> BinaryIO:
