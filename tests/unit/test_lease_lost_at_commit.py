@@ -180,42 +180,12 @@ def test_a_lease_lost_at_a_commit_keeps_the_chunks_upload_for_the_new_holder(
     """Refused: the renewal finds the lease taken (LeaseLost). Unreachable: the store
     cannot be asked while the other replica takes over; this replica cannot tell its
     lease is gone, so it must not abort an upload the new holder may continue."""
-    monkeypatch.setenv("T_TAKEN_KEY", MOTO_KEY_ID)
-    monkeypatch.setenv("T_TAKEN_SECRET", MOTO_SECRET)
-    source = tmp_path / "in" / "events.parquet"
-    source.parent.mkdir()
     # Uncompressed random text: each 60,000-row chunk is about 7.6 MB, one part stored
-    # while it is written and the rest sent at its commit.
+    # while it is written and the rest sent at its commit. Written in segments of 5,000
+    # rows: the takeover comes between two of them.
     rows = 120_000
-    pl.DataFrame(
-        {"id": range(rows), "text": [secrets.token_hex(50) for _ in range(rows)]}
-    ).write_parquet(source)
-    bucket = new_bucket(moto_server.endpoint)
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "replica_id": "here",
-            # Written in segments of 5,000 rows: the takeover comes between two of them.
-            "batch_rows": 5_000,
-            "allowed_source_roots": [str(source.parent)],
-            "storage_profiles": {
-                "lake": {
-                    "kind": "s3",
-                    "endpoint_url": moto_server.endpoint,
-                    "access_key_id_ref": "env:T_TAKEN_KEY",
-                    "secret_access_key_ref": "env:T_TAKEN_SECRET",
-                    "part_size": PART,
-                }
-            },
-        },
-        environ={},
-    )
-    spec = ExportSpec(
-        source=SourceSpec(uri=str(source)),
-        destination=DestinationSpec(uri=f"s3://{bucket}/exports", dataset="events", profile="lake"),
-        output=OutputSpec(compression="none"),
-        chunking=ChunkingSpec(max_rows=60_000),
+    settings, spec, bucket = _hex_rows_to_s3(
+        moto_server, monkeypatch, tmp_path, rows, batch_rows=5_000, chunk_rows=60_000
     )
     job, lease = _claim(store, spec)
     key = f"events/{job.id}/part-000000.jsonl"
