@@ -74,6 +74,10 @@ class Case:
     watchers: int = 0
     #: Attribute the daemon's CPU to its gRPC threads (py-spy names them mid-export).
     attribute_threads: bool = False
+    #: Keep every RSS sample of the export (Result.rss_samples), not only the highest:
+    #: asked for by the runs whose memory is judged over time, so a long benchmark of
+    #: many cases does not hold a sample list per run.
+    keep_rss_samples: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,10 @@ class Result:
     #: completion-queue thread and gRPC core's own threads); None unless the case asked
     #: and py-spy could tell.
     grpc_cpu_seconds: float | None = None
+    #: (seconds since the export was created, RSS bytes) every SAMPLE_SECONDS while it
+    #: ran (a few just before it: negative seconds); empty unless the case asked
+    #: (Case.keep_rss_samples).
+    rss_samples: tuple[tuple[float, int], ...] = ()
 
 
 CASES = (
@@ -190,13 +198,16 @@ def running_daemon(
 
 
 class RssSampler:
-    """Polls a process's RSS in a background thread and keeps the highest value."""
+    """Polls a process's RSS in a background thread and keeps the highest value, and
+    with `keep_samples` every sample as (time.perf_counter(), RSS bytes)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, keep_samples: bool = False) -> None:
         self._process = psutil.Process(pid)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._keep = keep_samples
         self.peak = 0
+        self.samples: list[tuple[float, int]] = []
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -209,9 +220,12 @@ class RssSampler:
     def _run(self) -> None:
         while not self._done.wait(SAMPLE_SECONDS):
             try:
-                self.peak = max(self.peak, self._process.memory_info().rss)
+                rss = self._process.memory_info().rss
             except psutil.Error:
                 return
+            self.peak = max(self.peak, rss)
+            if self._keep:
+                self.samples.append((time.perf_counter(), rss))
 
 
 def run_case(
@@ -248,7 +262,7 @@ def run_case(
         )
         with (
             Watchers(daemon.address, case.watchers) as watchers,
-            RssSampler(pid) as sampler,
+            RssSampler(pid, keep_samples=case.keep_rss_samples) as sampler,
             ExportClient(daemon.address) as client,
         ):
             daemon_cpu = _cpu_seconds(psutil.Process(pid).cpu_times())
@@ -282,6 +296,7 @@ def run_case(
         daemon_cpu_seconds=daemon_cpu,
         client_cpu_seconds=client_cpu,
         grpc_cpu_seconds=grpc_cpu,
+        rss_samples=tuple((at - started, rss) for at, rss in sampler.samples),
     )
     log(f"{case.name}: {seconds:.1f}s, peak RSS {result.peak_rss / MiB:.0f} MiB")
     return result

@@ -1,14 +1,15 @@
 """Sluice side by side with DuckDB, Polars, dlt and a seed-style pandas exporter.
 
     python -m benchmarks.peers_bench [--rows 1000000] [--scale 10] [--seed-rows 100000]
-        [--dataset events|text-heavy] [--pii-share 0.5]
+        [--dataset events|text-heavy] [--pii-share 0.5] [--memory-rounds SCALE]
 
 One generated dataset, written once as Parquet, is the source of every case: the demo
 events (default) or the text-heavy one (benchmarks.text_heavy_data: free text with
 personal data, categorical text, lists and structs). Sluice runs
 end to end through a fresh daemon per case over gRPC (benchmarks.export_bench); every
 peer runs in a fresh process of its own (benchmarks.peers). Also measured: the daemon's
-peak RSS at 1x and SCALEx rows, and an export's slowdown while WATCHERS other clients
+peak RSS at 1x (--memory-rounds runs) and SCALEx rows, sampled over the SCALEx run
+(judged by benchmarks.rss_flatness), and an export's slowdown while WATCHERS other clients
 hold WatchExport streams open. Writes benchmarks/results/peers.md and peers.png (for
 the text-heavy dataset peers-text-heavy.md and peers-text-heavy.png);
 benchmarks/README.md says how to read them.
@@ -208,8 +209,13 @@ def measure(args: argparse.Namespace) -> Outcome:
     }
 
     base = cases[JSONL]
+    # The 1x peaks memory flatness is judged against: the rounds' (a) runs and more of
+    # them up to --memory-rounds (a run's peak wanders ±8% by itself).
+    small = list(sluice_runs[JSONL])
+    for _ in range(args.memory_rounds - len(small)):
+        small.append(run_case(base, args.rows, source, logical))
     big = Case(f"{base.name} x{args.scale}", "parquet", base.format, base.compression,
-               base.level, scale=args.scale)  # fmt: skip
+               base.level, scale=args.scale, keep_rss_samples=True)  # fmt: skip
     scaled = args.rows * args.scale
     # Same generator, same row distribution: the NDJSON size scales with the rows.
     large = run_case(big, scaled, source_file(args, scaled, "parquet"), logical * args.scale)
@@ -224,7 +230,7 @@ def measure(args: argparse.Namespace) -> Outcome:
     for _ in range(args.watch_rounds):
         quiet.append(run_case(quiet_case, args.rows, source, logical))
         watched.append(run_case(watched_case, args.rows, source, logical))
-    return Outcome(rows, missing, sluice[JSONL], large, quiet, watched, rounds, sluice_runs[JSONL])
+    return Outcome(rows, missing, sluice[JSONL], large, quiet, watched, rounds, small)
 
 
 _T = TypeVar("_T")
@@ -252,6 +258,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--rounds", type=int, default=3,
         help="alternating rounds of every Sluice case and fast peer (odd); the median is shown",
     )  # fmt: skip
+    parser.add_argument(
+        "--memory-rounds", type=int, default=None,
+        help="1x runs of (a) whose peaks the SCALEx run is judged against, the --rounds' "
+        "included (default: SCALE, as many rows as the SCALEx run)",
+    )  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="for peers.md, peers.png")
     parser.add_argument("--note", default="", help="a line for the report's machine notes")
     parser.add_argument(
@@ -263,10 +274,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="text-heavy only: share of messages mentioning personal data",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.memory_rounds is None:
+        args.memory_rounds = args.scale
     if args.rows < 1 or args.scale < 2 or args.watch_rounds < 1:
         parser.error("--rows must be positive, --scale at least 2, --watch-rounds at least 1")
     if args.rounds < 1 or args.rounds % 2 == 0:
         parser.error("--rounds must be odd (1, 3, 5 ...): the median is an actual run")
+    if args.memory_rounds < 1:
+        parser.error("--memory-rounds must be at least 1")
     if not 0 < args.seed_rows <= args.rows:
         parser.error("--seed-rows must be between 1 and --rows")
     if not 0.0 <= args.pii_share <= 1.0:
