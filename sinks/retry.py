@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
 from sluice.sinks.base import Capabilities, ObjectInfo, Sink, SinkWriter, UploadJournal
-from sluice.sinks.errors import StorageError, UploadHandedOver
+from sluice.sinks.errors import StorageError
 from sluice.sinks.observer import NO_STORAGE_OBSERVER, StorageObserver
 from sluice.sinks.resumable import ResumableWriter
 
@@ -92,6 +92,10 @@ def retry_call(
             attempt += 1
 
 
+def _admit_every_attempt() -> None:
+    """Calls other than a resumable writer's requests have nothing that refuses them."""
+
+
 class RetryingSink:
     """A Sink whose calls are retried per `policy`; everything else is `inner`'s. Each
     attempt and each retry is reported to `observer` under the store kind `store` (a
@@ -125,19 +129,23 @@ class RetryingSink:
         return self._inner.capabilities
 
     def _call(
-        self, fn: Callable[[], T], describe: str, backoff: Callable[[float], object] = time.sleep
+        self,
+        fn: Callable[[], T],
+        describe: str,
+        backoff: Callable[[float], object] = time.sleep,
+        admit: Callable[[], None] = _admit_every_attempt,
     ) -> T:
         # The operation is the first word of `describe` (create, open, list, ...; a
         # resumable writer's requests name theirs the same way).
         operation = describe.split(" ", 1)[0] or "call"
 
         def attempt() -> T:
+            # Raises when the attempt is refused before anything is sent (a retry whose
+            # upload was handed over during its backoff): no request, so no error in
+            # the storage metrics.
+            admit()
             try:
                 result = fn()
-            except UploadHandedOver:
-                # Refused before anything was sent (a retry whose upload was handed over
-                # during its backoff): no request, so no error in the storage metrics.
-                raise
             except BaseException:
                 self._observer.request(self._store, operation, "error")
                 raise
@@ -174,8 +182,10 @@ class RetryingSink:
             # refused then: the journal ends the wait as the hand-over comes.
             backoff = journal.wait_handed_over if journal is not None else time.sleep
 
-            def run(request: Callable[[], object], describe: str) -> object:
-                return self._call(request, describe, backoff=backoff)
+            def run(
+                request: Callable[[], object], describe: str, admit: Callable[[], None]
+            ) -> object:
+                return self._call(request, describe, backoff=backoff, admit=admit)
 
             writer.run_requests_with(run)
         return writer
