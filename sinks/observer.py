@@ -14,7 +14,9 @@ class StorageObserver(Protocol):
         ...
 
     def retry(self, store: str) -> None:
-        """A failed attempt is about to be tried again."""
+        """A failed attempt is being tried again: told after its backoff, just before the
+        request is resent, so a retry refused then (its upload handed over during the
+        backoff) is none."""
         ...
 
 

@@ -37,8 +37,10 @@ from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
 log = logging.getLogger("sluice.sinks")
 
 T = TypeVar("T")
-#: Runs one storage request (a no-argument callable) and names it for logs.
-RequestRunner = Callable[[Callable[[], T], str], T]
+#: Runs one storage request (a no-argument callable), named for logs; calls `admit`
+#: (the third argument) before each attempt, the first and every retry, which raises
+#: UploadHandedOver when the request may no longer be sent.
+RequestRunner = Callable[[Callable[[], T], str, Callable[[], None]], T]
 
 MiB = 1024 * 1024
 #: S3's smallest part (except the last); Azure blocks follow the same size for symmetry.
@@ -46,7 +48,8 @@ MIN_PART_SIZE = 5 * MiB
 DEFAULT_PART_SIZE = 8 * MiB
 
 
-def _run_directly(request: Callable[[], T], _describe: str) -> T:
+def _run_directly(request: Callable[[], T], _describe: str, admit: Callable[[], None]) -> T:
+    admit()
     return request()
 
 
@@ -104,16 +107,14 @@ class ResumableWriter(ABC):
         run: RequestRunner[T] = self._run  # type: ignore[assignment]
         what = f"{describe} {self.location!r}"
 
-        def unless_handed_over() -> T:
-            # Asked again before every attempt: a part waiting out a retry's backoff
+        def admit() -> None:
+            # Asked before every attempt, apart from the request so that the runner
+            # knows a refused retry was never made: a part waiting out a retry's backoff
             # when the upload is handed over is not sent at all.
             if not ours:
                 self._refuse_if_handed_over(what)
-            return request()
 
-        if not ours:
-            self._refuse_if_handed_over(what)
-        return run(unless_handed_over, what)
+        return run(request, what, admit)
 
     def _handed_over(self) -> bool:
         return self._journal_refused or (self._journal is not None and self._journal.handed_over())

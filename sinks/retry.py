@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
 from sluice.sinks.base import Capabilities, ObjectInfo, Sink, SinkWriter, UploadJournal
-from sluice.sinks.errors import StorageError, UploadHandedOver
+from sluice.sinks.errors import StorageError
 from sluice.sinks.observer import NO_STORAGE_OBSERVER, StorageObserver
 from sluice.sinks.resumable import ResumableWriter
 
@@ -59,13 +59,11 @@ def retry_call(
     sleep: Callable[[float], object] = time.sleep,
     rng: random.Random | None = None,
     describe: str = "",
-    on_retry: Callable[[], object] | None = None,
 ) -> T:
     """Call fn, retrying transient StorageErrors per policy; re-raise the last error.
 
     Permanent errors (and anything that is not a StorageError) propagate at once.
     `describe` names the operation in log lines; it must not contain secrets.
-    `on_retry` is called before each retry (metrics).
     """
     jitter = rng if rng is not None else _default_rng
     what = describe or getattr(fn, "__name__", "storage call")
@@ -86,16 +84,18 @@ def retry_call(
                 exc,
                 delay,
             )
-            if on_retry is not None:
-                on_retry()
             sleep(delay)
             attempt += 1
+
+
+def _admit_every_attempt() -> None:
+    """Calls other than a resumable writer's requests have nothing that refuses them."""
 
 
 class RetryingSink:
     """A Sink whose calls are retried per `policy`; everything else is `inner`'s. Each
     attempt and each retry is reported to `observer` under the store kind `store` (a
-    request refused unsent, its upload handed over, is no attempt).
+    request refused unsent, its upload handed over, is neither).
     Backoffs are waited out by `sleep` when given (tests), else on the clock: a resumable
     upload's then in its journal, which ends the wait once the upload is handed over."""
 
@@ -125,19 +125,30 @@ class RetryingSink:
         return self._inner.capabilities
 
     def _call(
-        self, fn: Callable[[], T], describe: str, backoff: Callable[[float], object] = time.sleep
+        self,
+        fn: Callable[[], T],
+        describe: str,
+        backoff: Callable[[float], object] = time.sleep,
+        admit: Callable[[], None] = _admit_every_attempt,
     ) -> T:
         # The operation is the first word of `describe` (create, open, list, ...; a
         # resumable writer's requests name theirs the same way).
         operation = describe.split(" ", 1)[0] or "call"
+        attempts_made = 0
 
         def attempt() -> T:
+            nonlocal attempts_made
+            # Raises when the attempt is refused before anything is sent (a retry whose
+            # upload was handed over during its backoff): no request, and no retry, in
+            # the storage metrics.
+            admit()
+            if attempts_made:
+                # Told after the backoff, once admitted, just before the request is
+                # resent: a retry refused then was never made (sluice_storage_retries).
+                self._observer.retry(self._store)
+            attempts_made += 1
             try:
                 result = fn()
-            except UploadHandedOver:
-                # Refused before anything was sent (a retry whose upload was handed over
-                # during its backoff): no request, so no error in the storage metrics.
-                raise
             except BaseException:
                 self._observer.request(self._store, operation, "error")
                 raise
@@ -150,7 +161,6 @@ class RetryingSink:
             sleep=self._sleep if self._sleep is not None else backoff,
             rng=self._rng,
             describe=describe,
-            on_retry=lambda: self._observer.retry(self._store),
         )
 
     def create(
@@ -174,8 +184,10 @@ class RetryingSink:
             # refused then: the journal ends the wait as the hand-over comes.
             backoff = journal.wait_handed_over if journal is not None else time.sleep
 
-            def run(request: Callable[[], object], describe: str) -> object:
-                return self._call(request, describe, backoff=backoff)
+            def run(
+                request: Callable[[], object], describe: str, admit: Callable[[], None]
+            ) -> object:
+                return self._call(request, describe, backoff=backoff, admit=admit)
 
             writer.run_requests_with(run)
         return writer

@@ -12,7 +12,7 @@ import polars as pl
 
 from sluice.format.layout import TOMBSTONES_STEM
 from sluice.format.stored_objects import TombstonesEntry
-from sluice.server.pipeline.encoders import Encoder
+from sluice.server.pipeline.encoder_contract import Encoder
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
 from sluice.server.planning.plan import ExportPlan
 from sluice.server.storage_errors import storage_errors

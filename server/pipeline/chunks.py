@@ -19,7 +19,6 @@ import polars as pl
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue, batch_maximum, later
-from sluice.server.pipeline.encoders import encoded_pieces, finished
 from sluice.server.pipeline.query import CURSOR_COLUMN, hidden_resume_column
 from sluice.server.pipeline.source import ROW_INDEX
 
@@ -29,7 +28,7 @@ class Segment:
     """Encoded bytes of some records of chunk `index`."""
 
     index: int
-    #: The bytes, in the pieces the encoder made them in (see encoders.encoded_pieces).
+    #: The bytes, in the pieces the encoder made them in (see Encoder.encode_pieces).
     pieces: tuple[bytes, ...]
     records: int
     #: Source rows read so far (the next unread position).
@@ -130,9 +129,8 @@ def encode_chunks(
                     last_key = resume_key(batch.select(resume_columns).row(-1))
                     batch = batch.drop(resume_columns)
                 batch = _take_counters(batch, config.redactor.counters, counts)
-                segment = Segment(
-                    index, encoded_pieces(encoder, batch.drop(ROW_INDEX)), batch.height, source_end
-                )
+                pieces = encoder.encode_pieces(batch.drop(ROW_INDEX))
+                segment = Segment(index, pieces, batch.height, source_end)
                 records += batch.height
                 encoded += segment.size
                 yield segment
@@ -144,7 +142,7 @@ def encode_chunks(
                     counts[SKIPPED_ROWS] = skipped_rows
             yield ChunkEnd(
                 index,
-                finished(encoder),
+                encoder.finish_later(),
                 records,
                 source_start,
                 source_end,

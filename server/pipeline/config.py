@@ -11,7 +11,8 @@ import polars as pl
 
 from sluice.format import layout
 from sluice.server.pipeline.compressors import CompressorKind
-from sluice.server.pipeline.encoders import ChunkContext, EncoderKind
+from sluice.server.pipeline.encoder_contract import ChunkContext
+from sluice.server.pipeline.encoders import EncoderKind
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import ResolvedSource
 from sluice.server.pipeline.stages import CipherKind, Redactor

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any, Final, Protocol, cast
+from typing import IO, Any, Final, cast
 
 import polars as pl
 import pyarrow as pa
@@ -21,39 +21,15 @@ import pyarrow.parquet as pq
 
 from sluice.format.temporal_text import temporal_as_text
 from sluice.server.pipeline.deflate import compression_workers
+
+# Re-exported: the registry's users name the context and the contract from here too.
+from sluice.server.pipeline.encoder_contract import ChunkContext as ChunkContext
+from sluice.server.pipeline.encoder_contract import Encoder as Encoder
 from sluice.server.pipeline.markdown_encoding import MarkdownEncoder
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
 from sluice.server.pipeline.parquet_stitch import ParquetPart, ParquetStitcher, split_file
 from sluice.server.pipeline.xml_encoding import XmlEncoder
 from sluice.server.pipeline.yaml_encoding import YamlEncoder
-
-
-@dataclass(frozen=True)
-class ChunkContext:
-    export_id: str
-    dataset: str
-    index: int
-    #: Parquet's internal codec ("zstd", "gzip", "none") and level; other formats ignore it.
-    codec: str = "none"
-    level: int | None = None
-    #: Worker threads of encoders that use several (Parquet); 0: one per CPU this process
-    #: may use (see parquet_workers). The bytes written do not depend on it.
-    workers: int = 0
-
-
-class Encoder(Protocol):
-    def encode(self, batch: pl.DataFrame) -> bytes:
-        """Bytes for these records (including any file header on the first call)."""
-        ...
-
-    def finish(self) -> bytes:
-        """The file's closing bytes (a footer, a closing bracket), possibly empty."""
-        ...
-
-    def close(self) -> None:
-        """Let go of what the encoder holds (worker threads) without finishing the file.
-        Safe to call after finish, and more than once."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -102,12 +78,17 @@ def _nested_as_json(batch: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-class NdjsonEncoder:
+class NdjsonEncoder(Encoder):
     def __init__(self, _: ChunkContext) -> None:
         pass
 
     def encode(self, batch: pl.DataFrame) -> bytes:
-        return b"".join(self.encode_pieces(batch))
+        # Written the plain way, not joined from encode_pieces: one buffer for those who
+        # want one (tombstones), and the reference the pieces are held to
+        # (tests/unit/test_encoder_contract.py), which a join could never disagree with.
+        buffer = io.BytesIO()
+        temporal_as_text(batch).write_ndjson(buffer)
+        return buffer.getvalue()
 
     def encode_pieces(self, batch: pl.DataFrame) -> tuple[bytes, ...]:
         """The bytes of `encode`, in the few buffers Polars' writer hands over (a
@@ -127,7 +108,7 @@ class NdjsonEncoder:
         pass
 
 
-class JsonDocumentEncoder:
+class JsonDocumentEncoder(Encoder):
     """One JSON document per chunk: {"metadata": {...}, "data": [records...]}, streamed."""
 
     def __init__(self, context: ChunkContext) -> None:
@@ -164,7 +145,7 @@ class JsonDocumentEncoder:
         pass
 
 
-class CsvEncoder:
+class CsvEncoder(Encoder):
     def __init__(self, _: ChunkContext) -> None:
         self._header_written = False
 
@@ -207,7 +188,7 @@ def parquet_workers(configured: int) -> int:
     return min(compression_workers(0), _PARQUET_IN_FLIGHT)
 
 
-class ParquetEncoder:
+class ParquetEncoder(Encoder):
     """One row group per batch, each encoded by a worker thread as a standalone Parquet
     file (pyarrow releases the GIL but writes one file's row groups one at a time), then
     stitched into one file in batch order (see server/pipeline/parquet_stitch.py). The
@@ -288,22 +269,6 @@ def _finish_file(pending: deque[Future[ParquetPart]], stitcher: ParquetStitcher)
     return b"".join(out) + stitcher.finish()
 
 
-def encoded_pieces(encoder: Encoder, batch: pl.DataFrame) -> tuple[bytes, ...]:
-    """`encoder.encode(batch)`, in the pieces the encoder made it in when it makes it in
-    several (NDJSON), so that no copy joins them; joined, they are the same bytes."""
-    if isinstance(encoder, NdjsonEncoder):
-        return encoder.encode_pieces(batch)
-    return (encoder.encode(batch),)
-
-
-def finished(encoder: Encoder) -> bytes | Future[bytes]:
-    """The encoder's closing bytes, or their future when it can make them while the
-    caller goes on (Parquet's last row groups and footer)."""
-    if isinstance(encoder, ParquetEncoder):
-        return encoder.finish_later()
-    return encoder.finish()
-
-
 def _parquet_row_group(batch: pl.DataFrame, options: dict[str, Any]) -> ParquetPart:
     """`batch` as a standalone one-row-group Parquet file, taken apart for stitching."""
     table = _arrow_table(batch)
@@ -334,7 +299,7 @@ def _arrow_table(batch: pl.DataFrame) -> pa.Table:
     return table if table.schema == types else table.cast(types)
 
 
-class ArrowIpcEncoder:
+class ArrowIpcEncoder(Encoder):
     def __init__(self, _: ChunkContext) -> None:
         self._spool = _Spool()
         self._writer: ipc.RecordBatchFileWriter | None = None

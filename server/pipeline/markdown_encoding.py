@@ -22,14 +22,10 @@ values: a resumed export writes byte-identical chunks.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import polars as pl
 
 from sluice.format.temporal_text import temporal_as_text
-
-if TYPE_CHECKING:
-    from sluice.server.pipeline.encoders import ChunkContext
+from sluice.server.pipeline.encoder_contract import ChunkContext, Encoder
 
 _SPECIAL = ["\\", "|", "&", "<", "\n", "\r"]
 _SPELLED = ["\\\\", "\\|", "&amp;", "&lt;", "<br>", "&#13;"]
@@ -70,7 +66,7 @@ def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(columns)
 
 
-class MarkdownEncoder:
+class MarkdownEncoder(Encoder):
     def __init__(self, context: ChunkContext) -> None:
         self._title = (
             f"# {markdown_cell_text(context.dataset)}: export {context.export_id}, "

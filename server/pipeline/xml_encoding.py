@@ -31,16 +31,13 @@ only on the values and the schema: a resumed export writes byte-identical chunks
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
 
 import polars as pl
 
 from sluice.format.layout import XML_SCHEMA_NAME
 from sluice.format.temporal_text import temporal_as_text
-
-if TYPE_CHECKING:
-    from sluice.server.pipeline.encoders import ChunkContext
+from sluice.server.pipeline.encoder_contract import ChunkContext, Encoder
 
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 #: Characters XML 1.0 does not allow, in any form.
@@ -141,7 +138,7 @@ def _element(tag: str, expression: pl.Expr, dtype: _Type) -> pl.Expr:
     return pl.when(expression.is_null()).then(pl.lit(f'<{tag} xsi:nil="true"/>')).otherwise(body)
 
 
-class XmlEncoder:
+class XmlEncoder(Encoder):
     """One `<records>` document per chunk, one `<record>` line per row."""
 
     def __init__(self, context: ChunkContext) -> None:

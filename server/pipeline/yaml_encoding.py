@@ -34,9 +34,7 @@ import polars as pl
 import yaml
 
 from sluice.format.temporal_text import temporal_as_text
-
-if TYPE_CHECKING:
-    from sluice.server.pipeline.encoders import ChunkContext
+from sluice.server.pipeline.encoder_contract import ChunkContext, Encoder
 
 #: Timestamps safe_load reads back: years 1..9999, as Python's datetime. chrono writes
 #: years past 9999 or before 0 with a sign, and year 0 Python cannot hold: those stay
@@ -102,7 +100,7 @@ def _walker(dtype: pl.DataType | pl.datatypes.DataTypeClass) -> _Walk | None:
     return None
 
 
-class YamlEncoder:
+class YamlEncoder(Encoder):
     def __init__(self, context: ChunkContext) -> None:
         self._header = (
             f"# sluice export {context.export_id} dataset {context.dataset} chunk {context.index}\n"

@@ -10,7 +10,7 @@ import pytest
 
 from sluice.format.temporal_text import temporal_as_text
 from sluice.server.pipeline.compressors import COMPRESSORS
-from sluice.server.pipeline.encoders import ENCODERS, ChunkContext, encoded_pieces
+from sluice.server.pipeline.encoders import ENCODERS, ChunkContext
 from sluice.server.pipeline.open_chunk import OpenChunk
 from sluice.server.pipeline.stages import NO_CIPHER
 from sluice.sinks.memory import MemorySink
@@ -27,7 +27,7 @@ CONTEXT = ChunkContext("exp-1", "events", 0)
 
 
 def test_ndjson_pieces_joined_are_the_encoded_bytes() -> None:
-    pieces = encoded_pieces(ENCODERS["jsonl"].make(CONTEXT), FRAME)
+    pieces = ENCODERS["jsonl"].make(CONTEXT).encode_pieces(FRAME)
 
     # A batch this size comes from Polars' writer in several buffers, kept apart.
     assert len(pieces) > 1
@@ -37,7 +37,7 @@ def test_ndjson_pieces_joined_are_the_encoded_bytes() -> None:
 
 
 def test_other_encoders_hand_over_one_piece() -> None:
-    (piece,) = encoded_pieces(ENCODERS["csv"].make(CONTEXT), FRAME)
+    (piece,) = ENCODERS["csv"].make(CONTEXT).encode_pieces(FRAME)
 
     assert piece == ENCODERS["csv"].make(CONTEXT).encode(FRAME)
 
@@ -66,6 +66,6 @@ def _stored(pieces: list[bytes], compression: str, *, joined: bool) -> tuple[byt
 
 @pytest.mark.parametrize("compression", ["zstd", "gzip", "zip", "none"])
 def test_a_chunk_written_in_pieces_is_the_chunk_written_joined(compression: str) -> None:
-    pieces = list(encoded_pieces(ENCODERS["jsonl"].make(CONTEXT), FRAME))
+    pieces = list(ENCODERS["jsonl"].make(CONTEXT).encode_pieces(FRAME))
 
     assert _stored(pieces, compression, joined=False) == _stored(pieces, compression, joined=True)

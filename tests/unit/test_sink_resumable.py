@@ -23,7 +23,6 @@ from sluice.sinks import (
 )
 from sluice.sinks.azure import AzureLocation, AzureSink
 from sluice.sinks.azure.upload import AzureUpload
-from sluice.sinks.observer import Outcome
 from sluice.sinks.profiles import AzureProfile, S3Profile
 from sluice.sinks.resumable import ResumableWriter
 from sluice.sinks.s3 import S3Location, S3Sink
@@ -228,17 +227,17 @@ class _LongestBackoff(random.Random):
         return b
 
 
-class _RetryAnnounced:
-    """A storage observer that announces the first retry (its backoff starts next)."""
+class _BackoffAnnounced(MemoryJournal):
+    """A journal that announces a retry's backoff as it starts (RetryingSink waits it out
+    here). The storage observer hears of a retry only once its backoff is over."""
 
     def __init__(self) -> None:
-        self.retrying = threading.Event()
+        super().__init__()
+        self.waiting = threading.Event()
 
-    def request(self, store: str, operation: str, outcome: Outcome) -> None:
-        pass
-
-    def retry(self, store: str) -> None:
-        self.retrying.set()
+    def wait_handed_over(self, timeout: float) -> bool:
+        self.waiting.set()
+        return super().wait_handed_over(timeout)
 
 
 @pytest.mark.parametrize("backend", ["s3", "azure"])
@@ -249,17 +248,11 @@ def test_a_hand_over_ends_a_parts_retry_backoff_at_once(
     when the upload is handed over: the wait ends then, the retry is refused, and the
     suspend returns long before the backoff would have ended."""
     inner, sent = _flaky_store(backend, monkeypatch, request)
-    announced = _RetryAnnounced()
-    sink = RetryingSink(
-        inner,
-        RetryPolicy(base_delay=60.0, max_delay=60.0),
-        rng=_LongestBackoff(),
-        observer=announced,
-    )
-    journal = MemoryJournal()
+    sink = RetryingSink(inner, RetryPolicy(base_delay=60.0, max_delay=60.0), rng=_LongestBackoff())
+    journal = _BackoffAnnounced()
     writer = sink.create("k", overwrite=False, journal=journal)
     writer.write(_payload(2 * PART + 100))
-    assert announced.retrying.wait(30)
+    assert journal.waiting.wait(30)
     kept = journal.state
     journal.lose_lease()
     started = time.monotonic()

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from sluice.server.metrics.export_metrics import ExportMetrics
 from sluice.sinks import (
     Capabilities,
     MemorySink,
@@ -291,8 +293,8 @@ def test_every_attempt_and_retry_is_reported_to_the_observer() -> None:
 
 def test_a_retry_refused_for_a_hand_over_is_reported_as_no_request() -> None:
     """Part 2 failed and waits out its backoff as the run loses its lease: its retry is
-    refused before anything is sent, so it is no request, and no error in the storage
-    metrics; the failed attempt (and the retry decided then) are what is reported."""
+    refused before anything is sent, so it is no request, no error and no retry in the
+    storage metrics; the failed attempt is all that is reported."""
     journal = MemoryJournal()
     observer = RecordingObserver()
     inner = RecordingSink(fail_once=frozenset({2}))
@@ -317,4 +319,44 @@ def test_a_retry_refused_for_a_hand_over_is_reported_as_no_request() -> None:
         ("s3", "upload", "ok"),
         ("s3", "upload", "error"),
     ]
-    assert observer.retries == ["s3"]
+    assert observer.retries == []
+
+
+class _HandedOverDuringBackoff(MemoryJournal):
+    """A journal whose lease is handed over while a retry waits out its backoff (the
+    wait RetryingSink takes in the journal, as the daemon's)."""
+
+    def wait_handed_over(self, timeout: float) -> bool:
+        self.lose_lease()
+        return super().wait_handed_over(timeout)
+
+
+def test_a_retry_refused_for_a_hand_over_is_no_retry_in_the_metrics() -> None:
+    """sluice_storage_retries_total counts the retries made: a part's retry refused
+    because the lease was handed over during its backoff was never sent, so it is none.
+    A retry that was sent, first, shows the counter is the one the observer feeds."""
+    registry = CollectorRegistry()
+    metrics = ExportMetrics(registry, dataset_label=False)
+    sink = RetryingSink(
+        RecordingSink(fail_once=frozenset({2})),
+        RetryPolicy(base_delay=0.001, max_delay=0.001),
+        observer=metrics.storage,
+        store="s3",
+    )
+
+    def retries() -> float | None:
+        return registry.get_sample_value("sluice_storage_retries_total", {"store": "s3"})
+
+    sent = sink.create("sent", overwrite=False, journal=MemoryJournal())
+    sent.write(b"x" * (2 * PART))
+    sent.commit()
+    assert retries() == 1
+
+    refused = sink.create("refused", overwrite=False, journal=_HandedOverDuringBackoff())
+    with pytest.raises(UploadHandedOver):
+        refused.write(b"x" * (2 * PART))
+    assert retries() == 1
+    failed_parts = registry.get_sample_value(
+        "sluice_storage_requests_total", {"store": "s3", "operation": "upload", "outcome": "error"}
+    )
+    assert failed_parts == 2  # one failed attempt per writer, and nothing more

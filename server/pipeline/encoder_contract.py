@@ -1,0 +1,62 @@
+"""The contract of a chunk encoder: what the pipeline may ask of every format.
+
+Apart from the registry (encoders.py) so that the formats written in modules of their
+own (XML, YAML, Markdown) can declare the contract without importing the registry that
+imports them.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Protocol
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class ChunkContext:
+    export_id: str
+    dataset: str
+    index: int
+    #: Parquet's internal codec ("zstd", "gzip", "none") and level; other formats ignore it.
+    codec: str = "none"
+    level: int | None = None
+    #: Worker threads of encoders that use several (Parquet); 0: one per CPU this process
+    #: may use (see parquet_workers). The bytes written do not depend on it.
+    workers: int = 0
+
+
+class Encoder(Protocol):
+    """Turns record batches into the bytes of one chunk file.
+
+    Every encoder declares the contract by subclassing it: `encode_pieces` and
+    `finish_later` are capabilities an encoder may do better than their defaults here,
+    and the pipeline only calls them, never asks which encoder it holds.
+    """
+
+    def encode(self, batch: pl.DataFrame) -> bytes:
+        """Bytes for these records (including any file header on the first call)."""
+        ...
+
+    def encode_pieces(self, batch: pl.DataFrame) -> tuple[bytes, ...]:
+        """`encode(batch)`, in the pieces the encoder made it in; joined, they are the
+        same bytes. An encoder whose writer hands its output over in several buffers
+        (NDJSON) returns them as they are, so that no copy joins them: digests and
+        compressors take them one by one. By default, the one piece."""
+        return (self.encode(batch),)
+
+    def finish(self) -> bytes:
+        """The file's closing bytes (a footer, a closing bracket), possibly empty."""
+        ...
+
+    def finish_later(self) -> bytes | Future[bytes]:
+        """`finish`'s bytes, or their future when the encoder can make them while the
+        caller goes on (Parquet's workers make its last row groups and footer while the
+        next chunk is encoded). The encoder is spent either way. By default, `finish()`."""
+        return self.finish()
+
+    def close(self) -> None:
+        """Let go of what the encoder holds (worker threads) without finishing the file.
+        Safe to call after finish or finish_later, and more than once."""
+        ...
