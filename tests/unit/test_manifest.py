@@ -176,7 +176,7 @@ def test_manifest_fields_of_a_real_run(source: Path) -> None:
     assert 0 < manifest["totals"]["records"] < 750
     assert manifest["watermark"] is None
     assert manifest["redaction"] == {"level": "none", "rules": [], "counts": {}}
-    assert manifest["content_digest"] == {"algorithm": "hmac-sha256", "key_id": "key-1"}
+    assert manifest["content_digest"] == {"algorithm": "blake3", "key_id": "key-1"}
     assert manifest["labels"] == {"team": "billing", "run": "nightly"}
 
     assert [c["index"] for c in manifest["chunks"]] == list(range(len(chunks)))
@@ -195,7 +195,7 @@ def test_manifest_fields_of_a_real_run(source: Path) -> None:
             data = handle.read()
         assert len(data) == entry["stored_bytes"]
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
-        assert entry["content_digest"].startswith("hmac-sha256:")
+        assert entry["content_digest"].startswith("blake3:")
     ranges = [
         (c["source_range"]["start_row"], c["source_range"]["end_row"]) for c in manifest["chunks"]
     ]
@@ -273,7 +273,7 @@ def test_write_manifest_stores_valid_json_without_secrets(source: Path) -> None:
     # The digest key, in any common spelling, never appears.
     for spelling in (KEY, KEY.hex().encode(), base64.b64encode(KEY), KEY[:16]):
         assert spelling not in body
-    assert b"hmac-sha256" in body
+    assert b'"algorithm": "blake3"' in body
 
 
 def test_second_write_with_the_same_chunks_is_a_no_op(source: Path) -> None:
