@@ -46,5 +46,8 @@ class ContentHasher:
     def update(self, data: bytes) -> None:
         self._hash.update(data)
 
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
     def text(self) -> str:
-        return f"{self.algorithm}:{self._hash.hexdigest()}"
+        return f"{self.algorithm}:{self.hexdigest()}"
