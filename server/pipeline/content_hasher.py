@@ -1,9 +1,9 @@
 """The keyed digest of a chunk's plaintext, fed while the chunk is written.
 
 New chunks use keyed BLAKE3: on the text-heavy benchmark HMAC-SHA256 of the NDJSON was
-the largest cost Sluice added over Polars' own writer (~0.26 CPU s per 1M rows; BLAKE3
-hashes about four times faster on one core). BLAKE3 runs single-threaded: the cores are
-busy with encoding and compression, and extra threads would only contend for them.
+the largest cost Sluice added over Polars' own writer (0.24 CPU s per 1M rows, keyed
+BLAKE3 0.06 on one core: benchmarks/content_digest_cpu.py). BLAKE3 runs single-threaded:
+the cores are busy with encoding and compression, and more threads would only contend.
 
 The BLAKE3 key is derived from the configured content-digest key, never the key itself:
 HMAC-SHA256(content key, BLAKE3_KEY_CONTEXT). The raw key thus feeds HMAC-SHA256 only,
