@@ -2,14 +2,17 @@
 
 Chunks are matched by content digest (a keyed digest of the plaintext), so identical
 content is recognised whatever its chunk index, compression or encryption. When the two
-manifests were digested under different keys, stored sha256 digests are compared
-instead, which only matches byte-identical chunks; the result says which was used.
+manifests were digested under different keys, or their chunks' digests do not all name
+one algorithm (an export from before keyed BLAKE3 beside one after it, or one resumed
+across that change), stored sha256 digests are compared instead, which only matches
+byte-identical chunks; the result says which was used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sluice.format.content_digests import algorithms_of
 from sluice.format.manifest import Manifest
 from sluice.format.stored_objects import ChunkEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument
@@ -44,10 +47,10 @@ class ChunkDiff:
 def diff_chunks(base: Manifest, other: Manifest) -> ChunkDiff:
     """What `other` has that `base` lacks (added) and the reverse (removed)."""
     check_same_dataset(base, other)
-    same_key = _key_id(base) is not None and _key_id(base) == _key_id(other)
-    matched_by = "content_digest" if same_key else "sha256"
-    base_chunks = {_digest(c, same_key): c for c in base.chunks}
-    other_chunks = {_digest(c, same_key): c for c in other.chunks}
+    by_content = _comparable_content_digests(base, other)
+    matched_by = "content_digest" if by_content else "sha256"
+    base_chunks = {_digest(c, by_content): c for c in base.chunks}
+    other_chunks = {_digest(c, by_content): c for c in other.chunks}
     return ChunkDiff(
         base_export_id=base.export_id,
         other_export_id=other.export_id,
@@ -67,6 +70,17 @@ def check_same_dataset(base: Manifest, other: Manifest) -> None:
             f"exports belong to different datasets ({base.dataset!r} and "
             f"{other.dataset!r}); diff compares exports of one dataset"
         )
+
+
+def _comparable_content_digests(base: Manifest, other: Manifest) -> bool:
+    """Whether the chunks' content digests can be compared: made under one key and, by
+    their prefixes (authoritative, whatever the manifest-level algorithm says), all with
+    one algorithm. Digests of one content under two algorithms never match, so a mixed
+    pair compared by them would report every chunk as changed."""
+    same_key = _key_id(base) is not None and _key_id(base) == _key_id(other)
+    algorithms = algorithms_of(c.content_digest for c in (*base.chunks, *other.chunks))
+    # "" stands for a chunk without a recorded digest: comparable by sha256 only.
+    return same_key and len(algorithms) <= 1 and "" not in algorithms
 
 
 def _key_id(manifest: Manifest) -> str | None:

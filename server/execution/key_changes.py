@@ -19,7 +19,7 @@ import polars as pl
 
 from sluice.format.layout import INDEX_NAME
 from sluice.format.manifest import ChangeCounts
-from sluice.format.stored_objects import DIGEST_ALGORITHM, KeyIndexEntry
+from sluice.format.stored_objects import KEY_INDEX_DIGEST_ALGORITHM, KeyIndexEntry
 from sluice.server.errors import FailedPrecondition, Interrupted
 from sluice.server.execution.tombstones import StoredTombstones, TombstoneWriter
 from sluice.server.keyindex.compare import ADDED, BASE, CHANGE, CHANGED, REMOVED, compare_range
@@ -245,6 +245,6 @@ def index_entry(changes: KeyedChanges, plan: ExportPlan) -> KeyIndexEntry:
         sha256=changes.index.sha256,
         key=plan.increment.key,
         columns=tuple(plan.schema.names()),
-        algorithm=DIGEST_ALGORITHM,
+        algorithm=KEY_INDEX_DIGEST_ALGORITHM,
         key_id=changes.key_id,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sluice.format.content_digests import summary_algorithm
 from sluice.format.manifest import (
     ContentDigest,
     IdsInfo,
@@ -21,7 +22,7 @@ from sluice.format.manifest import (
     Watermark,
     totals_of,
 )
-from sluice.format.stored_objects import DIGEST_ALGORITHM, ChunkEntry, DocumentEntry
+from sluice.format.stored_objects import ChunkEntry, DocumentEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import DataLoss
 from sluice.server.execution.key_changes import KeyedChanges, index_entry
@@ -55,6 +56,12 @@ def build_manifest(
     query = spec.query
     increment = plan.increment
     entries = tuple(_chunk_entry(c) for c in chunks)
+    tombstones = keyed.tombstones.entry(increment.key) if keyed and keyed.tombstones else None
+    # Named after the chunks' own digests: a run resumed across the change to BLAKE3 carries
+    # journalled "hmac-sha256" chunks on, and says "mixed" rather than one of the two.
+    digested = [e.content_digest for e in entries]
+    if tombstones is not None:
+        digested.append(tombstones.content_digest)
     return Manifest(
         created_by=created_by,
         export_id=plan.export_id,
@@ -99,10 +106,10 @@ def build_manifest(
             changes=keyed.counts if keyed else None,
         ),
         redaction=RedactionInfo(plan.redactor.describe(), _redaction_counts(chunks)),
-        content_digest=ContentDigest(DIGEST_ALGORITHM, digest_key_id),
+        content_digest=ContentDigest(summary_algorithm(digested), digest_key_id),
         labels=spec.labels,
         key_index=index_entry(keyed, plan) if keyed else None,
-        tombstones=keyed.tombstones.entry(increment.key) if keyed and keyed.tombstones else None,
+        tombstones=tombstones,
         chunks=entries,
         documents=documents,
     )

@@ -88,7 +88,7 @@ class TombstoneWriter:
             chunk.records,
             chunk.stored,
             chunk.sha256.hexdigest(),
-            "hmac-sha256:" + chunk.content.hexdigest(),
+            chunk.content.text(),
         )
 
     def abort(self) -> None:

@@ -512,7 +512,7 @@ class _ChunkWriterThread:
             records=end.records,
             stored_bytes=chunk.stored,
             sha256=chunk.sha256.hexdigest(),
-            content_digest="hmac-sha256:" + chunk.content.hexdigest(),
+            content_digest=chunk.content.text(),
             source_start=end.source_start,
             source_end=end.source_end,
             committed_at=datetime.now(UTC),

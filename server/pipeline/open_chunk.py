@@ -5,11 +5,11 @@ it from the writer thread; a keyed export's tombstones use it directly."""
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Sequence
 
 from sluice.server.pipeline.compressors import COMPRESSORS, Compressor
 from sluice.server.pipeline.config import PipelineConfig
+from sluice.server.pipeline.content_hasher import ContentHasher
 from sluice.server.pipeline.stages import Cipher
 from sluice.sinks.base import SinkWriter
 
@@ -41,7 +41,7 @@ class OpenChunk:
         self.compressor = compressor
         self.cipher = cipher
         self.sha256 = hashlib.sha256()
-        self.content = hmac.new(content_key, digestmod=hashlib.sha256)
+        self.content = ContentHasher(content_key)
         self.records = 0
         self.stored = 0
 

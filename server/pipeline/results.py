@@ -37,7 +37,7 @@ class ChunkResult:
     stored_bytes: int
     #: Hex sha256 of the stored bytes.
     sha256: str
-    #: Keyed digest of the plaintext content, "hmac-sha256:<hex>".
+    #: Keyed digest of the plaintext content, "blake3:<hex>" (sluice.format.content_digests).
     content_digest: str
     #: Source row positions [source_start, source_end) the chunk covers.
     source_start: int

@@ -83,7 +83,7 @@ def test_manifest_records_the_contract_fields(client, daemon, source) -> None:  
     assert ranges == [(0, 7000), (7000, 14000), (14000, 21000), (21000, 28000), (28000, 30000)]
     for chunk in manifest["chunks"]:
         assert chunk["path"].startswith("part-") and chunk["path"].endswith(".jsonl.zst")
-        assert chunk["content_digest"].startswith("hmac-sha256:")
+        assert chunk["content_digest"].startswith("blake3:")
     assert manifest["labels"] == {"team": "data"}
     assert manifest["created_at"] <= manifest["finished_at"]
 

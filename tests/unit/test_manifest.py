@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sluice.client.demo_data import generate
-from sluice.format.manifest import FORMAT_VERSION, Manifest
+from sluice.format.manifest import FORMAT_VERSION, ContentDigest, Manifest
 from sluice.server.committed.catalog import CommittedExport
 from sluice.server.errors import DataLoss
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
@@ -176,7 +176,7 @@ def test_manifest_fields_of_a_real_run(source: Path) -> None:
     assert 0 < manifest["totals"]["records"] < 750
     assert manifest["watermark"] is None
     assert manifest["redaction"] == {"level": "none", "rules": [], "counts": {}}
-    assert manifest["content_digest"] == {"algorithm": "hmac-sha256", "key_id": "key-1"}
+    assert manifest["content_digest"] == {"algorithm": "blake3", "key_id": "key-1"}
     assert manifest["labels"] == {"team": "billing", "run": "nightly"}
 
     assert [c["index"] for c in manifest["chunks"]] == list(range(len(chunks)))
@@ -195,7 +195,7 @@ def test_manifest_fields_of_a_real_run(source: Path) -> None:
             data = handle.read()
         assert len(data) == entry["stored_bytes"]
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
-        assert entry["content_digest"].startswith("hmac-sha256:")
+        assert entry["content_digest"].startswith("blake3:")
     ranges = [
         (c["source_range"]["start_row"], c["source_range"]["end_row"]) for c in manifest["chunks"]
     ]
@@ -228,6 +228,21 @@ def test_manifest_of_an_export_without_chunks(source: Path) -> None:
     manifest = _manifest(plan, _run(plan, MemorySink())).to_dict()
     assert manifest["chunks"] == []
     assert manifest["totals"] == {"records": 0, "chunks": 0, "stored_bytes": 0}
+
+
+def test_the_digest_algorithm_is_the_chunks_one_or_mixed(source: Path) -> None:
+    plan = _plan(source)
+    chunks = _run(plan, MemorySink())
+    # Chunks journalled by a daemon from before keyed BLAKE3 keep their HMAC-SHA256 digests.
+    older = [replace(c, content_digest="hmac-sha256:" + "ab" * 32) for c in chunks]
+    resumed = [*older[:1], *chunks[1:]]
+    for journalled, algorithm in ((chunks, "blake3"), (older, "hmac-sha256"), (resumed, "mixed")):
+        manifest = Manifest.from_dict(_manifest(plan, journalled).to_dict())
+        assert manifest.content_digest == ContentDigest(algorithm, "key-1")
+        assert [c.content_digest for c in manifest.chunks] == [c.content_digest for c in journalled]
+    # An export without chunks names the algorithm its chunks would have had.
+    empty = _manifest(plan, [])
+    assert empty.content_digest == ContentDigest("blake3", "key-1")
 
 
 def test_redaction_counts_are_summed_over_chunks(source: Path) -> None:
@@ -273,7 +288,7 @@ def test_write_manifest_stores_valid_json_without_secrets(source: Path) -> None:
     # The digest key, in any common spelling, never appears.
     for spelling in (KEY, KEY.hex().encode(), base64.b64encode(KEY), KEY[:16]):
         assert spelling not in body
-    assert b"hmac-sha256" in body
+    assert b'"algorithm": "blake3"' in body
 
 
 def test_second_write_with_the_same_chunks_is_a_no_op(source: Path) -> None:

@@ -435,6 +435,9 @@ class RedactionInfo:
 class ContentDigest:
     """How chunk contents were digested: the algorithm and which key (by id)."""
 
+    #: The algorithm of every chunk's `content_digest` ("blake3", "hmac-sha256"), or
+    #: "mixed" when they differ; each digest's prefix is authoritative
+    #: (sluice.format.content_digests).
     algorithm: str
     key_id: str
 

@@ -9,8 +9,10 @@ from typing import Any
 
 from sluice.format.json_fields import Fields
 
-#: The keyed digests of chunk contents and key indexes.
-DIGEST_ALGORITHM = "hmac-sha256"
+#: The keyed digests of a key index's rows (server/keyindex/digests.py). Fixed, apart from
+#: the chunks' content digests (sluice.format.content_digests): a chain of keyed exports
+#: compares each index with the one before it.
+KEY_INDEX_DIGEST_ALGORITHM = "hmac-sha256"
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class KeyIndexEntry:
     sha256: str = ""
     key: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
-    algorithm: str = DIGEST_ALGORITHM
+    algorithm: str = KEY_INDEX_DIGEST_ALGORITHM
     key_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -53,7 +55,7 @@ class KeyIndexEntry:
             sha256=raw.text("sha256"),
             key=raw.texts("key"),
             columns=raw.texts("columns"),
-            algorithm=raw.text("algorithm", DIGEST_ALGORITHM),
+            algorithm=raw.text("algorithm", KEY_INDEX_DIGEST_ALGORITHM),
             key_id=raw.text("key_id"),
         )
 
@@ -66,6 +68,7 @@ class TombstonesEntry:
     records: int = 0
     stored_bytes: int = 0
     sha256: str = ""
+    #: Keyed digest of the plaintext, "<algorithm>:<hex>", like a chunk's.
     content_digest: str = ""
     key: tuple[str, ...] = ()
     #: The column saying what happened to the row, and its value for a deletion.
@@ -107,7 +110,8 @@ class ChunkEntry:
     stored_bytes: int
     #: Hex sha256 of the stored bytes.
     sha256: str
-    #: Keyed digest of the plaintext, "hmac-sha256:<hex>" ("" when not recorded).
+    #: Keyed digest of the plaintext, "<algorithm>:<hex>" ("" when not recorded); the prefix
+    #: names its algorithm (sluice.format.content_digests).
     content_digest: str = ""
     #: Source row positions [start_row, end_row) the chunk covers.
     start_row: int = 0

@@ -1,0 +1,171 @@
+"""Exports from before chunk content digests moved to keyed BLAKE3 ("hmac-sha256:" chunks)
+still read, verify and diff; an old export beside a new one, or one resumed across the
+change, is diffed by stored sha256, since one content's digests under two algorithms never
+match."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+import pytest
+import zstandard
+
+from sluice.client.demo_data import generate
+from sluice.format.content_digests import BLAKE3, HMAC_SHA256, MIXED, digest_algorithm
+from sluice.format.manifest import ContentDigest, Manifest
+from sluice.server.committed.chunk_diff import diff_chunks
+from sluice.server.committed.manifests import read_manifest
+from sluice.server.committed.verify import verify_export
+from sluice.server.pipeline.content_hasher import ContentHasher
+from sluice.sinks import LocalSink
+from sluice.sinks.base import Sink
+from tests.unit.exporting import export_to
+
+KEY = b"k" * 32  # export_to's content-digest key
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    return generate(tmp_path / "src" / "events.parquet", 3_000, seed=4)
+
+
+@pytest.fixture
+def changed_source(tmp_path: Path, source: Path) -> Path:
+    """`source` with rows inside the middle chunk (of three) changed."""
+    frame = pl.read_parquet(source)
+    changed = frame.with_columns(
+        pl.when(pl.col("id").is_between(1_100, 1_200))
+        .then(pl.col("amount") + 1)
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    )
+    path = tmp_path / "src" / "changed.parquet"
+    changed.write_parquet(path)
+    return path
+
+
+def _plaintext(sink: Sink, manifest_key: str, path: str) -> bytes:
+    folder = manifest_key.rpartition("/")[0]
+    with sink.open(f"{folder}/{path}") as handle:
+        stored: bytes = handle.read()
+    return zstandard.ZstdDecompressor().decompressobj().decompress(stored)
+
+
+def _recomputed(sink: Sink, manifest_key: str, path: str, recorded: str) -> str:
+    """The chunk's content digest computed again from storage, with the algorithm its
+    recorded digest's prefix names."""
+    hasher = ContentHasher(KEY, digest_algorithm(recorded))
+    hasher.update(_plaintext(sink, manifest_key, path))
+    return hasher.text()
+
+
+def _as_before_blake3(sink: Sink, manifest_key: str, old_chunks: slice = slice(None)) -> Manifest:
+    """Store the export's manifest as a daemon from before keyed BLAKE3 would have written
+    it: the chunks in `old_chunks` with HMAC-SHA256 digests of their plaintext (all: the
+    manifest says "hmac-sha256"; some: a run resumed across the change, "mixed")."""
+    manifest = read_manifest(sink, manifest_key)
+    chunks = list(manifest.chunks)
+    for i in range(len(chunks))[old_chunks]:
+        chunk = chunks[i]
+        hmac_of_plaintext = ContentHasher(KEY, HMAC_SHA256)
+        hmac_of_plaintext.update(_plaintext(sink, manifest_key, chunk.path))
+        chunks[i] = replace(chunk, content_digest=hmac_of_plaintext.text())
+    algorithms = {digest_algorithm(c.content_digest) for c in chunks}
+    algorithm = algorithms.pop() if len(algorithms) == 1 else MIXED
+    assert manifest.content_digest is not None
+    older = replace(
+        manifest,
+        chunks=tuple(chunks),
+        content_digest=ContentDigest(algorithm, manifest.content_digest.key_id),
+    )
+    writer = sink.create(manifest_key, overwrite=True)
+    writer.write(older.to_json())
+    writer.commit()
+    return read_manifest(sink, manifest_key)
+
+
+def test_an_old_export_still_reads_verifies_and_recomputes(tmp_path: Path, source: Path) -> None:
+    sink = LocalSink(tmp_path / "out")
+    key = export_to(sink, tmp_path, source, "old")
+    new = read_manifest(sink, key)
+    assert new.content_digest is not None and new.content_digest.algorithm == BLAKE3
+
+    old = _as_before_blake3(sink, key)
+    assert old.content_digest == ContentDigest(HMAC_SHA256, "key-1")
+    assert all(c.content_digest.startswith("hmac-sha256:") for c in old.chunks)
+    assert verify_export(sink, key).ok
+    # Each digest recomputes from storage under the algorithm its prefix names.
+    for old_chunk, new_chunk in zip(old.chunks, new.chunks, strict=True):
+        assert _recomputed(sink, key, old_chunk.path, old_chunk.content_digest) == (
+            old_chunk.content_digest
+        )
+        assert _recomputed(sink, key, new_chunk.path, new_chunk.content_digest) == (
+            new_chunk.content_digest
+        )
+
+
+def test_two_old_exports_still_diff_by_content_digest(
+    tmp_path: Path, source: Path, changed_source: Path
+) -> None:
+    sink = LocalSink(tmp_path / "out")
+    first = _as_before_blake3(sink, export_to(sink, tmp_path, source, "a"))
+    second = _as_before_blake3(sink, export_to(sink, tmp_path, source, "b"))
+    changed = _as_before_blake3(sink, export_to(sink, tmp_path, changed_source, "c"))
+
+    same = diff_chunks(first, second)
+    assert (same.matched_by, same.added, same.removed, same.unchanged) == (
+        "content_digest",
+        (),
+        (),
+        3,
+    )
+    diff = diff_chunks(first, changed)
+    assert diff.matched_by == "content_digest"
+    assert (
+        [c.path for c in diff.added] == [c.path for c in diff.removed] == ["part-000001.jsonl.zst"]
+    )
+    assert diff.unchanged == 2
+
+
+def test_an_old_export_beside_a_new_one_is_diffed_by_sha256(
+    tmp_path: Path, source: Path, changed_source: Path
+) -> None:
+    sink = LocalSink(tmp_path / "out")
+    old = _as_before_blake3(sink, export_to(sink, tmp_path, source, "a"))
+    new = read_manifest(sink, export_to(sink, tmp_path, source, "b"))
+    changed = read_manifest(sink, export_to(sink, tmp_path, changed_source, "c"))
+    # Compared by content digest, the same content would look changed everywhere.
+    assert not {c.content_digest for c in old.chunks} & {c.content_digest for c in new.chunks}
+
+    for base, other in ((old, new), (new, old)):
+        same = diff_chunks(base, other)
+        assert (same.matched_by, same.added, same.removed, same.unchanged) == ("sha256", (), (), 3)
+    diff = diff_chunks(old, changed)
+    assert diff.matched_by == "sha256"
+    assert (
+        [c.path for c in diff.added] == [c.path for c in diff.removed] == ["part-000001.jsonl.zst"]
+    )
+    assert diff.unchanged == 2
+
+
+def test_an_export_resumed_across_the_change_is_diffed_by_sha256(
+    tmp_path: Path, source: Path
+) -> None:
+    sink = LocalSink(tmp_path / "out")
+    # Chunk 0 journalled by the old daemon, chunks 1 and 2 written after the upgrade.
+    mixed = _as_before_blake3(sink, export_to(sink, tmp_path, source, "a"), slice(0, 1))
+    new = read_manifest(sink, export_to(sink, tmp_path, source, "b"))
+    assert mixed.content_digest is not None and mixed.content_digest.algorithm == MIXED
+    assert [digest_algorithm(c.content_digest) for c in mixed.chunks] == [
+        HMAC_SHA256,
+        BLAKE3,
+        BLAKE3,
+    ]
+
+    diff = diff_chunks(mixed, new)
+    assert (diff.matched_by, diff.added, diff.removed, diff.unchanged) == ("sha256", (), (), 3)
+    # The chunks' prefixes decide, not the manifest-level summary.
+    claims_blake3 = replace(mixed, content_digest=ContentDigest(BLAKE3, "key-1"))
+    assert diff_chunks(claims_blake3, new).matched_by == "sha256"
