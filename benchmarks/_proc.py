@@ -70,7 +70,8 @@ def python_thread_names(pid: int) -> dict[int, str]:
         ).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return {}
-    return {int(m[1]): m[2] for m in re.finditer(r'^Thread (\d+) \(\w+\): "([^"]*)"', dump, re.M)}
+    # The state may hold a "+" ("active+gil"): a thread busy in Python at that moment.
+    return {int(m[1]): m[2] for m in re.finditer(r'^Thread (\d+) \([^)]*\): "([^"]*)"', dump, re.M)}
 
 
 def thread_os_names(pid: int) -> dict[int, str]:

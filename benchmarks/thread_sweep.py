@@ -40,7 +40,11 @@ class Config:
     name: str
     settings: Mapping[str, object] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    #: The module run as the daemon (a wrapper trying a setting users never set).
+    launcher: str = "sluice.client.cli.main"
 
+
+_TRANSFORM_LAUNCHER = "benchmarks._transform_workers_serve"
 
 CONFIGS = {
     c.name: c
@@ -56,6 +60,11 @@ CONFIGS = {
             {"zstd_threads": 1},
             {"POLARS_MAX_THREADS": "1", "ARROW_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
         ),
+        # Every "auto" collect on the in-memory engine (Polars' default is streaming).
+        Config("inmem", env={"POLARS_ENGINE_AFFINITY": "in-memory"}),
+        # The query+redaction stage on one thread or two (transform_workers_ab's launcher).
+        Config("tw1", env={"BENCH_TRANSFORM_WORKERS": "1"}, launcher=_TRANSFORM_LAUNCHER),
+        Config("tw2", env={"BENCH_TRANSFORM_WORKERS": "2"}, launcher=_TRANSFORM_LAUNCHER),
     )
 }
 
@@ -74,6 +83,11 @@ def cases() -> dict[str, Case]:
             redaction="moderate", encrypt_to=(recipient(),),
         ),
         "c": Case("(c) parquet(zstd)", "parquet", "parquet", "zstd"),
+        # (b) without age, and (a) with basic redaction: what each part of (b) adds.
+        "b-noage": Case(
+            "(b) without age", "parquet", "jsonl", "zstd", 3, redaction="moderate"
+        ),
+        "a-basic": Case("(a) + basic", "parquet", "jsonl", "zstd", 3, redaction="basic"),
     }  # fmt: skip
 
 
@@ -113,7 +127,9 @@ class ThreadSampler:
             if not self._sample(pid, first=False):
                 return
             ticks += 1
-            if ticks % 20 == 0:
+            # Every quarter second: a Python thread living for part of the export (the
+            # reader, the transform workers) is named before it ends.
+            if ticks % 5 == 1:
                 self._python_names.update(python_thread_names(pid))
 
     def _sample(self, pid: int, *, first: bool) -> bool:
@@ -156,13 +172,15 @@ def measure(case_keys: Sequence[str], names: Sequence[str], rows: int, rounds: i
     all_cases = cases()
     runs: list[Run] = []
     for number in range(rounds):
-        for key in case_keys:
+        # Cases and configurations both alternate their order, so drift hits all alike.
+        keys = list(case_keys) if number % 2 == 0 else list(reversed(case_keys))
+        for key in keys:
             order = list(names) if number % 2 == 0 else list(reversed(names))
             for name in order:
                 config = CONFIGS[name]
                 sampler = ThreadSampler()
                 result = run_case(
-                    all_cases[key], rows, source, 1,
+                    all_cases[key], rows, source, 1, config.launcher,
                     settings_extra=config.settings, env_extra=config.env,
                     on_started=sampler.start,
                 )  # fmt: skip
@@ -197,7 +215,25 @@ def report(runs: list[Run], rows: int) -> str:
             wall = statistics.median(r.wall for r in mine)
             cpu = statistics.median(r.cpu for r in mine)
             lines.append(f"| {key} | {name} | {wall:.2f} | {cpu:.2f} |")
+    lines += [
+        "",
+        "Per thread kind: median CPU s [min-max] over the runs.",
+        "",
+        "| thread kind | " + " | ".join(f"{k} {n}" for k, n in _pairs(runs)) + " |",
+        "|---|" + "---:|" * len(_pairs(runs)),
+    ]
+    for kind in [*kinds, "(total)"]:
+        spreads = []
+        for key, name in _pairs(runs):
+            spent = [r.cpu if kind == "(total)" else r.threads.get(kind, 0.0)
+                     for r in runs if r.case == key and r.config == name]  # fmt: skip
+            spreads.append(f"{statistics.median(spent):.2f} [{min(spent):.2f}-{max(spent):.2f}]")
+        lines.append(f"| {kind} | " + " | ".join(spreads) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _pairs(runs: Sequence[Run]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys((r.case, r.config) for r in runs))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -40,6 +40,7 @@ from sluice.server.pipeline.redaction.distinct_values import (
     leaf_values,
 )
 from sluice.server.pipeline.redaction.entities import without_names
+from sluice.server.pipeline.redaction.flat_lists import IN_MEMORY
 from sluice.server.pipeline.redaction.schema_walk import Location, any_where
 
 
@@ -221,7 +222,7 @@ def _refined(
 
 def _run(step: TextStep, rows: pl.DataFrame, leaves: frozenset[Location]) -> pl.DataFrame:
     try:
-        return step.run(rows.lazy(), leaves).collect()
+        return step.run(rows.lazy(), leaves).collect(engine=IN_MEMORY)
     except pl.exceptions.PolarsError as exc:
         # Polars quotes the failing expression, and a hash rule's expression holds its
         # padded key: say which kind of failure it was, never the expression.

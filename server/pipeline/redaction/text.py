@@ -36,7 +36,13 @@ from sluice.server.pipeline.redaction.actions import (
 )
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME, compose
-from sluice.server.pipeline.redaction.flat_lists import ELEMENT, RESULT, any_element, map_elements
+from sluice.server.pipeline.redaction.flat_lists import (
+    ELEMENT,
+    IN_MEMORY,
+    RESULT,
+    any_element,
+    map_elements,
+)
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS
 
@@ -232,7 +238,7 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
             .with_columns(value.alias("value"))
             .filter(valid | pl.col("value").is_null())
             .select(ELEMENT)
-            .collect()
+            .collect(engine=IN_MEMORY)
             .to_series()
         )
         # The few passing candidates looked up, rather than a join with every distinct
