@@ -1,7 +1,7 @@
 """PostgreSQL source: where a real daemon's CPU goes, per thread, per export.
 
     python -m benchmarks.postgres_daemon_cpu [--rows 1000000] [--exports 2]
-        [--format parquet] [--compression none] [--py-spy FILE.svg|FILE.txt]
+        [--format parquet] [--compression none] [--py-spy FILE.svg|FILE.txt] [--perf FILE]
 
 Starts a throwaway PostgreSQL (tests/servers/postgres.py) with the table of
 benchmarks/postgres_source_bench.py, one fresh daemon, and runs `--exports` exports of
@@ -13,7 +13,11 @@ encoder's workers, the writer, the committer, gRPC, the rest), sampled from
 a fresh daemon also pays the imports and driver loading it is the first to need
 (postgres_source_bench measures exactly that one); the later ones show the per-row
 cost. With --py-spy, py-spy records the daemon (native frames too) during the last
-export into a flame graph (FILE.txt: collapsed stacks, one line each).
+export into a flame graph (FILE.txt: collapsed stacks, one line each). With --perf,
+`perf record` samples the daemon's on-CPU time over every export after the first into
+FILE, and a table prints the CPU seconds per export by thread kind and by the library
+they were spent in (benchmarks/perf_profile.py: the driver's decoding, Polars, Arrow
+and Parquet, the digests, the interpreter, libc's copies, the kernel's page faults).
 
 CPU seconds, not wall time, are the measure: a busy machine changes the waiting, not
 the counts.
@@ -36,6 +40,7 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks import perf_profile
 from benchmarks._proc import (
     process_cpu_seconds,
     python_thread_names,
@@ -94,10 +99,12 @@ class ThreadSampler:
     def by_kind(self) -> dict[str, float]:
         spent: dict[str, float] = defaultdict(float)
         for tid, seconds in self.last.items():
-            name = self.names.get(tid, "?")
-            kind = next((k for k, pattern in _KINDS if pattern.search(name)), f"other: {name}")
-            spent[kind] += seconds - self.first.get(tid, 0.0)
+            spent[self.kind(tid)] += seconds - self.first.get(tid, 0.0)
         return {k: v for k, v in sorted(spent.items()) if v >= 0.005}
+
+    def kind(self, tid: int) -> str:
+        name = self.names.get(tid, "?")
+        return next((k for k, pattern in _KINDS if pattern.search(name)), f"other: {name}")
 
 
 def _minor_faults(pid: int) -> int:
@@ -137,6 +144,7 @@ def main() -> None:
     parser.add_argument("--format", default="parquet")
     parser.add_argument("--compression", default="none")
     parser.add_argument("--py-spy", type=Path, default=None)
+    parser.add_argument("--perf", type=Path, default=None)
     args = parser.parse_args()
     server = start_postgres()
     try:
@@ -164,10 +172,15 @@ def _run(server: PostgresServer, tmp: Path, args: argparse.Namespace) -> None:
             dataset="bench", format=args.format, compression=args.compression,
         )  # fmt: skip
         print(f"{args.rows} rows -> {args.format}+{args.compression}, daemon pid {pid}")
+        recording = None
+        kinds: dict[int, str] = {}
         for run in range(args.exports):
             spy = None
             if args.py_spy is not None and run == args.exports - 1:
                 spy = _spy(pid, args.py_spy)
+                time.sleep(1.0)
+            if args.perf is not None and run == 1:
+                recording = perf_profile.record(pid, args.perf)
                 time.sleep(1.0)
             before = process_cpu_seconds(pid) or 0.0
             faults_before = _minor_faults(pid)
@@ -184,12 +197,20 @@ def _run(server: PostgresServer, tmp: Path, args: argparse.Namespace) -> None:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                 spy.wait()
-            kinds = ", ".join(f"{k} {v:.2f}" for k, v in sampler.by_kind().items())
+            by_kind = ", ".join(f"{k} {v:.2f}" for k, v in sampler.by_kind().items())
             print(
                 f"export {run + 1}: daemon CPU {total:.2f} s, PostgreSQL backends {backend:.2f} s "
-                f"(wall {seconds:.1f} s, {faults / 1000:.0f}k minor page faults): {kinds}"
+                f"(wall {seconds:.1f} s, {faults / 1000:.0f}k minor page faults): {by_kind}"
             )
+            kinds.update({tid: sampler.kind(tid) for tid in sampler.last})
             shutil.rmtree(daemon.exports, ignore_errors=True)
+        if recording is not None and args.perf is not None:
+            perf_profile.stop(recording)
+            spent = perf_profile.cpu_by_library(args.perf, lambda tid: kinds.get(tid, "?"))
+            print(
+                f"\nperf: CPU s per export over exports 2-{args.exports}, by thread and library\n"
+            )
+            print(perf_profile.table(spent, divide=args.exports - 1))
     finally:
         daemon.stop()
 
