@@ -261,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--memory-rounds", type=int, default=None,
         help="1x runs of (a) whose peaks the SCALEx run is judged against, the --rounds' "
-        "included (default: SCALE, as many rows as the SCALEx run)",
+        "included, so never fewer than --rounds (default: SCALE, as many rows as the SCALEx "
+        "run)",
     )  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="for peers.md, peers.png")
     parser.add_argument("--note", default="", help="a line for the report's machine notes")

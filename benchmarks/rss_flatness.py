@@ -16,7 +16,9 @@ each of like against like:
 - **The same level as at 1x.** The SCALEx run's peak may exceed the highest peak of the 1x
   runs by at most FLAT_LIMIT. With as many 1x runs as SCALE, both sides are the highest
   point over the same number of rows, hence of chunk swings; this catches what is sized by
-  the whole input at the start, which no trend within the run shows.
+  the whole input at the start, which no trend within the run shows. And, so that one
+  high 1x run cannot loosen that limit alone, the median of the windows' peaks may exceed
+  the median of the 1x runs' peaks by at most FLAT_LIMIT: typical against typical.
 
 The old measure, the SCALEx peak against the 1x runs' median, is kept beside it so the
 history stays comparable.
@@ -159,8 +161,16 @@ class Flatness:
         return thirds > THIRDS_LIMIT or rise > FLAT_LIMIT
 
     @property
+    def windows_level_growth(self) -> float | None:
+        """The windows' median peak against the 1x runs' median; None when unsampled."""
+        median = self.windows_median
+        return None if median is None else median / self.small_median - 1
+
+    @property
     def level_ok(self) -> bool:
-        return self.level_growth <= FLAT_LIMIT
+        """Highest against highest, and typical against typical."""
+        windows = self.windows_level_growth
+        return self.level_growth <= FLAT_LIMIT and windows is not None and windows <= FLAT_LIMIT
 
     @property
     def flat(self) -> bool:
