@@ -35,7 +35,7 @@ def ndjson_pieces(dataset: str, rows: int) -> list[bytes]:
     batches = source_batches(plan_for(source, "none"), BATCH_ROWS)
     encoder = ENCODERS["jsonl"].make(ChunkContext("digest", "digest", 0, workers=1))
     # The row-index column the reader adds is not exported.
-    pieces = [encoder.encode(batch.drop(batch.columns[0])) for batch in batches]
+    pieces = [p for b in batches for p in encoder.encode_pieces(b.drop(b.columns[0]))]
     return [*pieces, encoder.finish()]
 
 

@@ -7,8 +7,12 @@ the cores are busy with encoding and compression, and more threads would only co
 
 The BLAKE3 key is derived from the configured content-digest key, never the key itself:
 HMAC-SHA256(content key, BLAKE3_KEY_CONTEXT). The raw key thus feeds HMAC-SHA256 only,
-as it does for the key id, subject digests and the key index's sub-keys, each under its
-own label. Older chunks' "hmac-sha256" digests can still be recomputed (`algorithm`).
+as it does for the key id, subject digests and the key index's sub-keys under their own
+labels, and for older chunks' "hmac-sha256" digests, which took the plaintext itself
+without a label (still recomputable: `algorithm`). A chunk whose plaintext were exactly
+BLAKE3_KEY_CONTEXT would have given that HMAC the derived key; no encoder writes those
+bytes (every format adds a newline, a bracket or magic bytes). A new derivation should
+use BLAKE3's own derive_key mode or HKDF.
 """
 
 from __future__ import annotations

@@ -31,7 +31,17 @@ ROWS = 1_800
 #: Small chunks: every export spans several, so CSV headers and age streams are joined.
 CHUNK_ROWS = 500
 #: What a service installing the client must not get.
-HEAVY_MODULES = ("polars", "pyarrow", "duckdb", "s3fs", "adlfs", "botocore", "azure", "zlib_ng")
+HEAVY_MODULES = (
+    "polars",
+    "pyarrow",
+    "duckdb",
+    "s3fs",
+    "adlfs",
+    "botocore",
+    "azure",
+    "zlib_ng",
+    "blake3",
+)
 _PIP = (sys.executable, "-m", "pip")
 #: What the wheel is built from (copied, so no build/ folder is left in the repository).
 _SOURCES = ("pyproject.toml", "README.md", "proto", "server", "client", "sinks")

@@ -95,6 +95,7 @@ def test_an_old_export_still_reads_verifies_and_recomputes(tmp_path: Path, sourc
     old = _as_before_blake3(sink, key)
     assert old.content_digest == ContentDigest(HMAC_SHA256, "key-1")
     assert all(c.content_digest.startswith("hmac-sha256:") for c in old.chunks)
+    # verify checks sizes and sha256 only: rewriting the digests keeps the export whole.
     assert verify_export(sink, key).ok
     # Each digest recomputes from storage under the algorithm its prefix names.
     for old_chunk, new_chunk in zip(old.chunks, new.chunks, strict=True):

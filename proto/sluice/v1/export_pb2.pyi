@@ -1291,7 +1291,9 @@ class DiffExportsResponse(_message.Message):
     base_export_id: _builtins.str
     other_export_id: _builtins.str
     matched_by: _builtins.str
-    """"content_digest" (same digest key) or "sha256" (byte-identical chunks only)."""
+    """"content_digest" (same digest key and one digest algorithm in both exports) or
+    "sha256" (byte-identical chunks only).
+    """
     unchanged: _builtins.int
     added_bytes: _builtins.int
     removed_bytes: _builtins.int
