@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import blake3
 import polars as pl
 import zstandard
 
@@ -103,6 +104,16 @@ def read_tombstones(read: Callable[[str], bytes], manifest: dict[str, Any]) -> p
     entry = manifest["tombstones"]
     folder = f"{manifest['dataset']}/{manifest['export_id']}"
     return _jsonl(read_data_file(read, folder, entry))
+
+
+def tombstones_content_digest(read: Callable[[str], bytes], manifest: dict[str, Any]) -> str:
+    """The tombstone file's content digest recomputed from storage as the manifest
+    documents it: keyed BLAKE3 of the plaintext, its key derived from DIGEST_KEY."""
+    folder = f"{manifest['dataset']}/{manifest['export_id']}"
+    stored = read_data_file(read, folder, manifest["tombstones"])
+    plain = zstandard.ZstdDecompressor().decompressobj().decompress(stored)
+    key = hmac.new(DIGEST_KEY, b"sluice chunk content digest blake3 v1", hashlib.sha256)
+    return "blake3:" + blake3.blake3(plain, key=key.digest()).hexdigest()
 
 
 def index_rows(read: Callable[[str], bytes], manifest: dict[str, Any]) -> pl.DataFrame:

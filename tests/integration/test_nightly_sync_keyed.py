@@ -155,6 +155,10 @@ def test_keyed_nightly_sync(place: Place) -> None:
     assert (m2["tombstones"]["op_column"], m2["tombstones"]["key"]) == ("__sluice_op", ["id"])
     expected_order = sorted(scenario.DELETED, key=scenario.key_digest)
     assert tombstones.to_dicts() == [{"id": k, "__sluice_op": "delete"} for k in expected_order]
+    # Tombstones carry a keyed BLAKE3 content digest like the chunks, and the manifest
+    # names that one algorithm.
+    assert m2["tombstones"]["content_digest"] == scenario.tombstones_content_digest(place.read, m2)
+    assert m2["content_digest"]["algorithm"] == "blake3"
 
     assert _record_diff(place, day1.id, day2.id) == scenario.expected_record_diff(day1.id, day2.id)
 
