@@ -9,7 +9,7 @@ from datetime import timedelta
 import polars as pl
 
 from sluice.format.manifest import Watermark
-from sluice.format.stored_objects import KeyIndexEntry
+from sluice.format.stored_objects import KEY_INDEX_DIGEST_ALGORITHM, KeyIndexEntry
 from sluice.server.committed.catalog import CommittedExport, latest_export
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.planning.spec import IncrementalSpec
@@ -102,6 +102,13 @@ def _check_parent_index(parent: CommittedExport | None, key: tuple[str, ...]) ->
         raise FailedPrecondition(
             f"the parent export {parent.export_id} has no key index; start the chain with "
             "a full export with the same key (--mode full --key ...)"
+        )
+    if parent.key_index.algorithm != KEY_INDEX_DIGEST_ALGORITHM:
+        # Its digests could never match this server's: every row would look changed.
+        raise FailedPrecondition(
+            f"the parent export {parent.export_id}'s key index digests keys with "
+            f"{parent.key_index.algorithm!r}, this server with "
+            f"{KEY_INDEX_DIGEST_ALGORITHM!r}; start a new chain with a full export"
         )
     tracked = parent.key_index.key
     if tracked != key:

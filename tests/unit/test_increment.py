@@ -115,6 +115,11 @@ def test_key_only_increments_compare_with_the_parent_key_index(world, tmp_path) 
     assert plan.parent_folder == "events/20260102T000000Z-b"
     with pytest.raises(FailedPrecondition, match="keyed by id, not device"):
         plan_increment(IncrementalSpec("incremental", key=("device",)), schema, sink, "events")
+    # A key index digested another way can never match: refused, not all rows "changed".
+    other = {**index, "algorithm": "blake3"}
+    export_to(sink, tmp_path, source, "20260103T000000Z-c", key_index=other)
+    with pytest.raises(FailedPrecondition, match="digests keys with 'blake3'"):
+        plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events")
     # With a cursor the key only deduplicates look-back rows: no tombstones.
     cursor_plan = plan_increment(
         IncrementalSpec("incremental", "updated_at", key=("id",)), schema, sink, "events"
