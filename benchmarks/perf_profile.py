@@ -26,7 +26,7 @@ LIBRARIES = (
     ("driver", re.compile(r"libadbc_driver_postgresql|libpq")),
     ("polars", re.compile(r"_polars_runtime")),
     ("arrow", re.compile(r"libarrow|libparquet|pyarrow")),
-    ("digests", re.compile(r"libcrypto|blake3")),
+    ("digests+cipher", re.compile(r"libcrypto|blake3")),
     ("zstd", re.compile(r"zstd|backend_c\.")),
     ("python", re.compile(r"libpython|python3")),
     ("libc", re.compile(r"libc\.so|libstdc\+\+|libm\.so")),

@@ -146,6 +146,8 @@ def main() -> None:
     parser.add_argument("--py-spy", type=Path, default=None)
     parser.add_argument("--perf", type=Path, default=None)
     args = parser.parse_args()
+    if args.perf is not None and args.exports < 2:
+        parser.error("--perf records from the second export on: give --exports 2 or more")
     server = start_postgres()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -163,6 +165,7 @@ def _run(server: PostgresServer, tmp: Path, args: argparse.Namespace) -> None:
         }}},
     )  # fmt: skip
     daemon.start()
+    recording = None
     try:
         assert daemon.process is not None
         pid = daemon.process.pid
@@ -172,7 +175,6 @@ def _run(server: PostgresServer, tmp: Path, args: argparse.Namespace) -> None:
             dataset="bench", format=args.format, compression=args.compression,
         )  # fmt: skip
         print(f"{args.rows} rows -> {args.format}+{args.compression}, daemon pid {pid}")
-        recording = None
         kinds: dict[int, str] = {}
         for run in range(args.exports):
             spy = None
@@ -206,12 +208,15 @@ def _run(server: PostgresServer, tmp: Path, args: argparse.Namespace) -> None:
             shutil.rmtree(daemon.exports, ignore_errors=True)
         if recording is not None and args.perf is not None:
             perf_profile.stop(recording)
+            recording = None
             spent = perf_profile.cpu_by_library(args.perf, lambda tid: kinds.get(tid, "?"))
             print(
                 f"\nperf: CPU s per export over exports 2-{args.exports}, by thread and library\n"
             )
             print(perf_profile.table(spent, divide=args.exports - 1))
     finally:
+        if recording is not None:  # an export failed while perf was recording
+            perf_profile.stop(recording)
         daemon.stop()
 
 
