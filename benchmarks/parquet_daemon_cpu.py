@@ -10,9 +10,10 @@ faults and CPU seconds per thread kind (postgres_daemon_cpu.ThreadSampler) are p
 The first export pays first-use imports; the table gives the median of the later ones.
 Then Polars' peer runs as many times in one process, its CPU by thread kind read from
 /proc/self/task around each sink. With --perf DIR, `perf record` samples both (exports
-2 onward, and Polars' runs 2 onward) and a table per side gives CPU seconds per run by
-thread kind and library (benchmarks/perf_profile.py). `--launcher`/`--env` run the
-daemon through a wrapper or with extra environment (an A/B of a setting).
+2 onward, or all with --perf-first, and Polars' runs 2 onward) and a table per side
+gives CPU seconds per run by thread kind and library (benchmarks/perf_profile.py).
+`--launcher`/`--env` run the daemon through a wrapper or with extra environment (an A/B
+of a setting).
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ for run in range(runs):
 
 
 def sluice_runs(
-    source: Path, exports: int, perf: Path | None, launcher: str, env: dict[str, str]
-) -> None:
+    source: Path, exports: int, perf: Path | None, launcher: str, env: dict[str, str],
+    first_recorded: int = 1,
+) -> None:  # fmt: skip
     with (
         tempfile.TemporaryDirectory(prefix="parquet-cpu-") as tmp,
         running_daemon(Path(tmp), source.parent, launcher, None, env) as daemon,
@@ -86,7 +88,7 @@ def sluice_runs(
         totals: list[float] = []
         per_kind: dict[str, list[float]] = defaultdict(list)
         for run in range(exports):
-            if perf is not None and run == 1:
+            if perf is not None and run == first_recorded:
                 recording = perf_profile.record(pid, perf / "sluice.data")
                 time.sleep(1.0)
             before = process_cpu_seconds(pid) or 0.0
@@ -119,7 +121,7 @@ def sluice_runs(
             data = perf / "sluice.data"
             spent_by = perf_profile.cpu_by_library(data, lambda t: kinds.get(t, "?"))
             print("\nsluice perf: CPU s per export, by thread and library\n")
-            print(perf_profile.table(spent_by, divide=exports - 1))
+            print(perf_profile.table(spent_by, divide=exports - first_recorded))
 
 
 def polars_runs(source: Path, runs: int, perf: Path | None) -> None:
@@ -178,12 +180,15 @@ def main() -> None:
     parser.add_argument("--launcher", default="sluice.client.cli.main")
     parser.add_argument("--env", action="append", default=[], help="K=V for the daemon")
     parser.add_argument("--no-polars", action="store_true")
+    parser.add_argument(
+        "--perf-first", action="store_true", help="perf records the first export too"
+    )
     args = parser.parse_args()
     if args.perf is not None:
         args.perf.mkdir(parents=True, exist_ok=True)
     source = source_file(args.dataset, args.rows)
     env = dict(item.split("=", 1) for item in args.env)
-    sluice_runs(source, args.exports, args.perf, args.launcher, env)
+    sluice_runs(source, args.exports, args.perf, args.launcher, env, 0 if args.perf_first else 1)
     if not args.no_polars:
         polars_runs(source, args.exports, args.perf)
 
