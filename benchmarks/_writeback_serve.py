@@ -10,7 +10,7 @@ import sys
 import time
 
 from sluice.client.cli.main import main
-from sluice.sinks import local
+from sluice.sinks import ObjectInfo, local
 
 if __name__ == "__main__":
     step = int(os.environ.get("BENCH_WRITEBACK_MIB", "8")) * 1024 * 1024
@@ -18,7 +18,7 @@ if __name__ == "__main__":
     log = os.environ.get("BENCH_COMMIT_LOG")
     commit = local._LocalWriter.commit
 
-    def timed_commit(self: local._LocalWriter) -> local.ObjectInfo:
+    def timed_commit(self: local._LocalWriter) -> ObjectInfo:
         started = time.perf_counter()
         try:
             return commit(self)
