@@ -1,16 +1,18 @@
 """Issue 21: which thread counts make the daemon's export cheapest, per thread kind.
 
     .venv/bin/python -m benchmarks.thread_sweep [--rows 1000000] [--rounds 3]
-        [--cases a,b,c] [--configs default,polars1,...] [--out benchmarks/results/threads.md]
+        [--dataset text-heavy|events] [--cases a,b,c] [--configs default,polars1,...]
+        [--out benchmarks/results/threads.md]
 
 Each round runs every configuration (alternating order between rounds) as one export of
-the text-heavy dataset through a fresh daemon (benchmarks.export_bench.run_case) and
-reports wall seconds, the daemon's CPU seconds, and the CPU seconds of each kind of
-thread (the kernel's thread names, /proc/PID/task/*/comm, sampled every 50 ms so the
-short-lived compression workers are counted too; threads that live less than one sample
-are only in the total). Configurations vary the daemon's thread pools: Polars' rayon
-pool (POLARS_MAX_THREADS), the compressors' and Parquet encoder's workers
-(`zstd_threads`), and pyarrow's CPU pool (OMP/ARROW settings through the environment).
+the text-heavy dataset (or --dataset events) through a fresh daemon
+(benchmarks.export_bench.run_case) and reports wall seconds, the daemon's CPU seconds,
+and the CPU seconds of each kind of thread (the kernel's thread names,
+/proc/PID/task/*/comm, sampled every 50 ms so the short-lived compression workers are
+counted too; threads that live less than one sample are only in the total).
+Configurations vary the daemon's thread pools: Polars' rayon pool (POLARS_MAX_THREADS),
+the compressors' and Parquet encoder's workers (`zstd_threads`), and pyarrow's CPU pool
+(OMP/ARROW settings through the environment).
 Judge with CPU seconds on a busy machine; wall only on an idle one.
 """
 
@@ -167,8 +169,11 @@ class Run:
     threads: dict[str, float]
 
 
-def measure(case_keys: Sequence[str], names: Sequence[str], rows: int, rounds: int) -> list[Run]:
-    source = source_file("text-heavy", rows)
+def measure(
+    case_keys: Sequence[str], names: Sequence[str], rows: int, rounds: int,
+    dataset: str = "text-heavy",
+) -> list[Run]:  # fmt: skip
+    source = source_file(dataset, rows)
     all_cases = cases()
     runs: list[Run] = []
     for number in range(rounds):
@@ -193,10 +198,10 @@ def measure(case_keys: Sequence[str], names: Sequence[str], rows: int, rounds: i
     return runs
 
 
-def report(runs: list[Run], rows: int) -> str:
+def report(runs: list[Run], rows: int, dataset: str = "text-heavy") -> str:
     kinds = sorted({k for r in runs for k, v in r.threads.items() if v >= 0.05})
     lines = [
-        f"# Daemon thread counts — text-heavy, {rows:,} rows, every run",
+        f"# Daemon thread counts — {dataset}, {rows:,} rows, every run",
         "",
         "CPU seconds per thread kind are those threads' whole lives (start-up included).",
         "",
@@ -241,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cases", default="a,b,c")
+    parser.add_argument("--dataset", default="text-heavy", help="text-heavy or events")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--out", type=Path, default=RESULTS / "threads.md")
     args = parser.parse_args(argv)
@@ -249,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown configs {unknown}; known: {', '.join(CONFIGS)}")
     keys = [k for k in args.cases.split(",") if k]
-    text = report(measure(keys, names, args.rows, args.rounds), args.rows)
+    runs = measure(keys, names, args.rows, args.rounds, args.dataset)
+    text = report(runs, args.rows, args.dataset)
     args.out.write_text(text)
     print(text)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.sinks import LocalSink, ObjectInfo, StorageAccessDenied, StorageError
+from sluice.sinks import LocalSink, ObjectInfo, StorageAccessDenied, StorageError, local
 from sluice.sinks.local import TEMP_MARKER, _translate
 
 TEMP_NAME = re.compile(r"^(?P<name>.+)\.sluice-tmp-[0-9a-f]{8}$")
@@ -65,6 +65,29 @@ def test_writes_go_to_a_temporary_beside_the_final_path(tmp_path: Path) -> None:
     assert match["name"] == "part-0.jsonl"
     writer.commit()
     assert files_under(tmp_path) == ["ds/part-0.jsonl"]
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
+def test_writeback_starts_every_step_while_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every WRITEBACK_STEP bytes the data so far is flushed out of Python's buffer and
+    handed to the kernel's writeback; the object committed is the bytes written."""
+    monkeypatch.setattr(local, "WRITEBACK_STEP", 10)
+    advised: list[tuple[int, int]] = []
+
+    def advise(fd: int, offset: int, length: int, advice: int) -> None:
+        assert advice == os.POSIX_FADV_DONTNEED
+        advised.append((offset, os.fstat(fd).st_size))
+
+    monkeypatch.setattr(local.os, "posix_fadvise", advise)
+    writer = LocalSink(tmp_path).create("ds/part-0")
+    for piece in (b"abcd", b"efgh", b"ijkl", b"m" * 25, b"n"):
+        writer.write(piece)
+    # After 12 bytes (the first step reached) and 37; the 38th is left to the commit.
+    assert advised == [(0, 12), (0, 37)]
+    assert writer.commit() == ObjectInfo("ds/part-0", 38)
+    assert (tmp_path / "ds" / "part-0").read_bytes() == b"abcdefghijkl" + b"m" * 25 + b"n"
 
 
 def test_no_temporaries_remain_after_commit_abort_or_refusal(tmp_path: Path) -> None:
