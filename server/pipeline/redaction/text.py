@@ -45,6 +45,7 @@ from sluice.server.pipeline.redaction.flat_lists import (
 )
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS
+from sluice.server.pipeline.redaction.verdicts import CandidateVerdicts
 
 _OPEN: Final = "\x00"
 _CLOSE: Final = "\x01"
@@ -308,27 +309,41 @@ def rewrites_in_one_pass(rule: PatternRule) -> bool:
     return _is_phone_rule(rule) and rule.action == "redact" and "$" not in tag(rule.label)
 
 
-def rewrite_checked(text: pl.Expr, rule: PatternRule) -> pl.Expr:
+def rewrite_checked(
+    text: pl.Expr, rule: PatternRule, verdicts: CandidateVerdicts | None = None
+) -> pl.Expr:
     """`rewrite_text` for a rule `rewrites_in_one_pass` accepts, meant for all rows its
     gate picked (no `may_rewrite` before it). The candidates are extracted and checked
     once, as `may_rewrite` does, and that check also tells the rows whose candidates all
     pass (on the text-heavy set, 83% of the rows with a phone number): those are
     rewritten by one replace of every candidate by lead, tag and trail, which is what
     the fenced rewrite makes of them for half its cost. Rows with candidates passing and
-    failing, and rows holding a control character, take the fenced rewrite."""
+    failing, and rows holding a control character, take the fenced rewrite. `verdicts`
+    (from `phone_verdicts`) carries the candidates' verdicts from batch to batch of an
+    export; without it, each call checks its candidates afresh."""
+    checked = phone_verdicts() if verdicts is None else verdicts
     return text.map_batches(
-        partial(_rewritten_checked, rule=rule), return_dtype=pl.String, is_elementwise=True
+        partial(_rewritten_checked, rule=rule, verdicts=checked),
+        return_dtype=pl.String,
+        is_elementwise=True,
     )
 
 
-def _rewritten_checked(values: pl.Series, rule: PatternRule) -> pl.Series:
+def phone_verdicts() -> CandidateVerdicts:
+    """A memory of phone candidates' verdicts for `rewrite_checked`, one per export."""
+    return CandidateVerdicts(_phones_passing)
+
+
+def _rewritten_checked(
+    values: pl.Series, rule: PatternRule, verdicts: CandidateVerdicts
+) -> pl.Series:
     joined = _with_joiners(values)
     matches = joined.str.extract_all(rule.regex).to_arrow()
     if isinstance(matches, pa.ChunkedArray):
         matches = matches.combine_chunks()
     candidates = pl.Series(ELEMENT, pc.list_flatten(matches))
     rows = pl.Series(pc.list_parent_indices(matches))
-    valid = _valid_phones(candidates)
+    valid = verdicts.passing(candidates)
     some_valid = _rows_among(rows.filter(valid), len(values))
     some_invalid = _rows_among(rows.filter(~valid), len(values))
     unusual = values.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]").fill_null(False)
@@ -351,13 +366,10 @@ def _rewritten_checked(values: pl.Series, rule: PatternRule) -> pl.Series:
     return out
 
 
-def _valid_phones(candidates: pl.Series) -> pl.Series:
-    """Per candidate (a whole match): whether its value passes the phone check, each
-    distinct candidate checked once."""
-    distinct = candidates.unique()
+def _phones_passing(distinct: pl.Series) -> pl.Series:
+    """Per distinct candidate (a whole match): whether its value passes the phone check."""
     values = phone_values(distinct).to_frame("value")
-    valid = values.select(VALIDATORS["phone"](pl.col("value")).fill_null(False)).to_series()
-    return candidates.is_in(distinct.filter(valid).implode())
+    return values.select(VALIDATORS["phone"](pl.col("value")).fill_null(False)).to_series()
 
 
 def _rows_among(rows: pl.Series, height: int) -> pl.Series:
