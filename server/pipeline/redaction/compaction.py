@@ -27,6 +27,7 @@ per batch, never anything per row, and memory stays bounded by the batch.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -179,10 +180,37 @@ def _any_keyword(batch: pl.DataFrame, loc: Location, steps: Sequence[TextStep]) 
     values = leaf_values(batch, loc).drop_nulls().to_frame("v")
     plain = [s.keyword for s in steps if not s.assigns]
     assigning = [s.keyword for s in steps if s.assigns]
+    if _short(values) and not any(_anchored(p) for p in plain):
+        # Short values (addresses in a list, ids) cost a scan more per value than per
+        # byte: joined by newlines they are one value. A match inside a value is one in
+        # the joined text (a newline, like the text's edge, is no word character, and
+        # plain gates use no anchor); one across values is a false alarm, which the
+        # per-gate scans after it settle. Without ':' or '=' anywhere, no assigning gate
+        # can hold.
+        whole = values.select(pl.col("v").str.join("\n"))
+        if not whole.select(_has_separator(pl.col("v")).any()).item():
+            return bool(plain) and _found(whole, plain)
     rows = values.filter(_has_separator(pl.col("v"))) if assigning else values
     if not plain or not assigning or rows.height > _FEW_SEPARATORS * values.height:
         return _found(values, [s.keyword for s in steps])
     return _found(values, plain) or _found(rows, assigning)
+
+
+#: Mean bytes per value up to which values are scanned joined (see _any_keyword).
+_SHORT_VALUE: Final = 48
+
+
+def _short(values: pl.DataFrame) -> bool:
+    if values.is_empty():
+        return False
+    mean = values.select(pl.col("v").str.len_bytes().mean()).item()
+    return bool(mean <= _SHORT_VALUE)
+
+
+def _anchored(pattern: str) -> bool:
+    """Whether a pattern may hold an anchor (a "^" outside "[^", a "$", `\\A`, `\\z`),
+    which would not hold at a value's edge inside joined text."""
+    return bool(re.search(r"(?<!\[)\^|\$|\\A|\\z", pattern))
 
 
 def _found(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
