@@ -27,6 +27,7 @@ per batch, never anything per row, and memory stays bounded by the batch.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -150,19 +151,20 @@ class CompactedTextPass:
             own = {loc: hit for (n, loc), hit in hits.items() if n == number}
             if step.refine is not None and own:
                 own = _refined(values, own, step.refine)
-            if not own:
-                continue
-            leaves = frozenset(own)
-            mask = pl.select(pl.any_horizontal(own.values())).to_series()
-            columns = sorted({loc[0] for loc in leaves})
-            subset = pl.DataFrame([values[c] for c in columns]).filter(mask)
-            done = _run(step, subset, leaves)
-            order = _weave(mask)
-            rewritten.update(columns)
-            for name in columns:
-                values[name] = _merge(done[name], values[name].filter(~mask), order)
-            for name in (step.counters[loc] for loc in leaves):
-                values[name] = values[name] | _merge_counter(done[name], never, order)
+            # Column by column, each on the rows where one of its own leaves' gates
+            # fired: a stage's rewrite of one column never reads another, and on the
+            # rows of another column's hits its gate did not fire, so it changes nothing
+            # there (a message without "@" scanned for e-mails because the row's `cc`
+            # holds one: on the text-heavy set, half the rows the e-mail step ran on).
+            for column in sorted({loc[0] for loc in own}):
+                mine = {loc: hit for loc, hit in own.items() if loc[0] == column}
+                mask = pl.select(pl.any_horizontal(mine.values())).to_series()
+                done = _run(step, values[column].filter(mask).to_frame(), frozenset(mine))
+                order = _weave(mask)
+                rewritten.add(column)
+                values[column] = _merge(done[column], values[column].filter(~mask), order)
+                for name in (step.counters[loc] for loc in mine):
+                    values[name] = values[name] | _merge_counter(done[name], never, order)
         return values, rewritten
 
 
@@ -178,10 +180,37 @@ def _any_keyword(batch: pl.DataFrame, loc: Location, steps: Sequence[TextStep]) 
     values = leaf_values(batch, loc).drop_nulls().to_frame("v")
     plain = [s.keyword for s in steps if not s.assigns]
     assigning = [s.keyword for s in steps if s.assigns]
+    if _short(values) and not any(_anchored(p) for p in plain):
+        # Short values (addresses in a list, ids) cost a scan more per value than per
+        # byte: joined by newlines they are one value. A match inside a value is one in
+        # the joined text (a newline, like the text's edge, is no word character, and
+        # plain gates use no anchor); one across values is a false alarm, which the
+        # per-gate scans after it settle. Without ':' or '=' anywhere, no assigning gate
+        # can hold.
+        whole = values.select(pl.col("v").str.join("\n"))
+        if not whole.select(_has_separator(pl.col("v")).any()).item():
+            return bool(plain) and _found(whole, plain)
     rows = values.filter(_has_separator(pl.col("v"))) if assigning else values
     if not plain or not assigning or rows.height > _FEW_SEPARATORS * values.height:
         return _found(values, [s.keyword for s in steps])
     return _found(values, plain) or _found(rows, assigning)
+
+
+#: Mean bytes per value up to which values are scanned joined (see _any_keyword).
+_SHORT_VALUE: Final = 48
+
+
+def _short(values: pl.DataFrame) -> bool:
+    if values.is_empty():
+        return False
+    mean = values.select(pl.col("v").str.len_bytes().mean()).item()
+    return bool(mean <= _SHORT_VALUE)
+
+
+def _anchored(pattern: str) -> bool:
+    """Whether a pattern may hold an anchor (a "^" outside "[^", a "$", `\\A`, `\\z`),
+    which would not hold at a value's edge inside joined text."""
+    return bool(re.search(r"(?<!\[)\^|\$|\\A|\\z", pattern))
 
 
 def _found(values: pl.DataFrame, patterns: Sequence[str]) -> bool:

@@ -1,0 +1,40 @@
+"""Rows whose phone candidates pass and fail are spliced with the verdicts already
+reached (text._spliced) and give exactly the fenced rewrite's text."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from sluice.server.pipeline.redaction import text
+from sluice.server.pipeline.redaction.policy import PatternRule
+from tests.unit.test_redaction_phone_one_pass import RULE, TRICKY, _both, _corpus
+
+MIXED = [
+    "2024-05-06 and +1 555-123-4567 and 123-45-6789",
+    "call 555-123-4567,2024-05-06;020 7946 0958|4111111111111111 now",
+    "(555) 123-4567 then order 12345678901234567890 then +44 20 7946 0958 ext. 12",
+    "**555-123-4567** and 03.04.2025 and (5551234567)",
+]
+
+
+def test_mixed_rows_are_spliced_to_the_fenced_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
+    spliced: list[int] = []
+    real = text._spliced
+
+    def recording(joined: pl.Series, valid: pl.Series, rule: PatternRule) -> pl.Series | None:
+        out = real(joined, valid, rule)
+        spliced.append(-1 if out is None else len(out))
+        return out
+
+    monkeypatch.setattr(text, "_spliced", recording)
+    texts: list[str | None] = [*MIXED, *TRICKY, *_corpus()]
+    before, after = _both(texts)
+    assert after == before
+    assert spliced and -1 not in spliced and sum(spliced) >= len(MIXED)
+    assert after[0] == "2024-05-06 and [PHONE] and 123-45-6789"
+
+
+def test_pieces_that_do_not_line_up_are_refused() -> None:
+    joined = pl.Series(["call 555-123-4567 or 2024-05-06 x"])
+    assert text._spliced(joined, pl.Series([True]), RULE) is None
