@@ -35,13 +35,13 @@ from typing import Final
 import polars as pl
 
 from sluice.server.errors import SluiceError
+from sluice.server.pipeline.redaction.collect_engine import IN_MEMORY
 from sluice.server.pipeline.redaction.distinct_values import (
     DistinctValueGates,
     ValueTest,
     leaf_values,
 )
 from sluice.server.pipeline.redaction.entities import without_names
-from sluice.server.pipeline.redaction.flat_lists import IN_MEMORY
 from sluice.server.pipeline.redaction.schema_walk import Location, any_where
 
 

@@ -12,22 +12,18 @@ and validity (null lists stay null, empty lists empty).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from sluice.server.pipeline.redaction.collect_engine import IN_MEMORY
 
 #: Builds the per-element result: from a frame with the flat values in column `ELEMENT`
 #: to one whose column `RESULT` holds the new value of each element.
 FlatWork = Callable[[pl.LazyFrame], pl.LazyFrame]
 ELEMENT = "element"
 RESULT = "result"
-#: The engine of every collect inside redaction. Its frames are a batch's rows already in
-#: memory; Polars' default, the streaming engine, cut them into morsels and ran them as
-#: tasks on its executor threads (and a Python function once per morsel), which cost
-#: more CPU than the in-memory engine running each step once (text-heavy 1M, moderate).
-IN_MEMORY: Final = "in-memory"
 
 
 def _flat(lists: pl.Series) -> tuple[pa.Array, pl.LazyFrame]:

@@ -34,11 +34,11 @@ from sluice.server.pipeline.redaction.actions import (
     mask,
     tag,
 )
+from sluice.server.pipeline.redaction.collect_engine import IN_MEMORY
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME, compose
 from sluice.server.pipeline.redaction.flat_lists import (
     ELEMENT,
-    IN_MEMORY,
     RESULT,
     any_element,
     map_elements,
