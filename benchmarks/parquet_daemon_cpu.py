@@ -87,37 +87,40 @@ def sluice_runs(
         kinds: dict[int, str] = {}
         totals: list[float] = []
         per_kind: dict[str, list[float]] = defaultdict(list)
-        for run in range(exports):
-            if perf is not None and run == first_recorded:
-                recording = perf_profile.record(pid, perf / "sluice.data")
-                time.sleep(1.0)
-            before = process_cpu_seconds(pid) or 0.0
-            faults = _minor_faults(pid)
-            with ThreadSampler(pid) as sampler, ExportClient(daemon.address) as client:
-                started = time.perf_counter()
-                done = client.wait(client.create(spec).id, timeout=600)
-                seconds = time.perf_counter() - started
-                time.sleep(0.3)  # the last samples
-            total = (process_cpu_seconds(pid) or 0.0) - before
-            faults = _minor_faults(pid) - faults
-            assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
-            spent = sampler.by_kind()
-            print(
-                f"sluice export {run + 1}: wall {seconds:.2f} s, CPU {total:.2f} s, "
-                f"{faults / 1000:.0f}k minor faults: "
-                + ", ".join(f"{k} {v:.2f}" for k, v in spent.items()),
-                flush=True,
-            )
-            kinds.update({tid: sampler.kind(tid) for tid in sampler.last})
-            if run:
-                totals.append(total)
-                for kind, value in spent.items():
-                    per_kind[kind].append(value)
-            for child in daemon.exports.iterdir():
-                subprocess.run(["rm", "-rf", str(child)], check=True)
+        try:
+            for run in range(exports):
+                if perf is not None and run == first_recorded:
+                    recording = perf_profile.record(pid, perf / "sluice.data")
+                    time.sleep(1.0)
+                before = process_cpu_seconds(pid) or 0.0
+                faults = _minor_faults(pid)
+                with ThreadSampler(pid) as sampler, ExportClient(daemon.address) as client:
+                    started = time.perf_counter()
+                    done = client.wait(client.create(spec).id, timeout=600)
+                    seconds = time.perf_counter() - started
+                    time.sleep(0.3)  # the last samples
+                total = (process_cpu_seconds(pid) or 0.0) - before
+                faults = _minor_faults(pid) - faults
+                assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+                spent = sampler.by_kind()
+                print(
+                    f"sluice export {run + 1}: wall {seconds:.2f} s, CPU {total:.2f} s, "
+                    f"{faults / 1000:.0f}k minor faults: "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in spent.items()),
+                    flush=True,
+                )
+                kinds.update({tid: sampler.kind(tid) for tid in sampler.last})
+                if run:
+                    totals.append(total)
+                    for kind, value in spent.items():
+                        per_kind[kind].append(value)
+                for child in daemon.exports.iterdir():
+                    subprocess.run(["rm", "-rf", str(child)], check=True)
+        finally:
+            if recording is not None:  # stopped also when an export fails
+                perf_profile.stop(recording)
         _medians("sluice", totals, per_kind, exports - 1)
         if recording is not None and perf is not None:
-            perf_profile.stop(recording)
             data = perf / "sluice.data"
             spent_by = perf_profile.cpu_by_library(data, lambda t: kinds.get(t, "?"))
             print("\nsluice perf: CPU s per export, by thread and library\n")
