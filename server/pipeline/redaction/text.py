@@ -466,7 +466,10 @@ def _rewrite_candidates(
     if not rule.validator and rule.action == "redact":
         return text.str.replace_all(rule.regex, _tag_replacement(rule))
     if not rule.validator and rule.action == "null":
-        return pl.lit(None, dtype=pl.String)
+        # Only a value holding a match becomes null: a rewrite may run on values
+        # without one (a struct's other fields, a list's other elements, values its
+        # gate picked that the pattern does not match).
+        return pl.when(text.str.contains(rule.regex)).then(None).otherwise(text)
     fallback = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
     # Only rows holding a control character use it: the others give it "" (when/then
     # computes both branches over every row).
