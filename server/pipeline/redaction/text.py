@@ -318,9 +318,11 @@ def rewrite_checked(
     pass (on the text-heavy set, 83% of the rows with a phone number): those are
     rewritten by one replace of every candidate by lead, tag and trail, which is what
     the fenced rewrite makes of them for half its cost. Rows with candidates passing and
-    failing, and rows holding a control character, take the fenced rewrite. `verdicts`
-    (from `phone_verdicts`) carries the candidates' verdicts from batch to batch of an
-    export; without it, each call checks its candidates afresh."""
+    failing are spliced with the verdicts already reached (`_spliced`); rows holding a
+    control character, and mixed rows whose pieces do not line up with their candidates
+    (never expected), take the fenced rewrite. `verdicts` (from `phone_verdicts`) carries
+    the candidates' verdicts from batch to batch of an export; without it, each call
+    starts a memory of its own, so nothing is carried from one call to the next."""
     checked = phone_verdicts() if verdicts is None else verdicts
     return text.map_batches(
         partial(_rewritten_checked, rule=rule, verdicts=checked),
