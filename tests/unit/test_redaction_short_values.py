@@ -70,3 +70,21 @@ def test_short_values_with_a_separator_are_scanned_as_values(
     assert out["word"].to_list()[8:] == words[8:]
     assert counts == {"SECRET_VALUE/word": 1}
     assert scans == [words, ["pwd=x"]]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "anchored"),
+    [
+        ("^key", True),
+        ("[^a-z]key", False),
+        (r"\[^key", True),  # an escaped "[": the "^" after it is an anchor
+        (r"\\[^a]key", False),  # an escaped backslash, then a class
+        ("key$", True),
+        (r"key\$", False),
+        (r"\Akey", True),
+        (r"key\z", True),
+        (r"(?i:\bkey\b)[^\s]+", False),
+    ],
+)
+def test_anchors_are_told_from_negated_classes(pattern: str, anchored: bool) -> None:
+    assert compaction._anchored(pattern) is anchored
