@@ -22,8 +22,10 @@ def test_mixed_rows_are_spliced_to_the_fenced_rewrite(monkeypatch: pytest.Monkey
     spliced: list[int] = []
     real = text._spliced
 
-    def recording(joined: pl.Series, valid: pl.Series, rule: PatternRule) -> pl.Series | None:
-        out = real(joined, valid, rule)
+    def recording(
+        joined: pl.Series, valid: pl.Series, counts: pl.Series, rule: PatternRule
+    ) -> pl.Series | None:
+        out = real(joined, valid, counts, rule)
         spliced.append(-1 if out is None else len(out))
         return out
 
@@ -37,4 +39,13 @@ def test_mixed_rows_are_spliced_to_the_fenced_rewrite(monkeypatch: pytest.Monkey
 
 def test_pieces_that_do_not_line_up_are_refused() -> None:
     joined = pl.Series(["call 555-123-4567 or 2024-05-06 x"])
-    assert text._spliced(joined, pl.Series([True]), RULE) is None
+    assert text._spliced(joined, pl.Series([True]), pl.Series([1]), RULE) is None
+
+
+def test_pieces_lining_up_in_total_but_not_per_row_are_refused() -> None:
+    # Two candidates, then one: counted as one, then two, the verdicts would shift
+    # (the second row's phone would take the first row's date's verdict).
+    joined = pl.Series(["call 555-123-4567 or 2024-05-06 x", "or 020 7946 0958 y"])
+    valid = pl.Series([True, False, True])
+    assert text._spliced(joined, valid, pl.Series([2, 1]), RULE) is not None
+    assert text._spliced(joined, valid, pl.Series([1, 2]), RULE) is None

@@ -4,9 +4,12 @@ word characters, is still found, in a list's elements and in a column."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 import pytest
 
+from sluice.server.pipeline.redaction import compaction
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import run
 
@@ -27,10 +30,61 @@ def test_a_secret_alone_among_short_values_is_found(secret: str) -> None:
     assert sum(counts.values()) == 2, counts
 
 
-def test_short_values_joined_find_nothing_across_clean_values() -> None:
+def _recorded_scans(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The values each keyword scan of `_any_keyword` looked at, in order."""
+    scans: list[list[str]] = []
+    real = compaction._found
+
+    def recording(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
+        scans.append(values["v"].to_list())
+        return real(values, patterns)
+
+    monkeypatch.setattr(compaction, "_found", recording)
+    return scans
+
+
+def test_short_values_joined_find_nothing_across_clean_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Pieces of a token split across neighbouring values are no token.
+    scans = _recorded_scans(monkeypatch)
     words = [f"w{i}" for i in range(ROWS)]
     words[10], words[11] = "AKIAIOSFOD", "NN7EXAMPLE"
     out, counts = run(pl.DataFrame({"word": words}), RedactionSpec(level="basic"))
     assert out["word"].to_list() == words
     assert sum(counts.values()) == 0
+    # One scan, of the values joined into one text, and it found nothing.
+    assert scans == [["\n".join(words)]]
+
+
+def test_short_values_with_a_separator_are_scanned_as_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An "=" anywhere: the gates needing one may hold, so the values are scanned one
+    # by one (those holding a separator for the gates needing one), never joined.
+    scans = _recorded_scans(monkeypatch)
+    words = [f"w{i}" for i in range(ROWS)]
+    words[7] = "pwd=x"
+    out, counts = run(pl.DataFrame({"word": words}), RedactionSpec(level="basic"))
+    assert out["word"][7] == "pwd=[SECRET_VALUE]"
+    assert out["word"].to_list()[8:] == words[8:]
+    assert counts == {"SECRET_VALUE/word": 1}
+    assert scans == [words, ["pwd=x"]]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "anchored"),
+    [
+        ("^key", True),
+        ("[^a-z]key", False),
+        (r"\[^key", True),  # an escaped "[": the "^" after it is an anchor
+        (r"\\[^a]key", False),  # an escaped backslash, then a class
+        ("key$", True),
+        (r"key\$", False),
+        (r"\Akey", True),
+        (r"key\z", True),
+        (r"(?i:\bkey\b)[^\s]+", False),
+    ],
+)
+def test_anchors_are_told_from_negated_classes(pattern: str, anchored: bool) -> None:
+    assert compaction._anchored(pattern) is anchored

@@ -9,9 +9,12 @@ import threading
 import polars as pl
 import pytest
 
+from sluice.server.pipeline.redaction import text as text_module
 from sluice.server.pipeline.redaction import verdicts as verdicts_module
 from sluice.server.pipeline.redaction.text import phone_verdicts, rewrite_checked
 from sluice.server.pipeline.redaction.verdicts import CandidateVerdicts
+from sluice.server.planning.spec import RedactionSpec
+from tests.unit.redaction_helpers import run
 from tests.unit.test_redaction_phone_one_pass import RULE, TRICKY, _corpus
 
 
@@ -83,3 +86,46 @@ def test_the_phone_rewrite_with_a_shared_memory_gives_the_fresh_rewrite() -> Non
         remembered = frame.select(rewrite_checked(pl.col("t"), RULE, shared)).to_series()
         assert remembered.to_list() == fresh
         assert fresh != half  # the texts hold phones that are replaced
+
+
+def test_candidates_longer_than_a_phone_are_checked_every_time() -> None:
+    check = _Recording()
+    memory = CandidateVerdicts(check)
+    long_runs = ["1 2" * 29, "9" * 65]  # 87 and 65 bytes: no phone is that long
+    batch = pl.Series(["12", "123", *long_runs, "1" * 64])
+    expected = [True, False, False, False, True]
+    assert memory.passing(batch).to_list() == expected
+    assert memory.passing(batch).to_list() == expected
+    assert sorted(check.asked) == sorted(["12", "123", "1" * 64, *long_runs, *long_runs])
+
+
+def test_the_memory_holds_no_more_bytes_than_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Checked candidates and the passing ones among them count: "ab" is 4 bytes.
+    monkeypatch.setattr(verdicts_module, "_REMEMBERED_BYTES", 10)
+    check = _Recording()
+    memory = CandidateVerdicts(check)
+    for batch in (["ab", "abc"], ["abcd", "xy"], ["ab", "abc", "abcd", "xy"]):
+        assert memory.passing(pl.Series(batch)).to_list() == [len(w) % 2 == 0 for w in batch]
+    # "ab" and "abc" (9 bytes) remembered; "abcd" and "xy" (12 more) checked each time.
+    assert sorted(check.asked) == ["ab", "abc", "abcd", "abcd", "xy", "xy"]
+
+
+def test_a_redactor_checks_a_candidate_once_for_all_its_text_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One memory per redactor: its bound is the redactor's, whatever the leaves.
+    asked: list[str] = []
+    real = text_module._phones_passing
+
+    def recording(distinct: pl.Series) -> pl.Series:
+        asked.extend(distinct.to_list())
+        return real(distinct)
+
+    monkeypatch.setattr(text_module, "_phones_passing", recording)
+    message = "call 555-123-4567 about order 2024-05-06"
+    frame = pl.DataFrame({"a": [message], "s": [{"x": message, "y": "nothing"}]})
+    out, counts = run(frame, RedactionSpec(level="moderate"))
+    assert out["a"][0] == "call [PHONE] about order 2024-05-06"
+    assert out["s"][0]["x"] == out["a"][0]
+    assert counts == {"PHONE/a": 1, "PHONE/s.x": 1}
+    assert len(asked) == len(set(asked)) == 2

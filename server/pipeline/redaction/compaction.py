@@ -27,7 +27,6 @@ per batch, never anything per row, and memory stays bounded by the batch.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -208,9 +207,25 @@ def _short(values: pl.DataFrame) -> bool:
 
 
 def _anchored(pattern: str) -> bool:
-    """Whether a pattern may hold an anchor (a "^" outside "[^", a "$", `\\A`, `\\z`),
-    which would not hold at a value's edge inside joined text."""
-    return bool(re.search(r"(?<!\[)\^|\$|\\A|\\z", pattern))
+    """Whether a pattern may hold an anchor (a "^" other than a class's negation, a "$",
+    `\\A`, `\\z`, `\\Z`), which would not hold at a value's edge inside joined text.
+    An escaped character is a literal ("\\$"), and an escaped "[" opens no class, so the
+    "^" after it is an anchor ("\\[^"). When unsure, it says anchored: that only forgoes
+    the joined scan."""
+    escaped = False
+    previous = ""
+    for char in pattern:
+        if escaped:
+            if char in "AzZ":
+                return True
+            escaped, previous = False, ""
+        elif char == "\\":
+            escaped = True
+        elif char == "$" or (char == "^" and previous != "["):
+            return True
+        else:
+            previous = char
+    return False
 
 
 def _found(values: pl.DataFrame, patterns: Sequence[str]) -> bool:

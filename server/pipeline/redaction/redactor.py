@@ -49,6 +49,7 @@ from sluice.server.pipeline.redaction.text import (
     rewrites_in_one_pass,
     without_last_group,
 )
+from sluice.server.pipeline.redaction.verdicts import CandidateVerdicts
 from sluice.server.pipeline.source import ROW_INDEX
 
 COUNTER_PREFIX: Final = "__sluice_c"
@@ -264,10 +265,13 @@ class PolicyRedactor:
                 continue
             stage = _Stage()
             keeping = rule.label == "PERSON_NAME" and bool(self._own_names)
+            # One memory of candidates' verdicts for all leaves: bounded per redactor,
+            # and a verdict holds wherever the candidate is found.
+            verdicts = phone_verdicts() if rewrites_in_one_pass(rule) else None
             for location in leaves:
                 flag = _Flag(self._counter(rule.label, location), location, True)
                 own = self._own_names if keeping and len(location) == 1 else []
-                stage.add(location, _text_rewrite(rule, own), flag)
+                stage.add(location, _text_rewrite(rule, own, verdicts), flag)
             if keeping:
                 self._late_stages.append(stage)
                 continue
@@ -388,13 +392,14 @@ def _whole_value_rewrite(rule: ColumnRule) -> Rewrite:
     return rewrite
 
 
-def _text_rewrite(rule: PatternRule, own_names: list[str] | None = None) -> Rewrite:
+def _text_rewrite(
+    rule: PatternRule, own_names: list[str], verdicts: CandidateVerdicts | None
+) -> Rewrite:
     if own_names:
         own = [pl.col(name) for name in own_names]
         return lambda value, _dtype: rewrite_text_keeping(value, rule, own)
-    if rewrites_in_one_pass(rule):
-        # One memory per leaf and export: its look-alikes recur from batch to batch.
-        verdicts = phone_verdicts()
+    if verdicts is not None:
+        # The export's memory: its look-alikes recur from batch to batch.
         return lambda value, _dtype: rewrite_checked(value, rule, verdicts)
     return lambda value, _dtype: rewrite_text(value, rule)
 

@@ -318,9 +318,11 @@ def rewrite_checked(
     pass (on the text-heavy set, 83% of the rows with a phone number): those are
     rewritten by one replace of every candidate by lead, tag and trail, which is what
     the fenced rewrite makes of them for half its cost. Rows with candidates passing and
-    failing, and rows holding a control character, take the fenced rewrite. `verdicts`
-    (from `phone_verdicts`) carries the candidates' verdicts from batch to batch of an
-    export; without it, each call checks its candidates afresh."""
+    failing are spliced with the verdicts already reached (`_spliced`); rows holding a
+    control character, and mixed rows whose pieces do not line up with their candidates
+    (never expected), take the fenced rewrite. `verdicts` (from `phone_verdicts`) carries
+    the candidates' verdicts from batch to batch of an export; without it, each call
+    starts a memory of its own, so nothing is carried from one call to the next."""
     checked = phone_verdicts() if verdicts is None else verdicts
     return text.map_batches(
         partial(_rewritten_checked, rule=rule, verdicts=checked),
@@ -343,6 +345,7 @@ def _rewritten_checked(
         matches = matches.combine_chunks()
     candidates = pl.Series(ELEMENT, pc.list_flatten(matches))
     rows = pl.Series(pc.list_parent_indices(matches))
+    counts = pl.Series(pc.list_value_length(matches))
     valid = verdicts.passing(candidates)
     some_valid = _rows_among(rows.filter(valid), len(values))
     some_invalid = _rows_among(rows.filter(~valid), len(values))
@@ -360,7 +363,8 @@ def _rewritten_checked(
         unjoined = tagged.str.replace_all(_JOINER, "", literal=True)
         out = out.scatter(row_positions(one_pass), unjoined)
     if mixed.any():
-        spliced = _spliced(joined.filter(mixed), valid.filter(mixed.gather(rows)), rule)
+        verdicts_in_mixed = valid.filter(mixed.gather(rows))
+        spliced = _spliced(joined.filter(mixed), verdicts_in_mixed, counts.filter(mixed), rule)
         if spliced is None:  # never expected: the rows take the fenced rewrite
             fenced = fenced | mixed
         else:
@@ -372,7 +376,9 @@ def _rewritten_checked(
     return out
 
 
-def _spliced(joined: pl.Series, valid: pl.Series, rule: PatternRule) -> pl.Series | None:
+def _spliced(
+    joined: pl.Series, valid: pl.Series, counts: pl.Series, rule: PatternRule
+) -> pl.Series | None:
     """Rows whose candidates pass and fail (with joiners, no control character of ours)
     rewritten as the fenced rewrite does, with the verdicts already reached: every
     candidate fenced, the text split before each, and the piece of each passing one
@@ -380,18 +386,22 @@ def _spliced(joined: pl.Series, valid: pl.Series, rule: PatternRule) -> pl.Serie
     extraction (the same pattern over the same text), so piece i + 1 of a row is its
     candidate i, and `valid` (per candidate, in row order) is each piece's verdict; the
     fenced rewrite's check of each value gave the same (the value is what `phone_values`
-    reads), for ~3x the cost. None if the pieces and verdicts do not line up."""
+    reads), for ~3x the cost. `counts` is each row's number of candidates. None if the
+    pieces and verdicts do not line up in every row (a row with one piece too many and
+    another with one too few would shift verdicts from one row to the other)."""
     fenced = joined.str.replace_all(rule.regex, f"{_LEAD}{_OPEN}{_VALUE}{_CLOSE}{_TRAIL}")
     pieces = fenced.str.split(_OPEN).to_arrow()
     if isinstance(pieces, pa.ChunkedArray):
         pieces = pieces.combine_chunks()
     flat = pl.Series(ELEMENT, pc.list_flatten(pieces))
-    # From the lengths, not the offsets buffer (a sliced array's offsets do not start at 0).
-    ends = pl.Series(pc.list_value_length(pieces)).cast(pl.Int64).cum_sum()
-    offsets = pl.concat([pl.Series([0], dtype=pl.Int64), ends])
-    first = offsets.slice(0, len(joined))
-    if len(flat) - len(first) != len(valid) or pieces.null_count:
+    lengths = pl.Series(pc.list_value_length(pieces)).cast(pl.Int64)
+    # Row by row, not in total: the verdicts are handed out in row order.
+    lined_up = len(counts) == len(joined) and (lengths - 1 == counts.cast(pl.Int64)).all()
+    if pieces.null_count or not lined_up or len(flat) - len(joined) != len(valid):
         return None
+    # From the lengths, not the offsets buffer (a sliced array's offsets do not start at 0).
+    offsets = pl.concat([pl.Series([0], dtype=pl.Int64), lengths.cum_sum()])
+    first = offsets.slice(0, len(joined))
     opening = pl.repeat(False, len(flat), eager=True).scatter(first, True)
     verdict = pl.repeat(False, len(flat), eager=True)
     verdict = verdict.scatter(row_positions(~opening).filter(valid), True)
@@ -466,7 +476,10 @@ def _rewrite_candidates(
     if not rule.validator and rule.action == "redact":
         return text.str.replace_all(rule.regex, _tag_replacement(rule))
     if not rule.validator and rule.action == "null":
-        return pl.lit(None, dtype=pl.String)
+        # Only a value holding a match becomes null: a rewrite may run on values
+        # without one (a struct's other fields, a list's other elements, values its
+        # gate picked that the pattern does not match).
+        return pl.when(text.str.contains(rule.regex)).then(None).otherwise(text)
     fallback = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
     # Only rows holding a control character use it: the others give it "" (when/then
     # computes both branches over every row).

@@ -3,10 +3,12 @@
 A validator is a pure function of the candidate, and in text the same look-alikes recur
 batch after batch (dates, amounts, a pool of order ids): on the text-heavy set, 1M rows
 hold ~400k phone candidates, ~250k distinct within their batches but only ~34k distinct
-in all. Each candidate is checked once per export, then looked up. This never changes
-an output, only the work done: a batch may check again what a concurrent one (the
-pipeline redacts two at once, server.pipeline.ordered_workers) is adding. Adding is
-under a lock, against the memory as it is then, so neither batch's verdicts are lost.
+in all. Each candidate is checked once per export, then looked up: up to a bound on the
+candidates and bytes remembered, and a candidate longer than any phone is checked every
+time (the pattern has no length limit). This never changes an output, only the work
+done: a batch may check again what a concurrent one (the pipeline redacts two at once,
+server.pipeline.ordered_workers) is adding. Adding is under a lock, against the memory
+as it is then, so neither batch's verdicts are lost.
 """
 
 from __future__ import annotations
@@ -17,16 +19,23 @@ from typing import Final
 
 import polars as pl
 
-#: Candidates remembered (checked ones; the passing ones are among them): bounds memory
-#: and the hash table each lookup builds, whatever the source holds.
+#: Candidates remembered (checked ones; the passing ones are among them): bounds the
+#: hash table each lookup builds, whatever the source holds.
 _REMEMBERED: Final = 65_536
+#: Bytes of candidates remembered (checked and passing ones): bounds the memory itself,
+#: which lives as long as its export.
+_REMEMBERED_BYTES: Final = 4 << 20
+#: Longer candidates are checked every time, never remembered: no phone is that long
+#: (a run of digits and spaces the pattern swallowed whole), and such runs rarely recur.
+_LONGEST_REMEMBERED: Final = 64
 
 #: From distinct candidates to whether each passes.
 Check = Callable[[pl.Series], pl.Series]
 
 
 class CandidateVerdicts:
-    """Per rule and export: the candidates checked so far, and which of them passed."""
+    """Per rule and export (one for all the text leaves of a redactor): the candidates
+    checked so far, and which of them passed."""
 
     def __init__(self, check: Check) -> None:
         self._check = check
@@ -35,6 +44,8 @@ class CandidateVerdicts:
         #: reader takes both with one attribute read and needs no lock.
         self._known: tuple[pl.Series, pl.Series] = (empty, empty)
         self._adding = threading.Lock()
+        #: Bytes of the candidates in `_known`; read and written under the lock.
+        self._bytes = 0
 
     def passing(self, candidates: pl.Series) -> pl.Series:
         """Per candidate: whether it passes the check."""
@@ -44,7 +55,10 @@ class CandidateVerdicts:
         if fresh.is_empty():
             return candidates.is_in(passed.implode())
         fresh_passed = fresh.filter(self._check(fresh))
-        self._remember(known, fresh, fresh_passed)
+        short = fresh.str.len_bytes() <= _LONGEST_REMEMBERED
+        if short.any():
+            short_passed = fresh_passed.str.len_bytes() <= _LONGEST_REMEMBERED
+            self._remember(known, fresh.filter(short), fresh_passed.filter(short_passed))
         return candidates.is_in(pl.concat([passed, fresh_passed]).implode())
 
     def _remember(
@@ -58,5 +72,8 @@ class CandidateVerdicts:
                 new = ~fresh.is_in(checked.implode())
                 fresh = fresh.filter(new)
                 fresh_passed = fresh_passed.filter(~fresh_passed.is_in(checked.implode()))
-            if checked.len() + fresh.len() <= _REMEMBERED:
+            added = pl.concat([fresh, fresh_passed]).str.len_bytes().sum()
+            size = self._bytes + int(added)
+            if checked.len() + fresh.len() <= _REMEMBERED and size <= _REMEMBERED_BYTES:
+                self._bytes = size
                 self._known = (pl.concat([checked, fresh]), pl.concat([passed, fresh_passed]))
