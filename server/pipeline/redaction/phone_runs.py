@@ -39,8 +39,23 @@ _DIGITS_MAX: Final = 15
 
 
 def holds_phones(values: pl.Series) -> pl.Series:
-    """Per candidate value (failed as a whole): whether its words hold a phone number."""
-    return pl.Series([bool(parts) for parts in _parts_of(values.to_list())], dtype=pl.Boolean)
+    """Per candidate value (failed as a whole): whether its words hold a phone number.
+    Only values with more than 15 digits and a space, not laid out as something else
+    as a whole, are split (in Python): most long failing candidates are ids and tracking
+    numbers of one word, or card look-alikes in blocks of four (no run of whose words
+    is a phone number either)."""
+    splittable = (
+        values.str.contains(LONG_RUN)
+        & values.str.contains(r"\s")
+        & ~values.str.contains(NOT_A_PHONE)
+    ).fill_null(False)
+    held = pl.repeat(False, len(values), eager=True)
+    if not splittable.any():
+        return held
+    few = values.filter(splittable).to_list()
+    found = pl.Series([bool(parts) for parts in _parts_of(few)], dtype=pl.Boolean)
+    # `held` is this function's own: `scatter` may write into it.
+    return held.scatter(splittable.arg_true(), found)
 
 
 def split_runs(texts: pl.Series, regex: str) -> pl.Series:
