@@ -235,26 +235,32 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
         # A match whose value cannot be re-read alone is kept as a candidate: the
         # rewrite decides it.
         valid = VALIDATORS[rule.validator](pl.col("value")).fill_null(False)
-        checked = (
-            frame.unique(ELEMENT)
-            .with_columns(value.alias("value"))
-            .with_columns(valid.alias("valid"))
+        distinct = frame.unique(ELEMENT).with_columns(value.alias("value"))
+        passing = (
+            distinct.filter(valid | pl.col("value").is_null())
+            .select(ELEMENT)
             .collect(engine=IN_MEMORY)
+            .to_series()
         )
-        passes = pl.col("valid") | pl.col("value").is_null()
-        passing = checked.filter(passes).get_column(ELEMENT)
         if _is_phone_rule(rule):
-            # Phone numbers inside a run that fails as a whole (phone_runs.py).
-            runs = checked.filter(~passes & pl.col("value").str.contains(LONG_RUN))
-            if runs.height:
-                held = runs.filter(holds_phones(runs.get_column("value"))).get_column(ELEMENT)
-                passing = pl.concat([passing, held])
+            passing = pl.concat([passing, _holding_phones(distinct, valid)])
         # The few passing candidates looked up, rather than a join with every distinct
         # one (a hash table of all of them, built for the few that matter).
         passed = pl.col(ELEMENT).is_in(passing.implode(), nulls_equal=True)
         return frame.with_columns(passed.alias(RESULT))
 
     return any_element(matches, work)
+
+
+def _holding_phones(distinct: pl.LazyFrame, valid: pl.Expr) -> pl.Series:
+    """The failing phone candidates (`distinct` whole matches beside their `value`) that
+    hold phone numbers once split at their whitespace (phone_runs.py)."""
+    runs = distinct.filter(~valid & pl.col("value").str.contains(LONG_RUN)).collect(
+        engine=IN_MEMORY
+    )
+    if runs.is_empty():
+        return runs.get_column(ELEMENT)
+    return runs.filter(holds_phones(runs.get_column("value"))).get_column(ELEMENT)
 
 
 def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -355,9 +361,7 @@ def _rewritten_checked(
     some_invalid = _rows_among(rows.filter(~valid), len(values))
     # Rows with phone numbers inside a failing run take the fenced rewrite, which splits
     # the run (phone_runs.py): few rows, found among the failing candidates only.
-    runs = _rows_among(
-        _rows_with_phone_runs(candidates.filter(~valid), rows.filter(~valid)), len(values)
-    )
+    runs = _rows_among(_rows_with_phone_runs(candidates, rows, valid), len(values))
     one_pass = some_valid & ~some_invalid & ~unusual
     mixed = some_valid & some_invalid & ~unusual & ~runs
     fenced = unusual | runs
@@ -446,18 +450,20 @@ _RUN_BYTES_MIN: Final = 17
 _SPACED: Final = r"[0-9]\s[0-9+(]"
 
 
-def _rows_with_phone_runs(failing: pl.Series, rows: pl.Series) -> pl.Series:
-    """The rows (of `rows`, one per failing candidate) whose failing candidate holds
-    phone numbers once split at its whitespace."""
-    # Lengths first (no scan): 16 digits and a space at least, then a space between
-    # digits; most failing candidates are short (dates, amounts) or one word (ids).
-    long = failing.str.len_bytes() >= _RUN_BYTES_MIN
-    if long.any():
-        long = long & failing.str.contains(_SPACED).fill_null(False)
+def _rows_with_phone_runs(candidates: pl.Series, rows: pl.Series, valid: pl.Series) -> pl.Series:
+    """The rows (of `rows`, one per candidate) with a failing candidate that holds phone
+    numbers once split at its whitespace."""
+    # Lengths first (no scan, no copy): 16 digits and a space at least; then a space
+    # between digits. Most failing candidates are short (dates, amounts) or one word.
+    long = (candidates.str.len_bytes() >= _RUN_BYTES_MIN) & ~valid
     if not long.any():
         return rows.clear()
-    holds = holds_phones(phone_values(failing.filter(long)))
-    return rows.filter(long).filter(holds)
+    few, where = candidates.filter(long), rows.filter(long)
+    spaced = few.str.contains(_SPACED).fill_null(False)
+    if not spaced.any():
+        return rows.clear()
+    holds = holds_phones(phone_values(few.filter(spaced)))
+    return where.filter(spaced).filter(holds)
 
 
 def _phones_passing(distinct: pl.Series) -> pl.Series:
