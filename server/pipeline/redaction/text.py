@@ -43,13 +43,14 @@ from sluice.server.pipeline.redaction.flat_lists import (
     any_element,
     map_elements,
 )
+from sluice.server.pipeline.redaction.phone_runs import JOINER, LONG_RUN, holds_phones, split_runs
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS
 from sluice.server.pipeline.redaction.verdicts import CandidateVerdicts
 
 _OPEN: Final = "\x00"
 _CLOSE: Final = "\x01"
-_JOINER: Final = "\x02"
+_JOINER: Final = JOINER
 #: A separator another value may follow directly ("A,B"): it gets a joiner after it.
 _JOINED: Final = r"([,;|])([0-9A-Za-z+(])"
 #: Digit groups after a card number: tried as context when the whole failed.
@@ -234,20 +235,32 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
         # A match whose value cannot be re-read alone is kept as a candidate: the
         # rewrite decides it.
         valid = VALIDATORS[rule.validator](pl.col("value")).fill_null(False)
+        distinct = frame.unique(ELEMENT).with_columns(value.alias("value"))
         passing = (
-            frame.unique(ELEMENT)
-            .with_columns(value.alias("value"))
-            .filter(valid | pl.col("value").is_null())
+            distinct.filter(valid | pl.col("value").is_null())
             .select(ELEMENT)
             .collect(engine=IN_MEMORY)
             .to_series()
         )
+        if _is_phone_rule(rule):
+            passing = pl.concat([passing, _holding_phones(distinct, valid)])
         # The few passing candidates looked up, rather than a join with every distinct
         # one (a hash table of all of them, built for the few that matter).
         passed = pl.col(ELEMENT).is_in(passing.implode(), nulls_equal=True)
         return frame.with_columns(passed.alias(RESULT))
 
     return any_element(matches, work)
+
+
+def _holding_phones(distinct: pl.LazyFrame, valid: pl.Expr) -> pl.Series:
+    """The failing phone candidates (`distinct` whole matches beside their `value`) that
+    hold phone numbers once split at their whitespace (phone_runs.py)."""
+    runs = distinct.filter(~valid & pl.col("value").str.contains(LONG_RUN)).collect(
+        engine=IN_MEMORY
+    )
+    if runs.is_empty():
+        return runs.get_column(ELEMENT)
+    return runs.filter(holds_phones(runs.get_column("value"))).get_column(ELEMENT)
 
 
 def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -349,9 +362,12 @@ def _rewritten_checked(
     valid = verdicts.passing(candidates)
     some_valid = _rows_among(rows.filter(valid), len(values))
     some_invalid = _rows_among(rows.filter(~valid), len(values))
+    # Rows with phone numbers inside a failing run take the fenced rewrite, which splits
+    # the run (phone_runs.py): few rows, found among the failing candidates only.
+    runs = _rows_among(_rows_with_phone_runs(candidates, rows, valid), len(values))
     one_pass = some_valid & ~some_invalid & ~unusual
-    mixed = some_valid & some_invalid & ~unusual
-    fenced = unusual
+    mixed = some_valid & some_invalid & ~unusual & ~runs
+    fenced = unusual | runs
     if not one_pass.any() and not mixed.any() and not fenced.any():
         return values
     # `scatter` writes in place: into a copy, never the caller's values.
@@ -440,6 +456,26 @@ def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     return values.clone().scatter(where.filter(needs), joined), unusual
 
 
+_RUN_BYTES_MIN: Final = 17
+_SPACED: Final = r"[0-9]\s[0-9+(]"
+
+
+def _rows_with_phone_runs(candidates: pl.Series, rows: pl.Series, valid: pl.Series) -> pl.Series:
+    """The rows (of `rows`, one per candidate) with a failing candidate that holds phone
+    numbers once split at its whitespace."""
+    # Lengths first (no scan, no copy): 16 digits and a space at least; then a space
+    # between digits. Most failing candidates are short (dates, amounts) or one word.
+    long = (candidates.str.len_bytes() >= _RUN_BYTES_MIN) & ~valid
+    if not long.any():
+        return rows.clear()
+    few, where = candidates.filter(long), rows.filter(long)
+    spaced = few.str.contains(_SPACED).fill_null(False)
+    if not spaced.any():
+        return rows.clear()
+    holds = holds_phones(phone_values(few.filter(spaced)))
+    return where.filter(spaced).filter(holds)
+
+
 def _phones_passing(distinct: pl.Series) -> pl.Series:
     """Per distinct candidate (a whole match): whether its value passes the phone check."""
     values = phone_values(distinct).to_frame("value")
@@ -493,6 +529,10 @@ def _rewrite_candidates(
     # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
     joined_values = bool(rule.validator)
     source = with_joiners(text) if joined_values else text
+    if _is_phone_rule(rule):
+        source = source.map_batches(
+            partial(split_runs, regex=rule.regex), return_dtype=pl.String, is_elementwise=True
+        )
     if join_after_candidates:
         source = _joined_after_candidates(source, rule)
     # "a<OPEN>match<CLOSE>b<OPEN>match<CLOSE>c" split on OPEN: every piece but the first

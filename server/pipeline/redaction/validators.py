@@ -149,9 +149,10 @@ def ipv6(value: pl.Expr) -> pl.Expr:
 _EXTENSION: Final = r"(?i)\s?(?:ext\.?|x|extension)\s?[0-9]{1,6}$"
 # Layouts that are something else, joined into one scan: dates (with an hour), prices
 # with thousands dots, dotted quads and versions, Amex/Diners (4-6-5, 4-6-4) and US SSN
-# (3-2-4) layouts, and blocks of four digits (how IBANs and cards are printed, often
+# (3-2-4) layouts, hyphenated ISBN-13s (978/979, group, publisher, title, check digit),
+# and blocks of four digits (how IBANs and cards are printed, often
 # the digits-only tail of an IBAN whose country and bank code are letters).
-_NOT_A_PHONE: Final = "|".join(
+NOT_A_PHONE: Final = "|".join(
     (
         r"^[0-9]{4}[.-][0-9]{1,2}[.-][0-9]{1,2}(?: [0-9]{1,2})?$",
         r"^[0-9]{1,2}[.-][0-9]{1,2}[.-][0-9]{2,4}$",
@@ -160,6 +161,7 @@ _NOT_A_PHONE: Final = "|".join(
         r"^[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}$",
         r"^[0-9]{3}[ -][0-9]{2}[ -][0-9]{4}$",
         r"^[0-9]{4}(?: [0-9]{4})+(?: [0-9]{1,3})?$",
+        r"^97[89]-[0-9]{1,5}-[0-9]{1,7}-[0-9]{1,7}-[0-9]$",
     )
 )
 
@@ -184,7 +186,7 @@ def _phone_batch(values: pl.Series) -> pl.Series:
     frame = frame.with_columns(count=number.str.len_chars() - number.str.count_matches("[^0-9]"))
     count = pl.col("count")
     written_as_phone = number.str.contains(r"[+()]|[0-9][ .-][0-9]")
-    valid = (count >= 8) & (count <= 15) & written_as_phone & ~number.str.contains(_NOT_A_PHONE)
+    valid = (count >= 8) & (count <= 15) & written_as_phone & ~number.str.contains(NOT_A_PHONE)
     return frame.select(valid).to_series()
 
 

@@ -1,0 +1,195 @@
+"""Phone numbers written next to each other ("555-123-4567 555-987-6543") or next to a
+date ("555-123-4567 2024-05-06").
+
+The PHONE pattern takes a run of digit groups joined by single spaces or dashes as one
+candidate, which then holds more than 15 digits and fails the phone check as a whole:
+every number in it stayed in clear. A failing candidate is split here into words at its
+whitespace (a dash or a dot joins the groups of one number or one date; splitting there
+would turn ids into phone-sized parts), and the words are covered by phone numbers: the
+choice of consecutive words, each run passing the phone check on its own, that covers
+the most digits ("555 123 4567 555 987 6543" is two numbers, not "555 123 4567 555"
+and a remainder). Words no number covers (a date) stay as they are.
+
+The split is written into the text as a joiner (the same STX `text.py` puts after a
+list separator, removed after the rewrite) before the whitespace at each boundary, which
+ends one candidate (its trail) and gives the next a lead: the usual rewrite then finds
+and checks each part as it does any candidate. Only failing candidates of more than 15
+digits can hold two numbers or a number and something else, so rows without such a run
+are not looked at (`LONG_RUN`, a cheap scan of the rows in question).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Final
+
+import polars as pl
+
+from sluice.server.pipeline.redaction.validators import NOT_A_PHONE, VALIDATORS
+
+#: What ends one part of a split candidate: `text.py`'s joiner.
+JOINER: Final = "\x02"
+#: More digits in one run than a phone number holds (15): a necessary condition for a
+#: candidate that holds two numbers, or a number and a date.
+LONG_RUN: Final = r"[0-9](?:[ .-]?[0-9]){15}"
+_WORD: Final = re.compile(r"\S+")
+_GROUP: Final = re.compile(r"[0-9]+")
+_DIGITS_MAX: Final = 15
+
+
+def holds_phones(values: pl.Series) -> pl.Series:
+    """Per candidate value (failed as a whole): whether its words hold a phone number.
+    Only values with more than 15 digits and a space, not laid out as something else
+    as a whole, are split (in Python): most long failing candidates are ids and tracking
+    numbers of one word, or card look-alikes in blocks of four (no run of whose words
+    is a phone number either)."""
+    splittable = (
+        values.str.contains(LONG_RUN)
+        & values.str.contains(r"\s")
+        & ~values.str.contains(NOT_A_PHONE)
+    ).fill_null(False)
+    held = pl.repeat(False, len(values), eager=True)
+    if not splittable.any():
+        return held
+    few = values.filter(splittable).to_list()
+    found = pl.Series([bool(parts) for parts in _parts_of(few)], dtype=pl.Boolean)
+    # `held` is this function's own: `scatter` may write into it.
+    return held.scatter(splittable.arg_true(), found)
+
+
+def split_runs(texts: pl.Series, regex: str) -> pl.Series:
+    """`texts` with a joiner at each boundary of the phone numbers inside a candidate
+    of `regex` (the PHONE pattern) that fails as a whole. Rows without a long digit run
+    come back unchanged, unscanned by the pattern."""
+    long = texts.str.contains(LONG_RUN).fill_null(False)
+    if not long.any():
+        return texts
+    pattern = _compiled(regex)
+    where = long.arg_true()
+    rows: list[str] = texts.filter(long).to_list()
+    matches = [
+        [(m.start("sl_value"), m.end("sl_value")) for m in pattern.finditer(row)] for row in rows
+    ]
+    values = [
+        row[start:end] for row, spans in zip(rows, matches, strict=True) for start, end in spans
+    ]
+    cuts = iter(_cuts_of(values))
+    changed: list[str] = []
+    for row, spans in zip(rows, matches, strict=True):
+        out, last = [], 0
+        for start, _end in spans:
+            for cut in next(cuts):
+                out.append(row[last : start + cut])
+                out.append(JOINER)
+                last = start + cut
+        out.append(row[last:])
+        changed.append("".join(out))
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return texts.clone().scatter(where, pl.Series(changed, dtype=pl.String))
+
+
+@lru_cache(maxsize=4)
+def _compiled(regex: str) -> re.Pattern[str]:
+    return re.compile(regex)
+
+
+def _cuts_of(values: list[str]) -> list[list[int]]:
+    """Per value: the offsets (in it) where a joiner goes, none if it passes whole or
+    holds no phone number."""
+    cuts: list[list[int]] = []
+    for value, parts in zip(values, _parts_of(values), strict=True):
+        if not parts:
+            cuts.append([])
+            continue
+        words = [m.span() for m in _WORD.finditer(value)]
+        # A boundary before every part and after it, except at the value's own ends;
+        # words outside any part stay together (each is no phone on its own).
+        bounds = sorted({w for first, end in parts for w in (first, end)} - {0, len(words)})
+        cuts.append([words[b - 1][1] for b in bounds])
+    return cuts
+
+
+def _parts_of(values: list[str]) -> list[list[tuple[int, int]]]:
+    """Per value: the runs of words (first, end) that are phone numbers, none if the
+    value passes as a whole or has a single word."""
+    places = [[m.span() for m in _WORD.finditer(value)] for value in values]
+    words = [
+        [value[start:end] for start, end in its] for value, its in zip(values, places, strict=True)
+    ]
+    flat = pl.Series([word for its_words in words for word in its_words], dtype=pl.String)
+    look_alike = iter(flat.str.contains(NOT_A_PHONE).to_list())
+    spans: list[list[tuple[int, int]]] = []
+    texts: list[str] = []
+    for value, its_words, its_places in zip(values, words, places, strict=True):
+        others = [bool(next(look_alike)) for _ in its_words]
+        candidates = _word_runs(its_words, others) if len(its_words) > 1 else []
+        spans.append(candidates)
+        texts.append(value)
+        # Each run as it is written, as the rewrite will read it once split.
+        texts.extend(
+            value[its_places[first][0] : its_places[end - 1][1]] for first, end in candidates
+        )
+    if not texts:
+        return []
+    check = VALIDATORS["phone"](pl.col("value")).fill_null(False)
+    verdicts = iter(pl.DataFrame({"value": texts}).select(check).to_series().to_list())
+    out: list[list[tuple[int, int]]] = []
+    for its_words, candidates in zip(words, spans, strict=True):
+        whole = next(verdicts)
+        passing = [
+            span
+            for span in candidates
+            if next(verdicts) and _laid_out(its_words[span[0] : span[1]])
+        ]
+        out.append([] if whole else _best_cover(its_words, passing))
+    return out
+
+
+def _word_runs(words: list[str], others: list[bool]) -> list[tuple[int, int]]:
+    """Runs of consecutive words small enough to be one phone number (8-15 digits),
+    none holding a word laid out as something else (a date: "2024-05-07 12 30" is a
+    date and a time, not a number of 12 digits)."""
+    digits = [sum(char.isdigit() for char in word) for word in words]
+    runs = []
+    for first in range(len(words)):
+        total = 0
+        for end in range(first + 1, len(words) + 1):
+            if others[end - 1]:
+                break
+            total += digits[end - 1]
+            if total > _DIGITS_MAX:
+                break
+            if total >= 8:
+                runs.append((first, end))
+    return runs
+
+
+def _laid_out(words: list[str]) -> bool:
+    """Whether a run of words reads as one phone number rather than a list: a country
+    code or an area code in parentheses, or three digit groups or more, one of three
+    digits or more. Without it, lists of numbers ("10 20 30 40 50 60 70 80", "ids
+    123456 654321 ...") would be split into "phone numbers" once they fail as a whole."""
+    if words[0].startswith(("+", "(")):
+        return True
+    groups = [group for word in words for group in _GROUP.findall(word)]
+    return len(groups) >= 3 and max(len(group) for group in groups) >= 3
+
+
+def _best_cover(words: list[str], passing: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The non-overlapping passing runs that cover the most digits (on a tie, the one
+    found first from the left, which prefers longer leading runs)."""
+    digits = [sum(char.isdigit() for char in word) for word in words]
+    starting: dict[int, list[int]] = {}
+    for first, end in passing:
+        starting.setdefault(first, []).append(end)
+    # best[i]: (digits covered, runs) over words i.. .
+    best: list[tuple[int, list[tuple[int, int]]]] = [(0, [])] * (len(words) + 1)
+    for first in range(len(words) - 1, -1, -1):
+        choice = best[first + 1]
+        for end in sorted(starting.get(first, ()), reverse=True):
+            covered = sum(digits[first:end]) + best[end][0]
+            if covered > choice[0]:
+                choice = (covered, [(first, end), *best[end][1]])
+        best[first] = choice
+    return best[0][1]
