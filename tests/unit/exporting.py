@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from sluice.format.manifest import Manifest
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.jobs.model import ChunkRecord
@@ -79,3 +81,18 @@ def export_to(
     manifest = Manifest.from_dict({**manifest.to_dict(), **manifest_fields})
     write_manifest(sink, plan.manifest_key, manifest)
     return plan.manifest_key
+
+
+def with_middle_rows_changed(source: Path, folder: Path) -> Path:
+    """A copy of `source` (3,000 demo rows) whose rows 1,100-1,200, inside the middle of
+    three 1,000-row chunks, have another amount: one chunk changes, the others do not."""
+    frame = pl.read_parquet(source)
+    changed = frame.with_columns(
+        pl.when(pl.col("id").is_between(1_100, 1_200))
+        .then(pl.col("amount") + 1)
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    )
+    path = folder / "changed.parquet"
+    changed.write_parquet(path)
+    return path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from sluice.client.demo_data import generate
@@ -13,7 +12,7 @@ from sluice.server.committed.chunk_diff import diff_chunks
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import FailedPrecondition, InvalidArgument
 from sluice.sinks import LocalSink
-from tests.unit.exporting import export_to
+from tests.unit.exporting import export_to, with_middle_rows_changed
 
 
 @pytest.fixture
@@ -53,15 +52,7 @@ def test_identical_content_diffs_to_nothing_and_changes_show(tmp_path: Path, sou
     )
 
     # Change rows inside the middle chunk only.
-    frame = pl.read_parquet(source)
-    changed = frame.with_columns(
-        pl.when(pl.col("id").is_between(1_100, 1_200))
-        .then(pl.col("amount") + 1)
-        .otherwise(pl.col("amount"))
-        .alias("amount")
-    )
-    changed_path = tmp_path / "src" / "changed.parquet"
-    changed.write_parquet(changed_path)
+    changed_path = with_middle_rows_changed(source, tmp_path / "src")
     third = read_manifest(sink, export_to(sink, tmp_path, changed_path, "c"))
     diff = diff_chunks(first, third)
     assert [c.path for c in diff.added] == ["part-000001.jsonl.zst"]

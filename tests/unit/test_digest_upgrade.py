@@ -10,7 +10,6 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-import polars as pl
 import pytest
 import zstandard
 
@@ -31,7 +30,7 @@ from sluice.server.service.events import EventHub
 from sluice.server.settings import load_settings
 from sluice.sinks import LocalSink, open_sink
 from sluice.sinks.base import Sink
-from tests.unit.exporting import export_to
+from tests.unit.exporting import export_to, with_middle_rows_changed
 
 KEY = b"k" * 32  # export_to's content-digest key
 
@@ -44,16 +43,7 @@ def source(tmp_path: Path) -> Path:
 @pytest.fixture
 def changed_source(tmp_path: Path, source: Path) -> Path:
     """`source` with rows inside the middle chunk (of three) changed."""
-    frame = pl.read_parquet(source)
-    changed = frame.with_columns(
-        pl.when(pl.col("id").is_between(1_100, 1_200))
-        .then(pl.col("amount") + 1)
-        .otherwise(pl.col("amount"))
-        .alias("amount")
-    )
-    path = tmp_path / "src" / "changed.parquet"
-    changed.write_parquet(path)
-    return path
+    return with_middle_rows_changed(source, tmp_path / "src")
 
 
 def _plaintext(sink: Sink, manifest_key: str, path: str) -> bytes:
