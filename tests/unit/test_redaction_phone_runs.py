@@ -87,6 +87,21 @@ def test_split_puts_joiners_only_into_failing_runs() -> None:
     assert text._JOINER == JOINER
 
 
+def test_split_finds_runs_among_a_long_crafted_tail() -> None:
+    """Beside a run to split, a tail on which a backtracking scan of the whole row
+    retries from every group ("1 1 1 … 1a"): the run is split, the tail left alone, and
+    the same candidate written twice is split at each place."""
+    regex = ENTITY_BY_NAME["PHONE"].regex
+    tail = "1 " * 2_000 + "1a"
+    run = "555-123-4567 555-987-6543"
+    texts = pl.Series([f"x {run} y {tail}", f"{run}, again {run}."])
+    split = f"555-123-4567{JOINER} 555-987-6543"
+    assert split_runs(texts, regex).to_list() == [
+        f"x {split} y {tail}",
+        f"{split}, again {split}.",
+    ]
+
+
 def test_holds_phones_needs_a_phone_sized_part() -> None:
     values = pl.Series(
         ["555-123-4567 2024-05-06", "2024-05-06 2024-05-07 1234", "1234567890123456"]
