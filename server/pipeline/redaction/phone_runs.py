@@ -16,6 +16,14 @@ ends one candidate (its trail) and gives the next a lead: the usual rewrite then
 and checks each part as it does any candidate. Only failing candidates of more than 15
 digits can hold two numbers or a number and something else, so rows without such a run
 are not looked at (`LONG_RUN`, a cheap scan of the rows in question).
+
+Some neighbours are not even one candidate: the pattern's trail takes the space and the
+character after a number ("555-123-4567 +1 555 987 6543": " +"), so the next number
+has no lead left and loses its "+" or its "(555)"; and a dotted number cannot end
+before a space and a digit ("555.123.4567 555.987.6543"), which its trail refuses
+(that is how a run is taken whole). `with_bounds` puts the joiner before the space at
+those boundaries first, where the next token cannot continue the number before it: each
+number then reads as it would alone.
 """
 
 from __future__ import annotations
@@ -33,9 +41,25 @@ JOINER: Final = "\x02"
 #: More digits in one run than a phone number holds (15): a necessary condition for a
 #: candidate that holds two numbers, or a number and a date.
 LONG_RUN: Final = r"[0-9](?:[ .-]?[0-9]){15}"
+#: Where a number ends though its trail would take the next one's lead (one pattern,
+#: so one scan finds the rows holding any): before a "+", before an area code in
+#: parentheses (after a number, not after a country code: "+1 (555)" is one number),
+#: after a dotted number, and before one (or before a decimal: "555 123 4567 3.5",
+#: whose "3" the run took and then could not end at the dot).
+BOUNDS: Final = (
+    r"([0-9])(\s+\+)"
+    r"|((?:^|[^+0-9])[0-9]+)(\s+\()"
+    r"|(\.[0-9]+)(\s+[0-9])"
+    r"|([0-9])(\s+[0-9]+\.[0-9])"
+)
+#: What comes before the boundary (one of the odd groups) and after it.
+_BOUNDED: Final = f"${{1}}${{3}}${{5}}${{7}}{JOINER}${{2}}${{4}}${{6}}${{8}}"
 _WORD: Final = re.compile(r"\S+")
 _GROUP: Final = re.compile(r"[0-9]+")
 _DIGITS_MAX: Final = 15
+_PAIR: Final = re.compile(r"[0-9]{2}")
+_FRENCH_FIRST: Final = re.compile(r"0[1-9]")
+_FRENCH_PAIRS: Final = 5
 
 
 def holds_phones(values: pl.Series) -> pl.Series:
@@ -56,6 +80,17 @@ def holds_phones(values: pl.Series) -> pl.Series:
     found = pl.Series([bool(parts) for parts in _parts_of(few)], dtype=pl.Boolean)
     # `held` is this function's own: `scatter` may write into it.
     return held.scatter(splittable.arg_true(), found)
+
+
+def with_bounds(texts: pl.Series) -> pl.Series:
+    """`texts` with a joiner before the whitespace at each boundary `BOUNDS` finds. Few
+    rows hold one: only those are rewritten."""
+    bounded = texts.str.contains(BOUNDS).fill_null(False)
+    if not bounded.any():
+        return texts
+    joined = texts.filter(bounded).str.replace_all(BOUNDS, _BOUNDED)
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return texts.clone().scatter(bounded.arg_true(), joined)
 
 
 def split_runs(texts: pl.Series, regex: str) -> pl.Series:
@@ -158,11 +193,7 @@ def _parts_of(values: list[str]) -> list[list[tuple[int, int]]]:
     out: list[list[tuple[int, int]]] = []
     for its_words, candidates in zip(words, spans, strict=True):
         whole = next(verdicts)
-        passing = [
-            span
-            for span in candidates
-            if next(verdicts) and _laid_out(its_words[span[0] : span[1]])
-        ]
+        passing = [span for span in candidates if next(verdicts) and _laid_out(its_words, *span)]
         out.append([] if whole else _best_cover(its_words, passing))
     return out
 
@@ -186,15 +217,34 @@ def _word_runs(words: list[str], others: list[bool]) -> list[tuple[int, int]]:
     return runs
 
 
-def _laid_out(words: list[str]) -> bool:
-    """Whether a run of words reads as one phone number rather than a list: a country
-    code or an area code in parentheses, or three digit groups or more, one of three
-    digits or more. Without it, lists of numbers ("10 20 30 40 50 60 70 80", "ids
-    123456 654321 ...") would be split into "phone numbers" once they fail as a whole."""
-    if words[0].startswith(("+", "(")):
+def _laid_out(words: list[str], first: int, end: int) -> bool:
+    """Whether the run of words `first`..`end` reads as one phone number rather than a
+    list: a country code or an area code in parentheses, or three digit groups or more,
+    one of three digits or more, or a French number. Without it, lists of numbers ("10
+    20 30 40 50 60 70 80", "ids 123456 654321 ...") would be split into "phone numbers"
+    once they fail as a whole."""
+    if words[first].startswith(("+", "(")):
         return True
-    groups = [group for word in words for group in _GROUP.findall(word)]
-    return len(groups) >= 3 and max(len(group) for group in groups) >= 3
+    groups = [group for word in words[first:end] for group in _GROUP.findall(word)]
+    if len(groups) >= 3 and max(len(group) for group in groups) >= 3:
+        return True
+    return _french(words, first, end)
+
+
+def _french(words: list[str], first: int, end: int) -> bool:
+    """Whether the run is laid out as a French number ("01 23 45 67 89": five pairs, the
+    first a 0 and a non-zero digit) that no further pair follows, unless another such
+    number starts there. A list of pairs ("minutes 05 10 15 20 25 30 35 40") has pairs
+    after its first five."""
+    if end - first != _FRENCH_PAIRS or end > len(words):
+        return False
+    if not _FRENCH_FIRST.fullmatch(words[first]):
+        return False
+    if not all(_PAIR.fullmatch(word) for word in words[first:end]):
+        return False
+    if end == len(words) or not _PAIR.fullmatch(words[end]):
+        return True
+    return _french(words, end, end + _FRENCH_PAIRS)
 
 
 def _best_cover(words: list[str], passing: list[tuple[int, int]]) -> list[tuple[int, int]]:

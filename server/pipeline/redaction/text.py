@@ -43,7 +43,13 @@ from sluice.server.pipeline.redaction.flat_lists import (
     any_element,
     map_elements,
 )
-from sluice.server.pipeline.redaction.phone_runs import JOINER, LONG_RUN, holds_phones, split_runs
+from sluice.server.pipeline.redaction.phone_runs import (
+    JOINER,
+    LONG_RUN,
+    holds_phones,
+    split_runs,
+    with_bounds,
+)
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS
 from sluice.server.pipeline.redaction.verdicts import CandidateVerdicts
@@ -213,6 +219,8 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     costs a fraction of the fenced rewrite, which then runs only where it changes
     something (most digit runs in text are order ids, dates and tracking numbers)."""
     joined = with_joiners(text)
+    if _is_phone_rule(rule):
+        joined = joined.map_batches(with_bounds, return_dtype=pl.String, is_elementwise=True)
     matches = joined.str.extract_all(rule.regex)
     unusual = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
     valid = partial(_any_valid, rule=rule)
@@ -353,6 +361,7 @@ def _rewritten_checked(
     values: pl.Series, rule: PatternRule, verdicts: CandidateVerdicts
 ) -> pl.Series:
     joined, unusual = _joined_and_unusual(values)
+    joined = with_bounds(joined)
     matches = joined.str.extract_all(rule.regex).to_arrow()
     if isinstance(matches, pa.ChunkedArray):
         matches = matches.combine_chunks()
@@ -531,7 +540,9 @@ def _rewrite_candidates(
     source = with_joiners(text) if joined_values else text
     if _is_phone_rule(rule):
         source = source.map_batches(
-            partial(split_runs, regex=rule.regex), return_dtype=pl.String, is_elementwise=True
+            partial(_bounded_and_split, regex=rule.regex),
+            return_dtype=pl.String,
+            is_elementwise=True,
         )
     if join_after_candidates:
         source = _joined_after_candidates(source, rule)
@@ -555,6 +566,12 @@ def _rewrite_candidates(
     if joined_values:
         joined = joined.str.replace_all(_JOINER, "", literal=True)
     return pl.when(fallback).then(unconditional).otherwise(joined)
+
+
+def _bounded_and_split(values: pl.Series, regex: str) -> pl.Series:
+    """Phone numbers side by side parted (phone_runs.py): where the pattern would read
+    on, then inside failing runs."""
+    return split_runs(with_bounds(values), regex)
 
 
 def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
