@@ -10,6 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
+from sluice.server.pipeline.redaction.policy import PatternRule
+from sluice.server.pipeline.redaction.text import may_rewrite, rewrite_checked, rewrite_text
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import rule, run, settings_with_keys
 
@@ -58,6 +61,19 @@ LOOK_ALIKES = [
     "card ending 4111 1111 1111 1111 expired",
 ]
 
+#: A dot and a space inside one number after a "+" are no boundary; a "(" after a number
+#: is one only before an area code; a number beside a decimal is parted from it.
+ONE_NUMBER = {
+    "+1 555.123 4567 then": "[PHONE] then",
+    "+1 555.123.4567 89": "[PHONE]",
+    "555.123.4567 555.987.6543 or +1 555.123 4567": "[PHONE] [PHONE] or [PHONE]",
+    "555-123-4567 (evenings only)": "[PHONE] (evenings only)",
+    "555-123-4567 (home) +1 (555) 987-6543": "[PHONE] (home) [PHONE]",
+    "12345678 (555) 987-6543": "12345678 [PHONE]",
+    "call 555 123 4567 3.5 stars": "call [PHONE] 3.5 stars",
+    "555.123.4567 12 apples": "[PHONE] 12 apples",
+}
+
 
 def _texts(values: list[str], spec: RedactionSpec, tmp_path: Path | None = None) -> list[str]:
     settings = settings_with_keys(tmp_path, crm=b"k" * 32) if tmp_path else None
@@ -102,3 +118,22 @@ def test_look_alikes_side_by_side_stay(level: str) -> None:
     assert [text for text in texts if "PHONE" in text] == []
     if level == "moderate":
         assert texts == LOOK_ALIKES
+
+
+def test_one_pass_and_fenced_rewrite_agree() -> None:
+    """The one-pass rewrite finds the boundaries from its candidates, the check and the
+    fenced rewrite (mask and hash rules) by scans of the rows: the same texts."""
+    phone = ENTITY_BY_NAME["PHONE"]
+    rule = PatternRule("PHONE", phone.regex, "redact", "phone", gate=phone.gate)
+    texts = [
+        *ONE_NUMBER,
+        *(layout.format(*numbers) for layout, numbers in SIDE_BY_SIDE),
+        *LOOK_ALIKES,
+    ]
+    frame = pl.DataFrame({"t": texts})
+    text = pl.col("t")
+    checked = may_rewrite(text, rule).fill_null(False)
+    fenced = frame.select(pl.when(checked).then(rewrite_text(text, rule)).otherwise(text))
+    one_pass = frame.select(rewrite_checked(text, rule))
+    assert one_pass.to_series().to_list() == fenced.to_series().to_list()
+    assert one_pass.to_series().to_list()[: len(ONE_NUMBER)] == list(ONE_NUMBER.values())

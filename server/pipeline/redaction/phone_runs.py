@@ -16,14 +16,6 @@ ends one candidate (its trail) and gives the next a lead: the usual rewrite then
 and checks each part as it does any candidate. Only failing candidates of more than 15
 digits can hold two numbers or a number and something else, so rows without such a run
 are not looked at (`LONG_RUN`, a cheap scan of the rows in question).
-
-Some neighbours are not even one candidate: the pattern's trail takes the space and the
-character after a number ("555-123-4567 +1 555 987 6543": " +"), so the next number
-has no lead left and loses its "+" or its "(555)"; and a dotted number cannot end
-before a space and a digit ("555.123.4567 555.987.6543"), which its trail refuses
-(that is how a run is taken whole). `with_bounds` puts the joiner before the space at
-those boundaries first, where the next token cannot continue the number before it: each
-number then reads as it would alone.
 """
 
 from __future__ import annotations
@@ -41,19 +33,6 @@ JOINER: Final = "\x02"
 #: More digits in one run than a phone number holds (15): a necessary condition for a
 #: candidate that holds two numbers, or a number and a date.
 LONG_RUN: Final = r"[0-9](?:[ .-]?[0-9]){15}"
-#: Where a number ends though its trail would take the next one's lead (one pattern,
-#: so one scan finds the rows holding any): before a "+", before an area code in
-#: parentheses (after a number, not after a country code: "+1 (555)" is one number),
-#: after a dotted number, and before one (or before a decimal: "555 123 4567 3.5",
-#: whose "3" the run took and then could not end at the dot).
-BOUNDS: Final = (
-    r"([0-9])(\s+\+)"
-    r"|((?:^|[^+0-9])[0-9]+)(\s+\()"
-    r"|(\.[0-9]+)(\s+[0-9])"
-    r"|([0-9])(\s+[0-9]+\.[0-9])"
-)
-#: What comes before the boundary (one of the odd groups) and after it.
-_BOUNDED: Final = f"${{1}}${{3}}${{5}}${{7}}{JOINER}${{2}}${{4}}${{6}}${{8}}"
 _WORD: Final = re.compile(r"\S+")
 _GROUP: Final = re.compile(r"[0-9]+")
 _DIGITS_MAX: Final = 15
@@ -80,17 +59,6 @@ def holds_phones(values: pl.Series) -> pl.Series:
     found = pl.Series([bool(parts) for parts in _parts_of(few)], dtype=pl.Boolean)
     # `held` is this function's own: `scatter` may write into it.
     return held.scatter(splittable.arg_true(), found)
-
-
-def with_bounds(texts: pl.Series) -> pl.Series:
-    """`texts` with a joiner before the whitespace at each boundary `BOUNDS` finds. Few
-    rows hold one: only those are rewritten."""
-    bounded = texts.str.contains(BOUNDS).fill_null(False)
-    if not bounded.any():
-        return texts
-    joined = texts.filter(bounded).str.replace_all(BOUNDS, _BOUNDED)
-    # `scatter` writes in place: into a copy, never the caller's values.
-    return texts.clone().scatter(bounded.arg_true(), joined)
 
 
 def split_runs(texts: pl.Series, regex: str) -> pl.Series:

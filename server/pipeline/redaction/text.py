@@ -43,13 +43,14 @@ from sluice.server.pipeline.redaction.flat_lists import (
     any_element,
     map_elements,
 )
-from sluice.server.pipeline.redaction.phone_runs import (
-    JOINER,
-    LONG_RUN,
-    holds_phones,
-    split_runs,
+from sluice.server.pipeline.redaction.phone_bounds import (
+    is_dotted_bound,
+    rows_at_bounds,
     with_bounds,
+    with_dotted_bounds,
+    with_signed_bounds,
 )
+from sluice.server.pipeline.redaction.phone_runs import JOINER, LONG_RUN, holds_phones, split_runs
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS
 from sluice.server.pipeline.redaction.verdicts import CandidateVerdicts
@@ -219,9 +220,13 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     costs a fraction of the fenced rewrite, which then runs only where it changes
     something (most digit runs in text are order ids, dates and tracking numbers)."""
     joined = with_joiners(text)
+    regex = rule.regex
     if _is_phone_rule(rule):
-        joined = joined.map_batches(with_bounds, return_dtype=pl.String, is_elementwise=True)
-    matches = joined.str.extract_all(rule.regex)
+        # Numbers side by side parted (phone_bounds.py): a dotted boundary is a candidate
+        # that passes, so that the rewrite, which parts them all, runs.
+        joined = joined.map_batches(with_signed_bounds, return_dtype=pl.String, is_elementwise=True)
+        regex = with_dotted_bounds(regex)
+    matches = joined.str.extract_all(regex)
     unusual = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
     valid = partial(_any_valid, rule=rule)
     found = matches.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True)
@@ -251,7 +256,9 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
             .to_series()
         )
         if _is_phone_rule(rule):
-            passing = pl.concat([passing, _holding_phones(distinct, valid)])
+            bounds = distinct.filter(is_dotted_bound(pl.col(ELEMENT))).select(ELEMENT)
+            bound = bounds.collect(engine=IN_MEMORY).to_series()
+            passing = pl.concat([passing, _holding_phones(distinct, valid), bound])
         # The few passing candidates looked up, rather than a join with every distinct
         # one (a hash table of all of them, built for the few that matter).
         passed = pl.col(ELEMENT).is_in(passing.implode(), nulls_equal=True)
@@ -361,8 +368,7 @@ def _rewritten_checked(
     values: pl.Series, rule: PatternRule, verdicts: CandidateVerdicts
 ) -> pl.Series:
     joined, unusual = _joined_and_unusual(values)
-    joined = with_bounds(joined)
-    matches = joined.str.extract_all(rule.regex).to_arrow()
+    matches = joined.str.extract_all(with_dotted_bounds(rule.regex)).to_arrow()
     if isinstance(matches, pa.ChunkedArray):
         matches = matches.combine_chunks()
     candidates = pl.Series(ELEMENT, pc.list_flatten(matches))
@@ -374,7 +380,10 @@ def _rewritten_checked(
     # Rows with phone numbers inside a failing run take the fenced rewrite, which splits
     # the run (phone_runs.py): few rows, found among the failing candidates only.
     runs = _rows_among(_rows_with_phone_runs(candidates, rows, valid), len(values))
-    one_pass = some_valid & ~some_invalid & ~unusual
+    # And so do rows with numbers side by side the pattern does not part (phone_runs.py),
+    # and only those hold a candidate that is a dotted boundary.
+    runs = runs | _rows_among(rows_at_bounds(candidates, rows, values), len(values))
+    one_pass = some_valid & ~some_invalid & ~unusual & ~runs
     mixed = some_valid & some_invalid & ~unusual & ~runs
     fenced = unusual | runs
     if not one_pass.any() and not mixed.any() and not fenced.any():
@@ -569,9 +578,9 @@ def _rewrite_candidates(
 
 
 def _bounded_and_split(values: pl.Series, regex: str) -> pl.Series:
-    """Phone numbers side by side parted (phone_runs.py): where the pattern would read
-    on, then inside failing runs."""
-    return split_runs(with_bounds(values), regex)
+    """Phone numbers side by side parted: where the pattern does not part them
+    (phone_bounds.py), then inside failing runs (phone_runs.py)."""
+    return split_runs(with_bounds(values, regex), regex)
 
 
 def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
