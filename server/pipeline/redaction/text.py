@@ -20,7 +20,7 @@ followed by digit groups (kept as context) in what the first left.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Final
 
@@ -338,7 +338,7 @@ def rewrites_in_one_pass(rule: PatternRule) -> bool:
 
 
 def rewrite_checked(
-    text: pl.Expr, rule: PatternRule, verdicts: CandidateVerdicts | None = None
+    text: pl.Expr, rule: PatternRule, verdicts: PhoneVerdicts | None = None
 ) -> pl.Expr:
     """`rewrite_text` for a rule `rewrites_in_one_pass` accepts, meant for all rows its
     gate picked (no `may_rewrite` before it). The candidates are extracted and checked
@@ -349,8 +349,9 @@ def rewrite_checked(
     failing are spliced with the verdicts already reached (`_spliced`); rows holding a
     control character, and mixed rows whose pieces do not line up with their candidates
     (never expected), take the fenced rewrite. `verdicts` (from `phone_verdicts`) carries
-    the candidates' verdicts from batch to batch of an export; without it, each call
-    starts a memory of its own, so nothing is carried from one call to the next."""
+    the candidates' verdicts (and the failing runs') from batch to batch of an export;
+    without it, each call starts a memory of its own, so nothing is carried from one
+    call to the next."""
     checked = phone_verdicts() if verdicts is None else verdicts
     return text.map_batches(
         partial(_rewritten_checked, rule=rule, verdicts=checked),
@@ -359,14 +360,25 @@ def rewrite_checked(
     )
 
 
-def phone_verdicts() -> CandidateVerdicts:
+@dataclass(frozen=True)
+class PhoneVerdicts:
+    """What `rewrite_checked` found of its candidates, remembered across an export's
+    batches (verdicts.py: each memory bounded, a candidate longer than a phone checked
+    every time)."""
+
+    #: Whether a candidate passes the phone check.
+    candidates: CandidateVerdicts
+    #: Whether a failing candidate of 16 digits or more holds phone numbers once split:
+    #: the split runs in Python (phone_runs.py), and the same runs recur.
+    runs: CandidateVerdicts
+
+
+def phone_verdicts() -> PhoneVerdicts:
     """A memory of phone candidates' verdicts for `rewrite_checked`, one per export."""
-    return CandidateVerdicts(_phones_passing)
+    return PhoneVerdicts(CandidateVerdicts(_phones_passing), CandidateVerdicts(_holds_phones))
 
 
-def _rewritten_checked(
-    values: pl.Series, rule: PatternRule, verdicts: CandidateVerdicts
-) -> pl.Series:
+def _rewritten_checked(values: pl.Series, rule: PatternRule, verdicts: PhoneVerdicts) -> pl.Series:
     joined, unusual = _joined_and_unusual(values)
     matches = joined.str.extract_all(with_dotted_bounds(rule.regex)).to_arrow()
     if isinstance(matches, pa.ChunkedArray):
@@ -374,12 +386,12 @@ def _rewritten_checked(
     candidates = pl.Series(ELEMENT, pc.list_flatten(matches))
     rows = pl.Series(pc.list_parent_indices(matches))
     counts = pl.Series(pc.list_value_length(matches))
-    valid = verdicts.passing(candidates)
+    valid = verdicts.candidates.passing(candidates)
     some_valid = _rows_among(rows.filter(valid), len(values))
     some_invalid = _rows_among(rows.filter(~valid), len(values))
     # Rows with phone numbers inside a failing run take the fenced rewrite, which splits
     # the run (phone_runs.py): few rows, found among the failing candidates only.
-    runs = _rows_among(_rows_with_phone_runs(candidates, rows, valid), len(values))
+    runs = _rows_among(_rows_with_phone_runs(candidates, rows, valid, verdicts.runs), len(values))
     # And so do rows with numbers side by side the pattern does not part (phone_runs.py),
     # and only those hold a candidate that is a dotted boundary.
     runs = runs | _rows_among(rows_at_bounds(candidates, rows, values), len(values))
@@ -478,20 +490,30 @@ _RUN_BYTES_MIN: Final = 17
 _SPACED: Final = r"[0-9]\s[0-9+(]"
 
 
-def _rows_with_phone_runs(candidates: pl.Series, rows: pl.Series, valid: pl.Series) -> pl.Series:
+def _rows_with_phone_runs(
+    candidates: pl.Series, rows: pl.Series, valid: pl.Series, runs: CandidateVerdicts
+) -> pl.Series:
     """The rows (of `rows`, one per candidate) with a failing candidate that holds phone
-    numbers once split at its whitespace."""
-    # Lengths first (no scan, no copy): 16 digits and a space at least; then a space
-    # between digits. Most failing candidates are short (dates, amounts) or one word.
+    numbers once split at its whitespace (`runs` remembers which do)."""
+    # Lengths first (no scan, no copy): 16 digits and a space at least. Most failing
+    # candidates are short (dates, amounts).
     long = (candidates.str.len_bytes() >= _RUN_BYTES_MIN) & ~valid
     if not long.any():
         return rows.clear()
-    few, where = candidates.filter(long), rows.filter(long)
-    spaced = few.str.contains(_SPACED).fill_null(False)
+    return rows.filter(long).filter(runs.passing(candidates.filter(long)))
+
+
+def _holds_phones(distinct: pl.Series) -> pl.Series:
+    """Per distinct failing candidate of 16 digits or more: whether it holds phone
+    numbers once split at its whitespace. Those without a space between digits are
+    left out first: most are ids of one word."""
+    spaced = distinct.str.contains(_SPACED).fill_null(False)
+    held = pl.repeat(False, len(distinct), eager=True)
     if not spaced.any():
-        return rows.clear()
-    holds = holds_phones(phone_values(few.filter(spaced)))
-    return where.filter(spaced).filter(holds)
+        return held
+    holds = holds_phones(phone_values(distinct.filter(spaced)))
+    # `held` is this function's own: `scatter` may write into it.
+    return held.scatter(spaced.arg_true(), holds)
 
 
 def _phones_passing(distinct: pl.Series) -> pl.Series:
