@@ -249,16 +249,11 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
         # rewrite decides it.
         valid = VALIDATORS[rule.validator](pl.col("value")).fill_null(False)
         distinct = frame.unique(ELEMENT).with_columns(value.alias("value"))
-        passing = (
-            distinct.filter(valid | pl.col("value").is_null())
-            .select(ELEMENT)
-            .collect(engine=IN_MEMORY)
-            .to_series()
-        )
         if _is_phone_rule(rule):
-            bounds = distinct.filter(is_dotted_bound(pl.col(ELEMENT))).select(ELEMENT)
-            bound = bounds.collect(engine=IN_MEMORY).to_series()
-            passing = pl.concat([passing, _holding_phones(distinct, valid), bound])
+            passing = _phones_or_parts(distinct, valid)
+        else:
+            kept = distinct.filter(valid | pl.col("value").is_null()).select(ELEMENT)
+            passing = kept.collect(engine=IN_MEMORY).to_series()
         # The few passing candidates looked up, rather than a join with every distinct
         # one (a hash table of all of them, built for the few that matter).
         passed = pl.col(ELEMENT).is_in(passing.implode(), nulls_equal=True)
@@ -267,15 +262,19 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
     return any_element(matches, work)
 
 
-def _holding_phones(distinct: pl.LazyFrame, valid: pl.Expr) -> pl.Series:
-    """The failing phone candidates (`distinct` whole matches beside their `value`) that
-    hold phone numbers once split at their whitespace (phone_runs.py)."""
-    runs = distinct.filter(~valid & pl.col("value").str.contains(LONG_RUN)).collect(
-        engine=IN_MEMORY
-    )
-    if runs.is_empty():
-        return runs.get_column(ELEMENT)
-    return runs.filter(holds_phones(runs.get_column("value"))).get_column(ELEMENT)
+def _phones_or_parts(distinct: pl.LazyFrame, valid: pl.Expr) -> pl.Series:
+    """The phone candidates among `distinct` (whole matches beside their `value`) that
+    pass, that cannot be re-read alone, that hold phone numbers once split at their
+    whitespace (phone_runs.py) or that are a dotted boundary (phone_bounds.py). The
+    distinct candidates and their check are computed once: each `collect` of the lazy
+    frame computed them again."""
+    checked = distinct.with_columns(valid.alias(RESULT)).collect(engine=IN_MEMORY)
+    value = pl.col("value")
+    passing = checked.filter(pl.col(RESULT) | value.is_null()).get_column(ELEMENT)
+    runs = checked.filter(~pl.col(RESULT) & value.str.contains(LONG_RUN))
+    held = runs.filter(holds_phones(runs.get_column("value"))).get_column(ELEMENT)
+    bound = checked.filter(is_dotted_bound(pl.col(ELEMENT))).get_column(ELEMENT)
+    return pl.concat([passing, held, bound])
 
 
 def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
