@@ -129,3 +129,26 @@ def test_a_redactor_checks_a_candidate_once_for_all_its_text_leaves(
     assert out["s"][0]["x"] == out["a"][0]
     assert counts == {"PHONE/a": 1, "PHONE/s.x": 1}
     assert len(asked) == len(set(asked)) == 2
+
+
+def test_failing_runs_are_split_once_per_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a failing run holds phone numbers (split in Python) is remembered too:
+    a later batch with the same runs splits none, and rewrites them the same."""
+    split: list[str] = []
+    holds = text_module.holds_phones
+
+    def recording(values: pl.Series) -> pl.Series:
+        split.extend(values.to_list())
+        return holds(values)
+
+    monkeypatch.setattr(text_module, "holds_phones", recording)
+    batch = ["call 555-123-4567 555-987-6543 now", "ids 1234 5678 9012 3456 7890 1234"]
+    frame = pl.DataFrame({"t": batch})
+    shared = phone_verdicts()
+    first = frame.select(rewrite_checked(pl.col("t"), RULE, shared)).to_series().to_list()
+    assert first == ["call [PHONE] [PHONE] now", batch[1]]
+    asked = len(split)
+    assert asked > 0
+    again = frame.select(rewrite_checked(pl.col("t"), RULE, shared)).to_series().to_list()
+    assert again == first
+    assert len(split) == asked

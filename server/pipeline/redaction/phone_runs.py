@@ -36,6 +36,9 @@ LONG_RUN: Final = r"[0-9](?:[ .-]?[0-9]){15}"
 _WORD: Final = re.compile(r"\S+")
 _GROUP: Final = re.compile(r"[0-9]+")
 _DIGITS_MAX: Final = 15
+_PAIR: Final = re.compile(r"[0-9]{2}")
+_FRENCH_FIRST: Final = re.compile(r"0[1-9]")
+_FRENCH_PAIRS: Final = 5
 
 
 def holds_phones(values: pl.Series) -> pl.Series:
@@ -158,11 +161,7 @@ def _parts_of(values: list[str]) -> list[list[tuple[int, int]]]:
     out: list[list[tuple[int, int]]] = []
     for its_words, candidates in zip(words, spans, strict=True):
         whole = next(verdicts)
-        passing = [
-            span
-            for span in candidates
-            if next(verdicts) and _laid_out(its_words[span[0] : span[1]])
-        ]
+        passing = [span for span in candidates if next(verdicts) and _laid_out(its_words, *span)]
         out.append([] if whole else _best_cover(its_words, passing))
     return out
 
@@ -186,15 +185,34 @@ def _word_runs(words: list[str], others: list[bool]) -> list[tuple[int, int]]:
     return runs
 
 
-def _laid_out(words: list[str]) -> bool:
-    """Whether a run of words reads as one phone number rather than a list: a country
-    code or an area code in parentheses, or three digit groups or more, one of three
-    digits or more. Without it, lists of numbers ("10 20 30 40 50 60 70 80", "ids
-    123456 654321 ...") would be split into "phone numbers" once they fail as a whole."""
-    if words[0].startswith(("+", "(")):
+def _laid_out(words: list[str], first: int, end: int) -> bool:
+    """Whether the run of words `first`..`end` reads as one phone number rather than a
+    list: a country code or an area code in parentheses, or three digit groups or more,
+    one of three digits or more, or a French number. Without it, lists of numbers ("10
+    20 30 40 50 60 70 80", "ids 123456 654321 ...") would be split into "phone numbers"
+    once they fail as a whole."""
+    if words[first].startswith(("+", "(")):
         return True
-    groups = [group for word in words for group in _GROUP.findall(word)]
-    return len(groups) >= 3 and max(len(group) for group in groups) >= 3
+    groups = [group for word in words[first:end] for group in _GROUP.findall(word)]
+    if len(groups) >= 3 and max(len(group) for group in groups) >= 3:
+        return True
+    return _french(words, first, end)
+
+
+def _french(words: list[str], first: int, end: int) -> bool:
+    """Whether the run is laid out as a French number ("01 23 45 67 89": five pairs, the
+    first a 0 and a non-zero digit) that no further pair follows, unless another such
+    number starts there. A list of pairs ("minutes 05 10 15 20 25 30 35 40") has pairs
+    after its first five."""
+    if end - first != _FRENCH_PAIRS or end > len(words):
+        return False
+    if not _FRENCH_FIRST.fullmatch(words[first]):
+        return False
+    if not all(_PAIR.fullmatch(word) for word in words[first:end]):
+        return False
+    if end == len(words) or not _PAIR.fullmatch(words[end]):
+        return True
+    return _french(words, end, end + _FRENCH_PAIRS)
 
 
 def _best_cover(words: list[str], passing: list[tuple[int, int]]) -> list[tuple[int, int]]:

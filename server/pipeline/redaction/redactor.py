@@ -39,6 +39,7 @@ from sluice.server.pipeline.redaction.schema_walk import (
     walk,
 )
 from sluice.server.pipeline.redaction.text import (
+    PhoneVerdicts,
     json_key_regex,
     may_rewrite,
     phone_verdicts,
@@ -49,7 +50,6 @@ from sluice.server.pipeline.redaction.text import (
     rewrites_in_one_pass,
     without_last_group,
 )
-from sluice.server.pipeline.redaction.verdicts import CandidateVerdicts
 from sluice.server.pipeline.source import ROW_INDEX
 
 COUNTER_PREFIX: Final = "__sluice_c"
@@ -393,7 +393,7 @@ def _whole_value_rewrite(rule: ColumnRule) -> Rewrite:
 
 
 def _text_rewrite(
-    rule: PatternRule, own_names: list[str], verdicts: CandidateVerdicts | None
+    rule: PatternRule, own_names: list[str], verdicts: PhoneVerdicts | None
 ) -> Rewrite:
     if own_names:
         own = [pl.col(name) for name in own_names]

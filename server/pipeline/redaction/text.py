@@ -20,7 +20,7 @@ followed by digit groups (kept as context) in what the first left.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Final
 
@@ -42,6 +42,13 @@ from sluice.server.pipeline.redaction.flat_lists import (
     RESULT,
     any_element,
     map_elements,
+)
+from sluice.server.pipeline.redaction.phone_bounds import (
+    is_dotted_bound,
+    rows_at_bounds,
+    with_bounds,
+    with_dotted_bounds,
+    with_signed_bounds,
 )
 from sluice.server.pipeline.redaction.phone_runs import JOINER, LONG_RUN, holds_phones, split_runs
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule
@@ -213,7 +220,13 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     costs a fraction of the fenced rewrite, which then runs only where it changes
     something (most digit runs in text are order ids, dates and tracking numbers)."""
     joined = with_joiners(text)
-    matches = joined.str.extract_all(rule.regex)
+    regex = rule.regex
+    if _is_phone_rule(rule):
+        # Numbers side by side parted (phone_bounds.py): a dotted boundary is a candidate
+        # that passes, so that the rewrite, which parts them all, runs.
+        joined = joined.map_batches(with_signed_bounds, return_dtype=pl.String, is_elementwise=True)
+        regex = with_dotted_bounds(regex)
+    matches = joined.str.extract_all(regex)
     unusual = text.str.contains(f"[{_OPEN}{_CLOSE}{_JOINER}]")
     valid = partial(_any_valid, rule=rule)
     found = matches.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True)
@@ -236,14 +249,11 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
         # rewrite decides it.
         valid = VALIDATORS[rule.validator](pl.col("value")).fill_null(False)
         distinct = frame.unique(ELEMENT).with_columns(value.alias("value"))
-        passing = (
-            distinct.filter(valid | pl.col("value").is_null())
-            .select(ELEMENT)
-            .collect(engine=IN_MEMORY)
-            .to_series()
-        )
         if _is_phone_rule(rule):
-            passing = pl.concat([passing, _holding_phones(distinct, valid)])
+            passing = _phones_or_parts(distinct, valid)
+        else:
+            kept = distinct.filter(valid | pl.col("value").is_null()).select(ELEMENT)
+            passing = kept.collect(engine=IN_MEMORY).to_series()
         # The few passing candidates looked up, rather than a join with every distinct
         # one (a hash table of all of them, built for the few that matter).
         passed = pl.col(ELEMENT).is_in(passing.implode(), nulls_equal=True)
@@ -252,15 +262,19 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
     return any_element(matches, work)
 
 
-def _holding_phones(distinct: pl.LazyFrame, valid: pl.Expr) -> pl.Series:
-    """The failing phone candidates (`distinct` whole matches beside their `value`) that
-    hold phone numbers once split at their whitespace (phone_runs.py)."""
-    runs = distinct.filter(~valid & pl.col("value").str.contains(LONG_RUN)).collect(
-        engine=IN_MEMORY
-    )
-    if runs.is_empty():
-        return runs.get_column(ELEMENT)
-    return runs.filter(holds_phones(runs.get_column("value"))).get_column(ELEMENT)
+def _phones_or_parts(distinct: pl.LazyFrame, valid: pl.Expr) -> pl.Series:
+    """The phone candidates among `distinct` (whole matches beside their `value`) that
+    pass, that cannot be re-read alone, that hold phone numbers once split at their
+    whitespace (phone_runs.py) or that are a dotted boundary (phone_bounds.py). The
+    distinct candidates and their check are computed once: each `collect` of the lazy
+    frame computed them again."""
+    checked = distinct.with_columns(valid.alias(RESULT)).collect(engine=IN_MEMORY)
+    value = pl.col("value")
+    passing = checked.filter(pl.col(RESULT) | value.is_null()).get_column(ELEMENT)
+    runs = checked.filter(~pl.col(RESULT) & value.str.contains(LONG_RUN))
+    held = runs.filter(holds_phones(runs.get_column("value"))).get_column(ELEMENT)
+    bound = checked.filter(is_dotted_bound(pl.col(ELEMENT))).get_column(ELEMENT)
+    return pl.concat([passing, held, bound])
 
 
 def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -323,7 +337,7 @@ def rewrites_in_one_pass(rule: PatternRule) -> bool:
 
 
 def rewrite_checked(
-    text: pl.Expr, rule: PatternRule, verdicts: CandidateVerdicts | None = None
+    text: pl.Expr, rule: PatternRule, verdicts: PhoneVerdicts | None = None
 ) -> pl.Expr:
     """`rewrite_text` for a rule `rewrites_in_one_pass` accepts, meant for all rows its
     gate picked (no `may_rewrite` before it). The candidates are extracted and checked
@@ -334,8 +348,9 @@ def rewrite_checked(
     failing are spliced with the verdicts already reached (`_spliced`); rows holding a
     control character, and mixed rows whose pieces do not line up with their candidates
     (never expected), take the fenced rewrite. `verdicts` (from `phone_verdicts`) carries
-    the candidates' verdicts from batch to batch of an export; without it, each call
-    starts a memory of its own, so nothing is carried from one call to the next."""
+    the candidates' verdicts (and the failing runs') from batch to batch of an export;
+    without it, each call starts a memory of its own, so nothing is carried from one
+    call to the next."""
     checked = phone_verdicts() if verdicts is None else verdicts
     return text.map_batches(
         partial(_rewritten_checked, rule=rule, verdicts=checked),
@@ -344,28 +359,42 @@ def rewrite_checked(
     )
 
 
-def phone_verdicts() -> CandidateVerdicts:
+@dataclass(frozen=True)
+class PhoneVerdicts:
+    """What `rewrite_checked` found of its candidates, remembered across an export's
+    batches (verdicts.py: each memory bounded, a candidate longer than a phone checked
+    every time)."""
+
+    #: Whether a candidate passes the phone check.
+    candidates: CandidateVerdicts
+    #: Whether a failing candidate of 16 digits or more holds phone numbers once split:
+    #: the split runs in Python (phone_runs.py), and the same runs recur.
+    runs: CandidateVerdicts
+
+
+def phone_verdicts() -> PhoneVerdicts:
     """A memory of phone candidates' verdicts for `rewrite_checked`, one per export."""
-    return CandidateVerdicts(_phones_passing)
+    return PhoneVerdicts(CandidateVerdicts(_phones_passing), CandidateVerdicts(_holds_phones))
 
 
-def _rewritten_checked(
-    values: pl.Series, rule: PatternRule, verdicts: CandidateVerdicts
-) -> pl.Series:
+def _rewritten_checked(values: pl.Series, rule: PatternRule, verdicts: PhoneVerdicts) -> pl.Series:
     joined, unusual = _joined_and_unusual(values)
-    matches = joined.str.extract_all(rule.regex).to_arrow()
+    matches = joined.str.extract_all(with_dotted_bounds(rule.regex)).to_arrow()
     if isinstance(matches, pa.ChunkedArray):
         matches = matches.combine_chunks()
     candidates = pl.Series(ELEMENT, pc.list_flatten(matches))
     rows = pl.Series(pc.list_parent_indices(matches))
     counts = pl.Series(pc.list_value_length(matches))
-    valid = verdicts.passing(candidates)
+    valid = verdicts.candidates.passing(candidates)
     some_valid = _rows_among(rows.filter(valid), len(values))
     some_invalid = _rows_among(rows.filter(~valid), len(values))
     # Rows with phone numbers inside a failing run take the fenced rewrite, which splits
     # the run (phone_runs.py): few rows, found among the failing candidates only.
-    runs = _rows_among(_rows_with_phone_runs(candidates, rows, valid), len(values))
-    one_pass = some_valid & ~some_invalid & ~unusual
+    runs = _rows_among(_rows_with_phone_runs(candidates, rows, valid, verdicts.runs), len(values))
+    # And so do rows with numbers side by side the pattern does not part (phone_runs.py),
+    # and only those hold a candidate that is a dotted boundary.
+    runs = runs | _rows_among(rows_at_bounds(candidates, rows, values), len(values))
+    one_pass = some_valid & ~some_invalid & ~unusual & ~runs
     mixed = some_valid & some_invalid & ~unusual & ~runs
     fenced = unusual | runs
     if not one_pass.any() and not mixed.any() and not fenced.any():
@@ -460,20 +489,30 @@ _RUN_BYTES_MIN: Final = 17
 _SPACED: Final = r"[0-9]\s[0-9+(]"
 
 
-def _rows_with_phone_runs(candidates: pl.Series, rows: pl.Series, valid: pl.Series) -> pl.Series:
+def _rows_with_phone_runs(
+    candidates: pl.Series, rows: pl.Series, valid: pl.Series, runs: CandidateVerdicts
+) -> pl.Series:
     """The rows (of `rows`, one per candidate) with a failing candidate that holds phone
-    numbers once split at its whitespace."""
-    # Lengths first (no scan, no copy): 16 digits and a space at least; then a space
-    # between digits. Most failing candidates are short (dates, amounts) or one word.
+    numbers once split at its whitespace (`runs` remembers which do)."""
+    # Lengths first (no scan, no copy): 16 digits and a space at least. Most failing
+    # candidates are short (dates, amounts).
     long = (candidates.str.len_bytes() >= _RUN_BYTES_MIN) & ~valid
     if not long.any():
         return rows.clear()
-    few, where = candidates.filter(long), rows.filter(long)
-    spaced = few.str.contains(_SPACED).fill_null(False)
+    return rows.filter(long).filter(runs.passing(candidates.filter(long)))
+
+
+def _holds_phones(distinct: pl.Series) -> pl.Series:
+    """Per distinct failing candidate of 16 digits or more: whether it holds phone
+    numbers once split at its whitespace. Those without a space between digits are
+    left out first: most are ids of one word."""
+    spaced = distinct.str.contains(_SPACED).fill_null(False)
+    held = pl.repeat(False, len(distinct), eager=True)
     if not spaced.any():
-        return rows.clear()
-    holds = holds_phones(phone_values(few.filter(spaced)))
-    return where.filter(spaced).filter(holds)
+        return held
+    holds = holds_phones(phone_values(distinct.filter(spaced)))
+    # `held` is this function's own: `scatter` may write into it.
+    return held.scatter(spaced.arg_true(), holds)
 
 
 def _phones_passing(distinct: pl.Series) -> pl.Series:
@@ -531,7 +570,9 @@ def _rewrite_candidates(
     source = with_joiners(text) if joined_values else text
     if _is_phone_rule(rule):
         source = source.map_batches(
-            partial(split_runs, regex=rule.regex), return_dtype=pl.String, is_elementwise=True
+            partial(_bounded_and_split, regex=rule.regex),
+            return_dtype=pl.String,
+            is_elementwise=True,
         )
     if join_after_candidates:
         source = _joined_after_candidates(source, rule)
@@ -555,6 +596,12 @@ def _rewrite_candidates(
     if joined_values:
         joined = joined.str.replace_all(_JOINER, "", literal=True)
     return pl.when(fallback).then(unconditional).otherwise(joined)
+
+
+def _bounded_and_split(values: pl.Series, regex: str) -> pl.Series:
+    """Phone numbers side by side parted: where the pattern does not part them
+    (phone_bounds.py), then inside failing runs (phone_runs.py)."""
+    return split_runs(with_bounds(values, regex), regex)
 
 
 def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:

@@ -1,0 +1,125 @@
+"""Phone numbers side by side that the PHONE pattern does not part.
+
+A number's trail takes the space and the character after it ("555-123-4567 +1 555 987
+6543": " +"), so the next number has no lead left and loses its "+" or its "(555)" (it
+stayed in clear); and a dotted number cannot end before a space and a digit
+("555.123.4567 555.987.6543", "555 123 4567 3.5": the trail refuses what could
+continue a run), so it was no candidate at all. `with_bounds` puts the joiner (the STX
+`text.py` removes after the rewrite) before the space at such a boundary: the number
+before it then ends there (its trail), the one after it has its lead, and each reads
+as it would alone.
+
+A "+" and an area code in parentheses after a space never continue a number (the "("
+of "+1 (555)" follows a country code), so a plain replace places those. A dot and a
+space do continue one with a "+" ("+1 555.123 4567"): those boundaries count only
+where the pattern itself does not match, so they are found as alternatives after the
+pattern's own (`with_dotted_bounds`), in the scan that extracts the candidates anyway.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import polars as pl
+
+from sluice.server.pipeline.redaction.phone_runs import JOINER
+
+#: Before a "+", and before a "(" after a number that is not a country code.
+_SIGNED: Final = r"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()"
+_SIGNED_JOINED: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
+#: A necessary condition for `_SIGNED` that the regex engine finds from the rare "+"
+#: and "(" (`_SIGNED` itself is read at every character: 5x the cost).
+_SIGNED_SCAN: Final = r"[0-9]\s+[+(]"
+#: After a dotted number or a decimal, and before one.
+_DOTTED: Final = r"\.[0-9]+\s+[0-9]|[0-9]\s+[0-9]+\.[0-9]"
+#: Each of `_DOTTED`'s alternatives scans fast on its own, but not both as one.
+_DOTTED_SCANS: Final = (r"\.[0-9]+\s+[0-9]", r"[0-9]\s+[0-9]+\.[0-9]")
+_DOTTED_WHOLE: Final = re.compile(_DOTTED)
+_SPACE: Final = re.compile(r"\s")
+#: A candidate that is a dotted boundary, or whose trail took the "+" or the "(" the
+#: next number starts with.
+_AT_BOUND: Final = rf"[+(]$|^(?:{_DOTTED})$"
+#: Confirms a "(" after a number: most are words in parentheses ("(evenings only)").
+_AREA_CODE_AFTER: Final = r"[0-9]\s+\([0-9]"
+
+
+def with_dotted_bounds(regex: str) -> str:
+    """The PHONE pattern `regex`, also matching the dotted boundaries. At each place the
+    pattern's own match is preferred, so a text in which none of those is found yields
+    the very matches the pattern alone does."""
+    return f"{regex}|{_DOTTED}"
+
+
+def is_dotted_bound(candidates: pl.Expr) -> pl.Expr:
+    """Whether a match of `with_dotted_bounds` is a dotted boundary (a match of the
+    pattern itself never is: its value holds a dot only in a dotted layout, without a
+    space, or after a "+" or "(", which such a boundary does not start with)."""
+    return candidates.str.contains(f"^(?:{_DOTTED})$")
+
+
+def rows_at_bounds(candidates: pl.Series, rows: pl.Series, texts: pl.Series) -> pl.Series:
+    """The rows (numbers in `rows`, one per candidate, of `texts`) that hold a boundary
+    `with_bounds` places, read from their candidates (extracted with
+    `with_dotted_bounds`) rather than by a scan of the rows, which costs as much as
+    checking the candidates."""
+    marked = candidates.str.contains(_AT_BOUND).fill_null(False)
+    if not marked.any():
+        return rows.clear()
+    few, where = candidates.filter(marked), rows.filter(marked)
+    paren = few.str.ends_with("(")
+    if paren.any():
+        confirmed = texts.gather(where.filter(paren)).str.contains(_AREA_CODE_AFTER)
+        # `~paren` is a new series: `scatter` may write into it.
+        kept = (~paren).scatter(paren.arg_true(), confirmed.fill_null(False))
+        where = where.filter(kept)
+    return where
+
+
+def with_signed_bounds(texts: pl.Series) -> pl.Series:
+    """`texts` with a joiner before a space followed by a "+", or by a "(" after a
+    number (not a country code). Few rows hold one: only those are rewritten."""
+    maybe = texts.str.contains(_SIGNED_SCAN).fill_null(False)
+    if not maybe.any():
+        return texts
+    joined = texts.filter(maybe).str.replace_all(_SIGNED, _SIGNED_JOINED)
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return texts.clone().scatter(maybe.arg_true(), joined)
+
+
+def with_bounds(texts: pl.Series, regex: str) -> pl.Series:
+    """`texts` with a joiner before the space at every boundary (the PHONE pattern
+    `regex` tells where a dotted one counts)."""
+    signed = with_signed_bounds(texts)
+    maybe = pl.repeat(False, len(signed), eager=True)
+    for scan in _DOTTED_SCANS:
+        maybe = maybe | signed.str.contains(scan).fill_null(False)
+    if not maybe.any():
+        return signed
+    rows: list[str] = signed.filter(maybe).to_list()
+    found: list[list[str]] = (
+        signed.filter(maybe).str.extract_all(with_dotted_bounds(regex)).to_list()
+    )
+    joined = pl.Series([_joined(row, whole) for row, whole in zip(rows, found, strict=True)])
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return signed.clone().scatter(maybe.arg_true(), joined.cast(pl.String))
+
+
+def _joined(row: str, whole: list[str]) -> str:
+    """`row` with a joiner before the space of each dotted boundary among its matches
+    `whole` (in order, not overlapping; found from the end of the one before, as the
+    scan that found them went on)."""
+    out, last, position = [], 0, 0
+    for text in whole:
+        at = row.find(text, position)
+        if at < 0:
+            continue
+        position = at + len(text)
+        if _DOTTED_WHOLE.fullmatch(text):
+            space = _SPACE.search(text)
+            assert space is not None  # every dotted boundary holds one
+            out.append(row[last : at + space.start()])
+            out.append(JOINER)
+            last = at + space.start()
+    out.append(row[last:])
+    return "".join(out)
