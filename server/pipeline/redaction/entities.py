@@ -177,8 +177,10 @@ ENTITIES: Final = (
         "EMAIL",
         "moderate",
         "",
-        r"\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-        r"[A-Za-z]{2,24}\b",
+        # A local part may start with "_"; the domain may be followed by a digit or
+        # "_" (`ann@x.com_old`): the greedy top-level domain ends it anyway.
+        r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}@"
+        r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}",
         "",
         # Text rarely holds an "@" outside an address: on the text-heavy set the rows
         # holding one are exactly those holding an address, and a byte search for it
