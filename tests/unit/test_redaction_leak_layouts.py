@@ -12,6 +12,9 @@ from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import run
 
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+CARD, CARD_2 = "4111111111111111", "5500000000000004"
+MASKED, MASKED_2 = "************1111", "************0004"
+IBAN = "DE89370400440532013000"
 
 
 def _redacted(level: str, text: str) -> str:
@@ -68,6 +71,23 @@ MODERATE_FIXED = [
     ("ann@example.com_old, bob@example.org2", "[EMAIL]_old, [EMAIL]2"),
 ]
 
+STRICT_FIXED = [
+    # One card per line or per tab, or joined by "/".
+    (f"{CARD}\n{CARD_2}\t{CARD}", f"{MASKED}\n{MASKED_2}\t{MASKED}"),
+    (f"cards:\r\n{CARD}\r\n{CARD_2}", f"cards:\r\n{MASKED}\r\n{MASKED_2}"),
+    (f"{CARD}/{CARD_2}", f"{MASKED}/{MASKED_2}"),
+    (
+        f"{CARD},{CARD_2};{CARD}|{CARD_2}/{CARD}",
+        f"{MASKED},{MASKED_2};{MASKED}|{MASKED_2}/{MASKED}",
+    ),
+    # Scripts without spaces write numbers right beside their words.
+    (f"卡号{CARD}谢谢", f"卡号{MASKED}谢谢"),
+    (f"número:{CARD}é", f"número:{MASKED}é"),
+    (f"tarjeta nº{CARD}", f"tarjeta nº{MASKED}"),
+    (f"账户{IBAN}谢谢", "账户******************3000谢谢"),
+    ("社保123-45-6789号", "社保[US_SSN]号"),
+]
+
 LOOK_ALIKES = [
     ("basic", "password_hash=abc and max_tokens=512, prompt_tokens: 20"),
     ("basic", "passwordless login; secretary: Ann; monkey=banana"),
@@ -76,6 +96,8 @@ LOOK_ALIKES = [
     ("basic", "-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----"),
     ("basic", "aws-secret-access-key rotation is due next week for all the accounts"),
     ("moderate", "discount 50%40 items, npm i %40scope%2Fpkg, pkg@1.2.3, user@localhost"),
+    ("strict", "订单4111111111111112 /orders/4111111111111112/"),
+    ("strict", "2024-01-01\n2024-02-02\n1234 5678 9012 3456\n7890"),
 ]
 
 
@@ -87,6 +109,11 @@ def test_secret_layouts_are_redacted_at_basic(text: str, expected: str) -> None:
 @pytest.mark.parametrize(("text", "expected"), MODERATE_FIXED)
 def test_email_layouts_are_redacted_at_moderate(text: str, expected: str) -> None:
     assert _redacted("moderate", text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), STRICT_FIXED)
+def test_card_iban_ssn_layouts_are_redacted_at_strict(text: str, expected: str) -> None:
+    assert _redacted("strict", text) == expected
 
 
 @pytest.mark.parametrize(("level", "text"), LOOK_ALIKES)
@@ -194,6 +221,40 @@ STILL_LEAKING = [
         "ann@[192.168.1.1] ann@localhost",
         "[EMAIL] [EMAIL]",
         "addresses without a dotted domain",
+    ),
+    _open(
+        "strict",
+        f"card#{CARD} cc_{CARD} x{CARD}",
+        f"card#{MASKED} cc_{MASKED} x{MASKED}",
+        "a card after '#' or a word character: the lead rules those out for order ids",
+    ),
+    _open(
+        "strict",
+        f"{CARD}-{CARD_2}",
+        f"{MASKED}-{MASKED_2}",
+        "cards joined by '-': one candidate of 32 digits",
+    ),
+    _open("strict", IBAN.lower(), "******************3000", "lower-case IBANs"),
+    _open(
+        "strict",
+        "DE89-3704-0044-0532-0130-00",
+        "*************************0-00",
+        "IBANs grouped with dashes",
+    ),
+    _open("strict", "123-45-6789/234-56-7890", "[US_SSN]/[US_SSN]", "SSNs joined by '/'"),
+    _open("strict", "DNI 12.345.678-Z", "DNI [ES_DNI]", "DNIs with thousands dots"),
+    _open(
+        "strict",
+        "IP地址192.168.1.10谢谢",
+        "IP地址[IPV4]谢谢",
+        "IPs, DNIs, NINOs, MACs beside CJK words: Unicode word leads (cards, IBANs, SSNs fixed)",
+    ),
+    _open("strict", "::ffff:192.168.1.10", "[IPV6]", "IPv4-mapped IPv6: the IPv4 tail is left"),
+    _open(
+        "strict",
+        "lat=40.416775&lon=-3.703790",
+        "lat=[GEO_COORDINATES]&lon=[GEO_COORDINATES]",
+        "coordinates as separate key=value pairs",
     ),
 ]
 

@@ -85,6 +85,14 @@ _START = r"^|[^\w.\-/#$€£+*]|(?:^|[^*])\*{1,3}"
 # (greedy), and no shorter piece of a run satisfies this, so a long number (an IBAN's
 # tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
 _END = r"$|[^\w\s.\-]|[\s.\-]+(?:[^\w]|$)|\s+[^\W\d]"
+# The same for cards, with word characters read as ASCII: text in scripts without spaces
+# writes a number right beside its words ("卡号4111111111111111谢谢"), which a Unicode
+# "\w" takes for part of a longer word. A tab or line break ends a run too (one card
+# per line): it is taken alone, so the next line's card finds its lead (text.py puts a
+# joiner after it).
+_ASCII_WORD = "0-9A-Za-z_"
+_CARD_START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
+_CARD_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
 # The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
 # its value is assigned (`=`, `: `, `":"`, `=>`, `:=`, with escaped quotes in JSON held
 # inside a string).
@@ -199,9 +207,10 @@ ENTITIES: Final = (
     Entity(
         "IBAN",
         "strict",
-        r"^|[^\w]",
+        # ASCII word characters, as for cards (_CARD_START).
+        rf"^|[^{_ASCII_WORD}]",
         r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?",
-        r"$|[^\w]",
+        rf"$|[^{_ASCII_WORD}]",
         validator="iban",
         default_action="mask",
         default_keep_last=4,
@@ -209,9 +218,9 @@ ENTITIES: Final = (
     Entity(
         "CARD",
         "strict",
-        _START,
+        _CARD_START,
         r"[0-9](?:[ -]?[0-9]){12,}",
-        _END,
+        _CARD_END,
         validator="card",
         default_action="mask",
         default_keep_last=4,
@@ -219,9 +228,9 @@ ENTITIES: Final = (
     Entity(
         "US_SSN",
         "strict",
-        _START,
+        _CARD_START,
         r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}",
-        r"$|[^\w\-]|-(?:[^0-9]|$)",
+        rf"$|[^{_ASCII_WORD}\-]|-(?:[^0-9]|$)",
         validator="us_ssn",
     ),
     Entity(
