@@ -97,7 +97,7 @@ _CARD_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\
 # its value is assigned (`=`, `: `, `":"`, `=>`, `:=`, with escaped quotes in JSON held
 # inside a string).
 _CREDENTIAL_NAMES = (
-    r"(?:password|passwd|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
+    r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
     r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
 )
 _ASSIGNED_VALUE = r"\\?[\"']?\s*(?::=|=>|[:=])\s*\\?[\"']?"
