@@ -218,7 +218,9 @@ ENTITIES: Final = (
     Entity(
         "CARD",
         "strict",
-        _CARD_START,
+        # A card is often numbered ("card #4111…"): Luhn and the issuer ranges tell it
+        # from an order number, which "#" rules out for phones and SSNs.
+        rf"{_CARD_START}|#",
         r"[0-9](?:[ -]?[0-9]){12,}",
         _CARD_END,
         validator="card",
