@@ -37,10 +37,10 @@ class Entity:
     #: Applied only when a rule names it (GDPR packages do), never as a level default:
     #: its precision is below what a level promises (see person_names.py).
     opt_in: bool = False
-    #: A character every match holds, when searching for it is a cheaper gate than the
-    #: value pattern: a necessary condition, so it skips only rows without a match (the
-    #: rows it lets through are matched with the full pattern).
-    gate_char: str = ""
+    #: A pattern every match holds (`@`), when searching for it is a cheaper
+    #: gate than the lead or value: a necessary condition, so it skips only rows without
+    #: a match (the rows it lets through are matched with the full pattern).
+    gate_pattern: str = ""
 
     @property
     def python_regex(self) -> str:
@@ -49,11 +49,11 @@ class Entity:
     @property
     def gate(self) -> str:
         """A cheap necessary condition for a match, used to pick the rows worth the full
-        pattern: a character every match holds (`@`), the keyword context when there is
+        pattern: a pattern every match holds (`@`), the keyword context when there is
         one (`password=`, `Bearer `, `://`), otherwise the value itself without its
         boundary context."""
-        if self.gate_char:
-            return re.escape(self.gate_char)
+        if self.gate_pattern:
+            return self.gate_pattern.replace(r"\b", r"(?-u:\b)")
         part = self.lead if self.lead and not self.lead.startswith("^|") else self.value
         return part.replace(r"\b", r"(?-u:\b)")
 
@@ -85,14 +85,36 @@ _START = r"^|[^\w.\-/#$€£+*]|(?:^|[^*])\*{1,3}"
 # (greedy), and no shorter piece of a run satisfies this, so a long number (an IBAN's
 # tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
 _END = r"$|[^\w\s.\-]|[\s.\-]+(?:[^\w]|$)|\s+[^\W\d]"
+# The same for cards, with word characters read as ASCII: text in scripts without spaces
+# writes a number right beside its words ("卡号4111111111111111谢谢"), which a Unicode
+# "\w" takes for part of a longer word. A tab or line break ends a run too (one card
+# per line): it is taken alone, so the next line's card finds its lead (text.py puts a
+# joiner after it).
+_ASCII_WORD = "0-9A-Za-z_"
+_CARD_START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
+_CARD_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
+# The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
+# its value is assigned (`=`, `: `, `":"`, `=>`, `:=`, with escaped quotes in JSON held
+# inside a string).
+_CREDENTIAL_NAMES = (
+    r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
+    r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
+)
+_ASSIGNED_VALUE = r"\\?[\"']?\s*(?::=|=>|[:=])\s*\\?[\"']?"
 
 ENTITIES: Final = (
     Entity(
         "PRIVATE_KEY",
         "basic",
         "",
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----",
+        # PGP's armour ends its header with " BLOCK"; a key cut short (a truncated
+        # value, a log line limit) has no END line: the rest of the text is the key.
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+        r"(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)",
         "",
+        # The header alone: every match starts with it, and it has no anchor (gates
+        # are scanned over short values joined by newlines, see compaction.py).
+        gate_pattern=r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY",
     ),
     Entity(
         "JWT", "basic", "", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", ""
@@ -107,7 +129,8 @@ ENTITIES: Final = (
     Entity(
         "AWS_SECRET_KEY",
         "basic",
-        r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?",
+        # Also dashed, as a YAML key or CLI flag (`--aws-secret-access-key=VALUE`).
+        r"(?i:aws[_-]?secret[_-]?(?:access[_-]?)?key)[\"']?\s*[:=]\s*[\"']?",
         r"[A-Za-z0-9/+=]{40}",
         "",
     ),
@@ -121,36 +144,56 @@ ENTITIES: Final = (
     Entity("SLACK_TOKEN", "basic", "", r"\bxox[abposr]-[A-Za-z0-9-]{10,250}", ""),
     Entity("STRIPE_KEY", "basic", "", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,247}\b", ""),
     Entity("GOOGLE_API_KEY", "basic", "", r"\bAIza[0-9A-Za-z_-]{35}", ""),
-    Entity("BEARER_TOKEN", "basic", r"\b(?i:bearer)\s+", r"[A-Za-z0-9._~+/-]{16,}=*", ""),
+    Entity(
+        # Also the credentials of `Authorization: Basic ...` (user and password in
+        # base64, often shorter than a token). The scheme alone is the lead: every
+        # literal a keyword gate adds costs the joined scan of all of them (see
+        # compaction.py), and "authorization:" would add more than the match needs.
+        "BEARER_TOKEN",
+        "basic",
+        r"\b(?i:bearer|basic)\s+",
+        # Shorter than a token only when base64 padding says it is encoded
+        # (`YWRtaW46YWRtaW4=`): "bearer bonds" in prose stays.
+        r"[A-Za-z0-9._~+/-]{16,}=*|[A-Za-z0-9+/]{2,15}={1,2}",
+        "",
+    ),
     Entity(
         "URL_PASSWORD",
         "basic",
-        r"\b[A-Za-z][A-Za-z0-9+.-]{1,30}://[^\s:/@\"']+:",
-        r"[^\s@/\"']+",
+        # The user may be empty (`redis://:pw@host`); the password runs to the last "@"
+        # before the host (an unescaped one in it is common).
+        r"\b[A-Za-z][A-Za-z0-9+.-]{1,30}://[^\s:/@\"']*:",
+        r"[^\s/\"']+",
         "@",
     ),
     Entity(
-        # `password=...`, `secret: ...`, `"api_key": "..."` in free text and config dumps.
-        # The value may not start with "[" so an earlier rule's tag is left alone.
+        # `password=...`, `secret: ...`, `"api_key": "..."` in free text and config dumps,
+        # also as the last word of a longer name (`DB_PASSWORD=`, `newPassword:`,
+        # `X_API_KEY:`) and inside an escaped string (`\\"password\\":\\"...\\"`).
+        # The value may not start with "[" so an earlier rule's tag is left alone, and
+        # ends before an escaped quote.
         "SECRET_VALUE",
         "basic",
-        r"(?i:\b(?:password|passwd|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
-        r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key)\b)"
-        r"[\"']?\s*[:=]\s*[\"']?",
-        r"[^\s\"',;&\[][^\s\"',;&]*",
+        rf"(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}){_ASSIGNED_VALUE}",
+        r"(?:[^\s\"',;&\[\\]|\\[^\s\"'])(?:[^\s\"',;&\\]|\\[^\s\"'])*",
         "",
+        # The keyword and what follows it: every match holds it, and a gate starting
+        # with a literal keeps its prefilter (a name's first words are not one).
+        gate_pattern=rf"(?i:{_CREDENTIAL_NAMES}){_ASSIGNED_VALUE}",
     ),
     Entity(
         "EMAIL",
         "moderate",
         "",
-        r"\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-        r"[A-Za-z]{2,24}\b",
+        # A local part may start with "_"; the domain may be followed by a digit or
+        # "_" (`ann@x.com_old`): the greedy top-level domain ends it anyway.
+        r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}@"
+        r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}",
         "",
         # Text rarely holds an "@" outside an address: on the text-heavy set the rows
         # holding one are exactly those holding an address, and a byte search for it
         # costs ~60% of the value pattern's scan.
-        gate_char="@",
+        gate_pattern="@",
     ),
     Entity(
         "PERSON_NAME",
@@ -164,9 +207,10 @@ ENTITIES: Final = (
     Entity(
         "IBAN",
         "strict",
-        r"^|[^\w]",
+        # ASCII word characters, as for cards (_CARD_START).
+        rf"^|[^{_ASCII_WORD}]",
         r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?",
-        r"$|[^\w]",
+        rf"$|[^{_ASCII_WORD}]",
         validator="iban",
         default_action="mask",
         default_keep_last=4,
@@ -174,9 +218,11 @@ ENTITIES: Final = (
     Entity(
         "CARD",
         "strict",
-        _START,
+        # A card is often numbered ("card #4111…"): Luhn and the issuer ranges tell it
+        # from an order number, which "#" rules out for phones and SSNs.
+        rf"{_CARD_START}|#",
         r"[0-9](?:[ -]?[0-9]){12,}",
-        _END,
+        _CARD_END,
         validator="card",
         default_action="mask",
         default_keep_last=4,
@@ -184,9 +230,9 @@ ENTITIES: Final = (
     Entity(
         "US_SSN",
         "strict",
-        _START,
+        _CARD_START,
         r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}",
-        r"$|[^\w\-]|-(?:[^0-9]|$)",
+        rf"$|[^{_ASCII_WORD}\-]|-(?:[^0-9]|$)",
         validator="us_ssn",
     ),
     Entity(

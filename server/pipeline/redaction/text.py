@@ -60,6 +60,9 @@ _CLOSE: Final = "\x01"
 _JOINER: Final = JOINER
 #: A separator another value may follow directly ("A,B"): it gets a joiner after it.
 _JOINED: Final = r"([,;|])([0-9A-Za-z+(])"
+#: For cards also a "/" (`4111…/5500…`) and a tab or line break (one card per line): the
+#: card's trail takes it alone (entities._CARD_END), and the joiner is the next one's lead.
+_JOINED_CARDS: Final = r"([,;|/\t\n\r])([0-9A-Za-z+(])"
 #: Digit groups after a card number: tried as context when the whole failed.
 _LAST_GROUPS_CONTEXT: Final = r"(?:[ -][0-9]+)+"
 #: Validators whose candidates may run into a following digit group.
@@ -104,22 +107,28 @@ def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     return rewritten
 
 
-def with_joiners(text: pl.Expr) -> pl.Expr:
+def with_joiners(text: pl.Expr, joined: str = _JOINED) -> pl.Expr:
     """`text` with a joiner after each separator that starts another value (`_JOINED`).
     Few values hold one (prose has ", " after its commas): the rows that do are found
     by a scan, which costs a third of the regex replace that copies every row, and only
     those are rewritten (on the text-heavy set, ~7% of the rows a phone gate picks)."""
-    return text.map_batches(_with_joiners, return_dtype=pl.String, is_elementwise=True)
+    return text.map_batches(
+        partial(_with_joiners, joined=joined), return_dtype=pl.String, is_elementwise=True
+    )
 
 
-def _with_joiners(values: pl.Series) -> pl.Series:
-    needs = values.str.contains(_JOINED).fill_null(False)
+def _joined_separators(rule: PatternRule) -> str:
+    return _JOINED_CARDS if rule.validator == "card" else _JOINED
+
+
+def _with_joiners(values: pl.Series, joined: str) -> pl.Series:
+    needs = values.str.contains(joined).fill_null(False)
     if not needs.any():
         return values
     where = row_positions(needs)
-    joined = values.filter(needs).str.replace_all(_JOINED, f"$1{_JOINER}$2")
+    with_joiner = values.filter(needs).str.replace_all(joined, f"$1{_JOINER}$2")
     # `scatter` writes in place: into a copy, never the caller's values.
-    return values.clone().scatter(where, joined)
+    return values.clone().scatter(where, with_joiner)
 
 
 def _second_round(rule: PatternRule) -> bool:
@@ -219,7 +228,7 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     candidate passes its validator: matches are few, so extracting and checking them
     costs a fraction of the fenced rewrite, which then runs only where it changes
     something (most digit runs in text are order ids, dates and tracking numbers)."""
-    joined = with_joiners(text)
+    joined = with_joiners(text, _joined_separators(rule))
     regex = rule.regex
     if _is_phone_rule(rule):
         # Numbers side by side parted (phone_bounds.py): a dotted boundary is a candidate
@@ -567,7 +576,7 @@ def _rewrite_candidates(
     # Validated entities are ids, cards and numbers: those are what people list as
     # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
     joined_values = bool(rule.validator)
-    source = with_joiners(text) if joined_values else text
+    source = with_joiners(text, _joined_separators(rule)) if joined_values else text
     if _is_phone_rule(rule):
         source = source.map_batches(
             partial(_bounded_and_split, regex=rule.regex),
