@@ -17,7 +17,8 @@ export into a flame graph (FILE.txt: collapsed stacks, one line each). With --pe
 `perf record` samples the daemon's on-CPU time over every export after the first into
 FILE, and a table prints the CPU seconds per export by thread kind and by the library
 they were spent in (benchmarks/perf_profile.py: the driver's decoding, Polars, Arrow
-and Parquet, the digests, the interpreter, libc's copies, the kernel's page faults).
+and Parquet, the digests, the interpreter, libc's copies, the kernel), then the kernel's
+share by how it was entered (page faults, each system call) and from where.
 
 CPU seconds, not wall time, are the measure: a busy machine changes the waiting, not
 the counts.
@@ -214,6 +215,9 @@ def _run(server: PostgresServer, tmp: Path, args: argparse.Namespace) -> None:
                 f"\nperf: CPU s per export over exports 2-{args.exports}, by thread and library\n"
             )
             print(perf_profile.table(spent, divide=args.exports - 1))
+            entries = perf_profile.kernel_by_entry(args.perf, lambda tid: kinds.get(tid, "?"))
+            print("\nkernel CPU s per export by how it was entered\n")
+            print(perf_profile.kernel_table(entries, divide=args.exports - 1))
     finally:
         if recording is not None:  # an export failed while perf was recording
             perf_profile.stop(recording)

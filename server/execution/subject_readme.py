@@ -103,10 +103,10 @@ def sealed_readme(pipeline: PipelineConfig, page: bytes) -> tuple[str, str, byte
     if cipher.name == ZIP_AES_SCHEME:
         # The files' zip compressor has the password bound; one worker, as it is small.
         zipped = pipeline.compressor.make(pipeline.level, 1, README_HTML_NAME)
-        body = zipped.compress(page) + zipped.flush()
+        body = b"".join((zipped.compress(page), zipped.flush()))
         return f"{README_HTML_NAME}{pipeline.compressor.extension}", "application/zip", body
     if cipher.extension:
         sealer = cipher.make()
-        body = sealer.encrypt(page) + sealer.finish()
+        body = b"".join((sealer.encrypt(page), sealer.finish()))
         return f"{README_HTML_NAME}{cipher.extension}", "application/octet-stream", body
     return README_HTML_NAME, "text/html", page

@@ -29,7 +29,7 @@ class Segment:
 
     index: int
     #: The bytes, in the pieces the encoder made them in (see Encoder.encode_pieces).
-    pieces: tuple[bytes, ...]
+    pieces: tuple[bytes | memoryview, ...]
     records: int
     #: Source rows read so far (the next unread position).
     source_position: int

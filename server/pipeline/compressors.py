@@ -16,7 +16,10 @@ from sluice.server.pipeline.zip_container import ZipCompressor
 
 
 class Compressor(Protocol):
-    def compress(self, data: bytes) -> bytes: ...
+    """One stream; `compress` takes any bytes-like piece (a view of a Parquet row group
+    among them) and hands back what it can output so far."""
+
+    def compress(self, data: bytes | memoryview) -> bytes | memoryview: ...
 
     def flush(self) -> bytes:
         """Close the stream and return its final bytes."""
@@ -87,7 +90,7 @@ class _Zstd:
         self._context = context
         self._stream = context.compressobj()
 
-    def compress(self, data: bytes) -> bytes:
+    def compress(self, data: bytes | memoryview) -> bytes:
         return self._stream.compress(data)
 
     def flush(self) -> bytes:
@@ -102,7 +105,7 @@ class _Gzip:
         # Deflated on worker threads, pigz-style (see server/pipeline/deflate.py).
         self._stream = GzipStream(level, compression_workers(threads))
 
-    def compress(self, data: bytes) -> bytes:
+    def compress(self, data: bytes | memoryview) -> bytes:
         return self._stream.compress(data)
 
     def flush(self) -> bytes:
@@ -113,7 +116,7 @@ class _Identity:
     def __init__(self, _level: int, _threads: int, _entry: str) -> None:
         pass
 
-    def compress(self, data: bytes) -> bytes:
+    def compress(self, data: bytes | memoryview) -> bytes | memoryview:
         return data
 
     def flush(self) -> bytes:

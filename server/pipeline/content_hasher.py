@@ -47,7 +47,7 @@ class ContentHasher:
         else:
             raise ValueError(f"unknown content digest algorithm {algorithm!r}")
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
         self._hash.update(data)
 
     def hexdigest(self) -> str:

@@ -59,7 +59,7 @@ class ParallelDeflater:
         #: Compressed blocks finished in order but not yet handed out.
         self._done: list[bytes] = []
 
-    def compress(self, data: bytes) -> bytes:
+    def compress(self, data: bytes | memoryview) -> bytes:
         self._pending += data
         whole = len(self._pending) - len(self._pending) % BLOCK_BYTES
         with memoryview(self._pending) as pending:  # one copy per block, not two
@@ -102,7 +102,7 @@ class GzipStream:
         self._crc = 0
         self._size = 0
 
-    def compress(self, data: bytes) -> bytes:
+    def compress(self, data: bytes | memoryview) -> bytes:
         self._crc = zlib_ng.crc32(data, self._crc)
         self._size += len(data)
         head, self._header = self._header, b""
@@ -114,5 +114,5 @@ class GzipStream:
         return head + self._deflate.flush() + trailer
 
 
-def crc32(data: bytes, value: int = 0) -> int:
+def crc32(data: bytes | memoryview, value: int = 0) -> int:
     return zlib_ng.crc32(data, value)

@@ -39,11 +39,13 @@ class Encoder(Protocol):
         """Bytes for these records (including any file header on the first call)."""
         ...
 
-    def encode_pieces(self, batch: pl.DataFrame) -> tuple[bytes, ...]:
+    def encode_pieces(self, batch: pl.DataFrame) -> tuple[bytes | memoryview, ...]:
         """`encode(batch)`, in the pieces the encoder made it in; joined, they are the
         same bytes. An encoder whose writer hands its output over in several buffers
-        (NDJSON) returns them as they are, so that no copy joins them: digests and
-        compressors take them one by one. By default, the one piece."""
+        (NDJSON), or whose bytes are part of a larger buffer (Parquet's row group, a view
+        of the file Arrow wrote), returns them as they are, so that no copy joins or cuts
+        them: digests, compressors, ciphers and sinks take them one by one. The pieces
+        are read before the next call. By default, the one piece."""
         return (self.encode(batch),)
 
     def finish(self) -> bytes:

@@ -45,13 +45,13 @@ class OpenChunk:
         self.records = 0
         self.stored = 0
 
-    def write(self, plaintext: bytes, records: int) -> None:
+    def write(self, plaintext: bytes | memoryview, records: int) -> None:
         self.records += records
         if plaintext:
             self.content.update(plaintext)
             self._seal(self.compressor.compress(plaintext))
 
-    def write_pieces(self, pieces: Sequence[bytes], records: int) -> None:
+    def write_pieces(self, pieces: Sequence[bytes | memoryview], records: int) -> None:
         """`write` of the pieces joined, without joining them: digests and compressors
         are streams, whose output does not depend on how their input is fed."""
         self.records += records
@@ -63,11 +63,11 @@ class OpenChunk:
         self._seal(self.compressor.flush())
         self.write_stored(self.cipher.finish())
 
-    def _seal(self, compressed: bytes) -> None:
+    def _seal(self, compressed: bytes | memoryview) -> None:
         if compressed:
             self.write_stored(self.cipher.encrypt(compressed))
 
-    def write_stored(self, data: bytes) -> None:
+    def write_stored(self, data: bytes | memoryview) -> None:
         if data:
             self.sha256.update(data)
             self.writer.write(data)

@@ -65,7 +65,7 @@ class NoRedaction:
 class Cipher(Protocol):
     """Encrypts one chunk's stored bytes as a stream; one instance per chunk."""
 
-    def encrypt(self, data: bytes) -> bytes: ...
+    def encrypt(self, data: bytes | memoryview) -> bytes | memoryview: ...
 
     def finish(self) -> bytes:
         """Authenticate and close the stream; return its final bytes."""
@@ -73,7 +73,7 @@ class Cipher(Protocol):
 
 
 class _Plain:
-    def encrypt(self, data: bytes) -> bytes:
+    def encrypt(self, data: bytes | memoryview) -> bytes | memoryview:
         return data
 
     def finish(self) -> bytes:

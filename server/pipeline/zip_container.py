@@ -70,7 +70,7 @@ class ZipCompressor:
     def _version(self) -> int:
         return _VERSION_AES if self._aes else _VERSION_ZIP64
 
-    def compress(self, data: bytes) -> bytes:
+    def compress(self, data: bytes | memoryview) -> bytes:
         self._crc = crc32(data, self._crc)
         self._plain_size += len(data)
         return self._start() + self._store(self._deflate.compress(data))

@@ -105,7 +105,7 @@ class AgeEncryptor:
         self._segment = bytearray()
         self._counter = 0
 
-    def encrypt(self, data: bytes) -> bytes:
+    def encrypt(self, data: bytes | memoryview) -> bytes:
         out = [self._pending_header] if self._pending_header else []
         self._pending_header = b""
         view = memoryview(data)
