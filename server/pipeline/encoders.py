@@ -27,7 +27,13 @@ from sluice.server.pipeline.encoder_contract import ChunkContext as ChunkContext
 from sluice.server.pipeline.encoder_contract import Encoder as Encoder
 from sluice.server.pipeline.markdown_encoding import MarkdownEncoder
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
-from sluice.server.pipeline.parquet_stitch import ParquetPart, ParquetStitcher, split_file
+from sluice.server.pipeline.parquet_stitch import (
+    ParquetPart,
+    ParquetStitcher,
+    split_file,
+    take_arrow_schema,
+)
+from sluice.server.pipeline.thrift_compact import ThriftStruct
 from sluice.server.pipeline.xml_encoding import XmlEncoder
 from sluice.server.pipeline.yaml_encoding import YamlEncoder
 
@@ -202,6 +208,8 @@ class ParquetEncoder(Encoder):
         self._pending: deque[Future[ParquetPart]] = deque()
         self._pool: ThreadPoolExecutor | None = None
         self._options: dict[str, Any] = {}
+        #: The FileMetaData of the chunk's schema as to_arrow types it (see _arrow_table).
+        self._reference: Future[ThriftStruct] = Future()
 
     def encode(self, batch: pl.DataFrame) -> bytes:
         return b"".join(self.encode_pieces(batch))
@@ -220,8 +228,13 @@ class ParquetEncoder(Encoder):
             }
             workers = parquet_workers(self._context.workers)
             self._pool = ThreadPoolExecutor(workers, thread_name_prefix="parquet")
+            # First in the pool's queue, so a worker has taken it before any row group
+            # waits for it; its failure (an unwritable schema) surfaces as theirs.
+            self._reference = self._pool.submit(_reference_metadata, batch, self._options)
             header = self._stitcher.start()
-        self._pending.append(self._pool.submit(_parquet_row_group, batch, self._options))
+        self._pending.append(
+            self._pool.submit(_parquet_row_group, batch, self._options, self._reference)
+        )
         if len(self._pending) <= PARQUET_ROW_GROUPS_BEHIND:
             return (header,) if header else ()
         return (header, *self._next()) if header else self._next()
@@ -276,7 +289,9 @@ def _finish_file(pending: deque[Future[ParquetPart]], stitcher: ParquetStitcher)
     return b"".join(out)
 
 
-def _parquet_row_group(batch: pl.DataFrame, options: dict[str, Any]) -> ParquetPart:
+def _parquet_row_group(
+    batch: pl.DataFrame, options: dict[str, Any], reference: Future[ThriftStruct]
+) -> ParquetPart:
     """`batch` as a standalone one-row-group Parquet file, taken apart for stitching."""
     table = _arrow_table(batch)
     # Written into Arrow's memory, not a BytesIO: Arrow handed each page over as a new
@@ -289,18 +304,42 @@ def _parquet_row_group(batch: pl.DataFrame, options: dict[str, Any]) -> ParquetP
     out = pa.BufferOutputStream()
     # One row group per batch keeps memory per chunk bounded by the batch size.
     pq.write_table(table, out, row_group_size=max(1, table.num_rows), **options)
-    return split_file(memoryview(out.getvalue()))
+    part = split_file(memoryview(out.getvalue()))
+    take_arrow_schema(part, reference.result())
+    return part
+
+
+def _reference_metadata(batch: pl.DataFrame, options: dict[str, Any]) -> ThriftStruct:
+    """The FileMetaData pyarrow writes for `batch`'s columns as to_arrow types them (large
+    strings, not views), with the chunk's options: every row group's footer takes its
+    Arrow schema from here (take_arrow_schema). An empty table: ~1 ms, once per chunk."""
+    out = io.BytesIO()
+    pq.write_table(batch.clear().to_arrow(), out, row_group_size=1, **options)
+    return split_file(out.getvalue()).metadata
+
+
+#: Arrow types pyarrow writes to Parquet as they come from Polars' C stream, beside the
+#: type to_arrow exports them as: the same Parquet column either way (take_arrow_schema).
+#: Only at the top level: pyarrow cannot yet write a view inside a list ("Slicing not
+#: implemented for StringView"), so nested views are cast.
+_WRITTEN_AS_VIEWS: Final = {
+    pa.large_string(): pa.string_view(),
+    pa.large_binary(): pa.binary_view(),
+}
 
 
 def _arrow_table(batch: pl.DataFrame) -> pa.Table:
-    """`batch.to_arrow()`, made on the calling worker's thread and for less CPU.
+    """The batch for pyarrow's Parquet writer, made on the calling worker's thread and for
+    less CPU than `batch.to_arrow()`, into a file of the same bytes.
 
     Polars' to_arrow copies every string out of its views on Polars' own thread pool,
     which the source's reader keeps busy decoding: a worker's row group waited there
-    behind the reader (its thread ran 0.5 ms of a 65k-row conversion's ~11 ms). Taking
-    the views as they are through the Arrow C stream and letting Arrow cast them to the
-    same types runs on the worker and costs less (65k rows: events ~6.4 -> ~5.2 ms,
-    text-heavy ~10.1 -> ~7.3 ms of CPU). The cast gives the same table, so the same bytes.
+    behind the reader (its thread ran 0.5 ms of a 65k-row conversion's ~11 ms). The
+    views come through the Arrow C stream as they are instead, without a copy. Top-level
+    string and binary columns stay views, which pyarrow writes as the same Parquet
+    columns (the footer's Arrow schema is put back to to_arrow's by the caller); the
+    other columns are cast by Arrow to to_arrow's types. Casting the string columns too
+    cost ~0.09 CPU s per 1M events rows (a copy of every string into fresh pages).
     A frame in several chunks keeps to_arrow: the stream hands it over as one chunk, and
     pyarrow's fallback from a full dictionary can then land elsewhere (seen with
     use_dictionary=True on 20k text-heavy rows); the encoder's batches come in one."""
@@ -310,7 +349,17 @@ def _arrow_table(batch: pl.DataFrame) -> pa.Table:
     # Not pa.table(batch): it asks whether the batch is a pandas frame first, which
     # imports pandas (~0.16 CPU s, once per daemon: the 1,000-row gauge's 0.15 s).
     table = pa.RecordBatchReader.from_stream(batch).read_all()
-    return table if table.schema == types else table.cast(types)
+    if table.schema == types:
+        return table
+    fields, columns = [], []
+    for field, column in zip(types, table.columns, strict=True):
+        if column.type == _WRITTEN_AS_VIEWS.get(field.type):
+            field = field.with_type(column.type)
+        elif column.type != field.type:
+            column = column.cast(field.type)
+        fields.append(field)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=types.metadata))
 
 
 class ArrowIpcEncoder(Encoder):

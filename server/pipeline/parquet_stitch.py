@@ -39,6 +39,7 @@ ENCRYPTED_MAGIC: Final = b"PARE"
 # FileMetaData
 _FILE_NUM_ROWS: Final = 3
 _FILE_ROW_GROUPS: Final = 4
+_FILE_KEY_VALUE_METADATA: Final = 5
 _FILE_ENCRYPTION_ALGORITHM: Final = 8
 _FILE_FOOTER_SIGNING_KEY: Final = 9
 _FILE_FIELD_NAMES: Final = {
@@ -116,6 +117,25 @@ def split_file(file: bytes | memoryview) -> ParquetPart:
         raise ValueError("Parquet files with encrypted columns cannot be stitched")
     data_end, page_index = _page_index(view, chunks, footer_start)
     return ParquetPart(metadata, view[4:data_end], page_index)
+
+
+def take_arrow_schema(part: ParquetPart, reference: ThriftStruct) -> None:
+    """Give `part` the key_value_metadata (pyarrow's ARROW:schema) of `reference`, the
+    FileMetaData of a file written from the Arrow types readers should get, and check
+    that every other field of the file but its rows is the reference's.
+
+    The Parquet encoder writes string columns from Polars' string views as they are,
+    where the Arrow types it exports are large strings: a view and a large string are
+    the same Parquet column (BYTE_ARRAY, STRING), and only the Arrow schema pyarrow
+    stores beside them says which one was written. Taking the reference's makes the file
+    the one written from large strings, byte for byte; the check refuses a part whose
+    Parquet schema the views did change."""
+    arrow_schema = reference.get(_FILE_KEY_VALUE_METADATA)
+    if arrow_schema is None:
+        part.metadata.fields = [f for f in part.metadata.fields if f.id != _FILE_KEY_VALUE_METADATA]
+    else:
+        part.metadata.set(_FILE_KEY_VALUE_METADATA, LIST, arrow_schema)
+    _check_same_file_fields(reference, part.metadata)
 
 
 def _page_index(

@@ -24,6 +24,7 @@ from sluice.server.pipeline.encoders import (
     PARQUET_ROW_GROUPS_BEHIND,
     ChunkContext,
     ParquetEncoder,
+    _arrow_table,
     parquet_workers,
 )
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
@@ -221,6 +222,34 @@ def test_string_views_nested_and_chunked_columns_give_to_arrows_bytes() -> None:
     got = b"".join([encoder.encode(part) for part in parts] + [encoder.finish()])
     assert "message" in dictionary_columns(first)
     assert got == out.getvalue()
+
+
+def test_top_level_strings_and_binaries_are_written_as_views_into_to_arrows_bytes() -> None:
+    """Top-level string and binary columns reach pyarrow as Polars' views, uncopied
+    (nested ones are cast: pyarrow cannot write views inside lists); the file is still
+    the one written from to_arrow's large strings and binaries, its Arrow schema too."""
+    frame = pl.DataFrame(
+        {
+            "text": [f"row {i}" if i % 3 else None for i in range(5_000)],
+            "raw": [bytes([i % 251]) * (i % 40) for i in range(5_000)],
+            "tags": [[f"t{i % 5}"] for i in range(5_000)],
+        }
+    )
+    table = _arrow_table(frame)
+    assert [f.type for f in table.schema] == [
+        pa.string_view(),
+        pa.binary_view(),
+        pa.large_list(pa.large_string()),
+    ]
+    expected = io.BytesIO()
+    pq.write_table(
+        frame.to_arrow(), expected, row_group_size=frame.height, compression="zstd",
+        compression_level=3, use_dictionary=dictionary_columns(frame),
+    )  # fmt: skip
+    encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec="zstd", level=3, workers=2))
+    got = b"".join([encoder.encode(frame), encoder.finish()])
+    assert got == expected.getvalue()
+    assert pq.read_table(io.BytesIO(got)).schema == frame.to_arrow().schema
 
 
 def test_encoding_parquet_does_not_import_pandas() -> None:

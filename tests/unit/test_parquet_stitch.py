@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sluice.server.pipeline import thrift_compact as tc
-from sluice.server.pipeline.parquet_stitch import ParquetStitcher, split_file
+from sluice.server.pipeline.parquet_stitch import ParquetStitcher, split_file, take_arrow_schema
 
 # Field ids of parquet-format's parquet.thrift used to look inside footers here.
 ROW_GROUPS, COLUMNS, META = 4, 1, 3
@@ -411,6 +411,31 @@ def test_parts_with_other_schemas_are_refused_naming_the_difference() -> None:
     tagged = tagged.replace_schema_metadata({"origin": "elsewhere"})
     with pytest.raises(ValueError, match="key_value_metadata"):
         list(stitch([first, parquet(tagged)]))
+
+
+def test_a_part_takes_the_references_arrow_schema_only_if_the_rest_is_the_same() -> None:
+    """String views and large strings are the same Parquet column: with the reference's
+    Arrow schema (written from large strings) a part of views becomes the file written
+    from large strings; a part of another Parquet schema is refused, not relabelled."""
+    rows = pl.DataFrame({"s": ["a", None, "bc"] * 100, "b": [b"x", b"", None] * 100})
+    large = rows.to_arrow()
+    views = large.cast(pa.schema([("s", pa.string_view()), ("b", pa.binary_view())]))
+    reference = split_file(parquet(large.slice(0, 0))).metadata
+    part = split_file(parquet(views))
+    assert part.metadata != split_file(parquet(large)).metadata  # its ARROW:schema
+    take_arrow_schema(part, reference)
+    assert b"".join(stitch_parts([part])) == parquet(large)
+
+    numbers = split_file(parquet(large.set_column(1, "b", pa.array([1, 2, 3] * 100))))
+    with pytest.raises(ValueError, match="differ in their FileMetaData schema"):
+        take_arrow_schema(numbers, reference)
+
+
+def stitch_parts(parts: Iterable[Any]) -> Iterator[bytes]:
+    stitcher = ParquetStitcher()
+    for part in parts:
+        yield stitcher.add(part)
+    yield stitcher.finish()
 
 
 def test_a_file_of_several_row_groups_is_refused() -> None:
