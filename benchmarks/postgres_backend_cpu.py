@@ -31,12 +31,9 @@ import time
 import psutil
 import psycopg
 
+from benchmarks.postgres_bench_table import bench_target, planned_select
 from benchmarks.postgres_source_bench import _fill
-from sluice.server.pipeline import database_source
-from sluice.server.pipeline.postgres_reading import inline
 from sluice.server.pipeline.postgres_source import PostgresTarget
-from sluice.server.source_profiles import PostgresProfile
-from sluice.sinks.locations import PostgresAddress
 from tests.servers.postgres import start_postgres
 
 COLUMNS = '"id", "amount", "price", "name", "at", "doc"'
@@ -44,13 +41,7 @@ _RAW = f"SELECT {COLUMNS} FROM public.bench"
 
 
 def _queries(target: PostgresTarget) -> dict[str, str]:
-    read = database_source.plan_read("postgresql", str(target.address), "bench", "", (), target)
-    schema = database_source.read_schema(read)
-    sql, params = database_source.postgres_source.select_sql(
-        read.server or target, database_source._pg_relation(read), list(schema.names()),
-        read.order_by, database_source._pg_filters(read), 0,
-    )  # fmt: skip
-    sluice = inline(sql, params)
+    sluice = planned_select(target)
     seq = sluice.split(" ORDER BY ")[0]
     return {
         "sluice": sluice,
@@ -116,9 +107,7 @@ def main() -> None:
     server = start_postgres()
     try:
         url = _fill(server, args.rows)
-        address = PostgresAddress("127.0.0.1", server.port, url.rsplit("/", 1)[1])
-        profile = PostgresProfile(hosts=(f"127.0.0.1:{server.port}",), user=server.user)
-        queries = _queries(PostgresTarget(address, "bench", profile))
+        queries = _queries(bench_target(server, url))
         if args.show_sql:
             for name, sql in queries.items():
                 print(f"- {name}: `{sql}`")

@@ -32,11 +32,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.postgres_bench_table import bench_target, planned_read
 from benchmarks.postgres_source_bench import _fill
-from sluice.server.pipeline import database_source, postgres_reading
+from sluice.server.pipeline import postgres_reading
 from sluice.server.pipeline.postgres_source import PostgresTarget
-from sluice.server.source_profiles import PostgresProfile
-from sluice.sinks.locations import PostgresAddress
 from tests.servers.postgres import start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,12 +81,7 @@ print(rows, cpu() - cpu0, time.perf_counter() - wall0, high_water_mark(os.getpid
 
 def _sql(target: PostgresTarget) -> tuple[str, str, str]:
     """(Sluice's SELECT, connectorx's SELECT, the planned schema's repr)."""
-    read = database_source.plan_read("postgresql", str(target.address), "bench", "", (), target)
-    schema = database_source.read_schema(read)
-    sql, params = database_source.postgres_source.select_sql(
-        read.server or target, database_source._pg_relation(read), list(schema.names()),
-        read.order_by, database_source._pg_filters(read), 0,
-    )  # fmt: skip
+    _, schema, sql, params = planned_read(target)
     sluice = postgres_reading.inline(sql, params)
     # jsonb in its binary form is decoded by connectorx through serde_json (not exact).
     cx = sluice.replace('"doc" FROM', '"doc"::text AS "doc" FROM', 1)
@@ -115,9 +109,7 @@ def main() -> None:
     server = start_postgres()
     try:
         url = _fill(server, args.rows)
-        address = PostgresAddress("127.0.0.1", server.port, url.rsplit("/", 1)[1])
-        profile = PostgresProfile(hosts=(f"127.0.0.1:{server.port}",), user=server.user)
-        sluice, cx, schema = _sql(PostgresTarget(address, "bench", profile))
+        sluice, cx, schema = _sql(bench_target(server, url))
         print(f"sluice: {sluice}\ncx:     {cx}\nschema: {schema}", flush=True)
         which = args.only.split(",")
         print("\nclient CPU s / wall s / VmHWM MiB (rows)\n")

@@ -28,12 +28,11 @@ import time
 
 import psutil
 
+from benchmarks.postgres_bench_table import bench_target, planned_select
 from benchmarks.postgres_source_bench import _fill
-from sluice.server.pipeline import database_source, postgres_reading
+from sluice.server.pipeline import postgres_reading
 from sluice.server.pipeline.postgres_source import PostgresTarget
 from sluice.server.pipeline.prefetch import prefetched
-from sluice.server.source_profiles import PostgresProfile
-from sluice.sinks.locations import PostgresAddress
 from tests.servers.postgres import start_postgres
 
 MIB = 1024 * 1024
@@ -42,13 +41,7 @@ _ONE = "SELECT id, {} FROM bench AS sluice_source ORDER BY sluice_source.id"
 
 def _variants(target: PostgresTarget) -> dict[str, tuple[str, int, bool]]:
     """name -> (SQL, batch hint bytes, through the read-ahead thread)."""
-    read = database_source.plan_read("postgresql", str(target.address), "bench", "", (), target)
-    schema = database_source.read_schema(read)
-    sql, params = database_source.postgres_source.select_sql(
-        read.server or target, database_source._pg_relation(read), list(schema.names()),
-        read.order_by, database_source._pg_filters(read), 0,
-    )  # fmt: skip
-    sluice = postgres_reading.inline(sql, params)
+    sluice = planned_select(target)
     hint = postgres_reading.BATCH_HINT_BYTES
     variants = {
         "sluice": (sluice, hint, False),
@@ -98,9 +91,7 @@ def main() -> None:
     server = start_postgres()
     try:
         url = _fill(server, args.rows)
-        address = PostgresAddress("127.0.0.1", server.port, url.rsplit("/", 1)[1])
-        profile = PostgresProfile(hosts=(f"127.0.0.1:{server.port}",), user=server.user)
-        variants = _variants(PostgresTarget(address, "bench", profile))
+        variants = _variants(bench_target(server, url))
         if args.hold:
             print(url, flush=True)
             for name, (sql, _, _) in variants.items():

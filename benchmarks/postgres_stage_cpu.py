@@ -31,11 +31,10 @@ import polars as pl
 import psutil
 import zstandard
 
+from benchmarks.postgres_bench_table import bench_target, planned_read
 from benchmarks.postgres_source_bench import _fill
 from sluice.server.pipeline import database_source, postgres_reading
 from sluice.server.pipeline.postgres_source import PostgresTarget
-from sluice.server.source_profiles import PostgresProfile
-from sluice.sinks.locations import PostgresAddress
 from tests.servers.postgres import start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,13 +42,7 @@ STAGES = ("server", "driver", "frames", "parquet", "jsonl+zstd")
 
 
 def _stages(target: PostgresTarget, rows: int) -> dict[str, float]:
-    read = database_source.plan_read("postgresql", str(target.address), "bench", "", (), target)
-    schema = database_source.read_schema(read)
-    columns = list(schema.names())
-    sql, params = database_source.postgres_source.select_sql(
-        read.server or target, database_source._pg_relation(read), columns, read.order_by,
-        database_source._pg_filters(read), 0,
-    )  # fmt: skip
+    read, schema, sql, params = planned_read(target)
     import adbc_driver_postgresql.dbapi as adbc
     from psycopg.conninfo import make_conninfo
 
@@ -101,9 +94,7 @@ def main() -> None:
     server = start_postgres()
     try:
         url = _fill(server, args.rows)
-        address = PostgresAddress("127.0.0.1", server.port, url.rsplit("/", 1)[1])
-        profile = PostgresProfile(hosts=(f"127.0.0.1:{server.port}",), user=server.user)
-        target = PostgresTarget(address, "bench", profile)
+        target = bench_target(server, url)
         print(f"{args.rows:,} rows, thread CPU seconds per stage\n")
         print("| run | " + " | ".join(STAGES) + " |\n|---|" + "---:|" * len(STAGES))
         for run in range(1, args.repeat + 1):
