@@ -114,14 +114,7 @@ def test_a_redactor_checks_a_candidate_once_for_all_its_text_leaves(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # One memory per redactor: its bound is the redactor's, whatever the leaves.
-    asked: list[str] = []
-    real = text_module._phones_passing
-
-    def recording(distinct: pl.Series) -> pl.Series:
-        asked.extend(distinct.to_list())
-        return real(distinct)
-
-    monkeypatch.setattr(text_module, "_phones_passing", recording)
+    asked = _recorded(monkeypatch, "_phones_passing")
     message = "call 555-123-4567 about order 2024-05-06"
     frame = pl.DataFrame({"a": [message], "s": [{"x": message, "y": "nothing"}]})
     out, counts = run(frame, RedactionSpec(level="moderate"))
@@ -134,14 +127,7 @@ def test_a_redactor_checks_a_candidate_once_for_all_its_text_leaves(
 def test_failing_runs_are_split_once_per_export(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whether a failing run holds phone numbers (split in Python) is remembered too:
     a later batch with the same runs splits none, and rewrites them the same."""
-    split: list[str] = []
-    holds = text_module.holds_phones
-
-    def recording(values: pl.Series) -> pl.Series:
-        split.extend(values.to_list())
-        return holds(values)
-
-    monkeypatch.setattr(text_module, "holds_phones", recording)
+    split = _recorded(monkeypatch, "holds_phones")
     batch = ["call 555-123-4567 555-987-6543 now", "ids 1234 5678 9012 3456 7890 1234"]
     frame = pl.DataFrame({"t": batch})
     shared = phone_verdicts()
@@ -152,3 +138,18 @@ def test_failing_runs_are_split_once_per_export(monkeypatch: pytest.MonkeyPatch)
     again = frame.select(rewrite_checked(pl.col("t"), RULE, shared)).to_series().to_list()
     assert again == first
     assert len(split) == asked
+
+
+def _recorded(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """Every value text.<name> (a Series -> Series check) is asked about from now on; it
+    still answers as before."""
+    asked: list[str] = []
+    real = getattr(text_module, name)
+
+    def recording(values: pl.Series) -> pl.Series:
+        asked.extend(values.to_list())
+        result: pl.Series = real(values)
+        return result
+
+    monkeypatch.setattr(text_module, name, recording)
+    return asked
