@@ -161,8 +161,13 @@ def _parts_of(values: list[str]) -> list[list[tuple[int, int]]]:
     out: list[list[tuple[int, int]]] = []
     for its_words, candidates in zip(words, spans, strict=True):
         whole = next(verdicts)
-        passing = [span for span in candidates if next(verdicts) and _laid_out(its_words, *span)]
-        out.append([] if whole else _best_cover(its_words, passing))
+        passing = [span for span in candidates if next(verdicts)]
+        if whole or not passing:
+            out.append([])
+            continue
+        french = _french_starts(its_words)
+        laid_out = [span for span in passing if _laid_out(its_words, *span, french)]
+        out.append(_best_cover(its_words, laid_out))
     return out
 
 
@@ -185,34 +190,37 @@ def _word_runs(words: list[str], others: list[bool]) -> list[tuple[int, int]]:
     return runs
 
 
-def _laid_out(words: list[str], first: int, end: int) -> bool:
+def _laid_out(words: list[str], first: int, end: int, french: list[bool]) -> bool:
     """Whether the run of words `first`..`end` reads as one phone number rather than a
     list: a country code or an area code in parentheses, or three digit groups or more,
-    one of three digits or more, or a French number. Without it, lists of numbers ("10
-    20 30 40 50 60 70 80", "ids 123456 654321 ...") would be split into "phone numbers"
-    once they fail as a whole."""
+    one of three digits or more, or a French number (`french`: _french_starts). Without
+    it, lists of numbers ("10 20 30 40 50 60 70 80", "ids 123456 654321 ...") would be
+    split into "phone numbers" once they fail as a whole."""
     if words[first].startswith(("+", "(")):
         return True
     groups = [group for word in words[first:end] for group in _GROUP.findall(word)]
     if len(groups) >= 3 and max(len(group) for group in groups) >= 3:
         return True
-    return _french(words, first, end)
+    return end - first == _FRENCH_PAIRS and french[first]
 
 
-def _french(words: list[str], first: int, end: int) -> bool:
-    """Whether the run is laid out as a French number ("01 23 45 67 89": five pairs, the
-    first a 0 and a non-zero digit) that no further pair follows, unless another such
+def _french_starts(words: list[str]) -> list[bool]:
+    """For each word, whether a French number starts there ("01 23 45 67 89": five pairs,
+    the first a 0 and a non-zero digit) that no further pair follows, unless another such
     number starts there. A list of pairs ("minutes 05 10 15 20 25 30 35 40") has pairs
-    after its first five."""
-    if end - first != _FRENCH_PAIRS or end > len(words):
-        return False
-    if not _FRENCH_FIRST.fullmatch(words[first]):
-        return False
-    if not all(_PAIR.fullmatch(word) for word in words[first:end]):
-        return False
-    if end == len(words) or not _PAIR.fullmatch(words[end]):
-        return True
-    return _french(words, end, end + _FRENCH_PAIRS)
+    after its first five. One pass from the end, so a value of many numbers side by
+    side costs its length, not its length squared (each start would otherwise follow
+    the chain to its end)."""
+    pair = [_PAIR.fullmatch(word) is not None for word in words]
+    starts = [False] * (len(words) + 1)
+    for first in range(len(words) - _FRENCH_PAIRS, -1, -1):
+        end = first + _FRENCH_PAIRS
+        starts[first] = (
+            _FRENCH_FIRST.fullmatch(words[first]) is not None
+            and all(pair[first:end])
+            and (end == len(words) or not pair[end] or starts[end])
+        )
+    return starts
 
 
 def _best_cover(words: list[str], passing: list[tuple[int, int]]) -> list[tuple[int, int]]:
