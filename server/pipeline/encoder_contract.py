@@ -45,7 +45,9 @@ class Encoder(Protocol):
         (NDJSON), or whose bytes are part of a larger buffer (Parquet's row group, a view
         of the file Arrow wrote), returns them as they are, so that no copy joins or cuts
         them: digests, compressors, ciphers and sinks take them one by one. The pieces
-        are read before the next call. By default, the one piece."""
+        must stay valid and unchanged after the call: the pipeline queues them while
+        the encoder goes on, so an encoder may not reuse a buffer it handed over. By
+        default, the one piece."""
         return (self.encode(batch),)
 
     def finish(self) -> bytes:
