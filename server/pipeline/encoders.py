@@ -302,6 +302,8 @@ def _chunk_setup(first: pl.DataFrame, context: ChunkContext) -> _ChunkSetup:
 
 def _parquet_row_group(batch: pl.DataFrame, setup: Future[_ChunkSetup]) -> ParquetPart:
     """`batch` as a standalone one-row-group Parquet file, taken apart for stitching."""
+    # Converted before waiting: the first row group's conversion overlaps the chunk's
+    # dictionary choice on the other worker.
     table = _arrow_table(batch)
     chunk = setup.result()
     # Written into Arrow's memory, not a BytesIO: Arrow handed each page over as a new
