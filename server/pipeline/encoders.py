@@ -207,9 +207,8 @@ class ParquetEncoder(Encoder):
         #: Row groups being encoded, oldest first; at most _PARQUET_IN_FLIGHT.
         self._pending: deque[Future[ParquetPart]] = deque()
         self._pool: ThreadPoolExecutor | None = None
-        self._options: dict[str, Any] = {}
-        #: The FileMetaData of the chunk's schema as to_arrow types it (see _arrow_table).
-        self._reference: Future[ThriftStruct] = Future()
+        #: The chunk's writer options and reference footer, made by a worker.
+        self._setup: Future[_ChunkSetup] = Future()
 
     def encode(self, batch: pl.DataFrame) -> bytes:
         return b"".join(self.encode_pieces(batch))
@@ -219,22 +218,15 @@ class ParquetEncoder(Encoder):
         of two calls before, as the view of the file Arrow wrote that it is."""
         header = b""
         if self._pool is None:
-            codec = self._context.codec if self._context.codec != "none" else None
-            self._options = {
-                "compression": codec or "none",
-                "compression_level": self._context.level if codec else None,
-                # Decided once per chunk, from its first batch (see parquet_dictionary).
-                "use_dictionary": dictionary_columns(batch),
-            }
             workers = parquet_workers(self._context.workers)
             self._pool = ThreadPoolExecutor(workers, thread_name_prefix="parquet")
             # First in the pool's queue, so a worker has taken it before any row group
-            # waits for it; its failure (an unwritable schema) surfaces as theirs.
-            self._reference = self._pool.submit(_reference_metadata, batch, self._options)
+            # waits for it; its failure (an unwritable schema) surfaces as theirs. Made
+            # there, not here: the dictionary choice (~12-15 ms per 65k-row batch) held
+            # up the caller, who meanwhile reads the next batch for the other worker.
+            self._setup = self._pool.submit(_chunk_setup, batch, self._context)
             header = self._stitcher.start()
-        self._pending.append(
-            self._pool.submit(_parquet_row_group, batch, self._options, self._reference)
-        )
+        self._pending.append(self._pool.submit(_parquet_row_group, batch, self._setup))
         if len(self._pending) <= PARQUET_ROW_GROUPS_BEHIND:
             return (header,) if header else ()
         return (header, *self._next()) if header else self._next()
@@ -289,11 +281,31 @@ def _finish_file(pending: deque[Future[ParquetPart]], stitcher: ParquetStitcher)
     return b"".join(out)
 
 
-def _parquet_row_group(
-    batch: pl.DataFrame, options: dict[str, Any], reference: Future[ThriftStruct]
-) -> ParquetPart:
+@dataclass(frozen=True)
+class _ChunkSetup:
+    #: pyarrow's write_table options, the same for every row group of the chunk.
+    options: dict[str, Any]
+    #: The FileMetaData of the chunk's schema as to_arrow types it (see _arrow_table).
+    reference: ThriftStruct
+
+
+def _chunk_setup(first: pl.DataFrame, context: ChunkContext) -> _ChunkSetup:
+    codec = context.codec if context.codec != "none" else None
+    options = {
+        "compression": codec or "none",
+        "compression_level": context.level if codec else None,
+        # Decided once per chunk, from its first batch (see parquet_dictionary).
+        "use_dictionary": dictionary_columns(first),
+    }
+    return _ChunkSetup(options, _reference_metadata(first, options))
+
+
+def _parquet_row_group(batch: pl.DataFrame, setup: Future[_ChunkSetup]) -> ParquetPart:
     """`batch` as a standalone one-row-group Parquet file, taken apart for stitching."""
+    # Converted before waiting: the first row group's conversion overlaps the chunk's
+    # dictionary choice on the other worker.
     table = _arrow_table(batch)
+    chunk = setup.result()
     # Written into Arrow's memory, not a BytesIO: Arrow handed each page over as a new
     # Python bytes object, which the BytesIO copied again into a buffer it grew by
     # realloc, and the row group was then cut out of it and joined to the magic: three
@@ -303,9 +315,9 @@ def _parquet_row_group(
     # 0.695 -> 0.653 s, minor page faults ~35k -> ~15k (benchmarks/postgres_daemon_cpu.py).
     out = pa.BufferOutputStream()
     # One row group per batch keeps memory per chunk bounded by the batch size.
-    pq.write_table(table, out, row_group_size=max(1, table.num_rows), **options)
+    pq.write_table(table, out, row_group_size=max(1, table.num_rows), **chunk.options)
     part = split_file(memoryview(out.getvalue()))
-    take_arrow_schema(part, reference.result())
+    take_arrow_schema(part, chunk.reference)
     return part
 
 

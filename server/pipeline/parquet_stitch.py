@@ -8,7 +8,9 @@ it is, then one footer holding every file's row group with its offsets moved by 
 that data now starts.
 
 The footer (FileMetaData) is rewritten through a generic Thrift tree, so fields this
-module does not know survive untouched. Field ids are those of parquet-format's
+module does not know survive untouched. Only the structs that hold offsets are decoded
+(_OPENED); the rest (schema, Arrow schema, statistics, encodings) stays the bytes it was,
+compared and written back as such. Field ids are those of parquet-format's
 parquet.thrift. A page index (write_page_index) is moved too: pyarrow writes it after the
 column data, so it is carried to the end of the joined file, its offset indexes
 re-encoded with the moved page offsets.
@@ -26,6 +28,7 @@ from sluice.server.pipeline.thrift_compact import (
     LIST,
     STRUCT,
     Field,
+    Opened,
     ThriftList,
     ThriftStruct,
     decode_struct,
@@ -70,6 +73,13 @@ _META_OFFSETS: Final = (9, 10, 11, 14)
 _OFFSET_INDEX_PAGES: Final = 1
 _PAGE_OFFSET: Final = 1
 
+#: What split_file decodes of a footer: the row groups, their column chunks and each
+#: chunk's ColumnMetaData, where the offsets are. Decoding whole footers and encoding
+#: them back cost twice the CPU: stitching a 1M-row events export (16 row groups of 18
+#: columns) took ~17 CPU ms, ~8.5 ms this way.
+_OPENED: Final[Opened] = {_FILE_ROW_GROUPS: {_GROUP_COLUMNS: {_CHUNK_META: {}}}}
+_OFFSET_INDEX_OPENED: Final[Opened] = {_OFFSET_INDEX_PAGES: {}}
+
 
 @dataclass(frozen=True)
 class ParquetPart:
@@ -104,7 +114,7 @@ def split_file(file: bytes | memoryview) -> ParquetPart:
     footer_start = len(view) - 8 - footer_length
     if footer_start < 4:
         raise ValueError("not a Parquet file: its footer length exceeds the file")
-    metadata, used = decode_struct(view[footer_start:-8])
+    metadata, used = decode_struct(view[footer_start:-8], _OPENED)
     if used != footer_length:
         raise ValueError("Parquet footer has bytes after its FileMetaData")
     if metadata.has(_FILE_ENCRYPTION_ALGORITHM) or metadata.has(_FILE_FOOTER_SIGNING_KEY):
@@ -155,7 +165,9 @@ def _page_index(
         region = _region(chunk, _CHUNK_OFFSET_INDEX_OFFSET, _CHUNK_OFFSET_INDEX_LENGTH)
         if region:
             regions.append(region)
-            offset_index, used = decode_struct(file[region[0] : region[0] + region[1]])
+            offset_index, used = decode_struct(
+                file[region[0] : region[0] + region[1]], _OFFSET_INDEX_OPENED
+            )
             if used != region[1]:
                 raise ValueError("a Parquet offset index is not the length its footer says")
         page_index.append((column_index, offset_index))

@@ -8,13 +8,19 @@ so a footer they wrote re-encodes to the same bytes.
 
 Booleans inside lists, sets and maps are kept as their raw byte, since writers disagree
 on the byte for false (the spec says 0, older writers 2).
+
+A decode can leave the structs, lists, sets and maps it is not asked to open as their
+wire bytes (Encoded), which re-encode as they came: a Parquet stitcher needs the offsets
+of a footer's row groups, not its schema, statistics or Arrow schema, and building those
+trees only to write them back cost most of its CPU.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeAlias
 
 # Wire types. In a field header a boolean's value is its type (TRUE or FALSE); as a list
 # element type either number means "bool".
@@ -35,6 +41,20 @@ UUID: Final = 13
 #: Deeper nesting than any Parquet footer has: a corrupt input fails fast instead of
 #: exhausting the stack.
 _MAX_DEPTH: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A struct, list, set or map left undecoded: its bytes on the wire, without the
+    field header (which the encoder writes from the field's id and type)."""
+
+    data: bytes
+
+
+#: The fields a partial decode opens: field id -> the fields to open in that field's
+#: struct (or in each struct of that list, set or map). Any other struct, list, set or
+#: map field stays Encoded; numbers, booleans and binaries are always decoded.
+Opened: TypeAlias = Mapping[int, "Opened"]
 
 
 @dataclass(slots=True)
@@ -108,13 +128,19 @@ class ThriftStruct:
         return [item for item in value.items if isinstance(item, ThriftStruct)]
 
 
-Value = bool | int | float | bytes | ThriftList | ThriftMap | ThriftStruct
+Value = bool | int | float | bytes | Encoded | ThriftList | ThriftMap | ThriftStruct
+
+_CONTAINERS: Final = frozenset((LIST, SET, MAP, STRUCT))
 
 
-def decode_struct(data: bytes | memoryview) -> tuple[ThriftStruct, int]:
-    """The struct at the start of `data`, and how many bytes it took."""
-    reader = _Reader(memoryview(data))
-    result = reader.struct(0)
+def decode_struct(
+    data: bytes | memoryview, opened: Opened | None = None
+) -> tuple[ThriftStruct, int]:
+    """The struct at the start of `data`, and how many bytes it took. With `opened`, only
+    the struct, list, set and map fields it names are decoded (recursively, as it says),
+    the others kept Encoded; without, everything is."""
+    reader = _Reader(bytes(data))
+    result = reader.struct(0, opened)
     return result, reader.position
 
 
@@ -125,7 +151,7 @@ def encode_struct(value: ThriftStruct) -> bytes:
 
 
 class _Reader:
-    def __init__(self, data: memoryview) -> None:
+    def __init__(self, data: bytes) -> None:
         self.data = data
         self.position = 0
 
@@ -159,7 +185,7 @@ class _Reader:
         value = self.varint()
         return (value >> 1) ^ -(value & 1)
 
-    def struct(self, depth: int) -> ThriftStruct:
+    def struct(self, depth: int, opened: Opened | None = None) -> ThriftStruct:
         fields: list[Field] = []
         last = 0
         while True:
@@ -170,11 +196,27 @@ class _Reader:
             field_id = last + delta if delta else self.zigzag()
             if wire_type in (TRUE, FALSE):
                 fields.append(Field(field_id, TRUE, wire_type == TRUE))
-            else:
+            elif opened is None or wire_type not in _CONTAINERS:
                 fields.append(Field(field_id, wire_type, self.value(wire_type, depth)))
+            elif field_id in opened:
+                inner = opened[field_id]
+                fields.append(Field(field_id, wire_type, self.value(wire_type, depth, inner)))
+            else:
+                start = self.position
+                self.skip(wire_type, depth)
+                fields.append(
+                    Field(field_id, wire_type, Encoded(bytes(self.data[start : self.position])))
+                )
             last = field_id
 
-    def value(self, wire_type: int, depth: int) -> Value:
+    def skip(self, wire_type: int, depth: int) -> None:
+        """Move past a value without building it."""
+        try:
+            self.position = _skip(self.data, self.position, wire_type, depth)
+        except IndexError:
+            raise ValueError("truncated Thrift data") from None
+
+    def value(self, wire_type: int, depth: int, opened: Opened | None = None) -> Value:
         # Checked here, where structs, lists, sets and maps all recurse.
         if depth > _MAX_DEPTH:
             raise ValueError("Thrift data nested too deeply")
@@ -196,7 +238,7 @@ class _Reader:
             size, element_type = header >> 4, header & 0x0F
             if size == 15:
                 size = self.varint()
-            items = [self.value(element_type, depth + 1) for _ in range(size)]
+            items = [self.value(element_type, depth + 1, opened) for _ in range(size)]
             return ThriftList(element_type, items, is_set=wire_type == SET)
         if wire_type == MAP:
             size = self.varint()
@@ -205,13 +247,88 @@ class _Reader:
             types = self.byte()
             key_type, value_type = types >> 4, types & 0x0F
             pairs = [
-                (self.value(key_type, depth + 1), self.value(value_type, depth + 1))
+                (
+                    self.value(key_type, depth + 1, opened),
+                    self.value(value_type, depth + 1, opened),
+                )
                 for _ in range(size)
             ]
             return ThriftMap(key_type, value_type, pairs)
         if wire_type == STRUCT:
-            return self.struct(depth + 1)
+            return self.struct(depth + 1, opened)
         raise ValueError(f"unknown Thrift wire type {wire_type}")
+
+
+def _skip(data: bytes, position: int, wire_type: int, depth: int) -> int:
+    """Where the value at `position` ends. Reading past the end raises IndexError. Kept
+    apart from _Reader's methods, with the position in a local: skipping a footer's
+    statistics and schema byte by byte is the hot loop of a partial decode."""
+    if depth > _MAX_DEPTH:
+        raise ValueError("Thrift data nested too deeply")
+    if wire_type in (I16, I32, I64):
+        while data[position] & 0x80:
+            position += 1
+        return position + 1
+    if wire_type == BINARY:
+        size, position = _varint_at(data, position)
+        return _within(data, position + size)
+    if wire_type == STRUCT:
+        while True:
+            header = data[position]
+            position += 1
+            if header == 0:
+                return position
+            if not header & 0xF0:  # the field id follows, as a zigzag varint
+                position = _skip(data, position, I16, depth + 1)
+            element_type = header & 0x0F
+            if element_type not in (TRUE, FALSE):
+                position = _skip(data, position, element_type, depth + 1)
+    if wire_type in (LIST, SET):
+        header = data[position]
+        position += 1
+        size, element_type = header >> 4, header & 0x0F
+        if size == 15:
+            size, position = _varint_at(data, position)
+        if element_type in (TRUE, FALSE, I8):
+            return _within(data, position + size)
+        for _ in range(size):
+            position = _skip(data, position, element_type, depth + 1)
+        return position
+    if wire_type in (TRUE, FALSE, I8):
+        return _within(data, position + 1)
+    if wire_type == DOUBLE:
+        return _within(data, position + 8)
+    if wire_type == UUID:
+        return _within(data, position + 16)
+    if wire_type == MAP:
+        size, position = _varint_at(data, position)
+        if size:
+            types = data[position]
+            position += 1
+            for _ in range(size):
+                position = _skip(data, position, types >> 4, depth + 1)
+                position = _skip(data, position, types & 0x0F, depth + 1)
+        return position
+    raise ValueError(f"unknown Thrift wire type {wire_type}")
+
+
+def _varint_at(data: bytes, position: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, position
+        shift += 7
+        if shift > 70:
+            raise ValueError("Thrift varint too long")
+
+
+def _within(data: bytes, end: int) -> int:
+    if end > len(data):
+        raise IndexError("past the end")
+    return end
 
 
 def _write_varint(out: bytearray, value: int) -> None:
@@ -239,7 +356,9 @@ def _write_struct(out: bytearray, value: ThriftStruct) -> None:
         else:
             out.append(wire_type)
             _write_zigzag(out, item.id)
-        if item.type not in (TRUE, FALSE):
+        if isinstance(item.value, Encoded):
+            out += item.value.data
+        elif item.type not in (TRUE, FALSE):
             _write_value(out, item.type, item.value)
         last = item.id
     out.append(0)

@@ -123,6 +123,26 @@ def test_the_file_is_the_one_pyarrows_parquet_writer_writes(
     assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == SIZES
 
 
+def test_the_dictionary_choice_is_made_by_a_worker_not_the_caller(
+    events: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller reads the next batch meanwhile; the choice is still the first batch's."""
+    from sluice.server.pipeline import encoders
+
+    choosers: list[str] = []
+
+    def recording(batch: pl.DataFrame) -> list[str]:
+        choosers.append(threading.current_thread().name)
+        return dictionary_columns(batch)
+
+    monkeypatch.setattr(encoders, "dictionary_columns", recording)
+    out = encoded(events, 2)
+    assert len(choosers) == 1
+    assert choosers[0].startswith("parquet") and choosers[0] != threading.current_thread().name
+    monkeypatch.undo()
+    assert out == encoded(events, 2)
+
+
 @pytest.mark.parametrize("count", [1, 2, 3])
 def test_chunks_shorter_than_the_lag_finish_whole(events: pl.DataFrame, count: int) -> None:
     encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec="zstd", level=3, workers=2))

@@ -217,6 +217,37 @@ def test_any_struct_decodes_to_what_was_encoded(value: tc.ThriftStruct) -> None:
     assert tc.encode_struct(decoded) == encoded
 
 
+@settings(max_examples=300, deadline=None)
+@given(_structs(), st.sampled_from([{}, {1: {}}, {1: {2: {}}, 3: {}}]))
+def test_a_partial_decode_keeps_the_unopened_fields_bytes_and_re_encodes_the_same(
+    value: tc.ThriftStruct, opened: tc.Opened
+) -> None:
+    encoded = tc.encode_struct(value)
+    decoded, used = tc.decode_struct(encoded + b"trailing", opened)
+    assert used == len(encoded)
+    assert tc.encode_struct(decoded) == encoded
+    for item, original in zip(decoded.fields, value.fields, strict=True):
+        if item.id not in opened and item.type in (tc.LIST, tc.SET, tc.MAP, tc.STRUCT):
+            # The value's bytes: as field 1 of a struct, behind a one-byte field header.
+            alone = tc.ThriftStruct([tc.Field(1, original.type, original.value)])
+            assert item.value == tc.Encoded(tc.encode_struct(alone)[1:-1])
+        elif item.id not in opened:
+            assert item == original
+
+
+def test_a_partial_decode_refuses_what_a_whole_one_refuses() -> None:
+    raw, _ = footer(parquet(frame(10)))
+    for opened in ({}, {4: {}}):
+        with pytest.raises(ValueError, match="truncated"):
+            tc.decode_struct(raw[: len(raw) // 2], opened)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        tc.decode_struct(b"\x19" * 5000, {})
+    with pytest.raises(ValueError, match="nested too deeply"):
+        tc.decode_struct(b"\x1c" * 5000, {})
+    with pytest.raises(ValueError, match="unknown Thrift wire type 14"):
+        tc.decode_struct(b"\x1c\x1e", {})  # a struct whose field 1 is of type 14
+
+
 def test_deeply_nested_thrift_is_refused_whatever_nests() -> None:
     # A field holding a list of lists of lists...: 0x19 is field 1 of type list, and as a
     # list header one element of type list.
