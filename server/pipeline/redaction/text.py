@@ -223,6 +223,46 @@ def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
     )
 
 
+#: A card number after digit groups ("ticket #12 4111…", "05/06/2024 4111…", "qty 2
+#: 4111…") is one longer candidate that fails as a whole: the card is tried again with
+#: the groups before it as context, but only where what remains is laid out as a card,
+#: so that a long number (an IBAN's digits, a tracking number) still never yields a
+#: card-sized part (entities._START). A contiguous card after groups of one to four
+#: digits; a grouped one (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, with spaces or dashes) after
+#: groups of one to three, since a group of four before it is one more of its own.
+_FIRST_GROUPS_CARDS: Final = (
+    (r"(?:[0-9]{1,4}[ -])+", r"[0-9]{13,19}"),
+    (
+        r"(?:[0-9]{1,3}[ -])+",
+        r"[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?"
+        r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5}",
+    ),
+)
+
+
+def without_first_groups(rule: PatternRule) -> tuple[PatternRule, ...]:
+    """For cards: the rule again with the digit groups before a card-shaped value as
+    context (`_FIRST_GROUPS_CARDS`), for steps over what the first left. The groups must
+    start the run: the card's lead, but a space only after a non-digit (a space after a
+    digit is inside the run: "987654321 12 4111…" stays one number)."""
+    entity = ENTITY_BY_NAME.get(rule.label)
+    if rule.validator not in _GROUP_RETRY or entity is None or rule.regex != entity.regex:
+        return ()
+    start = _run_start(entity.lead)
+    return tuple(
+        replace(rule, regex=compose(f"(?:{start}){groups}", value, entity.trail))
+        for groups, value in _FIRST_GROUPS_CARDS
+    )
+
+
+def _run_start(lead: str) -> str:
+    """The card's lead (entities._CARD_START) with a space taken only after a non-digit."""
+    any_but = r"€£+*]"
+    if lead.count(any_but) != 1:
+        raise ValueError(f"the card lead changed, update _run_start: {lead}")
+    return rf"(?:^|[^0-9]) |{lead.replace(any_but, r'€£+* ]')}"
+
+
 def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """Per value: whether a validated entity's rule may change it, i.e. whether any
     candidate passes its validator: matches are few, so extracting and checking them
