@@ -48,7 +48,6 @@ from sluice.server.pipeline.redaction.text import (
     rewrite_text,
     rewrite_text_keeping,
     rewrites_in_one_pass,
-    without_first_groups,
     without_last_group,
 )
 from sluice.server.pipeline.source import ROW_INDEX
@@ -285,7 +284,7 @@ class PolicyRedactor:
             )
             assigns = keyword and rule.label in _ASSIGNING_ENTITIES
             steps.append(_TextRule(stage, rule.gate or rule.regex, refine, keyword, assigns))
-            for shorter in (*without_last_group(rule), *without_first_groups(rule)):
+            for shorter in without_last_group(rule):
                 # Same counters: a record counts once whichever step changed it.
                 again = _Stage()
                 for flag in stage.flags:

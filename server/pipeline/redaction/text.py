@@ -15,7 +15,9 @@ needs as its lead. Before matching, a joiner (STX) is put after each `,` `;` `|`
 starts another value, giving the next candidate a lead of its own; it is removed again
 afterwards. A card number written with digit groups after it ("… 1111 123") is one longer
 candidate that fails as a whole: a second step (`without_last_group`) looks for cards
-followed by digit groups (kept as context) in what the first left.
+followed by digit groups (kept as context) in what the first left. One written after
+short digit groups ("ticket #12 4111…") fails the same way: a failing candidate's value
+is checked again without them, where the rest is laid out as a card (`_CARD_AFTER_GROUPS`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,19 @@ _JOINED_CARDS: Final = r"([,;|/\t\n\r])([0-9A-Za-z+(])"
 _LAST_GROUPS_CONTEXT: Final = r"(?:[ -][0-9]+)+"
 #: Validators whose candidates may run into a following digit group.
 _GROUP_RETRY: Final = frozenset({"card"})
+#: A card number after digit groups ("ticket #12 4111…", "05/06/2024 4111…", "qty 2
+#: 4111…") is one candidate that fails as a whole: its value is tried again without
+#: the groups, but only where the rest is laid out as a card, so that a long number (an
+#: IBAN's digits, a tracking number) still never yields a card-sized part
+#: (entities._START). A contiguous card after groups of one to four digits; a grouped
+#: one (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, spaces or dashes) after groups of one to three,
+#: since a group of four before it reads as one more of its own.
+_CARD_AFTER_GROUPS: Final = (
+    r"^(?:(?:[0-9]{1,4}[ -])+(?P<contiguous>[0-9]{13,19})"
+    r"|(?:[0-9]{1,3}[ -])+(?P<grouped>[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?"
+    r"|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{5}"
+    r"|[0-9]{4}-[0-9]{6}-[0-9]{5}))$"
+)
 _LEAD, _VALUE, _TRAIL = "${sl_lead}", "${sl_value}", "${sl_trail}"
 
 
@@ -223,44 +238,26 @@ def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
     )
 
 
-#: A card number after digit groups ("ticket #12 4111…", "05/06/2024 4111…", "qty 2
-#: 4111…") is one longer candidate that fails as a whole: the card is tried again with
-#: the groups before it as context, but only where what remains is laid out as a card,
-#: so that a long number (an IBAN's digits, a tracking number) still never yields a
-#: card-sized part (entities._START). A contiguous card after groups of one to four
-#: digits; a grouped one (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, with spaces or dashes) after
-#: groups of one to three, since a group of four before it is one more of its own.
-_FIRST_GROUPS_CARDS: Final = (
-    (r"(?:[0-9]{1,4}[ -])+", r"[0-9]{13,19}"),
-    (
-        r"(?:[0-9]{1,3}[ -])+",
-        r"[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?"
-        r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5}",
-    ),
-)
+def _card_after_groups(value: pl.Expr) -> pl.Expr:
+    """The card laid out after short digit groups in a card candidate's value
+    (`_CARD_AFTER_GROUPS`), or null. A regex over candidates only, never whole texts."""
+    parts = value.str.extract_groups(_CARD_AFTER_GROUPS)
+    return pl.coalesce(parts.struct.field("contiguous"), parts.struct.field("grouped"))
 
 
-def without_first_groups(rule: PatternRule) -> tuple[PatternRule, ...]:
-    """For cards: the rule again with the digit groups before a card-shaped value as
-    context (`_FIRST_GROUPS_CARDS`), for steps over what the first left. The groups must
-    start the run: the card's lead, but a space only after a non-digit (a space after a
-    digit is inside the run: "987654321 12 4111…" stays one number)."""
+def _after_groups(rule: PatternRule) -> bool:
+    """Whether the rule's failing candidates are tried without their first digit groups:
+    the card entity's own pattern only. The steps with the last groups as context
+    (`without_last_group`) are not: a card between groups ("1 4111 1111 1111 1111 1111")
+    is the middle of a longer number."""
     entity = ENTITY_BY_NAME.get(rule.label)
-    if rule.validator not in _GROUP_RETRY or entity is None or rule.regex != entity.regex:
-        return ()
-    start = _run_start(entity.lead)
-    return tuple(
-        replace(rule, regex=compose(f"(?:{start}){groups}", value, entity.trail))
-        for groups, value in _FIRST_GROUPS_CARDS
-    )
+    return rule.validator in _GROUP_RETRY and entity is not None and rule.regex == entity.regex
 
 
-def _run_start(lead: str) -> str:
-    """The card's lead (entities._CARD_START) with a space taken only after a non-digit."""
-    any_but = r"€£+*]"
-    if lead.count(any_but) != 1:
-        raise ValueError(f"the card lead changed, update _run_start: {lead}")
-    return rf"(?:^|[^0-9]) |{lead.replace(any_but, r'€£+* ]')}"
+def _passes_after_groups(value: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """Whether a card candidate's value holds a valid card after short digit groups
+    (for values that fail as a whole)."""
+    return VALIDATORS[rule.validator](_card_after_groups(value)).fill_null(False)
 
 
 def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -297,6 +294,8 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
         # A match whose value cannot be re-read alone is kept as a candidate: the
         # rewrite decides it.
         valid = VALIDATORS[rule.validator](pl.col("value")).fill_null(False)
+        if _after_groups(rule):
+            valid = valid | _passes_after_groups(pl.col("value"), rule)
         distinct = frame.unique(ELEMENT).with_columns(value.alias("value"))
         if _is_phone_rule(rule):
             passing = _phones_or_parts(distinct, valid)
@@ -665,14 +664,30 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         # still cost a string kernel its bytes).
         candidate = pl.when(is_match).then(pl.col("match")).otherwise(pl.lit(""))
         frame = frame.with_columns(candidate.alias("candidate"))
-        is_match = (is_match & VALIDATORS[rule.validator](pl.col("candidate"))).fill_null(False)
+        whole = (is_match & VALIDATORS[rule.validator](pl.col("candidate"))).fill_null(False)
+        if _after_groups(rule):
+            # The card after short digit groups, where the whole fails (`_CARD_AFTER_GROUPS`).
+            after = pl.when(~whole).then(_card_after_groups(pl.col("candidate")))
+            passes = VALIDATORS[rule.validator](after).fill_null(False)
+            frame = frame.with_columns(pl.when(passes).then(after).alias(_AFTER_GROUPS))
+            return frame.with_columns((whole | passes).alias(RESULT))
+        is_match = whole
     return frame.with_columns(is_match.alias(RESULT))
+
+
+#: The column of `_matched_pieces` holding a card found after short digit groups.
+_AFTER_GROUPS: Final = "after_groups"
 
 
 def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     frame = _matched_pieces(frame, rule)
     match, rest = pl.col("match"), pl.col("rest")
     replaced = match if rule.action == "keep" else _replacement(match, rule)
+    if _after_groups(rule) and rule.action != "keep":
+        # Only the card is replaced; the groups before it are written back.
+        card = pl.col(_AFTER_GROUPS)
+        in_part = pl.concat_str(match.str.strip_suffix(card), _replacement(card, rule))
+        replaced = pl.when(card.is_not_null()).then(in_part).otherwise(replaced)
     rebuilt = (
         pl.when(pl.col(RESULT))
         .then(pl.concat_str(replaced, rest))
