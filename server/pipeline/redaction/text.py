@@ -257,7 +257,26 @@ def _after_groups(rule: PatternRule) -> bool:
 def _passes_after_groups(value: pl.Expr, rule: PatternRule) -> pl.Expr:
     """Whether a card candidate's value holds a valid card after short digit groups
     (for values that fail as a whole)."""
-    return VALIDATORS[rule.validator](_card_after_groups(value)).fill_null(False)
+    return _valid_where_present(_card_after_groups(value), rule)
+
+
+def _valid_where_present(value: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """The rule's check of `value`, false where it is null: the check runs only on the
+    values present (cards after digit groups are rare; the check of a whole column of
+    nulls costs as much as one of candidates)."""
+    check = partial(_checked_present, validator=rule.validator)
+    return value.map_batches(check, return_dtype=pl.Boolean, is_elementwise=True)
+
+
+def _checked_present(values: pl.Series, validator: str) -> pl.Series:
+    present = values.is_not_null()
+    checked = pl.repeat(False, len(values), eager=True)
+    if not present.any():
+        return checked
+    few = values.filter(present).to_frame("value")
+    passing = few.select(VALIDATORS[validator](pl.col("value")).fill_null(False)).to_series()
+    # `checked` is this function's own: `scatter` may write into it.
+    return checked.scatter(row_positions(present), passing)
 
 
 def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -664,19 +683,27 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         # still cost a string kernel its bytes).
         candidate = pl.when(is_match).then(pl.col("match")).otherwise(pl.lit(""))
         frame = frame.with_columns(candidate.alias("candidate"))
-        whole = (is_match & VALIDATORS[rule.validator](pl.col("candidate"))).fill_null(False)
-        if _after_groups(rule):
-            # The card after short digit groups, where the whole fails (`_CARD_AFTER_GROUPS`).
-            after = pl.when(~whole).then(_card_after_groups(pl.col("candidate")))
-            passes = VALIDATORS[rule.validator](after).fill_null(False)
-            frame = frame.with_columns(pl.when(passes).then(after).alias(_AFTER_GROUPS))
-            return frame.with_columns((whole | passes).alias(RESULT))
-        is_match = whole
-    return frame.with_columns(is_match.alias(RESULT))
+        is_match = (is_match & VALIDATORS[rule.validator](pl.col("candidate"))).fill_null(False)
+    frame = frame.with_columns(is_match.alias(RESULT))
+    return _with_card_after_groups(frame, rule) if _after_groups(rule) else frame
 
 
 #: The column of `_matched_pieces` holding a card found after short digit groups.
 _AFTER_GROUPS: Final = "after_groups"
+
+
+def _with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
+    """`_matched_pieces` with the card after short digit groups (`_CARD_AFTER_GROUPS`) in
+    the matches that fail as a whole, where it passes (else null), as passing pieces.
+    Each step a column of its own: an expression used twice is computed twice."""
+    failing = pl.when(pl.col("rest").is_not_null() & ~pl.col(RESULT)).then(pl.col("candidate"))
+    frame = frame.with_columns(_card_after_groups(failing).alias(_AFTER_GROUPS))
+    passes = _valid_where_present(pl.col(_AFTER_GROUPS), rule)
+    frame = frame.with_columns(passes.alias("passes_after_groups"))
+    after = pl.when(pl.col("passes_after_groups")).then(pl.col(_AFTER_GROUPS))
+    return frame.with_columns(
+        after.alias(_AFTER_GROUPS), (pl.col(RESULT) | pl.col("passes_after_groups")).alias(RESULT)
+    )
 
 
 def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
