@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import rule, run
 
 MASKED = "************1111"
 MASKED_SPACED = "***************1111"
@@ -50,6 +50,9 @@ AFTER_NUMBER = [
     ("ref 12-4111111111111111.", f"ref 12-{MASKED}."),
     ("on 5 6 4111111111111111 thanks", f"on 5 6 {MASKED} thanks"),
     ("2024 4111111111111111\n#7 5500000000000004", f"2024 {MASKED}\n#7 ************0004"),
+    ("on 2024-05-06 4111111111111111", f"on 2024-05-06 {MASKED}"),
+    ("#1 4111111111111111 #2 5500000000000004", f"#1 {MASKED} #2 ************0004"),
+    ("12 4111111111111111, 12 5500000000000004", f"12 {MASKED}, 12 ************0004"),
 ]
 
 
@@ -63,6 +66,14 @@ def test_a_card_after_a_short_number_is_masked(text: str, expected: str) -> None
 def test_the_masked_card_is_the_same_as_alone() -> None:
     # The reference layout: what a card with a plain word before it becomes.
     assert _strict(["card 4111111111111111"])[0] == [f"card {MASKED}"]
+
+
+def test_only_the_card_takes_the_action() -> None:
+    # The groups before the card are written back whatever the action.
+    spec = RedactionSpec(level="strict", rules=(rule("pattern=CARD:redact"),))
+    out, counts = run(pl.DataFrame({"text": ["ticket #12 4111111111111111"]}), spec)
+    assert out["text"].to_list() == ["ticket #12 [CARD]"]
+    assert counts == {"CARD/text": 1}
 
 
 LOOK_ALIKES = [
