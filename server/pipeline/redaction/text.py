@@ -689,7 +689,7 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
 
 
 #: The column of `_matched_pieces` holding a card found after short digit groups.
-_AFTER_GROUPS: Final = "after_groups"
+_AFTER_GROUPS_COLUMN: Final = "after_groups"
 
 
 def _with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
@@ -697,12 +697,13 @@ def _with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFr
     the matches that fail as a whole, where it passes (else null), as passing pieces.
     Each step a column of its own: an expression used twice is computed twice."""
     failing = pl.when(pl.col("rest").is_not_null() & ~pl.col(RESULT)).then(pl.col("candidate"))
-    frame = frame.with_columns(_card_after_groups(failing).alias(_AFTER_GROUPS))
-    passes = _valid_where_present(pl.col(_AFTER_GROUPS), rule)
+    frame = frame.with_columns(_card_after_groups(failing).alias(_AFTER_GROUPS_COLUMN))
+    passes = _valid_where_present(pl.col(_AFTER_GROUPS_COLUMN), rule)
     frame = frame.with_columns(passes.alias("passes_after_groups"))
-    after = pl.when(pl.col("passes_after_groups")).then(pl.col(_AFTER_GROUPS))
+    after = pl.when(pl.col("passes_after_groups")).then(pl.col(_AFTER_GROUPS_COLUMN))
     return frame.with_columns(
-        after.alias(_AFTER_GROUPS), (pl.col(RESULT) | pl.col("passes_after_groups")).alias(RESULT)
+        after.alias(_AFTER_GROUPS_COLUMN),
+        (pl.col(RESULT) | pl.col("passes_after_groups")).alias(RESULT),
     )
 
 
@@ -712,7 +713,7 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     replaced = match if rule.action == "keep" else _replacement(match, rule)
     if _after_groups(rule) and rule.action != "keep":
         # Only the card is replaced; the groups before it are written back.
-        card = pl.col(_AFTER_GROUPS)
+        card = pl.col(_AFTER_GROUPS_COLUMN)
         in_part = pl.concat_str(match.str.strip_suffix(card), _replacement(card, rule))
         replaced = pl.when(card.is_not_null()).then(in_part).otherwise(replaced)
     rebuilt = (
