@@ -15,7 +15,9 @@ needs as its lead. Before matching, a joiner (STX) is put after each `,` `;` `|`
 starts another value, giving the next candidate a lead of its own; it is removed again
 afterwards. A card number written with digit groups after it ("… 1111 123") is one longer
 candidate that fails as a whole: a second step (`without_last_group`) looks for cards
-followed by digit groups (kept as context) in what the first left.
+followed by digit groups (kept as context) in what the first left. One written after
+short digit groups ("ticket #12 4111…") fails the same way: a failing candidate's value
+is checked again without them, where the rest is laid out as a card (`_CARD_AFTER_GROUPS`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,19 @@ _JOINED_CARDS: Final = r"([,;|/\t\n\r])([0-9A-Za-z+(])"
 _LAST_GROUPS_CONTEXT: Final = r"(?:[ -][0-9]+)+"
 #: Validators whose candidates may run into a following digit group.
 _GROUP_RETRY: Final = frozenset({"card"})
+#: A card number after digit groups ("ticket #12 4111…", "05/06/2024 4111…", "qty 2
+#: 4111…") is one candidate that fails as a whole: its value is tried again without
+#: the groups, but only where the rest is laid out as a card, so that a long number (an
+#: IBAN's digits, a tracking number) still never yields a card-sized part
+#: (entities._START). A contiguous card after groups of one to four digits; a grouped
+#: one (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, spaces or dashes) after groups of one to three,
+#: since a group of four before it reads as one more of its own.
+_CARD_AFTER_GROUPS: Final = (
+    r"^(?:(?:[0-9]{1,4}[ -])+(?P<contiguous>[0-9]{13,19})"
+    r"|(?:[0-9]{1,3}[ -])+(?P<grouped>[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?"
+    r"|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{5}"
+    r"|[0-9]{4}-[0-9]{6}-[0-9]{5}))$"
+)
 _LEAD, _VALUE, _TRAIL = "${sl_lead}", "${sl_value}", "${sl_trail}"
 
 
@@ -223,6 +238,47 @@ def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
     )
 
 
+def _card_after_groups(value: pl.Expr) -> pl.Expr:
+    """The card laid out after short digit groups in a card candidate's value
+    (`_CARD_AFTER_GROUPS`), or null. A regex over candidates only, never whole texts."""
+    parts = value.str.extract_groups(_CARD_AFTER_GROUPS)
+    return pl.coalesce(parts.struct.field("contiguous"), parts.struct.field("grouped"))
+
+
+def _after_groups(rule: PatternRule) -> bool:
+    """Whether the rule's failing candidates are tried without their first digit groups:
+    the card entity's own pattern only. The steps with the last groups as context
+    (`without_last_group`) are not: a card between groups ("1 4111 1111 1111 1111 1111")
+    is the middle of a longer number."""
+    entity = ENTITY_BY_NAME.get(rule.label)
+    return rule.validator in _GROUP_RETRY and entity is not None and rule.regex == entity.regex
+
+
+def _passes_after_groups(value: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """Whether a card candidate's value holds a valid card after short digit groups
+    (for values that fail as a whole)."""
+    return _valid_where_present(_card_after_groups(value), rule)
+
+
+def _valid_where_present(value: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """The rule's check of `value`, false where it is null: the check runs only on the
+    values present (cards after digit groups are rare; the check of a whole column of
+    nulls costs as much as one of candidates)."""
+    check = partial(_checked_present, validator=rule.validator)
+    return value.map_batches(check, return_dtype=pl.Boolean, is_elementwise=True)
+
+
+def _checked_present(values: pl.Series, validator: str) -> pl.Series:
+    present = values.is_not_null()
+    checked = pl.repeat(False, len(values), eager=True)
+    if not present.any():
+        return checked
+    few = values.filter(present).to_frame("value")
+    passing = few.select(VALIDATORS[validator](pl.col("value")).fill_null(False)).to_series()
+    # `checked` is this function's own: `scatter` may write into it.
+    return checked.scatter(row_positions(present), passing)
+
+
 def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """Per value: whether a validated entity's rule may change it, i.e. whether any
     candidate passes its validator: matches are few, so extracting and checking them
@@ -257,6 +313,8 @@ def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:
         # A match whose value cannot be re-read alone is kept as a candidate: the
         # rewrite decides it.
         valid = VALIDATORS[rule.validator](pl.col("value")).fill_null(False)
+        if _after_groups(rule):
+            valid = valid | _passes_after_groups(pl.col("value"), rule)
         distinct = frame.unique(ELEMENT).with_columns(value.alias("value"))
         if _is_phone_rule(rule):
             passing = _phones_or_parts(distinct, valid)
@@ -626,13 +684,38 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         candidate = pl.when(is_match).then(pl.col("match")).otherwise(pl.lit(""))
         frame = frame.with_columns(candidate.alias("candidate"))
         is_match = (is_match & VALIDATORS[rule.validator](pl.col("candidate"))).fill_null(False)
-    return frame.with_columns(is_match.alias(RESULT))
+    frame = frame.with_columns(is_match.alias(RESULT))
+    return _with_card_after_groups(frame, rule) if _after_groups(rule) else frame
+
+
+#: The column of `_matched_pieces` holding a card found after short digit groups.
+_AFTER_GROUPS_COLUMN: Final = "after_groups"
+
+
+def _with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
+    """`_matched_pieces` with the card after short digit groups (`_CARD_AFTER_GROUPS`) in
+    the matches that fail as a whole, where it passes (else null), as passing pieces.
+    Each step a column of its own: an expression used twice is computed twice."""
+    failing = pl.when(pl.col("rest").is_not_null() & ~pl.col(RESULT)).then(pl.col("candidate"))
+    frame = frame.with_columns(_card_after_groups(failing).alias(_AFTER_GROUPS_COLUMN))
+    passes = _valid_where_present(pl.col(_AFTER_GROUPS_COLUMN), rule)
+    frame = frame.with_columns(passes.alias("passes_after_groups"))
+    after = pl.when(pl.col("passes_after_groups")).then(pl.col(_AFTER_GROUPS_COLUMN))
+    return frame.with_columns(
+        after.alias(_AFTER_GROUPS_COLUMN),
+        (pl.col(RESULT) | pl.col("passes_after_groups")).alias(RESULT),
+    )
 
 
 def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     frame = _matched_pieces(frame, rule)
     match, rest = pl.col("match"), pl.col("rest")
     replaced = match if rule.action == "keep" else _replacement(match, rule)
+    if _after_groups(rule) and rule.action != "keep":
+        # Only the card is replaced; the groups before it are written back.
+        card = pl.col(_AFTER_GROUPS_COLUMN)
+        in_part = pl.concat_str(match.str.strip_suffix(card), _replacement(card, rule))
+        replaced = pl.when(card.is_not_null()).then(in_part).otherwise(replaced)
     rebuilt = (
         pl.when(pl.col(RESULT))
         .then(pl.concat_str(replaced, rest))

@@ -1,0 +1,122 @@
+"""A card right after a short number ("ticket #12 4111…", "05/06/2024 4111…"), at strict:
+the greedy card pattern takes the number and the card as one candidate, which fails its
+check, so the card is tried again without the short group(s) before it, but only where
+what remains is laid out as a card. Look-alikes (a long number's tail, an IBAN's
+digits, order ids, dates, phone-like runs) stay as they are."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from sluice.server.planning.spec import RedactionSpec
+from tests.unit.redaction_helpers import rule, run
+
+MASKED = "************1111"
+MASKED_SPACED = "***************1111"
+MASKED_SPACED_2 = "***************0004"
+
+
+def _strict(texts: list[str]) -> tuple[list[str], dict[str, int]]:
+    """`texts` redacted at strict as a column, a list's elements and a struct's field:
+    the three must agree (one rewrite serves every text leaf)."""
+    frame = pl.DataFrame({"text": texts}).with_columns(
+        items=pl.concat_list(pl.col("text"), pl.lit("plain")),
+        record=pl.struct(note=pl.col("text")),
+    )
+    out, counts = run(frame, RedactionSpec(level="strict"))
+    column = out["text"].to_list()
+    assert [items[0] for items in out["items"].to_list()] == column
+    assert [items[1] for items in out["items"].to_list()] == ["plain"] * len(texts)
+    assert [record["note"] for record in out["record"].to_list()] == column
+    return column, counts
+
+
+AFTER_NUMBER = [
+    # Masked before this session's card leads (a joiner after "/", "#", any non-ASCII).
+    ("2024/05/06 4111111111111111", f"2024/05/06 {MASKED}"),
+    ("05/06/2024 4111111111111111", f"05/06/2024 {MASKED}"),
+    ("exp 12/25 4111111111111111", f"exp 12/25 {MASKED}"),
+    ("page 3/4 5500 0000 0000 0004", f"page 3/4 {MASKED_SPACED_2}"),
+    ("ticket #12 4111111111111111", f"ticket #12 {MASKED}"),
+    ("#1 4111 1111 1111 1111", f"#1 {MASKED_SPACED}"),
+    ("卡号12 4111111111111111", f"卡号12 {MASKED}"),
+    # Left in clear before too.
+    ("qty 2 4111111111111111", f"qty 2 {MASKED}"),
+    ("at 10:30 4111111111111111", f"at 10:30 {MASKED}"),
+    # Other card layouts, other separators, several short groups.
+    ("#1 4111-1111-1111-1111", "#1 ***************1111"),
+    ("#1 3782 822463 10005", "#1 *************0005"),
+    ("ref 12-4111111111111111.", f"ref 12-{MASKED}."),
+    ("on 5 6 4111111111111111 thanks", f"on 5 6 {MASKED} thanks"),
+    ("2024 4111111111111111\n#7 5500000000000004", f"2024 {MASKED}\n#7 ************0004"),
+    ("on 2024-05-06 4111111111111111", f"on 2024-05-06 {MASKED}"),
+    ("#1 4111111111111111 #2 5500000000000004", f"#1 {MASKED} #2 ************0004"),
+    ("12 4111111111111111, 12 5500000000000004", f"12 {MASKED}, 12 ************0004"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), AFTER_NUMBER)
+def test_a_card_after_a_short_number_is_masked(text: str, expected: str) -> None:
+    out, counts = _strict([text])
+    assert out == [expected]
+    assert counts.get("CARD/text", 0) >= 1
+
+
+def test_the_masked_card_is_the_same_as_alone() -> None:
+    # The reference layout: what a card with a plain word before it becomes.
+    assert _strict(["card 4111111111111111"])[0] == [f"card {MASKED}"]
+
+
+def test_only_the_card_takes_the_action() -> None:
+    # The groups before the card are written back whatever the action.
+    spec = RedactionSpec(level="strict", rules=(rule("pattern=CARD:redact"),))
+    out, counts = run(pl.DataFrame({"text": ["ticket #12 4111111111111111"]}), spec)
+    assert out["text"].to_list() == ["ticket #12 [CARD]"]
+    assert counts == {"CARD/text": 1}
+
+
+LOOK_ALIKES = [
+    # A long number's tail is never a card-sized part of it.
+    "1234 5678 9012 3456 789",
+    "tracking 1Z 1234 5678 9012 3456 789",
+    "1234 4111 1111 1111 1111",
+    "1234-4111-1111-1111-1111",
+    "2024 5500 0000 0000 0004 1",
+    "987654321 12 4111111111111111",
+    # An IBAN's digits.
+    "iban 89370400440532013000",
+    # Order ids, dates, amounts.
+    "order 12 987654321098765",
+    "ORD-12-4111111111111111",
+    "order 2025-000123-4111111111111111",
+    "05/06/2024 1234567890123",
+    "no 12 4111111111111112",
+    "total 12 4111111111111111.50",
+]
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_look_alikes_stay(text: str) -> None:
+    out, counts = _strict([text])
+    assert out == [text]
+    assert counts == {}
+
+
+# Other entities (phones, IBANs) may take these, but no card is found in them.
+NO_CARD = [
+    "1234 5678 12 4111 1111 1111 1111",
+    "12 4111 1111 1111 1111 0000",
+    "1 4111 1111 1111 1111 1111",
+    "1 4111 1111 1111 1111 111",
+    "12 3456 7890 1234 5678 9012",
+    "DE89 3704 0044 0532 0130 00",
+    "89 3704 0044 0532 0130 00",
+    "call 12 555 123 4567 now",
+]
+
+
+@pytest.mark.parametrize("text", NO_CARD)
+def test_no_card_in_longer_runs(text: str) -> None:
+    _, counts = _strict([text])
+    assert "CARD/text" not in counts
