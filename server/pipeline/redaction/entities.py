@@ -163,7 +163,11 @@ ENTITIES: Final = (
         # The user may be empty (`redis://:pw@host`); the password runs to the last "@"
         # before the host (an unescaped one in it is common).
         r"\b[A-Za-z][A-Za-z0-9+.-]{1,30}://[^\s:/@\"']*:",
-        r"[^\s/\"']+",
+        # A "/" in it too (`amqp://app:pa/ss@host`), unless the part before the first
+        # "/" is all digits: that is a port, and the "@" further on is in a path
+        # (`https://example.com:8443/users/@ann`). Such a value ends at its first "@":
+        # it stops short of a path's "@" after the host.
+        r"[^\s/\"']+|[^\s/\"']*[^\s/\"'0-9][^\s/\"']*/[^\s\"'@]*",
         "@",
     ),
     Entity(
