@@ -101,6 +101,9 @@ _CREDENTIAL_NAMES = (
     r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
 )
 _ASSIGNED_VALUE = r"\\?[\"']?\s*(?::=|=>|[:=])\s*\\?[\"']?"
+# "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
+# word it is no credential ("bypass=on", "pass=3 fail=0").
+_PASS_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
 
 ENTITIES: Final = (
     Entity(
@@ -178,12 +181,12 @@ ENTITIES: Final = (
         # ends before an escaped quote.
         "SECRET_VALUE",
         "basic",
-        rf"(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}){_ASSIGNED_VALUE}",
+        rf"(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PASS_NAME}){_ASSIGNED_VALUE}",
         r"(?:[^\s\"',;&\[\\]|\\[^\s\"'])(?:[^\s\"',;&\\]|\\[^\s\"'])*",
         "",
         # The keyword and what follows it: every match holds it, and a gate starting
         # with a literal keeps its prefilter (a name's first words are not one).
-        gate_pattern=rf"(?i:{_CREDENTIAL_NAMES}){_ASSIGNED_VALUE}",
+        gate_pattern=rf"(?i:{_CREDENTIAL_NAMES}|pass\b){_ASSIGNED_VALUE}",
     ),
     Entity(
         "EMAIL",
