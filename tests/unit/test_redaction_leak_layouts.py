@@ -58,9 +58,13 @@ BASIC_FIXED = [
     ("ftp://u:a/b/c@h/x@y", "ftp://u:[URL_PASSWORD]@h/x@y"),
     # "pass" ending a longer name.
     ("db_pass=hunter2 SMTP-PASS: s3cret", "db_pass=[SECRET_VALUE] SMTP-PASS: [SECRET_VALUE]"),
-    # A fixed context holding a ":" (the keyword entity's, so SECRET_VALUE).
+    # Fixed contexts holding a ":" (the keyword entity's, so SECRET_VALUE).
     ("Authorization: Token abcdef0123456789abcdef", "Authorization: Token [SECRET_VALUE]"),
     ("authorization:token abc123, next", "authorization:token [SECRET_VALUE], next"),
+    (
+        "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+        "https://hooks.slack.com/services/T00000000/B00000000/[SECRET_VALUE]",
+    ),
     ("Authorization: Basic YWRtaW46YWRtaW4=", "Authorization: Basic [BEARER_TOKEN]"),
     ("Authorization: Basic dXNlcjpodW50ZXIyc2VjcmV0", "Authorization: Basic [BEARER_TOKEN]"),
     (
@@ -102,7 +106,7 @@ LOOK_ALIKES = [
     ("basic", "password_hash=abc and max_tokens=512, prompt_tokens: 20"),
     ("basic", "passwordless login; secretary: Ann; monkey=banana"),
     ("basic", "bypass=on pass=3 fail=0 first pass: ok; compass_passes=2"),
-    ("basic", "the Token scheme, Authorization: Token; a token is no secret"),
+    ("basic", "the Token scheme, Authorization: Token; hooks.slack.com/services/ is documented"),
     ("basic", "the basic plan covers bearer bonds"),
     ("basic", "https://example.com:8443/users/@ann"),
     ("basic", "see http://localhost:8080/a/b/@me and https://example.com:443/x@y"),
@@ -149,12 +153,6 @@ STILL_LEAKING = [
         "xapp-1-A0123456789-1234567890123-abcdef0123456789",
         "[SLACK_TOKEN]",
         f"Slack app-level tokens: {_JOINED_GATE}",
-    ),
-    _open(
-        "basic",
-        "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-        "https://hooks.slack.com/services/T00000000/B00000000/[SLACK_TOKEN]",
-        "Slack webhook URLs: no entity yet",
     ),
     _open(
         "basic",

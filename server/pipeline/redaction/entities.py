@@ -104,11 +104,12 @@ _ASSIGNED_VALUE = r"\\?[\"']?\s*(?::=|=>|[:=])\s*\\?[\"']?"
 # "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
 # word it is no credential ("bypass=on", "pass=3 fail=0").
 _PASS_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
-# A secret after a fixed context that also holds a ':': `Authorization: Token …` (Django
-# REST framework's scheme). Folded into the keyword entity's lead and gate, whose scan
-# only rows holding ':' or '=' pay for: a gate of its own would be one more scan of
-# every leaf where any keyword is found.
+# Secrets after a fixed context that also holds a ':': `Authorization: Token …` (Django
+# REST framework's scheme) and the secret ending a Slack webhook URL. Folded into the
+# keyword entity's lead and gate, whose scan only rows holding ':' or '=' pay for: a gate
+# of their own would be one more scan of every leaf where any keyword is found.
 _TOKEN_HEADER = r"(?i:\bauthorization\s*:\s*token\s+)"
+_SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
 
 ENTITIES: Final = (
     Entity(
@@ -187,13 +188,13 @@ ENTITIES: Final = (
         "SECRET_VALUE",
         "basic",
         rf"(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PASS_NAME}){_ASSIGNED_VALUE}"
-        rf"|{_TOKEN_HEADER}",
+        rf"|{_TOKEN_HEADER}|{_SLACK_WEBHOOK}",
         r"(?:[^\s\"',;&\[\\]|\\[^\s\"'])(?:[^\s\"',;&\\]|\\[^\s\"'])*",
         "",
         # The keyword and what follows it: every match holds it, and a gate starting
         # with a literal keeps its prefilter (a name's first words are not one).
         gate_pattern=rf"(?i:{_CREDENTIAL_NAMES}|pass\b){_ASSIGNED_VALUE}"
-        r"|(?i:authorization\s*:\s*token\s)",
+        r"|(?i:authorization\s*:\s*token\s)|://hooks\.slack\.com/services/",
     ),
     Entity(
         "EMAIL",
