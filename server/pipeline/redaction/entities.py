@@ -103,12 +103,12 @@ _CREDENTIAL_NAMES = (
 _ASSIGNED_VALUE = r"\\?[\"']?\s*(?::=|=>|[:=])\s*\\?[\"']?"
 # "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
 # word it is no credential ("bypass=on", "pass=3 fail=0").
-_PASS_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
+_PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
 # Secrets after a fixed context that also holds a ':': `Authorization: Token …` (Django
 # REST framework's scheme) and the secret ending a Slack webhook URL. Folded into the
 # keyword entity's lead and gate, whose scan only rows holding ':' or '=' pay for: a gate
 # of their own would be one more scan of every leaf where any keyword is found.
-_TOKEN_HEADER = r"(?i:\bauthorization\s*:\s*token\s+)"
+_AUTH_SCHEME_HEADER = r"(?i:\bauthorization\s*:\s*token\s+)"
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
 
 ENTITIES: Final = (
@@ -187,8 +187,8 @@ ENTITIES: Final = (
         # ends before an escaped quote.
         "SECRET_VALUE",
         "basic",
-        rf"(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PASS_NAME}){_ASSIGNED_VALUE}"
-        rf"|{_TOKEN_HEADER}|{_SLACK_WEBHOOK}",
+        rf"(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME}){_ASSIGNED_VALUE}"
+        rf"|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}",
         r"(?:[^\s\"',;&\[\\]|\\[^\s\"'])(?:[^\s\"',;&\\]|\\[^\s\"'])*",
         "",
         # The keyword and what follows it: every match holds it, and a gate starting
