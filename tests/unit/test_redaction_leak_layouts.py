@@ -65,6 +65,9 @@ BASIC_FIXED = [
         "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
         "https://hooks.slack.com/services/T00000000/B00000000/[SECRET_VALUE]",
     ),
+    # Slack app-level tokens, Stripe webhook secrets.
+    ("xapp-1-A0123456789-1234567890123-abcdef0123456789", "[SLACK_TOKEN]"),
+    ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "[STRIPE_KEY]"),
     ("Authorization: Basic YWRtaW46YWRtaW4=", "Authorization: Basic [BEARER_TOKEN]"),
     ("Authorization: Basic dXNlcjpodW50ZXIyc2VjcmV0", "Authorization: Basic [BEARER_TOKEN]"),
     (
@@ -108,6 +111,7 @@ LOOK_ALIKES = [
     ("basic", "bypass=on pass=3 fail=0 first pass: ok; compass_passes=2"),
     ("basic", "the Token scheme, Authorization: Token; hooks.slack.com/services/ is documented"),
     ("basic", "the basic plan covers bearer bonds"),
+    ("basic", "xapp-backend-service-v2 whsec_short"),
     ("basic", "https://example.com:8443/users/@ann"),
     ("basic", "see http://localhost:8080/a/b/@me and https://example.com:443/x@y"),
     ("basic", "-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----"),
@@ -142,29 +146,12 @@ def _open(level: str, text: str, expected: str, reason: str) -> object:
     return pytest.param(level, text, expected, marks=pytest.mark.xfail(strict=True, reason=reason))
 
 
-_JOINED_GATE = (
-    "every keyword literal added to the joined keyword gate costs basic ~0.025 CPU s "
-    "per 1M text-heavy rows (budget 0.02 per fix)"
-)
-
 STILL_LEAKING = [
-    _open(
-        "basic",
-        "xapp-1-A0123456789-1234567890123-abcdef0123456789",
-        "[SLACK_TOKEN]",
-        f"Slack app-level tokens: {_JOINED_GATE}",
-    ),
     _open(
         "basic",
         "Authorization: Basic YTpi",
         "Authorization: Basic [BEARER_TOKEN]",
         "short unpadded base64 credentials: a shorter value would take prose words",
-    ),
-    _open(
-        "basic",
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        "[STRIPE_KEY]",
-        "Stripe webhook secrets (whsec_): no entity yet",
     ),
     _open(
         "basic",

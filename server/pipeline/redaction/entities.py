@@ -150,8 +150,11 @@ ENTITIES: Final = (
         r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b",
         "",
     ),
-    Entity("SLACK_TOKEN", "basic", "", r"\bxox[abposr]-[A-Za-z0-9-]{10,250}", ""),
-    Entity("STRIPE_KEY", "basic", "", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,247}\b", ""),
+    # App-level tokens (`xapp-1-…`) and webhook secrets (`whsec_…`) are alternatives
+    # inside the existing patterns: a gate of their own would add a literal to the
+    # joined keyword scan every row pays for.
+    Entity("SLACK_TOKEN", "basic", "", r"\bx(?:ox[abposr]-|app-[0-9]+-)[A-Za-z0-9-]{10,250}", ""),
+    Entity("STRIPE_KEY", "basic", "", r"\b(?:[sr]k_(?:live|test)|whsec)_[A-Za-z0-9]{16,247}\b", ""),
     Entity("GOOGLE_API_KEY", "basic", "", r"\bAIza[0-9A-Za-z_-]{35}", ""),
     Entity(
         # Also the credentials of `Authorization: Basic ...` (user and password in
