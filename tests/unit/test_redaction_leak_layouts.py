@@ -85,6 +85,10 @@ BASIC_FIXED = [
 MODERATE_FIXED = [
     ("_ann@example.com", "[EMAIL]"),
     ("ann@example.com_old, bob@example.org2", "[EMAIL]_old, [EMAIL]2"),
+    # Phone numbers beside words of scripts without spaces.
+    ("电话555-123-4567谢谢", "电话[PHONE]谢谢"),
+    ("電話03-1234-5678です、電話\uff1a03-1234-5678", "電話[PHONE]です、電話\uff1a[PHONE]"),
+    ("연락처010-1234-5678입니다", "연락처[PHONE]입니다"),
 ]
 
 STRICT_FIXED = [
@@ -117,6 +121,7 @@ LOOK_ALIKES = [
     ("basic", "-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----"),
     ("basic", "aws-secret-access-key rotation is due next week for all the accounts"),
     ("moderate", "discount 50%40 items, npm i %40scope%2Fpkg, pkg@1.2.3, user@localhost"),
+    ("moderate", "订单号1234567890123456789谢谢 版本2024-01-01发布 ab555-123-4567"),
     ("strict", "订单4111111111111112 /orders/4111111111111112/ order #4111111111111112"),
     ("strict", "2024-01-01\n2024-02-02\n1234 5678 9012 3456\n7890"),
 ]
@@ -128,7 +133,7 @@ def test_secret_layouts_are_redacted_at_basic(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), MODERATE_FIXED)
-def test_email_layouts_are_redacted_at_moderate(text: str, expected: str) -> None:
+def test_email_and_phone_layouts_are_redacted_at_moderate(text: str, expected: str) -> None:
     assert _redacted("moderate", text) == expected
 
 

@@ -75,23 +75,23 @@ def without_names(regex: str) -> str:
     return re.sub(r"\(\?P<sl_(?:lead|value|trail)>", "(?:", regex)
 
 
+# Word characters read as ASCII: text in scripts without spaces writes a number right
+# beside its words ("卡号4111111111111111谢谢", "电话555-123-4567谢谢"), which a Unicode "\w"
+# takes for part of a longer word.
+_ASCII_WORD = "0-9A-Za-z_"
 # Context that marks where a token starts when \b is not strict enough: a phone number or
 # card must not be the tail of an order id ("ORD-2025-001234") or of a price, nor the
 # kept last digits of a masked card ("************1111 123 456"); one to three stars of
 # emphasis do lead one ("**4111111111111111**", "*555-123-4567").
-_START = r"^|[^\w.\-/#$€£+*]|(?:^|[^*])\*{1,3}"
+_START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
 # ... and where a digit run ends: at the end, at punctuation, or at separators/spaces
 # followed by something that is not a word ("0123. ", "0123 if"). Runs are taken whole
 # (greedy), and no shorter piece of a run satisfies this, so a long number (an IBAN's
 # tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
-_END = r"$|[^\w\s.\-]|[\s.\-]+(?:[^\w]|$)|\s+[^\W\d]"
-# The same for cards, with word characters read as ASCII: text in scripts without spaces
-# writes a number right beside its words ("卡号4111111111111111谢谢"), which a Unicode
-# "\w" takes for part of a longer word. A tab or line break ends a run too (one card
-# per line): it is taken alone, so the next line's card finds its lead (text.py puts a
-# joiner after it).
-_ASCII_WORD = "0-9A-Za-z_"
-_CARD_START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
+_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
+# For cards a tab or line break ends a run too (one card per line): it is taken alone,
+# so the next line's card finds its lead (text.py puts a joiner after it).
+_CARD_START = _START
 _CARD_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
 # The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
 # its value is assigned (`=`, `: `, `":"`, `=>`, `:=`, with escaped quotes in JSON held
