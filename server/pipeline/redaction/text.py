@@ -20,6 +20,7 @@ followed by digit groups (kept as context) in what the first left.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Final
@@ -554,11 +555,32 @@ def _tag_replacement(rule: PatternRule) -> str:
     return f"{_LEAD}{label}{_TRAIL}"
 
 
+#: The text after a quoted secret's tag up to the closing quote of the same kind (and
+#: escape), per quote: Rust's regex has no back-reference to find that closing quote.
+_QUOTED_REST: Final = tuple(
+    rf"(\\?{quote}{re.escape(tag('SECRET_VALUE'))})[^{quote}\n\\]*(\\?{quote})"
+    for quote in ('"', "'")
+)
+
+
+def _whole_quoted_secret(text: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """`text` after the keyword entity's rewrite, with the rest of each quoted secret
+    holding spaces gone (`password="correct horse battery"`): the pattern takes its first
+    word only, as an unquoted value ends at a space. A tag right after a quote stands for
+    a value that was quoted; the rows this runs on are those the keyword gate picked."""
+    entity = ENTITY_BY_NAME["SECRET_VALUE"]
+    if rule.label != entity.name or rule.regex != entity.regex:
+        return text
+    for pattern in _QUOTED_REST:
+        text = text.str.replace_all(pattern, "${1}${2}")
+    return text
+
+
 def _rewrite_candidates(
     text: pl.Expr, rule: PatternRule, *, join_after_candidates: bool = False
 ) -> pl.Expr:
     if not rule.validator and rule.action == "redact":
-        return text.str.replace_all(rule.regex, _tag_replacement(rule))
+        return _whole_quoted_secret(text.str.replace_all(rule.regex, _tag_replacement(rule)), rule)
     if not rule.validator and rule.action == "null":
         # Only a value holding a match becomes null: a rewrite may run on values
         # without one (a struct's other fields, a list's other elements, values its
