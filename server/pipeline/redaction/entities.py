@@ -111,6 +111,14 @@ _PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
 _AUTH_SCHEME_HEADER = r"(?i:\bauthorization\s*:\s*token\s+)"
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
 
+_EMAIL_LOCAL = r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}"
+_EMAIL_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
+#: An e-mail address with its "@" escaped in a URL (`?email=ann%40example.com`), for
+#: Polars: its own pass after the EMAIL pattern's (text.py), on the rows EMAIL's gate
+#: picked. In the EMAIL pattern as "(?:@|%40)" it cost moderate +0.04 CPU s per 1M
+#: text-heavy rows (the regex engine no longer finds the "@" first).
+EMAIL_ESCAPED_AT: Final = rf"{_EMAIL_LOCAL}%40{_EMAIL_DOMAIN}".replace(r"\b", r"(?-u:\b)")
+
 ENTITIES: Final = (
     Entity(
         "PRIVATE_KEY",
@@ -205,13 +213,13 @@ ENTITIES: Final = (
         "",
         # A local part may start with "_"; the domain may be followed by a digit or
         # "_" (`ann@x.com_old`): the greedy top-level domain ends it anyway.
-        r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}@"
-        r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}",
+        rf"{_EMAIL_LOCAL}@{_EMAIL_DOMAIN}",
         "",
         # Text rarely holds an "@" outside an address: on the text-heavy set the rows
         # holding one are exactly those holding an address, and a byte search for it
-        # costs ~60% of the value pattern's scan.
-        gate_pattern="@",
+        # costs ~60% of the value pattern's scan. A "%" too, for an "@" escaped in a URL
+        # (EMAIL_ESCAPED_AT): one byte search for either costs the same.
+        gate_pattern="[@%]",
     ),
     Entity(
         "PERSON_NAME",

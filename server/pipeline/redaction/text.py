@@ -37,7 +37,11 @@ from sluice.server.pipeline.redaction.actions import (
 )
 from sluice.server.pipeline.redaction.collect_engine import IN_MEMORY
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME, compose
+from sluice.server.pipeline.redaction.entities import (
+    EMAIL_ESCAPED_AT,
+    ENTITY_BY_NAME,
+    compose,
+)
 from sluice.server.pipeline.redaction.flat_lists import (
     ELEMENT,
     RESULT,
@@ -576,11 +580,32 @@ def _whole_quoted_secret(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     return text
 
 
+def _escaped_at_emails(text: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """`text` after the EMAIL entity's rewrite, with the addresses whose "@" a URL
+    escaped (`?email=ann%40example.com`) redacted too (see EMAIL_ESCAPED_AT)."""
+    entity = ENTITY_BY_NAME["EMAIL"]
+    if rule.label != entity.name or rule.regex != entity.regex:
+        return text
+    return text.map_batches(_escaped_at_redacted, return_dtype=pl.String, is_elementwise=True)
+
+
+def _escaped_at_redacted(values: pl.Series) -> pl.Series:
+    # Only the values holding "%40" are rewritten: a byte search for it costs a fourth
+    # of the pattern's pass over every value (whose engine does not look for it first).
+    escaped = values.str.contains("%40", literal=True).fill_null(False)
+    if not escaped.any():
+        return values
+    redacted = values.filter(escaped).str.replace_all(EMAIL_ESCAPED_AT, tag("EMAIL"))
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return values.clone().scatter(row_positions(escaped), redacted)
+
+
 def _rewrite_candidates(
     text: pl.Expr, rule: PatternRule, *, join_after_candidates: bool = False
 ) -> pl.Expr:
     if not rule.validator and rule.action == "redact":
-        return _whole_quoted_secret(text.str.replace_all(rule.regex, _tag_replacement(rule)), rule)
+        rewritten = text.str.replace_all(rule.regex, _tag_replacement(rule))
+        return _escaped_at_emails(_whole_quoted_secret(rewritten, rule), rule)
     if not rule.validator and rule.action == "null":
         # Only a value holding a match becomes null: a rewrite may run on values
         # without one (a struct's other fields, a list's other elements, values its
