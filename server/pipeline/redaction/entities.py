@@ -75,9 +75,10 @@ def without_names(regex: str) -> str:
     return re.sub(r"\(\?P<sl_(?:lead|value|trail)>", "(?:", regex)
 
 
-# Word characters read as ASCII: text in scripts without spaces writes a number right
-# beside its words ("卡号4111111111111111谢谢", "电话555-123-4567谢谢"), which a Unicode "\w"
-# takes for part of a longer word.
+# Word characters read as ASCII in the leads and trails of numbers, ids and addresses:
+# text in scripts without spaces writes them right beside its words ("卡号4111111111111111
+# 谢谢", "电话555-123-4567谢谢", "IP地址192.168.1.10谢谢"), which a Unicode "\w" takes
+# for part of a longer word.
 _ASCII_WORD = "0-9A-Za-z_"
 # Context that marks where a token starts when \b is not strict enough: a phone number or
 # card must not be the tail of an order id ("ORD-2025-001234") or of a price, nor the
@@ -264,49 +265,49 @@ ENTITIES: Final = (
     Entity(
         "ES_DNI",
         "strict",
-        r"^|[^\w\-]",
+        rf"^|[^{_ASCII_WORD}\-]",
         r"[0-9]{8}-?[A-Za-z]|[XYZxyz]-?[0-9]{7}-?[A-Za-z]",
-        r"$|[^\w\-]",
+        rf"$|[^{_ASCII_WORD}\-]",
         validator="es_dni",
     ),
     Entity(
         "UK_NINO",
         "strict",
-        r"^|[^\w]",
+        rf"^|[^{_ASCII_WORD}]",
         r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
-        r"$|[^\w]",
+        rf"$|[^{_ASCII_WORD}]",
         validator="uk_nino",
     ),
     Entity(
         "MAC_ADDRESS",
         "strict",
-        r"^|[^\w:.\-]",
+        rf"^|[^{_ASCII_WORD}:.\-]",
         r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}"
         r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}",
-        r"$|[^\w:\-]",
+        rf"$|[^{_ASCII_WORD}:\-]",
     ),
     Entity(
         "IPV6",
         "strict",
-        r"^|[^\w:.]",
+        rf"^|[^{_ASCII_WORD}:.]",
         r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
-        r"$|[^\w:]",
+        rf"$|[^{_ASCII_WORD}:]",
         validator="ipv6",
     ),
     Entity(
         "IPV4",
         "strict",
-        r"^|[^\w.]",
+        rf"^|[^{_ASCII_WORD}.]",
         r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:\.[0-9]+)*",
-        r"$|[^\w.]|\.(?:[^\w]|$)",
+        rf"$|[^{_ASCII_WORD}.]|\.(?:[^{_ASCII_WORD}]|$)",
         validator="ipv4",
     ),
     Entity(
         "GEO_COORDINATES",
         "strict",
-        r"^|[^\w.]",
+        rf"^|[^{_ASCII_WORD}.]",
         r"[-+]?(?:[1-8]?[0-9]\.[0-9]{4,}|90\.0{4,})\s*,\s*[-+]?(?:1[0-7][0-9]|[0-9]{1,2})\.[0-9]{4,}",
-        r"$|[^\w.]|\.(?:[^\w]|$)",
+        rf"$|[^{_ASCII_WORD}.]|\.(?:[^{_ASCII_WORD}]|$)",
     ),
     Entity(
         # Last: earlier entities (cards, ids, addresses) hold digit runs a phone candidate
