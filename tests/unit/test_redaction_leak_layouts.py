@@ -116,6 +116,8 @@ STRICT_FIXED = [
     ("社保123-45-6789号", "社保[US_SSN]号"),
     ("IP地址192.168.1.10谢谢 IP地址fe80::1谢谢", "IP地址[IPV4]谢谢 IP地址[IPV6]谢谢"),
     ("MAC地址00:1A:2B:3C:4D:5E谢谢", "MAC地址[MAC_ADDRESS]谢谢"),
+    # IPv4-mapped IPv6 addresses, whole.
+    ("::ffff:192.168.1.10, 0:0:0:0:0:ffff:8.8.8.8", "[IPV6], [IPV6]"),
     ("身份证12345678Z号 国保AB123456C号", "身份证[ES_DNI]号 国保[UK_NINO]号"),
 ]
 
@@ -136,6 +138,7 @@ LOOK_ALIKES = [
     ("strict", "订单4111111111111112 /orders/4111111111111112/ order #4111111111111112"),
     ("strict", "2024-01-01\n2024-02-02\n1234 5678 9012 3456\n7890"),
     ("strict", "版本1.2.3.4.5发布 v1.2.3.4 abc12345678Z 时间12:30:45"),
+    ("strict", "::ffff:300.1.1.1 std::vector 12:30:45"),
 ]
 
 
@@ -228,7 +231,6 @@ STILL_LEAKING = [
     ),
     _open("strict", "123-45-6789/234-56-7890", "[US_SSN]/[US_SSN]", "SSNs joined by '/'"),
     _open("strict", "DNI 12.345.678-Z", "DNI [ES_DNI]", "DNIs with thousands dots"),
-    _open("strict", "::ffff:192.168.1.10", "[IPV6]", "IPv4-mapped IPv6: the IPv4 tail is left"),
     _open(
         "strict",
         "lat=40.416775&lon=-3.703790",

@@ -290,7 +290,10 @@ ENTITIES: Final = (
         "IPV6",
         "strict",
         rf"^|[^{_ASCII_WORD}:.]",
-        r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
+        # An IPv4-mapped address (`::ffff:192.168.1.10`) first: the groups alone end
+        # at its first dot, and left its IPv4 tail to IPV4.
+        r"(?:(?:0{1,4}:){5}|::)(?:[Ff]{4}:)?[0-9]{1,3}(?:\.[0-9]{1,3}){3}"
+        r"|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
         rf"$|[^{_ASCII_WORD}:]",
         validator="ipv6",
     ),

@@ -134,8 +134,16 @@ def ipv4(value: pl.Expr) -> pl.Expr:
     return (parts.list.len() == 4) & octets.list.eval(pl.element() <= 255).list.all()
 
 
+#: An IPv6 address's embedded IPv4 tail (`::ffff:192.168.1.10`), which stands for two
+#: groups.
+_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4_TAIL: Final = rf":{_OCTET}(?:\.{_OCTET}){{3}}$"
+
+
 def ipv6(value: pl.Expr) -> pl.Expr:
-    """Eight groups, or fewer with exactly one "::"; clock times and MACs fail this."""
+    """Eight groups, or fewer with exactly one "::"; clock times and MACs fail this. An
+    IPv4 tail counts as its two groups."""
+    value = value.str.replace(_IPV4_TAIL, ":0:0")
     compressed = value.str.count_matches("::", literal=True)
     colons = value.str.count_matches(":", literal=True)
     groups = value.str.split(":").list.eval(pl.element().filter(pl.element() != ""))
