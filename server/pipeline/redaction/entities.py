@@ -257,7 +257,9 @@ ENTITIES: Final = (
     Entity(
         "US_SSN",
         "strict",
-        _CARD_START,
+        # Also after a "/" ("123-45-6789/234-56-7890": the second round finds the one
+        # after the first's tag): the validator tells an SSN from an id in a path.
+        rf"{_CARD_START}|/",
         r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}",
         rf"$|[^{_ASCII_WORD}\-]|-(?:[^0-9]|$)",
         validator="us_ssn",
