@@ -104,6 +104,7 @@ STRICT_FIXED = [
     (f"cards:\r\n{CARD}\r\n{CARD_2}", f"cards:\r\n{MASKED}\r\n{MASKED_2}"),
     (f"{CARD}/{CARD_2}", f"{MASKED}/{MASKED_2}"),
     (f"card #{CARD}, card#{CARD_2}", f"card #{MASKED}, card#{MASKED_2}"),
+    (f"cc_{CARD}; x{CARD}, ORD{CARD_2}", f"cc_{MASKED}; x{MASKED}, ORD{MASKED_2}"),
     (
         f"{CARD},{CARD_2};{CARD}|{CARD_2}/{CARD}",
         f"{MASKED},{MASKED_2};{MASKED}|{MASKED_2}/{MASKED}",
@@ -137,6 +138,7 @@ LOOK_ALIKES = [
     ("moderate", "discount 50%40 items, npm i %40scope%2Fpkg, pkg@1.2.3, user@localhost"),
     ("moderate", "订单号1234567890123456789谢谢 版本2024-01-01发布 ab555-123-4567"),
     ("strict", "订单4111111111111112 /orders/4111111111111112/ order #4111111111111112"),
+    ("strict", "ORD4111111111111112 id_1234567890123456 x9111111111111111"),
     ("strict", "2024-01-01\n2024-02-02\n1234 5678 9012 3456\n7890"),
     ("strict", "版本1.2.3.4.5发布 v1.2.3.4 abc12345678Z 时间12:30:45"),
     ("strict", "/orders/000-12-3456/ 666-12-3456/123-00-4567"),
@@ -216,7 +218,8 @@ STILL_LEAKING = [
         "strict",
         f"cc_{CARD} x{CARD}",
         f"cc_{MASKED} x{MASKED}",
-        "a card after a word character: the lead rules those out for ids",
+        "a card led by a letter right after another card and a space: the first's trail "
+        "(a space and a letter) takes the second's lead",
     ),
     _open(
         "strict",

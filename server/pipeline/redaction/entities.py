@@ -245,9 +245,10 @@ ENTITIES: Final = (
     Entity(
         "CARD",
         "strict",
-        # A card is often numbered ("card #4111…"): Luhn and the issuer ranges tell it
-        # from an order number, which "#" rules out for phones and SSNs.
-        rf"{_CARD_START}|#",
+        # A card is often numbered ("card #4111…") or follows a letter or "_" in a name
+        # ("cc_4111…", "x4111…"): Luhn and the issuer ranges tell it from an order
+        # number, which those rule out for phones and SSNs.
+        rf"{_CARD_START}|[#A-Za-z_]",
         r"[0-9](?:[ -]?[0-9]){12,}",
         _CARD_END,
         validator="card",
