@@ -90,11 +90,16 @@ def mod97(numeric: pl.Expr) -> pl.Expr:
 
 
 def iban(value: pl.Expr) -> pl.Expr:
-    compact = value.str.replace_all(" ", "", literal=True)
+    """Mod 97 of the rearranged number, at its country's length. Written in capitals
+    with spaces, a country not in the table needs 15 characters or more; written with
+    dashes or in lower case (how ids and hashes are written: "ab12cdef-…"), only a
+    country in the table counts."""
+    compact = value.str.replace_all(r"[ -]", "").str.to_uppercase()
     country = compact.str.slice(0, 2)
     expected = country.replace_strict(_IBAN_LENGTHS, default=0, return_dtype=pl.Int32)
     length = compact.str.len_chars().cast(pl.Int32)
-    length_ok = pl.when(expected > 0).then(length == expected).otherwise(length >= 15)
+    usual = ~value.str.contains(r"[a-z-]")
+    length_ok = pl.when(expected > 0).then(length == expected).otherwise((length >= 15) & usual)
     rearranged = pl.concat_str(compact.str.slice(4), compact.str.slice(0, 4))
     numeric = rearranged.str.replace_many(_LETTER_VALUES)
     return length_ok & (length <= 34) & (mod97(numeric) == 1)
