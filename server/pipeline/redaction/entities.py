@@ -106,10 +106,12 @@ _ASSIGNED_VALUE = r"\\?[\"']?\s*(?::=|=>|[:=])\s*\\?[\"']?"
 # word it is no credential ("bypass=on", "pass=3 fail=0").
 _PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
 # Secrets after a fixed context that also holds a ':': `Authorization: Token …` (Django
-# REST framework's scheme) and the secret ending a Slack webhook URL. Folded into the
+# REST framework's scheme), Basic credentials too short for BEARER_TOKEN to tell from
+# prose without the header (`Authorization: Basic YTpi`), and the secret ending a Slack
+# webhook URL. Folded into the
 # keyword entity's lead and gate, whose scan only rows holding ':' or '=' pay for: a gate
 # of their own would be one more scan of every leaf where any keyword is found.
-_AUTH_SCHEME_HEADER = r"(?i:\bauthorization\s*:\s*token\s+)"
+_AUTH_SCHEME_HEADER = r"(?i:\bauthorization\s*:\s*(?:token|basic)\s+)"
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
 
 _EMAIL_LOCAL = r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}"
@@ -206,7 +208,7 @@ ENTITIES: Final = (
         # The keyword and what follows it: every match holds it, and a gate starting
         # with a literal keeps its prefilter (a name's first words are not one).
         gate_pattern=rf"(?i:{_CREDENTIAL_NAMES}|pass\b){_ASSIGNED_VALUE}"
-        r"|(?i:authorization\s*:\s*token\s)|://hooks\.slack\.com/services/",
+        r"|(?i:authorization\s*:\s*(?:token|basic)\s)|://hooks\.slack\.com/services/",
     ),
     Entity(
         "EMAIL",
