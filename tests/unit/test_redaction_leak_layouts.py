@@ -65,6 +65,9 @@ BASIC_FIXED = [
     # Fixed contexts holding a ":" (the keyword entity's, so SECRET_VALUE).
     ("Authorization: Token abcdef0123456789abcdef", "Authorization: Token [SECRET_VALUE]"),
     ("authorization:token abc123, next", "authorization:token [SECRET_VALUE], next"),
+    # "Password" in other languages.
+    ("contraseña=hunter2 密码=hunter2", "contraseña=[SECRET_VALUE] 密码=[SECRET_VALUE]"),
+    ("Passwort: geheim, パスワード=x1", "Passwort: [SECRET_VALUE], パスワード=[SECRET_VALUE]"),
     # Basic credentials too short to tell from prose without the header.
     ("Authorization: Basic YTpi", "Authorization: Basic [SECRET_VALUE]"),
     (
@@ -135,6 +138,7 @@ LOOK_ALIKES = [
     ("basic", "the Token scheme, Authorization: Token; hooks.slack.com/services/ is documented"),
     ("basic", "the basic plan covers bearer bonds"),
     ("basic", "basic auth: basic YTpi is short"),
+    ("basic", "la contraseña es fácil; das Passwort vergessen"),
     ("basic", "xapp-backend-service-v2 whsec_short"),
     ("basic", 'a "quoted [SECRET_VALUE] note" and "more text"'),
     ("basic", "https://example.com:8443/users/@ann"),
@@ -195,12 +199,6 @@ STILL_LEAKING = [
         "<password>hunter2</password>",
         "<password>[SECRET_VALUE]</password>",
         "XML elements: no entity yet",
-    ),
-    _open(
-        "basic",
-        "contraseña=hunter2 密码=hunter2",
-        "contraseña=[SECRET_VALUE] 密码=[SECRET_VALUE]",
-        "keywords are English only",
     ),
     _open("moderate", '"ann lee"@example.com', "[EMAIL]", "quoted local parts"),
     _open(
