@@ -281,7 +281,8 @@ ENTITIES: Final = (
         "ES_DNI",
         "strict",
         rf"^|[^{_ASCII_WORD}\-]",
-        r"[0-9]{8}-?[A-Za-z]|[XYZxyz]-?[0-9]{7}-?[A-Za-z]",
+        # Also with thousands dots ("12.345.678-Z"), as DNIs are often printed.
+        r"[0-9]{2}\.[0-9]{3}\.[0-9]{3}-?[A-Za-z]|[0-9]{8}-?[A-Za-z]|[XYZxyz]-?[0-9]{7}-?[A-Za-z]",
         rf"$|[^{_ASCII_WORD}\-]",
         validator="es_dni",
     ),

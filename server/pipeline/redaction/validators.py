@@ -108,7 +108,7 @@ def iban(value: pl.Expr) -> pl.Expr:
 def es_dni(value: pl.Expr) -> pl.Expr:
     """DNI (8 digits + letter) and NIE (X/Y/Z + 7 digits + letter): the letter is the
     number modulo 23 looked up in the official table."""
-    compact = value.str.to_uppercase().str.replace_all("-", "", literal=True)
+    compact = value.str.to_uppercase().str.replace_all(r"[.-]", "")
     number = compact.str.slice(0, 8).str.replace_many({"X": "0", "Y": "1", "Z": "2"})
     index = number.cast(pl.Int64, strict=False) % 23
     expected = index.replace_strict(range(23), list(_DNI_LETTERS), return_dtype=pl.String)
