@@ -119,7 +119,6 @@ STRICT_FIXED = [
     (f"número:{CARD}é", f"número:{MASKED}é"),
     (f"tarjeta nº{CARD}", f"tarjeta nº{MASKED}"),
     (f"账户{IBAN}谢谢", "账户******************3000谢谢"),
-    (IBAN.lower(), "******************3000"),
     # Masked to its last four characters, dashes kept in count (27 in all).
     ("DE89-3704-0044-0532-0130-00", "*" * 23 + "0-00"),
     ("社保123-45-6789号", "社保[US_SSN]号"),
@@ -221,6 +220,12 @@ STILL_LEAKING = [
         f"cc_{MASKED} x{MASKED}",
         "a card led by a letter right after another card and a space: the first's trail "
         "(a space and a letter) takes the second's lead",
+    ),
+    _open(
+        "strict",
+        IBAN.lower(),
+        "******************3000",
+        "lower-case IBANs: hex ids become candidates, +0.2 CPU s per 1M text-heavy rows",
     ),
     _open(
         "strict",

@@ -245,10 +245,10 @@ ENTITIES: Final = (
         "strict",
         # ASCII word characters, as for cards (_CARD_START).
         rf"^|[^{_ASCII_WORD}]",
-        # Groups of four parted by spaces or dashes, in capitals or all in lower case
-        # (a dashed or lower-case one must have its country's length: see validators).
-        r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?"
-        r"|[a-z]{2}[0-9]{2}(?:[ -]?[a-z0-9]{4}){2,7}(?:[ -]?[a-z0-9]{1,3})?",
+        # Groups of four parted by spaces or dashes (a dashed one must have its
+        # country's length: see validators). Not in lower case: hex ids in text became
+        # candidates, +0.2 CPU s per 1M text-heavy rows at strict.
+        r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?",
         rf"$|[^{_ASCII_WORD}]",
         validator="iban",
         default_action="mask",
