@@ -90,11 +90,16 @@ def mod97(numeric: pl.Expr) -> pl.Expr:
 
 
 def iban(value: pl.Expr) -> pl.Expr:
-    compact = value.str.replace_all(" ", "", literal=True)
+    """Mod 97 of the rearranged number, at its country's length. Written in capitals
+    with spaces, a country not in the table needs 15 characters or more; written with
+    dashes or in lower case (how ids and hashes are written: "ab12cdef-…"), only a
+    country in the table counts."""
+    compact = value.str.replace_all(r"[ -]", "").str.to_uppercase()
     country = compact.str.slice(0, 2)
     expected = country.replace_strict(_IBAN_LENGTHS, default=0, return_dtype=pl.Int32)
     length = compact.str.len_chars().cast(pl.Int32)
-    length_ok = pl.when(expected > 0).then(length == expected).otherwise(length >= 15)
+    usual = ~value.str.contains(r"[a-z-]")
+    length_ok = pl.when(expected > 0).then(length == expected).otherwise((length >= 15) & usual)
     rearranged = pl.concat_str(compact.str.slice(4), compact.str.slice(0, 4))
     numeric = rearranged.str.replace_many(_LETTER_VALUES)
     return length_ok & (length <= 34) & (mod97(numeric) == 1)
@@ -103,7 +108,7 @@ def iban(value: pl.Expr) -> pl.Expr:
 def es_dni(value: pl.Expr) -> pl.Expr:
     """DNI (8 digits + letter) and NIE (X/Y/Z + 7 digits + letter): the letter is the
     number modulo 23 looked up in the official table."""
-    compact = value.str.to_uppercase().str.replace_all("-", "", literal=True)
+    compact = value.str.to_uppercase().str.replace_all(r"[.-]", "")
     number = compact.str.slice(0, 8).str.replace_many({"X": "0", "Y": "1", "Z": "2"})
     index = number.cast(pl.Int64, strict=False) % 23
     expected = index.replace_strict(range(23), list(_DNI_LETTERS), return_dtype=pl.String)
@@ -134,8 +139,16 @@ def ipv4(value: pl.Expr) -> pl.Expr:
     return (parts.list.len() == 4) & octets.list.eval(pl.element() <= 255).list.all()
 
 
+#: An IPv6 address's embedded IPv4 tail (`::ffff:192.168.1.10`), which stands for two
+#: groups.
+_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4_TAIL: Final = rf":{_OCTET}(?:\.{_OCTET}){{3}}$"
+
+
 def ipv6(value: pl.Expr) -> pl.Expr:
-    """Eight groups, or fewer with exactly one "::"; clock times and MACs fail this."""
+    """Eight groups, or fewer with exactly one "::"; clock times and MACs fail this. An
+    IPv4 tail counts as its two groups."""
+    value = value.str.replace(_IPV4_TAIL, ":0:0")
     compressed = value.str.count_matches("::", literal=True)
     colons = value.str.count_matches(":", literal=True)
     groups = value.str.split(":").list.eval(pl.element().filter(pl.element() != ""))
