@@ -77,13 +77,30 @@ BASIC_FIXED = [
     # Slack app-level tokens, Stripe webhook secrets.
     ("xapp-1-A0123456789-1234567890123-abcdef0123456789", "[SLACK_TOKEN]"),
     ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "[STRIPE_KEY]"),
-    ("Authorization: Basic YWRtaW46YWRtaW4=", "Authorization: Basic [BEARER_TOKEN]"),
-    ("Authorization: Basic dXNlcjpodW50ZXIyc2VjcmV0", "Authorization: Basic [BEARER_TOKEN]"),
+    ("Authorization: Basic YWRtaW46YWRtaW4=", "Authorization: Basic [SECRET_VALUE]"),
+    ("Authorization: Basic dXNlcjpodW50ZXIyc2VjcmV0", "Authorization: Basic [SECRET_VALUE]"),
     (
         "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0abc123\n-----END PGP PRIVATE KEY BLOCK-----",
         "[PRIVATE_KEY]",
     ),
     ("key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq", "key: [PRIVATE_KEY]"),
+    # A key cut short inside a JSON string: its line breaks are escaped.
+    (
+        '{"key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADAN\\nBKcwggSjAgEA", "user": "ann"}',
+        '{"key": "[PRIVATE_KEY]", "user": "ann"}',
+    ),
+    (
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+        "DEK-Info: AES-128-CBC,3F17\n\nMIIEpAIB+/==",
+        "[PRIVATE_KEY]",
+    ),
+    (
+        '{"headers": {"Authorization": "Basic dXNlcjpwYXNz"}}',
+        '{"headers": {"Authorization": "Basic [SECRET_VALUE]"}}',
+    ),
+    ("Proxy-Authorization: Basic dXNlcjpwYXNz", "Proxy-Authorization: Basic [SECRET_VALUE]"),
+    # The "@" of an address in the query is not the host's.
+    ("http://u:p4ss@h.example?next=a@b.com", "http://u:[URL_PASSWORD]@h.example?next=a@b.com"),
     (
         f"aws s3 ls --aws-secret-access-key={AWS_SECRET}",
         "aws s3 ls --aws-secret-access-key=[AWS_SECRET_KEY]",
@@ -93,6 +110,11 @@ BASIC_FIXED = [
 
 MODERATE_FIXED = [
     ("_ann@example.com", "[EMAIL]"),
+    # A pasted key header without its key: the prose after it keeps its own redactions.
+    (
+        "paste your -----BEGIN RSA PRIVATE KEY----- here. Mail bob@corp.com",
+        "paste your [PRIVATE_KEY]. Mail [EMAIL]",
+    ),
     ("ann@example.com_old, bob@example.org2", "[EMAIL]_old, [EMAIL]2"),
     # An "@" escaped in a URL.
     ("GET /unsubscribe?email=ann.lee%40example.com&t=1", "GET /unsubscribe?email=[EMAIL]&t=1"),
@@ -137,6 +159,8 @@ LOOK_ALIKES = [
     ("basic", "bypass=on pass=3 fail=0 first pass: ok; compass_passes=2"),
     ("basic", "the Token scheme, Authorization: Token; hooks.slack.com/services/ is documented"),
     ("basic", "the basic plan covers bearer bonds"),
+    # "basic" is a common word: Basic credentials are told by their header alone.
+    ("basic", "the basic understanding/knowledge required; Basic Responsibilities: none"),
     ("basic", "basic auth: basic YTpi is short"),
     ("basic", "la contraseña es fácil; das Passwort vergessen"),
     ("basic", "xapp-backend-service-v2 whsec_short"),

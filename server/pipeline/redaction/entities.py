@@ -111,7 +111,7 @@ _PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
 # webhook URL. Folded into the
 # keyword entity's lead and gate, whose scan only rows holding ':' or '=' pay for: a gate
 # of their own would be one more scan of every leaf where any keyword is found.
-_AUTH_SCHEME_HEADER = r"(?i:\bauthorization\s*:\s*(?:token|basic)\s+)"
+_AUTH_SCHEME_HEADER = r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s+)"
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
 # "Password" in a few other languages, as a whole name (a word boundary read as ASCII
 # does not hold beside "ñ" or CJK): in the same gate, they cost its scan +0.003 s per
@@ -133,10 +133,15 @@ ENTITIES: Final = (
         "PRIVATE_KEY",
         "basic",
         "",
-        # PGP's armour ends its header with " BLOCK"; a key cut short (a truncated
-        # value, a log line limit) has no END line: the rest of the text is the key.
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-        r"(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)",
+        # PGP's armour ends its header with " BLOCK". A key cut short (a truncated
+        # value, a log line limit) has no END line: then what can be a PEM body is the
+        # key (header lines such as "Proc-Type: ...", then base64 and line breaks), up
+        # to the first other character, so prose after a pasted header keeps its own,
+        # finer redactions ("paste your -----BEGIN ...----- here. Mail bob@..."). A
+        # backslash too: a key inside a JSON string has its line breaks escaped.
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?"
+        r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+        r"|(?:\s*[A-Za-z-]+: [^\n]*)*[A-Za-z0-9+/=\s\\]*)",
         "",
         # The header alone: every match starts with it, and it has no anchor (gates
         # are scanned over short values joined by newlines, see compaction.py).
@@ -180,7 +185,9 @@ ENTITIES: Final = (
         # compaction.py), and "authorization:" would add more than the match needs.
         "BEARER_TOKEN",
         "basic",
-        r"\b(?i:bearer|basic)\s+",
+        # Basic credentials only after their header (SECRET_VALUE): "basic" is a common
+        # word, and "the basic understanding/knowledge" is 16 token characters.
+        r"\b(?i:bearer)\s+",
         # Shorter than a token only when base64 padding says it is encoded
         # (`YWRtaW46YWRtaW4=`): "bearer bonds" in prose stays.
         r"[A-Za-z0-9._~+/-]{16,}=*|[A-Za-z0-9+/]{2,15}={1,2}",
@@ -196,7 +203,9 @@ ENTITIES: Final = (
         # "/" is all digits: that is a port, and the "@" further on is in a path
         # (`https://example.com:8443/users/@ann`). Such a value ends at its first "@":
         # it stops short of a path's "@" after the host.
-        r"[^\s/\"']+|[^\s/\"']*[^\s/\"'0-9][^\s/\"']*/[^\s\"'@]*",
+        # Neither takes a "?" or "#" (they must be escaped in a password): the "@" of
+        # an address in the query is not the host's (`http://u:p@h?next=a@b.com`).
+        r"[^\s/?#\"']+|[^\s/?#\"']*[^\s/?#\"'0-9][^\s/?#\"']*/[^\s?#\"'@]*",
         "@",
     ),
     Entity(
@@ -215,7 +224,8 @@ ENTITIES: Final = (
         # The keyword and what follows it: every match holds it, and a gate starting
         # with a literal keeps its prefilter (a name's first words are not one).
         gate_pattern=rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW}){_ASSIGNED_VALUE}"
-        r"|(?i:authorization\s*:\s*(?:token|basic)\s)|://hooks\.slack\.com/services/",
+        r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
+        r"|://hooks\.slack\.com/services/",
     ),
     Entity(
         "EMAIL",
