@@ -77,8 +77,8 @@ BASIC_FIXED = [
     # Slack app-level tokens, Stripe webhook secrets.
     ("xapp-1-A0123456789-1234567890123-abcdef0123456789", "[SLACK_TOKEN]"),
     ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "[STRIPE_KEY]"),
-    ("Authorization: Basic YWRtaW46YWRtaW4=", "Authorization: Basic [SECRET_VALUE]"),
-    ("Authorization: Basic dXNlcjpodW50ZXIyc2VjcmV0", "Authorization: Basic [SECRET_VALUE]"),
+    ("Authorization: Basic YWRtaW46YWRtaW4=", "Authorization: Basic [BEARER_TOKEN]"),
+    ("Authorization: Basic dXNlcjpodW50ZXIyc2VjcmV0", "Authorization: Basic [BEARER_TOKEN]"),
     (
         "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0abc123\n-----END PGP PRIVATE KEY BLOCK-----",
         "[PRIVATE_KEY]",
@@ -99,8 +99,22 @@ BASIC_FIXED = [
         '{"headers": {"Authorization": "Basic [SECRET_VALUE]"}}',
     ),
     ("Proxy-Authorization: Basic dXNlcjpwYXNz", "Proxy-Authorization: Basic [SECRET_VALUE]"),
-    # The "@" of an address in the query is not the host's.
+    # The "@" of an address in the query is not the host's; a "#" or "?" in a password.
     ("http://u:p4ss@h.example?next=a@b.com", "http://u:[URL_PASSWORD]@h.example?next=a@b.com"),
+    ("postgres://u:Sup3r#Secret@db:5432/app", "postgres://u:[URL_PASSWORD]@db:5432/app"),
+    ("mysql://app:p?ss@db/x", "mysql://app:[URL_PASSWORD]@db/x"),
+    # Basic credentials outside an Authorization header line.
+    (
+        '"Authorization" => "Basic dXNlcjpwYXNzd29yZA=="',
+        '"Authorization" => "Basic [BEARER_TOKEN]"',
+    ),
+    (
+        'req.Header.Set("Authorization", "Basic dXNlcjpwYXNzd29yZA==")',
+        'req.Header.Set("Authorization", "Basic [BEARER_TOKEN]")',
+    ),
+    # A key cut short whose line breaks a log escaped.
+    ("-----BEGIN RSA PRIVATE KEY-----#012MIIEpAIBAAK#012ygWyF+/x", "[PRIVATE_KEY]"),
+    ("key=-----BEGIN PRIVATE KEY-----<br>MIIEvQIB<br/>AAKCAQ. Next", "key=[PRIVATE_KEY]. Next"),
     (
         f"aws s3 ls --aws-secret-access-key={AWS_SECRET}",
         "aws s3 ls --aws-secret-access-key=[AWS_SECRET_KEY]",
@@ -126,6 +140,12 @@ MODERATE_FIXED = [
 ]
 
 STRICT_FIXED = [
+    # A card after an id led by letters, whose digits start the candidate.
+    (f"ref AB123456 {CARD}", f"ref AB123456 {MASKED}"),
+    (f"user_12345 {CARD}", f"user_12345 {MASKED}"),
+    ("ORD12345 4111 1111 1111 1111", "ORD12345 " + "*" * 15 + "1111"),
+    # An IBAN ends where its separators change (a dashed suffix is not its part).
+    ("BE68539007547034-2024", "************7034-2024"),
     # One card per line or per tab, or joined by "/".
     (f"{CARD}\n{CARD_2}\t{CARD}", f"{MASKED}\n{MASKED_2}\t{MASKED}"),
     (f"cards:\r\n{CARD}\r\n{CARD_2}", f"cards:\r\n{MASKED}\r\n{MASKED_2}"),
@@ -159,8 +179,7 @@ LOOK_ALIKES = [
     ("basic", "bypass=on pass=3 fail=0 first pass: ok; compass_passes=2"),
     ("basic", "the Token scheme, Authorization: Token; hooks.slack.com/services/ is documented"),
     ("basic", "the basic plan covers bearer bonds"),
-    # "basic" is a common word: Basic credentials are told by their header alone.
-    ("basic", "the basic understanding/knowledge required; Basic Responsibilities: none"),
+    ("basic", "Resenha: ótimo produto, resenha=5 estrelas"),
     ("basic", "basic auth: basic YTpi is short"),
     ("basic", "la contraseña es fácil; das Passwort vergessen"),
     ("basic", "xapp-backend-service-v2 whsec_short"),
@@ -269,3 +288,13 @@ STILL_LEAKING = [
 @pytest.mark.parametrize(("level", "text", "expected"), STILL_LEAKING)
 def test_layouts_still_leaking(level: str, text: str, expected: str) -> None:
     assert _redacted(level, text) == expected
+
+
+def test_crafted_values_are_redacted_whole() -> None:
+    """Source data may hold any value: many key headers, or thousands of short numbers
+    side by side, are redacted as such (each key header once scanned the rest of the
+    value, and the phone-run cover copied its runs at every word: both quadratic)."""
+    headers = "-----BEGIN PRIVATE KEY----- x. " * 4000
+    assert _redacted("basic", headers) == "[PRIVATE_KEY]. " * 4000
+    # Five pairs led by "0" and a non-zero digit read as a French number.
+    assert _redacted("moderate", "05 " * 20000) == "[PHONE] " * 4000

@@ -119,6 +119,12 @@ _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
 _OTHER_LANGUAGE_PW = (
     r"(?:(?i:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe|пароль)|密码|パスワード|비밀번호)"
 )
+# The same as a name: the Latin-script words start a word or follow "_"/"-" ("DB_SENHA",
+# not "Resenha", a review).
+_OTHER_LANGUAGE_PW_NAME = (
+    r"(?:(?i:\b(?:[a-z0-9_-]*[_-])?(?:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe)"
+    r"|пароль)|密码|パスワード|비밀번호)"
+)
 
 _EMAIL_LOCAL = r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}"
 _EMAIL_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
@@ -133,15 +139,17 @@ ENTITIES: Final = (
         "PRIVATE_KEY",
         "basic",
         "",
-        # PGP's armour ends its header with " BLOCK". A key cut short (a truncated
-        # value, a log line limit) has no END line: then what can be a PEM body is the
-        # key (header lines such as "Proc-Type: ...", then base64 and line breaks), up
-        # to the first other character, so prose after a pasted header keeps its own,
-        # finer redactions ("paste your -----BEGIN ...----- here. Mail bob@..."). A
-        # backslash too: a key inside a JSON string has its line breaks escaped.
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?"
-        r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
-        r"|(?:\s*[A-Za-z-]+: [^\n]*)*[A-Za-z0-9+/=\s\\]*)",
+        # PGP's armour ends its header with " BLOCK". The key is what can be a PEM body
+        # (header lines such as "Proc-Type: ...", then base64 and line breaks, also
+        # escaped: "\n" in JSON, "#012" by syslog, "%0A" in URLs, "<br>" in HTML) and its
+        # END line if it has one: a key cut short (a truncated value, a log line limit)
+        # ends at the first other character, so prose after a pasted header keeps its
+        # own, finer redactions ("paste your -----BEGIN ...----- here. Mail bob@...").
+        # One path, no lazy search for the END line, which made every header in a value
+        # scan the rest of it (quadratic on crafted values).
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:\s*[A-Za-z-]+: [^\n]*)*"
+        r"(?:[A-Za-z0-9+/=\s\\]|#0[0-9]{2}|%0[AaDd]|<br\s*/?>)*"
+        r"(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----)?",
         "",
         # The header alone: every match starts with it, and it has no anchor (gates
         # are scanned over short values joined by newlines, see compaction.py).
@@ -185,9 +193,11 @@ ENTITIES: Final = (
         # compaction.py), and "authorization:" would add more than the match needs.
         "BEARER_TOKEN",
         "basic",
-        # Basic credentials only after their header (SECRET_VALUE): "basic" is a common
-        # word, and "the basic understanding/knowledge" is 16 token characters.
-        r"\b(?i:bearer)\s+",
+        # Basic credentials wherever they are written (`"Authorization" => "Basic …"`,
+        # `Header.Set("Authorization", "Basic …")`). "basic" is also a common word: a
+        # word of 16 token characters after it is redacted too ("basic
+        # understanding/knowledge"); over-redaction is the safe failure.
+        r"\b(?i:bearer|basic)\s+",
         # Shorter than a token only when base64 padding says it is encoded
         # (`YWRtaW46YWRtaW4=`): "bearer bonds" in prose stays.
         r"[A-Za-z0-9._~+/-]{16,}=*|[A-Za-z0-9+/]{2,15}={1,2}",
@@ -203,9 +213,11 @@ ENTITIES: Final = (
         # "/" is all digits: that is a port, and the "@" further on is in a path
         # (`https://example.com:8443/users/@ann`). Such a value ends at its first "@":
         # it stops short of a path's "@" after the host.
-        # Neither takes a "?" or "#" (they must be escaped in a password): the "@" of
-        # an address in the query is not the host's (`http://u:p@h?next=a@b.com`).
-        r"[^\s/?#\"']+|[^\s/?#\"']*[^\s/?#\"'0-9][^\s/?#\"']*/[^\s?#\"'@]*",
+        # Tried first without a "?" or "#", so that the "@" of an address in the query
+        # is not read as the host's (`http://u:p@h?next=a@b.com`); then with them, since
+        # passwords hold them unescaped (`postgres://u:Sup3r#Secret@db`).
+        r"[^\s/?#\"']+|[^\s/?#\"']*[^\s/?#\"'0-9][^\s/?#\"']*/[^\s?#\"'@]*"
+        r"|[^\s/\"']+",
         "@",
     ),
     Entity(
@@ -216,7 +228,7 @@ ENTITIES: Final = (
         # ends before an escaped quote.
         "SECRET_VALUE",
         "basic",
-        rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW})"
+        rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
         rf"{_ASSIGNED_VALUE}"
         rf"|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}",
         r"(?:[^\s\"',;&\[\\]|\\[^\s\"'])(?:[^\s\"',;&\\]|\\[^\s\"'])*",
@@ -258,7 +270,10 @@ ENTITIES: Final = (
         # Groups of four parted by spaces or dashes (a dashed one must have its
         # country's length: see validators). Not in lower case: hex ids in text became
         # candidates, +0.2 CPU s per 1M text-heavy rows at strict.
-        r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?",
+        # One kind of separator throughout, so a dash after a spaced or unparted IBAN
+        # (`BE68539007547034-2024`) ends it rather than failing its length.
+        r"[A-Z]{2}[0-9]{2}(?:(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
+        r"|(?:-[A-Z0-9]{4}){2,7}(?:-[A-Z0-9]{1,3})?)",
         rf"$|[^{_ASCII_WORD}]",
         validator="iban",
         default_action="mask",

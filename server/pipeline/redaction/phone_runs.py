@@ -225,18 +225,31 @@ def _french_starts(words: list[str]) -> list[bool]:
 
 def _best_cover(words: list[str], passing: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The non-overlapping passing runs that cover the most digits (on a tie, the one
-    found first from the left, which prefers longer leading runs)."""
-    digits = [sum(char.isdigit() for char in word) for word in words]
+    found first from the left, which prefers longer leading runs). Each word keeps the
+    best cover from it on and the run it starts (a back-pointer), not a copy of the
+    runs: a value of thousands of short numbers costs its length, not its square."""
+    ends_at = [0]
+    for word in words:
+        ends_at.append(ends_at[-1] + sum(char.isdigit() for char in word))
     starting: dict[int, list[int]] = {}
     for first, end in passing:
         starting.setdefault(first, []).append(end)
-    # best[i]: (digits covered, runs) over words i.. .
-    best: list[tuple[int, list[tuple[int, int]]]] = [(0, [])] * (len(words) + 1)
+    # covered[i]: digits the best cover of words i.. holds; chosen[i]: the end of the
+    # run it starts at i, or 0 when it skips word i.
+    covered = [0] * (len(words) + 1)
+    chosen = [0] * (len(words) + 1)
     for first in range(len(words) - 1, -1, -1):
-        choice = best[first + 1]
+        covered[first] = covered[first + 1]
         for end in sorted(starting.get(first, ()), reverse=True):
-            covered = sum(digits[first:end]) + best[end][0]
-            if covered > choice[0]:
-                choice = (covered, [(first, end), *best[end][1]])
-        best[first] = choice
-    return best[0][1]
+            total = ends_at[end] - ends_at[first] + covered[end]
+            if total > covered[first]:
+                covered[first], chosen[first] = total, end
+    runs: list[tuple[int, int]] = []
+    at = 0
+    while at < len(words):
+        if chosen[at]:
+            runs.append((at, chosen[at]))
+            at = chosen[at]
+        else:
+            at += 1
+    return runs

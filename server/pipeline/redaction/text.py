@@ -78,12 +78,16 @@ _GROUP_RETRY: Final = frozenset({"card"})
 #: 4111…") is one candidate that fails as a whole: its value is tried again without
 #: the groups, but only where the rest is laid out as a card, so that a long number (an
 #: IBAN's digits, a tracking number) still never yields a card-sized part
-#: (entities._START). A contiguous card after groups of one to four digits; a grouped
-#: one (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, spaces or dashes) after groups of one to three,
-#: since a group of four before it reads as one more of its own.
+#: (entities._START). A contiguous card after groups of one to four digits, the first of
+#: up to eight (an id led by letters, "ref AB123456 4111…", is a candidate from its
+#: digits; a longer first group may be a card itself, which the candidate's second round
+#: parts); a grouped one (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, spaces or dashes) after groups
+#: of one to three, the first also of five to eight, since a group of four before it
+#: reads as one more of its own.
 _CARD_AFTER_GROUPS: Final = (
-    r"^(?:(?:[0-9]{1,4}[ -])+(?P<contiguous>[0-9]{13,19})"
-    r"|(?:[0-9]{1,3}[ -])+(?P<grouped>[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?"
+    r"^(?:(?:[0-9]{1,8}[ -])(?:[0-9]{1,4}[ -])*(?P<contiguous>[0-9]{13,19})"
+    r"|(?:[0-9]{1,3}[ -]|[0-9]{5,8}[ -])(?:[0-9]{1,3}[ -])*"
+    r"(?P<grouped>[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?"
     r"|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{5}"
     r"|[0-9]{4}-[0-9]{6}-[0-9]{5}))$"
 )
