@@ -42,6 +42,7 @@ from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.entities import (
     EMAIL_ESCAPED_AT,
     ENTITY_BY_NAME,
+    Entity,
     compose,
 )
 from sluice.server.pipeline.redaction.flat_lists import (
@@ -155,9 +156,16 @@ def _with_joiners(values: pl.Series, joined: str) -> pl.Series:
     return values.clone().scatter(where, with_joiner)
 
 
-def _second_round(rule: PatternRule) -> bool:
+def _own_entity(rule: PatternRule) -> Entity | None:
+    """The entity whose own pattern `rule` runs, else None. The entity-specific steps
+    here (second rounds, group retries, the extra passes) rely on that pattern's groups
+    and layouts: a custom regex under the same label gets none of them."""
     entity = ENTITY_BY_NAME.get(rule.label)
-    return rule.label in _SECOND_ROUND and entity is not None and rule.regex == entity.regex
+    return entity if entity is not None and rule.regex == entity.regex else None
+
+
+def _second_round(rule: PatternRule) -> bool:
+    return rule.label in _SECOND_ROUND and _own_entity(rule) is not None
 
 
 def _joined_after_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -237,8 +245,8 @@ def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
     a 19-digit card, then one group), then with a lazy one, which ends at the first group
     boundary where a card can end ("4111 1111 1111 1111 123 456": the card, then two
     groups). Each step sees only what the one before it left."""
-    entity = ENTITY_BY_NAME.get(rule.label)
-    if rule.validator not in _GROUP_RETRY or entity is None or rule.regex != entity.regex:
+    entity = _own_entity(rule)
+    if rule.validator not in _GROUP_RETRY or entity is None:
         return ()
     context = rf"{_LAST_GROUPS_CONTEXT}(?:{entity.trail})"
     return tuple(
@@ -259,8 +267,7 @@ def _after_groups(rule: PatternRule) -> bool:
     the card entity's own pattern only. The steps with the last groups as context
     (`without_last_group`) are not: a card between groups ("1 4111 1111 1111 1111 1111")
     is the middle of a longer number."""
-    entity = ENTITY_BY_NAME.get(rule.label)
-    return rule.validator in _GROUP_RETRY and entity is not None and rule.regex == entity.regex
+    return rule.validator in _GROUP_RETRY and _own_entity(rule) is not None
 
 
 def _passes_after_groups(value: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -608,15 +615,9 @@ def _tag_replacement(rule: PatternRule) -> str:
     (e-mails, tokens, keys) is written as its tag alone: a replacement without `$`
     group references lets the regex engine find matches without resolving groups,
     which halves the cost of the pass (the groups are empty anyway)."""
-    entity = ENTITY_BY_NAME.get(rule.label)
+    entity = _own_entity(rule)
     label = tag(rule.label)
-    if (
-        entity is not None
-        and rule.regex == entity.regex
-        and not entity.lead
-        and not entity.trail
-        and "$" not in label
-    ):
+    if entity is not None and not entity.lead and not entity.trail and "$" not in label:
         return label
     return f"{_LEAD}{label}{_TRAIL}"
 
@@ -634,8 +635,7 @@ def _whole_quoted_secret(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     holding spaces gone (`password="correct horse battery"`): the pattern takes its first
     word only, as an unquoted value ends at a space. A tag right after a quote stands for
     a value that was quoted; the rows this runs on are those the keyword gate picked."""
-    entity = ENTITY_BY_NAME["SECRET_VALUE"]
-    if rule.label != entity.name or rule.regex != entity.regex:
+    if rule.label != "SECRET_VALUE" or _own_entity(rule) is None:
         return text
     for pattern in _QUOTED_REST:
         text = text.str.replace_all(pattern, "${1}${2}")
@@ -645,8 +645,7 @@ def _whole_quoted_secret(text: pl.Expr, rule: PatternRule) -> pl.Expr:
 def _escaped_at_emails(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """`text` after the EMAIL entity's rewrite, with the addresses whose "@" a URL
     escaped (`?email=ann%40example.com`) redacted too (see EMAIL_ESCAPED_AT)."""
-    entity = ENTITY_BY_NAME["EMAIL"]
-    if rule.label != entity.name or rule.regex != entity.regex:
+    if rule.label != "EMAIL" or _own_entity(rule) is None:
         return text
     return text.map_batches(_escaped_at_redacted, return_dtype=pl.String, is_elementwise=True)
 
@@ -741,6 +740,7 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
 
 #: The column of `_matched_pieces` holding a card found after short digit groups.
 _AFTER_GROUPS_COLUMN: Final = "after_groups"
+_PASSES_AFTER_GROUPS_COLUMN: Final = "passes_after_groups"
 
 
 def _with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
@@ -750,11 +750,11 @@ def _with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFr
     failing = pl.when(pl.col("rest").is_not_null() & ~pl.col(RESULT)).then(pl.col("candidate"))
     frame = frame.with_columns(_card_after_groups(failing).alias(_AFTER_GROUPS_COLUMN))
     passes = _valid_where_present(pl.col(_AFTER_GROUPS_COLUMN), rule)
-    frame = frame.with_columns(passes.alias("passes_after_groups"))
-    after = pl.when(pl.col("passes_after_groups")).then(pl.col(_AFTER_GROUPS_COLUMN))
+    frame = frame.with_columns(passes.alias(_PASSES_AFTER_GROUPS_COLUMN))
+    passing = pl.col(_PASSES_AFTER_GROUPS_COLUMN)
+    after = pl.when(passing).then(pl.col(_AFTER_GROUPS_COLUMN))
     return frame.with_columns(
-        after.alias(_AFTER_GROUPS_COLUMN),
-        (pl.col(RESULT) | pl.col("passes_after_groups")).alias(RESULT),
+        after.alias(_AFTER_GROUPS_COLUMN), (pl.col(RESULT) | passing).alias(RESULT)
     )
 
 
