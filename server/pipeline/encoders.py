@@ -235,9 +235,7 @@ class ParquetEncoder(Encoder):
         if self._pool is None:
             return b""
         try:
-            out = [piece for _ in range(len(self._pending)) for piece in self._next()]
-            out.append(self._stitcher.finish())
-            return b"".join(out)
+            return _finish_file(self._pending, self._stitcher)
         finally:
             self.close()
 
