@@ -415,7 +415,8 @@ class Settings(BaseModel):
     #: gRPC's 4 MiB default, which is too small for Arrow batches.
     grpc_max_receive_message_length: int = Field(default=64 * MiB, ge=MiB, le=2047 * MiB)
     #: Record batches a DoPut may have read ahead of the export's pipeline; past them the
-    #: put stops reading and HTTP/2 flow control holds the client.
+    #: put stops reading and HTTP/2 flow control (a fixed 4 MiB window per stream,
+    #: server.rpc.server.RECEIVE_WINDOW_BYTES) holds the client.
     flight_inflight_batches: int = Field(default=4, ge=1, le=256)
     #: Seconds a DoPut export waits for its next batch (a broken put's client may come
     #: back and resume) before it ends as cancelled. Its committed chunks stay and a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent import futures
+from typing import Final
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,6 +31,18 @@ from sluice.server.service.schedule_service import ScheduleService
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 SERVICE_NAME = export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name
+#: The HTTP/2 receive window of every stream, fixed: the bytes a caller may have sent that
+#: the daemon has not read yet. Left to gRPC, a bandwidth-delay probe sizes it (twice the
+#: bytes that arrived during a ping, rounded up to a power of two, up to 1 GiB), and a
+#: DoPut whose pipeline drains its inbox in bursts (a chunk at a time, as fast as the
+#: encoder goes) grew it from 4 to 32-128 MiB on loopback: rows of the client's that no
+#: inbox counts, held in gRPC's memory (tests/integration/test_flight_backpressure.py saw
+#: the client lead the durable rows by up to 1.84M rows instead of 0.43M). 4 MiB is where
+#: gRPC's probe starts and never goes below: a DoPut is held back by Sluice's inbox, not
+#: by the window, unless the link's round trip makes 4 MiB per round trip the limit (40
+#: MiB/s at 100 ms). A message larger than the window still arrives: gRPC opens the
+#: window for the whole message the daemon is waiting for.
+RECEIVE_WINDOW_BYTES: Final = 4 * 1024 * 1024
 
 
 class ListenError(SluiceError):
@@ -74,6 +87,9 @@ def build_server(
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", max_receive_message_length),
+            # A fixed receive window per stream (see RECEIVE_WINDOW_BYTES).
+            ("grpc.http2.bdp_probe", 0),
+            ("grpc.http2.lookahead_bytes", RECEIVE_WINDOW_BYTES),
         ],
     )
     export_pb2_grpc.add_ExportServiceServicer_to_server(

@@ -1,7 +1,8 @@
 """Backpressure of Arrow Flight DoPut: a client (pyarrow.flight, its own process) pushes
 5M rows as fast as it can into an export whose sink is slow (S3 through a proxy that
 holds every upload), and the daemon holds it back: at most `flight_inflight_batches`
-batches wait ahead of the pipeline, and HTTP/2 flow control holds the client for the rest.
+batches wait ahead of the pipeline, and HTTP/2 flow control, with the daemon's fixed
+receive window (server.rpc.server.RECEIVE_WINDOW_BYTES), holds the client for the rest.
 
 What the test asserts is how far the client gets ahead of the durable rows: at every
 chunk's PutResult, the rows the client had sent minus the rows committed (the client
@@ -10,11 +11,13 @@ depend on the allocator or on the machine's load: a full-suite run once saw +525
 RSS with the default inbox (glibc arenas under three busy test workers) where an idle run
 sees +154 to +294. The daemon's peak RSS is still checked against the product's 1 GiB.
 
-The control (`flight_inflight_batches` at its maximum, 256 batches of 16Ki rows: ~85% of
-the stream fits in the inbox) proves the bound catches an inbox that does not hold the
-client back. Measured: a lead of 0.5-1.8M rows with the default inbox (the inbox, a chunk
-being encoded, one being uploaded, gRPC's window; see LEAD_BOUND), 4.5M rows for the
-control, against a bound of 2.5M; ~20 s per case."""
+The bound is derived from the pipeline's queues (see LEAD_BOUND): 0.71M rows. The
+control (`flight_inflight_batches` at its maximum, 256 batches of 16Ki rows: ~85% of the
+stream fits in the inbox) proves the bound catches an inbox that does not hold the client
+back. Measured (12-05): a lead of 0.46-0.47M rows with the default inbox, 4.5M for the
+control; ~20 s per case. With gRPC sizing the receive window itself (its
+bandwidth-delay probe) the default inbox's lead was 0.5-1.84M: the window, grown to tens
+of MiB, held the difference."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from sluice.server.rpc.server import RECEIVE_WINDOW_BYTES
 from tests.integration.flight_flood_client import payload
 from tests.servers.cloud import ProfileDaemon, S3Store, read_manifest
 from tests.servers.fault_proxy import FaultPlan, FaultProxy
@@ -45,14 +49,27 @@ CHUNK_ROWS = 250_000  # 20 chunks, each held UPLOAD_DELAY by the proxy
 UPLOAD_DELAY = 0.5
 #: Rows of the client's batches (~1.7 MiB each) and of the daemon's.
 BATCH_ROWS = 16_384
-#: Rows the client may lead the durable rows by: the inbox, a chunk being encoded, one
-#: being uploaded and gRPC's flow-control window; the control leads 4.5M. Measured
-#: 0.46-0.53M (3 runs) before the Parquet encoder got faster (12-05: row groups without
-#: copies, string views, the dictionary choice on a worker), 0.5-1.84M after (14 runs,
-#: two of them over 1.5M, one alone on an idle machine): where the tail's rows wait is
-#: not found yet (an open follow-up). The bound still fails an inbox that does not hold
-#: the client back by a wide margin; the daemon's memory is checked on its own below.
-LEAD_BOUND = 2_500_000
+#: flight_inflight_batches of the case under test (the daemon's default).
+DEFAULT_INFLIGHT = 4
+#: Each of the client's batches is ~1.75 MiB of Arrow IPC (112 bytes a row: the int64,
+#: the string's offset and its 100 bytes): the batches the client has seen sent while
+#: the daemon has not read them are those that fit whole in the receive window.
+BATCH_BYTES = BATCH_ROWS * 112
+WINDOW_BATCHES = RECEIVE_WINDOW_BYTES // BATCH_BYTES  # 2
+#: Batches that wait between the client and the writer when the writer waits for a
+#: commit: the one the put holds while the inbox is full, the inbox, the prefetch queue
+#: (2) and the batch its reader thread holds, the rest of the batch a chunk boundary split
+#: (RowStream), the batch being encoded (its Segment waiting for room) and the Segment
+#: queued for the writer (pipeline_queue_depth 1); then those in the receive window.
+QUEUED_BATCHES = 1 + DEFAULT_INFLIGHT + 2 + 1 + 1 + 1 + 1 + WINDOW_BATCHES  # 13
+#: Rows the client may lead the durable rows by at a chunk's PutResult. The writer
+#: commits one chunk at a time and, at the end of the next one, waits for that commit:
+#: when the ack of chunk k is sent, chunk k+1 (written, its commit starting) and the
+#: queued batches are ahead of it, 0.46M rows. The client reads the ack a moment later,
+#: and meanwhile the pipeline may run on until the writer waits again at the end of
+#: chunk k+2 (while k+1's upload is held): one chunk more. So two chunks and the queued
+#: batches, 0.71M; the control leads 4.5M.
+LEAD_BOUND = 2 * CHUNK_ROWS + QUEUED_BATCHES * BATCH_ROWS
 #: The product's memory goal for the daemon, whatever the stream's length.
 PEAK_RSS_BOUND = 1024 * MiB
 #: flight_inflight_batches at its maximum: 256 batches of 16Ki rows, ~85% of the stream.
@@ -171,7 +188,7 @@ def _assert_exported(store: S3Store, final: dict[str, object]) -> None:
 @pytest.mark.parametrize(
     "inflight",
     [
-        pytest.param(4, id="default-inbox"),
+        pytest.param(DEFAULT_INFLIGHT, id="default-inbox"),
         # The control: an inbox deep enough for ~85% of the stream.
         pytest.param(CONTROL_INFLIGHT, id="control-inbox-holds-the-stream"),
     ],
