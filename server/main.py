@@ -167,6 +167,7 @@ def _run(settings: Settings) -> int:
         flight_puts=FlightPuts(settings, store, service, hub),
         flight_reads=FlightReads(settings, store, admin, service),
         max_receive_message_length=settings.grpc_max_receive_message_length,
+        receive_window_bytes=settings.grpc_receive_window_bytes,
         outer_interceptors=[
             *([tracing.grpc_interceptor()] if tracing else []),
             *([metrics.grpc_interceptor] if metrics else []),

@@ -414,9 +414,15 @@ class Settings(BaseModel):
     #: message); a bigger one is RESOURCE_EXHAUSTED. Set explicitly rather than left to
     #: gRPC's 4 MiB default, which is too small for Arrow batches.
     grpc_max_receive_message_length: int = Field(default=64 * MiB, ge=MiB, le=2047 * MiB)
+    #: The HTTP/2 receive window of every stream, in bytes: what a caller may have sent
+    #: that the daemon has not read yet, held in gRPC's memory and counted by no inbox.
+    #: Fixed, because gRPC's own probe grew it to tens of MiB. 4 MiB is where that probe
+    #: starts; over a long round trip it limits a DoPut to one window per round trip
+    #: (~40 MiB/s at 100 ms), so such links may raise it, at that much memory per put.
+    grpc_receive_window_bytes: int = Field(default=4 * MiB, ge=64 * 1024, le=256 * MiB)
     #: Record batches a DoPut may have read ahead of the export's pipeline; past them the
-    #: put stops reading and HTTP/2 flow control (a fixed 4 MiB window per stream,
-    #: server.rpc.server.RECEIVE_WINDOW_BYTES) holds the client.
+    #: put stops reading and HTTP/2 flow control (grpc_receive_window_bytes per stream)
+    #: holds the client.
     flight_inflight_batches: int = Field(default=4, ge=1, le=256)
     #: Seconds a DoPut export waits for its next batch (a broken put's client may come
     #: back and resume) before it ends as cancelled. Its committed chunks stay and a

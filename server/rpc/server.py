@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent import futures
-from typing import Final
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -31,18 +30,6 @@ from sluice.server.service.schedule_service import ScheduleService
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 SERVICE_NAME = export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name
-#: The HTTP/2 receive window of every stream, fixed: the bytes a caller may have sent that
-#: the daemon has not read yet. Left to gRPC, a bandwidth-delay probe sizes it (twice the
-#: bytes that arrived during a ping, rounded up to a power of two, up to 1 GiB), and a
-#: DoPut whose pipeline drains its inbox in bursts (a chunk at a time, as fast as the
-#: encoder goes) grew it from 4 to 32-128 MiB on loopback: rows of the client's that no
-#: inbox counts, held in gRPC's memory (tests/integration/test_flight_backpressure.py saw
-#: the client lead the durable rows by up to 1.84M rows instead of 0.43M). 4 MiB is where
-#: gRPC's probe starts and never goes below: a DoPut is held back by Sluice's inbox, not
-#: by the window, unless the link's round trip makes 4 MiB per round trip the limit (40
-#: MiB/s at 100 ms). A message larger than the window still arrives: gRPC opens the
-#: window for the whole message the daemon is waiting for.
-RECEIVE_WINDOW_BYTES: Final = 4 * 1024 * 1024
 
 
 class ListenError(SluiceError):
@@ -63,6 +50,7 @@ def build_server(
     flight_puts: FlightPuts,
     flight_reads: FlightReads,
     max_receive_message_length: int,
+    receive_window_bytes: int,
     outer_interceptors: Sequence[grpc.ServerInterceptor] = (),  # type: ignore[type-arg]
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """Return the (not yet started) server, its health servicer and the bound port.
@@ -71,6 +59,12 @@ def build_server(
     authenticated by `authenticator` (None: everyone is anonymous) and audited to
     `audit` (None: no audit log). Arrow Flight's service shares the port and the
     interceptors; a message over `max_receive_message_length` is RESOURCE_EXHAUSTED.
+    Every stream's HTTP/2 receive window is fixed at `receive_window_bytes`: left to
+    gRPC, a bandwidth-delay probe sizes it (up to 1 GiB), and a DoPut whose pipeline
+    drains its inbox in bursts grew it to 32-128 MiB on loopback, a client's rows that
+    no inbox counts (tests/integration/test_flight_backpressure.py saw the client lead
+    the durable rows by 1.84M rows instead of 0.43M). A message larger than the window
+    still arrives: gRPC opens the window for the message the daemon waits for.
     `outer_interceptors` wrap all others (metrics: they see the status a call really
     ended with)."""
     server = grpc.server(
@@ -87,9 +81,8 @@ def build_server(
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", max_receive_message_length),
-            # A fixed receive window per stream (see RECEIVE_WINDOW_BYTES).
             ("grpc.http2.bdp_probe", 0),
-            ("grpc.http2.lookahead_bytes", RECEIVE_WINDOW_BYTES),
+            ("grpc.http2.lookahead_bytes", receive_window_bytes),
         ],
     )
     export_pb2_grpc.add_ExportServiceServicer_to_server(

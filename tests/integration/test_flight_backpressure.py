@@ -2,7 +2,7 @@
 5M rows as fast as it can into an export whose sink is slow (S3 through a proxy that
 holds every upload), and the daemon holds it back: at most `flight_inflight_batches`
 batches wait ahead of the pipeline, and HTTP/2 flow control, with the daemon's fixed
-receive window (server.rpc.server.RECEIVE_WINDOW_BYTES), holds the client for the rest.
+receive window (`grpc_receive_window_bytes`, default 4 MiB), holds the client for the rest.
 
 What the test asserts is how far the client gets ahead of the durable rows: at every
 chunk's PutResult, the rows the client had sent minus the rows committed (the client
@@ -34,7 +34,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from sluice.server.rpc.server import RECEIVE_WINDOW_BYTES
+from sluice.server.settings import Settings
 from tests.integration.flight_flood_client import payload
 from tests.servers.cloud import ProfileDaemon, S3Store, read_manifest
 from tests.servers.fault_proxy import FaultPlan, FaultProxy
@@ -55,6 +55,8 @@ DEFAULT_INFLIGHT = 4
 #: the string's offset and its 100 bytes): the batches the client has seen sent while
 #: the daemon has not read them are those that fit whole in the receive window.
 BATCH_BYTES = BATCH_ROWS * 112
+#: The daemon's receive window per stream (its default).
+RECEIVE_WINDOW_BYTES = Settings.model_fields["grpc_receive_window_bytes"].default
 WINDOW_BATCHES = RECEIVE_WINDOW_BYTES // BATCH_BYTES  # 2
 #: Batches that wait between the client and the writer when the writer waits for a
 #: commit: the one the put holds while the inbox is full, the inbox, the prefetch queue

@@ -115,6 +115,8 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
         ({"default_chunk_bytes": 100}, "default_chunk_bytes"),
         ({"zstd_threads": -1}, "zstd_threads"),
         ({"max_chunk_bytes": 2048}, "max_chunk_bytes"),
+        ({"grpc_receive_window_bytes": 1024}, "grpc_receive_window_bytes"),
+        ({"grpc_receive_window_bytes": 512 * 1024 * 1024}, "grpc_receive_window_bytes"),
         ({"not_a_setting": 1}, "not_a_setting"),
         ({"metrics_address": "9090"}, "metrics_address"),
         ({"health_address": "localhost"}, "health_address"),
