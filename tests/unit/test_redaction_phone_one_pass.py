@@ -8,15 +8,12 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
+from sluice.server.pipeline.redaction.phone_one_pass import rewrite_checked, rewrites_in_one_pass
+from sluice.server.pipeline.redaction.phone_values import phone_values
 from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.text import (
-    may_rewrite,
-    phone_values,
-    rewrite_checked,
-    rewrite_text,
-    rewrites_in_one_pass,
-)
+from sluice.server.pipeline.redaction.text import rewrite_text
 from tests.unit.redaction_corpus import generate
 
 PHONE = ENTITY_BY_NAME["PHONE"]

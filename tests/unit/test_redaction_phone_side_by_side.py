@@ -10,9 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
+from sluice.server.pipeline.redaction.phone_one_pass import rewrite_checked
 from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.text import may_rewrite, rewrite_checked, rewrite_text
+from sluice.server.pipeline.redaction.text import rewrite_text
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import rule, run, settings_with_keys
 

@@ -91,7 +91,7 @@ _START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
 # tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
 _END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
 # For cards a tab or line break ends a run too (one card per line): it is taken alone,
-# so the next line's card finds its lead (text.py puts a joiner after it).
+# so the next line's card finds its lead (text_markers.py puts a joiner after it).
 _CARD_START = _START
 _CARD_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
 # The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
@@ -129,7 +129,7 @@ _OTHER_LANGUAGE_PW_NAME = (
 _EMAIL_LOCAL = r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}"
 _EMAIL_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
 #: An e-mail address with its "@" escaped in a URL (`?email=ann%40example.com`), for
-#: Polars: its own pass after the EMAIL pattern's (text.py), on the rows EMAIL's gate
+#: Polars: its own pass after the EMAIL pattern's (extra_passes.py), on the rows EMAIL's gate
 #: picked. In the EMAIL pattern as "(?:@|%40)" it cost moderate +0.04 CPU s per 1M
 #: text-heavy rows (the regex engine no longer finds the "@" first).
 EMAIL_ESCAPED_AT: Final = rf"{_EMAIL_LOCAL}%40{_EMAIL_DOMAIN}".replace(r"\b", r"(?-u:\b)")

@@ -19,6 +19,8 @@ import polars as pl
 
 from sluice.server.errors import InvalidArgument, quoted
 from sluice.server.pipeline.redaction import actions
+from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
+from sluice.server.pipeline.redaction.card_groups import without_last_group
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
 from sluice.server.pipeline.redaction.entities import (
     COLUMN_CATEGORIES,
@@ -26,6 +28,14 @@ from sluice.server.pipeline.redaction.entities import (
     ENTITY_BY_NAME,
 )
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
+from sluice.server.pipeline.redaction.json_keys import json_key_regex, rewrite_json_keys
+from sluice.server.pipeline.redaction.keeping_own_names import rewrite_text_keeping
+from sluice.server.pipeline.redaction.phone_one_pass import (
+    PhoneVerdicts,
+    phone_verdicts,
+    rewrite_checked,
+    rewrites_in_one_pass,
+)
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
 from sluice.server.pipeline.redaction.schema_walk import (
     ELEMENT,
@@ -38,18 +48,7 @@ from sluice.server.pipeline.redaction.schema_walk import (
     rebuild,
     walk,
 )
-from sluice.server.pipeline.redaction.text import (
-    PhoneVerdicts,
-    json_key_regex,
-    may_rewrite,
-    phone_verdicts,
-    rewrite_checked,
-    rewrite_json_keys,
-    rewrite_text,
-    rewrite_text_keeping,
-    rewrites_in_one_pass,
-    without_last_group,
-)
+from sluice.server.pipeline.redaction.text import rewrite_text
 from sluice.server.pipeline.source import ROW_INDEX
 
 COUNTER_PREFIX: Final = "__sluice_c"
@@ -276,7 +275,7 @@ class PolicyRedactor:
                 self._late_stages.append(stage)
                 continue
             # A rule rewritten in one pass checks its candidates itself (see
-            # text.rewrite_checked): it runs on the rows its gate picked.
+            # phone_one_pass.rewrite_checked): it runs on the rows its gate picked.
             checks = rule.validator and not rewrites_in_one_pass(rule)
             refine = partial(may_rewrite, rule=rule) if checks else None
             keyword = (
