@@ -18,7 +18,6 @@ from sluice.server.pipeline.redaction.phone_bounds import (
 from sluice.server.pipeline.redaction.phone_runs import LONG_RUN, holds_phones
 from sluice.server.pipeline.redaction.phone_values import is_phone_rule, trimmed_phone
 from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.rule_entity import JOIN_AFTER_CANDIDATES, second_round
 from sluice.server.pipeline.redaction.text_markers import (
     CLOSE,
     JOINER,
@@ -46,7 +45,7 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     unusual = text.str.contains(f"[{OPEN}{CLOSE}{JOINER}]")
     valid = partial(_any_valid, rule=rule)
     found = matches.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True)
-    if rule.label in JOIN_AFTER_CANDIDATES and second_round(rule):
+    if rule.entity is not None and rule.entity.second_round and rule.entity.joins_after_candidates:
         # The values the second round finds after a look-alike: looked for only where
         # every candidate failed (other rows give it "": when/then computes both).
         only_look_alikes = ~found & (matches.list.len() > 0)

@@ -17,13 +17,10 @@ from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.entities import compose
 from sluice.server.pipeline.redaction.flat_lists import RESULT
 from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.rule_entity import own_entity
 from sluice.server.pipeline.redaction.validators import VALIDATORS
 
 #: Digit groups after a card number: tried as context when the whole failed.
 _LAST_GROUPS_CONTEXT: Final = r"(?:[ -][0-9]+)+"
-#: Validators whose candidates may run into a following digit group.
-GROUP_RETRY: Final = frozenset({"card"})
 #: A card number after digit groups ("ticket #12 4111…", "05/06/2024 4111…", "qty 2
 #: 4111…") is one candidate that fails as a whole: its value is tried again without
 #: the groups, but only where the rest is laid out as a card, so that a long number (an
@@ -50,12 +47,16 @@ def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
     a 19-digit card, then one group), then with a lazy one, which ends at the first group
     boundary where a card can end ("4111 1111 1111 1111 123 456": the card, then two
     groups). Each step sees only what the one before it left."""
-    entity = own_entity(rule)
-    if rule.validator not in GROUP_RETRY or entity is None:
+    entity = rule.entity
+    if entity is None or not entity.cards_beside_groups:
         return ()
     context = rf"{_LAST_GROUPS_CONTEXT}(?:{entity.trail})"
     return tuple(
-        replace(rule, regex=compose(entity.lead, value, context).replace(r"\b", r"(?-u:\b)"))
+        replace(
+            rule,
+            regex=compose(entity.lead, value, context).replace(r"\b", r"(?-u:\b)"),
+            entity=None,
+        )
         for value in (entity.value, f"{entity.value}?")
     )
 
@@ -72,7 +73,7 @@ def after_groups(rule: PatternRule) -> bool:
     the card entity's own pattern only. The steps with the last groups as context
     (`without_last_group`) are not: a card between groups ("1 4111 1111 1111 1111 1111")
     is the middle of a longer number."""
-    return rule.validator in GROUP_RETRY and own_entity(rule) is not None
+    return rule.entity is not None and rule.entity.cards_beside_groups
 
 
 def passes_after_groups(value: pl.Expr, rule: PatternRule) -> pl.Expr:

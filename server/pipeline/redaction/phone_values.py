@@ -7,13 +7,12 @@ from typing import Final
 import polars as pl
 
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
 from sluice.server.pipeline.redaction.policy import PatternRule
 
 
 def is_phone_rule(rule: PatternRule) -> bool:
-    return rule.validator == "phone" and rule.regex == ENTITY_BY_NAME["PHONE"].regex
+    return rule.entity is not None and rule.entity.phone_steps
 
 
 def phone_values(matches: pl.Series) -> pl.Series:

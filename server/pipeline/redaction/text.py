@@ -3,42 +3,64 @@
 Without a validator, a match is replaced in one `replace_all` pass; otherwise (and for
 actions that write something per match) the candidates are fenced and handled one by one
 (fenced_rewrite.py), after a cheap check of which values may change at all
-(candidate_checks.py). Entities get steps of their own beyond their pattern: second
-rounds (rule_entity.py), cards beside digit groups (card_groups.py), phones in one pass
-(phone_one_pass.py) and passes for layouts the pattern leaves (extra_passes.py).
+(candidate_checks.py). What an entity's rule does beyond its pattern is declared on the
+Entity (entities.py): layouts of its own before it, a second round, cards beside digit
+groups (card_groups.py), phones in one pass (phone_one_pass.py).
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import polars as pl
 
 from sluice.server.pipeline.redaction.actions import tag
-from sluice.server.pipeline.redaction.extra_passes import escaped_at_emails, whole_quoted_secret
+from sluice.server.pipeline.redaction.compaction import row_positions
+from sluice.server.pipeline.redaction.entities import Entity
 from sluice.server.pipeline.redaction.fenced_rewrite import rewrite_fenced
-from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.rule_entity import (
-    JOIN_AFTER_CANDIDATES,
-    own_entity,
-    second_round,
-)
+from sluice.server.pipeline.redaction.flat_lists import ELEMENT
+from sluice.server.pipeline.redaction.policy import PatternRule, entity_rule
 from sluice.server.pipeline.redaction.text_markers import LEAD, TRAIL
 
 
 def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """`text` with every (valid) match of the rule handled by its action."""
+    entity = rule.entity
+    if entity is not None:
+        for layout in entity.layouts:
+            text = _with_layout(text, rule, layout)
     rewritten = _rewrite_candidates(text, rule)
-    if second_round(rule):
-        spaced = rule.label in JOIN_AFTER_CANDIDATES
+    if entity is not None and entity.second_round:
+        spaced = entity.joins_after_candidates
         rewritten = _rewrite_candidates(rewritten, rule, join_after_candidates=spaced)
     return rewritten
+
+
+def _with_layout(text: pl.Expr, rule: PatternRule, layout: Entity) -> pl.Expr:
+    """`text` with the matches of one of the rule's entity's layouts (Entity.layouts)
+    handled by the rule's action, as matches of an entity of their own."""
+    own = entity_rule(layout, rule.action, rule.keep_last, rule.key)
+    return text.map_batches(
+        partial(_rewritten_where_held, rule=own), return_dtype=pl.String, is_elementwise=True
+    )
+
+
+def _rewritten_where_held(values: pl.Series, rule: PatternRule) -> pl.Series:
+    # Only the values holding the layout's gate are rewritten: a byte search for it
+    # ("%40", a quote after "=") costs a fraction of the pattern's pass over every value.
+    held = values.str.contains(rule.gate).fill_null(False)
+    if not held.any():
+        return values
+    rewritten = values.filter(held).to_frame(ELEMENT).select(rewrite_text(pl.col(ELEMENT), rule))
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return values.clone().scatter(row_positions(held), rewritten.to_series())
 
 
 def _rewrite_candidates(
     text: pl.Expr, rule: PatternRule, *, join_after_candidates: bool = False
 ) -> pl.Expr:
     if not rule.validator and rule.action == "redact":
-        rewritten = text.str.replace_all(rule.regex, tag_replacement(rule))
-        return escaped_at_emails(whole_quoted_secret(rewritten, rule), rule)
+        return text.str.replace_all(rule.regex, tag_replacement(rule))
     if not rule.validator and rule.action == "null":
         # Only a value holding a match becomes null: a rewrite may run on values
         # without one (a struct's other fields, a list's other elements, values its
@@ -52,7 +74,7 @@ def tag_replacement(rule: PatternRule) -> str:
     (e-mails, tokens, keys) is written as its tag alone: a replacement without `$`
     group references lets the regex engine find matches without resolving groups,
     which halves the cost of the pass (the groups are empty anyway)."""
-    entity = own_entity(rule)
+    entity = rule.entity
     label = tag(rule.label)
     if entity is not None and not entity.lead and not entity.trail and "$" not in label:
         return label

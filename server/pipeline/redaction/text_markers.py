@@ -58,5 +58,5 @@ def _with_joiners(values: pl.Series, joined: str) -> pl.Series:
 
 
 def joined_after_candidates(text: pl.Expr, rule: PatternRule) -> pl.Expr:
-    """`text` with a joiner after every candidate's trail (see JOIN_AFTER_CANDIDATES)."""
+    """`text` with a joiner after every candidate's trail (see Entity.joins_after_candidates)."""
     return text.str.replace_all(rule.regex, f"{LEAD}{VALUE}{TRAIL}{JOINER}")
