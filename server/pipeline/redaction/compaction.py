@@ -237,8 +237,13 @@ def _found(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
 _FEW_SEPARATORS: Final = 0.25
 
 
+#: What every match of an assigning gate's entity holds (see Entity.gate_assigns): a
+#: ':' or '=', or a full-width colon (CJK text). One search for any of them.
+SEPARATORS: Final = (":", "=", "\uff1a")
+
+
 def _has_separator(value: pl.Expr) -> pl.Expr:
-    return value.str.contains_any([":", "="])
+    return value.str.contains_any(list(SEPARATORS))
 
 
 def _joined(patterns: Sequence[str]) -> ValueTest:

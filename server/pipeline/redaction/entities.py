@@ -61,8 +61,9 @@ class Entity:
     #: are read by trimming whole matches (phone_values.py), and the rule may rewrite
     #: in one pass (phone_one_pass.py).
     phone_steps: bool = False
-    #: The gate never matches text without a ':' or '=' (`password=`, `scheme://user:`):
-    #: compaction scans it only on rows holding one.
+    #: Neither the pattern nor its layouts match text without one of the separators
+    #: compaction.SEPARATORS (`password=`, `scheme://user:`, a full-width colon): compaction
+    #: scans the gate only on rows holding one.
     gate_assigns: bool = False
     #: Layouts of the same entity its pattern leaves or takes only in part, each a
     #: pattern of its own run before it, with the rule's action, on the values holding
@@ -136,7 +137,8 @@ _CREDENTIAL_NAMES = (
     r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
     r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
 )
-_ASSIGNMENT = r"\\?[\"']?\s*(?::=|=>|[:=])\s*"
+# A full-width colon (U+FF1A) too, as CJK text writes it after a name.
+_ASSIGNMENT = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a])\s*"
 _ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"']?"
 # "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
 # word it is no credential ("bypass=on", "pass=3 fail=0").
@@ -200,7 +202,7 @@ def _quoted_secret(quote: str) -> Entity:
         rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}",
         rf"{_ASSIGNED_START}{_ASSIGNED_REST}[^{quote}\n\\]*",
         rf"\\?{quote}",
-        gate_pattern=rf"[:=>]\s*\\?{quote}",
+        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
 
 
