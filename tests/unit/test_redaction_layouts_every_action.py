@@ -59,6 +59,13 @@ LAYOUTS = [
     ),
     ("basic", "SECRET_VALUE", "{password => 'abcdef'}", "abcdef", ("{password => '", "'}")),
     ("basic", "SECRET_VALUE", "password==x1y2 z", "=x1y2", ("password=", " z")),
+    (
+        "basic",
+        "SECRET_VALUE",
+        "<password>correct horse</password>",
+        "correct horse",
+        ("<password>", "</password>"),
+    ),
 ]
 
 

@@ -75,6 +75,12 @@ BASIC_FIXED = [
         "密码\uff1a[SECRET_VALUE]\nDB_PASSWORD\uff1a[SECRET_VALUE]",
     ),
     ('{"password"\uff1a"correct horse"}', '{"password"\uff1a"[SECRET_VALUE]"}'),
+    # XML elements.
+    ("<password>hunter2</password>", "<password>[SECRET_VALUE]</password>"),
+    (
+        "<user>ann</user><DB_Password> correct horse </DB_Password>",
+        "<user>ann</user><DB_Password> [SECRET_VALUE]</DB_Password>",
+    ),
     # Basic credentials too short to tell from prose without the header.
     ("Authorization: Basic YTpi", "Authorization: Basic [SECRET_VALUE]"),
     (
@@ -195,6 +201,8 @@ LOOK_ALIKES = [
     ("basic", "see http://localhost:8080/a/b/@me and https://example.com:443/x@y"),
     ("basic", "-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----"),
     ("basic", "aws-secret-access-key rotation is due next week for all the accounts"),
+    ("basic", "<password></password> <li>password</li> <passwordHint>x</passwordHint>"),
+    ("basic", '<input type="password"> <b>secret</b>: none <token>[SECRET_VALUE]</token>'),
     ("basic", "時間\uff1a12:30、名前\uff1a田中 password_hash\uff1aabc 密码学\uff1a入门"),
     ("moderate", "discount 50%40 items, npm i %40scope%2Fpkg, pkg@1.2.3, user@localhost"),
     ("moderate", "订单号1234567890123456789谢谢 版本2024-01-01发布 ab555-123-4567"),
@@ -245,12 +253,6 @@ STILL_LEAKING = [
         f"--aws-secret-access-key {AWS_SECRET}",
         "--aws-secret-access-key [AWS_SECRET_KEY]",
         "a CLI flag with a space: gates needing ':' or '=' skip rows without one",
-    ),
-    _open(
-        "basic",
-        "<password>hunter2</password>",
-        "<password>[SECRET_VALUE]</password>",
-        "XML elements: no entity yet",
     ),
     _open("moderate", '"ann lee"@example.com', "[EMAIL]", "quoted local parts"),
     _open(

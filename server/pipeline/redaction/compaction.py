@@ -58,7 +58,8 @@ class TextStep:
     #: The gate as a pattern, when it starts with a literal (a keyword, a token prefix):
     #: such gates are joined into one scan per leaf, which keeps the literal prefilter.
     keyword: str = ""
-    #: The keyword gate never matches text without a ':' or '=' (`password=`, `"key":`).
+    #: The keyword gate never matches text without a separator (`password=`, `"key":`, see
+    #: SEPARATORS).
     assigns: bool = False
 
 
@@ -238,12 +239,14 @@ _FEW_SEPARATORS: Final = 0.25
 
 
 #: What every match of an assigning gate's entity holds (see Entity.gate_assigns): a
-#: ':' or '=', or a full-width colon (CJK text). One search for any of them.
-SEPARATORS: Final = (":", "=", "\uff1a")
+#: ':' or '=', a full-width colon (CJK text), or the '<' of an XML element. One regex
+#: scan for any of them: `contains_any` takes a slower path beyond three needles (0.16
+#: CPU s per 1M text-heavy messages, against 0.018 for two; this class costs 0.019).
+SEPARATORS: Final = "[:=\uff1a<]"
 
 
 def _has_separator(value: pl.Expr) -> pl.Expr:
-    return value.str.contains_any(list(SEPARATORS))
+    return value.str.contains(SEPARATORS)
 
 
 def _joined(patterns: Sequence[str]) -> ValueTest:

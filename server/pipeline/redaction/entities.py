@@ -62,8 +62,8 @@ class Entity:
     #: in one pass (phone_one_pass.py).
     phone_steps: bool = False
     #: Neither the pattern nor its layouts match text without one of the separators
-    #: compaction.SEPARATORS (`password=`, `scheme://user:`, a full-width colon): compaction
-    #: scans the gate only on rows holding one.
+    #: compaction.SEPARATORS (`password=`, `scheme://user:`, a full-width colon,
+    #: `<password>`): compaction scans the gate only on rows holding one.
     gate_assigns: bool = False
     #: Layouts of the same entity its pattern leaves or takes only in part, each a
     #: pattern of its own run before it, with the rule's action, on the values holding
@@ -206,6 +206,13 @@ def _quoted_secret(quote: str) -> Entity:
     )
 
 
+#: A secret as an XML element's text (`<password>hunter2</password>`), whole up to the
+#: next "<". Only values holding "</" are looked at.
+_SECRET_ELEMENT: Final = Entity(
+    "SECRET_VALUE", "basic", rf"<{_SECRET_NAME}>\s*", r"[^<\[\s][^<\n]*", "</", gate_pattern="</"
+)
+
+
 ENTITIES: Final = (
     Entity(
         "PRIVATE_KEY",
@@ -307,11 +314,12 @@ ENTITIES: Final = (
         "",
         # The keyword and what follows it: every match holds it, and a gate starting
         # with a literal keeps its prefilter (a name's first words are not one).
-        gate_pattern=rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW}){_ASSIGNED_VALUE}"
+        gate_pattern=rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
+        rf"(?:{_ASSIGNED_VALUE}|>)"
         r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
         r"|://hooks\.slack\.com/services/",
         gate_assigns=True,
-        layouts=(_quoted_secret('"'), _quoted_secret("'")),
+        layouts=(_quoted_secret('"'), _quoted_secret("'"), _SECRET_ELEMENT),
     ),
     Entity(
         "EMAIL",
