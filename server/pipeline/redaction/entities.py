@@ -63,7 +63,7 @@ class Entity:
     phone_steps: bool = False
     #: Neither the pattern nor its layouts match text without one of the separators
     #: compaction.SEPARATORS (`password=`, `scheme://user:`, a full-width colon,
-    #: `<password>`): compaction scans the gate only on rows holding one.
+    #: `<password>`, `--password x`): compaction scans the gate only on rows holding one.
     gate_assigns: bool = False
     #: Layouts of the same entity its pattern leaves or takes only in part, each a
     #: pattern of its own run before it, with the rule's action, on the values holding
@@ -213,6 +213,28 @@ _SECRET_ELEMENT: Final = Entity(
 )
 
 
+#: A secret after a command-line flag and a space (`--password hunter2`, `--db-pass x`,
+#: `--api-key x`): a keyword and a space are prose too, so only after "--". Not a
+#: value led by "-" (the next flag). Only values holding "--" are looked at.
+_SECRET_FLAG: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"--(?i:[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})\s+\\?[\"']?",
+    rf"(?:[^\s\"',;&\[\\-]|\\[^\s\"']){_ASSIGNED_REST}",
+    "",
+    gate_pattern="--",
+)
+#: The AWS secret key after the CLI's flag and a space (`--aws-secret-access-key …`).
+_AWS_SECRET_FLAG: Final = Entity(
+    "AWS_SECRET_KEY",
+    "basic",
+    r"--(?i:aws-secret-(?:access-)?key)\s+",
+    r"[A-Za-z0-9/+=]{40}",
+    "",
+    gate_pattern="--",
+)
+
+
 ENTITIES: Final = (
     Entity(
         "PRIVATE_KEY",
@@ -251,7 +273,10 @@ ENTITIES: Final = (
         r"(?i:aws[_-]?secret[_-]?(?:access[_-]?)?key)[\"']?\s*[:=]\s*[\"']?",
         r"[A-Za-z0-9/+=]{40}",
         "",
+        # The name, then its assignment or the space after the CLI's flag.
+        gate_pattern=r"(?i:aws[_-]?secret[_-]?(?:access[_-]?)?key)(?:[\"']?\s*[:=]|\s)",
         gate_assigns=True,
+        layouts=(_AWS_SECRET_FLAG,),
     ),
     Entity(
         "GITHUB_TOKEN",
@@ -316,10 +341,11 @@ ENTITIES: Final = (
         # with a literal keeps its prefilter (a name's first words are not one).
         gate_pattern=rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
         rf"(?:{_ASSIGNED_VALUE}|>)"
+        rf"|--(?i:[a-z0-9_-]*?(?:{_CREDENTIAL_NAMES}|pass\b))\s"
         r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
         r"|://hooks\.slack\.com/services/",
         gate_assigns=True,
-        layouts=(_quoted_secret('"'), _quoted_secret("'"), _SECRET_ELEMENT),
+        layouts=(_quoted_secret('"'), _quoted_secret("'"), _SECRET_ELEMENT, _SECRET_FLAG),
     ),
     Entity(
         "EMAIL",
