@@ -19,8 +19,8 @@ from sluice.server.pipeline.redaction.actions import (
     DATE_GRANULARITIES,
     HashKey,
 )
+from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.entities import (
-    COLUMN_CATEGORIES,
     ENTITIES,
     ENTITY_BY_NAME,
     LEVEL_RANK,

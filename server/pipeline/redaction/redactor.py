@@ -21,8 +21,8 @@ from sluice.server.errors import InvalidArgument, quoted
 from sluice.server.pipeline.redaction import actions
 from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.card_groups import without_last_group
+from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
-from sluice.server.pipeline.redaction.entities import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
 from sluice.server.pipeline.redaction.json_keys import json_key_regex, rewrite_json_keys
 from sluice.server.pipeline.redaction.keeping_own_names import rewrite_text_keeping
