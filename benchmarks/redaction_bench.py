@@ -31,7 +31,8 @@ import polars as pl
 from benchmarks.export_bench import dataset
 from benchmarks.observer import QuietObserver
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.pipeline.redaction.entities import COLUMN_CATEGORIES, ENTITIES, LEVEL_RANK
+from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
+from sluice.server.pipeline.redaction.entities import ENTITIES, LEVEL_RANK
 from sluice.server.planning.plan import build_plan
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import (

@@ -36,7 +36,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sluice.server.pipeline.redaction.entities import COLUMN_CATEGORIES
+from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.planning.spec import EncryptionSpec, RedactionRuleSpec, RedactionSpec
 
 #: The secret the `sharing` template's zip password comes from.

@@ -19,8 +19,8 @@ from sluice.server.pipeline.redaction.actions import (
     DATE_GRANULARITIES,
     HashKey,
 )
+from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.entities import (
-    COLUMN_CATEGORIES,
     ENTITIES,
     ENTITY_BY_NAME,
     LEVEL_RANK,
@@ -29,7 +29,12 @@ from sluice.server.pipeline.redaction.entities import (
     at_level,
     compose,
 )
-from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
+from sluice.server.pipeline.redaction.policy import (
+    ColumnRule,
+    PatternRule,
+    RedactionPolicy,
+    entity_rule,
+)
 from sluice.server.pipeline.redaction.redactor import PolicyRedactor
 from sluice.server.pipeline.stages import NoRedaction, Redactor
 from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
@@ -79,9 +84,7 @@ def resolve_policy(spec: RedactionSpec, settings: Settings) -> RedactionPolicy:
         for glob in c.globs
     ]
     patterns: dict[str, PatternRule] = {
-        e.name: PatternRule(
-            e.name, e.regex, e.default_action, e.validator, e.default_keep_last, gate=e.gate
-        )
+        e.name: entity_rule(e, e.default_action, e.default_keep_last)
         for e in ENTITIES
         if at_level(e.level, LEVEL_RANK[level]) and not e.opt_in
     }
@@ -163,9 +166,7 @@ def _parse_rule(
     if action in COLUMN_ONLY_ACTIONS:
         raise InvalidArgument(where, f"{action} applies to columns, not to a pattern")
     if entity is not None:
-        return PatternRule(
-            entity.name, entity.regex, action, entity.validator, keep_last, key, entity.gate
-        )
+        return entity_rule(entity, action, keep_last, key)
     _check_regex(where, pattern)
     return PatternRule(f"REGEX_{number}", compose("", pattern, ""), action, "", keep_last, key)
 

@@ -8,19 +8,16 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
-from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.text import (
-    may_rewrite,
-    phone_values,
-    rewrite_checked,
-    rewrite_text,
-    rewrites_in_one_pass,
-)
+from sluice.server.pipeline.redaction.phone_one_pass import rewrite_checked, rewrites_in_one_pass
+from sluice.server.pipeline.redaction.phone_values import phone_values
+from sluice.server.pipeline.redaction.policy import entity_rule
+from sluice.server.pipeline.redaction.text import rewrite_text
 from tests.unit.redaction_corpus import generate
 
 PHONE = ENTITY_BY_NAME["PHONE"]
-RULE = PatternRule("PHONE", PHONE.regex, "redact", "phone", gate=PHONE.gate)
+RULE = entity_rule(PHONE, "redact")
 
 # Leads and layouts where reading the value from the whole match could go wrong, rows
 # mixing a phone with look-alikes, joined values and control characters.
@@ -64,7 +61,7 @@ def _both(texts: list[str | None]) -> tuple[list[str | None], list[str | None]]:
 
 def test_the_default_phone_rule_is_rewritten_in_one_pass() -> None:
     assert rewrites_in_one_pass(RULE)
-    masked = PatternRule("PHONE", PHONE.regex, "mask", "phone", 4, gate=PHONE.gate)
+    masked = entity_rule(PHONE, "mask", 4)
     assert not rewrites_in_one_pass(masked)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sluice.server.pipeline.redaction import text
+from sluice.server.pipeline.redaction import text_markers
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
 from sluice.server.pipeline.redaction.phone_runs import JOINER, holds_phones, split_runs
 from sluice.server.planning.spec import RedactionSpec
@@ -84,7 +84,7 @@ def test_split_puts_joiners_only_into_failing_runs() -> None:
     )
     out = split_runs(texts, regex).to_list()
     assert out == [f"call 555-123-4567{JOINER} 2024-05-06", *texts.to_list()[1:]]
-    assert text._JOINER == JOINER
+    assert text_markers.JOINER == JOINER
 
 
 def test_split_finds_runs_among_a_long_crafted_tail() -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
-from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.text import may_rewrite, rewrite_checked, rewrite_text
+from sluice.server.pipeline.redaction.phone_one_pass import rewrite_checked
+from sluice.server.pipeline.redaction.policy import entity_rule
+from sluice.server.pipeline.redaction.text import rewrite_text
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import rule, run, settings_with_keys
 
@@ -124,7 +126,7 @@ def test_one_pass_and_fenced_rewrite_agree() -> None:
     """The one-pass rewrite finds the boundaries from its candidates, the check and the
     fenced rewrite (mask and hash rules) by scans of the rows: the same texts."""
     phone = ENTITY_BY_NAME["PHONE"]
-    rule = PatternRule("PHONE", phone.regex, "redact", "phone", gate=phone.gate)
+    rule = entity_rule(phone, "redact")
     texts = [
         *ONE_NUMBER,
         *(layout.format(*numbers) for layout, numbers in SIDE_BY_SIDE),

@@ -1,12 +1,12 @@
 """Rows whose phone candidates pass and fail are spliced with the verdicts already
-reached (text._spliced) and give exactly the fenced rewrite's text."""
+reached (phone_one_pass._spliced) and give exactly the fenced rewrite's text."""
 
 from __future__ import annotations
 
 import polars as pl
 import pytest
 
-from sluice.server.pipeline.redaction import text
+from sluice.server.pipeline.redaction import phone_one_pass
 from sluice.server.pipeline.redaction.policy import PatternRule
 from tests.unit.test_redaction_phone_one_pass import RULE, TRICKY, _both, _corpus
 
@@ -20,7 +20,7 @@ MIXED = [
 
 def test_mixed_rows_are_spliced_to_the_fenced_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
     spliced: list[int] = []
-    real = text._spliced
+    real = phone_one_pass._spliced
 
     def recording(
         joined: pl.Series, valid: pl.Series, counts: pl.Series, rule: PatternRule
@@ -29,7 +29,7 @@ def test_mixed_rows_are_spliced_to_the_fenced_rewrite(monkeypatch: pytest.Monkey
         spliced.append(-1 if out is None else len(out))
         return out
 
-    monkeypatch.setattr(text, "_spliced", recording)
+    monkeypatch.setattr(phone_one_pass, "_spliced", recording)
     texts: list[str | None] = [*MIXED, *TRICKY, *_corpus()]
     before, after = _both(texts)
     assert after == before
@@ -39,7 +39,7 @@ def test_mixed_rows_are_spliced_to_the_fenced_rewrite(monkeypatch: pytest.Monkey
 
 def test_pieces_that_do_not_line_up_are_refused() -> None:
     joined = pl.Series(["call 555-123-4567 or 2024-05-06 x"])
-    assert text._spliced(joined, pl.Series([True]), pl.Series([1]), RULE) is None
+    assert phone_one_pass._spliced(joined, pl.Series([True]), pl.Series([1]), RULE) is None
 
 
 def test_pieces_lining_up_in_total_but_not_per_row_are_refused() -> None:
@@ -47,5 +47,5 @@ def test_pieces_lining_up_in_total_but_not_per_row_are_refused() -> None:
     # (the second row's phone would take the first row's date's verdict).
     joined = pl.Series(["call 555-123-4567 or 2024-05-06 x", "or 020 7946 0958 y"])
     valid = pl.Series([True, False, True])
-    assert text._spliced(joined, valid, pl.Series([2, 1]), RULE) is not None
-    assert text._spliced(joined, valid, pl.Series([1, 2]), RULE) is None
+    assert phone_one_pass._spliced(joined, valid, pl.Series([2, 1]), RULE) is not None
+    assert phone_one_pass._spliced(joined, valid, pl.Series([1, 2]), RULE) is None

@@ -9,9 +9,9 @@ import threading
 import polars as pl
 import pytest
 
-from sluice.server.pipeline.redaction import text as text_module
+from sluice.server.pipeline.redaction import phone_one_pass
 from sluice.server.pipeline.redaction import verdicts as verdicts_module
-from sluice.server.pipeline.redaction.text import phone_verdicts, rewrite_checked
+from sluice.server.pipeline.redaction.phone_one_pass import phone_verdicts, rewrite_checked
 from sluice.server.pipeline.redaction.verdicts import CandidateVerdicts
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import run
@@ -141,15 +141,15 @@ def test_failing_runs_are_split_once_per_export(monkeypatch: pytest.MonkeyPatch)
 
 
 def _recorded(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
-    """Every value text.<name> (a Series -> Series check) is asked about from now on; it
+    """Every value phone_one_pass.<name> (a Series -> Series check) is asked about from now on; it
     still answers as before."""
     asked: list[str] = []
-    real = getattr(text_module, name)
+    real = getattr(phone_one_pass, name)
 
     def recording(values: pl.Series) -> pl.Series:
         asked.extend(values.to_list())
         result: pl.Series = real(values)
         return result
 
-    monkeypatch.setattr(text_module, name, recording)
+    monkeypatch.setattr(phone_one_pass, name, recording)
     return asked

@@ -7,7 +7,7 @@ import fnmatch
 
 import polars as pl
 
-from sluice.server.pipeline.redaction.entities import COLUMN_CATEGORIES
+from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.templates import SUBJECT_OWN_COLUMNS, SUBJECT_PACKAGE_REDACTION
 from tests.unit.redaction_helpers import run
 

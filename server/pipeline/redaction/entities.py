@@ -1,5 +1,5 @@
-"""What each level looks for: content entities (found by pattern inside text) and column
-categories (found by column or field name).
+"""What each level looks for inside text: content entities, found by pattern (the column
+categories, found by column or field name, are in column_categories.py).
 
 Every entity pattern has three named groups, `sl_lead`, `sl_value` and `sl_trail`: only
 `sl_value` is sensitive; lead and trail are context the pattern must see (the `password=`
@@ -41,6 +41,42 @@ class Entity:
     #: gate than the lead or value: a necessary condition, so it skips only rows without
     #: a match (the rows it lets through are matched with the full pattern).
     gate_pattern: str = ""
+    # What the text rewrites do beyond the pattern, declared here: a rule carries the
+    # entity only when it runs this entity's own pattern (a custom regex under the
+    # same label, or a step derived from it, gets none of these).
+    #: A second round over the first one's output: the trail takes the one separator
+    #: ("A B", "A,B") the next value's lead needs, and a tag, mask or pseudonym written
+    #: in place of the first is never part of a value. Strict entities only: the
+    #: moderate level does not pay for it.
+    second_round: bool = False
+    #: Before the second round, a joiner after every candidate's trail: for values
+    #: holding no separator whose trail is always a character their lead accepts, so a
+    #: look-alike left unchanged by the first round still takes the next value's lead
+    #: ("12345678A X1234567L"). The joiner only stands for a lead that was there before
+    #: the look-alike's trail took it, so it finds nothing a lookahead trail would not.
+    joins_after_candidates: bool = False
+    #: Cards beside digit groups are looked for again (card_groups.py).
+    cards_beside_groups: bool = False
+    #: Phone numbers side by side are parted (phone_bounds.py, phone_runs.py), values
+    #: are read by trimming whole matches (phone_values.py), and the rule may rewrite
+    #: in one pass (phone_one_pass.py).
+    phone_steps: bool = False
+    #: Neither the pattern nor its layouts match text without one of the separators
+    #: compaction.SEPARATORS (`password=`, `scheme://user:`, a full-width colon,
+    #: `<password>`, `--password x`): compaction scans the gate only on rows holding one.
+    gate_assigns: bool = False
+    #: Layouts of the same entity its pattern leaves or takes only in part, each a
+    #: pattern of its own run before it, with the rule's action, on the values holding
+    #: a match of the layout's `gate_pattern` (a byte search, on the rows the entity's
+    #: gate picked: a layout's matches hold the entity's gate). For entities without
+    #: a validator (their rows are not narrowed by a check of the main candidates).
+    layouts: tuple[Entity, ...] = ()
+
+    @property
+    def keyword_gate(self) -> bool:
+        """Secrets (the basic level) are found by keywords and token prefixes: their
+        gates start with a literal, and are joined into one scan (compaction.py)."""
+        return self.level == "basic"
 
     @property
     def python_regex(self) -> str:
@@ -91,7 +127,7 @@ _START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
 # tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
 _END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
 # For cards a tab or line break ends a run too (one card per line): it is taken alone,
-# so the next line's card finds its lead (text.py puts a joiner after it).
+# so the next line's card finds its lead (text_markers.py puts a joiner after it).
 _CARD_START = _START
 _CARD_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
 # The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
@@ -101,7 +137,9 @@ _CREDENTIAL_NAMES = (
     r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
     r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
 )
-_ASSIGNED_VALUE = r"\\?[\"']?\s*(?::=|=>|[:=])\s*\\?[\"']?"
+# A full-width colon (U+FF1A) too, as CJK text writes it after a name.
+_ASSIGNMENT = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a])\s*"
+_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"']?"
 # "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
 # word it is no credential ("bypass=on", "pass=3 fail=0").
 _PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
@@ -128,11 +166,74 @@ _OTHER_LANGUAGE_PW_NAME = (
 
 _EMAIL_LOCAL = r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}"
 _EMAIL_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
-#: An e-mail address with its "@" escaped in a URL (`?email=ann%40example.com`), for
-#: Polars: its own pass after the EMAIL pattern's (text.py), on the rows EMAIL's gate
-#: picked. In the EMAIL pattern as "(?:@|%40)" it cost moderate +0.04 CPU s per 1M
-#: text-heavy rows (the regex engine no longer finds the "@" first).
-EMAIL_ESCAPED_AT: Final = rf"{_EMAIL_LOCAL}%40{_EMAIL_DOMAIN}".replace(r"\b", r"(?-u:\b)")
+#: An e-mail address with its "@" escaped in a URL (`?email=ann%40example.com`): a
+#: layout of its own, on the values holding "%40" among the rows EMAIL's gate picked.
+#: In the EMAIL pattern as "(?:@|%40)" it cost moderate +0.04 CPU s per 1M text-heavy
+#: rows (the regex engine no longer finds the "@" first).
+_EMAIL_ESCAPED_AT: Final = Entity(
+    "EMAIL", "moderate", "", rf"{_EMAIL_LOCAL}%40{_EMAIL_DOMAIN}", "", gate_pattern="%40"
+)
+
+# The name of a secret, as the keyword entity's lead has it before the assignment.
+_SECRET_NAME = (
+    rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
+)
+# A secret's value: it may not start with "[" (an earlier rule's tag is left alone), and
+# ends at a space, a quote, a list separator or an escaped quote. An "=" or ">" starts
+# one only before another character of it: after a quoted secret's layout wrote its
+# value (`password := "[SECRET_VALUE]"`), the pattern would otherwise read the ":=" as
+# ":" and a value "=".
+_ASSIGNED_START = r"(?:[^\s\"',;&\[\\=>]|[=>](?:[^\s\"',;&\[\\]|\\[^\s\"'])|\\[^\s\"'])"
+_ASSIGNED_REST = r"(?:[^\s\"',;&\\]|\\[^\s\"'])*"
+
+
+def _quoted_secret(quote: str) -> Entity:
+    """A secret quoted with `quote` (and escaped or not), whole up to the closing quote
+    of the same kind on its line (`password="correct horse battery"`): the keyword
+    entity's value ends at a space, as an unquoted value does. One layout per kind of
+    quote: Rust's regex has no back-reference to find the closing one. Before the
+    keyword pattern, which then finds the value written in its place (a tag or a
+    pseudonym starts with "[", a mask reads as the same mask). Only values holding a
+    quote right after an assignment are looked at (a scan of the rows the keyword
+    gate picked)."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}",
+        rf"{_ASSIGNED_START}{_ASSIGNED_REST}[^{quote}\n\\]*",
+        rf"\\?{quote}",
+        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+    )
+
+
+#: A secret as an XML element's text (`<password>hunter2</password>`), whole up to the
+#: next "<". Only values holding "</" are looked at.
+_SECRET_ELEMENT: Final = Entity(
+    "SECRET_VALUE", "basic", rf"<{_SECRET_NAME}>\s*", r"[^<\[\s][^<\n]*", "</", gate_pattern="</"
+)
+
+
+#: A secret after a command-line flag and a space (`--password hunter2`, `--db-pass x`,
+#: `--api-key x`): a keyword and a space are prose too, so only after "--". Not a
+#: value led by "-" (the next flag). Only values holding "--" are looked at.
+_SECRET_FLAG: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"--(?i:[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})\s+\\?[\"']?",
+    rf"(?:[^\s\"',;&\[\\-]|\\[^\s\"']){_ASSIGNED_REST}",
+    "",
+    gate_pattern="--",
+)
+#: The AWS secret key after the CLI's flag and a space (`--aws-secret-access-key …`).
+_AWS_SECRET_FLAG: Final = Entity(
+    "AWS_SECRET_KEY",
+    "basic",
+    r"--(?i:aws-secret-(?:access-)?key)\s+",
+    r"[A-Za-z0-9/+=]{40}",
+    "",
+    gate_pattern="--",
+)
+
 
 ENTITIES: Final = (
     Entity(
@@ -172,6 +273,10 @@ ENTITIES: Final = (
         r"(?i:aws[_-]?secret[_-]?(?:access[_-]?)?key)[\"']?\s*[:=]\s*[\"']?",
         r"[A-Za-z0-9/+=]{40}",
         "",
+        # The name, then its assignment or the space after the CLI's flag.
+        gate_pattern=r"(?i:aws[_-]?secret[_-]?(?:access[_-]?)?key)(?:[\"']?\s*[:=]|\s)",
+        gate_assigns=True,
+        layouts=(_AWS_SECRET_FLAG,),
     ),
     Entity(
         "GITHUB_TOKEN",
@@ -219,6 +324,7 @@ ENTITIES: Final = (
         r"[^\s/?#\"']+|[^\s/?#\"']*[^\s/?#\"'0-9][^\s/?#\"']*/[^\s?#\"'@]*"
         r"|[^\s/\"']+",
         "@",
+        gate_assigns=True,
     ),
     Entity(
         # `password=...`, `secret: ...`, `"api_key": "..."` in free text and config dumps,
@@ -228,16 +334,18 @@ ENTITIES: Final = (
         # ends before an escaped quote.
         "SECRET_VALUE",
         "basic",
-        rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
-        rf"{_ASSIGNED_VALUE}"
-        rf"|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}",
-        r"(?:[^\s\"',;&\[\\]|\\[^\s\"'])(?:[^\s\"',;&\\]|\\[^\s\"'])*",
+        rf"{_SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}",
+        rf"{_ASSIGNED_START}{_ASSIGNED_REST}",
         "",
         # The keyword and what follows it: every match holds it, and a gate starting
         # with a literal keeps its prefilter (a name's first words are not one).
-        gate_pattern=rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW}){_ASSIGNED_VALUE}"
+        gate_pattern=rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
+        rf"(?:{_ASSIGNED_VALUE}|>)"
+        rf"|--(?i:[a-z0-9_-]*?(?:{_CREDENTIAL_NAMES}|pass\b))\s"
         r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
         r"|://hooks\.slack\.com/services/",
+        gate_assigns=True,
+        layouts=(_quoted_secret('"'), _quoted_secret("'"), _SECRET_ELEMENT, _SECRET_FLAG),
     ),
     Entity(
         "EMAIL",
@@ -252,6 +360,7 @@ ENTITIES: Final = (
         # costs ~60% of the value pattern's scan. A "%" too, for an "@" escaped in a URL
         # (EMAIL_ESCAPED_AT): one byte search for either costs the same.
         gate_pattern="[@%]",
+        layouts=(_EMAIL_ESCAPED_AT,),
     ),
     Entity(
         "PERSON_NAME",
@@ -278,6 +387,7 @@ ENTITIES: Final = (
         validator="iban",
         default_action="mask",
         default_keep_last=4,
+        second_round=True,
     ),
     Entity(
         "CARD",
@@ -291,6 +401,7 @@ ENTITIES: Final = (
         validator="card",
         default_action="mask",
         default_keep_last=4,
+        cards_beside_groups=True,
     ),
     Entity(
         "US_SSN",
@@ -301,6 +412,7 @@ ENTITIES: Final = (
         r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}",
         rf"$|[^{_ASCII_WORD}\-]|-(?:[^0-9]|$)",
         validator="us_ssn",
+        second_round=True,
     ),
     Entity(
         "ES_DNI",
@@ -310,6 +422,8 @@ ENTITIES: Final = (
         r"[0-9]{2}\.[0-9]{3}\.[0-9]{3}-?[A-Za-z]|[0-9]{8}-?[A-Za-z]|[XYZxyz]-?[0-9]{7}-?[A-Za-z]",
         rf"$|[^{_ASCII_WORD}\-]",
         validator="es_dni",
+        second_round=True,
+        joins_after_candidates=True,
     ),
     Entity(
         "UK_NINO",
@@ -318,6 +432,7 @@ ENTITIES: Final = (
         r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",
         rf"$|[^{_ASCII_WORD}]",
         validator="uk_nino",
+        second_round=True,
     ),
     Entity(
         "MAC_ADDRESS",
@@ -326,6 +441,7 @@ ENTITIES: Final = (
         r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}"
         r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}",
         rf"$|[^{_ASCII_WORD}:\-]",
+        second_round=True,
     ),
     Entity(
         "IPV6",
@@ -337,6 +453,7 @@ ENTITIES: Final = (
         r"|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
         rf"$|[^{_ASCII_WORD}:]",
         validator="ipv6",
+        second_round=True,
     ),
     Entity(
         "IPV4",
@@ -345,6 +462,7 @@ ENTITIES: Final = (
         r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:\.[0-9]+)*",
         rf"$|[^{_ASCII_WORD}.]|\.(?:[^{_ASCII_WORD}]|$)",
         validator="ipv4",
+        second_round=True,
     ),
     Entity(
         "GEO_COORDINATES",
@@ -352,6 +470,7 @@ ENTITIES: Final = (
         rf"^|[^{_ASCII_WORD}.]",
         r"[-+]?(?:[1-8]?[0-9]\.[0-9]{4,}|90\.0{4,})\s*,\s*[-+]?(?:1[0-7][0-9]|[0-9]{1,2})\.[0-9]{4,}",
         rf"$|[^{_ASCII_WORD}.]|\.(?:[^{_ASCII_WORD}]|$)",
+        second_round=True,
     ),
     Entity(
         # Last: earlier entities (cards, ids, addresses) hold digit runs a phone candidate
@@ -368,147 +487,10 @@ ENTITIES: Final = (
         r"(?:\s?(?:ext\.?|x|extension)\s?[0-9]{1,6})?",
         _END,
         validator="phone",
+        phone_steps=True,
     ),
 )
 ENTITY_BY_NAME: Final = {entity.name: entity for entity in ENTITIES}
-
-
-@dataclass(frozen=True)
-class ColumnCategory:
-    """Columns whose name says what they hold, whatever their content."""
-
-    name: str
-    level: str
-    #: Case-insensitive globs matched against a column's or nested field's own name.
-    globs: tuple[str, ...]
-    action: str = "redact"
-    keep_last: int = 0
-    granularity: str = ""
-
-
-# Later categories win when several match one name ("email_address" is EMAIL, not
-# ADDRESS; "ip_address" is IP).
-COLUMN_CATEGORIES: Final = (
-    ColumnCategory(
-        "SECRET",
-        "basic",
-        (
-            "*password*",
-            "*passwd*",
-            "pwd",
-            "*_pwd",
-            "*secret*",
-            "*token*",
-            "*api_key*",
-            "*apikey*",
-            "*private_key*",
-            "*credential*",
-            "*access_key*",
-        ),
-    ),
-    ColumnCategory(
-        "ADDRESS",
-        "strict",
-        (
-            "address",
-            "*_address",
-            "address_*",
-            "street*",
-            "*_street",
-            "postal_code",
-            "postcode",
-            "*_postcode",
-            "zip",
-            "zip_code",
-            "zipcode",
-            "*_zip",
-        ),
-    ),
-    ColumnCategory("EMAIL", "moderate", ("email", "*email*", "*e_mail*", "mail")),
-    ColumnCategory(
-        "PHONE",
-        "moderate",
-        ("phone", "*phone*", "mobile", "*mobile*", "tel", "*_tel", "telephone", "fax", "*msisdn*"),
-    ),
-    ColumnCategory(
-        "NAME",
-        "strict",
-        (
-            "name",
-            "first_name",
-            "firstname",
-            "last_name",
-            "lastname",
-            "middle_name",
-            "full_name",
-            "fullname",
-            "surname",
-            "given_name",
-            "family_name",
-            "maiden_name",
-            "*_first_name",
-            "*_last_name",
-            "*_full_name",
-        ),
-    ),
-    ColumnCategory(
-        "DOB",
-        "strict",
-        ("dob", "*_dob", "*date_of_birth*", "*birth_date*", "birthdate", "birthday"),
-        action="generalize",
-        granularity="year",
-    ),
-    ColumnCategory(
-        "NATIONAL_ID",
-        "strict",
-        (
-            "ssn",
-            "*_ssn",
-            "*national_id*",
-            "nino",
-            "dni",
-            "nie",
-            "nif",
-            "passport*",
-            "*tax_id*",
-            "*social_security*",
-        ),
-    ),
-    ColumnCategory(
-        "CARD",
-        "strict",
-        ("*card_number*", "cc_number", "*credit_card*", "pan"),
-        action="mask",
-        keep_last=4,
-    ),
-    ColumnCategory(
-        "IBAN",
-        "strict",
-        ("iban", "*_iban", "*account_number*", "bank_account*"),
-        action="mask",
-        keep_last=4,
-    ),
-    ColumnCategory("IP", "strict", ("ip", "*_ip", "ip_*", "*ip_address*", "remote_addr")),
-    ColumnCategory("MAC_ADDRESS", "strict", ("mac", "*mac_address*")),
-    ColumnCategory(
-        "GEO",
-        "strict",
-        (
-            "lat",
-            "latitude",
-            "lon",
-            "lng",
-            "longitude",
-            "*_lat",
-            "*_lon",
-            "*_lng",
-            "*latitude*",
-            "*longitude*",
-        ),
-        action="generalize",
-        granularity="0.1",
-    ),
-)
 
 
 def at_level(level: str, rank: int) -> bool:

@@ -5,8 +5,8 @@ A number's trail takes the space and the character after it ("555-123-4567 +1 55
 stayed in clear); and a dotted number cannot end before a space and a digit
 ("555.123.4567 555.987.6543", "555 123 4567 3.5": the trail refuses what could
 continue a run), so it was no candidate at all. `with_bounds` puts the joiner (the STX
-`text.py` removes after the rewrite) before the space at such a boundary: the number
-before it then ends there (its trail), the one after it has its lead, and each reads
+of text_markers.py, removed after the rewrite) before the space at such a boundary: the
+number before it then ends there (its trail), the one after it has its lead, and each reads
 as it would alone.
 
 A "+" and an area code in parentheses after a space never continue a number (the "("

@@ -10,8 +10,8 @@ choice of consecutive words, each run passing the phone check on its own, that c
 the most digits ("555 123 4567 555 987 6543" is two numbers, not "555 123 4567 555"
 and a remainder). Words no number covers (a date) stay as they are.
 
-The split is written into the text as a joiner (the same STX `text.py` puts after a
-list separator, removed after the rewrite) before the whitespace at each boundary, which
+The split is written into the text as a joiner (the same STX text_markers.py puts after
+a list separator, removed after the rewrite) before the whitespace at each boundary, which
 ends one candidate (its trail) and gives the next a lead: the usual rewrite then finds
 and checks each part as it does any candidate. Only failing candidates of more than 15
 digits can hold two numbers or a number and something else, so rows without such a run
@@ -28,7 +28,7 @@ import polars as pl
 
 from sluice.server.pipeline.redaction.validators import NOT_A_PHONE, VALIDATORS
 
-#: What ends one part of a split candidate: `text.py`'s joiner.
+#: What ends one part of a split candidate: `text_markers.py`'s joiner.
 JOINER: Final = "\x02"
 #: More digits in one run than a phone number holds (15): a necessary condition for a
 #: candidate that holds two numbers, or a number and a date.

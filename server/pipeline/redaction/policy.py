@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sluice.server.pipeline.redaction.actions import HashKey
+from sluice.server.pipeline.redaction.entities import Entity
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,19 @@ class PatternRule:
     key: HashKey | None = None
     #: A cheap necessary condition for `regex` (see Entity.gate); "" means `regex`.
     gate: str = ""
+    #: The entity whose own pattern `regex` is: what the rewrites do beyond the pattern
+    #: is declared there. None for a custom pattern, and for a step derived from an
+    #: entity's rule with a pattern of its own (those rely on the entity's groups).
+    entity: Entity | None = None
+
+
+def entity_rule(
+    entity: Entity, action: str, keep_last: int = 0, key: HashKey | None = None
+) -> PatternRule:
+    """The rule running `entity`'s own pattern with `action`."""
+    return PatternRule(
+        entity.name, entity.regex, action, entity.validator, keep_last, key, entity.gate, entity
+    )
 
 
 @dataclass(frozen=True)

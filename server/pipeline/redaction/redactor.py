@@ -19,13 +19,19 @@ import polars as pl
 
 from sluice.server.errors import InvalidArgument, quoted
 from sluice.server.pipeline.redaction import actions
+from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
+from sluice.server.pipeline.redaction.card_groups import without_last_group
+from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
-from sluice.server.pipeline.redaction.entities import (
-    COLUMN_CATEGORIES,
-    ENTITIES,
-    ENTITY_BY_NAME,
-)
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
+from sluice.server.pipeline.redaction.json_keys import json_key_regex, rewrite_json_keys
+from sluice.server.pipeline.redaction.keeping_own_names import rewrite_text_keeping
+from sluice.server.pipeline.redaction.phone_one_pass import (
+    PhoneVerdicts,
+    phone_verdicts,
+    rewrite_checked,
+    rewrites_in_one_pass,
+)
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
 from sluice.server.pipeline.redaction.schema_walk import (
     ELEMENT,
@@ -38,18 +44,7 @@ from sluice.server.pipeline.redaction.schema_walk import (
     rebuild,
     walk,
 )
-from sluice.server.pipeline.redaction.text import (
-    PhoneVerdicts,
-    json_key_regex,
-    may_rewrite,
-    phone_verdicts,
-    rewrite_checked,
-    rewrite_json_keys,
-    rewrite_text,
-    rewrite_text_keeping,
-    rewrites_in_one_pass,
-    without_last_group,
-)
+from sluice.server.pipeline.redaction.text import rewrite_text
 from sluice.server.pipeline.source import ROW_INDEX
 
 COUNTER_PREFIX: Final = "__sluice_c"
@@ -58,11 +53,6 @@ _STAGED_PREFIX: Final = "__sluice_new"
 _INTERNAL_PREFIX: Final = "__sluice"
 _NESTED_ACTIONS: Final = frozenset({"drop", "null", "redact", "keep"})
 _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
-#: Entities whose gate starts with a literal (secrets: keywords and token prefixes).
-_KEYWORD_ENTITIES: Final = frozenset(e.name for e in ENTITIES if e.level == "basic")
-#: Keyword entities whose gate cannot match without a ':' or '=' (`password=`,
-#: `aws_secret_key:`, `scheme://user:`), like the JSON-key gates (`"key":`).
-_ASSIGNING_ENTITIES: Final = frozenset({"AWS_SECRET_KEY", "URL_PASSWORD", "SECRET_VALUE"})
 _NAME_GLOBS: Final = next(c.globs for c in COLUMN_CATEGORIES if c.name == "NAME")
 
 
@@ -276,13 +266,14 @@ class PolicyRedactor:
                 self._late_stages.append(stage)
                 continue
             # A rule rewritten in one pass checks its candidates itself (see
-            # text.rewrite_checked): it runs on the rows its gate picked.
+            # phone_one_pass.rewrite_checked): it runs on the rows its gate picked.
             checks = rule.validator and not rewrites_in_one_pass(rule)
             refine = partial(may_rewrite, rule=rule) if checks else None
-            keyword = (
-                rule.label in _KEYWORD_ENTITIES and rule.regex == ENTITY_BY_NAME[rule.label].regex
-            )
-            assigns = keyword and rule.label in _ASSIGNING_ENTITIES
+            # Gates starting with a literal, and those needing a ':' or '=' like the
+            # JSON-key gates (`"key":`), are declared by the entity (see compaction).
+            entity = rule.entity
+            keyword = entity is not None and entity.keyword_gate
+            assigns = entity is not None and entity.keyword_gate and entity.gate_assigns
             steps.append(_TextRule(stage, rule.gate or rule.regex, refine, keyword, assigns))
             for shorter in without_last_group(rule):
                 # Same counters: a record counts once whichever step changed it.

@@ -1,0 +1,121 @@
+"""Cards written beside digit groups. A card number written with digit groups after it
+("… 1111 123") is one longer candidate that fails as a whole: a second step
+(`without_last_group`) looks for cards followed by digit groups (kept as context) in
+what the first left. One written after short digit groups ("ticket #12 4111…") fails
+the same way: a failing candidate's value is checked again without them, where the rest
+is laid out as a card (`CARD_AFTER_GROUPS`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+from typing import Final
+
+import polars as pl
+
+from sluice.server.pipeline.redaction.compaction import row_positions
+from sluice.server.pipeline.redaction.entities import compose
+from sluice.server.pipeline.redaction.flat_lists import RESULT
+from sluice.server.pipeline.redaction.policy import PatternRule
+from sluice.server.pipeline.redaction.validators import VALIDATORS
+
+#: Digit groups after a card number: tried as context when the whole failed.
+_LAST_GROUPS_CONTEXT: Final = r"(?:[ -][0-9]+)+"
+#: A card number after digit groups ("ticket #12 4111…", "05/06/2024 4111…", "qty 2
+#: 4111…") is one candidate that fails as a whole: its value is tried again without
+#: the groups, but only where the rest is laid out as a card, so that a long number (an
+#: IBAN's digits, a tracking number) still never yields a card-sized part
+#: (entities._START). A contiguous card after groups of one to four digits, the first of
+#: up to eight (an id led by letters, "ref AB123456 4111…", is a candidate from its
+#: digits; a longer first group may be a card itself, which the candidate's second round
+#: parts); a grouped one (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, spaces or dashes) after groups
+#: of one to three, the first also of five to eight, since a group of four before it
+#: reads as one more of its own.
+_CARD_AFTER_GROUPS: Final = (
+    r"^(?:(?:[0-9]{1,8}[ -])(?:[0-9]{1,4}[ -])*(?P<contiguous>[0-9]{13,19})"
+    r"|(?:[0-9]{1,3}[ -]|[0-9]{5,8}[ -])(?:[0-9]{1,3}[ -])*"
+    r"(?P<grouped>[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?"
+    r"|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{5}"
+    r"|[0-9]{4}-[0-9]{6}-[0-9]{5}))$"
+)
+
+
+def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
+    """For cards: the rule again with the digit groups after the candidate as context,
+    for steps over what the first left (a candidate that failed as a whole). First with
+    a greedy value, which gives back only the last group ("6011 0000 0000 0000 019 123":
+    a 19-digit card, then one group), then with a lazy one, which ends at the first group
+    boundary where a card can end ("4111 1111 1111 1111 123 456": the card, then two
+    groups). Each step sees only what the one before it left."""
+    entity = rule.entity
+    if entity is None or not entity.cards_beside_groups:
+        return ()
+    context = rf"{_LAST_GROUPS_CONTEXT}(?:{entity.trail})"
+    return tuple(
+        replace(
+            rule,
+            regex=compose(entity.lead, value, context).replace(r"\b", r"(?-u:\b)"),
+            entity=None,
+        )
+        for value in (entity.value, f"{entity.value}?")
+    )
+
+
+def card_after_groups(value: pl.Expr) -> pl.Expr:
+    """The card laid out after short digit groups in a card candidate's value
+    (`_CARD_AFTER_GROUPS`), or null. A regex over candidates only, never whole texts."""
+    parts = value.str.extract_groups(_CARD_AFTER_GROUPS)
+    return pl.coalesce(parts.struct.field("contiguous"), parts.struct.field("grouped"))
+
+
+def after_groups(rule: PatternRule) -> bool:
+    """Whether the rule's failing candidates are tried without their first digit groups:
+    the card entity's own pattern only. The steps with the last groups as context
+    (`without_last_group`) are not: a card between groups ("1 4111 1111 1111 1111 1111")
+    is the middle of a longer number."""
+    return rule.entity is not None and rule.entity.cards_beside_groups
+
+
+def passes_after_groups(value: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """Whether a card candidate's value holds a valid card after short digit groups
+    (for values that fail as a whole)."""
+    return valid_where_present(card_after_groups(value), rule)
+
+
+def valid_where_present(value: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """The rule's check of `value`, false where it is null: the check runs only on the
+    values present (cards after digit groups are rare; the check of a whole column of
+    nulls costs as much as one of candidates)."""
+    check = partial(_checked_present, validator=rule.validator)
+    return value.map_batches(check, return_dtype=pl.Boolean, is_elementwise=True)
+
+
+def _checked_present(values: pl.Series, validator: str) -> pl.Series:
+    present = values.is_not_null()
+    checked = pl.repeat(False, len(values), eager=True)
+    if not present.any():
+        return checked
+    few = values.filter(present).to_frame("value")
+    passing = few.select(VALIDATORS[validator](pl.col("value")).fill_null(False)).to_series()
+    # `checked` is this function's own: `scatter` may write into it.
+    return checked.scatter(row_positions(present), passing)
+
+
+#: The column of `_matched_pieces` holding a card found after short digit groups.
+AFTER_GROUPS_COLUMN: Final = "after_groups"
+_PASSES_AFTER_GROUPS_COLUMN: Final = "passes_after_groups"
+
+
+def with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
+    """`_matched_pieces` with the card after short digit groups (`_CARD_AFTER_GROUPS`) in
+    the matches that fail as a whole, where it passes (else null), as passing pieces.
+    Each step a column of its own: an expression used twice is computed twice."""
+    failing = pl.when(pl.col("rest").is_not_null() & ~pl.col(RESULT)).then(pl.col("candidate"))
+    frame = frame.with_columns(card_after_groups(failing).alias(AFTER_GROUPS_COLUMN))
+    passes = valid_where_present(pl.col(AFTER_GROUPS_COLUMN), rule)
+    frame = frame.with_columns(passes.alias(_PASSES_AFTER_GROUPS_COLUMN))
+    passing = pl.col(_PASSES_AFTER_GROUPS_COLUMN)
+    after = pl.when(passing).then(pl.col(AFTER_GROUPS_COLUMN))
+    return frame.with_columns(
+        after.alias(AFTER_GROUPS_COLUMN), (pl.col(RESULT) | passing).alias(RESULT)
+    )

@@ -1,0 +1,149 @@
+"""The rewrite of a rule's candidates one by one (validated entities, and any rule whose
+action writes something per match: a mask or a pseudonym).
+
+Polars cannot replace per-row lists of strings, so each match is fenced with a separator
+that cannot occur in text (NUL before, SOH after), the text is split on them, the pieces
+of all values are validated and replaced as one flat column (flat_lists.py; inside
+`list.eval`, each use of a piece re-ran the split), and joined again: still column-wise,
+no Python per row. A value that already holds one of the control characters used here
+falls back to replacing every candidate: over-redaction is the safe failure.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import polars as pl
+
+from sluice.server.pipeline.redaction.actions import (
+    TEXT_PSEUDONYM_HEX,
+    hmac_sha256_hex,
+    mask,
+    tag,
+)
+from sluice.server.pipeline.redaction.card_groups import (
+    AFTER_GROUPS_COLUMN,
+    after_groups,
+    with_card_after_groups,
+)
+from sluice.server.pipeline.redaction.flat_lists import (
+    ELEMENT,
+    RESULT,
+    any_element,
+    map_elements,
+)
+from sluice.server.pipeline.redaction.phone_bounds import with_bounds
+from sluice.server.pipeline.redaction.phone_runs import split_runs
+from sluice.server.pipeline.redaction.phone_values import is_phone_rule
+from sluice.server.pipeline.redaction.policy import PatternRule
+from sluice.server.pipeline.redaction.text_markers import (
+    CLOSE,
+    JOINER,
+    LEAD,
+    OPEN,
+    TRAIL,
+    VALUE,
+    joined_after_candidates,
+    joined_separators,
+    with_joiners,
+)
+from sluice.server.pipeline.redaction.validators import VALIDATORS
+
+
+def replacement(match: pl.Expr, rule: PatternRule) -> pl.Expr:
+    if rule.action == "mask":
+        return mask(match, rule.keep_last)
+    if rule.action == "hash":
+        assert rule.key is not None
+        digest = hmac_sha256_hex(match, rule.key).str.head(TEXT_PSEUDONYM_HEX)
+        return pl.concat_str(pl.lit(f"[{rule.label}:"), digest, pl.lit("]"))
+    return pl.lit(tag(rule.label))
+
+
+def rewrite_fenced(
+    text: pl.Expr, rule: PatternRule, *, join_after_candidates: bool = False
+) -> pl.Expr:
+    """`text` with each (valid) candidate of the rule handled by its action, one by one."""
+    fallback = text.str.contains(f"[{OPEN}{CLOSE}{JOINER}]")
+    # Only rows holding a control character use it: the others give it "" (when/then
+    # computes both branches over every row).
+    unconditional = (
+        pl.when(fallback)
+        .then(text)
+        .otherwise(pl.lit(""))
+        .str.replace_all(rule.regex, f"{LEAD}{tag(rule.label)}{TRAIL}")
+    )
+    # Validated entities are ids, cards and numbers: those are what people list as
+    # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
+    joined_values = bool(rule.validator)
+    source = with_joiners(text, joined_separators(rule)) if joined_values else text
+    if is_phone_rule(rule):
+        source = source.map_batches(
+            partial(_bounded_and_split, regex=rule.regex),
+            return_dtype=pl.String,
+            is_elementwise=True,
+        )
+    if join_after_candidates:
+        source = joined_after_candidates(source, rule)
+    # "a<OPEN>match<CLOSE>b<OPEN>match<CLOSE>c" split on OPEN: every piece but the first
+    # is "match<CLOSE>rest". The pieces of all rows are handled at once, as flat values
+    # (see flat_lists.py: inside `list.eval`, every use of `match` re-ran the split).
+    fenced = source.str.replace_all(rule.regex, f"{LEAD}{OPEN}{VALUE}{CLOSE}{TRAIL}")
+    pieces = fenced.str.split(OPEN)
+    if rule.action == "null":
+        hit = pieces.map_batches(
+            partial(any_element, work=partial(_matched_pieces, rule=rule)),
+            return_dtype=pl.Boolean,
+            is_elementwise=True,
+        )
+        return pl.when(fallback | hit).then(None).otherwise(text)
+    joined = pieces.map_batches(
+        partial(map_elements, work=partial(_rebuilt_pieces, rule=rule)),
+        return_dtype=pl.List(pl.String),
+        is_elementwise=True,
+    ).list.join("")
+    if joined_values:
+        joined = joined.str.replace_all(JOINER, "", literal=True)
+    return pl.when(fallback).then(unconditional).otherwise(joined)
+
+
+def _bounded_and_split(values: pl.Series, regex: str) -> pl.Series:
+    """Phone numbers side by side parted: where the pattern does not part them
+    (phone_bounds.py), then inside failing runs (phone_runs.py)."""
+    return split_runs(with_bounds(values, regex), regex)
+
+
+def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
+    """Pieces as `match`, `rest` and whether the piece holds a (valid) match."""
+    halves = pl.col(ELEMENT).str.splitn(CLOSE, 2)
+    frame = frame.with_columns(
+        halves.struct.field("field_0").alias("match"), halves.struct.field("field_1").alias("rest")
+    )
+    is_match = pl.col("rest").is_not_null()
+    if rule.validator:
+        # Validators see only the matches: plain-text pieces become "" (a null would
+        # still cost a string kernel its bytes).
+        candidate = pl.when(is_match).then(pl.col("match")).otherwise(pl.lit(""))
+        frame = frame.with_columns(candidate.alias("candidate"))
+        is_match = (is_match & VALIDATORS[rule.validator](pl.col("candidate"))).fill_null(False)
+    frame = frame.with_columns(is_match.alias(RESULT))
+    return with_card_after_groups(frame, rule) if after_groups(rule) else frame
+
+
+def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
+    frame = _matched_pieces(frame, rule)
+    match, rest = pl.col("match"), pl.col("rest")
+    replaced = match if rule.action == "keep" else replacement(match, rule)
+    if after_groups(rule) and rule.action != "keep":
+        # Only the card is replaced; the groups before it are written back.
+        card = pl.col(AFTER_GROUPS_COLUMN)
+        in_part = pl.concat_str(match.str.strip_suffix(card), replacement(card, rule))
+        replaced = pl.when(card.is_not_null()).then(in_part).otherwise(replaced)
+    rebuilt = (
+        pl.when(pl.col(RESULT))
+        .then(pl.concat_str(replaced, rest))
+        .when(rest.is_not_null())
+        .then(pl.concat_str(match, rest))
+        .otherwise(pl.col(ELEMENT))
+    )
+    return frame.with_columns(rebuilt.alias(RESULT))
