@@ -3,9 +3,12 @@ list elements such as tags), decided per distinct value instead of per row.
 
 A leaf is sampled to tell categorical text from free text. For categorical text, every
 gate runs on the batch's distinct values, and a row's gate becomes a lookup of the
-values that passed it. Values on which no gate fires are remembered (up to a bound) for
-the leaf: a gate is a pure function of the value, so in later batches those values are
-known to be clean and only the values not seen before are looked at. Most batches of a
+values that passed it. A leaf a sample found to be free text stays free text for the
+rest of the export: its sample (for a list leaf, its explode too) is not paid again per
+batch, and either way a gate picks the same rows, so this only decides the work done.
+Values on which no gate fires are remembered (up to a bound) for the leaf: a gate is a
+pure function of the value, so in later batches those values are known to be clean and
+only the values not seen before are looked at. Most batches of a
 categorical leaf then cost one hash lookup per row, not a `unique` and a scan per gate;
 those lookups, for every leaf with remembered values, are one select per batch
 (`known_clean`): apart, the calls' own overhead cost as much as the lookups.
@@ -49,6 +52,8 @@ class DistinctValueGates:
         #: reader may see a newer Series, which only saves it work).
         self._clean: dict[Location, pl.Series] = {}
         self._adding = threading.Lock()
+        #: Leaves a sample found to be free text (only ever added to, so read unlocked).
+        self._free_text: set[Location] = set()
 
     def known_clean(self, batch: pl.DataFrame, locs: Sequence[Location]) -> set[Location]:
         """The leaves of `locs` whose every value in the batch is a remembered clean
@@ -65,11 +70,14 @@ class DistinctValueGates:
 
     def tests(self, batch: pl.DataFrame, loc: Location, gates: Sequence[ValueTest]) -> GateTests:
         """For a categorical leaf: per gate, False or a lookup; for free text: True."""
+        if loc in self._free_text:
+            return [True for _ in gates]
         values = leaf_values(batch, loc).drop_nulls()
         if values.is_empty():
             return [False for _ in gates]
         sample = values.head(_SAMPLE)
         if sample.n_unique() > _FEW * sample.len():
+            self._free_text.add(loc)
             return [True for _ in gates]
         clean = self._clean.get(loc)
         fresh = values if clean is None else values.filter(~values.is_in(clean.implode()))

@@ -126,6 +126,7 @@ class PolicyRedactor:
                         step.refine,
                         step.regex if step.keyword else "",
                         step.assigns,
+                        step.regex,
                     )
                     for step in steps
                 ],
