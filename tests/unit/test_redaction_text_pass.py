@@ -139,7 +139,7 @@ def test_phones_behind_a_lead_or_before_a_trail_still_pass_the_row_check() -> No
 
 
 def test_secrets_in_free_text_are_found_whether_or_not_they_need_a_separator() -> None:
-    """The keyword gates needing a ':' or '=' are checked only on rows holding one: a
+    """The keyword gates needing a separator are checked only on rows holding one: a
     secret of each kind, alone in its batch of free text, is still found."""
     filler = [f"note {i} about order {i * 7}" for i in range(ROWS)]
     secrets = {

@@ -198,20 +198,20 @@ def _any_keyword(
     values: pl.DataFrame, whole: pl.DataFrame | None, steps: Sequence[TextStep]
 ) -> bool:
     """Whether any keyword gate of `steps` holds among a leaf's `values` (`whole`: them
-    joined by newlines, when they are short). Joined,
-    the gates lose their literal prefilters: the regex engine reads every byte (a
-    message column cost as much joined as its e-mail and phone scans together). The
-    gates that need a ':' or '=' are joined apart and scanned only on the rows holding
-    one (a byte search), which gives the same answer for a fraction of the scan. Where
-    most rows hold one (URLs, logs of key=value), two joined scans cost more than one:
-    there all gates are joined into one scan as before."""
+    joined by newlines, when they are short). Joined, the gates lose their literal
+    prefilters: the regex engine reads every byte (a message column cost as much joined
+    as its e-mail and phone scans together). The gates that need a separator
+    (SEPARATORS: ':' or '=', or a rarer one) are joined apart and scanned only on the
+    rows holding one (one cheap scan), which gives the same answer for a fraction of the
+    cost. Where most rows hold one (URLs, logs of key=value), two joined scans cost more
+    than one: there all gates are joined into one scan as before."""
     plain = [s.keyword for s in steps if not s.assigns]
     assigning = [s.keyword for s in steps if s.assigns]
     # Short values (addresses in a list, ids) cost a scan more per value than per byte:
     # joined by newlines they are one value. A match inside a value is one in the joined
     # text (a newline, like the text's edge, is no word character, and plain gates use
     # no anchor); one across values is a false alarm, which the per-gate scans after it
-    # settle. Without ':' or '=' anywhere, no assigning gate can hold.
+    # settle. Without a separator anywhere, no assigning gate can hold.
     if (
         whole is not None
         and not any(_anchored(p) for p in plain)
@@ -261,7 +261,7 @@ def _found(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
     return bool(values.select(_joined(patterns)(pl.col("v")).any()).item())
 
 
-#: Rows holding ':' or '=' (share of the batch) up to which the gates needing one are
+#: Rows holding a separator (share of the batch) up to which the gates needing one are
 #: scanned apart, on those rows only.
 _FEW_SEPARATORS: Final = 0.25
 

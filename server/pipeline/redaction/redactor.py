@@ -85,7 +85,7 @@ class _TextRule:
     refine: Callable[[pl.Expr], pl.Expr] | None = None
     #: `regex` starts with a literal, so it can be joined with others (see compaction).
     keyword: bool = False
-    #: `regex` never matches text without a ':' or '=' (see compaction).
+    #: `regex` never matches text without a separator (compaction.SEPARATORS).
     assigns: bool = False
 
 
@@ -270,7 +270,7 @@ class PolicyRedactor:
             # phone_one_pass.rewrite_checked): it runs on the rows its gate picked.
             checks = rule.validator and not rewrites_in_one_pass(rule)
             refine = partial(may_rewrite, rule=rule) if checks else None
-            # Gates starting with a literal, and those needing a ':' or '=' like the
+            # Gates starting with a literal, and those needing a separator like the
             # JSON-key gates (`"key":`), are declared by the entity (see compaction).
             entity = rule.entity
             keyword = entity is not None and entity.keyword_gate
