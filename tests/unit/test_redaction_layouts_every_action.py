@@ -63,6 +63,12 @@ LAYOUTS = [
     ),
     ("SECRET_VALUE", "run --password hunter2 -v", "hunter2", ("run --password ", " -v")),
     (
+        "SECRET_VALUE",
+        "run --password 'correct horse' -v",
+        "correct horse",
+        ("run --password '", "' -v"),
+    ),
+    (
         "AWS_SECRET_KEY",
         "--aws-secret-access-key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",

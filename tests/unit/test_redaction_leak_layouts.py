@@ -83,6 +83,17 @@ BASIC_FIXED = [
         "--token\t[SECRET_VALUE]",
     ),
     (f"--aws-secret-access-key {AWS_SECRET}", "--aws-secret-access-key [AWS_SECRET_KEY]"),
+    # Quoted after a flag: whole, as after an assignment (not only the first word).
+    ('run --password "correct horse" -v', 'run --password "[SECRET_VALUE]" -v'),
+    (
+        "--db-pass 'correct horse' --api-key '-a b'",
+        "--db-pass '[SECRET_VALUE]' --api-key '[SECRET_VALUE]'",
+    ),
+    ('{"cmd": "x --token \\"a b\\" -q"}', '{"cmd": "x --token \\"[SECRET_VALUE]\\" -q"}'),
+    (
+        "--password='correct horse' --secret=\"a b\"",
+        "--password='[SECRET_VALUE]' --secret=\"[SECRET_VALUE]\"",
+    ),
     # XML elements.
     ("<password>hunter2</password>", "<password>[SECRET_VALUE]</password>"),
     (
@@ -211,6 +222,7 @@ LOOK_ALIKES = [
     ("basic", "aws-secret-access-key rotation is due next week for all the accounts"),
     ("basic", "<password></password> <li>password</li> <passwordHint>x</passwordHint>"),
     ("basic", "--password-file /etc/pw --no-password --verbose -- password reset; x--token"),
+    ("basic", '-p "correct horse" --password "" -v --token "[SECRET_VALUE] x"'),
     ("basic", '<input type="password"> <b>secret</b>: none <token>[SECRET_VALUE]</token>'),
     ("basic", "時間\uff1a12:30、名前\uff1a田中 password_hash\uff1aabc 密码学\uff1a入门"),
     ("moderate", "discount 50%40 items, npm i %40scope%2Fpkg, pkg@1.2.3, user@localhost"),

@@ -213,13 +213,34 @@ _SECRET_ELEMENT: Final = Entity(
 )
 
 
+# A command-line flag naming a secret, and the space before its value (`--password `,
+# `--db-pass `, `--api-key `): a keyword and a space are prose too, so only after "--".
+_FLAG_NAME = rf"--(?i:[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})\s+"
+
+
+def _quoted_flag(quote: str) -> Entity:
+    """A quoted secret after a command-line flag (`--password "correct horse"`), whole up
+    to the closing quote of the same kind on its line, as _quoted_secret takes one after
+    an assignment: _SECRET_FLAG's value ends at a space and left the words after the
+    first in clear. Inside quotes a value may start with "-" or a space (`"-x y"`,
+    `" a b"`): the quote, not the next flag, says where it starts. Before _SECRET_FLAG,
+    which then finds the value written in its place. Only values holding "--"."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{_FLAG_NAME}\\?{quote}\s*",
+        rf"{_ASSIGNED_START}{_ASSIGNED_REST}[^{quote}\n\\]*",
+        rf"\\?{quote}",
+        gate_pattern="--",
+    )
+
+
 #: A secret after a command-line flag and a space (`--password hunter2`, `--db-pass x`,
-#: `--api-key x`): a keyword and a space are prose too, so only after "--". Not a
-#: value led by "-" (the next flag). Only values holding "--" are looked at.
+#: `--api-key x`). Not a value led by "-" (the next flag). Only values holding "--".
 _SECRET_FLAG: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"--(?i:[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})\s+\\?[\"']?",
+    rf"{_FLAG_NAME}\\?[\"']?",
     rf"(?:[^\s\"',;&\[\\-]|\\[^\s\"']){_ASSIGNED_REST}",
     "",
     gate_pattern="--",
@@ -345,7 +366,14 @@ ENTITIES: Final = (
         r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
         r"|://hooks\.slack\.com/services/",
         gate_assigns=True,
-        layouts=(_quoted_secret('"'), _quoted_secret("'"), _SECRET_ELEMENT, _SECRET_FLAG),
+        layouts=(
+            _quoted_secret('"'),
+            _quoted_secret("'"),
+            _SECRET_ELEMENT,
+            _quoted_flag('"'),
+            _quoted_flag("'"),
+            _SECRET_FLAG,
+        ),
     ),
     Entity(
         "EMAIL",
