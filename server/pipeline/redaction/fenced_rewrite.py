@@ -36,6 +36,7 @@ from sluice.server.pipeline.redaction.phone_bounds import with_bounds
 from sluice.server.pipeline.redaction.phone_runs import split_runs
 from sluice.server.pipeline.redaction.phone_values import is_phone_rule
 from sluice.server.pipeline.redaction.policy import PatternRule
+from sluice.server.pipeline.redaction.pseudonyms import sealed_pseudonym
 from sluice.server.pipeline.redaction.text_markers import (
     CLOSE,
     JOINER,
@@ -56,7 +57,8 @@ def replacement(match: pl.Expr, rule: PatternRule) -> pl.Expr:
     if rule.action == "hash":
         assert rule.key is not None
         digest = hmac_sha256_hex(match, rule.key).str.head(TEXT_PSEUDONYM_HEX)
-        return pl.concat_str(pl.lit(f"[{rule.label}:"), digest, pl.lit("]"))
+        # Sealed until every text rule has run (see pseudonyms.py).
+        return sealed_pseudonym(rule.label, digest)
     return pl.lit(tag(rule.label))
 
 

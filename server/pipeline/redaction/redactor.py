@@ -33,6 +33,7 @@ from sluice.server.pipeline.redaction.phone_one_pass import (
     rewrites_in_one_pass,
 )
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
+from sluice.server.pipeline.redaction.pseudonyms import unsealed
 from sluice.server.pipeline.redaction.schema_walk import (
     ELEMENT,
     Location,
@@ -103,6 +104,8 @@ class PolicyRedactor:
         #: Stages after the text pass (PERSON_NAME keeping own names reads other columns,
         #: which the compacted pass does not carry).
         self._late_stages: list[_Stage] = []
+        #: After every text stage: the pseudonyms written sealed take their own form.
+        self._final_stages: list[_Stage] = []
         self._stages: list[_Stage] = [self._column_stage(schema)]
         self._stages.append(self._integer_stage(schema))
         text_schema = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
@@ -114,6 +117,8 @@ class PolicyRedactor:
             if leaf == pl.String and not self._is_claimed(location)
         ]
         steps = [*self._json_steps(leaves), *self._pattern_steps(leaves)]
+        if self._hashes_text() and leaves:
+            self._final_stages.append(self._unsealing_stage(leaves))
         if steps and leaves:
             columns = list(dict.fromkeys(location[0] for location in leaves))
             self._text_pass = CompactedTextPass(
@@ -286,6 +291,19 @@ class PolicyRedactor:
                 steps.append(_TextRule(again, shorter.gate or shorter.regex, refine))
         return steps
 
+    def _hashes_text(self) -> bool:
+        return any(rule.action == "hash" for rule in self._policy.pattern_rules)
+
+    @staticmethod
+    def _unsealing_stage(leaves: list[Location]) -> _Stage:
+        """Pseudonyms are written sealed, so that no later pattern rule reads them
+        (pseudonyms.py); this puts them in their own form. It counts nothing: the rule
+        that wrote one counted it."""
+        stage = _Stage()
+        for location in leaves:
+            stage.rewrites.setdefault(location[0], {})[location] = _unsealed
+        return stage
+
     def _counter(self, label: str, location: Location) -> str:
         name = f"{COUNTER_PREFIX}{len(self._counters)}"
         self._counters[name] = f"{label}/{dotted(location)}"
@@ -299,7 +317,7 @@ class PolicyRedactor:
     def _run_stages(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         frame = _run_stages(frame, self._stages)
         frame = frame if self._text_pass is None else self._text_pass.apply(frame)
-        return _run_stages(frame, self._late_stages)
+        return _run_stages(frame, [*self._late_stages, *self._final_stages])
 
 
 def _run_stages(frame: pl.LazyFrame, stages: list[_Stage]) -> pl.LazyFrame:
@@ -393,6 +411,10 @@ def _text_rewrite(
         # The export's memory: its look-alikes recur from batch to batch.
         return lambda value, _dtype: rewrite_checked(value, rule, verdicts)
     return lambda value, _dtype: rewrite_text(value, rule)
+
+
+def _unsealed(value: pl.Expr, _dtype: pl.DataType) -> pl.Expr:
+    return unsealed(value)
 
 
 def _text_rewrites(first: PatternRule, then: PatternRule) -> Rewrite:
