@@ -193,6 +193,15 @@ PSEUDONYMS_BESIDE_LATER_RULES = [
         ("mail ", " now, card ************1111"),
         {"EMAIL", "CARD"},
     ),
+    # The card rule's own second step (cards beside digit groups) runs after its first.
+    (
+        "strict",
+        ("CARD",),
+        "ref 1234 4111111111111111",
+        [("CARD", "4111111111111111")],
+        ("ref 1234 ", ""),
+        {"CARD"},
+    ),
 ]
 
 
@@ -219,6 +228,22 @@ def test_pseudonyms_stay_beside_later_rules(
     expected = before + "".join(_pseudonym(*p) for p in pseudonyms) + after
     assert (out["text"][0], out["items"][0][0], out["record"][0]["note"]) == (expected,) * 3
     assert {key.split("/")[0] for key in counts} == counted
+
+
+def test_pseudonyms_stay_beside_names_kept_last(tmp_path: Path) -> None:
+    """Names run after every other text rule when the row's own name is kept: the
+    e-mail rule's pseudonyms are in their own form after them too."""
+    frame = pl.DataFrame({"name": ["Ann Lee"], "text": ["Ann Lee met John Smith, ann@x.com"]})
+    rules = (
+        rule("pattern=EMAIL:hash:crm"),
+        rule("pattern=PERSON_NAME:hash:crm"),
+        rule("column=name:keep"),
+    )
+    out, _ = run(
+        frame, RedactionSpec(level="moderate", rules=rules), settings_with_keys(tmp_path, crm=KEY)
+    )
+    name, email = _pseudonym("PERSON_NAME", "John Smith"), _pseudonym("EMAIL", "ann@x.com")
+    assert out["text"][0] == f"Ann Lee met {name}, {email}"
 
 
 def test_source_text_shaped_like_a_pseudonym_is_no_pseudonym(tmp_path: Path) -> None:

@@ -57,8 +57,9 @@ def replacement(match: pl.Expr, rule: PatternRule) -> pl.Expr:
     if rule.action == "hash":
         assert rule.key is not None
         digest = hmac_sha256_hex(match, rule.key).str.head(TEXT_PSEUDONYM_HEX)
-        # Sealed until every text rule has run (see pseudonyms.py).
-        return sealed_pseudonym(rule.label, digest)
+        if rule.sealed:
+            return sealed_pseudonym(rule.label, digest)
+        return pl.concat_str(pl.lit(f"[{rule.label}:"), digest, pl.lit("]"))
     return pl.lit(tag(rule.label))
 
 

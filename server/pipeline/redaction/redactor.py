@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Final
 
@@ -33,7 +33,7 @@ from sluice.server.pipeline.redaction.phone_one_pass import (
     rewrites_in_one_pass,
 )
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
-from sluice.server.pipeline.redaction.pseudonyms import unsealed
+from sluice.server.pipeline.redaction.pseudonyms import holds_sealed, unsealed
 from sluice.server.pipeline.redaction.schema_walk import (
     ELEMENT,
     Location,
@@ -104,8 +104,6 @@ class PolicyRedactor:
         #: Stages after the text pass (PERSON_NAME keeping own names reads other columns,
         #: which the compacted pass does not carry).
         self._late_stages: list[_Stage] = []
-        #: After every text stage: the pseudonyms written sealed take their own form.
-        self._final_stages: list[_Stage] = []
         self._stages: list[_Stage] = [self._column_stage(schema)]
         self._stages.append(self._integer_stage(schema))
         text_schema = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
@@ -117,8 +115,6 @@ class PolicyRedactor:
             if leaf == pl.String and not self._is_claimed(location)
         ]
         steps = [*self._json_steps(leaves), *self._pattern_steps(leaves)]
-        if self._hashes_text() and leaves:
-            self._final_stages.append(self._unsealing_stage(leaves))
         if steps and leaves:
             columns = list(dict.fromkeys(location[0] for location in leaves))
             self._text_pass = CompactedTextPass(
@@ -255,11 +251,16 @@ class PolicyRedactor:
 
     def _pattern_steps(self, leaves: list[Location]) -> list[_TextRule]:
         steps = []
-        for rule in self._policy.pattern_rules:
-            if rule.action == "keep" or not leaves:
+        # A hash rule that other text rules follow writes its pseudonyms sealed, so
+        # that none of them reads one (pseudonyms.py): after every other step, one per
+        # hash step gives them their own form, on the rows that step's gate picked (its
+        # pseudonyms are there).
+        unsealing: list[_TextRule] = []
+        for rule in self._sealed_where_followed():
+            if not leaves:
                 continue
             stage = _Stage()
-            keeping = rule.label == "PERSON_NAME" and bool(self._own_names)
+            keeping = self._keeps_own_names(rule)
             # One memory of candidates' verdicts for all leaves: bounded per redactor,
             # and a verdict holds wherever the candidate is found.
             verdicts = phone_verdicts() if rewrites_in_one_pass(rule) else None
@@ -269,6 +270,8 @@ class PolicyRedactor:
                 stage.add(location, _text_rewrite(rule, own, verdicts), flag)
             if keeping:
                 self._late_stages.append(stage)
+                if rule.sealed:
+                    self._late_stages.append(_unsealing(rule, stage))
                 continue
             # A rule rewritten in one pass checks its candidates itself (see
             # phone_one_pass.rewrite_checked): it runs on the rows its gate picked.
@@ -280,6 +283,11 @@ class PolicyRedactor:
             keyword = entity is not None and entity.keyword_gate
             assigns = entity is not None and entity.keyword_gate and entity.gate_assigns
             steps.append(_TextRule(stage, rule.gate or rule.regex, refine, keyword, assigns))
+            if rule.sealed:
+                unseal = _unsealing(rule, stage)
+                sealed = partial(holds_sealed, label=rule.label)
+                gate = rule.gate or rule.regex
+                unsealing.append(_TextRule(unseal, gate, sealed, keyword, assigns))
             for shorter in without_last_group(rule):
                 # Same counters: a record counts once whichever step changed it.
                 again = _Stage()
@@ -289,20 +297,28 @@ class PolicyRedactor:
                     again.add(flag.location, _text_rewrites(shorter, rule), flag)
                 refine = partial(may_rewrite, rule=shorter)
                 steps.append(_TextRule(again, shorter.gate or shorter.regex, refine))
-        return steps
+                if rule.sealed:
+                    unseal = _unsealing(rule, again)
+                    sealed = partial(holds_sealed, label=rule.label)
+                    unsealing.append(_TextRule(unseal, shorter.gate or shorter.regex, sealed))
+        return [*steps, *unsealing]
 
-    def _hashes_text(self) -> bool:
-        return any(rule.action == "hash" for rule in self._policy.pattern_rules)
+    def _sealed_where_followed(self) -> list[PatternRule]:
+        """The pattern rules that rewrite text, hash rules sealed where another text
+        step runs after theirs: a later rule, or their own second step (a card rule
+        looks for cards beside digit groups again). Keeping own names runs last."""
+        rules = [rule for rule in self._policy.pattern_rules if rule.action != "keep"]
+        in_order = sorted(rules, key=self._keeps_own_names)
+        last = in_order[-1] if in_order else None
+        return [
+            replace(rule, sealed=True)
+            if rule.action == "hash" and (rule is not last or without_last_group(rule))
+            else rule
+            for rule in rules
+        ]
 
-    @staticmethod
-    def _unsealing_stage(leaves: list[Location]) -> _Stage:
-        """Pseudonyms are written sealed, so that no later pattern rule reads them
-        (pseudonyms.py); this puts them in their own form. It counts nothing: the rule
-        that wrote one counted it."""
-        stage = _Stage()
-        for location in leaves:
-            stage.rewrites.setdefault(location[0], {})[location] = _unsealed
-        return stage
+    def _keeps_own_names(self, rule: PatternRule) -> bool:
+        return rule.label == "PERSON_NAME" and bool(self._own_names)
 
     def _counter(self, label: str, location: Location) -> str:
         name = f"{COUNTER_PREFIX}{len(self._counters)}"
@@ -317,7 +333,7 @@ class PolicyRedactor:
     def _run_stages(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         frame = _run_stages(frame, self._stages)
         frame = frame if self._text_pass is None else self._text_pass.apply(frame)
-        return _run_stages(frame, [*self._late_stages, *self._final_stages])
+        return _run_stages(frame, self._late_stages)
 
 
 def _run_stages(frame: pl.LazyFrame, stages: list[_Stage]) -> pl.LazyFrame:
@@ -413,8 +429,13 @@ def _text_rewrite(
     return lambda value, _dtype: rewrite_text(value, rule)
 
 
-def _unsealed(value: pl.Expr, _dtype: pl.DataType) -> pl.Expr:
-    return unsealed(value)
+def _unsealing(rule: PatternRule, written: _Stage) -> _Stage:
+    """The stage giving the pseudonyms `written` wrote their own form. It shares its
+    counters: it changes only records that stage changed, which count once."""
+    stage = _Stage()
+    for flag in written.flags:
+        stage.add(flag.location, lambda value, _dtype: unsealed(value, rule.label), flag)
+    return stage
 
 
 def _text_rewrites(first: PatternRule, then: PatternRule) -> Rewrite:
