@@ -54,6 +54,11 @@ BASIC_FIXED = [
     ("{'password': 'correct horse', 'x': 'a b'}", "{'password': '[SECRET_VALUE]', 'x': 'a b'}"),
     ('password=\\"correct horse\\" x', 'password=\\"[SECRET_VALUE]\\" x'),
     ('password := "hunter2"', 'password := "[SECRET_VALUE]"'),
+    # Spaces after the opening quote (the whole value was left in clear).
+    (
+        'password=" hunter2 x" token: \'  a b\' --api-key " c d"',
+        'password=" [SECRET_VALUE]" token: \'  [SECRET_VALUE]\' --api-key " [SECRET_VALUE]"',
+    ),
     # Connection strings: no user name, an "@" inside the password.
     ("redis://:hunter2@localhost:6379/0", "redis://:[URL_PASSWORD]@localhost:6379/0"),
     ("mysql://app:p@ss-w0rd@db.internal/x", "mysql://app:[URL_PASSWORD]@db.internal/x"),
@@ -223,6 +228,7 @@ LOOK_ALIKES = [
     ("basic", "<password></password> <li>password</li> <passwordHint>x</passwordHint>"),
     ("basic", "--password-file /etc/pw --no-password --verbose -- password reset; x--token"),
     ("basic", '-p "correct horse" --password "" -v --token "[SECRET_VALUE] x"'),
+    ("basic", 'password="" x=" a b"; password=" " y="c d"; token=\' [SECRET_VALUE]\''),
     ("basic", '<input type="password"> <b>secret</b>: none <token>[SECRET_VALUE]</token>'),
     ("basic", "時間\uff1a12:30、名前\uff1a田中 password_hash\uff1aabc 密码学\uff1a入门"),
     ("moderate", "discount 50%40 items, npm i %40scope%2Fpkg, pkg@1.2.3, user@localhost"),

@@ -193,13 +193,15 @@ def _quoted_secret(quote: str) -> Entity:
     entity's value ends at a space, as an unquoted value does. One layout per kind of
     quote: Rust's regex has no back-reference to find the closing one. Before the
     keyword pattern, which then finds the value written in its place (a tag or a
-    pseudonym starts with "[", a mask reads as the same mask). Only values holding a
-    quote right after an assignment are looked at (a scan of the rows the keyword
-    gate picked)."""
+    pseudonym starts with "[", a mask reads as the same mask). Spaces after the opening
+    quote are not the value's start (`password=" hunter2"`: the keyword pattern's value
+    may not start with one, and left it whole in clear). Only values holding a quote
+    right after an assignment are looked at (a scan of the rows the keyword gate
+    picked)."""
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}",
+        rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}[ \t]*",
         rf"{_ASSIGNED_START}{_ASSIGNED_REST}[^{quote}\n\\]*",
         rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
@@ -222,13 +224,13 @@ def _quoted_flag(quote: str) -> Entity:
     """A quoted secret after a command-line flag (`--password "correct horse"`), whole up
     to the closing quote of the same kind on its line, as _quoted_secret takes one after
     an assignment: _SECRET_FLAG's value ends at a space and left the words after the
-    first in clear. Inside quotes a value may start with "-" or a space (`"-x y"`,
-    `" a b"`): the quote, not the next flag, says where it starts. Before _SECRET_FLAG,
+    first in clear. Inside quotes a value may start with "-" (`"-x y"`) or after
+    spaces (`" a b"`): the quote, not the next flag, says where it starts. Before _SECRET_FLAG,
     which then finds the value written in its place. Only values holding "--"."""
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{_FLAG_NAME}\\?{quote}\s*",
+        rf"{_FLAG_NAME}\\?{quote}[ \t]*",
         rf"{_ASSIGNED_START}{_ASSIGNED_REST}[^{quote}\n\\]*",
         rf"\\?{quote}",
         gate_pattern="--",
