@@ -28,6 +28,7 @@ LAYOUTS = [
         ("GET /unsubscribe?email=", "&t=1"),
     ),
     ("EMAIL", "ann%40example.com and more", "ann%40example.com", ("", " and more")),
+    ("EMAIL", 'to "ann lee"@example.com now', '"ann lee"@example.com', ("to ", " now")),
     (
         "SECRET_VALUE",
         'password="correct horse battery" next',
@@ -130,6 +131,7 @@ def test_tagged(
 #: Look-alikes of the layouts: the extra patterns find nothing in them, whatever the action.
 LOOK_ALIKES = [
     ("EMAIL", "discount 50%40 items, npm i %40scope%2Fpkg, user@localhost"),
+    ("EMAIL", 'say "hi"@ noon; {"a":"b"}@3 "q"@x.c'),
     ("SECRET_VALUE", 'a "quoted [SECRET_VALUE] note" and "more text"'),
     ("SECRET_VALUE", 'the "password" field, x="a b"'),
     ("SECRET_VALUE", "--password-file /etc/pw -- password reset <li>password</li>"),

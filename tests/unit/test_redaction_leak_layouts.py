@@ -170,6 +170,9 @@ MODERATE_FIXED = [
     # An "@" escaped in a URL.
     ("GET /unsubscribe?email=ann.lee%40example.com&t=1", "GET /unsubscribe?email=[EMAIL]&t=1"),
     ("ann%40example.com and bob@example.org", "[EMAIL] and [EMAIL]"),
+    # Quoted local parts, quotes included.
+    ('"ann lee"@example.com', "[EMAIL]"),
+    ('he said "hi" to "bob o\'neil"@corp.example.org.', 'he said "hi" to [EMAIL].'),
     # Phone numbers beside words of scripts without spaces.
     ("电话555-123-4567谢谢", "电话[PHONE]谢谢"),
     ("電話03-1234-5678です、電話\uff1a03-1234-5678", "電話[PHONE]です、電話\uff1a[PHONE]"),
@@ -232,6 +235,7 @@ LOOK_ALIKES = [
     ("basic", '<input type="password"> <b>secret</b>: none <token>[SECRET_VALUE]</token>'),
     ("basic", "時間\uff1a12:30、名前\uff1a田中 password_hash\uff1aabc 密码学\uff1a入门"),
     ("moderate", "discount 50%40 items, npm i %40scope%2Fpkg, pkg@1.2.3, user@localhost"),
+    ("moderate", 'say "hi"@ noon; {"a":"b"}@3 "q"@x.c ""@example.com'),
     ("moderate", "订单号1234567890123456789谢谢 版本2024-01-01发布 ab555-123-4567"),
     ("strict", "订单4111111111111112 /orders/4111111111111112/ order #4111111111111112"),
     ("strict", "ORD4111111111111112 id_1234567890123456 x9111111111111111"),
@@ -269,7 +273,6 @@ def _open(level: str, text: str, expected: str, reason: str) -> object:
 
 
 STILL_LEAKING = [
-    _open("moderate", '"ann lee"@example.com', "[EMAIL]", "quoted local parts"),
     _open(
         "moderate",
         "josé@example.com jose@münchen.de",

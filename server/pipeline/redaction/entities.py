@@ -166,12 +166,20 @@ _OTHER_LANGUAGE_PW_NAME = (
 
 _EMAIL_LOCAL = r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}"
 _EMAIL_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
-#: An e-mail address with its "@" escaped in a URL (`?email=ann%40example.com`): a
-#: layout of its own, on the values holding "%40" among the rows EMAIL's gate picked.
-#: In the EMAIL pattern as "(?:@|%40)" it cost moderate +0.04 CPU s per 1M text-heavy
+#: E-mail addresses the EMAIL pattern leaves: with the "@" escaped in a URL
+#: (`?email=ann%40example.com`), or with a quoted local part, quotes included, which may
+#: hold spaces (`"ann lee"@example.com`, RFC 5321). A layout of its own, on the values
+#: holding "%40" or `"@` among the rows EMAIL's gate picked: one scan for both needles
+#: costs what one for "%40" did (0.012 CPU s per 1M text-heavy messages). In the EMAIL
+#: pattern as "(?:@|%40)" the escaped "@" cost moderate +0.04 CPU s per 1M text-heavy
 #: rows (the regex engine no longer finds the "@" first).
-_EMAIL_ESCAPED_AT: Final = Entity(
-    "EMAIL", "moderate", "", rf"{_EMAIL_LOCAL}%40{_EMAIL_DOMAIN}", "", gate_pattern="%40"
+_EMAIL_OTHER_FORMS: Final = Entity(
+    "EMAIL",
+    "moderate",
+    "",
+    rf"(?:{_EMAIL_LOCAL}%40|\"[^\"\n@\\]{{1,64}}\"@){_EMAIL_DOMAIN}",
+    "",
+    gate_pattern='%40|"@',
 )
 
 # The name of a secret, as the keyword entity's lead has it before the assignment.
@@ -388,9 +396,9 @@ ENTITIES: Final = (
         # Text rarely holds an "@" outside an address: on the text-heavy set the rows
         # holding one are exactly those holding an address, and a byte search for it
         # costs ~60% of the value pattern's scan. A "%" too, for an "@" escaped in a URL
-        # (EMAIL_ESCAPED_AT): one byte search for either costs the same.
+        # (_EMAIL_OTHER_FORMS): one byte search for either costs the same.
         gate_pattern="[@%]",
-        layouts=(_EMAIL_ESCAPED_AT,),
+        layouts=(_EMAIL_OTHER_FORMS,),
     ),
     Entity(
         "PERSON_NAME",
