@@ -29,6 +29,7 @@ LAYOUTS = [
     ),
     ("EMAIL", "ann%40example.com and more", "ann%40example.com", ("", " and more")),
     ("EMAIL", 'to "ann lee"@example.com now', '"ann lee"@example.com', ("to ", " now")),
+    ("EMAIL", "to ann@[192.168.1.1], now", "ann@[192.168.1.1]", ("to ", ", now")),
     (
         "SECRET_VALUE",
         'password="correct horse battery" next',
