@@ -1,5 +1,5 @@
 """The pseudonym a hash rule writes in place of a match inside text (`[EMAIL:52ecd780…]`),
-sealed while the text pass runs so that no later rule reads it as text of its own.
+sealed while the text pass runs so that no later entity reads it as text of its own.
 
 Pseudonyms are stable so that hashed exports stay joinable, but the pattern rules run one
 after another over the same text, and a later one could read an earlier one's
@@ -12,9 +12,11 @@ the same characters in the source. So while the pass runs, the pseudonym is writ
 `[LABEL<SUB>digest_<SUB>]`: no ':' after the label (no assignment to read), and an ASCII
 word character after the digest, beside which no digit-run entity may end (their
 trails need a non-word character). After every text rule has run, the seal becomes the
-pseudonym's own form again (`unsealed`). Source text holding these control characters
-in this order beside a pseudonym would be changed the same way: a SUB character is
-not text.
+pseudonym's own form again (`unsealed`); a hash rule no other text step follows writes
+that form at once (PatternRule.sealed). A custom pattern may still read the digest (any
+16 hex digits): what it looks for is its author's choice. Source text holding these
+control characters in this order beside a pseudonym would be changed the same way: a SUB
+character is not text.
 """
 
 from __future__ import annotations

@@ -269,9 +269,8 @@ class PolicyRedactor:
                 own = self._own_names if keeping and len(location) == 1 else []
                 stage.add(location, _text_rewrite(rule, own, verdicts), flag)
             if keeping:
+                # Runs last, so never sealed (see _sealed_where_followed).
                 self._late_stages.append(stage)
-                if rule.sealed:
-                    self._late_stages.append(_unsealing(rule, stage))
                 continue
             # A rule rewritten in one pass checks its candidates itself (see
             # phone_one_pass.rewrite_checked): it runs on the rows its gate picked.
