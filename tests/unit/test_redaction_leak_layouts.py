@@ -192,6 +192,11 @@ STRICT_FIXED = [
     (f"{CARD}\n{CARD_2}\t{CARD}", f"{MASKED}\n{MASKED_2}\t{MASKED}"),
     (f"cards:\r\n{CARD}\r\n{CARD_2}", f"cards:\r\n{MASKED}\r\n{MASKED_2}"),
     (f"{CARD}/{CARD_2}", f"{MASKED}/{MASKED_2}"),
+    # A card in groups of four before a contiguous one: one candidate, whose groups were
+    # written back as mere context of the second.
+    (f"4111 1111 1111 1111 {CARD_2}", f"{'*' * 15}1111 {MASKED_2}"),
+    (f"4111-1111-1111-1111 {CARD_2}", f"{'*' * 15}1111 {MASKED_2}"),
+    (f"4111 1111 1111 1112 {CARD_2}", f"4111 1111 1111 1112 {MASKED_2}"),
     (f"card #{CARD}, card#{CARD_2}", f"card #{MASKED}, card#{MASKED_2}"),
     (f"cc_{CARD}; x{CARD}, ORD{CARD_2}", f"cc_{MASKED}; x{MASKED}, ORD{MASKED_2}"),
     (
@@ -242,6 +247,7 @@ LOOK_ALIKES = [
     ("moderate", "订单号1234567890123456789谢谢 版本2024-01-01发布 ab555-123-4567"),
     ("strict", "订单4111111111111112 /orders/4111111111111112/ order #4111111111111112"),
     ("strict", "ORD4111111111111112 id_1234567890123456 x9111111111111111"),
+    ("strict", "4111 1111 1111 1112 ref 1234 5678 9012 3456 x"),
     ("strict", "2024-01-01\n2024-02-02\n1234 5678 9012 3456\n7890"),
     ("strict", "版本1.2.3.4.5发布 v1.2.3.4 abc12345678Z 时间12:30:45"),
     ("strict", "/orders/000-12-3456/ 666-12-3456/123-00-4567"),
