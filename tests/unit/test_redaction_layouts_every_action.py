@@ -28,6 +28,8 @@ LAYOUTS = [
         ("GET /unsubscribe?email=", "&t=1"),
     ),
     ("EMAIL", "ann%40example.com and more", "ann%40example.com", ("", " and more")),
+    ("EMAIL", 'to "ann lee"@example.com now', '"ann lee"@example.com', ("to ", " now")),
+    ("EMAIL", "to ann@[192.168.1.1], now", "ann@[192.168.1.1]", ("to ", ", now")),
     (
         "SECRET_VALUE",
         'password="correct horse battery" next',
@@ -62,6 +64,12 @@ LAYOUTS = [
         ("<password>", "</password>"),
     ),
     ("SECRET_VALUE", "run --password hunter2 -v", "hunter2", ("run --password ", " -v")),
+    (
+        "SECRET_VALUE",
+        "run --password 'correct horse' -v",
+        "correct horse",
+        ("run --password '", "' -v"),
+    ),
     (
         "AWS_SECRET_KEY",
         "--aws-secret-access-key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -124,6 +132,7 @@ def test_tagged(
 #: Look-alikes of the layouts: the extra patterns find nothing in them, whatever the action.
 LOOK_ALIKES = [
     ("EMAIL", "discount 50%40 items, npm i %40scope%2Fpkg, user@localhost"),
+    ("EMAIL", 'say "hi"@ noon; {"a":"b"}@3 "q"@x.c'),
     ("SECRET_VALUE", 'a "quoted [SECRET_VALUE] note" and "more text"'),
     ("SECRET_VALUE", 'the "password" field, x="a b"'),
     ("SECRET_VALUE", "--password-file /etc/pw -- password reset <li>password</li>"),
@@ -139,3 +148,111 @@ def test_look_alikes_stay(entity: str, text: str, action: str, tmp_path: Path) -
     out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
     assert out["text"][0] == text
     assert not re.search(r"\[[A-Z_]+[:\]]", out["text"][0].replace("[SECRET_VALUE]", ""))
+
+
+def _pseudonym(label: str, value: str) -> str:
+    digest = hmac.new(KEY, value.encode(), hashlib.sha256).hexdigest()[:TEXT_PSEUDONYM_HEX]
+    return f"[{label}:{digest}]"
+
+
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+GITHUB_TOKEN = "ghp_" + "a" * 36
+#: (level, hash rules, text, (label, hashed value) per pseudonym, the text around them,
+#: the rules counted). Each row also holds what a later rule looks for (a secret's name
+#: and ':', a card), so that rule runs on it: an earlier rule's pseudonym must come out
+#: as written (hashed exports join on it), not be read as a name, ':' and a value, or
+#: have its digest's digits masked as a card.
+PSEUDONYMS_BESIDE_LATER_RULES = [
+    (
+        "basic",
+        ("AWS_SECRET_KEY",),
+        f"aws_secret_access_key={AWS_SECRET}",
+        [("AWS_SECRET_KEY", AWS_SECRET)],
+        ("aws_secret_access_key=", ""),
+        {"AWS_SECRET_KEY"},
+    ),
+    (
+        "basic",
+        ("GITHUB_TOKEN",),
+        f"password=x token: {GITHUB_TOKEN}",
+        [("GITHUB_TOKEN", GITHUB_TOKEN)],
+        ("password=[SECRET_VALUE] token: ", ""),
+        {"GITHUB_TOKEN", "SECRET_VALUE"},
+    ),
+    (
+        "basic",
+        ("URL_PASSWORD",),
+        "api_key=k1 redis://u:secretpw@host",
+        [("URL_PASSWORD", "secretpw")],
+        ("api_key=[SECRET_VALUE] redis://u:", "@host"),
+        {"URL_PASSWORD", "SECRET_VALUE"},
+    ),
+    # This address's digest ends in 13 digits passing Luhn ("…0567" with KEY).
+    (
+        "strict",
+        ("EMAIL",),
+        "mail user243641@example.com now, card 4111111111111111",
+        [("EMAIL", "user243641@example.com")],
+        ("mail ", " now, card ************1111"),
+        {"EMAIL", "CARD"},
+    ),
+    # The card rule's own second step (cards beside digit groups) runs after its first.
+    (
+        "strict",
+        ("CARD",),
+        "ref 1234 4111111111111111",
+        [("CARD", "4111111111111111")],
+        ("ref 1234 ", ""),
+        {"CARD"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("level", "hashed", "text", "pseudonyms", "around", "counted"), PSEUDONYMS_BESIDE_LATER_RULES
+)
+def test_pseudonyms_stay_beside_later_rules(
+    level: str,
+    hashed: tuple[str, ...],
+    text: str,
+    pseudonyms: list[tuple[str, str]],
+    around: tuple[str, str],
+    counted: set[str],
+    tmp_path: Path,
+) -> None:
+    frame = pl.DataFrame({"text": [text]}).with_columns(
+        items=pl.concat_list(pl.col("text"), pl.lit("plain")),
+        record=pl.struct(note=pl.col("text")),
+    )
+    rules = tuple(rule(f"pattern={entity}:hash:crm") for entity in hashed)
+    spec = RedactionSpec(level=level, rules=rules)
+    out, counts = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
+    before, after = around
+    expected = before + "".join(_pseudonym(*p) for p in pseudonyms) + after
+    assert (out["text"][0], out["items"][0][0], out["record"][0]["note"]) == (expected,) * 3
+    assert {key.split("/")[0] for key in counts} == counted
+
+
+def test_pseudonyms_stay_beside_names_kept_last(tmp_path: Path) -> None:
+    """Names run after every other text rule when the row's own name is kept: the
+    e-mail rule's pseudonyms are in their own form after them too."""
+    frame = pl.DataFrame({"name": ["Ann Lee"], "text": ["Ann Lee met John Smith, ann@x.com"]})
+    rules = (
+        rule("pattern=EMAIL:hash:crm"),
+        rule("pattern=PERSON_NAME:hash:crm"),
+        rule("column=name:keep"),
+    )
+    out, _ = run(
+        frame, RedactionSpec(level="moderate", rules=rules), settings_with_keys(tmp_path, crm=KEY)
+    )
+    name, email = _pseudonym("PERSON_NAME", "John Smith"), _pseudonym("EMAIL", "ann@x.com")
+    assert out["text"][0] == f"Ann Lee met {name}, {email}"
+
+
+def test_source_text_shaped_like_a_pseudonym_is_no_pseudonym(tmp_path: Path) -> None:
+    """Only pseudonyms this export wrote are left to themselves: the same characters in
+    the source are text like any other (a bracketed key name, ':', and a hex value)."""
+    frame = pl.DataFrame({"text": ["[API_KEY:0123456789abcdef] and [EMAIL:0123456789abcdef]"]})
+    spec = RedactionSpec(level="basic", rules=(rule("pattern=GITHUB_TOKEN:hash:crm"),))
+    out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
+    assert out["text"][0] == "[API_KEY:[SECRET_VALUE] and [EMAIL:0123456789abcdef]"

@@ -39,6 +39,14 @@ _CARD_AFTER_GROUPS: Final = (
     r"|[0-9]{4}-[0-9]{6}-[0-9]{5}))$"
 )
 
+#: The groups before a card found after them, when they are a grouped card themselves
+#: and its separator ("4111 1111 1111 1111 5500000000000004": one candidate, which a
+#: contiguous card ends): that card is checked and replaced too, not written back.
+_GROUPED_CARD_BEFORE: Final = (
+    r"^(?P<card>[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?"
+    r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5})[ -]$"
+)
+
 
 def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
     """For cards: the rule again with the digit groups after the candidate as context,
@@ -103,12 +111,15 @@ def _checked_present(values: pl.Series, validator: str) -> pl.Series:
 
 #: The column of `_matched_pieces` holding a card found after short digit groups.
 AFTER_GROUPS_COLUMN: Final = "after_groups"
+#: ... and the valid grouped card those groups are, if they are one (else null).
+BEFORE_CARD_COLUMN: Final = "before_card"
 _PASSES_AFTER_GROUPS_COLUMN: Final = "passes_after_groups"
 
 
 def with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     """`_matched_pieces` with the card after short digit groups (`_CARD_AFTER_GROUPS`) in
-    the matches that fail as a whole, where it passes (else null), as passing pieces.
+    the matches that fail as a whole, where it passes (else null), as passing pieces,
+    and the valid grouped card its groups are, if they are one (`BEFORE_CARD_COLUMN`).
     Each step a column of its own: an expression used twice is computed twice."""
     failing = pl.when(pl.col("rest").is_not_null() & ~pl.col(RESULT)).then(pl.col("candidate"))
     frame = frame.with_columns(card_after_groups(failing).alias(AFTER_GROUPS_COLUMN))
@@ -116,6 +127,13 @@ def with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFra
     frame = frame.with_columns(passes.alias(_PASSES_AFTER_GROUPS_COLUMN))
     passing = pl.col(_PASSES_AFTER_GROUPS_COLUMN)
     after = pl.when(passing).then(pl.col(AFTER_GROUPS_COLUMN))
-    return frame.with_columns(
+    frame = frame.with_columns(
         after.alias(AFTER_GROUPS_COLUMN), (pl.col(RESULT) | passing).alias(RESULT)
+    )
+    groups = pl.col("candidate").str.strip_suffix(pl.col(AFTER_GROUPS_COLUMN))
+    before = groups.str.extract(_GROUPED_CARD_BEFORE, 1)
+    frame = frame.with_columns(before.alias(BEFORE_CARD_COLUMN))
+    valid = valid_where_present(pl.col(BEFORE_CARD_COLUMN), rule)
+    return frame.with_columns(
+        pl.when(valid).then(pl.col(BEFORE_CARD_COLUMN)).alias(BEFORE_CARD_COLUMN)
     )

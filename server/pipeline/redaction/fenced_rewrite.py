@@ -23,6 +23,7 @@ from sluice.server.pipeline.redaction.actions import (
 )
 from sluice.server.pipeline.redaction.card_groups import (
     AFTER_GROUPS_COLUMN,
+    BEFORE_CARD_COLUMN,
     after_groups,
     with_card_after_groups,
 )
@@ -36,6 +37,7 @@ from sluice.server.pipeline.redaction.phone_bounds import with_bounds
 from sluice.server.pipeline.redaction.phone_runs import split_runs
 from sluice.server.pipeline.redaction.phone_values import is_phone_rule
 from sluice.server.pipeline.redaction.policy import PatternRule
+from sluice.server.pipeline.redaction.pseudonyms import sealed_pseudonym
 from sluice.server.pipeline.redaction.text_markers import (
     CLOSE,
     JOINER,
@@ -56,6 +58,8 @@ def replacement(match: pl.Expr, rule: PatternRule) -> pl.Expr:
     if rule.action == "hash":
         assert rule.key is not None
         digest = hmac_sha256_hex(match, rule.key).str.head(TEXT_PSEUDONYM_HEX)
+        if rule.sealed:
+            return sealed_pseudonym(rule.label, digest)
         return pl.concat_str(pl.lit(f"[{rule.label}:"), digest, pl.lit("]"))
     return pl.lit(tag(rule.label))
 
@@ -135,9 +139,14 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     match, rest = pl.col("match"), pl.col("rest")
     replaced = match if rule.action == "keep" else replacement(match, rule)
     if after_groups(rule) and rule.action != "keep":
-        # Only the card is replaced; the groups before it are written back.
+        # Only the card is replaced; the groups before it are written back, unless
+        # they are a valid grouped card of their own (card_groups.BEFORE_CARD_COLUMN).
         card = pl.col(AFTER_GROUPS_COLUMN)
-        in_part = pl.concat_str(match.str.strip_suffix(card), replacement(card, rule))
+        groups = match.str.strip_suffix(card)
+        before = pl.col(BEFORE_CARD_COLUMN)
+        replaced_before = pl.concat_str(replacement(before, rule), groups.str.strip_prefix(before))
+        groups = pl.when(before.is_not_null()).then(replaced_before).otherwise(groups)
+        in_part = pl.concat_str(groups, replacement(card, rule))
         replaced = pl.when(card.is_not_null()).then(in_part).otherwise(replaced)
     rebuilt = (
         pl.when(pl.col(RESULT))

@@ -41,6 +41,9 @@ class PatternRule:
     #: is declared there. None for a custom pattern, and for a step derived from an
     #: entity's rule with a pattern of its own (those rely on the entity's groups).
     entity: Entity | None = None
+    #: A hash action writes its pseudonyms sealed (pseudonyms.py): set by the redactor
+    #: when other text rules run after this one, which could read them.
+    sealed: bool = False
 
 
 def entity_rule(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Final
 
@@ -33,6 +33,7 @@ from sluice.server.pipeline.redaction.phone_one_pass import (
     rewrites_in_one_pass,
 )
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
+from sluice.server.pipeline.redaction.pseudonyms import holds_sealed, unsealed
 from sluice.server.pipeline.redaction.schema_walk import (
     ELEMENT,
     Location,
@@ -251,11 +252,16 @@ class PolicyRedactor:
 
     def _pattern_steps(self, leaves: list[Location]) -> list[_TextRule]:
         steps = []
-        for rule in self._policy.pattern_rules:
-            if rule.action == "keep" or not leaves:
+        # A hash rule that other text rules follow writes its pseudonyms sealed, so
+        # that none of them reads one (pseudonyms.py): after every other step, one per
+        # hash step gives them their own form, on the rows that step's gate picked (its
+        # pseudonyms are there).
+        unsealing: list[_TextRule] = []
+        for rule in self._sealed_where_followed():
+            if not leaves:
                 continue
             stage = _Stage()
-            keeping = rule.label == "PERSON_NAME" and bool(self._own_names)
+            keeping = self._keeps_own_names(rule)
             # One memory of candidates' verdicts for all leaves: bounded per redactor,
             # and a verdict holds wherever the candidate is found.
             verdicts = phone_verdicts() if rewrites_in_one_pass(rule) else None
@@ -264,6 +270,7 @@ class PolicyRedactor:
                 own = self._own_names if keeping and len(location) == 1 else []
                 stage.add(location, _text_rewrite(rule, own, verdicts), flag)
             if keeping:
+                # Runs last, so never sealed (see _sealed_where_followed).
                 self._late_stages.append(stage)
                 continue
             # A rule rewritten in one pass checks its candidates itself (see
@@ -276,6 +283,11 @@ class PolicyRedactor:
             keyword = entity is not None and entity.keyword_gate
             assigns = entity is not None and entity.keyword_gate and entity.gate_assigns
             steps.append(_TextRule(stage, rule.gate or rule.regex, refine, keyword, assigns))
+            if rule.sealed:
+                unseal = _unsealing(rule, stage)
+                sealed = partial(holds_sealed, label=rule.label)
+                gate = rule.gate or rule.regex
+                unsealing.append(_TextRule(unseal, gate, sealed, keyword, assigns))
             for shorter in without_last_group(rule):
                 # Same counters: a record counts once whichever step changed it.
                 again = _Stage()
@@ -285,7 +297,28 @@ class PolicyRedactor:
                     again.add(flag.location, _text_rewrites(shorter, rule), flag)
                 refine = partial(may_rewrite, rule=shorter)
                 steps.append(_TextRule(again, shorter.gate or shorter.regex, refine))
-        return steps
+                if rule.sealed:
+                    unseal = _unsealing(rule, again)
+                    sealed = partial(holds_sealed, label=rule.label)
+                    unsealing.append(_TextRule(unseal, shorter.gate or shorter.regex, sealed))
+        return [*steps, *unsealing]
+
+    def _sealed_where_followed(self) -> list[PatternRule]:
+        """The pattern rules that rewrite text, hash rules sealed where another text
+        step runs after theirs: a later rule, or their own second step (a card rule
+        looks for cards beside digit groups again). Keeping own names runs last."""
+        rules = [rule for rule in self._policy.pattern_rules if rule.action != "keep"]
+        in_order = sorted(rules, key=self._keeps_own_names)
+        last = in_order[-1] if in_order else None
+        return [
+            replace(rule, sealed=True)
+            if rule.action == "hash" and (rule is not last or without_last_group(rule))
+            else rule
+            for rule in rules
+        ]
+
+    def _keeps_own_names(self, rule: PatternRule) -> bool:
+        return rule.label == "PERSON_NAME" and bool(self._own_names)
 
     def _counter(self, label: str, location: Location) -> str:
         name = f"{COUNTER_PREFIX}{len(self._counters)}"
@@ -394,6 +427,15 @@ def _text_rewrite(
         # The export's memory: its look-alikes recur from batch to batch.
         return lambda value, _dtype: rewrite_checked(value, rule, verdicts)
     return lambda value, _dtype: rewrite_text(value, rule)
+
+
+def _unsealing(rule: PatternRule, written: _Stage) -> _Stage:
+    """The stage giving the pseudonyms `written` wrote their own form. It shares its
+    counters: it changes only records that stage changed, which count once."""
+    stage = _Stage()
+    for flag in written.flags:
+        stage.add(flag.location, lambda value, _dtype: unsealed(value, rule.label), flag)
+    return stage
 
 
 def _text_rewrites(first: PatternRule, then: PatternRule) -> Rewrite:

@@ -10,6 +10,7 @@ groups (card_groups.py), phones in one pass (phone_one_pass.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import polars as pl
@@ -39,7 +40,7 @@ def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
 def _with_layout(text: pl.Expr, rule: PatternRule, layout: Entity) -> pl.Expr:
     """`text` with the matches of one of the rule's entity's layouts (Entity.layouts)
     handled by the rule's action, as matches of an entity of their own."""
-    own = entity_rule(layout, rule.action, rule.keep_last, rule.key)
+    own = replace(entity_rule(layout, rule.action, rule.keep_last, rule.key), sealed=rule.sealed)
     return text.map_batches(
         partial(_rewritten_where_held, rule=own), return_dtype=pl.String, is_elementwise=True
     )
