@@ -30,6 +30,13 @@ LAYOUTS = [
     ("EMAIL", "ann%40example.com and more", "ann%40example.com", ("", " and more")),
     ("EMAIL", 'to "ann lee"@example.com now', '"ann lee"@example.com', ("to ", " now")),
     ("EMAIL", "to ann@[192.168.1.1], now", "ann@[192.168.1.1]", ("to ", ", now")),
+    # An escaped "@" inside a local part: the address is whole, not cut at its "@".
+    (
+        "EMAIL",
+        "from bounce+ann%40example.com@mail.service.com now",
+        "bounce+ann%40example.com@mail.service.com",
+        ("from ", " now"),
+    ),
     (
         "SECRET_VALUE",
         'password="correct horse battery" next',
@@ -64,6 +71,15 @@ LAYOUTS = [
         ("<password>", "</password>"),
     ),
     ("SECRET_VALUE", "run --password hunter2 -v", "hunter2", ("run --password ", " -v")),
+    # A flag and then an assignment: the value is after the assignment, not the "=" itself.
+    ("SECRET_VALUE", "mysql --password = hunter2 db", "hunter2", ("mysql --password = ", " db")),
+    ("SECRET_VALUE", "mysql --password =hunter2 db", "hunter2", ("mysql --password =", " db")),
+    ("SECRET_VALUE", "tool --token => abc123 x", "abc123", ("tool --token => ", " x")),
+    ("SECRET_VALUE", "--db-password : s3cret x", "s3cret", ("--db-password : ", " x")),
+    # Quoted values starting with what an unquoted one may not: the quotes say where.
+    ("SECRET_VALUE", 'password="= correct horse"', "= correct horse", ('password="', '"')),
+    ("SECRET_VALUE", "secret='> a b' x", "> a b", ("secret='", "' x")),
+    ("SECRET_VALUE", "api_key=',abcdef'", ",abcdef", ("api_key='", "'")),
     (
         "SECRET_VALUE",
         "run --password 'correct horse' -v",
