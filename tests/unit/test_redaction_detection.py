@@ -8,7 +8,7 @@ from collections import Counter
 import polars as pl
 import pytest
 
-from sluice.server.pipeline.redaction.entities import ENTITIES, LEVEL_RANK
+from sluice.server.pipeline.redaction.entities import ENTITIES, LEVEL_RANK, Entity
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_corpus import generate
 from tests.unit.redaction_helpers import redactor_for
@@ -98,3 +98,15 @@ def test_checksums_decide_not_the_shape() -> None:
         "dni 12345678A no",
         "nie [ES_DNI] ok",
     ]
+
+
+def test_layouts_are_declared_only_where_they_apply() -> None:
+    """A layout runs before its entity with the rule's action on the rows the entity's
+    gate picked; a validated entity's rows are narrowed by a check of its own
+    candidates first, which would skip a layout's: refused when declared."""
+    layout = Entity("CARD", "strict", "", "x", "")
+    with pytest.raises(ValueError, match="CARD: layouts are for entities without a validator"):
+        Entity("CARD", "strict", "", "[0-9]+", "", validator="luhn", layouts=(layout,))
+    with pytest.raises(ValueError, match="EMAIL: a layout is of its own entity"):
+        Entity("EMAIL", "moderate", "", "@", "", layouts=(layout,))
+    assert all(not e.layouts or not e.validator for e in ENTITIES)

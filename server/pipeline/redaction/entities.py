@@ -72,6 +72,12 @@ class Entity:
     #: a validator (their rows are not narrowed by a check of the main candidates).
     layouts: tuple[Entity, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.layouts and self.validator:
+            raise ValueError(f"{self.name}: layouts are for entities without a validator")
+        if any(layout.name != self.name for layout in self.layouts):
+            raise ValueError(f"{self.name}: a layout is of its own entity")
+
     @property
     def keyword_gate(self) -> bool:
         """Secrets (the basic level) are found by keywords and token prefixes: their
