@@ -30,6 +30,7 @@ LAYOUTS = [
     ("EMAIL", "ann%40example.com and more", "ann%40example.com", ("", " and more")),
     ("EMAIL", 'to "ann lee"@example.com now', '"ann lee"@example.com', ("to ", " now")),
     ("EMAIL", "to ann@[192.168.1.1], now", "ann@[192.168.1.1]", ("to ", ", now")),
+    ("EMAIL", "to ann@x.com%40y.org now", "ann@x.com%40y.org", ("to ", " now")),
     # An escaped "@" inside a local part: the address is whole, not cut at its "@".
     (
         "EMAIL",
@@ -71,6 +72,10 @@ LAYOUTS = [
         ("<password>", "</password>"),
     ),
     ("SECRET_VALUE", "run --password hunter2 -v", "hunter2", ("run --password ", " -v")),
+    # ">" alone is no assignment; after an opening quote no closing one follows, "=" is
+    # the value's own.
+    ("SECRET_VALUE", "--password >hunter2 x", ">hunter2", ("--password ", " x")),
+    ("SECRET_VALUE", '--password "=x1y2', "=x1y2", ('--password "', "")),
     # A flag and then an assignment: the value is after the assignment, not the "=" itself.
     ("SECRET_VALUE", "mysql --password = hunter2 db", "hunter2", ("mysql --password = ", " db")),
     ("SECRET_VALUE", "mysql --password =hunter2 db", "hunter2", ("mysql --password =", " db")),
@@ -272,3 +277,22 @@ def test_source_text_shaped_like_a_pseudonym_is_no_pseudonym(tmp_path: Path) -> 
     spec = RedactionSpec(level="basic", rules=(rule("pattern=GITHUB_TOKEN:hash:crm"),))
     out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
     assert out["text"][0] == "[API_KEY:[SECRET_VALUE] and [EMAIL:0123456789abcdef]"
+
+
+@pytest.mark.parametrize(
+    ("custom", "expected"),
+    [
+        (r"pattern=\b[A-Za-z0-9_]{17,40}\b:redact", "key [REGEX_1] {email}"),
+        (r"pattern=\w{17,}:mask", "key ********************* {email}"),
+    ],
+)
+def test_custom_patterns_see_pseudonyms_in_their_own_form(
+    custom: str, expected: str, tmp_path: Path
+) -> None:
+    """Custom patterns run after the built-in entities and after their pseudonyms are
+    unsealed: one matching a seal's digest (17 word characters with the seal's "_")
+    left it unsealable (`[EMAIL:[REGEX_1]\x1a]`)."""
+    frame = pl.DataFrame({"text": ["key abcdefghijklmnopq1234 ann@x.com"]})
+    spec = RedactionSpec(level="moderate", rules=(rule("pattern=EMAIL:hash:crm"), rule(custom)))
+    out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
+    assert out["text"][0] == expected.format(email=_pseudonym("EMAIL", "ann@x.com"))

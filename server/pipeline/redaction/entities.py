@@ -178,15 +178,15 @@ _EMAIL_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2
 #: domain (`ann@[192.168.1.1]`, `ann@[IPv6:2001:db8::1]`). A layout of its own, on the
 #: values holding "%40", `"@` or "@[" among the rows EMAIL's gate picked: one scan for
 #: the three needles costs what one for "%40" did (0.012 CPU s per 1M text-heavy
-#: messages). An escaped "@" inside an address's local part (`bounce+ann%40x.com@mail.org`)
-#: is EMAIL's own address: the layout runs first, so it takes the address whole.
+#: messages). An escaped "@" inside an address (`bounce+ann%40x.com@mail.org`,
+#: `ann@x.com%40y.org`) is EMAIL's own: the layout runs first, so it takes it whole.
 #: In the EMAIL pattern as "(?:@|%40)" the escaped "@" cost moderate +0.04
 #: CPU s per 1M text-heavy rows (the regex engine no longer finds the "@" first).
 _EMAIL_OTHER_FORMS: Final = Entity(
     "EMAIL",
     "moderate",
     "",
-    rf"{_EMAIL_LOCAL}%40{_EMAIL_DOMAIN}(?:@{_EMAIL_DOMAIN})?"
+    rf"(?:{_EMAIL_LOCAL}@)?{_EMAIL_LOCAL}%40{_EMAIL_DOMAIN}(?:@{_EMAIL_DOMAIN})*"
     rf"|\"[^\"\n@\\]{{1,64}}\"@{_EMAIL_DOMAIN}"
     rf"|{_EMAIL_LOCAL}@\[(?:[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}}|IPv6:[0-9A-Fa-f:.]{{2,45}})\]",
     "",
@@ -265,13 +265,23 @@ def _quoted_flag(quote: str) -> Entity:
 
 #: A secret after a command-line flag and a space (`--password hunter2`, `--db-pass x`,
 #: `--api-key x`). Not a value led by "-" (the next flag), nor by an assignment
-#: (`--password = x`, `--token => x`: the keyword pattern takes the value after it, as it
-#: did before this layout). Only values holding "--".
+#: (`--password = x`, `--token => x`, `--db-password : x`: the keyword pattern takes the
+#: value after it, as it did before this layout). Only values holding "--".
 _SECRET_FLAG: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_FLAG_NAME}\\?[\"']?",
-    rf"(?:[^\s\"',;&\[\\=:>\uff1a-]|\\[^\s\"']){_ASSIGNED_REST}",
+    rf"{_FLAG_NAME}\\?",
+    rf"(?:[^\s\"',;&\[\\=:\uff1a-]|\\[^\s\"']){_ASSIGNED_REST}",
+    "",
+    gate_pattern="--",
+)
+#: The same after a quote no closing one follows (`--password "x`, a line cut short):
+#: after a quote, "=" or ":" is the value's own (`--password "=x`).
+_SECRET_FLAG_OPEN_QUOTE: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_FLAG_NAME}\\?[\"']",
+    rf"(?:[^\s\"',;&\[\\-]|\\[^\s\"']){_ASSIGNED_REST}",
     "",
     gate_pattern="--",
 )
@@ -402,6 +412,7 @@ ENTITIES: Final = (
             _SECRET_ELEMENT,
             _quoted_flag('"'),
             _quoted_flag("'"),
+            _SECRET_FLAG_OPEN_QUOTE,
             _SECRET_FLAG,
         ),
     ),

@@ -251,12 +251,16 @@ class PolicyRedactor:
         return stages
 
     def _pattern_steps(self, leaves: list[Location]) -> list[_TextRule]:
-        steps = []
+        steps: list[_TextRule] = []
         # A hash rule that other text rules follow writes its pseudonyms sealed, so
         # that none of them reads one (pseudonyms.py): after every other step, one per
         # hash step gives them their own form, on the rows that step's gate picked (its
         # pseudonyms are there).
         unsealing: list[_TextRule] = []
+        # Custom patterns run after the built-in entities (the policy's order) and see
+        # pseudonyms in their own form, as they did before sealing: a custom rule that
+        # read a seal's digest would leave it unsealable (`[EMAIL:[REGEX_1]\x1a]`).
+        custom: list[_TextRule] = []
         for rule in self._sealed_where_followed():
             if not leaves:
                 continue
@@ -282,7 +286,8 @@ class PolicyRedactor:
             entity = rule.entity
             keyword = entity is not None and entity.keyword_gate
             assigns = entity is not None and entity.keyword_gate and entity.gate_assigns
-            steps.append(_TextRule(stage, rule.gate or rule.regex, refine, keyword, assigns))
+            step = _TextRule(stage, rule.gate or rule.regex, refine, keyword, assigns)
+            (steps if entity is not None else custom).append(step)
             if rule.sealed:
                 unseal = _unsealing(rule, stage)
                 sealed = partial(holds_sealed, label=rule.label)
@@ -301,18 +306,21 @@ class PolicyRedactor:
                     unseal = _unsealing(rule, again)
                     sealed = partial(holds_sealed, label=rule.label)
                     unsealing.append(_TextRule(unseal, shorter.gate or shorter.regex, sealed))
-        return [*steps, *unsealing]
+        return [*steps, *unsealing, *custom]
 
     def _sealed_where_followed(self) -> list[PatternRule]:
-        """The pattern rules that rewrite text, hash rules sealed where another text
-        step runs after theirs: a later rule, or their own second step (a card rule
-        looks for cards beside digit groups again). Keeping own names runs last."""
+        """The pattern rules that rewrite text, built-in hash rules sealed where another
+        built-in text step runs after theirs: a later rule, or their own second step (a
+        card rule looks for cards beside digit groups again). Keeping own names runs
+        last; custom patterns run after the unsealing (see _pattern_steps)."""
         rules = [rule for rule in self._policy.pattern_rules if rule.action != "keep"]
-        in_order = sorted(rules, key=self._keeps_own_names)
-        last = in_order[-1] if in_order else None
+        built_in = [r for r in rules if r.entity is not None and not self._keeps_own_names(r)]
+        last = built_in[-1] if built_in else None
         return [
             replace(rule, sealed=True)
-            if rule.action == "hash" and (rule is not last or without_last_group(rule))
+            if rule.action == "hash"
+            and rule in built_in
+            and (rule is not last or without_last_group(rule))
             else rule
             for rule in rules
         ]
