@@ -64,6 +64,14 @@ LAYOUTS = [
         ('password := "', '"'),
     ),
     ("SECRET_VALUE", "{password => 'abcdef'}", "abcdef", ("{password => '", "'}")),
+    # CJK corner brackets quote a value as quotes do.
+    (
+        "SECRET_VALUE",
+        "パスワード\uff1a「correct horse」です",
+        "correct horse",
+        ("パスワード\uff1a「", "」です"),
+    ),
+    ("SECRET_VALUE", "password: 『ab cd ef』 x", "ab cd ef", ("password: 『", "』 x")),
     ("SECRET_VALUE", "password==x1y2 z", "=x1y2", ("password=", " z")),
     (
         "SECRET_VALUE",
@@ -156,6 +164,7 @@ LOOK_ALIKES = [
     ("EMAIL", 'say "hi"@ noon; {"a":"b"}@3 "q"@x.c'),
     ("SECRET_VALUE", 'a "quoted [SECRET_VALUE] note" and "more text"'),
     ("SECRET_VALUE", 'the "password" field, x="a b"'),
+    ("SECRET_VALUE", "題名\uff1a「hello world」 and 「password」"),
     ("SECRET_VALUE", "--password-file /etc/pw -- password reset <li>password</li>"),
     ("AWS_SECRET_KEY", "--aws-secret-access-key tooShort <aws-secret-access-key>"),
 ]

@@ -145,7 +145,8 @@ _CREDENTIAL_NAMES = (
 )
 # A full-width colon (U+FF1A) too, as CJK text writes it after a name.
 _ASSIGNMENT = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a])\s*"
-_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"']?"
+# The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any.
+_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
 # "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
 # word it is no credential ("bypass=on", "pass=3 fail=0").
 _PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
@@ -197,13 +198,14 @@ _EMAIL_OTHER_FORMS: Final = Entity(
 _SECRET_NAME = (
     rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
 )
-# A secret's value: it may not start with "[" (an earlier rule's tag is left alone), and
+# A secret's value: it may not start with "[" (an earlier rule's tag is left alone) or an
+# opening corner bracket (the lead takes one; _BRACKETED_SECRET wrote its value), and
 # ends at a space, a quote, a list separator or an escaped quote. An "=" or ">" starts
 # one only before another character of it: after a quoted secret's layout wrote its
 # value (`password := "[SECRET_VALUE]"`), the pattern would otherwise read the ":=" as
 # ":" and a value "=".
-_ASSIGNED_START = r"(?:[^\s\"',;&\[\\=>]|[=>](?:[^\s\"',;&\[\\]|\\[^\s\"'])|\\[^\s\"'])"
-_ASSIGNED_REST = r"(?:[^\s\"',;&\\]|\\[^\s\"'])*"
+_ASSIGNED_START = r"(?:[^\s\"',;&\[\\=>「『」』]|[=>](?:[^\s\"',;&\[\\]|\\[^\s\"'])|\\[^\s\"'])"
+_ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
 # A quoted secret's value starts at any character but a space, its own quote, a backslash
 # or "[" (a tag): the quotes, not the characters, say where it is (`password="= a b"`,
 # `api_key=',x'`); `=`, `>` and list separators start one here.
@@ -232,6 +234,21 @@ def _quoted_secret(quote: str) -> Entity:
         rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
+
+
+#: A secret in CJK corner brackets (`password=「correct horse」`, `『…』`), whole up to
+#: the closing bracket on its line, as _quoted_secret takes a quoted one: the keyword
+#: pattern's value ended at the first space and left the words after it in clear. One
+#: layout for both kinds (a value holds neither closing bracket). Only values holding
+#: an opening bracket right after an assignment are looked at.
+_BRACKETED_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_NAME}{_ASSIGNMENT}[「『][ \t\u3000]*",
+    r"[^\s」』\[\\][^」』\n]*",
+    "[」』]",
+    gate_pattern=r"[:=>\uff1a]\s*[「『]",
+)
 
 
 #: A secret as an XML element's text (`<password>hunter2</password>`), whole up to the
@@ -409,6 +426,7 @@ ENTITIES: Final = (
         layouts=(
             _quoted_secret('"'),
             _quoted_secret("'"),
+            _BRACKETED_SECRET,
             _SECRET_ELEMENT,
             _quoted_flag('"'),
             _quoted_flag("'"),
