@@ -2,8 +2,3 @@
 only the ones below it (tests/unit/test_layers.py): rpc/ (the gRPC edge, translation
 only) -> service/ -> planning/ -> execution/ -> pipeline/ and the sinks; committed/ reads
 exports already in storage; jobs/ and keyindex/ hold state. main.py wires them together."""
-
-from sluice.server.allocator import hold_polars_freed_pages
-
-# Before any module of the daemon imports Polars (see hold_polars_freed_pages).
-hold_polars_freed_pages()

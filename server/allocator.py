@@ -31,33 +31,9 @@ import os
 
 _log = logging.getLogger("sluice")
 
-#: Polars' own jemalloc (configured by _RJEM_MALLOC_CONF) returns freed pages to the
-#: kernel after 500 ms: Polars' package sets dirty_decay_ms:500 when imported, to give
-#: memory back soon (its polars/__init__.py cites pola-rs/polars#18088), then appends
-#: the variable's value, which wins. The Parquet decoder frees and allocates the same
-#: buffers batch after batch, so jemalloc's background thread kept giving back pages
-#: that the next batch faulted in again. Held 5 s (still returned once an export is
-#: over), a warm 1M-row Parquet export of a Parquet file (benchmarks/parquet_daemon_cpu.py,
-#: 9 exports each, alternating with 500 ms): events 1.23 -> 1.13 CPU s (Polars' decoding
-#: ~0.25 -> ~0.21, minor faults ~40k -> ~20k), text-heavy 1.24 -> 1.19; peak RSS the
-#: same (866 vs 832 MiB, one run each), RSS back to ~415 MiB within 3 s of the end.
-POLARS_JEMALLOC_CONF = "dirty_decay_ms:5000"
-#: What Polars' package writes into _RJEM_MALLOC_CONF when imported (polars/__init__.py).
-_POLARS_OWN_CONF = "dirty_decay_ms:500,muzzy_decay_ms:1000"
-
 #: mallopt's parameter numbers (glibc's malloc.h).
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-
-
-def hold_polars_freed_pages() -> None:
-    """Give Polars' jemalloc POLARS_JEMALLOC_CONF, unless the operator configured it.
-    jemalloc reads it once, at Polars' first allocation: this must run before Polars is
-    imported (sluice.server's package init calls it)."""
-    # Polars' own value is no operator's: a parent Python process that imported Polars
-    # (a benchmark, a test, a notebook starting the daemon) passes it on.
-    if os.environ.get("_RJEM_MALLOC_CONF", "") in ("", _POLARS_OWN_CONF):
-        os.environ["_RJEM_MALLOC_CONF"] = POLARS_JEMALLOC_CONF
 
 
 def fix_mmap_threshold(threshold: int) -> bool:

@@ -5,7 +5,6 @@ freed, which is what raises glibc's sliding threshold."""
 
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 import sys
@@ -110,36 +109,3 @@ def test_the_arena_cap_is_a_setting() -> None:
     assert load_settings(environ={"SLUICE_MALLOC_ARENA_MAX": "0"}).malloc_arena_max == 0
     with pytest.raises(SettingsError, match="malloc_arena_max"):
         load_settings(environ={"SLUICE_MALLOC_ARENA_MAX": "-1"})
-
-
-#: What Polars' jemalloc is configured with once the daemon's package and Polars are
-#: imported, in that order (Polars appends the variable to its own defaults: last wins).
-_POLARS_CONF = """
-import os
-import sluice.server
-import polars
-print(os.environ["_RJEM_MALLOC_CONF"])
-"""
-
-
-def _polars_conf(inherited: str | None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
-    if inherited is not None:
-        env["_RJEM_MALLOC_CONF"] = inherited
-    done = subprocess.run(
-        [sys.executable, "-c", _POLARS_CONF], env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
-@pytest.mark.parametrize(
-    "inherited",
-    [None, "dirty_decay_ms:500,muzzy_decay_ms:1000"],
-    ids=["unset", "polars' own value, passed on by a parent process"],
-)
-def test_polars_keeps_freed_pages_for_seconds(inherited: str | None) -> None:
-    assert _polars_conf(inherited).rsplit(",", 1)[-1] == "dirty_decay_ms:5000"
-
-
-def test_the_operators_polars_allocator_settings_win() -> None:
-    assert _polars_conf("dirty_decay_ms:100").rsplit(",", 1)[-1] == "dirty_decay_ms:100"
