@@ -28,8 +28,8 @@ def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """`text` with every (valid) match of the rule handled by its action."""
     entity = rule.entity
     if entity is not None:
-        for layout in entity.layouts:
-            text = _with_layout(text, rule, layout)
+        for layouts in _by_gate(entity.layouts):
+            text = _with_layouts(text, rule, layouts)
     rewritten = _rewrite_candidates(text, rule)
     if entity is not None and entity.second_round:
         spaced = entity.joins_after_candidates
@@ -37,24 +37,45 @@ def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     return rewritten
 
 
-def _with_layout(text: pl.Expr, rule: PatternRule, layout: Entity) -> pl.Expr:
-    """`text` with the matches of one of the rule's entity's layouts (Entity.layouts)
-    handled by the rule's action, as matches of an entity of their own."""
-    own = replace(entity_rule(layout, rule.action, rule.keep_last, rule.key), sealed=rule.sealed)
+def _by_gate(layouts: tuple[Entity, ...]) -> list[list[Entity]]:
+    """The layouts in their order, those in a row with the same gate together: a value
+    is searched for a gate once, however many layouts share it (the command-line flag
+    layouts all look for "--"). No layout writes another's needle (tags, masks and
+    pseudonyms hold none), so who holds it is the same before and after each."""
+    groups: list[list[Entity]] = []
+    for layout in layouts:
+        if groups and groups[-1][0].gate == layout.gate:
+            groups[-1].append(layout)
+        else:
+            groups.append([layout])
+    return groups
+
+
+def _with_layouts(text: pl.Expr, rule: PatternRule, layouts: list[Entity]) -> pl.Expr:
+    """`text` with the matches of some of the rule's entity's layouts (Entity.layouts),
+    all with one gate, handled by the rule's action, as matches of entities of their
+    own, in order."""
+    own = [
+        replace(entity_rule(layout, rule.action, rule.keep_last, rule.key), sealed=rule.sealed)
+        for layout in layouts
+    ]
     return text.map_batches(
-        partial(_rewritten_where_held, rule=own), return_dtype=pl.String, is_elementwise=True
+        partial(_rewritten_where_held, rules=own), return_dtype=pl.String, is_elementwise=True
     )
 
 
-def _rewritten_where_held(values: pl.Series, rule: PatternRule) -> pl.Series:
-    # Only the values holding the layout's gate are rewritten: a byte search for it
-    # ("%40", a quote after "=") costs a fraction of the pattern's pass over every value.
-    held = values.str.contains(rule.gate).fill_null(False)
+def _rewritten_where_held(values: pl.Series, rules: list[PatternRule]) -> pl.Series:
+    # Only the values holding the layouts' gate are rewritten: a byte search for it
+    # ("%40", a quote after "=") costs a fraction of the patterns' passes over every value.
+    held = values.str.contains(rules[0].gate).fill_null(False)
     if not held.any():
         return values
-    rewritten = values.filter(held).to_frame(ELEMENT).select(rewrite_text(pl.col(ELEMENT), rule))
+    rewritten = pl.col(ELEMENT)
+    for rule in rules:
+        rewritten = rewrite_text(rewritten, rule)
+    done = values.filter(held).to_frame(ELEMENT).select(rewritten).to_series()
     # `scatter` writes in place: into a copy, never the caller's values.
-    return values.clone().scatter(row_positions(held), rewritten.to_series())
+    return values.clone().scatter(row_positions(held), done)
 
 
 def _rewrite_candidates(
