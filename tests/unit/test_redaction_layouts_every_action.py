@@ -73,11 +73,26 @@ LAYOUTS = [
     ),
     ("SECRET_VALUE", "password: 『ab cd ef』 x", "ab cd ef", ("password: 『", "』 x")),
     ("SECRET_VALUE", "password==x1y2 z", "=x1y2", ("password=", " z")),
+    # Comparisons: the operator is context, the value after it is the secret.
+    ("SECRET_VALUE", 'if password == "x1y2z3": z', "x1y2z3", ('if password == "', '": z')),
+    ("SECRET_VALUE", "password !== abcdef z", "abcdef", ("password !== ", " z")),
     (
         "SECRET_VALUE",
         "<password>correct horse</password>",
         "correct horse",
         ("<password>", "</password>"),
+    ),
+    (
+        "SECRET_VALUE",
+        "<password>\n  correct horse\n</password>",
+        "correct horse",
+        ("<password>\n  ", "\n</password>"),
+    ),
+    (
+        "SECRET_VALUE",
+        "<password><![CDATA[correct horse]]></password>",
+        "correct horse",
+        ("<password><![CDATA[", "]]></password>"),
     ),
     ("SECRET_VALUE", "run --password hunter2 -v", "hunter2", ("run --password ", " -v")),
     # ">" alone is no assignment; after an opening quote no closing one follows, "=" is

@@ -99,8 +99,37 @@ BASIC_FIXED = [
         "--password='correct horse' --secret=\"a b\"",
         "--password='[SECRET_VALUE]' --secret=\"[SECRET_VALUE]\"",
     ),
+    # A comparison holds the secret as an assignment does.
+    ('if password == "hunter2": ok', 'if password == "[SECRET_VALUE]": ok'),
+    (
+        "password != 'x1' && token === \"a b\" || secret!==s3cr3t, x",
+        "password != '[SECRET_VALUE]' && token === \"[SECRET_VALUE]\" || "
+        "secret!==[SECRET_VALUE], x",
+    ),
+    (
+        'password=="hunter2" api_key == abc123',
+        'password=="[SECRET_VALUE]" api_key == [SECRET_VALUE]',
+    ),
     # XML elements.
     ("<password>hunter2</password>", "<password>[SECRET_VALUE]</password>"),
+    # Pretty-printed: on lines of their own, indented.
+    (
+        "<config>\n  <password>\n    s3cr3t\n  </password>\n</config>",
+        "<config>\n  <password>\n    [SECRET_VALUE]\n  </password>\n</config>",
+    ),
+    (
+        "<password>\r\n  correct horse\r\n  battery\r\n</password>",
+        "<password>\r\n  [SECRET_VALUE]\r\n</password>",
+    ),
+    # In a CDATA section, pretty-printed or not.
+    (
+        "<password><![CDATA[s3cr3t]]></password>",
+        "<password><![CDATA[[SECRET_VALUE]]]></password>",
+    ),
+    (
+        "<token>\n  <![CDATA[ a]b <c> ]]>\n</token>",
+        "<token>\n  <![CDATA[ [SECRET_VALUE]]]>\n</token>",
+    ),
     (
         "<user>ann</user><DB_Password> correct horse </DB_Password>",
         "<user>ann</user><DB_Password> [SECRET_VALUE]</DB_Password>",
@@ -240,6 +269,9 @@ LOOK_ALIKES = [
     ("basic", '-p "correct horse" --password "" -v --token "[SECRET_VALUE] x"'),
     ("basic", 'password="" x=" a b"; password=" " y="c d"; token=\' [SECRET_VALUE]\''),
     ("basic", '<input type="password"> <b>secret</b>: none <token>[SECRET_VALUE]</token>'),
+    ("basic", "a == b; passwords == 3; password_hash == x; if (token) { x !== y }"),
+    ("basic", "<password><![CDATA[]]></password> <password>\n\n</password>"),
+    ("basic", "<password>\n  <![CDATA[[SECRET_VALUE]]]>\n</password>"),
     ("basic", "時間\uff1a12:30、名前\uff1a田中 password_hash\uff1aabc 密码学\uff1a入门"),
     ("moderate", "discount 50%40 items, npm i %40scope%2Fpkg, pkg@1.2.3, user@localhost"),
     ("moderate", 'say "hi"@ noon; {"a":"b"}@3 "q"@x.c ""@example.com'),

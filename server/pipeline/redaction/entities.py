@@ -143,8 +143,10 @@ _CREDENTIAL_NAMES = (
     r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
     r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
 )
-# A full-width colon (U+FF1A) too, as CJK text writes it after a name.
-_ASSIGNMENT = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a])\s*"
+# A full-width colon (U+FF1A) too, as CJK text writes it after a name. A comparison
+# holds the secret as well (`if password == "hunter2"`, `password !== 'x'`): its
+# operators come after the one-character ones, so `password==x1` still reads "=x1".
+_ASSIGNMENT = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a]|===?|!==?)\s*"
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any.
 _ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
 # "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
@@ -201,10 +203,11 @@ _SECRET_NAME = (
 # A secret's value: it may not start with "[" (an earlier rule's tag is left alone) or an
 # opening corner bracket (the lead takes one; _BRACKETED_SECRET wrote its value), and
 # ends at a space, a quote, a list separator or an escaped quote. An "=" or ">" starts
-# one only before another character of it: after a quoted secret's layout wrote its
-# value (`password := "[SECRET_VALUE]"`), the pattern would otherwise read the ":=" as
-# ":" and a value "=".
-_ASSIGNED_START = r"(?:[^\s\"',;&\[\\=>「『」』]|[=>](?:[^\s\"',;&\[\\]|\\[^\s\"'])|\\[^\s\"'])"
+# one only before another character of it but "=": after a quoted secret's layout wrote
+# its value (`password := "[SECRET_VALUE]"`, `password === "[SECRET_VALUE]"`), the
+# pattern would otherwise read the ":=" as ":" and a value "=" (the "===" as "=" and
+# a value "==").
+_ASSIGNED_START = r"(?:[^\s\"',;&\[\\=>「『」』]|[=>](?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"'])"
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
 # A quoted secret's value starts at any character but a space, its own quote, a backslash
 # or "[" (a tag): the quotes, not the characters, say where it is (`password="= a b"`,
@@ -252,9 +255,30 @@ _BRACKETED_SECRET: Final = Entity(
 
 
 #: A secret as an XML element's text (`<password>hunter2</password>`), whole up to the
-#: next "<". Only values holding "</" are looked at.
+#: next "<", also pretty-printed on lines of its own (`<password>\n  s3cr3t\n</password>`:
+#: the line breaks and indent around it are context; its own lines are the value). Each
+#: further line starts with its first non-space character, so the split between lines is
+#: unambiguous (no backtracking blow-up under Python `re`). Only values holding "</"
+#: are looked at.
 _SECRET_ELEMENT: Final = Entity(
-    "SECRET_VALUE", "basic", rf"<{_SECRET_NAME}>\s*", r"[^<\[\s][^<\n]*", "</", gate_pattern="</"
+    "SECRET_VALUE",
+    "basic",
+    rf"<{_SECRET_NAME}>\s*",
+    r"[^<\[\s][^<\r\n]*(?:\r?\n\s*[^<\s][^<\r\n]*)*",
+    r"\s*</",
+    gate_pattern="</",
+)
+#: The same in a CDATA section (`<password><![CDATA[s3cr3t]]></password>`): the value
+#: is what the section holds (a "]" in it too, unless two close it), whole up to its
+#: end; a value may not start with "<", so _SECRET_ELEMENT left it in clear. Same gate
+#: as _SECRET_ELEMENT, before it: one search for "</" serves both.
+_SECRET_CDATA: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"<{_SECRET_NAME}>\s*<!\[CDATA\[\s*",
+    r"[^\[\]\s](?:[^\]]|\][^\]])*",
+    r"\]\]>\s*</",
+    gate_pattern="</",
 )
 
 
@@ -427,6 +451,7 @@ ENTITIES: Final = (
             _quoted_secret('"'),
             _quoted_secret("'"),
             _BRACKETED_SECRET,
+            _SECRET_CDATA,
             _SECRET_ELEMENT,
             _quoted_flag('"'),
             _quoted_flag("'"),
