@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sluice.server.pipeline.redaction.person_names import name_value_regex
+from sluice.server.pipeline.redaction.phone_runs import JOINER
 
 LEVELS: Final = ("none", "basic", "moderate", "strict")
 LEVEL_RANK: Final = {name: rank for rank, name in enumerate(LEVELS)}
@@ -133,9 +134,11 @@ _START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
 # tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
 _END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
 # For cards a tab or line break ends a run too (one card per line): it is taken alone,
-# so the next line's card finds its lead (text_markers.py puts a joiner after it).
+# so the next line's card finds its lead (text_markers.py puts a joiner after it). The
+# joiner text_markers.py puts where this trail would take the next card's lead is never
+# taken after separators ("4111…. <joiner>5500…").
 _CARD_START = _START
-_CARD_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
+_CARD_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}{JOINER}]|$)|\s+[^\W\d]"
 # The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
 # its value is assigned (`=`, `: `, `":"`, `=>`, `:=`, with escaped quotes in JSON held
 # inside a string).
