@@ -340,6 +340,28 @@ _AWS_SECRET_FLAG: Final = Entity(
 )
 
 
+# A coordinate's name, as a key (`lat=`, `"lng": `, `geo_latitude: `), and its assignment.
+_COORDINATE_KEY = r"\\?[\"']?\s*[:=]\s*\\?[\"']?"
+_LATITUDE = r"[-+]?(?:[1-8]?[0-9]\.[0-9]{4,}|90\.0{4,})"
+_LONGITUDE = r"[-+]?(?:1[0-7][0-9]|[0-9]{1,2})\.[0-9]{4,}"
+# Where a coordinate's decimals end (a version's next dot and digit does not).
+_COORDINATE_END = rf"$|[^{_ASCII_WORD}.]|\.(?:[^{_ASCII_WORD}]|$)"
+
+
+def _coordinate_by_key(names: str, value: str) -> Entity:
+    """A latitude or longitude as the value of a key of its own (`lat=40.416775&lon=
+    -3.703790`, `{"lat": 40.416775, "lng": -3.703790}`): GEO_COORDINATES's pattern reads
+    the pair only as two numbers side by side. Only values naming one are looked at."""
+    return Entity(
+        "GEO_COORDINATES",
+        "strict",
+        rf"(?i:\b(?:[a-z0-9]*_)?(?:{names})){_COORDINATE_KEY}",
+        value,
+        _COORDINATE_END,
+        gate_pattern=r"(?i:lat|lon|lng)",
+    )
+
+
 ENTITIES: Final = (
     Entity(
         "PRIVATE_KEY",
@@ -583,9 +605,17 @@ ENTITIES: Final = (
         "GEO_COORDINATES",
         "strict",
         rf"^|[^{_ASCII_WORD}.]",
-        r"[-+]?(?:[1-8]?[0-9]\.[0-9]{4,}|90\.0{4,})\s*,\s*[-+]?(?:1[0-7][0-9]|[0-9]{1,2})\.[0-9]{4,}",
-        rf"$|[^{_ASCII_WORD}.]|\.(?:[^{_ASCII_WORD}]|$)",
+        rf"{_LATITUDE}\s*,\s*{_LONGITUDE}",
+        _COORDINATE_END,
+        # A dot and four decimals: every match holds them, its layouts' too. Scanned
+        # alone it costs what the whole pattern did (a byte class with no literal
+        # either way: 0.033 against 0.030 CPU s per 1M text-heavy messages).
+        gate_pattern=r"\.[0-9]{4}",
         second_round=True,
+        layouts=(
+            _coordinate_by_key("lat|latitude", _LATITUDE),
+            _coordinate_by_key("lon|lng|long|longitude", _LONGITUDE),
+        ),
     ),
     Entity(
         # Last: earlier entities (cards, ids, addresses) hold digit runs a phone candidate
