@@ -110,6 +110,11 @@ BASIC_FIXED = [
         'password=="hunter2" api_key == abc123',
         'password=="[SECRET_VALUE]" api_key == [SECRET_VALUE]',
     ),
+    # A value of "=" and more after an assignment; a lone carriage return in an element.
+    (
+        "secret= ==abc <password>abc\rdef</password>",
+        "secret= [SECRET_VALUE] <password>[SECRET_VALUE]</password>",
+    ),
     # XML elements.
     ("<password>hunter2</password>", "<password>[SECRET_VALUE]</password>"),
     # Pretty-printed: on lines of their own, indented.

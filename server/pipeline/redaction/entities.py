@@ -234,11 +234,11 @@ _SECRET_NAME = (
 # A secret's value: it may not start with "[" (an earlier rule's tag is left alone) or an
 # opening corner bracket (the lead takes one; _BRACKETED_SECRET wrote its value), and
 # ends at a space, a quote, a list separator or an escaped quote. An "=" or ">" starts
-# one only before another character of it but "=": after a quoted secret's layout wrote
-# its value (`password := "[SECRET_VALUE]"`, `password === "[SECRET_VALUE]"`), the
+# one only before another character of it, not all "=": after a quoted secret's layout
+# wrote its value (`password := "[SECRET_VALUE]"`, `password === "[SECRET_VALUE]"`), the
 # pattern would otherwise read the ":=" as ":" and a value "=" (the "===" as "=" and
 # a value "==").
-_ASSIGNED_START = r"(?:[^\s\"',;&\[\\=>「『」』]|[=>](?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"'])"
+_ASSIGNED_START = r"(?:[^\s\"',;&\[\\=>「『」』]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"'])"
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
 # A quoted secret's value starts at any character but a space, its own quote, a backslash
 # or "[" (a tag): the quotes, not the characters, say where it is (`password="= a b"`,
@@ -295,7 +295,7 @@ _SECRET_ELEMENT: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"<{_SECRET_NAME}>\s*",
-    r"[^<\[\s][^<\r\n]*(?:\r?\n\s*[^<\s][^<\r\n]*)*",
+    r"[^<\[\s][^<\r\n]*(?:[\r\n]\s*[^<\s][^<\r\n]*)*",
     r"\s*</",
     gate_pattern="</",
 )
