@@ -31,6 +31,7 @@ LAYOUTS = [
     ("EMAIL", 'to "ann lee"@example.com now', '"ann lee"@example.com', ("to ", " now")),
     ("EMAIL", "to ann@[192.168.1.1], now", "ann@[192.168.1.1]", ("to ", ", now")),
     ("EMAIL", "to ann@x.com%40y.org now", "ann@x.com%40y.org", ("to ", " now")),
+    ("EMAIL", "to josé@münchen.de now", "josé@münchen.de", ("to ", " now")),
     # An escaped "@" inside a local part: the address is whole, not cut at its "@".
     (
         "EMAIL",
@@ -73,11 +74,26 @@ LAYOUTS = [
     ),
     ("SECRET_VALUE", "password: 『ab cd ef』 x", "ab cd ef", ("password: 『", "』 x")),
     ("SECRET_VALUE", "password==x1y2 z", "=x1y2", ("password=", " z")),
+    # Comparisons: the operator is context, the value after it is the secret.
+    ("SECRET_VALUE", 'if password == "x1y2z3": z', "x1y2z3", ('if password == "', '": z')),
+    ("SECRET_VALUE", "password !== abcdef z", "abcdef", ("password !== ", " z")),
     (
         "SECRET_VALUE",
         "<password>correct horse</password>",
         "correct horse",
         ("<password>", "</password>"),
+    ),
+    (
+        "SECRET_VALUE",
+        "<password>\n  correct horse\n</password>",
+        "correct horse",
+        ("<password>\n  ", "\n</password>"),
+    ),
+    (
+        "SECRET_VALUE",
+        "<password><![CDATA[correct horse]]></password>",
+        "correct horse",
+        ("<password><![CDATA[", "]]></password>"),
     ),
     ("SECRET_VALUE", "run --password hunter2 -v", "hunter2", ("run --password ", " -v")),
     # ">" alone is no assignment; after an opening quote no closing one follows, "=" is
@@ -305,3 +321,42 @@ def test_custom_patterns_see_pseudonyms_in_their_own_form(
     spec = RedactionSpec(level="moderate", rules=(rule("pattern=EMAIL:hash:crm"), rule(custom)))
     out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
     assert out["text"][0] == expected.format(email=_pseudonym("EMAIL", "ann@x.com"))
+
+
+#: (level, mask rule, text, expected): a secret's mask beside what a later rule looks
+#: for (a secret's name and ':'), as masked, not read as a value and written over with
+#: that rule's tag.
+MASKS_BESIDE_LATER_RULES = [
+    (
+        "basic",
+        "GITHUB_TOKEN",
+        f"password=x token: {GITHUB_TOKEN}",
+        "password=[SECRET_VALUE] token: " + "*" * 36 + "aaaa",
+    ),
+    (
+        "basic",
+        "AWS_SECRET_KEY",
+        f"aws_secret_access_key={AWS_SECRET}",
+        "aws_secret_access_key=" + "*" * 36 + "EKEY",
+    ),
+    # A mask of the keyword rule's own layout, and an e-mail rule after it.
+    (
+        "moderate",
+        "SECRET_VALUE",
+        'password="correct horse" mail ann@x.com',
+        'password="*********orse" mail [EMAIL]',
+    ),
+    # Masks of numbers stay as the card rule's own steps read them.
+    ("strict", "CARD", "ref 1234 4111111111111111", "ref 1234 ************1111"),
+]
+
+
+@pytest.mark.parametrize(("level", "masked", "text", "expected"), MASKS_BESIDE_LATER_RULES)
+def test_masks_stay_beside_later_rules(level: str, masked: str, text: str, expected: str) -> None:
+    frame = pl.DataFrame({"text": [text]}).with_columns(
+        items=pl.concat_list(pl.col("text"), pl.lit("plain")),
+        record=pl.struct(note=pl.col("text")),
+    )
+    spec = RedactionSpec(level=level, rules=(rule(f"pattern={masked}:mask:4"),))
+    out, _ = run(frame, spec)
+    assert (out["text"][0], out["items"][0][0], out["record"][0]["note"]) == (expected,) * 3

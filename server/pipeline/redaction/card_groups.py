@@ -30,10 +30,14 @@ _LAST_GROUPS_CONTEXT: Final = r"(?:[ -][0-9]+)+"
 #: digits; a longer first group may be a card itself, which the candidate's second round
 #: parts); a grouped one (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, spaces or dashes) after groups
 #: of one to three, the first also of five to eight, since a group of four before it
-#: reads as one more of its own.
+#: reads as one more of its own. Either also right after a contiguous card-sized run
+#: alone ("4111…-5500…": cards joined by a separator are one candidate): that run is
+#: checked as a card of its own (`_GROUPED_CARD_BEFORE`); the steps after the first
+#: (`without_last_group`) masked it, but their second look at the rest never took a
+#: card after a "-" (entities._START).
 _CARD_AFTER_GROUPS: Final = (
-    r"^(?:(?:[0-9]{1,8}[ -])(?:[0-9]{1,4}[ -])*(?P<contiguous>[0-9]{13,19})"
-    r"|(?:[0-9]{1,3}[ -]|[0-9]{5,8}[ -])(?:[0-9]{1,3}[ -])*"
+    r"^(?:(?:[0-9]{1,8}[ -](?:[0-9]{1,4}[ -])*|[0-9]{13,19}[ -])(?P<contiguous>[0-9]{13,19})"
+    r"|(?:[0-9]{1,3}[ -](?:[0-9]{1,3}[ -])*|[0-9]{5,8}[ -](?:[0-9]{1,3}[ -])*|[0-9]{13,19}[ -])"
     r"(?P<grouped>[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?"
     r"|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{5}"
     r"|[0-9]{4}-[0-9]{6}-[0-9]{5}))$"
@@ -41,10 +45,11 @@ _CARD_AFTER_GROUPS: Final = (
 
 #: The groups before a card found after them, when they are a grouped card themselves
 #: and its separator ("4111 1111 1111 1111 5500000000000004": one candidate, which a
-#: contiguous card ends): that card is checked and replaced too, not written back.
+#: contiguous card ends), or a contiguous one ("4111…-5500…"): that card is checked and
+#: replaced too, not written back.
 _GROUPED_CARD_BEFORE: Final = (
     r"^(?P<card>[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?"
-    r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5})[ -]$"
+    r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5}|[0-9]{13,19})[ -]$"
 )
 
 

@@ -37,7 +37,7 @@ from sluice.server.pipeline.redaction.phone_bounds import with_bounds
 from sluice.server.pipeline.redaction.phone_runs import split_runs
 from sluice.server.pipeline.redaction.phone_values import is_phone_rule
 from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.pseudonyms import sealed_pseudonym
+from sluice.server.pipeline.redaction.pseudonyms import sealed_mask, sealed_pseudonym
 from sluice.server.pipeline.redaction.text_markers import (
     CLOSE,
     JOINER,
@@ -54,7 +54,8 @@ from sluice.server.pipeline.redaction.validators import VALIDATORS
 
 def replacement(match: pl.Expr, rule: PatternRule) -> pl.Expr:
     if rule.action == "mask":
-        return mask(match, rule.keep_last)
+        masked = mask(match, rule.keep_last)
+        return sealed_mask(masked) if rule.sealed else masked
     if rule.action == "hash":
         assert rule.key is not None
         digest = hmac_sha256_hex(match, rule.key).str.head(TEXT_PSEUDONYM_HEX)

@@ -17,6 +17,10 @@ that form at once (PatternRule.sealed). A custom pattern may still read the dige
 16 hex digits): what it looks for is its author's choice. Source text holding these
 control characters in this order beside a pseudonym would be changed the same way: a SUB
 character is not text.
+
+A mask of a secret is sealed the same way (`[<SUB><SUB>****abcd_<SUB><SUB>]`): the keyword
+rule reads any value after a secret's name, so it took a masked token after `token: ` for
+a secret and wrote its tag over the mask. Unsealed, the seal is gone and the mask stays.
 """
 
 from __future__ import annotations
@@ -35,21 +39,56 @@ SEAL: Final = "\x1a"
 _SEALED_END: Final = f"_{SEAL}]"
 
 
+#: Around a mask while the pass runs: "[" first (no rule's value starts with one: it
+#: starts tags and pseudonyms), "_" last (as after a sealed pseudonym's digest), and two
+#: SUBs on each side, so that neither holds a sealed pseudonym's start or end.
+_MASK_START: Final = f"[{SEAL}{SEAL}"
+_MASK_END: Final = f"_{SEAL}{SEAL}]"
+
+
 def sealed_pseudonym(label: str, digest: pl.Expr) -> pl.Expr:
     """The pseudonym of a match as written during the text pass."""
     return pl.concat_str(pl.lit(_sealed_start(label)), digest, pl.lit(_SEALED_END))
 
 
-def holds_sealed(text: pl.Expr, label: str) -> pl.Expr:
-    """Whether `text` holds a sealed pseudonym of `label`."""
-    return text.str.contains(_sealed_start(label), literal=True)
+def sealed_mask(masked: pl.Expr) -> pl.Expr:
+    """A mask as written during the text pass."""
+    return pl.concat_str(pl.lit(_MASK_START), masked, pl.lit(_MASK_END))
 
 
-def unsealed(text: pl.Expr, label: str) -> pl.Expr:
-    """`text` with every sealed pseudonym of `label` in its own form (`[LABEL:digest]`)."""
+def holds_sealed(text: pl.Expr, label: str, action: str = "hash") -> pl.Expr:
+    """Whether `text` holds a sealed pseudonym of `label` (or, for a mask rule, a
+    sealed mask)."""
+    return text.str.contains(_seal_start(label, action), literal=True)
+
+
+def unsealed(text: pl.Expr, label: str, action: str = "hash") -> pl.Expr:
+    """`text` with every sealed pseudonym of `label` in its own form (`[LABEL:digest]`),
+    or, for a mask rule, every sealed mask as the mask alone."""
+    if action == "mask":
+        return text.map_batches(_unsealed_masks, return_dtype=pl.String, is_elementwise=True)
     return text.map_batches(
         partial(_unsealed, label=label), return_dtype=pl.String, is_elementwise=True
     )
+
+
+def _unsealed_masks(values: pl.Series) -> pl.Series:
+    # As _unsealed: only the values holding a seal, two literal replaces. Masks of every
+    # label share the seal: the first mask rule's unsealing opens all of them.
+    held = values.str.contains(_MASK_START, literal=True).fill_null(False)
+    if not held.any():
+        return values
+    rewritten = (
+        values.filter(held)
+        .str.replace_all(_MASK_START, "", literal=True)
+        .str.replace_all(_MASK_END, "", literal=True)
+    )
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return values.clone().scatter(row_positions(held), rewritten)
+
+
+def _seal_start(label: str, action: str) -> str:
+    return _MASK_START if action == "mask" else _sealed_start(label)
 
 
 def _unsealed(values: pl.Series, label: str) -> pl.Series:

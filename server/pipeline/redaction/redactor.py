@@ -290,7 +290,7 @@ class PolicyRedactor:
             (steps if entity is not None else custom).append(step)
             if rule.sealed:
                 unseal = _unsealing(rule, stage)
-                sealed = partial(holds_sealed, label=rule.label)
+                sealed = partial(holds_sealed, label=rule.label, action=rule.action)
                 gate = rule.gate or rule.regex
                 unsealing.append(_TextRule(unseal, gate, sealed, keyword, assigns))
             for shorter in without_last_group(rule):
@@ -304,23 +304,24 @@ class PolicyRedactor:
                 steps.append(_TextRule(again, shorter.gate or shorter.regex, refine))
                 if rule.sealed:
                     unseal = _unsealing(rule, again)
-                    sealed = partial(holds_sealed, label=rule.label)
+                    sealed = partial(holds_sealed, label=rule.label, action=rule.action)
                     unsealing.append(_TextRule(unseal, shorter.gate or shorter.regex, sealed))
         return [*steps, *unsealing, *custom]
 
     def _sealed_where_followed(self) -> list[PatternRule]:
         """The pattern rules that rewrite text, built-in hash rules sealed where another
         built-in text step runs after theirs: a later rule, or their own second step (a
-        card rule looks for cards beside digit groups again). Keeping own names runs
-        last; custom patterns run after the unsealing (see _pattern_steps)."""
+        card rule looks for cards beside digit groups again). Masks of secrets too (the
+        keyword rule after them reads any value after a secret's name); a mask of a
+        number or an id no later rule reads (their leads take no run of "*"), and the
+        card rule's own steps read its masks. Keeping own names runs last; custom
+        patterns run after the unsealing (see _pattern_steps)."""
         rules = [rule for rule in self._policy.pattern_rules if rule.action != "keep"]
         built_in = [r for r in rules if r.entity is not None and not self._keeps_own_names(r)]
         last = built_in[-1] if built_in else None
         return [
             replace(rule, sealed=True)
-            if rule.action == "hash"
-            and rule in built_in
-            and (rule is not last or without_last_group(rule))
+            if _seals(rule) and rule in built_in and (rule is not last or without_last_group(rule))
             else rule
             for rule in rules
         ]
@@ -342,6 +343,12 @@ class PolicyRedactor:
         frame = _run_stages(frame, self._stages)
         frame = frame if self._text_pass is None else self._text_pass.apply(frame)
         return _run_stages(frame, self._late_stages)
+
+
+def _seals(rule: PatternRule) -> bool:
+    """Whether the rule writes what a later rule could read, when one follows."""
+    secret = rule.entity is not None and rule.entity.keyword_gate
+    return rule.action == "hash" or (rule.action == "mask" and secret)
 
 
 def _run_stages(frame: pl.LazyFrame, stages: list[_Stage]) -> pl.LazyFrame:
@@ -442,7 +449,9 @@ def _unsealing(rule: PatternRule, written: _Stage) -> _Stage:
     counters: it changes only records that stage changed, which count once."""
     stage = _Stage()
     for flag in written.flags:
-        stage.add(flag.location, lambda value, _dtype: unsealed(value, rule.label), flag)
+        stage.add(
+            flag.location, lambda value, _dtype: unsealed(value, rule.label, rule.action), flag
+        )
     return stage
 
 

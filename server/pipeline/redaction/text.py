@@ -44,11 +44,15 @@ def _by_gate(layouts: tuple[Entity, ...]) -> list[list[Entity]]:
     pseudonyms hold none), so who holds it is the same before and after each."""
     groups: list[list[Entity]] = []
     for layout in layouts:
-        if groups and groups[-1][0].gate == layout.gate:
+        if groups and _gate_of(groups[-1][0]) == _gate_of(layout):
             groups[-1].append(layout)
         else:
             groups.append([layout])
     return groups
+
+
+def _gate_of(layout: Entity) -> tuple[str, bool]:
+    return layout.gate, layout.gate_non_ascii
 
 
 def _with_layouts(text: pl.Expr, rule: PatternRule, layouts: list[Entity]) -> pl.Expr:
@@ -67,7 +71,7 @@ def _with_layouts(text: pl.Expr, rule: PatternRule, layouts: list[Entity]) -> pl
 def _rewritten_where_held(values: pl.Series, rules: list[PatternRule]) -> pl.Series:
     # Only the values holding the layouts' gate are rewritten: a byte search for it
     # ("%40", a quote after "=") costs a fraction of the patterns' passes over every value.
-    held = values.str.contains(rules[0].gate).fill_null(False)
+    held = _holding_gate(values, rules[0])
     if not held.any():
         return values
     rewritten = pl.col(ELEMENT)
@@ -76,6 +80,20 @@ def _rewritten_where_held(values: pl.Series, rules: list[PatternRule]) -> pl.Ser
     done = values.filter(held).to_frame(ELEMENT).select(rewritten).to_series()
     # `scatter` writes in place: into a copy, never the caller's values.
     return values.clone().scatter(row_positions(held), done)
+
+
+def _holding_gate(values: pl.Series, rule: PatternRule) -> pl.Series:
+    """Which values hold the layout's gate; for a gate beyond ASCII
+    (Entity.gate_non_ascii), looked for only in the values holding such a character."""
+    if rule.entity is None or not rule.entity.gate_non_ascii:
+        return values.str.contains(rule.gate).fill_null(False)
+    non_ascii = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)
+    held = pl.repeat(False, len(values), eager=True)
+    if not non_ascii.any():
+        return held
+    found = values.filter(non_ascii).str.contains(rule.gate).fill_null(False)
+    # `held` is this function's own: `scatter` may write into it.
+    return held.scatter(row_positions(non_ascii), found)
 
 
 def _rewrite_candidates(

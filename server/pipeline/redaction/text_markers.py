@@ -30,7 +30,16 @@ JOINER: Final = phone_runs.JOINER
 JOINED: Final = r"([,;|])([0-9A-Za-z+(])"
 #: For cards also a "/" (`4111…/5500…`) and a tab or line break (one card per line): the
 #: card's trail takes it alone (entities._CARD_END), and the joiner is the next one's lead.
-JOINED_CARDS: Final = r"([,;|/\t\n\r])([0-9A-Za-z+(])"
+#: And a joiner wherever a card's trail takes the character the next card needs as its
+#: lead (entities._CARD_END): spaces and a letter (`4111… x5500…`), or separators and
+#: one more character (`4111… (5500…`, `4111…. 5500…`, `4111… - 5500…`). The trail never
+#: takes a joiner after separators, and the joiner only gives back a lead that was there
+#: (not after a character that leads no card: `4111… -5500…`, entities._START).
+_TAKEN_LEAD = r"[0-9](?:\s+[^\W\d]|[\s.\-]+[^0-9A-Za-z_.\-/$€£+*\x02])"
+JOINED_CARDS: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])"
+#: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
+#: JOINED_CARDS; absent groups read as "").
+_JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
 
 
 def with_joiners(text: pl.Expr, joined: str = JOINED) -> pl.Expr:
@@ -52,7 +61,7 @@ def _with_joiners(values: pl.Series, joined: str) -> pl.Series:
     if not needs.any():
         return values
     where = row_positions(needs)
-    with_joiner = values.filter(needs).str.replace_all(joined, f"$1{JOINER}$2")
+    with_joiner = values.filter(needs).str.replace_all(joined, _JOINER_AFTER)
     # `scatter` writes in place: into a copy, never the caller's values.
     return values.clone().scatter(where, with_joiner)
 
