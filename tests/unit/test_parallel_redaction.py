@@ -212,10 +212,10 @@ def test_redacting_several_source_batches_as_one_stores_the_same_chunks(
     """Redaction batches of 1 or 3 source batches (of 128 rows): the same chunks and
     counts, and the frames handed to the encoder are still at most 128 rows."""
     root, source = text_heavy
-    monkeypatch.setattr(export, "_REDACTED_TOGETHER", 1)
+    monkeypatch.setattr(export, "REDACTED_TOGETHER", 1)
     one_chunks, one_totals, one_bytes = _export(_plan(root, source), 2, monkeypatch)
     assert len(one_chunks) >= 3 and any(count for _, count in one_totals.counters)
-    monkeypatch.setattr(export, "_REDACTED_TOGETHER", 3)
+    monkeypatch.setattr(export, "REDACTED_TOGETHER", 3)
     heights = [f.height for f in export.query_batches(_plan(root, source).pipeline, 0, 128)]
     assert max(heights) == 128 and sum(heights) == 3000
     chunks, totals, stored = _export(_plan(root, source), 2, monkeypatch)
@@ -269,8 +269,8 @@ def test_a_failing_batch_raises_its_error_after_every_batch_before_it(
         for frame in export.query_batches(failing, 0, 128):
             rows.extend(frame[ROW_INDEX])
     # Every row of the batches before the failing one, none after. Redaction batches
-    # hold _REDACTED_TOGETHER source batches of 128 rows.
-    redacted_rows = 128 * export._REDACTED_TOGETHER
+    # hold REDACTED_TOGETHER source batches of 128 rows.
+    redacted_rows = 128 * export.REDACTED_TOGETHER
     assert rows == list(range(1000 // redacted_rows * redacted_rows))
     assert redactor.threads == {f"transform-{EXPORT_ID}"}  # on the workers
 
