@@ -4,13 +4,14 @@ on the demo events or the text-heavy dataset.
     python -m benchmarks.redaction_cpu [--rows 1000000] [--dataset text-heavy|events]
         [--pii-share 0.5] [--levels basic moderate strict] [--profile]
 
-Runs like benchmarks.stage_budget: the source read in the pipeline's batch size, each
-stage alone over all batches on one thread, timed with `time.process_time` (other load
-on a shared machine disturbs CPU time far less than wall time). The share is redaction
-CPU over the CPU of reading, redaction, NDJSON encoding and zstd together: the work of
-an export to jsonl+zstd (digests and the sink add a little more). Each level runs twice,
-each time with a new redactor (as each export builds one): the second run is the one
-measured, and the first's extra CPU is reported apart as the one-off cost of a process's
+Runs like benchmarks.stage_budget: the source read in the pipeline's batch size (for
+redaction, in the rows the daemon redacts at once: REDACTION_ROWS), each stage alone
+over all batches on one thread, timed with `time.process_time` (other load on a shared
+machine disturbs CPU time far less than wall time). The share is redaction CPU over the
+CPU of reading, redaction, NDJSON encoding and zstd together: the work of an export to
+jsonl+zstd (digests and the sink add a little more). Each level runs twice, each time
+with a new redactor (as each export builds one): the second run is the one measured,
+and the first's extra CPU is reported apart as the one-off cost of a process's
 first run. `--profile` also
 prints the functions the moderate level spends its time in (cProfile; the Polars
 kernels show up under the Python call that started them). Writes
@@ -38,13 +39,16 @@ import pyarrow as pa
 from benchmarks import text_heavy_data
 from benchmarks.export_bench import DATA, SEED, dataset, log, machine_info
 from benchmarks.stage_budget import compressed, cpu_seconds, encoded, plan_for, source_batches
+from sluice.server.pipeline.export import REDACTED_TOGETHER
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass
 from sluice.server.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-#: The daemon's default batch size: redaction runs once per batch.
+#: The daemon's default batch size.
 BATCH_ROWS = Settings().batch_rows
+#: The rows redaction runs on at once in the daemon (all but an export's first batch).
+REDACTION_ROWS = BATCH_ROWS * REDACTED_TOGETHER
 
 
 def source(kind: str, rows: int, pii_share: float) -> Path:
@@ -125,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     batches = source_batches(plan, BATCH_ROWS)
     plain = [b.drop(b.columns[0]) for b in batches]  # the row-index column
     ndjson = encoded("jsonl", plain)
+    redacted = source_batches(plan, REDACTION_ROWS)
     encode = cpu_seconds(lambda: encoded("jsonl", plain))
     piece = max(1, len(ndjson) // len(plain))
     zstd = cpu_seconds(lambda: compressed("zstd", 3, ndjson, 1, piece))
@@ -135,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         # The first run of a level in the process also pays one-off costs (the regex
         # engines' first use of each pattern): reported apart; the share is of a warm
         # run with a new redactor, as each export of a running daemon builds its own.
-        cold = cpu_seconds(redact_all(level, path, batches))
-        seconds = cpu_seconds(redact_all(level, path, batches))
+        cold = cpu_seconds(redact_all(level, path, redacted))
+        seconds = cpu_seconds(redact_all(level, path, redacted))
         rows.append((f"redaction {level}", seconds))
         lines.append(
             f"| {level} | {seconds:.2f} | {cold - seconds:+.2f} | {seconds / args.rows * 1e6:.2f} "
@@ -152,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             if args.dataset != "events"
             else ""
         )
-        + f", {len(ndjson) / 1e6:,.0f} MB as NDJSON, batches of {BATCH_ROWS:,} rows, one thread",
+        + f", {len(ndjson) / 1e6:,.0f} MB as NDJSON, batches of {BATCH_ROWS:,} rows "
+        + f"(redacted in {REDACTION_ROWS:,}), one thread",
         *machine_info(),
         *([f"- note: {args.note}"] if args.note else []),
         "",
@@ -166,11 +172,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         *lines,
     ]
     if args.profile:
-        phases = text_pass_phases(redact_all("moderate", path, batches))
+        phases = text_pass_phases(redact_all("moderate", path, redacted))
         report += ["", "## Moderate by phase (CPU s)", "", "| phase | CPU s |", "|---|---:|"]
         report += [f"| {name} | {seconds:.2f} |" for name, seconds in phases]
         report += ["", "## Where moderate spends it (cProfile, by own time)", "", "```"]
-        report.append(profiled(redact_all("moderate", path, batches), 25).strip())
+        report.append(profiled(redact_all("moderate", path, redacted), 25).strip())
         report.append("```")
     out = args.out or RESULTS / f"redaction_cpu-{args.dataset}.md"
     out.write_text("\n".join(report) + "\n")

@@ -206,6 +206,24 @@ def test_a_redacted_export_stores_the_same_chunks_and_counts_with_any_worker_cou
         assert stored == serial_bytes
 
 
+def test_redacting_several_source_batches_as_one_stores_the_same_chunks(
+    text_heavy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redaction batches of 1 or 3 source batches (of 128 rows): the same chunks and
+    counts, and the frames handed to the encoder are still at most 128 rows."""
+    root, source = text_heavy
+    monkeypatch.setattr(export, "REDACTED_TOGETHER", 1)
+    one_chunks, one_totals, one_bytes = _export(_plan(root, source), 2, monkeypatch)
+    assert len(one_chunks) >= 3 and any(count for _, count in one_totals.counters)
+    monkeypatch.setattr(export, "REDACTED_TOGETHER", 3)
+    heights = [f.height for f in export.query_batches(_plan(root, source).pipeline, 0, 128)]
+    assert max(heights) == 128 and sum(heights) == 3000
+    chunks, totals, stored = _export(_plan(root, source), 2, monkeypatch)
+    assert chunks == one_chunks
+    assert totals.counters == one_totals.counters
+    assert stored == one_bytes
+
+
 class _FailingFrom:
     """The plan's redactor, failing on the batch holding source row `row` (on a worker)."""
 
@@ -250,8 +268,10 @@ def test_a_failing_batch_raises_its_error_after_every_batch_before_it(
     with pytest.raises(ValueError, match="batch holding row 1000"):
         for frame in export.query_batches(failing, 0, 128):
             rows.extend(frame[ROW_INDEX])
-    # Every row of the batches before the failing one (128 rows each), none after.
-    assert rows == list(range(1000 // 128 * 128))
+    # Every row of the batches before the failing one, none after. Redaction batches
+    # hold REDACTED_TOGETHER source batches of 128 rows.
+    redacted_rows = 128 * export.REDACTED_TOGETHER
+    assert rows == list(range(1000 // redacted_rows * redacted_rows))
     assert redactor.threads == {f"transform-{EXPORT_ID}"}  # on the workers
 
 
