@@ -198,11 +198,12 @@ def test_closing_an_unfinished_encoder_ends_its_workers(events: pl.DataFrame) ->
 def test_default_workers_are_one_per_cpu_up_to_the_row_groups_in_flight(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for cpus, expected in ((1, 1), (2, 2), (3, 3), (8, 3)):
+    in_flight = PARQUET_ROW_GROUPS_BEHIND + 1
+    for cpus, expected in ((1, 1), (2, 2), (3, 3), (8, in_flight)):
         monkeypatch.setattr(deflate.os, "sched_getaffinity", lambda _pid, n=cpus: set(range(n)))
         assert parquet_workers(0) == expected, cpus
     assert parquet_workers(2) == 2
-    assert parquet_workers(16) == 3  # never more than the row groups in flight
+    assert parquet_workers(16) == in_flight  # never more than the row groups in flight
 
 
 def test_string_views_nested_and_chunked_columns_give_to_arrows_bytes() -> None:
