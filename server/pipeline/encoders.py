@@ -177,9 +177,11 @@ class CsvEncoder(Encoder):
 #: are checked against their digests). Three behind leave a row group queued whenever a
 #: worker of two frees: with two, a worker that finished while the caller still waited
 #: for the older row group on the other one found the queue empty until the caller had
-#: handed that one on and taken the next batch. Events, 1M rows, busy machine: workers
-#: idle with their batch long read 8-130 ms per export over 6 exports, none over 6 with
-#: three. The price is one more batch in flight.
+#: handed that one on and taken the next batch. Events, 1M rows, busy machine (load 7-9
+#: on 2 cores, so the times are stretched): with two, a worker idled that way in 5 of 6
+#: exports (3-59 ms each); with three in none of 6. Waits for the reader (a batch not
+#: yet decoded) are another matter, left as they were. The price is one more batch in
+#: flight: peak RSS +12 MiB (events) and +35 MiB (text-heavy), 5 runs each.
 PARQUET_ROW_GROUPS_BEHIND: Final = 3
 #: Row groups being encoded at once, at most: the ones held back and the newest.
 _PARQUET_IN_FLIGHT: Final = PARQUET_ROW_GROUPS_BEHIND + 1
