@@ -21,6 +21,7 @@ import pytest
 from sluice.client.demo_data import generate
 from sluice.server.pipeline import deflate
 from sluice.server.pipeline.encoders import (
+    PARQUET_DICTIONARY_PAGE_LIMIT,
     PARQUET_ROW_GROUPS_BEHIND,
     ChunkContext,
     ParquetEncoder,
@@ -197,11 +198,12 @@ def test_closing_an_unfinished_encoder_ends_its_workers(events: pl.DataFrame) ->
 def test_default_workers_are_one_per_cpu_up_to_the_row_groups_in_flight(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for cpus, expected in ((1, 1), (2, 2), (3, 3), (8, 3)):
+    in_flight = PARQUET_ROW_GROUPS_BEHIND + 1
+    for cpus, expected in ((1, 1), (2, 2), (3, 3), (8, in_flight)):
         monkeypatch.setattr(deflate.os, "sched_getaffinity", lambda _pid, n=cpus: set(range(n)))
         assert parquet_workers(0) == expected, cpus
     assert parquet_workers(2) == 2
-    assert parquet_workers(16) == 3  # never more than the row groups in flight
+    assert parquet_workers(16) == in_flight  # never more than the row groups in flight
 
 
 def test_string_views_nested_and_chunked_columns_give_to_arrows_bytes() -> None:
@@ -209,15 +211,15 @@ def test_string_views_nested_and_chunked_columns_give_to_arrows_bytes() -> None:
     to_arrow (less CPU, on the worker rather than on Polars' pool); the file must stay
     the one written from to_arrow's tables, for strings, lists and structs of strings,
     categoricals, nulls, and for a frame in several chunks (as a batch joined across two
-    source pieces is), with a dictionary column grown past the 1 MiB where pyarrow falls
-    back to plain encoding."""
+    source pieces is), with a dictionary column grown past the limit where pyarrow falls
+    back to plain encoding (PARQUET_DICTIONARY_PAGE_LIMIT)."""
     rows = 20_000
     levels = [("info", "warn", None)[i % 3] for i in range(rows)]
     frame = pl.DataFrame(
         {
-            # Distinct texts, 2.6 MB: past the 1 MiB a dictionary may grow to.
+            # Distinct texts, 9 MB: past the 8 MiB a dictionary may grow to.
             "message": [
-                f"call +41 79 {i:07d} or mail u{i}@example.org ".ljust(130, "x")
+                f"call +41 79 {i:07d} or mail u{i}@example.org ".ljust(450, "x")
                 for i in range(rows)
             ],
             "level": pl.Series(levels, dtype=pl.Categorical),
@@ -235,6 +237,7 @@ def test_string_views_nested_and_chunked_columns_give_to_arrows_bytes() -> None:
     with pq.ParquetWriter(
         out, parts[0].to_arrow().schema, compression="zstd", compression_level=3,
         use_dictionary=dictionary_columns(parts[0]),
+        dictionary_pagesize_limit=PARQUET_DICTIONARY_PAGE_LIMIT,
     ) as writer:  # fmt: skip
         for part in parts:
             writer.write_table(part.to_arrow(), row_group_size=part.height)
