@@ -246,6 +246,16 @@ def test_redacting_several_source_batches_as_one_stores_the_same_chunks(
     assert stored == one_bytes
 
 
+def test_source_batches_are_paired_for_redaction_only_while_a_pair_stays_small() -> None:
+    """A stop waits for the redaction under way: a pair holds at most 131,072 rows."""
+    assert export.REDACTED_TOGETHER == 2
+    assert export.redacted_together(128, True) == 2
+    assert export.redacted_together(65_536, True) == 2
+    assert export.redacted_together(65_537, True) == 1
+    assert export.redacted_together(1_000_000, True) == 1
+    assert export.redacted_together(65_536, False) == 1
+
+
 @pytest.mark.parametrize("encoding", sorted(ENCODERS))
 def test_every_format_stores_the_same_chunks_resumed_or_redacting_several_batches(
     encoding: str, text_heavy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
