@@ -223,7 +223,8 @@ class ParquetEncoder(Encoder):
 
     def encode_pieces(self, batch: pl.DataFrame) -> tuple[bytes | memoryview, ...]:
         """The bytes of `encode`: the file's magic on the first call, then the row group
-        of two calls before, as the view of the file Arrow wrote that it is."""
+        of PARQUET_ROW_GROUPS_BEHIND calls before, as the view of the file Arrow wrote
+        that it is."""
         header = b""
         if self._pool is None or self._setup is None:
             workers = parquet_workers(self._context.workers)
