@@ -235,7 +235,9 @@ class Settings(BaseModel):
     max_concurrent_streams: int = Field(default=128, ge=1, le=4096)
     #: Seconds SIGTERM waits for running exports to reach a chunk boundary before exiting.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
-    #: Rows per record batch flowing through the pipeline; bounds memory per batch.
+    #: Rows per record batch flowing through the pipeline; bounds memory per batch. A
+    #: redacted export reads and redacts up to twice that at once (two batches while they
+    #: hold at most 131,072 rows, see pipeline.export.REDACTED_ROWS_AT_MOST).
     batch_rows: int = Field(default=65_536, ge=256, le=4_000_000)
     #: Encoded batches buffered between the encoder and the writer (backpressure depth).
     pipeline_queue_depth: int = Field(default=4, ge=1, le=64)
@@ -246,7 +248,7 @@ class Settings(BaseModel):
     #: Largest chunk target a request may ask for.
     max_chunk_bytes: int = Field(default=4096 * MiB, ge=1024)
     #: Compression worker threads per export, for zstd, gzip and zip, and for Parquet's
-    #: row groups (at most 3 at once); 0: one per CPU the daemon may use. Any value gives
+    #: row groups (at most 4 at once); 0: one per CPU the daemon may use. Any value gives
     #: byte-identical output; it only changes how many cores compress at once. (Named
     #: for zstd, which had it first.)
     zstd_threads: int = Field(default=0, ge=0, le=64)

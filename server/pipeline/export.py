@@ -158,6 +158,19 @@ _TRANSFORM_WORKERS = min(2, compression_workers(0))
 #: (its per-run memories only save work, see redaction/distinct_values.py, verdicts.py)
 #: and the encoder cuts its own batches from the rows (chunks.RowStream).
 REDACTED_TOGETHER = 2
+#: The most rows one redaction call is given by pairing: a stop or cancel waits for the
+#: redaction under way, so a call stays no larger than one batch of 131,072 rows was before
+#: pairing (the default 65,536 pairs). Larger `batch_rows` already spread the per-call
+#: cost over enough rows, and are redacted one batch at a time.
+REDACTED_ROWS_AT_MOST = 131_072
+
+
+def redacted_together(batch_rows: int, rewrites: bool) -> int:
+    """Source batches of `batch_rows` redacted as one: REDACTED_TOGETHER while they hold
+    at most REDACTED_ROWS_AT_MOST rows, else 1 (and 1 when nothing is rewritten)."""
+    if rewrites and batch_rows * REDACTED_TOGETHER <= REDACTED_ROWS_AT_MOST:
+        return REDACTED_TOGETHER
+    return 1
 
 
 def run_pipeline(
@@ -242,7 +255,7 @@ def query_batches(
     order (the redactor's per-run memory is safe to share: see distinct_values.py)."""
     query = query or config.query
     # Redaction runs on batches of a few source batches (see REDACTED_TOGETHER).
-    together = REDACTED_TOGETHER if config.redactor.rewrites else 1
+    together = redacted_together(batch_rows, config.redactor.rewrites)
     raw = read_batches(
         config.source,
         config.source_schema,
