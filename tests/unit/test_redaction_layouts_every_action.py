@@ -115,6 +115,19 @@ LAYOUTS = [
         "correct horse",
         ("run --password '", "' -v"),
     ),
+    # A coordinate pair under one key: the pair is one value.
+    (
+        "GEO_COORDINATES",
+        "lat_lon=40.416775,-3.703790 x",
+        "40.416775,-3.703790",
+        ("lat_lon=", " x"),
+    ),
+    (
+        "GEO_COORDINATES",
+        '"lat,lng": "40.416775, -3.703790"',
+        "40.416775, -3.703790",
+        ('"lat,lng": "', '"'),
+    ),
     (
         "AWS_SECRET_KEY",
         "--aws-secret-access-key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",

@@ -284,6 +284,14 @@ STRICT_FIXED = [
         "geo_latitude: 40.4167\nLongitude='-3.7038'.",
         "geo_latitude: [GEO_COORDINATES]\nLongitude='[GEO_COORDINATES]'.",
     ),
+    # A pair under one key, whole (the key's own number alone left the other in clear).
+    ("lat_lon=40.416775,-3.703790", "lat_lon=[GEO_COORDINATES]"),
+    ("lat=40.416775, -3.703790 x", "lat=[GEO_COORDINATES] x"),
+    ("lat/lon: 40.416775, -3.703790", "lat/lon: [GEO_COORDINATES]"),
+    ("lat,lon=40.416775,-3.703790", "lat,lon=[GEO_COORDINATES]"),
+    ('"lat,lng": "40.416775,-3.703790"', '"lat,lng": "[GEO_COORDINATES]"'),
+    ("lon_lat=-3.703790,40.416775", "lon_lat=[GEO_COORDINATES]"),
+    ("lon_lat=-3.703790,140.416775;", "lon_lat=[GEO_COORDINATES];"),
 ]
 
 LOOK_ALIKES = [
