@@ -335,6 +335,8 @@ LOOK_ALIKES = [
     ("strict", "DNI 12.345.678-A, 1.234.567-Z, total 12.345.678 EUR"),
     ("strict", "de89370400440532013001 ab12cdef-3704-0044-0532-013000000000"),
     ("strict", "sha ad12f3e4567890abcdef0123456789ab, id ab12cdef0123456789, gb82west1234"),
+    # Hex ids in lower case passing mod 97 (a span id, an ObjectId-sized one).
+    ("strict", "span_id=be41683536c4499d de42605882ac89cd1997cd ad164ad7ac779f46c349d128"),
     ("strict", "long=123.45 lat=1.2 latency=40.416775 flat=40.123456 lon=200.12345"),
     ("strict", "lat=40.416775.5 lng=v1.2345 version 1.2.3.4567 x.1234"),
 ]
