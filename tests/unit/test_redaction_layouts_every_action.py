@@ -76,7 +76,7 @@ LAYOUTS = [
     ("SECRET_VALUE", "password==x1y2 z", "=x1y2", ("password=", " z")),
     # Comparisons: the operator is context, the value after it is the secret.
     ("SECRET_VALUE", 'if password == "x1y2z3": z', "x1y2z3", ('if password == "', '": z')),
-    ("SECRET_VALUE", "password !== abcdef z", "abcdef", ("password !== ", " z")),
+    ("SECRET_VALUE", "password !== 'abcdef' z", "abcdef", ("password !== '", "' z")),
     (
         "SECRET_VALUE",
         "<password>correct horse</password>",
@@ -195,6 +195,7 @@ LOOK_ALIKES = [
     ("SECRET_VALUE", 'the "password" field, x="a b"'),
     ("SECRET_VALUE", "題名\uff1a「hello world」 and 「password」"),
     ("SECRET_VALUE", "--password-file /etc/pw -- password reset <li>password</li>"),
+    ("SECRET_VALUE", "if (password == null || token != expected_token) x"),
     ("AWS_SECRET_KEY", "--aws-secret-access-key tooShort <aws-secret-access-key>"),
 ]
 

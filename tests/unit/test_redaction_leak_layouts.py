@@ -99,17 +99,19 @@ BASIC_FIXED = [
         "--password='correct horse' --secret=\"a b\"",
         "--password='[SECRET_VALUE]' --secret=\"[SECRET_VALUE]\"",
     ),
-    # A comparison holds the secret as an assignment does.
+    # A comparison holds the secret as an assignment does, as a quoted literal.
     ('if password == "hunter2": ok', 'if password == "[SECRET_VALUE]": ok'),
     (
-        "password != 'x1' && token === \"a b\" || secret!==s3cr3t, x",
+        "password != 'x1' && token === \"a b\" || secret!=='s3cr3t', x",
         "password != '[SECRET_VALUE]' && token === \"[SECRET_VALUE]\" || "
-        "secret!==[SECRET_VALUE], x",
+        "secret!=='[SECRET_VALUE]', x",
     ),
     (
-        'password=="hunter2" api_key == abc123',
-        'password=="[SECRET_VALUE]" api_key == [SECRET_VALUE]',
+        'password=="hunter2" api_key == \'abc123\' token !== "x',
+        'password=="[SECRET_VALUE]" api_key == \'[SECRET_VALUE]\' token !== "[SECRET_VALUE]',
     ),
+    # "==" and a value right after it reads as an assignment of "=" and the value.
+    ("password==x1 token==abc", "password=[SECRET_VALUE] token=[SECRET_VALUE]"),
     # A value of "=" and more after an assignment; a lone carriage return in an element.
     (
         "secret= ==abc <password>abc\rdef</password>",
@@ -315,6 +317,11 @@ LOOK_ALIKES = [
     ("basic", 'password="" x=" a b"; password=" " y="c d"; token=\' [SECRET_VALUE]\''),
     ("basic", '<input type="password"> <b>secret</b>: none <token>[SECRET_VALUE]</token>'),
     ("basic", "a == b; passwords == 3; password_hash == x; if (token) { x !== y }"),
+    # Code comparing a secret's variable with another value: no literal, no secret.
+    ("basic", "if (password == null || password.length < 8) { token == None }"),
+    ("basic", "if token !== undefined: assert password == confirm_password"),
+    ("basic", "if password != password2: raise ValueError(x)"),
+    ("basic", "api_key == os.environ['KEY'] and secret!==s3cr3t or token != expected_token"),
     ("basic", "<password><![CDATA[]]></password> <password>\n\n</password>"),
     ("basic", "<password>\n  <![CDATA[[SECRET_VALUE]]]>\n</password>"),
     ("basic", "時間\uff1a12:30、名前\uff1a田中 password_hash\uff1aabc 密码学\uff1a入门"),

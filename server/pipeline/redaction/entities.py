@@ -150,12 +150,21 @@ _CREDENTIAL_NAMES = (
     r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
     r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
 )
-# A full-width colon (U+FF1A) too, as CJK text writes it after a name. A comparison
-# holds the secret as well (`if password == "hunter2"`, `password !== 'x'`): its
-# operators come after the one-character ones, so `password==x1` still reads "=x1".
+# A full-width colon (U+FF1A) too, as CJK text writes it after a name.
+_SETTING = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a])\s*"
+# A comparison holds the secret as well, as a quoted literal (`if password == "hunter2"`,
+# `password !== 'x'`): unquoted, what it compares with is code (`password == null`,
+# `token != expected_token`, `api_key == os.environ['KEY']`).
+_COMPARISON = r"\\?[\"']?\s*(?:===?|!==?)\s*"
+# Either, where a quote or bracket follows (the quoted layouts). Comparisons after the
+# one-character settings, so `password==x1` still reads "=x1".
 _ASSIGNMENT = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a]|===?|!==?)\s*"
-# The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any.
-_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
+# The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
+# comparison only with one.
+_ASSIGNED_VALUE = rf"(?:{_SETTING}\\?[\"'「『]?|{_COMPARISON}\\?[\"'「『])"
+# What the keyword gate looks for after a name: any assignment, a quote or not (one
+# pattern for the entity and its layouts).
+_ANY_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
 # "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
 # word it is no credential ("bypass=on", "pass=3 fail=0").
 _PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
@@ -495,7 +504,7 @@ ENTITIES: Final = (
         # The keyword and what follows it: every match holds it, and a gate starting
         # with a literal keeps its prefilter (a name's first words are not one).
         gate_pattern=rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
-        rf"(?:{_ASSIGNED_VALUE}|>)"
+        rf"(?:{_ANY_ASSIGNED_VALUE}|>)"
         rf"|--(?i:[a-z0-9_-]*?(?:{_CREDENTIAL_NAMES}|pass\b))\s"
         r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
         r"|://hooks\.slack\.com/services/",
