@@ -33,6 +33,7 @@ LAYOUTS = [
     ("EMAIL", "to ann@[192.168.1.1], now", "ann@[192.168.1.1]", ("to ", ", now")),
     ("EMAIL", "to ann@x.com%40y.org now", "ann@x.com%40y.org", ("to ", " now")),
     ("EMAIL", "to josé@münchen.de now", "josé@münchen.de", ("to ", " now")),
+    ("EMAIL", "to nguyễn@ví-dụ.vn now", "nguyễn@ví-dụ.vn", ("to ", " now")),
     # An escaped "@" inside a local part: the address is whole, not cut at its "@".
     (
         "EMAIL",

@@ -213,6 +213,8 @@ MODERATE_FIXED = [
     ("ann@[192.168.1.1], bob@[IPv6:2001:db8::1]", "[EMAIL], [EMAIL]"),
     # Internationalised addresses (letters beyond ASCII), beside CJK words too.
     ("josé@example.com jose@münchen.de", "[EMAIL] [EMAIL]"),
+    # Vietnamese letters (Latin Extended Additional) in both parts.
+    ("nguyễn@ví-dụ.vn, trần@example.com", "[EMAIL], [EMAIL]"),
     ("Écrivez à renée.dupont@société.fr, merci", "Écrivez à [EMAIL], merci"),
     ("пишите иван@почта.рф сегодня", "пишите [EMAIL] сегодня"),
     ("联系josé@example.com谢谢 ñann@example.com", "联系[EMAIL]谢谢 [EMAIL]"),

@@ -212,12 +212,14 @@ _EMAIL_OTHER_FORMS: Final = Entity(
     gate_pattern=r'%40|"@|@\[',
 )
 
-# Letters of scripts written with spaces beyond ASCII (Latin, with combining marks,
-# Greek, Cyrillic), as internationalised addresses hold them (RFC 6531). Not CJK: text
+# Letters of scripts written with spaces beyond ASCII (Latin, with combining marks and
+# Latin Extended Additional, as Vietnamese writes "ễ"; Greek, Cyrillic), as
+# internationalised addresses hold them (RFC 6531). Not CJK: text
 # in scripts without spaces writes an address right beside its words ("联系ann@x.com谢谢").
 # Ranges rather than `\p{Latin}`, which Python's `re` lacks.
 _NON_ASCII_LETTERS = (
     r"\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\u0300-\u036F\u0370-\u03FF\u0400-\u04FF"
+    r"\u1E00-\u1EFF"
 )
 _INTL_WORD = rf"A-Za-z0-9{_NON_ASCII_LETTERS}"
 #: E-mail addresses with letters beyond ASCII in the local part or the domain
