@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from sluice.server.pipeline.redaction.actions import TEXT_PSEUDONYM_HEX
+from sluice.server.pipeline.redaction.pseudonyms import SEAL
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import rule, run, settings_with_keys
 
@@ -32,6 +33,7 @@ LAYOUTS = [
     ("EMAIL", "to ann@[192.168.1.1], now", "ann@[192.168.1.1]", ("to ", ", now")),
     ("EMAIL", "to ann@x.com%40y.org now", "ann@x.com%40y.org", ("to ", " now")),
     ("EMAIL", "to josé@münchen.de now", "josé@münchen.de", ("to ", " now")),
+    ("EMAIL", "to nguyễn@ví-dụ.vn now", "nguyễn@ví-dụ.vn", ("to ", " now")),
     # An escaped "@" inside a local part: the address is whole, not cut at its "@".
     (
         "EMAIL",
@@ -76,7 +78,7 @@ LAYOUTS = [
     ("SECRET_VALUE", "password==x1y2 z", "=x1y2", ("password=", " z")),
     # Comparisons: the operator is context, the value after it is the secret.
     ("SECRET_VALUE", 'if password == "x1y2z3": z', "x1y2z3", ('if password == "', '": z')),
-    ("SECRET_VALUE", "password !== abcdef z", "abcdef", ("password !== ", " z")),
+    ("SECRET_VALUE", "password !== 'abcdef' z", "abcdef", ("password !== '", "' z")),
     (
         "SECRET_VALUE",
         "<password>correct horse</password>",
@@ -114,6 +116,19 @@ LAYOUTS = [
         "run --password 'correct horse' -v",
         "correct horse",
         ("run --password '", "' -v"),
+    ),
+    # A coordinate pair under one key: the pair is one value.
+    (
+        "GEO_COORDINATES",
+        "lat_lon=40.416775,-3.703790 x",
+        "40.416775,-3.703790",
+        ("lat_lon=", " x"),
+    ),
+    (
+        "GEO_COORDINATES",
+        '"lat,lng": "40.416775, -3.703790"',
+        "40.416775, -3.703790",
+        ('"lat,lng": "', '"'),
     ),
     (
         "AWS_SECRET_KEY",
@@ -182,6 +197,7 @@ LOOK_ALIKES = [
     ("SECRET_VALUE", 'the "password" field, x="a b"'),
     ("SECRET_VALUE", "題名\uff1a「hello world」 and 「password」"),
     ("SECRET_VALUE", "--password-file /etc/pw -- password reset <li>password</li>"),
+    ("SECRET_VALUE", "if (password == null || token != expected_token) x"),
     ("AWS_SECRET_KEY", "--aws-secret-access-key tooShort <aws-secret-access-key>"),
 ]
 
@@ -360,3 +376,50 @@ def test_masks_stay_beside_later_rules(level: str, masked: str, text: str, expec
     spec = RedactionSpec(level=level, rules=(rule(f"pattern={masked}:mask:4"),))
     out, _ = run(frame, spec)
     assert (out["text"][0], out["items"][0][0], out["record"][0]["note"]) == (expected,) * 3
+
+
+#: Secrets running into a token an earlier rule masked or hashed (sealed while the pass
+#: runs): a later rule's value ends before the seal, never cuts it.
+SEALS_IN_LATER_VALUES = [
+    f"password=abcdef:{GITHUB_TOKEN} x",
+    f"password={GITHUB_TOKEN}",
+    f'password="abc {GITHUB_TOKEN} def" x',
+    f"<password>a {GITHUB_TOKEN}</password>",
+    f"token: x/{GITHUB_TOKEN} y",
+    f"password=ann@x.com:{GITHUB_TOKEN}",
+    f"--password a{GITHUB_TOKEN} password=「a {GITHUB_TOKEN}」",
+    f"https://u:p{GITHUB_TOKEN}@h.com secret=x{AWS_SECRET}",
+]
+
+
+@pytest.mark.parametrize("then", ["mask:4", "mask:0", "hash:crm", "redact", "null"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        "GITHUB_TOKEN:mask:4",
+        "GITHUB_TOKEN:mask:0",
+        "GITHUB_TOKEN:hash:crm",
+        "AWS_SECRET_KEY:hash:crm",
+    ],
+)
+def test_no_seal_reaches_the_output(first: str, then: str, tmp_path: Path) -> None:
+    frame = pl.DataFrame({"text": SEALS_IN_LATER_VALUES})
+    rules = (f"pattern={first}", f"pattern=SECRET_VALUE:{then}", "pattern=URL_PASSWORD:mask:2")
+    spec = RedactionSpec(level="basic", rules=tuple(rule(r) for r in rules))
+    out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
+    assert [v for v in out["text"] if v is not None and SEAL in v] == []
+
+
+@pytest.mark.parametrize(
+    ("first", "written"),
+    [
+        ("mask:4", "*" * 36 + "aaaa"),
+        ("hash:crm", _pseudonym("GITHUB_TOKEN", GITHUB_TOKEN)),
+    ],
+)
+def test_a_later_value_ends_before_a_seal(first: str, written: str, tmp_path: Path) -> None:
+    frame = pl.DataFrame({"text": [f"password=abcdef:{GITHUB_TOKEN} x"]})
+    rules = (f"pattern=GITHUB_TOKEN:{first}", "pattern=SECRET_VALUE:mask:4")
+    spec = RedactionSpec(level="basic", rules=tuple(rule(r) for r in rules))
+    out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
+    assert out["text"][0] == f"password=***def:{written} x"

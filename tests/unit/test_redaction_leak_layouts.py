@@ -99,17 +99,19 @@ BASIC_FIXED = [
         "--password='correct horse' --secret=\"a b\"",
         "--password='[SECRET_VALUE]' --secret=\"[SECRET_VALUE]\"",
     ),
-    # A comparison holds the secret as an assignment does.
+    # A comparison holds the secret as an assignment does, as a quoted literal.
     ('if password == "hunter2": ok', 'if password == "[SECRET_VALUE]": ok'),
     (
-        "password != 'x1' && token === \"a b\" || secret!==s3cr3t, x",
+        "password != 'x1' && token === \"a b\" || secret!=='s3cr3t', x",
         "password != '[SECRET_VALUE]' && token === \"[SECRET_VALUE]\" || "
-        "secret!==[SECRET_VALUE], x",
+        "secret!=='[SECRET_VALUE]', x",
     ),
     (
-        'password=="hunter2" api_key == abc123',
-        'password=="[SECRET_VALUE]" api_key == [SECRET_VALUE]',
+        'password=="hunter2" api_key == \'abc123\' token !== "x',
+        'password=="[SECRET_VALUE]" api_key == \'[SECRET_VALUE]\' token !== "[SECRET_VALUE]',
     ),
+    # "==" and a value right after it reads as an assignment of "=" and the value.
+    ("password==x1 token==abc", "password=[SECRET_VALUE] token=[SECRET_VALUE]"),
     # A value of "=" and more after an assignment; a lone carriage return in an element.
     (
         "secret= ==abc <password>abc\rdef</password>",
@@ -211,6 +213,8 @@ MODERATE_FIXED = [
     ("ann@[192.168.1.1], bob@[IPv6:2001:db8::1]", "[EMAIL], [EMAIL]"),
     # Internationalised addresses (letters beyond ASCII), beside CJK words too.
     ("josé@example.com jose@münchen.de", "[EMAIL] [EMAIL]"),
+    # Vietnamese letters (Latin Extended Additional) in both parts.
+    ("nguyễn@ví-dụ.vn, trần@example.com", "[EMAIL], [EMAIL]"),
     ("Écrivez à renée.dupont@société.fr, merci", "Écrivez à [EMAIL], merci"),
     ("пишите иван@почта.рф сегодня", "пишите [EMAIL] сегодня"),
     ("联系josé@example.com谢谢 ñann@example.com", "联系[EMAIL]谢谢 [EMAIL]"),
@@ -284,6 +288,14 @@ STRICT_FIXED = [
         "geo_latitude: 40.4167\nLongitude='-3.7038'.",
         "geo_latitude: [GEO_COORDINATES]\nLongitude='[GEO_COORDINATES]'.",
     ),
+    # A pair under one key, whole (the key's own number alone left the other in clear).
+    ("lat_lon=40.416775,-3.703790", "lat_lon=[GEO_COORDINATES]"),
+    ("lat=40.416775, -3.703790 x", "lat=[GEO_COORDINATES] x"),
+    ("lat/lon: 40.416775, -3.703790", "lat/lon: [GEO_COORDINATES]"),
+    ("lat,lon=40.416775,-3.703790", "lat,lon=[GEO_COORDINATES]"),
+    ('"lat,lng": "40.416775,-3.703790"', '"lat,lng": "[GEO_COORDINATES]"'),
+    ("lon_lat=-3.703790,40.416775", "lon_lat=[GEO_COORDINATES]"),
+    ("lon_lat=-3.703790,140.416775;", "lon_lat=[GEO_COORDINATES];"),
 ]
 
 LOOK_ALIKES = [
@@ -307,6 +319,11 @@ LOOK_ALIKES = [
     ("basic", 'password="" x=" a b"; password=" " y="c d"; token=\' [SECRET_VALUE]\''),
     ("basic", '<input type="password"> <b>secret</b>: none <token>[SECRET_VALUE]</token>'),
     ("basic", "a == b; passwords == 3; password_hash == x; if (token) { x !== y }"),
+    # Code comparing a secret's variable with another value: no literal, no secret.
+    ("basic", "if (password == null || password.length < 8) { token == None }"),
+    ("basic", "if token !== undefined: assert password == confirm_password"),
+    ("basic", "if password != password2: raise ValueError(x)"),
+    ("basic", "api_key == os.environ['KEY'] and secret!==s3cr3t or token != expected_token"),
     ("basic", "<password><![CDATA[]]></password> <password>\n\n</password>"),
     ("basic", "<password>\n  <![CDATA[[SECRET_VALUE]]]>\n</password>"),
     ("basic", "時間\uff1a12:30、名前\uff1a田中 password_hash\uff1aabc 密码学\uff1a入门"),
@@ -327,6 +344,8 @@ LOOK_ALIKES = [
     ("strict", "DNI 12.345.678-A, 1.234.567-Z, total 12.345.678 EUR"),
     ("strict", "de89370400440532013001 ab12cdef-3704-0044-0532-013000000000"),
     ("strict", "sha ad12f3e4567890abcdef0123456789ab, id ab12cdef0123456789, gb82west1234"),
+    # Hex ids in lower case passing mod 97 (a span id, an ObjectId-sized one).
+    ("strict", "span_id=be41683536c4499d de42605882ac89cd1997cd ad164ad7ac779f46c349d128"),
     ("strict", "long=123.45 lat=1.2 latency=40.416775 flat=40.123456 lon=200.12345"),
     ("strict", "lat=40.416775.5 lng=v1.2345 version 1.2.3.4567 x.1234"),
 ]

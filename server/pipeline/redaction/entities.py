@@ -150,12 +150,21 @@ _CREDENTIAL_NAMES = (
     r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
     r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
 )
-# A full-width colon (U+FF1A) too, as CJK text writes it after a name. A comparison
-# holds the secret as well (`if password == "hunter2"`, `password !== 'x'`): its
-# operators come after the one-character ones, so `password==x1` still reads "=x1".
+# A full-width colon (U+FF1A) too, as CJK text writes it after a name.
+_SETTING = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a])\s*"
+# A comparison holds the secret as well, as a quoted literal (`if password == "hunter2"`,
+# `password !== 'x'`): unquoted, what it compares with is code (`password == null`,
+# `token != expected_token`, `api_key == os.environ['KEY']`).
+_COMPARISON = r"\\?[\"']?\s*(?:===?|!==?)\s*"
+# Either, where a quote or bracket follows (the quoted layouts). Comparisons after the
+# one-character settings, so `password==x1` still reads "=x1".
 _ASSIGNMENT = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a]|===?|!==?)\s*"
-# The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any.
-_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
+# The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
+# comparison only with one.
+_ASSIGNED_VALUE = rf"(?:{_SETTING}\\?[\"'「『]?|{_COMPARISON}\\?[\"'「『])"
+# What the keyword gate looks for after a name: any assignment, a quote or not (one
+# pattern for the entity and its layouts).
+_ANY_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
 # "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
 # word it is no credential ("bypass=on", "pass=3 fail=0").
 _PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
@@ -203,12 +212,14 @@ _EMAIL_OTHER_FORMS: Final = Entity(
     gate_pattern=r'%40|"@|@\[',
 )
 
-# Letters of scripts written with spaces beyond ASCII (Latin, with combining marks,
-# Greek, Cyrillic), as internationalised addresses hold them (RFC 6531). Not CJK: text
+# Letters of scripts written with spaces beyond ASCII (Latin, with combining marks and
+# Latin Extended Additional, as Vietnamese writes "ễ"; Greek, Cyrillic), as
+# internationalised addresses hold them (RFC 6531). Not CJK: text
 # in scripts without spaces writes an address right beside its words ("联系ann@x.com谢谢").
 # Ranges rather than `\p{Latin}`, which Python's `re` lacks.
 _NON_ASCII_LETTERS = (
     r"\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\u0300-\u036F\u0370-\u03FF\u0400-\u04FF"
+    r"\u1E00-\u1EFF"
 )
 _INTL_WORD = rf"A-Za-z0-9{_NON_ASCII_LETTERS}"
 #: E-mail addresses with letters beyond ASCII in the local part or the domain
@@ -495,7 +506,7 @@ ENTITIES: Final = (
         # The keyword and what follows it: every match holds it, and a gate starting
         # with a literal keeps its prefilter (a name's first words are not one).
         gate_pattern=rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
-        rf"(?:{_ASSIGNED_VALUE}|>)"
+        rf"(?:{_ANY_ASSIGNED_VALUE}|>)"
         rf"|--(?i:[a-z0-9_-]*?(?:{_CREDENTIAL_NAMES}|pass\b))\s"
         r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
         r"|://hooks\.slack\.com/services/",
@@ -645,9 +656,12 @@ ENTITIES: Final = (
         # either way: 0.033 against 0.030 CPU s per 1M text-heavy messages).
         gate_pattern=r"\.[0-9]{4}",
         second_round=True,
+        # A pair under a key (`lat_lon=40.4,-3.7`, `"lat,lng": "40.4,-3.7"`, `lon_lat=…`)
+        # is taken whole: the key's own number alone left the other in clear. Its second
+        # number in the longitude range, which holds the latitude one, whichever the order.
         layouts=(
-            _coordinate_by_key("lat|latitude", _LATITUDE),
-            _coordinate_by_key("lon|lng|long|longitude", _LONGITUDE),
+            _coordinate_by_key("lat|latitude", rf"{_LATITUDE}(?:\s*,\s*{_LONGITUDE})?"),
+            _coordinate_by_key("lon|lng|long|longitude", rf"{_LONGITUDE}(?:\s*,\s*{_LONGITUDE})?"),
         ),
     ),
     Entity(

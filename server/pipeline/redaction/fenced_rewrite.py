@@ -37,7 +37,12 @@ from sluice.server.pipeline.redaction.phone_bounds import with_bounds
 from sluice.server.pipeline.redaction.phone_runs import split_runs
 from sluice.server.pipeline.redaction.phone_values import is_phone_rule
 from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.pseudonyms import sealed_mask, sealed_pseudonym
+from sluice.server.pipeline.redaction.pseudonyms import (
+    SEAL,
+    SEAL_START,
+    sealed_mask,
+    sealed_pseudonym,
+)
 from sluice.server.pipeline.redaction.text_markers import (
     CLOSE,
     JOINER,
@@ -137,8 +142,12 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
 
 def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     frame = _matched_pieces(frame, rule)
+    if rule.after_seals:
+        frame = _before_seals(frame)
     match, rest = pl.col("match"), pl.col("rest")
     replaced = match if rule.action == "keep" else replacement(match, rule)
+    if rule.after_seals:
+        replaced = pl.concat_str(replaced, pl.col(_SEALED_TAIL))
     if after_groups(rule) and rule.action != "keep":
         # Only the card is replaced; the groups before it are written back, unless
         # they are a valid grouped card of their own (card_groups.BEFORE_CARD_COLUMN).
@@ -157,3 +166,27 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         .otherwise(pl.col(ELEMENT))
     )
     return frame.with_columns(rebuilt.alias(RESULT))
+
+
+#: The part of a match from the first seal an earlier rule wrote in it (see
+#: _before_seals).
+_SEALED_TAIL = "sealed_tail"
+
+
+def _before_seals(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """A match holding an earlier rule's seal (a secret's value running into a masked
+    or hashed token: `password=abc:ghp_…`) is the part before the seal: replaced, it
+    cut the seal, whose characters then reached the output and whose mask or pseudonym
+    lost its end. The seal and what follows are written back as they are. A match
+    starting at or inside a seal is no match."""
+    match = pl.col("match")
+    start = match.str.find(SEAL_START, literal=False)
+    before = match.str.slice(0, start)
+    inside = match.str.contains(SEAL, literal=True).fill_null(False)
+    usable = start.is_not_null() & (start > 0) & ~before.str.contains(SEAL, literal=True)
+    cut = inside & usable.fill_null(False)
+    return frame.with_columns(
+        pl.when(cut).then(before).otherwise(match).alias("match"),
+        pl.when(cut).then(match.str.slice(start)).otherwise(pl.lit("")).alias(_SEALED_TAIL),
+        (pl.col(RESULT) & (~inside | cut)).alias(RESULT),
+    )

@@ -44,6 +44,9 @@ class PatternRule:
     #: A hash action writes its pseudonyms sealed (pseudonyms.py): set by the redactor
     #: when other text rules run after this one, which could read them.
     sealed: bool = False
+    #: An earlier rule's seals may be in the text this one reads (set by the redactor):
+    #: its replacements leave them whole (fenced_rewrite.py).
+    after_seals: bool = False
 
 
 def entity_rule(

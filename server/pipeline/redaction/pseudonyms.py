@@ -44,6 +44,8 @@ _SEALED_END: Final = f"_{SEAL}]"
 #: SUBs on each side, so that neither holds a sealed pseudonym's start or end.
 _MASK_START: Final = f"[{SEAL}{SEAL}"
 _MASK_END: Final = f"_{SEAL}{SEAL}]"
+#: Where any seal starts (a pseudonym's `[LABEL` or a mask's `[`, then a SUB), as a regex.
+SEAL_START: Final = rf"\[[A-Z0-9_]*{SEAL}"
 
 
 def sealed_pseudonym(label: str, digest: pl.Expr) -> pl.Expr:

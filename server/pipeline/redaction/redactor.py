@@ -315,16 +315,23 @@ class PolicyRedactor:
         keyword rule after them reads any value after a secret's name); a mask of a
         number or an id no later rule reads (their leads take no run of "*"), and the
         card rule's own steps read its masks. Keeping own names runs last; custom
-        patterns run after the unsealing (see _pattern_steps)."""
+        patterns run after the unsealing (see _pattern_steps). The rules after a sealed
+        one, and its own later steps, leave seals whole (PatternRule.after_seals)."""
         rules = [rule for rule in self._policy.pattern_rules if rule.action != "keep"]
         built_in = [r for r in rules if r.entity is not None and not self._keeps_own_names(r)]
         last = built_in[-1] if built_in else None
-        return [
-            replace(rule, sealed=True)
-            if _seals(rule) and rule in built_in and (rule is not last or without_last_group(rule))
-            else rule
-            for rule in rules
-        ]
+        written: list[PatternRule] = []
+        after_seals = False
+        for rule in rules:
+            sealed = (
+                _seals(rule)
+                and rule in built_in
+                and (rule is not last or bool(without_last_group(rule)))
+            )
+            # A rule after a sealed one, or its own later steps, may read its seals.
+            written.append(replace(rule, sealed=sealed, after_seals=after_seals or sealed))
+            after_seals = after_seals or sealed
+        return written
 
     def _keeps_own_names(self, rule: PatternRule) -> bool:
         return rule.label == "PERSON_NAME" and bool(self._own_names)

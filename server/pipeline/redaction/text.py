@@ -60,7 +60,11 @@ def _with_layouts(text: pl.Expr, rule: PatternRule, layouts: list[Entity]) -> pl
     all with one gate, handled by the rule's action, as matches of entities of their
     own, in order."""
     own = [
-        replace(entity_rule(layout, rule.action, rule.keep_last, rule.key), sealed=rule.sealed)
+        replace(
+            entity_rule(layout, rule.action, rule.keep_last, rule.key),
+            sealed=rule.sealed,
+            after_seals=rule.after_seals,
+        )
         for layout in layouts
     ]
     return text.map_batches(
