@@ -91,3 +91,33 @@ def test_a_deferred_parquet_finish_runs_on_the_encoders_workers() -> None:
     encoder = _made("parquet")
     encoder.encode(SAMPLE)
     assert isinstance(encoder.finish_later(), Future)
+
+
+def _mixed(rows: range) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "flag": [n % 3 == 0 for n in rows],
+            "maybe": [None if n % 4 == 0 else n % 2 == 0 for n in rows],
+            "id": list(rows),
+            "name": [f"row{n:04d}" for n in rows],
+            "device": [{"os": f"os{n}", "build": n} for n in rows],
+            "tags": [None if n % 5 == 0 else [f"t{n}"] for n in rows],
+        }
+    )
+
+
+@pytest.mark.parametrize("offset", [0, 3, 8, 16, 21])
+def test_an_arrow_chunk_of_a_slice_is_the_chunk_of_a_frame_of_those_rows(offset: int) -> None:
+    """A batch is often a slice of a larger frame; the bytes written must be those of its
+    rows alone, whatever the offset: a resumed export stores the same chunks, and no
+    chunk holds data (or a boolean's bit) of a row outside it."""
+    rows = range(offset, offset + 20)
+
+    def written(batch: pl.DataFrame) -> bytes:
+        encoder = _made("arrow")
+        try:
+            return encoder.encode(batch) + encoder.finish()
+        finally:
+            encoder.close()
+
+    assert written(_mixed(range(64)).slice(offset, len(rows))) == written(_mixed(rows))
