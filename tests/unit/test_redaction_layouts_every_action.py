@@ -389,7 +389,12 @@ SEALS_IN_LATER_VALUES = [
     f"password=ann@x.com:{GITHUB_TOKEN}",
     f"--password a{GITHUB_TOKEN} password=「a {GITHUB_TOKEN}」",
     f"https://u:p{GITHUB_TOKEN}@h.com secret=x{AWS_SECRET}",
+    f'password="hunter2 {GITHUB_TOKEN} tailsecret99" x',
+    f"password=hunter2:{GITHUB_TOKEN}:tailsecret99 x",
+    f"password=пароль:{GITHUB_TOKEN}:tail x",
 ]
+#: What of the secrets above must not be left in clear beside the seals.
+_SECRETS_BESIDE_SEALS = ("hunter2", "tailsecret99", "пароль", "tail")
 
 
 @pytest.mark.parametrize("then", ["mask:4", "mask:0", "hash:crm", "redact", "null"])
@@ -423,3 +428,71 @@ def test_a_later_value_ends_before_a_seal(first: str, written: str, tmp_path: Pa
     spec = RedactionSpec(level="basic", rules=tuple(rule(r) for r in rules))
     out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
     assert out["text"][0] == f"password=***def:{written} x"
+
+
+_MASKED_TOKEN = "*" * 36 + "aaaa"
+_HASHED_TOKEN = _pseudonym("GITHUB_TOKEN", GITHUB_TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "text", "expected"),
+    [
+        (
+            "mask:4",
+            "mask:0",
+            f"password=hunter2:{GITHUB_TOKEN}:tailsecret99 x",
+            f"password=********{_MASKED_TOKEN}************* x",
+        ),
+        (
+            "mask:4",
+            "mask:0",
+            f'password="hunter2 {GITHUB_TOKEN} tailsecret99" x',
+            f'password="********{_MASKED_TOKEN}*************" x',
+        ),
+        (
+            "mask:4",
+            "mask:0",
+            f"password=пароль:{GITHUB_TOKEN}:tail x",
+            f"password=*******{_MASKED_TOKEN}***** x",
+        ),
+        (
+            "hash:crm",
+            "mask:2",
+            f'password="hunter2 {GITHUB_TOKEN} tailsecret99" x',
+            f'password="********{_HASHED_TOKEN}***********99" x',
+        ),
+        (
+            "hash:crm",
+            "mask:2",
+            f"password=пароль:{GITHUB_TOKEN}:tail x",
+            f"password=*******{_HASHED_TOKEN}***il x",
+        ),
+        (
+            "mask:4",
+            "mask:4",
+            f'password="abc {GITHUB_TOKEN} def" x',
+            f'password="****{_MASKED_TOKEN} def" x',
+        ),
+    ],
+)
+def test_a_later_value_is_replaced_around_seals(
+    first: str, then: str, text: str, expected: str, tmp_path: Path
+) -> None:
+    # Every part of the value outside the seal is replaced (a mask keeps at most its
+    # last characters, of the last part), counted in characters, the seal kept whole.
+    frame = pl.DataFrame({"text": [text]})
+    rules = (f"pattern=GITHUB_TOKEN:{first}", f"pattern=SECRET_VALUE:{then}")
+    spec = RedactionSpec(level="basic", rules=tuple(rule(r) for r in rules))
+    out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
+    assert out["text"][0] == expected
+
+
+@pytest.mark.parametrize("then", ["mask:0", "mask:2", "hash:crm", "redact"])
+@pytest.mark.parametrize("first", ["GITHUB_TOKEN:mask:4", "GITHUB_TOKEN:hash:crm"])
+def test_no_secret_beside_a_seal_is_left(first: str, then: str, tmp_path: Path) -> None:
+    frame = pl.DataFrame({"text": SEALS_IN_LATER_VALUES})
+    rules = (f"pattern={first}", f"pattern=SECRET_VALUE:{then}")
+    spec = RedactionSpec(level="basic", rules=tuple(rule(r) for r in rules))
+    out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
+    left = [(v, s) for v in out["text"] for s in _SECRETS_BESIDE_SEALS if s in v]
+    assert left == []
