@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from sluice.server.pipeline.redaction.actions import TEXT_PSEUDONYM_HEX
-from sluice.server.pipeline.redaction.pseudonyms import SEAL
+from sluice.server.pipeline.redaction.pseudonyms import SEAL, SEAL_IN_MATCH
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import rule, run, settings_with_keys
 
@@ -497,3 +497,21 @@ def test_no_secret_beside_a_seal_is_left(first: str, then: str, tmp_path: Path) 
     out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
     left = [(v, s) for v in out["text"] for s in _SECRETS_BESIDE_SEALS if s in v]
     assert left == []
+
+
+@pytest.mark.parametrize(
+    ("match", "outside"),
+    [
+        # Whole seals of a pseudonym and of a mask, with text before, between and after.
+        (f"ab[GITHUB_TOKEN{SEAL}0123_{SEAL}]c:d[{SEAL}{SEAL}**aa_{SEAL}{SEAL}]e", "abc:de"),
+        # A match starting inside a seal (its end first), or ending inside one.
+        (f"0123_{SEAL}]:tail", ":tail"),
+        (f"{SEAL}**aa_{SEAL}{SEAL}]пароль", "пароль"),
+        (f"пароль:[GITHUB_TOKEN{SEAL}01", "пароль:"),
+        (f"x[{SEAL}{SEAL}**", "x"),
+        ("no [seal] here", "no [seal] here"),
+    ],
+)
+def test_seals_in_a_match_are_told_from_its_text(match: str, outside: str) -> None:
+    found = pl.Series([match]).str.replace_all(SEAL_IN_MATCH, "")
+    assert found.to_list() == [outside]
