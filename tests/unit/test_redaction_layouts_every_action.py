@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from sluice.server.pipeline.redaction.actions import TEXT_PSEUDONYM_HEX
-from sluice.server.pipeline.redaction.pseudonyms import SEAL
+from sluice.server.pipeline.redaction.pseudonyms import SEAL, SEAL_IN_MATCH
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import rule, run, settings_with_keys
 
@@ -79,6 +79,7 @@ LAYOUTS = [
     # Comparisons: the operator is context, the value after it is the secret.
     ("SECRET_VALUE", 'if password == "x1y2z3": z', "x1y2z3", ('if password == "', '": z')),
     ("SECRET_VALUE", "password !== 'abcdef' z", "abcdef", ("password !== '", "' z")),
+    ("SECRET_VALUE", "token != `ab cd` z", "ab cd", ("token != `", "` z")),
     (
         "SECRET_VALUE",
         "<password>correct horse</password>",
@@ -389,7 +390,12 @@ SEALS_IN_LATER_VALUES = [
     f"password=ann@x.com:{GITHUB_TOKEN}",
     f"--password a{GITHUB_TOKEN} password=「a {GITHUB_TOKEN}」",
     f"https://u:p{GITHUB_TOKEN}@h.com secret=x{AWS_SECRET}",
+    f'password="hunter2 {GITHUB_TOKEN} tailsecret99" x',
+    f"password=hunter2:{GITHUB_TOKEN}:tailsecret99 x",
+    f"password=пароль:{GITHUB_TOKEN}:tail x",
 ]
+#: What of the secrets above must not be left in clear beside the seals.
+_SECRETS_BESIDE_SEALS = ("hunter2", "tailsecret99", "пароль", "tail")
 
 
 @pytest.mark.parametrize("then", ["mask:4", "mask:0", "hash:crm", "redact", "null"])
@@ -423,3 +429,89 @@ def test_a_later_value_ends_before_a_seal(first: str, written: str, tmp_path: Pa
     spec = RedactionSpec(level="basic", rules=tuple(rule(r) for r in rules))
     out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
     assert out["text"][0] == f"password=***def:{written} x"
+
+
+_MASKED_TOKEN = "*" * 36 + "aaaa"
+_HASHED_TOKEN = _pseudonym("GITHUB_TOKEN", GITHUB_TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "text", "expected"),
+    [
+        (
+            "mask:4",
+            "mask:0",
+            f"password=hunter2:{GITHUB_TOKEN}:tailsecret99 x",
+            f"password=********{_MASKED_TOKEN}************* x",
+        ),
+        (
+            "mask:4",
+            "mask:0",
+            f'password="hunter2 {GITHUB_TOKEN} tailsecret99" x',
+            f'password="********{_MASKED_TOKEN}*************" x',
+        ),
+        (
+            "mask:4",
+            "mask:0",
+            f"password=пароль:{GITHUB_TOKEN}:tail x",
+            f"password=*******{_MASKED_TOKEN}***** x",
+        ),
+        (
+            "hash:crm",
+            "mask:2",
+            f'password="hunter2 {GITHUB_TOKEN} tailsecret99" x',
+            f'password="********{_HASHED_TOKEN}***********99" x',
+        ),
+        (
+            "hash:crm",
+            "mask:2",
+            f"password=пароль:{GITHUB_TOKEN}:tail x",
+            f"password=*******{_HASHED_TOKEN}***il x",
+        ),
+        (
+            "mask:4",
+            "mask:4",
+            f'password="abc {GITHUB_TOKEN} def" x',
+            f'password="****{_MASKED_TOKEN} def" x',
+        ),
+    ],
+)
+def test_a_later_value_is_replaced_around_seals(
+    first: str, then: str, text: str, expected: str, tmp_path: Path
+) -> None:
+    # Every part of the value outside the seal is replaced (a mask keeps at most its
+    # last characters, of the last part), counted in characters, the seal kept whole.
+    frame = pl.DataFrame({"text": [text]})
+    rules = (f"pattern=GITHUB_TOKEN:{first}", f"pattern=SECRET_VALUE:{then}")
+    spec = RedactionSpec(level="basic", rules=tuple(rule(r) for r in rules))
+    out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
+    assert out["text"][0] == expected
+
+
+@pytest.mark.parametrize("then", ["mask:0", "mask:2", "hash:crm", "redact"])
+@pytest.mark.parametrize("first", ["GITHUB_TOKEN:mask:4", "GITHUB_TOKEN:hash:crm"])
+def test_no_secret_beside_a_seal_is_left(first: str, then: str, tmp_path: Path) -> None:
+    frame = pl.DataFrame({"text": SEALS_IN_LATER_VALUES})
+    rules = (f"pattern={first}", f"pattern=SECRET_VALUE:{then}")
+    spec = RedactionSpec(level="basic", rules=tuple(rule(r) for r in rules))
+    out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
+    left = [(v, s) for v in out["text"] for s in _SECRETS_BESIDE_SEALS if s in v]
+    assert left == []
+
+
+@pytest.mark.parametrize(
+    ("match", "outside"),
+    [
+        # Whole seals of a pseudonym and of a mask, with text before, between and after.
+        (f"ab[GITHUB_TOKEN{SEAL}0123_{SEAL}]c:d[{SEAL}{SEAL}**aa_{SEAL}{SEAL}]e", "abc:de"),
+        # A match starting inside a seal (its end first), or ending inside one.
+        (f"0123_{SEAL}]:tail", ":tail"),
+        (f"{SEAL}**aa_{SEAL}{SEAL}]пароль", "пароль"),
+        (f"пароль:[GITHUB_TOKEN{SEAL}01", "пароль:"),
+        (f"x[{SEAL}{SEAL}**", "x"),
+        ("no [seal] here", "no [seal] here"),
+    ],
+)
+def test_seals_in_a_match_are_told_from_its_text(match: str, outside: str) -> None:
+    found = pl.Series([match]).str.replace_all(SEAL_IN_MATCH, "")
+    assert found.to_list() == [outside]

@@ -110,6 +110,8 @@ BASIC_FIXED = [
         'password=="hunter2" api_key == \'abc123\' token !== "x',
         'password=="[SECRET_VALUE]" api_key == \'[SECRET_VALUE]\' token !== "[SECRET_VALUE]',
     ),
+    # A JavaScript template literal is quoted too.
+    ("if (token !== `abc123def`) {", "if (token !== `[SECRET_VALUE]`) {"),
     # "==" and a value right after it reads as an assignment of "=" and the value.
     ("password==x1 token==abc", "password=[SECRET_VALUE] token=[SECRET_VALUE]"),
     # A value of "=" and more after an assignment; a lone carriage return in an element.
@@ -268,6 +270,9 @@ STRICT_FIXED = [
     # In lower case, unparted, as typed into a form.
     (IBAN.lower(), "******************3000"),
     ("iban: gb82west12345698765432, ok", "iban: ******************5432, ok"),
+    # Italy's and San Marino's check letter may be a hex letter: not a hex id.
+    ("iban it65a0542811101000000123456 x", "iban " + "*" * 23 + "3456 x"),
+    ("iban=sm10b0322509800000000270100;", "iban=" + "*" * 23 + "0100;"),
     # Masked to its last four characters, dashes kept in count (27 in all).
     ("DE89-3704-0044-0532-0130-00", "*" * 23 + "0-00"),
     ("社保123-45-6789号", "社保[US_SSN]号"),

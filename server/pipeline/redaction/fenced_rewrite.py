@@ -11,6 +11,7 @@ falls back to replacing every candidate: over-redaction is the safe failure.
 
 from __future__ import annotations
 
+from dataclasses import replace as replaced_rule
 from functools import partial
 
 import polars as pl
@@ -38,8 +39,7 @@ from sluice.server.pipeline.redaction.phone_runs import split_runs
 from sluice.server.pipeline.redaction.phone_values import is_phone_rule
 from sluice.server.pipeline.redaction.policy import PatternRule
 from sluice.server.pipeline.redaction.pseudonyms import (
-    SEAL,
-    SEAL_START,
+    SEAL_IN_MATCH,
     sealed_mask,
     sealed_pseudonym,
 )
@@ -142,12 +142,14 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
 
 def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     frame = _matched_pieces(frame, rule)
-    if rule.after_seals:
-        frame = _before_seals(frame)
     match, rest = pl.col("match"), pl.col("rest")
-    replaced = match if rule.action == "keep" else replacement(match, rule)
-    if rule.after_seals:
-        replaced = pl.concat_str(replaced, pl.col(_SEALED_TAIL))
+    if rule.action == "keep":
+        replaced = match
+    elif rule.after_seals:
+        frame = frame.with_columns((pl.col(RESULT) & _outside_seals(match)).alias(RESULT))
+        replaced = _around_seals(match, rule)
+    else:
+        replaced = replacement(match, rule)
     if after_groups(rule) and rule.action != "keep":
         # Only the card is replaced; the groups before it are written back, unless
         # they are a valid grouped card of their own (card_groups.BEFORE_CARD_COLUMN).
@@ -168,25 +170,34 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     return frame.with_columns(rebuilt.alias(RESULT))
 
 
-#: The part of a match from the first seal an earlier rule wrote in it (see
-#: _before_seals).
-_SEALED_TAIL = "sealed_tail"
+def _outside_seals(match: pl.Expr) -> pl.Expr:
+    """Whether a match holds anything besides earlier rules' seals."""
+    return match.str.replace_all(SEAL_IN_MATCH, "").str.len_bytes() > 0
 
 
-def _before_seals(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """A match holding an earlier rule's seal (a secret's value running into a masked
-    or hashed token: `password=abc:ghp_…`) is the part before the seal: replaced, it
-    cut the seal, whose characters then reached the output and whose mask or pseudonym
-    lost its end. The seal and what follows are written back as they are. A match
-    starting at or inside a seal is no match."""
-    match = pl.col("match")
-    start = match.str.find(SEAL_START, literal=False)
-    before = match.str.slice(0, start)
-    inside = match.str.contains(SEAL, literal=True).fill_null(False)
-    usable = start.is_not_null() & (start > 0) & ~before.str.contains(SEAL, literal=True)
-    cut = inside & usable.fill_null(False)
-    return frame.with_columns(
-        pl.when(cut).then(before).otherwise(match).alias("match"),
-        pl.when(cut).then(match.str.slice(start)).otherwise(pl.lit("")).alias(_SEALED_TAIL),
-        (pl.col(RESULT) & (~inside | cut)).alias(RESULT),
+def _around_seals(match: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """What a rule after a sealed one writes for a match: every seal in it (an earlier
+    rule's mask or pseudonym, `password=abc:ghp_…` with the token masked or hashed) as
+    it is, and every non-empty part outside the seals (before, between and after them)
+    replaced by the rule's action on its own. A mask keeps at most `keep_last`
+    characters in all: those of the last such part; the parts before it are masked
+    whole. Replacing the whole match cut a seal (its characters reached the output and
+    its mask or pseudonym lost its end), and replacing only the part before the first
+    seal left what follows the seal in clear (`password=pw:ghp_…:secret`). Seals are
+    found by pattern on whole characters (SEAL_IN_MATCH): a match with none is one part,
+    replaced as before. A match of seals alone is no match. (A validator-less redact
+    rule never comes here: its tag replaces the whole match, seals with it, and no seal
+    character is left.)"""
+    parts = match.str.replace_all(SEAL_IN_MATCH, f"{OPEN}${{0}}{OPEN}").str.split(OPEN)
+    # Split on the fences around each seal: the seals are the odd parts.
+    part, index = pl.element(), pl.int_range(pl.len())
+    outside = (index % 2 == 0) & (part.str.len_bytes() > 0)
+    earlier = replaced_rule(rule, keep_last=0) if rule.action == "mask" else rule
+    rewritten = (
+        pl.when(~outside)
+        .then(part)
+        .when(index == index.filter(outside).max())
+        .then(replacement(part, rule))
+        .otherwise(replacement(part, earlier))
     )
+    return parts.list.eval(rewritten).list.join("")

@@ -46,6 +46,15 @@ _MASK_START: Final = f"[{SEAL}{SEAL}"
 _MASK_END: Final = f"_{SEAL}{SEAL}]"
 #: Where any seal starts (a pseudonym's `[LABEL` or a mask's `[`, then a SUB), as a regex.
 SEAL_START: Final = rf"\[[A-Z0-9_]*{SEAL}"
+#: A seal inside a later rule's match, as a regex: a whole one; or, for a match starting
+#: inside a seal, the seal's end at the match's start (a match starting in plain text
+#: holds no seal's end without its start); or, for a match ending inside a seal, its
+#: start to the match's end.
+SEAL_IN_MATCH: Final = (
+    rf"{SEAL_START}{SEAL}*[^{SEAL}]*{SEAL}+\]"
+    rf"|^[A-Z0-9_]*{SEAL}*[^{SEAL}]*{SEAL}+\]"
+    rf"|{SEAL_START}.*$"
+)
 
 
 def sealed_pseudonym(label: str, digest: pl.Expr) -> pl.Expr:

@@ -34,6 +34,22 @@ _IBAN_LENGTHS: Final = {
     "MC": 27, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24,
     "SI": 19, "SK": 24, "SM": 27, "TR": 26, "BR": 29, "SA": 24, "AE": 23, "IL": 23,
 }  # fmt: skip
+#: The account part of the countries in the table whose accounts may hold letters (the
+#: IBAN registry's "a" and "c" positions: Italy's and San Marino's check letter, British
+#: and Dutch bank codes), in lower case: a body of hex digits holding a letter that fits
+#: its country's layout is an IBAN, not a hex id.
+_LETTERED_LAYOUTS: Final = {
+    "ad": r"\d{8}[0-9a-z]{12}", "bg": r"[a-z]{4}\d{6}[0-9a-z]{8}", "br": r"\d{23}[a-z][0-9a-z]",
+    "ch": r"\d{5}[0-9a-z]{12}", "cy": r"\d{8}[0-9a-z]{16}", "fr": r"\d{10}[0-9a-z]{11}\d{2}",
+    "gb": r"[a-z]{4}\d{14}", "gr": r"\d{7}[0-9a-z]{16}", "ie": r"[a-z]{4}\d{14}",
+    "it": r"[a-z]\d{10}[0-9a-z]{12}", "li": r"\d{5}[0-9a-z]{12}", "lu": r"\d{3}[0-9a-z]{13}",
+    "lv": r"[a-z]{4}[0-9a-z]{13}", "mc": r"\d{10}[0-9a-z]{11}\d{2}",
+    "mt": r"[a-z]{4}\d{5}[0-9a-z]{18}", "nl": r"[a-z]{4}\d{10}", "ro": r"[a-z]{4}[0-9a-z]{16}",
+    "sa": r"\d{2}[0-9a-z]{18}", "sm": r"[a-z]\d{10}[0-9a-z]{12}", "tr": r"\d{6}[0-9a-z]{16}",
+}  # fmt: skip
+_FITS_LETTERED_LAYOUT: Final = (
+    "^(?:" + "|".join(f"{cc}[0-9]{{2}}{body}" for cc, body in _LETTERED_LAYOUTS.items()) + ")$"
+)
 _LETTER_VALUES: Final = {chr(ord("A") + i): str(10 + i) for i in range(26)}
 
 
@@ -95,8 +111,9 @@ def iban(value: pl.Expr) -> pl.Expr:
     dashes or in lower case (how ids and hashes are written: "ab12cdef-…"), only a
     country in the table counts. In lower case a body of hex digits holding a letter is
     a hex id (`be41683536c4499d`, a Mongo ObjectId), whatever its mod 97: one in 97
-    passes it. A body of digits (`de89370400440532013000`) or holding a letter past "f"
-    (`gb82west12345698765432`) reads as an IBAN."""
+    passes it, unless it fits the layout of a country whose accounts may hold letters
+    (`it65a054…`: _LETTERED_LAYOUTS). A body of digits (`de89370400440532013000`) or
+    holding a letter past "f" (`gb82west12345698765432`) reads as an IBAN."""
     compact = value.str.replace_all(r"[ -]", "").str.to_uppercase()
     country = compact.str.slice(0, 2)
     expected = country.replace_strict(_IBAN_LENGTHS, default=0, return_dtype=pl.Int32)
@@ -106,6 +123,7 @@ def iban(value: pl.Expr) -> pl.Expr:
     rearranged = pl.concat_str(compact.str.slice(4), compact.str.slice(0, 4))
     numeric = rearranged.str.replace_many(_LETTER_VALUES)
     hex_id = value.str.contains(r"^[a-z]{2}[0-9]{2}[0-9a-f]*[a-f][0-9a-f]*$")
+    hex_id = hex_id & ~value.str.contains(_FITS_LETTERED_LAYOUT)
     return length_ok & (length <= 34) & ~hex_id & (mod97(numeric) == 1)
 
 
