@@ -79,7 +79,6 @@ LAYOUTS = [
     # Comparisons: the operator is context, the value after it is the secret.
     ("SECRET_VALUE", 'if password == "x1y2z3": z', "x1y2z3", ('if password == "', '": z')),
     ("SECRET_VALUE", "password !== 'abcdef' z", "abcdef", ("password !== '", "' z")),
-    ("SECRET_VALUE", "token != `ab cd` z", "ab cd", ("token != `", "` z")),
     (
         "SECRET_VALUE",
         "<password>correct horse</password>",

@@ -110,8 +110,6 @@ BASIC_FIXED = [
         'password=="hunter2" api_key == \'abc123\' token !== "x',
         'password=="[SECRET_VALUE]" api_key == \'[SECRET_VALUE]\' token !== "[SECRET_VALUE]',
     ),
-    # A JavaScript template literal is quoted too.
-    ("if (token !== `abc123def`) {", "if (token !== `[SECRET_VALUE]`) {"),
     # "==" and a value right after it reads as an assignment of "=" and the value.
     ("password==x1 token==abc", "password=[SECRET_VALUE] token=[SECRET_VALUE]"),
     # A value of "=" and more after an assignment; a lone carriage return in an element.

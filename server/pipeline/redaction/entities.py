@@ -281,20 +281,6 @@ def _quoted_secret(quote: str) -> Entity:
     )
 
 
-#: A secret compared with a JavaScript template literal (`token !== \`abc123\``), a quoted
-#: literal too (see _COMPARISON), whole up to the closing backtick. After comparisons
-#: only: after an assignment the keyword pattern's value starts at the backtick and would
-#: read this layout's tag as a value again.
-_COMPARED_TEMPLATE_LITERAL = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{_SECRET_NAME}{_COMPARISON}\\?`[ \t]*",
-    rf"{_quoted_start('`')}{_ASSIGNED_REST}[^`\n\\]*",
-    r"\\?`",
-    gate_pattern=r"=\s*\\?`",
-)
-
-
 #: A secret in CJK corner brackets (`password=「correct horse」`, `『…』`), whole up to
 #: the closing bracket on its line, as _quoted_secret takes a quoted one: the keyword
 #: pattern's value ended at the first space and left the words after it in clear. One
@@ -528,7 +514,6 @@ ENTITIES: Final = (
         layouts=(
             _quoted_secret('"'),
             _quoted_secret("'"),
-            _COMPARED_TEMPLATE_LITERAL,
             _BRACKETED_SECRET,
             _SECRET_CDATA,
             _SECRET_ELEMENT,
