@@ -14,6 +14,7 @@ from tests.unit.redaction_helpers import run
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 CARD, CARD_2 = "4111111111111111", "5500000000000004"
 MASKED, MASKED_2 = "************1111", "************0004"
+AMEX, MASKED_AMEX = "378282246310005", "***********0005"
 IBAN = "DE89370400440532013000"
 
 
@@ -256,6 +257,16 @@ STRICT_FIXED = [
         f"{CARD},{CARD_2};{CARD}|{CARD_2}/{CARD}",
         f"{MASKED},{MASKED_2};{MASKED}|{MASKED_2}/{MASKED}",
     ),
+    # Cards joined by a separator whose trail or lead none of them took (three or more
+    # joined by "-", ".", ":", "_", ")", a no-break space, "--", "..."), also after
+    # short groups, or after a look-alike.
+    (f"{CARD}-{CARD_2}-{AMEX}-{CARD}", f"{MASKED}-{MASKED_2}-{MASKED_AMEX}-{MASKED}"),
+    (f"ref 12-{CARD}-{CARD_2}", f"ref 12-{MASKED}-{MASKED_2}"),
+    (f"{CARD}.{CARD_2} {CARD}...{AMEX}", f"{MASKED}.{MASKED_2} {MASKED}...{MASKED_AMEX}"),
+    (f"{CARD}:{CARD_2}){CARD}--{AMEX}", f"{MASKED}:{MASKED_2}){MASKED}--{MASKED_AMEX}"),
+    (f"{CARD}\u00a0{CARD_2}_{AMEX}", f"{MASKED}\u00a0{MASKED_2}_{MASKED_AMEX}"),
+    (f"4111111111111112.{CARD_2}", f"4111111111111112.{MASKED_2}"),
+    ("tel 555-123-4567, card " + f"{CARD}.{CARD_2}", f"tel [PHONE], card {MASKED}.{MASKED_2}"),
     # Scripts without spaces write numbers right beside their words.
     (f"卡号{CARD}谢谢", f"卡号{MASKED}谢谢"),
     (f"número:{CARD}é", f"número:{MASKED}é"),
@@ -321,6 +332,13 @@ LOOK_ALIKES = [
     ("strict", "4111111111111112-4111111111111113 1234567890123 4111111111111112"),
     ("strict", "4111111111111112 .4111111111111111 4111111111111112 -4111111111111111"),
     ("strict", "2024-01-01\n2024-02-02\n1234 5678 9012 3456\n7890"),
+    # Card-sized runs joined by a separator (none valid), and numbers joined so whose
+    # first run is card-sized but not the rest.
+    ("strict", "4111111111111112.4111111111111113 4111111111111112-4111111111111113-4111111111111"),
+    ("strict", "order 1234567890123-0001, 1234567890123:45, 1234567890123_4, 1234567890123.5"),
+    ("strict", "1234567890123456-2024-01-02 4111111111111112_2 4111111111111112)1"),
+    ("strict", "2024-01-02, 12-34-56, ISBN 978-3-16-148410-0 978-0-306-40615-7 v2.0.0-rc.1"),
+    ("strict", "2024-01-02T10:00:00.123456Z 1733400000000.123 1733400000000123456:7 12:30:45.6"),
     ("strict", "版本1.2.3.4.5发布 v1.2.3.4 abc12345678Z 时间12:30:45"),
     ("strict", "/orders/000-12-3456/ 666-12-3456/123-00-4567"),
     ("strict", "::ffff:300.1.1.1 std::vector 12:30:45"),

@@ -40,28 +40,45 @@ JOINED_CARDS: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])"
 #: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
 #: JOINED_CARDS; absent groups read as "").
 _JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
+#: For cards, a joiner on either side of a separator between a card-sized run and a
+#: digit (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
+#: space): the first card's trail takes the joiner before it, the next card's lead the
+#: one after. The trail took none of these before a digit (a run ends only where no word
+#: follows), and "-", "." lead no card. The 13 digits before it keep dates, times,
+#: versions and ISBNs out (`2024-01-02`, `12:30`, `1.2.3`); a look-alike so joined stays
+#: unchanged (its check fails), as "4111…2-4111…3" did. A card after a run of 12 digits
+#: or fewer in a chain is not parted (the digit the match before took is not counted).
+PARTED_CARDS: Final = r"([0-9]{13})(-+|\.+|[:_\u00a0)])([0-9])"
+_JOINERS_AROUND: Final = f"${{1}}{JOINER}${{2}}{JOINER}${{3}}"
 
 
-def with_joiners(text: pl.Expr, joined: str = JOINED) -> pl.Expr:
-    """`text` with a joiner after each separator that starts another value (`JOINED`).
-    Few values hold one (prose has ", " after its commas): the rows that do are found
-    by a scan, which costs a third of the regex replace that copies every row, and only
-    those are rewritten (on the text-heavy set, ~7% of the rows a phone gate picks)."""
+def with_joiners(text: pl.Expr, joined: str = JOINED, parted: str = "") -> pl.Expr:
+    """`text` with a joiner after each separator that starts another value (`JOINED`),
+    and on either side of each separator `parted` matches (`PARTED_CARDS`). Few values
+    hold one (prose has ", " after its commas): the rows that do are found by a scan,
+    which costs a third of the regex replace that copies every row, and only those are
+    rewritten (on the text-heavy set, ~7% of the rows a phone gate picks)."""
     return text.map_batches(
-        partial(_with_joiners, joined=joined), return_dtype=pl.String, is_elementwise=True
+        partial(_with_joiners, joined=joined, parted=parted),
+        return_dtype=pl.String,
+        is_elementwise=True,
     )
 
 
-def joined_separators(rule: PatternRule) -> str:
-    return JOINED_CARDS if rule.validator == "card" else JOINED
+def joined_separators(rule: PatternRule) -> tuple[str, str]:
+    """The separators `with_joiners` gives the rule's values joiners at."""
+    return (JOINED_CARDS, PARTED_CARDS) if rule.validator == "card" else (JOINED, "")
 
 
-def _with_joiners(values: pl.Series, joined: str) -> pl.Series:
-    needs = values.str.contains(joined).fill_null(False)
+def _with_joiners(values: pl.Series, joined: str, parted: str) -> pl.Series:
+    # One scan for both: the rows holding either are few.
+    needs = values.str.contains(f"{joined}|{parted}" if parted else joined).fill_null(False)
     if not needs.any():
         return values
     where = row_positions(needs)
     with_joiner = values.filter(needs).str.replace_all(joined, _JOINER_AFTER)
+    if parted:
+        with_joiner = with_joiner.str.replace_all(parted, _JOINERS_AROUND)
     # `scatter` writes in place: into a copy, never the caller's values.
     return values.clone().scatter(where, with_joiner)
 
