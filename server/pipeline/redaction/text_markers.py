@@ -40,15 +40,14 @@ JOINED_CARDS: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])"
 #: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
 #: JOINED_CARDS; absent groups read as "").
 _JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
-#: For cards, a joiner on either side of a separator between a card-sized run and a
-#: digit (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
+#: For cards, a joiner on either side of a separator between two card-sized runs
+#: (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
 #: space): the first card's trail takes the joiner before it, the next card's lead the
 #: one after. The trail took none of these before a digit (a run ends only where no word
-#: follows), and "-", "." lead no card. The 13 digits before it keep dates, times,
-#: versions and ISBNs out (`2024-01-02`, `12:30`, `1.2.3`); a look-alike so joined stays
-#: unchanged (its check fails), as "4111…2-4111…3" did. A card after a run of 12 digits
-#: or fewer in a chain is not parted (the digit the match before took is not counted).
-PARTED_CARDS: Final = r"([0-9]{13})(-+|\.+|[:_\u00a0)])([0-9])"
+#: follows), and "-", "." lead no card. Card-sized on both sides keeps dates, times,
+#: versions, ISBNs and amounts out (`2024-01-02`, `12:30`, `1.2.3`, `4111….50`); a
+#: look-alike so joined stays unchanged (its check fails), as "4111…2-4111…3" did.
+PARTED_CARDS: Final = r"([0-9]{13})(-+|\.+|[:_\u00a0)])([0-9]{13})"
 _JOINERS_AROUND: Final = f"${{1}}{JOINER}${{2}}{JOINER}${{3}}"
 
 
@@ -78,7 +77,10 @@ def _with_joiners(values: pl.Series, joined: str, parted: str) -> pl.Series:
     where = row_positions(needs)
     with_joiner = values.filter(needs).str.replace_all(joined, _JOINER_AFTER)
     if parted:
-        with_joiner = with_joiner.str.replace_all(parted, _JOINERS_AROUND)
+        # A match takes the first 13 digits of the run after it, so in a chain
+        # ("4111…-5500…-3782…") the next separator is found by a second pass.
+        for _ in range(2):
+            with_joiner = with_joiner.str.replace_all(parted, _JOINERS_AROUND)
     # `scatter` writes in place: into a copy, never the caller's values.
     return values.clone().scatter(where, with_joiner)
 
