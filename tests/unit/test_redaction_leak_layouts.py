@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import rule, run
 
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 CARD, CARD_2 = "4111111111111111", "5500000000000004"
@@ -266,6 +266,9 @@ STRICT_FIXED = [
     (f"{CARD}:{CARD_2}){CARD}--{AMEX}", f"{MASKED}:{MASKED_2}){MASKED}--{MASKED_AMEX}"),
     (f"{CARD}\u00a0{CARD_2}_{AMEX}", f"{MASKED}\u00a0{MASKED_2}_{MASKED_AMEX}"),
     (f"4111111111111112.{CARD_2}", f"4111111111111112.{MASKED_2}"),
+    # Right after a card, led by what leads no card alone ("-", "$", "+", stars).
+    (f"{CARD} -{CARD_2} ${CARD} +{AMEX}", f"{MASKED} -{MASKED_2} ${MASKED} +{MASKED_AMEX}"),
+    (f"{CARD} **{CARD_2}**{AMEX}", f"{MASKED} **{MASKED_2}**{MASKED_AMEX}"),
     ("tel 555-123-4567, card " + f"{CARD}.{CARD_2}", f"tel [PHONE], card {MASKED}.{MASKED_2}"),
     # Scripts without spaces write numbers right beside their words.
     (f"卡号{CARD}谢谢", f"卡号{MASKED}谢谢"),
@@ -337,6 +340,7 @@ LOOK_ALIKES = [
     ("strict", "4111111111111112.4111111111111113 4111111111111112-4111111111111113-4111111111111"),
     ("strict", "order 1234567890123-0001, 1234567890123:45, 1234567890123_4, 1234567890123.5"),
     ("strict", "1234567890123456-2024-01-02 4111111111111112_2 4111111111111112)1"),
+    ("strict", "1234567890123 -4111111111111111 +4111111111111111 $4111111111111111"),
     ("strict", "2024-01-02, 12-34-56, ISBN 978-3-16-148410-0 978-0-306-40615-7 v2.0.0-rc.1"),
     ("strict", "2024-01-02T10:00:00.123456Z 1733400000000.123 1733400000000123456:7 12:30:45.6"),
     ("strict", "版本1.2.3.4.5发布 v1.2.3.4 abc12345678Z 时间12:30:45"),
@@ -368,6 +372,13 @@ def test_card_iban_ssn_layouts_are_redacted_at_strict(text: str, expected: str) 
 @pytest.mark.parametrize(("level", "text"), LOOK_ALIKES)
 def test_look_alikes_stay(level: str, text: str) -> None:
     assert _redacted(level, text) == text
+
+
+def test_cards_right_after_a_tag_are_found() -> None:
+    # What the rule wrote leads the next card, whatever its action.
+    spec = RedactionSpec(level="strict", rules=(rule("pattern=CARD:redact"),))
+    out, _ = run(pl.DataFrame({"text": [f"{CARD} -{CARD_2} **{AMEX}.{CARD}"]}), spec)
+    assert out["text"].to_list() == ["[CARD] -[CARD] **[CARD].[CARD]"]
 
 
 def _open(level: str, text: str, expected: str, reason: str) -> object:
