@@ -269,6 +269,8 @@ STRICT_FIXED = [
     # Right after a card, led by what leads no card alone ("-", "$", "+", stars).
     (f"{CARD} -{CARD_2} ${CARD} +{AMEX}", f"{MASKED} -{MASKED_2} ${MASKED} +{MASKED_AMEX}"),
     (f"{CARD} **{CARD_2}**{AMEX}", f"{MASKED} **{MASKED_2}**{MASKED_AMEX}"),
+    (f"{CARD} -{CARD_2}_{AMEX}", f"{MASKED} -{MASKED_2}_{MASKED_AMEX}"),
+    (f"ref 12-{AMEX} {CARD}", f"ref 12-{MASKED_AMEX} {MASKED}"),
     ("tel 555-123-4567, card " + f"{CARD}.{CARD_2}", f"tel [PHONE], card {MASKED}.{MASKED_2}"),
     # Scripts without spaces write numbers right beside their words.
     (f"卡号{CARD}谢谢", f"卡号{MASKED}谢谢"),

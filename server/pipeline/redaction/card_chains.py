@@ -55,15 +55,21 @@ def _after_written(rule: PatternRule) -> PatternRule | None:
         written = rf"\[{re.escape(rule.label)}[^\]\s]*\]"
     else:
         return None
-    regex = compose(f"(?:{written}){_BETWEEN}", entity.value, entity.trail)
-    return replace(rule, regex=regex.replace(r"\b", r"(?-u:\b)"), gate="", entity=None)
+    lead = f"(?:{written}){_BETWEEN}"
+    # A "_" ends it too: the card joined by it may be written over already
+    # ("4111… -5500…_************1111"), and the joiners only part two runs of digits.
+    trail = f"_|{entity.trail}"
+    regex = compose(lead, entity.value, trail).replace(r"\b", r"(?-u:\b)")
+    # The gate: a digit after the lead. Not the whole pattern: the card's trail may be
+    # one only once joiners are in (text_markers.PARTED_CARDS: "4111…_5500…").
+    return replace(rule, regex=regex, gate=f"{lead}[0-9]", entity=None)
 
 
 def _rewritten_while_held(values: pl.Series, rule: PatternRule) -> pl.Series:
     # Only the values holding a candidate are rewritten (few: a card right after a
     # written one), again while that changes them.
     for _ in range(_LONGEST_CHAIN):
-        held = values.str.contains(rule.regex).fill_null(False)
+        held = values.str.contains(rule.gate).fill_null(False)
         if not held.any():
             break
         before = values.filter(held)

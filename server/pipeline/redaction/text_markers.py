@@ -44,10 +44,12 @@ _JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
 #: (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
 #: space): the first card's trail takes the joiner before it, the next card's lead the
 #: one after. The trail took none of these before a digit (a run ends only where no word
-#: follows), and "-", "." lead no card. Card-sized on both sides keeps dates, times,
-#: versions, ISBNs and amounts out (`2024-01-02`, `12:30`, `1.2.3`, `4111….50`); a
-#: look-alike so joined stays unchanged (its check fails), as "4111…2-4111…3" did.
-PARTED_CARDS: Final = r"([0-9]{13})(-+|\.+|[:_\u00a0)])([0-9]{13})"
+#: follows), and "-", "." lead no card. A space too: "12-3782… 4111…" was one candidate
+#: whose first card is no card after short groups alone (card_groups.py). Card-sized
+#: on both sides keeps dates, times, versions, ISBNs and amounts out (`2024-01-02`,
+#: `12:30`, `1.2.3`, `4111….50`); a look-alike so joined stays unchanged (its check
+#: fails), as "4111…2-4111…3" did.
+PARTED_CARDS: Final = r"([0-9]{13})(-+|\.+|[ :_\u00a0)])([0-9]{13})"
 _JOINERS_AROUND: Final = f"${{1}}{JOINER}${{2}}{JOINER}${{3}}"
 
 
