@@ -395,6 +395,19 @@ STILL_LEAKING = [
         "addresses without a dotted domain: 'user@localhost' is also a look-alike kept "
         "(LOOK_ALIKES), which one must give way",
     ),
+    _open(
+        "strict",
+        f"-{CARD},",
+        f"-{MASKED},",
+        "a card led by '-' alone reads as a negative number, as ' -4111…1' after a "
+        "look-alike does (LOOK_ALIKES); only after a written card is it a card",
+    ),
+    _open(
+        "strict",
+        f"cc_{CARD}_exp {CARD}x{CARD_2}",
+        f"cc_{MASKED}_exp {MASKED}x{MASKED_2}",
+        "a card's run ends at '_' or a letter only before another card-sized run",
+    ),
 ]
 
 
