@@ -9,11 +9,12 @@ import polars as pl
 import pytest
 
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import rule, run
 
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 CARD, CARD_2 = "4111111111111111", "5500000000000004"
 MASKED, MASKED_2 = "************1111", "************0004"
+AMEX, MASKED_AMEX = "378282246310005", "***********0005"
 IBAN = "DE89370400440532013000"
 
 
@@ -260,6 +261,21 @@ STRICT_FIXED = [
         f"{CARD},{CARD_2};{CARD}|{CARD_2}/{CARD}",
         f"{MASKED},{MASKED_2};{MASKED}|{MASKED_2}/{MASKED}",
     ),
+    # Cards joined by a separator whose trail or lead none of them took (three or more
+    # joined by "-", ".", ":", "_", ")", a no-break space, "--", "..."), also after
+    # short groups, or after a look-alike.
+    (f"{CARD}-{CARD_2}-{AMEX}-{CARD}", f"{MASKED}-{MASKED_2}-{MASKED_AMEX}-{MASKED}"),
+    (f"ref 12-{CARD}-{CARD_2}", f"ref 12-{MASKED}-{MASKED_2}"),
+    (f"{CARD}.{CARD_2} {CARD}...{AMEX}", f"{MASKED}.{MASKED_2} {MASKED}...{MASKED_AMEX}"),
+    (f"{CARD}:{CARD_2}){CARD}--{AMEX}", f"{MASKED}:{MASKED_2}){MASKED}--{MASKED_AMEX}"),
+    (f"{CARD}\u00a0{CARD_2}_{AMEX}", f"{MASKED}\u00a0{MASKED_2}_{MASKED_AMEX}"),
+    (f"4111111111111112.{CARD_2}", f"4111111111111112.{MASKED_2}"),
+    # Right after a card, led by what leads no card alone ("-", "$", "+", stars).
+    (f"{CARD} -{CARD_2} ${CARD} +{AMEX}", f"{MASKED} -{MASKED_2} ${MASKED} +{MASKED_AMEX}"),
+    (f"{CARD} **{CARD_2}**{AMEX}", f"{MASKED} **{MASKED_2}**{MASKED_AMEX}"),
+    (f"{CARD} -{CARD_2}_{AMEX}", f"{MASKED} -{MASKED_2}_{MASKED_AMEX}"),
+    (f"ref 12-{AMEX} {CARD}", f"ref 12-{MASKED_AMEX} {MASKED}"),
+    ("tel 555-123-4567, card " + f"{CARD}.{CARD_2}", f"tel [PHONE], card {MASKED}.{MASKED_2}"),
     # Scripts without spaces write numbers right beside their words.
     (f"卡号{CARD}谢谢", f"卡号{MASKED}谢谢"),
     (f"número:{CARD}é", f"número:{MASKED}é"),
@@ -341,6 +357,14 @@ LOOK_ALIKES = [
     ("strict", "4111111111111112-4111111111111113 1234567890123 4111111111111112"),
     ("strict", "4111111111111112 .4111111111111111 4111111111111112 -4111111111111111"),
     ("strict", "2024-01-01\n2024-02-02\n1234 5678 9012 3456\n7890"),
+    # Card-sized runs joined by a separator (none valid), and numbers joined so whose
+    # first run is card-sized but not the rest.
+    ("strict", "4111111111111112.4111111111111113 4111111111111112-4111111111111113-4111111111111"),
+    ("strict", "order 1234567890123-0001, 1234567890123:45, 1234567890123_4, 1234567890123.5"),
+    ("strict", "1234567890123456-2024-01-02 4111111111111112_2 4111111111111112)1"),
+    ("strict", "1234567890123 -4111111111111111 +4111111111111111 $4111111111111111"),
+    ("strict", "2024-01-02, 12-34-56, ISBN 978-3-16-148410-0 978-0-306-40615-7 v2.0.0-rc.1"),
+    ("strict", "2024-01-02T10:00:00.123456Z 1733400000000.123 1733400000000123456:7 12:30:45.6"),
     ("strict", "版本1.2.3.4.5发布 v1.2.3.4 abc12345678Z 时间12:30:45"),
     ("strict", "/orders/000-12-3456/ 666-12-3456/123-00-4567"),
     ("strict", "::ffff:300.1.1.1 std::vector 12:30:45"),
@@ -374,6 +398,13 @@ def test_look_alikes_stay(level: str, text: str) -> None:
     assert _redacted(level, text) == text
 
 
+def test_cards_right_after_a_tag_are_found() -> None:
+    # What the rule wrote leads the next card, whatever its action.
+    spec = RedactionSpec(level="strict", rules=(rule("pattern=CARD:redact"),))
+    out, _ = run(pl.DataFrame({"text": [f"{CARD} -{CARD_2} **{AMEX}.{CARD}"]}), spec)
+    assert out["text"].to_list() == ["[CARD] -[CARD] **[CARD].[CARD]"]
+
+
 def _open(level: str, text: str, expected: str, reason: str) -> object:
     return pytest.param(level, text, expected, marks=pytest.mark.xfail(strict=True, reason=reason))
 
@@ -385,6 +416,19 @@ STILL_LEAKING = [
         "[EMAIL]",
         "addresses without a dotted domain: 'user@localhost' is also a look-alike kept "
         "(LOOK_ALIKES), which one must give way",
+    ),
+    _open(
+        "strict",
+        f"-{CARD},",
+        f"-{MASKED},",
+        "a card led by '-' alone reads as a negative number, as ' -4111…1' after a "
+        "look-alike does (LOOK_ALIKES); only after a written card is it a card",
+    ),
+    _open(
+        "strict",
+        f"cc_{CARD}_exp {CARD}x{CARD_2}",
+        f"cc_{MASKED}_exp {MASKED}x{MASKED_2}",
+        "a card's run ends at '_' or a letter only before another card-sized run",
     ),
 ]
 

@@ -34,7 +34,7 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     candidate passes its validator: matches are few, so extracting and checking them
     costs a fraction of the fenced rewrite, which then runs only where it changes
     something (most digit runs in text are order ids, dates and tracking numbers)."""
-    joined = with_joiners(text, joined_separators(rule))
+    joined = with_joiners(text, *joined_separators(rule))
     regex = rule.regex
     if is_phone_rule(rule):
         # Numbers side by side parted (phone_bounds.py): a dotted boundary is a candidate

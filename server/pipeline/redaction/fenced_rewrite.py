@@ -86,7 +86,7 @@ def rewrite_fenced(
     # Validated entities are ids, cards and numbers: those are what people list as
     # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
     joined_values = bool(rule.validator)
-    source = with_joiners(text, joined_separators(rule)) if joined_values else text
+    source = with_joiners(text, *joined_separators(rule)) if joined_values else text
     if is_phone_rule(rule):
         source = source.map_batches(
             partial(_bounded_and_split, regex=rule.regex),

@@ -16,6 +16,7 @@ from functools import partial
 import polars as pl
 
 from sluice.server.pipeline.redaction.actions import tag
+from sluice.server.pipeline.redaction.card_chains import cards_after_written
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.entities import Entity
 from sluice.server.pipeline.redaction.fenced_rewrite import rewrite_fenced
@@ -31,6 +32,8 @@ def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
         for layouts in _by_gate(entity.layouts):
             text = _with_layouts(text, rule, layouts)
     rewritten = _rewrite_candidates(text, rule)
+    if entity is not None and entity.cards_beside_groups:
+        rewritten = cards_after_written(rewritten, rule)
     if entity is not None and entity.second_round:
         spaced = entity.joins_after_candidates
         rewritten = _rewrite_candidates(rewritten, rule, join_after_candidates=spaced)

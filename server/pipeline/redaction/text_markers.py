@@ -40,28 +40,49 @@ JOINED_CARDS: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])"
 #: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
 #: JOINED_CARDS; absent groups read as "").
 _JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
+#: For cards, a joiner on either side of a separator between two card-sized runs
+#: (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
+#: space): the first card's trail takes the joiner before it, the next card's lead the
+#: one after. The trail took none of these before a digit (a run ends only where no word
+#: follows), and "-", "." lead no card. A space too: "12-3782… 4111…" was one candidate
+#: whose first card is no card after short groups alone (card_groups.py). Card-sized
+#: on both sides keeps dates, times, versions, ISBNs and amounts out (`2024-01-02`,
+#: `12:30`, `1.2.3`, `4111….50`); a look-alike so joined stays unchanged (its check
+#: fails), as "4111…2-4111…3" did.
+PARTED_CARDS: Final = r"([0-9]{13})(-+|\.+|[ :_\u00a0)])([0-9]{13})"
+_JOINERS_AROUND: Final = f"${{1}}{JOINER}${{2}}{JOINER}${{3}}"
 
 
-def with_joiners(text: pl.Expr, joined: str = JOINED) -> pl.Expr:
-    """`text` with a joiner after each separator that starts another value (`JOINED`).
-    Few values hold one (prose has ", " after its commas): the rows that do are found
-    by a scan, which costs a third of the regex replace that copies every row, and only
-    those are rewritten (on the text-heavy set, ~7% of the rows a phone gate picks)."""
+def with_joiners(text: pl.Expr, joined: str = JOINED, parted: str = "") -> pl.Expr:
+    """`text` with a joiner after each separator that starts another value (`JOINED`),
+    and on either side of each separator `parted` matches (`PARTED_CARDS`). Few values
+    hold one (prose has ", " after its commas): the rows that do are found by a scan,
+    which costs a third of the regex replace that copies every row, and only those are
+    rewritten (on the text-heavy set, ~7% of the rows a phone gate picks)."""
     return text.map_batches(
-        partial(_with_joiners, joined=joined), return_dtype=pl.String, is_elementwise=True
+        partial(_with_joiners, joined=joined, parted=parted),
+        return_dtype=pl.String,
+        is_elementwise=True,
     )
 
 
-def joined_separators(rule: PatternRule) -> str:
-    return JOINED_CARDS if rule.validator == "card" else JOINED
+def joined_separators(rule: PatternRule) -> tuple[str, str]:
+    """The separators `with_joiners` gives the rule's values joiners at."""
+    return (JOINED_CARDS, PARTED_CARDS) if rule.validator == "card" else (JOINED, "")
 
 
-def _with_joiners(values: pl.Series, joined: str) -> pl.Series:
-    needs = values.str.contains(joined).fill_null(False)
+def _with_joiners(values: pl.Series, joined: str, parted: str) -> pl.Series:
+    # One scan for both: the rows holding either are few.
+    needs = values.str.contains(f"{joined}|{parted}" if parted else joined).fill_null(False)
     if not needs.any():
         return values
     where = row_positions(needs)
     with_joiner = values.filter(needs).str.replace_all(joined, _JOINER_AFTER)
+    if parted:
+        # A match takes the first 13 digits of the run after it, so in a chain
+        # ("4111…-5500…-3782…") the next separator is found by a second pass.
+        for _ in range(2):
+            with_joiner = with_joiner.str.replace_all(parted, _JOINERS_AROUND)
     # `scatter` writes in place: into a copy, never the caller's values.
     return values.clone().scatter(where, with_joiner)
 
