@@ -151,14 +151,23 @@ _CREDENTIAL_NAMES = (
     r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
 )
 # A full-width colon (U+FF1A) too, as CJK text writes it after a name.
-_SETTING = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a])\s*"
+_SETTING_OPERATORS = r":=|=>|[:=\uff1a]"
 # A comparison holds the secret as well, as a quoted literal (`if password == "hunter2"`,
 # `password !== 'x'`): unquoted, what it compares with is code (`password == null`,
 # `token != expected_token`, `api_key == os.environ['KEY']`).
-_COMPARISON = r"\\?[\"']?\s*(?:===?|!==?)\s*"
+_COMPARISON_OPERATORS = r"===?|!==?"
+
+
+def _after_name(operators: str) -> str:
+    """An operator after a secret's name, with the name's closing quote and spaces."""
+    return rf"\\?[\"']?\s*(?:{operators})\s*"
+
+
+_SETTING = _after_name(_SETTING_OPERATORS)
+_COMPARISON = _after_name(_COMPARISON_OPERATORS)
 # Either, where a quote or bracket follows (the quoted layouts). Comparisons after the
 # one-character settings, so `password==x1` still reads "=x1".
-_ASSIGNMENT = r"\\?[\"']?\s*(?::=|=>|[:=\uff1a]|===?|!==?)\s*"
+_ASSIGNMENT = _after_name(f"{_SETTING_OPERATORS}|{_COMPARISON_OPERATORS}")
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
 # comparison only with one.
 _ASSIGNED_VALUE = rf"(?:{_SETTING}\\?[\"'「『]?|{_COMPARISON}\\?[\"'「『])"
