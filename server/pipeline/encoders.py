@@ -170,18 +170,19 @@ class CsvEncoder(Encoder):
         pass
 
 
-#: How many row groups a Parquet encoder holds back: encode() of batch k returns row
-#: group k - 3. Fixed, never derived from the CPU count, so the bytes each call returns,
-#: and with them the chunk boundaries a resumed export must find again, are the same on
-#: every machine (a chunk resumed across a change of it is re-encoded: its stored parts
-#: are checked against their digests). Three behind leave a row group queued whenever a
-#: worker of two frees: with two, a worker that finished while the caller still waited
-#: for the older row group on the other one found the queue empty until the caller had
-#: handed that one on and taken the next batch. Events, 1M rows, busy machine (load 7-9
-#: on 2 cores, so the times are stretched): with two, a worker idled that way in 5 of 6
-#: exports (3-59 ms each); with three in none of 6. Waits for the reader (a batch not
-#: yet decoded) are another matter, left as they were. The price is one more batch in
-#: flight: peak RSS +12 MiB (events) and +35 MiB (text-heavy), 5 runs each.
+#: How many row groups a Parquet encoder holds back: encode() of batch k returns row group k - 3.
+#: Fixed, never derived from the CPU count, so the bytes each call returns, and with them the chunk
+#: boundaries a resumed export must find again, are the same on every machine. A change of it
+#: changes the bytes: a chunk whose upload a crash left part-way is re-encoded, and a stored part
+#: whose digests differ is sent again; but a chunk completed and not yet journalled before the crash
+#: fails its byte-for-byte check on a resumable sink (DATA_LOSS) under the new value. Three behind
+#: leave a row group queued whenever a worker of two frees: with two, a worker that finished while
+#: the caller still waited for the older row group on the other one found the queue empty until the
+#: caller had handed that one on and taken the next batch. Events, 1M rows, busy machine (load 7-9
+#: on 2 cores, so the times are stretched): with two, a worker idled that way in 5 of 6 exports
+#: (3-59 ms each); with three in none of 6. Waits for the reader (a batch not yet decoded) are
+#: another matter, left as they were. The price is one more batch in flight: peak RSS +12 MiB
+#: (events) and +35 MiB (text-heavy), 5 runs each.
 PARQUET_ROW_GROUPS_BEHIND: Final = 3
 #: Row groups being encoded at once, at most: the ones held back and the newest.
 _PARQUET_IN_FLIGHT: Final = PARQUET_ROW_GROUPS_BEHIND + 1
