@@ -5,17 +5,25 @@ Only the places sinks.locations allows are reachable: local folders, S3 and Azur
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from sluice.sinks.azure import AzureLocation, AzureSink
+from sluice.sinks.azure.options import AzureLocation
 from sluice.sinks.base import Sink
 from sluice.sinks.local import LocalSink
 from sluice.sinks.locations import classify
 from sluice.sinks.observer import NO_STORAGE_OBSERVER, StorageObserver
 from sluice.sinks.profiles import AzureProfile, S3Profile
 from sluice.sinks.retry import RetryingSink, RetryPolicy
-from sluice.sinks.s3 import S3Location, S3Sink
+from sluice.sinks.s3.options import S3Location
+
+#: Held while a cloud sink's module (and its SDK) is imported on first use. Exports open
+#: sinks on their own threads, and two threads importing the Azure SDK and botocore at
+#: once can meet in a package they share (urllib3, certifi...) and see it half
+#: initialised ("cannot import name ... from partially initialized module": what
+#: server/pipeline/driver_preload.py says of psycopg). One import at a time never can.
+_SDK_IMPORT = threading.Lock()
 
 
 def _without_secrets(uri: str) -> str:
@@ -37,9 +45,14 @@ def _backend(uri: str, profile: S3Profile | AzureProfile | None) -> Sink:
         return LocalSink(Path(location.target).resolve())
     if profile is not None and profile.kind != location.kind:
         raise ValueError(f"a {profile.kind} storage profile cannot reach {_without_secrets(uri)!r}")
+    # The cloud sinks are imported here, on first use (sinks/azure/__init__.py says why).
     if location.kind == "s3":
+        with _SDK_IMPORT:
+            from sluice.sinks.s3.sink import S3Sink
         s3_profile = profile if isinstance(profile, S3Profile) else S3Profile()
         return S3Sink(S3Location.parse(uri), s3_profile)
+    with _SDK_IMPORT:
+        from sluice.sinks.azure.sink import AzureSink
     azure_profile = profile if isinstance(profile, AzureProfile) else AzureProfile()
     return AzureSink(AzureLocation.parse(uri), azure_profile)
 

@@ -20,9 +20,6 @@ from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import SluiceError
 from sluice.server.pipeline.xml_encoding import xml_schema_document
 from sluice.server.planning.plan import ExportPlan
-from sluice.server.report.html_report import render_html
-from sluice.server.report.model import build_report
-from sluice.server.report.pdf_report import render_pdf
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink, join_key
 
@@ -41,6 +38,12 @@ def write_documents(plan: ExportPlan, sink: Sink, manifest: Manifest) -> tuple[D
             store_document(sink, plan.prefix, XML_SCHEMA_NAME, "application/xml", schema)
         )
     if plan.spec.report:
+        # Imported here: the report's modules, reportlab's above all (about a tenth of a
+        # second), were imported by every daemon start for documents few exports ask for.
+        from sluice.server.report.html_report import render_html
+        from sluice.server.report.model import build_report
+        from sluice.server.report.pdf_report import render_pdf
+
         report = build_report(manifest, _parents(sink, manifest))
         entries.append(
             store_document(sink, plan.prefix, REPORT_HTML_NAME, "text/html", render_html(report))

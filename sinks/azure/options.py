@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from typing import TYPE_CHECKING, Any
 
 from sluice.sinks.profiles import AzureProfile, resolve
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
 
 # Azure container naming rules: 3-63 lowercase letters, digits and single hyphens.
 _CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
@@ -63,6 +64,10 @@ def managed_identity(profile: AzureProfile) -> Any:
 
 def build_container_client(profile: AzureProfile, location: AzureLocation) -> ContainerClient:
     """A ContainerClient; the SDK's own retries are off, RetryingSink is the one place."""
+    # Here, not at the top: planning parses AzureLocation for every destination, and the
+    # SDK is worth importing only for a daemon that writes to Azure (sinks/azure/__init__).
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+
     transport: dict[str, Any] = {
         "retry_total": 0,
         "connection_timeout": profile.connect_timeout,

@@ -7,10 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.config import Config  # type: ignore[import-untyped]
-
 from sluice.sinks.profiles import S3Profile, resolve
-from sluice.sinks.s3.credentials import session_for
 
 # AWS bucket naming rules (3-63 lowercase letters, digits, '.', '-').
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -47,6 +44,12 @@ class S3Location:
 def build_client(profile: S3Profile) -> Any:
     """A botocore S3 client. Its own retries are off: RetryingSink is the one place that
     retries, and stacking both would multiply attempts."""
+    # Here, not at the top: planning parses S3Location for every destination, and
+    # botocore is worth importing only for a daemon that writes to S3 (sinks/s3/__init__).
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    from sluice.sinks.s3.credentials import session_for
+
     session = session_for(profile)
     config = Config(
         connect_timeout=profile.connect_timeout,
