@@ -12,10 +12,19 @@ fences it is lost, or its store cannot be reached) hands the upload over just th
 even before the run hears of it: neither an abort nor a completion may follow. The one
 exception is an upload no journal ever named (its first journal write was refused): no
 other holder can know its id, so it is aborted rather than left unfinished for good.
+
+A writer told to `replace_stale` (its caller vouches that no record names the object:
+neither a journalled chunk nor a manifest) replaces an object it finds under the key with
+other bytes, instead of failing on it: left by an earlier run killed between completing
+the object and recording it, encoded then by another Sluice, Polars or pyarrow, or with
+other encoder settings. The replace follows a journal write (so the lease that fences the
+journal is still this run's) and is conditional on the object's version examined just
+before, so it can never replace what a later holder of the export stored and recorded.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from abc import ABC, abstractmethod
@@ -42,6 +51,10 @@ T = TypeVar("T")
 #: UploadHandedOver when the request may no longer be sent.
 RequestRunner = Callable[[Callable[[], T], str, Callable[[], None]], T]
 
+#: How often a stale object is examined and replaced before giving up: each further
+#: attempt means the object changed between the two (another writer is at work).
+REPLACE_ATTEMPTS = 3
+
 MiB = 1024 * 1024
 #: S3's smallest part (except the last); Azure blocks follow the same size for symmetry.
 MIN_PART_SIZE = 5 * MiB
@@ -67,11 +80,16 @@ class ResumableWriter(ABC):
         overwrite: bool,
         journal: UploadJournal | None,
         concurrency: int = 1,
+        replace_stale: bool = False,
     ) -> None:
+        if replace_stale and (overwrite or journal is None):
+            # Without a journal there is no fenced write to make before the replace.
+            raise ValueError("replace_stale needs overwrite=False and a journal")
         self.key = key
         self.location = location
         self.part_size = part_size
         self.overwrite = overwrite
+        self.replace_stale = replace_stale
         self._journal = journal
         self._run: RequestRunner[object] = _run_directly
         self._buffer = bytearray()
@@ -145,8 +163,11 @@ class ResumableWriter(ABC):
         """The tag a part with these digests has when stored ("" if unknowable)."""
 
     @abstractmethod
-    def _complete(self, state: UploadState, sha256_hex: str) -> None:
-        """Publish the parts as the object; raise ObjectExists when overwrite is refused."""
+    def _complete(self, state: UploadState, sha256_hex: str, replacing: str = "") -> None:
+        """Publish the parts as the object; raise ObjectExists when overwrite is refused.
+        With `replacing` (a version from _stored_version) the store replaces the object
+        only while it is still that version, else raises ObjectExists (ObjectNotFound
+        when it is gone)."""
 
     @abstractmethod
     def _put_whole(self, payload: bytes, sha256_hex: str) -> None:
@@ -159,6 +180,10 @@ class ResumableWriter(ABC):
     @abstractmethod
     def _object_exists(self) -> bool:
         """Whether an object is stored under the key."""
+
+    @abstractmethod
+    def _stored_version(self) -> str | None:
+        """The version (ETag) of the object stored under the key; None when there is none."""
 
     @abstractmethod
     def abort_remote(self, state: UploadState) -> None:
@@ -184,24 +209,18 @@ class ResumableWriter(ABC):
         self._status = "committed"
         sha256_hex = self._whole_sha256.hexdigest()
         try:
-            if self._state is None and self._journal_state() is None:
-                self._publish(lambda: self._put_whole(bytes(self._buffer), sha256_hex), [])
-            else:
+            whole = self._state is None and self._journal_state() is None
+            if whole and self._publish(
+                lambda: self._put_whole(bytes(self._buffer), sha256_hex), []
+            ):
+                # A stale object with other bytes: replaced by an upload of parts (here
+                # one), since only a completion comes after the fencing journal write.
+                self._store_part(bytes(self._buffer))
+                self._complete_parts(sha256_hex)
+            elif not whole:
                 if self._buffer or self._state is None:
                     self._store_part(bytes(self._buffer))
-                self._collect(keep=0)
-                state = self._state
-                assert state is not None
-                parts = sorted(state.parts, key=lambda part: part.number)
-                if not self._verify_only:
-                    state.completing = True
-                    self._save()
-                    self._publish(lambda: self._complete(state, sha256_hex), parts)
-                elif not self._matches(parts):
-                    raise IntegrityError(
-                        f"object {self.key!r} was completed by an earlier run with other bytes",
-                        location=self.location,
-                    )
+                self._complete_parts(sha256_hex)
         except BaseException:
             self._abandon()
             raise
@@ -268,22 +287,96 @@ class ResumableWriter(ABC):
 
     # Internals.
 
-    def _publish(self, request: Callable[[], None], parts: list[PartRecord]) -> None:
+    def _complete_parts(self, sha256_hex: str) -> None:
+        self._collect(keep=0)
+        state = self._state
+        assert state is not None
+        parts = sorted(state.parts, key=lambda part: part.number)
+        if self._verify_only:
+            if not self._matches(parts):
+                raise IntegrityError(
+                    f"object {self.key!r} was completed by an earlier run with other bytes",
+                    location=self.location,
+                )
+            return
+        state.completing = True
+        self._save()
+        if self._publish(lambda: self._complete(state, sha256_hex), parts):
+            self._replace(state, sha256_hex, parts)
+
+    def _publish(self, request: Callable[[], None], parts: list[PartRecord]) -> bool:
         """Make the completing request, then check what the store holds. A refused
         overwrite is fine when the object there is byte-identical: a duplicate run (or a
-        retry after a crash right after completing) must neither overwrite nor fail."""
+        retry after a crash right after completing) must neither overwrite nor fail.
+        Whether the object there is stale: other bytes, which `replace_stale` replaces."""
         try:
             self._request(request, "complete upload of")
         except (ObjectExists, ObjectNotFound) as exc:
             # ObjectNotFound: a retried completion whose first attempt succeeded but whose
             # answer was lost finds its upload gone. Either way, the stored bytes decide.
             if self._matches(parts):
-                return
+                self._discard_unpublished(parts)
+                return False
             if isinstance(exc, ObjectExists):
+                if self.replace_stale:
+                    return True
                 raise ObjectExists(
                     f"object {self.key!r} already exists", location=self.location
                 ) from exc
             raise
+        self._verify_published(parts)
+        return False
+
+    def _replace(self, state: UploadState, sha256_hex: str, parts: list[PartRecord]) -> None:
+        """Complete the upload over the stale object found under the key. Its version is
+        read before its bytes are compared, and the completion is conditional on it: an
+        object changed in between (another writer at work) is examined again."""
+        for _ in range(REPLACE_ATTEMPTS):
+            version = self._request(self._stored_version, "look up")
+            if version is None:
+                # Gone since (swept by hand?): published as a new object after all.
+                if not self._publish(lambda: self._complete(state, sha256_hex), parts):
+                    return
+                continue
+            if self._matches(parts):
+                self._discard_unpublished(parts)
+                return
+            # The fence: this write is refused (JournalRefused) unless the run still
+            # holds the export's lease, and then nothing is replaced. The condition on
+            # `version` covers the moment between this write and the request.
+            self._save()
+            log.warning(
+                "replacing %s: an earlier run completed it with other bytes but never "
+                "recorded it (another encoder version or setting); no record names it",
+                self.location,
+            )
+            try:
+                self._request(
+                    functools.partial(self._complete, state, sha256_hex, version),
+                    "replace stale object",
+                )
+            except (ObjectExists, ObjectNotFound):
+                # Changed or removed since it was examined, or a retried completion
+                # whose answer was lost: the stored bytes decide.
+                if self._matches(parts):
+                    self._discard_unpublished(parts)
+                    return
+                continue
+            self._verify_published(parts)
+            return
+        raise IntegrityError(
+            f"object {self.key!r} kept changing while a stale copy was being replaced",
+            location=self.location,
+        )
+
+    def _discard_unpublished(self, parts: list[PartRecord]) -> None:
+        """The store already holds these bytes: the upload just made (if any, with an
+        id to name it) is dropped rather than left for the export's final sweep."""
+        state = self._state
+        if parts and state is not None and state.upload_id:
+            self._abort_quietly(state)
+
+    def _verify_published(self, parts: list[PartRecord]) -> None:
         if not self._matches(parts):
             raise IntegrityError(
                 f"object {self.key!r} does not hold the bytes just uploaded "
@@ -324,7 +417,7 @@ class ResumableWriter(ABC):
                 previous.parts = []
                 previous.completing = False
                 return previous
-            if previous.completing:
+            if previous.completing and not self.replace_stale:
                 # Completed just before the crash: re-derive the part digests, then check
                 # the stored object instead of uploading anything.
                 self._verify_only = True
@@ -332,9 +425,15 @@ class ResumableWriter(ABC):
                 return previous
         elif previous is not None:
             self._abort_quietly(previous)
-        if not self.overwrite and self._request(self._object_exists, "look up"):
+        if (
+            not self.overwrite
+            and not self.replace_stale
+            and self._request(self._object_exists, "look up")
+        ):
             # Published by an earlier run whose journal entry is gone (killed between
             # completing and journalling the chunk): verify it instead of uploading again.
+            # (A writer that may replace a stale object uploads its bytes instead: they
+            # may differ, and are gone by the time the verification could tell.)
             self._verify_only = True
             return UploadState(backend=self.backend, key=self.key, part_size=self.part_size)
         return UploadState(
