@@ -450,11 +450,19 @@ class _ChunkWriterThread:
             key = self._config.chunk_key(index)
             writer: SinkWriter
             if self._sink.capabilities.resumable:
-                # Resumable sinks continue a journalled upload, and refuse to overwrite
-                # unless the stored object is byte-identical, so a duplicate run can
-                # neither replace a chunk nor fail on one a crash published unjournalled.
+                # Resumable sinks continue a journalled upload and never overwrite
+                # blindly: a replica that lost its lease without knowing yet may still be
+                # completing a chunk the new holder journalled. A run writes only chunks
+                # after the last journalled one (and the manifest comes after them all),
+                # so no record names an object under this key: one a crash published
+                # unjournalled is kept when identical, else replaced as stale (it was
+                # encoded by another Sluice, Polars or pyarrow, or with other settings),
+                # fenced by this run's lease through the journal, so a resume never
+                # fails on it for good.
                 journal = _RunJournal(self._observer.upload_journal(key), self._handed_over)
-                writer = self._sink.create(key, overwrite=False, journal=journal)
+                writer = self._sink.create(
+                    key, overwrite=False, journal=journal, replace_stale=True
+                )
             else:
                 writer = self._sink.create(key, overwrite=True)
             self._open = OpenChunk(
