@@ -16,7 +16,11 @@ import pytest
 
 from sluice.client.demo_data import generate
 from sluice.server.committed.verify import verify_export
+from sluice.server.errors import DataLoss
+from sluice.server.execution.executor import ExecutionContext, execute
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
+from sluice.server.jobs.model import NewJob
+from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.pipeline import encoders
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.results import ChunkResult, PipelineProgress
@@ -28,9 +32,12 @@ from sluice.server.planning.spec import (
     OutputSpec,
     SourceSpec,
 )
+from sluice.server.service.events import EventHub
 from sluice.server.settings import load_settings
-from sluice.sinks import Sink
+from sluice.sinks import Sink, open_sink
 from sluice.sinks.base import UploadJournal
+from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket
+from tests.servers.processes import ServerProcess
 from tests.unit.cloud_stores import PART, CloudStore, cloud_store
 from tests.unit.upload_journal import MemoryJournal
 
@@ -130,3 +137,67 @@ def test_a_resume_replaces_chunks_an_older_encoder_completed_but_never_journalle
     assert pl.concat(frames)["id"].to_list() == list(range(rows))
     assert all(journal.state is None for journal in resumed.uploads.values())
     assert store.open_uploads() == 0
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_chunks_a_manifest_names_are_never_replaced_though_the_journal_lost_them(
+    tmp_path: Path, moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    """A job store behind its storage (restored from a backup taken after chunk 0) while
+    the manifest already commits every chunk: chunks 1 and 2 are named, by the manifest,
+    so their other bytes are DATA_LOSS, and the committed export stays as it was."""
+    rows, chunk_rows, compression = SHAPES[shape]
+    monkeypatch.setenv("T_NAMED_KEY", MOTO_KEY_ID)
+    monkeypatch.setenv("T_NAMED_SECRET", MOTO_SECRET)
+    source = generate(tmp_path / "src" / "events.parquet", rows, seed=3)
+    lake = {
+        "kind": "s3",
+        "endpoint_url": moto_server.endpoint,
+        "access_key_id_ref": "env:T_NAMED_KEY",
+        "secret_access_key_ref": "env:T_NAMED_SECRET",
+    }
+    settings = load_settings(
+        None,
+        {
+            "state_dir": tmp_path / "state",
+            "allowed_source_roots": [source.parent],
+            "storage_profiles": {"lake": lake},
+        },
+        environ={},
+    )
+    destination = DestinationSpec(
+        f"s3://{new_bucket(moto_server.endpoint)}/exports", "events", profile="lake"
+    )
+    spec = ExportSpec(
+        source=SourceSpec(str(source)),
+        destination=destination,
+        output=OutputSpec(format="parquet", compression=compression),
+        chunking=ChunkingSpec(max_rows=chunk_rows),
+    )
+
+    def run(store: SQLiteJobStore) -> str:
+        claimed = store.claim("here", 60)
+        assert claimed is not None
+        context = ExecutionContext(
+            settings, store, EventHub(), open_sink, b"k" * 32, "key-id", b"i" * 32
+        )
+        return execute(claimed[0], context, threading.Event(), claimed[1])
+
+    first = SQLiteJobStore(":memory:")
+    job, _ = first.create(NewJob(id="20260101T000000Z-named", spec=spec))
+    with monkeypatch.context() as older:
+        older.setattr(encoders, "PARQUET_DICTIONARY_PAGE_LIMIT", 64)
+        manifest_uri = run(first)
+    committed = list(first.chunks(job.id))
+    assert len(committed) == rows // chunk_rows
+    sink = open_sink(destination.uri, profile=settings.storage_profiles["lake"])
+    manifest_key = manifest_uri.removeprefix(sink.uri.rstrip("/") + "/")
+    stored = {info.key: info.size for info in sink.list()}
+
+    behind = SQLiteJobStore(":memory:")
+    assert behind.restore(job, committed[:1])
+    with pytest.raises(DataLoss):
+        run(behind)
+
+    assert {info.key: info.size for info in sink.list()} == stored
+    assert verify_export(sink, manifest_key).ok
