@@ -20,6 +20,10 @@ the object and recording it, encoded then by another Sluice, Polars or pyarrow, 
 other encoder settings. The replace follows a journal write (so the lease that fences the
 journal is still this run's) and is conditional on the object's version examined just
 before, so it can never replace what a later holder of the export stored and recorded.
+A writer that finds the object there before uploading (looked up, or left `completing` by
+the journal) only verifies it, sending nothing, as one without `replace_stale` does; the
+parts it re-produces meanwhile are kept on local disk (PartSpool), and uploaded from there
+only when the stored bytes turn out to differ.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from sluice.sinks.errors import (
     StorageError,
     UploadHandedOver,
 )
+from sluice.sinks.part_spool import PartSpool
 from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
 
 log = logging.getLogger("sluice.sinks")
@@ -104,6 +109,8 @@ class ResumableWriter(ABC):
         #: only then can another holder know it and be continuing it.
         self._named_in_journal = False
         self._verify_only = False
+        #: While verifying with `replace_stale`: the parts re-produced, to replace from.
+        self._spool: PartSpool | None = None
         self._status = "open"
         self._next_number = 1
         #: Parts being sent by worker threads: future -> (number, size, sha256, md5).
@@ -215,6 +222,7 @@ class ResumableWriter(ABC):
             ):
                 # A stale object with other bytes: replaced by an upload of parts (here
                 # one), since only a completion comes after the fencing journal write.
+                self._state = self._start_upload()
                 self._store_part(bytes(self._buffer))
                 self._complete_parts(sha256_hex)
             elif not whole:
@@ -226,6 +234,7 @@ class ResumableWriter(ABC):
             raise
         self._buffer = bytearray()
         self._drain()
+        self._drop_spool()
         self._clear()
         if self.skipped_bytes:
             log.info(
@@ -257,6 +266,7 @@ class ResumableWriter(ABC):
             return
         self._status = "suspended"
         self._buffer = bytearray()
+        self._drop_spool()  # the next writer re-produces the parts anyway
         try:
             if not self._handed_over():
                 self._collect(keep=0)
@@ -293,11 +303,14 @@ class ResumableWriter(ABC):
         assert state is not None
         parts = sorted(state.parts, key=lambda part: part.number)
         if self._verify_only:
-            if not self._matches(parts):
+            if self._matches(parts):
+                return
+            if self._spool is None:
                 raise IntegrityError(
                     f"object {self.key!r} was completed by an earlier run with other bytes",
                     location=self.location,
                 )
+            self._replace_from_spool(self._spool, sha256_hex, parts)
             return
         state.completing = True
         self._save()
@@ -369,6 +382,33 @@ class ResumableWriter(ABC):
             location=self.location,
         )
 
+    def _replace_from_spool(
+        self, spool: PartSpool, sha256_hex: str, verified: list[PartRecord]
+    ) -> None:
+        """The object found before uploading holds other bytes: upload the parts just
+        verified against it, from the spool, as a new upload, and replace it with them.
+        (An upload a `completing` journal named is gone: that is how it was found.)"""
+        self._verify_only = False
+        self.skipped_bytes = 0  # verified, not skipped: every byte is sent now
+        # No journal has named this upload yet (the entries saved while verifying named
+        # none, or the completed one), so a refused first write still aborts it.
+        self._named_in_journal = False
+        state = self._state = self._start_upload()
+        for record, payload in zip(
+            verified, spool.parts([part.size for part in verified]), strict=True
+        ):
+            self._send(state, record.number, payload, record.sha256, record.md5)
+        self._collect(keep=0)
+        self._drop_spool()
+        state.completing = True
+        self._save()
+        self._replace(state, sha256_hex, sorted(state.parts, key=lambda part: part.number))
+
+    def _drop_spool(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
     def _discard_unpublished(self, parts: list[PartRecord]) -> None:
         """The store already holds these bytes: the upload just made (if any, with an
         id to name it) is dropped rather than left for the export's final sweep."""
@@ -417,25 +457,31 @@ class ResumableWriter(ABC):
                 previous.parts = []
                 previous.completing = False
                 return previous
-            if previous.completing and not self.replace_stale:
+            if previous.completing:
                 # Completed just before the crash: re-derive the part digests, then check
                 # the stored object instead of uploading anything.
-                self._verify_only = True
                 previous.parts = []
-                return previous
+                return self._verify_instead(previous)
         elif previous is not None:
             self._abort_quietly(previous)
-        if (
-            not self.overwrite
-            and not self.replace_stale
-            and self._request(self._object_exists, "look up")
-        ):
+        if not self.overwrite and self._request(self._object_exists, "look up"):
             # Published by an earlier run whose journal entry is gone (killed between
             # completing and journalling the chunk): verify it instead of uploading again.
-            # (A writer that may replace a stale object uploads its bytes instead: they
-            # may differ, and are gone by the time the verification could tell.)
-            self._verify_only = True
-            return UploadState(backend=self.backend, key=self.key, part_size=self.part_size)
+            return self._verify_instead(
+                UploadState(backend=self.backend, key=self.key, part_size=self.part_size)
+            )
+        return self._start_upload()
+
+    def _verify_instead(self, state: UploadState) -> UploadState:
+        """Verify the object stored under the key rather than upload one. A writer that
+        may replace a stale one keeps the parts on local disk meanwhile: they may differ,
+        and would be gone by the time the verification could tell."""
+        self._verify_only = True
+        if self.replace_stale:
+            self._spool = PartSpool(self.location)
+        return state
+
+    def _start_upload(self) -> UploadState:
         return UploadState(
             backend=self.backend,
             key=self.key,
@@ -449,19 +495,27 @@ class ResumableWriter(ABC):
         state = self._state
         number = self._next_number
         self._next_number += 1
-        sha256 = hashlib.sha256(payload)
-        sha256_hex = sha256.hexdigest()
+        sha256_hex = hashlib.sha256(payload).hexdigest()
         md5_hex = hashlib.md5(payload, usedforsecurity=False).hexdigest()
         tag = self._already_stored(number, len(payload), sha256_hex, md5_hex)
         if tag is not None or self._verify_only:
+            if self._spool is not None:
+                self._spool.append(payload)
             self.skipped_bytes += len(payload)
             state.parts.append(PartRecord(number, len(payload), sha256_hex, md5_hex, tag or ""))
             self._save()
             return
+        self._send(state, number, payload, sha256_hex, md5_hex)
+
+    def _send(
+        self, state: UploadState, number: int, payload: bytes, sha256_hex: str, md5_hex: str
+    ) -> None:
+        """Send part `number` on a worker thread, journalled once stored (_collect)."""
+        sha256 = bytes.fromhex(sha256_hex)
 
         def send() -> str:
             return self._request(
-                lambda: self._send_part(state, number, payload, sha256.digest()),
+                lambda: self._send_part(state, number, payload, sha256),
                 f"upload part {number} of",
             )
 
@@ -537,6 +591,7 @@ class ResumableWriter(ABC):
         is only cleared once the store confirmed, so a later resume can retry. Handed
         over, the upload is left to its new holder, who may be continuing it."""
         self._drain()
+        self._drop_spool()
         if self._handed_over():
             if not self._abort_unnamed():
                 log.info("left the upload of %s to its new holder", self.location)
