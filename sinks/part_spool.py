@@ -42,14 +42,19 @@ class PartSpool:
         self._size += len(payload)
 
     def parts(self, sizes: list[int]) -> Iterator[bytes]:
-        """The parts appended, one at a time, in order; `sizes` are theirs."""
+        """The parts appended, one at a time, in order; `sizes` are theirs. Raises here,
+        before any is read, when they could not be kept."""
         if self._lost is not None:
             raise self._unavailable(self._lost)
         if sum(sizes) != self._size:
             raise ValueError(f"spooled {self._size} bytes, asked for {sum(sizes)}")
-        self._file.seek(0)
-        for size in sizes:
+        return self._read(sizes)
+
+    def _read(self, sizes: list[int]) -> Iterator[bytes]:
+        for number, size in enumerate(sizes):
             try:
+                if number == 0:
+                    self._file.seek(0)
                 payload = self._file.read(size)
             except OSError as exc:
                 raise self._unavailable(exc) from exc

@@ -393,10 +393,9 @@ class ResumableWriter(ABC):
         # No journal has named this upload yet (the entries saved while verifying named
         # none, or the completed one), so a refused first write still aborts it.
         self._named_in_journal = False
+        parts = spool.parts([part.size for part in verified])
         state = self._state = self._start_upload()
-        for record, payload in zip(
-            verified, spool.parts([part.size for part in verified]), strict=True
-        ):
+        for record, payload in zip(verified, parts, strict=True):
             self._send(state, record.number, payload, record.sha256, record.md5)
         self._collect(keep=0)
         self._drop_spool()

@@ -191,6 +191,8 @@ class _PartsSent:
     temporary: Path
     sizes: list[int] = field(default_factory=list)
     from_local_disk: list[bool] = field(default_factory=list)
+    #: Uploads begun (S3 CreateMultipartUpload; Azure stages on the blob, asks nothing).
+    started: list[str] = field(default_factory=list)
 
     def left_behind(self) -> list[str]:
         return _open_under(self.temporary) + os.listdir(self.temporary)
@@ -210,7 +212,12 @@ def sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> _PartsSent:
             record.from_local_disk.append(bool(_open_under(temporary)))
             return str(_send(writer, *args))
 
+        def started(writer: Any, _start: Any = upload._start) -> str:
+            record.started.append(writer.key)
+            return str(_start(writer))
+
         monkeypatch.setattr(upload, "_send_part", counted)
+        monkeypatch.setattr(upload, "_start", started)
     return record
 
 
@@ -221,6 +228,7 @@ def _left_by_killed_run(store: CloudStore, left: str, sent: _PartsSent) -> tuple
     assert (journal.state is not None) == (left == "journal completing")
     sent.sizes.clear()
     sent.from_local_disk.clear()
+    sent.started.clear()
     return stale, journal.state or ""
 
 
@@ -237,7 +245,7 @@ def test_an_identical_object_found_before_uploading_is_verified_without_sending_
     same = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
     same.write(stale)
     assert same.commit().size == LARGE
-    assert sent.sizes == []
+    assert sent.sizes == sent.started == []
     assert store.version(KEY) == version
     assert _read(store.sink) == stale
     assert journal.state is None
@@ -316,7 +324,7 @@ def test_a_full_local_disk_fails_only_a_replace_and_transiently(
         assert "local disk" in str(failed.value)
     else:
         assert writer.commit().size == LARGE
-    assert sent.sizes == []
+    assert sent.sizes == sent.started == []
     assert store.version(KEY) == version
     assert _read(store.sink) == stale
     assert store.open_uploads() == 0
