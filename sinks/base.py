@@ -109,12 +109,23 @@ class Sink(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     def create(
-        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+        self,
+        key: str,
+        *,
+        overwrite: bool = True,
+        journal: UploadJournal | None = None,
+        replace_stale: bool = False,
     ) -> SinkWriter:
         """Start writing `key`. With overwrite=False, commit fails if the key exists.
 
         Resumable backends (`capabilities.resumable`) save their upload state in `journal`
-        after every part and continue the upload it holds; the others ignore it.
+        after every part and continue the upload it holds; the others ignore it. They
+        accept an object already under the key that holds exactly the bytes written
+        (a run killed between publishing and recording it), and with `replace_stale`
+        (needs overwrite=False and a journal: the caller vouches that no record, such
+        as a journalled chunk or a manifest, names the object) they replace one with
+        other bytes, after a journal write (which the caller's lease fences) and only
+        while it is still the version examined. The others ignore `replace_stale`.
         """
         ...
 

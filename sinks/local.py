@@ -204,9 +204,15 @@ class LocalSink:
         return self._root.joinpath(*self._parts(key))
 
     def create(
-        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+        self,
+        key: str,
+        *,
+        overwrite: bool = True,
+        journal: UploadJournal | None = None,
+        replace_stale: bool = False,
     ) -> SinkWriter:
-        # Not resumable: a journal has nothing to continue here.
+        # Not resumable: a journal has nothing to continue here, and no stale object is
+        # left by one (the pipeline writes chunks here with overwrite=True).
         parts = self._parts(key)
         final = self._root.joinpath(*parts)
         try:

@@ -70,9 +70,15 @@ class MemorySink:
         return _CAPABILITIES
 
     def create(
-        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+        self,
+        key: str,
+        *,
+        overwrite: bool = True,
+        journal: UploadJournal | None = None,
+        replace_stale: bool = False,
     ) -> SinkWriter:
-        # Not resumable: a journal has nothing to continue here.
+        # Not resumable: a journal has nothing to continue here, and no stale object is
+        # left by one (the pipeline writes chunks here with overwrite=True).
         return _MemoryWriter(self, validate_key(key), overwrite=overwrite)
 
     def _store(self, key: str, data: bytes, *, overwrite: bool) -> None:

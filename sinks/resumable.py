@@ -12,10 +12,23 @@ fences it is lost, or its store cannot be reached) hands the upload over just th
 even before the run hears of it: neither an abort nor a completion may follow. The one
 exception is an upload no journal ever named (its first journal write was refused): no
 other holder can know its id, so it is aborted rather than left unfinished for good.
+
+A writer told to `replace_stale` (its caller vouches that no record names the object:
+neither a journalled chunk nor a manifest) replaces an object it finds under the key with
+other bytes, instead of failing on it: left by an earlier run killed between completing
+the object and recording it, encoded then by another Sluice, Polars or pyarrow, or with
+other encoder settings. The replace follows a journal write (so the lease that fences the
+journal is still this run's) and is conditional on the object's version examined just
+before, so it can never replace what a later holder of the export stored and recorded.
+A writer that finds the object there before uploading (looked up, or left `completing` by
+the journal) only verifies it, sending nothing, as one without `replace_stale` does; the
+parts it re-produces meanwhile are kept on local disk (PartSpool), and uploaded from there
+only when the stored bytes turn out to differ.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from abc import ABC, abstractmethod
@@ -32,6 +45,7 @@ from sluice.sinks.errors import (
     StorageError,
     UploadHandedOver,
 )
+from sluice.sinks.part_spool import PartSpool
 from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
 
 log = logging.getLogger("sluice.sinks")
@@ -41,6 +55,10 @@ T = TypeVar("T")
 #: (the third argument) before each attempt, the first and every retry, which raises
 #: UploadHandedOver when the request may no longer be sent.
 RequestRunner = Callable[[Callable[[], T], str, Callable[[], None]], T]
+
+#: How often a stale object is examined and replaced before giving up: each further
+#: attempt means the object changed between the two (another writer is at work).
+REPLACE_ATTEMPTS = 3
 
 MiB = 1024 * 1024
 #: S3's smallest part (except the last); Azure blocks follow the same size for symmetry.
@@ -67,11 +85,16 @@ class ResumableWriter(ABC):
         overwrite: bool,
         journal: UploadJournal | None,
         concurrency: int = 1,
+        replace_stale: bool = False,
     ) -> None:
+        if replace_stale and (overwrite or journal is None):
+            # Without a journal there is no fenced write to make before the replace.
+            raise ValueError("replace_stale needs overwrite=False and a journal")
         self.key = key
         self.location = location
         self.part_size = part_size
         self.overwrite = overwrite
+        self.replace_stale = replace_stale
         self._journal = journal
         self._run: RequestRunner[object] = _run_directly
         self._buffer = bytearray()
@@ -86,6 +109,8 @@ class ResumableWriter(ABC):
         #: only then can another holder know it and be continuing it.
         self._named_in_journal = False
         self._verify_only = False
+        #: While verifying with `replace_stale`: the parts re-produced, to replace from.
+        self._spool: PartSpool | None = None
         self._status = "open"
         self._next_number = 1
         #: Parts being sent by worker threads: future -> (number, size, sha256, md5).
@@ -145,8 +170,11 @@ class ResumableWriter(ABC):
         """The tag a part with these digests has when stored ("" if unknowable)."""
 
     @abstractmethod
-    def _complete(self, state: UploadState, sha256_hex: str) -> None:
-        """Publish the parts as the object; raise ObjectExists when overwrite is refused."""
+    def _complete(self, state: UploadState, sha256_hex: str, replacing: str = "") -> None:
+        """Publish the parts as the object; raise ObjectExists when overwrite is refused.
+        With `replacing` (a version from _stored_version) the store replaces the object
+        only while it is still that version, else raises ObjectExists (ObjectNotFound
+        when it is gone)."""
 
     @abstractmethod
     def _put_whole(self, payload: bytes, sha256_hex: str) -> None:
@@ -159,6 +187,10 @@ class ResumableWriter(ABC):
     @abstractmethod
     def _object_exists(self) -> bool:
         """Whether an object is stored under the key."""
+
+    @abstractmethod
+    def _stored_version(self) -> str | None:
+        """The version (ETag) of the object stored under the key; None when there is none."""
 
     @abstractmethod
     def abort_remote(self, state: UploadState) -> None:
@@ -184,29 +216,25 @@ class ResumableWriter(ABC):
         self._status = "committed"
         sha256_hex = self._whole_sha256.hexdigest()
         try:
-            if self._state is None and self._journal_state() is None:
-                self._publish(lambda: self._put_whole(bytes(self._buffer), sha256_hex), [])
-            else:
+            whole = self._state is None and self._journal_state() is None
+            if whole and self._publish(
+                lambda: self._put_whole(bytes(self._buffer), sha256_hex), []
+            ):
+                # A stale object with other bytes: replaced by an upload of parts (here
+                # one), since only a completion comes after the fencing journal write.
+                self._state = self._start_upload()
+                self._store_part(bytes(self._buffer))
+                self._complete_parts(sha256_hex)
+            elif not whole:
                 if self._buffer or self._state is None:
                     self._store_part(bytes(self._buffer))
-                self._collect(keep=0)
-                state = self._state
-                assert state is not None
-                parts = sorted(state.parts, key=lambda part: part.number)
-                if not self._verify_only:
-                    state.completing = True
-                    self._save()
-                    self._publish(lambda: self._complete(state, sha256_hex), parts)
-                elif not self._matches(parts):
-                    raise IntegrityError(
-                        f"object {self.key!r} was completed by an earlier run with other bytes",
-                        location=self.location,
-                    )
+                self._complete_parts(sha256_hex)
         except BaseException:
             self._abandon()
             raise
         self._buffer = bytearray()
         self._drain()
+        self._drop_spool()
         self._clear()
         if self.skipped_bytes:
             log.info(
@@ -238,6 +266,7 @@ class ResumableWriter(ABC):
             return
         self._status = "suspended"
         self._buffer = bytearray()
+        self._drop_spool()  # the next writer re-produces the parts anyway
         try:
             if not self._handed_over():
                 self._collect(keep=0)
@@ -268,22 +297,125 @@ class ResumableWriter(ABC):
 
     # Internals.
 
-    def _publish(self, request: Callable[[], None], parts: list[PartRecord]) -> None:
+    def _complete_parts(self, sha256_hex: str) -> None:
+        self._collect(keep=0)
+        state = self._state
+        assert state is not None
+        parts = sorted(state.parts, key=lambda part: part.number)
+        if self._verify_only:
+            if self._matches(parts):
+                return
+            if self._spool is None:
+                raise IntegrityError(
+                    f"object {self.key!r} was completed by an earlier run with other bytes",
+                    location=self.location,
+                )
+            self._replace_from_spool(self._spool, sha256_hex, parts)
+            return
+        state.completing = True
+        self._save()
+        if self._publish(lambda: self._complete(state, sha256_hex), parts):
+            self._replace(state, sha256_hex, parts)
+
+    def _publish(self, request: Callable[[], None], parts: list[PartRecord]) -> bool:
         """Make the completing request, then check what the store holds. A refused
         overwrite is fine when the object there is byte-identical: a duplicate run (or a
-        retry after a crash right after completing) must neither overwrite nor fail."""
+        retry after a crash right after completing) must neither overwrite nor fail.
+        Whether the object there is stale: other bytes, which `replace_stale` replaces."""
         try:
             self._request(request, "complete upload of")
         except (ObjectExists, ObjectNotFound) as exc:
             # ObjectNotFound: a retried completion whose first attempt succeeded but whose
             # answer was lost finds its upload gone. Either way, the stored bytes decide.
             if self._matches(parts):
-                return
+                self._discard_unpublished(parts)
+                return False
             if isinstance(exc, ObjectExists):
+                if self.replace_stale:
+                    return True
                 raise ObjectExists(
                     f"object {self.key!r} already exists", location=self.location
                 ) from exc
             raise
+        self._verify_published(parts)
+        return False
+
+    def _replace(self, state: UploadState, sha256_hex: str, parts: list[PartRecord]) -> None:
+        """Complete the upload over the stale object found under the key. Its version is
+        read before its bytes are compared, and the completion is conditional on it: an
+        object changed in between (another writer at work) is examined again."""
+        for _ in range(REPLACE_ATTEMPTS):
+            version = self._request(self._stored_version, "look up")
+            if version is None:
+                # Gone since (swept by hand?): published as a new object after all.
+                if not self._publish(lambda: self._complete(state, sha256_hex), parts):
+                    return
+                continue
+            if self._matches(parts):
+                self._discard_unpublished(parts)
+                return
+            # The fence: this write is refused (JournalRefused) unless the run still
+            # holds the export's lease, and then nothing is replaced. The condition on
+            # `version` covers the moment between this write and the request.
+            self._save()
+            log.warning(
+                "replacing %s: an earlier run completed it with other bytes but never "
+                "recorded it (another encoder version or setting); no record names it",
+                self.location,
+            )
+            try:
+                self._request(
+                    functools.partial(self._complete, state, sha256_hex, version),
+                    "replace stale object",
+                )
+            except (ObjectExists, ObjectNotFound):
+                # Changed or removed since it was examined, or a retried completion
+                # whose answer was lost: the stored bytes decide.
+                if self._matches(parts):
+                    self._discard_unpublished(parts)
+                    return
+                continue
+            self._verify_published(parts)
+            return
+        raise IntegrityError(
+            f"object {self.key!r} kept changing while a stale copy was being replaced",
+            location=self.location,
+        )
+
+    def _replace_from_spool(
+        self, spool: PartSpool, sha256_hex: str, verified: list[PartRecord]
+    ) -> None:
+        """The object found before uploading holds other bytes: upload the parts just
+        verified against it, from the spool, as a new upload, and replace it with them.
+        (An upload a `completing` journal named is gone: that is how it was found.)"""
+        self._verify_only = False
+        self.skipped_bytes = 0  # verified, not skipped: every byte is sent now
+        # No journal has named this upload yet (the entries saved while verifying named
+        # none, or the completed one), so a refused first write still aborts it.
+        self._named_in_journal = False
+        parts = spool.parts([part.size for part in verified])
+        state = self._state = self._start_upload()
+        for record, payload in zip(verified, parts, strict=True):
+            self._send(state, record.number, payload, record.sha256, record.md5)
+        self._collect(keep=0)
+        self._drop_spool()
+        state.completing = True
+        self._save()
+        self._replace(state, sha256_hex, sorted(state.parts, key=lambda part: part.number))
+
+    def _drop_spool(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def _discard_unpublished(self, parts: list[PartRecord]) -> None:
+        """The store already holds these bytes: the upload just made (if any, with an
+        id to name it) is dropped rather than left for the export's final sweep."""
+        state = self._state
+        if parts and state is not None and state.upload_id:
+            self._abort_quietly(state)
+
+    def _verify_published(self, parts: list[PartRecord]) -> None:
         if not self._matches(parts):
             raise IntegrityError(
                 f"object {self.key!r} does not hold the bytes just uploaded "
@@ -327,16 +459,28 @@ class ResumableWriter(ABC):
             if previous.completing:
                 # Completed just before the crash: re-derive the part digests, then check
                 # the stored object instead of uploading anything.
-                self._verify_only = True
                 previous.parts = []
-                return previous
+                return self._verify_instead(previous)
         elif previous is not None:
             self._abort_quietly(previous)
         if not self.overwrite and self._request(self._object_exists, "look up"):
             # Published by an earlier run whose journal entry is gone (killed between
             # completing and journalling the chunk): verify it instead of uploading again.
-            self._verify_only = True
-            return UploadState(backend=self.backend, key=self.key, part_size=self.part_size)
+            return self._verify_instead(
+                UploadState(backend=self.backend, key=self.key, part_size=self.part_size)
+            )
+        return self._start_upload()
+
+    def _verify_instead(self, state: UploadState) -> UploadState:
+        """Verify the object stored under the key rather than upload one. A writer that
+        may replace a stale one keeps the parts on local disk meanwhile: they may differ,
+        and would be gone by the time the verification could tell."""
+        self._verify_only = True
+        if self.replace_stale:
+            self._spool = PartSpool(self.location)
+        return state
+
+    def _start_upload(self) -> UploadState:
         return UploadState(
             backend=self.backend,
             key=self.key,
@@ -350,19 +494,27 @@ class ResumableWriter(ABC):
         state = self._state
         number = self._next_number
         self._next_number += 1
-        sha256 = hashlib.sha256(payload)
-        sha256_hex = sha256.hexdigest()
+        sha256_hex = hashlib.sha256(payload).hexdigest()
         md5_hex = hashlib.md5(payload, usedforsecurity=False).hexdigest()
         tag = self._already_stored(number, len(payload), sha256_hex, md5_hex)
         if tag is not None or self._verify_only:
+            if self._spool is not None:
+                self._spool.append(payload)
             self.skipped_bytes += len(payload)
             state.parts.append(PartRecord(number, len(payload), sha256_hex, md5_hex, tag or ""))
             self._save()
             return
+        self._send(state, number, payload, sha256_hex, md5_hex)
+
+    def _send(
+        self, state: UploadState, number: int, payload: bytes, sha256_hex: str, md5_hex: str
+    ) -> None:
+        """Send part `number` on a worker thread, journalled once stored (_collect)."""
+        sha256 = bytes.fromhex(sha256_hex)
 
         def send() -> str:
             return self._request(
-                lambda: self._send_part(state, number, payload, sha256.digest()),
+                lambda: self._send_part(state, number, payload, sha256),
                 f"upload part {number} of",
             )
 
@@ -438,6 +590,7 @@ class ResumableWriter(ABC):
         is only cleared once the store confirmed, so a later resume can retry. Handed
         over, the upload is left to its new holder, who may be continuing it."""
         self._drain()
+        self._drop_spool()
         if self._handed_over():
             if not self._abort_unnamed():
                 log.info("left the upload of %s to its new holder", self.location)

@@ -164,18 +164,25 @@ class RetryingSink:
         )
 
     def create(
-        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+        self,
+        key: str,
+        *,
+        overwrite: bool = True,
+        journal: UploadJournal | None = None,
+        replace_stale: bool = False,
     ) -> SinkWriter:
         # Bytes streamed into a plain writer cannot be replayed from here, so its failed
         # write or commit surfaces to the caller. A resumable writer makes each request
         # (one part, immutable bytes) idempotent, so those requests are retried here.
-        if journal is None:
+        if journal is None and not replace_stale:
             writer = self._call(
                 lambda: self._inner.create(key, overwrite=overwrite), f"create {key!r}"
             )
         else:
             writer = self._call(
-                lambda: self._inner.create(key, overwrite=overwrite, journal=journal),
+                lambda: self._inner.create(
+                    key, overwrite=overwrite, journal=journal, replace_stale=replace_stale
+                ),
                 f"create {key!r}",
             )
         if isinstance(writer, ResumableWriter):

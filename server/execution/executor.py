@@ -122,6 +122,10 @@ def execute(
     )
     options = _pipeline_options(settings, context)
     try:
+        # A manifest already there (a job store behind its storage: restored from a
+        # backup, say) names every chunk: other bytes under a chunk's key are then
+        # corruption, never replaced as stale.
+        options = replace(options, replace_stale_chunks=not _committed(sink, plan))
         keyed = None
         if plan.increment.key:
             with export_span("export.key_index"):
@@ -162,6 +166,8 @@ def _execute_package(
     reporter = _ProgressReporter(job.id, job.spec.destination.dataset, context, totals, stop, lease)
     options = _pipeline_options(context.settings, context)
     try:
+        # As in execute: a manifest already there names every chunk.
+        options = replace(options, replace_stale_chunks=not _committed(sink, first))
         for number, start in starts:
             part = package.parts[number]
             resume = replace(start, next_index=totals.chunks, totals=totals)

@@ -173,9 +173,9 @@ class CsvEncoder(Encoder):
 #: How many row groups a Parquet encoder holds back: encode() of batch k returns row group k - 3.
 #: Fixed, never derived from the CPU count, so the bytes each call returns, and with them the chunk
 #: boundaries a resumed export must find again, are the same on every machine. A change of it
-#: changes the bytes: a chunk whose upload a crash left part-way is re-encoded, and a stored part
-#: whose digests differ is sent again; but a chunk completed and not yet journalled before the crash
-#: fails its byte-for-byte check on a resumable sink (DATA_LOSS) under the new value. Three behind
+#: changes the bytes, which a resume across the change survives: a stored part whose digests differ
+#: is sent again, and a chunk object a crash completed but never journalled is replaced as stale
+#: (chunks are written with replace_stale; journalled ones are never rewritten). Three behind
 #: leave a row group queued whenever a worker of two frees: with two, a worker that finished while
 #: the caller still waited for the older row group on the other one found the queue empty until the
 #: caller had handed that one on and taken the next batch. Events, 1M rows, busy machine (load 7-9

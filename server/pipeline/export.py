@@ -56,7 +56,7 @@ from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stopping import hand_over_on_lease_lost, keeps_uploads
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks.base import Sink, SinkWriter, UploadJournal
-from sluice.sinks.errors import JournalRefused, StorageError, UploadHandedOver
+from sluice.sinks.errors import JournalRefused, ObjectExists, StorageError, UploadHandedOver
 
 
 class CommittedChunk(Protocol):
@@ -134,6 +134,12 @@ class PipelineOptions:
     content_key: bytes
     #: Encoded bytes queued for the writer, at most (0: only `queue_depth` bounds them).
     queue_bytes: int = 0
+    #: Whether a chunk object found under the key of a chunk being written, with other
+    #: bytes, is stale and replaced (resumable sinks): no journal entry names it, since a
+    #: run writes only chunks after the last journalled one. False once a manifest names
+    #: the export's chunks (a job store behind its storage): other bytes are then
+    #: corruption, DATA_LOSS, and nothing is replaced.
+    replace_stale_chunks: bool = True
 
 
 _DONE = object()
@@ -450,11 +456,21 @@ class _ChunkWriterThread:
             key = self._config.chunk_key(index)
             writer: SinkWriter
             if self._sink.capabilities.resumable:
-                # Resumable sinks continue a journalled upload, and refuse to overwrite
-                # unless the stored object is byte-identical, so a duplicate run can
-                # neither replace a chunk nor fail on one a crash published unjournalled.
+                # Resumable sinks continue a journalled upload and never overwrite
+                # blindly: a replica that lost its lease without knowing yet may still be
+                # completing a chunk the new holder journalled. A run writes only chunks
+                # after the last journalled one, so no journal entry names an object
+                # under this key: one a crash published unjournalled is kept when
+                # identical, else replaced as stale (encoded by another Sluice, Polars
+                # or pyarrow, or with other settings), fenced by this run's lease through
+                # the journal, so a resume never fails on it for good.
                 journal = _RunJournal(self._observer.upload_journal(key), self._handed_over)
-                writer = self._sink.create(key, overwrite=False, journal=journal)
+                writer = self._sink.create(
+                    key,
+                    overwrite=False,
+                    journal=journal,
+                    replace_stale=self._options.replace_stale_chunks,
+                )
             else:
                 writer = self._sink.create(key, overwrite=True)
             self._open = OpenChunk(
@@ -548,7 +564,15 @@ class _ChunkWriterThread:
             self._close_unfinished(chunk.writer, None)
             raise Interrupted(f"export interrupted before chunk {end.index} was committed")
         started = time.monotonic()
-        info = chunk.writer.commit()
+        try:
+            info = chunk.writer.commit()
+        except ObjectExists as exc:
+            # Refused only when the run may not replace a stale object (a manifest names
+            # the export's chunks): other bytes under a named chunk's key are corruption.
+            raise DataLoss(
+                f"chunk {end.index} is stored with other bytes than this run produced, "
+                "and a manifest names it"
+            ) from exc
         commit_seconds = time.monotonic() - started
         if info.size != chunk.stored:
             raise DataLoss(f"chunk {end.index} stored {info.size} bytes, expected {chunk.stored}")

@@ -40,7 +40,12 @@ class AzureSink:
         return _CAPABILITIES
 
     def create(
-        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+        self,
+        key: str,
+        *,
+        overwrite: bool = True,
+        journal: UploadJournal | None = None,
+        replace_stale: bool = False,
     ) -> SinkWriter:
         validate_key(key)
         return AzureUpload(
@@ -50,6 +55,7 @@ class AzureSink:
             overwrite=overwrite,
             journal=journal,
             concurrency=self._profile.upload_concurrency,
+            replace_stale=replace_stale,
         )
 
     def open(self, key: str) -> BinaryIO:

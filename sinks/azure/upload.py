@@ -1,6 +1,7 @@
 """A resumable Azure block blob upload: stage_block with deterministic block ids and a
 per-block MD5, get_block_list("uncommitted") to continue after a crash, and
-commit_block_list (If-None-Match when overwriting is refused). Small blobs are one Put Blob.
+commit_block_list (If-None-Match when overwriting is refused, If-Match when replacing a
+stale blob). Small blobs are one Put Blob.
 
 A block id is derived from the block's number and SHA-256, so a staged block whose id is
 in the uncommitted list is known to hold exactly the bytes being re-produced."""
@@ -87,6 +88,7 @@ class AzureUpload(ResumableWriter):
         overwrite: bool,
         journal: UploadJournal | None,
         concurrency: int = 1,
+        replace_stale: bool = False,
     ) -> None:
         super().__init__(
             key,
@@ -95,6 +97,7 @@ class AzureUpload(ResumableWriter):
             overwrite=overwrite,
             journal=journal,
             concurrency=concurrency,
+            replace_stale=replace_stale,
         )
         self._azure = azure
         self._blob = azure.blob(key)
@@ -134,12 +137,12 @@ class AzureUpload(ResumableWriter):
     def _expected_tag(self, number: int, sha256_hex: str, md5_hex: str) -> str:
         return block_id(number, sha256_hex)
 
-    def _complete(self, state: UploadState, sha256_hex: str) -> None:
+    def _complete(self, state: UploadState, sha256_hex: str, replacing: str = "") -> None:
         blocks = [BlobBlock(part.tag) for part in sorted(state.parts, key=lambda p: p.number)]
         self._call(
             "commit",
             lambda: self._blob.commit_block_list(
-                blocks, metadata={SHA256_METADATA: sha256_hex}, **self._condition()
+                blocks, metadata={SHA256_METADATA: sha256_hex}, **self._condition(replacing)
             ),
         )
 
@@ -156,7 +159,9 @@ class AzureUpload(ResumableWriter):
             ),
         )
 
-    def _condition(self) -> dict[str, Any]:
+    def _condition(self, replacing: str = "") -> dict[str, Any]:
+        if replacing:
+            return {"etag": replacing, "match_condition": MatchConditions.IfNotModified}
         return {} if self.overwrite else {"match_condition": MatchConditions.IfMissing}
 
     def _matches_stored_object(self, size: int, sha256_hex: str, parts: list[PartRecord]) -> bool:
@@ -171,6 +176,13 @@ class AzureUpload(ResumableWriter):
 
     def _object_exists(self) -> bool:
         return bool(self._call("look up", self._blob.exists))
+
+    def _stored_version(self) -> str | None:
+        try:
+            properties = self._call("look up", self._blob.get_blob_properties)
+        except ObjectNotFound:
+            return None
+        return str(properties.etag)
 
     def abort_remote(self, state: UploadState) -> None:
         self._azure.discard_uncommitted(self.key)

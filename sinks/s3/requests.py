@@ -13,8 +13,11 @@ def b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-def conditional(overwrite: bool) -> dict[str, Any]:
-    """If-None-Match: "*" makes the store itself refuse to replace an existing object."""
+def conditional(overwrite: bool, replacing: str = "") -> dict[str, Any]:
+    """If-None-Match: "*" makes the store itself refuse to replace an existing object;
+    If-Match: an ETag, to replace only that version of it."""
+    if replacing:
+        return {"IfMatch": replacing}
     return {} if overwrite else {"IfNoneMatch": "*"}
 
 
@@ -42,7 +45,13 @@ def upload_part(
 
 
 def complete(
-    bucket: str, key: str, upload_id: str, parts: list[PartRecord], *, overwrite: bool
+    bucket: str,
+    key: str,
+    upload_id: str,
+    parts: list[PartRecord],
+    *,
+    overwrite: bool,
+    replacing: str = "",
 ) -> dict[str, Any]:
     return {
         "Bucket": bucket,
@@ -58,7 +67,7 @@ def complete(
                 for part in sorted(parts, key=lambda p: p.number)
             ]
         },
-        **conditional(overwrite),
+        **conditional(overwrite, replacing),
     }
 
 

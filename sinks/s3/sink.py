@@ -33,7 +33,12 @@ class S3Sink:
         return _CAPABILITIES
 
     def create(
-        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+        self,
+        key: str,
+        *,
+        overwrite: bool = True,
+        journal: UploadJournal | None = None,
+        replace_stale: bool = False,
     ) -> SinkWriter:
         validate_key(key)
         return S3Upload(
@@ -43,6 +48,7 @@ class S3Sink:
             overwrite=overwrite,
             journal=journal,
             concurrency=self._profile.upload_concurrency,
+            replace_stale=replace_stale,
         )
 
     def open(self, key: str) -> BinaryIO:

@@ -1,6 +1,7 @@
 """A resumable S3 upload: CreateMultipartUpload, UploadPart with a SHA-256 checksum per
 part, ListParts to continue after a crash, CompleteMultipartUpload (If-None-Match when
-overwriting is refused), AbortMultipartUpload. Small objects are one PutObject."""
+overwriting is refused, If-Match when replacing a stale object), AbortMultipartUpload.
+Small objects are one PutObject."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ class S3Upload(ResumableWriter):
         overwrite: bool,
         journal: UploadJournal | None,
         concurrency: int = 1,
+        replace_stale: bool = False,
     ) -> None:
         super().__init__(
             key,
@@ -70,6 +72,7 @@ class S3Upload(ResumableWriter):
             overwrite=overwrite,
             journal=journal,
             concurrency=concurrency,
+            replace_stale=replace_stale,
         )
         self._s3 = s3
         self._bucket = s3.location.bucket
@@ -129,7 +132,7 @@ class S3Upload(ResumableWriter):
         # found and the part is simply sent again.
         return md5_hex
 
-    def _complete(self, state: UploadState, sha256_hex: str) -> None:
+    def _complete(self, state: UploadState, sha256_hex: str, replacing: str = "") -> None:
         self._call(
             "complete the upload of",
             lambda: self._s3.client.complete_multipart_upload(
@@ -139,6 +142,7 @@ class S3Upload(ResumableWriter):
                     state.upload_id,
                     state.parts,
                     overwrite=self.overwrite,
+                    replacing=replacing,
                 )
             ),
         )
@@ -194,6 +198,16 @@ class S3Upload(ResumableWriter):
         except ObjectNotFound:
             return False
         return True
+
+    def _stored_version(self) -> str | None:
+        try:
+            head = self._call(
+                "look up",
+                lambda: self._s3.client.head_object(Bucket=self._bucket, Key=self._object),
+            )
+        except ObjectNotFound:
+            return None
+        return str(head["ETag"])
 
     def abort_remote(self, state: UploadState) -> None:
         if state.upload_id:

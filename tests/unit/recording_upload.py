@@ -62,8 +62,8 @@ class RecordingUpload(ResumableWriter):
     def _expected_tag(self, number: int, sha256_hex: str, md5_hex: str) -> str:
         return ""
 
-    def _complete(self, state: UploadState, sha256_hex: str) -> None:
-        self._record("complete")
+    def _complete(self, state: UploadState, sha256_hex: str, replacing: str = "") -> None:
+        self._record("replace" if replacing else "complete")
 
     def _put_whole(self, payload: bytes, sha256_hex: str) -> None:
         self._record("put")
@@ -75,6 +75,10 @@ class RecordingUpload(ResumableWriter):
     def _object_exists(self) -> bool:
         self._record("exists")
         return False
+
+    def _stored_version(self) -> str | None:
+        self._record("version")
+        return None
 
     def abort_remote(self, state: UploadState) -> None:
         self._record("ABORT")
@@ -104,7 +108,12 @@ class RecordingSink:
         return Capabilities(resumable=True)
 
     def create(
-        self, key: str, *, overwrite: bool = True, journal: UploadJournal | None = None
+        self,
+        key: str,
+        *,
+        overwrite: bool = True,
+        journal: UploadJournal | None = None,
+        replace_stale: bool = False,
     ) -> RecordingUpload:
         if self._make is not None:
             self.writer = self._make(key, journal)
