@@ -16,6 +16,7 @@ CARD, CARD_2 = "4111111111111111", "5500000000000004"
 MASKED, MASKED_2 = "************1111", "************0004"
 AMEX, MASKED_AMEX = "378282246310005", "***********0005"
 IBAN = "DE89370400440532013000"
+GH_TOKEN = "ghp_" + "a" * 36
 
 
 def _redacted(level: str, text: str) -> str:
@@ -120,6 +121,28 @@ BASIC_FIXED = [
     ),
     # XML elements.
     ("<password>hunter2</password>", "<password>[SECRET_VALUE]</password>"),
+    # With a namespace prefix or attributes.
+    (
+        '<db:password>hunter2</db:password> <password type="x">s3cr3t</password>',
+        '<db:password>[SECRET_VALUE]</db:password> <password type="x">[SECRET_VALUE]</password>',
+    ),
+    # A value starting with a token another rule wrote over, running on after it (on its
+    # line, or on the next ones of an element or quoted string): the tail was left.
+    (f"password={GH_TOKEN}:hunter2", "password=[SECRET_VALUE]"),
+    (f"<password>{GH_TOKEN}\ntail</password>", "<password>[SECRET_VALUE]</password>"),
+    (f'password="{GH_TOKEN}\ntail" x', 'password="[SECRET_VALUE]" x'),
+    ('password="correct\nhorse" x', 'password="[SECRET_VALUE]" x'),
+    # Values in square brackets or backticks (the words after the first were left).
+    (
+        "password=[x y] token: [abc, def] secret=[Hunter2]",
+        "password=[SECRET_VALUE] token: [SECRET_VALUE] secret=[SECRET_VALUE]",
+    ),
+    ("password=`x y`", "password=`[SECRET_VALUE]`"),
+    # A template literal compared with is code; the one assigned after it is still found.
+    (
+        "if (token !== `abc`) { password = `hunter2` }",
+        "if (token !== `abc`) { password = `[SECRET_VALUE]` }",
+    ),
     # Pretty-printed: on lines of their own, indented.
     (
         "<config>\n  <password>\n    s3cr3t\n  </password>\n</config>",
@@ -337,6 +360,7 @@ LOOK_ALIKES = [
     ("basic", '-p "correct horse" --password "" -v --token "[SECRET_VALUE] x"'),
     ("basic", 'password="" x=" a b"; password=" " y="c d"; token=\' [SECRET_VALUE]\''),
     ("basic", '<input type="password"> <b>secret</b>: none <token>[SECRET_VALUE]</token>'),
+    ("basic", "password=[SECRET_VALUE] token: [GITHUB_TOKEN], <password/>x</b> <password a='/'/>y"),
     ("basic", "a == b; passwords == 3; password_hash == x; if (token) { x !== y }"),
     # Code comparing a secret's variable with another value: no literal, no secret.
     ("basic", "if (password == null || password.length < 8) { token == None }"),
