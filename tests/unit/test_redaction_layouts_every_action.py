@@ -525,6 +525,10 @@ def test_no_secret_beside_a_seal_is_left(first: str, then: str, tmp_path: Path) 
         (f"{SEAL}**aa_{SEAL}{SEAL}]пароль", "пароль"),
         (f"пароль:[GITHUB_TOKEN{SEAL}01", "пароль:"),
         (f"x[{SEAL}{SEAL}**", "x"),
+        # Text before a seal whose mask starts with "]" is no seal's end; a match ending
+        # inside a seal that holds a line break.
+        (f"abc[{SEAL}{SEAL}]**a_{SEAL}{SEAL}]d", "abcd"),
+        (f"x[{SEAL}{SEAL}**\n**", "x"),
         ("no [seal] here", "no [seal] here"),
     ],
 )
