@@ -293,6 +293,12 @@ STRICT_FIXED = [
     (f"{CARD}:{CARD_2}){CARD}--{AMEX}", f"{MASKED}:{MASKED_2}){MASKED}--{MASKED_AMEX}"),
     (f"{CARD}\u00a0{CARD_2}_{AMEX}", f"{MASKED}\u00a0{MASKED_2}_{MASKED_AMEX}"),
     (f"4111111111111112.{CARD_2}", f"4111111111111112.{MASKED_2}"),
+    # Spaces beyond ASCII between cards; cards in groups joined by ".".
+    (
+        f"{CARD}\u3000{CARD_2} {CARD}\u2009{AMEX}",
+        f"{MASKED}\u3000{MASKED_2} {MASKED}\u2009{MASKED_AMEX}",
+    ),
+    ("4111 1111 1111 1111.5500 0000 0000 0004", f"{'*' * 15}1111.{'*' * 15}0004"),
     # Right after a card, led by what leads no card alone ("-", "$", "+", stars).
     (f"{CARD} -{CARD_2} ${CARD} +{AMEX}", f"{MASKED} -{MASKED_2} ${MASKED} +{MASKED_AMEX}"),
     (f"{CARD} **{CARD_2}**{AMEX}", f"{MASKED} **{MASKED_2}**{MASKED_AMEX}"),
@@ -387,6 +393,9 @@ LOOK_ALIKES = [
     ("strict", "order 1234567890123-0001, 1234567890123:45, 1234567890123_4, 1234567890123.5"),
     ("strict", "1234567890123456-2024-01-02 4111111111111112_2 4111111111111112)1"),
     ("strict", "1234567890123 -4111111111111111 +4111111111111111 $4111111111111111"),
+    # A decimal or an id whose first part is no card's shape, its second a valid card.
+    ("strict", "1234567890123.4111111111111111 1234567890123:4111111111111111"),
+    ("strict", "(1234567890123)4111111111111111 71234567890123456789.4111111111111111"),
     ("strict", "2024-01-02, 12-34-56, ISBN 978-3-16-148410-0 978-0-306-40615-7 v2.0.0-rc.1"),
     ("strict", "2024-01-02T10:00:00.123456Z 1733400000000.123 1733400000000123456:7 12:30:45.6"),
     ("strict", "版本1.2.3.4.5发布 v1.2.3.4 abc12345678Z 时间12:30:45"),
