@@ -313,8 +313,9 @@ STRICT_FIXED = [
     # In lower case, unparted, as typed into a form.
     (IBAN.lower(), "******************3000"),
     ("iban: gb82west12345698765432, ok", "iban: ******************5432, ok"),
-    # ... or in groups parted by spaces, as copied from a statement.
+    # ... or in groups parted by spaces or dashes, as copied from a statement.
     ("iban de89 3704 0044 0532 0130 00, ok", "iban " + "*" * 23 + "0 00, ok"),
+    ("de89-3704-0044-0532-0130-00 no93-8601-1117-947", "*" * 23 + "0-00 " + "*" * 14 + "-947"),
     ("gb82 west 1234 5698 7654 32", "*" * 23 + "4 32"),
     # Italy's and San Marino's check letter may be a hex letter: not a hex id.
     ("iban it65a0542811101000000123456 x", "iban " + "*" * 23 + "3456 x"),
@@ -407,7 +408,8 @@ LOOK_ALIKES = [
     ("strict", "DNI 12.345.678-A, 1.234.567-Z, total 12.345.678 EUR"),
     ("strict", "de89370400440532013001 ab12cdef-3704-0044-0532-013000000000"),
     # A spaced hex id passing mod 97 (lower-case hex, like the unparted ones below).
-    ("strict", "de34 879f bae0 dfce f92b 4d"),
+    ("strict", "de34 879f bae0 dfce f92b 4d de34-879f-bae0-dfce-f92b-4d"),
+    ("strict", "id 97cc74a9-de13-f0e8-7156-18d565a7b842"),
     ("strict", "sha ad12f3e4567890abcdef0123456789ab, id ab12cdef0123456789, gb82west1234"),
     # Hex ids in lower case passing mod 97 (a span id, an ObjectId-sized one).
     ("strict", "span_id=be41683536c4499d de42605882ac89cd1997cd ad164ad7ac779f46c349d128"),
