@@ -409,6 +409,8 @@ SEALS_IN_LATER_VALUES = [
     f'password="{GITHUB_TOKEN}\ntail" x',
     f"<password>{GITHUB_TOKEN}\n  tail\n</password>",
     f"password = `{GITHUB_TOKEN} tail`",
+    f"--password {GITHUB_TOKEN}:tail password=「{GITHUB_TOKEN} tail」",
+    f"<password><![CDATA[{GITHUB_TOKEN}\ntail]]></password> token=[{GITHUB_TOKEN} tail]",
 ]
 #: What of the secrets above must not be left in clear beside the seals.
 _SECRETS_BESIDE_SEALS = ("hunter2", "tailsecret99", "пароль", "tail")

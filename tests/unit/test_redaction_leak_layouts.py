@@ -132,6 +132,14 @@ BASIC_FIXED = [
     (f"<password>{GH_TOKEN}\ntail</password>", "<password>[SECRET_VALUE]</password>"),
     (f'password="{GH_TOKEN}\ntail" x', 'password="[SECRET_VALUE]" x'),
     ('password="correct\nhorse" x', 'password="[SECRET_VALUE]" x'),
+    (
+        f"<password><![CDATA[{GH_TOKEN}\ntail]]></password>",
+        "<password><![CDATA[[SECRET_VALUE]]]></password>",
+    ),
+    (
+        f"--password {GH_TOKEN}:tail password=「{GH_TOKEN} tail」 token=[{GH_TOKEN} x]",
+        "--password [SECRET_VALUE] password=「[SECRET_VALUE]」 token=[SECRET_VALUE]",
+    ),
     # Values in square brackets or backticks (the words after the first were left).
     (
         "password=[x y] token: [abc, def] secret=[Hunter2]",
@@ -456,6 +464,19 @@ STILL_LEAKING = [
         "[EMAIL]",
         "addresses without a dotted domain: 'user@localhost' is also a look-alike kept "
         "(LOOK_ALIKES), which one must give way",
+    ),
+    _open(
+        "basic",
+        f"--password '{GH_TOKEN} tail'",
+        "--password '[SECRET_VALUE]'",
+        "after a flag, a tag and more words in quotes read as a tag written in place of a "
+        'quoted value and words after it (LOOK_ALIKES: --token "[SECRET_VALUE] x")',
+    ),
+    _open(
+        "basic",
+        "password=[ABC] token: [X1]",
+        "password=[SECRET_VALUE] token: [SECRET_VALUE]",
+        "an upper-case word in square brackets has a tag's shape, which is left as written",
     ),
     _open(
         "strict",

@@ -267,9 +267,11 @@ _SECRET_NAME = (
 _UNTAGGED_BRACKET = r"\[(?:[^A-Z0-9_\x1a\s\[\]\"',;&\\]|[A-Z0-9_]+[^A-Z0-9_\x1a\s\[\]:\"',;&\\])"
 #: What an earlier rule wrote: a tag, a pseudonym or a seal (pseudonyms.py).
 _WRITTEN = r"\[[^\[\]\s]*\]"
+#: ... and the first character of the value's rest after it.
+_WRITTEN_THEN_MORE = rf"{_WRITTEN}(?:[^\s\"',;&\[\\」』`]|\\[^\s\"'])"
 _ASSIGNED_START = (
     r"(?:[^\s\"',;&\[\\=>「『」』`]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
-    rf"|{_UNTAGGED_BRACKET}|{_WRITTEN}(?:[^\s\"',;&\[\\」』`]|\\[^\s\"']))"
+    rf"|{_UNTAGGED_BRACKET}|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
 # A quoted secret's value starts at any character but a space, its own quote, a backslash
@@ -323,7 +325,7 @@ _BRACKETED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{_SECRET_NAME}{_ASSIGNMENT}[「『][ \t\u3000]*",
-    r"[^\s」』\[\\][^」』\n]*",
+    rf"[^\s」』\[\\][^」』\n]*|{_WRITTEN}[^」』\n]*[^\s」』]",
     "[」』]",
     gate_pattern=r"[:=>\uff1a]\s*[「『]",
 )
@@ -338,7 +340,7 @@ _SQUARE_BRACKETED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{_SECRET_NAME}{_SETTING}",
-    rf"{_UNTAGGED_BRACKET}[^\]\n]*\]",
+    rf"{_UNTAGGED_BRACKET}[^\]\n]*\]|\[{_WRITTEN}[^\]\n]*[^\s\]]\]",
     "",
     gate_pattern=r"[:=>\uff1a]\s*\[",
 )
@@ -384,7 +386,7 @@ _SECRET_CDATA: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{_SECRET_ELEMENT_OPEN}\s*<!\[CDATA\[\s*",
-    r"[^\[\]\s](?:[^\]]|\][^\]])*",
+    rf"[^\[\]\s](?:[^\]]|\][^\]])*|{_WRITTEN}(?:[^\]]|\][^\]])*[^\]\s]",
     r"\]\]>\s*</",
     gate_pattern="</",
 )
@@ -420,7 +422,7 @@ _SECRET_FLAG: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{_FLAG_NAME}\\?",
-    rf"(?:[^\s\"',;&\[\\=:\uff1a-]|\\[^\s\"']){_ASSIGNED_REST}",
+    rf"(?:[^\s\"',;&\[\\=:\uff1a-]|\\[^\s\"']|{_WRITTEN_THEN_MORE}){_ASSIGNED_REST}",
     "",
     gate_pattern="--",
 )
@@ -430,7 +432,7 @@ _SECRET_FLAG_OPEN_QUOTE: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{_FLAG_NAME}\\?[\"']",
-    rf"(?:[^\s\"',;&\[\\-]|\\[^\s\"']){_ASSIGNED_REST}",
+    rf"(?:[^\s\"',;&\[\\-]|\\[^\s\"']|{_WRITTEN_THEN_MORE}){_ASSIGNED_REST}",
     "",
     gate_pattern="--",
 )
