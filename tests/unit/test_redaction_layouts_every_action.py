@@ -79,6 +79,17 @@ LAYOUTS = [
     # Comparisons: the operator is context, the value after it is the secret.
     ("SECRET_VALUE", 'if password == "x1y2z3": z', "x1y2z3", ('if password == "', '": z')),
     ("SECRET_VALUE", "password !== 'abcdef' z", "abcdef", ("password !== '", "' z")),
+    # Square brackets and backticks after a setting quote a value too; an element may
+    # have a namespace and attributes.
+    ("SECRET_VALUE", "password=[ab cd] z", "[ab cd]", ("password=", " z")),
+    ("SECRET_VALUE", "password = `ab cd` z", "ab cd", ("password = `", "` z")),
+    (
+        "SECRET_VALUE",
+        '<db:password type="x">correct horse</db:password>',
+        "correct horse",
+        ('<db:password type="x">', "</db:password>"),
+    ),
+    ("SECRET_VALUE", 'password="ab\n cd" z', "ab\n cd", ('password="', '" z')),
     (
         "SECRET_VALUE",
         "<password>correct horse</password>",
@@ -198,6 +209,7 @@ LOOK_ALIKES = [
     ("SECRET_VALUE", "題名\uff1a「hello world」 and 「password」"),
     ("SECRET_VALUE", "--password-file /etc/pw -- password reset <li>password</li>"),
     ("SECRET_VALUE", "if (password == null || token != expected_token) x"),
+    ("SECRET_VALUE", "if (token !== `abc`) x; password=[SECRET_VALUE] <password/>x</b>"),
     ("AWS_SECRET_KEY", "--aws-secret-access-key tooShort <aws-secret-access-key>"),
 ]
 
@@ -392,6 +404,13 @@ SEALS_IN_LATER_VALUES = [
     f'password="hunter2 {GITHUB_TOKEN} tailsecret99" x',
     f"password=hunter2:{GITHUB_TOKEN}:tailsecret99 x",
     f"password=пароль:{GITHUB_TOKEN}:tail x",
+    # A value starting at the seal, running on after it on its line or the next ones.
+    f"password={GITHUB_TOKEN}:hunter2",
+    f'password="{GITHUB_TOKEN}\ntail" x',
+    f"<password>{GITHUB_TOKEN}\n  tail\n</password>",
+    f"password = `{GITHUB_TOKEN} tail`",
+    f"--password {GITHUB_TOKEN}:tail password=「{GITHUB_TOKEN} tail」",
+    f"<password><![CDATA[{GITHUB_TOKEN}\ntail]]></password> token=[{GITHUB_TOKEN} tail]",
 ]
 #: What of the secrets above must not be left in clear beside the seals.
 _SECRETS_BESIDE_SEALS = ("hunter2", "tailsecret99", "пароль", "tail")
@@ -508,6 +527,10 @@ def test_no_secret_beside_a_seal_is_left(first: str, then: str, tmp_path: Path) 
         (f"{SEAL}**aa_{SEAL}{SEAL}]пароль", "пароль"),
         (f"пароль:[GITHUB_TOKEN{SEAL}01", "пароль:"),
         (f"x[{SEAL}{SEAL}**", "x"),
+        # Text before a seal whose mask starts with "]" is no seal's end; a match ending
+        # inside a seal that holds a line break.
+        (f"abc[{SEAL}{SEAL}]**a_{SEAL}{SEAL}]d", "abcd"),
+        (f"x[{SEAL}{SEAL}**\n**", "x"),
         ("no [seal] here", "no [seal] here"),
     ],
 )

@@ -16,6 +16,7 @@ CARD, CARD_2 = "4111111111111111", "5500000000000004"
 MASKED, MASKED_2 = "************1111", "************0004"
 AMEX, MASKED_AMEX = "378282246310005", "***********0005"
 IBAN = "DE89370400440532013000"
+GH_TOKEN = "ghp_" + "a" * 36
 
 
 def _redacted(level: str, text: str) -> str:
@@ -120,6 +121,36 @@ BASIC_FIXED = [
     ),
     # XML elements.
     ("<password>hunter2</password>", "<password>[SECRET_VALUE]</password>"),
+    # With a namespace prefix or attributes.
+    (
+        '<db:password>hunter2</db:password> <password type="x">s3cr3t</password>',
+        '<db:password>[SECRET_VALUE]</db:password> <password type="x">[SECRET_VALUE]</password>',
+    ),
+    # A value starting with a token another rule wrote over, running on after it (on its
+    # line, or on the next ones of an element or quoted string): the tail was left.
+    (f"password={GH_TOKEN}:hunter2", "password=[SECRET_VALUE]"),
+    (f"<password>{GH_TOKEN}\ntail</password>", "<password>[SECRET_VALUE]</password>"),
+    (f'password="{GH_TOKEN}\ntail" x', 'password="[SECRET_VALUE]" x'),
+    ('password="correct\nhorse" x', 'password="[SECRET_VALUE]" x'),
+    (
+        f"<password><![CDATA[{GH_TOKEN}\ntail]]></password>",
+        "<password><![CDATA[[SECRET_VALUE]]]></password>",
+    ),
+    (
+        f"--password {GH_TOKEN}:tail password=「{GH_TOKEN} tail」 token=[{GH_TOKEN} x]",
+        "--password [SECRET_VALUE] password=「[SECRET_VALUE]」 token=[SECRET_VALUE]",
+    ),
+    # Values in square brackets or backticks (the words after the first were left).
+    (
+        "password=[x y] token: [abc, def] secret=[Hunter2]",
+        "password=[SECRET_VALUE] token: [SECRET_VALUE] secret=[SECRET_VALUE]",
+    ),
+    ("password=`x y`", "password=`[SECRET_VALUE]`"),
+    # A template literal compared with is code; the one assigned after it is still found.
+    (
+        "if (token !== `abc`) { password = `hunter2` }",
+        "if (token !== `abc`) { password = `[SECRET_VALUE]` }",
+    ),
     # Pretty-printed: on lines of their own, indented.
     (
         "<config>\n  <password>\n    s3cr3t\n  </password>\n</config>",
@@ -270,6 +301,12 @@ STRICT_FIXED = [
     (f"{CARD}:{CARD_2}){CARD}--{AMEX}", f"{MASKED}:{MASKED_2}){MASKED}--{MASKED_AMEX}"),
     (f"{CARD}\u00a0{CARD_2}_{AMEX}", f"{MASKED}\u00a0{MASKED_2}_{MASKED_AMEX}"),
     (f"4111111111111112.{CARD_2}", f"4111111111111112.{MASKED_2}"),
+    # Spaces beyond ASCII between cards; cards in groups joined by ".".
+    (
+        f"{CARD}\u3000{CARD_2} {CARD}\u2009{AMEX}",
+        f"{MASKED}\u3000{MASKED_2} {MASKED}\u2009{MASKED_AMEX}",
+    ),
+    ("4111 1111 1111 1111.5500 0000 0000 0004", f"{'*' * 15}1111.{'*' * 15}0004"),
     # Right after a card, led by what leads no card alone ("-", "$", "+", stars).
     (f"{CARD} -{CARD_2} ${CARD} +{AMEX}", f"{MASKED} -{MASKED_2} ${MASKED} +{MASKED_AMEX}"),
     (f"{CARD} **{CARD_2}**{AMEX}", f"{MASKED} **{MASKED_2}**{MASKED_AMEX}"),
@@ -284,6 +321,10 @@ STRICT_FIXED = [
     # In lower case, unparted, as typed into a form.
     (IBAN.lower(), "******************3000"),
     ("iban: gb82west12345698765432, ok", "iban: ******************5432, ok"),
+    # ... or in groups parted by spaces or dashes, as copied from a statement.
+    ("iban de89 3704 0044 0532 0130 00, ok", "iban " + "*" * 23 + "0 00, ok"),
+    ("de89-3704-0044-0532-0130-00 no93-8601-1117-947", "*" * 23 + "0-00 " + "*" * 14 + "-947"),
+    ("gb82 west 1234 5698 7654 32", "*" * 23 + "4 32"),
     # Italy's and San Marino's check letter may be a hex letter: not a hex id.
     ("iban it65a0542811101000000123456 x", "iban " + "*" * 23 + "3456 x"),
     ("iban=sm10b0322509800000000270100;", "iban=" + "*" * 23 + "0100;"),
@@ -337,6 +378,7 @@ LOOK_ALIKES = [
     ("basic", '-p "correct horse" --password "" -v --token "[SECRET_VALUE] x"'),
     ("basic", 'password="" x=" a b"; password=" " y="c d"; token=\' [SECRET_VALUE]\''),
     ("basic", '<input type="password"> <b>secret</b>: none <token>[SECRET_VALUE]</token>'),
+    ("basic", "password=[SECRET_VALUE] token: [GITHUB_TOKEN], <password/>x</b> <password a='/'/>y"),
     ("basic", "a == b; passwords == 3; password_hash == x; if (token) { x !== y }"),
     # Code comparing a secret's variable with another value: no literal, no secret.
     ("basic", "if (password == null || password.length < 8) { token == None }"),
@@ -363,6 +405,9 @@ LOOK_ALIKES = [
     ("strict", "order 1234567890123-0001, 1234567890123:45, 1234567890123_4, 1234567890123.5"),
     ("strict", "1234567890123456-2024-01-02 4111111111111112_2 4111111111111112)1"),
     ("strict", "1234567890123 -4111111111111111 +4111111111111111 $4111111111111111"),
+    # A decimal or an id whose first part is no card's shape, its second a valid card.
+    ("strict", "1234567890123.4111111111111111 1234567890123:4111111111111111"),
+    ("strict", "(1234567890123)4111111111111111 71234567890123456789.4111111111111111"),
     ("strict", "2024-01-02, 12-34-56, ISBN 978-3-16-148410-0 978-0-306-40615-7 v2.0.0-rc.1"),
     ("strict", "2024-01-02T10:00:00.123456Z 1733400000000.123 1733400000000123456:7 12:30:45.6"),
     ("strict", "版本1.2.3.4.5发布 v1.2.3.4 abc12345678Z 时间12:30:45"),
@@ -370,6 +415,9 @@ LOOK_ALIKES = [
     ("strict", "::ffff:300.1.1.1 std::vector 12:30:45"),
     ("strict", "DNI 12.345.678-A, 1.234.567-Z, total 12.345.678 EUR"),
     ("strict", "de89370400440532013001 ab12cdef-3704-0044-0532-013000000000"),
+    # A spaced hex id passing mod 97 (lower-case hex, like the unparted ones below).
+    ("strict", "de34 879f bae0 dfce f92b 4d de34-879f-bae0-dfce-f92b-4d"),
+    ("strict", "id 97cc74a9-de13-f0e8-7156-18d565a7b842"),
     ("strict", "sha ad12f3e4567890abcdef0123456789ab, id ab12cdef0123456789, gb82west1234"),
     # Hex ids in lower case passing mod 97 (a span id, an ObjectId-sized one).
     ("strict", "span_id=be41683536c4499d de42605882ac89cd1997cd ad164ad7ac779f46c349d128"),
@@ -416,6 +464,19 @@ STILL_LEAKING = [
         "[EMAIL]",
         "addresses without a dotted domain: 'user@localhost' is also a look-alike kept "
         "(LOOK_ALIKES), which one must give way",
+    ),
+    _open(
+        "basic",
+        f"--password '{GH_TOKEN} tail'",
+        "--password '[SECRET_VALUE]'",
+        "after a flag, a tag and more words in quotes read as a tag written in place of a "
+        'quoted value and words after it (LOOK_ALIKES: --token "[SECRET_VALUE] x")',
+    ),
+    _open(
+        "basic",
+        "password=[ABC] token: [X1]",
+        "password=[SECRET_VALUE] token: [SECRET_VALUE]",
+        "an upper-case word in square brackets has a tag's shape, which is left as written",
     ),
     _open(
         "strict",

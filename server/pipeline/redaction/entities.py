@@ -169,8 +169,10 @@ _COMPARISON = _after_name(_COMPARISON_OPERATORS)
 # one-character settings, so `password==x1` still reads "=x1".
 _ASSIGNMENT = _after_name(f"{_SETTING_OPERATORS}|{_COMPARISON_OPERATORS}")
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
-# comparison only with one.
-_ASSIGNED_VALUE = rf"(?:{_SETTING}\\?[\"'「『]?|{_COMPARISON}\\?[\"'「『])"
+# comparison only with one. After a setting a backtick too (`password = \`x\``): the
+# value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
+# a template literal is code, as one with a name is.
+_ASSIGNED_VALUE = rf"(?:{_SETTING}\\?[\"'「『`]?|{_COMPARISON}\\?[\"'「『])"
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
 _ANY_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
@@ -251,14 +253,26 @@ _EMAIL_NON_ASCII: Final = Entity(
 _SECRET_NAME = (
     rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
 )
-# A secret's value: it may not start with "[" (an earlier rule's tag is left alone) or an
-# opening corner bracket (the lead takes one; _BRACKETED_SECRET wrote its value), and
-# ends at a space, a quote, a list separator or an escaped quote. An "=" or ">" starts
-# one only before another character of it, not all "=": after a quoted secret's layout
-# wrote its value (`password := "[SECRET_VALUE]"`, `password === "[SECRET_VALUE]"`), the
-# pattern would otherwise read the ":=" as ":" and a value "=" (the "===" as "=" and
-# a value "==").
-_ASSIGNED_START = r"(?:[^\s\"',;&\[\\=>「『」』]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"'])"
+# A secret's value: it may not start with an earlier rule's tag alone (left as it is),
+# an opening corner bracket or a backtick (the lead takes one; _BRACKETED_SECRET or
+# _BACKTICK_SECRET wrote its value), and ends at a space, a quote, a list separator or
+# an escaped quote. An "=" or ">" starts one only before another character of it, not
+# all "=": after a quoted secret's layout wrote its value (`password :=
+# "[SECRET_VALUE]"`, `password === "[SECRET_VALUE]"`), the pattern would otherwise read
+# the ":=" as ":" and a value "=" (the "===" as "=" and a value "==").
+# A "[" starts one when what follows is no tag's, pseudonym's or seal's (`password=[abc`,
+# `token: [Hunter2`: a label is upper case and ends at "]", ":" or a SUB); and what an
+# earlier rule wrote does, when more of the value follows it (`password=ghp_…:hunter2`,
+# once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
+_UNTAGGED_BRACKET = r"\[(?:[^A-Z0-9_\x1a\s\[\]\"',;&\\]|[A-Z0-9_]+[^A-Z0-9_\x1a\s\[\]:\"',;&\\])"
+#: What an earlier rule wrote: a tag, a pseudonym or a seal (pseudonyms.py).
+_WRITTEN = r"\[[^\[\]\s]*\]"
+#: ... and the first character of the value's rest after it.
+_WRITTEN_THEN_MORE = rf"{_WRITTEN}(?:[^\s\"',;&\[\\」』`]|\\[^\s\"'])"
+_ASSIGNED_START = (
+    r"(?:[^\s\"',;&\[\\=>「『」』`]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+    rf"|{_UNTAGGED_BRACKET}|{_WRITTEN_THEN_MORE})"
+)
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
 # A quoted secret's value starts at any character but a space, its own quote, a backslash
 # or "[" (a tag): the quotes, not the characters, say where it is (`password="= a b"`,
@@ -267,6 +281,18 @@ _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
 
 def _quoted_start(quote: str) -> str:
     return rf"(?:[^\s{quote}\[\\]|\\[^\s\"'])"
+
+
+def _quoted_value(quote: str) -> str:
+    """A quoted secret's value, up to its closing quote (the trail's), on more lines than
+    one too (YAML and most languages let a quoted string run on). Also one starting with
+    what an earlier rule wrote, when more of the value follows it (`"ghp_…\\ntail"`
+    after GITHUB_TOKEN wrote its tag), ending at the last character before the quote
+    that is no space."""
+    return (
+        rf"{_quoted_start(quote)}{_ASSIGNED_REST}[^{quote}\\]*"
+        rf"|{_WRITTEN}[^{quote}\\]*[^\s{quote}\\]"
+    )
 
 
 def _quoted_secret(quote: str) -> Entity:
@@ -284,7 +310,7 @@ def _quoted_secret(quote: str) -> Entity:
         "SECRET_VALUE",
         "basic",
         rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}[ \t]*",
-        rf"{_quoted_start(quote)}{_ASSIGNED_REST}[^{quote}\n\\]*",
+        _quoted_value(quote),
         rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
@@ -299,10 +325,43 @@ _BRACKETED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{_SECRET_NAME}{_ASSIGNMENT}[「『][ \t\u3000]*",
-    r"[^\s」』\[\\][^」』\n]*",
+    rf"[^\s」』\[\\][^」』\n]*|{_WRITTEN}[^」』\n]*[^\s」』]",
     "[」』]",
     gate_pattern=r"[:=>\uff1a]\s*[「『]",
 )
+
+
+#: A secret in square brackets after a setting (`password=[x y]`, `token: [abc, def]`),
+#: whole up to the closing bracket on its line, brackets included: the keyword pattern's
+#: value ended at the first space and left the words after it in clear. Not a tag
+#: (`password=[SECRET_VALUE]` is what it writes), nor after a comparison (code). Only
+#: values holding "[" right after an assignment are looked at.
+_SQUARE_BRACKETED_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_NAME}{_SETTING}",
+    rf"{_UNTAGGED_BRACKET}[^\]\n]*\]|\[{_WRITTEN}[^\]\n]*[^\s\]]\]",
+    "",
+    gate_pattern=r"[:=>\uff1a]\s*\[",
+)
+#: A secret in backticks after a setting (`password = \`x y\``, a template literal or
+#: Markdown code), whole up to the closing backtick, on more lines than one too (a
+#: template literal may run on). Not after a comparison: a template literal compared
+#: with is code, and a comparison's value running on to the next backtick
+#: (`token !== \`abc\`) { password = \`hunter2\``) took the code between them for the
+#: value and left the next secret in clear. A value holds no backtick, so each literal is
+#: one match. Only values holding a backtick right after an assignment are looked at.
+_BACKTICK_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_NAME}{_SETTING}`[ \t]*",
+    rf"[^\s`\[\\][^`]*|{_WRITTEN}[^`]*[^\s`\\]",
+    "`",
+    gate_pattern=r"[:=>\uff1a]\s*`",
+)
+# An XML element naming a secret: also with a namespace prefix (`<db:password>`) or
+# attributes (`<password type="x">`), not closed at once (`<password/>`).
+_SECRET_ELEMENT_OPEN = rf"<(?:[A-Za-z_][A-Za-z0-9_.-]*:)?{_SECRET_NAME}(?:\s(?:[^<>]*[^<>/])?)?>"
 
 
 #: A secret as an XML element's text (`<password>hunter2</password>`), whole up to the
@@ -314,8 +373,8 @@ _BRACKETED_SECRET: Final = Entity(
 _SECRET_ELEMENT: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"<{_SECRET_NAME}>\s*",
-    r"[^<\[\s][^<\r\n]*(?:[\r\n]\s*[^<\s][^<\r\n]*)*",
+    rf"{_SECRET_ELEMENT_OPEN}\s*",
+    rf"(?:[^<\[\s]|{_WRITTEN}[ \t]*(?:[\r\n]\s*)?[^<\s])[^<\r\n]*(?:[\r\n]\s*[^<\s][^<\r\n]*)*",
     r"\s*</",
     gate_pattern="</",
 )
@@ -326,8 +385,8 @@ _SECRET_ELEMENT: Final = Entity(
 _SECRET_CDATA: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"<{_SECRET_NAME}>\s*<!\[CDATA\[\s*",
-    r"[^\[\]\s](?:[^\]]|\][^\]])*",
+    rf"{_SECRET_ELEMENT_OPEN}\s*<!\[CDATA\[\s*",
+    rf"[^\[\]\s](?:[^\]]|\][^\]])*|{_WRITTEN}(?:[^\]]|\][^\]])*[^\]\s]",
     r"\]\]>\s*</",
     gate_pattern="</",
 )
@@ -363,7 +422,7 @@ _SECRET_FLAG: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{_FLAG_NAME}\\?",
-    rf"(?:[^\s\"',;&\[\\=:\uff1a-]|\\[^\s\"']){_ASSIGNED_REST}",
+    rf"(?:[^\s\"',;&\[\\=:\uff1a-]|\\[^\s\"']|{_WRITTEN_THEN_MORE}){_ASSIGNED_REST}",
     "",
     gate_pattern="--",
 )
@@ -373,7 +432,7 @@ _SECRET_FLAG_OPEN_QUOTE: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{_FLAG_NAME}\\?[\"']",
-    rf"(?:[^\s\"',;&\[\\-]|\\[^\s\"']){_ASSIGNED_REST}",
+    rf"(?:[^\s\"',;&\[\\-]|\\[^\s\"']|{_WRITTEN_THEN_MORE}){_ASSIGNED_REST}",
     "",
     gate_pattern="--",
 )
@@ -515,7 +574,8 @@ ENTITIES: Final = (
         # The keyword and what follows it: every match holds it, and a gate starting
         # with a literal keeps its prefilter (a name's first words are not one).
         gate_pattern=rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
-        rf"(?:{_ANY_ASSIGNED_VALUE}|>)"
+        # An element's attribute too (`<password type="x">`).
+        rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=)"
         rf"|--(?i:[a-z0-9_-]*?(?:{_CREDENTIAL_NAMES}|pass\b))\s"
         r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
         r"|://hooks\.slack\.com/services/",
@@ -524,6 +584,8 @@ ENTITIES: Final = (
             _quoted_secret('"'),
             _quoted_secret("'"),
             _BRACKETED_SECRET,
+            _SQUARE_BRACKETED_SECRET,
+            _BACKTICK_SECRET,
             _SECRET_CDATA,
             _SECRET_ELEMENT,
             _quoted_flag('"'),
@@ -562,17 +624,19 @@ ENTITIES: Final = (
         # ASCII word characters, as for cards (_CARD_START).
         rf"^|[^{_ASCII_WORD}]",
         # Groups of four parted by spaces or dashes (a dashed one must have its
-        # country's length: see validators). In lower case only unparted, as typed
-        # into a form (`de89370400440532013000`), and only a country in the table
-        # counts (validators): spaced or dashed lower-case groups are how hex ids are
-        # written, and as candidates they cost +0.2 CPU s per 1M text-heavy rows at
-        # strict; unparted, the gate's scan costs the same (0.43 CPU s for both) and
-        # the set holds no such candidate.
+        # country's length: see validators). In lower case unparted, as typed into a
+        # form (`de89370400440532013000`), or in groups parted by spaces or dashes, as
+        # copied from a statement (`de89 3704 …`), and only a country in the table
+        # counts (validators). Dashed, at least 15 characters (Norway's length) and
+        # not ending inside a group: a UUID's middle groups ("de13-f0e8-7156", which
+        # a 12-character group follows) are no candidate; allowed to, they added
+        # 12,600 per 1M text-heavy rows (+30%). So, none are added there.
         # One kind of separator throughout, so a dash after a spaced or unparted IBAN
         # (`BE68539007547034-2024`) ends it rather than failing its length.
         r"[A-Z]{2}[0-9]{2}(?:(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
         r"|(?:-[A-Z0-9]{4}){2,7}(?:-[A-Z0-9]{1,3})?)"
-        r"|[a-z]{2}[0-9]{2}[a-z0-9]{11,30}",
+        r"|[a-z]{2}[0-9]{2}(?:[a-z0-9]{11,30}|(?: [a-z0-9]{4}){2,7}(?: [a-z0-9]{1,3})?"
+        r"|(?:-[a-z0-9]{4}){3,7}(?:-[a-z0-9]{1,3})?|(?:-[a-z0-9]{4}){2}-[a-z0-9]{1,3})",
         rf"$|[^{_ASCII_WORD}]",
         validator="iban",
         default_action="mask",

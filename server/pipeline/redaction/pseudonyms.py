@@ -49,11 +49,14 @@ SEAL_START: Final = rf"\[[A-Z0-9_]*{SEAL}"
 #: A seal inside a later rule's match, as a regex: a whole one; or, for a match starting
 #: inside a seal, the seal's end at the match's start (a match starting in plain text
 #: holds no seal's end without its start); or, for a match ending inside a seal, its
-#: start to the match's end.
+#: start to the match's end. A seal's end is "_" and SUBs before its "]" (or its SUBs
+#: alone): plain text before a seal whose mask starts with "]" (`abc[<SUB><SUB>]…`) has
+#: no "_" before the SUBs, so it is not read as the end of one. The start runs to the
+#: match's end over line breaks too (a mask of a value on several lines holds them).
 SEAL_IN_MATCH: Final = (
     rf"{SEAL_START}{SEAL}*[^{SEAL}]*{SEAL}+\]"
-    rf"|^[A-Z0-9_]*{SEAL}*[^{SEAL}]*{SEAL}+\]"
-    rf"|{SEAL_START}.*$"
+    rf"|^[A-Z0-9_]*{SEAL}*(?:[^{SEAL}]*_)?{SEAL}+\]"
+    rf"|{SEAL_START}(?s:.)*$"
 )
 
 

@@ -122,8 +122,10 @@ def iban(value: pl.Expr) -> pl.Expr:
     length_ok = pl.when(expected > 0).then(length == expected).otherwise((length >= 15) & usual)
     rearranged = pl.concat_str(compact.str.slice(4), compact.str.slice(0, 4))
     numeric = rearranged.str.replace_many(_LETTER_VALUES)
-    hex_id = value.str.contains(r"^[a-z]{2}[0-9]{2}[0-9a-f]*[a-f][0-9a-f]*$")
-    hex_id = hex_id & ~value.str.contains(_FITS_LETTERED_LAYOUT)
+    # Read without the separators of a grouped one (`de12 ab34 …`, `de12-ab34-…`).
+    unparted = value.str.replace_all(r"[ -]", "")
+    hex_id = unparted.str.contains(r"^[a-z]{2}[0-9]{2}[0-9a-f]*[a-f][0-9a-f]*$")
+    hex_id = hex_id & ~unparted.str.contains(_FITS_LETTERED_LAYOUT)
     return length_ok & (length <= 34) & ~hex_id & (mod97(numeric) == 1)
 
 
