@@ -246,10 +246,23 @@ def _any_keyword(
         and not whole.select(_has_separator(pl.col("v")).any()).item()
     ):
         return bool(plain) and _found(whole, plain)
-    rows = values.filter(_has_separator(pl.col("v"))) if assigning else values
-    if not plain or not assigning or rows.height > _FEW_SEPARATORS * values.height:
-        return _found(values, [s.keyword for s in steps])
-    return _found(values, plain) or _found(rows, assigning)
+    if plain and assigning and _few_separators(values.head(_SEPARATOR_SAMPLE)):
+        rows = values.filter(_has_separator(pl.col("v")))
+        if rows.height <= _FEW_SEPARATORS * values.height:
+            return _found(values, plain) or _found(rows, assigning)
+    # Either way the answer is the same (an assigning gate holds only where a separator
+    # is): which way only decides the work done.
+    return _found(values, [s.keyword for s in steps])
+
+
+#: Values sampled to tell a leaf where most values hold a separator (URLs, logs of
+#: key=value), where the scan for them and the copy of those rows buy nothing.
+_SEPARATOR_SAMPLE: Final = 2048
+
+
+def _few_separators(sample: pl.DataFrame) -> bool:
+    share = sample.select(_has_separator(pl.col("v")).mean()).item()
+    return share is None or bool(share <= _FEW_SEPARATORS)
 
 
 #: Mean bytes per value up to which values are scanned joined (see _any_keyword).
