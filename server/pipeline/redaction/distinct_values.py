@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Final
 
 import polars as pl
@@ -135,3 +136,29 @@ def _one_of(value: pl.Expr, known: pl.Series) -> pl.Expr:
 
 def _lookup(chosen: pl.Series) -> ValueTest:
     return lambda value: value.is_in(chosen.implode())
+
+
+#: Distinct values at most this share of the values a list leaf's rewrite gets for it to
+#: run on the distinct values alone.
+_REPEATED: Final = 0.5
+
+
+def rewritten_per_distinct(value: pl.Expr, rewrite: ValueTest) -> pl.Expr:
+    """`rewrite(value)`, run once per distinct value when the values repeat, for the
+    values of a list leaf: lists of short values (the addresses in `cc`, tags) repeat
+    theirs where whole rows do not (on the text-heavy set a batch's `cc` holds ~40k
+    addresses, ~3.5k distinct: the e-mail rewrite on them cost ~0.046 CPU s per 1M rows,
+    ~0.019 so). A text rewrite is a function of the value alone (tags, masks and keyed
+    pseudonyms), so each value gets what it got before."""
+    return value.map_batches(
+        partial(_per_distinct, rewrite=rewrite), return_dtype=pl.String, is_elementwise=True
+    )
+
+
+def _per_distinct(values: pl.Series, rewrite: ValueTest) -> pl.Series:
+    distinct = values.drop_nulls().unique()
+    if distinct.len() > _REPEATED * values.len():
+        return values.to_frame("v").select(rewrite(pl.col("v"))).to_series().alias(values.name)
+    done = distinct.to_frame("v").select(rewrite(pl.col("v"))).to_series()
+    # Every value is among `distinct`; a null (none is) stays null.
+    return values.replace_strict(distinct, done, default=None, return_dtype=pl.String)

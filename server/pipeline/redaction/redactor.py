@@ -23,6 +23,7 @@ from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.card_groups import without_last_group
 from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
+from sluice.server.pipeline.redaction.distinct_values import rewritten_per_distinct
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
 from sluice.server.pipeline.redaction.json_keys import json_key_regex, rewrite_json_keys
 from sluice.server.pipeline.redaction.keeping_own_names import rewrite_text_keeping
@@ -272,7 +273,8 @@ class PolicyRedactor:
             for location in leaves:
                 flag = _Flag(self._counter(rule.label, location), location, True)
                 own = self._own_names if keeping and len(location) == 1 else []
-                stage.add(location, _text_rewrite(rule, own, verdicts), flag)
+                rewrite = _text_rewrite(rule, own, verdicts)
+                stage.add(location, _per_distinct_in_lists(location, rewrite), flag)
             if keeping:
                 # Runs last, so never sealed (see _sealed_where_followed).
                 self._late_stages.append(stage)
@@ -299,7 +301,8 @@ class PolicyRedactor:
                 for flag in stage.flags:
                     # Then the whole rule again: a card after the one just masked
                     # ("4111… 5500…") was taken as context.
-                    again.add(flag.location, _text_rewrites(shorter, rule), flag)
+                    rewrites = _text_rewrites(shorter, rule)
+                    again.add(flag.location, _per_distinct_in_lists(flag.location, rewrites), flag)
                 refine = partial(may_rewrite, rule=shorter)
                 steps.append(_TextRule(again, shorter.gate or shorter.regex, refine))
                 if rule.sealed:
@@ -449,6 +452,24 @@ def _text_rewrite(
         # The export's memory: its look-alikes recur from batch to batch.
         return lambda value, _dtype: rewrite_checked(value, rule, verdicts)
     return lambda value, _dtype: rewrite_text(value, rule)
+
+
+def _per_distinct_in_lists(location: Location, rewrite: Rewrite) -> Rewrite:
+    """`rewrite`, run once per distinct value for the values of a list leaf (see
+    distinct_values.rewritten_per_distinct)."""
+    if ELEMENT not in location:
+        return rewrite
+
+    def per_distinct(value: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
+        return rewritten_per_distinct(value, lambda each: _required(rewrite(each, dtype)))
+
+    return per_distinct
+
+
+def _required(rewritten: pl.Expr | None) -> pl.Expr:
+    # Text rewrites always return an expression (only a column rule's drop gives None).
+    assert rewritten is not None
+    return rewritten
 
 
 def _unsealing(rule: PatternRule, written: _Stage) -> _Stage:
