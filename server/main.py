@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from types import FrameType
 
-from sluice.server.allocator import arrow_pool_jemalloc, fix_mmap_threshold, limit_arenas
+from sluice.server.allocator import fix_mmap_threshold, limit_arenas
 from sluice.server.audit import AuditLog
 from sluice.server.errors import SluiceError
 from sluice.server.execution.executor import ExecutionContext
@@ -74,7 +74,6 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
 def _run(settings: Settings) -> int:
     fix_mmap_threshold(settings.malloc_mmap_threshold)
     limit_arenas(settings.malloc_arena_max)
-    arrow_pool_jemalloc()
     preload_drivers(profile.kind for profile in settings.source_profiles.values())
     # Before anything else: a bad certificate must stop the daemon before it holds state.
     certificate = ServingCertificate(settings.tls) if settings.tls is not None else None
