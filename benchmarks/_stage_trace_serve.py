@@ -63,7 +63,15 @@ def _install() -> None:
     export.read_batches = traced_read
     encoders._parquet_row_group = _span("row-group", encoders._parquet_row_group)
     encoders._chunk_setup = _span("setup", encoders._chunk_setup)
-    encoders._finish_file = _span("finish-file", encoders._finish_file)
+    file_end = encoders._file_end
+
+    def traced_file_end(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for piece in file_end(*args, **kwargs):
+            mark(f"tail-piece {len(piece)}")
+            yield piece
+        mark("tail-end")
+
+    encoders._file_end = traced_file_end
     encoders.ParquetEncoder.encode_pieces = _span(  # type: ignore[method-assign]
         "encode-call", encoders.ParquetEncoder.encode_pieces
     )
