@@ -72,7 +72,7 @@ def arrow_pool_jemalloc() -> bool:
     matters: the Parquet writer's pages and compression buffers come from Arrow's C++
     default pool, which it does not change (tried: the peak RSS and CPU of mimalloc). An
     operator's ARROW_DEFAULT_MEMORY_POOL wins. Returns whether it was set (not when
-    pyarrow was loaded already, or the operator chose).
+    pyarrow was loaded already, the operator chose, or Arrow has no jemalloc).
 
     The Parquet encoder's workers are a new thread pool per chunk, and mimalloc gives
     each new thread fresh heaps whose first touches fault in (transparent huge) pages:
@@ -86,7 +86,13 @@ def arrow_pool_jemalloc() -> bool:
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL") or "pyarrow" in sys.modules:
         return False
     os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
-    return True
+    try:
+        import pyarrow  # reads the variable now, once and for all
+    finally:
+        # Only this process's choice: child processes (a benchmark's peers, started by
+        # a driver that imports the daemon's package) keep Arrow's own default.
+        del os.environ["ARROW_DEFAULT_MEMORY_POOL"]
+    return bool(pyarrow.default_memory_pool().backend_name == "jemalloc")
 
 
 def _mallopt(parameter: int, value: int) -> bool | None:
