@@ -9,7 +9,6 @@ resumed export rebuilds exactly the chunks an uninterrupted one would have.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -42,9 +41,10 @@ class Segment:
 @dataclass(frozen=True)
 class ChunkEnd:
     index: int
-    #: The file's closing bytes, or their future while the encoder's workers make them
-    #: (Parquet's last row groups and footer), so the next chunk's encoding starts now.
-    tail: bytes | Future[bytes]
+    #: The file's closing bytes, in order, each taken once it is made (Parquet's last row
+    #: groups and footer, still being made by the encoder's workers), so the next chunk's
+    #: encoding starts now (Encoder.finish_in_pieces).
+    tail: Iterator[bytes | memoryview]
     records: int
     source_start: int
     source_end: int
@@ -142,7 +142,7 @@ def encode_chunks(
                     counts[SKIPPED_ROWS] = skipped_rows
             yield ChunkEnd(
                 index,
-                encoder.finish_later(),
+                encoder.finish_in_pieces(),
                 records,
                 source_start,
                 source_end,

@@ -12,7 +12,7 @@ and network I/O) releases the GIL, so the stages overlap on separate cores. A ch
 commit overlaps the writing of the next one, but commits run one at a time and in
 order: chunk N+1 is never journalled before chunk N. A Parquet chunk's last row groups
 and footer are made by its encoder's workers while the caller encodes the next chunk
-(ChunkEnd.tail is then a future, which the writer waits for in queue order). A chunk
+(ChunkEnd.tail then yields them as they are made, in queue order). A chunk
 counts only once journalled, so an interruption loses at most the chunks in flight.
 Once `stop` is set no commit starts: only a chunk whose commit was under way is still
 journalled, so a run ends within one chunk of its cancel, shutdown or lost lease (a
@@ -517,8 +517,10 @@ class _ChunkWriterThread:
         self._await_commit()
         chunk = self._chunk(end.index)
         # A Parquet tail may still be in the making: the reader is already encoding the
-        # next chunk, whose segments wait in the queue behind this end.
-        chunk.write(end.tail if isinstance(end.tail, bytes) else end.tail.result(), 0)
+        # next chunk, whose segments wait in the queue behind this end. Each piece is
+        # digested and stored as soon as it is made.
+        for piece in end.tail:
+            chunk.write(piece, 0)
         chunk.close()
         self._open = None
         self.totals = replace(

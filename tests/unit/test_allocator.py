@@ -109,3 +109,40 @@ def test_the_arena_cap_is_a_setting() -> None:
     assert load_settings(environ={"SLUICE_MALLOC_ARENA_MAX": "0"}).malloc_arena_max == 0
     with pytest.raises(SettingsError, match="malloc_arena_max"):
         load_settings(environ={"SLUICE_MALLOC_ARENA_MAX": "-1"})
+
+
+_ARROW_POOL_PROBE = """
+import os
+import sluice.server  # the daemon's package, before anything loads pyarrow
+import pyarrow as pa
+from sluice.server.allocator import arrow_pool_jemalloc
+print(pa.default_memory_pool().backend_name, pa.array([1, 2]).buffers()[1].size)
+print(arrow_pool_jemalloc())  # too late now: pyarrow has read its pool's name
+print(os.environ.get("ARROW_DEFAULT_MEMORY_POOL"))  # what child processes inherit
+"""
+
+
+def _arrow_pool(**environ: str) -> list[str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"} | environ
+    done = subprocess.run(
+        [sys.executable, "-c", _ARROW_POOL_PROBE], capture_output=True, text=True, check=True,
+        env=env,
+    )  # fmt: skip
+    return done.stdout.split("\n")[:3]
+
+
+def test_the_daemons_arrow_allocates_from_its_jemalloc() -> None:
+    import pyarrow as pa
+
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this Arrow is built without jemalloc")
+    # Only the daemon's own choice: its child processes keep Arrow's default.
+    assert _arrow_pool() == ["jemalloc 16", "False", "None"]
+
+
+def test_the_operators_arrow_pool_wins() -> None:
+    assert _arrow_pool(ARROW_DEFAULT_MEMORY_POOL="system") == ["system 16", "False", "system"]
