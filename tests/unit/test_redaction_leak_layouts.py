@@ -353,7 +353,7 @@ STRICT_FIXED = [
     # ... or in groups parted by spaces or dashes, as copied from a statement.
     ("iban de89 3704 0044 0532 0130 00, ok", "iban " + "*" * 23 + "0 00, ok"),
     ("gb82 west 1234 5698 7654 32", "*" * 23 + "4 32"),
-    ("de89-3704-0044-0532-0130-00 no93-8601-1117-947", "*" * 23 + "0-00 " + "*" * 14 + "-947"),
+    ("iban: no93 8601 1117 947", "iban: " + "*" * 14 + " 947"),
     # Italy's and San Marino's check letter may be a hex letter: not a hex id.
     ("iban it65a0542811101000000123456 x", "iban " + "*" * 23 + "3456 x"),
     ("iban=sm10b0322509800000000270100;", "iban=" + "*" * 23 + "0100;"),
@@ -460,6 +460,8 @@ LOOK_ALIKES = [
     ("strict", "de89370400440532013001 ab12cdef-3704-0044-0532-013000000000"),
     # A spaced hex id passing mod 97 (lower-case hex, like the unparted ones below).
     ("strict", "de34 879f bae0 dfce f92b 4d de34-879f-bae0-dfce-f92b-4d"),
+    # Lower-case keys in dashed groups (about 1 in 100 random ones passes mod 97).
+    ("strict", "key gb88-e2un-oqj7-yg4a-4tqs-ni ok"),
     ("strict", "id 97cc74a9-de13-f0e8-7156-18d565a7b842"),
     ("strict", "sha ad12f3e4567890abcdef0123456789ab, id ab12cdef0123456789, gb82west1234"),
     # Hex ids in lower case passing mod 97 (a span id, an ObjectId-sized one).
@@ -528,6 +530,13 @@ STILL_LEAKING = [
         'password="[SECRET_VALUE]" x',
         "a quoted value ends at its line's end: a prompt's closing quote read as an "
         "opening one ran on to the next line's secret and left it in clear",
+    ),
+    _open(
+        "strict",
+        "iban de89-3704-0044-0532-0130-00",
+        "iban " + "*" * 23 + "0-00",
+        "lower-case IBANs in dashed groups have the shape of keys and ids, about 1 in 100 "
+        "of which passes mod 97",
     ),
     _open(
         "strict",
