@@ -336,6 +336,17 @@ STRICT_FIXED = [
         f"{MASKED}\u3000{MASKED_2} {MASKED}\u2009{MASKED_AMEX}",
     ),
     ("4111 1111 1111 1111.5500 0000 0000 0004", f"{'*' * 15}1111.{'*' * 15}0004"),
+    # The Ogham space mark, and what Unicode reads as a space or line break beyond ASCII.
+    (
+        f"{CARD}\u1680{CARD_2} {CARD}\x0b{AMEX}",
+        f"{MASKED}\u1680{MASKED_2} {MASKED}\x0b{MASKED_AMEX}",
+    ),
+    (
+        f"{CARD}\x0c{CARD_2}\x85{CARD}\u2028{AMEX}\u2029{CARD_2}",
+        f"{MASKED}\x0c{MASKED_2}\x85{MASKED}\u2028{MASKED_AMEX}\u2029{MASKED_2}",
+    ),
+    # A 13-digit Visa card joined by "." to the next card.
+    (f"4222222222222.{CARD_2}", f"4222222222222.{MASKED_2}"),
     # Right after a card, led by what leads no card alone ("-", "$", "+", stars).
     (f"{CARD} -{CARD_2} ${CARD} +{AMEX}", f"{MASKED} -{MASKED_2} ${MASKED} +{MASKED_AMEX}"),
     (f"{CARD} **{CARD_2}**{AMEX}", f"{MASKED} **{MASKED_2}**{MASKED_AMEX}"),
