@@ -79,8 +79,8 @@ LAYOUTS = [
     # Comparisons: the operator is context, the value after it is the secret.
     ("SECRET_VALUE", 'if password == "x1y2z3": z', "x1y2z3", ('if password == "', '": z')),
     ("SECRET_VALUE", "password !== 'abcdef' z", "abcdef", ("password !== '", "' z")),
-    # Square brackets and backticks after a setting quote a value too; an element may
-    # have a namespace and attributes.
+    # Square brackets right after "=" and backticks after a setting quote a value too;
+    # an element may have a namespace and attributes.
     ("SECRET_VALUE", "password=[ab cd] z", "[ab cd]", ("password=", " z")),
     ("SECRET_VALUE", "password = `ab cd` z", "ab cd", ("password = `", "` z")),
     (
@@ -89,7 +89,6 @@ LAYOUTS = [
         "correct horse",
         ('<db:password type="x">', "</db:password>"),
     ),
-    ("SECRET_VALUE", 'password="ab\n cd" z', "ab\n cd", ('password="', '" z')),
     (
         "SECRET_VALUE",
         "<password>correct horse</password>",
@@ -404,9 +403,12 @@ SEALS_IN_LATER_VALUES = [
     f'password="hunter2 {GITHUB_TOKEN} tailsecret99" x',
     f"password=hunter2:{GITHUB_TOKEN}:tailsecret99 x",
     f"password=пароль:{GITHUB_TOKEN}:tail x",
-    # A value starting at the seal, running on after it on its line or the next ones.
+    # A value starting at the seal, running on after it on its line (or the next ones
+    # of an element).
     f"password={GITHUB_TOKEN}:hunter2",
-    f'password="{GITHUB_TOKEN}\ntail" x',
+    f'password="{GITHUB_TOKEN} tail" x',
+    # A seal in the middle of a bracketed value.
+    f"token=[x {GITHUB_TOKEN} tail]",
     f"<password>{GITHUB_TOKEN}\n  tail\n</password>",
     f"password = `{GITHUB_TOKEN} tail`",
     f"--password {GITHUB_TOKEN}:tail password=「{GITHUB_TOKEN} tail」",

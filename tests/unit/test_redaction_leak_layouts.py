@@ -121,17 +121,42 @@ BASIC_FIXED = [
     ),
     # XML elements.
     ("<password>hunter2</password>", "<password>[SECRET_VALUE]</password>"),
+    # Over lines, closed within a key's length (an element left open is LOOK_ALIKES').
+    (
+        "<password>\n" + "  abc\n" * 60 + "</password>",
+        "<password>\n  [SECRET_VALUE]\n</password>",
+    ),
     # With a namespace prefix or attributes.
     (
         '<db:password>hunter2</db:password> <password type="x">s3cr3t</password>',
         '<db:password>[SECRET_VALUE]</db:password> <password type="x">[SECRET_VALUE]</password>',
     ),
     # A value starting with a token another rule wrote over, running on after it (on its
-    # line, or on the next ones of an element or quoted string): the tail was left.
+    # line, or on the next ones of an element): the tail was left.
     (f"password={GH_TOKEN}:hunter2", "password=[SECRET_VALUE]"),
     (f"<password>{GH_TOKEN}\ntail</password>", "<password>[SECRET_VALUE]</password>"),
-    (f'password="{GH_TOKEN}\ntail" x', 'password="[SECRET_VALUE]" x'),
-    ('password="correct\nhorse" x', 'password="[SECRET_VALUE]" x'),
+    (f'password="{GH_TOKEN} tail" x', 'password="[SECRET_VALUE]" x'),
+    # A quote no line closes is no value's end: the next line's quote (a megabyte on)
+    # is not its closing one.
+    ('password="a\nx = 1\n"', 'password="[SECRET_VALUE]\nx = 1\n"'),
+    # A label's closing quote or backtick opens no value that runs on to the next
+    # line's secret, taking its name and leaving the secret in clear.
+    (
+        "console.log('token: ', t);\nconst secret = 'Hunter2Prod';",
+        "console.log('token: ', t);\nconst secret = '[SECRET_VALUE]';",
+    ),
+    (
+        'read -p "Password: " pw\nAPI_TOKEN="x1"',
+        'read -p "Password: " pw\nAPI_TOKEN="[SECRET_VALUE]"',
+    ),
+    (
+        "log(`token: `, t);\nconst apiKey = `Hunter2Prod`;",
+        "log(`token: `, t);\nconst apiKey = `[SECRET_VALUE]`;",
+    ),
+    (
+        'password="hunt\n10:01 retry password="Hunter2Prod" ok',
+        'password="[SECRET_VALUE]\n10:01 retry password="[SECRET_VALUE]" ok',
+    ),
     (
         f"<password><![CDATA[{GH_TOKEN}\ntail]]></password>",
         "<password><![CDATA[[SECRET_VALUE]]]></password>",
@@ -140,10 +165,14 @@ BASIC_FIXED = [
         f"--password {GH_TOKEN}:tail password=「{GH_TOKEN} tail」 token=[{GH_TOKEN} x]",
         "--password [SECRET_VALUE] password=「[SECRET_VALUE]」 token=[SECRET_VALUE]",
     ),
-    # Values in square brackets or backticks (the words after the first were left).
+    # ... or in the middle of a bracketed value: whole to its closing bracket.
+    (f"token=[hunter2 {GH_TOKEN} tailsecret99]", "token=[SECRET_VALUE]"),
+    # Values in square brackets right after "=" or in backticks (the words after the
+    # first were left).
     (
-        "password=[x y] token: [abc, def] secret=[Hunter2]",
-        "password=[SECRET_VALUE] token: [SECRET_VALUE] secret=[SECRET_VALUE]",
+        "password=[x y] secret=[Hunter2] token=[hunter2] password=[CORRECT HORSE] z",
+        "password=[SECRET_VALUE] secret=[SECRET_VALUE] token=[SECRET_VALUE] "
+        "password=[SECRET_VALUE] z",
     ),
     ("password=`x y`", "password=`[SECRET_VALUE]`"),
     # A template literal compared with is code; the one assigned after it is still found.
@@ -307,6 +336,17 @@ STRICT_FIXED = [
         f"{MASKED}\u3000{MASKED_2} {MASKED}\u2009{MASKED_AMEX}",
     ),
     ("4111 1111 1111 1111.5500 0000 0000 0004", f"{'*' * 15}1111.{'*' * 15}0004"),
+    # The Ogham space mark, and what Unicode reads as a space or line break beyond ASCII.
+    (
+        f"{CARD}\u1680{CARD_2} {CARD}\x0b{AMEX}",
+        f"{MASKED}\u1680{MASKED_2} {MASKED}\x0b{MASKED_AMEX}",
+    ),
+    (
+        f"{CARD}\x0c{CARD_2}\x85{CARD}\u2028{AMEX}\u2029{CARD_2}",
+        f"{MASKED}\x0c{MASKED_2}\x85{MASKED}\u2028{MASKED_AMEX}\u2029{MASKED_2}",
+    ),
+    # A 13-digit Visa card joined by "." to the next card.
+    (f"4222222222222.{CARD_2}", f"4222222222222.{MASKED_2}"),
     # Right after a card, led by what leads no card alone ("-", "$", "+", stars).
     (f"{CARD} -{CARD_2} ${CARD} +{AMEX}", f"{MASKED} -{MASKED_2} ${MASKED} +{MASKED_AMEX}"),
     (f"{CARD} **{CARD_2}**{AMEX}", f"{MASKED} **{MASKED_2}**{MASKED_AMEX}"),
@@ -323,8 +363,8 @@ STRICT_FIXED = [
     ("iban: gb82west12345698765432, ok", "iban: ******************5432, ok"),
     # ... or in groups parted by spaces or dashes, as copied from a statement.
     ("iban de89 3704 0044 0532 0130 00, ok", "iban " + "*" * 23 + "0 00, ok"),
-    ("de89-3704-0044-0532-0130-00 no93-8601-1117-947", "*" * 23 + "0-00 " + "*" * 14 + "-947"),
     ("gb82 west 1234 5698 7654 32", "*" * 23 + "4 32"),
+    ("iban: no93 8601 1117 947", "iban: " + "*" * 14 + " 947"),
     # Italy's and San Marino's check letter may be a hex letter: not a hex id.
     ("iban it65a0542811101000000123456 x", "iban " + "*" * 23 + "3456 x"),
     ("iban=sm10b0322509800000000270100;", "iban=" + "*" * 23 + "0100;"),
@@ -379,6 +419,20 @@ LOOK_ALIKES = [
     ("basic", 'password="" x=" a b"; password=" " y="c d"; token=\' [SECRET_VALUE]\''),
     ("basic", '<input type="password"> <b>secret</b>: none <token>[SECRET_VALUE]</token>'),
     ("basic", "password=[SECRET_VALUE] token: [GITHUB_TOKEN], <password/>x</b> <password a='/'/>y"),
+    # Square brackets after a setting in code, Markdown and logs: a list, a type, a link,
+    # a checkbox, a placeholder (a value in brackets is one right after "=", BASIC_FIXED).
+    ("basic", "token = [t.strip() for t in line.split(',')]\nlet token: [u8; 32] = rng.gen();"),
+    ("basic", "def f(token: [str]) -> None\nfunction f(password: [string, number]) {}"),
+    ("basic", "Get a token: [create one](https://github.com/settings/tokens) token: [abc, def]"),
+    ("basic", "token: [here](http://a.b) and password: [link][1]\n- token: [x] done"),
+    ("basic", "token=[masked] token=[expired] secret=[none] password=[***] token=[n/a]"),
+    ("basic", "token=[here](http://a.b) password=[link][1] token=[0] password=[1, 2]"),
+    ("basic", "token=[t.strip() for t in x] token=[u8;32] token=[REDACTED]"),
+    # Markdown code closed after a setting: what follows is prose, not a value.
+    ("basic", "Run `export API_TOKEN=`, then paste.\n\nSee `docs`. Set `token = ` then `x`."),
+    # An element's opening tag is on one line; one left open takes no page of text.
+    ("basic", "if (n <password && token == 1) {\n  ok = n > 0 </script>"),
+    ("basic", "<password>a\n" + "line\n" * 80 + "</x>"),
     ("basic", "a == b; passwords == 3; password_hash == x; if (token) { x !== y }"),
     # Code comparing a secret's variable with another value: no literal, no secret.
     ("basic", "if (password == null || password.length < 8) { token == None }"),
@@ -417,6 +471,8 @@ LOOK_ALIKES = [
     ("strict", "de89370400440532013001 ab12cdef-3704-0044-0532-013000000000"),
     # A spaced hex id passing mod 97 (lower-case hex, like the unparted ones below).
     ("strict", "de34 879f bae0 dfce f92b 4d de34-879f-bae0-dfce-f92b-4d"),
+    # Lower-case keys in dashed groups (about 1 in 100 random ones passes mod 97).
+    ("strict", "key gb88-e2un-oqj7-yg4a-4tqs-ni ok"),
     ("strict", "id 97cc74a9-de13-f0e8-7156-18d565a7b842"),
     ("strict", "sha ad12f3e4567890abcdef0123456789ab, id ab12cdef0123456789, gb82west1234"),
     # Hex ids in lower case passing mod 97 (a span id, an ObjectId-sized one).
@@ -476,7 +532,22 @@ STILL_LEAKING = [
         "basic",
         "password=[ABC] token: [X1]",
         "password=[SECRET_VALUE] token: [SECRET_VALUE]",
-        "an upper-case word in square brackets has a tag's shape, which is left as written",
+        "an upper-case word in square brackets has a tag's shape, which is left as "
+        "written; after ': ' brackets are YAML, code or Markdown (LOOK_ALIKES)",
+    ),
+    _open(
+        "basic",
+        'password="correct\nhorse" x',
+        'password="[SECRET_VALUE]" x',
+        "a quoted value ends at its line's end: a prompt's closing quote read as an "
+        "opening one ran on to the next line's secret and left it in clear",
+    ),
+    _open(
+        "strict",
+        "iban de89-3704-0044-0532-0130-00",
+        "iban " + "*" * 23 + "0-00",
+        "lower-case IBANs in dashed groups have the shape of keys and ids, about 1 in 100 "
+        "of which passes mod 97",
     ),
     _open(
         "strict",
@@ -507,3 +578,23 @@ def test_crafted_values_are_redacted_whole() -> None:
     assert _redacted("basic", headers) == "[PRIVATE_KEY]. " * 4000
     # Five pairs led by "0" and a non-zero digit read as a French number.
     assert _redacted("moderate", "05 " * 20000) == "[PHONE] " * 4000
+
+
+@pytest.mark.parametrize(
+    ("prompt", "secret_line"),
+    [
+        ("pw = input('Password: ')", "api_key = 'Hunter2Prod'"),
+        ('pw = getpass.getpass("Password: ")', 'db_password = "Hunter2Prod"'),
+        ('const pw = prompt("Password: ");', 'const token = "Hunter2Prod";'),
+        ('Console.Write("Password: ");', 'var secret = "Hunter2Prod";'),
+        ('fmt.Println("password: ")', 'token := "Hunter2Prod"'),
+    ],
+)
+def test_a_prompt_label_leaves_the_next_secret_to_its_own_line(
+    prompt: str, secret_line: str
+) -> None:
+    """A prompt's closing quote read as an opening one ran on to the next line's quote
+    and took the secret's name for a value, leaving the secret in clear (the prompt's
+    own line is what the keyword pattern reads after its label)."""
+    out = _redacted("basic", f"{prompt}\n{secret_line}\n").split("\n")
+    assert out[1] == secret_line.replace("Hunter2Prod", "[SECRET_VALUE]")

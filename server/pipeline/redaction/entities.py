@@ -254,24 +254,24 @@ _SECRET_NAME = (
     rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
 )
 # A secret's value: it may not start with an earlier rule's tag alone (left as it is),
+# "[" (a tag's or a list's; _SQUARE_BRACKETED_SECRET takes the few bracketed values),
 # an opening corner bracket or a backtick (the lead takes one; _BRACKETED_SECRET or
 # _BACKTICK_SECRET wrote its value), and ends at a space, a quote, a list separator or
 # an escaped quote. An "=" or ">" starts one only before another character of it, not
 # all "=": after a quoted secret's layout wrote its value (`password :=
 # "[SECRET_VALUE]"`, `password === "[SECRET_VALUE]"`), the pattern would otherwise read
 # the ":=" as ":" and a value "=" (the "===" as "=" and a value "==").
-# A "[" starts one when what follows is no tag's, pseudonym's or seal's (`password=[abc`,
-# `token: [Hunter2`: a label is upper case and ends at "]", ":" or a SUB); and what an
-# earlier rule wrote does, when more of the value follows it (`password=ghp_…:hunter2`,
-# once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
-_UNTAGGED_BRACKET = r"\[(?:[^A-Z0-9_\x1a\s\[\]\"',;&\\]|[A-Z0-9_]+[^A-Z0-9_\x1a\s\[\]:\"',;&\\])"
-#: What an earlier rule wrote: a tag, a pseudonym or a seal (pseudonyms.py).
-_WRITTEN = r"\[[^\[\]\s]*\]"
+# What an earlier rule wrote starts one when more of the value follows it
+# (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
+#: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
+#: (pseudonyms.py: `[LABEL` or `[`, then a SUB). Not any word in brackets: `token=[0]*2`
+#: and `token=[masked]x` are code and log text.
+_WRITTEN = r"\[(?:[A-Z][A-Z0-9_]*|[A-Z0-9_]*\x1a[^\[\]\s]*)\]"
 #: ... and the first character of the value's rest after it.
 _WRITTEN_THEN_MORE = rf"{_WRITTEN}(?:[^\s\"',;&\[\\」』`]|\\[^\s\"'])"
 _ASSIGNED_START = (
     r"(?:[^\s\"',;&\[\\=>「『」』`]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
-    rf"|{_UNTAGGED_BRACKET}|{_WRITTEN_THEN_MORE})"
+    rf"|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
 # A quoted secret's value starts at any character but a space, its own quote, a backslash
@@ -284,14 +284,16 @@ def _quoted_start(quote: str) -> str:
 
 
 def _quoted_value(quote: str) -> str:
-    """A quoted secret's value, up to its closing quote (the trail's), on more lines than
-    one too (YAML and most languages let a quoted string run on). Also one starting with
-    what an earlier rule wrote, when more of the value follows it (`"ghp_…\\ntail"`
-    after GITHUB_TOKEN wrote its tag), ending at the last character before the quote
-    that is no space."""
+    """A quoted secret's value, up to its closing quote (the trail's) on its line. Also
+    one starting with what an earlier rule wrote, when more of the value follows it
+    (`"ghp_… tail"` after GITHUB_TOKEN wrote its tag), ending at the last character
+    before the quote that is no space. Not over a line break: a prompt's closing quote
+    (`input('Password: ')`) then read as an opening one, and the value ran on to the
+    next line's quote, taking a secret's name and leaving its value (`api_key =
+    'Hunter2'`) in clear; and a quote no line closes took the rest of the text."""
     return (
-        rf"{_quoted_start(quote)}{_ASSIGNED_REST}[^{quote}\\]*"
-        rf"|{_WRITTEN}[^{quote}\\]*[^\s{quote}\\]"
+        rf"{_quoted_start(quote)}{_ASSIGNED_REST}[^{quote}\n\\]*"
+        rf"|{_WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
     )
 
 
@@ -331,37 +333,70 @@ _BRACKETED_SECRET: Final = Entity(
 )
 
 
-#: A secret in square brackets after a setting (`password=[x y]`, `token: [abc, def]`),
-#: whole up to the closing bracket on its line, brackets included: the keyword pattern's
-#: value ended at the first space and left the words after it in clear. Not a tag
-#: (`password=[SECRET_VALUE]` is what it writes), nor after a comparison (code). Only
-#: values holding "[" right after an assignment are looked at.
+# Inside a secret's square brackets: no bracket or SUB but what an earlier rule wrote
+# (a tag or seal, pseudonyms.py), no line break, and nothing code, a list or Markdown
+# holds there (`[t.strip() for t in x]`, `[u8; 32]`, `[str]) -> None`, `[string,
+# number]) {}`, `['a', 'b']`, `[1, 2]`, `[<hidden>]`).
+_IN_BRACKETS = rf"(?:[^\[\]\n\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
+# A word of letters, digits, "_" and the characters of placeholders ("*", ".", "/", "-");
+# lower case and placeholder characters alone (`masked`, `n/a`, `***`) are a placeholder,
+# upper case, digits and "_" alone a tag or an index (`REDACTED`, `0`).
+_PLACEHOLDER_CHAR = r"[a-z*./-]"
+_TAG_OR_INDEX_CHAR = r"[A-Z0-9_]"
+_WORD_CHAR = r"[a-zA-Z0-9_*./-]"
+# Anything else: a space (not first), a sign, a letter beyond ASCII or what an earlier
+# rule wrote.
+_VALUE_MARK = rf"(?:[^a-zA-Z0-9_*./\-\[\]\n\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
+_VALUE_MARK_FIRST = rf"(?:[^\sa-zA-Z0-9_*./\-\[\]\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
+
+#: A secret in square brackets right after "=" (`password=[x y]`, `secret=[Hunter2]`),
+#: whole up to the closing bracket on its line, brackets and what an earlier rule wrote
+#: inside them included: the keyword pattern's value ended at the first space and left
+#: the words after it in clear. Only what is plainly a value: after "=" alone (after a
+#: space or ":" it is code, YAML or Markdown: `token = [t for t in x]`, `let token:
+#: [u8; 32]`, `- token: [x] done`), not a Markdown link (`token=[here](http://a.b)`,
+#: `[link][1]`: the trail is no "(" or "["), and not a placeholder, tag or index alone
+#: (`token=[masked]`, `secret=[none]`, `password=[***]`, `password=[SECRET_VALUE]`,
+#: `token=[0]`): it holds a space or sign, or both kinds of word character
+#: (`[hunter2]`). Only values holding "=[" are looked at.
 _SQUARE_BRACKETED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_SECRET_NAME}{_SETTING}",
-    rf"{_UNTAGGED_BRACKET}[^\]\n]*\]|\[{_WRITTEN}[^\]\n]*[^\s\]]\]",
-    "",
-    gate_pattern=r"[:=>\uff1a]\s*\[",
+    rf"{_SECRET_NAME}=",
+    rf"\[(?:(?:{_WORD_CHAR}+{_VALUE_MARK}|{_VALUE_MARK_FIRST}){_IN_BRACKETS}*"
+    rf"|{_PLACEHOLDER_CHAR}+{_TAG_OR_INDEX_CHAR}{_WORD_CHAR}*"
+    rf"|{_TAG_OR_INDEX_CHAR}+{_PLACEHOLDER_CHAR}{_WORD_CHAR}*)\]",
+    r"$|[^(\[]",
+    gate_pattern=r"=\[",
 )
 #: A secret in backticks after a setting (`password = \`x y\``, a template literal or
-#: Markdown code), whole up to the closing backtick, on more lines than one too (a
-#: template literal may run on). Not after a comparison: a template literal compared
-#: with is code, and a comparison's value running on to the next backtick
-#: (`token !== \`abc\`) { password = \`hunter2\``) took the code between them for the
-#: value and left the next secret in clear. A value holds no backtick, so each literal is
-#: one match. Only values holding a backtick right after an assignment are looked at.
+#: Markdown code), whole up to the closing backtick on its line. Not after a comparison:
+#: a template literal compared with is code, and a comparison's value running on to the
+#: next backtick (`token !== \`abc\`) { password = \`hunter2\``) took the code between
+#: them for the value and left the next secret in clear. Not starting with a space or
+#: punctuation: the backtick then closes Markdown code (`Run \`export API_TOKEN=\`, then
+#: paste`), and the "value" is prose up to the next code span. Not over a line break: a
+#: label's closing backtick (`log(\`token: \`, t);`) ran on to the next line's literal,
+#: taking the name before it. A value holds no backtick, so each literal is one match.
+#: Only values holding a backtick right after an assignment are looked at.
 _BACKTICK_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_SECRET_NAME}{_SETTING}`[ \t]*",
-    rf"[^\s`\[\\][^`]*|{_WRITTEN}[^`]*[^\s`\\]",
+    rf"{_SECRET_NAME}{_SETTING}`",
+    rf"[^\s`\[\\,;.:)!?][^`\n]*|{_WRITTEN}[^`\n]*[^\s`\\]",
     "`",
     gate_pattern=r"[:=>\uff1a]\s*`",
 )
 # An XML element naming a secret: also with a namespace prefix (`<db:password>`) or
-# attributes (`<password type="x">`), not closed at once (`<password/>`).
-_SECRET_ELEMENT_OPEN = rf"<(?:[A-Za-z_][A-Za-z0-9_.-]*:)?{_SECRET_NAME}(?:\s(?:[^<>]*[^<>/])?)?>"
+# attributes on its line (`<password type="x">`), not closed at once (`<password/>`).
+_SECRET_ELEMENT_OPEN = (
+    rf"<(?:[A-Za-z_][A-Za-z0-9_.-]*:)?{_SECRET_NAME}(?:[ \t](?:[^<>\n]*[^<>/\n])?)?>"
+)
+# Lines of an element's value after its first: enough for a pretty-printed key (a
+# 4096-bit one's base64 takes 52 lines of 64), so an element no "</" closes near by
+# does not take pages of text up to the next one (`<password>a` and a megabyte of
+# lines before `</x>`). An element whose value runs on longer is left as it is.
+_ELEMENT_MORE_LINES = 63
 
 
 #: A secret as an XML element's text (`<password>hunter2</password>`), whole up to the
@@ -374,7 +409,8 @@ _SECRET_ELEMENT: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{_SECRET_ELEMENT_OPEN}\s*",
-    rf"(?:[^<\[\s]|{_WRITTEN}[ \t]*(?:[\r\n]\s*)?[^<\s])[^<\r\n]*(?:[\r\n]\s*[^<\s][^<\r\n]*)*",
+    rf"(?:[^<\[\s]|{_WRITTEN}[ \t]*(?:[\r\n]\s*)?[^<\s])[^<\r\n]*"
+    rf"(?:[\r\n]\s*[^<\s][^<\r\n]*){{0,{_ELEMENT_MORE_LINES}}}",
     r"\s*</",
     gate_pattern="</",
 )
@@ -625,18 +661,16 @@ ENTITIES: Final = (
         rf"^|[^{_ASCII_WORD}]",
         # Groups of four parted by spaces or dashes (a dashed one must have its
         # country's length: see validators). In lower case unparted, as typed into a
-        # form (`de89370400440532013000`), or in groups parted by spaces or dashes, as
-        # copied from a statement (`de89 3704 …`), and only a country in the table
-        # counts (validators). Dashed, at least 15 characters (Norway's length) and
-        # not ending inside a group: a UUID's middle groups ("de13-f0e8-7156", which
-        # a 12-character group follows) are no candidate; allowed to, they added
-        # 12,600 per 1M text-heavy rows (+30%). So, none are added there.
+        # form (`de89370400440532013000`), or in groups parted by spaces, as copied
+        # from a statement (`de89 3704 …`), and only a country in the table counts
+        # (validators). Not in dashed lower-case groups: that is how keys and ids are
+        # written (`gb88-e2un-oqj7-…`), and of 20,000 random such keys with a listed
+        # country's length, about 1 in 100 passes mod 97 (as any random string does).
         # One kind of separator throughout, so a dash after a spaced or unparted IBAN
         # (`BE68539007547034-2024`) ends it rather than failing its length.
         r"[A-Z]{2}[0-9]{2}(?:(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
         r"|(?:-[A-Z0-9]{4}){2,7}(?:-[A-Z0-9]{1,3})?)"
-        r"|[a-z]{2}[0-9]{2}(?:[a-z0-9]{11,30}|(?: [a-z0-9]{4}){2,7}(?: [a-z0-9]{1,3})?"
-        r"|(?:-[a-z0-9]{4}){3,7}(?:-[a-z0-9]{1,3})?|(?:-[a-z0-9]{4}){2}-[a-z0-9]{1,3})",
+        r"|[a-z]{2}[0-9]{2}(?:[a-z0-9]{11,30}|(?: [a-z0-9]{4}){2,7}(?: [a-z0-9]{1,3})?)",
         rf"$|[^{_ASCII_WORD}]",
         validator="iban",
         default_action="mask",

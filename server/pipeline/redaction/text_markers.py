@@ -49,16 +49,20 @@ _JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
 #: on both sides keeps dates, times, versions, ISBNs and amounts out (`2024-01-02`,
 #: `12:30`, `1.2.3`, `4111….50`); a look-alike so joined stays unchanged (its check
 #: fails), as "4111…2-4111…3" did.
-#: Spaces beyond ASCII too (a no-break, thin or ideographic one: `4111…\u30005500…`).
-#: Joined by ".", ":" or ")", the run before must be card-shaped, 14 to 19 digits led
-#: by an issuer's (2 to 6, validators.CARD_BRANDS), as a look-alike of a card is: a
-#: decimal's or an id's first part mostly is not (`1234567890123.4111…1`, a millisecond
-#: timestamp; `1234567890123:4111…1`), and its fraction or second part is no card.
+#: Spaces beyond ASCII too (a no-break, thin, Ogham or ideographic one:
+#: `4111…\u30005500…`), and the other characters Unicode reads as space or line break
+#: (a vertical tab, form feed, NEL, line and paragraph separator).
+#: Joined by ".", ":" or ")", the run before must be card-shaped, 13 to 19 digits led
+#: by an issuer's (2 to 6, validators.CARD_BRANDS; 13 for an old Visa card:
+#: `4222222222222.5500…`), as a look-alike of a card is: a decimal's or an id's first
+#: part mostly is not (`1234567890123.4111…1`, a millisecond timestamp;
+#: `1234567890123:4111…1`), and its fraction or second part is no card.
 #: Cards printed in groups joined by "." too (`4111 1111 1111 1111.5500 0000 …`): the
 #: first group led by an issuer's digit, the next card's first two groups after it.
 PARTED_CARDS: Final = (
-    r"([0-9]{13})(-+|[ _\u00a0\u2000-\u200a\u202f\u205f\u3000])([0-9]{13})"
-    r"|((?:^|[^0-9])[2-6][0-9]{13,18})(\.+|[:)])([0-9]{13})"
+    r"([0-9]{13})(-+|[ _\x0b\x0c\x85\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])"
+    r"([0-9]{13})"
+    r"|((?:^|[^0-9])[2-6][0-9]{12,18})(\.+|[:)])([0-9]{13})"
     r"|((?:^|[^0-9])[2-6][0-9]{3}(?:[ -][0-9]{3,6}){2,4})(\.+)([0-9]{4}[ -][0-9]{4})"
 )
 #: Groups 1 to 3, 4 to 6 or 7 to 9 (absent groups read as "").
