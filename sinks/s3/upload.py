@@ -209,6 +209,12 @@ class S3Upload(ResumableWriter):
             return None
         return str(head["ETag"])
 
+    def _make_stale(self, version: str) -> None:
+        # S3's ETag is a digest of the bytes: no request makes it stale while keeping
+        # them. A previous holder's replace completes the upload the journal named,
+        # which this writer continued (overwriting its parts) and aborts, strictly.
+        return
+
     def abort_remote(self, state: UploadState) -> None:
         if state.upload_id:
             self._s3.abort(self.key, state.upload_id)
