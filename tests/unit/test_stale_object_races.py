@@ -2,11 +2,12 @@
 Azurite): a replica that lost the lease without knowing it, about to replace the version
 it examined, never replaces what the lease's new holder kept and recorded; a replace's
 retries are fenced one by one; an upload gone from the store fails a replace as
-retryable; and a small object once replaced still matches its bytes written whole."""
+retryable; and the replace is conditional on the version examined in the very request."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -14,9 +15,14 @@ from sluice.server.errors import LeaseLost, Unavailable
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks import JournalRefused, ObjectNotFound, StorageUnavailable
 from sluice.sinks.azure.upload import AzureUpload
+from sluice.sinks.profiles import S3Profile
 from sluice.sinks.resumable import ResumableWriter
+from sluice.sinks.s3.options import S3Location
+from sluice.sinks.s3.sink import S3Sink
 from sluice.sinks.s3.upload import S3Upload
 from sluice.sinks.upload_state import UploadState
+from tests.servers.fixtures import new_bucket, s3_client
+from tests.servers.processes import ServerProcess
 from tests.unit.cloud_stores import PART, CloudStore, cloud_store
 from tests.unit.upload_journal import MemoryJournal
 
@@ -217,3 +223,33 @@ def test_a_small_object_once_replaced_matches_a_later_writer_of_the_same_bytes(
     assert _read(store) == data
     if store.backend == "s3" or not later_replace_stale:
         assert store.version(KEY) == version  # not even touched
+
+
+def test_an_s3_replace_is_conditional_on_the_version_examined(
+    moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto ignores If-Match on CompleteMultipartUpload, so the request itself is read:
+    the one completion (the object was found before uploading) names the ETag examined."""
+    client = s3_client(moto_server.endpoint)
+    bucket = new_bucket(moto_server.endpoint)
+    completions: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.s3.CompleteMultipartUpload",
+        lambda params, **_: completions.append(dict(params)),
+    )
+    profile = S3Profile(part_size=PART)
+    sink = S3Sink(S3Location.parse(f"s3://{bucket}/p"), profile, client)
+    older = sink.create(KEY, overwrite=False, journal=MemoryJournal())
+    older.write(os.urandom(LARGE))
+    older.commit()
+    version = client.head_object(Bucket=bucket, Key=f"p/{KEY}")["ETag"]
+    completions.clear()
+
+    newer = sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    newer.write(os.urandom(LARGE))
+    newer.commit()
+    conditions = [
+        {name: value for name, value in params.items() if name in ("IfMatch", "IfNoneMatch")}
+        for params in completions
+    ]
+    assert conditions == [{"IfMatch": version}]
