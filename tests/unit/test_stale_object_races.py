@@ -13,7 +13,7 @@ import pytest
 
 from sluice.server.errors import LeaseLost, Unavailable
 from sluice.server.storage_errors import translate_storage_error
-from sluice.sinks import JournalRefused, ObjectNotFound, StorageUnavailable
+from sluice.sinks import JournalRefused, ObjectNotFound, StorageError, StorageUnavailable
 from sluice.sinks.azure.upload import AzureUpload
 from sluice.sinks.profiles import S3Profile
 from sluice.sinks.resumable import ResumableWriter
@@ -253,3 +253,38 @@ def test_an_s3_replace_is_conditional_on_the_version_examined(
         for params in completions
     ]
     assert conditions == [{"IfMatch": version}]
+
+
+@pytest.mark.parametrize("abort", ["refused", "done"])
+def test_s3_keeps_an_identical_object_only_once_the_upload_the_journal_named_is_gone(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch, abort: str
+) -> None:
+    """S3's ETag cannot be made stale: a previous holder's replace fails only because
+    its upload, which the journal names and the keeping writer continued, is aborted.
+    An abort that fails fails the attempt (retryable), not the chunk kept unguarded."""
+    if store.backend != "s3":
+        pytest.skip("Azure stages blocks on the blob itself: no upload to abort")
+    journal = MemoryJournal()
+    previous = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    previous.write(os.urandom(LARGE))
+    previous.suspend()  # its parts stored, its upload journalled and left open
+    stale = _store_stale(store, LARGE)
+    assert store.open_uploads() == 1
+    if abort == "refused":
+
+        def refused(writer: S3Upload, state: UploadState) -> None:
+            raise StorageError("abort refused", location=writer.location)
+
+        monkeypatch.setattr(S3Upload, "abort_remote", refused)
+    keeper = store.sink.create(
+        KEY, overwrite=False, journal=MemoryJournal(journal.state), replace_stale=True
+    )
+    keeper.write(stale)
+    if abort == "refused":
+        with pytest.raises(StorageUnavailable, match="could not be aborted"):
+            keeper.commit()
+        assert store.open_uploads() == 1
+    else:
+        assert keeper.commit().size == LARGE
+        assert store.open_uploads() == 0
+    assert _read(store) == stale
