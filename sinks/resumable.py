@@ -15,17 +15,7 @@ other holder can know its id, so it is aborted rather than left unfinished for g
 
 A writer told to `replace_stale` (its caller vouches that no record names the object:
 neither a journalled chunk nor a manifest) replaces an object it finds under the key with
-other bytes, instead of failing on it: left by an earlier run killed between completing
-the object and recording it, encoded then by another Sluice, Polars or pyarrow, or with
-other encoder settings. Every attempt of the replace follows a journal write (so the lease
-that fences the journal is still this run's) and is conditional on the object's version
-examined just before; one with the bytes written is kept, its version examined made stale
-first: so a replica that lost the lease mid-replace can never replace what a later holder
-of the export kept and recorded (stale_objects).
-A writer that finds the object there before uploading (looked up, or left `completing` by
-the journal) only verifies it, sending nothing, as one without `replace_stale` does; the
-parts it re-produces meanwhile are kept on local disk (PartSpool), and uploaded from there
-only when the stored bytes turn out to differ.
+other bytes instead of failing on it, and keeps one with the same bytes: see stale_objects.
 """
 
 from __future__ import annotations

@@ -1,5 +1,11 @@
 """Keeping or replacing an object a writer told `replace_stale` finds under its key (see
-ResumableWriter): left by an earlier run killed between completing it and recording it.
+ResumableWriter): left by an earlier run killed between completing it and recording it,
+encoded then by another Sluice, Polars or pyarrow, or with other encoder settings. The
+replace follows a journal write (so the lease that fences the journal is still this
+run's) and is conditional on the version examined just before. A writer that finds the
+object before uploading (looked up, or left `completing` by the journal) only verifies
+it, sending nothing; the parts it re-produces meanwhile are kept on local disk
+(PartSpool), and uploaded from there only when the stored bytes turn out to differ.
 
 Another replica of the export may be doing the same at the same time: one that lost the
 export's lease without knowing yet, having passed its fencing journal write just before
