@@ -96,6 +96,10 @@ def replace(
             if writer._matches(parts):
                 writer._discard_unpublished(parts)
                 return
+            # Aborted by the lease's new holder, maybe, who continued it: unless this
+            # journal write finds the lease still this run's (else JournalRefused hands
+            # the upload over), the failure must not lead to an abort of it.
+            writer._save()
             raise StorageUnavailable(
                 f"cannot replace {writer.location}: its upload is gone from the store; "
                 "the next attempt uploads it again",

@@ -203,6 +203,41 @@ def test_an_upload_gone_during_a_replace_fails_it_as_retryable(
     assert _read(store) == data
 
 
+def test_an_upload_gone_for_a_lost_lease_is_left_to_the_new_holder(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload is gone because the lease's new holder took it over (and aborted it)
+    unknown to this run: the run learns of it from a journal write, and then sends
+    nothing more, not even an abort."""
+    stale = _store_stale(store, LARGE)
+    upload = _upload_class(store)
+    complete = upload._complete
+    lease = _Lease()
+    aborts: list[str] = []
+
+    def taken_over(
+        writer: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
+    ) -> None:
+        if replacing:
+            lease.holder = "B"
+            raise ObjectNotFound("NoSuchUpload", location=writer.location)
+        complete(writer, state, sha256_hex, replacing)
+
+    def abort_remote(writer: ResumableWriter, state: UploadState) -> None:
+        aborts.append(writer.key)
+
+    monkeypatch.setattr(upload, "_complete", taken_over)
+    monkeypatch.setattr(upload, "abort_remote", abort_remote)
+    writer = store.sink.create(
+        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
+    )
+    writer.write(os.urandom(LARGE))
+    with pytest.raises(JournalRefused):
+        writer.commit()
+    assert aborts == []
+    assert _read(store) == stale
+
+
 @pytest.mark.parametrize("later_replace_stale", [False, True])
 def test_a_small_object_once_replaced_matches_a_later_writer_of_the_same_bytes(
     store: CloudStore, later_replace_stale: bool
