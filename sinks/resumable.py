@@ -15,20 +15,11 @@ other holder can know its id, so it is aborted rather than left unfinished for g
 
 A writer told to `replace_stale` (its caller vouches that no record names the object:
 neither a journalled chunk nor a manifest) replaces an object it finds under the key with
-other bytes, instead of failing on it: left by an earlier run killed between completing
-the object and recording it, encoded then by another Sluice, Polars or pyarrow, or with
-other encoder settings. The replace follows a journal write (so the lease that fences the
-journal is still this run's) and is conditional on the object's version examined just
-before, so it can never replace what a later holder of the export stored and recorded.
-A writer that finds the object there before uploading (looked up, or left `completing` by
-the journal) only verifies it, sending nothing, as one without `replace_stale` does; the
-parts it re-produces meanwhile are kept on local disk (PartSpool), and uploaded from there
-only when the stored bytes turn out to differ.
+other bytes instead of failing on it, and keeps one with the same bytes: see stale_objects.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 from abc import ABC, abstractmethod
@@ -36,6 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
+from sluice.sinks import stale_objects
 from sluice.sinks.base import ObjectInfo, UploadJournal
 from sluice.sinks.errors import (
     IntegrityError,
@@ -43,6 +35,7 @@ from sluice.sinks.errors import (
     ObjectExists,
     ObjectNotFound,
     StorageError,
+    StorageUnavailable,
     UploadHandedOver,
 )
 from sluice.sinks.part_spool import PartSpool
@@ -55,10 +48,6 @@ T = TypeVar("T")
 #: (the third argument) before each attempt, the first and every retry, which raises
 #: UploadHandedOver when the request may no longer be sent.
 RequestRunner = Callable[[Callable[[], T], str, Callable[[], None]], T]
-
-#: How often a stale object is examined and replaced before giving up: each further
-#: attempt means the object changed between the two (another writer is at work).
-REPLACE_ATTEMPTS = 3
 
 MiB = 1024 * 1024
 #: S3's smallest part (except the last); Azure blocks follow the same size for symmetry.
@@ -111,6 +100,8 @@ class ResumableWriter(ABC):
         self._verify_only = False
         #: While verifying with `replace_stale`: the parts re-produced, to replace from.
         self._spool: PartSpool | None = None
+        #: The id of an upload continued from the journal: a previous holder's, maybe.
+        self._inherited_upload = ""
         self._status = "open"
         self._next_number = 1
         #: Parts being sent by worker threads: future -> (number, size, sha256, md5).
@@ -125,10 +116,13 @@ class ResumableWriter(ABC):
         """Route every storage request through `runner` (RetryingSink's retry loop)."""
         self._run = runner
 
-    def _request(self, request: Callable[[], T], describe: str, *, ours: bool = False) -> T:
+    def _request(
+        self, request: Callable[[], T], describe: str, *, ours: bool = False, fenced: bool = False
+    ) -> T:
         """Make a storage request through the runner; refused once the upload is handed
         over, unless it is `ours` (an upload no journal ever named: no one else can
-        know it)."""
+        know it). A `fenced` request follows a journal write at every attempt, a retry's
+        included: refused (JournalRefused) once the lease that fences the journal is lost."""
         run: RequestRunner[T] = self._run  # type: ignore[assignment]
         what = f"{describe} {self.location!r}"
 
@@ -138,6 +132,8 @@ class ResumableWriter(ABC):
             # when the upload is handed over is not sent at all.
             if not ours:
                 self._refuse_if_handed_over(what)
+            if fenced:
+                self._save()
 
         return run(request, what, admit)
 
@@ -191,6 +187,13 @@ class ResumableWriter(ABC):
     @abstractmethod
     def _stored_version(self) -> str | None:
         """The version (ETag) of the object stored under the key; None when there is none."""
+
+    @abstractmethod
+    def _make_stale(self, version: str) -> None:
+        """Keep the object stored under the key (the bytes written) but make `version`
+        stale, so a replace conditional on it fails, where the store allows it without
+        changing the bytes (see stale_objects); raise ObjectExists when the object is no
+        longer that version (ObjectNotFound when it is gone)."""
 
     @abstractmethod
     def abort_remote(self, state: UploadState) -> None:
@@ -303,19 +306,20 @@ class ResumableWriter(ABC):
         assert state is not None
         parts = sorted(state.parts, key=lambda part: part.number)
         if self._verify_only:
-            if self._matches(parts):
-                return
             if self._spool is None:
+                if self._matches(parts):
+                    return
                 raise IntegrityError(
                     f"object {self.key!r} was completed by an earlier run with other bytes",
                     location=self.location,
                 )
-            self._replace_from_spool(self._spool, sha256_hex, parts)
+            if not stale_objects.keep_if_identical(self, parts):
+                stale_objects.replace_from_spool(self, self._spool, sha256_hex, parts)
             return
         state.completing = True
         self._save()
         if self._publish(lambda: self._complete(state, sha256_hex), parts):
-            self._replace(state, sha256_hex, parts)
+            stale_objects.replace(self, state, sha256_hex, parts)
 
     def _publish(self, request: Callable[[], None], parts: list[PartRecord]) -> bool:
         """Make the completing request, then check what the store holds. A refused
@@ -327,7 +331,11 @@ class ResumableWriter(ABC):
         except (ObjectExists, ObjectNotFound) as exc:
             # ObjectNotFound: a retried completion whose first attempt succeeded but whose
             # answer was lost finds its upload gone. Either way, the stored bytes decide.
-            if self._matches(parts):
+            if self.replace_stale:
+                # Kept only once its version examined is made stale (see stale_objects).
+                if stale_objects.keep_if_identical(self, parts):
+                    return False
+            elif self._matches(parts):
                 self._discard_unpublished(parts)
                 return False
             if isinstance(exc, ObjectExists):
@@ -340,80 +348,28 @@ class ResumableWriter(ABC):
         self._verify_published(parts)
         return False
 
-    def _replace(self, state: UploadState, sha256_hex: str, parts: list[PartRecord]) -> None:
-        """Complete the upload over the stale object found under the key. Its version is
-        read before its bytes are compared, and the completion is conditional on it: an
-        object changed in between (another writer at work) is examined again."""
-        for _ in range(REPLACE_ATTEMPTS):
-            version = self._request(self._stored_version, "look up")
-            if version is None:
-                # Gone since (swept by hand?): published as a new object after all.
-                if not self._publish(lambda: self._complete(state, sha256_hex), parts):
-                    return
-                continue
-            if self._matches(parts):
-                self._discard_unpublished(parts)
-                return
-            # The fence: this write is refused (JournalRefused) unless the run still
-            # holds the export's lease, and then nothing is replaced. The condition on
-            # `version` covers the moment between this write and the request.
-            self._save()
-            log.warning(
-                "replacing %s: an earlier run completed it with other bytes but never "
-                "recorded it (another encoder version or setting); no record names it",
-                self.location,
-            )
-            try:
-                self._request(
-                    functools.partial(self._complete, state, sha256_hex, version),
-                    "replace stale object",
-                )
-            except (ObjectExists, ObjectNotFound):
-                # Changed or removed since it was examined, or a retried completion
-                # whose answer was lost: the stored bytes decide.
-                if self._matches(parts):
-                    self._discard_unpublished(parts)
-                    return
-                continue
-            self._verify_published(parts)
-            return
-        raise IntegrityError(
-            f"object {self.key!r} kept changing while a stale copy was being replaced",
-            location=self.location,
-        )
-
-    def _replace_from_spool(
-        self, spool: PartSpool, sha256_hex: str, verified: list[PartRecord]
-    ) -> None:
-        """The object found before uploading holds other bytes: upload the parts just
-        verified against it, from the spool, as a new upload, and replace it with them.
-        (An upload a `completing` journal named is gone: that is how it was found.)"""
-        self._verify_only = False
-        self.skipped_bytes = 0  # verified, not skipped: every byte is sent now
-        # No journal has named this upload yet (the entries saved while verifying named
-        # none, or the completed one), so a refused first write still aborts it.
-        self._named_in_journal = False
-        parts = spool.parts([part.size for part in verified])
-        state = self._state = self._start_upload()
-        for record, payload in zip(verified, parts, strict=True):
-            self._send(state, record.number, payload, record.sha256, record.md5)
-        self._collect(keep=0)
-        self._drop_spool()
-        state.completing = True
-        self._save()
-        self._replace(state, sha256_hex, sorted(state.parts, key=lambda part: part.number))
-
     def _drop_spool(self) -> None:
         if self._spool is not None:
             self._spool.close()
             self._spool = None
 
-    def _discard_unpublished(self, parts: list[PartRecord]) -> None:
+    def _discard_unpublished(self, parts: list[PartRecord], *, strictly: bool = False) -> None:
         """The store already holds these bytes: the upload just made (if any, with an
-        id to name it) is dropped rather than left for the export's final sweep."""
+        id to name it) is dropped rather than left for the export's final sweep.
+        `strictly` when the object is kept for a writer that may replace stale objects:
+        an upload continued from the journal may be a previous holder's, about to
+        replace the object with it, so it must be gone (see stale_objects)."""
         state = self._state
-        if parts and state is not None and state.upload_id:
-            self._abort_quietly(state)
+        if not (parts and state is not None and state.upload_id):
+            return
+        if self._abort_quietly(state) or not strictly:
+            return
+        if state.upload_id == self._inherited_upload:
+            raise StorageUnavailable(
+                f"cannot keep {self.location}: the upload continued from the journal "
+                "could not be aborted; the next attempt aborts it",
+                location=self.location,
+            )
 
     def _verify_published(self, parts: list[PartRecord]) -> None:
         if not self._matches(parts):
@@ -453,6 +409,7 @@ class ResumableWriter(ABC):
                 self._stored = stored
                 self._journalled = {part.number: part for part in previous.parts}
                 self._named_in_journal = True
+                self._inherited_upload = previous.upload_id
                 previous.parts = []
                 previous.completing = False
                 return previous
@@ -461,8 +418,13 @@ class ResumableWriter(ABC):
                 # the stored object instead of uploading anything.
                 previous.parts = []
                 return self._verify_instead(previous)
-        elif previous is not None:
-            self._abort_quietly(previous)
+        elif previous is not None and not self._abort_quietly(previous) and self.replace_stale:
+            # A previous holder's upload may be about to replace the object with it.
+            raise StorageUnavailable(
+                f"cannot write {self.location}: the upload the journal names could not be "
+                "aborted; the next attempt aborts it",
+                location=self.location,
+            )
         if not self.overwrite and self._request(self._object_exists, "look up"):
             # Published by an earlier run whose journal entry is gone (killed between
             # completing and journalling the chunk): verify it instead of uploading again.

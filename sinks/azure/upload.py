@@ -184,5 +184,19 @@ class AzureUpload(ResumableWriter):
             return None
         return str(properties.etag)
 
+    def _make_stale(self, version: str) -> None:
+        # Writing the metadata it holds changes the ETag, not the bytes. Blocks another
+        # writer staged for a replace stay uncommitted: never part of the blob, they
+        # expire with Azure's garbage collection (7 days).
+        sha256_hex = self._whole_sha256.hexdigest()
+        self._call(
+            "keep",
+            lambda: self._blob.set_blob_metadata(
+                {SHA256_METADATA: sha256_hex},
+                etag=version,
+                match_condition=MatchConditions.IfNotModified,
+            ),
+        )
+
     def abort_remote(self, state: UploadState) -> None:
         self._azure.discard_uncommitted(self.key)

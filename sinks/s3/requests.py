@@ -71,19 +71,31 @@ def complete(
     }
 
 
-def expected_checksum(parts: list[PartRecord], whole_sha256_hex: str) -> str:
-    """The ChecksumSHA256 S3 reports for an object: the digest itself for a single
-    PutObject, else the digest of the part digests with a "-N" suffix."""
-    if not parts:
-        return b64(bytes.fromhex(whole_sha256_hex))
-    joined = b"".join(bytes.fromhex(part.sha256) for part in sorted(parts, key=lambda p: p.number))
-    return f"{b64(hashlib.sha256(joined).digest())}-{len(parts)}"
+def expected_checksums(parts: list[PartRecord], whole_sha256_hex: str) -> frozenset[str]:
+    """The ChecksumSHA256 S3 may report for these bytes, without the "-N" part count
+    (some S3-compatible servers, moto among them, leave it out): the digest itself for a
+    single PutObject, else the digest of the part digests. Bytes of at most one part
+    may be stored either way (a small object replaced as a one-part upload, then met by
+    a writer that puts it whole), and the one part's digest is the whole one's."""
+    if len(parts) > 1:
+        joined = b"".join(bytes.fromhex(part.sha256) for part in _in_order(parts))
+        return frozenset({b64(hashlib.sha256(joined).digest())})
+    whole = bytes.fromhex(whole_sha256_hex)
+    return frozenset({b64(whole), b64(hashlib.sha256(whole).digest())})
 
 
-def expected_etag(parts: list[PartRecord], whole_md5_hex: str) -> str:
-    """The ETag S3 gives an unencrypted object: its MD5 for a single PutObject, else the
-    MD5 of the part MD5s with a "-N" suffix."""
-    if not parts:
-        return whole_md5_hex
-    joined = b"".join(bytes.fromhex(part.md5) for part in sorted(parts, key=lambda p: p.number))
-    return f"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(parts)}"
+def expected_etags(parts: list[PartRecord], whole_md5_hex: str) -> frozenset[str]:
+    """The ETag S3 gives these bytes unencrypted: the MD5 of a single PutObject, else the
+    MD5 of the part MD5s with a "-N" suffix; at most one part, either (as above)."""
+    if len(parts) > 1:
+        joined = b"".join(bytes.fromhex(part.md5) for part in _in_order(parts))
+        return frozenset({f"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(parts)}"})
+    whole_md5 = parts[0].md5 if parts else whole_md5_hex
+    if not whole_md5:
+        return frozenset()  # never put whole here, and no part: nothing to compare with
+    one_part = hashlib.md5(bytes.fromhex(whole_md5), usedforsecurity=False).hexdigest()
+    return frozenset({whole_md5, f"{one_part}-1"})
+
+
+def _in_order(parts: list[PartRecord]) -> list[PartRecord]:
+    return sorted(parts, key=lambda part: part.number)

@@ -80,6 +80,9 @@ class RecordingUpload(ResumableWriter):
         self._record("version")
         return None
 
+    def _make_stale(self, version: str) -> None:
+        self._record("keep")
+
     def abort_remote(self, state: UploadState) -> None:
         self._record("ABORT")
 

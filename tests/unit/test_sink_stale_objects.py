@@ -69,6 +69,16 @@ def _read(sink: Sink) -> bytes:
         return handle.read()
 
 
+def _assert_kept(store: CloudStore, version: str) -> None:
+    """The object found was kept, not written again. S3's ETag is a digest of the bytes,
+    so it stays; Azure's is made stale by writing the same metadata (see stale_objects),
+    so that a replace a previous holder aimed at the version examined fails."""
+    if store.backend == "s3":
+        assert store.version(KEY) == version
+    else:
+        assert store.version(KEY) != version
+
+
 @pytest.mark.parametrize(
     ("size", "left"),
     [(SMALL, "no journal"), (LARGE, "no journal"), (LARGE, "journal completing")],
@@ -103,7 +113,7 @@ def test_an_identical_object_is_kept_and_the_upload_made_for_it_dropped(
     same = store.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
     same.write(stale)
     assert same.commit().size == size
-    assert store.version(KEY) == version  # not written again
+    _assert_kept(store, version)
     assert _read(store.sink) == stale
     assert store.open_uploads() == 0
 
@@ -246,7 +256,7 @@ def test_an_identical_object_found_before_uploading_is_verified_without_sending_
     same.write(stale)
     assert same.commit().size == LARGE
     assert sent.sizes == sent.started == []
-    assert store.version(KEY) == version
+    _assert_kept(store, version)
     assert _read(store.sink) == stale
     assert journal.state is None
     assert store.open_uploads() == 0
@@ -325,6 +335,9 @@ def test_a_full_local_disk_fails_only_a_replace_and_transiently(
     else:
         assert writer.commit().size == LARGE
     assert sent.sizes == sent.started == []
-    assert store.version(KEY) == version
+    if other_bytes:
+        assert store.version(KEY) == version
+    else:
+        _assert_kept(store, version)
     assert _read(store.sink) == stale
     assert store.open_uploads() == 0

@@ -1,0 +1,325 @@
+"""A stale object replaced while the export changes hands, against real servers (moto,
+Azurite): a replica that lost the lease without knowing it, about to replace the version
+it examined, never replaces what the lease's new holder kept and recorded; a replace's
+retries are fenced one by one; an upload gone from the store fails a replace as
+retryable; and the replace is conditional on the version examined in the very request."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from sluice.server.errors import LeaseLost, Unavailable
+from sluice.server.storage_errors import translate_storage_error
+from sluice.sinks import JournalRefused, ObjectNotFound, StorageError, StorageUnavailable
+from sluice.sinks.azure.upload import AzureUpload
+from sluice.sinks.profiles import S3Profile
+from sluice.sinks.resumable import ResumableWriter
+from sluice.sinks.s3.options import S3Location
+from sluice.sinks.s3.sink import S3Sink
+from sluice.sinks.s3.upload import S3Upload
+from sluice.sinks.upload_state import UploadState
+from tests.servers.fixtures import new_bucket, s3_client
+from tests.servers.processes import ServerProcess
+from tests.unit.cloud_stores import PART, CloudStore, cloud_store
+from tests.unit.upload_journal import MemoryJournal
+
+KEY = "events/exp/part-000001.parquet"
+SMALL = 1_000
+LARGE = 2 * PART + 10
+
+
+@pytest.fixture(params=["s3", "azure"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> CloudStore:
+    return cloud_store(str(request.param), request, monkeypatch)
+
+
+class _Lease:
+    """The export's lease and its upload journal in the job store, shared by replicas."""
+
+    def __init__(self) -> None:
+        self.holder = "A"
+        self.state: str | None = None
+
+
+class _ReplicaJournal:
+    """One replica's view of the journal: its writes are refused once another replica
+    holds the lease, though it never hears of that (handed_over stays False)."""
+
+    def __init__(self, lease: _Lease, replica: str) -> None:
+        self._lease = lease
+        self._replica = replica
+
+    def load(self) -> str | None:
+        return self._lease.state
+
+    def save(self, state: str) -> None:
+        self._fence()
+        self._lease.state = state
+
+    def clear(self) -> None:
+        self._fence()
+        self._lease.state = None
+
+    def _fence(self) -> None:
+        if self._lease.holder != self._replica:
+            lost = LeaseLost("the lease changed")
+            raise JournalRefused(f"upload journal write refused: {lost}", reason=lost)
+
+    def handed_over(self) -> bool:
+        return False
+
+    def wait_handed_over(self, timeout: float) -> bool:
+        return False
+
+
+def _upload_class(store: CloudStore) -> type[ResumableWriter]:
+    return S3Upload if store.backend == "s3" else AzureUpload
+
+
+def _store_stale(store: CloudStore, size: int) -> bytes:
+    stale = os.urandom(size)
+    older = store.sink.create(KEY, overwrite=False, journal=MemoryJournal())
+    older.write(stale)
+    older.commit()
+    return stale
+
+
+def _read(store: CloudStore) -> bytes:
+    with store.sink.open(KEY) as handle:
+        return handle.read()
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_a_replica_that_lost_the_lease_never_replaces_what_the_new_holder_kept(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """A passed its fencing write and stalls before its replace (conditional on the
+    version it examined); B takes the lease, produces the stale object's very bytes,
+    keeps it and records the chunk. A's replace, when it wakes, must fail."""
+    stale = _store_stale(store, size)
+    lease = _Lease()
+    upload = _upload_class(store)
+    complete = upload._complete
+    kept_by_b: list[bytes] = []
+
+    def stall_then_complete(
+        writer: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
+    ) -> None:
+        if replacing and lease.holder == "A":
+            lease.holder = "B"
+            b = store.sink.create(
+                KEY, overwrite=False, journal=_ReplicaJournal(lease, "B"), replace_stale=True
+            )
+            b.write(stale)  # B's encoder is the one that wrote the stale object
+            b.commit()
+            kept_by_b.append(_read(store))
+        complete(writer, state, sha256_hex, replacing)
+
+    monkeypatch.setattr(upload, "_complete", stall_then_complete)
+    a = store.sink.create(
+        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
+    )
+    a.write(os.urandom(size))
+    with pytest.raises(JournalRefused):
+        a.commit()
+    assert kept_by_b == [stale]
+    assert _read(store) == stale
+    assert lease.state is None  # B recorded the chunk and forgot its upload
+
+
+def test_each_retry_of_a_replace_is_fenced_by_a_journal_write(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease is lost (unknown to the run) while the replace waits to be retried:
+    the retry is refused by its journal write and never sent."""
+    stale = _store_stale(store, LARGE)
+    version = store.version(KEY)
+    lease = _Lease()
+    upload = _upload_class(store)
+    complete = upload._complete
+    replaces: list[str] = []
+
+    def fail_once_then_complete(
+        writer: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
+    ) -> None:
+        if replacing:
+            replaces.append(replacing)
+            if len(replaces) == 1:
+                lease.holder = "B"  # taken over during the backoff that follows
+                raise StorageUnavailable("connection reset", location=writer.location)
+        complete(writer, state, sha256_hex, replacing)
+
+    monkeypatch.setattr(upload, "_complete", fail_once_then_complete)
+    a = store.sink.create(
+        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
+    )
+    a.write(os.urandom(LARGE))
+    with pytest.raises(JournalRefused):
+        a.commit()
+    assert replaces == [version]
+    assert store.version(KEY) == version
+    assert _read(store) == stale
+
+
+def test_an_upload_gone_during_a_replace_fails_it_as_retryable(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 discards an upload whose conditional completion met a concurrent write (409
+    ConditionalRequestConflict), and answers NoSuchUpload from then on: every further
+    replace would fail alike, so the attempt ends UNAVAILABLE, not DATA_LOSS; the next
+    starts a fresh upload."""
+    stale = _store_stale(store, LARGE)
+    upload = _upload_class(store)
+    complete = upload._complete
+    replaces: list[str] = []
+
+    def upload_gone(
+        writer: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
+    ) -> None:
+        if replacing:
+            replaces.append(replacing)
+            raise ObjectNotFound("NoSuchUpload", location=writer.location)
+        complete(writer, state, sha256_hex, replacing)
+
+    monkeypatch.setattr(upload, "_complete", upload_gone)
+    journal = MemoryJournal()
+    writer = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    writer.write(os.urandom(LARGE))
+    with pytest.raises(StorageUnavailable) as failed:
+        writer.commit()
+    assert len(replaces) == 1
+    assert isinstance(translate_storage_error(failed.value), Unavailable)
+    assert _read(store) == stale
+    assert journal.state is None
+
+    monkeypatch.setattr(upload, "_complete", complete)
+    data = os.urandom(LARGE)
+    again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    again.write(data)
+    again.commit()
+    assert _read(store) == data
+
+
+def test_an_upload_gone_for_a_lost_lease_is_left_to_the_new_holder(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload is gone because the lease's new holder took it over (and aborted it)
+    unknown to this run: the run learns of it from a journal write, and then sends
+    nothing more, not even an abort."""
+    stale = _store_stale(store, LARGE)
+    upload = _upload_class(store)
+    complete = upload._complete
+    lease = _Lease()
+    aborts: list[str] = []
+
+    def taken_over(
+        writer: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
+    ) -> None:
+        if replacing:
+            lease.holder = "B"
+            raise ObjectNotFound("NoSuchUpload", location=writer.location)
+        complete(writer, state, sha256_hex, replacing)
+
+    def abort_remote(writer: ResumableWriter, state: UploadState) -> None:
+        aborts.append(writer.key)
+
+    monkeypatch.setattr(upload, "_complete", taken_over)
+    monkeypatch.setattr(upload, "abort_remote", abort_remote)
+    writer = store.sink.create(
+        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
+    )
+    writer.write(os.urandom(LARGE))
+    with pytest.raises(JournalRefused):
+        writer.commit()
+    assert aborts == []
+    assert _read(store) == stale
+
+
+@pytest.mark.parametrize("later_replace_stale", [False, True])
+def test_a_small_object_once_replaced_matches_a_later_writer_of_the_same_bytes(
+    store: CloudStore, later_replace_stale: bool
+) -> None:
+    """Replaced by a one-part upload (S3 reports the digest of the part's digest, "-1"),
+    then met by a writer that puts the same bytes whole: identical, so kept."""
+    _store_stale(store, SMALL)
+    data = os.urandom(SMALL)
+    newer = store.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    newer.write(data)
+    newer.commit()
+    version = store.version(KEY)
+    later = store.sink.create(
+        KEY, overwrite=False, journal=MemoryJournal(), replace_stale=later_replace_stale
+    )
+    later.write(data)
+    assert later.commit().size == SMALL
+    assert _read(store) == data
+    if store.backend == "s3" or not later_replace_stale:
+        assert store.version(KEY) == version  # not even touched
+
+
+def test_an_s3_replace_is_conditional_on_the_version_examined(
+    moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto ignores If-Match on CompleteMultipartUpload, so the request itself is read:
+    the one completion (the object was found before uploading) names the ETag examined."""
+    client = s3_client(moto_server.endpoint)
+    bucket = new_bucket(moto_server.endpoint)
+    completions: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.s3.CompleteMultipartUpload",
+        lambda params, **_: completions.append(dict(params)),
+    )
+    profile = S3Profile(part_size=PART)
+    sink = S3Sink(S3Location.parse(f"s3://{bucket}/p"), profile, client)
+    older = sink.create(KEY, overwrite=False, journal=MemoryJournal())
+    older.write(os.urandom(LARGE))
+    older.commit()
+    version = client.head_object(Bucket=bucket, Key=f"p/{KEY}")["ETag"]
+    completions.clear()
+
+    newer = sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    newer.write(os.urandom(LARGE))
+    newer.commit()
+    conditions = [
+        {name: value for name, value in params.items() if name in ("IfMatch", "IfNoneMatch")}
+        for params in completions
+    ]
+    assert conditions == [{"IfMatch": version}]
+
+
+@pytest.mark.parametrize("abort", ["refused", "done"])
+def test_s3_keeps_an_identical_object_only_once_the_upload_the_journal_named_is_gone(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch, abort: str
+) -> None:
+    """S3's ETag cannot be made stale: a previous holder's replace fails only because
+    its upload, which the journal names and the keeping writer continued, is aborted.
+    An abort that fails fails the attempt (retryable), not the chunk kept unguarded."""
+    if store.backend != "s3":
+        pytest.skip("Azure stages blocks on the blob itself: no upload to abort")
+    journal = MemoryJournal()
+    previous = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    previous.write(os.urandom(LARGE))
+    previous.suspend()  # its parts stored, its upload journalled and left open
+    stale = _store_stale(store, LARGE)
+    assert store.open_uploads() == 1
+    if abort == "refused":
+
+        def refused(writer: S3Upload, state: UploadState) -> None:
+            raise StorageError("abort refused", location=writer.location)
+
+        monkeypatch.setattr(S3Upload, "abort_remote", refused)
+    keeper = store.sink.create(
+        KEY, overwrite=False, journal=MemoryJournal(journal.state), replace_stale=True
+    )
+    keeper.write(stale)
+    if abort == "refused":
+        with pytest.raises(StorageUnavailable, match="could not be aborted"):
+            keeper.commit()
+        assert store.open_uploads() == 1
+    else:
+        assert keeper.commit().size == LARGE
+        assert store.open_uploads() == 0
+    assert _read(store) == stale
