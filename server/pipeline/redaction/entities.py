@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sluice.server.pipeline.redaction.person_names import name_value_regex
+from sluice.server.pipeline.redaction.phone_gate import PHONE_GATE
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 
 LEVELS: Final = ("none", "basic", "moderate", "strict")
@@ -752,6 +753,8 @@ ENTITIES: Final = (
         r"(?:\s?(?:ext\.?|x|extension)\s?[0-9]{1,6})?",
         _END,
         validator="phone",
+        # Not the value pattern: dates, ids and card look-alikes pass that (phone_gate.py).
+        gate_pattern=PHONE_GATE,
         phone_steps=True,
     ),
 )
