@@ -55,11 +55,10 @@ def _number(rnd: random.Random) -> str:
 
 def _texts(count: int, seed: int) -> list[str]:
     rnd = random.Random(seed)
+    parts = (rnd.randint(1, 3) for _ in range(count))
     return [
-        "".join(
-            rnd.choice(_LEADS) + _number(rnd) + rnd.choice(_TRAILS) for _ in range(rnd.randint(1, 3))
-        )
-        for _ in range(count)
+        "".join(rnd.choice(_LEADS) + _number(rnd) + rnd.choice(_TRAILS) for _ in range(n))
+        for n in parts
     ]
 
 

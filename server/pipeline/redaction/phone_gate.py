@@ -44,14 +44,21 @@ def _after_first_digit(digits: int, first_separator: int) -> str:
     return f"{before}[ -]{_DIGIT}(?:[ -]?{_DIGIT}){{{digits - first_separator - 1}}}"
 
 
+#: Four digits after `dddd-` parted by single spaces or dashes, except `dd-dd`: a
+#: separator after the first, after the second a space, none, or a dash and a separator.
+_AFTER_YEAR: Final = (
+    f"{_DIGIT}[ -]{_DIGIT}(?:[ -]?{_DIGIT}){{2}}",
+    f"{_DIGIT}{{2}} {_DIGIT}[ -]?{_DIGIT}",
+    f"{_DIGIT}{{3}}[ -]?{_DIGIT}",
+    f"{_DIGIT}{{2}}-{_DIGIT}[ -]{_DIGIT}",
+)
 #: Runs of 8 digits with a separator after the first digit, except `dddd-dd-dd`, one
-#: alternative per place of the first separator: after 4 digits, a space, or a dash
-#: followed by anything but `dd-dd`.
+#: alternative per place of the first separator (after 4 digits: a space, or a dash
+#: and `_AFTER_YEAR`).
 _EIGHT: Final = (
     *(_after_first_digit(8, first) for first in (1, 2, 3, 5, 6, 7)),
     f"{_DIGIT}{{3}} {_DIGIT}(?:[ -]?{_DIGIT}){{3}}",
-    f"{_DIGIT}{{3}}-(?:{_DIGIT}[ -]{_DIGIT}(?:[ -]?{_DIGIT}){{2}}|{_DIGIT}{{2}} {_DIGIT}[ -]?{_DIGIT}"
-    f"|{_DIGIT}{{3}}[ -]?{_DIGIT}|{_DIGIT}{{2}}-{_DIGIT}[ -]{_DIGIT})",
+    f"{_DIGIT}{{3}}-(?:{'|'.join(_AFTER_YEAR)})",
 )
 #: The first digit before them: written as alternatives that each start with it, the
 #: regex engine looked for their first three bytes (digit, separator, digit) as a set
