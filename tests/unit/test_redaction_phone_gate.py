@@ -104,3 +104,14 @@ def test_runs_of_digits_picked_by_their_layout(digits: int) -> None:
         date = gaps == ("", "", "", "-", "", "-", "")
         expected.append(digits >= 8 and any(gaps) and not date)
     assert pl.Series(runs).str.contains(RULE.gate).to_list() == expected
+
+
+def test_a_value_holding_a_control_character_is_nulled_only_where_the_pattern_matches() -> None:
+    # As when the gate was the value pattern: "a\x01b" was not picked, and stays.
+    rule = entity_rule(PHONE, "null")
+    texts = ["a\x01b", "a\x01b 1234567", "a\x02b 2024-05-06", "call 555-123-4567"]
+    frame = pl.DataFrame({"t": texts})
+    gated = pl.col("t").str.contains(rule.gate)
+    out = frame.select(pl.when(gated).then(rewrite_text(pl.col("t"), rule)).otherwise("t"))
+    assert frame.select(gated).to_series().all()
+    assert out.to_series().to_list() == ["a\x01b", None, None, None]
