@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sluice.server.pipeline.redaction.person_names import name_value_regex
+from sluice.server.pipeline.redaction.phone_gate import phone_gate
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 
 LEVELS: Final = ("none", "basic", "moderate", "strict")
@@ -505,6 +506,17 @@ def _coordinate_by_key(names: str, value: str) -> Entity:
     )
 
 
+# With a "+" or an area code in parentheses any separators go; otherwise spaces and
+# dashes, or dots only in the two usual dotted layouts (so IPv4 addresses and version
+# numbers are not even candidates).
+_PHONE_VALUE: Final = (
+    r"(?:(?:\+[0-9]{1,3}[ .-]?(?:\([0-9]{1,4}\)[ .-]?)?|\([0-9]{1,4}\)[ .-]?)"
+    r"[0-9](?:[ .-]?[0-9]){6,}"
+    r"|[0-9]{3}\.[0-9]{3}\.[0-9]{4}|[0-9]{2}(?:\.[0-9]{2}){4}|[0-9](?:[ -]?[0-9]){6,})"
+    r"(?:\s?(?:ext\.?|x|extension)\s?[0-9]{1,6})?"
+)
+
+
 ENTITIES: Final = (
     Entity(
         "PRIVATE_KEY",
@@ -777,15 +789,11 @@ ENTITIES: Final = (
         "PHONE",
         "moderate",
         _START,
-        # With a "+" or an area code in parentheses any separators go; otherwise spaces
-        # and dashes, or dots only in the two usual dotted layouts (so IPv4 addresses
-        # and version numbers are not even candidates).
-        r"(?:(?:\+[0-9]{1,3}[ .-]?(?:\([0-9]{1,4}\)[ .-]?)?|\([0-9]{1,4}\)[ .-]?)"
-        r"[0-9](?:[ .-]?[0-9]){6,}"
-        r"|[0-9]{3}\.[0-9]{3}\.[0-9]{4}|[0-9]{2}(?:\.[0-9]{2}){4}|[0-9](?:[ -]?[0-9]){6,})"
-        r"(?:\s?(?:ext\.?|x|extension)\s?[0-9]{1,6})?",
+        _PHONE_VALUE,
         _END,
         validator="phone",
+        # Not the value pattern: dates, ids and card look-alikes pass that (phone_gate.py).
+        gate_pattern=phone_gate(_PHONE_VALUE),
         phone_steps=True,
     ),
 )
