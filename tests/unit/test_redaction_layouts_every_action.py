@@ -83,6 +83,7 @@ LAYOUTS = [
     # an element may have a namespace and attributes.
     ("SECRET_VALUE", "password=[ab cd] z", "[ab cd]", ("password=", " z")),
     ("SECRET_VALUE", "password = `ab cd` z", "ab cd", ("password = `", "` z")),
+    ("SECRET_VALUE", "password = ``ab`cd`` z", "ab`cd", ("password = ``", "`` z")),
     (
         "SECRET_VALUE",
         '<db:password type="x">correct horse</db:password>',

@@ -175,6 +175,20 @@ BASIC_FIXED = [
         "password=[SECRET_VALUE] z",
     ),
     ("password=`x y`", "password=`[SECRET_VALUE]`"),
+    # In double backticks (reStructuredText inline literals), a single backtick inside
+    # them the value's: all were left in clear.
+    (
+        "password = ``hunter2`` Use password: ``Hunter2Prod`` to log in",
+        "password = ``[SECRET_VALUE]`` Use password: ``[SECRET_VALUE]`` to log in",
+    ),
+    (
+        "token=``abc`def``` password = ``x y`` z",
+        "token=``[SECRET_VALUE]``` password = ``[SECRET_VALUE]`` z",
+    ),
+    (
+        "if (token !== ``abc``) { password = ``hunter2`` }\npassword = ``a\nb``",
+        "if (token !== ``abc``) { password = ``[SECRET_VALUE]`` }\npassword = ``a\nb``",
+    ),
     # A template literal compared with is code; the one assigned after it is still found.
     (
         "if (token !== `abc`) { password = `hunter2` }",
@@ -430,6 +444,7 @@ LOOK_ALIKES = [
     ("basic", "token=[t.strip() for t in x] token=[u8;32] token=[REDACTED]"),
     # Markdown code closed after a setting: what follows is prose, not a value.
     ("basic", "Run `export API_TOKEN=`, then paste.\n\nSee `docs`. Set `token = ` then `x`."),
+    ("basic", "Run ``export API_TOKEN=``, then paste.\n\nSee ``docs``."),
     # An element's opening tag is on one line; one left open takes no page of text.
     ("basic", "if (n <password && token == 1) {\n  ok = n > 0 </script>"),
     ("basic", "<password>a\n" + "line\n" * 80 + "</x>"),

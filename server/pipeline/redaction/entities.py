@@ -387,6 +387,19 @@ _BACKTICK_SECRET: Final = Entity(
     "`",
     gate_pattern=r"[:=>\uff1a]\s*`",
 )
+#: The same in double backticks (`password = \`\`hunter2\`\``, a reStructuredText
+#: inline literal): _BACKTICK_SECRET's value may not start with a backtick, so it left
+#: these in clear. Whole up to the two closing backticks on its line; a single backtick
+#: inside is the value's (`\`\`abc\`def\`\``). Same gate as _BACKTICK_SECRET, beside it:
+#: one search serves both.
+_DOUBLE_BACKTICK_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_NAME}{_SETTING}``",
+    rf"[^\s`\[\\,;.:)!?](?:[^`\n]|`[^`\n])*|{_WRITTEN}(?:[^`\n]|`[^`\n])*[^\s`\\]",
+    "``",
+    gate_pattern=_BACKTICK_SECRET.gate_pattern,
+)
 # An XML element naming a secret: also with a namespace prefix (`<db:password>`) or
 # attributes on its line (`<password type="x">`), not closed at once (`<password/>`).
 _SECRET_ELEMENT_OPEN = (
@@ -621,6 +634,7 @@ ENTITIES: Final = (
             _quoted_secret("'"),
             _BRACKETED_SECRET,
             _SQUARE_BRACKETED_SECRET,
+            _DOUBLE_BACKTICK_SECRET,
             _BACKTICK_SECRET,
             _SECRET_CDATA,
             _SECRET_ELEMENT,
