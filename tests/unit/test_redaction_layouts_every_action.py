@@ -83,6 +83,14 @@ LAYOUTS = [
     # an element may have a namespace and attributes.
     ("SECRET_VALUE", "password=[ab cd] z", "[ab cd]", ("password=", " z")),
     ("SECRET_VALUE", "password = `ab cd` z", "ab cd", ("password = `", "` z")),
+    ("SECRET_VALUE", "password = ``ab`cd`` z", "ab`cd", ("password = ``", "`` z")),
+    # An element running on past its 64 lines: the first 64.
+    (
+        "SECRET_VALUE",
+        "<password>a\n" + "b\n" * 70 + "</password>",
+        "a" + "\nb" * 63,
+        ("<password>", "\nb" * 7 + "\n</password>"),
+    ),
     (
         "SECRET_VALUE",
         '<db:password type="x">correct horse</db:password>',

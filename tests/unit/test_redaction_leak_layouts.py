@@ -17,6 +17,7 @@ MASKED, MASKED_2 = "************1111", "************0004"
 AMEX, MASKED_AMEX = "378282246310005", "***********0005"
 IBAN = "DE89370400440532013000"
 GH_TOKEN = "ghp_" + "a" * 36
+B64_LINE = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
 
 
 def _redacted(level: str, text: str) -> str:
@@ -126,6 +127,16 @@ BASIC_FIXED = [
         "<password>\n" + "  abc\n" * 60 + "</password>",
         "<password>\n  [SECRET_VALUE]\n</password>",
     ),
+    # Running on past that, or left open before a page of text: its first 64 lines (the
+    # whole element was left in clear, first line included).
+    (
+        "<password>hunter2\n" + "line\n" * 64 + "</password>",
+        "<password>[SECRET_VALUE]\nline\n</password>",
+    ),
+    (
+        "<password>a\n" + "line\n" * 80 + "</x>",
+        "<password>[SECRET_VALUE]\n" + "line\n" * 17 + "</x>",
+    ),
     # With a namespace prefix or attributes.
     (
         '<db:password>hunter2</db:password> <password type="x">s3cr3t</password>',
@@ -175,6 +186,20 @@ BASIC_FIXED = [
         "password=[SECRET_VALUE] z",
     ),
     ("password=`x y`", "password=`[SECRET_VALUE]`"),
+    # In double backticks (reStructuredText inline literals), a single backtick inside
+    # them the value's: all were left in clear.
+    (
+        "password = ``hunter2`` Use password: ``Hunter2Prod`` to log in",
+        "password = ``[SECRET_VALUE]`` Use password: ``[SECRET_VALUE]`` to log in",
+    ),
+    (
+        "token=``abc`def``` password = ``x y`` z",
+        "token=``[SECRET_VALUE]``` password = ``[SECRET_VALUE]`` z",
+    ),
+    (
+        "if (token !== ``abc``) { password = ``hunter2`` }\npassword = ``a\nb``",
+        "if (token !== ``abc``) { password = ``[SECRET_VALUE]`` }\npassword = ``a\nb``",
+    ),
     # A template literal compared with is code; the one assigned after it is still found.
     (
         "if (token !== `abc`) { password = `hunter2` }",
@@ -286,6 +311,11 @@ MODERATE_FIXED = [
 ]
 
 STRICT_FIXED = [
+    # A key in an element past 64 lines: its first 64 (it was left in clear whole).
+    (
+        "<secret>\n" + "\n".join([B64_LINE] * 100) + "\n</secret>",
+        "<secret>\n[SECRET_VALUE]\n" + "\n".join([B64_LINE] * 36) + "\n</secret>",
+    ),
     # A card after an id led by letters, whose digits start the candidate.
     (f"ref AB123456 {CARD}", f"ref AB123456 {MASKED}"),
     (f"user_12345 {CARD}", f"user_12345 {MASKED}"),
@@ -430,9 +460,10 @@ LOOK_ALIKES = [
     ("basic", "token=[t.strip() for t in x] token=[u8;32] token=[REDACTED]"),
     # Markdown code closed after a setting: what follows is prose, not a value.
     ("basic", "Run `export API_TOKEN=`, then paste.\n\nSee `docs`. Set `token = ` then `x`."),
+    ("basic", "Run ``export API_TOKEN=``, then paste.\n\nSee ``docs``."),
     # An element's opening tag is on one line; one left open takes no page of text.
     ("basic", "if (n <password && token == 1) {\n  ok = n > 0 </script>"),
-    ("basic", "<password>a\n" + "line\n" * 80 + "</x>"),
+    ("basic", "<password>a\n" + "line\n" * 63 + "<x>y</x>"),
     ("basic", "a == b; passwords == 3; password_hash == x; if (token) { x !== y }"),
     # Code comparing a secret's variable with another value: no literal, no secret.
     ("basic", "if (password == null || password.length < 8) { token == None }"),

@@ -388,6 +388,19 @@ _BACKTICK_SECRET: Final = Entity(
     "`",
     gate_pattern=r"[:=>\uff1a]\s*`",
 )
+#: The same in double backticks (`password = \`\`hunter2\`\``, a reStructuredText
+#: inline literal): _BACKTICK_SECRET's value may not start with a backtick, so it left
+#: these in clear. Whole up to the two closing backticks on its line; a single backtick
+#: inside is the value's (`\`\`abc\`def\`\``). Same gate as _BACKTICK_SECRET, beside it:
+#: one search serves both.
+_DOUBLE_BACKTICK_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_NAME}{_SETTING}``",
+    rf"[^\s`\[\\,;.:)!?](?:[^`\n]|`[^`\n])*|{_WRITTEN}(?:[^`\n]|`[^`\n])*[^\s`\\]",
+    "``",
+    gate_pattern=_BACKTICK_SECRET.gate_pattern,
+)
 # An XML element naming a secret: also with a namespace prefix (`<db:password>`) or
 # attributes on its line (`<password type="x">`), not closed at once (`<password/>`).
 _SECRET_ELEMENT_OPEN = (
@@ -396,8 +409,14 @@ _SECRET_ELEMENT_OPEN = (
 # Lines of an element's value after its first: enough for a pretty-printed key (a
 # 4096-bit one's base64 takes 52 lines of 64), so an element no "</" closes near by
 # does not take pages of text up to the next one (`<password>a` and a megabyte of
-# lines before `</x>`). An element whose value runs on longer is left as it is.
+# lines before `</x>`). An element whose value runs on longer has as many of its lines
+# redacted (_LONG_SECRET_ELEMENT).
 _ELEMENT_MORE_LINES = 63
+# An element's value: its first line (also one starting with what an earlier rule
+# wrote, when more of the value follows it), then its further lines, each starting with
+# its first non-space character.
+_ELEMENT_FIRST_LINE = rf"(?:[^<\[\s]|{_WRITTEN}[ \t]*(?:[\r\n]\s*)?[^<\s])[^<\r\n]*"
+_ELEMENT_NEXT_LINE = r"[\r\n]\s*[^<\s][^<\r\n]*"
 
 
 #: A secret as an XML element's text (`<password>hunter2</password>`), whole up to the
@@ -410,9 +429,22 @@ _SECRET_ELEMENT: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{_SECRET_ELEMENT_OPEN}\s*",
-    rf"(?:[^<\[\s]|{_WRITTEN}[ \t]*(?:[\r\n]\s*)?[^<\s])[^<\r\n]*"
-    rf"(?:[\r\n]\s*[^<\s][^<\r\n]*){{0,{_ELEMENT_MORE_LINES}}}",
+    rf"{_ELEMENT_FIRST_LINE}(?:{_ELEMENT_NEXT_LINE}){{0,{_ELEMENT_MORE_LINES}}}",
     r"\s*</",
+    gate_pattern="</",
+)
+#: An element whose value runs on past _SECRET_ELEMENT's lines (a longer key, or an
+#: element no "</" closes near by): its first lines, as many as _SECRET_ELEMENT takes,
+#: up to the next line of the value. _SECRET_ELEMENT left all of it in clear, first
+#: line included. After _SECRET_ELEMENT, with its gate (one search for "</" serves
+#: both): it finds only the elements that one left, since what that one wrote is
+#: followed by the "</" closing it, not by a further line.
+_LONG_SECRET_ELEMENT: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_ELEMENT_OPEN}\s*",
+    rf"{_ELEMENT_FIRST_LINE}(?:{_ELEMENT_NEXT_LINE}){{{_ELEMENT_MORE_LINES}}}",
+    r"[\r\n]\s*[^<\s]",
     gate_pattern="</",
 )
 #: The same in a CDATA section (`<password><![CDATA[s3cr3t]]></password>`): the value
@@ -633,9 +665,11 @@ ENTITIES: Final = (
             _quoted_secret("'"),
             _BRACKETED_SECRET,
             _SQUARE_BRACKETED_SECRET,
+            _DOUBLE_BACKTICK_SECRET,
             _BACKTICK_SECRET,
             _SECRET_CDATA,
             _SECRET_ELEMENT,
+            _LONG_SECRET_ELEMENT,
             _quoted_flag('"'),
             _quoted_flag("'"),
             _SECRET_FLAG_OPEN_QUOTE,
