@@ -10,10 +10,13 @@ import os
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobClient
 
 from sluice.server.errors import LeaseLost, Unavailable
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks import JournalRefused, ObjectNotFound, StorageError, StorageUnavailable
+from sluice.sinks.azure.errors import IMMUTABLE_CODES
 from sluice.sinks.azure.upload import AzureUpload
 from sluice.sinks.profiles import S3Profile
 from sluice.sinks.resumable import ResumableWriter
@@ -323,3 +326,68 @@ def test_s3_keeps_an_identical_object_only_once_the_upload_the_journal_named_is_
         assert keeper.commit().size == LARGE
         assert store.open_uploads() == 0
     assert _read(store) == stale
+
+
+@pytest.fixture
+def azure(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> CloudStore:
+    return cloud_store("azure", request, monkeypatch)
+
+
+def _immutable(code: str) -> ResourceExistsError:
+    refused = ResourceExistsError("This operation is not permitted as the blob is immutable.")
+    refused.status_code = 409
+    refused.error_code = code
+    return refused
+
+
+@pytest.mark.parametrize("code", sorted(IMMUTABLE_CODES))
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_an_identical_immutable_blob_is_kept_without_its_metadata_written(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch, code: str, size: int
+) -> None:
+    """A container under a retention policy or legal hold refuses Set Blob Metadata: the
+    blob, which no one can replace, is kept as it is (the run resumed after the chunk
+    was completed but never recorded must not fail for good)."""
+    stale = _store_stale(azure, size)
+    version = azure.version(KEY)
+    refused: list[str] = []
+
+    def immutable(blob: BlobClient, *args: object, **kwargs: object) -> None:
+        refused.append(str(kwargs.get("etag")))
+        raise _immutable(code)
+
+    monkeypatch.setattr(BlobClient, "set_blob_metadata", immutable)
+    again = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    again.write(stale)
+    assert again.commit().size == size
+    assert refused == [version]
+    assert azure.version(KEY) == version
+    assert _read(azure) == stale
+
+
+def test_an_immutable_blob_changed_since_it_was_examined_is_examined_again(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused as immutable, the blob is kept only while it is still the version whose
+    bytes were compared: one replaced in between (other bytes) is replaced in turn."""
+    stale = _store_stale(azure, LARGE)
+    refused: list[str] = []
+
+    def replaced_then_immutable(blob: BlobClient, *args: object, **kwargs: object) -> None:
+        refused.append(str(kwargs.get("etag")))
+        if len(refused) == 1:
+            _store_other(azure, os.urandom(LARGE))
+        raise _immutable("BlobImmutableDueToPolicy")
+
+    monkeypatch.setattr(BlobClient, "set_blob_metadata", replaced_then_immutable)
+    again = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    again.write(stale)
+    assert again.commit().size == LARGE
+    assert len(refused) == 1  # examined again: other bytes, replaced rather than kept
+    assert _read(azure) == stale
+
+
+def _store_other(store: CloudStore, data: bytes) -> None:
+    other = store.sink.create(KEY, overwrite=True, journal=None)
+    other.write(data)
+    other.commit()
