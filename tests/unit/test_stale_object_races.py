@@ -333,6 +333,32 @@ def azure(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Cl
     return cloud_store("azure", request, monkeypatch)
 
 
+def test_an_azure_keep_is_conditional_on_the_version_examined(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B examined the stale blob and found its own bytes; A's replace lands before B's
+    metadata write. B must not stamp its digest on A's bytes: it examines them again
+    and replaces them."""
+    stale = _store_stale(azure, LARGE)
+    make_stale = AzureUpload._make_stale
+    replaced_by_a: list[bytes] = []
+
+    def a_replaces_first(writer: AzureUpload, version: str) -> None:
+        if not replaced_by_a:
+            replaced_by_a.append(os.urandom(LARGE))
+            a = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+            a.write(replaced_by_a[0])
+            a.commit()
+        make_stale(writer, version)
+
+    monkeypatch.setattr(AzureUpload, "_make_stale", a_replaces_first)
+    b = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    b.write(stale)
+    assert b.commit().size == LARGE
+    assert len(replaced_by_a) == 1
+    assert _read(azure) == stale
+
+
 def _immutable(code: str) -> ResourceExistsError:
     refused = ResourceExistsError("This operation is not permitted as the blob is immutable.")
     refused.status_code = 409
