@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobClient
+from botocore.exceptions import ClientError
 
 from sluice.server.errors import LeaseLost, Unavailable
 from sluice.server.storage_errors import translate_storage_error
@@ -417,3 +418,46 @@ def _store_other(store: CloudStore, data: bytes) -> None:
     other = store.sink.create(KEY, overwrite=True, journal=None)
     other.write(data)
     other.commit()
+
+
+@pytest.mark.parametrize("journalled_part_size", [PART, 2 * PART])
+def test_an_abort_refused_for_lack_of_permission_fails_the_keep_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, journalled_part_size: int
+) -> None:
+    """The upload the journal names must be gone before an identical object is kept,
+    whether continued (same part size) or not (another part size: aborted at once). An
+    abort the store refuses fails the attempt, naming the refusal; the next attempt,
+    allowed to, aborts it and keeps the object."""
+    store = cloud_store("s3", request, monkeypatch)
+    previous_journal = MemoryJournal()
+    previous = store.sink.create(KEY, overwrite=False, journal=previous_journal, replace_stale=True)
+    previous.write(os.urandom(LARGE))
+    previous.suspend()  # its upload journalled and left open
+    assert previous_journal.state is not None
+    state = UploadState.from_json(previous_journal.state)
+    state.part_size = journalled_part_size
+    journal = MemoryJournal(state.to_json())
+    stale = _store_stale(store, LARGE)
+    abort_remote = S3Upload.abort_remote
+
+    def denied(writer: S3Upload, state: UploadState) -> None:
+        def refuse() -> None:
+            error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
+            raise ClientError(error, "AbortMultipartUpload")  # type: ignore[arg-type]
+
+        writer._s3.call("abort the upload of", writer.key, refuse)
+
+    monkeypatch.setattr(S3Upload, "abort_remote", denied)
+    keeper = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    with pytest.raises(StorageUnavailable, match="could not be aborted") as failed:
+        keeper.write(stale)
+        keeper.commit()
+    assert "denied (AccessDenied)" in str(failed.value)
+    assert store.open_uploads() == 1
+
+    monkeypatch.setattr(S3Upload, "abort_remote", abort_remote)
+    again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    again.write(stale)
+    assert again.commit().size == LARGE
+    assert store.open_uploads() == 0
+    assert _read(store) == stale
