@@ -461,3 +461,31 @@ def test_an_abort_refused_for_lack_of_permission_fails_the_keep_and_says_why(
     assert again.commit().size == LARGE
     assert store.open_uploads() == 0
     assert _read(store) == stale
+
+
+def test_an_s3_store_keeping_no_checksums_matches_a_one_part_upload_by_its_etag(
+    moto_server: ServerProcess,
+) -> None:
+    """Without checksums the ETag decides. A small object replaced is a one-part upload
+    (ETag: MD5 of the part's MD5, "-1"), which matches its bytes as a PutObject would."""
+    client = s3_client(moto_server.endpoint)
+    bucket = new_bucket(moto_server.endpoint)
+
+    def keep_no_checksums(parsed: dict[str, Any], **_: object) -> None:
+        parsed.pop("ChecksumSHA256", None)
+
+    client.meta.events.register("after-call.s3.HeadObject", keep_no_checksums)
+    sink = S3Sink(S3Location.parse(f"s3://{bucket}/p"), S3Profile(part_size=PART), client)
+    older = sink.create(KEY, overwrite=False, journal=MemoryJournal())
+    older.write(os.urandom(SMALL))
+    older.commit()
+    data = os.urandom(SMALL)
+    newer = sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    newer.write(data)
+    assert newer.commit().size == SMALL
+    etag = str(client.head_object(Bucket=bucket, Key=f"p/{KEY}")["ETag"]).strip('"')
+    assert etag.endswith("-1")
+    later = sink.create(KEY, overwrite=False, journal=MemoryJournal())
+    later.write(data)
+    assert later.commit().size == SMALL
+    assert client.get_object(Bucket=bucket, Key=f"p/{KEY}")["Body"].read() == data
