@@ -362,14 +362,15 @@ class ResumableWriter(ABC):
         state = self._state
         if not (parts and state is not None and state.upload_id):
             return
-        if self._abort_quietly(state) or not strictly:
+        failure = self._abort_failure(state)
+        if failure is None or not strictly:
             return
         if state.upload_id == self._inherited_upload:
             raise StorageUnavailable(
                 f"cannot keep {self.location}: the upload continued from the journal "
-                "could not be aborted; the next attempt aborts it",
+                f"could not be aborted ({failure}); the next attempt tries again",
                 location=self.location,
-            )
+            ) from failure
 
     def _verify_published(self, parts: list[PartRecord]) -> None:
         if not self._matches(parts):
@@ -418,13 +419,15 @@ class ResumableWriter(ABC):
                 # the stored object instead of uploading anything.
                 previous.parts = []
                 return self._verify_instead(previous)
-        elif previous is not None and not self._abort_quietly(previous) and self.replace_stale:
-            # A previous holder's upload may be about to replace the object with it.
-            raise StorageUnavailable(
-                f"cannot write {self.location}: the upload the journal names could not be "
-                "aborted; the next attempt aborts it",
-                location=self.location,
-            )
+        elif previous is not None:
+            failure = self._abort_failure(previous)
+            if failure is not None and self.replace_stale:
+                # A previous holder's upload may be about to replace the object with it.
+                raise StorageUnavailable(
+                    f"cannot write {self.location}: the upload the journal names could not "
+                    f"be aborted ({failure}); the next attempt tries again",
+                    location=self.location,
+                ) from failure
         if not self.overwrite and self._request(self._object_exists, "look up"):
             # Published by an earlier run whose journal entry is gone (killed between
             # completing and journalling the chunk): verify it instead of uploading again.
@@ -579,9 +582,15 @@ class ResumableWriter(ABC):
         return self._abort_quietly(state, ours=True)
 
     def _abort_quietly(self, state: UploadState, *, ours: bool = False) -> bool:
+        return self._abort_failure(state, ours=ours) is None
+
+    def _abort_failure(self, state: UploadState, *, ours: bool = False) -> StorageError | None:
+        """Abort the upload; the error it failed with (its last attempt's), if it did:
+        an abort that must happen names it in the run's own error, a refused permission
+        among them, which no retry overcomes."""
         try:
             self._request(lambda: self.abort_remote(state), "abort upload of", ours=ours)
         except StorageError as exc:
             log.warning("could not abort the upload of %s: %s", self.location, exc)
-            return False
-        return True
+            return exc
+        return None

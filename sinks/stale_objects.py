@@ -17,7 +17,8 @@ from undoing what the lease's new holder records:
 - a writer that keeps the object it found (its bytes are the ones it produced) first makes
   the version it examined stale without changing its bytes (`_make_stale`): a replace
   conditional on that version, fenced before the lease changed hands, then fails.
-  On Azure that is a metadata write conditional on the version (it changes the ETag);
+  On Azure that is a metadata write conditional on the version (it changes the ETag),
+  but for an immutable blob (retention policy, legal hold), which no one can replace;
   S3's ETag follows the bytes, so there the previous holder's upload itself is what
   fails: the journal named it, and the keeping writer continued it (overwriting its
   parts) or aborted it, and must have.

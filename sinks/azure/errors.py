@@ -31,6 +31,9 @@ _CODES: dict[str, type[StorageError]] = {
     "OperationTimedOut": StorageUnavailable,
     "InternalError": StorageUnavailable,
 }
+#: A write refused because the blob is immutable (a time-based retention policy or a legal
+#: hold on its container or version): 409s that say nothing about the blob's version.
+IMMUTABLE_CODES = frozenset({"BlobImmutableDueToPolicy", "BlobImmutableDueToLegalHold"})
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _BY_STATUS: dict[int, type[StorageError]] = {
     401: StorageAccessDenied,
@@ -39,6 +42,16 @@ _BY_STATUS: dict[int, type[StorageError]] = {
     409: ObjectExists,
     412: ObjectExists,
 }
+
+
+def refused_as_immutable(exc: BaseException) -> bool:
+    """Whether an azure-core error is a write refused because the blob is immutable."""
+    return isinstance(exc, azure_errors.HttpResponseError) and _code(exc) in IMMUTABLE_CODES
+
+
+def _code(exc: azure_errors.HttpResponseError) -> str:
+    raw_code = getattr(exc, "error_code", None) or ""
+    return str(getattr(raw_code, "value", raw_code))  # sometimes a StorageErrorCode enum
 
 
 def translate_azure_error(
@@ -59,8 +72,7 @@ def translate_azure_error(
             location=location,
         )
     if isinstance(exc, azure_errors.HttpResponseError):
-        raw_code = getattr(exc, "error_code", None) or ""
-        code = str(getattr(raw_code, "value", raw_code))  # sometimes a StorageErrorCode enum
+        code = _code(exc)
         status = int(exc.status_code or 0)
         found = _CODES.get(code) or _BY_STATUS.get(status)
         if found is None:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobBlock, ContainerClient, ContentSettings
 
-from sluice.sinks.azure.errors import translate_azure_error
+from sluice.sinks.azure.errors import refused_as_immutable, translate_azure_error
 from sluice.sinks.azure.options import AzureLocation
 from sluice.sinks.base import UploadJournal
 from sluice.sinks.errors import ObjectExists, ObjectNotFound
@@ -24,6 +26,7 @@ from sluice.sinks.resumable import ResumableWriter
 from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
 
 T = TypeVar("T")
+log = logging.getLogger("sluice.sinks")
 #: Metadata key holding the whole blob's SHA-256, checked after every commit.
 SHA256_METADATA = "sluice_sha256"
 
@@ -189,14 +192,31 @@ class AzureUpload(ResumableWriter):
         # writer staged for a replace stay uncommitted: never part of the blob, they
         # expire with Azure's garbage collection (7 days).
         sha256_hex = self._whole_sha256.hexdigest()
-        self._call(
-            "keep",
-            lambda: self._blob.set_blob_metadata(
-                {SHA256_METADATA: sha256_hex},
-                etag=version,
-                match_condition=MatchConditions.IfNotModified,
-            ),
-        )
+
+        def rewrite_metadata() -> bool:
+            try:
+                self._blob.set_blob_metadata(
+                    {SHA256_METADATA: sha256_hex},
+                    etag=version,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except HttpResponseError as exc:
+                if refused_as_immutable(exc):
+                    return False
+                raise  # translated by _call
+            return True
+
+        if self._call("keep", rewrite_metadata):
+            return
+        # An immutable blob (retention policy, legal hold) needs no stale version: no one
+        # can replace it, a stale replica's conditional replace included. Kept as it is,
+        # once it is known to be still the version whose bytes were compared.
+        if self._stored_version() != version:
+            raise ObjectExists(
+                f"cannot keep {self.location}: it changed since it was examined",
+                location=self.location,
+            )
+        log.info("kept immutable %s without rewriting its metadata", self.location)
 
     def abort_remote(self, state: UploadState) -> None:
         self._azure.discard_uncommitted(self.key)

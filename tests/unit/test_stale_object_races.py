@@ -10,10 +10,14 @@ import os
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobClient
+from botocore.exceptions import ClientError
 
 from sluice.server.errors import LeaseLost, Unavailable
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks import JournalRefused, ObjectNotFound, StorageError, StorageUnavailable
+from sluice.sinks.azure.errors import IMMUTABLE_CODES
 from sluice.sinks.azure.upload import AzureUpload
 from sluice.sinks.profiles import S3Profile
 from sluice.sinks.resumable import ResumableWriter
@@ -323,3 +327,165 @@ def test_s3_keeps_an_identical_object_only_once_the_upload_the_journal_named_is_
         assert keeper.commit().size == LARGE
         assert store.open_uploads() == 0
     assert _read(store) == stale
+
+
+@pytest.fixture
+def azure(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> CloudStore:
+    return cloud_store("azure", request, monkeypatch)
+
+
+def test_an_azure_keep_is_conditional_on_the_version_examined(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B examined the stale blob and found its own bytes; A's replace lands before B's
+    metadata write. B must not stamp its digest on A's bytes: it examines them again
+    and replaces them."""
+    stale = _store_stale(azure, LARGE)
+    make_stale = AzureUpload._make_stale
+    replaced_by_a: list[bytes] = []
+
+    def a_replaces_first(writer: AzureUpload, version: str) -> None:
+        if not replaced_by_a:
+            replaced_by_a.append(os.urandom(LARGE))
+            a = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+            a.write(replaced_by_a[0])
+            a.commit()
+        make_stale(writer, version)
+
+    monkeypatch.setattr(AzureUpload, "_make_stale", a_replaces_first)
+    b = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    b.write(stale)
+    assert b.commit().size == LARGE
+    assert len(replaced_by_a) == 1
+    assert _read(azure) == stale
+
+
+def _immutable(code: str) -> ResourceExistsError:
+    refused = ResourceExistsError("This operation is not permitted as the blob is immutable.")
+    refused.status_code = 409
+    refused.error_code = code
+    return refused
+
+
+@pytest.mark.parametrize("code", sorted(IMMUTABLE_CODES))
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_an_identical_immutable_blob_is_kept_without_its_metadata_written(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch, code: str, size: int
+) -> None:
+    """A container under a retention policy or legal hold refuses Set Blob Metadata: the
+    blob, which no one can replace, is kept as it is (the run resumed after the chunk
+    was completed but never recorded must not fail for good)."""
+    stale = _store_stale(azure, size)
+    version = azure.version(KEY)
+    refused: list[str] = []
+
+    def immutable(blob: BlobClient, *args: object, **kwargs: object) -> None:
+        refused.append(str(kwargs.get("etag")))
+        raise _immutable(code)
+
+    monkeypatch.setattr(BlobClient, "set_blob_metadata", immutable)
+    again = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    again.write(stale)
+    assert again.commit().size == size
+    assert refused == [version]
+    assert azure.version(KEY) == version
+    assert _read(azure) == stale
+
+
+def test_an_immutable_blob_changed_since_it_was_examined_is_examined_again(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused as immutable, the blob is kept only while it is still the version whose
+    bytes were compared: one replaced in between (other bytes) is replaced in turn."""
+    stale = _store_stale(azure, LARGE)
+    refused: list[str] = []
+
+    def replaced_then_immutable(blob: BlobClient, *args: object, **kwargs: object) -> None:
+        refused.append(str(kwargs.get("etag")))
+        if len(refused) == 1:
+            _store_other(azure, os.urandom(LARGE))
+        raise _immutable("BlobImmutableDueToPolicy")
+
+    monkeypatch.setattr(BlobClient, "set_blob_metadata", replaced_then_immutable)
+    again = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    again.write(stale)
+    assert again.commit().size == LARGE
+    assert len(refused) == 1  # examined again: other bytes, replaced rather than kept
+    assert _read(azure) == stale
+
+
+def _store_other(store: CloudStore, data: bytes) -> None:
+    other = store.sink.create(KEY, overwrite=True, journal=None)
+    other.write(data)
+    other.commit()
+
+
+@pytest.mark.parametrize("journalled_part_size", [PART, 2 * PART])
+def test_an_abort_refused_for_lack_of_permission_fails_the_keep_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, journalled_part_size: int
+) -> None:
+    """The upload the journal names must be gone before an identical object is kept,
+    whether continued (same part size) or not (another part size: aborted at once). An
+    abort the store refuses fails the attempt, naming the refusal; the next attempt,
+    allowed to, aborts it and keeps the object."""
+    store = cloud_store("s3", request, monkeypatch)
+    previous_journal = MemoryJournal()
+    previous = store.sink.create(KEY, overwrite=False, journal=previous_journal, replace_stale=True)
+    previous.write(os.urandom(LARGE))
+    previous.suspend()  # its upload journalled and left open
+    assert previous_journal.state is not None
+    state = UploadState.from_json(previous_journal.state)
+    state.part_size = journalled_part_size
+    journal = MemoryJournal(state.to_json())
+    stale = _store_stale(store, LARGE)
+    abort_remote = S3Upload.abort_remote
+
+    def denied(writer: S3Upload, state: UploadState) -> None:
+        def refuse() -> None:
+            error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
+            raise ClientError(error, "AbortMultipartUpload")  # type: ignore[arg-type]
+
+        writer._s3.call("abort the upload of", writer.key, refuse)
+
+    monkeypatch.setattr(S3Upload, "abort_remote", denied)
+    keeper = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    with pytest.raises(StorageUnavailable, match="could not be aborted") as failed:
+        keeper.write(stale)
+        keeper.commit()
+    assert "denied (AccessDenied)" in str(failed.value)
+    assert store.open_uploads() == 1
+
+    monkeypatch.setattr(S3Upload, "abort_remote", abort_remote)
+    again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    again.write(stale)
+    assert again.commit().size == LARGE
+    assert store.open_uploads() == 0
+    assert _read(store) == stale
+
+
+def test_an_s3_store_keeping_no_checksums_matches_a_one_part_upload_by_its_etag(
+    moto_server: ServerProcess,
+) -> None:
+    """Without checksums the ETag decides. A small object replaced is a one-part upload
+    (ETag: MD5 of the part's MD5, "-1"), which matches its bytes as a PutObject would."""
+    client = s3_client(moto_server.endpoint)
+    bucket = new_bucket(moto_server.endpoint)
+
+    def keep_no_checksums(parsed: dict[str, Any], **_: object) -> None:
+        parsed.pop("ChecksumSHA256", None)
+
+    client.meta.events.register("after-call.s3.HeadObject", keep_no_checksums)
+    sink = S3Sink(S3Location.parse(f"s3://{bucket}/p"), S3Profile(part_size=PART), client)
+    older = sink.create(KEY, overwrite=False, journal=MemoryJournal())
+    older.write(os.urandom(SMALL))
+    older.commit()
+    data = os.urandom(SMALL)
+    newer = sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    newer.write(data)
+    assert newer.commit().size == SMALL
+    etag = str(client.head_object(Bucket=bucket, Key=f"p/{KEY}")["ETag"]).strip('"')
+    assert etag.endswith("-1")
+    later = sink.create(KEY, overwrite=False, journal=MemoryJournal())
+    later.write(data)
+    assert later.commit().size == SMALL
+    assert client.get_object(Bucket=bucket, Key=f"p/{KEY}")["Body"].read() == data
