@@ -25,10 +25,9 @@ from sluice.server.pipeline.redaction.entities import (
     ENTITY_BY_NAME,
     LEVEL_RANK,
     LEVELS,
-    Entity,
     at_level,
-    compose,
 )
+from sluice.server.pipeline.redaction.entity import Entity, compose
 from sluice.server.pipeline.redaction.policy import (
     ColumnRule,
     PatternRule,

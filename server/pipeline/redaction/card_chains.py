@@ -15,7 +15,7 @@ from typing import Final
 import polars as pl
 
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.entities import compose
+from sluice.server.pipeline.redaction.entity import compose
 from sluice.server.pipeline.redaction.fenced_rewrite import rewrite_fenced
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
 from sluice.server.pipeline.redaction.policy import PatternRule

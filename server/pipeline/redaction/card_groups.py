@@ -14,7 +14,7 @@ from typing import Final
 import polars as pl
 
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.entities import compose
+from sluice.server.pipeline.redaction.entity import compose
 from sluice.server.pipeline.redaction.flat_lists import RESULT
 from sluice.server.pipeline.redaction.policy import PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS

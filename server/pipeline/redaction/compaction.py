@@ -40,7 +40,7 @@ from sluice.server.pipeline.redaction.distinct_values import (
     ValueTest,
     leaf_values,
 )
-from sluice.server.pipeline.redaction.entities import without_names
+from sluice.server.pipeline.redaction.entity import without_names
 from sluice.server.pipeline.redaction.schema_walk import Location, any_where
 
 

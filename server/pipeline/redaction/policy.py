@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sluice.server.pipeline.redaction.actions import HashKey
-from sluice.server.pipeline.redaction.entities import Entity
+from sluice.server.pipeline.redaction.entity import Entity
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Without a validator, a match is replaced in one `replace_all` pass; otherwise (a
 actions that write something per match) the candidates are fenced and handled one by one
 (fenced_rewrite.py), after a cheap check of which values may change at all
 (candidate_checks.py). What an entity's rule does beyond its pattern is declared on the
-Entity (entities.py): layouts of its own before it, a second round, cards beside digit
+Entity (entity.py): layouts of its own before it, a second round, cards beside digit
 groups (card_groups.py), phones in one pass (phone_one_pass.py).
 """
 
@@ -18,7 +18,7 @@ import polars as pl
 from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.card_chains import cards_after_written
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.entities import Entity
+from sluice.server.pipeline.redaction.entity import Entity
 from sluice.server.pipeline.redaction.fenced_rewrite import rewrite_fenced
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
 from sluice.server.pipeline.redaction.policy import PatternRule, entity_rule

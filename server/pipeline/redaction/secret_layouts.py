@@ -1,0 +1,370 @@
+"""How secrets are written beside their names, for the keyword entity SECRET_VALUE
+(entities.py): the names that hold a secret and how a value is assigned to them, the
+keyword pattern's own lead, value and gate, and the layouts that pattern leaves or takes
+only in part (quoted, in brackets or backticks, an XML element's text, after a
+command-line flag), each a pattern of its own run before it (Entity.layouts). Also the
+AWS secret key after the CLI's flag, a layout of AWS_SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sluice.server.pipeline.redaction.entity import Entity
+
+# The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
+# its value is assigned (`=`, `: `, `":"`, `=>`, `:=`, with escaped quotes in JSON held
+# inside a string).
+_CREDENTIAL_NAMES = (
+    r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
+    r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
+)
+# A full-width colon (U+FF1A) too, as CJK text writes it after a name.
+_SETTING_OPERATORS = r":=|=>|[:=\uff1a]"
+# A comparison holds the secret as well, as a quoted literal (`if password == "hunter2"`,
+# `password !== 'x'`): unquoted, what it compares with is code (`password == null`,
+# `token != expected_token`, `api_key == os.environ['KEY']`).
+_COMPARISON_OPERATORS = r"===?|!==?"
+
+
+def _after_name(operators: str) -> str:
+    """An operator after a secret's name, with the name's closing quote and spaces."""
+    return rf"\\?[\"']?\s*(?:{operators})\s*"
+
+
+_SETTING = _after_name(_SETTING_OPERATORS)
+_COMPARISON = _after_name(_COMPARISON_OPERATORS)
+# Either, where a quote or bracket follows (the quoted layouts). Comparisons after the
+# one-character settings, so `password==x1` still reads "=x1".
+_ASSIGNMENT = _after_name(f"{_SETTING_OPERATORS}|{_COMPARISON_OPERATORS}")
+# The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
+# comparison only with one. After a setting a backtick too (`password = \`x\``): the
+# value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
+# a template literal is code, as one with a name is.
+_ASSIGNED_VALUE = rf"(?:{_SETTING}\\?[\"'「『`]?|{_COMPARISON}\\?[\"'「『])"
+# What the keyword gate looks for after a name: any assignment, a quote or not (one
+# pattern for the entity and its layouts).
+_ANY_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
+# "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
+# word it is no credential ("bypass=on", "pass=3 fail=0").
+_PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
+# Secrets after a fixed context that also holds a ':': `Authorization: Token …` (Django
+# REST framework's scheme), Basic credentials too short for BEARER_TOKEN to tell from
+# prose without the header (`Authorization: Basic YTpi`), and the secret ending a Slack
+# webhook URL. Folded into the
+# keyword entity's lead and gate, whose scan only rows holding ':' or '=' pay for: a gate
+# of their own would be one more scan of every leaf where any keyword is found.
+_AUTH_SCHEME_HEADER = r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s+)"
+_SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
+# "Password" in a few other languages, as a whole name (a word boundary read as ASCII
+# does not hold beside "ñ" or CJK): in the same gate, they cost its scan +0.003 s per
+# 1M text-heavy messages.
+_OTHER_LANGUAGE_PW = (
+    r"(?:(?i:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe|пароль)|密码|パスワード|비밀번호)"
+)
+# The same as a name: the Latin-script words start a word or follow "_"/"-" ("DB_SENHA",
+# not "Resenha", a review).
+_OTHER_LANGUAGE_PW_NAME = (
+    r"(?:(?i:\b(?:[a-z0-9_-]*[_-])?(?:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe)"
+    r"|пароль)|密码|パスワード|비밀번호)"
+)
+
+# The name of a secret, as the keyword entity's lead has it before the assignment.
+_SECRET_NAME = (
+    rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
+)
+# A secret's value: it may not start with an earlier rule's tag alone (left as it is),
+# "[" (a tag's or a list's; _SQUARE_BRACKETED_SECRET takes the few bracketed values),
+# an opening corner bracket or a backtick (the lead takes one; _BRACKETED_SECRET or
+# _BACKTICK_SECRET wrote its value), and ends at a space, a quote, a list separator or
+# an escaped quote. An "=" or ">" starts one only before another character of it, not
+# all "=": after a quoted secret's layout wrote its value (`password :=
+# "[SECRET_VALUE]"`, `password === "[SECRET_VALUE]"`), the pattern would otherwise read
+# the ":=" as ":" and a value "=" (the "===" as "=" and a value "==").
+# What an earlier rule wrote starts one when more of the value follows it
+# (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
+#: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
+#: (pseudonyms.py: `[LABEL` or `[`, then a SUB). Not any word in brackets: `token=[0]*2`
+#: and `token=[masked]x` are code and log text.
+_WRITTEN = r"\[(?:[A-Z][A-Z0-9_]*|[A-Z0-9_]*\x1a[^\[\]\s]*)\]"
+#: ... and the first character of the value's rest after it.
+_WRITTEN_THEN_MORE = rf"{_WRITTEN}(?:[^\s\"',;&\[\\」』`]|\\[^\s\"'])"
+_ASSIGNED_START = (
+    r"(?:[^\s\"',;&\[\\=>「『」』`]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+    rf"|{_WRITTEN_THEN_MORE})"
+)
+_ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
+# A quoted secret's value starts at any character but a space, its own quote, a backslash
+# or "[" (a tag): the quotes, not the characters, say where it is (`password="= a b"`,
+# `api_key=',x'`); `=`, `>` and list separators start one here.
+
+
+def _quoted_start(quote: str) -> str:
+    return rf"(?:[^\s{quote}\[\\]|\\[^\s\"'])"
+
+
+def _quoted_value(quote: str) -> str:
+    """A quoted secret's value, up to its closing quote (the trail's) on its line. Also
+    one starting with what an earlier rule wrote, when more of the value follows it
+    (`"ghp_… tail"` after GITHUB_TOKEN wrote its tag), ending at the last character
+    before the quote that is no space. Not over a line break: a prompt's closing quote
+    (`input('Password: ')`) then read as an opening one, and the value ran on to the
+    next line's quote, taking a secret's name and leaving its value (`api_key =
+    'Hunter2'`) in clear; and a quote no line closes took the rest of the text."""
+    return (
+        rf"{_quoted_start(quote)}{_ASSIGNED_REST}[^{quote}\n\\]*"
+        rf"|{_WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
+    )
+
+
+def _quoted_secret(quote: str) -> Entity:
+    """A secret quoted with `quote` (and escaped or not), whole up to the closing quote
+    of the same kind on its line (`password="correct horse battery"`): the keyword
+    entity's value ends at a space, as an unquoted value does. One layout per kind of
+    quote: Rust's regex has no back-reference to find the closing one. Before the
+    keyword pattern, which then finds the value written in its place (a tag or a
+    pseudonym starts with "[", a mask reads as the same mask). Spaces after the opening
+    quote are not the value's start (`password=" hunter2"`: the keyword pattern's value
+    may not start with one, and left it whole in clear). Only values holding a quote
+    right after an assignment are looked at (a scan of the rows the keyword gate
+    picked)."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}[ \t]*",
+        _quoted_value(quote),
+        rf"\\?{quote}",
+        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+    )
+
+
+#: A secret in CJK corner brackets (`password=「correct horse」`, `『…』`), whole up to
+#: the closing bracket on its line, as _quoted_secret takes a quoted one: the keyword
+#: pattern's value ended at the first space and left the words after it in clear. One
+#: layout for both kinds (a value holds neither closing bracket). Only values holding
+#: an opening bracket right after an assignment are looked at.
+_BRACKETED_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_NAME}{_ASSIGNMENT}[「『][ \t\u3000]*",
+    rf"[^\s」』\[\\][^」』\n]*|{_WRITTEN}[^」』\n]*[^\s」』]",
+    "[」』]",
+    gate_pattern=r"[:=>\uff1a]\s*[「『]",
+)
+
+
+# Inside a secret's square brackets: no bracket or SUB but what an earlier rule wrote
+# (a tag or seal, pseudonyms.py), no line break, and nothing code, a list or Markdown
+# holds there (`[t.strip() for t in x]`, `[u8; 32]`, `[str]) -> None`, `[string,
+# number]) {}`, `['a', 'b']`, `[1, 2]`, `[<hidden>]`).
+_IN_BRACKETS = rf"(?:[^\[\]\n\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
+# A word of letters, digits, "_" and the characters of placeholders ("*", ".", "/", "-");
+# lower case and placeholder characters alone (`masked`, `n/a`, `***`) are a placeholder,
+# upper case, digits and "_" alone a tag or an index (`REDACTED`, `0`).
+_PLACEHOLDER_CHAR = r"[a-z*./-]"
+_TAG_OR_INDEX_CHAR = r"[A-Z0-9_]"
+_WORD_CHAR = r"[a-zA-Z0-9_*./-]"
+# Anything else: a space (not first), a sign, a letter beyond ASCII or what an earlier
+# rule wrote.
+_VALUE_MARK = rf"(?:[^a-zA-Z0-9_*./\-\[\]\n\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
+_VALUE_MARK_FIRST = rf"(?:[^\sa-zA-Z0-9_*./\-\[\]\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
+
+#: A secret in square brackets right after "=" (`password=[x y]`, `secret=[Hunter2]`),
+#: whole up to the closing bracket on its line, brackets and what an earlier rule wrote
+#: inside them included: the keyword pattern's value ended at the first space and left
+#: the words after it in clear. Only what is plainly a value: after "=" alone (after a
+#: space or ":" it is code, YAML or Markdown: `token = [t for t in x]`, `let token:
+#: [u8; 32]`, `- token: [x] done`), not a Markdown link (`token=[here](http://a.b)`,
+#: `[link][1]`: the trail is no "(" or "["), and not a placeholder, tag or index alone
+#: (`token=[masked]`, `secret=[none]`, `password=[***]`, `password=[SECRET_VALUE]`,
+#: `token=[0]`): it holds a space or sign, or both kinds of word character
+#: (`[hunter2]`). Only values holding "=[" are looked at.
+_SQUARE_BRACKETED_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_NAME}=",
+    rf"\[(?:(?:{_WORD_CHAR}+{_VALUE_MARK}|{_VALUE_MARK_FIRST}){_IN_BRACKETS}*"
+    rf"|{_PLACEHOLDER_CHAR}+{_TAG_OR_INDEX_CHAR}{_WORD_CHAR}*"
+    rf"|{_TAG_OR_INDEX_CHAR}+{_PLACEHOLDER_CHAR}{_WORD_CHAR}*)\]",
+    r"$|[^(\[]",
+    gate_pattern=r"=\[",
+)
+#: A secret in backticks after a setting (`password = \`x y\``, a template literal or
+#: Markdown code), whole up to the closing backtick on its line. Not after a comparison:
+#: a template literal compared with is code, and a comparison's value running on to the
+#: next backtick (`token !== \`abc\`) { password = \`hunter2\``) took the code between
+#: them for the value and left the next secret in clear. Not starting with a space or
+#: punctuation: the backtick then closes Markdown code (`Run \`export API_TOKEN=\`, then
+#: paste`), and the "value" is prose up to the next code span. Not over a line break: a
+#: label's closing backtick (`log(\`token: \`, t);`) ran on to the next line's literal,
+#: taking the name before it. A value holds no backtick, so each literal is one match.
+#: Only values holding a backtick right after an assignment are looked at.
+_BACKTICK_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_NAME}{_SETTING}`",
+    rf"[^\s`\[\\,;.:)!?][^`\n]*|{_WRITTEN}[^`\n]*[^\s`\\]",
+    "`",
+    gate_pattern=r"[:=>\uff1a]\s*`",
+)
+#: The same in double backticks (`password = \`\`hunter2\`\``, a reStructuredText
+#: inline literal): _BACKTICK_SECRET's value may not start with a backtick, so it left
+#: these in clear. Whole up to the two closing backticks on its line; a single backtick
+#: inside is the value's (`\`\`abc\`def\`\``). Same gate as _BACKTICK_SECRET, beside it:
+#: one search serves both.
+_DOUBLE_BACKTICK_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_NAME}{_SETTING}``",
+    rf"[^\s`\[\\,;.:)!?](?:[^`\n]|`[^`\n])*|{_WRITTEN}(?:[^`\n]|`[^`\n])*[^\s`\\]",
+    "``",
+    gate_pattern=_BACKTICK_SECRET.gate_pattern,
+)
+# An XML element naming a secret: also with a namespace prefix (`<db:password>`) or
+# attributes on its line (`<password type="x">`), not closed at once (`<password/>`).
+_SECRET_ELEMENT_OPEN = (
+    rf"<(?:[A-Za-z_][A-Za-z0-9_.-]*:)?{_SECRET_NAME}(?:[ \t](?:[^<>\n]*[^<>/\n])?)?>"
+)
+# Lines of an element's value after its first: enough for a pretty-printed key (a
+# 4096-bit one's base64 takes 52 lines of 64), so an element no "</" closes near by
+# does not take pages of text up to the next one (`<password>a` and a megabyte of
+# lines before `</x>`). An element whose value runs on longer has as many of its lines
+# redacted (_LONG_SECRET_ELEMENT).
+_ELEMENT_MORE_LINES = 63
+# An element's value: its first line (also one starting with what an earlier rule
+# wrote, when more of the value follows it), then its further lines, each starting with
+# its first non-space character.
+_ELEMENT_FIRST_LINE = rf"(?:[^<\[\s]|{_WRITTEN}[ \t]*(?:[\r\n]\s*)?[^<\s])[^<\r\n]*"
+_ELEMENT_NEXT_LINE = r"[\r\n]\s*[^<\s][^<\r\n]*"
+
+
+#: A secret as an XML element's text (`<password>hunter2</password>`), whole up to the
+#: next "<", also pretty-printed on lines of its own (`<password>\n  s3cr3t\n</password>`:
+#: the line breaks and indent around it are context; its own lines are the value). Each
+#: further line starts with its first non-space character, so the split between lines is
+#: unambiguous (no backtracking blow-up under Python `re`). Only values holding "</"
+#: are looked at.
+_SECRET_ELEMENT: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_ELEMENT_OPEN}\s*",
+    rf"{_ELEMENT_FIRST_LINE}(?:{_ELEMENT_NEXT_LINE}){{0,{_ELEMENT_MORE_LINES}}}",
+    r"\s*</",
+    gate_pattern="</",
+)
+#: An element whose value runs on past _SECRET_ELEMENT's lines (a longer key, or an
+#: element no "</" closes near by): its first lines, as many as _SECRET_ELEMENT takes,
+#: up to the next line of the value. _SECRET_ELEMENT left all of it in clear, first
+#: line included. After _SECRET_ELEMENT, with its gate (one search for "</" serves
+#: both): it finds only the elements that one left, since what that one wrote is
+#: followed by the "</" closing it, not by a further line.
+_LONG_SECRET_ELEMENT: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_ELEMENT_OPEN}\s*",
+    rf"{_ELEMENT_FIRST_LINE}(?:{_ELEMENT_NEXT_LINE}){{{_ELEMENT_MORE_LINES}}}",
+    r"[\r\n]\s*[^<\s]",
+    gate_pattern="</",
+)
+#: The same in a CDATA section (`<password><![CDATA[s3cr3t]]></password>`): the value
+#: is what the section holds (a "]" in it too, unless two close it), whole up to its
+#: end; a value may not start with "<", so _SECRET_ELEMENT left it in clear. Same gate
+#: as _SECRET_ELEMENT, before it: one search for "</" serves both.
+_SECRET_CDATA: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_SECRET_ELEMENT_OPEN}\s*<!\[CDATA\[\s*",
+    rf"[^\[\]\s](?:[^\]]|\][^\]])*|{_WRITTEN}(?:[^\]]|\][^\]])*[^\]\s]",
+    r"\]\]>\s*</",
+    gate_pattern="</",
+)
+
+
+# A command-line flag naming a secret, and the space before its value (`--password `,
+# `--db-pass `, `--api-key `): a keyword and a space are prose too, so only after "--".
+_FLAG_NAME = rf"--(?i:[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})\s+"
+
+
+def _quoted_flag(quote: str) -> Entity:
+    """A quoted secret after a command-line flag (`--password "correct horse"`), whole up
+    to the closing quote of the same kind on its line, as _quoted_secret takes one after
+    an assignment: _SECRET_FLAG's value ends at a space and left the words after the
+    first in clear. Inside quotes a value may start with "-" (`"-x y"`) or after
+    spaces (`" a b"`): the quote, not the next flag, says where it starts. Before _SECRET_FLAG,
+    which then finds the value written in its place. Only values holding "--"."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{_FLAG_NAME}\\?{quote}[ \t]*",
+        rf"{_quoted_start(quote)}{_ASSIGNED_REST}[^{quote}\n\\]*",
+        rf"\\?{quote}",
+        gate_pattern="--",
+    )
+
+
+#: A secret after a command-line flag and a space (`--password hunter2`, `--db-pass x`,
+#: `--api-key x`). Not a value led by "-" (the next flag), nor by an assignment
+#: (`--password = x`, `--token => x`, `--db-password : x`: the keyword pattern takes the
+#: value after it, as it did before this layout). Only values holding "--".
+_SECRET_FLAG: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_FLAG_NAME}\\?",
+    rf"(?:[^\s\"',;&\[\\=:\uff1a-]|\\[^\s\"']|{_WRITTEN_THEN_MORE}){_ASSIGNED_REST}",
+    "",
+    gate_pattern="--",
+)
+#: The same after a quote no closing one follows (`--password "x`, a line cut short):
+#: after a quote, "=" or ":" is the value's own (`--password "=x`).
+_SECRET_FLAG_OPEN_QUOTE: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{_FLAG_NAME}\\?[\"']",
+    rf"(?:[^\s\"',;&\[\\-]|\\[^\s\"']|{_WRITTEN_THEN_MORE}){_ASSIGNED_REST}",
+    "",
+    gate_pattern="--",
+)
+#: The AWS secret key after the CLI's flag and a space (`--aws-secret-access-key …`).
+AWS_SECRET_FLAG: Final = Entity(
+    "AWS_SECRET_KEY",
+    "basic",
+    r"--(?i:aws-secret-(?:access-)?key)\s+",
+    r"[A-Za-z0-9/+=]{40}",
+    "",
+    gate_pattern="--",
+)
+
+
+#: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
+#: assignment, an Authorization header's scheme, or a Slack webhook's path.
+KEYWORD_SECRET_LEAD: Final = (
+    rf"{_SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}"
+)
+KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}"
+#: The keyword and what follows it: every match holds it, and a gate starting with a
+#: literal keeps its prefilter (a name's first words are not one).
+KEYWORD_SECRET_GATE: Final = (
+    rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
+    # An element's attribute too (`<password type="x">`).
+    rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=)"
+    rf"|--(?i:[a-z0-9_-]*?(?:{_CREDENTIAL_NAMES}|pass\b))\s"
+    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
+    r"|://hooks\.slack\.com/services/"
+)
+#: The keyword entity's layouts, in the order they run, all before its own pattern: the
+#: order matters where two could match the same text (each layout says which goes first).
+SECRET_VALUE_LAYOUTS: Final = (
+    _quoted_secret('"'),
+    _quoted_secret("'"),
+    _BRACKETED_SECRET,
+    _SQUARE_BRACKETED_SECRET,
+    _DOUBLE_BACKTICK_SECRET,
+    _BACKTICK_SECRET,
+    _SECRET_CDATA,
+    _SECRET_ELEMENT,
+    _LONG_SECRET_ELEMENT,
+    _quoted_flag('"'),
+    _quoted_flag("'"),
+    _SECRET_FLAG_OPEN_QUOTE,
+    _SECRET_FLAG,
+)
