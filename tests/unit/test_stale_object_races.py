@@ -14,9 +14,15 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobClient
 from botocore.exceptions import ClientError
 
-from sluice.server.errors import LeaseLost, Unavailable
+from sluice.server.errors import LeaseLost, PermissionDenied, Unavailable
 from sluice.server.storage_errors import translate_storage_error
-from sluice.sinks import JournalRefused, ObjectNotFound, StorageError, StorageUnavailable
+from sluice.sinks import (
+    JournalRefused,
+    ObjectNotFound,
+    StorageAccessDenied,
+    StorageError,
+    StorageUnavailable,
+)
 from sluice.sinks.azure.errors import IMMUTABLE_CODES
 from sluice.sinks.azure.upload import AzureUpload
 from sluice.sinks.profiles import S3Profile
@@ -426,8 +432,9 @@ def test_an_abort_refused_for_lack_of_permission_fails_the_keep_and_says_why(
 ) -> None:
     """The upload the journal names must be gone before an identical object is kept,
     whether continued (same part size) or not (another part size: aborted at once). An
-    abort the store refuses fails the attempt, naming the refusal; the next attempt,
-    allowed to, aborts it and keeps the object."""
+    abort the store refuses fails the attempt as PERMISSION_DENIED (no retry overcomes
+    it), naming the refusal; the next attempt, allowed to, aborts it and keeps the
+    object."""
     store = cloud_store("s3", request, monkeypatch)
     previous_journal = MemoryJournal()
     previous = store.sink.create(KEY, overwrite=False, journal=previous_journal, replace_stale=True)
@@ -449,10 +456,12 @@ def test_an_abort_refused_for_lack_of_permission_fails_the_keep_and_says_why(
 
     monkeypatch.setattr(S3Upload, "abort_remote", denied)
     keeper = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
-    with pytest.raises(StorageUnavailable, match="could not be aborted") as failed:
+    with pytest.raises(StorageAccessDenied, match="could not be aborted") as failed:
         keeper.write(stale)
         keeper.commit()
     assert "denied (AccessDenied)" in str(failed.value)
+    assert "allow the storage profile to abort uploads" in str(failed.value)
+    assert isinstance(translate_storage_error(failed.value), PermissionDenied)
     assert store.open_uploads() == 1
 
     monkeypatch.setattr(S3Upload, "abort_remote", abort_remote)
