@@ -14,10 +14,11 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobClient
 from botocore.exceptions import ClientError
 
-from sluice.server.errors import LeaseLost, PermissionDenied, Unavailable
+from sluice.server.errors import FailedPrecondition, LeaseLost, PermissionDenied, Unavailable
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks import (
     JournalRefused,
+    ObjectImmutable,
     ObjectNotFound,
     StorageAccessDenied,
     StorageError,
@@ -417,6 +418,35 @@ def test_an_immutable_blob_changed_since_it_was_examined_is_examined_again(
     again.write(stale)
     assert again.commit().size == LARGE
     assert len(refused) == 1  # examined again: other bytes, replaced rather than kept
+    assert _read(azure) == stale
+
+
+@pytest.mark.parametrize("code", sorted(IMMUTABLE_CODES))
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_a_stale_blob_an_immutability_policy_protects_fails_the_replace_once_saying_why(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch, code: str, size: int
+) -> None:
+    """A container under a retention policy or legal hold refuses the conditional commit
+    that replaces a stale blob (other bytes) with a 409 no attempt overcomes: one
+    attempt, then FAILED_PRECONDITION naming the policy, not DATA_LOSS after three."""
+    stale = _store_stale(azure, size)
+    commit_block_list = BlobClient.commit_block_list
+    replaces: list[str] = []
+
+    def immutable(blob: BlobClient, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("etag"):  # conditional on the version examined: a replace
+            replaces.append(str(kwargs["etag"]))
+            raise _immutable(code)
+        return commit_block_list(blob, *args, **kwargs)
+
+    monkeypatch.setattr(BlobClient, "commit_block_list", immutable)
+    again = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    with pytest.raises(ObjectImmutable) as refused:
+        again.write(os.urandom(size))
+        again.commit()
+    assert replaces == [azure.version(KEY)]
+    assert "immutability policy or a legal hold" in str(refused.value)
+    assert isinstance(translate_storage_error(refused.value), FailedPrecondition)
     assert _read(azure) == stale
 
 
