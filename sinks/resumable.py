@@ -346,6 +346,17 @@ class ResumableWriter(ABC):
                 raise ObjectExists(
                     f"object {self.key!r} already exists", location=self.location
                 ) from exc
+            if parts:
+                # The upload is gone from the store, and with it every further attempt
+                # of this one: aborted by the lease's new holder, maybe (see
+                # stale_objects.replace), so this journal write decides, handing the
+                # upload over when refused; else the export's next attempt starts anew.
+                self._save()
+                raise StorageUnavailable(
+                    f"cannot complete {self.location}: its upload is gone from the store; "
+                    "the next attempt uploads it again",
+                    location=self.location,
+                ) from exc
             raise
         self._verify_published(parts)
         return False

@@ -214,6 +214,48 @@ def test_an_upload_gone_during_a_replace_fails_it_as_retryable(
     assert _read(store) == data
 
 
+@pytest.mark.parametrize("replace_stale", [False, True])
+def test_an_upload_gone_at_its_first_completion_fails_it_as_retryable(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch, replace_stale: bool
+) -> None:
+    """Another writer stored other bytes under the key meanwhile, and the upload is gone
+    when it is first completed (NoSuchUpload: aborted by the lease's new holder, or by a
+    lifecycle rule): no further attempt of it can succeed, but the export's next one
+    can, so the attempt ends UNAVAILABLE, not NOT_FOUND."""
+    upload = _upload_class(store)
+    complete = upload._complete
+    other = os.urandom(LARGE)
+    journal = MemoryJournal()
+    writer = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=replace_stale)
+    writer.write(os.urandom(LARGE))
+    completions: list[str] = []
+
+    def upload_gone(
+        completing: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
+    ) -> None:
+        if completing is not writer:  # the other writer's
+            complete(completing, state, sha256_hex, replacing)
+            return
+        completions.append(replacing)
+        _store_other(store, other)
+        raise ObjectNotFound("NoSuchUpload", location=completing.location)
+
+    monkeypatch.setattr(upload, "_complete", upload_gone)
+    with pytest.raises(StorageUnavailable, match="upload is gone") as failed:
+        writer.commit()
+    assert completions == [""]
+    assert isinstance(translate_storage_error(failed.value), Unavailable)
+    assert _read(store) == other
+    assert journal.state is None
+    if replace_stale:  # the next attempt replaces the other bytes
+        monkeypatch.setattr(upload, "_complete", complete)
+        data = os.urandom(LARGE)
+        again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+        again.write(data)
+        again.commit()
+        assert _read(store) == data
+
+
 def test_an_upload_gone_for_a_lost_lease_is_left_to_the_new_holder(
     store: CloudStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
