@@ -22,6 +22,12 @@ class ObjectExists(StorageError):
     """A write that must not overwrite found the object already there."""
 
 
+class ObjectImmutable(StorageError):
+    """The store refuses to replace the object by policy: an immutability policy or a
+    legal hold on its container. Permanent until the policy changes (answered as
+    FAILED_PRECONDITION): no retry, and no other writer, can replace it."""
+
+
 class StorageAccessDenied(StorageError):
     """Credentials are missing, wrong, or not allowed to do this."""
 

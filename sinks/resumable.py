@@ -30,10 +30,12 @@ from typing import TypeVar
 from sluice.sinks import stale_objects
 from sluice.sinks.base import ObjectInfo, UploadJournal
 from sluice.sinks.errors import (
+    CredentialsUnavailable,
     IntegrityError,
     JournalRefused,
     ObjectExists,
     ObjectNotFound,
+    StorageAccessDenied,
     StorageError,
     StorageUnavailable,
     UploadHandedOver,
@@ -344,6 +346,17 @@ class ResumableWriter(ABC):
                 raise ObjectExists(
                     f"object {self.key!r} already exists", location=self.location
                 ) from exc
+            if parts:
+                # The upload is gone from the store, and with it every further attempt
+                # of this one: aborted by the lease's new holder, maybe (see
+                # stale_objects.replace), so this journal write decides, handing the
+                # upload over when refused; else the export's next attempt starts anew.
+                self._save()
+                raise StorageUnavailable(
+                    f"cannot complete {self.location}: its upload is gone from the store; "
+                    "the next attempt uploads it again",
+                    location=self.location,
+                ) from exc
             raise
         self._verify_published(parts)
         return False
@@ -366,10 +379,10 @@ class ResumableWriter(ABC):
         if failure is None or not strictly:
             return
         if state.upload_id == self._inherited_upload:
-            raise StorageUnavailable(
+            raise self._abort_refused(
                 f"cannot keep {self.location}: the upload continued from the journal "
-                f"could not be aborted ({failure}); the next attempt tries again",
-                location=self.location,
+                f"could not be aborted ({failure})",
+                failure,
             ) from failure
 
     def _verify_published(self, parts: list[PartRecord]) -> None:
@@ -423,10 +436,10 @@ class ResumableWriter(ABC):
             failure = self._abort_failure(previous)
             if failure is not None and self.replace_stale:
                 # A previous holder's upload may be about to replace the object with it.
-                raise StorageUnavailable(
+                raise self._abort_refused(
                     f"cannot write {self.location}: the upload the journal names could not "
-                    f"be aborted ({failure}); the next attempt tries again",
-                    location=self.location,
+                    f"be aborted ({failure})",
+                    failure,
                 ) from failure
         if not self.overwrite and self._request(self._object_exists, "look up"):
             # Published by an earlier run whose journal entry is gone (killed between
@@ -583,6 +596,20 @@ class ResumableWriter(ABC):
 
     def _abort_quietly(self, state: UploadState, *, ours: bool = False) -> bool:
         return self._abort_failure(state, ours=ours) is None
+
+    def _abort_refused(self, message: str, failure: StorageError) -> StorageError:
+        """The error a run ends with when an abort that must happen failed. A refused
+        permission or an unavailable credential stays what it is (PERMISSION_DENIED,
+        UNAUTHENTICATED): no retry overcomes it until the storage profile is allowed to
+        abort uploads. Anything else may pass, so the next attempt tries again."""
+        if isinstance(failure, StorageAccessDenied | CredentialsUnavailable):
+            return type(failure)(
+                f"{message}; allow the storage profile to abort uploads, then run again",
+                location=self.location,
+            )
+        return StorageUnavailable(
+            f"{message}; the next attempt tries again", location=self.location
+        )
 
     def _abort_failure(self, state: UploadState, *, ours: bool = False) -> StorageError | None:
         """Abort the upload; the error it failed with (its last attempt's), if it did:

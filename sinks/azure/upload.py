@@ -21,7 +21,7 @@ from azure.storage.blob import BlobBlock, ContainerClient, ContentSettings
 from sluice.sinks.azure.errors import refused_as_immutable, translate_azure_error
 from sluice.sinks.azure.options import AzureLocation
 from sluice.sinks.base import UploadJournal
-from sluice.sinks.errors import ObjectExists, ObjectNotFound
+from sluice.sinks.errors import ObjectExists, ObjectImmutable, ObjectNotFound
 from sluice.sinks.resumable import ResumableWriter
 from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
 
@@ -142,12 +142,27 @@ class AzureUpload(ResumableWriter):
 
     def _complete(self, state: UploadState, sha256_hex: str, replacing: str = "") -> None:
         blocks = [BlobBlock(part.tag) for part in sorted(state.parts, key=lambda p: p.number)]
-        self._call(
-            "commit",
-            lambda: self._blob.commit_block_list(
-                blocks, metadata={SHA256_METADATA: sha256_hex}, **self._condition(replacing)
-            ),
-        )
+        try:
+            self._call(
+                "commit",
+                lambda: self._blob.commit_block_list(
+                    blocks, metadata={SHA256_METADATA: sha256_hex}, **self._condition(replacing)
+                ),
+            )
+        except ObjectExists as exc:
+            # A 409 like a changed version, but one no attempt can ever overcome: told
+            # apart here, or the replace would examine the blob again, and again.
+            cause = exc.__cause__
+            if replacing and cause is not None and refused_as_immutable(cause):
+                raise ObjectImmutable(
+                    f"cannot replace {self.location}: container "
+                    f"{self._azure.location.container!r} has an immutability policy or a "
+                    "legal hold that refuses replacing the stale blob stored there (other "
+                    "bytes, from an earlier run that never recorded it); remove the blob "
+                    "once the policy allows it, or export to another container or prefix",
+                    location=self.location,
+                ) from cause
+            raise
 
     def _put_whole(self, payload: bytes, sha256_hex: str) -> None:
         md5 = hashlib.md5(payload, usedforsecurity=False).digest()

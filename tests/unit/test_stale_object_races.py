@@ -14,9 +14,16 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobClient
 from botocore.exceptions import ClientError
 
-from sluice.server.errors import LeaseLost, Unavailable
+from sluice.server.errors import FailedPrecondition, LeaseLost, PermissionDenied, Unavailable
 from sluice.server.storage_errors import translate_storage_error
-from sluice.sinks import JournalRefused, ObjectNotFound, StorageError, StorageUnavailable
+from sluice.sinks import (
+    JournalRefused,
+    ObjectImmutable,
+    ObjectNotFound,
+    StorageAccessDenied,
+    StorageError,
+    StorageUnavailable,
+)
 from sluice.sinks.azure.errors import IMMUTABLE_CODES
 from sluice.sinks.azure.upload import AzureUpload
 from sluice.sinks.profiles import S3Profile
@@ -205,6 +212,48 @@ def test_an_upload_gone_during_a_replace_fails_it_as_retryable(
     again.write(data)
     again.commit()
     assert _read(store) == data
+
+
+@pytest.mark.parametrize("replace_stale", [False, True])
+def test_an_upload_gone_at_its_first_completion_fails_it_as_retryable(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch, replace_stale: bool
+) -> None:
+    """Another writer stored other bytes under the key meanwhile, and the upload is gone
+    when it is first completed (NoSuchUpload: aborted by the lease's new holder, or by a
+    lifecycle rule): no further attempt of it can succeed, but the export's next one
+    can, so the attempt ends UNAVAILABLE, not NOT_FOUND."""
+    upload = _upload_class(store)
+    complete = upload._complete
+    other = os.urandom(LARGE)
+    journal = MemoryJournal()
+    writer = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=replace_stale)
+    writer.write(os.urandom(LARGE))
+    completions: list[str] = []
+
+    def upload_gone(
+        completing: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
+    ) -> None:
+        if completing is not writer:  # the other writer's
+            complete(completing, state, sha256_hex, replacing)
+            return
+        completions.append(replacing)
+        _store_other(store, other)
+        raise ObjectNotFound("NoSuchUpload", location=completing.location)
+
+    monkeypatch.setattr(upload, "_complete", upload_gone)
+    with pytest.raises(StorageUnavailable, match="upload is gone") as failed:
+        writer.commit()
+    assert completions == [""]
+    assert isinstance(translate_storage_error(failed.value), Unavailable)
+    assert _read(store) == other
+    assert journal.state is None
+    if replace_stale:  # the next attempt replaces the other bytes
+        monkeypatch.setattr(upload, "_complete", complete)
+        data = os.urandom(LARGE)
+        again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+        again.write(data)
+        again.commit()
+        assert _read(store) == data
 
 
 def test_an_upload_gone_for_a_lost_lease_is_left_to_the_new_holder(
@@ -414,6 +463,35 @@ def test_an_immutable_blob_changed_since_it_was_examined_is_examined_again(
     assert _read(azure) == stale
 
 
+@pytest.mark.parametrize("code", sorted(IMMUTABLE_CODES))
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_a_stale_blob_an_immutability_policy_protects_fails_the_replace_once_saying_why(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch, code: str, size: int
+) -> None:
+    """A container under a retention policy or legal hold refuses the conditional commit
+    that replaces a stale blob (other bytes) with a 409 no attempt overcomes: one
+    attempt, then FAILED_PRECONDITION naming the policy, not DATA_LOSS after three."""
+    stale = _store_stale(azure, size)
+    commit_block_list = BlobClient.commit_block_list
+    replaces: list[str] = []
+
+    def immutable(blob: BlobClient, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("etag"):  # conditional on the version examined: a replace
+            replaces.append(str(kwargs["etag"]))
+            raise _immutable(code)
+        return commit_block_list(blob, *args, **kwargs)
+
+    monkeypatch.setattr(BlobClient, "commit_block_list", immutable)
+    again = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    with pytest.raises(ObjectImmutable) as refused:
+        again.write(os.urandom(size))
+        again.commit()
+    assert replaces == [azure.version(KEY)]
+    assert "immutability policy or a legal hold" in str(refused.value)
+    assert isinstance(translate_storage_error(refused.value), FailedPrecondition)
+    assert _read(azure) == stale
+
+
 def _store_other(store: CloudStore, data: bytes) -> None:
     other = store.sink.create(KEY, overwrite=True, journal=None)
     other.write(data)
@@ -426,8 +504,9 @@ def test_an_abort_refused_for_lack_of_permission_fails_the_keep_and_says_why(
 ) -> None:
     """The upload the journal names must be gone before an identical object is kept,
     whether continued (same part size) or not (another part size: aborted at once). An
-    abort the store refuses fails the attempt, naming the refusal; the next attempt,
-    allowed to, aborts it and keeps the object."""
+    abort the store refuses fails the attempt as PERMISSION_DENIED (no retry overcomes
+    it), naming the refusal; the next attempt, allowed to, aborts it and keeps the
+    object."""
     store = cloud_store("s3", request, monkeypatch)
     previous_journal = MemoryJournal()
     previous = store.sink.create(KEY, overwrite=False, journal=previous_journal, replace_stale=True)
@@ -449,10 +528,12 @@ def test_an_abort_refused_for_lack_of_permission_fails_the_keep_and_says_why(
 
     monkeypatch.setattr(S3Upload, "abort_remote", denied)
     keeper = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
-    with pytest.raises(StorageUnavailable, match="could not be aborted") as failed:
+    with pytest.raises(StorageAccessDenied, match="could not be aborted") as failed:
         keeper.write(stale)
         keeper.commit()
     assert "denied (AccessDenied)" in str(failed.value)
+    assert "allow the storage profile to abort uploads" in str(failed.value)
+    assert isinstance(translate_storage_error(failed.value), PermissionDenied)
     assert store.open_uploads() == 1
 
     monkeypatch.setattr(S3Upload, "abort_remote", abort_remote)
