@@ -6,8 +6,10 @@ import polars as pl
 
 from sluice.server.pipeline.redaction.changed_lists import lists_differ
 
+Lists = list[list[str | None] | None]
 
-def _both(before: list[list[str | None] | None], after: list[list[str | None] | None]) -> None:
+
+def _both(before: Lists, after: Lists) -> None:
     frame = pl.DataFrame(
         {"a": before, "b": after}, schema={"a": pl.List(pl.String), "b": pl.List(pl.String)}
     )
@@ -17,8 +19,8 @@ def _both(before: list[list[str | None] | None], after: list[list[str | None] | 
 
 
 def test_a_row_changed_where_one_of_its_elements_did() -> None:
-    before = [["ann@x.com", "bo@y.org"], ["c"], None, [], ["d", None], [None], ["e", "f"]]
-    after = [["ann@x.com", "[EMAIL]"], ["c"], None, [], ["d", None], ["x"], ["e", "f"]]
+    before: Lists = [["ann@x.com", "bo@y.org"], ["c"], None, [], ["d", None], [None], ["e", "f"]]
+    after: Lists = [["ann@x.com", "[EMAIL]"], ["c"], None, [], ["d", None], ["x"], ["e", "f"]]
     _both(before, after)
     frame = pl.DataFrame({"a": before, "b": after})
     flags = frame.select(lists_differ(pl.col("a"), pl.col("b"))).to_series().to_list()
