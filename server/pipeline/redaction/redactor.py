@@ -21,6 +21,7 @@ from sluice.server.errors import InvalidArgument, quoted
 from sluice.server.pipeline.redaction import actions
 from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.card_groups import without_last_group
+from sluice.server.pipeline.redaction.changed_lists import lists_differ
 from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
 from sluice.server.pipeline.redaction.distinct_values import rewritten_per_distinct
@@ -409,7 +410,12 @@ def _flag_expr(flag: _Flag, source: str, staged: Mapping[str, str]) -> pl.Expr:
         before = extract(old, steps)
         if flag.as_text:
             before = before.cast(_text_type(steps))
-        changed = before.ne_missing(extract(new, steps)).fill_null(False)
+        after = extract(new, steps)
+        if steps.count(ELEMENT) == 1:
+            # Lists of text (`cc`, tags): compared element by element, not list by list.
+            changed = lists_differ(before, after)
+        else:
+            changed = before.ne_missing(after).fill_null(False)
     else:
         changed = any_present(old, steps)
     return changed.alias(flag.counter)

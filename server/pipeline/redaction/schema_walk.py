@@ -74,7 +74,8 @@ def extract(value: pl.Expr, steps: Location) -> pl.Expr:
         return value
     head, rest = steps[0], steps[1:]
     if head == ELEMENT:
-        return value.list.eval(extract(pl.element(), rest))
+        # A list's elements themselves are the list: no `list.eval` pass to copy them.
+        return value.list.eval(extract(pl.element(), rest)) if rest else value
     return extract(value.struct.field(head), rest)
 
 
