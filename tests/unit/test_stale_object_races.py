@@ -34,12 +34,8 @@ from sluice.sinks.s3.upload import S3Upload
 from sluice.sinks.upload_state import UploadState
 from tests.servers.fixtures import new_bucket, s3_client
 from tests.servers.processes import ServerProcess
-from tests.unit.cloud_stores import PART, CloudStore, cloud_store
+from tests.unit.cloud_stores import KEY, LARGE, PART, SMALL, CloudStore, cloud_store
 from tests.unit.upload_journal import MemoryJournal
-
-KEY = "events/exp/part-000001.parquet"
-SMALL = 1_000
-LARGE = 2 * PART + 10
 
 
 @pytest.fixture(params=["s3", "azure"])
@@ -103,6 +99,26 @@ def _read(store: CloudStore) -> bytes:
         return handle.read()
 
 
+def _replica_a_is_refused(store: CloudStore, lease: _Lease, size: int) -> None:
+    """Replica A, unaware it may have lost the lease, writes `size` new bytes over the
+    stale object: its commit must be refused by a journal write."""
+    a = store.sink.create(
+        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
+    )
+    a.write(os.urandom(size))
+    with pytest.raises(JournalRefused):
+        a.commit()
+
+
+def _the_next_attempt_replaces_it(store: CloudStore, journal: MemoryJournal) -> None:
+    """The export's next attempt, resumed from `journal`, replaces what is under KEY."""
+    data = os.urandom(LARGE)
+    again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    again.write(data)
+    again.commit()
+    assert _read(store) == data
+
+
 @pytest.mark.parametrize("size", [SMALL, LARGE])
 def test_a_replica_that_lost_the_lease_never_replaces_what_the_new_holder_kept(
     store: CloudStore, monkeypatch: pytest.MonkeyPatch, size: int
@@ -130,12 +146,7 @@ def test_a_replica_that_lost_the_lease_never_replaces_what_the_new_holder_kept(
         complete(writer, state, sha256_hex, replacing)
 
     monkeypatch.setattr(upload, "_complete", stall_then_complete)
-    a = store.sink.create(
-        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
-    )
-    a.write(os.urandom(size))
-    with pytest.raises(JournalRefused):
-        a.commit()
+    _replica_a_is_refused(store, lease, size)
     assert kept_by_b == [stale]
     assert _read(store) == stale
     assert lease.state is None  # B recorded the chunk and forgot its upload
@@ -164,12 +175,7 @@ def test_each_retry_of_a_replace_is_fenced_by_a_journal_write(
         complete(writer, state, sha256_hex, replacing)
 
     monkeypatch.setattr(upload, "_complete", fail_once_then_complete)
-    a = store.sink.create(
-        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
-    )
-    a.write(os.urandom(LARGE))
-    with pytest.raises(JournalRefused):
-        a.commit()
+    _replica_a_is_refused(store, lease, LARGE)
     assert replaces == [version]
     assert store.version(KEY) == version
     assert _read(store) == stale
@@ -207,11 +213,7 @@ def test_an_upload_gone_during_a_replace_fails_it_as_retryable(
     assert journal.state is None
 
     monkeypatch.setattr(upload, "_complete", complete)
-    data = os.urandom(LARGE)
-    again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
-    again.write(data)
-    again.commit()
-    assert _read(store) == data
+    _the_next_attempt_replaces_it(store, journal)
 
 
 @pytest.mark.parametrize("replace_stale", [False, True])
@@ -249,11 +251,7 @@ def test_an_upload_gone_at_its_first_completion_fails_it_as_retryable(
     assert journal.state is None
     if replace_stale:  # the next attempt replaces the other bytes
         monkeypatch.setattr(upload, "_complete", complete)
-        data = os.urandom(LARGE)
-        again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
-        again.write(data)
-        again.commit()
-        assert _read(store) == data
+        _the_next_attempt_replaces_it(store, journal)
 
 
 def test_an_upload_gone_for_a_lost_lease_is_left_to_the_new_holder(
@@ -281,12 +279,7 @@ def test_an_upload_gone_for_a_lost_lease_is_left_to_the_new_holder(
 
     monkeypatch.setattr(upload, "_complete", taken_over)
     monkeypatch.setattr(upload, "abort_remote", abort_remote)
-    writer = store.sink.create(
-        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
-    )
-    writer.write(os.urandom(LARGE))
-    with pytest.raises(JournalRefused):
-        writer.commit()
+    _replica_a_is_refused(store, lease, LARGE)
     assert aborts == []
     assert _read(store) == stale
 
