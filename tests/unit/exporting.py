@@ -28,6 +28,8 @@ from sluice.sinks.base import Sink
 
 
 class Journal:
+    """The pipeline's journal, in memory: the chunks committed, in order."""
+
     def __init__(self) -> None:
         self.chunks: list[ChunkRecord] = []
 
