@@ -21,6 +21,11 @@ from tests.servers.fixtures import (
 from tests.servers.processes import ServerProcess, azurite_connection_string
 
 PART = 5 * 1024 * 1024
+#: A chunk object's key, and its sizes in the stale-object tests: stored in one request
+#: (SMALL), or in three parts, the last of 10 bytes (LARGE).
+KEY = "events/exp/part-000001.parquet"
+SMALL = 1_000
+LARGE = 2 * PART + 10
 
 
 @dataclass(frozen=True)

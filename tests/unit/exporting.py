@@ -14,11 +14,12 @@ from sluice.server.execution.manifest_writer import build_manifest, write_manife
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.results import ChunkResult, PipelineProgress
-from sluice.server.planning.plan import build_plan
+from sluice.server.planning.plan import ExportPlan, build_plan
 from sluice.server.planning.spec import (
     ChunkingSpec,
     DestinationSpec,
     ExportSpec,
+    OutputSpec,
     QuerySpec,
     SourceSpec,
 )
@@ -27,6 +28,8 @@ from sluice.sinks.base import Sink
 
 
 class Journal:
+    """The pipeline's journal, in memory: the chunks committed, in order."""
+
     def __init__(self) -> None:
         self.chunks: list[ChunkRecord] = []
 
@@ -54,6 +57,32 @@ def export_to(
     **manifest_fields: Any,
 ) -> str:
     """Export `source` into `sink` and commit a manifest; return the manifest key."""
+    plan = plan_export(tmp_path, source, export_id, dataset=dataset, where=where, max_rows=max_rows)
+    journal = Journal()
+    options = PipelineOptions(512, 2, 0, key)
+    run_pipeline(plan.pipeline, sink, ResumePoint(), journal, threading.Event(), options)
+    now = datetime.now(UTC)
+    manifest = build_manifest(
+        plan, journal.chunks, created_at=now, finished_at=now, digest_key_id=key_id
+    )
+    # Fields given as the JSON they are stored as (a watermark, a key index entry...).
+    manifest = Manifest.from_dict({**manifest.to_dict(), **manifest_fields})
+    write_manifest(sink, plan.manifest_key, manifest)
+    return plan.manifest_key
+
+
+def plan_export(
+    tmp_path: Path,
+    source: Path,
+    export_id: str,
+    *,
+    dataset: str = "events",
+    where: str = "",
+    max_rows: int = 1_000,
+    output: OutputSpec | None = None,
+) -> ExportPlan:
+    """The plan of an export of `source` into `tmp_path`/out, under settings that allow
+    both folders and keep their state in `tmp_path`/state."""
     settings = load_settings(
         None,
         {
@@ -67,20 +96,10 @@ def export_to(
         source=SourceSpec(str(source)),
         destination=DestinationSpec(str(tmp_path / "out"), dataset),
         query=QuerySpec(where=where),
+        output=output or OutputSpec(),
         chunking=ChunkingSpec(max_rows=max_rows),
     )
-    plan = build_plan(spec, settings, export_id)
-    journal = Journal()
-    options = PipelineOptions(512, 2, 0, key)
-    run_pipeline(plan.pipeline, sink, ResumePoint(), journal, threading.Event(), options)
-    now = datetime.now(UTC)
-    manifest = build_manifest(
-        plan, journal.chunks, created_at=now, finished_at=now, digest_key_id=key_id
-    )
-    # Fields given as the JSON they are stored as (a watermark, a key index entry...).
-    manifest = Manifest.from_dict({**manifest.to_dict(), **manifest_fields})
-    write_manifest(sink, plan.manifest_key, manifest)
-    return plan.manifest_key
+    return build_plan(spec, settings, export_id)
 
 
 def with_middle_rows_changed(source: Path, folder: Path) -> Path:

@@ -4,24 +4,11 @@ each see the other's half-initialised module (a daemon died at start of that in 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
-
-def _run(code: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip()
+from tests.unit.fresh_interpreter import run_fresh
 
 
 def test_the_preload_is_done_on_the_calling_thread_when_it_returns() -> None:
-    out = _run(
+    out = run_fresh(
         """
         import sys, threading
         from sluice.server.pipeline.driver_preload import preload_drivers
@@ -36,7 +23,7 @@ def test_the_preload_is_done_on_the_calling_thread_when_it_returns() -> None:
 
 
 def test_kinds_without_drivers_import_nothing() -> None:
-    out = _run(
+    out = run_fresh(
         """
         import sys
         from sluice.server.pipeline.driver_preload import preload_drivers

@@ -24,12 +24,8 @@ from sluice.sinks import IntegrityError, JournalRefused, Sink, StorageError, par
 from sluice.sinks.azure.upload import AzureUpload
 from sluice.sinks.s3.upload import S3Upload
 from sluice.sinks.upload_state import UploadState
-from tests.unit.cloud_stores import PART, CloudStore, cloud_store
+from tests.unit.cloud_stores import KEY, LARGE, PART, SMALL, CloudStore, cloud_store
 from tests.unit.upload_journal import MemoryJournal
-
-KEY = "events/exp/part-000001.parquet"
-SMALL = 1_000
-LARGE = 2 * PART + 10
 
 
 @pytest.fixture(params=["s3", "azure"])
@@ -242,6 +238,16 @@ def _left_by_killed_run(store: CloudStore, left: str, sent: _PartsSent) -> tuple
     return stale, journal.state or ""
 
 
+def _next_run_commits(store: CloudStore, state: str, data: bytes) -> MemoryJournal:
+    """The next run, resumed from the journal `state` the killed run left ("" for none),
+    writes `data` (LARGE bytes) under KEY with `replace_stale` and commits it."""
+    journal = MemoryJournal(state or None)
+    writer = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    writer.write(data)
+    assert writer.commit().size == LARGE
+    return journal
+
+
 FOUND = ["no journal", "journal completing"]
 
 
@@ -251,10 +257,7 @@ def test_an_identical_object_found_before_uploading_is_verified_without_sending_
 ) -> None:
     stale, state = _left_by_killed_run(store, left, sent)
     version = store.version(KEY)
-    journal = MemoryJournal(state or None)
-    same = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
-    same.write(stale)
-    assert same.commit().size == LARGE
+    journal = _next_run_commits(store, state, stale)
     assert sent.sizes == sent.started == []
     _assert_kept(store, version)
     assert _read(store.sink) == stale
@@ -269,11 +272,8 @@ def test_a_stale_object_found_before_uploading_is_replaced_from_parts_kept_on_lo
 ) -> None:
     stale, state = _left_by_killed_run(store, left, sent)
     version = store.version(KEY)
-    journal = MemoryJournal(state or None)
     data = os.urandom(LARGE)
-    newer = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
-    newer.write(data)
-    assert newer.commit().size == LARGE
+    journal = _next_run_commits(store, state, data)
     assert _read(store.sink) == data != stale
     assert store.version(KEY) != version
     # Each part sent once, all after the verification, read back from local disk.

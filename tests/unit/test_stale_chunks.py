@@ -23,8 +23,7 @@ from sluice.server.jobs.model import NewJob
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.pipeline import encoders
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.pipeline.results import ChunkResult, PipelineProgress
-from sluice.server.planning.plan import ExportPlan, build_plan
+from sluice.server.planning.plan import ExportPlan
 from sluice.server.planning.spec import (
     ChunkingSpec,
     DestinationSpec,
@@ -39,6 +38,7 @@ from sluice.sinks.base import UploadJournal
 from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket
 from tests.servers.processes import ServerProcess
 from tests.unit.cloud_stores import PART, CloudStore, cloud_store
+from tests.unit.exporting import Journal, plan_export
 from tests.unit.upload_journal import MemoryJournal
 
 #: Chunks stored in one request, and chunks of two parts (5 MiB and the rest): rows, rows
@@ -51,21 +51,12 @@ def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Cl
     return cloud_store(str(request.param), request, monkeypatch)
 
 
-class _Run:
+class _Run(Journal):
     """One run's job-store side: the chunks it journalled and its upload journals."""
 
     def __init__(self) -> None:
-        self.chunks: list[ChunkResult] = []
+        super().__init__()
         self.uploads: dict[str, MemoryJournal] = {}
-
-    def before_commit(self, index: int) -> None:
-        pass
-
-    def chunk_committed(self, chunk: ChunkResult, progress: PipelineProgress) -> None:
-        self.chunks.append(chunk)
-
-    def progress(self, progress: PipelineProgress) -> None:
-        pass
 
     def upload_journal(self, key: str) -> UploadJournal:
         return self.uploads.setdefault(key, MemoryJournal())
@@ -73,22 +64,8 @@ class _Run:
 
 def _plan(tmp_path: Path, rows: int, chunk_rows: int, compression: str) -> ExportPlan:
     source = generate(tmp_path / "src" / "events.parquet", rows, seed=3)
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "allowed_source_roots": [source.parent],
-            "allowed_roots": [tmp_path / "out"],
-        },
-        environ={},
-    )
-    spec = ExportSpec(
-        source=SourceSpec(str(source)),
-        destination=DestinationSpec(str(tmp_path / "out"), "events"),
-        output=OutputSpec(format="parquet", compression=compression),
-        chunking=ChunkingSpec(max_rows=chunk_rows),
-    )
-    return build_plan(spec, settings, "exp-stale")
+    output = OutputSpec(format="parquet", compression=compression)
+    return plan_export(tmp_path, source, "exp-stale", max_rows=chunk_rows, output=output)
 
 
 def _run(plan: ExportPlan, sink: Sink, resume: ResumePoint, run: _Run) -> None:

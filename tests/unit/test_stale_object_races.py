@@ -7,6 +7,7 @@ retryable; and the replace is conditional on the version examined in the very re
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,12 +35,8 @@ from sluice.sinks.s3.upload import S3Upload
 from sluice.sinks.upload_state import UploadState
 from tests.servers.fixtures import new_bucket, s3_client
 from tests.servers.processes import ServerProcess
-from tests.unit.cloud_stores import PART, CloudStore, cloud_store
+from tests.unit.cloud_stores import KEY, LARGE, PART, SMALL, CloudStore, cloud_store
 from tests.unit.upload_journal import MemoryJournal
-
-KEY = "events/exp/part-000001.parquet"
-SMALL = 1_000
-LARGE = 2 * PART + 10
 
 
 @pytest.fixture(params=["s3", "azure"])
@@ -103,6 +100,48 @@ def _read(store: CloudStore) -> bytes:
         return handle.read()
 
 
+def _before_each_replace(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch, step: Callable[[ResumableWriter], None]
+) -> list[str]:
+    """Have the store's uploads run `step` before each replace (a completion conditional
+    on the version examined), which may raise in its stead; first completions are left
+    alone. Returns the versions the replaces were conditional on, as they are tried."""
+    upload = _upload_class(store)
+    complete = upload._complete
+    replaces: list[str] = []
+
+    def step_then_complete(
+        writer: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
+    ) -> None:
+        if replacing:
+            replaces.append(replacing)
+            step(writer)
+        complete(writer, state, sha256_hex, replacing)
+
+    monkeypatch.setattr(upload, "_complete", step_then_complete)
+    return replaces
+
+
+def _replica_a_is_refused(store: CloudStore, lease: _Lease, size: int) -> None:
+    """Replica A, unaware it may have lost the lease, writes `size` new bytes over the
+    stale object: its commit must be refused by a journal write."""
+    a = store.sink.create(
+        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
+    )
+    a.write(os.urandom(size))
+    with pytest.raises(JournalRefused):
+        a.commit()
+
+
+def _the_next_attempt_replaces_it(store: CloudStore, journal: MemoryJournal) -> None:
+    """The export's next attempt, resumed from `journal`, replaces what is under KEY."""
+    data = os.urandom(LARGE)
+    again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    again.write(data)
+    again.commit()
+    assert _read(store) == data
+
+
 @pytest.mark.parametrize("size", [SMALL, LARGE])
 def test_a_replica_that_lost_the_lease_never_replaces_what_the_new_holder_kept(
     store: CloudStore, monkeypatch: pytest.MonkeyPatch, size: int
@@ -112,14 +151,10 @@ def test_a_replica_that_lost_the_lease_never_replaces_what_the_new_holder_kept(
     keeps it and records the chunk. A's replace, when it wakes, must fail."""
     stale = _store_stale(store, size)
     lease = _Lease()
-    upload = _upload_class(store)
-    complete = upload._complete
     kept_by_b: list[bytes] = []
 
-    def stall_then_complete(
-        writer: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
-    ) -> None:
-        if replacing and lease.holder == "A":
+    def b_keeps_it_meanwhile(writer: ResumableWriter) -> None:
+        if lease.holder == "A":
             lease.holder = "B"
             b = store.sink.create(
                 KEY, overwrite=False, journal=_ReplicaJournal(lease, "B"), replace_stale=True
@@ -127,15 +162,9 @@ def test_a_replica_that_lost_the_lease_never_replaces_what_the_new_holder_kept(
             b.write(stale)  # B's encoder is the one that wrote the stale object
             b.commit()
             kept_by_b.append(_read(store))
-        complete(writer, state, sha256_hex, replacing)
 
-    monkeypatch.setattr(upload, "_complete", stall_then_complete)
-    a = store.sink.create(
-        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
-    )
-    a.write(os.urandom(size))
-    with pytest.raises(JournalRefused):
-        a.commit()
+    _before_each_replace(store, monkeypatch, b_keeps_it_meanwhile)
+    _replica_a_is_refused(store, lease, size)
     assert kept_by_b == [stale]
     assert _read(store) == stale
     assert lease.state is None  # B recorded the chunk and forgot its upload
@@ -149,27 +178,14 @@ def test_each_retry_of_a_replace_is_fenced_by_a_journal_write(
     stale = _store_stale(store, LARGE)
     version = store.version(KEY)
     lease = _Lease()
-    upload = _upload_class(store)
-    complete = upload._complete
-    replaces: list[str] = []
 
-    def fail_once_then_complete(
-        writer: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
-    ) -> None:
-        if replacing:
-            replaces.append(replacing)
-            if len(replaces) == 1:
-                lease.holder = "B"  # taken over during the backoff that follows
-                raise StorageUnavailable("connection reset", location=writer.location)
-        complete(writer, state, sha256_hex, replacing)
+    def fail_once(writer: ResumableWriter) -> None:
+        if len(replaces) == 1:
+            lease.holder = "B"  # taken over during the backoff that follows
+            raise StorageUnavailable("connection reset", location=writer.location)
 
-    monkeypatch.setattr(upload, "_complete", fail_once_then_complete)
-    a = store.sink.create(
-        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
-    )
-    a.write(os.urandom(LARGE))
-    with pytest.raises(JournalRefused):
-        a.commit()
+    replaces = _before_each_replace(store, monkeypatch, fail_once)
+    _replica_a_is_refused(store, lease, LARGE)
     assert replaces == [version]
     assert store.version(KEY) == version
     assert _read(store) == stale
@@ -183,35 +199,23 @@ def test_an_upload_gone_during_a_replace_fails_it_as_retryable(
     replace would fail alike, so the attempt ends UNAVAILABLE, not DATA_LOSS; the next
     starts a fresh upload."""
     stale = _store_stale(store, LARGE)
-    upload = _upload_class(store)
-    complete = upload._complete
-    replaces: list[str] = []
-
-    def upload_gone(
-        writer: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
-    ) -> None:
-        if replacing:
-            replaces.append(replacing)
-            raise ObjectNotFound("NoSuchUpload", location=writer.location)
-        complete(writer, state, sha256_hex, replacing)
-
-    monkeypatch.setattr(upload, "_complete", upload_gone)
     journal = MemoryJournal()
-    writer = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
-    writer.write(os.urandom(LARGE))
-    with pytest.raises(StorageUnavailable) as failed:
-        writer.commit()
+    with monkeypatch.context() as gone:
+        replaces = _before_each_replace(store, gone, _upload_gone)
+        writer = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+        writer.write(os.urandom(LARGE))
+        with pytest.raises(StorageUnavailable) as failed:
+            writer.commit()
     assert len(replaces) == 1
     assert isinstance(translate_storage_error(failed.value), Unavailable)
     assert _read(store) == stale
     assert journal.state is None
 
-    monkeypatch.setattr(upload, "_complete", complete)
-    data = os.urandom(LARGE)
-    again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
-    again.write(data)
-    again.commit()
-    assert _read(store) == data
+    _the_next_attempt_replaces_it(store, journal)
+
+
+def _upload_gone(writer: ResumableWriter) -> None:
+    raise ObjectNotFound("NoSuchUpload", location=writer.location)
 
 
 @pytest.mark.parametrize("replace_stale", [False, True])
@@ -249,11 +253,7 @@ def test_an_upload_gone_at_its_first_completion_fails_it_as_retryable(
     assert journal.state is None
     if replace_stale:  # the next attempt replaces the other bytes
         monkeypatch.setattr(upload, "_complete", complete)
-        data = os.urandom(LARGE)
-        again = store.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
-        again.write(data)
-        again.commit()
-        assert _read(store) == data
+        _the_next_attempt_replaces_it(store, journal)
 
 
 def test_an_upload_gone_for_a_lost_lease_is_left_to_the_new_holder(
@@ -263,30 +263,19 @@ def test_an_upload_gone_for_a_lost_lease_is_left_to_the_new_holder(
     unknown to this run: the run learns of it from a journal write, and then sends
     nothing more, not even an abort."""
     stale = _store_stale(store, LARGE)
-    upload = _upload_class(store)
-    complete = upload._complete
     lease = _Lease()
     aborts: list[str] = []
 
-    def taken_over(
-        writer: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
-    ) -> None:
-        if replacing:
-            lease.holder = "B"
-            raise ObjectNotFound("NoSuchUpload", location=writer.location)
-        complete(writer, state, sha256_hex, replacing)
+    def taken_over(writer: ResumableWriter) -> None:
+        lease.holder = "B"
+        _upload_gone(writer)
 
     def abort_remote(writer: ResumableWriter, state: UploadState) -> None:
         aborts.append(writer.key)
 
-    monkeypatch.setattr(upload, "_complete", taken_over)
-    monkeypatch.setattr(upload, "abort_remote", abort_remote)
-    writer = store.sink.create(
-        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=True
-    )
-    writer.write(os.urandom(LARGE))
-    with pytest.raises(JournalRefused):
-        writer.commit()
+    _before_each_replace(store, monkeypatch, taken_over)
+    monkeypatch.setattr(_upload_class(store), "abort_remote", abort_remote)
+    _replica_a_is_refused(store, lease, LARGE)
     assert aborts == []
     assert _read(store) == stale
 

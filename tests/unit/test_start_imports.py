@@ -7,9 +7,7 @@ graph, not a timing, so it fails only when one of them comes back."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
+from tests.unit.fresh_interpreter import run_fresh
 
 #: Imported only by the code that uses them (sinks/azure/__init__.py, sinks/s3/__init__.py,
 #: server/execution/documents.py, server/tracing.py).
@@ -26,20 +24,9 @@ _ON_USE = (
 )
 
 
-def _run(code: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
 def test_serve_imports_no_sdk_it_may_not_use() -> None:
     # What `sluice serve` imports before it starts: the CLI, then the daemon's module.
-    out = _run(
+    out = run_fresh(
         f"""
         import sys
         import sluice.client.cli.main
@@ -51,7 +38,7 @@ def test_serve_imports_no_sdk_it_may_not_use() -> None:
 
 
 def test_a_cloud_sink_brings_its_sdk_when_opened() -> None:
-    out = _run(
+    out = run_fresh(
         """
         import sys
         from sluice.sinks import open_sink
@@ -69,7 +56,7 @@ def test_a_cloud_sink_brings_its_sdk_when_opened() -> None:
 
 
 def test_a_name_the_cloud_packages_lack_is_still_an_import_error() -> None:
-    out = _run(
+    out = run_fresh(
         """
         try:
             from sluice.sinks.azure import AzureSinkk
