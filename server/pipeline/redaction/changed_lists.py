@@ -31,7 +31,11 @@ def _differ(pair: pl.Series) -> pl.Series:
     # Equal lengths, nulls (a null list's length) in the same rows included.
     if not lengths.equals(after.list.len()):
         return before.ne_missing(after).alias(pair.name)
-    flat = before.explode(keep_nulls=False).ne_missing(after.explode(keep_nulls=False))
+    # Both flags spelled out: Series.explode's defaults moved between Polars releases
+    # (before 2.x an empty list became a null element, shifting every later row's).
+    flat = before.explode(empty_as_null=False, keep_nulls=False).ne_missing(
+        after.explode(empty_as_null=False, keep_nulls=False)
+    )
     # Changed elements up to each position; a row's are those between its list's ends.
     changes = pl.concat([pl.Series([0], dtype=pl.UInt32), flat.cast(pl.UInt32).cum_sum()])
     counts = lengths.fill_null(0)
