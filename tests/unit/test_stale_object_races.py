@@ -256,6 +256,45 @@ def test_an_upload_gone_at_its_first_completion_fails_it_as_retryable(
         _the_next_attempt_replaces_it(store, journal)
 
 
+@pytest.mark.parametrize("other_bytes", [False, True])
+@pytest.mark.parametrize("replace_stale", [False, True])
+def test_an_upload_gone_at_its_first_completion_for_a_lost_lease_is_left_to_the_new_holder(
+    store: CloudStore, monkeypatch: pytest.MonkeyPatch, replace_stale: bool, other_bytes: bool
+) -> None:
+    """The first completion finds the upload gone because the lease's new holder took it
+    over, unknown to this run: before it could answer UNAVAILABLE (and clean up, which on
+    Azure would drop the blocks the new holder stages on the blob), a journal write tells
+    it the lease is lost, and it sends nothing more, not even an abort."""
+    upload = _upload_class(store)
+    complete = upload._complete
+    lease = _Lease()
+    aborts: list[str] = []
+    writer = store.sink.create(
+        KEY, overwrite=False, journal=_ReplicaJournal(lease, "A"), replace_stale=replace_stale
+    )
+    writer.write(os.urandom(LARGE))
+
+    def taken_over(
+        completing: ResumableWriter, state: UploadState, sha256_hex: str, replacing: str = ""
+    ) -> None:
+        if completing is not writer:  # the other writer's
+            complete(completing, state, sha256_hex, replacing)
+            return
+        if other_bytes:
+            _store_other(store, os.urandom(LARGE))
+        lease.holder = "B"
+        _upload_gone(completing)
+
+    def abort_remote(aborting: ResumableWriter, state: UploadState) -> None:
+        aborts.append(aborting.key)
+
+    monkeypatch.setattr(upload, "_complete", taken_over)
+    monkeypatch.setattr(upload, "abort_remote", abort_remote)
+    with pytest.raises(JournalRefused):
+        writer.commit()
+    assert aborts == []
+
+
 def test_an_upload_gone_for_a_lost_lease_is_left_to_the_new_holder(
     store: CloudStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -428,6 +467,33 @@ def test_an_identical_immutable_blob_is_kept_without_its_metadata_written(
     assert refused == [version]
     assert azure.version(KEY) == version
     assert _read(azure) == stale
+
+
+@pytest.mark.parametrize("replace_stale", [False, True])
+def test_an_identical_blob_a_first_commit_finds_on_an_immutable_container_is_kept(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch, replace_stale: bool
+) -> None:
+    """Only a replace is refused as immutable: a first (unconditional) commit that meets
+    the same bytes stored meanwhile (a duplicate run) under a legal hold keeps them."""
+    data = os.urandom(LARGE)
+    writer = azure.sink.create(
+        KEY, overwrite=False, journal=MemoryJournal(), replace_stale=replace_stale
+    )
+    writer.write(data)
+    commit_block_list = BlobClient.commit_block_list
+
+    def duplicate_then_immutable(blob: BlobClient, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("etag"):  # a replace: left to the store
+            return commit_block_list(blob, *args, **kwargs)
+        monkeypatch.setattr(BlobClient, "commit_block_list", commit_block_list)
+        duplicate = azure.sink.create(KEY, overwrite=True, journal=None)
+        duplicate.write(data)
+        duplicate.commit()
+        raise _immutable("BlobImmutableDueToLegalHold")
+
+    monkeypatch.setattr(BlobClient, "commit_block_list", duplicate_then_immutable)
+    assert writer.commit().size == LARGE
+    assert _read(azure) == data
 
 
 def test_an_immutable_blob_changed_since_it_was_examined_is_examined_again(
