@@ -352,6 +352,12 @@ class ResumableWriter(ABC):
                 # stale_objects.replace), so this journal write decides, handing the
                 # upload over when refused; else the export's next attempt starts anew.
                 self._save()
+                if not self.replace_stale and self._request(self._object_exists, "look up"):
+                    # Other bytes there, which this writer may not replace: the next
+                    # attempt would meet them too, so they are the answer now.
+                    raise ObjectExists(
+                        f"object {self.key!r} already exists", location=self.location
+                    ) from exc
                 raise StorageUnavailable(
                     f"cannot complete {self.location}: its upload is gone from the store; "
                     "the next attempt uploads it again",

@@ -19,6 +19,7 @@ from sluice.server.errors import FailedPrecondition, LeaseLost, PermissionDenied
 from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks import (
     JournalRefused,
+    ObjectExists,
     ObjectImmutable,
     ObjectNotFound,
     StorageAccessDenied,
@@ -225,7 +226,8 @@ def test_an_upload_gone_at_its_first_completion_fails_it_as_retryable(
     """Another writer stored other bytes under the key meanwhile, and the upload is gone
     when it is first completed (NoSuchUpload: aborted by the lease's new holder, or by a
     lifecycle rule): no further attempt of it can succeed, but the export's next one
-    can, so the attempt ends UNAVAILABLE, not NOT_FOUND."""
+    can, so the attempt ends UNAVAILABLE, not NOT_FOUND. A writer that may not replace
+    other bytes says so at once (the next attempt would meet them too)."""
     upload = _upload_class(store)
     complete = upload._complete
     other = os.urandom(LARGE)
@@ -245,15 +247,21 @@ def test_an_upload_gone_at_its_first_completion_fails_it_as_retryable(
         raise ObjectNotFound("NoSuchUpload", location=completing.location)
 
     monkeypatch.setattr(upload, "_complete", upload_gone)
+    if not replace_stale:
+        with pytest.raises(ObjectExists, match="already exists"):
+            writer.commit()
+        assert completions == [""]
+        assert _read(store) == other
+        assert journal.state is None
+        return
     with pytest.raises(StorageUnavailable, match="upload is gone") as failed:
         writer.commit()
     assert completions == [""]
     assert isinstance(translate_storage_error(failed.value), Unavailable)
     assert _read(store) == other
     assert journal.state is None
-    if replace_stale:  # the next attempt replaces the other bytes
-        monkeypatch.setattr(upload, "_complete", complete)
-        _the_next_attempt_replaces_it(store, journal)
+    monkeypatch.setattr(upload, "_complete", complete)
+    _the_next_attempt_replaces_it(store, journal)
 
 
 @pytest.mark.parametrize("other_bytes", [False, True])
