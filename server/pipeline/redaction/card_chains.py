@@ -15,7 +15,7 @@ from typing import Final
 import polars as pl
 
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.entity import compose
+from sluice.server.pipeline.redaction.entity import ascii_boundaries, compose
 from sluice.server.pipeline.redaction.fenced_rewrite import rewrite_fenced
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
 from sluice.server.pipeline.redaction.policy import PatternRule
@@ -59,7 +59,7 @@ def _after_written(rule: PatternRule) -> PatternRule | None:
     # A "_" ends it too: the card joined by it may be written over already
     # ("4111… -5500…_************1111"), and the joiners only part two runs of digits.
     trail = f"_|{entity.trail}"
-    regex = compose(lead, entity.value, trail).replace(r"\b", r"(?-u:\b)")
+    regex = ascii_boundaries(compose(lead, entity.value, trail))
     # The gate: a digit after the lead. Not the whole pattern: the card's trail may be
     # one only once joiners are in (text_markers.PARTED_CARDS: "4111…_5500…").
     return replace(rule, regex=regex, gate=f"{lead}[0-9]", entity=None)

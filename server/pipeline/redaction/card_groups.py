@@ -14,7 +14,7 @@ from typing import Final
 import polars as pl
 
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.entity import compose
+from sluice.server.pipeline.redaction.entity import ascii_boundaries, compose
 from sluice.server.pipeline.redaction.flat_lists import RESULT
 from sluice.server.pipeline.redaction.policy import PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS
@@ -67,7 +67,7 @@ def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
     return tuple(
         replace(
             rule,
-            regex=compose(entity.lead, value, context).replace(r"\b", r"(?-u:\b)"),
+            regex=ascii_boundaries(compose(entity.lead, value, context)),
             entity=None,
         )
         for value in (entity.value, f"{entity.value}?")

@@ -93,16 +93,21 @@ class Entity:
         one (`password=`, `Bearer `, `://`), otherwise the value itself without its
         boundary context."""
         if self.gate_pattern:
-            return self.gate_pattern.replace(r"\b", r"(?-u:\b)")
+            return ascii_boundaries(self.gate_pattern)
         part = self.lead if self.lead and not self.lead.startswith("^|") else self.value
-        return part.replace(r"\b", r"(?-u:\b)")
+        return ascii_boundaries(part)
 
     @property
     def regex(self) -> str:
         """The pattern for Polars. Rust's fast engines cannot decide a Unicode word
         boundary once the text holds non-ASCII characters (it falls back to a much
         slower one), and every boundary here is between ASCII characters anyway."""
-        return self.python_regex.replace(r"\b", r"(?-u:\b)")
+        return ascii_boundaries(self.python_regex)
+
+
+def ascii_boundaries(regex: str) -> str:
+    """`regex` with its word boundaries read as ASCII, for Polars (see Entity.regex)."""
+    return regex.replace(r"\b", r"(?-u:\b)")
 
 
 def compose(lead: str, value: str, trail: str) -> str:

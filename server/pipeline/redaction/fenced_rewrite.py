@@ -106,12 +106,13 @@ def rewrite_fenced(
             return_dtype=pl.Boolean,
             is_elementwise=True,
         )
-        nulled = fallback | hit
         if is_phone_rule(rule):
             assert rule.entity is not None
             # Its gate picks every value holding a control character (phone_gate.py):
             # nulled only where its value pattern matches, as when that was the gate.
             nulled = pl.when(fallback).then(text.str.contains(rule.entity.value)).otherwise(hit)
+        else:
+            nulled = fallback | hit
         return pl.when(nulled).then(None).otherwise(text)
     joined = pieces.map_batches(
         partial(map_elements, work=partial(_rebuilt_pieces, rule=rule)),

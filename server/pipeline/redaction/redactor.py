@@ -291,9 +291,9 @@ class PolicyRedactor:
             assigns = entity is not None and entity.keyword_gate and entity.gate_assigns
             step = _TextRule(stage, rule.gate or rule.regex, refine, keyword, assigns)
             (steps if entity is not None else custom).append(step)
+            sealed = partial(holds_sealed, label=rule.label, action=rule.action)
             if rule.sealed:
                 unseal = _unsealing(rule, stage)
-                sealed = partial(holds_sealed, label=rule.label, action=rule.action)
                 gate = rule.gate or rule.regex
                 unsealing.append(_TextRule(unseal, gate, sealed, keyword, assigns))
             for shorter in without_last_group(rule):
@@ -308,7 +308,6 @@ class PolicyRedactor:
                 steps.append(_TextRule(again, shorter.gate or shorter.regex, refine))
                 if rule.sealed:
                     unseal = _unsealing(rule, again)
-                    sealed = partial(holds_sealed, label=rule.label, action=rule.action)
                     unsealing.append(_TextRule(unseal, shorter.gate or shorter.regex, sealed))
         return [*steps, *unsealing, *custom]
 

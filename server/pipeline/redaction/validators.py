@@ -114,7 +114,9 @@ def iban(value: pl.Expr) -> pl.Expr:
     passes it, unless it fits the layout of a country whose accounts may hold letters
     (`it65a054…`: _LETTERED_LAYOUTS). A body of digits (`de89370400440532013000`) or
     holding a letter past "f" (`gb82west12345698765432`) reads as an IBAN."""
-    compact = value.str.replace_all(r"[ -]", "").str.to_uppercase()
+    # Read without the separators of a grouped one (`de12 ab34 …`, `de12-ab34-…`).
+    unparted = value.str.replace_all(r"[ -]", "")
+    compact = unparted.str.to_uppercase()
     country = compact.str.slice(0, 2)
     expected = country.replace_strict(_IBAN_LENGTHS, default=0, return_dtype=pl.Int32)
     length = compact.str.len_chars().cast(pl.Int32)
@@ -122,8 +124,6 @@ def iban(value: pl.Expr) -> pl.Expr:
     length_ok = pl.when(expected > 0).then(length == expected).otherwise((length >= 15) & usual)
     rearranged = pl.concat_str(compact.str.slice(4), compact.str.slice(0, 4))
     numeric = rearranged.str.replace_many(_LETTER_VALUES)
-    # Read without the separators of a grouped one (`de12 ab34 …`, `de12-ab34-…`).
-    unparted = value.str.replace_all(r"[ -]", "")
     hex_id = unparted.str.contains(r"^[a-z]{2}[0-9]{2}[0-9a-f]*[a-f][0-9a-f]*$")
     hex_id = hex_id & ~unparted.str.contains(_FITS_LETTERED_LAYOUT)
     return length_ok & (length <= 34) & ~hex_id & (mod97(numeric) == 1)
