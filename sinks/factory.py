@@ -46,15 +46,19 @@ def _backend(uri: str, profile: S3Profile | AzureProfile | None) -> Sink:
     if profile is not None and profile.kind != location.kind:
         raise ValueError(f"a {profile.kind} storage profile cannot reach {_without_secrets(uri)!r}")
     # The cloud sinks are imported here, on first use (sinks/azure/__init__.py says why).
+    # Built under the lock too: building a client imports more of its SDK on first use
+    # (botocore's session and config, azure.identity), and makes no request.
     if location.kind == "s3":
+        s3_profile = profile if isinstance(profile, S3Profile) else S3Profile()
         with _SDK_IMPORT:
             from sluice.sinks.s3.sink import S3Sink
-        s3_profile = profile if isinstance(profile, S3Profile) else S3Profile()
-        return S3Sink(S3Location.parse(uri), s3_profile)
+
+            return S3Sink(S3Location.parse(uri), s3_profile)
+    azure_profile = profile if isinstance(profile, AzureProfile) else AzureProfile()
     with _SDK_IMPORT:
         from sluice.sinks.azure.sink import AzureSink
-    azure_profile = profile if isinstance(profile, AzureProfile) else AzureProfile()
-    return AzureSink(AzureLocation.parse(uri), azure_profile)
+
+        return AzureSink(AzureLocation.parse(uri), azure_profile)
 
 
 def open_sink(
