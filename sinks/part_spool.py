@@ -48,13 +48,15 @@ class PartSpool:
             raise self._unavailable(self._lost)
         if sum(sizes) != self._size:
             raise ValueError(f"spooled {self._size} bytes, asked for {sum(sizes)}")
+        try:
+            self._file.seek(0)
+        except OSError as exc:
+            raise self._unavailable(exc) from exc
         return self._read(sizes)
 
     def _read(self, sizes: list[int]) -> Iterator[bytes]:
-        for number, size in enumerate(sizes):
+        for size in sizes:
             try:
-                if number == 0:
-                    self._file.seek(0)
                 payload = self._file.read(size)
             except OSError as exc:
                 raise self._unavailable(exc) from exc

@@ -464,6 +464,16 @@ class ResumableWriter(ABC):
             self._spool = PartSpool(self.location)
         return state
 
+    def _restart_upload(self) -> UploadState:
+        """A new upload for the bytes a verification found stale (stale_objects)."""
+        self._verify_only = False
+        self.skipped_bytes = 0  # verified, not skipped: every byte is sent now
+        # No journal has named this upload yet (the entries saved while verifying named
+        # none, or the completed one), so a refused first write still aborts it.
+        self._named_in_journal = False
+        self._state = self._start_upload()
+        return self._state
+
     def _start_upload(self) -> UploadState:
         return UploadState(
             backend=self.backend,

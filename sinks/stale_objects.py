@@ -117,13 +117,8 @@ def replace_from_spool(
     """The object found before uploading holds other bytes: upload the parts just
     verified against it, from the spool, as a new upload, and replace it with them.
     (An upload a `completing` journal named is gone: that is how it was found.)"""
-    writer._verify_only = False
-    writer.skipped_bytes = 0  # verified, not skipped: every byte is sent now
-    # No journal has named this upload yet (the entries saved while verifying named
-    # none, or the completed one), so a refused first write still aborts it.
-    writer._named_in_journal = False
     payloads = spool.parts([part.size for part in verified])
-    state = writer._state = writer._start_upload()
+    state = writer._restart_upload()
     for record, payload in zip(verified, payloads, strict=True):
         writer._send(state, record.number, payload, record.sha256, record.md5)
     writer._collect(keep=0)
