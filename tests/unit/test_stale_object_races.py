@@ -26,7 +26,7 @@ from sluice.sinks import (
     StorageError,
     StorageUnavailable,
 )
-from sluice.sinks.azure.errors import IMMUTABLE_CODES
+from sluice.sinks.azure.errors import IMMUTABLE_CODES, translate_azure_error
 from sluice.sinks.azure.upload import AzureUpload
 from sluice.sinks.profiles import S3Profile
 from sluice.sinks.resumable import ResumableWriter
@@ -450,6 +450,20 @@ def _immutable(code: str) -> ResourceExistsError:
     refused.status_code = 409
     refused.error_code = code
     return refused
+
+
+@pytest.mark.parametrize("code", ["BlobImmutableDueToPolicy", "BlobImmutableDueToLegalHold"])
+def test_an_immutable_blob_refusing_any_request_is_told_apart_by_the_error_table(
+    code: str,
+) -> None:
+    """The 409 is not a changed version (ObjectExists): whatever request meets it, the
+    table says so, and the run ends with FAILED_PRECONDITION."""
+    where = "az://account/container/prefix/part-000000.parquet"
+    error = translate_azure_error(_immutable(code), "remove", where, "container")
+    assert type(error) is ObjectImmutable
+    assert str(error) == f"cannot remove {where!r}: {code}"
+    assert isinstance(translate_storage_error(error), FailedPrecondition)
+    assert code in IMMUTABLE_CODES  # the codes the tests below are run with
 
 
 @pytest.mark.parametrize("code", sorted(IMMUTABLE_CODES))
