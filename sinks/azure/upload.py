@@ -139,7 +139,11 @@ class AzureUpload(ResumableWriter):
 
     def _send_part(self, state: UploadState, number: int, payload: bytes, sha256: bytes) -> str:
         identifier = block_id(number, sha256.hex())
-        self._call(
+        # Staged on an immutable blob that is there: unless replacing a stale one, that
+        # is a blob found there (ObjectExists, as the commit's contract says), which the
+        # manifest writer and the chunk's verify then examine.
+        call = self._call if self.replace_stale else self._call_creating
+        call(
             f"stage block {number} of",
             lambda: self._blob.stage_block(identifier, payload, validate_content=True),
         )

@@ -92,7 +92,7 @@ def test_each_call_returns_the_same_bytes_for_any_workers_and_pace(
         )
         for workers in (0, 1, 2, 4)  # 0: one per CPU
         for pause in (0.0, 0.05)
-        for in_pieces in (False, True)  # the tail made on the workers: the same bytes
+        for in_pieces in (False, True)  # the tail taken in pieces: the same bytes
     }
     first = next(iter(runs.values()))
     assert all(run == first for run in runs.values())

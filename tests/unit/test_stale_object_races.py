@@ -518,6 +518,24 @@ def test_an_identical_blob_a_first_commit_finds_on_an_immutable_container_is_kep
     assert _read(azure) == data
 
 
+def test_a_block_staged_on_an_immutable_blob_there_finds_it_there(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that may not replace (a manifest, a chunk not known stale) whose block is
+    refused because an immutable blob is there meets a blob found there: ObjectExists,
+    which the manifest writer answers by comparing manifests, not FAILED_PRECONDITION."""
+
+    def immutable(blob: BlobClient, *args: Any, **kwargs: Any) -> Any:
+        raise _immutable("BlobImmutableDueToPolicy")
+
+    monkeypatch.setattr(BlobClient, "stage_block", immutable)
+    writer = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal())
+    with pytest.raises(ObjectExists):
+        writer.write(os.urandom(LARGE))
+        writer.commit()
+    writer.abort()
+
+
 def test_an_immutable_blob_changed_since_it_was_examined_is_examined_again(
     azure: CloudStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
