@@ -3,15 +3,8 @@ journalling every stored part, and skipping parts a previous process already sto
 
 A backend supplies the requests (start, send a part, list stored parts, complete, put a
 small object whole, abort, describe the stored object); this module decides when to make
-them. Every request goes through `run_request`, which RetryingSink points at its retry
-loop: each request is idempotent and its payload is immutable bytes, so a retry re-sends
-exactly the same bytes. Once the journal says the upload was handed over (the run lost
-its lease), no request starts any more, a retry's included: the new holder may be
-sending the same part numbers. A journal write refused (JournalRefused: the lease that
-fences it is lost, or its store cannot be reached) hands the upload over just the same,
-even before the run hears of it: neither an abort nor a completion may follow. The one
-exception is an upload no journal ever named (its first journal write was refused): no
-other holder can know its id, so it is aborted rather than left unfinished for good.
+them. Which requests may still be made once the upload is handed over to another holder,
+the journal writes and the abort are the upload's hold on it: see journalled_upload.
 
 A writer told to `replace_stale` (its caller vouches that no record names the object:
 neither a journalled chunk nor a manifest) replaces an object it finds under the key with
@@ -20,36 +13,28 @@ other bytes instead of failing on it, and keeps one with the same bytes: see sta
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from abc import ABC, abstractmethod
-from collections.abc import Callable
+from abc import abstractmethod
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
 
 from sluice.sinks import stale_objects
 from sluice.sinks.base import ObjectInfo, UploadJournal
 from sluice.sinks.errors import (
-    CredentialsUnavailable,
     IntegrityError,
     JournalRefused,
     ObjectExists,
     ObjectNotFound,
-    StorageAccessDenied,
     StorageError,
     StorageUnavailable,
-    UploadHandedOver,
 )
+from sluice.sinks.journalled_upload import JournalledUpload
 from sluice.sinks.part_spool import PartSpool
 from sluice.sinks.upload_state import PartRecord, StoredPart, UploadState
 
 log = logging.getLogger("sluice.sinks")
-
-T = TypeVar("T")
-#: Runs one storage request (a no-argument callable), named for logs; calls `admit`
-#: (the third argument) before each attempt, the first and every retry, which raises
-#: UploadHandedOver when the request may no longer be sent.
-RequestRunner = Callable[[Callable[[], T], str, Callable[[], None]], T]
 
 MiB = 1024 * 1024
 #: S3's smallest part (except the last); Azure blocks follow the same size for symmetry.
@@ -57,15 +42,8 @@ MIN_PART_SIZE = 5 * MiB
 DEFAULT_PART_SIZE = 8 * MiB
 
 
-def _run_directly(request: Callable[[], T], _describe: str, admit: Callable[[], None]) -> T:
-    admit()
-    return request()
-
-
-class ResumableWriter(ABC):
+class ResumableWriter(JournalledUpload):
     """A SinkWriter that uploads in parts and can continue a journalled upload."""
-
-    backend = ""
 
     def __init__(
         self,
@@ -81,29 +59,17 @@ class ResumableWriter(ABC):
         if replace_stale and (overwrite or journal is None):
             # Without a journal there is no fenced write to make before the replace.
             raise ValueError("replace_stale needs overwrite=False and a journal")
-        self.key = key
-        self.location = location
+        super().__init__(key, location=location, journal=journal)
         self.part_size = part_size
         self.overwrite = overwrite
         self.replace_stale = replace_stale
-        self._journal = journal
-        self._run: RequestRunner[object] = _run_directly
         self._buffer = bytearray()
         self._size = 0
         self._whole_sha256 = hashlib.sha256()
-        self._state: UploadState | None = None
         self._stored: dict[int, StoredPart] = {}
         self._journalled: dict[int, PartRecord] = {}
-        #: Set once the journal refused a write: the upload may be another holder's now.
-        self._journal_refused = False
-        #: Whether the journal has named this upload (continued from it, or saved since):
-        #: only then can another holder know it and be continuing it.
-        self._named_in_journal = False
-        self._verify_only = False
         #: While verifying with `replace_stale`: the parts re-produced, to replace from.
         self._spool: PartSpool | None = None
-        #: The id of an upload continued from the journal: a previous holder's, maybe.
-        self._inherited_upload = ""
         self._status = "open"
         self._next_number = 1
         #: Parts being sent by worker threads: future -> (number, size, sha256, md5).
@@ -113,41 +79,6 @@ class ResumableWriter(ABC):
         #: Bytes actually sent, and bytes skipped because a previous process stored them.
         self.sent_bytes = 0
         self.skipped_bytes = 0
-
-    def run_requests_with(self, runner: RequestRunner[object]) -> None:
-        """Route every storage request through `runner` (RetryingSink's retry loop)."""
-        self._run = runner
-
-    def _request(
-        self, request: Callable[[], T], describe: str, *, ours: bool = False, fenced: bool = False
-    ) -> T:
-        """Make a storage request through the runner; refused once the upload is handed
-        over, unless it is `ours` (an upload no journal ever named: no one else can
-        know it). A `fenced` request follows a journal write at every attempt, a retry's
-        included: refused (JournalRefused) once the lease that fences the journal is lost."""
-        run: RequestRunner[T] = self._run  # type: ignore[assignment]
-        what = f"{describe} {self.location!r}"
-
-        def admit() -> None:
-            # Asked before every attempt, apart from the request so that the runner
-            # knows a refused retry was never made: a part waiting out a retry's backoff
-            # when the upload is handed over is not sent at all.
-            if not ours:
-                self._refuse_if_handed_over(what)
-            if fenced:
-                self._save()
-
-        return run(request, what, admit)
-
-    def _handed_over(self) -> bool:
-        return self._journal_refused or (self._journal is not None and self._journal.handed_over())
-
-    def _refuse_if_handed_over(self, what: str) -> None:
-        if self._handed_over():
-            raise UploadHandedOver(
-                f"{what} not sent: the upload belongs to another holder now",
-                location=self.location,
-            )
 
     # Backend requests.
 
@@ -196,10 +127,6 @@ class ResumableWriter(ABC):
         stale, so a replace conditional on it fails, where the store allows it without
         changing the bytes (see stale_objects); raise ObjectExists when the object is no
         longer that version (ObjectNotFound when it is gone)."""
-
-    @abstractmethod
-    def abort_remote(self, state: UploadState) -> None:
-        """Discard an unfinished upload; an upload already gone is not an error."""
 
     # The SinkWriter contract.
 
@@ -309,7 +236,7 @@ class ResumableWriter(ABC):
         parts = sorted(state.parts, key=lambda part: part.number)
         if self._verify_only:
             if self._spool is None:
-                if self._matches(parts):
+                if self.matches(parts):
                     return
                 raise IntegrityError(
                     f"object {self.key!r} was completed by an earlier run with other bytes",
@@ -319,8 +246,8 @@ class ResumableWriter(ABC):
                 stale_objects.replace_from_spool(self, self._spool, sha256_hex, parts)
             return
         state.completing = True
-        self._save()
-        if self._publish(lambda: self._complete(state, sha256_hex), parts):
+        self.save_to_journal()
+        if self.publish_upload(state, sha256_hex, parts):
             stale_objects.replace(self, state, sha256_hex, parts)
 
     def _publish(self, request: Callable[[], None], parts: list[PartRecord]) -> bool:
@@ -337,8 +264,8 @@ class ResumableWriter(ABC):
                 # Kept only once its version examined is made stale (see stale_objects).
                 if stale_objects.keep_if_identical(self, parts):
                     return False
-            elif self._matches(parts):
-                self._discard_unpublished(parts)
+            elif self.matches(parts):
+                self.discard_unpublished(parts)
                 return False
             if isinstance(exc, ObjectExists):
                 if self.replace_stale:
@@ -351,7 +278,7 @@ class ResumableWriter(ABC):
                 # of this one: aborted by the lease's new holder, maybe (see
                 # stale_objects.replace), so this journal write decides, handing the
                 # upload over when refused; else the export's next attempt starts anew.
-                self._save()
+                self.save_to_journal()
                 if not self.replace_stale and self._request(self._object_exists, "look up"):
                     # Other bytes there, which this writer may not replace: the next
                     # attempt would meet them too, so they are the answer now.
@@ -364,7 +291,7 @@ class ResumableWriter(ABC):
                     location=self.location,
                 ) from exc
             raise
-        self._verify_published(parts)
+        self.verify_published(parts)
         return False
 
     def _drop_spool(self) -> None:
@@ -372,52 +299,60 @@ class ResumableWriter(ABC):
             self._spool.close()
             self._spool = None
 
-    def _discard_unpublished(self, parts: list[PartRecord], *, strictly: bool = False) -> None:
-        """The store already holds these bytes: the upload just made (if any, with an
-        id to name it) is dropped rather than left for the export's final sweep.
-        `strictly` when the object is kept for a writer that may replace stale objects:
-        an upload continued from the journal may be a previous holder's, about to
-        replace the object with it, so it must be gone (see stale_objects)."""
-        state = self._state
-        if not (parts and state is not None and state.upload_id):
-            return
-        failure = self._abort_failure(state)
-        if failure is None or not strictly:
-            return
-        if state.upload_id == self._inherited_upload:
-            raise self._abort_refused(
-                f"cannot keep {self.location}: the upload continued from the journal "
-                f"could not be aborted ({failure})",
-                failure,
-            ) from failure
+    # What stale_objects asks of the writer (its StaleObjectWriter contract), and the
+    # writer of itself.
 
-    def _verify_published(self, parts: list[PartRecord]) -> None:
-        if not self._matches(parts):
+    def verify_published(self, parts: list[PartRecord]) -> None:
+        """Raise IntegrityError unless the object stored is exactly the bytes written."""
+        if not self.matches(parts):
             raise IntegrityError(
                 f"object {self.key!r} does not hold the bytes just uploaded "
                 f"({self._size} bytes, sha256 {self._whole_sha256.hexdigest()})",
                 location=self.location,
             )
 
-    def _matches(self, parts: list[PartRecord]) -> bool:
+    def matches(self, parts: list[PartRecord]) -> bool:
+        """Whether the object stored under the key is exactly the bytes written."""
         sha256_hex = self._whole_sha256.hexdigest()
         return self._request(
             lambda: self._matches_stored_object(self._size, sha256_hex, parts), "verify"
         )
 
-    def _journal_state(self) -> UploadState | None:
-        if self._journal is None:
-            return None
-        text = self._journal.load()
-        if not text:
-            return None
-        try:
-            state = UploadState.from_json(text)
-        except (ValueError, TypeError, KeyError):
-            log.warning("ignoring unreadable upload state for %s", self.location)
-            return None
-        if state.backend != self.backend or state.key != self.key:
-            return None
+    def look_up_version(self) -> str | None:
+        """The version of the object stored under the key; None when there is none."""
+        return self._request(self._stored_version, "look up")
+
+    def keep(self, version: str) -> None:
+        """Keep the object stored under the key, its `version` made stale (_make_stale)."""
+        self._request(lambda: self._make_stale(version), "keep")
+
+    def publish_upload(self, state: UploadState, sha256_hex: str, parts: list[PartRecord]) -> bool:
+        """Complete the upload as the object (see _publish): whether the object already
+        there is stale."""
+        return self._publish(lambda: self._complete(state, sha256_hex), parts)
+
+    def complete_replacing(self, state: UploadState, sha256_hex: str, version: str) -> None:
+        """Complete the upload over the object at `version` and only while it is that
+        version; fenced: each attempt follows a journal write of its own."""
+        self._request(
+            functools.partial(self._complete, state, sha256_hex, version),
+            "replace stale object",
+            fenced=True,
+        )
+
+    def upload_again(self, verified: list[PartRecord], payloads: Iterable[bytes]) -> UploadState:
+        """A new upload of the parts a verification found stale, sent from `payloads`
+        (their bytes, re-read from the spool, which is dropped once they are stored)."""
+        self._verify_only = False
+        self.skipped_bytes = 0  # verified, not skipped: every byte is sent now
+        # No journal has named this upload yet (the entries saved while verifying named
+        # none, or the completed one), so a refused first write still aborts it.
+        self._named_in_journal = False
+        self._state = state = self._start_upload()
+        for record, payload in zip(verified, payloads, strict=True):
+            self._send(state, record.number, payload, record.sha256, record.md5)
+        self._collect(keep=0)
+        self._drop_spool()
         return state
 
     def _begin(self) -> UploadState:
@@ -464,16 +399,6 @@ class ResumableWriter(ABC):
             self._spool = PartSpool(self.location)
         return state
 
-    def _restart_upload(self) -> UploadState:
-        """A new upload for the bytes a verification found stale (stale_objects)."""
-        self._verify_only = False
-        self.skipped_bytes = 0  # verified, not skipped: every byte is sent now
-        # No journal has named this upload yet (the entries saved while verifying named
-        # none, or the completed one), so a refused first write still aborts it.
-        self._named_in_journal = False
-        self._state = self._start_upload()
-        return self._state
-
     def _start_upload(self) -> UploadState:
         return UploadState(
             backend=self.backend,
@@ -496,7 +421,7 @@ class ResumableWriter(ABC):
                 self._spool.append(payload)
             self.skipped_bytes += len(payload)
             state.parts.append(PartRecord(number, len(payload), sha256_hex, md5_hex, tag or ""))
-            self._save()
+            self.save_to_journal()
             return
         self._send(state, number, payload, sha256_hex, md5_hex)
 
@@ -529,7 +454,7 @@ class ResumableWriter(ABC):
                 tag = future.result()
                 self.sent_bytes += size
                 state.parts.append(PartRecord(number, size, sha256_hex, md5_hex, tag))
-                self._save()
+                self.save_to_journal()
 
     def _drain(self) -> None:
         """Drop the parts not yet started and let those in flight finish or fail, so no
@@ -558,82 +483,9 @@ class ResumableWriter(ABC):
         expected = self._expected_tag(number, sha256_hex, md5_hex)
         return stored.tag if expected and expected == stored.tag else None
 
-    def _save(self) -> None:
-        # Handed over, the journal is the new holder's (and its fence refuses the write).
-        if self._journal is not None and self._state is not None and not self._handed_over():
-            journal, text = self._journal, self._state.to_json()
-            self._refused_hands_over(lambda: journal.save(text))
-            self._named_in_journal = True
-
-    def _clear(self) -> None:
-        if self._journal is not None and not self._handed_over():
-            self._refused_hands_over(self._journal.clear)
-
-    def _refused_hands_over(self, write: Callable[[], None]) -> None:
-        """Make a journal write; once one is refused, the upload counts as handed over
-        (its run may not know yet): an abort or a completion could undo, or publish
-        over, what the new holder does with the same upload."""
-        try:
-            write()
-        except JournalRefused:
-            self._journal_refused = True
-            raise
-
     def _abandon(self) -> None:
-        """Abort the remote upload (never raising: this runs in error paths). The journal
-        is only cleared once the store confirmed, so a later resume can retry. Handed
-        over, the upload is left to its new holder, who may be continuing it."""
+        """Stop sending parts, then abort the upload or leave it to its new holder
+        (never raising: this runs in error paths)."""
         self._drain()
         self._drop_spool()
-        if self._handed_over():
-            if not self._abort_unnamed():
-                log.info("left the upload of %s to its new holder", self.location)
-            return
-        state = self._state if self._state is not None else self._journal_state()
-        if state is None or self._verify_only or self._abort_quietly(state):
-            try:
-                self._clear()
-            except JournalRefused as exc:
-                # Refused (and so handed over now): the entry left names an upload the
-                # store no longer holds, or none, which the next writer starts over from.
-                # The run's own failure, which brought it here, is the one to report.
-                log.warning("could not clear the journal of %s: %s", self.location, exc)
-
-    def _abort_unnamed(self) -> bool:
-        """Handed over, abort the upload anyway when it was started here and no journal
-        ever named it (its first journal write was refused): no other holder can know
-        its id, so otherwise it would stay in the store, unfinished, for good. A store
-        that stages parts on the object itself (no upload id) shares them with the new
-        holder, so is left alone. Whether it aborted."""
-        state = self._state
-        if state is None or not state.upload_id or self._named_in_journal or self._verify_only:
-            return False
-        return self._abort_quietly(state, ours=True)
-
-    def _abort_quietly(self, state: UploadState, *, ours: bool = False) -> bool:
-        return self._abort_failure(state, ours=ours) is None
-
-    def _abort_refused(self, message: str, failure: StorageError) -> StorageError:
-        """The error a run ends with when an abort that must happen failed. A refused
-        permission or an unavailable credential stays what it is (PERMISSION_DENIED,
-        UNAUTHENTICATED): no retry overcomes it until the storage profile is allowed to
-        abort uploads. Anything else may pass, so the next attempt tries again."""
-        if isinstance(failure, StorageAccessDenied | CredentialsUnavailable):
-            return type(failure)(
-                f"{message}; allow the storage profile to abort uploads, then run again",
-                location=self.location,
-            )
-        return StorageUnavailable(
-            f"{message}; the next attempt tries again", location=self.location
-        )
-
-    def _abort_failure(self, state: UploadState, *, ours: bool = False) -> StorageError | None:
-        """Abort the upload; the error it failed with (its last attempt's), if it did:
-        an abort that must happen names it in the run's own error, a refused permission
-        among them, which no retry overcomes."""
-        try:
-            self._request(lambda: self.abort_remote(state), "abort upload of", ours=ours)
-        except StorageError as exc:
-            log.warning("could not abort the upload of %s: %s", self.location, exc)
-            return exc
-        return None
+        self._abort_or_leave()

@@ -15,7 +15,7 @@ from undoing what the lease's new holder records:
 - every attempt of a replace is fenced by a journal write of its own, a retry's included,
   so a replica that lost the lease sends no replace after it could know;
 - a writer that keeps the object it found (its bytes are the ones it produced) first makes
-  the version it examined stale without changing its bytes (`_make_stale`): a replace
+  the version it examined stale without changing its bytes (`keep`): a replace
   conditional on that version, fenced before the lease changed hands, then fails.
   On Azure that is a metadata write conditional on the version (it changes the ETag),
   but for an immutable blob (retention policy, legal hold), which no one can replace;
@@ -26,30 +26,79 @@ from undoing what the lease's new holder records:
 
 from __future__ import annotations
 
-import functools
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
 
 from sluice.sinks.errors import IntegrityError, ObjectExists, ObjectNotFound, StorageUnavailable
 from sluice.sinks.upload_state import PartRecord, UploadState
 
 if TYPE_CHECKING:
     from sluice.sinks.part_spool import PartSpool
-    from sluice.sinks.resumable import ResumableWriter
 
 log = logging.getLogger("sluice.sinks")
+
+
+class StaleObjectWriter(Protocol):
+    """What keeping or replacing a stale object asks of its writer (ResumableWriter).
+    Every request goes through the writer's request runner (its retries), and none is
+    sent once the upload is handed over to another holder."""
+
+    key: str
+    location: str
+
+    def look_up_version(self) -> str | None:
+        """The version of the object stored under the key; None when there is none."""
+        ...
+
+    def matches(self, parts: list[PartRecord]) -> bool:
+        """Whether the object stored under the key is exactly the bytes written."""
+        ...
+
+    def keep(self, version: str) -> None:
+        """Keep the object, `version` made stale; ObjectExists when it is no longer that
+        version, ObjectNotFound when it is gone."""
+        ...
+
+    def discard_unpublished(self, parts: list[PartRecord], *, strictly: bool = False) -> None:
+        """Drop the upload made for bytes the store already holds; `strictly`: an
+        upload continued from the journal must be gone, or this raises."""
+        ...
+
+    def publish_upload(self, state: UploadState, sha256_hex: str, parts: list[PartRecord]) -> bool:
+        """Complete the upload as a new object: whether the object already there is stale."""
+        ...
+
+    def complete_replacing(self, state: UploadState, sha256_hex: str, version: str) -> None:
+        """Complete the upload over the object at `version`, fenced by a journal write at
+        every attempt; ObjectExists when the object changed, ObjectNotFound when it or
+        the upload is gone."""
+        ...
+
+    def save_to_journal(self) -> None:
+        """Journal the upload's state; refused (JournalRefused), the upload is handed over."""
+        ...
+
+    def verify_published(self, parts: list[PartRecord]) -> None:
+        """Raise IntegrityError unless the object stored is exactly the bytes written."""
+        ...
+
+    def upload_again(self, verified: list[PartRecord], payloads: Iterable[bytes]) -> UploadState:
+        """Start a new upload and store the parts verified, from `payloads`."""
+        ...
+
 
 #: How often a stale object is examined and replaced (or kept) before giving up: each
 #: further attempt means the object changed in between (another writer is at work).
 ATTEMPTS = 3
 
 
-def keep_if_identical(writer: ResumableWriter, parts: list[PartRecord]) -> bool:
+def keep_if_identical(writer: StaleObjectWriter, parts: list[PartRecord]) -> bool:
     """Whether the object under the key holds exactly the bytes written, and is kept:
     its version examined is made stale first, and the upload made for it dropped."""
     for _ in range(ATTEMPTS):
-        version = writer._request(writer._stored_version, "look up")
-        if version is None or not writer._matches(parts):
+        version = writer.look_up_version()
+        if version is None or not writer.matches(parts):
             return False
         if _kept(writer, version, parts):
             return True
@@ -57,19 +106,19 @@ def keep_if_identical(writer: ResumableWriter, parts: list[PartRecord]) -> bool:
 
 
 def replace(
-    writer: ResumableWriter, state: UploadState, sha256_hex: str, parts: list[PartRecord]
+    writer: StaleObjectWriter, state: UploadState, sha256_hex: str, parts: list[PartRecord]
 ) -> None:
     """Complete the upload over the stale object found under the key. Its version is
     read before its bytes are compared, and the completion is conditional on it: an
     object changed in between (another writer at work) is examined again."""
     for _ in range(ATTEMPTS):
-        version = writer._request(writer._stored_version, "look up")
+        version = writer.look_up_version()
         if version is None:
             # Gone since (swept by hand?): published as a new object after all.
-            if not writer._publish(lambda: writer._complete(state, sha256_hex), parts):
+            if not writer.publish_upload(state, sha256_hex, parts):
                 return
             continue
-        if writer._matches(parts):
+        if writer.matches(parts):
             if _kept(writer, version, parts):
                 return
             continue
@@ -82,11 +131,7 @@ def replace(
             # Fenced: each attempt follows a journal write, refused (JournalRefused)
             # unless the run still holds the export's lease; the condition on `version`
             # covers the moment between that write and the request.
-            writer._request(
-                functools.partial(writer._complete, state, sha256_hex, version),
-                "replace stale object",
-                fenced=True,
-            )
+            writer.complete_replacing(state, sha256_hex, version)
         except ObjectExists:
             continue  # changed since it was examined: examined again
         except ObjectNotFound as exc:
@@ -94,51 +139,47 @@ def replace(
             # an upload the store no longer holds: after S3's 409 ConditionalRequestConflict,
             # or aborted by a holder that lost the lease. Every further attempt would fail
             # the same way; the export's next attempt starts a fresh one.
-            if writer._matches(parts):
-                writer._discard_unpublished(parts)
+            if writer.matches(parts):
+                writer.discard_unpublished(parts)
                 return
             # Aborted by the lease's new holder, maybe, who continued it: unless this
             # journal write finds the lease still this run's (else JournalRefused hands
             # the upload over), the failure must not lead to an abort of it.
-            writer._save()
+            writer.save_to_journal()
             raise StorageUnavailable(
                 f"cannot replace {writer.location}: its upload is gone from the store; "
                 "the next attempt uploads it again",
                 location=writer.location,
             ) from exc
-        writer._verify_published(parts)
+        writer.verify_published(parts)
         return
     raise _kept_changing(writer)
 
 
 def replace_from_spool(
-    writer: ResumableWriter, spool: PartSpool, sha256_hex: str, verified: list[PartRecord]
+    writer: StaleObjectWriter, spool: PartSpool, sha256_hex: str, verified: list[PartRecord]
 ) -> None:
     """The object found before uploading holds other bytes: upload the parts just
     verified against it, from the spool, as a new upload, and replace it with them.
     (An upload a `completing` journal named is gone: that is how it was found.)"""
     payloads = spool.parts([part.size for part in verified])
-    state = writer._restart_upload()
-    for record, payload in zip(verified, payloads, strict=True):
-        writer._send(state, record.number, payload, record.sha256, record.md5)
-    writer._collect(keep=0)
-    writer._drop_spool()
+    state = writer.upload_again(verified, payloads)
     state.completing = True
-    writer._save()
+    writer.save_to_journal()
     replace(writer, state, sha256_hex, sorted(state.parts, key=lambda part: part.number))
 
 
-def _kept(writer: ResumableWriter, version: str, parts: list[PartRecord]) -> bool:
+def _kept(writer: StaleObjectWriter, version: str, parts: list[PartRecord]) -> bool:
     """Keep the identical object at `version`: whether it was still that version."""
     try:
-        writer._request(lambda: writer._make_stale(version), "keep")
+        writer.keep(version)
     except (ObjectExists, ObjectNotFound):
         return False  # changed or removed since it was examined
-    writer._discard_unpublished(parts, strictly=True)
+    writer.discard_unpublished(parts, strictly=True)
     return True
 
 
-def _kept_changing(writer: ResumableWriter) -> IntegrityError:
+def _kept_changing(writer: StaleObjectWriter) -> IntegrityError:
     return IntegrityError(
         f"object {writer.key!r} kept changing while a stale copy was being replaced",
         location=writer.location,

@@ -8,7 +8,6 @@ imports them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,7 +31,7 @@ class Encoder(Protocol):
     """Turns record batches into the bytes of one chunk file.
 
     Every encoder declares the contract by subclassing it: `encode_pieces` and
-    `finish_later` are capabilities an encoder may do better than their defaults here,
+    `finish_in_pieces` are capabilities an encoder may do better than their defaults here,
     and the pipeline only calls them, never asks which encoder it holds.
     """
 
@@ -55,27 +54,17 @@ class Encoder(Protocol):
         """The file's closing bytes (a footer, a closing bracket), possibly empty."""
         ...
 
-    def finish_later(self) -> bytes | Future[bytes]:
-        """`finish`'s bytes, or their future when the encoder can make them while the
-        caller goes on (Parquet's workers make its last row groups and footer while the
-        next chunk is encoded). The encoder is spent either way. By default, `finish()`."""
-        return self.finish()
-
     def finish_in_pieces(self) -> Iterator[bytes | memoryview]:
         """`finish`'s bytes as pieces to be taken in order, on any thread, each once it is
         made: the pipeline's writer takes a Parquet chunk's held-back row groups one by one
         while the later ones are still being encoded, where a future of the whole tail
         kept it waiting for the last row group before it could digest and store the
         others. The encoder is spent at once, before the first piece is taken, so the
-        caller may go on with the next chunk. By default, the one piece of
-        `finish_later`."""
-        return _taken(self.finish_later())
+        caller may go on with the next chunk. By default, the one piece of `finish`, made
+        at once."""
+        return iter((self.finish(),))
 
     def close(self) -> None:
         """Let go of what the encoder holds (worker threads) without finishing the file.
-        Safe to call after finish or finish_later, and more than once."""
+        Safe to call after finish or finish_in_pieces, and more than once."""
         ...
-
-
-def _taken(tail: bytes | Future[bytes]) -> Iterator[bytes]:
-    yield tail if isinstance(tail, bytes) else tail.result()

@@ -249,22 +249,6 @@ class ParquetEncoder(Encoder):
         finally:
             self.close()
 
-    def finish_later(self) -> Future[bytes]:
-        """`finish` done by the encoder's own workers after the row groups queued before
-        it, so the caller can start encoding the next chunk meanwhile instead of leaving a
-        core idle while the last row groups and the footer are made. The same bytes as
-        `finish`. The encoder is spent: `close` no longer touches the queued work."""
-        pool, pieces = self._spend()
-        if pool is None:
-            empty: Future[bytes] = Future()
-            empty.set_result(b"")
-            return empty
-        # FIFO: every row group queued before the finish is running or done when a
-        # worker takes it, so it never waits on work that no worker can pick up.
-        finished = pool.submit(b"".join, pieces)
-        pool.shutdown(wait=False)  # the workers end once the finish has run
-        return finished
-
     def finish_in_pieces(self) -> Iterator[bytes | memoryview]:
         """The row groups still held back, each as the view of its file once its worker
         is done, then the page index and footer (made by the thread taking them): the
@@ -272,7 +256,7 @@ class ParquetEncoder(Encoder):
         encoder is spent: `close` no longer touches the queued work, and the workers end
         once it is done.
 
-        With finish_later's one future of the whole tail, the writer started on the
+        With one future of the whole tail (made on the workers), the writer started on the
         chunk's last ~7.5 MB (three row groups of 65,536 events rows, the footer) only
         once the last row group was made, and the export's end waited for it; now the
         first of them is stored while the last two are encoded, and ~4 MB are left after

@@ -9,6 +9,7 @@ from sluice.sinks.errors import (
     ContainerNotFound,
     CredentialsUnavailable,
     ObjectExists,
+    ObjectImmutable,
     ObjectNotFound,
     StorageAccessDenied,
     StorageError,
@@ -22,6 +23,11 @@ _CODES: dict[str, type[StorageError]] = {
     "BlobNotFound": ObjectNotFound,
     "BlobAlreadyExists": ObjectExists,
     "ConditionNotMet": ObjectExists,
+    # A write refused because the blob is immutable (a time-based retention policy or a
+    # legal hold on its container or version): a 409 that says nothing about the blob's
+    # version, and that no attempt overcomes until the policy allows it.
+    "BlobImmutableDueToPolicy": ObjectImmutable,
+    "BlobImmutableDueToLegalHold": ObjectImmutable,
     "AuthenticationFailed": StorageAccessDenied,
     "AuthorizationFailure": StorageAccessDenied,
     "AuthorizationPermissionMismatch": StorageAccessDenied,
@@ -31,9 +37,8 @@ _CODES: dict[str, type[StorageError]] = {
     "OperationTimedOut": StorageUnavailable,
     "InternalError": StorageUnavailable,
 }
-#: A write refused because the blob is immutable (a time-based retention policy or a legal
-#: hold on its container or version): 409s that say nothing about the blob's version.
-IMMUTABLE_CODES = frozenset({"BlobImmutableDueToPolicy", "BlobImmutableDueToLegalHold"})
+#: The codes of a write refused because the blob is immutable.
+IMMUTABLE_CODES = frozenset(code for code, kind in _CODES.items() if kind is ObjectImmutable)
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _BY_STATUS: dict[int, type[StorageError]] = {
     401: StorageAccessDenied,
@@ -42,11 +47,6 @@ _BY_STATUS: dict[int, type[StorageError]] = {
     409: ObjectExists,
     412: ObjectExists,
 }
-
-
-def refused_as_immutable(exc: BaseException) -> bool:
-    """Whether an azure-core error is a write refused because the blob is immutable."""
-    return isinstance(exc, azure_errors.HttpResponseError) and _code(exc) in IMMUTABLE_CODES
 
 
 def _code(exc: azure_errors.HttpResponseError) -> str:

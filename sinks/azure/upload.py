@@ -15,10 +15,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobBlock, ContainerClient, ContentSettings
 
-from sluice.sinks.azure.errors import refused_as_immutable, translate_azure_error
+from sluice.sinks.azure.errors import translate_azure_error
 from sluice.sinks.azure.options import AzureLocation
 from sluice.sinks.base import UploadJournal
 from sluice.sinks.errors import ObjectExists, ObjectImmutable, ObjectNotFound
@@ -63,7 +62,7 @@ class AzureRequests:
                 key,
                 lambda: blob.commit_block_list([], match_condition=MatchConditions.IfMissing),
             )
-        except ObjectExists:
+        except (ObjectExists, ObjectImmutable):
             # A committed blob is there; its stray blocks expire with Azure's garbage
             # collection (7 days) and are never part of it.
             return
@@ -75,7 +74,7 @@ class AzureRequests:
                     etag=reply["etag"], match_condition=MatchConditions.IfNotModified
                 ),
             )
-        except (ObjectNotFound, ObjectExists):
+        except (ObjectNotFound, ObjectExists, ObjectImmutable):
             return
 
 
@@ -108,6 +107,15 @@ class AzureUpload(ResumableWriter):
     def _call(self, action: str, request: Callable[[], T]) -> T:
         return self._azure.call(action, self.key, request)
 
+    def _call_creating(self, action: str, request: Callable[[], T]) -> T:
+        """A write that publishes the blob unless one is there (or overwrites it): refused
+        because the blob there is immutable, it finds one there, like any refused
+        overwrite (ObjectExists), and the bytes stored decide (ResumableWriter)."""
+        try:
+            return self._call(action, request)
+        except ObjectImmutable as exc:
+            raise ObjectExists(str(exc), location=exc.location) from exc.__cause__
+
     def _start(self) -> str:
         return ""  # blocks are staged on the blob itself
 
@@ -131,7 +139,11 @@ class AzureUpload(ResumableWriter):
 
     def _send_part(self, state: UploadState, number: int, payload: bytes, sha256: bytes) -> str:
         identifier = block_id(number, sha256.hex())
-        self._call(
+        # Staged on an immutable blob that is there: unless replacing a stale one, that
+        # is a blob found there (ObjectExists, as the commit's contract says), which the
+        # manifest writer and the chunk's verify then examine.
+        call = self._call if self.replace_stale else self._call_creating
+        call(
             f"stage block {number} of",
             lambda: self._blob.stage_block(identifier, payload, validate_content=True),
         )
@@ -142,31 +154,32 @@ class AzureUpload(ResumableWriter):
 
     def _complete(self, state: UploadState, sha256_hex: str, replacing: str = "") -> None:
         blocks = [BlobBlock(part.tag) for part in sorted(state.parts, key=lambda p: p.number)]
-        try:
-            self._call(
-                "commit",
-                lambda: self._blob.commit_block_list(
-                    blocks, metadata={SHA256_METADATA: sha256_hex}, **self._condition(replacing)
-                ),
+
+        def commit() -> None:
+            self._blob.commit_block_list(
+                blocks, metadata={SHA256_METADATA: sha256_hex}, **self._condition(replacing)
             )
-        except ObjectExists as exc:
-            # A 409 like a changed version, but one no attempt can ever overcome: told
-            # apart here, or the replace would examine the blob again, and again.
-            cause = exc.__cause__
-            if replacing and cause is not None and refused_as_immutable(cause):
-                raise ObjectImmutable(
-                    f"cannot replace {self.location}: container "
-                    f"{self._azure.location.container!r} has an immutability policy or a "
-                    "legal hold that refuses replacing the stale blob stored there (other "
-                    "bytes, from an earlier run that never recorded it); remove the blob "
-                    "once the policy allows it, or export to another container or prefix",
-                    location=self.location,
-                ) from cause
-            raise
+
+        if not replacing:
+            self._call_creating("commit", commit)
+            return
+        try:
+            self._call("commit", commit)
+        except ObjectImmutable as exc:
+            # Unlike a changed version (ObjectExists), which the replace examines again,
+            # no attempt ever overcomes it: said once, naming what to do.
+            raise ObjectImmutable(
+                f"cannot replace {self.location}: container "
+                f"{self._azure.location.container!r} has an immutability policy or a "
+                "legal hold that refuses replacing the stale blob stored there (other "
+                "bytes, from an earlier run that never recorded it); remove the blob "
+                "once the policy allows it, or export to another container or prefix",
+                location=self.location,
+            ) from exc.__cause__
 
     def _put_whole(self, payload: bytes, sha256_hex: str) -> None:
         md5 = hashlib.md5(payload, usedforsecurity=False).digest()
-        self._call(
+        self._call_creating(
             "upload",
             lambda: self._blob.upload_blob(
                 payload,
@@ -207,25 +220,21 @@ class AzureUpload(ResumableWriter):
         # writer staged for a replace stay uncommitted: never part of the blob, they
         # expire with Azure's garbage collection (7 days).
         sha256_hex = self._whole_sha256.hexdigest()
-
-        def rewrite_metadata() -> bool:
-            try:
-                self._blob.set_blob_metadata(
+        try:
+            self._call(
+                "keep",
+                lambda: self._blob.set_blob_metadata(
                     {SHA256_METADATA: sha256_hex},
                     etag=version,
                     match_condition=MatchConditions.IfNotModified,
-                )
-            except HttpResponseError as exc:
-                if refused_as_immutable(exc):
-                    return False
-                raise  # translated by _call
-            return True
-
-        if self._call("keep", rewrite_metadata):
+                ),
+            )
             return
-        # An immutable blob (retention policy, legal hold) needs no stale version: no one
-        # can replace it, a stale replica's conditional replace included. Kept as it is,
-        # once it is known to be still the version whose bytes were compared.
+        except ObjectImmutable:
+            # An immutable blob (retention policy, legal hold) needs no stale version: no
+            # one can replace it, a stale replica's conditional replace included. Kept as
+            # it is, once it is known to be still the version whose bytes were compared.
+            pass
         if self._stored_version() != version:
             raise ObjectExists(
                 f"cannot keep {self.location}: it changed since it was examined",

@@ -1,11 +1,10 @@
 """Every registered encoder keeps the Encoder contract, which is all the pipeline asks of
-it: its pieces joined are the bytes its `encode` returns, and its deferred finish gives
+it: its pieces joined are the bytes its `encode` returns, and its finish in pieces gives
 the bytes of its `finish`. Each format is run twice side by side, one encoder through
 the pipeline's calls, a twin through the plain ones, over the same batches."""
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from datetime import UTC, date, datetime
 
 import polars as pl
@@ -48,7 +47,7 @@ def test_an_encoder_declares_the_contract(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ENCODERS))
-def test_an_encoders_pieces_and_deferred_finish_are_its_plain_bytes(name: str) -> None:
+def test_an_encoders_pieces_are_its_plain_bytes(name: str) -> None:
     piecewise, plain = _made(name), _made(name)
     try:
         for batch in BATCHES:
@@ -58,8 +57,6 @@ def test_an_encoders_pieces_and_deferred_finish_are_its_plain_bytes(name: str) -
             # Segment sizes and byte budgets count len(piece): it must be bytes.
             assert all(len(piece) == memoryview(piece).nbytes for piece in pieces)
             assert b"".join(pieces) == plain.encode(batch)
-        tail = piecewise.finish_later()
-        assert (tail.result(timeout=60) if isinstance(tail, Future) else tail) == plain.finish()
     finally:
         piecewise.close()
         plain.close()
@@ -111,12 +108,6 @@ def test_a_parquet_row_group_comes_as_a_view_of_the_file_arrow_wrote() -> None:
         assert len(pieces[1]) > 10_000
     finally:
         encoder.close()
-
-
-def test_a_deferred_parquet_finish_runs_on_the_encoders_workers() -> None:
-    encoder = _made("parquet")
-    encoder.encode(SAMPLE)
-    assert isinstance(encoder.finish_later(), Future)
 
 
 def _mixed(rows: range) -> pl.DataFrame:

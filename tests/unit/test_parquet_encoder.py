@@ -53,19 +53,19 @@ def encoded(
     *,
     pause: float = 0.0,
     codec: str = "zstd",
-    later: bool = False,
+    in_pieces: bool = False,
 ) -> list[bytes]:
-    """What each encode() call and finish() (or finish_later()'s future) return, in order."""
+    """What each encode() call and finish() (or finish_in_pieces(), joined) return, in order."""
     level = 3 if codec != "none" else None
     encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec=codec, level=level, workers=workers))
     out = []
     for batch in batches(frame, SIZES):
         out.append(encoder.encode(batch))
         time.sleep(pause)  # a slow caller: the workers are done before the next call
-    if later:
-        tail = encoder.finish_later()
+    if in_pieces:
+        tail = encoder.finish_in_pieces()
         encoder.close()  # what encode_chunks does next: it must not cancel the finish
-        out.append(tail.result())
+        out.append(b"".join(tail))
     else:
         out.append(encoder.finish())
     return out
@@ -87,10 +87,12 @@ def test_each_call_returns_the_same_bytes_for_any_workers_and_pace(
     events: pl.DataFrame, codec: str
 ) -> None:
     runs = {
-        (workers, pause, later): encoded(events, workers, pause=pause, codec=codec, later=later)
+        (workers, pause, in_pieces): encoded(
+            events, workers, pause=pause, codec=codec, in_pieces=in_pieces
+        )
         for workers in (0, 1, 2, 4)  # 0: one per CPU
         for pause in (0.0, 0.05)
-        for later in (False, True)  # the tail made on the workers: the same bytes
+        for in_pieces in (False, True)  # the tail taken in pieces: the same bytes
     }
     first = next(iter(runs.values()))
     assert all(run == first for run in runs.values())
@@ -151,7 +153,7 @@ def test_chunks_shorter_than_the_lag_finish_whole(events: pl.DataFrame, count: i
     out.append(encoder.finish())
     assert pl.read_parquet(io.BytesIO(b"".join(out))).equals(events.head(100 * count))
     assert ParquetEncoder(ChunkContext("e", "d", 0)).finish() == b""
-    assert ParquetEncoder(ChunkContext("e", "d", 0)).finish_later().result() == b""
+    assert b"".join(ParquetEncoder(ChunkContext("e", "d", 0)).finish_in_pieces()) == b""
 
 
 def test_a_worker_failure_surfaces_as_itself_and_ends_the_workers(events: pl.DataFrame) -> None:
@@ -172,7 +174,7 @@ def test_a_worker_failure_surfaces_as_itself_and_ends_the_workers(events: pl.Dat
     encoder = ParquetEncoder(ChunkContext("e", "d", 0, codec="zstd", level=3, workers=2))
     assert encoder.encode(unwritable) == b"PAR1"
     with pytest.raises(pa.ArrowNotImplementedError):
-        encoder.finish_later().result()
+        b"".join(encoder.finish_in_pieces())
     wait_for_no_parquet_threads()
 
 

@@ -1005,7 +1005,7 @@ def test_parquet_chunks_finished_while_the_next_is_encoded_are_the_files_of_thei
     world: World,
 ) -> None:
     # Each Parquet chunk's last row groups and footer are made on its encoder's workers
-    # while the next chunk is encoded (ParquetEncoder.finish_later): every chunk must
+    # while the next chunk is encoded (ParquetEncoder.finish_in_pieces): every chunk must
     # still be the file a synchronous finish makes of its rows, journalled in order.
     plan = world.plan("parquet", "zstd")
     batch_rows = 64

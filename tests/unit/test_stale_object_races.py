@@ -26,7 +26,7 @@ from sluice.sinks import (
     StorageError,
     StorageUnavailable,
 )
-from sluice.sinks.azure.errors import IMMUTABLE_CODES
+from sluice.sinks.azure.errors import IMMUTABLE_CODES, translate_azure_error
 from sluice.sinks.azure.upload import AzureUpload
 from sluice.sinks.profiles import S3Profile
 from sluice.sinks.resumable import ResumableWriter
@@ -452,6 +452,20 @@ def _immutable(code: str) -> ResourceExistsError:
     return refused
 
 
+@pytest.mark.parametrize("code", ["BlobImmutableDueToPolicy", "BlobImmutableDueToLegalHold"])
+def test_an_immutable_blob_refusing_any_request_is_told_apart_by_the_error_table(
+    code: str,
+) -> None:
+    """The 409 is not a changed version (ObjectExists): whatever request meets it, the
+    table says so, and the run ends with FAILED_PRECONDITION."""
+    where = "az://account/container/prefix/part-000000.parquet"
+    error = translate_azure_error(_immutable(code), "remove", where, "container")
+    assert type(error) is ObjectImmutable
+    assert str(error) == f"cannot remove {where!r}: {code}"
+    assert isinstance(translate_storage_error(error), FailedPrecondition)
+    assert code in IMMUTABLE_CODES  # the codes the tests below are run with
+
+
 @pytest.mark.parametrize("code", sorted(IMMUTABLE_CODES))
 @pytest.mark.parametrize("size", [SMALL, LARGE])
 def test_an_identical_immutable_blob_is_kept_without_its_metadata_written(
@@ -502,6 +516,24 @@ def test_an_identical_blob_a_first_commit_finds_on_an_immutable_container_is_kep
     monkeypatch.setattr(BlobClient, "commit_block_list", duplicate_then_immutable)
     assert writer.commit().size == LARGE
     assert _read(azure) == data
+
+
+def test_a_block_staged_on_an_immutable_blob_there_finds_it_there(
+    azure: CloudStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that may not replace (a manifest, a chunk not known stale) whose block is
+    refused because an immutable blob is there meets a blob found there: ObjectExists,
+    which the manifest writer answers by comparing manifests, not FAILED_PRECONDITION."""
+
+    def immutable(blob: BlobClient, *args: Any, **kwargs: Any) -> Any:
+        raise _immutable("BlobImmutableDueToPolicy")
+
+    monkeypatch.setattr(BlobClient, "stage_block", immutable)
+    writer = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal())
+    with pytest.raises(ObjectExists):
+        writer.write(os.urandom(LARGE))
+        writer.commit()
+    writer.abort()
 
 
 def test_an_immutable_blob_changed_since_it_was_examined_is_examined_again(
