@@ -1,6 +1,6 @@
 """The PHONE entity's rule in one pass: its candidates extracted and checked once, the
-rows whose candidates all pass rewritten by one replace, mixed rows spliced with the
-verdicts reached, and only the rest through the fenced rewrite."""
+rows with a passing one spliced with the verdicts reached, and only the rest through
+the fenced rewrite."""
 
 from __future__ import annotations
 
@@ -24,10 +24,7 @@ from sluice.server.pipeline.redaction.text_markers import (
     CLOSE,
     JOINED,
     JOINER,
-    LEAD,
     OPEN,
-    TRAIL,
-    VALUE,
 )
 from sluice.server.pipeline.redaction.validators import VALIDATORS
 from sluice.server.pipeline.redaction.verdicts import CandidateVerdicts
@@ -45,16 +42,13 @@ def rewrite_checked(
 ) -> pl.Expr:
     """`rewrite_text` for a rule `rewrites_in_one_pass` accepts, meant for all rows its
     gate picked (no `may_rewrite` before it). The candidates are extracted and checked
-    once, as `may_rewrite` does, and that check also tells the rows whose candidates all
-    pass (on the text-heavy set, 83% of the rows with a phone number): those are
-    rewritten by one replace of every candidate by lead, tag and trail, which is what
-    the fenced rewrite makes of them for half its cost. Rows with candidates passing and
-    failing are spliced with the verdicts already reached (`_spliced`); rows holding a
-    control character, and mixed rows whose pieces do not line up with their candidates
-    (never expected), take the fenced rewrite. `verdicts` (from `phone_verdicts`) carries
-    the candidates' verdicts (and the failing runs') from batch to batch of an export;
-    without it, each call starts a memory of its own, so nothing is carried from one
-    call to the next."""
+    once, as `may_rewrite` does, and the rows with a passing candidate are spliced with
+    the verdicts reached (`_spliced`), which is what the fenced rewrite makes of them for
+    a fraction of its cost; rows holding a control character, and rows whose pieces do
+    not line up with their candidates (never expected), take the fenced rewrite.
+    `verdicts` (from `phone_verdicts`) carries the candidates' verdicts (and the failing
+    runs') from batch to batch of an export; without it, each call starts a memory of its
+    own, so nothing is carried from one call to the next."""
     checked = phone_verdicts() if verdicts is None else verdicts
     return text.map_batches(
         partial(_rewritten_checked, rule=rule, verdicts=checked),
@@ -91,33 +85,34 @@ def _rewritten_checked(values: pl.Series, rule: PatternRule, verdicts: PhoneVerd
     counts = pl.Series(pc.list_value_length(matches))
     valid = verdicts.candidates.passing(candidates)
     some_valid = _rows_among(rows.filter(valid), len(values))
-    some_invalid = _rows_among(rows.filter(~valid), len(values))
     # Rows with phone numbers inside a failing run take the fenced rewrite, which splits
     # the run (phone_runs.py): few rows, found among the failing candidates only.
     runs = _rows_among(_rows_with_phone_runs(candidates, rows, valid, verdicts.runs), len(values))
     # And so do rows with numbers side by side the pattern does not part (phone_runs.py),
     # and only those hold a candidate that is a dotted boundary.
     runs = runs | _rows_among(rows_at_bounds(candidates, rows, values), len(values))
-    one_pass = some_valid & ~some_invalid & ~unusual & ~runs
-    mixed = some_valid & some_invalid & ~unusual & ~runs
+    # Rows with a passing candidate, none of ours and no run to split: spliced with the
+    # verdicts reached, whether their candidates all pass (on the text-heavy set, 83% of
+    # the rows with a phone number) or some fail.
+    spliced = some_valid & ~unusual & ~runs
     fenced = unusual | runs
-    if not one_pass.any() and not mixed.any() and not fenced.any():
+    if not spliced.any() and not fenced.any():
         return values
     # `scatter` writes in place: into a copy, never the caller's values.
     out = values.clone()
-    if one_pass.any():
-        tagged = joined.filter(one_pass).str.replace_all(
-            rule.regex, f"{LEAD}{tag(rule.label)}{TRAIL}"
+    if spliced.any():
+        own = spliced.gather(rows)
+        texts = _spliced(
+            joined.filter(spliced),
+            candidates.filter(own),
+            valid.filter(own),
+            counts.filter(spliced),
+            rule,
         )
-        unjoined = tagged.str.replace_all(JOINER, "", literal=True)
-        out = out.scatter(row_positions(one_pass), unjoined)
-    if mixed.any():
-        verdicts_in_mixed = valid.filter(mixed.gather(rows))
-        spliced = _spliced(joined.filter(mixed), verdicts_in_mixed, counts.filter(mixed), rule)
-        if spliced is None:  # never expected: the rows take the fenced rewrite
-            fenced = fenced | mixed
+        if texts is None:  # never expected: the rows take the fenced rewrite
+            fenced = fenced | spliced
         else:
-            out = out.scatter(row_positions(mixed), spliced)
+            out = out.scatter(row_positions(spliced), texts)
     if fenced.any():
         chosen = values.filter(fenced).to_frame(ELEMENT)
         rewritten = chosen.select(rewrite_text(pl.col(ELEMENT), rule)).to_series()
@@ -126,45 +121,79 @@ def _rewritten_checked(values: pl.Series, rule: PatternRule, verdicts: PhoneVerd
 
 
 def _spliced(
-    joined: pl.Series, valid: pl.Series, counts: pl.Series, rule: PatternRule
+    joined: pl.Series,
+    candidates: pl.Series,
+    valid: pl.Series,
+    counts: pl.Series,
+    rule: PatternRule,
 ) -> pl.Series | None:
-    """Rows whose candidates pass and fail (with joiners, no control character of ours)
+    """Rows with passing candidates (with joiners, no control character of ours)
     rewritten as the fenced rewrite does, with the verdicts already reached: every
-    candidate fenced, the text split before each, and the piece of each passing one
-    starting with the tag. The fence finds the same matches in the same order as the
-    extraction (the same pattern over the same text), so piece i + 1 of a row is its
-    candidate i, and `valid` (per candidate, in row order) is each piece's verdict; the
-    fenced rewrite's check of each value gave the same (the value is what `phone_values`
-    reads), for ~3x the cost. `counts` is each row's number of candidates. None if the
-    pieces and verdicts do not line up in every row (a row with one piece too many and
-    another with one too few would shift verdicts from one row to the other)."""
-    fenced = joined.str.replace_all(rule.regex, f"{LEAD}{OPEN}{VALUE}{CLOSE}{TRAIL}")
-    pieces = fenced.str.split(OPEN).to_arrow()
+    passing candidate's value replaced by the tag, its lead and trail kept, the others
+    left as they are. The text is split where the pattern matches (a replace by OPEN,
+    which no such row holds), and piece i + 1 of a row follows its candidate i: the
+    split finds the same matches in the same order as the extraction (the same pattern
+    over the same text). A replacement without group references lets the regex engine
+    find the matches without resolving their groups: the replace by lead, tag and trail
+    this stands in for cost ~3x as much. `candidates` and `valid` are per candidate, in
+    row order; `counts` is each row's number of candidates. None if the pieces and
+    candidates do not line up in every row (a row with one piece too many and another
+    with one too few would shift candidates from one row to the other)."""
+    pieces = joined.str.replace_all(rule.regex, OPEN, literal=False).str.split(OPEN).to_arrow()
     if isinstance(pieces, pa.ChunkedArray):
         pieces = pieces.combine_chunks()
     flat = pl.Series(ELEMENT, pc.list_flatten(pieces))
     lengths = pl.Series(pc.list_value_length(pieces)).cast(pl.Int64)
-    # Row by row, not in total: the verdicts are handed out in row order.
+    # Row by row, not in total: the candidates are handed out in row order.
     lined_up = len(counts) == len(joined) and (lengths - 1 == counts.cast(pl.Int64)).all()
-    if pieces.null_count or not lined_up or len(flat) - len(joined) != len(valid):
+    if pieces.null_count or not lined_up or len(flat) - len(joined) != len(candidates):
+        return None
+    written = _written(candidates, valid, rule)
+    if written is None:
         return None
     # From the lengths, not the offsets buffer (a sliced array's offsets do not start at 0).
     offsets = pl.concat([pl.Series([0], dtype=pl.Int64), lengths.cum_sum()])
     first = offsets.slice(0, len(joined))
     opening = pl.repeat(False, len(flat), eager=True).scatter(first, True)
-    verdict = pl.repeat(False, len(flat), eager=True)
-    verdict = verdict.scatter(row_positions(~opening).filter(valid), True)
-    piece = pl.col(ELEMENT)
-    rest = piece.str.splitn(CLOSE, 2).struct.field("field_1")
-    rebuilt = (
-        pl.when(pl.lit(verdict))
-        .then(pl.concat_str(pl.lit(tag(rule.label)), rest))
-        .otherwise(piece.str.replace(CLOSE, "", literal=True))
-    )
-    result = flat.to_frame().select(rebuilt).to_series().to_arrow()
+    # Each piece after a row's first follows its candidate: written before it.
+    before = pl.repeat("", len(flat), eager=True).scatter(row_positions(~opening), written)
+    result = (before + flat).to_arrow()
     lists = pa.LargeListArray.from_arrays(pa.array(offsets.to_arrow()), result)
     texts = pl.Series(ELEMENT, lists).list.join("")
     return texts.str.replace_all(JOINER, "", literal=True)
+
+
+def _written(candidates: pl.Series, valid: pl.Series, rule: PatternRule) -> pl.Series | None:
+    """Per candidate (a whole match), what the rewrite writes for it: for a passing one
+    its lead, the tag and its trail, found around its value (`phone_values`: the value
+    starts with a digit, "+" or "(", which the lead before it never holds, so its first
+    place in the match is its own); a failing one as it is. None if a value is not in
+    its match (never expected)."""
+    chosen = candidates.filter(valid)
+    if chosen.is_empty():
+        return candidates
+    match = pl.col(ELEMENT)
+    value = pl.col(_VALUE)
+    # Byte offsets: the value is ASCII, a lead may not be.
+    at = match.str.find(value, literal=True)
+    raw = match.cast(pl.Binary)
+    tagged = pl.concat_str(
+        raw.bin.head(at).cast(pl.String),
+        pl.lit(tag(rule.label)),
+        raw.bin.slice(at + value.str.len_bytes()).cast(pl.String),
+    )
+    done = (
+        pl.DataFrame({ELEMENT: chosen, _VALUE: phone_values(chosen)})
+        .select(tagged.alias(ELEMENT))
+        .to_series()
+    )
+    if done.null_count():
+        return None
+    # `candidates` is the caller's: `scatter` writes into a copy.
+    return candidates.clone().scatter(row_positions(valid), done)
+
+
+_VALUE: Final = "value"
 
 
 def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series]:
