@@ -9,6 +9,7 @@ import pytest
 
 from sluice.server.pipeline.redaction import phone_one_pass
 from sluice.server.pipeline.redaction.policy import PatternRule
+from sluice.server.pipeline.redaction.verdicts import CandidateForms
 from tests.unit.test_redaction_phone_one_pass import RULE, TRICKY, _both, _corpus
 
 MIXED = [
@@ -29,8 +30,9 @@ def test_mixed_rows_are_spliced_to_the_fenced_rewrite(monkeypatch: pytest.Monkey
         valid: pl.Series,
         counts: pl.Series,
         rule: PatternRule,
+        places: CandidateForms | None = None,
     ) -> pl.Series | None:
-        out = real(joined, candidates, valid, counts, rule)
+        out = real(joined, candidates, valid, counts, rule, places)
         spliced.append(-1 if out is None else len(out))
         return out
 
