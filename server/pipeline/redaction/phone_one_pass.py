@@ -144,7 +144,7 @@ def _spliced(
     split finds the same matches in the same order as the extraction (the same pattern
     over the same text). A replacement without group references lets the regex engine
     find the matches without resolving their groups: the replace by lead, tag and trail
-    this stands in for cost ~3x as much. `candidates` and `valid` are per candidate, in
+    this stands in for cost twice as much. `candidates` and `valid` are per candidate, in
     row order; `counts` is each row's number of candidates. None if the pieces and
     candidates do not line up in every row (a row with one piece too many and another
     with one too few would shift candidates from one row to the other). `places` (from
