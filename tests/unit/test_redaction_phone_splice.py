@@ -45,16 +45,18 @@ def test_mixed_rows_are_spliced_to_the_fenced_rewrite(monkeypatch: pytest.Monkey
 
 
 def test_leads_and_trails_beyond_ascii_are_kept() -> None:
-    # The value is found in its match by byte offset: a lead or trail of several bytes
-    # must come out whole.
+    # The value is found in its match by byte offset: a lead, trail or space in the value
+    # of several bytes must come out whole.
     texts: list[str | None] = [
         "é+44 20 7946 0958 ñ",
         "联系555-123-4567谢谢 and 2024-05-06",
         "«(555) 123-4567» then ü 020 7946 0958",
+        "+1 555 123 4567\u00a0ext. 89 then",
     ]
     before, after = _both(texts)
     assert after == before
     assert after[0] == "é[PHONE] ñ"
+    assert after[3] == "[PHONE] then"
 
 
 def _candidates(joined: pl.Series) -> pl.Series:

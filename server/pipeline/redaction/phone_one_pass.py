@@ -194,12 +194,14 @@ def _written(
 
 def _value_places(distinct: pl.Series) -> pl.Series:
     """Per distinct passing candidate of rows holding no control character of ours: its
-    lead, OPEN and its trail, found around its value (`phone_values`: the value starts
-    with a digit, "+" or "(", which the lead before it never holds, so its first place
-    in the match is its own); null if the value is not in the match."""
+    lead, OPEN and its trail, found around its value (`phone_values`). The value's first
+    place in the match is its own: a lead is one character, or one and up to three
+    stars, and a value holds no star and is no run of one character, so none starts
+    inside the lead. Null if the value is not in the match."""
     match = pl.col(ELEMENT)
     value = pl.col(_VALUE)
-    # Byte offsets: the value is ASCII, a lead may not be.
+    # Byte offsets throughout (`find` gives bytes): a lead, and a space in a value
+    # (`\s` before an extension), may be beyond ASCII.
     at = match.str.find(value, literal=True)
     raw = match.cast(pl.Binary)
     place = pl.concat_str(
