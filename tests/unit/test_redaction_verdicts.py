@@ -12,7 +12,7 @@ import pytest
 from sluice.server.pipeline.redaction import phone_one_pass
 from sluice.server.pipeline.redaction import verdicts as verdicts_module
 from sluice.server.pipeline.redaction.phone_one_pass import phone_verdicts, rewrite_checked
-from sluice.server.pipeline.redaction.verdicts import CandidateVerdicts
+from sluice.server.pipeline.redaction.verdicts import CandidateForms, CandidateVerdicts
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import run
 from tests.unit.test_redaction_phone_one_pass import RULE, TRICKY, _corpus
@@ -40,6 +40,29 @@ def test_each_candidate_is_checked_once_and_answered_every_time() -> None:
     # All known now: nothing more is checked.
     assert memory.passing(pl.concat([first, second])).sum() == 6
     assert len(check.asked) == 5
+
+
+class _Writing:
+    """A rewrite (upper case; null for "none") that records what it was asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __call__(self, distinct: pl.Series) -> pl.Series:
+        self.asked.extend(distinct.to_list())
+        upper = distinct.str.to_uppercase()
+        return upper.scatter((distinct == "none").arg_true(), None)
+
+
+def test_each_candidate_is_written_once_and_looked_up_after() -> None:
+    write = _Writing()
+    memory = CandidateForms(write)
+    first = pl.Series(["ab", "none", "ab", "c"])
+    assert memory.written(first).to_list() == ["AB", None, "AB", "C"]
+    second = pl.Series(["c", "none", "de", "ab"])
+    assert memory.written(second).to_list() == ["C", None, "DE", "AB"]
+    # A null form is never remembered: asked again; the others once each.
+    assert sorted(write.asked) == ["ab", "c", "de", "none", "none"]
 
 
 def test_past_the_bound_verdicts_are_still_right_but_not_remembered(
