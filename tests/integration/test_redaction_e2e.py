@@ -236,3 +236,28 @@ def test_hash_with_an_unknown_key_is_failed_precondition(world) -> None:  # type
     with pytest.raises(FailedPreconditionError, match=r"rules\[0\].*'crm'"):
         client.create(spec)
     assert json.dumps(str(KEY)) not in daemon.log_tail(200)
+
+
+def test_text_stored_as_a_dictionary_is_redacted(world) -> None:  # type: ignore[no-untyped-def]
+    """A Parquet column of dictionary-encoded strings (as pandas' category dtype writes
+    it) reads as Categorical: moderate redaction must still read its values."""
+    daemon, client, source = world
+    messages = pl.read_parquet(source)["message"]
+    path = daemon.sources / "categorical.parquet"
+    pl.DataFrame({"message": messages.cast(pl.Categorical)}).write_parquet(path)
+    assert pl.read_parquet_schema(path)["message"] == pl.Categorical
+    spec = ExportClient.build_spec(
+        source=str(path),
+        to=str(daemon.exports),
+        dataset="categorical",
+        redaction=pb.Redaction(level="moderate"),
+    )
+    finished = client.wait(client.create(spec).id, timeout=120)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    out = read_export(finished.manifest_uri)["message"].to_list()
+    plain = pl.read_parquet(source, columns=["email", "phone"]).to_dicts()
+    assert len(out) == len(plain)
+    assert not any(
+        row["email"] in o or row["phone"] in o for row, o in zip(plain, out, strict=True)
+    )
+    assert any("[PHONE]" in o for o in out) and any("[EMAIL]" in o for o in out)

@@ -41,6 +41,7 @@ from sluice.server.pipeline.redaction.schema_walk import (
     Location,
     Rewrite,
     any_present,
+    dictionary_free,
     dotted,
     extract,
     is_nested,
@@ -95,6 +96,14 @@ class _TextRule:
 class PolicyRedactor:
     def __init__(self, policy: RedactionPolicy, schema: pl.Schema) -> None:
         self._policy = policy
+        #: Columns holding dictionary-encoded text (Categorical, Enum), read as String so
+        #: every rule reads them: the categories are the values, which may hold anything.
+        self._as_text = {
+            name: dictionary_free(dtype)
+            for name, dtype in schema.items()
+            if dictionary_free(dtype) != dtype
+        }
+        schema = pl.Schema({name: self._as_text.get(name, dtype) for name, dtype in schema.items()})
         self._counters: dict[str, str] = {}
         self._claimed: set[Location] = set()
         self._columns_in_schema: dict[str, Location] = {}
@@ -350,6 +359,8 @@ class PolicyRedactor:
     # -- running ------------------------------------------------------------------------
 
     def _run_stages(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        if self._as_text:
+            frame = frame.with_columns(pl.col(n).cast(t) for n, t in self._as_text.items())
         frame = _run_stages(frame, self._stages)
         frame = frame if self._text_pass is None else self._text_pass.apply(frame)
         return _run_stages(frame, self._late_stages)

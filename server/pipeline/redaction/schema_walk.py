@@ -40,6 +40,22 @@ def walk(location: Location, dtype: AnyType) -> Iterator[tuple[Location, pl.Data
         yield from walk((*location, ELEMENT), dtype.inner)
 
 
+def dictionary_free(dtype: AnyType) -> pl.DataType:
+    """`dtype` with every Categorical and Enum inside it read as String: text stored as a
+    dictionary (a Parquet column written from pandas' category dtype, an Arrow
+    dictionary array) is text the rules must read like any other."""
+    dtype = instance(dtype)
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        return pl.String()
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: dictionary_free(f.dtype) for f in dtype.fields})
+    if isinstance(dtype, pl.List):
+        return pl.List(dictionary_free(dtype.inner))
+    if isinstance(dtype, pl.Array):
+        return pl.Array(dictionary_free(dtype.inner), dtype.shape)
+    return dtype
+
+
 def is_nested(dtype: AnyType) -> bool:
     return isinstance(dtype, pl.Struct | pl.List | pl.Array)
 
