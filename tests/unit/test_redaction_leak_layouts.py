@@ -279,6 +279,12 @@ BASIC_FIXED = [
         "aws s3 ls --aws-secret-access-key=[AWS_SECRET_KEY]",
     ),
     (f"aws-secret-access-key: {AWS_SECRET}", "aws-secret-access-key: [AWS_SECRET_KEY]"),
+    # Code after a value in square brackets is no part of it (it was redacted with it).
+    ("login(password=[hunter2 x]).then(ok)", "login(password=[SECRET_VALUE]).then(ok)"),
+    (
+        "f(password=[hunter2]); g(token=[a b]}",
+        "f(password=[SECRET_VALUE]); g(token=[SECRET_VALUE]}",
+    ),
 ]
 
 MODERATE_FIXED = [

@@ -87,8 +87,10 @@ _SECRET_NAME = (
 #: (pseudonyms.py: `[LABEL` or `[`, then a SUB). Not any word in brackets: `token=[0]*2`
 #: and `token=[masked]x` are code and log text.
 _WRITTEN = r"\[(?:[A-Z][A-Z0-9_]*|[A-Z0-9_]*\x1a[^\[\]\s]*)\]"
-#: ... and the first character of the value's rest after it.
-_WRITTEN_THEN_MORE = rf"{_WRITTEN}(?:[^\s\"',;&\[\\」』`]|\\[^\s\"'])"
+#: ... and the first character of the value's rest after it. Not a closing bracket:
+#: after a value in square brackets (_SQUARE_BRACKETED_SECRET) it is the code's
+#: (`login(password=[x y]).then(ok)` lost `).then(ok)` to the value).
+_WRITTEN_THEN_MORE = rf"{_WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"'])"
 _ASSIGNED_START = (
     r"(?:[^\s\"',;&\[\\=>「『」』`]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
     rf"|{_WRITTEN_THEN_MORE})"
