@@ -285,6 +285,27 @@ BASIC_FIXED = [
         "f(password=[hunter2]); g(token=[a b]}",
         "f(password=[SECRET_VALUE]); g(token=[SECRET_VALUE]}",
     ),
+    # A quoted value over lines, whole (its lines after the first were left in clear).
+    ('password="correct\nhorse" x', 'password="[SECRET_VALUE]" x'),
+    ("secret: 'abc\n  def\n  ghi'\nnext: 1", "secret: '[SECRET_VALUE]'\nnext: 1"),
+    # Lists of secrets under a name, singular or plural, as JSON and code write them.
+    ('{"passwords": ["a1b2", "c3d4"]}', '{"passwords": ["[SECRET_VALUE]"]}'),
+    ('{"api_keys": [\n  "k1abc",\n  "k2def"\n]}', '{"api_keys": [\n  "[SECRET_VALUE]"\n]}'),
+    (
+        "access_tokens = ['t1', 't2'] password: [\"x y\"]",
+        "access_tokens = ['[SECRET_VALUE]'] password: [\"[SECRET_VALUE]\"]",
+    ),
+    # Shell arrays.
+    (
+        'TOKENS=(abc def)\nexport PASSWORDS=("a b" c)',
+        "TOKENS=([SECRET_VALUE])\nexport PASSWORDS=([SECRET_VALUE])",
+    ),
+    ("  declare -a API_KEYS=(k1 k2)", "  declare -a API_KEYS=([SECRET_VALUE])"),
+    # A prompt's label and the secret typed after it on its line.
+    (
+        "Enter password: hunter2\nNew password: hunter3",
+        "Enter password: [SECRET_VALUE]\nNew password: [SECRET_VALUE]",
+    ),
 ]
 
 MODERATE_FIXED = [
@@ -464,6 +485,10 @@ LOOK_ALIKES = [
     ("basic", "token=[masked] token=[expired] secret=[none] password=[***] token=[n/a]"),
     ("basic", "token=[here](http://a.b) password=[link][1] token=[0] password=[1, 2]"),
     ("basic", "token=[t.strip() for t in x] token=[u8;32] token=[REDACTED]"),
+    # Lists that hold no secret: a tokenizer's words, names of secrets, an empty one; a
+    # shell array of numbers under a name ending in "tokens".
+    ("basic", '{"tokens": ["the", "cat"], "secrets": ["db-password"], "passwords": []}'),
+    ("basic", "MAX_TOKENS=(512 1024)"),
     # Markdown code closed after a setting: what follows is prose, not a value.
     ("basic", "Run `export API_TOKEN=`, then paste.\n\nSee `docs`. Set `token = ` then `x`."),
     ("basic", "Run ``export API_TOKEN=``, then paste.\n\nSee ``docs``."),
@@ -574,10 +599,17 @@ STILL_LEAKING = [
     ),
     _open(
         "basic",
-        'password="correct\nhorse" x',
-        'password="[SECRET_VALUE]" x',
-        "a quoted value ends at its line's end: a prompt's closing quote read as an "
-        "opening one ran on to the next line's secret and left it in clear",
+        "password = [x y]",
+        "password = [SECRET_VALUE]",
+        "brackets after ' = ' are code as often (`token = [t for t in x]`, a Nix list): "
+        "only right after '=' are they a value (BASIC_FIXED)",
+    ),
+    _open(
+        "basic",
+        "Password for user ann: hunter2",
+        "Password for user ann: [SECRET_VALUE]",
+        "words between a name and its ':' are prose as often ('password for the account: "
+        "reset it'); the label right before ':' is read ('Enter password: x', BASIC_FIXED)",
     ),
     _open(
         "strict",

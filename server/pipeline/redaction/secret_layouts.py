@@ -69,10 +69,22 @@ _OTHER_LANGUAGE_PW_NAME = (
     r"|пароль)|密码|パスワード|비밀번호)"
 )
 
+# The plural of a name that holds secrets (`passwords`, `api_keys`, `AUTH_TOKENS`), for
+# lists of them; not `tokens` alone (a tokenizer's words) nor `secrets` alone (names of
+# secrets, as Kubernetes lists them).
+_PLURAL_NAMES = (
+    r"(?:passwords|passwds|passphrases|pwds|client_secrets|api[_-]?keys|apikeys"
+    r"|access[_-]?tokens|auth[_-]?tokens|refresh[_-]?tokens|secret[_-]?keys|private[_-]?keys"
+    r"|access[_-]?keys)\b"
+)
+_PLURAL_SECRET_NAME = rf"(?i:\b[a-z0-9_-]*?{_PLURAL_NAMES})"
 # The name of a secret, as the keyword entity's lead has it before the assignment.
 _SECRET_NAME = (
     rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
 )
+# A shell array's name: a secret's name or its plural, `TOKENS` and `SECRETS` alone too (in
+# a shell assignment no tokenizer's words; `MAX_TOKENS=(512)` is a number).
+_ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets)\b))"
 # A secret's value: it may not start with an earlier rule's tag alone (left as it is),
 # "[" (a tag's or a list's; _SQUARE_BRACKETED_SECRET takes the few bracketed values),
 # an opening corner bracket or a backtick (the lead takes one; _BRACKETED_SECRET or
@@ -138,6 +150,65 @@ def _quoted_secret(quote: str) -> Entity:
         rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
+
+
+def _multiline_quoted_secret(quote: str) -> Entity:
+    """A quoted secret whose value runs on over lines (`password = "abc` and `def"` on
+    the next line, as YAML folds a quoted scalar): _quoted_secret's value ends at its
+    line, so the lines after the first were left in clear. Only a quote no character of
+    its first line closes, a value starting with neither a space nor punctuation, and a
+    closing quote that ends a line, a word or an item, each further line one word (a
+    base64 key's, a folded value's; `x = 1` is code after a quote no line closed): a
+    prompt's closing quote
+    (`input('Password: ')`) is followed by ")" and the next line's quote by a value,
+    which took the code between them for a secret. At most as many lines as an XML
+    element's value. Before _quoted_secret, with its gate (one search serves both)."""
+    first = rf"[^{quote}\n\\]*"
+    then = rf"[ \t]*[^\s{quote}\\]*[ \t]*"
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}",
+        rf"[^\s{quote}\[\\,;.:)(!?+<>{{}}|&=*-]{first}(?:\r?\n{then}){{1,{_ELEMENT_MORE_LINES}}}",
+        rf"\\?{quote}(?:$|[\s,;)}}\]])",
+        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+    )
+
+
+def _quoted_list(quote: str) -> Entity:
+    """A list of quoted secrets under a secret's name, singular or plural (`"passwords":
+    ["a", "b"]`, `api_keys = ['x', 'y']`, also over lines as JSON is pretty-printed):
+    the keyword pattern's value may not start with "[" and left every one in clear.
+    Written as one quoted value (`["[SECRET_VALUE]"]`), so JSON stays JSON. A plural
+    `tokens` alone is not one: a tokenizer's output (`"tokens": ["the", "cat"]`);
+    `access_tokens` and the singular are. Only values holding "[" and the quote after an
+    assignment are looked at."""
+    item = rf"[^{quote}\n\\]*"
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}){_ASSIGNMENT}\[\s*{quote}",
+        rf"{item}(?:{quote}\s*,\s*{quote}{item})*",
+        rf"{quote}\s*,?\s*\]",
+        gate_pattern=rf"[:=>\uff1a]\s*\[\s*{quote}",
+    )
+
+
+#: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=("a" "b")`),
+#: whole up to its closing parenthesis on its line: the keyword pattern took its first
+#: word only (`TOKEN=(abc def)` kept `def` in clear) and a plural name none. Only as a
+#: shell writes one, at a line's start (after `export`, `declare -a`, `local`...) and
+#: with no space around "=": in code `f(token=(a or b))` is an argument. Only values
+#: holding "=(" are looked at.
+_SHELL_ARRAY_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"(?m:^)[ \t]*(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
+    rf"{_ARRAY_NAME}=\(",
+    r"[^()\n]*[^\s()]",
+    r"\)",
+    gate_pattern=r"=\(",
+)
 
 
 #: A secret in CJK corner brackets (`password=「correct horse」`, `『…』`), whole up to
@@ -346,20 +417,27 @@ KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}"
 #: The keyword and what follows it: every match holds it, and a gate starting with a
 #: literal keeps its prefilter (a name's first words are not one).
 KEYWORD_SECRET_GATE: Final = (
-    rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
+    rf"(?:(?i:{_CREDENTIAL_NAMES}|{_PLURAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
     # An element's attribute too (`<password type="x">`).
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=)"
     rf"|--(?i:[a-z0-9_-]*?(?:{_CREDENTIAL_NAMES}|pass\b))\s"
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
     r"|://hooks\.slack\.com/services/"
+    # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
+    r"|(?i:tokens|secrets)=\("
 )
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
 #: order matters where two could match the same text (each layout says which goes first).
 SECRET_VALUE_LAYOUTS: Final = (
+    _quoted_list('"'),
+    _quoted_list("'"),
+    _multiline_quoted_secret('"'),
     _quoted_secret('"'),
+    _multiline_quoted_secret("'"),
     _quoted_secret("'"),
     _BRACKETED_SECRET,
     _SQUARE_BRACKETED_SECRET,
+    _SHELL_ARRAY_SECRET,
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
     _SECRET_CDATA,
