@@ -156,13 +156,13 @@ def _multiline_quoted_secret(quote: str) -> Entity:
     """A quoted secret whose value runs on over lines (`password = "abc` and `def"` on
     the next line, as YAML folds a quoted scalar): _quoted_secret's value ends at its
     line, so the lines after the first were left in clear. Only a quote no character of
-    its first line closes, a value starting with neither a space nor punctuation, and a
-    closing quote that ends a line, a word or an item, each further line one word (a
-    base64 key's, a folded value's; `x = 1` is code after a quote no line closed): a
-    prompt's closing quote
-    (`input('Password: ')`) is followed by ")" and the next line's quote by a value,
-    which took the code between them for a secret. At most as many lines as an XML
-    element's value. Before _quoted_secret, with its gate (one search serves both)."""
+    its first line closes; a value starting with neither a space nor punctuation, whose
+    further lines are one word each (a base64 key's, a folded value's; `x = 1` is code
+    after a quote no line closed); and a closing quote that ends a line, a word or an
+    item: a prompt's closing quote (`input('Password: ')`) is followed by ")", and the
+    next line's quote by a value, which took the code between them for a secret. At
+    most as many lines as an XML element's value. Before _quoted_secret, with its gate
+    (one search serves both)."""
     first = rf"[^{quote}\n\\]*"
     then = rf"[ \t]*[^\s{quote}\\]*[ \t]*"
     return Entity(
