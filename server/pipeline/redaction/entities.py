@@ -387,7 +387,7 @@ ENTITIES: Final = (
         _END,
         validator="phone",
         # Not the value pattern: dates, ids and card look-alikes pass that (phone_gate.py).
-        # Also the layouts' characters beyond ASCII and `tel:` (phone_other_forms.py).
+        # Also a digit before a separator beyond ASCII (phone_other_forms.py).
         gate_pattern=f"{phone_gate(_PHONE_VALUE)}|{OTHER_FORMS_GATE}",
         phone_steps=True,
         layouts=PHONE_OTHER_FORMS,
