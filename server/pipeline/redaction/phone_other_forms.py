@@ -21,8 +21,8 @@ in values holding one, Entity.gate_non_ascii). The gate gains one alternative
 (`OTHER_FORMS_GATE`): an ASCII digit before a separator beyond ASCII, which starts with
 a byte the gate's scan already looks for, so its scan of ASCII text costs what it did.
 Any alternative starting with another byte ("tel:", a digit beyond ASCII, even alone)
-doubled that scan (0.13 -> 0.24 CPU s per 1M text-heavy messages; the moderate level
-+0.12): so a number written in digits beyond ASCII only, or a `tel:` URI's number
+doubled that scan (0.13 -> 0.24 CPU s per 1M text-heavy messages; the moderate level's
+gate scans 0.70 -> 0.82): so a number written in digits beyond ASCII only, or a `tel:` URI's number
 without separators, is found only in a value the gate picks for something else (another
 number in it). Gating those rows needs a scan of its own (a length check for characters
 beyond ASCII costs 0.024 CPU s per 1M messages, a search for "tel:" 0.033).
