@@ -164,7 +164,9 @@ def _multiline_quoted_secret(quote: str) -> Entity:
     most as many lines as an XML element's value. Before _quoted_secret, with its gate
     (one search serves both)."""
     first = rf"[^{quote}\n\\]*"
-    then = rf"[ \t]*[^\s{quote}\\]*[ \t]*"
+    # A further line: its indent, then a word and the spaces after it, if any (one way
+    # to read a line of spaces: no backtracking blow-up under Python `re`).
+    then = rf"[ \t]*(?:[^\s{quote}\\]+[ \t]*)?"
     return Entity(
         "SECRET_VALUE",
         "basic",
