@@ -36,6 +36,10 @@ FOUND = [
     ),
     ("call tel:+1-555-123-4567;ext=12", "call tel:[PHONE];ext=12"),
     ("tel:+1.555.123.4567", "tel:[PHONE]"),
+    # The only separator beyond ASCII right after the area code's ")".
+    ("Call us at (555)\u00a0123-4567 today", "Call us at [PHONE] today"),
+    ("+1 (555)\u00a0123-4567", "[PHONE]"),
+    ("(555)\u00a01234567", "[PHONE]"),
 ]
 
 
@@ -90,9 +94,13 @@ def test_look_alikes_beyond_ascii_stay(text: str) -> None:
 
 @pytest.mark.parametrize("action", ["redact", "mask", "null"])
 def test_other_forms_are_handled_by_every_action(action: str) -> None:
-    texts = ["call 555\u00a0123\u00a04567 now", "call 555\u2013123\u20134567 now"]
+    texts = [
+        "call 555\u00a0123\u00a04567 now",
+        "call 555\u2013123\u20134567 now",
+        "call (555)\u00a0123-4567 now",
+    ]
     spec = RedactionSpec(level="none", rules=(rule(f"pattern=PHONE:{action}"),))
     out, counts = run(pl.DataFrame({"text": texts}), spec)
     for before, after in zip(texts, out["text"].to_list(), strict=True):
         assert after is None or "4567" not in after, (before, after)
-    assert sum(counts.values()) == 2
+    assert sum(counts.values()) == 3
