@@ -292,8 +292,9 @@ BASIC_FIXED = [
     ('{"passwords": ["a1b2", "c3d4"]}', '{"passwords": ["[SECRET_VALUE]"]}'),
     ('{"api_keys": [\n  "k1abc",\n  "k2def"\n]}', '{"api_keys": [\n  "[SECRET_VALUE]"\n]}'),
     (
-        "access_tokens = ['t1', 't2'] password: [\"x y\"]",
-        "access_tokens = ['[SECRET_VALUE]'] password: [\"[SECRET_VALUE]\"]",
+        "access_tokens = ['t1', 't2'] password: [\"x1y2\"] passwords = ['', 'k3']",
+        "access_tokens = ['[SECRET_VALUE]'] password: [\"[SECRET_VALUE]\"] passwords = "
+        "['[SECRET_VALUE]']",
     ),
     # Shell arrays.
     (
@@ -488,6 +489,9 @@ LOOK_ALIKES = [
     # Lists that hold no secret: a tokenizer's words, names of secrets, an empty one; a
     # shell array of numbers under a name ending in "tokens".
     ("basic", '{"tokens": ["the", "cat"], "secrets": ["db-password"], "passwords": []}'),
+    # A web form's validation messages about a password, and empty items: no secrets.
+    ("basic", '{"password": ["This field is required.", "Too short."]}'),
+    ("basic", '"passwords": ["Must contain a digit", "Must be 8 chars"] passwords = ["", ""]'),
     ("basic", "MAX_TOKENS=(512 1024)"),
     # Markdown code closed after a setting: what follows is prose, not a value.
     ("basic", "Run `export API_TOKEN=`, then paste.\n\nSee `docs`. Set `token = ` then `x`."),

@@ -183,14 +183,19 @@ def _quoted_list(quote: str) -> Entity:
     the keyword pattern's value may not start with "[" and left every one in clear.
     Written as one quoted value (`["[SECRET_VALUE]"]`), so JSON stays JSON. A plural
     `tokens` alone is not one: a tokenizer's output (`"tokens": ["the", "cat"]`);
-    `access_tokens` and the singular are. Only values holding "[" and the quote after an
-    assignment are looked at."""
-    item = rf"[^{quote}\n\\]*"
+    `access_tokens` and the singular are. Its items are single words, one at least not
+    empty: a list holding words parted by spaces is messages about a secret, as a web
+    form's validation writes them (`{"password": ["This field is required."]}`), and
+    one of empty items none (`["", ""]`); such a list is left to the other rules. Only
+    values holding "[" and the quote after an assignment are looked at."""
+    item = rf"[^{quote}\s\\]+"
+    between = rf"{quote}\s*,\s*{quote}"
     return Entity(
         "SECRET_VALUE",
         "basic",
         rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}){_ASSIGNMENT}\[\s*{quote}",
-        rf"{item}(?:{quote}\s*,\s*{quote}{item})*",
+        # Empty items before the first word, then words and empty items.
+        rf"(?:{between})*{item}(?:{between}(?:{item})?)*",
         rf"{quote}\s*,?\s*\]",
         gate_pattern=rf"[:=>\uff1a]\s*\[\s*{quote}",
     )
