@@ -302,6 +302,17 @@ BASIC_FIXED = [
         "TOKENS=([SECRET_VALUE])\nexport PASSWORDS=([SECRET_VALUE])",
     ),
     ("  declare -a API_KEYS=(k1 k2)", "  declare -a API_KEYS=([SECRET_VALUE])"),
+    # ... with spaces inside the parentheses, added to, after a command, two on a line.
+    (
+        'PASSWORDS=( abc def )\nTOKENS=(abc def )\nPASSWORDS=( "a1b2" "c3d4" )',
+        "PASSWORDS=([SECRET_VALUE])\nTOKENS=([SECRET_VALUE])\nPASSWORDS=([SECRET_VALUE])",
+    ),
+    ("PASSWORD=( abc def )", "PASSWORD=[SECRET_VALUE]"),
+    (
+        "TOKENS+=(abc def)\nx; TOKENS=(abc def)\nTOKENS=(a1 b2) PASSWORDS=(c3 d4)",
+        "TOKENS+=([SECRET_VALUE])\nx; TOKENS=([SECRET_VALUE])\n"
+        "TOKENS=([SECRET_VALUE]) PASSWORDS=([SECRET_VALUE])",
+    ),
     # A prompt's label and the secret typed after it on its line.
     (
         "Enter password: hunter2\nNew password: hunter3",
@@ -493,6 +504,8 @@ LOOK_ALIKES = [
     ("basic", '{"password": ["This field is required.", "Too short."]}'),
     ("basic", '"passwords": ["Must contain a digit", "Must be 8 chars"] passwords = ["", ""]'),
     ("basic", "MAX_TOKENS=(512 1024)"),
+    # A shell loop's names of secrets (`for s in "${SECRETS[@]}"; do kubectl ...`).
+    ("basic", "SECRETS=(DB_PASSWORD API_KEY)"),
     # Markdown code closed after a setting: what follows is prose, not a value.
     ("basic", "Run `export API_TOKEN=`, then paste.\n\nSee `docs`. Set `token = ` then `x`."),
     ("basic", "Run ``export API_TOKEN=``, then paste.\n\nSee ``docs``."),

@@ -84,7 +84,7 @@ _SECRET_NAME = (
 )
 # A shell array's name: a secret's name or its plural, `TOKENS` and `SECRETS` alone too (in
 # a shell assignment no tokenizer's words; `MAX_TOKENS=(512)` is a number).
-_ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets)\b))"
+_ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\btokens\b))"
 # A secret's value: it may not start with an earlier rule's tag alone (left as it is),
 # "[" (a tag's or a list's; _SQUARE_BRACKETED_SECRET takes the few bracketed values),
 # an opening corner bracket or a backtick (the lead takes one; _BRACKETED_SECRET or
@@ -201,18 +201,24 @@ def _quoted_list(quote: str) -> Entity:
     )
 
 
-#: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=("a" "b")`),
-#: whole up to its closing parenthesis on its line: the keyword pattern took its first
-#: word only (`TOKEN=(abc def)` kept `def` in clear) and a plural name none. Only as a
-#: shell writes one, at a line's start (after `export`, `declare -a`, `local`...) and
-#: with no space around "=": in code `f(token=(a or b))` is an argument. Only values
-#: holding "=(" are looked at.
+#: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=( "a" "b" )`,
+#: `TOKENS+=(x)`), whole up to its closing parenthesis on its line: the keyword pattern
+#: took its first word only (`TOKEN=(abc def)` kept `def` in clear) and a plural name
+#: none. Only as a shell writes one: at a line's start (after `export`, `declare -a`,
+#: `local`...), after `;`, `&&` or `||`, or after a space (a second array on its line),
+#: with no space around "=": in code `f(token=(a or b))` is an argument. Not a bare
+#: `SECRETS`: a loop over names of secrets (`SECRETS=(DB_PASSWORD API_KEY)`), as the
+#: quoted lists have it. With spaces inside the parentheses too (`( abc def )`), taken
+#: with the value so `PASSWORD=( a b )` reads as `PASSWORD=(a b)` does after it (the
+#: keyword pattern then takes the written array whole). Only values holding "=(" are
+#: looked at.
 _SHELL_ARRAY_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    r"(?m:^)[ \t]*(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
-    rf"{_ARRAY_NAME}=\(",
-    r"[^()\n]*[^\s()]",
+    r"(?:(?m:^)[ \t]*|[;&|][ \t]*|[ \t])"
+    r"(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
+    rf"{_ARRAY_NAME}\+?=\(",
+    r"[ \t]*[^\s()](?:[^()\n]*[^\s()])?[ \t]*",
     r"\)",
     gate_pattern=r"=\(",
 )
@@ -431,7 +437,7 @@ KEYWORD_SECRET_GATE: Final = (
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
     r"|://hooks\.slack\.com/services/"
     # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
-    r"|(?i:tokens|secrets)=\("
+    r"|(?i:tokens)\+?=\("
 )
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
 #: order matters where two could match the same text (each layout says which goes first).
