@@ -5,6 +5,8 @@ them must stay as they are. Leaks not fixed yet are strict xfails with their rea
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
@@ -291,6 +293,14 @@ BASIC_FIXED = [
     # Lists of secrets under a name, singular or plural, as JSON and code write them.
     ('{"passwords": ["a1b2", "c3d4"]}', '{"passwords": ["[SECRET_VALUE]"]}'),
     ('{"api_keys": [\n  "k1abc",\n  "k2def"\n]}', '{"api_keys": [\n  "[SECRET_VALUE]"\n]}'),
+    # ... with escapes in an item (json.dumps writes what is beyond ASCII as \uXXXX), and
+    # a plural name in camelCase.
+    (
+        json.dumps({"passwords": ["p\u00e4ssw\u00f6rd1", "c3d4"]}),
+        '{"passwords": ["[SECRET_VALUE]"]}',
+    ),
+    (json.dumps({"passwords": ['a"1b2', "c3d4\\"]}), '{"passwords": ["[SECRET_VALUE]"]}'),
+    ('{"clientSecrets": ["a1b2", "c3d4"]}', '{"clientSecrets": ["[SECRET_VALUE]"]}'),
     (
         "access_tokens = ['t1', 't2'] password: [\"x1y2\"] passwords = ['', 'k3']",
         "access_tokens = ['[SECRET_VALUE]'] password: [\"[SECRET_VALUE]\"] passwords = "

@@ -73,7 +73,7 @@ _OTHER_LANGUAGE_PW_NAME = (
 # lists of them; not `tokens` alone (a tokenizer's words) nor `secrets` alone (names of
 # secrets, as Kubernetes lists them).
 _PLURAL_NAMES = (
-    r"(?:passwords|passwds|passphrases|pwds|client_secrets|api[_-]?keys|apikeys"
+    r"(?:passwords|passwds|passphrases|pwds|client[_-]?secrets|api[_-]?keys|apikeys"
     r"|access[_-]?tokens|auth[_-]?tokens|refresh[_-]?tokens|secret[_-]?keys|private[_-]?keys"
     r"|access[_-]?keys)\b"
 )
@@ -186,9 +186,10 @@ def _quoted_list(quote: str) -> Entity:
     `access_tokens` and the singular are. Its items are single words, one at least not
     empty: a list holding words parted by spaces is messages about a secret, as a web
     form's validation writes them (`{"password": ["This field is required."]}`), and
-    one of empty items none (`["", ""]`); such a list is left to the other rules. Only
-    values holding "[" and the quote after an assignment are looked at."""
-    item = rf"[^{quote}\s\\]+"
+    one of empty items none (`["", ""]`); such a list is left to the other rules. A
+    word may hold escapes (`\"`, `\\`, `\u00e4`, as json.dumps writes what is beyond
+    ASCII). Only values holding "[" and the quote after an assignment are looked at."""
+    item = rf"(?:[^{quote}\s\\]|\\[^\s])+"
     between = rf"{quote}\s*,\s*{quote}"
     return Entity(
         "SECRET_VALUE",
