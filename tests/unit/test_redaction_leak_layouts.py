@@ -287,6 +287,12 @@ BASIC_FIXED = [
         "f(password=[hunter2]); g(token=[a b]}",
         "f(password=[SECRET_VALUE]); g(token=[SECRET_VALUE]}",
     ),
+    # ... but a closing bracket that a secret's characters follow is the value's.
+    (
+        "token=AKIAIOSFODNN7EXAMPLE)tail9 password=[TAG]}abc secret=[TAG])]x\\y",
+        "token=[SECRET_VALUE] password=[SECRET_VALUE] secret=[SECRET_VALUE]",
+    ),
+    ("f(token=AKIAIOSFODNN7EXAMPLE).then(ok)", "f(token=[AWS_ACCESS_KEY]).then(ok)"),
     # A quoted value over lines, whole (its lines after the first were left in clear).
     ('password="correct\nhorse" x', 'password="[SECRET_VALUE]" x'),
     ("secret: 'abc\n  def\n  ghi'\nnext: 1", "secret: '[SECRET_VALUE]'\nnext: 1"),

@@ -99,10 +99,15 @@ _ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\btokens\b))"
 #: (pseudonyms.py: `[LABEL` or `[`, then a SUB). Not any word in brackets: `token=[0]*2`
 #: and `token=[masked]x` are code and log text.
 _WRITTEN = r"\[(?:[A-Z][A-Z0-9_]*|[A-Z0-9_]*\x1a[^\[\]\s]*)\]"
-#: ... and the first character of the value's rest after it. Not a closing bracket:
-#: after a value in square brackets (_SQUARE_BRACKETED_SECRET) it is the code's
+#: ... and the first character of the value's rest after it. A closing bracket only
+#: where a character that goes on with a secret follows it (`[AWS_ACCESS_KEY])tail9`,
+#: `[TAG]}abc`): after a value in square brackets (_SQUARE_BRACKETED_SECRET) it is the
+#: code's when a dot, another bracket, a separator or a space follows, or nothing
 #: (`login(password=[x y]).then(ok)` lost `).then(ok)` to the value).
-_WRITTEN_THEN_MORE = rf"{_WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"'])"
+_WRITTEN_THEN_MORE = (
+    rf"{_WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"']"
+    rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|\\[^\s\"']))"
+)
 _ASSIGNED_START = (
     r"(?:[^\s\"',;&\[\\=>「『」』`]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
     rf"|{_WRITTEN_THEN_MORE})"
