@@ -40,6 +40,12 @@ FOUND = [
     ("Call us at (555)\u00a0123-4567 today", "Call us at [PHONE] today"),
     ("+1 (555)\u00a0123-4567", "[PHONE]"),
     ("(555)\u00a01234567", "[PHONE]"),
+    # Numbers beside each other, parted by an ASCII space: each found, as in ASCII.
+    ("555\u00a0123\u00a04567 555\u00a0987\u00a06543", "[PHONE] [PHONE]"),
+    (
+        "a 555\u2013123\u20134567 555\u2013987\u20136543 555\u2013111\u20132222 b",
+        "a [PHONE] [PHONE] [PHONE] b",
+    ),
 ]
 
 

@@ -99,6 +99,24 @@ BEYOND_ASCII_PHONE: Final = Entity(
     gate_pattern=f"[{_SPACES}{_DASHES}][0-9]|{_OTHER_DIGIT}",
     gate_non_ascii=True,
 )
+#: Numbers beside each other, parted by an ASCII space (`555\u00a0123\u00a04567
+#: 555\u00a0987\u00a06543`): BEYOND_ASCII_PHONE read them as one run of 20 digits, which
+#: fails the phone check, and left both in clear (in ASCII the PHONE pattern splits such a
+#: run, phone_runs.py). A number whose separators are all dashes or beyond ASCII ends at
+#: an ASCII space before another such number (its first group and separator: `555
+#: 123\u00a04567 89` stays one run, as in ASCII). Its trail holds the next number's
+#: start, so the next is the next pass's (the layout runs twice, then BEYOND_ASCII_PHONE
+#: takes the last).
+_BESIDE_ANOTHER: Final = Entity(
+    "PHONE",
+    "moderate",
+    _LEAD,
+    _number(f"[\\-{_SPACES}{_DASHES}]"),
+    f" {_DIGIT}+[{_SPACES}{_DASHES}]",
+    validator="phone_beyond_ascii",
+    gate_pattern=f"[{_SPACES}{_DASHES}][0-9]|{_OTHER_DIGIT}",
+    gate_non_ascii=True,
+)
 #: A `tel:` URI's number, with or without separators (`tel:5551234567`).
 TEL_URI_PHONE: Final = Entity(
     "PHONE",
@@ -109,7 +127,7 @@ TEL_URI_PHONE: Final = Entity(
     validator="tel_uri_phone",
     gate_pattern="[tT][eE][lL]:",
 )
-PHONE_OTHER_FORMS: Final = (BEYOND_ASCII_PHONE, TEL_URI_PHONE)
+PHONE_OTHER_FORMS: Final = (_BESIDE_ANOTHER, _BESIDE_ANOTHER, BEYOND_ASCII_PHONE, TEL_URI_PHONE)
 
 _AS_ASCII: Final = {
     **{digit: str(n) for digits in (_WIDE_DIGITS, _ARABIC_DIGITS, _PERSIAN_DIGITS)
