@@ -5,6 +5,8 @@ them must stay as they are. Leaks not fixed yet are strict xfails with their rea
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
@@ -279,6 +281,59 @@ BASIC_FIXED = [
         "aws s3 ls --aws-secret-access-key=[AWS_SECRET_KEY]",
     ),
     (f"aws-secret-access-key: {AWS_SECRET}", "aws-secret-access-key: [AWS_SECRET_KEY]"),
+    # Code after a value in square brackets is no part of it (it was redacted with it).
+    ("login(password=[hunter2 x]).then(ok)", "login(password=[SECRET_VALUE]).then(ok)"),
+    (
+        "f(password=[hunter2]); g(token=[a b]}",
+        "f(password=[SECRET_VALUE]); g(token=[SECRET_VALUE]}",
+    ),
+    # ... but a closing bracket that a secret's characters follow is the value's.
+    (
+        "token=AKIAIOSFODNN7EXAMPLE)tail9 password=[TAG]}abc secret=[TAG])]x\\y",
+        "token=[SECRET_VALUE] password=[SECRET_VALUE] secret=[SECRET_VALUE]",
+    ),
+    ("f(token=AKIAIOSFODNN7EXAMPLE).then(ok)", "f(token=[AWS_ACCESS_KEY]).then(ok)"),
+    # A quoted value over lines, whole (its lines after the first were left in clear).
+    ('password="correct\nhorse" x', 'password="[SECRET_VALUE]" x'),
+    ("secret: 'abc\n  def\n  ghi'\nnext: 1", "secret: '[SECRET_VALUE]'\nnext: 1"),
+    # Lists of secrets under a name, singular or plural, as JSON and code write them.
+    ('{"passwords": ["a1b2", "c3d4"]}', '{"passwords": ["[SECRET_VALUE]"]}'),
+    ('{"api_keys": [\n  "k1abc",\n  "k2def"\n]}', '{"api_keys": [\n  "[SECRET_VALUE]"\n]}'),
+    # ... with escapes in an item (json.dumps writes what is beyond ASCII as \uXXXX), and
+    # a plural name in camelCase.
+    (
+        json.dumps({"passwords": ["p\u00e4ssw\u00f6rd1", "c3d4"]}),
+        '{"passwords": ["[SECRET_VALUE]"]}',
+    ),
+    (json.dumps({"passwords": ['a"1b2', "c3d4\\"]}), '{"passwords": ["[SECRET_VALUE]"]}'),
+    ('{"clientSecrets": ["a1b2", "c3d4"]}', '{"clientSecrets": ["[SECRET_VALUE]"]}'),
+    (
+        "access_tokens = ['t1', 't2'] password: [\"x1y2\"] passwords = ['', 'k3']",
+        "access_tokens = ['[SECRET_VALUE]'] password: [\"[SECRET_VALUE]\"] passwords = "
+        "['[SECRET_VALUE]']",
+    ),
+    # Shell arrays.
+    (
+        'TOKENS=(abc def)\nexport PASSWORDS=("a b" c)',
+        "TOKENS=([SECRET_VALUE])\nexport PASSWORDS=([SECRET_VALUE])",
+    ),
+    ("  declare -a API_KEYS=(k1 k2)", "  declare -a API_KEYS=([SECRET_VALUE])"),
+    # ... with spaces inside the parentheses, added to, after a command, two on a line.
+    (
+        'PASSWORDS=( abc def )\nTOKENS=(abc def )\nPASSWORDS=( "a1b2" "c3d4" )',
+        "PASSWORDS=([SECRET_VALUE])\nTOKENS=([SECRET_VALUE])\nPASSWORDS=([SECRET_VALUE])",
+    ),
+    ("PASSWORD=( abc def )", "PASSWORD=[SECRET_VALUE]"),
+    (
+        "TOKENS+=(abc def)\nx; TOKENS=(abc def)\nTOKENS=(a1 b2) PASSWORDS=(c3 d4)",
+        "TOKENS+=([SECRET_VALUE])\nx; TOKENS=([SECRET_VALUE])\n"
+        "TOKENS=([SECRET_VALUE]) PASSWORDS=([SECRET_VALUE])",
+    ),
+    # A prompt's label and the secret typed after it on its line.
+    (
+        "Enter password: hunter2\nNew password: hunter3",
+        "Enter password: [SECRET_VALUE]\nNew password: [SECRET_VALUE]",
+    ),
 ]
 
 MODERATE_FIXED = [
@@ -458,6 +513,15 @@ LOOK_ALIKES = [
     ("basic", "token=[masked] token=[expired] secret=[none] password=[***] token=[n/a]"),
     ("basic", "token=[here](http://a.b) password=[link][1] token=[0] password=[1, 2]"),
     ("basic", "token=[t.strip() for t in x] token=[u8;32] token=[REDACTED]"),
+    # Lists that hold no secret: a tokenizer's words, names of secrets, an empty one; a
+    # shell array of numbers under a name ending in "tokens".
+    ("basic", '{"tokens": ["the", "cat"], "secrets": ["db-password"], "passwords": []}'),
+    # A web form's validation messages about a password, and empty items: no secrets.
+    ("basic", '{"password": ["This field is required.", "Too short."]}'),
+    ("basic", '"passwords": ["Must contain a digit", "Must be 8 chars"] passwords = ["", ""]'),
+    ("basic", "MAX_TOKENS=(512 1024)"),
+    # A shell loop's names of secrets (`for s in "${SECRETS[@]}"; do kubectl ...`).
+    ("basic", "SECRETS=(DB_PASSWORD API_KEY)"),
     # Markdown code closed after a setting: what follows is prose, not a value.
     ("basic", "Run `export API_TOKEN=`, then paste.\n\nSee `docs`. Set `token = ` then `x`."),
     ("basic", "Run ``export API_TOKEN=``, then paste.\n\nSee ``docs``."),
@@ -568,10 +632,17 @@ STILL_LEAKING = [
     ),
     _open(
         "basic",
-        'password="correct\nhorse" x',
-        'password="[SECRET_VALUE]" x',
-        "a quoted value ends at its line's end: a prompt's closing quote read as an "
-        "opening one ran on to the next line's secret and left it in clear",
+        "password = [x y]",
+        "password = [SECRET_VALUE]",
+        "brackets after ' = ' are code as often (`token = [t for t in x]`, a Nix list): "
+        "only right after '=' are they a value (BASIC_FIXED)",
+    ),
+    _open(
+        "basic",
+        "Password for user ann: hunter2",
+        "Password for user ann: [SECRET_VALUE]",
+        "words between a name and its ':' are prose as often ('password for the account: "
+        "reset it'); the label right before ':' is read ('Enter password: x', BASIC_FIXED)",
     ),
     _open(
         "strict",

@@ -52,7 +52,23 @@ def may_rewrite(text: pl.Expr, rule: PatternRule) -> pl.Expr:
         rest = pl.when(only_look_alikes).then(joined).otherwise(pl.lit(""))
         after = joined_after_candidates(rest, rule).str.extract_all(rule.regex)
         found = found | after.map_batches(valid, return_dtype=pl.Boolean, is_elementwise=True)
-    return found | unusual
+    return found | unusual | _holds_layout(text, rule)
+
+
+def _holds_layout(text: pl.Expr, rule: PatternRule) -> pl.Expr | bool:
+    """Whether a value holds one of the entity's layouts' gates: the layouts run before
+    its pattern (text.rewrite_layouts) and may change a value none of whose own
+    candidates passes (a phone number written with digits beyond ASCII)."""
+    entity = rule.entity
+    if entity is None or not entity.layouts:
+        return False
+    held: pl.Expr | bool = False
+    for layout in entity.layouts:
+        found = text.str.contains(layout.gate)
+        if layout.gate_non_ascii:
+            found = found & (text.str.len_bytes() != text.str.len_chars())
+        held = found | held
+    return held
 
 
 def _any_valid(matches: pl.Series, rule: PatternRule) -> pl.Series:

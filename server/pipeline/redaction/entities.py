@@ -11,6 +11,7 @@ from typing import Final
 from sluice.server.pipeline.redaction.entity import Entity
 from sluice.server.pipeline.redaction.person_names import name_value_regex
 from sluice.server.pipeline.redaction.phone_gate import phone_gate
+from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE, PHONE_OTHER_FORMS
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 from sluice.server.pipeline.redaction.secret_layouts import (
     AWS_SECRET_FLAG,
@@ -386,8 +387,10 @@ ENTITIES: Final = (
         _END,
         validator="phone",
         # Not the value pattern: dates, ids and card look-alikes pass that (phone_gate.py).
-        gate_pattern=phone_gate(_PHONE_VALUE),
+        # Also a digit before a separator beyond ASCII (phone_other_forms.py).
+        gate_pattern=f"{phone_gate(_PHONE_VALUE)}|{OTHER_FORMS_GATE}",
         phone_steps=True,
+        layouts=PHONE_OTHER_FORMS,
     ),
 )
 ENTITY_BY_NAME: Final = {entity.name: entity for entity in ENTITIES}

@@ -62,8 +62,9 @@ class Entity:
     #: Layouts of the same entity its pattern leaves or takes only in part, each a
     #: pattern of its own run before it, with the rule's action, on the values holding
     #: a match of the layout's `gate_pattern` (a byte search, on the rows the entity's
-    #: gate picked: a layout's matches hold the entity's gate). For entities without
-    #: a validator (their rows are not narrowed by a check of the main candidates).
+    #: gate picked: a layout's matches hold the entity's gate). A validated entity's
+    #: rows narrowed by a check of its own candidates keep the values holding a
+    #: layout's gate (candidate_checks.may_rewrite).
     layouts: tuple[Entity, ...] = ()
     #: For a layout: every match holds a character beyond ASCII, so its gate is looked
     #: for only in the values holding one (a length check, bytes against characters:
@@ -71,8 +72,6 @@ class Entity:
     gate_non_ascii: bool = False
 
     def __post_init__(self) -> None:
-        if self.layouts and self.validator:
-            raise ValueError(f"{self.name}: layouts are for entities without a validator")
         if any(layout.name != self.name for layout in self.layouts):
             raise ValueError(f"{self.name}: a layout is of its own entity")
 

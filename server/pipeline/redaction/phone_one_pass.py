@@ -19,7 +19,7 @@ from sluice.server.pipeline.redaction.phone_bounds import rows_at_bounds, with_d
 from sluice.server.pipeline.redaction.phone_runs import holds_phones
 from sluice.server.pipeline.redaction.phone_values import is_phone_rule, phone_values
 from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.text import rewrite_text
+from sluice.server.pipeline.redaction.text import rewrite_layouts, rewrite_text
 from sluice.server.pipeline.redaction.text_markers import (
     CLOSE,
     JOINED,
@@ -48,9 +48,11 @@ def rewrite_checked(
     not line up with their candidates (never expected), take the fenced rewrite.
     `verdicts` (from `phone_verdicts`) carries the candidates' verdicts (and the failing
     runs') from batch to batch of an export; without it, each call starts a memory of its
-    own, so nothing is carried from one call to the next."""
+    own, so nothing is carried from one call to the next.
+    The entity's layouts run before it, as in `rewrite_text`."""
     checked = phone_verdicts() if verdicts is None else verdicts
-    return text.map_batches(
+    # The entity's layouts first (phone_other_forms.py), as `rewrite_text` runs them.
+    return rewrite_layouts(text, rule).map_batches(
         partial(_rewritten_checked, rule=rule, verdicts=checked),
         return_dtype=pl.String,
         is_elementwise=True,

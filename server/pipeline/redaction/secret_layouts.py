@@ -69,10 +69,22 @@ _OTHER_LANGUAGE_PW_NAME = (
     r"|пароль)|密码|パスワード|비밀번호)"
 )
 
+# The plural of a name that holds secrets (`passwords`, `api_keys`, `AUTH_TOKENS`), for
+# lists of them; not `tokens` alone (a tokenizer's words) nor `secrets` alone (names of
+# secrets, as Kubernetes lists them).
+_PLURAL_NAMES = (
+    r"(?:passwords|passwds|passphrases|pwds|client[_-]?secrets|api[_-]?keys|apikeys"
+    r"|access[_-]?tokens|auth[_-]?tokens|refresh[_-]?tokens|secret[_-]?keys|private[_-]?keys"
+    r"|access[_-]?keys)\b"
+)
+_PLURAL_SECRET_NAME = rf"(?i:\b[a-z0-9_-]*?{_PLURAL_NAMES})"
 # The name of a secret, as the keyword entity's lead has it before the assignment.
 _SECRET_NAME = (
     rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
 )
+# A shell array's name: a secret's name or its plural, `TOKENS` and `SECRETS` alone too (in
+# a shell assignment no tokenizer's words; `MAX_TOKENS=(512)` is a number).
+_ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\btokens\b))"
 # A secret's value: it may not start with an earlier rule's tag alone (left as it is),
 # "[" (a tag's or a list's; _SQUARE_BRACKETED_SECRET takes the few bracketed values),
 # an opening corner bracket or a backtick (the lead takes one; _BRACKETED_SECRET or
@@ -87,8 +99,15 @@ _SECRET_NAME = (
 #: (pseudonyms.py: `[LABEL` or `[`, then a SUB). Not any word in brackets: `token=[0]*2`
 #: and `token=[masked]x` are code and log text.
 _WRITTEN = r"\[(?:[A-Z][A-Z0-9_]*|[A-Z0-9_]*\x1a[^\[\]\s]*)\]"
-#: ... and the first character of the value's rest after it.
-_WRITTEN_THEN_MORE = rf"{_WRITTEN}(?:[^\s\"',;&\[\\」』`]|\\[^\s\"'])"
+#: ... and the first character of the value's rest after it. A closing bracket only
+#: where a character that goes on with a secret follows it (`[AWS_ACCESS_KEY])tail9`,
+#: `[TAG]}abc`): after a value in square brackets (_SQUARE_BRACKETED_SECRET) it is the
+#: code's when a dot, another bracket, a separator or a space follows, or nothing
+#: (`login(password=[x y]).then(ok)` lost `).then(ok)` to the value).
+_WRITTEN_THEN_MORE = (
+    rf"{_WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"']"
+    rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|\\[^\s\"']))"
+)
 _ASSIGNED_START = (
     r"(?:[^\s\"',;&\[\\=>「『」』`]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
     rf"|{_WRITTEN_THEN_MORE})"
@@ -136,6 +155,79 @@ def _quoted_secret(quote: str) -> Entity:
         rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
+
+
+def _multiline_quoted_secret(quote: str) -> Entity:
+    """A quoted secret whose value runs on over lines (`password = "abc` and `def"` on
+    the next line, as YAML folds a quoted scalar): _quoted_secret's value ends at its
+    line, so the lines after the first were left in clear. Only a quote no character of
+    its first line closes; a value starting with neither a space nor punctuation, whose
+    further lines are one word each (a base64 key's, a folded value's; `x = 1` is code
+    after a quote no line closed); and a closing quote that ends a line, a word or an
+    item: a prompt's closing quote (`input('Password: ')`) is followed by ")", and the
+    next line's quote by a value, which took the code between them for a secret. At
+    most as many lines as an XML element's value. Before _quoted_secret, with its gate
+    (one search serves both)."""
+    first = rf"[^{quote}\n\\]*"
+    # A further line: its indent, then a word and the spaces after it, if any (one way
+    # to read a line of spaces: no backtracking blow-up under Python `re`).
+    then = rf"[ \t]*(?:[^\s{quote}\\]+[ \t]*)?"
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}",
+        rf"[^\s{quote}\[\\,;.:)(!?+<>{{}}|&=*-]{first}(?:\r?\n{then}){{1,{_ELEMENT_MORE_LINES}}}",
+        rf"\\?{quote}(?:$|[\s,;)}}\]])",
+        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+    )
+
+
+def _quoted_list(quote: str) -> Entity:
+    """A list of quoted secrets under a secret's name, singular or plural (`"passwords":
+    ["a", "b"]`, `api_keys = ['x', 'y']`, also over lines as JSON is pretty-printed):
+    the keyword pattern's value may not start with "[" and left every one in clear.
+    Written as one quoted value (`["[SECRET_VALUE]"]`), so JSON stays JSON. A plural
+    `tokens` alone is not one: a tokenizer's output (`"tokens": ["the", "cat"]`);
+    `access_tokens` and the singular are. Its items are single words, one at least not
+    empty: a list holding words parted by spaces is messages about a secret, as a web
+    form's validation writes them (`{"password": ["This field is required."]}`), and
+    one of empty items none (`["", ""]`); such a list is left to the other rules. A
+    word may hold escapes (`\"`, `\\`, `\u00e4`, as json.dumps writes what is beyond
+    ASCII). Only values holding "[" and the quote after an assignment are looked at."""
+    item = rf"(?:[^{quote}\s\\]|\\[^\s])+"
+    between = rf"{quote}\s*,\s*{quote}"
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}){_ASSIGNMENT}\[\s*{quote}",
+        # Empty items before the first word, then words and empty items.
+        rf"(?:{between})*{item}(?:{between}(?:{item})?)*",
+        rf"{quote}\s*,?\s*\]",
+        gate_pattern=rf"[:=>\uff1a]\s*\[\s*{quote}",
+    )
+
+
+#: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=( "a" "b" )`,
+#: `TOKENS+=(x)`), whole up to its closing parenthesis on its line: the keyword pattern
+#: took its first word only (`TOKEN=(abc def)` kept `def` in clear) and a plural name
+#: none. Only as a shell writes one: at a line's start (after `export`, `declare -a`,
+#: `local`...), after `;`, `&&` or `||`, or after a space (a second array on its line),
+#: with no space around "=": in code `f(token=(a or b))` is an argument. Not a bare
+#: `SECRETS`: a loop over names of secrets (`SECRETS=(DB_PASSWORD API_KEY)`), as the
+#: quoted lists have it. With spaces inside the parentheses too (`( abc def )`), taken
+#: with the value so `PASSWORD=( a b )` reads as `PASSWORD=(a b)` does after it (the
+#: keyword pattern then takes the written array whole). Only values holding "=(" are
+#: looked at.
+_SHELL_ARRAY_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"(?:(?m:^)[ \t]*|[;&|][ \t]*|[ \t])"
+    r"(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
+    rf"{_ARRAY_NAME}\+?=\(",
+    r"[ \t]*[^\s()](?:[^()\n]*[^\s()])?[ \t]*",
+    r"\)",
+    gate_pattern=r"=\(",
+)
 
 
 #: A secret in CJK corner brackets (`password=「correct horse」`, `『…』`), whole up to
@@ -344,20 +436,27 @@ KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}"
 #: The keyword and what follows it: every match holds it, and a gate starting with a
 #: literal keeps its prefilter (a name's first words are not one).
 KEYWORD_SECRET_GATE: Final = (
-    rf"(?:(?i:{_CREDENTIAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
+    rf"(?:(?i:{_CREDENTIAL_NAMES}|{_PLURAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
     # An element's attribute too (`<password type="x">`).
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=)"
     rf"|--(?i:[a-z0-9_-]*?(?:{_CREDENTIAL_NAMES}|pass\b))\s"
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
     r"|://hooks\.slack\.com/services/"
+    # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
+    r"|(?i:tokens)\+?=\("
 )
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
 #: order matters where two could match the same text (each layout says which goes first).
 SECRET_VALUE_LAYOUTS: Final = (
+    _quoted_list('"'),
+    _quoted_list("'"),
+    _multiline_quoted_secret('"'),
     _quoted_secret('"'),
+    _multiline_quoted_secret("'"),
     _quoted_secret("'"),
     _BRACKETED_SECRET,
     _SQUARE_BRACKETED_SECRET,
+    _SHELL_ARRAY_SECRET,
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
     _SECRET_CDATA,

@@ -28,16 +28,22 @@ from sluice.server.pipeline.redaction.text_markers import LEAD, TRAIL
 def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """`text` with every (valid) match of the rule handled by its action."""
     entity = rule.entity
-    if entity is not None:
-        for layouts in _by_gate(entity.layouts):
-            text = _with_layouts(text, rule, layouts)
-    rewritten = _rewrite_candidates(text, rule)
+    rewritten = _rewrite_candidates(rewrite_layouts(text, rule), rule)
     if entity is not None and entity.cards_beside_groups:
         rewritten = cards_after_written(rewritten, rule)
     if entity is not None and entity.second_round:
         spaced = entity.joins_after_candidates
         rewritten = _rewrite_candidates(rewritten, rule, join_after_candidates=spaced)
     return rewritten
+
+
+def rewrite_layouts(text: pl.Expr, rule: PatternRule) -> pl.Expr:
+    """`text` with the matches of the rule's entity's layouts (Entity.layouts) handled
+    by its action, as its own pattern's are, in their order."""
+    if rule.entity is not None:
+        for layouts in _by_gate(rule.entity.layouts):
+            text = _with_layouts(text, rule, layouts)
+    return text
 
 
 def _by_gate(layouts: tuple[Entity, ...]) -> list[list[Entity]]:

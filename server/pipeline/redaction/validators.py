@@ -14,6 +14,7 @@ from typing import Final
 import polars as pl
 
 from sluice.server.pipeline.redaction.person_names import not_a_place
+from sluice.server.pipeline.redaction.phone_other_forms import as_ascii, beyond_ascii
 
 Validator = Callable[[pl.Expr], pl.Expr]
 
@@ -227,6 +228,21 @@ def _phone_batch(values: pl.Series) -> pl.Series:
     return frame.select(valid).to_series()
 
 
+def phone_beyond_ascii(value: pl.Expr) -> pl.Expr:
+    """A number written with digits or separators beyond ASCII (phone_other_forms.py)
+    that passes the phone check as its ASCII form. One of ASCII alone is the PHONE
+    pattern's to read."""
+    return beyond_ascii(value) & phone(as_ascii(value))
+
+
+def tel_uri_phone(value: pl.Expr) -> pl.Expr:
+    """A `tel:` URI's number (phone_other_forms.py): 8-15 digits not laid out as
+    something else; no separator needed (the scheme says it is a phone)."""
+    number = as_ascii(value).str.replace(_EXTENSION, "")
+    count = number.str.len_chars() - number.str.count_matches("[^0-9]")
+    return (count >= 8) & (count <= 15) & ~number.str.contains(NOT_A_PHONE)
+
+
 VALIDATORS: Final[dict[str, Validator]] = {
     "card": card,
     "iban": iban,
@@ -236,5 +252,7 @@ VALIDATORS: Final[dict[str, Validator]] = {
     "ipv4": ipv4,
     "ipv6": ipv6,
     "phone": phone,
+    "phone_beyond_ascii": phone_beyond_ascii,
+    "tel_uri_phone": tel_uri_phone,
     "person_name": not_a_place,
 }
