@@ -25,12 +25,20 @@ import polars as pl
 
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 
-#: Before a "+", and before a "(" after a number that is not a country code.
-_SIGNED: Final = r"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()"
-_SIGNED_JOINED: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
+#: A line break (and the spaces around it) between two digits: no number goes on over
+#: it, but a number's trail takes it ("\n", or "\r\n" and the next one's lead) and
+#: the trail cannot end before a digit ("555-123-4567\n555-987-6543": the first
+#: stayed in clear). Unicode's line and paragraph separators too.
+_LINE_BREAK: Final = r"\s*[\n\r\u2028\u2029]\s*"
+#: Before a "+", before a "(" after a number that is not a country code, and right
+#: after the digit before a line break (the number before it ends there, its trail
+#: is the joiner, and the line break is the next one's lead).
+_SIGNED: Final = rf"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()|([0-9])({_LINE_BREAK}[0-9])"
+_SIGNED_JOINED: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
 #: A necessary condition for `_SIGNED` that the regex engine finds from the rare "+"
-#: and "(" (`_SIGNED` itself is read at every character: 5x the cost).
-_SIGNED_SCAN: Final = r"[0-9]\s+[+(]"
+#: and "(" (`_SIGNED` itself is read at every character: 5x the cost), or from a line
+#: break.
+_SIGNED_SCAN: Final = rf"[0-9](?:\s+[+(]|{_LINE_BREAK}[0-9])"
 #: After a dotted number or a decimal, and before one.
 _DOTTED: Final = r"\.[0-9]+\s+[0-9]|[0-9]\s+[0-9]+\.[0-9]"
 #: Each of `_DOTTED`'s alternatives scans fast on its own, but not both as one.
@@ -40,8 +48,13 @@ _SPACE: Final = re.compile(r"\s")
 #: A candidate that is a dotted boundary, or whose trail took the "+" or the "(" the
 #: next number starts with.
 _AT_BOUND: Final = rf"[+(]$|^(?:{_DOTTED})$"
+#: A candidate with a line break for its lead or in its trail: it may be the one after
+#: or before a number the line break parts from it.
+_BY_LINE_BREAK: Final = r"[\n\r\u2028\u2029]"
 #: Confirms a "(" after a number: most are words in parentheses ("(evenings only)").
 _AREA_CODE_AFTER: Final = r"[0-9]\s+\([0-9]"
+#: Confirms a line break: most have no digit before and after them.
+_DIGITS_PARTED: Final = rf"[0-9]{_LINE_BREAK}[0-9]"
 
 
 def with_dotted_bounds(regex: str) -> str:
@@ -63,17 +76,24 @@ def rows_at_bounds(candidates: pl.Series, rows: pl.Series, texts: pl.Series) -> 
     `with_bounds` places, read from their candidates (extracted with
     `with_dotted_bounds`) rather than by a scan of the rows, which costs as much as
     checking the candidates."""
-    marked = candidates.str.contains(_AT_BOUND).fill_null(False)
+    at_bound = candidates.str.contains(_AT_BOUND).fill_null(False)
+    parted = candidates.str.contains(_BY_LINE_BREAK).fill_null(False)
+    if parted.any():
+        confirmed = texts.gather(rows.filter(parted)).str.contains(_DIGITS_PARTED)
+        # `parted` is this function's own: `scatter` may write into it.
+        parted = parted.scatter(parted.arg_true(), confirmed.fill_null(False))
+    marked = at_bound | parted
     if not marked.any():
         return rows.clear()
-    few, where = candidates.filter(marked), rows.filter(marked)
+    few, where = candidates.filter(at_bound), rows.filter(at_bound)
+    lined = rows.filter(parted)
     paren = few.str.ends_with("(")
     if paren.any():
         confirmed = texts.gather(where.filter(paren)).str.contains(_AREA_CODE_AFTER)
         # `~paren` is a new series: `scatter` may write into it.
         kept = (~paren).scatter(paren.arg_true(), confirmed.fill_null(False))
         where = where.filter(kept)
-    return where
+    return pl.concat([where, lined])
 
 
 def with_signed_bounds(texts: pl.Series) -> pl.Series:
