@@ -30,6 +30,9 @@ ON_LINES = [
     ("{}\n{}", ["+44 20 7946 0958", "+44 20 7946 0959"]),
     ("{}\n{}", ["01 23 45 67 89", "06 12 34 56 78"]),
     ("office {}\n2024-05-06", ["555-123-4567"]),
+    # Not a line break, but as much no room for a lead: an area code right after a number.
+    ("{}{}{}", ["(555) 123-4567", "(555) 987-6543", "(555) 111-2222"]),
+    ("call {}{} now", ["555-123-4567", "(555) 987-6543"]),
 ]
 
 #: Digit runs on consecutive lines that are no phone numbers: each stays as it is.

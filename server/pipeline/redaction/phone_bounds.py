@@ -35,10 +35,15 @@ _LINE_BREAK: Final = r"\s*[\n\r\u2028\u2029]\s*"
 #: is the joiner, and the line break is the next one's lead).
 _SIGNED: Final = rf"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()|([0-9])({_LINE_BREAK}[0-9])"
 _SIGNED_JOINED: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
+#: An area code right after a number ("(555) 123-4567(555) 987-6543"): no space for
+#: the next number's lead, so two joiners, the first number's trail and the next one's
+#: lead.
+_GLUED_PAREN: Final = r"((?:^|[^+0-9])[0-9]+)(\([0-9])"
+_GLUED_JOINED: Final = f"${{1}}{JOINER}{JOINER}${{2}}"
 #: A necessary condition for `_SIGNED` that the regex engine finds from the rare "+"
 #: and "(" (`_SIGNED` itself is read at every character: 5x the cost), or from a line
 #: break.
-_SIGNED_SCAN: Final = rf"[0-9](?:\s+[+(]|{_LINE_BREAK}[0-9])"
+_SIGNED_SCAN: Final = rf"[0-9](?:\s+\+|\s*\(|{_LINE_BREAK}[0-9])"
 #: After a dotted number or a decimal, and before one.
 _DOTTED: Final = r"\.[0-9]+\s+[0-9]|[0-9]\s+[0-9]+\.[0-9]"
 #: Each of `_DOTTED`'s alternatives scans fast on its own, but not both as one.
@@ -52,7 +57,7 @@ _AT_BOUND: Final = rf"[+(]$|^(?:{_DOTTED})$"
 #: or before a number the line break parts from it.
 _BY_LINE_BREAK: Final = r"[\n\r\u2028\u2029]"
 #: Confirms a "(" after a number: most are words in parentheses ("(evenings only)").
-_AREA_CODE_AFTER: Final = r"[0-9]\s+\([0-9]"
+_AREA_CODE_AFTER: Final = r"[0-9]\s*\([0-9]"
 #: Confirms a line break: most have no digit before and after them.
 _DIGITS_PARTED: Final = rf"[0-9]{_LINE_BREAK}[0-9]"
 
@@ -103,6 +108,7 @@ def with_signed_bounds(texts: pl.Series) -> pl.Series:
     if not maybe.any():
         return texts
     joined = texts.filter(maybe).str.replace_all(_SIGNED, _SIGNED_JOINED)
+    joined = joined.str.replace_all(_GLUED_PAREN, _GLUED_JOINED)
     # `scatter` writes in place: into a copy, never the caller's values.
     return texts.clone().scatter(maybe.arg_true(), joined)
 
