@@ -40,10 +40,25 @@ _SIGNED_JOINED: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
 #: lead.
 _GLUED_PAREN: Final = r"((?:^|[^+0-9])[0-9]+)(\([0-9])"
 _GLUED_JOINED: Final = f"${{1}}{JOINER}{JOINER}${{2}}"
+#: A necessary condition for `_GLUED_PAREN`.
+_GLUED_SCAN: Final = r"[0-9]\([0-9]"
+#: Numbers of ten digits or more in a usual layout joined by "/"
+#: ("555-123-4567/555-987-6543"): the first's trail takes the "/", which leads no
+#: number (paths, dates, fractions), so the next stayed in clear. A joiner after each
+#: "/" of such a chain gives the next its lead; a chain after a "/" or a word
+#: character (a path's numbers) is left as it is. Read with Python's `re` (a joiner at
+#: every "/" of a match needs its place), on the few rows `_SLASHED_SCAN` finds; the
+#: layout is bounded, so a chain is read in linear time.
+_LAID_OUT: Final = (
+    r"(?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{3}\)[ .-]?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}"
+)
+_SLASHED: Final = re.compile(rf"(?<![0-9A-Za-z_/]){_LAID_OUT}(?:/{_LAID_OUT})+")
+#: A necessary condition for `_SLASHED`.
+_SLASHED_SCAN: Final = r"[0-9]{4}/[0-9(+]"
 #: A necessary condition for `_SIGNED` that the regex engine finds from the rare "+"
 #: and "(" (`_SIGNED` itself is read at every character: 5x the cost), or from a line
 #: break.
-_SIGNED_SCAN: Final = rf"[0-9](?:\s+\+|\s*\(|{_LINE_BREAK}[0-9])"
+_SIGNED_SCAN: Final = rf"[0-9](?:\s+[+(]|{_LINE_BREAK}[0-9])"
 #: After a dotted number or a decimal, and before one.
 _DOTTED: Final = r"\.[0-9]+\s+[0-9]|[0-9]\s+[0-9]+\.[0-9]"
 #: Each of `_DOTTED`'s alternatives scans fast on its own, but not both as one.
@@ -51,8 +66,8 @@ _DOTTED_SCANS: Final = (r"\.[0-9]+\s+[0-9]", r"[0-9]\s+[0-9]+\.[0-9]")
 _DOTTED_WHOLE: Final = re.compile(_DOTTED)
 _SPACE: Final = re.compile(r"\s")
 #: A candidate that is a dotted boundary, or whose trail took the "+" or the "(" the
-#: next number starts with.
-_AT_BOUND: Final = rf"[+(]$|^(?:{_DOTTED})$"
+#: next number starts with, or the "/" before it.
+_AT_BOUND: Final = rf"[+(/]$|^(?:{_DOTTED})$"
 #: A candidate with a line break for its lead or in its trail: it may be the one after
 #: or before a number the line break parts from it.
 _BY_LINE_BREAK: Final = r"[\n\r\u2028\u2029]"
@@ -103,12 +118,29 @@ def rows_at_bounds(candidates: pl.Series, rows: pl.Series, texts: pl.Series) -> 
 
 def with_signed_bounds(texts: pl.Series) -> pl.Series:
     """`texts` with a joiner before a space followed by a "+", or by a "(" after a
-    number (not a country code). Few rows hold one: only those are rewritten."""
-    maybe = texts.str.contains(_SIGNED_SCAN).fill_null(False)
+    number (not a country code), and after a "/" between two numbers. Few rows hold
+    one: only those are rewritten."""
+    signed = _replaced(texts, _SIGNED_SCAN, _SIGNED, _SIGNED_JOINED)
+    glued = _replaced(signed, _GLUED_SCAN, _GLUED_PAREN, _GLUED_JOINED)
+    maybe = glued.str.contains(_SLASHED_SCAN).fill_null(False)
+    if not maybe.any():
+        return glued
+    rows: list[str] = glued.filter(maybe).to_list()
+    slashed = [_SLASHED.sub(_joined_slashes, row) for row in rows]
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return glued.clone().scatter(maybe.arg_true(), pl.Series(slashed, dtype=pl.String))
+
+
+def _joined_slashes(chain: re.Match[str]) -> str:
+    return chain.group().replace("/", f"/{JOINER}")
+
+
+def _replaced(texts: pl.Series, scan: str, pattern: str, replacement: str) -> pl.Series:
+    """`texts` with `pattern` replaced, only in the rows `scan` finds."""
+    maybe = texts.str.contains(scan).fill_null(False)
     if not maybe.any():
         return texts
-    joined = texts.filter(maybe).str.replace_all(_SIGNED, _SIGNED_JOINED)
-    joined = joined.str.replace_all(_GLUED_PAREN, _GLUED_JOINED)
+    joined = texts.filter(maybe).str.replace_all(pattern, replacement)
     # `scatter` writes in place: into a copy, never the caller's values.
     return texts.clone().scatter(maybe.arg_true(), joined)
 
