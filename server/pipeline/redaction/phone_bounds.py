@@ -14,6 +14,11 @@ of "+1 (555)" follows a country code), so a plain replace places those. A dot an
 space do continue one with a "+" ("+1 555.123 4567"): those boundaries count only
 where the pattern itself does not match, so they are found as alternatives after the
 pattern's own (`with_dotted_bounds`), in the scan that extracts the candidates anyway.
+
+A trail takes a line break too, and an area code or a "/" right after a number: a
+joiner right after the number's last digit (before a line break), two before a glued
+"(" (the trail's and the lead's), and one after each "/" of a chain of laid-out
+numbers give each number its own lead and trail.
 """
 
 from __future__ import annotations
