@@ -129,3 +129,13 @@ def test_hashed_parts_each(tmp_path: Path) -> None:
     pseudonym = first.removeprefix("call ").removesuffix(" 2024-05-06")
     assert second == f"call {pseudonym} {pseudonym} now"
     assert counts["PHONE/text"] == 2
+
+
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+def test_a_number_with_a_country_code_is_taken_whole_in_a_run(level: str) -> None:
+    """The run of words that covered the most digits took the 15 after "+44 20" as the
+    number and left the country and area code in clear: a cover keeps a "+" first."""
+    texts, _ = _texts(
+        ["tel +44 20 7946 0958 1234567", "+1 555 123 4567 1234567 x"], RedactionSpec(level=level)
+    )
+    assert texts == ["tel [PHONE] 1234567", "[PHONE] 1234567 x"]

@@ -14,6 +14,11 @@ of "+1 (555)" follows a country code), so a plain replace places those. A dot an
 space do continue one with a "+" ("+1 555.123 4567"): those boundaries count only
 where the pattern itself does not match, so they are found as alternatives after the
 pattern's own (`with_dotted_bounds`), in the scan that extracts the candidates anyway.
+
+A trail takes a line break too, and an area code or a "/" right after a number: a
+joiner right after the number's last digit (before a line break), two before a glued
+"(" (the trail's and the lead's), and one after each "/" of a chain of laid-out
+numbers give each number its own lead and trail.
 """
 
 from __future__ import annotations
@@ -25,12 +30,40 @@ import polars as pl
 
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 
-#: Before a "+", and before a "(" after a number that is not a country code.
-_SIGNED: Final = r"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()"
-_SIGNED_JOINED: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
+#: A line break (and the spaces around it) between two digits: no number goes on over
+#: it, but a number's trail takes it ("\n", or "\r\n" and the next one's lead) and
+#: the trail cannot end before a digit ("555-123-4567\n555-987-6543": the first
+#: stayed in clear). Unicode's line and paragraph separators too.
+_LINE_BREAK: Final = r"\s*[\n\r\u2028\u2029]\s*"
+#: Before a "+", before a "(" after a number that is not a country code, and right
+#: after the digit before a line break (the number before it ends there, its trail
+#: is the joiner, and the line break is the next one's lead).
+_SIGNED: Final = rf"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()|([0-9])({_LINE_BREAK}[0-9])"
+_SIGNED_JOINED: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
+#: An area code right after a number ("(555) 123-4567(555) 987-6543"): no space for
+#: the next number's lead, so two joiners, the first number's trail and the next one's
+#: lead.
+_GLUED_PAREN: Final = r"((?:^|[^+0-9])[0-9]+)(\([0-9])"
+_GLUED_JOINED: Final = f"${{1}}{JOINER}{JOINER}${{2}}"
+#: A necessary condition for `_GLUED_PAREN`.
+_GLUED_SCAN: Final = r"[0-9]\([0-9]"
+#: Numbers of ten digits or more in a usual layout joined by "/"
+#: ("555-123-4567/555-987-6543"): the first's trail takes the "/", which leads no
+#: number (paths, dates, fractions), so the next stayed in clear. A joiner after each
+#: "/" of such a chain gives the next its lead; a chain after a "/" or a word
+#: character (a path's numbers) is left as it is. Read with Python's `re` (a joiner at
+#: every "/" of a match needs its place), on the few rows `_SLASHED_SCAN` finds; the
+#: layout is bounded, so a chain is read in linear time.
+_LAID_OUT: Final = (
+    r"(?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{3}\)[ .-]?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}"
+)
+_SLASHED: Final = re.compile(rf"(?<![0-9A-Za-z_/]){_LAID_OUT}(?:/{_LAID_OUT})+")
+#: A necessary condition for `_SLASHED`.
+_SLASHED_SCAN: Final = r"[0-9]{4}/[0-9(+]"
 #: A necessary condition for `_SIGNED` that the regex engine finds from the rare "+"
-#: and "(" (`_SIGNED` itself is read at every character: 5x the cost).
-_SIGNED_SCAN: Final = r"[0-9]\s+[+(]"
+#: and "(" (`_SIGNED` itself is read at every character: 5x the cost), or from a line
+#: break.
+_SIGNED_SCAN: Final = rf"[0-9](?:\s+[+(]|{_LINE_BREAK}[0-9])"
 #: After a dotted number or a decimal, and before one.
 _DOTTED: Final = r"\.[0-9]+\s+[0-9]|[0-9]\s+[0-9]+\.[0-9]"
 #: Each of `_DOTTED`'s alternatives scans fast on its own, but not both as one.
@@ -38,10 +71,15 @@ _DOTTED_SCANS: Final = (r"\.[0-9]+\s+[0-9]", r"[0-9]\s+[0-9]+\.[0-9]")
 _DOTTED_WHOLE: Final = re.compile(_DOTTED)
 _SPACE: Final = re.compile(r"\s")
 #: A candidate that is a dotted boundary, or whose trail took the "+" or the "(" the
-#: next number starts with.
-_AT_BOUND: Final = rf"[+(]$|^(?:{_DOTTED})$"
+#: next number starts with, or the "/" before it.
+_AT_BOUND: Final = rf"[+(/]$|^(?:{_DOTTED})$"
+#: A candidate with a line break for its lead or in its trail: it may be the one after
+#: or before a number the line break parts from it.
+_BY_LINE_BREAK: Final = r"[\n\r\u2028\u2029]"
 #: Confirms a "(" after a number: most are words in parentheses ("(evenings only)").
-_AREA_CODE_AFTER: Final = r"[0-9]\s+\([0-9]"
+_AREA_CODE_AFTER: Final = r"[0-9]\s*\([0-9]"
+#: Confirms a line break: most have no digit before and after them.
+_DIGITS_PARTED: Final = rf"[0-9]{_LINE_BREAK}[0-9]"
 
 
 def with_dotted_bounds(regex: str) -> str:
@@ -63,26 +101,51 @@ def rows_at_bounds(candidates: pl.Series, rows: pl.Series, texts: pl.Series) -> 
     `with_bounds` places, read from their candidates (extracted with
     `with_dotted_bounds`) rather than by a scan of the rows, which costs as much as
     checking the candidates."""
-    marked = candidates.str.contains(_AT_BOUND).fill_null(False)
+    at_bound = candidates.str.contains(_AT_BOUND).fill_null(False)
+    parted = candidates.str.contains(_BY_LINE_BREAK).fill_null(False)
+    if parted.any():
+        confirmed = texts.gather(rows.filter(parted)).str.contains(_DIGITS_PARTED)
+        # `parted` is this function's own: `scatter` may write into it.
+        parted = parted.scatter(parted.arg_true(), confirmed.fill_null(False))
+    marked = at_bound | parted
     if not marked.any():
         return rows.clear()
-    few, where = candidates.filter(marked), rows.filter(marked)
+    few, where = candidates.filter(at_bound), rows.filter(at_bound)
+    lined = rows.filter(parted)
     paren = few.str.ends_with("(")
     if paren.any():
         confirmed = texts.gather(where.filter(paren)).str.contains(_AREA_CODE_AFTER)
         # `~paren` is a new series: `scatter` may write into it.
         kept = (~paren).scatter(paren.arg_true(), confirmed.fill_null(False))
         where = where.filter(kept)
-    return where
+    return pl.concat([where, lined])
 
 
 def with_signed_bounds(texts: pl.Series) -> pl.Series:
     """`texts` with a joiner before a space followed by a "+", or by a "(" after a
-    number (not a country code). Few rows hold one: only those are rewritten."""
-    maybe = texts.str.contains(_SIGNED_SCAN).fill_null(False)
+    number (not a country code), and after a "/" between two numbers. Few rows hold
+    one: only those are rewritten."""
+    signed = _replaced(texts, _SIGNED_SCAN, _SIGNED, _SIGNED_JOINED)
+    glued = _replaced(signed, _GLUED_SCAN, _GLUED_PAREN, _GLUED_JOINED)
+    maybe = glued.str.contains(_SLASHED_SCAN).fill_null(False)
+    if not maybe.any():
+        return glued
+    rows: list[str] = glued.filter(maybe).to_list()
+    slashed = [_SLASHED.sub(_joined_slashes, row) for row in rows]
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return glued.clone().scatter(maybe.arg_true(), pl.Series(slashed, dtype=pl.String))
+
+
+def _joined_slashes(chain: re.Match[str]) -> str:
+    return chain.group().replace("/", f"/{JOINER}")
+
+
+def _replaced(texts: pl.Series, scan: str, pattern: str, replacement: str) -> pl.Series:
+    """`texts` with `pattern` replaced, only in the rows `scan` finds."""
+    maybe = texts.str.contains(scan).fill_null(False)
     if not maybe.any():
         return texts
-    joined = texts.filter(maybe).str.replace_all(_SIGNED, _SIGNED_JOINED)
+    joined = texts.filter(maybe).str.replace_all(pattern, replacement)
     # `scatter` writes in place: into a copy, never the caller's values.
     return texts.clone().scatter(maybe.arg_true(), joined)
 

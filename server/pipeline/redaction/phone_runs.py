@@ -224,24 +224,30 @@ def _french_starts(words: list[str]) -> list[bool]:
 
 
 def _best_cover(words: list[str], passing: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The non-overlapping passing runs that cover the most digits (on a tie, the one
-    found first from the left, which prefers longer leading runs). Each word keeps the
-    best cover from it on and the run it starts (a back-pointer), not a copy of the
-    runs: a value of thousands of short numbers costs its length, not its square."""
+    """The non-overlapping passing runs that take the most words led by "+" and, among
+    those, cover the most digits (on a tie, the one found first from the left, which
+    prefers longer leading runs). A "+" only starts a number: a cover that skips it
+    left the country and area code in clear beside the rest ("+44 20 7946 0958
+    1234567" is "+44 20 7946 0958" and a remainder, not "+44 20" and the 15 digits
+    after it). Each word keeps the best cover from it on and the run it starts (a
+    back-pointer), not a copy of the runs: a value of thousands of short numbers costs
+    its length, not its square."""
     ends_at = [0]
     for word in words:
         ends_at.append(ends_at[-1] + sum(char.isdigit() for char in word))
     starting: dict[int, list[int]] = {}
     for first, end in passing:
         starting.setdefault(first, []).append(end)
-    # covered[i]: digits the best cover of words i.. holds; chosen[i]: the end of the
-    # run it starts at i, or 0 when it skips word i.
-    covered = [0] * (len(words) + 1)
+    # covered[i]: the words led by "+" and the digits the best cover of words i..
+    # holds; chosen[i]: the end of the run it starts at i, or 0 when it skips word i.
+    covered = [(0, 0)] * (len(words) + 1)
     chosen = [0] * (len(words) + 1)
     for first in range(len(words) - 1, -1, -1):
         covered[first] = covered[first + 1]
+        signed = int(words[first].startswith("+"))
         for end in sorted(starting.get(first, ()), reverse=True):
-            total = ends_at[end] - ends_at[first] + covered[end]
+            after = covered[end]
+            total = (signed + after[0], ends_at[end] - ends_at[first] + after[1])
             if total > covered[first]:
                 covered[first], chosen[first] = total, end
     runs: list[tuple[int, int]] = []

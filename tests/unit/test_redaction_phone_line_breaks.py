@@ -1,0 +1,102 @@
+"""Phone numbers on consecutive lines (address blocks, signatures): a number's trail
+takes the line break and cannot end before the next line's digit, so the first number
+was no candidate and stayed in clear. Each is redacted as it would be alone, through the
+redactor the pipeline uses; look-alikes on consecutive lines stay as they are."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
+from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
+from sluice.server.pipeline.redaction.phone_one_pass import rewrite_checked
+from sluice.server.pipeline.redaction.policy import entity_rule
+from sluice.server.pipeline.redaction.text import rewrite_text
+from sluice.server.planning.spec import RedactionSpec
+from tests.unit.redaction_helpers import rule, run
+
+#: Text with "{}" where each number goes, and the numbers.
+ON_LINES = [
+    ("{}\n{}", ["555-123-4567", "555-987-6543"]),
+    ("{}\u2028{}", ["555-123-4567", "555-765-4321"]),
+    ("{}\u2029{}", ["555-123-4567", "555-765-4321"]),
+    ("{}\r\n{}", ["555-123-4567", "555-765-4321"]),
+    ("{}\r{}", ["555-123-4567", "555-765-4321"]),
+    ("{} \n  {}", ["555-123-4567", "555-765-4321"]),
+    ("{}\n\n{}", ["555-123-4567", "555-765-4321"]),
+    ("call {}\n{} or mail", ["555-123-4567", "555-987-6543"]),
+    ("Tel: {}\n{}\n{}", ["555 123 4567", "555.987.6543", "(555) 111-2222"]),
+    ("{}\n{}", ["+44 20 7946 0958", "+44 20 7946 0959"]),
+    ("{}\n{}", ["01 23 45 67 89", "06 12 34 56 78"]),
+    ("office {}\n2024-05-06", ["555-123-4567"]),
+    # Not a line break, but as much no room for a lead: an area code right after a number.
+    ("{}{}{}", ["(555) 123-4567", "(555) 987-6543", "(555) 111-2222"]),
+    ("call {}{} now", ["555-123-4567", "(555) 987-6543"]),
+    # Nor after a "/" (which leads no number) between two numbers.
+    ("{}/{}", ["555-123-4567", "555-987-6543"]),
+    ("tel {}/{}/{}", ["(555) 123-4567", "555-987-6543", "+1 555 111 2222"]),
+]
+
+#: Digit runs on consecutive lines that are no phone numbers: each stays as it is.
+LOOK_ALIKES = [
+    "released 2024-05-06\n2024-06-07\n2024-07-08",
+    "versions 1.2.3\n1.2.4\n10.0.19045.2006",
+    "ids 123456\n654321\n111111",
+    "codes 1234567\n7654321\n1111111",
+    "ip 192.168.1.10\n10.0.0.1",
+    "total 1.234.567\n2.345.678 EUR",
+    "card ending 4111 1111\n1111 1111 expired",
+    "dates 2024-05-06/2024-06-07 05/06/2024",
+    "path /calls/5551234/5559876 and 1234/5678",
+]
+
+
+def _texts(values: list[str], spec: RedactionSpec) -> list[str]:
+    out, _ = run(pl.DataFrame({"text": values}), spec)
+    texts: list[str] = out["text"].to_list()
+    return texts
+
+
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+def test_each_number_on_its_line_is_tagged(level: str) -> None:
+    texts = [layout.format(*numbers) for layout, numbers in ON_LINES]
+    expected = [layout.format(*["[PHONE]"] * len(numbers)) for layout, numbers in ON_LINES]
+    assert _texts(texts, RedactionSpec(level=level)) == expected
+
+
+def test_each_number_on_its_line_is_masked_as_alone() -> None:
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=PHONE:mask:4"),))
+    texts = [layout.format(*numbers) for layout, numbers in ON_LINES]
+    masked = [
+        layout.format(*("*" * (len(number) - 4) + number[-4:] for number in numbers))
+        for layout, numbers in ON_LINES
+    ]
+    assert _texts(texts, spec) == masked
+
+
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+def test_look_alikes_on_lines_stay(level: str) -> None:
+    texts = _texts(LOOK_ALIKES, RedactionSpec(level=level))
+    assert [text for text in texts if "PHONE" in text] == []
+
+
+def test_one_pass_and_fenced_rewrite_agree_on_lines() -> None:
+    """The one-pass rewrite finds the rows with numbers parted by a line break from its
+    candidates, the fenced rewrite by a scan of the rows: the same texts."""
+    phone_rule = entity_rule(ENTITY_BY_NAME["PHONE"], "redact")
+    texts = [*(layout.format(*numbers) for layout, numbers in ON_LINES), *LOOK_ALIKES]
+    frame = pl.DataFrame({"t": texts})
+    text = pl.col("t")
+    checked = may_rewrite(text, phone_rule).fill_null(False)
+    fenced = frame.select(pl.when(checked).then(rewrite_text(text, phone_rule)).otherwise(text))
+    one_pass = frame.select(rewrite_checked(text, phone_rule))
+    assert one_pass.to_series().to_list() == fenced.to_series().to_list()
+
+
+def test_a_long_chain_of_numbers_joined_by_slashes_is_each_tagged() -> None:
+    """Source data may hold any value: 5,000 numbers joined by "/" (65 KB) are each
+    tagged, in one pass over the chain."""
+    text = "tel " + "/".join(["555-123-4567"] * 5000)
+    out, _ = run(pl.DataFrame({"t": [text]}), RedactionSpec(level="moderate"))
+    assert out["t"][0] == "tel " + "/".join(["[PHONE]"] * 5000)
