@@ -307,10 +307,12 @@ BASIC_FIXED = [
     ),
     (json.dumps({"passwords": ['a"1b2', "c3d4\\"]}), '{"passwords": ["[SECRET_VALUE]"]}'),
     ('{"clientSecrets": ["a1b2", "c3d4"]}', '{"clientSecrets": ["[SECRET_VALUE]"]}'),
+    # Passphrases hold spaces: a list is taken whole whatever its items hold.
+    ('{"passwords": ["hunter 2", "s3cr3t"]}', '{"passwords": ["[SECRET_VALUE]"]}'),
+    ("{'passphrases': ['correct horse battery staple']}", "{'passphrases': ['[SECRET_VALUE]']}"),
     (
-        "access_tokens = ['t1', 't2'] password: [\"x1y2\"] passwords = ['', 'k3']",
-        "access_tokens = ['[SECRET_VALUE]'] password: [\"[SECRET_VALUE]\"] passwords = "
-        "['[SECRET_VALUE]']",
+        "access_tokens = ['t1', 't2'] password: [\"x y\"]",
+        "access_tokens = ['[SECRET_VALUE]'] password: [\"[SECRET_VALUE]\"]",
     ),
     # Shell arrays.
     (
@@ -324,6 +326,8 @@ BASIC_FIXED = [
         "PASSWORDS=([SECRET_VALUE])\nTOKENS=([SECRET_VALUE])\nPASSWORDS=([SECRET_VALUE])",
     ),
     ("PASSWORD=( abc def )", "PASSWORD=[SECRET_VALUE]"),
+    # A bare SECRETS array holds secrets as often as their names (the names over-redacted).
+    ("SECRETS=(hunter2 s3cr3t)", "SECRETS=([SECRET_VALUE])"),
     (
         "TOKENS+=(abc def)\nx; TOKENS=(abc def)\nTOKENS=(a1 b2) PASSWORDS=(c3 d4)",
         "TOKENS+=([SECRET_VALUE])\nx; TOKENS=([SECRET_VALUE])\n"
@@ -516,12 +520,7 @@ LOOK_ALIKES = [
     # Lists that hold no secret: a tokenizer's words, names of secrets, an empty one; a
     # shell array of numbers under a name ending in "tokens".
     ("basic", '{"tokens": ["the", "cat"], "secrets": ["db-password"], "passwords": []}'),
-    # A web form's validation messages about a password, and empty items: no secrets.
-    ("basic", '{"password": ["This field is required.", "Too short."]}'),
-    ("basic", '"passwords": ["Must contain a digit", "Must be 8 chars"] passwords = ["", ""]'),
     ("basic", "MAX_TOKENS=(512 1024)"),
-    # A shell loop's names of secrets (`for s in "${SECRETS[@]}"; do kubectl ...`).
-    ("basic", "SECRETS=(DB_PASSWORD API_KEY)"),
     # Markdown code closed after a setting: what follows is prose, not a value.
     ("basic", "Run `export API_TOKEN=`, then paste.\n\nSee `docs`. Set `token = ` then `x`."),
     ("basic", "Run ``export API_TOKEN=``, then paste.\n\nSee ``docs``."),

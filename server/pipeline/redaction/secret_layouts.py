@@ -84,7 +84,7 @@ _SECRET_NAME = (
 )
 # A shell array's name: a secret's name or its plural, `TOKENS` and `SECRETS` alone too (in
 # a shell assignment no tokenizer's words; `MAX_TOKENS=(512)` is a number).
-_ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\btokens\b))"
+_ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets)\b))"
 # A secret's value: it may not start with an earlier rule's tag alone (left as it is),
 # "[" (a tag's or a list's; _SQUARE_BRACKETED_SECRET takes the few bracketed values),
 # an opening corner bracket or a backtick (the lead takes one; _BRACKETED_SECRET or
@@ -188,20 +188,17 @@ def _quoted_list(quote: str) -> Entity:
     the keyword pattern's value may not start with "[" and left every one in clear.
     Written as one quoted value (`["[SECRET_VALUE]"]`), so JSON stays JSON. A plural
     `tokens` alone is not one: a tokenizer's output (`"tokens": ["the", "cat"]`);
-    `access_tokens` and the singular are. Its items are single words, one at least not
-    empty: a list holding words parted by spaces is messages about a secret, as a web
-    form's validation writes them (`{"password": ["This field is required."]}`), and
-    one of empty items none (`["", ""]`); such a list is left to the other rules. A
-    word may hold escapes (`\"`, `\\`, `\u00e4`, as json.dumps writes what is beyond
-    ASCII). Only values holding "[" and the quote after an assignment are looked at."""
-    item = rf"(?:[^{quote}\s\\]|\\[^\s])+"
-    between = rf"{quote}\s*,\s*{quote}"
+    `access_tokens` and the singular are. Every list under such a name is taken whole,
+    a web form's validation messages (`{"password": ["This field is required."]}`) too:
+    passphrases hold spaces, and over-redaction is the safe failure. An item may hold
+    escapes (`\"`, `\\`, `\u00e4`, as json.dumps writes what is beyond ASCII). Only
+    values holding "[" and the quote after an assignment are looked at."""
+    item = rf"(?:[^{quote}\n\\]|\\[^\s])*"
     return Entity(
         "SECRET_VALUE",
         "basic",
         rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}){_ASSIGNMENT}\[\s*{quote}",
-        # Empty items before the first word, then words and empty items.
-        rf"(?:{between})*{item}(?:{between}(?:{item})?)*",
+        rf"{item}(?:{quote}\s*,\s*{quote}{item})*",
         rf"{quote}\s*,?\s*\]",
         gate_pattern=rf"[:=>\uff1a]\s*\[\s*{quote}",
     )
@@ -212,9 +209,10 @@ def _quoted_list(quote: str) -> Entity:
 #: took its first word only (`TOKEN=(abc def)` kept `def` in clear) and a plural name
 #: none. Only as a shell writes one: at a line's start (after `export`, `declare -a`,
 #: `local`...), after `;`, `&&` or `||`, or after a space (a second array on its line),
-#: with no space around "=": in code `f(token=(a or b))` is an argument. Not a bare
-#: `SECRETS`: a loop over names of secrets (`SECRETS=(DB_PASSWORD API_KEY)`), as the
-#: quoted lists have it. With spaces inside the parentheses too (`( abc def )`), taken
+#: with no space around "=": in code `f(token=(a or b))` is an argument. A bare
+#: `SECRETS` too: its values may be secrets (`SECRETS=(hunter2 s3cr3t)`), and a loop over
+#: names of secrets (`SECRETS=(DB_PASSWORD API_KEY)`) over-redacted is the safe failure.
+#: With spaces inside the parentheses too (`( abc def )`), taken
 #: with the value so `PASSWORD=( a b )` reads as `PASSWORD=(a b)` does after it (the
 #: keyword pattern then takes the written array whole). Only values holding "=(" are
 #: looked at.
@@ -443,7 +441,7 @@ KEYWORD_SECRET_GATE: Final = (
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
     r"|://hooks\.slack\.com/services/"
     # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
-    r"|(?i:tokens)\+?=\("
+    r"|(?i:tokens|secrets)\+?=\("
 )
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
 #: order matters where two could match the same text (each layout says which goes first).
