@@ -35,11 +35,16 @@ from sluice.server.pipeline.redaction.phone_runs import JOINER
 #: the trail cannot end before a digit ("555-123-4567\n555-987-6543": the first
 #: stayed in clear). Unicode's line and paragraph separators too.
 _LINE_BREAK: Final = r"\s*[\n\r\u2028\u2029]\s*"
-#: Before a "+", before a "(" after a number that is not a country code, and right
-#: after the digit before a line break (the number before it ends there, its trail
-#: is the joiner, and the line break is the next one's lead).
-_SIGNED: Final = rf"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()|([0-9])({_LINE_BREAK}[0-9])"
-_SIGNED_JOINED: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
+#: Before a "+", and before a "(" after a number that is not a country code.
+_SIGNED: Final = r"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()"
+_SIGNED_JOINED: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
+#: Right after the digit before a line break: the number before it ends there, its
+#: trail is the joiner, and the line break is the next one's lead. A pass of its own
+#: after `_SIGNED`'s: as one of its alternatives it took the next line's first digit,
+#: which an area code's alternative needs before a "(" ("12345678\n12345678\n(555)
+#: 234-5678" left the last number in clear).
+_LINE_PARTED: Final = rf"([0-9])({_LINE_BREAK}[0-9])"
+_LINE_JOINED: Final = f"${{1}}{JOINER}${{2}}"
 #: An area code right after a number ("(555) 123-4567(555) 987-6543"): no space for
 #: the next number's lead, so two joiners, the first number's trail and the next one's
 #: lead.
@@ -61,9 +66,8 @@ _SLASHED: Final = re.compile(rf"(?<![0-9A-Za-z_/]){_LAID_OUT}(?:/{_LAID_OUT})+")
 #: A necessary condition for `_SLASHED`.
 _SLASHED_SCAN: Final = r"[0-9]{4}/[0-9(+]"
 #: A necessary condition for `_SIGNED` that the regex engine finds from the rare "+"
-#: and "(" (`_SIGNED` itself is read at every character: 5x the cost), or from a line
-#: break.
-_SIGNED_SCAN: Final = rf"[0-9](?:\s+[+(]|{_LINE_BREAK}[0-9])"
+#: and "(" (`_SIGNED` itself is read at every character: 5x the cost).
+_SIGNED_SCAN: Final = r"[0-9]\s+[+(]"
 #: After a dotted number or a decimal, and before one.
 _DOTTED: Final = r"\.[0-9]+\s+[0-9]|[0-9]\s+[0-9]+\.[0-9]"
 #: Each of `_DOTTED`'s alternatives scans fast on its own, but not both as one.
@@ -126,7 +130,8 @@ def with_signed_bounds(texts: pl.Series) -> pl.Series:
     number (not a country code), and after a "/" between two numbers. Few rows hold
     one: only those are rewritten."""
     signed = _replaced(texts, _SIGNED_SCAN, _SIGNED, _SIGNED_JOINED)
-    glued = _replaced(signed, _GLUED_SCAN, _GLUED_PAREN, _GLUED_JOINED)
+    lined = _replaced(signed, _DIGITS_PARTED, _LINE_PARTED, _LINE_JOINED)
+    glued = _replaced(lined, _GLUED_SCAN, _GLUED_PAREN, _GLUED_JOINED)
     maybe = glued.str.contains(_SLASHED_SCAN).fill_null(False)
     if not maybe.any():
         return glued
