@@ -30,6 +30,12 @@ ON_LINES = [
     ("{}\n{}", ["+44 20 7946 0958", "+44 20 7946 0959"]),
     ("{}\n{}", ["01 23 45 67 89", "06 12 34 56 78"]),
     ("office {}\n2024-05-06", ["555-123-4567"]),
+    # Before a line starting with a short number (an address block): no candidate until
+    # parted, so the number stayed in clear.
+    ("John Doe\n{}\n12 Main Street", ["555-123-4567"]),
+    ("Tel: {}\n2 Main St", ["(555) 123-4567"]),
+    ("{}\n7 apples", ["+1 555 123 4567"]),
+    ("{}\n{}\n5", ["555-123-4567", "555-987-6543"]),
     # After a line of digits only, an area code's "(" still parts the number after it.
     ("12345678\n12345678\n{}", ["(555) 234-5678"]),
     ("{}\n12345678\n{}", ["555-987-6543", "(555) 234-5678"]),

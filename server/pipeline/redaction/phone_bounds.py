@@ -125,6 +125,20 @@ def rows_at_bounds(candidates: pl.Series, rows: pl.Series, texts: pl.Series) -> 
     return pl.concat([where, lined])
 
 
+def parted_without_candidates(counts: pl.Series, texts: pl.Series) -> pl.Series:
+    """Per row: no candidate, yet digits on both sides of a line break: a number's trail
+    may not end before a digit nor its value go over a line break, so a number before a
+    line starting with one ("John Doe\n555-123-4567\n12 Main Street") is no candidate
+    until the joiners part them (`with_signed_bounds`), and it stayed in clear. Only the
+    rows without a candidate are scanned (those with one are `rows_at_bounds`')."""
+    none = (counts == 0).fill_null(False)
+    if not none.any():
+        return none
+    found = texts.filter(none).str.contains(_DIGITS_PARTED).fill_null(False)
+    # `none` is this function's own: `scatter` may write into it.
+    return none.scatter(none.arg_true(), found)
+
+
 def with_signed_bounds(texts: pl.Series) -> pl.Series:
     """`texts` with a joiner before a space followed by a "+", or by a "(" after a
     number (not a country code), and after a "/" between two numbers. Few rows hold

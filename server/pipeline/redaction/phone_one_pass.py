@@ -15,7 +15,11 @@ import pyarrow.compute as pc
 from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
-from sluice.server.pipeline.redaction.phone_bounds import rows_at_bounds, with_dotted_bounds
+from sluice.server.pipeline.redaction.phone_bounds import (
+    parted_without_candidates,
+    rows_at_bounds,
+    with_dotted_bounds,
+)
 from sluice.server.pipeline.redaction.phone_runs import holds_phones
 from sluice.server.pipeline.redaction.phone_values import is_phone_rule, phone_values
 from sluice.server.pipeline.redaction.policy import PatternRule
@@ -100,6 +104,9 @@ def _rewritten_checked(values: pl.Series, rule: PatternRule, verdicts: PhoneVerd
     # And so do rows with numbers side by side the pattern does not part (phone_runs.py),
     # and only those hold a candidate that is a dotted boundary.
     runs = runs | _rows_among(rows_at_bounds(candidates, rows, values), len(values))
+    # And rows whose only number ends a line the next one's digits start (no candidate
+    # until parted).
+    runs = runs | parted_without_candidates(counts, values)
     # Rows with a passing candidate, none of ours and no run to split: spliced with the
     # verdicts reached, whether their candidates all pass (on the text-heavy set, 83% of
     # the rows with a phone number) or some fail.
