@@ -98,12 +98,9 @@ class PolicyRedactor:
         self._policy = policy
         #: Columns holding dictionary-encoded text (Categorical, Enum), read as String so
         #: every rule reads them: the categories are the values, which may hold anything.
-        self._as_text = {
-            name: dictionary_free(dtype)
-            for name, dtype in schema.items()
-            if dictionary_free(dtype) != dtype
-        }
-        schema = pl.Schema({name: self._as_text.get(name, dtype) for name, dtype in schema.items()})
+        as_text = pl.Schema({name: dictionary_free(dtype) for name, dtype in schema.items()})
+        self._as_text = {n: t for n, t in as_text.items() if t != schema[n]}
+        schema = as_text
         self._counters: dict[str, str] = {}
         self._claimed: set[Location] = set()
         self._columns_in_schema: dict[str, Location] = {}
