@@ -63,9 +63,10 @@ def _holds_layout(text: pl.Expr, rule: PatternRule) -> pl.Expr | bool:
     if entity is None or not entity.layouts:
         return False
     held: pl.Expr | bool = False
-    for layout in entity.layouts:
-        found = text.str.contains(layout.gate)
-        if layout.gate_non_ascii:
+    # Each gate once, however many layouts share it (as text.rewrite_layouts reads them).
+    for gate, non_ascii in dict.fromkeys((o.gate, o.gate_non_ascii) for o in entity.layouts):
+        found = text.str.contains(gate)
+        if non_ascii:
             found = found & (text.str.len_bytes() != text.str.len_chars())
         held = found | held
     return held
