@@ -45,7 +45,7 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarks import text_heavy_data
+from benchmarks import cpu_gauge, text_heavy_data
 from benchmarks._proc import process_cpu_seconds
 from benchmarks.export_bench import (
     DATA,
@@ -197,6 +197,7 @@ def report(
         f"- run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.python_version()}, "
         f"polars {pl.__version__}, {rounds} alternating round(s), every run listed",
         "- ratio = Polars' median ÷ Sluice's median (issue 21 goal: wall ≥ 0.9)",
+        cpu_gauge.measure().line(),
     ]
     if warm > 1:
         lines.append(

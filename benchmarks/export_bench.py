@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import grpc
 import psutil
 
+from benchmarks import cpu_gauge
 from benchmarks._proc import (
     high_water_mark,
     python_thread_names,
@@ -470,6 +471,7 @@ def machine_info() -> list[str]:
         f"chunk target {defaults.default_chunk_bytes // MiB} MiB / "
         f"{defaults.default_chunk_rows:,} rows, zstd_threads={defaults.zstd_threads}, "
         f"count_source_rows={defaults.count_source_rows}",
+        cpu_gauge.measure().line(),
     ]
 
 
