@@ -111,12 +111,17 @@ class AzureUpload(ResumableWriter):
             return None
         if state.completing and not uncommitted:
             return None  # committed just before the crash: only verify
+        # Blocks an aborted upload of other bytes left may share a number with the
+        # journalled ones (aborting sends nothing): the journalled block is the one kept.
+        journalled = {part.tag for part in state.parts}
         stored: dict[int, StoredPart] = {}
         for block in uncommitted:
             try:
                 number = int(base64.b64decode(block.id).decode().split("-", 1)[0])
             except ValueError:
                 continue  # not one of ours
+            if number in stored and stored[number].tag in journalled:
+                continue
             stored[number] = StoredPart(int(block.size), str(block.id))
         return stored
 

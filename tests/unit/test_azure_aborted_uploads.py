@@ -4,7 +4,8 @@ policy-refusing wrapper stands around the Azure client's write requests) a blob 
 the abort could never be deleted, and the export's next attempt could not replace it.
 
 What an abort leaves are uncommitted blocks, never part of a blob: the next commit of the
-key (its own blocks, or one Put Blob) discards them."""
+key (its own blocks, or one Put Blob) discards them, and a resumed upload keeps its own
+journalled blocks rather than others of the same number."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from azure.storage.blob import BlobClient, ContainerClient
 
 from sluice.sinks import ObjectExists, Sink, open_sink
 from sluice.sinks.profiles import AzureProfile
+from sluice.sinks.resumable import ResumableWriter
 from tests.servers.fixtures import blob_service, new_container
 from tests.servers.processes import ServerProcess, azurite_connection_string
 from tests.unit.upload_journal import MemoryJournal
@@ -177,3 +179,30 @@ def test_a_small_object_stored_over_blocks_an_abort_left_is_the_blob_a_put_blob_
     with pytest.raises(ObjectExists):
         other.commit()
     assert azure.read() == data
+
+
+def test_a_resumed_upload_keeps_its_journalled_blocks_over_others_of_the_same_number(
+    azure: Azure,
+) -> None:
+    """A holder killed after two journalled blocks; another writer of the key (other
+    bytes: an encrypted chunk's fresh keys) staged blocks of the same numbers after it and
+    aborted, which leaves them. The resumed upload recognises its own two blocks, sends
+    only the rest, and stores exactly its bytes."""
+    data = os.urandom(LARGE)
+    journal = MemoryJournal()
+    killed = azure.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    killed.write(data[: 2 * PART])  # two blocks staged and journalled, then killed
+    other = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    other.write(os.urandom(2 * PART))
+    other.abort()
+    assert len(azure.blocks()[1]) == 4
+
+    resumed = azure.sink.create(
+        KEY, overwrite=False, journal=MemoryJournal(journal.state), replace_stale=True
+    )
+    assert isinstance(resumed, ResumableWriter)
+    resumed.write(data)
+    assert resumed.commit().size == LARGE
+    assert (resumed.skipped_bytes, resumed.sent_bytes) == (2 * PART, 10)
+    assert azure.read() == data
+    assert azure.blocks()[1] == []
