@@ -186,16 +186,18 @@ class AzureUpload(ResumableWriter):
         # Refused though no blob is there: blocks an aborted upload left staged count as a
         # blob for a Put Blob that must not overwrite, on some stores (Azurite does), not
         # for a Put Block List. The same blob then, as one block committed if missing,
-        # which discards the blocks left.
+        # which discards the blocks left (an empty blob: an empty list, no empty block).
         identifier = block_id(1, sha256_hex)
-        self._call_creating(
-            "upload",
-            lambda: self._blob.stage_block(identifier, payload, validate_content=True),
-        )
+        blocks = [BlobBlock(identifier)] if payload else []
+        if payload:
+            self._call_creating(
+                "upload",
+                lambda: self._blob.stage_block(identifier, payload, validate_content=True),
+            )
         self._call_creating(
             "upload",
             lambda: self._blob.commit_block_list(
-                [BlobBlock(identifier)],
+                blocks,
                 content_settings=settings,
                 metadata={SHA256_METADATA: sha256_hex},
                 match_condition=MatchConditions.IfMissing,

@@ -20,6 +20,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobClient, ContainerClient
 
 from sluice.sinks import ObjectExists, Sink, open_sink
+from sluice.sinks.azure.upload import block_id
 from sluice.sinks.profiles import AzureProfile
 from sluice.sinks.resumable import ResumableWriter
 from tests.servers.fixtures import blob_service, new_container
@@ -149,13 +150,14 @@ def test_an_upload_aborted_before_its_commit_leaves_no_blob_the_next_attempt_mus
     assert azure.blobs() == [f"p/{KEY}"]
 
 
+@pytest.mark.parametrize("size", [0, SMALL])
 def test_a_small_object_stored_over_blocks_an_abort_left_is_the_blob_a_put_blob_makes(
-    azure: Azure,
+    azure: Azure, size: int
 ) -> None:
     """Azurite refuses a Put Blob that must not overwrite while blocks are staged on the
     blob; the same blob (bytes, digest metadata, Content-MD5, content type) is then
     committed as one block. A blob really there is still refused, its bytes kept."""
-    data = os.urandom(SMALL)
+    data = os.urandom(size)
     plain = azure.sink.create("plain", overwrite=False, journal=MemoryJournal())
     plain.write(data)
     plain.commit()
@@ -163,9 +165,10 @@ def test_a_small_object_stored_over_blocks_an_abort_left_is_the_blob_a_put_blob_
     assert azure.blocks()[1]  # blocks left staged
     after = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal())
     after.write(data)
-    assert after.commit().size == SMALL
+    assert after.commit().size == size
     assert azure.read() == data
-    assert azure.blocks()[1] == []
+    # No empty block, which Azure refuses (Azurite takes it: Azure/Azurite#329).
+    assert azure.blocks() == ([block_id(1, hashlib.sha256(data).hexdigest())] if size else [], [])
     stored, expected = azure.blob().get_blob_properties(), azure.blob("plain").get_blob_properties()
     assert (
         stored.metadata == expected.metadata == {"sluice_sha256": hashlib.sha256(data).hexdigest()}
