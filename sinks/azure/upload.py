@@ -40,6 +40,8 @@ SHA256_METADATA = "sluice_sha256"
 
 def block_id(number: int, sha256_hex: str) -> str:
     # Every id of a blob must have the same length: fixed-width number, fixed digest prefix.
+    # Never change it: blocks an abort left stay staged up to a week (see the module), and
+    # Azure refuses a block whose id length differs from theirs.
     return base64.b64encode(f"{number:06d}-{sha256_hex[:40]}".encode()).decode()
 
 
