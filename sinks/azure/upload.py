@@ -104,7 +104,7 @@ class AzureUpload(ResumableWriter):
     def _start(self) -> str:
         return ""  # blocks are staged on the blob itself
 
-    def _list_stored(self, state: UploadState) -> dict[int, StoredPart] | None:
+    def _list_stored(self, state: UploadState) -> dict[int, list[StoredPart]] | None:
         try:
             _committed, uncommitted = self._call(
                 "list the blocks of", lambda: self._blob.get_block_list("uncommitted")
@@ -113,18 +113,15 @@ class AzureUpload(ResumableWriter):
             return None
         if state.completing and not uncommitted:
             return None  # committed just before the crash: only verify
-        # Blocks an aborted upload of other bytes left may share a number with the
-        # journalled ones (aborting sends nothing): the journalled block is the one kept.
-        journalled = {part.tag for part in state.parts}
-        stored: dict[int, StoredPart] = {}
+        # Every block of a number: an aborted upload of other bytes (aborting sends
+        # nothing) may have left one beside this upload's, journalled or not.
+        stored: dict[int, list[StoredPart]] = {}
         for block in uncommitted:
             try:
                 number = int(base64.b64decode(block.id).decode().split("-", 1)[0])
             except ValueError:
                 continue  # not one of ours
-            if number in stored and stored[number].tag in journalled:
-                continue
-            stored[number] = StoredPart(int(block.size), str(block.id))
+            stored.setdefault(number, []).append(StoredPart(int(block.size), str(block.id)))
         return stored
 
     def _send_part(self, state: UploadState, number: int, payload: bytes, sha256: bytes) -> str:

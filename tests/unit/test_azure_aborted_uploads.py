@@ -4,8 +4,8 @@ policy-refusing wrapper stands around the Azure client's write requests) a blob 
 the abort could never be deleted, and the export's next attempt could not replace it.
 
 What an abort leaves are uncommitted blocks, never part of a blob: the next commit of the
-key (its own blocks, or one Put Blob) discards them, and a resumed upload keeps its own
-journalled blocks rather than others of the same number."""
+key (its own blocks, or one Put Blob) discards them, and a resumed upload recognises its
+own blocks (journalled or not) among others of the same number."""
 
 from __future__ import annotations
 
@@ -195,6 +195,35 @@ def test_a_resumed_upload_keeps_its_journalled_blocks_over_others_of_the_same_nu
     journal = MemoryJournal()
     killed = azure.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
     killed.write(data[: 2 * PART])  # two blocks staged and journalled, then killed
+    other = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    other.write(os.urandom(2 * PART))
+    other.abort()
+    assert len(azure.blocks()[1]) == 4
+
+    resumed = azure.sink.create(
+        KEY, overwrite=False, journal=MemoryJournal(journal.state), replace_stale=True
+    )
+    assert isinstance(resumed, ResumableWriter)
+    resumed.write(data)
+    assert resumed.commit().size == LARGE
+    assert (resumed.skipped_bytes, resumed.sent_bytes) == (2 * PART, 10)
+    assert azure.read() == data
+    assert azure.blocks()[1] == []
+
+
+def test_a_resumed_upload_recognises_its_unjournalled_block_beside_another_of_the_same_number(
+    azure: Azure,
+) -> None:
+    """A holder killed between staging its second block and journalling it; another
+    writer of the key (other bytes) staged blocks of the same numbers after it and
+    aborted. The resumed upload finds its own second block among both by its id, and
+    sends only the rest."""
+    data = os.urandom(LARGE)
+    journal = MemoryJournal()
+    killed = azure.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
+    killed.write(data[:PART])  # block 1 staged and journalled
+    second = data[PART : 2 * PART]  # block 2 staged, then killed before journalling it
+    azure.blob().stage_block(block_id(2, hashlib.sha256(second).hexdigest()), second)
     other = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
     other.write(os.urandom(2 * PART))
     other.abort()
