@@ -126,6 +126,10 @@ class AzureUpload(ResumableWriter):
 
     def _send_part(self, state: UploadState, number: int, payload: bytes, sha256: bytes) -> str:
         identifier = block_id(number, sha256.hex())
+        if not payload:
+            # An empty object's only part (replacing a stale blob): Azure refuses an empty
+            # Put Block, and none is needed, since _complete commits no block for it.
+            return identifier
         # Staged on an immutable blob that is there: unless replacing a stale one, that
         # is a blob found there (ObjectExists, as the commit's contract says), which the
         # manifest writer and the chunk's verify then examine.
@@ -140,7 +144,9 @@ class AzureUpload(ResumableWriter):
         return block_id(number, sha256_hex)
 
     def _complete(self, state: UploadState, sha256_hex: str, replacing: str = "") -> None:
-        blocks = [BlobBlock(part.tag) for part in sorted(state.parts, key=lambda p: p.number)]
+        # An empty part is no block (see _send_part): an empty object is an empty list.
+        ordered = sorted(state.parts, key=lambda p: p.number)
+        blocks = [BlobBlock(part.tag) for part in ordered if part.size]
 
         def commit() -> None:
             self._blob.commit_block_list(

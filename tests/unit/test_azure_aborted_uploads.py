@@ -238,3 +238,19 @@ def test_a_resumed_upload_recognises_its_unjournalled_block_beside_another_of_th
     assert (resumed.skipped_bytes, resumed.sent_bytes) == (2 * PART, 10)
     assert azure.read() == data
     assert azure.blocks()[1] == []
+
+
+def test_an_empty_object_replacing_a_stale_one_is_an_empty_block_list_committed(
+    azure: Azure,
+) -> None:
+    """A stale blob with other bytes replaced by an empty object: Azure refuses an empty
+    Put Block (Azurite takes it: Azure/Azurite#329), so no block is staged or committed,
+    and the blob is empty with the empty object's digest."""
+    azure.blob().upload_blob(b"stale bytes no record names")
+    writer = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    assert writer.commit().size == 0
+    assert azure.read() == b""
+    assert azure.blocks() == ([], [])
+    assert azure.blob().get_blob_properties().metadata == {
+        "sluice_sha256": hashlib.sha256(b"").hexdigest()
+    }
