@@ -9,6 +9,7 @@ own blocks (journalled or not) among others of the same number."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from collections.abc import Callable, Iterator
@@ -19,8 +20,11 @@ import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobClient, ContainerClient
 
+from sluice.server.errors import FailedPrecondition
+from sluice.server.storage_errors import translate_storage_error
 from sluice.sinks import ObjectExists, Sink, open_sink
 from sluice.sinks.azure.upload import block_id
+from sluice.sinks.errors import StorageError
 from sluice.sinks.profiles import AzureProfile
 from sluice.sinks.resumable import ResumableWriter
 from tests.servers.fixtures import blob_service, new_container
@@ -254,3 +258,54 @@ def test_an_empty_object_replacing_a_stale_one_is_an_empty_block_list_committed(
     assert azure.blob().get_blob_properties().metadata == {
         "sluice_sha256": hashlib.sha256(b"").hexdigest()
     }
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_blocks_left_with_ids_of_another_length_are_named_as_the_cause(
+    azure: Azure, size: int
+) -> None:
+    """Azure (and Azurite) refuse a block whose id length differs from the blocks staged
+    on the blob (InvalidBlobOrBlock): the error says so, not merely the code, and the run
+    ends with FAILED_PRECONDITION (no attempt succeeds until they are gone)."""
+    # Left by another tool (or another block id scheme): an id of another length.
+    azure.blob().stage_block(base64.b64encode(b"000001").decode(), b"foreign")
+    writer = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    with pytest.raises(StorageError) as refused:
+        writer.write(os.urandom(size))
+        writer.commit()
+    assert type(refused.value) is StorageError
+    assert "InvalidBlobOrBlock" in str(refused.value)
+    assert "ids have another length" in str(refused.value)
+    assert isinstance(translate_storage_error(refused.value), FailedPrecondition)
+    assert azure.blobs() == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    # Put Block's documentation names the first, the error code table the second.
+    ["RequestEntityTooLargeBlockCountExceedsLimit", "BlockCountExceedsLimit"],
+)
+def test_too_many_uncommitted_blocks_are_not_a_blob_found_there(
+    azure: Azure, monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    """Azure refuses a Put Block past 100,000 uncommitted blocks with a 409 (which Azurite
+    does not enforce, so a wrapper refuses the request as Azure does): not ObjectExists,
+    which would send the writer to examine a blob that is not there."""
+
+    def over_the_limit(blob: BlobClient, *args: Any, **kwargs: Any) -> Any:
+        refused = ResourceExistsError(
+            "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks."
+        )
+        refused.status_code = 409
+        refused.error_code = code
+        raise refused
+
+    monkeypatch.setattr(BlobClient, "stage_block", over_the_limit)
+    writer = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
+    with pytest.raises(StorageError) as refused:
+        writer.write(os.urandom(LARGE))
+    assert type(refused.value) is StorageError
+    assert code in str(refused.value)
+    assert "100,000" in str(refused.value)
+    assert isinstance(translate_storage_error(refused.value), FailedPrecondition)
+    assert azure.blobs() == []
