@@ -77,7 +77,9 @@ class SinkWriter(Protocol):
         ...
 
     def abort(self) -> None:
-        """Discard everything written; safe to call after a failure or twice."""
+        """Give up the object: nothing written is ever published. What the store keeps
+        of the upload meanwhile: see `Sink.abort_upload`. Safe to call after a failure
+        or twice."""
         ...
 
     def suspend(self) -> None:
@@ -92,7 +94,7 @@ class SinkWriter(Protocol):
         twice or after commit, and never raises for a storage or journal failure.
 
         Whoever suspends owns the leftover upload: it must later be continued, or
-        discarded with `Sink.abort_upload`, so nothing stays orphaned.
+        aborted with `Sink.abort_upload` (see there for what the store keeps of it).
         """
         ...
 
@@ -148,9 +150,13 @@ class Sink(Protocol):
     # continued, left in the store.
 
     def abort_upload(self, key: str, state: str) -> None:
-        """Discard the unfinished upload `state` (saved in an UploadJournal) of `key`, so
-        nothing is left billed or orphaned; an upload already gone is not an error.
-        Sinks that are not resumable never journal one: nothing to do."""
+        """Abort the unfinished upload `state` (saved in an UploadJournal) of `key`: it
+        is never completed after; an upload already gone is not an error. S3 discards
+        its parts. Azure sends nothing: its staged blocks stay uncommitted, invisible
+        and never part of a blob, until the key's next commit drops them or Azure
+        deletes them a week after the blob's last Put Block (Azure drops them only with
+        a commit, which creates a blob that a write-once container never lets anyone
+        delete). Sinks that are not resumable never journal one: nothing to do."""
         ...
 
     def abort_stray_uploads(self, prefix: str) -> int:

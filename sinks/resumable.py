@@ -66,7 +66,7 @@ class ResumableWriter(JournalledUpload):
         self._buffer = bytearray()
         self._size = 0
         self._whole_sha256 = hashlib.sha256()
-        self._stored: dict[int, StoredPart] = {}
+        self._stored: dict[int, list[StoredPart]] = {}
         self._journalled: dict[int, PartRecord] = {}
         #: While verifying with `replace_stale`: the parts re-produced, to replace from.
         self._spool: PartSpool | None = None
@@ -87,8 +87,10 @@ class ResumableWriter(JournalledUpload):
         """Begin a multipart upload; return its id ("" when the store needs none)."""
 
     @abstractmethod
-    def _list_stored(self, state: UploadState) -> dict[int, StoredPart] | None:
-        """Parts the store holds for `state`, or None when the upload no longer exists."""
+    def _list_stored(self, state: UploadState) -> dict[int, list[StoredPart]] | None:
+        """Parts the store holds for `state` by number, every one of each (Azure keeps the
+        blocks of one number that several writers staged), or None when the upload no
+        longer exists."""
 
     @abstractmethod
     def _send_part(self, state: UploadState, number: int, payload: bytes, sha256: bytes) -> str:
@@ -469,19 +471,17 @@ class ResumableWriter(JournalledUpload):
 
     def _already_stored(self, number: int, size: int, sha256_hex: str, md5_hex: str) -> str | None:
         """The tag of part `number` if the store already holds exactly these bytes."""
-        stored = self._stored.get(number)
-        if stored is None or stored.size != size:
-            return None
+        sizes = {part.tag: part.size for part in self._stored.get(number, [])}
         journalled = self._journalled.get(number)
         if (
             journalled is not None
             and journalled.sha256 == sha256_hex
-            and journalled.tag == stored.tag
+            and sizes.get(journalled.tag) == size
         ):
-            return stored.tag
+            return journalled.tag
         # Stored but not journalled (killed between the two): recognise it by its tag.
         expected = self._expected_tag(number, sha256_hex, md5_hex)
-        return stored.tag if expected and expected == stored.tag else None
+        return expected if expected and sizes.get(expected) == size else None
 
     def _abandon(self) -> None:
         """Stop sending parts, then abort the upload or leave it to its new holder

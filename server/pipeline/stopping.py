@@ -2,7 +2,7 @@
 
 A graceful shutdown suspends it: the parts already stored stay open and journalled, so
 the next start continues the chunk instead of sending it again. A cancel (or a failure)
-aborts it, so nothing is left billed or orphaned in the store.
+aborts it, so it is never completed (what the store keeps of it: Sink.abort_upload).
 """
 
 from __future__ import annotations

@@ -28,6 +28,12 @@ _CODES: dict[str, type[StorageError]] = {
     # version, and that no attempt overcomes until the policy allows it.
     "BlobImmutableDueToPolicy": ObjectImmutable,
     "BlobImmutableDueToLegalHold": ObjectImmutable,
+    # Refused for what the blob's uncommitted blocks are (see _CAUSES), not for a blob
+    # there: no attempt succeeds until they are gone (FAILED_PRECONDITION). Put Block's
+    # documentation and the error code table spell the block count's code differently.
+    "InvalidBlobOrBlock": StorageError,
+    "BlockCountExceedsLimit": StorageError,
+    "RequestEntityTooLargeBlockCountExceedsLimit": StorageError,
     "AuthenticationFailed": StorageAccessDenied,
     "AuthorizationFailure": StorageAccessDenied,
     "AuthorizationPermissionMismatch": StorageAccessDenied,
@@ -36,6 +42,22 @@ _CODES: dict[str, type[StorageError]] = {
     "ServerBusy": StorageUnavailable,
     "OperationTimedOut": StorageUnavailable,
     "InternalError": StorageUnavailable,
+}
+_LEFTOVERS_STAY = (
+    "until a commit of the blob (Put Block List or Put Blob) drops them, or Azure deletes "
+    "them a week after the blob's last successful Put Block"
+)
+#: What a code means where the code alone does not say it.
+_CAUSES: dict[str, str] = {
+    "InvalidBlobOrBlock": "InvalidBlobOrBlock: Azure refused the block; most likely the blob "
+    "holds uncommitted blocks (left by another tool or block id scheme) whose ids have "
+    f"another length, which Azure refuses beside them {_LEFTOVERS_STAY}",
+    **{
+        code: f"{code}: the blob holds as many blocks as Azure allows (100,000 uncommitted, "
+        "or 50,000 committed); uncommitted ones, which aborted uploads leave, stay "
+        f"{_LEFTOVERS_STAY}"
+        for code in ("BlockCountExceedsLimit", "RequestEntityTooLargeBlockCountExceedsLimit")
+    },
 }
 #: The codes of a write refused because the blob is immutable.
 IMMUTABLE_CODES = frozenset(code for code, kind in _CODES.items() if kind is ObjectImmutable)
@@ -97,4 +119,5 @@ def translate_azure_error(
             "check the storage profile's credentials and permissions",
             location=location,
         )
-    return kind(f"cannot {action} {location!r}: {code or type(exc).__name__}", location=location)
+    cause = _CAUSES.get(code) or code or type(exc).__name__
+    return kind(f"cannot {action} {location!r}: {cause}", location=location)

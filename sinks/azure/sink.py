@@ -94,7 +94,9 @@ class AzureSink:
             return
 
     def abort_upload(self, key: str, state: str) -> None:
-        self._azure.discard_uncommitted(key)
+        # Nothing to send: see AzureUpload.abort_remote (a commit to drop the staged
+        # blocks would create a blob, which an immutability policy keeps for good).
+        return
 
     def abort_stray_uploads(self, prefix: str) -> int:
         # Blocks staged by an upload no journal names are never committed, and Azure

@@ -4,7 +4,15 @@ commit_block_list (If-None-Match when overwriting is refused, If-Match when repl
 stale blob). Small blobs are one Put Blob.
 
 A block id is derived from the block's number and SHA-256, so a staged block whose id is
-in the uncommitted list is known to hold exactly the bytes being re-produced."""
+in the uncommitted list is known to hold exactly the bytes being re-produced.
+
+Aborting an upload never committed makes no request: Azure has no call that drops staged
+blocks but a commit, and committing an empty list (then deleting it) creates a blob, which
+a container under an immutability policy or legal hold then refuses to delete, leaving a
+zero-byte blob the export's next attempt may not replace. Blocks never committed are not
+part of any blob: the next Put Block List or Put Blob on the blob discards every one it
+does not name, and Azure discards them by itself a week after the blob's last Put Block.
+(Put Block List, Put Block: "uncommitted blocks ... garbage collected".)"""
 
 from __future__ import annotations
 
@@ -32,6 +40,8 @@ SHA256_METADATA = "sluice_sha256"
 
 def block_id(number: int, sha256_hex: str) -> str:
     # Every id of a blob must have the same length: fixed-width number, fixed digest prefix.
+    # Never change it: blocks an abort left stay staged up to a week (see the module), and
+    # Azure refuses a block whose id length differs from theirs.
     return base64.b64encode(f"{number:06d}-{sha256_hex[:40]}".encode()).decode()
 
 
@@ -51,31 +61,6 @@ class AzureRequests:
 
     def blob(self, key: str) -> Any:
         return self.container.get_blob_client(self.location.blob_name(key))
-
-    def discard_uncommitted(self, key: str) -> None:
-        """Drop the uncommitted blocks of a blob that was never committed. Azure has no
-        call for that: commit an empty list (only if no blob exists) and delete it."""
-        blob = self.blob(key)
-        try:
-            reply = self.call(
-                "abort the upload of",
-                key,
-                lambda: blob.commit_block_list([], match_condition=MatchConditions.IfMissing),
-            )
-        except (ObjectExists, ObjectImmutable):
-            # A committed blob is there; its stray blocks expire with Azure's garbage
-            # collection (7 days) and are never part of it.
-            return
-        try:
-            self.call(
-                "abort the upload of",
-                key,
-                lambda: blob.delete_blob(
-                    etag=reply["etag"], match_condition=MatchConditions.IfNotModified
-                ),
-            )
-        except (ObjectNotFound, ObjectExists, ObjectImmutable):
-            return
 
 
 class AzureUpload(ResumableWriter):
@@ -119,7 +104,7 @@ class AzureUpload(ResumableWriter):
     def _start(self) -> str:
         return ""  # blocks are staged on the blob itself
 
-    def _list_stored(self, state: UploadState) -> dict[int, StoredPart] | None:
+    def _list_stored(self, state: UploadState) -> dict[int, list[StoredPart]] | None:
         try:
             _committed, uncommitted = self._call(
                 "list the blocks of", lambda: self._blob.get_block_list("uncommitted")
@@ -128,17 +113,23 @@ class AzureUpload(ResumableWriter):
             return None
         if state.completing and not uncommitted:
             return None  # committed just before the crash: only verify
-        stored: dict[int, StoredPart] = {}
+        # Every block of a number: an aborted upload of other bytes (aborting sends
+        # nothing) may have left one beside this upload's, journalled or not.
+        stored: dict[int, list[StoredPart]] = {}
         for block in uncommitted:
             try:
                 number = int(base64.b64decode(block.id).decode().split("-", 1)[0])
             except ValueError:
                 continue  # not one of ours
-            stored[number] = StoredPart(int(block.size), str(block.id))
+            stored.setdefault(number, []).append(StoredPart(int(block.size), str(block.id)))
         return stored
 
     def _send_part(self, state: UploadState, number: int, payload: bytes, sha256: bytes) -> str:
         identifier = block_id(number, sha256.hex())
+        if not payload:
+            # An empty object's only part (replacing a stale blob): Azure refuses an empty
+            # Put Block, and none is needed, since _complete commits no block for it.
+            return identifier
         # Staged on an immutable blob that is there: unless replacing a stale one, that
         # is a blob found there (ObjectExists, as the commit's contract says), which the
         # manifest writer and the chunk's verify then examine.
@@ -153,7 +144,9 @@ class AzureUpload(ResumableWriter):
         return block_id(number, sha256_hex)
 
     def _complete(self, state: UploadState, sha256_hex: str, replacing: str = "") -> None:
-        blocks = [BlobBlock(part.tag) for part in sorted(state.parts, key=lambda p: p.number)]
+        # An empty part is no block (see _send_part): an empty object is an empty list.
+        ordered = sorted(state.parts, key=lambda p: p.number)
+        blocks = [BlobBlock(part.tag) for part in ordered if part.size]
 
         def commit() -> None:
             self._blob.commit_block_list(
@@ -179,14 +172,40 @@ class AzureUpload(ResumableWriter):
 
     def _put_whole(self, payload: bytes, sha256_hex: str) -> None:
         md5 = hashlib.md5(payload, usedforsecurity=False).digest()
+        settings = ContentSettings(content_md5=bytearray(md5))
+        try:
+            self._call_creating(
+                "upload",
+                lambda: self._blob.upload_blob(
+                    payload,
+                    overwrite=self.overwrite,
+                    metadata={SHA256_METADATA: sha256_hex},
+                    content_settings=settings,
+                    validate_content=True,
+                ),
+            )
+            return
+        except ObjectExists:
+            if self.overwrite or self._object_exists():
+                raise
+        # Refused though no blob is there: blocks an aborted upload left staged count as a
+        # blob for a Put Blob that must not overwrite, on some stores (Azurite does), not
+        # for a Put Block List. The same blob then, as one block committed if missing,
+        # which discards the blocks left (an empty blob: an empty list, no empty block).
+        identifier = block_id(1, sha256_hex)
+        blocks = [BlobBlock(identifier)] if payload else []
+        if payload:
+            self._call_creating(
+                "upload",
+                lambda: self._blob.stage_block(identifier, payload, validate_content=True),
+            )
         self._call_creating(
             "upload",
-            lambda: self._blob.upload_blob(
-                payload,
-                overwrite=self.overwrite,
+            lambda: self._blob.commit_block_list(
+                blocks,
+                content_settings=settings,
                 metadata={SHA256_METADATA: sha256_hex},
-                content_settings=ContentSettings(content_md5=bytearray(md5)),
-                validate_content=True,
+                match_condition=MatchConditions.IfMissing,
             ),
         )
 
@@ -243,4 +262,6 @@ class AzureUpload(ResumableWriter):
         log.info("kept immutable %s without rewriting its metadata", self.location)
 
     def abort_remote(self, state: UploadState) -> None:
-        self._azure.discard_uncommitted(self.key)
+        # Nothing to send (see the module): the blocks staged stay uncommitted, never part
+        # of a blob, until the key's next commit discards them or Azure expires them.
+        return

@@ -92,8 +92,8 @@ class S3Upload(ResumableWriter):
         )
         return str(reply["UploadId"])
 
-    def _list_stored(self, state: UploadState) -> dict[int, StoredPart] | None:
-        stored: dict[int, StoredPart] = {}
+    def _list_stored(self, state: UploadState) -> dict[int, list[StoredPart]] | None:
+        stored: dict[int, list[StoredPart]] = {}
         marker = 0
         while True:
             try:
@@ -109,9 +109,9 @@ class S3Upload(ResumableWriter):
             except ObjectNotFound:
                 return None  # NoSuchUpload
             for part in reply.get("Parts", []):
-                stored[int(part["PartNumber"])] = StoredPart(
-                    int(part["Size"]), str(part["ETag"]).strip('"')
-                )
+                stored[int(part["PartNumber"])] = [
+                    StoredPart(int(part["Size"]), str(part["ETag"]).strip('"'))
+                ]
             if not reply.get("IsTruncated"):
                 return stored
             marker = int(reply["NextPartNumberMarker"])

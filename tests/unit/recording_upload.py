@@ -48,7 +48,7 @@ class RecordingUpload(ResumableWriter):
         self._record("start")
         return "upload-1"
 
-    def _list_stored(self, state: UploadState) -> dict[int, StoredPart] | None:
+    def _list_stored(self, state: UploadState) -> dict[int, list[StoredPart]] | None:
         self._record("list")
         return {}
 
