@@ -406,7 +406,7 @@ def _abort_journalled_uploads(
 ) -> None:
     """Abort the job's journalled resumable uploads except `keep`'s, and forget them: none
     is continued or completed after. S3 discards their parts; on Azure their staged
-    blocks (one chunk's at most) stay uncommitted and invisible until the key's next
+    blocks (one chunk's at most per upload) stay uncommitted and invisible until the key's next
     commit or Azure's expiry a week on (see Sink.abort_upload)."""
     for key, state in store.uploads(job_id):
         if key == keep:

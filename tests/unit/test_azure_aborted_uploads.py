@@ -266,7 +266,10 @@ def test_blocks_left_with_ids_of_another_length_are_named_as_the_cause(
 ) -> None:
     """Azure (and Azurite) refuse a block whose id length differs from the blocks staged
     on the blob (InvalidBlobOrBlock): the error says so, not merely the code, and the run
-    ends with FAILED_PRECONDITION (no attempt succeeds until they are gone)."""
+    ends with FAILED_PRECONDITION (no attempt succeeds until they are gone). The SMALL
+    case reaches a staged block only because Azurite refuses a create-only Put Blob over
+    staged blocks (the writer's fallback then stages one); real Azure would most likely
+    take the Put Blob and discard the foreign block."""
     # Left by another tool (or another block id scheme): an id of another length.
     azure.blob().stage_block(base64.b64encode(b"000001").decode(), b"foreign")
     writer = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
