@@ -46,6 +46,18 @@ FOUND = [
         "a 555\u2013123\u20134567 555\u2013987\u20136543 555\u2013111\u20132222 b",
         "a [PHONE] [PHONE] [PHONE] b",
     ),
+    # ... by a tab or two spaces, and the next one led by an area code or a country code.
+    ("555\u00a0123\u00a04567\t555\u00a0987\u00a06543", "[PHONE]\t[PHONE]"),
+    ("555\u00a0123\u00a04567  555\u00a0987\u00a06543", "[PHONE]  [PHONE]"),
+    ("(555)\u00a0123\u00a04567 (555)\u00a0987\u00a06543", "[PHONE] [PHONE]"),
+    ("+1\u00a0555\u00a0123\u00a04567 +1\u00a0555\u00a0987\u00a06543", "[PHONE] [PHONE]"),
+    # Before a line break, whatever the next line starts with.
+    ("555\u00a0123\u00a04567\n12 Main Street", "[PHONE]\n12 Main Street"),
+    ("a 555\u00a0123\u00a04567\n555-987-6543", "a [PHONE]\n[PHONE]"),
+    ("555\u00a0123\u00a04567\r\n555\u00a0987\u00a06543", "[PHONE]\r\n[PHONE]"),
+    # A thin space (SI's digit grouping) and an ideographic space (CJK text).
+    ("call 555\u2009123\u20094567 now", "call [PHONE] now"),
+    ("电话555\u3000123\u30004567谢谢", "电话[PHONE]谢谢"),
 ]
 
 
@@ -80,6 +92,10 @@ KEPT = [
     "a \u2013 dash, café\u00a0crème, x\u2011y",
     "hotel:5551234567 motel:12 tel:1234 tel:abc",
     "tel 5551234567",
+    "10\u2009000 km, 1\u3000234 \u20ac",
+    # Groups parted by no-break spaces are one run, which fails as a whole: no number
+    # ends inside it (ASCII spaces would split it, phone_runs.py).
+    "x 555\u00a0123\u00a04567\u00a0890\u00a0123 y",
 ]
 
 
