@@ -230,8 +230,10 @@ def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Ser
     and after a digit before a line break a digit follows (phone_bounds.with_line_bounds,
     as the fenced rewrite places them, so that such rows are spliced as any other: before
     a line starting with a digit a number is no candidate until parted, and the rows
-    holding one took the fenced rewrite, ~6x the cost per row, or were missed when they
-    held another candidate); which values hold a control character used here; and which
+    holding one took the fenced rewrite after the extraction, or were missed when they
+    held another candidate: on 100k address blocks 'John Doe\n555-123-4567\n12 Main
+    Street' the rule costs 0.26 CPU s so, 0.36 then); which values hold a control
+    character used here; and which
     hold numbers joined by "/" that only the fenced rewrite parts
     (phone_bounds.holds_slashed_chain). All from one scan for any of them: few rows hold
     one, and the scans apart cost ~40% more (the control characters' is as dear as any
