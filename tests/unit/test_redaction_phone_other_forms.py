@@ -46,18 +46,51 @@ FOUND = [
         "a 555\u2013123\u20134567 555\u2013987\u20136543 555\u2013111\u20132222 b",
         "a [PHONE] [PHONE] [PHONE] b",
     ),
-    # ... by a tab or two spaces, and the next one led by an area code or a country code.
-    ("555\u00a0123\u00a04567\t555\u00a0987\u00a06543", "[PHONE]\t[PHONE]"),
-    ("555\u00a0123\u00a04567  555\u00a0987\u00a06543", "[PHONE]  [PHONE]"),
-    ("(555)\u00a0123\u00a04567 (555)\u00a0987\u00a06543", "[PHONE] [PHONE]"),
-    ("+1\u00a0555\u00a0123\u00a04567 +1\u00a0555\u00a0987\u00a06543", "[PHONE] [PHONE]"),
-    # Before a line break, whatever the next line starts with.
-    ("555\u00a0123\u00a04567\n12 Main Street", "[PHONE]\n12 Main Street"),
-    ("a 555\u00a0123\u00a04567\n555-987-6543", "a [PHONE]\n[PHONE]"),
-    ("555\u00a0123\u00a04567\r\n555\u00a0987\u00a06543", "[PHONE]\r\n[PHONE]"),
-    # A thin space (SI's digit grouping) and an ideographic space (CJK text).
-    ("call 555\u2009123\u20094567 now", "call [PHONE] now"),
-    ("电话555\u3000123\u30004567谢谢", "电话[PHONE]谢谢"),
+]
+
+
+def _left(text: str, expected: str, reason: str) -> object:
+    return pytest.param(text, expected, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
+_BEFORE_A_DIGIT_LINE = (
+    "before a line starting with a digit: BEYOND_ASCII_PHONE's trail asks for no digit "
+    "after the spaces; a trail of the line break alone took the break after an ASCII "
+    "number and the next line's number lost its lead (test_redaction_phone_beside_ascii.py)"
+)
+_GROUPING_SPACES = (
+    "a thin or ideographic space as a separator within a number joined it to the number "
+    "it parts it from (test_redaction_phone_beside_ascii.py): runs would need parting at "
+    "them as phone_runs.py parts ASCII runs"
+)
+_PARTED_OTHERWISE = (
+    "parted by a tab, two spaces or a line break, or led by a '+' or an area code's '(': "
+    "a trail for those in the layout for numbers beside each other took the next number's "
+    "start after an ASCII number, which fails there as ASCII alone, and left the number "
+    "after it in clear where main redacted it (test_redaction_phone_beside_ascii.py); "
+    "reverted until the layout skips ASCII numbers"
+)
+#: Known leaks.
+LEFT = [
+    _left("555\u00a0123\u00a04567\t555\u00a0987\u00a06543", "[PHONE]\t[PHONE]", _PARTED_OTHERWISE),
+    _left("555\u00a0123\u00a04567  555\u00a0987\u00a06543", "[PHONE]  [PHONE]", _PARTED_OTHERWISE),
+    _left(
+        "(555)\u00a0123\u00a04567 (555)\u00a0987\u00a06543", "[PHONE] [PHONE]", _PARTED_OTHERWISE
+    ),
+    _left(
+        "+1\u00a0555\u00a0123\u00a04567 +1\u00a0555\u00a0987\u00a06543",
+        "[PHONE] [PHONE]",
+        _PARTED_OTHERWISE,
+    ),
+    _left(
+        "555\u00a0123\u00a04567\r\n555\u00a0987\u00a06543", "[PHONE]\r\n[PHONE]", _PARTED_OTHERWISE
+    ),
+    _left(
+        "555\u00a0123\u00a04567\n12 Main Street", "[PHONE]\n12 Main Street", _BEFORE_A_DIGIT_LINE
+    ),
+    _left("a 555\u00a0123\u00a04567\n555-987-6543", "a [PHONE]\n[PHONE]", _BEFORE_A_DIGIT_LINE),
+    _left("call 555\u2009123\u20094567 now", "call [PHONE] now", _GROUPING_SPACES),
+    _left("电话555\u3000123\u30004567谢谢", "电话[PHONE]谢谢", _GROUPING_SPACES),
 ]
 
 
@@ -101,6 +134,11 @@ KEPT = [
 
 @pytest.mark.parametrize(("text", "expected"), FOUND)
 def test_other_forms_are_redacted_at_moderate(text: str, expected: str) -> None:
+    assert _redacted("moderate", text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), LEFT)
+def test_other_forms_left_in_clear(text: str, expected: str) -> None:
     assert _redacted("moderate", text) == expected
 
 

@@ -39,10 +39,8 @@ from sluice.server.pipeline.redaction.entity import Entity
 _WIDE_DIGITS: Final = "\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19"
 _ARABIC_DIGITS: Final = "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
 _PERSIAN_DIGITS: Final = "\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7\u06f8\u06f9"
-#: Spaces written between digit groups: those that do not break a line (no-break,
-#: figure, narrow no-break), the thin space (SI's digit grouping) and the ideographic
-#: space (CJK text).
-_SPACES: Final = "\u00a0\u2007\u202f\u2009\u3000"
+#: Spaces that do not break a line (no-break, figure, narrow no-break).
+_SPACES: Final = "\u00a0\u2007\u202f"
 #: Hyphens and dashes (hyphen, non-breaking hyphen, figure dash, en and em dash,
 #: horizontal bar), the minus sign and a full-width hyphen-minus.
 _DASHES: Final = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d"
@@ -81,18 +79,13 @@ def _number(separator: str) -> str:
 
 
 _ASCII_WORD: Final = "0-9A-Za-z_"
-_LINE_BREAKS: Final = "\n\r\x0b\x0c\x85\u2028\u2029"
 #: As the PHONE pattern's own lead and trail (entities.py), the digits and separators
-#: beyond ASCII counted with the ASCII ones: a number is no piece of a longer run. A
-#: line break ends a number too, taken alone (the next line may start with a digit:
-#: `555\u00a0123\u00a04567\n12 Main Street` stayed in clear; in ASCII the joiners of
-#: phone_bounds.py part them, which the layouts do not get).
+#: beyond ASCII counted with the ASCII ones: a number is no piece of a longer run.
 _LEAD: Final = f"^|[^{_ASCII_WORD}{_WIDE_DIGITS}{_ARABIC_DIGITS}{_PERSIAN_DIGITS}.\\-/#$€£+*\uff0b]"
 _TRAIL: Final = (
     f"$|[^{_ASCII_WORD}{_WIDE_DIGITS}{_ARABIC_DIGITS}{_PERSIAN_DIGITS}\\s.\\-{_DASHES}]"
     f"|[\\s.\\-{_DASHES}]+(?:[^{_ASCII_WORD}{_WIDE_DIGITS}{_ARABIC_DIGITS}{_PERSIAN_DIGITS}]|$)"
     r"|\s+[^\W\d]"
-    f"|[{_LINE_BREAKS}]"
 )
 
 #: A phone number written with digits or separators beyond ASCII.
@@ -106,26 +99,20 @@ BEYOND_ASCII_PHONE: Final = Entity(
     gate_pattern=f"[{_SPACES}{_DASHES}][0-9]|{_OTHER_DIGIT}",
     gate_non_ascii=True,
 )
-#: What parts two numbers written with separators beyond ASCII: ASCII spaces and tabs,
-#: and line breaks; never one of `_SPACES`, which part the groups of one number (`\s`
-#: took `555\u00a0123\u00a04567\u00a0890\u00a0123` for two numbers).
-_PARTING: Final = f"\t {_LINE_BREAKS}"
 #: Numbers beside each other, parted by an ASCII space (`555\u00a0123\u00a04567
 #: 555\u00a0987\u00a06543`): BEYOND_ASCII_PHONE read them as one run of 20 digits, which
 #: fails the phone check, and left both in clear (in ASCII the PHONE pattern splits such a
 #: run, phone_runs.py). A number whose separators are all dashes or beyond ASCII ends at
-#: `_PARTING` (a space, a tab, two spaces, a line break) before another such number (its
-#: first group and separator: `555 123\u00a04567 89` stays one run, as in ASCII), or
-#: before a "+" or an area code's "(" (BEYOND_ASCII_PHONE's trail took the spaces and the
-#: "+" or "(", and the next number lost it, or was lost: after a tab or two spaces no
-#: lead was left either). Its trail holds the next number's start, so the next is the
-#: next pass's (the layout runs twice, then BEYOND_ASCII_PHONE takes the last).
+#: an ASCII space before another such number (its first group and separator: `555
+#: 123\u00a04567 89` stays one run, as in ASCII). Its trail holds the next number's
+#: start, so the next is the next pass's (the layout runs twice, then BEYOND_ASCII_PHONE
+#: takes the last).
 _BESIDE_ANOTHER: Final = Entity(
     "PHONE",
     "moderate",
     _LEAD,
     _number(f"[\\-{_SPACES}{_DASHES}]"),
-    f"[{_PARTING}]+(?:{_DIGIT}+[{_SPACES}{_DASHES}]|{_PLUS}{_DIGIT}|{_OPEN}{_DIGIT})",
+    f" {_DIGIT}+[{_SPACES}{_DASHES}]",
     validator="phone_beyond_ascii",
     gate_pattern=f"[{_SPACES}{_DASHES}][0-9]|{_OTHER_DIGIT}",
     gate_non_ascii=True,
