@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (full-width digits are what these tests are about)
 """Rows a review of the layouts for separators beyond ASCII (phone_other_forms.py)
 found left in clear after 9ad3bae and eed3686, where main redacted them: a number
 beyond ASCII after an ASCII one on the line before, or after one parted by a thin or an
@@ -96,3 +97,38 @@ def test_the_second_number_is_redacted(text: str, second: str) -> None:
     out = _redacted("moderate", text)
     assert out.endswith("[PHONE]")
     assert second not in out
+
+
+def test_a_number_glued_to_a_date_in_a_row_with_a_line_break() -> None:
+    """The one-pass rewrite does not part a "(" glued to a number ('1992(951)'); the
+    fenced rewrite does, and took such rows when they held a line break."""
+    text = "4539-7622-7146-2336 \n 3835573964\t2/1/1992(951) 558-7279"
+    assert _redacted("moderate", text) == "4539-7622-7146-2336 \n 3835573964\t2/1/1992[PHONE]"
+
+
+#: Lines parted by digits in rows with numbers beyond ASCII, and what must not stay:
+#: the layouts run before the one-pass rewrite's line joiners, and main's fenced
+#: rewrite took these rows.
+LINES_BEYOND_ASCII = [
+    (
+        "Contacts:\n10.100.106.197\n\n566-84-7219\t\n412 Main Street\n"
+        "３５７-４８６-５０９１\t909\u00a0939\u00a05793",
+        ["５０９１", "5793"],
+    ),
+    (
+        "Contacts:\n(447)\u202f975\u202f9563\t+４９ ３０ ７５６６６８６５\n"
+        "491\u2011456-1025  01\u201217\u201237\u201259\u201242\u202907 31 05 43 27",
+        ["9563", "７５６６６８６５", "1025", "43 27"],
+    ),
+    (
+        "DE96 2968 8341 4819 4539 66\u20292019-03-19 575\u2011344\u20116569 / "
+        "+４９ ３０ ８８３４３３７１\x0c(７７９) ５５９-７１９５",
+        ["８８３４３３７１", "７１９５"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "numbers"), LINES_BEYOND_ASCII)
+def test_numbers_on_lines_beside_numbers_beyond_ascii(text: str, numbers: list[str]) -> None:
+    out = _redacted("moderate", text)
+    assert [number for number in numbers if number in out] == []

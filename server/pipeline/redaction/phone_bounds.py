@@ -146,6 +146,24 @@ def holds_slashed_chain(texts: pl.Series) -> pl.Series:
     return maybe.scatter(maybe.arg_true(), found)
 
 
+def holds_glued_area_code(texts: pl.Series) -> pl.Series:
+    """Per row: whether it holds an area code's "(" right after a digit
+    ("2/1/1992(951) 558-7279"), which `with_signed_bounds` parts and the one-pass
+    rewrite's candidates do not show."""
+    return texts.str.contains(_GLUED_SCAN).fill_null(False)
+
+
+def holds_lines_beyond_ascii(texts: pl.Series) -> pl.Series:
+    """Per row: whether it holds a digit, a line break and a digit, and a character
+    beyond ASCII. The layouts for numbers beyond ASCII (phone_other_forms.py) run before
+    the one-pass rewrite's line joiners: such rows took the fenced rewrite before those
+    joiners were put in there, which tagged numbers the one-pass rewrite leaves in clear
+    (a full-width number after "412 Main Street\n", before a tab and a number with
+    no-break spaces, in an address block)."""
+    beyond = texts.str.len_bytes() != texts.str.len_chars()
+    return (beyond & texts.str.contains(_DIGITS_PARTED)).fill_null(False)
+
+
 def with_signed_bounds(texts: pl.Series) -> pl.Series:
     """`texts` with a joiner before a space followed by a "+", or by a "(" after a
     number (not a country code), and after a "/" between two numbers. Few rows hold

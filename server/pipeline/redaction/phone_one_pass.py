@@ -17,6 +17,8 @@ from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
 from sluice.server.pipeline.redaction.phone_bounds import (
     LINE_OR_SLASH,
+    holds_glued_area_code,
+    holds_lines_beyond_ascii,
     holds_slashed_chain,
     rows_at_bounds,
     with_dotted_bounds,
@@ -235,7 +237,13 @@ def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Ser
     Street' the rule costs 0.26 CPU s so, 0.36 then); which values hold a control
     character used here; and which
     hold numbers joined by "/" that only the fenced rewrite parts
-    (phone_bounds.holds_slashed_chain). All from one scan for any of them: few rows hold
+    (phone_bounds.holds_slashed_chain), or, among the rows with a line break or a "/"
+    before a digit, an area code glued to a number (phone_bounds.holds_glued_area_code,
+    "2/1/1992(951) 558-7279": the rows with a line break took the fenced rewrite before
+    their line joiners were put in here; in other rows the one-pass rewrite still
+    leaves it in clear, as before), or lines parted by digits in a row with a character
+    beyond ASCII (phone_bounds.holds_lines_beyond_ascii).
+    All from one scan for any of them: few rows hold
     one, and the scans apart cost ~40% more (the control characters' is as dear as any
     scan, for what it reads)."""
     markers = f"[{OPEN}{CLOSE}{JOINER}]"
@@ -261,7 +269,9 @@ def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Ser
     odd = few.str.contains(LINE_OR_SLASH).fill_null(False)
     if odd.any():
         some = joined.filter(odd)
-        chained = holds_slashed_chain(some)
+        chained = (
+            holds_slashed_chain(some) | holds_glued_area_code(some) | holds_lines_beyond_ascii(some)
+        )
         if chained.any():
             slashed = slashed.scatter(where.filter(odd).filter(chained), True)
         lined = with_line_bounds(some)
