@@ -138,3 +138,31 @@ def test_a_digit_table_is_redacted_no_more_than_before(level: str) -> None:
         ["totals\n100 200 300\n400 500 600", "n\n12 34\n56 78"], RedactionSpec(level=level)
     )
     assert texts == ["totals\n[PHONE]\n[PHONE]", "n\n12 34\n56 78"]
+
+
+#: A number opened by "((" or "(+" right after another number: the number before took the
+#: "(" as its trail, and only "(" and a digit confirmed it as the next one's lead, so the
+#: next number lost its lead and stayed in clear (or kept its country code in clear).
+#: Rows with a line break took the fenced rewrite before, which parts at any "(".
+OPENED_AFTER_A_NUMBER = [
+    ("12\n34 Tel +49 30 79717438\n(+1-703-836-8686", "12\n34 Tel [PHONE]\n([PHONE]"),
+    ("555-123-4567\n((894)674-1123\n445-556-3713", "[PHONE]\n([PHONE]\n[PHONE]"),
+    (
+        "Room 12\n3rd floor\n555-123-4567 ((703) 836-8686)",
+        "Room 12\n3rd floor\n[PHONE] ([PHONE])",
+    ),
+    (
+        "Room 12\n3rd floor\n555-123-4567\n(+1 703 836 8686)",
+        "Room 12\n3rd floor\n[PHONE]\n([PHONE])",
+    ),
+    ("555-123-4567 ((703) 836-8686)", "[PHONE] ([PHONE])"),
+    ("555-123-4567\n(+1 703 836 8686)", "[PHONE]\n([PHONE])"),
+    ("see (a) 555-123-4567 (b) note", "see (a) [PHONE] (b) note"),
+]
+
+
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+def test_a_number_opened_by_two_characters_after_another_is_tagged(level: str) -> None:
+    texts = [text for text, _ in OPENED_AFTER_A_NUMBER]
+    expected = [tagged for _, tagged in OPENED_AFTER_A_NUMBER]
+    assert _texts(texts, RedactionSpec(level=level)) == expected

@@ -87,8 +87,9 @@ _SPACE: Final = re.compile(r"\s")
 #: A candidate that is a dotted boundary, or whose trail took the "+" or the "(" the
 #: next number starts with, or the "/" before it.
 _AT_BOUND: Final = rf"[+(/]$|^(?:{_DOTTED})$"
-#: Confirms a "(" after a number: most are words in parentheses ("(evenings only)").
-_AREA_CODE_AFTER: Final = r"[0-9]\s*\([0-9]"
+#: Confirms a "(" after a number: most are words in parentheses ("(evenings only)"). The
+#: next number may open with "((" or "(+" too ("((703) 836-8686)", "(+1 703 …)").
+_AREA_CODE_AFTER: Final = r"[0-9]\s*\([0-9(+]"
 #: Confirms a line break: most have no digit before and after them.
 _DIGITS_PARTED: Final = rf"[0-9]{_LINE_BREAK}[0-9]"
 
