@@ -16,6 +16,9 @@ from sluice.server.pipeline.redaction.text import rewrite_text
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import rule, run
 
+_LIST = [f"555-{100 + n:03d}-{4000 + n:04d}" for n in range(12)]
+_LIST_ENDS = ["", "\n12 Main Street", "\nthanks", "\n5", " (home)"]
+
 #: Text with "{}" where each number goes, and the numbers.
 ON_LINES = [
     ("{}\n{}", ["555-123-4567", "555-987-6543"]),
@@ -36,6 +39,19 @@ ON_LINES = [
     ("Tel: {}\n2 Main St", ["(555) 123-4567"]),
     ("{}\n7 apples", ["+1 555 123 4567"]),
     ("{}\n{}\n5", ["555-123-4567", "555-987-6543"]),
+    # ... and beside another candidate in the row (a number on the line before, or
+    # after, a date): the row was picked from its candidates alone, and the number
+    # before the digit line stayed in clear.
+    ("Call {} or\n{}\n12 Main Street", ["555-123-4567", "555-987-6543"]),
+    ("{}\n12 Main Street\ncell {}", ["555-987-6543", "555-123-4567"]),
+    ("Invoice 2024-05-06 ref\n{}\n12 Main Street", ["555-987-6543"]),
+    # A contact list: every number tagged, however the block ends (it was all or none).
+    *(("Contacts:\n" + "\n".join(["{}"] * 12) + end, _LIST) for end in _LIST_ENDS),
+    # The other characters Unicode reads as a line break: vertical tab, form feed, NEL.
+    ("{}\x0b{}", ["555-123-4567", "555-987-6543"]),
+    ("{}\x0c{}", ["555-123-4567", "555-987-6543"]),
+    ("{}\x85{}", ["555-123-4567", "555-987-6543"]),
+    ("a\x0b{}\x0b12 Main", ["555-123-4567"]),
     # After a line of digits only, an area code's "(" still parts the number after it.
     ("12345678\n12345678\n{}", ["(555) 234-5678"]),
     ("{}\n12345678\n{}", ["555-987-6543", "(555) 234-5678"]),
@@ -46,6 +62,8 @@ ON_LINES = [
     # Nor after a "/" (which leads no number) between two numbers.
     ("{}/{}", ["555-123-4567", "555-987-6543"]),
     ("tel {}/{}/{}", ["(555) 123-4567", "555-987-6543", "+1 555 111 2222"]),
+    # After a "-" the first is no number (an id's tail), the one after the "/" is.
+    ("-555-123-4567/{}", ["555-987-6543"]),
 ]
 
 #: Digit runs on consecutive lines that are no phone numbers: each stays as it is.
@@ -110,3 +128,41 @@ def test_a_long_chain_of_numbers_joined_by_slashes_is_each_tagged() -> None:
     text = "tel " + "/".join(["555-123-4567"] * 5000)
     out, _ = run(pl.DataFrame({"t": [text]}), RedactionSpec(level="moderate"))
     assert out["t"][0] == "tel " + "/".join(["[PHONE]"] * 5000)
+
+
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+def test_a_digit_table_is_redacted_no_more_than_before(level: str) -> None:
+    """A known over-redaction, pinned so that it grows no worse: each line of three
+    groups of three digits passes the phone check on its own."""
+    texts = _texts(
+        ["totals\n100 200 300\n400 500 600", "n\n12 34\n56 78"], RedactionSpec(level=level)
+    )
+    assert texts == ["totals\n[PHONE]\n[PHONE]", "n\n12 34\n56 78"]
+
+
+#: A number opened by "((" or "(+" right after another number: the number before took the
+#: "(" as its trail, and only "(" and a digit confirmed it as the next one's lead, so the
+#: next number lost its lead and stayed in clear (or kept its country code in clear).
+#: Rows with a line break took the fenced rewrite before, which parts at any "(".
+OPENED_AFTER_A_NUMBER = [
+    ("12\n34 Tel +49 30 79717438\n(+1-703-836-8686", "12\n34 Tel [PHONE]\n([PHONE]"),
+    ("555-123-4567\n((894)674-1123\n445-556-3713", "[PHONE]\n([PHONE]\n[PHONE]"),
+    (
+        "Room 12\n3rd floor\n555-123-4567 ((703) 836-8686)",
+        "Room 12\n3rd floor\n[PHONE] ([PHONE])",
+    ),
+    (
+        "Room 12\n3rd floor\n555-123-4567\n(+1 703 836 8686)",
+        "Room 12\n3rd floor\n[PHONE]\n([PHONE])",
+    ),
+    ("555-123-4567 ((703) 836-8686)", "[PHONE] ([PHONE])"),
+    ("555-123-4567\n(+1 703 836 8686)", "[PHONE]\n([PHONE])"),
+    ("see (a) 555-123-4567 (b) note", "see (a) [PHONE] (b) note"),
+]
+
+
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+def test_a_number_opened_by_two_characters_after_another_is_tagged(level: str) -> None:
+    texts = [text for text, _ in OPENED_AFTER_A_NUMBER]
+    expected = [tagged for _, tagged in OPENED_AFTER_A_NUMBER]
+    assert _texts(texts, RedactionSpec(level=level)) == expected

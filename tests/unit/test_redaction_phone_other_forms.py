@@ -49,6 +49,51 @@ FOUND = [
 ]
 
 
+def _left(text: str, expected: str, reason: str) -> object:
+    return pytest.param(text, expected, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
+_BEFORE_A_DIGIT_LINE = (
+    "before a line starting with a digit: BEYOND_ASCII_PHONE's trail asks for no digit "
+    "after the spaces; a trail of the line break alone took the break after an ASCII "
+    "number and the next line's number lost its lead (test_redaction_phone_beside_ascii.py)"
+)
+_GROUPING_SPACES = (
+    "a thin or ideographic space as a separator within a number joined it to the number "
+    "it parts it from (test_redaction_phone_beside_ascii.py): runs would need parting at "
+    "them as phone_runs.py parts ASCII runs"
+)
+_PARTED_OTHERWISE = (
+    "parted by a tab, two spaces or a line break, or led by a '+' or an area code's '(': "
+    "a trail for those in the layout for numbers beside each other took the next number's "
+    "start after an ASCII number, which fails there as ASCII alone, and left the number "
+    "after it in clear where main redacted it (test_redaction_phone_beside_ascii.py); "
+    "reverted until the layout skips ASCII numbers"
+)
+#: Known leaks.
+LEFT = [
+    _left("555\u00a0123\u00a04567\t555\u00a0987\u00a06543", "[PHONE]\t[PHONE]", _PARTED_OTHERWISE),
+    _left("555\u00a0123\u00a04567  555\u00a0987\u00a06543", "[PHONE]  [PHONE]", _PARTED_OTHERWISE),
+    _left(
+        "(555)\u00a0123\u00a04567 (555)\u00a0987\u00a06543", "[PHONE] [PHONE]", _PARTED_OTHERWISE
+    ),
+    _left(
+        "+1\u00a0555\u00a0123\u00a04567 +1\u00a0555\u00a0987\u00a06543",
+        "[PHONE] [PHONE]",
+        _PARTED_OTHERWISE,
+    ),
+    _left(
+        "555\u00a0123\u00a04567\r\n555\u00a0987\u00a06543", "[PHONE]\r\n[PHONE]", _PARTED_OTHERWISE
+    ),
+    _left(
+        "555\u00a0123\u00a04567\n12 Main Street", "[PHONE]\n12 Main Street", _BEFORE_A_DIGIT_LINE
+    ),
+    _left("a 555\u00a0123\u00a04567\n555-987-6543", "a [PHONE]\n[PHONE]", _BEFORE_A_DIGIT_LINE),
+    _left("call 555\u2009123\u20094567 now", "call [PHONE] now", _GROUPING_SPACES),
+    _left("电话555\u3000123\u30004567谢谢", "电话[PHONE]谢谢", _GROUPING_SPACES),
+]
+
+
 def _not_gated(text: str, expected: str) -> object:
     return pytest.param(
         text,
@@ -80,11 +125,20 @@ KEPT = [
     "a \u2013 dash, café\u00a0crème, x\u2011y",
     "hotel:5551234567 motel:12 tel:1234 tel:abc",
     "tel 5551234567",
+    "10\u2009000 km, 1\u3000234 \u20ac",
+    # Groups parted by no-break spaces are one run, which fails as a whole: no number
+    # ends inside it (ASCII spaces would split it, phone_runs.py).
+    "x 555\u00a0123\u00a04567\u00a0890\u00a0123 y",
 ]
 
 
 @pytest.mark.parametrize(("text", "expected"), FOUND)
 def test_other_forms_are_redacted_at_moderate(text: str, expected: str) -> None:
+    assert _redacted("moderate", text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), LEFT)
+def test_other_forms_left_in_clear(text: str, expected: str) -> None:
     assert _redacted("moderate", text) == expected
 
 

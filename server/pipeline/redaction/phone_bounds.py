@@ -30,11 +30,19 @@ import polars as pl
 
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 
+#: What Unicode reads as a line break: line feed, carriage return, vertical tab, form
+#: feed, NEL, the line and paragraph separators.
+_BREAKS: Final = r"\n\r\x0b\x0c\x85\u2028\u2029"
 #: A line break (and the spaces around it) between two digits: no number goes on over
 #: it, but a number's trail takes it ("\n", or "\r\n" and the next one's lead) and
 #: the trail cannot end before a digit ("555-123-4567\n555-987-6543": the first
-#: stayed in clear). Unicode's line and paragraph separators too.
-_LINE_BREAK: Final = r"\s*[\n\r\u2028\u2029]\s*"
+#: stayed in clear).
+_LINE_BREAK: Final = rf"\s*[{_BREAKS}]\s*"
+#: A necessary condition for `with_line_bounds` and `holds_slashed_chain` of bytes
+#: that are rare in text: a line break, or a "/" before a number's start (a scan led by
+#: a digit reads every digit of the digit-heavy rows the PHONE gate picks; this one,
+#: joined to the one-pass rewrite's scan for its own joiners, costs nothing measurable).
+LINE_OR_SLASH: Final = f"[{_BREAKS}]|/[0-9(+]"
 #: Before a "+", and before a "(" after a number that is not a country code.
 _SIGNED: Final = r"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()"
 _SIGNED_JOINED: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
@@ -63,6 +71,8 @@ _LAID_OUT: Final = (
     r"(?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{3}\)[ .-]?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}"
 )
 _SLASHED: Final = re.compile(rf"(?<![0-9A-Za-z_/]){_LAID_OUT}(?:/{_LAID_OUT})+")
+#: `_SLASHED` for Polars (no look-behind: the character before is taken).
+_SLASHED_CHAIN: Final = rf"(?:^|[^0-9A-Za-z_/]){_LAID_OUT}(?:/{_LAID_OUT})+"
 #: A necessary condition for `_SLASHED`.
 _SLASHED_SCAN: Final = r"[0-9]{4}/[0-9(+]"
 #: A necessary condition for `_SIGNED` that the regex engine finds from the rare "+"
@@ -77,11 +87,9 @@ _SPACE: Final = re.compile(r"\s")
 #: A candidate that is a dotted boundary, or whose trail took the "+" or the "(" the
 #: next number starts with, or the "/" before it.
 _AT_BOUND: Final = rf"[+(/]$|^(?:{_DOTTED})$"
-#: A candidate with a line break for its lead or in its trail: it may be the one after
-#: or before a number the line break parts from it.
-_BY_LINE_BREAK: Final = r"[\n\r\u2028\u2029]"
-#: Confirms a "(" after a number: most are words in parentheses ("(evenings only)").
-_AREA_CODE_AFTER: Final = r"[0-9]\s*\([0-9]"
+#: Confirms a "(" after a number: most are words in parentheses ("(evenings only)"). The
+#: next number may open with "((" or "(+" too ("((703) 836-8686)", "(+1 703 …)").
+_AREA_CODE_AFTER: Final = r"[0-9]\s*\([0-9(+]"
 #: Confirms a line break: most have no digit before and after them.
 _DIGITS_PARTED: Final = rf"[0-9]{_LINE_BREAK}[0-9]"
 
@@ -104,39 +112,57 @@ def rows_at_bounds(candidates: pl.Series, rows: pl.Series, texts: pl.Series) -> 
     """The rows (numbers in `rows`, one per candidate, of `texts`) that hold a boundary
     `with_bounds` places, read from their candidates (extracted with
     `with_dotted_bounds`) rather than by a scan of the rows, which costs as much as
-    checking the candidates."""
+    checking the candidates. Line breaks are not among them: the one-pass rewrite puts
+    their joiners in before it extracts the candidates (`with_line_bounds`)."""
     at_bound = candidates.str.contains(_AT_BOUND).fill_null(False)
-    parted = candidates.str.contains(_BY_LINE_BREAK).fill_null(False)
-    if parted.any():
-        confirmed = texts.gather(rows.filter(parted)).str.contains(_DIGITS_PARTED)
-        # `parted` is this function's own: `scatter` may write into it.
-        parted = parted.scatter(parted.arg_true(), confirmed.fill_null(False))
-    marked = at_bound | parted
-    if not marked.any():
+    if not at_bound.any():
         return rows.clear()
     few, where = candidates.filter(at_bound), rows.filter(at_bound)
-    lined = rows.filter(parted)
     paren = few.str.ends_with("(")
     if paren.any():
         confirmed = texts.gather(where.filter(paren)).str.contains(_AREA_CODE_AFTER)
         # `~paren` is a new series: `scatter` may write into it.
         kept = (~paren).scatter(paren.arg_true(), confirmed.fill_null(False))
         where = where.filter(kept)
-    return pl.concat([where, lined])
+    return where
 
 
-def parted_without_candidates(counts: pl.Series, texts: pl.Series) -> pl.Series:
-    """Per row: no candidate, yet digits on both sides of a line break: a number's trail
-    may not end before a digit nor its value go over a line break, so a number before a
-    line starting with one ("John Doe\n555-123-4567\n12 Main Street") is no candidate
-    until the joiners part them (`with_signed_bounds`), and it stayed in clear. Only the
-    rows without a candidate are scanned (those with one are `rows_at_bounds`')."""
-    none = (counts == 0).fill_null(False)
-    if not none.any():
-        return none
-    found = texts.filter(none).str.contains(_DIGITS_PARTED).fill_null(False)
-    # `none` is this function's own: `scatter` may write into it.
-    return none.scatter(none.arg_true(), found)
+def with_line_bounds(texts: pl.Series) -> pl.Series:
+    """`texts` with a joiner after each digit before a line break a digit follows: the
+    number before it then ends there, and the one after has its lead. Only the rows
+    holding one are rewritten; `texts` itself comes back when none does."""
+    return _replaced(texts, _DIGITS_PARTED, _LINE_PARTED, _LINE_JOINED)
+
+
+def holds_slashed_chain(texts: pl.Series) -> pl.Series:
+    """Per row: whether it holds numbers joined by "/" (`with_signed_bounds` parts them).
+    The first number of a chain gives it away as a candidate whose trail took the "/"
+    (`rows_at_bounds`), unless it is no candidate at all ("-555-123-4567/555-987-6543":
+    a "-" leads no number): this finds those too."""
+    maybe = texts.str.contains(_SLASHED_SCAN).fill_null(False)
+    if not maybe.any():
+        return maybe
+    found = texts.filter(maybe).str.contains(_SLASHED_CHAIN).fill_null(False)
+    # `maybe` is this function's own: `scatter` may write into it.
+    return maybe.scatter(maybe.arg_true(), found)
+
+
+def holds_glued_area_code(texts: pl.Series) -> pl.Series:
+    """Per row: whether it holds an area code's "(" right after a digit
+    ("2/1/1992(951) 558-7279"), which `with_signed_bounds` parts and the one-pass
+    rewrite's candidates do not show."""
+    return texts.str.contains(_GLUED_SCAN).fill_null(False)
+
+
+def holds_lines_beyond_ascii(texts: pl.Series) -> pl.Series:
+    """Per row: whether it holds a digit, a line break and a digit, and a character
+    beyond ASCII. The layouts for numbers beyond ASCII (phone_other_forms.py) run before
+    the one-pass rewrite's line joiners: such rows took the fenced rewrite before those
+    joiners were put in there, which tagged numbers the one-pass rewrite leaves in clear
+    (a full-width number after "412 Main Street\n", before a tab and a number with
+    no-break spaces, in an address block)."""
+    beyond = texts.str.len_bytes() != texts.str.len_chars()
+    return (beyond & texts.str.contains(_DIGITS_PARTED)).fill_null(False)
 
 
 def with_signed_bounds(texts: pl.Series) -> pl.Series:
@@ -144,7 +170,7 @@ def with_signed_bounds(texts: pl.Series) -> pl.Series:
     number (not a country code), and after a "/" between two numbers. Few rows hold
     one: only those are rewritten."""
     signed = _replaced(texts, _SIGNED_SCAN, _SIGNED, _SIGNED_JOINED)
-    lined = _replaced(signed, _DIGITS_PARTED, _LINE_PARTED, _LINE_JOINED)
+    lined = with_line_bounds(signed)
     glued = _replaced(lined, _GLUED_SCAN, _GLUED_PAREN, _GLUED_JOINED)
     maybe = glued.str.contains(_SLASHED_SCAN).fill_null(False)
     if not maybe.any():
