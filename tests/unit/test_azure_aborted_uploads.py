@@ -199,20 +199,8 @@ def test_a_resumed_upload_keeps_its_journalled_blocks_over_others_of_the_same_nu
     journal = MemoryJournal()
     killed = azure.sink.create(KEY, overwrite=False, journal=journal, replace_stale=True)
     killed.write(data[: 2 * PART])  # two blocks staged and journalled, then killed
-    other = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
-    other.write(os.urandom(2 * PART))
-    other.abort()
-    assert len(azure.blocks()[1]) == 4
-
-    resumed = azure.sink.create(
-        KEY, overwrite=False, journal=MemoryJournal(journal.state), replace_stale=True
-    )
-    assert isinstance(resumed, ResumableWriter)
-    resumed.write(data)
-    assert resumed.commit().size == LARGE
-    assert (resumed.skipped_bytes, resumed.sent_bytes) == (2 * PART, 10)
-    assert azure.read() == data
-    assert azure.blocks()[1] == []
+    _abort_another_writer_of_two_parts(azure)
+    _resume_sending_only_the_rest(azure, journal, data)
 
 
 def test_a_resumed_upload_recognises_its_unjournalled_block_beside_another_of_the_same_number(
@@ -228,11 +216,22 @@ def test_a_resumed_upload_recognises_its_unjournalled_block_beside_another_of_th
     killed.write(data[:PART])  # block 1 staged and journalled
     second = data[PART : 2 * PART]  # block 2 staged, then killed before journalling it
     azure.blob().stage_block(block_id(2, hashlib.sha256(second).hexdigest()), second)
+    _abort_another_writer_of_two_parts(azure)
+    _resume_sending_only_the_rest(azure, journal, data)
+
+
+def _abort_another_writer_of_two_parts(azure: Azure) -> None:
+    """Another writer of the key stages two blocks of other bytes (the same numbers as
+    the killed holder's) and aborts, which leaves them."""
     other = azure.sink.create(KEY, overwrite=False, journal=MemoryJournal(), replace_stale=True)
     other.write(os.urandom(2 * PART))
     other.abort()
     assert len(azure.blocks()[1]) == 4
 
+
+def _resume_sending_only_the_rest(azure: Azure, journal: MemoryJournal, data: bytes) -> None:
+    """The killed holder's upload, resumed from `journal`: its two blocks are found, only
+    the rest is sent, and the blob is exactly `data` with no block left uncommitted."""
     resumed = azure.sink.create(
         KEY, overwrite=False, journal=MemoryJournal(journal.state), replace_stale=True
     )
