@@ -176,3 +176,32 @@ def _recorded(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
 
     monkeypatch.setattr(phone_one_pass, name, recording)
     return asked
+
+
+@pytest.mark.parametrize(
+    ("aligned", "first", "second", "expected"),
+    [
+        # Verdicts: the passing candidates, some of the checked ones.
+        (False, (["a", "b"], ["a"]), (["a", "c"], ["a", "c"]), (["a", "b", "c"], ["a", "c"])),
+        # Forms: one per candidate.
+        (
+            True,
+            (["a", "b"], ["A", "B"]),
+            (["a", "c"], ["A", "C"]),
+            (["a", "b", "c"], ["A", "B", "C"]),
+        ),
+    ],
+)
+def test_a_batch_adding_after_a_concurrent_one_adds_only_what_is_not_remembered(
+    aligned: bool,
+    first: tuple[list[str], list[str]],
+    second: tuple[list[str], list[str]],
+    expected: tuple[list[str], list[str]],
+) -> None:
+    """Two batches looked at the same (empty) memory; the second adds after the first
+    did: what the first added is not added twice."""
+    memory = verdicts_module._Remembered(aligned=aligned)
+    seen = memory.known
+    memory.add(seen, pl.Series(first[0]), pl.Series(first[1]))
+    memory.add(seen, pl.Series(second[0]), pl.Series(second[1]))
+    assert tuple(series.to_list() for series in memory.known) == expected

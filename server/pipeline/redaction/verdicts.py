@@ -33,23 +33,55 @@ _LONGEST_REMEMBERED: Final = 64
 Check = Callable[[pl.Series], pl.Series]
 
 
+class _Remembered:
+    """Two series remembered per export: candidates, and what is known of them. Replaced
+    whole under the lock, never changed in place, so a reader takes both with one
+    attribute read and needs no lock. Bounded in candidates and bytes: past either
+    bound, nothing more is added."""
+
+    def __init__(self, *, aligned: bool) -> None:
+        #: True when the second series holds one value per candidate (forms); False when
+        #: it holds some of the candidates themselves (the passing ones).
+        self._aligned = aligned
+        empty = pl.Series(dtype=pl.String)
+        self.known: tuple[pl.Series, pl.Series] = (empty, empty)
+        self._adding = threading.Lock()
+        #: Bytes of the series in `known`; read and written under the lock.
+        self._bytes = 0
+
+    def add(
+        self, seen: tuple[pl.Series, pl.Series], fresh: pl.Series, fresh_known: pl.Series
+    ) -> None:
+        """Add `fresh` (none of them in `seen`, the memory the batch looked at) and
+        what is known of them; a concurrent batch may have added some since."""
+        with self._adding:
+            candidates, known = self.known
+            if self.known is not seen:
+                new = ~fresh.is_in(candidates.implode())
+                if self._aligned:
+                    fresh_known = fresh_known.filter(new)
+                else:
+                    fresh_known = fresh_known.filter(~fresh_known.is_in(candidates.implode()))
+                fresh = fresh.filter(new)
+            added = pl.concat([fresh, fresh_known]).str.len_bytes().sum()
+            size = self._bytes + int(added)
+            if candidates.len() + fresh.len() <= _REMEMBERED and size <= _REMEMBERED_BYTES:
+                self._bytes = size
+                self.known = (pl.concat([candidates, fresh]), pl.concat([known, fresh_known]))
+
+
 class CandidateVerdicts:
     """Per rule and export (one for all the text leaves of a redactor): the candidates
     checked so far, and which of them passed."""
 
     def __init__(self, check: Check) -> None:
         self._check = check
-        empty = pl.Series(dtype=pl.String)
-        #: (checked, passing), replaced whole under the lock, never changed in place: a
-        #: reader takes both with one attribute read and needs no lock.
-        self._known: tuple[pl.Series, pl.Series] = (empty, empty)
-        self._adding = threading.Lock()
-        #: Bytes of the candidates in `_known`; read and written under the lock.
-        self._bytes = 0
+        #: (checked, passing).
+        self._memory = _Remembered(aligned=False)
 
     def passing(self, candidates: pl.Series) -> pl.Series:
         """Per candidate: whether it passes the check."""
-        known = self._known
+        known = self._memory.known
         checked, passed = known
         fresh = candidates.filter(~candidates.is_in(checked.implode())).unique()
         if fresh.is_empty():
@@ -58,25 +90,8 @@ class CandidateVerdicts:
         short = fresh.str.len_bytes() <= _LONGEST_REMEMBERED
         if short.any():
             short_passed = fresh_passed.str.len_bytes() <= _LONGEST_REMEMBERED
-            self._remember(known, fresh.filter(short), fresh_passed.filter(short_passed))
+            self._memory.add(known, fresh.filter(short), fresh_passed.filter(short_passed))
         return candidates.is_in(pl.concat([passed, fresh_passed]).implode())
-
-    def _remember(
-        self, seen: tuple[pl.Series, pl.Series], fresh: pl.Series, fresh_passed: pl.Series
-    ) -> None:
-        """Add `fresh` (none of them in `seen`, the memory this batch looked at)."""
-        with self._adding:
-            checked, passed = self._known
-            if self._known is not seen:
-                # A concurrent batch added verdicts since this one looked: maybe these.
-                new = ~fresh.is_in(checked.implode())
-                fresh = fresh.filter(new)
-                fresh_passed = fresh_passed.filter(~fresh_passed.is_in(checked.implode()))
-            added = pl.concat([fresh, fresh_passed]).str.len_bytes().sum()
-            size = self._bytes + int(added)
-            if checked.len() + fresh.len() <= _REMEMBERED and size <= _REMEMBERED_BYTES:
-                self._bytes = size
-                self._known = (pl.concat([checked, fresh]), pl.concat([passed, fresh_passed]))
 
 
 #: From distinct candidates to what a rewrite writes for each (null: nothing to write).
@@ -92,17 +107,12 @@ class CandidateForms:
 
     def __init__(self, write: Write) -> None:
         self._write = write
-        empty = pl.Series(dtype=pl.String)
-        #: (candidates, their forms), replaced whole under the lock, never changed in
-        #: place: a reader takes both with one attribute read and needs no lock.
-        self._known: tuple[pl.Series, pl.Series] = (empty, empty)
-        self._adding = threading.Lock()
-        #: Bytes of the candidates and forms in `_known`; read and written under the lock.
-        self._bytes = 0
+        #: (candidates, their forms).
+        self._memory = _Remembered(aligned=True)
 
     def written(self, candidates: pl.Series) -> pl.Series:
         """Per candidate: what the rewrite writes for it."""
-        known = self._known
+        known = self._memory.known
         keys, forms = known
         found = candidates.replace_strict(keys, forms, default=None, return_dtype=pl.String)
         missing = found.is_null()
@@ -112,25 +122,9 @@ class CandidateForms:
         fresh_forms = self._write(fresh)
         kept = fresh_forms.is_not_null() & (fresh.str.len_bytes() <= _LONGEST_REMEMBERED)
         if kept.any():
-            self._remember(known, fresh.filter(kept), fresh_forms.filter(kept))
+            self._memory.add(known, fresh.filter(kept), fresh_forms.filter(kept))
         filled = candidates.filter(missing).replace_strict(
             fresh, fresh_forms, default=None, return_dtype=pl.String
         )
         # `found` is this call's own: `scatter` may write into it.
         return found.scatter(missing.arg_true(), filled)
-
-    def _remember(
-        self, seen: tuple[pl.Series, pl.Series], fresh: pl.Series, fresh_forms: pl.Series
-    ) -> None:
-        """Add `fresh` (none of them in `seen`, the memory this batch looked at)."""
-        with self._adding:
-            keys, forms = self._known
-            if self._known is not seen:
-                # A concurrent batch added forms since this one looked: maybe these.
-                new = ~fresh.is_in(keys.implode())
-                fresh, fresh_forms = fresh.filter(new), fresh_forms.filter(new)
-            added = pl.concat([fresh, fresh_forms]).str.len_bytes().sum()
-            size = self._bytes + int(added)
-            if keys.len() + fresh.len() <= _REMEMBERED and size <= _REMEMBERED_BYTES:
-                self._bytes = size
-                self._known = (pl.concat([keys, fresh]), pl.concat([forms, fresh_forms]))
