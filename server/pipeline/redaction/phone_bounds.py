@@ -51,7 +51,7 @@ _WIDE_GAP: Final = r"[ \t]*\t[ \t]*| {2,}"
 #: start (a scan led by a digit reads every digit of the digit-heavy rows the PHONE gate
 #: picks; this one, joined to the one-pass rewrite's scan for its own joiners, costs
 #: nothing measurable).
-LINE_OR_SLASH: Final = f"[{_BREAKS}\t]|  |/[0-9(+]"
+LINE_OR_SLASH: Final = f"[{_BREAKS}\t]| {{2,}}[0-9]|/[0-9(+]"
 #: Before a "+", and before a "(" after a number that is not a country code.
 _SIGNED: Final = r"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()"
 _SIGNED_JOINED: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
