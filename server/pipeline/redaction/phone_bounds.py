@@ -15,10 +15,11 @@ space do continue one with a "+" ("+1 555.123 4567"): those boundaries count onl
 where the pattern itself does not match, so they are found as alternatives after the
 pattern's own (`with_dotted_bounds`), in the scan that extracts the candidates anyway.
 
-A trail takes a line break too, and an area code or a "/" right after a number: a
-joiner right after the number's last digit (before a line break), two before a glued
-"(" (the trail's and the lead's), and one after each "/" of a chain of laid-out
-numbers give each number its own lead and trail.
+A trail takes a line break too (and a tab, or two spaces or more), and an area code or
+a "/" right after a number: a joiner right after the number's last digit (before a line
+break, a tab or two spaces), two before a glued "(" (the trail's and the lead's), and
+one after each "/" of a chain of laid-out numbers give each number its own lead and
+trail.
 """
 
 from __future__ import annotations
@@ -38,11 +39,19 @@ _BREAKS: Final = r"\n\r\x0b\x0c\x85\u2028\u2029"
 #: the trail cannot end before a digit ("555-123-4567\n555-987-6543": the first
 #: stayed in clear).
 _LINE_BREAK: Final = rf"\s*[{_BREAKS}]\s*"
+#: A tab, or a run of two spaces or more, between two digits (a TSV row, columns aligned
+#: with spaces): as a line break, no number goes on over it (a number's separators are one
+#: space, dash or dot), but the trail of the number before takes it, and cannot end before
+#: a digit after a tab ("555-123-4567\t555-987-6543": the first stayed in clear) or takes
+#: the spaces whole, the next number's lead with them ("555-123-4567  555-987-6543": the
+#: second stayed in clear).
+_WIDE_GAP: Final = r"[ \t]*\t[ \t]*| {2,}"
 #: A necessary condition for `with_line_bounds` and `holds_slashed_chain` of bytes
-#: that are rare in text: a line break, or a "/" before a number's start (a scan led by
-#: a digit reads every digit of the digit-heavy rows the PHONE gate picks; this one,
-#: joined to the one-pass rewrite's scan for its own joiners, costs nothing measurable).
-LINE_OR_SLASH: Final = f"[{_BREAKS}]|/[0-9(+]"
+#: that are rare in text: a line break, a tab or two spaces, or a "/" before a number's
+#: start (a scan led by a digit reads every digit of the digit-heavy rows the PHONE gate
+#: picks; this one, joined to the one-pass rewrite's scan for its own joiners, costs
+#: nothing measurable).
+LINE_OR_SLASH: Final = f"[{_BREAKS}\t]| {{2,}}[0-9]|/[0-9(+]"
 #: Before a "+", and before a "(" after a number that is not a country code.
 _SIGNED: Final = r"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()"
 _SIGNED_JOINED: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
@@ -51,7 +60,7 @@ _SIGNED_JOINED: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
 #: after `_SIGNED`'s: as one of its alternatives it took the next line's first digit,
 #: which an area code's alternative needs before a "(" ("12345678\n12345678\n(555)
 #: 234-5678" left the last number in clear).
-_LINE_PARTED: Final = rf"([0-9])({_LINE_BREAK}[0-9])"
+_LINE_PARTED: Final = rf"([0-9])((?:{_LINE_BREAK}|{_WIDE_GAP})[0-9])"
 _LINE_JOINED: Final = f"${{1}}{JOINER}${{2}}"
 #: An area code right after a number ("(555) 123-4567(555) 987-6543"): no space for
 #: the next number's lead, so two joiners, the first number's trail and the next one's
@@ -91,7 +100,8 @@ _AT_BOUND: Final = rf"[+(/]$|^(?:{_DOTTED})$"
 #: next number may open with "((" or "(+" too ("((703) 836-8686)", "(+1 703 …)").
 _AREA_CODE_AFTER: Final = r"[0-9]\s*\([0-9(+]"
 #: Confirms a line break: most have no digit before and after them.
-_DIGITS_PARTED: Final = rf"[0-9]{_LINE_BREAK}[0-9]"
+#: Or a tab or two spaces between them.
+_DIGITS_PARTED: Final = rf"[0-9](?:{_LINE_BREAK}|{_WIDE_GAP})[0-9]"
 
 
 def with_dotted_bounds(regex: str) -> str:
@@ -128,9 +138,9 @@ def rows_at_bounds(candidates: pl.Series, rows: pl.Series, texts: pl.Series) -> 
 
 
 def with_line_bounds(texts: pl.Series) -> pl.Series:
-    """`texts` with a joiner after each digit before a line break a digit follows: the
-    number before it then ends there, and the one after has its lead. Only the rows
-    holding one are rewritten; `texts` itself comes back when none does."""
+    """`texts` with a joiner after each digit before a line break, a tab or two spaces a
+    digit follows: the number before it then ends there, and the one after has its lead.
+    Only the rows holding one are rewritten; `texts` itself comes back when none does."""
     return _replaced(texts, _DIGITS_PARTED, _LINE_PARTED, _LINE_JOINED)
 
 
@@ -155,12 +165,12 @@ def holds_glued_area_code(texts: pl.Series) -> pl.Series:
 
 
 def holds_lines_beyond_ascii(texts: pl.Series) -> pl.Series:
-    """Per row: whether it holds a digit, a line break and a digit, and a character
-    beyond ASCII. The layouts for numbers beyond ASCII (phone_other_forms.py) run before
-    the one-pass rewrite's line joiners: such rows took the fenced rewrite before those
-    joiners were put in there, which tagged numbers the one-pass rewrite leaves in clear
-    (a full-width number after "412 Main Street\n", before a tab and a number with
-    no-break spaces, in an address block)."""
+    """Per row: whether it holds a digit, a line break (or a tab, or two spaces) and a
+    digit, and a character beyond ASCII. The layouts for numbers beyond ASCII
+    (phone_other_forms.py) run before the one-pass rewrite's line joiners: such rows
+    took the fenced rewrite before those joiners were put in there, which tagged numbers
+    the one-pass rewrite leaves in clear (a full-width number after "412 Main
+    Street\n", before a tab and a number with no-break spaces, in an address block)."""
     beyond = texts.str.len_bytes() != texts.str.len_chars()
     return (beyond & texts.str.contains(_DIGITS_PARTED)).fill_null(False)
 
