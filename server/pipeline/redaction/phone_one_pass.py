@@ -228,24 +228,24 @@ _VALUE: Final = "value"
 
 
 def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """`values` with joiners after the separators that start another value (`JOINED`)
-    and after a digit before a line break a digit follows (phone_bounds.with_line_bounds,
-    as the fenced rewrite places them, so that such rows are spliced as any other: before
-    a line starting with a digit a number is no candidate until parted, and the rows
-    holding one took the fenced rewrite after the extraction, or were missed when they
-    held another candidate: on 100k address blocks 'John Doe\n555-123-4567\n12 Main
-    Street' the rule costs 0.26 CPU s so, 0.36 then); which values hold a control
-    character used here; and which
-    hold numbers joined by "/" that only the fenced rewrite parts
-    (phone_bounds.holds_slashed_chain), or, among the rows with a line break or a "/"
-    before a digit, an area code glued to a number (phone_bounds.holds_glued_area_code,
-    "2/1/1992(951) 558-7279": the rows with a line break took the fenced rewrite before
-    their line joiners were put in here; in other rows the one-pass rewrite still
-    leaves it in clear, as before), or lines parted by digits in a row with a character
-    beyond ASCII (phone_bounds.holds_lines_beyond_ascii).
-    All from one scan for any of them: few rows hold
-    one, and the scans apart cost ~40% more (the control characters' is as dear as any
-    scan, for what it reads)."""
+    """Three answers from one scan for any of them (few rows hold one; the scans apart
+    cost ~40% more, the control characters' as dear as any scan for what it reads):
+
+    - `values` with joiners after the separators that start another value (`JOINED`),
+      and after a digit before a line break, a tab or two spaces a digit follows
+      (phone_bounds.with_line_bounds, placed as the fenced rewrite places them), so such
+      rows are spliced as any other. Before a line starting with a digit a number is no
+      candidate until parted: those rows took the fenced rewrite, or were missed when
+      they held another candidate (100k address blocks 'John Doe\n555-123-4567\n12 Main
+      Street': the rule's CPU 0.36 s then, 0.26 s now).
+    - Which values hold a control character used here.
+    - Which must take the fenced rewrite: numbers joined by "/" that only it parts
+      (phone_bounds.holds_slashed_chain); among the rows with a line break or a "/"
+      before a digit, an area code glued to a number (holds_glued_area_code,
+      "2/1/1992(951) 558-7279"; elsewhere the one-pass rewrite leaves it in clear, as
+      before); and lines parted by digits in a row with a character beyond ASCII
+      (holds_lines_beyond_ascii).
+    """
     markers = f"[{OPEN}{CLOSE}{JOINER}]"
     either = values.str.contains(f"{JOINED}|{markers}|{LINE_OR_SLASH}").fill_null(False)
     unusual = pl.repeat(False, len(values), eager=True)
@@ -264,8 +264,8 @@ def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Ser
         # `few` is this function's own: `scatter` may write into it.
         joined = few.scatter(needs.arg_true(), with_joiner)
     changed = bool(needs.any())
-    # The precise scans (led by a digit) only on the rows holding a line break or a "/"
-    # before a digit: fewer still.
+    # The precise scans (led by a digit) only on the rows holding a line break, a tab,
+    # or two spaces or a "/" before a digit (phone_bounds.LINE_OR_SLASH): fewer still.
     odd = few.str.contains(LINE_OR_SLASH).fill_null(False)
     if odd.any():
         some = joined.filter(odd)
