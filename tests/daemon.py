@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sluice.v1.export_pb2 import ExportSpec
@@ -33,6 +34,10 @@ _PROMPT_RECONNECT = (
 
 #: Where started daemons keep their compiled modules (per user: a shared /tmp).
 _BYTECODE_CACHE = str(Path(tempfile.gettempdir()) / f"sluice-test-bytecode-{os.getuid()}")
+
+
+class _AddressTaken(RuntimeError):
+    """The daemon exited because its port was taken since it was picked."""
 
 
 def free_port() -> int:
@@ -105,7 +110,16 @@ class Daemon:
         )
         log.close()
         self.starts += 1
-        self.wait_healthy(timeout)
+        try:
+            self.wait_healthy(timeout)
+        except _AddressTaken:
+            if self.starts > 1:
+                raise
+            # The port was free when picked, then another test's daemon took it (xdist
+            # workers pick at the same time): the first start moves to a new one.
+            self.port = free_port()
+            self.starts -= 1
+            self.start(timeout, args)
 
     def serve_refused(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         """Run `sluice serve` in the foreground when it is expected to refuse to start:
@@ -163,15 +177,32 @@ class Daemon:
             while time.monotonic() < deadline:
                 assert self.process is not None
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"daemon exited early:\n{self.log_tail()}")
+                    tail = self.log_tail()
+                    if f"cannot listen on 127.0.0.1:{self.port}" in tail:
+                        raise _AddressTaken(f"daemon exited early:\n{tail}")
+                    raise RuntimeError(f"daemon exited early:\n{tail}")
                 try:
                     reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    # Only this daemon's answer: another test's daemon may hold the port
+                    # this one failed to bind (it then exits, and the loop sees that).
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING and self._listens():
                         return
                 except grpc.RpcError:
                     pass
                 time.sleep(0.1)
         raise RuntimeError(f"daemon not healthy after {timeout}s:\n{self.log_tail()}")
+
+    def _listens(self) -> bool:
+        """Whether this daemon's own process listens on its port."""
+        assert self.process is not None
+        try:
+            connections = psutil.Process(self.process.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self.port
+            for c in connections
+        )
 
     def healthy(self) -> bool:
         with self.channel() as channel:
