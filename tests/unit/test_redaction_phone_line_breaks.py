@@ -8,13 +8,14 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
-from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
-from sluice.server.pipeline.redaction.phone_one_pass import rewrite_checked
-from sluice.server.pipeline.redaction.policy import entity_rule
-from sluice.server.pipeline.redaction.text import rewrite_text
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import rule, run
+from tests.unit.phone_layouts import (
+    assert_each_masked_as_alone,
+    assert_each_tagged,
+    one_pass_as_fenced,
+    redacted,
+)
+from tests.unit.redaction_helpers import run
 
 _LIST = [f"555-{100 + n:03d}-{4000 + n:04d}" for n in range(12)]
 _LIST_ENDS = ["", "\n12 Main Street", "\nthanks", "\n5", " (home)"]
@@ -80,46 +81,25 @@ LOOK_ALIKES = [
 ]
 
 
-def _texts(values: list[str], spec: RedactionSpec) -> list[str]:
-    out, _ = run(pl.DataFrame({"text": values}), spec)
-    texts: list[str] = out["text"].to_list()
-    return texts
-
-
 @pytest.mark.parametrize("level", ["moderate", "strict"])
 def test_each_number_on_its_line_is_tagged(level: str) -> None:
-    texts = [layout.format(*numbers) for layout, numbers in ON_LINES]
-    expected = [layout.format(*["[PHONE]"] * len(numbers)) for layout, numbers in ON_LINES]
-    assert _texts(texts, RedactionSpec(level=level)) == expected
+    assert_each_tagged(ON_LINES, level)
 
 
 def test_each_number_on_its_line_is_masked_as_alone() -> None:
-    spec = RedactionSpec(level="custom", rules=(rule("pattern=PHONE:mask:4"),))
-    texts = [layout.format(*numbers) for layout, numbers in ON_LINES]
-    masked = [
-        layout.format(*("*" * (len(number) - 4) + number[-4:] for number in numbers))
-        for layout, numbers in ON_LINES
-    ]
-    assert _texts(texts, spec) == masked
+    assert_each_masked_as_alone(ON_LINES)
 
 
 @pytest.mark.parametrize("level", ["moderate", "strict"])
 def test_look_alikes_on_lines_stay(level: str) -> None:
-    texts = _texts(LOOK_ALIKES, RedactionSpec(level=level))
+    texts = redacted(LOOK_ALIKES, RedactionSpec(level=level))
     assert [text for text in texts if "PHONE" in text] == []
 
 
 def test_one_pass_and_fenced_rewrite_agree_on_lines() -> None:
     """The one-pass rewrite finds the rows with numbers parted by a line break from its
     candidates, the fenced rewrite by a scan of the rows: the same texts."""
-    phone_rule = entity_rule(ENTITY_BY_NAME["PHONE"], "redact")
-    texts = [*(layout.format(*numbers) for layout, numbers in ON_LINES), *LOOK_ALIKES]
-    frame = pl.DataFrame({"t": texts})
-    text = pl.col("t")
-    checked = may_rewrite(text, phone_rule).fill_null(False)
-    fenced = frame.select(pl.when(checked).then(rewrite_text(text, phone_rule)).otherwise(text))
-    one_pass = frame.select(rewrite_checked(text, phone_rule))
-    assert one_pass.to_series().to_list() == fenced.to_series().to_list()
+    one_pass_as_fenced([*(layout.format(*numbers) for layout, numbers in ON_LINES), *LOOK_ALIKES])
 
 
 def test_a_long_chain_of_numbers_joined_by_slashes_is_each_tagged() -> None:
@@ -134,7 +114,7 @@ def test_a_long_chain_of_numbers_joined_by_slashes_is_each_tagged() -> None:
 def test_a_digit_table_is_redacted_no_more_than_before(level: str) -> None:
     """A known over-redaction, pinned so that it grows no worse: each line of three
     groups of three digits passes the phone check on its own."""
-    texts = _texts(
+    texts = redacted(
         ["totals\n100 200 300\n400 500 600", "n\n12 34\n56 78"], RedactionSpec(level=level)
     )
     assert texts == ["totals\n[PHONE]\n[PHONE]", "n\n12 34\n56 78"]
@@ -165,4 +145,4 @@ OPENED_AFTER_A_NUMBER = [
 def test_a_number_opened_by_two_characters_after_another_is_tagged(level: str) -> None:
     texts = [text for text, _ in OPENED_AFTER_A_NUMBER]
     expected = [tagged for _, tagged in OPENED_AFTER_A_NUMBER]
-    assert _texts(texts, RedactionSpec(level=level)) == expected
+    assert redacted(texts, RedactionSpec(level=level)) == expected

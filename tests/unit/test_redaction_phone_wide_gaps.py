@@ -7,16 +7,15 @@ or spaces stay as they are."""
 
 from __future__ import annotations
 
-import polars as pl
 import pytest
 
-from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
-from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
-from sluice.server.pipeline.redaction.phone_one_pass import rewrite_checked
-from sluice.server.pipeline.redaction.policy import entity_rule
-from sluice.server.pipeline.redaction.text import rewrite_text
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import rule, run
+from tests.unit.phone_layouts import (
+    assert_each_masked_as_alone,
+    assert_each_tagged,
+    one_pass_as_fenced,
+    redacted,
+)
 
 #: Text with "{}" where each number goes, and the numbers.
 BESIDE_GAPS = [
@@ -53,44 +52,25 @@ LOOK_ALIKES = [
 ]
 
 
-def _texts(values: list[str], spec: RedactionSpec) -> list[str]:
-    out, _ = run(pl.DataFrame({"text": values}), spec)
-    texts: list[str] = out["text"].to_list()
-    return texts
-
-
 @pytest.mark.parametrize("level", ["moderate", "strict"])
 def test_each_number_beside_a_gap_is_tagged(level: str) -> None:
-    texts = [layout.format(*numbers) for layout, numbers in BESIDE_GAPS]
-    expected = [layout.format(*["[PHONE]"] * len(numbers)) for layout, numbers in BESIDE_GAPS]
-    assert _texts(texts, RedactionSpec(level=level)) == expected
+    assert_each_tagged(BESIDE_GAPS, level)
 
 
 def test_each_number_beside_a_gap_is_masked_as_alone() -> None:
-    spec = RedactionSpec(level="custom", rules=(rule("pattern=PHONE:mask:4"),))
-    texts = [layout.format(*numbers) for layout, numbers in BESIDE_GAPS]
-    masked = [
-        layout.format(*("*" * (len(number) - 4) + number[-4:] for number in numbers))
-        for layout, numbers in BESIDE_GAPS
-    ]
-    assert _texts(texts, spec) == masked
+    assert_each_masked_as_alone(BESIDE_GAPS)
 
 
 @pytest.mark.parametrize("level", ["moderate", "strict"])
 def test_digit_tables_beside_gaps_stay(level: str) -> None:
-    texts = _texts(LOOK_ALIKES, RedactionSpec(level=level))
+    texts = redacted(LOOK_ALIKES, RedactionSpec(level=level))
     assert [text for text in texts if "PHONE" in text] == []
 
 
 def test_one_pass_and_fenced_rewrite_agree_beside_gaps() -> None:
     """The one-pass rewrite puts the joiners in before it extracts its candidates, the
     fenced rewrite after its own scan of the rows: the same texts."""
-    phone_rule = entity_rule(ENTITY_BY_NAME["PHONE"], "redact")
-    texts = [*(layout.format(*numbers) for layout, numbers in BESIDE_GAPS), *LOOK_ALIKES]
-    frame = pl.DataFrame({"t": texts})
-    text = pl.col("t")
-    checked = may_rewrite(text, phone_rule).fill_null(False)
-    fenced = frame.select(pl.when(checked).then(rewrite_text(text, phone_rule)).otherwise(text))
-    one_pass = frame.select(rewrite_checked(text, phone_rule))
-    assert one_pass.to_series().to_list() == fenced.to_series().to_list()
-    assert "555-987-6543" not in "".join(one_pass.to_series().to_list())
+    one_pass = one_pass_as_fenced(
+        [*(layout.format(*numbers) for layout, numbers in BESIDE_GAPS), *LOOK_ALIKES]
+    )
+    assert "555-987-6543" not in "".join(one_pass)
