@@ -46,6 +46,8 @@ _LINE_BREAK: Final = rf"\s*[{_BREAKS}]\s*"
 #: the spaces whole, the next number's lead with them ("555-123-4567  555-987-6543": the
 #: second stayed in clear).
 _WIDE_GAP: Final = r"[ \t]*\t[ \t]*| {2,}"
+#: Either, between two digits: no number goes on over it.
+_PARTING: Final = f"(?:{_LINE_BREAK}|{_WIDE_GAP})"
 #: A necessary condition for `with_line_bounds` and `holds_slashed_chain` of bytes
 #: that are rare in text: a line break, a tab or two spaces, or a "/" before a number's
 #: start (a scan led by a digit reads every digit of the digit-heavy rows the PHONE gate
@@ -60,7 +62,7 @@ _SIGNED_JOINED: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
 #: after `_SIGNED`'s: as one of its alternatives it took the next line's first digit,
 #: which an area code's alternative needs before a "(" ("12345678\n12345678\n(555)
 #: 234-5678" left the last number in clear).
-_LINE_PARTED: Final = rf"([0-9])((?:{_LINE_BREAK}|{_WIDE_GAP})[0-9])"
+_LINE_PARTED: Final = rf"([0-9])({_PARTING}[0-9])"
 _LINE_JOINED: Final = f"${{1}}{JOINER}${{2}}"
 #: An area code right after a number ("(555) 123-4567(555) 987-6543"): no space for
 #: the next number's lead, so two joiners, the first number's trail and the next one's
@@ -99,9 +101,8 @@ _AT_BOUND: Final = rf"[+(/]$|^(?:{_DOTTED})$"
 #: Confirms a "(" after a number: most are words in parentheses ("(evenings only)"). The
 #: next number may open with "((" or "(+" too ("((703) 836-8686)", "(+1 703 …)").
 _AREA_CODE_AFTER: Final = r"[0-9]\s*\([0-9(+]"
-#: Confirms a line break: most have no digit before and after them.
-#: Or a tab or two spaces between them.
-_DIGITS_PARTED: Final = rf"[0-9](?:{_LINE_BREAK}|{_WIDE_GAP})[0-9]"
+#: Confirms a line break, a tab or two spaces: most have no digit before and after them.
+_DIGITS_PARTED: Final = rf"[0-9]{_PARTING}[0-9]"
 
 
 def with_dotted_bounds(regex: str) -> str:

@@ -22,10 +22,11 @@ in values holding one, Entity.gate_non_ascii). The gate gains one alternative
 a byte the gate's scan already looks for, so its scan of ASCII text costs what it did.
 Any alternative starting with another byte ("tel:", a digit beyond ASCII, even alone)
 doubled that scan (0.13 -> 0.24 CPU s per 1M text-heavy messages; the moderate level's
-gate scans 0.70 -> 0.82): so a number written in digits beyond ASCII only, or a `tel:` URI's number
-without separators, is found only in a value the gate picks for something else (another
-number in it). Gating those rows needs a scan of its own (a length check for characters
-beyond ASCII costs 0.024 CPU s per 1M messages, a search for "tel:" 0.033).
+gate scans 0.70 -> 0.82): so a number written in digits beyond ASCII only, or a `tel:`
+URI's number without separators, is found only in a value the gate picks for something
+else (another number in it). Gating those rows needs a scan of its own (a length check
+for characters beyond ASCII costs 0.024 CPU s per 1M messages, a search for "tel:"
+0.033).
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ _SPACES: Final = "\u00a0\u2007\u202f"
 #: horizontal bar), the minus sign and a full-width hyphen-minus.
 _DASHES: Final = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d"
 
-_OTHER_DIGIT: Final = f"[{_WIDE_DIGITS}{_ARABIC_DIGITS}{_PERSIAN_DIGITS}]"
-_DIGIT: Final = f"[0-9{_WIDE_DIGITS}{_ARABIC_DIGITS}{_PERSIAN_DIGITS}]"
+#: The digits beyond ASCII, for character classes.
+_OTHER_DIGITS: Final = f"{_WIDE_DIGITS}{_ARABIC_DIGITS}{_PERSIAN_DIGITS}"
+_OTHER_DIGIT: Final = f"[{_OTHER_DIGITS}]"
+_DIGIT: Final = f"[0-9{_OTHER_DIGITS}]"
 #: Between digit groups, as the PHONE pattern's plain numbers have them: spaces and
 #: dashes (dots only in its dotted layouts, left to it); a `tel:` URI's visual
 #: separators (RFC 3966) also hold dots.
@@ -79,12 +82,15 @@ def _number(separator: str) -> str:
 
 
 _ASCII_WORD: Final = "0-9A-Za-z_"
+#: Where the layouts for characters beyond ASCII look (in values holding one): a
+#: separator beyond ASCII before a digit, or a digit beyond ASCII.
+_BEYOND_ASCII_GATE: Final = f"[{_SPACES}{_DASHES}][0-9]|{_OTHER_DIGIT}"
 #: As the PHONE pattern's own lead and trail (entities.py), the digits and separators
 #: beyond ASCII counted with the ASCII ones: a number is no piece of a longer run.
-_LEAD: Final = f"^|[^{_ASCII_WORD}{_WIDE_DIGITS}{_ARABIC_DIGITS}{_PERSIAN_DIGITS}.\\-/#$€£+*\uff0b]"
+_LEAD: Final = f"^|[^{_ASCII_WORD}{_OTHER_DIGITS}.\\-/#$€£+*\uff0b]"
 _TRAIL: Final = (
-    f"$|[^{_ASCII_WORD}{_WIDE_DIGITS}{_ARABIC_DIGITS}{_PERSIAN_DIGITS}\\s.\\-{_DASHES}]"
-    f"|[\\s.\\-{_DASHES}]+(?:[^{_ASCII_WORD}{_WIDE_DIGITS}{_ARABIC_DIGITS}{_PERSIAN_DIGITS}]|$)"
+    f"$|[^{_ASCII_WORD}{_OTHER_DIGITS}\\s.\\-{_DASHES}]"
+    f"|[\\s.\\-{_DASHES}]+(?:[^{_ASCII_WORD}{_OTHER_DIGITS}]|$)"
     r"|\s+[^\W\d]"
 )
 
@@ -96,7 +102,7 @@ BEYOND_ASCII_PHONE: Final = Entity(
     _number(_SEPARATOR),
     _TRAIL,
     validator="phone_beyond_ascii",
-    gate_pattern=f"[{_SPACES}{_DASHES}][0-9]|{_OTHER_DIGIT}",
+    gate_pattern=_BEYOND_ASCII_GATE,
     gate_non_ascii=True,
 )
 #: Numbers beside each other, parted by an ASCII space (`555\u00a0123\u00a04567
@@ -114,7 +120,7 @@ _BESIDE_ANOTHER: Final = Entity(
     _number(f"[\\-{_SPACES}{_DASHES}]"),
     f" {_DIGIT}+[{_SPACES}{_DASHES}]",
     validator="phone_beyond_ascii",
-    gate_pattern=f"[{_SPACES}{_DASHES}][0-9]|{_OTHER_DIGIT}",
+    gate_pattern=_BEYOND_ASCII_GATE,
     gate_non_ascii=True,
 )
 #: A `tel:` URI's number, with or without separators (`tel:5551234567`).
