@@ -1,0 +1,121 @@
+"""server.service.events: what a watcher is handed when it reads slowly, and how often
+progress reaches it as more watch the same export."""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+
+from sluice.server.jobs.model import ChunkRecord, JobState, Progress
+from sluice.server.service.events import (
+    MAX_PROGRESS_INTERVAL,
+    MIN_PROGRESS_INTERVAL,
+    ChunkCommitted,
+    EventHub,
+    JobEvent,
+    LiveProgress,
+    ProgressUpdated,
+    StateChanged,
+    Subscription,
+    progress_interval,
+)
+
+JOB = "20261206T000000Z-000000000000"
+
+
+def _progress(records: int) -> ProgressUpdated:
+    return ProgressUpdated(JOB, LiveProgress(Progress(records=records)))
+
+
+def _chunk(index: int) -> ChunkCommitted:
+    return ChunkCommitted(
+        JOB,
+        ChunkRecord(
+            index=index,
+            path=f"part-{index:06d}.jsonl",
+            records=10,
+            stored_bytes=100,
+            sha256="0" * 64,
+            content_digest="",
+            source_start=0,
+            source_end=10,
+            committed_at=datetime.now(UTC),
+        ),
+    )
+
+
+def _drain(subscription: Subscription) -> list[JobEvent]:
+    events: list[JobEvent] = []
+    while (event := subscription.next(0)) is not None:
+        events.append(event)
+    return events
+
+
+def test_a_slow_watcher_gets_the_newest_progress_and_every_chunk_and_state_change() -> None:
+    hub = EventHub()
+    with hub.subscribe(JOB) as subscription:
+        running = StateChanged(JOB, JobState.RUNNING)
+        hub.publish(running)
+        for records in range(1, 11):
+            hub.publish(_progress(records))
+        chunk = _chunk(0)
+        hub.publish(chunk)
+        for records in range(11, 21):
+            hub.publish(_progress(records))
+        succeeded = StateChanged(JOB, JobState.SUCCEEDED)
+        hub.publish(succeeded)
+
+        events = _drain(subscription)
+
+    # Progress 1-10 gave way to the chunk (whose commit publishes a newer one); 11-20
+    # coalesced into 20, which goes before the state change, paced or not.
+    assert events[:2] == [running, chunk]
+    assert isinstance(events[2], ProgressUpdated)
+    assert events[2].live.progress.records == 20
+    assert events[3:] == [succeeded]
+
+
+def test_progress_to_each_watcher_slows_as_more_watch() -> None:
+    watchers = 20
+    every = progress_interval(watchers)
+    assert every == watchers / 50 > MIN_PROGRESS_INTERVAL
+    hub = EventHub()
+    with ExitStack() as stack:
+        subscribed = time.monotonic()
+        subscriptions = [stack.enter_context(hub.subscribe(JOB)) for _ in range(watchers)]
+        mine = subscriptions[-1]
+        first = _progress(1)
+        hub.publish(first)
+        # Its snapshot carried the progress of its time: the next waits an interval.
+        assert mine.next(0) is None
+        assert mine.next(5 * every) is first
+        taken = time.monotonic()
+        assert taken - subscribed >= every - 0.01
+        second = _progress(2)
+        hub.publish(second)
+        assert mine.next(0) is None
+        assert mine.next(5 * every) is second
+        assert time.monotonic() - taken >= every - 0.01
+        # Every other watcher still holds the newest progress, once: no backlog.
+        for other in subscriptions[:-1]:
+            assert other.next(5 * every) is second
+            assert other.next(0) is None
+
+
+def test_the_pace_ranges_from_the_executors_to_a_ceiling() -> None:
+    assert progress_interval(1) == progress_interval(12) == MIN_PROGRESS_INTERVAL
+    assert progress_interval(100) == 2.0
+    assert progress_interval(100_000) == MAX_PROGRESS_INTERVAL
+
+
+def test_a_state_change_reaches_a_waiting_watcher_at_once() -> None:
+    hub = EventHub()
+    with hub.subscribe(JOB) as subscription:
+        hub.publish(_progress(1))
+        succeeded = StateChanged(JOB, JobState.SUCCEEDED)
+        hub.publish(succeeded)
+        started = time.monotonic()
+        taken = [subscription.next(5), subscription.next(5)]
+        assert time.monotonic() - started < 1.0
+    assert isinstance(taken[0], ProgressUpdated) and taken[1] is succeeded
