@@ -41,6 +41,7 @@ from sluice.server.service.events import (
     ProgressUpdated,
     Snapshot,
     StateChanged,
+    Subscription,
 )
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.server_info import ServerInfo, describe_server
@@ -233,38 +234,44 @@ class ExportService:
         state and journalled progress are read from the store when the store signals a
         change (PostgreSQL NOTIFY) and at every poll (job_store_poll_seconds)."""
         require_scope(principal, Scope.READ)
-        self._visible(job_id, principal)
-        with self._limits.watch_slot(principal), self._hub.subscribe(job_id) as subscription:
-            # Subscribed before reading, so nothing between the two is missed.
-            job = self._store.get(job_id)
-            live = self._hub.latest_progress(job_id)
-            job = self._with_attempts(job)
-            yield Snapshot(job_id, job, live)
-            if job.state.final:
-                yield Finished(job_id, job)
-                return
-            seen = job
-            poll = self._settings.job_store_poll_seconds
-            read_at = time.monotonic()
-            while caller_alive():
-                event = subscription.next(min(_WATCH_POLL_SECONDS, poll))
-                if event is None:
-                    # Read the store when it signalled a change (another replica runs
-                    # the export) or at the poll, the fallback for lost signals.
-                    if not subscription.take_nudge() and time.monotonic() - read_at < poll:
-                        continue
-                    read_at = time.monotonic()
-                    job = self._store.get(job_id)
-                    if job.state.final:
-                        yield Finished(job_id, self._with_attempts(job))
-                        return
-                    yield from _remote_changes(seen, job)
-                    seen = job
+        with self._hub.subscribe(job_id) as subscription:
+            # Subscribed before reading, so nothing between the two is missed; one read
+            # serves the visibility check too (a hundred watchers start at once).
+            job = self._visible(job_id, principal)
+            with self._limits.watch_slot(principal):
+                yield from self._follow(self._with_attempts(job), subscription, caller_alive)
+
+    def _follow(
+        self, job: Job, subscription: Subscription, caller_alive: Callable[[], bool]
+    ) -> Iterator[JobEvent]:
+        """watch() once subscribed, from `job` as it was read then."""
+        job_id = job.id
+        yield Snapshot(job_id, job, self._hub.latest_progress(job_id))
+        if job.state.final:
+            yield Finished(job_id, job)
+            return
+        seen = job
+        poll = self._settings.job_store_poll_seconds
+        read_at = time.monotonic()
+        while caller_alive():
+            event = subscription.next(min(_WATCH_POLL_SECONDS, poll))
+            if event is None:
+                # Read the store when it signalled a change (another replica runs the
+                # export) or at the poll, the fallback for lost signals.
+                if not subscription.take_nudge() and time.monotonic() - read_at < poll:
                     continue
-                if isinstance(event, Finished):
-                    yield Finished(job_id, self._with_attempts(event.job), event.time)
+                read_at = time.monotonic()
+                job = self._store.get(job_id)
+                if job.state.final:
+                    yield Finished(job_id, self._with_attempts(job))
                     return
-                yield event
+                yield from _remote_changes(seen, job)
+                seen = job
+                continue
+            # A Finished event comes with its attempts (Runner._announce_final).
+            yield event
+            if isinstance(event, Finished):
+                return
 
     def _same_request(
         self, existing: Job, spec: ExportSpec, request_id: str, principal: Principal

@@ -387,12 +387,16 @@ class ExportRunner:
         )
         hub = self._context.hub
         hub.publish(StateChanged(job_id, JobState.QUEUED))
-        try:
-            attempts = tuple(self._context.store.attempts(job_id))
-        except SluiceError:
-            attempts = ()
-        hub.publish(Snapshot(job_id, replace(queued, attempts=attempts)))
+        hub.publish(Snapshot(job_id, self._with_attempts(queued)))
         return False
+
+    def _with_attempts(self, job: Job) -> Job:
+        """`job` with its attempts, as watchers are shown it (without them when the store
+        cannot say: the event matters more than its history)."""
+        try:
+            return replace(job, attempts=tuple(self._context.store.attempts(job.id)))
+        except SluiceError:
+            return job
 
     def _end_attempt(
         self, lease: Lease, outcome: AttemptOutcome, error: JobError | None = None
@@ -484,6 +488,7 @@ class ExportRunner:
         INBOXES.discard(job.id)
         report_safely(self._context.telemetry.export_finished, job)
         self._context.hub.publish(StateChanged(job.id, job.state))
-        self._context.hub.publish(Finished(job.id, job))
+        # With its attempts, read once here rather than by each of its watchers.
+        self._context.hub.publish(Finished(job.id, self._with_attempts(job)))
         if self._on_final is not None:
             self._on_final(job)
