@@ -102,9 +102,9 @@ class Subscription:
         #: The newest progress not yet taken; it follows everything in _pending.
         self._progress: ProgressUpdated | None = None
         self._progress_every = progress_every
-        #: time.monotonic() from when the held progress may be taken. The first waits
-        #: an interval too: the subscriber's snapshot carried the progress of its time.
-        self._progress_due = time.monotonic() + progress_every
+        #: time.monotonic() from when the held progress may be taken: the first at once
+        #: (a short export still shows its watcher progress before its final one).
+        self._progress_due = time.monotonic()
         self._ready = threading.Condition()
         self._nudged = False
 
