@@ -5,10 +5,11 @@ the subscriber's (a gRPC worker thread per WatchExport stream). Every message a 
 sends costs its thread a wake-up and a gRPC round of its own (~0.2 ms of CPU on a busy
 2-core machine), so what a watcher is sent is what a hundred watchers cost the export.
 Progress is therefore paced per subscriber and latest-wins, never queued: a subscriber
-holds at most one progress event, the newest, and is sent it at most once per
-`progress_interval(subscribers of that export)`, an interval that grows with the
-watchers so all of them together get about PROGRESS_EVENTS_PER_SECOND. State, snapshot,
-chunk and finish events are always delivered, in the order they were published; a
+holds at most one progress event, the newest, and is sent it at once the first time,
+then at most once per `progress_interval(subscribers of that export)`, an interval that
+grows with the watchers so all of them together get about PROGRESS_EVENTS_PER_SECOND.
+State, snapshot, chunk and finish events are always delivered, in the order they were
+published; a
 progress held back is sent before a state, snapshot or finish event that follows it
 (so the last progress before the end is the total), and gives way to a chunk event
 (whose commit publishes a newer progress at once).
