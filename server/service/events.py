@@ -9,10 +9,9 @@ holds at most one progress event, the newest, and is sent it at once the first t
 then at most once per `progress_interval(subscribers of that export)`, an interval that
 grows with the watchers so all of them together get about PROGRESS_EVENTS_PER_SECOND.
 State, snapshot, chunk and finish events are always delivered, in the order they were
-published; a
-progress held back is sent before a state, snapshot or finish event that follows it
-(so the last progress before the end is the total), and gives way to a chunk event
-(whose commit publishes a newer progress at once).
+published; a progress held back is sent before a state, snapshot or finish event that
+follows it (so the last progress before the end is the total), and gives way to a chunk
+event (whose commit publishes a newer progress at once).
 """
 
 from __future__ import annotations
