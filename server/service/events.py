@@ -106,7 +106,9 @@ class Subscription:
         #: (a short export still shows its watcher progress before its final one).
         self._progress_due = time.monotonic()
         self._ready = threading.Condition()
-        self._nudged = False
+        #: A nudge not yet returned by `next` as None, and one returned but not yet taken.
+        self._nudge_pending = False
+        self._nudge_returned = False
 
     def deliver(self, event: JobEvent, progress_every: float = MIN_PROGRESS_INTERVAL) -> None:
         """Queue `event`; `progress_every` is the pace of progress for this subscriber
@@ -139,11 +141,12 @@ class Subscription:
         """Wake a waiting `next` without an event: the job changed in the store (on
         another replica), so the watcher should read it now rather than at its poll."""
         with self._ready:
-            self._nudged = True
+            self._nudge_pending = True
             self._ready.notify()
 
     def next(self, timeout: float) -> JobEvent | None:
-        """The next event, or None after `timeout` seconds without one (or at a nudge).
+        """The next event, or None after `timeout` seconds without one (or once at a
+        nudge: a consumer that ignores nudges waits as before on its next call).
         A held progress is returned once it is due, within the same `timeout`."""
         deadline = time.monotonic() + timeout
         with self._ready:
@@ -158,7 +161,10 @@ class Subscription:
                     event, self._progress = self._progress, None
                     self._progress_due = now + self._progress_every
                     return event
-                if self._nudged or now >= deadline:
+                if self._nudge_pending:
+                    self._nudge_pending, self._nudge_returned = False, True
+                    return None
+                if now >= deadline:
                     return None
                 # Awake when a progress falls due, held yet or not: one that arrives
                 # before then is not announced (deliver notifies only due progress).
@@ -166,9 +172,10 @@ class Subscription:
                 self._ready.wait((deadline if due <= now else min(deadline, due)) - now)
 
     def take_nudge(self) -> bool:
-        """Whether a nudge came since the last call."""
+        """Whether a nudge came since the last call (returned by `next` or not yet)."""
         with self._ready:
-            nudged, self._nudged = self._nudged, False
+            nudged = self._nudge_pending or self._nudge_returned
+            self._nudge_pending = self._nudge_returned = False
             return nudged
 
 

@@ -116,3 +116,32 @@ def test_a_state_change_reaches_a_waiting_watcher_at_once() -> None:
         taken = [subscription.next(5), subscription.next(5)]
         assert time.monotonic() - started < 1.0
     assert isinstance(taken[0], ProgressUpdated) and taken[1] is succeeded
+
+
+def test_a_consumer_that_ignores_nudges_still_waits_for_events() -> None:
+    """A Flight DoPut never takes its nudges: after one (a shared store's RESYNC nudges
+    every subscriber), next() must not return at once ever after, or its loop spins."""
+    hub = EventHub()
+    with hub.subscribe(JOB) as subscription:
+        hub.nudge("")
+        assert subscription.next(5) is None  # the nudge
+        started = time.process_time(), time.monotonic()
+        returns = 0
+        while time.monotonic() - started[1] < 0.5:
+            assert subscription.next(0.1) is None
+            returns += 1
+        assert returns <= 6
+        assert time.process_time() - started[0] < 0.2
+
+
+def test_a_nudge_is_taken_once_whether_next_returned_it_or_not() -> None:
+    subscription = Subscription()
+    subscription.nudge()
+    assert subscription.next(5) is None
+    assert subscription.take_nudge()
+    assert not subscription.take_nudge()
+    subscription.nudge()  # not yet seen by next(): the consumer reads anyway
+    assert subscription.take_nudge()
+    started = time.monotonic()
+    assert subscription.next(0.2) is None
+    assert time.monotonic() - started >= 0.19
