@@ -6,8 +6,10 @@ sends costs its thread a wake-up and a gRPC round of its own (~0.2 ms of CPU on 
 2-core machine), so what a watcher is sent is what a hundred watchers cost the export.
 Progress is therefore paced per subscriber and latest-wins, never queued: a subscriber
 holds at most one progress event, the newest, and is sent it at once the first time,
-then at most once per `progress_interval(subscribers of that export)`, an interval that
+then at most once per `progress_interval(watchers of that export)`, an interval that
 grows with the watchers so all of them together get about PROGRESS_EVENTS_PER_SECOND.
+Watchers are the subscribers that follow progress: a WatchExport stream once its caller
+may watch, never a Flight DoPut (which waits for chunks and the end only).
 State, snapshot, chunk and finish events are always delivered, in the order they were
 published; a progress held back is sent before a state, snapshot or finish event that
 follows it (so the last progress before the end is the total), and gives way to a chunk
@@ -97,25 +99,46 @@ def progress_interval(subscribers: int) -> float:
 
 
 class Subscription:
-    def __init__(self, progress_every: float = MIN_PROGRESS_INTERVAL) -> None:
+    def __init__(self, job_id: str, *, progress: bool) -> None:
+        self.job_id = job_id
         self._pending: deque[JobEvent] = deque()
+        #: Whether progress events reach this subscriber (EventHub.follow_progress); while
+        #: not, it is handed none and does not count toward its export's watchers.
+        self._follows_progress = progress
         #: The newest progress not yet taken; it follows everything in _pending.
         self._progress: ProgressUpdated | None = None
-        self._progress_every = progress_every
+        self._progress_every = MIN_PROGRESS_INTERVAL
         #: time.monotonic() from when the held progress may be taken: the first at once
         #: (a short export still shows its watcher progress before its final one).
         self._progress_due = time.monotonic()
+        #: Whether a progress was taken: only then does a change of pace move _progress_due.
+        self._progress_sent = False
         self._ready = threading.Condition()
         #: A nudge not yet returned by `next` as None, and one returned but not yet taken.
         self._nudge_pending = False
         self._nudge_returned = False
 
+    @property
+    def follows_progress(self) -> bool:
+        return self._follows_progress
+
+    def _follow_progress(self, progress_every: float) -> None:
+        with self._ready:
+            self._follows_progress = True
+            self._progress_every = progress_every
+            self._progress_due = time.monotonic()
+
     def deliver(self, event: JobEvent, progress_every: float = MIN_PROGRESS_INTERVAL) -> None:
         """Queue `event`; `progress_every` is the pace of progress for this subscriber
-        now (progress_interval of its export's subscribers)."""
+        now (progress_interval of its export's watchers)."""
         with self._ready:
+            if isinstance(event, ProgressUpdated) and not self._follows_progress:
+                return
             if progress_every != self._progress_every:
-                self._progress_due += progress_every - self._progress_every
+                if self._progress_sent:
+                    # Keeps the pace since the last progress sent; before the first,
+                    # that one still goes at once.
+                    self._progress_due += progress_every - self._progress_every
                 self._progress_every = progress_every
             if isinstance(event, ProgressUpdated):
                 self._progress = event
@@ -155,11 +178,13 @@ class Subscription:
                     event = self._pending.popleft()
                     if isinstance(event, ProgressUpdated):
                         self._progress_due = time.monotonic() + self._progress_every
+                        self._progress_sent = True
                     return event
                 now = time.monotonic()
                 if self._progress is not None and now >= self._progress_due:
                     event, self._progress = self._progress, None
                     self._progress_due = now + self._progress_every
+                    self._progress_sent = True
                     return event
                 if self._nudge_pending:
                     self._nudge_pending, self._nudge_returned = False, True
@@ -183,6 +208,8 @@ class EventHub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: dict[str, list[Subscription]] = defaultdict(list)
+        #: Subscribers of each export that follow its progress: what paces it.
+        self._watchers: dict[str, int] = defaultdict(int)
         self._latest_progress: dict[str, LiveProgress] = {}
 
     def publish(self, event: JobEvent) -> None:
@@ -192,7 +219,7 @@ class EventHub:
             elif isinstance(event, Finished):
                 self._latest_progress.pop(event.job_id, None)
             subscribers = list(self._subscribers.get(event.job_id, ()))
-        every = progress_interval(len(subscribers))
+            every = progress_interval(self._watchers.get(event.job_id, 0))
         for subscription in subscribers:
             subscription.deliver(event, every)
 
@@ -211,10 +238,16 @@ class EventHub:
             return self._latest_progress.get(job_id)
 
     @contextmanager
-    def subscribe(self, job_id: str) -> Iterator[Subscription]:
+    def subscribe(self, job_id: str, *, progress: bool = True) -> Iterator[Subscription]:
+        """Every event of `job_id` from now on, progress only with `progress` (a
+        subscriber that follows progress counts toward the pace of its export's
+        watchers). One subscribed without may `follow_progress` later, e.g. once the
+        caller was found to be allowed to watch."""
+        subscription = Subscription(job_id, progress=False)
         with self._lock:
-            subscription = Subscription(progress_interval(len(self._subscribers[job_id]) + 1))
             self._subscribers[job_id].append(subscription)
+            if progress:
+                self._count_watcher(subscription)
         try:
             yield subscription
         finally:
@@ -223,3 +256,20 @@ class EventHub:
                 remaining.remove(subscription)
                 if not remaining:
                     del self._subscribers[job_id]
+                if subscription.follows_progress:
+                    self._watchers[job_id] -= 1
+                    if not self._watchers[job_id]:
+                        del self._watchers[job_id]
+
+    def follow_progress(self, subscription: Subscription) -> None:
+        """From now on `subscription` is handed its export's progress (the first at
+        once, then paced) and counts among its watchers. Progress published before is
+        in `latest_progress`."""
+        with self._lock:
+            if not subscription.follows_progress:
+                self._count_watcher(subscription)
+
+    def _count_watcher(self, subscription: Subscription) -> None:
+        # Under self._lock, so the count and who follows progress agree.
+        self._watchers[subscription.job_id] += 1
+        subscription._follow_progress(progress_interval(self._watchers[subscription.job_id]))

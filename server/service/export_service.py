@@ -234,12 +234,17 @@ class ExportService:
         state and journalled progress are read from the store when the store signals a
         change (PostgreSQL NOTIFY) and at every poll (job_store_poll_seconds)."""
         require_scope(principal, Scope.READ)
-        with self._hub.subscribe(job_id) as subscription:
+        with (
+            self._limits.watch_slot(principal),
+            self._hub.subscribe(job_id, progress=False) as subscription,
+        ):
             # Subscribed before reading, so nothing between the two is missed; one read
-            # serves the visibility check too (a hundred watchers start at once).
+            # serves the visibility check too (a hundred watchers start at once). Only a
+            # caller that may watch counts among the watchers that pace progress; what
+            # progress it missed meanwhile is the hub's latest, in its snapshot.
             job = self._visible(job_id, principal)
-            with self._limits.watch_slot(principal):
-                yield from self._follow(self._with_attempts(job), subscription, caller_alive)
+            self._hub.follow_progress(subscription)
+            yield from self._follow(self._with_attempts(job), subscription, caller_alive)
 
     def _follow(
         self, job: Job, subscription: Subscription, caller_alive: Callable[[], bool]

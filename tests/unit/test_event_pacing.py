@@ -118,6 +118,68 @@ def test_a_state_change_reaches_a_waiting_watcher_at_once() -> None:
     assert isinstance(taken[0], ProgressUpdated) and taken[1] is succeeded
 
 
+def test_an_early_watchers_first_progress_goes_at_once_however_many_joined_since() -> None:
+    hub = EventHub()
+    with ExitStack() as stack:
+        early = stack.enter_context(hub.subscribe(JOB))
+        for _ in range(99):
+            stack.enter_context(hub.subscribe(JOB))
+        first = _progress(1)
+        hub.publish(first)  # at the pace of 100 watchers: 2 s
+        assert early.next(0) is first
+        # From then on, paced at 100 watchers' pace.
+        hub.publish(_progress(2))
+        assert early.next(0.5) is None
+
+
+def test_the_pace_moves_with_the_watchers_once_a_progress_was_sent() -> None:
+    hub = EventHub()
+    with ExitStack() as stack:
+        early = stack.enter_context(hub.subscribe(JOB))
+        hub.publish(_progress(1))
+        assert early.next(0) is not None
+        for _ in range(99):
+            stack.enter_context(hub.subscribe(JOB))
+        hub.publish(_progress(2))
+        # Due 2 s after the first, not 0.25 s: the interval grew with the watchers.
+        assert early.next(0.6) is None
+
+
+def test_a_subscriber_without_progress_gets_none_and_does_not_slow_the_watchers() -> None:
+    hub = EventHub()
+    with ExitStack() as stack:
+        watcher = stack.enter_context(hub.subscribe(JOB))
+        putters = [stack.enter_context(hub.subscribe(JOB, progress=False)) for _ in range(200)]
+        hub.publish(_progress(1))
+        assert watcher.next(0) is not None
+        second = _progress(2)
+        hub.publish(second)
+        # One watcher: the executor's pace, however many other subscribers there are.
+        assert watcher.next(MIN_PROGRESS_INTERVAL + 0.5) is second
+        chunk = _chunk(0)
+        hub.publish(chunk)
+        for putter in putters:
+            assert _drain(putter) == [chunk]
+
+
+def test_a_subscriber_follows_progress_from_when_it_asks_to() -> None:
+    hub = EventHub()
+    with ExitStack() as stack:
+        watcher = stack.enter_context(hub.subscribe(JOB))
+        hub.publish(_progress(1))
+        assert watcher.next(0) is not None
+        # 200 subscribed, not yet following progress (a WatchExport before its check).
+        pending = [stack.enter_context(hub.subscribe(JOB, progress=False)) for _ in range(200)]
+        hub.publish(_progress(2))
+        assert watcher.next(MIN_PROGRESS_INTERVAL + 0.5) is not None
+        late = pending[0]
+        hub.follow_progress(late)
+        third = _progress(3)
+        hub.publish(third)
+        assert late.next(0) is third  # its first at once
+        assert [e for p in pending[1:] for e in _drain(p)] == []
+
+
 def test_a_consumer_that_ignores_nudges_still_waits_for_events() -> None:
     """A Flight DoPut never takes its nudges: after one (a shared store's RESYNC nudges
     every subscriber), next() must not return at once ever after, or its loop spins."""
@@ -135,7 +197,7 @@ def test_a_consumer_that_ignores_nudges_still_waits_for_events() -> None:
 
 
 def test_a_nudge_is_taken_once_whether_next_returned_it_or_not() -> None:
-    subscription = Subscription()
+    subscription = Subscription(JOB, progress=True)
     subscription.nudge()
     assert subscription.next(5) is None
     assert subscription.take_nudge()
