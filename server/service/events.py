@@ -68,6 +68,8 @@ class Finished:
     job_id: str
     job: Job
     time: datetime = field(default_factory=_now)
+    #: Whether job.attempts were read (all of them) when this was published.
+    with_attempts: bool = True
 
 
 @dataclass(frozen=True)

@@ -273,10 +273,14 @@ class ExportService:
                 yield from _remote_changes(seen, job)
                 seen = job
                 continue
-            # A Finished event comes with its attempts (Runner._announce_final).
-            yield event
             if isinstance(event, Finished):
+                # The runner reads the attempts once for all watchers; when the store
+                # could not say then, each reads them (and fails if it still cannot).
+                if not event.with_attempts:
+                    event = Finished(job_id, self._with_attempts(event.job), event.time)
+                yield event
                 return
+            yield event
 
     def _same_request(
         self, existing: Job, spec: ExportSpec, request_id: str, principal: Principal

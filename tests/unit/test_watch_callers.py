@@ -1,8 +1,10 @@
 """ExportService.watch on a real SQLite job store and event hub: callers that may not
-watch an export never pace its watchers' progress."""
+watch an export never pace its watchers' progress, and a watcher is shown the final
+event's attempts even when the runner could not read them."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,6 +20,7 @@ from sluice.server.principals import Principal, Scope
 from sluice.server.service.events import (
     MIN_PROGRESS_INTERVAL,
     EventHub,
+    Finished,
     JobEvent,
     LiveProgress,
     ProgressUpdated,
@@ -135,3 +138,31 @@ def test_a_caller_over_its_watch_limit_is_refused_before_reading_the_store(
         hub.publish(_progress(1))
         hub.publish(StateChanged(job.id, JobState.RUNNING))
         assert isinstance(watcher.next(0), ProgressUpdated)
+
+
+def test_a_watcher_reads_the_attempts_the_runner_could_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, hub = _Store(), EventHub()
+    settings = _settings(tmp_path)
+    runner = ExportRunner(_context(settings, store, hub))
+    service = ExportService(settings, store, runner, hub)  # the daemon's wiring
+    job = _job(store, tmp_path)
+    claimed = store.claim("replica-a", 60)
+    assert claimed is not None
+    store.begin_attempt(claimed[1])
+    store.release(claimed[1])  # queued again, with one attempt behind it
+
+    watch = _watch(service, job.id, ALICE)
+    snapshot = next(watch)
+    assert isinstance(snapshot, Snapshot) and len(snapshot.job.attempts) == 1
+    store.attempts_fail = True
+    with caplog.at_level(logging.WARNING, logger="sluice.runner"):
+        runner.cancel(job.id)  # no worker runs: it is still queued
+    store.attempts_fail = False
+    assert any("cannot read its attempts" in r.getMessage() for r in caplog.records)
+
+    events = list(watch)
+    assert isinstance(events[-1], Finished)
+    assert events[-1].job.state == JobState.CANCELLED
+    assert len(events[-1].job.attempts) == 1
