@@ -110,8 +110,8 @@ def test_many_watchers_get_paced_progress_and_every_chunk_state_and_end(
     assert every > MIN_PROGRESS_INTERVAL
     for one in running:
         progress = sum(e.HasField("progress") for e in one.events)
-        # The first progress an interval after subscribing, then at most one per
-        # interval, and one more flushed before the final state change. (Without the
+        # The first progress at once, then at most one per interval, and one more
+        # flushed before the final state change. (Without the
         # pacing each watcher got one every 0.25 s.)
         assert progress <= one.seconds / every + 2, (progress, one.seconds)
 

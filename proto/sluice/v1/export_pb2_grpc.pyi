@@ -57,9 +57,10 @@ class ExportServiceStub:
     WatchExport: _grpc.UnaryStreamMultiCallable[_export_pb2.WatchExportRequest, _export_pb2.ExportEvent]
     """A snapshot of the export, then live events until it reaches a final state. Every
     state change, committed chunk and the final event reach every watcher, in order;
-    progress is paced per watcher (the newest one, at most once per max(0.25 s,
-    watchers of the export / 50 s), at least once per 5 s while it changes; the newest
-    is sent before a state change or the final event).
+    progress is paced per watcher (the newest one, the first at once, then at most once
+    per max(0.25, watchers / 50) s, watchers being this export's WatchExport streams,
+    at least once per 5 s while it changes; the newest is sent before a state change or
+    the final event).
     """
     CancelExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.CancelExportRequest, _export_pb2.Export]
     """Stops a queued or running export; chunks already committed stay journalled."""
@@ -149,9 +150,10 @@ class ExportServiceAsyncStub(ExportServiceStub):
     WatchExport: _aio.UnaryStreamMultiCallable[_export_pb2.WatchExportRequest, _export_pb2.ExportEvent]  # type: ignore[assignment]
     """A snapshot of the export, then live events until it reaches a final state. Every
     state change, committed chunk and the final event reach every watcher, in order;
-    progress is paced per watcher (the newest one, at most once per max(0.25 s,
-    watchers of the export / 50 s), at least once per 5 s while it changes; the newest
-    is sent before a state change or the final event).
+    progress is paced per watcher (the newest one, the first at once, then at most once
+    per max(0.25, watchers / 50) s, watchers being this export's WatchExport streams,
+    at least once per 5 s while it changes; the newest is sent before a state change or
+    the final event).
     """
     CancelExport: _aio.UnaryUnaryMultiCallable[_export_pb2.CancelExportRequest, _export_pb2.Export]  # type: ignore[assignment]
     """Stops a queued or running export; chunks already committed stay journalled."""
@@ -262,9 +264,10 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_export_pb2.ExportEvent], _abc.AsyncIterator[_export_pb2.ExportEvent]]:
         """A snapshot of the export, then live events until it reaches a final state. Every
         state change, committed chunk and the final event reach every watcher, in order;
-        progress is paced per watcher (the newest one, at most once per max(0.25 s,
-        watchers of the export / 50 s), at least once per 5 s while it changes; the newest
-        is sent before a state change or the final event).
+        progress is paced per watcher (the newest one, the first at once, then at most once
+        per max(0.25, watchers / 50) s, watchers being this export's WatchExport streams,
+        at least once per 5 s while it changes; the newest is sent before a state change or
+        the final event).
         """
 
     @_abc_1.abstractmethod
