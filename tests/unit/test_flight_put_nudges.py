@@ -66,12 +66,11 @@ def test_a_waiting_put_reads_its_job_once_per_nudge(tmp_path: Path) -> None:
     try:
         assert next(put)["committed_records"] == 0
         hub.nudge("")
-        before, cpu = store.gets, time.process_time()
+        before = store.gets
         deadline = time.monotonic() + WAIT_SECONDS
         assert list(put) == []
         reads = store.gets - before
         assert reads <= WAIT_SECONDS / 0.5 + 3, reads
-        assert time.process_time() - cpu < 0.5
     finally:
         sending.set()
         put.close()
