@@ -60,7 +60,9 @@ class ExportServiceStub:
     progress is paced per watcher (the newest one, the first at once, then at most once
     per max(0.25, watchers / 50) s, watchers being this export's WatchExport streams,
     at least once per 5 s while it changes; the newest is sent before a state change or
-    the final event).
+    the final event). Watchers of an export running on another replica get no chunk
+    events: its state and journalled progress (no rates, unpaced) are read from the
+    store, one read per watcher at each change it signals and every poll.
     """
     CancelExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.CancelExportRequest, _export_pb2.Export]
     """Stops a queued or running export; chunks already committed stay journalled."""
@@ -153,7 +155,9 @@ class ExportServiceAsyncStub(ExportServiceStub):
     progress is paced per watcher (the newest one, the first at once, then at most once
     per max(0.25, watchers / 50) s, watchers being this export's WatchExport streams,
     at least once per 5 s while it changes; the newest is sent before a state change or
-    the final event).
+    the final event). Watchers of an export running on another replica get no chunk
+    events: its state and journalled progress (no rates, unpaced) are read from the
+    store, one read per watcher at each change it signals and every poll.
     """
     CancelExport: _aio.UnaryUnaryMultiCallable[_export_pb2.CancelExportRequest, _export_pb2.Export]  # type: ignore[assignment]
     """Stops a queued or running export; chunks already committed stay journalled."""
@@ -267,7 +271,9 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         progress is paced per watcher (the newest one, the first at once, then at most once
         per max(0.25, watchers / 50) s, watchers being this export's WatchExport streams,
         at least once per 5 s while it changes; the newest is sent before a state change or
-        the final event).
+        the final event). Watchers of an export running on another replica get no chunk
+        events: its state and journalled progress (no rates, unpaced) are read from the
+        store, one read per watcher at each change it signals and every poll.
         """
 
     @_abc_1.abstractmethod
