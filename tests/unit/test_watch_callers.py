@@ -13,9 +13,8 @@ import pytest
 
 from sluice.server.errors import NotFound, ServerBusy, Unavailable
 from sluice.server.execution.executor import ExecutionContext
-from sluice.server.jobs.model import ExportAttempt, Job, JobState, NewJob, Progress
+from sluice.server.jobs.model import ExportAttempt, Job, JobState, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
-from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.principals import Principal, Scope
 from sluice.server.service.events import (
     MIN_PROGRESS_INTERVAL,
@@ -31,6 +30,7 @@ from sluice.server.service.export_service import ExportService
 from sluice.server.service.runner import ExportRunner
 from sluice.server.settings import Settings, load_settings
 from sluice.sinks import open_sink
+from tests.unit.watched_jobs import watched_job
 
 ALICE = Principal("alice", frozenset({Scope.READ}))
 BOB = Principal("bob", frozenset({Scope.READ}))
@@ -66,15 +66,6 @@ def _settings(tmp_path: Path, **extra: object) -> Settings:
     return load_settings(None, {"state_dir": tmp_path / "state", **extra}, environ={})
 
 
-def _job(store: _Store, tmp_path: Path) -> Job:
-    spec = ExportSpec(
-        source=SourceSpec(uri=str(tmp_path / "never-read.parquet")),
-        destination=DestinationSpec(uri=str(tmp_path / "exports"), dataset="events"),
-    )
-    job, _ = store.create(NewJob(id="20261206T000000Z-watched", spec=spec, created_by="alice"))
-    return job
-
-
 def _context(settings: Settings, store: _Store, hub: EventHub) -> ExecutionContext:
     return ExecutionContext(settings, store, hub, open_sink, b"k" * 32, "key-id", b"i" * 32)
 
@@ -94,7 +85,7 @@ def _watch(service: ExportService, job_id: str, principal: Principal) -> Iterato
 def test_callers_denied_an_export_do_not_slow_its_watchers_progress(tmp_path: Path) -> None:
     store, hub = _Store(), EventHub()
     service = _service(_settings(tmp_path), store, hub)
-    job = _job(store, tmp_path)
+    job = watched_job(store, tmp_path)
     with hub.subscribe(job.id) as watcher:
         hub.publish(_progress(1))
         assert watcher.next(0) is not None
@@ -125,7 +116,7 @@ def test_a_caller_over_its_watch_limit_is_refused_before_reading_the_store(
 ) -> None:
     store, hub = _Store(), EventHub()
     service = _service(_settings(tmp_path, max_watch_streams_per_principal=1), store, hub)
-    job = _job(store, tmp_path)
+    job = watched_job(store, tmp_path)
     first = _watch(service, job.id, ALICE)
     assert isinstance(next(first), Snapshot)
     reads = store.gets
@@ -147,7 +138,7 @@ def test_a_watcher_reads_the_attempts_the_runner_could_not(
     settings = _settings(tmp_path)
     runner = ExportRunner(_context(settings, store, hub))
     service = ExportService(settings, store, runner, hub)  # the daemon's wiring
-    job = _job(store, tmp_path)
+    job = watched_job(store, tmp_path)
     claimed = store.claim("replica-a", 60)
     assert claimed is not None
     store.begin_attempt(claimed[1])

@@ -12,9 +12,8 @@ from itertools import pairwise
 from pathlib import Path
 
 from sluice.server.execution.executor import ExecutionContext
-from sluice.server.jobs.model import Job, NewJob, Progress
+from sluice.server.jobs.model import Job, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
-from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.principals import Principal, Scope
 from sluice.server.service.events import (
     EventHub,
@@ -28,6 +27,7 @@ from sluice.server.service.export_service import ExportService
 from sluice.server.service.runner import ExportRunner
 from sluice.server.settings import load_settings
 from sluice.sinks import open_sink
+from tests.unit.watched_jobs import watched_job
 
 ALICE = Principal("alice", frozenset({Scope.READ}))
 #: Polls of the store, far more often than the pace of many watchers' progress.
@@ -40,15 +40,6 @@ def _service(tmp_path: Path, store: SQLiteJobStore, hub: EventHub) -> ExportServ
     )
     context = ExecutionContext(settings, store, hub, open_sink, b"k" * 32, "key-id", b"i" * 32)
     return ExportService(settings, store, ExportRunner(context), hub)
-
-
-def _job(store: SQLiteJobStore, tmp_path: Path) -> Job:
-    spec = ExportSpec(
-        source=SourceSpec(uri=str(tmp_path / "never-read.parquet")),
-        destination=DestinationSpec(uri=str(tmp_path / "exports"), dataset="events"),
-    )
-    job, _ = store.create(NewJob(id="20261206T000000Z-watched", spec=spec, created_by="alice"))
-    return job
 
 
 def _progress(job: Job, records: int) -> ProgressUpdated:
@@ -70,7 +61,7 @@ def test_a_poll_never_sends_the_journalled_progress_of_an_export_running_here(
 ) -> None:
     store, hub = SQLiteJobStore(":memory:"), EventHub()
     service = _service(tmp_path, store, hub)
-    job = _job(store, tmp_path)
+    job = watched_job(store, tmp_path)
     watches = [_watch_for(service, job, 1.0) for _ in range(100)]  # paced to one per 2 s
     for watch in watches:
         assert isinstance(next(watch), Snapshot)
@@ -87,7 +78,7 @@ def test_a_resync_nudge_never_sends_the_journalled_progress_of_an_export_running
 ) -> None:
     store, hub = SQLiteJobStore(":memory:"), EventHub()
     service = _service(tmp_path, store, hub)
-    job = _job(store, tmp_path)
+    job = watched_job(store, tmp_path)
     watch = _watch_for(service, job, 0.5)
     assert isinstance(next(watch), Snapshot)
     store.save_progress(job.id, Progress(records=10))
@@ -105,7 +96,7 @@ def test_many_watchers_of_slow_chunks_see_progress_only_forward_and_at_their_pac
     commit, which is slower than the store polls: the journal is always behind."""
     store, hub = SQLiteJobStore(":memory:"), EventHub()
     service = _service(tmp_path, store, hub)
-    job = _job(store, tmp_path)
+    job = watched_job(store, tmp_path)
     watchers, seconds = 20, 2.0
     seen: list[list[tuple[float, int]]] = [[] for _ in range(watchers)]
 
@@ -143,7 +134,7 @@ def test_a_poll_sends_the_journalled_progress_of_an_export_running_elsewhere_onl
     """No live progress here: the journal is all there is, sent when it moved ahead."""
     store, hub = SQLiteJobStore(":memory:"), EventHub()
     service = _service(tmp_path, store, hub)
-    job = _job(store, tmp_path)
+    job = watched_job(store, tmp_path)
     watch = _watch_for(service, job, 1.0)
     assert isinstance(next(watch), Snapshot)
     store.save_progress(job.id, Progress(records=10))
