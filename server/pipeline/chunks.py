@@ -98,12 +98,6 @@ class RowStream:
 ENCODED_AT_ONCE = min(2, compression_workers(0))
 
 
-def batches_held(config: PipelineConfig) -> int:
-    """Batches encode_chunks holds at once (being encoded, or taken ahead): 2 for an
-    encoder whose batches are independent while ENCODED_AT_ONCE allows, else 1."""
-    return 2 if config.encoder.independent_batches and ENCODED_AT_ONCE > 1 else 1
-
-
 @dataclass(frozen=True)
 class _Taken:
     """A batch taken from the rows before its chunk is known: what the encoder gets, and
@@ -193,9 +187,11 @@ def encode_chunks(
             counts,
         )
 
+    encoded_at_once = ENCODED_AT_ONCE
+    independent = config.encoder.independent_batches and encoded_at_once > 1
     pool = (
-        ThreadPoolExecutor(2, thread_name_prefix=f"encode-{config.export_id}")
-        if batches_held(config) > 1
+        ThreadPoolExecutor(encoded_at_once, thread_name_prefix=f"encode-{config.export_id}")
+        if independent
         else None
     )
     #: A batch taken (and being encoded) before the chunk it belongs to was known.

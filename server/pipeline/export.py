@@ -40,13 +40,7 @@ import polars as pl
 from sluice.server.errors import DataLoss, Interrupted, LeaseLost
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.byte_budget import ByteBudget
-from sluice.server.pipeline.chunks import (
-    ChunkEnd,
-    RowStream,
-    Segment,
-    batches_held,
-    encode_chunks,
-)
+from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
 from sluice.server.pipeline.compressors import zstd_contexts_reused
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue
@@ -150,13 +144,9 @@ class PipelineOptions:
 
 _DONE = object()
 _POLL_SECONDS = 0.2
-#: Source batches read and transformed ahead of the encoder, and held by it: enough to
-#: overlap the two, few enough that memory stays bounded by a handful of batches. An
-#: encoder that holds two batches at once (chunks.batches_held: NDJSON's next batch is
-#: encoded while the current one is) leaves one in the queue: (b) jsonl+zstd+age+moderate
-#: held ~+90 MiB at its peak with two queued besides, and the redaction's own results
-#: waiting their turn (ordered_workers) keep the encoder fed.
-_BATCHES_AHEAD = 3
+#: Source batches read and transformed ahead of the encoder: enough to overlap the two,
+#: few enough that memory stays bounded by a handful of batches.
+_PREFETCH_BATCHES = 2
 #: Batches queried and redacted at once (server.pipeline.ordered_workers): the stage
 #: then keeps up with the encoder on two cores. Each worker past the first holds one
 #: more batch (and its result) in flight. Counted from the CPUs this process may use
@@ -221,7 +211,7 @@ def run_pipeline(
         )
         with prefetched(
             batches,
-            _BATCHES_AHEAD - batches_held(config),
+            _PREFETCH_BATCHES,
             f"reader-{config.export_id}",
             stop=stop,
             interrupt=cancels.cancel_all,

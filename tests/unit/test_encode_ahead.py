@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from benchmarks.text_heavy_data import generate
-from sluice.server.pipeline import chunks, export
+from sluice.server.pipeline import chunks
 from sluice.server.pipeline.chunks import RowStream, Segment, encode_chunks
 from sluice.server.pipeline.encoders import ENCODERS, NdjsonEncoder
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
@@ -192,18 +192,3 @@ def test_the_next_batch_is_encoded_while_the_current_one_is_and_no_further(
 def test_a_format_whose_batches_depend_on_each_other_is_encoded_one_at_a_time() -> None:
     assert ENCODERS["jsonl"].independent_batches
     assert not any(k.independent_batches for n, k in ENCODERS.items() if n != "jsonl")
-
-
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
-def test_the_batches_held_between_redaction_and_writer_stay_as_many(
-    root: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The batch the encoder holds ahead comes out of the reader's queue, so memory stays
-    where it was with one batch encoded at a time: three batches, one at least queued."""
-    for at_once in (1, 2):
-        monkeypatch.setattr(chunks, "ENCODED_AT_ONCE", at_once)
-        config = replace(_plan(root, ChunkingSpec()).pipeline, encoder=ENCODERS[fmt])
-        held = chunks.batches_held(config)
-        assert held == (2 if fmt == "jsonl" and at_once == 2 else 1)
-        queued = export._BATCHES_AHEAD - held
-        assert queued >= 1 and queued + held == 3
