@@ -45,11 +45,6 @@ class EncoderKind:
     #: True when the format compresses internally, so no outer compressor applies.
     internal_compression: bool
     make: Callable[[ChunkContext], Encoder]
-    #: True when `encode_pieces(batch)` depends on the batch alone: not on the batches
-    #: before it, the chunk, or the encoder instance (no header, no state), and may run on
-    #: several threads at once. The pipeline then encodes the next batch while the
-    #: current one is still being encoded (server.pipeline.chunks).
-    independent_batches: bool = False
 
 
 class _Spool(io.RawIOBase):
@@ -476,7 +471,7 @@ class ArrowIpcEncoder(Encoder):
 ENCODERS: dict[str, EncoderKind] = {
     kind.name: kind
     for kind in (
-        EncoderKind("jsonl", "jsonl", False, NdjsonEncoder, independent_batches=True),
+        EncoderKind("jsonl", "jsonl", False, NdjsonEncoder),
         EncoderKind("json", "json", False, JsonDocumentEncoder),
         EncoderKind("csv", "csv", False, CsvEncoder),
         EncoderKind("parquet", "parquet", True, ParquetEncoder),
