@@ -41,6 +41,7 @@ from sluice.server.pipeline.redaction.distinct_values import (
     leaf_values,
 )
 from sluice.server.pipeline.redaction.entity import without_names
+from sluice.server.pipeline.redaction.packed_text import packed, packed_frame
 from sluice.server.pipeline.redaction.schema_walk import Location, any_where
 
 
@@ -176,7 +177,9 @@ class CompactedTextPass:
             for column in sorted({loc[0] for loc in own}):
                 mine = {loc: hit for loc, hit in own.items() if loc[0] == column}
                 mask = pl.select(pl.any_horizontal(mine.values())).to_series()
-                done = _run(step, values[column].filter(mask).to_frame(), frozenset(mine))
+                # Its rows copied together: the rule scans them several times (packed_text).
+                rows = packed(values[column].filter(mask)).to_frame()
+                done = _run(step, rows, frozenset(mine))
                 rewritten.add(column)
                 names = [step.counters[loc] for loc in mine]
                 if (column,) in mine:
@@ -247,7 +250,7 @@ def _any_keyword(
     ):
         return bool(plain) and _found(whole, plain)
     if plain and assigning and _few_separators(values.head(_SEPARATOR_SAMPLE)):
-        rows = values.filter(_has_separator(pl.col("v")))
+        rows = packed_frame(values.filter(_has_separator(pl.col("v"))))
         if rows.height <= _FEW_SEPARATORS * values.height:
             return _found(values, plain) or _found(rows, assigning)
     # Either way the answer is the same (an assigning gate holds only where a separator
