@@ -254,8 +254,13 @@ def _any_keyword(
         if rows.height <= _FEW_SEPARATORS * values.height:
             return _found(values, plain) or _found(rows, assigning)
     # Either way the answer is the same (an assigning gate holds only where a separator
-    # is): which way only decides the work done.
-    return _found(values, [s.keyword for s in steps])
+    # is): which way only decides the work done. Short values are scanned joined here
+    # too, when no gate may hold an anchor (the URLs of `request.referrer`, where every
+    # value holds a separator: their scan per value read values spread over the batch).
+    everything = [s.keyword for s in steps]
+    if whole is not None and not any(_anchored(p) for p in everything):
+        return _found(whole, everything)
+    return _found(values, everything)
 
 
 #: Values sampled to tell a leaf where most values hold a separator (URLs, logs of
