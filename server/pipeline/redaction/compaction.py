@@ -12,7 +12,9 @@ are put back in place. Gates were once one scan with every pattern joined, then 
 again per stage on the rows it picked: the joined pattern loses each pattern's literal
 prefilter and cost as much as the separate scans together; only gates that start with a
 literal (keywords and token prefixes: the secrets, JSON keys) are still joined, and
-looked at one by one only on leaves where the joined scan found something.
+looked at one by one only on leaves where the joined scan found something. A step's
+rows are copied together before it runs: its scans read them several times, and
+filtered text lies spread over the batch (packed_text.py).
 
 A leaf with few distinct values in a batch (categorical text: a status, a region, list
 elements such as tags) is scanned by its distinct values, and its rows are picked by
