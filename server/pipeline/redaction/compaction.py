@@ -180,8 +180,8 @@ class CompactedTextPass:
                 mine = {loc: hit for loc, hit in own.items() if loc[0] == column}
                 mask = pl.select(pl.any_horizontal(mine.values())).to_series()
                 # Its rows copied together: the rule scans them several times (packed_text).
-                rows = packed(values[column].filter(mask)).to_frame()
-                done = _run(step, rows, frozenset(mine))
+                picked = packed(values[column].filter(mask)).to_frame()
+                done = _run(step, picked, frozenset(mine))
                 rewritten.add(column)
                 names = [step.counters[loc] for loc in mine]
                 if (column,) in mine:
@@ -252,9 +252,9 @@ def _any_keyword(
     ):
         return bool(plain) and _found(whole, plain)
     if plain and assigning and _few_separators(values.head(_SEPARATOR_SAMPLE)):
-        rows = packed_frame(values.filter(_has_separator(pl.col("v"))))
+        rows = values.filter(_has_separator(pl.col("v")))
         if rows.height <= _FEW_SEPARATORS * values.height:
-            return _found(values, plain) or _found(rows, assigning)
+            return _found(values, plain) or _found(packed_frame(rows), assigning)
     # Either way the answer is the same (an assigning gate holds only where a separator
     # is): which way only decides the work done. Short values are scanned joined here
     # too, when no gate may hold an anchor (the URLs of `request.referrer`, where every
