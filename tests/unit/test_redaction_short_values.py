@@ -88,3 +88,37 @@ def test_short_values_with_a_separator_are_scanned_as_values(
 )
 def test_anchors_are_told_from_negated_classes(pattern: str, anchored: bool) -> None:
     assert compaction._anchored(pattern) is anchored
+
+
+def _urls() -> list[str]:
+    return [f"https://shop.example/p/{i}?ref=home" for i in range(ROWS)]
+
+
+def test_short_values_all_holding_a_separator_are_scanned_joined(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # URLs (a referrer): every value holds a separator, so the gates needing one are not
+    # scanned apart; the values are one joined text, and a key among them is still found.
+    scans = _recorded_scans(monkeypatch)
+    urls = _urls()
+    urls[99] = f"https://shop.example/p/99?key={TOKEN}"
+    out, counts = run(pl.DataFrame({"referrer": urls}), RedactionSpec(level="basic"))
+    assert TOKEN not in out["referrer"][99]
+    assert out["referrer"].to_list()[100:] == urls[100:]
+    assert sum(counts.values()) == 1, counts
+    assert scans[0] == ["\n".join(urls)]
+
+
+def test_short_values_are_scanned_one_by_one_when_a_gate_may_hold_an_anchor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A gate with an anchor ("^", "$") would hold at a value's edge but not in the
+    # joined text: then the values are scanned one by one, never joined.
+    monkeypatch.setattr(compaction, "_anchored", lambda pattern: True)
+    scans = _recorded_scans(monkeypatch)
+    urls = _urls()
+    urls[5] = f"https://shop.example/p/5?key={TOKEN}"
+    out, _ = run(pl.DataFrame({"referrer": urls}), RedactionSpec(level="basic"))
+    assert TOKEN not in out["referrer"][5]
+    assert scans and len(scans[0]) == ROWS
+    assert all(len(scan) != 1 for scan in scans)

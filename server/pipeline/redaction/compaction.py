@@ -12,7 +12,9 @@ are put back in place. Gates were once one scan with every pattern joined, then 
 again per stage on the rows it picked: the joined pattern loses each pattern's literal
 prefilter and cost as much as the separate scans together; only gates that start with a
 literal (keywords and token prefixes: the secrets, JSON keys) are still joined, and
-looked at one by one only on leaves where the joined scan found something.
+looked at one by one only on leaves where the joined scan found something. A step's
+rows are copied together before it runs: its scans read them several times, and
+filtered text lies spread over the batch (packed_text.py).
 
 A leaf with few distinct values in a batch (categorical text: a status, a region, list
 elements such as tags) is scanned by its distinct values, and its rows are picked by
@@ -41,6 +43,7 @@ from sluice.server.pipeline.redaction.distinct_values import (
     leaf_values,
 )
 from sluice.server.pipeline.redaction.entity import without_names
+from sluice.server.pipeline.redaction.packed_text import packed, packed_frame
 from sluice.server.pipeline.redaction.schema_walk import Location, any_where
 
 
@@ -176,7 +179,9 @@ class CompactedTextPass:
             for column in sorted({loc[0] for loc in own}):
                 mine = {loc: hit for loc, hit in own.items() if loc[0] == column}
                 mask = pl.select(pl.any_horizontal(mine.values())).to_series()
-                done = _run(step, values[column].filter(mask).to_frame(), frozenset(mine))
+                # Its rows copied together: the rule scans them several times (packed_text).
+                picked = packed(values[column].filter(mask)).to_frame()
+                done = _run(step, picked, frozenset(mine))
                 rewritten.add(column)
                 names = [step.counters[loc] for loc in mine]
                 if (column,) in mine:
@@ -249,10 +254,15 @@ def _any_keyword(
     if plain and assigning and _few_separators(values.head(_SEPARATOR_SAMPLE)):
         rows = values.filter(_has_separator(pl.col("v")))
         if rows.height <= _FEW_SEPARATORS * values.height:
-            return _found(values, plain) or _found(rows, assigning)
+            return _found(values, plain) or _found(packed_frame(rows), assigning)
     # Either way the answer is the same (an assigning gate holds only where a separator
-    # is): which way only decides the work done.
-    return _found(values, [s.keyword for s in steps])
+    # is): which way only decides the work done. Short values are scanned joined here
+    # too, when no gate may hold an anchor (the URLs of `request.referrer`, where every
+    # value holds a separator: their scan per value read values spread over the batch).
+    everything = [s.keyword for s in steps]
+    if whole is not None and not any(_anchored(p) for p in everything):
+        return _found(whole, everything)
+    return _found(values, everything)
 
 
 #: Values sampled to tell a leaf where most values hold a separator (URLs, logs of
