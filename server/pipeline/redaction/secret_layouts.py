@@ -40,8 +40,14 @@ _ASSIGNMENT = _after_name(f"{_SETTING_OPERATORS}|{_COMPARISON_OPERATORS}")
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
 # comparison only with one. After a setting a backtick too (`password = \`x\``): the
 # value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
-# a template literal is code, as one with a name is.
-_ASSIGNED_VALUE = rf"(?:{_SETTING}\\?[\"'「『`]?|{_COMPARISON}\\?[\"'「『])"
+# a template literal is code, as one with a name is. After a setting also a "(" that a
+# quote or space follows, with them (`password=("x" + salt)`, `password=( x )`): the
+# value may not be the "(" alone (_ASSIGNED_START), and its secret was in clear anyway;
+# a "(" before any other character is the value's (`password=(x)`), as before.
+_ASSIGNED_VALUE = (
+    rf"(?:{_SETTING}(?:\((?:\s+\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
+    rf"|{_COMPARISON}\\?[\"'「『])"
+)
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
 _ANY_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
@@ -93,6 +99,9 @@ _ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets
 # all "=": after a quoted secret's layout wrote its value (`password :=
 # "[SECRET_VALUE]"`, `password === "[SECRET_VALUE]"`), the pattern would otherwise read
 # the ":=" as ":" and a value "=" (the "===" as "=" and a value "==").
+# A "(" likewise, so it is no value before a quote or space: after _parenthesised_quoted
+# wrote its value (`password=("[SECRET_VALUE]")`) the "(" alone was read as one, and
+# written over with the tag (`password=[SECRET_VALUE]"[SECRET_VALUE]")`).
 # What an earlier rule wrote starts one when more of the value follows it
 # (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
 #: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
@@ -109,7 +118,8 @@ _WRITTEN_THEN_MORE = (
     rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|\\[^\s\"']))"
 )
 _ASSIGNED_START = (
-    r"(?:[^\s\"',;&\[\\=>「『」』`]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+    r"(?:[^\s\"',;&\[\\=>「『」』`(]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+    r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
     rf"|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
@@ -204,6 +214,32 @@ def _quoted_list(quote: str) -> Entity:
     )
 
 
+def _item(quote: str) -> str:
+    """A quoted item of a parenthesised value, between its quotes (`"a"`, `'it\\'s'`): no
+    quote of its kind, line break or parenthesis but escaped."""
+    return rf"(?:[^{quote}\n\\()]|\\[^\s()])*"
+
+
+def _not_quoted_items(quote: str) -> str:
+    """A parenthesised value led by `quote` that is not one quoted item or several parted
+    by commas (`"a"`, `"a", "b"`, `"a",`: _parenthesised_quoted's), to its end on its
+    line: an item no quote closes, one ending in a lone backslash, or after a closing
+    quote anything but spaces, a comma and the next item's quote (`"a" "b"`, `"a b" c`,
+    `"a", 'b'`). Each way a value can leave that form, so the two together take what
+    the shell array's value took before (one line, no parenthesis)."""
+    item = _item(quote)
+    items_then_open = rf"{item}(?:{quote}[ \t]*,[ \t]*{quote}{item})*"
+    items_closed = rf"{item}{quote}(?:[ \t]*,[ \t]*{quote}{item}{quote})*"
+    return (
+        rf"{quote}(?:{items_then_open}(?:\\(?:[ \t][^()\n]*)?)?"
+        rf"|{items_closed}[ \t]*(?:[^ \t,()\n]|,[ \t]*[^ \t{quote}()\n])[^()\n]*)"
+    )
+
+
+# A shell array's value led by a quote of either kind (_not_quoted_items).
+_SHELL_QUOTED_VALUE = "|".join(_not_quoted_items(quote) for quote in "\"'")
+
+
 #: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=( "a" "b" )`,
 #: `TOKENS+=(x)`), whole up to its closing parenthesis on its line: the keyword pattern
 #: took its first word only (`TOKEN=(abc def)` kept `def` in clear) and a plural name
@@ -214,18 +250,51 @@ def _quoted_list(quote: str) -> Entity:
 #: names of secrets (`SECRETS=(DB_PASSWORD API_KEY)`) over-redacted is the safe failure.
 #: With spaces inside the parentheses too (`( abc def )`), taken
 #: with the value so `PASSWORD=( a b )` reads as `PASSWORD=(a b)` does after it (the
-#: keyword pattern then takes the written array whole). Only values holding "=(" are
-#: looked at.
+#: keyword pattern then takes the written array whole). Not one quoted item or several
+#: parted by commas (`f(x, password=("hunter2"))`, `Client(host, tokens=("a", "b"))`,
+#: whose space before the name reads as a shell's): a Python argument, whose quotes and
+#: closing parentheses _parenthesised_quoted, run after this one, keeps (the keyword
+#: pattern took this one's `([SECRET_VALUE]))` whole, the code's `))` with it). Only
+#: values holding "=(" are looked at.
 _SHELL_ARRAY_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     r"(?:(?m:^)[ \t]*|[;&|][ \t]*|[ \t])"
     r"(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
     rf"{_ARRAY_NAME}\+?=\(",
-    r"[ \t]*[^\s()](?:[^()\n]*[^\s()])?[ \t]*",
+    rf"[ \t]*(?:[^\s()\"'](?:[^()\n]*[^\s()])?|{_SHELL_QUOTED_VALUE})[ \t]*",
     r"\)",
     gate_pattern=r"=\(",
 )
+
+
+def _parenthesised_quoted(quote: str) -> Entity:
+    """A quoted secret in parentheses, or several parted by commas (a tuple), after a
+    secret's name or its plural and an assignment (`connect(host, password=("hunter2"))`,
+    `api_keys = ("a", "b",)`), whole from the first quote to the last before the closing
+    parenthesis on its line, written as one quoted value (`("[SECRET_VALUE]")`), as
+    _quoted_list writes a list: the keyword pattern's value took the "(" alone and left
+    the items in clear (`f(password=("hunter2"), x=1)`), or, after a space, the shell
+    array took the items without their quotes and the keyword pattern then the code's
+    `))` with them. Whatever else is between those quotes is taken too (`("" "x")`,
+    `("a" if b else "c")`): over-redaction is the safe failure. A bare `tokens` or
+    `secrets` only where the shell array reads one (a tokenizer's `f(tokens=("the",
+    "cat"))` stays), `+=` as the shell array reads it. On one line: lines of a
+    pretty-printed tuple are not collapsed into one value (the keyword pattern takes its
+    first item). After _SHELL_ARRAY_SECRET, which leaves it one quoted item or several
+    parted by commas, so neither reads what the other wrote ("(" then a tag, or a
+    quote). Only values holding an opening quote right after "(" and an assignment are
+    looked at."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"(?:(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME})(?:{_ASSIGNMENT}|\+=)"
+        r"|(?:^|[\s;&|])(?i:tokens|secrets)\+?="
+        rf")\([ \t]*{quote}[ \t]*",
+        r"[^\s()][^()\n]*",
+        rf"{quote}[ \t]*,?[ \t]*\)",
+        gate_pattern=r"[:=>\uff1a]\s*\([ \t]*[\"']",
+    )
 
 
 #: A secret in CJK corner brackets (`password=「correct horse」`, `『…』`), whole up to
@@ -455,6 +524,8 @@ SECRET_VALUE_LAYOUTS: Final = (
     _BRACKETED_SECRET,
     _SQUARE_BRACKETED_SECRET,
     _SHELL_ARRAY_SECRET,
+    _parenthesised_quoted('"'),
+    _parenthesised_quoted("'"),
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
     _SECRET_CDATA,
