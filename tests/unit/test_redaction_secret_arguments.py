@@ -1,0 +1,122 @@
+"""Secrets in parentheses after their name, as Python passes a keyword argument or a
+tuple (`connect(host, password=("hunter2"))`, `Client(host, tokens=("a", "b"))`): only
+the secret is replaced, written as one quoted value as a quoted secret or list is, and
+every other character of the line is kept, whatever the action. Beside them, what the
+shell array and the keyword pattern did before stays as it was (a second array on a line,
+lines of a multi-line value, an operator after a `(`-led value, code words)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sluice.server.pipeline.redaction.actions import TEXT_PSEUDONYM_HEX
+from sluice.server.planning.spec import RedactionSpec
+from tests.unit.redaction_helpers import rule, run, settings_with_keys
+
+KEY = b"k" * 32
+GH_TOKEN = "ghp_" + "a" * 36
+
+
+def _basic(text: str) -> str:
+    out, _ = run(pl.DataFrame({"text": [text]}), RedactionSpec(level="basic"))
+    return str(out["text"][0])
+
+
+#: (text, expected at basic): each was wrong on main (the code's `"))` eaten, the quotes
+#: lost, or the secret left in clear after a "(" taken alone).
+FIXED = [
+    ('connect(host, password=("hunter2"))', 'connect(host, password=("[SECRET_VALUE]"))'),
+    ("connect(host, password=('hunter2'))", "connect(host, password=('[SECRET_VALUE]'))"),
+    ('Client(host, tokens=("a", "b"))', 'Client(host, tokens=("[SECRET_VALUE]"))'),
+    (
+        'connect(host, password=("hunter2")).close()',
+        'connect(host, password=("[SECRET_VALUE]")).close()',
+    ),
+    ("f(password=('hunter2'), x=1)", "f(password=('[SECRET_VALUE]'), x=1)"),
+    (
+        'db = connect(password = ( "correct horse" ))',
+        'db = connect(password = ( "[SECRET_VALUE]" ))',
+    ),
+    # A tuple under a plural name, with its trailing comma.
+    ('api_keys=("k1abc", "k2def",)', 'api_keys=("[SECRET_VALUE]",)'),
+    # An operator after the parenthesised value is the code's.
+    ('password=("a") + b', 'password=("[SECRET_VALUE]") + b'),
+    # Over lines: the lines stay, the first item is the value (main took the "(" alone).
+    ('password=(\n  "hunter2"\n)', 'password=(\n  "[SECRET_VALUE]"\n)'),
+    ('f(password=("x" + salt))', 'f(password=("[SECRET_VALUE]" + salt))'),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), FIXED)
+def test_parenthesised_secrets_keep_the_code_around_them(text: str, expected: str) -> None:
+    assert _basic(text) == expected
+
+
+#: (text, what main writes, kept): the traps of an earlier attempt at these layouts.
+AS_BEFORE = [
+    # A second shell array on a line, after a token an earlier rule tagged.
+    (
+        f"TOKENS=(a1 b2) PASSWORDS=({GH_TOKEN} hunter2)",
+        "TOKENS=([SECRET_VALUE]) PASSWORDS=([SECRET_VALUE])",
+    ),
+    ("TOKENS=(a1 b2) PASSWORDS=(c3 d4)", "TOKENS=([SECRET_VALUE]) PASSWORDS=([SECRET_VALUE])"),
+    ('PASSWORDS=( "a1b2" "c3d4" )', "PASSWORDS=([SECRET_VALUE])"),
+    ('export PASSWORDS=("a b" c)', "export PASSWORDS=([SECRET_VALUE])"),
+    # Lines of a multi-line tuple are not collapsed into one value.
+    ('tokens=(\n    "a",\n    "b",\n)', 'tokens=(\n    "a",\n    "b",\n)'),
+    # A "("-led value ends before the operator after it; code words are read as main
+    # reads them (the value is the word after the name, as in `password=x`).
+    ("password=(a) + b", "password=[SECRET_VALUE] + b"),
+    ("f(password=(await get()))", "f(password=[SECRET_VALUE] get()))"),
+    ("f(token=(yield x))", "f(token=[SECRET_VALUE] x))"),
+    ("f(secret=(new Foo()))", "f(secret=[SECRET_VALUE] Foo()))"),
+    # Unquoted values are read as `password=x` is: up to a space, quote or separator.
+    ("f(password=x)", "f(password=[SECRET_VALUE]"),
+    ("f(password=(x))", "f(password=[SECRET_VALUE]"),
+    ("f(password=get_pw())", "f(password=[SECRET_VALUE]"),
+    # No secret's name, or a tokenizer's `tokens` in code: left alone.
+    ('f(tokens=("the", "cat"))', 'f(tokens=("the", "cat"))'),
+    ('x = ("password", "token")', 'x = ("password", "token")'),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), AS_BEFORE)
+def test_arrays_and_unquoted_values_as_before(text: str, expected: str) -> None:
+    assert _basic(text) == expected
+
+
+def _pseudonym(value: str) -> str:
+    digest = hmac.new(KEY, value.encode(), hashlib.sha256).hexdigest()[:TEXT_PSEUDONYM_HEX]
+    return f"[SECRET_VALUE:{digest}]"
+
+
+#: (text, the secret as one value, the text around it).
+ARGUMENTS = [
+    ('connect(host, password=("hunter2"))', "hunter2", ('connect(host, password=("', '"))')),
+    ('Client(host, tokens=("a1", "b2"))', 'a1", "b2', ('Client(host, tokens=("', '"))')),
+]
+
+
+@pytest.mark.parametrize(("text", "value", "around"), ARGUMENTS)
+@pytest.mark.parametrize("action", ["redact", "mask:4", "mask:0", "hash:crm", "null"])
+def test_every_action_replaces_the_secret_alone(
+    action: str, text: str, value: str, around: tuple[str, str], tmp_path: Path
+) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:{action}"),))
+    out, counts = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, crm=KEY))
+    before, after = around
+    written = {
+        "redact": "[SECRET_VALUE]",
+        "mask:4": "*" * (len(value) - 4) + value[-4:],
+        "mask:0": "*" * len(value),
+        # The secret's own digest, the same as `password="hunter2"` gets.
+        "hash:crm": _pseudonym(value),
+    }
+    expected = None if action == "null" else before + written[action] + after
+    assert out["text"][0] == expected
+    assert sum(counts.values()) == 1
