@@ -41,9 +41,10 @@ _ASSIGNMENT = _after_name(f"{_SETTING_OPERATORS}|{_COMPARISON_OPERATORS}")
 # comparison only with one. After a setting a backtick too (`password = \`x\``): the
 # value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
 # a template literal is code, as one with a name is. After a setting also a "(" that a
-# quote or space follows, with them (`password=("x" + salt)`, `password=( x )`): the
-# value may not be the "(" alone (_ASSIGNED_START), and its secret was in clear anyway;
-# a "(" before any other character is the value's (`password=(x)`), as before.
+# quote or spaces (a line break too) follow, with them (`password=("x" + salt)`,
+# `password=( x )`): the value may no longer be the "(" alone (_ASSIGNED_START), which
+# left the secret after it in clear anyway. A "(" before any other character is the
+# value's (`password=(x)`), as before.
 _ASSIGNED_VALUE = (
     rf"(?:{_SETTING}(?:\((?:\s+\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
     rf"|{_COMPARISON}\\?[\"'「『])"
