@@ -103,6 +103,9 @@ _ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets
 # A "(" likewise, so it is no value before a quote or space: after _parenthesised_quoted
 # wrote its value (`password=("[SECRET_VALUE]")`) the "(" alone was read as one, and
 # written over with the tag (`password=[SECRET_VALUE]"[SECRET_VALUE]")`).
+# But the "(" with an empty first item or a nested "(" is (`password=("" + pw)`,
+# `password=( ("pw") )`): no layout takes those, and main's "(" alone hid them (the
+# whole row under null).
 # What an earlier rule wrote starts one when more of the value follows it
 # (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
 #: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
@@ -121,6 +124,7 @@ _WRITTEN_THEN_MORE = (
 _ASSIGNED_START = (
     r"(?:[^\s\"',;&\[\\=>「『」』`(]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
     r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
+    r"|\(\s*(?:\"\"|''|\()"
     rf"|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
