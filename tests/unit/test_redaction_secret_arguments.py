@@ -158,3 +158,68 @@ def test_an_empty_first_item_before_code(text: str, action: str, tmp_path: Path)
     spec = RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:{action}"),))
     out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, crm=KEY))
     assert "hunter2" not in (out["text"][0] or "")
+
+
+#: Code glued to the closing parenthesis of a quoted value (`("x")pw`, `("").pw`,
+#: `("a",)+pw`): not a Python argument's end, so the value and what is glued to it are
+#: read as main reads them, as one value, and the secret glued there is hidden too.
+#: (Under mask:4 the shell array's mask keeps its items' last characters and quote, so
+#: the keyword pattern's value stops there and what is glued stays, as on main.)
+GLUED_TO_THE_CLOSE = [
+    'password=("abc")hunter2',
+    'password=("x")+hunter2',
+    'password=("a",)hunter2',
+    "x=1 password=('abc')hunter2",
+    'password=("abc")\\hunter2',
+    'password=("abc").hunter2',
+    'password=("abc")[hunter2]',
+    'password=("abc")|hunter2',
+    'password=("abc")%hunter2',
+    'password=("abc"):hunter2',
+    'password=("abc"))hunter2',
+    'password=("abc")):hunter2',
+    f'password=("{GH_TOKEN}")hunter2',
+    # An empty first item, alone or with a comma.
+    'password=("")hunter2',
+    'password=("")+hunter2',
+    'password=("").hunter2',
+    "password=('')hunter2",
+    'password=("",)hunter2',
+    "password=('',)hunter2",
+    'password=("" ,)hunter2',
+]
+
+
+@pytest.mark.parametrize("text", GLUED_TO_THE_CLOSE)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        *(
+            RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:{action}"),))
+            for action in ("redact", "hash:crm", "null")
+        ),
+        *(RedactionSpec(level=level) for level in ("basic", "moderate", "strict")),
+    ],
+    ids=["redact", "hash:crm", "null", "basic", "moderate", "strict"],
+)
+def test_code_glued_to_the_close_is_hidden_with_the_value(
+    text: str, spec: RedactionSpec, tmp_path: Path
+) -> None:
+    out, counts = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, crm=KEY))
+    assert "hunter2" not in (out["text"][0] or "")
+    assert sum(counts.values()) >= 1
+
+
+def test_code_glued_to_the_close_is_one_value() -> None:
+    assert _basic('password=("abc")hunter2') == "password=[SECRET_VALUE]"
+    assert _basic("x=1 password=('abc').pw9") == "x=1 password=[SECRET_VALUE]"
+    # A closing parenthesis, a space, a separator or the call's `)).` ends the value.
+    assert _basic('f(x, password=("abc")).pw9') == 'f(x, password=("[SECRET_VALUE]")).pw9'
+    assert _basic('password=("abc"); pw9') == 'password=("[SECRET_VALUE]"); pw9'
+
+
+def test_a_plural_array_with_code_glued_to_the_close_is_nulled() -> None:
+    # Not a keyword's name: the shell array takes the items, and null drops the row.
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:null"),))
+    out, _ = run(pl.DataFrame({"text": [' PASSWORDS=("",)hunter2']}), spec)
+    assert out["text"][0] is None

@@ -244,6 +244,23 @@ def _not_quoted_items(quote: str) -> str:
 # A shell array's value led by a quote of either kind (_not_quoted_items).
 _SHELL_QUOTED_VALUE = "|".join(_not_quoted_items(quote) for quote in "\"'")
 
+# What may follow the closing parenthesis of a parenthesised value that
+# _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
+# further closing parentheses before one of those, a dot or a closing bracket
+# (`f(password=("x")).close()`, `[f(password=("x"))]`).
+# Anything else is glued to the value (`password=("x")hunter2`, `("").pw`, `("a",)+pw`):
+# the shell array takes its items (_SHELL_ARRAY_ITEMS_BEFORE_MORE) and the keyword
+# pattern then the written array and the rest with it, as on main.
+_CLOSED_VALUE_END = r"(?:$|[\s,;&\"']|\)+(?:$|[\s,;&\"'.\]}]))"
+_GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"'.\]})])"
+
+
+def _quoted_items(quote: str) -> str:
+    """One quoted item or several parted by commas, a comma after them too (`"a"`,
+    `"", 'b'`... of one kind of quote), with the spaces around them."""
+    item = _item(quote)
+    return rf"[ \t]*{quote}{item}{quote}(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*,?[ \t]*"
+
 
 #: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=( "a" "b" )`,
 #: `TOKENS+=(x)`), whole up to its closing parenthesis on its line: the keyword pattern
@@ -272,6 +289,20 @@ _SHELL_ARRAY_SECRET: Final = Entity(
     gate_pattern=r"=\(",
 )
 
+#: The shell array's quoted items that _SHELL_ARRAY_SECRET leaves to
+#: _parenthesised_quoted, where more is glued to the closing parenthesis
+#: (`password=("x")hunter2`, `PASSWORDS=("",)pw`): taken as main's shell array took them,
+#: so the keyword pattern then takes the written array with what is glued to it
+#: (`password=[SECRET_VALUE]`). Only there: elsewhere a Python argument keeps its quotes.
+_SHELL_ARRAY_ITEMS_BEFORE_MORE: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    _SHELL_ARRAY_SECRET.lead,
+    "|".join(_quoted_items(quote) for quote in "\"'"),
+    rf"\){_GLUED_AFTER_CLOSE}",
+    gate_pattern=r"=\(",
+)
+
 
 def _parenthesised_quoted(quote: str) -> Entity:
     """A quoted secret in parentheses, or several parted by commas (a tuple), after a
@@ -288,8 +319,8 @@ def _parenthesised_quoted(quote: str) -> Entity:
     pretty-printed tuple are not collapsed into one value (the keyword pattern takes its
     first item). After _SHELL_ARRAY_SECRET, which leaves it one quoted item or several
     parted by commas, so neither reads what the other wrote ("(" then a tag, or a
-    quote). Only values holding an opening quote right after "(" and an assignment are
-    looked at."""
+    quote). Only where the closing parenthesis ends the value (_CLOSED_VALUE_END). Only
+    values holding an opening quote right after "(" and an assignment are looked at."""
     return Entity(
         "SECRET_VALUE",
         "basic",
@@ -297,7 +328,7 @@ def _parenthesised_quoted(quote: str) -> Entity:
         r"|(?:^|[\s;&|])(?i:tokens|secrets)\+?="
         rf")\([ \t]*{quote}[ \t]*",
         r"[^\s()][^()\n]*",
-        rf"{quote}[ \t]*,?[ \t]*\)",
+        rf"{quote}[ \t]*,?[ \t]*\){_CLOSED_VALUE_END}",
         gate_pattern=r"[:=>\uff1a]\s*\([ \t]*[\"']",
     )
 
@@ -529,6 +560,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     _BRACKETED_SECRET,
     _SQUARE_BRACKETED_SECRET,
     _SHELL_ARRAY_SECRET,
+    _SHELL_ARRAY_ITEMS_BEFORE_MORE,
     _parenthesised_quoted('"'),
     _parenthesised_quoted("'"),
     _DOUBLE_BACKTICK_SECRET,
