@@ -223,3 +223,11 @@ def test_a_plural_array_with_code_glued_to_the_close_is_nulled() -> None:
     spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:null"),))
     out, _ = run(pl.DataFrame({"text": [' PASSWORDS=("",)hunter2']}), spec)
     assert out["text"][0] is None
+
+
+@pytest.mark.parametrize("text", ["password=(\n\nhunter2", 'password=(\n\n"hunter2")'])
+def test_a_parenthesis_before_blank_lines_is_nulled(text: str) -> None:
+    # Main read the "(" alone as the value, so null dropped every such row.
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:null"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec)
+    assert out["text"][0] is None

@@ -44,7 +44,9 @@ _ASSIGNMENT = _after_name(f"{_SETTING_OPERATORS}|{_COMPARISON_OPERATORS}")
 # quote or spaces (a line break too) follow, with them (`password=("x" + salt)`,
 # `password=( x )`): the value may no longer be the "(" alone (_ASSIGNED_START), which
 # left the secret after it in clear anyway. A "(" before any other character is the
-# value's (`password=(x)`), as before.
+# value's (`password=(x)`), as before. Not bounded to one line: main read the "(" alone
+# as the value, so under null it hid every row; a lead that stops at a line break
+# matches nothing in `password=(\n\nx` and keeps it.
 _ASSIGNED_VALUE = (
     rf"(?:{_SETTING}(?:\((?:\s+\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
     rf"|{_COMPARISON}\\?[\"'「『])"
