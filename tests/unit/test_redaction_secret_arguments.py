@@ -33,10 +33,9 @@ FIXED = [
     ('connect(host, password=("hunter2"))', 'connect(host, password=("[SECRET_VALUE]"))'),
     ("connect(host, password=('hunter2'))", "connect(host, password=('[SECRET_VALUE]'))"),
     ('Client(host, tokens=("a", "b"))', 'Client(host, tokens=("[SECRET_VALUE]"))'),
-    (
-        'connect(host, password=("hunter2")).close()',
-        'connect(host, password=("[SECRET_VALUE]")).close()',
-    ),
+    # After a non-shell lead the call's `)).` ends the value (after a space it does not:
+    # see test_code_glued_to_the_close_is_one_value).
+    ('f(password=("hunter2")).close()', 'f(password=("[SECRET_VALUE]")).close()'),
     ("f(password=('hunter2'), x=1)", "f(password=('[SECRET_VALUE]'), x=1)"),
     (
         'db = connect(password = ( "correct horse" ))',
@@ -178,6 +177,13 @@ GLUED_TO_THE_CLOSE = [
     'password=("abc"):hunter2',
     'password=("abc"))hunter2',
     'password=("abc")):hunter2',
+    # The call's further ")" then a dot or closing bracket, after a shell's lead.
+    'password=("abc")).hunter2',
+    'x=1 password=("abc"))]hunter2',
+    "export password=('abc'))}hunter2",
+    'cmd; password=("abc")))).hunter2',
+    "a|password=('abc'))).hunter2",
+    'connect(host, password=("abc")).hunter2',
     f'password=("{GH_TOKEN}")hunter2',
     # An empty first item, alone or with a comma.
     'password=("")hunter2',
@@ -213,8 +219,9 @@ def test_code_glued_to_the_close_is_hidden_with_the_value(
 def test_code_glued_to_the_close_is_one_value() -> None:
     assert _basic('password=("abc")hunter2') == "password=[SECRET_VALUE]"
     assert _basic("x=1 password=('abc').pw9") == "x=1 password=[SECRET_VALUE]"
-    # A closing parenthesis, a space, a separator or the call's `)).` ends the value.
-    assert _basic('f(x, password=("abc")).pw9') == 'f(x, password=("[SECRET_VALUE]")).pw9'
+    # After a shell's lead (here the space) the call's `)).` is glued too, as main read it.
+    assert _basic('f(x, password=("abc")).pw9') == "f(x, password=[SECRET_VALUE]"
+    # A closing parenthesis, a space or a separator ends the value.
     assert _basic('password=("abc"); pw9') == 'password=("[SECRET_VALUE]"); pw9'
 
 

@@ -252,9 +252,13 @@ _SHELL_QUOTED_VALUE = "|".join(_not_quoted_items(quote) for quote in "\"'")
 # (`f(password=("x")).close()`, `[f(password=("x"))]`).
 # Anything else is glued to the value (`password=("x")hunter2`, `("").pw`, `("a",)+pw`):
 # the shell array takes its items (_SHELL_ARRAY_ITEMS_BEFORE_MORE) and the keyword
-# pattern then the written array and the rest with it, as on main.
+# pattern then the written array and the rest with it, as on main. After a shell's
+# lead (a space, a line's start, `x=1 `, `cmd; `) so is a dot or closing bracket after
+# the further ")" (`password=("x")).pw`, `))]pw`): main hid what follows them, and a
+# method's name cannot be told from a secret there. The shell array runs first, so
+# _CLOSED_VALUE_END's dot and bracket are left to leads it does not read (`f(`).
 _CLOSED_VALUE_END = r"(?:$|[\s,;&\"']|\)+(?:$|[\s,;&\"'.\]}]))"
-_GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"'.\]})])"
+_GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 
 
 def _quoted_items(quote: str) -> str:
