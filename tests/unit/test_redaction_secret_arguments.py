@@ -121,6 +121,18 @@ def test_every_action_replaces_the_secret_alone(
     assert sum(counts.values()) == 1
 
 
+#: A shell array of empty items alone, whatever follows it: main's shell array took it.
+EMPTY_ARRAYS = [
+    'PASSWORDS=("")"Zq9wXy7"',
+    'PASSWORDS=("") hunter2x',
+    'x PASSWORDS=("");y=hunter2x',
+    'TOKENS=("" ) hunter2x',
+    "SECRETS=('')'hunter2x'",
+    'API_KEYS=("")',
+    "PASSWORDS=(\"\" ,'',)",
+]
+
+
 #: A value in parentheses led by an empty quoted item or a nested "(", before code or
 #: on lines of its own: no layout takes it and the keyword pattern reads the "(" with
 #: that item as the value, as main read the "(" alone, so null still drops the row.
@@ -134,6 +146,7 @@ EMPTY_OR_NESTED_FIRST = [
     'password=(\n\n"" + hunter2)',
     'password=(""\n)hunter2',
     'password = ( "" )hunter2',
+    *EMPTY_ARRAYS,
 ]
 
 
@@ -142,6 +155,19 @@ def test_an_empty_or_nested_first_item_is_nulled(text: str) -> None:
     spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:null"),))
     out, _ = run(pl.DataFrame({"text": [text]}), spec)
     assert out["text"][0] is None
+
+
+@pytest.mark.parametrize("action", ["redact", "hash:crm"])
+@pytest.mark.parametrize("text", EMPTY_ARRAYS)
+def test_a_shell_array_of_empty_items_is_written_over(
+    text: str, action: str, tmp_path: Path
+) -> None:
+    # As main wrote it: the items are the value (`PASSWORDS=([SECRET_VALUE]) hunter2x`).
+    spec = RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:{action}"),))
+    out, counts = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, crm=KEY))
+    written = str(out["text"][0])
+    assert "=(" in written and written.split("=(", 1)[1][:2] not in ('""', "''")
+    assert sum(counts.values()) == 1
 
 
 @pytest.mark.xfail(

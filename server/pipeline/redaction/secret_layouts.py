@@ -268,6 +268,10 @@ def _quoted_items(quote: str) -> str:
     return rf"[ \t]*{quote}{item}{quote}(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*,?[ \t]*"
 
 
+# Empty quoted items alone, parted by spaces or commas (`""`, `"" ,''`, `"",`).
+_EMPTY_ITEMS = r"(?:\"\"|'')(?:[ \t]*,?[ \t]*(?:\"\"|''))*[ \t]*,?"
+
+
 #: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=( "a" "b" )`,
 #: `TOKENS+=(x)`), whole up to its closing parenthesis on its line: the keyword pattern
 #: took its first word only (`TOKEN=(abc def)` kept `def` in clear) and a plural name
@@ -282,15 +286,17 @@ def _quoted_items(quote: str) -> str:
 #: parted by commas (`f(x, password=("hunter2"))`, `Client(host, tokens=("a", "b"))`,
 #: whose space before the name reads as a shell's): a Python argument, whose quotes and
 #: closing parentheses _parenthesised_quoted, run after this one, keeps (the keyword
-#: pattern took this one's `([SECRET_VALUE]))` whole, the code's `))` with it). Only
-#: values holding "=(" are looked at.
+#: pattern took this one's `([SECRET_VALUE]))` whole, the code's `))` with it). But
+#: empty items alone (`PASSWORDS=("")`, `("" ,'')`) are taken, whatever follows: no
+#: other layout takes them, and main's did, so null dropped the row. Only values
+#: holding "=(" are looked at.
 _SHELL_ARRAY_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     r"(?:(?m:^)[ \t]*|[;&|][ \t]*|[ \t])"
     r"(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
     rf"{_ARRAY_NAME}\+?=\(",
-    rf"[ \t]*(?:[^\s()\"'](?:[^()\n]*[^\s()])?|{_SHELL_QUOTED_VALUE})[ \t]*",
+    rf"[ \t]*(?:[^\s()\"'](?:[^()\n]*[^\s()])?|{_SHELL_QUOTED_VALUE}|{_EMPTY_ITEMS})[ \t]*",
     r"\)",
     gate_pattern=r"=\(",
 )
