@@ -264,3 +264,15 @@ def test_a_parenthesis_before_blank_lines_is_nulled(text: str) -> None:
     spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:null"),))
     out, _ = run(pl.DataFrame({"text": [text]}), spec)
     assert out["text"][0] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('password=(\n\n"" + hunter2)', 'password=[SECRET_VALUE]\n\n"" + hunter2)'),
+        ('x password=(\n("hunter2")', 'x password=[SECRET_VALUE]\n("hunter2")'),
+    ],
+)
+def test_an_empty_or_nested_item_is_looked_for_on_its_line(text: str, expected: str) -> None:
+    # The "(" at a line's end is the value alone, as on main: the lines after it stay.
+    assert _basic(text) == expected

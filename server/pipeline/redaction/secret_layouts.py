@@ -107,7 +107,9 @@ _ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets
 # written over with the tag (`password=[SECRET_VALUE]"[SECRET_VALUE]")`).
 # But the "(" with an empty first item or a nested "(" is (`password=("" + pw)`,
 # `password=( ("pw") )`): no layout takes those, and main's "(" alone hid them (the
-# whole row under null).
+# whole row under null). So is a "(" at a line's end, alone (`password=(\n\n"" + pw`),
+# as main read it: the empty item or nested "(" is looked for on its line only, so the
+# value does not take the line breaks before it.
 # What an earlier rule wrote starts one when more of the value follows it
 # (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
 #: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
@@ -126,7 +128,7 @@ _WRITTEN_THEN_MORE = (
 _ASSIGNED_START = (
     r"(?:[^\s\"',;&\[\\=>「『」』`(]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
     r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|\(\s*(?:\"\"|''|\()"
+    r"|\([ \t]*(?:\"\"|''|\(|(?m:$))"
     rf"|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
