@@ -276,3 +276,62 @@ def test_a_parenthesis_before_blank_lines_is_nulled(text: str) -> None:
 def test_an_empty_or_nested_item_is_looked_for_on_its_line(text: str, expected: str) -> None:
     # The "(" at a line's end is the value alone, as on main: the lines after it stay.
     assert _basic(text) == expected
+
+
+#: A first quoted item led by a space that is no ASCII space or tab (a no-break space):
+#: the layout's lead takes any space but a line break, so the secret after it is hidden
+#: under every action (it was in clear under every one; main hid it).
+UNICODE_SPACE_LED = [
+    'password=("\xa0hunter2x")',
+    'PASSWORDS=("\xa0hunter2x")',
+    'password=("\xa0", "hunter2x")',
+    'password=("\xa0", "hunter2x") tail_code()',
+]
+
+
+@pytest.mark.parametrize("text", UNICODE_SPACE_LED)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        *(
+            RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:{action}"),))
+            for action in ("redact", "mask:4", "hash:crm", "null")
+        ),
+        *(RedactionSpec(level=level) for level in ("basic", "moderate", "strict")),
+    ],
+)
+def test_a_first_item_led_by_a_unicode_space_is_hidden(
+    text: str, spec: RedactionSpec, tmp_path: Path
+) -> None:
+    out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, crm=KEY))
+    assert "hunter2x" not in (out["text"][0] or "")
+
+
+#: Rows main's keyword pattern read the "(" alone in, so null dropped them: the "(" then
+#: a carriage return or another space before the line's end, an empty item or a nested
+#: "(" (not only a space or tab), and, behind a lead the shell array does not read or
+#: with code glued after the ")", a first quoted item of spaces alone, led by a space or
+#: by an escaped quote, which _parenthesised_quoted does not take.
+NULLED_AS_ON_MAIN = [
+    'password=(\r\n"" + hunter2x)',
+    'password=(\r\n("hunter2x"))',
+    'password=(\u2028"" + hunter2x)',
+    'password=(\t\r\n"" + hunter2x)',
+    'password=(\xa0\n"" + hunter2x)',
+    'password = ("\\"hunter2x")Zq9wXy7',
+    "password = ('\\'hunter2x').hunter2x",
+    'password = (" ")hunter2x',
+    'password: ("\t").hunter2x',
+    'f(password=("\xa0"), hunter2x',
+    '{password=("\u3000"))hunter2x',
+    'password = (" hunter2x")hunter2x',
+    'PASSWORDS=("\xa0"), hunter2x',
+    'PASSWORDS=(" "), hunter2x',
+]
+
+
+@pytest.mark.parametrize("text", NULLED_AS_ON_MAIN)
+def test_a_parenthesis_main_read_alone_is_nulled(text: str) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:null"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec)
+    assert out["text"][0] is None

@@ -109,7 +109,11 @@ _ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets
 # `password=( ("pw") )`): no layout takes those, and main's "(" alone hid them (the
 # whole row under null). So is a "(" at a line's end, alone (`password=(\n\n"" + pw`),
 # as main read it: the empty item or nested "(" is looked for on its line only, so the
-# value does not take the line breaks before it.
+# value does not take the line breaks before it, after any other space (a carriage
+# return, a no-break space, U+2028: `password=(\r\n"" + pw)` was nulled on main). So is
+# a first quoted item _parenthesised_quoted does not take where it ends before glued code
+# or behind a lead the shell array does not read: of spaces alone, led by a space, or
+# by an escaped quote (`password = (" ")pw`, `(" pw")pw`, `("\"pw")x`).
 # What an earlier rule wrote starts one when more of the value follows it
 # (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
 #: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
@@ -128,7 +132,7 @@ _WRITTEN_THEN_MORE = (
 _ASSIGNED_START = (
     r"(?:[^\s\"',;&\[\\=>「『」』`(]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
     r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|\([ \t]*(?:\"\"|''|\(|(?m:$))"
+    r"|\([^\S\n]*(?:\(|[\"'](?:[^\S\n]|[\"')]|\\[\"'])|(?m:$))"
     rf"|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
@@ -270,8 +274,10 @@ def _quoted_items(quote: str) -> str:
     return rf"[ \t]*{quote}{item}{quote}(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*,?[ \t]*"
 
 
-# Empty quoted items alone, parted by spaces or commas (`""`, `"" ,''`, `"",`).
-_EMPTY_ITEMS = r"(?:\"\"|'')(?:[ \t]*,?[ \t]*(?:\"\"|''))*[ \t]*,?"
+# Empty quoted items alone, or of spaces alone (`" "`, a no-break space), parted by
+# spaces or commas (`""`, `"" ,''`, `"",`).
+_EMPTY_ITEM = r"(?:\"[^\S\n]*\"|'[^\S\n]*')"
+_EMPTY_ITEMS = rf"{_EMPTY_ITEM}(?:[ \t]*,?[ \t]*{_EMPTY_ITEM})*[ \t]*,?"
 
 
 #: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=( "a" "b" )`,
@@ -334,13 +340,14 @@ def _parenthesised_quoted(quote: str) -> Entity:
     first item). After _SHELL_ARRAY_SECRET, which leaves it one quoted item or several
     parted by commas, so neither reads what the other wrote ("(" then a tag, or a
     quote). Only where the closing parenthesis ends the value (_CLOSED_VALUE_END). Only
-    values holding an opening quote right after "(" and an assignment are looked at."""
+    values holding an opening quote right after "(" and an assignment are looked at; the
+    spaces after that quote, any but a line break (a no-break space), are left with it."""
     return Entity(
         "SECRET_VALUE",
         "basic",
         rf"(?:(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME})(?:{_ASSIGNMENT}|\+=)"
         r"|(?:^|[\s;&|])(?i:tokens|secrets)\+?="
-        rf")\([ \t]*{quote}[ \t]*",
+        rf")\([ \t]*{quote}[^\S\n]*",
         r"[^\s()][^()\n]*",
         rf"{quote}[ \t]*,?[ \t]*\){_CLOSED_VALUE_END}",
         gate_pattern=r"[:=>\uff1a]\s*\([ \t]*[\"']",
