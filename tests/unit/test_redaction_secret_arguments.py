@@ -335,3 +335,21 @@ def test_a_parenthesis_main_read_alone_is_nulled(text: str) -> None:
     spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:null"),))
     out, _ = run(pl.DataFrame({"text": [text]}), spec)
     assert out["text"][0] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Nothing glued: the layout keeps the quotes and the space before the secret.
+        ('password: ("\xa0hunter2x")', 'password: ("\xa0[SECRET_VALUE]")'),
+        ('f(password=(" hunter2x"))', 'f(password=(" [SECRET_VALUE]"))'),
+        ('f(password=("\\"hunter2x"))', 'f(password=("[SECRET_VALUE]"))'),
+        # Code glued to the ")": the item, the ")" and the code are one value, hidden.
+        ('password = (" hunter2x")hunter2x', "password = [SECRET_VALUE]"),
+        ('password = ("\\"hunter2x")Zq9wXy7', "password = [SECRET_VALUE]"),
+    ],
+)
+def test_an_item_led_by_a_space_or_escaped_quote_is_read_by_what_follows(
+    text: str, expected: str
+) -> None:
+    assert _basic(text) == expected

@@ -94,6 +94,20 @@ _SECRET_NAME = (
 # A shell array's name: a secret's name or its plural, `TOKENS` and `SECRETS` alone too (in
 # a shell assignment no tokenizer's words; `MAX_TOKENS=(512)` is a number).
 _ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets)\b))"
+# What may follow the closing parenthesis of a parenthesised value that
+# _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
+# further closing parentheses before one of those, a dot or a closing bracket
+# (`f(password=("x")).close()`, `[f(password=("x"))]`).
+# Anything else is glued to the value (`password=("x")hunter2`, `("").pw`, `("a",)+pw`):
+# the shell array takes its items (_SHELL_ARRAY_ITEMS_BEFORE_MORE) and the keyword
+# pattern then the written array and the rest with it, as on main. After a shell's
+# lead (a space, a line's start, `x=1 `, `cmd; `) so is a dot or closing bracket after
+# the further ")" (`password=("x")).pw`, `))]pw`): main hid what follows them, and a
+# method's name cannot be told from a secret there. The shell array runs first, so
+# _CLOSED_VALUE_END's dot and bracket are left to leads it does not read (`f(`).
+_CLOSED_VALUE_END = r"(?:$|[\s,;&\"']|\)+(?:$|[\s,;&\"'.\]}]))"
+_GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
+
 # A secret's value: it may not start with an earlier rule's tag alone (left as it is),
 # "[" (a tag's or a list's; _SQUARE_BRACKETED_SECRET takes the few bracketed values),
 # an opening corner bracket or a backtick (the lead takes one; _BRACKETED_SECRET or
@@ -111,9 +125,10 @@ _ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets
 # as main read it: the empty item or nested "(" is looked for on its line only, so the
 # value does not take the line breaks before it, after any other space (a carriage
 # return, a no-break space, U+2028: `password=(\r\n"" + pw)` was nulled on main). So is
-# a first quoted item _parenthesised_quoted does not take where it ends before glued code
-# or behind a lead the shell array does not read: of spaces alone, led by a space, or
-# by an escaped quote (`password = (" ")pw`, `(" pw")pw`, `("\"pw")x`).
+# a first quoted item _parenthesised_quoted does not take: of spaces alone (`password =
+# (" ")`), or, with code glued to its ")" (_GLUED_AFTER_CLOSE), led by a space or an
+# escaped quote (`(" pw")pw`, `("\"pw")x`; its value cannot start at either) - taken
+# with that item and ")" whole, as the layout takes the item where nothing is glued.
 # What an earlier rule wrote starts one when more of the value follows it
 # (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
 #: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
@@ -132,7 +147,9 @@ _WRITTEN_THEN_MORE = (
 _ASSIGNED_START = (
     r"(?:[^\s\"',;&\[\\=>「『」』`(]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
     r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|\([^\S\n]*(?:\(|[\"'](?:[^\S\n]|[\"')]|\\[\"'])|(?m:$))"
+    r"|\([^\S\n]*(?:\(|[\"'][^\S\n]*[\"')]|(?m:$)"
+    r"|[\"'](?:[^\S\n]+[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
+    rf"{_GLUED_AFTER_CLOSE})"
     rf"|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
@@ -251,20 +268,6 @@ def _not_quoted_items(quote: str) -> str:
 
 # A shell array's value led by a quote of either kind (_not_quoted_items).
 _SHELL_QUOTED_VALUE = "|".join(_not_quoted_items(quote) for quote in "\"'")
-
-# What may follow the closing parenthesis of a parenthesised value that
-# _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
-# further closing parentheses before one of those, a dot or a closing bracket
-# (`f(password=("x")).close()`, `[f(password=("x"))]`).
-# Anything else is glued to the value (`password=("x")hunter2`, `("").pw`, `("a",)+pw`):
-# the shell array takes its items (_SHELL_ARRAY_ITEMS_BEFORE_MORE) and the keyword
-# pattern then the written array and the rest with it, as on main. After a shell's
-# lead (a space, a line's start, `x=1 `, `cmd; `) so is a dot or closing bracket after
-# the further ")" (`password=("x")).pw`, `))]pw`): main hid what follows them, and a
-# method's name cannot be told from a secret there. The shell array runs first, so
-# _CLOSED_VALUE_END's dot and bracket are left to leads it does not read (`f(`).
-_CLOSED_VALUE_END = r"(?:$|[\s,;&\"']|\)+(?:$|[\s,;&\"'.\]}]))"
-_GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 
 
 def _quoted_items(quote: str) -> str:
