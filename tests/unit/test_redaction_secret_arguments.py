@@ -353,3 +353,39 @@ def test_an_item_led_by_a_space_or_escaped_quote_is_read_by_what_follows(
     text: str, expected: str
 ) -> None:
     assert _basic(text) == expected
+
+
+#: A first item led by spaces or an escaped quote that holds a "(", a ")" or a line
+#: break before its closing quote: no layout takes it, and main read the "(" alone, so
+#: null dropped the row. The value now runs from the "(" to that parenthesis or line end.
+#: Runs of spaces past 64 (`password=(` then 2000 no-break spaces) stay hidden too.
+LED_ITEMS_HOLDING_A_PARENTHESIS = [
+    'connect(h, password=(" hunter2xyz(x)"))',
+    'password=(" a(b)hunter2xyz")',
+    'password=("\ta(hunter2xyz)")!',
+    'password=(" hunter2xyz\n")',
+    "api_key = (' sk(hunter2xyz)')",
+    'password=("\xa0(hunter2xyz)")',
+    'password=("\\"a(hunter2xyz)")x',
+    'token: ("\xa0(hunter2xyz)").strip()',
+    'password=("' + "\xa0" * 100 + 'hunter2xyz")',
+    "password=(" + "\xa0" * 2000 + '"hunter2xyz")',
+    'PASSWORDS=("' + "\xa0" * 100 + '") hunter2xyz',
+]
+
+
+@pytest.mark.parametrize("text", LED_ITEMS_HOLDING_A_PARENTHESIS)
+def test_a_led_item_holding_a_parenthesis_is_nulled(text: str) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:null"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec)
+    assert out["text"][0] is None
+
+
+@pytest.mark.parametrize("text", LED_ITEMS_HOLDING_A_PARENTHESIS[:8])
+@pytest.mark.parametrize("action", ["redact", "mask:4", "hash:crm", "null"])
+def test_a_led_item_holding_a_parenthesis_is_hidden(
+    text: str, action: str, tmp_path: Path
+) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:{action}"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, crm=KEY))
+    assert "hunter2xyz" not in (out["text"][0] or "")
