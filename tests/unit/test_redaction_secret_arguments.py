@@ -383,9 +383,7 @@ def test_a_led_item_holding_a_parenthesis_is_nulled(text: str) -> None:
 
 @pytest.mark.parametrize("text", LED_ITEMS_HOLDING_A_PARENTHESIS[:8])
 @pytest.mark.parametrize("action", ["redact", "mask:4", "hash:crm", "null"])
-def test_a_led_item_holding_a_parenthesis_is_hidden(
-    text: str, action: str, tmp_path: Path
-) -> None:
+def test_a_led_item_holding_a_parenthesis_is_hidden(text: str, action: str, tmp_path: Path) -> None:
     spec = RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:{action}"),))
     out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, crm=KEY))
     assert "hunter2xyz" not in (out["text"][0] or "")
