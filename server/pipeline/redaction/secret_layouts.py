@@ -129,6 +129,12 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 # (" ")`), or, with code glued to its ")" (_GLUED_AFTER_CLOSE), led by a space or an
 # escaped quote (`(" pw")pw`, `("\"pw")x`; its value cannot start at either) - taken
 # with that item and ")" whole, as the layout takes the item where nothing is glued.
+# So is such a led item holding a "(", a ")" or a line break before its closing quote
+# (`(" pw(x)")`, `("\ta(pw)")`, `(" pw` then a line break), which no layout takes: the
+# value runs from the "(" to that parenthesis or the line's end (no lookaround here).
+# Runs of spaces after "(" and the quote are read 64 at most (a longer run was CPU bound:
+# 2000 no-break spaces); past 64 the "(", the quote and 64 spaces are the value, so null
+# still drops the row as main did.
 # What an earlier rule wrote starts one when more of the value follows it
 # (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
 #: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
