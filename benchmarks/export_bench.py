@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,6 +98,8 @@ class Result:
     baseline_rss: int
     #: Events the extra watchers received, all together.
     watch_events: int = 0
+    #: The same by kind (the ExportEvent oneof's field name), most frequent first.
+    watch_event_kinds: tuple[tuple[str, int], ...] = ()
     #: CPU seconds (user + system) the daemon spent on the export, all its threads.
     daemon_cpu_seconds: float = 0.0
     #: CPU seconds of this benchmark process meanwhile: the client and any watchers.
@@ -152,12 +155,14 @@ def running_daemon(
     launcher: str = "sluice.client.cli.main",
     settings_extra: Mapping[str, object] | None = None,
     env_extra: Mapping[str, str] | None = None,
+    tree: Path = REPO,
 ) -> Iterator[Daemon]:
     """A `sluice serve` process on a free loopback port, confined to `root` for its state
     and exports and to `source_root` for reading; SIGTERM on the way out. `launcher` is
     the module run as `python -m` (a benchmark may wrap the CLI to try a setting);
     `settings_extra` and `env_extra` add config settings and environment variables (a
-    benchmark trying thread counts)."""
+    benchmark trying thread counts). `tree` is the checkout whose daemon runs, with its
+    own `.venv` (another worktree: an A/B of two commits in one run)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{sock.getsockname()[1]}"
@@ -178,8 +183,9 @@ def running_daemon(
     env.update(env_extra or {})
     log_path = root / "daemon.log"
     with log_path.open("wb") as out:
-        command = [sys.executable, "-m", launcher, "serve", "--config", str(config)]
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
+        python = sys.executable if tree == REPO else str(tree / ".venv" / "bin" / "python")
+        command = [python, "-m", launcher, "serve", "--config", str(config)]
+        process = subprocess.Popen(command, cwd=tree, env=env, stdout=out, stderr=out)
     try:
         with ExportClient(address) as client:
             deadline = time.monotonic() + 60
@@ -238,13 +244,17 @@ def run_case(
     settings_extra: Mapping[str, object] | None = None,
     env_extra: Mapping[str, str] | None = None,
     on_started: Callable[[int], None] | None = None,
+    tree: Path = REPO,
 ) -> Result:
-    """One export of `case` through a fresh daemon; `on_started(pid)` is called once the
-    daemon is up, before the export (a benchmark sampling its threads)."""
+    """One export of `case` through a fresh daemon (of `tree`: see running_daemon);
+    `on_started(pid)` is called once the daemon is up, before the export (a benchmark
+    sampling its threads)."""
     log(f"{case.name}: {rows:,} rows from {source.name} ...")
     with (
         tempfile.TemporaryDirectory(prefix="sluice-bench-") as tmp,
-        running_daemon(Path(tmp), source.parent, launcher, settings_extra, env_extra) as daemon,
+        running_daemon(
+            Path(tmp), source.parent, launcher, settings_extra, env_extra, tree
+        ) as daemon,
     ):
         pid = daemon.process.pid
         if on_started is not None:
@@ -294,6 +304,7 @@ def run_case(
         sampled_peak_rss=sampler.peak,
         baseline_rss=baseline,
         watch_events=watchers.events,
+        watch_event_kinds=tuple(watchers.kinds.most_common()),
         daemon_cpu_seconds=daemon_cpu,
         client_cpu_seconds=client_cpu,
         grpc_cpu_seconds=grpc_cpu,
@@ -361,8 +372,9 @@ class Watchers:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="watchers", daemon=True)
         self._channels: list[grpc.aio.Channel] = []
-        self._tasks: list[concurrent.futures.Future[tuple[int, bool]]] = []
+        self._tasks: list[concurrent.futures.Future[tuple[Counter[str], bool]]] = []
         self.events = 0
+        self.kinds: Counter[str] = Counter()
         self.finished = 0
 
     def __enter__(self) -> Watchers:
@@ -392,25 +404,29 @@ class Watchers:
 
     def join(self) -> None:
         for task in self._tasks:
-            events, finished = task.result(EXPORT_TIMEOUT_SECONDS)
-            self.events += events
+            kinds, finished = task.result(EXPORT_TIMEOUT_SECONDS)
+            self.events += kinds.total()
+            self.kinds += kinds
             self.finished += finished
         self._tasks = []
 
     def watch(self, export_id: str) -> None:
         self._tasks = [self._call(self._consume(c, export_id)) for c in self._channels]
 
-    async def _consume(self, channel: grpc.aio.Channel, export_id: str) -> tuple[int, bool]:
+    async def _consume(
+        self, channel: grpc.aio.Channel, export_id: str
+    ) -> tuple[Counter[str], bool]:
         stub = export_pb2_grpc.ExportServiceStub(channel)
         request = export_pb2.WatchExportRequest(id=export_id)
         call = stub.WatchExport(request, timeout=EXPORT_TIMEOUT_SECONDS)
-        events = 0
+        kinds: Counter[str] = Counter()
         async for event in call:
-            events += 1
-            if event.WhichOneof("event") == "finished":
+            kind = event.WhichOneof("event") or ""
+            kinds[kind] += 1
+            if kind == "finished":
                 call.cancel()
-                return events, True
-        return events, False
+                return kinds, True
+        return kinds, False
 
 
 HEADER = (

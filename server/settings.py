@@ -357,7 +357,7 @@ class Settings(BaseModel):
     #: Exports one principal may have waiting in the queue. 0: no limit.
     max_queued_per_principal: int = Field(default=0, ge=0, le=1_000_000)
     #: WatchExport streams one principal may hold open at once. 0: no limit (beyond
-    #: max_concurrent_streams).
+    #: max_concurrent_streams). A call counts from its start, before its export is read.
     max_watch_streams_per_principal: int = Field(default=0, ge=0, le=4096)
 
     # -- replicas and leases -------------------------------------------------------------

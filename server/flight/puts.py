@@ -115,7 +115,8 @@ class FlightPuts:
             job = self._service.resume(job.id, principal)
         inbox = INBOXES.inbox(job.id, self._settings.flight_inflight_batches)
         generation = inbox.attach()
-        with self._hub.subscribe(job.id) as subscription:
+        # Acks follow chunk commits and the end; progress would only wake this thread.
+        with self._hub.subscribe(job.id, progress=False) as subscription:
             position = committed_rows(self._store, job.id)
             yield {"export_id": job.id, "committed_records": position}
             feeder = _Feeder(inbox, generation, schema, rest, position)

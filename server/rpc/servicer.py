@@ -17,7 +17,6 @@ from sluice.server.rpc.admin_convert import (
 )
 from sluice.server.rpc.auth import caller
 from sluice.server.rpc.convert import (
-    event_to_proto,
     job_to_proto,
     server_info_to_proto,
     sources_to_proto,
@@ -27,6 +26,7 @@ from sluice.server.rpc.convert import (
     text_plan_to_proto,
 )
 from sluice.server.rpc.schedule_convert import new_schedule_from_proto, schedule_to_proto
+from sluice.server.rpc.shared_events import SharedEventMessages
 from sluice.server.service.export_admin import ExportAdmin
 from sluice.server.service.export_service import ExportService
 from sluice.server.service.schedule_service import ScheduleService
@@ -41,6 +41,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self._service = service
         self._admin = admin
         self._schedules = schedules
+        self._event_messages = SharedEventMessages()
 
     def CreateExport(  # noqa: N802 - names fixed by the generated base class
         self, request: pb.CreateExportRequest, context: grpc.ServicerContext
@@ -72,7 +73,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: pb.WatchExportRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ExportEvent]:
         for event in self._service.watch(request.id, context.is_active, caller()):
-            yield event_to_proto(event)
+            yield self._event_messages.message(event)
 
     def CancelExport(  # noqa: N802
         self, request: pb.CancelExportRequest, context: grpc.ServicerContext

@@ -13,7 +13,15 @@ from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
-from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobFilter, JobPage, JobState, NewJob
+from sluice.server.jobs.model import (
+    RESUMABLE_STATES,
+    Job,
+    JobFilter,
+    JobPage,
+    JobState,
+    NewJob,
+    Progress,
+)
 from sluice.server.jobs.store import JobStore
 from sluice.server.notifications.targets import check_notify
 from sluice.server.planning.authorization import (
@@ -41,6 +49,7 @@ from sluice.server.service.events import (
     ProgressUpdated,
     Snapshot,
     StateChanged,
+    Subscription,
 )
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.server_info import ServerInfo, describe_server
@@ -233,38 +242,64 @@ class ExportService:
         state and journalled progress are read from the store when the store signals a
         change (PostgreSQL NOTIFY) and at every poll (job_store_poll_seconds)."""
         require_scope(principal, Scope.READ)
-        self._visible(job_id, principal)
-        with self._limits.watch_slot(principal), self._hub.subscribe(job_id) as subscription:
-            # Subscribed before reading, so nothing between the two is missed.
-            job = self._store.get(job_id)
-            live = self._hub.latest_progress(job_id)
-            job = self._with_attempts(job)
-            yield Snapshot(job_id, job, live)
-            if job.state.final:
-                yield Finished(job_id, job)
-                return
-            seen = job
-            poll = self._settings.job_store_poll_seconds
-            read_at = time.monotonic()
-            while caller_alive():
-                event = subscription.next(min(_WATCH_POLL_SECONDS, poll))
-                if event is None:
-                    # Read the store when it signalled a change (another replica runs
-                    # the export) or at the poll, the fallback for lost signals.
-                    if not subscription.take_nudge() and time.monotonic() - read_at < poll:
-                        continue
-                    read_at = time.monotonic()
-                    job = self._store.get(job_id)
-                    if job.state.final:
-                        yield Finished(job_id, self._with_attempts(job))
-                        return
-                    yield from _remote_changes(seen, job)
-                    seen = job
+        with (
+            self._limits.watch_slot(principal),
+            self._hub.subscribe(job_id, progress=False) as subscription,
+        ):
+            # Subscribed before reading, so nothing between the two is missed; one read
+            # serves the visibility check too (a hundred watchers start at once). Only a
+            # caller that may watch counts among the watchers that pace progress; what
+            # progress it missed meanwhile is the hub's latest, in its snapshot.
+            job = self._visible(job_id, principal)
+            self._hub.follow_progress(subscription)
+            yield from self._follow(self._with_attempts(job), subscription, caller_alive)
+
+    def _follow(
+        self, job: Job, subscription: Subscription, caller_alive: Callable[[], bool]
+    ) -> Iterator[JobEvent]:
+        """watch() once subscribed, from `job` as it was read then."""
+        job_id = job.id
+        live = self._hub.latest_progress(job_id)
+        yield Snapshot(job_id, job, live)
+        if job.state.final:
+            yield Finished(job_id, job)
+            return
+        seen = job
+        #: The last progress this watcher was sent: a store read never sends it back.
+        shown = live.progress if live is not None else job.progress
+        poll = self._settings.job_store_poll_seconds
+        read_at = time.monotonic()
+        while caller_alive():
+            event = subscription.next(min(_WATCH_POLL_SECONDS, poll))
+            if event is None:
+                # Read the store when it signalled a change (another replica runs the
+                # export) or at the poll, the fallback for lost signals.
+                if not subscription.take_nudge() and time.monotonic() - read_at < poll:
                     continue
-                if isinstance(event, Finished):
-                    yield Finished(job_id, self._with_attempts(event.job), event.time)
+                read_at = time.monotonic()
+                job = self._store.get(job_id)
+                if job.state.final:
+                    yield Finished(job_id, self._with_attempts(job))
                     return
+                # While the export runs here the hub has its live progress, newer than
+                # the journal and paced: the store read then brings state changes only.
+                running_here = self._hub.latest_progress(job_id) is not None
+                for change in _remote_changes(seen, job, shown, running_here):
+                    if isinstance(change, ProgressUpdated):
+                        shown = change.live.progress
+                    yield change
+                seen = job
+                continue
+            if isinstance(event, Finished):
+                # The runner reads the attempts once for all watchers; when the store
+                # could not say then, each reads them (and fails if it still cannot).
+                if not event.with_attempts:
+                    event = Finished(job_id, self._with_attempts(event.job), event.time)
                 yield event
+                return
+            if isinstance(event, ProgressUpdated):
+                shown = event.live.progress
+            yield event
 
     def _same_request(
         self, existing: Job, spec: ExportSpec, request_id: str, principal: Principal
@@ -290,10 +325,23 @@ def _zone(name: str) -> tzinfo:
         raise InvalidArgument("time_zone", f"'{name}' is not an IANA time zone") from None
 
 
-def _remote_changes(before: Job, now: Job) -> Iterator[JobEvent]:
-    """What changed in the store between two polls of a job no local event announced
-    (it runs on another replica, or changed hands): its state and journalled progress."""
+def _remote_changes(
+    before: Job, now: Job, shown: Progress, running_here: bool
+) -> Iterator[JobEvent]:
+    """What changed in the store between two reads of a job no local event announced
+    (it runs on another replica, or changed hands): its state, and its journalled
+    progress when that is ahead of `shown` (the last progress the watcher was sent) and
+    the export does not run here (`running_here`: the journal lags the live progress)."""
     if now.state != before.state:
         yield StateChanged(now.id, now.state)
-    if now.progress != before.progress:
+    if not running_here and _ahead(now.progress, shown):
         yield ProgressUpdated(now.id, LiveProgress(now.progress))
+
+
+def _ahead(progress: Progress, shown: Progress) -> bool:
+    """Whether `progress` moved past `shown` and back on no count, so a watcher sent it
+    after `shown` never sees progress go backwards."""
+    now, then = (
+        (p.records, p.chunks, p.stored_bytes, p.source_rows_done) for p in (progress, shown)
+    )
+    return now != then and all(a >= b for a, b in zip(now, then, strict=True))

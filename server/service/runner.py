@@ -387,12 +387,17 @@ class ExportRunner:
         )
         hub = self._context.hub
         hub.publish(StateChanged(job_id, JobState.QUEUED))
-        try:
-            attempts = tuple(self._context.store.attempts(job_id))
-        except SluiceError:
-            attempts = ()
-        hub.publish(Snapshot(job_id, replace(queued, attempts=attempts)))
+        hub.publish(Snapshot(job_id, self._with_attempts(queued) or queued))
         return False
+
+    def _with_attempts(self, job: Job) -> Job | None:
+        """`job` with its attempts, as watchers are shown it; None when the store cannot
+        say (the event matters more than its history)."""
+        try:
+            return replace(job, attempts=tuple(self._context.store.attempts(job.id)))
+        except SluiceError as exc:
+            _log.warning("export %s: cannot read its attempts: %s", job.id, exc.message)
+            return None
 
     def _end_attempt(
         self, lease: Lease, outcome: AttemptOutcome, error: JobError | None = None
@@ -484,6 +489,11 @@ class ExportRunner:
         INBOXES.discard(job.id)
         report_safely(self._context.telemetry.export_finished, job)
         self._context.hub.publish(StateChanged(job.id, job.state))
-        self._context.hub.publish(Finished(job.id, job))
+        # With its attempts, read once here rather than by each of its watchers (each
+        # reads them itself when they could not be read here).
+        with_attempts = self._with_attempts(job)
+        self._context.hub.publish(
+            Finished(job.id, with_attempts or job, with_attempts=with_attempts is not None)
+        )
         if self._on_final is not None:
             self._on_final(job)

@@ -19,7 +19,7 @@ from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.pipeline.stopping import ExportStop
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
-from sluice.server.service.events import EventHub, ProgressUpdated
+from sluice.server.service.events import MIN_PROGRESS_INTERVAL, EventHub, ProgressUpdated
 from sluice.server.settings import load_settings
 from sluice.sinks import open_sink
 from sluice.sinks.base import UploadJournal
@@ -66,7 +66,8 @@ def test_a_late_commit_never_moves_watched_progress_back(
         committed = PipelineProgress(records=100, chunks=1, stored_bytes=10, source_rows_done=100)
         reporter.chunk_committed(_chunk(0, 100, 100), committed)
         events = []
-        while (event := watcher.next(0.01)) is not None:
+        # Progress reaches a watcher at most once per MIN_PROGRESS_INTERVAL (the newest).
+        while (event := watcher.next(2 * MIN_PROGRESS_INTERVAL)) is not None:
             events.append(event)
 
     seen = [e.live.progress for e in events if isinstance(e, ProgressUpdated)]

@@ -1010,7 +1010,11 @@ class ExportEvent(_message.Message):
         """
 
     @_builtins.property
-    def progress(self) -> Global___Progress: ...
+    def progress(self) -> Global___Progress:
+        """The newest progress; paced per watcher and latest-wins (see WatchExport), so a
+        watcher may see fewer progress events than the export published, never stale ones.
+        """
+
     @_builtins.property
     def chunk_committed(self) -> Global___ChunkInfo: ...
     @_builtins.property

@@ -196,7 +196,14 @@ class ExportServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchExport(self, request, context):
-        """A snapshot of the export, then live events until it reaches a final state.
+        """A snapshot of the export, then live events until it reaches a final state. Every
+        state change, committed chunk and the final event reach every watcher, in order;
+        progress is paced per watcher (the newest one, the first at once, then at most once
+        per max(0.25, watchers / 50) s, watchers being this export's WatchExport streams,
+        at least once per 5 s while it changes; the newest is sent before a state change or
+        the final event). Watchers of an export running on another replica get no chunk
+        events: its state and journalled progress (no rates, unpaced) are read from the
+        store, one read per watcher at each change it signals and every poll.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

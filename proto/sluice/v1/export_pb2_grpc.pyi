@@ -55,7 +55,15 @@ class ExportServiceStub:
     ListExports: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListExportsRequest, _export_pb2.ListExportsResponse]
     """Newest first, paged; filter by state and labels."""
     WatchExport: _grpc.UnaryStreamMultiCallable[_export_pb2.WatchExportRequest, _export_pb2.ExportEvent]
-    """A snapshot of the export, then live events until it reaches a final state."""
+    """A snapshot of the export, then live events until it reaches a final state. Every
+    state change, committed chunk and the final event reach every watcher, in order;
+    progress is paced per watcher (the newest one, the first at once, then at most once
+    per max(0.25, watchers / 50) s, watchers being this export's WatchExport streams,
+    at least once per 5 s while it changes; the newest is sent before a state change or
+    the final event). Watchers of an export running on another replica get no chunk
+    events: its state and journalled progress (no rates, unpaced) are read from the
+    store, one read per watcher at each change it signals and every poll.
+    """
     CancelExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.CancelExportRequest, _export_pb2.Export]
     """Stops a queued or running export; chunks already committed stay journalled."""
     ResumeExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.ResumeExportRequest, _export_pb2.Export]
@@ -142,7 +150,15 @@ class ExportServiceAsyncStub(ExportServiceStub):
     ListExports: _aio.UnaryUnaryMultiCallable[_export_pb2.ListExportsRequest, _export_pb2.ListExportsResponse]  # type: ignore[assignment]
     """Newest first, paged; filter by state and labels."""
     WatchExport: _aio.UnaryStreamMultiCallable[_export_pb2.WatchExportRequest, _export_pb2.ExportEvent]  # type: ignore[assignment]
-    """A snapshot of the export, then live events until it reaches a final state."""
+    """A snapshot of the export, then live events until it reaches a final state. Every
+    state change, committed chunk and the final event reach every watcher, in order;
+    progress is paced per watcher (the newest one, the first at once, then at most once
+    per max(0.25, watchers / 50) s, watchers being this export's WatchExport streams,
+    at least once per 5 s while it changes; the newest is sent before a state change or
+    the final event). Watchers of an export running on another replica get no chunk
+    events: its state and journalled progress (no rates, unpaced) are read from the
+    store, one read per watcher at each change it signals and every poll.
+    """
     CancelExport: _aio.UnaryUnaryMultiCallable[_export_pb2.CancelExportRequest, _export_pb2.Export]  # type: ignore[assignment]
     """Stops a queued or running export; chunks already committed stay journalled."""
     ResumeExport: _aio.UnaryUnaryMultiCallable[_export_pb2.ResumeExportRequest, _export_pb2.Export]  # type: ignore[assignment]
@@ -250,7 +266,15 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _export_pb2.WatchExportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_export_pb2.ExportEvent], _abc.AsyncIterator[_export_pb2.ExportEvent]]:
-        """A snapshot of the export, then live events until it reaches a final state."""
+        """A snapshot of the export, then live events until it reaches a final state. Every
+        state change, committed chunk and the final event reach every watcher, in order;
+        progress is paced per watcher (the newest one, the first at once, then at most once
+        per max(0.25, watchers / 50) s, watchers being this export's WatchExport streams,
+        at least once per 5 s while it changes; the newest is sent before a state change or
+        the final event). Watchers of an export running on another replica get no chunk
+        events: its state and journalled progress (no rates, unpaced) are read from the
+        store, one read per watcher at each change it signals and every poll.
+        """
 
     @_abc_1.abstractmethod
     def CancelExport(

@@ -51,9 +51,14 @@ _PARTING: Final = f"(?:{_LINE_BREAK}|{_WIDE_GAP})"
 #: A necessary condition for `with_line_bounds` and `holds_slashed_chain` of bytes
 #: that are rare in text: a line break, a tab or two spaces, or a "/" before a number's
 #: start (a scan led by a digit reads every digit of the digit-heavy rows the PHONE gate
-#: picks; this one, joined to the one-pass rewrite's scan for its own joiners, costs
-#: nothing measurable).
-LINE_OR_SLASH: Final = f"[{_BREAKS}\t]| {{2,}}[0-9]|/[0-9(+]"
+#: picks). Its alternatives are scanned apart: each starts with a byte of its own (a
+#: line break or a tab, a space, a "/"), which the regex engine looks for first; joined,
+#: it read every byte (0.062 CPU s per 1M text-heavy messages against 0.035 for the
+#: three scans).
+BREAK_OR_TAB: Final = f"[{_BREAKS}\t]"
+SPACES_BEFORE_DIGIT: Final = " {2,}[0-9]"
+SLASH_BEFORE_NUMBER: Final = "/[0-9(+]"
+LINE_OR_SLASH: Final = f"{BREAK_OR_TAB}|{SPACES_BEFORE_DIGIT}|{SLASH_BEFORE_NUMBER}"
 #: Before a "+", and before a "(" after a number that is not a country code.
 _SIGNED: Final = r"([0-9])(\s+\+)|((?:^|[^+0-9])[0-9]+)(\s+\()"
 _SIGNED_JOINED: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"

@@ -16,7 +16,10 @@ from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
 from sluice.server.pipeline.redaction.phone_bounds import (
+    BREAK_OR_TAB,
     LINE_OR_SLASH,
+    SLASH_BEFORE_NUMBER,
+    SPACES_BEFORE_DIGIT,
     holds_glued_area_code,
     holds_lines_beyond_ascii,
     holds_slashed_chain,
@@ -228,7 +231,7 @@ _VALUE: Final = "value"
 
 
 def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """Three answers from one scan for any of them (few rows hold one; the scans apart
+    """Three answers from the scans for any of them (few rows hold one; a scan per answer
     cost ~40% more, the control characters' as dear as any scan for what it reads):
 
     - `values` with joiners after the separators that start another value (`JOINED`),
@@ -247,7 +250,13 @@ def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Ser
       (holds_lines_beyond_ascii).
     """
     markers = f"[{OPEN}{CLOSE}{JOINER}]"
-    either = values.str.contains(f"{JOINED}|{markers}|{LINE_OR_SLASH}").fill_null(False)
+    # LINE_OR_SLASH's alternatives in scans apart (phone_bounds.SLASH_BEFORE_NUMBER): one
+    # scan for all cost 0.064 CPU s per 1M text-heavy messages, these three 0.042.
+    either = (
+        values.str.contains(f"{JOINED}|{markers}|{SLASH_BEFORE_NUMBER}")
+        | values.str.contains(BREAK_OR_TAB)
+        | values.str.contains(SPACES_BEFORE_DIGIT)
+    ).fill_null(False)
     unusual = pl.repeat(False, len(values), eager=True)
     slashed = pl.repeat(False, len(values), eager=True)
     if not either.any():
