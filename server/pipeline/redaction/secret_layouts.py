@@ -46,9 +46,12 @@ _ASSIGNMENT = _after_name(f"{_SETTING_OPERATORS}|{_COMPARISON_OPERATORS}")
 # left the secret after it in clear anyway. A "(" before any other character is the
 # value's (`password=(x)`), as before. Not bounded to one line: main read the "(" alone
 # as the value, so under null it hid every row; a lead that stops at a line break
-# matches nothing in `password=(\n\nx` and keeps it.
+# matches nothing in `password=(\n\nx` and keeps it. Those spaces are read 64 at most:
+# a match whose lead runs over 2000 no-break spaces cost ~8x main's CPU (the engine
+# resolves the groups over the whole match, slowly); past 64 the value is the "(" with
+# the spaces _ASSIGNED_START reads, as main's value was the "(".
 _ASSIGNED_VALUE = (
-    rf"(?:{_SETTING}(?:\((?:\s+\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
+    rf"(?:{_SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
     rf"|{_COMPARISON}\\?[\"'「『])"
 )
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
