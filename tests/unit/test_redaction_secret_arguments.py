@@ -387,3 +387,32 @@ def test_a_led_item_holding_a_parenthesis_is_hidden(text: str, action: str, tmp_
     spec = RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:{action}"),))
     out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, crm=KEY))
     assert "hunter2xyz" not in (out["text"][0] or "")
+
+
+#: A shell array whose first item is led by more than 64 spaces: past 64 its value is
+#: read as main's shell array read it, whole up to the ")" (the 64 bound keeps the cost
+#: of long runs of spaces near main's). Main hid these; with the bound alone they were
+#: in clear (no layout took an item led by more than 64 spaces).
+LONG_SPACE_LED_ARRAYS = [
+    'PASSWORDS=("' + " " * 65 + '", "hunter2xyz")',
+    'password=("' + "\xa0" * 100 + 'hunter2xyz")',
+    'x=1 tokens=("' + "\u3000" * 70 + '", "hunter2xyz")',
+]
+
+
+@pytest.mark.parametrize("text", LONG_SPACE_LED_ARRAYS)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        *(
+            RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:{action}"),))
+            for action in ("redact", "mask:4", "hash:crm", "null")
+        ),
+        *(RedactionSpec(level=level) for level in ("basic", "moderate", "strict")),
+    ],
+)
+def test_an_array_led_by_a_long_run_of_spaces_is_hidden(
+    text: str, spec: RedactionSpec, tmp_path: Path
+) -> None:
+    out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, crm=KEY))
+    assert "hunter2xyz" not in (out["text"][0] or "")

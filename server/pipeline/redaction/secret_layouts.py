@@ -262,26 +262,6 @@ def _item(quote: str) -> str:
     return rf"(?:[^{quote}\n\\()]|\\[^\s()])*"
 
 
-def _not_quoted_items(quote: str) -> str:
-    """A parenthesised value led by `quote` that is not one quoted item or several parted
-    by commas (`"a"`, `"a", "b"`, `"a",`: _parenthesised_quoted's), to its end on its
-    line: an item no quote closes, one ending in a lone backslash, or after a closing
-    quote anything but spaces, a comma and the next item's quote (`"a" "b"`, `"a b" c`,
-    `"a", 'b'`). Each way a value can leave that form, so the two together take what
-    the shell array's value took before (one line, no parenthesis)."""
-    item = _item(quote)
-    items_then_open = rf"{item}(?:{quote}[ \t]*,[ \t]*{quote}{item})*"
-    items_closed = rf"{item}{quote}(?:[ \t]*,[ \t]*{quote}{item}{quote})*"
-    return (
-        rf"{quote}(?:{items_then_open}(?:\\(?:[ \t][^()\n]*)?)?"
-        rf"|{items_closed}[ \t]*(?:[^ \t,()\n]|,[ \t]*[^ \t{quote}()\n])[^()\n]*)"
-    )
-
-
-# A shell array's value led by a quote of either kind (_not_quoted_items).
-_SHELL_QUOTED_VALUE = "|".join(_not_quoted_items(quote) for quote in "\"'")
-
-
 def _quoted_items(quote: str) -> str:
     """One quoted item or several parted by commas, a comma after them too (`"a"`,
     `"", 'b'`... of one kind of quote), with the spaces around them."""
@@ -289,10 +269,45 @@ def _quoted_items(quote: str) -> str:
     return rf"[ \t]*{quote}{item}{quote}(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*,?[ \t]*"
 
 
-# Empty quoted items alone, or of spaces alone (`" "`, a no-break space), parted by
-# spaces or commas (`""`, `"" ,''`, `"",`).
+# An empty quoted item, or one of spaces alone (`" "`, a no-break space).
 _EMPTY_ITEM = r"(?:\"[^\S\n]*\"|'[^\S\n]*')"
-_EMPTY_ITEMS = rf"{_EMPTY_ITEM}(?:[ \t]*,?[ \t]*{_EMPTY_ITEM})*[ \t]*,?"
+
+
+def _shell_value_led_by(quote: str) -> str:
+    """A shell array's value led by `quote`, to its end on its line, that the shell array
+    takes: empty items alone, parted by spaces or commas (`""`, `"" ,''`, `"",`), or what
+    is not one quoted item or several parted by commas (`"a"`, `"a", "b"`, `"a",`:
+    _parenthesised_quoted's): an item no quote closes, one ending in a lone backslash,
+    or after a closing quote anything but spaces, a comma and the next item's quote
+    (`"a" "b"`, `"a b" c`, `"a", 'b'`). Each way a value can leave that form, so the
+    two together take what the shell array's value took before (one line, no
+    parenthesis). The engine resolves the groups by running every form still open over
+    each character of the match: the first item's leading spaces are read once for all
+    of them, and 64 at most. Past 64 the value is read as main's shell array read it,
+    whole (`("` then 2000 no-break spaces, `")` cost 2.4x main's CPU with each form
+    reading them, ~1.2x now); _parenthesised_quoted reads no more either, so an item
+    led by more spaces (`PASSWORDS=("` + 65 spaces + `", "pw")`) was in clear."""
+    item = _item(quote)
+    # After the first item's closing quote: empty items, more items no quote closes (or
+    # ending in a backslash), or items closed, then what is not a comma and the next.
+    empty_then = rf"(?:[ \t]*,?[ \t]*{_EMPTY_ITEM})*[ \t]*,?"
+    backslash_then = r"(?:[ \t][^()\n]*)?"
+    open_then = (
+        rf"[ \t]*,[ \t]*{quote}{item}(?:{quote}[ \t]*,[ \t]*{quote}{item})*(?:\\{backslash_then})?"
+    )
+    closed_then = (
+        rf"(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*"
+        rf"(?:[^ \t,()\n]|,[ \t]*[^ \t{quote}()\n])[^()\n]*"
+    )
+    item_then = rf"{item}(?:{quote}(?:{open_then}|{closed_then})|\\{backslash_then})?"
+    return (
+        rf"{quote}(?:[^\S\n]{{0,64}}(?:{quote}(?:{empty_then}|{open_then}|{closed_then})"
+        rf"|\\(?:[^\s()]{item_then}|{backslash_then})|[^\s{quote}\\()]{item_then})?"
+        rf"|[^\S\n]{{65}}(?:[^()\n]*[^\s()])?)"
+    )
+
+
+_SHELL_VALUE_LED_BY_QUOTE = "|".join(_shell_value_led_by(quote) for quote in "\"'")
 
 
 #: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=( "a" "b" )`,
@@ -319,7 +334,8 @@ _SHELL_ARRAY_SECRET: Final = Entity(
     r"(?:(?m:^)[ \t]*|[;&|][ \t]*|[ \t])"
     r"(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
     rf"{_ARRAY_NAME}\+?=\(",
-    rf"[ \t]*(?:[^\s()\"'](?:[^()\n]*[^\s()])?|{_SHELL_QUOTED_VALUE}|{_EMPTY_ITEMS})[ \t]*",
+    rf"[ \t]*(?:[^\s()\"'](?:[^()\n]*[^\s()])?"
+    rf"|{_SHELL_VALUE_LED_BY_QUOTE})[ \t]*",
     r"\)",
     gate_pattern=r"=\(",
 )
