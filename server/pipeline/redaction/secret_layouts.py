@@ -1,9 +1,9 @@
 """How secrets are written beside their names, for the keyword entity SECRET_VALUE
-(entities.py): the names that hold a secret and how a value is assigned to them, the
-keyword pattern's own lead, value and gate, and the layouts that pattern leaves or takes
-only in part (quoted, in brackets or backticks, an XML element's text, after a
-command-line flag), each a pattern of its own run before it (Entity.layouts). Also the
-AWS secret key after the CLI's flag, a layout of AWS_SECRET_KEY.
+(entities.py): the keyword pattern's own lead, value and gate after a name
+(secret_names.py), and the layouts that pattern leaves or takes only in part (quoted, in
+brackets, parentheses or backticks, an XML element's text, after a command-line flag),
+each a pattern of its own run before it (Entity.layouts). Also the AWS secret key after
+the CLI's flag, a layout of AWS_SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -11,32 +11,19 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
-
-# The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
-# its value is assigned (`=`, `: `, `":"`, `=>`, `:=`, with escaped quotes in JSON held
-# inside a string).
-_CREDENTIAL_NAMES = (
-    r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
-    r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
+from sluice.server.pipeline.redaction.secret_names import (
+    ARRAY_NAME,
+    ASSIGNMENT,
+    COMPARISON,
+    CREDENTIAL_NAMES,
+    OTHER_LANGUAGE_PW,
+    PLURAL_NAMES,
+    PLURAL_SECRET_NAME,
+    PW_SUFFIXED_NAME,
+    SECRET_NAME,
+    SETTING,
 )
-# A full-width colon (U+FF1A) too, as CJK text writes it after a name.
-_SETTING_OPERATORS = r":=|=>|[:=\uff1a]"
-# A comparison holds the secret as well, as a quoted literal (`if password == "hunter2"`,
-# `password !== 'x'`): unquoted, what it compares with is code (`password == null`,
-# `token != expected_token`, `api_key == os.environ['KEY']`).
-_COMPARISON_OPERATORS = r"===?|!==?"
 
-
-def _after_name(operators: str) -> str:
-    """An operator after a secret's name, with the name's closing quote and spaces."""
-    return rf"\\?[\"']?\s*(?:{operators})\s*"
-
-
-_SETTING = _after_name(_SETTING_OPERATORS)
-_COMPARISON = _after_name(_COMPARISON_OPERATORS)
-# Either, where a quote or bracket follows (the quoted layouts). Comparisons after the
-# one-character settings, so `password==x1` still reads "=x1".
-_ASSIGNMENT = _after_name(f"{_SETTING_OPERATORS}|{_COMPARISON_OPERATORS}")
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
 # comparison only with one. After a setting a backtick too (`password = \`x\``): the
 # value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
@@ -51,15 +38,12 @@ _ASSIGNMENT = _after_name(f"{_SETTING_OPERATORS}|{_COMPARISON_OPERATORS}")
 # resolves the groups over the whole match, slowly); past 64 the value is the "(" with
 # the spaces _ASSIGNED_START reads, as main's value was the "(".
 _ASSIGNED_VALUE = (
-    rf"(?:{_SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
-    rf"|{_COMPARISON}\\?[\"'「『])"
+    rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
+    rf"|{COMPARISON}\\?[\"'「『])"
 )
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
-_ANY_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
-# "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
-# word it is no credential ("bypass=on", "pass=3 fail=0").
-_PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
+_ANY_ASSIGNED_VALUE = rf"{ASSIGNMENT}\\?[\"'「『]?"
 # Secrets after a fixed context that also holds a ':': `Authorization: Token …` (Django
 # REST framework's scheme), Basic credentials too short for BEARER_TOKEN to tell from
 # prose without the header (`Authorization: Basic YTpi`), and the secret ending a Slack
@@ -68,35 +52,6 @@ _PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
 # of their own would be one more scan of every leaf where any keyword is found.
 _AUTH_SCHEME_HEADER = r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s+)"
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
-# "Password" in a few other languages, as a whole name (a word boundary read as ASCII
-# does not hold beside "ñ" or CJK): in the same gate, they cost its scan +0.003 s per
-# 1M text-heavy messages.
-_OTHER_LANGUAGE_PW = (
-    r"(?:(?i:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe|пароль)|密码|パスワード|비밀번호)"
-)
-# The same as a name: the Latin-script words start a word or follow "_"/"-" ("DB_SENHA",
-# not "Resenha", a review).
-_OTHER_LANGUAGE_PW_NAME = (
-    r"(?:(?i:\b(?:[a-z0-9_-]*[_-])?(?:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe)"
-    r"|пароль)|密码|パスワード|비밀번호)"
-)
-
-# The plural of a name that holds secrets (`passwords`, `api_keys`, `AUTH_TOKENS`), for
-# lists of them; not `tokens` alone (a tokenizer's words) nor `secrets` alone (names of
-# secrets, as Kubernetes lists them).
-_PLURAL_NAMES = (
-    r"(?:passwords|passwds|passphrases|pwds|client[_-]?secrets|api[_-]?keys|apikeys"
-    r"|access[_-]?tokens|auth[_-]?tokens|refresh[_-]?tokens|secret[_-]?keys|private[_-]?keys"
-    r"|access[_-]?keys)\b"
-)
-_PLURAL_SECRET_NAME = rf"(?i:\b[a-z0-9_-]*?{_PLURAL_NAMES})"
-# The name of a secret, as the keyword entity's lead has it before the assignment.
-_SECRET_NAME = (
-    rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
-)
-# A shell array's name: a secret's name or its plural, `TOKENS` and `SECRETS` alone too (in
-# a shell assignment no tokenizer's words; `MAX_TOKENS=(512)` is a number).
-_ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets)\b))"
 # What may follow the closing parenthesis of a parenthesised value that
 # _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
 # further closing parentheses before one of those, a dot or a closing bracket
@@ -202,7 +157,7 @@ def _quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}[ \t]*",
+        rf"{SECRET_NAME}{ASSIGNMENT}\\?{quote}[ \t]*",
         _quoted_value(quote),
         rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
@@ -227,7 +182,7 @@ def _multiline_quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}",
+        rf"{SECRET_NAME}{ASSIGNMENT}\\?{quote}",
         rf"[^\s{quote}\[\\,;.:)(!?+<>{{}}|&=*-]{first}(?:\r?\n{then}){{1,{_ELEMENT_MORE_LINES}}}",
         rf"\\?{quote}(?:$|[\s,;)}}\]])",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
@@ -249,7 +204,7 @@ def _quoted_list(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}){_ASSIGNMENT}\[\s*{quote}",
+        rf"(?:{SECRET_NAME}|{PLURAL_SECRET_NAME}){ASSIGNMENT}\[\s*{quote}",
         rf"{item}(?:{quote}\s*,\s*{quote}{item})*",
         rf"{quote}\s*,?\s*\]",
         gate_pattern=rf"[:=>\uff1a]\s*\[\s*{quote}",
@@ -333,7 +288,7 @@ _SHELL_ARRAY_SECRET: Final = Entity(
     "basic",
     r"(?:(?m:^)[ \t]*|[;&|][ \t]*|[ \t])"
     r"(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
-    rf"{_ARRAY_NAME}\+?=\(",
+    rf"{ARRAY_NAME}\+?=\(",
     rf"[ \t]*(?:[^\s()\"'](?:[^()\n]*[^\s()])?"
     rf"|{_SHELL_VALUE_LED_BY_QUOTE})[ \t]*",
     r"\)",
@@ -376,7 +331,7 @@ def _parenthesised_quoted(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"(?:(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME})(?:{_ASSIGNMENT}|\+=)"
+        rf"(?:(?:{SECRET_NAME}|{PLURAL_SECRET_NAME})(?:{ASSIGNMENT}|\+=)"
         r"|(?:^|[\s;&|])(?i:tokens|secrets)\+?="
         rf")\([ \t]*{quote}[^\S\n]{{0,64}}",
         r"[^\s()][^()\n]*",
@@ -393,7 +348,7 @@ def _parenthesised_quoted(quote: str) -> Entity:
 _BRACKETED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_SECRET_NAME}{_ASSIGNMENT}[「『][ \t\u3000]*",
+    rf"{SECRET_NAME}{ASSIGNMENT}[「『][ \t\u3000]*",
     rf"[^\s」』\[\\][^」』\n]*|{_WRITTEN}[^」』\n]*[^\s」』]",
     "[」』]",
     gate_pattern=r"[:=>\uff1a]\s*[「『]",
@@ -429,7 +384,7 @@ _VALUE_MARK_FIRST = rf"(?:[^\sa-zA-Z0-9_*./\-\[\]\x1a(){{}},;:'\"`<>]|{_WRITTEN}
 _SQUARE_BRACKETED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_SECRET_NAME}=",
+    rf"{SECRET_NAME}=",
     rf"\[(?:(?:{_WORD_CHAR}+{_VALUE_MARK}|{_VALUE_MARK_FIRST}){_IN_BRACKETS}*"
     rf"|{_PLACEHOLDER_CHAR}+{_TAG_OR_INDEX_CHAR}{_WORD_CHAR}*"
     rf"|{_TAG_OR_INDEX_CHAR}+{_PLACEHOLDER_CHAR}{_WORD_CHAR}*)\]",
@@ -449,7 +404,7 @@ _SQUARE_BRACKETED_SECRET: Final = Entity(
 _BACKTICK_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_SECRET_NAME}{_SETTING}`",
+    rf"{SECRET_NAME}{SETTING}`",
     rf"[^\s`\[\\,;.:)!?][^`\n]*|{_WRITTEN}[^`\n]*[^\s`\\]",
     "`",
     gate_pattern=r"[:=>\uff1a]\s*`",
@@ -462,7 +417,7 @@ _BACKTICK_SECRET: Final = Entity(
 _DOUBLE_BACKTICK_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_SECRET_NAME}{_SETTING}``",
+    rf"{SECRET_NAME}{SETTING}``",
     rf"[^\s`\[\\,;.:)!?](?:[^`\n]|`[^`\n])*|{_WRITTEN}(?:[^`\n]|`[^`\n])*[^\s`\\]",
     "``",
     gate_pattern=_BACKTICK_SECRET.gate_pattern,
@@ -470,7 +425,7 @@ _DOUBLE_BACKTICK_SECRET: Final = Entity(
 # An XML element naming a secret: also with a namespace prefix (`<db:password>`) or
 # attributes on its line (`<password type="x">`), not closed at once (`<password/>`).
 _SECRET_ELEMENT_OPEN = (
-    rf"<(?:[A-Za-z_][A-Za-z0-9_.-]*:)?{_SECRET_NAME}(?:[ \t](?:[^<>\n]*[^<>/\n])?)?>"
+    rf"<(?:[A-Za-z_][A-Za-z0-9_.-]*:)?{SECRET_NAME}(?:[ \t](?:[^<>\n]*[^<>/\n])?)?>"
 )
 # Lines of an element's value after its first: enough for a pretty-printed key (a
 # 4096-bit one's base64 takes 52 lines of 64), so an element no "</" closes near by
@@ -529,7 +484,7 @@ _SECRET_CDATA: Final = Entity(
 
 # A command-line flag naming a secret, and the space before its value (`--password `,
 # `--db-pass `, `--api-key `): a keyword and a space are prose too, so only after "--".
-_FLAG_NAME = rf"--(?i:[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})\s+"
+_FLAG_NAME = rf"--(?i:[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME})\s+"
 
 
 def _quoted_flag(quote: str) -> Entity:
@@ -585,16 +540,16 @@ AWS_SECRET_FLAG: Final = Entity(
 #: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
 #: assignment, an Authorization header's scheme, or a Slack webhook's path.
 KEYWORD_SECRET_LEAD: Final = (
-    rf"{_SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}"
+    rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}"
 )
 KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}"
 #: The keyword and what follows it: every match holds it, and a gate starting with a
 #: literal keeps its prefilter (a name's first words are not one).
 KEYWORD_SECRET_GATE: Final = (
-    rf"(?:(?i:{_CREDENTIAL_NAMES}|{_PLURAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
+    rf"(?:(?i:{CREDENTIAL_NAMES}|{PLURAL_NAMES}|pass\b)|{OTHER_LANGUAGE_PW})"
     # An element's attribute too (`<password type="x">`).
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=)"
-    rf"|--(?i:[a-z0-9_-]*?(?:{_CREDENTIAL_NAMES}|pass\b))\s"
+    rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
     r"|://hooks\.slack\.com/services/"
     # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
