@@ -371,6 +371,8 @@ LED_ITEMS_HOLDING_A_PARENTHESIS = [
     'password=("' + "\xa0" * 100 + 'hunter2xyz")',
     "password=(" + "\xa0" * 2000 + '"hunter2xyz")',
     'PASSWORDS=("' + "\xa0" * 100 + '") hunter2xyz',
+    # Past 64 spaces an item no quote closes is read no further than them (CPU).
+    'password=("' + "\xa0" * 2000 + "hunter2xyz",
 ]
 
 

@@ -108,14 +108,28 @@ _WRITTEN_THEN_MORE = (
     rf"{_WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"']"
     rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|\\[^\s\"']))"
 )
+
+
+def _led_item_to_parenthesis(quote: str) -> str:
+    """A first item led by spaces (64 at most, the next character no space) or an
+    escaped quote, up to a parenthesis or its line's end (_ASSIGNED_START)."""
+    rest = rf"(?:[^{quote}\\()\n]|\\.)*"
+    return (
+        rf"{quote}(?:[^\S\n]{{1,64}}(?:(?:[^\s{quote}\\()]|\\.){rest})?|\\{quote}{rest})"
+        r"\\?(?:[()]|(?m:$))"
+    )
+
+
+_QUOTE, _APOSTROPHE = '"', "'"
+
+
 _ASSIGNED_START = (
     r"(?:[^\s\"',;&\[\\=>「『」』`(]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
     r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
     r"|\([^\S\n]{0,64}(?:\(|[\"'][^\S\n]{0,64}[\"')]|(?m:$)"
     r"|[\"'](?:[^\S\n]{1,64}[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
     rf"{_GLUED_AFTER_CLOSE}"
-    r"|\"(?:[^\S\n]{1,64}|\\\")(?:[^\"\\()\n]|\\.)*\\?(?:[()]|(?m:$))"
-    r"|'(?:[^\S\n]{1,64}|\\')(?:[^'\\()\n]|\\.)*\\?(?:[()]|(?m:$))"
+    rf"|{_led_item_to_parenthesis(_QUOTE)}|{_led_item_to_parenthesis(_APOSTROPHE)}"
     r"|[\"']?[^\S\n]{64})"
     rf"|{_WRITTEN_THEN_MORE})"
 )
