@@ -270,7 +270,9 @@ def test_a_parenthesis_before_blank_lines_is_nulled(text: str) -> None:
     ("text", "expected"),
     [
         ('password=(\n\n"" + hunter2)', 'password=[SECRET_VALUE]\n\n"" + hunter2)'),
-        ('x password=(\n("hunter2")', 'x password=[SECRET_VALUE]\n("hunter2")'),
+        # A nested "(" and quote on the next line are read as the keyword value (the
+        # "(" then a quote no layout takes): hidden, where main showed the secret.
+        ('x password=(\n("hunter2")', 'x password=(\n[SECRET_VALUE]")'),
     ],
 )
 def test_an_empty_or_nested_item_is_looked_for_on_its_line(text: str, expected: str) -> None:
@@ -418,3 +420,64 @@ def test_an_array_led_by_a_long_run_of_spaces_is_hidden(
 ) -> None:
     out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, crm=KEY))
     assert "hunter2xyz" not in (out["text"][0] or "")
+
+
+def _spec(config: str) -> RedactionSpec:
+    """One of the 7 configurations: an action on the keyword entity, or a level."""
+    if config in ("basic", "moderate", "strict"):
+        return RedactionSpec(level=config)
+    return RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:{config}"),))
+
+
+_SEVEN = ["redact", "mask:4", "hash:crm", "null", "basic", "moderate", "strict"]
+
+#: A quoted first item no parenthesised layout takes, where main read the "(" alone (so
+#: null dropped the row): an escaped quote then spaces (B), a space-led item no ")"
+#: closes (C). The "(", the quote, its spaces and the item's first word are the value.
+QUOTE_NO_LAYOUT_TAKES = [
+    'password = (\\" hunter2xyz\\")',
+    'token : (\\"  hunter2xyz\\")',
+    'password=(" hunter2xyz"',
+    'password = ("  hunter2xyz"; x()',
+    'password=(" hunter2xyz" ,""',
+    "api_key=('" + " " * 63 + "hunter2xyz'",
+]
+
+
+@pytest.mark.parametrize("text", QUOTE_NO_LAYOUT_TAKES)
+@pytest.mark.parametrize("config", _SEVEN)
+def test_a_quote_no_layout_takes_is_hidden(text: str, config: str, tmp_path: Path) -> None:
+    settings = settings_with_keys(tmp_path, crm=KEY)
+    out, _ = run(pl.DataFrame({"text": [text]}), _spec(config), settings)
+    written = out["text"][0]
+    assert (written is None) == (config == "null")
+    assert "hunter2xyz" not in (written or "")
+
+
+#: A line break right after the quote (A): the "(" and the quote are the value, up to
+#: the line's end, as main read the "(" alone; the next line is kept, as on main.
+QUOTE_THEN_LINE_BREAK = [
+    ('password=("\nhunter2xyz")', "password=", '\nhunter2xyz")'),
+    ('password=("\r\nhunter2xyz")', "password=", '\nhunter2xyz")'),
+    ("f(password=('\n  hunter2xyz'), x=1)", "f(password=", "\n  hunter2xyz'), x=1)"),
+]
+
+
+@pytest.mark.parametrize(("text", "before", "after"), QUOTE_THEN_LINE_BREAK)
+@pytest.mark.parametrize("config", _SEVEN)
+def test_a_quote_before_a_line_break_is_the_value(
+    text: str, before: str, after: str, config: str, tmp_path: Path
+) -> None:
+    settings = settings_with_keys(tmp_path, crm=KEY)
+    out, _ = run(pl.DataFrame({"text": [text]}), _spec(config), settings)
+    written = out["text"][0]
+    if config == "null":
+        assert written is None
+    elif config == "mask:4":
+        # Two characters: mask:4 keeps them, as it kept main's "(".
+        assert written == text
+    else:
+        assert written is not None
+        tag = written.removeprefix(before).removesuffix(after)
+        assert written == before + tag + after
+        assert tag.startswith("[SECRET_VALUE") and tag.endswith("]")
