@@ -441,6 +441,9 @@ QUOTE_NO_LAYOUT_TAKES = [
     'password = ("  hunter2xyz"; x()',
     'password=(" hunter2xyz" ,""',
     "api_key=('" + " " * 63 + "hunter2xyz'",
+    # After a no-break space before the quote (no layout reads one there).
+    'password=(\xa0"\\"","hunter2xyz"',
+    "f(password=(\xa0\" hunter2xyz\" '')",
 ]
 
 

@@ -93,10 +93,11 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 # Runs of spaces after "(" and the quote are read 64 at most (a longer run was CPU bound:
 # 2000 no-break spaces); past 64 the "(", the quote and 64 spaces are the value, so null
 # still drops the row as main did.
-# Last, where no layout took what follows the "(": a quote (escaped too) that a line break
-# or a first character other than "[" or "*" (what a layout wrote) follows, after spaces
-# (`password=("\nx")`, `(\" x\")`, `(" x"` unclosed): as main read the "(" alone, so
-# every such row is hidden (under null dropped) at least as main hid it.
+# Last, where no layout took what follows the "(": a quote (escaped too, after spaces on
+# its line) that a line break or a first character other than "[" or "*" (what a layout
+# wrote) follows, after spaces (`password=("\nx")`, `(\" x\")`, `(" x"` unclosed,
+# `(\xa0" x")`): as main read the "(" alone, so such a row is hidden (null drops it) at
+# least as main hid it.
 # What an earlier rule wrote starts one when more of the value follows it
 # (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
 #: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
@@ -135,7 +136,7 @@ _ASSIGNED_START = (
     rf"{_GLUED_AFTER_CLOSE}"
     rf"|{_led_item_to_parenthesis(_QUOTE)}|{_led_item_to_parenthesis(_APOSTROPHE)}"
     r"|[\"']?[^\S\n]{64})"
-    r"|\([ \t]{0,64}\\?[\"'](?:[^\S\n]{0,64}(?:[^\s\[*]|(?m:$))|[^\S\n]{64})"
+    r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}(?:[^\s\[*]|(?m:$))|[^\S\n]{64})"
     rf"|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
