@@ -445,6 +445,10 @@ QUOTE_NO_LAYOUT_TAKES = [
     'password = ("  hunter2xyz"; x()',
     'password=(" hunter2xyz" ,""',
     "api_key=('" + " " * 63 + "hunter2xyz'",
+    # Led by "*" or "[" (as a mask or tag a layout wrote is, but no ")" follows): to the
+    # line's end.
+    'password=(" *hunter2xyz"',
+    "password = ('  [hunter2xyz' x",
 ]
 
 

@@ -96,8 +96,9 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 # Last, where no layout took what follows the "(": a quote (escaped too, after spaces on
 # its line) that a line break or a first character other than "[" or "*" (what a layout
 # wrote) follows, after spaces (`password=("\nx")`, `(\" x\")`, `(" x"` unclosed,
-# `(\xa0" x")`): as main read the "(" alone, so such a row is hidden (null drops it) at
-# least as main hid it.
+# `(\xa0" x")`), or one of those two with no parenthesis after it on its line, up to the
+# line's end (`(" *x"`: a layout writes only before a ")"): as main read the "(" alone,
+# so such a row is hidden (null drops it) at least as main hid it.
 # What an earlier rule wrote starts one when more of the value follows it
 # (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
 #: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
@@ -136,7 +137,8 @@ _ASSIGNED_START = (
     rf"{_GLUED_AFTER_CLOSE}"
     rf"|{_led_item_to_parenthesis(_QUOTE)}|{_led_item_to_parenthesis(_APOSTROPHE)}"
     r"|[\"']?[^\S\n]{64})"
-    r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}(?:[^\s\[*]|(?m:$))|[^\S\n]{64})"
+    r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}(?:[^\s\[*]|[\[*][^()\n]*)?(?m:$)"
+    r"|[^\S\n]{0,64}[^\s\[*]|[^\S\n]{64})"
     rf"|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
