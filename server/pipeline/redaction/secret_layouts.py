@@ -11,6 +11,10 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
+from sluice.server.pipeline.redaction.secret_elements import (
+    ELEMENT_MORE_LINES,
+    SECRET_ELEMENT_LAYOUTS,
+)
 from sluice.server.pipeline.redaction.secret_names import (
     ARRAY_NAME,
     ASSIGNMENT,
@@ -23,6 +27,7 @@ from sluice.server.pipeline.redaction.secret_names import (
     SECRET_NAME,
     SETTING,
 )
+from sluice.server.pipeline.redaction.written_forms import WRITTEN
 
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
 # comparison only with one. After a setting a backtick too (`password = \`x\``): the
@@ -101,17 +106,14 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 # so such a row is hidden (null drops it) at least as main hid it.
 # What an earlier rule wrote starts one when more of the value follows it
 # (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
-#: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
-#: (pseudonyms.py: `[LABEL` or `[`, then a SUB). Not any word in brackets: `token=[0]*2`
-#: and `token=[masked]x` are code and log text.
-_WRITTEN = r"\[(?:[A-Z][A-Z0-9_]*|[A-Z0-9_]*\x1a[^\[\]\s]*)\]"
-#: ... and the first character of the value's rest after it. A closing bracket only
+#: What an earlier rule wrote (WRITTEN, written_forms.py) and the first character of the
+#: value's rest after it. A closing bracket only
 #: where a character that goes on with a secret follows it (`[AWS_ACCESS_KEY])tail9`,
 #: `[TAG]}abc`): after a value in square brackets (_SQUARE_BRACKETED_SECRET) it is the
 #: code's when a dot, another bracket, a separator or a space follows, or nothing
 #: (`login(password=[x y]).then(ok)` lost `).then(ok)` to the value).
 _WRITTEN_THEN_MORE = (
-    rf"{_WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"']"
+    rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"']"
     rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|\\[^\s\"']))"
 )
 
@@ -127,6 +129,11 @@ def _led_item_to_parenthesis(quote: str) -> str:
 
 
 _QUOTE, _APOSTROPHE = '"', "'"
+#: A first item led by "[" or "*" that no layout wrote: a layout writes its tag, seal or
+#: mask only as the whole item, then the quote and `[ \t]*,?[ \t]*\)` (_parenthesised_quoted's
+#: trail), so one that a "(" or its line's end, or a ")" without that trail, ends first
+#: is none (`(" *pw" + f(x)`, `(" [x] pw" + y)`).
+_NOT_WRITTEN_ITEM = r"[\[*][^()\n]*(?:\(|(?m:$)|[^ \t,\"'()\n][ \t]*,?[ \t]*\)|,[ \t]*,[ \t]*\))"
 
 
 _ASSIGNED_START = (
@@ -137,8 +144,8 @@ _ASSIGNED_START = (
     rf"{_GLUED_AFTER_CLOSE}"
     rf"|{_led_item_to_parenthesis(_QUOTE)}|{_led_item_to_parenthesis(_APOSTROPHE)}"
     r"|[\"']?[^\S\n]{64})"
-    r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}(?:[^\s\[*]|[\[*][^()\n]*)?(?m:$)"
-    r"|[^\S\n]{0,64}[^\s\[*]|[^\S\n]{64})"
+    r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}[^\s\[*]?(?m:$)|[^\S\n]{0,64}[^\s\[*]"
+    rf"|[^\S\n]{{0,64}}{_NOT_WRITTEN_ITEM}|[^\S\n]{{64}})"
     rf"|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
@@ -161,7 +168,7 @@ def _quoted_value(quote: str) -> str:
     'Hunter2'`) in clear; and a quote no line closes took the rest of the text."""
     return (
         rf"{_quoted_start(quote)}{_ASSIGNED_REST}[^{quote}\n\\]*"
-        rf"|{_WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
+        rf"|{WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
     )
 
 
@@ -205,7 +212,7 @@ def _multiline_quoted_secret(quote: str) -> Entity:
         "SECRET_VALUE",
         "basic",
         rf"{SECRET_NAME}{ASSIGNMENT}\\?{quote}",
-        rf"[^\s{quote}\[\\,;.:)(!?+<>{{}}|&=*-]{first}(?:\r?\n{then}){{1,{_ELEMENT_MORE_LINES}}}",
+        rf"[^\s{quote}\[\\,;.:)(!?+<>{{}}|&=*-]{first}(?:\r?\n{then}){{1,{ELEMENT_MORE_LINES}}}",
         rf"\\?{quote}(?:$|[\s,;)}}\]])",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
@@ -331,6 +338,16 @@ _SHELL_ARRAY_ITEMS_BEFORE_MORE: Final = Entity(
 )
 
 
+#: The items _parenthesised_quoted takes: any but a hash rule's pseudonym alone, once
+#: unsealed (`[SECRET_VALUE:` 16 hex digits `]`), which it would hash again when the
+#: output is redacted again; a tag or mask written again is the same text.
+_NOT_A_PSEUDONYM = (
+    r"[^\s()\[][^()\n]*|\[(?:[^A-Z()\n][^()\n]*)?|\[[A-Z][A-Z0-9_]*(?:[^A-Z0-9_:()\n][^()\n]*"
+    r"|:[0-9a-f]{0,15}(?:[^0-9a-f()\n][^()\n]*)?|:[0-9a-f]{16}(?:[^\]()\n][^()\n]*)?"
+    r"|:[0-9a-f]{16}\][^()\n]+)?"
+)
+
+
 def _parenthesised_quoted(quote: str) -> Entity:
     """A quoted secret in parentheses, or several parted by commas (a tuple), after a
     secret's name or its plural and an assignment (`connect(host, password=("hunter2"))`,
@@ -355,7 +372,7 @@ def _parenthesised_quoted(quote: str) -> Entity:
         rf"(?:(?:{SECRET_NAME}|{PLURAL_SECRET_NAME})(?:{ASSIGNMENT}|\+=)"
         r"|(?:^|[\s;&|])(?i:tokens|secrets)\+?="
         rf")\([ \t]*{quote}[^\S\n]{{0,64}}",
-        r"[^\s()][^()\n]*",
+        _NOT_A_PSEUDONYM,
         rf"{quote}[ \t]*,?[ \t]*\){_CLOSED_VALUE_END}",
         gate_pattern=r"[:=>\uff1a]\s*\([ \t]*[\"']",
     )
@@ -370,7 +387,7 @@ _BRACKETED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{SECRET_NAME}{ASSIGNMENT}[「『][ \t\u3000]*",
-    rf"[^\s」』\[\\][^」』\n]*|{_WRITTEN}[^」』\n]*[^\s」』]",
+    rf"[^\s」』\[\\][^」』\n]*|{WRITTEN}[^」』\n]*[^\s」』]",
     "[」』]",
     gate_pattern=r"[:=>\uff1a]\s*[「『]",
 )
@@ -380,7 +397,7 @@ _BRACKETED_SECRET: Final = Entity(
 # (a tag or seal, pseudonyms.py), no line break, and nothing code, a list or Markdown
 # holds there (`[t.strip() for t in x]`, `[u8; 32]`, `[str]) -> None`, `[string,
 # number]) {}`, `['a', 'b']`, `[1, 2]`, `[<hidden>]`).
-_IN_BRACKETS = rf"(?:[^\[\]\n\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
+_IN_BRACKETS = rf"(?:[^\[\]\n\x1a(){{}},;:'\"`<>]|{WRITTEN})"
 # A word of letters, digits, "_" and the characters of placeholders ("*", ".", "/", "-");
 # lower case and placeholder characters alone (`masked`, `n/a`, `***`) are a placeholder,
 # upper case, digits and "_" alone a tag or an index (`REDACTED`, `0`).
@@ -389,8 +406,8 @@ _TAG_OR_INDEX_CHAR = r"[A-Z0-9_]"
 _WORD_CHAR = r"[a-zA-Z0-9_*./-]"
 # Anything else: a space (not first), a sign, a letter beyond ASCII or what an earlier
 # rule wrote.
-_VALUE_MARK = rf"(?:[^a-zA-Z0-9_*./\-\[\]\n\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
-_VALUE_MARK_FIRST = rf"(?:[^\sa-zA-Z0-9_*./\-\[\]\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
+_VALUE_MARK = rf"(?:[^a-zA-Z0-9_*./\-\[\]\n\x1a(){{}},;:'\"`<>]|{WRITTEN})"
+_VALUE_MARK_FIRST = rf"(?:[^\sa-zA-Z0-9_*./\-\[\]\x1a(){{}},;:'\"`<>]|{WRITTEN})"
 
 #: A secret in square brackets right after "=" (`password=[x y]`, `secret=[Hunter2]`),
 #: whole up to the closing bracket on its line, brackets and what an earlier rule wrote
@@ -426,7 +443,7 @@ _BACKTICK_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{SECRET_NAME}{SETTING}`",
-    rf"[^\s`\[\\,;.:)!?][^`\n]*|{_WRITTEN}[^`\n]*[^\s`\\]",
+    rf"[^\s`\[\\,;.:)!?][^`\n]*|{WRITTEN}[^`\n]*[^\s`\\]",
     "`",
     gate_pattern=r"[:=>\uff1a]\s*`",
 )
@@ -439,70 +456,10 @@ _DOUBLE_BACKTICK_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{SECRET_NAME}{SETTING}``",
-    rf"[^\s`\[\\,;.:)!?](?:[^`\n]|`[^`\n])*|{_WRITTEN}(?:[^`\n]|`[^`\n])*[^\s`\\]",
+    rf"[^\s`\[\\,;.:)!?](?:[^`\n]|`[^`\n])*|{WRITTEN}(?:[^`\n]|`[^`\n])*[^\s`\\]",
     "``",
     gate_pattern=_BACKTICK_SECRET.gate_pattern,
 )
-# An XML element naming a secret: also with a namespace prefix (`<db:password>`) or
-# attributes on its line (`<password type="x">`), not closed at once (`<password/>`).
-_SECRET_ELEMENT_OPEN = (
-    rf"<(?:[A-Za-z_][A-Za-z0-9_.-]*:)?{SECRET_NAME}(?:[ \t](?:[^<>\n]*[^<>/\n])?)?>"
-)
-# Lines of an element's value after its first: enough for a pretty-printed key (a
-# 4096-bit one's base64 takes 52 lines of 64), so an element no "</" closes near by
-# does not take pages of text up to the next one (`<password>a` and a megabyte of
-# lines before `</x>`). An element whose value runs on longer has as many of its lines
-# redacted (_LONG_SECRET_ELEMENT).
-_ELEMENT_MORE_LINES = 63
-# An element's value: its first line (also one starting with what an earlier rule
-# wrote, when more of the value follows it), then its further lines, each starting with
-# its first non-space character.
-_ELEMENT_FIRST_LINE = rf"(?:[^<\[\s]|{_WRITTEN}[ \t]*(?:[\r\n]\s*)?[^<\s])[^<\r\n]*"
-_ELEMENT_NEXT_LINE = r"[\r\n]\s*[^<\s][^<\r\n]*"
-
-
-#: A secret as an XML element's text (`<password>hunter2</password>`), whole up to the
-#: next "<", also pretty-printed on lines of its own (`<password>\n  s3cr3t\n</password>`:
-#: the line breaks and indent around it are context; its own lines are the value). Each
-#: further line starts with its first non-space character, so the split between lines is
-#: unambiguous (no backtracking blow-up under Python `re`). Only values holding "</"
-#: are looked at.
-_SECRET_ELEMENT: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{_SECRET_ELEMENT_OPEN}\s*",
-    rf"{_ELEMENT_FIRST_LINE}(?:{_ELEMENT_NEXT_LINE}){{0,{_ELEMENT_MORE_LINES}}}",
-    r"\s*</",
-    gate_pattern="</",
-)
-#: An element whose value runs on past _SECRET_ELEMENT's lines (a longer key, or an
-#: element no "</" closes near by): its first lines, as many as _SECRET_ELEMENT takes,
-#: up to the next line of the value. _SECRET_ELEMENT left all of it in clear, first
-#: line included. After _SECRET_ELEMENT, with its gate (one search for "</" serves
-#: both): it finds only the elements that one left, since what that one wrote is
-#: followed by the "</" closing it, not by a further line.
-_LONG_SECRET_ELEMENT: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{_SECRET_ELEMENT_OPEN}\s*",
-    rf"{_ELEMENT_FIRST_LINE}(?:{_ELEMENT_NEXT_LINE}){{{_ELEMENT_MORE_LINES}}}",
-    r"[\r\n]\s*[^<\s]",
-    gate_pattern="</",
-)
-#: The same in a CDATA section (`<password><![CDATA[s3cr3t]]></password>`): the value
-#: is what the section holds (a "]" in it too, unless two close it), whole up to its
-#: end; a value may not start with "<", so _SECRET_ELEMENT left it in clear. Same gate
-#: as _SECRET_ELEMENT, before it: one search for "</" serves both.
-_SECRET_CDATA: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{_SECRET_ELEMENT_OPEN}\s*<!\[CDATA\[\s*",
-    rf"[^\[\]\s](?:[^\]]|\][^\]])*|{_WRITTEN}(?:[^\]]|\][^\]])*[^\]\s]",
-    r"\]\]>\s*</",
-    gate_pattern="</",
-)
-
-
 # A command-line flag naming a secret, and the space before its value (`--password `,
 # `--db-pass `, `--api-key `): a keyword and a space are prose too, so only after "--".
 _FLAG_NAME = rf"--(?i:[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME})\s+"
@@ -593,9 +550,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     _parenthesised_quoted("'"),
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
-    _SECRET_CDATA,
-    _SECRET_ELEMENT,
-    _LONG_SECRET_ELEMENT,
+    *SECRET_ELEMENT_LAYOUTS,
     _quoted_flag('"'),
     _quoted_flag("'"),
     _SECRET_FLAG_OPEN_QUOTE,
