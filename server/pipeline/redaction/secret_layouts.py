@@ -521,6 +521,16 @@ KEYWORD_SECRET_LEAD: Final = (
     rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}"
 )
 KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}"
+#: A secret's name, its assignment and a "(": main's keyword pattern read the "(" alone
+#: as the value, so under null it dropped every such row. The layouts above and the
+#: value's "(" forms (_ASSIGNED_VALUE, _ASSIGNED_START) find the secret in most, but
+#: not all (`password=(\xa0"[x] pw")`, `password=( [pw`, `password=("[x] pw" f()`):
+#: under null a row is dropped where this matches too (Entity.null_also), so null hides
+#: at least what main hid; what the other actions write is still only what those find.
+KEYWORD_BEFORE_PARENTHESIS: Final = (
+    rf"(?:{SECRET_NAME}(?:{SETTING}\\?[\"'「『`]?|{COMPARISON}\\?[\"'「『])"
+    rf"|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK})\("
+)
 #: The keyword and what follows it: every match holds it, and a gate starting with a
 #: literal keeps its prefilter (a name's first words are not one).
 KEYWORD_SECRET_GATE: Final = (
