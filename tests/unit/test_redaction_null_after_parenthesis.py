@@ -58,6 +58,18 @@ def test_a_parenthesis_without_a_keyword_assignment_is_kept(text: str) -> None:
 
 
 def test_only_the_rows_holding_it_are_nulled() -> None:
-    texts = ["password=( [hunter2", "ok (fine)", "nothing here", "password=(\xa0\"[x] pw\")"]
+    texts = ["password=( [hunter2", "ok (fine)", "nothing here", 'password=(\xa0"[x] pw")']
     out, _ = run(pl.DataFrame({"text": texts}), NULL)
     assert out["text"].to_list() == [None, "ok (fine)", "nothing here", None]
+
+
+def test_list_elements_and_struct_fields_holding_it_are_nulled() -> None:
+    frame = pl.DataFrame(
+        {
+            "tags": [["password=( [hunter2", "ok (x)"], None, ["a"]],
+            "s": [{"m": 'token=(\xa0"[x] pw")'}, {"m": "fine (y)"}, None],
+        }
+    )
+    out, _ = run(frame, NULL)
+    assert out["tags"].to_list() == [[None, "ok (x)"], None, ["a"]]
+    assert out["s"].to_list() == [{"m": None}, {"m": "fine (y)"}, None]
