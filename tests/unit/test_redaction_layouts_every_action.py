@@ -82,6 +82,21 @@ LAYOUTS = [
     # Square brackets right after "=" and backticks after a setting quote a value too;
     # an element may have a namespace and attributes.
     ("SECRET_VALUE", "password=[ab cd] z", "[ab cd]", ("password=", " z")),
+    # Parentheses around a quoted value (a Python argument or tuple) keep its quotes and
+    # the code's closing parentheses.
+    (
+        "SECRET_VALUE",
+        'connect(host, password=("hunter2"))',
+        "hunter2",
+        ('connect(host, password=("', '"))'),
+    ),
+    ("SECRET_VALUE", "f(password=( 'ab cd' ), x=1)", "ab cd", ("f(password=( '", "' ), x=1)")),
+    (
+        "SECRET_VALUE",
+        'Client(host, tokens=("a1", "b2"))',
+        'a1", "b2',
+        ('Client(host, tokens=("', '"))'),
+    ),
     ("SECRET_VALUE", "password = `ab cd` z", "ab cd", ("password = `", "` z")),
     ("SECRET_VALUE", "password = ``ab`cd`` z", "ab`cd", ("password = ``", "`` z")),
     # An element running on past its 64 lines: the first 64.
@@ -216,6 +231,7 @@ LOOK_ALIKES = [
     ("SECRET_VALUE", "題名\uff1a「hello world」 and 「password」"),
     ("SECRET_VALUE", "--password-file /etc/pw -- password reset <li>password</li>"),
     ("SECRET_VALUE", "if (password == null || token != expected_token) x"),
+    ("SECRET_VALUE", 'f(tokens=("the", "cat")) x = ("password", "token")'),
     ("SECRET_VALUE", "if (token !== `abc`) x; password=[SECRET_VALUE] <password/>x</b>"),
     ("AWS_SECRET_KEY", "--aws-secret-access-key tooShort <aws-secret-access-key>"),
 ]

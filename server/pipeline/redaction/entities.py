@@ -15,6 +15,7 @@ from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE,
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 from sluice.server.pipeline.redaction.secret_layouts import (
     AWS_SECRET_FLAG,
+    KEYWORD_BEFORE_PARENTHESIS,
     KEYWORD_SECRET_GATE,
     KEYWORD_SECRET_LEAD,
     KEYWORD_SECRET_VALUE,
@@ -235,6 +236,8 @@ ENTITIES: Final = (
         gate_pattern=KEYWORD_SECRET_GATE,
         gate_assigns=True,
         layouts=SECRET_VALUE_LAYOUTS,
+        null_also=KEYWORD_BEFORE_PARENTHESIS,
+        null_also_needle="(",
     ),
     Entity(
         "EMAIL",

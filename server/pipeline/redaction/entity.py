@@ -70,6 +70,12 @@ class Entity:
     #: for only in the values holding one (a length check, bytes against characters:
     #: a regex scan of every value the entity's gate picked costs ~5x more).
     gate_non_ascii: bool = False
+    #: A pattern whose matches the null action also drops a value for, beside the
+    #: entity's own and its layouts' (the other actions write only what those find),
+    #: looked for only in the values holding `null_also_needle` (a byte search): an
+    #: older, wider reading of the entity kept so null hides at least what it hid.
+    null_also: str = ""
+    null_also_needle: str = ""
 
     def __post_init__(self) -> None:
         if any(layout.name != self.name for layout in self.layouts):

@@ -1,9 +1,9 @@
 """How secrets are written beside their names, for the keyword entity SECRET_VALUE
-(entities.py): the names that hold a secret and how a value is assigned to them, the
-keyword pattern's own lead, value and gate, and the layouts that pattern leaves or takes
-only in part (quoted, in brackets or backticks, an XML element's text, after a
-command-line flag), each a pattern of its own run before it (Entity.layouts). Also the
-AWS secret key after the CLI's flag, a layout of AWS_SECRET_KEY.
+(entities.py): the keyword pattern's own lead, value and gate after a name
+(secret_names.py), and the layouts that pattern leaves or takes only in part (quoted, in
+brackets, parentheses or backticks, an XML element's text, after a command-line flag),
+each a pattern of its own run before it (Entity.layouts). Also the AWS secret key after
+the CLI's flag, a layout of AWS_SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -11,43 +11,44 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
-
-# The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
-# its value is assigned (`=`, `: `, `":"`, `=>`, `:=`, with escaped quotes in JSON held
-# inside a string).
-_CREDENTIAL_NAMES = (
-    r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
-    r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
+from sluice.server.pipeline.redaction.secret_elements import (
+    ELEMENT_MORE_LINES,
+    SECRET_ELEMENT_LAYOUTS,
 )
-# A full-width colon (U+FF1A) too, as CJK text writes it after a name.
-_SETTING_OPERATORS = r":=|=>|[:=\uff1a]"
-# A comparison holds the secret as well, as a quoted literal (`if password == "hunter2"`,
-# `password !== 'x'`): unquoted, what it compares with is code (`password == null`,
-# `token != expected_token`, `api_key == os.environ['KEY']`).
-_COMPARISON_OPERATORS = r"===?|!==?"
+from sluice.server.pipeline.redaction.secret_names import (
+    ARRAY_NAME,
+    ASSIGNMENT,
+    COMPARISON,
+    CREDENTIAL_NAMES,
+    OTHER_LANGUAGE_PW,
+    PLURAL_NAMES,
+    PLURAL_SECRET_NAME,
+    PW_SUFFIXED_NAME,
+    SECRET_NAME,
+    SETTING,
+)
+from sluice.server.pipeline.redaction.written_forms import WRITTEN
 
-
-def _after_name(operators: str) -> str:
-    """An operator after a secret's name, with the name's closing quote and spaces."""
-    return rf"\\?[\"']?\s*(?:{operators})\s*"
-
-
-_SETTING = _after_name(_SETTING_OPERATORS)
-_COMPARISON = _after_name(_COMPARISON_OPERATORS)
-# Either, where a quote or bracket follows (the quoted layouts). Comparisons after the
-# one-character settings, so `password==x1` still reads "=x1".
-_ASSIGNMENT = _after_name(f"{_SETTING_OPERATORS}|{_COMPARISON_OPERATORS}")
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
 # comparison only with one. After a setting a backtick too (`password = \`x\``): the
 # value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
-# a template literal is code, as one with a name is.
-_ASSIGNED_VALUE = rf"(?:{_SETTING}\\?[\"'「『`]?|{_COMPARISON}\\?[\"'「『])"
+# a template literal is code, as one with a name is. After a setting also a "(" that a
+# quote or spaces (a line break too) follow, with them (`password=("x" + salt)`,
+# `password=( x )`): the value may no longer be the "(" alone (_ASSIGNED_START), which
+# left the secret after it in clear anyway. A "(" before any other character is the
+# value's (`password=(x)`), as before. Not bounded to one line: main read the "(" alone
+# as the value, so under null it hid every row; a lead that stops at a line break
+# matches nothing in `password=(\n\nx` and keeps it. Those spaces are read 64 at most:
+# a match whose lead runs over 2000 no-break spaces cost ~8x main's CPU (the engine
+# resolves the groups over the whole match, slowly); past 64 the value is the "(" with
+# the spaces _ASSIGNED_START reads, as main's value was the "(".
+_ASSIGNED_VALUE = (
+    rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
+    rf"|{COMPARISON}\\?[\"'「『])"
+)
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
-_ANY_ASSIGNED_VALUE = rf"{_ASSIGNMENT}\\?[\"'「『]?"
-# "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
-# word it is no credential ("bypass=on", "pass=3 fail=0").
-_PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
+_ANY_ASSIGNED_VALUE = rf"{ASSIGNMENT}\\?[\"'「『]?"
 # Secrets after a fixed context that also holds a ':': `Authorization: Token …` (Django
 # REST framework's scheme), Basic credentials too short for BEARER_TOKEN to tell from
 # prose without the header (`Authorization: Basic YTpi`), and the secret ending a Slack
@@ -56,35 +57,20 @@ _PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
 # of their own would be one more scan of every leaf where any keyword is found.
 _AUTH_SCHEME_HEADER = r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s+)"
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
-# "Password" in a few other languages, as a whole name (a word boundary read as ASCII
-# does not hold beside "ñ" or CJK): in the same gate, they cost its scan +0.003 s per
-# 1M text-heavy messages.
-_OTHER_LANGUAGE_PW = (
-    r"(?:(?i:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe|пароль)|密码|パスワード|비밀번호)"
-)
-# The same as a name: the Latin-script words start a word or follow "_"/"-" ("DB_SENHA",
-# not "Resenha", a review).
-_OTHER_LANGUAGE_PW_NAME = (
-    r"(?:(?i:\b(?:[a-z0-9_-]*[_-])?(?:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe)"
-    r"|пароль)|密码|パスワード|비밀번호)"
-)
+# What may follow the closing parenthesis of a parenthesised value that
+# _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
+# further closing parentheses before one of those, a dot or a closing bracket
+# (`f(password=("x")).close()`, `[f(password=("x"))]`).
+# Anything else is glued to the value (`password=("x")hunter2`, `("").pw`, `("a",)+pw`):
+# the shell array takes its items (_SHELL_ARRAY_ITEMS_BEFORE_MORE) and the keyword
+# pattern then the written array and the rest with it, as on main. After a shell's
+# lead (a space, a line's start, `x=1 `, `cmd; `) so is a dot or closing bracket after
+# the further ")" (`password=("x")).pw`, `))]pw`): main hid what follows them, and a
+# method's name cannot be told from a secret there. The shell array runs first, so
+# _CLOSED_VALUE_END's dot and bracket are left to leads it does not read (`f(`).
+_CLOSED_VALUE_END = r"(?:$|[\s,;&\"']|\)+(?:$|[\s,;&\"'.\]}]))"
+_GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 
-# The plural of a name that holds secrets (`passwords`, `api_keys`, `AUTH_TOKENS`), for
-# lists of them; not `tokens` alone (a tokenizer's words) nor `secrets` alone (names of
-# secrets, as Kubernetes lists them).
-_PLURAL_NAMES = (
-    r"(?:passwords|passwds|passphrases|pwds|client[_-]?secrets|api[_-]?keys|apikeys"
-    r"|access[_-]?tokens|auth[_-]?tokens|refresh[_-]?tokens|secret[_-]?keys|private[_-]?keys"
-    r"|access[_-]?keys)\b"
-)
-_PLURAL_SECRET_NAME = rf"(?i:\b[a-z0-9_-]*?{_PLURAL_NAMES})"
-# The name of a secret, as the keyword entity's lead has it before the assignment.
-_SECRET_NAME = (
-    rf"(?:(?i:\b[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})|{_OTHER_LANGUAGE_PW_NAME})"
-)
-# A shell array's name: a secret's name or its plural, `TOKENS` and `SECRETS` alone too (in
-# a shell assignment no tokenizer's words; `MAX_TOKENS=(512)` is a number).
-_ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets)\b))"
 # A secret's value: it may not start with an earlier rule's tag alone (left as it is),
 # "[" (a tag's or a list's; _SQUARE_BRACKETED_SECRET takes the few bracketed values),
 # an opening corner bracket or a backtick (the lead takes one; _BRACKETED_SECRET or
@@ -93,23 +79,73 @@ _ARRAY_NAME = rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets
 # all "=": after a quoted secret's layout wrote its value (`password :=
 # "[SECRET_VALUE]"`, `password === "[SECRET_VALUE]"`), the pattern would otherwise read
 # the ":=" as ":" and a value "=" (the "===" as "=" and a value "==").
+# A "(" likewise, so it is no value before a quote or space: after _parenthesised_quoted
+# wrote its value (`password=("[SECRET_VALUE]")`) the "(" alone was read as one, and
+# written over with the tag (`password=[SECRET_VALUE]"[SECRET_VALUE]")`).
+# But the "(" with an empty first item or a nested "(" is (`password=("" + pw)`,
+# `password=( ("pw") )`): no layout takes those, and main's "(" alone hid them (the
+# whole row under null). So is a "(" at a line's end, alone (`password=(\n\n"" + pw`),
+# as main read it: the empty item or nested "(" is looked for on its line only, so the
+# value does not take the line breaks before it, after any other space (a carriage
+# return, a no-break space, U+2028: `password=(\r\n"" + pw)` was nulled on main). So is
+# a first quoted item _parenthesised_quoted does not take: of spaces alone (`password =
+# (" ")`), or, with code glued to its ")" (_GLUED_AFTER_CLOSE), led by a space or an
+# escaped quote (`(" pw")pw`, `("\"pw")x`; its value cannot start at either) - taken
+# with that item and ")" whole, as the layout takes the item where nothing is glued.
+# So is such a led item holding a "(", a ")" or a line break before its closing quote
+# (`(" pw(x)")`, `("\ta(pw)")`, `(" pw` then a line break), which no layout takes: the
+# value runs from the "(" to that parenthesis or the line's end (no lookaround here).
+# Runs of spaces after "(" and the quote are read 64 at most (a longer run was CPU bound:
+# 2000 no-break spaces); past 64 the "(", the quote and 64 spaces are the value, so null
+# still drops the row as main did.
+# Last, where no layout took what follows the "(": a quote (escaped too, after spaces on
+# its line) that a line break or a first character other than "[" or "*" (what a layout
+# wrote) follows, after spaces (`password=("\nx")`, `(\" x\")`, `(" x"` unclosed,
+# `(\xa0" x")`), or one of those two with no parenthesis after it on its line, up to the
+# line's end (`(" *x"`: a layout writes only before a ")"): as main read the "(" alone,
+# so such a row is hidden (null drops it) at least as main hid it.
 # What an earlier rule wrote starts one when more of the value follows it
 # (`password=ghp_…:hunter2`, once GITHUB_TOKEN wrote its tag, left `:hunter2` in clear).
-#: What an earlier rule wrote: a tag (`[GITHUB_TOKEN]`, upper case) or a seal
-#: (pseudonyms.py: `[LABEL` or `[`, then a SUB). Not any word in brackets: `token=[0]*2`
-#: and `token=[masked]x` are code and log text.
-_WRITTEN = r"\[(?:[A-Z][A-Z0-9_]*|[A-Z0-9_]*\x1a[^\[\]\s]*)\]"
-#: ... and the first character of the value's rest after it. A closing bracket only
+#: What an earlier rule wrote (WRITTEN, written_forms.py) and the first character of the
+#: value's rest after it. A closing bracket only
 #: where a character that goes on with a secret follows it (`[AWS_ACCESS_KEY])tail9`,
 #: `[TAG]}abc`): after a value in square brackets (_SQUARE_BRACKETED_SECRET) it is the
 #: code's when a dot, another bracket, a separator or a space follows, or nothing
 #: (`login(password=[x y]).then(ok)` lost `).then(ok)` to the value).
 _WRITTEN_THEN_MORE = (
-    rf"{_WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"']"
+    rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"']"
     rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|\\[^\s\"']))"
 )
+
+
+def _led_item_to_parenthesis(quote: str) -> str:
+    """A first item led by spaces (64 at most, the next character no space) or an
+    escaped quote, up to a parenthesis or its line's end (_ASSIGNED_START)."""
+    rest = rf"(?:[^{quote}\\()\n]|\\.)*"
+    return (
+        rf"{quote}(?:[^\S\n]{{1,64}}(?:(?:[^\s{quote}\\()]|\\.){rest})?|\\{quote}{rest})"
+        r"\\?(?:[()]|(?m:$))"
+    )
+
+
+_QUOTE, _APOSTROPHE = '"', "'"
+#: A first item led by "[" or "*" that no layout wrote: a layout writes its tag, seal or
+#: mask only as the whole item, then the quote and `[ \t]*,?[ \t]*\)` (_parenthesised_quoted's
+#: trail), so one that a "(" or its line's end, or a ")" without that trail, ends first
+#: is none (`(" *pw" + f(x)`, `(" [x] pw" + y)`).
+_NOT_WRITTEN_ITEM = r"[\[*][^()\n]*(?:\(|(?m:$)|[^ \t,\"'()\n][ \t]*,?[ \t]*\)|,[ \t]*,[ \t]*\))"
+
+
 _ASSIGNED_START = (
-    r"(?:[^\s\"',;&\[\\=>「『」』`]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+    r"(?:[^\s\"',;&\[\\=>「『」』`(]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+    r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
+    r"|\([^\S\n]{0,64}(?:\(|[\"'][^\S\n]{0,64}[\"')]|(?m:$)"
+    r"|[\"'](?:[^\S\n]{1,64}[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
+    rf"{_GLUED_AFTER_CLOSE}"
+    rf"|{_led_item_to_parenthesis(_QUOTE)}|{_led_item_to_parenthesis(_APOSTROPHE)}"
+    r"|[\"']?[^\S\n]{64})"
+    r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}[^\s\[*]?(?m:$)|[^\S\n]{0,64}[^\s\[*]"
+    rf"|[^\S\n]{{0,64}}{_NOT_WRITTEN_ITEM}|[^\S\n]{{64}})"
     rf"|{_WRITTEN_THEN_MORE})"
 )
 _ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
@@ -132,7 +168,7 @@ def _quoted_value(quote: str) -> str:
     'Hunter2'`) in clear; and a quote no line closes took the rest of the text."""
     return (
         rf"{_quoted_start(quote)}{_ASSIGNED_REST}[^{quote}\n\\]*"
-        rf"|{_WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
+        rf"|{WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
     )
 
 
@@ -150,7 +186,7 @@ def _quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}[ \t]*",
+        rf"{SECRET_NAME}{ASSIGNMENT}\\?{quote}[ \t]*",
         _quoted_value(quote),
         rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
@@ -175,8 +211,8 @@ def _multiline_quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{_SECRET_NAME}{_ASSIGNMENT}\\?{quote}",
-        rf"[^\s{quote}\[\\,;.:)(!?+<>{{}}|&=*-]{first}(?:\r?\n{then}){{1,{_ELEMENT_MORE_LINES}}}",
+        rf"{SECRET_NAME}{ASSIGNMENT}\\?{quote}",
+        rf"[^\s{quote}\[\\,;.:)(!?+<>{{}}|&=*-]{first}(?:\r?\n{then}){{1,{ELEMENT_MORE_LINES}}}",
         rf"\\?{quote}(?:$|[\s,;)}}\]])",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
@@ -197,11 +233,64 @@ def _quoted_list(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"(?:{_SECRET_NAME}|{_PLURAL_SECRET_NAME}){_ASSIGNMENT}\[\s*{quote}",
+        rf"(?:{SECRET_NAME}|{PLURAL_SECRET_NAME}){ASSIGNMENT}\[\s*{quote}",
         rf"{item}(?:{quote}\s*,\s*{quote}{item})*",
         rf"{quote}\s*,?\s*\]",
         gate_pattern=rf"[:=>\uff1a]\s*\[\s*{quote}",
     )
+
+
+def _item(quote: str) -> str:
+    """A quoted item of a parenthesised value, between its quotes (`"a"`, `'it\\'s'`): no
+    quote of its kind, line break or parenthesis but escaped."""
+    return rf"(?:[^{quote}\n\\()]|\\[^\s()])*"
+
+
+def _quoted_items(quote: str) -> str:
+    """One quoted item or several parted by commas, a comma after them too (`"a"`,
+    `"", 'b'`... of one kind of quote), with the spaces around them."""
+    item = _item(quote)
+    return rf"[ \t]*{quote}{item}{quote}(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*,?[ \t]*"
+
+
+def _shell_value_led_by(quote: str) -> str:
+    """A shell array's value led by `quote`, to its end on its line, that the shell array
+    takes: empty items alone, parted by spaces or commas (`""`, `"" ,''`, `"",`), or what
+    is not one quoted item or several parted by commas (`"a"`, `"a", "b"`, `"a",`:
+    _parenthesised_quoted's): an item no quote closes, one ending in a lone backslash,
+    or after a closing quote anything but spaces, a comma and the next item's quote
+    (`"a" "b"`, `"a b" c`, `"a", 'b'`). Each way a value can leave that form, so the
+    two together take what the shell array's value took before (one line, no
+    parenthesis). The engine resolves the groups by running every form still open over
+    each character of the match: the first item's leading spaces are read once for all
+    of them, and 64 at most. Past 64 the value is read as main's shell array read it,
+    whole (`("` then 2000 no-break spaces, `")` cost 2.4x main's CPU with each form
+    reading them, ~1.2x now); _parenthesised_quoted reads no more either, so an item
+    led by more spaces (`PASSWORDS=("` + 65 spaces + `", "pw")`) was in clear."""
+    item = _item(quote)
+    # After the first item's closing quote: more empty items of its quote, each after a
+    # comma (an item after a space or of the other quote is then_closed's, which reads
+    # the rest whole: two forms over 700 `" "` items cost 12x main's CPU), more items no
+    # quote closes (or ending in a backslash), or items closed, then what is not a
+    # comma and the next.
+    empty_then = rf"(?:[ \t]*,[ \t]*{quote}[^\S\n]*{quote})*[ \t]*,?"
+    backslash_then = r"(?:[ \t][^()\n]*)?"
+    open_then = (
+        rf"[ \t]*,[ \t]*{quote}{item}(?:{quote}[ \t]*,[ \t]*{quote}{item})*(?:\\{backslash_then})?"
+    )
+    closed_then = (
+        rf"(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*"
+        rf"(?:[^ \t,()\n]|,[ \t]*[^ \t{quote}()\n])[^()\n]*"
+    )
+    item_then = rf"{item}(?:{quote}(?:{open_then}|{closed_then})|\\{backslash_then})?"
+    return (
+        rf"{quote}(?:[^\S\n]{{0,64}}(?:{quote}(?:{empty_then}|{open_then}|{closed_then})"
+        rf"|\\(?:[^\s()]{item_then}|{backslash_then})|[^\s{quote}\\()]{item_then})?"
+        rf"|[^\S\n]{{65}}(?:[^()\n]*[^\s()])?)"
+    )
+
+
+_SHELL_VALUE_LED_BY_QUOTE = "|".join(_shell_value_led_by(quote) for quote in "\"'")
 
 
 #: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=( "a" "b" )`,
@@ -214,18 +303,79 @@ def _quoted_list(quote: str) -> Entity:
 #: names of secrets (`SECRETS=(DB_PASSWORD API_KEY)`) over-redacted is the safe failure.
 #: With spaces inside the parentheses too (`( abc def )`), taken
 #: with the value so `PASSWORD=( a b )` reads as `PASSWORD=(a b)` does after it (the
-#: keyword pattern then takes the written array whole). Only values holding "=(" are
-#: looked at.
+#: keyword pattern then takes the written array whole). Not one quoted item or several
+#: parted by commas (`f(x, password=("hunter2"))`, `Client(host, tokens=("a", "b"))`,
+#: whose space before the name reads as a shell's): a Python argument, whose quotes and
+#: closing parentheses _parenthesised_quoted, run after this one, keeps (the keyword
+#: pattern took this one's `([SECRET_VALUE]))` whole, the code's `))` with it). But
+#: empty items alone (`PASSWORDS=("")`, `("" ,'')`) are taken, whatever follows: no
+#: other layout takes them, and main's did, so null dropped the row. Only values
+#: holding "=(" are looked at.
 _SHELL_ARRAY_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     r"(?:(?m:^)[ \t]*|[;&|][ \t]*|[ \t])"
     r"(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
-    rf"{_ARRAY_NAME}\+?=\(",
-    r"[ \t]*[^\s()](?:[^()\n]*[^\s()])?[ \t]*",
+    rf"{ARRAY_NAME}\+?=\(",
+    rf"[ \t]*(?:[^\s()\"'](?:[^()\n]*[^\s()])?"
+    rf"|{_SHELL_VALUE_LED_BY_QUOTE})[ \t]*",
     r"\)",
     gate_pattern=r"=\(",
 )
+
+#: The shell array's quoted items that _SHELL_ARRAY_SECRET leaves to
+#: _parenthesised_quoted, where more is glued to the closing parenthesis
+#: (`password=("x")hunter2`, `PASSWORDS=("",)pw`): taken as main's shell array took them,
+#: so the keyword pattern then takes the written array with what is glued to it
+#: (`password=[SECRET_VALUE]`). Only there: elsewhere a Python argument keeps its quotes.
+_SHELL_ARRAY_ITEMS_BEFORE_MORE: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    _SHELL_ARRAY_SECRET.lead,
+    "|".join(_quoted_items(quote) for quote in "\"'"),
+    rf"\){_GLUED_AFTER_CLOSE}",
+    gate_pattern=r"=\(",
+)
+
+
+#: The items _parenthesised_quoted takes: any but a hash rule's pseudonym alone, once
+#: unsealed (`[SECRET_VALUE:` 16 hex digits `]`), which it would hash again when the
+#: output is redacted again; a tag or mask written again is the same text.
+_NOT_A_PSEUDONYM = (
+    r"[^\s()\[][^()\n]*|\[(?:[^A-Z()\n][^()\n]*)?|\[[A-Z][A-Z0-9_]*(?:[^A-Z0-9_:()\n][^()\n]*"
+    r"|:[0-9a-f]{0,15}(?:[^0-9a-f()\n][^()\n]*)?|:[0-9a-f]{16}(?:[^\]()\n][^()\n]*)?"
+    r"|:[0-9a-f]{16}\][^()\n]+)?"
+)
+
+
+def _parenthesised_quoted(quote: str) -> Entity:
+    """A quoted secret in parentheses, or several parted by commas (a tuple), after a
+    secret's name or its plural and an assignment (`connect(host, password=("hunter2"))`,
+    `api_keys = ("a", "b",)`), whole from the first quote to the last before the closing
+    parenthesis on its line, written as one quoted value (`("[SECRET_VALUE]")`), as
+    _quoted_list writes a list: the keyword pattern's value took the "(" alone and left
+    the items in clear (`f(password=("hunter2"), x=1)`), or, after a space, the shell
+    array took the items without their quotes and the keyword pattern then the code's
+    `))` with them. Whatever else is between those quotes is taken too (`("" "x")`,
+    `("a" if b else "c")`): over-redaction is the safe failure. A bare `tokens` or
+    `secrets` only where the shell array reads one (a tokenizer's `f(tokens=("the",
+    "cat"))` stays), `+=` as the shell array reads it. On one line: lines of a
+    pretty-printed tuple are not collapsed into one value (the keyword pattern takes its
+    first item). After _SHELL_ARRAY_SECRET, which leaves it one quoted item or several
+    parted by commas, so neither reads what the other wrote ("(" then a tag, or a
+    quote). Only where the closing parenthesis ends the value (_CLOSED_VALUE_END). Only
+    values holding an opening quote right after "(" and an assignment are looked at; the
+    spaces after that quote, any but a line break (a no-break space), are left with it."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"(?:(?:{SECRET_NAME}|{PLURAL_SECRET_NAME})(?:{ASSIGNMENT}|\+=)"
+        r"|(?:^|[\s;&|])(?i:tokens|secrets)\+?="
+        rf")\([ \t]*{quote}[^\S\n]{{0,64}}",
+        _NOT_A_PSEUDONYM,
+        rf"{quote}[ \t]*,?[ \t]*\){_CLOSED_VALUE_END}",
+        gate_pattern=r"[:=>\uff1a]\s*\([ \t]*[\"']",
+    )
 
 
 #: A secret in CJK corner brackets (`password=「correct horse」`, `『…』`), whole up to
@@ -236,8 +386,8 @@ _SHELL_ARRAY_SECRET: Final = Entity(
 _BRACKETED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_SECRET_NAME}{_ASSIGNMENT}[「『][ \t\u3000]*",
-    rf"[^\s」』\[\\][^」』\n]*|{_WRITTEN}[^」』\n]*[^\s」』]",
+    rf"{SECRET_NAME}{ASSIGNMENT}[「『][ \t\u3000]*",
+    rf"[^\s」』\[\\][^」』\n]*|{WRITTEN}[^」』\n]*[^\s」』]",
     "[」』]",
     gate_pattern=r"[:=>\uff1a]\s*[「『]",
 )
@@ -247,7 +397,7 @@ _BRACKETED_SECRET: Final = Entity(
 # (a tag or seal, pseudonyms.py), no line break, and nothing code, a list or Markdown
 # holds there (`[t.strip() for t in x]`, `[u8; 32]`, `[str]) -> None`, `[string,
 # number]) {}`, `['a', 'b']`, `[1, 2]`, `[<hidden>]`).
-_IN_BRACKETS = rf"(?:[^\[\]\n\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
+_IN_BRACKETS = rf"(?:[^\[\]\n\x1a(){{}},;:'\"`<>]|{WRITTEN})"
 # A word of letters, digits, "_" and the characters of placeholders ("*", ".", "/", "-");
 # lower case and placeholder characters alone (`masked`, `n/a`, `***`) are a placeholder,
 # upper case, digits and "_" alone a tag or an index (`REDACTED`, `0`).
@@ -256,8 +406,8 @@ _TAG_OR_INDEX_CHAR = r"[A-Z0-9_]"
 _WORD_CHAR = r"[a-zA-Z0-9_*./-]"
 # Anything else: a space (not first), a sign, a letter beyond ASCII or what an earlier
 # rule wrote.
-_VALUE_MARK = rf"(?:[^a-zA-Z0-9_*./\-\[\]\n\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
-_VALUE_MARK_FIRST = rf"(?:[^\sa-zA-Z0-9_*./\-\[\]\x1a(){{}},;:'\"`<>]|{_WRITTEN})"
+_VALUE_MARK = rf"(?:[^a-zA-Z0-9_*./\-\[\]\n\x1a(){{}},;:'\"`<>]|{WRITTEN})"
+_VALUE_MARK_FIRST = rf"(?:[^\sa-zA-Z0-9_*./\-\[\]\x1a(){{}},;:'\"`<>]|{WRITTEN})"
 
 #: A secret in square brackets right after "=" (`password=[x y]`, `secret=[Hunter2]`),
 #: whole up to the closing bracket on its line, brackets and what an earlier rule wrote
@@ -272,7 +422,7 @@ _VALUE_MARK_FIRST = rf"(?:[^\sa-zA-Z0-9_*./\-\[\]\x1a(){{}},;:'\"`<>]|{_WRITTEN}
 _SQUARE_BRACKETED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_SECRET_NAME}=",
+    rf"{SECRET_NAME}=",
     rf"\[(?:(?:{_WORD_CHAR}+{_VALUE_MARK}|{_VALUE_MARK_FIRST}){_IN_BRACKETS}*"
     rf"|{_PLACEHOLDER_CHAR}+{_TAG_OR_INDEX_CHAR}{_WORD_CHAR}*"
     rf"|{_TAG_OR_INDEX_CHAR}+{_PLACEHOLDER_CHAR}{_WORD_CHAR}*)\]",
@@ -292,8 +442,8 @@ _SQUARE_BRACKETED_SECRET: Final = Entity(
 _BACKTICK_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_SECRET_NAME}{_SETTING}`",
-    rf"[^\s`\[\\,;.:)!?][^`\n]*|{_WRITTEN}[^`\n]*[^\s`\\]",
+    rf"{SECRET_NAME}{SETTING}`",
+    rf"[^\s`\[\\,;.:)!?][^`\n]*|{WRITTEN}[^`\n]*[^\s`\\]",
     "`",
     gate_pattern=r"[:=>\uff1a]\s*`",
 )
@@ -305,74 +455,14 @@ _BACKTICK_SECRET: Final = Entity(
 _DOUBLE_BACKTICK_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_SECRET_NAME}{_SETTING}``",
-    rf"[^\s`\[\\,;.:)!?](?:[^`\n]|`[^`\n])*|{_WRITTEN}(?:[^`\n]|`[^`\n])*[^\s`\\]",
+    rf"{SECRET_NAME}{SETTING}``",
+    rf"[^\s`\[\\,;.:)!?](?:[^`\n]|`[^`\n])*|{WRITTEN}(?:[^`\n]|`[^`\n])*[^\s`\\]",
     "``",
     gate_pattern=_BACKTICK_SECRET.gate_pattern,
 )
-# An XML element naming a secret: also with a namespace prefix (`<db:password>`) or
-# attributes on its line (`<password type="x">`), not closed at once (`<password/>`).
-_SECRET_ELEMENT_OPEN = (
-    rf"<(?:[A-Za-z_][A-Za-z0-9_.-]*:)?{_SECRET_NAME}(?:[ \t](?:[^<>\n]*[^<>/\n])?)?>"
-)
-# Lines of an element's value after its first: enough for a pretty-printed key (a
-# 4096-bit one's base64 takes 52 lines of 64), so an element no "</" closes near by
-# does not take pages of text up to the next one (`<password>a` and a megabyte of
-# lines before `</x>`). An element whose value runs on longer has as many of its lines
-# redacted (_LONG_SECRET_ELEMENT).
-_ELEMENT_MORE_LINES = 63
-# An element's value: its first line (also one starting with what an earlier rule
-# wrote, when more of the value follows it), then its further lines, each starting with
-# its first non-space character.
-_ELEMENT_FIRST_LINE = rf"(?:[^<\[\s]|{_WRITTEN}[ \t]*(?:[\r\n]\s*)?[^<\s])[^<\r\n]*"
-_ELEMENT_NEXT_LINE = r"[\r\n]\s*[^<\s][^<\r\n]*"
-
-
-#: A secret as an XML element's text (`<password>hunter2</password>`), whole up to the
-#: next "<", also pretty-printed on lines of its own (`<password>\n  s3cr3t\n</password>`:
-#: the line breaks and indent around it are context; its own lines are the value). Each
-#: further line starts with its first non-space character, so the split between lines is
-#: unambiguous (no backtracking blow-up under Python `re`). Only values holding "</"
-#: are looked at.
-_SECRET_ELEMENT: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{_SECRET_ELEMENT_OPEN}\s*",
-    rf"{_ELEMENT_FIRST_LINE}(?:{_ELEMENT_NEXT_LINE}){{0,{_ELEMENT_MORE_LINES}}}",
-    r"\s*</",
-    gate_pattern="</",
-)
-#: An element whose value runs on past _SECRET_ELEMENT's lines (a longer key, or an
-#: element no "</" closes near by): its first lines, as many as _SECRET_ELEMENT takes,
-#: up to the next line of the value. _SECRET_ELEMENT left all of it in clear, first
-#: line included. After _SECRET_ELEMENT, with its gate (one search for "</" serves
-#: both): it finds only the elements that one left, since what that one wrote is
-#: followed by the "</" closing it, not by a further line.
-_LONG_SECRET_ELEMENT: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{_SECRET_ELEMENT_OPEN}\s*",
-    rf"{_ELEMENT_FIRST_LINE}(?:{_ELEMENT_NEXT_LINE}){{{_ELEMENT_MORE_LINES}}}",
-    r"[\r\n]\s*[^<\s]",
-    gate_pattern="</",
-)
-#: The same in a CDATA section (`<password><![CDATA[s3cr3t]]></password>`): the value
-#: is what the section holds (a "]" in it too, unless two close it), whole up to its
-#: end; a value may not start with "<", so _SECRET_ELEMENT left it in clear. Same gate
-#: as _SECRET_ELEMENT, before it: one search for "</" serves both.
-_SECRET_CDATA: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{_SECRET_ELEMENT_OPEN}\s*<!\[CDATA\[\s*",
-    rf"[^\[\]\s](?:[^\]]|\][^\]])*|{_WRITTEN}(?:[^\]]|\][^\]])*[^\]\s]",
-    r"\]\]>\s*</",
-    gate_pattern="</",
-)
-
-
 # A command-line flag naming a secret, and the space before its value (`--password `,
 # `--db-pass `, `--api-key `): a keyword and a space are prose too, so only after "--".
-_FLAG_NAME = rf"--(?i:[a-z0-9_-]*?{_CREDENTIAL_NAMES}|{_PW_SUFFIXED_NAME})\s+"
+_FLAG_NAME = rf"--(?i:[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME})\s+"
 
 
 def _quoted_flag(quote: str) -> Entity:
@@ -428,16 +518,26 @@ AWS_SECRET_FLAG: Final = Entity(
 #: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
 #: assignment, an Authorization header's scheme, or a Slack webhook's path.
 KEYWORD_SECRET_LEAD: Final = (
-    rf"{_SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}"
+    rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}"
 )
 KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}"
+#: A secret's name, its assignment and a "(": main's keyword pattern read the "(" alone
+#: as the value, so under null it dropped every such row. The layouts above and the
+#: value's "(" forms (_ASSIGNED_VALUE, _ASSIGNED_START) find the secret in most, but
+#: not all (`password=(\xa0"[x] pw")`, `password=( [pw`, `password=("[x] pw" f()`):
+#: under null a row is dropped where this matches too (Entity.null_also), so null hides
+#: at least what main hid; what the other actions write is still only what those find.
+KEYWORD_BEFORE_PARENTHESIS: Final = (
+    rf"(?:{SECRET_NAME}(?:{SETTING}\\?[\"'「『`]?|{COMPARISON}\\?[\"'「『])"
+    rf"|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK})\("
+)
 #: The keyword and what follows it: every match holds it, and a gate starting with a
 #: literal keeps its prefilter (a name's first words are not one).
 KEYWORD_SECRET_GATE: Final = (
-    rf"(?:(?i:{_CREDENTIAL_NAMES}|{_PLURAL_NAMES}|pass\b)|{_OTHER_LANGUAGE_PW})"
+    rf"(?:(?i:{CREDENTIAL_NAMES}|{PLURAL_NAMES}|pass\b)|{OTHER_LANGUAGE_PW})"
     # An element's attribute too (`<password type="x">`).
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=)"
-    rf"|--(?i:[a-z0-9_-]*?(?:{_CREDENTIAL_NAMES}|pass\b))\s"
+    rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
     r"|://hooks\.slack\.com/services/"
     # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
@@ -455,11 +555,12 @@ SECRET_VALUE_LAYOUTS: Final = (
     _BRACKETED_SECRET,
     _SQUARE_BRACKETED_SECRET,
     _SHELL_ARRAY_SECRET,
+    _SHELL_ARRAY_ITEMS_BEFORE_MORE,
+    _parenthesised_quoted('"'),
+    _parenthesised_quoted("'"),
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
-    _SECRET_CDATA,
-    _SECRET_ELEMENT,
-    _LONG_SECRET_ELEMENT,
+    *SECRET_ELEMENT_LAYOUTS,
     _quoted_flag('"'),
     _quoted_flag("'"),
     _SECRET_FLAG_OPEN_QUOTE,

@@ -18,7 +18,7 @@ import polars as pl
 from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.card_chains import cards_after_written
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.entity import Entity
+from sluice.server.pipeline.redaction.entity import Entity, ascii_boundaries
 from sluice.server.pipeline.redaction.fenced_rewrite import rewrite_fenced
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
 from sluice.server.pipeline.redaction.policy import PatternRule, entity_rule
@@ -118,8 +118,29 @@ def _rewrite_candidates(
         # Only a value holding a match becomes null: a rewrite may run on values
         # without one (a struct's other fields, a list's other elements, values its
         # gate picked that the pattern does not match).
-        return pl.when(text.str.contains(rule.regex)).then(None).otherwise(text)
+        held = text.str.contains(rule.regex)
+        if rule.entity is not None and rule.entity.null_also:
+            held = held | _holding_null_also(text, rule.entity)
+        return pl.when(held).then(None).otherwise(text)
     return rewrite_fenced(text, rule, join_after_candidates=join_after_candidates)
+
+
+def _holding_null_also(text: pl.Expr, entity: Entity) -> pl.Expr:
+    """Which values hold a match of the entity's `null_also` (Entity.null_also): the
+    pattern is run only on the values holding its needle, a byte search."""
+    regex = ascii_boundaries(entity.null_also)
+    needle = entity.null_also_needle
+
+    def holding(values: pl.Series) -> pl.Series:
+        held = values.str.contains(needle, literal=True).fill_null(False)
+        found = pl.repeat(False, len(values), eager=True)
+        if not held.any():
+            return found
+        matched = values.filter(held).str.contains(regex).fill_null(False)
+        # `found` is this function's own: `scatter` may write into it.
+        return found.scatter(row_positions(held), matched)
+
+    return text.map_batches(holding, return_dtype=pl.Boolean, is_elementwise=True)
 
 
 def tag_replacement(rule: PatternRule) -> str:

@@ -1,0 +1,64 @@
+"""The names a secret is written beside, for the keyword entity SECRET_VALUE and its
+layouts (secret_layouts.py): the last words of names that hold a secret, their plurals
+and other languages' "password", and the operators that assign a value to them.
+"""
+
+from __future__ import annotations
+
+# The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
+# its value is assigned (`=`, `: `, `":"`, `=>`, `:=`, with escaped quotes in JSON held
+# inside a string).
+CREDENTIAL_NAMES = (
+    r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
+    r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
+)
+# A full-width colon (U+FF1A) too, as CJK text writes it after a name.
+SETTING_OPERATORS = r":=|=>|[:=\uff1a]"
+# A comparison holds the secret as well, as a quoted literal (`if password == "hunter2"`,
+# `password !== 'x'`): unquoted, what it compares with is code (`password == null`,
+# `token != expected_token`, `api_key == os.environ['KEY']`).
+COMPARISON_OPERATORS = r"===?|!==?"
+
+
+def _after_name(operators: str) -> str:
+    """An operator after a secret's name, with the name's closing quote and spaces."""
+    return rf"\\?[\"']?\s*(?:{operators})\s*"
+
+
+SETTING = _after_name(SETTING_OPERATORS)
+COMPARISON = _after_name(COMPARISON_OPERATORS)
+# Either, where a quote or bracket follows (the quoted layouts). Comparisons after the
+# one-character settings, so `password==x1` still reads "=x1".
+ASSIGNMENT = _after_name(f"{SETTING_OPERATORS}|{COMPARISON_OPERATORS}")
+# "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
+# word it is no credential ("bypass=on", "pass=3 fail=0").
+PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
+# "Password" in a few other languages, as a whole name (a word boundary read as ASCII
+# does not hold beside "ñ" or CJK): in the same gate, they cost its scan +0.003 s per
+# 1M text-heavy messages.
+OTHER_LANGUAGE_PW = (
+    r"(?:(?i:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe|пароль)|密码|パスワード|비밀번호)"
+)
+# The same as a name: the Latin-script words start a word or follow "_"/"-" ("DB_SENHA",
+# not "Resenha", a review).
+OTHER_LANGUAGE_PW_NAME = (
+    r"(?:(?i:\b(?:[a-z0-9_-]*[_-])?(?:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe)"
+    r"|пароль)|密码|パスワード|비밀번호)"
+)
+
+# The plural of a name that holds secrets (`passwords`, `api_keys`, `AUTH_TOKENS`), for
+# lists of them; not `tokens` alone (a tokenizer's words) nor `secrets` alone (names of
+# secrets, as Kubernetes lists them).
+PLURAL_NAMES = (
+    r"(?:passwords|passwds|passphrases|pwds|client[_-]?secrets|api[_-]?keys|apikeys"
+    r"|access[_-]?tokens|auth[_-]?tokens|refresh[_-]?tokens|secret[_-]?keys|private[_-]?keys"
+    r"|access[_-]?keys)\b"
+)
+PLURAL_SECRET_NAME = rf"(?i:\b[a-z0-9_-]*?{PLURAL_NAMES})"
+# The name of a secret, as the keyword entity's lead has it before the assignment.
+SECRET_NAME = (
+    rf"(?:(?i:\b[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME})|{OTHER_LANGUAGE_PW_NAME})"
+)
+# A shell array's name: a secret's name or its plural, `TOKENS` and `SECRETS` alone too (in
+# a shell assignment no tokenizer's words; `MAX_TOKENS=(512)` is a number).
+ARRAY_NAME = rf"(?:{SECRET_NAME}|{PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets)\b))"
