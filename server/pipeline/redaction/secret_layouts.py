@@ -29,6 +29,9 @@ from sluice.server.pipeline.redaction.secret_names import (
 )
 from sluice.server.pipeline.redaction.written_forms import WRITTEN
 
+# ("main" in this module's comments: the keyword pattern as it was before the
+# parenthesised layouts, which read a "(" after the assignment alone as the value.)
+#
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
 # comparison only with one. After a setting a backtick too (`password = \`x\``): the
 # value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
@@ -524,9 +527,9 @@ KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}"
 #: A secret's name, its assignment and a "(": main's keyword pattern read the "(" alone
 #: as the value, so under null it dropped every such row. The layouts above and the
 #: value's "(" forms (_ASSIGNED_VALUE, _ASSIGNED_START) find the secret in most, but
-#: not all (`password=(\xa0"[x] pw")`, `password=( [pw`, `password=("[x] pw" f()`):
-#: under null a row is dropped where this matches too (Entity.null_also), so null hides
-#: at least what main hid; what the other actions write is still only what those find.
+#: not all (`password=(\xa0"[x] pw")`, `password=( [pw`): under null a row is dropped
+#: where this matches too (Entity.null_also), so null hides at least what main hid; what
+#: the other actions write is still only what those find. Its lead is main's, as it was.
 KEYWORD_BEFORE_PARENTHESIS: Final = (
     rf"(?:{SECRET_NAME}(?:{SETTING}\\?[\"'「『`]?|{COMPARISON}\\?[\"'「『])"
     rf"|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK})\("
