@@ -1,8 +1,9 @@
 # The daemon's image: `docker build -t sluice .` at the repository root.
-# Stage 1 builds wheels (sluice with the `server` extra and every dependency); stage 2
-# installs them offline into a venv on a clean slim base, with no compiler, no pip cache
-# and no source tree, and runs as an unprivileged user. tests/chart/test_dockerfile.py
-# checks these properties and runs stage 2's install command.
+# Stage 1 builds wheels (sluice with the `server` extra and every dependency, at the
+# versions constraints.txt locks: `make lock`); stage 2 installs them offline into a venv
+# on a clean slim base, with no compiler, no pip cache and no source tree, and runs as an
+# unprivileged user. tests/chart/test_dockerfile.py checks these properties and runs
+# stage 2's install command.
 
 FROM python:3.11.11-slim-bookworm AS build
 WORKDIR /src

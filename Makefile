@@ -18,13 +18,19 @@ TOOLS                := .tools
 # servers, so three workers on two cores finish the suite in about 14 minutes instead of
 # 35+; each worker starts its own moto, Azurite and PostgreSQL on free loopback ports.
 TEST_WORKERS         ?= 3
+# Every distribution the environments install, at one exact version each (`make lock`
+# writes them; README "Install"): .venv, CI, the image and `make bench` install with
+# `-c $(LOCK)`. The PostgreSQL peer's venv has its own, for its older DuckDB.
+LOCK    := constraints.txt
+PG_LOCK := constraints-pg-duckdb.txt
 
-.PHONY: demo test test-tools serve proto proto-check lint typecheck bench bench-diff bench-postgres clean
+.PHONY: demo test test-tools serve proto proto-check lint typecheck lock bench bench-diff bench-postgres clean
 
-$(STAMP): pyproject.toml constraints.txt
+# Rebuilt when pyproject.toml or the lock is newer than it (a pull, a checkout, `make lock`).
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
 	rm -rf $(VENV)/typecheck && mkdir -p $(TYPECHECK_TREE)
 	for f in proto/sluice/*; do ln -s $(CURDIR)/$$f $(TYPECHECK_TREE)/$${f##*/}; done
 	for d in server client sinks; do ln -s $(CURDIR)/$$d $(TYPECHECK_TREE)/$$d; done
@@ -61,13 +67,32 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# What `make lock` passes on to `uv pip compile`: `LOCK_ARGS='--upgrade-package ruff'` raises
+# one package (and what it needs), `LOCK_ARGS=--upgrade` everything. Without it every pin
+# already in the lock is kept and only what pyproject.toml added, dropped or no longer
+# allows is resolved anew.
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --python $(BIN)/python \
+	--custom-compile-command 'make lock  (LOCK_ARGS="--upgrade-package NAME" raises one: see README, Install)' $(LOCK_ARGS)
+
+# Not on $(STAMP): installing .venv with a lock that pyproject.toml no longer allows (a
+# raised lower bound) would fail, and this is what mends it. uv comes at the lock's version.
+# The peer venv's lock shares every pin of the main one but DuckDB's (bench-pg-duckdb
+# holds its own).
+lock:  ## re-resolve constraints.txt (dev and bench extras) and constraints-pg-duckdb.txt with uv
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c $(LOCK) uv
+	$(UV_COMPILE) --extra dev --extra bench -o $(LOCK)
+	grep -v '^duckdb==' $(LOCK) > $(VENV)/lock-without-duckdb.txt
+	$(UV_COMPILE) --extra bench-pg-duckdb -c $(VENV)/lock-without-duckdb.txt -o $(PG_LOCK)
+
 # Rows of the benchmark dataset; e.g. `make bench BENCH_ROWS=100000` for a quick look.
 # BENCH_PEERS_ARGS go to peers_bench, e.g. BENCH_PEERS_ARGS='--note "shared machine"'.
 BENCH_ROWS ?= 1000000
 BENCH_PEERS_ARGS ?=
 
 bench: $(STAMP)  ## exports through the daemon, then side by side with DuckDB, Polars, dlt, pandas (~12 min)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[bench]'
 	@command -v rclone >/dev/null || (apt-get update -qq && apt-get install -y -qq rclone >/dev/null)
 	$(BIN)/python -m benchmarks.export_bench --rows $(BENCH_ROWS)
 	$(BIN)/python -m benchmarks.peers_bench --rows $(BENCH_ROWS) $(BENCH_PEERS_ARGS)
@@ -79,9 +104,9 @@ bench-diff: $(STAMP)  ## record-level diff of two 10M-key exports: time and peak
 PG_PEER_VENV := benchmarks/.venv-pg-duckdb
 
 bench-postgres: $(STAMP) test-tools  ## PostgreSQL source: Sluice beside DuckDB postgres_scan, dlt, psql (1M and 10M rows)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[bench]'
 	test -x $(PG_PEER_VENV)/bin/python || $(PYTHON) -m venv $(PG_PEER_VENV)
-	$(PG_PEER_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[bench-pg-duckdb]'
+	$(PG_PEER_VENV)/bin/python -m pip install --quiet -c $(PG_LOCK) -e '.[bench-pg-duckdb]'
 	$(BIN)/python -m benchmarks.postgres_source_bench --rows $(BENCH_ROWS) --scale 10
 
 clean:

@@ -52,7 +52,10 @@ def test_dockerfile_is_multi_stage_slim_pinned_and_unprivileged() -> None:
         # Pinned to a patch release of a slim Python image, never `latest` or a bare minor.
         assert re.fullmatch(r"python:3\.\d+\.\d+-slim(-\w+)?", image), image
     build, final = stages[0], stages[-1]
-    assert any("pip wheel" in c.original and ".[server]" in c.original for c in build)
+    # Every wheel at the lock's version (constraints.txt, `make lock`).
+    wheels = [c.original for c in build if "pip wheel" in c.original]
+    assert any("-c constraints.txt" in w and ".[server]" in w for w in wheels), wheels
+    assert any(c.cmd == "COPY" and "constraints.txt" in c.value for c in build)
     # The final stage gets wheels from the build stage, never the source tree.
     copies = [c for c in final if c.cmd == "COPY"]
     assert copies and all(c.flags == ("--from=build",) for c in copies)

@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from packaging.utils import canonicalize_name
 
 from tests.daemon import REPO, Daemon
 
@@ -111,10 +112,12 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Venv:
     work = tmp_path_factory.mktemp("work")
     _check([sys.executable, "-m", "venv", "--without-pip", str(root)])
     # This venv's pip installs into the new one (no pip bootstrapped there), without
-    # compiling bytecode: both only save time.
+    # compiling bytecode: both only save time. The lock holds the versions, as for every
+    # environment; it pins the daemon's packages too, and none of them may come along.
     _check(
-        [*_PIP, "--python", str(root / "bin/python"), "install", "-q", "--no-compile", str(wheel)]
-    )
+        [*_PIP, "--python", str(root / "bin/python"), "install", "-q", "--no-compile",
+         "-c", str(REPO / "constraints.txt"), str(wheel)]
+    )  # fmt: skip
     return Venv(root, work)
 
 
@@ -169,6 +172,31 @@ def test_the_client_install_has_no_daemon_libraries(venv: Venv) -> None:
     # The client itself imports, from the venv and not from the repository.
     where = venv.ok("python", "-c", "import sluice.client; print(sluice.client.__file__)")
     assert where.strip().startswith(str(venv.root))
+
+
+def test_the_client_install_takes_the_locks_versions(venv: Venv) -> None:
+    listed = venv.ok(
+        "python",
+        "-c",
+        "import importlib.metadata as m; "
+        "print('\\n'.join(f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions()))",
+    )
+    installed = {
+        canonicalize_name(name): version
+        for name, version in (line.split("==") for line in listed.split())
+        if canonicalize_name(name) != "sluice"
+    }
+    pins = {
+        canonicalize_name(name): version
+        for name, version in (
+            line.split(" ")[0].split("==")
+            for line in (REPO / "constraints.txt").read_text().splitlines()
+            if line[:1].isalnum()
+        )
+    }
+    assert {"grpcio", "protobuf", "cryptography"} <= installed.keys()
+    apart = {n: (v, pins.get(n)) for n, v in installed.items() if pins.get(n) != v}
+    assert not apart, apart
 
 
 def test_the_daemon_commands_name_the_server_extra(venv: Venv) -> None:
