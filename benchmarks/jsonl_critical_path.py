@@ -14,6 +14,15 @@ it works too), which timestamps every redaction call, NDJSON encode, chunk end, 
 and the manifest, and names native threads after Python ones. A sampler reads every
 thread's CPU (/proc/<pid>/task/*/schedstat) and the machine's (/proc/stat) every 20 ms.
 
+`--dataset events` takes the events set instead of text-heavy (case (a) only; (b)'s
+redaction is tuned on text-heavy). `--polars` adds the practical limit of case (a) to the
+rounds: Polars' own scan_parquet → sink_ndjson(zstd 3) of the same rows (peers_bench's
+peer) in a fresh Python process of the first tree's venv, its threads sampled the same
+way; its CPU is the process's user+sys over the sink alone (imports excluded, as the
+daemon's start is). `--keep-trace DIR` keeps each run's stage marks. A tree's
+`PYTHONPATH` is put before the launcher's, so one venv can run another tree's code (an
+A/B where only the code differs, see benchmarks/README.md).
+
 Per run: wall and daemon CPU seconds, peak RSS, CPU seconds per thread kind, and three
 phases with the daemon's average busy cores and the machine's: the fill (the run's start
 to the first NDJSON encode: reading and redacting the first batches), the middle, and
@@ -33,6 +42,8 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -42,8 +53,30 @@ from pathlib import Path
 from benchmarks.export_bench import DATA, REPO, SEED, Case, run_case
 from benchmarks.peers_bench import recipient
 
-SOURCE = DATA / f"text-heavy-1000000-seed{SEED}-pii0.5.parquet"
+SOURCES = {
+    "text-heavy": DATA / f"text-heavy-1000000-seed{SEED}-pii0.5.parquet",
+    "events": DATA / f"events-1000000-seed{SEED}.parquet",
+}
 LAUNCHER = "jsonl_trace_serve"
+#: Polars' own sink of case (a), as peers.polars_jsonl_zstd runs it; prints its CPU
+#: (user+sys of the process) and wall around the sink alone.
+POLARS_SINK = """
+import json, resource, sys, time
+import polars as pl
+
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+source, target = sys.argv[1], sys.argv[2]
+sys.stdin.readline()  # the sampler is attached
+cpu0, wall0 = cpu(), time.perf_counter()
+print(json.dumps({"start": wall0}), flush=True)
+pl.scan_parquet(source).sink_ndjson(target, compression="zstd", compression_level=3)
+print(json.dumps({"cpu": cpu() - cpu0, "wall": time.perf_counter() - wall0,
+                  "end": time.perf_counter(),
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
 
 #: One /proc sample: (time, {thread id: (name, CPU s)}, (machine jiffies, idle jiffies)).
 Sample = tuple[float, dict[int, tuple[str, float]], tuple[int, int]]
@@ -124,18 +157,65 @@ def busy_cores(samples: list[Sample], start: float, end: float) -> tuple[float, 
     return (daemon / span, machine / span) if span else (0.0, 0.0)
 
 
+def polars_run(source: Path, tree: Path) -> dict[str, object]:
+    """Polars' scan_parquet → sink_ndjson(zstd 3) of `source` in a fresh process of
+    `tree`'s venv, its threads sampled as the daemon's are."""
+    sampler = ThreadSampler()
+    python = sys.executable if tree == REPO else str(tree / ".venv" / "bin" / "python")
+    with tempfile.TemporaryDirectory(prefix="jsonl-polars-") as tmp:
+        target = Path(tmp) / "events.jsonl.zst"
+        process = subprocess.Popen(
+            [python, "-c", POLARS_SINK, str(source), str(target)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        sampler.start(process.pid)
+        process.stdin.write("\n")
+        process.stdin.flush()
+        start = json.loads(process.stdout.readline())["start"]
+        done = json.loads(process.stdout.readline())
+        # The sampler reads the threads' CPU until the process ends.
+        process.wait()
+        sampler.stop()
+        stored = target.stat().st_size
+    # The child's perf_counter shares this process's clock (CLOCK_MONOTONIC).
+    return {
+        "tree": "polars",
+        "wall": done["wall"],
+        "run": done["wall"],
+        "cpu": done["cpu"],
+        "peak_mib": done["peak_mib"],
+        "stored_mb": stored / 1e6,
+        "kinds": per_kind(sampler.samples, start, done["end"]),
+        "phases": {"sink": (done["wall"], *busy_cores(sampler.samples, start, done["end"]))},
+    }
+
+
 def one_run(
-    case: Case, name: str, tree: Path, env: dict[str, str], launcher_dir: Path
+    case: Case,
+    name: str,
+    tree: Path,
+    env: dict[str, str],
+    launcher_dir: Path,
+    source: Path,
+    keep_trace: Path | None = None,
 ) -> dict[str, object]:
     sampler = ThreadSampler()
     with tempfile.TemporaryDirectory(prefix="jsonl-path-") as tmp:
         trace = Path(tmp) / "trace.txt"
-        settings = {**env, "PYTHONPATH": str(launcher_dir), "BENCH_STAGE_TRACE": str(trace)}
-        logical = SOURCE.with_suffix(".ndjson").stat().st_size
+        # A tree's own PYTHONPATH (another tree's code in this venv) comes first.
+        path = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(launcher_dir)) if p)
+        settings = {**env, "PYTHONPATH": path, "BENCH_STAGE_TRACE": str(trace)}
+        logical = source.with_suffix(".ndjson").stat().st_size
         result = run_case(
-            case, 1_000_000, SOURCE, logical, LAUNCHER, None, settings, sampler.start, tree
+            case, 1_000_000, source, logical, LAUNCHER, None, settings, sampler.start, tree
         )
         sampler.stop()
+        if keep_trace is not None:
+            keep_trace.mkdir(parents=True, exist_ok=True)
+            shutil.copy(trace, keep_trace / f"{name}-{time.strftime('%H%M%S')}.txt")
         events = []
         for line in trace.read_text().splitlines():
             stamp, thread, what = line.split(None, 2)
@@ -157,6 +237,7 @@ def one_run(
         "run": end - start,
         "cpu": result.daemon_cpu_seconds,
         "peak_mib": result.peak_rss / 2**20,
+        "stored_mb": result.stored_bytes / 1e6,
         "kinds": per_kind(sampler.samples, start, end),
         "phases": {
             phase: (high - low, *busy_cores(sampler.samples, low, high))
@@ -172,8 +253,16 @@ def main() -> None:
     parser.add_argument("--case", choices=("a", "b"), default="b")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tree", action="append", default=[], help="NAME=PATH[+ENV=VALUE;...]")
+    parser.add_argument("--dataset", choices=tuple(SOURCES), default="text-heavy")
+    parser.add_argument(
+        "--polars", action="store_true", help="case (a) only: Polars' own sink each round too"
+    )
+    parser.add_argument("--keep-trace", type=Path, help="keep each run's stage marks here")
     parser.add_argument("--json", type=Path, help="append every run as a JSON line here")
     args = parser.parse_args()
+    if args.case == "b" and (args.dataset != "text-heavy" or args.polars):
+        parser.error("--dataset events and --polars are for case (a)")
+    source = SOURCES[args.dataset]
     trees: dict[str, tuple[Path, dict[str, str]]] = {}
     for given in args.tree or [f"this={REPO}"]:
         name, _, rest = given.partition("=")
@@ -191,11 +280,17 @@ def main() -> None:
         shutil.copy(
             REPO / "benchmarks" / "_jsonl_trace_serve.py", Path(launcher_dir) / f"{LAUNCHER}.py"
         )
+        names = [*trees, "polars"] if args.polars else list(trees)
         for number in range(args.rounds):
-            order = list(trees) if number % 2 == 0 else list(reversed(trees))
+            order = names if number % 2 == 0 else list(reversed(names))
             for name in order:
-                path, env = trees[name]
-                run = one_run(case, name, path, env, Path(launcher_dir))
+                if name == "polars":
+                    run = polars_run(source, next(iter(trees.values()))[0])
+                else:
+                    path, env = trees[name]
+                    run = one_run(
+                        case, name, path, env, Path(launcher_dir), source, args.keep_trace
+                    )
                 runs[name].append(run)
                 if args.json:
                     with args.json.open("a") as out:
@@ -206,7 +301,8 @@ def main() -> None:
                 )
                 print(
                     f"{name} round {number + 1}: wall {run['wall']:.2f}s, "
-                    f"daemon CPU {run['cpu']:.2f}s, peak {run['peak_mib']:.0f} MiB | {phases}"
+                    f"{'process' if name == 'polars' else 'daemon'} CPU {run['cpu']:.2f}s, "
+                    f"peak {run['peak_mib']:.0f} MiB, stored {run['stored_mb']:.1f} MB | {phases}"
                 )
                 kinds = run["kinds"].items()  # type: ignore[attr-defined]
                 print(
