@@ -64,8 +64,11 @@ class OpenChunk:
         self.write_stored(self.cipher.finish())
 
     def _seal(self, compressed: bytes | memoryview) -> None:
+        # In the cipher's pieces (age: its 64 KiB segments), each written on as it is:
+        # one join of them was a copy of a compressor's output into fresh memory.
         if compressed:
-            self.write_stored(self.cipher.encrypt(compressed))
+            for piece in self.cipher.encrypt_pieces(compressed):
+                self.write_stored(piece)
 
     def write_stored(self, data: bytes | memoryview) -> None:
         if data:

@@ -106,6 +106,12 @@ class AgeEncryptor:
         self._counter = 0
 
     def encrypt(self, data: bytes | memoryview) -> bytes:
+        return b"".join(self.encrypt_pieces(data))
+
+    def encrypt_pieces(self, data: bytes | memoryview) -> list[bytes]:
+        """`encrypt`'s bytes in the pieces they are made in (the header, then one sealed
+        segment each), for a caller that streams them on: joined, a compressor's
+        multi-megabyte output was copied once more into freshly mapped memory."""
         out = [self._pending_header] if self._pending_header else []
         self._pending_header = b""
         view = memoryview(data)
@@ -114,21 +120,21 @@ class AgeEncryptor:
             take = SEGMENT_SIZE - len(self._segment)
             self._segment += view[:take]
             view = view[take:]
-            out.append(self._seal(bytes(self._segment), last=False))
+            out.append(self._seal(self._segment, last=False))
             self._segment.clear()
         while len(view) > SEGMENT_SIZE:
             out.append(self._seal(view[:SEGMENT_SIZE], last=False))
             view = view[SEGMENT_SIZE:]
         self._segment += view
-        return b"".join(out)
+        return out
 
     def finish(self) -> bytes:
-        tail = self._seal(bytes(self._segment), last=True)
+        tail = self._seal(self._segment, last=True)
         self._segment.clear()
         head, self._pending_header = self._pending_header, b""
         return head + tail
 
-    def _seal(self, segment: bytes | memoryview, *, last: bool) -> bytes:
+    def _seal(self, segment: bytes | bytearray | memoryview, *, last: bool) -> bytes:
         sealed = self._aead.encrypt(segment_nonce(self._counter, last=last), segment, None)
         self._counter += 1
         return sealed
