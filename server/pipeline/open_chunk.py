@@ -49,7 +49,8 @@ class OpenChunk:
         self.records += records
         if plaintext:
             self.content.update(plaintext)
-            self._seal(self.compressor.compress(plaintext))
+            for compressed in self.compressor.compress_pieces(plaintext):
+                self._seal(compressed)
 
     def write_pieces(self, pieces: Sequence[bytes | memoryview], records: int) -> None:
         """`write` of the pieces joined, without joining them: digests and compressors
