@@ -49,6 +49,8 @@ class OpenChunk:
         self.records += records
         if plaintext:
             self.content.update(plaintext)
+            # The compressor's output in its pieces (zstd: 256 KiB ones), each sealed
+            # and stored as it comes: digests, ciphers and stores are streams.
             for compressed in self.compressor.compress_pieces(plaintext):
                 self._seal(compressed)
 
@@ -65,8 +67,8 @@ class OpenChunk:
         self.write_stored(self.cipher.finish())
 
     def _seal(self, compressed: bytes | memoryview) -> None:
-        # In the cipher's pieces (age: its 64 KiB segments), each written on as it is:
-        # one join of them was a copy of a compressor's output into fresh memory.
+        # In the cipher's pieces (age: its 64 KiB segments), each stored as it is: one
+        # join of them was a copy of the compressor's output into fresh memory.
         if compressed:
             for piece in self.cipher.encrypt_pieces(compressed):
                 self.write_stored(piece)

@@ -110,8 +110,12 @@ class AgeEncryptor:
 
     def encrypt_pieces(self, data: bytes | memoryview) -> list[bytes]:
         """`encrypt`'s bytes in the pieces they are made in (the header, then one sealed
-        segment each), for a caller that streams them on: joined, a compressor's
-        multi-megabyte output was copied once more into freshly mapped memory."""
+        segment each), for a caller that streams them on (OpenChunk): their join copied
+        each compressor output once more, into fresh pages when it was past the mmap
+        threshold (server/allocator.py). With zstd's output in pieces too, the writer
+        thread of text-heavy's 525 MB of NDJSON (zstd 3, 2 workers, age; 66 MB stored)
+        spent 0.51 -> 0.46 CPU s with this alone, 0.415 with both (12 runs each).
+        A held segment is sealed from its buffer, not from a copy of it."""
         out = [self._pending_header] if self._pending_header else []
         self._pending_header = b""
         view = memoryview(data)
