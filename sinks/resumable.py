@@ -142,7 +142,11 @@ class ResumableWriter(JournalledUpload):
         self._size += memoryview(data).nbytes
         self._whole_sha256.update(data)
         while len(self._buffer) >= self.part_size:
-            self._store_part(bytes(self._buffer[: self.part_size]))
+            # One copy into the part: a slice of the bytearray was a second one (a
+            # bytearray, then its bytes). The view is released before the front goes.
+            with memoryview(self._buffer) as buffered:
+                part = bytes(buffered[: self.part_size])
+            self._store_part(part)
             del self._buffer[: self.part_size]
 
     def commit(self) -> ObjectInfo:

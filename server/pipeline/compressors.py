@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import zstandard
 
@@ -20,6 +20,11 @@ class Compressor(Protocol):
     among them) and hands back what it can output so far."""
 
     def compress(self, data: bytes | memoryview) -> bytes | memoryview: ...
+
+    def compress_pieces(self, data: bytes | memoryview) -> Iterable[bytes | memoryview]:
+        """`compress`'s output in pieces, whose join it is, for a stream that writes them
+        on as they are. Taken as they come, before the next call."""
+        ...
 
     def flush(self) -> bytes:
         """Close the stream and return its final bytes."""
@@ -38,6 +43,14 @@ class CompressorKind:
     #: Only zip stores the name (`part-000003.jsonl`); stream formats ignore it.
     make: Callable[[int, int, str], Compressor]
 
+
+#: The size of the pieces a zstd stream hands its output over in (`compress_pieces`).
+#: compressobj's output of a call is one bytes object grown by each 128 KiB zstd makes
+#: (realloc, copying below the mmap threshold, fresh pages above it); a chunker's are
+#: fixed pieces taken from one buffer. The calling (writer) thread of text-heavy's 525 MB
+#: of NDJSON in 11 MB pieces, zstd 3 on 2 workers: compressobj 0.18-0.22 CPU s, 1 MiB
+#: pieces 0.15-0.16, 256 KiB pieces 0.12-0.13, the bytes identical.
+ZSTD_OUTPUT_PIECE = 256 * 1024
 
 #: (level, workers) of a zstd context.
 _ZstdSettings = tuple[int, int]
@@ -88,13 +101,18 @@ class _Zstd:
                 level=level, threads=self._settings[1], write_checksum=True
             )
         self._context = context
-        self._stream = context.compressobj()
+        self._stream = context.chunker(chunk_size=ZSTD_OUTPUT_PIECE)
 
     def compress(self, data: bytes | memoryview) -> bytes:
-        return self._stream.compress(data)
+        return b"".join(self._stream.compress(data))
+
+    def compress_pieces(self, data: bytes | memoryview) -> Iterable[bytes]:
+        # zstandard's stubs leave the chunker's results untyped: bytes, chunk by chunk.
+        return cast(Iterator[bytes], self._stream.compress(data))
 
     def flush(self) -> bytes:
-        out = self._stream.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+        finish = cast(Callable[[], Iterator[bytes]], self._stream.finish)
+        out = b"".join(finish())
         if self._idle is not None:
             self._idle[self._settings] = self._context
         return out
@@ -108,6 +126,9 @@ class _Gzip:
     def compress(self, data: bytes | memoryview) -> bytes:
         return self._stream.compress(data)
 
+    def compress_pieces(self, data: bytes | memoryview) -> Iterable[bytes]:
+        return (self._stream.compress(data),)
+
     def flush(self) -> bytes:
         return self._stream.flush()
 
@@ -118,6 +139,9 @@ class _Identity:
 
     def compress(self, data: bytes | memoryview) -> bytes | memoryview:
         return data
+
+    def compress_pieces(self, data: bytes | memoryview) -> Iterable[bytes | memoryview]:
+        return (data,)
 
     def flush(self) -> bytes:
         return b""

@@ -49,7 +49,10 @@ class OpenChunk:
         self.records += records
         if plaintext:
             self.content.update(plaintext)
-            self._seal(self.compressor.compress(plaintext))
+            # The compressor's output in its pieces (zstd: 256 KiB ones), each sealed
+            # and stored as it comes: digests, ciphers and stores are streams.
+            for compressed in self.compressor.compress_pieces(plaintext):
+                self._seal(compressed)
 
     def write_pieces(self, pieces: Sequence[bytes | memoryview], records: int) -> None:
         """`write` of the pieces joined, without joining them: digests and compressors
@@ -64,8 +67,11 @@ class OpenChunk:
         self.write_stored(self.cipher.finish())
 
     def _seal(self, compressed: bytes | memoryview) -> None:
+        # In the cipher's pieces (age: its 64 KiB segments), each stored as it is: one
+        # join of them was a copy of the compressor's output into fresh memory.
         if compressed:
-            self.write_stored(self.cipher.encrypt(compressed))
+            for piece in self.cipher.encrypt_pieces(compressed):
+                self.write_stored(piece)
 
     def write_stored(self, data: bytes | memoryview) -> None:
         if data:

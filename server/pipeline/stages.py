@@ -3,7 +3,7 @@ cipher stage (on stored bytes, after compression). The defaults change nothing."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,6 +67,11 @@ class Cipher(Protocol):
 
     def encrypt(self, data: bytes | memoryview) -> bytes | memoryview: ...
 
+    def encrypt_pieces(self, data: bytes | memoryview) -> Sequence[bytes | memoryview]:
+        """`encrypt`'s output in pieces, whose join it is, so that a stream writes them
+        on without joining them."""
+        ...
+
     def finish(self) -> bytes:
         """Authenticate and close the stream; return its final bytes."""
         ...
@@ -75,6 +80,9 @@ class Cipher(Protocol):
 class _Plain:
     def encrypt(self, data: bytes | memoryview) -> bytes | memoryview:
         return data
+
+    def encrypt_pieces(self, data: bytes | memoryview) -> Sequence[bytes | memoryview]:
+        return (data,)
 
     def finish(self) -> bytes:
         return b""

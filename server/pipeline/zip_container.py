@@ -11,6 +11,7 @@ central directory uses Zip64 only when a size or offset needs it.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 
 from sluice.format.winzip_aes import AesEntryEncryptor
 from sluice.format.zip_spec import (
@@ -74,6 +75,9 @@ class ZipCompressor:
         self._crc = crc32(data, self._crc)
         self._plain_size += len(data)
         return self._start() + self._store(self._deflate.compress(data))
+
+    def compress_pieces(self, data: bytes | memoryview) -> Iterable[bytes]:
+        return (self.compress(data),)
 
     def flush(self) -> bytes:
         parts = [self._start(), self._store(self._deflate.flush())]
