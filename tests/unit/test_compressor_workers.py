@@ -5,31 +5,23 @@ export, continued elsewhere, still stores byte-identical chunks."""
 from __future__ import annotations
 
 import gzip
-import random
 
 import pytest
 import zstandard
 
 from sluice.server.pipeline import compressors
 from sluice.server.pipeline.compressors import COMPRESSORS
+from tests.unit.json_lines import json_lines
 
-
-def _text(size: int) -> bytes:
-    """Compressible JSON-like lines, past zstd's multi-threaded job size at level 3
-    (8 MiB: four times its 2 MiB window) and several of the gzip compressor's 1 MiB
-    blocks."""
-    rng = random.Random(5)
-    words = [f"word{n}".encode() for n in range(500)]
-    lines: list[bytes] = []
-    total = 0
-    while total < size:
-        line = b'{"id":%d,"message":"%s"}\n' % (total, b" ".join(rng.choices(words, k=12)))
-        lines.append(line)
-        total += len(line)
-    return b"".join(lines)
-
-
-DATA = _text(10 * 1024 * 1024)
+# Past zstd's multi-threaded job size at level 3 (8 MiB: four times its 2 MiB window)
+# and several of the gzip compressor's 1 MiB blocks.
+DATA = json_lines(
+    10 * 1024 * 1024,
+    seed=5,
+    words=[f"word{n}".encode() for n in range(500)],
+    per_line=12,
+    field=b"message",
+)
 
 
 def _compress(name: str, workers: int, pieces: int) -> bytes:

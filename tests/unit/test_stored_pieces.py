@@ -23,26 +23,17 @@ from sluice.server.pipeline.compressors import (
 from sluice.server.pipeline.content_hasher import ContentHasher
 from sluice.server.pipeline.open_chunk import OpenChunk
 from sluice.sinks.memory import MemorySink
+from tests.unit.json_lines import json_lines
 
 #: ChaCha20-Poly1305's tag, after each sealed segment.
 TAG = 16
 
 
-def _lines(size: int) -> bytes:
-    """JSON-like lines, compressible but not trivially: several of zstd's 8 MiB jobs, so
-    its workers' buffers fill and output comes out before the flush."""
-    rng = random.Random(11)
-    words = [f"w{n}-{rng.random():.6f}".encode() for n in range(4000)]
-    lines: list[bytes] = []
-    total = 0
-    while total < size:
-        line = b'{"id":%d,"text":"%s"}\n' % (total, b" ".join(rng.choices(words, k=9)))
-        lines.append(line)
-        total += len(line)
-    return b"".join(lines)
-
-
-DATA = _lines(32 * 1024 * 1024)
+# JSON-like lines, compressible but not trivially: several of zstd's 8 MiB jobs, so its
+# workers' buffers fill and output comes out before the flush.
+_DRAW = random.Random(11)
+_WORDS = [f"w{n}-{_DRAW.random():.6f}".encode() for n in range(4000)]
+DATA = json_lines(32 * 1024 * 1024, seed=11, words=_WORDS, per_line=9, field=b"text")
 
 
 def _reference_zstd(data: bytes) -> bytes:
