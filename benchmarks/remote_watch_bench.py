@@ -6,9 +6,10 @@ and the shared PostgreSQL job store.
 
 Each run starts a throwaway PostgreSQL (tests/servers/postgres.py, with
 pg_stat_statements) once, then per case a fresh database and two daemons on it: replica
-A runs benchmarks.export_bench's (a) export (jsonl+zstd(3) of the cached Parquet
-dataset); replica B, started once A holds the export (so B never claims it), is
-watched by 0 or N WatchExport streams (export_bench.Watchers) until the export ends.
+A runs an export of the cached Parquet dataset to jsonl+zstd(--level; the default 15
+keeps it running well after B is up); replica B, started once A holds the export (so B
+never claims it), is watched by 0 or N WatchExport streams (export_bench.Watchers)
+until the export ends.
 Measured on B from the watchers' start to the end: its CPU seconds (user + system,
 psutil), and, by PostgreSQL's own count for B's database role, its statements and its
 reads of one job by id (JobStore.get). Reads per poll: job reads over the seconds
@@ -33,6 +34,7 @@ import psycopg
 
 from benchmarks.export_bench import REPO, Watchers, dataset, log, running_daemon
 from sluice.client import ExportClient
+from sluice.v1 import export_pb2
 from tests.servers.postgres import PostgresServer, start_postgres
 
 _JOB_READ = "SELECT % FROM jobs WHERE id = $1"
@@ -49,6 +51,8 @@ class Run:
     statements: int
     job_reads: int
     events: int
+    #: Whether the export still ran when the measurement began (else it measured little).
+    ran: bool
 
 
 def _with_role(url: str, role: str) -> str:
@@ -71,7 +75,13 @@ def _counts(conn: psycopg.Connection[tuple[object, ...]], role: str) -> tuple[in
 
 
 def _run(
-    server: PostgresServer, tree: Path, source: Path, watchers: int, poll: float, round_: int
+    server: PostgresServer,
+    tree: Path,
+    source: Path,
+    level: int,
+    watchers: int,
+    poll: float,
+    round_: int,
 ) -> Run:
     url = server.new_database()
     role = f"watching_{next(_roles)}_{int(time.time())}"
@@ -89,7 +99,7 @@ def _run(
         ) as runner:
             spec = ExportClient.build_spec(
                 source=str(source), to=str(runner.exports), dataset="events",
-                format="jsonl", compression="zstd", level=3,
+                format="jsonl", compression="zstd", level=level,
             )  # fmt: skip
             with ExportClient(runner.address) as client:
                 export_id = client.create(spec).id
@@ -106,6 +116,8 @@ def _run(
                 cpu_before = process.cpu_times()
                 counted_before = _counts(conn, role)
                 started = time.monotonic()
+                with ExportClient(runner.address) as client:
+                    ran = client.get(export_id).state == export_pb2.EXPORT_STATE_RUNNING
                 if watchers:
                     streams.watch(export_id)
                     streams.join()
@@ -120,20 +132,22 @@ def _run(
     return Run(
         round_, tree, watchers, seconds, cpu,
         counted_after[0] - counted_before[0], counted_after[1] - counted_before[1], events,
+        ran,
     )  # fmt: skip
 
 
 def _table(runs: Sequence[Run], watchers: int, poll: float) -> list[str]:
     lines = [
         "| round | tree | watchers on B | seconds | B CPU s | B statements | B job reads "
-        "| job reads per poll | events |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| job reads per poll | events | export ran |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         per_poll = r.job_reads / (r.seconds / poll)
         lines.append(
             f"| {r.round} | {r.tree} | {r.watchers} | {r.seconds:.1f} | {r.cpu_seconds:.2f} "
-            f"| {r.statements:,} | {r.job_reads:,} | {per_poll:.1f} | {r.events:,} |"
+            f"| {r.statements:,} | {r.job_reads:,} | {per_poll:.1f} | {r.events:,} "
+            f"| {'yes' if r.ran else 'NO: ended before B was up'} |"
         )
     lines += ["", f"B's CPU with {watchers} watchers minus without, per round:", ""]
     lines += ["| tree | per round, CPU s | median CPU s |", "|---|---|---|"]
@@ -158,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the dataset")
     parser.add_argument("--watchers", type=int, default=100, help="WatchExport streams on B")
     parser.add_argument("--rounds", type=int, default=2, help="rounds (each: every tree, 0 and N)")
+    parser.add_argument("--level", type=int, default=15, help="zstd level (the export's pace)")
     parser.add_argument("--poll", type=float, default=1.0, help="job_store_poll_seconds")
     parser.add_argument(
         "--against", type=Path, default=None,
@@ -178,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             for tree in order:
                 for watchers in counts:
                     log(f"round {round_}: {tree}, {watchers} watchers on B")
-                    runs.append(_run(server, tree, source, watchers, args.poll, round_))
+                    runs.append(_run(server, tree, source, args.level, watchers, args.poll, round_))
     finally:
         server.stop()
     text = "\n".join(_table(runs, args.watchers, args.poll)) + "\n"
