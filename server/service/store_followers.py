@@ -6,8 +6,9 @@ and when the store signals a change). Read by each watcher, a hundred watchers c
 hundred reads per poll, here and on the store. A follower reads for all of them: one
 thread per watched export, started by its first watcher and stopped with its last,
 reading the job once per poll (and once at a nudge, however many watch) and waking its
-watchers, who each compare the read with what they were sent (so each is sent exactly
-what its own read would have sent it). A job read final is read with its attempts, once.
+watchers when the job changed, who each compare the read with what they were sent (so
+each is sent exactly what its own read would have sent it). A job read final is read
+with its attempts, once.
 
 A read that fails is not shared: the watchers it wakes read the store themselves, and
 fail (or not) as each would have.
@@ -100,8 +101,12 @@ class StoreFollower:
             with self._lock:
                 if self._stopped:
                     return
+                # A read like the last one is taken at the watchers' own next look (once
+                # a second at most: export_service's _WATCH_POLL_SECONDS): it sends them
+                # nothing, and a hundred wake-ups a poll for nothing cost the daemon.
+                unchanged = job is not None and self._latest is not None and job == self._latest.job
                 self._latest = StoreRead(number, job)
-                watchers = list(self._watchers)
+                watchers = [] if unchanged else list(self._watchers)
             for watcher in watchers:
                 watcher.nudge()
 
