@@ -253,10 +253,11 @@ class ExportService:
             # serves the visibility check too (a hundred watchers start at once). Only a
             # caller that may watch counts among the watchers that pace progress; what
             # progress it missed meanwhile is the hub's latest, in its snapshot. The
-            # follower's reads from then on are this watcher's too, those begun after
-            # this one's only (an older read could show an older state).
-            since = follower.started()
+            # follower's reads from then on are this watcher's too, only those begun
+            # after this one's read ended: one begun before it may hold an older state
+            # than the snapshot (a transition committed between the two reads).
             job = self._visible(job_id, principal)
+            since = follower.started()
             self._hub.follow_progress(subscription)
             yield from self._follow(
                 self._with_attempts(job), subscription, follower, since, caller_alive
@@ -315,6 +316,11 @@ class ExportService:
                 return
             if isinstance(event, ProgressUpdated):
                 shown = event.live.progress
+            elif isinstance(event, StateChanged):
+                # Sent: a store read showing it must not send it again, and one begun
+                # before it was published may still show the state before it.
+                seen = replace(seen, state=event.state)
+                since = max(since, follower.started())
             yield event
 
     def _same_request(

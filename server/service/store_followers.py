@@ -139,9 +139,12 @@ class StoreFollowers:
         with self._lock:
             follower = self._followers.get(job_id)
             if follower is None:
-                follower = self._followers[job_id] = StoreFollower(job_id, self._store, self._poll)
-                self._hub.listen_for_nudges(job_id, follower.nudge)
+                follower = StoreFollower(job_id, self._store, self._poll)
+                # Started before it is registered: a thread that cannot start (none left)
+                # fails this watch alone, and leaves no follower that never reads.
                 follower._start()
+                self._followers[job_id] = follower
+                self._hub.listen_for_nudges(job_id, follower.nudge)
             follower._add(watcher)
         try:
             yield follower
