@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -101,8 +101,11 @@ def progress_interval(subscribers: int) -> float:
 
 
 class Subscription:
-    def __init__(self, job_id: str, *, progress: bool) -> None:
+    def __init__(self, job_id: str, *, progress: bool, hub_nudges: bool = True) -> None:
         self.job_id = job_id
+        #: Whether EventHub.nudge nudges this subscriber itself; a watcher's store reads
+        #: are its follower's (store_followers), which the hub nudges instead.
+        self.hub_nudges = hub_nudges
         self._pending: deque[JobEvent] = deque()
         #: Whether progress events reach this subscriber (EventHub.follow_progress); while
         #: not, it is handed none and does not count toward its export's watchers.
@@ -213,6 +216,9 @@ class EventHub:
         #: Subscribers of each export that follow its progress: what paces it.
         self._watchers: dict[str, int] = defaultdict(int)
         self._latest_progress: dict[str, LiveProgress] = {}
+        #: What else a nudge of each export wakes: the reader of the store its watchers
+        #: share (server.service.store_followers).
+        self._nudge_listeners: dict[str, list[Callable[[], None]]] = defaultdict(list)
 
     def publish(self, event: JobEvent) -> None:
         with self._lock:
@@ -226,26 +232,47 @@ class EventHub:
             subscription.deliver(event, every)
 
     def nudge(self, job_id: str) -> None:
-        """Nudge the job's subscribers (every subscriber for "": all may be stale)."""
+        """Nudge the job's subscribers and listeners (every one for "": all may be
+        stale), but not the subscribers a listener reads the store for."""
         with self._lock:
             if job_id:
                 subscribers = list(self._subscribers.get(job_id, ()))
+                listeners = list(self._nudge_listeners.get(job_id, ()))
             else:
                 subscribers = [s for group in self._subscribers.values() for s in group]
+                listeners = [f for group in self._nudge_listeners.values() for f in group]
         for subscription in subscribers:
-            subscription.nudge()
+            if subscription.hub_nudges:
+                subscription.nudge()
+        for listener in listeners:
+            listener()
+
+    def listen_for_nudges(self, job_id: str, listener: Callable[[], None]) -> None:
+        """Call `listener` at every nudge of `job_id` (and of all jobs)."""
+        with self._lock:
+            self._nudge_listeners[job_id].append(listener)
+
+    def stop_listening_for_nudges(self, job_id: str, listener: Callable[[], None]) -> None:
+        with self._lock:
+            remaining = self._nudge_listeners[job_id]
+            remaining.remove(listener)
+            if not remaining:
+                del self._nudge_listeners[job_id]
 
     def latest_progress(self, job_id: str) -> LiveProgress | None:
         with self._lock:
             return self._latest_progress.get(job_id)
 
     @contextmanager
-    def subscribe(self, job_id: str, *, progress: bool = True) -> Iterator[Subscription]:
+    def subscribe(
+        self, job_id: str, *, progress: bool = True, hub_nudges: bool = True
+    ) -> Iterator[Subscription]:
         """Every event of `job_id` from now on, progress only with `progress` (a
         subscriber that follows progress counts toward the pace of its export's
         watchers). One subscribed without may `follow_progress` later, e.g. once the
-        caller was found to be allowed to watch."""
-        subscription = Subscription(job_id, progress=False)
+        caller was found to be allowed to watch. Without `hub_nudges`, `nudge` leaves
+        the subscriber to whoever reads the store for it (its listener's nudges)."""
+        subscription = Subscription(job_id, progress=False, hub_nudges=hub_nudges)
         with self._lock:
             self._subscribers[job_id].append(subscription)
             if progress:

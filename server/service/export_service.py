@@ -6,7 +6,6 @@ Transport-free, so the CLI's embedded mode, tests and any future transport share
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
@@ -54,13 +53,14 @@ from sluice.server.service.events import (
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.server_info import ServerInfo, describe_server
 from sluice.server.service.source_catalog import SourceListing, list_sources
+from sluice.server.service.store_followers import StoreFollower, StoreFollowers
 from sluice.server.settings import Settings
 from sluice.server.templates import Template, templates
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
-#: How often a watch looks whether its caller is still there (and, at most this often,
-#: re-checks the store: settings.job_store_poll_seconds).
+#: How often a watch looks whether its caller is still there (its export's follower reads
+#: the store at settings.job_store_poll_seconds and wakes it after each read).
 _WATCH_POLL_SECONDS = 1.0
 
 
@@ -90,6 +90,7 @@ class ExportService:
             NamedSource(name, entry.description) for name, entry in settings.sources.items()
         )
         self._limits = CallerLimits(settings, store)
+        self._followers = StoreFollowers(store, hub, settings.job_store_poll_seconds)
 
     def create(
         self,
@@ -240,24 +241,38 @@ class ExportService:
         """A snapshot, then live events, ending with Finished once the job is final. An
         export running on another replica sharing the store publishes nothing here: its
         state and journalled progress are read from the store when the store signals a
-        change (PostgreSQL NOTIFY) and at every poll (job_store_poll_seconds)."""
+        change (PostgreSQL NOTIFY) and at every poll (job_store_poll_seconds), once for
+        all its watchers here (server.service.store_followers)."""
         require_scope(principal, Scope.READ)
         with (
             self._limits.watch_slot(principal),
-            self._hub.subscribe(job_id, progress=False) as subscription,
+            self._hub.subscribe(job_id, progress=False, hub_nudges=False) as subscription,
+            self._followers.follow(subscription) as follower,
         ):
             # Subscribed before reading, so nothing between the two is missed; one read
             # serves the visibility check too (a hundred watchers start at once). Only a
             # caller that may watch counts among the watchers that pace progress; what
-            # progress it missed meanwhile is the hub's latest, in its snapshot.
+            # progress it missed meanwhile is the hub's latest, in its snapshot. The
+            # follower's reads from then on are this watcher's too, only those begun
+            # after this one's read ended: one begun before it may hold an older state
+            # than the snapshot (a transition committed between the two reads).
             job = self._visible(job_id, principal)
+            since = follower.started()
             self._hub.follow_progress(subscription)
-            yield from self._follow(self._with_attempts(job), subscription, caller_alive)
+            yield from self._follow(
+                self._with_attempts(job), subscription, follower, since, caller_alive
+            )
 
     def _follow(
-        self, job: Job, subscription: Subscription, caller_alive: Callable[[], bool]
+        self,
+        job: Job,
+        subscription: Subscription,
+        follower: StoreFollower,
+        since: int,
+        caller_alive: Callable[[], bool],
     ) -> Iterator[JobEvent]:
-        """watch() once subscribed, from `job` as it was read then."""
+        """watch() once subscribed, from `job` as it was read then, with the follower's
+        reads numbered above `since`."""
         job_id = job.id
         live = self._hub.latest_progress(job_id)
         yield Snapshot(job_id, job, live)
@@ -267,19 +282,21 @@ class ExportService:
         seen = job
         #: The last progress this watcher was sent: a store read never sends it back.
         shown = live.progress if live is not None else job.progress
-        poll = self._settings.job_store_poll_seconds
-        read_at = time.monotonic()
         while caller_alive():
-            event = subscription.next(min(_WATCH_POLL_SECONDS, poll))
+            event = subscription.next(_WATCH_POLL_SECONDS)
             if event is None:
-                # Read the store when it signalled a change (another replica runs the
-                # export) or at the poll, the fallback for lost signals.
-                if not subscription.take_nudge() and time.monotonic() - read_at < poll:
+                # The follower read the store (at its poll, or when the store signalled
+                # a change: another replica runs the export), or the caller's check.
+                read = follower.latest()
+                if read is None or read.number <= since:
                     continue
-                read_at = time.monotonic()
-                job = self._store.get(job_id)
+                since = read.number
+                # A failed read is each watcher's own again: it fails as it would have.
+                job = read.job if read.job is not None else self._store.get(job_id)
                 if job.state.final:
-                    yield Finished(job_id, self._with_attempts(job))
+                    yield Finished(
+                        job_id, job if read.job is not None else self._with_attempts(job)
+                    )
                     return
                 # While the export runs here the hub has its live progress, newer than
                 # the journal and paced: the store read then brings state changes only.
@@ -299,6 +316,11 @@ class ExportService:
                 return
             if isinstance(event, ProgressUpdated):
                 shown = event.live.progress
+            elif isinstance(event, StateChanged):
+                # Sent: a store read showing it must not send it again, and one begun
+                # before it was published may still show the state before it.
+                seen = replace(seen, state=event.state)
+                since = max(since, follower.started())
             yield event
 
     def _same_request(

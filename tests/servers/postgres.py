@@ -2,7 +2,8 @@
 test-tools`), initialised in a temp folder, started on 127.0.0.1 on a free port as the
 `postgres` user (initdb refuses root), stopped by its PID at the end of the session.
 
-Each test that needs an empty database asks `PostgresServer.new_database()`.
+Each test that needs an empty database asks `PostgresServer.new_database()`. The server
+loads pg_stat_statements (a test creates the extension in its database to read it).
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def start_postgres() -> PostgresServer:
         argv = [str(bin_dir / "postgres"), "-D", str(data), "-k", str(workdir)]
         argv += ["-h", "127.0.0.1", "-p", str(port), "-c", "fsync=off"]
         argv += ["-c", "max_connections=200"]
+        # Counts of each statement run, per role (tests count a replica's store reads).
+        argv += ["-c", "shared_preload_libraries=pg_stat_statements"]
         process = subprocess.Popen(
             argv,
             user=run_as,

@@ -203,7 +203,7 @@ class ExportServiceServicer:
         at least once per 5 s while it changes; the newest is sent before a state change or
         the final event). Watchers of an export running on another replica get no chunk
         events: its state and journalled progress (no rates, unpaced) are read from the
-        store, one read per watcher at each change it signals and every poll.
+        store at each change it signals and every poll, one read for all its watchers there.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -62,7 +62,7 @@ class ExportServiceStub:
     at least once per 5 s while it changes; the newest is sent before a state change or
     the final event). Watchers of an export running on another replica get no chunk
     events: its state and journalled progress (no rates, unpaced) are read from the
-    store, one read per watcher at each change it signals and every poll.
+    store at each change it signals and every poll, one read for all its watchers there.
     """
     CancelExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.CancelExportRequest, _export_pb2.Export]
     """Stops a queued or running export; chunks already committed stay journalled."""
@@ -157,7 +157,7 @@ class ExportServiceAsyncStub(ExportServiceStub):
     at least once per 5 s while it changes; the newest is sent before a state change or
     the final event). Watchers of an export running on another replica get no chunk
     events: its state and journalled progress (no rates, unpaced) are read from the
-    store, one read per watcher at each change it signals and every poll.
+    store at each change it signals and every poll, one read for all its watchers there.
     """
     CancelExport: _aio.UnaryUnaryMultiCallable[_export_pb2.CancelExportRequest, _export_pb2.Export]  # type: ignore[assignment]
     """Stops a queued or running export; chunks already committed stay journalled."""
@@ -273,7 +273,7 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         at least once per 5 s while it changes; the newest is sent before a state change or
         the final event). Watchers of an export running on another replica get no chunk
         events: its state and journalled progress (no rates, unpaced) are read from the
-        store, one read per watcher at each change it signals and every poll.
+        store at each change it signals and every poll, one read for all its watchers there.
         """
 
     @_abc_1.abstractmethod
