@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sluice.server.execution.executor import ExecutionContext
 from sluice.server.jobs.model import Job, JobState, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.principals import Principal, Scope
@@ -25,20 +24,9 @@ from sluice.server.service.events import (
     StateChanged,
 )
 from sluice.server.service.export_service import ExportService
-from sluice.server.service.runner import ExportRunner
-from sluice.server.settings import load_settings
-from sluice.sinks import open_sink
-from tests.unit.watched_jobs import watched_job
+from tests.unit.watched_jobs import watch_service, watched_job
 
 ALICE = Principal("alice", frozenset({Scope.READ}))
-
-
-def _service(tmp_path: Path, store: SQLiteJobStore, hub: EventHub, poll: float) -> ExportService:
-    settings = load_settings(
-        None, {"state_dir": tmp_path / "state", "job_store_poll_seconds": poll}, environ={}
-    )
-    context = ExecutionContext(settings, store, hub, open_sink, b"k" * 32, "key-id", b"i" * 32)
-    return ExportService(settings, store, ExportRunner(context), hub)
 
 
 def _watching(
@@ -100,7 +88,7 @@ class _HeldFollowerRead(SQLiteJobStore):
 def test_a_joining_watcher_is_not_sent_a_state_older_than_its_snapshot(tmp_path: Path) -> None:
     hub = EventHub()
     store = _HeldFollowerRead(hub)
-    service = _service(tmp_path, store, hub, poll=3600.0)
+    service = watch_service(tmp_path, store, hub, poll=3600.0)
     job = watched_job(store, tmp_path)
     store.job_id = job.id
     first_thread, first = _watching(service, job, "first")
@@ -128,7 +116,7 @@ def test_a_state_the_runner_published_is_not_sent_again_from_the_store(tmp_path:
     # A watcher of a local export that joined while it was queued: the runner writes the
     # store, then publishes; the follower's reads in between must not repeat RUNNING.
     store, hub = SQLiteJobStore(":memory:"), EventHub()
-    service = _service(tmp_path, store, hub, poll=0.05)
+    service = watch_service(tmp_path, store, hub, poll=0.05)
     job = watched_job(store, tmp_path)
     thread, events = _watching(service, job, "watcher")
     _until(lambda: bool(events))

@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sluice.server.execution.executor import ExecutionContext
 from sluice.server.jobs.model import Job, JobState, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.principals import Principal, Scope
@@ -23,10 +22,7 @@ from sluice.server.service.events import (
     StateChanged,
 )
 from sluice.server.service.export_service import ExportService
-from sluice.server.service.runner import ExportRunner
-from sluice.server.settings import load_settings
-from sluice.sinks import open_sink
-from tests.unit.watched_jobs import watched_job
+from tests.unit.watched_jobs import watch_service, watched_job
 
 ALICE = Principal("alice", frozenset({Scope.READ}))
 WATCHERS = 20
@@ -44,14 +40,6 @@ class CountedStore(SQLiteJobStore):
         with self._count_lock:
             self.reads += 1
         return super().get(job_id)
-
-
-def _service(tmp_path: Path, store: SQLiteJobStore, hub: EventHub, poll: float) -> ExportService:
-    settings = load_settings(
-        None, {"state_dir": tmp_path / "state", "job_store_poll_seconds": poll}, environ={}
-    )
-    context = ExecutionContext(settings, store, hub, open_sink, b"k" * 32, "key-id", b"i" * 32)
-    return ExportService(settings, store, ExportRunner(context), hub)
 
 
 def _followers() -> list[str]:
@@ -87,7 +75,7 @@ def test_watchers_of_one_export_read_it_once_per_poll_and_each_gets_every_change
 ) -> None:
     store, hub = CountedStore(), EventHub()
     poll = 0.1
-    service = _service(tmp_path, store, hub, poll)
+    service = watch_service(tmp_path, store, hub, poll)
     job = watched_job(store, tmp_path)
     seen, threads = _started(service, job)
     store.reads = 0
@@ -112,7 +100,7 @@ def test_a_nudge_makes_one_read_for_all_watchers_and_each_gets_the_change(
     tmp_path: Path,
 ) -> None:
     store, hub = CountedStore(), EventHub()
-    service = _service(tmp_path, store, hub, poll=3600.0)  # no poll: nudges only
+    service = watch_service(tmp_path, store, hub, poll=3600.0)  # no poll: nudges only
     job = watched_job(store, tmp_path)
     seen, threads = _started(service, job)
     store.reads = 0

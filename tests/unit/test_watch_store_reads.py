@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
-from sluice.server.execution.executor import ExecutionContext
 from sluice.server.jobs.model import Job, Progress
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.principals import Principal, Scope
@@ -24,22 +23,11 @@ from sluice.server.service.events import (
     progress_interval,
 )
 from sluice.server.service.export_service import ExportService
-from sluice.server.service.runner import ExportRunner
-from sluice.server.settings import load_settings
-from sluice.sinks import open_sink
-from tests.unit.watched_jobs import watched_job
+from tests.unit.watched_jobs import watch_service, watched_job
 
 ALICE = Principal("alice", frozenset({Scope.READ}))
 #: Polls of the store, far more often than the pace of many watchers' progress.
 POLL = 0.1
-
-
-def _service(tmp_path: Path, store: SQLiteJobStore, hub: EventHub) -> ExportService:
-    settings = load_settings(
-        None, {"state_dir": tmp_path / "state", "job_store_poll_seconds": POLL}, environ={}
-    )
-    context = ExecutionContext(settings, store, hub, open_sink, b"k" * 32, "key-id", b"i" * 32)
-    return ExportService(settings, store, ExportRunner(context), hub)
 
 
 def _progress(job: Job, records: int) -> ProgressUpdated:
@@ -60,7 +48,7 @@ def test_a_poll_never_sends_the_journalled_progress_of_an_export_running_here(
     tmp_path: Path,
 ) -> None:
     store, hub = SQLiteJobStore(":memory:"), EventHub()
-    service = _service(tmp_path, store, hub)
+    service = watch_service(tmp_path, store, hub, POLL)
     job = watched_job(store, tmp_path)
     watches = [_watch_for(service, job, 1.0) for _ in range(100)]  # paced to one per 2 s
     for watch in watches:
@@ -77,7 +65,7 @@ def test_a_resync_nudge_never_sends_the_journalled_progress_of_an_export_running
     tmp_path: Path,
 ) -> None:
     store, hub = SQLiteJobStore(":memory:"), EventHub()
-    service = _service(tmp_path, store, hub)
+    service = watch_service(tmp_path, store, hub, POLL)
     job = watched_job(store, tmp_path)
     watch = _watch_for(service, job, 0.5)
     assert isinstance(next(watch), Snapshot)
@@ -95,7 +83,7 @@ def test_many_watchers_of_slow_chunks_see_progress_only_forward_and_at_their_pac
     """The executor publishes live progress often and journals it at each chunk's
     commit, which is slower than the store polls: the journal is always behind."""
     store, hub = SQLiteJobStore(":memory:"), EventHub()
-    service = _service(tmp_path, store, hub)
+    service = watch_service(tmp_path, store, hub, POLL)
     job = watched_job(store, tmp_path)
     watchers, seconds = 20, 2.0
     seen: list[list[tuple[float, int]]] = [[] for _ in range(watchers)]
@@ -133,7 +121,7 @@ def test_a_poll_sends_the_journalled_progress_of_an_export_running_elsewhere_onl
 ) -> None:
     """No live progress here: the journal is all there is, sent when it moved ahead."""
     store, hub = SQLiteJobStore(":memory:"), EventHub()
-    service = _service(tmp_path, store, hub)
+    service = watch_service(tmp_path, store, hub, POLL)
     job = watched_job(store, tmp_path)
     watch = _watch_for(service, job, 1.0)
     assert isinstance(next(watch), Snapshot)
