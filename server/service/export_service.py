@@ -317,6 +317,10 @@ class ExportService:
             if isinstance(event, ProgressUpdated):
                 shown = event.live.progress
             elif isinstance(event, StateChanged):
+                if event.state is seen.state:
+                    # Published between the subscription and the snapshot read, which
+                    # showed it already: the watcher has this state.
+                    continue
                 # Sent: a store read showing it must not send it again, and one begun
                 # before it was published may still show the state before it.
                 seen = replace(seen, state=event.state)

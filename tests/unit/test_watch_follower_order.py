@@ -135,3 +135,36 @@ def test_a_state_the_runner_published_is_not_sent_again_from_the_store(tmp_path:
     # between the runner's write and its publish.
     assert _states(events) in ([JobState.RUNNING, JobState.SUCCEEDED], [JobState.RUNNING]), events
     assert isinstance(events[-1], Finished) and events[-1].job.state is JobState.SUCCEEDED
+
+
+class _RunsDuringTheSnapshotRead(SQLiteJobStore):
+    """The export starts (store written, then published, as the runner does) after the
+    watcher subscribed and before its snapshot read."""
+
+    def __init__(self, hub: EventHub) -> None:
+        super().__init__(":memory:")
+        self.hub = hub
+        self._started = False
+
+    def get(self, job_id: str) -> Job:
+        if threading.current_thread().name == "watcher" and not self._started:
+            self._started = True
+            self.transition(job_id, {JobState.QUEUED}, JobState.RUNNING)
+            self.hub.publish(StateChanged(job_id, JobState.RUNNING))
+        return super().get(job_id)
+
+
+def test_a_state_published_before_the_snapshot_read_is_not_sent_after_it(tmp_path: Path) -> None:
+    hub = EventHub()
+    store = _RunsDuringTheSnapshotRead(hub)
+    service = watch_service(tmp_path, store, hub, poll=3600.0)
+    job = watched_job(store, tmp_path)
+    thread, events = _watching(service, job, "watcher")
+    _until(lambda: bool(events))
+    snapshot = events[0]
+    assert isinstance(snapshot, Snapshot) and snapshot.job.state is JobState.RUNNING
+    store.transition(job.id, {JobState.RUNNING}, JobState.SUCCEEDED)
+    hub.publish(StateChanged(job.id, JobState.SUCCEEDED))
+    hub.publish(Finished(job.id, store.get(job.id)))
+    thread.join(10)
+    assert _states(events) == [JobState.SUCCEEDED], events
