@@ -119,9 +119,8 @@ class Subscription:
         #: Whether a progress was taken: only then does a change of pace move _progress_due.
         self._progress_sent = False
         self._ready = threading.Condition()
-        #: A nudge not yet returned by `next` as None, and one returned but not yet taken.
+        #: A nudge not yet returned by `next` as None.
         self._nudge_pending = False
-        self._nudge_returned = False
 
     @property
     def follows_progress(self) -> bool:
@@ -192,7 +191,7 @@ class Subscription:
                     self._progress_sent = True
                     return event
                 if self._nudge_pending:
-                    self._nudge_pending, self._nudge_returned = False, True
+                    self._nudge_pending = False
                     return None
                 if now >= deadline:
                     return None
@@ -200,13 +199,6 @@ class Subscription:
                 # before then is not announced (deliver notifies only due progress).
                 due = self._progress_due
                 self._ready.wait((deadline if due <= now else min(deadline, due)) - now)
-
-    def take_nudge(self) -> bool:
-        """Whether a nudge came since the last call (returned by `next` or not yet)."""
-        with self._ready:
-            nudged = self._nudge_pending or self._nudge_returned
-            self._nudge_pending = self._nudge_returned = False
-            return nudged
 
 
 class EventHub:
