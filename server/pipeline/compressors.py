@@ -30,6 +30,11 @@ class Compressor(Protocol):
         """Close the stream and return its final bytes."""
         ...
 
+    def flush_pieces(self) -> Iterable[bytes]:
+        """`flush`'s output in pieces, whose join it is (zstd's last output can be tens of
+        MB when it compresses little). Taken as they come."""
+        ...
+
 
 @dataclass(frozen=True)
 class CompressorKind:
@@ -111,11 +116,14 @@ class _Zstd:
         return cast(Iterator[bytes], self._stream.compress(data))
 
     def flush(self) -> bytes:
+        return b"".join(self.flush_pieces())
+
+    def flush_pieces(self) -> Iterator[bytes]:
         finish = cast(Callable[[], Iterator[bytes]], self._stream.finish)
-        out = b"".join(finish())
+        yield from finish()
+        # Only a stream finished to its end gives its context back.
         if self._idle is not None:
             self._idle[self._settings] = self._context
-        return out
 
 
 class _Gzip:
@@ -132,6 +140,9 @@ class _Gzip:
     def flush(self) -> bytes:
         return self._stream.flush()
 
+    def flush_pieces(self) -> Iterable[bytes]:
+        return (self.flush(),)
+
 
 class _Identity:
     def __init__(self, _level: int, _threads: int, _entry: str) -> None:
@@ -145,6 +156,9 @@ class _Identity:
 
     def flush(self) -> bytes:
         return b""
+
+    def flush_pieces(self) -> Iterable[bytes]:
+        return ()
 
 
 COMPRESSORS: dict[str, CompressorKind] = {

@@ -63,7 +63,8 @@ class OpenChunk:
 
     def close(self) -> None:
         """Flush the compressor, then finish the cipher (its tag comes last)."""
-        self._seal(self.compressor.flush())
+        for compressed in self.compressor.flush_pieces():
+            self._seal(compressed)
         self.write_stored(self.cipher.finish())
 
     def _seal(self, compressed: bytes | memoryview) -> None:

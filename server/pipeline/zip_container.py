@@ -94,6 +94,9 @@ class ZipCompressor:
         parts.append(self._central_directory(crc, descriptor_end))
         return b"".join(parts)
 
+    def flush_pieces(self) -> Iterable[bytes]:
+        return (self.flush(),)
+
     def _start(self) -> bytes:
         if self._started:
             return b""

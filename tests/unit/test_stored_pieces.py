@@ -62,6 +62,19 @@ def test_zstd_pieces_are_the_compressobj_stream(step: int) -> None:
             assert b"".join(pieces) + compressor.flush() == REFERENCE
 
 
+def test_zstd_flush_hands_its_output_over_in_pieces() -> None:
+    # All of it fed in one call, 2 workers: most of the stream comes out at the flush.
+    with zstd_contexts_reused():
+        for _ in range(2):  # the second stream takes the first one's context back
+            compressor = COMPRESSORS["zstd"].make(3, 2, "x")
+            head = b"".join(compressor.compress_pieces(DATA))
+            tail = list(compressor.flush_pieces())
+
+            assert len(tail) > 1
+            assert all(len(piece) <= ZSTD_OUTPUT_PIECE for piece in tail)
+            assert head + b"".join(tail) == REFERENCE
+
+
 def test_zstd_compress_joins_its_pieces() -> None:
     kind = COMPRESSORS["zstd"]
     compressor = kind.make(3, 2, "x")
