@@ -435,6 +435,21 @@ def _spec(config: str) -> RedactionSpec:
 
 _SEVEN = ["redact", "mask:4", "hash:crm", "null", "basic", "moderate", "strict"]
 
+
+def _written(text: str, config: str, tmp_path: Path) -> str | None:
+    """`text` as one of the 7 configurations writes it (None: nulled)."""
+    settings = settings_with_keys(tmp_path, crm=KEY)
+    written: str | None = run(pl.DataFrame({"text": [text]}), _spec(config), settings)[0]["text"][0]
+    return written
+
+
+def _assert_hidden(text: str, config: str, tmp_path: Path) -> None:
+    """The secret is not in what `config` writes, and only null drops the value."""
+    written = _written(text, config, tmp_path)
+    assert (written is None) == (config == "null")
+    assert "hunter2xyz" not in (written or "")
+
+
 #: A quoted first item no parenthesised layout takes, where main read the "(" alone (so
 #: null dropped the row): an escaped quote then spaces (B), a space-led item no ")"
 #: closes (C). The "(", the quote, its spaces and the item's first word are the value.
@@ -455,11 +470,7 @@ QUOTE_NO_LAYOUT_TAKES = [
 @pytest.mark.parametrize("text", QUOTE_NO_LAYOUT_TAKES)
 @pytest.mark.parametrize("config", _SEVEN)
 def test_a_quote_no_layout_takes_is_hidden(text: str, config: str, tmp_path: Path) -> None:
-    settings = settings_with_keys(tmp_path, crm=KEY)
-    out, _ = run(pl.DataFrame({"text": [text]}), _spec(config), settings)
-    written = out["text"][0]
-    assert (written is None) == (config == "null")
-    assert "hunter2xyz" not in (written or "")
+    _assert_hidden(text, config, tmp_path)
 
 
 #: A line break right after the quote (A): the "(" and the quote are the value, up to
@@ -476,9 +487,7 @@ QUOTE_THEN_LINE_BREAK = [
 def test_a_quote_before_a_line_break_is_the_value(
     text: str, before: str, after: str, config: str, tmp_path: Path
 ) -> None:
-    settings = settings_with_keys(tmp_path, crm=KEY)
-    out, _ = run(pl.DataFrame({"text": [text]}), _spec(config), settings)
-    written = out["text"][0]
+    written = _written(text, config, tmp_path)
     if config == "null":
         assert written is None
     elif config == "mask:4":
@@ -507,11 +516,7 @@ LED_LIKE_A_WRITTEN_VALUE = [
 @pytest.mark.parametrize("text", LED_LIKE_A_WRITTEN_VALUE)
 @pytest.mark.parametrize("config", _SEVEN)
 def test_an_item_led_like_a_written_value_is_hidden(text: str, config: str, tmp_path: Path) -> None:
-    settings = settings_with_keys(tmp_path, crm=KEY)
-    out, _ = run(pl.DataFrame({"text": [text]}), _spec(config), settings)
-    written = out["text"][0]
-    assert (written is None) == (config == "null")
-    assert "hunter2xyz" not in (written or "")
+    _assert_hidden(text, config, tmp_path)
 
 
 #: What a parenthesised layout wrote (a tag, a mask, a pseudonym) is left as it is when
@@ -528,11 +533,9 @@ WRITTEN_ONCE = [
 @pytest.mark.parametrize("text", WRITTEN_ONCE)
 @pytest.mark.parametrize("config", _SEVEN)
 def test_a_layouts_output_is_not_written_over(text: str, config: str, tmp_path: Path) -> None:
-    settings = settings_with_keys(tmp_path, crm=KEY)
-    first = run(pl.DataFrame({"text": [text]}), _spec(config), settings)[0]["text"][0]
+    first = _written(text, config, tmp_path)
     assert (first is None) == (config == "null")
     if first is None:
         return
     assert "hunter2" not in first
-    again = run(pl.DataFrame({"text": [first]}), _spec(config), settings)[0]["text"][0]
-    assert again == first
+    assert _written(first, config, tmp_path) == first
