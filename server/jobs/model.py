@@ -70,6 +70,10 @@ class Job:
     cancel_requested: bool = False
     #: Filled by ExportService.get and watch events only: every run of the export so far.
     attempts: tuple[ExportAttempt, ...] = ()
+    #: The store's revision of the job's row when it was read: raised with every write
+    #: of it (0 for a job not read from a store), so of two reads of one job, the one
+    #: with the higher revision is the newer, whenever each began.
+    revision: int = 0
 
     @property
     def labels(self) -> dict[str, str]:

@@ -28,7 +28,7 @@ JOB_COLUMNS: Final = (
     "id, request_id, state, spec_json, created_at, updated_at, started_at, finished_at,"
     " manifest_uri, error_code, error_message, error_transient,"
     " records, chunks, stored_bytes, source_rows_done, source_rows_total, created_by,"
-    " lease_owner, cancel_requested, counters_json"
+    " lease_owner, cancel_requested, counters_json, revision"
 )
 CHUNK_COLUMNS: Final = (
     "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
@@ -73,6 +73,7 @@ def job_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Job:
         created_by=row["created_by"],
         replica=row["lease_owner"],
         cancel_requested=bool(row["cancel_requested"]),
+        revision=int(row["revision"]),
     )
 
 

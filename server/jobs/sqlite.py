@@ -273,6 +273,24 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # reading a job does not read its chunks (NULL: a job journalled before this).
         "ALTER TABLE jobs ADD COLUMN counters_json TEXT",
     ),
+    (
+        # The job row's revision: raised by one in the transaction of every write of a
+        # column a Job shows (lease renewals write none), so two reads of a job are
+        # ordered by what the row says, not by when each read began (WatchExport sends
+        # only what is newer than what a watcher was sent). Rows from before start at 0.
+        "ALTER TABLE jobs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+        """
+        CREATE TRIGGER jobs_revision AFTER UPDATE OF
+            request_id, state, spec_json, created_at, updated_at, started_at, finished_at,
+            manifest_uri, error_code, error_message, error_transient, records, chunks,
+            stored_bytes, source_rows_done, source_rows_total, created_by, lease_owner,
+            cancel_requested, counters_json
+        ON jobs FOR EACH ROW
+        BEGIN
+            UPDATE jobs SET revision = OLD.revision + 1 WHERE id = NEW.id;
+        END
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)

@@ -47,6 +47,11 @@ class StateChanged:
     job_id: str
     state: JobState
     time: datetime = field(default_factory=_now)
+    #: The job's revision (Job.revision) in the write that made `state`: every publisher
+    #: writes the store first, and passes the revision the store returned, so a watcher
+    #: orders the event among its store reads by it. None: not known (such an event is
+    #: sent unless the watcher has its state).
+    revision: int | None = None
 
 
 @dataclass(frozen=True)

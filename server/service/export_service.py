@@ -193,7 +193,7 @@ class ExportService:
         # Its next end is news again: the store re-arms its notifications (new delivery
         # ids) in the transaction that queues it.
         job = self._store.transition(job_id, RESUMABLE_STATES, JobState.QUEUED)
-        self._hub.publish(StateChanged(job_id, JobState.QUEUED))
+        self._hub.publish(StateChanged(job_id, JobState.QUEUED, revision=job.revision))
         self._runner.submit(job_id)
         return job
 
@@ -253,33 +253,32 @@ class ExportService:
             # serves the visibility check too (a hundred watchers start at once). Only a
             # caller that may watch counts among the watchers that pace progress; what
             # progress it missed meanwhile is the hub's latest, in its snapshot. The
-            # follower's reads from then on are this watcher's too, only those begun
-            # after this one's read ended: one begun before it may hold an older state
-            # than the snapshot (a transition committed between the two reads).
+            # follower's reads from then on are this watcher's too, whenever each began:
+            # the job's revision tells which are newer than the snapshot.
             job = self._visible(job_id, principal)
-            since = follower.started()
             self._hub.follow_progress(subscription)
-            yield from self._follow(
-                self._with_attempts(job), subscription, follower, since, caller_alive
-            )
+            yield from self._follow(self._with_attempts(job), subscription, follower, caller_alive)
 
     def _follow(
         self,
         job: Job,
         subscription: Subscription,
         follower: StoreFollower,
-        since: int,
         caller_alive: Callable[[], bool],
     ) -> Iterator[JobEvent]:
-        """watch() once subscribed, from `job` as it was read then, with the follower's
-        reads numbered above `since`."""
+        """watch() once subscribed, from `job` as it was read then. What it sends next
+        is ordered by the job's own revision, not by when a read began: a store read or
+        a published state is news only when it is newer than the last one sent."""
         job_id = job.id
         live = self._hub.latest_progress(job_id)
         yield Snapshot(job_id, job, live)
         if job.state.final:
             yield Finished(job_id, job)
             return
+        #: The job as this watcher was last told of it: its state, and its revision.
         seen = job
+        #: The number of the last follower read looked at (StoreRead.number).
+        looked = 0
         #: The last progress this watcher was sent: a store read never sends it back.
         shown = live.progress if live is not None else job.progress
         while caller_alive():
@@ -288,11 +287,16 @@ class ExportService:
                 # The follower read the store (at its poll, or when the store signalled
                 # a change: another replica runs the export), or the caller's check.
                 read = follower.latest()
-                if read is None or read.number <= since:
+                if read is None or read.number <= looked:
                     continue
-                since = read.number
+                looked = read.number
                 # A failed read is each watcher's own again: it fails as it would have.
                 job = read.job if read.job is not None else self._store.get(job_id)
+                if job.revision <= seen.revision:
+                    # What the watcher has already, or older: a read that began before
+                    # its snapshot, or before a state published to it, and read the row
+                    # as it was then.
+                    continue
                 if job.state.final:
                     yield Finished(
                         job_id, job if read.job is not None else self._with_attempts(job)
@@ -306,6 +310,10 @@ class ExportService:
                         shown = change.live.progress
                     yield change
                 seen = job
+                continue
+            if isinstance(event, Finished | Snapshot) and event.job.revision < seen.revision:
+                # Published late, of a write older than what the watcher was sent (the
+                # export was resumed since it ended): not its end, nor its state now.
                 continue
             if isinstance(event, Finished):
                 # The runner reads the attempts once for all watchers; when the store
@@ -321,10 +329,16 @@ class ExportService:
                     # Published between the subscription and the snapshot read, which
                     # showed it already: the watcher has this state.
                     continue
-                # Sent: a store read showing it must not send it again, and one begun
-                # before it was published may still show the state before it.
-                seen = replace(seen, state=event.state)
-                since = max(since, follower.started())
+                if event.revision is not None:
+                    if event.revision <= seen.revision:
+                        # Written before what the watcher was sent (published late, after
+                        # a snapshot or a store read of a later write): sent, the state
+                        # would go backwards.
+                        continue
+                    seen = replace(seen, state=event.state, revision=event.revision)
+                else:
+                    seen = replace(seen, state=event.state)
+                # Sent: a store read of the same write (or an older one) sends nothing.
             yield event
 
     def _same_request(

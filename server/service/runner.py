@@ -243,7 +243,7 @@ class ExportRunner:
             running.stop.cancel()
         if self._closing.is_set():
             running.stop.shutdown()  # claimed while shutting down: hand it back below
-        self._context.hub.publish(StateChanged(job.id, JobState.RUNNING))
+        self._context.hub.publish(StateChanged(job.id, JobState.RUNNING, revision=job.revision))
         try:
             self._context.store.begin_attempt(lease)
         except LeaseLost as exc:
@@ -386,7 +386,7 @@ class ExportRunner:
             delay,
         )
         hub = self._context.hub
-        hub.publish(StateChanged(job_id, JobState.QUEUED))
+        hub.publish(StateChanged(job_id, JobState.QUEUED, revision=queued.revision))
         hub.publish(Snapshot(job_id, self._with_attempts(queued) or queued))
         return False
 
@@ -488,7 +488,7 @@ class ExportRunner:
         # put resuming a cancelled or failed export gets a new one).
         INBOXES.discard(job.id)
         report_safely(self._context.telemetry.export_finished, job)
-        self._context.hub.publish(StateChanged(job.id, job.state))
+        self._context.hub.publish(StateChanged(job.id, job.state, revision=job.revision))
         # With its attempts, read once here rather than by each of its watchers (each
         # reads them itself when they could not be read here).
         with_attempts = self._with_attempts(job)

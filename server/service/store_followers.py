@@ -7,8 +7,10 @@ hundred reads per poll, here and on the store. A follower reads for all of them:
 thread per watched export, started by its first watcher and stopped with its last,
 reading the job once per poll (and once at a nudge, however many watch) and waking its
 watchers when the job changed, who each compare the read with what they were sent (so
-each is sent exactly what its own read would have sent it). A job read final is read
-with its attempts, once.
+each is sent exactly what its own read would have sent it). A read is ordered among a
+watcher's other news by the job row's revision (Job.revision), not by when it began: one
+that began before a watcher joined may still be newer than its snapshot. A job read
+final is read with its attempts, once.
 
 A read that fails is not shared: the watchers it wakes read the store themselves, and
 fail (or not) as each would have.
@@ -32,8 +34,8 @@ _log = logging.getLogger("sluice.watch")
 
 @dataclass(frozen=True)
 class StoreRead:
-    #: Reads of one follower are numbered from 1 when they start, so a read numbered
-    #: above `StoreFollower.started()` as a watcher saw it began after that moment.
+    #: Reads of one follower are numbered from 1 when they start, so a watcher that
+    #: looks at `StoreFollower.latest()` again knows whether it looked at that read.
     number: int
     #: The job as read, with its attempts when final; None when the read failed.
     job: Job | None
@@ -50,17 +52,11 @@ class StoreFollower:
         self._watchers: list[Subscription] = []
         self._latest: StoreRead | None = None
         self._numbers = itertools.count(1)
-        self._started = 0
         self._wake = threading.Event()
         self._stopped = False
         self._thread = threading.Thread(
             target=self._run, name=f"store-follower-{job_id}", daemon=True
         )
-
-    def started(self) -> int:
-        """The number of the last read begun: a watcher takes only reads after it."""
-        with self._lock:
-            return self._started
 
     def latest(self) -> StoreRead | None:
         with self._lock:
@@ -96,7 +92,7 @@ class StoreFollower:
             with self._lock:
                 if self._stopped:
                     return
-                number = self._started = next(self._numbers)
+                number = next(self._numbers)
             job = self._read()
             with self._lock:
                 if self._stopped:

@@ -784,6 +784,28 @@ class JobStoreContract:
         with pytest.raises(LeaseLost):
             store.save_progress("j1", Progress(), lease=lease)
 
+    def test_the_revision_grows_with_every_write_of_the_job(self, store: JobStore) -> None:
+        # What WatchExport orders a job's reads by (Job.revision): each write a job
+        # shows raises it, in its transaction; a lease renewal shows nothing and keeps it.
+        created, _ = store.create(new_job("j1"))
+        store.create(new_job("j2"))
+        revisions = [created.revision, store.get("j1").revision]
+        assert revisions == [0, 0]
+        claimed = store.claim("replica-a", 30)
+        assert claimed is not None
+        job, lease = claimed
+        revisions.append(job.revision)
+        store.save_progress("j1", Progress(records=5), lease=lease)
+        revisions.append(store.get("j1").revision)
+        store.record_chunk("j1", make_chunk(0), Progress(records=100, chunks=1), lease=lease)
+        revisions.append(store.get("j1").revision)
+        assert store.renew(lease, 30) is False
+        revisions.append(store.get("j1").revision)
+        revisions.append(store.request_cancel("j1").revision)
+        revisions.append(store.transition("j1", {R}, C, lease=lease).revision)
+        assert revisions == [0, 0, 1, 2, 3, 3, 4, 5]
+        assert store.get("j2").revision == 0  # another job's row is its own
+
     def test_a_cancel_request_reaches_the_lease_holder(self, store: JobStore) -> None:
         store.create(new_job("j1"))
         store.create(new_job("j2"))

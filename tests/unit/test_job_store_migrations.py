@@ -15,6 +15,7 @@ import pytest
 from sluice.server.errors import FailedPrecondition
 from sluice.server.jobs import SQLiteJobStore
 from sluice.server.jobs import sqlite as sqlite_store
+from sluice.server.jobs.model import JobState
 from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.postgres_schema import MIGRATIONS_TABLE, SCHEMA_VERSION, migrate
 from tests.daemon import run_cli
@@ -61,6 +62,17 @@ def test_sqlite_migrates_from_every_earlier_version(tmp_path: Path, version: int
         False,
         False,
     )
+
+
+def test_sqlite_rows_from_before_revisions_start_at_zero(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    _sqlite_at(path, sqlite_store.SCHEMA_VERSION - 1)
+    store = SQLiteJobStore(path)
+    try:
+        assert store.get("old").revision == 0
+        assert store.transition("old", {JobState.SUCCEEDED}, JobState.QUEUED).revision == 1
+    finally:
+        store.close()
 
 
 def test_sqlite_newer_store_is_refused_and_left_byte_identical(tmp_path: Path) -> None:
@@ -116,6 +128,25 @@ def test_postgres_migrates_from_every_earlier_version(
     finally:
         store.close()
     assert _versions(url) == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_postgres_rows_from_before_revisions_start_at_zero(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.new_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, "test", upto=SCHEMA_VERSION - 1)  # type: ignore[arg-type]
+        conn.execute(
+            "INSERT INTO jobs (id, request_fingerprint, state, spec_json, created_at,"
+            " updated_at) VALUES ('old', 'fp', 'succeeded', %s, now(), now())",
+            (new_job("old").spec.to_json(),),
+        )
+    store = PostgresJobStore(url)
+    try:
+        assert store.get("old").revision == 0
+        assert store.transition("old", {JobState.SUCCEEDED}, JobState.QUEUED).revision == 1
+    finally:
+        store.close()
 
 
 def test_postgres_replicas_starting_together_migrate_once(
