@@ -4,6 +4,12 @@ and never the row's own name when a kept name column holds it (a GDPR package)."
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -100,4 +106,70 @@ def test_only_whole_words_of_the_subjects_name_are_kept() -> None:
     assert list(out["message"]) == [
         "[PERSON_NAME] called Al Smith",
         "Al Smith met [PERSON_NAME], Al said",
+    ]
+
+
+#: Run in a child process that stops itself past 2 GB of RSS: on the code this guards
+#: against, planning the package below took memory until the machine killed it.
+_TWO_NAME_COLUMNS = r"""
+import json, os, sys, threading, time
+
+def _cap():
+    page = os.sysconf("SC_PAGE_SIZE")
+    while True:
+        with open("/proc/self/statm") as statm:
+            if int(statm.read().split()[1]) * page > 2 * 1024**3:
+                print("over 2 GiB of RSS", flush=True)
+                os._exit(3)
+        time.sleep(0.01)
+
+threading.Thread(target=_cap, daemon=True).start()
+import polars as pl
+from sluice.server.templates import SUBJECT_PACKAGE_REDACTION
+from tests.unit.redaction_helpers import run
+
+frame = pl.DataFrame({
+    "first_name": ["Ana María", "Tom"],
+    "last_name": ["Lopez Garcia", "Baker"],
+    "note": [
+        "Ana María Lopez Garcia told Maria Chen, mail ana@example.com",
+        "Tom Baker met Dr. Smith at Baker Street",
+    ],
+})
+out, _ = run(frame, SUBJECT_PACKAGE_REDACTION)
+print(json.dumps(out.select("first_name", "last_name", "note").to_dicts()))
+"""
+
+
+def test_a_package_of_a_table_with_two_name_columns_plans_in_bounded_memory() -> None:
+    """Each name token's hiding and restoring wraps the text once: had either used the
+    text twice, two name columns of four tokens each would hold 2^16 copies of the rule's
+    rewrite, which Polars expands when it plans them (a GDPR package of such a table took
+    the daemon's memory until it was killed)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _TWO_NAME_COLUMNS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+        },
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-500:] + done.stderr[-2000:]
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    assert rows == [
+        {
+            "first_name": "Ana María",
+            "last_name": "Lopez Garcia",
+            "note": "Ana María Lopez Garcia told [PERSON_NAME], mail [EMAIL]",
+        },
+        {
+            "first_name": "Tom",
+            "last_name": "Baker",
+            "note": "Tom Baker met [PERSON_NAME] at Baker Street",
+        },
     ]

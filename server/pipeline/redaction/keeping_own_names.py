@@ -70,6 +70,21 @@ def _hidden(token: pl.Expr) -> pl.Expr:
 
 def _replaced(text: pl.Expr, old: pl.Expr, new: pl.Expr) -> pl.Expr:
     """Every `old` in `text` (per row, literally) as `new`; tokens of one letter or none
-    are left (they are initials, and hiding them would hide every capital)."""
-    usable = old.str.len_chars() >= 2
-    return pl.when(usable.fill_null(False)).then(text.str.split(old).list.join(new)).otherwise(text)
+    are left (they are initials, and hiding them would hide every capital).
+
+    `text` is used once: a `when(...).then(f(text)).otherwise(text)` here doubled the
+    expression at every token, and the tokens nest (hidden one after another, restored
+    one after another), so two name columns of four tokens each made 2^16 copies of the
+    rule's rewrite, which Polars expands when it plans them: planning a GDPR package of
+    a table with two name columns and one more text column took the daemon's memory
+    until it was killed. A row whose token is unusable splits and joins on the same
+    separator instead, which gives its text back as it was."""
+    usable = (old.str.len_chars() >= 2).fill_null(False)
+    return text.str.split(pl.when(usable).then(old).otherwise(pl.lit(_UNCHANGED))).list.join(
+        pl.when(usable).then(new).otherwise(pl.lit(_UNCHANGED))
+    )
+
+
+#: What a row with an unusable token splits and joins its text on: joined on what it was
+#: split on, a text is what it was, whatever it holds (any non-empty separator would do).
+_UNCHANGED: Final = _HIDDEN
