@@ -239,3 +239,11 @@ def test_postgres_tls_settings_reach_libpq(postgres_server: PostgresServer) -> N
     with pytest.raises(FailedPrecondition) as caught:
         PostgresJobStore(url, options={"sslmode": "require"})
     assert "SSL" in caught.value.message and "\n" not in caught.value.message
+
+
+def test_the_readme_names_each_stores_current_schema_version() -> None:
+    """Operators read the README to know which version a rollout moves a store to."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    flat = " ".join(readme.split())
+    assert f"`PRAGMA user_version`, today {sqlite_store.SCHEMA_VERSION};" in flat
+    assert f"`{MIGRATIONS_TABLE}` table, today {SCHEMA_VERSION})" in flat
