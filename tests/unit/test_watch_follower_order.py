@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sluice.server.jobs.model import Job, JobState, Progress
@@ -17,40 +16,14 @@ from sluice.server.principals import Principal, Scope
 from sluice.server.service.events import (
     EventHub,
     Finished,
-    JobEvent,
     LiveProgress,
     ProgressUpdated,
     Snapshot,
     StateChanged,
 )
-from sluice.server.service.export_service import ExportService
-from tests.unit.watched_jobs import watch_service, watched_job
+from tests.unit.watched_jobs import states, until, watch_service, watched_job, watching
 
 ALICE = Principal("alice", frozenset({Scope.READ}))
-
-
-def _watching(
-    service: ExportService, job: Job, name: str
-) -> tuple[threading.Thread, list[JobEvent]]:
-    events: list[JobEvent] = []
-
-    def watch() -> None:
-        events.extend(service.watch(job.id, lambda: True, ALICE))
-
-    thread = threading.Thread(target=watch, name=name, daemon=True)
-    thread.start()
-    return thread, events
-
-
-def _until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
-def _states(events: list[JobEvent]) -> list[JobState]:
-    return [e.state for e in events if isinstance(e, StateChanged)]
 
 
 class _HeldFollowerRead(SQLiteJobStore):
@@ -91,14 +64,14 @@ def test_a_joining_watcher_is_not_sent_a_state_older_than_its_snapshot(tmp_path:
     service = watch_service(tmp_path, store, hub, poll=3600.0)
     job = watched_job(store, tmp_path)
     store.job_id = job.id
-    first_thread, first = _watching(service, job, "first")
-    _until(lambda: bool(first))  # the follower exists, with one watcher
-    second_thread, second = _watching(service, job, "second")
+    first_thread, first = watching(service, job, "first", ALICE)
+    until(lambda: bool(first))  # the follower exists, with one watcher
+    second_thread, second = watching(service, job, "second", ALICE)
     assert store.follower_read.wait(5)
     store.save_progress(job.id, Progress(records=10))
     store.transition(job.id, {JobState.QUEUED}, JobState.RUNNING)
     store.transitioned.set()
-    _until(lambda: bool(second))  # its snapshot: RUNNING
+    until(lambda: bool(second))  # its snapshot: RUNNING
     store.release_follower.set()  # the follower's read (QUEUED) lands now
     time.sleep(1.5)  # the second watcher looks at the follower's reads at least once a second
     store.transition(job.id, {JobState.RUNNING}, JobState.FAILED)
@@ -107,7 +80,7 @@ def test_a_joining_watcher_is_not_sent_a_state_older_than_its_snapshot(tmp_path:
     second_thread.join(10)
     snapshot = second[0]
     assert isinstance(snapshot, Snapshot) and snapshot.job.state is JobState.RUNNING
-    assert _states(second) == [], second
+    assert states(second) == [], second
     assert isinstance(second[-1], Finished) and second[-1].job.state is JobState.FAILED
     assert isinstance(first[-1], Finished) and first[-1].job.state is JobState.FAILED
 
@@ -118,8 +91,8 @@ def test_a_state_the_runner_published_is_not_sent_again_from_the_store(tmp_path:
     store, hub = SQLiteJobStore(":memory:"), EventHub()
     service = watch_service(tmp_path, store, hub, poll=0.05)
     job = watched_job(store, tmp_path)
-    thread, events = _watching(service, job, "watcher")
-    _until(lambda: bool(events))
+    thread, events = watching(service, job, "watcher", ALICE)
+    until(lambda: bool(events))
     store.transition(job.id, {JobState.QUEUED}, JobState.RUNNING)
     hub.publish(StateChanged(job.id, JobState.RUNNING))
     for i in range(1, 16):  # a running export: journalled and published progress
@@ -133,7 +106,7 @@ def test_a_state_the_runner_published_is_not_sent_again_from_the_store(tmp_path:
     thread.join(10)
     # SUCCEEDED itself may come as the follower's read (Finished alone) when it lands
     # between the runner's write and its publish.
-    assert _states(events) in ([JobState.RUNNING, JobState.SUCCEEDED], [JobState.RUNNING]), events
+    assert states(events) in ([JobState.RUNNING, JobState.SUCCEEDED], [JobState.RUNNING]), events
     assert isinstance(events[-1], Finished) and events[-1].job.state is JobState.SUCCEEDED
 
 
@@ -159,12 +132,12 @@ def test_a_state_published_before_the_snapshot_read_is_not_sent_after_it(tmp_pat
     store = _RunsDuringTheSnapshotRead(hub)
     service = watch_service(tmp_path, store, hub, poll=3600.0)
     job = watched_job(store, tmp_path)
-    thread, events = _watching(service, job, "watcher")
-    _until(lambda: bool(events))
+    thread, events = watching(service, job, "watcher", ALICE)
+    until(lambda: bool(events))
     snapshot = events[0]
     assert isinstance(snapshot, Snapshot) and snapshot.job.state is JobState.RUNNING
     store.transition(job.id, {JobState.RUNNING}, JobState.SUCCEEDED)
     hub.publish(StateChanged(job.id, JobState.SUCCEEDED))
     hub.publish(Finished(job.id, store.get(job.id)))
     thread.join(10)
-    assert _states(events) == [JobState.SUCCEEDED], events
+    assert states(events) == [JobState.SUCCEEDED], events

@@ -12,7 +12,6 @@ snapshot."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -20,37 +19,12 @@ from typing import Any
 from sluice.server.jobs.model import Job, JobState
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.principals import Principal, Scope
-from sluice.server.service.events import EventHub, Finished, JobEvent, Snapshot, StateChanged
-from sluice.server.service.export_service import ExportService
-from tests.unit.watched_jobs import watch_service, watched_job
+from sluice.server.service.events import EventHub, Finished, Snapshot
+from tests.unit.watched_jobs import states, until, watch_service, watched_job, watching
 
 ALICE = Principal("alice", frozenset({Scope.READ, Scope.CREATE, Scope.CANCEL}))
 #: No poll within a test: a change reaches a watcher from a read the test asked for.
 NO_POLL = 3600.0
-
-
-def _watching(
-    service: ExportService, job: Job, name: str
-) -> tuple[threading.Thread, list[JobEvent]]:
-    events: list[JobEvent] = []
-
-    def watch() -> None:
-        events.extend(service.watch(job.id, lambda: True, ALICE))
-
-    thread = threading.Thread(target=watch, name=name, daemon=True)
-    thread.start()
-    return thread, events
-
-
-def _until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
-def _states(events: list[JobEvent]) -> list[JobState]:
-    return [e.state for e in events if isinstance(e, StateChanged)]
 
 
 class _HeldFollowerRead(SQLiteJobStore):
@@ -85,21 +59,21 @@ def test_a_read_begun_before_a_joining_watchers_snapshot_is_news_to_it(tmp_path:
     hub, store = EventHub(), _HeldFollowerRead()
     service = watch_service(tmp_path, store, hub, poll=NO_POLL)
     job = watched_job(store, tmp_path)
-    first_thread, first = _watching(service, job, "first")
-    _until(lambda: bool(first))  # the follower exists, with one watcher
+    first_thread, first = watching(service, job, "first", ALICE)
+    until(lambda: bool(first))  # the follower exists, with one watcher
     store.armed = True
     hub.nudge(job.id)
     assert store.began.wait(5)  # the follower's read has begun
-    second_thread, second = _watching(service, job, "second")
-    _until(lambda: bool(second))  # its snapshot, after the read began: QUEUED
+    second_thread, second = watching(service, job, "second", ALICE)
+    until(lambda: bool(second))  # its snapshot, after the read began: QUEUED
     store.transition(job.id, {JobState.QUEUED}, JobState.RUNNING)
     store.release.set()  # the read lands: RUNNING, newer than the second's snapshot
-    _until(lambda: JobState.RUNNING in _states(first))
-    _until(lambda: JobState.RUNNING in _states(second))
+    until(lambda: JobState.RUNNING in states(first))
+    until(lambda: JobState.RUNNING in states(second))
     _finish(store, hub, job, first_thread, second_thread)
     snapshot = second[0]
     assert isinstance(snapshot, Snapshot) and snapshot.job.state is JobState.QUEUED
-    assert _states(second) == [JobState.RUNNING], second
+    assert states(second) == [JobState.RUNNING], second
     assert isinstance(second[-1], Finished) and second[-1].job.state is JobState.SUCCEEDED
 
 
@@ -111,19 +85,19 @@ def test_a_read_begun_before_a_published_state_is_news_when_newer(tmp_path: Path
     service = watch_service(tmp_path, store, hub, poll=NO_POLL)
     job = watched_job(store, tmp_path)
     assert store.claim("other-replica", 30.0) is not None
-    thread, events = _watching(service, job, "watcher")
-    _until(lambda: bool(events))  # its snapshot: RUNNING
+    thread, events = watching(service, job, "watcher", ALICE)
+    until(lambda: bool(events))  # its snapshot: RUNNING
     store.transition(job.id, {JobState.RUNNING}, JobState.FAILED)
     store.armed = True
     hub.nudge(job.id)
     assert store.began.wait(5)
     service.resume(job.id, ALICE)
-    _until(lambda: _states(events) == [JobState.QUEUED])
+    until(lambda: states(events) == [JobState.QUEUED])
     assert store.claim("other-replica", 30.0) is not None
     store.release.set()  # the read lands: RUNNING, newer than the QUEUED published
-    _until(lambda: _states(events) == [JobState.QUEUED, JobState.RUNNING])
+    until(lambda: states(events) == [JobState.QUEUED, JobState.RUNNING])
     _finish(store, hub, job, thread)
-    assert _states(events) == [JobState.QUEUED, JobState.RUNNING], events
+    assert states(events) == [JobState.QUEUED, JobState.RUNNING], events
     assert isinstance(events[-1], Finished) and events[-1].job.state is JobState.SUCCEEDED
 
 
@@ -157,16 +131,16 @@ def test_a_state_published_before_the_snapshot_read_and_older_is_not_sent(
     assert store.claim("other-replica", 30.0) is not None
     store.transition(job.id, {JobState.RUNNING}, JobState.FAILED)
     store.armed = True
-    thread, events = _watching(service, job, "watcher")
+    thread, events = watching(service, job, "watcher", ALICE)
     assert store.reading.wait(5)  # subscribed, its snapshot read not yet made
     service.resume(job.id, ALICE)
     assert store.claim("other-replica", 30.0) is not None
     store.release.set()
-    _until(lambda: bool(events))
+    until(lambda: bool(events))
     snapshot = events[0]
     assert isinstance(snapshot, Snapshot) and snapshot.job.state is JobState.RUNNING
     _finish(store, hub, job, thread)
-    assert _states(events) == [], events
+    assert states(events) == [], events
     assert isinstance(events[-1], Finished) and events[-1].job.state is JobState.SUCCEEDED
 
 
@@ -206,14 +180,14 @@ def test_a_state_published_after_the_snapshot_and_older_is_not_sent(tmp_path: Pa
     resume = threading.Thread(target=service.resume, args=(job.id, ALICE), daemon=True)
     resume.start()
     assert store.claimed.wait(5)
-    thread, events = _watching(service, job, "watcher")
-    _until(lambda: bool(events))  # its snapshot: RUNNING (the claim after the resume)
+    thread, events = watching(service, job, "watcher", ALICE)
+    until(lambda: bool(events))  # its snapshot: RUNNING (the claim after the resume)
     store.snapshot_taken.set()
     resume.join(10)  # QUEUED published, after the snapshot
     snapshot = events[0]
     assert isinstance(snapshot, Snapshot) and snapshot.job.state is JobState.RUNNING
     _finish(store, hub, job, thread)
-    assert _states(events) == [], events
+    assert states(events) == [], events
     assert isinstance(events[-1], Finished) and events[-1].job.state is JobState.SUCCEEDED
 
 
@@ -235,7 +209,7 @@ class _ResumedBeforeTheCancelIsAnnounced(_HeldSnapshotRead):
             self.cancel_armed = False
             self.resume()
             self.release.set()
-            _until(self.snapshot)
+            until(self.snapshot)
         return written
 
 
@@ -247,7 +221,7 @@ def test_an_end_announced_late_and_older_than_the_snapshot_is_not_sent(tmp_path:
     service = watch_service(tmp_path, store, hub, poll=NO_POLL)
     job = watched_job(store, tmp_path)
     store.armed = True
-    thread, events = _watching(service, job, "watcher")
+    thread, events = watching(service, job, "watcher", ALICE)
     assert store.reading.wait(5)
     store.resume = lambda: service.resume(job.id, ALICE)
     store.snapshot = lambda: bool(events)
@@ -257,7 +231,7 @@ def test_an_end_announced_late_and_older_than_the_snapshot_is_not_sent(tmp_path:
     assert isinstance(snapshot, Snapshot) and snapshot.job.state is JobState.QUEUED
     assert store.claim("other-replica", 30.0) is not None
     hub.nudge(job.id)
-    _until(lambda: _states(events) == [JobState.RUNNING])
+    until(lambda: states(events) == [JobState.RUNNING])
     _finish(store, hub, job, thread)
-    assert _states(events) == [JobState.RUNNING], events
+    assert states(events) == [JobState.RUNNING], events
     assert isinstance(events[-1], Finished) and events[-1].job.state is JobState.SUCCEEDED
