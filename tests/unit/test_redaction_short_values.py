@@ -122,3 +122,37 @@ def test_short_values_are_scanned_one_by_one_when_a_gate_may_hold_an_anchor(
     assert TOKEN not in out["referrer"][5]
     assert scans and len(scans[0]) == ROWS
     assert all(len(scan) != 1 for scan in scans)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "led_by_class"),
+    [
+        (r"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]{1,30}://", True),
+        (r"[^\s]+=", True),
+        (r"(?i:\s+key)", True),
+        (r"(?P<lead>.key)", True),
+        (r"(?-u:\b)(?:[sr]k_(?:live|test)|whsec)_", False),  # two literals, "sk_" "rk_"
+        (r"(?-u:\b)AIza[0-9A-Za-z_-]{35}", False),
+        (r"\.key", False),  # an escaped ".": a literal
+        (r'(?P<sl_lead>"(?i:[^"]*password[^"]*)"\s*:)', False),
+    ],
+)
+def test_gates_led_by_a_wide_class_are_told(pattern: str, led_by_class: bool) -> None:
+    assert compaction._led_by_class(pattern) is led_by_class
+
+
+def test_a_gate_led_by_a_class_is_scanned_apart_and_still_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Free text where few values hold a separator: the gates needing one are scanned on
+    # those values, the URL credentials' gate (led by a class) alone after the others.
+    scans = _recorded_scans(monkeypatch)
+    rows = [f"Order {n} shipped to the customer without delay" for n in range(ROWS)]
+    rows[17] = "Order 17: a note for the warehouse"
+    rows[1500] = "db was redis://app:hunter2secret@db.example.com/0 today"
+    out, counts = run(pl.DataFrame({"message": rows}), RedactionSpec(level="basic"))
+    assert out["message"][1500] == "db was redis://app:[URL_PASSWORD]@db.example.com/0 today"
+    assert out["message"].to_list()[:1500] == rows[:1500]
+    assert counts == {"URL_PASSWORD/message": 1}
+    separated = [rows[17], rows[1500]]
+    assert scans[1:] == [separated, separated], scans[1:]
