@@ -57,11 +57,12 @@ def test_short_values_joined_find_nothing_across_clean_values(
     assert scans == [["\n".join(words)]]
 
 
-def test_short_values_with_a_separator_are_scanned_as_values(
+def test_short_values_with_a_few_separators_are_scanned_joined_with_every_gate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # An "=" anywhere: the gates needing one may hold, so the values are scanned one
-    # by one (those holding a separator for the gates needing one), never joined.
+    # An "=" in one value: the gates needing one may hold, and every gate is scanned over
+    # the values joined (one scan; per value, the plain gates' and the separators' scans
+    # cost more); the secret is found.
     scans = _recorded_scans(monkeypatch)
     words = [f"w{i}" for i in range(ROWS)]
     words[7] = "pwd=x"
@@ -69,7 +70,21 @@ def test_short_values_with_a_separator_are_scanned_as_values(
     assert out["word"][7] == "pwd=[SECRET_VALUE]"
     assert out["word"].to_list()[8:] == words[8:]
     assert counts == {"SECRET_VALUE/word": 1}
-    assert scans == [words, ["pwd=x"]]
+    assert scans == [["\n".join(words)]]
+
+
+def test_long_values_with_a_few_separators_are_scanned_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Free text: the plain gates per value, the gates needing a separator on the
+    # values holding one.
+    scans = _recorded_scans(monkeypatch)
+    rows = [f"Order {n} shipped to the customer without any delay at all" for n in range(ROWS)]
+    rows[7] = "Order 7 shipped, and the login retried with pwd=hunter2 today"
+    out, counts = run(pl.DataFrame({"message": rows}), RedactionSpec(level="basic"))
+    assert "hunter2" not in out["message"][7]
+    assert counts == {"SECRET_VALUE/message": 1}
+    assert scans == [rows, [rows[7]]]
 
 
 @pytest.mark.parametrize(
@@ -147,7 +162,7 @@ def test_a_gate_led_by_a_class_is_scanned_apart_and_still_found(
     # Free text where few values hold a separator: the gates needing one are scanned on
     # those values, the URL credentials' gate (led by a class) alone after the others.
     scans = _recorded_scans(monkeypatch)
-    rows = [f"Order {n} shipped to the customer without delay" for n in range(ROWS)]
+    rows = [f"Order {n} shipped to the customer without any delay at all" for n in range(ROWS)]
     rows[17] = "Order 17: a note for the warehouse"
     rows[1500] = "db was redis://app:hunter2secret@db.example.com/0 today"
     out, counts = run(pl.DataFrame({"message": rows}), RedactionSpec(level="basic"))
