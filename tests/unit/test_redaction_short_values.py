@@ -33,13 +33,13 @@ def test_a_secret_alone_among_short_values_is_found(secret: str) -> None:
 def _recorded_scans(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The values each keyword scan of `_any_keyword` looked at, in order."""
     scans: list[list[str]] = []
-    real = compaction._found
+    real = compaction._matching
 
-    def recording(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
+    def recording(values: pl.DataFrame, patterns: Sequence[str]) -> pl.Series:
         scans.append(values["v"].to_list())
         return real(values, patterns)
 
-    monkeypatch.setattr(compaction, "_found", recording)
+    monkeypatch.setattr(compaction, "_matching", recording)
     return scans
 
 
@@ -77,14 +77,14 @@ def test_long_values_with_a_few_separators_are_scanned_apart(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Free text: the plain gates per value, the gates needing a separator on the
-    # values holding one.
+    # values holding one (joined, then the URL credentials' gate alone).
     scans = _recorded_scans(monkeypatch)
     rows = [f"Order {n} shipped to the customer without any delay at all" for n in range(ROWS)]
     rows[7] = "Order 7 shipped, and the login retried with pwd=hunter2 today"
     out, counts = run(pl.DataFrame({"message": rows}), RedactionSpec(level="basic"))
     assert "hunter2" not in out["message"][7]
     assert counts == {"SECRET_VALUE/message": 1}
-    assert scans == [rows, [rows[7]]]
+    assert scans == [rows, [rows[7]], [rows[7]]]
 
 
 @pytest.mark.parametrize(
@@ -171,3 +171,34 @@ def test_a_gate_led_by_a_class_is_scanned_apart_and_still_found(
     assert counts == {"URL_PASSWORD/message": 1}
     separated = [rows[17], rows[1500]]
     assert scans[1:] == [separated, separated], scans[1:]
+
+
+def test_keyword_gates_are_scanned_only_on_the_rows_their_joined_scan_picked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A text column of long values: each keyword gate is scanned on the rows where the
+    # joined scan of its group found something, and finds its secrets there.
+    looked: list[list[str | None]] = []
+    real = compaction._gates_on_rows
+
+    def recording(
+        column: pl.Series, rows: pl.Series, gates: Sequence[compaction.ValueTest]
+    ) -> list[pl.Series]:
+        looked.append(column.filter(rows).to_list())
+        return real(column, rows, gates)
+
+    monkeypatch.setattr(compaction, "_gates_on_rows", recording)
+    rows: list[str | None] = [
+        f"Order {n} shipped to the customer without any delay at all" for n in range(ROWS)
+    ]
+    rows[3] = None
+    rows[10] = f"Order 10 shipped, the key {TOKEN} was pasted in the chat window"
+    rows[20] = "Order 20 shipped, and the login retried with pwd=hunter2 today"
+    rows[30] = "Order 30: shipped to the customer without any delay at all"
+    out, counts = run(pl.DataFrame({"message": rows}), RedactionSpec(level="basic"))
+    assert TOKEN not in (out["message"][10] or "") and "hunter2" not in (out["message"][20] or "")
+    assert [v for n, v in enumerate(out["message"].to_list()) if n not in (10, 20)] == [
+        v for n, v in enumerate(rows) if n not in (10, 20)
+    ]
+    assert counts == {"AWS_ACCESS_KEY/message": 1, "SECRET_VALUE/message": 1}, counts
+    assert looked == [[rows[10], rows[20]]]
