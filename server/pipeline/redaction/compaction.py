@@ -12,7 +12,8 @@ are put back in place. Gates were once one scan with every pattern joined, then 
 again per stage on the rows it picked: the joined pattern loses each pattern's literal
 prefilter and cost as much as the separate scans together; only gates that start with a
 literal (keywords and token prefixes: the secrets, JSON keys) are still joined, and
-looked at one by one only on leaves where the joined scan found something. A step's
+looked at one by one only on leaves where the joined scan found something (in a text
+column of long values, only on the rows where it did). A step's
 rows are copied together before it runs: its scans read them several times, and
 filtered text lies spread over the batch (packed_text.py).
 
@@ -224,12 +225,12 @@ def _free_text_tests(
     scan), or the rows where it may (a text column's keyword gates). The keyword gates
     (the secrets, JSON keys) are scanned one by one only where their joined scan finds
     something (`_any_keyword`), and in a text column of long values only on the rows
-    where it does. A leaf of short values (`_short`)
-    is joined by newlines into one text, and the other gates that hold nowhere in it need
-    no scan per value either: a match inside a value is one in the joined text (see
-    `_any_keyword`). On the text-heavy set the URLs of `request.referrer` hold no e-mail
-    or phone number, and `cc`'s addresses no phone number: per 1M rows ~0.04 CPU s of
-    scans per value, for ~0.01 over the joined text the keyword scan made anyway."""
+    where it does. A leaf of short values (`_short`) is joined by newlines into one
+    text, and the other gates that hold nowhere in it need no scan per value either: a
+    match inside a value is one in the joined text (see `_any_keyword`). On the
+    text-heavy set the URLs of `request.referrer` hold no e-mail or phone number, and
+    `cc`'s addresses no phone number: per 1M rows ~0.04 CPU s of scans per value, for
+    ~0.01 over the joined text the keyword scan made anyway."""
     values = leaf_values(batch, loc).drop_nulls().to_frame("v")
     whole = values.select(pl.col("v").str.join("\n")) if _short(values) else None
     keyworded = [s for s in steps if s.keyword]
@@ -258,9 +259,9 @@ def _any_keyword(
     """Whether any keyword gate of `steps` holds among a leaf's `values` (`whole`: them
     joined by newlines, when they are short), or, for a text `column` (the leaf, when
     it is a top-level column) scanned by rows, the rows where one may (see
-    `_keyword_rows`). Joined, the gates lose their literal
-    prefilters: the regex engine reads every byte (a message column cost as much joined
-    as its e-mail and phone scans together). The gates that need a separator
+    `_keyword_rows`). Joined, the gates lose their literal prefilters: the regex engine
+    reads every byte (a message column cost as much joined as its e-mail and phone
+    scans together). The gates that need a separator
     (SEPARATORS: ':' or '=', or a rarer one) are joined apart and scanned only on the
     rows holding one (one cheap scan), which gives the same answer for a fraction of the
     cost. Where most rows hold one (URLs, logs of key=value), two joined scans cost more
@@ -402,18 +403,13 @@ def _found_apart(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
 
 
 def _matching_apart(values: pl.DataFrame, patterns: Sequence[str]) -> pl.Series:
-    """`_matching`, scanned as `_found_apart` does (per value, so every scan runs)."""
+    """`_matching`, scanned as `_found_apart` does (per value, so every scan runs);
+    `patterns` is not empty."""
     apart = [p for p in patterns if _led_by_class(p)]
     joined = [p for p in patterns if p not in apart]
-    scans = [
-        _matching(values, group).fill_null(False)
-        for group in ([joined] if joined else []) + [[p] for p in apart]
-    ]
-    return (
-        pl.select(pl.any_horizontal(scans)).to_series()
-        if scans
-        else pl.repeat(False, values.height, eager=True)
-    )
+    groups = ([joined] if joined else []) + [[p] for p in apart]
+    scans = [_matching(values, group).fill_null(False) for group in groups]
+    return pl.select(pl.any_horizontal(scans)).to_series()
 
 
 #: What a pattern may open with before its first character: a word boundary, a group
