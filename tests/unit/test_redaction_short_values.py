@@ -33,13 +33,13 @@ def test_a_secret_alone_among_short_values_is_found(secret: str) -> None:
 def _recorded_scans(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The values each keyword scan of `_any_keyword` looked at, in order."""
     scans: list[list[str]] = []
-    real = compaction._found
+    real = compaction._matching
 
-    def recording(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
+    def recording(values: pl.DataFrame, patterns: Sequence[str]) -> pl.Series:
         scans.append(values["v"].to_list())
         return real(values, patterns)
 
-    monkeypatch.setattr(compaction, "_found", recording)
+    monkeypatch.setattr(compaction, "_matching", recording)
     return scans
 
 
@@ -57,11 +57,12 @@ def test_short_values_joined_find_nothing_across_clean_values(
     assert scans == [["\n".join(words)]]
 
 
-def test_short_values_with_a_separator_are_scanned_as_values(
+def test_short_values_with_a_few_separators_are_scanned_joined_with_every_gate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # An "=" anywhere: the gates needing one may hold, so the values are scanned one
-    # by one (those holding a separator for the gates needing one), never joined.
+    # An "=" in one value: the gates needing one may hold, and every gate is scanned over
+    # the values joined (one scan; per value, the plain gates' and the separators' scans
+    # cost more); the secret is found.
     scans = _recorded_scans(monkeypatch)
     words = [f"w{i}" for i in range(ROWS)]
     words[7] = "pwd=x"
@@ -69,7 +70,21 @@ def test_short_values_with_a_separator_are_scanned_as_values(
     assert out["word"][7] == "pwd=[SECRET_VALUE]"
     assert out["word"].to_list()[8:] == words[8:]
     assert counts == {"SECRET_VALUE/word": 1}
-    assert scans == [words, ["pwd=x"]]
+    assert scans == [["\n".join(words)]]
+
+
+def test_long_values_with_a_few_separators_are_scanned_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Free text: the plain gates per value, the gates needing a separator on the
+    # values holding one (joined, then the URL credentials' gate alone).
+    scans = _recorded_scans(monkeypatch)
+    rows = [f"Order {n} shipped to the customer without any delay at all" for n in range(ROWS)]
+    rows[7] = "Order 7 shipped, and the login retried with pwd=hunter2 today"
+    out, counts = run(pl.DataFrame({"message": rows}), RedactionSpec(level="basic"))
+    assert "hunter2" not in out["message"][7]
+    assert counts == {"SECRET_VALUE/message": 1}
+    assert scans == [rows, [rows[7]], [rows[7]]]
 
 
 @pytest.mark.parametrize(
@@ -122,3 +137,68 @@ def test_short_values_are_scanned_one_by_one_when_a_gate_may_hold_an_anchor(
     assert TOKEN not in out["referrer"][5]
     assert scans and len(scans[0]) == ROWS
     assert all(len(scan) != 1 for scan in scans)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "led_by_class"),
+    [
+        (r"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]{1,30}://", True),
+        (r"[^\s]+=", True),
+        (r"(?i:\s+key)", True),
+        (r"(?P<lead>.key)", True),
+        (r"(?-u:\b)(?:[sr]k_(?:live|test)|whsec)_", False),  # two literals, "sk_" "rk_"
+        (r"(?-u:\b)AIza[0-9A-Za-z_-]{35}", False),
+        (r"\.key", False),  # an escaped ".": a literal
+        (r'(?P<sl_lead>"(?i:[^"]*password[^"]*)"\s*:)', False),
+    ],
+)
+def test_gates_led_by_a_wide_class_are_told(pattern: str, led_by_class: bool) -> None:
+    assert compaction._led_by_class(pattern) is led_by_class
+
+
+def test_a_gate_led_by_a_class_is_scanned_apart_and_still_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Free text where few values hold a separator: the gates needing one are scanned on
+    # those values, the URL credentials' gate (led by a class) alone after the others.
+    scans = _recorded_scans(monkeypatch)
+    rows = [f"Order {n} shipped to the customer without any delay at all" for n in range(ROWS)]
+    rows[17] = "Order 17: a note for the warehouse"
+    rows[1500] = "db was redis://app:hunter2secret@db.example.com/0 today"
+    out, counts = run(pl.DataFrame({"message": rows}), RedactionSpec(level="basic"))
+    assert out["message"][1500] == "db was redis://app:[URL_PASSWORD]@db.example.com/0 today"
+    assert out["message"].to_list()[:1500] == rows[:1500]
+    assert counts == {"URL_PASSWORD/message": 1}
+    separated = [rows[17], rows[1500]]
+    assert scans[1:] == [separated, separated], scans[1:]
+
+
+def test_keyword_gates_are_scanned_only_on_the_rows_their_joined_scan_picked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A text column of long values: each keyword gate is scanned on the rows where the
+    # joined scan of its group found something, and finds its secrets there.
+    looked: list[list[str | None]] = []
+    real = compaction._gates_on_rows
+
+    def recording(
+        column: pl.Series, rows: pl.Series, gates: Sequence[compaction.ValueTest]
+    ) -> list[pl.Series]:
+        looked.append(column.filter(rows).to_list())
+        return real(column, rows, gates)
+
+    monkeypatch.setattr(compaction, "_gates_on_rows", recording)
+    rows: list[str | None] = [
+        f"Order {n} shipped to the customer without any delay at all" for n in range(ROWS)
+    ]
+    rows[3] = None
+    rows[10] = f"Order 10 shipped, the key {TOKEN} was pasted in the chat window"
+    rows[20] = "Order 20 shipped, and the login retried with pwd=hunter2 today"
+    rows[30] = "Order 30: shipped to the customer without any delay at all"
+    out, counts = run(pl.DataFrame({"message": rows}), RedactionSpec(level="basic"))
+    assert TOKEN not in (out["message"][10] or "") and "hunter2" not in (out["message"][20] or "")
+    assert [v for n, v in enumerate(out["message"].to_list()) if n not in (10, 20)] == [
+        v for n, v in enumerate(rows) if n not in (10, 20)
+    ]
+    assert counts == {"AWS_ACCESS_KEY/message": 1, "SECRET_VALUE/message": 1}, counts
+    assert looked == [[rows[10], rows[20]]]

@@ -12,7 +12,8 @@ are put back in place. Gates were once one scan with every pattern joined, then 
 again per stage on the rows it picked: the joined pattern loses each pattern's literal
 prefilter and cost as much as the separate scans together; only gates that start with a
 literal (keywords and token prefixes: the secrets, JSON keys) are still joined, and
-looked at one by one only on leaves where the joined scan found something. A step's
+looked at one by one only on leaves where the joined scan found something (in a text
+column of long values, only on the rows where it did). A step's
 rows are copied together before it runs: its scans read them several times, and
 filtered text lies spread over the batch (packed_text.py).
 
@@ -29,6 +30,7 @@ per batch, never anything per row, and memory stays bounded by the batch.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -39,6 +41,7 @@ from sluice.server.errors import SluiceError
 from sluice.server.pipeline.redaction.collect_engine import IN_MEMORY
 from sluice.server.pipeline.redaction.distinct_values import (
     DistinctValueGates,
+    GateTest,
     ValueTest,
     leaf_values,
 )
@@ -141,21 +144,36 @@ class CompactedTextPass:
         """Per step and leaf, the rows where the step's gate holds (only those with any)."""
         keys: list[tuple[int, Location]] = []
         exprs: list[pl.Expr] = []
+        scanned: list[tuple[int, Location]] = []
+        #: Per text column whose keyword gates may hold only on some rows: those rows,
+        #: and those gates with their keys.
+        narrowed: list[tuple[str, pl.Series, list[tuple[int, Location]], list[ValueTest]]] = []
         clean = self._distinct.known_clean(batch, self._leaves)
         for loc in (loc for loc in self._leaves if loc not in clean):
             steps = [(n, s) for n, s in enumerate(self._steps) if loc in s.counters]
-            tests = self._distinct.tests(batch, loc, [s.gate for _, s in steps])
+            tests: Sequence[GateTest | pl.Series] = self._distinct.tests(
+                batch, loc, [s.gate for _, s in steps]
+            )
             if all(t is True for t in tests):
-                tests = list(_free_text_tests(batch, loc, [s for _, s in steps]))
+                tests = _free_text_tests(batch, loc, [s for _, s in steps])
             for (number, step), test in zip(steps, tests, strict=True):
-                if test is not False:
-                    keys.append((number, loc))
-                    pick = step.gate if test is True else test
-                    exprs.append(any_where(pl.col(loc[0]), loc[1:], pick).alias(str(len(exprs))))
-        masks = batch.select(exprs) if exprs else pl.DataFrame()
-        return {
-            key: mask for key, mask in zip(keys, masks.iter_columns(), strict=True) if mask.any()
-        }
+                if test is False:
+                    continue
+                keys.append((number, loc))
+                if isinstance(test, pl.Series):
+                    if not narrowed or narrowed[-1][1] is not test:
+                        narrowed.append((loc[0], test, [], []))
+                    narrowed[-1][2].append((number, loc))
+                    narrowed[-1][3].append(step.gate)
+                    continue
+                scanned.append((number, loc))
+                pick = step.gate if test is True else test
+                exprs.append(any_where(pl.col(loc[0]), loc[1:], pick).alias(str(len(exprs))))
+        masks = dict(zip(scanned, batch.select(exprs).iter_columns(), strict=True)) if exprs else {}
+        for column, rows, its_keys, gates in narrowed:
+            masks.update(zip(its_keys, _gates_on_rows(batch[column], rows, gates), strict=True))
+        # In the order of the leaves, and of the steps at each: as the steps read them.
+        return {key: masks[key] for key in keys if masks[key].any()}
 
     def _steps_on(self, rows: pl.DataFrame, hits: Hits) -> tuple[dict[str, pl.Series], set[str]]:
         """Run every step on the gated rows, looking only at the leaves where its gate
@@ -200,20 +218,25 @@ class CompactedTextPass:
         return values, rewritten
 
 
-def _free_text_tests(batch: pl.DataFrame, loc: Location, steps: Sequence[TextStep]) -> list[bool]:
+def _free_text_tests(
+    batch: pl.DataFrame, loc: Location, steps: Sequence[TextStep]
+) -> list[bool | pl.Series]:
     """Per step, whether its gate may hold at a free-text leaf (False: no row needs its
-    scan). The keyword gates (the secrets, JSON keys) are scanned one by one only where
-    their joined scan finds something (`_any_keyword`). A leaf of short values (`_short`)
-    is joined by newlines into one text, and the other gates that hold nowhere in it need
-    no scan per value either: a match inside a value is one in the joined text (see
-    `_any_keyword`). On the text-heavy set the URLs of `request.referrer` hold no e-mail
-    or phone number, and `cc`'s addresses no phone number: per 1M rows ~0.04 CPU s of
-    scans per value, for ~0.01 over the joined text the keyword scan made anyway."""
+    scan), or the rows where it may (a text column's keyword gates). The keyword gates
+    (the secrets, JSON keys) are scanned one by one only where their joined scan finds
+    something (`_any_keyword`), and in a text column of long values only on the rows
+    where it does. A leaf of short values (`_short`) is joined by newlines into one
+    text, and the other gates that hold nowhere in it need no scan per value either: a
+    match inside a value is one in the joined text (see `_any_keyword`). On the
+    text-heavy set the URLs of `request.referrer` hold no e-mail or phone number, and
+    `cc`'s addresses no phone number: per 1M rows ~0.04 CPU s of scans per value, for
+    ~0.01 over the joined text the keyword scan made anyway."""
     values = leaf_values(batch, loc).drop_nulls().to_frame("v")
     whole = values.select(pl.col("v").str.join("\n")) if _short(values) else None
     keyworded = [s for s in steps if s.keyword]
-    keywords = len(keyworded) <= 1 or _any_keyword(values, whole, keyworded)
-    tests = [keywords or not s.keyword for s in steps]
+    column = batch[loc[0]] if len(loc) == 1 else None
+    keywords = len(keyworded) <= 1 or _any_keyword(values, whole, keyworded, column)
+    tests: list[bool | pl.Series] = [keywords if s.keyword else True for s in steps]
     joinable = [
         n for n, s in enumerate(steps) if not s.keyword and s.pattern and not _anchored(s.pattern)
     ]
@@ -228,16 +251,22 @@ def _free_text_tests(batch: pl.DataFrame, loc: Location, steps: Sequence[TextSte
 
 
 def _any_keyword(
-    values: pl.DataFrame, whole: pl.DataFrame | None, steps: Sequence[TextStep]
-) -> bool:
+    values: pl.DataFrame,
+    whole: pl.DataFrame | None,
+    steps: Sequence[TextStep],
+    column: pl.Series | None = None,
+) -> bool | pl.Series:
     """Whether any keyword gate of `steps` holds among a leaf's `values` (`whole`: them
-    joined by newlines, when they are short). Joined, the gates lose their literal
-    prefilters: the regex engine reads every byte (a message column cost as much joined
-    as its e-mail and phone scans together). The gates that need a separator
+    joined by newlines, when they are short), or, for a text `column` (the leaf, when
+    it is a top-level column) scanned by rows, the rows where one may (see
+    `_keyword_rows`). Joined, the gates lose their literal prefilters: the regex engine
+    reads every byte (a message column cost as much joined as its e-mail and phone
+    scans together). The gates that need a separator
     (SEPARATORS: ':' or '=', or a rarer one) are joined apart and scanned only on the
     rows holding one (one cheap scan), which gives the same answer for a fraction of the
     cost. Where most rows hold one (URLs, logs of key=value), two joined scans cost more
-    than one: there all gates are joined into one scan as before."""
+    than one: there all gates are joined into one scan as before, as they are for short
+    values."""
     plain = [s.keyword for s in steps if not s.assigns]
     assigning = [s.keyword for s in steps if s.assigns]
     # Short values (addresses in a list, ids) cost a scan more per value than per byte:
@@ -251,18 +280,59 @@ def _any_keyword(
         and not whole.select(_has_separator(pl.col("v")).any()).item()
     ):
         return bool(plain) and _found(whole, plain)
-    if plain and assigning and _few_separators(values.head(_SEPARATOR_SAMPLE)):
-        rows = values.filter(_has_separator(pl.col("v")))
-        if rows.height <= _FEW_SEPARATORS * values.height:
-            return _found(values, plain) or _found(packed_frame(rows), assigning)
     # Either way the answer is the same (an assigning gate holds only where a separator
-    # is): which way only decides the work done. Short values are scanned joined here
-    # too, when no gate may hold an anchor (the URLs of `request.referrer`, where every
-    # value holds a separator: their scan per value read values spread over the batch).
+    # is): which way only decides the work done. Short values are scanned joined when no
+    # gate may hold an anchor, whether few of them hold a separator or all (the URLs of
+    # `request.referrer`): scans per value (the plain gates, the separators) cost more
+    # than one of every gate over the joined text (the IPs of the events set, a tenth of
+    # them IPv6 with ':': 0.20-0.25 CPU s per 1M rows apart, 0.044-0.050 joined).
     everything = [s.keyword for s in steps]
     if whole is not None and not any(_anchored(p) for p in everything):
         return _found(whole, everything)
+    if plain and assigning and _few_separators(values.head(_SEPARATOR_SAMPLE)):
+        if column is not None:
+            text = column.to_frame("v")
+            separated = text.select(_has_separator(pl.col("v")).fill_null(False)).to_series()
+            if separated.sum() <= _FEW_SEPARATORS * values.height:
+                return _keyword_rows(text, separated, plain, assigning)
+        else:
+            rows = values.filter(_has_separator(pl.col("v")))
+            if rows.height <= _FEW_SEPARATORS * values.height:
+                return _found(values, plain) or _found_apart(packed_frame(rows), assigning)
     return _found(values, everything)
+
+
+def _keyword_rows(
+    text: pl.DataFrame, separated: pl.Series, plain: Sequence[str], assigning: Sequence[str]
+) -> bool | pl.Series:
+    """The rows of a text column (`text`, its column "v") where a keyword gate may
+    hold, False where none does: the plain gates' joined scan of every row, and the
+    assigning gates' on the rows holding a separator (`separated`). A row where a gate
+    holds is one where the joined scan of its group does (a match of one of the joined
+    patterns), so each keyword gate needs scanning only on these rows (`_hits`): on the
+    events set, whose messages hold secrets, ~2% of them, and the 14 keyword gates'
+    scans of every message cost 0.87 CPU s per 1M rows, on those rows 0.05. Both scans
+    run even when the first finds something, a separator scan more than the answer
+    alone needed (~0.05)."""
+    rows = _matching(text, plain).fill_null(False)
+    picked = _matching_apart(packed_frame(text.filter(separated)), assigning)
+    if picked.any():
+        rows = rows.clone().scatter(row_positions(separated).filter(picked), True)
+    return rows if rows.any() else False
+
+
+def _gates_on_rows(
+    column: pl.Series, rows: pl.Series, gates: Sequence[ValueTest]
+) -> list[pl.Series]:
+    """Per gate, the rows of the text `column` where it holds, scanned only on `rows`,
+    the only rows where it may (`_keyword_rows`): False elsewhere."""
+    picked = packed(column.filter(rows)).to_frame("v")
+    found = picked.select(
+        gate(pl.col("v")).fill_null(False).alias(str(n)) for n, gate in enumerate(gates)
+    )
+    where = row_positions(rows)
+    never = pl.repeat(False, len(column), eager=True)
+    return [_set_at(never, where, hit) for hit in found.iter_columns()]
 
 
 #: Values sampled to tell a leaf where most values hold a separator (URLs, logs of
@@ -309,7 +379,57 @@ def _anchored(pattern: str) -> bool:
 
 
 def _found(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
-    return bool(values.select(_joined(patterns)(pl.col("v")).any()).item())
+    return bool(_matching(values, patterns).any())
+
+
+def _matching(values: pl.DataFrame, patterns: Sequence[str]) -> pl.Series:
+    """Per value of `values` (its column "v"), whether one of `patterns` holds (one
+    scan of them joined)."""
+    return values.select(_joined(patterns)(pl.col("v"))).to_series()
+
+
+def _found_apart(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
+    """`_found`, with the gates led by a character class (`_led_by_class`) scanned one
+    by one after the others' joined scan: joined, one such gate takes the literal
+    prefilter from all of them. Alone, the regex engine looks for its inner literal
+    instead (the `://` of a URL's credentials): on the text-heavy messages holding a
+    separator, 0.004 CPU s per 1M rows, and the other assigning gates joined 0.032,
+    against 0.070 for all of them joined. Where most values hold its inner literal (the
+    URLs of `request.referrer`) it costs more alone, but there all gates are joined
+    anyway (see `_any_keyword`)."""
+    apart = [p for p in patterns if _led_by_class(p)]
+    joined = [p for p in patterns if p not in apart]
+    return (bool(joined) and _found(values, joined)) or any(_found(values, [p]) for p in apart)
+
+
+def _matching_apart(values: pl.DataFrame, patterns: Sequence[str]) -> pl.Series:
+    """`_matching`, scanned as `_found_apart` does (per value, so every scan runs);
+    `patterns` is not empty."""
+    apart = [p for p in patterns if _led_by_class(p)]
+    joined = [p for p in patterns if p not in apart]
+    groups = ([joined] if joined else []) + [[p] for p in apart]
+    scans = [_matching(values, group).fill_null(False) for group in groups]
+    return pl.select(pl.any_horizontal(scans)).to_series()
+
+
+#: What a pattern may open with before its first character: a word boundary, a group
+#: (non-capturing, with flags, or named).
+_OPENING: Final = re.compile(r"(?:\\b|\(\?-u:\\b\)|\(\?[a-zA-Z-]*:|\(\?P<\w+>)*")
+
+
+#: A class of many characters: one with a range or negated, any character, or one of
+#: the escaped classes. (The regex engine takes a class of a few, `[sr]k_`, as that few
+#: literals.)
+_WIDE_CLASS: Final = re.compile(r"\[\^|\[[^\]]*?\w-\w|\.|\\[sSdDwWpP]")
+
+
+def _led_by_class(pattern: str) -> bool:
+    """Whether a pattern's first character is a class of many (`[A-Za-z]`, `.`, `\\s`,
+    ...), so it has no leading literal for the regex engine to look for. Only its first
+    alternative is looked at, and an unusual opening reads as a literal: this only
+    decides how gates are scanned, not what they find."""
+    opening = _OPENING.match(pattern)
+    return _WIDE_CLASS.match(pattern, opening.end() if opening else 0) is not None
 
 
 #: Rows holding a separator (share of the batch) up to which the gates needing one are

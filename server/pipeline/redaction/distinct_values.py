@@ -41,7 +41,8 @@ _REMEMBERED: Final = 8192
 
 #: Per gate: False (no value passes it), True (free text: test every row), or a test
 #: that looks the values passing it up.
-GateTests = list[bool | ValueTest]
+GateTest = bool | ValueTest
+GateTests = list[GateTest]
 
 
 class DistinctValueGates:
