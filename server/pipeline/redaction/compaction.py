@@ -307,9 +307,12 @@ def _keyword_rows(
 ) -> bool | pl.Series:
     """The rows of a text column (`text`, its column "v") where a keyword gate may
     hold, False where none does: the plain gates' joined scan of every row, and the
-    assigning gates' on the rows holding a separator (`separated`). A row where a gate
-    holds is one where the joined scan of its group does (a match of one of the joined
-    patterns), so each keyword gate needs scanning only on these rows (`_hits`): on the
+    assigning gates' on the rows holding a separator (`separated`). A row where a rule
+    can change something is one of these: its keyword gate holds there, and an
+    assigning entity matches only where a separator is (Entity.gate_assigns, checked by
+    tests/unit/test_redaction_assigning_gates.py; two such gates also hold without one,
+    on rows their rules never change). So each keyword gate needs scanning only on these
+    rows (`_hits`): on the
     events set, whose messages hold secrets, ~2% of them, and the 14 keyword gates'
     scans of every message cost 0.87 CPU s per 1M rows, on those rows 0.05. Both scans
     run even when the first finds something, a separator scan more than the answer
