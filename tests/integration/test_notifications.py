@@ -390,3 +390,29 @@ def test_https_receivers_are_verified_against_the_configured_ca(
     assert (delivered.target, delivered.state) == (good.url(), "delivered")
     assert refused.state == "failed"
     assert "CERTIFICATE_VERIFY_FAILED" in refused.last_error
+
+
+def test_a_webhook_token_is_not_echoed_in_the_spec(
+    daemon_factory,
+    tmp_path: Path,
+    ops: WebhookReceiver,  # type: ignore[no-untyped-def]
+) -> None:
+    """GetExport, ListExports and `export get/list --json` show a webhook URL without its
+    query, as they show its delivery: a token there (`?token=...`) is the receiver's
+    secret, readable by whoever may read the export (an admin included)."""
+    d = _notifying_daemon(daemon_factory, tmp_path, ops.url())
+    url = ops.url("/hook?token=opaque-hook-token")
+    with ExportClient(d.address) as client:
+        export = _create(d, client, [url, "ops"])
+        client.wait(export.id)
+        shown = client.get(export.id)
+        listed = list(client.list())
+    assert list(shown.spec.notify) == [ops.url("/hook"), "ops"]
+    assert [list(e.spec.notify) for e in listed] == [[ops.url("/hook"), "ops"]]
+    for args in (("export", "get", export.id, "--json"), ("export", "list", "--json")):
+        printed = run_cli(d, *args)
+        assert printed.returncode == 0, printed.stderr
+        assert ops.url("/hook") in printed.stdout
+        assert "opaque-hook-token" not in printed.stdout
+    # The receiver itself still gets its token.
+    assert any(hook.path == "/hook?token=opaque-hook-token" for hook in ops.wait_for(2))
