@@ -43,7 +43,7 @@ from sluice.server.service.runner import ExportRunner
 from sluice.server.service.schedule_service import ScheduleService
 from sluice.server.service.scheduler import Scheduler, utc_now
 from sluice.server.service.server_info import daemon_version
-from sluice.server.settings import Settings, SettingsError, load_settings
+from sluice.server.settings import Settings, SettingsError, ignored_environment, load_settings
 from sluice.server.state_lock import lock_state_folder
 from sluice.server.telemetry import NO_TELEMETRY
 from sluice.server.tls import ServingCertificate
@@ -63,6 +63,8 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
         print(f"sluice: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    for name in ignored_environment(settings):
+        _log.warning("ignoring environment variable %s: not a setting", name)
     try:
         with lock_state_folder(settings.state_dir):
             return _run(settings)

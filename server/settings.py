@@ -8,7 +8,6 @@ Every field is documented here; README.md lists them with their environment name
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -45,7 +44,6 @@ MiB = 1024 * 1024
 PIPELINE_QUEUE_BYTES = 64 * MiB
 #: gRPC worker threads streams can never take (see max_concurrent_streams).
 STREAM_FREE_WORKERS = 8
-_log = logging.getLogger("sluice.settings")
 
 
 class SettingsError(Exception):
@@ -752,6 +750,34 @@ def _relative_to(base: Path, value: Any) -> Any:
     return value
 
 
+def ignored_environment(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """SLUICE_* variables that are neither a setting, nor the client's, nor named by one
+    of `settings`' secret references (`env:SLUICE_...`): most likely a misspelt setting."""
+    referenced = {
+        value.removeprefix("env:")
+        for value in _strings(settings.model_dump())
+        if value.startswith("env:")
+    }
+    return sorted(
+        name
+        for name in (os.environ if environ is None else environ)
+        if name.startswith(ENV_PREFIX)
+        and name not in CLIENT_ENV
+        and name[len(ENV_PREFIX) :].lower() not in Settings.model_fields
+        and name not in referenced
+    )
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
 def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, raw in environ.items():
@@ -759,8 +785,8 @@ def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key not in Settings.model_fields:
-            # Not an error: secrets referenced as "env:SLUICE_..." legitimately live here.
-            _log.warning("ignoring environment variable %s: not a setting", name)
+            # Not an error: secrets referenced as "env:SLUICE_..." legitimately live here
+            # (ignored_environment names the others once logging is set up).
             continue
         values[key] = [p for p in raw.split(":") if p] if key in _PATH_LIST_FIELDS else raw
     return values

@@ -58,6 +58,8 @@ class Daemon:
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Extra environment of `sluice serve` (SLUICE_* settings, variables secrets name).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -149,9 +151,9 @@ class Daemon:
             *args,
         ]
 
-    @staticmethod
-    def _environment() -> dict[str, str]:
+    def _environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env.update(self.env)
         # Daemons the tests start share one bytecode cache outside the checkout: with
         # PYTHONDONTWRITEBYTECODE set (as on the machine the suite runs on) each start
         # compiled about 300 of Sluice's modules again, 0.16-0.2 CPU s of every start.

@@ -40,6 +40,23 @@ def test_json_logs_are_one_object_per_line_with_the_export(daemon_factory) -> No
     assert all(line["dataset"] == "ev" for line in export_lines if "running" in line["msg"])
 
 
+def test_unknown_sluice_variables_are_warned_of_in_the_log_format(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """A SLUICE_* variable that is no setting is warned of as a log line of the chosen
+    format (it was printed bare, breaking JSON logs); one the config names as a secret
+    (`env:SLUICE_WEBHOOK_SECRET`, as the README's example does) is not warned of: it is
+    used, not ignored."""
+    daemon: Daemon = daemon_factory(
+        "env", log_format="json", webhook_secret_ref="env:SLUICE_WEBHOOK_SECRET"
+    )
+    daemon.env = {"SLUICE_WEBHOOK_SECRET": "whsec-0123456789", "SLUICE_MAX_CONCURENT": "9"}
+    daemon.start()
+    daemon.stop()
+    lines = [json.loads(line) for line in daemon.log_path.read_text().splitlines()]
+    warned = [line["msg"] for line in lines if line["level"] == "WARNING"]
+    assert any("SLUICE_MAX_CONCURENT" in msg for msg in warned), warned
+    assert not any("SLUICE_WEBHOOK_SECRET" in line["msg"] for line in lines), lines
+
+
 def test_plaintext_health_port_beside_a_tls_port(daemon_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ca = Authority.create()
     issued = ca.issue(tmp_path, "tls", common_name="sluice.test", server=True)
