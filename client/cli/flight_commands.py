@@ -5,6 +5,7 @@ the `read` extra (pyarrow, polars)."""
 from __future__ import annotations
 
 import io
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,9 @@ from sluice.client.cli.output import CliError, print_json
 _NDJSON_BLOCK = 16 * 1024 * 1024
 _ARROW_FILE_MAGIC = b"ARROW1"
 _ARROW_STREAM_MAGIC = b"\xff\xff\xff\xff"
+_PARQUET_MAGIC = b"PAR1"
+#: pyarrow's JSON errors end with the block's 0-based row: "... in row 2".
+_JSON_ROW = re.compile(r"\s*in row (\d+)$")
 
 
 @click.command("put")
@@ -80,7 +84,7 @@ def put_records(
     spec.ClearField("source")
     handle = sys.stdin.buffer if source == "-" else _open(source)
     try:
-        records = _records(handle)
+        records = _records(handle, "stdin" if source == "-" else source)
         with cli_state().client() as sluice:
             final = sluice.put(spec, records, request_id)
     except ImportError as exc:
@@ -148,27 +152,41 @@ def _open(path: str) -> IO[bytes]:
         raise CliError(f"--from: cannot open {path}: {exc.strerror}") from None
 
 
-def _records(handle: IO[bytes]) -> Any:
-    """A RecordBatchReader (Arrow IPC) or batch iterator (NDJSON) over `handle`."""
+def _records(handle: IO[bytes], name: str) -> Any:
+    """A RecordBatchReader (Arrow IPC) or batch iterator (NDJSON) over `handle`; CliError
+    naming `name` and what is wrong when it is neither."""
     import pyarrow as pa
 
     # Peeking needs a buffered reader; files and stdin's buffer are one already.
     buffered: Any = handle if hasattr(handle, "peek") else io.BufferedReader(handle)
     head = buffered.peek(8)[:8]
-    if head.startswith(_ARROW_FILE_MAGIC):
-        reader = pa.ipc.open_file(pa.py_buffer(buffered.read()))
-        return reader.to_table()
-    if head.startswith(_ARROW_STREAM_MAGIC):
-        return pa.ipc.open_stream(buffered)
-    return _ndjson_batches(buffered)
+    if head.startswith(_PARQUET_MAGIC):
+        raise CliError(
+            f"--from: {name} is a Parquet file; `export put` reads an Arrow IPC file or "
+            "stream, or NDJSON (a Parquet file the daemon may read: `sluice export create "
+            "--source`)"
+        )
+    try:
+        if head.startswith(_ARROW_FILE_MAGIC):
+            reader = pa.ipc.open_file(pa.py_buffer(buffered.read()))
+            return reader.to_table()
+        if head.startswith(_ARROW_STREAM_MAGIC):
+            return pa.ipc.open_stream(buffered)
+    except pa.ArrowInvalid as exc:
+        raise CliError(
+            f"--from: {name} is not a readable Arrow IPC file or stream: {exc}"
+        ) from None
+    return _ndjson_batches(buffered, name)
 
 
-def _ndjson_batches(handle: IO[bytes]) -> Iterator[Any]:
+def _ndjson_batches(handle: IO[bytes], name: str) -> Iterator[Any]:
     """NDJSON in blocks of whole lines; later blocks take the first block's schema."""
+    import pyarrow as pa
     import pyarrow.json as pa_json
 
     schema = None
     carry = b""
+    lines_before = 0
     while True:
         data = handle.read(_NDJSON_BLOCK)
         block = carry + data
@@ -177,8 +195,31 @@ def _ndjson_batches(handle: IO[bytes]) -> Iterator[Any]:
             block, carry = block[:cut], block[cut:]
         if block.strip():
             options = pa_json.ParseOptions(explicit_schema=schema) if schema else None
-            table = pa_json.read_json(io.BytesIO(block), parse_options=options)
+            try:
+                table = pa_json.read_json(io.BytesIO(block), parse_options=options)
+            except pa.ArrowInvalid as exc:
+                raise CliError(
+                    f"--from: {name}: {_json_problem(str(exc), block, lines_before)}"
+                ) from None
             schema = schema or table.schema
             yield from table.to_batches()
+            lines_before += block.count(b"\n")
         if not data:
+            if schema is None:
+                raise CliError(f"--from: {name} holds no records (NDJSON: one JSON object a line)")
             return
+
+
+def _json_problem(message: str, block: bytes, lines_before: int) -> str:
+    """pyarrow's message with the line of the whole input it is about (pyarrow's row
+    skips blank lines)."""
+    found = _JSON_ROW.search(message)
+    if found is None:
+        return message
+    row = int(found.group(1))
+    for number, line in enumerate(block.split(b"\n"), start=lines_before + 1):
+        if line.strip():
+            if row == 0:
+                return f"line {number}: {message[: found.start()]}"
+            row -= 1
+    return message

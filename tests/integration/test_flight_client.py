@@ -118,3 +118,43 @@ def test_cli_put_from_stdin_and_get_records(flight_daemon: Daemon, tmp_path: Pat
     )
     assert got.returncode == 0, got.stderr[-2000:]
     assert pl.read_ipc_stream(arrow).equals(frame)
+
+
+def test_cli_put_of_unreadable_input_is_one_line_and_exports_nothing(
+    flight_daemon: Daemon, tmp_path: Path
+) -> None:
+    """Input `export put` cannot read was a pyarrow traceback (ArrowInvalid, ValueError);
+    it is one line naming --from, the file and what is wrong in it (the line, for NDJSON),
+    exit 1, and no export is created."""
+    bad_line = tmp_path / "bad.ndjson"
+    bad_line.write_text('{"a": 1}\n\n{"a": 2}\nnot json\n')  # pyarrow skips the blank line
+    changed_type = tmp_path / "types.ndjson"
+    changed_type.write_text('{"a": 1}\n{"a": "x"}\n')
+    parquet = tmp_path / "t.parquet"
+    expected(10).write_parquet(parquet)
+    fake_arrow = tmp_path / "fake.arrow"
+    fake_arrow.write_bytes(b"ARROW1 but not really")
+    empty = tmp_path / "empty.ndjson"
+    empty.write_text("")
+    cases = {
+        bad_line: "line 4",
+        changed_type: "line 2",
+        parquet: "Parquet",
+        fake_arrow: "Arrow IPC",
+        empty: "no records",
+    }
+    with ExportClient(flight_daemon.address) as client:
+        before = {e.id for e in client.list()}
+    for path, said in cases.items():
+        result = run_cli(
+            flight_daemon,
+            *["export", "put", "--from", str(path), "--to", str(flight_daemon.exports)],
+            *["--dataset", "unreadable"],
+        )
+        assert result.returncode == 1, (path, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("sluice: error: --from: "), result.stderr
+        assert str(path) in lines[0] and said in lines[0], lines[0]
+    with ExportClient(flight_daemon.address) as client:
+        assert {e.id for e in client.list()} == before
+    assert not (flight_daemon.exports / "unreadable").exists()
