@@ -16,6 +16,7 @@ import click
 from sluice.client._client import ExportClient
 from sluice.client._errors import SluiceError
 from sluice.client._extras import install_hint
+from sluice.client.cli.atomic_output import AtomicOutput
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import CliError, print_json
 
@@ -125,24 +126,18 @@ def get_records(export_id: str, chunk: int | None, fmt: str, output: str) -> Non
         import pyarrow as pa
     except ImportError as exc:
         raise CliError(install_hint("`sluice export get-records`", "read", exc)) from None
-    target: IO[bytes] = sys.stdout.buffer if output == "-" else Path(output).open("wb")  # noqa: SIM115
     writer: Any = None
-    try:
-        with cli_state().client() as sluice:
-            for batch in sluice.read(export_id, chunk=chunk):
-                if fmt == "arrow":
-                    writer = writer or pa.ipc.new_stream(target, batch.schema)
-                    writer.write_batch(batch)
-                else:
-                    frame = pl.from_arrow(batch)
-                    assert isinstance(frame, pl.DataFrame)
-                    target.write(frame.write_ndjson().encode())
+    with AtomicOutput(output) as target, cli_state().client() as sluice:
+        for batch in sluice.read(export_id, chunk=chunk):
+            if fmt == "arrow":
+                writer = writer or pa.ipc.new_stream(target, batch.schema)
+                writer.write_batch(batch)
+            else:
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                target.write(frame.write_ndjson().encode())
         if writer is not None:
             writer.close()
-    finally:
-        target.flush()
-        if target is not sys.stdout.buffer:
-            target.close()
 
 
 def _open(path: str) -> IO[bytes]:

@@ -158,3 +158,30 @@ def test_cli_put_of_unreadable_input_is_one_line_and_exports_nothing(
     with ExportClient(flight_daemon.address) as client:
         assert {e.id for e in client.list()} == before
     assert not (flight_daemon.exports / "unreadable").exists()
+
+
+def test_cli_output_files_appear_whole_or_not_at_all(flight_daemon: Daemon, tmp_path: Path) -> None:
+    """`get-records -o FILE` left the records read before a missing chunk in FILE, with
+    exit 1, as if complete; and `-o` into a missing folder, or naming a folder, was a
+    traceback from both `get-records` and `read` (which also left its temporary file
+    beside the folder). Now the file appears only when every chunk was read, and a bad
+    -o is one line naming it."""
+    with ExportClient(flight_daemon.address) as client:
+        final = client.put(spec(flight_daemon, chunk_rows=1_000), expected(3_000).to_arrow())
+        export_id = str(final["export_id"])
+        folder = Path(client.get(export_id).manifest_uri.removeprefix("file://")).parent
+    out = tmp_path / "out"
+    out.mkdir()
+    for command in (["get-records", export_id], ["read", str(folder)]):
+        for target, said in ((out / "missing" / "x.jsonl", "cannot write"), (out, "is a folder")):
+            result = run_cli(flight_daemon, "export", *command, "-o", str(target))
+            assert result.returncode == 1, (command, result.stderr)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("sluice: error: -o: "), result.stderr
+            assert str(target) in lines[0] and said in lines[0], lines[0]
+        assert list(out.iterdir()) == [] and not list(tmp_path.glob(".sluice-*"))
+    (folder / "part-000001.jsonl.zst").unlink()
+    for command in (["get-records", export_id], ["read", str(folder)]):
+        result = run_cli(flight_daemon, "export", *command, "-o", str(out / "records.jsonl"))
+        assert result.returncode == 1 and "part-000001" in result.stderr, result.stderr
+        assert list(out.iterdir()) == [], command
