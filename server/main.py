@@ -25,6 +25,7 @@ from sluice.server.audit import AuditLog
 from sluice.server.errors import SluiceError
 from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
+from sluice.server.execution.signing import load_signer
 from sluice.server.flight.puts import FlightPuts
 from sluice.server.flight.reads import FlightReads
 from sluice.server.jobs.recovery import open_job_store
@@ -100,6 +101,9 @@ def _run(settings: Settings) -> int:
             "only with [tls] require_client_auth = true (grpcio asks for client "
             "certificates only then)"
         )
+    # The signing key is read now: an unusable one would fail every export at its manifest,
+    # after reading its source and storing its chunks.
+    load_signer(settings.manifest_signing_key)
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)
     # The store before the key: a state folder holding keys but no store has lost it.

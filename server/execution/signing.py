@@ -58,3 +58,5 @@ def load_signer(reference: str) -> ManifestSigner | None:
     except ValueError as exc:
         # The reason never includes key material: parse errors describe shapes only.
         raise FailedPrecondition(f"manifest_signing_key is unusable: {exc}") from None
+    except FailedPrecondition as exc:
+        raise FailedPrecondition(f"manifest_signing_key is unusable: {exc.message}") from None

@@ -100,3 +100,25 @@ def test_a_taken_port_stops_the_start_naming_it(daemon_factory, setting: str) ->
     assert result.returncode != 0
     assert "cannot " in result.stderr and address in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("material", "said"),
+    [("not a key\n", "neither a PEM key nor a base64 32-byte seed"), (None, "file:")],
+)
+def test_an_unusable_signing_key_stops_the_start(  # type: ignore[no-untyped-def]
+    daemon_factory, tmp_path: Path, material: str | None, said: str
+) -> None:
+    """A manifest_signing_key that cannot sign let the daemon start; then every export
+    read its source, stored every chunk and failed at its manifest, for as long as the
+    daemon ran. The start now stops, naming the setting."""
+    key_file = tmp_path / "signing.key"
+    if material is not None:
+        key_file.write_text(material)
+    daemon: Daemon = daemon_factory("signing", manifest_signing_key=f"file:{key_file}")
+    result = daemon.serve_refused(timeout=30)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("sluice: error: manifest_signing_key"), result.stderr
+    assert said in lines[-1], lines[-1]
+    assert "Traceback" not in result.stderr
