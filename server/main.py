@@ -32,6 +32,7 @@ from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
 from sluice.server.metrics.endpoint import MetricsEndpoint
 from sluice.server.notifications.notifier import Notifier
+from sluice.server.notifications.targets import check_secrets as check_notification_secrets
 from sluice.server.pipeline.driver_preload import preload_drivers
 from sluice.server.planning.subject_package import build_export_plan
 from sluice.server.principals import ANONYMOUS, build_authenticator
@@ -104,6 +105,8 @@ def _run(settings: Settings) -> int:
     # The signing key is read now: an unusable one would fail every export at its manifest,
     # after reading its source and storing its chunks.
     load_signer(settings.manifest_signing_key)
+    # So are notification secrets: a delivery would otherwise be given up in the log only.
+    check_notification_secrets(settings)
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)
     # The store before the key: a state folder holding keys but no store has lost it.

@@ -68,6 +68,25 @@ def check_notify(targets: tuple[str, ...], settings: Settings) -> None:
             )
 
 
+def check_secrets(settings: Settings) -> None:
+    """Read every secret notifications use once (the daemon's start): FailedPrecondition
+    naming the setting of one that cannot be read. Deliveries read them again, so a
+    rotated file is used from the next one."""
+    references = {"webhook_secret_ref": settings.webhook_secret_ref}
+    for name, named in sorted(settings.notifications.items()):
+        if named.url:
+            references[f"notifications.{name}.secret_ref"] = named.secret_ref
+    if settings.smtp is not None:
+        references["smtp.password_ref"] = settings.smtp.password_ref
+    for setting, reference in references.items():
+        if not reference:
+            continue
+        try:
+            resolve_secret(reference)
+        except FailedPrecondition as exc:
+            raise FailedPrecondition(f"{setting}: {exc.message}") from None
+
+
 def resolve_target(target: str, settings: Settings) -> Webhook | Email:
     """What `target` means now: a webhook (URL and key) or e-mail recipients.
     FailedPrecondition when it can no longer be delivered (name removed from the

@@ -416,3 +416,42 @@ def test_a_webhook_token_is_not_echoed_in_the_spec(
         assert "opaque-hook-token" not in printed.stdout
     # The receiver itself still gets its token.
     assert any(hook.path == "/hook?token=opaque-hook-token" for hook in ops.wait_for(2))
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"webhook_secret_ref": "env:SLUICE_TEST_SURELY_UNSET_HOOK"}, "webhook_secret_ref"),
+        (
+            {
+                "webhook_secret_ref": "",
+                "notifications": {
+                    "ops": {"url": "https://127.0.0.1:9/h", "secret_ref": "file:/nonexistent/x"}
+                },
+            },
+            "notifications.ops.secret_ref",
+        ),
+        (
+            {
+                "smtp": {
+                    "host": "127.0.0.1",
+                    "from": "sluice@example.com",
+                    "user": "sluice",
+                    "password_ref": "file:/nonexistent/smtp",
+                }
+            },
+            "smtp.password_ref",
+        ),
+    ],
+)
+def test_an_unreadable_notification_secret_stops_the_start(  # type: ignore[no-untyped-def]
+    daemon_factory, settings: dict[str, object], field: str
+) -> None:
+    """The daemon started, created exports with such targets and, after each export, gave
+    the delivery up with a log line only: nothing told the operator or the caller."""
+    daemon: Daemon = daemon_factory("unreadable", **settings)
+    result = daemon.serve_refused(timeout=30)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"sluice: error: {field}: secret "), last
+    assert "Traceback" not in result.stderr
