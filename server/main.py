@@ -22,7 +22,7 @@ from types import FrameType
 
 from sluice.server.allocator import fix_mmap_threshold, limit_arenas
 from sluice.server.audit import AuditLog
-from sluice.server.errors import SluiceError
+from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
 from sluice.server.execution.signing import load_signer
@@ -111,9 +111,12 @@ def _run(settings: Settings) -> int:
         root.mkdir(parents=True, exist_ok=True)
     # The store before the key: a state folder holding keys but no store has lost it.
     store = open_job_store(settings)
-    key = load_or_create_key(
-        settings.content_digest_key, settings.state_dir / "keys" / "content-digest.key"
-    )
+    try:
+        key = load_or_create_key(
+            settings.content_digest_key, settings.state_dir / "keys" / "content-digest.key"
+        )
+    except FailedPrecondition as exc:
+        raise FailedPrecondition(f"content_digest_key: {exc.message}") from None
     hub = EventHub()
     metrics = None
     if settings.metrics_address:

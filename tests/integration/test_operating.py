@@ -122,3 +122,35 @@ def test_an_unusable_signing_key_stops_the_start(  # type: ignore[no-untyped-def
     assert lines[-1].startswith("sluice: error: manifest_signing_key"), result.stderr
     assert said in lines[-1], lines[-1]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"content_digest_key": "env:SLUICE_TEST_SURELY_UNSET_KEY"}, "content_digest_key: "),
+        (
+            {
+                "auth": {
+                    "principals": [
+                        {
+                            "name": "ops",
+                            "token_ref": "env:SLUICE_TEST_SURELY_UNSET_TOKEN",
+                            "scopes": ["admin"],
+                        }
+                    ]
+                }
+            },
+            "principal ops: token_ref: ",
+        ),
+    ],
+)
+def test_an_unreadable_start_secret_names_its_setting(  # type: ignore[no-untyped-def]
+    daemon_factory, settings: dict[str, object], said: str
+) -> None:
+    """Both said only "secret env:... is not set": with several references in a config,
+    the operator had to search for the one meant."""
+    daemon: Daemon = daemon_factory("unreadable", **settings)
+    result = daemon.serve_refused(timeout=30)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"sluice: error: {said}secret env:SLUICE_TEST_SURELY_UNSET_"), last
