@@ -272,9 +272,12 @@ def run_cli(
     env: dict[str, str] | None = None,
     timeout: float = 120,
     input_text: str | None = None,
+    umask: int = -1,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     """`sluice [--server ADDR] ARGS...` as a user's shell runs it: none of the test
-    environment's SLUICE_* settings, a wide terminal, output captured as text."""
+    environment's SLUICE_* settings, a wide terminal, output captured as text (and,
+    when given, the shell's umask and its open descriptors, as `>(process)` passes)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     clean["COLUMNS"] = "200"
     server = ["--server", daemon.address] if daemon is not None else []
@@ -287,6 +290,8 @@ def run_cli(
         timeout=timeout,
         check=False,
         input=input_text,
+        umask=umask,
+        pass_fds=pass_fds,
     )
 
 

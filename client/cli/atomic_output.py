@@ -1,10 +1,16 @@
-"""`-o FILE` of commands that write records: the file appears (renamed into place) only
-when every record was written, so a failure part-way never leaves something that looks
-complete; `-` is stdout."""
+"""`-o FILE` of commands that write records: a regular file (or a new path) appears,
+renamed into place, only when every record was written, so a failure part-way never
+leaves something that looks complete; `-` is stdout.
+
+What already exists and is no regular file (/dev/null, a FIFO, a shell's
+`>(process)` /dev/fd/N) is written through as `open()` would, never replaced by a
+file; a symlink is followed and the file it names replaced, the link kept. The file
+gets the mode `open()` would give it: the existing file's, or 0666 less the umask."""
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from typing import IO
@@ -12,19 +18,38 @@ from typing import IO
 from sluice.client.cli.output import CliError
 
 
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 class AtomicOutput:
-    """stdout, or a file that appears only when the block ends without an exception."""
+    """stdout, a file written through, or a file that appears only when the block ends
+    without an exception."""
 
     def __init__(self, target: str) -> None:
         self._target = target
         self._temporary: str | None = None
+        self._replaced = target
+        self._mode = 0o666
 
     def __enter__(self) -> IO[bytes]:
         if self._target == "-":
             return sys.stdout.buffer
-        if os.path.isdir(self._target):
+        try:
+            existing: os.stat_result | None = os.stat(self._target)
+        except FileNotFoundError:
+            existing = None
+        except OSError as exc:
+            raise CliError(f"-o: cannot write {self._target}: {exc.strerror or exc}") from None
+        if existing is not None and stat.S_ISDIR(existing.st_mode):
             raise CliError(f"-o: {self._target} is a folder; give the file to write")
-        folder = os.path.dirname(os.path.abspath(self._target))
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            return self._open_through()
+        self._replaced = os.path.realpath(self._target)
+        self._mode = stat.S_IMODE(existing.st_mode) if existing else 0o666 & ~_umask()
+        folder = os.path.dirname(self._replaced)
         try:
             handle = tempfile.NamedTemporaryFile(dir=folder, prefix=".sluice-read-", delete=False)
         except OSError as exc:
@@ -33,16 +58,33 @@ class AtomicOutput:
         self._handle: IO[bytes] = handle
         return handle
 
+    def _open_through(self) -> IO[bytes]:
+        try:
+            self._handle = open(self._target, "wb")  # noqa: SIM115 - closed in __exit__
+        except OSError as exc:
+            raise CliError(f"-o: cannot write {self._target}: {exc.strerror or exc}") from None
+        return self._handle
+
     def __exit__(self, exc_type: object, *_: object) -> None:
-        if self._temporary is None:
+        if self._target == "-":
             sys.stdout.buffer.flush()
+            return
+        if self._temporary is None:
+            self._close_through()
             return
         self._handle.close()
         if exc_type is not None:
             os.unlink(self._temporary)
             return
         try:
-            os.replace(self._temporary, self._target)
+            os.chmod(self._temporary, self._mode)
+            os.replace(self._temporary, self._replaced)
         except OSError as exc:
             os.unlink(self._temporary)
+            raise CliError(f"-o: cannot write {self._target}: {exc.strerror or exc}") from None
+
+    def _close_through(self) -> None:
+        try:
+            self._handle.close()
+        except OSError as exc:
             raise CliError(f"-o: cannot write {self._target}: {exc.strerror or exc}") from None

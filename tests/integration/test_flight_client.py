@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -185,3 +187,79 @@ def test_cli_output_files_appear_whole_or_not_at_all(flight_daemon: Daemon, tmp_
         result = run_cli(flight_daemon, "export", *command, "-o", str(out / "records.jsonl"))
         assert result.returncode == 1 and "part-000001" in result.stderr, result.stderr
         assert list(out.iterdir()) == [], command
+
+
+def test_cli_output_to_what_is_no_regular_file_is_written_through(
+    flight_daemon: Daemon, tmp_path: Path
+) -> None:
+    """Since -o wrote a temporary file renamed over the target, `-o` naming a FIFO, a
+    shell's `>(process)` /dev/fd/N or a symlink replaced it with a regular file (as root,
+    `-o /dev/null` would have replaced /dev/null), and every file was mode 0600. Now what
+    exists and is no regular file is written through, a symlink's file is replaced and
+    the link kept, and the file's mode is the existing one or 0666 less the umask."""
+    with ExportClient(flight_daemon.address) as client:
+        final = client.put(spec(flight_daemon, chunk_rows=1_000), expected(3_000).to_arrow())
+        export_id = str(final["export_id"])
+        folder = Path(client.get(export_id).manifest_uri.removeprefix("file://")).parent
+    for command in (["get-records", export_id], ["read", str(folder)]):
+        whole = run_cli(flight_daemon, "export", *command, "-o", "-").stdout
+        assert whole.count("\n") == 3_000
+        out = tmp_path / command[0]
+        out.mkdir()
+        fifo = out / "fifo"
+        os.mkfifo(fifo)
+        received = _drained(fifo.read_bytes)
+        result = run_cli(flight_daemon, "export", *command, "-o", str(fifo))
+        assert result.returncode == 0, result.stderr
+        assert stat.S_ISFIFO(fifo.lstat().st_mode) and received() == whole.encode()
+
+        read_end, write_end = os.pipe()
+        with os.fdopen(read_end, "rb") as pipe:
+            received = _drained(pipe.read)
+            try:
+                result = run_cli(
+                    flight_daemon,
+                    "export",
+                    *command,
+                    "-o",
+                    f"/dev/fd/{write_end}",
+                    pass_fds=(write_end,),
+                )
+            finally:
+                os.close(write_end)
+            assert result.returncode == 0, result.stderr
+            assert received() == whole.encode()
+
+        real, link = out / "real.jsonl", out / "link.jsonl"
+        real.write_text("old\n")
+        real.chmod(0o640)
+        link.symlink_to(real)
+        result = run_cli(flight_daemon, "export", *command, "-o", str(link), umask=0o077)
+        assert result.returncode == 0, result.stderr
+        assert link.is_symlink() and os.readlink(link) == str(real)
+        assert real.read_text() == whole and stat.S_IMODE(real.stat().st_mode) == 0o640
+
+        fresh = out / "fresh.jsonl"
+        result = run_cli(flight_daemon, "export", *command, "-o", str(fresh), umask=0o027)
+        assert result.returncode == 0, result.stderr
+        assert fresh.read_text() == whole and stat.S_IMODE(fresh.stat().st_mode) == 0o640
+        assert sorted(p.name for p in out.iterdir()) == [
+            "fifo",
+            "fresh.jsonl",
+            "link.jsonl",
+            "real.jsonl",
+        ]
+
+
+def _drained(read: Callable[[], bytes]) -> Callable[[], bytes]:
+    """Reads in a thread what the CLI writes (a FIFO or pipe blocks the writer until
+    read); the returned call waits for it, a bounded time."""
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(read()), daemon=True)
+    reader.start()
+
+    def wait() -> bytes:
+        reader.join(timeout=30)
+        return received[0] if received else b"<nothing read>"
+
+    return wait
