@@ -104,7 +104,11 @@ def test_a_taken_port_stops_the_start_naming_it(daemon_factory, setting: str) ->
 
 @pytest.mark.parametrize(
     ("material", "said"),
-    [("not a key\n", "neither a PEM key nor a base64 32-byte seed"), (None, "file:")],
+    [
+        ("not a key\n", "neither a PEM key nor a base64 32-byte seed"),
+        (None, "file:"),
+        ("encrypted", "the key is encrypted; give an unencrypted Ed25519 PKCS#8 key"),
+    ],
 )
 def test_an_unusable_signing_key_stops_the_start(  # type: ignore[no-untyped-def]
     daemon_factory, tmp_path: Path, material: str | None, said: str
@@ -113,7 +117,10 @@ def test_an_unusable_signing_key_stops_the_start(  # type: ignore[no-untyped-def
     read its source, stored every chunk and failed at its manifest, for as long as the
     daemon ran. The start now stops, naming the setting."""
     key_file = tmp_path / "signing.key"
-    if material is not None:
+    if material == "encrypted":
+        # An encrypted PEM ended the start with cryptography's TypeError, a traceback.
+        key_file.write_bytes(_encrypted_ed25519_pem())
+    elif material is not None:
         key_file.write_text(material)
     daemon: Daemon = daemon_factory("signing", manifest_signing_key=f"file:{key_file}")
     result = daemon.serve_refused(timeout=30)
@@ -121,7 +128,8 @@ def test_an_unusable_signing_key_stops_the_start(  # type: ignore[no-untyped-def
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("sluice: error: manifest_signing_key"), result.stderr
     assert said in lines[-1], lines[-1]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and "PRIVATE KEY" not in result.stderr
+    assert "PRIVATE KEY" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -154,3 +162,14 @@ def test_an_unreadable_start_secret_names_its_setting(  # type: ignore[no-untype
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"sluice: error: {said}secret env:SLUICE_TEST_SURELY_UNSET_"), last
+
+
+def _encrypted_ed25519_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    )
