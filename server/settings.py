@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
@@ -181,6 +182,10 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+#: What http.client refuses anywhere in a request's host or path.
+_UNSENDABLE_URL_CHARACTER: Final = re.compile("[\x00-\x20\x7f]")
+
+
 def webhook_url_problem(url: str, *, allow_insecure: bool) -> str:
     """Why `url` cannot be a webhook ("" when it can): https (http only to loopback
     unless insecure webhooks are allowed), a host, no user info."""
@@ -192,6 +197,9 @@ def webhook_url_problem(url: str, *, allow_insecure: bool) -> str:
         return "is not a valid URL"
     if parts.scheme not in {"https", "http"}:
         return "must be an https:// URL"
+    if _UNSENDABLE_URL_CHARACTER.search(url):
+        # http.client refuses them, and its error quotes the URL (a token with it).
+        return "must not hold spaces or control characters (percent-encode them)"
     if not host:
         return "has no host"
     if parts.username is not None or parts.password is not None:

@@ -195,6 +195,7 @@ BAD_TARGETS = [
     (["ftp://127.0.0.1/hook"], "must be an https:// URL"),
     (["https://user:pw@example.com/hook"], "must not hold credentials"),
     (["nobody"], "neither a URL nor a configured notification (ops)"),
+    (["http://127.0.0.1:9/hook?token=SEKRET one"], "must not hold spaces or control"),
     (["ops", "ops"], "names a target twice"),
     ([f"https://example.com/{n}" for n in range(11)], "at most 10 targets"),
 ]
@@ -211,7 +212,7 @@ def test_undeliverable_targets_are_refused_before_anything_runs(
                 _create(d, client, notify)
             assert [v.field for v in caught.value.violations] == ["spec.notify"], notify
             assert message in caught.value.message
-            assert "pw" not in caught.value.message
+            assert "pw" not in caught.value.message and "SEKRET" not in caught.value.message
         assert list(client.list_page().exports) == []
 
 
