@@ -118,8 +118,10 @@ def _webhook(target: str, url: str, secret_ref: str, settings: Settings) -> Webh
 
 
 def shown(target: str) -> str:
-    """A target as logs, errors and GetExport show it: a URL without user info, query or
-    fragment (they may carry tokens), a name or mailto: as it is."""
+    """A target as logs, errors and GetExport show it: a URL as scheme://host[:port]/…,
+    a name or mailto: as it is. User info, query and fragment may carry tokens, and so
+    may the path (Slack's /services/T/B/SECRET, Discord's /api/webhooks/ID/TOKEN): only
+    the receiver gets the full URL."""
     if not is_url(target):
         return target
     try:
@@ -131,5 +133,5 @@ def shown(target: str) -> str:
             netloc += f":{parts.port}"
     except ValueError:
         return "(invalid URL)"
-    # No user info either: a password there must not reach a log or an error.
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    elided = parts.path not in {"", "/"} or parts.query or parts.fragment
+    return urlunsplit((parts.scheme, netloc, "/…" if elided else "/", "", ""))

@@ -138,7 +138,7 @@ def test_webhooks_are_signed_retried_and_recorded(
 
     first, second = shown.notifications
     assert (first.target, first.state, first.attempts, first.last_error) == (
-        receiver.url("/hook"),
+        receiver.url("/…"),
         "delivered",
         3,
         "",
@@ -147,7 +147,7 @@ def test_webhooks_are_signed_retried_and_recorded(
     assert (second.target, second.state, second.attempts) == ("ops", "delivered", 1)
     listed = run_cli(d, "export", "get", export.id)
     assert listed.returncode == 0, listed.stderr
-    assert f"{receiver.url('/hook')}: delivered, 3 attempt(s)" in listed.stdout
+    assert f"{receiver.url('/…')}: delivered, 3 attempt(s)" in listed.stdout
     assert "opaque" not in listed.stdout.split("notify", 1)[1]
 
 
@@ -388,7 +388,7 @@ def test_https_receivers_are_verified_against_the_configured_ca(
     verify_webhook(SECRET, hook.body, hook.headers["Sluice-Signature"])
     assert bad.received == []  # the handshake failed: nothing was sent
     delivered, refused = shown.notifications
-    assert (delivered.target, delivered.state) == (good.url(), "delivered")
+    assert (delivered.target, delivered.state) == (good.url("/…"), "delivered")
     assert refused.state == "failed"
     assert "CERTIFICATE_VERIFY_FAILED" in refused.last_error
 
@@ -398,25 +398,41 @@ def test_a_webhook_token_is_not_echoed_in_the_spec(
     tmp_path: Path,
     ops: WebhookReceiver,  # type: ignore[no-untyped-def]
 ) -> None:
-    """GetExport, ListExports and `export get/list --json` show a webhook URL without its
-    query, as they show its delivery: a token there (`?token=...`) is the receiver's
-    secret, readable by whoever may read the export (an admin included)."""
+    """GetExport, ListExports, `export get` (text and --json) and the daemon's log show a
+    webhook URL as scheme://host:port/…: a token in its query (`?token=...`) or its path
+    (Slack's /services/T/B/SECRET, Discord's /api/webhooks/ID/TOKEN, shown in full
+    before) is the receiver's secret, readable by whoever may read the export or the log
+    (an admin included). The receiver still gets the whole URL."""
     d = _notifying_daemon(daemon_factory, tmp_path, ops.url())
-    url = ops.url("/hook?token=opaque-hook-token")
+    by_query = ops.url("/hook?token=opaque-hook-token")
+    by_path = ops.url("/services/T000/B000/path-hook-token")
     with ExportClient(d.address) as client:
-        export = _create(d, client, [url, "ops"])
+        export = _create(d, client, [by_query, by_path, "ops"])
         client.wait(export.id)
-        shown = client.get(export.id)
+        shown = _wait_delivered(client, export.id)
         listed = list(client.list())
-    assert list(shown.spec.notify) == [ops.url("/hook"), "ops"]
-    assert [list(e.spec.notify) for e in listed] == [[ops.url("/hook"), "ops"]]
-    for args in (("export", "get", export.id, "--json"), ("export", "list", "--json")):
+    elided = ops.url("/…")
+    assert list(shown.spec.notify) == [elided, elided, "ops"]
+    assert [list(e.spec.notify) for e in listed] == [[elided, elided, "ops"]]
+    assert [n.target for n in shown.notifications] == [elided, elided, "ops"]
+    for args in (
+        ("export", "get", export.id, "--json"),
+        ("export", "get", export.id),
+        ("export", "list", "--json"),
+    ):
         printed = run_cli(d, *args)
         assert printed.returncode == 0, printed.stderr
-        assert ops.url("/hook") in printed.stdout
-        assert "opaque-hook-token" not in printed.stdout
+        text = printed.stdout
+        if "--json" in args:  # "…" is written \u2026 there
+            text = json.dumps(json.loads(text), ensure_ascii=False)
+        assert elided in text
+        assert "hook-token" not in text and "T000" not in text
+    log = d.log_path.read_text()
+    assert f"notified {elided}" in log
+    assert "hook-token" not in log and "T000" not in log
     # The receiver itself still gets its token.
-    assert any(hook.path == "/hook?token=opaque-hook-token" for hook in ops.wait_for(2))
+    paths = {hook.path for hook in ops.wait_for(3)}
+    assert {"/hook?token=opaque-hook-token", "/services/T000/B000/path-hook-token"} <= paths
 
 
 @pytest.mark.parametrize(
