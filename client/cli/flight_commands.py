@@ -5,6 +5,7 @@ the `read` extra (pyarrow, polars)."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ _ARROW_STREAM_MAGIC = b"\xff\xff\xff\xff"
 _PARQUET_MAGIC = b"PAR1"
 #: pyarrow's JSON errors end with the block's 0-based row: "... in row 2".
 _JSON_ROW = re.compile(r"\s*in row (\d+)$")
+#: What may come between NDJSON records (JSON's whitespace).
+_BLANK = re.compile(r"[ \t\r\n]*")
 
 
 @click.command("put")
@@ -192,9 +195,9 @@ def _ndjson_batches(handle: IO[bytes], name: str) -> Iterator[Any]:
             options = pa_json.ParseOptions(explicit_schema=schema) if schema else None
             try:
                 table = pa_json.read_json(io.BytesIO(block), parse_options=options)
-            except pa.ArrowInvalid as exc:
+            except pa.ArrowInvalid:
                 raise CliError(
-                    f"--from: {name}: {_json_problem(str(exc), block, lines_before)}"
+                    f"--from: {name}: {_json_problem(block, lines_before, options)}"
                 ) from None
             schema = schema or table.schema
             yield from table.to_batches()
@@ -205,16 +208,43 @@ def _ndjson_batches(handle: IO[bytes], name: str) -> Iterator[Any]:
             return
 
 
-def _json_problem(message: str, block: bytes, lines_before: int) -> str:
-    """pyarrow's message with the line of the whole input it is about (pyarrow's row
-    skips blank lines)."""
+def _json_problem(block: bytes, lines_before: int, options: Any) -> str:
+    """pyarrow's message about `block` with the line of the whole input it is about.
+
+    pyarrow numbers rows within its own parse blocks (1 MiB), so the block is parsed
+    again as one to have the row counted from its start; and a record may span lines,
+    so the row's line is found by walking the records, not by counting lines."""
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    whole = pa_json.ReadOptions(block_size=len(block) + 1, use_threads=False)
+    try:
+        pa_json.read_json(io.BytesIO(block), read_options=whole, parse_options=options)
+        message = "not readable as NDJSON"
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
     found = _JSON_ROW.search(message)
     if found is None:
         return message
-    row = int(found.group(1))
-    for number, line in enumerate(block.split(b"\n"), start=lines_before + 1):
-        if line.strip():
-            if row == 0:
-                return f"line {number}: {message[: found.start()]}"
-            row -= 1
-    return message
+    line = lines_before + _line_of_record(block, int(found.group(1)))
+    return f"line {line}: {message[: found.start()]}"
+
+
+def _line_of_record(block: bytes, row: int) -> int:
+    """The 1-based line of `block` where its record `row` (0-based) starts, or where
+    the records stop being JSON before it."""
+    text = block.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    start = _after_blank(text, 0)
+    for _ in range(row):
+        try:
+            _, end = decoder.raw_decode(text, start)
+        except ValueError:
+            break
+        start = _after_blank(text, end)
+    return text.count("\n", 0, start) + 1
+
+
+def _after_blank(text: str, at: int) -> int:
+    blank = _BLANK.match(text, at)
+    return blank.end() if blank else at

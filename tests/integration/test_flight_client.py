@@ -138,7 +138,19 @@ def test_cli_put_of_unreadable_input_is_one_line_and_exports_nothing(
     fake_arrow.write_bytes(b"ARROW1 but not really")
     empty = tmp_path / "empty.ndjson"
     empty.write_text("")
+    # The line was wrong when a record spanned lines (pyarrow reads it as one row) ...
+    spanning = tmp_path / "spanning.ndjson"
+    spanning.write_text('{"a": 1}\n{"a":\n 2}\n{"a": 3}\nnot json\n')
+    # ... and past pyarrow's own 1 MiB parse blocks, whose rows it counts from their start.
+    far = tmp_path / "far.ndjson"
+    far.write_text(
+        "".join(
+            "{\n" if n == 40_000 else f'{{"a": {n}, "b": "{"x" * 30}"}}\n' for n in range(1, 50_000)
+        )
+    )
     cases = {
+        spanning: "line 5: ",
+        far: "line 40000: ",
         bad_line: "line 4",
         changed_type: "line 2",
         parquet: "Parquet",
