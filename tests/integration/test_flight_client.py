@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -172,6 +173,41 @@ def test_cli_put_of_unreadable_input_is_one_line_and_exports_nothing(
     with ExportClient(flight_daemon.address) as client:
         assert {e.id for e in client.list()} == before
     assert not (flight_daemon.exports / "unreadable").exists()
+
+
+def test_cli_put_whose_input_breaks_after_the_first_block_exports_nothing(
+    flight_daemon: Daemon, tmp_path: Path
+) -> None:
+    """NDJSON that turns unreadable after the first 16 MiB block raised inside grpc's
+    request thread: grpc cancelled the call, the client put again (CANCELLED is
+    retryable), the spent input ended the stream and the daemon committed the rows
+    before the bad line as the whole export, succeeded. Now the put stops at once with
+    one line naming --from, the file and the line, and the export is cancelled."""
+    rows, bad = 450_000, 440_000  # about 23 MB: the bad line is in the second block
+    path = tmp_path / "big.ndjson"
+    with path.open("w") as out:
+        for number in range(1, rows + 1):
+            out.write("not json\n" if number == bad else f'{{"a": {number}, "b": "{"x" * 30}"}}\n')
+    with ExportClient(flight_daemon.address) as client:
+        before = {e.id for e in client.list()}
+    result = run_cli(
+        flight_daemon,
+        *["export", "put", "--from", str(path), "--to", str(flight_daemon.exports)],
+        *["--dataset", "partial", "--chunk-rows", "50000"],
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"sluice: error: --from: {path}: line {bad}: "), lines[0]
+    with ExportClient(flight_daemon.address) as client:
+        (made,) = [e for e in client.list() if e.id not in before]
+        final = client.get(made.id)
+        deadline = time.monotonic() + 30
+        while final.state != pb.EXPORT_STATE_CANCELLED and time.monotonic() < deadline:
+            time.sleep(0.2)
+            final = client.get(made.id)
+    assert final.state == pb.EXPORT_STATE_CANCELLED, final
+    assert not list((flight_daemon.exports / "partial").rglob("manifest.json"))
 
 
 def test_cli_output_files_appear_whole_or_not_at_all(flight_daemon: Daemon, tmp_path: Path) -> None:
