@@ -9,6 +9,7 @@ client to a server that asks for one (mutual TLS).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import grpc
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.utils import CryptographyDeprecationWarning
 
 from sluice.client._errors import SluiceError
 
@@ -95,7 +97,11 @@ def _read(path: Path | None) -> bytes | None:
 
 def _certificates(data: bytes, path: Path | None, option: str) -> list[x509.Certificate]:
     try:
-        return x509.load_pem_x509_certificates(data)
+        with warnings.catch_warnings():
+            # System bundles carry old roots cryptography warns of (a serial number that
+            # is not positive): printed on every command, about a file that works.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return x509.load_pem_x509_certificates(data)
     except ValueError:
         raise SluiceError(
             f"{option}: {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
