@@ -210,6 +210,26 @@ def test_cli_put_whose_input_breaks_after_the_first_block_exports_nothing(
     assert not list((flight_daemon.exports / "partial").rglob("manifest.json"))
 
 
+def test_put_whose_records_raise_is_that_error_and_a_cancelled_export(
+    flight_daemon: Daemon,
+) -> None:
+    """ExportClient.put of an iterator that raises after some batches: the caller's own
+    exception, no retry, and the export cancelled with nothing of it succeeded."""
+    table = expected(20_000).to_arrow()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from table.to_batches(max_chunksize=2_000)
+        raise ValueError("the records ran dry")
+
+    with ExportClient(flight_daemon.address) as client:
+        before = {e.id for e in client.list()}
+        with pytest.raises(ValueError, match="the records ran dry"):
+            client.put(spec(flight_daemon, chunk_rows=2_000), batches())
+        (made,) = [e for e in client.list() if e.id not in before]
+        assert client.get(made.id).state == pb.EXPORT_STATE_CANCELLED
+    assert not [p for p in flight_daemon.exports.rglob("manifest.json") if made.id in str(p)]
+
+
 def test_cli_output_files_appear_whole_or_not_at_all(flight_daemon: Daemon, tmp_path: Path) -> None:
     """`get-records -o FILE` left the records read before a missing chunk in FILE, with
     exit 1, as if complete; and `-o` into a missing folder, or naming a folder, was a
