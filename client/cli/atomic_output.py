@@ -5,17 +5,32 @@ leaves something that looks complete; `-` is stdout.
 What already exists and is no regular file (/dev/null, a FIFO, a shell's
 `>(process)` /dev/fd/N) is written through as `open()` would, never replaced by a
 file; a symlink is followed and the file it names replaced, the link kept. The file
-gets the mode `open()` would give it: the existing file's, or 0666 less the umask."""
+gets the mode `open()` would give it: the existing file's, or 0666 less the umask.
+A descriptor the CLI inherited (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N)
+is written to as it is, as a shell does: opened again by its name it would be
+truncated, and replaced it would lose what the caller had put there (`>> log`)."""
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 import tempfile
 from typing import IO
 
 from sluice.client.cli.output import CliError
+
+#: The names of a descriptor the process already holds, and which one.
+_INHERITED = re.compile(r"/dev/(?:(stdout)|(stderr)|fd/(\d+))|/proc/self/fd/(\d+)")
+
+
+def _inherited_descriptor(target: str) -> int | None:
+    found = _INHERITED.fullmatch(os.path.normpath(os.path.abspath(target)))
+    if found is None:
+        return None
+    stdout, stderr, number, proc = found.groups()
+    return 1 if stdout else 2 if stderr else int(number or proc)
 
 
 def _umask() -> int:
@@ -37,6 +52,9 @@ class AtomicOutput:
     def __enter__(self) -> IO[bytes]:
         if self._target == "-":
             return sys.stdout.buffer
+        descriptor = _inherited_descriptor(self._target)
+        if descriptor is not None:
+            return self._write_to(descriptor)
         try:
             existing: os.stat_result | None = os.stat(self._target)
         except FileNotFoundError:
@@ -57,6 +75,13 @@ class AtomicOutput:
         self._temporary = handle.name
         self._handle: IO[bytes] = handle
         return handle
+
+    def _write_to(self, descriptor: int) -> IO[bytes]:
+        try:
+            self._handle = os.fdopen(os.dup(descriptor), "wb")
+        except OSError as exc:
+            raise CliError(f"-o: cannot write {self._target}: {exc.strerror or exc}") from None
+        return self._handle
 
     def _open_through(self) -> IO[bytes]:
         try:
