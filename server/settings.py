@@ -197,9 +197,10 @@ def webhook_url_problem(url: str, *, allow_insecure: bool) -> str:
         return "is not a valid URL"
     if parts.scheme not in {"https", "http"}:
         return "must be an https:// URL"
-    if _UNSENDABLE_URL_CHARACTER.search(url):
-        # http.client refuses them, and its error quotes the URL (a token with it).
-        return "must not hold spaces or control characters (percent-encode them)"
+    if _UNSENDABLE_URL_CHARACTER.search(url) or not url.isascii():
+        # http.client refuses them, and its error quotes the URL (a token with it); a
+        # character beyond ASCII fails every delivery too (the shown form's "…" is one).
+        return "must hold only ASCII without spaces or control characters (percent-encode them)"
     if not host:
         return "has no host"
     if parts.username is not None or parts.password is not None:

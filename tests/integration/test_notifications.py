@@ -195,7 +195,10 @@ BAD_TARGETS = [
     (["ftp://127.0.0.1/hook"], "must be an https:// URL"),
     (["https://user:pw@example.com/hook"], "must not hold credentials"),
     (["nobody"], "neither a URL nor a configured notification (ops)"),
-    (["http://127.0.0.1:9/hook?token=SEKRET one"], "must not hold spaces or control"),
+    (["http://127.0.0.1:9/hook?token=SEKRET one"], "without spaces or control"),
+    # Beyond ASCII every delivery would fail; the shown form of a URL is one such.
+    (["https://hooks.example/caf\u00e9?token=SEKRET"], "must hold only ASCII"),
+    (["https://hooks.example/\u2026"], "must hold only ASCII"),
     (["ops", "ops"], "names a target twice"),
     ([f"https://example.com/{n}" for n in range(11)], "at most 10 targets"),
 ]
