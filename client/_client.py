@@ -273,7 +273,10 @@ class ExportClient(HistoryCalls):
         "succeeded", "manifest_uri"}; `on_ack` sees every acknowledgement on the way.
         When the stream breaks, it puts again with the same `request_id` (a new one when
         empty) up to `attempts` times in a row, sending from the first row the daemon has
-        not committed: every record is exported once. Needs the `read` extra (pyarrow).
+        not committed: every record is exported once. An exception raised while reading
+        `records` is raised as it is, without retrying, and the export is cancelled (the
+        records before it are never committed as the whole export). Needs the `read`
+        extra (pyarrow).
         """
         flight = _flight_module("ExportClient.put")
         schema, batches = _schema_and_batches(records)

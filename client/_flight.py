@@ -31,7 +31,7 @@ from sluice.flight.ipc import (
     read_schema,
     schema_payload,
 )
-from sluice.v1 import export_pb2
+from sluice.v1 import export_pb2, export_pb2_grpc
 
 #: Status codes after which a put is tried again (the stream broke, not the request).
 _RETRYABLE = frozenset(
@@ -41,6 +41,10 @@ _RETRYABLE = frozenset(
 
 class PutBroken(Exception):
     """A put failed more times in a row than allowed; `__cause__` is the last failure."""
+
+
+class _InputFailed(Exception):
+    """The caller's records could not be read (the reason is `_Replay.failure`)."""
 
 
 def put_command(spec: export_pb2.ExportSpec, request_id: str) -> bytes:
@@ -56,6 +60,10 @@ class _Replay:
     Several attempts may iterate at once (a broken attempt's request thread can still be
     inside the source when the next one starts): the source is taken from under one
     lock, and every batch taken is kept until acknowledged, so no attempt skips rows.
+
+    A source that raises is failed for good: `failure` keeps its exception and every
+    attempt then raises _InputFailed, never reaching the end of the source, whose
+    end-of-stream would have the daemon commit the rows before it as the whole export.
     """
 
     def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
@@ -64,6 +72,7 @@ class _Replay:
         self._next_row = 0  # first row not yet taken from the source
         self._kept_lock = threading.Lock()
         self._source_lock = threading.Lock()
+        self.failure: BaseException | None = None
 
     def acknowledge(self, committed: int) -> None:
         with self._kept_lock:
@@ -97,7 +106,13 @@ class _Replay:
                 f"the server has {cursor} rows committed, which this client cannot continue "
                 "from (a different stream under the same request id?)"
             )
-        batch = next(self._source, None)
+        if self.failure is not None:
+            raise _InputFailed
+        try:
+            batch = next(self._source, None)
+        except Exception as exc:  # noqa: BLE001 - the caller's own error, raised by put()
+            self.failure = exc
+            raise _InputFailed from None
         if batch is None:
             return None
         with self._kept_lock:
@@ -131,10 +146,23 @@ def put(
         if on_ack is not None:
             on_ack(ack)
 
+    def cancel_export(export_id: str) -> bool:
+        try:
+            export_stub.CancelExport(export_pb2.CancelExportRequest(id=export_id), timeout=30)
+        except grpc.RpcError:
+            return False
+        return True
+
+    export_stub = export_pb2_grpc.ExportServiceStub(channel)
     while True:
         try:
-            return _put_once(stub, descriptor, schema, replay, acknowledged)
-        except grpc.RpcError as exc:
+            return _put_once(stub, descriptor, schema, replay, acknowledged, cancel_export)
+        except (grpc.RpcError, PutBroken) as exc:
+            if replay.failure is not None:
+                # The caller's input broke: said as it is, never retried.
+                raise replay.failure from None
+            if isinstance(exc, PutBroken):
+                raise
             # A daemon never reached is a wrong address or a daemon that is not running:
             # said at once (the caller names the address), not after retries.
             never_reached = not answered and exc.code() == grpc.StatusCode.UNAVAILABLE
@@ -152,10 +180,13 @@ def _put_once(
     schema: pa.Schema,
     replay: _Replay,
     on_ack: Callable[[dict[str, Any]], None] | None,
+    cancel_export: Callable[[str], bool],
 ) -> dict[str, Any]:
     committed: list[int] = []
+    export_ids: list[str] = []
     answered = threading.Event()
     finished = threading.Event()
+    released = threading.Event()
 
     def requests() -> Iterator[fl.FlightData]:
         header = schema_payload(schema)
@@ -165,9 +196,12 @@ def _put_once(
         answered.wait()
         if finished.is_set() or not committed:
             return
-        for batch in replay.from_row(committed[0]):
-            payload = batch_payload(batch)
-            yield fl.FlightData(data_header=payload.header, data_body=payload.body)
+        try:
+            for batch in replay.from_row(committed[0]):
+                payload = batch_payload(batch)
+                yield fl.FlightData(data_header=payload.header, data_body=payload.body)
+        except _InputFailed:
+            _abandon(export_ids[0], cancel_export, responses, released)
 
     responses = stub.DoPut(requests())
     try:
@@ -177,6 +211,7 @@ def _put_once(
                 on_ack(ack)
             if not answered.is_set():
                 committed.append(int(ack["committed_records"]))
+                export_ids.append(str(ack["export_id"]))
                 if ack.get("state"):
                     finished.set()
                 answered.set()
@@ -186,7 +221,27 @@ def _put_once(
                 return dict(ack)
     finally:
         answered.set()  # never leave the request thread waiting
+        released.set()
     raise PutBroken("the server ended the put without its final result")
+
+
+def _abandon(
+    export_id: str,
+    cancel_export: Callable[[str], bool],
+    call: Any,
+    released: threading.Event,
+) -> None:
+    """End a put whose input failed without ending its stream: the end of the request
+    stream is the daemon's sign that every record was sent, and so is, to grpc's server,
+    a call the client cancels (its request iterator may simply stop), either of which
+    would commit the rows before the failure as the whole export. So the export is
+    cancelled first, and the stream left open until the daemon ends the call. (Raising
+    here instead would have grpc cancel the call and log "Exception iterating requests!"
+    with a traceback on stderr.)"""
+    if cancel_export(export_id) and released.wait(60):
+        return
+    call.cancel()  # the daemon could not be told: the lesser harm is to hang up
+    released.wait()
 
 
 def read(

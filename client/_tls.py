@@ -9,10 +9,15 @@ client to a server that asks for one (mutual TLS).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.utils import CryptographyDeprecationWarning
 
 from sluice.client._errors import SluiceError
 
@@ -57,10 +62,18 @@ class ClientTls:
                 f"(--tls-cert/{CERT_ENV} with --tls-key/{KEY_ENV})",
                 code="INVALID_ARGUMENT",
             )
+        # Checked here: grpc's C core takes any bytes, prints lines of its own on stderr
+        # and then only fails to connect, never naming the file.
+        ca = _read(self.ca_file)
+        cert = _read(self.cert_file)
+        key = _read(self.key_file)
+        if ca is not None:
+            _certificates(ca, self.ca_file, f"--tls-ca/{CA_ENV}")
+        if cert is not None and key is not None:
+            leaf = _certificates(cert, self.cert_file, f"--tls-cert/{CERT_ENV}")[0]
+            _check_key(key, leaf, self.key_file)
         return grpc.ssl_channel_credentials(
-            root_certificates=_read(self.ca_file),
-            private_key=_read(self.key_file),
-            certificate_chain=_read(self.cert_file),
+            root_certificates=ca, private_key=key, certificate_chain=cert
         )
 
 
@@ -80,3 +93,42 @@ def _read(path: Path | None) -> bytes | None:
         raise SluiceError(
             f"cannot read TLS file {path}: {exc.strerror or exc}", code="INVALID_ARGUMENT"
         ) from None
+
+
+def _certificates(data: bytes, path: Path | None, option: str) -> list[x509.Certificate]:
+    try:
+        with warnings.catch_warnings():
+            # System bundles carry old roots cryptography warns of (a serial number that
+            # is not positive): printed on every command, about a file that works.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise SluiceError(
+            f"{option}: {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            code="INVALID_ARGUMENT",
+        ) from None
+
+
+def _check_key(data: bytes, leaf: x509.Certificate, path: Path | None) -> None:
+    option = f"--tls-key/{KEY_ENV}"
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise SluiceError(
+            f"{option}: {path} is encrypted; give the key without a passphrase",
+            code="INVALID_ARGUMENT",
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise SluiceError(
+            f"{option}: {path} holds no PEM private key (-----BEGIN PRIVATE KEY-----)",
+            code="INVALID_ARGUMENT",
+        ) from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.DER
+    if key.public_key().public_bytes(encoding, public) != leaf.public_key().public_bytes(
+        encoding, public
+    ):
+        raise SluiceError(
+            f"{option}: {path} is not the key of the certificate --tls-cert/{CERT_ENV} gives",
+            code="INVALID_ARGUMENT",
+        )

@@ -22,15 +22,17 @@ from types import FrameType
 
 from sluice.server.allocator import fix_mmap_threshold, limit_arenas
 from sluice.server.audit import AuditLog
-from sluice.server.errors import SluiceError
+from sluice.server.errors import FailedPrecondition, SluiceError
 from sluice.server.execution.executor import ExecutionContext
 from sluice.server.execution.key_changes import index_base_key
+from sluice.server.execution.signing import load_signer
 from sluice.server.flight.puts import FlightPuts
 from sluice.server.flight.reads import FlightReads
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
 from sluice.server.metrics.endpoint import MetricsEndpoint
 from sluice.server.notifications.notifier import Notifier
+from sluice.server.notifications.targets import check_secrets as check_notification_secrets
 from sluice.server.pipeline.driver_preload import preload_drivers
 from sluice.server.planning.subject_package import build_export_plan
 from sluice.server.principals import ANONYMOUS, build_authenticator
@@ -43,7 +45,7 @@ from sluice.server.service.runner import ExportRunner
 from sluice.server.service.schedule_service import ScheduleService
 from sluice.server.service.scheduler import Scheduler, utc_now
 from sluice.server.service.server_info import daemon_version
-from sluice.server.settings import Settings, SettingsError, load_settings
+from sluice.server.settings import Settings, SettingsError, ignored_environment, load_settings
 from sluice.server.state_lock import lock_state_folder
 from sluice.server.telemetry import NO_TELEMETRY
 from sluice.server.tls import ServingCertificate
@@ -63,6 +65,8 @@ def serve(config_file: Path | None, overrides: Mapping[str, object]) -> int:
         print(f"sluice: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    for name in ignored_environment(settings):
+        _log.warning("ignoring environment variable %s: not a setting", name)
     try:
         with lock_state_folder(settings.state_dir):
             return _run(settings)
@@ -98,13 +102,21 @@ def _run(settings: Settings) -> int:
             "only with [tls] require_client_auth = true (grpcio asks for client "
             "certificates only then)"
         )
+    # The signing key is read now: an unusable one would fail every export at its manifest,
+    # after reading its source and storing its chunks.
+    load_signer(settings.manifest_signing_key)
+    # So are notification secrets: a delivery would otherwise be given up in the log only.
+    check_notification_secrets(settings)
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)
     # The store before the key: a state folder holding keys but no store has lost it.
     store = open_job_store(settings)
-    key = load_or_create_key(
-        settings.content_digest_key, settings.state_dir / "keys" / "content-digest.key"
-    )
+    try:
+        key = load_or_create_key(
+            settings.content_digest_key, settings.state_dir / "keys" / "content-digest.key"
+        )
+    except FailedPrecondition as exc:
+        raise FailedPrecondition(f"content_digest_key: {exc.message}") from None
     hub = EventHub()
     metrics = None
     if settings.metrics_address:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sluice.server.errors import SluiceError
 from sluice.server.jobs.migrations import SchemaStatus
 from sluice.server.jobs.sqlite import SQLiteJobStore, sqlite_schema_status
-from sluice.server.settings import Settings, SettingsError, load_settings
+from sluice.server.settings import Settings, SettingsError, ignored_environment, load_settings
 
 
 def migrate(config_file: Path | None, overrides: Mapping[str, object], *, check: bool) -> int:
@@ -22,6 +22,10 @@ def migrate(config_file: Path | None, overrides: Mapping[str, object], *, check:
     except SettingsError as exc:
         print(f"sluice: error: {exc}", file=sys.stderr)
         return 2
+    for name in ignored_environment(settings):
+        print(
+            f"sluice: warning: ignoring environment variable {name}: not a setting", file=sys.stderr
+        )
     try:
         status = schema_status(settings)
         if check or status.newer or not status.behind:

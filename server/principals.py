@@ -211,6 +211,10 @@ def build_authenticator(auth: AuthSettings, verified_certificates: bool = False)
                 raise FailedPrecondition(
                     f"principal {config.name}: token_ref is not a secret reference"
                 ) from None
+            except FailedPrecondition as exc:
+                raise FailedPrecondition(
+                    f"principal {config.name}: token_ref: {exc.message}"
+                ) from None
         entries.append((config, digest))
     return Authenticator(
         entries, enabled=bool(auth.principals), verified_certificates=verified_certificates

@@ -8,12 +8,12 @@ Every field is documented here; README.md lists them with their environment name
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
@@ -45,7 +45,6 @@ MiB = 1024 * 1024
 PIPELINE_QUEUE_BYTES = 64 * MiB
 #: gRPC worker threads streams can never take (see max_concurrent_streams).
 STREAM_FREE_WORKERS = 8
-_log = logging.getLogger("sluice.settings")
 
 
 class SettingsError(Exception):
@@ -183,6 +182,10 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+#: What http.client refuses anywhere in a request's host or path.
+_UNSENDABLE_URL_CHARACTER: Final = re.compile("[\x00-\x20\x7f]")
+
+
 def webhook_url_problem(url: str, *, allow_insecure: bool) -> str:
     """Why `url` cannot be a webhook ("" when it can): https (http only to loopback
     unless insecure webhooks are allowed), a host, no user info."""
@@ -194,6 +197,10 @@ def webhook_url_problem(url: str, *, allow_insecure: bool) -> str:
         return "is not a valid URL"
     if parts.scheme not in {"https", "http"}:
         return "must be an https:// URL"
+    if _UNSENDABLE_URL_CHARACTER.search(url) or not url.isascii():
+        # http.client refuses them, and its error quotes the URL (a token with it); a
+        # character beyond ASCII fails every delivery too (the shown form's "…" is one).
+        return "must hold only ASCII without spaces or control characters (percent-encode them)"
     if not host:
         return "has no host"
     if parts.username is not None or parts.password is not None:
@@ -752,6 +759,34 @@ def _relative_to(base: Path, value: Any) -> Any:
     return value
 
 
+def ignored_environment(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """SLUICE_* variables that are neither a setting, nor the client's, nor named by one
+    of `settings`' secret references (`env:SLUICE_...`): most likely a misspelt setting."""
+    referenced = {
+        value.removeprefix("env:")
+        for value in _strings(settings.model_dump())
+        if value.startswith("env:")
+    }
+    return sorted(
+        name
+        for name in (os.environ if environ is None else environ)
+        if name.startswith(ENV_PREFIX)
+        and name not in CLIENT_ENV
+        and name[len(ENV_PREFIX) :].lower() not in Settings.model_fields
+        and name not in referenced
+    )
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
 def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, raw in environ.items():
@@ -759,8 +794,8 @@ def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key not in Settings.model_fields:
-            # Not an error: secrets referenced as "env:SLUICE_..." legitimately live here.
-            _log.warning("ignoring environment variable %s: not a setting", name)
+            # Not an error: secrets referenced as "env:SLUICE_..." legitimately live here
+            # (ignored_environment names the others once logging is set up).
             continue
         values[key] = [p for p in raw.split(":") if p] if key in _PATH_LIST_FIELDS else raw
     return values

@@ -58,6 +58,8 @@ class Daemon:
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Extra environment of `sluice serve` (SLUICE_* settings, variables secrets name).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -149,9 +151,9 @@ class Daemon:
             *args,
         ]
 
-    @staticmethod
-    def _environment() -> dict[str, str]:
+    def _environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env.update(self.env)
         # Daemons the tests start share one bytecode cache outside the checkout: with
         # PYTHONDONTWRITEBYTECODE set (as on the machine the suite runs on) each start
         # compiled about 300 of Sluice's modules again, 0.16-0.2 CPU s of every start.
@@ -270,9 +272,12 @@ def run_cli(
     env: dict[str, str] | None = None,
     timeout: float = 120,
     input_text: str | None = None,
+    umask: int = -1,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     """`sluice [--server ADDR] ARGS...` as a user's shell runs it: none of the test
-    environment's SLUICE_* settings, a wide terminal, output captured as text."""
+    environment's SLUICE_* settings, a wide terminal, output captured as text (and,
+    when given, the shell's umask and its open descriptors, as `>(process)` passes)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     clean["COLUMNS"] = "200"
     server = ["--server", daemon.address] if daemon is not None else []
@@ -285,6 +290,8 @@ def run_cli(
         timeout=timeout,
         check=False,
         input=input_text,
+        umask=umask,
+        pass_fds=pass_fds,
     )
 
 

@@ -5,6 +5,7 @@ understood."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from typing import Any
@@ -104,7 +105,7 @@ def ask(text: str, destination: str, time_zone: str, yes: bool, as_json: bool) -
         click.echo(f"source:     {plan.source_name}")
     if plan.schedule_cron:
         click.echo(f"schedule:   {plan.schedule_cron}")
-    click.echo(f"spec:       {MessageToDict(plan.spec)}")
+    click.echo(f"spec:       {json.dumps(MessageToDict(plan.spec), ensure_ascii=False)}")
     click.echo(f"command:    {shown['command']}")
     if plan.unparsed_words:
         words = ", ".join(f"'{word}'" for word in plan.unparsed_words)

@@ -5,6 +5,8 @@ the `read` extra (pyarrow, polars)."""
 from __future__ import annotations
 
 import io
+import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ import click
 from sluice.client._client import ExportClient
 from sluice.client._errors import SluiceError
 from sluice.client._extras import install_hint
+from sluice.client.cli.atomic_output import AtomicOutput
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import CliError, print_json
 
@@ -22,6 +25,11 @@ from sluice.client.cli.output import CliError, print_json
 _NDJSON_BLOCK = 16 * 1024 * 1024
 _ARROW_FILE_MAGIC = b"ARROW1"
 _ARROW_STREAM_MAGIC = b"\xff\xff\xff\xff"
+_PARQUET_MAGIC = b"PAR1"
+#: pyarrow's JSON errors end with the block's 0-based row: "... in row 2".
+_JSON_ROW = re.compile(r"\s*in row (\d+)$")
+#: What may come between NDJSON records (JSON's whitespace).
+_BLANK = re.compile(r"[ \t\r\n]*")
 
 
 @click.command("put")
@@ -80,7 +88,7 @@ def put_records(
     spec.ClearField("source")
     handle = sys.stdin.buffer if source == "-" else _open(source)
     try:
-        records = _records(handle)
+        records = _records(handle, "stdin" if source == "-" else source)
         with cli_state().client() as sluice:
             final = sluice.put(spec, records, request_id)
     except ImportError as exc:
@@ -121,24 +129,18 @@ def get_records(export_id: str, chunk: int | None, fmt: str, output: str) -> Non
         import pyarrow as pa
     except ImportError as exc:
         raise CliError(install_hint("`sluice export get-records`", "read", exc)) from None
-    target: IO[bytes] = sys.stdout.buffer if output == "-" else Path(output).open("wb")  # noqa: SIM115
     writer: Any = None
-    try:
-        with cli_state().client() as sluice:
-            for batch in sluice.read(export_id, chunk=chunk):
-                if fmt == "arrow":
-                    writer = writer or pa.ipc.new_stream(target, batch.schema)
-                    writer.write_batch(batch)
-                else:
-                    frame = pl.from_arrow(batch)
-                    assert isinstance(frame, pl.DataFrame)
-                    target.write(frame.write_ndjson().encode())
+    with AtomicOutput(output) as target, cli_state().client() as sluice:
+        for batch in sluice.read(export_id, chunk=chunk):
+            if fmt == "arrow":
+                writer = writer or pa.ipc.new_stream(target, batch.schema)
+                writer.write_batch(batch)
+            else:
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                target.write(frame.write_ndjson().encode())
         if writer is not None:
             writer.close()
-    finally:
-        target.flush()
-        if target is not sys.stdout.buffer:
-            target.close()
 
 
 def _open(path: str) -> IO[bytes]:
@@ -148,27 +150,41 @@ def _open(path: str) -> IO[bytes]:
         raise CliError(f"--from: cannot open {path}: {exc.strerror}") from None
 
 
-def _records(handle: IO[bytes]) -> Any:
-    """A RecordBatchReader (Arrow IPC) or batch iterator (NDJSON) over `handle`."""
+def _records(handle: IO[bytes], name: str) -> Any:
+    """A RecordBatchReader (Arrow IPC) or batch iterator (NDJSON) over `handle`; CliError
+    naming `name` and what is wrong when it is neither."""
     import pyarrow as pa
 
     # Peeking needs a buffered reader; files and stdin's buffer are one already.
     buffered: Any = handle if hasattr(handle, "peek") else io.BufferedReader(handle)
     head = buffered.peek(8)[:8]
-    if head.startswith(_ARROW_FILE_MAGIC):
-        reader = pa.ipc.open_file(pa.py_buffer(buffered.read()))
-        return reader.to_table()
-    if head.startswith(_ARROW_STREAM_MAGIC):
-        return pa.ipc.open_stream(buffered)
-    return _ndjson_batches(buffered)
+    if head.startswith(_PARQUET_MAGIC):
+        raise CliError(
+            f"--from: {name} is a Parquet file; `export put` reads an Arrow IPC file or "
+            "stream, or NDJSON (a Parquet file the daemon may read: `sluice export create "
+            "--source`)"
+        )
+    try:
+        if head.startswith(_ARROW_FILE_MAGIC):
+            reader = pa.ipc.open_file(pa.py_buffer(buffered.read()))
+            return reader.to_table()
+        if head.startswith(_ARROW_STREAM_MAGIC):
+            return pa.ipc.open_stream(buffered)
+    except pa.ArrowInvalid as exc:
+        raise CliError(
+            f"--from: {name} is not a readable Arrow IPC file or stream: {exc}"
+        ) from None
+    return _ndjson_batches(buffered, name)
 
 
-def _ndjson_batches(handle: IO[bytes]) -> Iterator[Any]:
+def _ndjson_batches(handle: IO[bytes], name: str) -> Iterator[Any]:
     """NDJSON in blocks of whole lines; later blocks take the first block's schema."""
+    import pyarrow as pa
     import pyarrow.json as pa_json
 
     schema = None
     carry = b""
+    lines_before = 0
     while True:
         data = handle.read(_NDJSON_BLOCK)
         block = carry + data
@@ -177,8 +193,58 @@ def _ndjson_batches(handle: IO[bytes]) -> Iterator[Any]:
             block, carry = block[:cut], block[cut:]
         if block.strip():
             options = pa_json.ParseOptions(explicit_schema=schema) if schema else None
-            table = pa_json.read_json(io.BytesIO(block), parse_options=options)
+            try:
+                table = pa_json.read_json(io.BytesIO(block), parse_options=options)
+            except pa.ArrowInvalid:
+                raise CliError(
+                    f"--from: {name}: {_json_problem(block, lines_before, options)}"
+                ) from None
             schema = schema or table.schema
             yield from table.to_batches()
+            lines_before += block.count(b"\n")
         if not data:
+            if schema is None:
+                raise CliError(f"--from: {name} holds no records (NDJSON: one JSON object a line)")
             return
+
+
+def _json_problem(block: bytes, lines_before: int, options: Any) -> str:
+    """pyarrow's message about `block` with the line of the whole input it is about.
+
+    pyarrow numbers rows within its own parse blocks (1 MiB), so the block is parsed
+    again as one to have the row counted from its start; and a record may span lines,
+    so the row's line is found by walking the records, not by counting lines."""
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    whole = pa_json.ReadOptions(block_size=len(block) + 1, use_threads=False)
+    try:
+        pa_json.read_json(io.BytesIO(block), read_options=whole, parse_options=options)
+        message = "not readable as NDJSON"
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+    found = _JSON_ROW.search(message)
+    if found is None:
+        return message
+    line = lines_before + _line_of_record(block, int(found.group(1)))
+    return f"line {line}: {message[: found.start()]}"
+
+
+def _line_of_record(block: bytes, row: int) -> int:
+    """The 1-based line of `block` where its record `row` (0-based) starts, or where
+    the records stop being JSON before it."""
+    text = block.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    start = _after_blank(text, 0)
+    for _ in range(row):
+        try:
+            _, end = decoder.raw_decode(text, start)
+        except ValueError:
+            break
+        start = _after_blank(text, end)
+    return text.count("\n", 0, start) + 1
+
+
+def _after_blank(text: str, at: int) -> int:
+    blank = _BLANK.match(text, at)
+    return blank.end() if blank else at

@@ -4,15 +4,14 @@ stream the records out (to a file or stdout) as JSON lines, CSV or Parquet."""
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import click
 
 from sluice.client._errors import SluiceError
 from sluice.client._extras import install_hint
+from sluice.client.cli.atomic_output import AtomicOutput
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import CliError
 from sluice.client.cli.paths import export_ref
@@ -98,7 +97,7 @@ def read_export(
             raise CliError(install_hint(f"reading {scheme}:// exports", "cloud", exc)) from None
         source_format = reader.output.format
         target = fmt or (source_format if source_format in OUTPUT_FORMATS else "jsonl")
-        with _AtomicOutput(output) as sink:
+        with AtomicOutput(output) as sink:
             writer = RecordWriter(target, sink)
             for chunk in reader.chunks():
                 writer.write(chunk, source_format)
@@ -127,30 +126,3 @@ def _published_key() -> str:
         raise ExportReadError(
             f"the manifest is signed; cannot get the server's public key ({exc}); pass --public-key"
         ) from None
-
-
-class _AtomicOutput:
-    """stdout, or a file that appears (renamed into place) only when all went well."""
-
-    def __init__(self, target: str) -> None:
-        self._target = target
-        self._temporary: str | None = None
-
-    def __enter__(self) -> IO[bytes]:
-        if self._target == "-":
-            return sys.stdout.buffer
-        folder = os.path.dirname(os.path.abspath(self._target))
-        handle = tempfile.NamedTemporaryFile(dir=folder, prefix=".sluice-read-", delete=False)
-        self._temporary = handle.name
-        self._handle: IO[bytes] = handle
-        return handle
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if self._temporary is None:
-            sys.stdout.buffer.flush()
-            return
-        self._handle.close()
-        if exc_type is None:
-            os.replace(self._temporary, self._target)
-        else:
-            os.unlink(self._temporary)

@@ -11,6 +11,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -35,7 +36,15 @@ class ManifestSigner:
 def parse_private_key(material: bytes) -> Ed25519PrivateKey:
     """A PKCS#8 PEM Ed25519 key, or the base64 of its 32-byte seed."""
     if material.lstrip().startswith(b"-----BEGIN"):
-        key = serialization.load_pem_private_key(material, password=None)
+        try:
+            key = serialization.load_pem_private_key(material, password=None)
+        except TypeError:
+            # cryptography's way of saying the PEM needs a password.
+            raise ValueError(
+                "the key is encrypted; give an unencrypted Ed25519 PKCS#8 key"
+            ) from None
+        except UnsupportedAlgorithm:
+            raise ValueError("the PEM key is of a kind this daemon cannot read") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError("the PEM key is not an Ed25519 key")
         return key
@@ -58,3 +67,5 @@ def load_signer(reference: str) -> ManifestSigner | None:
     except ValueError as exc:
         # The reason never includes key material: parse errors describe shapes only.
         raise FailedPrecondition(f"manifest_signing_key is unusable: {exc}") from None
+    except FailedPrecondition as exc:
+        raise FailedPrecondition(f"manifest_signing_key is unusable: {exc.message}") from None

@@ -68,6 +68,25 @@ def check_notify(targets: tuple[str, ...], settings: Settings) -> None:
             )
 
 
+def check_secrets(settings: Settings) -> None:
+    """Read every secret notifications use once (the daemon's start): FailedPrecondition
+    naming the setting of one that cannot be read. Deliveries read them again, so a
+    rotated file is used from the next one."""
+    references = {"webhook_secret_ref": settings.webhook_secret_ref}
+    for name, named in sorted(settings.notifications.items()):
+        if named.url:
+            references[f"notifications.{name}.secret_ref"] = named.secret_ref
+    if settings.smtp is not None:
+        references["smtp.password_ref"] = settings.smtp.password_ref
+    for setting, reference in references.items():
+        if not reference:
+            continue
+        try:
+            resolve_secret(reference)
+        except FailedPrecondition as exc:
+            raise FailedPrecondition(f"{setting}: {exc.message}") from None
+
+
 def resolve_target(target: str, settings: Settings) -> Webhook | Email:
     """What `target` means now: a webhook (URL and key) or e-mail recipients.
     FailedPrecondition when it can no longer be delivered (name removed from the
@@ -99,8 +118,10 @@ def _webhook(target: str, url: str, secret_ref: str, settings: Settings) -> Webh
 
 
 def shown(target: str) -> str:
-    """A target as logs, errors and GetExport show it: a URL without user info, query or
-    fragment (they may carry tokens), a name or mailto: as it is."""
+    """A target as logs, errors and GetExport show it: a URL as scheme://host[:port]/…,
+    a name or mailto: as it is. User info, query and fragment may carry tokens, and so
+    may the path (Slack's /services/T/B/SECRET, Discord's /api/webhooks/ID/TOKEN): only
+    the receiver gets the full URL."""
     if not is_url(target):
         return target
     try:
@@ -112,5 +133,5 @@ def shown(target: str) -> str:
             netloc += f":{parts.port}"
     except ValueError:
         return "(invalid URL)"
-    # No user info either: a password there must not reach a log or an error.
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    elided = parts.path not in {"", "/"} or parts.query or parts.fragment
+    return urlunsplit((parts.scheme, netloc, "/…" if elided else "/", "", ""))

@@ -60,6 +60,11 @@ def post_webhook(
         response = connection.getresponse()
         response.read(64 * 1024)
         status, reason = response.status, response.reason
+    except (http.client.InvalidURL, UnicodeError) as exc:
+        # Their text quotes the path and query, where a receiver's token may be.
+        raise DeliveryFailed(
+            f"{type(exc).__name__}: the URL cannot be sent in an HTTP request"
+        ) from None
     except (TimeoutError, OSError, http.client.HTTPException) as exc:
         raise DeliveryFailed(short_error(f"{type(exc).__name__}: {exc}")) from None
     finally:

@@ -210,7 +210,9 @@ def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
             lookback_seconds=spec.incremental.lookback_seconds,
             key=spec.incremental.key,
         ),
-        notify=spec.notify,
+        # As GetExport shows deliveries: a URL's query, fragment or user info may be
+        # the receiver's token, which only the notifier needs.
+        notify=[shown(target) for target in spec.notify],
         template=spec.template,
         report=spec.report,
     )

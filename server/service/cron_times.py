@@ -33,6 +33,14 @@ _FIELD = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
 #: Where `parse` checks that an expression fires at all.
 _REFERENCE = datetime(2000, 1, 1, tzinfo=UTC)
 _MAX_CRON_CHARS = 256
+#: Each of the five fields: its name in errors and the values it holds.
+_FIELD_RANGES: Final = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
 #: Longest a clock change skips, in minutes (a day: Samoa, 2011).
 _MAX_GAP_MINUTES = 24 * 60 + 1
 
@@ -108,8 +116,25 @@ def _expression(cron: str) -> str:
             "cron", f"{quoted(text)} is not five fields (minute hour day month weekday)"
         )
     if not croniter.is_valid(text):
-        raise InvalidArgument("cron", f"{quoted(text)} is not a valid cron expression")
+        raise InvalidArgument("cron", _bad_field(fields) or f"{quoted(text)} is not valid")
     return text
+
+
+def _bad_field(fields: list[str]) -> str:
+    """Which field croniter refuses, and why, tried one at a time beside `*`s."""
+    for position, (name, lowest, highest) in enumerate(_FIELD_RANGES):
+        alone = ["*"] * len(fields)
+        alone[position] = fields[position]
+        if croniter.is_valid(" ".join(alone)):
+            continue
+        values = [int(n) for n in re.findall(r"(?<![/\d])\d+", fields[position])]
+        problem = (
+            f"is out of range {lowest}-{highest}"
+            if any(not lowest <= v <= highest for v in values)
+            else "is not valid"
+        )
+        return f"{name} {quoted(fields[position])} {problem} in {quoted(' '.join(fields))}"
+    return ""
 
 
 def _zone(timezone: str) -> ZoneInfo:

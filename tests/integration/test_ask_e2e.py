@@ -68,6 +68,9 @@ def test_ask_prints_the_plan_and_names_unknown_words(daemon: Daemon) -> None:
     assert refused.returncode == 1
     assert "not understood: 'orders', 'pronto'" in refused.stderr
     assert "command:    sluice export create" in refused.stdout
+    # The spec is JSON, as --json and the API show it (it was a Python dict's repr).
+    (spec_line,) = [line for line in refused.stdout.splitlines() if line.startswith("spec:")]
+    assert json.loads(spec_line.removeprefix("spec:"))["output"]["format"] == "csv"
 
     wrong = run_cli(daemon, "ask", "erase the orders")
     assert wrong.returncode == 1

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -118,3 +121,213 @@ def test_cli_put_from_stdin_and_get_records(flight_daemon: Daemon, tmp_path: Pat
     )
     assert got.returncode == 0, got.stderr[-2000:]
     assert pl.read_ipc_stream(arrow).equals(frame)
+
+
+def test_cli_put_of_unreadable_input_is_one_line_and_exports_nothing(
+    flight_daemon: Daemon, tmp_path: Path
+) -> None:
+    """Input `export put` cannot read was a pyarrow traceback (ArrowInvalid, ValueError);
+    it is one line naming --from, the file and what is wrong in it (the line, for NDJSON),
+    exit 1, and no export is created."""
+    bad_line = tmp_path / "bad.ndjson"
+    bad_line.write_text('{"a": 1}\n\n{"a": 2}\nnot json\n')  # pyarrow skips the blank line
+    changed_type = tmp_path / "types.ndjson"
+    changed_type.write_text('{"a": 1}\n{"a": "x"}\n')
+    parquet = tmp_path / "t.parquet"
+    expected(10).write_parquet(parquet)
+    fake_arrow = tmp_path / "fake.arrow"
+    fake_arrow.write_bytes(b"ARROW1 but not really")
+    empty = tmp_path / "empty.ndjson"
+    empty.write_text("")
+    # The line was wrong when a record spanned lines (pyarrow reads it as one row) ...
+    spanning = tmp_path / "spanning.ndjson"
+    spanning.write_text('{"a": 1}\n{"a":\n 2}\n{"a": 3}\nnot json\n')
+    # ... and past pyarrow's own 1 MiB parse blocks, whose rows it counts from their start.
+    far = tmp_path / "far.ndjson"
+    far.write_text(
+        "".join(
+            "{\n" if n == 40_000 else f'{{"a": {n}, "b": "{"x" * 30}"}}\n' for n in range(1, 50_000)
+        )
+    )
+    cases = {
+        spanning: "line 5: ",
+        far: "line 40000: ",
+        bad_line: "line 4",
+        changed_type: "line 2",
+        parquet: "Parquet",
+        fake_arrow: "Arrow IPC",
+        empty: "no records",
+    }
+    with ExportClient(flight_daemon.address) as client:
+        before = {e.id for e in client.list()}
+    for path, said in cases.items():
+        result = run_cli(
+            flight_daemon,
+            *["export", "put", "--from", str(path), "--to", str(flight_daemon.exports)],
+            *["--dataset", "unreadable"],
+        )
+        assert result.returncode == 1, (path, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("sluice: error: --from: "), result.stderr
+        assert str(path) in lines[0] and said in lines[0], lines[0]
+    with ExportClient(flight_daemon.address) as client:
+        assert {e.id for e in client.list()} == before
+    assert not (flight_daemon.exports / "unreadable").exists()
+
+
+def test_cli_put_whose_input_breaks_after_the_first_block_exports_nothing(
+    flight_daemon: Daemon, tmp_path: Path
+) -> None:
+    """NDJSON that turns unreadable after the first 16 MiB block raised inside grpc's
+    request thread: grpc cancelled the call, the client put again (CANCELLED is
+    retryable), the spent input ended the stream and the daemon committed the rows
+    before the bad line as the whole export, succeeded. Now the put stops at once with
+    one line naming --from, the file and the line, and the export is cancelled."""
+    rows, bad = 450_000, 440_000  # about 23 MB: the bad line is in the second block
+    path = tmp_path / "big.ndjson"
+    with path.open("w") as out:
+        for number in range(1, rows + 1):
+            out.write("not json\n" if number == bad else f'{{"a": {number}, "b": "{"x" * 30}"}}\n')
+    with ExportClient(flight_daemon.address) as client:
+        before = {e.id for e in client.list()}
+    result = run_cli(
+        flight_daemon,
+        *["export", "put", "--from", str(path), "--to", str(flight_daemon.exports)],
+        *["--dataset", "partial", "--chunk-rows", "50000"],
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"sluice: error: --from: {path}: line {bad}: "), lines[0]
+    with ExportClient(flight_daemon.address) as client:
+        (made,) = [e for e in client.list() if e.id not in before]
+        final = client.get(made.id)
+        deadline = time.monotonic() + 30
+        while final.state != pb.EXPORT_STATE_CANCELLED and time.monotonic() < deadline:
+            time.sleep(0.2)
+            final = client.get(made.id)
+    assert final.state == pb.EXPORT_STATE_CANCELLED, final
+    assert not list((flight_daemon.exports / "partial").rglob("manifest.json"))
+
+
+def test_put_whose_records_raise_is_that_error_and_a_cancelled_export(
+    flight_daemon: Daemon,
+) -> None:
+    """ExportClient.put of an iterator that raises after some batches: the caller's own
+    exception, no retry, and the export cancelled with nothing of it succeeded."""
+    table = expected(20_000).to_arrow()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from table.to_batches(max_chunksize=2_000)
+        raise ValueError("the records ran dry")
+
+    with ExportClient(flight_daemon.address) as client:
+        before = {e.id for e in client.list()}
+        with pytest.raises(ValueError, match="the records ran dry"):
+            client.put(spec(flight_daemon, chunk_rows=2_000), batches())
+        (made,) = [e for e in client.list() if e.id not in before]
+        assert client.get(made.id).state == pb.EXPORT_STATE_CANCELLED
+    assert not [p for p in flight_daemon.exports.rglob("manifest.json") if made.id in str(p)]
+
+
+def test_cli_output_files_appear_whole_or_not_at_all(flight_daemon: Daemon, tmp_path: Path) -> None:
+    """`get-records -o FILE` left the records read before a missing chunk in FILE, with
+    exit 1, as if complete; and `-o` into a missing folder, or naming a folder, was a
+    traceback from both `get-records` and `read` (which also left its temporary file
+    beside the folder). Now the file appears only when every chunk was read, and a bad
+    -o is one line naming it."""
+    with ExportClient(flight_daemon.address) as client:
+        final = client.put(spec(flight_daemon, chunk_rows=1_000), expected(3_000).to_arrow())
+        export_id = str(final["export_id"])
+        folder = Path(client.get(export_id).manifest_uri.removeprefix("file://")).parent
+    out = tmp_path / "out"
+    out.mkdir()
+    for command in (["get-records", export_id], ["read", str(folder)]):
+        for target, said in ((out / "missing" / "x.jsonl", "cannot write"), (out, "is a folder")):
+            result = run_cli(flight_daemon, "export", *command, "-o", str(target))
+            assert result.returncode == 1, (command, result.stderr)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("sluice: error: -o: "), result.stderr
+            assert str(target) in lines[0] and said in lines[0], lines[0]
+        assert list(out.iterdir()) == [] and not list(tmp_path.glob(".sluice-*"))
+    (folder / "part-000001.jsonl.zst").unlink()
+    for command in (["get-records", export_id], ["read", str(folder)]):
+        result = run_cli(flight_daemon, "export", *command, "-o", str(out / "records.jsonl"))
+        assert result.returncode == 1 and "part-000001" in result.stderr, result.stderr
+        assert list(out.iterdir()) == [], command
+
+
+def test_cli_output_to_what_is_no_regular_file_is_written_through(
+    flight_daemon: Daemon, tmp_path: Path
+) -> None:
+    """Since -o wrote a temporary file renamed over the target, `-o` naming a FIFO, a
+    shell's `>(process)` /dev/fd/N or a symlink replaced it with a regular file (as root,
+    `-o /dev/null` would have replaced /dev/null), and every file was mode 0600. Now what
+    exists and is no regular file is written through, a symlink's file is replaced and
+    the link kept, and the file's mode is the existing one or 0666 less the umask."""
+    with ExportClient(flight_daemon.address) as client:
+        final = client.put(spec(flight_daemon, chunk_rows=1_000), expected(3_000).to_arrow())
+        export_id = str(final["export_id"])
+        folder = Path(client.get(export_id).manifest_uri.removeprefix("file://")).parent
+    for command in (["get-records", export_id], ["read", str(folder)]):
+        whole = run_cli(flight_daemon, "export", *command, "-o", "-").stdout
+        assert whole.count("\n") == 3_000
+        out = tmp_path / command[0]
+        out.mkdir()
+        fifo = out / "fifo"
+        os.mkfifo(fifo)
+        received = _drained(fifo.read_bytes)
+        result = run_cli(flight_daemon, "export", *command, "-o", str(fifo))
+        assert result.returncode == 0, result.stderr
+        assert stat.S_ISFIFO(fifo.lstat().st_mode) and received() == whole.encode()
+
+        read_end, write_end = os.pipe()
+        with os.fdopen(read_end, "rb") as pipe:
+            received = _drained(pipe.read)
+            try:
+                result = run_cli(
+                    flight_daemon,
+                    "export",
+                    *command,
+                    "-o",
+                    f"/dev/fd/{write_end}",
+                    pass_fds=(write_end,),
+                )
+            finally:
+                os.close(write_end)
+            assert result.returncode == 0, result.stderr
+            assert received() == whole.encode()
+
+        real, link = out / "real.jsonl", out / "link.jsonl"
+        real.write_text("old\n")
+        real.chmod(0o640)
+        link.symlink_to(real)
+        result = run_cli(flight_daemon, "export", *command, "-o", str(link), umask=0o077)
+        assert result.returncode == 0, result.stderr
+        assert link.is_symlink() and os.readlink(link) == str(real)
+        assert real.read_text() == whole and stat.S_IMODE(real.stat().st_mode) == 0o640
+
+        fresh = out / "fresh.jsonl"
+        result = run_cli(flight_daemon, "export", *command, "-o", str(fresh), umask=0o027)
+        assert result.returncode == 0, result.stderr
+        assert fresh.read_text() == whole and stat.S_IMODE(fresh.stat().st_mode) == 0o640
+        assert sorted(p.name for p in out.iterdir()) == [
+            "fifo",
+            "fresh.jsonl",
+            "link.jsonl",
+            "real.jsonl",
+        ]
+
+
+def _drained(read: Callable[[], bytes]) -> Callable[[], bytes]:
+    """Reads in a thread what the CLI writes (a FIFO or pipe blocks the writer until
+    read); the returned call waits for it, a bounded time."""
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(read()), daemon=True)
+    reader.start()
+
+    def wait() -> bytes:
+        reader.join(timeout=30)
+        return received[0] if received else b"<nothing read>"
+
+    return wait

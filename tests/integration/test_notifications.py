@@ -138,7 +138,7 @@ def test_webhooks_are_signed_retried_and_recorded(
 
     first, second = shown.notifications
     assert (first.target, first.state, first.attempts, first.last_error) == (
-        receiver.url("/hook"),
+        receiver.url("/…"),
         "delivered",
         3,
         "",
@@ -147,7 +147,7 @@ def test_webhooks_are_signed_retried_and_recorded(
     assert (second.target, second.state, second.attempts) == ("ops", "delivered", 1)
     listed = run_cli(d, "export", "get", export.id)
     assert listed.returncode == 0, listed.stderr
-    assert f"{receiver.url('/hook')}: delivered, 3 attempt(s)" in listed.stdout
+    assert f"{receiver.url('/…')}: delivered, 3 attempt(s)" in listed.stdout
     assert "opaque" not in listed.stdout.split("notify", 1)[1]
 
 
@@ -195,6 +195,10 @@ BAD_TARGETS = [
     (["ftp://127.0.0.1/hook"], "must be an https:// URL"),
     (["https://user:pw@example.com/hook"], "must not hold credentials"),
     (["nobody"], "neither a URL nor a configured notification (ops)"),
+    (["http://127.0.0.1:9/hook?token=SEKRET one"], "without spaces or control"),
+    # Beyond ASCII every delivery would fail; the shown form of a URL is one such.
+    (["https://hooks.example/caf\u00e9?token=SEKRET"], "must hold only ASCII"),
+    (["https://hooks.example/\u2026"], "must hold only ASCII"),
     (["ops", "ops"], "names a target twice"),
     ([f"https://example.com/{n}" for n in range(11)], "at most 10 targets"),
 ]
@@ -211,7 +215,7 @@ def test_undeliverable_targets_are_refused_before_anything_runs(
                 _create(d, client, notify)
             assert [v.field for v in caught.value.violations] == ["spec.notify"], notify
             assert message in caught.value.message
-            assert "pw" not in caught.value.message
+            assert "pw" not in caught.value.message and "SEKRET" not in caught.value.message
         assert list(client.list_page().exports) == []
 
 
@@ -387,6 +391,87 @@ def test_https_receivers_are_verified_against_the_configured_ca(
     verify_webhook(SECRET, hook.body, hook.headers["Sluice-Signature"])
     assert bad.received == []  # the handshake failed: nothing was sent
     delivered, refused = shown.notifications
-    assert (delivered.target, delivered.state) == (good.url(), "delivered")
+    assert (delivered.target, delivered.state) == (good.url("/…"), "delivered")
     assert refused.state == "failed"
     assert "CERTIFICATE_VERIFY_FAILED" in refused.last_error
+
+
+def test_a_webhook_token_is_not_echoed_in_the_spec(
+    daemon_factory,
+    tmp_path: Path,
+    ops: WebhookReceiver,  # type: ignore[no-untyped-def]
+) -> None:
+    """GetExport, ListExports, `export get` (text and --json) and the daemon's log show a
+    webhook URL as scheme://host:port/…: a token in its query (`?token=...`) or its path
+    (Slack's /services/T/B/SECRET, Discord's /api/webhooks/ID/TOKEN, shown in full
+    before) is the receiver's secret, readable by whoever may read the export or the log
+    (an admin included). The receiver still gets the whole URL."""
+    d = _notifying_daemon(daemon_factory, tmp_path, ops.url())
+    by_query = ops.url("/hook?token=opaque-hook-token")
+    by_path = ops.url("/services/T000/B000/path-hook-token")
+    with ExportClient(d.address) as client:
+        export = _create(d, client, [by_query, by_path, "ops"])
+        client.wait(export.id)
+        shown = _wait_delivered(client, export.id)
+        listed = list(client.list())
+    elided = ops.url("/…")
+    assert list(shown.spec.notify) == [elided, elided, "ops"]
+    assert [list(e.spec.notify) for e in listed] == [[elided, elided, "ops"]]
+    assert [n.target for n in shown.notifications] == [elided, elided, "ops"]
+    for args in (
+        ("export", "get", export.id, "--json"),
+        ("export", "get", export.id),
+        ("export", "list", "--json"),
+    ):
+        printed = run_cli(d, *args)
+        assert printed.returncode == 0, printed.stderr
+        text = printed.stdout
+        if "--json" in args:  # "…" is written \u2026 there
+            text = json.dumps(json.loads(text), ensure_ascii=False)
+        assert elided in text
+        assert "hook-token" not in text and "T000" not in text
+    log = d.log_path.read_text()
+    assert f"notified {elided}" in log
+    assert "hook-token" not in log and "T000" not in log
+    # The receiver itself still gets its token.
+    paths = {hook.path for hook in ops.wait_for(3)}
+    assert {"/hook?token=opaque-hook-token", "/services/T000/B000/path-hook-token"} <= paths
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"webhook_secret_ref": "env:SLUICE_TEST_SURELY_UNSET_HOOK"}, "webhook_secret_ref"),
+        (
+            {
+                "webhook_secret_ref": "",
+                "notifications": {
+                    "ops": {"url": "https://127.0.0.1:9/h", "secret_ref": "file:/nonexistent/x"}
+                },
+            },
+            "notifications.ops.secret_ref",
+        ),
+        (
+            {
+                "smtp": {
+                    "host": "127.0.0.1",
+                    "from": "sluice@example.com",
+                    "user": "sluice",
+                    "password_ref": "file:/nonexistent/smtp",
+                }
+            },
+            "smtp.password_ref",
+        ),
+    ],
+)
+def test_an_unreadable_notification_secret_stops_the_start(  # type: ignore[no-untyped-def]
+    daemon_factory, settings: dict[str, object], field: str
+) -> None:
+    """The daemon started, created exports with such targets and, after each export, gave
+    the delivery up with a log line only: nothing told the operator or the caller."""
+    daemon: Daemon = daemon_factory("unreadable", **settings)
+    result = daemon.serve_refused(timeout=30)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"sluice: error: {field}: secret "), last
+    assert "Traceback" not in result.stderr

@@ -135,6 +135,30 @@ def test_bad_schedules_are_invalid_argument_naming_the_field(daemon: Daemon) -> 
     assert cli.returncode == 1 and "cron" in cli.stderr
 
 
+def test_a_bad_cron_field_is_named_with_its_range(daemon: Daemon) -> None:
+    """`0 25 * * *` was only "is not a valid cron expression": which of five fields, and
+    what it may hold, was left to the reader."""
+    source = generate(daemon.sources / "orders.parquet", 10, seed=5)
+    cases = {
+        "0 25 * * *": "hour '25' is out of range 0-23",
+        "61 2 * * *": "minute '61' is out of range 0-59",
+        "0 2 32 * *": "day of month '32' is out of range 1-31",
+        "0 2 * 13 *": "month '13' is out of range 1-12",
+        "0 2 * * 8": "day of week '8' is out of range 0-7",
+        "*/0 2 * * *": "minute '*/0' is not valid",
+        "0 2 * * MON-XYZ": "day of week 'MON-XYZ' is not valid",
+    }
+    for cron, said in cases.items():
+        cli = run_cli(
+            daemon,
+            "schedule", "create", "--name", "x", "--cron", cron,
+            "--source", str(source), "--to", str(daemon.exports), "--dataset", "d",
+        )  # fmt: skip
+        assert cli.returncode == 1, cli.stderr
+        line = cli.stderr.strip()
+        assert line == f"sluice: error: INVALID_ARGUMENT: cron: {said} in {cron!r}", line
+
+
 @pytest.mark.parametrize("job_store", ["sqlite", "postgresql"])
 def test_the_daemon_itself_fires_a_tick_once_even_across_a_restart(
     daemon_factory,  # type: ignore[no-untyped-def]

@@ -306,3 +306,69 @@ def test_health_checks_over_grpc_reach_a_tls_daemon(daemon_factory, pki: Pki) ->
         pytest.raises(grpc.FutureTimeoutError),
     ):
         grpc.channel_ready_future(channel).result(timeout=2)
+
+
+def test_a_tls_file_that_is_not_pem_is_one_line_naming_the_option(daemon_factory, pki: Pki) -> None:  # type: ignore[no-untyped-def]
+    """A file that exists but holds no PEM certificate (or no key) used to reach grpc's
+    C core, which printed four E... lines of its own and then the vague 'cannot reach
+    ... over TLS'; the CLI names the option and the file instead, before connecting."""
+    daemon = _tls_daemon(daemon_factory, pki, client_ca_file=pki.ca_file, require_client_auth=True)
+    daemon.tls_cert, daemon.tls_key = pki.client_a.cert_file, pki.client_a.key_file
+    daemon.start()
+    not_pem = pki.folder / "notes.txt"
+    not_pem.write_text("not a certificate\n")
+    ca, cert, key = str(pki.ca_file), str(pki.client_a.cert_file), str(pki.client_a.key_file)
+    cases = [
+        ("--tls-ca", [str(not_pem), cert, key]),
+        ("--tls-cert", [ca, str(not_pem), key]),
+        ("--tls-key", [ca, cert, cert]),  # a certificate where its key belongs
+        ("--tls-key", [ca, cert, str(pki.client_b.key_file)]),  # another certificate's key
+    ]
+    for option, (ca_arg, cert_arg, key_arg) in cases:
+        flags = ["--tls-ca", ca_arg, "--tls-cert", cert_arg, "--tls-key", key_arg]
+        shown = run_cli(daemon, *flags, "export", "list")
+        assert shown.returncode == 1, (option, shown.stderr)
+        line = _one_line_error(shown.stderr)
+        assert option in line, line
+        assert "INVALID_ARGUMENT" in line, line
+    environment = {"SLUICE_TLS_CA": str(not_pem)}
+    shown = run_cli(daemon, "export", "list", env=environment)
+    assert shown.returncode == 1
+    assert "SLUICE_TLS_CA" in _one_line_error(shown.stderr)
+    fine = run_cli(daemon, "--tls-ca", ca, "--tls-cert", cert, "--tls-key", key, "export", "list")
+    assert fine.returncode == 0, fine.stderr
+
+
+def test_a_ca_bundle_with_an_old_root_is_taken_without_a_warning(daemon_factory, pki: Pki) -> None:  # type: ignore[no-untyped-def]
+    """The system bundle (/etc/ssl/certs/ca-certificates.crt) holds roots whose serial
+    number is not positive; checking --tls-ca printed cryptography's
+    CryptographyDeprecationWarning about them on every command."""
+    daemon = _tls_daemon(daemon_factory, pki)
+    daemon.start()
+    bundle = pki.folder / "bundle.crt"
+    bundle.write_bytes(
+        _with_negative_serial(pki.other_ca_file.read_bytes()) + pki.ca_file.read_bytes()
+    )
+    listed = run_cli(daemon, "--tls-ca", str(bundle), "export", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr == ""
+
+
+def _with_negative_serial(pem: bytes) -> bytes:
+    """`pem`'s certificate with a negative serial number (its signature no longer
+    matches, which nothing checks of a root)."""
+    import warnings
+
+    from cryptography.hazmat.primitives import serialization
+
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    serial = x509.load_pem_x509_certificate(pem).serial_number
+    encoded = serial.to_bytes((serial.bit_length() + 8) // 8, "big")
+    field = b"\xa0\x03\x02\x01\x02\x02" + bytes([len(encoded)])
+    assert der.count(field + encoded) == 1
+    patched = der.replace(field + encoded, field + b"\x80" + encoded[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cert = x509.load_der_x509_certificate(patched)
+        assert cert.serial_number < 0
+    return cert.public_bytes(serialization.Encoding.PEM)

@@ -1998,7 +1998,9 @@ class NotificationDelivery(_message.Message):
     LAST_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
     NEXT_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
     target: _builtins.str
-    """The notify entry as given: a configured name, or a URL without its query string."""
+    """The notify entry as given: a configured name or mailto:, or a URL as scheme://host[:port]/…
+    (its path, query and user info may hold a token).
+    """
     state: _builtins.str
     """pending | delivered | failed (gave up after the retry window)."""
     attempts: _builtins.int
