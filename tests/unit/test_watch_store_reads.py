@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from itertools import pairwise
 from pathlib import Path
 
 from sluice.server.jobs.model import Job, Progress
@@ -112,8 +111,11 @@ def test_many_watchers_of_slow_chunks_see_progress_only_forward_and_at_their_pac
         counts = [count for _, count in received]
         assert len(counts) >= 2
         assert counts == sorted(counts), counts
-        gaps = [b - a for (a, _), (b, _) in pairwise(received)]
-        assert min(gaps) >= pace * 0.9, gaps
+        # At their pace: as many events as the watch's seconds allow, counted rather
+        # than timed one by one (a watcher thread woken late by a loaded machine sees
+        # its next, on-time event sooner: gaps of 0.359 s at a 0.4 s pace).
+        times = [at for at, _ in received]
+        assert len(times) <= (times[-1] - times[0]) / pace + 2, times
 
 
 def test_a_poll_sends_the_journalled_progress_of_an_export_running_elsewhere_only_forward(
