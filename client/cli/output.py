@@ -147,7 +147,12 @@ def print_export(export: export_pb2.Export, *, as_json: bool) -> None:
     for attempt in data["attempts"]:
         rows.append(("attempt", escape(attempt_line(attempt))))
     for delivery in data["notifications"]:
-        line = f"{delivery['target']}: {delivery['state']}, {delivery['attempts']} attempt(s)"
+        # The delivery id tells apart targets shown alike (two webhooks on one host) and
+        # is the Sluice-Delivery-Id header the receiver logs.
+        line = (
+            f"{delivery['target']}: {delivery['state']}, {delivery['attempts']} attempt(s), "
+            f"delivery {delivery['delivery_id']}"
+        )
         if delivery["last_error"]:
             line += f" (last: {delivery['last_error']})"
         rows.append(("notify", escape(line)))

@@ -136,7 +136,7 @@ class Notifier:
     def _attempt(self, delivery: NotificationDelivery) -> None:
         job = self._store.get(delivery.job_id)
         now = self._clock()
-        target = shown(delivery.target)
+        target = _named(delivery)
         try:
             resolved = resolve_target(delivery.target, self._settings)
         except SluiceError as exc:
@@ -177,7 +177,7 @@ class Notifier:
         retry_at = now + timedelta(seconds=backoff_seconds(attempts, self._settings, self._rng))
         ended = job.finished_at or now
         deadline = ended + timedelta(seconds=self._settings.notification_retry_seconds)
-        target = shown(delivery.target)
+        target = _named(delivery)
         if retry_at > deadline:
             _log.warning(
                 "export %s: notification %s given up after %d attempts: %s",
@@ -216,3 +216,9 @@ class Notifier:
             attempted_at=now,
             next_attempt_at=retry_at,
         )
+
+
+def _named(delivery: NotificationDelivery) -> str:
+    """A delivery as its log lines name it: the target as shown (two webhooks on one host
+    look alike) and its delivery id, the Sluice-Delivery-Id header the receiver sees."""
+    return f"{shown(delivery.target)} (delivery {delivery.delivery_id})"

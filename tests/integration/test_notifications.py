@@ -430,8 +430,13 @@ def test_a_webhook_token_is_not_echoed_in_the_spec(
             text = json.dumps(json.loads(text), ensure_ascii=False)
         assert elided in text
         assert "hook-token" not in text and "T000" not in text
+    # Shown alike, the two webhooks are told apart by their delivery ids.
+    text = run_cli(d, "export", "get", export.id).stdout
+    for n in (0, 1):
+        assert f"{elided}: delivered, 1 attempt(s), delivery {export.id}.{n}" in text
     log = d.log_path.read_text()
-    assert f"notified {elided}" in log
+    for n in (0, 1):
+        assert f"notified {elided} (delivery {export.id}.{n})" in log
     assert "hook-token" not in log and "T000" not in log
     # The receiver itself still gets its token.
     paths = {hook.path for hook in ops.wait_for(3)}
