@@ -24,6 +24,7 @@ from sluice.client.cli.gdpr import gdpr_group
 from sluice.client.cli.history import delete, diff, retain, verify
 from sluice.client.cli.keygen import keygen
 from sluice.client.cli.output import CliError
+from sluice.client.cli.params import ServerType
 from sluice.client.cli.read import read_export
 from sluice.client.cli.schedule import schedule_group
 from sluice.client.cli.sources import source_group, template_group
@@ -56,6 +57,7 @@ class _SluiceGroup(click.Group):
 @click.option(
     "--server",
     envvar=ADDRESS_ENV,
+    type=ServerType(),
     metavar="HOST:PORT",
     help=f"Address of the Sluice daemon [env: {ADDRESS_ENV}; default: {DEFAULT_ADDRESS}].",
 )

@@ -52,6 +52,26 @@ def parse_size(text: str) -> int:
     return round(float(number) * factor)
 
 
+#: gRPC's own target forms (a Unix socket, a resolver's URI), passed on as they are.
+_GRPC_TARGET_SCHEMES = ("unix:", "unix-abstract:", "dns:", "ipv4:", "ipv6:", "vsock:")
+_HOST_PORT_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):(\d+)")
+
+
+def parse_server(text: str) -> str:
+    """ "127.0.0.1:7070", "host:7070", "[::1]:7070", or one of gRPC's target URIs
+    ("unix:/run/sluice.sock"): a misspelt address is a usage error, not a server that
+    cannot be reached."""
+    if text.startswith(_GRPC_TARGET_SCHEMES) and not any(c.isspace() for c in text):
+        return text
+    match = _HOST_PORT_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:7070, [::1]:7070)")
+    port = int(match.group(2))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{text!r}: port {port} is out of range 1-65535")
+    return text
+
+
 def parse_label(text: str) -> tuple[str, str]:
     """ "team=data" -> ("team", "data"); the value may itself contain '='."""
     key, sep, value = text.partition("=")
@@ -113,6 +133,13 @@ class SizeType(_Parsed):
 
     def parse(self, text: str) -> int:
         return parse_size(text)
+
+
+class ServerType(_Parsed):
+    name = "host:port"
+
+    def parse(self, text: str) -> str:
+        return parse_server(text)
 
 
 class LabelType(_Parsed):

@@ -22,7 +22,13 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from sluice.client.cli.main import cli
-from sluice.client.cli.params import parse_label, parse_size, parse_time, split_list
+from sluice.client.cli.params import (
+    parse_label,
+    parse_server,
+    parse_size,
+    parse_time,
+    split_list,
+)
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 # ---------------------------------------------------------------------------- parsing
@@ -511,3 +517,43 @@ def test_manifest_missing_file_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("sluice: error: no manifest at ")
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1:7070",
+        "localhost:1",
+        "sluice.svc.cluster.local:65535",
+        "[::1]:7070",
+        "unix:/run/sluice.sock",
+        "dns:///sluice:7070",
+    ],
+)
+def test_server_addresses_grpc_can_dial_are_taken_as_given(address: str) -> None:
+    assert parse_server(address) == address
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("bad address", "is not HOST:PORT"),
+        ("127.0.0.1", "is not HOST:PORT"),
+        ("127.0.0.1:", "is not HOST:PORT"),
+        ("::1:7070", "is not HOST:PORT"),
+        ("127.0.0.1:99999", "port 99999 is out of range 1-65535"),
+        ("host:0", "port 0 is out of range"),
+    ],
+)
+def test_a_misspelt_server_address_is_a_usage_error_naming_it(address: str, why: str) -> None:
+    """Not "cannot reach the Sluice server at bad address (is `sluice serve` running?)",
+    which sent the user looking for a daemon that was never the problem (w21-trial)."""
+    for args, env in (
+        (["--server", address, "export", "list"], {}),
+        (["export", "list"], {"SLUICE_SERVER": address}),
+    ):
+        result = CliRunner().invoke(cli, args, env=env)
+        assert result.exit_code == 2, result.output
+        assert "Invalid value for '--server'" in result.output
+        assert why in result.output
+        assert "cannot reach" not in result.output
