@@ -189,7 +189,6 @@ class ExportAdmin:
         destination, profile = plan_destination(job.spec, self._settings)
         sink = self._open(destination, "export", profile)
         dataset = job.spec.destination.dataset
-        keys = journalled_chunk_keys(dataset, job.id, [c.path for c in self._store.chunks(job.id)])
         if job.state in RESUMABLE_STATES:
             if has_manifest(sink, dataset, job.id):
                 raise FailedPrecondition(
@@ -204,6 +203,9 @@ class ExportAdmin:
                     f"export '{job.id}' is {now} now (it was {job.state}); "
                     "its chunk files were not removed"
                 ) from None
+        # Read once no run can add to it: a resume and a new end between the first read
+        # of the job and the compare-and-set may have journalled more.
+        keys = journalled_chunk_keys(dataset, job.id, [c.path for c in self._store.chunks(job.id)])
         try:
             return remove_chunks(sink, keys)
         except SluiceError as exc:

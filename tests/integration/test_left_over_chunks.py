@@ -255,3 +255,46 @@ def test_s3_chunks_of_a_failed_export_are_removed_and_an_outage_is_reported_then
     assert code == 0 and json.loads(out)["objects_removed"] == len(chunks), err
     assert _under(store, prefix) == [stranger]
     assert _under(store, f"pushed/{other_id}/") == others
+
+
+def test_a_running_export_is_refused_with_how_to_stop_it(daemon: ProfileDaemon) -> None:
+    release = threading.Event()
+    table = expected(2 * CHUNK_ROWS).to_arrow()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from table.to_batches(max_chunksize=CHUNK_ROWS)
+        release.wait(60)
+        raise RuntimeError("held, then given up")
+
+    spec = ExportClient.build_spec(to=daemon.exports / "alice", dataset="held", format="jsonl")
+    spec.ClearField("source")
+    outcome: list[BaseException] = []
+
+    def put() -> None:
+        with _client(daemon) as client:
+            try:
+                client.put(spec, batches())
+            except RuntimeError as exc:
+                outcome.append(exc)
+
+    putter = threading.Thread(target=put)
+    with _client(daemon) as client:
+        before = {e.id for e in client.list()}
+        putter.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not (made := [e for e in client.list() if e.id not in before]):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            export_id = made[0].id
+            code, _, err = _cli(daemon, "alice", "export", "delete", export_id)
+            assert code == 1, err
+            assert f"cancel it first (`sluice export cancel {export_id}`)" in err, err
+            assert client.get(export_id).state in (
+                pb.EXPORT_STATE_QUEUED,
+                pb.EXPORT_STATE_RUNNING,
+            )
+        finally:
+            release.set()
+            putter.join(60)
+    assert outcome, "the held put ended otherwise"
