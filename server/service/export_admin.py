@@ -37,6 +37,7 @@ from sluice.server.committed.retention import (
 )
 from sluice.server.committed.verify import VerifyReport, verify_export
 from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound, SluiceError
+from sluice.server.execution.open_uploads import discard_uploads
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import check_destination, may_see, require_scope
@@ -184,8 +185,9 @@ class ExportAdmin:
         """Remove the chunk files a cancelled or failed export journalled, and only
         those. The export first leaves its resumable state for DELETED (compare-and-set:
         a resume, or a run, between the read and now wins and nothing is removed), so no
-        later run can build on chunks that are gone. A storage error leaves it DELETED
-        with the rest of its chunks stored: deleting it again removes them."""
+        later run can build on chunks that are gone; then what its runs left open in the
+        store (uploads, temporaries) is aborted, as a resume would have. A storage error
+        leaves it DELETED with the rest stored: deleting it again removes them."""
         destination, profile = plan_destination(job.spec, self._settings)
         sink = self._open(destination, "export", profile)
         dataset = job.spec.destination.dataset
@@ -207,14 +209,20 @@ class ExportAdmin:
         # of the job and the compare-and-set may have journalled more.
         keys = journalled_chunk_keys(dataset, job.id, [c.path for c in self._store.chunks(job.id)])
         try:
-            return remove_chunks(sink, keys)
+            removed = remove_chunks(sink, keys)
+            # A failed run's best-effort sweep may have left an upload open (its parts
+            # stored and billed, invisible to listings): no run will ever sweep it now.
+            discard_uploads(
+                sink, job.id, self._store, export_folder(dataset, job.id), quietly=False
+            )
         except SluiceError as exc:
             exc.message = (
                 f"{exc.message}; export '{job.id}' can no longer resume and some of its "
-                "chunk files may remain: delete it again to remove them"
+                "chunk files or open uploads may remain: delete it again to remove them"
             )
             exc.args = (exc.message,)
             raise
+        return removed
 
     def retain(
         self,

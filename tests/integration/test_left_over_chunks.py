@@ -17,10 +17,11 @@ import pyarrow as pa
 import pytest
 
 from sluice.client import ExportClient
+from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import run_cli
 from tests.integration.flight_helpers import expected
-from tests.servers.cloud import ProfileDaemon, S3Store
+from tests.servers.cloud import PART_SIZE, ProfileDaemon, S3Store
 from tests.servers.fault_proxy import FaultProxy
 from tests.servers.processes import ServerProcess
 
@@ -298,3 +299,42 @@ def test_a_running_export_is_refused_with_how_to_stop_it(daemon: ProfileDaemon) 
             release.set()
             putter.join(60)
     assert outcome, "the held put ended otherwise"
+
+
+def test_deleting_a_failed_s3_export_aborts_the_upload_its_failure_left_open(
+    daemon: ProfileDaemon, store: S3Store, proxy: FaultProxy
+) -> None:
+    # A chunk far larger than a part: the outage strikes while its multipart upload has a
+    # part stored, and the failed run's own (best-effort) abort is answered 503 too, so
+    # the upload stays open and journalled. No run will ever sweep it once deleted.
+    generate(daemon.sources / "events.parquet", 60_000, seed=11)
+    spec = ExportClient.build_spec(
+        source=str(daemon.sources / "events.parquet"),
+        to=store.root_uri,
+        dataset="events",
+        format="jsonl",
+        compression="none",
+        chunk_bytes=12 * 1024 * 1024,
+        storage_profile="lake",
+    )
+    with _client(daemon) as client:
+        export_id = client.create(spec).id
+        deadline = time.monotonic() + 120
+        while proxy.part_bytes < PART_SIZE + 1024:
+            assert time.monotonic() < deadline, client.get(export_id)
+            time.sleep(0.01)
+        proxy.plan.unavailable = 1.0
+        try:
+            while client.get(export_id).state != pb.EXPORT_STATE_FAILED:
+                assert time.monotonic() < deadline + 120, client.get(export_id)
+                time.sleep(0.1)
+        finally:
+            proxy.plan.unavailable = 0.0
+    left_open = [key for key in store.unfinished_uploads() if f"/{export_id}/" in key]
+    assert left_open, "the failed run's own abort got through: nothing to test"
+
+    code, _, err = _cli(daemon, "alice", "export", "delete", export_id, "--json")
+    assert code == 0, err
+    assert store.unfinished_uploads() == []
+    assert store.stored_parts() == {}
+    assert _state(daemon, export_id) == pb.EXPORT_STATE_DELETED
