@@ -5,6 +5,8 @@ Such an export has no manifest to say what is its, so nothing is listed and remo
 prefix: only the chunk keys its job journalled are removed, each a chunk file name
 (`part-NNNNNN.…`) inside the export's own folder. Whatever else lies under the folder
 (another writer's files, a stale temporary, a tampered journal row's target) stays.
+The few files it writes under fixed names before its manifest (planning.export_files)
+are removed by those names too; the manifest never.
 """
 
 from __future__ import annotations

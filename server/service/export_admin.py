@@ -41,6 +41,7 @@ from sluice.server.execution.open_uploads import discard_uploads
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import check_destination, may_see, require_scope
+from sluice.server.planning.export_files import fixed_file_names
 from sluice.server.planning.plan import outside_export_roots, plan_destination
 from sluice.server.principals import Principal, Scope
 from sluice.server.settings import Settings
@@ -182,12 +183,13 @@ class ExportAdmin:
         return removed
 
     def _delete_left_over_chunks(self, job: Job) -> int:
-        """Remove the chunk files a cancelled or failed export journalled, and only
-        those. The export first leaves its resumable state for DELETED (compare-and-set:
-        a resume, or a run, between the read and now wins and nothing is removed), so no
-        later run can build on chunks that are gone; then what its runs left open in the
-        store (uploads, temporaries) is aborted, as a resume would have. A storage error
-        leaves it DELETED with the rest stored: deleting it again removes them."""
+        """Remove the chunk files a cancelled or failed export journalled and the files it
+        writes under fixed names (fixed_file_names), and only those. The export first
+        leaves its resumable state for DELETED (compare-and-set: a resume, or a run,
+        between the read and now wins and nothing is removed), so no later run can build
+        on files that are gone; then what its runs left open in the store (uploads,
+        temporaries) is aborted, as a resume would have. A storage error leaves it
+        DELETED with the rest stored: deleting it again removes them."""
         destination, profile = plan_destination(job.spec, self._settings)
         sink = self._open(destination, "export", profile)
         dataset = job.spec.destination.dataset
@@ -208,13 +210,15 @@ class ExportAdmin:
         # Read once no run can add to it: a resume and a new end between the first read
         # of the job and the compare-and-set may have journalled more.
         keys = journalled_chunk_keys(dataset, job.id, [c.path for c in self._store.chunks(job.id)])
+        # And what it writes under fixed names before its manifest (a keyed export's
+        # index and tombstones, the latter deleted rows' keys): by name, never by prefix.
+        folder = export_folder(dataset, job.id)
+        keys += [f"{folder}/{name}" for name in fixed_file_names(job.spec, self._settings)]
         try:
             removed = remove_chunks(sink, keys)
             # A failed run's best-effort sweep may have left an upload open (its parts
             # stored and billed, invisible to listings): no run will ever sweep it now.
-            discard_uploads(
-                sink, job.id, self._store, export_folder(dataset, job.id), quietly=False
-            )
+            discard_uploads(sink, job.id, self._store, folder, quietly=False)
         except SluiceError as exc:
             exc.message = (
                 f"{exc.message}; export '{job.id}' can no longer resume and some of its "

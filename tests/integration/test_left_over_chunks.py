@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pytest
 
 from sluice.client import ExportClient
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
-from tests.daemon import run_cli
+from tests.daemon import Daemon, run_cli
 from tests.integration.flight_helpers import expected
+from tests.integration.test_resume import _wait_for_chunks
 from tests.servers.cloud import PART_SIZE, ProfileDaemon, S3Store
 from tests.servers.fault_proxy import FaultProxy
 from tests.servers.processes import ServerProcess
@@ -338,3 +340,45 @@ def test_deleting_a_failed_s3_export_aborts_the_upload_its_failure_left_open(
     assert store.unfinished_uploads() == []
     assert store.stored_parts() == {}
     assert _state(daemon, export_id) == pb.EXPORT_STATE_DELETED
+
+
+def test_deleting_a_cancelled_keyed_sync_removes_its_index_and_tombstones(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    # The keyed pass commits index.arrows and tombstones.<ext> (deleted rows' keys)
+    # before the first chunk: a sync cancelled after two chunks has them stored.
+    keyed = daemon_factory("keyed", batch_rows=1024, pipeline_queue_depth=2)
+    keyed.start()
+    source = generate(keyed.sources / "events.parquet", 60_000, seed=5)
+
+    def create(client: ExportClient, mode: str) -> str:
+        spec = ExportClient.build_spec(
+            source=str(source),
+            to=str(keyed.exports),
+            dataset="events",
+            level=15,
+            chunk_rows=2_000,
+            incremental=pb.Incremental(mode=mode, key=["id"]),
+        )
+        return client.create(spec).id
+
+    with ExportClient(keyed.address) as client:
+        client.wait(create(client, "full"), timeout=300)
+    day1 = pl.read_parquet(source)
+    day1.filter(pl.col("id") % 1_000 != 1).write_parquet(source)  # deletions: tombstones
+    with ExportClient(keyed.address) as client:
+        export_id = create(client, "incremental")
+        _wait_for_chunks(client, export_id, 2)
+        client.cancel(export_id)
+        deadline = time.monotonic() + 30
+        while client.get(export_id).state != pb.EXPORT_STATE_CANCELLED:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    folder = keyed.exports / "events" / export_id
+    before = sorted(p.name for p in folder.iterdir())
+    assert "index.arrows" in before and "tombstones.jsonl.zst" in before, before
+
+    result = run_cli(keyed, "export", "delete", export_id, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["objects_removed"] == len(before)
+    assert sorted(p.name for p in folder.iterdir()) == []
