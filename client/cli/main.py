@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,6 +33,29 @@ from sluice.client.demo import demo
 
 #: Environment variable holding the CLI's call deadline (--timeout), in seconds.
 TIMEOUT_ENV = "SLUICE_TIMEOUT"
+#: The longest --timeout (about 11.5 days, more than any call needs): gRPC fails every
+#: call at once, with a misleading deadline message, past what it can represent (inf, 1e10).
+MAX_TIMEOUT = 1e6
+
+
+class _Seconds(click.ParamType):
+    """A number of seconds above 0 and at most MAX_TIMEOUT; a bad one is named as given
+    (nan, which compares false to every bound, is refused too)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not 0 < seconds <= MAX_TIMEOUT:
+            self.fail(
+                f"{value!r} is no number of seconds above 0 and at most {MAX_TIMEOUT:g}",
+                param,
+                ctx,
+            )
+        return seconds
 
 
 class _SluiceGroup(click.Group):
@@ -103,7 +127,7 @@ class _SluiceGroup(click.Group):
 @click.option(
     "--timeout",
     envvar=TIMEOUT_ENV,
-    type=click.FloatRange(min=0, min_open=True),
+    type=_Seconds(),
     default=DEFAULT_TIMEOUT,
     show_default=True,
     metavar="SECONDS",

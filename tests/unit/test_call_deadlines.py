@@ -11,8 +11,10 @@ from typing import Any
 
 import grpc
 import pytest
+from click.testing import CliRunner
 
 from sluice.client import DeadlineExceededError, ExportClient
+from sluice.client.cli.main import cli
 from sluice.v1 import export_pb2, export_pb2_grpc
 from tests.daemon import run_cli
 
@@ -79,3 +81,20 @@ def test_the_cli_says_it_in_one_line_with_the_option_to_allow_longer(
         "--timeout SECONDS (env SLUICE_TIMEOUT)"
     ), lines[0]
     assert "Deadline Exceeded" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "1e10"])
+def test_a_timeout_no_call_can_have_is_a_usage_error_naming_it(value: str) -> None:
+    # Never sent: gRPC fails every call at once under a deadline it cannot represent,
+    # with a message about the deadline rather than the value.
+    for args, env in (
+        (["--timeout", value], {}),
+        ([], {"SLUICE_TIMEOUT": value}),
+    ):
+        result = CliRunner().invoke(
+            cli, [*args, "--server", "127.0.0.1:9", "export", "list"], env=env
+        )
+        assert result.exit_code == 2, result.output
+        assert "--timeout" in result.output and value in result.output, result.output
+    ok = CliRunner().invoke(cli, ["--timeout", "1e6", "--help"])
+    assert ok.exit_code == 0, ok.output
