@@ -38,13 +38,15 @@ TIMEOUT_ENV = "SLUICE_TIMEOUT"
 MAX_TIMEOUT = 1e6
 
 
-class _Seconds(click.ParamType):
+class _Seconds(click.ParamType[float, Any]):
     """A number of seconds above 0 and at most MAX_TIMEOUT; a bad one is named as given
     (nan, which compares false to every bound, is refused too)."""
 
     name = "seconds"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         try:
             seconds = float(value)
         except (TypeError, ValueError):
