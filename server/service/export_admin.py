@@ -95,6 +95,12 @@ class ExportAdmin:
                 raise NotFound(f"export {ref!r:.200} not found")
             return location
         job = self._visible_job(ref, principal)
+        if _left_over(job):
+            raise FailedPrecondition(
+                f"export '{ref}' is deleted: it was cancelled or failed, so it never had a "
+                "manifest, and `sluice export delete` removed its chunk files, unless that "
+                "was cut short; delete it again to finish removing its files"
+            )
         if job.state == JobState.DELETED:
             raise FailedPrecondition(f"export '{ref}' is deleted; its files were removed")
         if job.state != JobState.SUCCEEDED or not job.manifest_uri:

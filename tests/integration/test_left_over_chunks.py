@@ -169,7 +169,12 @@ def test_deleting_a_cancelled_export_removes_its_journalled_chunks_only(
     assert _state(daemon, other_id) == pb.EXPORT_STATE_CANCELLED
 
     code, _, err = _cli(daemon, "alice", "export", "resume", export_id)
-    assert code == 1 and "FAILED_PRECONDITION" in err and "deleted" in err, err
+    assert code == 1 and "FAILED_PRECONDITION" in err, err
+    assert f"export '{export_id}' was deleted; it cannot be resumed" in err, err
+    # It never had a manifest: not "its files were removed" (a cut-short delete leaves some).
+    code, _, err = _cli(daemon, "alice", "export", "verify", export_id)
+    assert code == 1 and "never had a manifest" in err, err
+    assert "delete it again to finish removing its files" in err, err
     # Again: nothing left of it to remove, and nothing else touched.
     code, out, err = _cli(daemon, "alice", "export", "delete", export_id, "--json")
     assert code == 0 and json.loads(out)["objects_removed"] == 0, err
@@ -365,7 +370,11 @@ def test_deleting_a_cancelled_keyed_sync_removes_its_index_and_tombstones(
     with ExportClient(keyed.address) as client:
         client.wait(create(client, "full"), timeout=300)
     day1 = pl.read_parquet(source)
-    day1.filter(pl.col("id") % 1_000 != 1).write_parquet(source)  # deletions: tombstones
+    changed = pl.when(pl.col("id") % 5 == 0).then(pl.col("amount") + 1).otherwise("amount")
+    # Changed rows (chunks to cancel in) and deleted ones (tombstones).
+    day1.with_columns(changed.alias("amount")).filter(pl.col("id") % 1_000 != 1).write_parquet(
+        source
+    )
     with ExportClient(keyed.address) as client:
         export_id = create(client, "incremental")
         _wait_for_chunks(client, export_id, 2)
@@ -381,4 +390,5 @@ def test_deleting_a_cancelled_keyed_sync_removes_its_index_and_tombstones(
     result = run_cli(keyed, "export", "delete", export_id, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["objects_removed"] == len(before)
-    assert sorted(p.name for p in folder.iterdir()) == []
+    # Nothing left: a local folder emptied of its last file goes too.
+    assert not folder.exists() or sorted(p.name for p in folder.iterdir()) == []
