@@ -32,6 +32,8 @@ from sluice.client._token import BearerToken, TokenStub, resolve_token
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:7070"
+#: Seconds a unary call waits for its answer unless told otherwise.
+DEFAULT_TIMEOUT = 30.0
 #: Environment variable naming the daemon's address when none is passed.
 ADDRESS_ENV = "SLUICE_SERVER"
 HEALTH_SERVICE = "sluice.v1.ExportService"
@@ -69,7 +71,7 @@ class ExportClient(HistoryCalls):
         self,
         address: str | None = None,
         *,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
         tls_ca: str | os.PathLike[str] | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
@@ -116,11 +118,13 @@ class ExportClient(HistoryCalls):
         self._raw_channel.close()
 
     @contextmanager
-    def _translated(self) -> Generator[None]:
+    def _translated(self, call: str, deadline: float | None) -> Generator[None]:
+        """gRPC failures of `call` (the RPC's name), made with `deadline` seconds (None:
+        none), as SluiceErrors that name the call when they need to."""
         try:
             yield
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc, address=self.address) from exc
+            raise error_from_rpc(exc, address=self.address, call=call, deadline=deadline) from exc
 
     @staticmethod
     def build_spec(
@@ -246,7 +250,7 @@ class ExportClient(HistoryCalls):
     def create(self, spec: export_pb2.ExportSpec, *, request_id: str = "") -> export_pb2.Export:
         """Queues an export. Retrying with the same `request_id` returns the same export."""
         request = export_pb2.CreateExportRequest(spec=spec, request_id=request_id)
-        with self._translated():
+        with self._translated("CreateExport", self.timeout):
             return self._stub.CreateExport(request, timeout=self.timeout)
 
     def plan_from_text(self, text: str, *, time_zone: str = "") -> export_pb2.PlanFromTextResponse:
@@ -254,7 +258,7 @@ class ExportClient(HistoryCalls):
         for, read by the server's deterministic parser; creates nothing. `time_zone`
         (IANA) is the zone relative ranges are meant in ("": the server's)."""
         request = export_pb2.PlanFromTextRequest(text=text, time_zone=time_zone)
-        with self._translated():
+        with self._translated("PlanFromText", self.timeout):
             return self._stub.PlanFromText(request, timeout=self.timeout)
 
     def put(
@@ -280,7 +284,7 @@ class ExportClient(HistoryCalls):
         """
         flight = _flight_module("ExportClient.put")
         schema, batches = _schema_and_batches(records)
-        with self._translated():
+        with self._translated("DoPut", None):
             final: dict[str, Any] = flight.put(
                 self._channel,
                 spec,
@@ -297,11 +301,11 @@ class ExportClient(HistoryCalls):
         (Arrow Flight DoGet; each chunk verified by sha256 on the daemon before any of
         its records is sent). `chunk` reads one chunk. Needs the `read` extra (pyarrow)."""
         flight = _flight_module("ExportClient.read")
-        with self._translated():
+        with self._translated("DoGet", None):
             yield from flight.read(self._channel, export_id, chunk)
 
     def get(self, export_id: str) -> export_pb2.Export:
-        with self._translated():
+        with self._translated("GetExport", self.timeout):
             return self._stub.GetExport(
                 export_pb2.GetExportRequest(id=export_id), timeout=self.timeout
             )
@@ -321,7 +325,7 @@ class ExportClient(HistoryCalls):
             states=state_values(states),
             labels=dict(labels),
         )
-        with self._translated():
+        with self._translated("ListExports", self.timeout):
             return self._stub.ListExports(request, timeout=self.timeout)
 
     def list(
@@ -353,20 +357,20 @@ class ExportClient(HistoryCalls):
         """
         call = self._stub.WatchExport(export_pb2.WatchExportRequest(id=export_id), timeout=timeout)
         try:
-            with self._translated():
+            with self._translated("WatchExport", timeout):
                 yield from call
         finally:
             # grpc-stubs leaves RpcContext.cancel unannotated.
             call.cancel()  # type: ignore[no-untyped-call]
 
     def cancel(self, export_id: str) -> export_pb2.Export:
-        with self._translated():
+        with self._translated("CancelExport", self.timeout):
             return self._stub.CancelExport(
                 export_pb2.CancelExportRequest(id=export_id), timeout=self.timeout
             )
 
     def resume(self, export_id: str) -> export_pb2.Export:
-        with self._translated():
+        with self._translated("ResumeExport", self.timeout):
             return self._stub.ResumeExport(
                 export_pb2.ResumeExportRequest(id=export_id), timeout=self.timeout
             )
@@ -406,6 +410,13 @@ class ExportClient(HistoryCalls):
 
             try:
                 final = self._follow_once(export_id, _remaining(deadline), observe)
+            except DeadlineExceededError as exc:
+                if exc.call != "WatchExport":
+                    raise  # a call of its own that got no answer in time
+                raise DeadlineExceededError(
+                    f"export {export_id} did not finish within {timeout:g} s",
+                    code="DEADLINE_EXCEEDED",
+                ) from None
             except UnavailableError:
                 if not (seen or answered):
                     raise
@@ -455,13 +466,13 @@ class ExportClient(HistoryCalls):
 
     def sources(self) -> tuple[export_pb2.NamedSource, ...]:
         """The server's named sources: names, descriptions, marked columns, schemas."""
-        with self._translated():
+        with self._translated("ListSources", self.timeout):
             response = self._stub.ListSources(export_pb2.ListSourcesRequest(), timeout=self.timeout)
         return tuple(response.sources)
 
     def templates(self) -> tuple[export_pb2.ExportTemplate, ...]:
         """The templates `build_spec(template=...)` may name, with what each sets."""
-        with self._translated():
+        with self._translated("ListTemplates", self.timeout):
             response = self._stub.ListTemplates(
                 export_pb2.ListTemplatesRequest(), timeout=self.timeout
             )
@@ -469,7 +480,7 @@ class ExportClient(HistoryCalls):
 
     def server_info(self) -> export_pb2.ServerInfo:
         """Version, supported formats, and the public key verifying signed manifests."""
-        with self._translated():
+        with self._translated("GetServerInfo", self.timeout):
             return self._stub.GetServerInfo(export_pb2.GetServerInfoRequest(), timeout=self.timeout)
 
     def create_schedule(
@@ -495,45 +506,45 @@ class ExportClient(HistoryCalls):
             catch_up=catch_up,
             paused=paused,
         )
-        with self._translated():
+        with self._translated("CreateSchedule", self.timeout):
             return self._stub.CreateSchedule(request, timeout=self.timeout)
 
     def list_schedules(self) -> builtins.list[export_pb2.Schedule]:
-        with self._translated():
+        with self._translated("ListSchedules", self.timeout):
             response = self._stub.ListSchedules(
                 export_pb2.ListSchedulesRequest(), timeout=self.timeout
             )
         return builtins.list(response.schedules)
 
     def get_schedule(self, name: str) -> export_pb2.Schedule:
-        with self._translated():
+        with self._translated("GetSchedule", self.timeout):
             return self._stub.GetSchedule(
                 export_pb2.GetScheduleRequest(name=name), timeout=self.timeout
             )
 
     def pause_schedule(self, name: str) -> export_pb2.Schedule:
-        with self._translated():
+        with self._translated("PauseSchedule", self.timeout):
             return self._stub.PauseSchedule(
                 export_pb2.PauseScheduleRequest(name=name), timeout=self.timeout
             )
 
     def resume_schedule(self, name: str) -> export_pb2.Schedule:
         """Ticks from now on; those missed while paused do not run."""
-        with self._translated():
+        with self._translated("ResumeSchedule", self.timeout):
             return self._stub.ResumeSchedule(
                 export_pb2.ResumeScheduleRequest(name=name), timeout=self.timeout
             )
 
     def delete_schedule(self, name: str) -> None:
         """Its exports stay."""
-        with self._translated():
+        with self._translated("DeleteSchedule", self.timeout):
             self._stub.DeleteSchedule(
                 export_pb2.DeleteScheduleRequest(name=name), timeout=self.timeout
             )
 
     def trigger_schedule(self, name: str) -> export_pb2.Export:
         """Creates the schedule's export now."""
-        with self._translated():
+        with self._translated("TriggerSchedule", self.timeout):
             return self._stub.TriggerSchedule(
                 export_pb2.TriggerScheduleRequest(name=name), timeout=self.timeout
             )

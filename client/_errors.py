@@ -21,6 +21,10 @@ _UNREACHABLE_MARKERS = (
     "connection refused",
 )
 
+#: grpc core's own details when the client's deadline passed (a server that gives up on
+#: its own says something else, which is kept).
+_CLIENT_DEADLINE = "Deadline Exceeded"
+
 
 @dataclass(frozen=True)
 class FieldViolation:
@@ -107,9 +111,40 @@ class ServerUnreachableError(UnavailableError):
 
 class DeadlineExceededError(SluiceError, TimeoutError):
     """The call's deadline passed; also a TimeoutError so `wait(timeout=...)` reads
-    naturally to callers who never heard of gRPC."""
+    naturally to callers who never heard of gRPC.
+
+    A call that got no answer in time names itself: `call` (the RPC, "GetExport"),
+    `address` (the server's) and `deadline` (seconds; None when the call had none and the
+    server gave up on its own); all empty for `wait()` running out of time."""
 
     code = "DEADLINE_EXCEEDED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        violations: Iterable[FieldViolation] = (),
+        call: str = "",
+        address: str = "",
+        deadline: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code, violations=violations)
+        self.call = call
+        self.address = address
+        self.deadline = deadline
+
+    @classmethod
+    def of_call(cls, call: str, address: str, deadline: float | None) -> DeadlineExceededError:
+        within = f"within its {deadline:g} s deadline" if deadline is not None else "in time"
+        return cls(
+            f"{call} to the Sluice server at {address} got no answer {within} (the "
+            "server may be overloaded or stuck, or the call needs longer: "
+            "ExportClient(timeout=SECONDS) sets the deadline of its calls)",
+            call=call,
+            address=address,
+            deadline=deadline,
+        )
 
 
 class ExportFailedError(SluiceError):
@@ -138,10 +173,14 @@ _BY_CODE: dict[grpc.StatusCode, type[SluiceError]] = {
 }
 
 
-def error_from_rpc(exc: grpc.RpcError, *, address: str = "") -> SluiceError:
+def error_from_rpc(
+    exc: grpc.RpcError, *, address: str = "", call: str = "", deadline: float | None = None
+) -> SluiceError:
     """The SluiceError for a failed call; raise it `from exc` to keep the gRPC cause.
 
-    `address`, when given, lets a connection failure become ServerUnreachableError.
+    `address`, when given, lets a connection failure become ServerUnreachableError;
+    with `call` (the RPC's name) and its `deadline` (seconds), a deadline that passed
+    becomes a DeadlineExceededError naming the call, the address and the deadline.
     """
     # Errors raised by calls are also grpc.Call; a bare RpcError carries no status.
     if not isinstance(exc, grpc.Call):
@@ -156,6 +195,8 @@ def error_from_rpc(exc: grpc.RpcError, *, address: str = "") -> SluiceError:
         and any(marker in message.lower() for marker in _UNREACHABLE_MARKERS)
     ):
         return ServerUnreachableError(address, message)
+    if status == grpc.StatusCode.DEADLINE_EXCEEDED and call and message == _CLIENT_DEADLINE:
+        return DeadlineExceededError.of_call(call, address, deadline)
     cls = _BY_CODE.get(status, SluiceError)
     return cls(message, code=status.name, violations=violations)
 

@@ -13,19 +13,21 @@ class HistoryCalls:
     _stub: export_pb2_grpc.ExportServiceStub
     timeout: float
 
-    def _translated(self) -> AbstractContextManager[None]:  # provided by ExportClient
+    def _translated(  # provided by ExportClient
+        self, call: str, deadline: float | None
+    ) -> AbstractContextManager[None]:
         raise NotImplementedError
 
     def verify(self, export: str) -> export_pb2.VerifyExportResponse:
         """Re-read every chunk of an export (id or manifest URI) and check its digests."""
-        with self._translated():
+        with self._translated("VerifyExport", None):
             return self._stub.VerifyExport(
                 export_pb2.VerifyExportRequest(export=export), timeout=None
             )
 
     def diff(self, base: str, other: str) -> export_pb2.DiffExportsResponse:
         """Chunk-level differences between two exports of one dataset."""
-        with self._translated():
+        with self._translated("DiffExports", self.timeout):
             return self._stub.DiffExports(
                 export_pb2.DiffExportsRequest(base=base, other=other), timeout=self.timeout
             )
@@ -34,11 +36,11 @@ class HistoryCalls:
         """Record-level differences of two keyed exports: batches of changes in
         key-digest order, then a summary. Streamed: memory stays flat however many."""
         request = export_pb2.DiffExportsRequest(base=base, other=other)
-        with self._translated():
+        with self._translated("DiffExportRecords", None):
             yield from self._stub.DiffExportRecords(request, timeout=None)
 
     def delete(self, export: str) -> export_pb2.DeleteExportResponse:
-        with self._translated():
+        with self._translated("DeleteExport", None):
             return self._stub.DeleteExport(
                 export_pb2.DeleteExportRequest(export=export), timeout=None
             )
@@ -65,11 +67,11 @@ class HistoryCalls:
         request = export_pb2.ApplyRetentionRequest(
             destination=destination, dataset=dataset, policy=policy, dry_run=dry_run
         )
-        with self._translated():
+        with self._translated("ApplyRetention", None):
             return self._stub.ApplyRetention(request, timeout=None)
 
     def dataset_exports(self, destination: str, dataset: str) -> list[export_pb2.DatasetExport]:
         """A dataset's committed exports as found in its destination, oldest first."""
         request = export_pb2.ListDatasetExportsRequest(destination=destination, dataset=dataset)
-        with self._translated():
+        with self._translated("ListDatasetExports", self.timeout):
             return list(self._stub.ListDatasetExports(request, timeout=self.timeout).exports)

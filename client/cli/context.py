@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from sluice.client._client import ExportClient
+from sluice.client._client import DEFAULT_TIMEOUT, ExportClient
 from sluice.client._token import read_token_file
 
 
@@ -24,10 +24,13 @@ class CliState:
     tls_key: Path | None = None
     #: From --token-file; None: $SLUICE_TOKEN (read by ExportClient), else no token.
     token_file: Path | None = None
+    #: From --timeout or $SLUICE_TIMEOUT: the deadline of each call, in seconds.
+    timeout: float = DEFAULT_TIMEOUT
 
     def client(self) -> ExportClient:
         return ExportClient(
             self.server,
+            timeout=self.timeout,
             tls_ca=self.tls_ca,
             tls_cert=self.tls_cert,
             tls_key=self.tls_key,

@@ -166,8 +166,7 @@ def _records(handle: IO[bytes], name: str) -> Any:
         )
     try:
         if head.startswith(_ARROW_FILE_MAGIC):
-            reader = pa.ipc.open_file(pa.py_buffer(buffered.read()))
-            return reader.to_table()
+            return _arrow_file_batches(buffered, name)
         if head.startswith(_ARROW_STREAM_MAGIC):
             return pa.ipc.open_stream(buffered)
     except pa.ArrowInvalid as exc:
@@ -175,6 +174,30 @@ def _records(handle: IO[bytes], name: str) -> Any:
             f"--from: {name} is not a readable Arrow IPC file or stream: {exc}"
         ) from None
     return _ndjson_batches(buffered, name)
+
+
+def _arrow_file_batches(handle: Any, name: str) -> Any:
+    """An Arrow IPC file as a RecordBatchReader that reads each batch from the file only
+    when the put takes it: memory holds the batches in flight and those the daemon has
+    not committed yet, never the file (which may be larger than memory). The file is
+    read, not memory-mapped, so pages of batches sent do not stay resident. A pipe has
+    no footer to seek to: it is read whole first."""
+    import pyarrow as pa
+
+    source = handle if handle.seekable() else pa.py_buffer(handle.read())
+    reader = pa.ipc.open_file(source)
+
+    def batches() -> Iterator[Any]:
+        for index in range(reader.num_record_batches):
+            try:
+                batch = reader.get_batch(index)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise CliError(
+                    f"--from: {name} is not a readable Arrow IPC file: batch {index}: {exc}"
+                ) from None
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def _ndjson_batches(handle: IO[bytes], name: str) -> Iterator[Any]:

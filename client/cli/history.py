@@ -133,7 +133,10 @@ def delete(export: str, as_json: bool) -> None:
     """Delete a committed export from its destination: its manifest first, then every
     other object and the emptied folder. The export is then `deleted` in `export get`
     and `export list`. Refused while a later incremental export builds on it (see
-    `sluice export retain --help` to retire a whole chain)."""
+    `sluice export retain --help` to retire a whole chain).
+
+    A cancelled or failed export (by ID) has no manifest: delete removes exactly the chunk
+    files it wrote, as the daemon journalled them, and it can no longer resume."""
     ref = export_ref(export)
     with cli_state().client() as sluice:
         result = sluice.delete(ref.for_server)

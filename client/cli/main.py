@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,8 +11,8 @@ from typing import Any
 
 import click
 
-from sluice.client._client import ADDRESS_ENV, DEFAULT_ADDRESS
-from sluice.client._errors import ServerUnreachableError, SluiceError
+from sluice.client._client import ADDRESS_ENV, DEFAULT_ADDRESS, DEFAULT_TIMEOUT
+from sluice.client._errors import DeadlineExceededError, ServerUnreachableError, SluiceError
 from sluice.client._extras import install_hint
 from sluice.client._tls import CA_ENV, CERT_ENV, KEY_ENV, ClientTls
 from sluice.client._token import TOKEN_ENV
@@ -29,6 +30,34 @@ from sluice.client.cli.read import read_export
 from sluice.client.cli.schedule import schedule_group
 from sluice.client.cli.sources import source_group, template_group
 from sluice.client.demo import demo
+
+#: Environment variable holding the CLI's call deadline (--timeout), in seconds.
+TIMEOUT_ENV = "SLUICE_TIMEOUT"
+#: The longest --timeout (about 11.5 days, more than any call needs): gRPC fails every
+#: call at once, with a misleading deadline message, past what it can represent (inf, 1e10).
+MAX_TIMEOUT = 1e6
+
+
+class _Seconds(click.ParamType[float, Any]):
+    """A number of seconds above 0 and at most MAX_TIMEOUT; a bad one is named as given
+    (nan, which compares false to every bound, is refused too)."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not 0 < seconds <= MAX_TIMEOUT:
+            self.fail(
+                f"{value!r} is no number of seconds above 0 and at most {MAX_TIMEOUT:g}",
+                param,
+                ctx,
+            )
+        return seconds
 
 
 class _SluiceGroup(click.Group):
@@ -48,6 +77,15 @@ class _SluiceGroup(click.Group):
                 ) from exc
             raise CliError(
                 f"cannot reach the Sluice server at {exc.address} (is `sluice serve` running?)"
+            ) from exc
+        except DeadlineExceededError as exc:
+            if not exc.call:
+                raise CliError(str(exc)) from exc
+            within = f"within {exc.deadline:g} s" if exc.deadline is not None else "in time"
+            raise CliError(
+                f"{exc.call} to the Sluice server at {exc.address} got no answer {within}: "
+                "it may be overloaded or stuck, or the call needs longer; allow more with "
+                f"--timeout SECONDS (env {TIMEOUT_ENV})"
             ) from exc
         except SluiceError as exc:
             raise CliError(str(exc)) from exc
@@ -88,6 +126,16 @@ class _SluiceGroup(click.Group):
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"File holding the bearer token of this caller's principal [default: ${TOKEN_ENV}].",
 )
+@click.option(
+    "--timeout",
+    envvar=TIMEOUT_ENV,
+    type=_Seconds(),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help=f"How long each call waits for the daemon's answer [env: {TIMEOUT_ENV}]. Verify, "
+    "delete and retain, and following an export, wait as long as they take.",
+)
 @click.version_option(package_name="sluice")
 @click.pass_context
 def cli(
@@ -97,6 +145,7 @@ def cli(
     tls_cert: Path | None,
     tls_key: Path | None,
     token_file: Path | None,
+    timeout: float,
 ) -> None:
     """Sluice: streaming, resumable, verifiable data exports."""
     ctx.obj = CliState(
@@ -105,6 +154,7 @@ def cli(
         tls_cert=tls_cert,
         tls_key=tls_key,
         token_file=token_file,
+        timeout=timeout,
     )
 
 

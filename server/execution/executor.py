@@ -28,6 +28,12 @@ from sluice.server.errors import (
 from sluice.server.execution.documents import store_document, write_documents
 from sluice.server.execution.key_changes import KeyedChanges, detect_changes
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
+from sluice.server.execution.open_uploads import (
+    abort_journalled_uploads,
+    abort_stray_uploads,
+    discard_uploads,
+    remove_stale_temporaries,
+)
 from sluice.server.execution.package_manifest import build_package_manifest, part_starts
 from sluice.server.execution.run_start import plan_run, source_rows
 from sluice.server.execution.signing import load_signer
@@ -108,7 +114,7 @@ def execute(
     # lease is renewed first (LeaseLost) and nothing of theirs is touched.
     keep = plan.pipeline.chunk_key(resume.next_index)
     _renew(context, lease)
-    _abort_journalled_uploads(sink, job.id, context.store, keep=keep, lease=lease)
+    abort_journalled_uploads(sink, job.id, context.store, keep=keep, lease=lease)
     if chunks:
         _log.info(
             "export %s resumes after chunk %d (row %d)", job.id, chunks[-1].index, resume.from_row
@@ -116,7 +122,7 @@ def execute(
     # Every run, not only resumes: a kill during chunk 0 journals nothing, yet leaves its
     # temporary file. No writer of this export is active before the run starts (the
     # lease was renewed above).
-    _remove_stale_temporaries(sink, plan.prefix)
+    remove_stale_temporaries(sink, plan.prefix)
     reporter = _ProgressReporter(
         job.id, job.spec.destination.dataset, context, resume.totals, stop, lease
     )
@@ -159,10 +165,10 @@ def _execute_package(
     totals = ResumePoint.after(chunks).totals
     keep = package.parts[starts[0][0]].plan.pipeline.chunk_key(len(chunks)) if starts else ""
     _renew(context, lease)  # as in execute: a run that lost its lease touches nothing
-    _abort_journalled_uploads(sink, job.id, context.store, keep=keep, lease=lease)
+    abort_journalled_uploads(sink, job.id, context.store, keep=keep, lease=lease)
     if chunks:
         _log.info("subject package %s resumes after chunk %d", job.id, chunks[-1].index)
-    _remove_stale_temporaries(sink, first.prefix)
+    remove_stale_temporaries(sink, first.prefix)
     reporter = _ProgressReporter(job.id, job.spec.destination.dataset, context, totals, stop, lease)
     options = _pipeline_options(context.settings, context)
     try:
@@ -195,7 +201,7 @@ def _execute_package(
             manifest = replace(manifest, documents=documents)
         _write_signature(first, sink, manifest.to_json(), context.settings)
         write_manifest(sink, first.manifest_key, manifest)
-        _abort_stray_uploads(sink, first.prefix, quietly=True)
+        abort_stray_uploads(sink, first.prefix, quietly=True)
         return f"{sink.uri.rstrip('/')}/{first.manifest_key}"
 
 
@@ -229,7 +235,7 @@ def _after_failure(
     elif isinstance(exc, Interrupted) and keeps_uploads(stop):
         _log.info("export %s suspended; its open upload continues on the next run", job.id)
     else:
-        _discard_uploads(sink, job.id, context.store, prefix, lease)
+        discard_uploads(sink, job.id, context.store, prefix, lease)
 
 
 def _before_manifest(context: ExecutionContext, stop: threading.Event, lease: Lease | None) -> None:
@@ -270,17 +276,6 @@ def _lost(exc: BaseException, stop: threading.Event) -> bool:
     return isinstance(exc, LeaseLost) or (isinstance(stop, ExportStop) and stop.lease_lost)
 
 
-def _discard_uploads(
-    sink: Sink, job_id: str, store: JobStore, prefix: str, lease: Lease | None = None
-) -> None:
-    """Abort whatever the export still has open in the store, and drop its temporary
-    files: the writer aborted its own upload already; this catches one whose abort
-    failed, or one left by a previous run (a failed or cancelled export's folder stays)."""
-    _abort_journalled_uploads(sink, job_id, store, keep="", quietly=True, lease=lease)
-    _abort_stray_uploads(sink, prefix, quietly=True)
-    _remove_stale_temporaries(sink, prefix, quietly=True)
-
-
 def discard_open_uploads(job: Job, context: ExecutionContext, lease: Lease | None = None) -> None:
     """Abort what an interrupted run of `job` left open in the store (uploads, local
     temporaries): called when the job is cancelled while queued (or while its run plans),
@@ -292,9 +287,9 @@ def discard_open_uploads(job: Job, context: ExecutionContext, lease: Lease | Non
             sink = context.open_sink(destination, profile=profile)
         prefix = join_key(job.spec.destination.dataset, job.id)
         if any(True for _ in context.store.uploads(job.id)):
-            _discard_uploads(sink, job.id, context.store, prefix, lease)
+            discard_uploads(sink, job.id, context.store, prefix, lease)
         else:
-            _remove_stale_temporaries(sink, prefix, quietly=True)
+            remove_stale_temporaries(sink, prefix, quietly=True)
     except SluiceError as exc:
         # The cancel still ends the export: a store or destination down only leaves the
         # uploads journalled, for a later sweep.
@@ -352,7 +347,7 @@ def _commit(
     write_manifest(sink, plan.manifest_key, manifest)
     # Every chunk is committed: nothing of this export may stay open in the store. The
     # export already counts, so a failed sweep is logged rather than failing it.
-    _abort_stray_uploads(sink, plan.prefix, quietly=True)
+    abort_stray_uploads(sink, plan.prefix, quietly=True)
     return f"{sink.uri.rstrip('/')}/{plan.manifest_key}"
 
 
@@ -380,46 +375,6 @@ def _write_signature(
         except BaseException:
             writer.abort()
             raise
-
-
-def _abort_stray_uploads(sink: Sink, prefix: str, *, quietly: bool) -> None:
-    try:
-        with storage_errors():
-            aborted = sink.abort_stray_uploads(prefix + "/")
-    except SluiceError as exc:
-        if not quietly:
-            raise
-        _log.warning("could not sweep open uploads under %s: %s", prefix, exc)
-        return
-    if aborted:
-        _log.info("aborted %d upload(s) left open under %s", aborted, prefix)
-
-
-def _abort_journalled_uploads(
-    sink: Sink,
-    job_id: str,
-    store: JobStore,
-    *,
-    keep: str,
-    quietly: bool = False,
-    lease: Lease | None = None,
-) -> None:
-    """Abort the job's journalled resumable uploads except `keep`'s, and forget them: none
-    is continued or completed after. S3 discards their parts; on Azure their staged
-    blocks (one chunk's at most per upload) stay uncommitted and invisible until the key's next
-    commit or Azure's expiry a week on (see Sink.abort_upload)."""
-    for key, state in store.uploads(job_id):
-        if key == keep:
-            continue
-        try:
-            with storage_errors():
-                sink.abort_upload(key, state)
-        except SluiceError as exc:
-            if not quietly:
-                raise
-            _log.warning("export %s: could not abort the upload of %s: %s", job_id, key, exc)
-            continue
-        store.delete_upload(job_id, key, lease=lease)
 
 
 class _StoreUploadJournal:
@@ -469,21 +424,6 @@ class _StoreUploadJournal:
             return self._stop.wait_lease_lost(timeout)
         time.sleep(timeout)  # a plain stop never hands an upload over
         return False
-
-
-def _remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False) -> None:
-    """Drop half-written files a crash left in the export's folder (stores that write
-    through temporary files; call only while no writer of the export is active)."""
-    try:
-        with storage_errors():
-            removed = sink.remove_stale_temporaries(prefix + "/")
-    except SluiceError as exc:
-        if not quietly:
-            raise
-        _log.warning("could not remove temporary files under %s: %s", prefix, exc)
-        return
-    if removed:
-        _log.info("removed %d stale temporary file(s) under %s", removed, prefix)
 
 
 class _ProgressReporter:

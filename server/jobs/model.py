@@ -21,7 +21,9 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
-    #: A succeeded export whose stored objects were removed (delete or retention).
+    #: An export whose stored objects were removed: a succeeded one (delete or
+    #: retention), or a cancelled or failed one whose chunk files `export delete`
+    #: removed (never resumable again; a removal cut short leaves some stored).
     DELETED = "deleted"
 
     @property

@@ -15,6 +15,11 @@ from sluice.format.layout import MANIFEST_NAME, export_folder, manifest_key
 from sluice.format.manifest import Manifest
 from sluice.server.committed.catalog import CommittedExport, committed_exports
 from sluice.server.committed.chunk_diff import ChunkDiff, diff_chunks
+from sluice.server.committed.leftovers import (
+    has_manifest,
+    journalled_chunk_keys,
+    remove_chunks,
+)
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.committed.record_diff import (
     IndexedExport,
@@ -31,10 +36,12 @@ from sluice.server.committed.retention import (
     plan_retention,
 )
 from sluice.server.committed.verify import VerifyReport, verify_export
-from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
-from sluice.server.jobs.model import JobState
+from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound, SluiceError
+from sluice.server.execution.open_uploads import discard_uploads
+from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import check_destination, may_see, require_scope
+from sluice.server.planning.export_files import fixed_file_names
 from sluice.server.planning.plan import outside_export_roots, plan_destination
 from sluice.server.principals import Principal, Scope
 from sluice.server.settings import Settings
@@ -87,6 +94,24 @@ class ExportAdmin:
             if not principal.admin and self.manifest(location).created_by != principal.name:
                 raise NotFound(f"export {ref!r:.200} not found")
             return location
+        job = self._visible_job(ref, principal)
+        if _left_over(job):
+            raise FailedPrecondition(
+                f"export '{ref}' is deleted: it was cancelled or failed, so it never had a "
+                "manifest, and `sluice export delete` removed its chunk files, unless that "
+                "was cut short; delete it again to finish removing its files"
+            )
+        if job.state == JobState.DELETED:
+            raise FailedPrecondition(f"export '{ref}' is deleted; its files were removed")
+        if job.state != JobState.SUCCEEDED or not job.manifest_uri:
+            raise FailedPrecondition(_no_manifest(job))
+        # An export this daemon made lies where its spec sent it, reached with the profile
+        # it used, checked as when it ran (a profile since removed is named, not dropped).
+        destination, profile = plan_destination(job.spec, self._settings)
+        sink = self._open(destination, field, profile)
+        return ExportLocation(sink, destination, job.spec.destination.dataset, job.id)
+
+    def _visible_job(self, ref: str, principal: Principal) -> Job:
         try:
             job = self._store.get(ref)
         except NotFound:
@@ -99,15 +124,7 @@ class ExportAdmin:
                 f"export '{ref}' is not in this daemon's job store; name it by its manifest "
                 "instead (DESTINATION/DATASET/EXPORT_ID/manifest.json, or the CLI's export folder)"
             )
-        if job.state == JobState.DELETED:
-            raise FailedPrecondition(f"export '{ref}' is deleted; its files were removed")
-        if job.state != JobState.SUCCEEDED or not job.manifest_uri:
-            raise FailedPrecondition(f"export '{ref}' is {job.state}; it has no manifest yet")
-        # An export this daemon made lies where its spec sent it, reached with the profile
-        # it used, checked as when it ran (a profile since removed is named, not dropped).
-        destination, profile = plan_destination(job.spec, self._settings)
-        sink = self._open(destination, field, profile)
-        return ExportLocation(sink, destination, job.spec.destination.dataset, job.id)
+        return job
 
     def verify(self, ref: str, principal: Principal) -> VerifyReport:
         require_scope(principal, Scope.READ)
@@ -142,7 +159,19 @@ class ExportAdmin:
         return _own(committed_exports(sink, dataset), principal)
 
     def delete(self, ref: str, principal: Principal) -> int:
+        """Remove a committed export (by id or manifest URI), or the chunk files an export
+        of this daemon left when it was cancelled or failed (by id): returns how many
+        objects were removed."""
         require_scope(principal, Scope.DELETE)
+        if ref.strip() and not ref.rstrip("/").endswith(MANIFEST_NAME):
+            job = self._visible_job(ref, principal)
+            if job.state in RESUMABLE_STATES or _left_over(job):
+                return self._delete_left_over_chunks(job)
+            if job.state in UNFINISHED_STATES:
+                raise FailedPrecondition(
+                    f"export '{job.id}' is {job.state}; cancel it first (`sluice export cancel "
+                    f"{job.id}`), then delete the chunk files it wrote"
+                )
         location = self.locate(ref, principal=principal)
         exports = committed_exports(location.sink, location.dataset)
         children = [e for e in exports if e.parent_export_id == location.export_id]
@@ -157,6 +186,52 @@ class ExportAdmin:
             )
         removed = delete_export(location.sink, location.dataset, location.export_id)
         self._mark_deleted(location)
+        return removed
+
+    def _delete_left_over_chunks(self, job: Job) -> int:
+        """Remove the chunk files a cancelled or failed export journalled and the files it
+        writes under fixed names (fixed_file_names), and only those. The export first
+        leaves its resumable state for DELETED (compare-and-set: a resume, or a run,
+        between the read and now wins and nothing is removed), so no later run can build
+        on files that are gone; then what its runs left open in the store (uploads,
+        temporaries) is aborted, as a resume would have. A storage error leaves it
+        DELETED with the rest stored: deleting it again removes them."""
+        destination, profile = plan_destination(job.spec, self._settings)
+        sink = self._open(destination, "export", profile)
+        dataset = job.spec.destination.dataset
+        if job.state in RESUMABLE_STATES:
+            if has_manifest(sink, dataset, job.id):
+                raise FailedPrecondition(
+                    f"export '{job.id}' is {job.state}, yet its folder holds a manifest; "
+                    "name it by that manifest to delete it whole"
+                )
+            try:
+                self._store.transition(job.id, RESUMABLE_STATES, JobState.DELETED, error=job.error)
+            except FailedPrecondition:
+                now = self._store.get(job.id).state
+                raise FailedPrecondition(
+                    f"export '{job.id}' is {now} now (it was {job.state}); "
+                    "its chunk files were not removed"
+                ) from None
+        # Read once no run can add to it: a resume and a new end between the first read
+        # of the job and the compare-and-set may have journalled more.
+        keys = journalled_chunk_keys(dataset, job.id, [c.path for c in self._store.chunks(job.id)])
+        # And what it writes under fixed names before its manifest (a keyed export's
+        # index and tombstones, the latter deleted rows' keys): by name, never by prefix.
+        folder = export_folder(dataset, job.id)
+        keys += [f"{folder}/{name}" for name in fixed_file_names(job.spec, self._settings)]
+        try:
+            removed = remove_chunks(sink, keys)
+            # A failed run's best-effort sweep may have left an upload open (its parts
+            # stored and billed, invisible to listings): no run will ever sweep it now.
+            discard_uploads(sink, job.id, self._store, folder, quietly=False)
+        except SluiceError as exc:
+            exc.message = (
+                f"{exc.message}; export '{job.id}' can no longer resume and some of its "
+                "chunk files or open uploads may remain: delete it again to remove them"
+            )
+            exc.args = (exc.message,)
+            raise
         return removed
 
     def retain(
@@ -214,6 +289,28 @@ class ExportAdmin:
                 return self._open_sink(target, profile=profile)
         except ValueError as exc:  # a malformed bucket or container name, a profile mismatch
             raise InvalidArgument(field, str(exc)) from None
+
+
+def _no_manifest(job: Job) -> str:
+    """Why an export of this daemon has no manifest to read, in its own words."""
+    if job.state in RESUMABLE_STATES:
+        outcome = "was cancelled" if job.state == JobState.CANCELLED else "failed"
+        return (
+            f"export '{job.id}' {outcome} before it finished (state {job.state}), so it has "
+            "no manifest: one is written only when an export succeeds. Resume it "
+            f"(`sluice export resume {job.id}`), or delete the chunk files it wrote "
+            f"(`sluice export delete {job.id}`)"
+        )
+    return (
+        f"export '{job.id}' is {job.state}; it has no manifest yet (one is written when "
+        "it succeeds)"
+    )
+
+
+def _left_over(job: Job) -> bool:
+    """A cancelled or failed export whose chunk files were (partly) deleted: it never had
+    a manifest, unlike a deleted committed export."""
+    return job.state == JobState.DELETED and not job.manifest_uri
 
 
 def _own(exports: list[CommittedExport], principal: Principal) -> list[CommittedExport]:

@@ -187,12 +187,17 @@ class ExportService:
         require_scope(principal, Scope.CREATE)
         job = self._visible(job_id, principal)
         if job.state not in RESUMABLE_STATES:
-            raise FailedPrecondition(
-                f"export '{job_id}' is {job.state}; only failed or cancelled exports can resume"
-            )
+            raise FailedPrecondition(_not_resumable(job_id, job.state))
         # Its next end is news again: the store re-arms its notifications (new delivery
         # ids) in the transaction that queues it.
-        job = self._store.transition(job_id, RESUMABLE_STATES, JobState.QUEUED)
+        try:
+            job = self._store.transition(job_id, RESUMABLE_STATES, JobState.QUEUED)
+        except FailedPrecondition:
+            # A delete (or another resume) came first: said in the user's terms, not
+            # the store's compare-and-set wording.
+            raise FailedPrecondition(
+                _not_resumable(job_id, self._store.get(job_id).state)
+            ) from None
         self._hub.publish(StateChanged(job_id, JobState.QUEUED, revision=job.revision))
         self._runner.submit(job_id)
         return job
@@ -385,3 +390,9 @@ def _ahead(progress: Progress, shown: Progress) -> bool:
         (p.records, p.chunks, p.stored_bytes, p.source_rows_done) for p in (progress, shown)
     )
     return now != then and all(a >= b for a, b in zip(now, then, strict=True))
+
+
+def _not_resumable(job_id: str, state: JobState) -> str:
+    if state == JobState.DELETED:
+        return f"export '{job_id}' was deleted; it cannot be resumed"
+    return f"export '{job_id}' is {state}; only failed or cancelled exports can resume"

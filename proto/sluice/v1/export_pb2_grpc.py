@@ -259,7 +259,10 @@ class ExportServiceServicer:
 
     def DeleteExport(self, request, context):
         """Removes a committed export from its destination, manifest first. Refused for an
-        export that a later incremental export builds on.
+        export that a later incremental export builds on. An export of this daemon that was
+        cancelled or failed (named by id) has no manifest: only the chunk files its journal
+        names are removed, after it becomes DELETED (never resumable again); a queued or
+        running one is FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -87,7 +87,10 @@ class ExportServiceStub:
     """
     DeleteExport: _grpc.UnaryUnaryMultiCallable[_export_pb2.DeleteExportRequest, _export_pb2.DeleteExportResponse]
     """Removes a committed export from its destination, manifest first. Refused for an
-    export that a later incremental export builds on.
+    export that a later incremental export builds on. An export of this daemon that was
+    cancelled or failed (named by id) has no manifest: only the chunk files its journal
+    names are removed, after it becomes DELETED (never resumable again); a queued or
+    running one is FAILED_PRECONDITION.
     """
     ApplyRetention: _grpc.UnaryUnaryMultiCallable[_export_pb2.ApplyRetentionRequest, _export_pb2.ApplyRetentionResponse]
     """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
@@ -182,7 +185,10 @@ class ExportServiceAsyncStub(ExportServiceStub):
     """
     DeleteExport: _aio.UnaryUnaryMultiCallable[_export_pb2.DeleteExportRequest, _export_pb2.DeleteExportResponse]  # type: ignore[assignment]
     """Removes a committed export from its destination, manifest first. Refused for an
-    export that a later incremental export builds on.
+    export that a later incremental export builds on. An export of this daemon that was
+    cancelled or failed (named by id) has no manifest: only the chunk files its journal
+    names are removed, after it becomes DELETED (never resumable again); a queued or
+    running one is FAILED_PRECONDITION.
     """
     ApplyRetention: _aio.UnaryUnaryMultiCallable[_export_pb2.ApplyRetentionRequest, _export_pb2.ApplyRetentionResponse]  # type: ignore[assignment]
     """Applies keep rules to a dataset's exports (restic-style), never breaking a chain."""
@@ -340,7 +346,10 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_export_pb2.DeleteExportResponse, _abc.Awaitable[_export_pb2.DeleteExportResponse]]:
         """Removes a committed export from its destination, manifest first. Refused for an
-        export that a later incremental export builds on.
+        export that a later incremental export builds on. An export of this daemon that was
+        cancelled or failed (named by id) has no manifest: only the chunk files its journal
+        names are removed, after it becomes DELETED (never resumable again); a queued or
+        running one is FAILED_PRECONDITION.
         """
 
     @_abc_1.abstractmethod
