@@ -32,6 +32,7 @@ from sluice.server.pipeline.source import (
 )
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from sluice.server.pipeline.stream_source import StreamRead
+from sluice.server.planning.column_names import check_column_names
 from sluice.server.planning.database_increment import push_down_increment
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
@@ -499,4 +500,5 @@ def _read_schema(source: ResolvedSource) -> pl.Schema:
     if len(schema) <= 1:
         raise InvalidArgument("spec.source.uri", "the source has no columns")
     assert next(iter(schema)) == ROW_INDEX
+    check_column_names(schema)
     return schema

@@ -705,3 +705,35 @@ def test_sample_data_plans_with_every_column(world: World) -> None:
     assert plan.schema.names() == ["id", "created_at"]
     assert isinstance(plan.schema["created_at"], pl.Datetime)
     assert _rows(plan) == list(range(50))
+
+
+@pytest.mark.parametrize(
+    ("frame", "named"),
+    [
+        (pl.DataFrame({"id": [1, 2], "*": [3, 4]}), "'*'"),
+        (pl.DataFrame({"id": [1, 2], "^id.*$": [3, 4]}), "'^id.*$'"),
+        (pl.DataFrame({"id": [1], "device": [{"os": "x", "*": 1}]}), "'device.*'"),
+        (pl.DataFrame({"id": [1], "tags": [[{"^a$": 1}]]}), "'tags[].^a$'"),
+    ],
+)
+def test_a_column_that_polars_would_read_as_a_pattern_is_refused_by_name(
+    world: World, frame: pl.DataFrame, named: str
+) -> None:
+    """Polars reads the name `*` as every column and `^...$` as a regular expression
+    wherever a column is named in an expression: an XML export of a column `*` wrote
+    every column's value in it, and a struct field `*` made Polars panic. Refused at
+    planning, naming the column, before anything is written."""
+    source = world.sources / "odd.parquet"
+    frame.write_parquet(source)
+    error = world.rejected(source)
+    assert error.violations[0].field == "spec.source.uri"
+    assert named in error.violations[0].description
+    assert "rename" in error.violations[0].description
+
+
+def test_names_with_a_star_or_caret_inside_are_columns_like_any_other(world: World) -> None:
+    source = world.sources / "fine.parquet"
+    pl.DataFrame({"id": [1], "a*b": [2], "^x": [3], "y$": [4], "s": [{"f*": 1}]}).write_parquet(
+        source
+    )
+    assert world.plan(source).schema.names() == ["id", "a*b", "^x", "y$", "s"]
