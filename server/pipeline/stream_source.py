@@ -120,7 +120,7 @@ class _Batch:
 
 @dataclass(frozen=True)
 class _End:
-    """The caller ended the stream cleanly: the export has `position` rows."""
+    """The caller said its records ended: the export has `position` rows."""
 
     position: int
     generation: int
@@ -257,7 +257,8 @@ def put_batch(
 
 
 def put_end(inbox: Inbox, generation: int, position: int, alive: Any = None) -> None:
-    """The put ended its stream cleanly after `position` rows."""
+    """The put's caller said its records end after `position` rows: what commits the
+    export, so never sent for a stream that merely stopped (server.flight.puts)."""
     inbox.offer(generation, _End(position, generation), alive)
 
 
