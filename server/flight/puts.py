@@ -250,6 +250,8 @@ class _Feeder:
                 if self._stopped.is_set():
                     return
                 self._take(message)
+            if self._stopped.is_set():
+                return  # the put ended the call (grpcio then ends its requests cleanly)
             ended = self._stream_ended()
         except SluiceError as exc:
             self._fail(exc)
@@ -291,7 +293,7 @@ class _Feeder:
             time.sleep(_GRACE_POLL_SECONDS)
         _log.info(
             "a DoPut stream without the end_of_records marker ended after row %d and its "
-            "call was then cancelled: the caller went away, its records did not end",
+            "call was cancelled just after: the caller went away, its records did not end",
             self._position,
         )
         return False
