@@ -286,17 +286,25 @@ class _Feeder:
                 "marker this put announced: the rows sent are not the whole export; put "
                 "again with the same requestId to send the rest",
             )
-        deadline = time.monotonic() + UNMARKED_END_GRACE_SECONDS
-        while self._source.caller_alive():
-            if time.monotonic() >= deadline:
-                return True
-            time.sleep(_GRACE_POLL_SECONDS)
+        if self._caller_stays_through_the_grace():
+            return True
         _log.info(
             "a DoPut stream without the end_of_records marker ended after row %d and its "
             "call was cancelled just after: the caller went away, its records did not end",
             self._position,
         )
         return False
+
+    def _caller_stays_through_the_grace(self) -> bool:
+        # The grace is no idle stream: the pipeline's reader waits through it however
+        # short flight_put_idle_timeout is (it would cancel every plain put at its end).
+        with self._inbox.end_pending():
+            deadline = time.monotonic() + UNMARKED_END_GRACE_SECONDS
+            while self._source.caller_alive():
+                if time.monotonic() >= deadline:
+                    return True
+                time.sleep(_GRACE_POLL_SECONDS)
+            return False
 
     def _note(self, says: bool | None) -> None:
         if says is not None:

@@ -113,7 +113,12 @@ def puts(tmp_path: Path) -> FlightPuts:
     return FlightPuts(settings, store, service, hub)
 
 
-def run_put(puts: FlightPuts, call: Call, first_app_metadata: bytes = b"") -> Outcome:
+def run_put(
+    puts: FlightPuts,
+    call: Call,
+    first_app_metadata: bytes = b"",
+    idle_seconds: float = IDLE_SECONDS,
+) -> Outcome:
     """Run the put on its own thread (the RPC thread) and read its records as the
     pipeline does."""
     spec = ExportSpec(source=SourceSpec(""), destination=DestinationSpec(EXPORTS, "events"))
@@ -133,7 +138,7 @@ def run_put(puts: FlightPuts, call: Call, first_app_metadata: bytes = b"") -> Ou
     rpc.start()
     began = time.monotonic()
     ids: list[int] = []
-    stream = StreamRead(export_id, SCHEMA, inflight_batches=4, idle_seconds=IDLE_SECONDS)
+    stream = StreamRead(export_id, SCHEMA, inflight_batches=4, idle_seconds=idle_seconds)
     try:
         for _, batch in read_stream(stream, 0):
             ids.extend(batch.column(0).to_pylist())
@@ -153,6 +158,15 @@ def test_a_half_close_ends_the_records_of_an_unmarked_put_after_the_grace(
     outcome = run_put(puts, Call([rows(0, 3), rows(3, 2)]))
     assert outcome.ended and outcome.ids == [0, 1, 2, 3, 4]
     assert outcome.seconds >= UNMARKED_END_GRACE_SECONDS
+    assert outcome.error is None
+
+
+def test_the_grace_of_an_unmarked_end_is_no_idle_stream(puts: FlightPuts) -> None:
+    """flight_put_idle_timeout may be shorter than the grace (settings allow 0.5 s): the
+    reader waits through the grace, else every plain put was cancelled at its end."""
+    idle = UNMARKED_END_GRACE_SECONDS / 2
+    outcome = run_put(puts, Call([rows(0, 3), rows(3, 2)]), idle_seconds=idle)
+    assert outcome.ended and outcome.ids == [0, 1, 2, 3, 4]
     assert outcome.error is None
 
 
