@@ -49,6 +49,7 @@ import pyarrow as pa
 
 from sluice.server.errors import (
     ErrorCode,
+    FailedPrecondition,
     Interrupted,
     InvalidArgument,
     SluiceError,
@@ -151,6 +152,14 @@ class FlightPuts:
         if job.state == JobState.SUCCEEDED:
             yield self._final(job)
             return
+        if job.state == JobState.DELETED:
+            # Its chunks are gone and it never resumes: without this the put was pinned,
+            # fed an inbox nobody drains, acked and then failed with the export's old
+            # error (a transient one a client retries in vain).
+            raise FailedPrecondition(
+                f"export {job.id} of requestId '{request.request_id}' was deleted and "
+                "cannot be resumed; put again with a new requestId"
+            )
         if shared:
             self._store.pin(job.id, here)
         if job.state in RESUMABLE_STATES:
