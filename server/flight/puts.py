@@ -325,9 +325,11 @@ class _Feeder:
             raise InvalidArgument(
                 "FlightData", "no message may follow the one with end_of_records true"
             )
-        self._note(message.end_of_records)
         if message.payload is not None:
             self._take_payload(message.payload)
+        # Only once its batch is queued: a stream that breaks before then (the batch
+        # could not be read, say) ended without it, and is no end.
+        self._note(message.end_of_records)
 
     def _take_payload(self, payload: AnyPayload) -> None:
         schema = self._source.schema

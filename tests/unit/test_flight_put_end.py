@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pyarrow as pa
@@ -21,7 +21,7 @@ import pytest
 from sluice.flight.end_of_records import ANNOUNCEMENT, MARKER, says_end_of_records
 from sluice.server.errors import InvalidArgument, SluiceError
 from sluice.server.execution.executor import ExecutionContext
-from sluice.server.flight.ipc_codec import batch_payload, schema_payload
+from sluice.server.flight.ipc_codec import Payload, batch_payload, schema_payload
 from sluice.server.flight.puts import (
     UNMARKED_END_GRACE_SECONDS,
     FlightPuts,
@@ -204,6 +204,14 @@ def test_a_marked_put_whose_call_is_cancelled_before_it_half_closes_ends_its_rec
     """The caller said its records ended; only its half-close is missing."""
     outcome = run_put(puts, Call([rows(0, 3), rows(3, 2, MARKER)], broken=True))
     assert outcome.ended and outcome.ids == [0, 1, 2, 3, 4]
+
+
+def test_a_marker_whose_batch_was_not_queued_is_no_end(puts: FlightPuts) -> None:
+    """The message carrying the marker broke the stream before its batch was queued (an
+    unexpected error reading it): the records ended with that batch, so not here."""
+    unreadable = PutMessage(Payload(cast(bytes, None), b""), says_end_of_records(MARKER))
+    outcome = run_put(puts, Call([rows(0, 3), unreadable]), ANNOUNCEMENT)
+    assert not outcome.ended and outcome.ids == [0, 1, 2]
 
 
 @pytest.mark.parametrize("cancelled_after", [None, CANCELLED_AFTER_SECONDS])
