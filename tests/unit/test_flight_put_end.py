@@ -257,3 +257,19 @@ def test_what_app_metadata_says_of_the_end(app_metadata: bytes, says: bool | Non
 def test_an_end_of_records_that_is_no_boolean_is_refused() -> None:
     with pytest.raises(ValueError, match="must be true or false"):
         says_end_of_records(b'{"end_of_records": "yes"}')
+
+
+@pytest.mark.parametrize(
+    "app_metadata",
+    [
+        b"{'end_of_records': true}",
+        b'{"end_of_records": true',
+        b'["end_of_records"]',
+        b"end_of_records",
+    ],
+)
+def test_a_marker_that_is_no_json_object_is_refused(app_metadata: bytes) -> None:
+    """Taken for a plain put's own metadata, a marker written wrong would end the put at
+    its half-close, what the marker is there to avoid."""
+    with pytest.raises(ValueError, match="names end_of_records but is no JSON object"):
+        says_end_of_records(app_metadata)

@@ -28,15 +28,24 @@ def says_end_of_records(app_metadata: bytes | memoryview) -> bool | None:
     """What an app_metadata says of the end of the records: True (they end here), False
     (not yet; the end will be marked), None (nothing: empty, not JSON, or no such key;
     a put's app_metadata is otherwise the client's own and ignored). Raises ValueError
-    when the key holds anything but a boolean."""
+    when the key holds anything but a boolean, or when the bytes name the key but are no
+    JSON object (a marker written wrong must not pass for a plain put's metadata)."""
     data = bytes(app_metadata).lstrip()
-    if not data.startswith(b"{"):
+    named = KEY.encode() in data
+    parsed: object = None
+    if data.startswith(b"{"):
+        try:
+            parsed = json.loads(data)
+        except (ValueError, RecursionError):
+            parsed = None
+    if not isinstance(parsed, dict):
+        if named:  # a marker gone wrong ({'end_of_records': true}, say) is no plain put
+            raise ValueError(
+                f"names {KEY} but is no JSON object: write it as {MARKER.decode()} "
+                f"or {ANNOUNCEMENT.decode()}"
+            )
         return None
-    try:
-        parsed = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(parsed, dict) or KEY not in parsed:
+    if KEY not in parsed:
         return None
     value = parsed[KEY]
     if not isinstance(value, bool):
