@@ -170,8 +170,13 @@ class FlightPuts:
         with self._hub.subscribe(job.id, progress=False) as subscription:
             position = committed_rows(self._store, job.id)
             yield {"export_id": job.id, "committed_records": position}
+            export_id = job.id
+
+            def export_live() -> bool:
+                return not self._store.get(export_id).state.final
+
             feeder = _Feeder(
-                _FeederInput(schema, first.end_of_records, rest, caller_alive),
+                _FeederInput(schema, first.end_of_records, rest, caller_alive, export_live),
                 inbox,
                 generation,
                 position,
@@ -214,12 +219,14 @@ class FlightPuts:
 @dataclass(frozen=True)
 class _FeederInput:
     """What a put's feeder reads: the stream's schema, what its first message said of
-    the end of the records, the messages after it, and whether the call is live."""
+    the end of the records, the messages after it, whether the call is live and whether
+    the export is (not ended)."""
 
     schema: pa.Schema
     first_says: bool | None
     messages: Iterator[PutMessage]
     caller_alive: Callable[[], bool]
+    export_live: Callable[[], bool]
 
 
 class _Feeder:
@@ -275,8 +282,13 @@ class _Feeder:
             _log.info("a DoPut stream broke after row %d (%s)", self._position, type(exc).__name__)
             ended = self._marked
         if ended:
+            # Once the caller marked its end, the end is the export's, whatever became of
+            # the call: it waits for room in the inbox as long as the export lives, not
+            # only while the RPC does (a call that broke just after the marker stops this
+            # feeder; its end, dropped, left the export waiting for a resume).
+            alive = self._source.export_live if self._marked else self._alive
             try:
-                put_end(self._inbox, self._generation, self._position, self._alive)
+                put_end(self._inbox, self._generation, self._position, alive)
             except SluiceError as exc:
                 self._fail(exc)
 

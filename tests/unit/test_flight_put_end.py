@@ -78,6 +78,8 @@ class Call:
     def is_active(self) -> bool:
         if self._hung_up.is_set():
             return False
+        if self.broken and self._ended_at is not None:
+            return False  # grpcio: a cancelled call is inactive once its requests broke
         if self.cancelled_after is None or self._ended_at is None:
             return True
         return time.monotonic() < self._ended_at + self.cancelled_after
@@ -118,6 +120,7 @@ def run_put(
     call: Call,
     first_app_metadata: bytes = b"",
     idle_seconds: float = IDLE_SECONDS,
+    read_delay: float = 0.0,
 ) -> Outcome:
     """Run the put on its own thread (the RPC thread) and read its records as the
     pipeline does."""
@@ -142,6 +145,7 @@ def run_put(
     try:
         for _, batch in read_stream(stream, 0):
             ids.extend(batch.column(0).to_pylist())
+            time.sleep(read_delay)
         ended = True
     except StreamAbandoned:
         ended = False
@@ -212,6 +216,16 @@ def test_a_marker_whose_batch_was_not_queued_is_no_end(puts: FlightPuts) -> None
     unreadable = PutMessage(Payload(cast(bytes, None), b""), says_end_of_records(MARKER))
     outcome = run_put(puts, Call([rows(0, 3), unreadable]), ANNOUNCEMENT)
     assert not outcome.ended and outcome.ids == [0, 1, 2]
+
+
+def test_a_marked_put_whose_call_breaks_while_the_inbox_is_full_ends_its_records(
+    puts: FlightPuts,
+) -> None:
+    """The end waits for room in the inbox (the pipeline reads slowly) after the call
+    broke and the put returned: it is the export's, not the call's."""
+    batches = [rows(i * 10, 10) for i in range(5)] + [rows(50, 10, MARKER)]
+    outcome = run_put(puts, Call(batches, broken=True), ANNOUNCEMENT, read_delay=0.7)
+    assert outcome.ended and outcome.ids == list(range(60))
 
 
 @pytest.mark.parametrize("cancelled_after", [None, CANCELLED_AFTER_SECONDS])
