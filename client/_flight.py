@@ -8,9 +8,9 @@ plus what is in flight); when the stream breaks it puts again with the same requ
 learns from the first answer how many rows are committed, and sends from there.
 
 Every put announces on its first message that it marks the end of its records, and
-marks it after the last batch (sluice.flight.end_of_records): the daemon then commits
-the export only when this client said its records ended, never because the stream
-stopped (a call cancelled as the process dies may look half-closed to the daemon).
+marks it on an empty batch after the last one (sluice.flight.end_of_records): the daemon
+then commits the export only when this client said its records ended, never because the
+stream stopped (a call cancelled as the process dies may look half-closed to the daemon).
 """
 
 from __future__ import annotations
@@ -205,19 +205,17 @@ def _put_once(
         answered.wait()
         if finished.is_set() or not committed:
             return
-        # Each batch goes once the next is known, so the last one carries the marker: a
-        # daemon older than the marker ignores a batch's app_metadata, but would refuse
-        # a message without data. No batch left to send: an empty one carries it.
-        last = pa.RecordBatch.from_pylist([], schema=schema)
+        # Each batch goes at once (a slow or live source's newest rows are not held
+        # back until the next batch exists), and the marker follows on an empty batch:
+        # a daemon older than the marker ignores a batch's app_metadata, but would
+        # refuse a message without data.
         try:
             for batch in replay.from_row(committed[0]):
-                if last.num_rows:
-                    yield _flight_data(last)
-                last = batch
+                yield _flight_data(batch)
         except _InputFailed:
             _abandon(export_ids[0], cancel_export, responses, released)
             return
-        yield _flight_data(last, MARKER)
+        yield _flight_data(pa.RecordBatch.from_pylist([], schema=schema), MARKER)
 
     responses = stub.DoPut(requests())
     try:

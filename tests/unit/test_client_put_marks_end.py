@@ -1,12 +1,13 @@
 """The Python client's DoPut says where its records end (sluice.flight.end_of_records):
-its first message announces the marker and its last batch carries it, so the daemon
-never takes a stream that stopped for the end of the records. Checked on the wire: the
-client (sluice.client._flight.put) talks to a Flight DoPut served here by grpcio that
-records what arrives and answers as the daemon does."""
+its first message announces the marker and an empty batch after the last carries it,
+so the daemon never takes a stream that stopped for the end of the records. Checked on
+the wire: the client (sluice.client._flight.put) talks to a Flight DoPut served here by
+grpcio that records what arrives and answers as the daemon does."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from concurrent import futures
 
@@ -35,7 +36,8 @@ class RecordingPut:
     ) -> Iterator[fl.PutResult]:
         self.received.append(next(requests))
         yield _result({"export_id": "e", "committed_records": 0})
-        self.received.extend(requests)
+        for request in requests:
+            self.received.append(request)
         yield _result({"export_id": "e", "committed_records": 5, "state": "succeeded"})
 
 
@@ -78,7 +80,7 @@ def _batches(*sizes: int) -> list[pa.RecordBatch]:
     return out
 
 
-def test_the_first_message_announces_and_the_last_batch_marks_the_end(
+def test_the_first_message_announces_and_an_empty_batch_after_the_last_marks_the_end(
     served: tuple[RecordingPut, grpc.Channel],
 ) -> None:
     put, channel = served
@@ -87,8 +89,30 @@ def test_the_first_message_announces_and_the_last_batch_marks_the_end(
     first, *batches = put.received
     assert first.app_metadata == ANNOUNCEMENT
     assert read_schema(Payload(first.data_header, first.data_body)) == SCHEMA
-    assert [b.app_metadata for b in batches] == [b"", b"", MARKER]
-    assert [_ids(b) for b in batches] == [[0, 1], [2, 3], [4]]
+    assert [b.app_metadata for b in batches] == [b"", b"", b"", MARKER]
+    assert [_ids(b) for b in batches] == [[0, 1], [2, 3], [4], []]
+
+
+def test_each_batch_is_sent_before_the_next_is_known(
+    served: tuple[RecordingPut, grpc.Channel],
+) -> None:
+    """A slow or live source: its newest batch reaches the daemon (to be acked and made
+    durable) without waiting for the one after it."""
+    put, channel = served
+    first, second = _batches(2, 3)
+    arrived: list[bool] = []
+
+    def source() -> Iterator[pa.RecordBatch]:
+        yield first
+        deadline = time.monotonic() + 5
+        while len(put.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        arrived.append(len(put.received) >= 2)
+        yield second
+
+    _flight.put(channel, export_pb2.ExportSpec(), SCHEMA, source(), "r")
+    assert arrived == [True]
+    assert [_ids(b) for b in put.received[1:]] == [[0, 1], [2, 3, 4], []]
 
 
 def test_with_no_batch_to_send_an_empty_one_marks_the_end(
