@@ -76,8 +76,12 @@ def put(address: str, cmd: str, path: str, batch_rows: int) -> dict[str, Any]:
 
     acks = threading.Thread(target=read_acks)
     acks.start()
+    # The end is marked (README, Arrow Flight): an unmarked end commits only after the
+    # daemon's 1 s grace, which would be timed here as if the pipeline took it.
+    writer.write_metadata(pa.py_buffer(b'{"end_of_records": false}'))
     for batch in batches:
         writer.write_batch(batch)
+    writer.write_metadata(pa.py_buffer(b'{"end_of_records": true}'))
     writer.done_writing()
     acks.join()
     writer.close()

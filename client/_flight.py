@@ -6,6 +6,11 @@ pyarrow.flight (a second gRPC core in the process crashes, apache/arrow#13300).
 A put keeps the batches the daemon has not acknowledged yet (at most about one chunk
 plus what is in flight); when the stream breaks it puts again with the same request id,
 learns from the first answer how many rows are committed, and sends from there.
+
+Every put announces on its first message that it marks the end of its records, and
+marks it on an empty batch after the last one (sluice.flight.end_of_records): the daemon
+then commits the export only when this client said its records ended, never because the
+stream stopped (a call cancelled as the process dies may look half-closed to the daemon).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from google.protobuf import json_format
 
 from sluice.flight import Flight_pb2 as fl
 from sluice.flight import Flight_pb2_grpc
+from sluice.flight.end_of_records import ANNOUNCEMENT, MARKER
 from sluice.flight.ipc import (
     Payload,
     batch_payload,
@@ -191,17 +197,25 @@ def _put_once(
     def requests() -> Iterator[fl.FlightData]:
         header = schema_payload(schema)
         yield fl.FlightData(
-            flight_descriptor=descriptor, data_header=header.header, data_body=header.body
+            flight_descriptor=descriptor,
+            data_header=header.header,
+            data_body=header.body,
+            app_metadata=ANNOUNCEMENT,
         )
         answered.wait()
         if finished.is_set() or not committed:
             return
+        # Each batch goes at once (a slow or live source's newest rows are not held
+        # back until the next batch exists), and the marker follows on an empty batch:
+        # a daemon older than the marker ignores a batch's app_metadata, but would
+        # refuse a message without data.
         try:
             for batch in replay.from_row(committed[0]):
-                payload = batch_payload(batch)
-                yield fl.FlightData(data_header=payload.header, data_body=payload.body)
+                yield _flight_data(batch)
         except _InputFailed:
             _abandon(export_ids[0], cancel_export, responses, released)
+            return
+        yield _flight_data(pa.RecordBatch.from_pylist([], schema=schema), MARKER)
 
     responses = stub.DoPut(requests())
     try:
@@ -225,17 +239,24 @@ def _put_once(
     raise PutBroken("the server ended the put without its final result")
 
 
+def _flight_data(batch: pa.RecordBatch, app_metadata: bytes = b"") -> fl.FlightData:
+    payload = batch_payload(batch)
+    return fl.FlightData(
+        data_header=payload.header, data_body=payload.body, app_metadata=app_metadata
+    )
+
+
 def _abandon(
     export_id: str,
     cancel_export: Callable[[str], bool],
     call: Any,
     released: threading.Event,
 ) -> None:
-    """End a put whose input failed without ending its stream: the end of the request
-    stream is the daemon's sign that every record was sent, and so is, to grpc's server,
-    a call the client cancels (its request iterator may simply stop), either of which
-    would commit the rows before the failure as the whole export. So the export is
-    cancelled first, and the stream left open until the daemon ends the call. (Raising
+    """End a put whose input failed, without marking the end of its records: the export
+    is cancelled first (the caller will not resume it, and a daemon older than the
+    end_of_records marker takes the end of the request stream, or a call the client
+    cancels, for the end of the records, committing the rows before the failure as the
+    whole export), and the stream left open until the daemon ends the call. (Raising
     here instead would have grpc cancel the call and log "Exception iterating requests!"
     with a traceback on stderr.)"""
     if cancel_export(export_id) and released.wait(60):

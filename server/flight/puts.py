@@ -11,20 +11,45 @@ own while it reports every durable chunk, and finally the manifest:
 committed chunks: a caller whose stream broke puts again with the same requestId and
 sends from that row on; rows the export had already taken are dropped, so every row is
 exported once (server.pipeline.stream_source).
+
+The records end where the caller says so, never where its connection happened to end
+(the end commits the export, so a broken stream taken for the end would be a prefix
+exported as the whole, and the caller's retry would find it succeeded):
+
+- Marked: a message whose app_metadata is `{"end_of_records": true}` (on the last
+  batch, or alone) ends the records; the stream then ends (half-close). A message after
+  it is INVALID_ARGUMENT. A put that announced the marker (`{"end_of_records": false}`
+  on an earlier message, the first one included) ends only there: a stream that stops
+  without it is broken however it stopped, even by a half-close, which is what
+  pyarrow's writer sends when it is closed or collected after the caller's own
+  exception (a clean half-close is INVALID_ARGUMENT to the caller, who is still there).
+  sluice.flight.end_of_records; Sluice's client announces and marks every put.
+- Unmarked (plain Flight clients): the half-close ends the records if the call is still
+  live UNMARKED_END_GRACE_SECONDS later. grpcio ends the request iterator of a call
+  whose client vanished (killed, connection dropped) sometimes as if it had half-closed
+  and marks the call cancelled only just after (its receive-message and receive-close
+  events race: grpc/grpc#33038; measured under 3 ms apart); a half-closed call stays
+  active until the daemon answers. A client whose own code fails mid-put cannot be told
+  from one that finished this way: such clients should mark the end.
+
+A stream that broke leaves the export waiting for a put with the same requestId
+(flight_put_idle_timeout), which resumes it from `committed_records`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 import pyarrow as pa
 
 from sluice.server.errors import (
     ErrorCode,
+    FailedPrecondition,
     Interrupted,
     InvalidArgument,
     SluiceError,
@@ -49,6 +74,21 @@ from sluice.server.settings import Settings
 
 _log = logging.getLogger("sluice.flight")
 _POLL_SECONDS = 0.5
+#: How long a put whose stream ended without the end_of_records marker must stay live
+#: before its end is taken for the end of the records (see the module docstring): the
+#: cancellation of a vanished client follows its iterator's end within milliseconds.
+UNMARKED_END_GRACE_SECONDS: Final = 1.0
+_GRACE_POLL_SECONDS = 0.01
+
+
+@dataclass(frozen=True)
+class PutMessage:
+    """One FlightData of a put: its IPC message (None: a message with app_metadata
+    alone) and what its app_metadata says of the end of the records (see
+    sluice.flight.end_of_records: True, False or None)."""
+
+    payload: AnyPayload | None
+    end_of_records: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -86,14 +126,17 @@ class FlightPuts:
     def put(
         self,
         request: PutRequest,
-        first: AnyPayload,
-        rest: Iterator[AnyPayload],
+        first: PutMessage,
+        rest: Iterator[PutMessage],
         caller_alive: Callable[[], bool],
         principal: Principal,
     ) -> Iterator[dict[str, Any]]:
         """Run one DoPut for `principal` (it owns the export; a resume needs it to);
-        yields the app_metadata of each PutResult."""
-        schema = read_schema(first)
+        yields the app_metadata of each PutResult. `first` holds the schema;
+        `caller_alive` says whether the call is still live (not cancelled)."""
+        if first.payload is None:
+            raise InvalidArgument("FlightData", "a DoPut starts with its descriptor and schema")
+        schema = read_schema(first.payload)
         source = SourceSpec(uri=stream_uri(schema), format=STREAM_FORMAT)
         # The records arrive here, so the export runs here when replicas share the job
         # store: a put resumed on another replica moves it there (refused while the
@@ -109,6 +152,14 @@ class FlightPuts:
         if job.state == JobState.SUCCEEDED:
             yield self._final(job)
             return
+        if job.state == JobState.DELETED:
+            # Its chunks are gone and it never resumes: without this the put was pinned,
+            # fed an inbox nobody drains, acked and then failed with the export's old
+            # error (a transient one a client retries in vain).
+            raise FailedPrecondition(
+                f"export {job.id} of requestId '{request.request_id}' was deleted and "
+                "cannot be resumed; put again with a new requestId"
+            )
         if shared:
             self._store.pin(job.id, here)
         if job.state in RESUMABLE_STATES:
@@ -119,7 +170,17 @@ class FlightPuts:
         with self._hub.subscribe(job.id, progress=False) as subscription:
             position = committed_rows(self._store, job.id)
             yield {"export_id": job.id, "committed_records": position}
-            feeder = _Feeder(inbox, generation, schema, rest, position)
+            export_id = job.id
+
+            def export_live() -> bool:
+                return not self._store.get(export_id).state.final
+
+            feeder = _Feeder(
+                _FeederInput(schema, first.end_of_records, rest, caller_alive, export_live),
+                inbox,
+                generation,
+                position,
+            )
             feeder.start()
             try:
                 while caller_alive():
@@ -155,23 +216,32 @@ class FlightPuts:
         }
 
 
+@dataclass(frozen=True)
+class _FeederInput:
+    """What a put's feeder reads: the stream's schema, what its first message said of
+    the end of the records, the messages after it, whether the call is live and whether
+    the export is (not ended)."""
+
+    schema: pa.Schema
+    first_says: bool | None
+    messages: Iterator[PutMessage]
+    caller_alive: Callable[[], bool]
+    export_live: Callable[[], bool]
+
+
 class _Feeder:
     """Reads the caller's messages on its own thread (the RPC thread sends the acks) and
-    queues their batches, numbered from `position`, in the export's inbox."""
+    queues their batches, numbered from `position`, in the export's inbox, then the end
+    of the records once the caller said so (see the module docstring)."""
 
-    def __init__(
-        self,
-        inbox: Inbox,
-        generation: int,
-        schema: pa.Schema,
-        messages: Iterator[AnyPayload],
-        position: int,
-    ) -> None:
+    def __init__(self, source: _FeederInput, inbox: Inbox, generation: int, position: int) -> None:
+        self._source = source
         self._inbox = inbox
         self._generation = generation
-        self._schema = schema
-        self._messages = messages
         self._position = position
+        #: The caller announced that it marks the end; it marked it.
+        self._announced = False
+        self._marked = False
         self._stopped = threading.Event()
         self._failure: SluiceError | None = None
         self._thread = threading.Thread(target=self._run, name="flight-put", daemon=True)
@@ -191,25 +261,93 @@ class _Feeder:
 
     def _run(self) -> None:
         try:
-            for payload in self._messages:
+            self._note(self._source.first_says)
+            for message in self._source.messages:
                 if self._stopped.is_set():
                     return
-                self._take(payload)
-            put_end(self._inbox, self._generation, self._position, self._alive)
+                self._take(message)
+            if self._stopped.is_set():
+                return  # the put ended the call (grpcio then ends its requests cleanly)
+            ended = self._stream_ended()
         except SluiceError as exc:
-            if not self._stopped.is_set():
-                self._failure = exc
+            self._fail(exc)
+            return
         except BaseException as exc:
             if must_propagate(exc):
                 raise
-            # The caller went away (the call was cancelled): a put with the same
+            # The call was cancelled (the caller went away): a put with the same
             # requestId resumes the export; until then it waits (flight_put_idle_timeout).
+            # A caller that had marked the end said all it had to; only its half-close
+            # is missing.
             _log.info("a DoPut stream broke after row %d (%s)", self._position, type(exc).__name__)
+            ended = self._marked
+        if ended:
+            # Once the caller marked its end, the end is the export's, whatever became of
+            # the call: it waits for room in the inbox as long as the export lives, not
+            # only while the RPC does (a call that broke just after the marker stops this
+            # feeder; its end, dropped, left the export waiting for a resume).
+            alive = self._source.export_live if self._marked else self._alive
+            try:
+                put_end(self._inbox, self._generation, self._position, alive)
+            except SluiceError as exc:
+                self._fail(exc)
 
-    def _take(self, payload: AnyPayload) -> None:
+    def _fail(self, exc: SluiceError) -> None:
+        if not self._stopped.is_set():
+            self._failure = exc
+
+    def _stream_ended(self) -> bool:
+        """The caller half-closed (or seemed to): whether its records ended here."""
+        if self._marked:
+            return True
+        if self._announced:
+            raise InvalidArgument(
+                "FlightData.app_metadata",
+                f"the stream ended after row {self._position} without the end_of_records "
+                "marker this put announced: the rows sent are not the whole export; put "
+                "again with the same requestId to send the rest",
+            )
+        if self._caller_stays_through_the_grace():
+            return True
+        _log.info(
+            "a DoPut stream without the end_of_records marker ended after row %d and its "
+            "call was cancelled just after: the caller went away, its records did not end",
+            self._position,
+        )
+        return False
+
+    def _caller_stays_through_the_grace(self) -> bool:
+        # The grace is no idle stream: the pipeline's reader waits through it however
+        # short flight_put_idle_timeout is (it would cancel every plain put at its end).
+        with self._inbox.end_pending():
+            deadline = time.monotonic() + UNMARKED_END_GRACE_SECONDS
+            while self._source.caller_alive():
+                if time.monotonic() >= deadline:
+                    return True
+                time.sleep(_GRACE_POLL_SECONDS)
+            return False
+
+    def _note(self, says: bool | None) -> None:
+        if says is not None:
+            self._announced = True
+            self._marked = says
+
+    def _take(self, message: PutMessage) -> None:
+        if self._marked:
+            raise InvalidArgument(
+                "FlightData", "no message may follow the one with end_of_records true"
+            )
+        if message.payload is not None:
+            self._take_payload(message.payload)
+        # Only once its batch is queued: a stream that breaks before then (the batch
+        # could not be read, say) ended without it, and is no end.
+        self._note(message.end_of_records)
+
+    def _take_payload(self, payload: AnyPayload) -> None:
+        schema = self._source.schema
         message = read_message(payload)
         if message.type == "schema":
-            if read_schema(payload) != self._schema:
+            if read_schema(payload) != schema:
                 raise InvalidArgument(
                     "FlightData", "the schema changed mid-stream; a DoPut carries one schema"
                 )
@@ -219,7 +357,7 @@ class _Feeder:
                 "FlightData",
                 f"{message.type} messages are not accepted: send dictionary columns decoded",
             )
-        batch = read_batch(message, self._schema)
+        batch = read_batch(message, schema)
         if not batch.num_rows:
             return
         put_batch(self._inbox, self._generation, self._position, batch, self._alive)

@@ -29,6 +29,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +121,7 @@ class _Batch:
 
 @dataclass(frozen=True)
 class _End:
-    """The caller ended the stream cleanly: the export has `position` rows."""
+    """The caller said its records ended: the export has `position` rows."""
 
     position: int
     generation: int
@@ -142,6 +143,9 @@ class Inbox:
         self._taken_generation = 0
         self._reading = False
         self._stop: threading.Event | None = None
+        #: Puts whose stream ended and who are deciding whether their records ended
+        #: (server.flight.puts: the grace of an unmarked end): the reader keeps waiting.
+        self._ends_pending = 0
 
     def bind_stop(self, stop: threading.Event) -> None:
         """The running export's stop: a cancel or shutdown ends a wait for the next batch
@@ -169,6 +173,19 @@ class Inbox:
                 return
             except queue.Full:
                 continue
+
+    @contextmanager
+    def end_pending(self) -> Iterator[None]:
+        """While a put decides whether its stream's end is the end of the records, the
+        wait for the next item is no idle stream (flight_put_idle_timeout counts again
+        from when it decided): its end is on its way, or its caller is gone."""
+        with self._lock:
+            self._ends_pending += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._ends_pending -= 1
 
     def note_taken(self, through: int, generation: int) -> None:
         """A read took the rows up to `through`, sent by the put of `generation`."""
@@ -207,7 +224,10 @@ class Inbox:
             stop = self._stop
             if stop is not None and stop.is_set():
                 raise Interrupted("export interrupted while waiting for the stream")
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            if self._ends_pending:
+                deadline = max(deadline, now + idle_seconds)
+            left = deadline - now
             if left <= 0:
                 raise StreamAbandoned(
                     f"no record batch arrived for {idle_seconds:g}s (flight_put_idle_timeout):"
@@ -257,7 +277,8 @@ def put_batch(
 
 
 def put_end(inbox: Inbox, generation: int, position: int, alive: Any = None) -> None:
-    """The put ended its stream cleanly after `position` rows."""
+    """The put's caller said its records end after `position` rows: what commits the
+    export, so never sent for a stream that merely stopped (server.flight.puts)."""
     inbox.offer(generation, _End(position, generation), alive)
 
 

@@ -13,11 +13,16 @@ from google.protobuf.message import DecodeError
 
 from sluice.flight import Flight_pb2 as fl
 from sluice.flight import Flight_pb2_grpc
+from sluice.flight.end_of_records import says_end_of_records
 from sluice.flight.ipc import WireFlightData, parse_flight_data, schema_wire
 from sluice.server.errors import InvalidArgument, Unimplemented
 from sluice.server.flight.get_messages import wire_messages
-from sluice.server.flight.ipc_codec import AnyPayload
-from sluice.server.flight.puts import FlightPuts, PutRequest, check_put_has_no_source
+from sluice.server.flight.puts import (
+    FlightPuts,
+    PutMessage,
+    PutRequest,
+    check_put_has_no_source,
+)
 from sluice.server.flight.read_ahead import read_ahead
 from sluice.server.flight.reads import ACTIONS, FlightReads, FlightView, parse_export_ref
 from sluice.server.rpc.auth import caller
@@ -45,11 +50,11 @@ class FlightServicer(Flight_pb2_grpc.FlightServiceServicer):
         if first is None:
             raise InvalidArgument("FlightData", "a DoPut starts with its descriptor and schema")
         request = put_request_from_descriptor(_descriptor(first))
-        payloads = (_payload(m) for m in request_iterator)
+        messages = (_put_message(m) for m in request_iterator)
         results = self._puts.put(
             request,
-            _payload(first),
-            payloads,
+            _put_message(first),
+            messages,
             context.is_active,
             caller(),
         )
@@ -164,10 +169,18 @@ def _serialized(message: bytes) -> bytes:
     return message
 
 
-def _payload(message: WireFlightData) -> AnyPayload:
+def _put_message(message: WireFlightData) -> PutMessage:
+    """A DoPut's FlightData: its IPC message, none when it holds app_metadata alone
+    (pyarrow's writer.write_metadata), and what that says of the end of the records."""
     if message.malformed:
         raise InvalidArgument("FlightData", message.malformed)
-    return message.payload
+    try:
+        says = says_end_of_records(message.app_metadata)
+    except ValueError as exc:
+        raise InvalidArgument("FlightData.app_metadata", str(exc)) from None
+    if not len(message.header) and not len(message.body) and len(message.app_metadata):
+        return PutMessage(None, says)
+    return PutMessage(message.payload, says)
 
 
 def _descriptor(message: WireFlightData) -> fl.FlightDescriptor:

@@ -190,6 +190,27 @@ def test_bad_put_commands_are_invalid_argument(daemon: Daemon, cmd: bytes, field
 
 
 @pytest.mark.parametrize(
+    "app_metadata",
+    [b"{'end_of_records': true}", b'{"end_of_records": 1}', b"end_of_records"],
+)
+def test_an_end_of_records_marker_written_wrong_is_invalid_argument(
+    daemon: Daemon, app_metadata: bytes
+) -> None:
+    """A marker the daemon cannot read is the caller's mistake, not a plain put's own
+    metadata: taken as one, the put's end would be the half-close it meant to avoid."""
+    descriptor = fl.FlightDescriptor(
+        type=fl.FlightDescriptor.CMD, cmd=command(daemon, "put-bad-marker").encode()
+    )
+    batch = pa.record_batch({"id": pa.array([1, 2, 3], pa.int64())})
+    marked = _flight_data(batch_payload(batch))
+    marked.app_metadata = app_metadata
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_put(daemon, [_flight_data(schema_payload(batch.schema), descriptor), marked])
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith("FlightData.app_metadata"), caught.value.details()
+
+
+@pytest.mark.parametrize(
     ("first", "field"),
     [
         (b"\x12\x05ab", "FlightData"),  # a field longer than the message

@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from sluice.server.execution.executor import ExecutionContext
-from sluice.server.flight.ipc_codec import AnyPayload, schema_payload
-from sluice.server.flight.puts import FlightPuts, PutRequest
+from sluice.server.flight.ipc_codec import schema_payload
+from sluice.server.flight.puts import FlightPuts, PutMessage, PutRequest
 from sluice.server.jobs.model import Job
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
@@ -51,14 +51,14 @@ def test_a_waiting_put_reads_its_job_once_per_nudge(tmp_path: Path) -> None:
     spec = ExportSpec(source=SourceSpec(""), destination=DestinationSpec(str(exports), "events"))
     sending = threading.Event()
 
-    def rest() -> Iterator[AnyPayload]:
+    def rest() -> Iterator[PutMessage]:
         sending.wait(WAIT_SECONDS + 5)  # the caller sends nothing yet
         yield from ()
 
     deadline = time.monotonic() + 3600.0
     put = puts.put(
         PutRequest(spec, "put-1"),
-        schema_payload(pa.schema([("id", pa.int64())])),
+        PutMessage(schema_payload(pa.schema([("id", pa.int64())]))),
         rest(),
         lambda: time.monotonic() < deadline,
         ANONYMOUS,

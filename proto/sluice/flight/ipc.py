@@ -136,9 +136,10 @@ def batch_payload(batch: pa.RecordBatch) -> Payload:
     return _split(batch.serialize())
 
 
-# FlightData's protobuf tags (Flight.proto): data_header = 2, data_body = 1000, both
-# length-delimited (wire type 2).
+# FlightData's protobuf tags (Flight.proto): data_header = 2, app_metadata = 3 (read by
+# DoPut only), data_body = 1000, all length-delimited (wire type 2).
 _HEADER_FIELD = 2
+_APP_METADATA_FIELD = 3
 _HEADER_TAG = bytes([_HEADER_FIELD << 3 | 2])
 _BODY_TAG = bytes([0xC2, 0x3E])  # varint of 1000 << 3 | 2
 
@@ -284,6 +285,7 @@ class WireFlightData:
     descriptor: bytes = b""
     header: bytes | memoryview = b""
     body: bytes | memoryview = b""
+    app_metadata: bytes | memoryview = b""
     has_descriptor: bool = False
     malformed: str = ""
 
@@ -340,5 +342,6 @@ def parse_flight_data(raw: bytes) -> WireFlightData:
         descriptor=bytes(descriptor) if descriptor is not None else b"",
         header=fields.get(2, b""),
         body=fields.get(1000, b""),
+        app_metadata=fields.get(_APP_METADATA_FIELD, b""),
         has_descriptor=descriptor is not None,
     )
