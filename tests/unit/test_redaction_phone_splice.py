@@ -1,6 +1,7 @@
 """Rows with a passing phone candidate, whether the others pass or fail, are spliced with
-the verdicts already reached (phone_one_pass._spliced) and give exactly the fenced
-rewrite's text."""
+the verdicts already reached (phone_one_pass._tagged_in_place where the row holds one
+passing candidate found once, phone_one_pass._spliced for the others) and give exactly
+the fenced rewrite's text."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from sluice.server.pipeline.redaction import phone_one_pass
 from sluice.server.pipeline.redaction.policy import PatternRule
-from sluice.server.pipeline.redaction.verdicts import CandidateForms
+from sluice.server.pipeline.redaction.verdicts import CandidateFacts
 from tests.unit.test_redaction_phone_one_pass import RULE, TRICKY, _both, _corpus
 
 MIXED = [
@@ -20,28 +21,74 @@ MIXED = [
 ]
 
 
-def test_mixed_rows_are_spliced_to_the_fenced_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
-    spliced: list[int] = []
-    real = phone_one_pass._spliced
+def _recording_splices(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """Rows each splice wrote, per call (-1: `_spliced` refused its rows)."""
+    written: dict[str, list[int]] = {"tagged": [], "spliced": []}
+    tagged = phone_one_pass._tagged_in_place
+    spliced = phone_one_pass._spliced
 
-    def recording(
+    def recording_tagged(
+        texts: pl.Series, candidates: pl.Series, facts: pl.DataFrame, rule: PatternRule
+    ) -> pl.Series:
+        out = tagged(texts, candidates, facts, rule)
+        written["tagged"].append(len(out) - out.null_count())
+        return out
+
+    def recording_spliced(
         joined: pl.Series,
         candidates: pl.Series,
         valid: pl.Series,
         counts: pl.Series,
         rule: PatternRule,
-        places: CandidateForms | None = None,
+        facts: CandidateFacts | None = None,
     ) -> pl.Series | None:
-        out = real(joined, candidates, valid, counts, rule, places)
-        spliced.append(-1 if out is None else len(out))
+        out = spliced(joined, candidates, valid, counts, rule, facts)
+        written["spliced"].append(-1 if out is None else len(out))
         return out
 
-    monkeypatch.setattr(phone_one_pass, "_spliced", recording)
+    monkeypatch.setattr(phone_one_pass, "_tagged_in_place", recording_tagged)
+    monkeypatch.setattr(phone_one_pass, "_spliced", recording_spliced)
+    return written
+
+
+def test_mixed_rows_are_spliced_to_the_fenced_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
+    written = _recording_splices(monkeypatch)
     texts: list[str | None] = [*MIXED, *TRICKY, *_corpus()]
     before, after = _both(texts)
     assert after == before
-    assert spliced and -1 not in spliced and sum(spliced) >= len(MIXED)
+    # Both splices wrote rows (MIXED[1] holds two passing candidates), none refused.
+    assert sum(written["tagged"]) >= len(MIXED) - 1
+    assert written["spliced"] and -1 not in written["spliced"]
     assert after[0] == "2024-05-06 and [PHONE] and 123-45-6789"
+
+
+# A passing candidate found twice in its row (first where it is no match: before a
+# letter, inside a longer run; as a whole match twice), and a lead or trail beyond
+# ASCII: the one-pass rewrite places the one that matched, not the first found.
+FOUND_TWICE = [
+    "a 555-123-4567x and b 555-123-4567",
+    "call 555-123-4567 or 555-123-4567 again",
+    "x555-123-4567 y and then 555-123-4567 y",
+    "ids 9555-123-4567 are not (555) 123-4567 but this is",
+    "(555) 123-4567 (555) 123-4567 (evenings)",
+    "phone: 555 555 5555 555 555 5555",
+    "tel 555-123-4567,x 2024-05-06 then 555-123-4567,x",
+    "end 020 7946 0958",
+    "020 7946 0958 020 7946 0958",
+    "«555-123-4567» «555-123-4567»",
+]
+
+
+def test_candidates_found_twice_in_a_row_give_the_fenced_rewrite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    written = _recording_splices(monkeypatch)
+    before, after = _both(list(FOUND_TWICE))
+    assert after == before
+    # Found first before the "x", where it is no match: the one at the end is tagged.
+    assert after[0] == "a 555-123-4567x and b [PHONE]"
+    assert after[1] == "call [PHONE] or [PHONE] again"
+    assert written["spliced"] and -1 not in written["spliced"]
 
 
 def test_leads_and_trails_beyond_ascii_are_kept() -> None:

@@ -1,6 +1,6 @@
-"""Candidates' verdicts remembered across an export's batches (verdicts.py): each
-candidate is checked once, later batches look it up, and the answers, and the phone
-rule's rewrite sharing a memory, are exactly those of checking every batch afresh."""
+"""What is known of candidates, remembered across an export's batches (verdicts.py): each
+candidate is looked at once, later batches look it up, and the answers, and the phone
+rule's rewrite sharing a memory, are exactly those of looking at every batch afresh."""
 
 from __future__ import annotations
 
@@ -12,91 +12,107 @@ import pytest
 from sluice.server.pipeline.redaction import phone_one_pass
 from sluice.server.pipeline.redaction import verdicts as verdicts_module
 from sluice.server.pipeline.redaction.phone_one_pass import phone_verdicts, rewrite_checked
-from sluice.server.pipeline.redaction.verdicts import CandidateForms, CandidateVerdicts
+from sluice.server.pipeline.redaction.verdicts import CandidateFacts
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import run
 from tests.unit.test_redaction_phone_one_pass import RULE, TRICKY, _corpus
 
 
 class _Recording:
-    """A check (even length passes) that records what it was asked about."""
+    """Facts (whether the length is even, the text in upper case) that record what they
+    were asked about."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
 
-    def __call__(self, distinct: pl.Series) -> pl.Series:
+    def __call__(self, distinct: pl.Series) -> pl.DataFrame:
         self.asked.extend(distinct.to_list())
-        return distinct.str.len_chars() % 2 == 0
+        return pl.DataFrame(
+            {"even": distinct.str.len_chars() % 2 == 0, "upper": distinct.str.to_uppercase()}
+        )
 
 
-def test_each_candidate_is_checked_once_and_answered_every_time() -> None:
-    check = _Recording()
-    memory = CandidateVerdicts(check)
-    first = pl.Series(["ab", "abc", "ab", "abcd"])
-    second = pl.Series(["abc", "xy", "abcd", "xyz", "xy"])
-    assert memory.passing(first).to_list() == [True, False, True, True]
-    assert memory.passing(second).to_list() == [False, True, True, False, True]
-    assert sorted(check.asked) == ["ab", "abc", "abcd", "xy", "xyz"]
-    # All known now: nothing more is checked.
-    assert memory.passing(pl.concat([first, second])).sum() == 6
-    assert len(check.asked) == 5
+def _even(memory: CandidateFacts, batch: list[str]) -> list[bool]:
+    facts = memory.of(pl.Series(batch, dtype=pl.String))
+    assert facts.get_column("upper").to_list() == [word.upper() for word in batch]
+    return facts.get_column("even").to_list()
 
 
-class _Writing:
-    """A rewrite (upper case; null for "none") that records what it was asked about."""
-
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    def __call__(self, distinct: pl.Series) -> pl.Series:
-        self.asked.extend(distinct.to_list())
-        upper = distinct.str.to_uppercase()
-        return upper.scatter((distinct == "none").arg_true(), None)
-
-
-def test_each_candidate_is_written_once_and_looked_up_after() -> None:
-    write = _Writing()
-    memory = CandidateForms(write)
-    first = pl.Series(["ab", "none", "ab", "c"])
-    assert memory.written(first).to_list() == ["AB", None, "AB", "C"]
-    second = pl.Series(["c", "none", "de", "ab"])
-    assert memory.written(second).to_list() == ["C", None, "DE", "AB"]
-    # A null form is never remembered: asked again; the others once each.
-    assert sorted(write.asked) == ["ab", "c", "de", "none", "none"]
+def test_each_candidate_is_looked_at_once_and_answered_every_time() -> None:
+    find = _Recording()
+    memory = CandidateFacts(find)
+    first = ["ab", "abc", "ab", "abcd"]
+    second = ["abc", "xy", "abcd", "xyz", "xy"]
+    assert _even(memory, first) == [True, False, True, True]
+    assert _even(memory, second) == [False, True, True, False, True]
+    assert sorted(find.asked) == ["ab", "abc", "abcd", "xy", "xyz"]
+    # All known now: nothing more is looked at.
+    assert sum(_even(memory, first + second)) == 6
+    assert len(find.asked) == 5
 
 
-def test_past_the_bound_verdicts_are_still_right_but_not_remembered(
+def test_past_the_bound_facts_are_still_right_but_not_remembered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(verdicts_module, "_REMEMBERED", 2)
-    check = _Recording()
-    memory = CandidateVerdicts(check)
-    batch = pl.Series(["ab", "abc", "abcd"])
-    assert memory.passing(batch).to_list() == [True, False, True]
-    assert memory.passing(batch).to_list() == [True, False, True]
-    assert len(check.asked) == 6
+    find = _Recording()
+    memory = CandidateFacts(find)
+    batch = ["ab", "abc", "abcd"]
+    assert _even(memory, batch) == [True, False, True]
+    assert _even(memory, batch) == [True, False, True]
+    assert len(find.asked) == 6
 
 
-def test_concurrent_batches_lose_no_verdict() -> None:
-    check = _Recording()
-    memory = CandidateVerdicts(check)
+def test_concurrent_batches_lose_no_facts() -> None:
+    find = _Recording()
+    memory = CandidateFacts(find)
     words = [f"w{'x' * (n % 7)}{n}" for n in range(400)]
-    batches = [pl.Series(words[n::4]) for n in range(4)]
-    expected = [(b.str.len_chars() % 2 == 0).to_list() for b in batches]
+    batches = [words[n::4] for n in range(4)]
+    expected = [[len(w) % 2 == 0 for w in b] for b in batches]
     got: dict[int, list[bool]] = {}
 
-    def run(n: int) -> None:
-        got[n] = memory.passing(batches[n]).to_list()
+    def look(n: int) -> None:
+        got[n] = _even(memory, batches[n])
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
+    threads = [threading.Thread(target=look, args=(n,)) for n in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert [got[n] for n in range(4)] == expected
-    asked = len(check.asked)
-    assert memory.passing(pl.Series(words)).sum() == sum(map(sum, expected))
-    assert len(check.asked) == asked
+    asked = len(find.asked)
+    assert sum(_even(memory, words)) == sum(map(sum, expected))
+    assert len(find.asked) == asked
+
+
+def test_candidates_sharing_a_hash_get_their_own_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every candidate of one length shares a hash: the first remembered keeps it, the
+    # others are looked at every time, and none takes another's facts.
+    monkeypatch.setattr(verdicts_module, "_hashes", lambda c: c.str.len_bytes().cast(pl.UInt64))
+    find = _Recording()
+    memory = CandidateFacts(find)
+    batch = ["ab", "cd", "abc", "ab", "ef", "cd"]
+    for _ in range(3):
+        facts = memory.of(pl.Series(batch))
+        assert facts.get_column("upper").to_list() == [w.upper() for w in batch]
+    # After the first batch, "abc" and one of the three of two bytes are remembered; the
+    # other two are looked at in every later batch.
+    assert len(find.asked) == 4 + 2 * 2
+    assert find.asked.count("abc") == 1
+
+
+def test_a_batch_adding_after_a_concurrent_one_adds_only_what_is_not_remembered() -> None:
+    """Two batches looked at the same (empty) memory; the second adds after the first
+    did: what the first added is not added twice (the memory's hashes stay unique)."""
+    find = _Recording()
+    memory = CandidateFacts(find)
+    first, second = pl.Series(["a", "b"]), pl.Series(["a", "c"])
+    memory._add(first, find(first))
+    memory._add(second, find(second))
+    known = memory._known
+    assert known is not None
+    assert sorted(known.get_column("__sluice_candidate").to_list()) == ["a", "b", "c"]
+    assert known.get_column("__sluice_hash").is_unique().all()
 
 
 def test_the_phone_rewrite_with_a_shared_memory_gives_the_fresh_rewrite() -> None:
@@ -111,26 +127,26 @@ def test_the_phone_rewrite_with_a_shared_memory_gives_the_fresh_rewrite() -> Non
         assert fresh != half  # the texts hold phones that are replaced
 
 
-def test_candidates_longer_than_a_phone_are_checked_every_time() -> None:
-    check = _Recording()
-    memory = CandidateVerdicts(check)
+def test_candidates_longer_than_a_phone_are_looked_at_every_time() -> None:
+    find = _Recording()
+    memory = CandidateFacts(find)
     long_runs = ["1 2" * 29, "9" * 65]  # 87 and 65 bytes: no phone is that long
-    batch = pl.Series(["12", "123", *long_runs, "1" * 64])
+    batch = ["12", "123", *long_runs, "1" * 64]
     expected = [True, False, False, False, True]
-    assert memory.passing(batch).to_list() == expected
-    assert memory.passing(batch).to_list() == expected
-    assert sorted(check.asked) == sorted(["12", "123", "1" * 64, *long_runs, *long_runs])
+    assert _even(memory, batch) == expected
+    assert _even(memory, batch) == expected
+    assert sorted(find.asked) == sorted(["12", "123", "1" * 64, *long_runs, *long_runs])
 
 
 def test_the_memory_holds_no_more_bytes_than_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Checked candidates and the passing ones among them count: "ab" is 4 bytes.
+    # The candidates' bytes count: "ab" and "abc" are 5.
     monkeypatch.setattr(verdicts_module, "_REMEMBERED_BYTES", 10)
-    check = _Recording()
-    memory = CandidateVerdicts(check)
-    for batch in (["ab", "abc"], ["abcd", "xy"], ["ab", "abc", "abcd", "xy"]):
-        assert memory.passing(pl.Series(batch)).to_list() == [len(w) % 2 == 0 for w in batch]
-    # "ab" and "abc" (9 bytes) remembered; "abcd" and "xy" (12 more) checked each time.
-    assert sorted(check.asked) == ["ab", "abc", "abcd", "abcd", "xy", "xy"]
+    find = _Recording()
+    memory = CandidateFacts(find)
+    for batch in (["ab", "abc"], ["abcd", "xyz1"], ["ab", "abc", "abcd", "xyz1"]):
+        assert _even(memory, batch) == [len(w) % 2 == 0 for w in batch]
+    # "ab" and "abc" (5 bytes) remembered; "abcd" and "xyz1" (8 more) looked at each time.
+    assert sorted(find.asked) == ["ab", "abc", "abcd", "abcd", "xyz1", "xyz1"]
 
 
 def test_a_redactor_checks_a_candidate_once_for_all_its_text_leaves(
@@ -176,32 +192,3 @@ def _recorded(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
 
     monkeypatch.setattr(phone_one_pass, name, recording)
     return asked
-
-
-@pytest.mark.parametrize(
-    ("aligned", "first", "second", "expected"),
-    [
-        # Verdicts: the passing candidates, some of the checked ones.
-        (False, (["a", "b"], ["a"]), (["a", "c"], ["a", "c"]), (["a", "b", "c"], ["a", "c"])),
-        # Forms: one per candidate.
-        (
-            True,
-            (["a", "b"], ["A", "B"]),
-            (["a", "c"], ["A", "C"]),
-            (["a", "b", "c"], ["A", "B", "C"]),
-        ),
-    ],
-)
-def test_a_batch_adding_after_a_concurrent_one_adds_only_what_is_not_remembered(
-    aligned: bool,
-    first: tuple[list[str], list[str]],
-    second: tuple[list[str], list[str]],
-    expected: tuple[list[str], list[str]],
-) -> None:
-    """Two batches looked at the same (empty) memory; the second adds after the first
-    did: what the first added is not added twice."""
-    memory = verdicts_module._Remembered(aligned=aligned)
-    seen = memory.known
-    memory.add(seen, pl.Series(first[0]), pl.Series(first[1]))
-    memory.add(seen, pl.Series(second[0]), pl.Series(second[1]))
-    assert tuple(series.to_list() for series in memory.known) == expected

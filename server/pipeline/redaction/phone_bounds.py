@@ -124,13 +124,21 @@ def is_dotted_bound(candidates: pl.Expr) -> pl.Expr:
     return candidates.str.contains(f"^(?:{_DOTTED})$")
 
 
-def rows_at_bounds(candidates: pl.Series, rows: pl.Series, texts: pl.Series) -> pl.Series:
+def is_at_bound(candidates: pl.Series) -> pl.Series:
+    """Per candidate (a match of `with_dotted_bounds`): whether it is a dotted boundary,
+    or its trail took the "+", the "(" or the "/" another number may start with."""
+    return candidates.str.contains(_AT_BOUND).fill_null(False)
+
+
+def rows_at_bounds(
+    candidates: pl.Series, rows: pl.Series, texts: pl.Series, at_bound: pl.Series
+) -> pl.Series:
     """The rows (numbers in `rows`, one per candidate, of `texts`) that hold a boundary
     `with_bounds` places, read from their candidates (extracted with
-    `with_dotted_bounds`) rather than by a scan of the rows, which costs as much as
-    checking the candidates. Line breaks are not among them: the one-pass rewrite puts
-    their joiners in before it extracts the candidates (`with_line_bounds`)."""
-    at_bound = candidates.str.contains(_AT_BOUND).fill_null(False)
+    `with_dotted_bounds`; `at_bound` is `is_at_bound` of them) rather than by a scan of
+    the rows, which costs as much as checking the candidates. Line breaks are not among
+    them: the one-pass rewrite puts their joiners in before it extracts the candidates
+    (`with_line_bounds`)."""
     if not at_bound.any():
         return rows.clear()
     few, where = candidates.filter(at_bound), rows.filter(at_bound)

@@ -4,7 +4,6 @@ the fenced rewrite."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
@@ -23,6 +22,7 @@ from sluice.server.pipeline.redaction.phone_bounds import (
     holds_glued_area_code,
     holds_lines_beyond_ascii,
     holds_slashed_chain,
+    is_at_bound,
     rows_at_bounds,
     with_dotted_bounds,
     with_line_bounds,
@@ -38,7 +38,7 @@ from sluice.server.pipeline.redaction.text_markers import (
     OPEN,
 )
 from sluice.server.pipeline.redaction.validators import VALIDATORS
-from sluice.server.pipeline.redaction.verdicts import CandidateForms, CandidateVerdicts
+from sluice.server.pipeline.redaction.verdicts import CandidateFacts
 
 
 def rewrites_in_one_pass(rule: PatternRule) -> bool:
@@ -49,17 +49,19 @@ def rewrites_in_one_pass(rule: PatternRule) -> bool:
 
 
 def rewrite_checked(
-    text: pl.Expr, rule: PatternRule, verdicts: PhoneVerdicts | None = None
+    text: pl.Expr, rule: PatternRule, verdicts: CandidateFacts | None = None
 ) -> pl.Expr:
     """`rewrite_text` for a rule `rewrites_in_one_pass` accepts, meant for all rows its
     gate picked (no `may_rewrite` before it). The candidates are extracted and checked
     once, as `may_rewrite` does, and the rows with a passing candidate are spliced with
-    the verdicts reached (`_spliced`), which is what the fenced rewrite makes of them for
-    a fraction of its cost; rows holding a control character, and rows whose pieces do
-    not line up with their candidates (never expected), take the fenced rewrite.
-    `verdicts` (from `phone_verdicts`) carries the candidates' verdicts (and the failing
-    runs') from batch to batch of an export; without it, each call starts a memory of its
-    own, so nothing is carried from one call to the next.
+    the verdicts reached (`_tagged_in_place`, `_spliced`), which is what the fenced
+    rewrite makes of them for a fraction of its cost; rows holding a control character,
+    and rows whose pieces do not line up with their candidates (never expected), take
+    the fenced rewrite.
+    `verdicts` (from `phone_verdicts`) carries what is known of the candidates (whether
+    they pass, where their values are, ...: `_phone_facts`) from batch to batch of an
+    export; without it, each call starts a memory of its own, so nothing is carried from
+    one call to the next.
     The entity's layouts run before it, as in `rewrite_text`."""
     checked = phone_verdicts() if verdicts is None else verdicts
     # The entity's layouts first (phone_other_forms.py), as `rewrite_text` runs them.
@@ -70,48 +72,73 @@ def rewrite_checked(
     )
 
 
-@dataclass(frozen=True)
-class PhoneVerdicts:
-    """What `rewrite_checked` found of its candidates, remembered across an export's
-    batches (verdicts.py: each memory bounded, a candidate longer than a phone checked
-    every time)."""
-
-    #: Whether a candidate passes the phone check.
-    candidates: CandidateVerdicts
-    #: Whether a failing candidate of 16 digits or more holds phone numbers once split:
-    #: the split runs in Python (phone_runs.py), and the same runs recur.
-    runs: CandidateVerdicts
-    #: Where a passing candidate's value is (`_value_places`): the same phones recur, and
-    #: finding it cost a tenth of the rule's CPU.
-    places: CandidateForms
+def phone_verdicts() -> CandidateFacts:
+    """A memory of phone candidates' facts (`_phone_facts`) for `rewrite_checked`, one
+    per export."""
+    return CandidateFacts(_phone_facts)
 
 
-def phone_verdicts() -> PhoneVerdicts:
-    """A memory of phone candidates' verdicts for `rewrite_checked`, one per export."""
-    return PhoneVerdicts(
-        CandidateVerdicts(_phones_passing),
-        CandidateVerdicts(_holds_phones),
-        CandidateForms(_value_places),
+#: A candidate's facts (`_phone_facts`): whether it passes the phone check; for a
+#: passing one, its lead and its trail, the text before and after its value in it (null
+#: if the value is not in it, never expected); whether it is at a boundary another
+#: number may start after
+#: (phone_bounds.is_at_bound); for a failing one of 16 digits or more, whether it holds
+#: phone numbers once split (phone_runs.py: in Python, and the same runs recur).
+_PASSES: Final = "passes"
+_LEAD: Final = "lead"
+_TRAIL: Final = "trail"
+_AT_BOUND: Final = "at_bound"
+_HOLDS_RUNS: Final = "holds_runs"
+
+
+def _phone_facts(distinct: pl.Series) -> pl.DataFrame:
+    """Per distinct candidate (a whole match): what `_rewritten_checked` reads of it
+    (the columns above)."""
+    height = len(distinct)
+    # The values once for all the facts read from them.
+    values = phone_values(distinct)
+    passes = _phones_passing(values)
+    places = _value_places(distinct.filter(passes), values.filter(passes))
+    where = row_positions(passes)
+    no_place = pl.repeat(None, height, dtype=pl.String, eager=True)
+    # Lengths first (no scan, no copy): 16 digits and a space at least. Most failing
+    # candidates are short (dates, amounts).
+    long = (distinct.str.len_bytes() >= _RUN_BYTES_MIN) & ~passes
+    holds = pl.repeat(False, height, eager=True)
+    if long.any():
+        runs = _holds_phones(distinct.filter(long), values.filter(long))
+        holds = holds.scatter(row_positions(long), runs)
+    return pl.DataFrame(
+        {
+            _PASSES: passes,
+            _LEAD: no_place.scatter(where, places.get_column(_LEAD)),
+            _TRAIL: no_place.clone().scatter(where, places.get_column(_TRAIL)),
+            _AT_BOUND: is_at_bound(distinct),
+            _HOLDS_RUNS: holds,
+        }
     )
 
 
-def _rewritten_checked(values: pl.Series, rule: PatternRule, verdicts: PhoneVerdicts) -> pl.Series:
-    joined, unusual, slashed = _joined_and_unusual(values)
+def _rewritten_checked(values: pl.Series, rule: PatternRule, verdicts: CandidateFacts) -> pl.Series:
+    joined, with_joiners, unusual, slashed = _joined_and_unusual(values)
     matches = joined.str.extract_all(with_dotted_bounds(rule.regex)).to_arrow()
     if isinstance(matches, pa.ChunkedArray):
         matches = matches.combine_chunks()
     candidates = pl.Series(ELEMENT, pc.list_flatten(matches))
     rows = pl.Series(pc.list_parent_indices(matches))
     counts = pl.Series(pc.list_value_length(matches))
-    valid = verdicts.candidates.passing(candidates)
+    facts = verdicts.of(candidates)
+    valid = facts.get_column(_PASSES)
     some_valid = _rows_among(rows.filter(valid), len(values))
     # Rows with phone numbers inside a failing run take the fenced rewrite, which splits
     # the run (phone_runs.py): few rows, found among the failing candidates only.
-    runs = _rows_among(_rows_with_phone_runs(candidates, rows, valid, verdicts.runs), len(values))
+    runs = _rows_among(rows.filter(facts.get_column(_HOLDS_RUNS)), len(values))
     # And so do rows with numbers side by side the pattern does not part (phone_runs.py),
     # and only those hold a candidate that is a dotted boundary.
     # (Numbers parted by a line break are not: their joiners are in `joined` already.)
-    runs = runs | _rows_among(rows_at_bounds(candidates, rows, values), len(values)) | slashed
+    at_bound = facts.get_column(_AT_BOUND)
+    runs = runs | _rows_among(rows_at_bounds(candidates, rows, values, at_bound), len(values))
+    runs = runs | slashed
     # Rows with a passing candidate, none of ours and no run to split: spliced with the
     # verdicts reached, whether their candidates all pass (on the text-heavy set, 83% of
     # the rows with a phone number) or some fail.
@@ -122,6 +149,29 @@ def _rewritten_checked(values: pl.Series, rule: PatternRule, verdicts: PhoneVerd
     # `scatter` writes in place: into a copy, never the caller's values.
     out = values.clone()
     if spliced.any():
+        # Most rows hold one passing candidate, found once in the row: tagged in place.
+        chosen = spliced.gather(rows) & valid
+        their_rows = rows.filter(chosen)
+        alone = their_rows.is_unique()
+        placed_rows = their_rows.filter(alone)
+        tagged = _tagged_in_place(
+            joined.gather(placed_rows),
+            candidates.filter(chosen).filter(alone),
+            facts.filter(chosen).filter(alone),
+            rule,
+        )
+        placed = tagged.is_not_null()
+        if placed.any():
+            done = placed_rows.filter(placed)
+            tagged = tagged.filter(placed)
+            # The joiners (few rows hold one) taken out.
+            lined = with_joiners.gather(done)
+            if lined.any():
+                unjoined = tagged.filter(lined).str.replace_all(JOINER, "", literal=True)
+                tagged = tagged.scatter(lined.arg_true(), unjoined)
+            out = out.scatter(done, tagged)
+            spliced = spliced.scatter(done, False)
+    if spliced.any():
         own = spliced.gather(rows)
         texts = _spliced(
             joined.filter(spliced),
@@ -129,17 +179,45 @@ def _rewritten_checked(values: pl.Series, rule: PatternRule, verdicts: PhoneVerd
             valid.filter(own),
             counts.filter(spliced),
             rule,
-            verdicts.places,
+            verdicts,
         )
         if texts is None:  # never expected: the rows take the fenced rewrite
             fenced = fenced | spliced
         else:
             out = out.scatter(row_positions(spliced), texts)
     if fenced.any():
-        chosen = values.filter(fenced).to_frame(ELEMENT)
-        rewritten = chosen.select(rewrite_text(pl.col(ELEMENT), rule)).to_series()
+        chosen_rows = values.filter(fenced).to_frame(ELEMENT)
+        rewritten = chosen_rows.select(rewrite_text(pl.col(ELEMENT), rule)).to_series()
         out = out.scatter(row_positions(fenced), rewritten)
     return out
+
+
+def _tagged_in_place(
+    texts: pl.Series, candidates: pl.Series, facts: pl.DataFrame, rule: PatternRule
+) -> pl.Series:
+    """Per row of `texts` (with joiners, no control character of ours) and its one
+    passing candidate (a whole match, `facts` its facts): the row with the candidate's
+    value replaced by the tag, as the fenced rewrite writes it (the joiners still in);
+    null where the candidate is found more than once in the row, or its value's place
+    is not known (never expected). A candidate found once in its row is found where it
+    matched: a split at its first place, not a second pass of the pattern over the row
+    (`_spliced`'s), places it. It is found once when the text after the first place's
+    first character does not hold it (which also finds it overlapping itself there)."""
+    frame = facts.select(_LEAD, _TRAIL).with_columns(
+        texts.str.splitn(candidates, 2).struct.rename_fields([_BEFORE, _AFTER]).alias(_TEXT),
+        candidates.alias(ELEMENT),
+    )
+    candidate = pl.col(ELEMENT)
+    after = pl.col(_TEXT).struct.field(_AFTER)
+    again = pl.concat_str(candidate.str.slice(1), after).str.contains(candidate, literal=True)
+    written = pl.concat_str(
+        pl.col(_TEXT).struct.field(_BEFORE),
+        pl.col(_LEAD),
+        pl.lit(tag(rule.label)),
+        pl.col(_TRAIL),
+        after,
+    )
+    return frame.select(pl.when(~again).then(written)).to_series()
 
 
 def _spliced(
@@ -148,22 +226,23 @@ def _spliced(
     valid: pl.Series,
     counts: pl.Series,
     rule: PatternRule,
-    places: CandidateForms | None = None,
+    facts: CandidateFacts | None = None,
 ) -> pl.Series | None:
     """Rows with passing candidates (with joiners, no control character of ours)
     rewritten as the fenced rewrite does, with the verdicts already reached: every
     passing candidate's value replaced by the tag, its lead and trail kept, the others
-    left as they are. The text is split where the pattern matches (a replace by OPEN,
-    which no such row holds), and piece i + 1 of a row follows its candidate i: the
-    split finds the same matches in the same order as the extraction (the same pattern
-    over the same text). A replacement without group references lets the regex engine
-    find the matches without resolving their groups: the replace by lead, tag and trail
-    this stands in for cost twice as much. `candidates` and `valid` are per candidate, in
-    row order; `counts` is each row's number of candidates. None if the pieces and
-    candidates do not line up in every row (a row with one piece too many and another
-    with one too few would shift candidates from one row to the other). `places` (from
-    `phone_verdicts`) remembers where the passing candidates' values are; without it,
-    each call starts a memory of its own."""
+    left as they are. For the rows `_tagged_in_place` leaves (two passing candidates,
+    or one found twice in its row). The text is split where the pattern matches (a
+    replace by OPEN, which no such row holds), and piece i + 1 of a row follows its
+    candidate i: the split finds the same matches in the same order as the extraction
+    (the same pattern over the same text). A replacement without group references lets
+    the regex engine find the matches without resolving their groups: the replace by
+    lead, tag and trail this stands in for cost twice as much. `candidates` and `valid`
+    are per candidate, in row order; `counts` is each row's number of candidates. None
+    if the pieces and candidates do not line up in every row (a row with one piece too
+    many and another with one too few would shift candidates from one row to the
+    other). `facts` (from `phone_verdicts`) remembers where the passing candidates'
+    values are; without it, each call starts a memory of its own."""
     pieces = joined.str.replace_all(rule.regex, OPEN, literal=False).str.split(OPEN).to_arrow()
     if isinstance(pieces, pa.ChunkedArray):
         pieces = pieces.combine_chunks()
@@ -173,7 +252,7 @@ def _spliced(
     lined_up = len(counts) == len(joined) and (lengths - 1 == counts.cast(pl.Int64)).all()
     if pieces.null_count or not lined_up or len(flat) - len(joined) != len(candidates):
         return None
-    known = CandidateForms(_value_places) if places is None else places
+    known = phone_verdicts() if facts is None else facts
     written = _written(candidates, valid, rule, known)
     if written is None:
         return None
@@ -190,48 +269,51 @@ def _spliced(
 
 
 def _written(
-    candidates: pl.Series, valid: pl.Series, rule: PatternRule, places: CandidateForms
+    candidates: pl.Series, valid: pl.Series, rule: PatternRule, facts: CandidateFacts
 ) -> pl.Series | None:
     """Per candidate (a whole match), what the rewrite writes for it: for a passing one
-    its lead, the tag and its trail (`_value_places`, remembered in `places`); a failing
+    its lead, the tag and its trail (`_value_places`, remembered in `facts`); a failing
     one as it is. None if a value is not in its match (never expected)."""
     chosen = candidates.filter(valid)
     if chosen.is_empty():
         return candidates
-    where = places.written(chosen)
-    if where.null_count():
+    places = facts.of(chosen)
+    done = places.select(pl.concat_str(pl.col(_LEAD), pl.lit(tag(rule.label)), pl.col(_TRAIL)))
+    if done.to_series().null_count():
         return None
-    done = where.str.replace(OPEN, tag(rule.label), literal=True)
     # `candidates` is the caller's: `scatter` writes into a copy.
-    return candidates.clone().scatter(row_positions(valid), done)
+    return candidates.clone().scatter(row_positions(valid), done.to_series())
 
 
-def _value_places(distinct: pl.Series) -> pl.Series:
-    """Per distinct passing candidate of rows holding no control character of ours: its
-    lead, OPEN and its trail, found around its value (`phone_values`). The value's first
-    place in the match is its own: a lead is one character, or one and up to three
-    stars, and a value holds no star and is no run of one character, so none starts
-    inside the lead. Null if the value is not in the match."""
+def _value_places(distinct: pl.Series, values: pl.Series) -> pl.DataFrame:
+    """Per distinct passing candidate of rows holding no control character of ours (and
+    its value, `phone_values`): its lead and its trail, the text before its value and
+    after it, null if the value is not in it. The value's first place in the match is
+    its own: a lead is one character, or one and up to three stars, and a value holds no
+    star and is no run of one character, so none starts inside the lead."""
     match = pl.col(ELEMENT)
     value = pl.col(_VALUE)
     # Byte offsets throughout (`find` gives bytes): a lead, and a space in a value
     # (`\s` before an extension), may be beyond ASCII.
     at = match.str.find(value, literal=True)
     raw = match.cast(pl.Binary)
-    place = pl.concat_str(
-        raw.bin.head(at).cast(pl.String),
-        pl.lit(OPEN),
-        raw.bin.slice(at + value.str.len_bytes()).cast(pl.String),
+    frame = pl.DataFrame({ELEMENT: distinct, _VALUE: values})
+    return frame.select(
+        raw.bin.head(at).cast(pl.String).alias(_LEAD),
+        raw.bin.slice(at + value.str.len_bytes()).cast(pl.String).alias(_TRAIL),
     )
-    frame = pl.DataFrame({ELEMENT: distinct, _VALUE: phone_values(distinct)})
-    return frame.select(place.alias(ELEMENT)).to_series()
 
 
 _VALUE: Final = "value"
+_TEXT: Final = "text"
+_BEFORE: Final = "before"
+_AFTER: Final = "after"
 
 
-def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """Three answers from the scans for any of them (few rows hold one; a scan per answer
+def _joined_and_unusual(
+    values: pl.Series,
+) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
+    """Four answers from the scans for any of them (few rows hold one; a scan per answer
     cost ~40% more, the control characters' as dear as any scan for what it reads):
 
     - `values` with joiners after the separators that start another value (`JOINED`),
@@ -241,6 +323,8 @@ def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Ser
       candidate until parted: those rows took the fenced rewrite, or were missed when
       they held another candidate (100k address blocks 'John Doe\n555-123-4567\n12 Main
       Street': the rule's CPU 0.36 s then, 0.26 s now).
+    - Which values may hold such joiners (all those holding any of the bytes scanned
+      for: a superset, so only those need the joiners taken out again).
     - Which values hold a control character used here.
     - Which must take the fenced rewrite: numbers joined by "/" that only it parts
       (phone_bounds.holds_slashed_chain); among the rows with a line break or a "/"
@@ -260,7 +344,7 @@ def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Ser
     unusual = pl.repeat(False, len(values), eager=True)
     slashed = pl.repeat(False, len(values), eager=True)
     if not either.any():
-        return values, unusual, slashed
+        return values, either, unusual, slashed
     where = row_positions(either)
     few = values.filter(either)
     marked = few.str.contains(markers)
@@ -288,45 +372,33 @@ def _joined_and_unusual(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Ser
             joined = joined.scatter(odd.arg_true(), lined)
             changed = True
     if not changed:
-        return values, unusual, slashed
+        return values, either, unusual, slashed
     # `scatter` writes in place: into a copy, never the caller's values.
-    return values.clone().scatter(where, joined), unusual, slashed
+    return values.clone().scatter(where, joined), either, unusual, slashed
 
 
 _RUN_BYTES_MIN: Final = 17
 _SPACED: Final = r"[0-9]\s[0-9+(]"
 
 
-def _rows_with_phone_runs(
-    candidates: pl.Series, rows: pl.Series, valid: pl.Series, runs: CandidateVerdicts
-) -> pl.Series:
-    """The rows (of `rows`, one per candidate) with a failing candidate that holds phone
-    numbers once split at its whitespace (`runs` remembers which do)."""
-    # Lengths first (no scan, no copy): 16 digits and a space at least. Most failing
-    # candidates are short (dates, amounts).
-    long = (candidates.str.len_bytes() >= _RUN_BYTES_MIN) & ~valid
-    if not long.any():
-        return rows.clear()
-    return rows.filter(long).filter(runs.passing(candidates.filter(long)))
-
-
-def _holds_phones(distinct: pl.Series) -> pl.Series:
-    """Per distinct failing candidate of 16 digits or more: whether it holds phone
-    numbers once split at its whitespace. Those without a space between digits are
-    left out first: most are ids of one word."""
+def _holds_phones(distinct: pl.Series, values: pl.Series) -> pl.Series:
+    """Per distinct failing candidate of 16 digits or more (and its value): whether it
+    holds phone numbers once split at its whitespace. Those without a space between
+    digits are left out first: most are ids of one word."""
     spaced = distinct.str.contains(_SPACED).fill_null(False)
     held = pl.repeat(False, len(distinct), eager=True)
     if not spaced.any():
         return held
-    holds = holds_phones(phone_values(distinct.filter(spaced)))
+    holds = holds_phones(values.filter(spaced))
     # `held` is this function's own: `scatter` may write into it.
     return held.scatter(spaced.arg_true(), holds)
 
 
-def _phones_passing(distinct: pl.Series) -> pl.Series:
-    """Per distinct candidate (a whole match): whether its value passes the phone check."""
-    values = phone_values(distinct).to_frame("value")
-    return values.select(VALIDATORS["phone"](pl.col("value")).fill_null(False)).to_series()
+def _phones_passing(values: pl.Series) -> pl.Series:
+    """Per value of a distinct candidate (`phone_values`): whether it passes the phone
+    check."""
+    frame = values.to_frame(_VALUE)
+    return frame.select(VALIDATORS["phone"](pl.col(_VALUE)).fill_null(False)).to_series()
 
 
 def _rows_among(rows: pl.Series, height: int) -> pl.Series:

@@ -29,7 +29,6 @@ from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INT
 from sluice.server.pipeline.redaction.json_keys import json_key_regex, rewrite_json_keys
 from sluice.server.pipeline.redaction.keeping_own_names import rewrite_text_keeping
 from sluice.server.pipeline.redaction.phone_one_pass import (
-    PhoneVerdicts,
     phone_verdicts,
     rewrite_checked,
     rewrites_in_one_pass,
@@ -49,6 +48,7 @@ from sluice.server.pipeline.redaction.schema_walk import (
     walk,
 )
 from sluice.server.pipeline.redaction.text import rewrite_text
+from sluice.server.pipeline.redaction.verdicts import CandidateFacts
 from sluice.server.pipeline.source import ROW_INDEX
 
 COUNTER_PREFIX: Final = "__sluice_c"
@@ -456,7 +456,7 @@ def _whole_value_rewrite(rule: ColumnRule) -> Rewrite:
 
 
 def _text_rewrite(
-    rule: PatternRule, own_names: list[str], verdicts: PhoneVerdicts | None
+    rule: PatternRule, own_names: list[str], verdicts: CandidateFacts | None
 ) -> Rewrite:
     if own_names:
         own = [pl.col(name) for name in own_names]
