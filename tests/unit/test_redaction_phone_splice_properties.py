@@ -6,7 +6,7 @@ look-alikes, the same number again, and the characters that lead, trail or join 
 from __future__ import annotations
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sluice.server.pipeline.redaction.phone_one_pass import phone_verdicts, rewrite_checked
@@ -54,6 +54,11 @@ _SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Heal
 
 @_SETTINGS
 @given(st.lists(_ROW, min_size=1, max_size=12))
+# The kind of row where the first place a search finds the number is no match (it runs
+# into a letter) and a later one is: a split at the first place would tag the wrong one.
+# Generated rows hit it in only some runs (the review's mutation survived 5 of 7 seeds).
+@example(["a 555-123-4567x and b 555-123-4567"])
+@example(["(555) 123-4567x, (555) 123-4567"])
 def test_one_pass_gives_the_checked_and_fenced_rewrite(rows: list[str]) -> None:
     before, after = _both(list(rows))
     assert after == before
