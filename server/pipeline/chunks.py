@@ -129,11 +129,13 @@ def encode_chunks(
                     last_key = resume_key(batch.select(resume_columns).row(-1))
                     batch = batch.drop(resume_columns)
                 batch = _take_counters(batch, config.redactor.counters, counts)
-                pieces = encoder.encode_pieces(batch.drop(ROW_INDEX))
-                segment = Segment(index, pieces, batch.height, source_end)
-                records += batch.height
-                encoded += segment.size
-                yield segment
+                # In slices when the format allows (EncoderKind.slice_rows): the caller
+                # sees a stop between segments. Boundaries are still decided per batch.
+                for part in _slices(batch.drop(ROW_INDEX), config.encoder.slice_rows):
+                    segment = Segment(index, encoder.encode_pieces(part), part.height, source_end)
+                    records += part.height
+                    encoded += segment.size
+                    yield segment
             if records == 0:
                 return
             if skipped is not None:
@@ -153,6 +155,14 @@ def encode_chunks(
             index += 1
         finally:
             encoder.close()
+
+
+def _slices(batch: pl.DataFrame, rows: int | None) -> Iterator[pl.DataFrame]:
+    if rows is None or batch.height <= rows:
+        yield batch
+        return
+    for start in range(0, batch.height, rows):
+        yield batch.slice(start, rows)
 
 
 def resume_key(values: tuple[object, ...]) -> tuple[CursorValue, ...] | None:
