@@ -27,6 +27,17 @@ class ChunkContext:
     workers: int = 0
 
 
+@dataclass(frozen=True)
+class SizeEstimate:
+    """What an encoder that holds records back knows of its chunk's size (see
+    Encoder.size_estimate)."""
+
+    #: Records given to `encode` whose bytes it has not returned yet.
+    rows_held: int
+    #: Encoded bytes per record, from the chunk's records whose bytes are made.
+    bytes_per_row: float
+
+
 class Encoder(Protocol):
     """Turns record batches into the bytes of one chunk file.
 
@@ -49,6 +60,16 @@ class Encoder(Protocol):
         the encoder goes on, so an encoder may not reuse a buffer it handed over. By
         default, the one piece."""
         return (self.encode(batch),)
+
+    def size_estimate(self) -> SizeEstimate | None:
+        """For chunk sizes, when the encoder returns records' bytes only some calls later
+        (Parquet's row groups, made on workers): how many records it holds and what a
+        record costs so far, waiting for the first held records' bytes if none are made
+        yet. It depends only on the records given since the chunk's start, never on how
+        fast workers were, so chunk boundaries stay a function of the rows. By default
+        None: every call returned its records' bytes, which the chunk counts as they
+        come."""
+        return None
 
     def finish(self) -> bytes:
         """The file's closing bytes (a footer, a closing bracket), possibly empty."""
