@@ -4,6 +4,7 @@ threads, a local folder sink, zstd as `sluice demo` uses), one line per run.
 
     .venv/bin/python -m benchmarks.text_formats_cpu [--rows 300000] [--rounds 3]
                                                     [--formats yaml,xml] [--source FILE]
+                                                    [--chunk-mib N]
 
 The formats alternate within each round, so a busy machine weighs on both alike. Made
 for the YAML encoder's rewrite (session 22): PyYAML's representer made a YAML export of
@@ -28,11 +29,14 @@ def main(argv: list[str] | None = None) -> None:
     # The demo's events (seed 7) by default; any Parquet file of them may stand in.
     parser.add_argument("--source", type=Path, default=None)
     parser.add_argument("--label", default="")
+    # Chunk target in MiB (0: the server's default, 64 MiB).
+    parser.add_argument("--chunk-mib", type=int, default=0)
     args = parser.parse_args(argv)
     source = args.source or dataset(args.rows, "parquet")
     for round_number in range(1, args.rounds + 1):
         for fmt in args.formats.split(","):
-            run = sluice_run(source, Case(fmt, fmt, "zstd"), threads=1, profile_dir=None)
+            case = Case(fmt, fmt, "zstd")
+            run = sluice_run(source, case, threads=1, profile_dir=None, chunk_mib=args.chunk_mib)
             print(
                 f"{args.label}\tround {round_number}\t{fmt}\tcpu {run.cpu:.2f} s"
                 f"\twall {run.wall:.2f} s\tstored {run.stored:,} B",
