@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 import yaml
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from sluice.server.pipeline.encoders import ENCODERS, ChunkContext
@@ -51,6 +51,7 @@ def test_awkward_strings_read_back_as_the_same_strings(
     values: list[str | None], names: list[str]
 ) -> None:
     column, field = names
+    assume(column not in {"listed", "nested"} and field != "inner")
     frame = pl.DataFrame(
         {
             column: pl.Series(values, dtype=pl.String),
