@@ -41,8 +41,9 @@ class SizeEstimate:
 class Encoder(Protocol):
     """Turns record batches into the bytes of one chunk file.
 
-    Every encoder declares the contract by subclassing it: `encode_pieces` and
-    `finish_in_pieces` are capabilities an encoder may do better than their defaults here,
+    Every encoder declares the contract by subclassing it: `encode_pieces`,
+    `finish_in_pieces` and `size_estimate` are capabilities an encoder may do better than
+    their defaults here,
     and the pipeline only calls them, never asks which encoder it holds.
     """
 
