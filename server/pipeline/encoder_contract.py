@@ -43,8 +43,8 @@ class Encoder(Protocol):
 
     Every encoder declares the contract by subclassing it: `encode_pieces`,
     `finish_in_pieces` and `size_estimate` are capabilities an encoder may do better than
-    their defaults here,
-    and the pipeline only calls them, never asks which encoder it holds.
+    their defaults here, and the pipeline only calls them, never asks which encoder it
+    holds.
     """
 
     def encode(self, batch: pl.DataFrame) -> bytes:
