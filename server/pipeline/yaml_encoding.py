@@ -110,6 +110,10 @@ def _scalar(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return _float(value)
     if dtype.is_integer():
         return value.cast(pl.String)
+    if isinstance(dtype, pl.Binary):
+        # Bytes are no text (a strict UTF-8 cast fails on b"\xff", or reads b"abc" back
+        # as a string): YAML's binary tag with base64, which safe loaders read as bytes.
+        return pl.concat_str(pl.lit('!!binary "'), value.bin.encode("base64"), pl.lit('"'))
     return _string(value.cast(pl.String))
 
 

@@ -81,3 +81,32 @@ def test_awkward_words_are_quoted_and_plain_words_are_not() -> None:
         assert f"- v: {plain}\n" in text
     for word in ("yes", "no", "null", "~", "1e3", "0x1F", "2026-01-01"):
         assert f'- v: "{word}"\n' in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.binary(max_size=12)), min_size=1, max_size=8))
+def test_binary_values_read_back_as_the_same_bytes(values: list[bytes | None]) -> None:
+    # PostgreSQL bytea and SQLite BLOB columns reach the encoder as pl.Binary: bytes that
+    # are no UTF-8 (b"\xff") must not fail the export, and UTF-8 ones (b"abc") must not come
+    # back as strings, at the top level, in lists and in structs, empty or null.
+    frame = pl.DataFrame(
+        {
+            "b": pl.Series(values, dtype=pl.Binary),
+            "listed": pl.Series([values] * len(values), dtype=pl.List(pl.Binary)),
+            "nested": pl.Series(
+                [{"x": v, "inner": [{"x": v}]} for v in values],
+                dtype=pl.Struct({"x": pl.Binary, "inner": pl.List(pl.Struct({"x": pl.Binary}))}),
+            ),
+        }
+    )
+    expected = frame.to_dicts()
+    python, libyaml = round_trip(frame)
+    assert python == expected
+    assert libyaml == expected
+
+
+def test_binary_is_written_as_base64_with_the_binary_tag() -> None:
+    frame = pl.DataFrame({"b": pl.Series([b"abc", b"\xff\x00", b""], dtype=pl.Binary)})
+    encoder = ENCODERS["yaml"].make(ChunkContext("e", "d", 0))
+    text = encoder.encode(frame).decode()
+    assert '- b: !!binary "YWJj"\n- b: !!binary "/wA="\n- b: !!binary ""\n' in text
