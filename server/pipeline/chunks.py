@@ -26,6 +26,7 @@ row group metadata) is left out of the estimate: a few KiB per row group.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -87,22 +88,28 @@ class RowStream:
 
     def __init__(self, batches: Iterator[pl.DataFrame]) -> None:
         self._batches = batches
-        self._pending: pl.DataFrame | None = None
+        #: Frames read but not taken yet, in order (a peeked one first).
+        self._queue: deque[pl.DataFrame] = deque()
 
     def take(self, rows: int) -> pl.DataFrame | None:
         parts: list[pl.DataFrame] = []
         need = rows
         while need > 0:
-            if self._pending is None or self._pending.height == 0:
+            if not self._queue:
                 following = next(self._batches, None)
                 if following is None:
                     break
-                self._pending = following
+                self._queue.append(following)
                 continue
-            part = self._pending.slice(0, need)
-            self._pending = self._pending.slice(need)
-            parts.append(part)
-            need -= part.height
+            head = self._queue[0]
+            part = head.slice(0, need)
+            if head.height > need:
+                self._queue[0] = head.slice(need)
+            else:
+                self._queue.popleft()
+            if part.height:
+                parts.append(part)
+                need -= part.height
         if not parts:
             return None
         # One contiguous chunk per batch: Arrow-based encoders write one record batch per
@@ -111,6 +118,14 @@ class RowStream:
         if len(parts) > 1:
             return pl.concat(parts, rechunk=True)
         return parts[0] if max(parts[0].n_chunks("all"), default=1) == 1 else parts[0].rechunk()
+
+    def peek(self, rows: int) -> pl.DataFrame | None:
+        """The next `rows` rows (fewer at the end), left to be taken: later takes slice
+        the one contiguous frame returned."""
+        frame = self.take(rows)
+        if frame is not None:
+            self._queue.appendleft(frame)
+        return frame
 
 
 def encode_chunks(
@@ -137,6 +152,12 @@ def encode_chunks(
             counts: dict[str, int] = {}
             cursor_max: CursorValue = None
             last_key: tuple[CursorValue, ...] | None = None
+            if config.encoder.first_batch_rows is not None:
+                # The chunk's first batch is cut small; what the encoder decides once per
+                # chunk (Parquet's dictionaries) is still decided from a whole batch.
+                sample = rows.peek(min(batch_rows, config.chunk_max_rows))
+                if sample is not None:
+                    encoder.sample(sample.drop(_hidden_columns(config, resume_columns)))
             while records < config.chunk_max_rows and encoded < config.chunk_target_bytes:
                 wanted = _rows_wanted(config, encoder, records, encoded, batch_rows)
                 batch = rows.take(wanted) if wanted else None
@@ -205,6 +226,12 @@ def _rows_wanted(
         return wanted
     # A sliver of room is left empty: a row group that small costs more than it holds.
     return room if room >= SPLIT_ROWS_AT_LEAST else 0
+
+
+def _hidden_columns(config: PipelineConfig, resume_columns: list[str]) -> list[str]:
+    """The columns of a read batch that the encoder never sees."""
+    cursor = [CURSOR_COLUMN] if config.query.cursor else []
+    return [ROW_INDEX, *cursor, *resume_columns, *config.redactor.counters]
 
 
 def _slices(batch: pl.DataFrame, rows: int | None) -> Iterator[pl.DataFrame]:

@@ -42,9 +42,9 @@ class Encoder(Protocol):
     """Turns record batches into the bytes of one chunk file.
 
     Every encoder declares the contract by subclassing it: `encode_pieces`,
-    `finish_in_pieces` and `size_estimate` are capabilities an encoder may do better than
-    their defaults here, and the pipeline only calls them, never asks which encoder it
-    holds.
+    `finish_in_pieces`, `sample` and `size_estimate` are capabilities an encoder may do
+    better than their defaults here, and the pipeline only calls them, never asks which
+    encoder it holds.
     """
 
     def encode(self, batch: pl.DataFrame) -> bytes:
@@ -61,6 +61,14 @@ class Encoder(Protocol):
         the encoder goes on, so an encoder may not reuse a buffer it handed over. By
         default, the one piece."""
         return (self.encode(batch),)
+
+    def sample(self, rows: pl.DataFrame) -> None:
+        """The chunk's first whole batch (`batch_rows` rows, fewer at the chunk's or the
+        source's end), given before the first `encode` by a pipeline that cuts that batch
+        smaller (EncoderKind.first_batch_rows): choices made once per chunk (Parquet's
+        dictionaries) are made from it, as they were from the uncut batch. The rows are
+        the ones the next calls encode, so the choice depends only on the chunk's rows.
+        By default ignored."""
 
     def size_estimate(self) -> SizeEstimate | None:
         """For chunk sizes, when the encoder returns records' bytes only some calls later
