@@ -36,6 +36,8 @@ class SizeEstimate:
     rows_held: int
     #: Encoded bytes per record, from the chunk's records whose bytes are made.
     bytes_per_row: float
+    #: The bytes of the records held, when they are all made (a settled estimate).
+    bytes_held: int | None = None
 
 
 class Encoder(Protocol):
@@ -70,12 +72,15 @@ class Encoder(Protocol):
         the ones the next calls encode, so the choice depends only on the chunk's rows.
         By default ignored."""
 
-    def size_estimate(self) -> SizeEstimate | None:
+    def size_estimate(self, *, settled: bool = False) -> SizeEstimate | None:
         """For chunk sizes, when the encoder returns records' bytes only some calls later
         (Parquet's row groups, made on workers): how many records it holds and what a
         record costs so far, waiting for the first held records' bytes if none are made
-        yet. It depends only on the records given since the chunk's start, never on how
-        fast workers were, so chunk boundaries stay a function of the rows. By default
+        yet. `settled`: waits for every held record's bytes, which it gives exactly
+        (bytes_held), and the bytes per row of the chunk's later records (the first ones
+        can cost more: Parquet's small first row group). It depends only on the records
+        given since the chunk's start, never on how fast workers were, so chunk
+        boundaries stay a function of the rows. By default
         None: every call returned its records' bytes, which the chunk counts as they
         come."""
         return None

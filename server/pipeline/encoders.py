@@ -235,10 +235,9 @@ class ParquetEncoder(Encoder):
         self._pool: ThreadPoolExecutor | None = None
         #: The chunk's writer options and reference footer, made by a worker.
         self._setup: Future[_ChunkSetup] | None = None
-        #: Rows of each pending row group; bytes and rows of the ones returned.
+        #: Rows of each pending row group; rows and bytes of each one returned.
         self._pending_rows: deque[int] = deque()
-        self._made_bytes = 0
-        self._made_rows = 0
+        self._made: list[tuple[int, int]] = []
         #: The chunk's first whole batch, to choose its dictionaries from (see `sample`).
         self._sample: pl.DataFrame | None = None
 
@@ -274,19 +273,30 @@ class ParquetEncoder(Encoder):
         for the whole chunk (+15% bytes)."""
         self._sample = rows
 
-    def size_estimate(self) -> SizeEstimate | None:
+    def size_estimate(self, *, settled: bool = False) -> SizeEstimate | None:
         """The rows of the row groups held back, and the bytes per row of the ones
-        returned, or of the chunk's first row group (waited for) before any is."""
-        if self._made_rows:
-            made, rows = self._made_bytes, self._made_rows
-        elif self._pending:
-            try:
+        returned, or of the chunk's first row group (waited for) before any is.
+        `settled`: waits for every held row group; their bytes exactly, and the bytes per
+        row of the chunk's row groups after its small first one (if any is made)."""
+        try:
+            if settled:
+                held = [len(part.result().data) for part in self._pending]
+                sizes = [*self._made, *zip(self._pending_rows, held, strict=True)]
+                later = sizes[1:] or sizes
+                rows = sum(r for r, _ in later)
+                if not rows:
+                    return None
+                per_row = sum(b for _, b in later) / rows
+                return SizeEstimate(sum(self._pending_rows), per_row, sum(held))
+            if self._made:
+                made, rows = sum(b for _, b in self._made), sum(r for r, _ in self._made)
+            elif self._pending:
                 made, rows = len(self._pending[0].result().data), self._pending_rows[0]
-            except BaseException:
-                self.close()
-                raise
-        else:
-            return None
+            else:
+                return None
+        except BaseException:
+            self.close()
+            raise
         return SizeEstimate(sum(self._pending_rows), made / max(1, rows))
 
     def finish(self) -> bytes:
@@ -336,8 +346,7 @@ class ParquetEncoder(Encoder):
         """The oldest row group's bytes, waiting for its worker if needed."""
         try:
             part = self._pending.popleft().result()
-            self._made_rows += self._pending_rows.popleft()
-            self._made_bytes += len(part.data)
+            self._made.append((self._pending_rows.popleft(), len(part.data)))
             return self._stitcher.add_pieces(part)
         except BaseException:
             self.close()
