@@ -182,8 +182,11 @@ def encode_chunks(
                 batch = _take_counters(batch, config.redactor.counters, counts)
                 # In slices when the format allows (EncoderKind.slice_rows): the caller
                 # sees a stop between segments. Boundaries are still decided per batch.
-                for part in _slices(batch.drop(ROW_INDEX), config.encoder.slice_rows):
-                    segment = Segment(index, encoder.encode_pieces(part), part.height, source_end)
+                for start, part in _slices(batch.drop(ROW_INDEX), config.encoder.slice_rows):
+                    # Progress counts the source rows up to the slice's last, not the
+                    # batch's (the chunk's source_end stays the batch's end).
+                    read = int(positions[start + part.height - 1]) + 1
+                    segment = Segment(index, encoder.encode_pieces(part), part.height, read)
                     records += part.height
                     encoded += segment.size
                     yield segment
@@ -248,12 +251,13 @@ def _hidden_columns(config: PipelineConfig, resume_columns: list[str]) -> list[s
     return [ROW_INDEX, *cursor, *resume_columns, *config.redactor.counters]
 
 
-def _slices(batch: pl.DataFrame, rows: int | None) -> Iterator[pl.DataFrame]:
+def _slices(batch: pl.DataFrame, rows: int | None) -> Iterator[tuple[int, pl.DataFrame]]:
+    """The batch in slices of at most `rows` rows, each with its first row's offset."""
     if rows is None or batch.height <= rows:
-        yield batch
+        yield 0, batch
         return
     for start in range(0, batch.height, rows):
-        yield batch.slice(start, rows)
+        yield start, batch.slice(start, rows)
 
 
 def resume_key(values: tuple[object, ...]) -> tuple[CursorValue, ...] | None:

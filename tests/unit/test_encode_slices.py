@@ -153,3 +153,23 @@ def test_a_stop_mid_batch_leaves_the_rest_of_the_batch_unencoded(source: Path, f
     # just before looking); the batch of 1,200 rows is never encoded whole.
     assert len(observer.calls) - observer.calls_at_stop <= 1
     assert sum(observer.calls) < BATCH_ROWS
+
+
+@dataclass
+class ProgressObserver(Observer):
+    seen: list[tuple[int, int]] = field(default_factory=list)
+
+    def progress(self, progress: PipelineProgress) -> None:
+        self.seen.append((progress.records, progress.source_rows_done))
+
+
+def test_progress_counts_the_source_rows_of_the_slices_written(source: Path) -> None:
+    # Each slice's segment carried its batch's end, so progress claimed the whole batch
+    # read after its first slice (1,200 source rows done with 100 records written).
+    plan = plan_for(source, "yaml", target_bytes=64 * 1024 * 1024)
+    _, observer = run(plan, SLICE, ProgressObserver())
+    assert len(observer.seen) > ROWS // BATCH_ROWS
+    # Every source row is a record here (nothing filtered or skipped).
+    assert all(done == records for records, done in observer.seen), observer.seen[:5]
+    assert observer.seen[-1] == (ROWS, ROWS)
+    assert [(c.records, c.source_start, c.source_end) for c in observer.chunks] == [(ROWS, 0, ROWS)]
