@@ -27,12 +27,26 @@ class ChunkContext:
     workers: int = 0
 
 
+@dataclass(frozen=True)
+class SizeEstimate:
+    """What an encoder that holds records back knows of its chunk's size (see
+    Encoder.size_estimate)."""
+
+    #: Records given to `encode` whose bytes it has not returned yet.
+    rows_held: int
+    #: Encoded bytes per record, from the chunk's records whose bytes are made.
+    bytes_per_row: float
+    #: The bytes of the records held, when they are all made (a settled estimate).
+    bytes_held: int | None = None
+
+
 class Encoder(Protocol):
     """Turns record batches into the bytes of one chunk file.
 
-    Every encoder declares the contract by subclassing it: `encode_pieces` and
-    `finish_in_pieces` are capabilities an encoder may do better than their defaults here,
-    and the pipeline only calls them, never asks which encoder it holds.
+    Every encoder declares the contract by subclassing it: `encode_pieces`,
+    `finish_in_pieces`, `sample` and `size_estimate` are capabilities an encoder may do
+    better than their defaults here, and the pipeline only calls them, never asks which
+    encoder it holds.
     """
 
     def encode(self, batch: pl.DataFrame) -> bytes:
@@ -49,6 +63,27 @@ class Encoder(Protocol):
         the encoder goes on, so an encoder may not reuse a buffer it handed over. By
         default, the one piece."""
         return (self.encode(batch),)
+
+    def sample(self, rows: pl.DataFrame) -> None:
+        """The chunk's first whole batch (`batch_rows` rows, fewer at the chunk's or the
+        source's end), given before the first `encode` by a pipeline that cuts that batch
+        smaller (EncoderKind.first_batch_rows): choices made once per chunk (Parquet's
+        dictionaries) are made from it, as they were from the uncut batch. The rows are
+        the ones the next calls encode, so the choice depends only on the chunk's rows.
+        By default ignored."""
+
+    def size_estimate(self, *, settled: bool = False) -> SizeEstimate | None:
+        """For chunk sizes, when the encoder returns records' bytes only some calls later
+        (Parquet's row groups, made on workers): how many records it holds and what a
+        record costs so far, waiting for the first held records' bytes if none are made
+        yet. `settled`: waits for every held record's bytes, which it gives exactly
+        (bytes_held), and the bytes per row of the chunk's later records (the first ones
+        can cost more: Parquet's small first row group). It depends only on the records
+        given since the chunk's start, never on how fast workers were, so chunk
+        boundaries stay a function of the rows. By default
+        None: every call returned its records' bytes, which the chunk counts as they
+        come."""
+        return None
 
     def finish(self) -> bytes:
         """The file's closing bytes (a footer, a closing bracket), possibly empty."""

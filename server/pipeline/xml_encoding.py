@@ -22,7 +22,8 @@ A chunk is one document, written batch by batch as text (never built as a tree):
   one are written literally, without the attribute.
 - Values in the XSD types' lexical forms: dates and times as in every text format
   (sluice.format.temporal_text, which are valid xs:dateTime/date/time/duration), floats
-  with `NaN`, `INF`, `-INF`, booleans `true`/`false`, decimals in plain notation.
+  with `NaN`, `INF`, `-INF`, booleans `true`/`false`, decimals in plain notation, bytes
+  in base64 (xs:base64Binary).
 
 Every value is turned into text by column-wise Polars expressions, so the bytes depend
 only on the values and the schema: a resumed export writes byte-identical chunks.
@@ -111,6 +112,10 @@ def _value_text(expression: pl.Expr, dtype: pl.DataType) -> pl.Expr:
             .then(pl.lit("-INF"))
             .otherwise(expression.cast(pl.String))
         )
+    if isinstance(dtype, pl.Binary):
+        # Bytes are no text: a strict UTF-8 cast fails on b"\xff" (and bytes that are
+        # UTF-8 may hold characters XML cannot); xs:base64Binary in the XSD.
+        return expression.bin.encode("base64")
     return expression.cast(pl.String)
 
 
@@ -201,6 +206,7 @@ _XSD_TYPES: dict[type[pl.DataType], str] = {
     pl.Datetime: "xs:dateTime",
     pl.Time: "xs:time",
     pl.Duration: "xs:duration",
+    pl.Binary: "xs:base64Binary",
 }
 _TEXT_TYPE = "text"
 

@@ -5,6 +5,7 @@ strings, nulls, nested lists of structs, zoned and naive timestamps."""
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -321,3 +322,28 @@ def test_markdown_is_one_table_whose_cells_read_back_to_the_source() -> None:
 def test_the_bytes_do_not_depend_on_how_the_rows_were_batched(fmt: str) -> None:
     frame = awkward_frame()
     assert encode(fmt, frame, batches=1) == encode(fmt, frame, batches=5)
+
+
+def test_xml_binary_is_base64_and_validates_as_base64_binary() -> None:
+    # PostgreSQL bytea and SQLite BLOB reach the encoder as pl.Binary; b"\xff" is no UTF-8
+    # (a strict cast to text failed the export) and b"\x00" no XML character.
+    values = [b"\xff\x00", b"abc", b"", None]
+    frame = pl.DataFrame(
+        {
+            "b": pl.Series(values, dtype=pl.Binary),
+            "listed": pl.Series([values] * len(values), dtype=pl.List(pl.Binary)),
+            "nested": pl.Series([{"x": v} for v in values], dtype=pl.Struct({"x": pl.Binary})),
+        }
+    )
+    data = encode("xml", frame)
+    schema = etree.XMLSchema(etree.fromstring(xml_schema_document(frame.schema)))
+    document = etree.fromstring(data)
+    schema.assertValid(document)
+
+    def read(element: Any) -> bytes | None:
+        return None if element.get(_XSI_NIL) == "true" else base64.b64decode(element.text or "")
+
+    assert [read(r.find("b")) for r in document] == values
+    assert [[read(i) for i in r.find("listed")] for r in document] == [values] * len(values)
+    assert [read(r.find("nested").find("x")) for r in document] == values
+    assert "<b>YWJj</b>" in data.decode()
