@@ -80,9 +80,11 @@ def plan_export(
     where: str = "",
     max_rows: int = 1_000,
     output: OutputSpec | None = None,
+    chunking: ChunkingSpec | None = None,
 ) -> ExportPlan:
     """The plan of an export of `source` into `tmp_path`/out, under settings that allow
-    both folders and keep their state in `tmp_path`/state."""
+    both folders and keep their state in `tmp_path`/state; chunks of `max_rows` rows
+    unless `chunking` says otherwise."""
     settings = load_settings(
         None,
         {
@@ -97,7 +99,7 @@ def plan_export(
         destination=DestinationSpec(str(tmp_path / "out"), dataset),
         query=QuerySpec(where=where),
         output=output or OutputSpec(),
-        chunking=ChunkingSpec(max_rows=max_rows),
+        chunking=chunking or ChunkingSpec(max_rows=max_rows),
     )
     return build_plan(spec, settings, export_id)
 

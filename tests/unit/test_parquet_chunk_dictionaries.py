@@ -14,17 +14,12 @@ import pyarrow.parquet as pq
 
 from sluice.server.pipeline.encoders import PARQUET_FIRST_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.planning.plan import build_plan
 from sluice.server.planning.spec import (
     ChunkingSpec,
-    DestinationSpec,
-    ExportSpec,
     OutputSpec,
-    SourceSpec,
 )
-from sluice.server.settings import load_settings
 from sluice.sinks import LocalSink
-from tests.unit.exporting import Journal
+from tests.unit.exporting import Journal, plan_export
 
 BATCH_ROWS = 65_536
 ROWS = 2 * BATCH_ROWS
@@ -45,22 +40,14 @@ def test_dictionaries_are_chosen_from_the_first_whole_batch(tmp_path: Path) -> N
     # The case: the small first row group alone would not give `city` a dictionary.
     assert first["city"].n_unique() > PARQUET_FIRST_ROWS // 2
 
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "allowed_source_roots": [source.parent],
-            "allowed_roots": [tmp_path / "out"],
-        },
-        environ={},
-    )
-    spec = ExportSpec(
-        source=SourceSpec(str(source)),
-        destination=DestinationSpec(str(tmp_path / "out"), "d"),
+    plan = plan_export(
+        tmp_path,
+        source,
+        "exp-1",
+        dataset="d",
         output=OutputSpec("parquet", "zstd"),
         chunking=ChunkingSpec(target_bytes=64 * 1024 * 1024),
     )
-    plan = build_plan(spec, settings, "exp-1")
     sink = LocalSink(tmp_path / "out")
     journal = Journal()
     options = PipelineOptions(BATCH_ROWS, 2, 0, b"k" * 32)

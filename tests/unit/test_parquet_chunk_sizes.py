@@ -22,17 +22,12 @@ from sluice.server.committed.verify import verify_export
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.pipeline.chunks import CHUNK_BYTES_NEAR
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.planning.plan import build_plan
 from sluice.server.planning.spec import (
     ChunkingSpec,
-    DestinationSpec,
-    ExportSpec,
     OutputSpec,
-    SourceSpec,
 )
-from sluice.server.settings import load_settings
 from sluice.sinks import LocalSink, MemorySink
-from tests.unit.exporting import Journal
+from tests.unit.exporting import Journal, plan_export
 
 ROWS = 120_000
 TARGET = 1024 * 1024
@@ -50,22 +45,14 @@ def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def test_parquet_chunks_end_near_their_target(
     source: Path, tmp_path: Path, batch_rows: int
 ) -> None:
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "allowed_source_roots": [source.parent],
-            "allowed_roots": [tmp_path / "out"],
-        },
-        environ={},
-    )
-    spec = ExportSpec(
-        source=SourceSpec(str(source)),
-        destination=DestinationSpec(str(tmp_path / "out"), "d"),
+    plan = plan_export(
+        tmp_path,
+        source,
+        "exp-1",
+        dataset="d",
         output=OutputSpec("parquet", "zstd"),
         chunking=ChunkingSpec(target_bytes=TARGET),
     )
-    plan = build_plan(spec, settings, "exp-1")
     sink = LocalSink(tmp_path / "out")
     journal = Journal()
     options = PipelineOptions(batch_rows, 2, 0, b"k" * 32)
@@ -116,22 +103,14 @@ def test_nested_parquet_chunks_end_near_their_target(
         {"id": range(rows), "l": [[{"a": i, "b": [str(i)] * 3}] for i in range(rows)]}
     )
     frame.write_parquet(source)
-    settings = load_settings(
-        None,
-        {
-            "state_dir": tmp_path / "state",
-            "allowed_source_roots": [source.parent],
-            "allowed_roots": [tmp_path / "out"],
-        },
-        environ={},
-    )
-    spec = ExportSpec(
-        source=SourceSpec(str(source)),
-        destination=DestinationSpec(str(tmp_path / "out"), "d"),
+    plan = plan_export(
+        tmp_path,
+        source,
+        "exp-1",
+        dataset="d",
         output=OutputSpec("parquet", "zstd"),
         chunking=ChunkingSpec(target_bytes=target),
     )
-    plan = build_plan(spec, settings, "exp-1")
     sink = LocalSink(tmp_path / "out")
     journal = Journal()
     options = PipelineOptions(batch_rows, 2, 0, b"k" * 32)
