@@ -23,6 +23,7 @@ from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.database_source import pushable_bounds, pushable_ids
 from sluice.server.pipeline.encoders import ENCODERS, REFUSED_FORMATS, EncoderKind
 from sluice.server.pipeline.query import CompiledQuery
+from sluice.server.pipeline.redaction.schema_walk import instance
 from sluice.server.pipeline.source import (
     ROW_INDEX,
     ResolvedSource,
@@ -439,21 +440,33 @@ def _check_on_bad_rows(value: str) -> str:
     return name
 
 
-#: Formats that write bytes natively; the text formats have no notation for them yet.
-_BINARY_FORMATS = {"parquet", "arrow"}
+#: Formats that hold bytes: natively (Parquet, Arrow IPC), or as base64 (XML's
+#: xs:base64Binary, YAML's !!binary); the others have no notation for them.
+_BINARY_FORMATS = {"parquet", "arrow", "xml", "yaml"}
+
+
+def _holds_bytes(dtype: pl.DataType) -> bool:
+    if dtype == pl.Binary:
+        return True
+    if isinstance(dtype, pl.Struct):
+        return any(_holds_bytes(instance(f.dtype)) for f in dtype.fields)
+    if isinstance(dtype, pl.List | pl.Array):
+        return _holds_bytes(instance(dtype.inner))
+    return False
 
 
 def _check_binary_fits(encoder: EncoderKind, schema: pl.Schema) -> None:
-    """Binary columns (BLOBs) only go to formats that hold bytes: the text encoders
-    cannot write them, which would fail the export midway."""
+    """Binary columns (BLOBs), or lists and structs holding bytes, only go to formats that
+    hold bytes: the other encoders cannot write them (Polars' JSON writer panics on
+    bytes inside a list), which would fail the export midway."""
     if encoder.name in _BINARY_FORMATS:
         return
     for name, dtype in schema.items():
-        if dtype == pl.Binary:
+        if _holds_bytes(dtype):
             raise InvalidArgument(
                 "spec.output.format",
                 f"column {quoted(name)} holds bytes, which {encoder.name} cannot write; use "
-                "parquet or arrow, or leave the column out (query.columns)",
+                "parquet, arrow, xml or yaml, or leave the column out (query.columns)",
             )
 
 

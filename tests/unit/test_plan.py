@@ -737,3 +737,33 @@ def test_names_with_a_star_or_caret_inside_are_columns_like_any_other(world: Wor
         source
     )
     assert world.plan(source).schema.names() == ["id", "a*b", "^x", "y$", "s"]
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [pl.List(pl.Binary), pl.Struct({"raw": pl.Binary}), pl.List(pl.Struct({"raw": pl.Binary}))],
+)
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "markdown"])
+def test_bytes_inside_a_list_or_struct_are_refused_for_a_format_without_bytes(
+    world: World, dtype: pl.DataType, fmt: str
+) -> None:
+    """Only a top-level bytes column was looked at: bytes inside a list or struct reached
+    the encoder, and Polars' JSON writer panicked mid-export."""
+    source = world.sources / "nested-bytes.parquet"
+    value = b"\xff\x00"
+    values = [[value]] if isinstance(dtype, pl.List) else [{"raw": value}]
+    if dtype == pl.List(pl.Struct({"raw": pl.Binary})):
+        values = [[{"raw": value}]]
+    pl.DataFrame({"id": [1], "payload": pl.Series(values, dtype=dtype)}).write_parquet(source)
+    error = world.rejected(source, output=OutputSpec(fmt))
+    assert error.violations[0].field == "spec.output.format"
+    assert "'payload' holds bytes" in error.violations[0].description
+
+
+@pytest.mark.parametrize("fmt", ["xml", "yaml", "parquet"])
+def test_bytes_go_to_the_formats_that_hold_them(world: World, fmt: str) -> None:
+    source = world.sources / "bytes.parquet"
+    pl.DataFrame(
+        {"id": [1], "raw": [b"\xff"], "listed": pl.Series([[b"a"]], dtype=pl.List(pl.Binary))}
+    ).write_parquet(source)
+    assert world.plan(source, output=OutputSpec(fmt)).schema.names() == ["id", "raw", "listed"]
