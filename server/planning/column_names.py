@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import polars as pl
 
 from sluice.server.errors import InvalidArgument
+from sluice.server.pipeline.redaction.schema_walk import instance
 
 
 def _is_pattern(name: str) -> bool:
@@ -26,13 +27,9 @@ def _fields(path: str, dtype: pl.DataType) -> Iterator[tuple[str, str]]:
         for field in dtype.fields:
             name = f"{path}.{field.name}"
             yield name, field.name
-            yield from _fields(name, _instance(field.dtype))
+            yield from _fields(name, instance(field.dtype))
     elif isinstance(dtype, pl.List | pl.Array):
-        yield from _fields(f"{path}[]", _instance(dtype.inner))
-
-
-def _instance(dtype: pl.DataType | pl.datatypes.DataTypeClass) -> pl.DataType:
-    return dtype() if isinstance(dtype, pl.datatypes.DataTypeClass) else dtype
+        yield from _fields(f"{path}[]", instance(dtype.inner))
 
 
 def check_column_names(schema: pl.Schema) -> None:
