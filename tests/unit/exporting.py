@@ -24,6 +24,7 @@ from sluice.server.planning.spec import (
     SourceSpec,
 )
 from sluice.server.settings import load_settings
+from sluice.sinks import LocalSink
 from sluice.sinks.base import Sink
 
 
@@ -102,6 +103,26 @@ def plan_export(
         chunking=chunking or ChunkingSpec(max_rows=max_rows),
     )
     return build_plan(spec, settings, export_id)
+
+
+def export_parquet_chunks(
+    tmp_path: Path, source: Path, target_bytes: int, batch_rows: int
+) -> tuple[ExportPlan, LocalSink, Journal]:
+    """Export `source` as zstd Parquet chunks of about `target_bytes` into `tmp_path`/out,
+    reading `batch_rows` rows at a time; the plan, the sink and what was journalled."""
+    plan = plan_export(
+        tmp_path,
+        source,
+        "exp-1",
+        dataset="d",
+        output=OutputSpec("parquet", "zstd"),
+        chunking=ChunkingSpec(target_bytes=target_bytes),
+    )
+    sink = LocalSink(tmp_path / "out")
+    journal = Journal()
+    options = PipelineOptions(batch_rows, 2, 0, b"k" * 32)
+    run_pipeline(plan.pipeline, sink, ResumePoint(), journal, threading.Event(), options)
+    return plan, sink, journal
 
 
 def with_middle_rows_changed(source: Path, folder: Path) -> Path:

@@ -6,20 +6,13 @@ lost its dictionary for the whole chunk (+15% bytes in the review's measurement)
 from __future__ import annotations
 
 import random
-import threading
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
 from sluice.server.pipeline.encoders import PARQUET_FIRST_ROWS
-from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.planning.spec import (
-    ChunkingSpec,
-    OutputSpec,
-)
-from sluice.sinks import LocalSink
-from tests.unit.exporting import Journal, plan_export
+from tests.unit.exporting import export_parquet_chunks
 
 BATCH_ROWS = 65_536
 ROWS = 2 * BATCH_ROWS
@@ -40,18 +33,7 @@ def test_dictionaries_are_chosen_from_the_first_whole_batch(tmp_path: Path) -> N
     # The case: the small first row group alone would not give `city` a dictionary.
     assert first["city"].n_unique() > PARQUET_FIRST_ROWS // 2
 
-    plan = plan_export(
-        tmp_path,
-        source,
-        "exp-1",
-        dataset="d",
-        output=OutputSpec("parquet", "zstd"),
-        chunking=ChunkingSpec(target_bytes=64 * 1024 * 1024),
-    )
-    sink = LocalSink(tmp_path / "out")
-    journal = Journal()
-    options = PipelineOptions(BATCH_ROWS, 2, 0, b"k" * 32)
-    run_pipeline(plan.pipeline, sink, ResumePoint(), journal, threading.Event(), options)
+    plan, sink, journal = export_parquet_chunks(tmp_path, source, 64 * 1024 * 1024, BATCH_ROWS)
 
     assert [c.records for c in journal.chunks] == [ROWS]
     with sink.open(plan.pipeline.chunk_key(0)) as handle:

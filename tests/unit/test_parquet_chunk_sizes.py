@@ -22,12 +22,9 @@ from sluice.server.committed.verify import verify_export
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.pipeline.chunks import CHUNK_BYTES_NEAR
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
-from sluice.server.planning.spec import (
-    ChunkingSpec,
-    OutputSpec,
-)
-from sluice.sinks import LocalSink, MemorySink
-from tests.unit.exporting import Journal, plan_export
+from sluice.server.planning.plan import ExportPlan
+from sluice.sinks import MemorySink
+from tests.unit.exporting import Journal, export_parquet_chunks
 
 ROWS = 120_000
 TARGET = 1024 * 1024
@@ -45,18 +42,7 @@ def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def test_parquet_chunks_end_near_their_target(
     source: Path, tmp_path: Path, batch_rows: int
 ) -> None:
-    plan = plan_export(
-        tmp_path,
-        source,
-        "exp-1",
-        dataset="d",
-        output=OutputSpec("parquet", "zstd"),
-        chunking=ChunkingSpec(target_bytes=TARGET),
-    )
-    sink = LocalSink(tmp_path / "out")
-    journal = Journal()
-    options = PipelineOptions(batch_rows, 2, 0, b"k" * 32)
-    run_pipeline(plan.pipeline, sink, ResumePoint(), journal, threading.Event(), options)
+    plan, sink, journal = export_parquet_chunks(tmp_path, source, TARGET, batch_rows)
 
     sizes = [chunk.stored_bytes for chunk in journal.chunks]
     shares = [size / TARGET for size in sizes]
@@ -82,12 +68,7 @@ def test_parquet_chunks_end_near_their_target(
 
     # The cuts depend only on the rows from a chunk's start: resumed after the first
     # chunk, the export stores the same chunks, byte for byte.
-    resumed = Journal()
-    resume = ResumePoint.after(journal.chunks[:1])
-    run_pipeline(plan.pipeline, MemorySink(), resume, resumed, threading.Event(), options)
-    assert [(c.records, c.sha256) for c in resumed.chunks] == [
-        (c.records, c.sha256) for c in journal.chunks[1:]
-    ]
+    _assert_resumes_after_the_first_chunk_identically(plan, journal, batch_rows)
 
 
 @pytest.mark.parametrize(("target", "batch_rows"), [(TARGET, 65_536), (256 * 1024, 65_536)])
@@ -103,18 +84,7 @@ def test_nested_parquet_chunks_end_near_their_target(
         {"id": range(rows), "l": [[{"a": i, "b": [str(i)] * 3}] for i in range(rows)]}
     )
     frame.write_parquet(source)
-    plan = plan_export(
-        tmp_path,
-        source,
-        "exp-1",
-        dataset="d",
-        output=OutputSpec("parquet", "zstd"),
-        chunking=ChunkingSpec(target_bytes=target),
-    )
-    sink = LocalSink(tmp_path / "out")
-    journal = Journal()
-    options = PipelineOptions(batch_rows, 2, 0, b"k" * 32)
-    run_pipeline(plan.pipeline, sink, ResumePoint(), journal, threading.Event(), options)
+    plan, sink, journal = export_parquet_chunks(tmp_path, source, target, batch_rows)
 
     shares = [chunk.stored_bytes / target for chunk in journal.chunks]
     assert all(share <= 1 + CHUNK_BYTES_NEAR for share in shares), shares
@@ -125,9 +95,17 @@ def test_nested_parquet_chunks_end_near_their_target(
             parts.append(pl.from_arrow(pq.read_table(handle)))
     assert_frame_equal(pl.concat(parts), frame)
     if len(journal.chunks) > 2:
-        resumed = Journal()
-        resume = ResumePoint.after(journal.chunks[:1])
-        run_pipeline(plan.pipeline, MemorySink(), resume, resumed, threading.Event(), options)
-        assert [(c.records, c.sha256) for c in resumed.chunks] == [
-            (c.records, c.sha256) for c in journal.chunks[1:]
-        ]
+        _assert_resumes_after_the_first_chunk_identically(plan, journal, batch_rows)
+
+
+def _assert_resumes_after_the_first_chunk_identically(
+    plan: ExportPlan, journal: Journal, batch_rows: int
+) -> None:
+    """Resumed after the first chunk, the export stores the same chunks, byte for byte."""
+    resumed = Journal()
+    options = PipelineOptions(batch_rows, 2, 0, b"k" * 32)
+    resume = ResumePoint.after(journal.chunks[:1])
+    run_pipeline(plan.pipeline, MemorySink(), resume, resumed, threading.Event(), options)
+    assert [(c.records, c.sha256) for c in resumed.chunks] == [
+        (c.records, c.sha256) for c in journal.chunks[1:]
+    ]
