@@ -38,6 +38,7 @@ import polars as pl
 
 from sluice.format.layout import XML_SCHEMA_NAME
 from sluice.format.temporal_text import temporal_as_text
+from sluice.server.pipeline.data_types import AnyType, instance
 from sluice.server.pipeline.encoder_contract import ChunkContext, Encoder
 
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -54,8 +55,6 @@ _NAME_START = re.compile(
 )
 _NAME_CHAR = re.compile(r"[-.0-9\u00B7\u0300-\u036F\u203F-\u2040]")
 ITEM = "item"
-#: A type as Polars gives it inside nested types: an instance, or a bare class (pl.Int64).
-_Type = pl.DataType | pl.datatypes.DataTypeClass
 
 
 def xml_name(name: str) -> str:
@@ -77,11 +76,6 @@ def xml_name(name: str) -> str:
     if encoded[:3].lower() == "xml":  # names starting with "xml" are reserved
         encoded = f"_x{ord(encoded[0]):04X}_" + encoded[1:]
     return encoded
-
-
-def _instance(dtype: _Type) -> pl.DataType:
-    """The type as an instance (a bare class inside a nested type: its defaults)."""
-    return dtype() if isinstance(dtype, pl.datatypes.DataTypeClass) else dtype
 
 
 def _escaped_text(expression: pl.Expr) -> pl.Expr:
@@ -119,9 +113,9 @@ def _value_text(expression: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expression.cast(pl.String)
 
 
-def _element(tag: str, expression: pl.Expr, dtype: _Type) -> pl.Expr:
+def _element(tag: str, expression: pl.Expr, dtype: AnyType) -> pl.Expr:
     """Text of the element `tag` holding this value (xsi:nil when null)."""
-    dtype = _instance(dtype)
+    dtype = instance(dtype)
     if isinstance(dtype, pl.Struct):
         inner = [
             _element(xml_name(f.name), expression.struct.field(f.name), f.dtype)
@@ -250,9 +244,9 @@ def xml_schema_document(schema: pl.Schema) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _declaration(tag: str, dtype: _Type, indent: int, occurs: str) -> list[str]:
+def _declaration(tag: str, dtype: AnyType, indent: int, occurs: str) -> list[str]:
     pad = " " * indent
-    dtype = _instance(dtype)
+    dtype = instance(dtype)
     opening = f'{pad}<xs:element name="{tag}" nillable="true"{occurs}'
     if isinstance(dtype, pl.Struct):
         inner = [

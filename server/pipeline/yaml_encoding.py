@@ -37,6 +37,7 @@ from __future__ import annotations
 import polars as pl
 
 from sluice.format.temporal_text import temporal_as_text
+from sluice.server.pipeline.data_types import AnyType, instance
 from sluice.server.pipeline.encoder_contract import ChunkContext, Encoder
 
 #: Timestamps safe_load reads back: years 1..9999, as Python's datetime. chrono writes
@@ -68,12 +69,6 @@ _ESCAPES = {
 #: Longest key a YAML reader accepts as a simple key (`key: value`); longer ones are
 #: written as explicit keys (`? key` then `: value`).
 _SIMPLE_KEY_CHARS = 1024
-#: A type as Polars gives it inside nested types: an instance, or a bare class (pl.Int64).
-_Type = pl.DataType | pl.datatypes.DataTypeClass
-
-
-def _instance(dtype: _Type) -> pl.DataType:
-    return dtype() if isinstance(dtype, pl.datatypes.DataTypeClass) else dtype
 
 
 def _string(text: pl.Expr) -> pl.Expr:
@@ -146,12 +141,12 @@ def _mapping(
     return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in lines])
 
 
-def _node(value: pl.Expr, dtype: _Type, column: int, *, after_dash: bool) -> pl.Expr:
+def _node(value: pl.Expr, dtype: AnyType, column: int, *, after_dash: bool) -> pl.Expr:
     """A value's text after `key:` or `-`: ` scalar`, ` null`, ` []`, or a nested block
     whose entries start at `column`."""
-    dtype = _instance(dtype)
+    dtype = instance(dtype)
     if isinstance(dtype, pl.Struct):
-        fields = [(f.name, value.struct.field(f.name), _instance(f.dtype)) for f in dtype.fields]
+        fields = [(f.name, value.struct.field(f.name), instance(f.dtype)) for f in dtype.fields]
         body = _mapping(fields, column, after_dash)
     elif isinstance(dtype, (pl.List, pl.Array)):
         listed = value.arr.to_list() if isinstance(dtype, pl.Array) else value

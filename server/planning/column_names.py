@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import polars as pl
 
 from sluice.server.errors import InvalidArgument
-from sluice.server.pipeline.redaction.schema_walk import instance
+from sluice.server.pipeline.data_types import instance
 
 
 def _is_pattern(name: str) -> bool:

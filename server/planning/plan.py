@@ -19,11 +19,11 @@ from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import canonical_types
 from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
 from sluice.server.pipeline.config import PipelineConfig
+from sluice.server.pipeline.data_types import instance
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.database_source import pushable_bounds, pushable_ids
 from sluice.server.pipeline.encoders import ENCODERS, REFUSED_FORMATS, EncoderKind
 from sluice.server.pipeline.query import CompiledQuery
-from sluice.server.pipeline.redaction.schema_walk import instance
 from sluice.server.pipeline.source import (
     ROW_INDEX,
     ResolvedSource,

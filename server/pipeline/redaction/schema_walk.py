@@ -13,16 +13,12 @@ from typing import Final
 
 import polars as pl
 
+from sluice.server.pipeline.data_types import AnyType, instance
+
 Location = tuple[str, ...]
-#: Struct fields and list items give their types as classes (pl.String) or instances.
-AnyType = pl.DataType | pl.datatypes.DataTypeClass
 #: Rewrites one value; returns None to remove it (drop).
 Rewrite = Callable[[pl.Expr, pl.DataType], pl.Expr | None]
 ELEMENT: Final = "[]"
-
-
-def instance(dtype: AnyType) -> pl.DataType:
-    return dtype() if isinstance(dtype, pl.datatypes.DataTypeClass) else dtype
 
 
 def dotted(location: Location) -> str:
