@@ -40,6 +40,7 @@ from benchmarks import text_heavy_data
 from benchmarks.export_bench import DATA, SEED, dataset, log, machine_info
 from benchmarks.stage_budget import compressed, cpu_seconds, encoded, plan_for, source_batches
 from sluice.server.pipeline.export import REDACTED_TOGETHER
+from sluice.server.pipeline.redaction import compaction
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass
 from sluice.server.settings import Settings
 
@@ -99,6 +100,60 @@ def text_pass_phases(run: Callable[[], object]) -> list[tuple[str, float]]:
         ("rules on those rows (refine, rewrite, merge)", rules),
         ("rest (column stage, the call, counters)", total - scans - rules),
     ]
+
+
+def text_pass_steps(path: Path, batches: Sequence[pl.DataFrame]) -> list[tuple[str, float]]:
+    """CPU seconds of moderate's text pass by what it did: each text step's run on the
+    rows its gate picked (named by its counters' rules and leaves), and the gate work
+    before them (the lookups of remembered clean values, the per-distinct gates of
+    categorical leaves, the keyword and joined-value tests of free text, the scans of
+    the other gates and everything else in the gate phase). Like `text_pass_phases`,
+    by wrapping the pass's functions, since cProfile does not see inside the UDF."""
+    redactor = plan_for(path, "moderate").redactor
+    text_pass = redactor._text_pass
+    if text_pass is None:
+        return []
+    names = {}
+    for step in text_pass._steps:
+        rules = sorted({redactor.counters[c].split("/")[0] for c in step.counters.values()})
+        names[id(step)] = "+".join(rules)
+    spent: dict[str, float] = {}
+
+    def timed(owner: object, name: str, label: Callable[..., str]) -> Callable[[], None]:
+        original = getattr(owner, name)
+
+        def wrapper(*args: object) -> object:
+            start = time.process_time()
+            try:
+                return original(*args)
+            finally:
+                key = label(*args)
+                spent[key] = spent.get(key, 0.0) + time.process_time() - start
+
+        setattr(owner, name, wrapper)
+        return lambda: setattr(owner, name, original)
+
+    def run_label(step: object, _rows: object, leaves: frozenset[tuple[str, ...]]) -> str:
+        where = ", ".join(sorted(".".join(p for p in loc if p != "[]") for loc in leaves))
+        return f"run {names.get(id(step), '?')} on {where}"
+
+    distinct = type(text_pass._distinct)
+    restores = [
+        timed(compaction, "_run", run_label),
+        timed(CompactedTextPass, "_hits", lambda *_: "gates: all"),
+        timed(distinct, "known_clean", lambda *_: "gates: remembered clean values"),
+        timed(distinct, "tests", lambda *_: "gates: categorical leaves' distinct values"),
+        timed(compaction, "_free_text_tests", lambda *_: "gates: free-text tests"),
+    ]
+    try:
+        total = cpu_seconds(lambda: [redactor.apply(b.lazy()).collect() for b in batches])
+    finally:
+        for restore in restores:
+            restore()
+    rest = spent.pop("gates: all") - sum(v for k, v in spent.items() if k.startswith("gates:"))
+    spent["gates: other scans (per-row gates), masks"] = rest
+    spent["rest (merges, packing, counters, column stage)"] = total - sum(spent.values())
+    return sorted(spent.items(), key=lambda item: -item[1])
 
 
 def profiled(run: Callable[[], object], top: int) -> str:
@@ -175,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         phases = text_pass_phases(redact_all("moderate", path, redacted))
         report += ["", "## Moderate by phase (CPU s)", "", "| phase | CPU s |", "|---|---:|"]
         report += [f"| {name} | {seconds:.2f} |" for name, seconds in phases]
+        steps = text_pass_steps(path, redacted)
+        report += ["", "## Moderate by text step (CPU s, first run of a new redactor)", ""]
+        report += ["| what | CPU s |", "|---|---:|"]
+        report += [f"| {name} | {seconds:.3f} |" for name, seconds in steps]
         report += ["", "## Where moderate spends it (cProfile, by own time)", "", "```"]
         report.append(profiled(redact_all("moderate", path, redacted), 25).strip())
         report.append("```")
