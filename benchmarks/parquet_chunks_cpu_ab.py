@@ -7,7 +7,7 @@ whether they store the same bytes.
 Each round runs, for each tree in turn (the order flipped every round), one child
 process with that tree's interpreter (`<tree>/.venv/bin/python`, whose editable install
 makes `sluice` that tree's code) running this file with `--child`: a warm-up export of
-the file's first 100,000 rows, then one export of the file per chunk size (0: the
+the 1M-row file's first 100,000 rows, then one export of the file per chunk size (0: the
 server's default), each through `run_pipeline` into a local folder (reader, encoder,
 writer and commit threads, digests and fsyncs; no gRPC, no job store). CPU seconds are
 the process's (user + sys, every thread) over `run_pipeline`; every run is printed, and
@@ -93,11 +93,11 @@ def _export(source: Path, chunk_mib: int) -> dict[str, object]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def child(source: Path, chunk_sizes: list[int]) -> None:
+def child(source: Path, warm_up: Path, chunk_sizes: list[int]) -> None:
     from sluice.server.pipeline import parquet_dictionary
 
     print(json.dumps({"code": parquet_dictionary.__file__}), flush=True)
-    _export(DATA / f"{source.stem}.head100000.parquet", 1)  # first-use costs
+    _export(warm_up, 1)  # first-use costs
     for mib in chunk_sizes:
         print(json.dumps({"chunk_mib": mib, **_export(source, mib)}), flush=True)
 
@@ -113,9 +113,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     name = "events-{}-seed7" if args.dataset == "events" else "text-heavy-{}-seed7-pii0.5"
     source = DATA / f"{name.format(args.rows)}.parquet"
+    warm_up = DATA / f"{name.format(1_000_000)}.head100000.parquet"
     sizes = [int(s) for s in args.chunk_mib.split(",")]
     if args.child:
-        child(source, sizes)
+        child(source, warm_up, sizes)
         return
 
     trees = [Path(t).resolve() for t in args.trees.split(",")]

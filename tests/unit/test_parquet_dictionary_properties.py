@@ -188,7 +188,7 @@ def sized_frames(draw: st.DrawFn) -> pl.DataFrame:
     """One column of up to 70,000 rows: `distinct` values (a share of the rows drawn near
     the threshold), nulls, in an order that puts the distinct values early, late, sorted
     or anywhere, as a scalar, a list or a struct's field."""
-    rows = draw(st.sampled_from([1, 2, 3, 5, 9, 100, 1_000, 4_097, 65_536, 70_000]))
+    rows = draw(st.sampled_from([1, 2, 3, 5, 9, 100, 1_000, 4_097, 16_385, 30_000, 65_536, 70_000]))
     share = draw(st.sampled_from([0.0, 0.1, 0.45, 0.49, 0.5, 0.51, 0.55, 0.9, 1.0]))
     distinct = max(1, round(rows * share) + draw(st.integers(-2, 2)))
     nulls = draw(st.sampled_from([0.0, 0.0, 0.01, 0.3, 0.99, 1.0]))
