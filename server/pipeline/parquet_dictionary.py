@@ -103,6 +103,9 @@ def _settling_prefix(values: pl.Series, present: int, limit: float) -> int:
     if half[1] == 0 or probe[0] == half[0]:
         return rows
     pool = _pool_size(probe[1], probe[0])
+    # Nonzero: probe[0] > half[0] > 0 (half[1] > 0). Large where the second half of the
+    # probe rows adds a value but few rows (nulls): computed in log space, as
+    # `probe[1] * (taken / probe[0]) ** power` would overflow (Python raises).
     power = math.log(probe[1] / half[1]) / math.log(probe[0] / half[0])
     present_per_row = present / rows
     for step in range(1, 33):
@@ -111,7 +114,9 @@ def _settling_prefix(values: pl.Series, present: int, limit: float) -> int:
             break
         taken = prefix * present_per_row
         by_pool = taken if math.isinf(pool) else pool * -math.expm1(-taken / pool)
-        by_power = probe[1] * (taken / probe[0]) ** power
+        by_power = _power_estimate(probe[1], probe[0], taken, power)
+        if not (math.isfinite(by_pool) and math.isfinite(by_power)):
+            return rows  # no prediction: count the whole
         if min(by_pool, by_power) > limit * (1 + _MARGIN):
             return prefix
         if max(by_pool, by_power) + present - taken < limit * (1 - _MARGIN):
@@ -119,8 +124,21 @@ def _settling_prefix(values: pl.Series, present: int, limit: float) -> int:
     return rows
 
 
+def _power_estimate(distinct: int, drawn: int, taken: float, power: float) -> float:
+    """`distinct * (taken / drawn) ** power`, at most `taken` (a leaf cannot show more
+    distinct values than it has values), without overflowing: all arguments positive."""
+    growth = power * math.log(taken / drawn)
+    if growth >= math.log(taken / distinct):
+        return taken
+    return distinct * math.exp(growth)
+
+
+def _present(values: pl.Series) -> int:
+    return values.len() - values.null_count()
+
+
 def _present_and_distinct(values: pl.Series) -> tuple[int, int]:
-    return values.len() - values.null_count(), _distinct(values)
+    return _present(values), _distinct(values)
 
 
 def _pool_size(distinct: int, drawn: int) -> float:

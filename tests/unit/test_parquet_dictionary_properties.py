@@ -279,3 +279,18 @@ def test_a_batch_settled_at_the_share_itself(distinct_after: int) -> None:
     frame = pl.Series("c", first + rest).to_frame()
     assert dictionary_columns(frame) == (["c"] if distinct_after == 0 else [])
     assert_same_choice(frame)
+
+
+@pytest.mark.parametrize(
+    ("rest", "chosen"),
+    [(["a"] * 15_904, ["c"]), ([f"v{i}" for i in range(15_904)], [])],
+)
+def test_a_value_among_nulls_after_the_first_probe_half_does_not_overflow(
+    rest: list[str], chosen: list[str]
+) -> None:
+    """Rows 2,048-4,095 null but for one new value: the probe's two counts fit a huge
+    power, which overflowed a Python float (the export failed where the count answers)."""
+    values = ["a"] * 2048 + ["b"] + [None] * 2047 + rest
+    frame = pl.Series("c", values).to_frame()
+    assert dictionary_columns(frame) == chosen
+    assert_same_choice(frame)
