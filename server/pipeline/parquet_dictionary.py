@@ -44,7 +44,7 @@ def dictionary_columns(batch: pl.DataFrame) -> list[str]:
 def _repetitive(values: pl.Series) -> bool:
     """Whether at most DICTIONARY_MAX_DISTINCT_SHARE of the leaf's non-null values are
     distinct, as an exact count of them says."""
-    present = values.len() - values.null_count()
+    present = _present(values)
     if present == 0:
         return False
     limit = present * DICTIONARY_MAX_DISTINCT_SHARE
@@ -53,19 +53,19 @@ def _repetitive(values: pl.Series) -> bool:
         return True
     rows = _settling_prefix(values, present, limit)
     if rows < values.len():
-        verdict = prefix_verdict(values.head(rows), present, limit)
+        verdict = _prefix_verdict(values.head(rows), present, limit)
         if verdict is not None:
             return verdict
     return _distinct(values) <= limit
 
 
-def prefix_verdict(head: pl.Series, present: int, limit: float) -> bool | None:
+def _prefix_verdict(head: pl.Series, present: int, limit: float) -> bool | None:
     """Whether a leaf of `present` non-null values, `head` its first rows, has at most
     `limit` distinct ones, if its first rows settle that (None if they do not)."""
     distinct = _distinct(head)
     if distinct > limit:
         return False  # the whole has at least the prefix's distinct values
-    if distinct + present - (head.len() - head.null_count()) <= limit:
+    if distinct + present - _present(head) <= limit:
         return True  # each value after the prefix adds at most one
     return None
 

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from sluice.server.pipeline.parquet_dictionary import (
     DICTIONARY_MAX_DISTINCT_SHARE,
+    _prefix_verdict,
     dictionary_columns,
-    prefix_verdict,
 )
 
 # --- the reference: every leaf's distinct values counted exactly ----------------------
@@ -150,7 +150,7 @@ def test_a_prefix_settles_a_leaf_only_as_the_exact_count_does(frame: pl.DataFram
         exact = _exact_repetitive(values)
         limit = present.len() * DICTIONARY_MAX_DISTINCT_SHARE
         for rows in range(values.len() + 1):
-            assert prefix_verdict(values.head(rows), present.len(), limit) in (None, exact)
+            assert _prefix_verdict(values.head(rows), present.len(), limit) in (None, exact)
 
 
 # --- batches up to the pipeline's size, with as many distinct values as drawn ----------
