@@ -15,6 +15,15 @@ values than the share of the whole has them too (plain); one whose distinct valu
 the values after it are within the share leaves no room for more (repetitive). Either
 holds for any input, so the answer is the exact count's; what a first few rows predict
 only picks how long a prefix to count (tests/unit/test_parquet_dictionary_properties.py).
+
+Where the prediction is wrong the leaf costs more than the count alone: the probe (its
+first 4,096 rows, and 2,048 of them again), a prefix of at most _LONGEST_PREFIX of it that
+does not settle it, then the whole: at most ~1.94x the count in rows counted, measured
+1.45x (4,096 distinct values repeated: the probe sees only distinct ones) and 1.71x (its
+first 4,096 rows random, the rest a cycle of 28,000) per 65,536-row batch of such leaves,
+~+8-11 ms. A lower cap does not bound the first (its prefix is the shortest) and costs the
+events batch a third of its gain (0.65x the count's CPU; 0.75x with a cap of 0.7: the e-mail
+and message leaves settle at 0.80 and 0.77 of their rows), so it stays at 0.85.
 """
 
 from __future__ import annotations
