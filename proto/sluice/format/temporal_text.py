@@ -6,7 +6,8 @@ needed; CSV wrote "+0000"; CSV could not write durations at all. Text formats no
 RFC 3339 from one set of column-wise Polars expressions (no per-row Python):
 
 - Datetime in UTC: `2024-05-01T12:00:00.123456Z`.
-- Datetime in another zone: its local time and offset, `2024-05-01T14:00:00.123456+02:00`.
+- Datetime in another zone: its local time and offset, `2024-05-01T14:00:00.123456+02:00`;
+  in UTC (`Z`) when the offset is not whole minutes (local mean time before about 1900).
 - Datetime without a zone (naive): the same without an offset, `2024-05-01T12:00:00.123456`.
   Sluice does not know its zone, so it does not invent one (RFC 3339 needs an offset;
   this is its ISO 8601 local-time form, which parsers read back as naive).
@@ -70,7 +71,17 @@ def _as_text(
     if isinstance(dtype, pl.datatypes.DataTypeClass):
         dtype = dtype()  # a bare class (pl.Date) inside a nested type: its defaults
     if isinstance(dtype, pl.Datetime):
-        return expression.dt.to_string(datetime_format(dtype))
+        text = expression.dt.to_string(datetime_format(dtype))
+        if dtype.time_zone is None or dtype.time_zone in _UTC_ZONES:
+            return text
+        # RFC 3339 offsets are whole minutes, and chrono cuts the seconds of one that is
+        # not (local mean time: Paris was +00:09:21 until 1911), which moved the instant:
+        # such values are written in UTC instead.
+        offset = expression.dt.base_utc_offset() + expression.dt.dst_offset()
+        in_utc = expression.dt.convert_time_zone("UTC").dt.to_string(
+            datetime_format(pl.Datetime(dtype.time_unit, "UTC"))
+        )
+        return pl.when(offset.dt.total_seconds() % 60 == 0).then(text).otherwise(in_utc)
     if isinstance(dtype, pl.Date):
         return expression.dt.to_string("%Y-%m-%d")
     if isinstance(dtype, pl.Time):
