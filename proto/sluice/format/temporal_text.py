@@ -14,7 +14,7 @@ RFC 3339 from one set of column-wise Polars expressions (no per-row Python):
 - Fractions always have the column's precision: 3 digits (ms), 6 (us) or 9 (ns), so
   the text of a value never depends on its neighbours and sorts like the values.
 - Date: `2024-05-01`. Time: `12:30:01.000000000`. Duration: ISO 8601, `PT1H30M`.
-- Inside structs and lists the same.
+- Inside structs, lists and maps the same.
 
 The text depends only on the value and the column's type, so a resumed export writes
 byte-identical chunks. Parquet and Arrow keep the native types.
@@ -100,4 +100,32 @@ def _as_text(
         fields = [(f.name, _as_text(pl.field(f.name), f.dtype)) for f in dtype.fields]
         changed = [value.alias(name) for name, value in fields if value is not None]
         return expression.struct.with_fields(changed) if changed else None
+    if isinstance(dtype, pl.Map):
+        # Polars' JSON writer spells dates and times in maps its own way ("+00:00" for
+        # UTC, as many fraction digits as each value needs): their entries are rewritten.
+        entry = pl.Struct({"key": dtype.key, "value": dtype.value})
+        changed_entry = _as_text(pl.element(), entry)
+        if changed_entry is None:
+            return None
+        texted = _text_type(entry)
+        assert isinstance(texted, pl.Struct)
+        key, value = (f.dtype for f in texted.fields)
+        return expression.map.entries().list.eval(changed_entry).cast(pl.Map(key, value))
     return None
+
+
+def _text_type(dtype: pl.DataType | pl.datatypes.DataTypeClass) -> pl.DataType:
+    """The type `_as_text` turns a value of this type into."""
+    if isinstance(dtype, pl.datatypes.DataTypeClass):
+        dtype = dtype()
+    if isinstance(dtype, pl.Datetime | pl.Date | pl.Time | pl.Duration):
+        return pl.String()
+    if isinstance(dtype, pl.List):
+        return pl.List(_text_type(dtype.inner))
+    if isinstance(dtype, pl.Array):
+        return pl.Array(_text_type(dtype.inner), dtype.size)
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: _text_type(f.dtype) for f in dtype.fields})
+    if isinstance(dtype, pl.Map):
+        return pl.Map(_text_type(dtype.key), _text_type(dtype.value))
+    return dtype
