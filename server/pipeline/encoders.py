@@ -20,6 +20,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from sluice.format.temporal_text import temporal_as_text
+from sluice.server.pipeline.data_types import categoricals_as_text
 from sluice.server.pipeline.deflate import compression_workers
 
 # Re-exported: the registry's users name the context and the contract from here too.
@@ -522,6 +523,11 @@ class ArrowIpcEncoder(Encoder):
         self._writer: ipc.RecordBatchFileWriter | None = None
 
     def encode(self, batch: pl.DataFrame) -> bytes:
+        # An IPC file holds one dictionary per column, and Polars hands each batch's
+        # categoricals over with a dictionary of their own values only: a chunk of two
+        # batches failed ("Dictionary replacement detected"). Written as strings (Enum
+        # keeps its dictionary, the same in every batch).
+        batch = categoricals_as_text(batch)
         table = _only_these_rows(batch.to_arrow(compat_level=pl.CompatLevel.oldest()))
         if self._writer is None:
             self._writer = ipc.new_file(self._spool, table.schema)
