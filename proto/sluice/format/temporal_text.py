@@ -114,10 +114,9 @@ def _as_text(
     return None
 
 
-def _text_type(dtype: pl.DataType | pl.datatypes.DataTypeClass) -> pl.DataType:
+def _text_type(given: pl.DataType | pl.datatypes.DataTypeClass) -> pl.DataType:
     """The type `_as_text` turns a value of this type into."""
-    if isinstance(dtype, pl.datatypes.DataTypeClass):
-        dtype = dtype()
+    dtype: pl.DataType = given() if isinstance(given, pl.datatypes.DataTypeClass) else given
     if isinstance(dtype, pl.Datetime | pl.Date | pl.Time | pl.Duration):
         return pl.String()
     if isinstance(dtype, pl.List):
