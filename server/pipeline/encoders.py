@@ -27,7 +27,7 @@ from sluice.server.pipeline.deflate import compression_workers
 from sluice.server.pipeline.encoder_contract import ChunkContext as ChunkContext
 from sluice.server.pipeline.encoder_contract import Encoder as Encoder
 from sluice.server.pipeline.encoder_contract import SizeEstimate
-from sluice.server.pipeline.json_floats import nested_json_text, records_with_non_finite
+from sluice.server.pipeline.json_floats import records_with_non_finite
 from sluice.server.pipeline.markdown_encoding import MarkdownEncoder
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
 from sluice.server.pipeline.parquet_stitch import (
@@ -90,7 +90,11 @@ def _nested_as_json(batch: pl.DataFrame) -> pl.DataFrame:
     nested = [n for n, t in batch.schema.items() if t.is_nested()]
     if not nested:
         return batch
-    return batch.with_columns(nested_json_text(batch, nested))
+    return batch.with_columns(
+        # Wrapping in a one-field struct reuses Polars' JSON writer for lists too.
+        pl.struct(pl.col(n).alias("v")).struct.json_encode().str.slice(5).str.head(-1).alias(n)
+        for n in nested
+    )
 
 
 def _ndjson(frame: pl.DataFrame) -> bytes:

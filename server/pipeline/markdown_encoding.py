@@ -11,8 +11,7 @@
   `&` and `<` as the entities `&amp;` and `&lt;` (so text never turns into markup);
   a newline as `<br>` and a carriage return as `&#13;` (a row is one line). Reading a
   cell back is undoing those in reverse: `<br>`, the backslash escapes, HTML entities.
-- Nested values (structs, lists) as inline JSON (NaN and infinities as the strings
-  "NaN", "Infinity", "-Infinity", as in jsonl); dates and times in the same RFC 3339
+- Nested values (structs, lists) as inline JSON; dates and times in the same RFC 3339
   text as every text format.
 - A null is an empty cell, like an empty string: a table for people does not tell them
   apart (JSON, YAML, XML and Parquet do).
@@ -27,7 +26,6 @@ import polars as pl
 
 from sluice.format.temporal_text import temporal_as_text
 from sluice.server.pipeline.encoder_contract import ChunkContext, Encoder
-from sluice.server.pipeline.json_floats import nested_json_text
 
 _SPECIAL = ["\\", "|", "&", "<", "\n", "\r"]
 _SPELLED = ["\\\\", "\\|", "&amp;", "&lt;", "<br>", "&#13;"]
@@ -45,11 +43,16 @@ def _cell(expression: pl.Expr) -> pl.Expr:
 def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
     """Every column as text: nested values as JSON, scalars by Polars' own cast."""
     columns: list[pl.Expr] = []
-    names = [n for n, t in frame.schema.items() if t.is_nested()]
-    nested = dict(zip(names, nested_json_text(frame, names), strict=True)) if names else {}
     for name, dtype in frame.schema.items():
-        if name in nested:
-            columns.append(nested[name])
+        if dtype.is_nested():
+            # A one-field struct lets Polars' JSON writer handle lists too.
+            columns.append(
+                pl.struct(pl.col(name).alias("v"))
+                .struct.json_encode()
+                .str.slice(5)
+                .str.head(-1)
+                .alias(name)
+            )
         elif dtype == pl.Boolean:
             columns.append(
                 pl.when(pl.col(name))
