@@ -27,7 +27,6 @@ from sluice.server.pipeline.deflate import compression_workers
 from sluice.server.pipeline.encoder_contract import ChunkContext as ChunkContext
 from sluice.server.pipeline.encoder_contract import Encoder as Encoder
 from sluice.server.pipeline.encoder_contract import SizeEstimate
-from sluice.server.pipeline.json_floats import records_with_non_finite
 from sluice.server.pipeline.markdown_encoding import MarkdownEncoder
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
 from sluice.server.pipeline.parquet_stitch import (
@@ -97,16 +96,6 @@ def _nested_as_json(batch: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _ndjson(frame: pl.DataFrame) -> bytes:
-    """The frame as JSON lines, NaN and infinities as strings (see json_floats)."""
-    lines = records_with_non_finite(frame)
-    if lines is not None:
-        return lines
-    buffer = io.BytesIO()
-    frame.write_ndjson(buffer)
-    return buffer.getvalue()
-
-
 class NdjsonEncoder(Encoder):
     def __init__(self, _: ChunkContext) -> None:
         pass
@@ -115,7 +104,9 @@ class NdjsonEncoder(Encoder):
         # Written the plain way, not joined from encode_pieces: one buffer for those who
         # want one (tombstones), and the reference the pieces are held to
         # (tests/unit/test_encoder_contract.py), which a join could never disagree with.
-        return _ndjson(temporal_as_text(batch))
+        buffer = io.BytesIO()
+        temporal_as_text(batch).write_ndjson(buffer)
+        return buffer.getvalue()
 
     def encode_pieces(self, batch: pl.DataFrame) -> tuple[bytes, ...]:
         """The bytes of `encode`, in the few buffers Polars' writer hands over (a
@@ -123,13 +114,9 @@ class NdjsonEncoder(Encoder):
         compressor as they are: a BytesIO, or a join, copied each batch once more into
         freshly mapped memory, whose page faults and copy cost ~0.2 CPU s per 1M events
         rows (benchmarks/encode_profile.py)."""
-        frame = temporal_as_text(batch)
-        lines = records_with_non_finite(frame)
-        if lines is not None:
-            return (lines,)
         spool = _Spool()
         # A binary file to Polars, which only writes to it (typed as IO[bytes]).
-        frame.write_ndjson(cast(IO[bytes], spool))
+        temporal_as_text(batch).write_ndjson(cast(IO[bytes], spool))
         return spool.drain_pieces()
 
     def finish(self) -> bytes:
@@ -159,8 +146,10 @@ class JsonDocumentEncoder(Encoder):
         self._started = False
 
     def encode(self, batch: pl.DataFrame) -> bytes:
+        buffer = io.BytesIO()
+        temporal_as_text(batch).write_ndjson(buffer)
         # NDJSON escapes newlines inside values, so each line is exactly one record.
-        body = _ndjson(temporal_as_text(batch)).rstrip(b"\n").replace(b"\n", b",\n")
+        body = buffer.getvalue().rstrip(b"\n").replace(b"\n", b",\n")
         if not body:
             return b""
         prefix = self._header if not self._started else b",\n"
