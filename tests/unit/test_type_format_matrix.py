@@ -297,7 +297,31 @@ READERS: dict[str, Callable[[bytes, pl.Schema], list[dict[str, Any]]]] = {
 }
 
 
-def _expected_for(fmt: str, value: Any) -> Any:
+#: Formats writing whole records as JSON; csv and markdown write nested cells as JSON.
+JSON_RECORDS = {"jsonl", "json"}
+_NON_FINITE = {repr(float("nan")), repr(float("inf")), repr(float("-inf"))}
+
+
+def _json_nulls(value: Any, dtype: Any) -> Any:
+    """A canonical value as JSON text holds it (README): JSON has no notation for NaN
+    and infinities, so they are written as null, at any depth."""
+    dtype = instance(dtype)
+    if value is None:
+        return None
+    if isinstance(dtype, pl.Struct):
+        return {f.name: _json_nulls(value[f.name], f.dtype) for f in dtype.fields}
+    if isinstance(dtype, pl.List | pl.Array):
+        return [_json_nulls(v, dtype.inner) for v in value]
+    if isinstance(dtype, pl.Map):
+        return {k: _json_nulls(v, dtype.value) for k, v in value.items()}
+    if dtype.is_float() and value in _NON_FINITE:
+        return None
+    return value
+
+
+def _expected_for(fmt: str, value: Any, dtype: pl.DataType) -> Any:
+    if fmt in JSON_RECORDS or (fmt in JSON_OBJECTS and dtype.is_nested()):
+        value = _json_nulls(value, dtype)
     # Markdown's documented contract: an empty string is an empty cell, read as null.
     return None if fmt == "markdown" and value == "" else value
 
@@ -307,9 +331,9 @@ def _check_read_back(
 ) -> None:
     records = [r for chunk in chunks for r in READERS[fmt](chunk, plan.schema)]
     assert len(records) == rows
-    for name in plan.schema:
+    for name, dtype in plan.schema.items():
         got = [r[name] for r in records]
-        want = [_expected_for(fmt, v) for v in expected[name][:rows]]
+        want = [_expected_for(fmt, v, dtype) for v in expected[name][:rows]]
         assert got == want, name
 
 
