@@ -415,12 +415,13 @@ def _frame(piece: pa.RecordBatch) -> pl.DataFrame:
     """A slice of an Arrow batch as a Polars frame. Polars fails on a sliced fixed-size
     list column with nulls ("validity mask length must be equal to the number of values
     divided by size"), so an Array column of an Arrow file or a Flight put failed the
-    export at its second batch: such a column alone is copied to a fresh array first."""
+    export when its batch was longer than a pipeline batch: such a column alone is copied
+    to a fresh array first."""
     columns = piece.columns
     sliced = [
         position
         for position, column in enumerate(columns)
-        if column.offset and column.null_count and pa.types.is_fixed_size_list(column.type)
+        if column.null_count and pa.types.is_fixed_size_list(column.type) and _sliced(column)
     ]
     if sliced:
         for position in sliced:
@@ -429,6 +430,12 @@ def _frame(piece: pa.RecordBatch) -> pl.DataFrame:
     frame = pl.from_arrow(piece)
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def _sliced(column: pa.FixedSizeListArray) -> bool:
+    """True when the column is a slice of a longer one: at an offset, or a first slice
+    (offset 0) whose values run on past its rows, which Polars fails on as well."""
+    return bool(column.offset) or len(column.values) != len(column) * column.type.list_size
 
 
 def _skip_rows(offset: int, frame: pl.DataFrame, skip: int) -> Iterator[tuple[int, pl.DataFrame]]:
