@@ -152,7 +152,7 @@ def _chunk_digests(manifest: Manifest) -> list[tuple[str, str]]:
 def schema_fields(plan: ExportPlan) -> tuple[SchemaField, ...]:
     return tuple(
         SchemaField(field.name, str(field.type), field.nullable)
-        for field in arrow_schema(plan.schema)
+        for field in arrow_schema(plan.encoder.written_schema(plan.schema))
     )
 
 

@@ -20,6 +20,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from sluice.format.temporal_text import temporal_as_text
+from sluice.server.pipeline.data_types import categoricals_as_text, without_categoricals
 from sluice.server.pipeline.deflate import compression_workers
 
 # Re-exported: the registry's users name the context and the contract from here too.
@@ -56,6 +57,9 @@ class EncoderKind:
     #: (Encoder.size_estimate) from the bytes of the records they made: a small first row
     #: group is made soon, so the chunk's next batches can be cut to its target.
     first_batch_rows: int | None = None
+    #: The Polars schema the files hold for records of a given schema, which the
+    #: manifest describes (Arrow files hold categoricals as strings: ArrowIpcEncoder).
+    written_schema: Callable[[pl.Schema], pl.Schema] = lambda schema: schema
 
 
 class _Spool(io.RawIOBase):
@@ -515,6 +519,11 @@ class ArrowIpcEncoder(Encoder):
         self._writer: ipc.RecordBatchFileWriter | None = None
 
     def encode(self, batch: pl.DataFrame) -> bytes:
+        # An IPC file holds one dictionary per column, and Polars hands each batch's
+        # categoricals over with a dictionary of their own values only: a chunk of two
+        # batches failed ("Dictionary replacement detected"). Written as strings (Enum
+        # keeps its dictionary, the same in every batch).
+        batch = categoricals_as_text(batch)
         table = _only_these_rows(batch.to_arrow(compat_level=pl.CompatLevel.oldest()))
         if self._writer is None:
             self._writer = ipc.new_file(self._spool, table.schema)
@@ -545,7 +554,7 @@ ENCODERS: dict[str, EncoderKind] = {
         EncoderKind(
             "parquet", "parquet", True, ParquetEncoder, first_batch_rows=PARQUET_FIRST_ROWS
         ),
-        EncoderKind("arrow", "arrow", False, ArrowIpcEncoder),
+        EncoderKind("arrow", "arrow", False, ArrowIpcEncoder, written_schema=without_categoricals),
         EncoderKind("xml", "xml", False, XmlEncoder, slice_rows=TEXT_SLICE_ROWS),
         EncoderKind("yaml", "yaml", False, YamlEncoder, slice_rows=TEXT_SLICE_ROWS),
         EncoderKind("markdown", "md", False, MarkdownEncoder, slice_rows=TEXT_SLICE_ROWS),

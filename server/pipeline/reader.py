@@ -73,7 +73,7 @@ def read_batches(
     if source.stream is not None:
         for start, batch in read_stream(source.stream, max(from_row, 0)):
             for offset in range(0, batch.num_rows, batch_rows):
-                piece = _cast(pl.from_arrow(batch.slice(offset, batch_rows)), data_schema)
+                piece = _cast(_frame(batch.slice(offset, batch_rows)), data_schema)
                 yield _with_positions(piece, columns, start + offset, pl.Int64())
         return
     read_file = _READERS[source.format]
@@ -404,11 +404,38 @@ def _arrow_pieces(
         for start in range(0, batch.num_rows, batch_rows):
             piece = batch.slice(start, batch_rows)
             if offset + piece.num_rows > skip:
-                frame = _cast(pl.from_arrow(piece), schema)
+                frame = _cast(_frame(piece), schema)
                 yield from _skip_rows(offset, frame, skip)
             offset += piece.num_rows
     rows.flush(offset)
     return offset
+
+
+def _frame(piece: pa.RecordBatch) -> pl.DataFrame:
+    """A slice of an Arrow batch as a Polars frame. Polars fails on a sliced fixed-size
+    list column with nulls ("validity mask length must be equal to the number of values
+    divided by size"), so an Array column of an Arrow file or a Flight put failed the
+    export when its batch was longer than a pipeline batch: such a column alone is copied
+    to a fresh array first."""
+    columns = piece.columns
+    sliced = [
+        position
+        for position, column in enumerate(columns)
+        if column.null_count and pa.types.is_fixed_size_list(column.type) and _sliced(column)
+    ]
+    if sliced:
+        for position in sliced:
+            columns[position] = pa.concat_arrays([columns[position]])
+        piece = pa.RecordBatch.from_arrays(columns, schema=piece.schema)
+    frame = pl.from_arrow(piece)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _sliced(column: pa.FixedSizeListArray) -> bool:
+    """True when the column is a slice of a longer one: at an offset, or a first slice
+    (offset 0) whose values run on past its rows, which Polars fails on as well."""
+    return bool(column.offset) or len(column.values) != len(column) * column.type.list_size
 
 
 def _skip_rows(offset: int, frame: pl.DataFrame, skip: int) -> Iterator[tuple[int, pl.DataFrame]]:

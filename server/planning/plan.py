@@ -19,7 +19,6 @@ from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import canonical_types
 from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
 from sluice.server.pipeline.config import PipelineConfig
-from sluice.server.pipeline.data_types import instance
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.database_source import pushable_bounds, pushable_ids
 from sluice.server.pipeline.encoders import ENCODERS, REFUSED_FORMATS, EncoderKind
@@ -36,6 +35,7 @@ from sluice.server.pipeline.stream_source import StreamRead
 from sluice.server.planning.column_names import check_column_names
 from sluice.server.planning.database_increment import push_down_increment
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
+from sluice.server.planning.format_columns import check_columns_fit
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
 from sluice.server.planning.named_source_plan import with_named_source
 from sluice.server.planning.query_plan import compile_query, time_range_bounds
@@ -189,7 +189,7 @@ def build_plan(
     redactor = build_redactor(spec.redaction, projected, settings)
     schema = redactor.output_schema(projected)
     _check_key_exported(increment.key, schema)
-    _check_binary_fits(encoder, schema)
+    check_columns_fit(encoder.name, schema)
     return ExportPlan(
         export_id=export_id,
         spec=spec,
@@ -438,36 +438,6 @@ def _check_on_bad_rows(value: str) -> str:
             f"unknown value {value[:40]!r}; expected one of {', '.join(ON_BAD_ROWS)}",
         )
     return name
-
-
-#: Formats that hold bytes: natively (Parquet, Arrow IPC), or as base64 (XML's
-#: xs:base64Binary, YAML's !!binary); the others have no notation for them.
-_BINARY_FORMATS = {"parquet", "arrow", "xml", "yaml"}
-
-
-def _holds_bytes(dtype: pl.DataType) -> bool:
-    if dtype == pl.Binary:
-        return True
-    if isinstance(dtype, pl.Struct):
-        return any(_holds_bytes(instance(f.dtype)) for f in dtype.fields)
-    if isinstance(dtype, pl.List | pl.Array):
-        return _holds_bytes(instance(dtype.inner))
-    return False
-
-
-def _check_binary_fits(encoder: EncoderKind, schema: pl.Schema) -> None:
-    """Binary columns (BLOBs), or lists and structs holding bytes, only go to formats that
-    hold bytes: the other encoders cannot write them (Polars' JSON writer panics on
-    bytes inside a list), which would fail the export midway."""
-    if encoder.name in _BINARY_FORMATS:
-        return
-    for name, dtype in schema.items():
-        if _holds_bytes(dtype):
-            raise InvalidArgument(
-                "spec.output.format",
-                f"column {quoted(name)} holds bytes, which {encoder.name} cannot write; use "
-                "parquet, arrow, xml or yaml, or leave the column out (query.columns)",
-            )
 
 
 def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) -> ResolvedSource:

@@ -270,3 +270,42 @@ def test_cancel_action_ends_a_waiting_put_at_once(daemon_factory) -> None:  # ty
     assert time.monotonic() - began < 15
     client.kill()
     client.wait()
+
+
+def test_a_put_batch_longer_than_a_pipeline_batch_with_an_array_holding_nulls_reads_back(
+    flight_daemon: Daemon,
+) -> None:
+    """The daemon cuts a received batch into pipeline batches (65,536 rows): Polars failed
+    on a slice of a fixed-size list column with nulls ('validity mask length must be
+    equal...'), so the put failed at its second slice (server/pipeline/reader.py _frame)."""
+    rows = 70_000
+    descriptor = fl.FlightDescriptor(
+        type=fl.FlightDescriptor.CMD,
+        cmd=command(flight_daemon, "put-array", output={"format": "parquet"}).encode(),
+    )
+    values = pa.array([i if i % 5 else None for i in range(rows * 2)], pa.int64())
+    missing = pa.array([i % 7 == 3 for i in range(rows)])
+    batch = pa.record_batch(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "pair": pa.FixedSizeListArray.from_arrays(values, 2, mask=missing),
+        }
+    )
+    answers = [
+        json.loads(a)
+        for a in _raw_put(
+            flight_daemon,
+            [
+                _flight_data(schema_payload(batch.schema), descriptor),
+                _flight_data(batch_payload(batch)),
+            ],
+        )
+    ]
+    final = answers[-1]
+    assert final["state"] == "succeeded" and final["committed_records"] == rows, answers
+    records = read_export(final["manifest_uri"])
+    sent = pl.from_arrow(batch)
+    assert isinstance(sent, pl.DataFrame)
+    assert records.schema["pair"] == pl.Array(pl.Int64, 2)
+    assert records.equals(sent)
+    assert records["pair"].null_count() == rows // 7

@@ -82,10 +82,11 @@ def plan_export(
     max_rows: int = 1_000,
     output: OutputSpec | None = None,
     chunking: ChunkingSpec | None = None,
+    columns: tuple[str, ...] = (),
 ) -> ExportPlan:
-    """The plan of an export of `source` into `tmp_path`/out, under settings that allow
-    both folders and keep their state in `tmp_path`/state; chunks of `max_rows` rows
-    unless `chunking` says otherwise."""
+    """The plan of an export of `source` (its `columns`, or all) into `tmp_path`/out, under
+    settings that allow both folders and keep their state in `tmp_path`/state; chunks of
+    `max_rows` rows unless `chunking` says otherwise."""
     settings = load_settings(
         None,
         {
@@ -98,7 +99,7 @@ def plan_export(
     spec = ExportSpec(
         source=SourceSpec(str(source)),
         destination=DestinationSpec(str(tmp_path / "out"), dataset),
-        query=QuerySpec(where=where),
+        query=QuerySpec(columns=columns, where=where),
         output=output or OutputSpec(),
         chunking=chunking or ChunkingSpec(max_rows=max_rows),
     )

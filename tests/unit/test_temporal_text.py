@@ -139,3 +139,46 @@ def test_every_second_of_a_day_matches_chrono() -> None:
         {"naive": seconds.cast(pl.Datetime("us")), "utc": seconds.cast(pl.Datetime("us", "UTC"))}
     )
     assert temporal_as_text(frame).equals(_chrono_text(frame))
+
+
+@pytest.mark.parametrize("unit", ["ms", "us", "ns"])
+@pytest.mark.parametrize(
+    ("zone", "odd", "odd_text", "later", "later_text"),
+    [
+        # -00:44:30 until 1972-01-07, then -01:00... later +00:00.
+        (
+            "Africa/Monrovia",
+            datetime(1971, 6, 1, 12),
+            "1971-06-01T12:00:00{}Z",
+            datetime(1972, 6, 1, 12),
+            "1972-06-01T12:00:00{}+00:00",
+        ),
+        # +00:09:21 until 1911.
+        (
+            "Europe/Paris",
+            datetime(1900, 1, 1),
+            "1900-01-01T00:00:00{}Z",
+            datetime(1950, 1, 1),
+            "1950-01-01T01:00:00{}+01:00",
+        ),
+    ],
+)
+def test_offsets_with_seconds_are_written_in_utc_whichever_values_share_the_batch(
+    unit: str, zone: str, odd: datetime, odd_text: str, later: datetime, later_text: str
+) -> None:
+    """A value whose zone's offset then had seconds (local mean time) is written in UTC
+    (RFC 3339 offsets are whole minutes), in a batch of later values too; a batch of only
+    later values takes one format without the per-value check, to the same text."""
+    fraction = "." + "0" * {"ms": 3, "us": 6, "ns": 9}[unit]
+
+    def text(values: list[datetime | None]) -> list[str | None]:
+        utc = pl.Series(values, dtype=pl.Datetime(unit, "UTC"))
+        frame = pl.DataFrame({"t": utc}).cast({"t": pl.Datetime(unit, zone)})
+        return temporal_as_text(frame)["t"].to_list()
+
+    odd_utc, later_utc = odd.replace(tzinfo=UTC), later.replace(tzinfo=UTC)
+    written, later_written = odd_text.format(fraction), later_text.format(fraction)
+    assert text([later_utc, None, odd_utc]) == [later_written, None, written]
+    assert text([odd_utc]) == [written]
+    assert text([later_utc, None]) == [later_written, None]
+    assert text([None]) == [None]
