@@ -57,8 +57,9 @@ class EncoderKind:
     #: (Encoder.size_estimate) from the bytes of the records they made: a small first row
     #: group is made soon, so the chunk's next batches can be cut to its target.
     first_batch_rows: int | None = None
-    #: The Polars schema the files hold for records of a given schema, which the
-    #: manifest describes (Arrow files hold categoricals as strings: ArrowIpcEncoder).
+    #: The Polars schema the manifest declares for records of a given schema: Arrow
+    #: files hold categoricals as strings (ArrowIpcEncoder), so their manifests say so;
+    #: the text formats declare the source's types, whatever their text spells.
     written_schema: Callable[[pl.Schema], pl.Schema] = lambda schema: schema
 
 

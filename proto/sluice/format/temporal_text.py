@@ -53,7 +53,8 @@ def temporal_as_text(frame: pl.DataFrame) -> pl.DataFrame:
 #: Zones' offsets are sampled daily over these years (local mean time lasts years).
 _SAMPLED_FROM, _SAMPLED_TO = datetime(1800, 1, 1), datetime(2100, 1, 1)
 _US_PER_DAY = 86_400 * 10**6
-_US = {"ms": 1_000, "us": 1, "ns": 10**-3}
+#: A value in each unit and a microsecond instant, each times these, compare exactly.
+_SCALES = {"ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}
 
 
 @cache
@@ -80,8 +81,9 @@ def _whole_minute_offsets(column: pl.Series, dtype: pl.Datetime) -> bool:
     earliest = column.to_physical().min()
     if earliest is None:
         return True
-    scale = _US[dtype.time_unit or "us"]
-    return bool(earliest * scale >= _whole_minutes_since(zone))  # type: ignore[operator]
+    assert isinstance(earliest, int)
+    value_scale, since_scale = _SCALES[dtype.time_unit or "us"]
+    return earliest * value_scale >= _whole_minutes_since(zone) * since_scale
 
 
 def _lookup_text(column: pl.Series, dtype: pl.DataType) -> pl.Series | None:
