@@ -1,33 +1,21 @@
 """Polars data types as Polars hands them inside nested types: an instance, or a bare
-class (a struct field or list item typed `pl.Int64`), and the one way to read both."""
+class (a struct field or list item typed `pl.Int64`), and the one way to read both
+(sluice.format.nested_types, shared with the client's text forms)."""
 
 from __future__ import annotations
 
 import polars as pl
 
-#: A type as a struct field or list item gives it: an instance, or a bare class.
-AnyType = pl.DataType | pl.datatypes.DataTypeClass
-
-
-def instance(dtype: AnyType) -> pl.DataType:
-    """The type as an instance (a bare class: with its defaults)."""
-    return dtype() if isinstance(dtype, pl.datatypes.DataTypeClass) else dtype
+from sluice.format.nested_types import AnyType as AnyType
+from sluice.format.nested_types import instance as instance
+from sluice.format.nested_types import with_leaves
 
 
 def _without_categoricals(dtype: AnyType) -> pl.DataType:
     """The type with every Categorical (at any depth, map keys too) as String."""
-    dtype = instance(dtype)
-    if isinstance(dtype, pl.Categorical):
-        return pl.String()
-    if isinstance(dtype, pl.List):
-        return pl.List(_without_categoricals(dtype.inner))
-    if isinstance(dtype, pl.Array):
-        return pl.Array(_without_categoricals(dtype.inner), dtype.size)
-    if isinstance(dtype, pl.Struct):
-        return pl.Struct({f.name: _without_categoricals(f.dtype) for f in dtype.fields})
-    if isinstance(dtype, pl.Map):
-        return pl.Map(_without_categoricals(dtype.key), _without_categoricals(dtype.value))
-    return dtype
+    return with_leaves(
+        dtype, lambda leaf: pl.String() if isinstance(leaf, pl.Categorical) else leaf
+    )
 
 
 def _maps_as_lists(dtype: AnyType) -> pl.DataType:

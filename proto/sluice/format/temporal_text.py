@@ -28,6 +28,7 @@ from functools import cache
 
 import polars as pl
 
+from sluice.format.nested_types import AnyType, with_leaves
 from sluice.format.temporal_lookup import date_text, datetime_text
 
 _UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"})
@@ -157,17 +158,10 @@ def _as_text(
     return None
 
 
-def _text_type(given: pl.DataType | pl.datatypes.DataTypeClass) -> pl.DataType:
+#: The types `_as_text` writes as text.
+_TEMPORAL = (pl.Datetime, pl.Date, pl.Time, pl.Duration)
+
+
+def _text_type(given: AnyType) -> pl.DataType:
     """The type `_as_text` turns a value of this type into."""
-    dtype: pl.DataType = given() if isinstance(given, pl.datatypes.DataTypeClass) else given
-    if isinstance(dtype, pl.Datetime | pl.Date | pl.Time | pl.Duration):
-        return pl.String()
-    if isinstance(dtype, pl.List):
-        return pl.List(_text_type(dtype.inner))
-    if isinstance(dtype, pl.Array):
-        return pl.Array(_text_type(dtype.inner), dtype.size)
-    if isinstance(dtype, pl.Struct):
-        return pl.Struct({f.name: _text_type(f.dtype) for f in dtype.fields})
-    if isinstance(dtype, pl.Map):
-        return pl.Map(_text_type(dtype.key), _text_type(dtype.value))
-    return dtype
+    return with_leaves(given, lambda leaf: pl.String() if isinstance(leaf, _TEMPORAL) else leaf)
