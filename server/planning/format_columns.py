@@ -43,17 +43,17 @@ def _problem(format_name: str, dtype: pl.DataType) -> str:
     """Why `format_name` cannot write a column of this type ("" when it can)."""
     types = list(_within(dtype))
     if format_name not in _BINARY_FORMATS and any(isinstance(t, pl.Binary) for t in types):
-        return "holds bytes, which {fmt} cannot write; use parquet, arrow, xml or yaml"
+        return f"holds bytes, which {format_name} cannot write; use parquet, arrow, xml or yaml"
     maps = [t for t in types if isinstance(t, pl.Map)]
     if maps and format_name not in _MAP_FORMATS:
-        return "holds a map, which {fmt} cannot write; use parquet, arrow, jsonl or json"
+        return f"holds a map, which {format_name} cannot write; use parquet, arrow, jsonl or json"
     if format_name in _JSON_OBJECT_FORMATS:
         for kind in maps:
             if not isinstance(instance(kind.key), _TEXT_KEYS):
                 return (
-                    f"is a map with {instance(kind.key)} keys, which {{fmt}} cannot write "
-                    "(JSON object keys are text); use parquet or arrow, or cast the keys "
-                    "to text"
+                    f"is a map with {instance(kind.key)} keys, which {format_name} cannot "
+                    "write (JSON object keys are text); use parquet or arrow, or cast the "
+                    "keys to text"
                 )
     return ""
 
@@ -66,7 +66,5 @@ def check_columns_fit(format_name: str, schema: pl.Schema) -> None:
         if problem:
             raise InvalidArgument(
                 "spec.output.format",
-                f"column {quoted(name)} "
-                + problem.format(fmt=format_name)
-                + ", or leave the column out (query.columns)",
+                f"column {quoted(name)} {problem}, or leave the column out (query.columns)",
             )
