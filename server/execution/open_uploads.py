@@ -6,6 +6,7 @@ a cancelled or failed export (which can never resume to sweep them itself)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sluice.server.errors import SluiceError
 from sluice.server.jobs.model import Lease
@@ -36,16 +37,13 @@ def discard_uploads(
 
 
 def abort_stray_uploads(sink: Sink, prefix: str, *, quietly: bool) -> None:
-    try:
-        with storage_errors():
-            aborted = sink.abort_stray_uploads(prefix + "/")
-    except SluiceError as exc:
-        if not quietly:
-            raise
-        _log.warning("could not sweep open uploads under %s: %s", prefix, exc)
-        return
-    if aborted:
-        _log.info("aborted %d upload(s) left open under %s", aborted, prefix)
+    _sweep(
+        sink.abort_stray_uploads,
+        prefix,
+        quietly,
+        "sweep open uploads",
+        "aborted %d upload(s) left open",
+    )
 
 
 def abort_journalled_uploads(
@@ -78,13 +76,25 @@ def abort_journalled_uploads(
 def remove_stale_temporaries(sink: Sink, prefix: str, *, quietly: bool = False) -> None:
     """Drop half-written files a crash left in the export's folder (stores that write
     through temporary files; call only while no writer of the export is active)."""
+    _sweep(
+        sink.remove_stale_temporaries,
+        prefix,
+        quietly,
+        "remove temporary files",
+        "removed %d stale temporary file(s)",
+    )
+
+
+def _sweep(sweep: Callable[[str], int], prefix: str, quietly: bool, doing: str, done: str) -> None:
+    """Run a storage sweep of the folder `prefix` and log what it found; a storage error
+    is logged when `quietly`, raised otherwise."""
     try:
         with storage_errors():
-            removed = sink.remove_stale_temporaries(prefix + "/")
+            count = sweep(prefix + "/")
     except SluiceError as exc:
         if not quietly:
             raise
-        _log.warning("could not remove temporary files under %s: %s", prefix, exc)
+        _log.warning("could not %s under %s: %s", doing, prefix, exc)
         return
-    if removed:
-        _log.info("removed %d stale temporary file(s) under %s", removed, prefix)
+    if count:
+        _log.info(done + " under %s", count, prefix)
