@@ -29,6 +29,7 @@ from typing import Final
 
 import polars as pl
 
+from sluice.server.pipeline.redaction.packed_text import packed
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 
 #: What Unicode reads as a line break: line feed, carriage return, vertical tab, form
@@ -144,7 +145,8 @@ def rows_at_bounds(
     few, where = candidates.filter(at_bound), rows.filter(at_bound)
     paren = few.str.ends_with("(")
     if paren.any():
-        confirmed = texts.gather(where.filter(paren)).str.contains(_AREA_CODE_AFTER)
+        # Copied together (packed_text.py): the scan reads the rows where they lie.
+        confirmed = packed(texts.gather(where.filter(paren))).str.contains(_AREA_CODE_AFTER)
         # `~paren` is a new series: `scatter` may write into it.
         kept = (~paren).scatter(paren.arg_true(), confirmed.fill_null(False))
         where = where.filter(kept)

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
+from sluice.server.pipeline.redaction.packed_text import packed
 from sluice.server.pipeline.redaction.phone_bounds import (
     BREAK_OR_TAB,
     LINE_OR_SLASH,
@@ -154,8 +155,9 @@ def _rewritten_checked(values: pl.Series, rule: PatternRule, verdicts: Candidate
         their_rows = rows.filter(chosen)
         alone = their_rows.is_unique()
         placed_rows = their_rows.filter(alone)
+        # Copied together (packed_text.py): the split reads the rows where they lie.
         tagged = _tagged_in_place(
-            joined.gather(placed_rows),
+            packed(joined.gather(placed_rows)),
             candidates.filter(chosen).filter(alone),
             facts.filter(chosen).filter(alone),
             rule,
