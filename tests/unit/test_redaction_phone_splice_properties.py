@@ -1,15 +1,23 @@
 """Property: the phone rule's one-pass rewrite (its candidates' facts looked up, rows with
 one passing candidate found once tagged at a split, the others spliced or fenced) gives
 exactly the checked and fenced rewrite it stands in for, on rows made of phone numbers,
-look-alikes, the same number again, and the characters that lead, trail or join them."""
+look-alikes, the same number again, and the characters that lead, trail or join them;
+and the four answers of the scans that choose the rows (`_joined_and_unusual`) are, per
+value, what each means."""
 
 from __future__ import annotations
+
+import re
 
 import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sluice.server.pipeline.redaction.phone_one_pass import phone_verdicts, rewrite_checked
+from sluice.server.pipeline.redaction.phone_one_pass import (
+    _joined_and_unusual,
+    phone_verdicts,
+    rewrite_checked,
+)
 from tests.unit.test_redaction_phone_one_pass import RULE, _both
 
 _PIECES = [
@@ -31,7 +39,13 @@ _PIECES = [
     "谢谢",
     "**",
 ]
-_GLUE = st.sampled_from([" ", "", ",", ", ", ";", "|", "/", "(", ")", "\n", "\t", "  ", "-", "."])
+#: The separators, with every character Unicode reads as a line break, the control
+#: characters the rewrites use (text_markers.py: values may hold them, and such rows take
+#: the fenced rewrite), and a "/" before a "(" or a "+" (with a line break elsewhere in
+#: the row, the glued area code `_joined_and_unusual` looks for).
+_SEPARATORS = [" ", "", ",", ", ", ";", "|", "/", "(", ")", "\n", "\t", "  ", "-", "."]
+_RARE = ["\r", "\r\n", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", "\x00", "\x01", "\x02"]
+_GLUE = st.sampled_from([*_SEPARATORS, *_RARE, "/(", "/+", "\n/("])
 _MIXED = st.lists(st.tuples(st.sampled_from(_PIECES), _GLUE), max_size=8).map(
     lambda parts: "".join(piece + glue for piece, glue in parts)
 )
@@ -73,3 +87,59 @@ def test_a_memory_shared_by_batches_gives_the_same(batches: list[list[str]]) -> 
         fresh = frame.select(rewrite_checked(pl.col("t"), RULE)).to_series().to_list()
         remembered = frame.select(rewrite_checked(pl.col("t"), RULE, shared)).to_series()
         assert remembered.to_list() == fresh
+
+
+# What each of `_joined_and_unusual`'s four answers means, written out for Python's `re`
+# from phone_bounds.py and text_markers.py (copies, so a pattern dropped there shows;
+# Python's `\s` also takes \x1c-\x1f, which no text here holds).
+_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
+_MARKER = re.compile("[\x00\x01\x02]")
+_JOINED = re.compile(r"([,;|])([0-9A-Za-z+(])")
+_PARTING = rf"(?:\s*[{_BREAKS}]\s*|[ \t]*\t[ \t]*| {{2,}})"
+_LINE_PARTED = re.compile(rf"([0-9])({_PARTING}[0-9])")
+_DIGITS_PARTED = re.compile(rf"[0-9]{_PARTING}[0-9]")
+_LINE_OR_SLASH = re.compile(rf"[{_BREAKS}\t]| {{2,}}[0-9]|/[0-9(+]")
+_LAID_OUT = r"(?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{3}\)[ .-]?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}"
+_SLASHED_CHAIN = re.compile(rf"(?<![0-9A-Za-z_/]){_LAID_OUT}(?:/{_LAID_OUT})+")
+_GLUED_AREA_CODE = re.compile(r"[0-9]\([0-9]")
+
+
+def _answers(value: str | None) -> tuple[str | None, bool, bool, bool]:
+    if value is None:
+        return None, False, False, False
+    # Joiners after the separators starting another value, then after each digit before
+    # a line break, a tab or two spaces a digit follows.
+    joined = _LINE_PARTED.sub("\\1\x02\\2", _JOINED.sub("\\1\x02\\2", value))
+    # May hold joiners: any byte scanned for.
+    maybe_joined = bool(_JOINED.search(value) or _MARKER.search(value))
+    maybe_joined = maybe_joined or bool(_LINE_OR_SLASH.search(value))
+    unusual = bool(_MARKER.search(value))
+    beyond_ascii = any(ord(c) > 127 for c in value)
+    # Takes the fenced rewrite: numbers joined by "/"; an area code glued to a number in a
+    # row holding a line break, a tab, or two spaces or a "/" before a digit; lines parted
+    # by digits in a row beyond ASCII.
+    fenced = bool(
+        _SLASHED_CHAIN.search(value)
+        or (_LINE_OR_SLASH.search(value) and _GLUED_AREA_CODE.search(value))
+        or (beyond_ascii and _DIGITS_PARTED.search(value))
+    )
+    return joined, maybe_joined, unusual, fenced
+
+
+#: Short texts of single characters too: a row holding one rare byte and nothing else
+#: the scans look for is where a byte dropped from a scan shows.
+_CHARS = st.text(
+    st.sampled_from(sorted(set("0123456789 x(+,;|/\t\né" + "".join(_RARE)))), max_size=10
+)
+_VALUE = st.one_of(st.none(), st.just(""), _ROW, _CHARS)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_VALUE, min_size=1, max_size=12))
+@example(["2/1/1992(951) 558-7279\n555-123-4567", "555-123-4567/(555) 123-4567\x0b1"])
+@example(["a\x0bb", "1\u20282", "x\x02y", "555-123-4567/+44 20 7946 0958", None, ""])
+@example(["555-123-4567/555-987-6543", "555-123-4567  555-987-6543", "é 1  2"])
+def test_joined_and_unusual_answers_per_value(values: list[str | None]) -> None:
+    joined, maybe_joined, unusual, fenced = _joined_and_unusual(pl.Series(values, dtype=pl.String))
+    got = zip(joined, maybe_joined, unusual, fenced, strict=True)
+    assert list(got) == [_answers(value) for value in values]

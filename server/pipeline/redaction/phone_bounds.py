@@ -29,6 +29,7 @@ from typing import Final
 
 import polars as pl
 
+from sluice.server.pipeline.redaction.packed_text import packed
 from sluice.server.pipeline.redaction.phone_runs import JOINER
 
 #: What Unicode reads as a line break: line feed, carriage return, vertical tab, form
@@ -51,10 +52,11 @@ _PARTING: Final = f"(?:{_LINE_BREAK}|{_WIDE_GAP})"
 #: A necessary condition for `with_line_bounds` and `holds_slashed_chain` of bytes
 #: that are rare in text: a line break, a tab or two spaces, or a "/" before a number's
 #: start (a scan led by a digit reads every digit of the digit-heavy rows the PHONE gate
-#: picks). Its alternatives are scanned apart: each starts with a byte of its own (a
-#: line break or a tab, a space, a "/"), which the regex engine looks for first; joined,
-#: it read every byte (0.062 CPU s per 1M text-heavy messages against 0.035 for the
-#: three scans).
+#: picks). Not scanned as one: it read every byte (0.062 CPU s per 1M text-heavy
+#: messages, against 0.035 for a scan per alternative). The space-led alternative is
+#: scanned apart (led by a space, it reads every byte); the line breaks, tabs and "/"
+#: share a scan with the other rare bytes (phone_one_pass._joined_and_unusual), which
+#: the regex engine looks for first.
 BREAK_OR_TAB: Final = f"[{_BREAKS}\t]"
 SPACES_BEFORE_DIGIT: Final = " {2,}[0-9]"
 SLASH_BEFORE_NUMBER: Final = "/[0-9(+]"
@@ -144,7 +146,8 @@ def rows_at_bounds(
     few, where = candidates.filter(at_bound), rows.filter(at_bound)
     paren = few.str.ends_with("(")
     if paren.any():
-        confirmed = texts.gather(where.filter(paren)).str.contains(_AREA_CODE_AFTER)
+        # Copied together (packed_text.py): the scan reads the rows where they lie.
+        confirmed = packed(texts.gather(where.filter(paren))).str.contains(_AREA_CODE_AFTER)
         # `~paren` is a new series: `scatter` may write into it.
         kept = (~paren).scatter(paren.arg_true(), confirmed.fill_null(False))
         where = where.filter(kept)
