@@ -84,14 +84,6 @@ class CompactedTextPass:
         self._counters = list(
             dict.fromkeys(n for step in self._steps for n in step.counters.values())
         )
-        #: Per top-level text column, the counters of its value (see `_changed_in_place`).
-        self._text_counters = {
-            name: list(
-                dict.fromkeys(s.counters[(name,)] for s in self._steps if (name,) in s.counters)
-            )
-            for name, dtype in columns.items()
-            if dtype == pl.String
-        }
 
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         # The whole batch goes to one Python call and comes back with the rewritten
@@ -519,10 +511,6 @@ def _set_at(never: pl.Series, where: pl.Series, chosen: pl.Series) -> pl.Series:
     if not chosen.any():
         return never.alias(chosen.name)
     return never.clone().scatter(where.filter(chosen), True).alias(chosen.name)
-
-
-def _any(done: Mapping[str, pl.Series], names: Sequence[str]) -> pl.Series:
-    return pl.select(pl.any_horizontal(done[name] for name in names)).to_series()
 
 
 def _merge_counter(chosen: pl.Series, never: pl.Series, order: pl.Series) -> pl.Series:
