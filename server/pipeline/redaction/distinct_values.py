@@ -106,9 +106,12 @@ class DistinctValueGates:
                 more = more.filter(~more.is_in(clean.implode()))
             known = more if clean is None else pl.concat([clean, more])
             if known.len() <= _REMEMBERED:
+                # The values first, then their test: an unlocked reader may see a test
+                # for fewer values than `_clean` holds (it looks again at values it
+                # could have skipped), never one for values `_clean` does not hold yet.
+                self._clean[loc] = known
                 # Nulls are no values: `all` skips the nulls `is_in` gives them.
                 self._clean_test[loc] = _one_of(leaf_expr(loc), known).all()
-                self._clean[loc] = known
 
 
 def leaf_values(batch: pl.DataFrame, loc: Location) -> pl.Series:
