@@ -4,12 +4,17 @@ is found or what is counted."""
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import polars as pl
 import pytest
 
+from sluice.server.pipeline.redaction.redactor import PolicyRedactor
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import redactor_for, run
+from tests.unit.redaction_corpus import generate
+from tests.unit.redaction_helpers import redactor_for, rule, run, settings_with_keys
 
 ROWS = 4_000
 
@@ -266,3 +271,82 @@ def test_a_categorical_column_with_no_clean_value_is_redacted_batch_after_batch(
     for _ in range(3):
         out = redactor.apply(batch.with_row_index(ROW_INDEX).lazy()).collect()
         assert out["owner"].to_list() == ["[EMAIL]"] * ROWS
+
+
+#: A hash rule, then a custom pattern that reads its pseudonyms' digests (any run of
+#: hex digits): rules apply in order, each to the text the rules before it wrote.
+HASH_THEN_HEX = ("pattern=EMAIL:hash:k", "pattern=[0-9a-f]{6,}:redact")
+HASHED = "to [EMAIL:[REGEX_1]]"
+
+
+@pytest.mark.parametrize("shape", ["text", "list", "struct", "categorical"])
+def test_a_custom_pattern_reads_what_earlier_rules_wrote_whatever_else_the_row_holds(
+    shape: str, tmp_path: Path
+) -> None:
+    """Whether a custom pattern runs on a row was decided on the source text: it then
+    read the e-mail's pseudonym only in rows holding some other hex run, so the same
+    address came out hashed in one row and `[EMAIL:[REGEX_1]]` in the next. It also
+    runs where an earlier rule changed the text: the same value gets the same output
+    in every row, for text columns, list elements, struct fields and categorical text
+    (gated by its distinct values)."""
+    texts = ["to x@y.io", "to x@y.io ref abcdef12", "nothing", "ok"]
+    expected = [HASHED, f"{HASHED} ref [REGEX_1]", "nothing", "ok"]
+    # Categorical text: few distinct values in many rows.
+    repeat = 1_000 if shape == "categorical" else 1
+    wrap = {
+        "text": lambda t: t,
+        "categorical": lambda t: t,
+        "list": lambda t: [t, "vip"],
+        "struct": lambda t: {"note": t, "n": 1},
+    }[shape]
+    frame = pl.DataFrame({"c": [wrap(t) for t in texts] * repeat})
+    spec = RedactionSpec(level="moderate", rules=tuple(rule(r) for r in HASH_THEN_HEX))
+    out, counts = run(frame, spec, settings_with_keys(tmp_path, k=b"k" * 32))
+    assert out["c"].to_list() == [wrap(t) for t in expected] * repeat
+    leaf = "c.note" if shape == "struct" else "c"
+    assert counts == {f"EMAIL/{leaf}": 2 * repeat, f"REGEX_1/{leaf}": 2 * repeat}
+
+
+def test_a_custom_pattern_reads_an_earlier_custom_patterns_tag_in_every_row() -> None:
+    """A custom pattern matching another's tag (`GEX_0` in `[REGEX_0]`) rewrites it in
+    every row that tag was written to, not only in rows that held a match before."""
+    texts = ["a secret", "a secret GEX_9", "plain"]
+    spec = RedactionSpec(
+        level="custom", rules=(rule("pattern=secret:redact"), rule("pattern=GEX_[0-9]:redact"))
+    )
+    out, counts = run(pl.DataFrame({"text": texts}), spec)
+    assert out["text"].to_list() == [
+        "a [RE[REGEX_1]]",
+        "a [RE[REGEX_1]] [REGEX_1]",
+        "plain",
+    ]
+    assert counts == {"REGEX_0/text": 2, "REGEX_1/text": 2}
+
+
+def test_custom_patterns_after_rewrites_give_what_every_rule_on_every_row_gives(
+    tmp_path: Path,
+) -> None:
+    """The gates only pick rows: the pass gives what running every text rule in order
+    on every row gives, with custom patterns reading pseudonyms, masks and other
+    custom patterns' tags (the corpus, and pairs of its texts in one row)."""
+    texts = [sample.text for sample in generate(per_kind=10)]
+    rnd = random.Random(5)
+    texts += [f"{rnd.choice(texts)} {rnd.choice(texts)}" for _ in range(500)]
+    frame = pl.DataFrame({"body": texts})
+    rules = (
+        "pattern=EMAIL:hash:k",
+        "pattern=CARD:mask:8",
+        "pattern=[0-9a-f]{6,}:redact",
+        r"pattern=\*+[0-9]+:mask:2",
+        r"pattern=REGEX_\d:hash:k",
+    )
+    spec = RedactionSpec(level="strict", rules=tuple(rule(r) for r in rules))
+    redactor = redactor_for(frame, spec, settings_with_keys(tmp_path, k=b"k" * 32))
+    assert isinstance(redactor, PolicyRedactor)
+    out = redactor.apply(frame.with_row_index(ROW_INDEX).lazy()).collect()
+    everywhere = frame.lazy()
+    text_pass = redactor._text_pass
+    assert text_pass is not None
+    for step in text_pass._steps:
+        everywhere = step.run(everywhere, frozenset(step.counters))
+    assert out["body"].to_list() == everywhere.collect()["body"].to_list()

@@ -14,7 +14,8 @@ word character after the digest, beside which no digit-run entity may end (their
 trails need a non-word character). After every text rule has run, the seal becomes the
 pseudonym's own form again (`unsealed`); a hash rule no other text step follows writes
 that form at once (PatternRule.sealed). A custom pattern may still read the digest (any
-16 hex digits): what it looks for is its author's choice. Source text holding these
+16 hex digits), in every row one was written to (compaction's `reads_written`): what it
+looks for is its author's choice. Source text holding these
 control characters in this order beside a pseudonym would be changed the same way: a SUB
 character is not text.
 

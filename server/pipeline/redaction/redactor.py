@@ -91,6 +91,8 @@ class _TextRule:
     keyword: bool = False
     #: `regex` never matches text without a separator (compaction.SEPARATORS).
     assigns: bool = False
+    #: It may match what earlier rules wrote (a custom pattern: TextStep.reads_written).
+    reads_written: bool = False
 
 
 class PolicyRedactor:
@@ -136,6 +138,7 @@ class PolicyRedactor:
                         step.regex if step.keyword else "",
                         step.assigns,
                         step.regex,
+                        step.reads_written,
                     )
                     for step in steps
                 ],
@@ -295,8 +298,13 @@ class PolicyRedactor:
             entity = rule.entity
             keyword = entity is not None and entity.keyword_gate
             assigns = entity is not None and entity.keyword_gate and entity.gate_assigns
-            step = _TextRule(stage, rule.gate or rule.regex, refine, keyword, assigns)
-            (steps if entity is not None else custom).append(step)
+            # A custom pattern reads tags, masks and pseudonyms the rules before it wrote
+            # (unsealed), as any text: its author's choice (see compaction._steps_on).
+            custom_pattern = entity is None
+            step = _TextRule(
+                stage, rule.gate or rule.regex, refine, keyword, assigns, custom_pattern
+            )
+            (custom if custom_pattern else steps).append(step)
             sealed = partial(holds_sealed, label=rule.label, action=rule.action)
             if rule.sealed:
                 unseal = _unsealing(rule, stage)
