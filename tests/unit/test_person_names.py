@@ -18,7 +18,7 @@ from sluice.server.planning.redaction_plan import resolve_policy
 from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
 from sluice.server.settings import Settings
 from sluice.server.templates import SUBJECT_PACKAGE_REDACTION
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import rule, run
 
 NAMES_ONLY = RedactionSpec(rules=(RedactionRuleSpec(pattern="PERSON_NAME"),))
 
@@ -91,6 +91,35 @@ def test_the_rows_own_name_is_kept_in_a_subject_package() -> None:
         "I told [PERSON_NAME]",
     ]
     assert counts["PERSON_NAME/message"] == 3
+
+
+def test_custom_patterns_run_after_person_name_with_or_without_a_kept_name_column() -> None:
+    """Custom patterns run after the built-in entities, PERSON_NAME included. Keeping
+    own names, PERSON_NAME runs after the text pass (it reads the name column): the
+    custom patterns ran before it there, so `Smith:redact` hid the surname and left
+    "Alice" in clear ("met Alice [REGEX_1] today"). With a kept name column the other
+    people's names come out as without one, and the row's own name stays."""
+    texts = ["met Alice Smith today", "met Alice Smith re 123456", "call Maria Lopez"]
+    rules = (
+        rule("pattern=PERSON_NAME:redact"),
+        rule("pattern=Smith:redact"),
+        rule("pattern=N[A]ME:redact"),
+    )
+    expected = [
+        "met [PERSON_[REGEX_2]] today",
+        "met [PERSON_[REGEX_2]] re 123456",
+        "call [PERSON_[REGEX_2]]",
+    ]
+    expected_counts = {"PERSON_NAME/note": 3, "REGEX_2/note": 3}
+    plain, counts = run(pl.DataFrame({"note": texts}), RedactionSpec(level="custom", rules=rules))
+    assert list(plain["note"]) == expected
+    assert counts == expected_counts
+    # The keep rule last, so the custom patterns keep their numbers (REGEX_1, REGEX_2).
+    kept = RedactionSpec(level="custom", rules=(*rules, rule("column=name:keep")))
+    frame = pl.DataFrame({"note": [*texts, "Bob Jones met Alice Smith"], "name": ["Bob Jones"] * 4})
+    out, counts = run(frame, kept)
+    assert list(out["note"]) == [*expected, "Bob Jones met [PERSON_[REGEX_2]]"]
+    assert counts == {"PERSON_NAME/note": 4, "REGEX_2/note": 4}
 
 
 def test_only_whole_words_of_the_subjects_name_are_kept() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sluice.server.pipeline.redaction.redactor import PolicyRedactor
+from sluice.server.pipeline.redaction.redactor import PolicyRedactor, _run_stages
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_corpus import generate
@@ -288,7 +288,7 @@ def test_a_custom_pattern_reads_what_earlier_rules_wrote_whatever_else_the_row_h
     address came out hashed in one row and `[EMAIL:[REGEX_1]]` in the next. It also
     runs where an earlier rule changed the text: the same value gets the same output
     in every row, for text columns, list elements, struct fields and categorical text
-    (gated by its distinct values)."""
+    (gated by its distinct values, the clean ones remembered for the next batches)."""
     texts = ["to x@y.io", "to x@y.io ref abcdef12", "nothing", "ok"]
     expected = [HASHED, f"{HASHED} ref [REGEX_1]", "nothing", "ok"]
     # Categorical text: few distinct values in many rows.
@@ -301,10 +301,18 @@ def test_a_custom_pattern_reads_what_earlier_rules_wrote_whatever_else_the_row_h
     }[shape]
     frame = pl.DataFrame({"c": [wrap(t) for t in texts] * repeat})
     spec = RedactionSpec(level="moderate", rules=tuple(rule(r) for r in HASH_THEN_HEX))
-    out, counts = run(frame, spec, settings_with_keys(tmp_path, k=b"k" * 32))
-    assert out["c"].to_list() == [wrap(t) for t in expected] * repeat
+    redactor = redactor_for(frame, spec, settings_with_keys(tmp_path, k=b"k" * 32))
     leaf = "c.note" if shape == "struct" else "c"
-    assert counts == {f"EMAIL/{leaf}": 2 * repeat, f"REGEX_1/{leaf}": 2 * repeat}
+    # One redactor over three batches, the rows in another order each time.
+    for turn in range(3):
+        order = list(range(len(texts)))[turn:] + list(range(len(texts)))[:turn]
+        batch = pl.DataFrame({"c": [wrap(texts[i]) for i in order] * repeat})
+        out = redactor.apply(batch.with_row_index(ROW_INDEX).lazy()).collect()
+        assert out["c"].to_list() == [wrap(expected[i]) for i in order] * repeat
+        counts = {
+            key: int(out[name].sum()) for name, key in redactor.counters.items() if out[name].any()
+        }
+        assert counts == {f"EMAIL/{leaf}": 2 * repeat, f"REGEX_1/{leaf}": 2 * repeat}
 
 
 def test_a_custom_pattern_reads_an_earlier_custom_patterns_tag_in_every_row() -> None:
@@ -327,12 +335,21 @@ def test_custom_patterns_after_rewrites_give_what_every_rule_on_every_row_gives(
     tmp_path: Path,
 ) -> None:
     """The gates only pick rows: the pass gives what running every text rule in order
-    on every row gives, with custom patterns reading pseudonyms, masks and other
-    custom patterns' tags (the corpus, and pairs of its texts in one row)."""
-    texts = [sample.text for sample in generate(per_kind=10)]
+    on every row gives, text and counters, with custom patterns reading pseudonyms,
+    masks and other custom patterns' tags (the corpus, and pairs of its texts in one
+    row), in a text column, list elements, a struct field and categorical text, over
+    several batches of one redactor (the categorical leaf's clean values remembered)."""
+    corpus = [sample.text for sample in generate(per_kind=4)]
     rnd = random.Random(5)
-    texts += [f"{rnd.choice(texts)} {rnd.choice(texts)}" for _ in range(500)]
-    frame = pl.DataFrame({"body": texts})
+    # Cards beside digit groups: the card rule's second step reads what its first left,
+    # and the two share a counter.
+    corpus += [
+        "paid 4111 1111 1111 1111 and 5500 0000 0000 0004 12 ok",
+        "4111 1111 1111 1111 5500 0000 0000 0004 123",
+        "x 6011 0000 0000 0004 019 123 and 4111 1111 1111 1111",
+    ]
+    texts = corpus + [f"{rnd.choice(corpus)} {rnd.choice(corpus)}" for _ in range(100)]
+    statuses = ["ok", "pending", "closed", *rnd.sample(corpus, 3)]
     rules = (
         "pattern=EMAIL:hash:k",
         "pattern=CARD:mask:8",
@@ -341,12 +358,44 @@ def test_custom_patterns_after_rewrites_give_what_every_rule_on_every_row_gives(
         r"pattern=REGEX_\d:hash:k",
     )
     spec = RedactionSpec(level="strict", rules=tuple(rule(r) for r in rules))
-    redactor = redactor_for(frame, spec, settings_with_keys(tmp_path, k=b"k" * 32))
+
+    def batch(rows: int) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "body": [rnd.choice(texts) for _ in range(rows)],
+                "tags": [[*rnd.sample(texts, rnd.randint(0, 2)), "vip"] for _ in range(rows)],
+                "s": [{"note": rnd.choice(texts), "n": n} for n in range(rows)],
+                "status": [rnd.choice(statuses) for _ in range(rows)],
+            },
+            schema_overrides={"status": pl.Categorical},
+        )
+
+    first = batch(200)
+    redactor = redactor_for(first, spec, settings_with_keys(tmp_path, k=b"k" * 32))
     assert isinstance(redactor, PolicyRedactor)
-    out = redactor.apply(frame.with_row_index(ROW_INDEX).lazy()).collect()
-    everywhere = frame.lazy()
     text_pass = redactor._text_pass
     assert text_pass is not None
-    for step in text_pass._steps:
-        everywhere = step.run(everywhere, frozenset(step.counters))
-    assert out["body"].to_list() == everywhere.collect()["body"].to_list()
+    for number in range(2):
+        if number == 1:
+            # The next batch: the categories seen, with their clean values remembered,
+            # and a new one.
+            statuses.append(rnd.choice(corpus))
+        frame = first if number == 0 else batch(240)
+        out = redactor.apply(frame.with_row_index(ROW_INDEX).lazy()).collect()
+        # The stages before and after the text pass as they are, and between them every
+        # text step on every row, in order (two steps of one rule share a counter).
+        everywhere = frame.with_columns(pl.col("status").cast(pl.String))
+        everywhere = _run_stages(everywhere.lazy(), redactor._stages).collect()
+        counters: dict[str, pl.Series] = {}
+        for step in text_pass._steps:
+            done = step.run(everywhere.lazy(), frozenset(step.counters)).collect()
+            for name in dict.fromkeys(step.counters.values()):
+                counters[name] = done[name] | counters[name] if name in counters else done[name]
+            everywhere = done.drop(list(step.counters.values()))
+        everywhere = everywhere.with_columns(counters.values())
+        everywhere = _run_stages(everywhere.lazy(), redactor._late_stages).collect()
+        assert any(everywhere[name].any() for name in counters)
+        for column in frame.columns:
+            assert out[column].to_list() == everywhere[column].to_list(), column
+        for name, key in redactor.counters.items():
+            assert out[name].to_list() == everywhere[name].to_list(), key

@@ -7,14 +7,15 @@ message would cost twenty full passes. Instead, each stage's cheap necessary con
 parallel select. Each stage runs only on the rows and text values holding one of its own
 candidates, narrowed further, for validated entities, to rows where some candidate
 passes its validator (most digit runs in text are order ids, dates and tracking
-numbers), and the results are put back in place. Gates were once one scan with every
-pattern joined, then scanned again per stage on the rows it picked: the joined pattern
-loses each pattern's literal prefilter and cost as much as the separate scans together;
-only gates that start with a literal (keywords and token prefixes: the secrets, JSON
-keys) are still joined, and looked at one by one only on leaves where the joined scan
-found something (in a text column of long values, only on the rows where it did). A
-step's rows are copied together before it runs: its scans read them several times, and
-filtered text lies spread over the batch (packed_text.py).
+numbers), and the results are put back in place; a custom pattern also runs where an
+earlier stage wrote (it may match tags and pseudonyms, see `_steps_on`). Gates were once
+one scan with every pattern joined, then scanned again per stage on the rows it picked:
+the joined pattern loses each pattern's literal prefilter and cost as much as the
+separate scans together; only gates that start with a literal (keywords and token
+prefixes: the secrets, JSON keys) are still joined, and looked at one by one only on
+leaves where the joined scan found something (in a text column of long values, only on
+the rows where it did). A step's rows are copied together before it runs: its scans read
+them several times, and filtered text lies spread over the batch (packed_text.py).
 
 A leaf with few distinct values in a batch (categorical text: a status, a region, list
 elements such as tags) is scanned by its distinct values, and its rows are picked by
@@ -53,8 +54,9 @@ from sluice.server.pipeline.redaction.schema_walk import Location, any_where
 class TextStep:
     """One text stage. `run(frame, leaves)` rewrites those text leaves and adds their
     counters (one per leaf it covers); `gate(value)` is a cheap necessary condition for
-    a change; `refine(value)`, when given, a costlier but sharper one, evaluated only
-    where the gate holds."""
+    a change to the source text (a `reads_written` step may also change what earlier
+    steps wrote, where its gate was not taken); `refine(value)`, when given, a costlier
+    but sharper one, evaluated only where the gate holds."""
 
     run: Callable[[pl.LazyFrame, frozenset[Location]], pl.LazyFrame]
     gate: ValueTest

@@ -112,7 +112,7 @@ class PolicyRedactor:
         #: the subject's own): PERSON_NAME leaves the row's own name in its texts.
         self._own_names: list[str] = []
         #: Stages after the text pass (PERSON_NAME keeping own names reads other columns,
-        #: which the compacted pass does not carry).
+        #: which the compacted pass does not carry), and the custom patterns after it.
         self._late_stages: list[_Stage] = []
         self._stages: list[_Stage] = [self._column_stage(schema)]
         self._stages.append(self._integer_stage(schema))
@@ -272,7 +272,13 @@ class PolicyRedactor:
         # pseudonyms in their own form, as they did before sealing: a custom rule that
         # read a seal's digest would leave it unsealable (`[EMAIL:[REGEX_1]\x1a]`).
         custom: list[_TextRule] = []
-        for rule in self._sealed_where_followed():
+        rules = self._sealed_where_followed()
+        # PERSON_NAME keeping own names runs after the text pass (it reads the own-name
+        # columns, which the pass does not carry): the custom patterns follow it there,
+        # so they read its tags as they do without a kept name column, and never hide
+        # part of a name from it ("Alice [REGEX_1]" for `Smith:redact`).
+        customs_late = any(self._keeps_own_names(rule) for rule in rules)
+        for rule in rules:
             if not leaves:
                 continue
             stage = _Stage()
@@ -285,8 +291,9 @@ class PolicyRedactor:
                 own = self._own_names if keeping and len(location) == 1 else []
                 rewrite = _text_rewrite(rule, own, verdicts)
                 stage.add(location, _per_distinct_in_lists(location, rewrite), flag)
-            if keeping:
-                # Runs last, so never sealed (see _sealed_where_followed).
+            if keeping or (customs_late and rule.entity is None):
+                # Runs last, so never sealed (see _sealed_where_followed); custom patterns
+                # come after every built-in entity in the policy's order, so after it.
                 self._late_stages.append(stage)
                 continue
             # A rule rewritten in one pass checks its candidates itself (see
