@@ -31,8 +31,10 @@ from sluice.server.pipeline.redaction.validators import NOT_A_PHONE, VALIDATORS
 #: What ends one part of a split candidate: `text_markers.py`'s joiner.
 JOINER: Final = "\x02"
 #: More digits in one run than a phone number holds (15): a necessary condition for a
-#: candidate that holds two numbers, or a number and a date.
-LONG_RUN: Final = r"[0-9](?:[ .-]?[0-9]){15}"
+#: candidate that holds two numbers, or a number and a date. Groups may be parted by an
+#: area code's parentheses too: "(555) 123-4567 2024-05-06" is one candidate of 18
+#: digits, whose number stayed in clear while ") " ended the run.
+LONG_RUN: Final = r"[0-9](?:\)?[ .-]?\(?[0-9]){15}"
 _WORD: Final = re.compile(r"\S+")
 _GROUP: Final = re.compile(r"[0-9]+")
 _DIGITS_MAX: Final = 15
