@@ -85,23 +85,21 @@ def _after_written(rule: PatternRule) -> tuple[PatternRule, ...]:
 
 def _rewritten_while_held(values: pl.Series, rules: tuple[PatternRule, ...]) -> pl.Series:
     # Only the values holding a candidate are rewritten (few: a card right after a
-    # written one), again while that changes them: each rewrite may write the card
-    # the next one's lead needs.
+    # written one), by each rule in turn, again while that changes them. The rules
+    # share one gate, looked for once a round.
+    gate = rules[0].gate
+    assert all(rule.gate == gate for rule in rules)
     for _ in range(_LONGEST_CHAIN):
-        changed = False
-        for rule in rules:
-            held = values.str.contains(rule.gate).fill_null(False)
-            if not held.any():
-                continue
-            before = values.filter(held)
-            done = (
-                before.to_frame(ELEMENT).select(rewrite_fenced(pl.col(ELEMENT), rule)).to_series()
-            )
-            if done.equals(before):
-                continue
-            changed = True
-            # `scatter` writes in place: into a copy, never the caller's values.
-            values = values.clone().scatter(row_positions(held), done)
-        if not changed:
+        held = values.str.contains(gate).fill_null(False)
+        if not held.any():
             break
+        before = values.filter(held)
+        done = before
+        for rule in rules:
+            # One select each: an expression nested in another is computed per use.
+            done = done.to_frame(ELEMENT).select(rewrite_fenced(pl.col(ELEMENT), rule)).to_series()
+        if done.equals(before):
+            break
+        # `scatter` writes in place: into a copy, never the caller's values.
+        values = values.clone().scatter(row_positions(held), done)
     return values
