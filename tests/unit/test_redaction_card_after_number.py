@@ -182,6 +182,15 @@ CARDS_IN_A_RUN = [
     ("3782 822463 10005 5500 0000 0000 0004 123", f"{MASKED_AMEX} {MASKED_SPACED_2} 123"),
     ("4111 1111 1111 1111 3782 822463 10005 123", f"{MASKED_SPACED} {MASKED_AMEX} 123"),
     ("6011 0000 0000 0004 5500 0000 0000 0004 123", f"{MASKED_SPACED_2} {MASKED_SPACED_2} 123"),
+    # A phone after them: the second card was left in clear, or read as a phone.
+    (
+        "4111 1111 1111 1111 5500 0000 0000 0004 555 123 4567",
+        f"{MASKED_SPACED} {MASKED_SPACED_2} [PHONE]",
+    ),
+    (
+        "4111 1111 1111 1111 3782 822463 10005 555-123-4567",
+        f"{MASKED_SPACED} {MASKED_AMEX} [PHONE]",
+    ),
     # Already masked before: no groups after the cards, or no spaces inside them.
     ("4111 1111 1111 1111 5500 0000 0000 0004", f"{MASKED_SPACED} {MASKED_SPACED_2}"),
     ("4111111111111111 5500000000000004 123", f"{MASKED} ************0004 123"),
