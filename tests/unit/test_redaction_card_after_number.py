@@ -227,6 +227,21 @@ def test_every_card_in_a_run_takes_the_action(action: str, tmp_path: Path) -> No
     assert counts == {"CARD/text": 1}
 
 
+# The kept tail of a masked card may hold the separators of its groups
+# ("************** 1111", "*************1-1111"): the written card is still one.
+@pytest.mark.parametrize("keep_last", [2, 5, 6, 8])
+@pytest.mark.parametrize("joiner", [" ", "-"])
+def test_every_card_in_a_run_is_masked_whatever_it_keeps(keep_last: int, joiner: str) -> None:
+    spec = RedactionSpec(level="strict", rules=(rule(f"pattern=CARD:mask:{keep_last}"),))
+    first, second = (
+        joiner.join(card) for card in (["4111", *["1111"] * 3], ["5500", "0000", "0000", "0004"])
+    )
+    out, counts = run(pl.DataFrame({"text": [f"{first}{joiner}{second}{joiner}123"]}), spec)
+    expected = [f"{'*' * (len(card) - keep_last)}{card[-keep_last:]}" for card in (first, second)]
+    assert out["text"].to_list() == [f"{expected[0]}{joiner}{expected[1]}{joiner}123"]
+    assert counts == {"CARD/text": 1}
+
+
 # After a written card, what is no card stays: a number without a card's brand, an
 # IBAN, a date, a card inside a longer number (as "1234 4111 1111 1111 1111" alone).
 UNCHANGED_AFTER_A_CARD = [

@@ -63,8 +63,11 @@ def _after_written(rule: PatternRule) -> tuple[PatternRule, ...]:
     if entity is None or not entity.cards_beside_groups:
         return ()
     if rule.action == "mask":
+        # The last `keep_last` characters stay: digits and the " " or "-" between the
+        # card's groups ("************** 1111", "*************1-1111"), a digit last.
         hidden = max(1, _SHORTEST_CARD - rule.keep_last)
-        written = rf"\*{{{hidden},}}[0-9]{{{rule.keep_last}}}"
+        kept = rf"[0-9 \-]{{{rule.keep_last - 1}}}[0-9]" if rule.keep_last > 0 else ""
+        written = rf"\*{{{hidden},}}{kept}"
     elif rule.action in ("redact", "hash"):
         # A tag, or a pseudonym in its own or its sealed form (pseudonyms.py).
         written = rf"\[{re.escape(rule.label)}[^\]\s]*\]"
