@@ -242,6 +242,13 @@ def test_every_card_in_a_run_is_masked_whatever_it_keeps(keep_last: int, joiner:
     assert counts == {"CARD/text": 1}
 
 
+# Each look finds one more card of a run: as many as the run holds are looked for.
+@pytest.mark.parametrize("cards", [10, 30])
+def test_every_card_of_a_long_run_is_masked(cards: int) -> None:
+    out, _ = _strict([" ".join(["4111 1111 1111 1111"] * cards) + " 7"])
+    assert out == [" ".join([MASKED_SPACED] * cards) + " 7"]
+
+
 # After a written card, what is no card stays: a number without a card's brand, an
 # IBAN, a date, a card inside a longer number (as "1234 4111 1111 1111 1111" alone).
 UNCHANGED_AFTER_A_CARD = [

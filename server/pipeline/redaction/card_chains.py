@@ -39,9 +39,10 @@ _BETWEEN: Final = r"[ \t]?[^0-9A-Za-z_\s]{1,3}"
 #: after it gave back ("4111 1111 1111 1111 5500… 4111…": the lazy step writes over the
 #: first card, the rule after it takes the two others as one failing candidate).
 _BESIDE: Final = rf"(?:{_BETWEEN}|[ \t])"
-#: How many cards so chained are looked for after one (each look finds the next one:
-#: a card's trail takes the characters the one after it needs as its lead).
-_LONGEST_CHAIN: Final = 8
+#: A run of digits: each round rewrites at least one, so a value holding n is done in
+#: at most n rounds (each round finds the next card of a chain: a card's trail takes the
+#: characters the one after it needs as its lead).
+_DIGITS: Final = r"[0-9]+"
 
 
 def cards_after_written(text: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -89,20 +90,32 @@ def _after_written(rule: PatternRule) -> tuple[PatternRule, ...]:
 def _rewritten_while_held(values: pl.Series, rules: tuple[PatternRule, ...]) -> pl.Series:
     # Only the values holding a candidate are rewritten (few: a card right after a
     # written one), by each rule in turn, again while that changes them. The rules
-    # share one gate, looked for once a round.
+    # share one gate, looked for once over the column, then only in the values the
+    # round before changed (a long chain costs rounds over a few values).
     gate = rules[0].gate
     assert all(rule.gate == gate for rule in rules)
-    for _ in range(_LONGEST_CHAIN):
-        held = values.str.contains(gate).fill_null(False)
-        if not held.any():
-            break
-        before = values.filter(held)
+    held = values.str.contains(gate).fill_null(False)
+    if not held.any():
+        return values
+    positions = row_positions(held)
+    before = values.filter(held)
+    rounds = before.str.count_matches(_DIGITS).max()
+    assert isinstance(rounds, int)
+    # `scatter` writes in place: into a copy, never the caller's values.
+    values = values.clone()
+    for _ in range(rounds):
         done = before
         for rule in rules:
             # One select each: an expression nested in another is computed per use.
             done = done.to_frame(ELEMENT).select(rewrite_fenced(pl.col(ELEMENT), rule)).to_series()
-        if done.equals(before):
+        changed = done.ne_missing(before)
+        if not changed.any():
             break
-        # `scatter` writes in place: into a copy, never the caller's values.
-        values = values.clone().scatter(row_positions(held), done)
+        values.scatter(positions, done)
+        done = done.filter(changed)
+        still = done.str.contains(gate)
+        positions = positions.filter(changed).filter(still)
+        before = done.filter(still)
+        if before.is_empty():
+            break
     return values
