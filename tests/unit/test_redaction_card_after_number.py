@@ -6,11 +6,14 @@ digits, order ids, dates, phone-like runs) stay as they are."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import polars as pl
 import pytest
 
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import rule, run
+from tests.unit.redaction_helpers import rule, run, settings_with_keys
 
 MASKED = "************1111"
 MASKED_SPACED = "***************1111"
@@ -120,3 +123,151 @@ NO_CARD = [
 def test_no_card_in_longer_runs(text: str) -> None:
     _, counts = _strict([text])
     assert "CARD/text" not in counts
+
+
+MASKED_AMEX = "*************0005"
+# Cards side by side in one run of digit groups, and digit groups after the last: the
+# whole run is one candidate that fails, the lazy step (card_groups.without_last_group)
+# masks the first card and gives the rest back, and the rule after it took the next
+# card and the groups after it as one candidate that failed again; the second card (and
+# any after it) stayed in clear. Now looked for right after a written card
+# (card_chains.py), with the groups after it as context.
+CARDS_IN_A_RUN = [
+    (
+        "4111 1111 1111 1111 5500 0000 0000 0004 123",
+        f"{MASKED_SPACED} {MASKED_SPACED_2} 123",
+    ),
+    ("4111 1111 1111 1111 5500 0000 0000 0004 1", f"{MASKED_SPACED} {MASKED_SPACED_2} 1"),
+    ("4111 1111 1111 1111 5500 0000 0000 0004 12", f"{MASKED_SPACED} {MASKED_SPACED_2} 12"),
+    (
+        "4111 1111 1111 1111 5500 0000 0000 0004 1234",
+        f"{MASKED_SPACED} {MASKED_SPACED_2} 1234",
+    ),
+    (
+        "card 4111 1111 1111 1111 5500 0000 0000 0004 123 thanks",
+        f"card {MASKED_SPACED} {MASKED_SPACED_2} 123 thanks",
+    ),
+    # Three and four cards in a row, with and without groups after them.
+    (
+        "4111 1111 1111 1111 5500 0000 0000 0004 4111 1111 1111 1111",
+        f"{MASKED_SPACED} {MASKED_SPACED_2} {MASKED_SPACED}",
+    ),
+    (
+        "4111 1111 1111 1111 5500 0000 0000 0004 4111 1111 1111 1111 123",
+        f"{MASKED_SPACED} {MASKED_SPACED_2} {MASKED_SPACED} 123",
+    ),
+    (
+        "4111 1111 1111 1111 5500 0000 0000 0004 4111 1111 1111 1111 5500 0000 0000 0004 99",
+        f"{MASKED_SPACED} {MASKED_SPACED_2} {MASKED_SPACED} {MASKED_SPACED_2} 99",
+    ),
+    # Joined by "-", dashed groups, other layouts side by side.
+    (
+        "4111-1111-1111-1111-5500-0000-0000-0004-123",
+        f"{MASKED_SPACED}-{MASKED_SPACED_2}-123",
+    ),
+    (
+        "4111-1111-1111-1111 5500-0000-0000-0004 123",
+        f"{MASKED_SPACED} {MASKED_SPACED_2} 123",
+    ),
+    (
+        "4111 1111 1111 1111 5500-0000-0000-0004 123",
+        f"{MASKED_SPACED} {MASKED_SPACED_2} 123",
+    ),
+    (
+        "4111 1111 1111 1111 -5500 0000 0000 0004 123",
+        f"{MASKED_SPACED} -{MASKED_SPACED_2} 123",
+    ),
+    ("4111111111111111 5500 0000 0000 0004 123", f"{MASKED} {MASKED_SPACED_2} 123"),
+    ("4111 1111 1111 1111 5500000000000004 123", f"{MASKED_SPACED} ************0004 123"),
+    ("3782 822463 10005 5500 0000 0000 0004 123", f"{MASKED_AMEX} {MASKED_SPACED_2} 123"),
+    ("4111 1111 1111 1111 3782 822463 10005 123", f"{MASKED_SPACED} {MASKED_AMEX} 123"),
+    ("6011 0000 0000 0004 5500 0000 0000 0004 123", f"{MASKED_SPACED_2} {MASKED_SPACED_2} 123"),
+    # A phone after them: the second card was left in clear, or read as a phone.
+    (
+        "4111 1111 1111 1111 5500 0000 0000 0004 555 123 4567",
+        f"{MASKED_SPACED} {MASKED_SPACED_2} [PHONE]",
+    ),
+    (
+        "4111 1111 1111 1111 3782 822463 10005 555-123-4567",
+        f"{MASKED_SPACED} {MASKED_AMEX} [PHONE]",
+    ),
+    # Already masked before: no groups after the cards, or no spaces inside them.
+    ("4111 1111 1111 1111 5500 0000 0000 0004", f"{MASKED_SPACED} {MASKED_SPACED_2}"),
+    ("4111111111111111 5500000000000004 123", f"{MASKED} ************0004 123"),
+    (
+        "4111 1111 1111 1111, 5500 0000 0000 0004 123",
+        f"{MASKED_SPACED}, {MASKED_SPACED_2} 123",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CARDS_IN_A_RUN)
+def test_every_card_in_a_run_of_digit_groups_is_masked(text: str, expected: str) -> None:
+    out, counts = _strict([text])
+    assert out == [expected]
+    assert counts.get("CARD/text", 0) >= 1
+
+
+@pytest.mark.parametrize("action", ["mask", "redact", "hash"])
+def test_every_card_in_a_run_takes_the_action(action: str, tmp_path: Path) -> None:
+    spec = RedactionSpec(level="strict", rules=(rule(f"pattern=CARD:{action}"),))
+    settings = settings_with_keys(tmp_path, default=b"k" * 32)
+    texts = ["4111 1111 1111 1111 5500 0000 0000 0004 123"]
+    out, counts = run(pl.DataFrame({"text": texts}), spec, settings)
+    first, second, rest = out["text"].to_list()[0].split(" ")
+    if action == "hash":
+        # A pseudonym per card, told apart.
+        assert re.fullmatch(r"\[CARD:[0-9a-f]+\]", first), first
+        assert re.fullmatch(r"\[CARD:[0-9a-f]+\]", second), second
+        assert first != second
+    else:
+        expected = {"mask": (MASKED_SPACED, MASKED_SPACED_2), "redact": ("[CARD]", "[CARD]")}
+        assert (first, second) == expected[action]
+    assert rest == "123"
+    assert counts == {"CARD/text": 1}
+
+
+# The kept tail of a masked card may hold the separators of its groups
+# ("************** 1111", "*************1-1111"): the written card is still one.
+@pytest.mark.parametrize("keep_last", [2, 5, 6, 8])
+@pytest.mark.parametrize("joiner", [" ", "-"])
+def test_every_card_in_a_run_is_masked_whatever_it_keeps(keep_last: int, joiner: str) -> None:
+    spec = RedactionSpec(level="strict", rules=(rule(f"pattern=CARD:mask:{keep_last}"),))
+    first, second = (
+        joiner.join(card) for card in (["4111", *["1111"] * 3], ["5500", "0000", "0000", "0004"])
+    )
+    out, counts = run(pl.DataFrame({"text": [f"{first}{joiner}{second}{joiner}123"]}), spec)
+    expected = [f"{'*' * (len(card) - keep_last)}{card[-keep_last:]}" for card in (first, second)]
+    assert out["text"].to_list() == [f"{expected[0]}{joiner}{expected[1]}{joiner}123"]
+    assert counts == {"CARD/text": 1}
+
+
+# Each look finds one more card of a run: as many as the run holds are looked for.
+@pytest.mark.parametrize("cards", [10, 30])
+def test_every_card_of_a_long_run_is_masked(cards: int) -> None:
+    out, _ = _strict([" ".join(["4111 1111 1111 1111"] * cards) + " 7"])
+    assert out == [" ".join([MASKED_SPACED] * cards) + " 7"]
+
+
+# After a written card, what is no card stays: a number without a card's brand, an
+# IBAN, a date, a card inside a longer number (as "1234 4111 1111 1111 1111" alone).
+UNCHANGED_AFTER_A_CARD = [
+    ("4111 1111 1111 1111 1234 5678 9012 3456 789", f"{MASKED_SPACED} 1234 5678 9012 3456 789"),
+    ("4111111111111111 1234 5678 9012 3456 789", f"{MASKED} 1234 5678 9012 3456 789"),
+    ("4111 1111 1111 1111 1234 5678 1234 5678", f"{MASKED_SPACED} 1234 5678 1234 5678"),
+    # The rest read as it is alone: "1234 5500 0000 0000 0004" is LOOK_ALIKES'
+    # "1234 4111 1111 1111 1111", a long number whose tail is never a card.
+    (
+        "4111 1111 1111 1111 1234 5500 0000 0000 0004",
+        f"{MASKED_SPACED} 1234 5500 0000 0000 0004",
+    ),
+    ("4111 1111 1111 1111 4111 1111 1111 1112 12", f"{MASKED_SPACED} 4111 1111 1111 1112 12"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), UNCHANGED_AFTER_A_CARD)
+def test_no_card_after_a_card_stays(text: str, expected: str) -> None:
+    out, counts = _strict([text])
+    assert out == [expected]
+    # The first card only, in each of the three leaves.
+    assert counts == {"CARD/text": 1, "CARD/items": 1, "CARD/record.note": 1}

@@ -63,14 +63,18 @@ def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
     entity = rule.entity
     if entity is None or not entity.cards_beside_groups:
         return ()
-    context = rf"{_LAST_GROUPS_CONTEXT}(?:{entity.trail})"
+    return groups_as_context(rule, entity.lead, entity.trail)
+
+
+def groups_as_context(rule: PatternRule, lead: str, trail: str) -> tuple[PatternRule, ...]:
+    """The card rule led by `lead`, with the digit groups after the card and then
+    `trail` as context: with a greedy value, then a lazy one (`without_last_group`)."""
+    assert rule.entity is not None
+    value = rule.entity.value
+    context = rf"{_LAST_GROUPS_CONTEXT}(?:{trail})"
     return tuple(
-        replace(
-            rule,
-            regex=ascii_boundaries(compose(entity.lead, value, context)),
-            entity=None,
-        )
-        for value in (entity.value, f"{entity.value}?")
+        replace(rule, regex=ascii_boundaries(compose(lead, card, context)), entity=None)
+        for card in (value, f"{value}?")
     )
 
 
