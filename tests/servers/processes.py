@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sysconfig
 import tempfile
 import time
 import urllib.error
@@ -14,7 +15,10 @@ from pathlib import Path
 
 from tests.daemon import REPO, free_port
 
-MOTO_SERVER = REPO / ".venv" / "bin" / "moto_server"
+#: moto's console script from the environment running the tests (where pip put the dev
+#: extras), not the checkout's own .venv: a git worktree run with another checkout's venv
+#: has none of its own.
+MOTO_SERVER = Path(sysconfig.get_path("scripts")) / "moto_server"
 AZURITE_BLOB = REPO / ".tools" / "node_modules" / ".bin" / "azurite-blob"
 #: Azurite's well-known development account (public, documented by Microsoft).
 AZURITE_ACCOUNT = "devstoreaccount1"
