@@ -157,17 +157,17 @@ def _parse_rule(
     _check_options(where, rule, action)
     key = keys.get(where, rule.key) if action == "hash" else None
     keep_last = rule.keep_last
-    if entity is not None and not keep_last and action == entity.default_action:
+    if entity is not None and keep_last is None and action == entity.default_action:
         keep_last = entity.default_keep_last
     if column:
         granularity = rule.granularity.strip().lower() or "year"
-        return ColumnRule(column, action, action, rule.keep_last, granularity, key, where)
+        return ColumnRule(column, action, action, rule.keep_last or 0, granularity, key, where)
     if action in COLUMN_ONLY_ACTIONS:
         raise InvalidArgument(where, f"{action} applies to columns, not to a pattern")
     if entity is not None:
-        return entity_rule(entity, action, keep_last, key)
+        return entity_rule(entity, action, keep_last or 0, key)
     _check_regex(where, pattern)
-    return PatternRule(f"REGEX_{number}", compose("", pattern, ""), action, "", keep_last, key)
+    return PatternRule(f"REGEX_{number}", compose("", pattern, ""), action, "", keep_last or 0, key)
 
 
 def _entity(where: str, pattern: str) -> Entity | None:
@@ -186,7 +186,7 @@ def _entity(where: str, pattern: str) -> Entity | None:
 def _check_options(where: str, rule: RedactionRuleSpec, action: str) -> None:
     if rule.keep_last and action != "mask":
         raise InvalidArgument(where, "keep_last only applies to mask")
-    if not 0 <= rule.keep_last <= _MAX_KEEP_LAST:
+    if rule.keep_last is not None and not 0 <= rule.keep_last <= _MAX_KEEP_LAST:
         raise InvalidArgument(where, f"keep_last must be 0..{_MAX_KEEP_LAST}")
     if rule.key and action != "hash":
         raise InvalidArgument(where, "key only applies to hash")
@@ -253,7 +253,7 @@ def _describe_rule(rule: RedactionRuleSpec) -> dict[str, Any]:
     described: dict[str, Any] = {"action": rule.action}
     for name in ("column", "pattern", "keep_last", "granularity", "key"):
         value = getattr(rule, name)
-        if value:
+        if value or (name == "keep_last" and value is not None):
             described[name] = value
     return described
 

@@ -94,7 +94,8 @@ class RedactionRuleSpec:
     column: str = ""
     pattern: str = ""
     action: str = ""
-    keep_last: int = 0
+    #: mask: trailing characters left visible; None (not given) is the entity's default.
+    keep_last: int | None = None
     granularity: str = ""
     key: str = ""
 

@@ -54,3 +54,21 @@ def test_the_round_trip_sets_every_field() -> None:
         # A source names either a location or a configured source: uri/table/query
         # stay empty beside `name` (spec_from_proto refuses both at once only later).
         assert every - set_here <= {"uri", "table", "query"}, every - set_here
+
+
+def test_a_masks_zero_stays_apart_from_no_number_given() -> None:
+    """`mask:0` masks every character; `mask` alone keeps the entity's default (CARD: 4)."""
+    sent = pb.ExportSpec(
+        redaction=pb.Redaction(
+            level="strict",
+            rules=[
+                pb.RedactionRule(pattern="CARD", action="mask", keep_last=0),
+                pb.RedactionRule(pattern="CARD", action="mask"),
+            ],
+        )
+    )
+    spec = spec_from_proto(pb.CreateExportRequest(spec=sent))
+    assert spec.redaction is not None
+    assert [r.keep_last for r in spec.redaction.rules] == [0, None]
+    back = spec_to_proto(spec)
+    assert [r.HasField("keep_last") for r in back.redaction.rules] == [True, False]
