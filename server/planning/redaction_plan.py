@@ -157,17 +157,19 @@ def _parse_rule(
     _check_options(where, rule, action)
     key = keys.get(where, rule.key) if action == "hash" else None
     keep_last = rule.keep_last
-    if entity is not None and keep_last is None and action == entity.default_action:
-        keep_last = entity.default_keep_last
+    if keep_last is None:
+        # Not given: an entity's own default when the rule keeps its action (CARD: 4).
+        keeps_default = entity is not None and action == entity.default_action
+        keep_last = entity.default_keep_last if entity is not None and keeps_default else 0
     if column:
         granularity = rule.granularity.strip().lower() or "year"
-        return ColumnRule(column, action, action, rule.keep_last or 0, granularity, key, where)
+        return ColumnRule(column, action, action, keep_last, granularity, key, where)
     if action in COLUMN_ONLY_ACTIONS:
         raise InvalidArgument(where, f"{action} applies to columns, not to a pattern")
     if entity is not None:
-        return entity_rule(entity, action, keep_last or 0, key)
+        return entity_rule(entity, action, keep_last, key)
     _check_regex(where, pattern)
-    return PatternRule(f"REGEX_{number}", compose("", pattern, ""), action, "", keep_last or 0, key)
+    return PatternRule(f"REGEX_{number}", compose("", pattern, ""), action, "", keep_last, key)
 
 
 def _entity(where: str, pattern: str) -> Entity | None:
@@ -253,7 +255,7 @@ def _describe_rule(rule: RedactionRuleSpec) -> dict[str, Any]:
     described: dict[str, Any] = {"action": rule.action}
     for name in ("column", "pattern", "keep_last", "granularity", "key"):
         value = getattr(rule, name)
-        if value or (name == "keep_last" and value is not None):
+        if value or (name == "keep_last" and value == 0 and rule.action == "mask"):
             described[name] = value
     return described
 
