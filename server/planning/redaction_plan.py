@@ -157,11 +157,13 @@ def _parse_rule(
     _check_options(where, rule, action)
     key = keys.get(where, rule.key) if action == "hash" else None
     keep_last = rule.keep_last
-    if entity is not None and not keep_last and action == entity.default_action:
-        keep_last = entity.default_keep_last
+    if keep_last is None:
+        # Not given: an entity's own default when the rule keeps its action (CARD: 4).
+        keeps_default = entity is not None and action == entity.default_action
+        keep_last = entity.default_keep_last if entity is not None and keeps_default else 0
     if column:
         granularity = rule.granularity.strip().lower() or "year"
-        return ColumnRule(column, action, action, rule.keep_last, granularity, key, where)
+        return ColumnRule(column, action, action, keep_last, granularity, key, where)
     if action in COLUMN_ONLY_ACTIONS:
         raise InvalidArgument(where, f"{action} applies to columns, not to a pattern")
     if entity is not None:
@@ -186,7 +188,7 @@ def _entity(where: str, pattern: str) -> Entity | None:
 def _check_options(where: str, rule: RedactionRuleSpec, action: str) -> None:
     if rule.keep_last and action != "mask":
         raise InvalidArgument(where, "keep_last only applies to mask")
-    if not 0 <= rule.keep_last <= _MAX_KEEP_LAST:
+    if rule.keep_last is not None and not 0 <= rule.keep_last <= _MAX_KEEP_LAST:
         raise InvalidArgument(where, f"keep_last must be 0..{_MAX_KEEP_LAST}")
     if rule.key and action != "hash":
         raise InvalidArgument(where, "key only applies to hash")
@@ -253,7 +255,7 @@ def _describe_rule(rule: RedactionRuleSpec) -> dict[str, Any]:
     described: dict[str, Any] = {"action": rule.action}
     for name in ("column", "pattern", "keep_last", "granularity", "key"):
         value = getattr(rule, name)
-        if value:
+        if value or (name == "keep_last" and value == 0 and rule.action == "mask"):
             described[name] = value
     return described
 

@@ -94,7 +94,8 @@ class RedactionRuleSpec:
     column: str = ""
     pattern: str = ""
     action: str = ""
-    keep_last: int = 0
+    #: mask: trailing characters left visible; None (not given) is the entity's default.
+    keep_last: int | None = None
     granularity: str = ""
     key: str = ""
 
@@ -176,6 +177,8 @@ class ExportSpec:
             del raw["template"]  # specs stored before templates keep their JSON
         if not self.redaction.template_rules:
             del raw["redaction"]["template_rules"]
+        for rule in raw["redaction"]["rules"]:
+            _store_keep_last(rule)
         for name, default in _NEWER_SOURCE_FIELDS.items():
             if getattr(self.source, name) == default:
                 del raw["source"][name]
@@ -254,10 +257,31 @@ def _subject(raw: dict[str, Any] | None) -> SubjectSpec | None:
     )
 
 
+#: Stored beside `"keep_last": 0` when a rule gave 0: specs stored before keep_last could be
+#: told from "not given" hold 0 for "not given", and keep that meaning (and their request
+#: fingerprints); a stored N >= 1 was always given.
+_KEEP_LAST_GIVEN = "keep_last_given"
+
+
+def _store_keep_last(rule: dict[str, Any]) -> None:
+    if rule["keep_last"] is None:
+        rule["keep_last"] = 0
+    elif rule["keep_last"] == 0:
+        rule[_KEEP_LAST_GIVEN] = True
+
+
+def _rule(raw: dict[str, Any]) -> RedactionRuleSpec:
+    fields = dict(raw)
+    given = fields.pop(_KEEP_LAST_GIVEN, False)
+    if fields.get("keep_last", 0) == 0 and not given:
+        fields["keep_last"] = None
+    return RedactionRuleSpec(**fields)
+
+
 def _redaction(raw: dict[str, Any] | None) -> RedactionSpec:
     if not raw:
         return RedactionSpec()
-    rules = tuple(RedactionRuleSpec(**rule) for rule in raw.get("rules", ()))
+    rules = tuple(_rule(rule) for rule in raw.get("rules", ()))
     return RedactionSpec(
         level=raw.get("level", ""),
         policy=raw.get("policy", ""),

@@ -138,7 +138,7 @@ def _redaction_from_proto(message: pb.Redaction) -> RedactionSpec:
                 column=rule.column,
                 pattern=rule.pattern,
                 action=rule.action,
-                keep_last=rule.keep_last,
+                keep_last=rule.keep_last if rule.HasField("keep_last") else None,
                 granularity=rule.granularity,
                 key=rule.key,
             )

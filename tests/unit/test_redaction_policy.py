@@ -112,6 +112,22 @@ def test_mask_keeps_the_last_characters() -> None:
     assert counts == {"mask/card_number": 1}
 
 
+def test_pattern_mask_zero_masks_every_character_and_no_number_keeps_the_default() -> None:
+    # 0 is a number given, not "not given": README's mask:N keeps the last N characters.
+    frame = pl.DataFrame({"notes": ["paid with 4111 1111 1111 1111 today"]})
+    zero, _ = run(frame, RedactionSpec(level="strict", rules=(rule("pattern=CARD:mask:0"),)))
+    assert zero["notes"].to_list() == ["paid with ******************* today"]
+    default = RedactionSpec(
+        level="strict", rules=(RedactionRuleSpec(pattern="CARD", action="mask"),)
+    )
+    kept, _ = run(frame, default)
+    assert kept["notes"].to_list() == ["paid with ***************1111 today"]
+    zero_spec = RedactionSpec(level="strict", rules=(rule("pattern=CARD:mask:0"),))
+    assert redactor_for(frame, zero_spec).describe()["rules"] == [
+        {"action": "mask", "pattern": "CARD", "keep_last": 0}
+    ]
+
+
 def test_mask_on_integers_counts_the_values_it_changed() -> None:
     frame = pl.DataFrame(
         {"card_number": [4111111111111111, 12, None], "pay": [{"pan": 5500000000000004}] * 3}

@@ -387,7 +387,9 @@ class RedactionRule(_message.Message):
     action: _builtins.str
     """drop | null | redact | mask | hash | generalize | keep"""
     keep_last: _builtins.int
-    """mask: how many trailing characters stay visible."""
+    """mask: how many trailing characters stay visible. Unset: the entity's own default
+    (CARD keeps 4; a column or a regex keeps none); 0 masks every character.
+    """
     granularity: _builtins.str
     """generalize: "month" or "year" for dates, a bucket width for numbers."""
     key: _builtins.str
@@ -398,15 +400,17 @@ class RedactionRule(_message.Message):
         column: _builtins.str = ...,
         pattern: _builtins.str = ...,
         action: _builtins.str = ...,
-        keep_last: _builtins.int = ...,
+        keep_last: _builtins.int | None = ...,
         granularity: _builtins.str = ...,
         key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_keep_last", b"_keep_last", "keep_last", b"keep_last"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "column", b"column", "granularity", b"granularity", "keep_last", b"keep_last", "key", b"key", "pattern", b"pattern"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_keep_last", b"_keep_last", "action", b"action", "column", b"column", "granularity", b"granularity", "keep_last", b"keep_last", "key", b"key", "pattern", b"pattern"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__keep_last: _TypeAlias = _typing.Literal["keep_last"]  # noqa: Y015
+    _WhichOneofArgType__keep_last: _TypeAlias = _typing.Literal["_keep_last", b"_keep_last"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__keep_last) -> _WhichOneofReturnType__keep_last | None: ...
 
 Global___RedactionRule: _TypeAlias = RedactionRule  # noqa: Y015
 
