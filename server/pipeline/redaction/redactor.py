@@ -33,6 +33,7 @@ from sluice.server.pipeline.redaction.phone_one_pass import (
     rewrite_checked,
     rewrites_in_one_pass,
 )
+from sluice.server.pipeline.redaction.phone_shapes import may_hold_phone
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
 from sluice.server.pipeline.redaction.pseudonyms import holds_sealed, unsealed
 from sluice.server.pipeline.redaction.schema_walk import (
@@ -297,9 +298,14 @@ class PolicyRedactor:
                 self._late_stages.append(stage)
                 continue
             # A rule rewritten in one pass checks its candidates itself (see
-            # phone_one_pass.rewrite_checked): it runs on the rows its gate picked.
-            checks = rule.validator and not rewrites_in_one_pass(rule)
-            refine = partial(may_rewrite, rule=rule) if checks else None
+            # phone_one_pass.rewrite_checked): it runs on the rows its gate picked where
+            # a number may be laid out as a phone (phone_shapes.py), one scan of them.
+            one_pass = rewrites_in_one_pass(rule)
+            refine: Callable[[pl.Expr], pl.Expr] | None = None
+            if one_pass:
+                refine = may_hold_phone
+            elif rule.validator:
+                refine = partial(may_rewrite, rule=rule)
             # Gates starting with a literal, and those needing a separator like the
             # JSON-key gates (`"key":`), are declared by the entity (see compaction).
             entity = rule.entity

@@ -1,0 +1,121 @@
+"""The condition after the PHONE gate (phone_shapes.may_hold_phone) holds wherever the
+phone rule changes a value: run with and without it, the rule writes the same values.
+And it turns down the look-alikes that filled the gate's rows (cards and IBANs in blocks
+of four, SSNs, ids after a letter or a dash, hex ids)."""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
+from sluice.server.pipeline.redaction.phone_one_pass import phone_verdicts, rewrite_checked
+from sluice.server.pipeline.redaction.phone_shapes import may_hold_phone
+from sluice.server.pipeline.redaction.policy import entity_rule
+from tests.unit.redaction_corpus import generate
+from tests.unit.test_redaction_phone_gate import _texts
+
+RULE = entity_rule(ENTITY_BY_NAME["PHONE"], "redact")
+
+
+def _left_out_but_changed(texts: list[str]) -> list[str]:
+    """The texts the condition turns down that the rule, run on every text, changes:
+    those the rule run after the condition would leave in clear."""
+    frame = pl.DataFrame({"t": texts}, schema={"t": pl.String})
+    out = frame.select(
+        rewritten=rewrite_checked(pl.col("t"), RULE, phone_verdicts()),
+        kept=may_hold_phone(pl.col("t")),
+    )
+    changed = out["rewritten"].ne_missing(frame["t"])
+    return frame.filter(changed & ~out["kept"])["t"].to_list()
+
+
+_DIGITS = st.integers(1, 7).flatmap(
+    lambda size: st.text(alphabet="0123456789", min_size=size, max_size=size)
+)
+#: Separators and neighbours: what parts groups of digits in a number, what leads and
+#: trails one (every character the pattern's lead or trail refuses, the extension's
+#: letters), the rewrite's control characters, line breaks, characters beyond ASCII (a
+#: no-break space and an en dash parting digits, a full-width digit, "€"), `tel:`.
+_OTHERS = st.sampled_from(
+    [
+        " ", " ", " ", "-", "-", ".", "/", "(", ")", "+", "  ", " - ", "\t", "\n",
+        ",", ";", "|", "#", "$", "*", "**", "_", ":", "a", "b", "Z", "ES", "ORD-",
+        "e", "E", "x", "X", "ext", "ext.", " ext ", "extension", "\x00", "\x01", "\x02",
+        "\u00a0", "\u2013", "\uff15", "€", "£", "é", "tel:", "TEL:",
+    ]
+)  # fmt: skip
+_TEXT = st.lists(st.one_of(_DIGITS, _DIGITS, _OTHERS), max_size=14).map("".join)
+#: Blocks of four, SSN-, date- and card-like runs and their neighbours, where the
+#: condition's layouts are decided group by group.
+_GROUPS = st.lists(
+    st.tuples(
+        st.sampled_from(["", " ", "-", " ", "-"]),
+        st.integers(1, 6).map(lambda size: "9" * size),
+    ),
+    min_size=1,
+    max_size=6,
+).map(lambda groups: "".join(sep + digits for sep, digits in groups).lstrip(" -"))
+_RUNS = st.tuples(_OTHERS, _GROUPS, _OTHERS, _GROUPS, _OTHERS).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_TEXT, _RUNS), min_size=1, max_size=60))
+@example(["4111 1111 1111 1111 5 555-1234"])
+@example(["1234 5678 9012 345 6789"])
+@example(["2024-05-06 12 30", "123-45-678", "1234-56 78", "12345678x1"])
+def test_the_rule_writes_the_same_with_and_without_the_condition(texts: list[str]) -> None:
+    assert _left_out_but_changed(texts) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_condition_holds_wherever_the_rule_changes_a_value(seed: int) -> None:
+    rnd = random.Random(seed)
+    # The gate's tests' numbers and neighbours, and the corpus (phone numbers among
+    # every other entity), each also with the look-alikes the condition turns down.
+    texts = _texts(3000, seed) + [s.text for s in generate(per_kind=20, seed=seed)]
+    texts += [f"{text} {rnd.choice(_LOOK_ALIKES)}" for text in texts[:2000]]
+    assert _left_out_but_changed(texts) == []
+
+
+_LOOK_ALIKES = [
+    "Card used: 4286 2312 8125 9208, customer confirmed",
+    "Paid with 6011-9093-3323-1096 and asked",
+    "Refund to IBAN ES69 4196 2497 4658 1147 3514 requested.",
+    "SSN on the form: 528-75-9837.",
+    "See ticket ORD-2023-673681 for the history.",
+    "Request id 15554219-86f9-13dd-c6e5-bbc11e92d0f6.",
+    "ID document 90059141L checked",
+    "Order #87319898 is on its way.",
+    "Promised delivery date was 2025-04-16.",
+]
+
+
+@pytest.mark.parametrize("text", _LOOK_ALIKES)
+def test_look_alikes_alone_are_turned_down(text: str) -> None:
+    kept = pl.select(may_hold_phone(pl.lit(text))).item()
+    assert kept is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call 555-123-4567 today",
+        "Reach me at 020 7946 0958.",
+        "+44 20 7946 0958",
+        "(555) 123-4567",
+        "555.123.4567",
+        "1234 5678 9012 345 6789",
+        "Card 4286 2312 8125 9208 or 612 345 678",
+        "tel:5551234567",
+        "555\u00a0123\u00a04567",
+        "1234 5678-9012",
+    ],
+)
+def test_numbers_are_kept(text: str) -> None:
+    kept = pl.select(may_hold_phone(pl.lit(text))).item()
+    assert kept is True
