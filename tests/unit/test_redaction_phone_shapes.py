@@ -61,10 +61,30 @@ _GROUPS = st.lists(
     max_size=6,
 ).map(lambda groups: "".join(sep + digits for sep, digits in groups).lstrip(" -"))
 _RUNS = st.tuples(_OTHERS, _GROUPS, _OTHERS, _GROUPS, _OTHERS).map("".join)
+#: Numbers in the usual layouts (and runs of 8-15 digits in a few groups), each between
+#: two neighbours: the condition must find each of them wherever the rule tags it.
+_LAID_OUT = st.sampled_from(
+    [
+        "555-123-4567",
+        "555 123 4567",
+        "020 7946 0958",
+        "1234 5678-90",
+        "123-45-678",
+        "1-800-555-0199",
+    ]
+)
+_FEW_GROUPS = st.lists(
+    st.tuples(st.sampled_from([" ", "-"]), st.integers(1, 8).map(lambda size: "5" * size)),
+    min_size=1,
+    max_size=4,
+).map(lambda groups: "".join(sep + digits for sep, digits in groups)[1:])
+_NUMBERS = st.tuples(
+    _OTHERS, st.one_of(_LAID_OUT, _FEW_GROUPS), _OTHERS, st.one_of(_LAID_OUT, _FEW_GROUPS), _OTHERS
+).map("".join)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(_TEXT, _RUNS), min_size=1, max_size=60))
+@given(st.lists(st.one_of(_TEXT, _RUNS, _NUMBERS), min_size=1, max_size=60))
 @example(["4111 1111 1111 1111 5 555-1234"])
 @example(["1234 5678 9012 345 6789"])
 @example(["2024-05-06 12 30", "123-45-678", "1234-56 78", "12345678x1"])
