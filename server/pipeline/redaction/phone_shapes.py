@@ -36,6 +36,15 @@ group's length: which layouts it may still be is decided group by group), and mo
 it need not turn down every look-alike, only let no number through unmatched. The
 tests (tests/unit/test_redaction_phone_shapes.py) pin it against the rule run without
 it.
+
+Measured (session 25, 1M text-heavy rows, moderate, one thread, a new redactor after a
+warm-up, four alternating rounds under load ~8): of the gate's 264,608 messages it keeps
+79,561, all 79,279 the rule changes among them; the scan costs 0.057 CPU s, 0.076 as the
+refine (its filter and scatter), and the rule on the rows left 0.137 instead of
+0.254-0.291: the PHONE step 0.212-0.217 against 0.254-0.291. Led by a word boundary
+instead of the lead's class it costs the same (the regex engine reads every byte of
+these digit-heavy rows either way) and keeps twice the rows; the rows copied together
+first (packed_text.py) it cost more (0.088).
 """
 
 from __future__ import annotations
