@@ -12,21 +12,23 @@ tells these apart is the character before a run and the run as a whole.
 
 Why this is a necessary condition for a change (`may_hold_phone`). The rule changes a
 value only (1) where it holds one of the rewrite's own control characters, (2) where
-one of its layouts runs (a character beyond ASCII, `tel:`: phone_other_forms.py), or
-(3) where a candidate passes the phone check: its number (its value without an
-extension) is then a substring of the text as it was (phone_gate.py). (1) and (2) are
-kept whole. A number led by "+" or "(", or in a dotted layout, is kept by the gate's
-own alternatives for those. Any other number N is 8-15 ASCII digits in groups parted
-by single spaces or dashes, and:
+one of its layouts rewrites (only values holding the layout's gate: a separator or a
+digit beyond ASCII, `tel:`; phone_other_forms.py, text.rewrite_layouts), or (3) where
+a candidate passes the phone check: its number (its value without an extension) is
+then a substring of the text as it was (phone_gate.py). Values with (1) or (2) are kept.
+A number led by "+" or "(", or in a dotted layout, is kept by the gate's own
+alternatives for those. Any other number N is 8-15 ASCII digits in groups parted by
+single spaces or dashes, and:
 
 - Before N there is no digit and none of `A-Za-z_.-#$€£`: the pattern's lead
-  (entities._START) refuses those, and the joiners the rewrite puts in are only after
-  ",", ";", "|", "/" (chains of numbers), before whitespace (numbers side by side, runs
-  split at their words: phone_runs.py, phone_bounds.py), or before a "(" (a number led
-  by "(").
+  (entities._START) refuses those, and the joiners the rewrite puts in before a number
+  are only after ",", ";", "|" (leads already), after the "/" of a chain of numbers
+  (so a "/" is taken here), before whitespace (numbers side by side, runs split at
+  their words: phone_runs.py, phone_bounds.py), or before a "(" (a number led by "(").
 - After N there is no digit, no dash and a digit, and no letter or "_" other than the
   start of an extension (`e`, `x`): the pattern's trail refuses those, and its value
-  does not stop before a separator and a digit unless a joiner is put before a space.
+  does not stop before a separator and a digit unless a joiner is put before a space
+  (the joiners after a number's last digit are before whitespace too).
 - N is not laid out as something else (validators.NOT_A_PHONE): not blocks of four
   parted by spaces with a last group of 1-3 digits or none, not an SSN (3-2-4), not a
   date (`2024-05-06`, with an hour's `12` or not).

@@ -300,9 +300,8 @@ class PolicyRedactor:
             # A rule rewritten in one pass checks its candidates itself (see
             # phone_one_pass.rewrite_checked): it runs on the rows its gate picked where
             # a number may be laid out as a phone (phone_shapes.py), one scan of them.
-            one_pass = rewrites_in_one_pass(rule)
             refine: Callable[[pl.Expr], pl.Expr] | None = None
-            if one_pass:
+            if rewrites_in_one_pass(rule):
                 refine = may_hold_phone
             elif rule.validator:
                 refine = partial(may_rewrite, rule=rule)
