@@ -16,7 +16,9 @@ from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
 from sluice.server.pipeline.redaction.phone_one_pass import phone_verdicts, rewrite_checked
 from sluice.server.pipeline.redaction.phone_shapes import may_hold_phone
 from sluice.server.pipeline.redaction.policy import entity_rule
+from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_corpus import generate
+from tests.unit.redaction_helpers import run
 from tests.unit.test_redaction_phone_gate import _texts
 
 RULE = entity_rule(ENTITY_BY_NAME["PHONE"], "redact")
@@ -139,3 +141,53 @@ def test_look_alikes_alone_are_turned_down(text: str) -> None:
 def test_numbers_are_kept(text: str) -> None:
     kept = pl.select(may_hold_phone(pl.lit(text))).item()
     assert kept is True
+
+
+_FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
+_BESIDE_LOOK_ALIKES: list[object] = [
+    # `tel:` without separators and full-width digits are not picked by the PHONE gate:
+    # the rule rewrites them where it runs on the row for a sibling field's look-alike.
+    {"note": "tel:7961220922", "path": "ticket 123-45-6789", "headers": ["x"]},
+    {
+        "note": "電話 " + "03-1234-5678".translate(_FULL_WIDTH),
+        "path": "/b",
+        "headers": ["Ref 4286 2312 8125 9208"],
+    },
+    {"note": "call 555-123-4567", "path": "/a", "headers": ["x"]},
+]
+
+
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+@pytest.mark.parametrize("in_list", [False, True], ids=["struct", "list-of-struct"])
+def test_a_struct_field_beside_a_look_alike_is_rewritten_as_without_the_condition(
+    level: str, in_list: bool
+) -> None:
+    """The condition narrows the rows of a struct column, not of each field: the rule
+    rewrites every field of the column on each row it runs on, and runs on a row where
+    any field's gate fired (compaction._steps_on), so a field the gate misses is
+    rewritten beside a sibling's look-alike (an SSN, a card), as without the condition."""
+    rows: list[object] = [[r] for r in _BESIDE_LOOK_ALIKES] if in_list else _BESIDE_LOOK_ALIKES
+    out, counts = run(pl.DataFrame({"request": rows}), RedactionSpec(level=level))
+    values = out["request"].to_list()
+    notes = [v[0]["note"] if in_list else v["note"] for v in values]
+    assert notes == ["tel:[PHONE]", "電話 [PHONE]", "call [PHONE]"]
+    assert counts["PHONE/request.note"] == 3
+
+
+@pytest.mark.parametrize("in_list", [False, True], ids=["struct", "list-of-struct"])
+def test_a_field_whose_every_hit_is_a_look_alike_is_still_rewritten_beside_a_sibling(
+    in_list: bool,
+) -> None:
+    """A field whose gate fired only on look-alikes in the batch stays among the fields
+    the rule rewrites while a sibling field's row is kept: the `tel:` number beside it is
+    rewritten, as without the condition."""
+    rows: list[dict[str, str]] = [
+        {"note": "tel:7961220922", "path": "ticket 123-45-6789"},
+        {"note": "SSN 528-75-9837", "path": "/a"},
+    ]
+    frame = pl.DataFrame({"request": [[r] for r in rows] if in_list else rows})
+    out, counts = run(frame, RedactionSpec(level="moderate"))
+    values = out["request"].to_list()
+    notes = [v[0]["note"] if in_list else v["note"] for v in values]
+    assert notes == ["tel:[PHONE]", "SSN 528-75-9837"]
+    assert counts == {"PHONE/request.note": 1}

@@ -33,6 +33,13 @@ single spaces or dashes, and:
   parted by spaces with a last group of 1-3 digits or none, not an SSN (3-2-4), not a
   date (`2024-05-06`, with an hour's `12` or not).
 
+The condition is necessary per value, gate or not, and it narrows a column's rows, not
+each leaf's (compaction.TextStep.refine_by_column): the gate misses numbers the layouts
+rewrite (`tel:7961220922`, full-width digits), and the rule rewrites every leaf of a
+struct or list-of-struct column on each row where any of them hit, so such a number
+beside a sibling field's SSN or card is rewritten; narrowed per leaf, dropping the
+sibling's hit left it in clear.
+
 `_POSSIBLE_NUMBER` matches every such N with those neighbours (written by its first
 group's length: which layouts it may still be is decided group by group), and more:
 it need not turn down every look-alike, only let no number through unmatched. The

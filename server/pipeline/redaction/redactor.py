@@ -94,6 +94,9 @@ class _TextRule:
     assigns: bool = False
     #: It may match what earlier rules wrote (a custom pattern: TextStep.reads_written).
     reads_written: bool = False
+    #: `refine` holds wherever the rule changes a value, and narrows a column's rows
+    #: (TextStep.refine_by_column).
+    refine_by_column: bool = False
 
 
 class PolicyRedactor:
@@ -140,6 +143,7 @@ class PolicyRedactor:
                         step.assigns,
                         step.regex,
                         step.reads_written,
+                        step.refine_by_column,
                     )
                     for step in steps
                 ],
@@ -314,7 +318,13 @@ class PolicyRedactor:
             # (unsealed), as any text: its author's choice (see compaction._steps_on).
             custom_pattern = entity is None
             step = _TextRule(
-                stage, rule.gate or rule.regex, refine, keyword, assigns, custom_pattern
+                stage,
+                rule.gate or rule.regex,
+                refine,
+                keyword,
+                assigns,
+                custom_pattern,
+                refine_by_column=rewrites_in_one_pass(rule),
             )
             (custom if custom_pattern else steps).append(step)
             sealed = partial(holds_sealed, label=rule.label, action=rule.action)
