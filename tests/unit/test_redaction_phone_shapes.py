@@ -5,7 +5,10 @@ of four, SSNs, ids after a letter or a dash, hex ids)."""
 
 from __future__ import annotations
 
+import itertools
+import operator
 import random
+from collections.abc import Iterator
 
 import polars as pl
 import pytest
@@ -85,11 +88,54 @@ _NUMBERS = st.tuples(
 ).map("".join)
 
 
+def _laid_out(digits: str, most_groups: int) -> Iterator[str]:
+    """`digits` in every layout of at most `most_groups` groups parted by a space or a
+    dash."""
+    for groups in range(1, most_groups + 1):
+        for cuts in itertools.combinations(range(1, len(digits)), groups - 1):
+            bounds = (0, *cuts, len(digits))
+            parts = [digits[a:b] for a, b in itertools.pairwise(bounds)]
+            for separators in itertools.product(" -", repeat=groups - 1):
+                yield parts[0] + "".join(map(operator.add, separators, parts[1:]))
+
+
+#: Around each number: what may lead and trail it (refused or not by the pattern's lead
+#: and trail, an extension), and a chain of two numbers parted by "/".
+_AROUND = [
+    *itertools.product(["", " ", "-", "/", "(", "a", ","], ["", " ", "-", "x5", "_", "/", "."]),
+    ("-555-987-6543/", ""),
+    ("555-987-6543/", " "),
+    ("", "/555-987-6543"),
+    ("-", "/555-987-6543 "),
+]
+
+
+def test_every_layout_of_8_to_13_digits_the_rule_changes_passes_the_condition() -> None:
+    """Deterministic and exhaustive where the property tests sample: 8-13 digits (a
+    phone-like run and a date-like one) in every layout of up to four groups, each with
+    every lead and trail of `_AROUND` (~700k texts, about a second)."""
+    numbers = [
+        number
+        for size in range(8, 14)
+        for digits in ("5551234567890", "2024051212345")
+        for number in _laid_out(digits[:size], 4)
+    ]
+    texts = [lead + number + trail for number in numbers for lead, trail in _AROUND]
+    assert _left_out_but_changed(texts) == []
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(_TEXT, _RUNS, _NUMBERS), min_size=1, max_size=60))
 @example(["4111 1111 1111 1111 5 555-1234"])
 @example(["1234 5678 9012 345 6789"])
 @example(["2024-05-06 12 30", "123-45-678", "1234-56 78", "12345678x1"])
+# Seen missed by the sampled texts (a mutation refusing "/" as a lead passed but for
+# --hypothesis-seed=2): an extension, a chain of numbers after a dash, a run of blocks
+# of four before a chain, 8 digits after an SSN's start.
+@example([" 555-123-4567x5 "])
+@example(["-555-123-4567/555-123-4567 "])
+@example([" 1234 5678-90/555-123-4567_"])
+@example(["555-12-345"])
 def test_the_rule_writes_the_same_with_and_without_the_condition(texts: list[str]) -> None:
     assert _left_out_but_changed(texts) == []
 
