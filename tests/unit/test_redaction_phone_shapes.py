@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from sluice.server.pipeline.redaction import validators
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
 from sluice.server.pipeline.redaction.phone_one_pass import phone_verdicts, rewrite_checked
 from sluice.server.pipeline.redaction.phone_shapes import may_hold_phone
@@ -237,3 +238,49 @@ def test_a_field_whose_every_hit_is_a_look_alike_is_still_rewritten_beside_a_sib
     notes = [v[0]["note"] if in_list else v["note"] for v in values]
     assert notes == ["tel:[PHONE]", "SSN 528-75-9837"]
     assert counts == {"PHONE/request.note": 1}
+
+
+#: The text of what phone_shapes.py's condition is written from (see its doc): the
+#: PHONE pattern's lead, value and trail (entities._START, _END), the number without
+#: its extension (validators._EXTENSION) and the layouts that are something else
+#: (validators.NOT_A_PHONE).
+_SOURCES = {
+    "lead": r"^|[^0-9A-Za-z_.\-/#$€£+*]|(?:^|[^*])\*{1,3}",
+    "value": (
+        r"(?:(?:\+[0-9]{1,3}[ .-]?(?:\([0-9]{1,4}\)[ .-]?)?|\([0-9]{1,4}\)[ .-]?)[0-9]"
+        r"(?:[ .-]?[0-9]){6,}|[0-9]{3}\.[0-9]{3}\.[0-9]{4}|[0-9]{2}(?:\.[0-9]{2}){4}"
+        r"|[0-9](?:[ -]?[0-9]){6,})(?:\s?(?:ext\.?|x|extension)\s?[0-9]{1,6})?"
+    ),
+    "trail": r"$|[^0-9A-Za-z_\s.\-]|[\s.\-]+(?:[^0-9A-Za-z_]|$)|\s+[^\W\d]",
+    "extension": r"(?i)\s?(?:ext\.?|x|extension)\s?[0-9]{1,6}$",
+    "not a phone": "|".join(
+        (
+            r"^[0-9]{4}[.-][0-9]{1,2}[.-][0-9]{1,2}(?: [0-9]{1,2})?$",
+            r"^[0-9]{1,2}[.-][0-9]{1,2}[.-][0-9]{2,4}$",
+            r"^[0-9]{1,3}(?:\.[0-9]{3})+$",
+            r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$",
+            r"^[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}$",
+            r"^[0-9]{3}[ -][0-9]{2}[ -][0-9]{4}$",
+            r"^[0-9]{4}(?: [0-9]{4})+(?: [0-9]{1,3})?$",
+            r"^97[89]-[0-9]{1,5}-[0-9]{1,7}-[0-9]{1,7}-[0-9]$",
+        )
+    ),
+}
+
+
+def test_the_patterns_the_condition_is_written_from_are_as_it_was_written_for() -> None:
+    """The condition copies, in its own terms, what the PHONE pattern's lead and trail
+    refuse and which layouts the phone check turns down: a change to any of them may
+    let the rule change a value the condition turns down, which no test need catch.
+    When one changes, update phone_shapes.py (its doc says what each part rests on),
+    rerun its tests, then update the text here."""
+    phone = ENTITY_BY_NAME["PHONE"]
+    now = {
+        "lead": phone.lead,
+        "value": phone.value,
+        "trail": phone.trail,
+        "extension": validators._EXTENSION,
+        "not a phone": validators.NOT_A_PHONE,
+    }
+    changed = [name for name, text in _SOURCES.items() if now[name] != text]
+    assert changed == [], f"update phone_shapes.py for the PHONE {changed} that changed"
