@@ -16,8 +16,8 @@ characters before their first digit (ASCII rows; no match starts earlier) saved 
 of it but cost 0.022 (find, slice): not done. 70% of the rows the gate picks hold no
 passing candidate (IBANs in blocks of four, `ORD-2024-123456` with no lead, SSN and
 card layouts); on the passing rows alone the rule costs about half. Those rows are now
-left out before the rule runs (phone_shapes.py, the rule's refine: 0.27 -> 0.21 CPU s
-for refine and rule together, session 25)."""
+left out before the rule runs (phone_shapes.py, the rule's refine; its doc gives the
+measured cost of refine and rule together)."""
 
 from __future__ import annotations
 

@@ -46,14 +46,16 @@ it need not turn down every look-alike, only let no number through unmatched. Th
 tests (tests/unit/test_redaction_phone_shapes.py) pin it against the rule run without
 it.
 
-Measured (session 25, 1M text-heavy rows, moderate, one thread, a new redactor after a
-warm-up, four alternating rounds under load ~8): of the gate's 264,608 messages it keeps
-79,561, all 79,279 the rule changes among them; the scan costs 0.057 CPU s, 0.076 as the
-refine (its filter and scatter), and the rule on the rows left 0.137 instead of
-0.254-0.291: the PHONE step 0.212-0.217 against 0.254-0.291. Led by a word boundary
-instead of the lead's class it costs the same (the regex engine reads every byte of
-these digit-heavy rows either way) and keeps twice the rows; the rows copied together
-first (packed_text.py) it cost more (0.088).
+Measured (session 25, 1M text-heavy rows, moderate, one thread, a new redactor each
+round after a warm-up, three alternating rounds under load ~6.5; the one place these
+figures are kept): of the gate's 264,608 messages it keeps 79,561, all 79,279 the rule
+changes among them (no struct column had a PHONE hit there); the PHONE step (refine and
+rule) costs 0.211-0.225 CPU s against 0.265-0.280 without the condition: the refine
+0.076-0.081 (its scan alone ~0.057, the rest its filter and scatter), the rule on the
+rows left 0.134-0.144. Led by a word boundary instead of the lead's class the scan cost
+the same (the regex engine reads every byte of these digit-heavy rows either way) and
+kept twice the rows; the rows copied together first (packed_text.py) it cost more
+(0.088 against 0.076).
 """
 
 from __future__ import annotations
@@ -65,13 +67,13 @@ import polars as pl
 from sluice.server.pipeline.redaction.phone_gate import SIGNED_OR_DOTTED
 from sluice.server.pipeline.redaction.phone_other_forms import PHONE_OTHER_FORMS
 
-_D: Final = "[0-9]"
-_S: Final = "[ -]"
+_DIGIT: Final = "[0-9]"
+_SEPARATOR: Final = "[ -]"
 
 
 def _more(least: int, most: int) -> str:
     """`least` to `most` more digits, each after a separator or none."""
-    return f"(?:{_S}?{_D}){{{least},{most}}}"
+    return f"(?:{_SEPARATOR}?{_DIGIT}){{{least},{most}}}"
 
 
 #: The upper bounds only matter where a run must not reach 16 digits: a card's four
@@ -80,52 +82,55 @@ def _more(least: int, most: int) -> str:
 _LOOSE: Final = 13
 
 #: First group of one or two digits (`06 12 34 56 78`, `1-800-555-0199`).
-_ONE_OR_TWO: Final = f"{_D}{{1,2}}{_S}{_D}{_more(5, _LOOSE)}"
+_ONE_OR_TWO: Final = f"{_DIGIT}{{1,2}}{_SEPARATOR}{_DIGIT}{_more(5, _LOOSE)}"
 #: First group of three: anything but an SSN (`ddd-dd-dddd`, with spaces too). After
 #: `ddd-dd-`: a group of 1-2 or 4 digits and more, 3 digits (`555-12-345`, 8 digits),
 #: or 5 and more.
 _AFTER_SSN_START: Final = (
-    f"{_D}{{1,2}}{_S}{_D}{_more(0, _LOOSE)}",
-    f"{_D}{{3}}(?:{_S}{_D}{_more(0, _LOOSE)})?",
-    f"{_D}{{4}}{_S}{_D}{_more(0, _LOOSE)}",
-    f"{_D}{{5}}{_more(0, _LOOSE)}",
+    f"{_DIGIT}{{1,2}}{_SEPARATOR}{_DIGIT}{_more(0, _LOOSE)}",
+    f"{_DIGIT}{{3}}(?:{_SEPARATOR}{_DIGIT}{_more(0, _LOOSE)})?",
+    f"{_DIGIT}{{4}}{_SEPARATOR}{_DIGIT}{_more(0, _LOOSE)}",
+    f"{_DIGIT}{{5}}{_more(0, _LOOSE)}",
 )
 _THREE: Final = (
-    f"{_D}{{3}}{_S}(?:"
-    f"{_D}{_S}{_D}{_more(3, _LOOSE)}"
-    f"|{_D}{{3}}{_more(2, _LOOSE)}"
-    f"|{_D}{{2}}{_S}(?:{'|'.join(_AFTER_SSN_START)})"
+    f"{_DIGIT}{{3}}{_SEPARATOR}(?:"
+    f"{_DIGIT}{_SEPARATOR}{_DIGIT}{_more(3, _LOOSE)}"
+    f"|{_DIGIT}{{3}}{_more(2, _LOOSE)}"
+    f"|{_DIGIT}{{2}}{_SEPARATOR}(?:{'|'.join(_AFTER_SSN_START)})"
     ")"
 )
 #: First group of four and a space: anything but blocks of four (and a last group of
 #: 1-3 digits). After two or three blocks, a group that is no block (1-3 digits and
 #: more, 5 digits), or a dash.
 _FOUR_SPACED: Final = (
-    f"{_D}{{4}} (?:"
-    f"{_D}{{1,3}}{_S}{_D}{_more(0, _LOOSE)}"
-    f"|{_D}{{5}}{_more(0, _LOOSE)}"
-    f"|{_D}{{4}}-{_D}{_more(0, _LOOSE)}"
-    f"|{_D}{{4}} {_D}{{1,3}}{_S}{_D}{_more(0, _LOOSE)}"
-    f"|{_D}{{4}} {_D}{{5}}{_more(0, _LOOSE)}"
-    f"|{_D}{{4}} {_D}{{4}}-{_D}{_more(0, _LOOSE)}"
-    f"|{_D}{{4}} {_D}{{4}} {_D}{{1,3}}{_S}{_D}{_more(0, _LOOSE)}"
+    f"{_DIGIT}{{4}} (?:"
+    f"{_DIGIT}{{1,3}}{_SEPARATOR}{_DIGIT}{_more(0, _LOOSE)}"
+    f"|{_DIGIT}{{5}}{_more(0, _LOOSE)}"
+    f"|{_DIGIT}{{4}}-{_DIGIT}{_more(0, _LOOSE)}"
+    f"|{_DIGIT}{{4}} {_DIGIT}{{1,3}}{_SEPARATOR}{_DIGIT}{_more(0, _LOOSE)}"
+    f"|{_DIGIT}{{4}} {_DIGIT}{{5}}{_more(0, _LOOSE)}"
+    f"|{_DIGIT}{{4}} {_DIGIT}{{4}}-{_DIGIT}{_more(0, _LOOSE)}"
+    f"|{_DIGIT}{{4}} {_DIGIT}{{4}} {_DIGIT}{{1,3}}{_SEPARATOR}{_DIGIT}{_more(0, _LOOSE)}"
     ")"
 )
 #: First group of four and a dash: at most 15 digits when the next group has three or
 #: more (a card's four dashed groups hold 16), and no date (`dddd-d{1,2}-d{1,2}`, and
 #: an hour `d{1,2}` after a space).
 _FOUR_DASHED: Final = (
-    f"{_D}{{4}}-(?:"
-    f"{_D}{{3}}{_more(1, 8)}"
-    f"|{_D}{{1,2}} {_D}{_more(0, _LOOSE)}"
-    f"|{_D}{{1,2}}-(?:"
-    f"{_D}{{3}}{_more(0, _LOOSE)}"
-    f"|{_D}{{1,2}}-{_D}{_more(0, _LOOSE)}"
-    f"|{_D}{{1,2}} (?:{_D}{{3}}{_more(0, _LOOSE)}|{_D}{{1,2}}{_S}{_D}{_more(0, _LOOSE)})"
+    f"{_DIGIT}{{4}}-(?:"
+    f"{_DIGIT}{{3}}{_more(1, 8)}"
+    f"|{_DIGIT}{{1,2}} {_DIGIT}{_more(0, _LOOSE)}"
+    f"|{_DIGIT}{{1,2}}-(?:"
+    f"{_DIGIT}{{3}}{_more(0, _LOOSE)}"
+    f"|{_DIGIT}{{1,2}}-{_DIGIT}{_more(0, _LOOSE)}"
+    f"|{_DIGIT}{{1,2}} (?:"
+    f"{_DIGIT}{{3}}{_more(0, _LOOSE)}"
+    f"|{_DIGIT}{{1,2}}{_SEPARATOR}{_DIGIT}{_more(0, _LOOSE)}"
+    ")"
     "))"
 )
 #: First group of five digits or more, and a separator somewhere after it.
-_FIVE: Final = f"{_D}{{5,14}}{_S}{_D}{_more(0, _LOOSE)}"
+_FIVE: Final = f"{_DIGIT}{{5,14}}{_SEPARATOR}{_DIGIT}{_more(0, _LOOSE)}"
 
 #: Before a number: none of what the pattern's lead refuses (entities._START).
 _BEFORE: Final = r"(?:^|[^0-9A-Za-z_.\-#$€£])"
