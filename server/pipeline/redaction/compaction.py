@@ -75,6 +75,13 @@ class TextStep:
     #: masks and pseudonyms like any text): it also runs where earlier steps changed
     #: its leaves, whose source text its gate was taken on (see `_steps_on`).
     reads_written: bool = False
+    #: `refine` holds wherever the step changes a value, gate or not (the PHONE rule's
+    #: layouts rewrite values its gate misses, phone_shapes.py), and it narrows a
+    #: column's rows, not each leaf's: the step rewrites every leaf of a column it runs
+    #: on, on each row where any of them hit, so a leaf the gate missed is rewritten
+    #: beside a sibling's hit; narrowed per leaf, dropping that hit would leave it as it
+    #: was (see `_refined_by_column`).
+    refine_by_column: bool = False
 
 
 Hits = dict[tuple[int, Location], pl.Series]
@@ -192,7 +199,8 @@ class CompactedTextPass:
                 values.setdefault(counter, never.alias(counter))
             own = {loc: hit for (n, loc), hit in hits.items() if n == number}
             if step.refine is not None and own:
-                own = _refined(values, own, step.refine)
+                narrow = _refined_by_column if step.refine_by_column else _refined
+                own = narrow(values, own, step.refine)
             if step.reads_written:
                 own = _with_written(own, values, self._written_by_earlier[number])
             # Column by column, each on the rows where one of its own leaves' gates
@@ -496,6 +504,34 @@ def _refined(
         if keep.any():
             still = hit.clone().scatter(where.filter(~keep), False) if not keep.all() else hit
             narrowed[loc] = still
+    return narrowed
+
+
+def _refined_by_column(
+    values: Mapping[str, pl.Series], own: dict[Location, pl.Series], refine: ValueTest
+) -> dict[Location, pl.Series]:
+    """The gate's rows narrowed by `refine` column by column: a row of a column is kept
+    where `refine` holds on any of the column's leaves in `own` (all the leaves the step
+    rewrites there, whichever of them hit on the row), and a leaf is left out only with
+    its whole column. Evaluated on the gate's rows only."""
+    mask = pl.select(pl.any_horizontal(own.values())).to_series()
+    columns = sorted({loc[0] for loc in own})
+    subset = pl.DataFrame([values[c] for c in columns]).filter(mask)
+    sharper = subset.select(
+        pl.any_horizontal(
+            any_where(pl.col(column), loc[1:], refine) for loc in own if loc[0] == column
+        ).alias(column)
+        for column in columns
+    )
+    where = row_positions(mask)
+    narrowed = {}
+    for column, keep in zip(columns, sharper.iter_columns(), strict=True):
+        if not keep.any():
+            continue
+        dropped = where.filter(~keep)
+        for loc, hit in own.items():
+            if loc[0] == column:
+                narrowed[loc] = hit.clone().scatter(dropped, False) if len(dropped) else hit
     return narrowed
 
 

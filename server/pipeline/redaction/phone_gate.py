@@ -66,7 +66,7 @@ _EIGHT: Final = (
 #: text-heavy messages).
 _PARTED_RUN: Final = f"{_DIGIT}(?:{'|'.join(_EIGHT)})"
 #: The PHONE value pattern's alternatives led by "+" or "(", and its dotted layouts.
-_SIGNED_OR_DOTTED: Final = (
+SIGNED_OR_DOTTED: Final = (
     r"(?:\+[0-9]{1,3}[ .-]?(?:\([0-9]{1,4}\)[ .-]?)?|\([0-9]{1,4}\)[ .-]?)[0-9](?:[ .-]?[0-9]){6,}",
     r"[0-9]{3}\.[0-9]{3}\.[0-9]{4}",
     r"[0-9]{2}(?:\.[0-9]{2}){4}",
@@ -82,6 +82,6 @@ def phone_gate(value: str) -> str:
     that nulls its values nulls one only where `value` matches, as where the gate was
     `value` itself. (Only those, as the old gate did: `[\x00-\x02].*value|value.*
     [\x00-\x02]` in the gate doubled its scan.)"""
-    if not all(alternative in value for alternative in _SIGNED_OR_DOTTED):
+    if not all(alternative in value for alternative in SIGNED_OR_DOTTED):
         raise ValueError("the PHONE pattern's signed and dotted layouts changed")
-    return "|".join((*_SIGNED_OR_DOTTED, _PARTED_RUN, r"[\x00-\x02]"))
+    return "|".join((*SIGNED_OR_DOTTED, _PARTED_RUN, r"[\x00-\x02]"))

@@ -33,6 +33,7 @@ from sluice.server.pipeline.redaction.phone_one_pass import (
     rewrite_checked,
     rewrites_in_one_pass,
 )
+from sluice.server.pipeline.redaction.phone_shapes import may_hold_phone
 from sluice.server.pipeline.redaction.policy import ColumnRule, PatternRule, RedactionPolicy
 from sluice.server.pipeline.redaction.pseudonyms import holds_sealed, unsealed
 from sluice.server.pipeline.redaction.schema_walk import (
@@ -93,6 +94,9 @@ class _TextRule:
     assigns: bool = False
     #: It may match what earlier rules wrote (a custom pattern: TextStep.reads_written).
     reads_written: bool = False
+    #: `refine` holds wherever the rule changes a value, and narrows a column's rows
+    #: (TextStep.refine_by_column).
+    refine_by_column: bool = False
 
 
 class PolicyRedactor:
@@ -139,6 +143,7 @@ class PolicyRedactor:
                         step.assigns,
                         step.regex,
                         step.reads_written,
+                        step.refine_by_column,
                     )
                     for step in steps
                 ],
@@ -297,9 +302,13 @@ class PolicyRedactor:
                 self._late_stages.append(stage)
                 continue
             # A rule rewritten in one pass checks its candidates itself (see
-            # phone_one_pass.rewrite_checked): it runs on the rows its gate picked.
-            checks = rule.validator and not rewrites_in_one_pass(rule)
-            refine = partial(may_rewrite, rule=rule) if checks else None
+            # phone_one_pass.rewrite_checked): it runs on the rows its gate picked where
+            # a number may be laid out as a phone (phone_shapes.py), one scan of them.
+            refine: Callable[[pl.Expr], pl.Expr] | None = None
+            if rewrites_in_one_pass(rule):
+                refine = may_hold_phone
+            elif rule.validator:
+                refine = partial(may_rewrite, rule=rule)
             # Gates starting with a literal, and those needing a separator like the
             # JSON-key gates (`"key":`), are declared by the entity (see compaction).
             entity = rule.entity
@@ -309,7 +318,13 @@ class PolicyRedactor:
             # (unsealed), as any text: its author's choice (see compaction._steps_on).
             custom_pattern = entity is None
             step = _TextRule(
-                stage, rule.gate or rule.regex, refine, keyword, assigns, custom_pattern
+                stage,
+                rule.gate or rule.regex,
+                refine,
+                keyword,
+                assigns,
+                custom_pattern,
+                refine_by_column=rewrites_in_one_pass(rule),
             )
             (custom if custom_pattern else steps).append(step)
             sealed = partial(holds_sealed, label=rule.label, action=rule.action)
