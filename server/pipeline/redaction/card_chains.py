@@ -2,36 +2,53 @@
 alone ("4111… -5500…", "4111… $5500…", "4111… +5500…", "4111…**5500…"): "-" and "."
 before a number make it negative or a fraction, "$" a price, "+" a phone, "*" a mask's
 or emphasis' star, so the card pattern's lead rules them out (entities._START), and
-"4111…2 -4111…1" stays as it is. After a valid card they are one more card of a list:
-looked for again, after what the rule wrote, only in the values the rule rewrote.
+"4111…2 -4111…1" stays as it is. After a valid card they are one more card of a list.
 
 So are cards right after a written card with digit groups after them, after a space
 too ("4111 1111 1111 1111 5500 0000 0000 0004 123"): the whole run is one candidate
 that fails, the lazy step (card_groups.without_last_group) writes over the first card
 and gives the rest back as context, and the rule after it takes the second card and
-the groups as one candidate that fails again; no step after it looked for a card
-followed by groups. They are looked for as the steps do (the groups as context, a
-greedy card then a lazy one), but only right after a written card: a card inside a
-longer number ("1 4111 1111 1111 1111 1111") is still none."""
+the groups as one candidate that fails again. After a written card the run is read as
+the steps read it: the rest of the run as one card, then a greedy card with the groups
+after it as context, then a lazy one (card_groups.groups_as_context).
+
+Each card found is the lead of the next, so a run of n cards is n looks. Those were n
+rounds of the three rules over the values holding one (~7 ms a round: 2,000 cards in
+one value took 22 s); now one walk in Python over each such value, which looks at each
+card's few characters and knows where each run of digit groups ends: linear in the
+value. The walk reads the run as the rounds did, the rules in the same turn (a card
+found by one rule leads the next rule's look), and only the cards found are replaced,
+by the rule's action, as one column. A card inside a longer number ("1 4111 1111 1111
+1111 1111") is still none: only what follows a written card is read."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from bisect import bisect_right
+from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
 import polars as pl
 
-from sluice.server.pipeline.redaction.card_groups import groups_as_context
+from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.entity import ascii_boundaries, compose
-from sluice.server.pipeline.redaction.fenced_rewrite import rewrite_fenced
+from sluice.server.pipeline.redaction.fenced_rewrite import replacement
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
 from sluice.server.pipeline.redaction.policy import PatternRule
+from sluice.server.pipeline.redaction.text_markers import (
+    CLOSE,
+    JOINER,
+    OPEN,
+    joined_separators,
+    with_joiners,
+)
+from sluice.server.pipeline.redaction.validators import is_card
 
 #: The fewest digits of a card.
 _SHORTEST_CARD: Final = 13
+#: The longest candidate worth a check: 19 digits, a separator between each two.
+_LONGEST_CARD_TEXT: Final = 37
 #: Between a written card and the next: up to three characters that are neither word
 #: nor space, after a space or not.
 _BETWEEN: Final = r"[ \t]?[^0-9A-Za-z_\s]{1,3}"
@@ -39,83 +56,249 @@ _BETWEEN: Final = r"[ \t]?[^0-9A-Za-z_\s]{1,3}"
 #: after it gave back ("4111 1111 1111 1111 5500… 4111…": the lazy step writes over the
 #: first card, the rule after it takes the two others as one failing candidate).
 _BESIDE: Final = rf"(?:{_BETWEEN}|[ \t])"
-#: A run of digits: each round rewrites at least one, so a value holding n is done in
-#: at most n rounds (each round finds the next card of a chain: a card's trail takes the
-#: characters the one after it needs as its lead).
-_DIGITS: Final = r"[0-9]+"
+#: A run of digit groups, as the card pattern's value reads it: a digit, then digits
+#: each after at most one " " or "-". The card pattern's trail never matches inside
+#: one (a digit after a separator is a word), so every card candidate read after a
+#: written card ends where its run ends, or at a separator inside it.
+_RUN: Final = re.compile(r"[0-9](?:[ -]?[0-9])*")
+#: What may part two cards of a chain once joiners are in: `_BESIDE` and joiners.
+_GAP: Final = re.compile(rf"[^0-9]{{1,{4 + 3 * len(JOINER)}}}(?=[0-9])")
+#: The rules a round ran, in their order: the rest of the run as a card, then a greedy
+#: card with groups after it, then a lazy one.
+_WHOLE, _GREEDY, _LAZY = 0, 1, 2
+_STEPS: Final = 3
+_WRITTEN: Final = "written"
+
+
+@dataclass(frozen=True)
+class _ChainReader:
+    """How the cards after a written one are found: the rule, its written form, and the
+    card pattern's trail, in Python's `re` (the patterns compile under both)."""
+
+    rule: PatternRule
+    #: For Polars: a written card and `_BESIDE` before a digit (the values to walk).
+    gate: str
+    written: re.Pattern[str]
+    head: re.Pattern[str]
+    beside: re.Pattern[str]
+    trail: re.Pattern[str]
+
+    def leads_another(self, card: str, *, checked: bool) -> bool:
+        """Whether what the rule writes for `card` is a written card the next one may
+        follow: a mask keeps at most what `_written` allows; a value read unchecked gets
+        the tag whatever the action (fenced_rewrite.py)."""
+        if not checked:
+            return self.written.fullmatch(tag(self.rule.label)) is not None
+        if self.rule.action != "mask":
+            return True
+        keep = self.rule.keep_last
+        if keep <= 0:
+            masked = "*" * len(card)
+        elif len(card) > keep:
+            masked = "*" * (len(card) - keep) + card[-keep:]
+        else:
+            masked = card
+        return self.written.fullmatch(masked) is not None
 
 
 def cards_after_written(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """`text` (the card rule's output) with the cards right after a written card
     handled by the rule's action."""
-    after = _after_written(rule)
-    if not after:
+    reader = _chain_reader(rule)
+    if reader is None:
         return text
     return text.map_batches(
-        partial(_rewritten_while_held, rules=after), return_dtype=pl.String, is_elementwise=True
+        partial(_rewritten_where_held, reader=reader), return_dtype=pl.String, is_elementwise=True
     )
 
 
-def _after_written(rule: PatternRule) -> tuple[PatternRule, ...]:
-    """The card rule led by what it writes for a card and `_BESIDE`, then the same with
-    digit groups after the card as context (a greedy card, then a lazy one); none for an
-    action that writes nothing in the text (keep, null)."""
-    entity = rule.entity
-    if entity is None or not entity.cards_beside_groups:
-        return ()
+def _written(rule: PatternRule) -> str:
+    """What the rule writes for a card, as a pattern; "" for an action that writes
+    nothing in the text (keep, null)."""
     if rule.action == "mask":
         # The last `keep_last` characters stay: digits and the " " or "-" between the
         # card's groups ("************** 1111", "*************1-1111"), a digit last.
         hidden = max(1, _SHORTEST_CARD - rule.keep_last)
         kept = rf"[0-9 \-]{{{rule.keep_last - 1}}}[0-9]" if rule.keep_last > 0 else ""
-        written = rf"\*{{{hidden},}}{kept}"
-    elif rule.action in ("redact", "hash"):
+        return rf"\*{{{hidden},}}{kept}"
+    if rule.action in ("redact", "hash"):
         # A tag, or a pseudonym in its own or its sealed form (pseudonyms.py).
-        written = rf"\[{re.escape(rule.label)}[^\]\s]*\]"
-    else:
-        return ()
+        return rf"\[{re.escape(rule.label)}[^\]\s]*\]"
+    return ""
+
+
+def _chain_reader(rule: PatternRule) -> _ChainReader | None:
+    entity = rule.entity
+    if entity is None or not entity.cards_beside_groups:
+        return None
+    written = _written(rule)
+    if not written:
+        return None
     lead = f"(?:{written}){_BESIDE}"
-    # A "_" ends it too: the card joined by it may be written over already
+    # A "_" ends a card too: the card joined by it may be written over already
     # ("4111… -5500…_************1111"), and the joiners only part two runs of digits.
-    trail = f"_|{entity.trail}"
-    regex = ascii_boundaries(compose(lead, entity.value, trail))
-    # The gate: a digit after the lead. Not the whole pattern: the card's trail may be
-    # one only once joiners are in (text_markers.PARTED_CARDS: "4111…_5500…").
-    gate = f"{lead}[0-9]"
-    after = replace(rule, regex=regex, gate=gate, entity=None)
-    with_groups = groups_as_context(rule, lead, trail)
-    return (after, *(replace(step, gate=gate) for step in with_groups))
+    # Rust's "$" is Python's "\Z" (Python's also matches before a last line break).
+    assert r"\$" not in entity.trail
+    trail = f"_|{entity.trail}".replace("$", r"\Z")
+    return _ChainReader(
+        rule=rule,
+        gate=f"{lead}[0-9]",
+        written=re.compile(written),
+        head=re.compile(f"{lead}(?=[0-9])"),
+        beside=re.compile(_BESIDE),
+        trail=re.compile(f"(?:{trail})"),
+    )
 
 
-def _rewritten_while_held(values: pl.Series, rules: tuple[PatternRule, ...]) -> pl.Series:
-    # Only the values holding a candidate are rewritten (few: a card right after a
-    # written one), by each rule in turn, again while that changes them. The rules
-    # share one gate, looked for once over the column, then only in the values the
-    # round before changed (a long chain costs rounds over a few values).
-    gate = rules[0].gate
-    assert all(rule.gate == gate for rule in rules)
-    held = values.str.contains(gate).fill_null(False)
+def _rewritten_where_held(values: pl.Series, reader: _ChainReader) -> pl.Series:
+    # Only the values holding a written card then a digit are walked (few: a card right
+    # after a written one), each once.
+    held = values.str.contains(reader.gate).fill_null(False)
     if not held.any():
         return values
-    positions = row_positions(held)
-    before = values.filter(held)
-    rounds = before.str.count_matches(_DIGITS).max()
-    assert isinstance(rounds, int)
+    texts = values.filter(held)
+    # The rule's rewrite reads values with joiners in (text_markers.py), and a value
+    # holding one of its control characters without: every candidate is then replaced
+    # by the tag, unchecked (fenced_rewrite.py).
+    unusual = texts.str.contains(f"[{OPEN}{CLOSE}{JOINER}]").fill_null(False)
+    joined = texts.to_frame(ELEMENT).select(
+        with_joiners(pl.col(ELEMENT), *joined_separators(reader.rule))
+    )
+    read = pl.select(pl.when(unusual).then(texts).otherwise(joined.to_series())).to_series()
+    walks = [
+        _card_spans(text, reader, checked=not plain_tag)
+        for text, plain_tag in zip(read.to_list(), unusual.to_list(), strict=True)
+    ]
+    cards = [
+        text[start:end]
+        for text, spans in zip(read.to_list(), walks, strict=True)
+        for start, end in spans
+    ]
+    if not cards:
+        return values
+    # `with_columns`: a tag is a literal, which `select` would give once, not per card.
+    frame = pl.Series(ELEMENT, cards, dtype=pl.String).to_frame()
+    replaced = frame.with_columns(replacement(pl.col(ELEMENT), reader.rule).alias(_WRITTEN))
+    written = iter(replaced.get_column(_WRITTEN).to_list())
+    done = []
+    for text, spans, plain_tag in zip(read.to_list(), walks, unusual.to_list(), strict=True):
+        parts, at = [], 0
+        for start, end in spans:
+            card = next(written)
+            parts += [text[at:start], tag(reader.rule.label) if plain_tag else card]
+            at = end
+        parts.append(text[at:])
+        rebuilt = "".join(parts)
+        done.append(rebuilt if plain_tag else rebuilt.replace(JOINER, ""))
     # `scatter` writes in place: into a copy, never the caller's values.
-    values = values.clone()
-    for _ in range(rounds):
-        done = before
-        for rule in rules:
-            # One select each: an expression nested in another is computed per use.
-            done = done.to_frame(ELEMENT).select(rewrite_fenced(pl.col(ELEMENT), rule)).to_series()
-        changed = done.ne_missing(before)
-        if not changed.any():
-            break
-        values.scatter(positions, done)
-        done = done.filter(changed)
-        still = done.str.contains(gate)
-        positions = positions.filter(changed).filter(still)
-        before = done.filter(still)
-        if before.is_empty():
-            break
-    return values
+    return values.clone().scatter(row_positions(held), pl.Series(done, dtype=pl.String))
+
+
+def _card_spans(text: str, reader: _ChainReader, *, checked: bool) -> list[tuple[int, int]]:
+    """Where the cards after written ones are in `text`, in order. `checked`: only
+    valid cards, else every candidate (a value holding a control character, as
+    fenced_rewrite's fallback reads it)."""
+    runs = [(match.start(), match.end()) for match in _RUN.finditer(text)]
+    starts = [start for start, _ in runs]
+    last_separators: dict[int, int] = {}
+    spans: list[tuple[int, int]] = []
+    for head in reader.head.finditer(text):
+        start = head.end()
+        if spans and start < spans[-1][1]:
+            continue
+        step = _WHOLE
+        while True:
+            index = bisect_right(starts, start) - 1
+            run_end = runs[index][1]
+            if index not in last_separators:
+                run_start = runs[index][0]
+                last_separators[index] = max(
+                    text.rfind(" ", run_start, run_end), text.rfind("-", run_start, run_end)
+                )
+            look = _Look(text, run_end, last_separators[index], reader, checked)
+            found = look.card_at(start, step)
+            if found is None:
+                break
+            card_start, card_end, by = found
+            spans.append((card_start, card_end))
+            if not reader.leads_another(text[card_start:card_end], checked=checked):
+                break
+            after = _next_card(text, card_end, reader, checked)
+            if after is None:
+                break
+            start, step = after, (by + 1) % _STEPS
+    return spans
+
+
+def _next_card(text: str, end: int, reader: _ChainReader, checked: bool) -> int | None:
+    """Where the next card may start after a written one ending at `end`: after
+    `_BESIDE`. Joiners the rule put beside the written card's digits are not read
+    (the rule's next look put none there: the digits were written over)."""
+    gap = _GAP.match(text, end)
+    if gap is None:
+        return None
+    between = gap.group().replace(JOINER, "") if checked else gap.group()
+    return gap.end() if reader.beside.fullmatch(between) else None
+
+
+@dataclass(frozen=True)
+class _Look:
+    """One look for a card in a run of digit groups, from a start inside it."""
+
+    text: str
+    run_end: int
+    last_separator: int
+    reader: _ChainReader
+    checked: bool
+
+    def card_at(self, start: int, first: int) -> tuple[int, int, int] | None:
+        """The card starting at `start` (its start, end, and the rule that found it), the
+        rules tried in their turn from `first`, or None."""
+        for turn in range(_STEPS):
+            step = (first + turn) % _STEPS
+            end = self._candidate_end(start, step)
+            if end is not None and self._passes(start, end):
+                return start, end, step
+        return None
+
+    def _candidate_end(self, start: int, step: int) -> int | None:
+        """Where the rule `step` ends its candidate from `start`, if it has one."""
+        text, run_end = self.text, self.run_end
+        if not self._ends(run_end):
+            return None
+        if step == _WHOLE:
+            end = run_end
+        elif step == _GREEDY:
+            end = self.last_separator
+        else:
+            end = _first_separator_after_shortest(text, start, run_end)
+        if end <= start:
+            return None
+        return end if _digits(text, start, end) >= _SHORTEST_CARD else None
+
+    def _ends(self, at: int) -> bool:
+        return self.reader.trail.match(self.text, at) is not None
+
+    def _passes(self, start: int, end: int) -> bool:
+        if not self.checked:
+            return True
+        return end - start <= _LONGEST_CARD_TEXT and is_card(self.text[start:end])
+
+
+def _first_separator_after_shortest(text: str, start: int, run_end: int) -> int:
+    """The first separator in the run after `_SHORTEST_CARD` digits from `start` (where
+    the lazy card ends), or -1."""
+    digits = 0
+    for at in range(start, run_end):
+        if text[at].isdigit():
+            digits += 1
+        elif digits >= _SHORTEST_CARD:
+            return at
+    return -1
+
+
+def _digits(text: str, start: int, end: int) -> int:
+    """How many digits `text[start:end]` holds, counted only as far as a card needs."""
+    if end - start > 2 * _LONGEST_CARD_TEXT:
+        return end - start  # more than any card's, less than the run's: enough
+    return sum(1 for char in text[start:end] if char.isdigit())
