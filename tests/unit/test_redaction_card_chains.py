@@ -1,7 +1,7 @@
 """Runs of cards in one value at strict (card_chains.py): each card after a written one
 is found by a walk over the value, not by a round of the rules over it per card (a
 value of 2,000 cards took 22 s, all of a daemon's stop). Every card of a run is
-masked however long the run."""
+masked however long the run, also after short groups ("4111… 12 5500… 1")."""
 
 from __future__ import annotations
 
@@ -59,6 +59,36 @@ def test_a_long_run_takes_every_action(tmp_path: Path) -> None:
             # A pseudonym per card number: the two numbers alternate.
             assert len(set(written[:-1])) == 2
             assert written[0] != written[1]
+
+
+# Short groups between two cards of a run: the "12" is no card's, the card after it
+# was read as part of a phone number with the rest in clear.
+def test_a_card_after_short_groups_after_a_card_is_masked() -> None:
+    texts = [
+        "4111 1111 1111 1111 12 5500 0000 0000 0004 1",
+        "4111 1111 1111 1111 1 2 5500 0000 0000 0004 123",
+        "4111111111111111 7 5500-0000-0000-0004 1",
+        "card 5500 0000 0000 0004 9 4111-1111-1111-1111-5500-0000-0000-0004",
+    ]
+    assert _strict(texts) == [
+        f"{MASKED_SPACED} 12 {MASKED_SPACED_2} 1",
+        f"{MASKED_SPACED} 1 2 {MASKED_SPACED_2} 123",
+        "************1111 7 ***************0004 1",
+        f"card {MASKED_SPACED_2} 9 {MASKED_SPACED}-{MASKED_SPACED_2}",
+    ]
+
+
+def test_no_card_after_short_groups_after_a_card_stays() -> None:
+    # A group of four is not skipped: "1234 5500…" reads as "1234 4111 1111 1111 1111".
+    texts = [
+        "4111 1111 1111 1111 12 4111 1111 1111 1112 1",
+        "4111 1111 1111 1111 1234 5500 0000 0000 0004",
+        "4111 1111 1111 1111 12 1234 5678 9012 3456",
+    ]
+    for out in _strict(texts):
+        # The first card only (a phone number may be read in the rest, as alone).
+        assert out.startswith(f"{MASKED_SPACED} ")
+        assert out.count("*") == MASKED_SPACED.count("*"), out
 
 
 # An Amex then a Visa/MC card, masks keeping 5 to 8 characters (the Amex's kept tail

@@ -10,7 +10,10 @@ that fails, the lazy step (card_groups.without_last_group) writes over the first
 and gives the rest back as context, and the rule after it takes the second card and
 the groups as one candidate that fails again. After a written card the run is read as
 the steps read it: the rest of the run as one card, then a greedy card with the groups
-after it as context, then a lazy one (card_groups.groups_as_context).
+after it as context, then a lazy one (card_groups.groups_as_context); short groups of
+one to three digits first are skipped ("4111… 12 5500… 1": the "12" is no card's), but
+not a group of four ("4111… 1234 5500 0000 0000 0004" reads as the look-alike "1234 4111
+1111 1111 1111" does: a long number whose tail is never a card).
 
 Each card found is the lead of the next, so a run of n cards is n looks. Those were n
 rounds of the three rules over the values holding one (~7 ms a round: 2,000 cards in
@@ -61,6 +64,8 @@ _BESIDE: Final = rf"(?:{_BETWEEN}|[ \t])"
 #: one (a digit after a separator is a word), so every card candidate read after a
 #: written card ends where its run ends, or at a separator inside it.
 _RUN: Final = re.compile(r"[0-9](?:[ -]?[0-9])*")
+#: Short groups a card after a written one may follow ("4111… 12 5500…").
+_SHORT_GROUPS: Final = re.compile(r"(?:[0-9]{1,3}[ -])+(?=[0-9])")
 #: What may part two cards of a chain once joiners are in: `_BESIDE` and joiners.
 _GAP: Final = re.compile(rf"[^0-9]{{1,{4 + 3 * len(JOINER)}}}(?=[0-9])")
 #: The rules a round ran, in their order: the rest of the run as a card, then a greedy
@@ -217,6 +222,10 @@ def _card_spans(text: str, reader: _ChainReader, *, checked: bool) -> list[tuple
                 )
             look = _Look(text, run_end, last_separators[index], reader, checked)
             found = look.card_at(start, step)
+            if found is None and checked:
+                skipped = _SHORT_GROUPS.match(text, start, run_end)
+                if skipped is not None:
+                    found = look.card_at(skipped.end(), step)
             if found is None:
                 break
             card_start, card_end, by = found
