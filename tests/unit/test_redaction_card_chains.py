@@ -1,7 +1,8 @@
 """Runs of cards in one value at strict (card_chains.py): each card after a written one
 is found by a walk over the value, not by a round of the rules over it per card (a
 value of 2,000 cards took 22 s, all of a daemon's stop). Every card of a run is
-masked however long the run, also after short groups ("4111… 12 5500… 1")."""
+masked however long the run, also after short groups ("4111… 12 5500… 1"), and a card
+before an amount ("4111 1111 1111 1111 12.50")."""
 
 from __future__ import annotations
 
@@ -59,6 +60,29 @@ def test_a_long_run_takes_every_action(tmp_path: Path) -> None:
             # A pseudonym per card number: the two numbers alternate.
             assert len(set(written[:-1])) == 2
             assert written[0] != written[1]
+
+
+# An amount after a card's groups: the card's trail never took "." before a digit, so
+# the run was no candidate at all and the card before it stayed in clear (with a card
+# before the amount, both did). The amount alone stays ("total 12 4111….50").
+def test_a_card_before_an_amount_is_masked() -> None:
+    texts = [
+        "4111 1111 1111 1111 4111111111111111.50",
+        "4111 1111 1111 1111 12.50",
+        "4111 1111 1111 1111 5500 0000 0000 0004 12.50",
+        "card 3782 822463 10005 99.95 thanks",
+    ]
+    assert _strict(texts) == [
+        f"{MASKED_SPACED} 4111111111111111.50",
+        f"{MASKED_SPACED} 12.50",
+        f"{MASKED_SPACED} {MASKED_SPACED_2} 12.50",
+        f"card {MASKED_AMEX} 99.95 thanks",
+    ]
+
+
+def test_an_amount_alone_stays() -> None:
+    texts = ["total 12 4111111111111111.50", "4111111111111111.50", "1234 5678 9012 3456 12.50"]
+    assert _strict(texts) == texts
 
 
 # Short groups between two cards of a run: the "12" is no card's, the card after it

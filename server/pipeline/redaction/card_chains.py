@@ -68,6 +68,8 @@ _RUN: Final = re.compile(r"[0-9](?:[ -]?[0-9])*")
 _SHORT_GROUPS: Final = re.compile(r"(?:[0-9]{1,3}[ -])+(?=[0-9])")
 #: What may part two cards of a chain once joiners are in: `_BESIDE` and joiners.
 _GAP: Final = re.compile(rf"[^0-9]{{1,{4 + 3 * len(JOINER)}}}(?=[0-9])")
+#: A decimal fraction ending the groups after a card ("4111… 1234.50", card_groups.py).
+_FRACTION: Final = re.compile(r"\.[0-9]+")
 #: The rules a round ran, in their order: the rest of the run as a card, then a greedy
 #: card with groups after it, then a lazy one.
 _WHOLE, _GREEDY, _LAZY = 0, 1, 2
@@ -273,10 +275,13 @@ class _Look:
     def _candidate_end(self, start: int, step: int) -> int | None:
         """Where the rule `step` ends its candidate from `start`, if it has one."""
         text, run_end = self.text, self.run_end
-        if not self._ends(run_end):
-            return None
         if step == _WHOLE:
+            if not self._ends(run_end):
+                return None
             end = run_end
+        elif not (self._ends(run_end) or self._ends_after_fraction(run_end)):
+            # The groups after a card may end in a fraction; a card alone may not.
+            return None
         elif step == _GREEDY:
             end = self.last_separator
         else:
@@ -287,6 +292,10 @@ class _Look:
 
     def _ends(self, at: int) -> bool:
         return self.reader.trail.match(self.text, at) is not None
+
+    def _ends_after_fraction(self, at: int) -> bool:
+        fraction = _FRACTION.match(self.text, at)
+        return fraction is not None and self._ends(fraction.end())
 
     def _passes(self, start: int, end: int) -> bool:
         if not self.checked:
