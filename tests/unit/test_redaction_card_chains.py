@@ -90,13 +90,13 @@ def test_an_amount_alone_stays() -> None:
 def test_a_card_after_short_groups_after_a_card_is_masked() -> None:
     texts = [
         "4111 1111 1111 1111 12 5500 0000 0000 0004 1",
-        "4111 1111 1111 1111 1 2 5500 0000 0000 0004 123",
+        "4111 1111 1111 1111 1-5500 0000 0000 0004 123",
         "4111111111111111 7 5500-0000-0000-0004 1",
         "card 5500 0000 0000 0004 9 4111-1111-1111-1111-5500-0000-0000-0004",
     ]
     assert _strict(texts) == [
         f"{MASKED_SPACED} 12 {MASKED_SPACED_2} 1",
-        f"{MASKED_SPACED} 1 2 {MASKED_SPACED_2} 123",
+        f"{MASKED_SPACED} 1-{MASKED_SPACED_2} 123",
         "************1111 7 ***************0004 1",
         f"card {MASKED_SPACED_2} 9 {MASKED_SPACED}-{MASKED_SPACED_2}",
     ]
@@ -108,6 +108,8 @@ def test_no_card_after_short_groups_after_a_card_stays() -> None:
         "4111 1111 1111 1111 12 4111 1111 1111 1112 1",
         "4111 1111 1111 1111 1234 5500 0000 0000 0004",
         "4111 1111 1111 1111 12 1234 5678 9012 3456",
+        # Several short groups: a phone number's, then a card's first groups.
+        "4111 1111 1111 1111 7 555 123 4567-4303-3561-1923-7799-715",
     ]
     for out in _strict(texts):
         # The first card only (a phone number may be read in the rest, as alone).

@@ -10,8 +10,8 @@ that fails, the lazy step (card_groups.without_last_group) writes over the first
 and gives the rest back as context, and the rule after it takes the second card and
 the groups as one candidate that fails again. After a written card the run is read as
 the steps read it: the rest of the run as one card, then a greedy card with the groups
-after it as context, then a lazy one (card_groups.groups_as_context); short groups of
-one to three digits first are skipped ("4111… 12 5500… 1": the "12" is no card's), but
+after it as context, then a lazy one (card_groups.groups_as_context); a short group of
+one to three digits first is skipped ("4111… 12 5500… 1": the "12" is no card's), but
 not a group of four ("4111… 1234 5500 0000 0000 0004" reads as the look-alike "1234 4111
 1111 1111 1111" does: a long number whose tail is never a card).
 
@@ -27,7 +27,6 @@ by the rule's action, as one column. A card inside a longer number ("1 4111 1111
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass
 from functools import partial
 from typing import Final
@@ -64,10 +63,14 @@ _BESIDE: Final = rf"(?:{_BETWEEN}|[ \t])"
 #: one (a digit after a separator is a word), so every card candidate read after a
 #: written card ends where its run ends, or at a separator inside it.
 _RUN: Final = re.compile(r"[0-9](?:[ -]?[0-9])*")
-#: Short groups a card after a written one may follow ("4111… 12 5500…").
-_SHORT_GROUPS: Final = re.compile(r"(?:[0-9]{1,3}[ -])+(?=[0-9])")
+#: A short group a card after a written one may follow ("4111… 12 5500…"): one only,
+#: as several may be a phone number's ("4111… 7 555 123 4567-4303-…": "4567-4303-…" is
+#: no card, however its digits add up).
+_SHORT_GROUP: Final = re.compile(r"[0-9]{1,3}[ -](?=[0-9])")
 #: What may part two cards of a chain once joiners are in: `_BESIDE` and joiners.
 _GAP: Final = re.compile(rf"[^0-9]{{1,{4 + 3 * len(JOINER)}}}(?=[0-9])")
+#: The shortest card's digits in a run, and the digits right after them.
+_SHORTEST_DIGITS: Final = re.compile(rf"[0-9](?:[ -]?[0-9]){{{_SHORTEST_CARD - 1}}}[0-9]*")
 #: A decimal fraction ending the groups after a card ("4111… 1234.50", card_groups.py).
 _FRACTION: Final = re.compile(r"\.[0-9]+")
 #: The rules a round ran, in their order: the rest of the run as a card, then a greedy
@@ -205,38 +208,31 @@ def _card_spans(text: str, reader: _ChainReader, *, checked: bool) -> list[tuple
     """Where the cards after written ones are in `text`, in order. `checked`: only
     valid cards, else every candidate (a value holding a control character, as
     fenced_rewrite's fallback reads it)."""
-    runs = [(match.start(), match.end()) for match in _RUN.finditer(text)]
-    starts = [start for start, _ in runs]
-    last_separators: dict[int, int] = {}
     spans: list[tuple[int, int]] = []
     for head in reader.head.finditer(text):
         start = head.end()
         if spans and start < spans[-1][1]:
             continue
         step = _WHOLE
+        run = _run_from(text, start, reader)
         while True:
-            index = bisect_right(starts, start) - 1
-            run_end = runs[index][1]
-            if index not in last_separators:
-                run_start = runs[index][0]
-                last_separators[index] = max(
-                    text.rfind(" ", run_start, run_end), text.rfind("-", run_start, run_end)
-                )
-            look = _Look(text, run_end, last_separators[index], reader, checked)
-            found = look.card_at(start, step)
+            found = _card_at(text, start, run, step, checked)
             if found is None and checked:
-                skipped = _SHORT_GROUPS.match(text, start, run_end)
+                skipped = _SHORT_GROUP.match(text, start, run.end)
                 if skipped is not None:
-                    found = look.card_at(skipped.end(), step)
+                    start = skipped.end()
+                    found = _card_at(text, start, run, step, checked)
             if found is None:
                 break
-            card_start, card_end, by = found
-            spans.append((card_start, card_end))
-            if not reader.leads_another(text[card_start:card_end], checked=checked):
+            end, by = found
+            spans.append((start, end))
+            if not reader.leads_another(text[start:end], checked=checked):
                 break
-            after = _next_card(text, card_end, reader, checked)
+            after = _next_card(text, end, reader, checked)
             if after is None:
                 break
+            if after >= run.end:
+                run = _run_from(text, after, reader)
             start, step = after, (by + 1) % _STEPS
     return spans
 
@@ -252,71 +248,67 @@ def _next_card(text: str, end: int, reader: _ChainReader, checked: bool) -> int 
     return gap.end() if reader.beside.fullmatch(between) else None
 
 
-@dataclass(frozen=True)
-class _Look:
-    """One look for a card in a run of digit groups, from a start inside it."""
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """The rest of a run of digit groups, from a card's start: where it ends, its last
+    separator (-1: none), and whether the card trail follows it, or a fraction then
+    the trail (the groups after a card may end in one; a card alone may not)."""
 
-    text: str
-    run_end: int
+    end: int
     last_separator: int
-    reader: _ChainReader
-    checked: bool
+    card_ends: bool
+    groups_end: bool
 
-    def card_at(self, start: int, first: int) -> tuple[int, int, int] | None:
-        """The card starting at `start` (its start, end, and the rule that found it), the
-        rules tried in their turn from `first`, or None."""
-        for turn in range(_STEPS):
-            step = (first + turn) % _STEPS
-            end = self._candidate_end(start, step)
-            if end is not None and self._passes(start, end):
-                return start, end, step
-        return None
 
-    def _candidate_end(self, start: int, step: int) -> int | None:
-        """Where the rule `step` ends its candidate from `start`, if it has one."""
-        text, run_end = self.text, self.run_end
-        if step == _WHOLE:
-            if not self._ends(run_end):
-                return None
-            end = run_end
-        elif not (self._ends(run_end) or self._ends_after_fraction(run_end)):
-            # The groups after a card may end in a fraction; a card alone may not.
-            return None
-        elif step == _GREEDY:
-            end = self.last_separator
-        else:
-            end = _first_separator_after_shortest(text, start, run_end)
-        if end <= start:
-            return None
-        return end if _digits(text, start, end) >= _SHORTEST_CARD else None
+def _run_from(text: str, start: int, reader: _ChainReader) -> _Run:
+    run = _RUN.match(text, start)
+    assert run is not None
+    end = run.end()
+    last_separator = max(text.rfind(" ", start, end), text.rfind("-", start, end))
+    card_ends = reader.trail.match(text, end) is not None
+    fraction = None if card_ends else _FRACTION.match(text, end)
+    after_fraction = fraction is not None and reader.trail.match(text, fraction.end()) is not None
+    return _Run(end, last_separator, card_ends, card_ends or after_fraction)
 
-    def _ends(self, at: int) -> bool:
-        return self.reader.trail.match(self.text, at) is not None
 
-    def _ends_after_fraction(self, at: int) -> bool:
-        fraction = _FRACTION.match(self.text, at)
-        return fraction is not None and self._ends(fraction.end())
+def _card_at(text: str, start: int, run: _Run, first: int, checked: bool) -> tuple[int, int] | None:
+    """The card starting at `start` in `run` (its end, and the rule that found it), the
+    rules tried in their turn from `first`, or None."""
+    for turn in range(_STEPS):
+        step = (first + turn) % _STEPS
+        end = _candidate_end(text, start, run, step)
+        if end < 0:
+            continue
+        if not checked or (end - start <= _LONGEST_CARD_TEXT and is_card(text[start:end])):
+            return end, step
+    return None
 
-    def _passes(self, start: int, end: int) -> bool:
-        if not self.checked:
-            return True
-        return end - start <= _LONGEST_CARD_TEXT and is_card(self.text[start:end])
+
+def _candidate_end(text: str, start: int, run: _Run, step: int) -> int:
+    """Where the rule `step` ends its candidate from `start`, or -1 if it has none."""
+    if step == _WHOLE:
+        end = run.end if run.card_ends else -1
+    elif not run.groups_end:
+        return -1
+    elif step == _GREEDY:
+        end = run.last_separator
+    else:
+        end = _first_separator_after_shortest(text, start, run.end)
+    if end <= start or _digits(text, start, end) < _SHORTEST_CARD:
+        return -1
+    return end
 
 
 def _first_separator_after_shortest(text: str, start: int, run_end: int) -> int:
     """The first separator in the run after `_SHORTEST_CARD` digits from `start` (where
     the lazy card ends), or -1."""
-    digits = 0
-    for at in range(start, run_end):
-        if text[at].isdigit():
-            digits += 1
-        elif digits >= _SHORTEST_CARD:
-            return at
-    return -1
+    digits = _SHORTEST_DIGITS.match(text, start, run_end)
+    if digits is None or digits.end() == run_end:
+        return -1
+    return digits.end()
 
 
 def _digits(text: str, start: int, end: int) -> int:
-    """How many digits `text[start:end]` holds, counted only as far as a card needs."""
-    if end - start > 2 * _LONGEST_CARD_TEXT:
-        return end - start  # more than any card's, less than the run's: enough
-    return sum(1 for char in text[start:end] if char.isdigit())
+    """How many digits `text[start:end]`, a part of a run, holds: the rest are its
+    single separators."""
+    return end - start - text.count(" ", start, end) - text.count("-", start, end)
