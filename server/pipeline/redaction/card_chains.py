@@ -309,6 +309,10 @@ def _first_separator_after_shortest(text: str, start: int, run_end: int) -> int:
 
 
 def _digits(text: str, start: int, end: int) -> int:
-    """How many digits `text[start:end]`, a part of a run, holds: the rest are its
-    single separators."""
+    """How many digits `text[start:end]`, a part of a run, holds (the rest are its
+    single separators), counted only as far as a card needs: the greedy card from a
+    start early in a long run spans the rest of it, and counting it for each card of
+    the run made the walk quadratic again."""
+    if end - start > 2 * _LONGEST_CARD_TEXT:
+        return end - start  # over half of them digits: more than any card has
     return end - start - text.count(" ", start, end) - text.count("-", start, end)
