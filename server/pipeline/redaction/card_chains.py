@@ -175,14 +175,13 @@ def _rewritten_where_held(values: pl.Series, reader: _ChainReader) -> pl.Series:
         with_joiners(pl.col(ELEMENT), *joined_separators(reader.rule))
     )
     read = pl.select(pl.when(unusual).then(texts).otherwise(joined.to_series())).to_series()
+    reads, plain_tags = read.to_list(), unusual.to_list()
     walks = [
         _card_spans(text, reader, checked=not plain_tag)
-        for text, plain_tag in zip(read.to_list(), unusual.to_list(), strict=True)
+        for text, plain_tag in zip(reads, plain_tags, strict=True)
     ]
     cards = [
-        text[start:end]
-        for text, spans in zip(read.to_list(), walks, strict=True)
-        for start, end in spans
+        text[start:end] for text, spans in zip(reads, walks, strict=True) for start, end in spans
     ]
     if not cards:
         return values
@@ -191,7 +190,7 @@ def _rewritten_where_held(values: pl.Series, reader: _ChainReader) -> pl.Series:
     replaced = frame.with_columns(replacement(pl.col(ELEMENT), reader.rule).alias(_WRITTEN))
     written = iter(replaced.get_column(_WRITTEN).to_list())
     done = []
-    for text, spans, plain_tag in zip(read.to_list(), walks, unusual.to_list(), strict=True):
+    for text, spans, plain_tag in zip(reads, walks, plain_tags, strict=True):
         parts, at = [], 0
         for start, end in spans:
             card = next(written)
