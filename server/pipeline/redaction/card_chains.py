@@ -58,6 +58,10 @@ _BETWEEN: Final = r"[ \t]?[^0-9A-Za-z_\s]{1,3}"
 #: after it gave back ("4111 1111 1111 1111 5500… 4111…": the lazy step writes over the
 #: first card, the rule after it takes the two others as one failing candidate).
 _BESIDE: Final = rf"(?:{_BETWEEN}|[ \t])"
+#: Rust's "\s" (Unicode's White_Space), for Python's `re` (`python_pattern`).
+_RUST_SPACE: Final = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: How a class opens: a "]" first (after "^" or not) is one of its characters.
+_CLASS_OPENING: Final = re.compile(r"\[\^?\]?")
 #: A run of digit groups, as the card pattern's value reads it: a digit, then digits
 #: each after at most one " " or "-". The card pattern's trail never matches inside
 #: one (a digit after a separator is a word), so every card candidate read after a
@@ -83,7 +87,7 @@ _WRITTEN: Final = "written"
 @dataclass(frozen=True)
 class _ChainReader:
     """How the cards after a written one are found: the rule, its written form, and the
-    card pattern's trail, in Python's `re` (the patterns compile under both)."""
+    card pattern's trail, in Python's `re` (`python_pattern`)."""
 
     rule: PatternRule
     #: For Polars: a written card and `_BESIDE` before a digit (the values to walk).
@@ -144,20 +148,62 @@ def _chain_reader(rule: PatternRule) -> _ChainReader | None:
     written = _written(rule)
     if not written:
         return None
-    lead = f"(?:{written}){_BESIDE}"
     # A "_" ends a card too: the card joined by it may be written over already
     # ("4111… -5500…_************1111"), and the joiners only part two runs of digits.
-    # Rust's "$" is Python's "\Z" (Python's also matches before a last line break).
-    assert r"\$" not in entity.trail
-    trail = f"_|{entity.trail}".replace("$", r"\Z")
+    trail = f"_|{entity.trail}"
     return _ChainReader(
         rule=rule,
-        gate=f"{lead}[0-9]",
-        written=re.compile(written),
-        head=re.compile(f"{lead}(?=[0-9])"),
-        beside=re.compile(_BESIDE),
-        trail=re.compile(f"(?:{trail})"),
+        gate=f"(?:{written}){_BESIDE}[0-9]",
+        written=re.compile(python_pattern(written)),
+        head=re.compile(python_pattern(f"(?:{written}){_BESIDE}(?=[0-9])")),
+        beside=re.compile(python_pattern(_BESIDE)),
+        trail=re.compile(python_pattern(f"(?:{trail})")),
     )
+
+
+def python_pattern(rust: str) -> str:
+    r"""A pattern of Polars' (Rust's regex crate) as a pattern of Python's `re` with the
+    same meaning, for the walk. Python's "\s" takes the separators \x1c-\x1f for spaces,
+    Rust's does not ("4111…\x1f5500…" was read as a card before a space, the second left
+    in clear): it becomes Rust's class. Rust's "$" is Python's "\Z" (Python's "$" also
+    matches before a last line break). "\w", "\W" and "\d" stay: Unicode in both, they
+    differ outside ASCII (Python counts "²" a word character, Rust a combining mark), but
+    the card trail reads them after spaces only, where any character outside ASCII ends
+    a card by another branch alike (test_redaction_card_chain_patterns checks every code
+    point). Nested classes and "\S" are refused: none of the walk's patterns has one."""
+    out: list[str] = []
+    in_class = False
+    at = 0
+    while at < len(rust):
+        char = rust[at]
+        if char == "\\":
+            escape = rust[at : at + 2]
+            if escape == r"\S":
+                raise ValueError(f"no Python form for {escape!r} in {rust!r}")
+            if escape == r"\s":
+                out.append(_RUST_SPACE if in_class else f"[{_RUST_SPACE}]")
+            else:
+                out.append(escape)
+            at += 2
+            continue
+        if in_class:
+            if char == "[":
+                raise ValueError(f"a nested class in {rust!r}")
+            if char == "]":
+                in_class = False
+            out.append(char)
+            at += 1
+            continue
+        if char == "[":
+            opening = _CLASS_OPENING.match(rust, at)
+            assert opening is not None
+            out.append(opening.group())
+            in_class = True
+            at = opening.end()
+            continue
+        out.append(r"\Z" if char == "$" else char)
+        at += 1
+    return "".join(out)
 
 
 def _rewritten_where_held(values: pl.Series, reader: _ChainReader) -> pl.Series:
