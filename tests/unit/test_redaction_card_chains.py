@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -212,3 +213,25 @@ def test_cards_beside_a_separator_control_character_are_masked(tmp_path: Path) -
 
 def _masked(number: str, keep: int) -> str:
     return "*" * (len(number) - keep) + number[-keep:]
+
+
+@pytest.mark.parametrize("keep", [10, 11, 12])
+@pytest.mark.parametrize("middle", ["30569309025904", "378282246310005", "3782 822463 10005"])
+def test_a_card_after_a_short_card_masked_with_few_stars(keep: int, middle: str) -> None:
+    # A 14- or 15-digit card keeps 2 to 5 stars under a mask keeping 10 to 12: the head
+    # of the written card before it took them for its lead, the walk never saw that
+    # card's head, and the card after it stayed in clear.
+    first, last = "4111111111111111", "5500000000000004"
+    text = f"{first},{middle} ${last}"
+    written = f"{_masked(first, keep)},{_masked(middle, keep)} ${_masked(last, keep)}"
+    assert _strict([text], f"mask:{keep}") == [written]
+
+
+def test_the_reviews_runs_of_short_cards_are_masked() -> None:
+    assert _strict(["4111111111111111,30569309025904 $4111111111111111"], "mask:12") == [
+        "****111111111111,**569309025904 $****111111111111"
+    ]
+    text = "x 5500000000000004 30075491730608😀3009 8909 2951 39 $5172 6205 0025 2545"
+    assert _strict([text], "mask:11") == [
+        "x *****00000000004 ***75491730608😀******909 2951 39 $********5 0025 2545"
+    ]

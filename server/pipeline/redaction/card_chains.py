@@ -155,7 +155,11 @@ def _chain_reader(rule: PatternRule) -> _ChainReader | None:
         rule=rule,
         gate=f"(?:{written}){_BESIDE}[0-9]",
         written=re.compile(python_pattern(written)),
-        head=re.compile(python_pattern(f"(?:{written}){_BESIDE}(?=[0-9])")),
+        # Only the written form, what may lead a card looked at ahead: a head taking
+        # `_BESIDE` too would use up the stars of a next written card it is followed
+        # by ("****1111,**5693… $4111…" at masks keeping 10 to 12), whose own head, and
+        # the card after it, were then never found.
+        head=re.compile(python_pattern(f"(?:{written})(?={_BESIDE}[0-9])")),
         beside=re.compile(python_pattern(_BESIDE)),
         trail=re.compile(python_pattern(f"(?:{trail})")),
     )
@@ -255,7 +259,9 @@ def _card_spans(text: str, reader: _ChainReader, *, checked: bool) -> list[tuple
     fenced_rewrite's fallback reads it)."""
     spans: list[tuple[int, int]] = []
     for head in reader.head.finditer(text):
-        start = head.end()
+        beside = reader.beside.match(text, head.end())
+        assert beside is not None  # the head's lookahead read it
+        start = beside.end()
         if spans and start < spans[-1][1]:
             continue
         step = _WHOLE
