@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sluice.server.pipeline.redaction import card_chains
+from sluice.server.pipeline.redaction.actions import mask
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
 from sluice.server.pipeline.redaction.policy import PatternRule, entity_rule
 from sluice.server.pipeline.redaction.text_markers import JOINER
@@ -102,3 +103,24 @@ def test_rusts_whitespace_is_the_class_python_pattern_writes() -> None:
     assert [c for c, r in zip(characters, rust, strict=True) if r] == [
         c for c in characters if python.fullmatch(c)
     ]
+
+
+@pytest.mark.parametrize("keep", range(21))
+def test_the_walk_knows_what_the_mask_writes(keep: int) -> None:
+    # The walk predicts whether a card it masks leads another (`leads_another`): the
+    # prediction must be the mask action's own written form, for every card layout.
+    reader = card_chains._chain_reader(entity_rule(_CARD, "mask", keep))
+    assert reader is not None
+    layouts = [
+        "4111 1111 1111 1111",
+        "5500-0000-0000-0004",
+        "3782 822463 10005",
+        "6011000000000004",
+        "4222222222222",
+        "30569309025904",
+        "6011 0000 0000 0000 004",
+    ]
+    for number in layouts:
+        written = pl.select(mask(pl.lit(number), keep)).item()
+        expected = reader.written.fullmatch(written) is not None
+        assert reader.leads_another(number, checked=True) == expected, (keep, number, written)
