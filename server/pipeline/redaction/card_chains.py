@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import IntEnum
 from functools import partial
 from typing import Final
 
@@ -77,14 +78,27 @@ _GAP: Final = re.compile(rf"[^0-9]{{1,{4 + 3 * len(JOINER)}}}(?=[0-9])")
 _SHORTEST_DIGITS: Final = re.compile(rf"[0-9](?:[ -]?[0-9]){{{_SHORTEST_CARD - 1}}}[0-9]*")
 #: A decimal fraction ending the groups after a card ("4111… 1234.50", card_groups.py).
 _FRACTION: Final = re.compile(r"\.[0-9]+")
-#: The rules a round ran, in their order: the rest of the run as a card, then a greedy
-#: card with groups after it, then a lazy one.
-_WHOLE, _GREEDY, _LAZY = 0, 1, 2
-_STEPS: Final = 3
+
+
+class _Step(IntEnum):
+    """The rules a round ran, in their order: the rest of the run as a card, then a
+    greedy card with groups after it, then a lazy one."""
+
+    WHOLE = 0
+    GREEDY = 1
+    LAZY = 2
+
+
+#: Each rule's next, in their turn.
+_AFTER: Final = {step: _Step((step + 1) % len(_Step)) for step in _Step}
+#: From each rule, the rules tried in their turn.
+_TURN_FROM: Final = {
+    step: tuple(_Step((step + turn) % len(_Step)) for turn in range(len(_Step))) for step in _Step
+}
 _WRITTEN: Final = "written"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _ChainReader:
     """How the cards after a written one are found: the rule, its written form, and the
     card pattern's trail, in Python's `re` (`python_pattern`)."""
@@ -273,7 +287,7 @@ def _card_spans(text: str, reader: _ChainReader, *, checked: bool) -> list[tuple
         start = beside.end()
         if spans and start < spans[-1][1]:
             continue
-        step = _WHOLE
+        step = _Step.WHOLE
         run = _run_from(text, start, reader)
         while True:
             found = _card_at(text, start, run, step, checked)
@@ -293,7 +307,7 @@ def _card_spans(text: str, reader: _ChainReader, *, checked: bool) -> list[tuple
                 break
             if after >= run.end:
                 run = _run_from(text, after, reader)
-            start, step = after, (by + 1) % _STEPS
+            start, step = after, _AFTER[by]
     return spans
 
 
@@ -331,11 +345,12 @@ def _run_from(text: str, start: int, reader: _ChainReader) -> _Run:
     return _Run(end, last_separator, card_ends, card_ends or after_fraction)
 
 
-def _card_at(text: str, start: int, run: _Run, first: int, checked: bool) -> tuple[int, int] | None:
+def _card_at(
+    text: str, start: int, run: _Run, first: _Step, checked: bool
+) -> tuple[int, _Step] | None:
     """The card starting at `start` in `run` (its end, and the rule that found it), the
     rules tried in their turn from `first`, or None."""
-    for turn in range(_STEPS):
-        step = (first + turn) % _STEPS
+    for step in _TURN_FROM[first]:
         end = _candidate_end(text, start, run, step)
         if end < 0:
             continue
@@ -344,13 +359,13 @@ def _card_at(text: str, start: int, run: _Run, first: int, checked: bool) -> tup
     return None
 
 
-def _candidate_end(text: str, start: int, run: _Run, step: int) -> int:
+def _candidate_end(text: str, start: int, run: _Run, step: _Step) -> int:
     """Where the rule `step` ends its candidate from `start`, or -1 if it has none."""
-    if step == _WHOLE:
+    if step is _Step.WHOLE:
         end = run.end if run.card_ends else -1
     elif not run.groups_end:
         return -1
-    elif step == _GREEDY:
+    elif step is _Step.GREEDY:
         end = run.last_separator
     else:
         end = _first_separator_after_shortest(text, start, run.end)
