@@ -21,7 +21,9 @@ one value took 22 s); now one walk in Python over each such value, which looks a
 card's few characters and knows where each run of digit groups ends: linear in the
 value. The walk reads the run as the rounds did, the rules in the same turn (a card
 found by one rule leads the next rule's look), and only the cards found are replaced,
-by the rule's action, as one column. A card inside a longer number ("1 4111 1111 1111
+by the rule's action, as one column. Its worst case is many values each holding a short
+run: ~5 µs CPU per value in Python (100,000 values of two cards and a group: 2.1 s at
+strict, where the vectorised rounds took 1.6 s). A card inside a longer number ("1 4111 1111 1111
 1111 1111") is still none: only what follows a written card is read."""
 
 from __future__ import annotations
