@@ -59,7 +59,7 @@ _PIECE = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(pieces=st.lists(_PIECE, max_size=12))
 def test_the_walks_patterns_mean_in_python_what_they_mean_in_polars(pieces: list[str]) -> None:
     text = "".join(pieces)
