@@ -19,8 +19,11 @@ from sluice.server.pipeline.redaction.flat_lists import RESULT
 from sluice.server.pipeline.redaction.policy import PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS
 
-#: Digit groups after a card number: tried as context when the whole failed.
-_LAST_GROUPS_CONTEXT: Final = r"(?:[ -][0-9]+)+"
+#: Digit groups after a card number: tried as context when the whole failed. The last
+#: may end in a decimal fraction ("4111 1111 1111 1111 12.50", "… 4111111111111111.50"):
+#: an amount after the card, which the card's trail alone never took (a "." before a
+#: digit continues a number).
+_LAST_GROUPS_CONTEXT: Final = r"(?:[ -][0-9]+)+(?:\.[0-9]+)?"
 #: A card number after digit groups ("ticket #12 4111…", "05/06/2024 4111…", "qty 2
 #: 4111…") is one candidate that fails as a whole: its value is tried again without
 #: the groups, but only where the rest is laid out as a card, so that a long number (an

@@ -8,6 +8,7 @@ Each takes the candidate text and returns a Boolean expression, computed column-
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Final
 
@@ -27,6 +28,10 @@ CARD_BRANDS: Final = (
     r"|3[47][0-9]{13}|3(?:0[0-5]|[689][0-9])[0-9]{11,13}|6(?:011|5[0-9]{2}|4[4-9][0-9]|22[0-9])"
     r"[0-9]{12,15}|35(?:2[89]|[3-8][0-9])[0-9]{12,15})$"
 )
+#: A digit's Luhn value where it is doubled.
+_LUHN_DOUBLED: Final = tuple(2 * digit - 9 if digit > 4 else 2 * digit for digit in range(10))
+_NOT_DIGITS: Final = re.compile(r"[^0-9]")
+_CARD_BRANDS_TEXT: Final = re.compile(CARD_BRANDS.removesuffix("$") + r"\Z")
 # Registered IBAN lengths of the countries most data comes from; others need 15-34.
 _IBAN_LENGTHS: Final = {
     "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22,
@@ -89,6 +94,18 @@ def _card_batch(values: pl.Series) -> pl.Series:
     luhn = _luhn_batch(frame["digits"])
     brand = pl.col("digits").str.contains(CARD_BRANDS)
     return frame.select(brand & luhn & _one_separator_style(pl.col("value"))).to_series()
+
+
+def is_card(value: str) -> bool:
+    """`card` for one candidate, in Python: for the walks over a few values
+    (card_chains.py), which look at one candidate at a time. Same rules: the issuer's
+    prefix and length, Luhn, spaces or dashes but not both."""
+    digits = _NOT_DIGITS.sub("", value)
+    if not _CARD_BRANDS_TEXT.match(digits) or (" " in value and "-" in value):
+        return False
+    kept = sum(map(int, digits[-1::-2]))
+    doubled = sum(map(_LUHN_DOUBLED.__getitem__, map(int, digits[-2::-2])))
+    return (kept + doubled) % 10 == 0
 
 
 def _one_separator_style(value: pl.Expr) -> pl.Expr:
