@@ -412,13 +412,16 @@ def _joined_and_unusual(
 
 
 _RUN_BYTES_MIN: Final = 17
-_SPACED: Final = r"[0-9]\s[0-9+(]"
+#: A space between digits, or after an area code's ")" (phone_runs.LONG_RUN lets ")"
+#: and "(" part the groups: "(555) 123-45672024-05-06" is such a run, whose only space
+#: follows the ")"; wanting a digit there, the one-pass rewrite left its number in clear).
+_SPACED: Final = r"[0-9)]\s[0-9+(]"
 
 
 def _holds_phones(distinct: pl.Series, values: pl.Series) -> pl.Series:
     """Per distinct failing candidate of 16 digits or more (and its value): whether it
     holds phone numbers once split at its whitespace. Those without a space between
-    digits are left out first: most are ids of one word."""
+    digits (or after a ")") are left out first: most are ids of one word."""
     spaced = distinct.str.contains(_SPACED).fill_null(False)
     held = pl.repeat(False, len(distinct), eager=True)
     if not spaced.any():
