@@ -4,7 +4,9 @@ uses gives what the checked and fenced rewrite gives, and no 7 digits of the num
 in clear. '(555) 123-45672024-05-06' is one candidate of 18 digits that fails the phone
 check; its only space follows the area code's ")", and the one-pass rewrite did not
 pick it as a run to split (its prefilter wanted a digit before the space), so the whole
-number stayed in clear while the fenced rewrite tagged '123-45672024-05-06'."""
+number stayed in clear while the fenced rewrite tagged '123-45672024-05-06'. And a
+number glued before an area code's "(" ('ref 12(555) 123-4567'), which only the
+fenced rewrite parts."""
 
 from __future__ import annotations
 
@@ -27,6 +29,11 @@ GLUED = {
     "(555) 123-4567123": "[PHONE]",
     "+1 (555) 123-45672024": "[PHONE]",
     "(555)123-4567/2024": "[PHONE]/2024",
+    # A number glued before the area code's "(": only the fenced rewrite parts it, and
+    # the one-pass rewrite took it only in rows with a line break or a "/" before a digit.
+    "ref 12(555) 123-4567 ok": "ref 12[PHONE] ok",
+    "id A1(555) 123-4567": "id A1[PHONE]",
+    "x 555-123-4567)555-123-4567(555) 123-4567": "x [PHONE])555-123-4567[PHONE]",
 }
 
 
