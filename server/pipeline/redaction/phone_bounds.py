@@ -78,6 +78,8 @@ _GLUED_PAREN: Final = r"((?:^|[^+0-9])[0-9]+)(\([0-9])"
 _GLUED_JOINED: Final = f"${{1}}{JOINER}{JOINER}${{2}}"
 #: A necessary condition for `_GLUED_PAREN`.
 _GLUED_SCAN: Final = r"[0-9]\([0-9]"
+#: A necessary condition for `_GLUED_SCAN`, found faster.
+_GLUED_AT: Final = r"[0-9]\("
 #: Numbers of ten digits or more in a usual layout joined by "/"
 #: ("555-123-4567/555-987-6543"): the first's trail takes the "/", which leads no
 #: number (paths, dates, fractions), so the next stayed in clear. A joiner after each
@@ -177,8 +179,16 @@ def holds_slashed_chain(texts: pl.Series) -> pl.Series:
 def holds_glued_area_code(texts: pl.Series) -> pl.Series:
     """Per row: whether it holds an area code's "(" right after a digit
     ("2/1/1992(951) 558-7279"), which `with_signed_bounds` parts and the one-pass
-    rewrite's candidates do not show."""
-    return texts.str.contains(_GLUED_SCAN).fill_null(False)
+    rewrite's candidates do not show. A "(" after a digit is looked for first, and the
+    digit after it only in the few rows holding one: over the 264,608 rows the PHONE
+    gate picks of 1M text-heavy messages (42.7 MB) the first scan takes 0.020 CPU s,
+    `_GLUED_SCAN` alone 0.074 (its last digit costs the regex engine its fast search)."""
+    glued = texts.str.contains(_GLUED_AT).fill_null(False)
+    if not glued.any():
+        return glued
+    precise = texts.filter(glued).str.contains(_GLUED_SCAN).fill_null(False)
+    # `glued` is this function's own: `scatter` may write into it.
+    return glued.scatter(glued.arg_true(), precise)
 
 
 def holds_lines_beyond_ascii(texts: pl.Series) -> pl.Series:

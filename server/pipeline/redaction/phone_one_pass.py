@@ -348,12 +348,13 @@ def _joined_and_unusual(
     - Which values may hold such joiners (all those holding any of the bytes scanned
       for: a superset, so only those need the joiners taken out again).
     - Which values hold a control character used here.
-    - Which must take the fenced rewrite: numbers joined by "/" that only it parts
-      (phone_bounds.holds_slashed_chain); among the rows with a line break or a "/"
-      before a digit, an area code glued to a number (holds_glued_area_code,
-      "2/1/1992(951) 558-7279"; elsewhere the one-pass rewrite leaves it in clear, as
-      before); and lines parted by digits in a row with a character beyond ASCII
-      (holds_lines_beyond_ascii).
+    - Which must take the fenced rewrite: an area code glued to a number, in any row
+      (holds_glued_area_code, "2/1/1992(951) 558-7279", "ref 12(555) 123-4567": only
+      the fenced rewrite parts it; taken only among the rows with a line break or a "/"
+      before a digit until session 25, the others were left in clear); and among the
+      rows with a line break or a "/" before a digit, numbers joined by "/" that only it
+      parts (phone_bounds.holds_slashed_chain) and lines parted by digits in a row with
+      a character beyond ASCII (holds_lines_beyond_ascii).
     """
     markers = f"[{OPEN}{CLOSE}{JOINER}]"
     # Three scans, each for bytes of its own the regex engine looks for first (one scan
@@ -367,7 +368,9 @@ def _joined_and_unusual(
     spaced = values.str.contains(SPACES_BEFORE_DIGIT).fill_null(False)
     either = needs_all | rare | spaced
     unusual = pl.repeat(False, len(values), eager=True)
-    slashed = pl.repeat(False, len(values), eager=True)
+    # A scan of its own: a digit, "(" and a digit (few rows hold "(" after a digit).
+    # `slashed` is this function's own: `scatter` may write into it.
+    slashed = holds_glued_area_code(values)
     if not either.any():
         return values, either, unusual, slashed
     where = row_positions(either)
@@ -398,9 +401,7 @@ def _joined_and_unusual(
         odd = odd.scatter(rare_where, lined_or_slashed)
     if odd.any():
         some = joined.filter(odd)
-        chained = (
-            holds_slashed_chain(some) | holds_glued_area_code(some) | holds_lines_beyond_ascii(some)
-        )
+        chained = holds_slashed_chain(some) | holds_lines_beyond_ascii(some)
         if chained.any():
             slashed = slashed.scatter(where.filter(odd).filter(chained), True)
         lined = with_line_bounds(some)
@@ -414,13 +415,16 @@ def _joined_and_unusual(
 
 
 _RUN_BYTES_MIN: Final = 17
-_SPACED: Final = r"[0-9]\s[0-9+(]"
+#: A space between digits, or after an area code's ")" (phone_runs.LONG_RUN lets ")"
+#: and "(" part the groups: "(555) 123-45672024-05-06" is such a run, whose only space
+#: follows the ")"; wanting a digit there, the one-pass rewrite left its number in clear).
+_SPACED: Final = r"[0-9)]\s[0-9+(]"
 
 
 def _holds_phones(distinct: pl.Series, values: pl.Series) -> pl.Series:
     """Per distinct failing candidate of 16 digits or more (and its value): whether it
     holds phone numbers once split at its whitespace. Those without a space between
-    digits are left out first: most are ids of one word."""
+    digits (or after a ")") are left out first: most are ids of one word."""
     spaced = distinct.str.contains(_SPACED).fill_null(False)
     held = pl.repeat(False, len(distinct), eager=True)
     if not spaced.any():
