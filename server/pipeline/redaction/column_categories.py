@@ -13,7 +13,11 @@ class ColumnCategory:
 
     name: str
     level: str
-    #: Case-insensitive globs matched against a column's or nested field's own name.
+    #: Case-insensitive globs matched against a column's or nested field's own name, as
+    #: spelled and in snake case (column_names.normalised: `Zip Code`, `postalCode` read
+    #: `zip_code`, `postal_code`), so globs are written in snake case. A new glob must not
+    #: take ordinary columns: tests/unit/test_redaction_column_names.py lists look-alikes
+    #: (`file_name`, `hostname`, `username`, `gzip`, ...) that must stay unmatched.
     globs: tuple[str, ...]
     action: str = "redact"
     keep_last: int = 0
@@ -50,10 +54,13 @@ COLUMN_CATEGORIES: Final = (
             "street*",
             "*_street",
             "postal_code",
+            "*_postal_code",
+            "post_code",
             "postcode",
             "*_postcode",
             "zip",
             "zip_code",
+            "*_zip_code",
             "zipcode",
             "*_zip",
         ),
@@ -62,7 +69,24 @@ COLUMN_CATEGORIES: Final = (
     ColumnCategory(
         "PHONE",
         "moderate",
-        ("phone", "*phone*", "mobile", "*mobile*", "tel", "*_tel", "telephone", "fax", "*msisdn*"),
+        (
+            "phone",
+            "*phone*",
+            "mobile",
+            "*mobile*",
+            "tel",
+            "*_tel",
+            "tel_no",
+            "tel_nr",
+            "tel_number",
+            "*_tel_no",
+            "*_tel_nr",
+            "*_tel_number",
+            "telephone",
+            "*telefon*",
+            "fax",
+            "*msisdn*",
+        ),
     ),
     ColumnCategory(
         "NAME",
@@ -83,12 +107,39 @@ COLUMN_CATEGORIES: Final = (
             "*_first_name",
             "*_last_name",
             "*_full_name",
+            "*_surname",
+            "forename",
+            "*_given_name",
+            "*_family_name",
+            # Whose name it is, where that is a person; never `*_name` (`file_name`,
+            # `host_name`, `table_name`), nor `user_name` (an account's handle).
+            "customer_name",
+            "client_name",
+            "contact_name",
+            "patient_name",
+            "employee_name",
+            "person_name",
+            "member_name",
+            "holder_name",
+            "*_holder_name",
+            "cardholder_name",
+            "*_cardholder_name",
         ),
     ),
     ColumnCategory(
         "DOB",
         "strict",
-        ("dob", "*_dob", "*date_of_birth*", "*birth_date*", "birthdate", "birthday"),
+        (
+            "dob",
+            "*_dob",
+            "dob_*",
+            "*date_of_birth*",
+            "*birth_date*",
+            "*birthdate*",
+            "birthday",
+            "birthday_*",
+            "*_birthday",
+        ),
         action="generalize",
         granularity="year",
     ),
@@ -98,6 +149,7 @@ COLUMN_CATEGORIES: Final = (
         (
             "ssn",
             "*_ssn",
+            "ssn_*",
             "*national_id*",
             "nino",
             "dni",
@@ -106,6 +158,7 @@ COLUMN_CATEGORIES: Final = (
             "passport*",
             "*tax_id*",
             "*social_security*",
+            "*national_insurance*",
         ),
     ),
     ColumnCategory(
@@ -118,7 +171,7 @@ COLUMN_CATEGORIES: Final = (
     ColumnCategory(
         "IBAN",
         "strict",
-        ("iban", "*_iban", "*account_number*", "bank_account*"),
+        ("iban", "*_iban", "*account_number*", "account_no", "*_account_no", "bank_account*"),
         action="mask",
         keep_last=4,
     ),

@@ -23,6 +23,7 @@ from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.card_groups import without_last_group
 from sluice.server.pipeline.redaction.changed_lists import lists_differ
 from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
+from sluice.server.pipeline.redaction.column_names import normalised
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
 from sluice.server.pipeline.redaction.distinct_values import rewritten_per_distinct
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
@@ -223,10 +224,21 @@ class PolicyRedactor:
         """The last matching rule that can apply here (later rules override earlier)."""
         path = dotted(location).lower()
         own = path.rsplit(".", 1)[-1]
+        # Level defaults, policies and templates also read the name in snake case
+        # (`Date of Birth`, `dateOfBirth` as `date_of_birth`: column_names.py); a
+        # request's own rules name columns as they are spelled.
+        field_name = next(step for step in reversed(location) if step != ELEMENT)
+        spellings = (own, field_name.lower(), normalised(field_name))
         chosen: ColumnRule | None = None
         for rule in self._policy.column_rules:
             selector = rule.selector.lower()
-            if not fnmatch.fnmatchcase(path if "." in selector else own, selector):
+            if "." in selector:
+                matched = fnmatch.fnmatchcase(path, selector)
+            elif rule.field:
+                matched = fnmatch.fnmatchcase(own, selector)
+            else:
+                matched = any(fnmatch.fnmatchcase(name, selector) for name in spellings)
+            if not matched:
                 continue
             if rule.field:
                 self._columns_in_schema.setdefault(rule.field, location)
@@ -517,11 +529,11 @@ def _text_rewrites(first: PatternRule, then: PatternRule) -> Rewrite:
 
 def _is_own_name(location: Location, dtype: pl.DataType) -> bool:
     """A top-level text column named like a person's name ("name", "last_name")."""
-    own = location[0].lower()
+    spellings = (location[0].lower(), normalised(location[0]))
     return (
         len(location) == 1
         and dtype == pl.String
-        and any(fnmatch.fnmatchcase(own, glob) for glob in _NAME_GLOBS)
+        and any(fnmatch.fnmatchcase(own, glob) for glob in _NAME_GLOBS for own in spellings)
     )
 
 
