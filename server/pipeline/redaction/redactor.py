@@ -190,10 +190,13 @@ class PolicyRedactor:
                         self._own_names.append(name)
                     continue
                 masked = rule.action == "mask"
+                # A Duration or bytes cannot be compared with their mask as text (see
+                # actions.as_text): every value present counts, as for other actions.
+                comparable = not (isinstance(node_type, pl.Duration) or node_type == pl.Binary)
                 flag = _Flag(
                     self._counter(rule.label, location),
                     location,
-                    masked,
+                    masked and comparable,
                     as_text=masked and node_type != pl.String,
                 )
                 stage.add(location, _whole_value_rewrite(rule), flag)
@@ -244,7 +247,7 @@ class PolicyRedactor:
                 self._columns_in_schema.setdefault(rule.field, location)
                 _check_fits(rule, location, dtype)
                 chosen = rule
-            elif _default_fits(rule, dtype):
+            elif _default_fits(dtype):
                 chosen = rule
         return chosen
 
@@ -541,13 +544,12 @@ def _json_rewrite(regex: str, label: str) -> Rewrite:
     return lambda value, _dtype: rewrite_json_keys(value, regex, label)
 
 
-def _default_fits(rule: ColumnRule, dtype: pl.DataType) -> bool:
-    """Level defaults apply to plain values only (nested columns are searched inside)."""
-    if is_nested(dtype):
-        return False
-    if rule.action == "generalize":
-        return actions.generalized_type(dtype, rule.granularity)
-    return True
+def _default_fits(dtype: pl.DataType) -> bool:
+    """Level defaults apply to plain values only (nested columns are searched inside),
+    whatever their type: one whose action does not fit the type fails safe (a birth date
+    stored as a number is generalised if it reads as yyyymmdd, else nulled: see
+    actions.generalize), never passes through."""
+    return not is_nested(dtype)
 
 
 def _check_fits(rule: ColumnRule, location: Location, dtype: pl.DataType) -> None:
