@@ -58,6 +58,10 @@ _STAGED_PREFIX: Final = "__sluice_new"
 _INTERNAL_PREFIX: Final = "__sluice"
 _NESTED_ACTIONS: Final = frozenset({"drop", "null", "redact", "keep"})
 _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
+#: Level defaults whose value a tag replaces inside JSON text whatever their action: a
+#: mask or a generalisation has no form there (`{"dob": "1990-05-06"}`, a masked
+#: `{"account_number": …}`), and the README promises a tag for column rules.
+_CATEGORY_LABELS: Final = frozenset(c.name for c in COLUMN_CATEGORIES)
 _NAME_GLOBS: Final = next(c.globs for c in COLUMN_CATEGORIES if c.name == "NAME")
 
 
@@ -263,7 +267,9 @@ class PolicyRedactor:
     def _json_steps(self, leaves: list[Location]) -> list[_TextRule]:
         groups: dict[str, list[ColumnRule]] = {}
         for rule in self._policy.column_rules:
-            if rule.action in _JSON_ACTIONS and "." not in rule.selector:
+            if "." in rule.selector or rule.action == "keep":
+                continue
+            if rule.action in _JSON_ACTIONS or (not rule.field and rule.label in _CATEGORY_LABELS):
                 label = rule.label if rule.label.isupper() else "REDACTED"
                 groups.setdefault(label, []).append(rule)
         stages = []
