@@ -58,10 +58,11 @@ _STAGED_PREFIX: Final = "__sluice_new"
 _INTERNAL_PREFIX: Final = "__sluice"
 _NESTED_ACTIONS: Final = frozenset({"drop", "null", "redact", "keep"})
 _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
-#: Level defaults whose value a tag replaces inside JSON text whatever their action: a
-#: mask or a generalisation has no form there (`{"dob": "1990-05-06"}`, a masked
-#: `{"account_number": …}`), and the README promises a tag for column rules.
-_CATEGORY_LABELS: Final = frozenset(c.name for c in COLUMN_CATEGORIES)
+#: Level defaults that mask or generalise a column, whose value a tag replaces inside
+#: JSON text (`{"dob": "1990-05-06"}`, `{"account_number": …}`): a mask or generalisation
+#: has no form there, and the README promises a tag for column rules. Not GEO: the
+#: GEO_COORDINATES entity finds a coordinate under a key of its own (`{"lat": 40.4168}`).
+_JSON_TAGGED_DEFAULTS: Final = frozenset({"DOB", "CARD", "IBAN"})
 _NAME_GLOBS: Final = next(c.globs for c in COLUMN_CATEGORIES if c.name == "NAME")
 
 
@@ -269,7 +270,8 @@ class PolicyRedactor:
         for rule in self._policy.column_rules:
             if "." in rule.selector or rule.action == "keep":
                 continue
-            if rule.action in _JSON_ACTIONS or (not rule.field and rule.label in _CATEGORY_LABELS):
+            default = not rule.field and rule.label in _JSON_TAGGED_DEFAULTS
+            if rule.action in _JSON_ACTIONS or default:
                 label = rule.label if rule.label.isupper() else "REDACTED"
                 groups.setdefault(label, []).append(rule)
         stages = []
