@@ -252,7 +252,13 @@ class PolicyRedactor:
                 self._columns_in_schema.setdefault(rule.field, location)
                 _check_fits(rule, location, dtype)
                 chosen = rule
-            elif _default_fits(dtype):
+            elif not _default_fits(dtype):
+                continue
+            elif chosen is None or not _is_level_default(rule) or not _is_level_default(chosen):
+                chosen = rule
+            elif _STRENGTH[rule.action] >= _STRENGTH[chosen.action]:
+                # Among level defaults the strongest action wins: `bankAccountPassword`
+                # is SECRET and CARD/IBAN, and a mask would leave its last 4 in clear.
                 chosen = rule
         return chosen
 
@@ -550,6 +556,17 @@ def _is_own_name(location: Location, dtype: pl.DataType) -> bool:
 
 def _json_rewrite(regex: str, label: str) -> Rewrite:
     return lambda value, _dtype: rewrite_json_keys(value, regex, label)
+
+
+#: How much of a value a level default's action leaves: when several categories match
+#: one name, the default that leaves least wins (ties: the later category).
+_STRENGTH: Final = {"redact": 2, "null": 2, "mask": 1, "generalize": 1}
+
+
+def _is_level_default(rule: ColumnRule) -> bool:
+    """A level default's rule (labelled by its category, `SECRET`), not a policy's or
+    template's (labelled by their action, `mask`), nor a request's (which has a field)."""
+    return not rule.field and rule.label.isupper() and rule.action in _STRENGTH
 
 
 def _default_fits(dtype: pl.DataType) -> bool:
