@@ -87,14 +87,34 @@ def mask(text: pl.Expr, keep_last: int) -> pl.Expr:
 def as_text(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """The value as text for a mask or a hash, whatever its type (a mask or a hash must
     not fail the export): a Duration, which Polars cannot cast to text, by its count of
-    time units; bytes, which need not be UTF-8, in hex."""
+    time units (its physical integer, so it depends on the column's unit); bytes as their
+    UTF-8 text, as a String column of the same text (the same pseudonym in every export),
+    or in hex where they are not UTF-8."""
     if dtype == pl.String:
         return value
     if isinstance(dtype, pl.Duration):
         return value.to_physical().cast(pl.String)
     if dtype == pl.Binary:
-        return value.bin.encode("hex")
+        return value.map_batches(_bytes_as_text, return_dtype=pl.String)
     return value.cast(pl.String)
+
+
+def _bytes_as_text(values: pl.Series) -> pl.Series:
+    """UTF-8 bytes as their text (one cast per batch); only a batch holding bytes that are
+    not UTF-8, which Polars refuses to cast, is read value by value, those in hex."""
+    try:
+        return values.cast(pl.String)
+    except pl.exceptions.ComputeError:
+        return pl.Series(values.name, [_text_or_hex(v) for v in values], dtype=pl.String)
+
+
+def _text_or_hex(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.hex()
 
 
 def tag(label: str) -> str:
