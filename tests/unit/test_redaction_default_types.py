@@ -80,6 +80,10 @@ def test_no_default_passes_a_value_through_because_of_its_type(
     out, counts = run(frame, STRICT)
     assert out.schema == redactor.output_schema(frame.schema)
     before, after = column[0], out[name][0]
+    if type_name == "Boolean":
+        # One bit holds no birth date, id or coordinate: every default passes it.
+        assert (after, counts) == (before, {})
+        return
     if (category.name, type_name) in _COARSER:  # type: ignore[attr-defined]
         assert after == float(before)
         return

@@ -181,13 +181,18 @@ def _generalized_or_null(value: pl.Expr, dtype: pl.DataType, granularity: str) -
 def _yyyymmdd(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
     """A number laid out as yyyymmdd (a birth date from a CSV or pandas: 19900506, also
     19900506.0) as its year (1990), year and month (199005) or whole date, in its own
-    type; any other number (a timestamp, a fraction, out of range) becomes null."""
+    type; a whole number 1800-2099 is a year already (kept at year granularity); any
+    other number (a timestamp, a fraction, out of range) becomes null."""
     whole = value.cast(pl.Int64, strict=False)
     if dtype.is_float():
         whole = pl.when(value.is_finite() & (value == value.floor())).then(whole)
     year, month, day = whole // 10_000, whole // 100 % 100, whole % 100
     laid_out = year.is_between(1800, 2099) & month.is_between(1, 12) & day.is_between(1, 31)
     kept = {"year": year, "month": whole // 100}.get(granularity, whole)
+    if granularity == "year":
+        # A year of birth already (`dob_year` 1990) is its own generalisation.
+        kept = pl.when(whole.is_between(1800, 2099)).then(whole).otherwise(kept)
+        laid_out = laid_out | whole.is_between(1800, 2099)
     return pl.when(laid_out).then(kept).otherwise(None).cast(dtype)
 
 

@@ -22,6 +22,17 @@ class ColumnCategory:
     action: str = "redact"
     keep_last: int = 0
     granularity: str = ""
+    #: Last words of a (snake case) name that make it a flag, counter, timestamp or
+    #: provenance about the category rather than its value (`dob_verified`,
+    #: `birthday_count`, `latitude_updated_at`): the default leaves such a column alone.
+    not_values: frozenset[str] = frozenset()
+
+
+#: What a DOB or GEO column named after its category but holding no date or coordinate
+#: ends with. Only for the defaults that generalise: they would null such a value.
+_ABOUT_THE_VALUE: Final = frozenset(
+    {"at", "on", "count", "source", "sent", "flag", "known", "estimated", "verified", "reminder"}
+)
 
 
 # Later categories win when several match one name ("email_address" is EMAIL, not
@@ -142,6 +153,7 @@ COLUMN_CATEGORIES: Final = (
         ),
         action="generalize",
         granularity="year",
+        not_values=_ABOUT_THE_VALUE,
     ),
     ColumnCategory(
         "NATIONAL_ID",
@@ -194,5 +206,6 @@ COLUMN_CATEGORIES: Final = (
         ),
         action="generalize",
         granularity="0.1",
+        not_values=_ABOUT_THE_VALUE,
     ),
 )

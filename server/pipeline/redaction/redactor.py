@@ -64,6 +64,7 @@ _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
 #: GEO_COORDINATES entity finds a coordinate under a key of its own (`{"lat": 40.4168}`).
 _JSON_TAGGED_DEFAULTS: Final = frozenset({"DOB", "CARD", "IBAN"})
 _NAME_GLOBS: Final = next(c.globs for c in COLUMN_CATEGORIES if c.name == "NAME")
+_NOT_VALUES: Final = {c.name: c.not_values for c in COLUMN_CATEGORIES}
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,9 @@ class PolicyRedactor:
         # (`Date of Birth`, `dateOfBirth` as `date_of_birth`: column_names.py); a
         # request's own rules name columns as they are spelled.
         field_name = next(step for step in reversed(location) if step != ELEMENT)
-        spellings = (own, field_name.lower(), normalised(field_name))
+        snake = normalised(field_name)
+        spellings = (own, field_name.lower(), snake)
+        last_word = snake.rsplit("_", 1)[-1]
         chosen: ColumnRule | None = None
         for rule in self._policy.column_rules:
             selector = rule.selector.lower()
@@ -252,7 +255,7 @@ class PolicyRedactor:
                 self._columns_in_schema.setdefault(rule.field, location)
                 _check_fits(rule, location, dtype)
                 chosen = rule
-            elif not _default_fits(dtype):
+            elif not _default_fits(dtype) or last_word in _NOT_VALUES.get(rule.label, ()):
                 continue
             elif chosen is None or not _is_level_default(rule) or not _is_level_default(chosen):
                 chosen = rule
@@ -571,10 +574,11 @@ def _is_level_default(rule: ColumnRule) -> bool:
 
 def _default_fits(dtype: pl.DataType) -> bool:
     """Level defaults apply to plain values only (nested columns are searched inside),
-    whatever their type: one whose action does not fit the type fails safe (a birth date
-    stored as a number is generalised if it reads as yyyymmdd, else nulled: see
-    actions.generalize), never passes through."""
-    return not is_nested(dtype)
+    never to a Boolean (one bit holds no birth date, id, card or coordinate:
+    `dob_verified`, `ssn_verified`), to any other type whatever it is: one whose action
+    does not fit the type fails safe (a birth date stored as a number is generalised if
+    it reads as yyyymmdd, else nulled: see actions.generalize), never passes through."""
+    return not is_nested(dtype) and dtype != pl.Boolean
 
 
 def _check_fits(rule: ColumnRule, location: Location, dtype: pl.DataType) -> None:
