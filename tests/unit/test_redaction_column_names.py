@@ -79,6 +79,12 @@ def test_header_spellings_are_matched_at_strict(name: str, value: str, expected:
         ("E-Mail", "joe", "[EMAIL]"),
         ("eMailAddress", "joe", "[EMAIL]"),
         ("Telefon", "0301234567", "[PHONE]"),
+        ("Telefonnummer", "0301234567", "[PHONE]"),
+        ("kunde_telefonnummer", "0301234567", "[PHONE]"),
+        ("telefon_privat", "0301234567", "[PHONE]"),
+        ("kunde_telefon", "0301234567", "[PHONE]"),
+        ("telefono_movil", "0301234567", "[PHONE]"),
+        ("numero_telefono", "0301234567", "[PHONE]"),
         ("tel_no", "0301234567", "[PHONE]"),
         ("Tel. Nr.", "0301234567", "[PHONE]"),
         ("contact_tel_number", "0301234567", "[PHONE]"),
@@ -128,6 +134,8 @@ LOOK_ALIKES = (
     "status_code",
     "country_code",
     "ship_date",
+    "telefonica_id",
+    "TelefonicaId",
 )
 
 
