@@ -96,3 +96,11 @@ def test_no_default_passes_a_value_through_because_of_its_type(
     if after is not None and not isinstance(after, (int, float)):
         assert str(before) not in str(after)
     assert counts, (category, type_name)
+
+
+def test_a_whole_decimal_birth_date_becomes_its_year() -> None:
+    values = [decimal.Decimal(19900506), decimal.Decimal(1990), decimal.Decimal(12), None]
+    frame = pl.DataFrame({"dob": pl.Series(values, dtype=pl.Decimal(10, 0))})
+    out, _ = run(frame, STRICT)
+    assert out.schema["dob"] == pl.Decimal(10, 0)
+    assert out["dob"].to_list() == [decimal.Decimal(1990), decimal.Decimal(1990), None, None]

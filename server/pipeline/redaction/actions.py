@@ -173,7 +173,10 @@ def generalize(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
 
 
 def _generalized_or_null(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
-    if granularity in DATE_GRANULARITIES and (dtype.is_integer() or dtype.is_float()):
+    whole_decimal = isinstance(dtype, pl.Decimal) and dtype.scale == 0
+    if granularity in DATE_GRANULARITIES and (
+        dtype.is_integer() or dtype.is_float() or whole_decimal
+    ):
         return _yyyymmdd(value, dtype, granularity)
     return pl.lit(None, dtype=dtype)
 
