@@ -5,6 +5,7 @@ not UTF-8 (which Polars cannot cast to text) are read in hex instead of failing.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
@@ -42,3 +43,20 @@ def test_bytes_that_are_not_utf8_are_read_in_hex(tmp_path: Path) -> None:
     out, _ = run(frame, _spec("column=blob:mask:4", "column=other:hash"), settings)
     assert out["blob"].to_list() == ["********3334", "***.com", None]
     assert out["other"][0] is not None and out["other"][1] == A_AT_B
+
+
+def test_a_mask_of_bytes_or_durations_counts_only_changed_values() -> None:
+    # As for text: a value no longer than the characters kept (b"", b"ab", a zero
+    # duration, "0") leaves unchanged and is not counted.
+    frame = pl.DataFrame(
+        {
+            "card_number": [b"4111111111111111", b"ab", b"", b"\xff\xfe", None],
+            "account_number": pl.Series(
+                [dt.timedelta(seconds=5), dt.timedelta(0), None, None, None]
+            ),
+        }
+    )
+    out, counts = run(frame, RedactionSpec(level="strict"))
+    assert out["card_number"].to_list() == ["************1111", "ab", "", "fffe", None]
+    assert out["account_number"].to_list() == ["***0000", "0", None, None, None]
+    assert sorted(counts.values()) == [1, 1]

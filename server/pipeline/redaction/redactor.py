@@ -75,6 +75,8 @@ class _Flag:
     compare: bool
     #: Compare the old value's text (a masked number becomes text: compare like with like).
     as_text: bool = False
+    #: The old value's type, read as actions.as_text reads it (bytes, durations).
+    dtype: pl.DataType = pl.String()
 
 
 @dataclass
@@ -196,14 +198,18 @@ class PolicyRedactor:
                         self._own_names.append(name)
                     continue
                 masked = rule.action == "mask"
-                # A Duration or bytes cannot be compared with their mask as text (see
-                # actions.as_text): every value present counts, as for other actions.
-                comparable = not (isinstance(node_type, pl.Duration) or node_type == pl.Binary)
+                # A Duration or bytes in a list cannot be compared with their mask as
+                # text (a cast cannot read them as actions.as_text does): every value
+                # present counts there, as for other actions.
+                comparable = ELEMENT not in location or not (
+                    isinstance(node_type, pl.Duration) or node_type == pl.Binary
+                )
                 flag = _Flag(
                     self._counter(rule.label, location),
                     location,
                     masked and comparable,
                     as_text=masked and node_type != pl.String,
+                    dtype=node_type,
                 )
                 stage.add(location, _whole_value_rewrite(rule), flag)
         self._check_request_rules_matched(schema)
@@ -462,7 +468,9 @@ def _flag_expr(flag: _Flag, source: str, staged: Mapping[str, str]) -> pl.Expr:
     if flag.compare and source in staged:
         new = pl.col(staged[source])
         before = extract(old, steps)
-        if flag.as_text:
+        if flag.as_text and ELEMENT not in steps:
+            before = actions.as_text(before, flag.dtype)
+        elif flag.as_text:
             before = before.cast(_text_type(steps))
         after = extract(new, steps)
         if steps.count(ELEMENT) == 1:
