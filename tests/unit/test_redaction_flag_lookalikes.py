@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import rule, run
 
 STRICT = RedactionSpec(level="strict")
 WHEN = dt.datetime(2024, 3, 4, 5, 6)
@@ -62,3 +62,10 @@ def test_an_integer_year_of_birth_stays_the_year() -> None:
     frame = pl.DataFrame({"dob_year": [1990, 2099, 1799, 19900506, 7]})
     out, _ = run(frame, STRICT)
     assert out["dob_year"].to_list() == [1990, 2099, None, 1990, None]
+
+
+def test_a_policy_or_template_rule_still_applies_to_a_boolean_or_a_flag() -> None:
+    frame = pl.DataFrame({"dob_verified": [True], "dob_checked_at": [WHEN]})
+    rules = [rule("column=dob_verified:null"), rule("column=dob_checked_at:redact")]
+    out, _ = run(frame, RedactionSpec(level="strict", template_rules=rules))
+    assert out.row(0) == (None, "[REDACTED]")

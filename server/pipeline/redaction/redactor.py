@@ -261,7 +261,9 @@ class PolicyRedactor:
                 self._columns_in_schema.setdefault(rule.field, location)
                 _check_fits(rule, location, dtype)
                 chosen = rule
-            elif not _default_fits(dtype) or last_word in _NOT_VALUES.get(rule.label, ()):
+            elif not _default_fits(dtype):
+                continue
+            elif _is_level_default(rule) and not _holds_a_value(rule, dtype, last_word):
                 continue
             elif chosen is None or not _is_level_default(rule) or not _is_level_default(chosen):
                 chosen = rule
@@ -581,12 +583,19 @@ def _is_level_default(rule: ColumnRule) -> bool:
 
 
 def _default_fits(dtype: pl.DataType) -> bool:
-    """Level defaults apply to plain values only (nested columns are searched inside),
-    never to a Boolean (one bit holds no birth date, id, card or coordinate:
-    `dob_verified`, `ssn_verified`), to any other type whatever it is: one whose action
-    does not fit the type fails safe (a birth date stored as a number is generalised if
-    it reads as yyyymmdd, else nulled: see actions.generalize), never passes through."""
-    return not is_nested(dtype) and dtype != pl.Boolean
+    """Level defaults (and policies' and templates' rules) apply to plain values only
+    (nested columns are searched inside), whatever their type: one whose action does not
+    fit the type fails safe (a birth date stored as a number is generalised if it reads
+    as yyyymmdd, else nulled: see actions.generalize), never passes through."""
+    return not is_nested(dtype)
+
+
+def _holds_a_value(rule: ColumnRule, dtype: pl.DataType, last_word: str) -> bool:
+    """Whether a column a level default's category matches can hold its value: never a
+    Boolean (one bit holds no birth date, id, card or coordinate: `dob_verified`,
+    `ssn_verified`), nor a flag, counter or timestamp about it (`birthday_count`,
+    `dob_checked_at`: ColumnCategory.not_values)."""
+    return dtype != pl.Boolean and last_word not in _NOT_VALUES.get(rule.label, ())
 
 
 def _check_fits(rule: ColumnRule, location: Location, dtype: pl.DataType) -> None:
