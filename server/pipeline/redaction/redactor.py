@@ -76,7 +76,7 @@ class _Flag:
     #: Compare the old value's text (a masked number becomes text: compare like with like).
     as_text: bool = False
     #: The old value's type, read as actions.as_text reads it (bytes, durations).
-    dtype: pl.DataType = pl.String()
+    dtype: pl.DataType | None = None
 
 
 @dataclass
@@ -261,9 +261,7 @@ class PolicyRedactor:
                 self._columns_in_schema.setdefault(rule.field, location)
                 _check_fits(rule, location, dtype)
                 chosen = rule
-            elif not _default_fits(dtype):
-                continue
-            elif _is_level_default(rule) and not _holds_a_value(rule, dtype, last_word):
+            elif not _default_applies(rule, dtype, last_word):
                 continue
             elif chosen is None or not _is_level_default(rule) or not _is_level_default(chosen):
                 chosen = rule
@@ -470,7 +468,7 @@ def _flag_expr(flag: _Flag, source: str, staged: Mapping[str, str]) -> pl.Expr:
     if flag.compare and source in staged:
         new = pl.col(staged[source])
         before = extract(old, steps)
-        if flag.as_text and ELEMENT not in steps:
+        if flag.as_text and flag.dtype is not None and ELEMENT not in steps:
             before = actions.as_text(before, flag.dtype)
         elif flag.as_text:
             before = before.cast(_text_type(steps))
@@ -588,6 +586,12 @@ def _default_fits(dtype: pl.DataType) -> bool:
     fit the type fails safe (a birth date stored as a number is generalised if it reads
     as yyyymmdd, else nulled: see actions.generalize), never passes through."""
     return not is_nested(dtype)
+
+
+def _default_applies(rule: ColumnRule, dtype: pl.DataType, last_word: str) -> bool:
+    """Whether a policy's, template's or level default's matching rule applies here."""
+    fits = _default_fits(dtype)
+    return fits and (not _is_level_default(rule) or _holds_a_value(rule, dtype, last_word))
 
 
 def _holds_a_value(rule: ColumnRule, dtype: pl.DataType, last_word: str) -> bool:
