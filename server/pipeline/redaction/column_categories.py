@@ -35,7 +35,9 @@ _ABOUT_THE_VALUE: Final = frozenset(
 )
 
 
-# Later categories win when several match one name ("email_address" is EMAIL, not
+# When several categories match one name, the one whose action leaves least wins
+# (redact over mask or generalise: "bank_account_password" is SECRET, not IBAN; see
+# redactor._STRENGTH), and among equals the later one ("email_address" is EMAIL, not
 # ADDRESS; "ip_address" is IP).
 COLUMN_CATEGORIES: Final = (
     ColumnCategory(
