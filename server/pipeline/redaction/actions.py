@@ -85,7 +85,36 @@ def mask(text: pl.Expr, keep_last: int) -> pl.Expr:
 
 
 def as_text(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    return value if dtype == pl.String else value.cast(pl.String)
+    """The value as text for a mask or a hash, whatever its type (a mask or a hash must
+    not fail the export): a Duration, which Polars cannot cast to text, by its count of
+    time units (its physical integer, so it depends on the column's unit); bytes as their
+    UTF-8 text, as a String column of the same text (the same pseudonym in every export),
+    or in hex where they are not UTF-8."""
+    if dtype == pl.String:
+        return value
+    if isinstance(dtype, pl.Duration):
+        return value.to_physical().cast(pl.String)
+    if dtype == pl.Binary:
+        return value.map_batches(_bytes_as_text, return_dtype=pl.String)
+    return value.cast(pl.String)
+
+
+def _bytes_as_text(values: pl.Series) -> pl.Series:
+    """UTF-8 bytes as their text (one cast per batch); only a batch holding bytes that are
+    not UTF-8, which Polars refuses to cast, is read value by value, those in hex."""
+    try:
+        return values.cast(pl.String)
+    except pl.exceptions.ComputeError:
+        return pl.Series(values.name, [_text_or_hex(v) for v in values], dtype=pl.String)
+
+
+def _text_or_hex(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.hex()
 
 
 def tag(label: str) -> str:
@@ -120,7 +149,14 @@ def whole_value(
 
 def generalize(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
     """Dates to "YYYY" or "YYYY-MM" (or a Date for "day"); numbers to the lower edge of a
-    bucket of the given width; date-like text by its leading year or year-month."""
+    bucket of the given width; date-like text by its leading year or year-month.
+
+    A type the granularity does not fit (only a level default or a policy reaches here
+    with one: a request's rule is refused, see generalized_type) never passes through:
+    a number read as yyyymmdd is generalised as a date, keeping its type (19900506 ->
+    1990), anything else becomes null."""
+    if not generalized_type(dtype, granularity):
+        return _generalized_or_null(value, dtype, granularity)
     if _is_date(dtype):
         if granularity == "day":
             return value.cast(pl.Date)
@@ -134,6 +170,33 @@ def generalize(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
     if dtype.is_integer() and width.is_integer():
         return (number // int(width)) * int(width)
     return (number.cast(pl.Float64) / width).floor() * width
+
+
+def _generalized_or_null(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
+    whole_decimal = isinstance(dtype, pl.Decimal) and dtype.scale == 0
+    if granularity in DATE_GRANULARITIES and (
+        dtype.is_integer() or dtype.is_float() or whole_decimal
+    ):
+        return _yyyymmdd(value, dtype, granularity)
+    return pl.lit(None, dtype=dtype)
+
+
+def _yyyymmdd(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
+    """A number laid out as yyyymmdd (a birth date from a CSV or pandas: 19900506, also
+    19900506.0) as its year (1990), year and month (199005) or whole date, in its own
+    type; a whole number 1800-2099 is a year already (kept at year granularity); any
+    other number (a timestamp, a fraction, out of range) becomes null."""
+    whole = value.cast(pl.Int64, strict=False)
+    if dtype.is_float():
+        whole = pl.when(value.is_finite() & (value == value.floor())).then(whole)
+    year, month, day = whole // 10_000, whole // 100 % 100, whole % 100
+    laid_out = year.is_between(1800, 2099) & month.is_between(1, 12) & day.is_between(1, 31)
+    kept = {"year": year, "month": whole // 100}.get(granularity, whole)
+    if granularity == "year":
+        # A year of birth already (`dob_year` 1990) is its own generalisation.
+        kept = pl.when(whole.is_between(1800, 2099)).then(whole).otherwise(kept)
+        laid_out = laid_out | whole.is_between(1800, 2099)
+    return pl.when(laid_out).then(kept).otherwise(None).cast(dtype)
 
 
 def generalized_type(dtype: pl.DataType, granularity: str) -> bool:

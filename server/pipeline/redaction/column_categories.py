@@ -13,14 +13,31 @@ class ColumnCategory:
 
     name: str
     level: str
-    #: Case-insensitive globs matched against a column's or nested field's own name.
+    #: Case-insensitive globs matched against a column's or nested field's own name, as
+    #: spelled and in snake case (column_names.normalised: `Zip Code`, `postalCode` read
+    #: `zip_code`, `postal_code`), so globs are written in snake case. A new glob must not
+    #: take ordinary columns: tests/unit/test_redaction_column_names.py lists look-alikes
+    #: (`file_name`, `hostname`, `username`, `gzip`, ...) that must stay unmatched.
     globs: tuple[str, ...]
     action: str = "redact"
     keep_last: int = 0
     granularity: str = ""
+    #: Last words of a (snake case) name that make it a flag, counter, timestamp or
+    #: provenance about the category rather than its value (`dob_verified`,
+    #: `birthday_count`, `latitude_updated_at`): the default leaves such a column alone.
+    not_values: frozenset[str] = frozenset()
 
 
-# Later categories win when several match one name ("email_address" is EMAIL, not
+#: What a DOB or GEO column named after its category but holding no date or coordinate
+#: ends with. Only for the defaults that generalise: they would null such a value.
+_ABOUT_THE_VALUE: Final = frozenset(
+    {"at", "on", "count", "source", "sent", "flag", "known", "estimated", "verified", "reminder"}
+)
+
+
+# When several categories match one name, the one whose action leaves least wins
+# (redact over mask or generalise: "bank_account_password" is SECRET, not IBAN; see
+# redactor._STRENGTH), and among equals the later one ("email_address" is EMAIL, not
 # ADDRESS; "ip_address" is IP).
 COLUMN_CATEGORIES: Final = (
     ColumnCategory(
@@ -50,10 +67,13 @@ COLUMN_CATEGORIES: Final = (
             "street*",
             "*_street",
             "postal_code",
+            "*_postal_code",
+            "post_code",
             "postcode",
             "*_postcode",
             "zip",
             "zip_code",
+            "*_zip_code",
             "zipcode",
             "*_zip",
         ),
@@ -62,7 +82,32 @@ COLUMN_CATEGORIES: Final = (
     ColumnCategory(
         "PHONE",
         "moderate",
-        ("phone", "*phone*", "mobile", "*mobile*", "tel", "*_tel", "telephone", "fax", "*msisdn*"),
+        (
+            "phone",
+            "*phone*",
+            "mobile",
+            "*mobile*",
+            "tel",
+            "*_tel",
+            "tel_no",
+            "tel_nr",
+            "tel_number",
+            "*_tel_no",
+            "*_tel_nr",
+            "*_tel_number",
+            "telephone",
+            # German and Spanish; never `*telefon*`, which takes `telefonica_id`.
+            "telefon",
+            "telefon_*",
+            "*_telefon",
+            "*telefonnummer*",
+            "telefono*",
+            "*_telefono*",
+            "fax",
+            "fax_no",
+            "fax_number",
+            "*msisdn*",
+        ),
     ),
     ColumnCategory(
         "NAME",
@@ -83,14 +128,42 @@ COLUMN_CATEGORIES: Final = (
             "*_first_name",
             "*_last_name",
             "*_full_name",
+            "*_surname",
+            "forename",
+            "*_given_name",
+            "*_family_name",
+            # Whose name it is, where that is a person; never `*_name` (`file_name`,
+            # `host_name`, `table_name`), nor `user_name` (an account's handle).
+            "customer_name",
+            "client_name",
+            "contact_name",
+            "patient_name",
+            "employee_name",
+            "person_name",
+            "member_name",
+            "holder_name",
+            "*_holder_name",
+            "cardholder_name",
+            "*_cardholder_name",
         ),
     ),
     ColumnCategory(
         "DOB",
         "strict",
-        ("dob", "*_dob", "*date_of_birth*", "*birth_date*", "birthdate", "birthday"),
+        (
+            "dob",
+            "*_dob",
+            "dob_*",
+            "*date_of_birth*",
+            "*birth_date*",
+            "*birthdate*",
+            "birthday",
+            "birthday_*",
+            "*_birthday",
+        ),
         action="generalize",
         granularity="year",
+        not_values=_ABOUT_THE_VALUE,
     ),
     ColumnCategory(
         "NATIONAL_ID",
@@ -98,6 +171,7 @@ COLUMN_CATEGORIES: Final = (
         (
             "ssn",
             "*_ssn",
+            "ssn_*",
             "*national_id*",
             "nino",
             "dni",
@@ -106,6 +180,7 @@ COLUMN_CATEGORIES: Final = (
             "passport*",
             "*tax_id*",
             "*social_security*",
+            "*national_insurance*",
         ),
     ),
     ColumnCategory(
@@ -118,7 +193,17 @@ COLUMN_CATEGORIES: Final = (
     ColumnCategory(
         "IBAN",
         "strict",
-        ("iban", "*_iban", "*account_number*", "bank_account*"),
+        (
+            "iban",
+            "*_iban",
+            "iban_*",
+            "*account_number*",
+            "account_no",
+            "*_account_no",
+            "acct_no",
+            "*_acct_no",
+            "bank_account*",
+        ),
         action="mask",
         keep_last=4,
     ),
@@ -141,5 +226,6 @@ COLUMN_CATEGORIES: Final = (
         ),
         action="generalize",
         granularity="0.1",
+        not_values=_ABOUT_THE_VALUE,
     ),
 )

@@ -23,6 +23,7 @@ from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.card_groups import without_last_group
 from sluice.server.pipeline.redaction.changed_lists import lists_differ
 from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
+from sluice.server.pipeline.redaction.column_names import normalised
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
 from sluice.server.pipeline.redaction.distinct_values import rewritten_per_distinct
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
@@ -58,7 +59,13 @@ _STAGED_PREFIX: Final = "__sluice_new"
 _INTERNAL_PREFIX: Final = "__sluice"
 _NESTED_ACTIONS: Final = frozenset({"drop", "null", "redact", "keep"})
 _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
+#: Level defaults that mask or generalise a column, whose value a tag replaces inside
+#: JSON text (`{"dob": "1990-05-06"}`, `{"account_number": …}`): a mask or generalisation
+#: has no form there, and the README promises a tag for column rules. Not GEO: the
+#: GEO_COORDINATES entity finds a coordinate under a key of its own (`{"lat": 40.4168}`).
+_JSON_TAGGED_DEFAULTS: Final = frozenset({"DOB", "CARD", "IBAN"})
 _NAME_GLOBS: Final = next(c.globs for c in COLUMN_CATEGORIES if c.name == "NAME")
+_NOT_VALUES: Final = {c.name: c.not_values for c in COLUMN_CATEGORIES}
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ class _Flag:
     compare: bool
     #: Compare the old value's text (a masked number becomes text: compare like with like).
     as_text: bool = False
+    #: The old value's type, read as actions.as_text reads it (bytes, durations).
+    dtype: pl.DataType | None = None
 
 
 @dataclass
@@ -194,11 +203,18 @@ class PolicyRedactor:
                         self._own_names.append(name)
                     continue
                 masked = rule.action == "mask"
+                # A Duration or bytes in a list cannot be compared with their mask as
+                # text (a cast cannot read them as actions.as_text does): every value
+                # present counts there, as for other actions.
+                comparable = ELEMENT not in location or not (
+                    isinstance(node_type, pl.Duration) or node_type == pl.Binary
+                )
                 flag = _Flag(
                     self._counter(rule.label, location),
                     location,
-                    masked,
+                    masked and comparable,
                     as_text=masked and node_type != pl.String,
+                    dtype=node_type,
                 )
                 stage.add(location, _whole_value_rewrite(rule), flag)
         self._check_request_rules_matched(schema)
@@ -228,16 +244,35 @@ class PolicyRedactor:
         """The last matching rule that can apply here (later rules override earlier)."""
         path = dotted(location).lower()
         own = path.rsplit(".", 1)[-1]
+        # Level defaults, policies and templates also read the name in snake case
+        # (`Date of Birth`, `dateOfBirth` as `date_of_birth`: column_names.py); a
+        # request's own rules name columns as they are spelled.
+        field_name = next(step for step in reversed(location) if step != ELEMENT)
+        snake = normalised(field_name)
+        spellings = (own, field_name.lower(), snake)
+        last_word = snake.rsplit("_", 1)[-1]
         chosen: ColumnRule | None = None
         for rule in self._policy.column_rules:
             selector = rule.selector.lower()
-            if not fnmatch.fnmatchcase(path if "." in selector else own, selector):
+            if "." in selector:
+                matched = fnmatch.fnmatchcase(path, selector)
+            elif rule.field:
+                matched = fnmatch.fnmatchcase(own, selector)
+            else:
+                matched = any(fnmatch.fnmatchcase(name, selector) for name in spellings)
+            if not matched:
                 continue
             if rule.field:
                 self._columns_in_schema.setdefault(rule.field, location)
                 _check_fits(rule, location, dtype)
                 chosen = rule
-            elif _default_fits(rule, dtype):
+            elif not _default_applies(rule, dtype, last_word):
+                continue
+            elif chosen is None or not _is_level_default(rule) or not _is_level_default(chosen):
+                chosen = rule
+            elif _STRENGTH[rule.action] >= _STRENGTH[chosen.action]:
+                # Among level defaults the strongest action wins: `bankAccountPassword`
+                # is SECRET and CARD/IBAN, and a mask would leave its last 4 in clear.
                 chosen = rule
         return chosen
 
@@ -253,7 +288,10 @@ class PolicyRedactor:
     def _json_steps(self, leaves: list[Location]) -> list[_TextRule]:
         groups: dict[str, list[ColumnRule]] = {}
         for rule in self._policy.column_rules:
-            if rule.action in _JSON_ACTIONS and "." not in rule.selector:
+            if "." in rule.selector or rule.action == "keep":
+                continue
+            default = not rule.field and rule.label in _JSON_TAGGED_DEFAULTS
+            if rule.action in _JSON_ACTIONS or default:
                 label = rule.label if rule.label.isupper() else "REDACTED"
                 groups.setdefault(label, []).append(rule)
         stages = []
@@ -445,7 +483,9 @@ def _flag_expr(flag: _Flag, source: str, staged: Mapping[str, str]) -> pl.Expr:
     if flag.compare and source in staged:
         new = pl.col(staged[source])
         before = extract(old, steps)
-        if flag.as_text:
+        if flag.as_text and flag.dtype is not None and ELEMENT not in steps:
+            before = actions.as_text(before, flag.dtype)
+        elif flag.as_text:
             before = before.cast(_text_type(steps))
         after = extract(new, steps)
         if steps.count(ELEMENT) == 1:
@@ -532,11 +572,11 @@ def _text_rewrites(first: PatternRule, then: PatternRule) -> Rewrite:
 
 def _is_own_name(location: Location, dtype: pl.DataType) -> bool:
     """A top-level text column named like a person's name ("name", "last_name")."""
-    own = location[0].lower()
+    spellings = (location[0].lower(), normalised(location[0]))
     return (
         len(location) == 1
         and dtype == pl.String
-        and any(fnmatch.fnmatchcase(own, glob) for glob in _NAME_GLOBS)
+        and any(fnmatch.fnmatchcase(own, glob) for glob in _NAME_GLOBS for own in spellings)
     )
 
 
@@ -544,13 +584,37 @@ def _json_rewrite(regex: str, label: str) -> Rewrite:
     return lambda value, _dtype: rewrite_json_keys(value, regex, label)
 
 
-def _default_fits(rule: ColumnRule, dtype: pl.DataType) -> bool:
-    """Level defaults apply to plain values only (nested columns are searched inside)."""
-    if is_nested(dtype):
-        return False
-    if rule.action == "generalize":
-        return actions.generalized_type(dtype, rule.granularity)
-    return True
+#: How much of a value a level default's action leaves: when several categories match
+#: one name, the default that leaves least wins (ties: the later category).
+_STRENGTH: Final = {"redact": 2, "null": 2, "mask": 1, "generalize": 1}
+
+
+def _is_level_default(rule: ColumnRule) -> bool:
+    """A level default's rule (labelled by its category, `SECRET`), not a policy's or
+    template's (labelled by their action, `mask`), nor a request's (which has a field)."""
+    return not rule.field and rule.label.isupper() and rule.action in _STRENGTH
+
+
+def _default_fits(dtype: pl.DataType) -> bool:
+    """Level defaults (and policies' and templates' rules) apply to plain values only
+    (nested columns are searched inside), whatever their type: one whose action does not
+    fit the type fails safe (a birth date stored as a number is generalised if it reads
+    as yyyymmdd, else nulled: see actions.generalize), never passes through."""
+    return not is_nested(dtype)
+
+
+def _default_applies(rule: ColumnRule, dtype: pl.DataType, last_word: str) -> bool:
+    """Whether a policy's, template's or level default's matching rule applies here."""
+    fits = _default_fits(dtype)
+    return fits and (not _is_level_default(rule) or _holds_a_value(rule, dtype, last_word))
+
+
+def _holds_a_value(rule: ColumnRule, dtype: pl.DataType, last_word: str) -> bool:
+    """Whether a column a level default's category matches can hold its value: never a
+    Boolean (one bit holds no birth date, id, card or coordinate: `dob_verified`,
+    `ssn_verified`), nor a flag, counter or timestamp about it (`birthday_count`,
+    `dob_checked_at`: ColumnCategory.not_values)."""
+    return dtype != pl.Boolean and last_word not in _NOT_VALUES.get(rule.label, ())
 
 
 def _check_fits(rule: ColumnRule, location: Location, dtype: pl.DataType) -> None:
