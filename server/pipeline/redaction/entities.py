@@ -40,13 +40,20 @@ _START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
 # followed by something that is not a word ("0123. ", "0123 if"). Runs are taken whole
 # (greedy), and no shorter piece of a run satisfies this, so a long number (an IBAN's
 # tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
-_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
+# A word led by digits ("5pm", "3DS", "2nd", "18h30") ends a run as a word of letters
+# does: the greedy run took its digits, failed on its letter, and the number before it
+# stayed in clear. It is the only trail holding digits (phone_values.trimmed_phone).
+_DIGIT_LED_WORD = r"\s+[0-9]+[A-Za-z]"
+_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]|{_DIGIT_LED_WORD}"
 # For cards a tab or line break ends a run too (one card per line): it is taken alone,
 # so the next line's card finds its lead (text_markers.py puts a joiner after it). The
 # joiner text_markers.py puts where this trail would take the next card's lead is never
 # taken after separators ("4111…. <joiner>5500…").
 _CARD_START = _START
-_CARD_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}{JOINER}]|$)|\s+[^\W\d]"
+_CARD_END = (
+    rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}{JOINER}]|$)"
+    rf"|\s+[^\W\d]|{_DIGIT_LED_WORD}"
+)
 
 _EMAIL_LOCAL = r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}"
 _EMAIL_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
