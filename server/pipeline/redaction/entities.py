@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
+from sluice.server.pipeline.redaction.number_separators import DASHES, ID_SPACES
 from sluice.server.pipeline.redaction.person_names import name_value_regex
 from sluice.server.pipeline.redaction.phone_gate import phone_gate
 from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE, PHONE_OTHER_FORMS
@@ -49,11 +50,18 @@ _END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]|{_DI
 # so the next line's card finds its lead (text_markers.py puts a joiner after it). The
 # joiner text_markers.py puts where this trail would take the next card's lead is never
 # taken after separators ("4111…. <joiner>5500…").
-_CARD_START = _START
+# Dashes beyond ASCII count as "-" does (number_separators.py): a card is no piece of a
+# longer run parted by them either.
+_CARD_START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*{DASHES}]|(?:^|[^*])\*{{1,3}}"
 _CARD_END = (
-    rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}{JOINER}]|$)"
-    rf"|\s+[^\W\d]|{_DIGIT_LED_WORD}"
+    rf"$|[^{_ASCII_WORD}\s.\-{DASHES}]|[\t\n\r]"
+    rf"|[\s.\-{DASHES}]+(?:[^{_ASCII_WORD}{JOINER}]|$)|\s+[^\W\d]|{_DIGIT_LED_WORD}"
 )
+# Between a card's, an IBAN's or an SSN's digit groups: beside a space and a dash, those
+# beyond ASCII (no-break, narrow, thin and ideographic spaces; en dash, non-breaking
+# hyphen, ...: number_separators.py), which hid them in clear.
+_ID_SPACE = f"[ {ID_SPACES}]"
+_ID_DASH = f"[\\-{DASHES}]"
 
 _EMAIL_LOCAL = r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}"
 _EMAIL_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
@@ -284,9 +292,13 @@ ENTITIES: Final = (
         # country's length, about 1 in 100 passes mod 97 (as any random string does).
         # One kind of separator throughout, so a dash after a spaced or unparted IBAN
         # (`BE68539007547034-2024`) ends it rather than failing its length.
-        r"[A-Z]{2}[0-9]{2}(?:(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
-        r"|(?:-[A-Z0-9]{4}){2,7}(?:-[A-Z0-9]{1,3})?)"
-        r"|[a-z]{2}[0-9]{2}(?:[a-z0-9]{11,30}|(?: [a-z0-9]{4}){2,7}(?: [a-z0-9]{1,3})?)",
+        # Also dotted (`DE89.3704.0044.0532.0130.00`), which only a country's length
+        # passes, as dashed ones (validators).
+        rf"[A-Z]{{2}}[0-9]{{2}}(?:(?:{_ID_SPACE}?[A-Z0-9]{{4}}){{2,7}}(?:{_ID_SPACE}?[A-Z0-9]{{1,3}})?"
+        rf"|(?:{_ID_DASH}[A-Z0-9]{{4}}){{2,7}}(?:{_ID_DASH}[A-Z0-9]{{1,3}})?"
+        r"|(?:\.[A-Z0-9]{4}){2,7}(?:\.[A-Z0-9]{1,3})?)"
+        rf"|[a-z]{{2}}[0-9]{{2}}(?:[a-z0-9]{{11,30}}"
+        rf"|(?:{_ID_SPACE}[a-z0-9]{{4}}){{2,7}}(?:{_ID_SPACE}[a-z0-9]{{1,3}})?)",
         rf"$|[^{_ASCII_WORD}]",
         validator="iban",
         default_action="mask",
@@ -300,7 +312,10 @@ ENTITIES: Final = (
         # ("cc_4111…", "x4111…"): Luhn and the issuer ranges tell it from an order
         # number, which those rule out for phones and SSNs.
         rf"{_CARD_START}|[#A-Za-z_]",
-        r"[0-9](?:[ -]?[0-9]){12,}",
+        # Groups parted by one separator, or dotted in fours (`4111.1111.1111.1111`:
+        # MAC_ADDRESS took its first three).
+        rf"[0-9](?:[ {ID_SPACES}\-{DASHES}]?[0-9]){{12,}}"
+        r"|[0-9]{4}(?:\.[0-9]{4}){3}(?:\.[0-9]{3})?",
         _CARD_END,
         validator="card",
         default_action="mask",
@@ -313,8 +328,9 @@ ENTITIES: Final = (
         # Also after a "/" ("123-45-6789/234-56-7890": the second round finds the one
         # after the first's tag): the validator tells an SSN from an id in a path.
         rf"{_CARD_START}|/",
-        r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}",
-        rf"$|[^{_ASCII_WORD}\-]|-(?:[^0-9]|$)",
+        rf"[0-9]{{3}}{_ID_DASH}[0-9]{{2}}{_ID_DASH}[0-9]{{4}}"
+        rf"|[0-9]{{3}}{_ID_SPACE}[0-9]{{2}}{_ID_SPACE}[0-9]{{4}}",
+        rf"$|[^{_ASCII_WORD}\-{DASHES}]|{_ID_DASH}(?:[^0-9]|$)",
         validator="us_ssn",
         second_round=True,
     ),
