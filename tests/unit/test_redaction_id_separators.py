@@ -39,6 +39,32 @@ def test_a_card_with_separators_beyond_ascii(separator: str) -> None:
     assert _redacted(f"card {_CARD.format(separator)} ok") == f"card {_CARD_MASK} ok"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("4111  1111  1111  1111", "******************1111"),
+        ("card 4111  1111  1111  1111 3DS ok", "card ******************1111 3DS ok"),
+        (
+            "4111  1111  1111  1111  5500  0000  0000  0004",
+            "******************1111  ******************0004",
+        ),
+        (
+            "4111  1111  1111  1111,5500  0000  0000  0004",
+            "******************1111,******************0004",
+        ),
+        (
+            "4111  1111  1111  1111\n4111  1111  1111  1111",
+            "******************1111\n******************1111",
+        ),
+        # As before: cards parted by two spaces, grouped or not.
+        ("4111 1111 1111 1111  5500 0000 0000 0004", "***************1111  ***************0004"),
+        ("4111111111111111  5500000000000004", "************1111  ************0004"),
+    ],
+)
+def test_a_card_grouped_by_two_spaces(text: str, expected: str) -> None:
+    assert _redacted(text) == expected
+
+
 def test_a_dotted_card_is_a_card() -> None:
     assert _redacted("card 4111.1111.1111.1111.") == f"card {_CARD_MASK}."
 
@@ -83,6 +109,10 @@ LOOK_ALIKES = [
     "000\u201312\u20133456",  # never issued
     "12\u2013078\u201305\u20131120",
     "078\u201305\u20131120\u20135",
+    "4111  1111  1111  11112",
+    "14111  1111  1111  1111",
+    "4111  1111  1111  1112",
+    "2024  2025  2026  2027",
 ]
 
 

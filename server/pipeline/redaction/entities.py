@@ -312,10 +312,11 @@ ENTITIES: Final = (
         # ("cc_4111…", "x4111…"): Luhn and the issuer ranges tell it from an order
         # number, which those rule out for phones and SSNs.
         rf"{_CARD_START}|[#A-Za-z_]",
-        # Groups parted by one separator, or dotted in fours (`4111.1111.1111.1111`:
-        # MAC_ADDRESS took its first three).
+        # Groups parted by one separator, or in fours dotted (`4111.1111.1111.1111`:
+        # MAC_ADDRESS took its first three) or parted by two spaces (`4111  1111  1111
+        # 1111`: text_markers._SPACED_CARD).
         rf"[0-9](?:[ {ID_SPACES}\-{DASHES}]?[0-9]){{12,}}"
-        r"|[0-9]{4}(?:\.[0-9]{4}){3}(?:\.[0-9]{3})?",
+        r"|[0-9]{4}(?:\.[0-9]{4}){3}(?:\.[0-9]{3})?|[0-9]{4}(?:  [0-9]{4}){3}",
         _CARD_END,
         validator="card",
         default_action="mask",
