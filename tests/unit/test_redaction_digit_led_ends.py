@@ -36,6 +36,9 @@ PHONES = [
     ("555-123-4567 2nd line", "[PHONE] 2nd line"),
     ("555 123 4567 2x", "[PHONE] 2x"),
     ("555-123-4567 5pm 555-987-6543 6pm", "[PHONE] 5pm [PHONE] 6pm"),
+    # Written with separators beyond ASCII (phone_other_forms.py).
+    ("call 555\u00a0123\u00a04567 5pm", "call [PHONE] 5pm"),
+    ("call 555\u2013123\u20134567 2nd line", "call [PHONE] 2nd line"),
 ]
 
 #: As before: a word of letters after the number, an extension (its "x" or "ext").
