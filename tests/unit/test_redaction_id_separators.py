@@ -121,3 +121,60 @@ def test_look_alikes_with_separators_beyond_ascii_stay(text: str) -> None:
     redacted = _redacted(text)
     assert "*" not in redacted, redacted
     assert "US_SSN" not in redacted, redacted
+
+
+#: A review of this branch found a card after a card (or a look-alike) parted by two
+#: spaces left in clear: the spaced layout was taken whole, and no joiner gave the card
+#: after it a lead of its own (text_markers.SPACED_CARD).
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "4111  1111  1111  1111  5500000000000004",
+            "******************1111  ************0004",
+        ),
+        (
+            "4111  1111  1111  1111  5500 0000 0000 0004",
+            "******************1111  ***************0004",
+        ),
+        (
+            "4111  1111  1111  1111  5500-0000-0000-0004",
+            "******************1111  ***************0004",
+        ),
+        ("1111  2222  3333  4444  4111111111111111", "1111  2222  3333  4444  ************1111"),
+        (
+            "1111  2222  3333  4444  4111 1111 1111 1111",
+            "1111  2222  3333  4444  ***************1111",
+        ),
+        (
+            "1111  2222  3333  4444  4111-1111-1111-1111",
+            "1111  2222  3333  4444  ***************1111",
+        ),
+        (
+            "id 1111  2222  3333  4444  4111111111111111 x",
+            "id 1111  2222  3333  4444  ************1111 x",
+        ),
+        (
+            "05/06/2024 3436  5841  0973  5077  5500000000000004",
+            "05/06/2024 3436  5841  0973  5077  ************0004",
+        ),
+    ],
+)
+def test_a_card_after_one_grouped_by_two_spaces(text: str, expected: str) -> None:
+    assert _redacted(text) == expected
+
+
+#: Numbered or after a letter or "_", as a card with single spaces is (entities' CARD
+#: lead); not after a digit.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("#4111  1111  1111  1111", "#******************1111"),
+        ("cc_4111  1111  1111  1111", "cc_******************1111"),
+        ("card x4111  1111  1111  1111 ok", "card x******************1111 ok"),
+        ("9 4111  1111  1111  1111", "9 ******************1111"),
+        ("94111  1111  1111  1111", "94111  1111  1111  1111"),
+    ],
+)
+def test_a_card_grouped_by_two_spaces_after_a_sign_or_letter(text: str, expected: str) -> None:
+    assert _redacted(text) == expected
