@@ -39,6 +39,11 @@ PHONES = [
     # Written with separators beyond ASCII (phone_other_forms.py).
     ("call 555\u00a0123\u00a04567 5pm", "call [PHONE] 5pm"),
     ("call 555\u2013123\u20134567 2nd line", "call [PHONE] 2nd line"),
+    # A word led by digits whose letter is beyond ASCII, or "_" (a review of this
+    # branch: the digit was taken into the number, or the number stayed in clear).
+    ("+33 6 12 34 56 78 2\u00e8me \u00e9tage", "[PHONE] 2\u00e8me \u00e9tage"),
+    ("555-123-4567 3\u00ba piso", "[PHONE] 3\u00ba piso"),
+    ("555-123-4567 5_pm", "[PHONE] 5_pm"),
 ]
 
 #: As before: a word of letters after the number, an extension (its "x" or "ext").
@@ -54,6 +59,8 @@ CARDS = [
     ("Visa 4111111111111111 3D Secure failed", "Visa ************1111 3D Secure failed"),
     ("card 4111 1111 1111 1111 3DS ok", "card ***************1111 3DS ok"),
     ("4111-1111-1111-1111 12pm", "***************1111 12pm"),
+    ("4111 1111 1111 1111 2\u00e8me", "***************1111 2\u00e8me"),
+    ("4111111111111111 5_pm", "************1111 5_pm"),
 ]
 
 #: Not numbers of the kinds above, before or after the change: a long number's last

@@ -44,7 +44,11 @@ _START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
 # A word led by digits ("5pm", "3DS", "2nd", "18h30") ends a run as a word of letters
 # does: the greedy run took its digits, failed on its letter, and the number before it
 # stayed in clear. It is the only trail holding digits (phone_values.trimmed_phone).
-_DIGIT_LED_WORD = r"\s+[0-9]+[A-Za-z]"
+# Its letter is one of any script, or "_", as `\s+[^\W\d]` reads a word of letters
+# ("2ème", "3º", "5_pm"): read as ASCII, the digit was taken into the number
+# ("[PHONE]ème") or the number stayed in clear. These patterns run in Polars' (Rust)
+# engine only, where "\W" and "\d" are Unicode's (a digit beyond ASCII is no letter).
+_DIGIT_LED_WORD = r"\s+[0-9]+[^\W\d]"
 _END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]|{_DIGIT_LED_WORD}"
 # For cards a tab or line break ends a run too (one card per line): it is taken alone,
 # so the next line's card finds its lead (text_markers.py puts a joiner after it). The

@@ -92,7 +92,7 @@ _TRAIL: Final = (
     f"|[\\s.\\-{_DASHES}]+(?:[^{_ASCII_WORD}{_OTHER_DIGITS}]|$)"
     r"|\s+[^\W\d]"
     # A word led by digits ("5pm", "2nd"), as entities._DIGIT_LED_WORD.
-    f"|\\s+{_DIGIT}+[A-Za-z]"
+    f"|\\s+{_DIGIT}+[^\\W\\d]"
 )
 
 #: A phone number written with digits or separators beyond ASCII.

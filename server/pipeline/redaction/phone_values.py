@@ -47,7 +47,7 @@ def trimmed_phone(match: pl.Expr) -> pl.Expr:
     # stripping one and then the other. A trail of non-digits, or a word led by
     # digits after a space ("555-123-4567 5pm": " 5p", entities._END), the only trail
     # holding digits: it alone ends a match with a digit and a letter.
-    return unstarred.str.replace_all(r"^[^0-9+(]+|\s+[0-9]+[A-Za-z]$|[^0-9]+$", "")
+    return unstarred.str.replace_all(r"^[^0-9+(]+|\s+[0-9]+[^\W\d]$|[^0-9]+$", "")
 
 
 #: A "(" followed by something other than 1-4 digits and ")" (a lead, not an area
