@@ -93,7 +93,9 @@ def _card_batch(values: pl.Series) -> pl.Series:
 
 
 def _one_separator_style(value: pl.Expr) -> pl.Expr:
-    """Cards are written with spaces or with dashes, not both."""
+    """Cards are written with spaces or with dashes, not both (beyond ASCII too:
+    `4111\u20131111 1111\u20131111` is no card, as `4111-1111 1111-1111` is not)."""
+    value = separators_as_ascii(value)
     return ~(value.str.contains(" ", literal=True) & value.str.contains("-", literal=True))
 
 
