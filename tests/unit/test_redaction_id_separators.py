@@ -177,6 +177,12 @@ def test_a_card_after_one_grouped_by_two_spaces(text: str, expected: str) -> Non
         ("card x4111  1111  1111  1111 ok", "card x******************1111 ok"),
         ("9 4111  1111  1111  1111", "9 ******************1111"),
         ("94111  1111  1111  1111", "94111  1111  1111  1111"),
+        # After a "/" that parts cards, as with single spaces.
+        ("a/4111  1111  1111  1111", "a/******************1111"),
+        (
+            "4111  1111  1111  1111/5500  0000  0000  0004",
+            "******************1111/******************0004",
+        ),
     ],
 )
 def test_a_card_grouped_by_two_spaces_after_a_sign_or_letter(text: str, expected: str) -> None:

@@ -46,15 +46,16 @@ _JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
 #: the joiners out of such a layout again (with the digits that glue onto it, so it is
 #: no piece of a longer run) and puts one before it, as its lead: after a character
 #: that leads a card (not a digit, nor "." "-" "/" ...: entities' CARD lead, which takes
-#: "#", a letter and "_" too: `#4111  1111 …`, `cc_4111  1111 …`), after a joiner, or
-#: at the start. A separate pass, so the joiner JOINED_CARDS puts after the layout
+#: "#", a letter and "_" too: `#4111  1111 …`, `cc_4111  1111 …`), after a joiner
+#: (which JOINED_CARDS puts after a "/" that parts cards: `4111  …/5500  …`), or at the
+#: start. A separate pass, so the joiner JOINED_CARDS puts after the layout
 #: (`4111  1111  1111  1111  5500…`, `1111  2222  3333  4444  4111…`) stays: taken
 #: with the layout in one pass, the card after it had no lead of its own and stayed in
 #: clear. JOINED_CARDS' taken lead matches every such layout, so the scan for it finds
 #: the rows this pass rewrites.
 SPACED_CARD: Final = (
-    r"(^|[^0-9.\-/$€£+*\x02])\x02?([0-9]{4})  \x02?([0-9]{4})  \x02?([0-9]{4})"
-    r"  \x02?([0-9]{4}[0-9]*)"
+    r"(?:(^|[^0-9.\-/$€£+*\x02])\x02?|\x02)"
+    r"([0-9]{4})  \x02?([0-9]{4})  \x02?([0-9]{4})  \x02?([0-9]{4}[0-9]*)"
 )
 _SPACED_CARD_JOINED: Final = f"${{1}}{JOINER}${{2}}  ${{3}}  ${{4}}  ${{5}}"
 #: For cards, a joiner on either side of a separator between two card-sized runs
