@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
+from sluice.server.pipeline.redaction.number_separators import DASHES, ID_SPACES
 from sluice.server.pipeline.redaction.person_names import name_value_regex
 from sluice.server.pipeline.redaction.phone_gate import phone_gate
 from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE, PHONE_OTHER_FORMS
@@ -40,13 +41,31 @@ _START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
 # followed by something that is not a word ("0123. ", "0123 if"). Runs are taken whole
 # (greedy), and no shorter piece of a run satisfies this, so a long number (an IBAN's
 # tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
-_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]"
+# A word led by digits ("5pm", "3DS", "2nd", "18h30") ends a run as a word of letters
+# does: the greedy run took its digits, failed on its letter, and the number before it
+# stayed in clear. It is the only trail holding digits (phone_values.trimmed_phone).
+# Its letter is one of any script, or "_", as `\s+[^\W\d]` reads a word of letters
+# ("2ème", "3º", "5_pm"): read as ASCII, the digit was taken into the number
+# ("[PHONE]ème") or the number stayed in clear. These patterns run in Polars' (Rust)
+# engine only, where "\W" and "\d" are Unicode's (a digit beyond ASCII is no letter).
+_DIGIT_LED_WORD = r"\s+[0-9]+[^\W\d]"
+_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]|{_DIGIT_LED_WORD}"
 # For cards a tab or line break ends a run too (one card per line): it is taken alone,
 # so the next line's card finds its lead (text_markers.py puts a joiner after it). The
 # joiner text_markers.py puts where this trail would take the next card's lead is never
 # taken after separators ("4111…. <joiner>5500…").
-_CARD_START = _START
-_CARD_END = rf"$|[^{_ASCII_WORD}\s.\-]|[\t\n\r]|[\s.\-]+(?:[^{_ASCII_WORD}{JOINER}]|$)|\s+[^\W\d]"
+# Dashes beyond ASCII count as "-" does (number_separators.py): a card is no piece of a
+# longer run parted by them either.
+_CARD_START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*{DASHES}]|(?:^|[^*])\*{{1,3}}"
+_CARD_END = (
+    rf"$|[^{_ASCII_WORD}\s.\-{DASHES}]|[\t\n\r]"
+    rf"|[\s.\-{DASHES}]+(?:[^{_ASCII_WORD}{JOINER}]|$)|\s+[^\W\d]|{_DIGIT_LED_WORD}"
+)
+# Between a card's, an IBAN's or an SSN's digit groups: beside a space and a dash, those
+# beyond ASCII (no-break, narrow, thin and ideographic spaces; en dash, non-breaking
+# hyphen, ...: number_separators.py), which hid them in clear.
+_ID_SPACE = f"[ {ID_SPACES}]"
+_ID_DASH = f"[\\-{DASHES}]"
 
 _EMAIL_LOCAL = r"\b[A-Za-z0-9_][A-Za-z0-9._%+-]{0,63}"
 _EMAIL_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
@@ -277,9 +296,13 @@ ENTITIES: Final = (
         # country's length, about 1 in 100 passes mod 97 (as any random string does).
         # One kind of separator throughout, so a dash after a spaced or unparted IBAN
         # (`BE68539007547034-2024`) ends it rather than failing its length.
-        r"[A-Z]{2}[0-9]{2}(?:(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
-        r"|(?:-[A-Z0-9]{4}){2,7}(?:-[A-Z0-9]{1,3})?)"
-        r"|[a-z]{2}[0-9]{2}(?:[a-z0-9]{11,30}|(?: [a-z0-9]{4}){2,7}(?: [a-z0-9]{1,3})?)",
+        # Also dotted (`DE89.3704.0044.0532.0130.00`), which only a country's length
+        # passes, as dashed ones (validators).
+        rf"[A-Z]{{2}}[0-9]{{2}}(?:(?:{_ID_SPACE}?[A-Z0-9]{{4}}){{2,7}}(?:{_ID_SPACE}?[A-Z0-9]{{1,3}})?"
+        rf"|(?:{_ID_DASH}[A-Z0-9]{{4}}){{2,7}}(?:{_ID_DASH}[A-Z0-9]{{1,3}})?"
+        r"|(?:\.[A-Z0-9]{4}){2,7}(?:\.[A-Z0-9]{1,3})?)"
+        rf"|[a-z]{{2}}[0-9]{{2}}(?:[a-z0-9]{{11,30}}"
+        rf"|(?:{_ID_SPACE}[a-z0-9]{{4}}){{2,7}}(?:{_ID_SPACE}[a-z0-9]{{1,3}})?)",
         rf"$|[^{_ASCII_WORD}]",
         validator="iban",
         default_action="mask",
@@ -293,7 +316,12 @@ ENTITIES: Final = (
         # ("cc_4111…", "x4111…"): Luhn and the issuer ranges tell it from an order
         # number, which those rule out for phones and SSNs.
         rf"{_CARD_START}|[#A-Za-z_]",
-        r"[0-9](?:[ -]?[0-9]){12,}",
+        # In fours dotted (`4111.1111.1111.1111`: MAC_ADDRESS took its first three) or
+        # parted by two spaces (`4111  1111  1111  1111`: text_markers._SPACED_CARD), or
+        # groups parted by one separator. That one last: card_groups.py makes it lazy
+        # with a "?" after the pattern.
+        r"[0-9]{4}(?:\.[0-9]{4}){3}(?:\.[0-9]{3})?|[0-9]{4}(?:  [0-9]{4}){3}"
+        rf"|[0-9](?:[ {ID_SPACES}\-{DASHES}]?[0-9]){{12,}}",
         _CARD_END,
         validator="card",
         default_action="mask",
@@ -306,8 +334,9 @@ ENTITIES: Final = (
         # Also after a "/" ("123-45-6789/234-56-7890": the second round finds the one
         # after the first's tag): the validator tells an SSN from an id in a path.
         rf"{_CARD_START}|/",
-        r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}",
-        rf"$|[^{_ASCII_WORD}\-]|-(?:[^0-9]|$)",
+        rf"[0-9]{{3}}{_ID_DASH}[0-9]{{2}}{_ID_DASH}[0-9]{{4}}"
+        rf"|[0-9]{{3}}{_ID_SPACE}[0-9]{{2}}{_ID_SPACE}[0-9]{{4}}",
+        rf"$|[^{_ASCII_WORD}\-{DASHES}]|{_ID_DASH}(?:[^0-9]|$)",
         validator="us_ssn",
         second_round=True,
     ),

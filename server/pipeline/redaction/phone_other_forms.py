@@ -36,15 +36,14 @@ from typing import Final
 import polars as pl
 
 from sluice.server.pipeline.redaction.entity import Entity
+from sluice.server.pipeline.redaction.number_separators import DASHES, NO_BREAK_SPACES
 
 _WIDE_DIGITS: Final = "\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19"
 _ARABIC_DIGITS: Final = "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
 _PERSIAN_DIGITS: Final = "\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7\u06f8\u06f9"
-#: Spaces that do not break a line (no-break, figure, narrow no-break).
-_SPACES: Final = "\u00a0\u2007\u202f"
-#: Hyphens and dashes (hyphen, non-breaking hyphen, figure dash, en and em dash,
-#: horizontal bar), the minus sign and a full-width hyphen-minus.
-_DASHES: Final = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d"
+#: Spaces that do not break a line, and hyphens and dashes (number_separators.py).
+_SPACES: Final = NO_BREAK_SPACES
+_DASHES: Final = DASHES
 
 #: The digits beyond ASCII, for character classes.
 _OTHER_DIGITS: Final = f"{_WIDE_DIGITS}{_ARABIC_DIGITS}{_PERSIAN_DIGITS}"
@@ -92,6 +91,8 @@ _TRAIL: Final = (
     f"$|[^{_ASCII_WORD}{_OTHER_DIGITS}\\s.\\-{_DASHES}]"
     f"|[\\s.\\-{_DASHES}]+(?:[^{_ASCII_WORD}{_OTHER_DIGITS}]|$)"
     r"|\s+[^\W\d]"
+    # A word led by digits ("5pm", "2nd"), as entities._DIGIT_LED_WORD.
+    f"|\\s+{_DIGIT}+[^\\W\\d]"
 )
 
 #: A phone number written with digits or separators beyond ASCII.

@@ -40,6 +40,24 @@ JOINED_CARDS: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])"
 #: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
 #: JOINED_CARDS; absent groups read as "").
 _JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
+#: A card printed in four groups of four parted by two spaces (`4111  1111  1111  1111`,
+#: entities.py reads it): `_TAKEN_LEAD` takes each two spaces for a trail and the next
+#: group's lead, and its joiners part the card's groups. A pass after JOINED_CARDS takes
+#: the joiners out of such a layout again (with the digits that glue onto it, so it is
+#: no piece of a longer run) and puts one before it, as its lead: after a character
+#: that leads a card (not a digit, nor "." "-" "/" ...: entities' CARD lead, which takes
+#: "#", a letter and "_" too: `#4111  1111 …`, `cc_4111  1111 …`), after a joiner
+#: (which JOINED_CARDS puts after a "/" that parts cards: `4111  …/5500  …`), or at the
+#: start. A separate pass, so the joiner JOINED_CARDS puts after the layout
+#: (`4111  1111  1111  1111  5500…`, `1111  2222  3333  4444  4111…`) stays: taken
+#: with the layout in one pass, the card after it had no lead of its own and stayed in
+#: clear. JOINED_CARDS' taken lead matches every such layout, so the scan for it finds
+#: the rows this pass rewrites.
+SPACED_CARD: Final = (
+    r"(?:(^|[^0-9.\-/$€£+*\x02])\x02?|\x02)"
+    r"([0-9]{4})  \x02?([0-9]{4})  \x02?([0-9]{4})  \x02?([0-9]{4}[0-9]*)"
+)
+_SPACED_CARD_JOINED: Final = f"${{1}}{JOINER}${{2}}  ${{3}}  ${{4}}  ${{5}}"
 #: For cards, a joiner on either side of a separator between two card-sized runs
 #: (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
 #: space): the first card's trail takes the joiner before it, the next card's lead the
@@ -94,6 +112,8 @@ def _with_joiners(values: pl.Series, joined: str, parted: str) -> pl.Series:
         return values
     where = row_positions(needs)
     with_joiner = values.filter(needs).str.replace_all(joined, _JOINER_AFTER)
+    if joined == JOINED_CARDS:
+        with_joiner = with_joiner.str.replace_all(SPACED_CARD, _SPACED_CARD_JOINED)
     if parted:
         # A match takes the first 13 digits of the run after it, so in a chain
         # ("4111…-5500…-3782…") the next separator is found by a second pass.

@@ -14,6 +14,7 @@ from typing import Final
 
 import polars as pl
 
+from sluice.server.pipeline.redaction.number_separators import separators_as_ascii
 from sluice.server.pipeline.redaction.person_names import not_a_place
 from sluice.server.pipeline.redaction.phone_other_forms import as_ascii, beyond_ascii
 
@@ -109,7 +110,9 @@ def is_card(value: str) -> bool:
 
 
 def _one_separator_style(value: pl.Expr) -> pl.Expr:
-    """Cards are written with spaces or with dashes, not both."""
+    """Cards are written with spaces or with dashes, not both (beyond ASCII too:
+    `4111\u20131111 1111\u20131111` is no card, as `4111-1111 1111-1111` is not)."""
+    value = separators_as_ascii(value)
     return ~(value.str.contains(" ", literal=True) & value.str.contains("-", literal=True))
 
 
@@ -131,14 +134,17 @@ def iban(value: pl.Expr) -> pl.Expr:
     a hex id (`be41683536c4499d`, a Mongo ObjectId), whatever its mod 97: one in 97
     passes it, unless it fits the layout of a country whose accounts may hold letters
     (`it65a054…`: _LETTERED_LAYOUTS). A body of digits (`de89370400440532013000`) or
-    holding a letter past "f" (`gb82west12345698765432`) reads as an IBAN."""
+    holding a letter past "f" (`gb82west12345698765432`) reads as an IBAN. Spaces and
+    dashes beyond ASCII read as ASCII ones; a dotted one needs its country's length, as
+    a dashed one."""
+    value = separators_as_ascii(value)
     # Read without the separators of a grouped one (`de12 ab34 …`, `de12-ab34-…`).
-    unparted = value.str.replace_all(r"[ -]", "")
+    unparted = value.str.replace_all(r"[ .-]", "")
     compact = unparted.str.to_uppercase()
     country = compact.str.slice(0, 2)
     expected = country.replace_strict(_IBAN_LENGTHS, default=0, return_dtype=pl.Int32)
     length = compact.str.len_chars().cast(pl.Int32)
-    usual = ~value.str.contains(r"[a-z-]")
+    usual = ~value.str.contains(r"[a-z.-]")
     length_ok = pl.when(expected > 0).then(length == expected).otherwise((length >= 15) & usual)
     rearranged = pl.concat_str(compact.str.slice(4), compact.str.slice(0, 4))
     numeric = rearranged.str.replace_many(_LETTER_VALUES)

@@ -1,0 +1,34 @@
+"""The separators beyond ASCII that numbers are written with, one definition for every
+entity that reads them: the phone layouts (phone_other_forms.py) and the cards, IBANs
+and SSNs (entities.py), whose patterns read a plain space or dash only, so
+"4111\u00a01111\u00a01111\u00a01111" or "078\u201305\u20131120" stayed in clear.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+#: Spaces that do not break a line (no-break, figure, narrow no-break).
+NO_BREAK_SPACES: Final = "\u00a0\u2007\u202f"
+#: Hyphens and dashes (hyphen, non-breaking hyphen, figure dash, en and em dash,
+#: horizontal bar), the minus sign and a full-width hyphen-minus.
+DASHES: Final = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d"
+#: Thin and ideographic spaces: digit groups of a card, an IBAN or an SSN are written
+#: with them too. Not a phone's (a thin space groups thousands, an ideographic space
+#: parts CJK words from numbers: "在庫\u300012\u3000345\u30006789\u3000個").
+GROUPING_SPACES: Final = "\u2009\u3000"
+#: Every space beyond ASCII a card, IBAN or SSN is written with, for character classes.
+ID_SPACES: Final = f"{NO_BREAK_SPACES}{GROUPING_SPACES}"
+
+_AS_ASCII: Final = {
+    **dict.fromkeys(ID_SPACES, " "),
+    **dict.fromkeys(DASHES, "-"),
+}
+
+
+def separators_as_ascii(value: pl.Expr) -> pl.Expr:
+    """`value` with its spaces and dashes beyond ASCII written as " " and "-", for the
+    checks that read a card's or an IBAN's layout."""
+    return value.str.replace_many(list(_AS_ASCII), list(_AS_ASCII.values()))
