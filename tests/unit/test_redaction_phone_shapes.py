@@ -103,7 +103,11 @@ def _laid_out(digits: str, most_groups: int) -> Iterator[str]:
 #: Around each number: what may lead and trail it (refused or not by the pattern's lead
 #: and trail, an extension), and a chain of two numbers parted by "/".
 _AROUND = [
-    *itertools.product(["", " ", "-", "/", "(", "a", ","], ["", " ", "-", "x5", "_", "/", "."]),
+    *itertools.product(
+        ["", " ", "-", "/", "(", "a", ","],
+        # A word led by digits ends a number too (" 5pm", " 2ème": entities._DIGIT_LED_WORD).
+        ["", " ", "-", "x5", "_", "/", ".", " 5pm", " 2ème", " 1 2nd"],
+    ),
     ("-555-987-6543/", ""),
     ("555-987-6543/", " "),
     ("", "/555-987-6543"),
@@ -251,7 +255,7 @@ _SOURCES = {
         r"(?:[ .-]?[0-9]){6,}|[0-9]{3}\.[0-9]{3}\.[0-9]{4}|[0-9]{2}(?:\.[0-9]{2}){4}"
         r"|[0-9](?:[ -]?[0-9]){6,})(?:\s?(?:ext\.?|x|extension)\s?[0-9]{1,6})?"
     ),
-    "trail": r"$|[^0-9A-Za-z_\s.\-]|[\s.\-]+(?:[^0-9A-Za-z_]|$)|\s+[^\W\d]",
+    "trail": (r"$|[^0-9A-Za-z_\s.\-]|[\s.\-]+(?:[^0-9A-Za-z_]|$)|\s+[^\W\d]|\s+[0-9]+[^\W\d]"),
     "extension": r"(?i)\s?(?:ext\.?|x|extension)\s?[0-9]{1,6}$",
     "not a phone": "|".join(
         (

@@ -28,7 +28,8 @@ single spaces or dashes, and:
 - After N there is no digit, no dash and a digit, and no letter or "_" other than the
   start of an extension (`e`, `x`): the pattern's trail refuses those, and its value
   does not stop before a separator and a digit unless a joiner is put before a space
-  (the joiners after a number's last digit are before whitespace too).
+  (the joiners after a number's last digit are before whitespace too) or a word led by
+  digits follows (" 5pm", " 2ème": after N is then whitespace, which is taken here).
 - N is not laid out as something else (validators.NOT_A_PHONE): not blocks of four
   parted by spaces with a last group of 1-3 digits or none, not an SSN (3-2-4), not a
   date (`2024-05-06`, with an hour's `12` or not).
