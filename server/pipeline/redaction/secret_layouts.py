@@ -140,7 +140,7 @@ _NOT_WRITTEN_ITEM = r"[\[*][^()\n]*(?:\(|(?m:$)|[^ \t,\"'()\n][ \t]*,?[ \t]*\)|,
 
 
 _ASSIGNED_START = (
-    r"(?:[^\s\"',;&\[\\=>「『」』`(]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+    r"(?:[^\s\"',;&\[\\=>「『」』`(n]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
     r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
     r"|\([^\S\n]{0,64}(?:\(|[\"'][^\S\n]{0,64}[\"')]|(?m:$)"
     r"|[\"'](?:[^\S\n]{1,64}[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
@@ -523,7 +523,19 @@ AWS_SECRET_FLAG: Final = Entity(
 KEYWORD_SECRET_LEAD: Final = (
     rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}"
 )
-KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}"
+#: A value starting with "n" (_ASSIGNED_START takes none): any but `null` alone, or with
+#: only the closing brackets of JSON after it (`{"password":null}`): a null holds no
+#: secret, and writing a tag there broke the JSON (`{"password":[SECRET_VALUE]`, brace
+#: and all). With no look-ahead, "not null" is spelt letter by letter, so values of "n",
+#: "nu" or "nul" alone are left too (too short to be a secret).
+_NOT_NULL_VALUE = (
+    r"n(?:(?:[^u\s\"',;&\\」』]|\\[^\s\"'])"
+    r"|u(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
+    r"|l(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
+    r"|l[}\]]*(?:[^}\]\s\"',;&\\」』]|\\[^\s\"']))))"
+    rf"{_ASSIGNED_REST}"
+)
+KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}|{_NOT_NULL_VALUE}"
 #: A secret's name, its assignment and a "(": main's keyword pattern read the "(" alone
 #: as the value, so under null it dropped every such row. The layouts above and the
 #: value's "(" forms (_ASSIGNED_VALUE, _ASSIGNED_START) find the secret in most, but
