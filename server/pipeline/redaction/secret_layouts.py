@@ -58,7 +58,7 @@ _ANY_ASSIGNED_VALUE = rf"{ASSIGNMENT}\\?[\"'「『]?"
 # webhook URL. Folded into the
 # keyword entity's lead and gate, whose scan only rows holding ':' or '=' pay for: a gate
 # of their own would be one more scan of every leaf where any keyword is found.
-_AUTH_SCHEME_HEADER = r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s+)"
+_AUTH_SCHEME_HEADER = r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer)\s+)"
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
 # What may follow the closing parenthesis of a parenthesised value that
 # _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
@@ -558,7 +558,7 @@ KEYWORD_SECRET_GATE: Final = (
     # An element's attribute too (`<password type="x">`).
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=)"
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
-    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
+    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer)\s)"
     r"|://hooks\.slack\.com/services/"
     # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
     r"|(?i:tokens|secrets)\+?=\("

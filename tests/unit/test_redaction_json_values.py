@@ -1,0 +1,197 @@
+"""JSON text whose named keys hold objects, arrays or null, and Authorization headers
+with a short Bearer token: a security review found each left in clear or the JSON
+broken. A secret key's object or array becomes one string tag, null stays null, and
+the output of valid JSON is valid JSON with no secret leaf left (a property)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sluice.server.pipeline.redaction.json_keys import JSON_NESTING
+from sluice.server.planning.spec import RedactionSpec
+from tests.unit.redaction_helpers import run
+
+
+def _redact(level: str, texts: list[str]) -> list[str]:
+    out, _ = run(pl.DataFrame({"text": texts}), RedactionSpec(level=level))
+    return [str(value) for value in out["text"].to_list()]
+
+
+@pytest.mark.parametrize(
+    ("level", "text", "expected"),
+    [
+        ("basic", '{"password": {"value": "hunter2"}}', '{"password": "[SECRET]"}'),
+        (
+            "basic",
+            '{"credentials": {"user": "bob", "pass": "hunter2"}, "id": 1}',
+            '{"credentials": "[SECRET]", "id": 1}',
+        ),
+        ("basic", '{"password":null}', '{"password":null}'),
+        ("basic", '{"a": {"api_key": null}, "b": 2}', '{"a": {"api_key": null}, "b": 2}'),
+        ("basic", '{"token": ["a", {"b": ["c"]}]}', '{"token": "[SECRET]"}'),
+        ("basic", '{"password": {"v": "x}{]["}}', '{"password": "[SECRET]"}'),
+        ("basic", '{"password": {"v": "a\\"}b"}}', '{"password": "[SECRET]"}'),
+        ("strict", '{"name": ["Alice","Bob"]}', '{"name": "[NAME]"}'),
+        ("strict", '{"email": ["a@b.co", "c@d.co"], "n": 1}', '{"email": "[EMAIL]", "n": 1}'),
+    ],
+)
+def test_named_keys_with_containers_or_null(level: str, text: str, expected: str) -> None:
+    (out,) = _redact(level, [text])
+    assert out == expected
+    json.loads(out)
+
+
+def test_a_value_nested_as_deep_as_promised_is_taken_whole() -> None:
+    value: Any = "hunter2"
+    for _ in range(JSON_NESTING):
+        value = [value] if isinstance(value, dict) else {"v": value}
+    text = json.dumps({"password": value})
+    assert text.count("[") + text.count("{") == JSON_NESTING + 1
+    assert _redact("basic", [text]) == ['{"password": "[SECRET]"}']
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer abc123def456", "Authorization: Bearer [SECRET_VALUE]"),
+        (
+            "curl -H 'Authorization: Bearer abc123def456'",
+            "curl -H 'Authorization: Bearer [SECRET_VALUE]'",
+        ),
+        (
+            'headers={"Authorization": "Bearer abc123def456"}',
+            'headers={"Authorization": "Bearer [SECRET_VALUE]"}',
+        ),
+        ("authorization: bearer x1", "authorization: bearer [SECRET_VALUE]"),
+    ],
+)
+def test_short_bearer_tokens_after_the_header(text: str, expected: str) -> None:
+    assert _redact("basic", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password=n",  # not null, but too short to be spelt as "not null" without look-ahead
+        "password=null",
+        'password: null, "x": 1',
+        "bearer bonds and a bearer of news",  # no header: prose stays
+    ],
+)
+def test_null_and_prose_stay(text: str) -> None:
+    assert _redact("basic", [text]) == [text]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("password=nullx", "password=[SECRET_VALUE]"),
+        ("password=null}x", "password=[SECRET_VALUE]"),
+        ("password=nope", "password=[SECRET_VALUE]"),
+        ("password=Null", "password=[SECRET_VALUE]"),
+    ],
+)
+def test_values_starting_like_null_are_secrets(text: str, expected: str) -> None:
+    assert _redact("basic", [text]) == [expected]
+
+
+# -- property: valid JSON stays valid and no secret leaf survives ---------------------
+
+_SECRET_KEYS = ("password", "api_key", "credentials", "DB_PASSWORD", "clientSecret", "token")
+_PII_KEYS = ("name", "email", "phone", "address")
+_PLAIN_KEYS = ("id", "items", "meta", "note", "user", "x")
+# Plain text with JSON's own characters in it (json.dumps escapes the quotes), never
+# "hunter" (the secret leaves' marker) nor a secret's name.
+_PLAIN_TEXT = st.text(alphabet=st.sampled_from(list('abcxyz 01-_.:,{}[]"\\')), max_size=8)
+
+
+@st.composite
+def _secret_leaf(draw: st.DrawFn) -> str:
+    return f"hunter{draw(st.integers(0, 10**6))}x"
+
+
+def _values(leaf: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    scalars = st.one_of(leaf, st.integers(0, 999), st.booleans(), st.none())
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(st.sampled_from(_PLAIN_KEYS), inner, max_size=3),
+        ),
+        max_leaves=8,
+    )
+
+
+@st.composite
+def _document(draw: st.DrawFn, keys: tuple[str, ...]) -> tuple[Any, list[str]]:
+    """A JSON document with named keys at various depths; the secret leaves under them."""
+    secrets: list[str] = []
+
+    def secret_value() -> Any:
+        value = draw(_values(_secret_leaf()))
+        secrets.extend(_strings(value))
+        return value
+
+    def node(depth: int) -> Any:
+        entries: dict[str, Any] = {}
+        for _ in range(draw(st.integers(1, 3))):
+            if depth < 4 and draw(st.booleans()):
+                entries[draw(st.sampled_from(_PLAIN_KEYS))] = (
+                    [node(depth + 1)] if draw(st.booleans()) else node(depth + 1)
+                )
+            elif draw(st.booleans()):
+                entries[draw(st.sampled_from(keys))] = secret_value()
+            else:
+                entries[draw(st.sampled_from(_PLAIN_KEYS))] = draw(_values(_PLAIN_TEXT))
+        return entries
+
+    return node(0), secrets
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    return []
+
+
+_SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_SETTINGS
+@given(
+    docs=st.lists(_document(_SECRET_KEYS), min_size=1, max_size=4),
+    indent=st.sampled_from([None, 2]),
+)
+def test_secret_keys_at_any_depth_keep_json_valid_at_basic(
+    docs: list[tuple[Any, list[str]]], indent: int | None
+) -> None:
+    _check(docs, indent, "basic")
+
+
+@_SETTINGS
+@given(
+    docs=st.lists(_document(_SECRET_KEYS + _PII_KEYS), min_size=1, max_size=4),
+    indent=st.sampled_from([None, 2]),
+)
+def test_named_keys_at_any_depth_keep_json_valid_at_strict(
+    docs: list[tuple[Any, list[str]]], indent: int | None
+) -> None:
+    _check(docs, indent, "strict")
+
+
+def _check(docs: list[tuple[Any, list[str]]], indent: int | None, level: str) -> None:
+    texts = [json.dumps(doc, indent=indent) for doc, _ in docs]
+    for text, out, (_, secrets) in zip(texts, _redact(level, texts), docs, strict=True):
+        json.loads(out)
+        for secret in secrets:
+            assert secret not in out, (text, out)
