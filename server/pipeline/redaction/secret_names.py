@@ -21,8 +21,12 @@ COMPARISON_OPERATORS = r"===?|!==?"
 
 
 def _after_name(operators: str) -> str:
-    """An operator after a secret's name, with the name's closing quote and spaces."""
-    return rf"\\?[\"']?\s*(?:{operators})\s*"
+    """An operator after a secret's name, with the name's closing quote and spaces. The
+    spaces after it stay on its line, or go on to the next one's indent (YAML's
+    `password:` then an indented value): an empty value (`DB_PASSWORD=` then
+    `DB_HOST=db.internal` in a .env file) is no lead for the next line, which was
+    written over with a tag."""
+    return rf"\\?[\"']?\s*(?:{operators})[^\S\r\n]*(?:\r?\n[ \t]+)?"
 
 
 SETTING = _after_name(SETTING_OPERATORS)
