@@ -195,3 +195,39 @@ def _check(docs: list[tuple[Any, list[str]]], indent: int | None, level: str) ->
         json.loads(out)
         for secret in secrets:
             assert secret not in out, (text, out)
+
+
+# -- YAML block scalars and empty .env values ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("password: >-\n  hunter2\nother: 1", "password: [SECRET_VALUE]\nother: 1"),
+        ("password: |\n  hunter2\n  more\n\n  again\nx: 1", "password: [SECRET_VALUE]\nx: 1"),
+        ("password: |2-\r\n  hunter2\r\nx: 1", "password: [SECRET_VALUE]\r\nx: 1"),
+        ("- api_key: >\n    s3cr3t\n", "- api_key: [SECRET_VALUE]\n"),
+        # Under an indented key, its siblings go with it (over-redaction).
+        (
+            "db:\n  password: |\n    hunter2\n  host: x\ntop: 1",
+            "db:\n  password: [SECRET_VALUE]\ntop: 1",
+        ),
+        # A plain value on the next, indented line.
+        ("password:\n  hunter2\nx: 1", "password:\n  [SECRET_VALUE]\nx: 1"),
+    ],
+)
+def test_yaml_block_scalars_under_a_secret_name(text: str, expected: str) -> None:
+    assert _redact("basic", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DB_PASSWORD=\nDB_HOST=db.internal",
+        "API_TOKEN=\r\nDEBUG=1",
+        "password:\nhost: db.internal",
+        "token: >\n\nnext: 1",
+    ],
+)
+def test_an_empty_value_leaves_the_next_line_alone(text: str) -> None:
+    assert _redact("basic", [text]) == [text]

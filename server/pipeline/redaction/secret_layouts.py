@@ -518,6 +518,24 @@ AWS_SECRET_FLAG: Final = Entity(
 )
 
 
+#: A YAML block scalar under a secret's name (`password: >-` or `|`, then the value on
+#: the indented lines after it), whole with its indicator: the keyword pattern took the
+#: indicator alone for the value and left the lines in clear. The block runs over the
+#: indented lines that follow (blank lines between them too) up to a line that is not
+#: indented; under a key that is itself indented, the siblings after it are taken with
+#: it (the engine cannot compare indents: over-redaction, the safe failure). Only
+#: values holding ":" then "|" or ">" are looked at.
+_YAML_BLOCK_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"(?m:^)[ \t]*(?:-[ \t]+)?{SECRET_NAME}[\"']?[ \t]*:[ \t]*",
+    r"[|>][0-9+-]{0,2}[ \t]*\r?\n[ \t]+[^\s][^\r\n]*"
+    r"(?:\r?\n(?:[ \t]*\r?\n)*[ \t]+[^\s][^\r\n]*)*",
+    "",
+    gate_pattern=r":[ \t]*[|>]",
+)
+
+
 #: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
 #: assignment, an Authorization header's scheme, or a Slack webhook's path.
 KEYWORD_SECRET_LEAD: Final = (
@@ -566,6 +584,7 @@ KEYWORD_SECRET_GATE: Final = (
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
 #: order matters where two could match the same text (each layout says which goes first).
 SECRET_VALUE_LAYOUTS: Final = (
+    _YAML_BLOCK_SECRET,
     _quoted_list('"'),
     _quoted_list("'"),
     _multiline_quoted_secret('"'),
