@@ -231,3 +231,28 @@ def test_yaml_block_scalars_under_a_secret_name(text: str, expected: str) -> Non
 )
 def test_an_empty_value_leaves_the_next_line_alone(text: str) -> None:
     assert _redact("basic", [text]) == [text]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('<add key="Password" value="hunter2"/>', '<add key="Password" value="[SECRET_VALUE]"/>'),
+        (
+            "<add key='DbPassword' value='a b c' />",
+            "<add key='DbPassword' value='[SECRET_VALUE]' />",
+        ),
+        (
+            '<appSettings>\n  <add key="ApiKey" value="k-123" />\n</appSettings>',
+            '<appSettings>\n  <add key="ApiKey" value="[SECRET_VALUE]" />\n</appSettings>',
+        ),
+    ],
+)
+def test_config_settings_named_as_secrets(text: str, expected: str) -> None:
+    assert _redact("basic", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text", ['<add key="Timeout" value="30"/>', '<add key="ApiKey" value=""/>']
+)
+def test_other_config_settings_stay(text: str) -> None:
+    assert _redact("basic", [text]) == [text]

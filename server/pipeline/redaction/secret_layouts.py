@@ -536,6 +536,21 @@ _YAML_BLOCK_SECRET: Final = Entity(
 )
 
 
+#: A secret in a .NET config's setting (`<add key="Password" value="hunter2"/>`, as
+#: web.config and app.config write appSettings): the name is the key attribute's, the
+#: value the next attribute's, which the keyword pattern (a name then an operator)
+#: never read. Only values holding `value=` after a quote closing a secret's name are
+#: looked at (KEYWORD_SECRET_GATE).
+_CONFIG_SETTING_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"(?i:<add\s+key\s*=\s*)\\?[\"']{SECRET_NAME}\\?[\"']\s+(?i:value)\s*=\s*\\?[\"']",
+    r"[^\"'\s\[\\][^\"'\n\\]*",
+    r"\\?[\"']",
+    gate_pattern=r"(?i:value)\s*=",
+)
+
+
 #: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
 #: assignment, an Authorization header's scheme, or a Slack webhook's path.
 KEYWORD_SECRET_LEAD: Final = (
@@ -574,7 +589,7 @@ KEYWORD_BEFORE_PARENTHESIS: Final = (
 KEYWORD_SECRET_GATE: Final = (
     rf"(?:(?i:{CREDENTIAL_NAMES}|{PLURAL_NAMES}|pass\b)|{OTHER_LANGUAGE_PW})"
     # An element's attribute too (`<password type="x">`).
-    rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=)"
+    rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=|\\?[\"']\s+(?i:value)\s*=)"
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer)\s)"
     r"|://hooks\.slack\.com/services/"
@@ -599,6 +614,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     _parenthesised_quoted("'"),
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
+    _CONFIG_SETTING_SECRET,
     *SECRET_ELEMENT_LAYOUTS,
     _quoted_flag('"'),
     _quoted_flag("'"),
