@@ -256,3 +256,20 @@ def test_config_settings_named_as_secrets(text: str, expected: str) -> None:
 )
 def test_other_config_settings_stay(text: str) -> None:
     assert _redact("basic", [text]) == [text]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("curl -u admin:s3cret https://x", "curl -u admin:[SECRET_VALUE] https://x"),
+        ("curl -s --user 'bob:pa ss' https://x", "curl -s --user 'bob:[SECRET_VALUE]' https://x"),
+        ("curl --user=bob:hunter2 x", "curl --user=bob:[SECRET_VALUE] x"),
+    ],
+)
+def test_curl_user_passwords(text: str, expected: str) -> None:
+    assert _redact("basic", [text]) == [expected]
+
+
+@pytest.mark.parametrize("text", ["docker run -u 1000:1000 img", "curl -u admin https://x"])
+def test_other_user_flags_stay(text: str) -> None:
+    assert _redact("basic", [text]) == [text]

@@ -551,6 +551,30 @@ _CONFIG_SETTING_SECRET: Final = Entity(
 )
 
 
+#: The password of curl's `-u`/`--user user:password` (`curl -u admin:s3cret https://…`),
+#: up to a space or quote: no secret's name leads it. Only on a line holding `curl` before
+#: the flag (`docker run -u 1000:1000` is a uid and gid). Only values holding `-u` or
+#: `--user`, a user and ":" are looked at (KEYWORD_SECRET_GATE).
+_CURL_USER_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"\bcurl\s(?:[^\n]*?\s)?(?:-u|--user)(?:\s+|=)\\?[\"']?[^\s:\"'\\]+:",
+    r"[^\s\"'\[\\][^\s\"'\\]*",
+    "",
+    gate_pattern=r"(?:-u|--user)[\s=]",
+)
+#: The same in quotes (`--user 'bob:pa ss'`), whole up to the closing quote on its line.
+#: Before _CURL_USER_SECRET, whose value ends at a space.
+_CURL_QUOTED_USER_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"\bcurl\s(?:[^\n]*?\s)?(?:-u|--user)(?:\s+|=)\\?[\"'][^\s:\"'\\]+:",
+    r"[^\s\"'\[\\][^\"'\n\\]*",
+    r"\\?[\"']",
+    gate_pattern=_CURL_USER_SECRET.gate_pattern,
+)
+
+
 #: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
 #: assignment, an Authorization header's scheme, or a Slack webhook's path.
 KEYWORD_SECRET_LEAD: Final = (
@@ -593,6 +617,8 @@ KEYWORD_SECRET_GATE: Final = (
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer)\s)"
     r"|://hooks\.slack\.com/services/"
+    # curl's user and password (_CURL_USER_SECRET).
+    r"|(?:-u|--user)[\s=]\\?[\"']?[^\s:\"'\\]+:"
     # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
     r"|(?i:tokens|secrets)\+?=\("
 )
@@ -615,6 +641,8 @@ SECRET_VALUE_LAYOUTS: Final = (
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
     _CONFIG_SETTING_SECRET,
+    _CURL_QUOTED_USER_SECRET,
+    _CURL_USER_SECRET,
     *SECRET_ELEMENT_LAYOUTS,
     _quoted_flag('"'),
     _quoted_flag("'"),
