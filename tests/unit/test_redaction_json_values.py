@@ -47,6 +47,40 @@ def test_named_keys_with_containers_or_null(level: str, text: str, expected: str
     json.loads(out)
 
 
+@pytest.mark.parametrize(
+    ("level", "text", "expected"),
+    [
+        # json.dumps escapes a non-ASCII key: the glob's "*" must read through escapes.
+        (
+            "moderate",
+            '{"t\\u00e9l\\u00e9phone": "0612345678"}',
+            '{"t\\u00e9l\\u00e9phone": "[PHONE]"}',
+        ),
+        (
+            "strict",
+            '{"\\u00e9tudiant_full_name": "Jean Dupont"}',
+            '{"\\u00e9tudiant_full_name": "[NAME]"}',
+        ),
+        ("strict", '{"k\\u00e4ufer_email": "x at y"}', '{"k\\u00e4ufer_email": "[EMAIL]"}'),
+        ("basic", '{"\\u00fcber_password": 12345}', '{"\\u00fcber_password": "[SECRET]"}'),
+        ("basic", '{"a\\/b_api_key": 77}', '{"a\\/b_api_key": "[SECRET]"}'),
+        ("basic", '{"db\\\\user_password": "x"}', '{"db\\\\user_password": "[SECRET]"}'),
+    ],
+)
+def test_keys_holding_json_escapes_match_their_rule(level: str, text: str, expected: str) -> None:
+    (out,) = _redact(level, [text])
+    assert out == expected
+    json.loads(out)
+
+
+def test_escaped_json_inside_a_string_is_no_key() -> None:
+    # The key rule does not read `\"db_password\"` as a key: its quoted tag would end
+    # the string. (The keyword entity takes the value inside the string.)
+    (out,) = _redact("basic", ['{"msg": "{\\"db_password\\": 5}"}'])
+    assert json.loads(out)["msg"] != '{"db_password": 5}'
+    assert '"[SECRET]"' not in out
+
+
 def test_a_value_nested_as_deep_as_promised_is_taken_whole() -> None:
     value: Any = "hunter2"
     for _ in range(JSON_NESTING):
@@ -103,9 +137,19 @@ def test_values_starting_like_null_are_secrets(text: str, expected: str) -> None
 
 # -- property: valid JSON stays valid and no secret leaf survives ---------------------
 
-_SECRET_KEYS = ("password", "api_key", "credentials", "DB_PASSWORD", "clientSecret", "token")
-_PII_KEYS = ("name", "email", "phone", "address")
-_PLAIN_KEYS = ("id", "items", "meta", "note", "user", "x")
+# Non-ASCII keys too: json.dumps (ensure_ascii) writes them with escapes (`\u00fc`).
+_SECRET_KEYS = (
+    "password",
+    "api_key",
+    "credentials",
+    "DB_PASSWORD",
+    "clientSecret",
+    "token",
+    "\u00fcber_password",
+    "cl\u00e9_api_key",
+)
+_PII_KEYS = ("name", "email", "phone", "address", "t\u00e9l\u00e9phone", "pr\u00e9nom_last_name")
+_PLAIN_KEYS = ("id", "items", "meta", "note", "user", "x", "caf\u00e9")
 # Plain text with JSON's own characters in it (json.dumps escapes the quotes), never
 # "hunter" (the secret leaves' marker) nor a secret's name.
 _PLAIN_TEXT = st.text(alphabet=st.sampled_from(list('abcxyz 01-_.:,{}[]"\\')), max_size=8)

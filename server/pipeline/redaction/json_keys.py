@@ -48,15 +48,16 @@ def rewrite_json_keys(text: pl.Expr, regex: str, label: str) -> pl.Expr:
 
 
 def _glob_regex(glob: str) -> str:
-    # "*" and "?" take no backslash: a key ends at a quote no backslash escapes, so the
-    # escaped quotes of JSON inside a string value (`"{\"password\": 5}"`) are no key's
-    # (its value rewritten to a quoted tag would end that string).
+    # "*" and "?" take a character or an escape (`\u00e9`, `\/`, `\\`: json.dumps writes
+    # non-ASCII keys escaped), never an escaped quote: a key ends at a quote no backslash
+    # escapes, so the escaped quotes of JSON inside a string value (`"{\"password\": 5}"`)
+    # are no key's (its value rewritten to a quoted tag would end that string).
     out = []
     for char in glob:
         if char == "*":
-            out.append(r'[^"\\]*')
+            out.append(r'(?:[^"\\]|\\[^"])*')
         elif char == "?":
-            out.append(r'[^"\\]')
+            out.append(r'(?:[^"\\]|\\[^"])')
         elif char.isalnum() or char == "_":
             out.append(char)
         else:
