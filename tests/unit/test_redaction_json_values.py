@@ -280,6 +280,25 @@ def test_an_empty_value_leaves_the_next_line_alone(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        # Blank lines before the indented value.
+        ("password:\n  \n  hunter2", "password:\n  \n  [SECRET_VALUE]"),
+        ("password: \n\n    hunter2", "password: \n\n    [SECRET_VALUE]"),
+        # A quoted value on the next line, indented or not (JSON one token a line).
+        ('{\n"passphrase":\n"hunter2"\n}', '{\n"passphrase":\n"[SECRET_VALUE]"\n}'),
+        ('{"passphrase":\r\n"hunter2"}', '{"passphrase":\r\n"[SECRET_VALUE]"}'),
+        ('pwd:\n"hunter2"', 'pwd:\n"[SECRET_VALUE]"'),
+        # A lone CR and a no-break space are spaces.
+        ("password:\rhunter2", "password:\r[SECRET_VALUE]"),
+        ("password:\n\xa0hunter2", "password:\n\xa0[SECRET_VALUE]"),
+    ],
+)
+def test_a_value_after_the_line_break_of_its_name(text: str, expected: str) -> None:
+    assert _redact("basic", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ('<add key="Password" value="hunter2"/>', '<add key="Password" value="[SECRET_VALUE]"/>'),
         (
             "<add key='DbPassword' value='a b c' />",

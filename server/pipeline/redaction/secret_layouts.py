@@ -18,7 +18,9 @@ from sluice.server.pipeline.redaction.secret_elements import (
 from sluice.server.pipeline.redaction.secret_names import (
     ARRAY_NAME,
     ASSIGNMENT,
+    ASSIGNMENT_OVER_LINES,
     COMPARISON,
+    COMPARISON_OVER_LINES,
     CREDENTIAL_NAMES,
     OTHER_LANGUAGE_PW,
     PLURAL_NAMES,
@@ -26,6 +28,7 @@ from sluice.server.pipeline.redaction.secret_names import (
     PW_SUFFIXED_NAME,
     SECRET_NAME,
     SETTING,
+    SETTING_OVER_LINES,
 )
 from sluice.server.pipeline.redaction.written_forms import WRITTEN
 
@@ -47,7 +50,7 @@ from sluice.server.pipeline.redaction.written_forms import WRITTEN
 # the spaces _ASSIGNED_START reads, as main's value was the "(".
 _ASSIGNED_VALUE = (
     rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
-    rf"|{COMPARISON}\\?[\"'「『])"
+    rf"|{SETTING_OVER_LINES}\\?[\"'「『`]|{COMPARISON_OVER_LINES}\\?[\"'「『])"
 )
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
@@ -189,7 +192,7 @@ def _quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{SECRET_NAME}{ASSIGNMENT}\\?{quote}[ \t]*",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\?{quote}[ \t]*",
         _quoted_value(quote),
         rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
@@ -214,7 +217,7 @@ def _multiline_quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{SECRET_NAME}{ASSIGNMENT}\\?{quote}",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\?{quote}",
         rf"[^\s{quote}\[\\,;.:)(!?+<>{{}}|&=*-]{first}(?:\r?\n{then}){{1,{ELEMENT_MORE_LINES}}}",
         rf"\\?{quote}(?:$|[\s,;)}}\]])",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
@@ -600,7 +603,7 @@ KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}|{_NOT_NULL_VA
 #: where this matches too (Entity.null_also), so null hides at least what main hid; what
 #: the other actions write is still only what those find. Its lead is main's, as it was.
 KEYWORD_BEFORE_PARENTHESIS: Final = (
-    rf"(?:{SECRET_NAME}(?:{SETTING}\\?[\"'「『`]?|{COMPARISON}\\?[\"'「『])"
+    rf"(?:{SECRET_NAME}(?:{SETTING_OVER_LINES}\\?[\"'「『`]?|{COMPARISON_OVER_LINES}\\?[\"'「『])"
     rf"|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK})\("
 )
 #: The keyword and what follows it: every match holds it, and a gate starting with a
