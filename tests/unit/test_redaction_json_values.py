@@ -116,6 +116,7 @@ def test_short_bearer_tokens_after_the_header(text: str, expected: str) -> None:
         "password=null",
         'password: null, "x": 1',
         "bearer bonds and a bearer of news",  # no header: prose stays
+        "Authorization: Bearer\nnext line",  # no token on the header's line
     ],
 )
 def test_null_and_prose_stay(text: str) -> None:
@@ -327,12 +328,22 @@ def test_other_config_settings_stay(text: str) -> None:
         ("curl -u admin:s3cret https://x", "curl -u admin:[SECRET_VALUE] https://x"),
         ("curl -s --user 'bob:pa ss' https://x", "curl -s --user 'bob:[SECRET_VALUE]' https://x"),
         ("curl --user=bob:hunter2 x", "curl --user=bob:[SECRET_VALUE] x"),
+        ("curl -u admin:s3cret https://x | jq .", "curl -u admin:[SECRET_VALUE] https://x | jq ."),
     ],
 )
 def test_curl_user_passwords(text: str, expected: str) -> None:
     assert _redact("basic", [text]) == [expected]
 
 
-@pytest.mark.parametrize("text", ["docker run -u 1000:1000 img", "curl -u admin https://x"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "docker run -u 1000:1000 img",
+        "curl -u admin https://x",
+        # Another command on curl's line.
+        "curl -s https://api/x | jq -r .a; docker run -u 1000:1000 img",
+        "curl -s x && docker run -u 1000:1000 img",
+    ],
+)
 def test_other_user_flags_stay(text: str) -> None:
     assert _redact("basic", [text]) == [text]

@@ -19,7 +19,6 @@ from sluice.server.pipeline.redaction.secret_names import (
     ARRAY_NAME,
     ASSIGNMENT,
     ASSIGNMENT_OVER_LINES,
-    COMPARISON,
     COMPARISON_OVER_LINES,
     CREDENTIAL_NAMES,
     OTHER_LANGUAGE_PW,
@@ -60,8 +59,12 @@ _ANY_ASSIGNED_VALUE = rf"{ASSIGNMENT}\\?[\"'「『]?"
 # prose without the header (`Authorization: Basic YTpi`), and the secret ending a Slack
 # webhook URL. Folded into the
 # keyword entity's lead and gate, whose scan only rows holding ':' or '=' pay for: a gate
-# of their own would be one more scan of every leaf where any keyword is found.
-_AUTH_SCHEME_HEADER = r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer)\s+)"
+# of their own would be one more scan of every leaf where any keyword is found. A Bearer
+# token only on the header's line (`Bearer` ending a line is no token's lead).
+_AUTH_SCHEME_HEADER = (
+    r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    r"(?:(?:token|basic)\s+|bearer[^\S\r\n]+))"
+)
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
 # What may follow the closing parenthesis of a parenthesised value that
 # _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
@@ -556,12 +559,13 @@ _CONFIG_SETTING_SECRET: Final = Entity(
 
 #: The password of curl's `-u`/`--user user:password` (`curl -u admin:s3cret https://…`),
 #: up to a space or quote: no secret's name leads it. Only on a line holding `curl` before
-#: the flag (`docker run -u 1000:1000` is a uid and gid). Only values holding `-u` or
+#: the flag, in the same command (`docker run -u 1000:1000` is a uid and gid, after `;`,
+#: `|` or `&` too). Only values holding `-u` or
 #: `--user`, a user and ":" are looked at (KEYWORD_SECRET_GATE).
 _CURL_USER_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    r"\bcurl\s(?:[^\n]*?\s)?(?:-u|--user)(?:\s+|=)\\?[\"']?[^\s:\"'\\]+:",
+    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u|--user)(?:\s+|=)\\?[\"']?[^\s:\"'\\]+:",
     r"[^\s\"'\[\\][^\s\"'\\]*",
     "",
     gate_pattern=r"(?:-u|--user)[\s=]",
@@ -571,7 +575,7 @@ _CURL_USER_SECRET: Final = Entity(
 _CURL_QUOTED_USER_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    r"\bcurl\s(?:[^\n]*?\s)?(?:-u|--user)(?:\s+|=)\\?[\"'][^\s:\"'\\]+:",
+    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u|--user)(?:\s+|=)\\?[\"'][^\s:\"'\\]+:",
     r"[^\s\"'\[\\][^\"'\n\\]*",
     r"\\?[\"']",
     gate_pattern=_CURL_USER_SECRET.gate_pattern,
