@@ -18,22 +18,29 @@ _JSON_STRING: Final = r"\"(?:[^\"\\]|\\.)*\""
 JSON_NESTING: Final = 16
 
 
-def _json_container(depth: int) -> str:
+def _json_container(depth: int, *, empty: bool = True) -> str:
     """An object or array holding at most `depth` levels of brackets: strings whole (a
     bracket in one is text), anything else but brackets and quotes between them. Which
-    bracket closes which is not checked: in valid JSON they pair up."""
-    inner = r"[^\[\]{}\"]|" + _JSON_STRING
+    bracket closes which is not checked: in valid JSON they pair up. Not `empty`: no
+    array holding nothing but spaces (an empty object is taken: the keyword entity would
+    read its "{" as a value and break the JSON)."""
+    item = _JSON_STRING
     if depth > 1:
-        inner += "|" + _json_container(depth - 1)
-    return rf"[\[{{](?:{inner})*[\]}}]"
+        item += "|" + _json_container(depth - 1)
+    inner = rf"[^\[\]{{}}\"]|{item}"
+    if empty:
+        return rf"[\[{{](?:{inner})*[\]}}]"
+    return rf"\{{(?:{inner})*[\]}}]|\[\s*(?:[^\s\[\]{{}}\"]|{item})(?:{inner})*[\]}}]"
 
 
 #: A value a named key's rule rewrites: a string, a number, a boolean, or an object or
 #: array, taken whole, written as one string tag (`{"password": {"v": "x"}}` becomes
 #: `{"password": "[SECRET]"}`), so the JSON stays JSON and no leaf inside is left. Not
-#: null: there is nothing to hide, and `null` stays as it was.
+#: null nor an empty array: there is nothing to hide, and they stay as they were
+#: (`{"passwords": []}`, not a string tag a reader expecting a list would trip on).
 _JSON_VALUE: Final = (
-    rf"{_JSON_STRING}|-?[0-9][0-9.eE+-]*|true|false|{_json_container(JSON_NESTING)}"
+    rf"{_JSON_STRING}|-?[0-9][0-9.eE+-]*|true|false"
+    rf"|{_json_container(JSON_NESTING, empty=False)}"
 )
 
 
