@@ -263,6 +263,9 @@ def _check(docs: list[tuple[Any, list[str]]], indent: int | None, level: str) ->
         ),
         # A plain value on the next, indented line.
         ("password:\n  hunter2\nx: 1", "password:\n  [SECRET_VALUE]\nx: 1"),
+        # A comment after the indicator; a blank line before the first indented line.
+        ("password: |  # comment\n  hunter2\nx: 1", "password: [SECRET_VALUE]\nx: 1"),
+        ("password: >\n\n  hunter2\nx: 1", "password: [SECRET_VALUE]\nx: 1"),
     ],
 )
 def test_yaml_block_scalars_under_a_secret_name(text: str, expected: str) -> None:
@@ -313,6 +316,17 @@ def test_a_value_after_the_line_break_of_its_name(text: str, expected: str) -> N
             '<appSettings>\n  <add key="ApiKey" value="k-123" />\n</appSettings>',
             '<appSettings>\n  <add key="ApiKey" value="[SECRET_VALUE]" />\n</appSettings>',
         ),
+        # A backslash, the other quote, the value first, escaped in JSON.
+        ('<add key="Password" value="ab\\cd3fg"/>', '<add key="Password" value="[SECRET_VALUE]"/>'),
+        (
+            '<add key="Password" value="it\'s-s3cret-long"/>',
+            '<add key="Password" value="[SECRET_VALUE]"/>',
+        ),
+        ('<add value="hunter2" key="Password"/>', '<add value="[SECRET_VALUE]" key="Password"/>'),
+        (
+            '{"c": "<add key=\\"Password\\" value=\\"hunter2\\"/>"}',
+            '{"c": "<add key=\\"Password\\" value=\\"[SECRET_VALUE]\\"/>"}',
+        ),
     ],
 )
 def test_config_settings_named_as_secrets(text: str, expected: str) -> None:
@@ -332,6 +346,8 @@ def test_other_config_settings_stay(text: str) -> None:
         ("curl -u admin:s3cret https://x", "curl -u admin:[SECRET_VALUE] https://x"),
         ("curl -s --user 'bob:pa ss' https://x", "curl -s --user 'bob:[SECRET_VALUE]' https://x"),
         ("curl --user=bob:hunter2 x", "curl --user=bob:[SECRET_VALUE] x"),
+        ("curl -uadmin:hunter2 x", "curl -uadmin:[SECRET_VALUE] x"),
+        ("curl -u admin:'hunter2' x", "curl -u admin:'[SECRET_VALUE]' x"),
         ("curl -u admin:s3cret https://x | jq .", "curl -u admin:[SECRET_VALUE] https://x | jq ."),
     ],
 )

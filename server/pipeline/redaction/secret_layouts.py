@@ -529,53 +529,77 @@ AWS_SECRET_FLAG: Final = Entity(
 #: indicator alone for the value and left the lines in clear. The block runs over the
 #: indented lines that follow (blank lines between them too) up to a line that is not
 #: indented; under a key that is itself indented, the siblings after it are taken with
-#: it (the engine cannot compare indents: over-redaction, the safe failure). Only
-#: values holding ":" then "|" or ">" are looked at.
+#: it (the engine cannot compare indents: over-redaction, the safe failure). A comment
+#: after the indicator and blank lines before the first indented line are the block's.
+#: Only values holding ":" then "|" or ">" are looked at.
 _YAML_BLOCK_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"(?m:^)[ \t]*(?:-[ \t]+)?{SECRET_NAME}[\"']?[ \t]*:[ \t]*",
-    r"[|>][0-9+-]{0,2}[ \t]*\r?\n[ \t]+[^\s][^\r\n]*"
+    r"[|>][0-9+-]{0,2}[ \t]*(?:#[^\r\n]*)?(?:\r?\n[ \t]*)*\r?\n[ \t]+[^\s][^\r\n]*"
     r"(?:\r?\n(?:[ \t]*\r?\n)*[ \t]+[^\s][^\r\n]*)*",
     "",
     gate_pattern=r":[ \t]*[|>]",
 )
 
 
-#: A secret in a .NET config's setting (`<add key="Password" value="hunter2"/>`, as
-#: web.config and app.config write appSettings): the name is the key attribute's, the
-#: value the next attribute's, which the keyword pattern (a name then an operator)
-#: never read. Only values holding `value=` after a quote closing a secret's name are
-#: looked at (KEYWORD_SECRET_GATE).
-_CONFIG_SETTING_SECRET: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"(?i:<add\s+key\s*=\s*)\\?[\"']{SECRET_NAME}\\?[\"']\s+(?i:value)\s*=\s*\\?[\"']",
-    r"[^\"'\s\[\\][^\"'\n\\]*",
-    r"\\?[\"']",
-    gate_pattern=r"(?i:value)\s*=",
-)
+def _config_value(quote: str) -> str:
+    """A setting's value up to the quote that opened it: a backslash and the other quote
+    are the value's (`ab\\cd`, `it's`), an escaped quote is not (escaped JSON)."""
+    return rf"(?:[^{quote}\s\[\\]|\\[^{quote}\s])(?:[^{quote}\n\\]|\\[^{quote}\n])*"
 
 
-#: The password of curl's `-u`/`--user user:password` (`curl -u admin:s3cret https://…`),
-#: up to a space or quote: no secret's name leads it. Only on a line holding `curl` before
+def _config_setting_secret(quote: str) -> Entity:
+    """A secret in a .NET config's setting (`<add key="Password" value="hunter2"/>`, as
+    web.config and app.config write appSettings): the name is the key attribute's, the
+    value the next attribute's, which the keyword pattern (a name then an operator)
+    never read. Only values holding `value=` after a quote closing a secret's name are
+    looked at (KEYWORD_SECRET_GATE)."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"(?i:<add\s+key\s*=\s*)\\?[\"']{SECRET_NAME}\\?[\"']\s+(?i:value)\s*=\s*\\?{quote}",
+        _config_value(quote),
+        rf"\\?{quote}",
+        gate_pattern=r"(?i:value)\s*=",
+    )
+
+
+def _config_setting_secret_reversed(quote: str) -> Entity:
+    """The same with the value first (`<add value="hunter2" key="Password"/>`): the
+    key's name is in the trail. Only values holding a quote closing a secret's name
+    then the element's end are looked at (KEYWORD_SECRET_GATE)."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"(?i:<add\s+value\s*=\s*)\\?{quote}",
+        _config_value(quote),
+        rf"\\?{quote}\s+(?i:key)\s*=\s*\\?[\"']{SECRET_NAME}\\?[\"']",
+        gate_pattern=r"(?i:<add\s+value)\s*=",
+    )
+
+
+#: The password of curl's `-u`/`--user user:password` (`curl -u admin:s3cret https://…`,
+#: `-uadmin:s3cret`, `-u admin:'s3cret'`), up to a space or quote: no secret's name
+#: leads it. Only on a line holding `curl` before
 #: the flag, in the same command (`docker run -u 1000:1000` is a uid and gid, after `;`,
 #: `|` or `&` too). Only values holding `-u` or
 #: `--user`, a user and ":" are looked at (KEYWORD_SECRET_GATE).
 _CURL_USER_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u|--user)(?:\s+|=)\\?[\"']?[^\s:\"'\\]+:",
+    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u(?:\s+|=)?|--user(?:\s+|=))\\?[\"']?[^\s:\"'\\]+:"
+    r"\\?[\"']?",
     r"[^\s\"'\[\\][^\s\"'\\]*",
     "",
-    gate_pattern=r"(?:-u|--user)[\s=]",
+    gate_pattern=r"-u|--user[\s=]",
 )
 #: The same in quotes (`--user 'bob:pa ss'`), whole up to the closing quote on its line.
 #: Before _CURL_USER_SECRET, whose value ends at a space.
 _CURL_QUOTED_USER_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u|--user)(?:\s+|=)\\?[\"'][^\s:\"'\\]+:",
+    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u(?:\s+|=)?|--user(?:\s+|=))\\?[\"'][^\s:\"'\\]+:",
     r"[^\s\"'\[\\][^\"'\n\\]*",
     r"\\?[\"']",
     gate_pattern=_CURL_USER_SECRET.gate_pattern,
@@ -620,12 +644,12 @@ KEYWORD_BEFORE_PARENTHESIS: Final = (
 KEYWORD_SECRET_GATE: Final = (
     rf"(?:(?i:{CREDENTIAL_NAMES}|{PLURAL_NAMES}|pass\b)|{OTHER_LANGUAGE_PW})"
     # An element's attribute too (`<password type="x">`).
-    rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=|\\?[\"']\s+(?i:value)\s*=)"
+    rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=|\\?[\"']\s+(?i:value)\s*=|\\?[\"']\s*/?>)"
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer)\s)"
     r"|://hooks\.slack\.com/services/"
     # curl's user and password (_CURL_USER_SECRET).
-    r"|(?:-u|--user)[\s=]\\?[\"']?[^\s:\"'\\]+:"
+    r"|(?:-u[\s=]?|--user[\s=])\\?[\"']?[^\s:\"'\\]+:"
     # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
     r"|(?i:tokens|secrets)\+?=\("
 )
@@ -647,7 +671,10 @@ SECRET_VALUE_LAYOUTS: Final = (
     _parenthesised_quoted("'"),
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
-    _CONFIG_SETTING_SECRET,
+    _config_setting_secret('"'),
+    _config_setting_secret("'"),
+    _config_setting_secret_reversed('"'),
+    _config_setting_secret_reversed("'"),
     _CURL_QUOTED_USER_SECRET,
     _CURL_USER_SECRET,
     *SECRET_ELEMENT_LAYOUTS,
