@@ -296,19 +296,32 @@ BASIC_FIXED = [
     # A quoted value over lines, whole (its lines after the first were left in clear).
     ('password="correct\nhorse" x', 'password="[SECRET_VALUE]" x'),
     ("secret: 'abc\n  def\n  ghi'\nnext: 1", "secret: '[SECRET_VALUE]'\nnext: 1"),
-    # Lists of secrets under a name, singular or plural, as JSON and code write them.
-    ('{"passwords": ["a1b2", "c3d4"]}', '{"passwords": ["[SECRET_VALUE]"]}'),
-    ('{"api_keys": [\n  "k1abc",\n  "k2def"\n]}', '{"api_keys": [\n  "[SECRET_VALUE]"\n]}'),
+    # Lists of secrets under a name, singular or plural, as JSON and code write them. A
+    # JSON key a column rule names (`*password*`, `*api_key*`, `*secret*`) holds one tag
+    # in place of the list (json_keys.py, before any entity); the others keep the list's
+    # brackets around one quoted tag.
+    ('{"passwords": ["a1b2", "c3d4"]}', '{"passwords": "[SECRET]"}'),
+    ('{"api_keys": [\n  "k1abc",\n  "k2def"\n]}', '{"api_keys": "[SECRET]"}'),
+    ('{"passphrases": ["a1b2", "c3d4"]}', '{"passphrases": ["[SECRET_VALUE]"]}'),
+    ('{"pwds": [\n  "k1abc",\n  "k2def"\n]}', '{"pwds": [\n  "[SECRET_VALUE]"\n]}'),
     # ... with escapes in an item (json.dumps writes what is beyond ASCII as \uXXXX), and
     # a plural name in camelCase.
     (
-        json.dumps({"passwords": ["p\u00e4ssw\u00f6rd1", "c3d4"]}),
-        '{"passwords": ["[SECRET_VALUE]"]}',
+        json.dumps({"passphrases": ["p\u00e4ssw\u00f6rd1", "c3d4"]}),
+        '{"passphrases": ["[SECRET_VALUE]"]}',
     ),
-    (json.dumps({"passwords": ['a"1b2', "c3d4\\"]}), '{"passwords": ["[SECRET_VALUE]"]}'),
-    ('{"clientSecrets": ["a1b2", "c3d4"]}', '{"clientSecrets": ["[SECRET_VALUE]"]}'),
+    (json.dumps({"passphrases": ['a"1b2', "c3d4\\"]}), '{"passphrases": ["[SECRET_VALUE]"]}'),
+    ('{"clientSecrets": ["a1b2", "c3d4"]}', '{"clientSecrets": "[SECRET]"}'),
+    ("{'clientSecrets': ['a1b2', 'c3d4']}", "{'clientSecrets': ['[SECRET_VALUE]']}"),
     # Passphrases hold spaces: a list is taken whole whatever its items hold.
-    ('{"passwords": ["hunter 2", "s3cr3t"]}', '{"passwords": ["[SECRET_VALUE]"]}'),
+    ('{"passphrases": ["hunter 2", "s3cr3t"]}', '{"passphrases": ["[SECRET_VALUE]"]}'),
+    # A JSON key a column rule names is taken by name, whatever it holds: a tokenizer's
+    # words under "tokens" too (over-redaction is the safe failure; as code writes it,
+    # the list stays: LOOK_ALIKES); an empty list is left as it is.
+    (
+        '{"tokens": ["the", "cat"], "passwords": []}',
+        '{"tokens": "[SECRET]", "passwords": []}',
+    ),
     ("{'passphrases': ['correct horse battery staple']}", "{'passphrases': ['[SECRET_VALUE]']}"),
     (
         "access_tokens = ['t1', 't2'] password: [\"x y\"]",
@@ -519,7 +532,7 @@ LOOK_ALIKES = [
     ("basic", "token=[t.strip() for t in x] token=[u8;32] token=[REDACTED]"),
     # Lists that hold no secret: a tokenizer's words, names of secrets, an empty one; a
     # shell array of numbers under a name ending in "tokens".
-    ("basic", '{"tokens": ["the", "cat"], "secrets": ["db-password"], "passwords": []}'),
+    ("basic", "{'tokens': ['the', 'cat'], 'secrets': ['db-password'], 'passwords': []}"),
     ("basic", "MAX_TOKENS=(512 1024)"),
     # Markdown code closed after a setting: what follows is prose, not a value.
     ("basic", "Run `export API_TOKEN=`, then paste.\n\nSee `docs`. Set `token = ` then `x`."),

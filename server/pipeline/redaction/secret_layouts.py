@@ -18,7 +18,8 @@ from sluice.server.pipeline.redaction.secret_elements import (
 from sluice.server.pipeline.redaction.secret_names import (
     ARRAY_NAME,
     ASSIGNMENT,
-    COMPARISON,
+    ASSIGNMENT_OVER_LINES,
+    COMPARISON_OVER_LINES,
     CREDENTIAL_NAMES,
     OTHER_LANGUAGE_PW,
     PLURAL_NAMES,
@@ -26,6 +27,7 @@ from sluice.server.pipeline.redaction.secret_names import (
     PW_SUFFIXED_NAME,
     SECRET_NAME,
     SETTING,
+    SETTING_OVER_LINES,
 )
 from sluice.server.pipeline.redaction.written_forms import WRITTEN
 
@@ -47,7 +49,7 @@ from sluice.server.pipeline.redaction.written_forms import WRITTEN
 # the spaces _ASSIGNED_START reads, as main's value was the "(".
 _ASSIGNED_VALUE = (
     rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
-    rf"|{COMPARISON}\\?[\"'「『])"
+    rf"|{SETTING_OVER_LINES}\\?[\"'「『`]|{COMPARISON_OVER_LINES}\\?[\"'「『])"
 )
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
@@ -57,8 +59,12 @@ _ANY_ASSIGNED_VALUE = rf"{ASSIGNMENT}\\?[\"'「『]?"
 # prose without the header (`Authorization: Basic YTpi`), and the secret ending a Slack
 # webhook URL. Folded into the
 # keyword entity's lead and gate, whose scan only rows holding ':' or '=' pay for: a gate
-# of their own would be one more scan of every leaf where any keyword is found.
-_AUTH_SCHEME_HEADER = r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s+)"
+# of their own would be one more scan of every leaf where any keyword is found. A Bearer
+# token only on the header's line (`Bearer` ending a line is no token's lead).
+_AUTH_SCHEME_HEADER = (
+    r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    r"(?:(?:token|basic)\s+|bearer[^\S\r\n]+))"
+)
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
 # What may follow the closing parenthesis of a parenthesised value that
 # _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
@@ -140,7 +146,7 @@ _NOT_WRITTEN_ITEM = r"[\[*][^()\n]*(?:\(|(?m:$)|[^ \t,\"'()\n][ \t]*,?[ \t]*\)|,
 
 
 _ASSIGNED_START = (
-    r"(?:[^\s\"',;&\[\\=>「『」』`(]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+    r"(?:[^\s\"',;&\[\\=>「『」』`(n]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
     r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
     r"|\([^\S\n]{0,64}(?:\(|[\"'][^\S\n]{0,64}[\"')]|(?m:$)"
     r"|[\"'](?:[^\S\n]{1,64}[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
@@ -189,7 +195,7 @@ def _quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{SECRET_NAME}{ASSIGNMENT}\\?{quote}[ \t]*",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\?{quote}[ \t]*",
         _quoted_value(quote),
         rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
@@ -214,7 +220,7 @@ def _multiline_quoted_secret(quote: str) -> Entity:
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{SECRET_NAME}{ASSIGNMENT}\\?{quote}",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\?{quote}",
         rf"[^\s{quote}\[\\,;.:)(!?+<>{{}}|&=*-]{first}(?:\r?\n{then}){{1,{ELEMENT_MORE_LINES}}}",
         rf"\\?{quote}(?:$|[\s,;)}}\]])",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
@@ -518,12 +524,106 @@ AWS_SECRET_FLAG: Final = Entity(
 )
 
 
+#: A YAML block scalar under a secret's name (`password: >-` or `|`, then the value on
+#: the indented lines after it), whole with its indicator: the keyword pattern took the
+#: indicator alone for the value and left the lines in clear. The block runs over the
+#: indented lines that follow (blank lines between them too) up to a line that is not
+#: indented; under a key that is itself indented, the siblings after it are taken with
+#: it (the engine cannot compare indents: over-redaction, the safe failure). A comment
+#: after the indicator and blank lines before the first indented line are the block's.
+#: Only values holding ":" then "|" or ">" are looked at.
+_YAML_BLOCK_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"(?m:^)[ \t]*(?:-[ \t]+)?{SECRET_NAME}[\"']?[ \t]*:[ \t]*",
+    r"[|>][0-9+-]{0,2}[ \t]*(?:#[^\r\n]*)?(?:\r?\n[ \t]*)*\r?\n[ \t]+[^\s][^\r\n]*"
+    r"(?:\r?\n(?:[ \t]*\r?\n)*[ \t]+[^\s][^\r\n]*)*",
+    "",
+    gate_pattern=r":[ \t]*[|>]",
+)
+
+
+def _config_value(quote: str) -> str:
+    """A setting's value up to the quote that opened it: a backslash and the other quote
+    are the value's (`ab\\cd`, `it's`), an escaped quote is not (escaped JSON)."""
+    return rf"(?:[^{quote}\s\[\\]|\\[^{quote}\s])(?:[^{quote}\n\\]|\\[^{quote}\n])*"
+
+
+def _config_setting_secret(quote: str) -> Entity:
+    """A secret in a .NET config's setting (`<add key="Password" value="hunter2"/>`, as
+    web.config and app.config write appSettings): the name is the key attribute's, the
+    value the next attribute's, which the keyword pattern (a name then an operator)
+    never read. Only values holding `value=` after a quote closing a secret's name are
+    looked at (KEYWORD_SECRET_GATE)."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"(?i:<add\s+key\s*=\s*)\\?[\"']{SECRET_NAME}\\?[\"']\s+(?i:value)\s*=\s*\\?{quote}",
+        _config_value(quote),
+        rf"\\?{quote}",
+        gate_pattern=r"(?i:value)\s*=",
+    )
+
+
+def _config_setting_secret_reversed(quote: str) -> Entity:
+    """The same with the value first (`<add value="hunter2" key="Password"/>`): the
+    key's name is in the trail. Only values holding a quote closing a secret's name
+    then the element's end are looked at (KEYWORD_SECRET_GATE)."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"(?i:<add\s+value\s*=\s*)\\?{quote}",
+        _config_value(quote),
+        rf"\\?{quote}\s+(?i:key)\s*=\s*\\?[\"']{SECRET_NAME}\\?[\"']",
+        gate_pattern=r"(?i:<add\s+value)\s*=",
+    )
+
+
+#: The password of curl's `-u`/`--user user:password` (`curl -u admin:s3cret https://…`,
+#: `-uadmin:s3cret`, `-u admin:'s3cret'`), up to a space or quote: no secret's name
+#: leads it. Only on a line holding `curl` before
+#: the flag, in the same command (`docker run -u 1000:1000` is a uid and gid, after `;`,
+#: `|` or `&` too). Only values holding `-u` or
+#: `--user`, a user and ":" are looked at (KEYWORD_SECRET_GATE).
+_CURL_USER_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u(?:\s+|=)?|--user(?:\s+|=))\\?[\"']?[^\s:\"'\\]+:"
+    r"\\?[\"']?",
+    r"[^\s\"'\[\\][^\s\"'\\]*",
+    "",
+    gate_pattern=r"-u|--user[\s=]",
+)
+#: The same in quotes (`--user 'bob:pa ss'`), whole up to the closing quote on its line.
+#: Before _CURL_USER_SECRET, whose value ends at a space.
+_CURL_QUOTED_USER_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u(?:\s+|=)?|--user(?:\s+|=))\\?[\"'][^\s:\"'\\]+:",
+    r"[^\s\"'\[\\][^\"'\n\\]*",
+    r"\\?[\"']",
+    gate_pattern=_CURL_USER_SECRET.gate_pattern,
+)
+
+
 #: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
 #: assignment, an Authorization header's scheme, or a Slack webhook's path.
 KEYWORD_SECRET_LEAD: Final = (
     rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}"
 )
-KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}"
+#: A value starting with "n" (_ASSIGNED_START takes none): any but `null` alone, or with
+#: only the closing brackets of JSON after it (`{"password":null}`): a null holds no
+#: secret, and writing a tag there broke the JSON (`{"password":[SECRET_VALUE]`, brace
+#: and all). With no look-ahead, "not null" is spelt letter by letter, so values of "n",
+#: "nu" or "nul" alone are left too (too short to be a secret).
+_NOT_NULL_VALUE = (
+    r"n(?:(?:[^u\s\"',;&\\」』]|\\[^\s\"'])"
+    r"|u(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
+    r"|l(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
+    r"|l[}\]]*(?:[^}\]\s\"',;&\\」』]|\\[^\s\"']))))"
+    rf"{_ASSIGNED_REST}"
+)
+KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}|{_NOT_NULL_VALUE}"
 #: A secret's name, its assignment and a "(": main's keyword pattern read the "(" alone
 #: as the value, so under null it dropped every such row. The layouts above and the
 #: value's "(" forms (_ASSIGNED_VALUE, _ASSIGNED_START) find the secret in most, but
@@ -531,7 +631,7 @@ KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}"
 #: where this matches too (Entity.null_also), so null hides at least what main hid; what
 #: the other actions write is still only what those find. Its lead is main's, as it was.
 KEYWORD_BEFORE_PARENTHESIS: Final = (
-    rf"(?:{SECRET_NAME}(?:{SETTING}\\?[\"'「『`]?|{COMPARISON}\\?[\"'「『])"
+    rf"(?:{SECRET_NAME}(?:{SETTING_OVER_LINES}\\?[\"'「『`]?|{COMPARISON_OVER_LINES}\\?[\"'「『])"
     rf"|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK})\("
 )
 #: The keyword and what follows it: every match holds it, and a gate starting with a
@@ -544,16 +644,19 @@ KEYWORD_BEFORE_PARENTHESIS: Final = (
 KEYWORD_SECRET_GATE: Final = (
     rf"(?:(?i:{CREDENTIAL_NAMES}|{PLURAL_NAMES}|pass\b)|{OTHER_LANGUAGE_PW})"
     # An element's attribute too (`<password type="x">`).
-    rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=)"
+    rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=|\\?[\"']\s+(?i:value)\s*=|\\?[\"']\s*/?>)"
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
-    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic)\s)"
+    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer)\s)"
     r"|://hooks\.slack\.com/services/"
+    # curl's user and password (_CURL_USER_SECRET).
+    r"|(?:-u[\s=]?|--user[\s=])\\?[\"']?[^\s:\"'\\]+:"
     # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
     r"|(?i:tokens|secrets)\+?=\("
 )
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
 #: order matters where two could match the same text (each layout says which goes first).
 SECRET_VALUE_LAYOUTS: Final = (
+    _YAML_BLOCK_SECRET,
     _quoted_list('"'),
     _quoted_list("'"),
     _multiline_quoted_secret('"'),
@@ -568,6 +671,12 @@ SECRET_VALUE_LAYOUTS: Final = (
     _parenthesised_quoted("'"),
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
+    _config_setting_secret('"'),
+    _config_setting_secret("'"),
+    _config_setting_secret_reversed('"'),
+    _config_setting_secret_reversed("'"),
+    _CURL_QUOTED_USER_SECRET,
+    _CURL_USER_SECRET,
     *SECRET_ELEMENT_LAYOUTS,
     _quoted_flag('"'),
     _quoted_flag("'"),

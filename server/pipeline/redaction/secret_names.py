@@ -20,8 +20,25 @@ SETTING_OPERATORS = r":=|=>|[:=\uff1a]"
 COMPARISON_OPERATORS = r"===?|!==?"
 
 
+#: The spaces after an operator: on its line, or over blank lines to the next indented
+#: line (YAML's `password:` then an indented value). Any space but a line feed, so a
+#: lone CR (a terminal's carriage return, `password:\rhunter2`) and a no-break space
+#: (`password:\n\xa0hunter2`) count as spaces, as they did before this rule.
+_SPACES = r"[^\S\n]*(?:(?:\n[^\S\n]*)*\n[^\S\n]+)?"
+
+
 def _after_name(operators: str) -> str:
-    """An operator after a secret's name, with the name's closing quote and spaces."""
+    """An operator after a secret's name, with the name's closing quote and the spaces
+    after it (_SPACES): an empty value (`DB_PASSWORD=` then `DB_HOST=db.internal` in a
+    .env file) is no lead for an unindented next line, which was written over with a
+    tag."""
+    return rf"\\?[\"']?\s*(?:{operators}){_SPACES}"
+
+
+def _after_name_over_lines(operators: str) -> str:
+    """The same with any spaces and line breaks after the operator, for layouts where a
+    quote must follow (`pwd:` then `"hunter2"` on the next line, JSON written one token
+    a line): a quote at the next line's start opens the value."""
     return rf"\\?[\"']?\s*(?:{operators})\s*"
 
 
@@ -30,6 +47,9 @@ COMPARISON = _after_name(COMPARISON_OPERATORS)
 # Either, where a quote or bracket follows (the quoted layouts). Comparisons after the
 # one-character settings, so `password==x1` still reads "=x1".
 ASSIGNMENT = _after_name(f"{SETTING_OPERATORS}|{COMPARISON_OPERATORS}")
+SETTING_OVER_LINES = _after_name_over_lines(SETTING_OPERATORS)
+COMPARISON_OVER_LINES = _after_name_over_lines(COMPARISON_OPERATORS)
+ASSIGNMENT_OVER_LINES = _after_name_over_lines(f"{SETTING_OPERATORS}|{COMPARISON_OPERATORS}")
 # "pass" ends a name only after "_" or "-" (`db_pass=`, `SMTP-PASS:`): alone or inside a
 # word it is no credential ("bypass=on", "pass=3 fail=0").
 PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
