@@ -21,14 +21,13 @@ are not looked at (`LONG_RUN`, a cheap scan of the rows in question).
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
 from typing import Final
 
 import polars as pl
 
+from sluice.server.pipeline.redaction.phone_run_words import Words, words_of
 from sluice.server.pipeline.redaction.validators import NOT_A_PHONE, VALIDATORS
 
 #: What ends one part of a split candidate: `text_markers.py`'s joiner.
@@ -39,9 +38,6 @@ JOINER: Final = "\x02"
 #: digits, whose number stayed in clear while ") " ended the run.
 LONG_RUN: Final = r"[0-9](?:\)?[ .-]?\(?[0-9]){15}"
 _WORD: Final = re.compile(r"\S+")
-_DIGITS_MAX: Final = 15
-_FRENCH_FIRST: Final = re.compile(r"0[1-9]")
-_FRENCH_PAIRS: Final = 5
 
 
 def holds_phones(values: pl.Series) -> pl.Series:
@@ -138,164 +134,31 @@ def _cuts_of(values: list[str]) -> list[list[int]]:
     return cuts
 
 
-@dataclass(frozen=True, slots=True)
-class _Words:
-    """One value's words (at its whitespace) and what the split reads of each, read
-    for all the words of all the values at once (Polars) rather than word by word."""
-
-    places: list[tuple[int, int]]
-    #: Digits in the word.
-    digits: list[int]
-    #: Digit groups in the word, and whether one holds three digits or more.
-    groups: list[int]
-    big: list[bool]
-    #: Whether the word starts with "+", or with "+" or "(".
-    plus: list[bool]
-    lead: list[bool]
-    #: Whether the word is a pair of digits, and a pair a French number starts with.
-    pair: list[bool]
-    french_first: list[bool]
-    #: Whether the word is laid out as something else (NOT_A_PHONE).
-    other: list[bool]
-
-
-def _words_of(values: list[str]) -> list[_Words]:
+def _passing_runs(values: list[str]) -> list[tuple[Words, list[tuple[int, int]]]]:
+    """Per value: its words and the runs of them (first, end) that may be one phone
+    number (phone_run_words.py) and pass the phone check, none if the value passes as a
+    whole or has a single word."""
     places = [[m.span() for m in _WORD.finditer(value)] for value in values]
-    flat = pl.Series(
-        [value[start:end] for value, its in zip(values, places, strict=True) for start, end in its],
-        dtype=pl.String,
-    )
-    word = pl.col("word")
-    facts = flat.to_frame("word").select(
-        digits=word.str.count_matches("[0-9]"),
-        groups=word.str.count_matches("[0-9]+"),
-        big=word.str.contains("[0-9]{3}"),
-        plus=word.str.starts_with("+"),
-        lead=word.str.contains(r"^[+(]"),
-        pair=word.str.contains("^[0-9]{2}$"),
-        french_first=word.str.contains(f"^{_FRENCH_FIRST.pattern}$"),
-        other=word.str.contains(NOT_A_PHONE),
-        beyond_ascii=word.str.len_bytes() != word.str.len_chars(),
-    )
-    columns = {name: facts.get_column(name).to_list() for name in facts.columns}
-    digits: list[int] = columns["digits"]
-    # What Python counts as a digit beyond ASCII (never expected in a phone value: the
-    # pattern's digits are ASCII) is counted as the split always counted it.
-    for at in facts.get_column("beyond_ascii").arg_true().to_list():
-        digits[at] = sum(char.isdigit() for char in flat[at])
-    out: list[_Words] = []
-    at = 0
-    for its in places:
-        end = at + len(its)
-        out.append(
-            _Words(
-                its,
-                digits[at:end],
-                columns["groups"][at:end],
-                columns["big"][at:end],
-                columns["plus"][at:end],
-                columns["lead"][at:end],
-                columns["pair"][at:end],
-                columns["french_first"][at:end],
-                columns["other"][at:end],
-            )
-        )
-        at = end
-    return out
-
-
-def _passing_runs(values: list[str]) -> list[tuple[_Words, list[tuple[int, int]]]]:
-    """Per value: its words and the runs of them (first, end) laid out as a phone number
-    that pass the phone check, none if the value passes as a whole or has a single
-    word."""
-    words = _words_of(values)
-    spans = [_laid_out_runs(its) for its in words]
+    words = words_of(values, places)
     texts: list[str] = []
-    for value, its, candidates in zip(values, words, spans, strict=True):
+    for value, its in zip(values, words, strict=True):
         texts.append(value)
         # Each run as it is written, as the rewrite will read it once split.
-        places = its.places
-        texts.extend(value[places[first][0] : places[end - 1][1]] for first, end in candidates)
+        at = its.places
+        texts.extend(value[at[first][0] : at[end - 1][1]] for first, end in its.runs)
     if not texts:
         return []
     check = VALIDATORS["phone"](pl.col("value")).fill_null(False)
     verdicts = iter(pl.DataFrame({"value": texts}).select(check).to_series().to_list())
-    out: list[tuple[_Words, list[tuple[int, int]]]] = []
-    for its, candidates in zip(words, spans, strict=True):
+    out: list[tuple[Words, list[tuple[int, int]]]] = []
+    for its in words:
         whole = next(verdicts)
-        passing = [span for span in candidates if next(verdicts)]
+        passing = [span for span in its.runs if next(verdicts)]
         out.append((its, [] if whole else passing))
     return out
 
 
-def _laid_out_runs(words: _Words) -> list[tuple[int, int]]:
-    """Runs of consecutive words (first, end), in order, small enough to be one phone
-    number (8-15 digits), none holding a word laid out as something else (a date:
-    "2024-05-07 12 30" is a date and a time, not a number of 12 digits), that read as
-    one phone number rather than a list: a country code or an area code in parentheses
-    first, or three digit groups or more, one of three digits or more, or a French
-    number (`_french_starts`). Without it, lists of numbers ("10 20 30 40 50 60 70 80",
-    "ids 123456 654321 ...") would be split into "phone numbers" once they fail as a
-    whole.
-    Each condition holds for a range of ends from a word on, found by bisection in the
-    running counts of digits and groups: a value of many words costs its length (read
-    word by word, run by run and group by group, "1 " * 500,000 took 13 CPU s)."""
-    count = len(words.places)
-    if count < 2:
-        return []
-    french = _french_starts(words.pair, words.french_first)
-    if not (any(words.lead) or any(words.big) or any(french)):
-        return []
-    digits = [0, *accumulate(words.digits)]
-    groups = [0, *accumulate(words.groups)]
-    # From each word on: the first word laid out as something else (no run holds it),
-    # and the first holding a group of three digits or more (`count` if none).
-    stop = [count] * (count + 1)
-    big = [count] * (count + 1)
-    for at in range(count - 1, -1, -1):
-        stop[at] = at if words.other[at] else stop[at + 1]
-        big[at] = at if words.big[at] else big[at + 1]
-    runs: list[tuple[int, int]] = []
-    for first in range(count):
-        # The ends of the runs of 8-15 digits from `first` with no word laid out as
-        # something else: the running count never decreases.
-        low = max(first + 1, bisect_left(digits, digits[first] + 8, first))
-        high = min(stop[first], bisect_right(digits, digits[first] + _DIGITS_MAX, first) - 1)
-        if low > high:
-            continue
-        if words.lead[first]:
-            runs.extend((first, end) for end in range(low, high + 1))
-            continue
-        # Three groups or more, one of them of three digits or more.
-        grouped = max(low, big[first] + 1, bisect_left(groups, groups[first] + 3, first))
-        french_end = first + _FRENCH_PAIRS
-        if french[first] and low <= french_end <= high and french_end < grouped:
-            runs.append((first, french_end))
-        runs.extend((first, end) for end in range(grouped, high + 1))
-    return runs
-
-
-def _french_starts(pair: list[bool], french_first: list[bool]) -> list[bool]:
-    """For each word, whether a French number starts there ("01 23 45 67 89": five pairs,
-    the first a 0 and a non-zero digit) that no further pair follows, unless another such
-    number starts there (`pair`: whether each word is a pair of digits, `french_first`:
-    such a first pair). A list of pairs ("minutes 05 10 15 20 25 30 35 40") has pairs
-    after its first five. One pass from the end, so a value of many numbers side by
-    side costs its length, not its length squared (each start would otherwise follow
-    the chain to its end)."""
-    count = len(pair)
-    starts = [False] * (count + 1)
-    for first in range(count - _FRENCH_PAIRS, -1, -1):
-        end = first + _FRENCH_PAIRS
-        starts[first] = (
-            french_first[first]
-            and all(pair[first:end])
-            and (end == count or not pair[end] or starts[end])
-        )
-    return starts
-
-
-def _best_cover(words: _Words, passing: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _best_cover(words: Words, passing: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The non-overlapping passing runs that take the most words led by "+" and, among
     those, cover the most digits (on a tie, the one found first from the left, which
     prefers longer leading runs). A "+" only starts a number: a cover that skips it
