@@ -169,21 +169,29 @@ def _best_cover(words: Words, passing: list[tuple[int, int]]) -> list[tuple[int,
     its length, not its square."""
     count = len(words.places)
     ends_at = [0, *accumulate(words.digits)]
-    starting: dict[int, list[int]] = {}
-    for first, end in passing:
-        starting.setdefault(first, []).append(end)
-    # covered[i]: the words led by "+" and the digits the best cover of words i..
-    # holds; chosen[i]: the end of the run it starts at i, or 0 when it skips word i.
-    covered = [(0, 0)] * (count + 1)
+    # A cover's score: the words led by "+" it takes, then the digits it holds, as one
+    # number (the "+" count times more than all the digits there are, plus the digits),
+    # so scores compare as those pairs do.
+    scale = ends_at[count] + 1
+    # covered[i]: the score of the best cover of words i..; chosen[i]: the end of the
+    # run it starts at i, or 0 when it skips word i. `passing` is in order (first, then
+    # end: phone_run_words.py), so the runs from each word are read from the last
+    # backwards, the longest first.
+    covered = [0] * (count + 1)
     chosen = [0] * (count + 1)
+    at_run = len(passing) - 1
     for first in range(count - 1, -1, -1):
-        covered[first] = covered[first + 1]
-        signed = int(words.plus[first])
-        for end in sorted(starting.get(first, ()), reverse=True):
-            after = covered[end]
-            total = (signed + after[0], ends_at[end] - ends_at[first] + after[1])
-            if total > covered[first]:
-                covered[first], chosen[first] = total, end
+        best = covered[first + 1]
+        pick = 0
+        signed = scale if words.plus[first] else 0
+        while at_run >= 0 and passing[at_run][0] == first:
+            end = passing[at_run][1]
+            total = signed + ends_at[end] - ends_at[first] + covered[end]
+            if total > best:
+                best, pick = total, end
+            at_run -= 1
+        covered[first] = best
+        chosen[first] = pick
     runs: list[tuple[int, int]] = []
     at = 0
     while at < count:
