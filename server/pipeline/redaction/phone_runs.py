@@ -55,8 +55,7 @@ def holds_phones(values: pl.Series) -> pl.Series:
     if not splittable.any():
         return held
     few = values.filter(splittable).to_list()
-    # Any passing run: the best cover of the words then holds one.
-    found = pl.Series([bool(passing) for _, passing in _passing_runs(few)], dtype=pl.Boolean)
+    found = pl.Series(_holding(few), dtype=pl.Boolean)
     # `held` is this function's own: `scatter` may write into it.
     return held.scatter(splittable.arg_true(), found)
 
@@ -156,6 +155,53 @@ def _passing_runs(values: list[str]) -> list[tuple[Words, list[tuple[int, int]]]
         passing = [span for span in its.runs if next(verdicts)]
         out.append((its, [] if whole else passing))
     return out
+
+
+#: Runs checked at once by `_holding`: a value of many numbers side by side has its
+#: answer in the first few, not after all its runs are checked (the split, which reads
+#: them all, follows for such a value).
+_CHECKED_AT_ONCE: Final = 4096
+
+
+def _holding(values: list[str]) -> list[bool]:
+    """Per value: whether it fails the phone check as a whole and a run of its words
+    (phone_run_words.py) passes it, in which case the best cover of its words holds
+    one. The runs are checked a few thousand at a time, and no more of a value's once
+    one of them passes."""
+    places = [[m.span() for m in _WORD.finditer(value)] for value in values]
+    words = words_of(values, places)
+    held = [False] * len(values)
+    owners: list[int] = []
+    texts: list[str] = []
+
+    def check() -> None:
+        for owner, passes in zip(owners, _passing(texts), strict=True):
+            held[owner] = held[owner] or passes
+        owners.clear()
+        texts.clear()
+
+    for owner, (value, its, whole) in enumerate(zip(values, words, _passing(values), strict=True)):
+        if whole:
+            continue
+        at = its.places
+        for first, end in its.runs:
+            if len(texts) >= _CHECKED_AT_ONCE:
+                check()
+            if held[owner]:
+                break
+            owners.append(owner)
+            texts.append(value[at[first][0] : at[end - 1][1]])
+    check()
+    return held
+
+
+def _passing(texts: list[str]) -> list[bool]:
+    """Per text: whether it passes the phone check."""
+    if not texts:
+        return []
+    check = VALIDATORS["phone"](pl.col("value")).fill_null(False)
+    verdicts: list[bool] = pl.DataFrame({"value": texts}).select(check).to_series().to_list()
+    return verdicts
 
 
 def _best_cover(words: Words, passing: list[tuple[int, int]]) -> list[tuple[int, int]]:
