@@ -154,13 +154,24 @@ def _runs(facts: pl.DataFrame, counts: list[int]) -> list[tuple[list[int], list[
         & (french_end <= pl.col("high"))
         & (french_end < pl.col("grouped"))
     ).select("value", first=this - pl.col("start"), end=french_end - pl.col("start"))
-    found = pl.concat([ranged, french.cast(ranged.schema)]).sort("value", "first", "end")
+    # The ranges come in order (value, first, end); the French numbers' runs are merged
+    # in when there are any.
+    found = ranged
+    if not french.is_empty():
+        found = pl.concat([ranged, french.cast(ranged.schema)]).sort("value", "first", "end")
     if found.is_empty():
         return empty
-    per_value = found.group_by("value", maintain_order=True).agg("first", "end")
-    for value, firsts, ends in per_value.iter_rows():
-        empty[value] = (firsts, ends)
-    return empty
+    firsts: list[int] = found.get_column("first").to_list()
+    ends: list[int] = found.get_column("end").to_list()
+    # Where each value's runs start among them.
+    bounds = found.get_column("value").search_sorted(
+        pl.Series(range(len(counts) + 1), dtype=pl.Int64), side="left"
+    )
+    at: list[int] = bounds.to_list()
+    return [
+        (firsts[at[value] : at[value + 1]], ends[at[value] : at[value + 1]])
+        for value in range(len(counts))
+    ]
 
 
 def _french_starts(pair: list[bool], french_first: list[bool], counts: list[int]) -> list[bool]:
