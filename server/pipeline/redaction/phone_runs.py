@@ -145,10 +145,7 @@ def _passing_runs(values: list[str]) -> list[tuple[Words, list[tuple[int, int]]]
         # Each run as it is written, as the rewrite will read it once split.
         at = its.places
         texts.extend(value[at[first][0] : at[end - 1][1]] for first, end in its.runs)
-    if not texts:
-        return []
-    check = VALIDATORS["phone"](pl.col("value")).fill_null(False)
-    verdicts = iter(pl.DataFrame({"value": texts}).select(check).to_series().to_list())
+    verdicts = iter(_passing(texts))
     out: list[tuple[Words, list[tuple[int, int]]]] = []
     for its in words:
         whole = next(verdicts)
