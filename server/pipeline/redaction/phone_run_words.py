@@ -17,6 +17,8 @@ value "1 " * 500,000 took 13 CPU s, and a daemon's stop waits for the batch hold
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Final
@@ -30,6 +32,15 @@ _DIGITS_MAX: Final = 15
 _GROUPS_MIN: Final = 3
 _FRENCH_FIRST: Final = "0[1-9]"
 _FRENCH_PAIRS: Final = 5
+#: Below this many words in a batch, their facts and runs are read in Python: the
+#: dozen Polars expressions and frames cost a fixed ~1 ms per call, more than the
+#: words of a usual batch (a few short candidates) take word by word. Both ways give
+#: the same runs (tests/unit/test_redaction_phone_runs_long.py compares them).
+FEW_WORDS: Final = 2000
+_GROUP: Final = re.compile("[0-9]+")
+_BIG: Final = re.compile("[0-9]{3}")
+_PAIR: Final = re.compile("[0-9]{2}")
+_FRENCH_FIRST_WORD: Final = re.compile(_FRENCH_FIRST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +57,12 @@ class Words:
 
 def words_of(values: list[str], places: list[list[tuple[int, int]]]) -> list[Words]:
     """Per value (and the places of its words, `\\S+`): its `Words`."""
-    flat = pl.Series(
-        [value[start:end] for value, its in zip(values, places, strict=True) for start, end in its],
-        dtype=pl.String,
-    )
+    texts = [
+        value[start:end] for value, its in zip(values, places, strict=True) for start, end in its
+    ]
+    flat = pl.Series(texts, dtype=pl.String)
+    if len(texts) < FEW_WORDS:
+        return _few_words_of(texts, flat.str.contains(NOT_A_PHONE).to_list(), places)
     counts = [len(its) for its in places]
     word = pl.col("word")
     facts = flat.to_frame("word").select(
@@ -84,6 +97,58 @@ def words_of(values: list[str], places: list[list[tuple[int, int]]]) -> list[Wor
             Words(its, digit_list[at:end], plus[at:end], list(zip(firsts, ends, strict=True)))
         )
         at = end
+    return out
+
+
+def _few_words_of(
+    texts: list[str], others: list[bool], places: list[list[tuple[int, int]]]
+) -> list[Words]:
+    """`words_of` word by word in Python, for a batch of few words (`texts`, one value's
+    after the other; `others`: whether each is laid out as something else). The same
+    conditions as `_runs`, each a range of ends found by bisection in the value's
+    running counts."""
+    counts = [len(its) for its in places]
+    pair = [_PAIR.fullmatch(word) is not None for word in texts]
+    french_first = [_FRENCH_FIRST_WORD.fullmatch(word) is not None for word in texts]
+    french = _french_starts(pair, french_first, counts)
+    out: list[Words] = []
+    at = 0
+    for its in places:
+        count = len(its)
+        words = texts[at : at + count]
+        digits = [sum(char.isdigit() for char in word) for word in words]
+        plus = [word.startswith("+") for word in words]
+        runs: list[tuple[int, int]] = []
+        if count >= 2:
+            digits_to = [0, *accumulate(digits)]
+            groups_to = [0, *accumulate(len(_GROUP.findall(word)) for word in words)]
+            # From each word on: the first laid out as something else (no run holds
+            # it), the first with a group of three digits or more (none: past the end).
+            upto = [count] * (count + 1)
+            big = [count] * (count + 1)
+            for word in range(count - 1, -1, -1):
+                upto[word] = word if others[at + word] else upto[word + 1]
+                big[word] = word if _BIG.search(words[word]) else big[word + 1]
+            for first in range(count):
+                before = digits_to[first]
+                low = max(first + 1, bisect_left(digits_to, before + _DIGITS_MIN))
+                high = min(upto[first], bisect_right(digits_to, before + _DIGITS_MAX) - 1)
+                three = bisect_left(groups_to, groups_to[first] + _GROUPS_MIN)
+                grouped = max(low, big[first] + 1, three)
+                lead = words[first].startswith(("+", "("))
+                ends = list(range(low if lead else grouped, high + 1))
+                french_end = first + _FRENCH_PAIRS
+                if (
+                    french[at + first]
+                    and not lead
+                    and low <= french_end <= high
+                    and french_end < grouped
+                ):
+                    ends.append(french_end)
+                    ends.sort()
+                runs.extend((first, end) for end in ends)
+        out.append(Words(its, digits, plus, runs))
+        at += count
     return out
 
 
