@@ -21,8 +21,9 @@ are not looked at (`LONG_RUN`, a cheap scan of the rows in question).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, chain, islice
 from typing import Final
 
 import polars as pl
@@ -136,60 +137,78 @@ def _cuts_of(values: list[str]) -> list[list[int]]:
 def _passing_runs(values: list[str]) -> list[tuple[Words, list[tuple[int, int]]]]:
     """Per value: its words and the runs of them (first, end) that may be one phone
     number (phone_run_words.py) and pass the phone check, none if the value passes as a
-    whole or has a single word."""
-    places = [[m.span() for m in _WORD.finditer(value)] for value in values]
-    words = words_of(values, places)
-    texts: list[str] = []
-    for value, its in zip(values, words, strict=True):
-        texts.append(value)
-        # Each run as it is written, as the rewrite will read it once split.
-        at = its.places
-        texts.extend(value[at[first][0] : at[end - 1][1]] for first, end in its.runs)
-    verdicts = iter(_passing(texts))
-    out: list[tuple[Words, list[tuple[int, int]]]] = []
-    for its in words:
-        whole = next(verdicts)
-        passing = [span for span in its.runs if next(verdicts)]
-        out.append((its, [] if whole else passing))
-    return out
+    whole or has a single word. The runs are checked a few thousand at a time: only the
+    passing ones are kept, not the text of each (2.9 million per MB of a crafted value)."""
+    words = _words_of(values)
+    wholes = [False] * len(values)
+    passing: list[list[tuple[int, int]]] = [[] for _ in values]
+    # The values themselves first (run -1), checked with their first runs.
+    themselves = ((owner, -1, value) for owner, value in enumerate(values))
+    runs = _run_texts(values, words, done=[False] * len(values))
+    for owner, run, passes in _verdicts(chain(themselves, runs), _SPLIT_AT_ONCE):
+        if run < 0:
+            wholes[owner] = passes
+        elif passes:
+            passing[owner].append(words[owner].runs[run])
+    return [
+        (its, [] if whole else runs)
+        for its, whole, runs in zip(words, wholes, passing, strict=True)
+    ]
 
 
 #: Runs checked at once by `_holding`: a value of many numbers side by side has its
 #: answer in the first few, not after all its runs are checked (the split, which reads
 #: them all, follows for such a value).
 _CHECKED_AT_ONCE: Final = 4096
+#: Runs checked at once by `_passing_runs`: the texts of all runs at once took ~1 GB
+#: per MB of a crafted value; far fewer at a time cost a frame and a call each.
+_SPLIT_AT_ONCE: Final = 65536
 
 
 def _holding(values: list[str]) -> list[bool]:
     """Per value: whether it fails the phone check as a whole and a run of its words
     (phone_run_words.py) passes it, in which case the best cover of its words holds
-    one. The runs are checked a few thousand at a time, and no more of a value's once
-    one of them passes."""
-    places = [[m.span() for m in _WORD.finditer(value)] for value in values]
-    words = words_of(values, places)
-    held = [False] * len(values)
-    owners: list[int] = []
-    texts: list[str] = []
+    one. No more of a value's runs are checked once one of them passes."""
+    wholes = _passing(values)
+    # Whether a value's runs are settled: it passes whole, or one of them passes.
+    done = list(wholes)
+    for owner, _run, passes in _verdicts(
+        _run_texts(values, _words_of(values), done), _CHECKED_AT_ONCE
+    ):
+        done[owner] = done[owner] or passes
+    return [settled and not whole for settled, whole in zip(done, wholes, strict=True)]
 
-    def check() -> None:
-        for owner, passes in zip(owners, _passing(texts), strict=True):
-            held[owner] = held[owner] or passes
-        owners.clear()
-        texts.clear()
 
-    for owner, (value, its, whole) in enumerate(zip(values, words, _passing(values), strict=True)):
-        if whole:
-            continue
+def _words_of(values: list[str]) -> list[Words]:
+    """Per value: its words (at its whitespace) and the runs of them that may be one
+    phone number."""
+    return words_of(values, [[m.span() for m in _WORD.finditer(value)] for value in values])
+
+
+def _run_texts(
+    values: list[str], words: list[Words], done: list[bool]
+) -> Iterator[tuple[int, int, str]]:
+    """Each run of each value as it is written, as the rewrite will read it once split:
+    its value, its index in the value's runs and its text. A value's runs stop once
+    `done` says so for it (read as they are taken)."""
+    for owner, (value, its) in enumerate(zip(values, words, strict=True)):
         at = its.places
-        for first, end in its.runs:
-            if len(texts) >= _CHECKED_AT_ONCE:
-                check()
-            if held[owner]:
+        for run, (first, end) in enumerate(its.runs):
+            if done[owner]:
                 break
-            owners.append(owner)
-            texts.append(value[at[first][0] : at[end - 1][1]])
-    check()
-    return held
+            yield owner, run, value[at[first][0] : at[end - 1][1]]
+
+
+def _verdicts(
+    runs: Iterator[tuple[int, int, str]], at_once: int
+) -> Iterator[tuple[int, int, bool]]:
+    """Per run (value, index, text): the value, the index and whether the text passes
+    the phone check, `at_once` runs at a time; the next ones are taken only once the
+    verdicts before them are read."""
+    while chunk := list(islice(runs, at_once)):
+        verdicts = _passing([text for _owner, _run, text in chunk])
+        for (owner, run, _text), passes in zip(chunk, verdicts, strict=True):
+            yield owner, run, passes
 
 
 def _passing(texts: list[str]) -> list[bool]:
