@@ -21,11 +21,14 @@ are not looked at (`LONG_RUN`, a cheap scan of the rows in question).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
+from itertools import accumulate, chain, islice
 from typing import Final
 
 import polars as pl
 
+from sluice.server.pipeline.redaction.phone_run_words import Words, words_of
 from sluice.server.pipeline.redaction.validators import NOT_A_PHONE, VALIDATORS
 
 #: What ends one part of a split candidate: `text_markers.py`'s joiner.
@@ -36,11 +39,6 @@ JOINER: Final = "\x02"
 #: digits, whose number stayed in clear while ") " ended the run.
 LONG_RUN: Final = r"[0-9](?:\)?[ .-]?\(?[0-9]){15}"
 _WORD: Final = re.compile(r"\S+")
-_GROUP: Final = re.compile(r"[0-9]+")
-_DIGITS_MAX: Final = 15
-_PAIR: Final = re.compile(r"[0-9]{2}")
-_FRENCH_FIRST: Final = re.compile(r"0[1-9]")
-_FRENCH_PAIRS: Final = 5
 
 
 def holds_phones(values: pl.Series) -> pl.Series:
@@ -58,7 +56,7 @@ def holds_phones(values: pl.Series) -> pl.Series:
     if not splittable.any():
         return held
     few = values.filter(splittable).to_list()
-    found = pl.Series([bool(parts) for parts in _parts_of(few)], dtype=pl.Boolean)
+    found = pl.Series(_holding(few), dtype=pl.Boolean)
     # `held` is this function's own: `scatter` may write into it.
     return held.scatter(splittable.arg_true(), found)
 
@@ -124,108 +122,105 @@ def _cuts_of(values: list[str]) -> list[list[int]]:
     """Per value: the offsets (in it) where a joiner goes, none if it passes whole or
     holds no phone number."""
     cuts: list[list[int]] = []
-    for value, parts in zip(values, _parts_of(values), strict=True):
+    for words, passing in _passing_runs(values):
+        parts = _best_cover(words, passing) if passing else []
         if not parts:
             cuts.append([])
             continue
-        words = [m.span() for m in _WORD.finditer(value)]
         # A boundary before every part and after it, except at the value's own ends;
         # words outside any part stay together (each is no phone on its own).
-        bounds = sorted({w for first, end in parts for w in (first, end)} - {0, len(words)})
-        cuts.append([words[b - 1][1] for b in bounds])
+        bounds = sorted({w for first, end in parts for w in (first, end)} - {0, len(words.places)})
+        cuts.append([words.places[b - 1][1] for b in bounds])
     return cuts
 
 
-def _parts_of(values: list[str]) -> list[list[tuple[int, int]]]:
-    """Per value: the runs of words (first, end) that are phone numbers, none if the
-    value passes as a whole or has a single word."""
-    places = [[m.span() for m in _WORD.finditer(value)] for value in values]
-    words = [
-        [value[start:end] for start, end in its] for value, its in zip(values, places, strict=True)
+def _passing_runs(values: list[str]) -> list[tuple[Words, list[tuple[int, int]]]]:
+    """Per value: its words and the runs of them (first, end) that may be one phone
+    number (phone_run_words.py) and pass the phone check, none if the value passes as a
+    whole or has a single word. The runs are checked a few thousand at a time: only the
+    passing ones are kept, not the text of each (2.9 million per MB of a crafted value)."""
+    words = _words_of(values)
+    wholes = [False] * len(values)
+    passing: list[list[tuple[int, int]]] = [[] for _ in values]
+    # The values themselves first (run -1), checked with their first runs.
+    themselves = ((owner, -1, value) for owner, value in enumerate(values))
+    runs = _run_texts(values, words, done=[False] * len(values))
+    for owner, run, passes in _verdicts(chain(themselves, runs), _SPLIT_AT_ONCE):
+        if run < 0:
+            wholes[owner] = passes
+        elif passes:
+            passing[owner].append(words[owner].runs[run])
+    return [
+        (its, [] if whole else runs)
+        for its, whole, runs in zip(words, wholes, passing, strict=True)
     ]
-    flat = pl.Series([word for its_words in words for word in its_words], dtype=pl.String)
-    look_alike = iter(flat.str.contains(NOT_A_PHONE).to_list())
-    spans: list[list[tuple[int, int]]] = []
-    texts: list[str] = []
-    for value, its_words, its_places in zip(values, words, places, strict=True):
-        others = [bool(next(look_alike)) for _ in its_words]
-        candidates = _word_runs(its_words, others) if len(its_words) > 1 else []
-        spans.append(candidates)
-        texts.append(value)
-        # Each run as it is written, as the rewrite will read it once split.
-        texts.extend(
-            value[its_places[first][0] : its_places[end - 1][1]] for first, end in candidates
-        )
+
+
+#: Runs checked at once by `_holding`: a value of many numbers side by side has its
+#: answer in the first few, not after all its runs are checked (the split, which reads
+#: them all, follows for such a value).
+_CHECKED_AT_ONCE: Final = 4096
+#: Runs checked at once by `_passing_runs`: the texts of all runs at once took ~1 GB
+#: per MB of a crafted value; far fewer at a time cost a frame and a call each.
+_SPLIT_AT_ONCE: Final = 65536
+
+
+def _holding(values: list[str]) -> list[bool]:
+    """Per value: whether it fails the phone check as a whole and a run of its words
+    (phone_run_words.py) passes it, in which case the best cover of its words holds
+    one. No more of a value's runs are checked once one of them passes."""
+    wholes = _passing(values)
+    # Whether a value's runs are settled: it passes whole, or one of them passes.
+    done = list(wholes)
+    for owner, _run, passes in _verdicts(
+        _run_texts(values, _words_of(values), done), _CHECKED_AT_ONCE
+    ):
+        done[owner] = done[owner] or passes
+    return [settled and not whole for settled, whole in zip(done, wholes, strict=True)]
+
+
+def _words_of(values: list[str]) -> list[Words]:
+    """Per value: its words (at its whitespace) and the runs of them that may be one
+    phone number."""
+    return words_of(values, [[m.span() for m in _WORD.finditer(value)] for value in values])
+
+
+def _run_texts(
+    values: list[str], words: list[Words], done: list[bool]
+) -> Iterator[tuple[int, int, str]]:
+    """Each run of each value as it is written, as the rewrite will read it once split:
+    its value, its index in the value's runs and its text. A value's runs stop once
+    `done` says so for it (read as they are taken)."""
+    for owner, (value, its) in enumerate(zip(values, words, strict=True)):
+        at = its.places
+        for run, (first, end) in enumerate(its.runs):
+            if done[owner]:
+                break
+            yield owner, run, value[at[first][0] : at[end - 1][1]]
+
+
+def _verdicts(
+    runs: Iterator[tuple[int, int, str]], at_once: int
+) -> Iterator[tuple[int, int, bool]]:
+    """Per run (value, index, text): the value, the index and whether the text passes
+    the phone check, `at_once` runs at a time; the next ones are taken only once the
+    verdicts before them are read."""
+    while chunk := list(islice(runs, at_once)):
+        verdicts = _passing([text for _owner, _run, text in chunk])
+        for (owner, run, _text), passes in zip(chunk, verdicts, strict=True):
+            yield owner, run, passes
+
+
+def _passing(texts: list[str]) -> list[bool]:
+    """Per text: whether it passes the phone check."""
     if not texts:
         return []
     check = VALIDATORS["phone"](pl.col("value")).fill_null(False)
-    verdicts = iter(pl.DataFrame({"value": texts}).select(check).to_series().to_list())
-    out: list[list[tuple[int, int]]] = []
-    for its_words, candidates in zip(words, spans, strict=True):
-        whole = next(verdicts)
-        passing = [span for span in candidates if next(verdicts)]
-        if whole or not passing:
-            out.append([])
-            continue
-        french = _french_starts(its_words)
-        laid_out = [span for span in passing if _laid_out(its_words, *span, french)]
-        out.append(_best_cover(its_words, laid_out))
-    return out
+    verdicts: list[bool] = pl.DataFrame({"value": texts}).select(check).to_series().to_list()
+    return verdicts
 
 
-def _word_runs(words: list[str], others: list[bool]) -> list[tuple[int, int]]:
-    """Runs of consecutive words small enough to be one phone number (8-15 digits),
-    none holding a word laid out as something else (a date: "2024-05-07 12 30" is a
-    date and a time, not a number of 12 digits)."""
-    digits = [sum(char.isdigit() for char in word) for word in words]
-    runs = []
-    for first in range(len(words)):
-        total = 0
-        for end in range(first + 1, len(words) + 1):
-            if others[end - 1]:
-                break
-            total += digits[end - 1]
-            if total > _DIGITS_MAX:
-                break
-            if total >= 8:
-                runs.append((first, end))
-    return runs
-
-
-def _laid_out(words: list[str], first: int, end: int, french: list[bool]) -> bool:
-    """Whether the run of words `first`..`end` reads as one phone number rather than a
-    list: a country code or an area code in parentheses, or three digit groups or more,
-    one of three digits or more, or a French number (`french`: _french_starts). Without
-    it, lists of numbers ("10 20 30 40 50 60 70 80", "ids 123456 654321 ...") would be
-    split into "phone numbers" once they fail as a whole."""
-    if words[first].startswith(("+", "(")):
-        return True
-    groups = [group for word in words[first:end] for group in _GROUP.findall(word)]
-    if len(groups) >= 3 and max(len(group) for group in groups) >= 3:
-        return True
-    return end - first == _FRENCH_PAIRS and french[first]
-
-
-def _french_starts(words: list[str]) -> list[bool]:
-    """For each word, whether a French number starts there ("01 23 45 67 89": five pairs,
-    the first a 0 and a non-zero digit) that no further pair follows, unless another such
-    number starts there. A list of pairs ("minutes 05 10 15 20 25 30 35 40") has pairs
-    after its first five. One pass from the end, so a value of many numbers side by
-    side costs its length, not its length squared (each start would otherwise follow
-    the chain to its end)."""
-    pair = [_PAIR.fullmatch(word) is not None for word in words]
-    starts = [False] * (len(words) + 1)
-    for first in range(len(words) - _FRENCH_PAIRS, -1, -1):
-        end = first + _FRENCH_PAIRS
-        starts[first] = (
-            _FRENCH_FIRST.fullmatch(words[first]) is not None
-            and all(pair[first:end])
-            and (end == len(words) or not pair[end] or starts[end])
-        )
-    return starts
-
-
-def _best_cover(words: list[str], passing: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _best_cover(words: Words, passing: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The non-overlapping passing runs that take the most words led by "+" and, among
     those, cover the most digits (on a tie, the one found first from the left, which
     prefers longer leading runs). A "+" only starts a number: a cover that skips it
@@ -234,27 +229,34 @@ def _best_cover(words: list[str], passing: list[tuple[int, int]]) -> list[tuple[
     after it). Each word keeps the best cover from it on and the run it starts (a
     back-pointer), not a copy of the runs: a value of thousands of short numbers costs
     its length, not its square."""
-    ends_at = [0]
-    for word in words:
-        ends_at.append(ends_at[-1] + sum(char.isdigit() for char in word))
-    starting: dict[int, list[int]] = {}
-    for first, end in passing:
-        starting.setdefault(first, []).append(end)
-    # covered[i]: the words led by "+" and the digits the best cover of words i..
-    # holds; chosen[i]: the end of the run it starts at i, or 0 when it skips word i.
-    covered = [(0, 0)] * (len(words) + 1)
-    chosen = [0] * (len(words) + 1)
-    for first in range(len(words) - 1, -1, -1):
-        covered[first] = covered[first + 1]
-        signed = int(words[first].startswith("+"))
-        for end in sorted(starting.get(first, ()), reverse=True):
-            after = covered[end]
-            total = (signed + after[0], ends_at[end] - ends_at[first] + after[1])
-            if total > covered[first]:
-                covered[first], chosen[first] = total, end
+    count = len(words.places)
+    ends_at = [0, *accumulate(words.digits)]
+    # A cover's score: the words led by "+" it takes, then the digits it holds, as one
+    # number (the "+" count times more than all the digits there are, plus the digits),
+    # so scores compare as those pairs do.
+    scale = ends_at[count] + 1
+    # covered[i]: the score of the best cover of words i..; chosen[i]: the end of the
+    # run it starts at i, or 0 when it skips word i. `passing` is in order (first, then
+    # end: phone_run_words.py), so the runs from each word are read from the last
+    # backwards, the longest first.
+    covered = [0] * (count + 1)
+    chosen = [0] * (count + 1)
+    at_run = len(passing) - 1
+    for first in range(count - 1, -1, -1):
+        best = covered[first + 1]
+        pick = 0
+        signed = scale if words.plus[first] else 0
+        while at_run >= 0 and passing[at_run][0] == first:
+            end = passing[at_run][1]
+            total = signed + ends_at[end] - ends_at[first] + covered[end]
+            if total > best:
+                best, pick = total, end
+            at_run -= 1
+        covered[first] = best
+        chosen[first] = pick
     runs: list[tuple[int, int]] = []
     at = 0
-    while at < len(words):
+    while at < count:
         if chosen[at]:
             runs.append((at, chosen[at]))
             at = chosen[at]
