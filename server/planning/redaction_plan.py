@@ -77,7 +77,7 @@ def resolve_policy(spec: RedactionSpec, settings: Settings) -> RedactionPolicy:
     )
     keys = _KeyRing(settings)
     columns = [
-        ColumnRule(glob, c.name, c.action, c.keep_last, c.granularity)
+        ColumnRule(glob, c.name, c.action, c.keep_last, c.granularity, level_default=True)
         for c in COLUMN_CATEGORIES
         if at_level(c.level, LEVEL_RANK[level])
         for glob in c.globs

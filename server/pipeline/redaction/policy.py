@@ -23,6 +23,9 @@ class ColumnRule:
     key: HashKey | None = None
     #: Request field to blame; set for request rules, which must match some column.
     field: str = ""
+    #: A level's own default (COLUMN_CATEGORIES), not a policy's, template's or request's:
+    #: among those matching one column the strongest action wins.
+    level_default: bool = False
 
 
 @dataclass(frozen=True)

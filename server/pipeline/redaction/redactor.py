@@ -590,9 +590,9 @@ _STRENGTH: Final = {"redact": 2, "null": 2, "mask": 1, "generalize": 1}
 
 
 def _is_level_default(rule: ColumnRule) -> bool:
-    """A level default's rule (labelled by its category, `SECRET`), not a policy's or
-    template's (labelled by their action, `mask`), nor a request's (which has a field)."""
-    return not rule.field and rule.label.isupper() and rule.action in _STRENGTH
+    """A level default's rule (its category's, `SECRET`), not a policy's, template's or
+    request's, whose action has a strength."""
+    return rule.level_default and rule.action in _STRENGTH
 
 
 def _default_fits(dtype: pl.DataType) -> bool:
