@@ -80,7 +80,7 @@ class TextStep:
     #: column's rows, not each leaf's: the step rewrites every leaf of a column it runs
     #: on, on each row where any of them hit, so a leaf the gate missed is rewritten
     #: beside a sibling's hit; narrowed per leaf, dropping that hit would leave it as it
-    #: was (see `_refined_by_column`).
+    #: was (see `_refined`).
     refine_by_column: bool = False
 
 
@@ -199,8 +199,7 @@ class CompactedTextPass:
                 values.setdefault(counter, never.alias(counter))
             own = {loc: hit for (n, loc), hit in hits.items() if n == number}
             if step.refine is not None and own:
-                narrow = _refined_by_column if step.refine_by_column else _refined
-                own = narrow(values, own, step.refine)
+                own = _refined(values, own, step.refine, by_column=step.refine_by_column)
             if step.reads_written:
                 own = _with_written(own, values, self._written_by_earlier[number])
             # Column by column, each on the rows where one of its own leaves' gates
@@ -490,48 +489,36 @@ def _joined(patterns: Sequence[str]) -> ValueTest:
 
 
 def _refined(
-    values: Mapping[str, pl.Series], own: dict[Location, pl.Series], refine: ValueTest
+    values: Mapping[str, pl.Series],
+    own: dict[Location, pl.Series],
+    refine: ValueTest,
+    *,
+    by_column: bool,
 ) -> dict[Location, pl.Series]:
-    """The gate's rows narrowed by `refine`, evaluated on those rows only."""
+    """The gate's rows narrowed by `refine`, evaluated on those rows only: leaf by leaf,
+    or `by_column` (TextStep.refine_by_column) a row of a column kept where `refine`
+    holds on any of the column's leaves in `own` (all the leaves the step rewrites there,
+    whichever of them hit on the row), a leaf left out only with its whole column."""
     mask = pl.select(pl.any_horizontal(own.values())).to_series()
     subset = pl.DataFrame([values[c] for c in sorted({loc[0] for loc in own})]).filter(mask)
-    sharper = subset.select(
-        any_where(pl.col(loc[0]), loc[1:], refine).alias(str(n)) for n, loc in enumerate(own)
-    )
-    where = row_positions(mask)
-    narrowed = {}
-    for (loc, hit), keep in zip(own.items(), sharper.iter_columns(), strict=True):
-        if keep.any():
-            still = hit.clone().scatter(where.filter(~keep), False) if not keep.all() else hit
-            narrowed[loc] = still
-    return narrowed
 
+    def group(loc: Location) -> Location:
+        return loc[:1] if by_column else loc
 
-def _refined_by_column(
-    values: Mapping[str, pl.Series], own: dict[Location, pl.Series], refine: ValueTest
-) -> dict[Location, pl.Series]:
-    """The gate's rows narrowed by `refine` column by column: a row of a column is kept
-    where `refine` holds on any of the column's leaves in `own` (all the leaves the step
-    rewrites there, whichever of them hit on the row), and a leaf is left out only with
-    its whole column. Evaluated on the gate's rows only."""
-    mask = pl.select(pl.any_horizontal(own.values())).to_series()
-    columns = sorted({loc[0] for loc in own})
-    subset = pl.DataFrame([values[c] for c in columns]).filter(mask)
+    groups = list(dict.fromkeys(map(group, own)))
     sharper = subset.select(
         pl.any_horizontal(
-            any_where(pl.col(column), loc[1:], refine) for loc in own if loc[0] == column
-        ).alias(column)
-        for column in columns
+            any_where(pl.col(loc[0]), loc[1:], refine) for loc in own if group(loc) == each
+        ).alias(str(n))
+        for n, each in enumerate(groups)
     )
+    keeps = dict(zip(groups, sharper.iter_columns(), strict=True))
     where = row_positions(mask)
     narrowed = {}
-    for column, keep in zip(columns, sharper.iter_columns(), strict=True):
-        if not keep.any():
-            continue
-        dropped = where.filter(~keep)
-        for loc, hit in own.items():
-            if loc[0] == column:
-                narrowed[loc] = hit.clone().scatter(dropped, False) if len(dropped) else hit
+    for loc, hit in own.items():
+        keep = keeps[group(loc)]
+        if keep.any():
+            narrowed[loc] = hit if keep.all() else hit.clone().scatter(where.filter(~keep), False)
     return narrowed
 
 
