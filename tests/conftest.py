@@ -6,6 +6,26 @@ from pathlib import Path
 import pytest
 
 from tests.daemon import Daemon
+from tests.scratch_space import make_run_folder, remove_run_folder
+
+#: This run's folder in memory (tests/scratch_space.py), made by the controlling process.
+_run_folder: Path | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Before pytest's tmp_path plugin reads the base folder, and before xdist starts its
+    # workers (they inherit TMPDIR and take their base folders under this one).
+    global _run_folder
+    if config.option.basetemp is None:
+        _run_folder = make_run_folder()
+        if _run_folder is not None:
+            config.option.basetemp = str(_run_folder / "pytest")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _run_folder is not None:
+        remove_run_folder(_run_folder)
 
 
 @pytest.fixture
