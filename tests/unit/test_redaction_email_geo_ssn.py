@@ -1,0 +1,72 @@
+"""E-mail addresses, geo coordinates and labelled SSNs a leak hunt found left in clear
+(session 26), at the level that promises each: the exact redacted text in a column, a
+list element and a struct field, as `test_redaction_leak_layouts` reads them; and the
+nearest look-alikes, which must stay as they are."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from sluice.server.planning.spec import RedactionSpec
+from tests.unit.redaction_helpers import run
+
+
+def _redacted(level: str, text: str) -> str:
+    frame = pl.DataFrame({"text": [text]}).with_columns(
+        items=pl.concat_list(pl.col("text"), pl.lit("plain")),
+        record=pl.struct(note=pl.col("text")),
+    )
+    out, _ = run(frame, RedactionSpec(level=level))
+    column, element, field = out["text"][0], out["items"][0][0], out["record"][0]["note"]
+    assert column == element == field, (column, element, field)
+    return str(column)
+
+
+EMAILS = [
+    # An apostrophe inside the local part (Irish and French names): the part before it
+    # was left in clear.
+    ("sean.o'neil@example.ie", "[EMAIL]"),
+    ("write to l'equipe@example.fr or d'arcy.o'brien@example.ie.", "write to [EMAIL] or [EMAIL]."),
+    # ... but a quote around an address is no part of it.
+    ("email: 'ann@example.com', \"bob@example.org\"", "email: '[EMAIL]', \"[EMAIL]\""),
+    # A typographic apostrophe, as word processors write it.
+    ("sean.o\u2019neil@example.ie", "[EMAIL]"),
+    # A full-width "@", or a whole full-width address.
+    ("user\uff20example.com", "[EMAIL]"),
+    (
+        "\uff55\uff53\uff45\uff52\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
+        "[EMAIL]",
+    ),
+    ("联系ann\uff20example.com谢谢", "联系[EMAIL]谢谢"),
+    # An escaped "@": JSON text, JSON inside JSON, HTML.
+    ('{"e": "bob\\u0040example.com"}', '{"e": "[EMAIL]"}'),
+    ('{"log": "{\\"e\\": \\"bob\\\\u0040example.com\\"}"}', '{"log": "{\\"e\\": \\"[EMAIL]\\"}"}'),
+    ("ann&#64;example.com, bob&#x40;example.org", "[EMAIL], [EMAIL]"),
+    # Soft hyphens and zero-width characters inside an address.
+    ("us\u00aded@exam\u00adple.com", "[EMAIL]"),
+    ("ann\u200b.lee@exam\u200dple.com", "[EMAIL]"),
+    # Internationalised: a CJK domain, local parts in Devanagari and Hangul.
+    ("user@例え.jp", "[EMAIL]"),
+    ("मोहन@example.com", "[EMAIL]"),
+    ("연락처 홍길동@example.kr 입니다", "연락처 [EMAIL] 입니다"),
+]
+
+LOOK_ALIKES = [
+    # Chat text: no dotted domain, no address (as `user@localhost`).
+    ("moderate", "it's@home, don't@me, can't@all"),
+    # "@" in code, package versions, mentions; a full-width "@" and escapes likewise.
+    ("moderate", "@decorator x = a@b pkg@1.2.3 @ann's"),
+    ("moderate", "pkg\uff201.2.3 a\uff20b \uff20ann"),
+    ("moderate", '"\\u0040decorator" x\\u0040y &#64;ann price&#64;3'),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), EMAILS)
+def test_email_forms_are_redacted_at_moderate(text: str, expected: str) -> None:
+    assert _redacted("moderate", text) == expected
+
+
+@pytest.mark.parametrize(("level", "text"), LOOK_ALIKES)
+def test_look_alikes_stay(level: str, text: str) -> None:
+    assert _redacted(level, text) == text
