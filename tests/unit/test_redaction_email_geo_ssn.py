@@ -52,6 +52,22 @@ EMAILS = [
     ("연락처 홍길동@example.kr 입니다", "연락처 [EMAIL] 입니다"),
 ]
 
+COORDINATES = [
+    # A point in well-known text, longitude first (beyond 90 too), with a height kept.
+    ("POINT(-74.006015 40.712784)", "POINT([GEO_COORDINATES])"),
+    ("geom: POINT (-122.419416 37.774929)", "geom: POINT ([GEO_COORDINATES])"),
+    ("point z(-74.0060 40.7128 10.5)", "point z([GEO_COORDINATES] 10.5)"),
+    # A pair parted by one space, with five decimals or more, as GPS devices write it.
+    ("at 40.712784 -74.006015", "at [GEO_COORDINATES]"),
+    (
+        "fix 48.856613 2.352222. then 51.50740 -0.12780",
+        "fix [GEO_COORDINATES]. then [GEO_COORDINATES]",
+    ),
+    # As before: parted by a comma, four decimals or more, one of them beyond 2.
+    ("at 40.712784, -74.006015", "at [GEO_COORDINATES]"),
+    ("-0.1278,51.5074 and 1.3521,103.8198", "[GEO_COORDINATES] and [GEO_COORDINATES]"),
+]
+
 LOOK_ALIKES = [
     # Chat text: no dotted domain, no address (as `user@localhost`).
     ("moderate", "it's@home, don't@me, can't@all"),
@@ -59,6 +75,13 @@ LOOK_ALIKES = [
     ("moderate", "@decorator x = a@b pkg@1.2.3 @ann's"),
     ("moderate", "pkg\uff201.2.3 a\uff20b \uff20ann"),
     ("moderate", '"\\u0040decorator" x\\u0040y &#64;ann price&#64;3'),
+    # Exchange rates, ratios and scores: both numbers within 2 of zero (open sea).
+    ("strict", "EUR/USD 1.0823,1.0830 GBP/USD 1.2712, 1.2718 AUD/USD -0.6512,0.6518"),
+    ("strict", "precision/recall 0.8523, 0.9134 and 0.912345 0.876543"),
+    # Versions and table cells parted by a space, four decimals or fewer.
+    ("strict", "1.0823 1.0830 v12.3456 45.6789\n12.3456 45.6789\t23.4567 56.7890"),
+    # Fewer than four decimals, in well-known text too; two spaces between.
+    ("strict", "POINT(-74.006 40.712) POINT(30 10) 40.712784  -74.006015"),
 ]
 
 
@@ -70,3 +93,8 @@ def test_email_forms_are_redacted_at_moderate(text: str, expected: str) -> None:
 @pytest.mark.parametrize(("level", "text"), LOOK_ALIKES)
 def test_look_alikes_stay(level: str, text: str) -> None:
     assert _redacted(level, text) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), COORDINATES)
+def test_coordinates_are_redacted_at_strict(text: str, expected: str) -> None:
+    assert _redacted("strict", text) == expected

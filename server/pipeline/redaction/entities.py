@@ -181,6 +181,36 @@ _LONGITUDE = r"[-+]?(?:1[0-7][0-9]|[0-9]{1,2})\.[0-9]{4,}"
 _COORDINATE_END = rf"$|[^{_ASCII_WORD}.]|\.(?:[^{_ASCII_WORD}]|$)"
 
 
+_COMMA = r"\s*,\s*"
+
+
+def _coordinate_pair(separator: str, decimals: int) -> str:
+    """Two numbers side by side read as a latitude and a longitude: the first in the
+    latitude range, the second in the longitude one, each with `decimals` or more. Not
+    both within 2 of zero: that is open sea in the Gulf of Guinea, and what exchange
+    rates, ratios and scores look like (`EUR/USD 1.0823,1.0830`, `0.8523, 0.9134`)."""
+    places = rf"\.[0-9]{{{decimals},}}"
+    near_zero = rf"[-+]?[01]{places}"
+    latitude = rf"[-+]?(?:(?:[2-9]|[1-8][0-9]){places}|90\.0{{{decimals},}})"
+    longitude = rf"[-+]?(?:1[0-7][0-9]|[0-9]{{1,2}}){places}"
+    longitude_beyond_2 = rf"[-+]?(?:1[0-7][0-9]|[1-9][0-9]|[2-9]){places}"
+    return rf"{latitude}{separator}{longitude}|{near_zero}{separator}{longitude_beyond_2}"
+
+
+#: A point in well-known text (`POINT(-74.006015 40.712784)`, `POINT Z (…)`, as PostGIS
+#: and GeoJSON tools write it): longitude first, then latitude, parted by a space; the
+#: keyword says it is a place, so any such pair with four decimals or more is one. A
+#: third or fourth number (height, measure) stays.
+_WKT_POINT: Final = Entity(
+    "GEO_COORDINATES",
+    "strict",
+    r"(?i:\bpoint)\s*(?:[ZzMm]{1,2}\s*)?\(\s*",
+    rf"{_LONGITUDE}\s+{_LATITUDE}",
+    r"[\s)]",
+    gate_pattern=r"(?i:point)",
+)
+
+
 def _coordinate_by_key(names: str, value: str) -> Entity:
     """A latitude or longitude as the value of a key of its own (`lat=40.416775&lon=
     -3.703790`, `{"lat": 40.416775, "lng": -3.703790}`): GEO_COORDINATES's pattern reads
@@ -453,7 +483,10 @@ ENTITIES: Final = (
         "GEO_COORDINATES",
         "strict",
         rf"^|[^{_ASCII_WORD}.]",
-        rf"{_LATITUDE}\s*,\s*{_LONGITUDE}",
+        # Parted by a comma, or by one space with five decimals or more (GPS devices
+        # and maps write five to seven; tables and versions seldom more than four:
+        # `1.0823 1.0830` stays).
+        f"{_coordinate_pair(_COMMA, 4)}|{_coordinate_pair(' ', 5)}",
         _COORDINATE_END,
         # A dot and four decimals: every match holds them, its layouts' too. Scanned
         # alone it costs what the whole pattern did (a byte class with no literal
@@ -464,6 +497,7 @@ ENTITIES: Final = (
         # is taken whole: the key's own number alone left the other in clear. Its second
         # number in the longitude range, which holds the latitude one, whichever the order.
         layouts=(
+            _WKT_POINT,
             _coordinate_by_key("lat|latitude", rf"{_LATITUDE}(?:\s*,\s*{_LONGITUDE})?"),
             _coordinate_by_key("lon|lng|long|longitude", rf"{_LONGITUDE}(?:\s*,\s*{_LONGITUDE})?"),
         ),
