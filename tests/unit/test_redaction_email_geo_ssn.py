@@ -68,6 +68,15 @@ COORDINATES = [
     ("-0.1278,51.5074 and 1.3521,103.8198", "[GEO_COORDINATES] and [GEO_COORDINATES]"),
 ]
 
+LABELLED_SSNS = [
+    # Nine digits unparted after the label, and a dashed SSN right after "#".
+    ("SSN: 078051120", "SSN: [US_SSN]"),
+    ("SSN#078-05-1120", "SSN#[US_SSN]"),
+    ("ssn 078051120. SS# 078-05-1120", "ssn [US_SSN]. SS# [US_SSN]"),
+    ("Social Security Number: 078051120", "Social Security Number: [US_SSN]"),
+    ("SSN No. 078 05 1120, ssn=078051120", "SSN No. [US_SSN], ssn=[US_SSN]"),
+]
+
 LOOK_ALIKES = [
     # Chat text: no dotted domain, no address (as `user@localhost`).
     ("moderate", "it's@home, don't@me, can't@all"),
@@ -82,6 +91,11 @@ LOOK_ALIKES = [
     ("strict", "1.0823 1.0830 v12.3456 45.6789\n12.3456 45.6789\t23.4567 56.7890"),
     # Fewer than four decimals, in well-known text too; two spaces between.
     ("strict", "POINT(-74.006 40.712) POINT(30 10) 40.712784  -74.006015"),
+    # Nine digits without the label are ids; after it, a never-issued number, ten digits,
+    # a longer name; "#" before a dashed number without the label.
+    ("strict", "id 078051120 order 078051120"),
+    ("strict", "SSN: 000123456 SSN: 0780511201 ssn_id: 078051120 SSNs: 078051120"),
+    ("strict", "order #078-05-1120, PASS#078051120"),
 ]
 
 
@@ -97,4 +111,9 @@ def test_look_alikes_stay(level: str, text: str) -> None:
 
 @pytest.mark.parametrize(("text", "expected"), COORDINATES)
 def test_coordinates_are_redacted_at_strict(text: str, expected: str) -> None:
+    assert _redacted("strict", text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), LABELLED_SSNS)
+def test_labelled_ssns_are_redacted_at_strict(text: str, expected: str) -> None:
     assert _redacted("strict", text) == expected

@@ -225,6 +225,26 @@ def _coordinate_by_key(names: str, value: str) -> Entity:
     )
 
 
+_SSN_VALUE = (
+    rf"[0-9]{{3}}{_ID_DASH}[0-9]{{2}}{_ID_DASH}[0-9]{{4}}"
+    rf"|[0-9]{{3}}{_ID_SPACE}[0-9]{{2}}{_ID_SPACE}[0-9]{{4}}"
+)
+_SSN_END = rf"$|[^{_ASCII_WORD}\-{DASHES}]|{_ID_DASH}(?:[^0-9]|$)"
+# "SSN", "SS#", "Social Security Number", in any case, in the usual spellings.
+_SSN_LABEL = "SSN|ssn|Ssn|SS#|ss#|[Ss]ocial [Ss]ecurity|SOCIAL SECURITY"
+#: An SSN after its label: also as nine digits unparted (`SSN: 078051120`), which alone
+#: is an id like any other (the US_SSN pattern rightly leaves those), and right after a
+#: "#" (`SSN#078-05-1120`), which leads no SSN elsewhere (`order #123-45-6789`).
+_SSN_LABELLED: Final = Entity(
+    "US_SSN",
+    "strict",
+    rf"\b(?:{_SSN_LABEL})(?:[ _-]?(?i:number|num|no)\.?)?\s*[#:=]?\s*",
+    rf"[0-9]{{9}}|{_SSN_VALUE}",
+    _SSN_END,
+    validator="us_ssn",
+    gate_pattern=_SSN_LABEL,
+)
+
 # With a "+" or an area code in parentheses any separators go; otherwise spaces and
 # dashes, or dots only in the two usual dotted layouts (so IPv4 addresses and version
 # numbers are not even candidates).
@@ -423,11 +443,13 @@ ENTITIES: Final = (
         # Also after a "/" ("123-45-6789/234-56-7890": the second round finds the one
         # after the first's tag): the validator tells an SSN from an id in a path.
         rf"{_CARD_START}|/",
-        rf"[0-9]{{3}}{_ID_DASH}[0-9]{{2}}{_ID_DASH}[0-9]{{4}}"
-        rf"|[0-9]{{3}}{_ID_SPACE}[0-9]{{2}}{_ID_SPACE}[0-9]{{4}}",
-        rf"$|[^{_ASCII_WORD}\-{DASHES}]|{_ID_DASH}(?:[^0-9]|$)",
+        _SSN_VALUE,
+        _SSN_END,
         validator="us_ssn",
         second_round=True,
+        layouts=(_SSN_LABELLED,),
+        # The label its layout needs, scanned apart (Entity.label_gate).
+        label_gate=_SSN_LABEL,
     ),
     Entity(
         "ES_DNI",
