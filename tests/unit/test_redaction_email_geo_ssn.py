@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import rule, run
 
 
 def _redacted(level: str, text: str) -> str:
@@ -117,3 +117,16 @@ def test_coordinates_are_redacted_at_strict(text: str, expected: str) -> None:
 @pytest.mark.parametrize(("text", "expected"), LABELLED_SSNS)
 def test_labelled_ssns_are_redacted_at_strict(text: str, expected: str) -> None:
     assert _redacted("strict", text) == expected
+
+
+def test_generalised_coordinates_are_written_as_their_decimals() -> None:
+    """The strict level generalises a coordinate column to 0.1: 40.41677 is 40.4, not
+    40.400000000000006, and a value on an edge stays in its own bucket (0.29 at 0.01
+    was 0.28: 0.29 / 0.01 is 28.999999999999996 in binary floats)."""
+    frame = pl.DataFrame(
+        {"latitude": [40.41677, 40.4, -3.7038, 51.5, None], "score": [0.29, 0.57, 1.1, -0.07, 2.0]}
+    )
+    spec = RedactionSpec(level="strict", rules=(rule("column=score:generalize:0.01"),))
+    out, _ = run(frame, spec)
+    assert out["latitude"].to_list() == [40.4, 40.4, -3.8, 51.5, None]
+    assert out["score"].to_list() == [0.29, 0.57, 1.1, -0.07, 2.0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
@@ -169,7 +170,33 @@ def generalize(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
     number = value.cast(pl.Float64, strict=False) if dtype == pl.String else value
     if dtype.is_integer() and width.is_integer():
         return (number // int(width)) * int(width)
-    return (number.cast(pl.Float64) / width).floor() * width
+    return _bucket_floor(number.cast(pl.Float64), granularity)
+
+
+def _bucket_floor(number: pl.Expr, granularity: str) -> pl.Expr:
+    """The lower edge of `number`'s bucket, as the decimals write it: 40.4 at width 0.1
+    is 40.4. Binary floats put edges off by a unit in the last place (404 * 0.1 is
+    40.400000000000006) and a value on an edge in the bucket below (0.29 / 0.01 is
+    28.999999999999996, floored to 28). The width is read as a whole number of units
+    of its last decimal (0.1: 1 / 10), an edge rounded to the width's decimals (the
+    float nearest the decimal edge); the division's floor is then moved by one where
+    the value is below its edge or at or past the next, compared as floats (the float
+    nearest a decimal grows with it, so this compares the decimals)."""
+    exact = Decimal(granularity)
+    places = max(0, -int(exact.as_tuple().exponent))
+    scale = 10**places
+    units = int(exact * scale)
+
+    def edge(bucket: pl.Expr) -> pl.Expr:
+        # Polars divides by a scalar as a product with its inverse (403 / 10 is
+        # 40.300000000000004): the rounding gives the float nearest the decimal.
+        written: pl.Expr = (bucket * units / scale).round(places)
+        return written
+
+    bucket = (number * scale / units).floor()
+    bucket = pl.when(number < edge(bucket)).then(bucket - 1).otherwise(bucket)
+    bucket = pl.when(number >= edge(bucket + 1)).then(bucket + 1).otherwise(bucket)
+    return edge(bucket)
 
 
 def _generalized_or_null(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
