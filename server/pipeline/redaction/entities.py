@@ -232,17 +232,23 @@ _SSN_VALUE = (
 _SSN_END = rf"$|[^{_ASCII_WORD}\-{DASHES}]|{_ID_DASH}(?:[^0-9]|$)"
 # "SSN", "SS#", "Social Security Number", in any case, in the usual spellings.
 _SSN_LABEL = "SSN|ssn|Ssn|SS#|ss#|[Ss]ocial [Ss]ecurity|SOCIAL SECURITY"
+_SSN_LABEL_LEAD = rf"(?:{_SSN_LABEL})(?:[ _-]?(?i:number|num|no)\.?)?\s*"
+# What US_SSN's own pattern leaves after the label: nine digits unparted, or a "#".
+# Rows with a labelled SSN it finds (`SSN 078-05-1120`: every one of the text-heavy
+# set's) are not the layout's: with the label alone for a gate, its rewrite ran on them
+# all again.
+_SSN_LABELLED_GATE = rf"{_SSN_LABEL_LEAD}(?:#|[:=]?\s*[0-9]{{9}})"
 #: An SSN after its label: also as nine digits unparted (`SSN: 078051120`), which alone
 #: is an id like any other (the US_SSN pattern rightly leaves those), and right after a
 #: "#" (`SSN#078-05-1120`), which leads no SSN elsewhere (`order #123-45-6789`).
 _SSN_LABELLED: Final = Entity(
     "US_SSN",
     "strict",
-    rf"\b(?:{_SSN_LABEL})(?:[ _-]?(?i:number|num|no)\.?)?\s*[#:=]?\s*",
+    rf"\b{_SSN_LABEL_LEAD}[#:=]?\s*",
     rf"[0-9]{{9}}|{_SSN_VALUE}",
     _SSN_END,
     validator="us_ssn",
-    gate_pattern=_SSN_LABEL,
+    gate_pattern=_SSN_LABELLED_GATE,
 )
 
 # With a "+" or an area code in parentheses any separators go; otherwise spaces and
@@ -449,7 +455,7 @@ ENTITIES: Final = (
         second_round=True,
         layouts=(_SSN_LABELLED,),
         # The label its layout needs, scanned apart (Entity.label_gate).
-        label_gate=_SSN_LABEL,
+        label_gate=_SSN_LABELLED_GATE,
     ),
     Entity(
         "ES_DNI",
