@@ -71,7 +71,8 @@ _ID_DASH = f"[\\-{DASHES}]"
 # French names (`sean.o'neil@…`, `l'equipe@…`): without it the address's tail was taken
 # and the name before the apostrophe left in clear. Not as its first character, so a
 # quote before an address stays (`'ann@example.com'`). In the class, so the regex
-# engine still finds the "@" first: no cost measured (see the report of w26-emailgeo).
+# engine still finds the "@" first (EMAIL's run on 1M text-heavy messages, with its new
+# layouts: 0.046/0.047 against 0.040/0.038 CPU s).
 _EMAIL_LOCAL = r"\b[A-Za-z0-9_][A-Za-z0-9._%+'-]{0,63}"
 _EMAIL_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
 #: E-mail addresses the EMAIL pattern leaves: with the "@" escaped in a URL
