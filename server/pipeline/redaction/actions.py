@@ -184,6 +184,13 @@ def _bucket_floor(number: pl.Expr, granularity: str) -> pl.Expr:
     nearest a decimal grows with it, so this compares the decimals)."""
     exact = Decimal(granularity)
     places = max(0, -int(exact.as_tuple().exponent))
+    width = float(granularity)
+    # The plain floor of the quotient: exact where the edges below are not. A width
+    # with more decimals than a float holds (`1e-39`: 10**39 is no Polars integer) or
+    # more units than one holds exactly.
+    plain = (number / width).floor() * width
+    if places > _MOST_PLACES or exact * 10**places > _EXACT_FLOAT_INTEGERS:
+        return plain
     scale = 10**places
     units = int(exact * scale)
 
@@ -196,7 +203,15 @@ def _bucket_floor(number: pl.Expr, granularity: str) -> pl.Expr:
     bucket = (number * scale / units).floor()
     bucket = pl.when(number < edge(bucket)).then(bucket - 1).otherwise(bucket)
     bucket = pl.when(number >= edge(bucket + 1)).then(bucket + 1).otherwise(bucket)
-    return edge(bucket)
+    # Past 2**53 units a bucket's product with its units is rounded (0.25 at 1e14 and
+    # beyond), where the plain floor is exact.
+    return pl.when((number * scale).abs() < _EXACT_FLOAT_INTEGERS).then(edge(bucket)).otherwise(plain)
+
+
+#: Beyond these, a generalised number's bucket is the plain floor of its quotient by the
+#: width: a float holds ~15-17 significant decimals, and integers exactly up to 2**53.
+_MOST_PLACES: Final = 15
+_EXACT_FLOAT_INTEGERS: Final = 2**53
 
 
 def _generalized_or_null(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
