@@ -198,6 +198,46 @@ def _coordinate_pair(separator: str, decimals: int) -> str:
     return rf"{latitude}{separator}{longitude}|{near_zero}{separator}{longitude_beyond_2}"
 
 
+# A number within 2 of zero with four decimals or more, as a pair of them kept as they
+# are (a rate, a ratio) is written: consumed by the lead of a pair parted by a comma and
+# written back, so the next pair in the same run is read from its first number
+# (`fx 1.0823,1.0830,51.5074,-0.1278`): skipped, its second number was read as a
+# latitude with the next one, and the real longitude was left in clear.
+_NEAR_ZERO = r"[-+]?[01]\.[0-9]{4,}"
+_NEAR_ZERO_PAIRS_KEPT = rf"(?:{_NEAR_ZERO}{_COMMA}{_NEAR_ZERO}{_COMMA})*"
+
+# A pair parted by one space, after what says it is a place: `at`, `@`, `near`, a GPS
+# `fix`, `gps`, `loc[ation]`, `pos[ition]`, `coord[inate]s`, `lat/lon`. Alone, two
+# numbers parted by a space are a table's cells (`x 12.345678 45.678901`) far more often.
+_SPACED_PAIR_CONTEXT = (
+    r"(?i:\b(?:at|near|fix|gps|loc|location|pos|position|coords|coordinates"
+    r"|lat(?:[/_ -]?(?:lon|lng|long))?)\b)\s*[:=]?\s*|@\s*"
+)
+#: A pair parted by one space with five decimals or more (GPS devices and maps write
+#: five to seven; tables seldom more than four), after its context: `at 40.712784
+#: -74.006015`. Not when a third number follows, parted by a space: a run of three or
+#: more is a table row (`at 12.12345 12.12345 12.12345`).
+_SPACED_PAIR: Final = Entity(
+    "GEO_COORDINATES",
+    "strict",
+    _SPACED_PAIR_CONTEXT,
+    _coordinate_pair(" ", 5),
+    rf"$|[^{_ASCII_WORD}. ]|\.(?:[^{_ASCII_WORD}]|$)| (?:$|[^-+0-9])| [-+](?:$|[^0-9])",
+    gate_pattern=r"[0-9]{5} [-+]?[0-9]{1,3}\.[0-9]{5}",
+)
+
+#: A geo URI (RFC 5870: `geo:0.512345,1.512345`): the scheme says it is a place, a pair
+#: within 2 of zero too.
+_GEO_URI: Final = Entity(
+    "GEO_COORDINATES",
+    "strict",
+    r"(?i:\bgeo):",
+    rf"{_LATITUDE}{_COMMA}{_LONGITUDE}",
+    _COORDINATE_END,
+    gate_pattern=r"(?i:geo:)",
+)
+
+
 #: A point in well-known text (`POINT(-74.006015 40.712784)`, `POINT Z (…)`, as PostGIS
 #: and GeoJSON tools write it): longitude first, then latitude, parted by a space; the
 #: keyword says it is a place, so any such pair with four decimals or more is one. A
@@ -511,11 +551,10 @@ ENTITIES: Final = (
     Entity(
         "GEO_COORDINATES",
         "strict",
-        rf"^|[^{_ASCII_WORD}.]",
-        # Parted by a comma, or by one space with five decimals or more (GPS devices
-        # and maps write five to seven; tables and versions seldom more than four:
-        # `1.0823 1.0830` stays).
-        f"{_coordinate_pair(_COMMA, 4)}|{_coordinate_pair(' ', 5)}",
+        # Near-zero pairs before a pair, kept as they are (_NEAR_ZERO_PAIRS_KEPT).
+        rf"(?:^|[^{_ASCII_WORD}.]){_NEAR_ZERO_PAIRS_KEPT}",
+        # Parted by a comma; by one space only after a place's context (_SPACED_PAIR).
+        _coordinate_pair(_COMMA, 4),
         _COORDINATE_END,
         # A dot and four decimals: every match holds them, its layouts' too. Scanned
         # alone it costs what the whole pattern did (a byte class with no literal
@@ -527,6 +566,8 @@ ENTITIES: Final = (
         # number in the longitude range, which holds the latitude one, whichever the order.
         layouts=(
             _WKT_POINT,
+            _GEO_URI,
+            _SPACED_PAIR,
             _coordinate_by_key("lat|latitude", rf"{_LATITUDE}(?:\s*,\s*{_LONGITUDE})?"),
             _coordinate_by_key("lon|lng|long|longitude", rf"{_LONGITUDE}(?:\s*,\s*{_LONGITUDE})?"),
         ),
