@@ -112,6 +112,10 @@ _EMAIL_ESCAPED_AT: Final = Entity(
 # Full-width forms (U+FF01-FF5E), as East Asian input methods type them: digits, Latin
 # letters, the full stop (U+FF0E) and the commercial at (U+FF20).
 _FULL_WIDTH_WORD = r"A-Za-z0-9\uFF10-\uFF19\uFF21-\uFF3A\uFF41-\uFF5A"
+# A local part's characters beyond those: Latin-1 letters (`josé＠…`), the full-width
+# low line, hyphen-minus and plus sign (U+FF3F, U+FF0D, U+FF0B: `ｊｏｈｎ＿ｄｏｅ＠…` left
+# `ｊｏｈｎ＿` in clear), a typographic apostrophe (`sean.o’neil＠…`).
+_FULL_WIDTH_LOCAL = rf"{_FULL_WIDTH_WORD}\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u00FF"
 #: E-mail addresses written with a full-width "@" (U+FF20: `user\uff20example.com`,
 #: also all full-width), which users type to get past scrapers
 #: and input methods type by default. No "\b" before the local part (an ASCII word
@@ -121,8 +125,8 @@ _EMAIL_FULL_WIDTH_AT: Final = Entity(
     "EMAIL",
     "moderate",
     "",
-    rf"[{_FULL_WIDTH_WORD}_][{_FULL_WIDTH_WORD}._%+'\-\uFF0E]{{0,63}}\uFF20"
-    rf"(?:[{_FULL_WIDTH_WORD}](?:[{_FULL_WIDTH_WORD}\-]{{0,61}}[{_FULL_WIDTH_WORD}])?[.\uFF0E])+"
+    rf"[{_FULL_WIDTH_LOCAL}_\uFF3F][{_FULL_WIDTH_LOCAL}._%+'\-\uFF0E\uFF3F\uFF0D\uFF0B\u2019]{{0,63}}\uFF20"
+    rf"(?:[{_FULL_WIDTH_WORD}](?:[{_FULL_WIDTH_WORD}\-\uFF0D]{{0,61}}[{_FULL_WIDTH_WORD}])?[.\uFF0E])+"
     r"[A-Za-z\uFF21-\uFF3A\uFF41-\uFF5A]{2,24}",
     "",
     gate_pattern=r"\uFF20",
@@ -147,9 +151,11 @@ _SPACED_SCRIPTS = (
     r"\u0900-\u0963\u0966-\u0DFF\u10A0-\u10FF\uAC00-\uD7A3"
 )
 _INTL_WORD = rf"A-Za-z0-9{_NON_ASCII_LETTERS}{_SPACED_SCRIPTS}"
-# A domain's labels may be CJK too (`user@例え.jp`): the top-level domain after them is
-# not, so an address still ends before the words written right after it.
-_INTL_DOMAIN_WORD = rf"{_INTL_WORD}\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF"
+# A domain's label may be CJK too (`user@例え.jp`), CJK from its start to its dot: CJK
+# glued after ASCII letters is the text written right after an address
+# (`联系ann@x.com或者访问site.org` took `或者访问site.org` as more labels). The top-level
+# domain is not CJK, so an address still ends before the words written after it.
+_CJK_LABEL = r"[\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF]{1,63}"
 # Invisible characters inside an address, which hid it from the pattern while a reader
 # or a mail client sees the address whole: the soft hyphen, zero-width spaces and
 # joiners, the word joiner. Not first in a part nor last in a label.
@@ -166,7 +172,7 @@ _EMAIL_NON_ASCII: Final = Entity(
     "moderate",
     "",
     rf"[{_INTL_WORD}_][{_INTL_WORD}{_INVISIBLE}._%+'\u2019-]{{0,63}}@"
-    rf"(?:[{_INTL_DOMAIN_WORD}](?:[{_INTL_DOMAIN_WORD}{_INVISIBLE}-]{{0,61}}[{_INTL_DOMAIN_WORD}])?\.)+"
+    rf"(?:(?:[{_INTL_WORD}](?:[{_INTL_WORD}{_INVISIBLE}-]{{0,61}}[{_INTL_WORD}])?|{_CJK_LABEL})\.)+"
     rf"[A-Za-z{_NON_ASCII_LETTERS}]{{2,24}}",
     "",
     gate_pattern=r"[^\x00-\x7F][^\s@]*@|@[^\s@]*[^\x00-\x7F]",
