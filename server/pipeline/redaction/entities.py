@@ -291,7 +291,10 @@ _SSN_LABELLED_GATE = rf"{_SSN_LABEL_LEAD}(?:#|[:=]?\s*[0-9]{{9}})"
 _SSN_LABELLED: Final = Entity(
     "US_SSN",
     "strict",
-    rf"\b{_SSN_LABEL_LEAD}[#:=]?\s*",
+    # After a JSON-escaped newline, return or tab too (`"id 5\\nSSN: 078051120"`: no
+    # word boundary between the escape's letter and the label); "#" and then ":" or "="
+    # (`SSN #: 078051120`, `Social Security #: …`).
+    rf"(?:\b|\\[nrt]){_SSN_LABEL_LEAD}#?\s*[:=]?\s*",
     rf"[0-9]{{9}}|{_SSN_VALUE}",
     _SSN_END,
     validator="us_ssn",
