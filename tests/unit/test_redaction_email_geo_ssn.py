@@ -183,7 +183,10 @@ def test_a_pair_parted_by_a_space_after_its_context_is_redacted(text: str, expec
     [
         ("geo:0.512345,1.512345", "geo:[GEO_COORDINATES]"),
         ("see GEO:0.5123,-1.5123;u=10", "see GEO:[GEO_COORDINATES];u=10"),
-        ('{"lat": 0.512345, "lon": 1.512345}', '{"lat": [GEO_COORDINATES], "lon": [GEO_COORDINATES]}'),
+        (
+            '{"lat": 0.512345, "lon": 1.512345}',
+            '{"lat": [GEO_COORDINATES], "lon": [GEO_COORDINATES]}',
+        ),
         ("POINT(0.512345 1.512345)", "POINT([GEO_COORDINATES])"),
     ],
 )
@@ -242,3 +245,19 @@ def test_generalize_is_exact_past_two_to_the_53() -> None:
     spec = RedactionSpec(level="custom", rules=(rule("column=v:generalize:0.25"),))
     out, _ = run(frame, spec)
     assert out["v"].to_list() == [(v // 0.25) * 0.25 for v in values]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # An apostrophe escaped in JSON beside an escaped "@".
+        ('{"e": "o\\u0027neil\\u0040example.com"}', '{"e": "[EMAIL]"}'),
+        # HTML's other spellings of "@": zero-padded, and the named reference.
+        (
+            "ann&#064;example.com bob&#x0040;example.org cy&commat;example.net",
+            "[EMAIL] [EMAIL] [EMAIL]",
+        ),
+    ],
+)
+def test_escaped_email_forms_at_moderate(text: str, expected: str) -> None:
+    assert _redacted("moderate", text) == expected

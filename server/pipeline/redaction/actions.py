@@ -205,7 +205,9 @@ def _bucket_floor(number: pl.Expr, granularity: str) -> pl.Expr:
     bucket = pl.when(number >= edge(bucket + 1)).then(bucket + 1).otherwise(bucket)
     # Past 2**53 units a bucket's product with its units is rounded (0.25 at 1e14 and
     # beyond), where the plain floor is exact.
-    return pl.when((number * scale).abs() < _EXACT_FLOAT_INTEGERS).then(edge(bucket)).otherwise(plain)
+    return (
+        pl.when((number * scale).abs() < _EXACT_FLOAT_INTEGERS).then(edge(bucket)).otherwise(plain)
+    )
 
 
 #: Beyond these, a generalised number's bucket is the plain floor of its quotient by the
