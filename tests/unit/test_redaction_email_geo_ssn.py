@@ -141,6 +141,12 @@ NEAR_ZERO_PAIR_FIRST = [
     ('"bbox":[0.5123,1.2345,40.7128,-74.0060]', '"bbox":[0.5123,1.2345,[GEO_COORDINATES]]'),
     ("fx 1.0823,1.0830,51.5074,-0.1278", "fx 1.0823,1.0830,[GEO_COORDINATES]"),
     ("row: 7,0.51234,1.23456,40.712784,-74.006015", "row: 7,0.51234,1.23456,[GEO_COORDINATES]"),
+    # ... also between two real pairs (as on main, the second pair's latitude was read
+    # with the near-zero number before it).
+    (
+        "40.7128,-74.0060,0.5000,1.5000,51.5074,-0.1278",
+        "[GEO_COORDINATES],0.5000,1.5000,[GEO_COORDINATES]",
+    ),
     # Parted by single spaces, a run of numbers is a table row: no half of a pair taken.
     ("rate 1.08230 1.08300 40.712784 -74.006015", "rate 1.08230 1.08300 40.712784 -74.006015"),
 ]

@@ -567,7 +567,10 @@ ENTITIES: Final = (
         rf"(?:^|[^{_ASCII_WORD}.]){_NEAR_ZERO_PAIRS_KEPT}",
         # Parted by a comma; by one space only after a place's context (_SPACED_PAIR).
         _coordinate_pair(_COMMA, 4),
-        _COORDINATE_END,
+        # Near-zero pairs after a pair too, written back: the next round reads the pair
+        # after them from its first number (`40.7128,-74.0060,0.5000,1.5000,51.5074,
+        # -0.1278` left -0.1278 in clear, as on main).
+        rf"(?:{_COMMA}{_NEAR_ZERO}{_COMMA}{_NEAR_ZERO})*(?:{_COORDINATE_END})",
         # A dot and four decimals: every match holds them, its layouts' too. Scanned
         # alone it costs what the whole pattern did (a byte class with no literal
         # either way: 0.033 against 0.030 CPU s per 1M text-heavy messages).
