@@ -5,6 +5,8 @@ nearest look-alikes, which must stay as they are."""
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
@@ -267,3 +269,77 @@ def test_generalize_is_exact_past_two_to_the_53() -> None:
 )
 def test_escaped_email_forms_at_moderate(text: str, expected: str) -> None:
     assert _redacted("moderate", text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # An odd number of near-zero values before a real pair: the last one was read as
+        # a latitude with the pair's, and the pair's longitude was left in clear.
+        ("1.0823,1.0830,1.0831,51.5074,-0.1278", "1.0823,1.0830,1.0831,[GEO_COORDINATES]"),
+        ("0.5000,1.5000,0.5000,40.7128,-74.0060", "0.5000,1.5000,0.5000,[GEO_COORDINATES]"),
+        (
+            "0.5000, 1.5000, 0.5000, 40.7128, -74.0060",
+            "0.5000, 1.5000, 0.5000, [GEO_COORDINATES]",
+        ),
+        (
+            "0.1000,0.2000,0.3000,0.4000,0.5000,40.7128,-74.0060",
+            "0.1000,0.2000,0.3000,0.4000,0.5000,[GEO_COORDINATES]",
+        ),
+        ("0.5000,40.7128,-74.0060", "0.5000,[GEO_COORDINATES]"),
+        # A near-zero value and a real one alone are still a pair.
+        ("0.5000,40.7128", "[GEO_COORDINATES]"),
+    ],
+)
+def test_an_odd_run_of_near_zero_values_leaves_no_half_of_the_next(
+    text: str, expected: str
+) -> None:
+    assert _redacted("strict", text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"m":"\\u0027ann\\u0040example.com\\u0027"}',
+        '{"m":"Hi\\nann\\u0040example.com"}',
+        '{"m":"Hi\\nann@example.com"}',
+        '{"m":"Hi\\tann@example.com"}',
+        '{"m":"\\u0027ann@example.com\\u0027"}',
+        '{"m":"x\\\\u0027ann@example.com"}',
+    ],
+)
+def test_an_email_after_a_json_escape_keeps_the_text_valid_json(text: str) -> None:
+    out = _redacted("moderate", text)
+    assert "[EMAIL]" in out and "example.com" not in out
+    assert json.loads(out)["m"] == json.loads(text)["m"].replace("ann@example.com", "[EMAIL]")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"m":"a\\n40.7128,-74.0060"}', '{"m":"a\\n[GEO_COORDINATES]"}'),
+        ('{"m":"a\\nat 40.712784 -74.006015"}', '{"m":"a\\nat [GEO_COORDINATES]"}'),
+        ('{"m":"a\\t40.7128,-74.0060"}', '{"m":"a\\t[GEO_COORDINATES]"}'),
+    ],
+)
+def test_coordinates_after_a_json_escaped_newline_are_redacted(text: str, expected: str) -> None:
+    assert _redacted("strict", text) == expected
+
+
+@pytest.mark.parametrize("dtype", [pl.Int64, pl.UInt64, pl.Int8, pl.Int32])
+@pytest.mark.parametrize("width", ["1e20", "1e300"])
+def test_generalize_on_integers_with_a_huge_width(dtype: pl.DataType, width: str) -> None:
+    """A whole width beyond 64 bits: the integer path gave all nulls (1e20) or raised
+    building the redactor (1e300). Every value is in the bucket at zero or the one below."""
+    frame = pl.DataFrame({"n": pl.Series([0, 5, 100, None], dtype=dtype)})
+    spec = RedactionSpec(level="custom", rules=(rule(f"column=n:generalize:{width}"),))
+    out, _ = run(frame, spec)
+    assert out["n"].null_count() == 1
+    assert all(v == 0 for v in out["n"].to_list() if v is not None)
+
+
+def test_two_points_near_the_equator_are_both_redacted() -> None:
+    """A near-zero latitude is a latitude where a run goes on (two points near Quito,
+    signs dropped: a sign after a match's comma stays in clear, as on main)."""
+    text = "0.1807,78.4678,0.2000,78.5000"
+    assert _redacted("strict", text) == "[GEO_COORDINATES],[GEO_COORDINATES]"

@@ -215,6 +215,20 @@ def _coordinate_pair(separator: str, decimals: int) -> str:
 _NEAR_ZERO = r"[-+]?[01]\.[0-9]{4,}"
 _NEAR_ZERO_PAIRS_KEPT = rf"(?:{_NEAR_ZERO}{_COMMA}{_NEAR_ZERO}{_COMMA})*"
 
+#: An odd number of near-zero values before the last pair of a run, kept too: the pattern
+#: read the last one as a latitude with the pair's and left the pair's longitude in clear
+#: (`1.0823,1.0830,1.0831,51.5074,-0.1278`; `0.5000,40.7128,-74.0060` on main too). Only
+#: where no number follows the pair: in a longer run (`-0.1807,-78.4678,-0.2000,-78.5000`,
+#: two points in Quito) the near-zero value is a latitude, as the pattern reads it.
+_ODD_NEAR_ZERO_LEAD: Final = Entity(
+    "GEO_COORDINATES",
+    "strict",
+    rf"(?:^|[^{_ASCII_WORD}.]){_NEAR_ZERO_PAIRS_KEPT}{_NEAR_ZERO}{_COMMA}",
+    rf"(?:[-+]?(?:(?:[2-9]|[1-8][0-9])\.[0-9]{{4,}}|90\.0{{4,}})){_COMMA}{_LONGITUDE}",
+    rf"$|[^{_ASCII_WORD}.,]|\.(?:[^{_ASCII_WORD}]|$)|,\s*(?:$|[^-+0-9\s])",
+    gate_pattern=r"[01]\.[0-9]{4}[0-9]*\s*,",
+)
+
 # A pair parted by one space, after what says it is a place: `at`, `@`, `near`, a GPS
 # `fix`, `gps`, `loc[ation]`, `pos[ition]`, `coord[inate]s`, `lat/lon`. Alone, two
 # numbers parted by a space are a table's cells (`x 12.345678 45.678901`) far more often.
@@ -580,6 +594,7 @@ ENTITIES: Final = (
         # is taken whole: the key's own number alone left the other in clear. Its second
         # number in the longitude range, which holds the latitude one, whichever the order.
         layouts=(
+            _ODD_NEAR_ZERO_LEAD,
             _WKT_POINT,
             _GEO_URI,
             _SPACED_PAIR,
