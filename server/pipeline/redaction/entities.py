@@ -214,6 +214,13 @@ _COORDINATE_END = rf"$|[^{_ASCII_WORD}.]|\.(?:[^{_ASCII_WORD}]|$)"
 
 
 _COMMA = r"\s*,\s*"
+# Before a coordinate, a JSON-escaped newline, return or tab (`"a\n40.7128,-74.0060"`,
+# `"a\nat 40.712784 -74.006015"`): the character before the number is the escape's
+# letter, and no word boundary comes before a key or a keyword. Taken by the lead and
+# written back.
+_GEO_ESCAPE = r"\\[nrt]"
+_GEO_START = rf"^|[^{_ASCII_WORD}.]|{_GEO_ESCAPE}"
+_GEO_WORD_START = rf"(?:\b|{_GEO_ESCAPE})"
 
 
 def _coordinate_pair(separator: str, decimals: int) -> str:
@@ -245,7 +252,7 @@ _NEAR_ZERO_PAIRS_KEPT = rf"(?:{_NEAR_ZERO}{_COMMA}{_NEAR_ZERO}{_COMMA})*"
 _ODD_NEAR_ZERO_LEAD: Final = Entity(
     "GEO_COORDINATES",
     "strict",
-    rf"(?:^|[^{_ASCII_WORD}.]){_NEAR_ZERO_PAIRS_KEPT}{_NEAR_ZERO}{_COMMA}",
+    rf"(?:{_GEO_START}){_NEAR_ZERO_PAIRS_KEPT}{_NEAR_ZERO}{_COMMA}",
     rf"(?:[-+]?(?:(?:[2-9]|[1-8][0-9])\.[0-9]{{4,}}|90\.0{{4,}})){_COMMA}{_LONGITUDE}",
     rf"$|[^{_ASCII_WORD}.,]|\.(?:[^{_ASCII_WORD}]|$)|,\s*(?:$|[^-+0-9\s])",
     gate_pattern=r"[01]\.[0-9]{4}[0-9]*\s*,",
@@ -255,7 +262,7 @@ _ODD_NEAR_ZERO_LEAD: Final = Entity(
 # `fix`, `gps`, `loc[ation]`, `pos[ition]`, `coord[inate]s`, `lat/lon`. Alone, two
 # numbers parted by a space are a table's cells (`x 12.345678 45.678901`) far more often.
 _SPACED_PAIR_CONTEXT = (
-    r"(?i:\b(?:at|near|fix|gps|loc|location|pos|position|coords|coordinates"
+    rf"{_GEO_WORD_START}(?i:(?:at|near|fix|gps|loc|location|pos|position|coords|coordinates"
     r"|lat(?:[/_ -]?(?:lon|lng|long))?)\b)\s*[:=]?\s*|@\s*"
 )
 #: A pair parted by one space with five decimals or more (GPS devices and maps write
@@ -276,7 +283,7 @@ _SPACED_PAIR: Final = Entity(
 _GEO_URI: Final = Entity(
     "GEO_COORDINATES",
     "strict",
-    r"(?i:\bgeo):",
+    rf"{_GEO_WORD_START}(?i:geo):",
     rf"{_LATITUDE}{_COMMA}{_LONGITUDE}",
     _COORDINATE_END,
     gate_pattern=r"(?i:geo:)",
@@ -290,7 +297,7 @@ _GEO_URI: Final = Entity(
 _WKT_POINT: Final = Entity(
     "GEO_COORDINATES",
     "strict",
-    r"(?i:\bpoint)\s*(?:[ZzMm]{1,2}\s*)?\(\s*",
+    rf"{_GEO_WORD_START}(?i:point)\s*(?:[ZzMm]{{1,2}}\s*)?\(\s*",
     rf"{_LONGITUDE}\s+{_LATITUDE}",
     r"[\s)]",
     gate_pattern=r"(?i:point)",
@@ -304,7 +311,7 @@ def _coordinate_by_key(names: str, value: str) -> Entity:
     return Entity(
         "GEO_COORDINATES",
         "strict",
-        rf"(?i:\b(?:[a-z0-9]*_)?(?:{names})){_COORDINATE_KEY}",
+        rf"{_GEO_WORD_START}(?i:(?:[a-z0-9]*_)?(?:{names})){_COORDINATE_KEY}",
         value,
         _COORDINATE_END,
         gate_pattern=r"(?i:lat|lon|lng)",
@@ -606,7 +613,7 @@ ENTITIES: Final = (
         "GEO_COORDINATES",
         "strict",
         # Near-zero pairs before a pair, kept as they are (_NEAR_ZERO_PAIRS_KEPT).
-        rf"(?:^|[^{_ASCII_WORD}.]){_NEAR_ZERO_PAIRS_KEPT}",
+        rf"(?:{_GEO_START}){_NEAR_ZERO_PAIRS_KEPT}",
         # Parted by a comma; by one space only after a place's context (_SPACED_PAIR).
         _coordinate_pair(_COMMA, 4),
         # Near-zero pairs after a pair too, written back: the next round reads the pair
