@@ -168,7 +168,11 @@ def generalize(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
         return value.str.extract(r"\b((?:1[89]|20)[0-9]{2}[-/.](?:0[1-9]|1[0-2]))\b", 1)
     width = float(granularity)
     number = value.cast(pl.Float64, strict=False) if dtype == pl.String else value
-    if dtype.is_integer() and width.is_integer():
+    # A whole width Polars takes as an integer (it widens a narrow column to hold the
+    # edge below: Int8 at 1000 is Int16); from 2**63 on it is none (1e300 raised
+    # building the redactor, 1e20 gave nulls), and every value is in the bucket at zero
+    # or the one below it: the plain floor of the quotient, as a float.
+    if dtype.is_integer() and width.is_integer() and int(width) < _LARGEST_INTEGER_WIDTH:
         return (number // int(width)) * int(width)
     return _bucket_floor(number.cast(pl.Float64), granularity)
 
@@ -214,6 +218,7 @@ def _bucket_floor(number: pl.Expr, granularity: str) -> pl.Expr:
 #: width: a float holds ~15-17 significant decimals, and integers exactly up to 2**53.
 _MOST_PLACES: Final = 15
 _EXACT_FLOAT_INTEGERS: Final = 2**53
+_LARGEST_INTEGER_WIDTH: Final = 2**63
 
 
 def _generalized_or_null(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
