@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
@@ -167,9 +168,57 @@ def generalize(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
         return value.str.extract(r"\b((?:1[89]|20)[0-9]{2}[-/.](?:0[1-9]|1[0-2]))\b", 1)
     width = float(granularity)
     number = value.cast(pl.Float64, strict=False) if dtype == pl.String else value
-    if dtype.is_integer() and width.is_integer():
+    # A whole width Polars takes as an integer (it widens a narrow column to hold the
+    # edge below: Int8 at 1000 is Int16); from 2**63 on it is none (1e300 raised
+    # building the redactor, 1e20 gave nulls), and every value is in the bucket at zero
+    # or the one below it: the plain floor of the quotient, as a float.
+    if dtype.is_integer() and width.is_integer() and int(width) < _LARGEST_INTEGER_WIDTH:
         return (number // int(width)) * int(width)
-    return (number.cast(pl.Float64) / width).floor() * width
+    return _bucket_floor(number.cast(pl.Float64), granularity)
+
+
+def _bucket_floor(number: pl.Expr, granularity: str) -> pl.Expr:
+    """The lower edge of `number`'s bucket, as the decimals write it: 40.4 at width 0.1
+    is 40.4. Binary floats put edges off by a unit in the last place (404 * 0.1 is
+    40.400000000000006) and a value on an edge in the bucket below (0.29 / 0.01 is
+    28.999999999999996, floored to 28). The width is read as a whole number of units
+    of its last decimal (0.1: 1 / 10), an edge rounded to the width's decimals (the
+    float nearest the decimal edge); the division's floor is then moved by one where
+    the value is below its edge or at or past the next, compared as floats (the float
+    nearest a decimal grows with it, so this compares the decimals)."""
+    exact = Decimal(granularity)
+    places = max(0, -int(exact.as_tuple().exponent))
+    width = float(granularity)
+    # The plain floor of the quotient: exact where the edges below are not. A width
+    # with more decimals than a float holds (`1e-39`: 10**39 is no Polars integer) or
+    # more units than one holds exactly.
+    plain = (number / width).floor() * width
+    if places > _MOST_PLACES or exact * 10**places > _EXACT_FLOAT_INTEGERS:
+        return plain
+    scale = 10**places
+    units = int(exact * scale)
+
+    def edge(bucket: pl.Expr) -> pl.Expr:
+        # Polars divides by a scalar as a product with its inverse (403 / 10 is
+        # 40.300000000000004): the rounding gives the float nearest the decimal.
+        written: pl.Expr = (bucket * units / scale).round(places)
+        return written
+
+    bucket = (number * scale / units).floor()
+    bucket = pl.when(number < edge(bucket)).then(bucket - 1).otherwise(bucket)
+    bucket = pl.when(number >= edge(bucket + 1)).then(bucket + 1).otherwise(bucket)
+    # Past 2**53 units a bucket's product with its units is rounded (0.25 at 1e14 and
+    # beyond), where the plain floor is exact.
+    return (
+        pl.when((number * scale).abs() < _EXACT_FLOAT_INTEGERS).then(edge(bucket)).otherwise(plain)
+    )
+
+
+#: Beyond these, a generalised number's bucket is the plain floor of its quotient by the
+#: width: a float holds ~15-17 significant decimals, and integers exactly up to 2**53.
+_MOST_PLACES: Final = 15
+_EXACT_FLOAT_INTEGERS: Final = 2**53
+_LARGEST_INTEGER_WIDTH: Final = 2**63
 
 
 def _generalized_or_null(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
