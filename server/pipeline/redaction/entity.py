@@ -76,6 +76,10 @@ class Entity:
     #: older, wider reading of the entity kept so null hides at least what it hid.
     null_also: str = ""
     null_also_needle: str = ""
+    #: What is written in a match's place is quoted with this (`"`): a JSON value that is
+    #: no string (a number, `true`, an object or array taken whole) becomes a JSON string
+    #: (`{"db_pass": 5}` -> `{"db_pass": "[SECRET_VALUE]"}`), so the JSON stays JSON.
+    written_quoted: str = ""
 
     def __post_init__(self) -> None:
         if any(layout.name != self.name for layout in self.layouts):

@@ -74,6 +74,7 @@ def rewrite_fenced(
     text: pl.Expr, rule: PatternRule, *, join_after_candidates: bool = False
 ) -> pl.Expr:
     """`text` with each (valid) candidate of the rule handled by its action, one by one."""
+    quote = rule.entity.written_quoted if rule.entity is not None else ""
     fallback = text.str.contains(f"[{OPEN}{CLOSE}{JOINER}]")
     # Only rows holding a control character use it: the others give it "" (when/then
     # computes both branches over every row).
@@ -81,7 +82,7 @@ def rewrite_fenced(
         pl.when(fallback)
         .then(text)
         .otherwise(pl.lit(""))
-        .str.replace_all(rule.regex, f"{LEAD}{tag(rule.label)}{TRAIL}")
+        .str.replace_all(rule.regex, f"{LEAD}{quote}{tag(rule.label)}{quote}{TRAIL}")
     )
     # Validated entities are ids, cards and numbers: those are what people list as
     # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
@@ -167,6 +168,11 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         groups = pl.when(before.is_not_null()).then(replaced_before).otherwise(groups)
         in_part = pl.concat_str(groups, replacement(card, rule))
         replaced = pl.when(card.is_not_null()).then(in_part).otherwise(replaced)
+    if rule.entity is not None and rule.entity.written_quoted and rule.action != "keep":
+        # Written as a JSON string (Entity.written_quoted): a mask's kept last characters
+        # may be the value's quotes or backslashes (`{"v": "x"}`), which would end it.
+        quote = pl.lit(rule.entity.written_quoted)
+        replaced = pl.concat_str(quote, replaced.str.replace_all(r'["\\]', "*"), quote)
     rebuilt = (
         pl.when(pl.col(RESULT))
         .then(pl.concat_str(replaced, rest))

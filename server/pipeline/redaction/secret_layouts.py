@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
+from sluice.server.pipeline.redaction.json_keys import JSON_NESTING, JSON_STRING, json_container
 from sluice.server.pipeline.redaction.secret_elements import (
     ELEMENT_MORE_LINES,
     SECRET_ELEMENT_LAYOUTS,
@@ -19,8 +20,11 @@ from sluice.server.pipeline.redaction.secret_names import (
     ARRAY_NAME,
     ASSIGNMENT,
     ASSIGNMENT_OVER_LINES,
+    COLON_SETTING,
     COMPARISON_OVER_LINES,
     CREDENTIAL_NAMES,
+    ENGLISH_SECRET_NAME,
+    HASHED_CREDENTIAL_NAMES,
     OTHER_LANGUAGE_PW,
     PLURAL_NAMES,
     PLURAL_SECRET_NAME,
@@ -606,6 +610,123 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 )
 
 
+# Inside a JSON object or array: anything but brackets and quotes, a string, or an
+# object or array one level less deep (json_keys.py reads the same).
+_JSON_INNER = rf"[^\[\]{{}}\"]|{JSON_STRING}|{json_container(JSON_NESTING - 1)}"
+#: A JSON value under a secret's key that is no string: a number, `true` or `false`, an
+#: object (`{}` too), or an array holding an item that is no string (`[1, 2]`, `["a",
+#: {"b": 1}]`), taken whole up to 16 levels of brackets deep, as json_keys.py takes one
+#: under a key a column rule names, and written as a JSON string
+#: (`{"db_pass": 5}` -> `{"db_pass": "[SECRET_VALUE]"}`). The keyword pattern read the
+#: "{" alone as the value and left what the object holds in clear, and took a number
+#: with the braces after it: the JSON broke either way. Not `null` nor `[]` (nothing to
+#: hide), nor an array of strings alone (_quoted_list writes `["[SECRET_VALUE]"]`,
+#: keeping the list). Only where a JSON delimiter follows (`,` `}` `]` or the text's
+#: end): `"password": 5 times` is no JSON. Before every other layout; only values
+#: holding a quote, ":" and the start of such a value are looked at.
+_JSON_NOT_A_STRING: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{SECRET_NAME}\"\s*:\s*",
+    rf"-?[0-9][0-9.eE+-]*|true|false|\{{(?:{_JSON_INNER})*\}}"
+    rf"|\[\s*(?:{JSON_STRING}\s*,\s*)*(?:[^\s\[\]{{}}\"]|{json_container(JSON_NESTING - 1)})"
+    rf"(?:{_JSON_INNER})*\]",
+    r"\s*(?:[,}\]]|$)",
+    gate_pattern=r"\"\s*:\s*[-0-9tf\[{]",
+    written_quoted='"',
+)
+#: The same for JSON escaped inside a string (`"{\"db_pass\": 5}"`), a number, `true`
+#: or `false` alone, written as an escaped JSON string (`\"[SECRET_VALUE]\"`), so the
+#: string holding it still ends where it did. An object or array there is not taken by
+#: this layout (the keyword pattern's tag breaks it, as before).
+_ESCAPED_JSON_NOT_A_STRING: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{SECRET_NAME}\\\"\s*:\s*",
+    r"-?[0-9][0-9.eE+-]*|true|false",
+    r"\s*(?:[,}\]]|\\[nrt]|$)",
+    gate_pattern=r"\\\"\s*:\s*[-0-9tf]",
+    written_quoted='\\"',
+)
+
+
+# A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
+# backtick, backslash or "=", and not ending in ":" (`user=bob`, `user:`, `=` start
+# another pair). The first may not start with what a layout reads or wrote ("[", "(",
+# corner brackets, a mask's "*" or a seal's SUB) nor with a list separator.
+_LINE_WORD = r"[^\s\"'`=\\]*[^\s\"'`=\\:]"
+_FIRST_LINE_WORD = r"[^\s\"'`=\\\[(「『」』,;&*\x1a][^\s\"'`=\\]*"
+#: An unquoted secret of several words after a colon, up to the end of its line
+#: (`password: correct horse battery staple`: a YAML or properties line, a header, a
+#: log's "Password: …"): the keyword pattern's value ends at the first space and left
+#: the other words in clear. After "=" the value is still one word (`login with
+#: password=hunter2 failed`; logfmt and shells quote a value with spaces, and so must a
+#: .env file here). Only where no word after the first looks like another pair (holds
+#: "=" or ends with ":"), nor holds a quote or backslash, up to the line's end:
+#: `password: x, user: bob` and `password: x user=bob` keep the words after the value,
+#: which the keyword pattern then takes alone, as before. A secret's name in English
+#: only (secret_names.ENGLISH_SECRET_NAME), not after a command-line flag (`mysql
+#: --password : x db`: the words after it are arguments). Only values holding an
+#: assignment, then two words on its line, are looked at.
+_SECRET_TO_LINE_END: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"(?:^|[^\w-]){ENGLISH_SECRET_NAME}{COLON_SETTING}",
+    rf"{_FIRST_LINE_WORD}(?:[ \t]+{_LINE_WORD})+",
+    r"[ \t]*\r?(?m:$)",
+    gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[ \t]+\S",
+)
+
+
+#: A password hash under a name saying so (`password_hash: $2b$12$…`, `"passwordDigest":
+#: "pbkdf2_sha256$…"`, `token_hash=<64 hex>`): a crypt string (`$2b$`, `$argon2id$`,
+#: `$6$`), Django's `algorithm$…`, or 32 hex digits or more; any other value stays
+#: (`password_hash=abc`, `password_hash == x`: a flag, a placeholder or code). Only
+#: values holding "$" or 32 hex digits are looked at, among those the name picked
+#: (KEYWORD_SECRET_GATE).
+_HASHED_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"(?i:\b[a-z0-9_-]*?{HASHED_CREDENTIAL_NAMES})\\?[\"']?\s*(?:[:=\uff1a]|=>)\s*\\?[\"']?",
+    r"(?:\$[0-9a-z-]{1,16}|[a-z0-9_-]{2,32})\$[^\s\"',;\\]+|[0-9a-fA-F]{32,}",
+    "",
+    gate_pattern=r"\$|[0-9a-fA-F]{32}",
+)
+
+
+#: The cookies of a `Cookie:` or `Set-Cookie:` header (`Cookie: session=abc; theme=x`,
+#: also as a quoted key: `"Cookie": "sid=…"`): after the first cookie's name, the rest
+#: of the header up to its line's end or a quote, the other cookies and a Set-Cookie's
+#: attributes with it (session ids are credentials; over-redaction is the safe
+#: failure). Only where a name and "=" follow the header (`Favourite cookie: chocolate
+#: chip`, `cookie recipe: flour` stay). Only values holding "cookie" and ":" are looked
+#: at (KEYWORD_SECRET_GATE).
+_COOKIE_HEADER_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"(?i:\bcookie)\\?[\"']?[ \t]*:[ \t]*\\?[\"']?[^=;\s\"'\\]+=",
+    r"[^\s\"'\\\[;][^\r\n\"'\\]*",
+    "",
+    gate_pattern=r"(?i:cookie)\\?[\"']?[ \t]*:",
+)
+# A parameter of Digest credentials (`response="6629…"`, `nc=00000001`, also with
+# escaped quotes inside a JSON string).
+_DIGEST_PARAMETER = r"[A-Za-z_-]+[ \t]*=[ \t]*(?:\\?\"[^\"\\\r\n]*\\?\"|[^\s,\"'\\]+)"
+#: The credentials of `Authorization: Digest …` (RFC 7616), its parameters whole
+#: (`username`, `nonce`, `response`, …): the response is a hash of the password and the
+#: nonce replays it, and Basic's credentials hide the user too. Written as one tag after
+#: the scheme. Only values holding "digest" are looked at, among those the header picked
+#: (KEYWORD_SECRET_GATE).
+_DIGEST_AUTH_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?digest[ \t]+)",
+    rf"{_DIGEST_PARAMETER}(?:[ \t]*,[ \t]*{_DIGEST_PARAMETER})*",
+    "",
+    gate_pattern=r"(?i:digest)",
+)
+
+
 #: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
 #: assignment, an Authorization header's scheme, or a Slack webhook's path.
 KEYWORD_SECRET_LEAD: Final = (
@@ -642,11 +763,13 @@ KEYWORD_BEFORE_PARENTHESIS: Final = (
 #: against 0.018 CPU s per 1M rows on the messages holding a separator; 0.024 for both
 #: on `request.referrer`): benchmarks.keyword_gate_costs.
 KEYWORD_SECRET_GATE: Final = (
-    rf"(?:(?i:{CREDENTIAL_NAMES}|{PLURAL_NAMES}|pass\b)|{OTHER_LANGUAGE_PW})"
+    rf"(?:(?i:{CREDENTIAL_NAMES}|{HASHED_CREDENTIAL_NAMES}|{PLURAL_NAMES}|pass\b)|{OTHER_LANGUAGE_PW})"
     # An element's attribute too (`<password type="x">`).
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=|\\?[\"']\s+(?i:value)\s*=|\\?[\"']\s*/?>)"
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
-    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer)\s)"
+    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer|digest)\s)"
+    # A Cookie or Set-Cookie header (_COOKIE_HEADER_SECRET).
+    r"|(?i:cookie)\\?[\"']?[ \t]*:"
     r"|://hooks\.slack\.com/services/"
     # curl's user and password (_CURL_USER_SECRET).
     r"|(?:-u[\s=]?|--user[\s=])\\?[\"']?[^\s:\"'\\]+:"
@@ -656,6 +779,8 @@ KEYWORD_SECRET_GATE: Final = (
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
 #: order matters where two could match the same text (each layout says which goes first).
 SECRET_VALUE_LAYOUTS: Final = (
+    _JSON_NOT_A_STRING,
+    _ESCAPED_JSON_NOT_A_STRING,
     _YAML_BLOCK_SECRET,
     _quoted_list('"'),
     _quoted_list("'"),
@@ -682,4 +807,8 @@ SECRET_VALUE_LAYOUTS: Final = (
     _quoted_flag("'"),
     _SECRET_FLAG_OPEN_QUOTE,
     _SECRET_FLAG,
+    _SECRET_TO_LINE_END,
+    _COOKIE_HEADER_SECRET,
+    _DIGEST_AUTH_SECRET,
+    _HASHED_SECRET,
 )
