@@ -199,3 +199,98 @@ def test_a_request_rule_matches_a_json_key_as_spelled() -> None:
     )
     out, _ = run(frame, spec)
     assert out["text"].to_list() == ['{"dateOfBirth": "1990-05-06", "date_of_birth": "[REDACTED]"}']
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Argon2 and scrypt parameters hold "," and "=": the salt and hash after them
+        # were left in clear.
+        (
+            "password_hash=$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+            "password_hash=[SECRET_VALUE]",
+        ),
+        (
+            "password_hash: $scrypt$ln=16,r=8,p=1$c2FsdA$aGFzaGhhc2g",
+            "password_hash: [SECRET_VALUE]",
+        ),
+        (
+            '{"password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "a": 1}',
+            '{"password_hash": "[SECRET]", "a": 1}',
+        ),
+        ("password_hash: sha256:" + "ab" * 32, "password_hash: [SECRET_VALUE]"),
+        ("password_hash: {SSHA}c2FsdGVkaGFzaA==", "password_hash: [SECRET_VALUE]"),
+        # A comma after the hash is the line's, not the hash's.
+        (
+            "password_hash=$2b$12$abcdefghijklmnopqrstuv, user=bob",
+            "password_hash=[SECRET_VALUE], user=bob",
+        ),
+        # Look-alikes: still no hash's shape.
+        ("password_hash=abc", "password_hash=abc"),
+        ("password_hash: sha256:abc", "password_hash: sha256:abc"),
+    ],
+)
+def test_a_hash_with_parameters_is_taken_whole(text: str, expected: str) -> None:
+    assert _redact("moderate", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Words up to the first one that looks like another pair.
+        ("password: a b; user=x", "password: [SECRET_VALUE] user=x"),
+        (
+            "secret: my secret phrase goes here user=bob",
+            "secret: [SECRET_VALUE] user=bob",
+        ),
+        ("password: correct horse next: 1", "password: [SECRET_VALUE] next: 1"),
+        # Any space but a line break parts words; U+2028 and U+2029 end the line.
+        ("password: abc def\xa0ghi", "password: [SECRET_VALUE]"),
+        ("password: abc def\u2028next line", "password: [SECRET_VALUE]\u2028next line"),
+        ("password: abc def\u2029next line", "password: [SECRET_VALUE]\u2029next line"),
+        # Latin and Cyrillic names in other languages too.
+        ("Passwort: richtiges Pferd Batterie", "Passwort: [SECRET_VALUE]"),
+        ("contraseña: caballo correcto bateria", "contraseña: [SECRET_VALUE]"),
+        ("mot de passe: cheval correct", "mot de passe: [SECRET_VALUE]"),
+        ("пароль: правильная лошадь", "пароль: [SECRET_VALUE]"),
+        # Look-alikes: a name in a script written without spaces keeps the prose after
+        # its value; after "=" the value is one word.
+        ("パスワード\uff1ahunter2 次へ", "パスワード\uff1a[SECRET_VALUE] 次へ"),
+        ("login with password=hunter2 failed", "login with password=[SECRET_VALUE] failed"),
+        ("Passwort=a b", "Passwort=[SECRET_VALUE] b"),
+    ],
+)
+def test_a_passphrase_runs_to_the_next_pair_or_line_end(text: str, expected: str) -> None:
+    assert _redact("moderate", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('Cookie: sid="abc123"; csrftoken=xyz', "Cookie: sid=[SECRET_VALUE]"),
+        ("Cookie: sid=; x=secret", "Cookie: sid=[SECRET_VALUE]"),
+        ('Cookie: sid=abc"def; x=secret2', "Cookie: sid=[SECRET_VALUE]"),
+        ("Cookie: sid=abc\nx=secret", "Cookie: sid=[SECRET_VALUE]\nx=secret"),
+        (
+            'Authorization: Digest username="b\\"ob", response="6629fae4"',
+            "Authorization: Digest [SECRET_VALUE]",
+        ),
+        (
+            'Authorization: Digest username="bob" response="6629fae4"\nnext',
+            "Authorization: Digest [SECRET_VALUE]\nnext",
+        ),
+        (
+            '{"Authorization": "Digest username=\\"b\\\\\\"ob\\" response=\\"66\\"", "a": 1}',
+            '{"Authorization": "Digest [SECRET_VALUE]", "a": 1}',
+        ),
+        (
+            '{"Cookie": "sid=\\"abc\\"; x=1", "a": 2}',
+            '{"Cookie": "sid=[SECRET_VALUE]", "a": 2}',
+        ),
+    ],
+)
+def test_a_cookie_or_digest_header_is_taken_to_its_end(text: str, expected: str) -> None:
+    out = _redact("basic", [text])
+    assert out == [expected]
+    if text.startswith("{"):
+        json.loads(out[0])

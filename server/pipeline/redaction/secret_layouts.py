@@ -23,7 +23,6 @@ from sluice.server.pipeline.redaction.secret_names import (
     COLON_SETTING,
     COMPARISON_OVER_LINES,
     CREDENTIAL_NAMES,
-    ENGLISH_SECRET_NAME,
     HASHED_CREDENTIAL_NAMES,
     OTHER_LANGUAGE_PW,
     PLURAL_NAMES,
@@ -32,6 +31,7 @@ from sluice.server.pipeline.redaction.secret_names import (
     SECRET_NAME,
     SETTING,
     SETTING_OVER_LINES,
+    SPACED_SECRET_NAME,
 )
 from sluice.server.pipeline.redaction.written_forms import WRITTEN
 
@@ -656,74 +656,118 @@ _ESCAPED_JSON_NOT_A_STRING: Final = Entity(
 # corner brackets, a mask's "*" or a seal's SUB) nor with a list separator.
 _LINE_WORD = r"[^\s\"'`=\\]*[^\s\"'`=\\:]"
 _FIRST_LINE_WORD = r"[^\s\"'`=\\\[(「『」』,;&*\x1a][^\s\"'`=\\]*"
-#: An unquoted secret of several words after a colon, up to the end of its line
-#: (`password: correct horse battery staple`: a YAML or properties line, a header, a
-#: log's "Password: …"): the keyword pattern's value ends at the first space and left
-#: the other words in clear. After "=" the value is still one word (`login with
-#: password=hunter2 failed`; logfmt and shells quote a value with spaces, and so must a
-#: .env file here). Only where no word after the first looks like another pair (holds
-#: "=" or ends with ":"), nor holds a quote or backslash, up to the line's end:
-#: `password: x, user: bob` and `password: x user=bob` keep the words after the value,
-#: which the keyword pattern then takes alone, as before. A secret's name in English
-#: only (secret_names.ENGLISH_SECRET_NAME), not after a command-line flag (`mysql
-#: --password : x db`: the words after it are arguments). Only values holding an
-#: assignment, then two words on its line, are looked at.
+# Between two words: any space but a line break (a no-break space too); U+2028 and
+# U+2029 end a line as "\n" does.
+_WORD_SPACE = r"[^\S\r\n\u2028\u2029\x85]+"
+#: An unquoted secret of several words after a colon (`password: correct horse battery
+#: staple`: a YAML or properties line, a header, a log's "Password: …"): the keyword
+#: pattern's value ends at the first space and left the other words in clear. The words
+#: up to the first that looks like another pair (holds "=" or ends with ":") or holds a
+#: quote or backslash, or up to the line's end: `password: a b; user=x` keeps ` user=x`.
+#: One word alone is the keyword pattern's, as before (`password: x, user: bob`). After
+#: "=" the value is still one word (`login with password=hunter2 failed`; logfmt and
+#: shells quote a value with spaces, and so must a .env file here). A secret's name in a
+#: script written with spaces (secret_names.SPACED_SECRET_NAME: English, `Passwort`,
+#: `contraseña`, `пароль`; not `パスワード`, often followed by prose without spaces), not
+#: after a command-line flag (`mysql --password : x db`: the words after it are
+#: arguments). The trail is the space after the value or the line's end: a word is
+#: never cut. Only values holding an assignment, then two words on its line, are
+#: looked at.
 _SECRET_TO_LINE_END: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"(?:^|[^\w-]){ENGLISH_SECRET_NAME}{COLON_SETTING}",
-    rf"{_FIRST_LINE_WORD}(?:[ \t]+{_LINE_WORD})+",
-    r"[ \t]*\r?(?m:$)",
-    gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[ \t]+\S",
+    rf"(?:^|[^\w-]){SPACED_SECRET_NAME}{COLON_SETTING}",
+    rf"{_FIRST_LINE_WORD}(?:{_WORD_SPACE}{_LINE_WORD})+",
+    r"[^\S\r\n\u2028\u2029\x85]*\r?(?m:$)|[\u2028\u2029\x85\r]|[^\S\r\n\u2028\u2029\x85]",
+    gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
 )
 
 
 #: A password hash under a name saying so (`password_hash: $2b$12$…`, `"passwordDigest":
 #: "pbkdf2_sha256$…"`, `token_hash=<64 hex>`): a crypt string (`$2b$`, `$argon2id$`,
-#: `$6$`), Django's `algorithm$…`, or 32 hex digits or more; any other value stays
+#: `$6$`; its Argon2/scrypt parameters hold "," and "=": `$argon2id$v=19$m=65536,t=3,p=4$…`,
+#: all taken, a "," at its end not), Django's `algorithm$…`, 32 hex digits or more (also
+#: after a scheme: `sha256:<hex>`), or LDAP's `{SSHA}<base64>`; any other value stays
 #: (`password_hash=abc`, `password_hash == x`: a flag, a placeholder or code). Only
-#: values holding "$" or 32 hex digits are looked at, among those the name picked
+#: values holding "$", 32 hex digits or a `{SCHEME}` are looked at, among those the name picked
 #: (KEYWORD_SECRET_GATE).
 _HASHED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"(?i:\b[a-z0-9_-]*?{HASHED_CREDENTIAL_NAMES})\\?[\"']?\s*(?:[:=\uff1a]|=>)\s*\\?[\"']?",
-    r"(?:\$[0-9a-z-]{1,16}|[a-z0-9_-]{2,32})\$[^\s\"',;\\]+|[0-9a-fA-F]{32,}",
+    r"(?:\$[0-9a-z-]{1,16}|[a-z0-9_-]{2,32})\$[^\s\"';\\]*[^\s\"';\\,]"
+    r"|(?i:[a-z][a-z0-9-]{1,15}:)?[0-9a-fA-F]{32,}|\{[A-Za-z0-9.-]{2,16}\}[A-Za-z0-9+/]{8,}=*",
     "",
-    gate_pattern=r"\$|[0-9a-fA-F]{32}",
+    gate_pattern=r"\$|[0-9a-fA-F]{32}|\{[A-Za-z0-9.-]{2,16}\}",
 )
+
+
+# Where a header's value ends (_header_layouts). In plain text: its line's end, or where
+# the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
+# `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
+# (`sid="abc"; x=1`, `username="bob", response="…"`).
+_PLAIN_HEADER_END = (
+    r"[^\S\r\n\u2028\u2029\x85]*\r?(?m:$)|[\u2028\u2029\x85\r]"
+    r"|\\?\"[ \t]*[}\]]|\\?\"[ \t]*,[ \t]*\\?\""
+)
+# A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
+# escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
+# quotes and backslashes escaped twice (`\\\"`, `\\\\`).
+_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\.)+"
+_ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
+
+
+def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
+    """A header's value from `after` on, taken to its end whole, as one tag: in plain
+    text to its line's end (lazily, up to _PLAIN_HEADER_END), as a JSON string (or one
+    escaped in a string) to the string's end."""
+    return (
+        Entity(
+            "SECRET_VALUE",
+            "basic",
+            rf"{header}\"[ \t]*:[ \t]*\"{after}",
+            _JSON_STRING_BODY,
+            "",
+            gate_pattern=gate,
+        ),
+        Entity(
+            "SECRET_VALUE",
+            "basic",
+            rf"{header}\\\"[ \t]*:[ \t]*\\\"{after}",
+            _ESCAPED_JSON_STRING_BODY,
+            "",
+            gate_pattern=gate,
+        ),
+        Entity(
+            "SECRET_VALUE",
+            "basic",
+            rf"{header}[ \t]*:[ \t]*{after}",
+            r"[^\r\n\u2028\u2029\x85]*?",
+            _PLAIN_HEADER_END,
+            gate_pattern=gate,
+        ),
+    )
 
 
 #: The cookies of a `Cookie:` or `Set-Cookie:` header (`Cookie: session=abc; theme=x`,
-#: also as a quoted key: `"Cookie": "sid=…"`): after the first cookie's name, the rest
-#: of the header up to its line's end or a quote, the other cookies and a Set-Cookie's
-#: attributes with it (session ids are credentials; over-redaction is the safe
-#: failure). Only where a name and "=" follow the header (`Favourite cookie: chocolate
-#: chip`, `cookie recipe: flour` stay). Only values holding "cookie" and ":" are looked
-#: at (KEYWORD_SECRET_GATE).
-_COOKIE_HEADER_SECRET: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"(?i:\bcookie)\\?[\"']?[ \t]*:[ \t]*\\?[\"']?[^=;\s\"'\\]+=",
-    r"[^\s\"'\\\[;][^\r\n\"'\\]*",
-    "",
-    gate_pattern=r"(?i:cookie)\\?[\"']?[ \t]*:",
-)
-# A parameter of Digest credentials (`response="6629…"`, `nc=00000001`, also with
-# escaped quotes inside a JSON string).
-_DIGEST_PARAMETER = r"[A-Za-z_-]+[ \t]*=[ \t]*(?:\\?\"[^\"\\\r\n]*\\?\"|[^\s,\"'\\]+)"
-#: The credentials of `Authorization: Digest …` (RFC 7616), its parameters whole
-#: (`username`, `nonce`, `response`, …): the response is a hash of the password and the
-#: nonce replays it, and Basic's credentials hide the user too. Written as one tag after
-#: the scheme. Only values holding "digest" are looked at, among those the header picked
+#: also as a JSON string: `"Cookie": "sid=…"`): after the first cookie's name and "=",
+#: the rest of the header (_header_layouts), quotes, an empty first value and the other
+#: cookies and a Set-Cookie's attributes with it (`sid="abc"; csrftoken=x`, `sid=;
+#: x=secret`: session ids are credentials; over-redaction is the safe failure). Only
+#: where a name and "=" follow the header (`Favourite cookie: chocolate chip`, `cookie
+#: recipe: flour` stay). Only values holding "cookie" and ":" are looked at
 #: (KEYWORD_SECRET_GATE).
-_DIGEST_AUTH_SECRET: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?digest[ \t]+)",
-    rf"{_DIGEST_PARAMETER}(?:[ \t]*,[ \t]*{_DIGEST_PARAMETER})*",
-    "",
-    gate_pattern=r"(?i:digest)",
+_COOKIE_HEADER_SECRETS: Final = _header_layouts(
+    r"(?i:\bcookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
+)
+#: The credentials of `Authorization: Digest …` (RFC 7616): everything after the scheme
+#: to the header's end (_header_layouts), as one tag (`username`, `nonce`, `response`, …:
+#: the response is a hash of the password and the nonce replays it, and Basic's
+#: credentials hide the user too). Not parameter by parameter: a quote escaped in
+#: `username="b\"ob"` or a missing comma left the response in clear. Only values
+#: holding "digest" are looked at, among those the header picked (KEYWORD_SECRET_GATE).
+_DIGEST_AUTH_SECRETS: Final = _header_layouts(
+    r"(?i:\bauthorization)", r"(?i:digest)[ \t]+", r"(?i:digest)"
 )
 
 
@@ -768,7 +812,7 @@ KEYWORD_SECRET_GATE: Final = (
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=|\\?[\"']\s+(?i:value)\s*=|\\?[\"']\s*/?>)"
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer|digest)\s)"
-    # A Cookie or Set-Cookie header (_COOKIE_HEADER_SECRET).
+    # A Cookie or Set-Cookie header (_COOKIE_HEADER_SECRETS).
     r"|(?i:cookie)\\?[\"']?[ \t]*:"
     r"|://hooks\.slack\.com/services/"
     # curl's user and password (_CURL_USER_SECRET).
@@ -808,7 +852,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     _SECRET_FLAG_OPEN_QUOTE,
     _SECRET_FLAG,
     _SECRET_TO_LINE_END,
-    _COOKIE_HEADER_SECRET,
-    _DIGEST_AUTH_SECRET,
+    *_COOKIE_HEADER_SECRETS,
+    *_DIGEST_AUTH_SECRETS,
     _HASHED_SECRET,
 )

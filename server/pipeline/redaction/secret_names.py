@@ -91,9 +91,14 @@ PLURAL_NAMES = (
     r"|access[_-]?keys)\b"
 )
 PLURAL_SECRET_NAME = rf"(?i:\b[a-z0-9_-]*?{PLURAL_NAMES})"
-# A secret's name in English (a name in another language is often followed by prose
-# in a script without spaces: `パスワード` and a full-width colon, `hunter2 次へ`).
-ENGLISH_SECRET_NAME = rf"(?i:\b[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME})"
+# A secret's name in a script written with spaces between words: English, and the
+# Latin and Cyrillic names of OTHER_LANGUAGE_PW_NAME (`Passwort`, `contraseña`, `пароль`);
+# not the CJK ones, often followed by prose in a script without spaces (`パスワード` and a
+# full-width colon, `hunter2 次へ`).
+SPACED_SECRET_NAME = (
+    rf"(?i:\b[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME}"
+    r"|\b(?:[a-z0-9_-]*[_-])?(?:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe)|пароль)"
+)
 # The name of a secret, as the keyword entity's lead has it before the assignment.
 SECRET_NAME = (
     rf"(?:(?i:\b[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME})|{OTHER_LANGUAGE_PW_NAME})"
