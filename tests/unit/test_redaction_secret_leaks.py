@@ -235,6 +235,31 @@ def test_a_hash_with_parameters_is_taken_whole(text: str, expected: str) -> None
 
 
 @pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ('{"passphrase": {"value": "hunter2"}}', "r2"),
+        ('{"db_pass": [7, "hunter2"]}', "r2"),
+        ('{"db_pass": 12}', "12"),
+        ('{"db_pass": 1234}', "1234"),
+    ],
+)
+def test_a_mask_hides_a_json_container_or_short_number_whole(text: str, hidden: str) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:mask:4"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec)
+    written = out["text"][0]
+    value = next(iter(json.loads(written).values()))
+    assert isinstance(value, str)
+    assert set(value) == {"*"}
+    assert hidden not in written
+
+
+def test_a_mask_keeps_the_last_characters_of_a_long_number() -> None:
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:mask:4"),))
+    out, _ = run(pl.DataFrame({"text": ['{"db_pass": 123456}']}), spec)
+    assert out["text"].to_list() == ['{"db_pass": "**3456"}']
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         # Words up to the first one that looks like another pair.
