@@ -319,3 +319,26 @@ def test_a_cookie_or_digest_header_is_taken_to_its_end(text: str, expected: str)
     assert out == [expected]
     if text.startswith("{"):
         json.loads(out[0])
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "dateOfBirthVerified",
+        "birthdayCount",
+        "latitudeUpdatedAt",
+        "dateOfBirth",
+        "cardNumberLength",
+        "serverAddress",
+    ],
+)
+def test_a_json_key_gets_the_verdict_of_a_column_of_its_name(key: str) -> None:
+    from sluice.server.pipeline.redaction.column_names import normalised
+
+    column = normalised(key)
+    value = "abcdefghij"
+    frame = pl.DataFrame({column: [value], "text": [json.dumps({key: value})]})
+    out, _ = run(frame, RedactionSpec(level="strict"))
+    column_kept = out[column].to_list() == [value]
+    key_kept = json.loads(out["text"][0]) == {key: value}
+    assert key_kept == column_kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 import polars as pl
@@ -50,8 +51,43 @@ def json_key_regex(rules: list[ColumnRule]) -> str:
     return rf'(?P<sl_lead>"(?i:{names})"\s*:\s*)(?P<sl_value>{_JSON_VALUE})(?P<sl_trail>)'
 
 
-def rewrite_json_keys(text: pl.Expr, regex: str, label: str) -> pl.Expr:
-    return text.str.replace_all(regex, f'{LEAD}"{tag(label)}"')
+def json_kept_key_regex(rules: list[ColumnRule], not_values: Mapping[str, frozenset[str]]) -> str:
+    """The keys of JSON pairs a level default's glob names that end with a word making
+    them a flag, counter or timestamp about the value (ColumnCategory.not_values:
+    `dateOfBirthVerified`, `latitude_updated_at`), which a column of the same name keeps
+    (redactor._holds_a_value); "" when no rule has such words. Only a glob ending in "*"
+    can name a key with a word after its own."""
+    # `dob_*`: the word may be the one after "dob" too (`dob_verified`, `dobVerified`).
+    keys = [
+        _glob_regex(glob, snake=True) + _last_word_regex(word)
+        for rule in rules
+        if rule.level_default and not rule.field and rule.selector.endswith("*")
+        for glob in sorted({rule.selector, rule.selector.removesuffix("_*")})
+        for word in sorted(not_values.get(rule.label, ()))
+    ]
+    return rf'(?P<sl_key>"(?i:{"|".join(keys)})")' if keys else ""
+
+
+def _last_word_regex(word: str) -> str:
+    """`word` (lower-case letters) as a key's last word: after a separator, or in camel
+    case (`Verified`), as column_names.normalised parts it."""
+    return rf"(?:{_WORD_SEPARATOR}{word}|(?-i:{word[0].upper()}){word[1:]})"
+
+
+#: Written after a kept key's closing quote while the pairs are rewritten, so that no
+#: rule's key pattern (a quote, then ":") reads it; removed after. Rows holding it
+#: already are rewritten without it (their kept keys rewritten too: the safe failure).
+_KEPT_MARK: Final = "\x03"
+
+
+def rewrite_json_keys(text: pl.Expr, regex: str, label: str, kept: str = "") -> pl.Expr:
+    written = f'{LEAD}"{tag(label)}"'
+    if not kept:
+        return text.str.replace_all(regex, written)
+    marked = text.str.replace_all(kept, "${sl_key}" + _KEPT_MARK)
+    rewritten = marked.str.replace_all(regex, written).str.replace_all(_KEPT_MARK, "", literal=True)
+    has_mark = text.str.contains(_KEPT_MARK, literal=True)
+    return pl.when(has_mark).then(text.str.replace_all(regex, written)).otherwise(rewritten)
 
 
 #: Between two words of a key read in snake case: a run of anything but letters and
