@@ -161,6 +161,13 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
             | (match.str.len_chars() <= rule.keep_last)
         )
         match = pl.when(whole).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
+    if rule.action == "mask" and rule.keep_last > 0:
+        # Inside a JSON string (or one escaped in a string) the kept last characters may
+        # start inside an escape: its backslash became "*" and a bare quote or backslash
+        # was left (`sid=\"xyz` kept `"xyz`), which ends the string or escapes what
+        # follows. A tail holding a quote or backslash is masked with the rest.
+        risky = match.str.tail(rule.keep_last).str.contains(r'["\\]')
+        match = pl.when(risky).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
     if rule.action == "keep":
         replaced = match
     elif rule.after_seals:
