@@ -650,6 +650,16 @@ _ESCAPED_JSON_NOT_A_STRING: Final = Entity(
 )
 
 
+# Where the JSON string holding a line ends (a quote, escaped or not, before "}" or "]"
+# that JSON's structure follows, or before `, "`; a passphrase's also at the text's
+# end): the line's last word is still the value's (`{"m": "password: a b c"}`, which
+# left `staple` in clear), and a header's value ends there. A "}" followed by ";" is a
+# cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end; with no
+# look-ahead, the character after the bracket ("," "}" "]", a quote or backslash ending
+# or escaping the string around an escaped JSON) is taken (and written back).
+_JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
+
+
 # A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
 # backtick, backslash or "=", and not ending in ":" (`user=bob`, `user:`, `=` start
 # another pair). The first may not start with what a layout reads or wrote ("[", "(",
@@ -678,7 +688,8 @@ _SECRET_TO_LINE_END: Final = Entity(
     "basic",
     rf"(?:^|[^\w-]){SPACED_SECRET_NAME}{COLON_SETTING}",
     rf"{_FIRST_LINE_WORD}(?:{_WORD_SPACE}{_LINE_WORD})+",
-    r"[^\S\r\n\u2028\u2029\x85]*\r?(?m:$)|[\u2028\u2029\x85\r]|[^\S\r\n\u2028\u2029\x85]",
+    r"[^\S\r\n\u2028\u2029\x85]*\r?(?m:$)|[\u2028\u2029\x85\r]|[^\S\r\n\u2028\u2029\x85]"
+    rf"|{_JSON_STRING_END}|\\?\"\z",
     gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
 )
 
@@ -708,7 +719,7 @@ _HASHED_SECRET: Final = Entity(
 # (`sid="abc"; x=1`, `username="bob", response="…"`).
 _PLAIN_HEADER_END = (
     r"[^\S\r\n\u2028\u2029\x85]*\r?(?m:$)|[\u2028\u2029\x85\r]"
-    r"|\\?\"[ \t]*[}\]]|\\?\"[ \t]*,[ \t]*\\?\""
+    rf"|{_JSON_STRING_END}"
 )
 # A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
 # escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
