@@ -342,3 +342,55 @@ def test_a_json_key_gets_the_verdict_of_a_column_of_its_name(key: str) -> None:
     column_kept = out[column].to_list() == [value]
     key_kept = json.loads(out["text"][0]) == {key: value}
     assert key_kept == column_kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"Cookie": "sid=v; t=\\"xyz"}',
+        '{"Cookie": "sid=\\"abc"}',
+        '{"Cookie": "path=C:\\\\abc"}',
+        '{"m": "{\\"Cookie\\": \\"sid=a\\\\\\"xyz\\"}"}',
+        '{"m": "Cookie: sid=a\\\\xyz"}',
+    ],
+)
+def test_a_mask_never_keeps_a_tail_starting_inside_an_escape(text: str) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:mask:4"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec)
+    written = out["text"][0]
+    assert written != text
+    json.loads(written)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"m": "password: correct horse battery staple"}',
+            '{"m": "password: [SECRET_VALUE]"}',
+        ),
+        ('{"m": "Passwort: mein geheimes Wort"}', '{"m": "Passwort: [SECRET_VALUE]"}'),
+        ('{"m": "mot de passe: mon secret ici"}', '{"m": "mot de passe: [SECRET_VALUE]"}'),
+        (
+            '{"m": "password: correct horse staple", "a": 1}',
+            '{"m": "password: [SECRET_VALUE]", "a": 1}',
+        ),
+        (
+            '{"m": "{\\"x\\": \\"password: correct horse staple\\"}"}',
+            '{"m": "{\\"x\\": \\"password: [SECRET_VALUE]\\"}"}',
+        ),
+    ],
+)
+def test_a_passphrase_in_a_json_string_ends_at_its_closing_quote(text: str, expected: str) -> None:
+    out = _redact("strict", [text])
+    assert out == [expected]
+    json.loads(out[0])
+
+
+def test_a_cookie_holding_json_is_taken_to_the_header_end() -> None:
+    out = _redact("basic", ['Cookie: prefs={"a":"b"}; sid=SECRETW'])
+    assert out == ["Cookie: prefs=[SECRET_VALUE]"]
+    out = _redact("basic", ['{"m": "Cookie: sid=abc", "a": 1}'])
+    assert out == ['{"m": "Cookie: sid=[SECRET_VALUE]", "a": 1}']
+    out = _redact("basic", ['{"m": "{\\"x\\": \\"Cookie: sid=abc\\"}"}'])
+    assert out == ['{"m": "{\\"x\\": \\"Cookie: sid=[SECRET_VALUE]\\"}"}']
