@@ -161,13 +161,16 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
             | (match.str.len_chars() <= rule.keep_last)
         )
         match = pl.when(whole).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
-    if rule.action == "mask" and rule.keep_last > 0:
+    if rule.action == "mask" and rule.keep_last > 0 and not after_groups(rule):
         # Inside a JSON string (or one escaped in a string) the kept last characters may
         # start inside an escape: its backslash became "*" and a bare quote or backslash
         # was left (`sid=\"xyz` kept `"xyz`), which ends the string or escapes what
-        # follows. A tail holding a quote or backslash is masked with the rest.
-        risky = match.str.tail(rule.keep_last).str.contains(r'["\\]')
-        match = pl.when(risky).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
+        # follows. A tail right after a backslash is masked with the rest. (A card's
+        # groups, rewritten from the match below, hold no backslash.)
+        split_escape = (match.str.len_chars() > rule.keep_last) & match.str.tail(
+            rule.keep_last + 1
+        ).str.starts_with("\\")
+        match = pl.when(split_escape).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
     if rule.action == "keep":
         replaced = match
     elif rule.after_seals:
@@ -194,7 +197,7 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         pl.when(pl.col(RESULT))
         .then(pl.concat_str(replaced, rest))
         .when(rest.is_not_null())
-        .then(pl.concat_str(match, rest))
+        .then(pl.concat_str(pl.col("match"), rest))
         .otherwise(pl.col(ELEMENT))
     )
     return frame.with_columns(rebuilt.alias(RESULT))

@@ -689,7 +689,7 @@ _SECRET_TO_LINE_END: Final = Entity(
     rf"(?:^|[^\w-]){SPACED_SECRET_NAME}{COLON_SETTING}",
     rf"{_FIRST_LINE_WORD}(?:{_WORD_SPACE}{_LINE_WORD})+",
     r"[^\S\r\n\u2028\u2029\x85]*\r?(?m:$)|[\u2028\u2029\x85\r]|[^\S\r\n\u2028\u2029\x85]"
-    rf"|{_JSON_STRING_END}|\\?\"\z",
+    rf"|{_JSON_STRING_END}|\\?\"$",
     gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
 )
 
