@@ -74,6 +74,7 @@ def rewrite_fenced(
     text: pl.Expr, rule: PatternRule, *, join_after_candidates: bool = False
 ) -> pl.Expr:
     """`text` with each (valid) candidate of the rule handled by its action, one by one."""
+    quote = rule.entity.written_quoted if rule.entity is not None else ""
     fallback = text.str.contains(f"[{OPEN}{CLOSE}{JOINER}]")
     # Only rows holding a control character use it: the others give it "" (when/then
     # computes both branches over every row).
@@ -81,7 +82,7 @@ def rewrite_fenced(
         pl.when(fallback)
         .then(text)
         .otherwise(pl.lit(""))
-        .str.replace_all(rule.regex, f"{LEAD}{tag(rule.label)}{TRAIL}")
+        .str.replace_all(rule.regex, f"{LEAD}{quote}{tag(rule.label)}{quote}{TRAIL}")
     )
     # Validated entities are ids, cards and numbers: those are what people list as
     # "A,B" (a validator-less pattern such as coordinates may hold the comma itself).
@@ -150,6 +151,26 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
 def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     frame = _matched_pieces(frame, rule)
     match, rest = pl.col("match"), pl.col("rest")
+    if rule.entity is not None and rule.entity.written_quoted and rule.action == "mask":
+        # A JSON object or array taken whole ends in its last item's characters (the
+        # nested secret's: `{"v": "hunter2"}` kept `r2"}`), and a number as short as the
+        # characters kept would be kept whole: both are masked entirely.
+        whole = (
+            match.str.starts_with("{")
+            | match.str.starts_with("[")
+            | (match.str.len_chars() <= rule.keep_last)
+        )
+        match = pl.when(whole).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
+    if rule.action == "mask" and rule.keep_last > 0 and not after_groups(rule):
+        # Inside a JSON string (or one escaped in a string) the kept last characters may
+        # start inside an escape: its backslash became "*" and a bare quote or backslash
+        # was left (`sid=\"xyz` kept `"xyz`), which ends the string or escapes what
+        # follows. A tail right after a backslash is masked with the rest. (A card's
+        # groups, rewritten from the match below, hold no backslash.)
+        split_escape = (match.str.len_chars() > rule.keep_last) & match.str.tail(
+            rule.keep_last + 1
+        ).str.starts_with("\\")
+        match = pl.when(split_escape).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
     if rule.action == "keep":
         replaced = match
     elif rule.after_seals:
@@ -167,11 +188,16 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         groups = pl.when(before.is_not_null()).then(replaced_before).otherwise(groups)
         in_part = pl.concat_str(groups, replacement(card, rule))
         replaced = pl.when(card.is_not_null()).then(in_part).otherwise(replaced)
+    if rule.entity is not None and rule.entity.written_quoted and rule.action != "keep":
+        # Written as a JSON string (Entity.written_quoted): a mask's kept last characters
+        # may be the value's quotes or backslashes (`{"v": "x"}`), which would end it.
+        quote = pl.lit(rule.entity.written_quoted)
+        replaced = pl.concat_str(quote, replaced.str.replace_all(r'["\\]', "*"), quote)
     rebuilt = (
         pl.when(pl.col(RESULT))
         .then(pl.concat_str(replaced, rest))
         .when(rest.is_not_null())
-        .then(pl.concat_str(match, rest))
+        .then(pl.concat_str(pl.col("match"), rest))
         .otherwise(pl.col(ELEMENT))
     )
     return frame.with_columns(rebuilt.alias(RESULT))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 import polars as pl
@@ -10,7 +11,7 @@ from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.policy import ColumnRule
 from sluice.server.pipeline.redaction.text_markers import LEAD
 
-_JSON_STRING: Final = r"\"(?:[^\"\\]|\\.)*\""
+JSON_STRING: Final = r"\"(?:[^\"\\]|\\.)*\""
 #: How deep an object or array under a named key is taken whole, in levels of brackets,
 #: its own included (`{"password": {"a": [{"b": "x"}]}}`: 3).
 #: The engine has no recursion, so each level is the pattern of the one inside it again
@@ -18,15 +19,15 @@ _JSON_STRING: Final = r"\"(?:[^\"\\]|\\.)*\""
 JSON_NESTING: Final = 16
 
 
-def _json_container(depth: int, *, empty: bool = True) -> str:
+def json_container(depth: int, *, empty: bool = True) -> str:
     """An object or array holding at most `depth` levels of brackets: strings whole (a
     bracket in one is text), anything else but brackets and quotes between them. Which
     bracket closes which is not checked: in valid JSON they pair up. Not `empty`: no
     array holding nothing but spaces (an empty object is taken: the keyword entity would
     read its "{" as a value and break the JSON)."""
-    item = _JSON_STRING
+    item = JSON_STRING
     if depth > 1:
-        item += "|" + _json_container(depth - 1)
+        item += "|" + json_container(depth - 1)
     inner = rf"[^\[\]{{}}\"]|{item}"
     if empty:
         return rf"[\[{{](?:{inner})*[\]}}]"
@@ -39,32 +40,97 @@ def _json_container(depth: int, *, empty: bool = True) -> str:
 #: null nor an empty array: there is nothing to hide, and they stay as they were
 #: (`{"passwords": []}`, not a string tag a reader expecting a list would trip on).
 _JSON_VALUE: Final = (
-    rf"{_JSON_STRING}|-?[0-9][0-9.eE+-]*|true|false"
-    rf"|{_json_container(JSON_NESTING, empty=False)}"
+    rf"{JSON_STRING}|-?[0-9][0-9.eE+-]*|true|false"
+    rf"|{json_container(JSON_NESTING, empty=False)}"
 )
 
 
 def json_key_regex(rules: list[ColumnRule]) -> str:
     """Key/value pairs inside JSON text whose key matches one of the rules' globs."""
-    names = "|".join(_glob_regex(rule.selector) for rule in rules)
+    names = "|".join(_glob_regex(rule.selector, snake=not rule.field) for rule in rules)
     return rf'(?P<sl_lead>"(?i:{names})"\s*:\s*)(?P<sl_value>{_JSON_VALUE})(?P<sl_trail>)'
 
 
-def rewrite_json_keys(text: pl.Expr, regex: str, label: str) -> pl.Expr:
-    return text.str.replace_all(regex, f'{LEAD}"{tag(label)}"')
+def json_kept_key_regex(rules: list[ColumnRule], not_values: Mapping[str, frozenset[str]]) -> str:
+    """The keys of JSON pairs a level default's glob names that end with a word making
+    them a flag, counter or timestamp about the value (ColumnCategory.not_values:
+    `dateOfBirthVerified`, `latitude_updated_at`), which a column of the same name keeps
+    (redactor._holds_a_value); "" when no rule has such words. Only a glob ending in "*"
+    can name a key with a word after its own."""
+    # `dob_*`: the word may be the one after "dob" too (`dob_verified`, `dobVerified`).
+    # One alternation of globs per set of words, then the words once (a regex with
+    # each word after each glob cost ~3x more to scan).
+    globs: dict[frozenset[str], list[str]] = {}
+    for rule in rules:
+        words = not_values.get(rule.label, frozenset())
+        if rule.level_default and not rule.field and rule.selector.endswith("*") and words:
+            selectors = sorted({rule.selector, rule.selector.removesuffix("_*")})
+            globs.setdefault(words, []).extend(_glob_regex(g, snake=True) for g in selectors)
+    keys = [
+        f"(?:{'|'.join(dict.fromkeys(regexes))}){_last_word_regex(sorted(words))}"
+        for words, regexes in globs.items()
+    ]
+    return rf'(?P<sl_key>"(?i:{"|".join(keys)})")' if keys else ""
 
 
-def _glob_regex(glob: str) -> str:
+def _last_word_regex(words: list[str]) -> str:
+    """One of `words` (lower-case letters) as a key's last word: after a separator, or
+    in camel case (`Verified`), as column_names.normalised parts it."""
+    camel = "|".join(f"(?-i:{word[0].upper()}){word[1:]}" for word in words)
+    return rf"(?:{_WORD_SEPARATOR}(?:{'|'.join(words)})|{camel})"
+
+
+#: Written after a kept key's closing quote while the pairs are rewritten, so that no
+#: rule's key pattern (a quote, then ":") reads it; removed after. A control character
+#: valid JSON never holds raw; where a text holds one already it is escaped first
+#: (`\x03` -> `\x03\x04`) and restored after, so the text is unchanged by the marks.
+_MARK: Final = "\x03"
+_KEPT_MARK: Final = _MARK + "\x05"
+_ESCAPED_MARK: Final = _MARK + "\x04"
+
+
+def rewrite_json_keys(text: pl.Expr, regex: str, label: str, kept: str = "") -> pl.Expr:
+    written = f'{LEAD}"{tag(label)}"'
+    if not kept:
+        return text.str.replace_all(regex, written)
+    escaped = text.str.replace_all(_MARK, _ESCAPED_MARK, literal=True)
+    marked = escaped.str.replace_all(kept, "${sl_key}" + _KEPT_MARK)
+    rewritten = marked.str.replace_all(regex, written)
+    unmarked = rewritten.str.replace_all(_KEPT_MARK, "", literal=True)
+    return unmarked.str.replace_all(_ESCAPED_MARK, _MARK, literal=True)
+
+
+#: Between two words of a key read in snake case: a run of anything but letters and
+#: digits (`date_of_birth`, `date-of-birth`, `Date of Birth`), as column_names.py reads
+#: a column's name.
+_WORD_SEPARATOR: Final = r'(?:[^"\\\w]|_)+'
+
+
+def _glob_regex(glob: str, *, snake: bool = False) -> str:
     # "*" and "?" take a character or an escape (`\u00e9`, `\/`, `\\`: json.dumps writes
     # non-ASCII keys escaped), never an escaped quote: a key ends at a quote no backslash
     # escapes, so the escaped quotes of JSON inside a string value (`"{\"password\": 5}"`)
     # are no key's (its value rewritten to a quoted tag would end that string).
+    # `snake` (level defaults, policies, templates: not a request's own rules): a key is
+    # read as column_names.normalised reads a column's name, so a "_" of the glob before
+    # a letter is also any separator, or a camelCase boundary (`dateOfBirth` is
+    # `date_of_birth`, `homeTel` `home_tel`; after "*" only after a lower-case letter or
+    # digit: `HOTEL` is no `*_tel`).
     out = []
-    for char in glob:
-        if char == "*":
+    written = False
+    for index, char in enumerate(glob):
+        following = glob[index + 1 : index + 2]
+        if written:
+            written = False  # the letter after a snake-case "_", written with it
+        elif char == "*":
             out.append(r'(?:[^"\\]|\\[^"])*')
         elif char == "?":
             out.append(r'(?:[^"\\]|\\[^"])')
+        elif char == "_" and snake and following.isalpha() and following.isascii():
+            before = "[a-z0-9]" if glob[index - 1 : index] == "*" else ""
+            camel = f"(?-i:{before}{following.upper()})"
+            out.append(f"(?:{_WORD_SEPARATOR}{following}|{camel})")
+            written = True
         elif char.isalnum() or char == "_":
             out.append(char)
         else:

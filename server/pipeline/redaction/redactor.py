@@ -27,7 +27,11 @@ from sluice.server.pipeline.redaction.column_names import normalised
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
 from sluice.server.pipeline.redaction.distinct_values import rewritten_per_distinct
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
-from sluice.server.pipeline.redaction.json_keys import json_key_regex, rewrite_json_keys
+from sluice.server.pipeline.redaction.json_keys import (
+    json_kept_key_regex,
+    json_key_regex,
+    rewrite_json_keys,
+)
 from sluice.server.pipeline.redaction.keeping_own_names import rewrite_text_keeping
 from sluice.server.pipeline.redaction.phone_one_pass import (
     phone_verdicts,
@@ -300,9 +304,11 @@ class PolicyRedactor:
         for label, rules in groups.items():
             stage = _Stage()
             regex = json_key_regex(rules)
+            # Keys a column of the same name would keep (`dateOfBirthVerified`).
+            kept = json_kept_key_regex(rules, _NOT_VALUES)
             for location in leaves:
                 flag = _Flag(self._counter(f"{label}_JSON", location), location, True)
-                stage.add(location, _json_rewrite(regex, label), flag)
+                stage.add(location, _json_rewrite(regex, label, kept), flag)
             stages.append(_TextRule(stage, regex, keyword=True, assigns=True))
         return stages
 
@@ -586,8 +592,8 @@ def _is_own_name(location: Location, dtype: pl.DataType) -> bool:
     )
 
 
-def _json_rewrite(regex: str, label: str) -> Rewrite:
-    return lambda value, _dtype: rewrite_json_keys(value, regex, label)
+def _json_rewrite(regex: str, label: str, kept: str) -> Rewrite:
+    return lambda value, _dtype: rewrite_json_keys(value, regex, label, kept)
 
 
 #: How much of a value a level default's action leaves: when several categories match

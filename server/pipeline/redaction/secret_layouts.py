@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
+from sluice.server.pipeline.redaction.json_keys import JSON_NESTING, JSON_STRING, json_container
 from sluice.server.pipeline.redaction.secret_elements import (
     ELEMENT_MORE_LINES,
     SECRET_ELEMENT_LAYOUTS,
@@ -19,8 +20,10 @@ from sluice.server.pipeline.redaction.secret_names import (
     ARRAY_NAME,
     ASSIGNMENT,
     ASSIGNMENT_OVER_LINES,
+    COLON_SETTING,
     COMPARISON_OVER_LINES,
     CREDENTIAL_NAMES,
+    HASHED_CREDENTIAL_NAMES,
     OTHER_LANGUAGE_PW,
     PLURAL_NAMES,
     PLURAL_SECRET_NAME,
@@ -28,6 +31,7 @@ from sluice.server.pipeline.redaction.secret_names import (
     SECRET_NAME,
     SETTING,
     SETTING_OVER_LINES,
+    SPACED_SECRET_NAME,
 )
 from sluice.server.pipeline.redaction.written_forms import WRITTEN
 
@@ -606,6 +610,178 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 )
 
 
+# Inside a JSON object or array: anything but brackets and quotes, a string, or an
+# object or array one level less deep (json_keys.py reads the same).
+_JSON_INNER = rf"[^\[\]{{}}\"]|{JSON_STRING}|{json_container(JSON_NESTING - 1)}"
+#: A JSON value under a secret's key that is no string: a number, `true` or `false`, an
+#: object (`{}` too), or an array holding an item that is no string (`[1, 2]`, `["a",
+#: {"b": 1}]`), taken whole up to 16 levels of brackets deep, as json_keys.py takes one
+#: under a key a column rule names, and written as a JSON string
+#: (`{"db_pass": 5}` -> `{"db_pass": "[SECRET_VALUE]"}`). The keyword pattern read the
+#: "{" alone as the value and left what the object holds in clear, and took a number
+#: with the braces after it: the JSON broke either way. Not `null` nor `[]` (nothing to
+#: hide), nor an array of strings alone (_quoted_list writes `["[SECRET_VALUE]"]`,
+#: keeping the list). Only where a JSON delimiter follows (`,` `}` `]` or the text's
+#: end): `"password": 5 times` is no JSON. Before every other layout; only values
+#: holding a quote, ":" and the start of such a value are looked at.
+_JSON_NOT_A_STRING: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{SECRET_NAME}\"\s*:\s*",
+    rf"-?[0-9][0-9.eE+-]*|true|false|\{{(?:{_JSON_INNER})*\}}"
+    rf"|\[\s*(?:{JSON_STRING}\s*,\s*)*(?:[^\s\[\]{{}}\"]|{json_container(JSON_NESTING - 1)})"
+    rf"(?:{_JSON_INNER})*\]",
+    r"\s*(?:[,}\]]|$)",
+    gate_pattern=r"\"\s*:\s*[-0-9tf\[{]",
+    written_quoted='"',
+)
+#: The same for JSON escaped inside a string (`"{\"db_pass\": 5}"`), a number, `true`
+#: or `false` alone, written as an escaped JSON string (`\"[SECRET_VALUE]\"`), so the
+#: string holding it still ends where it did. An object or array there is not taken by
+#: this layout (the keyword pattern's tag breaks it, as before).
+_ESCAPED_JSON_NOT_A_STRING: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{SECRET_NAME}\\\"\s*:\s*",
+    r"-?[0-9][0-9.eE+-]*|true|false",
+    r"\s*(?:[,}\]]|\\[nrt]|$)",
+    gate_pattern=r"\\\"\s*:\s*[-0-9tf]",
+    written_quoted='\\"',
+)
+
+
+# Where the JSON string holding a line ends (a quote, escaped or not, before "}" or "]"
+# that JSON's structure follows, or before `, "`; a passphrase's also at the text's
+# end): the line's last word is still the value's (`{"m": "password: a b c"}`, which
+# left `staple` in clear), and a header's value ends there. A "}" followed by ";" is a
+# cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end; with no
+# look-ahead, the character after the bracket ("," "}" "]", a quote or backslash ending
+# or escaping the string around an escaped JSON) is taken (and written back).
+_JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
+
+
+# A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
+# backtick, backslash or "=", and not ending in ":" (`user=bob`, `user:`, `=` start
+# another pair). The first may not start with what a layout reads or wrote ("[", "(",
+# corner brackets, a mask's "*" or a seal's SUB) nor with a list separator.
+_LINE_WORD = r"[^\s\"'`=\\]*[^\s\"'`=\\:]"
+_FIRST_LINE_WORD = r"[^\s\"'`=\\\[(「『」』,;&*\x1a][^\s\"'`=\\]*"
+# Between two words: any space but a line break (a no-break space too); U+2028 and
+# U+2029 end a line as "\n" does.
+_WORD_SPACE = r"[^\S\r\n\u2028\u2029\x85]+"
+#: An unquoted secret of several words after a colon (`password: correct horse battery
+#: staple`: a YAML or properties line, a header, a log's "Password: …"): the keyword
+#: pattern's value ends at the first space and left the other words in clear. The words
+#: up to the first that looks like another pair (holds "=" or ends with ":") or holds a
+#: quote or backslash, or up to the line's end: `password: a b; user=x` keeps ` user=x`.
+#: One word alone is the keyword pattern's, as before (`password: x, user: bob`). After
+#: "=" the value is still one word (`login with password=hunter2 failed`; logfmt and
+#: shells quote a value with spaces, and so must a .env file here). A secret's name in a
+#: script written with spaces (secret_names.SPACED_SECRET_NAME: English, `Passwort`,
+#: `contraseña`, `пароль`; not `パスワード`, often followed by prose without spaces), not
+#: after a command-line flag (`mysql --password : x db`: the words after it are
+#: arguments). The trail is the space after the value or the line's end: a word is
+#: never cut. Only values holding an assignment, then two words on its line, are
+#: looked at.
+_SECRET_TO_LINE_END: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"(?:^|[^\w-]){SPACED_SECRET_NAME}{COLON_SETTING}",
+    rf"{_FIRST_LINE_WORD}(?:{_WORD_SPACE}{_LINE_WORD})+",
+    r"[^\S\r\n\u2028\u2029\x85]*\r?(?m:$)|[\u2028\u2029\x85\r]|[^\S\r\n\u2028\u2029\x85]"
+    rf"|{_JSON_STRING_END}|\\?\"$",
+    gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
+)
+
+
+#: A password hash under a name saying so (`password_hash: $2b$12$…`, `"passwordDigest":
+#: "pbkdf2_sha256$…"`, `token_hash=<64 hex>`): a crypt string (`$2b$`, `$argon2id$`,
+#: `$6$`; its Argon2/scrypt parameters hold "," and "=": `$argon2id$v=19$m=65536,t=3,p=4$…`,
+#: all taken, a "," at its end not), Django's `algorithm$…`, 32 hex digits or more (also
+#: after a scheme: `sha256:<hex>`), or LDAP's `{SSHA}<base64>`; any other value stays
+#: (`password_hash=abc`, `password_hash == x`: a flag, a placeholder or code). Only
+#: values holding "$", 32 hex digits or a `{SCHEME}` are looked at, among those the name picked
+#: (KEYWORD_SECRET_GATE).
+_HASHED_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"(?i:\b[a-z0-9_-]*?{HASHED_CREDENTIAL_NAMES})\\?[\"']?\s*(?:[:=\uff1a]|=>)\s*\\?[\"']?",
+    r"(?:\$[0-9a-z-]{1,16}|[a-z0-9_-]{2,32})\$[^\s\"';\\]*[^\s\"';\\,]"
+    r"|(?i:[a-z][a-z0-9-]{1,15}:)?[0-9a-fA-F]{32,}|\{[A-Za-z0-9.-]{2,16}\}[A-Za-z0-9+/]{8,}=*",
+    "",
+    gate_pattern=r"\$|[0-9a-fA-F]{32}|\{[A-Za-z0-9.-]{2,16}\}",
+)
+
+
+# Where a header's value ends (_header_layouts). In plain text: its line's end, or where
+# the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
+# `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
+# (`sid="abc"; x=1`, `username="bob", response="…"`).
+_PLAIN_HEADER_END = (
+    r"[^\S\r\n\u2028\u2029\x85]*\r?(?m:$)|[\u2028\u2029\x85\r]"
+    rf"|{_JSON_STRING_END}"
+)
+# A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
+# escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
+# quotes and backslashes escaped twice (`\\\"`, `\\\\`).
+_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\.)+"
+_ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
+
+
+def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
+    """A header's value from `after` on, taken to its end whole, as one tag: in plain
+    text to its line's end (lazily, up to _PLAIN_HEADER_END), as a JSON string (or one
+    escaped in a string) to the string's end."""
+    return (
+        Entity(
+            "SECRET_VALUE",
+            "basic",
+            rf"{header}\"[ \t]*:[ \t]*\"{after}",
+            _JSON_STRING_BODY,
+            "",
+            gate_pattern=gate,
+        ),
+        Entity(
+            "SECRET_VALUE",
+            "basic",
+            rf"{header}\\\"[ \t]*:[ \t]*\\\"{after}",
+            _ESCAPED_JSON_STRING_BODY,
+            "",
+            gate_pattern=gate,
+        ),
+        Entity(
+            "SECRET_VALUE",
+            "basic",
+            rf"{header}[ \t]*:[ \t]*{after}",
+            r"[^\r\n\u2028\u2029\x85]*?",
+            _PLAIN_HEADER_END,
+            gate_pattern=gate,
+        ),
+    )
+
+
+#: The cookies of a `Cookie:` or `Set-Cookie:` header (`Cookie: session=abc; theme=x`,
+#: also as a JSON string: `"Cookie": "sid=…"`): after the first cookie's name and "=",
+#: the rest of the header (_header_layouts), quotes, an empty first value and the other
+#: cookies and a Set-Cookie's attributes with it (`sid="abc"; csrftoken=x`, `sid=;
+#: x=secret`: session ids are credentials; over-redaction is the safe failure). Only
+#: where a name and "=" follow the header (`Favourite cookie: chocolate chip`, `cookie
+#: recipe: flour` stay). Only values holding "cookie" and ":" are looked at
+#: (KEYWORD_SECRET_GATE).
+_COOKIE_HEADER_SECRETS: Final = _header_layouts(
+    r"(?i:\bcookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
+)
+#: The credentials of `Authorization: Digest …` (RFC 7616): everything after the scheme
+#: to the header's end (_header_layouts), as one tag (`username`, `nonce`, `response`, …:
+#: the response is a hash of the password and the nonce replays it, and Basic's
+#: credentials hide the user too). Not parameter by parameter: a quote escaped in
+#: `username="b\"ob"` or a missing comma left the response in clear. Only values
+#: holding "digest" are looked at, among those the header picked (KEYWORD_SECRET_GATE).
+_DIGEST_AUTH_SECRETS: Final = _header_layouts(
+    r"(?i:\bauthorization)", r"(?i:digest)[ \t]+", r"(?i:digest)"
+)
+
+
 #: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
 #: assignment, an Authorization header's scheme, or a Slack webhook's path.
 KEYWORD_SECRET_LEAD: Final = (
@@ -642,11 +818,13 @@ KEYWORD_BEFORE_PARENTHESIS: Final = (
 #: against 0.018 CPU s per 1M rows on the messages holding a separator; 0.024 for both
 #: on `request.referrer`): benchmarks.keyword_gate_costs.
 KEYWORD_SECRET_GATE: Final = (
-    rf"(?:(?i:{CREDENTIAL_NAMES}|{PLURAL_NAMES}|pass\b)|{OTHER_LANGUAGE_PW})"
+    rf"(?:(?i:{CREDENTIAL_NAMES}|{HASHED_CREDENTIAL_NAMES}|{PLURAL_NAMES}|pass\b)|{OTHER_LANGUAGE_PW})"
     # An element's attribute too (`<password type="x">`).
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=|\\?[\"']\s+(?i:value)\s*=|\\?[\"']\s*/?>)"
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
-    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer)\s)"
+    r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer|digest)\s)"
+    # A Cookie or Set-Cookie header (_COOKIE_HEADER_SECRETS).
+    r"|(?i:cookie)\\?[\"']?[ \t]*:"
     r"|://hooks\.slack\.com/services/"
     # curl's user and password (_CURL_USER_SECRET).
     r"|(?:-u[\s=]?|--user[\s=])\\?[\"']?[^\s:\"'\\]+:"
@@ -656,6 +834,8 @@ KEYWORD_SECRET_GATE: Final = (
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
 #: order matters where two could match the same text (each layout says which goes first).
 SECRET_VALUE_LAYOUTS: Final = (
+    _JSON_NOT_A_STRING,
+    _ESCAPED_JSON_NOT_A_STRING,
     _YAML_BLOCK_SECRET,
     _quoted_list('"'),
     _quoted_list("'"),
@@ -682,4 +862,8 @@ SECRET_VALUE_LAYOUTS: Final = (
     _quoted_flag("'"),
     _SECRET_FLAG_OPEN_QUOTE,
     _SECRET_FLAG,
+    _SECRET_TO_LINE_END,
+    *_COOKIE_HEADER_SECRETS,
+    *_DIGEST_AUTH_SECRETS,
+    _HASHED_SECRET,
 )

@@ -8,10 +8,23 @@ from __future__ import annotations
 # The last word of a name that holds a secret (`DB_PASSWORD`, `clientSecret`), and how
 # its value is assigned (`=`, `: `, `":"`, `=>`, `:=`, with escaped quotes in JSON held
 # inside a string).
-CREDENTIAL_NAMES = (
+# Also with a word after it that keeps it a secret: a version or number (`API_KEY_V2`,
+# `TOKEN_2`), Rails' `SECRET_KEY_BASE`, an encoding of it (`api_key_b64`), an old or new
+# one (`PASSWORD_OLD`). Not any word: a name about the secret (`password_reset_url`,
+# `token_count`, `password_length`) keeps its value; nor a digit glued to it
+# (`password2` is code's second variable as often as a secret).
+_NAME_SUFFIX = r"(?:[_-](?:v?[0-9]+|base|enc|encrypted|b64|base64|old|new|prev|previous|current))?"
+_CREDENTIAL_WORDS = (
     r"(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token"
-    r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)\b"
+    r"|auth[_-]?token|refresh[_-]?token|token|secret[_-]?key|private[_-]?key|access[_-]?key)"
 )
+CREDENTIAL_NAMES = rf"{_CREDENTIAL_WORDS}{_NAME_SUFFIX}\b"
+#: A secret's hash (`password_hash`, `passwordDigest`, `token_hashed`): a secret too
+#: (an offline attack reads it), but the name is as often a flag or a placeholder
+#: (`password_hash=abc`), so only a value with a hash's shape is taken
+#: (secret_layouts._HASHED_SECRET).
+HASHED_CREDENTIAL_NAMES = rf"{_CREDENTIAL_WORDS}[_-]?(?:hash|hashed|digest)\b"
+
 # A full-width colon (U+FF1A) too, as CJK text writes it after a name.
 SETTING_OPERATORS = r":=|=>|[:=\uff1a]"
 # A comparison holds the secret as well, as a quoted literal (`if password == "hunter2"`,
@@ -43,6 +56,9 @@ def _after_name_over_lines(operators: str) -> str:
 
 
 SETTING = _after_name(SETTING_OPERATORS)
+# A colon alone and a space (a YAML, header or properties line: `password: x`), or line
+# breaks and an indented line: not `:=`, which is code, nor `[API_KEY:0123]`.
+COLON_SETTING = r"\\?[\"']?[^\S\n]*[:\uff1a](?:[^\S\n]+|(?:[^\S\n]*\n)+[^\S\n]+)"
 COMPARISON = _after_name(COMPARISON_OPERATORS)
 # Either, where a quote or bracket follows (the quoted layouts). Comparisons after the
 # one-character settings, so `password==x1` still reads "=x1".
@@ -75,6 +91,14 @@ PLURAL_NAMES = (
     r"|access[_-]?keys)\b"
 )
 PLURAL_SECRET_NAME = rf"(?i:\b[a-z0-9_-]*?{PLURAL_NAMES})"
+# A secret's name in a script written with spaces between words: English, and the
+# Latin and Cyrillic names of OTHER_LANGUAGE_PW_NAME (`Passwort`, `contraseña`, `пароль`);
+# not the CJK ones, often followed by prose in a script without spaces (`パスワード` and a
+# full-width colon, `hunter2 次へ`).
+SPACED_SECRET_NAME = (
+    rf"(?i:\b[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME}"
+    r"|\b(?:[a-z0-9_-]*[_-])?(?:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe)|пароль)"
+)
 # The name of a secret, as the keyword entity's lead has it before the assignment.
 SECRET_NAME = (
     rf"(?:(?i:\b[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME})|{OTHER_LANGUAGE_PW_NAME})"

@@ -152,4 +152,5 @@ def tag_replacement(rule: PatternRule) -> str:
     label = tag(rule.label)
     if entity is not None and not entity.lead and not entity.trail and "$" not in label:
         return label
-    return f"{LEAD}{label}{TRAIL}"
+    quote = entity.written_quoted if entity is not None else ""
+    return f"{LEAD}{quote}{label}{quote}{TRAIL}"

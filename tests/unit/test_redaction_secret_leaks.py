@@ -1,0 +1,396 @@
+"""Secrets the keyword entity SECRET_VALUE left in clear or wrote over JSON it broke
+(session 26's hunt): a JSON value under a secret's key that is no string, a
+passphrase of several words after `password:`, names with a word after the secret's
+(`SECRET_KEY_BASE`, `API_KEY_V2`, `password_hash`), Cookie headers and Digest
+credentials. Each must-redact case has its nearest look-alikes kept beside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sluice.server.planning.spec import RedactionSpec
+from tests.unit.redaction_helpers import rule, run, settings_with_keys
+
+
+def _redact(level: str, texts: list[str]) -> list[str]:
+    out, _ = run(pl.DataFrame({"text": texts}), RedactionSpec(level=level))
+    return [str(value) for value in out["text"].to_list()]
+
+
+@pytest.mark.parametrize("level", ["basic", "moderate", "strict"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"passphrase": {"v": "x"}}', '{"passphrase": "[SECRET_VALUE]"}'),
+        ('{"db_pass": 5}', '{"db_pass": "[SECRET_VALUE]"}'),
+        ('{"db_pass": -1.5e3, "a": 1}', '{"db_pass": "[SECRET_VALUE]", "a": 1}'),
+        ('{"db_pass": true}', '{"db_pass": "[SECRET_VALUE]"}'),
+        ('{"a": {"db_pass": false}}', '{"a": {"db_pass": "[SECRET_VALUE]"}}'),
+        ('{"db_pass": [1, 2], "b": 2}', '{"db_pass": "[SECRET_VALUE]", "b": 2}'),
+        ('{"db_pass": ["a", {"b": "c"}]}', '{"db_pass": "[SECRET_VALUE]"}'),
+        ('{"db_pass": {}}', '{"db_pass": "[SECRET_VALUE]"}'),
+        ('{\n  "db_pass": {\n    "v": 1\n  }\n}', '{\n  "db_pass": "[SECRET_VALUE]"\n}'),
+        # JSON escaped inside a string: a number or boolean, written escaped.
+        (
+            '{"m": "{\\"db_pass\\": 5, \\"a\\": true}"}',
+            '{"m": "{\\"db_pass\\": \\"[SECRET_VALUE]\\", \\"a\\": true}"}',
+        ),
+        # Look-alikes: null and an empty array stay, as under a column rule's key; a
+        # list of strings keeps its shape; a number that is no JSON is the keyword's.
+        ('{"db_pass": null}', '{"db_pass": null}'),
+        ('{"db_pass": []}', '{"db_pass": []}'),
+        ('{"db_pass": ["a", "b"]}', '{"db_pass": ["[SECRET_VALUE]"]}'),
+        ('{"bypass": 5, "pass": true}', '{"bypass": 5, "pass": true}'),
+    ],
+)
+def test_json_values_under_a_secret_key_are_json_strings(
+    level: str, text: str, expected: str
+) -> None:
+    assert _redact(level, [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"passphrase": {"v": "x"}}',
+        '{"db_pass": 5, "n": null}',
+        '{"x": [{"db_pass": [1, {"k": true}]}], "y": "z"}',
+        '{"m": "{\\"db_pass\\": 12345}"}',
+    ],
+)
+@pytest.mark.parametrize(
+    "spec_rule",
+    [
+        "pattern=SECRET_VALUE:redact",
+        "pattern=SECRET_VALUE:mask:2",
+        "pattern=SECRET_VALUE:mask",
+        "pattern=SECRET_VALUE:hash:k",
+    ],
+)
+def test_json_stays_json_under_every_action(text: str, spec_rule: str, tmp_path: Path) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule(spec_rule),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, k=b"k" * 32))
+    written = json.loads(out["text"][0])
+    assert written != json.loads(text)
+    if isinstance(written.get("m"), str):
+        assert json.loads(written["m"]) != json.loads(json.loads(text)["m"])
+    assert '"x"' not in json.dumps(written.get("passphrase", ""))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("password: correct horse battery staple", "password: [SECRET_VALUE]"),
+        ("Password : correct horse", "Password : [SECRET_VALUE]"),
+        (
+            "db:\n  password: correct horse\n  user: bob",
+            "db:\n  password: [SECRET_VALUE]\n  user: bob",
+        ),
+        ("password: correct horse\r\nuser: bob", "password: [SECRET_VALUE]\r\nuser: bob"),
+        ("password:\n  correct horse\nx: 1", "password:\n  [SECRET_VALUE]\nx: 1"),
+        # Look-alikes: other pairs after the value keep their words.
+        ("password=x user=bob", "password=[SECRET_VALUE] user=bob"),
+        ("password: x, user: bob", "password: [SECRET_VALUE], user: bob"),
+        ("password: x user: bob", "password: [SECRET_VALUE] user: bob"),
+        ("password = x AND user = bob", "password = [SECRET_VALUE] AND user = bob"),
+        ("login with password=hunter2 failed", "login with password=[SECRET_VALUE] failed"),
+        ("mysql --password : hunter2 db", "mysql --password : [SECRET_VALUE] db"),
+        ("db-password: a b", "db-password: [SECRET_VALUE]"),
+        ("password:a b", "password:[SECRET_VALUE] b"),
+        ("PASSWORD: \nNEXT a b", "PASSWORD: \nNEXT a b"),
+        (
+            'level=info password=x msg="login ok"',
+            'level=info password=[SECRET_VALUE] msg="login ok"',
+        ),
+        ("PASSWORD=\nNEXT=1 two", "PASSWORD=\nNEXT=1 two"),
+        ("forgot password? reset it here", "forgot password? reset it here"),
+    ],
+)
+def test_an_unquoted_value_of_several_words_runs_to_its_line_end(text: str, expected: str) -> None:
+    assert _redact("moderate", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SECRET_KEY_BASE=abcdef0123456789abcdef", "SECRET_KEY_BASE=[SECRET_VALUE]"),
+        ("API_KEY_V2=abcdefgh12345678", "API_KEY_V2=[SECRET_VALUE]"),
+        ("token_2: abcdefgh12345678", "token_2: [SECRET_VALUE]"),
+        ("password_digest=pbkdf2_sha256$600000$abc$def=", "password_digest=[SECRET_VALUE]"),
+        ("token_hash=" + "ab" * 32, "token_hash=[SECRET_VALUE]"),
+        # Look-alikes: a hash name holding no hash; a digit glued to a name (code).
+        ("password_hash=abc", "password_hash=abc"),
+        ("if password != password2: x = 1", "if password != password2: x = 1"),
+        ("password_hash: $2b$12$abcdefghijklmnopqrstuv", "password_hash: [SECRET_VALUE]"),
+        ('{"passphrase_v2": "ab12cd"}', '{"passphrase_v2": "[SECRET_VALUE]"}'),
+        ("PASSWORD_OLD=hunter2", "PASSWORD_OLD=[SECRET_VALUE]"),
+        # Look-alikes: a name about the secret, not holding it.
+        ("password_reset_url=https://example.com/r", "password_reset_url=https://example.com/r"),
+        ("token_count=5 password_length=12", "token_count=5 password_length=12"),
+        ("secret_santa=bob", "secret_santa=bob"),
+        ("hash=abcdef0123", "hash=abcdef0123"),
+    ],
+)
+def test_a_secret_name_with_a_word_after_it(text: str, expected: str) -> None:
+    assert _redact("moderate", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Cookie: session=abcdef0123456789", "Cookie: session=[SECRET_VALUE]"),
+        ("Cookie: a=1; session=abcdef0123", "Cookie: a=[SECRET_VALUE]"),
+        (
+            "Set-Cookie: sid=abcdef0123456789; Path=/; HttpOnly\nVary: x",
+            "Set-Cookie: sid=[SECRET_VALUE]\nVary: x",
+        ),
+        ('{"Cookie": "sid=abc123; x=1", "a": 2}', '{"Cookie": "sid=[SECRET_VALUE]", "a": 2}'),
+        (
+            'Authorization: Digest username="bob", response="6629fae49393a05397450978507c4ef1"',
+            "Authorization: Digest [SECRET_VALUE]",
+        ),
+        (
+            '{"Authorization": "Digest username=\\"bob\\", nonce=\\"dcd98b\\", nc=00000001"}',
+            '{"Authorization": "Digest [SECRET_VALUE]"}',
+        ),
+        # Look-alikes: no cookie's name and "=", a challenge (no credentials).
+        ("cookie recipe: flour", "cookie recipe: flour"),
+        ("Favourite cookie: chocolate chip", "Favourite cookie: chocolate chip"),
+        ("cookies: 3", "cookies: 3"),
+        (
+            'WWW-Authenticate: Digest realm="x", nonce="abc"',
+            'WWW-Authenticate: Digest realm="x", nonce="abc"',
+        ),
+        ("a digest of the week: news", "a digest of the week: news"),
+    ],
+)
+def test_cookie_headers_and_digest_credentials(text: str, expected: str) -> None:
+    assert _redact("basic", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"dateOfBirth": "1990-05-06"}', '{"dateOfBirth": "[DOB]"}'),
+        ('{"Date of Birth": "1990-05-06"}', '{"Date of Birth": "[DOB]"}'),
+        ('{"date-of-birth": "1990-05-06", "id": 1}', '{"date-of-birth": "[DOB]", "id": 1}'),
+        ('{"homeTel": "12"}', '{"homeTel": "[PHONE]"}'),
+        ('{"firstName": "Ann"}', '{"firstName": "[NAME]"}'),
+        # Look-alikes: no word boundary where the glob has one.
+        ('{"hotel": "Hilton", "HOTEL": "Ritz"}', '{"hotel": "Hilton", "HOTEL": "Ritz"}'),
+        (
+            '{"filename": "a.txt", "hostName": "h", "userName": "bob"}',
+            '{"filename": "a.txt", "hostName": "h", "userName": "bob"}',
+        ),
+    ],
+)
+def test_json_keys_are_read_in_snake_case_as_column_names_are(text: str, expected: str) -> None:
+    assert _redact("strict", [text]) == [expected]
+
+
+def test_a_request_rule_matches_a_json_key_as_spelled() -> None:
+    spec = RedactionSpec(level="custom", rules=(rule("column=date_of_birth:redact"),))
+    frame = pl.DataFrame(
+        {"date_of_birth": ["x"], "text": ['{"dateOfBirth": "1990-05-06", "date_of_birth": 1}']}
+    )
+    out, _ = run(frame, spec)
+    assert out["text"].to_list() == ['{"dateOfBirth": "1990-05-06", "date_of_birth": "[REDACTED]"}']
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Argon2 and scrypt parameters hold "," and "=": the salt and hash after them
+        # were left in clear.
+        (
+            "password_hash=$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+            "password_hash=[SECRET_VALUE]",
+        ),
+        (
+            "password_hash: $scrypt$ln=16,r=8,p=1$c2FsdA$aGFzaGhhc2g",
+            "password_hash: [SECRET_VALUE]",
+        ),
+        (
+            '{"password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "a": 1}',
+            '{"password_hash": "[SECRET]", "a": 1}',
+        ),
+        ("password_hash: sha256:" + "ab" * 32, "password_hash: [SECRET_VALUE]"),
+        ("password_hash: {SSHA}c2FsdGVkaGFzaA==", "password_hash: [SECRET_VALUE]"),
+        # A comma after the hash is the line's, not the hash's.
+        (
+            "password_hash=$2b$12$abcdefghijklmnopqrstuv, user=bob",
+            "password_hash=[SECRET_VALUE], user=bob",
+        ),
+        # Look-alikes: still no hash's shape.
+        ("password_hash=abc", "password_hash=abc"),
+        ("password_hash: sha256:abc", "password_hash: sha256:abc"),
+    ],
+)
+def test_a_hash_with_parameters_is_taken_whole(text: str, expected: str) -> None:
+    assert _redact("moderate", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ('{"passphrase": {"value": "hunter2"}}', "r2"),
+        ('{"db_pass": [7, "hunter2"]}', "r2"),
+        ('{"db_pass": 12}', "12"),
+        ('{"db_pass": 1234}', "1234"),
+    ],
+)
+def test_a_mask_hides_a_json_container_or_short_number_whole(text: str, hidden: str) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:mask:4"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec)
+    written = out["text"][0]
+    value = next(iter(json.loads(written).values()))
+    assert isinstance(value, str)
+    assert set(value) == {"*"}
+    assert hidden not in written
+
+
+def test_a_mask_keeps_the_last_characters_of_a_long_number() -> None:
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:mask:4"),))
+    out, _ = run(pl.DataFrame({"text": ['{"db_pass": 123456}']}), spec)
+    assert out["text"].to_list() == ['{"db_pass": "**3456"}']
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Words up to the first one that looks like another pair.
+        ("password: a b; user=x", "password: [SECRET_VALUE] user=x"),
+        (
+            "secret: my secret phrase goes here user=bob",
+            "secret: [SECRET_VALUE] user=bob",
+        ),
+        ("password: correct horse next: 1", "password: [SECRET_VALUE] next: 1"),
+        # Any space but a line break parts words; U+2028 and U+2029 end the line.
+        ("password: abc def\xa0ghi", "password: [SECRET_VALUE]"),
+        ("password: abc def\u2028next line", "password: [SECRET_VALUE]\u2028next line"),
+        ("password: abc def\u2029next line", "password: [SECRET_VALUE]\u2029next line"),
+        # Latin and Cyrillic names in other languages too.
+        ("Passwort: richtiges Pferd Batterie", "Passwort: [SECRET_VALUE]"),
+        ("contraseña: caballo correcto bateria", "contraseña: [SECRET_VALUE]"),
+        ("mot de passe: cheval correct", "mot de passe: [SECRET_VALUE]"),
+        ("пароль: правильная лошадь", "пароль: [SECRET_VALUE]"),
+        # Look-alikes: a name in a script written without spaces keeps the prose after
+        # its value; after "=" the value is one word.
+        ("パスワード\uff1ahunter2 次へ", "パスワード\uff1a[SECRET_VALUE] 次へ"),
+        ("login with password=hunter2 failed", "login with password=[SECRET_VALUE] failed"),
+        ("Passwort=a b", "Passwort=[SECRET_VALUE] b"),
+    ],
+)
+def test_a_passphrase_runs_to_the_next_pair_or_line_end(text: str, expected: str) -> None:
+    assert _redact("moderate", [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('Cookie: sid="abc123"; csrftoken=xyz', "Cookie: sid=[SECRET_VALUE]"),
+        ("Cookie: sid=; x=secret", "Cookie: sid=[SECRET_VALUE]"),
+        ('Cookie: sid=abc"def; x=secret2', "Cookie: sid=[SECRET_VALUE]"),
+        ("Cookie: sid=abc\nx=secret", "Cookie: sid=[SECRET_VALUE]\nx=secret"),
+        (
+            'Authorization: Digest username="b\\"ob", response="6629fae4"',
+            "Authorization: Digest [SECRET_VALUE]",
+        ),
+        (
+            'Authorization: Digest username="bob" response="6629fae4"\nnext',
+            "Authorization: Digest [SECRET_VALUE]\nnext",
+        ),
+        (
+            '{"Authorization": "Digest username=\\"b\\\\\\"ob\\" response=\\"66\\"", "a": 1}',
+            '{"Authorization": "Digest [SECRET_VALUE]", "a": 1}',
+        ),
+        (
+            '{"Cookie": "sid=\\"abc\\"; x=1", "a": 2}',
+            '{"Cookie": "sid=[SECRET_VALUE]", "a": 2}',
+        ),
+    ],
+)
+def test_a_cookie_or_digest_header_is_taken_to_its_end(text: str, expected: str) -> None:
+    out = _redact("basic", [text])
+    assert out == [expected]
+    if text.startswith("{"):
+        json.loads(out[0])
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "dateOfBirthVerified",
+        "birthdayCount",
+        "latitudeUpdatedAt",
+        "dateOfBirth",
+        "cardNumberLength",
+        "serverAddress",
+    ],
+)
+def test_a_json_key_gets_the_verdict_of_a_column_of_its_name(key: str) -> None:
+    from sluice.server.pipeline.redaction.column_names import normalised
+
+    column = normalised(key)
+    value = "abcdefghij"
+    frame = pl.DataFrame({column: [value], "text": [json.dumps({key: value})]})
+    out, _ = run(frame, RedactionSpec(level="strict"))
+    column_kept = out[column].to_list() == [value]
+    key_kept = json.loads(out["text"][0]) == {key: value}
+    assert key_kept == column_kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"Cookie": "sid=v; t=\\"xyz"}',
+        '{"Cookie": "sid=\\"abc"}',
+        '{"Cookie": "path=C:\\\\abc"}',
+        '{"m": "{\\"Cookie\\": \\"sid=a\\\\\\"xyz\\"}"}',
+        '{"m": "Cookie: sid=a\\\\xyz"}',
+    ],
+)
+def test_a_mask_never_keeps_a_tail_starting_inside_an_escape(text: str) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule("pattern=SECRET_VALUE:mask:4"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec)
+    written = out["text"][0]
+    assert written != text
+    json.loads(written)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"m": "password: correct horse battery staple"}',
+            '{"m": "password: [SECRET_VALUE]"}',
+        ),
+        ('{"m": "Passwort: mein geheimes Wort"}', '{"m": "Passwort: [SECRET_VALUE]"}'),
+        ('{"m": "mot de passe: mon secret ici"}', '{"m": "mot de passe: [SECRET_VALUE]"}'),
+        (
+            '{"m": "password: correct horse staple", "a": 1}',
+            '{"m": "password: [SECRET_VALUE]", "a": 1}',
+        ),
+        (
+            '{"m": "{\\"x\\": \\"password: correct horse staple\\"}"}',
+            '{"m": "{\\"x\\": \\"password: [SECRET_VALUE]\\"}"}',
+        ),
+    ],
+)
+def test_a_passphrase_in_a_json_string_ends_at_its_closing_quote(text: str, expected: str) -> None:
+    out = _redact("strict", [text])
+    assert out == [expected]
+    json.loads(out[0])
+
+
+def test_a_cookie_holding_json_is_taken_to_the_header_end() -> None:
+    out = _redact("basic", ['Cookie: prefs={"a":"b"}; sid=SECRETW'])
+    assert out == ["Cookie: prefs=[SECRET_VALUE]"]
+    out = _redact("basic", ['{"m": "Cookie: sid=abc", "a": 1}'])
+    assert out == ['{"m": "Cookie: sid=[SECRET_VALUE]", "a": 1}']
+    out = _redact("basic", ['{"m": "{\\"x\\": \\"Cookie: sid=abc\\"}"}'])
+    assert out == ['{"m": "{\\"x\\": \\"Cookie: sid=[SECRET_VALUE]\\"}"}']
