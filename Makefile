@@ -17,6 +17,9 @@ TOOLS                := .tools
 # pytest worker processes (pytest-xdist). The tests mostly wait on real daemons and
 # servers, so three workers on two cores finish the suite in about 14 minutes instead of
 # 35+; each worker starts its own moto, Azurite and PostgreSQL on free loopback ports.
+# Work stealing: with xdist's default `load` scheduling, a run at 204aaa5 spent its last
+# minutes (96% → 100%: 9 of its 19:05) at load ~1, on one worker still holding its
+# queue; with `--dist worksteal` the same tree took 11:48.
 TEST_WORKERS         ?= 3
 # Every distribution the environments install, at one exact version each (`make lock`
 # writes them; README "Install"): .venv, CI, the image and `make bench` install with
@@ -56,7 +59,7 @@ test: $(STAMP) test-tools  ## everything CI runs: generated-code freshness, lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 
 proto: $(STAMP)  ## regenerate proto/sluice/v1/*_pb2*.py(i) from the .proto files
 	$(BIN)/python proto/generate.py
