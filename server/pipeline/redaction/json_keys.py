@@ -117,11 +117,11 @@ def _glob_regex(glob: str, *, snake: bool = False) -> str:
     # `date_of_birth`, `homeTel` `home_tel`; after "*" only after a lower-case letter or
     # digit: `HOTEL` is no `*_tel`).
     out = []
-    written = False
+    skip_next = False
     for index, char in enumerate(glob):
         following = glob[index + 1 : index + 2]
-        if written:
-            written = False  # the letter after a snake-case "_", written with it
+        if skip_next:
+            skip_next = False  # the letter after a snake-case "_", written with it
         elif char == "*":
             out.append(r'(?:[^"\\]|\\[^"])*')
         elif char == "?":
@@ -130,7 +130,7 @@ def _glob_regex(glob: str, *, snake: bool = False) -> str:
             before = "[a-z0-9]" if glob[index - 1 : index] == "*" else ""
             camel = f"(?-i:{before}{following.upper()})"
             out.append(f"(?:{_WORD_SEPARATOR}{following}|{camel})")
-            written = True
+            skip_next = True
         elif char.isalnum() or char == "_":
             out.append(char)
         else:

@@ -111,7 +111,7 @@ class _TextRule:
     #: (TextStep.refine_by_column).
     refine_by_column: bool = False
     #: A second condition scanned apart, either holding (Entity.label_gate).
-    label: str = ""
+    label_gate: str = ""
 
 
 class PolicyRedactor:
@@ -151,7 +151,7 @@ class PolicyRedactor:
                 [
                     TextStep(
                         partial(_run_for_leaves, step.stage),
-                        partial(_contains, step.regex, step.label),
+                        partial(_contains, step.regex, step.label_gate),
                         {flag.location: flag.counter for flag in step.stage.flags},
                         step.refine,
                         step.regex if step.keyword else "",
@@ -363,7 +363,7 @@ class PolicyRedactor:
             # A custom pattern reads tags, masks and pseudonyms the rules before it wrote
             # (unsealed), as any text: its author's choice (see compaction._steps_on).
             custom_pattern = entity is None
-            label = entity.label_gate if entity is not None else ""
+            label_gate = entity.label_gate if entity is not None else ""
             step = _TextRule(
                 stage,
                 rule.gate or rule.regex,
@@ -372,14 +372,16 @@ class PolicyRedactor:
                 assigns,
                 custom_pattern,
                 refine_by_column=rewrites_in_one_pass(rule),
-                label=label,
+                label_gate=label_gate,
             )
             (custom if custom_pattern else steps).append(step)
             sealed = partial(holds_sealed, label=rule.label, action=rule.action)
             if rule.sealed:
                 unseal = _unsealing(rule, stage)
                 gate = rule.gate or rule.regex
-                unsealing.append(_TextRule(unseal, gate, sealed, keyword, assigns, label=label))
+                unsealing.append(
+                    _TextRule(unseal, gate, sealed, keyword, assigns, label_gate=label_gate)
+                )
             for shorter in without_last_group(rule):
                 # Same counters: a record counts once whichever step changed it.
                 again = _Stage()
@@ -466,9 +468,9 @@ def _run_for_leaves(
     return _run_stages(frame, [subset])
 
 
-def _contains(regex: str, label: str, text: pl.Expr) -> pl.Expr:
-    if label:
-        return text.str.contains(regex) | text.str.contains(label)
+def _contains(regex: str, label_gate: str, text: pl.Expr) -> pl.Expr:
+    if label_gate:
+        return text.str.contains(regex) | text.str.contains(label_gate)
     return text.str.contains(regex)
 
 

@@ -667,8 +667,11 @@ _JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,
 _LINE_WORD = r"[^\s\"'`=\\]*[^\s\"'`=\\:]"
 _FIRST_LINE_WORD = r"[^\s\"'`=\\\[(「『」』,;&*\x1a][^\s\"'`=\\]*"
 # Between two words: any space but a line break (a no-break space too); U+2028 and
-# U+2029 end a line as "\n" does.
-_WORD_SPACE = r"[^\S\r\n\u2028\u2029\x85]+"
+# U+2029 end a line as "\n" does. A line ends at its end (spaces before it taken) or at
+# one of those.
+_LINE_SPACE = r"[^\S\r\n\u2028\u2029\x85]"
+_WORD_SPACE = rf"{_LINE_SPACE}+"
+_LINE_END = rf"{_LINE_SPACE}*\r?(?m:$)|[\u2028\u2029\x85\r]"
 #: An unquoted secret of several words after a colon (`password: correct horse battery
 #: staple`: a YAML or properties line, a header, a log's "Password: …"): the keyword
 #: pattern's value ends at the first space and left the other words in clear. The words
@@ -688,8 +691,7 @@ _SECRET_TO_LINE_END: Final = Entity(
     "basic",
     rf"(?:^|[^\w-]){SPACED_SECRET_NAME}{COLON_SETTING}",
     rf"{_FIRST_LINE_WORD}(?:{_WORD_SPACE}{_LINE_WORD})+",
-    r"[^\S\r\n\u2028\u2029\x85]*\r?(?m:$)|[\u2028\u2029\x85\r]|[^\S\r\n\u2028\u2029\x85]"
-    rf"|{_JSON_STRING_END}|\\?\"$",
+    rf"{_LINE_END}|{_LINE_SPACE}|{_JSON_STRING_END}|\\?\"$",
     gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
 )
 
@@ -717,10 +719,7 @@ _HASHED_SECRET: Final = Entity(
 # the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
 # `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
 # (`sid="abc"; x=1`, `username="bob", response="…"`).
-_PLAIN_HEADER_END = (
-    r"[^\S\r\n\u2028\u2029\x85]*\r?(?m:$)|[\u2028\u2029\x85\r]"
-    rf"|{_JSON_STRING_END}"
-)
+_PLAIN_HEADER_END = rf"{_LINE_END}|{_JSON_STRING_END}"
 # A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
 # escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
 # quotes and backslashes escaped twice (`\\\"`, `\\\\`).

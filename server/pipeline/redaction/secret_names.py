@@ -72,15 +72,15 @@ PW_SUFFIXED_NAME = r"\b[a-z0-9_-]*[_-]pass\b"
 # "Password" in a few other languages, as a whole name (a word boundary read as ASCII
 # does not hold beside "ñ" or CJK): in the same gate, they cost its scan +0.003 s per
 # 1M text-heavy messages.
-OTHER_LANGUAGE_PW = (
-    r"(?:(?i:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe|пароль)|密码|パスワード|비밀번호)"
-)
+_LATIN_PW = r"contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe"
+_CYRILLIC_PW = "пароль"
+_CJK_PW = "密码|パスワード|비밀번호"
+OTHER_LANGUAGE_PW = rf"(?:(?i:{_LATIN_PW}|{_CYRILLIC_PW})|{_CJK_PW})"
 # The same as a name: the Latin-script words start a word or follow "_"/"-" ("DB_SENHA",
-# not "Resenha", a review).
-OTHER_LANGUAGE_PW_NAME = (
-    r"(?:(?i:\b(?:[a-z0-9_-]*[_-])?(?:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe)"
-    r"|пароль)|密码|パスワード|비밀번호)"
-)
+# not "Resenha", a review). Those and the Cyrillic one are written with spaces between
+# words (SPACED_SECRET_NAME), the CJK ones not.
+_SPACED_OTHER_LANGUAGE_PW_NAME = rf"\b(?:[a-z0-9_-]*[_-])?(?:{_LATIN_PW})|{_CYRILLIC_PW}"
+OTHER_LANGUAGE_PW_NAME = rf"(?:(?i:{_SPACED_OTHER_LANGUAGE_PW_NAME})|{_CJK_PW})"
 
 # The plural of a name that holds secrets (`passwords`, `api_keys`, `AUTH_TOKENS`), for
 # lists of them; not `tokens` alone (a tokenizer's words) nor `secrets` alone (names of
@@ -95,14 +95,10 @@ PLURAL_SECRET_NAME = rf"(?i:\b[a-z0-9_-]*?{PLURAL_NAMES})"
 # Latin and Cyrillic names of OTHER_LANGUAGE_PW_NAME (`Passwort`, `contraseña`, `пароль`);
 # not the CJK ones, often followed by prose in a script without spaces (`パスワード` and a
 # full-width colon, `hunter2 次へ`).
-SPACED_SECRET_NAME = (
-    rf"(?i:\b[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME}"
-    r"|\b(?:[a-z0-9_-]*[_-])?(?:contrase[ñn]a|passwort|senha|mot[ _-]de[ _-]passe)|пароль)"
-)
+_ENGLISH_SECRET_NAME = rf"\b[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME}"
+SPACED_SECRET_NAME = rf"(?i:{_ENGLISH_SECRET_NAME}|{_SPACED_OTHER_LANGUAGE_PW_NAME})"
 # The name of a secret, as the keyword entity's lead has it before the assignment.
-SECRET_NAME = (
-    rf"(?:(?i:\b[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME})|{OTHER_LANGUAGE_PW_NAME})"
-)
+SECRET_NAME = rf"(?:(?i:{_ENGLISH_SECRET_NAME})|{OTHER_LANGUAGE_PW_NAME})"
 # A shell array's name: a secret's name or its plural, `TOKENS` and `SECRETS` alone too (in
 # a shell assignment no tokenizer's words; `MAX_TOKENS=(512)` is a number).
 ARRAY_NAME = rf"(?:{SECRET_NAME}|{PLURAL_SECRET_NAME}|(?i:\b(?:tokens|secrets)\b))"
