@@ -1,0 +1,164 @@
+"""Reused memory for the NDJSON encoder's output, so an export's batches are not each
+written into freshly mapped pages.
+
+Polars' writer hands a Python file object its output as new `bytes` of ~11 MB each,
+copied out of its own buffer; blocks that big are mapped on allocation and unmapped on
+free (server/allocator.py fixes the threshold at 4 MiB), so every batch's NDJSON was
+written into fresh pages: on text-heavy 1M rows (525 MB of NDJSON) ~0.18 CPU s of page
+faults in Polars' thread and ~0.05 s of munmap, the largest cost the daemon adds over
+Polars' own sink_ndjson (perf: benchmarks/perf_profile.py).
+
+Given a real file (an exact io.FileIO), Polars writes to its descriptor itself. Here
+that is an anonymous in-memory file (memfd) rewritten from its start for each batch: its
+pages are allocated by the first batches and then overwritten in place. The encoder
+hands on a read-only map of the bytes written, as one memoryview. A file is written
+again only once nothing holds a view of its last batch (the map's weak reference dies
+with the last view, slices and buffers the writer took included), so the bytes handed
+on never change under their reader. With every file still held (a writer behind), the
+encoder writes the plain way (new bytes); it never waits.
+
+The files hold their pages while the export runs (each about as many as its largest
+batch's NDJSON: with the default 4 files, about the batches the writer's queue holds at
+once anyway) and are closed when it ends. Linux only; elsewhere nothing changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import mmap
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import polars as pl
+
+#: Bytes each file is mapped for at first (address space only: pages come as written).
+MAP_BYTES = 64 * 1024 * 1024
+#: Files per export: the batch being encoded, the writer's (its queue holds about two
+#: text-heavy batches: settings.PIPELINE_QUEUE_BYTES) and one to spare.
+FILES = 4
+
+
+class _File:
+    """One memfd, written from its start for each batch, and a map of it that stays
+    (its pages mapped once, not faulted in and unmapped per batch)."""
+
+    def __init__(self) -> None:
+        self.fd = os.memfd_create("sluice-ndjson", os.MFD_CLOEXEC)
+        self.closed = False
+        self._mapped: mmap.mmap | None = None
+
+    def written(self, size: int) -> memoryview:
+        """A read-only view of the file's first `size` bytes; `view.obj` dies with the
+        last view or slice of it."""
+        if self._mapped is None or len(self._mapped) < size:
+            # Mapped past the bytes written (as far as the file's size, which a map may
+            # not pass): later, larger batches fit without a new map.
+            length = max(size, MAP_BYTES)
+            if os.fstat(self.fd).st_size < length:
+                os.ftruncate(self.fd, length)
+            self._mapped = mmap.mmap(self.fd, length, flags=mmap.MAP_SHARED)
+        # A buffer of its own over the map, so that each batch's views are told apart
+        # (views of the map itself would all share it).
+        held = (ctypes.c_char * size).from_buffer(self._mapped)
+        return memoryview(held).cast("B").toreadonly()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._mapped = None  # unmapped once no batch's buffer holds it
+            os.close(self.fd)
+
+
+class NdjsonPages:
+    """Up to `files` memfds an export's NDJSON batches are written into in turn."""
+
+    def __init__(self, files: int = FILES) -> None:
+        self._limit = files
+        self._lock = threading.Lock()
+        self._free: list[_File] = []
+        self._made = 0
+        self._closed = False
+
+    def write(self, batch: pl.DataFrame) -> tuple[memoryview, ...] | None:
+        """`batch.write_ndjson`'s bytes as a view of a free file (none for no bytes),
+        or None when every file is still held."""
+        file = self._take()
+        if file is None:
+            return None
+        try:
+            os.lseek(file.fd, 0, os.SEEK_SET)
+            # An exact FileIO: Polars writes to (a duplicate of) its descriptor, which
+            # shares the offset, so the offset after is the size written.
+            batch.write_ndjson(io.FileIO(file.fd, "wb", closefd=False))
+            size = os.lseek(file.fd, 0, os.SEEK_CUR)
+            if size == 0:
+                self._give_back(file)
+                return ()
+            view = file.written(size)
+        except BaseException:
+            self._give_back(file)
+            raise
+        # The buffer lives as long as any view of it (slices and casts share it).
+        weakref.finalize(view.obj, self._give_back, file)
+        return (view,)
+
+    def close(self) -> None:
+        """Close the free files now and the held ones once let go; no more writes."""
+        with self._lock:
+            self._closed = True
+            free, self._free = self._free, []
+        for file in free:
+            file.close()
+
+    def _take(self) -> _File | None:
+        with self._lock:
+            if self._closed:
+                return None
+            if self._free:
+                return self._free.pop()
+            if self._made >= self._limit:
+                return None
+            self._made += 1
+        return _File()
+
+    def _give_back(self, file: _File) -> None:
+        with self._lock:
+            if not self._closed:
+                self._free.append(file)
+                return
+        file.close()
+
+
+class _CurrentPages(threading.local):
+    def __init__(self) -> None:
+        self.pages: NdjsonPages | None = None
+
+
+_CURRENT = _CurrentPages()
+
+
+def current_pages() -> NdjsonPages | None:
+    """The files this thread's NDJSON encoders write into (inside `ndjson_pages_reused`),
+    or None."""
+    return _CURRENT.pages
+
+
+@contextmanager
+def ndjson_pages_reused(files: int = FILES) -> Iterator[None]:
+    """Inside this block, NDJSON encoders on this thread (an export's chunks, one after
+    another) write into the same few files; they are closed when it ends."""
+    if sys.platform != "linux" or _CURRENT.pages is not None:
+        yield
+        return
+    pages = NdjsonPages(files)
+    _CURRENT.pages = pages
+    try:
+        yield
+    finally:
+        _CURRENT.pages = None
+        pages.close()

@@ -1,0 +1,77 @@
+"""An export's NDJSON batches written into a few reused memfds (ndjson_pages): the bytes
+handed on are Polars' NDJSON of each batch, and a file is written again only once no
+view of its last batch is held, so bytes the writer still reads never change."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from sluice.format.temporal_text import temporal_as_text
+from sluice.server.pipeline.encoders import ENCODERS, ChunkContext
+from sluice.server.pipeline.ndjson_pages import NdjsonPages, ndjson_pages_reused
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="memfd is Linux only")
+
+CONTEXT = ChunkContext("exp-1", "events", 0)
+
+
+def _frame(rows: int, tag: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "id": range(rows),
+            "message": [f'{tag} {n} \u00e9t\u00e9 "q"\nline' for n in range(rows)],
+            "at": [datetime(2024, 5, 1, n % 24, tzinfo=UTC) for n in range(rows)],
+        }
+    )
+
+
+def _expected(frame: pl.DataFrame) -> bytes:
+    return temporal_as_text(frame).write_ndjson().encode()
+
+
+def test_batches_held_by_the_writer_keep_their_bytes() -> None:
+    # Sizes up and down, so a file is rewritten shorter and longer than before.
+    frames = [_frame(rows, f"b{i}") for i, rows in enumerate((5_000, 20_000, 300, 12_000))]
+    with ndjson_pages_reused(files=2):
+        encoder = ENCODERS["jsonl"].make(CONTEXT)
+        held = [encoder.encode_pieces(frame) for frame in frames]
+        # Two files, both held: the later batches were written the plain way.
+        assert [type(pieces[0]) for pieces in held] == [memoryview, memoryview, bytes, bytes]
+        assert [b"".join(pieces) for pieces in held] == [_expected(f) for f in frames]
+        first = held[0][0][10:]  # a slice outlives its view
+        del held[:2]
+        assert b"".join(encoder.encode_pieces(frames[3])) == _expected(frames[3])
+        # The first file is still held through the slice; the second was free again.
+        assert bytes(first) == _expected(frames[0])[10:]
+
+
+def test_files_are_reused_once_let_go() -> None:
+    pages = NdjsonPages(files=1)
+    for i, rows in enumerate((8_000, 100, 9_000, 2_000)):
+        frame = _frame(rows, f"r{i}")
+        written = pages.write(frame)
+        assert written is not None
+        # NdjsonPages writes the frame as given (the encoder makes temporals text first).
+        assert b"".join(written) == frame.write_ndjson().encode()
+        del written
+    pages.close()
+    assert pages.write(_frame(10, "x")) is None
+
+
+def test_an_empty_batch_hands_on_nothing() -> None:
+    pages = NdjsonPages(files=1)
+    assert pages.write(_frame(0, "e")) == ()
+    # The file went back: the next batch is written into it.
+    assert pages.write(_frame(3, "e")) is not None
+    pages.close()
+
+
+def test_outside_an_export_the_encoder_writes_bytes() -> None:
+    frame = _frame(1_000, "o")
+    pieces = ENCODERS["jsonl"].make(CONTEXT).encode_pieces(frame)
+    assert all(isinstance(piece, bytes) for piece in pieces)
+    assert b"".join(pieces) == _expected(frame)
