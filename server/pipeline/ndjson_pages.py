@@ -100,6 +100,11 @@ class NdjsonPages:
                 self._give_back(file)
                 return ()
             view = file.written(size)
+        except OSError:
+            # No memory to map (or grow) the file: this batch, and the file's later
+            # ones, the plain way; the export goes on.
+            self._drop(file)
+            return None
         except BaseException:
             self._give_back(file)
             raise
@@ -124,7 +129,18 @@ class NdjsonPages:
             if self._made >= self._limit:
                 return None
             self._made += 1
-        return _File()
+        try:
+            return _File()
+        except OSError:
+            # No memfd here (a sandbox refusing the call, too many open files): the
+            # export's batches go the plain way.
+            with self._lock:
+                self._made = self._limit
+            return None
+
+    def _drop(self, file: _File) -> None:
+        """Close `file` for good (a failure): it is never written again."""
+        file.close()
 
     def _give_back(self, file: _File) -> None:
         with self._lock:

@@ -75,3 +75,15 @@ def test_outside_an_export_the_encoder_writes_bytes() -> None:
     pieces = ENCODERS["jsonl"].make(CONTEXT).encode_pieces(frame)
     assert all(isinstance(piece, bytes) for piece in pieces)
     assert b"".join(pieces) == _expected(frame)
+
+
+def test_without_memfds_the_batches_go_the_plain_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*_: object) -> int:
+        raise PermissionError("memfd_create refused (a sandbox)")
+
+    monkeypatch.setattr("os.memfd_create", refused)
+    frame = _frame(2_000, "s")
+    with ndjson_pages_reused():
+        pieces = ENCODERS["jsonl"].make(CONTEXT).encode_pieces(frame)
+    assert all(isinstance(piece, bytes) for piece in pieces)
+    assert b"".join(pieces) == _expected(frame)
