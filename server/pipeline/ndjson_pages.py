@@ -19,7 +19,8 @@ encoder writes the plain way (new bytes); it never waits.
 
 The files hold their pages while the export runs (each about as many as its largest
 batch's NDJSON: with the default 4 files, about the batches the writer's queue holds at
-once anyway) and are closed when it ends. Linux only; elsewhere nothing changes.
+once anyway) and are closed when it ends. Linux only, with a Python that has
+os.memfd_create (MEMFD_AVAILABLE); elsewhere nothing changes.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ MAP_BYTES = 64 * 1024 * 1024
 #: Files per export: the batch being encoded, the writer's (its queue holds about two
 #: text-heavy batches: settings.PIPELINE_QUEUE_BYTES) and one to spare.
 FILES = 4
+#: Whether this Python can make memfds: Linux, and a CPython built against glibc 2.27 or
+#: later (CentOS 7's and Amazon Linux 2's builds have no os.memfd_create). Without it,
+#: the batches go the plain way.
+MEMFD_AVAILABLE = (
+    sys.platform == "linux" and hasattr(os, "memfd_create") and hasattr(os, "MFD_CLOEXEC")
+)
 
 
 class _File:
@@ -168,7 +175,7 @@ def current_pages() -> NdjsonPages | None:
 def ndjson_pages_reused(files: int = FILES) -> Iterator[None]:
     """Inside this block, NDJSON encoders on this thread (an export's chunks, one after
     another) write into the same few files; they are closed when it ends."""
-    if sys.platform != "linux" or _CURRENT.pages is not None:
+    if not MEMFD_AVAILABLE or _CURRENT.pages is not None:
         yield
         return
     pages = NdjsonPages(files)

@@ -4,6 +4,7 @@ view of its last batch is held, so bytes the writer still reads never change."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from datetime import UTC, datetime
 
@@ -87,3 +88,25 @@ def test_without_memfds_the_batches_go_the_plain_way(monkeypatch: pytest.MonkeyP
         pieces = ENCODERS["jsonl"].make(CONTEXT).encode_pieces(frame)
     assert all(isinstance(piece, bytes) for piece in pieces)
     assert b"".join(pieces) == _expected(frame)
+
+
+def test_a_python_without_memfd_create_exports_the_plain_way() -> None:
+    # A Python built against glibc < 2.27 (CentOS 7, Amazon Linux 2) has no
+    # os.memfd_create: its JSON Lines exports must not fail. The capability is read when
+    # the module loads, so the interpreter lacks it from the start.
+    script = (
+        "import os\n"
+        "del os.memfd_create\n"
+        "import polars as pl\n"
+        "from sluice.server.pipeline.encoders import ENCODERS, ChunkContext\n"
+        "from sluice.server.pipeline.ndjson_pages import ndjson_pages_reused\n"
+        "with ndjson_pages_reused():\n"
+        "    pieces = ENCODERS['jsonl'].make(ChunkContext('e', 'd', 0)).encode_pieces(\n"
+        "        pl.DataFrame({'a': [1, 2]}))\n"
+        "assert b''.join(pieces) == b'{\"a\":1}\\n{\"a\":2}\\n', pieces\n"
+        "assert all(isinstance(piece, bytes) for piece in pieces)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
