@@ -29,6 +29,7 @@ import ctypes
 import io
 import mmap
 import os
+import queue
 import sys
 import threading
 import weakref
@@ -88,6 +89,12 @@ class NdjsonPages:
         self._limit = files
         self._lock = threading.Lock()
         self._free: list[_File] = []
+        # Files whose batch's last view died. Their finalizers run wherever the view
+        # dies, a garbage collection on this thread included, even one set off by an
+        # allocation while this thread holds self._lock: so they only put the file here
+        # (SimpleQueue.put is safe from weakref callbacks and __del__), never take the
+        # lock, and _take and close collect them.
+        self._let_go: queue.SimpleQueue[_File] = queue.SimpleQueue()
         self._made = 0
         self._closed = False
 
@@ -104,7 +111,7 @@ class NdjsonPages:
             batch.write_ndjson(io.FileIO(file.fd, "wb", closefd=False))
             size = os.lseek(file.fd, 0, os.SEEK_CUR)
             if size == 0:
-                self._give_back(file)
+                self._let_go.put(file)
                 return ()
             view = file.written(size)
         except OSError:
@@ -113,7 +120,7 @@ class NdjsonPages:
             self._drop(file)
             return None
         except BaseException:
-            self._give_back(file)
+            self._let_go.put(file)
             raise
         # The buffer lives as long as any view of it (slices and casts share it).
         weakref.finalize(view.obj, self._give_back, file)
@@ -126,11 +133,17 @@ class NdjsonPages:
             free, self._free = self._free, []
         for file in free:
             file.close()
+        self._close_let_go()
 
     def _take(self) -> _File | None:
         with self._lock:
             if self._closed:
                 return None
+            while True:
+                try:
+                    self._free.append(self._let_go.get_nowait())
+                except queue.Empty:
+                    break
             if self._free:
                 return self._free.pop()
             if self._made >= self._limit:
@@ -150,11 +163,20 @@ class NdjsonPages:
         file.close()
 
     def _give_back(self, file: _File) -> None:
-        with self._lock:
-            if not self._closed:
-                self._free.append(file)
+        """A batch's finalizer: `file` may be written again. No lock (see _let_go)."""
+        self._let_go.put(file)
+        if self._closed:
+            # Put before reading _closed, and close sets _closed before it collects the
+            # files let go: whichever comes second closes this one.
+            self._close_let_go()
+
+    def _close_let_go(self) -> None:
+        while True:
+            try:
+                file = self._let_go.get_nowait()
+            except queue.Empty:
                 return
-        file.close()
+            file.close()
 
 
 class _CurrentPages(threading.local):

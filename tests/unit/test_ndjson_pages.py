@@ -4,8 +4,10 @@ view of its last batch is held, so bytes the writer still reads never change."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 
 import polars as pl
@@ -110,3 +112,65 @@ def test_a_python_without_memfd_create_exports_the_plain_way() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
+
+
+class _CollectingLock:
+    """The pool's lock, with a garbage collection right after each acquire (as an
+    allocation under the lock may start one), recording a re-entry on the same thread
+    instead of deadlocking on it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._inner = 0
+        self.reentered = False
+
+    def __enter__(self) -> None:
+        if self._owner == threading.get_ident():
+            self.reentered = True
+            self._inner += 1
+            return
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+        gc.collect()
+
+    def __exit__(self, *_: object) -> None:
+        if self._inner:
+            self._inner -= 1
+            return
+        self._owner = None
+        self._lock.release()
+
+
+def _held_in_a_cycle(pages: NdjsonPages) -> None:
+    """Write a batch whose view only a reference cycle holds: let go at the next
+    collection, whose finalizer hands its file back."""
+
+    class Holder:
+        pass
+
+    holder = Holder()
+    holder.me = holder  # type: ignore[attr-defined]
+    holder.pieces = pages.write(_frame(100, "c"))  # type: ignore[attr-defined]
+    assert holder.pieces is not None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("collected_in", ["close", "write"])
+def test_a_file_let_go_under_the_pools_lock_comes_back_without_deadlock(
+    collected_in: str,
+) -> None:
+    pages = NdjsonPages(files=1)
+    lock = _CollectingLock()
+    pages._lock = lock  # type: ignore[assignment]
+    gc.disable()
+    try:
+        _held_in_a_cycle(pages)
+        if collected_in == "close":
+            pages.close()
+        else:
+            # The only file comes back during the write's own take, and is written.
+            assert pages.write(_frame(5, "w")) is not None
+            pages.close()
+    finally:
+        gc.enable()
+    assert not lock.reentered
