@@ -5,9 +5,13 @@ view of its last batch is held, so bytes the writer still reads never change."""
 from __future__ import annotations
 
 import gc
+import io
+import logging
+import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import polars as pl
@@ -174,3 +178,59 @@ def test_a_file_let_go_under_the_pools_lock_comes_back_without_deadlock(
     finally:
         gc.enable()
     assert not lock.reentered
+
+
+_POLARS_WRITE_NDJSON = pl.DataFrame.write_ndjson
+
+
+def _misplacing_writer(how: str) -> Callable[..., object]:
+    """A Polars whose writer does not leave a real file's offset at the end of what it
+    wrote: `pwrite` writes at the file's start without moving the offset (as a writer
+    using pwrite or reopening the file would); `lines` writes only the first half of
+    the lines; `cut` all but the last bytes. Other targets are written as Polars does."""
+
+    def write_ndjson(frame: pl.DataFrame, file: object = None) -> object:
+        if not isinstance(file, io.FileIO):
+            return _POLARS_WRITE_NDJSON(frame, file)  # type: ignore[call-overload]
+        text = _POLARS_WRITE_NDJSON(frame).encode()
+        if how == "pwrite":
+            os.pwrite(file.fileno(), text, 0)
+        elif how == "lines":
+            lines = text.splitlines(keepends=True)
+            os.write(file.fileno(), b"".join(lines[: len(lines) // 2]))
+        else:
+            os.write(file.fileno(), text[:-3])
+        return None
+
+    return write_ndjson
+
+
+@pytest.mark.parametrize("how", ["pwrite", "cut"])
+def test_a_segment_that_does_not_hold_the_batch_goes_the_plain_way(
+    how: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    frames = [_frame(rows, f"m{i}") for i, rows in enumerate((3_000, 2_000, 4_000))]
+    with ndjson_pages_reused():
+        encoder = ENCODERS["jsonl"].make(CONTEXT)
+        # The first batch is written right (and its lines counted); the later ones not.
+        first = encoder.encode_pieces(frames[0])
+        monkeypatch.setattr(pl.DataFrame, "write_ndjson", _misplacing_writer(how))
+        with caplog.at_level(logging.WARNING, logger="sluice"):
+            later = [encoder.encode_pieces(frame) for frame in frames[1:]]
+    assert b"".join(first) == _expected(frames[0])
+    assert [b"".join(pieces) for pieces in later] == [_expected(f) for f in frames[1:]]
+    assert all(isinstance(piece, bytes) for pieces in later for piece in pieces)
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_a_first_batch_short_of_lines_goes_the_plain_way(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(pl.DataFrame, "write_ndjson", _misplacing_writer("lines"))
+    frames = [_frame(rows, f"f{i}") for i, rows in enumerate((3_000, 2_000))]
+    with caplog.at_level(logging.WARNING, logger="sluice"), ndjson_pages_reused():
+        encoder = ENCODERS["jsonl"].make(CONTEXT)
+        written = [encoder.encode_pieces(frame) for frame in frames]
+    assert [b"".join(pieces) for pieces in written] == [_expected(f) for f in frames]
+    assert all(isinstance(piece, bytes) for pieces in written for piece in pieces)
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
