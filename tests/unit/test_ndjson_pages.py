@@ -18,12 +18,20 @@ import polars as pl
 import pytest
 
 from sluice.format.temporal_text import temporal_as_text
+from sluice.server import allocator
 from sluice.server.pipeline.encoders import ENCODERS, ChunkContext
 from sluice.server.pipeline.ndjson_pages import NdjsonPages, ndjson_pages_reused
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="memfd is Linux only")
 
 CONTEXT = ChunkContext("exp-1", "events", 0)
+
+
+@pytest.fixture(autouse=True)
+def _mmap_threshold_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in the daemon, which fixes the mmap threshold at start (server/main.py): the
+    pages are used only then. Recorded, not set, so this process's malloc stays as is."""
+    monkeypatch.setattr(allocator._Fixed, "mmap_threshold", 4 * 1024 * 1024)
 
 
 def _frame(rows: int, tag: str) -> pl.DataFrame:
@@ -104,6 +112,8 @@ def test_a_python_without_memfd_create_exports_the_plain_way() -> None:
         "import os\n"
         "del os.memfd_create\n"
         "import polars as pl\n"
+        "from sluice.server.allocator import fix_mmap_threshold\n"
+        "assert fix_mmap_threshold(4 << 20)\n"
         "from sluice.server.pipeline.encoders import ENCODERS, ChunkContext\n"
         "from sluice.server.pipeline.ndjson_pages import ndjson_pages_reused\n"
         "with ndjson_pages_reused():\n"
@@ -234,3 +244,15 @@ def test_a_first_batch_short_of_lines_goes_the_plain_way(
     assert [b"".join(pieces) for pieces in written] == [_expected(f) for f in frames]
     assert all(isinstance(piece, bytes) for pieces in written for piece in pieces)
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_with_glibcs_sliding_mmap_threshold_the_batches_go_the_plain_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # malloc_mmap_threshold = 0: Polars' buffers come from the heap, which costs less.
+    monkeypatch.setattr(allocator._Fixed, "mmap_threshold", 0)
+    frame = _frame(2_000, "g")
+    with ndjson_pages_reused():
+        pieces = ENCODERS["jsonl"].make(CONTEXT).encode_pieces(frame)
+    assert all(isinstance(piece, bytes) for piece in pieces)
+    assert b"".join(pieces) == _expected(frame)
