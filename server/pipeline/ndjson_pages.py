@@ -17,9 +17,10 @@ with the last view, slices and buffers the writer took included), so the bytes h
 on never change under their reader. With every file still held (a writer behind), the
 encoder writes the plain way (new bytes); it never waits.
 
-The files hold their pages while the export runs (each about as many as its largest
-batch's NDJSON: with the default 4 files, about the batches the writer's queue holds at
-once anyway) and are closed when it ends. Linux only, with a Python that has
+The files hold their pages while the export runs (each as many as the largest batch's
+NDJSON written into it: up to FILES times the export's largest batch, which the
+writer's byte budget, settings.pipeline_queue_bytes, does not count) and are closed
+when it ends. Linux only, with a Python that has
 os.memfd_create (MEMFD_AVAILABLE), and only with the mmap threshold fixed (see
 ndjson_pages_reused); elsewhere nothing changes.
 """

@@ -4,15 +4,18 @@ view of its last batch is held, so bytes the writer still reads never change."""
 
 from __future__ import annotations
 
+import errno
 import gc
 import io
 import logging
+import mmap
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 import pytest
@@ -256,3 +259,61 @@ def test_with_glibcs_sliding_mmap_threshold_the_batches_go_the_plain_way(
         pieces = ENCODERS["jsonl"].make(CONTEXT).encode_pieces(frame)
     assert all(isinstance(piece, bytes) for piece in pieces)
     assert b"".join(pieces) == _expected(frame)
+
+
+def _memfds() -> int:
+    """This process's NDJSON page files with a descriptor open (an mmap holds a
+    duplicate of its file's: counted once)."""
+    files = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:sluice-ndjson"):
+                files.add(os.stat(f"/proc/self/fd/{fd}").st_ino)
+        except FileNotFoundError:  # the listing's own descriptor, closed since
+            continue
+    return len(files)
+
+
+def test_an_export_closes_its_files_when_it_ends() -> None:
+    before = _memfds()
+    frames = [_frame(rows, f"e{i}") for i, rows in enumerate((4_000, 1_000, 3_000, 2_000))]
+    with ndjson_pages_reused(files=3):
+        encoder = ENCODERS["jsonl"].make(CONTEXT)
+        held = [encoder.encode_pieces(frame) for frame in frames]
+        assert _memfds() == before + 3
+        late = held.pop(0)  # still held by a writer when the export ends
+        del held
+        # Takes back the two files let go, writes one, leaves the other free.
+        assert b"".join(encoder.encode_pieces(frames[1])) == _expected(frames[1])
+    assert _memfds() == before + 1
+    assert b"".join(late) == _expected(frames[0])
+    del late
+    assert _memfds() == before
+
+
+def test_a_file_that_cannot_be_mapped_is_closed_and_the_batch_goes_the_plain_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_mmap = mmap.mmap
+    failing = True
+
+    def no_memory(*args: Any, **kwargs: Any) -> mmap.mmap:
+        if failing:
+            raise OSError(errno.ENOMEM, "Cannot allocate memory")
+        return real_mmap(*args, **kwargs)
+
+    before = _memfds()
+    frame = _frame(2_000, "n")
+    with ndjson_pages_reused(files=2):
+        encoder = ENCODERS["jsonl"].make(CONTEXT)
+        monkeypatch.setattr(mmap, "mmap", no_memory)
+        pieces = encoder.encode_pieces(frame)
+        # The file is closed for good, not handed back to be written again.
+        assert _memfds() == before
+        failing = False
+        again = encoder.encode_pieces(frame)
+        assert isinstance(again[0], memoryview)
+    assert all(isinstance(piece, bytes) for piece in pieces)
+    assert b"".join(pieces) == b"".join(again) == _expected(frame)
+    del again
+    assert _memfds() == before
