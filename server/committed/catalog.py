@@ -44,8 +44,10 @@ def committed_exports(sink: Sink, dataset: str) -> list[CommittedExport]:
     return sorted(found, key=lambda e: (e.finished_at, e.export_id))
 
 
-def latest_export(sink: Sink, dataset: str) -> CommittedExport | None:
-    exports = committed_exports(sink, dataset)
+def latest_export(sink: Sink, dataset: str, created_by: str) -> CommittedExport | None:
+    """The newest committed export of `dataset` made by `created_by` ("": the server's,
+    or made without principals): a dataset may be shared by several creators."""
+    exports = [e for e in committed_exports(sink, dataset) if e.created_by == created_by]
     return exports[-1] if exports else None
 
 

@@ -89,6 +89,9 @@ class ExportPlan:
     destination_profile: S3Profile | AzureProfile | None = None
     #: A subject package's part: its label in chunk names (PipelineConfig.part_label).
     part_label: str = ""
+    #: The export's creator ("": the server's own, or no principals): an incremental
+    #: export continues, and its report lists, only this creator's exports.
+    owner: str = ""
 
     @cached_property
     def pipeline(self) -> PipelineConfig:
@@ -126,10 +129,12 @@ def build_plan(
     settings: Settings,
     export_id: str,
     check_files: Callable[[Sequence[str]], None] | None = None,
+    *,
+    owner: str = "",
 ) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one.
     `check_files` sees the files the source expands to before any of them is read (the
-    caller's own source roots)."""
+    caller's own source roots); an incremental export continues `owner`'s own chain."""
     spec = resolved_spec(spec, settings)
     encoder = _pick_format(spec.output.format or "jsonl")
     compressor = _pick(COMPRESSORS, spec.output.compression or "zstd", "spec.output.compression")
@@ -180,7 +185,7 @@ def build_plan(
         query = replace(
             query, resume_key=resume_columns(database.kind, database.order_by, source_schema)
         )
-    increment = _plan_increment(spec, source_schema, destination, destination_profile)
+    increment = _plan_increment(spec, source_schema, destination, destination_profile, owner)
     source, source_schema, increment = push_down_increment(
         source, source_schema, increment, spec.incremental.lookback_seconds
     )
@@ -209,6 +214,7 @@ def build_plan(
         destination_profile=destination_profile,
         cursor=increment.cursor,
         increment=increment,
+        owner=owner,
     )
 
 
@@ -339,13 +345,16 @@ def _plan_increment(
     source_schema: pl.Schema,
     destination: str,
     profile: S3Profile | AzureProfile | None,
+    owner: str,
 ) -> IncrementPlan:
     incremental = spec.incremental
     if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
     with storage_errors():
         sink = open_sink(destination, profile=profile)
-        return plan_increment(spec.incremental, source_schema, sink, spec.destination.dataset)
+        return plan_increment(
+            spec.incremental, source_schema, sink, spec.destination.dataset, owner
+        )
 
 
 def _with_increment(query: CompiledQuery, increment: IncrementPlan) -> CompiledQuery:
