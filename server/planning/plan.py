@@ -32,6 +32,7 @@ from sluice.server.pipeline.source import (
 )
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from sluice.server.pipeline.stream_source import StreamRead
+from sluice.server.planning.chain_redaction import check_chain_redaction
 from sluice.server.planning.column_names import check_column_names
 from sluice.server.planning.database_increment import push_down_increment
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
@@ -192,6 +193,7 @@ def build_plan(
     query = _with_increment(query, increment)
     projected = pl.Schema({name: source_schema[name] for name in query.columns})
     redactor = build_redactor(spec.redaction, projected, settings)
+    check_chain_redaction(increment, redactor.describe())
     schema = redactor.output_schema(projected)
     _check_key_exported(increment.key, schema)
     check_columns_fit(encoder.name, schema)
