@@ -43,6 +43,7 @@ from sluice.server.planning.query_plan import compile_query, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.planning.template_plan import with_template
+from sluice.server.planning.watermarks import check_cursor_redaction
 from sluice.server.planning.where_pushdown import pushable_terms
 from sluice.server.settings import Settings
 from sluice.server.source_profiles import PostgresProfile
@@ -193,7 +194,9 @@ def build_plan(
     query = _with_increment(query, increment)
     projected = pl.Schema({name: source_schema[name] for name in query.columns})
     redactor = build_redactor(spec.redaction, projected, settings)
-    check_chain_redaction(increment, redactor.describe())
+    described = redactor.describe()
+    check_chain_redaction(increment, described)
+    check_cursor_redaction(increment.cursor, described)
     schema = redactor.output_schema(projected)
     _check_key_exported(increment.key, schema)
     check_columns_fit(encoder.name, schema)

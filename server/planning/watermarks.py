@@ -9,7 +9,9 @@ reading the maximum and the data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -34,6 +36,28 @@ def check_cursor(schema: pl.Schema, column: str) -> pl.DataType:
             f"{quoted(column)} is {dtype}; a cursor must be a number, date, datetime or text",
         )
     return dtype
+
+
+def check_cursor_redaction(cursor: str, described: Mapping[str, Any]) -> None:
+    """Refuse a cursor column that a redaction rule claims and rewrites (`described`:
+    the redaction as the manifest records it). The watermark is the largest cursor value
+    as read, before redaction (the next increment filters the source with it), and it
+    is recorded in the manifest, `export list` and the next export's `incremental.since`
+    in clear: of a redacted column, that is one value the export promised to hide."""
+    if not cursor:
+        return
+    columns = described.get("columns")
+    claimed = columns.get(cursor) if isinstance(columns, Mapping) else None
+    if not isinstance(claimed, Mapping) or claimed.get("action") in {None, "keep"}:
+        return
+    raise InvalidArgument(
+        _FIELD,
+        f"{quoted(cursor)} is changed by redaction rule {quoted(str(claimed.get('rule')))} "
+        f"({claimed.get('action')}), but its watermark (the largest value, which the next "
+        "increment starts from) would be recorded as read, in clear; pick a cursor column "
+        "redaction keeps (such as an updated_at timestamp or an id), or keep this one with a "
+        "rule (action keep)",
+    )
 
 
 def past_watermark(
