@@ -26,6 +26,7 @@ from sluice.format.stored_objects import ChunkEntry, DocumentEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import DataLoss
 from sluice.server.execution.key_changes import KeyedChanges, index_entry
+from sluice.server.execution.masked_sql import masked_literals
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.cursor_values import CursorValue, later
@@ -55,6 +56,12 @@ def build_manifest(
         skipped_rows = sum(dict(c.counters).get(SKIPPED_ROWS, 0) for c in chunks)
     query = spec.query
     increment = plan.increment
+    # Under redaction, SQL text is recorded with its literals masked (they are often the
+    # values redaction hides); ids are recorded as a count alone, as always.
+    sql_text = masked_literals if plan.redactor.rewrites else str
+    described = plan.source.describe()
+    if "query" in described:
+        described["query"] = sql_text(described["query"])
     entries = tuple(_chunk_entry(c) for c in chunks)
     tombstones = keyed.tombstones.entry(increment.key) if keyed and keyed.tombstones else None
     # Named after the chunks' own digests: a run resumed across the change to BLAKE3 carries
@@ -70,7 +77,7 @@ def build_manifest(
         created_at=created_at,
         finished_at=finished_at,
         source=SourceInfo(
-            **plan.source.describe(),
+            **described,
             on_bad_rows=plan.source.on_bad_rows,
             skipped_rows=skipped_rows,
             schema=plan.source.column_types,
@@ -79,7 +86,7 @@ def build_manifest(
         ),
         query=QueryInfo(
             columns=tuple(plan.query.columns),
-            where=query.where,
+            where=sql_text(query.where),
             time_range=None
             if query.time_range is None
             else TimeRangeInfo(

@@ -1,5 +1,6 @@
 """What a redacted export records beside its records, through a real daemon: no cursor
-watermark of a column redaction rewrites."""
+watermark of a column redaction rewrites, and no `where` or database query literal in
+clear, in the manifest or the report."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -80,3 +82,43 @@ def test_a_cursor_redaction_keeps_still_records_its_watermark(daemon: Daemon) ->
             )
             done = client.wait(client.create(spec).id, timeout=120)
             assert _manifest(daemon, done)["watermark"]["column"] == cursor
+
+
+def test_where_literals_are_masked_in_the_manifest_and_report(daemon: Daemon) -> None:
+    where = "email = 'alice.sentinel@example.com' OR id > 2"
+    with ExportClient(daemon.address) as client:
+        masked = client.wait(
+            client.create(_spec(daemon, "moderate", where=where, report=True)).id, timeout=120
+        )
+        clear = client.wait(
+            client.create(_spec(daemon, "none", where=where, report=True)).id, timeout=120
+        )
+    assert "alice.sentinel" not in _stored(daemon, masked)
+    assert _manifest(daemon, masked)["query"]["where"] == "email = ? OR id > ?"
+    # Without redaction the request is recorded as it was.
+    assert _manifest(daemon, clear)["query"]["where"] == where
+
+
+def test_a_database_query_is_recorded_with_its_literals_masked(daemon: Daemon) -> None:
+    path = daemon.sources / "people.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE people (id BIGINT PRIMARY KEY, email VARCHAR)")
+        con.executemany("INSERT INTO people VALUES (?, ?)", list(enumerate(EMAILS)))
+    query = "SELECT id, email FROM people WHERE email <> 'alice.sentinel@example.com' -- u2@x.io"
+    spec = ExportClient.build_spec(
+        source=f"duckdb://{path}",
+        query=query,
+        order_by=["id"],
+        to=str(daemon.exports),
+        dataset="people",
+        redaction=pb.Redaction(level="moderate"),
+        report=True,
+    )
+    with ExportClient(daemon.address) as client:
+        done = client.wait(client.create(spec).id, timeout=120)
+    stored = _stored(daemon, done)
+    assert "alice.sentinel" not in stored and "u2@x.io" not in stored
+    assert (
+        _manifest(daemon, done)["source"]["query"]
+        == "SELECT id, email FROM people WHERE email <> ? "
+    )
