@@ -22,8 +22,11 @@ def masked_literals(sql: str) -> str:
 
     try:
         tokens = duckdb.tokenize(sql)
+        text = sql.encode("utf-8")
     except Exception:  # noqa: BLE001 - unreadable text is recorded as nothing but "?"
         return _MASKED
+    # The tokenizer's offsets count UTF-8 bytes, not characters: slice the bytes and
+    # decode the pieces, or any non-ASCII character before a literal shifts the mask.
     hidden = {duckdb.token_type.string_const, duckdb.token_type.numeric_const}
     comment = duckdb.token_type.comment
     pieces: list[str] = []
@@ -31,10 +34,10 @@ def masked_literals(sql: str) -> str:
     for index, (start, kind) in enumerate(tokens):
         if kind not in hidden and kind != comment:
             continue
-        end = tokens[index + 1][0] if index + 1 < len(tokens) else len(sql)
-        token = sql[start:end].rstrip()
-        pieces.append(sql[done:start])
+        end = tokens[index + 1][0] if index + 1 < len(tokens) else len(text)
+        token = text[start:end].rstrip()
+        pieces.append(text[done:start].decode("utf-8"))
         pieces.append(_MASKED if kind in hidden else "")
         done = start + len(token)
-    pieces.append(sql[done:])
+    pieces.append(text[done:].decode("utf-8"))
     return "".join(pieces)

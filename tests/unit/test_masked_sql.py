@@ -21,3 +21,25 @@ from sluice.server.execution.masked_sql import masked_literals
 )
 def test_literals_and_comments_never_survive(sql: str, recorded: str) -> None:
     assert masked_literals(sql) == recorded
+
+
+@pytest.mark.parametrize(
+    ("sql", "recorded"),
+    [
+        ("name = 'Zoë' AND email = 'alice@x.com'", "name = ? AND email = ?"),
+        ("\"名前名前名前名前\" = 'alice@example.com'", '"名前名前名前名前" = ?'),
+        (
+            "name = 'ëëëëëëëë' OR email = 'alice.sentinel@example.com'",
+            "name = ? OR email = ?",
+        ),
+        (
+            "\"café\" = 'ü' AND n = 42 AND s = '🙂🙂' AND e = 'x@y.z'",
+            '"café" = ? AND n = ? AND s = ? AND e = ?',
+        ),
+        ("-- 🙂 comment\nemail = 'a@b.c'", "\nemail = ?"),
+        ("\"🙂\" = 'déjà vu' /* ñ */ AND k = 7", '"🙂" = ?  AND k = ?'),
+    ],
+)
+def test_non_ascii_text_before_a_literal_does_not_shift_the_mask(sql: str, recorded: str) -> None:
+    """DuckDB's tokenizer reports offsets in UTF-8 bytes, not characters."""
+    assert masked_literals(sql) == recorded
