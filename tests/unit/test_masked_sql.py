@@ -43,3 +43,29 @@ def test_literals_and_comments_never_survive(sql: str, recorded: str) -> None:
 def test_non_ascii_text_before_a_literal_does_not_shift_the_mask(sql: str, recorded: str) -> None:
     """DuckDB's tokenizer reports offsets in UTF-8 bytes, not characters."""
     assert masked_literals(sql) == recorded
+
+
+@pytest.mark.parametrize(
+    ("sql", "recorded"),
+    [
+        (
+            "email = CAST(0x616c6963652e73656e74696e656c406578616d706c652e636f6d AS VARCHAR)",
+            "email = CAST(? AS VARCHAR)",
+        ),
+        ("a = 0b101 AND b = 0o17 AND c = 0XFF", "a = ? AND b = ? AND c = ?"),
+        ("a = 0b1_01 OR b = 0xffAND", "a = ? OR b = ?"),
+        (
+            "a = 1e5 AND b = 1_000 AND c = .5 AND d = -3 AND e = 1.5e-3",
+            "a = ? AND b = ? AND c = ? AND d = -? AND e = ?",
+        ),
+        ("a = 12.5e3x AND b = 0x1e5", "a = ? AND b = ?"),
+        (
+            "a = U&'d\\0061t' AND b = E'x' AND c = X'41' AND d = B'01'",
+            "a = U&? AND b = ? AND c = ? AND d = ?",
+        ),
+        ("x IN (0x1,0x2)", "x IN (?,?)"),
+    ],
+)
+def test_hex_binary_octal_and_other_number_forms_are_masked_whole(sql: str, recorded: str) -> None:
+    """DuckDB reads `0x616c` as the number 0 followed by the identifier `x616c`."""
+    assert masked_literals(sql) == recorded
