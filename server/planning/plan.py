@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -196,7 +196,10 @@ def build_plan(
     redactor = build_redactor(spec.redaction, projected, settings)
     described = redactor.describe()
     check_chain_redaction(increment, described)
-    check_cursor_redaction(increment.cursor, described)
+    check_cursor_redaction(
+        increment.cursor,
+        _bound_with(redactor, increment.cursor, spec, projected, source_schema, settings),
+    )
     schema = redactor.output_schema(projected)
     _check_key_exported(increment.key, schema)
     check_columns_fit(encoder.name, schema)
@@ -360,6 +363,24 @@ def _plan_increment(
         return plan_increment(
             spec.incremental, source_schema, sink, spec.destination.dataset, owner
         )
+
+
+def _bound_with(
+    redactor: Redactor,
+    column: str,
+    spec: ExportSpec,
+    projected: pl.Schema,
+    source_schema: pl.Schema,
+    settings: Settings,
+) -> dict[str, Any]:
+    """The redaction as it would treat `column` (a cursor or time column, whose values
+    the manifest records): the export's own when `column` is exported, else the same
+    policy bound to the exported columns plus `column` (a column outside --columns is
+    read, and its values recorded, all the same)."""
+    if not column or column in projected:
+        return redactor.describe()
+    widened = pl.Schema({**projected, column: source_schema[column]})
+    return build_redactor(spec.redaction, widened, settings).describe()
 
 
 def _with_increment(query: CompiledQuery, increment: IncrementPlan) -> CompiledQuery:
