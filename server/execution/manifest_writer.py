@@ -24,7 +24,7 @@ from sluice.format.manifest import (
 )
 from sluice.format.stored_objects import ChunkEntry, DocumentEntry
 from sluice.server.committed.manifests import read_manifest
-from sluice.server.errors import DataLoss
+from sluice.server.errors import DataLoss, FailedPrecondition, quoted
 from sluice.server.execution.key_changes import KeyedChanges, index_entry
 from sluice.server.execution.masked_sql import masked_literals
 from sluice.server.jobs.model import ChunkRecord
@@ -32,6 +32,7 @@ from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.cursor_values import CursorValue, later
 from sluice.server.pipeline.encoders import arrow_schema
 from sluice.server.planning.plan import ExportPlan
+from sluice.server.planning.watermarks import watermark_hides_a_card
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink
 from sluice.sinks.errors import ObjectExists
@@ -175,6 +176,15 @@ def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> Watermark
     since = plan.increment.since
     if since is not None:
         value = later(value, since.value, dtype)
+    if watermark_hides_a_card(plan.cursor_checks, value, dtype):
+        # The card check nulled this value in the records; recorded as the watermark it
+        # would be in clear. Known only now: an integer id is never a card, and a plan
+        # refusing every integer cursor under strict would refuse ids.
+        raise FailedPrecondition(
+            f"the largest value of cursor column {quoted(plan.cursor)} is a card number, "
+            "which redaction hides in the records and the watermark would record in clear; "
+            "pick another cursor column, or keep this one with a rule (action keep)"
+        )
     return Watermark(plan.cursor, value, str(dtype))
 
 

@@ -42,6 +42,12 @@ class Redactor(Protocol):
         """The policy as the manifest records it: level and rules, never key material."""
         ...
 
+    def content_checks(self, column: str) -> str:
+        """Which content rules read the values of top-level `column` that no column rule
+        claimed: "text" (patterns, JSON keys, in text), an entity found in integers
+        ("CARD"), or "" (none: its values leave as they are, or as its column rule says)."""
+        ...
+
 
 class NoRedaction:
     @property
@@ -60,6 +66,9 @@ class NoRedaction:
 
     def describe(self) -> dict[str, Any]:
         return {"level": "none", "rules": []}
+
+    def content_checks(self, column: str) -> str:
+        return ""
 
 
 class Cipher(Protocol):

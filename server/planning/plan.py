@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import polars as pl
 
@@ -85,6 +85,9 @@ class ExportPlan:
     cipher: CipherKind = NO_CIPHER
     #: Incremental cursor column whose largest exported value becomes the watermark.
     cursor: str = ""
+    #: The content rules that read the cursor's values (Redactor.content_checks): an
+    #: integer entity ("CARD") is looked for in the watermark before it is recorded.
+    cursor_checks: str = ""
     #: For incremental exports: the parent export and the watermark this one continues from.
     increment: IncrementPlan = field(default_factory=lambda: IncrementPlan("full"))
     #: Credentials (secret references) for the destination, from a named storage profile.
@@ -196,10 +199,10 @@ def build_plan(
     redactor = build_redactor(spec.redaction, projected, settings)
     described = redactor.describe()
     check_chain_redaction(increment, described)
-    check_cursor_redaction(
-        increment.cursor,
-        _bound_with(redactor, increment.cursor, spec, projected, source_schema, settings),
+    cursor_redaction = _bound_with(
+        redactor, increment.cursor, spec, projected, source_schema, settings
     )
+    check_cursor_redaction(increment.cursor, cursor_redaction)
     schema = redactor.output_schema(projected)
     _check_key_exported(increment.key, schema)
     check_columns_fit(encoder.name, schema)
@@ -221,6 +224,7 @@ def build_plan(
         cipher=zip_cipher or cipher,
         destination_profile=destination_profile,
         cursor=increment.cursor,
+        cursor_checks=cursor_redaction.content_checks(increment.cursor),
         increment=increment,
         owner=owner,
     )
@@ -372,15 +376,15 @@ def _bound_with(
     projected: pl.Schema,
     source_schema: pl.Schema,
     settings: Settings,
-) -> dict[str, Any]:
+) -> Redactor:
     """The redaction as it would treat `column` (a cursor or time column, whose values
     the manifest records): the export's own when `column` is exported, else the same
     policy bound to the exported columns plus `column` (a column outside --columns is
     read, and its values recorded, all the same)."""
     if not column or column in projected:
-        return redactor.describe()
+        return redactor
     widened = pl.Schema({**projected, column: source_schema[column]})
-    return build_redactor(spec.redaction, widened, settings).describe()
+    return build_redactor(spec.redaction, widened, settings)
 
 
 def _with_increment(query: CompiledQuery, increment: IncrementPlan) -> CompiledQuery:

@@ -335,6 +335,9 @@ class _FailingFrom:
     def describe(self) -> dict[str, Any]:
         return self._redactor.describe()
 
+    def content_checks(self, column: str) -> str:
+        return self._redactor.content_checks(column)
+
 
 def test_a_failing_batch_raises_its_error_after_every_batch_before_it(
     text_heavy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch

@@ -4,6 +4,7 @@ rewrite, whether or not the column is among the exported ones."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from sluice.server.errors import InvalidArgument
+from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.execution.manifest_writer import next_watermark
+from sluice.server.jobs.model import ChunkRecord
 from sluice.server.planning.plan import ExportPlan, build_plan
 from sluice.server.planning.spec import (
     DestinationSpec,
@@ -22,9 +25,23 @@ from sluice.server.planning.spec import (
     RedactionSpec,
     SourceSpec,
 )
+from sluice.server.planning.watermarks import watermark_hides_a_card
 from sluice.server.settings import load_settings
 
 EXPORT_ID = "20250101T000000Z-0123456789ab"
+_CHUNK = ChunkRecord(
+    index=0,
+    path="part-000000.jsonl.zst",
+    records=2,
+    stored_bytes=10,
+    sha256="a" * 64,
+    content_digest="hmac-sha256:" + "b" * 64,
+    source_start=0,
+    source_end=2,
+    committed_at=datetime(2026, 1, 3, tzinfo=UTC),
+    counters=(),
+    cursor_max=None,
+)
 
 
 def _plan(
@@ -95,3 +112,45 @@ def test_a_kept_cursor_outside_the_selected_columns_is_accepted(tmp_path: Path) 
         incremental=IncrementalSpec(mode="full", cursor="updated_at"),
     )
     assert plan.cursor == "updated_at"
+
+
+@pytest.mark.parametrize("columns", [(), ("id", "notes")])
+def test_a_text_cursor_that_content_patterns_read_is_refused(
+    tmp_path: Path, columns: tuple[str, ...]
+) -> None:
+    # No rule claims `contact`, but the email pattern rewrites the address inside it.
+    message = _refused(
+        tmp_path,
+        "moderate",
+        "spec.incremental.cursor",
+        "contact",
+        query=QuerySpec(columns=columns),
+        incremental=IncrementalSpec(mode="full", cursor="contact"),
+    )
+    assert "sentinel" not in message
+
+
+def test_a_text_cursor_kept_by_a_rule_is_accepted(tmp_path: Path) -> None:
+    keep = (RedactionRuleSpec(column="ref", action="keep"),)
+    plan = _plan(tmp_path, "moderate", keep, incremental=IncrementalSpec(mode="full", cursor="ref"))
+    assert plan.cursor == "ref"
+
+
+def test_an_integer_cursor_is_planned_under_strict_and_checked_for_cards(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, "strict", incremental=IncrementalSpec(mode="full", cursor="id"))
+    assert plan.cursor_checks == "CARD"
+    dtype = pl.Int64()
+    assert watermark_hides_a_card(plan.cursor_checks, 4111111111111111, dtype)
+    # An id of up to 12 digits is never a card; nor is a 16-digit number failing Luhn.
+    assert not watermark_hides_a_card(plan.cursor_checks, 999_999_999_999, dtype)
+    assert not watermark_hides_a_card(plan.cursor_checks, 4111111111111112, dtype)
+    assert not watermark_hides_a_card("", 4111111111111111, dtype)
+
+
+def test_a_card_number_watermark_fails_the_manifest_not_recorded(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, "strict", incremental=IncrementalSpec(mode="full", cursor="card_like"))
+    chunk = replace(_CHUNK, cursor_max=4111111111111111)
+    with pytest.raises(FailedPrecondition) as refused:
+        next_watermark(plan, [chunk])
+    assert "4111" not in str(refused.value) and repr("card_like") in str(refused.value)
+    assert next_watermark(plan, [replace(chunk, cursor_max=2)]) is not None
