@@ -43,7 +43,7 @@ from sluice.server.planning.query_plan import compile_query, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.planning.template_plan import with_template
-from sluice.server.planning.watermarks import check_cursor_redaction
+from sluice.server.planning.watermarks import check_cursor_redaction, check_recorded_column
 from sluice.server.planning.where_pushdown import pushable_terms
 from sluice.server.settings import Settings
 from sluice.server.source_profiles import PostgresProfile
@@ -203,6 +203,7 @@ def build_plan(
         redactor, increment.cursor, spec, projected, source_schema, settings
     )
     check_cursor_redaction(increment.cursor, cursor_redaction)
+    _check_time_range_redaction(redactor, spec, projected, source_schema, settings)
     schema = redactor.output_schema(projected)
     _check_key_exported(increment.key, schema)
     check_columns_fit(encoder.name, schema)
@@ -367,6 +368,29 @@ def _plan_increment(
         return plan_increment(
             spec.incremental, source_schema, sink, spec.destination.dataset, owner
         )
+
+
+def _check_time_range_redaction(
+    redactor: Redactor,
+    spec: ExportSpec,
+    projected: pl.Schema,
+    source_schema: pl.Schema,
+    settings: Settings,
+) -> None:
+    """The manifest records the time range's bounds as given: refused on a column that
+    redaction rewrites (strict reduces a date of birth to its year; the bounds would
+    give the day), as a cursor is."""
+    time_range = spec.query.time_range
+    if time_range is None:
+        return
+    column = time_range.column
+    check_recorded_column(
+        column,
+        _bound_with(redactor, column, spec, projected, source_schema, settings),
+        "spec.query.time_range.column",
+        "the time range's bounds",
+        "select by a column redaction keeps (such as created_at)",
+    )
 
 
 def _bound_with(

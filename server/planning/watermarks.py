@@ -48,29 +48,40 @@ def check_cursor_redaction(cursor: str, redactor: Redactor) -> None:
     export promised to hide. A column rule that rewrites it, or content patterns (which
     read every text column no rule claims), are known here; an integer cursor is only
     checked for card numbers once its watermark is known (watermark_hides_a_card)."""
-    if not cursor:
+    check_recorded_column(
+        cursor,
+        redactor,
+        _FIELD,
+        "its watermark (the largest value, which the next increment starts from)",
+        "pick a cursor column redaction keeps (such as an updated_at timestamp or an id)",
+    )
+
+
+def check_recorded_column(
+    column: str, redactor: Redactor, field: str, recorded: str, instead: str
+) -> None:
+    """Refuse `column` (named by request `field`) when redaction may rewrite its values
+    while the export records some of them in clear (`recorded`: which, and why)."""
+    if not column:
         return
     columns = redactor.describe().get("columns")
-    claimed = columns.get(cursor) if isinstance(columns, Mapping) else None
+    claimed = columns.get(column) if isinstance(columns, Mapping) else None
     if isinstance(claimed, Mapping):
         if claimed.get("action") in {None, "keep"}:
             return
         raise InvalidArgument(
-            _FIELD,
-            f"{quoted(cursor)} is changed by redaction rule {quoted(str(claimed.get('rule')))} "
-            f"({claimed.get('action')}), but its watermark (the largest value, which the next "
-            "increment starts from) would be recorded as read, in clear; pick a cursor column "
-            "redaction keeps (such as an updated_at timestamp or an id), or keep this one with "
-            "a rule (action keep)",
+            field,
+            f"{quoted(column)} is changed by redaction rule {quoted(str(claimed.get('rule')))} "
+            f"({claimed.get('action')}), but {recorded} would be recorded as read, in clear; "
+            f"{instead}, or keep this one with a rule (action keep)",
         )
-    if redactor.content_checks(cursor) == "text":
+    if redactor.content_checks(column) == "text":
         raise InvalidArgument(
-            _FIELD,
-            f"{quoted(cursor)} is text that the redaction's content patterns read (an email "
-            "or a phone number inside any text is rewritten), but its watermark (the largest "
-            "value, which the next increment starts from) would be recorded as read, in "
-            "clear; pick a date, datetime or number cursor, or keep this one with a rule "
-            "(action keep)",
+            field,
+            f"{quoted(column)} is text that the redaction's content patterns read (an email "
+            f"or a phone number inside any text is rewritten), but {recorded} would be "
+            "recorded as read, in clear; pick a date, datetime or number column, or keep "
+            "this one with a rule (action keep)",
         )
 
 

@@ -24,6 +24,7 @@ from sluice.server.planning.spec import (
     RedactionRuleSpec,
     RedactionSpec,
     SourceSpec,
+    TimeRange,
 )
 from sluice.server.planning.watermarks import watermark_hides_a_card
 from sluice.server.settings import load_settings
@@ -154,3 +155,28 @@ def test_a_card_number_watermark_fails_the_manifest_not_recorded(tmp_path: Path)
         next_watermark(plan, [chunk])
     assert "4111" not in str(refused.value) and repr("card_like") in str(refused.value)
     assert next_watermark(plan, [replace(chunk, cursor_max=2)]) is not None
+
+
+@pytest.mark.parametrize("columns", [(), ("id", "notes")])
+def test_a_time_range_on_a_column_redaction_rewrites_is_refused(
+    tmp_path: Path, columns: tuple[str, ...]
+) -> None:
+    # Strict reduces a date of birth to its year; the bounds would give the day.
+    since, until = datetime(1970, 3, 14, tzinfo=UTC), datetime(1970, 3, 15, tzinfo=UTC)
+    message = _refused(
+        tmp_path,
+        "strict",
+        "spec.query.time_range.column",
+        "birth_date",
+        query=QuerySpec(columns=columns, time_range=TimeRange("birth_date", since, until)),
+    )
+    assert "1970" not in message
+
+
+def test_a_time_range_on_a_kept_column_is_accepted(tmp_path: Path) -> None:
+    since = datetime(2026, 1, 2, tzinfo=UTC)
+    plan = _plan(tmp_path, "strict", query=QuerySpec(time_range=TimeRange("updated_at", since)))
+    assert plan.spec.query.time_range is not None
+    keep = (RedactionRuleSpec(column="birth_date", action="keep"),)
+    day = QuerySpec(time_range=TimeRange("birth_date", datetime(1970, 3, 14, tzinfo=UTC)))
+    assert _plan(tmp_path, "strict", keep, query=day).spec.query == day
