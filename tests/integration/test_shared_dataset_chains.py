@@ -22,7 +22,11 @@ from tests.daemon import Daemon
 pytestmark = pytest.mark.integration
 
 ALL = ["exports:create", "exports:read", "exports:cancel", "exports:delete"]
-TOKENS = {"alice": "tok-alice-0123456789", "bob": "tok-bob-0123456789"}
+TOKENS = {
+    "alice": "tok-alice-0123456789",
+    "bob": "tok-bob-0123456789",
+    "root": "tok-root-0123456789",
+}
 ALICE_EMAILS = ["alice.sentinel@example.com", "carol.sentinel@example.org"]
 
 
@@ -34,16 +38,22 @@ class Shared:
     def client(self, who: str) -> ExportClient:
         return ExportClient(self.daemon.address, token=TOKENS[who], timeout=30)
 
-    def export(self, who: str, rows: pl.DataFrame, **incremental: object) -> pb.Export:
+    def spec(
+        self, who: str, rows: pl.DataFrame, level: str = "", **incremental: object
+    ) -> pb.ExportSpec:
         source = self.daemon.sources / who / "crm.parquet"
         rows.write_parquet(source)
-        spec = ExportClient.build_spec(
+        return ExportClient.build_spec(
             source=str(source),
             to=str(self.shared),
             dataset="crm",
             incremental=pb.Incremental(**incremental),  # type: ignore[arg-type]
+            redaction=pb.Redaction(level=level),
             report=True,
         )
+
+    def export(self, who: str, rows: pl.DataFrame, **incremental: object) -> pb.Export:
+        spec = self.spec(who, rows, **incremental)
         with self.client(who) as client:
             return client.wait(client.create(spec).id, timeout=120)
 
@@ -76,7 +86,7 @@ def shared(daemon_factory) -> Iterator[Shared]:  # type: ignore[no-untyped-def]
             {
                 "name": who,
                 "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
-                "scopes": ALL,
+                "scopes": [*ALL, "admin"] if who == "root" else ALL,
                 "source_roots": [str(daemon.sources / who)],
                 "destination_roots": [str(folder)],
             }
@@ -122,3 +132,38 @@ def test_a_cursor_increment_never_takes_another_principals_watermark(shared: Sha
     assert manifest["watermark"]["value"] == 2  # type: ignore[index]
     report = (shared.folder(bob) / "report.html").read_text()
     assert not any(email in report for email in ALICE_EMAILS)
+
+
+def _numbered(*n: int) -> pl.DataFrame:
+    return pl.DataFrame({"email": [f"u{i}@x.io" for i in n], "v": list(n), "n": list(n)})
+
+
+def test_an_admin_continues_only_its_own_chain(shared: Shared) -> None:
+    shared.export("alice", _alice_rows().with_columns(n=pl.Series([50, 60])), cursor="n")
+    root = shared.export("root", _numbered(1, 2), mode="incremental", cursor="n")
+    # Seeing every export does not make alice's the admin's parent.
+    assert shared.manifest(root)["parent_export_id"] is None
+    assert shared.manifest(root)["totals"]["records"] == 2  # type: ignore[index]
+    shared.export("alice", _alice_rows().with_columns(n=pl.Series([70, 80])), cursor="n")
+    again = shared.export("root", _numbered(1, 2, 3), mode="incremental", cursor="n")
+    assert shared.manifest(again)["parent_export_id"] == root.id
+    assert shared.manifest(again)["totals"]["records"] == 1  # type: ignore[index]
+
+
+def test_a_schedule_is_planned_and_runs_as_the_server_not_its_creator(shared: Shared) -> None:
+    # The admin's own keyed chain, redacted: a schedule checked or run as the admin would
+    # continue it (and be refused for asking for another redaction).
+    own = shared.spec("root", _numbered(1, 2), "moderate", mode="full", key=["email"])
+    with shared.client("root") as client:
+        mine = client.wait(client.create(own).id, timeout=120)
+        scheduled = shared.spec("root", _numbered(1, 2, 3), mode="incremental", key=["email"])
+        client.create_schedule("nightly-crm", scheduled, cron="0 2 * * *")
+        first = client.wait(client.trigger_schedule("nightly-crm").id, timeout=120)
+        second = client.wait(client.trigger_schedule("nightly-crm").id, timeout=120)
+    assert first.state == second.state == pb.EXPORT_STATE_SUCCEEDED
+    manifest = shared.manifest(first)
+    assert "created_by" not in manifest  # the server's own ("")
+    assert manifest["parent_export_id"] is None  # not the admin's export
+    assert manifest["totals"]["records"] == 3  # type: ignore[index]
+    assert shared.manifest(second)["parent_export_id"] == first.id
+    assert shared.manifest(mine)["created_by"] == "root"
