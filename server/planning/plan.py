@@ -94,9 +94,6 @@ class ExportPlan:
     destination_profile: S3Profile | AzureProfile | None = None
     #: A subject package's part: its label in chunk names (PipelineConfig.part_label).
     part_label: str = ""
-    #: The export's creator ("": the server's own, or no principals): an incremental
-    #: export continues, and its report lists, only this creator's exports.
-    owner: str = ""
 
     @cached_property
     def pipeline(self) -> PipelineConfig:
@@ -135,11 +132,13 @@ def build_plan(
     export_id: str,
     check_files: Callable[[Sequence[str]], None] | None = None,
     *,
-    owner: str = "",
+    owner: str,
 ) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one.
     `check_files` sees the files the source expands to before any of them is read (the
-    caller's own source roots); an incremental export continues `owner`'s own chain."""
+    caller's own source roots). An incremental export continues the chain of `owner`, the
+    export's creator ("": the server's own, or a daemon without principals); required, so
+    that no caller continues the server's chain by forgetting it."""
     spec = resolved_spec(spec, settings)
     encoder = _pick_format(spec.output.format or "jsonl")
     compressor = _pick(COMPRESSORS, spec.output.compression or "zstd", "spec.output.compression")
@@ -227,7 +226,6 @@ def build_plan(
         cursor=increment.cursor,
         cursor_checks=cursor_redaction.content_checks(increment.cursor),
         increment=increment,
-        owner=owner,
     )
 
 

@@ -88,7 +88,7 @@ def build_export_plan(
 ) -> ExportPlan | PackagePlan:
     """The plan of any request: a subject package's, or one export's (build_plan).
     `check_files` sees the files each source expands to before any is read; `owner` is
-    the export's creator (ExportPlan.owner)."""
+    the export's creator, whose chain an incremental export continues."""
     if spec.subject is None:
         return build_plan(spec, settings, export_id, check_files, owner=owner)
     return build_package_plan(spec, settings, export_id, check_files, owner=owner)
@@ -110,7 +110,7 @@ def build_package_plan(
     export_id: str,
     check_files: FileCheck | None = None,
     *,
-    owner: str = "",
+    owner: str,
 ) -> PackagePlan:
     """Check the package request and plan each part; raise InvalidArgument naming the
     first bad field (FailedPrecondition when the server has no `[gdpr]` table)."""

@@ -173,7 +173,7 @@ def _plan(
         chunking=chunking,
         redaction=RedactionSpec(level="moderate"),
     )
-    return build_plan(spec, settings, EXPORT_ID)
+    return build_plan(spec, settings, EXPORT_ID, owner="")
 
 
 class _Recorder(Journal):
