@@ -234,7 +234,7 @@ def _unreadable_part(dtype: Any) -> str | None:
         return str(dtype.id).upper()
     if dtype.id in {"struct", "list", "array", "map"}:
         for _, child in dtype.children:
-            if hasattr(child, "id"):  # an ARRAY's size is a number
+            if not isinstance(child, int):  # an ARRAY's size is a number
                 found = _unreadable_part(child)
                 if found is not None:
                     return found
@@ -327,11 +327,17 @@ def read_frames(
                 assert isinstance(frame, pl.DataFrame)
                 yield frame
         except duckdb.DataError as exc:
-            # A conversion or range error of the caller's query on some row: its message
-            # quotes the value, so only its type is said.
+            # A conversion or range error on some row, of the caller's query or of a
+            # view read as a table: its message quotes the value, so only its type is said.
+            read_as = (
+                "a CAST or conversion in spec.source.query fails on some value); change the query"
+                if read.query
+                else f"reading spec.source.table {quoted(read.table)} fails on some value: a "
+                "CAST or conversion in the view, or a value out of its type's range); fix the "
+                "view, or read the table with spec.source.query"
+            )
             raise FailedPrecondition(
-                f"the DuckDB source failed on its rows ({type(exc).__name__}: a CAST or "
-                "conversion in spec.source.query fails on some value); change the query"
+                f"the DuckDB source failed on its rows ({type(exc).__name__}: {read_as}"
             ) from None
 
 

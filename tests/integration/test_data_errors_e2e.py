@@ -42,14 +42,19 @@ def test_a_where_that_fails_on_the_rows_is_a_failed_precondition(daemon: Daemon)
     assert daemon.healthy()
 
 
-def test_a_duckdb_query_that_fails_on_the_rows_is_a_failed_precondition(daemon: Daemon) -> None:
-    path = daemon.sources / "people.duckdb"
+@pytest.mark.parametrize("read", ["query", "view"])
+def test_a_duckdb_source_that_fails_on_the_rows_is_a_failed_precondition(
+    daemon: Daemon, read: str
+) -> None:
+    path = daemon.sources / f"people-{read}.duckdb"
+    cast = "SELECT id, CAST(email AS INTEGER) AS n FROM t"
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, email VARCHAR)")
         con.execute(f"INSERT INTO t VALUES (1, '{SENTINEL}'), (2, '7')")
+        con.execute(f"CREATE VIEW v AS {cast}")
     spec = ExportClient.build_spec(
         source=f"duckdb://{path}",
-        query="SELECT id, CAST(email AS INTEGER) AS n FROM t",
+        **({"query": cast} if read == "query" else {"table": "v"}),  # type: ignore[arg-type]
         order_by=["id"],
         to=str(daemon.exports),
         dataset="duck",
@@ -58,6 +63,9 @@ def test_a_duckdb_query_that_fails_on_the_rows_is_a_failed_precondition(daemon: 
         failed = _failed(client, spec)
     assert failed.error.code == "FAILED_PRECONDITION"
     assert "ConversionException" in failed.error.message
+    # Worded by what was read: a view is not the caller's query.
+    assert f"spec.source.{'query' if read == 'query' else 'table'}" in failed.error.message
+    assert ("in spec.source.query fails" in failed.error.message) == (read == "query")
     assert SENTINEL not in failed.error.message
     assert daemon.healthy()
 
@@ -67,6 +75,7 @@ def test_a_duckdb_query_that_fails_on_the_rows_is_a_failed_precondition(daemon: 
     [
         ("u UNION(a INTEGER, b VARCHAR)", "UNION"),
         ("s STRUCT(x INTEGER, gap INTERVAL[])", "INTERVAL"),
+        ("a STRUCT(x INTEGER[2], gap INTERVAL[2])", "INTERVAL"),
     ],
 )
 def test_a_duckdb_column_of_an_unreadable_type_is_refused_when_planning(
