@@ -99,6 +99,32 @@ def test_where_literals_are_masked_in_the_manifest_and_report(daemon: Daemon) ->
     assert _manifest(daemon, clear)["query"]["where"] == where
 
 
+@pytest.mark.parametrize(
+    ("where", "recorded"),
+    [
+        (
+            "email = 'ëëëëëëëë' OR email = 'alice.sentinel@example.com'",
+            "email = ? OR email = ?",
+        ),
+        (
+            "email = CAST(0x616c6963652e73656e74696e656c406578616d706c652e636f6d AS VARCHAR)"
+            " OR id > 2",
+            "email = CAST(? AS VARCHAR) OR id > ?",
+        ),
+    ],
+)
+def test_non_ascii_text_and_hex_literals_do_not_unmask_a_where(
+    daemon: Daemon, where: str, recorded: str
+) -> None:
+    with ExportClient(daemon.address) as client:
+        done = client.wait(
+            client.create(_spec(daemon, "moderate", where=where, report=True)).id, timeout=120
+        )
+    assert _manifest(daemon, done)["query"]["where"] == recorded
+    stored = _stored(daemon, done)
+    assert "alice.s" not in stored and "616c6963652e73656e" not in stored
+
+
 def test_a_database_query_is_recorded_with_its_literals_masked(daemon: Daemon) -> None:
     path = daemon.sources / "people.duckdb"
     with duckdb.connect(str(path)) as con:
