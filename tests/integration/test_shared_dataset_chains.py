@@ -39,7 +39,7 @@ class Shared:
         return ExportClient(self.daemon.address, token=TOKENS[who], timeout=30)
 
     def spec(
-        self, who: str, rows: pl.DataFrame, level: str = "", **incremental: object
+        self, who: str, rows: pl.DataFrame, incremental: pb.Incremental, level: str = ""
     ) -> pb.ExportSpec:
         source = self.daemon.sources / who / "crm.parquet"
         rows.write_parquet(source)
@@ -47,13 +47,13 @@ class Shared:
             source=str(source),
             to=str(self.shared),
             dataset="crm",
-            incremental=pb.Incremental(**incremental),  # type: ignore[arg-type]
+            incremental=incremental,
             redaction=pb.Redaction(level=level),
             report=True,
         )
 
     def export(self, who: str, rows: pl.DataFrame, **incremental: object) -> pb.Export:
-        spec = self.spec(who, rows, **incremental)
+        spec = self.spec(who, rows, pb.Incremental(**incremental))  # type: ignore[arg-type]
         with self.client(who) as client:
             return client.wait(client.create(spec).id, timeout=120)
 
@@ -153,10 +153,14 @@ def test_an_admin_continues_only_its_own_chain(shared: Shared) -> None:
 def test_a_schedule_is_planned_and_runs_as_the_server_not_its_creator(shared: Shared) -> None:
     # The admin's own keyed chain, redacted: a schedule checked or run as the admin would
     # continue it (and be refused for asking for another redaction).
-    own = shared.spec("root", _numbered(1, 2), "moderate", mode="full", key=["email"])
+    own = shared.spec(
+        "root", _numbered(1, 2), pb.Incremental(mode="full", key=["email"]), "moderate"
+    )
     with shared.client("root") as client:
         mine = client.wait(client.create(own).id, timeout=120)
-        scheduled = shared.spec("root", _numbered(1, 2, 3), mode="incremental", key=["email"])
+        scheduled = shared.spec(
+            "root", _numbered(1, 2, 3), pb.Incremental(mode="incremental", key=["email"])
+        )
         client.create_schedule("nightly-crm", scheduled, cron="0 2 * * *")
         first = client.wait(client.trigger_schedule("nightly-crm").id, timeout=120)
         second = client.wait(client.trigger_schedule("nightly-crm").id, timeout=120)
