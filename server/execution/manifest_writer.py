@@ -59,7 +59,14 @@ def build_manifest(
     increment = plan.increment
     # Under redaction, SQL text is recorded with its literals masked (they are often the
     # values redaction hides); ids are recorded as a count alone, as always.
-    sql_text = masked_literals if plan.redactor.rewrites else str
+    # SQLite reads a double-quoted name of no column as a string: masked too.
+    sqlite_columns = plan.source_schema.names() if plan.source.format == "sqlite" else None
+
+    def sql_text(sql: str) -> str:
+        if not plan.redactor.rewrites:
+            return sql
+        return masked_literals(sql, sqlite_columns=sqlite_columns)
+
     described = plan.source.describe()
     if "query" in described:
         described["query"] = sql_text(described["query"])

@@ -7,23 +7,34 @@ comments are dropped, found by DuckDB's own SQL tokenizer (a server dependency),
 quotes inside strings, `''` escapes and dollar quoting are read as SQL reads them; hex,
 binary and octal numbers (`0x616c…`, which the tokenizer splits in two) are masked whole. Text
 the tokenizer cannot read is recorded as `?` whole (not as a digest: a plain digest of a
-short `where` would confirm a guessed value).
+short `where` would confirm a guessed value). SQLite reads `"…"` as a string when no column
+has that name, where the tokenizer reads a name: for SQLite, such text naming none of the
+given columns is masked too (a name masked costs only readability).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 _MASKED = "?"
 
 
-def masked_literals(sql: str) -> str:
-    """`sql` with its string and number literals replaced by `?` and comments removed."""
+def masked_literals(sql: str, *, sqlite_columns: Collection[str] | None = None) -> str:
+    """`sql` with its string and number literals replaced by `?` and comments removed.
+
+    `sqlite_columns`: the SQL is SQLite's, and these are the column names a double-quoted
+    token may name; any other double-quoted token is a string there, and masked."""
     if not sql.strip():
         return sql
     import duckdb  # the server extra; imported where used, as the sources do
 
     try:
         tokens = duckdb.tokenize(sql)
-        return _masked(sql.encode("utf-8"), [(start, kind.name) for start, kind in tokens])
+        text = sql.encode("utf-8")
+        kinds = [(start, kind.name) for start, kind in tokens]
+        if sqlite_columns is not None:
+            kinds = _sqlite_strings(text, kinds, {c.casefold() for c in sqlite_columns})
+        return _masked(text, kinds)
     except Exception:  # noqa: BLE001 - unreadable text is recorded as nothing but "?"
         return _MASKED
 
@@ -31,6 +42,23 @@ def masked_literals(sql: str) -> str:
 _LITERALS = {"string_const", "numeric_const"}
 _COMMENT = "comment"
 _WORDS = {"identifier", "keyword"}
+
+
+def _sqlite_strings(
+    text: bytes, tokens: list[tuple[int, str]], columns: set[str]
+) -> list[tuple[int, str]]:
+    """`tokens` with each double-quoted one naming none of `columns` (SQLite compares
+    names without case) read as the string SQLite reads it as."""
+    kinds: list[tuple[int, str]] = []
+    for index, (start, kind) in enumerate(tokens):
+        if kind == "identifier" and text[start : start + 1] == b'"':
+            end = tokens[index + 1][0] if index + 1 < len(tokens) else len(text)
+            quoted = text[start:end].rstrip()
+            name = quoted[1:-1].replace(b'""', b'"').decode("utf-8")
+            if not quoted.endswith(b'"') or len(quoted) < 2 or name.casefold() not in columns:
+                kind = "string_const"
+        kinds.append((start, kind))
+    return kinds
 
 
 def _masked(text: bytes, tokens: list[tuple[int, str]]) -> str:

@@ -5,6 +5,7 @@ clear, in the manifest or the report."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -147,4 +148,32 @@ def test_a_database_query_is_recorded_with_its_literals_masked(daemon: Daemon) -
     assert (
         _manifest(daemon, done)["source"]["query"]
         == "SELECT id, email FROM people WHERE email <> ? "
+    )
+
+
+def test_a_sqlite_double_quoted_string_is_masked(daemon: Daemon) -> None:
+    """SQLite reads `"…"` naming no column as a string; DuckDB's tokenizer, as a name."""
+    path = daemon.sources / "people.sqlite"
+    con = sqlite3.connect(str(path))
+    con.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT)")
+    con.executemany("INSERT INTO people VALUES (?, ?)", list(enumerate(EMAILS)))
+    con.commit()
+    con.close()
+    query = 'SELECT id, "email" FROM people WHERE email <> "alice.sentinel@example.com"'
+    spec = ExportClient.build_spec(
+        source=f"sqlite://{path}",
+        query=query,
+        order_by=["id"],
+        to=str(daemon.exports),
+        dataset="people",
+        redaction=pb.Redaction(level="moderate"),
+        report=True,
+    )
+    with ExportClient(daemon.address) as client:
+        done = client.wait(client.create(spec).id, timeout=120)
+    assert done.progress.records == 2
+    assert "alice.sentinel" not in _stored(daemon, done)
+    assert (
+        _manifest(daemon, done)["source"]["query"]
+        == 'SELECT id, "email" FROM people WHERE email <> ?'
     )

@@ -69,3 +69,17 @@ def test_non_ascii_text_before_a_literal_does_not_shift_the_mask(sql: str, recor
 def test_hex_binary_octal_and_other_number_forms_are_masked_whole(sql: str, recorded: str) -> None:
     """DuckDB reads `0x616c` as the number 0 followed by the identifier `x616c`."""
     assert masked_literals(sql) == recorded
+
+
+@pytest.mark.parametrize(
+    ("sql", "recorded"),
+    [
+        ('email <> "alice.sentinel@example.com"', "email <> ?"),
+        ('"email" <> "a@b.c" AND "ID" > 2', '"email" <> ? AND "ID" > ?'),
+        ('"we""ird" = 1', "? = ?"),
+    ],
+)
+def test_sqlite_double_quoted_text_naming_no_column_is_masked(sql: str, recorded: str) -> None:
+    """SQLite reads `"…"` as a string when no column has that name (DuckDB: identifier)."""
+    assert masked_literals(sql, sqlite_columns=frozenset({"email", "id"})) == recorded
+    assert masked_literals(sql) == sql.replace("2", "?").replace("= 1", "= ?")
