@@ -58,12 +58,13 @@ def build_manifest(
     query = spec.query
     increment = plan.increment
     # Under redaction, SQL text is recorded with its literals masked (they are often the
-    # values redaction hides); ids are recorded as a count alone, as always.
+    # values redaction hides), whichever exported columns its rules fall on (a `where`
+    # may name a column the export leaves out); ids are recorded as a count alone.
     # SQLite reads a double-quoted name of no column as a string: masked too.
     sqlite_columns = plan.source_schema.names() if plan.source.format == "sqlite" else None
 
     def sql_text(sql: str) -> str:
-        if not plan.redactor.rewrites:
+        if not plan.redactor.requested:
             return sql
         return masked_literals(sql, sqlite_columns=sqlite_columns)
 

@@ -34,6 +34,12 @@ class Redactor(Protocol):
         does not spread batches over workers for it."""
         ...
 
+    @property
+    def requested(self) -> bool:
+        """Whether the request asked for redaction (a level above none, or a rule other
+        than keep), whichever exported columns it falls on: recorded SQL is then masked."""
+        ...
+
     def output_schema(self, schema: pl.Schema) -> pl.Schema:
         """The exported schema after redaction (dropped columns gone, types changed)."""
         ...
@@ -59,6 +65,10 @@ class NoRedaction:
 
     @property
     def rewrites(self) -> bool:
+        return False
+
+    @property
+    def requested(self) -> bool:
         return False
 
     def output_schema(self, schema: pl.Schema) -> pl.Schema:

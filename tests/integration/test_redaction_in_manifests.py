@@ -177,3 +177,23 @@ def test_a_sqlite_double_quoted_string_is_masked(daemon: Daemon) -> None:
         _manifest(daemon, done)["source"]["query"]
         == 'SELECT id, "email" FROM people WHERE email <> ?'
     )
+
+
+@pytest.mark.parametrize(
+    "redaction",
+    [
+        {"level": "moderate"},
+        {"level": "none", "rules": [pb.RedactionRule(pattern="EMAIL", action="redact")]},
+    ],
+)
+def test_a_where_is_masked_when_redaction_binds_no_exported_column(
+    daemon: Daemon, redaction: dict[str, Any]
+) -> None:
+    """Masking follows the redaction requested, not the columns its rules fall on."""
+    where = "email = 'alice.sentinel@example.com'"
+    spec = _spec(daemon, columns=["id"], where=where, report=True, **redaction)
+    with ExportClient(daemon.address) as client:
+        done = client.wait(client.create(spec).id, timeout=120)
+    assert done.progress.records == 1
+    assert "alice.sentinel" not in _stored(daemon, done)
+    assert _manifest(daemon, done)["query"]["where"] == "email = ?"

@@ -320,6 +320,10 @@ class _FailingFrom:
     def rewrites(self) -> bool:
         return True
 
+    @property
+    def requested(self) -> bool:
+        return self._redactor.requested
+
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         return self._redactor.apply(frame.map_batches(self._check, validate_output_schema=False))
 

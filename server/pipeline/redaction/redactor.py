@@ -183,6 +183,12 @@ class PolicyRedactor:
         # neither, so a policy with no counter changes nothing.
         return bool(self._counters)
 
+    @property
+    def requested(self) -> bool:
+        policy = self._policy
+        actions = [r.action for r in policy.column_rules] + [r.action for r in policy.pattern_rules]
+        return policy.level != "none" or any(action != "keep" for action in actions)
+
     def output_schema(self, schema: pl.Schema) -> pl.Schema:
         out = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
         return pl.Schema({k: v for k, v in out.items() if k not in self._counters})
