@@ -191,7 +191,9 @@ def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> Watermark
         raise FailedPrecondition(
             f"the largest value of cursor column {quoted(plan.cursor)} is a card number, "
             "which redaction hides in the records and the watermark would record in clear; "
-            "pick another cursor column, or keep this one with a rule (action keep)"
+            "resuming reads the same rows and fails again: pick another cursor column, or "
+            "keep this one with a rule (action keep), in a new export; "
+            f"`sluice export delete {plan.export_id}` removes the chunks this one wrote"
         )
     return Watermark(plan.cursor, value, str(dtype))
 

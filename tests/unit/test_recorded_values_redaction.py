@@ -154,6 +154,9 @@ def test_a_card_number_watermark_fails_the_manifest_not_recorded(tmp_path: Path)
     with pytest.raises(FailedPrecondition) as refused:
         next_watermark(plan, [chunk])
     assert "4111" not in str(refused.value) and repr("card_like") in str(refused.value)
+    # The rows hold the same value on every run: say so, and how to remove the chunks.
+    assert "resuming" in str(refused.value)
+    assert f"sluice export delete {plan.export_id}" in str(refused.value)
     assert next_watermark(plan, [replace(chunk, cursor_max=2)]) is not None
 
 
