@@ -39,9 +39,10 @@ def masked_literals(sql: str, *, sqlite_columns: Collection[str] | None = None) 
         return _MASKED
 
 
-_LITERALS = {"string_const", "numeric_const"}
+_NUMBER = "numeric_const"
+_LITERALS = {"string_const", _NUMBER}
 _COMMENT = "comment"
-_WORDS = {"identifier", "keyword"}
+_IDENTIFIER = "identifier"
 
 
 def _sqlite_strings(
@@ -51,7 +52,7 @@ def _sqlite_strings(
     names without case) read as the string SQLite reads it as."""
     kinds: list[tuple[int, str]] = []
     for index, (start, kind) in enumerate(tokens):
-        if kind == "identifier" and text[start : start + 1] == b'"':
+        if kind == _IDENTIFIER and text[start : start + 1] == b'"':
             end = tokens[index + 1][0] if index + 1 < len(tokens) else len(text)
             quoted = text[start:end].rstrip()
             name = quoted[1:-1].replace(b'""', b'"').decode("utf-8")
@@ -66,14 +67,17 @@ def _masked(text: bytes, tokens: list[tuple[int, str]]) -> str:
 
     The tokenizer's offsets count UTF-8 bytes, not characters: the bytes are sliced and
     the pieces decoded, or any non-ASCII character before a literal would shift the mask.
-    A word glued to a literal is part of it: DuckDB reads `0x616c` (hex), `0b101` and
-    `0o17` as the number `0` followed by the identifier `x616c`, `b101`, `o17`.
+    An identifier glued to a number is part of it: DuckDB reads `0x616c` (hex), `0b101`
+    and `0o17` as the number `0` followed by the identifier `x616c`, `b101`, `o17` (and
+    `12.5e3x` as `12.5e3` and `x`). A keyword is never glued (`'a'and id = 1` keeps its
+    `and`): no hex, binary or octal digits spell one.
     """
     pieces: list[str] = []
     done = 0
     masked_until = -1
+    number_until = -1
     for index, (start, kind) in enumerate(tokens):
-        glued = kind in _WORDS and start == masked_until
+        glued = kind == _IDENTIFIER and start == number_until
         if kind not in _LITERALS and kind != _COMMENT and not glued:
             continue
         end = tokens[index + 1][0] if index + 1 < len(tokens) else len(text)
@@ -85,6 +89,7 @@ def _masked(text: bytes, tokens: list[tuple[int, str]]) -> str:
             if start != masked_until:
                 pieces.append(_MASKED)
             masked_until = stop
+            number_until = stop if kind == _NUMBER else -1
         done = stop
     pieces.append(text[done:].decode("utf-8"))
     return "".join(pieces)

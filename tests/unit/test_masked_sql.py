@@ -83,3 +83,16 @@ def test_sqlite_double_quoted_text_naming_no_column_is_masked(sql: str, recorded
     """SQLite reads `"…"` as a string when no column has that name (DuckDB: identifier)."""
     assert masked_literals(sql, sqlite_columns=frozenset({"email", "id"})) == recorded
     assert masked_literals(sql) == sql.replace("2", "?").replace("= 1", "= ?")
+
+
+@pytest.mark.parametrize(
+    ("sql", "recorded"),
+    [
+        ("email = 'a'and id = 1", "email = ?and id = ?"),
+        ("id = 1and email = 'a'", "id = ?and email = ?"),
+        ("id = 0or email = 'a'", "id = ?or email = ?"),
+        ("email = 'a'or id = 0x1F", "email = ?or id = ?"),
+    ],
+)
+def test_a_keyword_glued_to_a_literal_is_kept(sql: str, recorded: str) -> None:
+    assert masked_literals(sql) == recorded
