@@ -216,15 +216,16 @@ _UNREADABLE_DUCKDB_TYPES = frozenset({"union", "interval"})
 
 def _check_duckdb_types(read: DatabaseRead, names: Sequence[str], types: Sequence[Any]) -> None:
     """Refuse, while planning, a column of a type the export cannot read, naming it and
-    its type (before, the read panicked inside Polars: INTERNAL at CreateExport)."""
+    the part unread (before, the read panicked inside Polars: INTERNAL at CreateExport).
+    Never the whole type: an ENUM's members, at any depth, are data."""
     for name, dtype in zip(names, types, strict=True):
         unreadable = _unreadable_part(dtype)
         if unreadable is not None:
             field = "spec.source.query" if read.query else "spec.source.table"
             raise InvalidArgument(
                 field,
-                f"column {quoted(name)} is {str(dtype)[:200]}, and {unreadable} cannot be "
-                "exported; select it cast to a type that can (for example "
+                f"column {quoted(name)} holds {unreadable}, which cannot be exported "
+                "(at any depth); select it cast to a type that can (for example "
                 "CAST(column AS VARCHAR)) in spec.source.query, or leave it out",
             )
 
