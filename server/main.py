@@ -162,7 +162,8 @@ def _run(settings: Settings) -> int:
         store,
         store,
         scheduler,
-        lambda spec: build_export_plan(spec, settings, new_export_id()),
+        # Checked as the export it will queue: the server's own, as below.
+        lambda spec: build_export_plan(spec, settings, new_export_id(), owner=ANONYMOUS.name),
         utc_now,
     )
     audit = AuditLog(settings.audit_log) if settings.audit_log else None

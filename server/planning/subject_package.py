@@ -83,12 +83,15 @@ def build_export_plan(
     settings: Settings,
     export_id: str,
     check_files: FileCheck | None = None,
+    *,
+    owner: str,
 ) -> ExportPlan | PackagePlan:
     """The plan of any request: a subject package's, or one export's (build_plan).
-    `check_files` sees the files each source expands to before any is read."""
+    `check_files` sees the files each source expands to before any is read; `owner` is
+    the export's creator, whose chain an incremental export continues."""
     if spec.subject is None:
-        return build_plan(spec, settings, export_id, check_files)
-    return build_package_plan(spec, settings, export_id, check_files)
+        return build_plan(spec, settings, export_id, check_files, owner=owner)
+    return build_package_plan(spec, settings, export_id, check_files, owner=owner)
 
 
 def resolved_specs(spec: ExportSpec, settings: Settings) -> tuple[ExportSpec, ...]:
@@ -106,6 +109,8 @@ def build_package_plan(
     settings: Settings,
     export_id: str,
     check_files: FileCheck | None = None,
+    *,
+    owner: str,
 ) -> PackagePlan:
     """Check the package request and plan each part; raise InvalidArgument naming the
     first bad field (FailedPrecondition when the server has no `[gdpr]` table)."""
@@ -123,7 +128,7 @@ def build_package_plan(
         for fmt in PACKAGE_FORMATS:
             shaped = replace(part_spec, output=replace(part_spec.output, format=fmt))
             try:
-                plan = build_plan(shaped, settings, export_id, check_files)
+                plan = build_plan(shaped, settings, export_id, check_files, owner=owner)
             except InvalidArgument as exc:
                 raise _in_part(exc, name) from None
             # The plan ran on the resolved location; the manifest records the name.

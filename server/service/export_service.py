@@ -117,6 +117,7 @@ class ExportService:
             self._settings,
             export_id,
             lambda files: check_source_files(principal, files, "spec.source.uri"),
+            owner=principal.name,
         )
         # A package of "every source with a subject_column" is stored with the sources it
         # was planned with: a run resumed after the config changed reads the same ones.

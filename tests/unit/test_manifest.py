@@ -83,7 +83,7 @@ def _plan(source: Path, export_id: str = "exp-1", **fields: Any) -> ExportPlan:
         chunking=ChunkingSpec(target_bytes=32 * 1024),
         **fields,
     )
-    return build_plan(spec, settings, export_id)
+    return build_plan(spec, settings, export_id, owner="")
 
 
 def _run(plan: ExportPlan, sink: Any) -> list[ChunkRecord]:

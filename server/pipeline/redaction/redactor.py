@@ -144,6 +144,12 @@ class PolicyRedactor:
             if leaf == pl.String and not self._is_claimed(location)
         ]
         steps = [*self._json_steps(leaves), *self._pattern_steps(leaves)]
+        #: What content rules read each column's values: "text" or an integer entity.
+        self._content_checks: dict[str, str] = {
+            name: label for label, name in self._integer_columns(self._stages[1])
+        }
+        if leaves and (steps or self._late_stages):
+            self._content_checks.update((location[0], "text") for location in leaves)
         if steps and leaves:
             columns = list(dict.fromkeys(location[0] for location in leaves))
             self._text_pass = CompactedTextPass(
@@ -177,6 +183,12 @@ class PolicyRedactor:
         # neither, so a policy with no counter changes nothing.
         return bool(self._counters)
 
+    @property
+    def requested(self) -> bool:
+        policy = self._policy
+        actions = [r.action for r in policy.column_rules] + [r.action for r in policy.pattern_rules]
+        return policy.level != "none" or any(action != "keep" for action in actions)
+
     def output_schema(self, schema: pl.Schema) -> pl.Schema:
         out = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
         return pl.Schema({k: v for k, v in out.items() if k not in self._counters})
@@ -187,6 +199,16 @@ class PolicyRedactor:
             "columns": self._columns_description,
             "counts_are": "records in which the rule changed the column",
         }
+
+    def content_checks(self, column: str) -> str:
+        return self._content_checks.get(column, "")
+
+    def _integer_columns(self, stage: _Stage) -> list[tuple[str, str]]:
+        """(entity, column) of the integer stage's rewrites, as its counters name them."""
+        return [
+            (self._counters[flag.counter].partition("/")[0], flag.location[0])
+            for flag in stage.flags
+        ]
 
     # -- building -----------------------------------------------------------------------
 
