@@ -18,6 +18,7 @@ from typing import Any, Final
 import polars as pl
 
 from sluice.server.errors import InvalidArgument, quoted
+from sluice.server.pipeline.data_types import instance
 from sluice.server.pipeline.redaction import actions
 from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.card_groups import without_last_group
@@ -33,6 +34,14 @@ from sluice.server.pipeline.redaction.json_keys import (
     rewrite_json_keys,
 )
 from sluice.server.pipeline.redaction.keeping_own_names import rewrite_text_keeping
+from sluice.server.pipeline.redaction.list_forms import (
+    MAP_VALUE,
+    as_lists,
+    map_locations,
+    restored,
+    restored_type,
+)
+from sluice.server.pipeline.redaction.map_keys import KeyRule, value_by_key
 from sluice.server.pipeline.redaction.phone_one_pass import (
     phone_verdicts,
     rewrite_checked,
@@ -119,8 +128,18 @@ class PolicyRedactor:
         self._policy = policy
         #: Columns holding dictionary-encoded text (Categorical, Enum), read as String so
         #: every rule reads them: the categories are the values, which may hold anything.
-        as_text = pl.Schema({name: dictionary_free(dtype) for name, dtype in schema.items()})
+        # Arrays and maps are read as the lists they are made of, and get their own types
+        # back after the rules (list_forms.py): so every rule reaches their values.
+        as_text = pl.Schema(
+            {name: dictionary_free(as_lists(dtype)) for name, dtype in schema.items()}
+        )
         self._as_text = {n: t for n, t in as_text.items() if t != schema[n]}
+        self._list_forms = {n: t for n, t in schema.items() if as_lists(t) != t}
+        self._maps = frozenset(
+            location for n, t in self._list_forms.items() for location in map_locations((n,), t)
+        )
+        #: Per column read as lists: its type after the rules, and the type it leaves with.
+        self._restore: dict[str, tuple[pl.DataType, pl.DataType]] = {}
         schema = as_text
         self._counters: dict[str, str] = {}
         self._claimed: set[Location] = set()
@@ -134,6 +153,7 @@ class PolicyRedactor:
         #: which the compacted pass does not carry), and the custom patterns after it.
         self._late_stages: list[_Stage] = []
         self._stages: list[_Stage] = [self._column_stage(schema)]
+        self._stages.extend(self._map_key_stages(schema) if self._maps else [])
         self._stages.append(self._integer_stage(schema))
         text_schema = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
         leaves = [
@@ -163,6 +183,11 @@ class PolicyRedactor:
                     for step in steps
                 ],
             )
+        if self._list_forms:
+            out = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
+            for name, before in self._list_forms.items():
+                if name in out and (target := restored_type(out[name], before)) != out[name]:
+                    self._restore[name] = (out[name], target)
 
     @property
     def counters(self) -> Mapping[str, str]:
@@ -253,7 +278,7 @@ class PolicyRedactor:
         # Level defaults, policies and templates also read the name in snake case
         # (`Date of Birth`, `dateOfBirth` as `date_of_birth`: column_names.py); a
         # request's own rules name columns as they are spelled.
-        field_name = next(step for step in reversed(location) if step != ELEMENT)
+        field_name = self._field_name(location)
         snake = normalised(field_name)
         spellings = (own, field_name.lower(), snake)
         last_word = snake.rsplit("_", 1)[-1]
@@ -282,6 +307,13 @@ class PolicyRedactor:
                 chosen = rule
         return chosen
 
+    def _field_name(self, location: Location) -> str:
+        """The name a location's value is known by: its own, a list's elements their
+        list's, and a map's values their map's (`phones` {"home": …} holds phones)."""
+        if location[-2:] == (ELEMENT, MAP_VALUE) and location[:-2] in self._maps:
+            location = location[:-2]
+        return next(step for step in reversed(location) if step != ELEMENT)
+
     def _check_request_rules_matched(self, schema: pl.Schema) -> None:
         for rule in self._policy.column_rules:
             if rule.field and rule.field not in self._columns_in_schema:
@@ -291,7 +323,8 @@ class PolicyRedactor:
                     f"column {quoted(rule.selector)} matches no exported column ({columns})",
                 )
 
-    def _json_steps(self, leaves: list[Location]) -> list[_TextRule]:
+    def _json_groups(self) -> dict[str, list[ColumnRule]]:
+        """Per tag, the column rules that replace a value under a key they name."""
         groups: dict[str, list[ColumnRule]] = {}
         for rule in self._policy.column_rules:
             if "." in rule.selector or rule.action == "keep":
@@ -300,8 +333,35 @@ class PolicyRedactor:
             if rule.action in _JSON_ACTIONS or default:
                 label = rule.label if rule.label.isupper() else "REDACTED"
                 groups.setdefault(label, []).append(rule)
+        return groups
+
+    def _map_key_stages(self, schema: pl.Schema) -> list[_Stage]:
+        """Map values under text keys a column rule names (map_keys.py), where no
+        column rule took them: one stage per tag, in the JSON keys' order."""
+        entries = [
+            (location, instance(entry.fields[1].dtype))
+            for name, dtype in schema.items()
+            for location, entry in walk((name,), dtype)
+            if location[:-1] in self._maps
+            and location[-1] == ELEMENT
+            and isinstance(entry, pl.Struct)
+            and entry.fields[0].dtype == pl.String
+            and not self._is_claimed((*location, MAP_VALUE))
+        ]
         stages = []
-        for label, rules in groups.items():
+        for label, group in self._json_groups().items() if entries else ():
+            stage = _Stage()
+            rule = KeyRule(label, json_key_regex(group), json_kept_key_regex(group, _NOT_VALUES))
+            for location, value_type in entries:
+                value = (*location, MAP_VALUE)
+                flag = _Flag(self._counter(f"{label}_MAP", value), value, True)
+                stage.add(location, partial(_values_by_key, value_type, rule), flag)
+            stages.append(stage)
+        return stages
+
+    def _json_steps(self, leaves: list[Location]) -> list[_TextRule]:
+        stages = []
+        for label, rules in self._json_groups().items():
             stage = _Stage()
             regex = json_key_regex(rules)
             # Keys a column of the same name would keep (`dateOfBirthVerified`).
@@ -440,7 +500,13 @@ class PolicyRedactor:
             frame = frame.with_columns(pl.col(n).cast(t) for n, t in self._as_text.items())
         frame = _run_stages(frame, self._stages)
         frame = frame if self._text_pass is None else self._text_pass.apply(frame)
-        return _run_stages(frame, self._late_stages)
+        frame = _run_stages(frame, self._late_stages)
+        if self._restore:
+            frame = frame.with_columns(
+                restored(pl.col(n), now, target).alias(n)
+                for n, (now, target) in self._restore.items()
+            )
+        return frame
 
 
 def _seals(rule: PatternRule) -> bool:
@@ -592,6 +658,12 @@ def _is_own_name(location: Location, dtype: pl.DataType) -> bool:
         and dtype == pl.String
         and any(fnmatch.fnmatchcase(own, glob) for glob in _NAME_GLOBS for own in spellings)
     )
+
+
+def _values_by_key(
+    value_type: pl.DataType, rule: KeyRule, entry: pl.Expr, _dtype: pl.DataType
+) -> pl.Expr:
+    return value_by_key(entry, value_type, rule)
 
 
 def _json_rewrite(regex: str, label: str, kept: str) -> Rewrite:

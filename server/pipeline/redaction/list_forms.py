@@ -1,0 +1,131 @@
+"""Arrays and maps read as the lists they are made of, and given back their own types.
+
+The redaction stage walks structs and lists (schema_walk). A fixed-size Array is a List
+whose lists all have one length, and a Map is a List of key/value structs, so the
+redactor reads those columns in their list form: every rule reaches their values as it
+reaches a list's (content patterns, the level's column names, JSON keys, cards in
+integers), and nothing inside them can pass untouched. After the rules, each column gets
+its own type back, with the types its values then have (an Array of 2 stays an Array of
+2, of text where a mask or a hash made its integers text).
+
+A map's values are named after the map, as a list's elements are after the list
+(`phones` {"home": …} holds phone numbers); its keys are read by content only. Keys that
+rules rewrite to the same text (two addresses, each `[EMAIL]`) become one entry, the
+last one's: a map holds each key once. An entry whose key a rule made null (a pattern's
+`null`) is removed: a map key cannot be null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Final
+
+import polars as pl
+
+from sluice.server.pipeline.data_types import AnyType, instance
+from sluice.server.pipeline.redaction.schema_walk import ELEMENT, Location
+
+MAP_KEY: Final = "key"
+MAP_VALUE: Final = "value"
+
+
+def as_lists(dtype: AnyType) -> pl.DataType:
+    """`dtype` with every Array as a List and every Map as the List of key/value structs
+    it is made of, at any depth."""
+    dtype = instance(dtype)
+    if isinstance(dtype, pl.Map):
+        entry = pl.Struct({MAP_KEY: as_lists(dtype.key), MAP_VALUE: as_lists(dtype.value)})
+        return pl.List(entry)
+    if isinstance(dtype, pl.Array | pl.List):
+        return pl.List(as_lists(dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: as_lists(f.dtype) for f in dtype.fields})
+    return dtype
+
+
+def map_locations(location: Location, dtype: AnyType) -> Iterator[Location]:
+    """The locations of the Maps under (and including) `location`, as the walk of the
+    list form names them."""
+    dtype = instance(dtype)
+    if isinstance(dtype, pl.Map):
+        yield location
+        yield from map_locations((*location, ELEMENT, MAP_KEY), dtype.key)
+        yield from map_locations((*location, ELEMENT, MAP_VALUE), dtype.value)
+    elif isinstance(dtype, pl.Array | pl.List):
+        yield from map_locations((*location, ELEMENT), dtype.inner)
+    elif isinstance(dtype, pl.Struct):
+        for field in dtype.fields:
+            yield from map_locations((*location, field.name), field.dtype)
+
+
+def restored_type(now: AnyType, before: AnyType) -> pl.DataType:
+    """The type a column read as lists (`before` its type then, `now` its type after the
+    rules) gets back: Arrays and Maps where it had them, holding the types their values
+    now have. A part a rule replaced (a list made `[REDACTED]`) or cut (a map's value
+    dropped) stays as the rules left it."""
+    now, before = instance(now), instance(before)
+    if isinstance(now, pl.List) and isinstance(before, pl.Map):
+        entry = instance(now.inner)
+        fields = {f.name: f.dtype for f in entry.fields} if isinstance(entry, pl.Struct) else {}
+        if set(fields) != {MAP_KEY, MAP_VALUE}:
+            return now
+        key = restored_type(fields[MAP_KEY], before.key)
+        return pl.Map(key, restored_type(fields[MAP_VALUE], before.value))
+    if isinstance(now, pl.List) and isinstance(before, pl.Array):
+        return pl.Array(restored_type(now.inner, before.inner), before.size)
+    if isinstance(now, pl.List) and isinstance(before, pl.List):
+        return pl.List(restored_type(now.inner, before.inner))
+    if isinstance(now, pl.Struct) and isinstance(before, pl.Struct):
+        old = {f.name: f.dtype for f in before.fields}
+        return pl.Struct(
+            {
+                f.name: restored_type(f.dtype, old[f.name]) if f.name in old else f.dtype
+                for f in now.fields
+            }
+        )
+    return now
+
+
+def restored(value: pl.Expr, now: AnyType, target: AnyType) -> pl.Expr:
+    """`value` (of type `now`) cast to `target` (its restored_type), without the map
+    entries whose key is null."""
+    return _without_null_keys(value, now, target).cast(target)
+
+
+def _holds_map(dtype: AnyType) -> bool:
+    dtype = instance(dtype)
+    if isinstance(dtype, pl.Map):
+        return True
+    if isinstance(dtype, pl.Array | pl.List):
+        return _holds_map(dtype.inner)
+    if isinstance(dtype, pl.Struct):
+        return any(_holds_map(f.dtype) for f in dtype.fields)
+    return False
+
+
+def _without_null_keys(value: pl.Expr, now: AnyType, target: AnyType) -> pl.Expr:
+    now, target = instance(now), instance(target)
+    if not _holds_map(target):
+        return value
+    if isinstance(target, pl.Map) and isinstance(now, pl.List):
+        entry = instance(now.inner)
+        assert isinstance(entry, pl.Struct)
+        value = value.list.filter(pl.element().struct.field(MAP_KEY).is_not_null())
+        inner = pl.Struct({MAP_KEY: target.key, MAP_VALUE: target.value})
+        return _within_lists(value, entry, inner)
+    if isinstance(target, pl.Array | pl.List) and isinstance(now, pl.List):
+        return _within_lists(value, instance(now.inner), instance(target.inner))
+    if isinstance(target, pl.Struct) and isinstance(now, pl.Struct):
+        goal = {f.name: f.dtype for f in target.fields}
+        fields = [
+            _without_null_keys(value.struct.field(f.name), f.dtype, goal[f.name]).alias(f.name)
+            for f in now.fields
+        ]
+        return pl.when(value.is_null()).then(None).otherwise(pl.struct(fields))
+    return value
+
+
+def _within_lists(value: pl.Expr, now: pl.DataType, target: pl.DataType) -> pl.Expr:
+    if not _holds_map(target):
+        return value
+    return value.list.eval(_without_null_keys(pl.element(), now, target))

@@ -1,0 +1,203 @@
+"""Fixed-size lists (Array) and maps are redacted like lists (they are read as the lists
+they are made of: list_forms.py) and leave with their own types; a map's values are
+also taken by a key a column rule names (map_keys.py)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from sluice.server.errors import InvalidArgument
+from sluice.server.pipeline.redaction.list_forms import as_lists, restored_type
+from sluice.server.pipeline.redaction.schema_walk import walk
+from sluice.server.planning.spec import RedactionSpec
+from tests.unit.redaction_helpers import rule, run
+
+MAIL = "ann@example.com"
+CARD = 4111111111111111
+ENTRY = pl.Struct({"key": pl.String(), "value": pl.String()})
+
+
+def _frame(**columns: pa.Array) -> pl.DataFrame:
+    frame = pl.from_arrow(pa.table(columns))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def test_the_walk_reaches_inside_arrays_and_maps_in_their_list_form() -> None:
+    dtype = pl.Struct(
+        {
+            "tags": pl.Array(pl.String(), 2),
+            "attrs": pl.Map(pl.String(), pl.Array(pl.Int64(), 3)),
+            "grid": pl.List(pl.Array(pl.String(), (2, 2))),
+        }
+    )
+    leaves = {loc: t for loc, t in walk(("c",), as_lists(dtype)) if not t.is_nested()}
+    assert leaves == {
+        ("c", "tags", "[]"): pl.String(),
+        ("c", "attrs", "[]", "key"): pl.String(),
+        ("c", "attrs", "[]", "value", "[]"): pl.Int64(),
+        ("c", "grid", "[]", "[]", "[]"): pl.String(),
+    }
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        pl.Array(pl.String(), 2),
+        pl.Array(pl.String(), (2, 3)),
+        pl.Map(pl.String(), pl.Int64()),
+        pl.Struct({"m": pl.Map(pl.String(), pl.Array(pl.String(), 2))}),
+        pl.List(pl.Array(pl.Struct({"a": pl.String()}), 1)),
+        pl.Array(pl.Struct({"m": pl.Map(pl.Int64(), pl.String())}), 2),
+    ],
+)
+def test_a_type_read_as_lists_is_restored(dtype: pl.DataType) -> None:
+    assert restored_type(as_lists(dtype), dtype) == dtype
+
+
+def test_a_restored_type_holds_the_values_new_types() -> None:
+    before = pl.Map(pl.String(), pl.Array(pl.Int64(), 2))
+    after = pl.List(pl.Struct({"key": pl.String(), "value": pl.List(pl.String())}))
+    assert restored_type(after, before) == pl.Map(pl.String(), pl.Array(pl.String(), 2))
+    # A map whose value a rule dropped is no map any more: left as the rules left it.
+    keys_only = pl.List(pl.Struct({"key": pl.String()}))
+    assert restored_type(keys_only, before) == keys_only
+    assert restored_type(pl.String(), before) == pl.String()
+
+
+def test_text_in_arrays_is_redacted_and_the_array_keeps_its_width() -> None:
+    frame = _frame(
+        notes=pa.array(
+            [[f"write {MAIL}", "password=hunter2"], ["x", None], None],
+            type=pa.list_(pa.string(), 2),
+        )
+    )
+    out, counts = run(frame, RedactionSpec(level="moderate"))
+    assert out.schema["notes"] == pl.Array(pl.String(), 2)
+    assert out["notes"].to_list() == [
+        ["write [EMAIL]", "password=[SECRET_VALUE]"],
+        ["x", None],
+        None,
+    ]
+    assert counts == {"EMAIL/notes": 1, "SECRET_VALUE/notes": 1}
+
+
+def test_an_array_named_by_a_category_takes_its_default_per_element() -> None:
+    frame = _frame(
+        emails=pa.array([["a@b.io", "x"]], type=pa.list_(pa.string(), 2)),
+        card_number=pa.array([[CARD, 5500000000000004]], type=pa.list_(pa.int64(), 2)),
+    )
+    out, _ = run(frame, RedactionSpec(level="strict"))
+    assert out["emails"].to_list() == [["[EMAIL]", "[EMAIL]"]]
+    # A mask makes the integers text: an Array of text of the same width.
+    assert out.schema["card_number"] == pl.Array(pl.String(), 2)
+    assert out["card_number"].to_list() == [["************1111", "************0004"]]
+
+
+def test_a_two_dimensional_array_is_redacted() -> None:
+    # It failed before: its text form was cast to an array of three dimensions.
+    grid = pl.Series("grid", [[[MAIL, "x"], ["y", "z"]]], dtype=pl.Array(pl.String, (2, 2)))
+    out, _ = run(grid.to_frame(), RedactionSpec(level="moderate"))
+    assert out.schema["grid"] == pl.Array(pl.String(), (2, 2))
+    assert out["grid"].to_list() == [[["[EMAIL]", "x"], ["y", "z"]]]
+
+
+def test_dictionary_text_in_arrays_is_redacted() -> None:
+    tags = pa.array([[MAIL, "vip"]], type=pa.list_(pa.dictionary(pa.int32(), pa.string()), 2))
+    out, _ = run(_frame(tags=tags), RedactionSpec(level="moderate"))
+    assert out.schema["tags"] == pl.Array(pl.String(), 2)
+    assert out["tags"].to_list() == [["[EMAIL]", "vip"]]
+
+
+def test_keys_and_values_of_maps_are_read_by_content() -> None:
+    attrs = pa.array(
+        [[("note", f"call +1 415 555 2671 or {MAIL}"), (MAIL, "owner")], None, []],
+        type=pa.map_(pa.string(), pa.string()),
+    )
+    out, counts = run(_frame(attrs=attrs), RedactionSpec(level="moderate"))
+    assert out.schema["attrs"] == pl.Map(pl.String(), pl.String())
+    assert out["attrs"].to_list() == [
+        {"note": "call [PHONE] or [EMAIL]", "[EMAIL]": "owner"},
+        None,
+        {},
+    ]
+    assert counts == {"EMAIL/attrs.key": 1, "EMAIL/attrs.value": 1, "PHONE/attrs.value": 1}
+
+
+def test_a_maps_values_are_named_after_the_map() -> None:
+    frame = _frame(
+        ssn=pa.array([[("primary", "078051120")]], type=pa.map_(pa.string(), pa.string())),
+        phones=pa.array([[("home", 4155552671)]], type=pa.map_(pa.string(), pa.int64())),
+    )
+    out, _ = run(frame, RedactionSpec(level="strict"))
+    assert out["ssn"].to_list() == [{"primary": "[NATIONAL_ID]"}]
+    assert out["phones"].to_list() == [{"home": "[PHONE]"}]
+    assert out.schema["phones"] == pl.Map(pl.String(), pl.String())
+
+
+def test_a_maps_value_under_a_key_a_rule_names_is_replaced() -> None:
+    attrs = pa.array(
+        [[("password", "hunter2"), ("dateOfBirth", "1990-05-06"), ("dobVerified", "yes")]],
+        type=pa.map_(pa.string(), pa.string()),
+    )
+    counts_by_id = pa.array([[("ssn", 78051120), ("visits", 3)]], pa.map_(pa.string(), pa.int64()))
+    out, counts = run(_frame(attrs=attrs, ids=counts_by_id), RedactionSpec(level="strict"))
+    assert out["attrs"].to_list() == [
+        {"password": "[SECRET]", "dateOfBirth": "[DOB]", "dobVerified": "yes"}
+    ]
+    # A value that cannot hold the tag becomes null, in the map's value type.
+    assert out["ids"].to_list() == [{"ssn": None, "visits": 3}]
+    assert counts["SECRET_MAP/attrs.value"] == 1 and counts["NATIONAL_ID_MAP/ids.value"] == 1
+
+
+def test_a_rule_that_keeps_a_map_keeps_it_whole() -> None:
+    attrs = pa.array([[("password", "hunter2")]], type=pa.map_(pa.string(), pa.string()))
+    out, counts = run(
+        _frame(attrs=attrs), RedactionSpec(level="basic", rules=[rule("column=attrs:keep")])
+    )
+    assert out["attrs"].to_list() == [{"password": "hunter2"}]
+    assert counts == {}
+
+
+def test_keys_rewritten_alike_become_one_entry_and_null_keys_go() -> None:
+    attrs = pa.array(
+        [[(MAIL, "a"), ("bob@example.org", "b"), ("plain", "c")]],
+        type=pa.map_(pa.string(), pa.string()),
+    )
+    out, _ = run(_frame(attrs=attrs), RedactionSpec(level="moderate"))
+    assert out["attrs"].to_list() == [{"[EMAIL]": "b", "plain": "c"}]
+    spec = RedactionSpec(level="basic", rules=[rule("pattern=EMAIL:null")])
+    out, _ = run(_frame(attrs=attrs), spec)
+    assert out["attrs"].to_list() == [{"plain": "c"}]
+
+
+def test_maps_inside_structs_and_arrays_are_redacted() -> None:
+    inner = pa.map_(pa.string(), pa.string())
+    frame = _frame(
+        profile=pa.array([{"m": [("note", MAIL)]}], type=pa.struct([("m", inner)])),
+        history=pa.array([[[("note", MAIL)], None]], type=pa.list_(inner, 2)),
+    )
+    out, _ = run(frame, RedactionSpec(level="moderate"))
+    assert out.schema["profile"] == pl.Struct({"m": pl.Map(pl.String(), pl.String())})
+    assert out.schema["history"] == pl.Array(pl.Map(pl.String(), pl.String()), 2)
+    assert out["profile"].to_list() == [{"m": {"note": "[EMAIL]"}}]
+    assert out["history"].to_list() == [[{"note": "[EMAIL]"}, None]]
+
+
+def test_whole_column_rules_on_arrays_and_maps() -> None:
+    frame = _frame(
+        emails=pa.array([[MAIL, "x"]], type=pa.list_(pa.string(), 2)),
+        attrs=pa.array([[("k", "v")]], type=pa.map_(pa.string(), pa.string())),
+    )
+    spec = RedactionSpec(
+        level="basic", rules=[rule("column=emails:null"), rule("column=attrs:null")]
+    )
+    out, _ = run(frame, spec)
+    assert out.schema == pl.Schema(
+        {"emails": pl.Array(pl.String(), 2), "attrs": pl.Map(pl.String(), pl.String())}
+    )
+    assert out.row(0) == (None, None)
+    with pytest.raises(InvalidArgument, match="nested column"):
+        run(frame, RedactionSpec(level="basic", rules=[rule("column=attrs:mask")]))
