@@ -1,8 +1,11 @@
 """Fixed-size lists (Array) and maps are redacted like lists (they are read as the lists
 they are made of: list_forms.py) and leave with their own types; a map's values are
-also taken by a key a column rule names (map_keys.py)."""
+also taken by a key a column rule names (map_keys.py); cards are found in whole
+decimals and 128-bit integers as in Int64."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import polars as pl
 import pyarrow as pa
@@ -201,3 +204,22 @@ def test_whole_column_rules_on_arrays_and_maps() -> None:
     assert out.row(0) == (None, None)
     with pytest.raises(InvalidArgument, match="nested column"):
         run(frame, RedactionSpec(level="basic", rules=[rule("column=attrs:mask")]))
+
+
+def test_cards_in_whole_decimals_and_wide_integers_are_nulled() -> None:
+    frame = pl.DataFrame(
+        {
+            "dec": pl.Series([Decimal(CARD), Decimal(42), None], dtype=pl.Decimal(20, 0)),
+            "huge": pl.Series([CARD, 42, -CARD], dtype=pl.Int128),
+            "huge_u": pl.Series([CARD, 10**30, 0], dtype=pl.UInt128),
+            "price": pl.Series([Decimal(CARD), Decimal(1), None], dtype=pl.Decimal(20, 2)),
+            "short": pl.Series([Decimal(42), Decimal(1), None], dtype=pl.Decimal(12, 0)),
+        }
+    )
+    out, counts = run(frame, RedactionSpec(level="strict"))
+    assert out.schema == frame.schema
+    assert out["dec"].to_list() == [None, Decimal(42), None]
+    assert out["huge"].to_list() == [None, 42, -CARD]
+    assert out["huge_u"].to_list() == [None, 10**30, 0]
+    assert out["price"].to_list() == frame["price"].to_list()
+    assert counts == {"CARD/dec": 1, "CARD/huge": 1, "CARD/huge_u": 1}

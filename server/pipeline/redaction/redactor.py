@@ -27,7 +27,11 @@ from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.column_names import normalised
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
 from sluice.server.pipeline.redaction.distinct_values import rewritten_per_distinct
-from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
+from sluice.server.pipeline.redaction.integers import (
+    INTEGER_ENTITIES,
+    may_hold_cards,
+    without_cards,
+)
 from sluice.server.pipeline.redaction.json_keys import (
     json_kept_key_regex,
     json_key_regex,
@@ -266,7 +270,7 @@ class PolicyRedactor:
                 if name.startswith(_INTERNAL_PREFIX):
                     continue
                 for location, leaf in walk((name,), dtype):
-                    if leaf in WIDE_INTEGERS and not self._is_claimed(location):
+                    if may_hold_cards(leaf) and not self._is_claimed(location):
                         flag = _Flag(self._counter(rule.label, location), location, True)
                         stage.add(location, without_cards, flag)
         return stage
