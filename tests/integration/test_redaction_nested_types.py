@@ -4,6 +4,7 @@ columns leave with their own types."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
 
@@ -143,6 +145,35 @@ def test_arrays_and_maps_from_arrow_ipc_are_redacted(world) -> None:  # type: ig
     finished = _export(world, str(source), "nested_arrow", "arrow", "strict")
     assert _leaks(finished) == []
     assert dict(read_export(finished.manifest_uri).schema) == NESTED_TYPES
+
+
+def test_arrays_and_maps_put_over_flight_are_redacted(world) -> None:  # type: ignore[no-untyped-def]
+    daemon, _ = world
+    data = _nested_table()
+    spec = {
+        "destination": {"uri": str(daemon.exports), "dataset": "nested_flight"},
+        "output": {"format": "parquet"},
+        "redaction": {"level": "strict"},
+    }
+    cmd = json.dumps({"requestId": "nested-flight", "spec": spec}).encode()
+    client = flight.connect(f"grpc://{daemon.address}")
+    try:
+        writer, reader = client.do_put(flight.FlightDescriptor.for_command(cmd), data.schema)
+        acks = [json.loads(reader.read().to_pybytes())]
+        writer.write_table(data)
+        writer.done_writing()
+        while not acks[-1].get("state"):
+            acks.append(json.loads(reader.read().to_pybytes()))
+        writer.close()
+    finally:
+        client.close()
+    final = acks[-1]
+    assert final["state"] == "succeeded", final
+    finished = pb.Export(manifest_uri=final["manifest_uri"])
+    assert _leaks(finished) == []
+    out = read_export(final["manifest_uri"])
+    assert dict(out.schema) == NESTED_TYPES
+    assert out["attrs"].to_list()[1] == {"[EMAIL]": "owner", "password": "[SECRET]"}
 
 
 def test_duckdb_arrays_maps_and_wide_numbers_are_redacted(world) -> None:  # type: ignore[no-untyped-def]
