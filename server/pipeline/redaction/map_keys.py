@@ -10,6 +10,7 @@ null (a map's values share one type), a null stays null.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import polars as pl
 
@@ -31,14 +32,26 @@ def value_by_key(entry: pl.Expr, value_type: pl.DataType, rule: KeyRule) -> pl.E
     its text key."""
     key = entry.struct.field(MAP_KEY)
     value = entry.struct.field(MAP_VALUE)
-    # The key as a JSON pair, which the rules' key patterns read.
-    escaped = key.str.replace_all("\\", "\\\\", literal=True).str.replace_all(
-        '"', '\\"', literal=True
+    # A map's keys repeat from entry to entry (a few names): each is read once.
+    named = key.map_batches(
+        partial(_named, rule=rule), return_dtype=pl.Boolean, is_elementwise=True
     )
-    pair = pl.concat_str(pl.lit('"'), escaped, pl.lit('": ""'))
-    named = pair.str.contains(rule.regex)
-    if rule.kept:
-        named = named & ~pair.str.contains(rule.kept)
     written = pl.lit(tag(rule.label)) if value_type == pl.String else pl.lit(None, value_type)
     new = pl.when(named & value.is_not_null()).then(written).otherwise(value)
     return pl.struct(key.alias(MAP_KEY), new.alias(MAP_VALUE))
+
+
+def _named(keys: pl.Series, rule: KeyRule) -> pl.Series:
+    """Per key: whether the rule names it (read per distinct key)."""
+    distinct = keys.drop_nulls().unique()
+    # The key as a JSON pair, which the rules' key patterns read.
+    escaped = pl.col("k").str.replace_all("\\", "\\\\", literal=True)
+    pair = pl.concat_str(
+        pl.lit('"'), escaped.str.replace_all('"', '\\"', literal=True), pl.lit('": ""')
+    )
+    named = pair.str.contains(rule.regex)
+    if rule.kept:
+        named = named & ~pair.str.contains(rule.kept)
+    found = distinct.to_frame("k").select(named).to_series()
+    chosen = distinct.filter(found)
+    return keys.is_in(chosen.implode()).fill_null(False).alias(keys.name)
