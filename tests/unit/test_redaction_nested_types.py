@@ -15,6 +15,7 @@ from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline.redaction.list_forms import as_lists, restored_type
 from sluice.server.pipeline.redaction.schema_walk import walk
 from sluice.server.planning.spec import RedactionSpec
+from sluice.server.settings import Settings
 from tests.unit.redaction_helpers import rule, run
 
 MAIL = "ann@example.com"
@@ -204,6 +205,23 @@ def test_whole_column_rules_on_arrays_and_maps() -> None:
     assert out.row(0) == (None, None)
     with pytest.raises(InvalidArgument, match="nested column"):
         run(frame, RedactionSpec(level="basic", rules=[rule("column=attrs:mask")]))
+
+
+def test_a_policy_dropping_a_map_by_name_drops_it_whole_as_a_lists() -> None:
+    rules = [{"column": "email", "action": "drop"}, {"column": "tags", "action": "drop"}]
+    settings = Settings(redaction_policies={"p": {"level": "basic", "rules": rules}})
+    frame = _frame(
+        id=pa.array([1]),
+        email=pa.array([[("home", MAIL)]], type=pa.map_(pa.string(), pa.string())),
+        tags=pa.array([[MAIL]], type=pa.list_(pa.string())),
+    )
+    out, counts = run(frame, RedactionSpec(level="custom", policy="p"), settings)
+    assert out.columns == ["id"]
+    assert counts == {"drop/email": 1, "drop/tags": 1}
+    # A dotted rule dropping a map's keys or values drops the map too.
+    for part in ("key", "value"):
+        out, _ = run(frame, RedactionSpec(level="basic", rules=[rule(f"column=email.{part}:drop")]))
+        assert out.columns == ["id", "tags"]
 
 
 def test_cards_in_whole_decimals_and_wide_integers_are_nulled() -> None:

@@ -39,6 +39,7 @@ from sluice.server.pipeline.redaction.json_keys import (
 )
 from sluice.server.pipeline.redaction.keeping_own_names import rewrite_text_keeping
 from sluice.server.pipeline.redaction.list_forms import (
+    MAP_KEY,
     MAP_VALUE,
     as_lists,
     map_locations,
@@ -237,6 +238,11 @@ class PolicyRedactor:
                     if _is_own_name(location, node_type):
                         self._own_names.append(name)
                     continue
+                if rule.action == "drop" and self._is_map_entry_part(location):
+                    # A map without its keys or values is none: it goes whole, as a list
+                    # goes whose elements a rule drops.
+                    location = location[:-2]
+                    self._claimed.add(location)
                 masked = rule.action == "mask"
                 # A Duration or bytes in a list cannot be compared with their mask as
                 # text (a cast cannot read them as actions.as_text does): every value
@@ -314,9 +320,17 @@ class PolicyRedactor:
     def _field_name(self, location: Location) -> str:
         """The name a location's value is known by: its own, a list's elements their
         list's, and a map's values their map's (`phones` {"home": …} holds phones)."""
-        if location[-2:] == (ELEMENT, MAP_VALUE) and location[:-2] in self._maps:
+        if self._is_map_value(location):
             location = location[:-2]
         return next(step for step in reversed(location) if step != ELEMENT)
+
+    def _is_map_value(self, location: Location) -> bool:
+        return location[-2:] == (ELEMENT, MAP_VALUE) and location[:-2] in self._maps
+
+    def _is_map_entry_part(self, location: Location) -> bool:
+        """A map's keys or values."""
+        parts = ((ELEMENT, MAP_KEY), (ELEMENT, MAP_VALUE))
+        return location[-2:] in parts and location[:-2] in self._maps
 
     def _check_request_rules_matched(self, schema: pl.Schema) -> None:
         for rule in self._policy.column_rules:
