@@ -61,8 +61,9 @@ def map_locations(location: Location, dtype: AnyType) -> Iterator[Location]:
 def restored_type(now: AnyType, before: AnyType) -> pl.DataType:
     """The type a column read as lists (`before` its type then, `now` its type after the
     rules) gets back: Arrays and Maps where it had them, holding the types their values
-    now have. A part a rule replaced (a list made `[REDACTED]`) or cut (a map's value
-    dropped) stays as the rules left it."""
+    now have. A part a rule replaced whole (a list made `[REDACTED]`) stays as the rules
+    left it, and so does an entry without its key or value (the redactor drops a map
+    whose keys or values a rule drops: never reached)."""
     now, before = instance(now), instance(before)
     if isinstance(now, pl.List) and isinstance(before, pl.Map):
         entry = instance(now.inner)
