@@ -130,15 +130,52 @@ def test_keys_and_values_of_maps_are_read_by_content() -> None:
     assert counts == {"EMAIL/attrs.key": 1, "EMAIL/attrs.value": 1, "PHONE/attrs.value": 1}
 
 
-def test_a_maps_values_are_named_after_the_map() -> None:
+def test_a_map_named_like_a_category_is_replaced_whole_keys_included() -> None:
+    """A map's keys are in its name's category too (`phones` {"4155552671": "mobile"}):
+    the level's rule takes the whole map, as it did before maps were read inside."""
+    text = pa.map_(pa.string(), pa.string())
+    cases = [
+        ("phones", pa.array([[("4155552671", "mobile")]], type=text), "moderate", "[PHONE]"),
+        (
+            "phone",
+            pa.array([[(4155552671, "mobile")]], type=pa.map_(pa.int64(), pa.string())),
+            "moderate",
+            "[PHONE]",
+        ),
+        ("ssn", pa.array([[("078051120", "primary")]], type=text), "strict", "[NATIONAL_ID]"),
+        ("first_name", pa.array([[("Zebulon", "x")]], type=text), "strict", "[NAME]"),
+        ("password", pa.array([[("hunter2secret", "x")]], type=text), "basic", "[SECRET]"),
+        ("api_key", pa.array([[("sk_live_abc123def456", "prod")]], type=text), "basic", "[SECRET]"),
+        ("email", pa.array([[("alice.sentinel", "x")], None], type=text), "moderate", "[EMAIL]"),
+    ]
+    for name, values, level, written in cases:
+        out, counts = run(_frame(**{name: values}), RedactionSpec(level=level))
+        assert out[name].to_list()[0] == written, name
+        assert out[name].null_count() == len(values) - 1, name
+        assert counts == {f"{written[1:-1]}/{name}": 1}, name
+
+
+def test_a_map_named_like_a_category_without_a_text_form_becomes_null() -> None:
+    # A mask or a generalisation reads one value; a map is none: null, never in clear.
     frame = _frame(
-        ssn=pa.array([[("primary", "078051120")]], type=pa.map_(pa.string(), pa.string())),
-        phones=pa.array([[("home", 4155552671)]], type=pa.map_(pa.string(), pa.int64())),
+        card_number=pa.array([[(5555555555554444, "x")]], type=pa.map_(pa.int64(), pa.string())),
+        date_of_birth=pa.array([[("1980-05-17", "x")]], type=pa.map_(pa.string(), pa.string())),
     )
-    out, _ = run(frame, RedactionSpec(level="strict"))
-    assert out["ssn"].to_list() == [{"primary": "[NATIONAL_ID]"}]
-    assert out["phones"].to_list() == [{"home": "[PHONE]"}]
-    assert out.schema["phones"] == pl.Map(pl.String(), pl.String())
+    out, counts = run(frame, RedactionSpec(level="strict"))
+    assert out.schema == frame.schema
+    assert out.row(0) == (None, None)
+    assert counts == {"CARD/card_number": 1, "DOB/date_of_birth": 1}
+
+
+def test_a_map_named_like_a_category_inside_a_struct_or_a_list_is_replaced_whole() -> None:
+    text = pa.map_(pa.string(), pa.string())
+    frame = _frame(
+        profile=pa.array([{"email": [("alice.sentinel", "x")]}], pa.struct([("email", text)])),
+        phones=pa.array([[[("4155552671", "mobile")]]], type=pa.list_(text)),
+    )
+    out, _ = run(frame, RedactionSpec(level="moderate"))
+    assert out["profile"].to_list() == [{"email": "[EMAIL]"}]
+    assert out["phones"].to_list() == [["[PHONE]"]]
 
 
 def test_a_maps_value_under_a_key_a_rule_names_is_replaced() -> None:

@@ -8,8 +8,9 @@ integers), and nothing inside them can pass untouched. After the rules, each col
 its own type back, with the types its values then have (an Array of 2 stays an Array of
 2, of text where a mask or a hash made its integers text).
 
-A map's values are named after the map, as a list's elements are after the list
-(`phones` {"home": …} holds phone numbers); its keys are read by content only. Keys that
+A map named like a category is taken whole by its rule (the redactor: its keys are of
+that kind too, `phones` {"4155552671": "mobile"}); any other map's keys and values are
+read by content (and its values by the keys rules name: map_keys.py). Keys that
 rules rewrite to the same text (two addresses, each `[EMAIL]`) become one entry, the
 last one's: a map holds each key once. An entry whose key a rule made null (a pattern's
 `null`) is removed: a map key cannot be null.

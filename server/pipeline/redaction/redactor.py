@@ -243,7 +243,8 @@ class PolicyRedactor:
                     # goes whose elements a rule drops.
                     location = location[:-2]
                     self._claimed.add(location)
-                masked = rule.action == "mask"
+                whole_map = location in self._maps
+                masked = rule.action == "mask" and not whole_map
                 # A Duration or bytes in a list cannot be compared with their mask as
                 # text (a cast cannot read them as actions.as_text does): every value
                 # present counts there, as for other actions.
@@ -257,7 +258,8 @@ class PolicyRedactor:
                     as_text=masked and node_type != pl.String,
                     dtype=node_type,
                 )
-                stage.add(location, _whole_value_rewrite(rule), flag)
+                rewrite = _whole_map_rewrite(rule) if whole_map else _whole_value_rewrite(rule)
+                stage.add(location, rewrite, flag)
         self._check_request_rules_matched(schema)
         self._columns_description = described
         return stage
@@ -288,7 +290,9 @@ class PolicyRedactor:
         # Level defaults, policies and templates also read the name in snake case
         # (`Date of Birth`, `dateOfBirth` as `date_of_birth`: column_names.py); a
         # request's own rules name columns as they are spelled.
-        field_name = self._field_name(location)
+        # A list's elements are known by their list's name; a map named like a category
+        # is taken whole (_whole_map_rewrite), keys included.
+        field_name = next(step for step in reversed(location) if step != ELEMENT)
         snake = normalised(field_name)
         spellings = (own, field_name.lower(), snake)
         last_word = snake.rsplit("_", 1)[-1]
@@ -307,7 +311,7 @@ class PolicyRedactor:
                 self._columns_in_schema.setdefault(rule.field, location)
                 _check_fits(rule, location, dtype)
                 chosen = rule
-            elif not _default_applies(rule, dtype, last_word):
+            elif not _default_applies(rule, dtype, last_word, location in self._maps):
                 continue
             elif chosen is None or not _is_level_default(rule) or not _is_level_default(chosen):
                 chosen = rule
@@ -316,16 +320,6 @@ class PolicyRedactor:
                 # is SECRET and CARD/IBAN, and a mask would leave its last 4 in clear.
                 chosen = rule
         return chosen
-
-    def _field_name(self, location: Location) -> str:
-        """The name a location's value is known by: its own, a list's elements their
-        list's, and a map's values their map's (`phones` {"home": …} holds phones)."""
-        if self._is_map_value(location):
-            location = location[:-2]
-        return next(step for step in reversed(location) if step != ELEMENT)
-
-    def _is_map_value(self, location: Location) -> bool:
-        return location[-2:] == (ELEMENT, MAP_VALUE) and location[:-2] in self._maps
 
     def _is_map_entry_part(self, location: Location) -> bool:
         """A map's keys or values."""
@@ -605,6 +599,22 @@ def _text_type(steps: Location) -> pl.DataType:
     return dtype
 
 
+def _whole_map_rewrite(rule: ColumnRule) -> Rewrite:
+    """A column rule naming a map: the map goes whole (its keys are data of the kind its
+    name says: `phones` {"4155552671": "mobile"}), as the tag where the rule writes one,
+    else null (a mask, a hash or a generalisation reads one value, and a map is none)."""
+
+    def rewrite(value: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
+        if rule.action == "drop":
+            return None
+        if rule.action == "redact":
+            label = rule.label if rule.label.isupper() else "REDACTED"
+            return actions.whole_value(value, dtype, "redact", label=label)
+        return pl.lit(None, dtype=dtype)
+
+    return rewrite
+
+
 def _whole_value_rewrite(rule: ColumnRule) -> Rewrite:
     def rewrite(value: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
         if rule.action == "drop":
@@ -699,17 +709,18 @@ def _is_level_default(rule: ColumnRule) -> bool:
     return rule.level_default and rule.action in _STRENGTH
 
 
-def _default_fits(dtype: pl.DataType) -> bool:
+def _default_fits(dtype: pl.DataType, whole_map: bool) -> bool:
     """Level defaults (and policies' and templates' rules) apply to plain values only
     (nested columns are searched inside), whatever their type: one whose action does not
     fit the type fails safe (a birth date stored as a number is generalised if it reads
-    as yyyymmdd, else nulled: see actions.generalize), never passes through."""
-    return not is_nested(dtype)
+    as yyyymmdd, else nulled: see actions.generalize), never passes through. A map is
+    taken whole (_whole_map_rewrite): its keys hold what its name says as its values do."""
+    return whole_map or not is_nested(dtype)
 
 
-def _default_applies(rule: ColumnRule, dtype: pl.DataType, last_word: str) -> bool:
+def _default_applies(rule: ColumnRule, dtype: pl.DataType, last_word: str, whole_map: bool) -> bool:
     """Whether a policy's, template's or level default's matching rule applies here."""
-    fits = _default_fits(dtype)
+    fits = _default_fits(dtype, whole_map)
     return fits and (not _is_level_default(rule) or _holds_a_value(rule, dtype, last_word))
 
 
