@@ -202,16 +202,41 @@ def test_a_rule_that_keeps_a_map_keeps_it_whole() -> None:
     assert counts == {}
 
 
-def test_keys_rewritten_alike_become_one_entry_and_null_keys_go() -> None:
+def _entries(series: pl.Series) -> list[object]:
+    """A map column's rows as Arrow holds them: (key, value) pairs, repeats included."""
+    return list(series.to_arrow().to_pylist())
+
+
+@pytest.mark.parametrize("level", ["basic", "moderate", "strict"])
+def test_a_maps_repeated_keys_are_kept(level: str) -> None:
+    # Arrow does not require a map's keys to be unique (HTTP headers repeat them).
+    text = pa.map_(pa.string(), pa.string())
+    headers = [("set-cookie", "a=1"), ("set-cookie", "b=2")]
+    frame = _frame(
+        h=pa.array([headers, None], type=text),
+        nested=pa.array([{"m": headers}, None], type=pa.struct([("m", text)])),
+        rows=pa.array([[headers], None], type=pa.list_(text, 1)),
+    )
+    out, _ = run(frame, RedactionSpec(level=level))
+    assert out.schema == frame.schema
+    assert _entries(out["h"]) == [headers, None]
+    assert _entries(out["nested"]) == [{"m": headers}, None]
+    assert _entries(out["rows"]) == [[headers], None]
+
+
+def test_keys_rewritten_alike_keep_every_entry_and_null_keys_go() -> None:
     attrs = pa.array(
         [[(MAIL, "a"), ("bob@example.org", "b"), ("plain", "c")]],
         type=pa.map_(pa.string(), pa.string()),
     )
-    out, _ = run(_frame(attrs=attrs), RedactionSpec(level="moderate"))
-    assert out["attrs"].to_list() == [{"[EMAIL]": "b", "plain": "c"}]
+    out, counts = run(_frame(attrs=attrs), RedactionSpec(level="moderate"))
+    assert _entries(out["attrs"]) == [[("[EMAIL]", "a"), ("[EMAIL]", "b"), ("plain", "c")]]
+    assert counts == {"EMAIL/attrs.key": 1}
+    # A key made null cannot stay in a map: its entry goes, and the row counts.
     spec = RedactionSpec(level="basic", rules=[rule("pattern=EMAIL:null")])
-    out, _ = run(_frame(attrs=attrs), spec)
-    assert out["attrs"].to_list() == [{"plain": "c"}]
+    out, counts = run(_frame(attrs=attrs), spec)
+    assert _entries(out["attrs"]) == [[("plain", "c")]]
+    assert counts == {"EMAIL/attrs.key": 1}
 
 
 def test_maps_inside_structs_and_arrays_are_redacted() -> None:

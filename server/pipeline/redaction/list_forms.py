@@ -10,18 +10,21 @@ its own type back, with the types its values then have (an Array of 2 stays an A
 
 A map named like a category is taken whole by its rule (the redactor: its keys are of
 that kind too, `phones` {"4155552671": "mobile"}); any other map's keys and values are
-read by content (and its values by the keys rules name: map_keys.py). Keys that
-rules rewrite to the same text (two addresses, each `[EMAIL]`) become one entry, the
-last one's: a map holds each key once. An entry whose key a rule made null (a pattern's
-`null`) is removed: a map key cannot be null.
+read by content (and its values by the keys rules name: map_keys.py). Every entry
+stays: keys a map repeats (Arrow allows it), and keys rules rewrite to the same text
+(two addresses, each `[EMAIL]`). Only an entry whose key a rule made null (a pattern's
+`null`) is removed: a map key cannot be null (its key's counter counts the row).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Final
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sluice.server.pipeline.data_types import AnyType, instance
 from sluice.server.pipeline.redaction.schema_walk import ELEMENT, Location
@@ -89,9 +92,56 @@ def restored_type(now: AnyType, before: AnyType) -> pl.DataType:
 
 
 def restored(value: pl.Expr, now: AnyType, target: AnyType) -> pl.Expr:
-    """`value` (of type `now`) cast to `target` (its restored_type), without the map
-    entries whose key is null."""
-    return _without_null_keys(value, now, target).cast(target)
+    """`value` (of type `now`) as `target` (its restored_type), without the map entries
+    whose key is null, and with every other entry: Polars' cast from a list of entries
+    to a Map keeps one entry per key, but Arrow lets a map repeat a key (HTTP headers
+    do), and keys the rules wrote alike (two `[EMAIL]`) are two entries still. So the
+    maps are built from their entries in Arrow (which keeps them all), and the rest of
+    the type (Arrays) comes by a cast, which leaves maps of their own type alone."""
+    value = _without_null_keys(value, now, target)
+    if not _holds_map(target):
+        return value.cast(target)
+    built = partial(_with_maps, target=instance(target))
+    maps = value.map_batches(built, return_dtype=_lists_holding_maps(target))
+    return maps.cast(target)
+
+
+def _lists_holding_maps(dtype: AnyType) -> pl.DataType:
+    """`dtype` with its Arrays as Lists, its Maps kept (what _with_maps builds)."""
+    dtype = instance(dtype)
+    if isinstance(dtype, pl.Map):
+        return pl.Map(_lists_holding_maps(dtype.key), _lists_holding_maps(dtype.value))
+    if isinstance(dtype, pl.Array | pl.List):
+        return pl.List(_lists_holding_maps(dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: _lists_holding_maps(f.dtype) for f in dtype.fields})
+    return dtype
+
+
+def _with_maps(values: pl.Series, target: pl.DataType) -> pl.Series:
+    return pl.Series(values.name, _arrow_maps(values.to_arrow(), target))
+
+
+def _arrow_maps(array: pa.Array, target: AnyType) -> pa.Array:
+    """`array` (the list form of `target`) with its lists of entries made Arrow maps,
+    every entry kept; Arrays stay lists here."""
+    target = instance(target)
+    if not _holds_map(target):
+        return array
+    mask = array.is_null() if array.null_count else None
+    if isinstance(target, pl.Struct):
+        fields = [_arrow_maps(array.field(f.name), f.dtype) for f in target.fields]
+        return pa.StructArray.from_arrays(fields, [f.name for f in target.fields], mask=mask)
+    offsets = array.offsets
+    first = offsets[0].as_py()
+    entries = array.values.slice(first, offsets[-1].as_py() - first)
+    offsets = pc.subtract(offsets, first)
+    if isinstance(target, pl.Map):
+        keys = _arrow_maps(entries.field(MAP_KEY), target.key)
+        items = _arrow_maps(entries.field(MAP_VALUE), target.value)
+        return pa.MapArray.from_arrays(offsets.cast(pa.int32()), keys, items, mask=mask)
+    inner = target.inner if isinstance(target, pl.Array | pl.List) else target
+    return pa.LargeListArray.from_arrays(offsets, _arrow_maps(entries, inner), mask=mask)
 
 
 def _holds_map(dtype: AnyType) -> bool:
