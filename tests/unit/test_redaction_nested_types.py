@@ -193,6 +193,35 @@ def test_a_maps_value_under_a_key_a_rule_names_is_replaced() -> None:
     assert counts["SECRET_MAP/attrs.value"] == 1 and counts["NATIONAL_ID_MAP/ids.value"] == 1
 
 
+def test_a_value_under_a_named_key_is_replaced_in_a_map_inside_a_map() -> None:
+    text = pa.map_(pa.string(), pa.string())
+    frame = _frame(
+        m=pa.array(
+            [[("a", [("password", "hunter2secret"), ("n", "1")])]], pa.map_(pa.string(), text)
+        ),
+        s=pa.array(
+            [[("a", {"x": [("password", "hunter2secret")]})]],
+            type=pa.map_(pa.string(), pa.struct([("x", text)])),
+        ),
+        both=pa.array(
+            [[("password", [("password", "hunter2secret")]), ("b", [("token", "t0k3nvalue")])]],
+            type=pa.map_(pa.string(), text),
+        ),
+    )
+    out, counts = run(frame, RedactionSpec(level="basic"))
+    assert out.schema == frame.schema
+    assert _entries(out["m"]) == [[("a", [("password", "[SECRET]"), ("n", "1")])]]
+    assert _entries(out["s"]) == [[("a", {"x": [("password", "[SECRET]")]})]]
+    # The outer value under `password` is a map, not text: null.
+    assert _entries(out["both"]) == [[("password", None), ("b", [("token", "[SECRET]")])]]
+    assert counts == {
+        "SECRET_MAP/m.value.value": 1,
+        "SECRET_MAP/s.value.x.value": 1,
+        "SECRET_MAP/both.value": 1,
+        "SECRET_MAP/both.value.value": 1,
+    }
+
+
 def test_a_rule_that_keeps_a_map_keeps_it_whole() -> None:
     attrs = pa.array([[("password", "hunter2")]], type=pa.map_(pa.string(), pa.string()))
     out, counts = run(

@@ -360,16 +360,27 @@ class PolicyRedactor:
             and entry.fields[0].dtype == pl.String
             and not self._is_claimed((*location, MAP_VALUE))
         ]
+        # A stage rewrites a column once, at the outermost location it names (rebuild
+        # never goes below a rewrite): a map inside another map's values needs a stage
+        # of its own, run before the outer map's (whose value may become null).
+        depths = sorted({self._map_depth(location) for location, _ in entries}, reverse=True)
         stages = []
         for label, group in self._json_groups().items() if entries else ():
-            stage = _Stage()
             rule = KeyRule(label, json_key_regex(group), json_kept_key_regex(group, _NOT_VALUES))
-            for location, value_type in entries:
-                value = (*location, MAP_VALUE)
-                flag = _Flag(self._counter(f"{label}_MAP", value), value, True)
-                stage.add(location, partial(_values_by_key, value_type, rule), flag)
-            stages.append(stage)
+            for depth in depths:
+                stage = _Stage()
+                for location, value_type in entries:
+                    if self._map_depth(location) != depth:
+                        continue
+                    value = (*location, MAP_VALUE)
+                    flag = _Flag(self._counter(f"{label}_MAP", value), value, True)
+                    stage.add(location, partial(_values_by_key, value_type, rule), flag)
+                stages.append(stage)
         return stages
+
+    def _map_depth(self, location: Location) -> int:
+        """How many maps hold `location` (a map's entries are at depth 1)."""
+        return sum(location[:end] in self._maps for end in range(1, len(location)))
 
     def _json_steps(self, leaves: list[Location]) -> list[_TextRule]:
         stages = []
