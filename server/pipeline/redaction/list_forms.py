@@ -62,6 +62,20 @@ def map_locations(location: Location, dtype: AnyType) -> Iterator[Location]:
             yield from map_locations((*location, field.name), field.dtype)
 
 
+def given_type(dtype: AnyType, steps: Location) -> pl.DataType:
+    """The type, as the source gave it (Arrays, Maps), of the value at `steps` (a
+    location in the list form) below a column of type `dtype`."""
+    dtype = instance(dtype)
+    for step in steps:
+        if isinstance(dtype, pl.Map) and step == ELEMENT:
+            dtype = pl.Struct({MAP_KEY: dtype.key, MAP_VALUE: dtype.value})
+        elif isinstance(dtype, pl.Array | pl.List) and step == ELEMENT:
+            dtype = instance(dtype.inner)
+        elif isinstance(dtype, pl.Struct):
+            dtype = instance(next(f.dtype for f in dtype.fields if f.name == step))
+    return dtype
+
+
 def restored_type(now: AnyType, before: AnyType) -> pl.DataType:
     """The type a column read as lists (`before` its type then, `now` its type after the
     rules) gets back: Arrays and Maps where it had them, holding the types their values

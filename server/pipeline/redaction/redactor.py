@@ -42,6 +42,7 @@ from sluice.server.pipeline.redaction.list_forms import (
     MAP_KEY,
     MAP_VALUE,
     as_lists,
+    given_type,
     map_locations,
     restored,
     restored_type,
@@ -131,6 +132,8 @@ class _TextRule:
 class PolicyRedactor:
     def __init__(self, policy: RedactionPolicy, schema: pl.Schema) -> None:
         self._policy = policy
+        #: The schema as the source gave it, which refusals name (not the list forms).
+        self._given = schema
         #: Columns holding dictionary-encoded text (Categorical, Enum), read as String so
         #: every rule reads them: the categories are the values, which may hold anything.
         # Arrays and maps are read as the lists they are made of, and get their own types
@@ -309,7 +312,9 @@ class PolicyRedactor:
                 continue
             if rule.field:
                 self._columns_in_schema.setdefault(rule.field, location)
-                _check_fits(rule, location, dtype)
+                _check_fits(
+                    rule, location, dtype, given_type(self._given[location[0]], location[1:])
+                )
                 chosen = rule
             elif not _default_applies(rule, dtype, last_word, location in self._maps):
                 continue
@@ -743,15 +748,19 @@ def _holds_a_value(rule: ColumnRule, dtype: pl.DataType, last_word: str) -> bool
     return dtype != pl.Boolean and last_word not in _NOT_VALUES.get(rule.label, ())
 
 
-def _check_fits(rule: ColumnRule, location: Location, dtype: pl.DataType) -> None:
+def _check_fits(
+    rule: ColumnRule, location: Location, dtype: pl.DataType, given: pl.DataType
+) -> None:
+    """Refuse a request's rule whose action cannot apply to `dtype` (the type the rules
+    read), naming the type the column was `given` in."""
     where = dotted(location)
     if is_nested(dtype) and rule.action not in _NESTED_ACTIONS:
         raise InvalidArgument(
-            rule.field, f"{rule.action} cannot apply to nested column {quoted(where)} ({dtype})"
+            rule.field, f"{rule.action} cannot apply to nested column {quoted(where)} ({given})"
         )
     if rule.action == "generalize" and not actions.generalized_type(dtype, rule.granularity):
         raise InvalidArgument(
             rule.field,
             f"generalize {quoted(rule.granularity)} cannot apply to column "
-            f"{quoted(where)} ({dtype})",
+            f"{quoted(where)} ({given})",
         )
