@@ -80,8 +80,8 @@ def restored_type(now: AnyType, before: AnyType) -> pl.DataType:
     """The type a column read as lists (`before` its type then, `now` its type after the
     rules) gets back: Arrays and Maps where it had them, holding the types their values
     now have. A part a rule replaced whole (a list made `[REDACTED]`) stays as the rules
-    left it, and so does an entry without its key or value (the redactor drops a map
-    whose keys or values a rule drops: never reached)."""
+    left it, and so does an entry without its key or value (never reached: no column
+    rule names a map's keys or values)."""
     now, before = instance(now), instance(before)
     if isinstance(now, pl.List) and isinstance(before, pl.Map):
         entry = instance(now.inner)

@@ -230,7 +230,10 @@ class PolicyRedactor:
             if name == ROW_INDEX:
                 continue
             for location, node_type in walk((name,), dtype):
-                if self._is_claimed(location):
+                if self._is_claimed(location) or self._is_map_entry_part(location):
+                    # A map's keys and values are no column: `key` and `value` name its
+                    # list form's parts, not the source's (`m.key` is refused, as before
+                    # maps were read inside); a map is taken whole by its own name.
                     continue
                 rule = self._rule_for(location, node_type)
                 if rule is None:
@@ -241,11 +244,6 @@ class PolicyRedactor:
                     if _is_own_name(location, node_type):
                         self._own_names.append(name)
                     continue
-                if rule.action == "drop" and self._is_map_entry_part(location):
-                    # A map without its keys or values is none: it goes whole, as a list
-                    # goes whose elements a rule drops.
-                    location = location[:-2]
-                    self._claimed.add(location)
                 whole_map = location in self._maps
                 masked = rule.action == "mask" and not whole_map
                 # A Duration or bytes in a list cannot be compared with their mask as
