@@ -173,9 +173,9 @@ def _without_null_keys(value: pl.Expr, now: AnyType, target: AnyType) -> pl.Expr
     now, target = instance(now), instance(target)
     if not _holds_map(target):
         return value
-    if isinstance(target, pl.Map) and isinstance(now, pl.List):
-        entry = instance(now.inner)
-        assert isinstance(entry, pl.Struct)
+    # restored_type gives a Map back only for a list of key/value structs.
+    entry = instance(now.inner) if isinstance(now, pl.List) else None
+    if isinstance(target, pl.Map) and isinstance(entry, pl.Struct):
         value = value.list.filter(pl.element().struct.field(MAP_KEY).is_not_null())
         inner = pl.Struct({MAP_KEY: target.key, MAP_VALUE: target.value})
         return _within_lists(value, entry, inner)
