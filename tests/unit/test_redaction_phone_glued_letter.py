@@ -37,6 +37,16 @@ GLUED = [
     ("+44 20 7946 0958 12345abc", "[PHONE] 12345abc"),
     # A dotted number does not go on after a space: the word is a word.
     ("555.123.4567 1080p", "[PHONE] 1080p"),
+    # A "(" before the number (the glued read ran before the "(" lead was taken off, so
+    # no value of the pattern read "(+44 …": the last group stayed in clear).
+    ("(+44 20 7946 0958e)", "([PHONE]e)"),
+    ("x (+44 20 7946 0958e) y", "x ([PHONE]e) y"),
+    ("*(+44 20 7946 0958\u00e9)", "*([PHONE]\u00e9)"),
+    ("((+49 30 1234 5678e", "(([PHONE]e"),
+    ("(555 123 4567 890e)", "([PHONE]e)"),
+    ("(555 123 4567\u00e9)", "([PHONE]\u00e9)"),
+    ("(020 7946 0958z)", "([PHONE]z)"),
+    ("((555) 123 4567\u00e9)", "([PHONE]\u00e9)"),
 ]
 
 #: Numbers glued to an ASCII letter with no space before their last group, or whose

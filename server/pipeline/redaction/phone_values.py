@@ -31,22 +31,22 @@ def phone_values(matches: pl.Series, value_pattern: str) -> pl.Series:
     the value's is read by `glued_word_values` (with the value pattern `value_pattern`),
     not taken from the pattern's groups."""
     trimmed = matches.to_frame(ELEMENT).select(trimmed_phone(pl.col(ELEMENT))).to_series()
-    worded = matches.str.contains(_WORD_AT_END).fill_null(False)
-    if worded.any():
-        # Rare (a number before "5pm", or before digits glued to a letter): only those.
-        glued = matches.filter(worded)
-        letter = glued.str.contains(_LETTER_AT_END)
-        read = glued_word_values(trimmed.filter(worded), letter, value_pattern)
-        # `trimmed` is this function's own: `scatter` may write into it.
-        trimmed = trimmed.scatter(row_positions(worded), read)
     # Few start with "(": only those are looked at (a replace over all of them cost
-    # half as much as the trimming).
+    # half as much as the trimming). The lead goes before the glued read below, which
+    # asks whether the whole is a value of the pattern ("(+44 20 7946 0958" is not).
     paren = trimmed.str.starts_with("(").fill_null(False)
-    if not paren.any():
+    if paren.any():
+        # `trimmed` is this function's own: `scatter` may write into it.
+        trimmed = trimmed.scatter(
+            row_positions(paren), trimmed.filter(paren).str.replace(_PAREN_LEAD, "$1")
+        )
+    worded = matches.str.contains(_WORD_AT_END).fill_null(False)
+    if not worded.any():
         return trimmed
-    return trimmed.scatter(
-        row_positions(paren), trimmed.filter(paren).str.replace(_PAREN_LEAD, "$1")
-    )
+    # Rare (a number before "5pm", or before digits glued to a letter): only those.
+    letter = matches.filter(worded).str.contains(_LETTER_AT_END)
+    read = glued_word_values(trimmed.filter(worded), letter, value_pattern)
+    return trimmed.scatter(row_positions(worded), read)
 
 
 def glued_word_values(numbers: pl.Series, letter: pl.Series, value_pattern: str) -> pl.Series:
