@@ -91,3 +91,60 @@ def test_one_pass_and_fenced_rewrite_read_a_glued_number_alike() -> None:
     texts: list[str | None] = [text for text, _ in GLUED + KEPT] + list(IDS)
     before, after = _both(texts)
     assert after == before
+
+
+#: Known gaps (review of 6c805cf, not fixed yet): the same leak in the phone's other
+#: forms. A `tel:` URI's trail (phone_other_forms.TEL_URI_PHONE: `$|[^\w]`) lets its value
+#: stop at the space before the last group; a separator beyond ASCII before the glued
+#: group, or a last group of digits beyond ASCII, is read by BEYOND_ASCII_PHONE, which has
+#: no glued read; "_" after the last group is no letter to `glued_word_values` (ids are
+#: written with it), and the part before it passes alone. Each leaves the last group in
+#: clear today; the expected text is what they should give.
+OTHER_FORMS_GAPS = [
+    ("tel:+44 20 7946 0958e", "tel:[PHONE]e"),
+    ("Tel:+44 20 7946 0958e", "Tel:[PHONE]e"),
+    ("+44\u00a020\u00a07946\u00a00958e", "[PHONE]e"),
+    ("+44 20 7946\u00a00958e", "[PHONE]e"),
+    ("+44 20 7946\u202f0958e", "[PHONE]e"),
+    ("+44 20 7946\u20130958e", "[PHONE]e"),
+    ("+44 20 7946 \uff10\uff19\uff15\uff18e", "[PHONE]e"),
+    ("+44 20 7946 0958_", "[PHONE]_"),
+    ("+44 20 7946 0958_ext", "[PHONE]_ext"),
+    # An extension written with an ASCII letter after its digits (as on 1d15955).
+    ("555-123-4567 x123e", "[PHONE]e"),
+    ("555-123-4567 ext 123e", "[PHONE]e"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the glued read covers the plain layout only")
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+@pytest.mark.parametrize(("text", "expected"), OTHER_FORMS_GAPS)
+def test_other_forms_glued_to_a_letter_keep_no_digit_in_clear(
+    level: str, text: str, expected: str
+) -> None:
+    assert _redacted(level, text) == expected
+
+
+#: Over-redaction since 6c805cf (on 1d15955 these kept their word, as the README says
+#: of a word led by digits): three digits or more of a word after a whole number are
+#: read as its last group whenever the whole passes, so the word loses its digits
+#: ("555-123-4567 1080p" -> "[PHONE]p"). No digit leaks; the expected text is 1d15955's.
+WORDS_AFTER_A_NUMBER = [
+    ("555-123-4567 1080p", "[PHONE] 1080p"),
+    ("555-123-4567 256GB", "[PHONE] 256GB"),
+    ("call 555-123-4567 100km away", "call [PHONE] 100km away"),
+    ("555-123-4567 4000mAh", "[PHONE] 4000mAh"),
+    ("555-123-4567 2024Q1", "[PHONE] 2024Q1"),
+    ("555-123-4567 100mg", "[PHONE] 100mg"),
+    ("555 123 4567 100th", "[PHONE] 100th"),
+    ("ID 555-123-4567 202e", "ID [PHONE] 202e"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="known over-redaction since 6c805cf, not fixed yet")
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+@pytest.mark.parametrize(("text", "expected"), WORDS_AFTER_A_NUMBER)
+def test_a_word_led_by_digits_after_a_whole_number_keeps_its_digits(
+    level: str, text: str, expected: str
+) -> None:
+    assert _redacted(level, text) == expected
