@@ -63,7 +63,16 @@ def glued_word_values(numbers: pl.Series, letter: pl.Series, value_pattern: str)
     extension's word they are the extension's ("555-123-4567 ext. 12é"). The pattern reads
     either way, by where its greedy value stops (a word led by digits is a trail of its
     own, a letter beyond ASCII is one too), so both rewrites read the value here
-    (`phone_values` for the one-pass one, fenced_rewrite._phone_value_read)."""
+    (`phone_values` for the one-pass one, fenced_rewrite._phone_value_read).
+    What this reads is what the pattern matched, so in effect: with an ASCII letter the
+    digits reach a match only through the trail for a word led by digits, after a
+    value that passes the phone check alone ("+44 20 7946", 7 digits or more in
+    practice); where the part before the space is no number ("555 123 4567e", "(555)
+    123 4567e", "+1 555 123 4567kg") nothing matches and the whole stays in clear, as
+    an id. With a letter beyond ASCII the pattern's value takes the digits itself, so
+    "555 123 4567é" is read whole. Known over-redaction: three digits or more of a word
+    after a whole number are taken as its last group whenever the whole passes
+    ("555-123-4567 1080p" -> "[PHONE]p"; pinned as a strict xfail)."""
     word = numbers.str.extract(_DIGITS_AT_END, 1)
     shorter = numbers.str.strip_suffix(word.fill_null(""))
     # Three digits or more after the space.
