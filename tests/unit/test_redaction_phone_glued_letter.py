@@ -88,7 +88,7 @@ def test_a_number_glued_to_a_letter_keeps_no_digit_in_clear(
 
 
 def test_one_pass_and_fenced_rewrite_read_a_glued_number_alike() -> None:
-    texts: list[str | None] = [text for text, _ in GLUED + KEPT] + list(IDS)
+    texts: list[str | None] = [*(text for text, _ in GLUED + KEPT), *IDS]
     before, after = _both(texts)
     assert after == before
 
