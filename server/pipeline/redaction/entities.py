@@ -43,7 +43,8 @@ _START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
 # tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
 # A word led by digits ("5pm", "3DS", "2nd", "18h30") ends a run as a word of letters
 # does: the greedy run took its digits, failed on its letter, and the number before it
-# stayed in clear. It is the only trail holding digits (phone_values.trimmed_phone).
+# stayed in clear. It is the only trail holding digits (phone_values.glued_word_values
+# decides which of them are the value's).
 # Its letter is one of any script, or "_", as `\s+[^\W\d]` reads a word of letters
 # ("2ème", "3º", "5_pm"): read as ASCII, the digit was taken into the number
 # ("[PHONE]ème") or the number stayed in clear. These patterns run in Polars' (Rust)

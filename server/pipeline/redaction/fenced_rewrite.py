@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace as replaced_rule
 from functools import partial
+from typing import Final
 
 import polars as pl
 
@@ -36,7 +37,7 @@ from sluice.server.pipeline.redaction.flat_lists import (
 )
 from sluice.server.pipeline.redaction.phone_bounds import with_bounds
 from sluice.server.pipeline.redaction.phone_runs import split_runs
-from sluice.server.pipeline.redaction.phone_values import is_phone_rule
+from sluice.server.pipeline.redaction.phone_values import glued_word_values, is_phone_rule
 from sluice.server.pipeline.redaction.policy import PatternRule
 from sluice.server.pipeline.redaction.pseudonyms import (
     SEAL_IN_MATCH,
@@ -137,6 +138,9 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     frame = frame.with_columns(
         halves.struct.field("field_0").alias("match"), halves.struct.field("field_1").alias("rest")
     )
+    if is_phone_rule(rule):
+        assert rule.entity is not None
+        frame = _phone_value_read(frame, rule.entity.value)
     is_match = pl.col("rest").is_not_null()
     if rule.validator:
         # Validators see only the matches: plain-text pieces become "" (a null would
@@ -146,6 +150,46 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         is_match = (is_match & VALIDATORS[rule.validator](pl.col("candidate"))).fill_null(False)
     frame = frame.with_columns(is_match.alias(RESULT))
     return with_card_after_groups(frame, rule) if after_groups(rule) else frame
+
+
+#: Digits after a space and before a letter: first in a match's trail (a word led by
+#: digits, entities._END), or last in its value before a trail led by a letter.
+_DIGITS_BEFORE_LETTER: Final = r"^(\s+[0-9]+)([^\W\d])"
+_DIGITS_AT_END: Final = r"\s[0-9]+$"
+_LETTER_FIRST: Final = r"^[^\W\d]"
+
+
+def _phone_value_read(frame: pl.LazyFrame, value_pattern: str) -> pl.LazyFrame:
+    """A phone match's value as `phone_values` reads it in the one-pass rewrite where
+    digits after a space are glued to a letter (phone_values.glued_word_values): the
+    pattern's value or its trail may hold them, whichever its greedy value reached
+    ("555-123-4567 2ème": "2" in the value; "+44 20 7946 0958e": " 0958e" the trail).
+    `match` and `rest` are moved at the value's end; together they hold what they held."""
+    match, rest = pl.col("match"), pl.col("rest")
+    after = rest.str.extract(_DIGITS_BEFORE_LETTER, 1)
+    inside = rest.str.contains(_LETTER_FIRST) & match.str.contains(_DIGITS_AT_END)
+    worded = after.is_not_null() | inside
+    # The letter glued to the digits ("_" is none: phone_values.glued_word_values).
+    glued = pl.when(after.is_not_null()).then(rest.str.extract(_DIGITS_BEFORE_LETTER, 2))
+    letter = glued.otherwise(rest.str.head(1)) != "_"
+    number = pl.when(after.is_not_null()).then(pl.concat_str(match, after)).otherwise(match)
+    read = partial(_read_glued, value_pattern=value_pattern)
+    pair = pl.struct(pl.when(worded).then(number).alias("number"), letter.alias("letter"))
+    # Only those pieces are read (a few, if any; null elsewhere).
+    value = pair.map_batches(read, return_dtype=pl.String)
+    frame = frame.with_columns(value.alias("value"), worded.fill_null(False).alias("worded"))
+    value, worded = pl.col("value"), pl.col("worded")
+    # What the match and the rest held, after the value.
+    rest_after = pl.concat_str(match, rest).str.slice(value.str.len_chars())
+    return frame.with_columns(
+        pl.when(worded).then(value).otherwise(match).alias("match"),
+        pl.when(worded).then(rest_after).otherwise(rest).alias("rest"),
+    ).drop("value", "worded")
+
+
+def _read_glued(pairs: pl.Series, value_pattern: str) -> pl.Series:
+    numbers = pairs.struct.field("number")
+    return glued_word_values(numbers, pairs.struct.field("letter"), value_pattern)
 
 
 def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
