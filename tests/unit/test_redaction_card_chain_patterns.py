@@ -9,7 +9,7 @@ import re
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sluice.server.pipeline.redaction import card_chains, rust_patterns
@@ -61,6 +61,10 @@ _PIECE = st.one_of(
 
 @settings(max_examples=120, deadline=None)
 @given(pieces=st.lists(_PIECE, max_size=12))
+# Found by the draw on some runs only: after spaces and digits, Python's "\w" took "²"
+# and Rust's takes a combining mark.
+@example(pieces=[", 0²"])
+@example(pieces=["\u3000", "5", "\u0301"])
 def test_the_walks_patterns_mean_in_python_what_they_mean_in_polars(pieces: list[str]) -> None:
     text = "".join(pieces)
     for rule in _RULES:
