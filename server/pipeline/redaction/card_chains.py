@@ -40,6 +40,11 @@ from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.fenced_rewrite import replacement
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
+from sluice.server.pipeline.redaction.number_separators import (
+    CARD_SEPARATOR,
+    CARD_SEPARATORS,
+    CARD_SPACE,
+)
 from sluice.server.pipeline.redaction.policy import PatternRule
 from sluice.server.pipeline.redaction.rust_patterns import python_pattern
 from sluice.server.pipeline.redaction.text_markers import (
@@ -55,26 +60,35 @@ from sluice.server.pipeline.redaction.validators import is_card
 _SHORTEST_CARD: Final = 13
 #: The longest candidate worth a check: 19 digits, a separator between each two.
 _LONGEST_CARD_TEXT: Final = 37
+#: A space or tab after a written card: a card's spaces beyond ASCII too, as the steps
+#: give back the groups after a card at them (number_separators.CARD_SEPARATORS).
+_SPACE: Final = rf"(?:{CARD_SPACE}|\t)"
 #: Between a written card and the next: up to three characters that are neither word
 #: nor space, after a space or not.
-_BETWEEN: Final = r"[ \t]?[^0-9A-Za-z_\s]{1,3}"
+_BETWEEN: Final = rf"{_SPACE}?[^0-9A-Za-z_\s]{{1,3}}"
 #: ... or a space or tab alone: the rule takes a card after one, but not one the steps
 #: after it gave back ("4111 1111 1111 1111 5500… 4111…": the lazy step writes over the
 #: first card, the rule after it takes the two others as one failing candidate).
-_BESIDE: Final = rf"(?:{_BETWEEN}|[ \t])"
+_BESIDE: Final = rf"(?:{_BETWEEN}|{_SPACE})"
 #: A run of digit groups, as the card pattern's value reads it: a digit, then digits
-#: each after at most one " " or "-". The card pattern's trail never matches inside
-#: one (a digit after a separator is a word), so every card candidate read after a
-#: written card ends where its run ends, or at a separator inside it.
-_RUN: Final = re.compile(r"[0-9](?:[ -]?[0-9])*")
+#: each after at most one separator, a space or dash, ASCII or beyond
+#: (number_separators.CARD_SEPARATORS: a run read with " " and "-" only ended at a
+#: no-break space the rule read on through). The card pattern's trail never matches
+#: inside one (a digit after a separator is a word), so every card candidate read
+#: after a written card ends where its run ends, or at a separator inside it.
+_RUN: Final = re.compile(rf"[0-9](?:{CARD_SEPARATOR}?[0-9])*")
 #: A short group a card after a written one may follow ("4111… 12 5500…"): one only,
 #: as several may be a phone number's ("4111… 7 555 123 4567-4303-…": "4567-4303-…" is
 #: no card, however its digits add up).
-_SHORT_GROUP: Final = re.compile(r"[0-9]{1,3}[ -](?=[0-9])")
+_SHORT_GROUP: Final = re.compile(rf"[0-9]{{1,3}}{CARD_SEPARATOR}(?=[0-9])")
 #: What may part two cards of a chain once joiners are in: `_BESIDE` and joiners.
 _GAP: Final = re.compile(rf"[^0-9]{{1,{4 + 3 * len(JOINER)}}}(?=[0-9])")
 #: The shortest card's digits in a run, and the digits right after them.
-_SHORTEST_DIGITS: Final = re.compile(rf"[0-9](?:[ -]?[0-9]){{{_SHORTEST_CARD - 1}}}[0-9]*")
+_SHORTEST_DIGITS: Final = re.compile(
+    rf"[0-9](?:{CARD_SEPARATOR}?[0-9]){{{_SHORTEST_CARD - 1}}}[0-9]*"
+)
+#: For counting a run's digits: its separators left out.
+_SEPARATORS_LEFT_OUT: Final = str.maketrans("", "", CARD_SEPARATORS)
 #: A decimal fraction ending the groups after a card ("4111… 1234.50", card_groups.py).
 _FRACTION: Final = re.compile(r"\.[0-9]+")
 
@@ -157,10 +171,11 @@ def _written(rule: PatternRule) -> str:
     """What the rule writes for a card, as a pattern; "" for an action that writes
     nothing in the text (keep, null)."""
     if rule.action == "mask":
-        # The last `keep_last` characters stay: digits and the " " or "-" between the
+        # The last `keep_last` characters stay: digits and the separators between the
         # card's groups ("************** 1111", "*************1-1111"), a digit last.
         hidden = max(1, _SHORTEST_CARD - rule.keep_last)
-        kept = rf"[0-9 \-]{{{rule.keep_last - 1}}}[0-9]" if rule.keep_last > 0 else ""
+        kept_character = f"(?:[0-9]|{CARD_SEPARATOR})"
+        kept = f"{kept_character}{{{rule.keep_last - 1}}}[0-9]" if rule.keep_last > 0 else ""
         return rf"\*{{{hidden},}}{kept}"
     if rule.action in ("redact", "hash"):
         # A tag, or a pseudonym in its own or its sealed form (pseudonyms.py), neither
@@ -314,7 +329,7 @@ def _run_from(text: str, start: int, reader: _ChainReader) -> _Run:
     run = _RUN.match(text, start)
     assert run is not None
     end = run.end()
-    last_separator = max(text.rfind(" ", start, end), text.rfind("-", start, end))
+    last_separator = max(text.rfind(separator, start, end) for separator in CARD_SEPARATORS)
     card_ends = reader.trail.match(text, end) is not None
     fraction = None if card_ends else _FRACTION.match(text, end)
     after_fraction = fraction is not None and reader.trail.match(text, fraction.end()) is not None
@@ -366,4 +381,4 @@ def _digits(text: str, start: int, end: int) -> int:
     the run made the walk quadratic again."""
     if end - start > 2 * _LONGEST_CARD_TEXT:
         return end - start  # over half of them digits: more than any card has
-    return end - start - text.count(" ", start, end) - text.count("-", start, end)
+    return len(text[start:end].translate(_SEPARATORS_LEFT_OUT))
