@@ -329,7 +329,7 @@ def _run_from(text: str, start: int, reader: _ChainReader) -> _Run:
     run = _RUN.match(text, start)
     assert run is not None
     end = run.end()
-    last_separator = max(text.rfind(separator, start, end) for separator in CARD_SEPARATORS)
+    last_separator = _last_separator(text, start, end)
     card_ends = reader.trail.match(text, end) is not None
     fraction = None if card_ends else _FRACTION.match(text, end)
     after_fraction = fraction is not None and reader.trail.match(text, fraction.end()) is not None
@@ -381,4 +381,15 @@ def _digits(text: str, start: int, end: int) -> int:
     the run made the walk quadratic again."""
     if end - start > 2 * _LONGEST_CARD_TEXT:
         return end - start  # over half of them digits: more than any card has
+    if text.isascii():  # at once (CPython knows): its separators are " " and "-" only
+        return end - start - text.count(" ", start, end) - text.count("-", start, end)
     return len(text[start:end].translate(_SEPARATORS_LEFT_OUT))
+
+
+def _last_separator(text: str, start: int, end: int) -> int:
+    """Where the last separator of the run `text[start:end]` is, or -1. An ASCII text
+    is searched for " " and "-" only (the walk's worst case, many values each holding
+    a short run, took +14% CPU asking for each of CARD_SEPARATORS)."""
+    if text.isascii():
+        return max(text.rfind(" ", start, end), text.rfind("-", start, end))
+    return max(text.rfind(separator, start, end) for separator in CARD_SEPARATORS)

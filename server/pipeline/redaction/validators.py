@@ -107,7 +107,7 @@ def is_card(value: str) -> bool:
     digits = _NOT_DIGITS.sub("", value)
     if not _CARD_BRANDS_TEXT.match(digits):
         return False
-    layout = separators_as_ascii_text(value)
+    layout = value if value.isascii() else separators_as_ascii_text(value)
     if " " in layout and "-" in layout:
         return False
     kept = sum(map(int, digits[-1::-2]))
