@@ -114,3 +114,12 @@ def test_the_walk_and_the_rule_read_a_card_alike(tmp_path: Path) -> None:
         "************1111 ************0004\u30005\u0301",
     ]
     assert not any(re.search("5500", text) for text in written)
+
+
+def test_two_cards_joined_by_any_separator_are_both_masked(tmp_path: Path) -> None:
+    # One candidate of two cards: the card after the first card's run is found at any
+    # separator (on main, after a dash beyond ASCII, both stayed in clear).
+    texts = [f"4111111111111111{separator}5500000000000004" for separator in _SEPARATORS]
+    assert _written(texts, "mask:4", tmp_path) == [
+        f"************1111{separator}************0004" for separator in _SEPARATORS
+    ]
