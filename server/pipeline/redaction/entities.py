@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
-from sluice.server.pipeline.redaction.number_separators import DASHES, ID_SPACES
+from sluice.server.pipeline.redaction.number_separators import CARD_SEPARATOR, DASHES, ID_SPACES
 from sluice.server.pipeline.redaction.person_names import name_value_regex
 from sluice.server.pipeline.redaction.phone_gate import phone_gate
 from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE, PHONE_OTHER_FORMS
@@ -539,7 +539,7 @@ ENTITIES: Final = (
         # groups parted by one separator. That one last: card_groups.py makes it lazy
         # with a "?" after the pattern.
         r"[0-9]{4}(?:\.[0-9]{4}){3}(?:\.[0-9]{3})?|[0-9]{4}(?:  [0-9]{4}){3}"
-        rf"|[0-9](?:[ {ID_SPACES}\-{DASHES}]?[0-9]){{12,}}",
+        rf"|[0-9](?:{CARD_SEPARATOR}?[0-9]){{12,}}",
         _CARD_END,
         validator="card",
         default_action="mask",
