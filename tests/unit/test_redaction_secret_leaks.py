@@ -394,3 +394,45 @@ def test_a_cookie_holding_json_is_taken_to_the_header_end() -> None:
     assert out == ['{"m": "Cookie: sid=[SECRET_VALUE]", "a": 1}']
     out = _redact("basic", ['{"m": "{\\"x\\": \\"Cookie: sid=abc\\"}"}'])
     assert out == ['{"m": "{\\"x\\": \\"Cookie: sid=[SECRET_VALUE]\\"}"}']
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A second pair after a passphrase: its value was left to the keyword pattern,
+        # which took its first word only (`d` in clear).
+        ("password: a b token: c d", "password: [SECRET_VALUE] token: [SECRET_VALUE]"),
+        (
+            "password: a b token: c d e secret: f g",
+            "password: [SECRET_VALUE] token: [SECRET_VALUE] secret: [SECRET_VALUE]",
+        ),
+        (
+            "password: a b token: c d api_key: e f passwd: g h",
+            "password: [SECRET_VALUE] token: [SECRET_VALUE] api_key: [SECRET_VALUE]"
+            " passwd: [SECRET_VALUE]",
+        ),
+        (
+            '["password: a b", "token: c d"]',
+            '["password: [SECRET_VALUE]", "token: [SECRET_VALUE]"]',
+        ),
+        # Look-alikes: a pair that names no secret keeps its words.
+        ("password: a b user: c d", "password: [SECRET_VALUE] user: c d"),
+        ("password: a b token: c", "password: [SECRET_VALUE] token: [SECRET_VALUE]"),
+    ],
+)
+def test_every_passphrase_of_a_line_is_taken(level: str, text: str, expected: str) -> None:
+    assert _redact(level, [text]) == [expected]
+
+
+@pytest.mark.parametrize("spec_rule", ["pattern=SECRET_VALUE:mask:2", "pattern=SECRET_VALUE:hash:k"])
+def test_every_passphrase_of_a_line_is_taken_by_a_mask_or_hash(
+    spec_rule: str, tmp_path: Path
+) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule(spec_rule),))
+    text = "password: alpha bravo token: charlie delta secret: echo foxtrot"
+    out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, k=b"k" * 32))
+    written = out["text"][0]
+    for word in ("alpha", "bravo", "charlie", "delt", "echo", "foxtr"):
+        assert word not in written
+    assert "token:" in written and "secret:" in written

@@ -694,6 +694,15 @@ _SECRET_TO_LINE_END: Final = Entity(
     rf"{_LINE_END}|{_LINE_SPACE}|{_JSON_STRING_END}|\\?\"$",
     gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
 )
+#: The same again, for the pair right after a passphrase (`password: a b token: c d`):
+#: the first one's trail took the space before it, which this one's lead needs, so the
+#: keyword pattern took its first word alone and left `d` in clear. With no look-ahead
+#: a trail cannot leave the space; a second pass over what the first wrote finds the
+#: pairs it skipped (every other one: the pairs after those have their space), so two
+#: take every pair of a line. It reads no tag, mask or pseudonym the first wrote (a
+#: value starts with none of "[", "*" or SUB). Beside the first, with its gate: one
+#: search serves both.
+_SECRET_TO_LINE_END_AFTER_ANOTHER: Final = _SECRET_TO_LINE_END
 
 
 #: A password hash under a name saying so (`password_hash: $2b$12$…`, `"passwordDigest":
@@ -862,6 +871,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     _SECRET_FLAG_OPEN_QUOTE,
     _SECRET_FLAG,
     _SECRET_TO_LINE_END,
+    _SECRET_TO_LINE_END_AFTER_ANOTHER,
     *_COOKIE_HEADER_SECRETS,
     *_DIGEST_AUTH_SECRETS,
     _HASHED_SECRET,
