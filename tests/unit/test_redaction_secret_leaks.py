@@ -425,7 +425,9 @@ def test_every_passphrase_of_a_line_is_taken(level: str, text: str, expected: st
     assert _redact(level, [text]) == [expected]
 
 
-@pytest.mark.parametrize("spec_rule", ["pattern=SECRET_VALUE:mask:2", "pattern=SECRET_VALUE:hash:k"])
+@pytest.mark.parametrize(
+    "spec_rule", ["pattern=SECRET_VALUE:mask:2", "pattern=SECRET_VALUE:hash:k"]
+)
 def test_every_passphrase_of_a_line_is_taken_by_a_mask_or_hash(
     spec_rule: str, tmp_path: Path
 ) -> None:
