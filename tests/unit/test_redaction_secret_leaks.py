@@ -438,3 +438,93 @@ def test_every_passphrase_of_a_line_is_taken_by_a_mask_or_hash(
     for word in ("alpha", "bravo", "charlie", "delt", "echo", "foxtr"):
         assert word not in written
     assert "token:" in written and "secret:" in written
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A Python dict's repr (single quotes): the keyword pattern took the number with
+        # the closing brace after it.
+        ("{'db_pass': 5}", "{'db_pass': '[SECRET_VALUE]'}"),
+        ("{'db_pass': -1.5e3, 'a': 1}", "{'db_pass': '[SECRET_VALUE]', 'a': 1}"),
+        ("{'a': {'db_pass': True}}", "{'a': {'db_pass': '[SECRET_VALUE]'}}"),
+        ("{'db_pass': False}", "{'db_pass': '[SECRET_VALUE]'}"),
+        ("{'db_pass': None}", "{'db_pass': '[SECRET_VALUE]'}"),
+        ("{'db_pass': {'v': 'x}'}, 'b': 2}", "{'db_pass': '[SECRET_VALUE]', 'b': 2}"),
+        ("{'db_pass': [1, 'x'], 'b': 2}", "{'db_pass': '[SECRET_VALUE]', 'b': 2}"),
+        ("[{'token': 12345}]", "[{'token': '[SECRET_VALUE]'}]"),
+        # Look-alikes: a string is the quoted layout's; no secret's key.
+        ("{'db_pass': 'x'}", "{'db_pass': '[SECRET_VALUE]'}"),
+        ("{'bypass': 5, 'pass': True}", "{'bypass': 5, 'pass': True}"),
+    ],
+)
+def test_a_python_dict_keeps_its_braces_and_quotes(level: str, text: str, expected: str) -> None:
+    import ast
+
+    out = _redact(level, [text])
+    assert out == [expected]
+    ast.literal_eval(out[0])
+
+
+@pytest.mark.parametrize(
+    "text", ["{'db_pass': 123456}", "{'db_pass': {'v': 'hunter2'}}", "{'db_pass': True, 'a': 1}"]
+)
+@pytest.mark.parametrize(
+    "spec_rule",
+    ["pattern=SECRET_VALUE:mask:2", "pattern=SECRET_VALUE:mask", "pattern=SECRET_VALUE:hash:k"],
+)
+def test_a_python_dict_stays_a_literal_under_every_action(
+    text: str, spec_rule: str, tmp_path: Path
+) -> None:
+    import ast
+
+    spec = RedactionSpec(level="custom", rules=(rule(spec_rule),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, k=b"k" * 32))
+    written = ast.literal_eval(out["text"][0])
+    assert isinstance(written["db_pass"], str)
+    assert "hunter2" not in out["text"][0] and "1234" not in out["text"][0]
+
+
+_ESCAPED_SECRETS = [
+    '{"passphrase": "c\\\\d"}',
+    '{"passphrase": "abc\\u00e9"}',
+    '{"passphrase": "ab\\u00e9cd\\u00e9"}',
+    '{"m": "password: \\u00e9\\u00e9x"}',
+    '{"m": "password=\\u00e9b\\u00e9"}',
+    '{"m": "api_key: \\u00e9\\u00e9 \\u00e9\\u00e9"}',
+    '{"m": "{\\"passphrase\\": \\"ab\\\\u00e9\\"}"}',
+]
+
+
+@pytest.mark.parametrize("text", _ESCAPED_SECRETS)
+@pytest.mark.parametrize("keep_last", [0, 1, 2, 3, 4, 5, 6])
+def test_a_mask_of_an_escaped_secret_keeps_whole_characters(text: str, keep_last: int) -> None:
+    """The JSON still parses, and what it holds where the secret was is stars and at
+    most the secret's last `keep_last` characters (an escape is one character): a value
+    starting with an escape lost its backslash to the lead (`password: \\u00e9`), and
+    a tail starting inside `\\u00e9` kept its hex digits."""
+    spec = RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:mask:{keep_last}"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec)
+    written = json.loads(out["text"][0])
+    inner = next(iter(written.values()))
+    if text.startswith('{"m": "{'):
+        inner = next(iter(json.loads(inner).values()))
+    secret = next(iter(json.loads(text).values()))
+    if text.startswith('{"m": "{'):
+        secret = next(iter(json.loads(secret).values()))
+    if ": " in secret or "=" in secret:
+        secret = secret.split("=", 1)[-1].split(": ", 1)[-1]
+        inner = inner.split("=", 1)[-1].split(": ", 1)[-1]
+    kept = inner.lstrip("*")
+    assert set(inner[: len(inner) - len(kept)]) <= {"*"}
+    assert len(kept) <= keep_last
+    assert secret.endswith(kept)
+
+
+@pytest.mark.parametrize("text", _ESCAPED_SECRETS)
+@pytest.mark.parametrize("level", ["basic", "strict"])
+def test_an_escaped_secret_is_tagged_inside_valid_json(text: str, level: str) -> None:
+    out = _redact(level, [text])
+    assert "SECRET" in out[0]
+    json.loads(out[0])

@@ -39,7 +39,9 @@ from sluice.server.pipeline.redaction.written_forms import WRITTEN
 # parenthesised layouts, which read a "(" after the assignment alone as the value.)
 #
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
-# comparison only with one. After a setting a backtick too (`password = \`x\``): the
+# comparison only with one (a backslash only before a quote: the one before a JSON
+# escape, `password: \u00e9x`, is the value's first character, and a lead that took it
+# wrote `\[SECRET_VALUE]`, no JSON escape). After a setting a backtick too (`password = \`x\``): the
 # value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
 # a template literal is code, as one with a name is. After a setting also a "(" that a
 # quote or spaces (a line break too) follow, with them (`password=("x" + salt)`,
@@ -52,7 +54,7 @@ from sluice.server.pipeline.redaction.written_forms import WRITTEN
 # resolves the groups over the whole match, slowly); past 64 the value is the "(" with
 # the spaces _ASSIGNED_START reads, as main's value was the "(".
 _ASSIGNED_VALUE = (
-    rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
+    rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|(?:\\?[\"'「『`])?)"
     rf"|{SETTING_OVER_LINES}\\?[\"'「『`]|{COMPARISON_OVER_LINES}\\?[\"'「『])"
 )
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
@@ -635,6 +637,40 @@ _JSON_NOT_A_STRING: Final = Entity(
     gate_pattern=r"\"\s*:\s*[-0-9tf\[{]",
     written_quoted='"',
 )
+# A Python string literal, in either quote, and an object or list of a Python repr
+# holding them (`{'v': 'x}'}`: a bracket in a string is text), as json_container reads
+# JSON's, 4 levels deep (a repr in a log line is seldom deeper; a deeper one is the
+# keyword pattern's, as before).
+_PYTHON_STRING = r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\""
+_PYTHON_NESTING = 4
+
+
+def _python_container(depth: int) -> str:
+    item = _PYTHON_STRING if depth == 1 else f"{_PYTHON_STRING}|{_python_container(depth - 1)}"
+    return rf"[\[{{](?:[^\[\]{{}}'\"\n]|{item})*[\]}}]"
+
+
+_PYTHON_INNER = rf"[^\[\]{{}}'\"\n]|{_PYTHON_STRING}|{_python_container(_PYTHON_NESTING - 1)}"
+#: The same in a Python dict's repr (`{'db_pass': 5}`, as `print(config)` or a log of
+#: `repr()` writes it): a number, `True`/`False` (JSON's spelling too), `None` (written
+#: over: the keyword pattern took it with the closing brackets after it), or an object
+#: or list taken whole (`[]` not: nothing to hide), written as a string
+#: (`{'db_pass': '[SECRET_VALUE]'}`), so braces and quotes stay and the repr still
+#: reads as a literal. The keyword pattern's value runs on over "}" and "]" (they may be
+#: a password's) and took the closing brace with the number. A string is
+#: _quoted_secret's, a list of strings _quoted_list's. On one line; only where a
+#: delimiter follows. Only values holding a quote, ":" and the start of such a value.
+_PYTHON_NOT_A_STRING: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{SECRET_NAME}'[ \t]*:[ \t]*",
+    rf"-?[0-9][0-9.eE+_-]*|True|False|None|true|false|\{{(?:{_PYTHON_INNER})*\}}"
+    rf"|\[[ \t]*(?:(?:{_PYTHON_STRING})[ \t]*,[ \t]*)*"
+    rf"(?:[^\s\[\]{{}}'\"]|{_python_container(_PYTHON_NESTING - 1)})(?:{_PYTHON_INNER})*\]",
+    r"[ \t]*(?:[,}\]]|$)",
+    gate_pattern=r"'[ \t]*:[ \t]*[-0-9TFNtf\[{]",
+    written_quoted="'",
+)
 #: The same for JSON escaped inside a string (`"{\"db_pass\": 5}"`), a number, `true`
 #: or `false` alone, written as an escaped JSON string (`\"[SECRET_VALUE]\"`), so the
 #: string holding it still ends where it did. An object or array there is not taken by
@@ -661,11 +697,17 @@ _JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,
 
 
 # A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
-# backtick, backslash or "=", and not ending in ":" (`user=bob`, `user:`, `=` start
-# another pair). The first may not start with what a layout reads or wrote ("[", "(",
-# corner brackets, a mask's "*" or a seal's SUB) nor with a list separator.
-_LINE_WORD = r"[^\s\"'`=\\]*[^\s\"'`=\\:]"
-_FIRST_LINE_WORD = r"[^\s\"'`=\\\[(「『」』,;&*\x1a][^\s\"'`=\\]*"
+# backtick, backslash but a _WORD_ESCAPE, or "=", and not ending in ":" (`user=bob`,
+# `user:`, `=` start another pair). The first may not start with what a layout reads
+# or wrote ("[", "(", corner brackets, a mask's "*" or a seal's SUB) nor with a list
+# separator.
+# A JSON string's escape of a character beyond ASCII, a backslash or a slash is the
+# word's (`\u00e9`, as json.dumps writes "é"); any other escape ends it (`\n`, `\"`).
+_WORD_ESCAPE = r"\\(?:u[0-9a-fA-F]{4}|[\\/])"
+_LINE_WORD = rf"(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*(?:[^\s\"'`=\\:]|{_WORD_ESCAPE})"
+_FIRST_LINE_WORD = (
+    rf"(?:[^\s\"'`=\\\[(「『」』,;&*\x1a]|{_WORD_ESCAPE})(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*"
+)
 # Between two words: any space but a line break (a no-break space too); U+2028 and
 # U+2029 end a line as "\n" does. A line ends at its end (spaces before it taken) or at
 # one of those.
@@ -844,6 +886,7 @@ KEYWORD_SECRET_GATE: Final = (
 SECRET_VALUE_LAYOUTS: Final = (
     _JSON_NOT_A_STRING,
     _ESCAPED_JSON_NOT_A_STRING,
+    _PYTHON_NOT_A_STRING,
     _YAML_BLOCK_SECRET,
     _quoted_list('"'),
     _quoted_list("'"),
