@@ -328,8 +328,12 @@ def test_a_cookie_or_digest_header_is_taken_to_its_end(text: str, expected: str)
         "birthdayCount",
         "latitudeUpdatedAt",
         "dateOfBirth",
+        # A flag or count about a card, id, account or address is taken as a column
+        # of its name is (those categories have no not_values): the same verdict.
         "cardNumberLength",
         "serverAddress",
+        "nationalIdType",
+        "bankAccountType",
     ],
 )
 def test_a_json_key_gets_the_verdict_of_a_column_of_its_name(key: str) -> None:
@@ -528,3 +532,22 @@ def test_an_escaped_secret_is_tagged_inside_valid_json(text: str, level: str) ->
     out = _redact(level, [text])
     assert "SECRET" in out[0]
     json.loads(out[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A boolean holds no birth date, as a Boolean column named so is never one.
+        ('{"dob": true, "b": 1}', '{"dob": true, "b": 1}'),
+        ('{"dateOfBirth": false}', '{"dateOfBirth": false}'),
+        ('{"dob": null}', '{"dob": null}'),
+        # The dates are still taken.
+        ('{"dob": "1990-01-02", "x": true}', '{"dob": "[DOB]", "x": true}'),
+        ('{"dob": 19900102}', '{"dob": "[DOB]"}'),
+    ],
+)
+def test_a_boolean_under_a_dob_key_stays(text: str, expected: str) -> None:
+    assert _redact("strict", [text]) == [expected]
+    frame = pl.DataFrame({"dob": [True]})
+    out, _ = run(frame, RedactionSpec(level="strict"))
+    assert out["dob"].to_list() == [True]

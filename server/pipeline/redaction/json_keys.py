@@ -43,12 +43,20 @@ _JSON_VALUE: Final = (
     rf"{JSON_STRING}|-?[0-9][0-9.eE+-]*|true|false"
     rf"|{json_container(JSON_NESTING, empty=False)}"
 )
+#: The same but a boolean, which stays: for the keys of a category no Boolean column
+#: of its name is ever taken for (`{"dob": true}` holds no date, as a Boolean `dob`
+#: column holds none: redactor._holds_a_value).
+_JSON_VALUE_NOT_A_BOOLEAN: Final = (
+    rf"{JSON_STRING}|-?[0-9][0-9.eE+-]*|{json_container(JSON_NESTING, empty=False)}"
+)
 
 
-def json_key_regex(rules: list[ColumnRule]) -> str:
-    """Key/value pairs inside JSON text whose key matches one of the rules' globs."""
+def json_key_regex(rules: list[ColumnRule], *, booleans: bool = True) -> str:
+    """Key/value pairs inside JSON text whose key matches one of the rules' globs; not
+    `booleans`: a boolean value is no match."""
     names = "|".join(_glob_regex(rule.selector, snake=not rule.field) for rule in rules)
-    return rf'(?P<sl_lead>"(?i:{names})"\s*:\s*)(?P<sl_value>{_JSON_VALUE})(?P<sl_trail>)'
+    value = _JSON_VALUE if booleans else _JSON_VALUE_NOT_A_BOOLEAN
+    return rf'(?P<sl_lead>"(?i:{names})"\s*:\s*)(?P<sl_value>{value})(?P<sl_trail>)'
 
 
 def json_kept_key_regex(rules: list[ColumnRule], not_values: Mapping[str, frozenset[str]]) -> str:
