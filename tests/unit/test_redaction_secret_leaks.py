@@ -551,3 +551,37 @@ def test_a_boolean_under_a_dob_key_stays(text: str, expected: str) -> None:
     frame = pl.DataFrame({"dob": [True]})
     out, _ = run(frame, RedactionSpec(level="strict"))
     assert out["dob"].to_list() == [True]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A "}" then ", x=1" is no JSON string's end: the cookie after it (`x=1`) was
+        # left in clear.
+        ('Cookie: prefs={"a":"b"}, x=1', "Cookie: prefs=[SECRET_VALUE]"),
+        (
+            '{"h": "Cookie: prefs={\\"a\\":\\"b\\"}, x=1"}',
+            '{"h": "Cookie: prefs=[SECRET_VALUE]"}',
+        ),
+        # A Set-Cookie header as a JSON array of its cookies.
+        (
+            '{"Set-Cookie": ["sid=abc; Path=/", "t=xyz"], "a": 1}',
+            '{"Set-Cookie": ["sid=[SECRET_VALUE]"], "a": 1}',
+        ),
+        # Look-alikes: the JSON string holding the line still ends where it does.
+        (
+            '[{"m": "Cookie: sid=abc"}, {"n": 1}]',
+            '[{"m": "Cookie: sid=[SECRET_VALUE]"}, {"n": 1}]',
+        ),
+        (
+            '{"a": {"m": "Cookie: sid=abc"}, "b": 2}',
+            '{"a": {"m": "Cookie: sid=[SECRET_VALUE]"}, "b": 2}',
+        ),
+        ('{"Set-Cookie": []}', '{"Set-Cookie": []}'),
+    ],
+)
+def test_a_cookie_holding_json_before_a_comma_is_taken(text: str, expected: str) -> None:
+    out = _redact("basic", [text])
+    assert out == [expected]
+    if text.startswith(("{", "[")):
+        json.loads(out[0])

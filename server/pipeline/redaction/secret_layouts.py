@@ -690,10 +690,15 @@ _ESCAPED_JSON_NOT_A_STRING: Final = Entity(
 # that JSON's structure follows, or before `, "`; a passphrase's also at the text's
 # end): the line's last word is still the value's (`{"m": "password: a b c"}`, which
 # left `staple` in clear), and a header's value ends there. A "}" followed by ";" is a
-# cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end; with no
-# look-ahead, the character after the bracket ("," "}" "]", a quote or backslash ending
-# or escaping the string around an escaped JSON) is taken (and written back).
-_JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
+# cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end, and so is
+# one followed by "," and anything but a key's quote or an object or array (`prefs=
+# {"a":"b"}, x=1` left `x=1` in clear); with no look-ahead, what follows the bracket
+# ("}" "]", a quote or backslash ending or escaping the string around an escaped JSON,
+# or "," and spaces and the next key's quote or bracket) is taken (and written back).
+_JSON_STRING_END = (
+    r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[])|\r?(?m:$))"
+    r"|\\?\"[ \t]*,[ \t]*\\?\""
+)
 
 
 # A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
@@ -821,6 +826,19 @@ def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
 _COOKIE_HEADER_SECRETS: Final = _header_layouts(
     r"(?i:\bcookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
 )
+#: A Set-Cookie (or Cookie) header written as a JSON array of its cookies
+#: (`"Set-Cookie": ["sid=abc; Path=/", "t=xyz"]`, as a log of a response's headers
+#: lists them): after the first cookie's name and "=", every item to the array's end,
+#: as one string (`["sid=[SECRET_VALUE]"]`), as _quoted_list writes a list. Beside
+#: _COOKIE_HEADER_SECRETS, with their gate.
+_COOKIE_JSON_ARRAY: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"(?i:\bcookie)\"[ \t]*:[ \t]*\[\s*\"[^=;\s\"'\\]+=",
+    r"(?:[^\"\\\r\n]|\\.)*(?:\"\s*,\s*\"(?:[^\"\\\r\n]|\\.)*)*",
+    r"\"\s*\]",
+    gate_pattern=_COOKIE_HEADER_SECRETS[0].gate_pattern,
+)
 #: The credentials of `Authorization: Digest …` (RFC 7616): everything after the scheme
 #: to the header's end (_header_layouts), as one tag (`username`, `nonce`, `response`, …:
 #: the response is a hash of the password and the nonce replays it, and Basic's
@@ -916,6 +934,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     _SECRET_TO_LINE_END,
     _SECRET_TO_LINE_END_AFTER_ANOTHER,
     *_COOKIE_HEADER_SECRETS,
+    _COOKIE_JSON_ARRAY,
     *_DIGEST_AUTH_SECRETS,
     _HASHED_SECRET,
 )
