@@ -595,3 +595,21 @@ def test_a_json_key_parted_by_punctuation_beyond_ascii_is_read_in_snake_case(key
     class of all of them was slow to scan): the usual ones still part a key's words."""
     text = json.dumps({key: "1990-05-06"}, ensure_ascii=False)
     assert _redact("strict", [text]) == [json.dumps({key: "[DOB]"}, ensure_ascii=False)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"m": "--password \\u00e9abc"}', '{"m": "--password [SECRET_VALUE]"}'),
+        ('{"m": "--password \\\\x"}', '{"m": "--password [SECRET_VALUE]"}'),
+        ('{"m": "--api-key \\u00e9\\u00e9 next"}', '{"m": "--api-key [SECRET_VALUE] next"}'),
+        # Look-alike: an escaped quote still opens the quoted value.
+        ('{"m": "--password \\"x y\\""}', '{"m": "--password \\"[SECRET_VALUE]\\""}'),
+    ],
+)
+def test_a_flag_value_starting_with_an_escape_is_taken_whole(text: str, expected: str) -> None:
+    """The flag's lead took the escape's backslash (`--password \\[SECRET_VALUE]`: no
+    JSON escape)."""
+    out = _redact("strict", [text])
+    assert out == [expected]
+    json.loads(out[0])

@@ -500,11 +500,13 @@ def _quoted_flag(quote: str) -> Entity:
 #: A secret after a command-line flag and a space (`--password hunter2`, `--db-pass x`,
 #: `--api-key x`). Not a value led by "-" (the next flag), nor by an assignment
 #: (`--password = x`, `--token => x`, `--db-password : x`: the keyword pattern takes the
-#: value after it, as it did before this layout). Only values holding "--".
+#: value after it, as it did before this layout). A value may start with an escape
+#: (`\u00e9` in a JSON string): the lead took its backslash, and wrote
+#: `\[SECRET_VALUE]`, no JSON escape. Only values holding "--".
 _SECRET_FLAG: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_FLAG_NAME}\\?",
+    _FLAG_NAME,
     rf"(?:[^\s\"',;&\[\\=:\uff1a-]|\\[^\s\"']|{_WRITTEN_THEN_MORE}){_ASSIGNED_REST}",
     "",
     gate_pattern="--",
