@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -52,10 +51,14 @@ _JSON_VALUE_NOT_A_BOOLEAN: Final = (
 )
 
 
-def json_key_regex(rules: list[ColumnRule], *, booleans: bool = True) -> str:
+def json_key_regex(rules: list[ColumnRule], *, booleans: bool = True, gate: bool = False) -> str:
     """Key/value pairs inside JSON text whose key matches one of the rules' globs; not
-    `booleans`: a boolean value is no match."""
-    names = "|".join(_glob_regex(rule.selector, snake=not rule.field) for rule in rules)
+    `booleans`: a boolean value is no match. `gate`: a cheaper superset to scan for
+    first (_GATE_SEPARATOR)."""
+    separator = _GATE_SEPARATOR if gate else _WORD_SEPARATOR
+    names = "|".join(
+        _glob_regex(rule.selector, snake=not rule.field, separator=separator) for rule in rules
+    )
     value = _JSON_VALUE if booleans else _JSON_VALUE_NOT_A_BOOLEAN
     return rf'(?P<sl_lead>"(?i:{names})"\s*:\s*)(?P<sl_value>{value})(?P<sl_trail>)'
 
@@ -109,49 +112,21 @@ def rewrite_json_keys(text: pl.Expr, regex: str, label: str, kept: str = "") -> 
     return unmarked.str.replace_all(_ESCAPED_MARK, _MARK, literal=True)
 
 
-#: The blocks beyond ASCII whose characters that are no letter or digit part a key's
-#: words: Latin-1's punctuation and signs, general punctuation to the arrows and
-#: symbols (U+2000-U+2BFF: dashes, `·`, `…`, `→`), supplemental punctuation, CJK
-#: punctuation and full-width forms (U+FF1A, a full-width colon).
-_SEPARATOR_BLOCKS: Final = (
-    (0x00A0, 0x00BF),
-    (0x00D7, 0x00D7),
-    (0x00F7, 0x00F7),
-    (0x2000, 0x2BFF),
-    (0x2E00, 0x2E7F),
-    (0x3000, 0x303F),
-    (0xFF00, 0xFF65),
-)
-
-
-def _separators_beyond_ascii() -> str:
-    """The characters of _SEPARATOR_BLOCKS that Python's `\\w` (column_names.py's
-    reading) takes for no word character, as class ranges."""
-    ranges: list[list[int]] = []
-    for first, last in _SEPARATOR_BLOCKS:
-        for code in range(first, last + 1):
-            if re.match(r"\w", chr(code)):
-                continue
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1][1] = code
-            else:
-                ranges.append([code, code])
-    return "".join(rf"\u{a:04x}" if a == b else rf"\u{a:04x}-\u{b:04x}" for a, b in ranges)
-
-
 #: Between two words of a key read in snake case: a run of anything but letters and
-#: digits (`date_of_birth`, `date-of-birth`, `Date of Birth`), as column_names.py reads
-#: a column's name; no quote or backslash (the key's end, an escape). Beyond ASCII only
-#: the characters of _SEPARATOR_BLOCKS: the class of every character no letter or digit
-#: (Unicode's `\W`), repeated at each word boundary of every glob, made the joined scan
+#: digits (`date_of_birth`, `date-of-birth`, `Date of Birth`, `date・of・birth`), as
+#: column_names.py reads a column's name; no quote or backslash (the key's end, an
+#: escape). Unicode's `\W`, as main read it: this is the pattern that rewrites.
+_WORD_SEPARATOR: Final = r'(?:[^"\\\w]|_)+'
+#: The same as a gate, a superset: ASCII's separators as above, and every character
+#: beyond ASCII (`dateéofébirth` passes the gate, the rewrite keeps it). The class of
+#: Unicode's `\W`, repeated at each word boundary of every glob, made the joined scan
 #: of the JSON-key gates (compaction.py) fall off the regex engine's fast path: 2.4 CPU
-#: s for one 1 MB key, any key (`"aaa…"` too), 0.01 s with these.
-_WORD_SEPARATOR: Final = (
-    rf"[\x00-\x21\x23-\x2f\x3a-\x40\x5b\x5d-\x60\x7b-\x7f{_separators_beyond_ascii()}]+"
-)
+#: s for one 1 MB key, any key (`"aaa…"` too); naming only some blocks beyond ASCII
+#: left keys parted by others in clear (`date・of・birth`, U+30FB).
+_GATE_SEPARATOR: Final = r"(?:[\x00-\x21\x23-\x2f\x3a-\x40\x5b\x5d-\x60\x7b-\x7f]|[^\x00-\x7f])+"
 
 
-def _glob_regex(glob: str, *, snake: bool = False) -> str:
+def _glob_regex(glob: str, *, snake: bool = False, separator: str = _WORD_SEPARATOR) -> str:
     # "*" and "?" take a character or an escape (`\u00e9`, `\/`, `\\`: json.dumps writes
     # non-ASCII keys escaped), never an escaped quote: a key ends at a quote no backslash
     # escapes, so the escaped quotes of JSON inside a string value (`"{\"password\": 5}"`)
@@ -174,7 +149,7 @@ def _glob_regex(glob: str, *, snake: bool = False) -> str:
         elif char == "_" and snake and following.isalpha() and following.isascii():
             before = "[a-z0-9]" if glob[index - 1 : index] == "*" else ""
             camel = f"(?-i:{before}{following.upper()})"
-            out.append(f"(?:{_WORD_SEPARATOR}{following}|{camel})")
+            out.append(f"(?:{separator}{following}|{camel})")
             skip_next = True
         elif char.isalnum() or char == "_":
             out.append(char)

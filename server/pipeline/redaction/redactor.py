@@ -308,13 +308,15 @@ class PolicyRedactor:
         stages = []
         for label, rules in groups.items():
             stage = _Stage()
-            regex = json_key_regex(rules, booleans=label not in _JSON_BOOLEANS_KEPT)
+            booleans = label not in _JSON_BOOLEANS_KEPT
+            regex = json_key_regex(rules, booleans=booleans)
+            gate = json_key_regex(rules, booleans=booleans, gate=True)
             # Keys a column of the same name would keep (`dateOfBirthVerified`).
             kept = json_kept_key_regex(rules, _NOT_VALUES)
             for location in leaves:
                 flag = _Flag(self._counter(f"{label}_JSON", location), location, True)
                 stage.add(location, _json_rewrite(regex, label, kept), flag)
-            stages.append(_TextRule(stage, regex, keyword=True, assigns=True))
+            stages.append(_TextRule(stage, gate, keyword=True, assigns=True))
         return stages
 
     def _pattern_steps(self, leaves: list[Location]) -> list[_TextRule]:
