@@ -613,3 +613,49 @@ def test_a_flag_value_starting_with_an_escape_is_taken_whole(text: str, expected
     out = _redact("strict", [text])
     assert out == [expected]
     json.loads(out[0])
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[{"m": "password: correct horse battery"}, 42]',
+            '[{"m": "password: [SECRET_VALUE]"}, 42]',
+        ),
+        ('[{"m": "password: a b"}, null]', '[{"m": "password: [SECRET_VALUE]"}, null]'),
+        ('[{"m": "password: a b"}, true]', '[{"m": "password: [SECRET_VALUE]"}, true]'),
+        ('[{"m": "password: a b"},\n 1]', '[{"m": "password: [SECRET_VALUE]"},\n 1]'),
+        ('[["password: a b"], 5]', '[["password: [SECRET_VALUE]"], 5]'),
+        ('[{"m": "api_key: a b c"},\t1]', '[{"m": "api_key: [SECRET_VALUE]"},\t1]'),
+        ('[{"m": "password: a b"}, -1.5e3]', '[{"m": "password: [SECRET_VALUE]"}, -1.5e3]'),
+        ('[{"m": "password: a b"}, 1\n]', '[{"m": "password: [SECRET_VALUE]"}, 1\n]'),
+        # A header ending where its JSON string does: the rest of the JSON stays.
+        ('[{"m": "Cookie: sid=abc"}, 1]', '[{"m": "Cookie: sid=[SECRET_VALUE]"}, 1]'),
+        (
+            '{"logs": [{"m": "Cookie: sid=abc"}, 7], "email": "bob@example.com"}',
+            '{"logs": [{"m": "Cookie: sid=[SECRET_VALUE]"}, 7], "email": "bob@example.com"}',
+        ),
+        (
+            '[{"m": "Cookie: sid=abc"}, 1, {"user": "bob"}]',
+            '[{"m": "Cookie: sid=[SECRET_VALUE]"}, 1, {"user": "bob"}]',
+        ),
+        (
+            '[{"m": "Authorization: Digest username=bob, response=abc"}, 1]',
+            '[{"m": "Authorization: Digest [SECRET_VALUE]"}, 1]',
+        ),
+        # Look-alike: a cookie's pair after a comma is no JSON literal, still the header's.
+        ('Cookie: prefs={"a":"b"}, x=1', "Cookie: prefs=[SECRET_VALUE]"),
+    ],
+)
+def test_a_json_string_ends_before_a_comma_and_a_literal(
+    level: str, text: str, expected: str
+) -> None:
+    """After `"}` or `"]` and a comma, a number, null, true or false ends the string as
+    a quote or bracket does (the passphrase's last word was left in clear; a header ran
+    on over the rest of the JSON, eating it)."""
+    out = _redact(level, [text])
+    if level == "basic" or "email" not in text:
+        assert out == [expected]
+    if text.startswith(("{", "[")):
+        json.loads(out[0])

@@ -624,11 +624,13 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 # left `staple` in clear), and a header's value ends there. A "}" followed by ";" is a
 # cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end, and so is
 # one followed by "," and anything but a key's quote or an object or array (`prefs=
-# {"a":"b"}, x=1` left `x=1` in clear); with no look-ahead, what follows the bracket
+# {"a":"b"}, x=1` left `x=1` in clear) but a JSON literal before a delimiter (`"}, 42]`,
+# `"}, null,`: `x=1` is none); with no look-ahead, what follows the bracket
 # ("}" "]", a quote or backslash ending or escaping the string around an escaped JSON,
 # or "," and spaces and the next key's quote or bracket) is taken (and written back).
 _JSON_STRING_END = (
-    r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[])|\r?(?m:$))"
+    r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[]|"
+    r"(?:-?[0-9][0-9.eE+-]*|true|false|null)[ \t]*(?:[,\]}]|\r?(?m:$)))|\r?(?m:$))"
     r"|\\?\"[ \t]*,[ \t]*\\?\""
 )
 
