@@ -659,3 +659,40 @@ def test_a_json_string_ends_before_a_comma_and_a_literal(
         assert out == [expected]
     if text.startswith(("{", "[")):
         json.loads(out[0])
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"m": "{\'db_pass\': {\'a\': \\"x\\"}}"}',
+            "{\"m\": \"{'db_pass': '[SECRET_VALUE]'}\"}",
+        ),
+        (
+            '{"msg": "config={\'password\': {\'note\': \\"it\'s\\"}}", "user": "bob", '
+            '"level": "info"}',
+            '{"msg": "config={\'password\': \'[SECRET_VALUE]\'}", "user": "bob", "level": "info"}',
+        ),
+        (
+            '{"m": "{\'db_pass\': {\'a\': \\"x\\", \'b\': 1}}", "n": {"c": 1}}',
+            '{"m": "{\'db_pass\': \'[SECRET_VALUE]\'}", "n": {"c": 1}}',
+        ),
+        (
+            '{"m": "{\'db_pass\': [\\"a\\\\\\"b\\", 1]}", "u": "bob"}',
+            '{"m": "{\'db_pass\': \'[SECRET_VALUE]\'}", "u": "bob"}',
+        ),
+        # Look-alike: outside JSON a double-quoted string of the repr is still one.
+        ("{'db_pass': {'a': \"it's\"}, 'b': 2}", "{'db_pass': '[SECRET_VALUE]', 'b': 2}"),
+    ],
+)
+def test_a_python_repr_inside_a_json_string_ends_inside_it(
+    level: str, text: str, expected: str
+) -> None:
+    """An escaped quote is a quote of the repr's (`\\"x\\"`), never the start of a
+    string running on past the JSON string's closing quote (the rest of the record was
+    taken, the JSON broken)."""
+    out = _redact(level, [text])
+    assert out == [expected]
+    if text.startswith('{"'):
+        json.loads(out[0])

@@ -40,17 +40,25 @@ JSON_NOT_A_STRING: Final = Entity(
 # A Python string literal, in either quote, and an object or list of a Python repr
 # holding them (`{'v': 'x}'}`: a bracket in a string is text), as json_container reads
 # JSON's, 4 levels deep (a repr in a log line is seldom deeper; a deeper one is the
-# keyword pattern's, as before).
-_PYTHON_STRING = r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\""
+# keyword pattern's, as before). In a repr inside a JSON string its double quotes are
+# escaped (`\"it's\"`): an escaped quote opens and closes a string of its own (one
+# escaped inside it is `\\\"`), and a backslash outside a string is taken with the
+# character after it, never a quote (`_PYTHON_TEXT`), so no string opens at an escaped
+# quote's `"` and runs on past the JSON string's closing quote (`{'a': \"x\"}}"` took
+# the rest of the record).
+_PYTHON_STRING = (
+    r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|\\\"(?:[^\"\\\n]|\\\\\\\"|\\[^\"\n])*\\\""
+)
+_PYTHON_TEXT = r"[^\[\]{}'\"\n\\]|\\[^\"\n]"
 _PYTHON_NESTING = 4
 
 
 def _python_container(depth: int) -> str:
     item = _PYTHON_STRING if depth == 1 else f"{_PYTHON_STRING}|{_python_container(depth - 1)}"
-    return rf"[\[{{](?:[^\[\]{{}}'\"\n]|{item})*[\]}}]"
+    return rf"[\[{{](?:{_PYTHON_TEXT}|{item})*[\]}}]"
 
 
-_PYTHON_INNER = rf"[^\[\]{{}}'\"\n]|{_PYTHON_STRING}|{_python_container(_PYTHON_NESTING - 1)}"
+_PYTHON_INNER = rf"{_PYTHON_TEXT}|{_PYTHON_STRING}|{_python_container(_PYTHON_NESTING - 1)}"
 #: The same in a Python dict's repr (`{'db_pass': 5}`, as `print(config)` or a log of
 #: `repr()` writes it): a number, `True`/`False` (JSON's spelling too), `None` (written
 #: over: the keyword pattern took it with the closing brackets after it), or an object
@@ -66,7 +74,8 @@ PYTHON_NOT_A_STRING: Final = Entity(
     rf"{SECRET_NAME}'[ \t]*:[ \t]*",
     rf"-?[0-9][0-9.eE+_-]*|True|False|None|true|false|\{{(?:{_PYTHON_INNER})*\}}"
     rf"|\[[ \t]*(?:(?:{_PYTHON_STRING})[ \t]*,[ \t]*)*"
-    rf"(?:[^\s\[\]{{}}'\"]|{_python_container(_PYTHON_NESTING - 1)})(?:{_PYTHON_INNER})*\]",
+    rf"(?:[^\s\[\]{{}}'\"\\]|\\[^\"\n]|{_python_container(_PYTHON_NESTING - 1)})"
+    rf"(?:{_PYTHON_INNER})*\]",
     r"[ \t]*(?:[,}\]]|$)",
     gate_pattern=r"'[ \t]*:[ \t]*[-0-9TFNtf\[{]",
     written_quoted="'",
