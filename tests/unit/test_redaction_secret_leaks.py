@@ -6,6 +6,7 @@ credentials. Each must-redact case has its nearest look-alikes kept beside it.""
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -464,8 +465,6 @@ def test_every_passphrase_of_a_line_is_taken_by_a_mask_or_hash(
     ],
 )
 def test_a_python_dict_keeps_its_braces_and_quotes(level: str, text: str, expected: str) -> None:
-    import ast
-
     out = _redact(level, [text])
     assert out == [expected]
     ast.literal_eval(out[0])
@@ -481,8 +480,6 @@ def test_a_python_dict_keeps_its_braces_and_quotes(level: str, text: str, expect
 def test_a_python_dict_stays_a_literal_under_every_action(
     text: str, spec_rule: str, tmp_path: Path
 ) -> None:
-    import ast
-
     spec = RedactionSpec(level="custom", rules=(rule(spec_rule),))
     out, _ = run(pl.DataFrame({"text": [text]}), spec, settings_with_keys(tmp_path, k=b"k" * 32))
     written = ast.literal_eval(out["text"][0])
@@ -696,3 +693,15 @@ def test_a_python_repr_inside_a_json_string_ends_inside_it(
     assert out == [expected]
     if text.startswith('{"'):
         json.loads(out[0])
+
+
+def test_the_passphrase_layout_runs_twice_in_a_row() -> None:
+    """_SECRET_TO_LINE_END_AFTER_ANOTHER is _SECRET_TO_LINE_END itself: the second pass
+    takes the pairs the first skipped (`password: a b token: c d`). Dropping either
+    entry, or moving one apart, leaves every other passphrase's last word in clear."""
+    from sluice.server.pipeline.redaction import secret_layouts
+
+    layouts = list(secret_layouts.SECRET_VALUE_LAYOUTS)
+    first = layouts.index(secret_layouts._SECRET_TO_LINE_END)
+    assert layouts.count(secret_layouts._SECRET_TO_LINE_END) == 2
+    assert layouts[first + 1] is secret_layouts._SECRET_TO_LINE_END

@@ -45,18 +45,18 @@ from sluice.server.pipeline.redaction.written_forms import WRITTEN
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
 # comparison only with one (a backslash only before a quote: the one before a JSON
 # escape, `password: \u00e9x`, is the value's first character, and a lead that took it
-# wrote `\[SECRET_VALUE]`, no JSON escape). After a setting a backtick too (`password = \`x\``): the
-# value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
-# a template literal is code, as one with a name is. After a setting also a "(" that a
-# quote or spaces (a line break too) follow, with them (`password=("x" + salt)`,
-# `password=( x )`): the value may no longer be the "(" alone (_ASSIGNED_START), which
-# left the secret after it in clear anyway. A "(" before any other character is the
-# value's (`password=(x)`), as before. Not bounded to one line: main read the "(" alone
-# as the value, so under null it hid every row; a lead that stops at a line break
-# matches nothing in `password=(\n\nx` and keeps it. Those spaces are read 64 at most:
-# a match whose lead runs over 2000 no-break spaces cost ~8x main's CPU (the engine
-# resolves the groups over the whole match, slowly); past 64 the value is the "(" with
-# the spaces _ASSIGNED_START reads, as main's value was the "(".
+# wrote `\[SECRET_VALUE]`, no JSON escape). After a setting a backtick too (`password =
+# \`x\``): the value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A
+# comparison with a template literal is code, as one with a name is. After a setting
+# also a "(" that a quote or spaces (a line break too) follow, with them (`password=("x"
+# + salt)`, `password=( x )`): the value may no longer be the "(" alone
+# (_ASSIGNED_START), which left the secret after it in clear anyway. A "(" before any
+# other character is the value's (`password=(x)`), as before. Not bounded to one line:
+# main read the "(" alone as the value, so under null it hid every row; a lead that
+# stops at a line break matches nothing in `password=(\n\nx` and keeps it. Those spaces
+# are read 64 at most: a match whose lead runs over 2000 no-break spaces cost ~8x main's
+# CPU (the engine resolves the groups over the whole match, slowly); past 64 the value
+# is the "(" with the spaces _ASSIGNED_START reads, as main's value was the "(".
 _ASSIGNED_VALUE = (
     rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|(?:\\?[\"'「『`])?)"
     rf"|{SETTING_OVER_LINES}\\?[\"'「『`]|{COMPARISON_OVER_LINES}\\?[\"'「『])"
