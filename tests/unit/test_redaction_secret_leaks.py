@@ -459,6 +459,8 @@ def test_every_passphrase_of_a_line_is_taken_by_a_mask_or_hash(
         ("{'db_pass': {'v': 'x}'}, 'b': 2}", "{'db_pass': '[SECRET_VALUE]', 'b': 2}"),
         ("{'db_pass': [1, 'x'], 'b': 2}", "{'db_pass': '[SECRET_VALUE]', 'b': 2}"),
         ("[{'token': 12345}]", "[{'token': '[SECRET_VALUE]'}]"),
+        ("{'db_pass': b'hunter2'}", "{'db_pass': '[SECRET_VALUE]'}"),
+        ("{'db_pass': B\"it's\", 'a': 1}", "{'db_pass': '[SECRET_VALUE]', 'a': 1}"),
         # Look-alikes: a string is the quoted layout's; no secret's key.
         ("{'db_pass': 'x'}", "{'db_pass': '[SECRET_VALUE]'}"),
         ("{'bypass': 5, 'pass': True}", "{'bypass': 5, 'pass': True}"),

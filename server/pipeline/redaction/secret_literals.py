@@ -60,9 +60,10 @@ def _python_container(depth: int) -> str:
 
 _PYTHON_INNER = rf"{_PYTHON_TEXT}|{_PYTHON_STRING}|{_python_container(_PYTHON_NESTING - 1)}"
 #: The same in a Python dict's repr (`{'db_pass': 5}`, as `print(config)` or a log of
-#: `repr()` writes it): a number, `True`/`False` (JSON's spelling too), `None` (written
-#: over: the keyword pattern took it with the closing brackets after it), or an object
-#: or list taken whole (`[]` not: nothing to hide), written as a string
+#: `repr()` writes it): a number, `True`/`False` (JSON's spelling too), bytes (`b'x'`:
+#: the quoted layout read the `b` as the value and left the bytes in clear), `None`
+#: (written over: the keyword pattern took it with the closing brackets after it), or
+#: an object or list taken whole (`[]` not: nothing to hide), written as a string
 #: (`{'db_pass': '[SECRET_VALUE]'}`), so braces and quotes stay and the repr still
 #: reads as a literal. The keyword pattern's value runs on over "}" and "]" (they may be
 #: a password's) and took the closing brace with the number. A string is
@@ -73,11 +74,12 @@ PYTHON_NOT_A_STRING: Final = Entity(
     "basic",
     rf"{SECRET_NAME}'[ \t]*:[ \t]*",
     rf"-?[0-9][0-9.eE+_-]*|True|False|None|true|false|\{{(?:{_PYTHON_INNER})*\}}"
+    rf"|[bB](?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")"
     rf"|\[[ \t]*(?:(?:{_PYTHON_STRING})[ \t]*,[ \t]*)*"
     rf"(?:[^\s\[\]{{}}'\"\\]|\\[^\"\n]|{_python_container(_PYTHON_NESTING - 1)})"
     rf"(?:{_PYTHON_INNER})*\]",
     r"[ \t]*(?:[,}\]]|$)",
-    gate_pattern=r"'[ \t]*:[ \t]*[-0-9TFNtf\[{]",
+    gate_pattern=r"'[ \t]*:[ \t]*[-0-9TFNtfbB\[{]",
     written_quoted="'",
 )
 #: The same for JSON escaped inside a string (`"{\"db_pass\": 5}"`), a number, `true`
