@@ -707,3 +707,79 @@ def test_the_passphrase_layout_runs_twice_in_a_row() -> None:
     first = layouts.index(secret_layouts._SECRET_TO_LINE_END)
     assert layouts.count(secret_layouts._SECRET_TO_LINE_END) == 2
     assert layouts[first + 1] is secret_layouts._SECRET_TO_LINE_END
+
+
+_PASSPHRASE_TAKEN = '[{"m": "password: [SECRET_VALUE]"}'
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+@pytest.mark.parametrize(
+    ("text", "expected_basic", "expected_strict"),
+    [
+        # A Python float literal after the comma (json.dumps writes NaN and Infinity).
+        (
+            '{"stats": [{"m": "Cookie: sid=abc"}, NaN], "email": "bob@example.com"}',
+            '{"stats": [{"m": "Cookie: sid=[SECRET_VALUE]"}, NaN], "email": "bob@example.com"}',
+            '{"stats": [{"m": "Cookie: sid=[SECRET_VALUE]"}, NaN], "email": "[EMAIL]"}',
+        ),
+        (
+            '[{"m": "Cookie: sid=abc"}, Infinity, {"email": "bob@example.com"}]',
+            '[{"m": "Cookie: sid=[SECRET_VALUE]"}, Infinity, {"email": "bob@example.com"}]',
+            '[{"m": "Cookie: sid=[SECRET_VALUE]"}, Infinity, {"email": "[EMAIL]"}]',
+        ),
+        (
+            '[{"m": "Cookie: sid=abc"}, -Infinity]',
+            '[{"m": "Cookie: sid=[SECRET_VALUE]"}, -Infinity]',
+            None,
+        ),
+        # An escaped JSON's line break after the literal.
+        (
+            '{"m": "[{\\"m\\": \\"Cookie: sid=abc\\"}, NaN\\n]", "email": "bob@example.com"}',
+            '{"m": "[{\\"m\\": \\"Cookie: sid=[SECRET_VALUE]\\"}, NaN\\n]", '
+            '"email": "bob@example.com"}',
+            '{"m": "[{\\"m\\": \\"Cookie: sid=[SECRET_VALUE]\\"}, NaN\\n]", "email": "[EMAIL]"}',
+        ),
+        # A passphrase's string ends at `"}` or `"]` and a comma, whatever follows.
+        ('[{"m": "password: correct horse battery"}, NaN]', f"{_PASSPHRASE_TAKEN}, NaN]", None),
+        (
+            '[{"m": "password: correct horse battery"}, Infinity]',
+            f"{_PASSPHRASE_TAKEN}, Infinity]",
+            None,
+        ),
+        (
+            '[{"m": "password: correct horse battery"}, -Infinity, 1]',
+            f"{_PASSPHRASE_TAKEN}, -Infinity, 1]",
+            None,
+        ),
+        ('[{"m": "password: correct horse battery"}, True]', f"{_PASSPHRASE_TAKEN}, True]", None),
+        (
+            'log: {"m": "password: correct horse battery"}, 3 retries',
+            'log: {"m": "password: [SECRET_VALUE]"}, 3 retries',
+            None,
+        ),
+        (
+            'password: correct horse battery"}, 42 more words',
+            'password: [SECRET_VALUE]"}, 42 more words',
+            None,
+        ),
+        (
+            '{"m": "[{\\"m\\": \\"password: correct horse battery\\"}, 42\\n]"}',
+            '{"m": "[{\\"m\\": \\"password: [SECRET_VALUE]\\"}, 42\\n]"}',
+            None,
+        ),
+    ],
+)
+def test_a_json_string_ends_before_a_comma_and_any_value(
+    level: str, text: str, expected_basic: str, expected_strict: str | None
+) -> None:
+    """After `"}` or `"]` and a comma, a passphrase's string ends whatever follows (its
+    last word was left in clear before NaN, `True` or a log's `3 retries`), and a
+    header's before NaN or -?Infinity too (it ran on over the rest of the JSON)."""
+    out = _redact(level, [text])
+    expected = expected_basic if level == "basic" else expected_strict or expected_basic
+    assert out == [expected]
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return
+    json.loads(out[0])

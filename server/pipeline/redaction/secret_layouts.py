@@ -618,19 +618,27 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 )
 
 
-# Where the JSON string holding a line ends (a quote, escaped or not, before "}" or "]"
-# that JSON's structure follows, or before `, "`; a passphrase's also at the text's
-# end): the line's last word is still the value's (`{"m": "password: a b c"}`, which
-# left `staple` in clear), and a header's value ends there. A "}" followed by ";" is a
-# cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end, and so is
-# one followed by "," and anything but a key's quote or an object or array (`prefs=
-# {"a":"b"}, x=1` left `x=1` in clear) but a JSON literal before a delimiter (`"}, 42]`,
-# `"}, null,`: `x=1` is none); with no look-ahead, what follows the bracket
-# ("}" "]", a quote or backslash ending or escaping the string around an escaped JSON,
-# or "," and spaces and the next key's quote or bracket) is taken (and written back).
-_JSON_STRING_END = (
+# Where the JSON string holding a passphrase's line of words ends (a quote, escaped or
+# not, before "}" or "]" that JSON's structure follows, or before `, "`; also at the
+# text's end): the line's last word is still the value's (`{"m": "password: a b c"}`,
+# which left `staple` in clear). A word holds no quote, so `"}` or `"]` and a comma end
+# the string whatever follows (`"}, NaN]`, `"}, True]`, a log's `"}, 3 retries`); with
+# no look-ahead, the character after the bracket ("," "}" "]", a quote or backslash
+# ending or escaping the string around an escaped JSON) is taken (and written back).
+_WORDS_JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
+# Where the JSON string holding a header's line ends: the same, but a "}" followed by
+# ";" is a cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end, and
+# so is one followed by "," and anything but a key's quote or an object or array
+# (`prefs={"a":"b"}, x=1` left `x=1` in clear) but a JSON literal (a number, true,
+# false, null, or NaN and -?Infinity as json.dumps writes a float) before a delimiter
+# or an escaped JSON's `\n`, `\r`, `\t` (`"}, 42]`, `"}, NaN\n]`: `x=1` is none); with
+# no look-ahead, what follows the bracket ("}" "]", a quote or backslash ending or
+# escaping the string around an escaped JSON, or "," and spaces and the next key's
+# quote or bracket, or the literal's "," and spaces) is taken (and written back).
+_HEADER_JSON_STRING_END = (
     r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[]|"
-    r"(?:-?[0-9][0-9.eE+-]*|true|false|null)[ \t]*(?:[,\]}]|\r?(?m:$)))|\r?(?m:$))"
+    r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity)[ \t]*"
+    r"(?:[,\]}]|\\[nrt]|\r?(?m:$)))|\r?(?m:$))"
     r"|\\?\"[ \t]*,[ \t]*\\?\""
 )
 
@@ -672,7 +680,7 @@ _SECRET_TO_LINE_END: Final = Entity(
     "basic",
     rf"(?:^|[^\w-]){SPACED_SECRET_NAME}{COLON_SETTING}",
     rf"{_FIRST_LINE_WORD}(?:{_WORD_SPACE}{_LINE_WORD})+",
-    rf"{_LINE_END}|{_LINE_SPACE}|{_JSON_STRING_END}|\\?\"$",
+    rf"{_LINE_END}|{_LINE_SPACE}|{_WORDS_JSON_STRING_END}|\\?\"$",
     gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
 )
 #: The same again, for the pair right after a passphrase (`password: a b token: c d`):
@@ -709,7 +717,7 @@ _HASHED_SECRET: Final = Entity(
 # the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
 # `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
 # (`sid="abc"; x=1`, `username="bob", response="…"`).
-_PLAIN_HEADER_END = rf"{_LINE_END}|{_JSON_STRING_END}"
+_PLAIN_HEADER_END = rf"{_LINE_END}|{_HEADER_JSON_STRING_END}"
 # A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
 # escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
 # quotes and backslashes escaped twice (`\\\"`, `\\\\`).
