@@ -209,11 +209,15 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         # Inside a JSON string (or one escaped in a string) the kept last characters may
         # start inside an escape: its backslash became "*" and a bare quote or backslash
         # was left (`sid=\"xyz` kept `"xyz`), which ends the string or escapes what
-        # follows. A tail right after a backslash is masked with the rest. (A card's
-        # groups, rewritten from the match below, hold no backslash.)
-        split_escape = (match.str.len_chars() > rule.keep_last) & match.str.tail(
-            rule.keep_last + 1
-        ).str.starts_with("\\")
+        # follows, or the tail kept the hex digits of `\u00e9` (`e9`: part of a secret's
+        # character, and `*0e9` no escape). A tail right after a backslash, or after a
+        # backslash, "u" and fewer than 4 hex digits (the last backslash of `\\u00`
+        # too, a `\u00e9` escaped again), is masked with the rest. (A card's groups,
+        # rewritten from the match below, hold no backslash.)
+        head = match.str.head(-rule.keep_last)
+        split_escape = (match.str.len_chars() > rule.keep_last) & (
+            head.str.ends_with("\\") | head.str.contains(r"\\u[0-9a-fA-F]{0,3}$")
+        )
         match = pl.when(split_escape).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
     if rule.action == "keep":
         replaced = match
@@ -233,10 +237,11 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         in_part = pl.concat_str(groups, replacement(card, rule))
         replaced = pl.when(card.is_not_null()).then(in_part).otherwise(replaced)
     if rule.entity is not None and rule.entity.written_quoted and rule.action != "keep":
-        # Written as a JSON string (Entity.written_quoted): a mask's kept last characters
-        # may be the value's quotes or backslashes (`{"v": "x"}`), which would end it.
+        # Written as a JSON or Python string (Entity.written_quoted): a mask's kept last
+        # characters may be the value's quotes or backslashes (`{"v": "x"}`), which
+        # would end it.
         quote = pl.lit(rule.entity.written_quoted)
-        replaced = pl.concat_str(quote, replaced.str.replace_all(r'["\\]', "*"), quote)
+        replaced = pl.concat_str(quote, replaced.str.replace_all(r"[\"'\\]", "*"), quote)
     rebuilt = (
         pl.when(pl.col(RESULT))
         .then(pl.concat_str(replaced, rest))

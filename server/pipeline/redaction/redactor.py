@@ -84,6 +84,11 @@ _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
 #: GEO_COORDINATES entity finds a coordinate under a key of its own (`{"lat": 40.4168}`).
 _JSON_TAGGED_DEFAULTS: Final = frozenset({"DOB", "CARD", "IBAN"})
 _NAME_GLOBS: Final = next(c.globs for c in COLUMN_CATEGORIES if c.name == "NAME")
+#: The labels whose JSON keys keep a boolean value: a birth date is never one, and a
+#: Boolean column named after it (`dob`, `dobVerified`) is never generalised or tagged
+#: (_holds_a_value). The other level defaults' keys still take one (a secret's does:
+#: `{"db_pass": true}` may be the value itself).
+_JSON_BOOLEANS_KEPT: Final = frozenset({"DOB"})
 _NOT_VALUES: Final = {c.name: c.not_values for c in COLUMN_CATEGORIES}
 
 
@@ -411,13 +416,15 @@ class PolicyRedactor:
         stages = []
         for label, rules in self._json_groups().items():
             stage = _Stage()
-            regex = json_key_regex(rules)
+            booleans = label not in _JSON_BOOLEANS_KEPT
+            regex = json_key_regex(rules, booleans=booleans)
+            gate = json_key_regex(rules, booleans=booleans, gate=True)
             # Keys a column of the same name would keep (`dateOfBirthVerified`).
             kept = json_kept_key_regex(rules, _NOT_VALUES)
             for location in leaves:
                 flag = _Flag(self._counter(f"{label}_JSON", location), location, True)
                 stage.add(location, _json_rewrite(regex, label, kept), flag)
-            stages.append(_TextRule(stage, regex, keyword=True, assigns=True))
+            stages.append(_TextRule(stage, gate, keyword=True, assigns=True))
         return stages
 
     def _pattern_steps(self, leaves: list[Location]) -> list[_TextRule]:

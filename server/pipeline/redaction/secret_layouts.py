@@ -11,10 +11,14 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
-from sluice.server.pipeline.redaction.json_keys import JSON_NESTING, JSON_STRING, json_container
 from sluice.server.pipeline.redaction.secret_elements import (
     ELEMENT_MORE_LINES,
     SECRET_ELEMENT_LAYOUTS,
+)
+from sluice.server.pipeline.redaction.secret_literals import (
+    ESCAPED_JSON_NOT_A_STRING,
+    JSON_NOT_A_STRING,
+    PYTHON_NOT_A_STRING,
 )
 from sluice.server.pipeline.redaction.secret_names import (
     ARRAY_NAME,
@@ -39,20 +43,22 @@ from sluice.server.pipeline.redaction.written_forms import WRITTEN
 # parenthesised layouts, which read a "(" after the assignment alone as the value.)
 #
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
-# comparison only with one. After a setting a backtick too (`password = \`x\``): the
-# value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
-# a template literal is code, as one with a name is. After a setting also a "(" that a
-# quote or spaces (a line break too) follow, with them (`password=("x" + salt)`,
-# `password=( x )`): the value may no longer be the "(" alone (_ASSIGNED_START), which
-# left the secret after it in clear anyway. A "(" before any other character is the
-# value's (`password=(x)`), as before. Not bounded to one line: main read the "(" alone
-# as the value, so under null it hid every row; a lead that stops at a line break
-# matches nothing in `password=(\n\nx` and keeps it. Those spaces are read 64 at most:
-# a match whose lead runs over 2000 no-break spaces cost ~8x main's CPU (the engine
-# resolves the groups over the whole match, slowly); past 64 the value is the "(" with
-# the spaces _ASSIGNED_START reads, as main's value was the "(".
+# comparison only with one (a backslash only before a quote: the one before a JSON
+# escape, `password: \u00e9x`, is the value's first character, and a lead that took it
+# wrote `\[SECRET_VALUE]`, no JSON escape). After a setting a backtick too (`password =
+# \`x\``): the value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A
+# comparison with a template literal is code, as one with a name is. After a setting
+# also a "(" that a quote or spaces (a line break too) follow, with them (`password=("x"
+# + salt)`, `password=( x )`): the value may no longer be the "(" alone
+# (_ASSIGNED_START), which left the secret after it in clear anyway. A "(" before any
+# other character is the value's (`password=(x)`), as before. Not bounded to one line:
+# main read the "(" alone as the value, so under null it hid every row; a lead that
+# stops at a line break matches nothing in `password=(\n\nx` and keeps it. Those spaces
+# are read 64 at most: a match whose lead runs over 2000 no-break spaces cost ~8x main's
+# CPU (the engine resolves the groups over the whole match, slowly); past 64 the value
+# is the "(" with the spaces _ASSIGNED_START reads, as main's value was the "(".
 _ASSIGNED_VALUE = (
-    rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
+    rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|(?:\\?[\"'「『`])?)"
     rf"|{SETTING_OVER_LINES}\\?[\"'「『`]|{COMPARISON_OVER_LINES}\\?[\"'「『])"
 )
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
@@ -498,11 +504,13 @@ def _quoted_flag(quote: str) -> Entity:
 #: A secret after a command-line flag and a space (`--password hunter2`, `--db-pass x`,
 #: `--api-key x`). Not a value led by "-" (the next flag), nor by an assignment
 #: (`--password = x`, `--token => x`, `--db-password : x`: the keyword pattern takes the
-#: value after it, as it did before this layout). Only values holding "--".
+#: value after it, as it did before this layout). A value may start with an escape
+#: (`\u00e9` in a JSON string): the lead took its backslash, and wrote
+#: `\[SECRET_VALUE]`, no JSON escape. Only values holding "--".
 _SECRET_FLAG: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_FLAG_NAME}\\?",
+    _FLAG_NAME,
     rf"(?:[^\s\"',;&\[\\=:\uff1a-]|\\[^\s\"']|{_WRITTEN_THEN_MORE}){_ASSIGNED_REST}",
     "",
     gate_pattern="--",
@@ -610,62 +618,43 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 )
 
 
-# Inside a JSON object or array: anything but brackets and quotes, a string, or an
-# object or array one level less deep (json_keys.py reads the same).
-_JSON_INNER = rf"[^\[\]{{}}\"]|{JSON_STRING}|{json_container(JSON_NESTING - 1)}"
-#: A JSON value under a secret's key that is no string: a number, `true` or `false`, an
-#: object (`{}` too), or an array holding an item that is no string (`[1, 2]`, `["a",
-#: {"b": 1}]`), taken whole up to 16 levels of brackets deep, as json_keys.py takes one
-#: under a key a column rule names, and written as a JSON string
-#: (`{"db_pass": 5}` -> `{"db_pass": "[SECRET_VALUE]"}`). The keyword pattern read the
-#: "{" alone as the value and left what the object holds in clear, and took a number
-#: with the braces after it: the JSON broke either way. Not `null` nor `[]` (nothing to
-#: hide), nor an array of strings alone (_quoted_list writes `["[SECRET_VALUE]"]`,
-#: keeping the list). Only where a JSON delimiter follows (`,` `}` `]` or the text's
-#: end): `"password": 5 times` is no JSON. Before every other layout; only values
-#: holding a quote, ":" and the start of such a value are looked at.
-_JSON_NOT_A_STRING: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{SECRET_NAME}\"\s*:\s*",
-    rf"-?[0-9][0-9.eE+-]*|true|false|\{{(?:{_JSON_INNER})*\}}"
-    rf"|\[\s*(?:{JSON_STRING}\s*,\s*)*(?:[^\s\[\]{{}}\"]|{json_container(JSON_NESTING - 1)})"
-    rf"(?:{_JSON_INNER})*\]",
-    r"\s*(?:[,}\]]|$)",
-    gate_pattern=r"\"\s*:\s*[-0-9tf\[{]",
-    written_quoted='"',
+# Where the JSON string holding a passphrase's line of words ends (a quote, escaped or
+# not, before "}" or "]" that JSON's structure follows, or before `, "`; also at the
+# text's end): the line's last word is still the value's (`{"m": "password: a b c"}`,
+# which left `staple` in clear). A word holds no quote, so `"}` or `"]` and a comma end
+# the string whatever follows (`"}, NaN]`, `"}, True]`, a log's `"}, 3 retries`); with
+# no look-ahead, the character after the bracket ("," "}" "]", a quote or backslash
+# ending or escaping the string around an escaped JSON) is taken (and written back).
+_WORDS_JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
+# Where the JSON string holding a header's line ends: the same, but a "}" followed by
+# ";" is a cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end, and
+# so is one followed by "," and anything but a key's quote or an object or array
+# (`prefs={"a":"b"}, x=1` left `x=1` in clear) but a JSON literal (a number, true,
+# false, null, or NaN and -?Infinity as json.dumps writes a float) before a delimiter
+# or an escaped JSON's `\n`, `\r`, `\t` (`"}, 42]`, `"}, NaN\n]`: `x=1` is none); with
+# no look-ahead, what follows the bracket ("}" "]", a quote or backslash ending or
+# escaping the string around an escaped JSON, or "," and spaces and the next key's
+# quote or bracket, or the literal's "," and spaces) is taken (and written back).
+_HEADER_JSON_STRING_END = (
+    r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[]|"
+    r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity)[ \t]*"
+    r"(?:[,\]}]|\\[nrt]|\r?(?m:$)))|\r?(?m:$))"
+    r"|\\?\"[ \t]*,[ \t]*\\?\""
 )
-#: The same for JSON escaped inside a string (`"{\"db_pass\": 5}"`), a number, `true`
-#: or `false` alone, written as an escaped JSON string (`\"[SECRET_VALUE]\"`), so the
-#: string holding it still ends where it did. An object or array there is not taken by
-#: this layout (the keyword pattern's tag breaks it, as before).
-_ESCAPED_JSON_NOT_A_STRING: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{SECRET_NAME}\\\"\s*:\s*",
-    r"-?[0-9][0-9.eE+-]*|true|false",
-    r"\s*(?:[,}\]]|\\[nrt]|$)",
-    gate_pattern=r"\\\"\s*:\s*[-0-9tf]",
-    written_quoted='\\"',
-)
-
-
-# Where the JSON string holding a line ends (a quote, escaped or not, before "}" or "]"
-# that JSON's structure follows, or before `, "`; a passphrase's also at the text's
-# end): the line's last word is still the value's (`{"m": "password: a b c"}`, which
-# left `staple` in clear), and a header's value ends there. A "}" followed by ";" is a
-# cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end; with no
-# look-ahead, the character after the bracket ("," "}" "]", a quote or backslash ending
-# or escaping the string around an escaped JSON) is taken (and written back).
-_JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
 
 
 # A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
-# backtick, backslash or "=", and not ending in ":" (`user=bob`, `user:`, `=` start
-# another pair). The first may not start with what a layout reads or wrote ("[", "(",
-# corner brackets, a mask's "*" or a seal's SUB) nor with a list separator.
-_LINE_WORD = r"[^\s\"'`=\\]*[^\s\"'`=\\:]"
-_FIRST_LINE_WORD = r"[^\s\"'`=\\\[(「『」』,;&*\x1a][^\s\"'`=\\]*"
+# backtick, backslash but a _WORD_ESCAPE, or "=", and not ending in ":" (`user=bob`,
+# `user:`, `=` start another pair). The first may not start with what a layout reads
+# or wrote ("[", "(", corner brackets, a mask's "*" or a seal's SUB) nor with a list
+# separator.
+# A JSON string's escape of a character beyond ASCII, a backslash or a slash is the
+# word's (`\u00e9`, as json.dumps writes "é"); any other escape ends it (`\n`, `\"`).
+_WORD_ESCAPE = r"\\(?:u[0-9a-fA-F]{4}|[\\/])"
+_LINE_WORD = rf"(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*(?:[^\s\"'`=\\:]|{_WORD_ESCAPE})"
+_FIRST_LINE_WORD = (
+    rf"(?:[^\s\"'`=\\\[(「『」』,;&*\x1a]|{_WORD_ESCAPE})(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*"
+)
 # Between two words: any space but a line break (a no-break space too); U+2028 and
 # U+2029 end a line as "\n" does. A line ends at its end (spaces before it taken) or at
 # one of those.
@@ -691,9 +680,18 @@ _SECRET_TO_LINE_END: Final = Entity(
     "basic",
     rf"(?:^|[^\w-]){SPACED_SECRET_NAME}{COLON_SETTING}",
     rf"{_FIRST_LINE_WORD}(?:{_WORD_SPACE}{_LINE_WORD})+",
-    rf"{_LINE_END}|{_LINE_SPACE}|{_JSON_STRING_END}|\\?\"$",
+    rf"{_LINE_END}|{_LINE_SPACE}|{_WORDS_JSON_STRING_END}|\\?\"$",
     gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
 )
+#: The same again, for the pair right after a passphrase (`password: a b token: c d`):
+#: the first one's trail took the space before it, which this one's lead needs, so the
+#: keyword pattern took its first word alone and left `d` in clear. With no look-ahead
+#: a trail cannot leave the space; a second pass over what the first wrote finds the
+#: pairs it skipped (every other one: the pairs after those have their space), so two
+#: take every pair of a line. It reads no tag, mask or pseudonym the first wrote (a
+#: value starts with none of "[", "*" or SUB). Beside the first, with its gate: one
+#: search serves both.
+_SECRET_TO_LINE_END_AFTER_ANOTHER: Final = _SECRET_TO_LINE_END
 
 
 #: A password hash under a name saying so (`password_hash: $2b$12$…`, `"passwordDigest":
@@ -719,7 +717,7 @@ _HASHED_SECRET: Final = Entity(
 # the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
 # `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
 # (`sid="abc"; x=1`, `username="bob", response="…"`).
-_PLAIN_HEADER_END = rf"{_LINE_END}|{_JSON_STRING_END}"
+_PLAIN_HEADER_END = rf"{_LINE_END}|{_HEADER_JSON_STRING_END}"
 # A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
 # escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
 # quotes and backslashes escaped twice (`\\\"`, `\\\\`).
@@ -769,6 +767,19 @@ def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
 #: (KEYWORD_SECRET_GATE).
 _COOKIE_HEADER_SECRETS: Final = _header_layouts(
     r"(?i:\bcookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
+)
+#: A Set-Cookie (or Cookie) header written as a JSON array of its cookies
+#: (`"Set-Cookie": ["sid=abc; Path=/", "t=xyz"]`, as a log of a response's headers
+#: lists them): after the first cookie's name and "=", every item to the array's end,
+#: as one string (`["sid=[SECRET_VALUE]"]`), as _quoted_list writes a list. Beside
+#: _COOKIE_HEADER_SECRETS, with their gate.
+_COOKIE_JSON_ARRAY: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"(?i:\bcookie)\"[ \t]*:[ \t]*\[\s*\"[^=;\s\"'\\]+=",
+    r"(?:[^\"\\\r\n]|\\.)*(?:\"\s*,\s*\"(?:[^\"\\\r\n]|\\.)*)*",
+    r"\"\s*\]",
+    gate_pattern=_COOKIE_HEADER_SECRETS[0].gate_pattern,
 )
 #: The credentials of `Authorization: Digest …` (RFC 7616): everything after the scheme
 #: to the header's end (_header_layouts), as one tag (`username`, `nonce`, `response`, …:
@@ -833,8 +844,9 @@ KEYWORD_SECRET_GATE: Final = (
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
 #: order matters where two could match the same text (each layout says which goes first).
 SECRET_VALUE_LAYOUTS: Final = (
-    _JSON_NOT_A_STRING,
-    _ESCAPED_JSON_NOT_A_STRING,
+    JSON_NOT_A_STRING,
+    ESCAPED_JSON_NOT_A_STRING,
+    PYTHON_NOT_A_STRING,
     _YAML_BLOCK_SECRET,
     _quoted_list('"'),
     _quoted_list("'"),
@@ -862,7 +874,9 @@ SECRET_VALUE_LAYOUTS: Final = (
     _SECRET_FLAG_OPEN_QUOTE,
     _SECRET_FLAG,
     _SECRET_TO_LINE_END,
+    _SECRET_TO_LINE_END_AFTER_ANOTHER,
     *_COOKIE_HEADER_SECRETS,
+    _COOKIE_JSON_ARRAY,
     *_DIGEST_AUTH_SECRETS,
     _HASHED_SECRET,
 )
