@@ -18,6 +18,7 @@ from sluice.server.pipeline.redaction.actions import (
     COLUMN_ONLY_ACTIONS,
     DATE_GRANULARITIES,
     HashKey,
+    held_width,
 )
 from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.entities import (
@@ -203,6 +204,14 @@ def _check_options(where: str, rule: RedactionRuleSpec, action: str) -> None:
         if not (math.isfinite(width) and width > 0):
             raise InvalidArgument(
                 where, "granularity must be year, month, day or a positive bucket width"
+            )
+        if not held_width(granularity):
+            # Its bucket edges would be the plain floor of a float quotient, not its
+            # decimals (actions._bucket_floor): refused rather than generalised loosely.
+            raise InvalidArgument(
+                where,
+                f"granularity {quoted(rule.granularity.strip())}: a bucket width may have at"
+                " most 15 decimals and at most 2**53 units of its last decimal",
             )
 
 

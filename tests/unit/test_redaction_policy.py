@@ -333,6 +333,35 @@ def test_bad_rules_are_refused_naming_the_rule(spec: RedactionSpec, field: str, 
     assert words in caught.value.violations[0].description
 
 
+@pytest.mark.parametrize(
+    "width",
+    [
+        "1e-300",
+        "1e-39",
+        "0.0000000000000000001",
+        "0.0000000000000001",
+        "1e20",
+        "1e300",
+        "9007199254740993",
+    ],
+)
+def test_a_bucket_width_a_float_cannot_hold_is_refused_naming_it(width: str) -> None:
+    """A width of more than 15 decimals or more than 2**53 units of its last decimal:
+    no bucket edge of it is written exactly, and planning accepted it silently."""
+    spec = RedactionSpec(rules=(rule("column=id:keep"), rule(f"column=amount:generalize:{width}")))
+    with pytest.raises(InvalidArgument) as caught:
+        redactor_for(PEOPLE, spec)
+    violation = caught.value.violations[0]
+    assert violation.field == "spec.redaction.rules[1]"
+    assert "granularity" in violation.description and width in violation.description
+
+
+@pytest.mark.parametrize("width", ["1e-15", "0.000000000000001", "9007199254740992", "2.5"])
+def test_bucket_widths_a_float_holds_are_accepted(width: str) -> None:
+    out, _ = run(PEOPLE, RedactionSpec(rules=(rule(f"column=amount:generalize:{width}"),)))
+    assert out["amount"].null_count() == 0
+
+
 def test_hash_without_a_configured_key_is_a_failed_precondition(tmp_path: Path) -> None:
     spec = RedactionSpec(rules=(rule("column=email:hash"),))
     with pytest.raises(FailedPrecondition, match=r"rules\[0\].*'default'.*not configured"):

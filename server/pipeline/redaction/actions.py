@@ -187,13 +187,14 @@ def _bucket_floor(number: pl.Expr, granularity: str) -> pl.Expr:
     the value is below its edge or at or past the next, compared as floats (the float
     nearest a decimal grows with it, so this compares the decimals)."""
     exact = Decimal(granularity)
-    places = max(0, -int(exact.as_tuple().exponent))
+    places = _places(exact)
     width = float(granularity)
     # The plain floor of the quotient: exact where the edges below are not. A width
     # with more decimals than a float holds (`1e-39`: 10**39 is no Polars integer) or
-    # more units than one holds exactly.
+    # more units than one holds exactly: planning refuses those (held_width), a caller
+    # of this module may not.
     plain = (number / width).floor() * width
-    if places > _MOST_PLACES or exact * 10**places > _EXACT_FLOAT_INTEGERS:
+    if not held_width(granularity):
         return plain
     scale = 10**places
     units = int(exact * scale)
@@ -219,6 +220,21 @@ def _bucket_floor(number: pl.Expr, granularity: str) -> pl.Expr:
 _MOST_PLACES: Final = 15
 _EXACT_FLOAT_INTEGERS: Final = 2**53
 _LARGEST_INTEGER_WIDTH: Final = 2**63
+
+
+def held_width(granularity: str) -> bool:
+    """Whether a positive bucket width (a decimal number) is one whose edges a float
+    holds: at most 15 decimals (`_MOST_PLACES`) and at most 2**53 units of its last
+    decimal (`1e-300` has 300 decimals, `1e20` 10**20 units). Planning refuses any other
+    width (redaction_plan._check_options)."""
+    exact = Decimal(granularity)
+    places = _places(exact)
+    return places <= _MOST_PLACES and exact * 10**places <= _EXACT_FLOAT_INTEGERS
+
+
+def _places(exact: Decimal) -> int:
+    """The decimals a width is written with (`0.25`: 2; `1e20`: 0)."""
+    return max(0, -int(exact.as_tuple().exponent))
 
 
 def _generalized_or_null(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
