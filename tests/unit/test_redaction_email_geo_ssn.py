@@ -346,6 +346,96 @@ def test_generalize_on_integers_with_a_huge_width(dtype: pl.DataType, width: str
 
 def test_two_points_near_the_equator_are_both_redacted() -> None:
     """A near-zero latitude is a latitude where a run goes on (two points near Quito,
-    signs dropped: a sign after a match's comma stays in clear, as on main)."""
+    signs dropped; with them, test_no_sign_of_a_pair_is_left_in_clear). A run of pairs
+    is one match (session 27)."""
     text = "0.1807,78.4678,0.2000,78.5000"
-    assert _redacted("strict", text) == "[GEO_COORDINATES],[GEO_COORDINATES]"
+    assert _redacted("strict", text) == "[GEO_COORDINATES]"
+
+
+# Review of session 26's end (session 27): signs and single values left in clear.
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A pair right after another's comma: the sign of its latitude was the lead's,
+        # written back (two points near Quito; one in the south-west after New York).
+        # A run of pairs is one match.
+        ("-0.1807,-78.4678,-0.2000,-78.5000", "[GEO_COORDINATES]"),
+        ("40.7128,-74.0060,-30.2000,-78.5000", "[GEO_COORDINATES]"),
+        ("40.7128,-74.0060,+30.2000,-78.5000", "[GEO_COORDINATES]"),
+        ("0.5000,40.7128,-74.0060,1.0000", "[GEO_COORDINATES]"),
+        # ... after a near-zero pair kept, or another separator (the second round).
+        (
+            "40.7128,-74.0060,0.5000,1.5000,-51.5074,-0.1278",
+            "[GEO_COORDINATES],0.5000,1.5000,[GEO_COORDINATES]",
+        ),
+        ("40.7128,-74.0060;-30.2000,-78.5000", "[GEO_COORDINATES];[GEO_COORDINATES]"),
+        ("40.7128,-74.0060 -30.2000,-78.5000", "[GEO_COORDINATES] [GEO_COORDINATES]"),
+        # ... and right after an opening bracket or a colon, as before.
+        ("[-40.7128,-74.0060]", "[[GEO_COORDINATES]]"),
+        ("at:-40.7128,-74.0060", "at:[GEO_COORDINATES]"),
+    ],
+)
+def test_no_sign_of_a_pair_is_left_in_clear(text: str, expected: str) -> None:
+    assert _redacted("strict", text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # An odd run of near-zero values before a pair, and after it a number that pairs
+        # with nothing (fewer than four decimals): the pair's longitude was read as the
+        # latitude of a pair that is none, and left in clear.
+        ("1.0823,1.0830,1.0831,51.5074,-0.1278,5", "1.0823,1.0830,1.0831,[GEO_COORDINATES],5"),
+        ("0.5000,40.7128,-74.0060,5", "0.5000,[GEO_COORDINATES],5"),
+        ("0.5000,40.7128,-74.0060, 12.5 km", "0.5000,[GEO_COORDINATES], 12.5 km"),
+        ("1.0823,51.5074,-0.1278,1.234", "1.0823,[GEO_COORDINATES],1.234"),
+        # A longitude beyond 90 is no latitude: the pair it ends is the one before it,
+        # whatever follows.
+        ("0.5000,37.7749,-122.4194,5", "0.5000,[GEO_COORDINATES],5"),
+        (
+            "0.5000,37.7749,-122.4194,1.2345,5.6789",
+            "0.5000,[GEO_COORDINATES],[GEO_COORDINATES]",
+        ),
+        (
+            "0.5000,37.7749,-122.4194,40.7128,-74.0060",
+            "0.5000,[GEO_COORDINATES],[GEO_COORDINATES]",
+        ),
+    ],
+)
+def test_an_odd_run_of_near_zero_values_before_more_numbers_leaves_no_half(
+    text: str, expected: str
+) -> None:
+    assert _redacted("strict", text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Where the pair's longitude does pair with the next number, the near-zero value
+        # stays a latitude (a polyline near the equator).
+        ("-0.1807,-78.4678,-0.2000,-78.5000,-0.2100,-78.5100,5", "[GEO_COORDINATES],5"),
+        ("0.5000,40.7128,-74.0060,1.0000,7", "[GEO_COORDINATES],7"),
+    ],
+)
+def test_a_near_zero_latitude_in_a_run_of_pairs_stays_one(text: str, expected: str) -> None:
+    assert _redacted("strict", text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "40.1111,74.1111,41.2222,75.2222,42.3333,76.3333",
+        "40.1111,-74.1111,41.2222,-75.2222,42.3333,-76.3333,43.1234,-77.1234",
+        '"path":[40.1111,-74.1111,41.2222,-75.2222,42.3333,-76.3333]',
+        "bbox=-0.1807,-78.4678,-0.2000,-78.5000,-0.2100,-78.5100",
+    ],
+)
+def test_a_run_of_three_pairs_or_more_leaves_no_number(text: str) -> None:
+    """Pair by pair, the first round read the third pair from its second number on (the
+    second pair's trail took the comma the third's lead needed) and the second round
+    found nothing after: two numbers in clear on main."""
+    out = _redacted("strict", text)
+    assert "[GEO_COORDINATES]" in out
+    assert not any(char.isdigit() for char in out), out

@@ -219,7 +219,11 @@ _COMMA = r"\s*,\s*"
 # letter, and no word boundary comes before a key or a keyword. Taken by the lead and
 # written back.
 _GEO_ESCAPE = r"\\[nrt]"
-_GEO_START = rf"^|[^{_ASCII_WORD}.]|{_GEO_ESCAPE}"
+# Not a sign alone: it is the latitude's (`…,-74.0060,-30.2000,-78.5000`: after the
+# first pair's trail took the comma, the second's lead took its sign and wrote it back,
+# in clear). A sign after a character that leads no pair still leads one, as before
+# (`x-40.7128,-74.0060`: the hyphen is read as a sign, kept).
+_GEO_START = rf"^|[^{_ASCII_WORD}.+\-]|{_GEO_ESCAPE}|(?:^|[^+\-])[-+]"
 _GEO_WORD_START = rf"(?:\b|{_GEO_ESCAPE})"
 
 
@@ -236,6 +240,9 @@ def _coordinate_pair(separator: str, decimals: int) -> str:
     return rf"{latitude}{separator}{longitude}|{near_zero}{separator}{longitude_beyond_2}"
 
 
+_COORDINATE_PAIR = _coordinate_pair(_COMMA, 4)
+
+
 # A number within 2 of zero with four decimals or more, as a pair of them kept as they
 # are (a rate, a ratio) is written: consumed by the lead of a pair parted by a comma and
 # written back, so the next pair in the same run is read from its first number
@@ -244,18 +251,36 @@ def _coordinate_pair(separator: str, decimals: int) -> str:
 _NEAR_ZERO = r"[-+]?[01]\.[0-9]{4,}"
 _NEAR_ZERO_PAIRS_KEPT = rf"(?:{_NEAR_ZERO}{_COMMA}{_NEAR_ZERO}{_COMMA})*"
 
-#: An odd number of near-zero values before the last pair of a run, kept too: the pattern
-#: read the last one as a latitude with the pair's and left the pair's longitude in clear
+_ODD_NEAR_ZERO = rf"(?:{_GEO_START}){_NEAR_ZERO_PAIRS_KEPT}{_NEAR_ZERO}{_COMMA}"
+_LATITUDE_BEYOND_2 = r"[-+]?(?:(?:[2-9]|[1-8][0-9])\.[0-9]{4,}|90\.0{4,})"
+# A number with fewer than four decimals (`5`, `12.5`): no half of a pair.
+_SHORT_NUMBER = r"[-+]?[0-9]+(?:\.[0-9]{0,3})?(?:$|[^0-9.]|\.(?:$|[^0-9]))"
+_ODD_NEAR_ZERO_GATE = r"[01]\.[0-9]{4}[0-9]*\s*,"
+#: An odd number of near-zero values before a pair, kept too: the pattern read the last
+#: one as a latitude with the pair's and left the pair's longitude in clear
 #: (`1.0823,1.0830,1.0831,51.5074,-0.1278`; `0.5000,40.7128,-74.0060` on main too). Only
-#: where no number follows the pair: in a longer run (`-0.1807,-78.4678,-0.2000,-78.5000`,
-#: two points in Quito) the near-zero value is a latitude, as the pattern reads it.
+#: where no number the longitude could pair with follows (the end, a word, a number with
+#: fewer than four decimals: `…,51.5074,-0.1278,5` left -0.1278): in a longer run
+#: (`-0.1807,-78.4678,-0.2000,-78.5000`, two points in Quito) the near-zero value is a
+#: latitude, as the pattern reads it.
 _ODD_NEAR_ZERO_LEAD: Final = Entity(
     "GEO_COORDINATES",
     "strict",
-    rf"(?:{_GEO_START}){_NEAR_ZERO_PAIRS_KEPT}{_NEAR_ZERO}{_COMMA}",
-    rf"(?:[-+]?(?:(?:[2-9]|[1-8][0-9])\.[0-9]{{4,}}|90\.0{{4,}})){_COMMA}{_LONGITUDE}",
-    rf"$|[^{_ASCII_WORD}.,]|\.(?:[^{_ASCII_WORD}]|$)|,\s*(?:$|[^-+0-9\s])",
-    gate_pattern=r"[01]\.[0-9]{4}[0-9]*\s*,",
+    _ODD_NEAR_ZERO,
+    rf"{_LATITUDE_BEYOND_2}{_COMMA}{_LONGITUDE}",
+    rf"$|[^{_ASCII_WORD}.,]|\.(?:[^{_ASCII_WORD}]|$)|,\s*(?:$|[^-+0-9\s]|{_SHORT_NUMBER})",
+    gate_pattern=_ODD_NEAR_ZERO_GATE,
+)
+#: ... and whatever follows where the pair's longitude is beyond 90, which no latitude is
+#: (`0.5000,37.7749,-122.4194,1.2345,5.6789` left -122.4194 in clear): the near-zero
+#: value before it is no latitude of a pair. Same gate: one scan for both.
+_ODD_NEAR_ZERO_BEFORE_FAR_LONGITUDE: Final = Entity(
+    "GEO_COORDINATES",
+    "strict",
+    _ODD_NEAR_ZERO,
+    rf"{_LATITUDE_BEYOND_2}{_COMMA}[-+]?(?:9[1-9]|1[0-7][0-9])\.[0-9]{{4,}}",
+    _COORDINATE_END,
+    gate_pattern=_ODD_NEAR_ZERO_GATE,
 )
 
 # A pair parted by one space, after what says it is a place: `at`, `@`, `near`, a GPS
@@ -615,7 +640,12 @@ ENTITIES: Final = (
         # Near-zero pairs before a pair, kept as they are (_NEAR_ZERO_PAIRS_KEPT).
         rf"(?:{_GEO_START}){_NEAR_ZERO_PAIRS_KEPT}",
         # Parted by a comma; by one space only after a place's context (_SPACED_PAIR).
-        _coordinate_pair(_COMMA, 4),
+        # A run of pairs at once, one tag for all (a polyline, a bounding box): pair by
+        # pair, each pair's trail took the comma the next one's lead needed, the first
+        # round read the third pair from its second number on
+        # (`40.1111,74.1111,41.2222,75.2222,42.3333,76.3333` left 41.2222 and 76.3333 in
+        # clear on main), and a sign the lead took was written back.
+        rf"(?:{_COORDINATE_PAIR})(?:{_COMMA}(?:{_COORDINATE_PAIR}))*",
         # Near-zero pairs after a pair too, written back: the next round reads the pair
         # after them from its first number (`40.7128,-74.0060,0.5000,1.5000,51.5074,
         # -0.1278` left -0.1278 in clear, as on main).
@@ -630,6 +660,7 @@ ENTITIES: Final = (
         # number in the longitude range, which holds the latitude one, whichever the order.
         layouts=(
             _ODD_NEAR_ZERO_LEAD,
+            _ODD_NEAR_ZERO_BEFORE_FAR_LONGITUDE,
             _WKT_POINT,
             _GEO_URI,
             _SPACED_PAIR,
