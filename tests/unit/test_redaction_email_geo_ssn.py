@@ -439,3 +439,33 @@ def test_a_run_of_three_pairs_or_more_leaves_no_number(text: str) -> None:
     out = _redacted("strict", text)
     assert "[GEO_COORDINATES]" in out
     assert not any(char.isdigit() for char in out), out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A letter beyond ASCII or an apostrophe JSON-escaped inside the local part: the
+        # address was taken from the escape's "u" on, a bare backslash left before it.
+        ('{"m": "mail jos\\u00e9@example.com now"}', "mail [EMAIL] now"),
+        ('{"m": "ann\\u0027s@x.com"}', "[EMAIL]"),
+        ('{"m": "fran\\u00e7ois.m\\u00fcller@example.de"}', "[EMAIL]"),
+        # ... first in it, also after a JSON-escaped newline.
+        ('{"m": "\\u00e9ric@example.com"}', "[EMAIL]"),
+        ('{"m": "Hi\\n\\u00e9ric@example.com"}', "Hi\n[EMAIL]"),
+        ('{"m": "Hi\\njos\\u00e9@example.com"}', "Hi\n[EMAIL]"),
+        # A quote escaped around an address is still no part of it, nor are CJK words
+        # escaped before it.
+        ('{"m": "\\u0027jos\\u00e9@example.com\\u0027"}', "'[EMAIL]'"),
+        ('{"m": "\\u8054\\u7cfbann@x.com"}', "\u8054\u7cfb[EMAIL]"),
+    ],
+)
+def test_an_email_with_json_escapes_in_its_local_part_goes_whole(text: str, expected: str) -> None:
+    out = _redacted("moderate", text)
+    assert json.loads(out)["m"] == expected, out
+
+
+def test_an_email_escaped_twice_in_its_local_part_goes_whole() -> None:
+    """JSON inside JSON: the escape's backslash is escaped too."""
+    text = '{"log": "{\\"e\\": \\"jos\\\\u00e9@example.com\\"}"}'
+    out = _redacted("moderate", text)
+    assert json.loads(json.loads(out)["log"]) == {"e": "[EMAIL]"}, out

@@ -116,22 +116,57 @@ _EMAIL_ESCAPED_AT: Final = Entity(
 # (`"Hi\nann@example.com"`) or a \u escape, also escaped twice (`\u0027ann@…`). Not
 # `\b` or `\f`, which lead names in paths (`C:\users\bob@…`). A \u escape after a
 # local part's character is in it (`o\u0027neil\u0040…`: _EMAIL_ESCAPED_AT), so
-# only after another one, taken too.
-_EMAIL_ESCAPE = r"\\[nrt]|(?:^|[^A-Za-z0-9._%+'\-])\\{1,2}u[0-9a-fA-F]{4}"
+# only after another one, taken too; several in a row (`\u8054\u7cfbann@…`, CJK
+# escaped: the second escape's "u" led the address, a bare backslash was left).
+_EMAIL_ESCAPE = r"\\[nrt]|(?:^|[^A-Za-z0-9._%+'\-])(?:\\{1,2}u[0-9a-fA-F]{4})+"
+# A letter beyond ASCII JSON-escaped (`jos\u00e9`), also twice (JSON inside JSON):
+# Latin-1's and Latin Extended's, combining marks, Greek, Cyrillic, Latin Extended
+# Additional (as _NON_ASCII_LETTERS). Not CJK: text in scripts without spaces writes an
+# address right beside its words (`\u8054\u7cfbann@…`).
+_LETTER_ESCAPE = r"\\{1,2}u(?:00[c-fC-F][0-9a-fA-F]|0[1-4][0-9a-fA-F]{2}|1[eE][0-9a-fA-F]{2})"
+# A JSON-escaped character inside a local part: such a letter, or an apostrophe
+# (`ann\u0027s@…`, typographic: `\u2019`), escaped twice only beside an escaped "@"
+# (_EMAIL_ESCAPED_AT): `x\\u0027ann@…` is text before an address.
+_LOCAL_ESCAPE = rf"{_LETTER_ESCAPE}|\\u(?:0027|2019)"
+# After an escape, an apostrophe escaped twice too (`\\nann\\u0027s@…`, as before).
+_LOCAL_ESCAPE_AFTER_ESCAPE = rf"{_LOCAL_ESCAPE}|\\{{1,2}}u0027"
+
+
+def _escaped_local(escape: str) -> str:
+    """A local part led by a character of one or a letter escaped, holding `escape`s."""
+    return rf"(?:[A-Za-z0-9_]|{_LETTER_ESCAPE})(?:[A-Za-z0-9._%+'-]|{escape}){{0,63}}"
+
+
+# An escape glued to what can be a local part and an "@" (or its escapes): the values
+# the layouts below look at, one scan for both.
+_ESCAPE_BESIDE_AT = r"\\(?:[nrt]|u[0-9a-fA-F]{4})[A-Za-z0-9._%+'-]*(?:@|%40|\\|&)"
+#: An address whose local part holds JSON escapes (`jos\u00e9@example.com`,
+#: `ann\u0027s@x.com`): EMAIL's pattern starts a local part at a word boundary, the
+#: escape's "u", and left `jos\` in clear, a bare backslash that made the text invalid
+#: JSON. A layout of its own, first: its lead is one character that is no part of a local
+#: part nor a backslash (that of an escape before the address, _EMAIL_AFTER_ESCAPE's).
+_EMAIL_ESCAPED_LOCAL: Final = Entity(
+    "EMAIL",
+    "moderate",
+    r"^|[^A-Za-z0-9._%+'\\-]",
+    rf"{_escaped_local(_LOCAL_ESCAPE)}(?:@|%40|\\{{1,2}}u0040|{_HTML_AT}){_EMAIL_DOMAIN}",
+    "",
+    gate_pattern=_ESCAPE_BESIDE_AT,
+)
 #: An address right after a JSON escape, the escape taken by the lead and written back:
 #: the local part's word boundary fell between the escape's letter and the address, so a
 #: match took `nann@…` (or `u0027ann\u0040…`) and left a bare backslash, and the text was
-#: no longer valid JSON. A layout of its own, first: in EMAIL's pattern a lead would cost
-#: its tag-only replacement (text.tag_replacement). Only values where an escape is glued
-#: to what can be a local part and an "@" (or its escapes) are looked at.
+#: no longer valid JSON. A layout of its own, before EMAIL's pattern: there a lead would
+#: cost its tag-only replacement (text.tag_replacement). Only values where an escape is
+#: glued to what can be a local part and an "@" (or its escapes) are looked at.
 _EMAIL_AFTER_ESCAPE: Final = Entity(
     "EMAIL",
     "moderate",
     _EMAIL_ESCAPE,
-    rf"[A-Za-z0-9_](?:[A-Za-z0-9._%+'-]|\\{{1,2}}u0027){{0,63}}"
+    rf"{_escaped_local(_LOCAL_ESCAPE_AFTER_ESCAPE)}"
     rf"(?:@|%40|\\{{1,2}}u0040|{_HTML_AT}){_EMAIL_DOMAIN}",
     "",
-    gate_pattern=r"\\(?:[nrt]|u[0-9a-fA-F]{4})[A-Za-z0-9_][A-Za-z0-9._%+'-]*(?:@|%40|\\|&)",
+    gate_pattern=_ESCAPE_BESIDE_AT,
 )
 
 # Full-width forms (U+FF01-FF5E), as East Asian input methods type them: digits, Latin
@@ -508,6 +543,7 @@ ENTITIES: Final = (
         # per 1M rows).
         gate_pattern=rf"[@%\uFF20]|\\u0040|{_HTML_AT}",
         layouts=(
+            _EMAIL_ESCAPED_LOCAL,
             _EMAIL_AFTER_ESCAPE,
             _EMAIL_OTHER_FORMS,
             _EMAIL_ESCAPED_AT,
