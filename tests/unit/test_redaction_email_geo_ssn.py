@@ -281,18 +281,19 @@ def test_escaped_email_forms_at_moderate(text: str, expected: str) -> None:
     ("text", "expected"),
     [
         # An odd number of near-zero values before a real pair: the last one was read as
-        # a latitude with the pair's, and the pair's longitude was left in clear.
-        ("1.0823,1.0830,1.0831,51.5074,-0.1278", "1.0823,1.0830,1.0831,[GEO_COORDINATES]"),
-        ("0.5000,1.5000,0.5000,40.7128,-74.0060", "0.5000,1.5000,0.5000,[GEO_COORDINATES]"),
+        # a latitude with the pair's, and the pair's longitude was left in clear. It goes
+        # with the pair (it pairs with the next number too: session 27's review).
+        ("1.0823,1.0830,1.0831,51.5074,-0.1278", "1.0823,1.0830,[GEO_COORDINATES]"),
+        ("0.5000,1.5000,0.5000,40.7128,-74.0060", "0.5000,1.5000,[GEO_COORDINATES]"),
         (
             "0.5000, 1.5000, 0.5000, 40.7128, -74.0060",
-            "0.5000, 1.5000, 0.5000, [GEO_COORDINATES]",
+            "0.5000, 1.5000, [GEO_COORDINATES]",
         ),
         (
             "0.1000,0.2000,0.3000,0.4000,0.5000,40.7128,-74.0060",
-            "0.1000,0.2000,0.3000,0.4000,0.5000,[GEO_COORDINATES]",
+            "0.1000,0.2000,0.3000,0.4000,[GEO_COORDINATES]",
         ),
-        ("0.5000,40.7128,-74.0060", "0.5000,[GEO_COORDINATES]"),
+        ("0.5000,40.7128,-74.0060", "[GEO_COORDINATES]"),
         # A near-zero value and a real one alone are still a pair.
         ("0.5000,40.7128", "[GEO_COORDINATES]"),
     ],
@@ -387,13 +388,13 @@ def test_no_sign_of_a_pair_is_left_in_clear(text: str, expected: str) -> None:
         # An odd run of near-zero values before a pair, and after it a number that pairs
         # with nothing (fewer than four decimals): the pair's longitude was read as the
         # latitude of a pair that is none, and left in clear.
-        ("1.0823,1.0830,1.0831,51.5074,-0.1278,5", "1.0823,1.0830,1.0831,[GEO_COORDINATES],5"),
-        ("0.5000,40.7128,-74.0060,5", "0.5000,[GEO_COORDINATES],5"),
-        ("0.5000,40.7128,-74.0060, 12.5 km", "0.5000,[GEO_COORDINATES], 12.5 km"),
-        ("1.0823,51.5074,-0.1278,1.234", "1.0823,[GEO_COORDINATES],1.234"),
+        ("1.0823,1.0830,1.0831,51.5074,-0.1278,5", "1.0823,1.0830,[GEO_COORDINATES],5"),
+        ("0.5000,40.7128,-74.0060,5", "[GEO_COORDINATES],5"),
+        ("0.5000,40.7128,-74.0060, 12.5 km", "[GEO_COORDINATES], 12.5 km"),
+        ("1.0823,51.5074,-0.1278,1.234", "[GEO_COORDINATES],1.234"),
         # A longitude beyond 90 is no latitude: the pair it ends is the one before it,
         # whatever follows.
-        ("0.5000,37.7749,-122.4194,5", "0.5000,[GEO_COORDINATES],5"),
+        ("0.5000,37.7749,-122.4194,5", "[GEO_COORDINATES],5"),
         (
             "0.5000,37.7749,-122.4194,1.2345,5.6789",
             "0.5000,[GEO_COORDINATES],[GEO_COORDINATES]",
@@ -469,3 +470,29 @@ def test_an_email_escaped_twice_in_its_local_part_goes_whole() -> None:
     text = '{"log": "{\\"e\\": \\"jos\\\\u00e9@example.com\\"}"}'
     out = _redacted("moderate", text)
     assert json.loads(json.loads(out)["log"]) == {"e": "[EMAIL]"}, out
+
+
+# Review of the branch (session 27): a real point near the equator read as "a rate, then
+# a pair" left its latitude in clear.
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A point, then a value under 2 with four decimals and a short number (hdop and
+        # satellites; speed and heading): the latitude was written back (on main the
+        # pair was the first two numbers).
+        ("-1.2921,36.8219,0.9000,8", "[GEO_COORDINATES],8"),
+        ("-0.1807,-78.4678,0.5000,270", "[GEO_COORDINATES],270"),
+        ("0.3136,32.5811,1.2500,3", "[GEO_COORDINATES],3"),
+        # ... and where nothing follows (on main too).
+        ("-1.2921,36.8219,0.9000", "[GEO_COORDINATES]"),
+        ("-1.2921,36.8219,0.9000 m", "[GEO_COORDINATES] m"),
+    ],
+)
+def test_a_near_zero_value_that_pairs_with_the_next_is_never_left(
+    text: str, expected: str
+) -> None:
+    """Where the near-zero value and the next number form a pair too, all three numbers
+    go: an exchange rate redacted with a point is the price of no latitude in clear."""
+    assert _redacted("strict", text) == expected

@@ -290,10 +290,19 @@ _ODD_NEAR_ZERO = rf"(?:{_GEO_START}){_NEAR_ZERO_PAIRS_KEPT}{_NEAR_ZERO}{_COMMA}"
 _LATITUDE_BEYOND_2 = r"[-+]?(?:(?:[2-9]|[1-8][0-9])\.[0-9]{4,}|90\.0{4,})"
 # A number with fewer than four decimals (`5`, `12.5`): no half of a pair.
 _SHORT_NUMBER = r"[-+]?[0-9]+(?:\.[0-9]{0,3})?(?:$|[^0-9.]|\.(?:$|[^0-9]))"
+# The lead starts no run's count of near-zero values halfway (at the comma after a
+# number), where the odd one would be the even one of a pair kept
+# (`0.5000,1.5000,40.7128,-74.0060`: taken from the comma on, 1.5000 went with the pair):
+# no comma, space nor sign leads, only what comes before them.
+_ODD_NEAR_ZERO_START = rf"(?:^|[^{_ASCII_WORD}.,\s+\-]|{_GEO_ESCAPE})[\s,]*"
 _ODD_NEAR_ZERO_GATE = r"[01]\.[0-9]{4}[0-9]*\s*,"
-#: An odd number of near-zero values before a pair, kept too: the pattern read the last
-#: one as a latitude with the pair's and left the pair's longitude in clear
-#: (`1.0823,1.0830,1.0831,51.5074,-0.1278`; `0.5000,40.7128,-74.0060` on main too). Only
+#: An odd number of near-zero values before a pair: the pattern read the last one as a
+#: latitude with the pair's and left the pair's longitude in clear
+#: (`1.0823,1.0830,1.0831,51.5074,-0.1278`; `0.5000,40.7128,-74.0060` on main too). The
+#: last near-zero value goes with the pair, one tag for the three numbers: it pairs with
+#: the next number too (a point near the equator, then a value under 2: hdop, speed), and
+#: reading it as a rate wrote a latitude back (`-1.2921,36.8219,0.9000,8`, Nairobi); an
+#: exchange rate redacted is the price. The near-zero pairs before it are kept. Only
 #: where no number the longitude could pair with follows (the end, a word, a number with
 #: fewer than four decimals: `…,51.5074,-0.1278,5` left -0.1278): in a longer run
 #: (`-0.1807,-78.4678,-0.2000,-78.5000`, two points in Quito) the near-zero value is a
@@ -301,8 +310,8 @@ _ODD_NEAR_ZERO_GATE = r"[01]\.[0-9]{4}[0-9]*\s*,"
 _ODD_NEAR_ZERO_LEAD: Final = Entity(
     "GEO_COORDINATES",
     "strict",
-    _ODD_NEAR_ZERO,
-    rf"{_LATITUDE_BEYOND_2}{_COMMA}{_LONGITUDE}",
+    rf"{_ODD_NEAR_ZERO_START}{_NEAR_ZERO_PAIRS_KEPT}",
+    rf"{_NEAR_ZERO}{_COMMA}{_LATITUDE_BEYOND_2}{_COMMA}{_LONGITUDE}",
     rf"$|[^{_ASCII_WORD}.,]|\.(?:[^{_ASCII_WORD}]|$)|,\s*(?:$|[^-+0-9\s]|{_SHORT_NUMBER})",
     gate_pattern=_ODD_NEAR_ZERO_GATE,
 )
