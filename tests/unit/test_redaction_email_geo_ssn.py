@@ -490,9 +490,7 @@ def test_an_email_escaped_twice_in_its_local_part_goes_whole() -> None:
         ("-1.2921,36.8219,0.9000 m", "[GEO_COORDINATES] m"),
     ],
 )
-def test_a_near_zero_value_that_pairs_with_the_next_is_never_left(
-    text: str, expected: str
-) -> None:
+def test_a_near_zero_value_that_pairs_with_the_next_is_never_left(text: str, expected: str) -> None:
     """Where the near-zero value and the next number form a pair too, all three numbers
     go: an exchange rate redacted with a point is the price of no latitude in clear."""
     assert _redacted("strict", text) == expected
