@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -15,7 +16,7 @@ from sluice.server.pipeline.redaction.actions import generalize
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
 from sluice.server.pipeline.redaction.entity import compose
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import rule, run
+from tests.unit.redaction_helpers import rule, run, settings_with_keys
 
 
 def _redacted(level: str, text: str) -> str:
@@ -510,3 +511,23 @@ def test_a_row_of_escapes_before_an_address_leads_it_by_one_escape(escape: str) 
         found = re.search(compose(layout.lead, layout.value, layout.trail), text)
         assert found is None or len(found["sl_lead"]) <= 4 + len(escape), layout.lead
     assert _redacted("moderate", text).endswith("[EMAIL]")
+
+
+@pytest.mark.parametrize("action", ["", "mask:4", "hash:k"])
+def test_a_letter_escape_after_another_escape_is_in_the_address(
+    action: str, tmp_path: Path
+) -> None:
+    """A greedy row of escapes before the address took the first letter of its local
+    part (`\\u00ab\\u00e9ric@x.com` left `\\u00e9` in clear): it is written as the address
+    alone is, whatever the action."""
+    rules = (rule(f"pattern=EMAIL:{action}"),) if action else ()
+    spec = RedactionSpec(level="moderate", rules=rules)
+    settings = settings_with_keys(tmp_path, k=b"0123456789abcdef0123456789abcdef")
+
+    def redacted(text: str) -> str:
+        out, _ = run(pl.DataFrame({"text": [text]}), spec, settings)
+        return str(json.loads(out["text"][0])["m"])
+
+    alone = redacted('{"m": "\\u00e9ric@x.com"}')
+    assert "\u00e9" not in alone and "ric@" not in alone
+    assert redacted('{"m": "\\u00ab\\u00e9ric@x.com"}') == "\u00ab" + alone
