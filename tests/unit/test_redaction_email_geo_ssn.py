@@ -531,3 +531,44 @@ def test_a_letter_escape_after_another_escape_is_in_the_address(
     alone = redacted('{"m": "\\u00e9ric@x.com"}')
     assert "\u00e9" not in alone and "ric@" not in alone
     assert redacted('{"m": "\\u00ab\\u00e9ric@x.com"}') == "\u00ab" + alone
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A JSON-escaped newline before a signed latitude: the escape's letter and the
+        # sign led the pair (`n-`), the sign was written back in clear.
+        (
+            '{"a":"40.7128,-74.0060\\n-30.2000,-78.5000"}',
+            '{"a":"[GEO_COORDINATES]\\n[GEO_COORDINATES]"}',
+        ),
+        (
+            '{"a":"40.7128,-74.0060\\r+30.2000,-78.5000"}',
+            '{"a":"[GEO_COORDINATES]\\r[GEO_COORDINATES]"}',
+        ),
+        # ... a letter n, r or t before a hyphen still leads a pair, the hyphen kept.
+        ("point-40.7128,-74.0060", "point-[GEO_COORDINATES]"),
+        ("n-40.7128,-74.0060", "n-[GEO_COORDINATES]"),
+    ],
+)
+def test_no_sign_is_left_after_a_json_escaped_newline(text: str, expected: str) -> None:
+    assert _redacted("strict", text) == expected
+
+
+@pytest.mark.xfail(strict=True, reason="known leak, on main too (session 27's review)")
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A number before a pair whose latitude is also a longitude: read as a pair with
+        # it, the pair's longitude left.
+        "12.3456,-40.7128,-74.0060",
+        "41.2222,40.7128,-74.0060",
+        # An odd near-zero value before a run of two pairs: the run read from it.
+        "0.5000,40.7128,-74.0060,41.2222,-75.2222",
+        # A near-zero pair inside a run of pairs.
+        "40.7128,-74.0060,1.0823,1.0830,41.2222,-75.2222,42.3333,-76.3333",
+    ],
+)
+def test_known_runs_leaving_a_coordinate_in_clear(text: str) -> None:
+    out = _redacted("strict", text)
+    assert not any(number in out for number in ("74.0060", "75.2222", "76.3333")), out

@@ -262,8 +262,10 @@ _GEO_ESCAPE = r"\\[nrt]"
 # Not a sign alone: it is the latitude's (`…,-74.0060,-30.2000,-78.5000`: after the
 # first pair's trail took the comma, the second's lead took its sign and wrote it back,
 # in clear). A sign after a character that leads no pair still leads one, as before
-# (`x-40.7128,-74.0060`: the hyphen is read as a sign, kept).
-_GEO_START = rf"^|[^{_ASCII_WORD}.+\-]|{_GEO_ESCAPE}|(?:^|[^+\-])[-+]"
+# (`x-40.7128,-74.0060`: the hyphen is read as a sign, kept), but not the letter of a
+# JSON escape whose backslash a pair's trail took (`…,-74.0060\n-30.2000,…` left the
+# sign in clear): the second round reads that pair from the escape, sign included.
+_GEO_START = rf"^|[^{_ASCII_WORD}.+\-]|{_GEO_ESCAPE}|(?:^[nrt]?|[^+\-nrt]|[^\\][nrt])[-+]"
 _GEO_WORD_START = rf"(?:\b|{_GEO_ESCAPE})"
 
 
