@@ -206,7 +206,7 @@ def _check_options(where: str, rule: RedactionRuleSpec, action: str) -> None:
             raise InvalidArgument(
                 where, "granularity must be year, month, day or a positive bucket width"
             )
-        if not width_fits(pl.Int64, granularity):
+        if not width_fits(pl.Int64(), granularity):
             # Its bucket edges would be the plain floor of a float quotient, not its
             # decimals (actions._bucket_floor): refused rather than generalised loosely,
             # whatever the column. A whole width is exact on an integer column: the
