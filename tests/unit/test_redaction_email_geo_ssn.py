@@ -572,3 +572,36 @@ def test_no_sign_is_left_after_a_json_escaped_newline(text: str, expected: str) 
 def test_known_runs_leaving_a_coordinate_in_clear(text: str) -> None:
     out = _redacted("strict", text)
     assert not any(number in out for number in ("74.0060", "75.2222", "76.3333")), out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A word or a whole short number, then a comma or a space, before an odd
+        # near-zero value: 230e57e's lead took neither, so the near-zero value was read
+        # as the latitude and the pair's longitude left in clear (main redacted them).
+        ("at 0.5000,40.7128,-74.0060", "at [GEO_COORDINATES]"),
+        ("x,0.5000,40.7128,-74.0060", "x,[GEO_COORDINATES]"),
+        ("5, 0.5000,40.7128,-74.0060", "5, [GEO_COORDINATES]"),
+        ("12 0.5000,40.7128,-74.0060", "12 [GEO_COORDINATES]"),
+        ("x 0.5000,40.7128,-74.0060", "x [GEO_COORDINATES]"),
+        ("row7,0.5000,40.7128,-74.0060", "row7,[GEO_COORDINATES]"),
+        ("1,0.5000,40.7128,-74.0060", "1,[GEO_COORDINATES]"),
+        ("at 0.5000, 40.7128, -74.0060 ok", "at [GEO_COORDINATES] ok"),
+        (
+            "lat/lon: -56.4958\n6, 0.7120,34.8828, -62.2065",
+            "lat/lon: [GEO_COORDINATES]\n6, [GEO_COORDINATES]",
+        ),
+        (
+            "lat,lon 0.2498,0.1745,1.0798,16.2549,+4.6772",
+            "lat,lon 0.2498,0.1745,[GEO_COORDINATES]",
+        ),
+        # ... a number is taken whole: no near-zero value is cut out of a longer one.
+        ("40.7128,-74.0060,41.0823,1.0830,51.5074,-0.1278", "[GEO_COORDINATES]"),
+        ("0.5000,1.5000,40.7128,-74.0060", "0.5000,1.5000,[GEO_COORDINATES]"),
+    ],
+)
+def test_an_odd_near_zero_value_after_a_word_or_a_number_leaves_no_longitude(
+    text: str, expected: str
+) -> None:
+    assert _redacted("strict", text) == expected

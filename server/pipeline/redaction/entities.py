@@ -300,8 +300,15 @@ _SHORT_NUMBER = r"[-+]?[0-9]+(?:\.[0-9]{0,3})?(?:$|[^0-9.]|\.(?:$|[^0-9]))"
 # The lead starts no run's count of near-zero values halfway (at the comma after a
 # number), where the odd one would be the even one of a pair kept
 # (`0.5000,1.5000,40.7128,-74.0060`: taken from the comma on, 1.5000 went with the pair):
-# no comma, space nor sign leads, only what comes before them.
-_ODD_NEAR_ZERO_START = rf"(?:^|[^{_ASCII_WORD}.,\s+\-]|{_GEO_ESCAPE})[\s,]*"
+# no comma, space nor sign leads, only what comes before them: a character no number's,
+# or what cannot end a near-zero value, taken whole and parted from it by a comma or a
+# space: a letter (`at 0.5000,…`, `row7,0.5000,…`) or a number with fewer than four
+# decimals (`5, 0.5000,…`; without them the pair read the near-zero value as its
+# latitude and left the longitude in clear). Not a number's last digits: `41.0823`.
+_ODD_NEAR_ZERO_START = (
+    rf"(?:(?:^|[^{_ASCII_WORD}.,\s+\-]|{_GEO_ESCAPE})[\s,]*"
+    r"|(?:[A-Za-z_]|(?:^|[^0-9.])[0-9]+(?:\.[0-9]{0,3})?)[\s,]+)"
+)
 _ODD_NEAR_ZERO_GATE = r"[01]\.[0-9]{4}[0-9]*\s*,"
 #: An odd number of near-zero values before a pair: the pattern read the last one as a
 #: latitude with the pair's and left the pair's longitude in clear
@@ -324,7 +331,11 @@ _ODD_NEAR_ZERO_LEAD: Final = Entity(
 )
 #: ... and whatever follows where the pair's longitude is beyond 90, which no latitude is
 #: (`0.5000,37.7749,-122.4194,1.2345,5.6789` left -122.4194 in clear): the near-zero
-#: value before it is no latitude of a pair. Same gate: one scan for both.
+#: value before it is no latitude of a pair. Same gate: one scan for both. Its lead is
+#: _ODD_NEAR_ZERO, not _ODD_NEAR_ZERO_START: the far longitude fixes which number is the
+#: latitude, so the near-zero value is written back as it was (it tells nothing of the
+#: point), and _GEO_START takes a comma or a space, so a word or a number before it leads
+#: (`at 0.5000,37.7749,-122.4194`).
 _ODD_NEAR_ZERO_BEFORE_FAR_LONGITUDE: Final = Entity(
     "GEO_COORDINATES",
     "strict",
