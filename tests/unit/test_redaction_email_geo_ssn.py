@@ -605,3 +605,37 @@ def test_an_odd_near_zero_value_after_a_word_or_a_number_leaves_no_longitude(
     text: str, expected: str
 ) -> None:
     assert _redacted("strict", text) == expected
+
+
+@pytest.mark.parametrize("action", ["", "mask:4", "hash:k"])
+@pytest.mark.parametrize(
+    ("before", "decoded"),
+    [
+        ("x\\u00ab", "x\u00ab"),
+        ("\\n\\u4eac", "\n\u4eac"),
+        ("1\\u00ab", "1\u00ab"),
+        ("\\t\\u00ab", "\t\u00ab"),
+    ],
+)
+def test_a_letter_escape_after_a_character_and_an_escape_is_in_the_address(
+    before: str, decoded: str, action: str, tmp_path: Path
+) -> None:
+    """30bc40a's lead took one escape after the four hex digits of another, even when it
+    was the first letter of the local part (`x\\u00ab\\u00e9ric@x.com` left `\\u00e9` in
+    clear, the hash a pseudonym of `ric@x.com`): the address is written as it is alone."""
+    rules = (rule(f"pattern=EMAIL:{action}"),) if action else ()
+    spec = RedactionSpec(level="moderate", rules=rules)
+    settings = settings_with_keys(tmp_path, k=b"0123456789abcdef0123456789abcdef")
+
+    def redacted(text: str) -> str:
+        out, _ = run(pl.DataFrame({"text": [text]}), spec, settings)
+        return str(json.loads(out["text"][0])["m"])
+
+    alone = redacted('{"m": "\\u00e9ric@x.com"}')
+    assert redacted('{"m": "' + before + '\\u00e9ric@x.com"}') == decoded + alone
+
+
+def test_an_address_after_a_character_and_an_escape_leaves_no_bare_backslash() -> None:
+    """`x\\u00abric@x.com`: the word boundary fell in the escape, `x\\[EMAIL]` was no
+    longer valid JSON; the escape is written back whole."""
+    assert _redacted("moderate", "x\\u00abric@x.com") == "x\\u00ab[EMAIL]"

@@ -122,8 +122,13 @@ _EMAIL_ESCAPED_AT: Final = Entity(
 # row: a lead over a row of escapes from its start (`^` or the character before it)
 # made every match that long, and a run of them costs the capture engine ~1.5 CPU s
 # per MB (`"\u00e9" * 166_000 + "@example.com"`); after a greedy row the local part
-# started at its last escape (`\u00ab\u00e9ric@…` left `\u00e9` in clear).
-_EMAIL_ESCAPE = r"\\[nrt]|(?:^|[^A-Za-z0-9._%+'\-]|[0-9a-fA-F]{4})\\{1,2}u[0-9a-fA-F]{4}"
+# started at its last escape (`\u00ab\u00e9ric@…` left `\u00e9` in clear). An escape
+# that is a letter starts the local part: after a local part's character the lead is the
+# "u" and the four hex digits of the escape before it (`x\u00ab\u00e9ric@…`: a lead of
+# two escapes or of the hex digits and one wrote `\u00e9` back in clear).
+_EMAIL_ESCAPE = (
+    r"\\[nrt]|(?:^|[^A-Za-z0-9._%+'\-]|[0-9a-fA-F]{4})\\{1,2}u[0-9a-fA-F]{4}|u[0-9a-fA-F]{4}"
+)
 # A letter beyond ASCII JSON-escaped (`jos\u00e9`), also twice (JSON inside JSON):
 # Latin-1's and Latin Extended's, combining marks, Greek, Cyrillic, Latin Extended
 # Additional (as _NON_ASCII_LETTERS). Not CJK: text in scripts without spaces writes an
