@@ -791,3 +791,15 @@ def _check_fits(
             f"generalize {quoted(rule.granularity)} cannot apply to column "
             f"{quoted(where)} ({given})",
         )
+    if (
+        rule.action == "generalize"
+        and rule.granularity not in actions.DATE_GRANULARITIES
+        and not actions.width_fits(dtype, rule.granularity)
+    ):
+        # A whole width past a float's reach, exact on an integer column only
+        # (redaction_plan._check_options refuses it for every other column).
+        raise InvalidArgument(
+            rule.field,
+            f"granularity {quoted(rule.granularity)} on column {quoted(where)} ({dtype}): "
+            f"{actions.WIDTH_REFUSAL}",
+        )
