@@ -17,7 +17,7 @@ import polars as pl
 
 from sluice.server.pipeline.redaction import phone_runs
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.number_separators import CARD_SEPARATOR, DASHES
+from sluice.server.pipeline.redaction.number_separators import CARD_SEPARATOR, DASHES, ID_SPACES
 from sluice.server.pipeline.redaction.policy import PatternRule
 
 #: Around each candidate of the fenced rewrite (fenced_rewrite.py): NUL before, SOH after.
@@ -58,11 +58,14 @@ _JOINER_AFTER: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
 #: with the layout in one pass, the card after it had no lead of its own and stayed in
 #: clear. JOINED_CARDS' taken lead matches every such layout, so the scan for it finds
 #: the rows this pass rewrites.
+#: Two spaces, beyond ASCII too (`4111\u00a0\u00a01111 …`: number_separators.ID_SPACES).
+_TWO_SPACES = f"[ {ID_SPACES}]{{2}}"
 SPACED_CARD: Final = (
     r"(?:(^|[^0-9.\-/$€£+*\x02])\x02?|\x02)"
-    r"([0-9]{4})  \x02?([0-9]{4})  \x02?([0-9]{4})  \x02?([0-9]{4}[0-9]*)"
+    rf"([0-9]{{4}})({_TWO_SPACES})\x02?([0-9]{{4}})({_TWO_SPACES})\x02?([0-9]{{4}})({_TWO_SPACES})"
+    r"\x02?([0-9]{4}[0-9]*)"
 )
-_SPACED_CARD_JOINED: Final = f"${{1}}{JOINER}${{2}}  ${{3}}  ${{4}}  ${{5}}"
+_SPACED_CARD_JOINED: Final = f"${{1}}{JOINER}${{2}}${{3}}${{4}}${{5}}${{6}}${{7}}${{8}}"
 #: For cards, a joiner on either side of a separator between two card-sized runs
 #: (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
 #: space): the first card's trail takes the joiner before it, the next card's lead the
