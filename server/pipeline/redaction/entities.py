@@ -14,6 +14,7 @@ from sluice.server.pipeline.redaction.person_names import name_value_regex
 from sluice.server.pipeline.redaction.phone_gate import phone_gate
 from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE, PHONE_OTHER_FORMS
 from sluice.server.pipeline.redaction.phone_runs import JOINER
+from sluice.server.pipeline.redaction.pseudonyms import SEAL
 from sluice.server.pipeline.redaction.secret_layouts import (
     AWS_SECRET_FLAG,
     KEYWORD_BEFORE_PARENTHESIS,
@@ -58,9 +59,16 @@ _END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]|{_DI
 # Dashes beyond ASCII count as "-" does (number_separators.py): a card is no piece of a
 # longer run parted by them either.
 _CARD_START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*{DASHES}]|(?:^|[^*])\*{{1,3}}"
+# A dash and a word of letters, or "_", end a card too ("pay 4111…-x", "4111…\u2013x",
+# "order 4111…_", "5500 0000 0000 0004-_"): the Luhn check and the issuer ranges tell a
+# card so glued from an id's piece, and the card stayed in clear. Not a "_" before a
+# digit (a longer run; "4111…_5500…" gets its joiners: text_markers.py), nor before a
+# seal's SUB: "_" ends a sealed pseudonym's digest so that no digit run ends there
+# (pseudonyms.py), and a digest may end in a card's digits.
 _CARD_END = (
     rf"$|[^{_ASCII_WORD}\s.\-{DASHES}]|[\t\n\r]"
     rf"|[\s.\-{DASHES}]+(?:[^{_ASCII_WORD}{JOINER}]|$)|\s+[^\W\d]|{_DIGIT_LED_WORD}"
+    rf"|[\-{DASHES}]+[^\W\d]|_+(?:[^0-9{SEAL}]|$)"
 )
 # Between a card's, an IBAN's or an SSN's digit groups: beside a space and a dash, those
 # beyond ASCII (no-break, narrow, thin and ideographic spaces; en dash, non-breaking
@@ -628,10 +636,11 @@ ENTITIES: Final = (
         # number, which those rule out for phones and SSNs.
         rf"{_CARD_START}|[#A-Za-z_]",
         # In fours dotted (`4111.1111.1111.1111`: MAC_ADDRESS took its first three) or
-        # parted by two spaces (`4111  1111  1111  1111`: text_markers._SPACED_CARD), or
+        # parted by two spaces, beyond ASCII too (`4111  1111  1111  1111`,
+        # `4111\u00a0\u00a01111 …`: text_markers.SPACED_CARD), or
         # groups parted by one separator. That one last: card_groups.py makes it lazy
         # with a "?" after the pattern.
-        r"[0-9]{4}(?:\.[0-9]{4}){3}(?:\.[0-9]{3})?|[0-9]{4}(?:  [0-9]{4}){3}"
+        rf"[0-9]{{4}}(?:\.[0-9]{{4}}){{3}}(?:\.[0-9]{{3}})?|[0-9]{{4}}(?:{_ID_SPACE}{{2}}[0-9]{{4}}){{3}}"
         rf"|[0-9](?:{CARD_SEPARATOR}?[0-9]){{12,}}",
         _CARD_END,
         validator="card",

@@ -17,6 +17,7 @@ import polars as pl
 
 from sluice.server.pipeline.redaction import phone_runs
 from sluice.server.pipeline.redaction.compaction import row_positions
+from sluice.server.pipeline.redaction.number_separators import CARD_SEPARATOR, DASHES, ID_SPACES
 from sluice.server.pipeline.redaction.policy import PatternRule
 
 #: Around each candidate of the fenced rewrite (fenced_rewrite.py): NUL before, SOH after.
@@ -36,10 +37,14 @@ JOINED: Final = r"([,;|])([0-9A-Za-z+(])"
 #: takes a joiner after separators, and the joiner only gives back a lead that was there
 #: (not after a character that leads no card: `4111… -5500…`, entities._START).
 _TAKEN_LEAD = r"[0-9](?:\s+[^\W\d]|[\s.\-]+[^0-9A-Za-z_.\-/$€£+*\x02])"
-JOINED_CARDS: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])"
-#: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
-#: JOINED_CARDS; absent groups read as "").
-_JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
+#: And after a word and a dash (`card-4111…`, `x-4111 1111 1111 1111`), which lead no
+#: card (entities._START: an order id's digits, `ORD-12-4111…`): only before a card's
+#: shape, 13 digits or four groups of four, so an id's short groups still lead none.
+_WORD_DASH = rf"([A-Za-z_][\-{DASHES}])([0-9]{{13}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}})"
+JOINED_CARDS: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])|{_WORD_DASH}"
+#: The joiner after the separator (groups 1, 2), the taken lead (groups 3, 4) or the
+#: word and dash (groups 5, 6 of JOINED_CARDS; absent groups read as "").
+_JOINER_AFTER: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
 #: A card printed in four groups of four parted by two spaces (`4111  1111  1111  1111`,
 #: entities.py reads it): `_TAKEN_LEAD` takes each two spaces for a trail and the next
 #: group's lead, and its joiners part the card's groups. A pass after JOINED_CARDS takes
@@ -53,11 +58,14 @@ _JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
 #: with the layout in one pass, the card after it had no lead of its own and stayed in
 #: clear. JOINED_CARDS' taken lead matches every such layout, so the scan for it finds
 #: the rows this pass rewrites.
+#: Two spaces, beyond ASCII too (`4111\u00a0\u00a01111 …`: number_separators.ID_SPACES).
+_TWO_SPACES = f"[ {ID_SPACES}]{{2}}"
 SPACED_CARD: Final = (
     r"(?:(^|[^0-9.\-/$€£+*\x02])\x02?|\x02)"
-    r"([0-9]{4})  \x02?([0-9]{4})  \x02?([0-9]{4})  \x02?([0-9]{4}[0-9]*)"
+    rf"([0-9]{{4}})({_TWO_SPACES})\x02?([0-9]{{4}})({_TWO_SPACES})\x02?([0-9]{{4}})({_TWO_SPACES})"
+    r"\x02?([0-9]{4}[0-9]*)"
 )
-_SPACED_CARD_JOINED: Final = f"${{1}}{JOINER}${{2}}  ${{3}}  ${{4}}  ${{5}}"
+_SPACED_CARD_JOINED: Final = f"${{1}}{JOINER}${{2}}${{3}}${{4}}${{5}}${{6}}${{7}}${{8}}"
 #: For cards, a joiner on either side of a separator between two card-sized runs
 #: (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
 #: space): the first card's trail takes the joiner before it, the next card's lead the
