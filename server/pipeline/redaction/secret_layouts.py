@@ -625,7 +625,26 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 # the string whatever follows (`"}, NaN]`, `"}, True]`, a log's `"}, 3 retries`); with
 # no look-ahead, the character after the bracket ("," "}" "]", a quote or backslash
 # ending or escaping the string around an escaped JSON) is taken (and written back).
-_WORDS_JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
+# A pretty-printed JSON's string (`json.dumps(..., indent=2)`) ends its line: its
+# closing quote, then a line break and the indented "}" or "]" closing the object or
+# array, or a comma, a line break and the next item's start (a key's quote, "{", "[" or
+# a literal). What the next line starts with tells it from a quote a plain line ends
+# with (`Cookie: sid="abc"` then `Vary: x` keeps its quote in the value). Also with
+# Windows line ends and escaped in a JSON string (`\"\n}`, a tab indent as `\t`);
+# with no look-ahead, the line break, indent and the next line's first token are taken
+# (and written back).
+_PRETTY_LINE_BREAK = r"[ \t]*\r?\n[ \t]*"
+_ESCAPED_PRETTY_LINE_BREAK = r"[ \t]*(?:\\r)?\\n(?:[ \t]|\\t)*"
+_PRETTY_NEXT_ITEM = r"(?:[{\[]|-?[0-9]|true|false|null|NaN|-?Infinity)"
+_PRETTY_JSON_STRING_END = (
+    rf"\"(?:{_PRETTY_LINE_BREAK}[}}\]]|[ \t]*,{_PRETTY_LINE_BREAK}(?:\"|{_PRETTY_NEXT_ITEM}))"
+    rf"|\\\"(?:{_ESCAPED_PRETTY_LINE_BREAK}[}}\]]"
+    rf"|[ \t]*,{_ESCAPED_PRETTY_LINE_BREAK}(?:\\\"|{_PRETTY_NEXT_ITEM}))"
+)
+_WORDS_JSON_STRING_END = (
+    r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
+    rf"|{_PRETTY_JSON_STRING_END}"
+)
 # Where the JSON string holding a header's line ends: the same, but a "}" followed by
 # ";" is a cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end, and
 # so is one followed by "," and anything but a key's quote or an object or array
@@ -640,6 +659,7 @@ _HEADER_JSON_STRING_END = (
     r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity)[ \t]*"
     r"(?:[,\]}]|\\[nrt]|\r?(?m:$)))|\r?(?m:$))"
     r"|\\?\"[ \t]*,[ \t]*\\?\""
+    rf"|{_PRETTY_JSON_STRING_END}"
 )
 
 
