@@ -848,3 +848,23 @@ def test_a_quote_ending_a_plain_line_stays_the_value_s(
 ) -> None:
     out = _redact(level, [text])
     assert out == [expected]
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Look-alikes: an escaped `\"` then a line break and a bracket or a literal that
+        # real JSON would not follow this way; the header runs on (main took it all).
+        '{"log": "Cookie: a=\\"b\\"\\n}; sid=zqsecret"}',
+        '{"log": "Cookie: a=\\"b\\"\\n]; sid=zqsecret"}',
+        '{"log": "Cookie: a=\\"b\\",\\n1; sid=zqsecret"}',
+        '{"log": "Authorization: Digest username=\\"u\\"\\n}, response=\\"zqresp\\""}',
+    ],
+)
+def test_a_bracket_after_an_escaped_quote_that_json_would_not_follow_ends_no_header(
+    level: str, text: str
+) -> None:
+    out = _redact(level, [text])[0]
+    assert "[SECRET_VALUE]" in out
+    assert "zqsecret" not in out and "zqresp" not in out

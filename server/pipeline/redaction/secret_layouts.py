@@ -654,12 +654,30 @@ _WORDS_JSON_STRING_END = (
 # no look-ahead, what follows the bracket ("}" "]", a quote or backslash ending or
 # escaping the string around an escaped JSON, or "," and spaces and the next key's
 # quote or bracket, or the literal's "," and spaces) is taken (and written back).
+# In a header, a pretty-printed string's end is checked further (a cookie's or Digest
+# value's `\"\n}; sid=x` or `\",\n1; sid=x` is no JSON's end: `sid=x` was left in
+# clear): after the closing "}" or "]", what JSON has next (an escape, a bracket, a
+# quote, the line's end, or "," and the next item as above: `\"\n}, response=` is
+# none); after the string's comma, a literal as above before a delimiter.
+_HEADER_JSON_LITERAL = (
+    r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity)[ \t]*"
+    r"(?:[,\]}]|\\[nrt]|\r?(?m:$))"
+)
+_HEADER_PRETTY_CLOSE = (
+    r"[}\]](?:\\[nrt]|[ \t]*(?:[}\]]|\\?\"|\r?(?m:$)"
+    rf"|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{{\[]|{_HEADER_JSON_LITERAL})))"
+)
+_HEADER_PRETTY_JSON_STRING_END = (
+    rf"\"(?:{_PRETTY_LINE_BREAK}{_HEADER_PRETTY_CLOSE}"
+    rf"|[ \t]*,{_PRETTY_LINE_BREAK}(?:\"|[{{\[]|{_HEADER_JSON_LITERAL}))"
+    rf"|\\\"(?:{_ESCAPED_PRETTY_LINE_BREAK}{_HEADER_PRETTY_CLOSE}"
+    rf"|[ \t]*,{_ESCAPED_PRETTY_LINE_BREAK}(?:\\\"|[{{\[]|{_HEADER_JSON_LITERAL}))"
+)
 _HEADER_JSON_STRING_END = (
     r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[]|"
-    r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity)[ \t]*"
-    r"(?:[,\]}]|\\[nrt]|\r?(?m:$)))|\r?(?m:$))"
+    rf"{_HEADER_JSON_LITERAL})|\r?(?m:$))"
     r"|\\?\"[ \t]*,[ \t]*\\?\""
-    rf"|{_PRETTY_JSON_STRING_END}"
+    rf"|{_HEADER_PRETTY_JSON_STRING_END}"
 )
 
 
