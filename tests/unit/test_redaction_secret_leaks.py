@@ -783,3 +783,88 @@ def test_a_json_string_ends_before_a_comma_and_any_value(
     except json.JSONDecodeError:
         return
     json.loads(out[0])
+
+
+_PRETTY_DOCUMENTS = [
+    {"m": "password: a b c"},
+    [{"m": "password: a b c"}, 1, {"user": "bob"}],
+    ["password: a b c", "x"],
+    [{"m": "Cookie: sid=abc"}, 1, {"user": "bob"}],
+    {"m": "Cookie: sid=abc"},
+    ["Cookie: sid=abc", 2],
+    {"a": {"m": "Authorization: Digest username=bob, response=abc"}, "b": None},
+]
+_PRETTY_FORMS = [
+    {"indent": 2},
+    {"indent": 4},
+    {"indent": "\t"},
+    {"indent": 2, "separators": (",", ": ")},
+    {"indent": 2, "ensure_ascii": False},
+]
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+@pytest.mark.parametrize("form", _PRETTY_FORMS, ids=repr)
+@pytest.mark.parametrize("document", _PRETTY_DOCUMENTS, ids=repr)
+@pytest.mark.parametrize("wrap", ["plain", "windows", "escaped"])
+def test_a_pretty_printed_json_string_ends_at_its_line_end(
+    level: str, form: dict[str, object], document: object, wrap: str
+) -> None:
+    """In `json.dumps(..., indent=2)` a string's closing quote ends its line (`"`, then
+    a line break and `}`, or `",` and the next item's line): the passphrase's last word
+    was left in clear, a header's value ate the closing quote (invalid JSON). Also
+    with Windows line ends and escaped in a JSON string (`\\"\\n}`)."""
+    text = json.dumps(document, **form)  # type: ignore[arg-type]
+    if wrap == "windows":
+        text = text.replace("\n", "\r\n")
+    elif wrap == "escaped":
+        text = json.dumps({"doc": text})
+    out = _redact(level, [text])[0]
+    parsed = json.loads(out)
+    if wrap == "escaped":
+        parsed = json.loads(parsed["doc"])
+    flat = json.dumps(parsed)
+    assert "[SECRET_VALUE]" in flat
+    for word in ("abc", " a b", ' c"', "response", "username"):
+        assert word not in flat
+    assert ("bob" in flat) == ("user" in json.dumps(document) and "Digest" not in flat)
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Look-alikes: a quote ending a plain line is the value's, not a JSON string's.
+        ('Cookie: sid="abc"\nVary: x', "Cookie: sid=[SECRET_VALUE]\nVary: x"),
+        (
+            'Authorization: Digest username="bob", response="abc"\nHost: x',
+            "Authorization: Digest [SECRET_VALUE]\nHost: x",
+        ),
+        ('password: "a b" c\nuser: bob', 'password: "[SECRET_VALUE]" c\nuser: bob'),
+    ],
+)
+def test_a_quote_ending_a_plain_line_stays_the_value_s(
+    level: str, text: str, expected: str
+) -> None:
+    out = _redact(level, [text])
+    assert out == [expected]
+
+
+@pytest.mark.parametrize("level", ["basic", "strict"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Look-alikes: an escaped `\"` then a line break and a bracket or a literal that
+        # real JSON would not follow this way; the header runs on (main took it all).
+        '{"log": "Cookie: a=\\"b\\"\\n}; sid=zqsecret"}',
+        '{"log": "Cookie: a=\\"b\\"\\n]; sid=zqsecret"}',
+        '{"log": "Cookie: a=\\"b\\",\\n1; sid=zqsecret"}',
+        '{"log": "Authorization: Digest username=\\"u\\"\\n}, response=\\"zqresp\\""}',
+    ],
+)
+def test_a_bracket_after_an_escaped_quote_that_json_would_not_follow_ends_no_header(
+    level: str, text: str
+) -> None:
+    out = _redact(level, [text])[0]
+    assert "[SECRET_VALUE]" in out
+    assert "zqsecret" not in out and "zqresp" not in out

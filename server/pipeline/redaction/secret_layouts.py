@@ -625,7 +625,26 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 # the string whatever follows (`"}, NaN]`, `"}, True]`, a log's `"}, 3 retries`); with
 # no look-ahead, the character after the bracket ("," "}" "]", a quote or backslash
 # ending or escaping the string around an escaped JSON) is taken (and written back).
-_WORDS_JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
+# A pretty-printed JSON's string (`json.dumps(..., indent=2)`) ends its line: its
+# closing quote, then a line break and the indented "}" or "]" closing the object or
+# array, or a comma, a line break and the next item's start (a key's quote, "{", "[" or
+# a literal). What the next line starts with tells it from a quote a plain line ends
+# with (`Cookie: sid="abc"` then `Vary: x` keeps its quote in the value). Also with
+# Windows line ends and escaped in a JSON string (`\"\n}`, a tab indent as `\t`);
+# with no look-ahead, the line break, indent and the next line's first token are taken
+# (and written back).
+_PRETTY_LINE_BREAK = r"[ \t]*\r?\n[ \t]*"
+_ESCAPED_PRETTY_LINE_BREAK = r"[ \t]*(?:\\r)?\\n(?:[ \t]|\\t)*"
+_PRETTY_NEXT_ITEM = r"(?:[{\[]|-?[0-9]|true|false|null|NaN|-?Infinity)"
+_PRETTY_JSON_STRING_END = (
+    rf"\"(?:{_PRETTY_LINE_BREAK}[}}\]]|[ \t]*,{_PRETTY_LINE_BREAK}(?:\"|{_PRETTY_NEXT_ITEM}))"
+    rf"|\\\"(?:{_ESCAPED_PRETTY_LINE_BREAK}[}}\]]"
+    rf"|[ \t]*,{_ESCAPED_PRETTY_LINE_BREAK}(?:\\\"|{_PRETTY_NEXT_ITEM}))"
+)
+_WORDS_JSON_STRING_END = (
+    r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
+    rf"|{_PRETTY_JSON_STRING_END}"
+)
 # Where the JSON string holding a header's line ends: the same, but a "}" followed by
 # ";" is a cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end, and
 # so is one followed by "," and anything but a key's quote or an object or array
@@ -635,11 +654,30 @@ _WORDS_JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[
 # no look-ahead, what follows the bracket ("}" "]", a quote or backslash ending or
 # escaping the string around an escaped JSON, or "," and spaces and the next key's
 # quote or bracket, or the literal's "," and spaces) is taken (and written back).
+# In a header, a pretty-printed string's end is checked further (a cookie's or Digest
+# value's `\"\n}; sid=x` or `\",\n1; sid=x` is no JSON's end: `sid=x` was left in
+# clear): after the closing "}" or "]", what JSON has next (an escape, a bracket, a
+# quote, the line's end, or "," and the next item as above: `\"\n}, response=` is
+# none); after the string's comma, a literal as above before a delimiter.
+_HEADER_JSON_LITERAL = (
+    r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity)[ \t]*"
+    r"(?:[,\]}]|\\[nrt]|\r?(?m:$))"
+)
+_HEADER_PRETTY_CLOSE = (
+    r"[}\]](?:\\[nrt]|[ \t]*(?:[}\]]|\\?\"|\r?(?m:$)"
+    rf"|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{{\[]|{_HEADER_JSON_LITERAL})))"
+)
+_HEADER_PRETTY_JSON_STRING_END = (
+    rf"\"(?:{_PRETTY_LINE_BREAK}{_HEADER_PRETTY_CLOSE}"
+    rf"|[ \t]*,{_PRETTY_LINE_BREAK}(?:\"|[{{\[]|{_HEADER_JSON_LITERAL}))"
+    rf"|\\\"(?:{_ESCAPED_PRETTY_LINE_BREAK}{_HEADER_PRETTY_CLOSE}"
+    rf"|[ \t]*,{_ESCAPED_PRETTY_LINE_BREAK}(?:\\\"|[{{\[]|{_HEADER_JSON_LITERAL}))"
+)
 _HEADER_JSON_STRING_END = (
     r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[]|"
-    r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity)[ \t]*"
-    r"(?:[,\]}]|\\[nrt]|\r?(?m:$)))|\r?(?m:$))"
+    rf"{_HEADER_JSON_LITERAL})|\r?(?m:$))"
     r"|\\?\"[ \t]*,[ \t]*\\?\""
+    rf"|{_HEADER_PRETTY_JSON_STRING_END}"
 )
 
 
