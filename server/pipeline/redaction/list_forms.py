@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
-from typing import Final
+from typing import Final, cast
 
 import polars as pl
 import pyarrow as pa
@@ -154,7 +154,8 @@ def _arrow_maps(array: pa.Array, target: AnyType) -> pa.Array:
         keys = _arrow_maps(entries.field(MAP_KEY), target.key)
         items = _arrow_maps(entries.field(MAP_VALUE), target.value)
         return pa.MapArray.from_arrays(offsets.cast(pa.int32()), keys, items, mask=mask)
-    inner = target.inner if isinstance(target, pl.Array | pl.List) else target
+    # Neither a struct nor a map, yet holding a map (_holds_map): a list or an array.
+    inner = cast("pl.List | pl.Array", target).inner
     return pa.LargeListArray.from_arrays(offsets, _arrow_maps(entries, inner), mask=mask)
 
 
