@@ -17,7 +17,7 @@ import polars as pl
 
 from sluice.server.pipeline.redaction import phone_runs
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.number_separators import CARD_SEPARATOR, DASHES, ID_SPACES
+from sluice.server.pipeline.redaction.number_separators import CARD_DASH, CARD_SEPARATOR, CARD_SPACE
 from sluice.server.pipeline.redaction.policy import PatternRule
 
 #: Around each candidate of the fenced rewrite (fenced_rewrite.py): NUL before, SOH after.
@@ -40,7 +40,7 @@ _TAKEN_LEAD = r"[0-9](?:\s+[^\W\d]|[\s.\-]+[^0-9A-Za-z_.\-/$€£+*\x02])"
 #: And after a word and a dash (`card-4111…`, `x-4111 1111 1111 1111`), which lead no
 #: card (entities._START: an order id's digits, `ORD-12-4111…`): only before a card's
 #: shape, 13 digits or four groups of four, so an id's short groups still lead none.
-_WORD_DASH = rf"([A-Za-z_][\-{DASHES}])([0-9]{{13}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}})"
+_WORD_DASH = rf"([A-Za-z_]{CARD_DASH})([0-9]{{13}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}})"
 JOINED_CARDS: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])|{_WORD_DASH}"
 #: The joiner after the separator (groups 1, 2), the taken lead (groups 3, 4) or the
 #: word and dash (groups 5, 6 of JOINED_CARDS; absent groups read as "").
@@ -58,8 +58,8 @@ _JOINER_AFTER: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
 #: with the layout in one pass, the card after it had no lead of its own and stayed in
 #: clear. JOINED_CARDS' taken lead matches every such layout, so the scan for it finds
 #: the rows this pass rewrites.
-#: Two spaces, beyond ASCII too (`4111\u00a0\u00a01111 …`: number_separators.ID_SPACES).
-_TWO_SPACES = f"[ {ID_SPACES}]{{2}}"
+#: Two spaces, beyond ASCII too (`4111\u00a0\u00a01111 …`: number_separators.CARD_SPACE).
+_TWO_SPACES = f"{CARD_SPACE}{{2}}"
 SPACED_CARD: Final = (
     r"(?:(^|[^0-9.\-/$€£+*\x02])\x02?|\x02)"
     rf"([0-9]{{4}})({_TWO_SPACES})\x02?([0-9]{{4}})({_TWO_SPACES})\x02?([0-9]{{4}})({_TWO_SPACES})"
