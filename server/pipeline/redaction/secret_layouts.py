@@ -636,11 +636,20 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 _PRETTY_LINE_BREAK = r"[ \t]*\r?\n[ \t]*"
 _ESCAPED_PRETTY_LINE_BREAK = r"[ \t]*(?:\\r)?\\n(?:[ \t]|\\t)*"
 _PRETTY_NEXT_ITEM = r"(?:[{\[]|-?[0-9]|true|false|null|NaN|-?Infinity)"
-_PRETTY_JSON_STRING_END = (
-    rf"\"(?:{_PRETTY_LINE_BREAK}[}}\]]|[ \t]*,{_PRETTY_LINE_BREAK}(?:\"|{_PRETTY_NEXT_ITEM}))"
-    rf"|\\\"(?:{_ESCAPED_PRETTY_LINE_BREAK}[}}\]]"
-    rf"|[ \t]*,{_ESCAPED_PRETTY_LINE_BREAK}(?:\\\"|{_PRETTY_NEXT_ITEM}))"
-)
+
+
+def _pretty_json_string_end(close: str, next_item: str) -> str:
+    """A pretty-printed JSON string's end, plain or escaped in a JSON string: its quote,
+    then a line break and `close` (the bracket closing the object or array), or a comma,
+    a line break and the next item (a key's quote or `next_item`)."""
+    return (
+        rf"\"(?:{_PRETTY_LINE_BREAK}{close}|[ \t]*,{_PRETTY_LINE_BREAK}(?:\"|{next_item}))"
+        rf"|\\\"(?:{_ESCAPED_PRETTY_LINE_BREAK}{close}"
+        rf"|[ \t]*,{_ESCAPED_PRETTY_LINE_BREAK}(?:\\\"|{next_item}))"
+    )
+
+
+_PRETTY_JSON_STRING_END = _pretty_json_string_end(r"[}\]]", _PRETTY_NEXT_ITEM)
 _WORDS_JSON_STRING_END = (
     r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
     rf"|{_PRETTY_JSON_STRING_END}"
@@ -667,11 +676,8 @@ _HEADER_PRETTY_CLOSE = (
     r"[}\]](?:\\[nrt]|[ \t]*(?:[}\]]|\\?\"|\r?(?m:$)"
     rf"|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{{\[]|{_HEADER_JSON_LITERAL})))"
 )
-_HEADER_PRETTY_JSON_STRING_END = (
-    rf"\"(?:{_PRETTY_LINE_BREAK}{_HEADER_PRETTY_CLOSE}"
-    rf"|[ \t]*,{_PRETTY_LINE_BREAK}(?:\"|[{{\[]|{_HEADER_JSON_LITERAL}))"
-    rf"|\\\"(?:{_ESCAPED_PRETTY_LINE_BREAK}{_HEADER_PRETTY_CLOSE}"
-    rf"|[ \t]*,{_ESCAPED_PRETTY_LINE_BREAK}(?:\\\"|[{{\[]|{_HEADER_JSON_LITERAL}))"
+_HEADER_PRETTY_JSON_STRING_END = _pretty_json_string_end(
+    _HEADER_PRETTY_CLOSE, rf"[{{\[]|{_HEADER_JSON_LITERAL}"
 )
 _HEADER_JSON_STRING_END = (
     r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[]|"
