@@ -1,6 +1,7 @@
 """Schedules through a real daemon and the `sluice schedule` CLI: create one with the
 usual export flags, trigger it, read the export back; an incremental schedule chains its
-exports; bad input is INVALID_ARGUMENT naming the field.
+exports; bad input is INVALID_ARGUMENT naming the field; a reader who is not an admin
+sees a schedule's spec without the people it names.
 
 Ticks by the clock, policies and several schedulers on one PostgreSQL store are covered
 with a controllable clock in tests/unit/test_schedules.py (a second daemon on one
@@ -8,7 +9,10 @@ PostgreSQL store is still refused at start until leases land)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
+import sqlite3
 import time
 from datetime import timedelta
 from functools import partial
@@ -244,3 +248,102 @@ def test_three_daemons_on_one_store_fire_a_tick_once(
         with ExportClient(daemon.address) as client:
             assert [e.id for e in client.list(labels=runs)] == [export.id]
             assert client.get_schedule("every-minute").last_tick == created.next_tick
+
+
+SENTINEL = "subject.sentinel@example.com"
+
+
+def _principal(name: str, token: str, scopes: list[str]) -> dict[str, object]:
+    return {
+        "name": name,
+        "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
+        "scopes": scopes,
+    }
+
+
+def test_a_reader_sees_a_schedules_spec_without_the_people_it_names(
+    daemon_factory,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    """A schedule is readable with exports:read, but its exports are the server's
+    (NOT_FOUND to a reader): the subject id of a scheduled GDPR package, the literals of
+    a where and of a database query, and ids reached every reader in the clear. A reader
+    or a creator without admin now gets them as "?" (ids: as many "?"), through the API
+    and `sluice schedule list/get`; an admin still sees the spec whole."""
+    tokens = {name: secrets.token_urlsafe(24) for name in ("root", "reader", "bob")}
+    (tmp_path / "gdpr-password").write_text("gdpr zip pass\n")
+    daemon: Daemon = daemon_factory("private")
+    people = daemon.sources / "people.db"
+    daemon.sources.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(people) as db:
+        db.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT, amount INT)")
+        db.executemany("INSERT INTO people VALUES (?, ?, ?)", [(7, SENTINEL, 20), (8, "x@y.z", 5)])
+    daemon.settings.update(
+        auth={
+            "principals": [
+                _principal("root", tokens["root"], ["admin"]),
+                _principal("reader", tokens["reader"], ["exports:read"]),
+                _principal("bob", tokens["bob"], ["exports:create", "exports:read"]),
+            ]
+        },
+        secrets={"gdpr": f"file:{tmp_path / 'gdpr-password'}"},
+        gdpr={"controller": "Example Ltd", "contact": "privacy@example.com"},
+        sources={
+            "people": {
+                "uri": f"sqlite://{people}",
+                "table": "people",
+                "subject_column": "email",
+            }
+        },
+    )
+    daemon.start()
+    package = pb.ExportSpec(
+        destination=pb.Destination(uri=str(daemon.exports), dataset="gdpr"),
+        subject=pb.SubjectPackage(subject_id=SENTINEL, sources=["people"]),
+        template="gdpr",
+    )
+    selected = pb.ExportSpec(
+        source=pb.Source(
+            uri=f"sqlite://{people}",
+            query=f"SELECT id, email, amount FROM people WHERE email <> '{SENTINEL}x'",
+            order_by=["id"],
+        ),
+        destination=pb.Destination(uri=str(daemon.exports), dataset="people"),
+        query=pb.Query(where=f"email = '{SENTINEL}' AND amount > 10", ids=["7", "8"]),
+    )
+    with ExportClient(daemon.address, token=tokens["root"], timeout=30) as root:
+        root.create_schedule("dsar", package, cron="@daily", paused=True)
+        root.create_schedule("selected", selected, cron="@daily", paused=True)
+        # An admin sees the spec whole.
+        whole = {s.name: s.spec for s in root.list_schedules()}
+        assert whole["dsar"].subject.subject_id == SENTINEL
+        got = root.get_schedule("selected").spec.query
+        assert (got.where, list(got.ids)) == (selected.query.where, ["7", "8"])
+        assert whole["selected"].source.query == selected.source.query
+
+    for who in ("reader", "bob"):
+        with ExportClient(daemon.address, token=tokens[who], timeout=30) as client:
+            listed = {s.name: s for s in client.list_schedules()}
+            shown = [listed["dsar"], listed["selected"]]
+            shown += [client.get_schedule("dsar"), client.get_schedule("selected")]
+        for schedule in shown:
+            assert SENTINEL.encode() not in schedule.SerializeToString(), who
+        dsar, masked = listed["dsar"].spec, listed["selected"].spec
+        assert dsar.subject.subject_id == "?" and list(dsar.subject.sources) == ["people"]
+        assert dsar.template == "gdpr"
+        assert masked.query.where == "email = ? AND amount > ?"
+        assert list(masked.query.ids) == ["?", "?"]
+        assert masked.source.query == "SELECT id, email, amount FROM people WHERE email <> ?"
+        assert masked.destination == selected.destination
+
+    reader = {"SLUICE_TOKEN": tokens["reader"]}
+    for command in (("list",), ("get", "dsar"), ("get", "selected")):
+        result = run_cli(daemon, "schedule", *command, "--json", env=reader)
+        assert result.returncode == 0, result.stderr
+        assert SENTINEL not in result.stdout, command
+    listed_json = json.loads(run_cli(daemon, "schedule", "list", "--json", env=reader).stdout)
+    by_name = {s["name"]: s["spec"] for s in listed_json}
+    assert by_name["dsar"]["subject"]["subjectId"] == "?"
+    assert by_name["selected"]["query"]["ids"] == ["?", "?"]
+    text = run_cli(daemon, "schedule", "list", env=reader)
+    assert text.returncode == 0 and "dsar" in text.stdout and SENTINEL not in text.stdout

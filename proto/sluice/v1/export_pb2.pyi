@@ -1763,6 +1763,11 @@ class Schedule(_message.Message):
     def spec(self) -> Global___ExportSpec:
         """What each tick exports. Its exports carry the label sluice.schedule=<name>. With
         incremental.mode "incremental" each export continues from the previous one.
+        Shown whole to admins only: its exports are the server's, NOT_FOUND to anyone
+        else, and so are the people it names. Anyone else gets subject.subject_id as "?",
+        query.where and source.query with each string and number literal (and each
+        double-quoted token) as "?" and comments dropped, as a redacted manifest records
+        SQL, and each of query.ids as "?" (how many, not which).
         """
 
     @_builtins.property
