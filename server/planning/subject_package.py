@@ -26,6 +26,7 @@ from sluice.server.gdpr_config import GdprConfig
 from sluice.server.planning.named_source_plan import with_named_source
 from sluice.server.planning.plan import ExportPlan, build_plan, resolved_spec
 from sluice.server.planning.spec import (
+    EncryptionSpec,
     ExportSpec,
     IncrementalSpec,
     QuerySpec,
@@ -116,6 +117,9 @@ def build_package_plan(
     first bad field (FailedPrecondition when the server has no `[gdpr]` table)."""
     subject = spec.subject
     assert subject is not None
+    # Encryption the request did not bring is its template's (gdpr's when it names none):
+    # an error about it says so, or the caller is told of a field it never set.
+    encrypted_by = spec.template if spec.encryption == EncryptionSpec() else ""
     spec = with_template(spec, settings)
     if settings.gdpr is None:
         raise FailedPrecondition(
@@ -130,7 +134,7 @@ def build_package_plan(
             try:
                 plan = build_plan(shaped, settings, export_id, check_files, owner=owner)
             except InvalidArgument as exc:
-                raise _in_part(exc, name) from None
+                raise _in_part(exc, name, encrypted_by) from None
             # The plan ran on the resolved location; the manifest records the name.
             recorded = replace(plan.spec, source=replace(plan.spec.source, name=name))
             parts.append(
@@ -251,10 +255,17 @@ def _check_request(spec: ExportSpec, subject: SubjectSpec) -> None:
         )
 
 
-def _in_part(exc: InvalidArgument, source: str) -> InvalidArgument:
-    """A part's error, said about the package: a bad id is the subject id's fault."""
+def _in_part(exc: InvalidArgument, source: str, encrypted_by: str) -> InvalidArgument:
+    """A part's error, said about the package: a bad id is the subject id's fault, and
+    encryption the request did not bring is the template `encrypted_by`'s."""
     violation = exc.violations[0]
     field = violation.field
+    description = violation.description
     if field.startswith("spec.query"):
         field = "spec.subject.subject_id"
-    return InvalidArgument(field, f"source {quoted(source)}: {violation.description}")
+    elif field.startswith("spec.encryption") and encrypted_by:
+        description += (
+            f" (template {quoted(encrypted_by)} encrypts so: the request may bring its own "
+            "encryption or name another template)"
+        )
+    return InvalidArgument(field, f"source {quoted(source)}: {description}")

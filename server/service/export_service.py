@@ -38,6 +38,7 @@ from sluice.server.planning.subject_package import (
     resolved_specs,
     with_resolved_sources,
 )
+from sluice.server.planning.template_plan import with_default_template
 from sluice.server.principals import Principal, Scope
 from sluice.server.service.caller_limits import CallerLimits
 from sluice.server.service.events import (
@@ -103,6 +104,9 @@ class ExportService:
         """Queue an export (or return the one `request_id` already made). `runs_on`
         keeps it to one replica (a DoPut's, where its records arrive)."""
         require_scope(principal, Scope.CREATE)
+        # Stored as it will run (a package without a template takes gdpr's), and compared
+        # so with a retried request.
+        spec = with_default_template(spec)
         for resolved in resolved_specs(spec, self._settings):
             check_spec_access(resolved, principal)
         check_request_id(request_id)

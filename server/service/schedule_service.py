@@ -20,6 +20,7 @@ from sluice.server.jobs.schedules import (
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import require_scope
 from sluice.server.planning.spec import ExportSpec
+from sluice.server.planning.template_plan import with_default_template
 from sluice.server.principals import Principal, Scope
 from sluice.server.service.cron_times import CronTimes
 from sluice.server.service.personal_values import without_personal_values
@@ -92,7 +93,9 @@ class ScheduleService:
             )
         schedule = Schedule(
             name=new.name,
-            spec=new.spec,
+            # As CreateExport stores it: checked below, and shown, with the template each
+            # tick will take.
+            spec=with_default_template(new.spec),
             cron=new.cron.strip(),
             timezone=new.timezone or "UTC",
             uid=secrets.token_hex(6),

@@ -11,7 +11,7 @@ import itertools
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from sluice.server.planning.spec import (
     ExportSpec,
     IncrementalSpec,
     SourceSpec,
+    SubjectSpec,
 )
 from sluice.server.principals import ANONYMOUS
 from sluice.server.service.cron_times import CronTimes
@@ -498,3 +499,23 @@ def test_an_incremental_schedule_must_forbid_overlapping_runs(daemon: Daemon) ->
     )
     assert created.schedule.concurrency == "forbid"
     assert created.schedule.spec.incremental.mode == "incremental"
+
+
+def test_a_scheduled_package_naming_no_template_takes_gdpr_as_create_export_would(
+    daemon: Daemon,
+) -> None:
+    """Stored (and checked) with the template each tick's export will take, so a
+    schedule cannot be created that no tick can run, nor be shown without it."""
+    package = ExportSpec(
+        source=SourceSpec(uri=""),
+        destination=SPEC.destination,
+        subject=SubjectSpec("42", ("events",)),
+    )
+    created = daemon.service.create(
+        NewSchedule(name="dsar", spec=package, cron="@daily"), principal=ANONYMOUS
+    )
+    assert created.schedule.spec.template == "gdpr"
+    assert daemon.store.get_schedule("dsar").spec.template == "gdpr"
+    named = replace(package, template="unsealed")
+    daemon.service.create(NewSchedule(name="named", spec=named, cron="@daily"), principal=ANONYMOUS)
+    assert daemon.store.get_schedule("named").spec.template == "unsealed"

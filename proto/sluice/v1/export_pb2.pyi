@@ -494,10 +494,11 @@ class ExportSpec(_message.Message):
     REPORT_FIELD_NUMBER: _builtins.int
     SUBJECT_FIELD_NUMBER: _builtins.int
     template: _builtins.str
-    """A template: a named partial spec, built in (backup, analysis, sharing) or from the
-    server config ([templates.NAME]). What the request sets wins over the template:
+    """A template: a named partial spec, built in (backup, analysis, sharing, gdpr) or from
+    the server config ([templates.NAME]). What the request sets wins over the template:
     output fields each, source (uri or name), redaction and encryption as a whole, labels
-    by key. ListTemplates shows what each sets; the manifest records the name.
+    by key. ListTemplates shows what each sets; the manifest records the name. Empty: no
+    template, except for a subject package, which then takes "gdpr" (stored so).
     """
     report: _builtins.bool
     """Also store report.html and report.pdf beside the manifest (listed in its documents
@@ -534,7 +535,11 @@ class ExportSpec(_message.Message):
         """A GDPR subject package (Art. 15 access, Art. 20 portability): one export holding
         one subject's rows of several named sources, one JSON and one CSV file per source,
         with README.html for the person. Leave source and query empty: the package names
-        its sources and selects by each one's subject_column.
+        its sources and selects by each one's subject_column. Without a template it takes
+        the built-in "gdpr" one: each file (and the README) an AES-256 zip whose password is
+        the server secret "gdpr", which must then be configured and allowed to the caller,
+        and the package redaction. Encryption or compression of the request's own win as
+        with any template; a request naming another template takes that one.
         """
 
     def __init__(
