@@ -23,7 +23,7 @@ from sluice.server.planning.spec import ExportSpec
 from sluice.server.planning.template_plan import with_default_template
 from sluice.server.principals import Principal, Scope
 from sluice.server.service.cron_times import CronTimes
-from sluice.server.service.personal_values import without_personal_values
+from sluice.server.service.personal_values import error_without_values, without_personal_values
 from sluice.server.service.scheduler import Clock, Scheduler, scheduled_spec
 
 #: 1-63 lowercase letters, digits, '.', '_' and '-', starting and ending with a letter
@@ -76,8 +76,9 @@ class ScheduleService:
     # Schedules belong to the server, not to a caller: their exports run as the daemon
     # (created_by ""), so managing them takes the admin scope and reading them
     # exports:read. Their exports are NOT_FOUND to a reader who is not an admin, so the
-    # people a spec names (subject id, SQL literals, ids) are an admin's to see too:
-    # others get the spec without them (personal_values.py). Without principals
+    # people a spec names (subject id, SQL literals, ids, e-mail notify targets) are an
+    # admin's to see too: others get the spec without them, and the last tick's error
+    # without the values it may quote (personal_values.py). Without principals
     # everyone is the anonymous admin.
 
     def create(self, new: NewSchedule, principal: Principal) -> ScheduleView:
@@ -146,7 +147,11 @@ class ScheduleService:
 
     def _view(self, schedule: Schedule, principal: Principal) -> ScheduleView:
         if not principal.admin:
-            schedule = replace(schedule, spec=without_personal_values(schedule.spec))
+            schedule = replace(
+                schedule,
+                spec=without_personal_values(schedule.spec),
+                last_error=error_without_values(schedule.last_error),
+            )
         if not schedule.last_export_id:
             return ScheduleView(schedule)
         try:

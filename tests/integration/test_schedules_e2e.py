@@ -14,7 +14,7 @@ import json
 import secrets
 import sqlite3
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -251,6 +251,7 @@ def test_three_daemons_on_one_store_fire_a_tick_once(
 
 
 SENTINEL = "subject.sentinel@example.com"
+BIRTH_DATE = "1990-04-01"
 
 
 def _principal(name: str, token: str, scopes: list[str]) -> dict[str, object]:
@@ -267,14 +268,18 @@ def test_a_reader_sees_a_schedules_spec_without_the_people_it_names(
 ) -> None:
     """A schedule is readable with exports:read, but its exports are the server's
     (NOT_FOUND to a reader): the subject id of a scheduled GDPR package, the literals of
-    a where and of a database query, and ids reached every reader in the clear. A reader
-    or a creator without admin now gets them as "?" (ids: as many "?"), through the API
-    and `sluice schedule list/get`; an admin still sees the spec whole."""
+    a where and of a database query, ids, a mailto: notify target, and the last tick's
+    error quoting a literal reached every reader in the clear. A reader or a creator
+    without admin now gets them as "?" (ids: as many "?"; the error: its field and a
+    sentence), through the API and `sluice schedule list/get` (JSON and text); an admin
+    still sees the spec and error whole. Waits for one real minute boundary."""
     tokens = {name: secrets.token_urlsafe(24) for name in ("root", "reader", "bob")}
     (tmp_path / "gdpr-password").write_text("gdpr zip pass\n")
-    daemon: Daemon = daemon_factory("private")
+    daemon: Daemon = daemon_factory("private", schedule_poll_seconds=0.2)
     people = daemon.sources / "people.db"
     daemon.sources.mkdir(parents=True, exist_ok=True)
+    births = daemon.sources / "births.parquet"
+    pl.DataFrame({"id": [7], "dob": [BIRTH_DATE]}).write_parquet(births)
     with sqlite3.connect(people) as db:
         db.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT, amount INT)")
         db.executemany("INSERT INTO people VALUES (?, ?, ?)", [(7, SENTINEL, 20), (8, "x@y.z", 5)])
@@ -288,6 +293,7 @@ def test_a_reader_sees_a_schedules_spec_without_the_people_it_names(
         },
         secrets={"gdpr": f"file:{tmp_path / 'gdpr-password'}"},
         gdpr={"controller": "Example Ltd", "contact": "privacy@example.com"},
+        smtp={"host": "127.0.0.1", "from": "sluice@example.com"},  # nothing is sent
         sources={
             "people": {
                 "uri": f"sqlite://{people}",
@@ -310,10 +316,26 @@ def test_a_reader_sees_a_schedules_spec_without_the_people_it_names(
         ),
         destination=pb.Destination(uri=str(daemon.exports), dataset="people"),
         query=pb.Query(where=f"email = '{SENTINEL}' AND amount > 10", ids=["7", "8"]),
+        notify=[f"mailto:{SENTINEL}"],
+    )
+    # Plans while dob is text; once it is a date, each tick's error repeats the literal.
+    born = pb.ExportSpec(
+        source=pb.Source(uri=str(births)),
+        destination=pb.Destination(uri=str(daemon.exports), dataset="births"),
+        query=pb.Query(where=f"dob = '{BIRTH_DATE}'"),
     )
     with ExportClient(daemon.address, token=tokens["root"], timeout=30) as root:
         root.create_schedule("dsar", package, cron="@daily", paused=True)
         root.create_schedule("selected", selected, cron="@daily", paused=True)
+        root.create_schedule("born", born, cron="* * * * *")
+        pl.DataFrame({"id": [7], "dob": [date.fromisoformat(BIRTH_DATE)]}).write_parquet(births)
+        until(
+            lambda: bool(root.get_schedule("born").last_error),
+            "no tick recorded an error",
+            within=120,
+        )
+        root.pause_schedule("born")
+        assert BIRTH_DATE in root.get_schedule("born").last_error  # an admin's is whole
         # An admin sees the spec whole.
         whole = {s.name: s.spec for s in root.list_schedules()}
         assert whole["dsar"].subject.subject_id == SENTINEL
@@ -335,6 +357,9 @@ def test_a_reader_sees_a_schedules_spec_without_the_people_it_names(
         assert list(masked.query.ids) == ["?", "?"]
         assert masked.source.query == "SELECT id, email, amount FROM people WHERE email <> ?"
         assert masked.destination == selected.destination
+        assert list(masked.notify) == ["mailto:?"]
+        assert listed["born"].last_error.startswith("spec.query.where: ")
+        assert BIRTH_DATE not in listed["born"].last_error
 
     reader = {"SLUICE_TOKEN": tokens["reader"]}
     for command in (("list",), ("get", "dsar"), ("get", "selected")):
@@ -347,3 +372,12 @@ def test_a_reader_sees_a_schedules_spec_without_the_people_it_names(
     assert by_name["selected"]["query"]["ids"] == ["?", "?"]
     text = run_cli(daemon, "schedule", "list", env=reader)
     assert text.returncode == 0 and "dsar" in text.stdout and SENTINEL not in text.stdout
+    # Plain `get` prints last_error too.
+    for name in ("dsar", "selected", "born"):
+        got = run_cli(daemon, "schedule", "get", name, env=reader)
+        assert got.returncode == 0, got.stderr
+        assert SENTINEL not in got.stdout and BIRTH_DATE not in got.stdout, name
+    got = run_cli(daemon, "schedule", "get", "born", env=reader)
+    assert "last_error:" in got.stdout and "spec.query.where: " in got.stdout
+    whole = run_cli(daemon, "schedule", "get", "born", env={"SLUICE_TOKEN": tokens["root"]})
+    assert whole.returncode == 0 and BIRTH_DATE in whole.stdout

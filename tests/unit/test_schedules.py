@@ -34,8 +34,9 @@ from sluice.server.planning.spec import (
     SourceSpec,
     SubjectSpec,
 )
-from sluice.server.principals import ANONYMOUS
+from sluice.server.principals import ANONYMOUS, Principal, Scope
 from sluice.server.service.cron_times import CronTimes
+from sluice.server.service.personal_values import HIDDEN_ERROR
 from sluice.server.service.schedule_service import NewSchedule, ScheduleService
 from sluice.server.service.scheduler import SCHEDULE_LABEL, Scheduler, tick_request_id
 from tests.servers.postgres import PostgresServer
@@ -396,6 +397,32 @@ def test_a_tick_whose_spec_no_longer_plans_is_recorded_and_the_next_one_runs(
     (job,) = scheduler.run_due()
     assert daemon.store.get_schedule("hourly").last_error == ""
     assert job.request_id.endswith("/20260301T140000Z")
+
+
+def test_a_reader_sees_the_last_error_without_the_values_it_quotes(
+    daemon: Daemon, clock: Clock
+) -> None:
+    """A tick's planning error can repeat the spec's literals (the temporal hint quotes
+    the where), which a reader without admin is not shown in the spec: it gets the field
+    and a sentence; an admin the whole error."""
+    hourly(daemon)
+    quoting = (
+        "spec.query.where: write dates and times as typed literals, e.g. dob >= DATE "
+        "'1990-04-01' ('1990-04-01' in quotes is text)"
+    )
+
+    def start(spec: ExportSpec, request_id: str) -> Job:
+        raise InvalidArgument("spec.query.where", quoting.removeprefix("spec.query.where: "))
+
+    clock.advance(hours=1)
+    assert Scheduler(daemon.store, daemon.store, start, clock=clock).run_due() == []
+    assert daemon.service.get("hourly", principal=ANONYMOUS).schedule.last_error == quoting
+    reader = Principal("reader", frozenset({Scope.READ}))
+    for shown in (
+        daemon.service.get("hourly", principal=reader).schedule,
+        *(view.schedule for view in daemon.service.list(principal=reader)),
+    ):
+        assert shown.last_error == f"spec.query.where: {HIDDEN_ERROR}"
 
 
 def test_a_tick_that_meets_an_unavailable_store_stays_due(daemon: Daemon, clock: Clock) -> None:
