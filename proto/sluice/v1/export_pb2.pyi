@@ -536,10 +536,13 @@ class ExportSpec(_message.Message):
         one subject's rows of several named sources, one JSON and one CSV file per source,
         with README.html for the person. Leave source and query empty: the package names
         its sources and selects by each one's subject_column. Without a template it takes
-        the built-in "gdpr" one: each file (and the README) an AES-256 zip whose password is
-        the server secret "gdpr", which must then be configured and allowed to the caller,
-        and the package redaction. Encryption or compression of the request's own win as
-        with any template; a request naming another template takes that one.
+        the built-in "gdpr" one (stored so): each file (and the README) an AES-256 zip whose
+        password is the server secret "gdpr", which must then be configured and allowed to
+        the caller, and the package redaction. That zip needs output.compression "zip" or
+        unset: a request with another compression and no encryption of its own is refused
+        on spec.encryption.zip_password_ref (set by the template, the error says). Such a
+        request brings its own encryption (e.g. age_recipients with compression "none") or
+        names another template, which it then takes.
         """
 
     def __init__(
@@ -1763,7 +1766,10 @@ class Schedule(_message.Message):
     skipped_ticks: _builtins.int
     """Ticks skipped (concurrency "forbid", or missed while no daemon ran)."""
     last_error: _builtins.str
-    """Why the last tick created no export (its spec no longer planned); empty otherwise."""
+    """Why the last tick created no export (its spec no longer planned); empty otherwise.
+    It may quote the spec's values, so anyone but an admin gets only the field it names
+    (if any) and a sentence saying so.
+    """
     @_builtins.property
     def spec(self) -> Global___ExportSpec:
         """What each tick exports. Its exports carry the label sluice.schedule=<name>. With
@@ -1772,7 +1778,8 @@ class Schedule(_message.Message):
         else, and so are the people it names. Anyone else gets subject.subject_id as "?",
         query.where and source.query with each string and number literal (and each
         double-quoted token) as "?" and comments dropped, as a redacted manifest records
-        SQL, and each of query.ids as "?" (how many, not which).
+        SQL, each of query.ids as "?" (how many, not which), and each notify target
+        "mailto:ADDRESS" as "mailto:?" (webhook URLs are shown as everywhere, host only).
         """
 
     @_builtins.property
