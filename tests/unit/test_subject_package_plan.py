@@ -300,4 +300,4 @@ def test_a_package_left_unsealed_by_a_missing_secret_is_refused_naming_the_templ
         service.create(_spec(tmp_path, "42", "events"), principal=ANONYMOUS)
     [violation] = caught.value.violations
     assert violation.field == "spec.encryption.zip_password_ref"
-    assert "template 'gdpr' encrypts so" in violation.description
+    assert "so template 'gdpr' makes each file a zip" in violation.description
