@@ -109,9 +109,15 @@ class ExportService:
         existing = self._store.find_by_request_id(request_id) if request_id else None
         # Stored as it will run (a package without a template takes gdpr's), and compared
         # so with a retried request. A retry of a request accepted before that default
-        # is the request stored then, without the template: compared (and checked) so.
+        # is the request stored then, without the template: compared (and checked) so —
+        # only for the caller who may see that export, or the answer would tell another
+        # principal whether a guessed request matches theirs.
         accepted = with_default_template(spec)
-        if existing is not None and existing.spec.fingerprint() == spec.fingerprint():
+        if (
+            existing is not None
+            and may_see(principal, existing)
+            and existing.spec.fingerprint() == spec.fingerprint()
+        ):
             accepted = spec
         return self._queue(accepted, request_id, existing, principal, runs_on)
 

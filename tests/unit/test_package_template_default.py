@@ -165,3 +165,20 @@ def test_errors_the_gdpr_template_causes_say_what_works(tmp_path: Path) -> None:
     )
     service, _ = _service(with_secret)
     assert service.create(age, principal=ANONYMOUS).spec.encryption == age.encryption
+
+
+def test_another_principal_learns_nothing_from_a_guessed_request(tmp_path: Path) -> None:
+    """A retry compared as sent (before the default) is only for the caller who may see
+    the export: another principal without the gdpr secret gets the same refusal whether
+    its guess matches a stored request, does not, or names an unused request id."""
+    service, store = _service(_with_secret(tmp_path))
+    alice = _spec(tmp_path, "alice@example.com", "events")
+    store.create(NewJob("old-a", alice, "req-alice", alice.fingerprint(), "alice"))
+    mallory = Principal("mallory", frozenset({Scope.CREATE, Scope.READ}), secrets=())
+    answers = set()
+    for guess in ("bob@example.com", "alice@example.com"):
+        for request_id in ("req-alice", "req-unused"):
+            with pytest.raises(PermissionDenied) as refused:
+                service.create(_spec(tmp_path, guess, "events"), request_id, principal=mallory)
+            answers.add(refused.value.message)
+    assert len(answers) == 1
