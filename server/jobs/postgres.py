@@ -76,6 +76,8 @@ from sluice.server.jobs.postgres_schema import migrate, schema_status
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     CLAIMABLE_SQL,
+    FORGET_CHUNK_VALUES_SQL,
+    FORGET_REQUEST_SQL,
     INSERT_LABEL_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
@@ -89,9 +91,11 @@ from sluice.server.jobs.rows import (
     TRANSITION_SQL,
     attempt_values,
     check_lease,
+    check_not_deleting,
     check_pinnable,
     chunk_from_row,
     chunk_values,
+    forgotten_request_values,
     job_from_row,
     live_progress_values,
     needs_summed_counters,
@@ -274,7 +278,8 @@ class PostgresJobStore:
                 (new.request_id,),
             ).fetchone()
             assert row is not None  # the conflicting row is committed and never deleted
-            if row["request_fingerprint"] != fingerprint:
+            # Empty: a deleted job's forgotten request (mark_deleted), answered as it is.
+            if row["request_fingerprint"] and row["request_fingerprint"] != fingerprint:
                 raise InvalidArgument(
                     "request_id",
                     f"already used for a different export request (export {row['id']})",
@@ -341,6 +346,7 @@ class PostgresJobStore:
         lease: Lease | None = None,
         attempt: AttemptEnd | None = None,
     ) -> Job:
+        check_not_deleting(to)
         now = _now()
         ended = transition_end_values(attempt, lease, now)
         with self._tx() as db:
@@ -365,6 +371,32 @@ class PostgresJobStore:
                 db.execute(REARM_SQL.format(param="%s"), (job_id,))
             _signal(db, SignalKind.QUEUED if to is JobState.QUEUED else SignalKind.CHANGED, job_id)
             return self._job(db, row)
+
+    def mark_deleted(
+        self, job_id: str, allowed_from: Collection[JobState], *, error: JobError | None = None
+    ) -> Job:
+        now = _now()
+        with self._tx() as db:
+            lease_row = self._fence(db, job_id, None)
+            values = transition_values(
+                job_id,
+                JobState(lease_row["state"]),
+                allowed_from,
+                JobState.DELETED,
+                now=now,
+                error=error,
+                manifest_uri=None,
+            )
+            db.execute(TRANSITION_SQL.replace("?", "%s").encode(), values)
+            spec = db.execute("SELECT spec_json FROM jobs WHERE id = %s", (job_id,)).fetchone()
+            assert spec is not None  # the row is locked and jobs are never deleted
+            db.execute(
+                FORGET_REQUEST_SQL.replace("?", "%s").encode(),
+                forgotten_request_values(job_id, spec["spec_json"]),
+            )
+            db.execute(FORGET_CHUNK_VALUES_SQL.replace("?", "%s").encode(), (job_id,))
+            _signal(db, SignalKind.CHANGED, job_id)
+            return self._load(db, job_id)
 
     def record_chunk(
         self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None

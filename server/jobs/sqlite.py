@@ -62,6 +62,8 @@ from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     CLAIMABLE_SQL,
+    FORGET_CHUNK_VALUES_SQL,
+    FORGET_REQUEST_SQL,
     INSERT_LABEL_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
@@ -75,9 +77,11 @@ from sluice.server.jobs.rows import (
     TRANSITION_SQL,
     attempt_values,
     check_lease,
+    check_not_deleting,
     check_pinnable,
     chunk_from_row,
     chunk_values,
+    forgotten_request_values,
     job_from_row,
     live_progress_values,
     needs_summed_counters,
@@ -323,6 +327,10 @@ class SQLiteJobStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
+            # Freed bytes are zeroed, not left in the file: a job row is rewritten with
+            # every chunk (its spec, with a `where`'s literals, each time), and what
+            # mark_deleted forgets must leave no copy behind in free space.
+            self._db.execute("PRAGMA secure_delete = ON")
             self._migrate()
         except (sqlite3.Error, Unavailable) as exc:
             self._db.close()
@@ -380,7 +388,8 @@ class SQLiteJobStore:
                 (new.request_id,),
             ).fetchone()
             existing_id, existing_fingerprint = row
-            if existing_fingerprint != fingerprint:
+            # Empty: a deleted job's forgotten request (mark_deleted), answered as it is.
+            if existing_fingerprint and existing_fingerprint != fingerprint:
                 raise InvalidArgument(
                     "request_id",
                     f"already used for a different export request (export {existing_id})",
@@ -449,6 +458,7 @@ class SQLiteJobStore:
         lease: Lease | None = None,
         attempt: AttemptEnd | None = None,
     ) -> Job:
+        check_not_deleting(to)
         now = _now()
         ended = transition_end_values(attempt, lease, now)
         with self._tx() as db:
@@ -469,6 +479,31 @@ class SQLiteJobStore:
             if rearms(current, to):
                 db.execute(REARM_SQL.format(param="?"), (job_id,))
             return self._load(db, job_id)
+
+    def mark_deleted(
+        self, job_id: str, allowed_from: Collection[JobState], *, error: JobError | None = None
+    ) -> Job:
+        now = _now()
+        with self._tx() as db:
+            row = self._fence(db, job_id, None)
+            values = transition_values(
+                job_id,
+                JobState(row["state"]),
+                allowed_from,
+                JobState.DELETED,
+                now=now,
+                error=error,
+                manifest_uri=None,
+            )
+            db.execute(TRANSITION_SQL, values)
+            (spec_json,) = db.execute(
+                "SELECT spec_json FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            db.execute(FORGET_REQUEST_SQL, forgotten_request_values(job_id, spec_json))
+            db.execute(FORGET_CHUNK_VALUES_SQL, (job_id,))
+            job = self._load(db, job_id)
+        self._truncate_wal()
+        return job
 
     def record_chunk(
         self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
@@ -857,6 +892,15 @@ class SQLiteJobStore:
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _truncate_wal(self) -> None:
+        """Copy the WAL into the database and empty it: its frames hold earlier versions
+        of rewritten pages (a job's spec before mark_deleted masked it), and a WAL is
+        reused from its start, not emptied, after an ordinary checkpoint. Best effort:
+        a reader of the file (another process) can keep some frames until the next
+        checkpoint; nothing of the write depends on it."""
+        with self._lock, _translated():
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -42,7 +42,9 @@ class JobStore(ScheduleStore, Protocol):
     def create(self, new: NewJob) -> tuple[Job, bool]:
         """Insert a queued job (and one pending notification delivery per spec.notify
         entry, in the same transaction). With a request id already seen, return the existing job
-        and False (raise InvalidArgument on field "request_id" if the fingerprint differs)."""
+        and False (raise InvalidArgument on field "request_id" if the fingerprint differs;
+        a deleted job's request is forgotten, fingerprint included (mark_deleted), so any
+        request with its request id gets that DELETED job back, never a new export)."""
         ...
 
     def find_by_request_id(self, request_id: str) -> Job | None:
@@ -76,7 +78,28 @@ class JobStore(ScheduleStore, Protocol):
         Leaving a final state for QUEUED (a resume) re-arms the job's notification
         deliveries (as rearm_notifications) in the same transaction. With `attempt`
         (and `lease`: ValueError without one) the attempt run under the lease ends so,
-        as end_attempt, in the same transaction: both are written or neither."""
+        as end_attempt, in the same transaction: both are written or neither. `to` is
+        never DELETED (ValueError): only mark_deleted enters it."""
+        ...
+
+    def mark_deleted(
+        self, job_id: str, allowed_from: Collection[JobState], *, error: JobError | None = None
+    ) -> Job:
+        """Compare-and-set the job to DELETED (its export's stored objects are removed),
+        as transition does, and in the same transaction forget the personal values its
+        request and journal hold, which nothing reads once no run can come (a DELETED
+        job never runs again): the spec's `query.where` and `source.query` keep their
+        SQL with each literal masked as `?` (masked_literals; every double-quoted token
+        too; text it cannot read becomes `?` whole), each of `query.ids` becomes `?` (so
+        their count stays), `subject.subject_id` becomes `?`
+        (server/jobs/forgotten_values.py); every chunk's `cursor_max` and
+        `source_last_key` become None; the request fingerprint is forgotten too (a
+        digest of the request as sent would confirm a guessed value). Everything that
+        shows the job stays: id, request id, state, times, counters, manifest URI,
+        error (`error` as transition's), labels, destination, chunk paths and digests.
+        A DELETED job in allowed_from is masked again (no change) or, deleted before
+        stores forgot, masked now. An embedded store also clears the freed bytes from
+        its file (SQLite: secure_delete, and the WAL truncated after the write)."""
         ...
 
     def record_chunk(

@@ -42,7 +42,13 @@ from sluice.server.jobs.model import DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.signals import JobSignal, SignalKind
 from sluice.server.jobs.sqlite import SCHEMA_VERSION
-from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
+from sluice.server.planning.spec import (
+    DestinationSpec,
+    ExportSpec,
+    QuerySpec,
+    SourceSpec,
+    SubjectSpec,
+)
 from tests.servers.postgres import PostgresServer
 
 Q, R, S, F, C = (
@@ -81,6 +87,34 @@ def make_chunk(index: int, sha: str = "", rows: int = 100) -> ChunkRecord:
         source_end=(index + 1) * rows,
         committed_at=datetime(2025, 3, 1, 12, 0, index, 123456, tzinfo=UTC),
     )
+
+
+#: Personal values a request and its journal hold, each of which mark_deleted forgets.
+EMAIL, NAME, CARD = "alice@example.com", "Bobby Tables", 4111111111111111
+IDS = ("user-7f3a", "user-91c2", "user-0d44")
+
+
+def personal_spec() -> ExportSpec:
+    return ExportSpec(
+        source=SourceSpec(
+            uri="postgresql://db/app", query=f"SELECT * FROM users WHERE name = '{NAME}'"
+        ),
+        destination=DestinationSpec(uri="file:///exports", dataset="users"),
+        query=QuerySpec(
+            columns=("id", "email"),
+            where=f"email = '{EMAIL}' AND age > 40",
+            ids=IDS,
+            id_column="user_id",
+        ),
+        labels=(("team", "a"),),
+        notify=("https://hooks.example.com/x",),
+        subject=SubjectSpec(EMAIL, ("crm",)),
+    )
+
+
+def personal_chunk(index: int) -> ChunkRecord:
+    chunk = replace(make_chunk(index % 60), index=index, path=f"part-{index:06d}.jsonl.zst")
+    return replace(chunk, cursor_max=CARD + index, source_last_key=(EMAIL, index))
 
 
 def assert_utc(value: datetime | None) -> None:
@@ -337,7 +371,7 @@ class JobStoreContract:
         store.create(new_job("j1"))
         store.transition("j1", {Q}, R)
         done = store.transition("j1", {R}, S, manifest_uri="file:///exports/users/j1/m.json")
-        deleted = store.transition("j1", {S}, JobState.DELETED)
+        deleted = store.mark_deleted("j1", {S})
         assert deleted.state == JobState.DELETED
         assert deleted.state.final
         assert deleted.state not in RESUMABLE_STATES
@@ -352,10 +386,98 @@ class JobStoreContract:
     @pytest.mark.parametrize("final", sorted(FINAL_STATES))
     def test_every_final_state_sets_finished_at(self, store: JobStore, final: JobState) -> None:
         store.create(new_job("j1"))
-        job = store.transition("j1", {Q}, final)
+        if final is JobState.DELETED:
+            job = store.mark_deleted("j1", {Q})
+        else:
+            job = store.transition("j1", {Q}, final)
         assert job.state == final
         assert_utc(job.finished_at)
         assert job.started_at is None
+
+    # -- forgetting a deleted export's request ---------------------------------------
+
+    def test_transition_never_enters_deleted(self, store: JobStore) -> None:
+        # Only mark_deleted does, forgetting the request's values in the same write.
+        store.create(new_job("j1"))
+        with pytest.raises(ValueError, match="mark_deleted"):
+            store.transition("j1", {Q}, JobState.DELETED)
+        assert store.get("j1").state == Q
+
+    def test_mark_deleted_forgets_the_request_values(self, store: JobStore) -> None:
+        store.create(new_job("j1", "req-1", personal_spec()))
+        store.transition("j1", {Q}, R)
+        for index in range(2):
+            store.record_chunk(
+                "j1", personal_chunk(index), Progress(records=100 * (index + 1), chunks=index + 1)
+            )
+        done = store.transition("j1", {R}, S, manifest_uri="file:///exports/users/j1/m.json")
+
+        deleted = store.mark_deleted("j1", {S})
+
+        assert deleted == store.get("j1")
+        assert deleted.state == JobState.DELETED
+        query = deleted.spec.query
+        assert query.where == "email = ? AND age > ?"
+        assert query.ids == ("?", "?", "?")  # the count stays, as the manifest keeps it
+        assert (query.id_column, query.columns) == ("user_id", ("id", "email"))
+        assert deleted.spec.source.query == "SELECT * FROM users WHERE name = ?"
+        assert deleted.spec.subject is not None
+        assert deleted.spec.subject.subject_id == "?"
+        assert deleted.spec.subject.sources == ("crm",)
+        # What shows the job stays.
+        assert deleted.spec.destination == done.spec.destination
+        assert (deleted.spec.labels, deleted.spec.notify) == (done.spec.labels, done.spec.notify)
+        assert (deleted.request_id, deleted.manifest_uri) == ("req-1", done.manifest_uri)
+        assert deleted.progress == done.progress
+        assert (deleted.created_at, deleted.started_at, deleted.finished_at) == (
+            done.created_at,
+            done.started_at,
+            done.finished_at,
+        )
+        chunks = store.chunks("j1")
+        assert [(c.cursor_max, c.source_last_key) for c in chunks] == [(None, None)] * 2
+        assert [replace(c, cursor_max=None, source_last_key=None) for c in chunks] == [
+            replace(personal_chunk(i), cursor_max=None, source_last_key=None) for i in range(2)
+        ]
+
+    def test_mark_deleted_is_a_compare_and_set(self, store: JobStore) -> None:
+        store.create(new_job("j1", spec=personal_spec()))
+        with pytest.raises(FailedPrecondition, match="is queued"):
+            store.mark_deleted("j1", RESUMABLE_STATES)
+        job = store.get("j1")
+        assert (job.state, job.spec) == (Q, personal_spec())
+        with pytest.raises(NotFound):
+            store.mark_deleted("nope", RESUMABLE_STATES)
+
+    def test_mark_deleted_keeps_the_error_it_is_given(self, store: JobStore) -> None:
+        store.create(new_job("j1", spec=personal_spec()))
+        error = JobError("UNAVAILABLE", "source gone", transient=True)
+        failed = store.transition("j1", {Q}, F, error=error)
+        deleted = store.mark_deleted("j1", RESUMABLE_STATES, error=error)
+        assert (deleted.error, deleted.finished_at) == (error, failed.finished_at)
+
+    def test_a_deleted_job_is_masked_again_unchanged(self, store: JobStore) -> None:
+        store.create(new_job("j1", spec=personal_spec()))
+        first = store.mark_deleted("j1", {Q})
+        again = store.mark_deleted("j1", {JobState.DELETED})
+        assert (again.spec, again.finished_at) == (first.spec, first.finished_at)
+        with pytest.raises(FailedPrecondition, match="is deleted"):
+            store.mark_deleted("j1", RESUMABLE_STATES)
+
+    def test_a_forgotten_request_answers_its_request_id_with_the_deleted_job(
+        self, store: JobStore
+    ) -> None:
+        # Its fingerprint is forgotten with it (a digest of the request would confirm a
+        # guessed value), so a retry and another request with the id are alike: both
+        # get the deleted job, never a new export.
+        store.create(new_job("j1", "req-1", personal_spec()))
+        deleted = store.mark_deleted("j1", {Q})
+        for spec in (personal_spec(), make_spec(team="b")):
+            job, created = store.create(new_job("j2", "req-1", spec))
+            assert (job, created) == (deleted, False)
+        assert store.find_by_request_id("req-1") == deleted
+        with pytest.raises(NotFound):
+            store.get("j2")
 
     # -- chunks and progress -------------------------------------------------------
 
@@ -911,6 +1033,31 @@ class TestSQLiteFileJobStore(JobStoreContract):
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         finally:
             db.close()
+
+    def test_a_deleted_jobs_values_leave_the_files(self, store: JobStore, tmp_path: Path) -> None:
+        # Not only the rows: SQLite keeps freed bytes in its pages and old page versions
+        # in its WAL; the job row is rewritten (spec and all) with every chunk.
+        import sqlite3
+
+        store.create(new_job("j1", "req-1", personal_spec()))
+        store.transition("j1", {Q}, R)
+        folder = tmp_path / "state"
+        for index in range(200):
+            # Counters of changing sizes move the job row within its page.
+            progress = Progress(records=37 ** (index % 9), chunks=index + 1)
+            store.record_chunk("j1", personal_chunk(index), progress)
+            if index % 50 == 25:  # pages reach the database file, not only the WAL
+                other = sqlite3.connect(folder / "jobs.sqlite3")
+                other.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                other.close()
+        store.transition("j1", {R}, S, manifest_uri="file:///exports/users/j1/m.json")
+        secrets = [EMAIL, NAME, *IDS, *(str(CARD + i) for i in range(200))]
+        before = b"".join(p.read_bytes() for p in folder.iterdir())
+        assert all(s.encode() in before for s in (EMAIL, NAME, *IDS))
+        store.mark_deleted("j1", {S})
+        for path in folder.iterdir():
+            found = [s for s in secrets if s.encode() in path.read_bytes()]
+            assert found == [], path.name
 
     def test_newer_schema_is_refused(self, tmp_path: Path) -> None:
         import sqlite3
