@@ -195,7 +195,10 @@ class ExportAdmin:
         between the read and now wins and nothing is removed), so no later run can build
         on files that are gone; then what its runs left open in the store (uploads,
         temporaries) is aborted, as a resume would have. A storage error leaves it
-        DELETED with the rest stored: deleting it again removes them."""
+        DELETED with the rest stored: deleting it again removes them. Becoming DELETED
+        forgets its request's values (mark_deleted); deleting it again forgets them too,
+        for an export deleted before the store forgot (the spec read here still names
+        its destination and files: those are kept)."""
         destination, profile = plan_destination(job.spec, self._settings)
         sink = self._open(destination, "export", profile)
         dataset = job.spec.destination.dataset
@@ -206,13 +209,15 @@ class ExportAdmin:
                     "name it by that manifest to delete it whole"
                 )
             try:
-                self._store.transition(job.id, RESUMABLE_STATES, JobState.DELETED, error=job.error)
+                self._store.mark_deleted(job.id, RESUMABLE_STATES, error=job.error)
             except FailedPrecondition:
                 now = self._store.get(job.id).state
                 raise FailedPrecondition(
                     f"export '{job.id}' is {now} now (it was {job.state}); "
                     "its chunk files were not removed"
                 ) from None
+        else:
+            self._store.mark_deleted(job.id, {JobState.DELETED}, error=job.error)
         # Read once no run can add to it: a resume and a new end between the first read
         # of the job and the compare-and-set may have journalled more.
         keys = journalled_chunk_keys(dataset, job.id, [c.path for c in self._store.chunks(job.id)])
@@ -267,7 +272,7 @@ class ExportAdmin:
         if job.state != JobState.SUCCEEDED or job.manifest_uri != removed:
             return
         with contextlib.suppress(FailedPrecondition):  # deleted meanwhile by another call
-            self._store.transition(job.id, {JobState.SUCCEEDED}, JobState.DELETED)
+            self._store.mark_deleted(job.id, {JobState.SUCCEEDED})
 
     def _open(
         self, destination: str, field: str, profile: S3Profile | AzureProfile | None = None
