@@ -89,6 +89,7 @@ from sluice.server.jobs.rows import (
     RESTORE_JOB_SQL,
     SUMMED_COUNTERS_SQL,
     TRANSITION_SQL,
+    UNFORGOTTEN_SQL,
     attempt_values,
     check_lease,
     check_not_deleting,
@@ -390,13 +391,20 @@ class PostgresJobStore:
             db.execute(TRANSITION_SQL.replace("?", "%s").encode(), values)
             spec = db.execute("SELECT spec_json FROM jobs WHERE id = %s", (job_id,)).fetchone()
             assert spec is not None  # the row is locked and jobs are never deleted
-            db.execute(
-                FORGET_REQUEST_SQL.replace("?", "%s").encode(),
-                forgotten_request_values(job_id, spec["spec_json"]),
-            )
-            db.execute(FORGET_CHUNK_VALUES_SQL.replace("?", "%s").encode(), (job_id,))
+            _forget(db, job_id, spec["spec_json"])
             _signal(db, SignalKind.CHANGED, job_id)
             return self._load(db, job_id)
+
+    def forget_deleted(self) -> int:
+        with self._tx() as db:
+            # Replicas starting together each take the rows no other one holds.
+            rows = db.execute(
+                f"{UNFORGOTTEN_SQL.replace('?', '%s')} FOR UPDATE SKIP LOCKED".encode(),
+                (JobState.DELETED.value,),
+            ).fetchall()
+            for row in rows:
+                _forget(db, row["id"], row["spec_json"])
+        return len(rows)
 
     def record_chunk(
         self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
@@ -882,6 +890,15 @@ def _progress_values(progress: Progress) -> tuple[object, ...]:
 def _signal(db: Conn, kind: SignalKind, job_id: str) -> None:
     """NOTIFY the other replicas, delivered when (and if) this transaction commits."""
     db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, encode(kind, job_id)))
+
+
+def _forget(db: Conn, job_id: str, spec_json: str) -> None:
+    """Forget a deleted job's request values (rows.FORGET_*), in `db`'s transaction."""
+    db.execute(
+        FORGET_REQUEST_SQL.replace("?", "%s").encode(),
+        forgotten_request_values(job_id, spec_json),
+    )
+    db.execute(FORGET_CHUNK_VALUES_SQL.replace("?", "%s").encode(), (job_id,))
 
 
 def _fence_values(job_id: str, lease: Lease | None) -> tuple[object, ...]:

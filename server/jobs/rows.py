@@ -330,6 +330,13 @@ FORGET_CHUNK_VALUES_SQL: Final = (
 )
 
 
+#: The DELETED jobs whose request is not forgotten yet (forget_deleted): deleted before
+#: mark_deleted forgot, with the store's placeholder in place of `?`.
+UNFORGOTTEN_SQL: Final = (
+    "SELECT id, spec_json FROM jobs WHERE state = ? AND request_fingerprint <> ''"
+)
+
+
 def forgotten_request_values(job_id: str, spec_json: str) -> tuple[str, str]:
     """The values of FORGET_REQUEST_SQL for a job whose stored spec is `spec_json`."""
     return forgotten_spec(ExportSpec.from_json(spec_json)).to_json(), job_id

@@ -75,6 +75,7 @@ from sluice.server.jobs.rows import (
     RESTORE_JOB_SQL,
     SUMMED_COUNTERS_SQL,
     TRANSITION_SQL,
+    UNFORGOTTEN_SQL,
     attempt_values,
     check_lease,
     check_not_deleting,
@@ -499,11 +500,19 @@ class SQLiteJobStore:
             (spec_json,) = db.execute(
                 "SELECT spec_json FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
-            db.execute(FORGET_REQUEST_SQL, forgotten_request_values(job_id, spec_json))
-            db.execute(FORGET_CHUNK_VALUES_SQL, (job_id,))
+            self._forget(db, job_id, spec_json)
             job = self._load(db, job_id)
         self._truncate_wal()
         return job
+
+    def forget_deleted(self) -> int:
+        with self._tx() as db:
+            rows = db.execute(UNFORGOTTEN_SQL, (JobState.DELETED.value,)).fetchall()
+            for job_id, spec_json in rows:
+                self._forget(db, job_id, spec_json)
+        if rows:
+            self._truncate_wal()
+        return len(rows)
 
     def record_chunk(
         self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
@@ -892,6 +901,11 @@ class SQLiteJobStore:
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @staticmethod
+    def _forget(db: sqlite3.Connection, job_id: str, spec_json: str) -> None:
+        db.execute(FORGET_REQUEST_SQL, forgotten_request_values(job_id, spec_json))
+        db.execute(FORGET_CHUNK_VALUES_SQL, (job_id,))
 
     def _truncate_wal(self) -> None:
         """Copy the WAL into the database and empty it: its frames hold earlier versions

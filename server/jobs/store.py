@@ -102,6 +102,13 @@ class JobStore(ScheduleStore, Protocol):
         its file (SQLite: secure_delete, and the WAL truncated after the write)."""
         ...
 
+    def forget_deleted(self) -> int:
+        """Forget, as mark_deleted does, the values of every DELETED job whose request
+        is not forgotten yet (deleted by a Sluice whose store kept them), leaving its
+        state, times and error as they are; returns how many. Run at every start: none
+        are left after the first."""
+        ...
+
     def record_chunk(
         self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
     ) -> None:

@@ -196,9 +196,8 @@ class ExportAdmin:
         on files that are gone; then what its runs left open in the store (uploads,
         temporaries) is aborted, as a resume would have. A storage error leaves it
         DELETED with the rest stored: deleting it again removes them. Becoming DELETED
-        forgets its request's values (mark_deleted); deleting it again forgets them too,
-        for an export deleted before the store forgot (the spec read here still names
-        its destination and files: those are kept)."""
+        forgets its request's values (mark_deleted), not its destination and file names:
+        a second delete reads them from the job's spec."""
         destination, profile = plan_destination(job.spec, self._settings)
         sink = self._open(destination, "export", profile)
         dataset = job.spec.destination.dataset
@@ -216,8 +215,6 @@ class ExportAdmin:
                     f"export '{job.id}' is {now} now (it was {job.state}); "
                     "its chunk files were not removed"
                 ) from None
-        else:
-            self._store.mark_deleted(job.id, {JobState.DELETED}, error=job.error)
         # Read once no run can add to it: a resume and a new end between the first read
         # of the job and the compare-and-set may have journalled more.
         keys = journalled_chunk_keys(dataset, job.id, [c.path for c in self._store.chunks(job.id)])

@@ -479,6 +479,35 @@ class JobStoreContract:
         with pytest.raises(NotFound):
             store.get("j2")
 
+    def test_forget_deleted_forgets_jobs_deleted_before_stores_forgot(
+        self, store: JobStore
+    ) -> None:
+        # A job deleted by an earlier Sluice: DELETED with its request kept as sent.
+        store.create(new_job("j0", spec=personal_spec()))
+        done = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        old = Job(
+            id="j1",
+            spec=personal_spec(),
+            state=JobState.DELETED,
+            created_at=done,
+            updated_at=done,
+            request_id="req-1",
+            started_at=done,
+            finished_at=done,
+            progress=Progress(records=200, chunks=2),
+            manifest_uri="file:///exports/users/j1/manifest.json",
+        )
+        assert store.restore(old, [personal_chunk(0), personal_chunk(1)])
+        forgotten_now = store.mark_deleted("j0", {Q})
+
+        assert store.forget_deleted() == 1
+        job = store.get("j1")
+        assert job.spec == forgotten_now.spec
+        assert replace(job, spec=old.spec, revision=0) == old  # nothing else changed
+        assert [(c.cursor_max, c.source_last_key) for c in store.chunks("j1")] == [(None, None)] * 2
+        assert store.forget_deleted() == 0
+        assert store.create(new_job("j2", "req-1", make_spec()))[0].id == "j1"
+
     # -- chunks and progress -------------------------------------------------------
 
     def test_chunks_come_back_in_index_order(self, store: JobStore) -> None:
