@@ -6,6 +6,13 @@ the same transaction as the write and raises LeaseLost when another claim supers
 it, so a replica that lost its lease can never commit anything more for that job.
 Writes without a lease (None: admin paths, tests) are not fenced.
 
+A job keeps its request as sent (a `where`'s literals, ids, a subject id) and its
+journal the values read from rows (each chunk's largest cursor, last order key) while
+its export can still run. DELETED is entered only through mark_deleted, which forgets
+those values in the same transaction (transition refuses DELETED), and forget_deleted
+does the same for jobs deleted before stores forgot; nothing may read a DELETED job's
+spec to run it (it never runs again), only to show it or to find its files.
+
 Implementations: server/jobs/sqlite.py (embedded default) and server/jobs/postgres.py
 (`job_store = "postgresql://..."`), chosen by server/jobs/recovery.open_job_store. Every
 implementation must pass tests/unit/test_job_store_contract.py. A job store also keeps
