@@ -8,6 +8,7 @@ guarded by a lock; sqlite3 would serialise writers anyway, and a single connecti
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -910,10 +911,10 @@ class SQLiteJobStore:
     def _truncate_wal(self) -> None:
         """Copy the WAL into the database and empty it: its frames hold earlier versions
         of rewritten pages (a job's spec before mark_deleted masked it), and a WAL is
-        reused from its start, not emptied, after an ordinary checkpoint. Best effort:
-        a reader of the file (another process) can keep some frames until the next
-        checkpoint; nothing of the write depends on it."""
-        with self._lock, _translated():
+        reused from its start, not emptied, after an ordinary checkpoint. Best effort,
+        after the write committed (so never its failure): a reader of the file (another
+        process) can keep some frames until the next checkpoint."""
+        with self._lock, contextlib.suppress(sqlite3.OperationalError):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @contextmanager
