@@ -131,6 +131,9 @@ def test_a_deleted_export_forgets_its_where_ids_and_cursors(daemon: Daemon) -> N
     assert shown["spec"]["query"]["where"] == "email <> ? AND amount >= ?"
     assert shown["spec"]["query"]["ids"] == ["?"] * len(IDS)
     assert (shown["records"], shown["manifest_uri"]) == (6, made["manifest_uri"])
+    table = run_cli(daemon, "export", "get", made["id"]).stdout
+    assert "email <> ? AND amount >= ?" in table
+    assert f"{len(IDS)} (id)" in table
 
     # The same request again: the deleted export, not a new one exporting it all again.
     retried = _cli(
