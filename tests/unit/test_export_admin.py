@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,27 @@ def test_retention_dry_run_changes_nothing(
     assert [
         e.export_id for e in admin.chain(str(tmp_path / "out"), "events", principal=ANONYMOUS)
     ] == ["20260103T000000Z-c"]
+
+
+def test_retention_forgets_the_request_values_of_the_exports_it_deletes(
+    exported: list[str], tmp_path: Path
+) -> None:
+    settings = load_settings(
+        None, {"state_dir": tmp_path / "state", "allowed_roots": [tmp_path / "out"]}, environ={}
+    )
+    source = generate(tmp_path / "src" / "events.parquet", 2_000, seed=9)
+    export_to(LocalSink(tmp_path / "out"), tmp_path, source, "20260103T000000Z-c")
+    store = SQLiteJobStore(":memory:")
+    assert recover_jobs(store, (tmp_path / "out",)) == 3
+    # As CreateExport stores a request (recovery rebuilds only what a manifest says).
+    job = store.get("20260101T000000Z-a")
+    asked = replace(job.spec, query=replace(job.spec.query, where="email = 'a@example.com'"))
+    with store._tx() as db:
+        db.execute("UPDATE jobs SET spec_json = ? WHERE id = ?", (asked.to_json(), job.id))
+    admin = ExportAdmin(settings, store, open_sink)
+    admin.retain(
+        str(tmp_path / "out"), "events", RetentionPolicy(keep_last=1), dry_run=False,
+        principal=ANONYMOUS,
+    )  # fmt: skip
+    deleted = store.get("20260101T000000Z-a")
+    assert (deleted.state, deleted.spec.query.where) == (JobState.DELETED, "email = ?")
