@@ -78,6 +78,7 @@ from sluice.server.jobs.rows import (
     CLAIMABLE_SQL,
     FORGET_CHUNK_VALUES_SQL,
     FORGET_REQUEST_SQL,
+    FORGET_TARGET_SQL,
     INSERT_LABEL_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
@@ -96,7 +97,7 @@ from sluice.server.jobs.rows import (
     check_pinnable,
     chunk_from_row,
     chunk_values,
-    forgotten_request_values,
+    forgotten_values,
     job_from_row,
     live_progress_values,
     needs_summed_counters,
@@ -374,8 +375,14 @@ class PostgresJobStore:
             return self._job(db, row)
 
     def mark_deleted(
-        self, job_id: str, allowed_from: Collection[JobState], *, error: JobError | None = None
+        self,
+        job_id: str,
+        allowed_from: Collection[JobState],
+        *,
+        error: JobError | None = None,
+        batch: bool = False,
     ) -> Job:
+        del batch  # nothing to erase beyond the rows: the server's WAL is its own
         now = _now()
         with self._tx() as db:
             lease_row = self._fence(db, job_id, None)
@@ -405,6 +412,9 @@ class PostgresJobStore:
             for row in rows:
                 _forget(db, row["id"], row["spec_json"])
         return len(rows)
+
+    def erase_forgotten(self) -> None:
+        """Nothing: dead tuples and WAL are the server's to reclaim (README)."""
 
     def record_chunk(
         self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
@@ -894,10 +904,9 @@ def _signal(db: Conn, kind: SignalKind, job_id: str) -> None:
 
 def _forget(db: Conn, job_id: str, spec_json: str) -> None:
     """Forget a deleted job's request values (rows.FORGET_*), in `db`'s transaction."""
-    db.execute(
-        FORGET_REQUEST_SQL.replace("?", "%s").encode(),
-        forgotten_request_values(job_id, spec_json),
-    )
+    request, targets = forgotten_values(job_id, spec_json)
+    db.execute(FORGET_REQUEST_SQL.replace("?", "%s").encode(), request)
+    db.cursor().executemany(FORGET_TARGET_SQL.replace("?", "%s").encode(), targets)
     db.execute(FORGET_CHUNK_VALUES_SQL.replace("?", "%s").encode(), (job_id,))
 
 

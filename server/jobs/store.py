@@ -90,7 +90,12 @@ class JobStore(ScheduleStore, Protocol):
         ...
 
     def mark_deleted(
-        self, job_id: str, allowed_from: Collection[JobState], *, error: JobError | None = None
+        self,
+        job_id: str,
+        allowed_from: Collection[JobState],
+        *,
+        error: JobError | None = None,
+        batch: bool = False,
     ) -> Job:
         """Compare-and-set the job to DELETED (its export's stored objects are removed),
         as transition does, and in the same transaction forget the personal values its
@@ -105,8 +110,21 @@ class JobStore(ScheduleStore, Protocol):
         shows the job stays: id, request id, state, times, counters, manifest URI,
         error (`error` as transition's), labels, destination, chunk paths and digests.
         A DELETED job in allowed_from is masked again (no change) or, deleted before
-        stores forgot, masked now. An embedded store also clears the freed bytes from
-        its file (SQLite: secure_delete, and the WAL truncated after the write)."""
+        stores forgot, masked now. Each notify target is kept as logs show it (a URL
+        as scheme://host/…, a mailto: address as `mailto:?`, a configured name as it
+        is), in the spec and the job's notification deliveries alike (never due again:
+        DELETED is not a notifying state); each redaction rule's pattern that is no
+        built-in entity's name becomes `?`. An embedded store also clears the freed
+        bytes from its file (SQLite: secure_delete) and then erases what else keeps
+        them (erase_forgotten), unless `batch`: one of several marks (retention), after
+        the last of which the caller calls erase_forgotten once."""
+        ...
+
+    def erase_forgotten(self) -> None:
+        """Erase the copies of forgotten values an embedded store's files keep beside
+        its rows (SQLite: empty the WAL). Best effort, and never waiting for another
+        process reading the file (a backup tool): the copies then stay until a later
+        erase. PostgreSQL: nothing (its dead tuples and WAL are the server's)."""
         ...
 
     def forget_deleted(self) -> int:

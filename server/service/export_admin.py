@@ -252,24 +252,32 @@ class ExportAdmin:
         exports = _own(committed_exports(sink, dataset), principal)
         plan = plan_retention(exports, policy, datetime.now(UTC))
         if not dry_run:
-            for export_id in plan.delete:
-                delete_export(sink, dataset, export_id)
-                self._mark_deleted(ExportLocation(sink, destination, dataset, export_id))
+            marked = False
+            try:
+                for export_id in plan.delete:
+                    delete_export(sink, dataset, export_id)
+                    location = ExportLocation(sink, destination, dataset, export_id)
+                    marked |= self._mark_deleted(location, batch=True)
+            finally:
+                if marked:  # once for the batch, even one cut short
+                    self._store.erase_forgotten()
         return plan
 
-    def _mark_deleted(self, location: ExportLocation) -> None:
+    def _mark_deleted(self, location: ExportLocation, *, batch: bool = False) -> bool:
         """The job of a removed export becomes DELETED, when this daemon made it there:
         an export id is found in the job store, and its manifest is the one removed (not
-        a copy of the export elsewhere)."""
+        a copy of the export elsewhere). Whether it did (mark_deleted's `batch`)."""
         try:
             job = self._store.get(location.export_id)
         except NotFound:
-            return  # made by another daemon, or before this job store
+            return False  # made by another daemon, or before this job store
         removed = f"{location.sink.uri.rstrip('/')}/{location.manifest_key}"
         if job.state != JobState.SUCCEEDED or job.manifest_uri != removed:
-            return
+            return False
         with contextlib.suppress(FailedPrecondition):  # deleted meanwhile by another call
-            self._store.mark_deleted(job.id, {JobState.SUCCEEDED})
+            self._store.mark_deleted(job.id, {JobState.SUCCEEDED}, batch=batch)
+            return True
+        return False
 
     def _open(
         self, destination: str, field: str, profile: S3Profile | AzureProfile | None = None
