@@ -10,7 +10,7 @@ import pytest
 from sluice.client.demo_data import generate
 from sluice.server.committed.retention import RetentionPolicy
 from sluice.server.errors import FailedPrecondition, InvalidArgument
-from sluice.server.jobs.model import JobState
+from sluice.server.jobs.model import JobState, NewJob
 from sluice.server.jobs.recovery import recover_jobs
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.principals import ANONYMOUS
@@ -133,17 +133,26 @@ def test_retention_forgets_the_request_values_of_the_exports_it_deletes(
     )
     source = generate(tmp_path / "src" / "events.parquet", 2_000, seed=9)
     export_to(LocalSink(tmp_path / "out"), tmp_path, source, "20260103T000000Z-c")
-    store = SQLiteJobStore(":memory:")
-    assert recover_jobs(store, (tmp_path / "out",)) == 3
-    # As CreateExport stores a request (recovery rebuilds only what a manifest says).
-    job = store.get("20260101T000000Z-a")
-    asked = replace(job.spec, query=replace(job.spec.query, where="email = 'a@example.com'"))
-    with store._tx() as db:
-        db.execute("UPDATE jobs SET spec_json = ? WHERE id = ?", (asked.to_json(), job.id))
+    # The jobs as CreateExport stores a request and a run ends it (recovery rebuilds only
+    # what a manifest says: no `where`), for the two exports retention removes.
+    recovered = SQLiteJobStore(":memory:")
+    assert recover_jobs(recovered, (tmp_path / "out",)) == 3
+    store = SQLiteJobStore(tmp_path / "state" / "jobs.sqlite3")
+    for export_id in ("20260101T000000Z-a", "20260102T000000Z-b"):
+        job = recovered.get(export_id)
+        asked = replace(job.spec, query=replace(job.spec.query, where="email = 'a@example.com'"))
+        store.create(NewJob(export_id, asked, "", asked.fingerprint()))
+        store.transition(export_id, {JobState.QUEUED}, JobState.RUNNING)
+        store.transition(
+            export_id, {JobState.RUNNING}, JobState.SUCCEEDED, manifest_uri=job.manifest_uri
+        )
     admin = ExportAdmin(settings, store, open_sink)
     admin.retain(
         str(tmp_path / "out"), "events", RetentionPolicy(keep_last=1), dry_run=False,
         principal=ANONYMOUS,
     )  # fmt: skip
-    deleted = store.get("20260101T000000Z-a")
-    assert (deleted.state, deleted.spec.query.where) == (JobState.DELETED, "email = ?")
+    for export_id in ("20260101T000000Z-a", "20260102T000000Z-b"):
+        deleted = store.get(export_id)
+        assert (deleted.state, deleted.spec.query.where) == (JobState.DELETED, "email = ?")
+    store.close()
+    assert all(b"a@example.com" not in p.read_bytes() for p in (tmp_path / "state").iterdir())
