@@ -24,6 +24,8 @@ pytestmark = pytest.mark.integration
 #: Values only the requests hold (no row of the source has them).
 WHERE_EMAIL = "zed.forgotten@example.org"
 SUBJECT = "ana.forgotten@example.org"
+#: A custom redaction rule's pattern: someone's value too (a built-in entity's is not).
+RULE = r"zed\.rule@example\.org"
 #: Ids the export selects: rows of the source, so its chunks have cursors.
 IDS = [f"cust-7f3a{n:04d}e2" for n in range(6)]
 
@@ -107,12 +109,14 @@ def test_a_deleted_export_forgets_its_where_ids_and_cursors(daemon: Daemon) -> N
         "--to", str(daemon.exports), "--dataset", "people", "--where", where,
         "--ids", ",".join(IDS), "--cursor", "updated_at", "--chunk-rows", "2",
         "--compression", "none", "--request-id", "forget-1", "--wait",
+        "--redact-rule", f"pattern={RULE}:redact", "--redact-rule", "pattern=EMAIL:mask",
     )  # fmt: skip
     assert (made["state"], made["records"]) == ("succeeded", 6), made
     spec, cursors = _rows(daemon, made["id"])
     cursor_values = [json.loads(c) for c in cursors]
     assert len(cursor_values) == 3 and all(isinstance(v, str) for v in cursor_values)
-    secrets = [WHERE_EMAIL, *IDS, *cursor_values]
+    # The pattern as the stored spec (JSON) holds it.
+    secrets = [WHERE_EMAIL, json.dumps(RULE)[1:-1], *IDS, *cursor_values]
     before = _store_bytes(daemon)
     assert [s for s in secrets if s.encode() not in before] == []  # the test can fail
 
@@ -125,6 +129,8 @@ def test_a_deleted_export_forgets_its_where_ids_and_cursors(daemon: Daemon) -> N
     assert json.loads(spec)["query"]["where"] == "email <> ? AND amount >= ?"
     assert json.loads(spec)["query"]["ids"] == ["?"] * len(IDS)
     assert cursors == ["null"] * 3
+    rules = json.loads(spec)["redaction"]["rules"]
+    assert [r["pattern"] for r in rules] == ["?", "EMAIL"]
 
     shown = _cli(daemon, "export", "get", made["id"])
     assert shown["state"] == "deleted"
@@ -143,6 +149,17 @@ def test_a_deleted_export_forgets_its_where_ids_and_cursors(daemon: Daemon) -> N
         "--compression", "none", "--request-id", "forget-1",
     )  # fmt: skip
     assert (retried["id"], retried["state"]) == (made["id"], "deleted")
+    # Another request with its id gets it too (its request is forgotten), and the CLI
+    # says on stderr that nothing new was queued: its id alone on stdout would not.
+    other = run_cli(
+        daemon, "export", "create", "--source", str(daemon.sources / "people.parquet"),
+        "--to", str(daemon.exports), "--dataset", "other", "--request-id", "forget-1",
+    )  # fmt: skip
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert other.stdout.strip() == made["id"]
+    note = " ".join(other.stderr.split())
+    assert f"used before, by export {made['id']}, which is deleted" in note, other.stderr
+    assert "nothing new was queued" in note
     listed = run_cli(daemon, "export", "list", "--json")
     assert [e["id"] for e in json.loads(listed.stdout)] == [made["id"]]
 
