@@ -32,7 +32,7 @@ def forget(db: sqlite3.Connection, job_id: str, spec_json: str) -> None:
 
 
 def forget_unforgotten(db: sqlite3.Connection) -> int:
-    """forget the DELETED jobs whose request is not forgotten yet, in `db`'s transaction;
+    """Forget the DELETED jobs whose request is not forgotten yet, in `db`'s transaction;
     how many."""
     rows = db.execute(UNFORGOTTEN_SQL, (JobState.DELETED.value,)).fetchall()
     for job_id, spec_json in rows:
