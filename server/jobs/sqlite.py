@@ -3,7 +3,8 @@
 Durability first: WAL with synchronous=FULL, so once record_chunk returns the chunk is in
 the journal even if the machine loses power. One connection is shared by all threads and
 guarded by a lock; sqlite3 would serialise writers anyway, and a single connection keeps
-":memory:" databases (used by tests) visible to every thread.
+":memory:" databases (used by tests) visible to every thread. The schema is in
+sqlite_schema.py; how a deleted export's values are forgotten, in sqlite_forgetting.py.
 """
 
 from __future__ import annotations
