@@ -1127,6 +1127,40 @@ class TestSQLiteFileJobStore(JobStoreContract):
             found = [s for s in secrets if s.encode() in path.read_bytes()]
             assert found == [], path.name
 
+    def test_writes_after_a_delete_still_wait_for_the_file(self, tmp_path: Path) -> None:
+        # The WAL is emptied with busy_timeout 0 (never waiting); the store's own timeout
+        # must be back for every write after it, or a write meeting another connection's
+        # (a replica's, a backup's) lock fails at once with "database is locked".
+        import sqlite3
+
+        path = tmp_path / "state" / "jobs.sqlite3"
+        store = SQLiteJobStore(path, busy_timeout_ms=600_000)
+        writer = sqlite3.connect(path, isolation_level=None)
+        try:
+            store.create(new_job("j1", "j1", personal_spec()))
+            store.mark_deleted("j1", {Q})
+            store.erase_forgotten()
+            writer.execute("BEGIN IMMEDIATE")
+            outcome: list[BaseException | None] = []
+
+            def create() -> None:
+                try:
+                    store.create(new_job("j2", "j2", personal_spec()))
+                    outcome.append(None)
+                except BaseException as exc:  # reported below
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=create, daemon=True)
+            thread.start()
+            thread.join(0.5)  # the create meets the outside write lock meanwhile
+            writer.execute("COMMIT")
+            thread.join(60)
+            assert outcome == [None]
+            assert store.get("j2").state == Q
+        finally:
+            writer.close()
+            store.close()
+
     def test_a_delete_never_waits_on_another_process_reading_the_file(self, tmp_path: Path) -> None:
         # A backup tool (litestream) or an operator's sqlite3 shell holding a read
         # transaction keeps a WAL from being emptied; mark_deleted's emptying is best
