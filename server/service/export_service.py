@@ -390,7 +390,11 @@ class ExportService:
         if not may_see(principal, existing):
             # Another principal's request id: no export id, so nothing of it is revealed.
             raise InvalidArgument("request_id", "already used for a different export request")
-        if existing.spec.fingerprint() != spec.fingerprint():
+        # A deleted export's request is forgotten (JobStore.mark_deleted): its spec is
+        # masked, so a retry can no longer be told from another request with its id.
+        # Either gets the deleted export, never a new one (which would export again
+        # what was just deleted); a put learns it is deleted (server/flight/puts.py).
+        if existing.state != JobState.DELETED and existing.spec.fingerprint() != spec.fingerprint():
             raise InvalidArgument(
                 "request_id",
                 f"already used for a different export request (export {existing.id})",

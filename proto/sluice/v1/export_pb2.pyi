@@ -620,7 +620,10 @@ class CreateExportRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key chosen by the caller. Retrying with the same id returns the same
-    export; reusing it for a different spec is INVALID_ARGUMENT.
+    export; reusing it for a different spec is INVALID_ARGUMENT, except once the export
+    is deleted: its request is forgotten then, so any request with its id gets the
+    deleted export back (state DELETED), never a new one. Another caller's id is
+    INVALID_ARGUMENT without naming its export.
     """
     @_builtins.property
     def spec(self) -> Global___ExportSpec: ...
