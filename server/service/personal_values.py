@@ -3,7 +3,8 @@ names is shown them.
 
 A spec can name people: a GDPR subject package's subject id (often an e-mail address),
 the literals of a `where` and of a database `query` (`email = 'alice@example.com'`),
-`ids`, and the e-mail address of a `mailto:` notify target. A schedule's spec is
+`ids`, the e-mail address of a `mailto:` notify target, a custom redaction rule's
+pattern. A schedule's spec is
 readable by every principal with exports:read, including those to whom its exports are
 NOT_FOUND, so they are shown it without those values:
 
@@ -15,10 +16,14 @@ NOT_FOUND, so they are shown it without those values:
 - each of `ids` is `?`: how many ids, not which;
 - a notify target `mailto:ADDRESS` is `mailto:?`, a webhook URL is shown as GetExport
   shows it (`https://host[:port]/…`, notifications/targets.shown); a configured
-  notification's name is shown as it is.
+  notification's name is shown as it is;
+- a custom redaction rule's pattern (`bob\\.smith@example\\.com`) is `?`; a built-in
+  entity's name (EMAIL) is shown.
 
-Everything else (source names, destination, columns, redaction, encryption by secret
-name or public recipient, labels) is shown as it is.
+The masking is the job store's for a deleted export (jobs/forgotten_values.py).
+
+Everything else (source names, destination, columns, the rules' columns and actions,
+encryption by secret name or public recipient, labels) is shown as it is.
 
 A schedule's `last_error` is the planning error of its last tick, which may quote the
 request's values (`dob >= DATE '1990-04-01'`): those callers get only the field it names
@@ -28,15 +33,13 @@ and a sentence saying an admin sees the rest (error_without_values).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Final
 
-from sluice.server.execution.masked_sql import masked_literals
-from sluice.server.notifications.targets import MAILTO, is_url, shown
+from sluice.server.jobs.forgotten_values import FORGOTTEN, forgotten_spec
 from sluice.server.planning.spec import ExportSpec
 
 #: What stands for a hidden value (the mark masked SQL literals get too).
-HIDDEN: Final = "?"
+HIDDEN: Final = FORGOTTEN
 
 #: The field an InvalidArgument's message starts with (`spec.query.where: ...`): dotted
 #: names and `[...]` indexes (a label key, a recipient's position), nothing else.
@@ -50,18 +53,10 @@ HIDDEN_ERROR: Final = (
 
 
 def without_personal_values(spec: ExportSpec) -> ExportSpec:
-    """`spec` with its subject id, SQL literals, ids and e-mail notify targets hidden."""
-    query = replace(
-        spec.query,
-        where=_masked_sql(spec.query.where),
-        ids=tuple(HIDDEN for _ in spec.query.ids),
-    )
-    source = replace(spec.source, query=_masked_sql(spec.source.query))
-    subject = spec.subject
-    if subject is not None:
-        subject = replace(subject, subject_id=HIDDEN)
-    notify = tuple(_shown_target(target) for target in spec.notify)
-    return replace(spec, source=source, query=query, subject=subject, notify=notify)
+    """`spec` with its subject id, SQL literals, ids, custom rule patterns and notify
+    targets hidden: as the job store keeps a deleted export's (jobs/forgotten_values.py),
+    one definition of what names people."""
+    return forgotten_spec(spec)
 
 
 def error_without_values(message: str) -> str:
@@ -71,13 +66,3 @@ def error_without_values(message: str) -> str:
         return message
     field = _FIELD.match(message)
     return f"{field.group(1)}: {HIDDEN_ERROR}" if field else HIDDEN_ERROR
-
-
-def _masked_sql(sql: str) -> str:
-    return masked_literals(sql, sqlite_columns=())
-
-
-def _shown_target(target: str) -> str:
-    if target.startswith(MAILTO):
-        return MAILTO + HIDDEN
-    return shown(target) if is_url(target) else target

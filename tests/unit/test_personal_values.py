@@ -10,6 +10,8 @@ from sluice.server.planning.spec import (
     DestinationSpec,
     ExportSpec,
     QuerySpec,
+    RedactionRuleSpec,
+    RedactionSpec,
     SourceSpec,
     SubjectSpec,
 )
@@ -108,3 +110,22 @@ def test_a_last_error_keeps_only_the_field_it_names() -> None:
     ):
         assert error_without_values(message) == HIDDEN_ERROR
     assert error_without_values("") == ""
+
+
+def test_a_custom_rule_pattern_is_hidden_a_built_in_entity_shown() -> None:
+    # A rule aimed at one person names them as a where literal does (second review of
+    # the job store's forgetting: the schedule view once showed such a pattern).
+    spec = replace(
+        PLAIN,
+        redaction=RedactionSpec(
+            level="moderate",
+            rules=(
+                RedactionRuleSpec(pattern=r"bob\.smith@example\.com", action="redact"),
+                RedactionRuleSpec(pattern="EMAIL", action="hash"),
+                RedactionRuleSpec(column="notes", action="redact"),
+            ),
+        ),
+    )
+    rules = without_personal_values(spec).redaction.rules
+    assert [r.pattern for r in rules] == ["?", "EMAIL", ""]
+    assert [r.action for r in rules] == ["redact", "hash", "redact"]
