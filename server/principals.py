@@ -43,7 +43,8 @@ class PrincipalConfig(BaseModel):
     token_sha256: str = ""
     #: Or a secret reference ("env:NAME", "file:PATH") holding the token itself.
     token_ref: str = ""
-    #: Under mutual TLS: the client certificate's URI SAN (SPIFFE id), else its CN.
+    #: Under mutual TLS: the client certificate's URI SAN (SPIFFE id); the CN only of
+    #: a certificate without any URI SAN, and never for an identity holding `://`.
     cert_identity: str = ""
     #: Operations allowed: exports:create, exports:read, exports:cancel, exports:delete, admin.
     scopes: tuple[Scope, ...] = ()
@@ -150,6 +151,29 @@ def token_digest(token: str | bytes) -> str:
     return hashlib.sha256(raw.strip()).hexdigest()
 
 
+@dataclass(frozen=True)
+class CertificateNames:
+    """The names a verified client certificate gives its holder, as the transport read
+    them: its URI SANs (SPIFFE ids) and its subject's CN. DNS, IP and e-mail SANs name
+    hosts and mailboxes, not callers, and are no identity."""
+
+    uri_sans: tuple[str, ...] = ()
+    common_names: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.uri_sans or self.common_names)
+
+    def identities(self) -> tuple[str, ...]:
+        """A certificate with a URI SAN is its URI SANs alone; only one without any is
+        its CN, and a CN that looks like a URI (`spiffe://...`) is never taken for one.
+        Where a CA issues URI SANs, the CN is whatever its requester asked for: counted
+        beside the SAN, a certificate issued to `spiffe://corp/ns/dev/sa/intern` with CN
+        `spiffe://corp/ns/ops/sa/admin` (or `reports`) acted as that principal."""
+        if self.uri_sans:
+            return self.uri_sans
+        return tuple(name for name in self.common_names if "://" not in name)
+
+
 class Authenticator:
     """Maps credentials to principals. `tokens` holds (digest, principal) pairs; the
     token_ref entries are digested by the caller at start (server.main)."""
@@ -185,12 +209,12 @@ class Authenticator:
     def by_token(self, token: str) -> Principal | None:
         return self._by_digest.get(hashlib.sha256(token.encode().strip()).digest())
 
-    def by_certificate(self, identities: Sequence[str]) -> Principal | None:
-        """The principal of the first of a certificate's identities (URI SANs first,
-        then the CN, as the transport lists them) that is configured."""
+    def by_certificate(self, names: CertificateNames) -> Principal | None:
+        """The principal of the first of a certificate's identities (see
+        CertificateNames.identities) that is configured."""
         if not self.verified_certificates:
             return None
-        for identity in identities:
+        for identity in names.identities():
             principal = self._identities.get(identity)
             if principal is not None:
                 return principal

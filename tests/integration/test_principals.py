@@ -563,6 +563,97 @@ def test_mutual_tls_identities_are_principals(
         who(None)  # refused during the handshake
 
 
+def test_a_certificate_with_a_uri_san_is_known_by_it_alone(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """README: the identity is the URI SAN, else the CN. A certificate holding a URI SAN
+    is never taken for a principal its CN (or a DNS SAN) names, on the export service and
+    on Arrow Flight alike; a CN never stands for a URI identity."""
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    ca = Authority.create()
+    server = ca.issue(folder, "tls", common_name="sluice.test", server=True)
+    admin = "spiffe://corp/ns/ops/sa/admin"
+    billing = "spiffe://corp/ns/billing/sa/exporter"
+    intern = ("spiffe://corp/ns/dev/sa/intern",)
+    issued = {
+        "intern-cn-reports": ca.issue(
+            folder, "a", common_name="reports", server=False, uris=intern
+        ),
+        "intern-cn-admin": ca.issue(folder, "b", common_name=admin, server=False, uris=intern),
+        "billing-cn-reports": ca.issue(
+            folder, "c", common_name="reports", server=False, uris=(billing,)
+        ),
+        "cn-admin": ca.issue(folder, "d", common_name=admin, server=False),
+        "dns-admin": ca.issue(folder, "e", common_name="x", server=False, dns_names=(admin,)),
+        "dns-cn-reports": ca.issue(
+            folder, "f", common_name="reports", server=False, dns_names=("reports.corp",)
+        ),
+    }
+    daemon = daemon_factory(
+        "mtls-rule",
+        tls={
+            "cert_file": str(server.cert_file),
+            "key_file": str(server.key_file),
+            "client_ca_file": str(ca.write_ca(folder / "ca.crt")),
+            "require_client_auth": True,
+        },
+        auth={
+            "principals": [
+                {"name": "ops", "cert_identity": admin, "scopes": ["admin"]},
+                {"name": "billing", "cert_identity": billing, "scopes": ["exports:read"]},
+                {"name": "reports", "cert_identity": "reports", "scopes": ["exports:read"]},
+            ]
+        },
+    )
+    daemon.tls_ca = folder / "ca.crt"
+    daemon.tls_cert = issued["billing-cn-reports"].cert_file
+    daemon.tls_key = issued["billing-cn-reports"].key_file
+    daemon.start()
+    ca_pem = (folder / "ca.crt").read_bytes()
+
+    def who(name: str) -> str:
+        with ExportClient(
+            daemon.address,
+            tls_ca=folder / "ca.crt",
+            tls_cert=issued[name].cert_file,
+            tls_key=issued[name].key_file,
+            timeout=10,
+        ) as client:
+            try:
+                return client.server_info().principal
+            except UnauthenticatedError:
+                return "UNAUTHENTICATED"
+
+    def flight(name: str) -> str:
+        credentials = grpc.ssl_channel_credentials(
+            ca_pem, issued[name].key_file.read_bytes(), issued[name].cert_file.read_bytes()
+        )
+        with grpc.secure_channel(daemon.address, credentials) as channel:
+            stub = Flight_pb2_grpc.FlightServiceStub(channel)
+            try:
+                list(stub.ListFlights(fl.Criteria(), timeout=10))
+            except grpc.RpcError as error:
+                return error.code().name
+            return "OK"
+
+    assert {name: who(name) for name in issued} == {
+        "intern-cn-reports": "UNAUTHENTICATED",  # the CN does not count beside a URI SAN
+        "intern-cn-admin": "UNAUTHENTICATED",
+        "billing-cn-reports": "billing",
+        "cn-admin": "UNAUTHENTICATED",  # a CN never matches a URI identity
+        "dns-admin": "UNAUTHENTICATED",  # a DNS SAN is no identity
+        "dns-cn-reports": "reports",  # no URI SAN: the CN
+    }
+    assert {
+        name: flight(name) for name in ("intern-cn-admin", "cn-admin", "billing-cn-reports")
+    } == {
+        "intern-cn-admin": "UNAUTHENTICATED",
+        "cn-admin": "UNAUTHENTICATED",
+        "billing-cn-reports": "OK",
+    }
+
+
 def test_demo_ignores_the_callers_tls_and_token_environment(tmp_path: Path) -> None:
     """`sluice demo` runs its own loopback daemon: SLUICE_TLS_* and SLUICE_TOKEN meant
     for a real daemon (here: files that do not exist) must not reach its client, and

@@ -20,6 +20,7 @@ from sluice.server.planning.authorization import (
 from sluice.server.principals import (
     ANONYMOUS,
     AuthSettings,
+    CertificateNames,
     Principal,
     PrincipalConfig,
     Scope,
@@ -139,18 +140,40 @@ def test_authenticator_by_digest_reference_and_identity(monkeypatch: pytest.Monk
             PrincipalConfig(name="c", cert_identity="spiffe://corp/ns/x/sa/y"),
         )
     )
-    assert build_authenticator(auth).by_certificate(["spiffe://corp/ns/x/sa/y"]) is None
+    by_uri = CertificateNames(uri_sans=("spiffe://corp/ns/x/sa/y",), common_names=("cn",))
+    assert build_authenticator(auth).by_certificate(by_uri) is None
     authenticator = build_authenticator(auth, verified_certificates=True)
     assert authenticator.enabled
     assert authenticator.by_token("tok-a").name == "a"  # type: ignore[union-attr]
     assert authenticator.by_token("from-env").name == "b"  # type: ignore[union-attr]
     assert authenticator.by_token("tok-b") is None
-    assert authenticator.by_certificate(["spiffe://corp/ns/x/sa/y", "cn"]).name == "c"  # type: ignore[union-attr]
-    assert authenticator.by_certificate(["spiffe://other"]) is None
+    assert authenticator.by_certificate(by_uri).name == "c"  # type: ignore[union-attr]
+    assert authenticator.by_certificate(CertificateNames(uri_sans=("spiffe://other",))) is None
     assert token_digest(b"x") == hashlib.sha256(b"x").hexdigest()
     monkeypatch.delenv("AUTH_UNIT_TOKEN")
     with pytest.raises(FailedPrecondition):
         build_authenticator(auth)
+
+
+def test_a_certificate_is_its_uri_sans_else_a_cn_that_is_no_uri() -> None:
+    both = CertificateNames(uri_sans=("spiffe://a/b",), common_names=("spiffe://c/d", "cn"))
+    assert both.identities() == ("spiffe://a/b",)
+    assert CertificateNames(common_names=("spiffe://c/d", "cn")).identities() == ("cn",)
+    assert not CertificateNames() and CertificateNames(common_names=("cn",))
+    auth = AuthSettings(
+        principals=(
+            PrincipalConfig(name="ops", cert_identity="spiffe://corp/ns/ops/sa/admin"),
+            PrincipalConfig(name="reports", cert_identity="reports"),
+        )
+    )
+    authenticator = build_authenticator(auth, verified_certificates=True)
+    for names in (
+        CertificateNames(("spiffe://corp/ns/dev/sa/intern",), ("spiffe://corp/ns/ops/sa/admin",)),
+        CertificateNames(("spiffe://corp/ns/dev/sa/intern",), ("reports",)),
+        CertificateNames((), ("spiffe://corp/ns/ops/sa/admin",)),
+    ):
+        assert authenticator.by_certificate(names) is None, names
+    assert authenticator.by_certificate(CertificateNames((), ("reports",))).name == "reports"  # type: ignore[union-attr]
 
 
 def test_principal_settings_are_validated_without_echoing_tokens(tmp_path: Path) -> None:
