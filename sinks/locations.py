@@ -39,6 +39,44 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 ALLOWED = "a local path, a file:// URL, s3://, az://, abfs:// or abfss://"
 
 
+_AZURE_SCHEMES = frozenset(scheme for scheme, kind in _SCHEMES.items() if kind == "azure")
+#: Azure container naming rules: 3-63 lowercase letters, digits and single hyphens
+#: (sinks.azure.options checks them; here, the CONTAINER of abfs://CONTAINER@account...
+#: is told from credentials by them).
+AZURE_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def without_credentials(uri: str) -> str:
+    """`uri` as a message, a log line, a manifest or the audit log may show it: a URL
+    without its user-info (`user:password@`, an access key pair pasted before a bucket),
+    also when the secret holds a `/` (AWS secret keys may) and so seems to end the host
+    early. The container before the `@` of an Azure URL
+    (`abfss://container@account.dfs.core.windows.net/`) is kept: it is a container
+    name, too short and plain to be an account key or a SAS token. A path, or a URL
+    without user-info, is returned as it is; a query (a glob's `?`) is kept too."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        user_info, _, host = authority.rpartition("@")
+        if scheme.lower() in _AZURE_SCHEMES and AZURE_CONTAINER.match(user_info):
+            return uri
+        return f"{scheme}://{host}{slash}{path}"
+    if ":" in authority and "@" in path:
+        return f"{scheme}://{rest.partition('@')[2]}"
+    return uri
+
+
+def without_secrets(uri: str) -> str:
+    """without_credentials, and without a query or fragment either (a SAS token, a
+    signature): for a URI that names an object or a folder, not a glob (whose `?` is
+    part of the pattern)."""
+    if "://" not in uri:
+        return uri
+    return without_credentials(uri).partition("#")[0].partition("?")[0]
+
+
 class LocationRefused(ValueError):
     """The URI names a place requests may not reach; the message never quotes secrets."""
 

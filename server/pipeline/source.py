@@ -52,6 +52,7 @@ from sluice.sinks.locations import (
     LocationRefused,
     classify_source,
     postgres_address,
+    without_credentials,
 )
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
@@ -112,7 +113,7 @@ class ResolvedSource:
             # The URI carries the schema, which the manifest records on its own.
             return {"uri": "flight:DoPut", "format": self.format, "files": 0}
         described: dict[str, Any] = {
-            "uri": _without_credentials(self.uri),
+            "uri": without_credentials(self.uri),
             "format": self.format,
             "files": len(self.files),
         }
@@ -450,16 +451,7 @@ def _pick_format(requested: str, files: Sequence[str]) -> str:
 
 def shown(path: str) -> str:
     """A source file as errors and logs name it: without any credentials."""
-    return _without_credentials(path)
-
-
-def _without_credentials(uri: str) -> str:
-    """Drop any user:password@ part of a URL before it is logged or recorded."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return uri
-    host_and_path = rest.split("@", 1)[1]
-    return f"{scheme}://{host_and_path}"
+    return without_credentials(path)
 
 
 def _shorten(text: str, limit: int = 300) -> str:

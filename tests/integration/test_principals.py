@@ -499,6 +499,38 @@ def test_audit_log_has_a_line_per_call_and_no_secret(secured: Secured) -> None:
         assert value not in everything
 
 
+def test_audit_records_no_credentials_a_caller_put_in_a_reference(secured: Secured) -> None:
+    """Whoever calls, allowed or refused: a manifest URI is recorded without its
+    user-info and query, and an id that is no export id as a placeholder."""
+    secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
+    folder = "my-bucket/out/x/20261207T000000Z-000000000000"
+    manifest = f"s3://AKIAIOSFODNN7EXAMPLE:{secret}@{folder}/manifest.json?sig=QUERYSECRET"
+    channel, stub = secured.stub()
+    with channel:
+        for who in ("root", "bob", "reader"):
+            md = _md(secured.tokens[who])
+            for method, request in (
+                ("DeleteExport", pb.DeleteExportRequest(export=manifest)),
+                ("CancelExport", pb.CancelExportRequest(id=secret)),
+                ("ResumeExport", pb.ResumeExportRequest(id=f"Bearer {secret}")),
+            ):
+                with pytest.raises(grpc.RpcError):
+                    getattr(stub, method)(request, metadata=md, timeout=10)
+    time.sleep(0.2)
+    recorded = [
+        (line["principal"], line["method"].rpartition("/")[2], line["export_id"])
+        for line in secured.audit_lines()
+    ]
+    placeholder = "(not an export id)"
+    assert recorded == [
+        (who, method, f"s3://{folder}/manifest.json" if method == "DeleteExport" else placeholder)
+        for who in ("root", "bob", "reader")
+        for method in ("DeleteExport", "CancelExport", "ResumeExport")
+    ]
+    assert "EXAMPLE" not in secured.audit.read_text()
+    assert "QUERYSECRET" not in secured.audit.read_text()
+
+
 def test_cli_token_file_environment_and_hash_token(secured: Secured, tmp_path: Path) -> None:
     hashed = run_cli(None, "auth", "hash-token", input_text=secured.tokens["bob"] + "\n")
     assert hashed.returncode == 0, hashed.stderr

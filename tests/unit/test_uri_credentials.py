@@ -1,0 +1,64 @@
+"""Credentials pasted into a storage URI (user-info) are never repeated: the one place
+that strips them (sinks.locations) and what the audit log records of a caller's export
+reference."""
+
+from __future__ import annotations
+
+import pytest
+
+from sluice.server.audit import NOT_AN_EXPORT_ID, recorded_export
+from sluice.sinks.locations import without_credentials, without_secrets
+
+KEY = "AKIAIOSFODNN7EXAMPLE"
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's example secret key: it has '/'
+PLAIN = SECRET.replace("/", "")
+PIECES = (KEY, "wJalrXUtnFEMI", "K7MDENG", "CYEXAMPLEKEY")
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        (f"s3://{KEY}:{PLAIN}@my-bucket/out", "s3://my-bucket/out"),
+        (f"s3a://{KEY}:{SECRET}@my-bucket/out", "s3a://my-bucket/out"),
+        (f"s3://{KEY}@my-bucket", "s3://my-bucket"),
+        (f"az://acct:{PLAIN}@container/out", "az://container/out"),
+        (f"az://{PLAIN}@container/out", "az://container/out"),
+        (
+            f"abfss://container:{PLAIN}@acct.dfs.core.windows.net/out",
+            "abfss://acct.dfs.core.windows.net/out",
+        ),
+        # A container before '@' is no credential, and a glob's '?' no query.
+        (
+            "abfss://exports@acct.dfs.core.windows.net/a",
+            "abfss://exports@acct.dfs.core.windows.net/a",
+        ),
+        ("s3://bucket/data/file?.csv", "s3://bucket/data/file?.csv"),
+        ("s3://bucket/users/joe@example.com/x", "s3://bucket/users/joe@example.com/x"),
+        ("postgresql://db.internal:5432/sales", "postgresql://db.internal:5432/sales"),
+        ("/data/a:b@c/x.csv", "/data/a:b@c/x.csv"),
+    ],
+)
+def test_without_credentials_drops_user_info_only(uri: str, shown: str) -> None:
+    assert without_credentials(uri) == shown
+    assert not any(piece in without_credentials(uri) for piece in PIECES)
+
+
+def test_without_secrets_drops_the_query_of_a_url_too() -> None:
+    assert without_secrets(f"az://{PLAIN}@c0n/x/manifest.json?sv=1&sig=SAS#f") == (
+        "az://c0n/x/manifest.json"
+    )
+    assert without_secrets("/exports/a?b/manifest.json") == "/exports/a?b/manifest.json"
+
+
+def test_the_audit_records_export_ids_and_references_and_nothing_else() -> None:
+    export_id = "20261207T091500Z-0123456789ab"
+    assert recorded_export(export_id) == export_id
+    assert recorded_export("") == ""
+    manifest = f"b/out/x/{export_id}/manifest.json"
+    assert recorded_export(f"s3://{KEY}:{SECRET}@{manifest}?sig=QUERYSECRET") == f"s3://{manifest}"
+    assert (
+        recorded_export(f"/exports/x/{export_id}/manifest.json")
+        == f"/exports/x/{export_id}/manifest.json"
+    )
+    for text in (PLAIN, f"Bearer {PLAIN}", "nope", f"{export_id} ", "exports/x/manifest.json"):
+        assert recorded_export(text) == NOT_AN_EXPORT_ID
