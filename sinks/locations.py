@@ -39,6 +39,12 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 ALLOWED = "a local path, a file:// URL, s3://, az://, abfs:// or abfss://"
 
 
+#: Why a bucket or container holding user-info (`KEY:SECRET@bucket`) is refused; the
+#: message never repeats it.
+CREDENTIALS_IN_URI = (
+    "credentials do not belong in the URI (user-info before '@'): name a storage profile "
+    "whose secret references hold them (README: Cloud storage, Storage profiles)"
+)
 _AZURE_SCHEMES = frozenset(scheme for scheme, kind in _SCHEMES.items() if kind == "azure")
 #: Azure container naming rules: 3-63 lowercase letters, digits and single hyphens
 #: (sinks.azure.options checks them; here, the CONTAINER of abfs://CONTAINER@account...

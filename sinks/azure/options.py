@@ -3,17 +3,15 @@ prefix, and a ContainerClient from a storage profile."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sluice.sinks.locations import AZURE_CONTAINER, CREDENTIALS_IN_URI, without_credentials
 from sluice.sinks.profiles import AzureProfile, resolve
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
-# Azure container naming rules: 3-63 lowercase letters, digits and single hyphens.
-_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 SCHEMES = frozenset({"az", "abfs", "abfss"})
 
 
@@ -28,11 +26,18 @@ class AzureLocation:
     def parse(cls, uri: str) -> AzureLocation:
         scheme, sep, rest = uri.partition("://")
         if not sep or scheme.lower() not in SCHEMES:
-            raise ValueError(f"{uri!r} is not an az:// or abfs:// URI")
+            raise ValueError(f"{without_credentials(uri)!r} is not an az:// or abfs:// URI")
         netloc, _, prefix = rest.partition("/")
         container, at, host = netloc.partition("@")
         account = host.split(".", 1)[0] if at else ""
-        if not _CONTAINER.match(container):
+        if ":" in container or (at and not AZURE_CONTAINER.match(container)):
+            # `az://acct:KEY@container`, `abfss://container:KEY@account...`, `az://KEY@c`:
+            # what stands before the '@' is never repeated.
+            raise ValueError(
+                "invalid Azure container (3-63 lowercase letters, digits and single "
+                f"hyphens, before any '@'): {CREDENTIALS_IN_URI}"
+            )
+        if not AZURE_CONTAINER.match(container):
             raise ValueError(
                 f"invalid Azure container name {container!r}: 3-63 lowercase letters, "
                 "digits and single hyphens"

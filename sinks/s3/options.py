@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sluice.sinks.locations import CREDENTIALS_IN_URI, without_credentials
 from sluice.sinks.profiles import S3Profile, resolve
 
 # AWS bucket naming rules (3-63 lowercase letters, digits, '.', '-').
@@ -23,8 +24,12 @@ class S3Location:
         """s3://bucket[/prefix] -> S3Location; raise ValueError naming what is wrong."""
         scheme, sep, rest = uri.partition("://")
         if not sep or scheme.lower() not in {"s3", "s3a"}:
-            raise ValueError(f"{uri!r} is not an s3:// URI")
+            raise ValueError(f"{without_credentials(uri)!r} is not an s3:// URI")
         bucket, _, prefix = rest.partition("/")
+        if "@" in bucket or ":" in bucket:
+            # `s3://KEY:SECRET@bucket` (also cut short by a '/' in the secret): never
+            # repeated, and no bucket name holds either character.
+            raise ValueError(f"invalid S3 bucket: {CREDENTIALS_IN_URI}")
         if not _BUCKET.match(bucket) or ".." in bucket:
             raise ValueError(
                 f"invalid S3 bucket name {bucket!r}: 3-63 lowercase letters, digits, '.' or '-'"

@@ -26,6 +26,7 @@ from grpc_status import rpc_status
 
 from sluice.client import (
     ExportClient,
+    InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
     ServerUnreachableError,
@@ -529,6 +530,85 @@ def test_audit_records_no_credentials_a_caller_put_in_a_reference(secured: Secur
     ]
     assert "EXAMPLE" not in secured.audit.read_text()
     assert "QUERYSECRET" not in secured.audit.read_text()
+
+
+def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) -> None:
+    """A key pair pasted into a cloud URI (user-info) is refused, and no status message,
+    CLI output (plain or --json), daemon log line or audit line repeats it, whoever
+    asks."""
+    key = "AKIAIOSFODNN7EXAMPLE"
+    plain = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
+    slashed = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's own example holds '/'
+    pieces = (key, "wJalrXUtnFEMI", "K7MDENG", "CYEXAMPLEKEY")
+    uris = [
+        f"s3://{key}:{plain}@my-bucket/out",
+        f"s3a://{key}:{plain}@my-bucket/out",
+        f"s3://{key}:{slashed}@my-bucket/out",
+        f"az://acct:{plain}@container/out",
+        f"abfss://container:{plain}@acct.dfs.core.windows.net/out",
+        f"az://{plain}@container/out",
+    ]
+    messages: list[str] = []
+    with secured.client("root") as root:
+        for uri in uris:
+            source = str(secured.daemon.sources / "alice" / "events.parquet")
+            for spec in (
+                secured.spec("root", source=source, to=uri),
+                secured.spec("root", source=uri + "/x.parquet", to=str(secured.daemon.exports)),
+            ):
+                with pytest.raises(InvalidArgumentError) as refused:
+                    root.create(spec)
+                assert "credentials" in str(refused.value), refused.value
+                messages.append(str(refused.value))
+    manifest = f"{uris[0]}/x/20261207T000000Z-000000000000/manifest.json?sig=QUERYSECRET"
+    calls = [
+        ("ListDatasetExports", pb.ListDatasetExportsRequest(destination=uris[2], dataset="x")),
+        (
+            "ApplyRetention",
+            pb.ApplyRetentionRequest(
+                destination=uris[3], dataset="x", policy=pb.RetentionPolicy(keep_last=1)
+            ),
+        ),
+        ("VerifyExport", pb.VerifyExportRequest(export=manifest)),
+        ("DeleteExport", pb.DeleteExportRequest(export=manifest)),
+        ("DeleteExport", pb.DeleteExportRequest(export=uris[4])),
+        ("CancelExport", pb.CancelExportRequest(id=uris[2])),
+        ("ResumeExport", pb.ResumeExportRequest(id=uris[5])),
+    ]
+    channel, stub = secured.stub()
+    with channel:
+        for who in ("root", "bob", "reader"):
+            for method, request in calls:
+                with pytest.raises(grpc.RpcError) as raised:
+                    getattr(stub, method)(request, metadata=_md(secured.tokens[who]), timeout=10)
+                messages.append(raised.value.details())
+    env = {"SLUICE_TOKEN": secured.tokens["root"]}
+    for extra in ((), ("--json",)):
+        for args in (
+            ("export", "create", "--source", source, "--to", uris[2], "--dataset", "x"),
+            ("export", "delete", manifest),
+            ("export", "verify", uris[5] + "/x/20261207T000000Z-000000000000/manifest.json"),
+        ):
+            cli = run_cli(secured.daemon, *args, *extra, env=env)
+            assert cli.returncode != 0, cli.stdout
+            messages.append(cli.stdout + cli.stderr)
+    time.sleep(0.2)
+    written = secured.audit.read_text() + secured.daemon.log_path.read_text()
+    for text in [*messages, written]:
+        for piece in (*pieces, "QUERYSECRET"):
+            assert piece not in text, text
+    deletes = [
+        line["export_id"]
+        for line in secured.audit_lines()
+        if line["method"].endswith("/DeleteExport")
+    ]
+    assert "s3://my-bucket/out/x/20261207T000000Z-000000000000/manifest.json" in deletes
+    cancels = {
+        line["export_id"]
+        for line in secured.audit_lines()
+        if line["method"].endswith(("/CancelExport", "/ResumeExport"))
+    }
+    assert cancels == {"s3://my-bucket/out", "az://container/out"}, cancels
 
 
 def test_cli_token_file_environment_and_hash_token(secured: Secured, tmp_path: Path) -> None:

@@ -1,13 +1,15 @@
 """Credentials pasted into a storage URI (user-info) are never repeated: the one place
-that strips them (sinks.locations) and what the audit log records of a caller's export
-reference."""
+that strips them (sinks.locations), the bucket and container checks that refuse them,
+and what the audit log records of a caller's export reference."""
 
 from __future__ import annotations
 
 import pytest
 
 from sluice.server.audit import NOT_AN_EXPORT_ID, recorded_export
+from sluice.sinks.azure.options import AzureLocation
 from sluice.sinks.locations import without_credentials, without_secrets
+from sluice.sinks.s3.options import S3Location
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's example secret key: it has '/'
@@ -48,6 +50,38 @@ def test_without_secrets_drops_the_query_of_a_url_too() -> None:
         "az://c0n/x/manifest.json"
     )
     assert without_secrets("/exports/a?b/manifest.json") == "/exports/a?b/manifest.json"
+
+
+@pytest.mark.parametrize(
+    ("parse", "uri"),
+    [
+        (S3Location.parse, f"s3://{KEY}:{PLAIN}@my-bucket/out"),
+        (S3Location.parse, f"s3a://{KEY}:{SECRET}@my-bucket/out"),
+        (S3Location.parse, f"s3://{KEY}@my-bucket/out"),
+        (AzureLocation.parse, f"az://acct:{PLAIN}@container/out"),
+        (AzureLocation.parse, f"az://acct:{SECRET}@container/out"),
+        (AzureLocation.parse, f"abfss://container:{PLAIN}@acct.dfs.core.windows.net/out"),
+        (AzureLocation.parse, f"az://{PLAIN}@container/out"),
+    ],
+)
+def test_a_bucket_or_container_with_user_info_is_refused_unrepeated(
+    parse: object, uri: str
+) -> None:
+    with pytest.raises(ValueError, match="credentials do not belong in the URI") as refused:
+        parse(uri)  # type: ignore[operator]
+    assert not any(piece in str(refused.value) for piece in PIECES), refused.value
+
+
+def test_wrong_schemes_are_named_without_user_info() -> None:
+    for parse, uri in (
+        (S3Location.parse, f"az://{KEY}:{PLAIN}@c/x"),
+        (AzureLocation.parse, f"s3://{KEY}:{PLAIN}@b/x"),
+    ):
+        with pytest.raises(ValueError, match="is not an") as refused:
+            parse(uri)  # type: ignore[operator]
+        assert not any(piece in str(refused.value) for piece in PIECES), refused.value
+    with pytest.raises(ValueError, match="'Bad_Bucket'"):
+        S3Location.parse("s3://Bad_Bucket/x")  # no user-info: named, as before
 
 
 def test_the_audit_records_export_ids_and_references_and_nothing_else() -> None:
