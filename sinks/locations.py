@@ -39,8 +39,8 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 ALLOWED = "a local path, a file:// URL, s3://, az://, abfs:// or abfss://"
 
 
-#: Why a bucket or container holding user-info (`KEY:SECRET@bucket`) is refused; the
-#: message never repeats it.
+#: Why a cloud URI holding user-info (`KEY:SECRET@bucket`, a bare account key before
+#: '@') is refused; the message never repeats it.
 CREDENTIALS_IN_URI = (
     "credentials do not belong in the URI (user-info before '@'): name a storage profile "
     "whose secret references hold them (README: Cloud storage, Storage profiles)"
@@ -49,28 +49,61 @@ _AZURE_SCHEMES = frozenset(scheme for scheme, kind in _SCHEMES.items() if kind =
 #: Azure container naming rules: 3-63 lowercase letters, digits and single hyphens
 #: (sinks.azure.options checks them; here, the CONTAINER of abfs://CONTAINER@account...
 #: is told from credentials by them).
-AZURE_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+AZURE_CONTAINER = re.compile(r"(?=.{3,63}\Z)[a-z0-9]+(-[a-z0-9]+)*")
+#: AWS bucket naming rules: 3-63 lowercase letters, digits, '.' and '-' (no '..').
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def is_bucket_or_container(scheme: str, name: str) -> bool:
+    """Whether `name` is a valid bucket (s3, s3a) or container (az, abfs, abfss) name."""
+    if scheme.lower() in _AZURE_SCHEMES:
+        return AZURE_CONTAINER.fullmatch(name) is not None
+    return S3_BUCKET.fullmatch(name) is not None and ".." not in name
+
+
+def _cloud_user_info(uri: str) -> tuple[str, str, str] | None:
+    """(scheme, what follows the last '@', the query and fragment) of a cloud URI whose
+    text before that '@' (and before any '?' or '#') is no bucket or container name:
+    user-info, which may hold '/' (AWS secret keys and most Azure account keys do) and
+    so reach past the first '/'. None for any other URI. An '@' in an object path is
+    taken for user-info too: no text can tell `s3://bucket/joe@x` from a key
+    `s3://abc/DEF@bucket`, and a refusal is safer than a repeated key."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme.lower() not in _SCHEMES:
+        return None
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    head, tail = rest[:cut], rest[cut:]
+    user_info, at, after = head.rpartition("@")
+    if not at or is_bucket_or_container(scheme, user_info):
+        return None
+    return scheme, after, tail
+
+
+def holds_credentials(uri: str) -> bool:
+    """Whether a cloud URI (s3, s3a, az, abfs, abfss) holds user-info: an '@' before any
+    '?' or '#' whose preceding text is no bucket or container name. Such a URI is
+    refused with CREDENTIALS_IN_URI, never repeated."""
+    return _cloud_user_info(uri) is not None
 
 
 def without_credentials(uri: str) -> str:
     """`uri` as a message, a log line, a manifest or the audit log may show it: a URL
-    without its user-info (`user:password@`, an access key pair pasted before a bucket),
-    also when the secret holds a `/` (AWS secret keys may) and so seems to end the host
-    early. The container before the `@` of an Azure URL
-    (`abfss://container@account.dfs.core.windows.net/`) is kept: it is a container
-    name, too short and plain to be an account key or a SAS token. A path, or a URL
+    without its user-info. For the cloud schemes, everything up to the last '@' (before
+    any '?' or '#') unless it is a bucket or container name
+    (`abfss://container@account.dfs.core.windows.net/`): a secret may hold '/' and seem
+    to end the host early. For other URLs the user-info of the authority alone: the
+    '@' of a path (`postgresql://db:5432/sales@eu`) is no credential. A path, or a URL
     without user-info, is returned as it is; a query (a glob's `?`) is kept too."""
+    cloud = _cloud_user_info(uri)
+    if cloud is not None:
+        scheme, after, tail = cloud
+        return f"{scheme}://{after}{tail}"
     scheme, sep, rest = uri.partition("://")
-    if not sep:
+    if not sep or scheme.lower() in _SCHEMES:
         return uri
     authority, slash, path = rest.partition("/")
     if "@" in authority:
-        user_info, _, host = authority.rpartition("@")
-        if scheme.lower() in _AZURE_SCHEMES and AZURE_CONTAINER.match(user_info):
-            return uri
-        return f"{scheme}://{host}{slash}{path}"
-    if ":" in authority and "@" in path:
-        return f"{scheme}://{rest.partition('@')[2]}"
+        return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
     return uri
 
 
@@ -187,6 +220,8 @@ def classify(uri: str) -> Location:
         raise LocationRefused(f"is not a supported URL; use {ALLOWED}")
     kind = _SCHEMES.get(scheme.lower())
     if kind is not None:
+        if holds_credentials(uri):
+            raise LocationRefused(CREDENTIALS_IN_URI)
         return Location(kind, uri)
     if scheme.lower() == _FILE:
         return Location("local", _file_url_path(uri))

@@ -6,7 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sluice.sinks.locations import AZURE_CONTAINER, CREDENTIALS_IN_URI, without_credentials
+from sluice.sinks.locations import (
+    AZURE_CONTAINER,
+    CREDENTIALS_IN_URI,
+    holds_credentials,
+    without_credentials,
+)
 from sluice.sinks.profiles import AzureProfile, resolve
 
 if TYPE_CHECKING:
@@ -27,17 +32,23 @@ class AzureLocation:
         scheme, sep, rest = uri.partition("://")
         if not sep or scheme.lower() not in SCHEMES:
             raise ValueError(f"{without_credentials(uri)!r} is not an az:// or abfs:// URI")
-        netloc, _, prefix = rest.partition("/")
-        container, at, host = netloc.partition("@")
-        account = host.split(".", 1)[0] if at else ""
-        if ":" in container or (at and not AZURE_CONTAINER.match(container)):
-            # `az://acct:KEY@container`, `abfss://container:KEY@account...`, `az://KEY@c`:
-            # what stands before the '@' is never repeated.
+        if holds_credentials(uri):
+            # `az://acct:KEY@container`, `abfss://container:KEY@account...`, a bare account
+            # key before '@' (most hold '/'): what stands before the '@' is never repeated.
             raise ValueError(
                 "invalid Azure container (3-63 lowercase letters, digits and single "
                 f"hyphens, before any '@'): {CREDENTIALS_IN_URI}"
             )
-        if not AZURE_CONTAINER.match(container):
+        netloc, _, prefix = rest.partition("/")
+        container, at, host = netloc.partition("@")
+        account = host.split(".", 1)[0] if at else ""
+        if ":" in container:
+            # A port (Azurite's 10000) or a key without its '@': not repeated either.
+            raise ValueError(
+                "invalid Azure container name: container names hold no ':' (an account "
+                "endpoint or port belongs in the storage profile); give az://CONTAINER/PREFIX"
+            )
+        if not AZURE_CONTAINER.fullmatch(container):
             raise ValueError(
                 f"invalid Azure container name {container!r}: 3-63 lowercase letters, "
                 "digits and single hyphens"

@@ -3,15 +3,16 @@ a botocore client from a storage profile."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.sinks.locations import CREDENTIALS_IN_URI, without_credentials
+from sluice.sinks.locations import (
+    CREDENTIALS_IN_URI,
+    holds_credentials,
+    is_bucket_or_container,
+    without_credentials,
+)
 from sluice.sinks.profiles import S3Profile, resolve
-
-# AWS bucket naming rules (3-63 lowercase letters, digits, '.', '-').
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,17 @@ class S3Location:
         if not sep or scheme.lower() not in {"s3", "s3a"}:
             raise ValueError(f"{without_credentials(uri)!r} is not an s3:// URI")
         bucket, _, prefix = rest.partition("/")
-        if "@" in bucket or ":" in bucket:
-            # `s3://KEY:SECRET@bucket` (also cut short by a '/' in the secret): never
-            # repeated, and no bucket name holds either character.
+        if holds_credentials(uri) or "@" in bucket:
+            # `s3://KEY:SECRET@bucket`, `s3://SECRET/PART@bucket`: never repeated.
             raise ValueError(f"invalid S3 bucket: {CREDENTIALS_IN_URI}")
-        if not _BUCKET.match(bucket) or ".." in bucket:
+        if ":" in bucket:
+            # An access point ARN, a port, or a key pair without its '@': not repeated
+            # either, since what stands around the ':' may be a secret.
+            raise ValueError(
+                "invalid S3 bucket name: bucket names hold no ':' (access point ARNs and "
+                "host:port are not supported); give s3://BUCKET/PREFIX"
+            )
+        if not is_bucket_or_container(scheme, bucket):
             raise ValueError(
                 f"invalid S3 bucket name {bucket!r}: 3-63 lowercase letters, digits, '.' or '-'"
             )

@@ -539,7 +539,19 @@ def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) ->
     key = "AKIAIOSFODNN7EXAMPLE"
     plain = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
     slashed = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's own example holds '/'
-    pieces = (key, "wJalrXUtnFEMI", "K7MDENG", "CYEXAMPLEKEY")
+    # Azurite's well-known account key: 88 characters with two '/', as most real keys.
+    azure_key = (
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    )
+    pieces = (
+        key,
+        "wJalrXUtnFEMI",
+        "K7MDENG",
+        "CYEXAMPLEKEY",
+        "Eby8vdM02x",
+        "K1SZFPTOtr",
+        "KBHBeksoGMGw",
+    )
     uris = [
         f"s3://{key}:{plain}@my-bucket/out",
         f"s3a://{key}:{plain}@my-bucket/out",
@@ -547,6 +559,10 @@ def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) ->
         f"az://acct:{plain}@container/out",
         f"abfss://container:{plain}@acct.dfs.core.windows.net/out",
         f"az://{plain}@container/out",
+        # Bare secrets holding '/' before '@'.
+        f"az://{azure_key}@container/out",
+        f"abfss://{azure_key}@acct.dfs.core.windows.net/out",
+        f"s3://{slashed}@my-bucket/out",
     ]
     messages: list[str] = []
     with secured.client("root") as root:
@@ -561,7 +577,14 @@ def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) ->
                 assert "credentials" in str(refused.value), refused.value
                 messages.append(str(refused.value))
     manifest = f"{uris[0]}/x/20261207T000000Z-000000000000/manifest.json?sig=QUERYSECRET"
+    azure_manifest = f"{uris[6]}/x/20261207T000000Z-000000000000/manifest.json"
     calls = [
+        ("ListDatasetExports", pb.ListDatasetExportsRequest(destination=uris[6], dataset="x")),
+        ("ListDatasetExports", pb.ListDatasetExportsRequest(destination=uris[8], dataset="x")),
+        ("VerifyExport", pb.VerifyExportRequest(export=azure_manifest)),
+        ("DeleteExport", pb.DeleteExportRequest(export=azure_manifest)),
+        ("CancelExport", pb.CancelExportRequest(id=uris[6])),
+        ("ResumeExport", pb.ResumeExportRequest(id=uris[8])),
         ("ListDatasetExports", pb.ListDatasetExportsRequest(destination=uris[2], dataset="x")),
         (
             "ApplyRetention",
@@ -588,6 +611,19 @@ def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) ->
             ("export", "create", "--source", source, "--to", uris[2], "--dataset", "x"),
             ("export", "delete", manifest),
             ("export", "verify", uris[5] + "/x/20261207T000000Z-000000000000/manifest.json"),
+            ("export", "create", "--source", source, "--to", uris[6], "--dataset", "x"),
+            (
+                "export",
+                "create",
+                "--source",
+                uris[7] + "/x.csv",
+                "--to",
+                str(secured.daemon.exports),
+                "--dataset",
+                "x",
+            ),
+            ("export", "verify", azure_manifest),
+            ("export", "delete", azure_manifest),
         ):
             cli = run_cli(secured.daemon, *args, *extra, env=env)
             assert cli.returncode != 0, cli.stdout
@@ -603,6 +639,7 @@ def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) ->
         if line["method"].endswith("/DeleteExport")
     ]
     assert "s3://my-bucket/out/x/20261207T000000Z-000000000000/manifest.json" in deletes
+    assert "az://container/out/x/20261207T000000Z-000000000000/manifest.json" in deletes
     cancels = {
         line["export_id"]
         for line in secured.audit_lines()

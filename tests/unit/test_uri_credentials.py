@@ -8,13 +8,25 @@ import pytest
 
 from sluice.server.audit import NOT_AN_EXPORT_ID, recorded_export
 from sluice.sinks.azure.options import AzureLocation
-from sluice.sinks.locations import without_credentials, without_secrets
+from sluice.sinks.locations import LocationRefused, classify, without_credentials, without_secrets
 from sluice.sinks.s3.options import S3Location
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's example secret key: it has '/'
 PLAIN = SECRET.replace("/", "")
-PIECES = (KEY, "wJalrXUtnFEMI", "K7MDENG", "CYEXAMPLEKEY")
+#: Azurite's well-known account key: 88 characters, two '/' (as most real keys hold).
+AZURE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+PIECES = (
+    KEY,
+    "wJalrXUtnFEMI",
+    "K7MDENG",
+    "CYEXAMPLEKEY",
+    "Eby8vdM02x",
+    "K1SZFPTOtr",
+    "KBHBeksoGMGw",
+)
 
 
 @pytest.mark.parametrize(
@@ -25,6 +37,18 @@ PIECES = (KEY, "wJalrXUtnFEMI", "K7MDENG", "CYEXAMPLEKEY")
         (f"s3://{KEY}@my-bucket", "s3://my-bucket"),
         (f"az://acct:{PLAIN}@container/out", "az://container/out"),
         (f"az://{PLAIN}@container/out", "az://container/out"),
+        # Bare secrets holding '/' before '@': everything up to the last '@' goes.
+        (f"az://{AZURE_KEY}@container/out", "az://container/out"),
+        (
+            f"az://{AZURE_KEY}@container/x/20261207T000000Z-000000000000/manifest.json",
+            "az://container/x/20261207T000000Z-000000000000/manifest.json",
+        ),
+        (
+            f"abfss://{AZURE_KEY}@acct.dfs.core.windows.net/out",
+            "abfss://acct.dfs.core.windows.net/out",
+        ),
+        (f"s3://{SECRET}@my-bucket/out", "s3://my-bucket/out"),
+        (f"s3://{SECRET}@my-bucket/out?sig=1", "s3://my-bucket/out?sig=1"),
         (
             f"abfss://container:{PLAIN}@acct.dfs.core.windows.net/out",
             "abfss://acct.dfs.core.windows.net/out",
@@ -35,8 +59,12 @@ PIECES = (KEY, "wJalrXUtnFEMI", "K7MDENG", "CYEXAMPLEKEY")
             "abfss://exports@acct.dfs.core.windows.net/a",
         ),
         ("s3://bucket/data/file?.csv", "s3://bucket/data/file?.csv"),
-        ("s3://bucket/users/joe@example.com/x", "s3://bucket/users/joe@example.com/x"),
+        # An '@' in a cloud object path cannot be told from a secret's: cut (and refused).
+        ("s3://bucket/users/joe@example.com/x", "s3://example.com/x"),
         ("postgresql://db.internal:5432/sales", "postgresql://db.internal:5432/sales"),
+        # Not a cloud scheme: only the authority's user-info goes, a path's '@' stays.
+        ("postgresql://db.internal:5432/sales@eu", "postgresql://db.internal:5432/sales@eu"),
+        ("postgresql://user:pw@db.internal:5432/sales", "postgresql://db.internal:5432/sales"),
         ("/data/a:b@c/x.csv", "/data/a:b@c/x.csv"),
     ],
 )
@@ -62,6 +90,12 @@ def test_without_secrets_drops_the_query_of_a_url_too() -> None:
         (AzureLocation.parse, f"az://acct:{SECRET}@container/out"),
         (AzureLocation.parse, f"abfss://container:{PLAIN}@acct.dfs.core.windows.net/out"),
         (AzureLocation.parse, f"az://{PLAIN}@container/out"),
+        (AzureLocation.parse, f"az://{AZURE_KEY}@container/out"),
+        (AzureLocation.parse, f"az://{AZURE_KEY}@container/x/{'0' * 8}/manifest.json"),
+        (AzureLocation.parse, f"abfss://{AZURE_KEY}@acct.dfs.core.windows.net/out"),
+        (AzureLocation.parse, "az://UPPER@acct/x"),  # no container name: maybe a key
+        (S3Location.parse, f"s3://{SECRET}@my-bucket/out"),
+        (S3Location.parse, f"s3a://{SECRET}@my-bucket/out"),
     ],
 )
 def test_a_bucket_or_container_with_user_info_is_refused_unrepeated(
@@ -70,6 +104,27 @@ def test_a_bucket_or_container_with_user_info_is_refused_unrepeated(
     with pytest.raises(ValueError, match="credentials do not belong in the URI") as refused:
         parse(uri)  # type: ignore[operator]
     assert not any(piece in str(refused.value) for piece in PIECES), refused.value
+    with pytest.raises(LocationRefused, match="credentials do not belong in the URI") as refused:
+        classify(uri)
+    assert not any(piece in str(refused.value) for piece in PIECES), refused.value
+
+
+@pytest.mark.parametrize(
+    ("parse", "uri"),
+    [
+        (S3Location.parse, "s3://arn:aws:s3:us-east-1:123456789012:accesspoint/ap/key"),
+        (S3Location.parse, "s3://my-bucket:/x"),
+        (S3Location.parse, f"s3://{KEY}:{PLAIN}/x"),
+        (AzureLocation.parse, "az://container:10000/x"),
+        (AzureLocation.parse, f"az://acct:{PLAIN}/x"),
+    ],
+)
+def test_a_colon_without_an_at_is_no_credential_and_not_repeated(parse: object, uri: str) -> None:
+    with pytest.raises(ValueError, match="names hold no ':'") as refused:
+        parse(uri)  # type: ignore[operator]
+    message = str(refused.value)
+    assert "credentials" not in message, message
+    assert not any(piece in message for piece in (*PIECES, "accesspoint", "10000")), message
 
 
 def test_wrong_schemes_are_named_without_user_info() -> None:
