@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import TextIO
 
 from sluice.server.errors import FailedPrecondition
-from sluice.sinks.locations import without_secrets
+from sluice.sinks.azure.options import AzureLocation
+from sluice.sinks.locations import URL_SCHEMES, LocationRefused, classify, without_secrets
+from sluice.sinks.s3.options import S3Location
 
 #: Longest export reference written; an export id is 28 characters.
 _MAX_ID = 128
-#: What server.service.export_service.new_export_id makes.
-_EXPORT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
-_MANIFEST = "/manifest.json"
+#: What server.service.export_service.new_export_id makes (matched whole: fullmatch).
+_EXPORT_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}")
+_MANIFEST = "manifest.json"
 #: Recorded for any other text a caller sent as an export id or reference.
 NOT_AN_EXPORT_ID = "(not an export id)"
 
@@ -72,13 +74,45 @@ class AuditLog:
 
 def recorded_export(text: str) -> str:
     """What the audit log records of the export a call named: an export id as it is; a
-    URI without its user-info, query and fragment (a key pair pasted before a bucket, a
-    SAS token); a local manifest path as it is; any other text, which a caller may have
-    filled with anything (a token pasted in the wrong place), as NOT_AN_EXPORT_ID."""
-    if not text or _EXPORT_ID.match(text):
+    URI of a scheme the daemon takes for a manifest (sinks.locations.URL_SCHEMES: s3,
+    s3a, az, abfs, abfss, file), starting the text, without its user-info, query and
+    fragment, when that still parses as a location; an absolute local manifest path as
+    ExportAdmin.locate takes one (DESTINATION/DATASET/EXPORT_ID/manifest.json); any
+    other text, which a caller may have filled with anything (a token pasted in the
+    wrong place, `KEY:SECRET@s3://...`), as NOT_AN_EXPORT_ID. No reference holding
+    whitespace or a control character is recorded."""
+    if not text or _EXPORT_ID.fullmatch(text):
         return text
-    if "://" in text:
-        return without_secrets(text)[:_MAX_ID]
-    if text.startswith("/") and text.rstrip("/").endswith(_MANIFEST):
+    if not text.isprintable() or any(c.isspace() for c in text):
+        return NOT_AN_EXPORT_ID
+    scheme, sep, _ = text.partition("://")
+    if sep and scheme.lower() in URL_SCHEMES:
+        shown = without_secrets(text)
+        return shown[:_MAX_ID] if _parses(shown) else NOT_AN_EXPORT_ID
+    if _is_local_manifest(text):
         return text[:_MAX_ID]
     return NOT_AN_EXPORT_ID
+
+
+def _parses(uri: str) -> bool:
+    try:
+        kind = classify(uri).kind
+        if kind == "s3":
+            S3Location.parse(uri)
+        elif kind == "azure":
+            AzureLocation.parse(uri)
+    except (LocationRefused, ValueError):
+        return False
+    return True
+
+
+def _is_local_manifest(path: str) -> bool:
+    """An absolute path as ExportAdmin.locate (server.service.export_admin,
+    _split_manifest_uri) takes one: DESTINATION/DATASET/EXPORT_ID/manifest.json, each
+    part non-empty."""
+    if not path.startswith("/"):
+        return False
+    root, _, manifest = path.rstrip("/").rpartition("/")
+    base, _, export_id = root.rpartition("/")
+    destination, _, dataset = base.rpartition("/")
+    return manifest == _MANIFEST and bool(destination and dataset and export_id)

@@ -34,6 +34,8 @@ _SCHEMES: dict[str, LocationKind] = {
     "abfss": "azure",
 }
 _FILE = "file"
+#: The URL schemes classify accepts (any case): a destination's, or a manifest's.
+URL_SCHEMES = frozenset({*_SCHEMES, _FILE})
 #: RFC 3986 scheme syntax; "simplecache::file" and the like fail it.
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 ALLOWED = "a local path, a file:// URL, s3://, az://, abfs:// or abfss://"

@@ -514,6 +514,9 @@ def test_audit_records_no_credentials_a_caller_put_in_a_reference(secured: Secur
                 ("DeleteExport", pb.DeleteExportRequest(export=manifest)),
                 ("CancelExport", pb.CancelExportRequest(id=secret)),
                 ("ResumeExport", pb.ResumeExportRequest(id=f"Bearer {secret}")),
+                # Text that merely holds '://' is no URI.
+                ("CancelExport", pb.CancelExportRequest(id=f"Bearer {secret} ://")),
+                ("ResumeExport", pb.ResumeExportRequest(id=f"KEY:{secret}@s3://bucket")),
             ):
                 with pytest.raises(grpc.RpcError):
                     getattr(stub, method)(request, metadata=md, timeout=10)
@@ -526,7 +529,13 @@ def test_audit_records_no_credentials_a_caller_put_in_a_reference(secured: Secur
     assert recorded == [
         (who, method, f"s3://{folder}/manifest.json" if method == "DeleteExport" else placeholder)
         for who in ("root", "bob", "reader")
-        for method in ("DeleteExport", "CancelExport", "ResumeExport")
+        for method in (
+            "DeleteExport",
+            "CancelExport",
+            "ResumeExport",
+            "CancelExport",
+            "ResumeExport",
+        )
     ]
     assert "EXAMPLE" not in secured.audit.read_text()
     assert "QUERYSECRET" not in secured.audit.read_text()

@@ -143,7 +143,7 @@ def test_the_audit_records_export_ids_and_references_and_nothing_else() -> None:
     export_id = "20261207T091500Z-0123456789ab"
     assert recorded_export(export_id) == export_id
     assert recorded_export("") == ""
-    manifest = f"b/out/x/{export_id}/manifest.json"
+    manifest = f"my-bucket/out/x/{export_id}/manifest.json"
     assert recorded_export(f"s3://{KEY}:{SECRET}@{manifest}?sig=QUERYSECRET") == f"s3://{manifest}"
     assert (
         recorded_export(f"/exports/x/{export_id}/manifest.json")
@@ -151,3 +151,41 @@ def test_the_audit_records_export_ids_and_references_and_nothing_else() -> None:
     )
     for text in (PLAIN, f"Bearer {PLAIN}", "nope", f"{export_id} ", "exports/x/manifest.json"):
         assert recorded_export(text) == NOT_AN_EXPORT_ID
+
+
+def test_the_audit_records_a_uri_only_when_it_starts_with_a_scheme_and_parses() -> None:
+    export_id = "20261207T091500Z-0123456789ab"
+    manifest = f"x/{export_id}/manifest.json"
+    for text, recorded in (
+        (f"az://{AZURE_KEY}@container/{manifest}", f"az://container/{manifest}"),
+        (
+            f"abfss://exports@acct.dfs.core.windows.net/{manifest}",
+            f"abfss://exports@acct.dfs.core.windows.net/{manifest}",
+        ),
+        (f"s3://{SECRET}@my-bucket/{manifest}", f"s3://my-bucket/{manifest}"),
+        (f"S3://{KEY}:{PLAIN}@my-bucket/{manifest}", f"S3://my-bucket/{manifest}"),
+        (f"file:///exports/{manifest}", f"file:///exports/{manifest}"),
+        (f"/exports/{manifest}", f"/exports/{manifest}"),
+    ):
+        assert recorded_export(text) == recorded, text
+    for text in (
+        "Bearer sk_live_TOKENSECRET ://",
+        # Stripped of the key, no container is left: nothing parses, nothing recorded.
+        f"abfss://{AZURE_KEY}@acct.dfs.core.windows.net/out",
+        "sk_live_TOKENSECRET://x",
+        f"{KEY}:SECRETX@s3://bucket",
+        f"{export_id}\n",
+        "s3://Bad_Bucket/x",
+        f"s3://my-bucket:{PLAIN}/x",
+        "http://host/x/manifest.json",
+        "memory://x/y/z/manifest.json",
+        "sqlite:///a/b/c/manifest.json",
+        f"file://host/exports/{manifest}",
+        f"s3://my-bucket/{manifest} Bearer sk_live_TOKENSECRET",
+        f"/exports/x y/{export_id}/manifest.json",
+        f"/exports/{manifest}\n",
+        "/x/manifest.json",
+        "/sk_live_TOKENSECRET",
+        "/sk_live_TOKENSECRET/manifest.json.bak",
+    ):
+        assert recorded_export(text) == NOT_AN_EXPORT_ID, text
