@@ -9,13 +9,14 @@ among the configured ones. Nothing here imports grpc."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sluice.server.errors import FailedPrecondition
+from sluice.server.errors import FailedPrecondition, Unauthenticated
 from sluice.server.secrets import resolve_secret
 
 
@@ -44,7 +45,7 @@ class PrincipalConfig(BaseModel):
     #: Or a secret reference ("env:NAME", "file:PATH") holding the token itself.
     token_ref: str = ""
     #: Under mutual TLS: the client certificate's URI SAN (SPIFFE id); the CN only of
-    #: a certificate without any URI SAN, and never for an identity holding `://`.
+    #: a certificate without any URI SAN, and never a CN starting with a URI scheme.
     cert_identity: str = ""
     #: Operations allowed: exports:create, exports:read, exports:cancel, exports:delete, admin.
     scopes: tuple[Scope, ...] = ()
@@ -151,6 +152,11 @@ def token_digest(token: str | bytes) -> str:
     return hashlib.sha256(raw.strip()).hexdigest()
 
 
+#: A URI scheme (RFC 3986), `spiffe:`, `urn:`, `https:`: a CN starting with one is never
+#: taken for a `cert_identity`, with `//` or without.
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
 @dataclass(frozen=True)
 class CertificateNames:
     """The names a verified client certificate gives its holder, as the transport read
@@ -160,18 +166,41 @@ class CertificateNames:
     uri_sans: tuple[str, ...] = ()
     common_names: tuple[str, ...] = ()
 
+    @classmethod
+    def from_auth_context(cls, properties: Mapping[str, Iterable[bytes]]) -> CertificateNames:
+        """The names of grpc's auth context. `peer_uri` lists the URI SANs alone (grpc
+        added it in grpc/grpc#26362; pyproject pins grpcio>=1.66, which has it), while
+        `x509_subject_alternative_name` mixes them with DNS, IP and e-mail SANs (a DNS
+        SAN may read `spiffe://...`). Fails closed: a certificate with a SAN holding
+        `://` but no `peer_uri` (a grpcio without it, or a DNS SAN dressed as a URI) is
+        refused, never known by its CN."""
+
+        def texts(name: str) -> tuple[str, ...]:
+            return tuple(v.decode("utf-8", "replace") for v in properties.get(name, ()))
+
+        if "peer_uri" not in properties and any(
+            "://" in san for san in texts("x509_subject_alternative_name")
+        ):
+            raise Unauthenticated(
+                "the client certificate has a SAN holding '://' but the transport reports "
+                "no URI SAN (peer_uri): refused rather than known by its CN"
+            )
+        return cls(uri_sans=texts("peer_uri"), common_names=texts("x509_common_name"))
+
     def __bool__(self) -> bool:
         return bool(self.uri_sans or self.common_names)
 
     def identities(self) -> tuple[str, ...]:
-        """A certificate with a URI SAN is its URI SANs alone; only one without any is
-        its CN, and a CN that looks like a URI (`spiffe://...`) is never taken for one.
-        Where a CA issues URI SANs, the CN is whatever its requester asked for: counted
-        beside the SAN, a certificate issued to `spiffe://corp/ns/dev/sa/intern` with CN
-        `spiffe://corp/ns/ops/sa/admin` (or `reports`) acted as that principal."""
+        """A certificate with a URI SAN is its URI SANs alone (an empty one included:
+        its CN still counts for nothing); only one without any is its CN, and a CN that
+        starts with a URI scheme (`spiffe://...`, `urn:...`, `spiffe:...`) is never
+        taken for one. Where a CA issues URI SANs, the CN is whatever its requester
+        asked for: counted beside the SAN, a certificate issued to
+        `spiffe://corp/ns/dev/sa/intern` with CN `spiffe://corp/ns/ops/sa/admin` (or
+        `reports`) acted as that principal."""
         if self.uri_sans:
             return self.uri_sans
-        return tuple(name for name in self.common_names if "://" not in name)
+        return tuple(name for name in self.common_names if not _URI_SCHEME.match(name))
 
 
 class Authenticator:

@@ -219,16 +219,11 @@ def _bearer_token(context: grpc.ServicerContext) -> str | None:
 
 
 def _certificate_names(context: grpc.ServicerContext) -> CertificateNames:
-    """The verified client certificate's URI SANs and CN (empty: no certificate). grpc
-    lists URI SANs alone as `peer_uri`; `x509_subject_alternative_name` mixes them with
-    DNS, IP and e-mail SANs, which are no identity (a DNS SAN may read `spiffe://...`)."""
+    """The verified client certificate's URI SANs and CN (empty: no certificate); see
+    CertificateNames.from_auth_context for which grpc properties hold them."""
     # grpc's stubs say bytes; the values are lists of bytes, one per name.
     properties: Mapping[str, Iterable[bytes]] = cast(Any, context.auth_context())
-
-    def texts(name: str) -> tuple[str, ...]:
-        return tuple(v.decode("utf-8", "replace") for v in properties.get(name, ()))
-
-    return CertificateNames(uri_sans=texts("peer_uri"), common_names=texts("x509_common_name"))
+    return CertificateNames.from_auth_context(properties)
 
 
 def _export_id(request: Any, response: Any) -> str:

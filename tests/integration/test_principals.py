@@ -747,6 +747,10 @@ def test_a_certificate_with_a_uri_san_is_known_by_it_alone(
         "dns-cn-reports": ca.issue(
             folder, "f", common_name="reports", server=False, dns_names=("reports.corp",)
         ),
+        # A SAN holding '://' that grpc does not report as a URI SAN: fails closed.
+        "dns-uri-cn-reports": ca.issue(
+            folder, "g", common_name="reports", server=False, dns_names=(admin,)
+        ),
     }
     daemon = daemon_factory(
         "mtls-rule",
@@ -802,6 +806,7 @@ def test_a_certificate_with_a_uri_san_is_known_by_it_alone(
         "cn-admin": "UNAUTHENTICATED",  # a CN never matches a URI identity
         "dns-admin": "UNAUTHENTICATED",  # a DNS SAN is no identity
         "dns-cn-reports": "reports",  # no URI SAN: the CN
+        "dns-uri-cn-reports": "UNAUTHENTICATED",
     }
     assert {
         name: flight(name) for name in ("intern-cn-admin", "cn-admin", "billing-cn-reports")

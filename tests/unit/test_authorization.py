@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.server.errors import FailedPrecondition, PermissionDenied
+from sluice.server.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from sluice.server.planning.authorization import (
     check_destination,
     check_run_access,
@@ -174,6 +174,43 @@ def test_a_certificate_is_its_uri_sans_else_a_cn_that_is_no_uri() -> None:
     ):
         assert authenticator.by_certificate(names) is None, names
     assert authenticator.by_certificate(CertificateNames((), ("reports",))).name == "reports"  # type: ignore[union-attr]
+
+
+def test_a_cn_with_any_uri_scheme_or_beside_an_empty_uri_san_is_no_identity() -> None:
+    names = ("urn:corp:ops:admin", "spiffe:corp/ns/ops/sa/admin", "HTTPS://corp/admin")
+    auth = AuthSettings(
+        principals=(
+            *(PrincipalConfig(name=f"p{i}", cert_identity=name) for i, name in enumerate(names)),
+            PrincipalConfig(name="reports", cert_identity="reports"),
+        )
+    )
+    authenticator = build_authenticator(auth, verified_certificates=True)
+    for name in names:
+        assert authenticator.by_certificate(CertificateNames((), (name,))) is None, name
+        assert authenticator.by_certificate(CertificateNames((name,), ())) is not None, name
+    # An empty URI SAN is still a URI SAN: the CN beside it counts for nothing.
+    assert CertificateNames(("",), ("reports",))
+    assert authenticator.by_certificate(CertificateNames(("",), ("reports",))) is None
+
+
+def test_certificate_names_read_from_the_auth_context_fail_closed() -> None:
+    both = {
+        "x509_subject_alternative_name": [b"spiffe://corp/a", b"host.corp"],
+        "peer_uri": [b"spiffe://corp/a"],
+        "x509_common_name": [b"reports"],
+    }
+    assert CertificateNames.from_auth_context(both) == CertificateNames(
+        ("spiffe://corp/a",), ("reports",)
+    )
+    plain = {"x509_subject_alternative_name": [b"host.corp"], "x509_common_name": [b"reports"]}
+    assert CertificateNames.from_auth_context(plain) == CertificateNames((), ("reports",))
+    assert not CertificateNames.from_auth_context({})
+    # A SAN holding '://' without peer_uri (a grpcio without it, or a DNS SAN written as
+    # a URI): refused, never known by its CN.
+    for sans in ([b"spiffe://corp/a"], [b"host.corp", b"spiffe://corp/a"]):
+        without_peer_uri = {"x509_subject_alternative_name": sans, "x509_common_name": [b"reports"]}
+        with pytest.raises(Unauthenticated):
+            CertificateNames.from_auth_context(without_peer_uri)
 
 
 def test_principal_settings_are_validated_without_echoing_tokens(tmp_path: Path) -> None:
