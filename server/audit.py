@@ -2,7 +2,8 @@
 time, the principal, the method, the export id, the outcome and the peer address. It
 never holds a token, a secret or a data value: the fields are those alone, and the
 export id field (a caller's text when it names an unknown export) is recorded only when
-it is an export id or a manifest reference, a URI without its user-info and query."""
+it is an export id or a manifest reference (recorded_export): never a URI's credentials
+or query."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from typing import TextIO
 
 from sluice.server.errors import FailedPrecondition
 from sluice.sinks.azure.options import AzureLocation
-from sluice.sinks.locations import URL_SCHEMES, LocationRefused, classify, without_secrets
+from sluice.sinks.locations import (
+    CREDENTIALS_REMOVED,
+    URL_SCHEMES,
+    LocationRefused,
+    classify,
+    holds_credentials,
+    without_secrets,
+)
 from sluice.sinks.s3.options import S3Location
 
 #: Longest export reference written; an export id is 28 characters.
@@ -75,12 +83,16 @@ class AuditLog:
 def recorded_export(text: str) -> str:
     """What the audit log records of the export a call named: an export id as it is; a
     URI of a scheme the daemon takes for a manifest (sinks.locations.URL_SCHEMES: s3,
-    s3a, az, abfs, abfss, file), starting the text, without its user-info, query and
-    fragment, when that still parses as a location; an absolute local manifest path as
-    ExportAdmin.locate takes one (DESTINATION/DATASET/EXPORT_ID/manifest.json); any
-    other text, which a caller may have filled with anything (a token pasted in the
-    wrong place, `KEY:SECRET@s3://...`), as NOT_AN_EXPORT_ID. No reference holding
-    whitespace or a control character is recorded."""
+    s3a, az, abfs, abfss, file), starting the text, without its query and fragment, when
+    that parses as a location; one holding credentials (sinks.locations.
+    holds_credentials) only in the marker form `s3://(credentials removed)@bucket/...`,
+    when what follows the marker parses, never as a bare remainder that may name
+    another bucket; a local manifest path as ExportAdmin.locate takes one
+    (DESTINATION/DATASET/EXPORT_ID/manifest.json), a relative one as the absolute path
+    it names (one holding ':' or '@' excepted: a cloud URI missing its scheme, perhaps
+    with a key); any other text, which a caller may have filled with anything (a token
+    pasted in the wrong place, `KEY:SECRET@s3://...`), as NOT_AN_EXPORT_ID. No reference
+    holding whitespace or a control character is recorded."""
     if not text or _EXPORT_ID.fullmatch(text):
         return text
     if not text.isprintable() or any(c.isspace() for c in text):
@@ -88,9 +100,18 @@ def recorded_export(text: str) -> str:
     scheme, sep, _ = text.partition("://")
     if sep and scheme.lower() in URL_SCHEMES:
         shown = without_secrets(text)
-        return shown[:_MAX_ID] if _parses(shown) else NOT_AN_EXPORT_ID
-    if _is_local_manifest(text):
+        if holds_credentials(text):
+            _, marked, after = shown.partition(f"{CREDENTIALS_REMOVED}@")
+            parses = bool(marked) and _parses(f"{scheme}://{after}")
+        else:
+            parses = _parses(shown)
+        return shown[:_MAX_ID] if parses else NOT_AN_EXPORT_ID
+    if not _is_manifest_path(text):
+        return NOT_AN_EXPORT_ID
+    if text.startswith("/"):
         return text[:_MAX_ID]
+    if ":" not in text and "@" not in text:
+        return classify(text).target[:_MAX_ID]
     return NOT_AN_EXPORT_ID
 
 
@@ -106,12 +127,10 @@ def _parses(uri: str) -> bool:
     return True
 
 
-def _is_local_manifest(path: str) -> bool:
-    """An absolute path as ExportAdmin.locate (server.service.export_admin,
+def _is_manifest_path(path: str) -> bool:
+    """A local path as ExportAdmin.locate (server.service.export_admin,
     _split_manifest_uri) takes one: DESTINATION/DATASET/EXPORT_ID/manifest.json, each
-    part non-empty."""
-    if not path.startswith("/"):
-        return False
+    part non-empty (a relative DESTINATION is taken from the daemon's directory)."""
     root, _, manifest = path.rstrip("/").rpartition("/")
     base, _, export_id = root.rpartition("/")
     destination, _, dataset = base.rpartition("/")

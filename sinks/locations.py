@@ -49,57 +49,90 @@ CREDENTIALS_IN_URI = (
 )
 _AZURE_SCHEMES = frozenset(scheme for scheme, kind in _SCHEMES.items() if kind == "azure")
 #: Azure container naming rules: 3-63 lowercase letters, digits and single hyphens
-#: (sinks.azure.options checks them; here, the CONTAINER of abfs://CONTAINER@account...
-#: is told from credentials by them).
-AZURE_CONTAINER = re.compile(r"(?=.{3,63}\Z)[a-z0-9]+(-[a-z0-9]+)*")
+#: (private: is_bucket_or_container is the one way to ask).
+_AZURE_CONTAINER = re.compile(r"(?=.{3,63}\Z)[a-z0-9]+(-[a-z0-9]+)*")
+#: Containers Azure reserves (static website, logs, the root container): no user-info,
+#: so refused for their name (sinks.azure.options), never for credentials.
+AZURE_SPECIAL_CONTAINERS = frozenset({"$web", "$logs", "$root"})
+#: The host of abfs://CONTAINER@HOST: an account name (3-24 lowercase letters and
+#: digits, any case accepted as DNS does), then domain labels and a port if any
+#: (`acct`, `acct.dfs.core.windows.net`, `devstoreaccount1`).
+_ACCOUNT_HOST = re.compile(
+    r"[a-z0-9]{3,24}(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?", re.IGNORECASE
+)
 #: AWS bucket naming rules: 3-63 lowercase letters, digits, '.' and '-' (no '..').
-S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+#: What a message, a log line or the audit log shows in place of a cloud URI's
+#: credentials: `s3://(credentials removed)@bucket/x`, or `s3://(credentials removed)`
+#: alone when what follows them cannot be told (a secret holding '/').
+CREDENTIALS_REMOVED = "(credentials removed)"
 
 
 def is_bucket_or_container(scheme: str, name: str) -> bool:
     """Whether `name` is a valid bucket (s3, s3a) or container (az, abfs, abfss) name."""
     if scheme.lower() in _AZURE_SCHEMES:
-        return AZURE_CONTAINER.fullmatch(name) is not None
-    return S3_BUCKET.fullmatch(name) is not None and ".." not in name
+        return _AZURE_CONTAINER.fullmatch(name) is not None
+    return _S3_BUCKET.fullmatch(name) is not None and ".." not in name
 
 
-def _cloud_user_info(uri: str) -> tuple[str, str, str] | None:
-    """(scheme, what follows the last '@', the query and fragment) of a cloud URI whose
-    text before that '@' (and before any '?' or '#') is no bucket or container name:
-    user-info, which may hold '/' (AWS secret keys and most Azure account keys do) and
-    so reach past the first '/'. None for any other URI. An '@' in an object path is
-    taken for user-info too: no text can tell `s3://bucket/joe@x` from a key
-    `s3://abc/DEF@bucket`, and a refusal is safer than a repeated key."""
+def _cloud_user_info(uri: str) -> tuple[str, str | None] | None:
+    """(scheme, what follows the credentials) of a cloud URI holding user-info, judged
+    on its authority (the text after `scheme://` up to the first '/', '?' or '#'):
+    - s3, s3a: the authority is a bucket name, which never holds '@' or ':'. One holding
+      '@' (`KEY:SECRET@bucket`, `minioadmin@bucket`) is user-info; so is any '@' before a
+      '?' or '#' after an authority that is no bucket name (a bare secret holding '/':
+      `SECRET/PART@bucket`).
+    - az, abfs, abfss: the authority is `CONTAINER` or `CONTAINER@ACCOUNT-HOST`; one
+      that is neither, with an '@' anywhere before a '?' or '#', is user-info (`KEY@c`,
+      `acct:KEY@c`, a bare account key holding '/').
+    After a valid authority an '@' is part of the object path (`s3://b/joe@x.com/f`).
+    None for any other URI. What follows the credentials is the rest of the URI after
+    the authority's last '@' when no '@' follows the authority before a '?' or '#' (the
+    authority held them whole), else None: a secret may hold '/' and '@', so nothing
+    after it can be told from it."""
     scheme, sep, rest = uri.partition("://")
     if not sep or scheme.lower() not in _SCHEMES:
         return None
-    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-    head, tail = rest[:cut], rest[cut:]
-    user_info, at, after = head.rpartition("@")
-    if not at or is_bucket_or_container(scheme, user_info):
+    head = re.split(r"[?#]", rest, maxsplit=1)[0]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if scheme.lower() in _AZURE_SCHEMES:
+        container, at, host = authority.partition("@")
+        legit = (
+            is_bucket_or_container(scheme, container) or container in AZURE_SPECIAL_CONTAINERS
+        ) and (not at or _ACCOUNT_HOST.fullmatch(host) is not None)
+    else:
+        legit = "@" not in authority and is_bucket_or_container(scheme, authority)
+    if legit or "@" not in head:
         return None
-    return scheme, after, tail
+    if "@" in authority and head.count("@") == authority.count("@"):
+        return scheme, rest[len(authority.rpartition("@")[0]) + 1 :]
+    return scheme, None
 
 
 def holds_credentials(uri: str) -> bool:
-    """Whether a cloud URI (s3, s3a, az, abfs, abfss) holds user-info: an '@' before any
-    '?' or '#' whose preceding text is no bucket or container name. Such a URI is
-    refused with CREDENTIALS_IN_URI, never repeated."""
+    """Whether a cloud URI (s3, s3a, az, abfs, abfss) holds user-info (see
+    _cloud_user_info: judged on its authority). Such a URI is refused with
+    CREDENTIALS_IN_URI, never repeated. A bare secret whose first '/'-segment happens
+    to be a valid bucket or container name cannot be told from an object path."""
     return _cloud_user_info(uri) is not None
 
 
 def without_credentials(uri: str) -> str:
     """`uri` as a message, a log line, a manifest or the audit log may show it: a URL
-    without its user-info. For the cloud schemes, everything up to the last '@' (before
-    any '?' or '#') unless it is a bucket or container name
-    (`abfss://container@account.dfs.core.windows.net/`): a secret may hold '/' and seem
-    to end the host early. For other URLs the user-info of the authority alone: the
-    '@' of a path (`postgresql://db:5432/sales@eu`) is no credential. A path, or a URL
-    without user-info, is returned as it is; a query (a glob's `?`) is kept too."""
+    without its user-info. A cloud URI holding credentials (holds_credentials) is cut to
+    CREDENTIALS_REMOVED, followed by '@' and what follows the authority's last '@' when
+    the authority held them whole (`s3://(credentials removed)@bucket/x`), else by
+    nothing: never a remainder that looks like another location. Any other cloud URI
+    (an '@' in its object path included) is returned as it is. For other URLs the
+    user-info of the authority alone goes: the '@' of a path
+    (`postgresql://db:5432/sales@eu`) is no credential. A path, or a URL without
+    user-info, is returned as it is; a query (a glob's `?`) is kept too."""
     cloud = _cloud_user_info(uri)
     if cloud is not None:
-        scheme, after, tail = cloud
-        return f"{scheme}://{after}{tail}"
+        scheme, after = cloud
+        if after is None:
+            return f"{scheme}://{CREDENTIALS_REMOVED}"
+        return f"{scheme}://{CREDENTIALS_REMOVED}@{after}"
     scheme, sep, rest = uri.partition("://")
     if not sep or scheme.lower() in _SCHEMES:
         return uri

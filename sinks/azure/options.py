@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sluice.sinks.locations import (
-    AZURE_CONTAINER,
+    AZURE_SPECIAL_CONTAINERS,
     CREDENTIALS_IN_URI,
     holds_credentials,
+    is_bucket_or_container,
     without_credentials,
 )
 from sluice.sinks.profiles import AzureProfile, resolve
@@ -48,7 +49,13 @@ class AzureLocation:
                 "invalid Azure container name: container names hold no ':' (an account "
                 "endpoint or port belongs in the storage profile); give az://CONTAINER/PREFIX"
             )
-        if not AZURE_CONTAINER.fullmatch(container):
+        if container in AZURE_SPECIAL_CONTAINERS:
+            raise ValueError(
+                f"invalid Azure container name {container!r}: the special containers "
+                "$web, $logs and $root are not supported; name a container of 3-63 "
+                "lowercase letters, digits and single hyphens"
+            )
+        if not is_bucket_or_container(scheme, container):
             raise ValueError(
                 f"invalid Azure container name {container!r}: 3-63 lowercase letters, "
                 "digits and single hyphens"

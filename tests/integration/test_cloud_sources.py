@@ -136,3 +136,25 @@ def test_unreachable_cloud_sources_are_refused_at_create_with_the_cause(
         with pytest.raises(InvalidArgumentError, match="profile 'blob' is for azure"):
             create("s3://some-bucket/in/*.parquet")
     assert "retrying" not in daemon.log_tail(200)
+
+
+def test_an_at_in_a_cloud_object_path_is_shown_whole(
+    daemon: ProfileDaemon, azurite_server: ServerProcess
+) -> None:
+    """README (Cloud storage): an '@' after a valid container is part of the object path.
+    A Hive key listed under a root that passed classify is named as it is, and a source
+    URI holding one is taken, not refused as credentials."""
+    name = new_container(azurite_server.endpoint)
+    container = blob_service(azurite_server.endpoint).get_container_client(name)
+    key = "users/email=joe@example.com/part-0.jsonl"
+    container.upload_blob(key, b"not json\n")
+    with ExportClient(daemon.address) as client:
+        for source in (f"az://{name}/users/*/*.jsonl", f"az://{name}/users/email=joe@*/*.jsonl"):
+            spec = ExportClient.build_spec(
+                source=source, source_profile="blob", to=str(daemon.exports), dataset="x"
+            )
+            with pytest.raises(InvalidArgumentError) as refused:
+                client.create(spec)
+            message = str(refused.value)
+            assert f"az://{name}/{key}" in message, message
+            assert "credentials" not in message, message

@@ -4,11 +4,19 @@ and what the audit log records of a caller's export reference."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sluice.server.audit import NOT_AN_EXPORT_ID, recorded_export
 from sluice.sinks.azure.options import AzureLocation
-from sluice.sinks.locations import LocationRefused, classify, without_credentials, without_secrets
+from sluice.sinks.locations import (
+    LocationRefused,
+    classify,
+    holds_credentials,
+    without_credentials,
+    without_secrets,
+)
 from sluice.sinks.s3.options import S3Location
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -29,38 +37,40 @@ PIECES = (
 )
 
 
+MARK = "(credentials removed)"
+
+
 @pytest.mark.parametrize(
     ("uri", "shown"),
     [
-        (f"s3://{KEY}:{PLAIN}@my-bucket/out", "s3://my-bucket/out"),
-        (f"s3a://{KEY}:{SECRET}@my-bucket/out", "s3a://my-bucket/out"),
-        (f"s3://{KEY}@my-bucket", "s3://my-bucket"),
-        (f"az://acct:{PLAIN}@container/out", "az://container/out"),
-        (f"az://{PLAIN}@container/out", "az://container/out"),
-        # Bare secrets holding '/' before '@': everything up to the last '@' goes.
-        (f"az://{AZURE_KEY}@container/out", "az://container/out"),
-        (
-            f"az://{AZURE_KEY}@container/x/20261207T000000Z-000000000000/manifest.json",
-            "az://container/x/20261207T000000Z-000000000000/manifest.json",
-        ),
-        (
-            f"abfss://{AZURE_KEY}@acct.dfs.core.windows.net/out",
-            "abfss://acct.dfs.core.windows.net/out",
-        ),
-        (f"s3://{SECRET}@my-bucket/out", "s3://my-bucket/out"),
-        (f"s3://{SECRET}@my-bucket/out?sig=1", "s3://my-bucket/out?sig=1"),
+        (f"s3://{KEY}:{PLAIN}@my-bucket/out", f"s3://{MARK}@my-bucket/out"),
+        (f"s3://{KEY}@my-bucket", f"s3://{MARK}@my-bucket"),
+        ("s3://minioadmin@bucket/x", f"s3://{MARK}@bucket/x"),
+        (f"az://acct:{PLAIN}@container/out", f"az://{MARK}@container/out"),
+        (f"az://{PLAIN}@container/out", f"az://{MARK}@container/out"),
         (
             f"abfss://container:{PLAIN}@acct.dfs.core.windows.net/out",
-            "abfss://acct.dfs.core.windows.net/out",
+            f"abfss://{MARK}@acct.dfs.core.windows.net/out",
         ),
+        # Bare secrets holding '/' before '@': what follows them cannot be told, so
+        # nothing that looks like a location is left.
+        (f"s3a://{KEY}:{SECRET}@my-bucket/out", f"s3a://{MARK}"),
+        (f"az://{AZURE_KEY}@container/out", f"az://{MARK}"),
+        (
+            f"az://{AZURE_KEY}@container/x/20261207T000000Z-000000000000/manifest.json",
+            f"az://{MARK}",
+        ),
+        (f"abfss://{AZURE_KEY}@acct.dfs.core.windows.net/out", f"abfss://{MARK}"),
+        (f"s3://{SECRET}@my-bucket/out", f"s3://{MARK}"),
+        (f"s3://{SECRET}@my-bucket/out?sig=1", f"s3://{MARK}"),
+        # Credentials in the authority, and another '@' after it: cut whole too.
+        (f"s3://{KEY}@my-bucket/users/joe@example.com/x", f"s3://{MARK}"),
         # A container before '@' is no credential, and a glob's '?' no query.
         (
             "abfss://exports@acct.dfs.core.windows.net/a",
             "abfss://exports@acct.dfs.core.windows.net/a",
         ),
         ("s3://bucket/data/file?.csv", "s3://bucket/data/file?.csv"),
-        # An '@' in a cloud object path cannot be told from a secret's: cut (and refused).
-        ("s3://bucket/users/joe@example.com/x", "s3://example.com/x"),
         ("postgresql://db.internal:5432/sales", "postgresql://db.internal:5432/sales"),
         # Not a cloud scheme: only the authority's user-info goes, a path's '@' stays.
         ("postgresql://db.internal:5432/sales@eu", "postgresql://db.internal:5432/sales@eu"),
@@ -70,12 +80,73 @@ PIECES = (
 )
 def test_without_credentials_drops_user_info_only(uri: str, shown: str) -> None:
     assert without_credentials(uri) == shown
-    assert not any(piece in without_credentials(uri) for piece in PIECES)
+    assert not any(piece in without_credentials(uri) for piece in (*PIECES, "minioadmin"))
+
+
+#: Object paths holding '@' after a valid bucket or container: accepted as main did.
+LEGIT_AT_PATHS = (
+    ("s3://bucket/users/joe@example.com/x.parquet", "bucket", "users/joe@example.com/x.parquet"),
+    ("s3a://bucket/snap@v3/part.parquet", "bucket", "snap@v3/part.parquet"),
+    ("s3://bucket/data/*@2024*.parquet", "bucket", "data/*@2024*.parquet"),
+    (
+        "s3://prod/team@acme-archive/ds/ID/manifest.json",
+        "prod",
+        "team@acme-archive/ds/ID/manifest.json",
+    ),
+    (
+        "s3://lake/users/email=joe@example.com/part-0.jsonl",
+        "lake",
+        "users/email=joe@example.com/part-0.jsonl",
+    ),
+    ("az://container/users/joe@example.com/x", "container", "users/joe@example.com/x"),
+    (
+        "abfss://container@account.dfs.core.windows.net/users/joe@x.com/f.parquet",
+        "container",
+        "users/joe@x.com/f.parquet",
+    ),
+    ("az://container@acct/a@b", "container", "a@b"),
+)
+
+
+@pytest.mark.parametrize(("uri", "bucket", "prefix"), LEGIT_AT_PATHS)
+def test_an_at_in_the_object_path_after_a_valid_authority_is_a_path(
+    uri: str, bucket: str, prefix: str
+) -> None:
+    location = classify(uri)
+    assert location.target == uri
+    assert not holds_credentials(uri)
+    if location.kind == "s3":
+        assert S3Location.parse(uri) == S3Location(bucket, prefix)
+    else:
+        parsed = AzureLocation.parse(uri)
+        assert (parsed.container, parsed.prefix) == (bucket, prefix)
+    assert without_credentials(uri) == uri
+    assert without_secrets(uri) == uri
+
+
+def test_an_azure_account_host_after_the_container_is_kept() -> None:
+    parsed = AzureLocation.parse("abfss://container@account.dfs.core.windows.net/users/joe@x.com/f")
+    assert parsed.account == "account"
+    assert AzureLocation.parse("az://container@acct/a@b").account == "acct"
+
+
+@pytest.mark.parametrize(
+    "uri", ["az://$web/site", "az://$logs", "abfss://$root@acct.dfs.core.windows.net/x"]
+)
+def test_azure_special_containers_get_the_container_name_message(uri: str) -> None:
+    assert not holds_credentials(uri)
+    assert classify(uri).kind == "azure"
+    with pytest.raises(ValueError, match=r"invalid Azure container name '\$") as refused:
+        AzureLocation.parse(uri)
+    assert "credentials" not in str(refused.value)
 
 
 def test_without_secrets_drops_the_query_of_a_url_too() -> None:
     assert without_secrets(f"az://{PLAIN}@c0n/x/manifest.json?sv=1&sig=SAS#f") == (
-        "az://c0n/x/manifest.json"
+        f"az://{MARK}@c0n/x/manifest.json"
+    )
+    assert without_secrets("az://c0n/joe@x/manifest.json?sv=1&sig=SAS#f") == (
+        "az://c0n/joe@x/manifest.json"
     )
     assert without_secrets("/exports/a?b/manifest.json") == "/exports/a?b/manifest.json"
 
@@ -96,6 +167,11 @@ def test_without_secrets_drops_the_query_of_a_url_too() -> None:
         (AzureLocation.parse, "az://UPPER@acct/x"),  # no container name: maybe a key
         (S3Location.parse, f"s3://{SECRET}@my-bucket/out"),
         (S3Location.parse, f"s3a://{SECRET}@my-bucket/out"),
+        (S3Location.parse, "s3://minioadmin@bucket/x"),
+        (S3Location.parse, f"s3://{KEY}:{PLAIN}@bucket"),
+        (S3Location.parse, f"s3://{KEY}@my-bucket/users/joe@example.com/x"),
+        (AzureLocation.parse, f"az://{KEY}@c"),
+        (AzureLocation.parse, f"az://container@{PLAIN}/x"),
     ],
 )
 def test_a_bucket_or_container_with_user_info_is_refused_unrepeated(
@@ -103,10 +179,10 @@ def test_a_bucket_or_container_with_user_info_is_refused_unrepeated(
 ) -> None:
     with pytest.raises(ValueError, match="credentials do not belong in the URI") as refused:
         parse(uri)  # type: ignore[operator]
-    assert not any(piece in str(refused.value) for piece in PIECES), refused.value
+    assert not any(piece in str(refused.value) for piece in (*PIECES, "minioadmin"))
     with pytest.raises(LocationRefused, match="credentials do not belong in the URI") as refused:
         classify(uri)
-    assert not any(piece in str(refused.value) for piece in PIECES), refused.value
+    assert not any(piece in str(refused.value) for piece in (*PIECES, "minioadmin"))
 
 
 @pytest.mark.parametrize(
@@ -144,7 +220,11 @@ def test_the_audit_records_export_ids_and_references_and_nothing_else() -> None:
     assert recorded_export(export_id) == export_id
     assert recorded_export("") == ""
     manifest = f"my-bucket/out/x/{export_id}/manifest.json"
-    assert recorded_export(f"s3://{KEY}:{SECRET}@{manifest}?sig=QUERYSECRET") == f"s3://{manifest}"
+    assert (
+        recorded_export(f"s3://{KEY}:{PLAIN}@{manifest}?sig=QUERYSECRET")
+        == f"s3://{MARK}@{manifest}"
+    )
+    assert recorded_export(f"s3://{KEY}:{SECRET}@{manifest}?sig=QUERYSECRET") == NOT_AN_EXPORT_ID
     assert (
         recorded_export(f"/exports/x/{export_id}/manifest.json")
         == f"/exports/x/{export_id}/manifest.json"
@@ -157,13 +237,17 @@ def test_the_audit_records_a_uri_only_when_it_starts_with_a_scheme_and_parses() 
     export_id = "20261207T091500Z-0123456789ab"
     manifest = f"x/{export_id}/manifest.json"
     for text, recorded in (
-        (f"az://{AZURE_KEY}@container/{manifest}", f"az://container/{manifest}"),
         (
             f"abfss://exports@acct.dfs.core.windows.net/{manifest}",
             f"abfss://exports@acct.dfs.core.windows.net/{manifest}",
         ),
-        (f"s3://{SECRET}@my-bucket/{manifest}", f"s3://my-bucket/{manifest}"),
-        (f"S3://{KEY}:{PLAIN}@my-bucket/{manifest}", f"S3://my-bucket/{manifest}"),
+        (f"S3://{KEY}:{PLAIN}@my-bucket/{manifest}", f"S3://{MARK}@my-bucket/{manifest}"),
+        (f"az://acct:{PLAIN}@container/{manifest}", f"az://{MARK}@container/{manifest}"),
+        # An '@' after a valid bucket is a path: recorded as it is.
+        (
+            "s3://prod/team@acme-archive/ds/20261207T091500Z-0123456789ab/manifest.json",
+            "s3://prod/team@acme-archive/ds/20261207T091500Z-0123456789ab/manifest.json",
+        ),
         (f"file:///exports/{manifest}", f"file:///exports/{manifest}"),
         (f"/exports/{manifest}", f"/exports/{manifest}"),
     ):
@@ -172,6 +256,12 @@ def test_the_audit_records_a_uri_only_when_it_starts_with_a_scheme_and_parses() 
         "Bearer sk_live_TOKENSECRET ://",
         # Stripped of the key, no container is left: nothing parses, nothing recorded.
         f"abfss://{AZURE_KEY}@acct.dfs.core.windows.net/out",
+        # A bare slashed secret: never a remainder that names another bucket.
+        f"az://{AZURE_KEY}@container/{manifest}",
+        f"s3://{SECRET}@my-bucket/{manifest}",
+        f"s3://{KEY}@my-bucket/joe@x/{manifest}",
+        # The marker form only when what follows it parses.
+        f"s3://{KEY}@Bad_Bucket/{manifest}",
         "sk_live_TOKENSECRET://x",
         f"{KEY}:SECRETX@s3://bucket",
         f"{export_id}\n",
@@ -188,4 +278,20 @@ def test_the_audit_records_a_uri_only_when_it_starts_with_a_scheme_and_parses() 
         "/sk_live_TOKENSECRET",
         "/sk_live_TOKENSECRET/manifest.json.bak",
     ):
+        assert recorded_export(text) == NOT_AN_EXPORT_ID, text
+
+
+def test_the_audit_records_a_relative_manifest_as_the_path_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    export_id = "20261207T091500Z-0123456789ab"
+    manifest = f"x/{export_id}/manifest.json"
+    recorded = recorded_export(f"../{manifest}")
+    assert recorded == f"{tmp_path}/{manifest}"[:128], recorded
+    assert recorded_export(f"./e/{manifest}") == f"{folder}/e/{manifest}"[:128]
+    # A cloud URI missing its scheme, perhaps with a key, is no local path to record.
+    for text in (f"{KEY}:{PLAIN}@bucket/{manifest}", f"a@b/{manifest}"):
         assert recorded_export(text) == NOT_AN_EXPORT_ID, text
