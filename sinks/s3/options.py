@@ -27,9 +27,10 @@ class S3Location:
         if not sep or scheme.lower() not in {"s3", "s3a"}:
             raise ValueError(f"{without_credentials(uri)!r} is not an s3:// URI")
         bucket, _, prefix = rest.partition("/")
-        if holds_credentials(uri):
-            # `s3://KEY:SECRET@bucket`, `s3://SECRET/PART@bucket`: never repeated. An '@'
-            # after a valid bucket is part of the prefix (`s3://b/users/joe@x.com`).
+        if holds_credentials(uri) or "@" in bucket:
+            # `s3://KEY:SECRET@bucket`, `s3://SECRET/PART@bucket`, an '@' after a '?' in
+            # the first segment (`s3://b?sig=X@y`): never repeated. An '@' after a valid
+            # bucket and '/' is part of the prefix (`s3://b/users/joe@x.com`).
             raise ValueError(f"invalid S3 bucket: {CREDENTIALS_IN_URI}")
         if ":" in bucket:
             # An access point ARN, a port, or a key pair without its '@': not repeated

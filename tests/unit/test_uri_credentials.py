@@ -203,6 +203,12 @@ def test_a_colon_without_an_at_is_no_credential_and_not_repeated(parse: object, 
     assert not any(piece in message for piece in (*PIECES, "accesspoint", "10000")), message
 
 
+def test_an_at_after_a_query_in_the_bucket_segment_is_not_repeated() -> None:
+    with pytest.raises(ValueError, match="invalid S3 bucket") as refused:
+        S3Location.parse(f"s3://my-bucket?sig={PLAIN}@x/out")
+    assert PLAIN not in str(refused.value)
+
+
 def test_wrong_schemes_are_named_without_user_info() -> None:
     for parse, uri in (
         (S3Location.parse, f"az://{KEY}:{PLAIN}@c/x"),
