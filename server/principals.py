@@ -9,7 +9,6 @@ among the configured ones. Nothing here imports grpc."""
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -152,9 +151,15 @@ def token_digest(token: str | bytes) -> str:
     return hashlib.sha256(raw.strip()).hexdigest()
 
 
-#: A URI scheme (RFC 3986), `spiffe:`, `urn:`, `https:`: a CN starting with one is never
-#: taken for a `cert_identity`, with `//` or without.
-_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+#: A URI identity holds `://` or starts with `spiffe:` or `urn:` (any case). A
+#: CN never matches such a `cert_identity`; any other CN (`host:8080`,
+#: `system:node:worker-1`, `db-01.corp.example:5432`) matches as it reads.
+_URI_PREFIXES = ("spiffe:", "urn:")
+
+
+def is_uri_identity(name: str) -> bool:
+    """Whether `name` is a URI identity (see _URI_PREFIXES), which only a URI SAN gives."""
+    return "://" in name or name.lower().startswith(_URI_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -193,14 +198,15 @@ class CertificateNames:
     def identities(self) -> tuple[str, ...]:
         """A certificate with a URI SAN is its URI SANs alone (an empty one included:
         its CN still counts for nothing); only one without any is its CN, and a CN that
-        starts with a URI scheme (`spiffe://...`, `urn:...`, `spiffe:...`) is never
-        taken for one. Where a CA issues URI SANs, the CN is whatever its requester
-        asked for: counted beside the SAN, a certificate issued to
+        reads as a URI identity (holding `://`, or starting with `spiffe:` or `urn:`,
+        any case) is never taken for one; other CNs holding ':' (`host:8080`) are.
+        Where a CA issues URI SANs, the CN is whatever its requester asked for:
+        counted beside the SAN, a certificate issued to
         `spiffe://corp/ns/dev/sa/intern` with CN `spiffe://corp/ns/ops/sa/admin` (or
         `reports`) acted as that principal."""
         if self.uri_sans:
             return self.uri_sans
-        return tuple(name for name in self.common_names if not _URI_SCHEME.match(name))
+        return tuple(name for name in self.common_names if not is_uri_identity(name))
 
 
 class Authenticator:

@@ -693,6 +693,12 @@ def test_mutual_tls_identities_are_principals(
     by_uri = ca.issue(folder, "svc", common_name="ignored-cn", server=False, uris=(spiffe,))
     by_cn = ca.issue(folder, "reports", common_name="reports", server=False)
     stranger = ca.issue(folder, "stranger", common_name="stranger", server=False)
+    # CNs holding ':' that are no URI identity: known by them, as before.
+    colon_cns = ("host:8080", "system:node:worker-1", "db-01.corp.example:5432")
+    by_colon_cn = {
+        cn: ca.issue(folder, f"colon{i}", common_name=cn, server=False)
+        for i, cn in enumerate(colon_cns)
+    }
     daemon = daemon_factory(
         "mtls",
         tls={
@@ -706,6 +712,10 @@ def test_mutual_tls_identities_are_principals(
             "principals": [
                 {"name": "billing", "cert_identity": spiffe, "scopes": ["exports:read"]},
                 {"name": "reports", "cert_identity": "reports", "scopes": ["exports:read"]},
+                *(
+                    {"name": f"colon{i}", "cert_identity": cn, "scopes": ["exports:read"]}
+                    for i, cn in enumerate(colon_cns)
+                ),
             ]
         },
     )
@@ -723,6 +733,8 @@ def test_mutual_tls_identities_are_principals(
 
     assert who(by_uri) == "billing"  # the URI SAN (SPIFFE id), not the CN
     assert who(by_cn) == "reports"
+    for i, cn in enumerate(colon_cns):
+        assert who(by_colon_cn[cn]) == f"colon{i}", cn
     with pytest.raises(UnauthenticatedError):
         who(stranger)  # verified by the CA, but no principal's identity
     with pytest.raises(ServerUnreachableError):

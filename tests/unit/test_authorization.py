@@ -193,6 +193,21 @@ def test_a_cn_with_any_uri_scheme_or_beside_an_empty_uri_san_is_no_identity() ->
     assert authenticator.by_certificate(CertificateNames(("",), ("reports",))) is None
 
 
+def test_a_cn_holding_a_colon_that_is_no_uri_identity_still_counts() -> None:
+    names = ("host:8080", "system:node:worker-1", "db-01.corp.example:5432", "https:corp")
+    auth = AuthSettings(
+        principals=tuple(
+            PrincipalConfig(name=f"p{i}", cert_identity=name) for i, name in enumerate(names)
+        )
+    )
+    authenticator = build_authenticator(auth, verified_certificates=True)
+    for i, name in enumerate(names):
+        assert CertificateNames((), (name,)).identities() == (name,)
+        assert authenticator.by_certificate(CertificateNames((), (name,))).name == f"p{i}"  # type: ignore[union-attr]
+    for uri in ("URN:corp:x", "Spiffe:corp/x", "a://b", "spiffe://corp/x"):
+        assert CertificateNames((), (uri,)).identities() == (), uri
+
+
 def test_certificate_names_read_from_the_auth_context_fail_closed() -> None:
     both = {
         "x509_subject_alternative_name": [b"spiffe://corp/a", b"host.corp"],
