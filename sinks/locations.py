@@ -47,6 +47,14 @@ CREDENTIALS_IN_URI = (
     "credentials do not belong in the URI (user-info before '@'): name a storage profile "
     "whose secret references hold them (README: Cloud storage, Storage profiles)"
 )
+#: What an Azure URI whose container segment holds an '@' that is no
+#: `CONTAINER@ACCOUNT-HOST` is refused with: a mistyped container (`MyContainer@acct`)
+#: cannot be told from a key, so the text before the '@' is never repeated either way.
+AZURE_CONTAINER_OR_CREDENTIALS = (
+    "invalid Azure container: an invalid container name, or credentials, before '@' "
+    "(not repeated); a container name is 3-63 lowercase letters, digits and single "
+    f"hyphens, and {CREDENTIALS_IN_URI}"
+)
 _AZURE_SCHEMES = frozenset(scheme for scheme, kind in _SCHEMES.items() if kind == "azure")
 #: Azure container naming rules: 3-63 lowercase letters, digits and single hyphens
 #: (private: is_bucket_or_container is the one way to ask).
@@ -55,17 +63,32 @@ _AZURE_CONTAINER = re.compile(r"(?=.{3,63}\Z)[a-z0-9]+(-[a-z0-9]+)*")
 #: so refused for their name (sinks.azure.options), never for credentials.
 AZURE_SPECIAL_CONTAINERS = frozenset({"$web", "$logs", "$root"})
 #: The host of abfs://CONTAINER@HOST: an account name (3-24 lowercase letters and
-#: digits, any case accepted as DNS does), then domain labels and a port if any
-#: (`acct`, `acct.dfs.core.windows.net`, `devstoreaccount1`).
+#: digits, any case accepted as DNS does), then domain labels, a trailing dot (a fully
+#: qualified name) and a port if any (`acct`, `acct.dfs.core.windows.net.`,
+#: `devstoreaccount1`, `127.0.0.1:10000`).
 _ACCOUNT_HOST = re.compile(
-    r"[a-z0-9]{3,24}(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?", re.IGNORECASE
+    r"[a-z0-9]{3,24}(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?(:[0-9]{1,5})?", re.IGNORECASE
 )
+#: A bracketed IPv6 address with a port if any (`[::1]:10000`), as Azurite may listen.
+_IPV6_HOST = re.compile(r"\[[0-9a-f:.]{2,45}\](:[0-9]{1,5})?", re.IGNORECASE)
 #: AWS bucket naming rules: 3-63 lowercase letters, digits, '.' and '-' (no '..').
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 #: What a message, a log line or the audit log shows in place of a cloud URI's
 #: credentials: `s3://(credentials removed)@bucket/x`, or `s3://(credentials removed)`
 #: alone when what follows them cannot be told (a secret holding '/').
 CREDENTIALS_REMOVED = "(credentials removed)"
+
+
+#: The characters bucket and container names are made of, in any case ('_' included):
+#: a name holding any other (`?`, `#`, `@`, `%`, whitespace, controls, non-ASCII) is
+#: refused without being quoted, since it may hold a query's signature or a key.
+_NAME_ALPHABET = re.compile(r"[A-Za-z0-9._-]*")
+
+
+def in_name_alphabet(name: str) -> bool:
+    """Whether `name` holds only letters, digits, '.', '_' and '-' (ASCII): a message
+    may quote it when it is no valid bucket or container name; otherwise it may not."""
+    return _NAME_ALPHABET.fullmatch(name) is not None
 
 
 def is_bucket_or_container(scheme: str, name: str) -> bool:
@@ -77,36 +100,46 @@ def is_bucket_or_container(scheme: str, name: str) -> bool:
 
 def _cloud_user_info(uri: str) -> tuple[str, str | None] | None:
     """(scheme, what follows the credentials) of a cloud URI holding user-info, judged
-    on its authority (the text after `scheme://` up to the first '/', '?' or '#'):
-    - s3, s3a: the authority is a bucket name, which never holds '@' or ':'. One holding
-      '@' (`KEY:SECRET@bucket`, `minioadmin@bucket`) is user-info; so is any '@' before a
-      '?' or '#' after an authority that is no bucket name (a bare secret holding '/':
-      `SECRET/PART@bucket`).
-    - az, abfs, abfss: the authority is `CONTAINER` or `CONTAINER@ACCOUNT-HOST`; one
-      that is neither, with an '@' anywhere before a '?' or '#', is user-info (`KEY@c`,
-      `acct:KEY@c`, a bare account key holding '/').
-    After a valid authority an '@' is part of the object path (`s3://b/joe@x.com/f`).
+    on its first '/'-segment (the text after `scheme://` up to the first '/', which is
+    what the parsers take for the bucket or container: a '?' or '#' there does not end
+    it, since bucket and container names never hold '?', '#' or '@'):
+    - s3, s3a: the segment is a bucket name, which never holds '@'. One holding '@'
+      anywhere (`KEY:SECRET@bucket`, `minioadmin@bucket`, `KEY:pa?ss@bucket`,
+      `bucket?sig=SECRET@x`) is user-info.
+    - az, abfs, abfss: the segment is `CONTAINER` or `CONTAINER@ACCOUNT-HOST`; one holding
+      '@' that is not that form is user-info (`KEY@c`, `acct:KEY@c`, `c?sig=X@acct`).
+    - either: a segment that is no bucket or container name, followed by an '@' before a
+      '?' or '#', is user-info too (a bare secret holding '/': `SECRET/PART@bucket`).
+    After a valid segment an '@' is part of the object path (`s3://b/joe@x.com/f`).
     None for any other URI. What follows the credentials is the rest of the URI after
-    the authority's last '@' when no '@' follows the authority before a '?' or '#' (the
-    authority held them whole), else None: a secret may hold '/' and '@', so nothing
-    after it can be told from it."""
+    the segment's last '@' when the segment holds no '?' or '#' and no '@' follows it
+    before a '?' or '#' (the segment held them whole), else None: a secret may hold '/',
+    '?' and '@', so nothing after it can be told from it."""
     scheme, sep, rest = uri.partition("://")
     if not sep or scheme.lower() not in _SCHEMES:
         return None
     head = re.split(r"[?#]", rest, maxsplit=1)[0]
-    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    segment = rest.partition("/")[0]
     if scheme.lower() in _AZURE_SCHEMES:
-        container, at, host = authority.partition("@")
+        container, at, host = segment.partition("@")
         legit = (
             is_bucket_or_container(scheme, container) or container in AZURE_SPECIAL_CONTAINERS
-        ) and (not at or _ACCOUNT_HOST.fullmatch(host) is not None)
+        ) and (not at or is_account_host(host))
     else:
-        legit = "@" not in authority and is_bucket_or_container(scheme, authority)
-    if legit or "@" not in head:
+        legit = is_bucket_or_container(scheme, segment)
+    if legit or ("@" not in segment and "@" not in head):
         return None
-    if "@" in authority and head.count("@") == authority.count("@"):
-        return scheme, rest[len(authority.rpartition("@")[0]) + 1 :]
+    whole = "?" not in segment and "#" not in segment
+    if "@" in segment and whole and head.count("@") == segment.count("@"):
+        return scheme, rest[len(segment.rpartition("@")[0]) + 1 :]
     return scheme, None
+
+
+def is_account_host(host: str) -> bool:
+    """Whether `host` may follow `CONTAINER@` in an Azure URI: an account host
+    (`acct`, `acct.dfs.core.windows.net`, a trailing-dot FQDN, an IPv4 address), or a
+    bracketed IPv6 address, with a port if any."""
+    return _ACCOUNT_HOST.fullmatch(host) is not None or _IPV6_HOST.fullmatch(host) is not None
 
 
 def holds_credentials(uri: str) -> bool:
@@ -256,7 +289,9 @@ def classify(uri: str) -> Location:
     kind = _SCHEMES.get(scheme.lower())
     if kind is not None:
         if holds_credentials(uri):
-            raise LocationRefused(CREDENTIALS_IN_URI)
+            raise LocationRefused(
+                AZURE_CONTAINER_OR_CREDENTIALS if kind == "azure" else CREDENTIALS_IN_URI
+            )
         return Location(kind, uri)
     if scheme.lower() == _FILE:
         return Location("local", _file_url_path(uri))

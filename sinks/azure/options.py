@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sluice.sinks.locations import (
+    AZURE_CONTAINER_OR_CREDENTIALS,
     AZURE_SPECIAL_CONTAINERS,
-    CREDENTIALS_IN_URI,
     holds_credentials,
+    in_name_alphabet,
     is_bucket_or_container,
-    without_credentials,
+    without_secrets,
 )
 from sluice.sinks.profiles import AzureProfile, resolve
 
@@ -32,17 +33,16 @@ class AzureLocation:
     def parse(cls, uri: str) -> AzureLocation:
         scheme, sep, rest = uri.partition("://")
         if not sep or scheme.lower() not in SCHEMES:
-            raise ValueError(f"{without_credentials(uri)!r} is not an az:// or abfs:// URI")
+            raise ValueError(f"{without_secrets(uri)!r} is not an az:// or abfs:// URI")
         if holds_credentials(uri):
             # `az://acct:KEY@container`, `abfss://container:KEY@account...`, a bare account
-            # key before '@' (most hold '/'): what stands before the '@' is never repeated.
-            raise ValueError(
-                "invalid Azure container (3-63 lowercase letters, digits and single "
-                f"hyphens, before any '@'): {CREDENTIALS_IN_URI}"
-            )
+            # key before '@' (most hold '/'), `az://c?sig=SAS@acct`, or a mistyped
+            # container (`MyContainer@acct`): what stands before the '@' is never repeated.
+            raise ValueError(AZURE_CONTAINER_OR_CREDENTIALS)
         netloc, _, prefix = rest.partition("/")
         container, at, host = netloc.partition("@")
-        account = host.split(".", 1)[0] if at else ""
+        # An IP address ([::1]:10000, 127.0.0.1:10000) names no account.
+        account = host.split(".", 1)[0] if at and not host.startswith("[") else ""
         if ":" in container:
             # A port (Azurite's 10000) or a key without its '@': not repeated either.
             raise ValueError(
@@ -54,6 +54,15 @@ class AzureLocation:
                 f"invalid Azure container name {container!r}: the special containers "
                 "$web, $logs and $root are not supported; name a container of 3-63 "
                 "lowercase letters, digits and single hyphens"
+            )
+        if not in_name_alphabet(container):
+            # `az://container?sig=SAS/x`: a SAS token, a '%' escape, whitespace or
+            # non-ASCII text in the container segment may be a secret; never repeated.
+            raise ValueError(
+                "invalid Azure container name (not repeated): it holds a character "
+                "container names never hold (a '?', '#', '%', space, control or non-ASCII "
+                "character); a container name is 3-63 lowercase letters, digits and single "
+                "hyphens, and a SAS token belongs in the storage profile (sas_token_ref)"
             )
         if not is_bucket_or_container(scheme, container):
             raise ValueError(

@@ -9,8 +9,9 @@ from typing import Any
 from sluice.sinks.locations import (
     CREDENTIALS_IN_URI,
     holds_credentials,
+    in_name_alphabet,
     is_bucket_or_container,
-    without_credentials,
+    without_secrets,
 )
 from sluice.sinks.profiles import S3Profile, resolve
 
@@ -25,7 +26,7 @@ class S3Location:
         """s3://bucket[/prefix] -> S3Location; raise ValueError naming what is wrong."""
         scheme, sep, rest = uri.partition("://")
         if not sep or scheme.lower() not in {"s3", "s3a"}:
-            raise ValueError(f"{without_credentials(uri)!r} is not an s3:// URI")
+            raise ValueError(f"{without_secrets(uri)!r} is not an s3:// URI")
         bucket, _, prefix = rest.partition("/")
         if holds_credentials(uri) or "@" in bucket:
             # `s3://KEY:SECRET@bucket`, `s3://SECRET/PART@bucket`, an '@' after a '?' in
@@ -38,6 +39,15 @@ class S3Location:
             raise ValueError(
                 "invalid S3 bucket name: bucket names hold no ':' (access point ARNs and "
                 "host:port are not supported); give s3://BUCKET/PREFIX"
+            )
+        if not in_name_alphabet(bucket):
+            # `s3://bucket?X-Amz-Signature=SECRET/x`: a query, a '%' escape, whitespace or
+            # non-ASCII text in the bucket segment may be a secret; never repeated.
+            raise ValueError(
+                "invalid S3 bucket name (not repeated): it holds a character bucket names "
+                "never hold (a '?', '#', '%', space, control or non-ASCII character); a "
+                "bucket name is 3-63 lowercase letters, digits, '.' or '-', and a query "
+                "does not belong in an s3:// URI"
             )
         if not is_bucket_or_container(scheme, bucket):
             raise ValueError(

@@ -301,3 +301,123 @@ def test_the_audit_records_a_relative_manifest_as_the_path_it_names(
     # A cloud URI missing its scheme, perhaps with a key, is no local path to record.
     for text in (f"{KEY}:{PLAIN}@bucket/{manifest}", f"a@b/{manifest}"):
         assert recorded_export(text) == NOT_AN_EXPORT_ID, text
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"az://container?sig={PLAIN}@x/out",
+        f"az://mycontainer#{PLAIN}@acct/out",
+        f"az://K{PLAIN}?Y@container/x.parquet",
+        f"abfss://c0n?sv=1&sig={PLAIN}@acct.dfs.core.windows.net/x",
+    ],
+)
+def test_an_at_anywhere_in_the_container_segment_is_refused_unrepeated(uri: str) -> None:
+    """An '@' behind a '?' or '#' in the first '/'-segment: the parser takes that whole
+    segment for the container, so it is judged whole, and never quoted."""
+    assert holds_credentials(uri)
+    with pytest.raises(ValueError, match="credentials do not belong in the URI") as refused:
+        AzureLocation.parse(uri)
+    assert PLAIN not in str(refused.value), refused.value
+    with pytest.raises(LocationRefused, match="credentials do not belong") as refused_too:
+        classify(uri)
+    assert PLAIN not in str(refused_too.value), refused_too.value
+    assert without_credentials(uri) == f"{uri.partition('://')[0]}://{MARK}"
+
+
+@pytest.mark.parametrize(
+    ("parse", "uri", "rule"),
+    [
+        (AzureLocation.parse, f"az://container?sig={PLAIN}/x.parquet", "invalid Azure container"),
+        (AzureLocation.parse, f"az://container#{PLAIN}/x", "invalid Azure container"),
+        (AzureLocation.parse, f"az://c0n%2F{PLAIN}/x", "invalid Azure container"),
+        (AzureLocation.parse, f"az://c0n {PLAIN}/x", "invalid Azure container"),
+        (AzureLocation.parse, f"az://c0n\u00e9{PLAIN}/x", "invalid Azure container"),
+        (S3Location.parse, f"s3://bucket?X-Amz-Signature={PLAIN}/x", "invalid S3 bucket"),
+        (S3Location.parse, f"s3://bucket#{PLAIN}/x", "invalid S3 bucket"),
+        (S3Location.parse, f"s3a://bucket%3F{PLAIN}/x", "invalid S3 bucket"),
+        (S3Location.parse, f"s3://bucket\t{PLAIN}/x", "invalid S3 bucket"),
+    ],
+)
+def test_a_name_holding_a_character_outside_the_name_alphabet_is_not_quoted(
+    parse: object, uri: str, rule: str
+) -> None:
+    with pytest.raises(ValueError, match=rule) as refused:
+        parse(uri)  # type: ignore[operator]
+    message = str(refused.value)
+    assert PLAIN not in message and "(not repeated)" in message, message
+    assert "credentials" not in message, message
+
+
+@pytest.mark.parametrize(
+    ("parse", "uri", "quoted"),
+    [
+        (S3Location.parse, "s3://ab/x", "'ab'"),
+        (S3Location.parse, "s3://Bad_Bucket/x", "'Bad_Bucket'"),
+        (AzureLocation.parse, "az://MyContainer/x", "'MyContainer'"),
+        (AzureLocation.parse, "az://my--container/x", "'my--container'"),
+    ],
+)
+def test_a_name_inside_the_alphabet_but_invalid_is_still_quoted(
+    parse: object, uri: str, quoted: str
+) -> None:
+    with pytest.raises(ValueError, match=quoted):
+        parse(uri)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://AKIAKEY:pa?ss@bucket/x",
+        "s3://minio:p@ss?w0rd@bucket/x.parquet",
+        "s3://key:se@cret?x/y@bucket/ds/id/manifest.json",
+        "s3://mypassword?x@bucket/ds/id/manifest.json",
+        "s3a://mypassword#x@bucket/x",
+        "az://acct:pa?ss@container/x",
+    ],
+)
+def test_credentials_holding_a_query_sign_are_cut_to_the_bare_marker(uri: str) -> None:
+    """The parsers read the bucket to the first '/', so the credentials check does too:
+    a '?' or '#' inside the user-info does not end it, and what follows it cannot be
+    told from the secret."""
+    scheme = uri.partition("://")[0]
+    assert holds_credentials(uri)
+    assert without_credentials(uri) == f"{scheme}://{MARK}"
+    assert without_secrets(uri) == f"{scheme}://{MARK}"
+    for secret in ("pa", "ss", "w0rd", "cret", "mypassword", "AKIAKEY"):
+        assert secret not in without_secrets(uri)
+
+
+def test_the_audit_records_credentials_holding_a_query_sign_as_no_export() -> None:
+    export_id = "20261207T091500Z-0123456789ab"
+    for text in (
+        f"s3://key:se@cret?x/y@bucket/ds/{export_id}/manifest.json",
+        f"s3://mypassword?x@bucket/ds/{export_id}/manifest.json",
+        f"s3://minio:p@ss?w0rd@bucket/ds/{export_id}/manifest.json",
+        f"az://container?sig=SAS@acct/ds/{export_id}/manifest.json",
+    ):
+        assert recorded_export(text) == NOT_AN_EXPORT_ID, text
+
+
+def test_a_mistyped_azure_container_before_at_says_it_may_be_either() -> None:
+    for refuse in (AzureLocation.parse, classify):
+        with pytest.raises(ValueError, match="an invalid container name, or credentials") as e:
+            refuse("abfss://MyContainer@acct/x")
+        assert "MyContainer" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("uri", "account"),
+    [
+        ("abfs://container@[::1]:10000/x", ""),
+        ("abfs://container@[2001:db8::5]/x", ""),
+        ("abfss://container@acct.dfs.core.windows.net./x", "acct"),
+        ("abfs://container@127.0.0.1:10000", "127"),
+    ],
+)
+def test_an_ipv6_or_fully_qualified_account_host_is_a_host(uri: str, account: str) -> None:
+    assert not holds_credentials(uri)
+    assert classify(uri).kind == "azure"
+    parsed = AzureLocation.parse(uri)
+    assert (parsed.container, parsed.account) == ("container", account)
+    assert without_credentials(uri) == uri
