@@ -53,6 +53,7 @@ from sluice.sinks.locations import (
     classify_source,
     postgres_address,
     without_credentials,
+    without_secrets,
 )
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
@@ -425,7 +426,10 @@ def _expand_cloud(uri: str, profile: S3Profile | AzureProfile | None) -> list[st
     root, pattern = cloud_files.split(uri)
     files = cloud_files.CloudFiles(root, profile).expand(pattern)
     if not files:
-        raise InvalidArgument("spec.source.uri", f"no file matches {_shorten(uri)}")
+        # Without its query: a glob's '?' cannot be told from a SAS token's.
+        raise InvalidArgument(
+            "spec.source.uri", f"no file matches {_shorten(without_secrets(uri))}"
+        )
     return files
 
 
