@@ -123,6 +123,7 @@ from sluice.server.jobs.signals import CHANNEL, SignalKind, SignalListener, enco
 from sluice.server.postgres_liveness import dead_peer_params_for
 from sluice.server.secrets import resolve_secret
 from sluice.server.settings import Settings
+from sluice.sinks.locations import without_secrets
 
 if TYPE_CHECKING:
     from sluice.server.jobs.store import JobStore
@@ -935,7 +936,8 @@ def _reason(exc: psycopg.Error) -> str:
 
 
 def _not_found(job_id: str) -> NotFound:
-    return NotFound(f"export '{job_id}' not found")
+    # The caller's text: a URI pasted as an id is repeated without its user-info.
+    return NotFound(f"export '{without_secrets(job_id)}' not found")
 
 
 def _now() -> datetime:

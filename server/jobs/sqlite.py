@@ -104,6 +104,7 @@ from sluice.server.jobs.schedules import (
 from sluice.server.jobs.signals import SignalListener
 from sluice.server.jobs.sqlite_forgetting import empty_wal, forget, forget_unforgotten
 from sluice.server.jobs.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from sluice.sinks.locations import without_secrets
 
 if TYPE_CHECKING:
     from sluice.server.jobs.store import JobStore
@@ -801,7 +802,8 @@ def _unopenable(path: str, exc: Exception) -> FailedPrecondition:
 
 
 def _not_found(job_id: str) -> NotFound:
-    return NotFound(f"export '{job_id}' not found")
+    # The caller's text: a URI pasted as an id is repeated without its user-info.
+    return NotFound(f"export '{without_secrets(job_id)}' not found")
 
 
 def _now() -> str:

@@ -48,6 +48,7 @@ from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks import LocationRefused, classify
 from sluice.sinks.base import Sink
+from sluice.sinks.locations import without_secrets
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
 
@@ -92,7 +93,7 @@ class ExportAdmin:
                 self._open(destination, field), destination, dataset, export_id
             )
             if not principal.admin and self.manifest(location).created_by != principal.name:
-                raise NotFound(f"export {ref!r:.200} not found")
+                raise NotFound(f"export {without_secrets(ref)!r:.200} not found")
             return location
         job = self._visible_job(ref, principal)
         if _left_over(job):
@@ -121,7 +122,8 @@ class ExportAdmin:
             # export): storage is the source of truth, so say how to reach them there.
             # Another principal's export gets the very same words: no existence leak.
             raise NotFound(
-                f"export '{ref}' is not in this daemon's job store; name it by its manifest "
+                f"export '{without_secrets(ref)}' is not in this daemon's job store; name "
+                "it by its manifest "
                 "instead (DESTINATION/DATASET/EXPORT_ID/manifest.json, or the CLI's export folder)"
             )
         return job

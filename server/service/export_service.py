@@ -58,6 +58,7 @@ from sluice.server.service.source_catalog import SourceListing, list_sources
 from sluice.server.service.store_followers import StoreFollower, StoreFollowers
 from sluice.server.settings import Settings
 from sluice.server.templates import Template, templates
+from sluice.sinks.locations import without_secrets
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
@@ -194,7 +195,7 @@ class ExportService:
         exist (the same message the store gives)."""
         job = self._store.get(job_id)
         if not may_see(principal, job):
-            raise NotFound(f"export '{job_id}' not found")
+            raise NotFound(f"export '{without_secrets(job_id)}' not found")
         return job
 
     def list(
