@@ -1,0 +1,97 @@
+"""Leaks found by session 27's reviews on main (f3a0f80): cards left in clear where the
+CARD rule runs, each because no lead was found for it (text_markers.py) or the walk
+after a written card did not read what parts it from the card before (card_chains.py).
+
+- A word and a dash lead a card only through the joiner text_markers puts after the
+  dash, and that joiner was an alternative of the pass whose separator and taken-lead
+  alternatives took the word's letter first: `x,a-4111…`, `https://x.io/a-4111…`.
+- The word was an ASCII letter or "_" and one dash: not a letter of another script
+  (`é-4111…`), two dashes (`x--4111…`), a tag another rule wrote (`[EMAIL]-4111…`) or
+  a bracket or quote closing a word (`(x)-4111…`).
+- The card after it had 13 digits or four groups parted by one separator: not four
+  parted by two spaces or dots (`a-4111  1111 …`, `a-4111.1111.…`), nor Amex's 4-6-5
+  (`a-3782 822463 10005`, whose tail became a phone number).
+- A card printed in groups parted by two spaces beside another card with one space
+  between them: the first card's trail took no space before a digit.
+- A space beyond a card's own (an em space, a line break) then a dash between a written
+  card and the next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sluice.server.planning.spec import RedactionSpec
+from tests.unit.redaction_helpers import rule, run, settings_with_keys
+
+_VISA = "4111111111111111"
+_MASTERCARD = "5500000000000004"
+_AMEX = "378282246310005"
+_DISCOVER = "6011111111111117"
+_DINERS = "30569309025904"
+_LONG_VISA = "4000000000000000006"
+_NO_BREAK = "\u00a0"
+
+
+def _masked(card: str) -> str:
+    """What mask:4 writes for `card` (its separators are hidden too)."""
+    return "*" * (len(card) - 4) + card[-4:]
+
+
+def _in_fours(card: str, space: str) -> str:
+    return space.join(card[at : at + 4] for at in range(0, len(card), 4))
+
+
+def _written(texts: list[str], level: str, tmp_path: Path) -> list[str]:
+    settings = settings_with_keys(tmp_path, default=b"k" * 32)
+    spec = RedactionSpec(level=level, rules=(rule("pattern=CARD:mask:4"),))
+    out, _ = run(pl.DataFrame({"text": texts}), spec, settings)
+    return list(out["text"].to_list())
+
+
+#: (text, the cards in it in order): each card is masked, the rest kept.
+_LEAKS = [
+    # 6. A space no card is written with, then a dash or "$", before the next card.
+    *(
+        (f"{_VISA}{space}{sign}{second}", [_VISA, second])
+        for space in ("\u2003", "\u2002", "\u205f", "\u2028", "\n")
+        for sign in ("-", "$")
+        for second in (_MASTERCARD, _AMEX)
+    ),
+]
+
+
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+@pytest.mark.parametrize(("text", "cards"), _LEAKS)
+def test_the_card_is_masked(text: str, cards: list[str], level: str, tmp_path: Path) -> None:
+    expected = text
+    for card in cards:
+        expected = expected.replace(card, _masked(card), 1)
+    assert _written([text], level, tmp_path) == [expected]
+
+
+def test_look_alikes_so_led_stay(tmp_path: Path) -> None:
+    # The same layouts with numbers that fail Luhn or no issuer's range, and the ids,
+    # dates and amounts beside two-space groups: unchanged.
+    bad = "4111111111111112"
+    texts = [
+        f"x,a-{bad}",
+        f"é-{bad}",
+        f"x--{bad}",
+        f"[PHONE]-{bad}",
+        f"(x)-{bad}",
+        f"a-{_in_fours(bad, '  ')}",
+        f"a-{_in_fours(bad, '.')}",
+        f"{_in_fours(bad, '  ')} {_in_fours('5500000000000005', '  ')}",
+        f"qty 12 {_in_fours(bad, '  ')} 7",
+        f"{bad}\u2003-5500000000000005",
+        "ORD-12-4111111111111111",
+        "x,ORD-12-4111111111111111",
+        "a-1234-5678",
+        "id é-12345678-1234-1234-1234-123456789012",
+        "x--2024.01.02",
+    ]
+    assert _written(texts, "strict", tmp_path) == texts
