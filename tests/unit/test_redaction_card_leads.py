@@ -54,6 +54,46 @@ def _written(texts: list[str], level: str, tmp_path: Path) -> list[str]:
 
 #: (text, the cards in it in order): each card is masked, the rest kept.
 _LEAKS = [
+    # 1. A one-letter word after a separator that parts values, then a dash.
+    *((f"x{separator}a-{_VISA}", [_VISA]) for separator in (",", ";", "|", "/", "\t", "\n")),
+    (f"https://x.io/a-{_MASTERCARD}", [_MASTERCARD]),
+    (f"x,a-{_AMEX}", [_AMEX]),
+    (f"x/a-{_DINERS}", [_DINERS]),
+    (f"x;a-{_LONG_VISA}", [_LONG_VISA]),
+    # 2. A tag another rule wrote (`[PHONE]` as the text holds it), or another bracket
+    # or quote closing a word.
+    (f"[PHONE]-{_DISCOVER}", [_DISCOVER]),
+    *((f"{closed}-{_VISA}", [_VISA]) for closed in ("(x)", '"card"', "'x'", "<b>", "{x}")),
+    # 3. A letter beyond ASCII, or more than one dash.
+    (f"é-{_VISA}", [_VISA]),
+    (f"ж-{_AMEX}", [_AMEX]),
+    (f"é\u2013{_MASTERCARD}", [_MASTERCARD]),
+    (f"x--{_VISA}", [_VISA]),
+    (f"card--{_DISCOVER}", [_DISCOVER]),
+    (f"x\u2013\u2013{_MASTERCARD}", [_MASTERCARD]),
+    # 4. Groups parted by two spaces or dots, and Amex's 4-6-5, after a word and a dash.
+    (f"a-{_in_fours(_VISA, '  ')}", [_in_fours(_VISA, "  ")]),
+    (f"a-{_in_fours(_VISA, '.')}", [_in_fours(_VISA, ".")]),
+    (f"a-{_in_fours(_DISCOVER, _NO_BREAK * 2)}", [_in_fours(_DISCOVER, _NO_BREAK * 2)]),
+    (f"x,a-{_in_fours(_MASTERCARD, '.')}", [_in_fours(_MASTERCARD, ".")]),
+    ("a-3782 822463 10005", ["3782 822463 10005"]),
+    ("a-3782-822463-10005", ["3782-822463-10005"]),
+    # 5. A card in groups parted by two spaces beside another card, one space between.
+    *(
+        (f"{first}{space}{second}", [first, second])
+        for first, second in (
+            (_in_fours(_VISA, "  "), _in_fours(_MASTERCARD, "  ")),
+            (_VISA, _in_fours(_MASTERCARD, "  ")),
+            (_in_fours(_VISA, "  "), _MASTERCARD),
+            (_in_fours(_DISCOVER, "  "), _AMEX),
+            (_DINERS, _in_fours(_VISA, "  ")),
+        )
+        for space in (" ", "\u00a0")
+    ),
+    (
+        " ".join(_in_fours(card, "  ") for card in (_VISA, _MASTERCARD, _DISCOVER)),
+        [_in_fours(card, "  ") for card in (_VISA, _MASTERCARD, _DISCOVER)],
+    ),
     # 6. A space no card is written with, then a dash or "$", before the next card.
     *(
         (f"{_VISA}{space}{sign}{second}", [_VISA, second])
@@ -71,6 +111,11 @@ def test_the_card_is_masked(text: str, cards: list[str], level: str, tmp_path: P
     for card in cards:
         expected = expected.replace(card, _masked(card), 1)
     assert _written([text], level, tmp_path) == [expected]
+
+
+def test_a_card_after_an_email_address_is_masked(tmp_path: Path) -> None:
+    # The EMAIL rule runs first and writes its tag: "]" then the dash lead the card.
+    assert _written([f"a@b.com-{_VISA}"], "strict", tmp_path) == [f"[EMAIL]-{_masked(_VISA)}"]
 
 
 def test_look_alikes_so_led_stay(tmp_path: Path) -> None:

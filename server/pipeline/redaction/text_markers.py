@@ -39,12 +39,28 @@ JOINED: Final = r"([,;|])([0-9A-Za-z+(])"
 _TAKEN_LEAD = r"[0-9](?:\s+[^\W\d]|[\s.\-]+[^0-9A-Za-z_.\-/$€£+*\x02])"
 #: And after a word and a dash (`card-4111…`, `x-4111 1111 1111 1111`), which lead no
 #: card (entities._START: an order id's digits, `ORD-12-4111…`): only before a card's
-#: shape, 13 digits or four groups of four, so an id's short groups still lead none.
-_WORD_DASH = rf"([A-Za-z_]{CARD_DASH})([0-9]{{13}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}})"
-JOINED_CARDS: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])|{_WORD_DASH}"
-#: The joiner after the separator (groups 1, 2), the taken lead (groups 3, 4) or the
-#: word and dash (groups 5, 6 of JOINED_CARDS; absent groups read as "").
-_JOINER_AFTER: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
+#: shape, 13 digits, four groups of four (one separator, two spaces or dots between
+#: them: `x-4111  1111  1111  1111`, `x-4111.1111.1111.1111`) or Amex's 4-6-5, so an
+#: id's short groups still lead none. The word is one letter of any script (`é-4111…`)
+#: or "_", or what closes one: the "]" of a tag another rule wrote (`[EMAIL]-4111…`), a
+#: bracket or a quote (`(x)-4111…`, `"card"-4111…`, `<b>-4111…`); one dash or more
+#: (`x--4111…`).
+_CARD_SHAPE = (
+    rf"[0-9]{{13}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}}"
+    rf"|[0-9]{{4}}(?:{CARD_SPACE}{{2}}\x02?[0-9]{{4}}){{3}}|[0-9]{{4}}(?:\.[0-9]{{4}}){{3}}"
+    rf"|[0-9]{{4}}{CARD_SEPARATOR}[0-9]{{6}}{CARD_SEPARATOR}[0-9]{{5}}"
+)
+WORD_DASH: Final = rf"((?:[^\W\d]|[)\]}}\"'>]){CARD_DASH}+)({_CARD_SHAPE})"
+#: ... in a pass of its own after the others: in one pass, a separator's joiner
+#: (`x,a-4111…`, `/a-4111…`) or a taken lead (`4111… a-5500…`) took the word's letter
+#: first, and the card after it stayed in clear. Before the pass for two spaces
+#: (`SPACED_CARD`), so the joiners the taken lead put between such groups are read.
+_JOINED_OR_TAKEN: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])"
+JOINED_CARDS: Final = rf"{_JOINED_OR_TAKEN}|{WORD_DASH}"
+#: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
+#: `_JOINED_OR_TAKEN`; absent groups read as ""), and after the word and dash.
+_JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
+_JOINER_AFTER_DASH: Final = f"${{1}}{JOINER}${{2}}"
 #: A card printed in four groups of four parted by two spaces (`4111  1111  1111  1111`,
 #: entities.py reads it): `_TAKEN_LEAD` takes each two spaces for a trail and the next
 #: group's lead, and its joiners part the card's groups. A pass after JOINED_CARDS takes
@@ -66,6 +82,19 @@ SPACED_CARD: Final = (
     r"\x02?([0-9]{4}[0-9]*)"
 )
 _SPACED_CARD_JOINED: Final = f"${{1}}{JOINER}${{2}}${{3}}${{4}}${{5}}${{6}}${{7}}${{8}}"
+#: A space alone (any of Unicode's, a no-break one too) between such a layout and a
+#: card after it, or between a card and such a layout after it (`4111  1111  1111  1111
+#: 5500  0000  0000  0004`, `4111…1111 5500  0000 …`, `4111  …  1111 5500…`): the
+#: first card's trail took no space before a digit (a run ends only where no word
+#: follows), the layout is no run the steps give groups back from (card_groups.py), and
+#: the first card stayed in clear. A joiner before the space is its trail; the space, or
+#: the joiner `SPACED_CARD` put after it, the next card's lead. Two groups of the layout
+#: beside the space, so a date's or an amount's digits beside one space get none.
+_SPACED_CARD_PARTED: Final = (
+    rf"([0-9]{{4}}{_TWO_SPACES}[0-9]{{4}})(\s)(\x02?[0-9])"
+    rf"|([0-9])(\s)(\x02?[0-9]{{4}}{_TWO_SPACES}[0-9]{{4}}{_TWO_SPACES})"
+)
+_SPACED_CARD_PARTED_JOINED: Final = f"${{1}}${{4}}{JOINER}${{2}}${{5}}${{3}}${{6}}"
 #: For cards, a joiner on either side of a separator between two card-sized runs
 #: (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
 #: space): the first card's trail takes the joiner before it, the next card's lead the
@@ -119,9 +148,13 @@ def _with_joiners(values: pl.Series, joined: str, parted: str) -> pl.Series:
     if not needs.any():
         return values
     where = row_positions(needs)
-    with_joiner = values.filter(needs).str.replace_all(joined, _JOINER_AFTER)
     if joined == JOINED_CARDS:
+        with_joiner = values.filter(needs).str.replace_all(_JOINED_OR_TAKEN, _JOINER_AFTER)
+        with_joiner = with_joiner.str.replace_all(WORD_DASH, _JOINER_AFTER_DASH)
         with_joiner = with_joiner.str.replace_all(SPACED_CARD, _SPACED_CARD_JOINED)
+        with_joiner = with_joiner.str.replace_all(_SPACED_CARD_PARTED, _SPACED_CARD_PARTED_JOINED)
+    else:
+        with_joiner = values.filter(needs).str.replace_all(joined, _JOINER_AFTER)
     if parted:
         # A match takes the first 13 digits of the run after it, so in a chain
         # ("4111…-5500…-3782…") the next separator is found by a second pass.
