@@ -15,6 +15,8 @@ after a written card did not read what parts it from the card before (card_chain
   between them: the first card's trail took no space before a digit.
 - A space beyond a card's own (an em space, a line break) then a dash between a written
   card and the next.
+- Amex's 4-6-5 parted by two spaces (`3782  822463  10005`), which the CARD pattern read
+  only in fours: alone, after a word and a dash, or beside another card.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ def _masked(card: str) -> str:
 
 def _in_fours(card: str, space: str) -> str:
     return space.join(card[at : at + 4] for at in range(0, len(card), 4))
+
+
+def _in_amex_groups(card: str, space: str) -> str:
+    return space.join((card[:4], card[4:10], card[10:]))
 
 
 def _written(texts: list[str], level: str, tmp_path: Path) -> list[str]:
@@ -94,6 +100,17 @@ _LEAKS = [
         " ".join(_in_fours(card, "  ") for card in (_VISA, _MASTERCARD, _DISCOVER)),
         [_in_fours(card, "  ") for card in (_VISA, _MASTERCARD, _DISCOVER)],
     ),
+    # 7. Amex's 4-6-5 parted by two spaces.
+    *(
+        (f"{before}{_in_amex_groups(_AMEX, space * 2)}{after}", [_in_amex_groups(_AMEX, space * 2)])
+        for space in (" ", _NO_BREAK)
+        for before, after in (("", ""), ("pay ", " now"), ("a-", ""), ("#", ","))
+    ),
+    (
+        f"{_in_amex_groups(_AMEX, '  ')} {_in_fours(_VISA, '  ')}",
+        [_in_amex_groups(_AMEX, "  "), _in_fours(_VISA, "  ")],
+    ),
+    (f"{_MASTERCARD} {_in_amex_groups(_AMEX, '  ')}", [_MASTERCARD, _in_amex_groups(_AMEX, "  ")]),
     # 6. A space no card is written with, then a dash or "$", before the next card.
     *(
         (f"{_VISA}{space}{sign}{second}", [_VISA, second])
@@ -130,6 +147,10 @@ def test_look_alikes_so_led_stay(tmp_path: Path) -> None:
         f"(x)-{bad}",
         f"a-{_in_fours(bad, '  ')}",
         f"a-{_in_fours(bad, '.')}",
+        _in_amex_groups("378282246310006", "  "),
+        "1234  567890  12345",
+        "13782  822463  10005",
+        "3782  822463  100051",
         f"{_in_fours(bad, '  ')} {_in_fours('5500000000000005', '  ')}",
         f"qty 12 {_in_fours(bad, '  ')} 7",
         f"{bad}\u2003-5500000000000005",

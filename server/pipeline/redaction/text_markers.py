@@ -48,6 +48,7 @@ _TAKEN_LEAD = r"[0-9](?:\s+[^\W\d]|[\s.\-]+[^0-9A-Za-z_.\-/$€£+*\x02])"
 _CARD_SHAPE = (
     rf"[0-9]{{13}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}}"
     rf"|[0-9]{{4}}(?:{CARD_SPACE}{{2}}\x02?[0-9]{{4}}){{3}}|[0-9]{{4}}(?:\.[0-9]{{4}}){{3}}"
+    rf"|[0-9]{{4}}{CARD_SPACE}{{2}}\x02?[0-9]{{6}}{CARD_SPACE}{{2}}\x02?[0-9]{{5}}"
     rf"|[0-9]{{4}}{CARD_SEPARATOR}[0-9]{{6}}{CARD_SEPARATOR}[0-9]{{5}}"
 )
 WORD_DASH: Final = rf"((?:[^\W\d]|[)\]}}\"'>]){CARD_DASH}+)({_CARD_SHAPE})"
@@ -62,8 +63,9 @@ JOINED_CARDS: Final = rf"{_JOINED_OR_TAKEN}|{WORD_DASH}"
 _JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
 _JOINER_AFTER_DASH: Final = f"${{1}}{JOINER}${{2}}"
 #: A card printed in four groups of four parted by two spaces (`4111  1111  1111  1111`,
-#: entities.py reads it): `_TAKEN_LEAD` takes each two spaces for a trail and the next
-#: group's lead, and its joiners part the card's groups. A pass after JOINED_CARDS takes
+#: or Amex's 4-6-5: `3782  822463  10005`; entities.py reads them): `_TAKEN_LEAD`
+#: takes each two spaces for a trail and the next group's lead, and its joiners part
+#: the card's groups. A pass after JOINED_CARDS takes
 #: the joiners out of such a layout again (with the digits that glue onto it, so it is
 #: no piece of a longer run) and puts one before it, as its lead: after a character
 #: that leads a card (not a digit, nor "." "-" "/" ...: entities' CARD lead, which takes
@@ -78,10 +80,13 @@ _JOINER_AFTER_DASH: Final = f"${{1}}{JOINER}${{2}}"
 _TWO_SPACES = f"{CARD_SPACE}{{2}}"
 SPACED_CARD: Final = (
     r"(?:(^|[^0-9.\-/$€£+*\x02])\x02?|\x02)"
-    rf"([0-9]{{4}})({_TWO_SPACES})\x02?([0-9]{{4}})({_TWO_SPACES})\x02?([0-9]{{4}})({_TWO_SPACES})"
-    r"\x02?([0-9]{4}[0-9]*)"
+    rf"([0-9]{{4}})({_TWO_SPACES})\x02?"
+    rf"(?:([0-9]{{4}})({_TWO_SPACES})\x02?([0-9]{{4}})({_TWO_SPACES})\x02?([0-9]{{4}}[0-9]*)"
+    rf"|([0-9]{{6}})({_TWO_SPACES})\x02?([0-9]{{5}}[0-9]*))"
 )
-_SPACED_CARD_JOINED: Final = f"${{1}}{JOINER}${{2}}${{3}}${{4}}${{5}}${{6}}${{7}}${{8}}"
+_SPACED_CARD_JOINED: Final = (
+    f"${{1}}{JOINER}${{2}}${{3}}${{4}}${{5}}${{6}}${{7}}${{8}}${{9}}${{10}}${{11}}"
+)
 #: A space alone (any of Unicode's, a no-break one too) between such a layout and a
 #: card after it, or between a card and such a layout after it (`4111  1111  1111  1111
 #: 5500  0000  0000  0004`, `4111…1111 5500  0000 …`, `4111  …  1111 5500…`): the
@@ -91,8 +96,8 @@ _SPACED_CARD_JOINED: Final = f"${{1}}{JOINER}${{2}}${{3}}${{4}}${{5}}${{6}}${{7}
 #: the joiner `SPACED_CARD` put after it, the next card's lead. Two groups of the layout
 #: beside the space, so a date's or an amount's digits beside one space get none.
 _SPACED_CARD_PARTED: Final = (
-    rf"([0-9]{{4}}{_TWO_SPACES}[0-9]{{4}})(\s)(\x02?[0-9])"
-    rf"|([0-9])(\s)(\x02?[0-9]{{4}}{_TWO_SPACES}[0-9]{{4}}{_TWO_SPACES})"
+    rf"([0-9]{{4,6}}{_TWO_SPACES}[0-9]{{4,5}})(\s)(\x02?[0-9])"
+    rf"|([0-9])(\s)(\x02?[0-9]{{4}}{_TWO_SPACES}[0-9]{{4,6}}{_TWO_SPACES})"
 )
 _SPACED_CARD_PARTED_JOINED: Final = f"${{1}}${{4}}{JOINER}${{2}}${{5}}${{3}}${{6}}"
 #: For cards, a joiner on either side of a separator between two card-sized runs
