@@ -15,6 +15,8 @@ after a written card did not read what parts it from the card before (card_chain
   between them: the first card's trail took no space before a digit.
 - A space beyond a card's own (an em space, a line break) then a dash between a written
   card and the next.
+- A grouped card right after an ISO date (`paid 2024-01-02 5500 0000 0000 0004`): the
+  date's year read as one more group of four of a longer number.
 - Amex's 4-6-5 parted by two spaces (`3782  822463  10005`), which the CARD pattern read
   only in fours: alone, after a word and a dash, or beside another card.
 """
@@ -111,6 +113,17 @@ _LEAKS = [
         [_in_amex_groups(_AMEX, "  "), _in_fours(_VISA, "  ")],
     ),
     (f"{_MASTERCARD} {_in_amex_groups(_AMEX, '  ')}", [_MASTERCARD, _in_amex_groups(_AMEX, "  ")]),
+    # 8. A grouped card after an ISO date.
+    *(
+        (f"paid 2024-01-02{space}{card} ok", [card])
+        for space in (" ", _NO_BREAK)
+        for card in (
+            _in_fours(_MASTERCARD, " "),
+            _in_fours(_VISA, "-"),
+            _in_fours(_DISCOVER, "\u2013"),
+            _in_amex_groups(_AMEX, " "),
+        )
+    ),
     # 6. A space no card is written with, then a dash or "$", before the next card.
     *(
         (f"{_VISA}{space}{sign}{second}", [_VISA, second])
@@ -151,6 +164,9 @@ def test_look_alikes_so_led_stay(tmp_path: Path) -> None:
         "1234  567890  12345",
         "13782  822463  10005",
         "3782  822463  100051",
+        f"paid 2024-01-02 {_in_fours(bad, ' ')} ok",
+        "ref 1234 5500 0000 0000 0004",
+        "2024-01-02-5500-0000-0000-0004",
         f"{_in_fours(bad, '  ')} {_in_fours('5500000000000005', '  ')}",
         f"qty 12 {_in_fours(bad, '  ')} 7",
         f"{bad}\u2003-5500000000000005",
