@@ -172,8 +172,8 @@ def _with_card_joiners(values: pl.Series) -> pl.Series:
     dash (`WORD_DASH`), then around two-space layouts (`SPACED_CARD`,
     `_SPACED_CARD_PARTED`). The later passes rewrite only the rows holding their
     pattern, found by a scan: few rows hold one, and a scan costs about a quarter of a
-    replace that copies every row (~0.004 against 0.015 CPU s on the 215,000 rows of
-    the text-heavy set's 200,000 that need joiners)."""
+    replace that copies every row (~0.004 against 0.015 CPU s over the 215,000 values
+    that need joiners among the 1.6M strings of the 200,000-row text-heavy set)."""
     joined = values.str.replace_all(_JOINED_OR_TAKEN, _JOINER_AFTER)
     joined = _replaced_where_held(joined, WORD_DASH, ((WORD_DASH, _JOINER_AFTER_DASH),))
     spaced = ((SPACED_CARD, _SPACED_CARD_JOINED), (_SPACED_CARD_PARTED, _SPACED_CARD_PARTED_JOINED))
