@@ -45,13 +45,33 @@ _TAKEN_LEAD = r"[0-9](?:\s+[^\W\d]|[\s.\-]+[^0-9A-Za-z_.\-/$€£+*\x02])"
 #: or "_", or what closes one: the "]" of a tag another rule wrote (`[EMAIL]-4111…`), a
 #: bracket or a quote (`(x)-4111…`, `"card"-4111…`, `<b>-4111…`); one dash or more
 #: (`x--4111…`).
-_CARD_SHAPE = (
-    rf"[0-9]{{13}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}}"
+_CARD_SHAPE: Final = (
+    rf"[0-9]{{13,19}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}}"
     rf"|[0-9]{{4}}(?:{CARD_SPACE}{{2}}\x02?[0-9]{{4}}){{3}}|[0-9]{{4}}(?:\.[0-9]{{4}}){{3}}"
     rf"|[0-9]{{4}}{CARD_SPACE}{{2}}\x02?[0-9]{{6}}{CARD_SPACE}{{2}}\x02?[0-9]{{5}}"
     rf"|[0-9]{{4}}{CARD_SEPARATOR}[0-9]{{6}}{CARD_SEPARATOR}[0-9]{{5}}"
 )
-WORD_DASH: Final = rf"((?:[^\W\d]|[)\]}}\"'>]){CARD_DASH}+)({_CARD_SHAPE})"
+#: ... and only where the shape ends the number: at the end, before a character that
+#: is neither a digit nor a separator, or before separators and no digit after them
+#: (consumed, group 6: the pattern engine has no look-ahead). A shape that more groups
+#: follow may start on an id's group (`order-2024 000123 4111…` read as Amex's 4-6-5,
+#: `ORD-1234  4111  1111  1111  1111`, `é-1234 4111 1111 1111 1111`): led there, the
+#: candidate took the id and failed, and the card after it, found without the lead,
+#: stayed in clear. A card whose shape more groups follow (`x-6304 3900 3421 7506 53`)
+#: gets no lead here, and is found as without one. What the end consumed may be the
+#: next word's letter (`x-4111… é-5500…`), so the pass runs twice: a dash already
+#: followed by a joiner matches no more.
+_BESIDE_GROUPS = r"\s.\-\u2010-\u2015\u2212\uff0d\x02"
+_SHAPE_END: Final = rf"[{_BESIDE_GROUPS}]*(?:$|[^0-9{_BESIDE_GROUPS}])"
+#: Main's word and shapes (an ASCII letter or "_", one dash, 13 digits or four groups
+#: parted by one separator) lead as before, wherever the shape ends (groups 1 to 3),
+#: but not after a joiner, where the separator's joiner took the letter before
+#: (`x,a-…`): led there, `x,a-1234 4111 1111 1111 1111` kept the card in clear.
+_FIRST_CARD_SHAPE: Final = rf"[0-9]{{13}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}}"
+WORD_DASH: Final = (
+    rf"(^|[^\x02])([A-Za-z_]{CARD_DASH})({_FIRST_CARD_SHAPE})"
+    rf"|((?:[^\W\d]|[)\]}}\"'>]){CARD_DASH}+)({_CARD_SHAPE})({_SHAPE_END})"
+)
 #: ... in a pass of its own after the others: in one pass, a separator's joiner
 #: (`x,a-4111…`, `/a-4111…`) or a taken lead (`4111… a-5500…`) took the word's letter
 #: first, and the card after it stayed in clear. Before the pass for two spaces
@@ -59,9 +79,10 @@ WORD_DASH: Final = rf"((?:[^\W\d]|[)\]}}\"'>]){CARD_DASH}+)({_CARD_SHAPE})"
 _JOINED_OR_TAKEN: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])"
 JOINED_CARDS: Final = rf"{_JOINED_OR_TAKEN}|{WORD_DASH}"
 #: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
-#: `_JOINED_OR_TAKEN`; absent groups read as ""), and after the word and dash.
+#: `_JOINED_OR_TAKEN`; absent groups read as ""), and after the word and dash (groups
+#: 1 to 3 or 4 to 6 of `WORD_DASH`).
 _JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
-_JOINER_AFTER_DASH: Final = f"${{1}}{JOINER}${{2}}"
+_JOINER_AFTER_DASH: Final = f"${{1}}${{2}}${{4}}{JOINER}${{3}}${{5}}${{6}}"
 #: A card printed in four groups of four parted by two spaces (`4111  1111  1111  1111`,
 #: or Amex's 4-6-5: `3782  822463  10005`; entities.py reads them): `_TAKEN_LEAD`
 #: takes each two spaces for a trail and the next group's lead, and its joiners part
@@ -169,13 +190,16 @@ def _with_joiners(values: pl.Series, joined: str, parted: str) -> pl.Series:
 def _with_card_joiners(values: pl.Series) -> pl.Series:
     """`values` (the rows holding a match of JOINED_CARDS or PARTED_CARDS) with the
     joiners of JOINED_CARDS: after a separator or a taken lead, then after a word and a
-    dash (`WORD_DASH`), then around two-space layouts (`SPACED_CARD`,
-    `_SPACED_CARD_PARTED`). The later passes rewrite only the rows holding their
-    pattern, found by a scan: few rows hold one, and a scan costs about a quarter of a
-    replace that copies every row (~0.004 against 0.015 CPU s over the 215,000 values
-    that need joiners among the 1.6M strings of the 200,000-row text-heavy set)."""
+    dash (`WORD_DASH`, twice: see there), then around two-space layouts (`SPACED_CARD`,
+    then `_SPACED_CARD_PARTED`). The later passes rewrite only the rows holding a match
+    of `WORD_DASH`, or of `SPACED_CARD` (both two-space passes: `_SPACED_CARD_PARTED`
+    matters only beside such a layout), found by a scan: few rows hold one, and a scan
+    costs about a quarter of a replace that copies every row (~0.004 against 0.015 CPU
+    s over the 215,000 values that need joiners among the 1.6M strings of the
+    200,000-row text-heavy set)."""
     joined = values.str.replace_all(_JOINED_OR_TAKEN, _JOINER_AFTER)
-    joined = _replaced_where_held(joined, WORD_DASH, ((WORD_DASH, _JOINER_AFTER_DASH),))
+    led = (WORD_DASH, _JOINER_AFTER_DASH)
+    joined = _replaced_where_held(joined, WORD_DASH, (led, led))
     spaced = ((SPACED_CARD, _SPACED_CARD_JOINED), (_SPACED_CARD_PARTED, _SPACED_CARD_PARTED_JOINED))
     return _replaced_where_held(joined, SPACED_CARD, spaced)
 
