@@ -230,3 +230,26 @@ def test_a_card_after_a_word_dash_and_an_id_group_is_masked(
     text: str, expected: str, level: str, tmp_path: Path
 ) -> None:
     assert _written([text], level, tmp_path) == [expected]
+
+
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+def test_a_grouped_card_after_short_groups_and_an_iso_date_is_masked(
+    level: str, tmp_path: Path
+) -> None:
+    # The date is not the candidate's start ("12 2024-01-02 …"): the card stayed in clear
+    # (main too). What is left before it is written as without the card: `12
+    # 2024-01-02` reads as a phone number, on main alone as here.
+    texts = [
+        f"12 2024-01-02 {_in_fours(_MASTERCARD, ' ')}",
+        f"qty 7 2024-01-02 {_in_fours(_VISA, '-')}",
+        f"12 2024-01-02 {_in_amex_groups(_AMEX, ' ')}",
+        "12 2024-01-02 5500 0000 0000 0005",
+        "1234 2024-01-02 5500 0000 0000 0004",
+    ]
+    assert _written(texts, level, tmp_path) == [
+        f"[PHONE] {_masked(_in_fours(_MASTERCARD, ' '))}",
+        f"qty [PHONE] {_masked(_in_fours(_VISA, '-'))}",
+        f"[PHONE] {_masked(_in_amex_groups(_AMEX, ' '))}",
+        "12 2024-01-02 5500 0000 0000 0005",
+        "1234 2024-01-02 5500 0000 0000 0004",
+    ]
