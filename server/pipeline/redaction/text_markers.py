@@ -57,16 +57,18 @@ _CARD_SHAPE: Final = (
 #: follow may start on an id's group (`order-2024 000123 4111…` read as Amex's 4-6-5,
 #: `ORD-1234  4111  1111  1111  1111`, `é-1234 4111 1111 1111 1111`): led there, the
 #: candidate took the id and failed, and the card after it, found without the lead,
-#: stayed in clear. A card whose shape more groups follow (`x-6304 3900 3421 7506 53`)
-#: gets no lead here, and is found as without one. What the end consumed may be the
-#: next word's letter (`x-4111… é-5500…`), so the pass runs twice: a dash already
-#: followed by a joiner matches no more.
-_BESIDE_GROUPS = r"\s.\-\u2010-\u2015\u2212\uff0d\x02"
+#: stayed in clear. A card whose shape more digits follow (`ü-4111111111111111 12`,
+#: `(card)-4111 1111 1111 1111 1234`, a date or a second card after it) gets no lead
+#: here and stays in clear as it did before these leads were read (an open gap: a
+#: contiguous shape could lead wherever it stands). The end is consumed, and it may be
+#: the next word's letter (`x-4111… é-5500…`): so the pass runs twice, and a dash
+#: already followed by a joiner matches no more.
+_BESIDE_GROUPS: Final = r"\s.\-\u2010-\u2015\u2212\uff0d\x02"
 _SHAPE_END: Final = rf"[{_BESIDE_GROUPS}]*(?:$|[^0-9{_BESIDE_GROUPS}])"
-#: Main's word and shapes (an ASCII letter or "_", one dash, 13 digits or four groups
-#: parted by one separator) lead as before, wherever the shape ends (groups 1 to 3),
-#: but not after a joiner, where the separator's joiner took the letter before
-#: (`x,a-…`): led there, `x,a-1234 4111 1111 1111 1111` kept the card in clear.
+#: An ASCII letter or "_", one dash, then 13 digits or four groups parted by one
+#: separator lead wherever the shape ends (groups 1 to 3), but not right after a joiner,
+#: where the separator's joiner took the letter (`x,a-…`): led there,
+#: `x,a-1234 4111 1111 1111 1111` kept the card in clear.
 _FIRST_CARD_SHAPE: Final = rf"[0-9]{{13}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}}"
 WORD_DASH: Final = (
     rf"(^|[^\x02])([A-Za-z_]{CARD_DASH})({_FIRST_CARD_SHAPE})"
