@@ -64,8 +64,10 @@ _LONGEST_CARD_TEXT: Final = 37
 #: give back the groups after a card at them (number_separators.CARD_SEPARATORS).
 _SPACE: Final = rf"(?:{CARD_SPACE}|\t)"
 #: Between a written card and the next: up to three characters that are neither word
-#: nor space, after a space or not.
-_BETWEEN: Final = rf"{_SPACE}?[^0-9A-Za-z_\s]{{1,3}}"
+#: nor space, after a space or not: any Unicode reads as one (an em space, a line
+#: break: "4111…\u2003-5500…", "4111…\n-5500…"), not only a card's own (`_SPACE`): the
+#: card's trail takes such a space and the dash, and the card after them stayed in clear.
+_BETWEEN: Final = r"\s?[^0-9A-Za-z_\s]{1,3}"
 #: ... or a space or tab alone: the rule takes a card after one, but not one the steps
 #: after it gave back ("4111 1111 1111 1111 5500… 4111…": the lazy step writes over the
 #: first card, the rule after it takes the two others as one failing candidate).

@@ -51,11 +51,17 @@ _GROUPED_CARD: Final = (
 _GROUPED_CARDS: Final = (
     f"{_GROUPED_CARD.format(space=CARD_SPACE)}|{_GROUPED_CARD.format(space=CARD_DASH)}"
 )
+#: A grouped card after an ISO date too ("paid 2024-01-02 5500 0000 0000 0004"): its
+#: year is a group of four, which before a grouped card reads as one more of its own,
+#: and the card stayed in clear. The date's dashes and the space after it, unlike a
+#: card's one kind of separator, tell it from a card's first group. Short groups may come
+#: before the date ("12 2024-01-02 5500 …": a quantity, a day), as before a card.
+_ISO_DATE: Final = rf"[0-9]{{4}}{CARD_DASH}[0-9]{{2}}{CARD_DASH}[0-9]{{2}}{CARD_SPACE}"
 _CARD_AFTER_GROUPS: Final = (
     rf"^(?:(?:[0-9]{{1,8}}{_SEP}(?:[0-9]{{1,4}}{_SEP})*|[0-9]{{13,19}}{_SEP})"
     r"(?P<contiguous>[0-9]{13,19})"
     rf"|(?:[0-9]{{1,3}}{_SEP}(?:[0-9]{{1,3}}{_SEP})*|[0-9]{{5,8}}{_SEP}(?:[0-9]{{1,3}}{_SEP})*"
-    rf"|[0-9]{{13,19}}{_SEP})(?P<grouped>{_GROUPED_CARDS}))$"
+    rf"|[0-9]{{13,19}}{_SEP}|(?:[0-9]{{1,3}}{_SEP})*{_ISO_DATE})(?P<grouped>{_GROUPED_CARDS}))$"
 )
 
 #: The groups before a card found after them, when they are a grouped card themselves

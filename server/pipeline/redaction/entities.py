@@ -637,10 +637,11 @@ ENTITIES: Final = (
         rf"{_CARD_START}|[#A-Za-z_]",
         # In fours dotted (`4111.1111.1111.1111`: MAC_ADDRESS took its first three) or
         # parted by two spaces, beyond ASCII too (`4111  1111  1111  1111`,
-        # `4111\u00a0\u00a01111 …`: text_markers.SPACED_CARD), or
-        # groups parted by one separator. That one last: card_groups.py makes it lazy
-        # with a "?" after the pattern.
+        # `4111\u00a0\u00a01111 …`: text_markers.SPACED_CARD), as is Amex's 4-6-5
+        # (`3782  822463  10005`), or groups parted by one separator. That one last:
+        # card_groups.py makes it lazy with a "?" after the pattern.
         rf"[0-9]{{4}}(?:\.[0-9]{{4}}){{3}}(?:\.[0-9]{{3}})?|[0-9]{{4}}(?:{_ID_SPACE}{{2}}[0-9]{{4}}){{3}}"
+        rf"|[0-9]{{4}}{_ID_SPACE}{{2}}[0-9]{{6}}{_ID_SPACE}{{2}}[0-9]{{5}}"
         rf"|[0-9](?:{CARD_SEPARATOR}?[0-9]){{12,}}",
         _CARD_END,
         validator="card",
