@@ -191,23 +191,60 @@ def _quoted_value(quote: str) -> str:
     )
 
 
+def _escape_aware_value(quote: str) -> str:
+    """A quoted value read with its escapes (a backslash and any character after it),
+    after an opening quote that no backslash escapes: an escaped quote is the value's
+    (`'it\\'s secret'`, a JSON `"it\\"s"`, `'it\\"s'` in a repr inside a JSON string),
+    as the closing quote is the first one no backslash escapes."""
+    return (
+        rf"(?:[^\s{quote}\[\\]|\\[^\s])(?:[^{quote}\n\\]|\\[^\n])*"
+        rf"|{WRITTEN}(?:[^{quote}\n\\]|\\[^\n])*(?:[^\s{quote}\\]|\\[^\s])"
+    )
+
+
+def _escaped_quote_value(quote: str) -> str:
+    """A quoted value after an escaped opening quote (`\\"password\\": \\"x\\"`, JSON
+    escaped in a string), up to the escaped quote closing it: a quote escaped again in
+    it (`\\\\\\"`, three backslashes) and a backslash escaped again (`\\\\\\\\`) are the
+    value's, other escapes too (`\\n`, `\\u00e9`)."""
+    rest = rf"(?:[^{quote}\n\\]|\\\\\\[{quote}\\]|\\[^{quote}\n])*"
+    return rf"{_quoted_start(quote)}{rest}|{WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
+
+
 def _quoted_secret(quote: str) -> Entity:
-    """A secret quoted with `quote` (and escaped or not), whole up to the closing quote
-    of the same kind on its line (`password="correct horse battery"`): the keyword
-    entity's value ends at a space, as an unquoted value does. One layout per kind of
-    quote: Rust's regex has no back-reference to find the closing one. Before the
-    keyword pattern, which then finds the value written in its place (a tag or a
-    pseudonym starts with "[", a mask reads as the same mask). Spaces after the opening
-    quote are not the value's start (`password=" hunter2"`: the keyword pattern's value
-    may not start with one, and left it whole in clear). Only values holding a quote
-    right after an assignment are looked at (a scan of the rows the keyword gate
-    picked)."""
+    """A secret quoted with `quote`, whole up to the closing quote of the same kind on
+    its line (`password="correct horse battery"`): the keyword entity's value ends at a
+    space, as an unquoted value does. One layout per kind of quote: Rust's regex has no
+    back-reference to find the closing one. Before the keyword pattern, which then finds
+    the value written in its place (a tag or a pseudonym starts with "[", a mask reads
+    as the same mask). Spaces after the opening quote are not the value's start
+    (`password=" hunter2"`: the keyword pattern's value may not start with one, and left
+    it whole in clear). An escaped quote is the value's (_escape_aware_value): the
+    value ended at it and left the rest in clear (`{'password': 'it\\'s secret'}` kept
+    `'s secret`). A quote escaped as the opening one is (`\\"`) is
+    _escaped_quoted_secret's. Only values holding a quote right after an assignment are
+    looked at (a scan of the rows the keyword gate picked)."""
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\?{quote}[ \t]*",
-        _quoted_value(quote),
-        rf"\\?{quote}",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}{quote}[ \t]*",
+        _escape_aware_value(quote),
+        quote,
+        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+    )
+
+
+def _escaped_quoted_secret(quote: str) -> Entity:
+    """The same after an escaped opening quote (`{\\"password\\": \\"x\\"}`, JSON
+    escaped in a string), up to the escaped quote closing it (_escaped_quote_value):
+    an escape of the value's own quote ends it there. Beside _quoted_secret, with its
+    gate (one search serves both)."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\{quote}[ \t]*",
+        _escaped_quote_value(quote),
+        rf"\\{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
 
@@ -896,8 +933,10 @@ SECRET_VALUE_LAYOUTS: Final = (
     _quoted_list("'"),
     _multiline_quoted_secret('"'),
     _quoted_secret('"'),
+    _escaped_quoted_secret('"'),
     _multiline_quoted_secret("'"),
     _quoted_secret("'"),
+    _escaped_quoted_secret("'"),
     _BRACKETED_SECRET,
     _SQUARE_BRACKETED_SECRET,
     _SHELL_ARRAY_SECRET,
