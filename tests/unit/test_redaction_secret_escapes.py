@@ -53,3 +53,30 @@ def test_an_escaped_quote_is_the_quoted_secrets_own(level: str, text: str, expec
         ast.literal_eval(out)
     if text.startswith('{"'):
         json.loads(out)
+
+
+def _dumped(times: int, value: object) -> str:
+    text = json.dumps(value, indent=2)
+    for _ in range(times):
+        text = json.dumps(text)
+    return text
+
+
+def _loaded(times: int, text: str) -> object:
+    for _ in range(times):
+        text = json.loads(text)
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("times", [1, 2])
+@pytest.mark.parametrize(
+    "secret", ["correct horse battery", 'it"s \\ here', "caf\u00e9 \U0001f600"]
+)
+def test_a_secret_in_json_escaped_twice_is_taken(level: str, times: int, secret: str) -> None:
+    """A pretty-printed JSON dumped as a string once or twice more: escaped twice, the
+    secret under its key was left whole in clear (the name's closing quote, `\\\\\\"`,
+    was read by no layout)."""
+    text = _dumped(times, {"user": "bob", "password": secret, "n": 1})
+    out = _redact(level, text)
+    assert _loaded(times, out) == {"user": "bob", "password": "[SECRET_VALUE]", "n": 1}

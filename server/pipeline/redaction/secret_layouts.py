@@ -63,7 +63,7 @@ _ASSIGNED_VALUE = (
 )
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
-_ANY_ASSIGNED_VALUE = rf"{ASSIGNMENT}\\?[\"'「『]?"
+_ANY_ASSIGNED_VALUE = rf"(?:\\\\)?{ASSIGNMENT}\\?[\"'「『]?"
 # Secrets after a fixed context that also holds a ':': `Authorization: Token …` (Django
 # REST framework's scheme), Basic credentials too short for BEARER_TOKEN to tell from
 # prose without the header (`Authorization: Basic YTpi`), and the secret ending a Slack
@@ -247,6 +247,29 @@ def _escaped_quoted_secret(quote: str) -> Entity:
         rf"\\{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
+
+
+# A quote escaped twice (`\\\"`: a JSON string escaped in a string escaped in a string,
+# as `json.dumps` run three times writes one), and a value between two of them: any
+# character but a backslash or quote, a run of backslashes before any other character
+# (an escape, escaped twice), or a quote escaped three times (`\\\\\\\"`, the value's
+# own). A run of three before a quote is the closing quote.
+_TWICE_ESCAPED_QUOTE = r'\\\\\\"'
+_TWICE_ESCAPED_VALUE = r'(?:[^\s"\\\[]|\\+[^\s"\\])(?:[^"\\\n]|\\+[^"\\\n]|\\{7}")*'
+#: A secret as a JSON string escaped twice, under its key (`\\\"password\\\":
+#: \\\"correct horse\\\"`, a pretty-printed JSON dumped as a string twice more): the
+#: other layouts read one backslash before a quote, so no name's closing quote was
+#: found and the secret was left whole in clear. Only values holding a quote escaped
+#: twice, ":" and another one are looked at (the keyword gate reads such a name too:
+#: _ANY_ASSIGNED_VALUE).
+_TWICE_ESCAPED_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{SECRET_NAME}{_TWICE_ESCAPED_QUOTE}\s*:\s*{_TWICE_ESCAPED_QUOTE}[ \t]*",
+    _TWICE_ESCAPED_VALUE,
+    _TWICE_ESCAPED_QUOTE,
+    gate_pattern=rf"{_TWICE_ESCAPED_QUOTE}\s*:\s*{_TWICE_ESCAPED_QUOTE}",
+)
 
 
 def _multiline_quoted_secret(quote: str) -> Entity:
@@ -934,6 +957,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     _multiline_quoted_secret('"'),
     _quoted_secret('"'),
     _escaped_quoted_secret('"'),
+    _TWICE_ESCAPED_SECRET,
     _multiline_quoted_secret("'"),
     _quoted_secret("'"),
     _escaped_quoted_secret("'"),
