@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import rule, run
 
 LEVELS = ["basic", "moderate", "strict"]
 
@@ -80,3 +80,56 @@ def test_a_secret_in_json_escaped_twice_is_taken(level: str, times: int, secret:
     text = _dumped(times, {"user": "bob", "password": secret, "n": 1})
     out = _redact(level, text)
     assert _loaded(times, out) == {"user": "bob", "password": "[SECRET_VALUE]", "n": 1}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A tuple: the keyword pattern took its first item (`2)` left in clear).
+        ("{'db_pass': (1, 2)}", "{'db_pass': '[SECRET_VALUE]'}"),
+        ("{'db_pass': ('x', 'y'), 'a': 1}", "{'db_pass': '[SECRET_VALUE]', 'a': 1}"),
+        ("{'db_pass': ((1, 2), 'x')}", "{'db_pass': '[SECRET_VALUE]'}"),
+        # Strings whose quotes differ, or escaped in a JSON string: no layout read them.
+        ("{'password': [\"it's\", 'b']}", "{'password': '[SECRET_VALUE]'}"),
+        ("{'passwords': ['a', \"it's\"], 'n': 2}", "{'passwords': '[SECRET_VALUE]', 'n': 2}"),
+        # Look-alikes: one kind of quote is _quoted_list's, as before; no secret's key.
+        ("{'passwords': ['a', 'b']}", "{'passwords': ['[SECRET_VALUE]']}"),
+        (
+            "{'bypass': (1, 2), 'users': [\"it's\", 'b']}",
+            "{'bypass': (1, 2), 'users': [\"it's\", 'b']}",
+        ),
+    ],
+)
+def test_a_python_repr_keeps_no_item_in_clear(level: str, text: str, expected: str) -> None:
+    out = _redact(level, text)
+    assert out == expected
+    ast.literal_eval(out)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    "repr_text",
+    [
+        "{'password': b\"it's\"}",
+        "{'password': [\"it's\", 'b']}",
+        "{'passwords': [\"it's\"], 'a': 1}",
+        "{'password': ['b', \"it's\"]}",
+        "{'password': (\"it's\", 'b')}",
+    ],
+)
+def test_a_python_repr_in_a_json_string_keeps_no_item_in_clear(level: str, repr_text: str) -> None:
+    """The repr escaped in a JSON string (`b\\"it's\\"`, `[\\"it's\\", 'b']`): the bytes
+    or every item was left in clear."""
+    out = _redact(level, json.dumps({"m": repr_text}))
+    written = ast.literal_eval(json.loads(out)["m"])
+    assert "[SECRET_VALUE]" in written.values()
+    assert "it's" not in out and "'b'" not in out
+
+
+@pytest.mark.parametrize("keep_last", [0, 2, 4])
+def test_a_masked_tuple_keeps_none_of_its_items(keep_last: int) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:mask:{keep_last}"),))
+    out, _ = run(pl.DataFrame({"text": ["{'db_pass': (1, 'hunter2')}"]}), spec)
+    written = ast.literal_eval(out["text"][0])
+    assert set(written["db_pass"]) == {"*"}

@@ -196,12 +196,14 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     frame = _matched_pieces(frame, rule)
     match, rest = pl.col("match"), pl.col("rest")
     if rule.entity is not None and rule.entity.written_quoted and rule.action == "mask":
-        # A JSON object or array taken whole ends in its last item's characters (the
-        # nested secret's: `{"v": "hunter2"}` kept `r2"}`), and a number as short as the
-        # characters kept would be kept whole: both are masked entirely.
+        # A JSON object or array (or a Python tuple) taken whole ends in its last
+        # item's characters (the nested secret's: `{"v": "hunter2"}` kept `r2"}`), and a
+        # number as short as the characters kept would be kept whole: both are masked
+        # entirely.
         whole = (
             match.str.starts_with("{")
             | match.str.starts_with("[")
+            | match.str.starts_with("(")
             | (match.str.len_chars() <= rule.keep_last)
         )
         match = pl.when(whole).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)

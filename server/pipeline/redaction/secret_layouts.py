@@ -19,6 +19,7 @@ from sluice.server.pipeline.redaction.secret_literals import (
     ESCAPED_JSON_NOT_A_STRING,
     JSON_NOT_A_STRING,
     PYTHON_NOT_A_STRING,
+    PYTHON_STRING_LIST,
 )
 from sluice.server.pipeline.redaction.secret_names import (
     ARRAY_NAME,
@@ -951,6 +952,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     JSON_NOT_A_STRING,
     ESCAPED_JSON_NOT_A_STRING,
     PYTHON_NOT_A_STRING,
+    PYTHON_STRING_LIST,
     _YAML_BLOCK_SECRET,
     _quoted_list('"'),
     _quoted_list("'"),
