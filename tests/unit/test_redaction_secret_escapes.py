@@ -133,3 +133,77 @@ def test_a_masked_tuple_keeps_none_of_its_items(keep_last: int) -> None:
     out, _ = run(pl.DataFrame({"text": ["{'db_pass': (1, 'hunter2')}"]}), spec)
     written = ast.literal_eval(out["text"][0])
     assert set(written["db_pass"]) == {"*"}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # JSON in a cookie: its `","` read as the end of a JSON string holding the
+        # header left the items after it and the other cookies in clear.
+        ('Cookie: prefs=["a","b"], x=1', "Cookie: prefs=[SECRET_VALUE]"),
+        ('Cookie: prefs={"a":"b","c":"d"}; sid=x', "Cookie: prefs=[SECRET_VALUE]"),
+        (
+            'Authorization: Digest opts=["a","b"], response="abc"',
+            "Authorization: Digest [SECRET_VALUE]",
+        ),
+        # Look-alikes: the string holding the header still ends where it did.
+        (
+            '["Cookie: a=1", "Cookie: b=2"]',
+            '["Cookie: a=[SECRET_VALUE]", "Cookie: b=[SECRET_VALUE]"]',
+        ),
+        ('{"m": "Cookie: a=[x", "b": [1]}', '{"m": "Cookie: a=[SECRET_VALUE]", "b": [1]}'),
+        ('Cookie: sid="abc"', "Cookie: sid=[SECRET_VALUE]"),
+        ('Cookie: sid="abc"\nVary: x', "Cookie: sid=[SECRET_VALUE]\nVary: x"),
+    ],
+)
+def test_a_header_holding_json_is_taken_to_its_end(level: str, text: str, expected: str) -> None:
+    assert _redact(level, text) == expected
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        # A text that is one JSON string: its closing quote was taken with the value.
+        "Cookie: sid=abc",
+        'Cookie: prefs=["a","b"], x=1',
+        'Authorization: Digest username="bob", response="abc"',
+        # A header's JSON string followed by Python's True, False or None (a repr's
+        # list): the value ran on to the text's end.
+        [{"m": "Cookie: sid=abc"}, True],
+        [{"m": "Cookie: sid=abc"}, None, False],
+        {"m": 'Cookie: prefs=["a","b"], x=1', "n": 1},
+    ],
+)
+def test_json_holding_a_header_stays_json(level: str, value: object) -> None:
+    text = json.dumps(value)
+    if isinstance(value, list):
+        text = text.replace("true", "True").replace("false", "False").replace("null", "None")
+    out = _redact(level, text)
+    assert "abc" not in out and "x=1" not in out and '"b"' not in out
+    if isinstance(value, list):
+        written = ast.literal_eval(out)
+        assert written[1:] == value[1:]
+    else:
+        written = json.loads(out)
+        assert "[SECRET_VALUE]" in json.dumps(written)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("request_text", "secret"),
+    [
+        ("GET /\nCookie: sid=abc", "abc"),
+        ("GET /\r\nAuthorization: Basic YTpi", "YTpi"),
+        ("GET /\nAuthorization: Digest username=bob, response=abc", "response=abc"),
+    ],
+)
+def test_a_header_after_an_escaped_line_break_is_taken(
+    level: str, request_text: str, secret: str
+) -> None:
+    """An HTTP request dumped as one JSON string: "n" of `\\n` and the header's name read
+    as one word, so no header was found and its secret was whole in clear."""
+    out = _redact(level, json.dumps(request_text))
+    assert secret not in out
+    assert "[SECRET_VALUE]" in json.loads(out)

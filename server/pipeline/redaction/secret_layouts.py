@@ -65,6 +65,10 @@ _ASSIGNED_VALUE = (
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
 _ANY_ASSIGNED_VALUE = rf"(?:\\\\)?{ASSIGNMENT}\\?[\"'「『]?"
+# Where a header's name starts: a word's start, or a line break escaped in a JSON string
+# (`"GET /\nCookie: sid=abc"`, an HTTP request dumped as one string), where "n" and the
+# name are one word: the header and its secret were left whole in clear.
+_HEADER_START = r"(?:\\[nrt]|\b)"
 # Secrets after a fixed context that also holds a ':': `Authorization: Token …` (Django
 # REST framework's scheme), Basic credentials too short for BEARER_TOKEN to tell from
 # prose without the header (`Authorization: Basic YTpi`), and the secret ending a Slack
@@ -73,7 +77,7 @@ _ANY_ASSIGNED_VALUE = rf"(?:\\\\)?{ASSIGNMENT}\\?[\"'「『]?"
 # of their own would be one more scan of every leaf where any keyword is found. A Bearer
 # token only on the header's line (`Bearer` ending a line is no token's lead).
 _AUTH_SCHEME_HEADER = (
-    r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    rf"{_HEADER_START}(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
     r"(?:(?:token|basic)\s+|bearer[^\S\r\n]+))"
 )
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
@@ -719,8 +723,10 @@ _WORDS_JSON_STRING_END = (
 # ";" is a cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end, and
 # so is one followed by "," and anything but a key's quote or an object or array
 # (`prefs={"a":"b"}, x=1` left `x=1` in clear) but a JSON literal (a number, true,
-# false, null, or NaN and -?Infinity as json.dumps writes a float) before a delimiter
-# or an escaped JSON's `\n`, `\r`, `\t` (`"}, 42]`, `"}, NaN\n]`: `x=1` is none); with
+# false, null, or NaN and -?Infinity as json.dumps writes a float; Python's True, False
+# and None, as a repr of a list writes them: `[{"m": "Cookie: sid=abc"}, True]` took the
+# rest of the text) before a delimiter or an escaped JSON's `\n`, `\r`, `\t` (`"}, 42]`,
+# `"}, NaN\n]`: `x=1` is none); with
 # no look-ahead, what follows the bracket ("}" "]", a quote or backslash ending or
 # escaping the string around an escaped JSON, or "," and spaces and the next key's
 # quote or bracket, or the literal's "," and spaces) is taken (and written back).
@@ -730,7 +736,7 @@ _WORDS_JSON_STRING_END = (
 # quote, the line's end, or "," and the next item as above: `\"\n}, response=` is
 # none); after the string's comma, a literal as above before a delimiter.
 _HEADER_JSON_LITERAL = (
-    r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity)[ \t]*"
+    r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity|True|False|None)[ \t]*"
     r"(?:[,\]}]|\\[nrt]|\r?(?m:$))"
 )
 _HEADER_PRETTY_CLOSE = (
@@ -830,6 +836,31 @@ _JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\.)+"
 _ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
 
 
+# A header's value in plain text, read lazily up to _PLAIN_HEADER_END: a JSON array or
+# object in it (`Cookie: prefs=["a","b"], x=1`, `prefs={"a":"b","c":"d"}; sid=x`) is
+# taken whole when it closes on its line (one level of each bracket in it), so its
+# `","` is not read as the end of a JSON string holding the header: the value ended
+# there and left the items after it and the other cookies in clear. A bracket that no
+# other closes on its line is a character like any other.
+_LINE_CHARACTER = r"[^\r\n\u2028\u2029\x85]"
+_HEADER_VALUE = (
+    r"(?:\[[^\[\]\r\n\u2028\u2029\x85]*\]|\{[^{}\r\n\u2028\u2029\x85]*\}"
+    rf"|{_LINE_CHARACTER})*?"
+)
+# The same, first without a quote (but escaped) up to a quote ending the text (`"Cookie: sid=abc"`,
+# a text that is one JSON string, as `json.dumps` writes a header's line): no JSON
+# followed that quote, so it was taken with the value and the JSON broke. A value
+# holding a quote takes one ending the text with it (`Cookie: sid="abc"`), as before.
+# Either way a tag written over the value is read again as it was written (the layout
+# runs on the rows after each earlier one).
+_ESCAPE_ON_LINE = r"\\[^\r\n\u2028\u2029\x85]"
+_PLAIN_HEADER_VALUE = (
+    rf"(?:\[(?:[^\[\]\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*\]"
+    rf"|\{{(?:[^{{}}\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*\}}"
+    rf"|[^\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*?|{_HEADER_VALUE}(?:\"$)?"
+)
+
+
 def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
     """A header's value from `after` on, taken to its end whole, as one tag: in plain
     text to its line's end (lazily, up to _PLAIN_HEADER_END), as a JSON string (or one
@@ -855,8 +886,8 @@ def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
             "SECRET_VALUE",
             "basic",
             rf"{header}[ \t]*:[ \t]*{after}",
-            r"[^\r\n\u2028\u2029\x85]*?",
-            _PLAIN_HEADER_END,
+            _PLAIN_HEADER_VALUE,
+            rf"{_PLAIN_HEADER_END}|\"$",
             gate_pattern=gate,
         ),
     )
@@ -871,7 +902,7 @@ def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
 #: recipe: flour` stay). Only values holding "cookie" and ":" are looked at
 #: (KEYWORD_SECRET_GATE).
 _COOKIE_HEADER_SECRETS: Final = _header_layouts(
-    r"(?i:\bcookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
+    rf"{_HEADER_START}(?i:cookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
 )
 #: A Set-Cookie (or Cookie) header written as a JSON array of its cookies
 #: (`"Set-Cookie": ["sid=abc; Path=/", "t=xyz"]`, as a log of a response's headers
@@ -893,7 +924,7 @@ _COOKIE_JSON_ARRAY: Final = Entity(
 #: `username="b\"ob"` or a missing comma left the response in clear. Only values
 #: holding "digest" are looked at, among those the header picked (KEYWORD_SECRET_GATE).
 _DIGEST_AUTH_SECRETS: Final = _header_layouts(
-    r"(?i:\bauthorization)", r"(?i:digest)[ \t]+", r"(?i:digest)"
+    rf"{_HEADER_START}(?i:authorization)", r"(?i:digest)[ \t]+", r"(?i:digest)"
 )
 
 
