@@ -207,3 +207,50 @@ def test_a_header_after_an_escaped_line_break_is_taken(
     out = _redact(level, json.dumps(request_text))
     assert secret not in out
     assert "[SECRET_VALUE]" in json.loads(out)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A pair glued to the passphrase by ";" or ",": the passphrase was its first
+        # word alone (`b` in clear).
+        ("password: a b;token: c d", "password: [SECRET_VALUE];token: [SECRET_VALUE]"),
+        ("password: a b,api_key: c d e", "password: [SECRET_VALUE],api_key: [SECRET_VALUE]"),
+        ("password: a b;user: c d", "password: [SECRET_VALUE];user: c d"),
+        # A full-width colon with no space after it (`d` and `b` in clear).
+        (
+            "password\uff1aa b token\uff1ac d",
+            "password\uff1a[SECRET_VALUE] token\uff1a[SECRET_VALUE]",
+        ),
+        # The last word before a JSON string's end followed by an item that is no
+        # string (`c` in clear).
+        ('["Password: a b c", NaN]', '["Password: [SECRET_VALUE]", NaN]'),
+        ('["Password: a b c", 1, true]', '["Password: [SECRET_VALUE]", 1, true]'),
+        # Look-alikes: words glued by ";" are the value's where no pair follows, and
+        # after "=" the value is one word, as before.
+        ("password: a b;c d", "password: [SECRET_VALUE]"),
+        ("password: x, user: bob", "password: [SECRET_VALUE], user: bob"),
+        ("login with password=hunter2 failed", "login with password=[SECRET_VALUE] failed"),
+        ("パスワード\uff1ahunter2 次へ", "パスワード\uff1a[SECRET_VALUE] 次へ"),
+    ],
+)
+def test_every_word_of_a_passphrase_is_taken(level: str, text: str, expected: str) -> None:
+    assert _redact(level, text) == expected
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"note": "password: correct horse battery", "n": 1},
+        {"note": "password: correct horse battery"},
+        ["password: correct horse battery"],
+    ],
+)
+def test_a_passphrase_in_json_escaped_twice_is_taken(level: str, value: object) -> None:
+    """A pretty-printed JSON dumped as a string twice more: the last word before the
+    string's quote escaped twice was left in clear."""
+    out = _redact(level, _dumped(2, value))
+    assert "horse" not in out and "battery" not in out
+    assert "[SECRET_VALUE]" in json.dumps(_loaded(2, out))

@@ -136,9 +136,13 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 #: `[TAG]}abc`): after a value in square brackets (_SQUARE_BRACKETED_SECRET) it is the
 #: code's when a dot, another bracket, a separator or a space follows, or nothing
 #: (`login(password=[x y]).then(ok)` lost `).then(ok)` to the value).
+#: An escaped backslash after it only before more of the value (`\\\\x`), not before an
+#: escaped quote: `[SECRET_VALUE]\\\"` is a tag written in a JSON string escaped twice,
+#: and the backslashes taken with it broke that JSON.
+_ESCAPE_THEN_MORE = r"\\[^\s\"'\\]|(?:\\\\)+[^\s\"'\\]"
 _WRITTEN_THEN_MORE = (
-    rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"']"
-    rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|\\[^\s\"']))"
+    rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|{_ESCAPE_THEN_MORE}"
+    rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|{_ESCAPE_THEN_MORE}))"
 )
 
 
@@ -684,12 +688,15 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 
 
 # Where the JSON string holding a passphrase's line of words ends (a quote, escaped or
-# not, before "}" or "]" that JSON's structure follows, or before `, "`; also at the
-# text's end): the line's last word is still the value's (`{"m": "password: a b c"}`,
-# which left `staple` in clear). A word holds no quote, so `"}` or `"]` and a comma end
-# the string whatever follows (`"}, NaN]`, `"}, True]`, a log's `"}, 3 retries`); with
-# no look-ahead, the character after the bracket ("," "}" "]", a quote or backslash
-# ending or escaping the string around an escaped JSON) is taken (and written back).
+# not, before "}" or "]" that JSON's structure follows, or before `, "` or a comma and
+# the next item that is no string, `", NaN]` as json.dumps writes a float; also at the
+# text's end; or a quote escaped twice, `\\\"` (_TWICE_ESCAPED_QUOTE), before "," "}"
+# "]" or a line break escaped twice): the line's last word is still the value's (`{"m":
+# "password: a b c"}`, which left `staple` in clear). A word holds no quote, so `"}` or
+# `"]` and a comma end the string whatever follows (`"}, NaN]`, `"}, True]`, a log's
+# `"}, 3 retries`); with no look-ahead, the character after the bracket ("," "}" "]", a
+# quote or backslash ending or escaping the string around an escaped JSON) is taken (and
+# written back).
 # A pretty-printed JSON's string (`json.dumps(..., indent=2)`) ends its line: its
 # closing quote, then a line break and the indented "}" or "]" closing the object or
 # array, or a comma, a line break and the next item's start (a key's quote, "{", "[" or
@@ -716,8 +723,9 @@ def _pretty_json_string_end(close: str, next_item: str) -> str:
 
 _PRETTY_JSON_STRING_END = _pretty_json_string_end(r"[}\]]", _PRETTY_NEXT_ITEM)
 _WORDS_JSON_STRING_END = (
-    r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
-    rf"|{_PRETTY_JSON_STRING_END}"
+    r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))"
+    rf"|\\?\"[ \t]*,[ \t]*(?:\\?\"|{_PRETTY_NEXT_ITEM}|True|False|None)"
+    rf"|{_PRETTY_JSON_STRING_END}|{_TWICE_ESCAPED_QUOTE}(?:[ \t]*[,}}\]]|\\\\[nrt])"
 )
 # Where the JSON string holding a header's line ends: the same, but a "}" followed by
 # ";" is a cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end, and
@@ -755,14 +763,15 @@ _HEADER_JSON_STRING_END = (
 
 
 # A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
-# backtick, backslash but a _WORD_ESCAPE, or "=", and not ending in ":" (`user=bob`,
-# `user:`, `=` start another pair). The first may not start with what a layout reads
-# or wrote ("[", "(", corner brackets, a mask's "*" or a seal's SUB) nor with a list
-# separator.
+# backtick, backslash but a _WORD_ESCAPE, "=" or a full-width colon (U+FF1A), and not
+# ending in ":" (`user=bob`, `user:`, `=`, a full-width colon as CJK text writes a pair
+# with no space after it, start another pair). The first may not start with what a
+# layout reads or wrote ("[", "(", corner brackets, a mask's "*" or a seal's SUB) nor
+# with a list separator.
 # A JSON string's escape of a character beyond ASCII, a backslash or a slash is the
 # word's (`\u00e9`, as json.dumps writes "é"); any other escape ends it (`\n`, `\"`).
 _WORD_ESCAPE = r"\\(?:u[0-9a-fA-F]{4}|[\\/])"
-_LINE_WORD = rf"(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*(?:[^\s\"'`=\\:]|{_WORD_ESCAPE})"
+_LINE_WORD = rf"(?:[^\s\"'`=\\\uff1a]|{_WORD_ESCAPE})*(?:[^\s\"'`=\\:\uff1a]|{_WORD_ESCAPE})"
 _FIRST_LINE_WORD = (
     rf"(?:[^\s\"'`=\\\[(「『」』,;&*\x1a]|{_WORD_ESCAPE})(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*"
 )
@@ -784,14 +793,19 @@ _LINE_END = rf"{_LINE_SPACE}*\r?(?m:$)|[\u2028\u2029\x85\r]"
 #: `contraseña`, `пароль`; not `パスワード`, often followed by prose without spaces), not
 #: after a command-line flag (`mysql --password : x db`: the words after it are
 #: arguments). The trail is the space after the value or the line's end: a word is
-#: never cut. Only values holding an assignment, then two words on its line, are
-#: looked at.
+#: never cut, but where the word after the last would look like another pair glued to
+#: it by ";" or "," (full-width too: `password: a b;token: c d`), that separator ends
+#: the value (the
+#: greedy words take `b;x` whole where no pair follows): the value was then `a` alone,
+#: the keyword pattern's, and `b` was left in clear; the pair after it is the second
+#: pass's (_SECRET_TO_LINE_END_AFTER_ANOTHER). Only values holding an assignment, then
+#: two words on its line, are looked at.
 _SECRET_TO_LINE_END: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"(?:^|[^\w-]){SPACED_SECRET_NAME}{COLON_SETTING}",
     rf"{_FIRST_LINE_WORD}(?:{_WORD_SPACE}{_LINE_WORD})+",
-    rf"{_LINE_END}|{_LINE_SPACE}|{_WORDS_JSON_STRING_END}|\\?\"$",
+    rf"{_LINE_END}|{_LINE_SPACE}|{_WORDS_JSON_STRING_END}|\\?\"$|[;,\uff1b\uff0c]",
     gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
 )
 #: The same again, for the pair right after a passphrase (`password: a b token: c d`):
