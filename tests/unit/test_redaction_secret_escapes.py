@@ -254,3 +254,26 @@ def test_a_passphrase_in_json_escaped_twice_is_taken(level: str, value: object) 
     out = _redact(level, _dumped(2, value))
     assert "horse" not in out and "battery" not in out
     assert "[SECRET_VALUE]" in json.dumps(_loaded(2, out))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"passphrase": "ab\\ud83d\\ude00"}',
+        '{"m": "password: xy\\ud83d\\ude00"}',
+        '{"m": "{\\"passphrase\\": \\"ab\\\\ud83d\\\\ude00\\"}"}',
+    ],
+)
+@pytest.mark.parametrize("keep_last", range(13))
+def test_a_mask_never_keeps_half_a_surrogate_pair(text: str, keep_last: int) -> None:
+    """A tail starting at the low half of an escaped surrogate pair kept `\\ude00`,
+    half of a character (its first half masked): what is kept is whole characters of
+    the secret's end."""
+    spec = RedactionSpec(level="custom", rules=(rule(f"pattern=SECRET_VALUE:mask:{keep_last}"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec)
+    inner = next(iter(json.loads(out["text"][0]).values()))
+    if inner.startswith("{"):
+        inner = next(iter(json.loads(inner).values()))
+    inner.encode()  # no lone surrogate
+    kept = inner.split(": ")[-1].lstrip("*")
+    assert "\U0001f600".endswith(kept)

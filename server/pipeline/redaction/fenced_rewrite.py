@@ -215,10 +215,13 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         # character, and `*0e9` no escape). A tail right after a backslash, or after a
         # backslash, "u" and fewer than 4 hex digits (the last backslash of `\\u00`
         # too, a `\u00e9` escaped again), is masked with the rest. (A card's groups,
-        # rewritten from the match below, hold no backslash.)
+        # rewritten from the match below, hold no backslash.) So is a tail right after
+        # the escape of a high surrogate (`\ud83d`): it starts at the low half of the
+        # pair (`\ude00`), half a character, kept alone where the first was masked.
         head = match.str.head(-rule.keep_last)
         split_escape = (match.str.len_chars() > rule.keep_last) & (
-            head.str.ends_with("\\") | head.str.contains(r"\\u[0-9a-fA-F]{0,3}$")
+            head.str.ends_with("\\")
+            | head.str.contains(r"\\u[0-9a-fA-F]{0,3}$|\\u[dD][89abAB][0-9a-fA-F]{2}$")
         )
         match = pl.when(split_escape).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
     if rule.action == "keep":
