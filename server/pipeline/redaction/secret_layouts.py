@@ -2,8 +2,9 @@
 (entities.py): the keyword pattern's own lead, value and gate after a name
 (secret_names.py), and the layouts that pattern leaves or takes only in part (quoted, in
 brackets, parentheses or backticks, an XML element's text, after a command-line flag),
-each a pattern of its own run before it (Entity.layouts). Also the AWS secret key after
-the CLI's flag, a layout of AWS_SECRET_KEY.
+each a pattern of its own run before it (Entity.layouts; those in an HTTP header are
+secret_headers.py's, Python and JSON literals secret_literals.py's). Also the AWS
+secret key after the CLI's flag, a layout of AWS_SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -11,9 +12,21 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
+from sluice.server.pipeline.redaction.json_string_ends import (
+    LINE_END,
+    LINE_SPACE,
+    TWICE_ESCAPED_QUOTE,
+    WORDS_JSON_STRING_END,
+)
 from sluice.server.pipeline.redaction.secret_elements import (
     ELEMENT_MORE_LINES,
     SECRET_ELEMENT_LAYOUTS,
+)
+from sluice.server.pipeline.redaction.secret_headers import (
+    COOKIE_HEADER_SECRETS,
+    COOKIE_JSON_ARRAY,
+    DIGEST_AUTH_SECRETS,
+    HEADER_START,
 )
 from sluice.server.pipeline.redaction.secret_literals import (
     ESCAPED_JSON_NOT_A_STRING,
@@ -65,10 +78,6 @@ _ASSIGNED_VALUE = (
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
 _ANY_ASSIGNED_VALUE = rf"(?:\\\\)?{ASSIGNMENT}\\?[\"'「『]?"
-# Where a header's name starts: a word's start, or a line break escaped in a JSON string
-# (`"GET /\nCookie: sid=abc"`, an HTTP request dumped as one string), where "n" and the
-# name are one word: the header and its secret were left whole in clear.
-_HEADER_START = r"(?:\\[nrt]|\b)"
 # Secrets after a fixed context that also holds a ':': `Authorization: Token …` (Django
 # REST framework's scheme), Basic credentials too short for BEARER_TOKEN to tell from
 # prose without the header (`Authorization: Basic YTpi`), and the secret ending a Slack
@@ -77,7 +86,7 @@ _HEADER_START = r"(?:\\[nrt]|\b)"
 # of their own would be one more scan of every leaf where any keyword is found. A Bearer
 # token only on the header's line (`Bearer` ending a line is no token's lead).
 _AUTH_SCHEME_HEADER = (
-    rf"{_HEADER_START}(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    rf"{HEADER_START}(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
     r"(?:(?:token|basic)\s+|bearer[^\S\r\n]+))"
 )
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
@@ -258,12 +267,10 @@ def _escaped_quoted_secret(quote: str) -> Entity:
     )
 
 
-# A quote escaped twice (`\\\"`: a JSON string escaped in a string escaped in a string,
-# as `json.dumps` run three times writes one), and a value between two of them: any
+# A value between two quotes escaped twice (json_string_ends.TWICE_ESCAPED_QUOTE): any
 # character but a backslash or quote, a run of backslashes before any other character
 # (an escape, escaped twice), or a quote escaped three times (`\\\\\\\"`, the value's
 # own). A run of three before a quote is the closing quote.
-_TWICE_ESCAPED_QUOTE = r'\\\\\\"'
 _TWICE_ESCAPED_VALUE = r'(?:[^\s"\\\[]|\\+[^\s"\\])(?:[^"\\\n]|\\+[^"\\\n]|\\{7}")*'
 #: A secret as a JSON string escaped twice, under its key (`\\\"password\\\":
 #: \\\"correct horse\\\"`, a pretty-printed JSON dumped as a string twice more): the
@@ -274,10 +281,10 @@ _TWICE_ESCAPED_VALUE = r'(?:[^\s"\\\[]|\\+[^\s"\\])(?:[^"\\\n]|\\+[^"\\\n]|\\{7}
 _TWICE_ESCAPED_SECRET: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{SECRET_NAME}{_TWICE_ESCAPED_QUOTE}\s*:\s*{_TWICE_ESCAPED_QUOTE}[ \t]*",
+    rf"{SECRET_NAME}{TWICE_ESCAPED_QUOTE}\s*:\s*{TWICE_ESCAPED_QUOTE}[ \t]*",
     _TWICE_ESCAPED_VALUE,
-    _TWICE_ESCAPED_QUOTE,
-    gate_pattern=rf"{_TWICE_ESCAPED_QUOTE}\s*:\s*{_TWICE_ESCAPED_QUOTE}",
+    TWICE_ESCAPED_QUOTE,
+    gate_pattern=rf"{TWICE_ESCAPED_QUOTE}\s*:\s*{TWICE_ESCAPED_QUOTE}",
 )
 
 
@@ -687,81 +694,6 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 )
 
 
-# Where the JSON string holding a passphrase's line of words ends (a quote, escaped or
-# not, before "}" or "]" that JSON's structure follows, or before `, "` or a comma and
-# the next item that is no string, `", NaN]` as json.dumps writes a float; also at the
-# text's end; or a quote escaped twice, `\\\"` (_TWICE_ESCAPED_QUOTE), before "," "}"
-# "]" or a line break escaped twice): the line's last word is still the value's (`{"m":
-# "password: a b c"}`, which left `staple` in clear). A word holds no quote, so `"}` or
-# `"]` and a comma end the string whatever follows (`"}, NaN]`, `"}, True]`, a log's
-# `"}, 3 retries`); with no look-ahead, the character after the bracket ("," "}" "]", a
-# quote or backslash ending or escaping the string around an escaped JSON) is taken (and
-# written back).
-# A pretty-printed JSON's string (`json.dumps(..., indent=2)`) ends its line: its
-# closing quote, then a line break and the indented "}" or "]" closing the object or
-# array, or a comma, a line break and the next item's start (a key's quote, "{", "[" or
-# a literal). What the next line starts with tells it from a quote a plain line ends
-# with (`Cookie: sid="abc"` then `Vary: x` keeps its quote in the value). Also with
-# Windows line ends and escaped in a JSON string (`\"\n}`, a tab indent as `\t`);
-# with no look-ahead, the line break, indent and the next line's first token are taken
-# (and written back).
-_PRETTY_LINE_BREAK = r"[ \t]*\r?\n[ \t]*"
-_ESCAPED_PRETTY_LINE_BREAK = r"[ \t]*(?:\\r)?\\n(?:[ \t]|\\t)*"
-_PRETTY_NEXT_ITEM = r"(?:[{\[]|-?[0-9]|true|false|null|NaN|-?Infinity)"
-
-
-def _pretty_json_string_end(close: str, next_item: str) -> str:
-    """A pretty-printed JSON string's end, plain or escaped in a JSON string: its quote,
-    then a line break and `close` (the bracket closing the object or array), or a comma,
-    a line break and the next item (a key's quote or `next_item`)."""
-    return (
-        rf"\"(?:{_PRETTY_LINE_BREAK}{close}|[ \t]*,{_PRETTY_LINE_BREAK}(?:\"|{next_item}))"
-        rf"|\\\"(?:{_ESCAPED_PRETTY_LINE_BREAK}{close}"
-        rf"|[ \t]*,{_ESCAPED_PRETTY_LINE_BREAK}(?:\\\"|{next_item}))"
-    )
-
-
-_PRETTY_JSON_STRING_END = _pretty_json_string_end(r"[}\]]", _PRETTY_NEXT_ITEM)
-_WORDS_JSON_STRING_END = (
-    r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))"
-    rf"|\\?\"[ \t]*,[ \t]*(?:\\?\"|{_PRETTY_NEXT_ITEM}|True|False|None)"
-    rf"|{_PRETTY_JSON_STRING_END}|{_TWICE_ESCAPED_QUOTE}(?:[ \t]*[,}}\]]|\\\\[nrt])"
-)
-# Where the JSON string holding a header's line ends: the same, but a "}" followed by
-# ";" is a cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end, and
-# so is one followed by "," and anything but a key's quote or an object or array
-# (`prefs={"a":"b"}, x=1` left `x=1` in clear) but a JSON literal (a number, true,
-# false, null, or NaN and -?Infinity as json.dumps writes a float; Python's True, False
-# and None, as a repr of a list writes them: `[{"m": "Cookie: sid=abc"}, True]` took the
-# rest of the text) before a delimiter or an escaped JSON's `\n`, `\r`, `\t` (`"}, 42]`,
-# `"}, NaN\n]`: `x=1` is none); with
-# no look-ahead, what follows the bracket ("}" "]", a quote or backslash ending or
-# escaping the string around an escaped JSON, or "," and spaces and the next key's
-# quote or bracket, or the literal's "," and spaces) is taken (and written back).
-# In a header, a pretty-printed string's end is checked further (a cookie's or Digest
-# value's `\"\n}; sid=x` or `\",\n1; sid=x` is no JSON's end: `sid=x` was left in
-# clear): after the closing "}" or "]", what JSON has next (an escape, a bracket, a
-# quote, the line's end, or "," and the next item as above: `\"\n}, response=` is
-# none); after the string's comma, a literal as above before a delimiter.
-_HEADER_JSON_LITERAL = (
-    r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity|True|False|None)[ \t]*"
-    r"(?:[,\]}]|\\[nrt]|\r?(?m:$))"
-)
-_HEADER_PRETTY_CLOSE = (
-    r"[}\]](?:\\[nrt]|[ \t]*(?:[}\]]|\\?\"|\r?(?m:$)"
-    rf"|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{{\[]|{_HEADER_JSON_LITERAL})))"
-)
-_HEADER_PRETTY_JSON_STRING_END = _pretty_json_string_end(
-    _HEADER_PRETTY_CLOSE, rf"[{{\[]|{_HEADER_JSON_LITERAL}"
-)
-_HEADER_JSON_STRING_END = (
-    r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[]|"
-    rf"{_HEADER_JSON_LITERAL})|\r?(?m:$))"
-    r"|\\?\"[ \t]*,[ \t]*\\?\""
-    rf"|{_HEADER_PRETTY_JSON_STRING_END}"
-)
-
-
 # A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
 # backtick, backslash but a _WORD_ESCAPE, "=" or a full-width colon (U+FF1A), and not
 # ending in ":" (`user=bob`, `user:`, `=`, a full-width colon as CJK text writes a pair
@@ -771,16 +703,12 @@ _HEADER_JSON_STRING_END = (
 # A JSON string's escape of a character beyond ASCII, a backslash or a slash is the
 # word's (`\u00e9`, as json.dumps writes "é"); any other escape ends it (`\n`, `\"`).
 _WORD_ESCAPE = r"\\(?:u[0-9a-fA-F]{4}|[\\/])"
+# Between two words: any space but a line break (json_string_ends.LINE_SPACE).
+_WORD_SPACE = rf"{LINE_SPACE}+"
 _LINE_WORD = rf"(?:[^\s\"'`=\\\uff1a]|{_WORD_ESCAPE})*(?:[^\s\"'`=\\:\uff1a]|{_WORD_ESCAPE})"
 _FIRST_LINE_WORD = (
     rf"(?:[^\s\"'`=\\\[(「『」』,;&*\x1a]|{_WORD_ESCAPE})(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*"
 )
-# Between two words: any space but a line break (a no-break space too); U+2028 and
-# U+2029 end a line as "\n" does. A line ends at its end (spaces before it taken) or at
-# one of those.
-_LINE_SPACE = r"[^\S\r\n\u2028\u2029\x85]"
-_WORD_SPACE = rf"{_LINE_SPACE}+"
-_LINE_END = rf"{_LINE_SPACE}*\r?(?m:$)|[\u2028\u2029\x85\r]"
 #: An unquoted secret of several words after a colon (`password: correct horse battery
 #: staple`: a YAML or properties line, a header, a log's "Password: …"): the keyword
 #: pattern's value ends at the first space and left the other words in clear. The words
@@ -795,17 +723,16 @@ _LINE_END = rf"{_LINE_SPACE}*\r?(?m:$)|[\u2028\u2029\x85\r]"
 #: arguments). The trail is the space after the value or the line's end: a word is
 #: never cut, but where the word after the last would look like another pair glued to
 #: it by ";" or "," (full-width too: `password: a b;token: c d`), that separator ends
-#: the value (the
-#: greedy words take `b;x` whole where no pair follows): the value was then `a` alone,
-#: the keyword pattern's, and `b` was left in clear; the pair after it is the second
-#: pass's (_SECRET_TO_LINE_END_AFTER_ANOTHER). Only values holding an assignment, then
-#: two words on its line, are looked at.
+#: the value (the greedy words take `b;x` whole where no pair follows): the value was
+#: then `a` alone, the keyword pattern's, and `b` was left in clear; the pair after it
+#: is the second pass's (_SECRET_TO_LINE_END_AFTER_ANOTHER). Only values holding an
+#: assignment, then two words on its line, are looked at.
 _SECRET_TO_LINE_END: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"(?:^|[^\w-]){SPACED_SECRET_NAME}{COLON_SETTING}",
     rf"{_FIRST_LINE_WORD}(?:{_WORD_SPACE}{_LINE_WORD})+",
-    rf"{_LINE_END}|{_LINE_SPACE}|{_WORDS_JSON_STRING_END}|\\?\"$|[;,\uff1b\uff0c]",
+    rf"{LINE_END}|{LINE_SPACE}|{WORDS_JSON_STRING_END}|\\?\"$|[;,\uff1b\uff0c]",
     gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
 )
 #: The same again, for the pair right after a passphrase (`password: a b token: c d`):
@@ -835,110 +762,6 @@ _HASHED_SECRET: Final = Entity(
     r"|(?i:[a-z][a-z0-9-]{1,15}:)?[0-9a-fA-F]{32,}|\{[A-Za-z0-9.-]{2,16}\}[A-Za-z0-9+/]{8,}=*",
     "",
     gate_pattern=r"\$|[0-9a-fA-F]{32}|\{[A-Za-z0-9.-]{2,16}\}",
-)
-
-
-# Where a header's value ends (_header_layouts). In plain text: its line's end, or where
-# the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
-# `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
-# (`sid="abc"; x=1`, `username="bob", response="…"`).
-_PLAIN_HEADER_END = rf"{_LINE_END}|{_HEADER_JSON_STRING_END}"
-# A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
-# escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
-# quotes and backslashes escaped twice (`\\\"`, `\\\\`).
-_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\.)+"
-_ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
-
-
-# A header's value in plain text, read lazily up to _PLAIN_HEADER_END: a JSON array or
-# object in it (`Cookie: prefs=["a","b"], x=1`, `prefs={"a":"b","c":"d"}; sid=x`) is
-# taken whole when it closes on its line (one level of each bracket in it), so its
-# `","` is not read as the end of a JSON string holding the header: the value ended
-# there and left the items after it and the other cookies in clear. A bracket that no
-# other closes on its line is a character like any other.
-_LINE_CHARACTER = r"[^\r\n\u2028\u2029\x85]"
-_HEADER_VALUE = (
-    r"(?:\[[^\[\]\r\n\u2028\u2029\x85]*\]|\{[^{}\r\n\u2028\u2029\x85]*\}"
-    rf"|{_LINE_CHARACTER})*?"
-)
-# The same, first without a quote (but escaped) up to a quote ending the text (`"Cookie: sid=abc"`,
-# a text that is one JSON string, as `json.dumps` writes a header's line): no JSON
-# followed that quote, so it was taken with the value and the JSON broke. A value
-# holding a quote takes one ending the text with it (`Cookie: sid="abc"`), as before.
-# Either way a tag written over the value is read again as it was written (the layout
-# runs on the rows after each earlier one).
-_ESCAPE_ON_LINE = r"\\[^\r\n\u2028\u2029\x85]"
-_PLAIN_HEADER_VALUE = (
-    rf"(?:\[(?:[^\[\]\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*\]"
-    rf"|\{{(?:[^{{}}\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*\}}"
-    rf"|[^\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*?|{_HEADER_VALUE}(?:\"$)?"
-)
-
-
-def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
-    """A header's value from `after` on, taken to its end whole, as one tag: in plain
-    text to its line's end (lazily, up to _PLAIN_HEADER_END), as a JSON string (or one
-    escaped in a string) to the string's end."""
-    return (
-        Entity(
-            "SECRET_VALUE",
-            "basic",
-            rf"{header}\"[ \t]*:[ \t]*\"{after}",
-            _JSON_STRING_BODY,
-            "",
-            gate_pattern=gate,
-        ),
-        Entity(
-            "SECRET_VALUE",
-            "basic",
-            rf"{header}\\\"[ \t]*:[ \t]*\\\"{after}",
-            _ESCAPED_JSON_STRING_BODY,
-            "",
-            gate_pattern=gate,
-        ),
-        Entity(
-            "SECRET_VALUE",
-            "basic",
-            rf"{header}[ \t]*:[ \t]*{after}",
-            _PLAIN_HEADER_VALUE,
-            rf"{_PLAIN_HEADER_END}|\"$",
-            gate_pattern=gate,
-        ),
-    )
-
-
-#: The cookies of a `Cookie:` or `Set-Cookie:` header (`Cookie: session=abc; theme=x`,
-#: also as a JSON string: `"Cookie": "sid=…"`): after the first cookie's name and "=",
-#: the rest of the header (_header_layouts), quotes, an empty first value and the other
-#: cookies and a Set-Cookie's attributes with it (`sid="abc"; csrftoken=x`, `sid=;
-#: x=secret`: session ids are credentials; over-redaction is the safe failure). Only
-#: where a name and "=" follow the header (`Favourite cookie: chocolate chip`, `cookie
-#: recipe: flour` stay). Only values holding "cookie" and ":" are looked at
-#: (KEYWORD_SECRET_GATE).
-_COOKIE_HEADER_SECRETS: Final = _header_layouts(
-    rf"{_HEADER_START}(?i:cookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
-)
-#: A Set-Cookie (or Cookie) header written as a JSON array of its cookies
-#: (`"Set-Cookie": ["sid=abc; Path=/", "t=xyz"]`, as a log of a response's headers
-#: lists them): after the first cookie's name and "=", every item to the array's end,
-#: as one string (`["sid=[SECRET_VALUE]"]`), as _quoted_list writes a list. Beside
-#: _COOKIE_HEADER_SECRETS, with their gate.
-_COOKIE_JSON_ARRAY: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"(?i:\bcookie)\"[ \t]*:[ \t]*\[\s*\"[^=;\s\"'\\]+=",
-    r"(?:[^\"\\\r\n]|\\.)*(?:\"\s*,\s*\"(?:[^\"\\\r\n]|\\.)*)*",
-    r"\"\s*\]",
-    gate_pattern=_COOKIE_HEADER_SECRETS[0].gate_pattern,
-)
-#: The credentials of `Authorization: Digest …` (RFC 7616): everything after the scheme
-#: to the header's end (_header_layouts), as one tag (`username`, `nonce`, `response`, …:
-#: the response is a hash of the password and the nonce replays it, and Basic's
-#: credentials hide the user too). Not parameter by parameter: a quote escaped in
-#: `username="b\"ob"` or a missing comma left the response in clear. Only values
-#: holding "digest" are looked at, among those the header picked (KEYWORD_SECRET_GATE).
-_DIGEST_AUTH_SECRETS: Final = _header_layouts(
-    rf"{_HEADER_START}(?i:authorization)", r"(?i:digest)[ \t]+", r"(?i:digest)"
 )
 
 
@@ -983,7 +806,7 @@ KEYWORD_SECRET_GATE: Final = (
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=|\\?[\"']\s+(?i:value)\s*=|\\?[\"']\s*/?>)"
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer|digest)\s)"
-    # A Cookie or Set-Cookie header (_COOKIE_HEADER_SECRETS).
+    # A Cookie or Set-Cookie header (COOKIE_HEADER_SECRETS).
     r"|(?i:cookie)\\?[\"']?[ \t]*:"
     r"|://hooks\.slack\.com/services/"
     # curl's user and password (_CURL_USER_SECRET).
@@ -1029,8 +852,8 @@ SECRET_VALUE_LAYOUTS: Final = (
     _SECRET_FLAG,
     _SECRET_TO_LINE_END,
     _SECRET_TO_LINE_END_AFTER_ANOTHER,
-    *_COOKIE_HEADER_SECRETS,
-    _COOKIE_JSON_ARRAY,
-    *_DIGEST_AUTH_SECRETS,
+    *COOKIE_HEADER_SECRETS,
+    COOKIE_JSON_ARRAY,
+    *DIGEST_AUTH_SECRETS,
     _HASHED_SECRET,
 )
