@@ -277,3 +277,28 @@ def test_a_mask_never_keeps_half_a_surrogate_pair(text: str, keep_last: int) -> 
     inner.encode()  # no lone surrogate
     kept = inner.split(": ")[-1].lstrip("*")
     assert "\U0001f600".endswith(kept)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # After a flag the value ended at the escaped quote too (`s x` in clear).
+        ('--password "it\\"s x" --user bob', '--password "[SECRET_VALUE]" --user bob'),
+        ("--password 'it\\'s x' --user bob", "--password '[SECRET_VALUE]' --user bob"),
+        (
+            '{"m": "run --token \\"a \\\\\\"b\\\\\\" c\\" now"}',
+            '{"m": "run --token \\"[SECRET_VALUE]\\" now"}',
+        ),
+        # Look-alikes: a tag and words after it, and the next quoted argument, stay.
+        ('--token "[SECRET_VALUE] x"', '--token "[SECRET_VALUE] x"'),
+        ('--password "a b" "c"', '--password "[SECRET_VALUE]" "c"'),
+    ],
+)
+def test_an_escaped_quote_after_a_flag_is_the_secrets_own(
+    level: str, text: str, expected: str
+) -> None:
+    out = _redact(level, text)
+    assert out == expected
+    if text.startswith("{"):
+        json.loads(out)

@@ -209,24 +209,34 @@ def _quoted_value(quote: str) -> str:
     )
 
 
-def _escape_aware_value(quote: str) -> str:
+def _escape_aware_text(quote: str) -> str:
     """A quoted value read with its escapes (a backslash and any character after it),
     after an opening quote that no backslash escapes: an escaped quote is the value's
     (`'it\\'s secret'`, a JSON `"it\\"s"`, `'it\\"s'` in a repr inside a JSON string),
     as the closing quote is the first one no backslash escapes."""
+    return rf"(?:[^\s{quote}\[\\]|\\[^\s])(?:[^{quote}\n\\]|\\[^\n])*"
+
+
+def _escape_aware_value(quote: str) -> str:
+    """_escape_aware_text, or one starting with what an earlier rule wrote (as
+    _quoted_value reads one)."""
     return (
-        rf"(?:[^\s{quote}\[\\]|\\[^\s])(?:[^{quote}\n\\]|\\[^\n])*"
+        rf"{_escape_aware_text(quote)}"
         rf"|{WRITTEN}(?:[^{quote}\n\\]|\\[^\n])*(?:[^\s{quote}\\]|\\[^\s])"
     )
 
 
-def _escaped_quote_value(quote: str) -> str:
+def _escaped_quote_text(quote: str) -> str:
     """A quoted value after an escaped opening quote (`\\"password\\": \\"x\\"`, JSON
     escaped in a string), up to the escaped quote closing it: a quote escaped again in
     it (`\\\\\\"`, three backslashes) and a backslash escaped again (`\\\\\\\\`) are the
     value's, other escapes too (`\\n`, `\\u00e9`)."""
-    rest = rf"(?:[^{quote}\n\\]|\\\\\\[{quote}\\]|\\[^{quote}\n])*"
-    return rf"{_quoted_start(quote)}{rest}|{WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
+    return rf"{_quoted_start(quote)}(?:[^{quote}\n\\]|\\\\\\[{quote}\\]|\\[^{quote}\n])*"
+
+
+def _escaped_quote_value(quote: str) -> str:
+    """_escaped_quote_text, or one starting with what an earlier rule wrote."""
+    return rf"{_escaped_quote_text(quote)}|{WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
 
 
 def _quoted_secret(quote: str) -> Entity:
@@ -560,19 +570,25 @@ _DOUBLE_BACKTICK_SECRET: Final = Entity(
 _FLAG_NAME = rf"--(?i:[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME})\s+"
 
 
-def _quoted_flag(quote: str) -> Entity:
+def _quoted_flag(quote: str, *, escaped: bool) -> Entity:
     """A quoted secret after a command-line flag (`--password "correct horse"`), whole up
     to the closing quote of the same kind on its line, as _quoted_secret takes one after
     an assignment: _SECRET_FLAG's value ends at a space and left the words after the
     first in clear. Inside quotes a value may start with "-" (`"-x y"`) or after
-    spaces (`" a b"`): the quote, not the next flag, says where it starts. Before _SECRET_FLAG,
-    which then finds the value written in its place. Only values holding "--"."""
+    spaces (`" a b"`): the quote, not the next flag, says where it starts. After a
+    plain quote an escaped one is the value's (_escape_aware_text: `--password "it\\"s
+    x"` kept `s x`); after an escaped quote (`escaped`), the escaped quote closes it
+    (_escaped_quote_text). Not a value starting with what an earlier rule wrote (a tag
+    and words after it read as a tag written in place of a quoted value). Before
+    _SECRET_FLAG, which then finds the value written in its place. Only values holding
+    "--"."""
+    opening = rf"\\{quote}" if escaped else quote
     return Entity(
         "SECRET_VALUE",
         "basic",
-        rf"{_FLAG_NAME}\\?{quote}[ \t]*",
-        rf"{_quoted_start(quote)}{_ASSIGNED_REST}[^{quote}\n\\]*",
-        rf"\\?{quote}",
+        rf"{_FLAG_NAME}{opening}[ \t]*",
+        _escaped_quote_text(quote) if escaped else _escape_aware_text(quote),
+        opening,
         gate_pattern="--",
     )
 
@@ -846,8 +862,10 @@ SECRET_VALUE_LAYOUTS: Final = (
     _CURL_QUOTED_USER_SECRET,
     _CURL_USER_SECRET,
     *SECRET_ELEMENT_LAYOUTS,
-    _quoted_flag('"'),
-    _quoted_flag("'"),
+    _quoted_flag('"', escaped=False),
+    _quoted_flag('"', escaped=True),
+    _quoted_flag("'", escaped=False),
+    _quoted_flag("'", escaped=True),
     _SECRET_FLAG_OPEN_QUOTE,
     _SECRET_FLAG,
     _SECRET_TO_LINE_END,
