@@ -152,9 +152,9 @@ def _run(settings: Settings) -> int:
     scheduler = Scheduler(
         store,
         store,
-        # Scheduled exports belong to the server (created_by ""), as schedules do: only
-        # an admin may create a schedule, and its spec was checked then.
-        lambda spec, request_id: service.create(spec, request_id, principal=ANONYMOUS),
+        # Scheduled exports belong to the server (created_by ""), as schedules do, and
+        # run the spec as the schedule stored it.
+        service.create_scheduled,
         start_deadline=timedelta(seconds=settings.schedule_start_deadline_seconds),
         poll_seconds=settings.schedule_poll_seconds,
     )

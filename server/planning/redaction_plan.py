@@ -55,7 +55,7 @@ def build_redactor(spec: RedactionSpec, schema: pl.Schema, settings: Settings) -
     """Validate the request's redaction against the exported `schema` (raising
     InvalidArgument or FailedPrecondition naming the rule) and bind it to that schema."""
     policy = resolve_policy(spec, settings)
-    if policy.level == "none" and not spec.rules and not spec.policy:
+    if policy.level == "none" and not (spec.rules or spec.template_rules or spec.policy):
         return NoRedaction()
     return PolicyRedactor(policy, schema)
 

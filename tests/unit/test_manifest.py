@@ -262,7 +262,7 @@ def test_source_credentials_never_reach_the_manifest(source: Path) -> None:
     body = json.dumps(_manifest(leaky, _run(plan, MemorySink())).to_dict())
     assert "hunter2" not in body
     assert "alice:" not in body
-    assert "s3://bucket/e.parquet" in body
+    assert "s3://(credentials removed)@bucket/e.parquet" in body
 
 
 # --- write_manifest --------------------------------------------------------------------

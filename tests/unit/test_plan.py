@@ -231,7 +231,7 @@ def test_source_described_without_credentials(world: World, table: Path) -> None
     plan = world.plan(table)
     plan_with_url = replace(plan.source, uri="s3://user:hunter2@bucket/key.parquet")
     described = plan_with_url.describe()
-    assert described["uri"] == "s3://bucket/key.parquet"
+    assert described["uri"] == "s3://(credentials removed)@bucket/key.parquet"
     assert "hunter2" not in repr(described)
 
 

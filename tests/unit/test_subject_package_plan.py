@@ -268,13 +268,36 @@ def test_create_export_stores_the_resolved_sources_and_a_retry_still_matches(
         def submit(self, job_id: str) -> None:
             pass
 
-    settings = _settings(tmp_path)
+    (tmp_path / "gdpr-password").write_text("correct horse battery staple\n")
+    settings = _settings(tmp_path, secrets={"gdpr": f"file:{tmp_path / 'gdpr-password'}"})
     store = open_job_store(settings)
     service = ExportService(settings, store, _Runner(), EventHub())  # type: ignore[arg-type]
     job = service.create(_spec(tmp_path), "req-1", principal=ANONYMOUS)
     stored = store.get(job.id).spec
     assert stored.subject is not None and stored.subject.resolved_sources == ("apps", "events")
+    # A package request naming no template is stored with the one it takes (gdpr's).
+    assert stored.template == "gdpr"
     again = service.create(_spec(tmp_path), "req-1", principal=ANONYMOUS)
     assert again.id == job.id
     with pytest.raises(InvalidArgument):
         service.create(_spec(tmp_path, "7"), "req-1", principal=ANONYMOUS)
+
+
+def test_a_package_left_unsealed_by_a_missing_secret_is_refused_naming_the_template(
+    tmp_path: Path,
+) -> None:
+    """Without the gdpr secret a package naming no template is refused (it is never
+    stored unencrypted instead), and the error says the encryption is the template's:
+    the caller set none."""
+
+    class _Runner:
+        def submit(self, job_id: str) -> None:
+            pass
+
+    settings = _settings(tmp_path)
+    service = ExportService(settings, open_job_store(settings), _Runner(), EventHub())  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument) as caught:
+        service.create(_spec(tmp_path, "42", "events"), principal=ANONYMOUS)
+    [violation] = caught.value.violations
+    assert violation.field == "spec.encryption.zip_password_ref"
+    assert "so template 'gdpr' makes each file a zip" in violation.description

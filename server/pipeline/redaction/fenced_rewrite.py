@@ -147,11 +147,28 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         # still cost a string kernel its bytes).
         candidate = pl.when(is_match).then(pl.col("match")).otherwise(pl.lit(""))
         frame = frame.with_columns(candidate.alias("candidate"))
-        is_match = (is_match & VALIDATORS[rule.validator](pl.col("candidate"))).fill_null(False)
-    frame = frame.with_columns(is_match.alias(RESULT))
+        # Each distinct candidate checked once (a validator is a function of the value
+        # alone), the verdicts joined back: every plain-text piece is the one "", and
+        # text repeats its look-alikes. The IBAN check, a score of string kernels, cost
+        # 0.066 CPU s on the 10,318 candidates of 2 batches of strict's IBAN rows of the
+        # text-heavy set (3,744 distinct), for ~21k pieces per round. Where nearly every
+        # candidate is distinct the hash and join are overhead instead (a review's
+        # worst case, 4 values of ~38,000 distinct IBANs each: +14% CPU at strict).
+        verdicts = (
+            frame.select("candidate")
+            .unique()
+            .with_columns(VALIDATORS[rule.validator](pl.col("candidate")).alias(_VALID))
+        )
+        frame = frame.join(verdicts, on="candidate", how="left", maintain_order="left")
+        is_match = (is_match & pl.col(_VALID)).fill_null(False)
+        frame = frame.with_columns(is_match.alias(RESULT)).drop(_VALID)
+    else:
+        frame = frame.with_columns(is_match.alias(RESULT))
     return with_card_after_groups(frame, rule) if after_groups(rule) else frame
 
 
+#: A distinct candidate's verdict, joined back onto its pieces (`_matched_pieces`).
+_VALID: Final = "__sluice_valid"
 #: Digits after a space and before a letter: first in a match's trail (a word led by
 #: digits, entities._END), or last in its value before a trail led by a letter.
 _DIGITS_BEFORE_LETTER: Final = r"^(\s+[0-9]+)([^\W\d])"

@@ -21,6 +21,9 @@ from sluice.server.pipeline.redaction.number_separators import (
 from sluice.server.pipeline.redaction.person_names import not_a_place
 from sluice.server.pipeline.redaction.phone_other_forms import as_ascii, beyond_ascii
 
+#: A candidate's check: elementwise, a function of the candidate's value alone (no
+#: neighbour, row position or surrounding text), since fenced_rewrite checks each
+#: distinct candidate once and joins the verdicts back onto every piece holding it.
 Validator = Callable[[pl.Expr], pl.Expr]
 
 _DNI_LETTERS: Final = "TRWAGMYFPDXBNJZSQVHLCKE"
