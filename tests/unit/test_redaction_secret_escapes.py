@@ -302,3 +302,60 @@ def test_an_escaped_quote_after_a_flag_is_the_secrets_own(
     assert out == expected
     if text.startswith("{"):
         json.loads(out)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # An escaped opening quote closed by a plain one: `horse battery` was in clear.
+        ('{"m": "password=\\"correct horse battery"}', '{"m": "password=\\"[SECRET_VALUE]"}'),
+        (
+            '{"m": "{\\"password\\": \\"correct horse", "n": 1}',
+            '{"m": "{\\"password\\": \\"[SECRET_VALUE]", "n": 1}',
+        ),
+        ("set m \"db_pass=\\'correct horse' x\"", "set m \"db_pass=\\'[SECRET_VALUE]' x\""),
+        # A plain opening quote closed by an escaped one.
+        ('password="correct horse\\" user=bob', 'password="[SECRET_VALUE]\\" user=bob'),
+        ('mysql -u root --password "a b\\" c', 'mysql -u root --password "[SECRET_VALUE]\\" c'),
+        # A backslash escaped twice is the whole value (json.dumps twice): `, ` was taken.
+        (
+            json.dumps(json.dumps({"password": "\\", "user": "bob"})),
+            '"{\\"password\\": \\"[SECRET_VALUE]\\", \\"user\\": \\"bob\\"}"',
+        ),
+    ],
+)
+def test_a_quoted_secret_closed_by_a_quote_escaped_otherwise(
+    level: str, text: str, expected: str
+) -> None:
+    out = _redact(level, text)
+    assert out == expected
+    if text.startswith(('{"', '"')):
+        json.loads(out)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("after", ["", "\n", "  \n", "\r\n"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The closing quote was taken when anything followed it.
+        ('"GET /\\nCookie: sid=abc"', '"GET /\\nCookie: sid=[SECRET_VALUE]"'),
+        # The value ran on over the next header and the body after an escaped line break.
+        ('"GET /\\nCookie: sid=abc\\nHost: h"', '"GET /\\nCookie: sid=[SECRET_VALUE]\\nHost: h"'),
+        (
+            '["GET /\\nCookie: sid=abc\\nHost: h", 1]',
+            '["GET /\\nCookie: sid=[SECRET_VALUE]\\nHost: h", 1]',
+        ),
+        (
+            '"POST /\\nCookie: sid=abc\\r\\nHost: example.com\\n\\n{\\"a\\": 1}"',
+            '"POST /\\nCookie: sid=[SECRET_VALUE]\\r\\nHost: example.com\\n\\n{\\"a\\": 1}"',
+        ),
+    ],
+)
+def test_a_header_in_a_json_string_ends_at_its_line_break(
+    level: str, after: str, text: str, expected: str
+) -> None:
+    out = _redact(level, text + after)
+    assert out == expected + after
+    json.loads(out)

@@ -230,8 +230,14 @@ def _escaped_quote_text(quote: str) -> str:
     """A quoted value after an escaped opening quote (`\\"password\\": \\"x\\"`, JSON
     escaped in a string), up to the escaped quote closing it: a quote escaped again in
     it (`\\\\\\"`, three backslashes) and a backslash escaped again (`\\\\\\\\`) are the
-    value's, other escapes too (`\\n`, `\\u00e9`)."""
-    return rf"{_quoted_start(quote)}(?:[^{quote}\n\\]|\\\\\\[{quote}\\]|\\[^{quote}\n])*"
+    value's, other escapes too (`\\n`, `\\u00e9`). Its first character is read as the
+    others are, a backslash escaped twice (four) first: `\\"\\\\\\\\\\"` (json.dumps twice
+    of `{"password": "\\\\"}`) read two, then the closing quote as one escaped again, and
+    the value ran on (`, ` taken, the JSON broken)."""
+    return (
+        rf"(?:\\\\\\\\|\\\\\\[{quote}\\]|[^\s{quote}\[\\]|\\[^\s\"'])"
+        rf"(?:\\\\\\\\|[^{quote}\n\\]|\\\\\\[{quote}\\]|\\[^{quote}\n])*"
+    )
 
 
 def _escaped_quote_value(quote: str) -> str:
@@ -249,7 +255,7 @@ def _quoted_secret(quote: str) -> Entity:
     (`password=" hunter2"`: the keyword pattern's value may not start with one, and left
     it whole in clear). An escaped quote is the value's (_escape_aware_value): the
     value ended at it and left the rest in clear (`{'password': 'it\\'s secret'}` kept
-    `'s secret`). A quote escaped as the opening one is (`\\"`) is
+    `'s secret`). After an escaped opening quote (`\\"`) the value is
     _escaped_quoted_secret's. Only values holding a quote right after an assignment are
     looked at (a scan of the rows the keyword gate picked)."""
     return Entity(
@@ -265,14 +271,32 @@ def _quoted_secret(quote: str) -> Entity:
 def _escaped_quoted_secret(quote: str) -> Entity:
     """The same after an escaped opening quote (`{\\"password\\": \\"x\\"}`, JSON
     escaped in a string), up to the escaped quote closing it (_escaped_quote_value):
-    an escape of the value's own quote ends it there. Beside _quoted_secret, with its
-    gate (one search serves both)."""
+    an escape of the value's own quote ends it there, and so does a plain quote
+    (`password=\\"correct horse battery"`: closed by no escaped quote, the value fell
+    through to the keyword pattern and left `horse battery` in clear). Beside
+    _quoted_secret, with its gate (one search serves both)."""
     return Entity(
         "SECRET_VALUE",
         "basic",
         rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\{quote}[ \t]*",
         _escaped_quote_value(quote),
-        rf"\\{quote}",
+        rf"\\{quote}|{quote}",
+        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+    )
+
+
+def _quoted_secret_either_quote(quote: str) -> Entity:
+    """The last of the quoted layouts after an assignment: a value between quotes either
+    escaped or not, up to the first (`password="correct horse\\" user=bob`, a plain
+    opening quote closed by an escaped one, no layout before it reads): the value fell
+    through to the keyword pattern and left the words after the first in clear. The
+    value reads no escape (_quoted_value). Beside _quoted_secret, with its gate."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\?{quote}[ \t]*",
+        _quoted_value(quote),
+        rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
 
@@ -588,7 +612,21 @@ def _quoted_flag(quote: str, *, escaped: bool) -> Entity:
         "basic",
         rf"{_FLAG_NAME}{opening}[ \t]*",
         _escaped_quote_text(quote) if escaped else _escape_aware_text(quote),
-        opening,
+        rf"\\{quote}|{quote}" if escaped else quote,
+        gate_pattern="--",
+    )
+
+
+def _quoted_flag_either_quote(quote: str) -> Entity:
+    """The last quoted layout after a flag, as _quoted_secret_either_quote after an
+    assignment: between quotes either escaped or not, up to the first
+    (`--password "a b\\" c` left `b\\" c` in clear); the value reads no escape."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{_FLAG_NAME}\\?{quote}[ \t]*",
+        rf"{_quoted_start(quote)}{_ASSIGNED_REST}[^{quote}\n\\]*",
+        rf"\\?{quote}",
         gate_pattern="--",
     )
 
@@ -843,10 +881,12 @@ SECRET_VALUE_LAYOUTS: Final = (
     _multiline_quoted_secret('"'),
     _quoted_secret('"'),
     _escaped_quoted_secret('"'),
+    _quoted_secret_either_quote('"'),
     _TWICE_ESCAPED_SECRET,
     _multiline_quoted_secret("'"),
     _quoted_secret("'"),
     _escaped_quoted_secret("'"),
+    _quoted_secret_either_quote("'"),
     _BRACKETED_SECRET,
     _SQUARE_BRACKETED_SECRET,
     _SHELL_ARRAY_SECRET,
@@ -864,8 +904,10 @@ SECRET_VALUE_LAYOUTS: Final = (
     *SECRET_ELEMENT_LAYOUTS,
     _quoted_flag('"', escaped=False),
     _quoted_flag('"', escaped=True),
+    _quoted_flag_either_quote('"'),
     _quoted_flag("'", escaped=False),
     _quoted_flag("'", escaped=True),
+    _quoted_flag_either_quote("'"),
     _SECRET_FLAG_OPEN_QUOTE,
     _SECRET_FLAG,
     _SECRET_TO_LINE_END,
