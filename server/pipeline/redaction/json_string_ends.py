@@ -74,7 +74,9 @@ WORDS_JSON_STRING_END: Final = (
 # value's `\"\n}; sid=x` or `\",\n1; sid=x` is no JSON's end: `sid=x` was left in
 # clear): after the closing "}" or "]", what JSON has next (an escape, a bracket, a
 # quote, the line's end, or "," and the next item as above: `\"\n}, response=` is
-# none); after the string's comma, a literal as above before a delimiter.
+# none); after the string's comma, a literal as above before a delimiter. A string
+# followed by "," and such a literal ends too (`["GET /\nCookie: sid=abc", 1]`: the
+# value ran on to the line's end and took `", 1]`).
 _HEADER_JSON_LITERAL = (
     r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity|True|False|None)[ \t]*"
     r"(?:[,\]}]|\\[nrt]|\r?(?m:$))"
@@ -90,5 +92,6 @@ HEADER_JSON_STRING_END: Final = (
     r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[]|"
     rf"{_HEADER_JSON_LITERAL})|\r?(?m:$))"
     r"|\\?\"[ \t]*,[ \t]*\\?\""
+    rf"|\\?\"[ \t]*,[ \t]*{_HEADER_JSON_LITERAL}"
     rf"|{_HEADER_PRETTY_JSON_STRING_END}"
 )

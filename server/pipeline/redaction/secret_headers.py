@@ -20,11 +20,8 @@ HEADER_START: Final = r"(?:\\[nrt]|\b)"
 # Where a header's value ends (_header_layouts). In plain text: its line's end, or where
 # the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
 # `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
-# (`sid="abc"; x=1`, `username="bob", response="…"`). Or a line break escaped in the
-# JSON string holding the header (`"GET /\nCookie: sid=abc\nHost: h"`): the value ran
-# on over the next headers (`Host: …`) and the body. The value reads its escapes whole,
-# so a backslash escaped before an `n` (`\\n`) is not one.
-_PLAIN_HEADER_END = rf"{LINE_END}|{HEADER_JSON_STRING_END}|\\[rn]"
+# (`sid="abc"; x=1`, `username="bob", response="…"`).
+_PLAIN_HEADER_END = rf"{LINE_END}|{HEADER_JSON_STRING_END}"
 # A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
 # escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
 # quotes and backslashes escaped twice (`\\\"`, `\\\\`).
@@ -39,12 +36,9 @@ _ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
 # there and left the items after it and the other cookies in clear. A bracket that no
 # other closes on its line is a character like any other.
 _LINE_CHARACTER = r"[^\r\n\u2028\u2029\x85]"
-# An escape is read whole before its backslash alone (which the lazy value then never
-# ends at: its `\\n` is no line break).
-_ESCAPE_ON_LINE = r"\\[^\r\n\u2028\u2029\x85]"
 _HEADER_VALUE = (
     r"(?:\[[^\[\]\r\n\u2028\u2029\x85]*\]|\{[^{}\r\n\u2028\u2029\x85]*\}"
-    rf"|{_ESCAPE_ON_LINE}|{_LINE_CHARACTER})*?"
+    rf"|{_LINE_CHARACTER})*?"
 )
 # The same, first without a quote (but escaped ones) up to a quote ending the text
 # (`"Cookie: sid=abc"`, a text that is one JSON string, as `json.dumps` writes a
@@ -54,6 +48,7 @@ _HEADER_VALUE = (
 # Either way a tag written over the value is read again as it was written (the layout
 # runs on the rows after each earlier one). The quote ends the text but for spaces and
 # line breaks after it (`"GET /\nCookie: sid=abc"` and a newline: the quote was taken).
+_ESCAPE_ON_LINE = r"\\[^\r\n\u2028\u2029\x85]"
 _PLAIN_HEADER_VALUE = (
     rf"(?:\[(?:[^\[\]\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*\]"
     rf"|\{{(?:[^{{}}\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*\}}"

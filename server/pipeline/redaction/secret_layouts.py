@@ -749,17 +749,20 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 
 
 # A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
-# backtick, backslash but a _WORD_ESCAPE, "=" or a full-width colon (U+FF1A), and not
-# ending in ":" (`user=bob`, `user:`, `=`, a full-width colon as CJK text writes a pair
-# with no space after it, start another pair). The first may not start with what a
-# layout reads or wrote ("[", "(", corner brackets, a mask's "*" or a seal's SUB) nor
+# backtick, backslash but a _WORD_ESCAPE, or "=", and not ending in ":" (`user=bob`,
+# `user:`, `=` start another pair). A full-width colon (U+FF1A) is the word's: which
+# word before it names a secret no pattern here can tell (`horse<U+FF1A>battery` in a
+# passphrase was left in clear with the words after it), so the value runs on over a
+# pair written with one (`password<U+FF1A>a b token<U+FF1A>c d` whole: over-redaction).
+# The first may not start with what a layout reads or wrote ("[", "(", corner
+# brackets, a mask's "*" or a seal's SUB) nor
 # with a list separator.
 # A JSON string's escape of a character beyond ASCII, a backslash or a slash is the
 # word's (`\u00e9`, as json.dumps writes "é"); any other escape ends it (`\n`, `\"`).
 _WORD_ESCAPE = r"\\(?:u[0-9a-fA-F]{4}|[\\/])"
 # Between two words: any space but a line break (json_string_ends.LINE_SPACE).
 _WORD_SPACE = rf"{LINE_SPACE}+"
-_LINE_WORD = rf"(?:[^\s\"'`=\\\uff1a]|{_WORD_ESCAPE})*(?:[^\s\"'`=\\:\uff1a]|{_WORD_ESCAPE})"
+_LINE_WORD = rf"(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*(?:[^\s\"'`=\\:]|{_WORD_ESCAPE})"
 _FIRST_LINE_WORD = (
     rf"(?:[^\s\"'`=\\\[(「『」』,;&*\x1a]|{_WORD_ESCAPE})(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*"
 )
