@@ -352,3 +352,21 @@ def test_a_header_in_a_json_string_keeps_its_closing_quote(
     out = _redact(level, text + after)
     assert out == expected + after
     json.loads(out)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A JSON literal and then "," and a word is no JSON list: the header's value runs
+        # on (ending at `", 1` left the next cookie in clear; second review of b8166df).
+        'Cookie: a=Sqaaaaaa", 1, b=Sqbbbbbb',
+        'x\nCookie: sid=Sqaaaaaa", 1, k=Sqbbbbbb',
+        '"GET /\nSet-Cookie: sid=Sqaaaaaa; k=S",1] b=Sqbbbbbb',
+        'Set-Cookie: a=Sqaaaaaa", true, b=Sqbbbbbb',
+    ],
+)
+def test_a_literal_after_a_header_ends_no_string_unless_json_follows(level: str, text: str) -> None:
+    out = _redact(level, text)
+    assert "Sqaaaaaa" not in out
+    assert "Sqbbbbbb" not in out

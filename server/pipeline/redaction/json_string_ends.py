@@ -77,9 +77,16 @@ WORDS_JSON_STRING_END: Final = (
 # none); after the string's comma, a literal as above before a delimiter. A string
 # followed by "," and such a literal ends too (`["GET /\nCookie: sid=abc", 1]`: the
 # value ran on to the line's end and took `", 1]`).
-_HEADER_JSON_LITERAL = (
-    r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity|True|False|None)[ \t]*"
-    r"(?:[,\]}]|\\[nrt]|\r?(?m:$))"
+_HEADER_LITERAL_VALUE = r"(?:-?[0-9][0-9.eE+-]*|true|false|null|NaN|-?Infinity|True|False|None)"
+_HEADER_JSON_LITERAL = rf"{_HEADER_LITERAL_VALUE}[ \t]*(?:[,\]}}]|\\[nrt]|\r?(?m:$))"
+#: A JSON literal as a list's item after a header's string (`["GET /\nCookie: sid=abc",
+#: 1]`), and what JSON allows after it there: a closing bracket (itself followed by what
+#: JSON allows), an escaped line break, the line's end, or "," and the next string,
+#: object or array. Not "," and another word: in plain text `Cookie: a=x", 1, b=y` or
+#: `Set-Cookie: a=x",1] b=y` is no JSON, and ending there left `b=y` in clear.
+_HEADER_JSON_NEXT = (
+    r"[ \t]*(?:[\]}][ \t]*(?:[,\]}]|\\?\"|\\[nrt]|\r?(?m:$))"
+    r"|\\[nrt]|\r?(?m:$)|,[ \t]*(?:\\?\"|[{\[]))"
 )
 _HEADER_PRETTY_CLOSE = (
     r"[}\]](?:\\[nrt]|[ \t]*(?:[}\]]|\\?\"|\r?(?m:$)"
@@ -92,6 +99,6 @@ HEADER_JSON_STRING_END: Final = (
     r"\\?\"[ \t]*[}\]][ \t]*(?:[}\]\"\\]|,(?:[ \t\r\n]|\\[nrt])*(?:\\?\"|[{\[]|"
     rf"{_HEADER_JSON_LITERAL})|\r?(?m:$))"
     r"|\\?\"[ \t]*,[ \t]*\\?\""
-    rf"|\\?\"[ \t]*,[ \t]*{_HEADER_JSON_LITERAL}"
+    rf"|\\?\"[ \t]*,[ \t]*{_HEADER_LITERAL_VALUE}{_HEADER_JSON_NEXT}"
     rf"|{_HEADER_PRETTY_JSON_STRING_END}"
 )
