@@ -213,12 +213,14 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     frame = _matched_pieces(frame, rule)
     match, rest = pl.col("match"), pl.col("rest")
     if rule.entity is not None and rule.entity.written_quoted and rule.action == "mask":
-        # A JSON object or array taken whole ends in its last item's characters (the
-        # nested secret's: `{"v": "hunter2"}` kept `r2"}`), and a number as short as the
-        # characters kept would be kept whole: both are masked entirely.
+        # A JSON object or array (or a Python tuple) taken whole ends in its last
+        # item's characters (the nested secret's: `{"v": "hunter2"}` kept `r2"}`), and a
+        # number as short as the characters kept would be kept whole: both are masked
+        # entirely.
         whole = (
             match.str.starts_with("{")
             | match.str.starts_with("[")
+            | match.str.starts_with("(")
             | (match.str.len_chars() <= rule.keep_last)
         )
         match = pl.when(whole).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
@@ -230,10 +232,13 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         # character, and `*0e9` no escape). A tail right after a backslash, or after a
         # backslash, "u" and fewer than 4 hex digits (the last backslash of `\\u00`
         # too, a `\u00e9` escaped again), is masked with the rest. (A card's groups,
-        # rewritten from the match below, hold no backslash.)
+        # rewritten from the match below, hold no backslash.) So is a tail right after
+        # the escape of a high surrogate (`\ud83d`): it starts at the low half of the
+        # pair (`\ude00`), half a character, kept alone where the first was masked.
         head = match.str.head(-rule.keep_last)
         split_escape = (match.str.len_chars() > rule.keep_last) & (
-            head.str.ends_with("\\") | head.str.contains(r"\\u[0-9a-fA-F]{0,3}$")
+            head.str.ends_with("\\")
+            | head.str.contains(r"\\u[0-9a-fA-F]{0,3}$|\\u[dD][89abAB][0-9a-fA-F]{2}$")
         )
         match = pl.when(split_escape).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
     if rule.action == "keep":

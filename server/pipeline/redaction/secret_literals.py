@@ -10,7 +10,7 @@ from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
 from sluice.server.pipeline.redaction.json_keys import JSON_NESTING, JSON_STRING, json_container
-from sluice.server.pipeline.redaction.secret_names import SECRET_NAME
+from sluice.server.pipeline.redaction.secret_names import PLURAL_SECRET_NAME, SECRET_NAME
 
 # Inside a JSON object or array: anything but brackets and quotes, a string, or an
 # object or array one level less deep (json_keys.py reads the same).
@@ -46,9 +46,10 @@ JSON_NOT_A_STRING: Final = Entity(
 # character after it, never a quote (`_PYTHON_TEXT`), so no string opens at an escaped
 # quote's `"` and runs on past the JSON string's closing quote (`{'a': \"x\"}}"` took
 # the rest of the record).
-_PYTHON_STRING = (
-    r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|\\\"(?:[^\"\\\n]|\\\\\\\"|\\[^\"\n])*\\\""
-)
+_SINGLE_QUOTED = r"'(?:[^'\\\n]|\\.)*'"
+_DOUBLE_QUOTED = r"\"(?:[^\"\\\n]|\\.)*\""
+_ESCAPED_QUOTED = r"\\\"(?:[^\"\\\n]|\\\\\\\"|\\[^\"\n])*\\\""
+_PYTHON_STRING = f"{_SINGLE_QUOTED}|{_DOUBLE_QUOTED}|{_ESCAPED_QUOTED}"
 _PYTHON_TEXT = r"[^\[\]{}'\"\n\\]|\\[^\"\n]"
 _PYTHON_NESTING = 4
 
@@ -59,27 +60,53 @@ def _python_container(depth: int) -> str:
 
 
 _PYTHON_INNER = rf"{_PYTHON_TEXT}|{_PYTHON_STRING}|{_python_container(_PYTHON_NESTING - 1)}"
+# Inside a tuple: the same, parentheses but those of a tuple in it (one level deep).
+_TUPLE_INNER = (
+    rf"[^\[\]{{}}()'\"\n\\]|\\[^\"\n]|{_PYTHON_STRING}|{_python_container(_PYTHON_NESTING - 1)}"
+)
+_PYTHON_TUPLE = rf"\((?:{_TUPLE_INNER}|\((?:{_TUPLE_INNER})*\))*\)"
 #: The same in a Python dict's repr (`{'db_pass': 5}`, as `print(config)` or a log of
-#: `repr()` writes it): a number, `True`/`False` (JSON's spelling too), bytes (`b'x'`:
-#: the quoted layout read the `b` as the value and left the bytes in clear), `None`
-#: (written over: the keyword pattern took it with the closing brackets after it), or
-#: an object or list taken whole (`[]` not: nothing to hide), written as a string
+#: `repr()` writes it): a number, `True`/`False` (JSON's spelling too), bytes (`b'x'`,
+#: also in a repr inside a JSON string, `b\"it's\"`: the quoted layout read the `b` as
+#: the value and left the bytes in clear), `None` (written over: the keyword pattern
+#: took it with the closing brackets after it), a tuple (`(1, 2)`, `('x', 'y')`: the
+#: keyword pattern took its first item and left the others in clear), or an object or
+#: list taken whole (`[]` not: nothing to hide), written as a string
 #: (`{'db_pass': '[SECRET_VALUE]'}`), so braces and quotes stay and the repr still
 #: reads as a literal. The keyword pattern's value runs on over "}" and "]" (they may be
 #: a password's) and took the closing brace with the number. A string is
-#: _quoted_secret's, a list of strings _quoted_list's. On one line; only where a
-#: delimiter follows. Only values holding a quote, ":" and the start of such a value.
+#: _quoted_secret's, a list of strings _quoted_list's (PYTHON_STRING_LIST's where their
+#: quotes differ). On one line; only where a delimiter follows. Only values holding a
+#: quote, ":" and the start of such a value.
 PYTHON_NOT_A_STRING: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{SECRET_NAME}'[ \t]*:[ \t]*",
     rf"-?[0-9][0-9.eE+_-]*|True|False|None|true|false|\{{(?:{_PYTHON_INNER})*\}}"
-    rf"|[bB](?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")"
+    rf"|[bB](?:{_PYTHON_STRING})|{_PYTHON_TUPLE}"
     rf"|\[[ \t]*(?:(?:{_PYTHON_STRING})[ \t]*,[ \t]*)*"
     rf"(?:[^\s\[\]{{}}'\"\\]|\\[^\"\n]|{_python_container(_PYTHON_NESTING - 1)})"
     rf"(?:{_PYTHON_INNER})*\]",
     r"[ \t]*(?:[,}\]]|$)",
-    gate_pattern=r"'[ \t]*:[ \t]*[-0-9TFNtfbB\[{]",
+    gate_pattern=r"'[ \t]*:[ \t]*[-0-9TFNtfbB\[{(]",
+    written_quoted="'",
+)
+_THEN = r"[ \t]*,[ \t]*"
+#: A list of strings under a secret's name or its plural in a Python repr, whose quotes
+#: are not all of one kind (`{'passwords': ["it's", 'b']}`, as repr quotes a string
+#: holding an apostrophe) or escaped (`[\"it's\"]` in a repr inside a JSON string):
+#: _quoted_list reads one kind of quote, so every item was left in clear. Taken whole
+#: and written as a string, as PYTHON_NOT_A_STRING writes a list. Beside it, with its
+#: gate (one search serves both).
+PYTHON_STRING_LIST: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"(?:{SECRET_NAME}|{PLURAL_SECRET_NAME})'[ \t]*:[ \t]*",
+    rf"\[[ \t]*(?:(?:{_SINGLE_QUOTED}{_THEN})+(?:{_DOUBLE_QUOTED}|{_ESCAPED_QUOTED})"
+    rf"|(?:{_DOUBLE_QUOTED}{_THEN})+(?:{_SINGLE_QUOTED}|{_ESCAPED_QUOTED})|{_ESCAPED_QUOTED})"
+    rf"(?:{_PYTHON_INNER})*\]",
+    r"[ \t]*(?:[,}\]]|$)",
+    gate_pattern=PYTHON_NOT_A_STRING.gate_pattern,
     written_quoted="'",
 )
 #: The same for JSON escaped inside a string (`"{\"db_pass\": 5}"`), a number, `true`

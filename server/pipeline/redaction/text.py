@@ -105,10 +105,13 @@ def _rewritten_group(values: pl.Series, rules: list[PatternRule]) -> pl.Series:
     held = _holding_gate(values, rules[0])
     if not held.any():
         return values
-    rewritten = pl.col(ELEMENT)
+    # Each rule's result is materialised before the next reads it: nested into one
+    # expression, each rule's (fenced) rewrite refers to its input several times, so
+    # every layout in the group multiplied the work of those before it (six "--"
+    # layouts: one row `--password c` with mask:4 took 2.1 CPU s).
+    done = values.filter(held)
     for rule in rules:
-        rewritten = rewrite_text(rewritten, rule)
-    done = values.filter(held).to_frame(ELEMENT).select(rewritten).to_series()
+        done = done.to_frame(ELEMENT).select(rewrite_text(pl.col(ELEMENT), rule)).to_series()
     # `scatter` writes in place: into a copy, never the caller's values.
     return values.clone().scatter(row_positions(held), done)
 
