@@ -117,10 +117,10 @@ def _rewritten_group(values: pl.Series, rules: list[PatternRule]) -> pl.Series:
 
 
 def _holding_any_gate(values: pl.Series, rules: list[PatternRule]) -> pl.Series:
-    """Which values hold the gate of one of `rules` (layout rules), as `_holding_gate`
-    reads each: the gates read in every value joined into one scan, and those read only
-    in values holding a character beyond ASCII joined into another, after one length
-    check for such characters."""
+    """Which values hold the gate of one of `rules` (layout rules): the gates read in
+    every value joined into one scan, and those beyond ASCII (Entity.gate_non_ascii),
+    read only in the values holding such a character, joined into another after one
+    length check for such characters."""
     beyond = [r.gate for r in rules if r.entity is not None and r.entity.gate_non_ascii]
     everywhere = [r.gate for r in rules if r.entity is None or not r.entity.gate_non_ascii]
     held = pl.repeat(False, len(values), eager=True)
@@ -143,15 +143,7 @@ def _joined(gates: list[str]) -> str:
 def _holding_gate(values: pl.Series, rule: PatternRule) -> pl.Series:
     """Which values hold the layout's gate; for a gate beyond ASCII
     (Entity.gate_non_ascii), looked for only in the values holding such a character."""
-    if rule.entity is None or not rule.entity.gate_non_ascii:
-        return values.str.contains(rule.gate).fill_null(False)
-    non_ascii = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)
-    held = pl.repeat(False, len(values), eager=True)
-    if not non_ascii.any():
-        return held
-    found = values.filter(non_ascii).str.contains(rule.gate).fill_null(False)
-    # `held` is this function's own: `scatter` may write into it.
-    return held.scatter(row_positions(non_ascii), found)
+    return _holding_any_gate(values, [rule])
 
 
 def _rewrite_candidates(
