@@ -322,7 +322,7 @@ def sluice_run(
             encryption=EncryptionSpec(age_recipients=(recipient(),) if case.encrypted else ()),
             chunking=ChunkingSpec(target_bytes=chunk_mib * 2**20 if chunk_mib else None),
         )
-        plan = build_plan(spec, settings, "profile")
+        plan = build_plan(spec, settings, "profile", owner="")
         options = PipelineOptions(
             batch_rows=settings.batch_rows,
             queue_depth=settings.pipeline_queue_depth,

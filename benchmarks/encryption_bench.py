@@ -77,7 +77,7 @@ def run_case(
         chunking=ChunkingSpec(chunk_bytes, None),
         encryption=case.encryption,
     )
-    plan = build_plan(spec, settings, f"20260101T000000Z-{os.urandom(6).hex()}")
+    plan = build_plan(spec, settings, f"20260101T000000Z-{os.urandom(6).hex()}", owner="")
     options = PipelineOptions(
         batch_rows=settings.batch_rows,
         queue_depth=settings.pipeline_queue_depth,

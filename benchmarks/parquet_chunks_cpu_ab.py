@@ -69,7 +69,7 @@ def _export(source: Path, chunk_mib: int) -> dict[str, object]:
             output=OutputSpec(format="parquet", compression="zstd", level=3),
             chunking=ChunkingSpec(target_bytes=chunk_mib * 2**20 if chunk_mib else None),
         )
-        plan = build_plan(spec, settings, "ab")
+        plan = build_plan(spec, settings, "ab", owner="")
         options = PipelineOptions(
             batch_rows=settings.batch_rows,
             queue_depth=settings.pipeline_queue_depth,

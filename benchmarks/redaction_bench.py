@@ -208,7 +208,7 @@ def export_seconds(source: Path, level: str, root: Path) -> tuple[float, int]:
         redaction=RedactionSpec(level=level),
     )
     export_id = f"{level}-{time.monotonic_ns()}"
-    plan = build_plan(spec, settings, export_id)
+    plan = build_plan(spec, settings, export_id, owner="")
     options = PipelineOptions(
         batch_rows=settings.batch_rows,
         queue_depth=settings.pipeline_queue_depth,

@@ -79,7 +79,7 @@ def plan_for(source: Path, level: str) -> ExportPlan:
         output=OutputSpec(format="jsonl", compression="zstd", level=3),
         redaction=RedactionSpec(level=level),
     )
-    return build_plan(spec, settings, f"budget-{level}")
+    return build_plan(spec, settings, f"budget-{level}", owner="")
 
 
 def source_batches(plan: ExportPlan, batch_rows: int) -> list[pl.DataFrame]:

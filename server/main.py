@@ -152,9 +152,9 @@ def _run(settings: Settings) -> int:
     scheduler = Scheduler(
         store,
         store,
-        # Scheduled exports belong to the server (created_by ""), as schedules do: only
-        # an admin may create a schedule, and its spec was checked then.
-        lambda spec, request_id: service.create(spec, request_id, principal=ANONYMOUS),
+        # Scheduled exports belong to the server (created_by ""), as schedules do, and
+        # run the spec as the schedule stored it.
+        service.create_scheduled,
         start_deadline=timedelta(seconds=settings.schedule_start_deadline_seconds),
         poll_seconds=settings.schedule_poll_seconds,
     )
@@ -162,7 +162,8 @@ def _run(settings: Settings) -> int:
         store,
         store,
         scheduler,
-        lambda spec: build_export_plan(spec, settings, new_export_id()),
+        # Checked as the export it will queue: the server's own, as below.
+        lambda spec: build_export_plan(spec, settings, new_export_id(), owner=ANONYMOUS.name),
         utc_now,
     )
     audit = AuditLog(settings.audit_log) if settings.audit_log else None

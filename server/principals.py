@@ -9,13 +9,13 @@ among the configured ones. Nothing here imports grpc."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sluice.server.errors import FailedPrecondition
+from sluice.server.errors import FailedPrecondition, Unauthenticated
 from sluice.server.secrets import resolve_secret
 
 
@@ -43,7 +43,8 @@ class PrincipalConfig(BaseModel):
     token_sha256: str = ""
     #: Or a secret reference ("env:NAME", "file:PATH") holding the token itself.
     token_ref: str = ""
-    #: Under mutual TLS: the client certificate's URI SAN (SPIFFE id), else its CN.
+    #: Under mutual TLS: the client certificate's URI SAN (SPIFFE id); the CN only of
+    #: a certificate without any URI SAN, and never a CN starting with a URI scheme.
     cert_identity: str = ""
     #: Operations allowed: exports:create, exports:read, exports:cancel, exports:delete, admin.
     scopes: tuple[Scope, ...] = ()
@@ -150,6 +151,64 @@ def token_digest(token: str | bytes) -> str:
     return hashlib.sha256(raw.strip()).hexdigest()
 
 
+#: A URI identity holds `://` or starts with `spiffe:` or `urn:` (any case). A
+#: CN never matches such a `cert_identity`; any other CN (`host:8080`,
+#: `system:node:worker-1`, `db-01.corp.example:5432`) matches as it reads.
+_URI_PREFIXES = ("spiffe:", "urn:")
+
+
+def is_uri_identity(name: str) -> bool:
+    """Whether `name` is a URI identity (see _URI_PREFIXES), which only a URI SAN gives."""
+    return "://" in name or name.lower().startswith(_URI_PREFIXES)
+
+
+@dataclass(frozen=True)
+class CertificateNames:
+    """The names a verified client certificate gives its holder, as the transport read
+    them: its URI SANs (SPIFFE ids) and its subject's CN. DNS, IP and e-mail SANs name
+    hosts and mailboxes, not callers, and are no identity."""
+
+    uri_sans: tuple[str, ...] = ()
+    common_names: tuple[str, ...] = ()
+
+    @classmethod
+    def from_auth_context(cls, properties: Mapping[str, Iterable[bytes]]) -> CertificateNames:
+        """The names of grpc's auth context. `peer_uri` lists the URI SANs alone (grpc
+        added it in grpc/grpc#26362; pyproject pins grpcio>=1.66, which has it), while
+        `x509_subject_alternative_name` mixes them with DNS, IP and e-mail SANs (a DNS
+        SAN may read `spiffe://...`). Fails closed: a certificate with a SAN holding
+        `://` but no `peer_uri` (a grpcio without it, or a DNS SAN dressed as a URI) is
+        refused, never known by its CN."""
+
+        def texts(name: str) -> tuple[str, ...]:
+            return tuple(v.decode("utf-8", "replace") for v in properties.get(name, ()))
+
+        if "peer_uri" not in properties and any(
+            "://" in san for san in texts("x509_subject_alternative_name")
+        ):
+            raise Unauthenticated(
+                "the client certificate has a SAN holding '://' but the transport reports "
+                "no URI SAN (peer_uri): refused rather than known by its CN"
+            )
+        return cls(uri_sans=texts("peer_uri"), common_names=texts("x509_common_name"))
+
+    def __bool__(self) -> bool:
+        return bool(self.uri_sans or self.common_names)
+
+    def identities(self) -> tuple[str, ...]:
+        """A certificate with a URI SAN is its URI SANs alone (an empty one included:
+        its CN still counts for nothing); only one without any is its CN, and a CN that
+        reads as a URI identity (holding `://`, or starting with `spiffe:` or `urn:`,
+        any case) is never taken for one; other CNs holding ':' (`host:8080`) are.
+        Where a CA issues URI SANs, the CN is whatever its requester asked for:
+        counted beside the SAN, a certificate issued to
+        `spiffe://corp/ns/dev/sa/intern` with CN `spiffe://corp/ns/ops/sa/admin` (or
+        `reports`) acted as that principal."""
+        if self.uri_sans:
+            return self.uri_sans
+        return tuple(name for name in self.common_names if not is_uri_identity(name))
+
+
 class Authenticator:
     """Maps credentials to principals. `tokens` holds (digest, principal) pairs; the
     token_ref entries are digested by the caller at start (server.main)."""
@@ -185,12 +244,12 @@ class Authenticator:
     def by_token(self, token: str) -> Principal | None:
         return self._by_digest.get(hashlib.sha256(token.encode().strip()).digest())
 
-    def by_certificate(self, identities: Sequence[str]) -> Principal | None:
-        """The principal of the first of a certificate's identities (URI SANs first,
-        then the CN, as the transport lists them) that is configured."""
+    def by_certificate(self, names: CertificateNames) -> Principal | None:
+        """The principal of the first of a certificate's identities (see
+        CertificateNames.identities) that is configured."""
         if not self.verified_certificates:
             return None
-        for identity in identities:
+        for identity in names.identities():
             principal = self._identities.get(identity)
             if principal is not None:
                 return principal

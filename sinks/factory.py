@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from sluice.sinks.azure.options import AzureLocation
 from sluice.sinks.base import Sink
 from sluice.sinks.local import LocalSink
-from sluice.sinks.locations import classify
+from sluice.sinks.locations import classify, without_secrets
 from sluice.sinks.observer import NO_STORAGE_OBSERVER, StorageObserver
 from sluice.sinks.profiles import AzureProfile, S3Profile
 from sluice.sinks.retry import RetryingSink, RetryPolicy
@@ -26,25 +25,17 @@ from sluice.sinks.s3.options import S3Location
 _SDK_IMPORT = threading.Lock()
 
 
-def _without_secrets(uri: str) -> str:
-    """The URI minus password and query string, which may carry credentials or tokens."""
-    parts = urlsplit(uri)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        netloc = f"{userinfo.partition(':')[0]}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def _backend(uri: str, profile: S3Profile | AzureProfile | None) -> Sink:
     location = classify(uri)
     if location.kind == "local":
         if profile is not None:
-            raise ValueError(f"storage profiles apply to s3:// and az:// URIs, not {uri!r}")
+            raise ValueError(
+                f"storage profiles apply to s3:// and az:// URIs, not {without_secrets(uri)!r}"
+            )
         # Not created here: a destination that is never written leaves no folder behind.
         return LocalSink(Path(location.target).resolve())
     if profile is not None and profile.kind != location.kind:
-        raise ValueError(f"a {profile.kind} storage profile cannot reach {_without_secrets(uri)!r}")
+        raise ValueError(f"a {profile.kind} storage profile cannot reach {without_secrets(uri)!r}")
     # The cloud sinks are imported here, on first use (sinks/azure/__init__.py says why).
     # Built under the lock too: building a client imports more of its SDK on first use
     # (botocore's session and config, azure.identity), and makes no request.

@@ -7,9 +7,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 import click
+from rich.markup import escape
 
 from sluice.client._client import ExportClient
-from sluice.client._convert import STATE_NAMES, event_to_dict, export_to_dict
+from sluice.client._convert import (
+    FINAL_STATES,
+    STATE_NAMES,
+    event_to_dict,
+    export_to_dict,
+    state_name,
+)
 from sluice.client._errors import ExportFailedError
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.history import print_dataset_history
@@ -278,6 +285,16 @@ def submit(spec: export_pb2.ExportSpec, request_id: str, *, wait: bool, as_json:
     with cli_state().client() as sluice:
         export = sluice.create(spec, request_id=request_id)
         if not wait:
+            if export.state in FINAL_STATES:
+                # Only a request id seen before returns an ended export: nothing was
+                # queued, and a bare id on stdout would not say so.
+                stderr().print(
+                    escape(
+                        f"note: request id '{request_id}' was used before, by export "
+                        f"{export.id}, which is {state_name(export.state)}; nothing new was "
+                        "queued (a new export needs another --request-id)"
+                    )
+                )
             if as_json:
                 print_json(export_to_dict(export))
             else:

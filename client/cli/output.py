@@ -144,6 +144,11 @@ def print_export(export: export_pb2.Export, *, as_json: bool) -> None:
         rows.append(("error", f"[red]{err['code']}[/]: {err['message']} ({kind})"))
     if spec.labels:
         rows.append(("labels", ", ".join(f"{k}={v}" for k, v in sorted(spec.labels.items()))))
+    # As the job store keeps them: a deleted export's with their literals as `?`.
+    if spec.query.where:
+        rows.append(("where", escape(spec.query.where)))
+    if spec.query.ids:
+        rows.append(("ids", f"{len(spec.query.ids)} ({escape(spec.query.id_column or 'id')})"))
     for attempt in data["attempts"]:
         rows.append(("attempt", escape(attempt_line(attempt))))
     for delivery in data["notifications"]:

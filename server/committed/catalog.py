@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sluice.format.layout import MANIFEST_NAME
-from sluice.format.manifest import Manifest, SourceSnapshot, Watermark
+from sluice.format.manifest import Manifest, RedactionInfo, SourceSnapshot, Watermark
 from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.storage_errors import storage_errors
@@ -36,6 +36,8 @@ class CommittedExport:
     created_by: str = ""
     #: The database snapshot the export read in (PostgreSQL sources), or None.
     source_snapshot: SourceSnapshot | None = None
+    #: The redaction the export ran with, as its manifest records it.
+    redaction: RedactionInfo | None = None
 
 
 def committed_exports(sink: Sink, dataset: str) -> list[CommittedExport]:
@@ -44,8 +46,10 @@ def committed_exports(sink: Sink, dataset: str) -> list[CommittedExport]:
     return sorted(found, key=lambda e: (e.finished_at, e.export_id))
 
 
-def latest_export(sink: Sink, dataset: str) -> CommittedExport | None:
-    exports = committed_exports(sink, dataset)
+def latest_export(sink: Sink, dataset: str, created_by: str) -> CommittedExport | None:
+    """The newest committed export of `dataset` made by `created_by` ("": the server's,
+    or made without principals): a dataset may be shared by several creators."""
+    exports = [e for e in committed_exports(sink, dataset) if e.created_by == created_by]
     return exports[-1] if exports else None
 
 
@@ -74,6 +78,7 @@ def _describe(key: str, manifest: Manifest) -> CommittedExport:
         key_index=manifest.key_index,
         created_by=manifest.created_by,
         source_snapshot=manifest.source.snapshot,
+        redaction=manifest.redaction,
     )
 
 

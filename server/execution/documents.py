@@ -57,7 +57,9 @@ def write_documents(plan: ExportPlan, sink: Sink, manifest: Manifest) -> tuple[D
 
 
 def _parents(sink: Sink, manifest: Manifest) -> tuple[Manifest, ...]:
-    """The export's parents, nearest first, as far as their manifests can be read."""
+    """The export's parents, nearest first, as far as their manifests can be read and
+    share its creator (a chain made before parents were picked by creator may reach
+    into another principal's exports: the report stops there, listing none of them)."""
     chain: list[Manifest] = []
     parent = manifest.parent_export_id
     while parent and len(chain) < MAX_CHAIN:
@@ -65,6 +67,8 @@ def _parents(sink: Sink, manifest: Manifest) -> tuple[Manifest, ...]:
             found = read_manifest(sink, manifest_key(join_key(manifest.dataset, parent)))
         except SluiceError as exc:
             _log.warning("report of %s: parent %s unreadable: %s", manifest.export_id, parent, exc)
+            break
+        if found.created_by != manifest.created_by:
             break
         chain.append(found)
         parent = found.parent_export_id

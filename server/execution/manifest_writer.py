@@ -24,13 +24,15 @@ from sluice.format.manifest import (
 )
 from sluice.format.stored_objects import ChunkEntry, DocumentEntry
 from sluice.server.committed.manifests import read_manifest
-from sluice.server.errors import DataLoss
+from sluice.server.errors import DataLoss, FailedPrecondition, quoted
 from sluice.server.execution.key_changes import KeyedChanges, index_entry
+from sluice.server.execution.masked_sql import masked_literals
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.cursor_values import CursorValue, later
 from sluice.server.pipeline.encoders import arrow_schema
 from sluice.server.planning.plan import ExportPlan
+from sluice.server.planning.watermarks import watermark_hides_a_card
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink
 from sluice.sinks.errors import ObjectExists
@@ -55,6 +57,20 @@ def build_manifest(
         skipped_rows = sum(dict(c.counters).get(SKIPPED_ROWS, 0) for c in chunks)
     query = spec.query
     increment = plan.increment
+    # Under redaction, SQL text is recorded with its literals masked (they are often the
+    # values redaction hides), whichever exported columns its rules fall on (a `where`
+    # may name a column the export leaves out); ids are recorded as a count alone.
+    # SQLite reads a double-quoted name of no column as a string: masked too.
+    sqlite_columns = plan.source_schema.names() if plan.source.format == "sqlite" else None
+
+    def sql_text(sql: str) -> str:
+        if not plan.redactor.requested:
+            return sql
+        return masked_literals(sql, sqlite_columns=sqlite_columns)
+
+    described = plan.source.describe()
+    if "query" in described:
+        described["query"] = sql_text(described["query"])
     entries = tuple(_chunk_entry(c) for c in chunks)
     tombstones = keyed.tombstones.entry(increment.key) if keyed and keyed.tombstones else None
     # Named after the chunks' own digests: a run resumed across the change to BLAKE3 carries
@@ -70,7 +86,7 @@ def build_manifest(
         created_at=created_at,
         finished_at=finished_at,
         source=SourceInfo(
-            **plan.source.describe(),
+            **described,
             on_bad_rows=plan.source.on_bad_rows,
             skipped_rows=skipped_rows,
             schema=plan.source.column_types,
@@ -79,7 +95,7 @@ def build_manifest(
         ),
         query=QueryInfo(
             columns=tuple(plan.query.columns),
-            where=query.where,
+            where=sql_text(query.where),
             time_range=None
             if query.time_range is None
             else TimeRangeInfo(
@@ -168,6 +184,17 @@ def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> Watermark
     since = plan.increment.since
     if since is not None:
         value = later(value, since.value, dtype)
+    if watermark_hides_a_card(plan.cursor_checks, value, dtype):
+        # The card check nulled this value in the records; recorded as the watermark it
+        # would be in clear. Known only now: an integer id is never a card, and a plan
+        # refusing every integer cursor under strict would refuse ids.
+        raise FailedPrecondition(
+            f"the largest value of cursor column {quoted(plan.cursor)} is a card number, "
+            "which redaction hides in the records and the watermark would record in clear; "
+            "resuming reads the same rows and fails again: pick another cursor column, or "
+            "keep this one with a rule (action keep), in a new export; "
+            f"`sluice export delete {plan.export_id}` removes the chunks this one wrote"
+        )
     return Watermark(plan.cursor, value, str(dtype))
 
 

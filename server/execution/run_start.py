@@ -61,6 +61,7 @@ def _plan(job: Job, settings: Settings, cancels: StatementCancels) -> Planned:
             settings,
             job.id,
             lambda files: check_run_access(settings.auth, job.created_by, files),
+            owner=job.created_by,
         )
 
 

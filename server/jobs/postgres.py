@@ -76,6 +76,9 @@ from sluice.server.jobs.postgres_schema import migrate, schema_status
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     CLAIMABLE_SQL,
+    FORGET_CHUNK_VALUES_SQL,
+    FORGET_REQUEST_SQL,
+    FORGET_TARGET_SQL,
     INSERT_LABEL_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
@@ -87,11 +90,14 @@ from sluice.server.jobs.rows import (
     RESTORE_JOB_SQL,
     SUMMED_COUNTERS_SQL,
     TRANSITION_SQL,
+    UNFORGOTTEN_SQL,
     attempt_values,
     check_lease,
+    check_not_deleting,
     check_pinnable,
     chunk_from_row,
     chunk_values,
+    forgotten_values,
     job_from_row,
     live_progress_values,
     needs_summed_counters,
@@ -117,6 +123,7 @@ from sluice.server.jobs.signals import CHANNEL, SignalKind, SignalListener, enco
 from sluice.server.postgres_liveness import dead_peer_params_for
 from sluice.server.secrets import resolve_secret
 from sluice.server.settings import Settings
+from sluice.sinks.locations import without_secrets
 
 if TYPE_CHECKING:
     from sluice.server.jobs.store import JobStore
@@ -274,7 +281,8 @@ class PostgresJobStore:
                 (new.request_id,),
             ).fetchone()
             assert row is not None  # the conflicting row is committed and never deleted
-            if row["request_fingerprint"] != fingerprint:
+            # Empty: a deleted job's forgotten request (mark_deleted), answered as it is.
+            if row["request_fingerprint"] and row["request_fingerprint"] != fingerprint:
                 raise InvalidArgument(
                     "request_id",
                     f"already used for a different export request (export {row['id']})",
@@ -341,6 +349,7 @@ class PostgresJobStore:
         lease: Lease | None = None,
         attempt: AttemptEnd | None = None,
     ) -> Job:
+        check_not_deleting(to)
         now = _now()
         ended = transition_end_values(attempt, lease, now)
         with self._tx() as db:
@@ -365,6 +374,48 @@ class PostgresJobStore:
                 db.execute(REARM_SQL.format(param="%s"), (job_id,))
             _signal(db, SignalKind.QUEUED if to is JobState.QUEUED else SignalKind.CHANGED, job_id)
             return self._job(db, row)
+
+    def mark_deleted(
+        self,
+        job_id: str,
+        allowed_from: Collection[JobState],
+        *,
+        error: JobError | None = None,
+        batch: bool = False,
+    ) -> Job:
+        del batch  # nothing to erase beyond the rows: the server's WAL is its own
+        now = _now()
+        with self._tx() as db:
+            lease_row = self._fence(db, job_id, None)
+            values = transition_values(
+                job_id,
+                JobState(lease_row["state"]),
+                allowed_from,
+                JobState.DELETED,
+                now=now,
+                error=error,
+                manifest_uri=None,
+            )
+            db.execute(TRANSITION_SQL.replace("?", "%s").encode(), values)
+            spec = db.execute("SELECT spec_json FROM jobs WHERE id = %s", (job_id,)).fetchone()
+            assert spec is not None  # the row is locked and jobs are never deleted
+            _forget(db, job_id, spec["spec_json"])
+            _signal(db, SignalKind.CHANGED, job_id)
+            return self._load(db, job_id)
+
+    def forget_deleted(self) -> int:
+        with self._tx() as db:
+            # Replicas starting together each take the rows no other one holds.
+            rows = db.execute(
+                f"{UNFORGOTTEN_SQL.replace('?', '%s')} FOR UPDATE SKIP LOCKED".encode(),
+                (JobState.DELETED.value,),
+            ).fetchall()
+            for row in rows:
+                _forget(db, row["id"], row["spec_json"])
+        return len(rows)
+
+    def erase_forgotten(self) -> None:
+        """Nothing: dead tuples and WAL are the server's to reclaim (README)."""
 
     def record_chunk(
         self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
@@ -852,6 +903,14 @@ def _signal(db: Conn, kind: SignalKind, job_id: str) -> None:
     db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, encode(kind, job_id)))
 
 
+def _forget(db: Conn, job_id: str, spec_json: str) -> None:
+    """Forget a deleted job's request values (rows.FORGET_*), in `db`'s transaction."""
+    request, targets = forgotten_values(job_id, spec_json)
+    db.execute(FORGET_REQUEST_SQL.replace("?", "%s").encode(), request)
+    db.cursor().executemany(FORGET_TARGET_SQL.replace("?", "%s").encode(), targets)
+    db.execute(FORGET_CHUNK_VALUES_SQL.replace("?", "%s").encode(), (job_id,))
+
+
 def _fence_values(job_id: str, lease: Lease | None) -> tuple[object, ...]:
     """The values of _HELD after the job id (and so of _FENCE)."""
     token = None if lease is None else lease.token
@@ -877,7 +936,8 @@ def _reason(exc: psycopg.Error) -> str:
 
 
 def _not_found(job_id: str) -> NotFound:
-    return NotFound(f"export '{job_id}' not found")
+    # The caller's text: a URI pasted as an id is repeated without its user-info.
+    return NotFound(f"export '{without_secrets(job_id)}' not found")
 
 
 def _now() -> datetime:

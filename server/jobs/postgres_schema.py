@@ -2,7 +2,7 @@
 lock so daemons starting together migrate once, recorded in `sluice_schema_migrations`.
 
 Append only: a released step is never edited. The tables hold the same data as the
-SQLite store's (server/jobs/sqlite.py), with native types (timestamptz, bigint).
+SQLite store's (server/jobs/sqlite_schema.py), with native types (timestamptz, bigint).
 """
 
 from __future__ import annotations

@@ -52,9 +52,27 @@ def open_job_store(settings: Settings) -> JobStore:
     this binary's schema. Raises FailedPrecondition, naming the store, when it is
     unreadable, newer than this binary, or (SQLite) lost while `recover_job_store` is off.
     Several daemons may share a PostgreSQL store (replicas); a SQLite one belongs to the
-    daemon holding its state folder (server/state_lock.py)."""
+    daemon holding its state folder (server/state_lock.py). What the jobs of exports
+    deleted before stores forgot still hold is forgotten here (forget_deleted)."""
     if settings.job_store_kind == "postgresql":
-        return _open_postgres(settings)
+        store = _open_postgres(settings)
+    else:
+        store = _open_sqlite(settings)
+    try:
+        forgotten = store.forget_deleted()
+    except BaseException:
+        store.close()
+        raise
+    if forgotten:
+        _log.info(
+            "job store: the request values of %d export(s) deleted before this version"
+            " were forgotten (JobStore.mark_deleted)",
+            forgotten,
+        )
+    return store
+
+
+def _open_sqlite(settings: Settings) -> JobStore:
     path = settings.job_store_path
     lost = _is_lost(path)
     if lost and not settings.recover_job_store and _used_before(settings.state_dir):

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sluice.server.errors import FailedPrecondition, LeaseLost
+from sluice.server.jobs.forgotten_values import forgotten_spec
 from sluice.server.jobs.model import (
     ChunkRecord,
     DeliveryState,
@@ -308,6 +309,45 @@ def transition_values(
         False,
         job_id,
     )
+
+
+def check_not_deleting(to: JobState) -> None:
+    """A job becomes DELETED only through mark_deleted, which forgets its request's
+    values in the same transaction: a transition there would keep them."""
+    if to is JobState.DELETED:
+        raise ValueError("a job becomes DELETED through mark_deleted, not transition")
+
+
+#: mark_deleted's forgetting, in its transaction, with the store's placeholder in place of
+#: `?`: the spec masked (forgotten_values), and the request's fingerprint emptied, for a
+#: digest of the whole request beside the masked one would confirm a guessed value.
+#: An empty fingerprint marks a forgotten request (create stores one for every job).
+FORGET_REQUEST_SQL: Final = "UPDATE jobs SET spec_json = ?, request_fingerprint = '' WHERE id = ?"
+#: ... each notification's target as the masked spec has it (a deleted job's deliveries
+#: are never due again: its state is no NOTIFYING_STATES one, and it never resumes) ...
+FORGET_TARGET_SQL: Final = "UPDATE notifications SET target = ? WHERE job_id = ? AND idx = ?"
+#: ... and each chunk's values read from the rows: the largest cursor (before redaction)
+#: and the last row's order key, which only a resume reads.
+FORGET_CHUNK_VALUES_SQL: Final = (
+    "UPDATE chunks SET cursor_max_json = 'null', source_last_key_json = 'null' WHERE job_id = ?"
+)
+
+
+#: The DELETED jobs whose request is not forgotten yet (forget_deleted): deleted before
+#: mark_deleted forgot, with the store's placeholder in place of `?`.
+UNFORGOTTEN_SQL: Final = (
+    "SELECT id, spec_json FROM jobs WHERE state = ? AND request_fingerprint <> ''"
+)
+
+
+def forgotten_values(
+    job_id: str, spec_json: str
+) -> tuple[tuple[str, str], list[tuple[str, str, int]]]:
+    """The values of FORGET_REQUEST_SQL and of each FORGET_TARGET_SQL for a job whose
+    stored spec is `spec_json` (its notifications are its spec's notify, in order)."""
+    spec = forgotten_spec(ExportSpec.from_json(spec_json))
+    targets = [(target, job_id, index) for index, target in enumerate(spec.notify)]
+    return (spec.to_json(), job_id), targets
 
 
 def rearms(current: JobState, to: JobState) -> bool:

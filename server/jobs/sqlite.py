@@ -3,7 +3,8 @@
 Durability first: WAL with synchronous=FULL, so once record_chunk returns the chunk is in
 the journal even if the machine loses power. One connection is shared by all threads and
 guarded by a lock; sqlite3 would serialise writers anyway, and a single connection keeps
-":memory:" databases (used by tests) visible to every thread.
+":memory:" databases (used by tests) visible to every thread. The schema is in
+sqlite_schema.py; how a deleted export's values are forgotten, in sqlite_forgetting.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from sluice.server.errors import (
     AlreadyExists,
@@ -75,6 +76,7 @@ from sluice.server.jobs.rows import (
     TRANSITION_SQL,
     attempt_values,
     check_lease,
+    check_not_deleting,
     check_pinnable,
     chunk_from_row,
     chunk_values,
@@ -100,200 +102,12 @@ from sluice.server.jobs.schedules import (
     tick_values,
 )
 from sluice.server.jobs.signals import SignalListener
+from sluice.server.jobs.sqlite_forgetting import empty_wal, forget, forget_unforgotten
+from sluice.server.jobs.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from sluice.sinks.locations import without_secrets
 
 if TYPE_CHECKING:
     from sluice.server.jobs.store import JobStore
-
-# Each entry migrates the schema from version i to i + 1; PRAGMA user_version records how
-# far a database has come. Append only: a released migration is never edited.
-_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    (
-        """
-        CREATE TABLE jobs (
-            id                  TEXT PRIMARY KEY,
-            request_id          TEXT UNIQUE,
-            request_fingerprint TEXT NOT NULL,
-            state               TEXT NOT NULL,
-            spec_json           TEXT NOT NULL,
-            created_at          TEXT NOT NULL,
-            updated_at          TEXT NOT NULL,
-            started_at          TEXT,
-            finished_at         TEXT,
-            manifest_uri        TEXT NOT NULL DEFAULT '',
-            error_code          TEXT,
-            error_message       TEXT,
-            error_transient     INTEGER,
-            records             INTEGER NOT NULL DEFAULT 0,
-            chunks              INTEGER NOT NULL DEFAULT 0,
-            stored_bytes        INTEGER NOT NULL DEFAULT 0,
-            source_rows_done    INTEGER NOT NULL DEFAULT 0,
-            source_rows_total   INTEGER NOT NULL DEFAULT 0
-        )
-        """,
-        "CREATE INDEX jobs_by_created ON jobs (created_at DESC, id DESC)",
-        "CREATE INDEX jobs_by_state ON jobs (state, created_at)",
-        """
-        CREATE TABLE job_labels (
-            job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-            key    TEXT NOT NULL,
-            value  TEXT NOT NULL,
-            PRIMARY KEY (job_id, key)
-        )
-        """,
-        "CREATE INDEX job_labels_by_pair ON job_labels (key, value)",
-        """
-        CREATE TABLE chunks (
-            job_id         TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-            idx            INTEGER NOT NULL,
-            path           TEXT NOT NULL,
-            records        INTEGER NOT NULL,
-            stored_bytes   INTEGER NOT NULL,
-            sha256         TEXT NOT NULL,
-            content_digest TEXT NOT NULL,
-            source_start   INTEGER NOT NULL,
-            source_end     INTEGER NOT NULL,
-            committed_at   TEXT NOT NULL,
-            PRIMARY KEY (job_id, idx)
-        )
-        """,
-    ),
-    (
-        # v2: per-chunk stage counters (redaction), and resumable uploads in flight.
-        "ALTER TABLE chunks ADD COLUMN counters_json TEXT NOT NULL DEFAULT '[]'",
-        """
-        CREATE TABLE uploads (
-            job_id     TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-            key        TEXT NOT NULL,
-            state_json TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (job_id, key)
-        )
-        """,
-    ),
-    (
-        # v3: the largest incremental cursor per chunk, so a resumed export's watermark
-        # covers the chunks written before the interruption.
-        "ALTER TABLE chunks ADD COLUMN cursor_max_json TEXT NOT NULL DEFAULT 'null'",
-    ),
-    (
-        # schedules: named export specs run on a cron in a time zone
-        # (server/jobs/schedules.py).
-        """
-        CREATE TABLE schedules (
-            name              TEXT PRIMARY KEY,
-            uid               TEXT NOT NULL,
-            spec_json         TEXT NOT NULL,
-            cron              TEXT NOT NULL,
-            timezone          TEXT NOT NULL,
-            concurrency       TEXT NOT NULL,
-            catch_up          TEXT NOT NULL,
-            paused            INTEGER NOT NULL,
-            created_at        TEXT NOT NULL,
-            updated_at        TEXT NOT NULL,
-            next_tick         TEXT,
-            last_tick         TEXT,
-            last_export_id    TEXT NOT NULL DEFAULT '',
-            skipped_ticks     INTEGER NOT NULL DEFAULT 0,
-            last_skipped_tick TEXT,
-            last_error        TEXT NOT NULL DEFAULT ''
-        )
-        """,
-    ),
-    (
-        # Export-end notifications: one row per notify target, made with the job, and
-        # updated after every delivery attempt (so a restart continues pending ones).
-        """
-        CREATE TABLE notifications (
-            job_id          TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-            idx             INTEGER NOT NULL,
-            target          TEXT NOT NULL,
-            delivery_id     TEXT NOT NULL UNIQUE,
-            state           TEXT NOT NULL DEFAULT 'pending',
-            attempts        INTEGER NOT NULL DEFAULT 0,
-            last_error      TEXT NOT NULL DEFAULT '',
-            last_attempt_at TEXT,
-            next_attempt_at TEXT,
-            rounds          INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (job_id, idx)
-        )
-        """,
-        "CREATE INDEX notifications_by_state ON notifications (state, next_attempt_at)",
-    ),
-    (
-        # The principal that created each export (exports belong to their creator);
-        # exports made before principals belong to "" (the anonymous caller).
-        "ALTER TABLE jobs ADD COLUMN created_by TEXT NOT NULL DEFAULT ''",
-        "CREATE INDEX jobs_by_creator ON jobs (created_by, created_at)",
-    ),
-    (
-        # Leases. A running job is held by one replica (lease_owner) until
-        # lease_expires_at; lease_token grows with every claim and fences every journal
-        # write. Chunks record the lease they were journalled under. A cancel of a job
-        # running elsewhere is a request its runner honours.
-        "ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE jobs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE jobs ADD COLUMN lease_expires_at TEXT",
-        "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE chunks ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE chunks ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
-    ),
-    (
-        # Each chunk's last row's order key (database sources): a resumed export reads
-        # after it (WHERE key > last key) instead of by row position.
-        "ALTER TABLE chunks ADD COLUMN source_last_key_json TEXT NOT NULL DEFAULT 'null'",
-    ),
-    (
-        # The replica a job may only run on ('' any): a DoPut export runs where its
-        # Flight stream arrives.
-        "ALTER TABLE jobs ADD COLUMN runs_on TEXT NOT NULL DEFAULT ''",
-    ),
-    (
-        # Automatic retries: one row per run (attempt) of an export, and the time before
-        # which a transiently failed job, back in the queue, is not claimed.
-        "ALTER TABLE jobs ADD COLUMN not_before TEXT",
-        """
-        CREATE TABLE attempts (
-            job_id          TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-            number          INTEGER NOT NULL,
-            replica         TEXT NOT NULL,
-            lease_token     INTEGER NOT NULL,
-            started_at      TEXT NOT NULL,
-            ended_at        TEXT,
-            outcome         TEXT NOT NULL,
-            error_code      TEXT,
-            error_message   TEXT,
-            error_transient INTEGER,
-            retry_at        TEXT,
-            PRIMARY KEY (job_id, number)
-        )
-        """,
-    ),
-    (
-        # The per-stage counters summed over the job's chunks, kept with its progress, so
-        # reading a job does not read its chunks (NULL: a job journalled before this).
-        "ALTER TABLE jobs ADD COLUMN counters_json TEXT",
-    ),
-    (
-        # The job row's revision: raised by one in the transaction of every write of a
-        # column a Job shows (lease renewals write none), so two reads of a job are
-        # ordered by what the row says, not by when each read began (WatchExport sends
-        # only what is newer than what a watcher was sent). Rows from before start at 0.
-        "ALTER TABLE jobs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
-        """
-        CREATE TRIGGER jobs_revision AFTER UPDATE OF
-            request_id, state, spec_json, created_at, updated_at, started_at, finished_at,
-            manifest_uri, error_code, error_message, error_transient, records, chunks,
-            stored_bytes, source_rows_done, source_rows_total, created_by, lease_owner,
-            cancel_requested, counters_json
-        ON jobs FOR EACH ROW
-        BEGIN
-            UPDATE jobs SET revision = OLD.revision + 1 WHERE id = NEW.id;
-        END
-        """,
-    ),
-)
-
-SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
 
 class SQLiteJobStore:
@@ -306,6 +120,7 @@ class SQLiteJobStore:
             # The state folder may be fresh (first start, new volume); SQLite makes only files.
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._busy_timeout_ms = int(busy_timeout_ms)
         try:
             # isolation_level=None: the module must not open transactions behind our back;
             # every write below runs in an explicit BEGIN IMMEDIATE.
@@ -314,7 +129,7 @@ class SQLiteJobStore:
             raise FailedPrecondition(f"job store {self._path} cannot be opened ({exc})") from None
         self._db.row_factory = sqlite3.Row
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            self._db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
             # Before anything that writes (journal_mode changes the file header): a
             # store from a newer Sluice is refused untouched.
             status = self._status()
@@ -323,6 +138,10 @@ class SQLiteJobStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
+            # Freed bytes are zeroed, not left in the file: a job row is rewritten with
+            # every chunk (its spec, with a `where`'s literals, each time), and what
+            # mark_deleted forgets must leave no copy behind in free space.
+            self._db.execute("PRAGMA secure_delete = ON")
             self._migrate()
         except (sqlite3.Error, Unavailable) as exc:
             self._db.close()
@@ -380,7 +199,8 @@ class SQLiteJobStore:
                 (new.request_id,),
             ).fetchone()
             existing_id, existing_fingerprint = row
-            if existing_fingerprint != fingerprint:
+            # Empty: a deleted job's forgotten request (mark_deleted), answered as it is.
+            if existing_fingerprint and existing_fingerprint != fingerprint:
                 raise InvalidArgument(
                     "request_id",
                     f"already used for a different export request (export {existing_id})",
@@ -449,6 +269,7 @@ class SQLiteJobStore:
         lease: Lease | None = None,
         attempt: AttemptEnd | None = None,
     ) -> Job:
+        check_not_deleting(to)
         now = _now()
         ended = transition_end_values(attempt, lease, now)
         with self._tx() as db:
@@ -469,6 +290,47 @@ class SQLiteJobStore:
             if rearms(current, to):
                 db.execute(REARM_SQL.format(param="?"), (job_id,))
             return self._load(db, job_id)
+
+    def mark_deleted(
+        self,
+        job_id: str,
+        allowed_from: Collection[JobState],
+        *,
+        error: JobError | None = None,
+        batch: bool = False,
+    ) -> Job:
+        now = _now()
+        with self._tx() as db:
+            row = self._fence(db, job_id, None)
+            values = transition_values(
+                job_id,
+                JobState(row["state"]),
+                allowed_from,
+                JobState.DELETED,
+                now=now,
+                error=error,
+                manifest_uri=None,
+            )
+            db.execute(TRANSITION_SQL, values)
+            (spec_json,) = db.execute(
+                "SELECT spec_json FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            forget(db, job_id, spec_json)
+            job = self._load(db, job_id)
+        if not batch:
+            self.erase_forgotten()
+        return job
+
+    def forget_deleted(self) -> int:
+        with self._tx() as db:
+            forgotten = forget_unforgotten(db)
+        if forgotten:
+            self.erase_forgotten()
+        return forgotten
+
+    def erase_forgotten(self) -> None:
+        with self._lock:
+            empty_wal(self._db, self._busy_timeout_ms)
 
     def record_chunk(
         self, job_id: str, chunk: ChunkRecord, progress: Progress, *, lease: Lease | None = None
@@ -832,7 +694,7 @@ class SQLiteJobStore:
             if status.newer:
                 raise newer_store(status)
             version = status.found
-            for target, statements in enumerate(_MIGRATIONS[version:], start=version + 1):
+            for target, statements in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in statements:
                     db.execute(statement)
                 # PRAGMA takes no bound parameters; target is an int we computed.
@@ -940,7 +802,8 @@ def _unopenable(path: str, exc: Exception) -> FailedPrecondition:
 
 
 def _not_found(job_id: str) -> NotFound:
-    return NotFound(f"export '{job_id}' not found")
+    # The caller's text: a URI pasted as an id is repeated without its user-info.
+    return NotFound(f"export '{without_secrets(job_id)}' not found")
 
 
 def _now() -> str:

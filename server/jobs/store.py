@@ -6,6 +6,13 @@ the same transaction as the write and raises LeaseLost when another claim supers
 it, so a replica that lost its lease can never commit anything more for that job.
 Writes without a lease (None: admin paths, tests) are not fenced.
 
+A job keeps its request as sent (a `where`'s literals, ids, a subject id) and its
+journal the values read from rows (each chunk's largest cursor, last order key) while
+its export can still run. DELETED is entered only through mark_deleted, which forgets
+those values in the same transaction (transition refuses DELETED), and forget_deleted
+does the same for jobs deleted before stores forgot; nothing may read a DELETED job's
+spec to run it (it never runs again), only to show it or to find its files.
+
 Implementations: server/jobs/sqlite.py (embedded default) and server/jobs/postgres.py
 (`job_store = "postgresql://..."`), chosen by server/jobs/recovery.open_job_store. Every
 implementation must pass tests/unit/test_job_store_contract.py. A job store also keeps
@@ -42,7 +49,9 @@ class JobStore(ScheduleStore, Protocol):
     def create(self, new: NewJob) -> tuple[Job, bool]:
         """Insert a queued job (and one pending notification delivery per spec.notify
         entry, in the same transaction). With a request id already seen, return the existing job
-        and False (raise InvalidArgument on field "request_id" if the fingerprint differs)."""
+        and False (raise InvalidArgument on field "request_id" if the fingerprint differs;
+        a deleted job's request is forgotten, fingerprint included (mark_deleted), so any
+        request with its request id gets that DELETED job back, never a new export)."""
         ...
 
     def find_by_request_id(self, request_id: str) -> Job | None:
@@ -76,7 +85,53 @@ class JobStore(ScheduleStore, Protocol):
         Leaving a final state for QUEUED (a resume) re-arms the job's notification
         deliveries (as rearm_notifications) in the same transaction. With `attempt`
         (and `lease`: ValueError without one) the attempt run under the lease ends so,
-        as end_attempt, in the same transaction: both are written or neither."""
+        as end_attempt, in the same transaction: both are written or neither. `to` is
+        never DELETED (ValueError): only mark_deleted enters it."""
+        ...
+
+    def mark_deleted(
+        self,
+        job_id: str,
+        allowed_from: Collection[JobState],
+        *,
+        error: JobError | None = None,
+        batch: bool = False,
+    ) -> Job:
+        """Compare-and-set the job to DELETED (its export's stored objects are removed),
+        as transition does, and in the same transaction forget the personal values its
+        request and journal hold, which nothing reads once no run can come (a DELETED
+        job never runs again): the spec's `query.where` and `source.query` keep their
+        SQL with each literal masked as `?` (masked_literals; every double-quoted token
+        too; text it cannot read becomes `?` whole), each of `query.ids` becomes `?` (so
+        their count stays), `subject.subject_id` becomes `?`
+        (server/jobs/forgotten_values.py); every chunk's `cursor_max` and
+        `source_last_key` become None; the request fingerprint is forgotten too (a
+        digest of the request as sent would confirm a guessed value). Everything that
+        shows the job stays: id, request id, state, times, counters, manifest URI,
+        error (`error` as transition's), labels, destination, chunk paths and digests.
+        A DELETED job in allowed_from is masked again (no change) or, deleted before
+        stores forgot, masked now. Each notify target is kept as logs show it (a URL
+        as scheme://host/…, a mailto: address as `mailto:?`, a configured name as it
+        is), in the spec and the job's notification deliveries alike (never due again:
+        DELETED is not a notifying state); each redaction rule's pattern that is no
+        built-in entity's name becomes `?`. An embedded store also clears the freed
+        bytes from its file (SQLite: secure_delete) and then erases what else keeps
+        them (erase_forgotten), unless `batch`: one of several marks (retention), after
+        the last of which the caller calls erase_forgotten once."""
+        ...
+
+    def erase_forgotten(self) -> None:
+        """Erase the copies of forgotten values an embedded store's files keep beside
+        its rows (SQLite: empty the WAL). Best effort, and never waiting for another
+        process reading the file (a backup tool): the copies then stay until a later
+        erase. PostgreSQL: nothing (its dead tuples and WAL are the server's)."""
+        ...
+
+    def forget_deleted(self) -> int:
+        """Forget, as mark_deleted does, the values of every DELETED job whose request
+        is not forgotten yet (deleted by a Sluice whose store kept them), leaving its
+        state, times and error as they are; returns how many. Run at every start: none
+        are left after the first."""
         ...
 
     def record_chunk(

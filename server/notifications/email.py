@@ -71,5 +71,10 @@ def send_email(smtp: SmtpSettings, message: EmailMessage, *, timeout: float) -> 
             client.send_message(message)
     except smtplib.SMTPResponseException as exc:
         raise DeliveryFailed(short_error(f"SMTP {exc.smtp_code}")) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        # Its text is every refused address with the server's reply (which quotes the
+        # address again): the codes alone say why.
+        codes = ", ".join(sorted({str(code) for code, _ in exc.recipients.values()}))
+        raise DeliveryFailed(f"SMTP {codes}: the mail server refused the recipient") from None
     except (smtplib.SMTPException, OSError) as exc:
         raise DeliveryFailed(short_error(f"{type(exc).__name__}: {exc}")) from None

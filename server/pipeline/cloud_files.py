@@ -23,6 +23,7 @@ from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline.source_glob import MAX_FILES, SegmentMatcher, has_magic, too_many_files
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks import Sink, open_sink, validate_key
+from sluice.sinks.locations import without_credentials
 from sluice.sinks.profiles import AzureProfile, S3Profile, profile_kind_for
 
 #: Bytes of a CSV or NDJSON file read to infer its schema (Polars infers from the first
@@ -87,7 +88,9 @@ class CloudFiles:
         """A seekable file over the object, read in retried byte ranges."""
         root, key = split(uri)
         if root != self.root:
-            raise ValueError(f"{uri!r} is not under {self.root!r}")
+            raise ValueError(
+                f"{without_credentials(uri)!r} is not under {without_credentials(self.root)!r}"
+            )
         with storage_errors():
             return self._sink.open(key)
 

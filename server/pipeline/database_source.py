@@ -39,6 +39,7 @@ from sluice.server.errors import (
     PermissionDenied,
     SluiceError,
     Unavailable,
+    quoted,
 )
 from sluice.server.pipeline import postgres_reading, postgres_source
 from sluice.server.pipeline.bad_rows import SourceDataError
@@ -202,9 +203,43 @@ def read_schema(read: DatabaseRead) -> pl.Schema:
             result = con.sql(f"SELECT * FROM {_relation(read)} LIMIT 0")
         except duckdb.Error as exc:  # the parser's and binder's errors name the cause
             raise _what_failed(read, exc) from None
+        _check_duckdb_types(read, result.columns, result.types)
         frame = pl.from_arrow(_arrow_batches(result, 1024).read_all())
         assert isinstance(frame, pl.DataFrame)
         return frame.schema
+
+
+#: DuckDB types whose Arrow form Polars cannot take (it panics on UNION and on INTERVAL's
+#: month-day-nano), at any depth of a STRUCT, LIST, ARRAY or MAP.
+_UNREADABLE_DUCKDB_TYPES = frozenset({"union", "interval"})
+
+
+def _check_duckdb_types(read: DatabaseRead, names: Sequence[str], types: Sequence[Any]) -> None:
+    """Refuse, while planning, a column of a type the export cannot read, naming it and
+    the part unread (before, the read panicked inside Polars: INTERNAL at CreateExport).
+    Never the whole type: an ENUM's members, at any depth, are data."""
+    for name, dtype in zip(names, types, strict=True):
+        unreadable = _unreadable_part(dtype)
+        if unreadable is not None:
+            field = "spec.source.query" if read.query else "spec.source.table"
+            raise InvalidArgument(
+                field,
+                f"column {quoted(name)} holds {unreadable}, which cannot be exported "
+                "(at any depth); select it cast to a type that can (for example "
+                "CAST(column AS VARCHAR)) in spec.source.query, or leave it out",
+            )
+
+
+def _unreadable_part(dtype: Any) -> str | None:
+    if dtype.id in _UNREADABLE_DUCKDB_TYPES:
+        return str(dtype.id).upper()
+    if dtype.id in {"struct", "list", "array", "map"}:
+        for _, child in dtype.children:
+            if not isinstance(child, int):  # an ARRAY's size is a number
+                found = _unreadable_part(child)
+                if found is not None:
+                    return found
+    return None
 
 
 def count_rows(read: DatabaseRead, cancels: StatementCancels | None = None) -> int:
@@ -284,11 +319,27 @@ def read_frames(
                 yield _sqlite_frame(rows, wanted, positions)
         return
     with _duckdb(read) as con, cancels.cancelling(con.interrupt):
+        import duckdb
+
         con.begin()
-        for batch in _arrow_batches(con.sql(sql, params=params), batch_rows):
-            frame = pl.from_arrow(batch)
-            assert isinstance(frame, pl.DataFrame)
-            yield frame
+        try:
+            for batch in _arrow_batches(con.sql(sql, params=params), batch_rows):
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                yield frame
+        except duckdb.DataError as exc:
+            # A conversion or range error on some row, of the caller's query or of a
+            # view read as a table: its message quotes the value, so only its type is said.
+            read_as = (
+                "a CAST or conversion in spec.source.query fails on some value); change the query"
+                if read.query
+                else f"reading spec.source.table {quoted(read.table)} fails on some value: a "
+                "CAST or conversion in the view, or a value out of its type's range); fix the "
+                "view, or read the table with spec.source.query"
+            )
+            raise FailedPrecondition(
+                f"the DuckDB source failed on its rows ({type(exc).__name__}: {read_as}"
+            ) from None
 
 
 def _column_type(read: DatabaseRead, schema: pl.Schema, column: str) -> pl.DataType:

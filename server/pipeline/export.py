@@ -37,7 +37,7 @@ from typing import Protocol
 
 import polars as pl
 
-from sluice.server.errors import DataLoss, Interrupted, LeaseLost
+from sluice.server.errors import DataLoss, FailedPrecondition, Interrupted, LeaseLost
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS, BadRowTally
 from sluice.server.pipeline.byte_budget import ByteBudget
 from sluice.server.pipeline.chunks import ChunkEnd, RowStream, Segment, encode_chunks
@@ -281,7 +281,13 @@ def query_batches(
         # The batch is already bounded, so nothing is gained by streaming it in morsels;
         # the in-memory engine runs the redaction's batch function once per batch, not
         # once per morsel (moderate redaction: ~0.5 CPU s less per 1M rows).
-        return config.redactor.apply(query.apply(batch.lazy())).collect(engine="in-memory")
+        try:
+            return config.redactor.apply(query.apply(batch.lazy())).collect(engine="in-memory")
+        except pl.exceptions.PolarsError as exc:
+            failure = _query_failure(query, batch)
+            if failure is None:
+                raise
+            raise failure from exc
 
     # Redaction (or a predicate) is worth two batches at once (text-heavy 1M, moderate:
     # ~16% less wall, the same CPU); a bare projection is not worth the hop to a worker
@@ -292,6 +298,22 @@ def query_batches(
         # Slices are views: no copy (and none of an empty frame).
         for start in range(0, frame.height, batch_rows):
             yield frame.slice(start, batch_rows)
+
+
+def _query_failure(query: CompiledQuery, batch: pl.DataFrame) -> FailedPrecondition | None:
+    """When a batch fails in the transform, whether the caller's query alone fails on it
+    (a `CAST(email AS INT)` over text that is no number): then the request was valid and
+    the data is not, FAILED_PRECONDITION naming the error's type, never its message
+    (Polars quotes the value). None: the query passes, so the failure is the daemon's."""
+    try:
+        query.apply(batch.lazy()).collect(engine="in-memory")
+    except pl.exceptions.PolarsError as exc:
+        return FailedPrecondition(
+            "the query (spec.query.where, a time range or an incremental cursor) cannot be "
+            f"evaluated on the source's rows ({type(exc).__name__}: an operation or CAST "
+            "fails on some value); change the where so that it holds for every row's type"
+        )
+    return None
 
 
 def _first_in_pieces(frames: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:

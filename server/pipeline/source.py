@@ -52,6 +52,8 @@ from sluice.sinks.locations import (
     LocationRefused,
     classify_source,
     postgres_address,
+    without_credentials,
+    without_secrets,
 )
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
@@ -112,7 +114,7 @@ class ResolvedSource:
             # The URI carries the schema, which the manifest records on its own.
             return {"uri": "flight:DoPut", "format": self.format, "files": 0}
         described: dict[str, Any] = {
-            "uri": _without_credentials(self.uri),
+            "uri": without_credentials(self.uri),
             "format": self.format,
             "files": len(self.files),
         }
@@ -424,7 +426,10 @@ def _expand_cloud(uri: str, profile: S3Profile | AzureProfile | None) -> list[st
     root, pattern = cloud_files.split(uri)
     files = cloud_files.CloudFiles(root, profile).expand(pattern)
     if not files:
-        raise InvalidArgument("spec.source.uri", f"no file matches {_shorten(uri)}")
+        # Without its query: a glob's '?' cannot be told from a SAS token's.
+        raise InvalidArgument(
+            "spec.source.uri", f"no file matches {_shorten(without_secrets(uri))}"
+        )
     return files
 
 
@@ -450,16 +455,7 @@ def _pick_format(requested: str, files: Sequence[str]) -> str:
 
 def shown(path: str) -> str:
     """A source file as errors and logs name it: without any credentials."""
-    return _without_credentials(path)
-
-
-def _without_credentials(uri: str) -> str:
-    """Drop any user:password@ part of a URL before it is logged or recorded."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return uri
-    host_and_path = rest.split("@", 1)[1]
-    return f"{scheme}://{host_and_path}"
+    return without_credentials(path)
 
 
 def _shorten(text: str, limit: int = 300) -> str:

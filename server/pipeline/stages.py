@@ -34,12 +34,24 @@ class Redactor(Protocol):
         does not spread batches over workers for it."""
         ...
 
+    @property
+    def requested(self) -> bool:
+        """Whether the request asked for redaction (a level above none, or a rule other
+        than keep), whichever exported columns it falls on: recorded SQL is then masked."""
+        ...
+
     def output_schema(self, schema: pl.Schema) -> pl.Schema:
         """The exported schema after redaction (dropped columns gone, types changed)."""
         ...
 
     def describe(self) -> dict[str, Any]:
         """The policy as the manifest records it: level and rules, never key material."""
+        ...
+
+    def content_checks(self, column: str) -> str:
+        """Which content rules read the values of top-level `column` that no column rule
+        claimed: "text" (patterns, JSON keys, in text), an entity found in integers
+        ("CARD"), or "" (none: its values leave as they are, or as its column rule says)."""
         ...
 
 
@@ -55,11 +67,18 @@ class NoRedaction:
     def rewrites(self) -> bool:
         return False
 
+    @property
+    def requested(self) -> bool:
+        return False
+
     def output_schema(self, schema: pl.Schema) -> pl.Schema:
         return schema
 
     def describe(self) -> dict[str, Any]:
         return {"level": "none", "rules": []}
+
+    def content_checks(self, column: str) -> str:
+        return ""
 
 
 class Cipher(Protocol):

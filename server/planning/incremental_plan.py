@@ -52,9 +52,15 @@ class IncrementPlan:
 
 
 def plan_increment(
-    spec: IncrementalSpec, schema: pl.Schema, sink: Sink, dataset: str
+    spec: IncrementalSpec, schema: pl.Schema, sink: Sink, dataset: str, owner: str
 ) -> IncrementPlan:
-    """Validate the incremental request and compute which rows it exports."""
+    """Validate the incremental request and compute which rows it exports. The parent is
+    the latest export of the dataset made by `owner`, this export's creator: principals
+    sharing a dataset each continue their own chain (with none yet, this is the first of
+    it). Another creator's export, even one an admin may read, was made from a source
+    and with options this caller did not choose: continuing it would send wrong changes
+    (tombstones for rows it never had, rows skipped under its watermark) and carry its
+    keys and watermark into this export."""
     mode = spec.mode or "full"
     if mode not in MODES:
         raise InvalidArgument("spec.incremental.mode", f"must be one of {', '.join(MODES)}")
@@ -73,7 +79,7 @@ def plan_increment(
         raise InvalidArgument(
             "spec.incremental.cursor", "incremental exports need a cursor column or a key"
         )
-    parent = latest_export(sink, dataset)
+    parent = latest_export(sink, dataset, owner)
     if not spec.cursor:
         if spec.lookback_seconds:
             raise InvalidArgument("spec.incremental.lookback", "needs a cursor column")

@@ -32,6 +32,7 @@ from sluice.server.pipeline.source import (
 )
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from sluice.server.pipeline.stream_source import StreamRead
+from sluice.server.planning.chain_redaction import check_chain_redaction
 from sluice.server.planning.column_names import check_column_names
 from sluice.server.planning.database_increment import push_down_increment
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
@@ -42,6 +43,7 @@ from sluice.server.planning.query_plan import compile_query, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.planning.template_plan import with_template
+from sluice.server.planning.watermarks import check_cursor_redaction, check_recorded_column
 from sluice.server.planning.where_pushdown import pushable_terms
 from sluice.server.settings import Settings
 from sluice.server.source_profiles import PostgresProfile
@@ -83,6 +85,9 @@ class ExportPlan:
     cipher: CipherKind = NO_CIPHER
     #: Incremental cursor column whose largest exported value becomes the watermark.
     cursor: str = ""
+    #: The content rules that read the cursor's values (Redactor.content_checks): an
+    #: integer entity ("CARD") is looked for in the watermark before it is recorded.
+    cursor_checks: str = ""
     #: For incremental exports: the parent export and the watermark this one continues from.
     increment: IncrementPlan = field(default_factory=lambda: IncrementPlan("full"))
     #: Credentials (secret references) for the destination, from a named storage profile.
@@ -126,10 +131,14 @@ def build_plan(
     settings: Settings,
     export_id: str,
     check_files: Callable[[Sequence[str]], None] | None = None,
+    *,
+    owner: str,
 ) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one.
     `check_files` sees the files the source expands to before any of them is read (the
-    caller's own source roots)."""
+    caller's own source roots). An incremental export continues the chain of `owner`, the
+    export's creator ("": the server's own, or a daemon without principals); required, so
+    that no caller continues the server's chain by forgetting it."""
     spec = resolved_spec(spec, settings)
     encoder = _pick_format(spec.output.format or "jsonl")
     compressor = _pick(COMPRESSORS, spec.output.compression or "zstd", "spec.output.compression")
@@ -180,13 +189,20 @@ def build_plan(
         query = replace(
             query, resume_key=resume_columns(database.kind, database.order_by, source_schema)
         )
-    increment = _plan_increment(spec, source_schema, destination, destination_profile)
+    increment = _plan_increment(spec, source_schema, destination, destination_profile, owner)
     source, source_schema, increment = push_down_increment(
         source, source_schema, increment, spec.incremental.lookback_seconds
     )
     query = _with_increment(query, increment)
     projected = pl.Schema({name: source_schema[name] for name in query.columns})
     redactor = build_redactor(spec.redaction, projected, settings)
+    described = redactor.describe()
+    check_chain_redaction(increment, described)
+    cursor_redaction = _bound_with(
+        redactor, increment.cursor, spec, projected, source_schema, settings
+    )
+    check_cursor_redaction(increment.cursor, cursor_redaction)
+    _check_time_range_redaction(redactor, spec, projected, source_schema, settings)
     schema = redactor.output_schema(projected)
     _check_key_exported(increment.key, schema)
     check_columns_fit(encoder.name, schema)
@@ -208,6 +224,7 @@ def build_plan(
         cipher=zip_cipher or cipher,
         destination_profile=destination_profile,
         cursor=increment.cursor,
+        cursor_checks=cursor_redaction.content_checks(increment.cursor),
         increment=increment,
     )
 
@@ -339,13 +356,57 @@ def _plan_increment(
     source_schema: pl.Schema,
     destination: str,
     profile: S3Profile | AzureProfile | None,
+    owner: str,
 ) -> IncrementPlan:
     incremental = spec.incremental
     if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
     with storage_errors():
         sink = open_sink(destination, profile=profile)
-        return plan_increment(spec.incremental, source_schema, sink, spec.destination.dataset)
+        return plan_increment(
+            spec.incremental, source_schema, sink, spec.destination.dataset, owner
+        )
+
+
+def _check_time_range_redaction(
+    redactor: Redactor,
+    spec: ExportSpec,
+    projected: pl.Schema,
+    source_schema: pl.Schema,
+    settings: Settings,
+) -> None:
+    """The manifest records the time range's bounds as given: refused on a column that
+    redaction rewrites (strict reduces a date of birth to its year; the bounds would
+    give the day), as a cursor is."""
+    time_range = spec.query.time_range
+    if time_range is None:
+        return
+    column = time_range.column
+    check_recorded_column(
+        column,
+        _bound_with(redactor, column, spec, projected, source_schema, settings),
+        "spec.query.time_range.column",
+        "the time range's bounds",
+        "select by a column redaction keeps (such as created_at)",
+    )
+
+
+def _bound_with(
+    redactor: Redactor,
+    column: str,
+    spec: ExportSpec,
+    projected: pl.Schema,
+    source_schema: pl.Schema,
+    settings: Settings,
+) -> Redactor:
+    """The redaction as it would treat `column` (a cursor or time column, whose values
+    the manifest records): the export's own when `column` is exported, else the same
+    policy bound to the exported columns plus `column` (a column outside --columns is
+    read, and its values recorded, all the same)."""
+    if not column or column in projected:
+        return redactor
+    widened = pl.Schema({**projected, column: source_schema[column]})
+    return build_redactor(spec.redaction, widened, settings)
 
 
 def _with_increment(query: CompiledQuery, increment: IncrementPlan) -> CompiledQuery:

@@ -17,7 +17,9 @@ from sluice.server.pipeline.redaction.actions import (
     ACTIONS,
     COLUMN_ONLY_ACTIONS,
     DATE_GRANULARITIES,
+    WIDTH_REFUSAL,
     HashKey,
+    width_fits,
 )
 from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.entities import (
@@ -53,7 +55,7 @@ def build_redactor(spec: RedactionSpec, schema: pl.Schema, settings: Settings) -
     """Validate the request's redaction against the exported `schema` (raising
     InvalidArgument or FailedPrecondition naming the rule) and bind it to that schema."""
     policy = resolve_policy(spec, settings)
-    if policy.level == "none" and not spec.rules and not spec.policy:
+    if policy.level == "none" and not (spec.rules or spec.template_rules or spec.policy):
         return NoRedaction()
     return PolicyRedactor(policy, schema)
 
@@ -203,6 +205,14 @@ def _check_options(where: str, rule: RedactionRuleSpec, action: str) -> None:
         if not (math.isfinite(width) and width > 0):
             raise InvalidArgument(
                 where, "granularity must be year, month, day or a positive bucket width"
+            )
+        if not width_fits(pl.Int64(), granularity):
+            # Its bucket edges would be the plain floor of a float quotient, not its
+            # decimals (actions._bucket_floor): refused rather than generalised loosely,
+            # whatever the column. A whole width is exact on an integer column: the
+            # column's type decides (redactor._check_fits).
+            raise InvalidArgument(
+                where, f"granularity {quoted(rule.granularity.strip())}: {WIDTH_REFUSAL}"
             )
 
 

@@ -21,11 +21,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.errors import FailedPrecondition, InvalidArgument, PermissionDenied, quoted
 from sluice.server.gdpr_config import GdprConfig
 from sluice.server.planning.named_source_plan import with_named_source
 from sluice.server.planning.plan import ExportPlan, build_plan, resolved_spec
 from sluice.server.planning.spec import (
+    EncryptionSpec,
     ExportSpec,
     IncrementalSpec,
     QuerySpec,
@@ -33,7 +34,7 @@ from sluice.server.planning.spec import (
     SourceSpec,
     SubjectSpec,
 )
-from sluice.server.planning.template_plan import with_template
+from sluice.server.planning.template_plan import find_template, with_template
 from sluice.server.settings import Settings
 from sluice.server.templates import SUBJECT_PACKAGE_REDACTION
 
@@ -83,12 +84,15 @@ def build_export_plan(
     settings: Settings,
     export_id: str,
     check_files: FileCheck | None = None,
+    *,
+    owner: str,
 ) -> ExportPlan | PackagePlan:
     """The plan of any request: a subject package's, or one export's (build_plan).
-    `check_files` sees the files each source expands to before any is read."""
+    `check_files` sees the files each source expands to before any is read; `owner` is
+    the export's creator, whose chain an incremental export continues."""
     if spec.subject is None:
-        return build_plan(spec, settings, export_id, check_files)
-    return build_package_plan(spec, settings, export_id, check_files)
+        return build_plan(spec, settings, export_id, check_files, owner=owner)
+    return build_package_plan(spec, settings, export_id, check_files, owner=owner)
 
 
 def resolved_specs(spec: ExportSpec, settings: Settings) -> tuple[ExportSpec, ...]:
@@ -106,11 +110,16 @@ def build_package_plan(
     settings: Settings,
     export_id: str,
     check_files: FileCheck | None = None,
+    *,
+    owner: str,
 ) -> PackagePlan:
     """Check the package request and plan each part; raise InvalidArgument naming the
     first bad field (FailedPrecondition when the server has no `[gdpr]` table)."""
     subject = spec.subject
     assert subject is not None
+    # Encryption the request did not bring is its template's (gdpr's when it names none):
+    # an error about it says so, or the caller is told of a field it never set.
+    hint = template_encryption_hint(spec, settings)
     spec = with_template(spec, settings)
     if settings.gdpr is None:
         raise FailedPrecondition(
@@ -123,9 +132,9 @@ def build_package_plan(
         for fmt in PACKAGE_FORMATS:
             shaped = replace(part_spec, output=replace(part_spec.output, format=fmt))
             try:
-                plan = build_plan(shaped, settings, export_id, check_files)
+                plan = build_plan(shaped, settings, export_id, check_files, owner=owner)
             except InvalidArgument as exc:
-                raise _in_part(exc, name) from None
+                raise _in_part(exc, name, hint) from None
             # The plan ran on the resolved location; the manifest records the name.
             recorded = replace(plan.spec, source=replace(plan.spec.source, name=name))
             parts.append(
@@ -246,10 +255,50 @@ def _check_request(spec: ExportSpec, subject: SubjectSpec) -> None:
         )
 
 
-def _in_part(exc: InvalidArgument, source: str) -> InvalidArgument:
-    """A part's error, said about the package: a bad id is the subject id's fault."""
+def template_encryption_hint(spec: ExportSpec, settings: Settings) -> str:
+    """Why an error about spec.encryption concerns a package request that set none: the
+    encryption is its template's (gdpr's when it names none), and what the caller can do
+    instead. "" for a request with encryption of its own, or a template setting none."""
+    if spec.subject is None or not spec.template or spec.encryption != EncryptionSpec():
+        return ""
+    try:
+        encryption = find_template(spec.template, settings).encryption
+    except InvalidArgument:
+        return ""  # an unknown template is said on spec.template
+    if encryption is None:
+        return ""
+    how = "encrypts each file"
+    if encryption.zip_password_ref:
+        how = (
+            "makes each file a zip whose password is the server secret "
+            f"{quoted(encryption.zip_password_ref)}, which works with compression zip or "
+            "unset and that secret configured and allowed to the caller"
+        )
+    return (
+        f"the request sets no encryption, so template {quoted(spec.template)} {how}; "
+        "else bring the request's own encryption or name another template"
+    )
+
+
+def denied_in_package(
+    exc: PermissionDenied, spec: ExportSpec, settings: Settings
+) -> PermissionDenied:
+    """A package's PermissionDenied, said about the package: a secret the request did not
+    name is its template's (template_encryption_hint)."""
+    hint = template_encryption_hint(spec, settings)
+    if not hint or not exc.message.startswith("spec.encryption"):
+        return exc
+    return PermissionDenied(f"{exc.message}; {hint}")
+
+
+def _in_part(exc: InvalidArgument, source: str, hint: str) -> InvalidArgument:
+    """A part's error, said about the package: a bad id is the subject id's fault, and
+    encryption the request did not bring is its template's (`hint`)."""
     violation = exc.violations[0]
     field = violation.field
+    description = violation.description
     if field.startswith("spec.query"):
         field = "spec.subject.subject_id"
-    return InvalidArgument(field, f"source {quoted(source)}: {violation.description}")
+    elif field.startswith("spec.encryption") and hint:
+        description += f"; {hint}"
+    return InvalidArgument(field, f"source {quoted(source)}: {description}")

@@ -2,16 +2,34 @@
 values wherever the request left a field unset. The request wins: output format,
 compression and level each; the source (a uri or a name) as a whole; redaction and
 encryption as a whole (a request with any redaction or encryption of its own keeps only
-its own); labels by key."""
+its own); labels by key.
+
+A GDPR subject package whose request names no template takes `gdpr` (each file an AES-256
+zip, the package redaction): with_default_template, applied where a request is accepted
+(CreateExport, CreateSchedule), so the job's stored spec and the manifest name the
+template that shaped it, and a package stored before this default resumes as it began."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Final
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.planning.spec import EncryptionSpec, ExportSpec, OutputSpec, RedactionSpec
 from sluice.server.settings import Settings
 from sluice.server.templates import Template, templates
+
+#: The template a subject package's request takes when it names none (`sluice gdpr
+#: package` asks for it by default too): a package is sealed unless asked otherwise.
+SUBJECT_PACKAGE_TEMPLATE: Final = "gdpr"
+
+
+def with_default_template(spec: ExportSpec) -> ExportSpec:
+    """`spec` naming the template it takes when it names none: `gdpr` for a subject
+    package, none otherwise. A request naming a template keeps it."""
+    if spec.subject is not None and not spec.template:
+        return replace(spec, template=SUBJECT_PACKAGE_TEMPLATE)
+    return spec
 
 
 def find_template(name: str, settings: Settings) -> Template:

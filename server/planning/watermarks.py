@@ -9,6 +9,7 @@ reading the maximum and the data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -16,6 +17,8 @@ import polars as pl
 from sluice.format.manifest import Watermark
 from sluice.server.errors import InvalidArgument, quoted
 from sluice.server.pipeline.cursor_values import python_value
+from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, without_cards
+from sluice.server.pipeline.stages import Redactor
 
 _FIELD = "spec.incremental.cursor"
 
@@ -34,6 +37,61 @@ def check_cursor(schema: pl.Schema, column: str) -> pl.DataType:
             f"{quoted(column)} is {dtype}; a cursor must be a number, date, datetime or text",
         )
     return dtype
+
+
+def check_cursor_redaction(cursor: str, redactor: Redactor) -> None:
+    """Refuse a cursor column whose values redaction may rewrite (`redactor`: the
+    export's redaction bound to a schema holding the cursor). The watermark is the
+    largest cursor value as read, before redaction (the next increment filters the
+    source with it), and it is recorded in the manifest, `export list` and the next
+    export's `incremental.since` in clear: of a redacted column, that is one value the
+    export promised to hide. A column rule that rewrites it, or content patterns (which
+    read every text column no rule claims), are known here; an integer cursor is only
+    checked for card numbers once its watermark is known (watermark_hides_a_card)."""
+    check_recorded_column(
+        cursor,
+        redactor,
+        _FIELD,
+        "its watermark (the largest value, which the next increment starts from)",
+        "pick a cursor column redaction keeps (such as an updated_at timestamp or an id)",
+    )
+
+
+def check_recorded_column(
+    column: str, redactor: Redactor, field: str, recorded: str, instead: str
+) -> None:
+    """Refuse `column` (named by request `field`) when redaction may rewrite its values
+    while the export records some of them in clear (`recorded`: which, and why)."""
+    if not column:
+        return
+    columns = redactor.describe().get("columns")
+    claimed = columns.get(column) if isinstance(columns, Mapping) else None
+    if isinstance(claimed, Mapping):
+        if claimed.get("action") in {None, "keep"}:
+            return
+        raise InvalidArgument(
+            field,
+            f"{quoted(column)} is changed by redaction rule {quoted(str(claimed.get('rule')))} "
+            f"({claimed.get('action')}), but {recorded} would be recorded as read, in clear; "
+            f"{instead}, or keep this one with a rule (action keep)",
+        )
+    if redactor.content_checks(column) == "text":
+        raise InvalidArgument(
+            field,
+            f"{quoted(column)} is text that the redaction's content patterns read (an email "
+            f"or a phone number inside any text is rewritten), but {recorded} would be "
+            "recorded as read, in clear; pick a date, datetime or number column, or keep "
+            "this one with a rule (action keep)",
+        )
+
+
+def watermark_hides_a_card(plan_checks: str, value: object, dtype: pl.DataType) -> bool:
+    """Whether a watermark `value` is an integer the cursor's card check would null
+    (`plan_checks`: the redaction's content_checks of the cursor column)."""
+    if plan_checks not in INTEGER_ENTITIES or not isinstance(value, int):
+        return False
+    one = pl.DataFrame({"v": pl.Series([value], dtype=dtype)})
+    return one.select(without_cards(pl.col("v"), dtype)).item() is None
 
 
 def past_watermark(

@@ -1,10 +1,11 @@
 """The one interceptor that authenticates callers and writes the audit log.
 
 A caller is a configured principal, found by its `authorization: Bearer <token>`
-metadata or, under mutual TLS, by its client certificate's identity (URI SAN, such as a
-SPIFFE id, else the CN). Health checks are open to all; everything else, reflection
-included, needs a principal when any is configured (UNAUTHENTICATED otherwise). The
-principal reaches the servicer through `caller()` and goes down as a plain value.
+metadata or, under mutual TLS, by its client certificate's identity (its URI SANs, such
+as a SPIFFE id; only a certificate without any is known by its CN). Health checks are
+open to all; everything else, reflection included, needs a principal when any is
+configured (UNAUTHENTICATED otherwise). The principal reaches the servicer through
+`caller()` and goes down as a plain value.
 
 State-changing calls, and calls refused as UNAUTHENTICATED or PERMISSION_DENIED, are
 written to the audit log with their outcome."""
@@ -23,7 +24,7 @@ from sluice.flight import Flight_pb2 as fl
 from sluice.server.audit import AuditEvent, AuditLog
 from sluice.server.errors import Unauthenticated
 from sluice.server.log_setup import set_log_principal
-from sluice.server.principals import ANONYMOUS, Authenticator, Principal
+from sluice.server.principals import ANONYMOUS, Authenticator, CertificateNames, Principal
 from sluice.server.rpc.errors import status_for
 from sluice.server.rpc.handlers import rewrap
 
@@ -149,9 +150,9 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             if principal is None:
                 raise Unauthenticated("the bearer token does not belong to any principal")
             return principal
-        identities = _certificate_identities(context)
-        if identities:
-            principal = self._authenticator.by_certificate(identities)
+        names = _certificate_names(context)
+        if names:
+            principal = self._authenticator.by_certificate(names)
             if principal is None:
                 raise Unauthenticated(
                     "the client certificate's identity is not a configured principal"
@@ -217,15 +218,12 @@ def _bearer_token(context: grpc.ServicerContext) -> str | None:
     return None
 
 
-def _certificate_identities(context: grpc.ServicerContext) -> list[str]:
-    """The verified client certificate's URI SANs, then its CN (empty: no certificate)."""
+def _certificate_names(context: grpc.ServicerContext) -> CertificateNames:
+    """The verified client certificate's URI SANs and CN (empty: no certificate); see
+    CertificateNames.from_auth_context for which grpc properties hold them."""
     # grpc's stubs say bytes; the values are lists of bytes, one per name.
     properties: Mapping[str, Iterable[bytes]] = cast(Any, context.auth_context())
-    sans = [
-        v.decode("utf-8", "replace") for v in properties.get("x509_subject_alternative_name", ())
-    ]
-    names = [v.decode("utf-8", "replace") for v in properties.get("x509_common_name", ())]
-    return [san for san in sans if "://" in san] + names
+    return CertificateNames.from_auth_context(properties)
 
 
 def _export_id(request: Any, response: Any) -> str:

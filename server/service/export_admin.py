@@ -48,6 +48,7 @@ from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks import LocationRefused, classify
 from sluice.sinks.base import Sink
+from sluice.sinks.locations import without_secrets
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
 
@@ -92,7 +93,7 @@ class ExportAdmin:
                 self._open(destination, field), destination, dataset, export_id
             )
             if not principal.admin and self.manifest(location).created_by != principal.name:
-                raise NotFound(f"export {ref!r:.200} not found")
+                raise NotFound(f"export {without_secrets(ref)!r:.200} not found")
             return location
         job = self._visible_job(ref, principal)
         if _left_over(job):
@@ -121,7 +122,8 @@ class ExportAdmin:
             # export): storage is the source of truth, so say how to reach them there.
             # Another principal's export gets the very same words: no existence leak.
             raise NotFound(
-                f"export '{ref}' is not in this daemon's job store; name it by its manifest "
+                f"export '{without_secrets(ref)}' is not in this daemon's job store; name "
+                "it by its manifest "
                 "instead (DESTINATION/DATASET/EXPORT_ID/manifest.json, or the CLI's export folder)"
             )
         return job
@@ -195,7 +197,9 @@ class ExportAdmin:
         between the read and now wins and nothing is removed), so no later run can build
         on files that are gone; then what its runs left open in the store (uploads,
         temporaries) is aborted, as a resume would have. A storage error leaves it
-        DELETED with the rest stored: deleting it again removes them."""
+        DELETED with the rest stored: deleting it again removes them. Becoming DELETED
+        forgets its request's values (mark_deleted), not its destination and file names:
+        a second delete reads them from the job's spec."""
         destination, profile = plan_destination(job.spec, self._settings)
         sink = self._open(destination, "export", profile)
         dataset = job.spec.destination.dataset
@@ -206,7 +210,7 @@ class ExportAdmin:
                     "name it by that manifest to delete it whole"
                 )
             try:
-                self._store.transition(job.id, RESUMABLE_STATES, JobState.DELETED, error=job.error)
+                self._store.mark_deleted(job.id, RESUMABLE_STATES, error=job.error)
             except FailedPrecondition:
                 now = self._store.get(job.id).state
                 raise FailedPrecondition(
@@ -250,24 +254,32 @@ class ExportAdmin:
         exports = _own(committed_exports(sink, dataset), principal)
         plan = plan_retention(exports, policy, datetime.now(UTC))
         if not dry_run:
-            for export_id in plan.delete:
-                delete_export(sink, dataset, export_id)
-                self._mark_deleted(ExportLocation(sink, destination, dataset, export_id))
+            marked = False
+            try:
+                for export_id in plan.delete:
+                    delete_export(sink, dataset, export_id)
+                    location = ExportLocation(sink, destination, dataset, export_id)
+                    marked |= self._mark_deleted(location, batch=True)
+            finally:
+                if marked:  # once for the batch, even one cut short
+                    self._store.erase_forgotten()
         return plan
 
-    def _mark_deleted(self, location: ExportLocation) -> None:
+    def _mark_deleted(self, location: ExportLocation, *, batch: bool = False) -> bool:
         """The job of a removed export becomes DELETED, when this daemon made it there:
         an export id is found in the job store, and its manifest is the one removed (not
-        a copy of the export elsewhere)."""
+        a copy of the export elsewhere). Whether it did (mark_deleted's `batch`)."""
         try:
             job = self._store.get(location.export_id)
         except NotFound:
-            return  # made by another daemon, or before this job store
+            return False  # made by another daemon, or before this job store
         removed = f"{location.sink.uri.rstrip('/')}/{location.manifest_key}"
         if job.state != JobState.SUCCEEDED or job.manifest_uri != removed:
-            return
+            return False
         with contextlib.suppress(FailedPrecondition):  # deleted meanwhile by another call
-            self._store.transition(job.id, {JobState.SUCCEEDED}, JobState.DELETED)
+            self._store.mark_deleted(job.id, {JobState.SUCCEEDED}, batch=batch)
+            return True
+        return False
 
     def _open(
         self, destination: str, field: str, profile: S3Profile | AzureProfile | None = None

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from sluice.server.jobs.model import (
     RESUMABLE_STATES,
     Job,
@@ -35,10 +35,12 @@ from sluice.server.planning.spec import ExportSpec
 from sluice.server.planning.subject_package import (
     PackagePlan,
     build_export_plan,
+    denied_in_package,
     resolved_specs,
     with_resolved_sources,
 )
-from sluice.server.principals import Principal, Scope
+from sluice.server.planning.template_plan import with_default_template
+from sluice.server.principals import ANONYMOUS, Principal, Scope
 from sluice.server.service.caller_limits import CallerLimits
 from sluice.server.service.events import (
     EventHub,
@@ -56,6 +58,7 @@ from sluice.server.service.source_catalog import SourceListing, list_sources
 from sluice.server.service.store_followers import StoreFollower, StoreFollowers
 from sluice.server.settings import Settings
 from sluice.server.templates import Template, templates
+from sluice.sinks.locations import without_secrets
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
@@ -103,20 +106,56 @@ class ExportService:
         """Queue an export (or return the one `request_id` already made). `runs_on`
         keeps it to one replica (a DoPut's, where its records arrive)."""
         require_scope(principal, Scope.CREATE)
-        for resolved in resolved_specs(spec, self._settings):
-            check_spec_access(resolved, principal)
         check_request_id(request_id)
+        existing = self._store.find_by_request_id(request_id) if request_id else None
+        # Stored as it will run (a package without a template takes gdpr's), and compared
+        # so with a retried request. A retry of a request accepted before that default
+        # is the request stored then, without the template: compared (and checked) so —
+        # only for the caller who may see that export, or the answer would tell another
+        # principal whether a guessed request matches theirs.
+        accepted = with_default_template(spec)
+        if (
+            existing is not None
+            and may_see(principal, existing)
+            and existing.spec.fingerprint() == spec.fingerprint()
+        ):
+            accepted = spec
+        return self._queue(accepted, request_id, existing, principal, runs_on)
+
+    def create_scheduled(self, spec: ExportSpec, request_id: str) -> Job:
+        """A schedule tick's export, as the server's own (created_by ""): only an admin
+        may create a schedule, and its spec was checked then. The spec runs as the
+        schedule stored it: a package's default template was applied when the schedule
+        was created, and one stored before packages took gdpr runs as it always did
+        (README "Schedules")."""
+        check_request_id(request_id)
+        existing = self._store.find_by_request_id(request_id) if request_id else None
+        return self._queue(spec, request_id, existing, ANONYMOUS, "")
+
+    def _queue(
+        self,
+        spec: ExportSpec,
+        request_id: str,
+        existing: Job | None,
+        principal: Principal,
+        runs_on: str,
+    ) -> Job:
+        """Queue `spec` as accepted (or return `existing`, the export `request_id` made)."""
+        try:
+            for resolved in resolved_specs(spec, self._settings):
+                check_spec_access(resolved, principal)
+        except PermissionDenied as exc:
+            raise denied_in_package(exc, spec, self._settings) from None
+        if existing is not None:
+            return self._same_request(existing, spec, request_id, principal)
         export_id = new_export_id()
-        if request_id:
-            existing = self._store.find_by_request_id(request_id)
-            if existing is not None:
-                return self._same_request(existing, spec, request_id, principal)
         check_notify(spec.notify, self._settings)
         planned = build_export_plan(
             spec,
             self._settings,
             export_id,
             lambda files: check_source_files(principal, files, "spec.source.uri"),
+            owner=principal.name,
         )
         # A package of "every source with a subject_column" is stored with the sources it
         # was planned with: a run resumed after the config changed reads the same ones.
@@ -156,7 +195,7 @@ class ExportService:
         exist (the same message the store gives)."""
         job = self._store.get(job_id)
         if not may_see(principal, job):
-            raise NotFound(f"export '{job_id}' not found")
+            raise NotFound(f"export '{without_secrets(job_id)}' not found")
         return job
 
     def list(
@@ -352,7 +391,11 @@ class ExportService:
         if not may_see(principal, existing):
             # Another principal's request id: no export id, so nothing of it is revealed.
             raise InvalidArgument("request_id", "already used for a different export request")
-        if existing.spec.fingerprint() != spec.fingerprint():
+        # A deleted export's request is forgotten (JobStore.mark_deleted): its spec is
+        # masked, so a retry can no longer be told from another request with its id.
+        # Either gets the deleted export, never a new one (which would export again
+        # what was just deleted); a put learns it is deleted (server/flight/puts.py).
+        if existing.state != JobState.DELETED and existing.spec.fingerprint() != spec.fingerprint():
             raise InvalidArgument(
                 "request_id",
                 f"already used for a different export request (export {existing.id})",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from sluice.server.errors import InvalidArgument, NotFound, quoted
@@ -20,8 +20,10 @@ from sluice.server.jobs.schedules import (
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import require_scope
 from sluice.server.planning.spec import ExportSpec
+from sluice.server.planning.template_plan import with_default_template
 from sluice.server.principals import Principal, Scope
 from sluice.server.service.cron_times import CronTimes
+from sluice.server.service.personal_values import error_without_values, without_personal_values
 from sluice.server.service.scheduler import Clock, Scheduler, scheduled_spec
 
 #: 1-63 lowercase letters, digits, '.', '_' and '-', starting and ending with a letter
@@ -48,7 +50,8 @@ class NewSchedule:
 
 @dataclass(frozen=True)
 class ScheduleView:
-    """A schedule as callers see it: with the current state of its last export."""
+    """A schedule as a caller sees it: with the current state of its last export, and
+    its spec without the people it names unless the caller is an admin."""
 
     schedule: Schedule
     #: None without a last export (or when the job store no longer knows it).
@@ -72,7 +75,11 @@ class ScheduleService:
 
     # Schedules belong to the server, not to a caller: their exports run as the daemon
     # (created_by ""), so managing them takes the admin scope and reading them
-    # exports:read. Without principals everyone is the anonymous admin.
+    # exports:read. Their exports are NOT_FOUND to a reader who is not an admin, so the
+    # people a spec names (subject id, SQL literals, ids, e-mail notify targets) are an
+    # admin's to see too: others get the spec without them, and the last tick's error
+    # without the values it may quote (personal_values.py). Without principals
+    # everyone is the anonymous admin.
 
     def create(self, new: NewSchedule, principal: Principal) -> ScheduleView:
         require_scope(principal, Scope.ADMIN)
@@ -87,7 +94,9 @@ class ScheduleService:
             )
         schedule = Schedule(
             name=new.name,
-            spec=new.spec,
+            # As CreateExport stores it: checked below, and shown, with the template each
+            # tick will take.
+            spec=with_default_template(new.spec),
             cron=new.cron.strip(),
             timezone=new.timezone or "UTC",
             uid=secrets.token_hex(6),
@@ -99,21 +108,21 @@ class ScheduleService:
         # As each tick will run it (with the schedule's label), so a tick cannot fail
         # on something creation could have said.
         self._check_spec(scheduled_spec(schedule))
-        return self._view(self._store.create_schedule(schedule))
+        return self._view(self._store.create_schedule(schedule), principal)
 
     def get(self, name: str, principal: Principal) -> ScheduleView:
         require_scope(principal, Scope.READ)
         check_schedule_name(name)
-        return self._view(self._store.get_schedule(name))
+        return self._view(self._store.get_schedule(name), principal)
 
     def list(self, principal: Principal) -> Sequence[ScheduleView]:
         require_scope(principal, Scope.READ)
-        return [self._view(schedule) for schedule in self._store.list_schedules()]
+        return [self._view(schedule, principal) for schedule in self._store.list_schedules()]
 
     def pause(self, name: str, principal: Principal) -> ScheduleView:
         require_scope(principal, Scope.ADMIN)
         check_schedule_name(name)
-        return self._view(self._store.set_schedule_paused(name, True, None))
+        return self._view(self._store.set_schedule_paused(name, True, None), principal)
 
     def resume(self, name: str, principal: Principal) -> ScheduleView:
         """From now on: ticks missed while paused are not run."""
@@ -121,10 +130,10 @@ class ScheduleService:
         check_schedule_name(name)
         schedule = self._store.get_schedule(name)
         if not schedule.paused:
-            return self._view(schedule)
+            return self._view(schedule, principal)
         times = CronTimes.parse(schedule.cron, schedule.timezone)
         next_tick = times.next_after(self._clock())
-        return self._view(self._store.set_schedule_paused(name, False, next_tick))
+        return self._view(self._store.set_schedule_paused(name, False, next_tick), principal)
 
     def delete(self, name: str, principal: Principal) -> None:
         require_scope(principal, Scope.ADMIN)
@@ -136,7 +145,13 @@ class ScheduleService:
         check_schedule_name(name)
         return self._scheduler.trigger(name)
 
-    def _view(self, schedule: Schedule) -> ScheduleView:
+    def _view(self, schedule: Schedule, principal: Principal) -> ScheduleView:
+        if not principal.admin:
+            schedule = replace(
+                schedule,
+                spec=without_personal_values(schedule.spec),
+                last_error=error_without_values(schedule.last_error),
+            )
         if not schedule.last_export_id:
             return ScheduleView(schedule)
         try:

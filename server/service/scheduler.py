@@ -28,7 +28,8 @@ from sluice.server.service.cron_times import CronTimes
 _log = logging.getLogger("sluice.scheduler")
 
 Clock = Callable[[], datetime]
-#: Creates an export (ExportService.create): idempotent by request id.
+#: Creates an export of the spec as the schedule stored it (ExportService.create_scheduled:
+#: no default applied again), idempotent by request id.
 StartExport = Callable[[ExportSpec, str], Job]
 
 #: The label every scheduled export carries: `sluice export list --label
@@ -55,6 +56,27 @@ def scheduled_spec(schedule: Schedule) -> ExportSpec:
     labels = dict(schedule.spec.labels)
     labels[SCHEDULE_LABEL] = schedule.name
     return replace(schedule.spec, labels=tuple(sorted(labels.items())))
+
+
+def warn_of_packages_without_template(schedules: ScheduleStore) -> None:
+    """Log once, by schedule name, the stored GDPR package schedules that name no
+    template: created before a package took the `gdpr` template by default, they run as
+    stored, so without it (unencrypted unless their spec encrypts)."""
+    try:
+        names = [
+            schedule.name
+            for schedule in schedules.list_schedules()
+            if schedule.spec.subject is not None and not schedule.spec.template
+        ]
+    except SluiceError:
+        return  # the store is unavailable: the first pass says so
+    if names:
+        _log.warning(
+            "schedules %s: GDPR subject packages stored without a template (before packages"
+            " took the gdpr template by default) run as stored, without it: unencrypted"
+            " unless their spec encrypts; create them again to have them sealed",
+            ", ".join(names),
+        )
 
 
 class Scheduler:
@@ -179,6 +201,7 @@ class Scheduler:
     # -- in the daemon ---------------------------------------------------------------
 
     def start(self) -> None:
+        warn_of_packages_without_template(self._schedules)
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 

@@ -3,17 +3,22 @@ prefix, and a ContainerClient from a storage profile."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sluice.sinks.locations import (
+    AZURE_CONTAINER_OR_CREDENTIALS,
+    AZURE_SPECIAL_CONTAINERS,
+    holds_credentials,
+    in_name_alphabet,
+    is_bucket_or_container,
+    without_secrets,
+)
 from sluice.sinks.profiles import AzureProfile, resolve
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
-# Azure container naming rules: 3-63 lowercase letters, digits and single hyphens.
-_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 SCHEMES = frozenset({"az", "abfs", "abfss"})
 
 
@@ -28,11 +33,38 @@ class AzureLocation:
     def parse(cls, uri: str) -> AzureLocation:
         scheme, sep, rest = uri.partition("://")
         if not sep or scheme.lower() not in SCHEMES:
-            raise ValueError(f"{uri!r} is not an az:// or abfs:// URI")
+            raise ValueError(f"{without_secrets(uri)!r} is not an az:// or abfs:// URI")
+        if holds_credentials(uri):
+            # `az://acct:KEY@container`, `abfss://container:KEY@account...`, a bare account
+            # key before '@' (most hold '/'), `az://c?sig=SAS@acct`, or a mistyped
+            # container (`MyContainer@acct`): what stands before the '@' is never repeated.
+            raise ValueError(AZURE_CONTAINER_OR_CREDENTIALS)
         netloc, _, prefix = rest.partition("/")
         container, at, host = netloc.partition("@")
-        account = host.split(".", 1)[0] if at else ""
-        if not _CONTAINER.match(container):
+        # An IP address ([::1]:10000, 127.0.0.1:10000) names no account.
+        account = host.split(".", 1)[0] if at and not host.startswith("[") else ""
+        if ":" in container:
+            # A port (Azurite's 10000) or a key without its '@': not repeated either.
+            raise ValueError(
+                "invalid Azure container name: container names hold no ':' (an account "
+                "endpoint or port belongs in the storage profile); give az://CONTAINER/PREFIX"
+            )
+        if container in AZURE_SPECIAL_CONTAINERS:
+            raise ValueError(
+                f"invalid Azure container name {container!r}: the special containers "
+                "$web, $logs and $root are not supported; name a container of 3-63 "
+                "lowercase letters, digits and single hyphens"
+            )
+        if not in_name_alphabet(container):
+            # `az://container?sig=SAS/x`: a SAS token, a '%' escape, whitespace or
+            # non-ASCII text in the container segment may be a secret; never repeated.
+            raise ValueError(
+                "invalid Azure container name (not repeated): it holds a character "
+                "container names never hold (a '?', '#', '%', space, control or non-ASCII "
+                "character); a container name is 3-63 lowercase letters, digits and single "
+                "hyphens, and a SAS token belongs in the storage profile (sas_token_ref)"
+            )
+        if not is_bucket_or_container(scheme, container):
             raise ValueError(
                 f"invalid Azure container name {container!r}: 3-63 lowercase letters, "
                 "digits and single hyphens"

@@ -3,14 +3,17 @@ a botocore client from a storage profile."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from sluice.sinks.locations import (
+    CREDENTIALS_IN_URI,
+    holds_credentials,
+    in_name_alphabet,
+    is_bucket_or_container,
+    without_secrets,
+)
 from sluice.sinks.profiles import S3Profile, resolve
-
-# AWS bucket naming rules (3-63 lowercase letters, digits, '.', '-').
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -23,9 +26,30 @@ class S3Location:
         """s3://bucket[/prefix] -> S3Location; raise ValueError naming what is wrong."""
         scheme, sep, rest = uri.partition("://")
         if not sep or scheme.lower() not in {"s3", "s3a"}:
-            raise ValueError(f"{uri!r} is not an s3:// URI")
+            raise ValueError(f"{without_secrets(uri)!r} is not an s3:// URI")
         bucket, _, prefix = rest.partition("/")
-        if not _BUCKET.match(bucket) or ".." in bucket:
+        if holds_credentials(uri) or "@" in bucket:
+            # `s3://KEY:SECRET@bucket`, `s3://SECRET/PART@bucket`, an '@' after a '?' in
+            # the first segment (`s3://b?sig=X@y`): never repeated. An '@' after a valid
+            # bucket and '/' is part of the prefix (`s3://b/users/joe@x.com`).
+            raise ValueError(f"invalid S3 bucket: {CREDENTIALS_IN_URI}")
+        if ":" in bucket:
+            # An access point ARN, a port, or a key pair without its '@': not repeated
+            # either, since what stands around the ':' may be a secret.
+            raise ValueError(
+                "invalid S3 bucket name: bucket names hold no ':' (access point ARNs and "
+                "host:port are not supported); give s3://BUCKET/PREFIX"
+            )
+        if not in_name_alphabet(bucket):
+            # `s3://bucket?X-Amz-Signature=SECRET/x`: a query, a '%' escape, whitespace or
+            # non-ASCII text in the bucket segment may be a secret; never repeated.
+            raise ValueError(
+                "invalid S3 bucket name (not repeated): it holds a character bucket names "
+                "never hold (a '?', '#', '%', space, control or non-ASCII character); a "
+                "bucket name is 3-63 lowercase letters, digits, '.' or '-', and a query "
+                "does not belong in an s3:// URI"
+            )
+        if not is_bucket_or_container(scheme, bucket):
             raise ValueError(
                 f"invalid S3 bucket name {bucket!r}: 3-63 lowercase letters, digits, '.' or '-'"
             )

@@ -133,6 +133,34 @@ def test_unreachable_cloud_sources_are_refused_at_create_with_the_cause(
             create("az://no-such-container/in/*.parquet")
         with pytest.raises(InvalidArgumentError, match="no file matches"):
             create(f"az://{name}/in/*.parquet")
+        # A SAS token pasted after the glob is not echoed (a glob's '?' and a query's
+        # cannot be told apart, so the message stops at the first '?').
+        with pytest.raises(InvalidArgumentError, match="no file matches") as refused:
+            create(f"az://{name}/in/*.parquet?sv=2024&sig=SECRETSAS")
+        assert "SECRETSAS" not in str(refused.value), refused.value
+        assert f"az://{name}/in/*.parquet" in str(refused.value)
         with pytest.raises(InvalidArgumentError, match="profile 'blob' is for azure"):
             create("s3://some-bucket/in/*.parquet")
     assert "retrying" not in daemon.log_tail(200)
+
+
+def test_an_at_in_a_cloud_object_path_is_shown_whole(
+    daemon: ProfileDaemon, azurite_server: ServerProcess
+) -> None:
+    """README (Cloud storage): an '@' after a valid container is part of the object path.
+    A Hive key listed under a root that passed classify is named as it is, and a source
+    URI holding one is taken, not refused as credentials."""
+    name = new_container(azurite_server.endpoint)
+    container = blob_service(azurite_server.endpoint).get_container_client(name)
+    key = "users/email=joe@example.com/part-0.jsonl"
+    container.upload_blob(key, b"not json\n")
+    with ExportClient(daemon.address) as client:
+        for source in (f"az://{name}/users/*/*.jsonl", f"az://{name}/users/email=joe@*/*.jsonl"):
+            spec = ExportClient.build_spec(
+                source=source, source_profile="blob", to=str(daemon.exports), dataset="x"
+            )
+            with pytest.raises(InvalidArgumentError) as refused:
+                client.create(spec)
+            message = str(refused.value)
+            assert f"az://{name}/{key}" in message, message
+            assert "credentials" not in message, message

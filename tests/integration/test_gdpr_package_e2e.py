@@ -3,8 +3,9 @@ named sources (a Parquet glob, a SQLite table, a PostgreSQL table) makes one com
 export whose files hold exactly subject 42's rows (JSON and CSV, read back after 7-Zip or
 age opened them), with other people's e-mails, phones and names redacted and the
 subject's own kept, and a README.html (sealed like the files) whose counts and [gdpr]
-texts a parser finds. Bad requests are INVALID_ARGUMENT naming the field, and a one-line
-CLI error."""
+texts a parser finds. A package requested through the API without a template is sealed
+by the gdpr template as the CLI's is; one naming another template takes that one's. Bad
+requests are INVALID_ARGUMENT naming the field, and a one-line CLI error."""
 
 from __future__ import annotations
 
@@ -100,6 +101,8 @@ class World:
             settings={
                 "secrets": {"gdpr": f"file:{root / 'gdpr-password'}"},
                 "gdpr": GDPR,
+                # Sets nothing: a package naming it is stored unencrypted.
+                "templates": {"unsealed": {"description": "Packages left unencrypted"}},
                 "source_profiles": {
                     "pg": {
                         "kind": "postgresql",
@@ -277,6 +280,48 @@ def test_the_readme_shows_categories_counts_and_the_gdpr_texts(
             assert "//" not in element.get(attribute, ""), element.tag
 
 
+def _api_package(world: World, template: str) -> tuple[dict[str, Any], Path]:
+    """A package of subject 42's events created over gRPC (not the CLI, which names the
+    gdpr template itself): its manifest and folder."""
+    spec = pb.ExportSpec(
+        destination=pb.Destination(uri=str(world.daemon.exports), dataset="gdpr-api"),
+        subject=pb.SubjectPackage(subject_id=str(SUBJECT), sources=["events"]),
+        template=template,
+    )
+    with ExportClient(world.daemon.address) as client:
+        finished = client.wait(client.create(spec).id, timeout=120)
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error.message
+    manifest_file = manifest_path(finished.manifest_uri)
+    return json.loads(manifest_file.read_text()), manifest_file.parent
+
+
+def test_a_package_requested_without_a_template_is_sealed_by_the_gdpr_template(
+    world: World, tmp_path: Path
+) -> None:
+    """The CLI names the gdpr template by default; the server did not, so the same request
+    through the API stored the subject's rows and README.html in the clear."""
+    manifest, folder = _api_package(world, "")
+    stored = sorted(p.name for p in folder.iterdir() if p.name.startswith("part-"))
+    assert stored and all(name.endswith(".zip") for name in stored), stored
+    assert manifest["output"]["encryption"]["scheme"] == "zip-aes-256"
+    assert "subject_id" not in manifest["subject_package"]
+    assert manifest["source"]["template"] == "gdpr"  # as the stored request names it
+    [document] = manifest["documents"]
+    assert document["path"] == "README.html.zip"
+    assert not (folder / "README.html").exists()
+    files = _files(manifest, folder, lambda path: _open_zip(path, tmp_path))
+    expected = world.events.filter(pl.col("user_id") == SUBJECT).to_dicts()
+    assert files[("events", "json")] == expected
+
+
+def test_a_package_naming_another_template_takes_that_one(world: World) -> None:
+    manifest, folder = _api_package(world, "unsealed")
+    assert manifest["source"]["template"] == "unsealed"
+    assert manifest["output"]["encryption"]["scheme"] == "none"
+    assert manifest["subject_package"]["subject_id"] == str(SUBJECT)
+    assert (folder / "README.html").exists()
+
+
 def test_an_age_encrypted_package_opens_with_the_age_cli(world: World) -> None:
     age = need("age")
     finished = world.package(
@@ -355,12 +400,14 @@ def test_a_package_killed_mid_way_resumes_in_its_part_exactly_once(daemon_factor
     daemon.settings.update(
         gdpr=GDPR,
         sources={"big": {"uri": str(daemon.sources / "big.parquet"), "subject_column": "user_id"}},
+        templates={"unsealed": {"description": "Packages left unencrypted"}},
     )
     daemon.start()
     spec = pb.ExportSpec(
         destination=pb.Destination(uri=str(daemon.exports), dataset="gdpr"),
         output=pb.Output(compression="zstd", level=15),
         chunking=pb.Chunking(max_rows=RESUME_CHUNK_ROWS),
+        template="unsealed",  # read back without a password
     )
     spec.subject.subject_id = "42"
     per_part = RESUME_ROWS // RESUME_CHUNK_ROWS

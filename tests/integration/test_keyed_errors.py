@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 import polars as pl
 import pytest
+import zstandard
 
 from sluice.client import (
     ExportClient,
@@ -143,3 +144,49 @@ def test_a_chain_continues_only_under_the_same_index_key(daemon_factory) -> None
         )
     assert failed.error.code == "FAILED_PRECONDITION"
     assert "key id" in failed.error.message and "key_index_key" in failed.error.message
+
+
+def _tombstones(daemon: Daemon, dataset: str, export: pb.Export) -> bytes:
+    path = daemon.exports / dataset / export.id / "tombstones.jsonl.zst"
+    return zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("parent", "child", "dataset"),
+    [
+        # Tombstones would carry the deleted rows' addresses in clear under "moderate".
+        (pb.Redaction(level="none"), pb.Redaction(level="moderate"), "to-moderate"),
+        # ... or hashed keys the consumer never received, under "none".
+        (
+            pb.Redaction(level="none", rules=[pb.RedactionRule(column="email", action="hash")]),
+            pb.Redaction(level="none"),
+            "from-hashed",
+        ),
+    ],
+)
+def test_a_keyed_increment_keeps_its_parents_redaction(
+    daemon_factory, tmp_path: Path, parent: pb.Redaction, child: pb.Redaction, dataset: str
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "hash.key").write_bytes(b"k" * 32)
+    daemon = daemon_factory("chain", hash_keys={"default": f"file:{tmp_path / 'hash.key'}"})
+    daemon.start()
+    by_email = pb.Incremental(mode="full", key=["email"])
+    _people(daemon, [1, 2, 3])
+    with ExportClient(daemon.address) as client:
+        first = _run(client, _spec(daemon, dataset, redaction=parent, incremental=by_email))
+        assert first.state == pb.EXPORT_STATE_SUCCEEDED
+        _people(daemon, [3])  # two rows deleted: an increment would write two tombstones
+        increment = pb.Incremental(mode="incremental", key=["email"])
+        with pytest.raises(FailedPreconditionError) as refused:
+            client.create(_spec(daemon, dataset, redaction=child, incremental=increment))
+        message = str(refused.value)
+        assert first.id in message and "--mode full" in message
+        assert "person1@example.com" not in message
+        if parent.level != child.level:
+            assert "'none'" in message and "'moderate'" in message
+        # Under the parent's redaction the chain goes on, its tombstones as the parent's.
+        same = _run(client, _spec(daemon, dataset, redaction=parent, incremental=increment))
+        assert same.state == pb.EXPORT_STATE_SUCCEEDED
+        assert _tombstones(daemon, dataset, same).count(b'"__sluice_op":"delete"') == 2
+    # The refused increment wrote nothing: the one tombstones file is the accepted one's.
+    assert len(list((daemon.exports / dataset).glob("*/tombstones*"))) == 1

@@ -26,6 +26,7 @@ from grpc_status import rpc_status
 
 from sluice.client import (
     ExportClient,
+    InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
     ServerUnreachableError,
@@ -499,6 +500,171 @@ def test_audit_log_has_a_line_per_call_and_no_secret(secured: Secured) -> None:
         assert value not in everything
 
 
+def test_audit_records_no_credentials_a_caller_put_in_a_reference(secured: Secured) -> None:
+    """Whoever calls, allowed or refused: a manifest URI is recorded with its user-info
+    cut to a marker and without its query, and an id that is no export id as a
+    placeholder."""
+    secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
+    folder = "my-bucket/out/x/20261207T000000Z-000000000000"
+    manifest = f"s3://AKIAIOSFODNN7EXAMPLE:{secret}@{folder}/manifest.json?sig=QUERYSECRET"
+    channel, stub = secured.stub()
+    with channel:
+        for who in ("root", "bob", "reader"):
+            md = _md(secured.tokens[who])
+            for method, request in (
+                ("DeleteExport", pb.DeleteExportRequest(export=manifest)),
+                ("CancelExport", pb.CancelExportRequest(id=secret)),
+                ("ResumeExport", pb.ResumeExportRequest(id=f"Bearer {secret}")),
+                # Text that merely holds '://' is no URI.
+                ("CancelExport", pb.CancelExportRequest(id=f"Bearer {secret} ://")),
+                ("ResumeExport", pb.ResumeExportRequest(id=f"KEY:{secret}@s3://bucket")),
+            ):
+                with pytest.raises(grpc.RpcError):
+                    getattr(stub, method)(request, metadata=md, timeout=10)
+    time.sleep(0.2)
+    recorded = [
+        (line["principal"], line["method"].rpartition("/")[2], line["export_id"])
+        for line in secured.audit_lines()
+    ]
+    placeholder = "(not an export id)"
+    marked = f"s3://(credentials removed)@{folder}/manifest.json"
+    assert recorded == [
+        (who, method, marked if method == "DeleteExport" else placeholder)
+        for who in ("root", "bob", "reader")
+        for method in (
+            "DeleteExport",
+            "CancelExport",
+            "ResumeExport",
+            "CancelExport",
+            "ResumeExport",
+        )
+    ]
+    assert "EXAMPLE" not in secured.audit.read_text()
+    assert "QUERYSECRET" not in secured.audit.read_text()
+
+
+def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) -> None:
+    """A key pair pasted into a cloud URI (user-info) is refused, and no status message,
+    CLI output (plain or --json), daemon log line or audit line repeats it, whoever
+    asks."""
+    key = "AKIAIOSFODNN7EXAMPLE"
+    plain = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
+    slashed = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's own example holds '/'
+    # Azurite's well-known account key: 88 characters with two '/', as most real keys.
+    azure_key = (
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    )
+    pieces = (
+        key,
+        "wJalrXUtnFEMI",
+        "K7MDENG",
+        "CYEXAMPLEKEY",
+        "Eby8vdM02x",
+        "K1SZFPTOtr",
+        "KBHBeksoGMGw",
+    )
+    uris = [
+        f"s3://{key}:{plain}@my-bucket/out",
+        f"s3a://{key}:{plain}@my-bucket/out",
+        f"s3://{key}:{slashed}@my-bucket/out",
+        f"az://acct:{plain}@container/out",
+        f"abfss://container:{plain}@acct.dfs.core.windows.net/out",
+        f"az://{plain}@container/out",
+        # Bare secrets holding '/' before '@'.
+        f"az://{azure_key}@container/out",
+        f"abfss://{azure_key}@acct.dfs.core.windows.net/out",
+        f"s3://{slashed}@my-bucket/out",
+    ]
+    messages: list[str] = []
+    with secured.client("root") as root:
+        for uri in uris:
+            source = str(secured.daemon.sources / "alice" / "events.parquet")
+            for spec in (
+                secured.spec("root", source=source, to=uri),
+                secured.spec("root", source=uri + "/x.parquet", to=str(secured.daemon.exports)),
+            ):
+                with pytest.raises(InvalidArgumentError) as refused:
+                    root.create(spec)
+                assert "credentials" in str(refused.value), refused.value
+                messages.append(str(refused.value))
+    manifest = f"{uris[0]}/x/20261207T000000Z-000000000000/manifest.json?sig=QUERYSECRET"
+    azure_manifest = f"{uris[6]}/x/20261207T000000Z-000000000000/manifest.json"
+    calls = [
+        ("ListDatasetExports", pb.ListDatasetExportsRequest(destination=uris[6], dataset="x")),
+        ("ListDatasetExports", pb.ListDatasetExportsRequest(destination=uris[8], dataset="x")),
+        ("VerifyExport", pb.VerifyExportRequest(export=azure_manifest)),
+        ("DeleteExport", pb.DeleteExportRequest(export=azure_manifest)),
+        ("CancelExport", pb.CancelExportRequest(id=uris[6])),
+        ("ResumeExport", pb.ResumeExportRequest(id=uris[8])),
+        ("ListDatasetExports", pb.ListDatasetExportsRequest(destination=uris[2], dataset="x")),
+        (
+            "ApplyRetention",
+            pb.ApplyRetentionRequest(
+                destination=uris[3], dataset="x", policy=pb.RetentionPolicy(keep_last=1)
+            ),
+        ),
+        ("VerifyExport", pb.VerifyExportRequest(export=manifest)),
+        ("DeleteExport", pb.DeleteExportRequest(export=manifest)),
+        ("DeleteExport", pb.DeleteExportRequest(export=uris[4])),
+        ("CancelExport", pb.CancelExportRequest(id=uris[2])),
+        ("ResumeExport", pb.ResumeExportRequest(id=uris[5])),
+    ]
+    channel, stub = secured.stub()
+    with channel:
+        for who in ("root", "bob", "reader"):
+            for method, request in calls:
+                with pytest.raises(grpc.RpcError) as raised:
+                    getattr(stub, method)(request, metadata=_md(secured.tokens[who]), timeout=10)
+                messages.append(raised.value.details())
+    env = {"SLUICE_TOKEN": secured.tokens["root"]}
+    for extra in ((), ("--json",)):
+        for args in (
+            ("export", "create", "--source", source, "--to", uris[2], "--dataset", "x"),
+            ("export", "delete", manifest),
+            ("export", "verify", uris[5] + "/x/20261207T000000Z-000000000000/manifest.json"),
+            ("export", "create", "--source", source, "--to", uris[6], "--dataset", "x"),
+            (
+                "export",
+                "create",
+                "--source",
+                uris[7] + "/x.csv",
+                "--to",
+                str(secured.daemon.exports),
+                "--dataset",
+                "x",
+            ),
+            ("export", "verify", azure_manifest),
+            ("export", "delete", azure_manifest),
+        ):
+            cli = run_cli(secured.daemon, *args, *extra, env=env)
+            assert cli.returncode != 0, cli.stdout
+            messages.append(cli.stdout + cli.stderr)
+    time.sleep(0.2)
+    written = secured.audit.read_text() + secured.daemon.log_path.read_text()
+    for text in [*messages, written]:
+        for piece in (*pieces, "QUERYSECRET"):
+            assert piece not in text, text
+    deletes = [
+        line["export_id"]
+        for line in secured.audit_lines()
+        if line["method"].endswith("/DeleteExport")
+    ]
+    # Credentials held whole in the authority: the marker form; a bare secret holding
+    # '/': nothing that looks like a location is left, so the placeholder.
+    marked = "(credentials removed)"
+    assert f"s3://{marked}@my-bucket/out/x/20261207T000000Z-000000000000/manifest.json" in deletes
+    assert set(deletes) == {
+        f"s3://{marked}@my-bucket/out/x/20261207T000000Z-000000000000/manifest.json",
+        "(not an export id)",
+    }, deletes
+    cancels = {
+        line["export_id"]
+        for line in secured.audit_lines()
+        if line["method"].endswith(("/CancelExport", "/ResumeExport"))
+    }
+    assert cancels == {f"az://{marked}@container/out", "(not an export id)"}, cancels
+
+
 def test_cli_token_file_environment_and_hash_token(secured: Secured, tmp_path: Path) -> None:
     hashed = run_cli(None, "auth", "hash-token", input_text=secured.tokens["bob"] + "\n")
     assert hashed.returncode == 0, hashed.stderr
@@ -527,6 +693,12 @@ def test_mutual_tls_identities_are_principals(
     by_uri = ca.issue(folder, "svc", common_name="ignored-cn", server=False, uris=(spiffe,))
     by_cn = ca.issue(folder, "reports", common_name="reports", server=False)
     stranger = ca.issue(folder, "stranger", common_name="stranger", server=False)
+    # CNs holding ':' that are no URI identity: known by them, as before.
+    colon_cns = ("host:8080", "system:node:worker-1", "db-01.corp.example:5432")
+    by_colon_cn = {
+        cn: ca.issue(folder, f"colon{i}", common_name=cn, server=False)
+        for i, cn in enumerate(colon_cns)
+    }
     daemon = daemon_factory(
         "mtls",
         tls={
@@ -540,6 +712,10 @@ def test_mutual_tls_identities_are_principals(
             "principals": [
                 {"name": "billing", "cert_identity": spiffe, "scopes": ["exports:read"]},
                 {"name": "reports", "cert_identity": "reports", "scopes": ["exports:read"]},
+                *(
+                    {"name": f"colon{i}", "cert_identity": cn, "scopes": ["exports:read"]}
+                    for i, cn in enumerate(colon_cns)
+                ),
             ]
         },
     )
@@ -557,10 +733,108 @@ def test_mutual_tls_identities_are_principals(
 
     assert who(by_uri) == "billing"  # the URI SAN (SPIFFE id), not the CN
     assert who(by_cn) == "reports"
+    for i, cn in enumerate(colon_cns):
+        assert who(by_colon_cn[cn]) == f"colon{i}", cn
     with pytest.raises(UnauthenticatedError):
         who(stranger)  # verified by the CA, but no principal's identity
     with pytest.raises(ServerUnreachableError):
         who(None)  # refused during the handshake
+
+
+def test_a_certificate_with_a_uri_san_is_known_by_it_alone(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """README: the identity is the URI SAN, else the CN. A certificate holding a URI SAN
+    is never taken for a principal its CN (or a DNS SAN) names, on the export service and
+    on Arrow Flight alike; a CN never stands for a URI identity."""
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    ca = Authority.create()
+    server = ca.issue(folder, "tls", common_name="sluice.test", server=True)
+    admin = "spiffe://corp/ns/ops/sa/admin"
+    billing = "spiffe://corp/ns/billing/sa/exporter"
+    intern = ("spiffe://corp/ns/dev/sa/intern",)
+    issued = {
+        "intern-cn-reports": ca.issue(
+            folder, "a", common_name="reports", server=False, uris=intern
+        ),
+        "intern-cn-admin": ca.issue(folder, "b", common_name=admin, server=False, uris=intern),
+        "billing-cn-reports": ca.issue(
+            folder, "c", common_name="reports", server=False, uris=(billing,)
+        ),
+        "cn-admin": ca.issue(folder, "d", common_name=admin, server=False),
+        "dns-admin": ca.issue(folder, "e", common_name="x", server=False, dns_names=(admin,)),
+        "dns-cn-reports": ca.issue(
+            folder, "f", common_name="reports", server=False, dns_names=("reports.corp",)
+        ),
+        # A SAN holding '://' that grpc does not report as a URI SAN: fails closed.
+        "dns-uri-cn-reports": ca.issue(
+            folder, "g", common_name="reports", server=False, dns_names=(admin,)
+        ),
+    }
+    daemon = daemon_factory(
+        "mtls-rule",
+        tls={
+            "cert_file": str(server.cert_file),
+            "key_file": str(server.key_file),
+            "client_ca_file": str(ca.write_ca(folder / "ca.crt")),
+            "require_client_auth": True,
+        },
+        auth={
+            "principals": [
+                {"name": "ops", "cert_identity": admin, "scopes": ["admin"]},
+                {"name": "billing", "cert_identity": billing, "scopes": ["exports:read"]},
+                {"name": "reports", "cert_identity": "reports", "scopes": ["exports:read"]},
+            ]
+        },
+    )
+    daemon.tls_ca = folder / "ca.crt"
+    daemon.tls_cert = issued["billing-cn-reports"].cert_file
+    daemon.tls_key = issued["billing-cn-reports"].key_file
+    daemon.start()
+    ca_pem = (folder / "ca.crt").read_bytes()
+
+    def who(name: str) -> str:
+        with ExportClient(
+            daemon.address,
+            tls_ca=folder / "ca.crt",
+            tls_cert=issued[name].cert_file,
+            tls_key=issued[name].key_file,
+            timeout=10,
+        ) as client:
+            try:
+                return client.server_info().principal
+            except UnauthenticatedError:
+                return "UNAUTHENTICATED"
+
+    def flight(name: str) -> str:
+        credentials = grpc.ssl_channel_credentials(
+            ca_pem, issued[name].key_file.read_bytes(), issued[name].cert_file.read_bytes()
+        )
+        with grpc.secure_channel(daemon.address, credentials) as channel:
+            stub = Flight_pb2_grpc.FlightServiceStub(channel)
+            try:
+                list(stub.ListFlights(fl.Criteria(), timeout=10))
+            except grpc.RpcError as error:
+                return error.code().name
+            return "OK"
+
+    assert {name: who(name) for name in issued} == {
+        "intern-cn-reports": "UNAUTHENTICATED",  # the CN does not count beside a URI SAN
+        "intern-cn-admin": "UNAUTHENTICATED",
+        "billing-cn-reports": "billing",
+        "cn-admin": "UNAUTHENTICATED",  # a CN never matches a URI identity
+        "dns-admin": "UNAUTHENTICATED",  # a DNS SAN is no identity
+        "dns-cn-reports": "reports",  # no URI SAN: the CN
+        "dns-uri-cn-reports": "UNAUTHENTICATED",
+    }
+    assert {
+        name: flight(name) for name in ("intern-cn-admin", "cn-admin", "billing-cn-reports")
+    } == {
+        "intern-cn-admin": "UNAUTHENTICATED",
+        "cn-admin": "UNAUTHENTICATED",
+        "billing-cn-reports": "OK",
+    }
 
 
 def test_demo_ignores_the_callers_tls_and_token_environment(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Schedules through a real daemon and the `sluice schedule` CLI: create one with the
 usual export flags, trigger it, read the export back; an incremental schedule chains its
-exports; bad input is INVALID_ARGUMENT naming the field.
+exports; bad input is INVALID_ARGUMENT naming the field; a reader who is not an admin
+sees a schedule's spec without the people it names.
 
 Ticks by the clock, policies and several schedulers on one PostgreSQL store are covered
 with a controllable clock in tests/unit/test_schedules.py (a second daemon on one
@@ -8,9 +9,12 @@ PostgreSQL store is still refused at start until leases land)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
+import sqlite3
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -244,3 +248,136 @@ def test_three_daemons_on_one_store_fire_a_tick_once(
         with ExportClient(daemon.address) as client:
             assert [e.id for e in client.list(labels=runs)] == [export.id]
             assert client.get_schedule("every-minute").last_tick == created.next_tick
+
+
+SENTINEL = "subject.sentinel@example.com"
+BIRTH_DATE = "1990-04-01"
+
+
+def _principal(name: str, token: str, scopes: list[str]) -> dict[str, object]:
+    return {
+        "name": name,
+        "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
+        "scopes": scopes,
+    }
+
+
+def test_a_reader_sees_a_schedules_spec_without_the_people_it_names(
+    daemon_factory,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    """A schedule is readable with exports:read, but its exports are the server's
+    (NOT_FOUND to a reader): the subject id of a scheduled GDPR package, the literals of
+    a where and of a database query, ids, a mailto: notify target, and the last tick's
+    error quoting a literal reached every reader in the clear. A reader or a creator
+    without admin now gets them as "?" (ids: as many "?"; the error: its field and a
+    sentence), through the API and `sluice schedule list/get` (JSON and text); an admin
+    still sees the spec and error whole. Waits for one real minute boundary."""
+    tokens = {name: secrets.token_urlsafe(24) for name in ("root", "reader", "bob")}
+    (tmp_path / "gdpr-password").write_text("gdpr zip pass\n")
+    daemon: Daemon = daemon_factory("private", schedule_poll_seconds=0.2)
+    people = daemon.sources / "people.db"
+    daemon.sources.mkdir(parents=True, exist_ok=True)
+    births = daemon.sources / "births.parquet"
+    pl.DataFrame({"id": [7], "dob": [BIRTH_DATE]}).write_parquet(births)
+    with sqlite3.connect(people) as db:
+        db.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT, amount INT)")
+        db.executemany("INSERT INTO people VALUES (?, ?, ?)", [(7, SENTINEL, 20), (8, "x@y.z", 5)])
+    daemon.settings.update(
+        auth={
+            "principals": [
+                _principal("root", tokens["root"], ["admin"]),
+                _principal("reader", tokens["reader"], ["exports:read"]),
+                _principal("bob", tokens["bob"], ["exports:create", "exports:read"]),
+            ]
+        },
+        secrets={"gdpr": f"file:{tmp_path / 'gdpr-password'}"},
+        gdpr={"controller": "Example Ltd", "contact": "privacy@example.com"},
+        smtp={"host": "127.0.0.1", "from": "sluice@example.com"},  # nothing is sent
+        sources={
+            "people": {
+                "uri": f"sqlite://{people}",
+                "table": "people",
+                "subject_column": "email",
+            }
+        },
+    )
+    daemon.start()
+    package = pb.ExportSpec(
+        destination=pb.Destination(uri=str(daemon.exports), dataset="gdpr"),
+        subject=pb.SubjectPackage(subject_id=SENTINEL, sources=["people"]),
+        template="gdpr",
+    )
+    selected = pb.ExportSpec(
+        source=pb.Source(
+            uri=f"sqlite://{people}",
+            query=f"SELECT id, email, amount FROM people WHERE email <> '{SENTINEL}x'",
+            order_by=["id"],
+        ),
+        destination=pb.Destination(uri=str(daemon.exports), dataset="people"),
+        query=pb.Query(where=f"email = '{SENTINEL}' AND amount > 10", ids=["7", "8"]),
+        notify=[f"mailto:{SENTINEL}"],
+    )
+    # Plans while dob is text; once it is a date, each tick's error repeats the literal.
+    born = pb.ExportSpec(
+        source=pb.Source(uri=str(births)),
+        destination=pb.Destination(uri=str(daemon.exports), dataset="births"),
+        query=pb.Query(where=f"dob = '{BIRTH_DATE}'"),
+    )
+    with ExportClient(daemon.address, token=tokens["root"], timeout=30) as root:
+        root.create_schedule("dsar", package, cron="@daily", paused=True)
+        root.create_schedule("selected", selected, cron="@daily", paused=True)
+        root.create_schedule("born", born, cron="* * * * *")
+        pl.DataFrame({"id": [7], "dob": [date.fromisoformat(BIRTH_DATE)]}).write_parquet(births)
+        until(
+            lambda: bool(root.get_schedule("born").last_error),
+            "no tick recorded an error",
+            within=120,
+        )
+        root.pause_schedule("born")
+        assert BIRTH_DATE in root.get_schedule("born").last_error  # an admin's is whole
+        # An admin sees the spec whole.
+        whole = {s.name: s.spec for s in root.list_schedules()}
+        assert whole["dsar"].subject.subject_id == SENTINEL
+        got = root.get_schedule("selected").spec.query
+        assert (got.where, list(got.ids)) == (selected.query.where, ["7", "8"])
+        assert whole["selected"].source.query == selected.source.query
+
+    for who in ("reader", "bob"):
+        with ExportClient(daemon.address, token=tokens[who], timeout=30) as client:
+            listed = {s.name: s for s in client.list_schedules()}
+            shown = [listed["dsar"], listed["selected"]]
+            shown += [client.get_schedule("dsar"), client.get_schedule("selected")]
+        for schedule in shown:
+            assert SENTINEL.encode() not in schedule.SerializeToString(), who
+        dsar, masked = listed["dsar"].spec, listed["selected"].spec
+        assert dsar.subject.subject_id == "?" and list(dsar.subject.sources) == ["people"]
+        assert dsar.template == "gdpr"
+        assert masked.query.where == "email = ? AND amount > ?"
+        assert list(masked.query.ids) == ["?", "?"]
+        assert masked.source.query == "SELECT id, email, amount FROM people WHERE email <> ?"
+        assert masked.destination == selected.destination
+        assert list(masked.notify) == ["mailto:?"]
+        assert listed["born"].last_error.startswith("spec.query.where: ")
+        assert BIRTH_DATE not in listed["born"].last_error
+
+    reader = {"SLUICE_TOKEN": tokens["reader"]}
+    for command in (("list",), ("get", "dsar"), ("get", "selected")):
+        result = run_cli(daemon, "schedule", *command, "--json", env=reader)
+        assert result.returncode == 0, result.stderr
+        assert SENTINEL not in result.stdout, command
+    listed_json = json.loads(run_cli(daemon, "schedule", "list", "--json", env=reader).stdout)
+    by_name = {s["name"]: s["spec"] for s in listed_json}
+    assert by_name["dsar"]["subject"]["subjectId"] == "?"
+    assert by_name["selected"]["query"]["ids"] == ["?", "?"]
+    text = run_cli(daemon, "schedule", "list", env=reader)
+    assert text.returncode == 0 and "dsar" in text.stdout and SENTINEL not in text.stdout
+    # Plain `get` prints last_error too.
+    for name in ("dsar", "selected", "born"):
+        got = run_cli(daemon, "schedule", "get", name, env=reader)
+        assert got.returncode == 0, got.stderr
+        assert SENTINEL not in got.stdout and BIRTH_DATE not in got.stdout, name
+    got = run_cli(daemon, "schedule", "get", "born", env=reader)
+    assert "last_error:" in got.stdout and "spec.query.where: " in got.stdout
+    whole = run_cli(daemon, "schedule", "get", "born", env={"SLUICE_TOKEN": tokens["root"]})
+    assert whole.returncode == 0 and BIRTH_DATE in whole.stdout

@@ -83,9 +83,11 @@ class Authority:
         not_after: datetime | None = None,
         key: ec.EllipticCurvePrivateKey | None = None,
         uris: tuple[str, ...] = (),
+        dns_names: tuple[str, ...] = (),
     ) -> Issued:
         """Write <stem>.crt and <stem>.key into folder. A server certificate is for
-        127.0.0.1 (IP SAN) and localhost; a client one has `uris` as URI SANs (SPIFFE ids)."""
+        127.0.0.1 (IP SAN) and localhost; a client one has `uris` as URI SANs (SPIFFE ids)
+        and `dns_names` as DNS SANs."""
         key = key or _key()
         now = datetime.now(UTC)
         not_after = not_after or now + timedelta(days=7)
@@ -108,11 +110,10 @@ class Authority:
                 ),
                 critical=False,
             )
-        if uris and not server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris]),
-                critical=False,
-            )
+        if (uris or dns_names) and not server:
+            names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in uris]
+            names += [x509.DNSName(name) for name in dns_names]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         certificate = builder.sign(self.key, hashes.SHA256())
         cert_file = folder / f"{stem}.crt"
         key_file = folder / f"{stem}.key"

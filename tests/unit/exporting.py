@@ -103,7 +103,7 @@ def plan_export(
         output=output or OutputSpec(),
         chunking=chunking or ChunkingSpec(max_rows=max_rows),
     )
-    return build_plan(spec, settings, export_id)
+    return build_plan(spec, settings, export_id, owner="")
 
 
 def export_parquet_chunks(

@@ -60,7 +60,7 @@ def plan(
         output=OutputSpec(fmt, compression),
         encryption=EncryptionSpec(**encryption),  # type: ignore[arg-type]
     )
-    return build_plan(spec, world["settings"], EXPORT_ID)  # type: ignore[arg-type]
+    return build_plan(spec, world["settings"], EXPORT_ID, owner="")  # type: ignore[arg-type]
 
 
 def rejected(world: dict[str, object], **fields: object) -> InvalidArgument:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.server.errors import FailedPrecondition, PermissionDenied
+from sluice.server.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from sluice.server.planning.authorization import (
     check_destination,
     check_run_access,
@@ -20,6 +20,7 @@ from sluice.server.planning.authorization import (
 from sluice.server.principals import (
     ANONYMOUS,
     AuthSettings,
+    CertificateNames,
     Principal,
     PrincipalConfig,
     Scope,
@@ -139,18 +140,92 @@ def test_authenticator_by_digest_reference_and_identity(monkeypatch: pytest.Monk
             PrincipalConfig(name="c", cert_identity="spiffe://corp/ns/x/sa/y"),
         )
     )
-    assert build_authenticator(auth).by_certificate(["spiffe://corp/ns/x/sa/y"]) is None
+    by_uri = CertificateNames(uri_sans=("spiffe://corp/ns/x/sa/y",), common_names=("cn",))
+    assert build_authenticator(auth).by_certificate(by_uri) is None
     authenticator = build_authenticator(auth, verified_certificates=True)
     assert authenticator.enabled
     assert authenticator.by_token("tok-a").name == "a"  # type: ignore[union-attr]
     assert authenticator.by_token("from-env").name == "b"  # type: ignore[union-attr]
     assert authenticator.by_token("tok-b") is None
-    assert authenticator.by_certificate(["spiffe://corp/ns/x/sa/y", "cn"]).name == "c"  # type: ignore[union-attr]
-    assert authenticator.by_certificate(["spiffe://other"]) is None
+    assert authenticator.by_certificate(by_uri).name == "c"  # type: ignore[union-attr]
+    assert authenticator.by_certificate(CertificateNames(uri_sans=("spiffe://other",))) is None
     assert token_digest(b"x") == hashlib.sha256(b"x").hexdigest()
     monkeypatch.delenv("AUTH_UNIT_TOKEN")
     with pytest.raises(FailedPrecondition):
         build_authenticator(auth)
+
+
+def test_a_certificate_is_its_uri_sans_else_a_cn_that_is_no_uri() -> None:
+    both = CertificateNames(uri_sans=("spiffe://a/b",), common_names=("spiffe://c/d", "cn"))
+    assert both.identities() == ("spiffe://a/b",)
+    assert CertificateNames(common_names=("spiffe://c/d", "cn")).identities() == ("cn",)
+    assert not CertificateNames() and CertificateNames(common_names=("cn",))
+    auth = AuthSettings(
+        principals=(
+            PrincipalConfig(name="ops", cert_identity="spiffe://corp/ns/ops/sa/admin"),
+            PrincipalConfig(name="reports", cert_identity="reports"),
+        )
+    )
+    authenticator = build_authenticator(auth, verified_certificates=True)
+    for names in (
+        CertificateNames(("spiffe://corp/ns/dev/sa/intern",), ("spiffe://corp/ns/ops/sa/admin",)),
+        CertificateNames(("spiffe://corp/ns/dev/sa/intern",), ("reports",)),
+        CertificateNames((), ("spiffe://corp/ns/ops/sa/admin",)),
+    ):
+        assert authenticator.by_certificate(names) is None, names
+    assert authenticator.by_certificate(CertificateNames((), ("reports",))).name == "reports"  # type: ignore[union-attr]
+
+
+def test_a_cn_with_any_uri_scheme_or_beside_an_empty_uri_san_is_no_identity() -> None:
+    names = ("urn:corp:ops:admin", "spiffe:corp/ns/ops/sa/admin", "HTTPS://corp/admin")
+    auth = AuthSettings(
+        principals=(
+            *(PrincipalConfig(name=f"p{i}", cert_identity=name) for i, name in enumerate(names)),
+            PrincipalConfig(name="reports", cert_identity="reports"),
+        )
+    )
+    authenticator = build_authenticator(auth, verified_certificates=True)
+    for name in names:
+        assert authenticator.by_certificate(CertificateNames((), (name,))) is None, name
+        assert authenticator.by_certificate(CertificateNames((name,), ())) is not None, name
+    # An empty URI SAN is still a URI SAN: the CN beside it counts for nothing.
+    assert CertificateNames(("",), ("reports",))
+    assert authenticator.by_certificate(CertificateNames(("",), ("reports",))) is None
+
+
+def test_a_cn_holding_a_colon_that_is_no_uri_identity_still_counts() -> None:
+    names = ("host:8080", "system:node:worker-1", "db-01.corp.example:5432", "https:corp")
+    auth = AuthSettings(
+        principals=tuple(
+            PrincipalConfig(name=f"p{i}", cert_identity=name) for i, name in enumerate(names)
+        )
+    )
+    authenticator = build_authenticator(auth, verified_certificates=True)
+    for i, name in enumerate(names):
+        assert CertificateNames((), (name,)).identities() == (name,)
+        assert authenticator.by_certificate(CertificateNames((), (name,))).name == f"p{i}"  # type: ignore[union-attr]
+    for uri in ("URN:corp:x", "Spiffe:corp/x", "a://b", "spiffe://corp/x"):
+        assert CertificateNames((), (uri,)).identities() == (), uri
+
+
+def test_certificate_names_read_from_the_auth_context_fail_closed() -> None:
+    both = {
+        "x509_subject_alternative_name": [b"spiffe://corp/a", b"host.corp"],
+        "peer_uri": [b"spiffe://corp/a"],
+        "x509_common_name": [b"reports"],
+    }
+    assert CertificateNames.from_auth_context(both) == CertificateNames(
+        ("spiffe://corp/a",), ("reports",)
+    )
+    plain = {"x509_subject_alternative_name": [b"host.corp"], "x509_common_name": [b"reports"]}
+    assert CertificateNames.from_auth_context(plain) == CertificateNames((), ("reports",))
+    assert not CertificateNames.from_auth_context({})
+    # A SAN holding '://' without peer_uri (a grpcio without it, or a DNS SAN written as
+    # a URI): refused, never known by its CN.
+    for sans in ([b"spiffe://corp/a"], [b"host.corp", b"spiffe://corp/a"]):
+        without_peer_uri = {"x509_subject_alternative_name": sans, "x509_common_name": [b"reports"]}
+        with pytest.raises(Unauthenticated):
+            CertificateNames.from_auth_context(without_peer_uri)
 
 
 def test_principal_settings_are_validated_without_echoing_tokens(tmp_path: Path) -> None:

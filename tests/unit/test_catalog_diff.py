@@ -34,9 +34,9 @@ def test_catalog_lists_committed_exports_only(tmp_path: Path, source: Path) -> N
     assert [e.export_id for e in exports] == ["20260101T000000Z-a", "20260102T000000Z-b"]
     assert exports[1].parent_export_id == "20260101T000000Z-a"
     assert exports[0].records == 3_000 and exports[0].chunks == 3
-    latest = latest_export(sink, "events")
+    latest = latest_export(sink, "events", "")
     assert latest is not None and latest.export_id == "20260102T000000Z-b"
-    assert latest_export(sink, "missing") is None
+    assert latest_export(sink, "missing", "") is None
 
 
 def test_identical_content_diffs_to_nothing_and_changes_show(tmp_path: Path, source: Path) -> None:

@@ -102,7 +102,7 @@ def plan_for(source: Path, fmt: str, target_bytes: int) -> ExportPlan:
         output=OutputSpec(fmt, "none"),
         chunking=ChunkingSpec(target_bytes, None),
     )
-    return build_plan(spec, settings, "20250101T000000Z-00000000e1e1")
+    return build_plan(spec, settings, "20250101T000000Z-00000000e1e1", owner="")
 
 
 def run(

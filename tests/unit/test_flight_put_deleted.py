@@ -67,7 +67,7 @@ def test_a_put_of_a_deleted_export_is_refused_before_anything(
     INBOXES.discard(export_id)
     error = JobError("UNAVAILABLE", "storage went away") if ended_as == JobState.FAILED else None
     store.transition(export_id, {JobState.QUEUED}, ended_as, error=error)
-    store.transition(export_id, {ended_as}, JobState.DELETED)
+    store.mark_deleted(export_id, {ended_as})
     answers: list[dict[str, object]] = []
     with pytest.raises(FailedPrecondition) as raised:
         answers.extend(put(puts))

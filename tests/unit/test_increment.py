@@ -24,7 +24,7 @@ def world(tmp_path: Path) -> tuple[LocalSink, Path, pl.Schema]:
 
 def test_full_needs_no_parent(world) -> None:  # type: ignore[no-untyped-def]
     sink, _, schema = world
-    plan = plan_increment(IncrementalSpec(), schema, sink, "events")
+    plan = plan_increment(IncrementalSpec(), schema, sink, "events", "")
     assert (plan.mode, plan.parent, plan.predicate) == ("full", None, None)
 
 
@@ -35,7 +35,7 @@ def test_incremental_continues_from_the_latest_committed_watermark(world, tmp_pa
     mark = {"column": "updated_at", "value": middle.isoformat(), "dtype": "Datetime"}
     export_to(sink, tmp_path, source, "20260101T000000Z-a", watermark=mark)
 
-    plan = plan_increment(IncrementalSpec("incremental", "updated_at"), schema, sink, "events")
+    plan = plan_increment(IncrementalSpec("incremental", "updated_at"), schema, sink, "events", "")
     assert plan.parent_export_id == "20260101T000000Z-a"
     assert plan.predicate is not None
     assert frame.filter(plan.predicate).height == frame.filter(pl.col("updated_at") > middle).height
@@ -45,6 +45,7 @@ def test_incremental_continues_from_the_latest_committed_watermark(world, tmp_pa
         schema,
         sink,
         "events",
+        "",
     )
     assert with_lookback.predicate is not None
     assert frame.filter(with_lookback.predicate).height > frame.filter(plan.predicate).height
@@ -52,7 +53,7 @@ def test_incremental_continues_from_the_latest_committed_watermark(world, tmp_pa
 
 def test_first_incremental_without_a_parent_exports_everything(world) -> None:  # type: ignore[no-untyped-def]
     sink, _, schema = world
-    plan = plan_increment(IncrementalSpec("incremental", "updated_at"), schema, sink, "events")
+    plan = plan_increment(IncrementalSpec("incremental", "updated_at"), schema, sink, "events", "")
     assert plan.parent is None and plan.predicate is None and plan.cursor == "updated_at"
 
 
@@ -77,7 +78,7 @@ def test_first_incremental_without_a_parent_exports_everything(world) -> None:  
 def test_bad_incremental_requests_name_their_field(world, spec, field) -> None:  # type: ignore[no-untyped-def]
     sink, _, schema = world
     with pytest.raises(InvalidArgument) as raised:
-        plan_increment(spec, schema, sink, "events")
+        plan_increment(spec, schema, sink, "events", "")
     assert raised.value.violations[0].field == field
 
 
@@ -85,7 +86,7 @@ def test_changing_the_cursor_of_a_chain_is_refused(world, tmp_path) -> None:  # 
     sink, source, schema = world
     export_to(sink, tmp_path, source, "a", watermark={"column": "id", "value": 5, "dtype": "Int64"})
     with pytest.raises(InvalidArgument, match="tracked 'id'"):
-        plan_increment(IncrementalSpec("incremental", "updated_at"), schema, sink, "events")
+        plan_increment(IncrementalSpec("incremental", "updated_at"), schema, sink, "events", "")
 
 
 def test_spec_round_trips_through_json() -> None:
@@ -101,27 +102,27 @@ def test_spec_round_trips_through_json() -> None:
 
 def test_key_only_increments_compare_with_the_parent_key_index(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
     sink, source, schema = world
-    first = plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events")
+    first = plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events", "")
     assert (first.parent, first.by_key, first.predicate) == (None, True, None)
 
     export_to(sink, tmp_path, source, "20260101T000000Z-a")
     with pytest.raises(FailedPrecondition, match="has no key index"):
-        plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events")
+        plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events", "")
 
     index = {"path": "index.arrows", "key": ["id"], "key_id": "k1"}
     export_to(sink, tmp_path, source, "20260102T000000Z-b", key_index=index)
-    plan = plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events")
+    plan = plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events", "")
     assert plan.parent_index == KeyIndexEntry("index.arrows", key=("id",), key_id="k1")
     assert plan.parent_folder == "events/20260102T000000Z-b"
     with pytest.raises(FailedPrecondition, match="keyed by id, not device"):
-        plan_increment(IncrementalSpec("incremental", key=("device",)), schema, sink, "events")
+        plan_increment(IncrementalSpec("incremental", key=("device",)), schema, sink, "events", "")
     # A key index digested another way can never match: refused, not all rows "changed".
     other = {**index, "algorithm": "blake3"}
     export_to(sink, tmp_path, source, "20260103T000000Z-c", key_index=other)
     with pytest.raises(FailedPrecondition, match="digests keys with 'blake3'"):
-        plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events")
+        plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events", "")
     # With a cursor the key only deduplicates look-back rows: no tombstones.
     cursor_plan = plan_increment(
-        IncrementalSpec("incremental", "updated_at", key=("id",)), schema, sink, "events"
+        IncrementalSpec("incremental", "updated_at", key=("id",)), schema, sink, "events", ""
     )
     assert cursor_plan.key == ("id",) and not cursor_plan.by_key

@@ -108,7 +108,7 @@ def test_each_journalled_chunk_carries_its_largest_cursor(tmp_path) -> None:  # 
         # A full export with a cursor records the watermark a later incremental starts from.
         incremental=IncrementalSpec(mode="full", cursor="updated_at"),
     )
-    plan = build_plan(spec, settings, "inc")
+    plan = build_plan(spec, settings, "inc", owner="")
     assert plan.cursor == "updated_at"
     journal = Journal()
     run_pipeline(

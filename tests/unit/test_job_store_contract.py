@@ -7,6 +7,7 @@ An implementation joins by subclassing JobStoreContract and overriding `open_sto
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,8 +42,16 @@ from sluice.server.jobs import (
 from sluice.server.jobs.model import DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.signals import JobSignal, SignalKind
-from sluice.server.jobs.sqlite import SCHEMA_VERSION
-from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
+from sluice.server.jobs.sqlite_schema import SCHEMA_VERSION
+from sluice.server.planning.spec import (
+    DestinationSpec,
+    ExportSpec,
+    QuerySpec,
+    RedactionRuleSpec,
+    RedactionSpec,
+    SourceSpec,
+    SubjectSpec,
+)
 from tests.servers.postgres import PostgresServer
 
 Q, R, S, F, C = (
@@ -81,6 +90,44 @@ def make_chunk(index: int, sha: str = "", rows: int = 100) -> ChunkRecord:
         source_end=(index + 1) * rows,
         committed_at=datetime(2025, 3, 1, 12, 0, index, 123456, tzinfo=UTC),
     )
+
+
+#: Personal values a request and its journal hold, each of which mark_deleted forgets.
+EMAIL, NAME, CARD = "alice@example.com", "Bobby Tables", 4111111111111111
+IDS = ("user-7f3a", "user-91c2", "user-0d44")
+#: A custom rule's pattern and a webhook's token (in its query) are a request's values too.
+PATTERN, TOKEN = r"bob\.pattern@example\.com", "tok-5ecret-93"
+
+
+def personal_spec() -> ExportSpec:
+    return ExportSpec(
+        source=SourceSpec(
+            uri="postgresql://db/app", query=f"SELECT * FROM users WHERE name = '{NAME}'"
+        ),
+        destination=DestinationSpec(uri="file:///exports", dataset="users"),
+        query=QuerySpec(
+            columns=("id", "email"),
+            where=f"email = '{EMAIL}' AND age > 40",
+            ids=IDS,
+            id_column="user_id",
+        ),
+        labels=(("team", "a"),),
+        redaction=RedactionSpec(
+            level="moderate",
+            rules=(
+                RedactionRuleSpec(pattern=PATTERN, action="redact"),
+                RedactionRuleSpec(pattern="email", action="mask", keep_last=4),
+                RedactionRuleSpec(column="email", action="hash"),
+            ),
+        ),
+        notify=(f"https://hooks.example.com/x?token={TOKEN}", f"mailto:{EMAIL}", "ops"),
+        subject=SubjectSpec(EMAIL, ("crm",)),
+    )
+
+
+def personal_chunk(index: int) -> ChunkRecord:
+    chunk = replace(make_chunk(index % 60), index=index, path=f"part-{index:06d}.jsonl.zst")
+    return replace(chunk, cursor_max=CARD + index, source_last_key=(EMAIL, index))
 
 
 def assert_utc(value: datetime | None) -> None:
@@ -337,7 +384,7 @@ class JobStoreContract:
         store.create(new_job("j1"))
         store.transition("j1", {Q}, R)
         done = store.transition("j1", {R}, S, manifest_uri="file:///exports/users/j1/m.json")
-        deleted = store.transition("j1", {S}, JobState.DELETED)
+        deleted = store.mark_deleted("j1", {S})
         assert deleted.state == JobState.DELETED
         assert deleted.state.final
         assert deleted.state not in RESUMABLE_STATES
@@ -352,10 +399,152 @@ class JobStoreContract:
     @pytest.mark.parametrize("final", sorted(FINAL_STATES))
     def test_every_final_state_sets_finished_at(self, store: JobStore, final: JobState) -> None:
         store.create(new_job("j1"))
-        job = store.transition("j1", {Q}, final)
+        if final is JobState.DELETED:
+            job = store.mark_deleted("j1", {Q})
+        else:
+            job = store.transition("j1", {Q}, final)
         assert job.state == final
         assert_utc(job.finished_at)
         assert job.started_at is None
+
+    # -- forgetting a deleted export's request ---------------------------------------
+
+    def test_transition_never_enters_deleted(self, store: JobStore) -> None:
+        # Only mark_deleted does, forgetting the request's values in the same write.
+        store.create(new_job("j1"))
+        with pytest.raises(ValueError, match="mark_deleted"):
+            store.transition("j1", {Q}, JobState.DELETED)
+        assert store.get("j1").state == Q
+
+    def test_mark_deleted_forgets_the_request_values(self, store: JobStore) -> None:
+        store.create(new_job("j1", "req-1", personal_spec()))
+        store.transition("j1", {Q}, R)
+        for index in range(2):
+            store.record_chunk(
+                "j1", personal_chunk(index), Progress(records=100 * (index + 1), chunks=index + 1)
+            )
+        done = store.transition("j1", {R}, S, manifest_uri="file:///exports/users/j1/m.json")
+        done_deliveries = store.notifications("j1")
+
+        deleted = store.mark_deleted("j1", {S})
+
+        assert deleted == store.get("j1")
+        assert deleted.state == JobState.DELETED
+        query = deleted.spec.query
+        assert query.where == "email = ? AND age > ?"
+        assert query.ids == ("?", "?", "?")  # the count stays, as the manifest keeps it
+        assert (query.id_column, query.columns) == ("user_id", ("id", "email"))
+        assert deleted.spec.source.query == "SELECT * FROM users WHERE name = ?"
+        assert deleted.spec.subject is not None
+        assert deleted.spec.subject.subject_id == "?"
+        assert deleted.spec.subject.sources == ("crm",)
+        rules = done.spec.redaction.rules
+        assert (
+            deleted.spec.redaction.rules
+            == (
+                replace(rules[0], pattern="?"),  # a regular expression: maybe someone's value
+                *rules[1:],  # a built-in entity's name, a column's rule
+            )
+        )
+        assert deleted.spec.redaction.level == "moderate"
+        # Notify targets as logs show them, in the spec and the deliveries alike.
+        shown = ("https://hooks.example.com/…", "mailto:?", "ops")
+        assert deleted.spec.notify == shown
+        deliveries = store.notifications("j1")
+        assert tuple(d.target for d in deliveries) == shown
+        assert [d.delivery_id for d in deliveries] == [d.delivery_id for d in done_deliveries]
+        # What shows the job stays.
+        assert deleted.spec.destination == done.spec.destination
+        assert deleted.spec.labels == done.spec.labels
+        assert (deleted.request_id, deleted.manifest_uri) == ("req-1", done.manifest_uri)
+        assert deleted.progress == done.progress
+        assert (deleted.created_at, deleted.started_at, deleted.finished_at) == (
+            done.created_at,
+            done.started_at,
+            done.finished_at,
+        )
+        chunks = store.chunks("j1")
+        assert [(c.cursor_max, c.source_last_key) for c in chunks] == [(None, None)] * 2
+        assert [replace(c, cursor_max=None, source_last_key=None) for c in chunks] == [
+            replace(personal_chunk(i), cursor_max=None, source_last_key=None) for i in range(2)
+        ]
+
+    def test_mark_deleted_is_a_compare_and_set(self, store: JobStore) -> None:
+        store.create(new_job("j1", spec=personal_spec()))
+        with pytest.raises(FailedPrecondition, match="is queued"):
+            store.mark_deleted("j1", RESUMABLE_STATES)
+        job = store.get("j1")
+        assert (job.state, job.spec) == (Q, personal_spec())
+        with pytest.raises(NotFound):
+            store.mark_deleted("nope", RESUMABLE_STATES)
+
+    def test_mark_deleted_keeps_the_error_it_is_given(self, store: JobStore) -> None:
+        store.create(new_job("j1", spec=personal_spec()))
+        error = JobError("UNAVAILABLE", "source gone", transient=True)
+        failed = store.transition("j1", {Q}, F, error=error)
+        deleted = store.mark_deleted("j1", RESUMABLE_STATES, error=error)
+        assert (deleted.error, deleted.finished_at) == (error, failed.finished_at)
+
+    def test_a_deleted_job_is_masked_again_unchanged(self, store: JobStore) -> None:
+        store.create(new_job("j1", spec=personal_spec()))
+        first = store.mark_deleted("j1", {Q})
+        again = store.mark_deleted("j1", {JobState.DELETED})
+        assert (again.spec, again.finished_at) == (first.spec, first.finished_at)
+        with pytest.raises(FailedPrecondition, match="is deleted"):
+            store.mark_deleted("j1", RESUMABLE_STATES)
+
+    def test_marks_in_a_batch_forget_as_one_alone(self, store: JobStore) -> None:
+        store.create(new_job("j1", spec=personal_spec()))
+        store.create(new_job("j2", spec=personal_spec()))
+        alone = store.mark_deleted("j1", {Q})
+        batched = store.mark_deleted("j2", {Q}, batch=True)
+        store.erase_forgotten()
+        assert batched.spec == alone.spec
+        assert store.get("j2") == batched
+
+    def test_a_forgotten_request_answers_its_request_id_with_the_deleted_job(
+        self, store: JobStore
+    ) -> None:
+        # Its fingerprint is forgotten with it (a digest of the request would confirm a
+        # guessed value), so a retry and another request with the id are alike: both
+        # get the deleted job, never a new export.
+        store.create(new_job("j1", "req-1", personal_spec()))
+        deleted = store.mark_deleted("j1", {Q})
+        for spec in (personal_spec(), make_spec(team="b")):
+            job, created = store.create(new_job("j2", "req-1", spec))
+            assert (job, created) == (deleted, False)
+        assert store.find_by_request_id("req-1") == deleted
+        with pytest.raises(NotFound):
+            store.get("j2")
+
+    def test_forget_deleted_forgets_jobs_deleted_before_stores_forgot(
+        self, store: JobStore
+    ) -> None:
+        # A job deleted by an earlier Sluice: DELETED with its request kept as sent.
+        store.create(new_job("j0", spec=personal_spec()))
+        done = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        old = Job(
+            id="j1",
+            spec=personal_spec(),
+            state=JobState.DELETED,
+            created_at=done,
+            updated_at=done,
+            request_id="req-1",
+            started_at=done,
+            finished_at=done,
+            progress=Progress(records=200, chunks=2),
+            manifest_uri="file:///exports/users/j1/manifest.json",
+        )
+        assert store.restore(old, [personal_chunk(0), personal_chunk(1)])
+        forgotten_now = store.mark_deleted("j0", {Q})
+
+        assert store.forget_deleted() == 1
+        job = store.get("j1")
+        assert job.spec == forgotten_now.spec
+        assert replace(job, spec=old.spec, revision=0) == old  # nothing else changed
+        assert [(c.cursor_max, c.source_last_key) for c in store.chunks("j1")] == [(None, None)] * 2
+        assert store.forget_deleted() == 0
+        assert store.create(new_job("j2", "req-1", make_spec()))[0].id == "j1"
 
     # -- chunks and progress -------------------------------------------------------
 
@@ -911,6 +1100,135 @@ class TestSQLiteFileJobStore(JobStoreContract):
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         finally:
             db.close()
+
+    def test_a_deleted_jobs_values_leave_the_files(self, store: JobStore, tmp_path: Path) -> None:
+        # Not only the rows: SQLite keeps freed bytes in its pages and old page versions
+        # in its WAL; the job row is rewritten (spec and all) with every chunk.
+        import sqlite3
+
+        store.create(new_job("j1", "req-1", personal_spec()))
+        store.transition("j1", {Q}, R)
+        folder = tmp_path / "state"
+        for index in range(200):
+            # Counters of changing sizes move the job row within its page.
+            progress = Progress(records=37 ** (index % 9), chunks=index + 1)
+            store.record_chunk("j1", personal_chunk(index), progress)
+            if index % 50 == 25:  # pages reach the database file, not only the WAL
+                other = sqlite3.connect(folder / "jobs.sqlite3")
+                other.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                other.close()
+        store.transition("j1", {R}, S, manifest_uri="file:///exports/users/j1/m.json")
+        pattern = json.dumps(PATTERN)[1:-1]  # as the stored spec (JSON) holds it
+        secrets = [EMAIL, NAME, *IDS, pattern, TOKEN, *(str(CARD + i) for i in range(200))]
+        before = b"".join(p.read_bytes() for p in folder.iterdir())
+        assert all(s.encode() in before for s in (EMAIL, NAME, *IDS, pattern, TOKEN))
+        store.mark_deleted("j1", {S})
+        for path in folder.iterdir():
+            found = [s for s in secrets if s.encode() in path.read_bytes()]
+            assert found == [], path.name
+
+    def test_writes_after_a_delete_still_wait_for_the_file(self, tmp_path: Path) -> None:
+        # The WAL is emptied with busy_timeout 0 (never waiting); the store's own timeout
+        # must be back for every write after it, or a write meeting another connection's
+        # (a replica's, a backup's) lock fails at once with "database is locked".
+        import sqlite3
+
+        path = tmp_path / "state" / "jobs.sqlite3"
+        store = SQLiteJobStore(path, busy_timeout_ms=600_000)
+        writer = sqlite3.connect(path, isolation_level=None)
+        try:
+            store.create(new_job("j1", "j1", personal_spec()))
+            store.mark_deleted("j1", {Q})
+            store.erase_forgotten()
+            writer.execute("BEGIN IMMEDIATE")
+            outcome: list[BaseException | None] = []
+
+            def create() -> None:
+                try:
+                    store.create(new_job("j2", "j2", personal_spec()))
+                    outcome.append(None)
+                except BaseException as exc:  # reported below
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=create, daemon=True)
+            thread.start()
+            thread.join(0.5)  # the create meets the outside write lock meanwhile
+            writer.execute("COMMIT")
+            thread.join(60)
+            assert outcome == [None]
+            assert store.get("j2").state == Q
+        finally:
+            writer.close()
+            store.close()
+
+    def test_a_delete_never_waits_on_another_process_reading_the_file(self, tmp_path: Path) -> None:
+        # A backup tool (litestream) or an operator's sqlite3 shell holding a read
+        # transaction keeps a WAL from being emptied; mark_deleted's emptying is best
+        # effort and must not wait for it (busy_timeout) with the store locked, stalling
+        # every RPC and chunk journalled meanwhile. The long busy_timeout makes a wait a
+        # hang; the generous waits below fail only on one.
+        import sqlite3
+
+        path = tmp_path / "state" / "jobs.sqlite3"
+        store = SQLiteJobStore(path, busy_timeout_ms=600_000)
+        reader = sqlite3.connect(path, isolation_level=None)
+        threads: list[threading.Thread] = []
+        try:
+            for job_id in ("j1", "j2", "j3"):
+                store.create(new_job(job_id, job_id, personal_spec()))
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM jobs").fetchall()
+            store.create(new_job("j4", "j4", personal_spec()))  # frames after its snapshot
+            done = {"deleted": threading.Event(), "read": threading.Event()}
+
+            def delete() -> None:
+                store.mark_deleted("j1", {Q})
+                done["deleted"].set()
+
+            def read() -> None:
+                store.get("j2")
+                done["read"].set()
+
+            threads += [threading.Thread(target=f, daemon=True) for f in (delete, read)]
+            for thread in threads:
+                thread.start()
+            assert done["deleted"].wait(60), "mark_deleted waited on the outside reader"
+            assert done["read"].wait(60), "a read waited on mark_deleted"
+            # As retention and forget_deleted do: several marks, the WAL emptied once.
+            store.mark_deleted("j2", {Q}, batch=True)
+            store.mark_deleted("j3", {Q}, batch=True)
+            erased = threading.Thread(target=store.erase_forgotten, daemon=True)
+            erased.start()
+            erased.join(60)
+            assert not erased.is_alive(), "erase_forgotten waited on the outside reader"
+            assert store.get("j3").state == JobState.DELETED
+        finally:
+            reader.close()
+            for thread in threads:
+                thread.join(60)
+            store.close()
+        # Once the reader is gone the next emptying succeeds.
+        reopened = SQLiteJobStore(path)
+        try:
+            reopened.mark_deleted("j4", {Q})
+            wal = path.with_name("jobs.sqlite3-wal")
+            assert not wal.exists() or EMAIL.encode() not in wal.read_bytes()
+        finally:
+            reopened.close()
+
+    def test_a_batch_of_deletes_leaves_the_files_once_erased(
+        self, store: JobStore, tmp_path: Path
+    ) -> None:
+        # Retention marks each export it removes with batch=True and erases once.
+        folder = tmp_path / "state"
+        for job_id in ("j1", "j2"):
+            store.create(new_job(job_id, job_id, personal_spec()))
+        for job_id in ("j1", "j2"):
+            store.mark_deleted(job_id, {Q}, batch=True)
+        store.erase_forgotten()
+        for path in folder.iterdir():
+            found = [s for s in (EMAIL, NAME, *IDS, TOKEN) if s.encode() in path.read_bytes()]
+            assert found == [], path.name
 
     def test_newer_schema_is_refused(self, tmp_path: Path) -> None:
         import sqlite3

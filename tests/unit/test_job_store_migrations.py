@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from sluice.server.errors import FailedPrecondition
-from sluice.server.jobs import SQLiteJobStore
+from sluice.server.jobs import SQLiteJobStore, sqlite_schema
 from sluice.server.jobs import sqlite as sqlite_store
 from sluice.server.jobs.model import JobState
 from sluice.server.jobs.postgres import PostgresJobStore
@@ -31,7 +31,7 @@ _OLD_TIME = "2025-01-01T00:00:00.000000+00:00"
 def _sqlite_at(path: Path, version: int) -> None:
     """A store as an older Sluice left it: the first `version` steps, one job in it."""
     db = sqlite3.connect(path, isolation_level=None)
-    for statements in sqlite_store._MIGRATIONS[:version]:
+    for statements in sqlite_schema.MIGRATIONS[:version]:
         for statement in statements:
             db.execute(statement)
     db.execute(f"PRAGMA user_version = {version}")
@@ -43,7 +43,7 @@ def _sqlite_at(path: Path, version: int) -> None:
     db.close()
 
 
-@pytest.mark.parametrize("version", range(1, sqlite_store.SCHEMA_VERSION))
+@pytest.mark.parametrize("version", range(1, sqlite_schema.SCHEMA_VERSION))
 def test_sqlite_migrates_from_every_earlier_version(tmp_path: Path, version: int) -> None:
     path = tmp_path / "jobs.sqlite3"
     _sqlite_at(path, version)
@@ -58,7 +58,7 @@ def test_sqlite_migrates_from_every_earlier_version(tmp_path: Path, version: int
         store.close()
     status = sqlite_store.sqlite_schema_status(path)
     assert (status.found, status.behind, status.newer) == (
-        sqlite_store.SCHEMA_VERSION,
+        sqlite_schema.SCHEMA_VERSION,
         False,
         False,
     )
@@ -66,7 +66,7 @@ def test_sqlite_migrates_from_every_earlier_version(tmp_path: Path, version: int
 
 def test_sqlite_rows_from_before_revisions_start_at_zero(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
-    _sqlite_at(path, sqlite_store.SCHEMA_VERSION - 1)
+    _sqlite_at(path, sqlite_schema.SCHEMA_VERSION - 1)
     store = SQLiteJobStore(path)
     try:
         assert store.get("old").revision == 0
@@ -204,7 +204,7 @@ def test_migrate_check_on_sqlite(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     current = run_cli(None, "migrate", "--check", "--state-dir", str(state))
     assert current.returncode == 0
-    assert f"schema version {sqlite_store.SCHEMA_VERSION} (current)" in current.stdout
+    assert f"schema version {sqlite_schema.SCHEMA_VERSION} (current)" in current.stdout
 
     db = sqlite3.connect(state / "jobs.sqlite3")
     db.execute("PRAGMA user_version = 99")
@@ -245,5 +245,5 @@ def test_the_readme_names_each_stores_current_schema_version() -> None:
     """Operators read the README to know which version a rollout moves a store to."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     flat = " ".join(readme.split())
-    assert f"`PRAGMA user_version`, today {sqlite_store.SCHEMA_VERSION};" in flat
+    assert f"`PRAGMA user_version`, today {sqlite_schema.SCHEMA_VERSION};" in flat
     assert f"`{MIGRATIONS_TABLE}` table, today {SCHEMA_VERSION})" in flat

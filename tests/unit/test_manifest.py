@@ -83,7 +83,7 @@ def _plan(source: Path, export_id: str = "exp-1", **fields: Any) -> ExportPlan:
         chunking=ChunkingSpec(target_bytes=32 * 1024),
         **fields,
     )
-    return build_plan(spec, settings, export_id)
+    return build_plan(spec, settings, export_id, owner="")
 
 
 def _run(plan: ExportPlan, sink: Any) -> list[ChunkRecord]:
@@ -262,7 +262,7 @@ def test_source_credentials_never_reach_the_manifest(source: Path) -> None:
     body = json.dumps(_manifest(leaky, _run(plan, MemorySink())).to_dict())
     assert "hunter2" not in body
     assert "alice:" not in body
-    assert "s3://bucket/e.parquet" in body
+    assert "s3://(credentials removed)@bucket/e.parquet" in body
 
 
 # --- write_manifest --------------------------------------------------------------------

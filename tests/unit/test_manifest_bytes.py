@@ -96,7 +96,7 @@ def _keyed_plan(tmp_path: Path) -> tuple[ExportPlan, bytes]:
         encryption=EncryptionSpec(age_recipients=(RECIPIENT,)),
         incremental=IncrementalSpec("full", cursor="created_at", lookback_seconds=60, key=("id",)),
     )
-    plan = build_plan(spec, _settings(tmp_path, source), "exp-2")  # type: ignore[arg-type]
+    plan = build_plan(spec, _settings(tmp_path, source), "exp-2", owner="")  # type: ignore[arg-type]
     return plan, str(source).encode()
 
 
@@ -150,7 +150,7 @@ def _csv_manifest(tmp_path: Path) -> bytes:
         destination=DestinationSpec(str(tmp_path / "exports"), "events"),
         output=OutputSpec("jsonl", "zstd"),
     )
-    plan = build_plan(spec, _settings(tmp_path, source), "exp-3")  # type: ignore[arg-type]
+    plan = build_plan(spec, _settings(tmp_path, source), "exp-3", owner="")  # type: ignore[arg-type]
     manifest = build_manifest(
         plan,
         _chunks("jsonl.zst", ((SKIPPED_ROWS, 1),)),

@@ -173,7 +173,7 @@ def _plan(
         chunking=chunking,
         redaction=RedactionSpec(level="moderate"),
     )
-    return build_plan(spec, settings, EXPORT_ID)
+    return build_plan(spec, settings, EXPORT_ID, owner="")
 
 
 class _Recorder(Journal):
@@ -320,6 +320,10 @@ class _FailingFrom:
     def rewrites(self) -> bool:
         return True
 
+    @property
+    def requested(self) -> bool:
+        return self._redactor.requested
+
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         return self._redactor.apply(frame.map_batches(self._check, validate_output_schema=False))
 
@@ -334,6 +338,9 @@ class _FailingFrom:
 
     def describe(self) -> dict[str, Any]:
         return self._redactor.describe()
+
+    def content_checks(self, column: str) -> str:
+        return self._redactor.content_checks(column)
 
 
 def test_a_failing_batch_raises_its_error_after_every_batch_before_it(

@@ -100,7 +100,7 @@ class World:
             output=OutputSpec(fmt, compression),
             chunking=ChunkingSpec(target_bytes, max_rows),
         )
-        return build_plan(spec, self.settings, export_id)
+        return build_plan(spec, self.settings, export_id, owner="")
 
 
 @pytest.fixture(scope="module")

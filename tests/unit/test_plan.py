@@ -61,7 +61,7 @@ class World:
         )
 
     def plan(self, source: Path | str, **fields: Any) -> ExportPlan:
-        return build_plan(self.spec(source, **fields), self.settings, EXPORT_ID)
+        return build_plan(self.spec(source, **fields), self.settings, EXPORT_ID, owner="")
 
     def rejected(self, source: Path | str, **fields: Any) -> InvalidArgument:
         with pytest.raises(InvalidArgument) as raised:
@@ -231,7 +231,7 @@ def test_source_described_without_credentials(world: World, table: Path) -> None
     plan = world.plan(table)
     plan_with_url = replace(plan.source, uri="s3://user:hunter2@bucket/key.parquet")
     described = plan_with_url.describe()
-    assert described["uri"] == "s3://bucket/key.parquet"
+    assert described["uri"] == "s3://(credentials removed)@bucket/key.parquet"
     assert "hunter2" not in repr(described)
 
 
@@ -497,10 +497,12 @@ def test_default_roots_live_in_the_state_folder(tmp_path: Path) -> None:
         SourceSpec(str(sources / "t.parquet")),
         DestinationSpec(str(tmp_path / "state" / "exports"), "events"),
     )
-    assert build_plan(spec, settings, EXPORT_ID).source.files == (str(sources / "t.parquet"),)
+    assert build_plan(spec, settings, EXPORT_ID, owner="").source.files == (
+        str(sources / "t.parquet"),
+    )
     elsewhere = replace(spec, destination=DestinationSpec(str(tmp_path / "x"), "events"))
     with pytest.raises(InvalidArgument) as raised:
-        build_plan(elsewhere, settings, EXPORT_ID)
+        build_plan(elsewhere, settings, EXPORT_ID, owner="")
     assert raised.value.violations[0].field == "spec.destination.uri"
 
 

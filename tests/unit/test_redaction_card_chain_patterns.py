@@ -9,10 +9,10 @@ import re
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sluice.server.pipeline.redaction import card_chains
+from sluice.server.pipeline.redaction import card_chains, rust_patterns
 from sluice.server.pipeline.redaction.actions import mask
 from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
 from sluice.server.pipeline.redaction.policy import PatternRule, entity_rule
@@ -39,7 +39,7 @@ def _rust_patterns(rule: PatternRule) -> dict[str, str]:
 
 
 def _python_first_match(pattern: str, text: str, *, anchored: bool) -> str | None:
-    compiled = re.compile(card_chains.python_pattern(f"(?:{pattern})"))
+    compiled = re.compile(rust_patterns.python_pattern(f"(?:{pattern})"))
     found = compiled.match(text) if anchored else compiled.search(text)
     return None if found is None else found.group()
 
@@ -61,6 +61,10 @@ _PIECE = st.one_of(
 
 @settings(max_examples=120, deadline=None)
 @given(pieces=st.lists(_PIECE, max_size=12))
+# Found by the draw on some runs only: after spaces and digits, Python's "\w" took "²"
+# and Rust's takes a combining mark.
+@example(pieces=[", 0²"])
+@example(pieces=["\u3000", "5", "\u0301"])
 def test_the_walks_patterns_mean_in_python_what_they_mean_in_polars(pieces: list[str]) -> None:
     text = "".join(pieces)
     for rule in _RULES:
@@ -73,13 +77,17 @@ def test_the_walks_patterns_mean_in_python_what_they_mean_in_polars(pieces: list
                 assert python == rust, (rule.action, rule.keep_last, name, rest)
 
 
+#: Contexts before every code point: the trail's branches after spaces, dots and
+#: dashes, and after spaces then digits (a word led by digits, "5pm", ends a card: there
+#: Python's "\w" took "²" and Rust's a combining mark: "4111… 5500…  0²" read apart).
+_TRAIL_CONTEXTS = ("", " ", ".", " -", "\x1f", "\u3000", " 0", " 12", "\u30007", "  5", "\t3")
+
+
 def test_the_card_trail_reads_every_character_as_polars_does() -> None:
-    # Python's and Rust's "\w" and "\d" differ outside ASCII ("²", combining marks): the
-    # trail reads them after spaces only, where every such character ends a card alike.
     characters = [chr(code) for code in range(0x110000) if not 0xD800 <= code < 0xE000]
     trail = f"_|{_CARD.trail}"
-    python = re.compile(card_chains.python_pattern(f"(?:{trail})"))
-    for before in ("", " ", ".", " -", "\x1f", "\u3000"):
+    python = re.compile(rust_patterns.python_pattern(f"(?:{trail})"))
+    for before in _TRAIL_CONTEXTS:
         texts = [before + character for character in characters]
         rust = pl.Series(texts).str.contains(f"^(?:{trail})").to_list()
         differ = [t for t, r in zip(texts, rust, strict=True) if (python.match(t) is not None) != r]
@@ -87,19 +95,33 @@ def test_the_card_trail_reads_every_character_as_polars_does() -> None:
 
 
 def test_python_pattern_translates_spaces_and_ends() -> None:
-    space = card_chains._RUST_SPACE
-    assert card_chains.python_pattern(r"a\s[^\s.]$[$]\$") == rf"a[{space}][^{space}.]\Z[$]\$"
-    assert card_chains.python_pattern(r"[]\s]") == rf"[]{space}]"
+    space = rust_patterns.RUST_SPACE
+    assert rust_patterns.python_pattern(r"a\s[^\s.]$[$]\$") == rf"a[{space}][^{space}.]\Z[$]\$"
+    assert rust_patterns.python_pattern(r"[]\s]") == rf"[]{space}]"
+    for other_meaning in (r"\b", r"\B", r"\p{L}", r"[\pL]", r"\A", r"\1"):
+        with pytest.raises(ValueError):
+            rust_patterns.python_pattern(other_meaning)
     with pytest.raises(ValueError):
-        card_chains.python_pattern(r"\S")
-    with pytest.raises(ValueError):
-        card_chains.python_pattern(r"[a[b]]")
+        rust_patterns.python_pattern(r"[a[b]]")
+
+
+@pytest.mark.parametrize(
+    "rust", [r"\w", r"\W", r"\d", r"\D", r"\S", r"[^\W\d]", r"[\W\d_]", r"[^\S\x85]", r"[a\D]"]
+)
+def test_python_pattern_gives_rusts_classes_of_every_character(rust: str) -> None:
+    # Python's "\w" takes "²" (a number, No), Rust's takes combining marks ("\u0301"):
+    # the classes are Rust's own, inside classes too, negated or not.
+    characters = [chr(code) for code in range(0x110000) if not 0xD800 <= code < 0xE000]
+    python = re.compile(rust_patterns.python_pattern(rust))
+    matched = pl.Series(characters).str.contains(f"^(?:{rust})$").to_list()
+    differ = [c for c, r in zip(characters, matched, strict=True) if bool(python.fullmatch(c)) != r]
+    assert differ == [], differ[:10]
 
 
 def test_rusts_whitespace_is_the_class_python_pattern_writes() -> None:
     characters = [chr(code) for code in range(0x110000) if not 0xD800 <= code < 0xE000]
     rust = pl.Series(characters).str.contains(r"^\s$").to_list()
-    python = re.compile(f"[{card_chains._RUST_SPACE}]")
+    python = re.compile(f"[{rust_patterns.RUST_SPACE}]")
     assert [c for c, r in zip(characters, rust, strict=True) if r] == [
         c for c in characters if python.fullmatch(c)
     ]

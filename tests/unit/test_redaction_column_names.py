@@ -44,6 +44,13 @@ MODERATE = RedactionSpec(level="moderate")
         ("AcctNo", "acct_no"),
         ("e_mail", "e_mail"),
         ("hostname", "hostname"),
+        # Read as they show: compatibility forms folded, invisible characters left out.
+        ("\uff45\uff4d\uff41\uff49\uff4c", "email"),
+        ("\uff24\uff41\uff54\uff45 of Birth", "date_of_birth"),
+        ("pass\u200bword", "password"),
+        ("e\u00admail", "email"),
+        ("\u200fssn\u200e", "ssn"),
+        ("first\u2060Name", "first_name"),
     ],
 )
 def test_a_name_reads_in_snake_case(name: str, snake: str) -> None:
@@ -92,6 +99,10 @@ def test_a_name_reads_in_snake_case(name: str, snake: str) -> None:
         ("firstName", "Joe", "[NAME]"),
         ("birthDate", "1990-05-06", "1990"),
         ("Phone Number", "0301234567", "[PHONE]"),
+        # A full-width or invisibly split header is the name it shows.
+        ("\uff33\uff33\uff2e", "078051120", "[NATIONAL_ID]"),
+        ("last\u200bname", "Doe", "[NAME]"),
+        ("Date\u00adOf\u00adBirth", "1990-05-06", "1990"),
     ],
 )
 def test_header_spellings_are_matched_at_strict(name: str, value: str, expected: str) -> None:
@@ -114,6 +125,8 @@ def test_header_spellings_are_matched_at_strict(name: str, value: str, expected:
         ("tel_no", "0301234567", "[PHONE]"),
         ("Tel. Nr.", "0301234567", "[PHONE]"),
         ("contact_tel_number", "0301234567", "[PHONE]"),
+        ("\uff45\uff4d\uff41\uff49\uff4c", "joe", "[EMAIL]"),
+        ("\uff34\uff45\uff4c\uff45\uff46\uff4f\uff4e", "0301234567", "[PHONE]"),
     ],
 )
 def test_contact_spellings_are_matched_at_moderate(name: str, value: str, expected: str) -> None:
@@ -125,6 +138,15 @@ def test_a_datetime_birthday_column_becomes_its_year() -> None:
     frame = pl.DataFrame({"birthday_ts": [dt.datetime(1990, 5, 6, 7, 8)]})
     out, _ = run(frame, STRICT)
     assert out["birthday_ts"].to_list() == ["1990"]
+
+
+FULL_WIDTH_PASSWORD = "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44"
+
+
+@pytest.mark.parametrize("name", ["pass\u200bword", FULL_WIDTH_PASSWORD, "api\u2060key"])
+def test_a_secret_column_named_invisibly_apart_is_a_secret_at_basic(name: str) -> None:
+    out, _ = run(pl.DataFrame({name: ["hunter2"]}), RedactionSpec(level="basic"))
+    assert out[name].to_list() == ["[SECRET]"]
 
 
 #: Ordinary columns that look like a category's names: they must stay as they are.

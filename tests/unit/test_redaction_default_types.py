@@ -104,3 +104,18 @@ def test_a_whole_decimal_birth_date_becomes_its_year() -> None:
     out, _ = run(frame, STRICT)
     assert out.schema["dob"] == pl.Decimal(10, 0)
     assert out["dob"].to_list() == [decimal.Decimal(1990), decimal.Decimal(1990), None, None]
+
+
+def test_template_rules_apply_when_the_level_is_none() -> None:
+    """A template's own rules under level none are rules all the same: the shortcut to
+    no redaction must not drop them (it once looked only at the request's and the
+    policy's rules)."""
+    frame = pl.DataFrame({"notes": ["reach me at ana@example.com"], "email": ["ana@example.com"]})
+    spec = RedactionSpec(
+        level="none",
+        template_rules=(rule("column=email:redact"), rule("pattern=EMAIL:redact")),
+    )
+    out, counts = run(frame, spec)
+    assert "ana@example.com" not in out["email"].to_list()[0]
+    assert "ana@example.com" not in out["notes"].to_list()[0]
+    assert counts

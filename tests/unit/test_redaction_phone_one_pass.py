@@ -97,4 +97,4 @@ def test_phone_value_is_the_patterns_value_group(texts: list[str | None]) -> Non
     )
     assert matches.height > 0
     group = matches.select(pl.col("m").str.extract_groups(PHONE.regex).struct.field("sl_value"))
-    assert phone_values(matches["m"]).to_list() == group.to_series().to_list()
+    assert phone_values(matches["m"], PHONE.value).to_list() == group.to_series().to_list()

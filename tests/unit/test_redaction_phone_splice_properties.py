@@ -80,6 +80,14 @@ _SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Heal
 # run of 3,000 examples): only the fenced rewrite parts it; the one-pass rewrite left
 # the last number in clear.
 @example(["|(555) 123-4567)**-(555) 123-4567)555-123-4567(555) 123-4567"])
+# A letter beyond ASCII glued to a number's last group after a space, or to an
+# extension's digits (found by seeds 5 and 2 on 1d15955): the one-pass rewrite read the
+# digits as a word led by digits, the fenced one as the number's.
+@example(["+44 20 7946 0958\u00e9 "])
+@example(["555-123-4567 ext. 12\u00e9 "])
+# The same after a "(" lead (found by review of 6c805cf: the glued read ran before the
+# "(" was taken off, so the one-pass rewrite left the last group in clear).
+@example(["(+44 20 7946 0958\u00e9"])
 def test_one_pass_gives_the_checked_and_fenced_rewrite(rows: list[str]) -> None:
     before, after = _both(list(rows))
     assert after == before

@@ -333,6 +333,78 @@ def test_bad_rules_are_refused_naming_the_rule(spec: RedactionSpec, field: str, 
     assert words in caught.value.violations[0].description
 
 
+@pytest.mark.parametrize(
+    "width",
+    [
+        "1e-300",
+        "1e-39",
+        "0.0000000000000000001",
+        "0.0000000000000001",
+        "1e20",
+        "1e300",
+        "9007199254740993",
+    ],
+)
+def test_a_bucket_width_a_float_cannot_hold_is_refused_naming_it(width: str) -> None:
+    """A width of more than 15 decimals or more than 2**53 units of its last decimal:
+    no bucket edge of it is written exactly, and planning accepted it silently."""
+    spec = RedactionSpec(rules=(rule("column=id:keep"), rule(f"column=amount:generalize:{width}")))
+    with pytest.raises(InvalidArgument) as caught:
+        redactor_for(PEOPLE, spec)
+    violation = caught.value.violations[0]
+    assert violation.field == "spec.redaction.rules[1]"
+    assert "granularity" in violation.description and width in violation.description
+
+
+@pytest.mark.parametrize("width", ["1e-15", "0.000000000000001", "9007199254740992", "2.5"])
+def test_bucket_widths_a_float_holds_are_accepted(width: str) -> None:
+    out, _ = run(PEOPLE, RedactionSpec(rules=(rule(f"column=amount:generalize:{width}"),)))
+    assert out["amount"].null_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("dtype", "width", "value", "bucket"),
+    [
+        # A year in nanoseconds: a timestamp's year bucket, exact by the integer path.
+        (pl.Int64, "31536000000000000", 1_230_000_000_000_000_000, 1_229_904_000_000_000_000),
+        (pl.Int64, "1e16", 1_234_567_890_123_456_789, 1_230_000_000_000_000_000),
+        (pl.Int64, "1e18", 1_234_567_890_123_456_789, 1_000_000_000_000_000_000),
+        (pl.UInt64, "1e18", 12_345_678_901_234_567_890, 12_000_000_000_000_000_000),
+    ],
+)
+def test_a_whole_width_past_a_float_is_exact_on_an_integer_column(
+    dtype: pl.DataType, width: str, value: int, bucket: int
+) -> None:
+    """The integer path buckets whole widths below 2**63 exactly: planning refused them
+    (more than 2**53 units) though the action never reads them as floats there."""
+    frame = pl.DataFrame({"n": pl.Series([value], dtype=dtype)})
+    out, _ = run(frame, RedactionSpec(rules=(rule(f"column=n:generalize:{width}"),)))
+    assert out["n"].to_list() == [bucket]
+
+
+@pytest.mark.parametrize("width", ["9007199254740993", "1e20"])
+def test_a_whole_width_no_float_holds_is_refused_on_an_integer_column(width: str) -> None:
+    """9007199254740993 would be read as ...992; 1e20 is past 64 bits."""
+    frame = pl.DataFrame({"n": pl.Series([5], dtype=pl.Int64)})
+    spec = RedactionSpec(rules=(rule(f"column=n:generalize:{width}"),))
+    with pytest.raises(InvalidArgument) as caught:
+        redactor_for(frame, spec)
+    assert width in caught.value.violations[0].description
+
+
+@pytest.mark.parametrize("width", ["0.1000000000000000", "9007199254740992.0", "2.50"])
+def test_a_width_with_trailing_zeros_is_the_width_without_them(width: str) -> None:
+    """Equal to an accepted width (0.1, 2**53, 2.5): trailing zeros were counted as
+    decimals and refused it."""
+    frame = pl.DataFrame({"amount": [12.55, 99.0]})
+    out, _ = run(frame, RedactionSpec(rules=(rule(f"column=amount:generalize:{width}"),)))
+    plain, _ = run(
+        frame,
+        RedactionSpec(rules=(rule(f"column=amount:generalize:{width.rstrip('0').rstrip('.')}"),)),
+    )
+    assert out["amount"].to_list() == plain["amount"].to_list()
+
+
 def test_hash_without_a_configured_key_is_a_failed_precondition(tmp_path: Path) -> None:
     spec = RedactionSpec(rules=(rule("column=email:hash"),))
     with pytest.raises(FailedPrecondition, match=r"rules\[0\].*'default'.*not configured"):

@@ -11,7 +11,7 @@ import itertools
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,9 +32,11 @@ from sluice.server.planning.spec import (
     ExportSpec,
     IncrementalSpec,
     SourceSpec,
+    SubjectSpec,
 )
-from sluice.server.principals import ANONYMOUS
+from sluice.server.principals import ANONYMOUS, Principal, Scope
 from sluice.server.service.cron_times import CronTimes
+from sluice.server.service.personal_values import HIDDEN_ERROR
 from sluice.server.service.schedule_service import NewSchedule, ScheduleService
 from sluice.server.service.scheduler import SCHEDULE_LABEL, Scheduler, tick_request_id
 from tests.servers.postgres import PostgresServer
@@ -397,6 +399,32 @@ def test_a_tick_whose_spec_no_longer_plans_is_recorded_and_the_next_one_runs(
     assert job.request_id.endswith("/20260301T140000Z")
 
 
+def test_a_reader_sees_the_last_error_without_the_values_it_quotes(
+    daemon: Daemon, clock: Clock
+) -> None:
+    """A tick's planning error can repeat the spec's literals (the temporal hint quotes
+    the where), which a reader without admin is not shown in the spec: it gets the field
+    and a sentence; an admin the whole error."""
+    hourly(daemon)
+    quoting = (
+        "spec.query.where: write dates and times as typed literals, e.g. dob >= DATE "
+        "'1990-04-01' ('1990-04-01' in quotes is text)"
+    )
+
+    def start(spec: ExportSpec, request_id: str) -> Job:
+        raise InvalidArgument("spec.query.where", quoting.removeprefix("spec.query.where: "))
+
+    clock.advance(hours=1)
+    assert Scheduler(daemon.store, daemon.store, start, clock=clock).run_due() == []
+    assert daemon.service.get("hourly", principal=ANONYMOUS).schedule.last_error == quoting
+    reader = Principal("reader", frozenset({Scope.READ}))
+    for shown in (
+        daemon.service.get("hourly", principal=reader).schedule,
+        *(view.schedule for view in daemon.service.list(principal=reader)),
+    ):
+        assert shown.last_error == f"spec.query.where: {HIDDEN_ERROR}"
+
+
 def test_a_tick_that_meets_an_unavailable_store_stays_due(daemon: Daemon, clock: Clock) -> None:
     hourly(daemon)
 
@@ -498,3 +526,23 @@ def test_an_incremental_schedule_must_forbid_overlapping_runs(daemon: Daemon) ->
     )
     assert created.schedule.concurrency == "forbid"
     assert created.schedule.spec.incremental.mode == "incremental"
+
+
+def test_a_scheduled_package_naming_no_template_takes_gdpr_as_create_export_would(
+    daemon: Daemon,
+) -> None:
+    """Stored (and checked) with the template each tick's export will take, so a
+    schedule cannot be created that no tick can run, nor be shown without it."""
+    package = ExportSpec(
+        source=SourceSpec(uri=""),
+        destination=SPEC.destination,
+        subject=SubjectSpec("42", ("events",)),
+    )
+    created = daemon.service.create(
+        NewSchedule(name="dsar", spec=package, cron="@daily"), principal=ANONYMOUS
+    )
+    assert created.schedule.spec.template == "gdpr"
+    assert daemon.store.get_schedule("dsar").spec.template == "gdpr"
+    named = replace(package, template="unsealed")
+    daemon.service.create(NewSchedule(name="named", spec=named, cron="@daily"), principal=ANONYMOUS)
+    assert daemon.store.get_schedule("named").spec.template == "unsealed"

@@ -124,7 +124,7 @@ def test_skipped_rows_are_counted_once_across_a_resume(
         query=QuerySpec(where=where),
         chunking=ChunkingSpec(max_rows=40 if where else 300),
     )
-    plan = build_plan(spec, settings, "20250101T000000Z-00000000e1e1")
+    plan = build_plan(spec, settings, "20250101T000000Z-00000000e1e1", owner="")
     options = PipelineOptions(batch_rows=64, queue_depth=2, zstd_threads=0, content_key=b"k" * 32)
     sink = LocalSink(tmp_path / "exports")
 

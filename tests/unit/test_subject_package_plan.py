@@ -84,7 +84,7 @@ def _spec(root: Path, subject: str = "42", *sources: str, **fields: object) -> E
 
 
 def _plan(tmp_path: Path, *sources: str) -> PackagePlan:
-    return build_package_plan(_spec(tmp_path, "42", *sources), _settings(tmp_path), "x1")
+    return build_package_plan(_spec(tmp_path, "42", *sources), _settings(tmp_path), "x1", owner="")
 
 
 def test_parts_are_each_source_with_a_subject_column_in_json_then_csv(tmp_path: Path) -> None:
@@ -151,14 +151,16 @@ def test_bad_packages_name_the_field(
     tmp_path: Path, subject: str, sources: tuple[str, ...], fields: dict[str, object], field: str
 ) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        build_package_plan(_spec(tmp_path, subject, *sources, **fields), _settings(tmp_path), "x")
+        build_package_plan(
+            _spec(tmp_path, subject, *sources, **fields), _settings(tmp_path), "x", owner=""
+        )
     assert caught.value.violations[0].field == field
 
 
 def test_packages_need_the_gdpr_table(tmp_path: Path) -> None:
     settings = _settings(tmp_path).model_copy(update={"gdpr": None})
     with pytest.raises(FailedPrecondition, match=r"\[gdpr\]"):
-        build_package_plan(_spec(tmp_path), settings, "x")
+        build_package_plan(_spec(tmp_path), settings, "x", owner="")
 
 
 def test_access_is_checked_on_each_source_the_package_reads(tmp_path: Path) -> None:
@@ -179,7 +181,7 @@ _SUBJECT = "918273645"
 def _manifest_json(tmp_path: Path, **fields: object) -> str:
     (tmp_path / "gdpr-password").write_text("correct horse battery staple\n")
     settings = _settings(tmp_path, secrets={"gdpr": f"file:{tmp_path / 'gdpr-password'}"})
-    package = build_package_plan(_spec(tmp_path, _SUBJECT, **fields), settings, "x1")
+    package = build_package_plan(_spec(tmp_path, _SUBJECT, **fields), settings, "x1", owner="")
     now = datetime.now(UTC)
     manifest = build_package_manifest(
         package,
@@ -227,7 +229,7 @@ def test_a_package_of_every_source_keeps_the_sources_it_was_created_with(
     id."""
     settings = _settings(tmp_path)
     request = _spec(tmp_path)
-    stored = with_resolved_sources(request, build_package_plan(request, settings, "x1"))
+    stored = with_resolved_sources(request, build_package_plan(request, settings, "x1", owner=""))
     assert stored.subject is not None and stored.subject.sources == ()
     assert stored.subject.resolved_sources == ("apps", "events")
     # As the job store keeps it, and still the request a retry is compared with.
@@ -236,24 +238,26 @@ def test_a_package_of_every_source_keeps_the_sources_it_was_created_with(
     assert stored.fingerprint() == request.fingerprint()
     # The config gains a source with a subject_column before the resume.
     later = _with_source(settings, tmp_path, "zz_added")
-    resumed = build_package_plan(stored, later, "x1")
+    resumed = build_package_plan(stored, later, "x1", owner="")
     assert [p.source_name for p in resumed.parts] == ["apps", "apps", "events", "events"]
     # A new request of every source does see it.
-    fresh = build_package_plan(request, later, "x2")
+    fresh = build_package_plan(request, later, "x2", owner="")
     assert "zz_added" in {p.source_name for p in fresh.parts}
 
 
 def test_a_package_whose_stored_source_is_gone_fails_its_resume(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     request = _spec(tmp_path)
-    stored = with_resolved_sources(request, build_package_plan(request, settings, "x1"))
+    stored = with_resolved_sources(request, build_package_plan(request, settings, "x1", owner=""))
     with pytest.raises(FailedPrecondition, match="sources changed"):
-        build_package_plan(stored, _with_source(settings, tmp_path, None, drop="apps"), "x1")
+        build_package_plan(
+            stored, _with_source(settings, tmp_path, None, drop="apps"), "x1", owner=""
+        )
 
 
 def test_a_request_listing_its_sources_is_stored_as_it_is(tmp_path: Path) -> None:
     request = _spec(tmp_path, "42", "events")
-    package = build_package_plan(request, _settings(tmp_path), "x1")
+    package = build_package_plan(request, _settings(tmp_path), "x1", owner="")
     assert with_resolved_sources(request, package) == request
 
 
@@ -264,13 +268,36 @@ def test_create_export_stores_the_resolved_sources_and_a_retry_still_matches(
         def submit(self, job_id: str) -> None:
             pass
 
-    settings = _settings(tmp_path)
+    (tmp_path / "gdpr-password").write_text("correct horse battery staple\n")
+    settings = _settings(tmp_path, secrets={"gdpr": f"file:{tmp_path / 'gdpr-password'}"})
     store = open_job_store(settings)
     service = ExportService(settings, store, _Runner(), EventHub())  # type: ignore[arg-type]
     job = service.create(_spec(tmp_path), "req-1", principal=ANONYMOUS)
     stored = store.get(job.id).spec
     assert stored.subject is not None and stored.subject.resolved_sources == ("apps", "events")
+    # A package request naming no template is stored with the one it takes (gdpr's).
+    assert stored.template == "gdpr"
     again = service.create(_spec(tmp_path), "req-1", principal=ANONYMOUS)
     assert again.id == job.id
     with pytest.raises(InvalidArgument):
         service.create(_spec(tmp_path, "7"), "req-1", principal=ANONYMOUS)
+
+
+def test_a_package_left_unsealed_by_a_missing_secret_is_refused_naming_the_template(
+    tmp_path: Path,
+) -> None:
+    """Without the gdpr secret a package naming no template is refused (it is never
+    stored unencrypted instead), and the error says the encryption is the template's:
+    the caller set none."""
+
+    class _Runner:
+        def submit(self, job_id: str) -> None:
+            pass
+
+    settings = _settings(tmp_path)
+    service = ExportService(settings, open_job_store(settings), _Runner(), EventHub())  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument) as caught:
+        service.create(_spec(tmp_path, "42", "events"), principal=ANONYMOUS)
+    [violation] = caught.value.violations
+    assert violation.field == "spec.encryption.zip_password_ref"
+    assert "so template 'gdpr' makes each file a zip" in violation.description

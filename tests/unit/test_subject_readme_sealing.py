@@ -36,7 +36,7 @@ def test_the_readme_is_sealed_like_the_files(
 ) -> None:
     (tmp_path / "zip-password").write_text("pw\n")
     settings = _settings(tmp_path, secrets={"gdpr": f"file:{tmp_path / 'zip-password'}"})
-    package = build_package_plan(_spec(tmp_path, "42", **fields), settings, "x1")
+    package = build_package_plan(_spec(tmp_path, "42", **fields), settings, "x1", owner="")
     stored_name, stored_type, body = sealed_readme(package.first.pipeline, PAGE)
     assert (stored_name, stored_type) == (name, media_type)
     assert body.startswith(starts)

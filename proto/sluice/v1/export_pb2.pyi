@@ -494,10 +494,11 @@ class ExportSpec(_message.Message):
     REPORT_FIELD_NUMBER: _builtins.int
     SUBJECT_FIELD_NUMBER: _builtins.int
     template: _builtins.str
-    """A template: a named partial spec, built in (backup, analysis, sharing) or from the
-    server config ([templates.NAME]). What the request sets wins over the template:
+    """A template: a named partial spec, built in (backup, analysis, sharing, gdpr) or from
+    the server config ([templates.NAME]). What the request sets wins over the template:
     output fields each, source (uri or name), redaction and encryption as a whole, labels
-    by key. ListTemplates shows what each sets; the manifest records the name.
+    by key. ListTemplates shows what each sets; the manifest records the name. Empty: no
+    template, except for a subject package, which then takes "gdpr" (stored so).
     """
     report: _builtins.bool
     """Also store report.html and report.pdf beside the manifest (listed in its documents
@@ -534,7 +535,14 @@ class ExportSpec(_message.Message):
         """A GDPR subject package (Art. 15 access, Art. 20 portability): one export holding
         one subject's rows of several named sources, one JSON and one CSV file per source,
         with README.html for the person. Leave source and query empty: the package names
-        its sources and selects by each one's subject_column.
+        its sources and selects by each one's subject_column. Without a template it takes
+        the built-in "gdpr" one (stored so): each file (and the README) an AES-256 zip whose
+        password is the server secret "gdpr", which must then be configured and allowed to
+        the caller, and the package redaction. That zip needs output.compression "zip" or
+        unset: a request with another compression and no encryption of its own is refused
+        on spec.encryption.zip_password_ref (set by the template, the error says). Such a
+        request brings its own encryption (e.g. age_recipients with compression "none") or
+        names another template, which it then takes.
         """
 
     def __init__(
@@ -612,7 +620,10 @@ class CreateExportRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key chosen by the caller. Retrying with the same id returns the same
-    export; reusing it for a different spec is INVALID_ARGUMENT.
+    export; reusing it for a different spec is INVALID_ARGUMENT, except once the export
+    is deleted: its request is forgotten then, so any request with its id gets the
+    deleted export back (state DELETED), never a new one. Another caller's id is
+    INVALID_ARGUMENT without naming its export.
     """
     @_builtins.property
     def spec(self) -> Global___ExportSpec: ...
@@ -1758,11 +1769,20 @@ class Schedule(_message.Message):
     skipped_ticks: _builtins.int
     """Ticks skipped (concurrency "forbid", or missed while no daemon ran)."""
     last_error: _builtins.str
-    """Why the last tick created no export (its spec no longer planned); empty otherwise."""
+    """Why the last tick created no export (its spec no longer planned); empty otherwise.
+    It may quote the spec's values, so anyone but an admin gets only the field it names
+    (if any) and a sentence saying so.
+    """
     @_builtins.property
     def spec(self) -> Global___ExportSpec:
         """What each tick exports. Its exports carry the label sluice.schedule=<name>. With
         incremental.mode "incremental" each export continues from the previous one.
+        Shown whole to admins only: its exports are the server's, NOT_FOUND to anyone
+        else, and so are the people it names. Anyone else gets subject.subject_id as "?",
+        query.where and source.query with each string and number literal (and each
+        double-quoted token) as "?" and comments dropped, as a redacted manifest records
+        SQL, each of query.ids as "?" (how many, not which), and each notify target
+        "mailto:ADDRESS" as "mailto:?" (webhook URLs are shown as everywhere, host only).
         """
 
     @_builtins.property

@@ -294,7 +294,8 @@ class ExportServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListSchedules(self, request, context):
-        """Every schedule, by name.
+        """Every schedule, by name. Reading schedules takes exports:read, managing them admin;
+        a caller without admin sees each spec without the people it names (Schedule.spec).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

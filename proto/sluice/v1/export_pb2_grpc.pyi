@@ -104,7 +104,9 @@ class ExportServiceStub:
     ALREADY_EXISTS. The spec is checked as CreateExport checks it.
     """
     ListSchedules: _grpc.UnaryUnaryMultiCallable[_export_pb2.ListSchedulesRequest, _export_pb2.ListSchedulesResponse]
-    """Every schedule, by name."""
+    """Every schedule, by name. Reading schedules takes exports:read, managing them admin;
+    a caller without admin sees each spec without the people it names (Schedule.spec).
+    """
     GetSchedule: _grpc.UnaryUnaryMultiCallable[_export_pb2.GetScheduleRequest, _export_pb2.Schedule]
     PauseSchedule: _grpc.UnaryUnaryMultiCallable[_export_pb2.PauseScheduleRequest, _export_pb2.Schedule]
     """A paused schedule creates no exports; TriggerSchedule still runs it."""
@@ -202,7 +204,9 @@ class ExportServiceAsyncStub(ExportServiceStub):
     ALREADY_EXISTS. The spec is checked as CreateExport checks it.
     """
     ListSchedules: _aio.UnaryUnaryMultiCallable[_export_pb2.ListSchedulesRequest, _export_pb2.ListSchedulesResponse]  # type: ignore[assignment]
-    """Every schedule, by name."""
+    """Every schedule, by name. Reading schedules takes exports:read, managing them admin;
+    a caller without admin sees each spec without the people it names (Schedule.spec).
+    """
     GetSchedule: _aio.UnaryUnaryMultiCallable[_export_pb2.GetScheduleRequest, _export_pb2.Schedule]  # type: ignore[assignment]
     PauseSchedule: _aio.UnaryUnaryMultiCallable[_export_pb2.PauseScheduleRequest, _export_pb2.Schedule]  # type: ignore[assignment]
     """A paused schedule creates no exports; TriggerSchedule still runs it."""
@@ -387,7 +391,9 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _export_pb2.ListSchedulesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_export_pb2.ListSchedulesResponse, _abc.Awaitable[_export_pb2.ListSchedulesResponse]]:
-        """Every schedule, by name."""
+        """Every schedule, by name. Reading schedules takes exports:read, managing them admin;
+        a caller without admin sees each spec without the people it names (Schedule.spec).
+        """
 
     @_abc_1.abstractmethod
     def GetSchedule(

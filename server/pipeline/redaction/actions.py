@@ -172,7 +172,7 @@ def generalize(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:
     # edge below: Int8 at 1000 is Int16); from 2**63 on it is none (1e300 raised
     # building the redactor, 1e20 gave nulls), and every value is in the bucket at zero
     # or the one below it: the plain floor of the quotient, as a float.
-    if dtype.is_integer() and width.is_integer() and int(width) < _LARGEST_INTEGER_WIDTH:
+    if dtype.is_integer() and _integer_path(width):
         return (number // int(width)) * int(width)
     return _bucket_floor(number.cast(pl.Float64), granularity)
 
@@ -187,13 +187,14 @@ def _bucket_floor(number: pl.Expr, granularity: str) -> pl.Expr:
     the value is below its edge or at or past the next, compared as floats (the float
     nearest a decimal grows with it, so this compares the decimals)."""
     exact = Decimal(granularity)
-    places = max(0, -int(exact.as_tuple().exponent))
+    places = _places(exact)
     width = float(granularity)
     # The plain floor of the quotient: exact where the edges below are not. A width
     # with more decimals than a float holds (`1e-39`: 10**39 is no Polars integer) or
-    # more units than one holds exactly.
+    # more units than one holds exactly: planning refuses those (held_width), a caller
+    # of this module may not.
     plain = (number / width).floor() * width
-    if places > _MOST_PLACES or exact * 10**places > _EXACT_FLOAT_INTEGERS:
+    if not held_width(granularity):
         return plain
     scale = 10**places
     units = int(exact * scale)
@@ -219,6 +220,46 @@ def _bucket_floor(number: pl.Expr, granularity: str) -> pl.Expr:
 _MOST_PLACES: Final = 15
 _EXACT_FLOAT_INTEGERS: Final = 2**53
 _LARGEST_INTEGER_WIDTH: Final = 2**63
+
+
+#: Why planning refuses a width (held_width, width_fits).
+WIDTH_REFUSAL: Final = (
+    "a bucket width may have at most 15 decimals and at most 2**53 units of its last"
+    " decimal (on an integer column, or be a whole number below 2**63)"
+)
+
+
+def _integer_path(width: float) -> bool:
+    """Whether an integer column is generalised by whole integers at this width."""
+    return width.is_integer() and int(width) < _LARGEST_INTEGER_WIDTH
+
+
+def width_fits(dtype: pl.DataType, granularity: str) -> bool:
+    """Whether a positive bucket width generalises a column of `dtype` exactly: on an
+    integer column a whole width below 2**63 a float holds as written is exact whatever
+    its size (`31536000000000000`, a year in nanoseconds: the integer path); elsewhere
+    its edges must be held by a float (held_width)."""
+    width = float(granularity)
+    if dtype.is_integer() and _integer_path(width) and Decimal(width) == Decimal(granularity):
+        return True
+    return held_width(granularity)
+
+
+def held_width(granularity: str) -> bool:
+    """Whether a positive bucket width (a decimal number) is one whose edges a float
+    holds: at most 15 decimals (`_MOST_PLACES`) and at most 2**53 units of its last
+    decimal (`1e-300` has 300 decimals, `1e20` 10**20 units; trailing zeros count for
+    nothing: `0.1000000000000000` is 0.1). Planning refuses any other width where the
+    action would read it as a float (width_fits)."""
+    exact = Decimal(granularity)
+    places = _places(exact)
+    return places <= _MOST_PLACES and exact * 10**places <= _EXACT_FLOAT_INTEGERS
+
+
+def _places(exact: Decimal) -> int:
+    """The decimals a width is written with, trailing zeros dropped (`0.25`: 2; `1e20`:
+    0; `0.10`: 1; `9007199254740992.0`: 0)."""
+    return max(0, -int(exact.normalize().as_tuple().exponent))
 
 
 def _generalized_or_null(value: pl.Expr, dtype: pl.DataType, granularity: str) -> pl.Expr:

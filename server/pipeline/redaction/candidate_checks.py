@@ -16,7 +16,7 @@ from sluice.server.pipeline.redaction.phone_bounds import (
     with_signed_bounds,
 )
 from sluice.server.pipeline.redaction.phone_runs import LONG_RUN, holds_phones
-from sluice.server.pipeline.redaction.phone_values import is_phone_rule, trimmed_phone
+from sluice.server.pipeline.redaction.phone_values import is_phone_rule, phone_values
 from sluice.server.pipeline.redaction.policy import PatternRule
 from sluice.server.pipeline.redaction.text_markers import (
     CLOSE,
@@ -113,10 +113,10 @@ def _phones_or_parts(distinct: pl.LazyFrame, valid: pl.Expr) -> pl.Series:
 
 def _candidate_value(match: pl.Expr, rule: PatternRule) -> pl.Expr:
     """The value inside a whole match (lead, value, trail), for `may_rewrite`'s check.
-    For phones, the trimmed match (see `phone_values`): the value, or the value after a
-    "(" lead, which reads as a phone whenever the value does (the validator counts
-    digits, accepts a "(", and rules a layout out only from the first digit on); the
-    rewrite checks the exact value."""
+    For phones, the value `phone_values` reads, as the rewrites do (a number before a
+    word led by digits, or glued to a letter, is read there)."""
     if is_phone_rule(rule):
-        return trimmed_phone(match)
+        assert rule.entity is not None
+        read = partial(phone_values, value_pattern=rule.entity.value)
+        return match.map_batches(read, return_dtype=pl.String, is_elementwise=True)
     return match.str.extract_groups(rule.regex).struct.field("sl_value")

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import partial
+from functools import lru_cache, partial
 from typing import Final
 
 import polars as pl
@@ -40,7 +40,13 @@ from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.fenced_rewrite import replacement
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
+from sluice.server.pipeline.redaction.number_separators import (
+    CARD_SEPARATOR,
+    CARD_SEPARATORS,
+    CARD_SPACE,
+)
 from sluice.server.pipeline.redaction.policy import PatternRule
+from sluice.server.pipeline.redaction.rust_patterns import python_pattern
 from sluice.server.pipeline.redaction.text_markers import (
     CLOSE,
     JOINER,
@@ -54,30 +60,37 @@ from sluice.server.pipeline.redaction.validators import is_card
 _SHORTEST_CARD: Final = 13
 #: The longest candidate worth a check: 19 digits, a separator between each two.
 _LONGEST_CARD_TEXT: Final = 37
+#: A space or tab after a written card: a card's spaces beyond ASCII too, as the steps
+#: give back the groups after a card at them (number_separators.CARD_SEPARATORS).
+_SPACE: Final = rf"(?:{CARD_SPACE}|\t)"
 #: Between a written card and the next: up to three characters that are neither word
-#: nor space, after a space or not.
-_BETWEEN: Final = r"[ \t]?[^0-9A-Za-z_\s]{1,3}"
+#: nor space, after a space or not: any Unicode reads as one (an em space, a line
+#: break: "4111…\u2003-5500…", "4111…\n-5500…"), not only a card's own (`_SPACE`): the
+#: card's trail takes such a space and the dash, and the card after them stayed in clear.
+_BETWEEN: Final = r"\s?[^0-9A-Za-z_\s]{1,3}"
 #: ... or a space or tab alone: the rule takes a card after one, but not one the steps
 #: after it gave back ("4111 1111 1111 1111 5500… 4111…": the lazy step writes over the
 #: first card, the rule after it takes the two others as one failing candidate).
-_BESIDE: Final = rf"(?:{_BETWEEN}|[ \t])"
-#: Rust's "\s" (Unicode's White_Space), for Python's `re` (`python_pattern`).
-_RUST_SPACE: Final = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-#: How a class opens: a "]" first (after "^" or not) is one of its characters.
-_CLASS_OPENING: Final = re.compile(r"\[\^?\]?")
+_BESIDE: Final = rf"(?:{_BETWEEN}|{_SPACE})"
 #: A run of digit groups, as the card pattern's value reads it: a digit, then digits
-#: each after at most one " " or "-". The card pattern's trail never matches inside
-#: one (a digit after a separator is a word), so every card candidate read after a
-#: written card ends where its run ends, or at a separator inside it.
-_RUN: Final = re.compile(r"[0-9](?:[ -]?[0-9])*")
+#: each after at most one separator, a space or dash, ASCII or beyond
+#: (number_separators.CARD_SEPARATORS: a run read with " " and "-" only ended at a
+#: no-break space the rule read on through). The card pattern's trail never matches
+#: inside one (a digit after a separator is a word), so every card candidate read
+#: after a written card ends where its run ends, or at a separator inside it.
+_RUN: Final = re.compile(rf"[0-9](?:{CARD_SEPARATOR}?[0-9])*")
 #: A short group a card after a written one may follow ("4111… 12 5500…"): one only,
 #: as several may be a phone number's ("4111… 7 555 123 4567-4303-…": "4567-4303-…" is
 #: no card, however its digits add up).
-_SHORT_GROUP: Final = re.compile(r"[0-9]{1,3}[ -](?=[0-9])")
+_SHORT_GROUP: Final = re.compile(rf"[0-9]{{1,3}}{CARD_SEPARATOR}(?=[0-9])")
 #: What may part two cards of a chain once joiners are in: `_BESIDE` and joiners.
 _GAP: Final = re.compile(rf"[^0-9]{{1,{4 + 3 * len(JOINER)}}}(?=[0-9])")
 #: The shortest card's digits in a run, and the digits right after them.
-_SHORTEST_DIGITS: Final = re.compile(rf"[0-9](?:[ -]?[0-9]){{{_SHORTEST_CARD - 1}}}[0-9]*")
+_SHORTEST_DIGITS: Final = re.compile(
+    rf"[0-9](?:{CARD_SEPARATOR}?[0-9]){{{_SHORTEST_CARD - 1}}}[0-9]*"
+)
+#: For counting a run's digits: its separators left out.
+_SEPARATORS_LEFT_OUT: Final = str.maketrans("", "", CARD_SEPARATORS)
 #: A decimal fraction ending the groups after a card ("4111… 1234.50", card_groups.py).
 _FRACTION: Final = re.compile(r"\.[0-9]+")
 
@@ -106,8 +119,6 @@ class _ChainReader:
     card pattern's trail, in Python's `re` (`python_pattern`)."""
 
     rule: PatternRule
-    #: For Polars: a written card and `_BESIDE` before a digit (the values to walk).
-    gate: str
     written: re.Pattern[str]
     head: re.Pattern[str]
     beside: re.Pattern[str]
@@ -134,22 +145,39 @@ class _ChainReader:
 def cards_after_written(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """`text` (the card rule's output) with the cards right after a written card
     handled by the rule's action."""
-    reader = _chain_reader(rule)
-    if reader is None:
+    written = _walked_written(rule)
+    if not written:
         return text
     return text.map_batches(
-        partial(_rewritten_where_held, reader=reader), return_dtype=pl.String, is_elementwise=True
+        partial(_rewritten_where_held, rule=rule, gate=_gate(written)),
+        return_dtype=pl.String,
+        is_elementwise=True,
     )
+
+
+def _walked_written(rule: PatternRule) -> str:
+    """What the rule writes for a card, as a pattern, if its cards are walked; else
+    "" (an entity without groups beside cards, or an action writing nothing)."""
+    entity = rule.entity
+    if entity is None or not entity.cards_beside_groups:
+        return ""
+    return _written(rule)
+
+
+def _gate(written: str) -> str:
+    """For Polars: a written card and `_BESIDE` before a digit (the values to walk)."""
+    return f"(?:{written}){_BESIDE}[0-9]"
 
 
 def _written(rule: PatternRule) -> str:
     """What the rule writes for a card, as a pattern; "" for an action that writes
     nothing in the text (keep, null)."""
     if rule.action == "mask":
-        # The last `keep_last` characters stay: digits and the " " or "-" between the
+        # The last `keep_last` characters stay: digits and the separators between the
         # card's groups ("************** 1111", "*************1-1111"), a digit last.
         hidden = max(1, _SHORTEST_CARD - rule.keep_last)
-        kept = rf"[0-9 \-]{{{rule.keep_last - 1}}}[0-9]" if rule.keep_last > 0 else ""
+        kept_character = f"(?:[0-9]|{CARD_SEPARATOR})"
+        kept = f"{kept_character}{{{rule.keep_last - 1}}}[0-9]" if rule.keep_last > 0 else ""
         return rf"\*{{{hidden},}}{kept}"
     if rule.action in ("redact", "hash"):
         # A tag, or a pseudonym in its own or its sealed form (pseudonyms.py), neither
@@ -159,27 +187,33 @@ def _written(rule: PatternRule) -> str:
 
 
 def _chain_reader(rule: PatternRule) -> _ChainReader | None:
-    entity = rule.entity
-    if entity is None or not entity.cards_beside_groups:
-        return None
-    written = _written(rule)
+    """The walk's patterns in Python's `re`: built when a value is first walked (the
+    card trail's classes are asked of Polars then, `rust_patterns`), and kept."""
+    written = _walked_written(rule)
     if not written:
         return None
     # A "_" ends a card too: the card joined by it may be written over already
     # ("4111… -5500…_************1111"), and the joiners only part two runs of digits.
-    trail = f"_|{entity.trail}"
+    assert rule.entity is not None
+    trail = f"_|{rule.entity.trail}"
     return _ChainReader(
         rule=rule,
-        gate=f"(?:{written}){_BESIDE}[0-9]",
-        written=re.compile(python_pattern(written)),
+        written=_python_regex(written),
         # Only the written form, what may lead a card looked at ahead: a head taking
         # `_BESIDE` too would use up the stars of a next written card it is followed
         # by ("****1111,**5693… $4111…" at masks keeping 10 to 12), whose own head, and
         # the card after it, were then never found.
-        head=re.compile(python_pattern(f"{_run_start(written)}(?:{written})(?={_BESIDE}[0-9])")),
-        beside=re.compile(python_pattern(_BESIDE)),
-        trail=re.compile(python_pattern(f"(?:{trail})")),
+        head=_python_regex(f"{_run_start(written)}(?:{written})(?={_BESIDE}[0-9])"),
+        beside=_python_regex(_BESIDE),
+        trail=_python_regex(f"(?:{trail})"),
     )
+
+
+@lru_cache(maxsize=64)
+def _python_regex(rust: str) -> re.Pattern[str]:
+    """`rust` compiled by Python's `re`, once: the trail's classes of Rust's word
+    characters are long (~17,000 characters to compile, ~6 ms)."""
+    return re.compile(python_pattern(rust))
 
 
 def _run_start(written: str) -> str:
@@ -190,57 +224,14 @@ def _run_start(written: str) -> str:
     return r"(?<!\*)" if written.startswith(r"\*") else ""
 
 
-def python_pattern(rust: str) -> str:
-    r"""A pattern of Polars' (Rust's regex crate) as a pattern of Python's `re` with the
-    same meaning, for the walk. Python's "\s" takes the separators \x1c-\x1f for spaces,
-    Rust's does not ("4111…\x1f5500…" was read as a card before a space, the second left
-    in clear): it becomes Rust's class. Rust's "$" is Python's "\Z" (Python's "$" also
-    matches before a last line break). "\w", "\W" and "\d" stay: Unicode in both, they
-    differ outside ASCII (Python counts "²" a word character, Rust a combining mark), but
-    the card trail reads them after spaces only, where any character outside ASCII ends
-    a card by another branch alike (test_redaction_card_chain_patterns checks every code
-    point). Nested classes and "\S" are refused: none of the walk's patterns has one."""
-    out: list[str] = []
-    in_class = False
-    at = 0
-    while at < len(rust):
-        char = rust[at]
-        if char == "\\":
-            escape = rust[at : at + 2]
-            if escape == r"\S":
-                raise ValueError(f"no Python form for {escape!r} in {rust!r}")
-            if escape == r"\s":
-                out.append(_RUST_SPACE if in_class else f"[{_RUST_SPACE}]")
-            else:
-                out.append(escape)
-            at += 2
-            continue
-        if in_class:
-            if char == "[":
-                raise ValueError(f"a nested class in {rust!r}")
-            if char == "]":
-                in_class = False
-            out.append(char)
-            at += 1
-            continue
-        if char == "[":
-            opening = _CLASS_OPENING.match(rust, at)
-            assert opening is not None
-            out.append(opening.group())
-            in_class = True
-            at = opening.end()
-            continue
-        out.append(r"\Z" if char == "$" else char)
-        at += 1
-    return "".join(out)
-
-
-def _rewritten_where_held(values: pl.Series, reader: _ChainReader) -> pl.Series:
+def _rewritten_where_held(values: pl.Series, rule: PatternRule, gate: str) -> pl.Series:
     # Only the values holding a written card then a digit are walked (few: a card right
     # after a written one), each once.
-    held = values.str.contains(reader.gate).fill_null(False)
+    held = values.str.contains(gate).fill_null(False)
     if not held.any():
         return values
+    reader = _chain_reader(rule)
+    assert reader is not None
     texts = values.filter(held)
     # The rule's rewrite reads values with joiners in (text_markers.py), and a value
     # holding one of its control characters without: every candidate is then replaced
@@ -340,7 +331,7 @@ def _run_from(text: str, start: int, reader: _ChainReader) -> _Run:
     run = _RUN.match(text, start)
     assert run is not None
     end = run.end()
-    last_separator = max(text.rfind(" ", start, end), text.rfind("-", start, end))
+    last_separator = _last_separator(text, start, end)
     card_ends = reader.trail.match(text, end) is not None
     fraction = None if card_ends else _FRACTION.match(text, end)
     after_fraction = fraction is not None and reader.trail.match(text, fraction.end()) is not None
@@ -392,4 +383,15 @@ def _digits(text: str, start: int, end: int) -> int:
     the run made the walk quadratic again."""
     if end - start > 2 * _LONGEST_CARD_TEXT:
         return end - start  # over half of them digits: more than any card has
-    return end - start - text.count(" ", start, end) - text.count("-", start, end)
+    if text.isascii():  # at once (CPython knows): its separators are " " and "-" only
+        return end - start - text.count(" ", start, end) - text.count("-", start, end)
+    return len(text[start:end].translate(_SEPARATORS_LEFT_OUT))
+
+
+def _last_separator(text: str, start: int, end: int) -> int:
+    """Where the last separator of the run `text[start:end]` is, or -1. An ASCII text
+    is searched for " " and "-" only (the walk's worst case, many values each holding
+    a short run, took +14% CPU asking for each of CARD_SEPARATORS)."""
+    if text.isascii():
+        return max(text.rfind(" ", start, end), text.rfind("-", start, end))
+    return max(text.rfind(separator, start, end) for separator in CARD_SEPARATORS)

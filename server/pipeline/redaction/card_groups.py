@@ -16,14 +16,16 @@ import polars as pl
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.entity import ascii_boundaries, compose
 from sluice.server.pipeline.redaction.flat_lists import RESULT
+from sluice.server.pipeline.redaction.number_separators import CARD_DASH, CARD_SEPARATOR, CARD_SPACE
 from sluice.server.pipeline.redaction.policy import PatternRule
 from sluice.server.pipeline.redaction.validators import VALIDATORS
 
 #: Digit groups after a card number: tried as context when the whole failed. The last
 #: may end in a decimal fraction ("4111 1111 1111 1111 12.50", "… 4111111111111111.50"):
 #: an amount after the card, which the card's trail alone never took (a "." before a
-#: digit continues a number).
-_LAST_GROUPS_CONTEXT: Final = r"(?:[ -][0-9]+)+(?:\.[0-9]+)?"
+#: digit continues a number). Parted by every separator the card's value reads
+#: (number_separators.CARD_SEPARATORS).
+_LAST_GROUPS_CONTEXT: Final = rf"(?:{CARD_SEPARATOR}[0-9]+)+(?:\.[0-9]+)?"
 #: A card number after digit groups ("ticket #12 4111…", "05/06/2024 4111…", "qty 2
 #: 4111…") is one candidate that fails as a whole: its value is tried again without
 #: the groups, but only where the rest is laid out as a card, so that a long number (an
@@ -37,23 +39,36 @@ _LAST_GROUPS_CONTEXT: Final = r"(?:[ -][0-9]+)+(?:\.[0-9]+)?"
 #: alone ("4111…-5500…": cards joined by a separator are one candidate): that run is
 #: checked as a card of its own (`_GROUPED_CARD_BEFORE`); the steps after the first
 #: (`without_last_group`) masked it, but their second look at the rest never took a
-#: card after a "-" (entities._START).
+#: card after a "-" (entities._START). Every separator the card's value reads parts
+#: the groups (number_separators.CARD_SEPARATORS); a grouped card's are all spaces or
+#: all dashes.
+_SEP: Final = CARD_SEPARATOR
+#: A grouped card (4-4-4-4, 4-4-4-4-3, Amex 4-6-5) with its groups parted by `space`.
+_GROUPED_CARD: Final = (
+    "[0-9]{{4}}(?:{space}[0-9]{{4}}){{3}}(?:{space}[0-9]{{3}})?"
+    "|[0-9]{{4}}{space}[0-9]{{6}}{space}[0-9]{{5}}"
+)
+_GROUPED_CARDS: Final = (
+    f"{_GROUPED_CARD.format(space=CARD_SPACE)}|{_GROUPED_CARD.format(space=CARD_DASH)}"
+)
+#: A grouped card after an ISO date too ("paid 2024-01-02 5500 0000 0000 0004"): its
+#: year is a group of four, which before a grouped card reads as one more of its own,
+#: and the card stayed in clear. The date's dashes and the space after it, unlike a
+#: card's one kind of separator, tell it from a card's first group. Short groups may come
+#: before the date ("12 2024-01-02 5500 …": a quantity, a day), as before a card.
+_ISO_DATE: Final = rf"[0-9]{{4}}{CARD_DASH}[0-9]{{2}}{CARD_DASH}[0-9]{{2}}{CARD_SPACE}"
 _CARD_AFTER_GROUPS: Final = (
-    r"^(?:(?:[0-9]{1,8}[ -](?:[0-9]{1,4}[ -])*|[0-9]{13,19}[ -])(?P<contiguous>[0-9]{13,19})"
-    r"|(?:[0-9]{1,3}[ -](?:[0-9]{1,3}[ -])*|[0-9]{5,8}[ -](?:[0-9]{1,3}[ -])*|[0-9]{13,19}[ -])"
-    r"(?P<grouped>[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?"
-    r"|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?|[0-9]{4} [0-9]{6} [0-9]{5}"
-    r"|[0-9]{4}-[0-9]{6}-[0-9]{5}))$"
+    rf"^(?:(?:[0-9]{{1,8}}{_SEP}(?:[0-9]{{1,4}}{_SEP})*|[0-9]{{13,19}}{_SEP})"
+    r"(?P<contiguous>[0-9]{13,19})"
+    rf"|(?:[0-9]{{1,3}}{_SEP}(?:[0-9]{{1,3}}{_SEP})*|[0-9]{{5,8}}{_SEP}(?:[0-9]{{1,3}}{_SEP})*"
+    rf"|[0-9]{{13,19}}{_SEP}|(?:[0-9]{{1,3}}{_SEP})*{_ISO_DATE})(?P<grouped>{_GROUPED_CARDS}))$"
 )
 
 #: The groups before a card found after them, when they are a grouped card themselves
 #: and its separator ("4111 1111 1111 1111 5500000000000004": one candidate, which a
 #: contiguous card ends), or a contiguous one ("4111…-5500…"): that card is checked and
 #: replaced too, not written back.
-_GROUPED_CARD_BEFORE: Final = (
-    r"^(?P<card>[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{3})?"
-    r"|[0-9]{4} [0-9]{6} [0-9]{5}|[0-9]{4}-[0-9]{6}-[0-9]{5}|[0-9]{13,19})[ -]$"
-)
+_GROUPED_CARD_BEFORE: Final = rf"^(?P<card>{_GROUPED_CARDS}|[0-9]{{13,19}}){_SEP}$"
 
 
 def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
-from sluice.server.pipeline.redaction.number_separators import DASHES, ID_SPACES
+from sluice.server.pipeline.redaction.number_separators import CARD_SEPARATOR, DASHES, ID_SPACES
 from sluice.server.pipeline.redaction.person_names import name_value_regex
 from sluice.server.pipeline.redaction.phone_gate import phone_gate
 from sluice.server.pipeline.redaction.phone_other_forms import OTHER_FORMS_GATE, PHONE_OTHER_FORMS
 from sluice.server.pipeline.redaction.phone_runs import JOINER
+from sluice.server.pipeline.redaction.pseudonyms import SEAL
 from sluice.server.pipeline.redaction.secret_layouts import (
     AWS_SECRET_FLAG,
     KEYWORD_BEFORE_PARENTHESIS,
@@ -43,7 +44,8 @@ _START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*]|(?:^|[^*])\*{{1,3}}"
 # tail, a tracking number, a UUID's first group) never yields a phone- or card-sized part.
 # A word led by digits ("5pm", "3DS", "2nd", "18h30") ends a run as a word of letters
 # does: the greedy run took its digits, failed on its letter, and the number before it
-# stayed in clear. It is the only trail holding digits (phone_values.trimmed_phone).
+# stayed in clear. It is the only trail holding digits (phone_values.glued_word_values
+# decides which of them are the value's).
 # Its letter is one of any script, or "_", as `\s+[^\W\d]` reads a word of letters
 # ("2ème", "3º", "5_pm"): read as ASCII, the digit was taken into the number
 # ("[PHONE]ème") or the number stayed in clear. These patterns run in Polars' (Rust)
@@ -57,9 +59,16 @@ _END = rf"$|[^{_ASCII_WORD}\s.\-]|[\s.\-]+(?:[^{_ASCII_WORD}]|$)|\s+[^\W\d]|{_DI
 # Dashes beyond ASCII count as "-" does (number_separators.py): a card is no piece of a
 # longer run parted by them either.
 _CARD_START = rf"^|[^{_ASCII_WORD}.\-/#$€£+*{DASHES}]|(?:^|[^*])\*{{1,3}}"
+# A dash and a word of letters, or "_", end a card too ("pay 4111…-x", "4111…\u2013x",
+# "order 4111…_", "5500 0000 0000 0004-_"): the Luhn check and the issuer ranges tell a
+# card so glued from an id's piece, and the card stayed in clear. Not a "_" before a
+# digit (a longer run; "4111…_5500…" gets its joiners: text_markers.py), nor before a
+# seal's SUB: "_" ends a sealed pseudonym's digest so that no digit run ends there
+# (pseudonyms.py), and a digest may end in a card's digits.
 _CARD_END = (
     rf"$|[^{_ASCII_WORD}\s.\-{DASHES}]|[\t\n\r]"
     rf"|[\s.\-{DASHES}]+(?:[^{_ASCII_WORD}{JOINER}]|$)|\s+[^\W\d]|{_DIGIT_LED_WORD}"
+    rf"|[\-{DASHES}]+[^\W\d]|_+(?:[^0-9{SEAL}]|$)"
 )
 # Between a card's, an IBAN's or an SSN's digit groups: beside a space and a dash, those
 # beyond ASCII (no-break, narrow, thin and ideographic spaces; en dash, non-breaking
@@ -116,22 +125,67 @@ _EMAIL_ESCAPED_AT: Final = Entity(
 # (`"Hi\nann@example.com"`) or a \u escape, also escaped twice (`\u0027ann@…`). Not
 # `\b` or `\f`, which lead names in paths (`C:\users\bob@…`). A \u escape after a
 # local part's character is in it (`o\u0027neil\u0040…`: _EMAIL_ESCAPED_AT), so
-# only after another one, taken too.
-_EMAIL_ESCAPE = r"\\[nrt]|(?:^|[^A-Za-z0-9._%+'\-])\\{1,2}u[0-9a-fA-F]{4}"
+# only after another one: after none or what is no local part's, or after the four hex
+# digits of another escape, in a row (`\u8054\u7cfbann@…`, CJK escaped: the second
+# escape's "u" led the address, a bare backslash was left). One escape, not the whole
+# row: a lead over a row of escapes from its start (`^` or the character before it)
+# made every match that long, and a run of them costs the capture engine ~1.5 CPU s
+# per MB (`"\u00e9" * 166_000 + "@example.com"`); after a greedy row the local part
+# started at its last escape (`\u00ab\u00e9ric@…` left `\u00e9` in clear). An escape
+# that is a letter starts the local part: after a local part's character the lead is the
+# "u" and the four hex digits of the escape before it (`x\u00ab\u00e9ric@…`: a lead of
+# two escapes or of the hex digits and one wrote `\u00e9` back in clear).
+_EMAIL_ESCAPE = (
+    r"\\[nrt]|(?:^|[^A-Za-z0-9._%+'\-]|[0-9a-fA-F]{4})\\{1,2}u[0-9a-fA-F]{4}|u[0-9a-fA-F]{4}"
+)
+# A letter beyond ASCII JSON-escaped (`jos\u00e9`), also twice (JSON inside JSON):
+# Latin-1's and Latin Extended's, combining marks, Greek, Cyrillic, Latin Extended
+# Additional (as _NON_ASCII_LETTERS). Not CJK: text in scripts without spaces writes an
+# address right beside its words (`\u8054\u7cfbann@…`).
+_LETTER_ESCAPE = r"\\{1,2}u(?:00[c-fC-F][0-9a-fA-F]|0[1-4][0-9a-fA-F]{2}|1[eE][0-9a-fA-F]{2})"
+# A JSON-escaped character inside a local part: such a letter, or an apostrophe
+# (`ann\u0027s@…`, typographic: `\u2019`), escaped twice only beside an escaped "@"
+# (_EMAIL_ESCAPED_AT): `x\\u0027ann@…` is text before an address.
+_LOCAL_ESCAPE = rf"{_LETTER_ESCAPE}|\\u(?:0027|2019)"
+# After an escape, an apostrophe escaped twice too (`\\nann\\u0027s@…`, as before).
+_LOCAL_ESCAPE_AFTER_ESCAPE = rf"{_LOCAL_ESCAPE}|\\{{1,2}}u0027"
+
+
+def _escaped_local(escape: str) -> str:
+    """A local part led by a character of one or a letter escaped, holding `escape`s."""
+    return rf"(?:[A-Za-z0-9_]|{_LETTER_ESCAPE})(?:[A-Za-z0-9._%+'-]|{escape}){{0,63}}"
+
+
+# An escape glued to what can be a local part and an "@" (or its escapes): the values
+# the layouts below look at, one scan for both.
+_ESCAPE_BESIDE_AT = r"\\(?:[nrt]|u[0-9a-fA-F]{4})[A-Za-z0-9._%+'-]*(?:@|%40|\\|&)"
+#: An address whose local part holds JSON escapes (`jos\u00e9@example.com`,
+#: `ann\u0027s@x.com`): EMAIL's pattern starts a local part at a word boundary, the
+#: escape's "u", and left `jos\` in clear, a bare backslash that made the text invalid
+#: JSON. A layout of its own, first: its lead is one character that is no part of a local
+#: part nor a backslash (that of an escape before the address, _EMAIL_AFTER_ESCAPE's).
+_EMAIL_ESCAPED_LOCAL: Final = Entity(
+    "EMAIL",
+    "moderate",
+    r"^|[^A-Za-z0-9._%+'\\-]",
+    rf"{_escaped_local(_LOCAL_ESCAPE)}(?:@|%40|\\{{1,2}}u0040|{_HTML_AT}){_EMAIL_DOMAIN}",
+    "",
+    gate_pattern=_ESCAPE_BESIDE_AT,
+)
 #: An address right after a JSON escape, the escape taken by the lead and written back:
 #: the local part's word boundary fell between the escape's letter and the address, so a
 #: match took `nann@…` (or `u0027ann\u0040…`) and left a bare backslash, and the text was
-#: no longer valid JSON. A layout of its own, first: in EMAIL's pattern a lead would cost
-#: its tag-only replacement (text.tag_replacement). Only values where an escape is glued
-#: to what can be a local part and an "@" (or its escapes) are looked at.
+#: no longer valid JSON. A layout of its own, before EMAIL's pattern: there a lead would
+#: cost its tag-only replacement (text.tag_replacement). Only values where an escape is
+#: glued to what can be a local part and an "@" (or its escapes) are looked at.
 _EMAIL_AFTER_ESCAPE: Final = Entity(
     "EMAIL",
     "moderate",
     _EMAIL_ESCAPE,
-    rf"[A-Za-z0-9_](?:[A-Za-z0-9._%+'-]|\\{{1,2}}u0027){{0,63}}"
+    rf"{_escaped_local(_LOCAL_ESCAPE_AFTER_ESCAPE)}"
     rf"(?:@|%40|\\{{1,2}}u0040|{_HTML_AT}){_EMAIL_DOMAIN}",
     "",
-    gate_pattern=r"\\(?:[nrt]|u[0-9a-fA-F]{4})[A-Za-z0-9_][A-Za-z0-9._%+'-]*(?:@|%40|\\|&)",
+    gate_pattern=_ESCAPE_BESIDE_AT,
 )
 
 # Full-width forms (U+FF01-FF5E), as East Asian input methods type them: digits, Latin
@@ -219,7 +273,13 @@ _COMMA = r"\s*,\s*"
 # letter, and no word boundary comes before a key or a keyword. Taken by the lead and
 # written back.
 _GEO_ESCAPE = r"\\[nrt]"
-_GEO_START = rf"^|[^{_ASCII_WORD}.]|{_GEO_ESCAPE}"
+# Not a sign alone: it is the latitude's (`…,-74.0060,-30.2000,-78.5000`: after the
+# first pair's trail took the comma, the second's lead took its sign and wrote it back,
+# in clear). A sign after a character that leads no pair still leads one, as before
+# (`x-40.7128,-74.0060`: the hyphen is read as a sign, kept), but not the letter of a
+# JSON escape whose backslash a pair's trail took (`…,-74.0060\n-30.2000,…` left the
+# sign in clear): the second round reads that pair from the escape, sign included.
+_GEO_START = rf"^|[^{_ASCII_WORD}.+\-]|{_GEO_ESCAPE}|(?:^[nrt]?|[^+\-nrt]|[^\\][nrt])[-+]"
 _GEO_WORD_START = rf"(?:\b|{_GEO_ESCAPE})"
 
 
@@ -236,6 +296,9 @@ def _coordinate_pair(separator: str, decimals: int) -> str:
     return rf"{latitude}{separator}{longitude}|{near_zero}{separator}{longitude_beyond_2}"
 
 
+_COORDINATE_PAIR = _coordinate_pair(_COMMA, 4)
+
+
 # A number within 2 of zero with four decimals or more, as a pair of them kept as they
 # are (a rate, a ratio) is written: consumed by the lead of a pair parted by a comma and
 # written back, so the next pair in the same run is read from its first number
@@ -244,18 +307,56 @@ def _coordinate_pair(separator: str, decimals: int) -> str:
 _NEAR_ZERO = r"[-+]?[01]\.[0-9]{4,}"
 _NEAR_ZERO_PAIRS_KEPT = rf"(?:{_NEAR_ZERO}{_COMMA}{_NEAR_ZERO}{_COMMA})*"
 
-#: An odd number of near-zero values before the last pair of a run, kept too: the pattern
-#: read the last one as a latitude with the pair's and left the pair's longitude in clear
-#: (`1.0823,1.0830,1.0831,51.5074,-0.1278`; `0.5000,40.7128,-74.0060` on main too). Only
-#: where no number follows the pair: in a longer run (`-0.1807,-78.4678,-0.2000,-78.5000`,
-#: two points in Quito) the near-zero value is a latitude, as the pattern reads it.
+_ODD_NEAR_ZERO = rf"(?:{_GEO_START}){_NEAR_ZERO_PAIRS_KEPT}{_NEAR_ZERO}{_COMMA}"
+_LATITUDE_BEYOND_2 = r"[-+]?(?:(?:[2-9]|[1-8][0-9])\.[0-9]{4,}|90\.0{4,})"
+# A number with fewer than four decimals (`5`, `12.5`): no half of a pair.
+_SHORT_NUMBER = r"[-+]?[0-9]+(?:\.[0-9]{0,3})?(?:$|[^0-9.]|\.(?:$|[^0-9]))"
+# The lead starts no run's count of near-zero values halfway (at the comma after a
+# number), where the odd one would be the even one of a pair kept
+# (`0.5000,1.5000,40.7128,-74.0060`: taken from the comma on, 1.5000 went with the pair):
+# no comma, space nor sign leads, only what comes before them: a character no number's,
+# or what cannot end a near-zero value, taken whole and parted from it by a comma or a
+# space: a letter (`at 0.5000,…`, `row7,0.5000,…`) or a number with fewer than four
+# decimals (`5, 0.5000,…`; without them the pair read the near-zero value as its
+# latitude and left the longitude in clear). Not a number's last digits: `41.0823`.
+_ODD_NEAR_ZERO_START = (
+    rf"(?:(?:^|[^{_ASCII_WORD}.,\s+\-]|{_GEO_ESCAPE})[\s,]*"
+    r"|(?:[A-Za-z_]|(?:^|[^0-9.])[0-9]+(?:\.[0-9]{0,3})?)[\s,]+)"
+)
+_ODD_NEAR_ZERO_GATE = r"[01]\.[0-9]{4}[0-9]*\s*,"
+#: An odd number of near-zero values before a pair: the pattern read the last one as a
+#: latitude with the pair's and left the pair's longitude in clear
+#: (`1.0823,1.0830,1.0831,51.5074,-0.1278`; `0.5000,40.7128,-74.0060` on main too). The
+#: last near-zero value goes with the pair, one tag for the three numbers: it pairs with
+#: the next number too (a point near the equator, then a value under 2: hdop, speed), and
+#: reading it as a rate wrote a latitude back (`-1.2921,36.8219,0.9000,8`, Nairobi); an
+#: exchange rate redacted is the price. The near-zero pairs before it are kept. Only
+#: where no number the longitude could pair with follows (the end, a word, a number with
+#: fewer than four decimals: `…,51.5074,-0.1278,5` left -0.1278): in a longer run
+#: (`-0.1807,-78.4678,-0.2000,-78.5000`, two points in Quito) the near-zero value is a
+#: latitude, as the pattern reads it.
 _ODD_NEAR_ZERO_LEAD: Final = Entity(
     "GEO_COORDINATES",
     "strict",
-    rf"(?:{_GEO_START}){_NEAR_ZERO_PAIRS_KEPT}{_NEAR_ZERO}{_COMMA}",
-    rf"(?:[-+]?(?:(?:[2-9]|[1-8][0-9])\.[0-9]{{4,}}|90\.0{{4,}})){_COMMA}{_LONGITUDE}",
-    rf"$|[^{_ASCII_WORD}.,]|\.(?:[^{_ASCII_WORD}]|$)|,\s*(?:$|[^-+0-9\s])",
-    gate_pattern=r"[01]\.[0-9]{4}[0-9]*\s*,",
+    rf"{_ODD_NEAR_ZERO_START}{_NEAR_ZERO_PAIRS_KEPT}",
+    rf"{_NEAR_ZERO}{_COMMA}{_LATITUDE_BEYOND_2}{_COMMA}{_LONGITUDE}",
+    rf"$|[^{_ASCII_WORD}.,]|\.(?:[^{_ASCII_WORD}]|$)|,\s*(?:$|[^-+0-9\s]|{_SHORT_NUMBER})",
+    gate_pattern=_ODD_NEAR_ZERO_GATE,
+)
+#: ... and whatever follows where the pair's longitude is beyond 90, which no latitude is
+#: (`0.5000,37.7749,-122.4194,1.2345,5.6789` left -122.4194 in clear): the near-zero
+#: value before it is no latitude of a pair. Same gate: one scan for both. Its lead is
+#: _ODD_NEAR_ZERO, not _ODD_NEAR_ZERO_START: the far longitude fixes which number is the
+#: latitude, so the near-zero value is written back as it was (it tells nothing of the
+#: point), and _GEO_START takes a comma or a space, so a word or a number before it leads
+#: (`at 0.5000,37.7749,-122.4194`).
+_ODD_NEAR_ZERO_BEFORE_FAR_LONGITUDE: Final = Entity(
+    "GEO_COORDINATES",
+    "strict",
+    _ODD_NEAR_ZERO,
+    rf"{_LATITUDE_BEYOND_2}{_COMMA}[-+]?(?:9[1-9]|1[0-7][0-9])\.[0-9]{{4,}}",
+    _COORDINATE_END,
+    gate_pattern=_ODD_NEAR_ZERO_GATE,
 )
 
 # A pair parted by one space, after what says it is a place: `at`, `@`, `near`, a GPS
@@ -483,6 +584,7 @@ ENTITIES: Final = (
         # per 1M rows).
         gate_pattern=rf"[@%\uFF20]|\\u0040|{_HTML_AT}",
         layouts=(
+            _EMAIL_ESCAPED_LOCAL,
             _EMAIL_AFTER_ESCAPE,
             _EMAIL_OTHER_FORMS,
             _EMAIL_ESCAPED_AT,
@@ -534,11 +636,13 @@ ENTITIES: Final = (
         # number, which those rule out for phones and SSNs.
         rf"{_CARD_START}|[#A-Za-z_]",
         # In fours dotted (`4111.1111.1111.1111`: MAC_ADDRESS took its first three) or
-        # parted by two spaces (`4111  1111  1111  1111`: text_markers._SPACED_CARD), or
-        # groups parted by one separator. That one last: card_groups.py makes it lazy
-        # with a "?" after the pattern.
-        r"[0-9]{4}(?:\.[0-9]{4}){3}(?:\.[0-9]{3})?|[0-9]{4}(?:  [0-9]{4}){3}"
-        rf"|[0-9](?:[ {ID_SPACES}\-{DASHES}]?[0-9]){{12,}}",
+        # parted by two spaces, beyond ASCII too (`4111  1111  1111  1111`,
+        # `4111\u00a0\u00a01111 …`: text_markers.SPACED_CARD), as is Amex's 4-6-5
+        # (`3782  822463  10005`), or groups parted by one separator. That one last:
+        # card_groups.py makes it lazy with a "?" after the pattern.
+        rf"[0-9]{{4}}(?:\.[0-9]{{4}}){{3}}(?:\.[0-9]{{3}})?|[0-9]{{4}}(?:{_ID_SPACE}{{2}}[0-9]{{4}}){{3}}"
+        rf"|[0-9]{{4}}{_ID_SPACE}{{2}}[0-9]{{6}}{_ID_SPACE}{{2}}[0-9]{{5}}"
+        rf"|[0-9](?:{CARD_SEPARATOR}?[0-9]){{12,}}",
         _CARD_END,
         validator="card",
         default_action="mask",
@@ -615,7 +719,12 @@ ENTITIES: Final = (
         # Near-zero pairs before a pair, kept as they are (_NEAR_ZERO_PAIRS_KEPT).
         rf"(?:{_GEO_START}){_NEAR_ZERO_PAIRS_KEPT}",
         # Parted by a comma; by one space only after a place's context (_SPACED_PAIR).
-        _coordinate_pair(_COMMA, 4),
+        # A run of pairs at once, one tag for all (a polyline, a bounding box): pair by
+        # pair, each pair's trail took the comma the next one's lead needed, the first
+        # round read the third pair from its second number on
+        # (`40.1111,74.1111,41.2222,75.2222,42.3333,76.3333` left 41.2222 and 76.3333 in
+        # clear on main), and a sign the lead took was written back.
+        rf"(?:{_COORDINATE_PAIR})(?:{_COMMA}(?:{_COORDINATE_PAIR}))*",
         # Near-zero pairs after a pair too, written back: the next round reads the pair
         # after them from its first number (`40.7128,-74.0060,0.5000,1.5000,51.5074,
         # -0.1278` left -0.1278 in clear, as on main).
@@ -630,6 +739,7 @@ ENTITIES: Final = (
         # number in the longitude range, which holds the latitude one, whichever the order.
         layouts=(
             _ODD_NEAR_ZERO_LEAD,
+            _ODD_NEAR_ZERO_BEFORE_FAR_LONGITUDE,
             _WKT_POINT,
             _GEO_URI,
             _SPACED_PAIR,

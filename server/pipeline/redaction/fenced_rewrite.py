@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace as replaced_rule
 from functools import partial
+from typing import Final
 
 import polars as pl
 
@@ -36,7 +37,7 @@ from sluice.server.pipeline.redaction.flat_lists import (
 )
 from sluice.server.pipeline.redaction.phone_bounds import with_bounds
 from sluice.server.pipeline.redaction.phone_runs import split_runs
-from sluice.server.pipeline.redaction.phone_values import is_phone_rule
+from sluice.server.pipeline.redaction.phone_values import glued_word_values, is_phone_rule
 from sluice.server.pipeline.redaction.policy import PatternRule
 from sluice.server.pipeline.redaction.pseudonyms import (
     SEAL_IN_MATCH,
@@ -137,27 +138,89 @@ def _matched_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     frame = frame.with_columns(
         halves.struct.field("field_0").alias("match"), halves.struct.field("field_1").alias("rest")
     )
+    if is_phone_rule(rule):
+        assert rule.entity is not None
+        frame = _phone_value_read(frame, rule.entity.value)
     is_match = pl.col("rest").is_not_null()
     if rule.validator:
         # Validators see only the matches: plain-text pieces become "" (a null would
         # still cost a string kernel its bytes).
         candidate = pl.when(is_match).then(pl.col("match")).otherwise(pl.lit(""))
         frame = frame.with_columns(candidate.alias("candidate"))
-        is_match = (is_match & VALIDATORS[rule.validator](pl.col("candidate"))).fill_null(False)
-    frame = frame.with_columns(is_match.alias(RESULT))
+        # Each distinct candidate checked once (a validator is a function of the value
+        # alone), the verdicts joined back: every plain-text piece is the one "", and
+        # text repeats its look-alikes. The IBAN check, a score of string kernels, cost
+        # 0.066 CPU s on the 10,318 candidates of 2 batches of strict's IBAN rows of the
+        # text-heavy set (3,744 distinct), for ~21k pieces per round. Where nearly every
+        # candidate is distinct the hash and join are overhead instead (a review's
+        # worst case, 4 values of ~38,000 distinct IBANs each: +14% CPU at strict).
+        verdicts = (
+            frame.select("candidate")
+            .unique()
+            .with_columns(VALIDATORS[rule.validator](pl.col("candidate")).alias(_VALID))
+        )
+        frame = frame.join(verdicts, on="candidate", how="left", maintain_order="left")
+        is_match = (is_match & pl.col(_VALID)).fill_null(False)
+        frame = frame.with_columns(is_match.alias(RESULT)).drop(_VALID)
+    else:
+        frame = frame.with_columns(is_match.alias(RESULT))
     return with_card_after_groups(frame, rule) if after_groups(rule) else frame
+
+
+#: A distinct candidate's verdict, joined back onto its pieces (`_matched_pieces`).
+_VALID: Final = "__sluice_valid"
+#: Digits after a space and before a letter: first in a match's trail (a word led by
+#: digits, entities._END), or last in its value before a trail led by a letter.
+_DIGITS_BEFORE_LETTER: Final = r"^(\s+[0-9]+)([^\W\d])"
+_DIGITS_AT_END: Final = r"\s[0-9]+$"
+_LETTER_FIRST: Final = r"^[^\W\d]"
+
+
+def _phone_value_read(frame: pl.LazyFrame, value_pattern: str) -> pl.LazyFrame:
+    """A phone match's value as `phone_values` reads it in the one-pass rewrite where
+    digits after a space are glued to a letter (phone_values.glued_word_values): the
+    pattern's value or its trail may hold them, whichever its greedy value reached
+    ("555-123-4567 2ème": "2" in the value; "+44 20 7946 0958e": " 0958e" the trail).
+    `match` and `rest` are moved at the value's end; together they hold what they held."""
+    match, rest = pl.col("match"), pl.col("rest")
+    after = rest.str.extract(_DIGITS_BEFORE_LETTER, 1)
+    inside = rest.str.contains(_LETTER_FIRST) & match.str.contains(_DIGITS_AT_END)
+    worded = after.is_not_null() | inside
+    # The letter glued to the digits ("_" is none: phone_values.glued_word_values).
+    glued = pl.when(after.is_not_null()).then(rest.str.extract(_DIGITS_BEFORE_LETTER, 2))
+    letter = glued.otherwise(rest.str.head(1)) != "_"
+    number = pl.when(after.is_not_null()).then(pl.concat_str(match, after)).otherwise(match)
+    read = partial(_read_glued, value_pattern=value_pattern)
+    pair = pl.struct(pl.when(worded).then(number).alias("number"), letter.alias("letter"))
+    # Only those pieces are read (a few, if any; null elsewhere).
+    value = pair.map_batches(read, return_dtype=pl.String)
+    frame = frame.with_columns(value.alias("value"), worded.fill_null(False).alias("worded"))
+    value, worded = pl.col("value"), pl.col("worded")
+    # What the match and the rest held, after the value.
+    rest_after = pl.concat_str(match, rest).str.slice(value.str.len_chars())
+    return frame.with_columns(
+        pl.when(worded).then(value).otherwise(match).alias("match"),
+        pl.when(worded).then(rest_after).otherwise(rest).alias("rest"),
+    ).drop("value", "worded")
+
+
+def _read_glued(pairs: pl.Series, value_pattern: str) -> pl.Series:
+    numbers = pairs.struct.field("number")
+    return glued_word_values(numbers, pairs.struct.field("letter"), value_pattern)
 
 
 def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     frame = _matched_pieces(frame, rule)
     match, rest = pl.col("match"), pl.col("rest")
     if rule.entity is not None and rule.entity.written_quoted and rule.action == "mask":
-        # A JSON object or array taken whole ends in its last item's characters (the
-        # nested secret's: `{"v": "hunter2"}` kept `r2"}`), and a number as short as the
-        # characters kept would be kept whole: both are masked entirely.
+        # A JSON object or array (or a Python tuple) taken whole ends in its last
+        # item's characters (the nested secret's: `{"v": "hunter2"}` kept `r2"}`), and a
+        # number as short as the characters kept would be kept whole: both are masked
+        # entirely.
         whole = (
             match.str.starts_with("{")
             | match.str.starts_with("[")
+            | match.str.starts_with("(")
             | (match.str.len_chars() <= rule.keep_last)
         )
         match = pl.when(whole).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
@@ -165,11 +228,18 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         # Inside a JSON string (or one escaped in a string) the kept last characters may
         # start inside an escape: its backslash became "*" and a bare quote or backslash
         # was left (`sid=\"xyz` kept `"xyz`), which ends the string or escapes what
-        # follows. A tail right after a backslash is masked with the rest. (A card's
-        # groups, rewritten from the match below, hold no backslash.)
-        split_escape = (match.str.len_chars() > rule.keep_last) & match.str.tail(
-            rule.keep_last + 1
-        ).str.starts_with("\\")
+        # follows, or the tail kept the hex digits of `\u00e9` (`e9`: part of a secret's
+        # character, and `*0e9` no escape). A tail right after a backslash, or after a
+        # backslash, "u" and fewer than 4 hex digits (the last backslash of `\\u00`
+        # too, a `\u00e9` escaped again), is masked with the rest. (A card's groups,
+        # rewritten from the match below, hold no backslash.) So is a tail right after
+        # the escape of a high surrogate (`\ud83d`): it starts at the low half of the
+        # pair (`\ude00`), half a character, kept alone where the first was masked.
+        head = match.str.head(-rule.keep_last)
+        split_escape = (match.str.len_chars() > rule.keep_last) & (
+            head.str.ends_with("\\")
+            | head.str.contains(r"\\u[0-9a-fA-F]{0,3}$|\\u[dD][89abAB][0-9a-fA-F]{2}$")
+        )
         match = pl.when(split_escape).then(match.str.replace_all(r"(?s).", "*")).otherwise(match)
     if rule.action == "keep":
         replaced = match
@@ -189,10 +259,11 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         in_part = pl.concat_str(groups, replacement(card, rule))
         replaced = pl.when(card.is_not_null()).then(in_part).otherwise(replaced)
     if rule.entity is not None and rule.entity.written_quoted and rule.action != "keep":
-        # Written as a JSON string (Entity.written_quoted): a mask's kept last characters
-        # may be the value's quotes or backslashes (`{"v": "x"}`), which would end it.
+        # Written as a JSON or Python string (Entity.written_quoted): a mask's kept last
+        # characters may be the value's quotes or backslashes (`{"v": "x"}`), which
+        # would end it.
         quote = pl.lit(rule.entity.written_quoted)
-        replaced = pl.concat_str(quote, replaced.str.replace_all(r'["\\]', "*"), quote)
+        replaced = pl.concat_str(quote, replaced.str.replace_all(r"[\"'\\]", "*"), quote)
     rebuilt = (
         pl.when(pl.col(RESULT))
         .then(pl.concat_str(replaced, rest))

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.compaction import row_positions
+from sluice.server.pipeline.redaction.entities import ENTITY_BY_NAME
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
 from sluice.server.pipeline.redaction.packed_text import packed
 from sluice.server.pipeline.redaction.phone_bounds import (
@@ -102,6 +103,8 @@ def phone_verdicts() -> CandidateFacts:
 #: number may start after
 #: (phone_bounds.is_at_bound); for a failing one of 16 digits or more, whether it holds
 #: phone numbers once split (phone_runs.py: in Python, and the same runs recur).
+#: The PHONE entity's value pattern, by which `phone_values` reads a glued letter.
+_PHONE_VALUE: Final = ENTITY_BY_NAME["PHONE"].value
 _PASSES: Final = "passes"
 _LEAD: Final = "lead"
 _TRAIL: Final = "trail"
@@ -114,7 +117,7 @@ def _phone_facts(distinct: pl.Series) -> pl.DataFrame:
     (the columns above)."""
     height = len(distinct)
     # The values once for all the facts read from them.
-    values = phone_values(distinct)
+    values = phone_values(distinct, _PHONE_VALUE)
     passes = _phones_passing(values)
     places = _value_places(distinct.filter(passes), values.filter(passes))
     where = row_positions(passes)

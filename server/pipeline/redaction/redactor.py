@@ -18,6 +18,7 @@ from typing import Any, Final
 import polars as pl
 
 from sluice.server.errors import InvalidArgument, quoted
+from sluice.server.pipeline.data_types import instance
 from sluice.server.pipeline.redaction import actions
 from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
 from sluice.server.pipeline.redaction.card_groups import without_last_group
@@ -26,13 +27,27 @@ from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
 from sluice.server.pipeline.redaction.column_names import normalised
 from sluice.server.pipeline.redaction.compaction import CompactedTextPass, TextStep
 from sluice.server.pipeline.redaction.distinct_values import rewritten_per_distinct
-from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, WIDE_INTEGERS, without_cards
+from sluice.server.pipeline.redaction.integers import (
+    INTEGER_ENTITIES,
+    may_hold_cards,
+    without_cards,
+)
 from sluice.server.pipeline.redaction.json_keys import (
     json_kept_key_regex,
     json_key_regex,
     rewrite_json_keys,
 )
 from sluice.server.pipeline.redaction.keeping_own_names import rewrite_text_keeping
+from sluice.server.pipeline.redaction.list_forms import (
+    MAP_KEY,
+    MAP_VALUE,
+    as_lists,
+    given_type,
+    map_locations,
+    restored,
+    restored_type,
+)
+from sluice.server.pipeline.redaction.map_keys import KeyRule, value_by_key
 from sluice.server.pipeline.redaction.phone_one_pass import (
     phone_verdicts,
     rewrite_checked,
@@ -69,6 +84,11 @@ _JSON_ACTIONS: Final = frozenset({"drop", "null", "redact"})
 #: GEO_COORDINATES entity finds a coordinate under a key of its own (`{"lat": 40.4168}`).
 _JSON_TAGGED_DEFAULTS: Final = frozenset({"DOB", "CARD", "IBAN"})
 _NAME_GLOBS: Final = next(c.globs for c in COLUMN_CATEGORIES if c.name == "NAME")
+#: The labels whose JSON keys keep a boolean value: a birth date is never one, and a
+#: Boolean column named after it (`dob`, `dobVerified`) is never generalised or tagged
+#: (_holds_a_value). The other level defaults' keys still take one (a secret's does:
+#: `{"db_pass": true}` may be the value itself).
+_JSON_BOOLEANS_KEPT: Final = frozenset({"DOB"})
 _NOT_VALUES: Final = {c.name: c.not_values for c in COLUMN_CATEGORIES}
 
 
@@ -117,10 +137,22 @@ class _TextRule:
 class PolicyRedactor:
     def __init__(self, policy: RedactionPolicy, schema: pl.Schema) -> None:
         self._policy = policy
+        #: The schema as the source gave it, which refusals name (not the list forms).
+        self._given = schema
         #: Columns holding dictionary-encoded text (Categorical, Enum), read as String so
         #: every rule reads them: the categories are the values, which may hold anything.
-        as_text = pl.Schema({name: dictionary_free(dtype) for name, dtype in schema.items()})
+        # Arrays and maps are read as the lists they are made of, and get their own types
+        # back after the rules (list_forms.py): so every rule reaches their values.
+        as_text = pl.Schema(
+            {name: dictionary_free(as_lists(dtype)) for name, dtype in schema.items()}
+        )
         self._as_text = {n: t for n, t in as_text.items() if t != schema[n]}
+        self._list_forms = {n: t for n, t in schema.items() if as_lists(t) != t}
+        self._maps = frozenset(
+            location for n, t in self._list_forms.items() for location in map_locations((n,), t)
+        )
+        #: Per column read as lists: its type after the rules, and the type it leaves with.
+        self._restore: dict[str, tuple[pl.DataType, pl.DataType]] = {}
         schema = as_text
         self._counters: dict[str, str] = {}
         self._claimed: set[Location] = set()
@@ -134,6 +166,7 @@ class PolicyRedactor:
         #: which the compacted pass does not carry), and the custom patterns after it.
         self._late_stages: list[_Stage] = []
         self._stages: list[_Stage] = [self._column_stage(schema)]
+        self._stages.extend(self._map_key_stages(schema) if self._maps else [])
         self._stages.append(self._integer_stage(schema))
         text_schema = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
         leaves = [
@@ -144,6 +177,12 @@ class PolicyRedactor:
             if leaf == pl.String and not self._is_claimed(location)
         ]
         steps = [*self._json_steps(leaves), *self._pattern_steps(leaves)]
+        #: What content rules read each column's values: "text" or an integer entity.
+        self._content_checks: dict[str, str] = {
+            name: label for label, name in self._integer_columns(self._stages[1])
+        }
+        if leaves and (steps or self._late_stages):
+            self._content_checks.update((location[0], "text") for location in leaves)
         if steps and leaves:
             columns = list(dict.fromkeys(location[0] for location in leaves))
             self._text_pass = CompactedTextPass(
@@ -163,6 +202,11 @@ class PolicyRedactor:
                     for step in steps
                 ],
             )
+        if self._list_forms:
+            out = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
+            for name, before in self._list_forms.items():
+                if name in out and (target := restored_type(out[name], before)) != out[name]:
+                    self._restore[name] = (out[name], target)
 
     @property
     def counters(self) -> Mapping[str, str]:
@@ -177,6 +221,12 @@ class PolicyRedactor:
         # neither, so a policy with no counter changes nothing.
         return bool(self._counters)
 
+    @property
+    def requested(self) -> bool:
+        policy = self._policy
+        actions = [r.action for r in policy.column_rules] + [r.action for r in policy.pattern_rules]
+        return policy.level != "none" or any(action != "keep" for action in actions)
+
     def output_schema(self, schema: pl.Schema) -> pl.Schema:
         out = self._run_stages(pl.LazyFrame(schema=schema)).collect_schema()
         return pl.Schema({k: v for k, v in out.items() if k not in self._counters})
@@ -188,6 +238,16 @@ class PolicyRedactor:
             "counts_are": "records in which the rule changed the column",
         }
 
+    def content_checks(self, column: str) -> str:
+        return self._content_checks.get(column, "")
+
+    def _integer_columns(self, stage: _Stage) -> list[tuple[str, str]]:
+        """(entity, column) of the integer stage's rewrites, as its counters name them."""
+        return [
+            (self._counters[flag.counter].partition("/")[0], flag.location[0])
+            for flag in stage.flags
+        ]
+
     # -- building -----------------------------------------------------------------------
 
     def _column_stage(self, schema: pl.Schema) -> _Stage:
@@ -197,7 +257,10 @@ class PolicyRedactor:
             if name == ROW_INDEX:
                 continue
             for location, node_type in walk((name,), dtype):
-                if self._is_claimed(location):
+                if self._is_claimed(location) or self._is_map_entry_part(location):
+                    # A map's keys and values are no column: `key` and `value` name its
+                    # list form's parts, not the source's (`m.key` is refused, as before
+                    # maps were read inside); a map is taken whole by its own name.
                     continue
                 rule = self._rule_for(location, node_type)
                 if rule is None:
@@ -208,7 +271,8 @@ class PolicyRedactor:
                     if _is_own_name(location, node_type):
                         self._own_names.append(name)
                     continue
-                masked = rule.action == "mask"
+                whole_map = location in self._maps
+                masked = rule.action == "mask" and not whole_map
                 # A Duration or bytes in a list cannot be compared with their mask as
                 # text (a cast cannot read them as actions.as_text does): every value
                 # present counts there, as for other actions.
@@ -222,7 +286,8 @@ class PolicyRedactor:
                     as_text=masked and node_type != pl.String,
                     dtype=node_type,
                 )
-                stage.add(location, _whole_value_rewrite(rule), flag)
+                rewrite = _whole_map_rewrite(rule) if whole_map else _whole_value_rewrite(rule)
+                stage.add(location, rewrite, flag)
         self._check_request_rules_matched(schema)
         self._columns_description = described
         return stage
@@ -241,7 +306,7 @@ class PolicyRedactor:
                 if name.startswith(_INTERNAL_PREFIX):
                     continue
                 for location, leaf in walk((name,), dtype):
-                    if leaf in WIDE_INTEGERS and not self._is_claimed(location):
+                    if may_hold_cards(leaf) and not self._is_claimed(location):
                         flag = _Flag(self._counter(rule.label, location), location, True)
                         stage.add(location, without_cards, flag)
         return stage
@@ -253,6 +318,8 @@ class PolicyRedactor:
         # Level defaults, policies and templates also read the name in snake case
         # (`Date of Birth`, `dateOfBirth` as `date_of_birth`: column_names.py); a
         # request's own rules name columns as they are spelled.
+        # A list's elements are known by their list's name; a map named like a category
+        # is taken whole (_whole_map_rewrite), keys included.
         field_name = next(step for step in reversed(location) if step != ELEMENT)
         snake = normalised(field_name)
         spellings = (own, field_name.lower(), snake)
@@ -270,9 +337,11 @@ class PolicyRedactor:
                 continue
             if rule.field:
                 self._columns_in_schema.setdefault(rule.field, location)
-                _check_fits(rule, location, dtype)
+                _check_fits(
+                    rule, location, dtype, given_type(self._given[location[0]], location[1:])
+                )
                 chosen = rule
-            elif not _default_applies(rule, dtype, last_word):
+            elif not _default_applies(rule, dtype, last_word, location in self._maps):
                 continue
             elif chosen is None or not _is_level_default(rule) or not _is_level_default(chosen):
                 chosen = rule
@@ -281,6 +350,11 @@ class PolicyRedactor:
                 # is SECRET and CARD/IBAN, and a mask would leave its last 4 in clear.
                 chosen = rule
         return chosen
+
+    def _is_map_entry_part(self, location: Location) -> bool:
+        """A map's keys or values."""
+        parts = ((ELEMENT, MAP_KEY), (ELEMENT, MAP_VALUE))
+        return location[-2:] in parts and location[:-2] in self._maps
 
     def _check_request_rules_matched(self, schema: pl.Schema) -> None:
         for rule in self._policy.column_rules:
@@ -291,7 +365,8 @@ class PolicyRedactor:
                     f"column {quoted(rule.selector)} matches no exported column ({columns})",
                 )
 
-    def _json_steps(self, leaves: list[Location]) -> list[_TextRule]:
+    def _json_groups(self) -> dict[str, list[ColumnRule]]:
+        """Per tag, the column rules that replace a value under a key they name."""
         groups: dict[str, list[ColumnRule]] = {}
         for rule in self._policy.column_rules:
             if "." in rule.selector or rule.action == "keep":
@@ -300,16 +375,56 @@ class PolicyRedactor:
             if rule.action in _JSON_ACTIONS or default:
                 label = rule.label if rule.label.isupper() else "REDACTED"
                 groups.setdefault(label, []).append(rule)
+        return groups
+
+    def _map_key_stages(self, schema: pl.Schema) -> list[_Stage]:
+        """Map values under text keys a column rule names (map_keys.py), where no
+        column rule took them: one stage per tag, in the JSON keys' order."""
+        entries = [
+            (location, instance(entry.fields[1].dtype))
+            for name, dtype in schema.items()
+            for location, entry in walk((name,), dtype)
+            if location[:-1] in self._maps
+            and location[-1] == ELEMENT
+            and isinstance(entry, pl.Struct)
+            and entry.fields[0].dtype == pl.String
+            and not self._is_claimed((*location, MAP_VALUE))
+        ]
+        # A stage rewrites a column once, at the outermost location it names (rebuild
+        # never goes below a rewrite): a map inside another map's values needs a stage
+        # of its own, run before the outer map's (whose value may become null).
+        depths = sorted({self._map_depth(location) for location, _ in entries}, reverse=True)
         stages = []
-        for label, rules in groups.items():
+        for label, group in self._json_groups().items() if entries else ():
+            rule = KeyRule(label, json_key_regex(group), json_kept_key_regex(group, _NOT_VALUES))
+            for depth in depths:
+                stage = _Stage()
+                for location, value_type in entries:
+                    if self._map_depth(location) != depth:
+                        continue
+                    value = (*location, MAP_VALUE)
+                    flag = _Flag(self._counter(f"{label}_MAP", value), value, True)
+                    stage.add(location, partial(_values_by_key, value_type, rule), flag)
+                stages.append(stage)
+        return stages
+
+    def _map_depth(self, location: Location) -> int:
+        """How many maps hold `location` (a map's entries are at depth 1)."""
+        return sum(location[:end] in self._maps for end in range(1, len(location)))
+
+    def _json_steps(self, leaves: list[Location]) -> list[_TextRule]:
+        stages = []
+        for label, rules in self._json_groups().items():
             stage = _Stage()
-            regex = json_key_regex(rules)
+            booleans = label not in _JSON_BOOLEANS_KEPT
+            regex = json_key_regex(rules, booleans=booleans)
+            gate = json_key_regex(rules, booleans=booleans, gate=True)
             # Keys a column of the same name would keep (`dateOfBirthVerified`).
             kept = json_kept_key_regex(rules, _NOT_VALUES)
             for location in leaves:
                 flag = _Flag(self._counter(f"{label}_JSON", location), location, True)
                 stage.add(location, _json_rewrite(regex, label, kept), flag)
-            stages.append(_TextRule(stage, regex, keyword=True, assigns=True))
+            stages.append(_TextRule(stage, gate, keyword=True, assigns=True))
         return stages
 
     def _pattern_steps(self, leaves: list[Location]) -> list[_TextRule]:
@@ -440,7 +555,13 @@ class PolicyRedactor:
             frame = frame.with_columns(pl.col(n).cast(t) for n, t in self._as_text.items())
         frame = _run_stages(frame, self._stages)
         frame = frame if self._text_pass is None else self._text_pass.apply(frame)
-        return _run_stages(frame, self._late_stages)
+        frame = _run_stages(frame, self._late_stages)
+        if self._restore:
+            frame = frame.with_columns(
+                restored(pl.col(n), now, target).alias(n)
+                for n, (now, target) in self._restore.items()
+            )
+        return frame
 
 
 def _seals(rule: PatternRule) -> bool:
@@ -521,6 +642,22 @@ def _text_type(steps: Location) -> pl.DataType:
     return dtype
 
 
+def _whole_map_rewrite(rule: ColumnRule) -> Rewrite:
+    """A column rule naming a map: the map goes whole (its keys are data of the kind its
+    name says: `phones` {"4155552671": "mobile"}), as the tag where the rule writes one,
+    else null (a mask, a hash or a generalisation reads one value, and a map is none)."""
+
+    def rewrite(value: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
+        if rule.action == "drop":
+            return None
+        if rule.action == "redact":
+            label = rule.label if rule.label.isupper() else "REDACTED"
+            return actions.whole_value(value, dtype, "redact", label=label)
+        return pl.lit(None, dtype=dtype)
+
+    return rewrite
+
+
 def _whole_value_rewrite(rule: ColumnRule) -> Rewrite:
     def rewrite(value: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
         if rule.action == "drop":
@@ -594,6 +731,12 @@ def _is_own_name(location: Location, dtype: pl.DataType) -> bool:
     )
 
 
+def _values_by_key(
+    value_type: pl.DataType, rule: KeyRule, entry: pl.Expr, _dtype: pl.DataType
+) -> pl.Expr:
+    return value_by_key(entry, value_type, rule)
+
+
 def _json_rewrite(regex: str, label: str, kept: str) -> Rewrite:
     return lambda value, _dtype: rewrite_json_keys(value, regex, label, kept)
 
@@ -609,17 +752,18 @@ def _is_level_default(rule: ColumnRule) -> bool:
     return rule.level_default and rule.action in _STRENGTH
 
 
-def _default_fits(dtype: pl.DataType) -> bool:
+def _default_fits(dtype: pl.DataType, whole_map: bool) -> bool:
     """Level defaults (and policies' and templates' rules) apply to plain values only
     (nested columns are searched inside), whatever their type: one whose action does not
     fit the type fails safe (a birth date stored as a number is generalised if it reads
-    as yyyymmdd, else nulled: see actions.generalize), never passes through."""
-    return not is_nested(dtype)
+    as yyyymmdd, else nulled: see actions.generalize), never passes through. A map is
+    taken whole (_whole_map_rewrite): its keys hold what its name says as its values do."""
+    return whole_map or not is_nested(dtype)
 
 
-def _default_applies(rule: ColumnRule, dtype: pl.DataType, last_word: str) -> bool:
+def _default_applies(rule: ColumnRule, dtype: pl.DataType, last_word: str, whole_map: bool) -> bool:
     """Whether a policy's, template's or level default's matching rule applies here."""
-    fits = _default_fits(dtype)
+    fits = _default_fits(dtype, whole_map)
     return fits and (not _is_level_default(rule) or _holds_a_value(rule, dtype, last_word))
 
 
@@ -631,15 +775,31 @@ def _holds_a_value(rule: ColumnRule, dtype: pl.DataType, last_word: str) -> bool
     return dtype != pl.Boolean and last_word not in _NOT_VALUES.get(rule.label, ())
 
 
-def _check_fits(rule: ColumnRule, location: Location, dtype: pl.DataType) -> None:
+def _check_fits(
+    rule: ColumnRule, location: Location, dtype: pl.DataType, given: pl.DataType
+) -> None:
+    """Refuse a request's rule whose action cannot apply to `dtype` (the type the rules
+    read), naming the type the column was `given` in."""
     where = dotted(location)
     if is_nested(dtype) and rule.action not in _NESTED_ACTIONS:
         raise InvalidArgument(
-            rule.field, f"{rule.action} cannot apply to nested column {quoted(where)} ({dtype})"
+            rule.field, f"{rule.action} cannot apply to nested column {quoted(where)} ({given})"
         )
     if rule.action == "generalize" and not actions.generalized_type(dtype, rule.granularity):
         raise InvalidArgument(
             rule.field,
             f"generalize {quoted(rule.granularity)} cannot apply to column "
-            f"{quoted(where)} ({dtype})",
+            f"{quoted(where)} ({given})",
+        )
+    if (
+        rule.action == "generalize"
+        and rule.granularity not in actions.DATE_GRANULARITIES
+        and not actions.width_fits(dtype, rule.granularity)
+    ):
+        # A whole width past a float's reach, exact on an integer column only
+        # (redaction_plan._check_options refuses it for every other column).
+        raise InvalidArgument(
+            rule.field,
+            f"granularity {quoted(rule.granularity)} on column {quoted(where)} ({dtype}): "
+            f"{actions.WIDTH_REFUSAL}",
         )

@@ -48,12 +48,12 @@ def dictionary_free(dtype: AnyType) -> pl.DataType:
     if isinstance(dtype, pl.List):
         return pl.List(dictionary_free(dtype.inner))
     if isinstance(dtype, pl.Array):
-        return pl.Array(dictionary_free(dtype.inner), dtype.shape)
+        return pl.Array(dictionary_free(dtype.inner), dtype.size)
     return dtype
 
 
 def is_nested(dtype: AnyType) -> bool:
-    return isinstance(dtype, pl.Struct | pl.List | pl.Array)
+    return isinstance(dtype, pl.Struct | pl.List | pl.Array | pl.Map)
 
 
 def rebuild(

@@ -2,8 +2,9 @@
 (entities.py): the keyword pattern's own lead, value and gate after a name
 (secret_names.py), and the layouts that pattern leaves or takes only in part (quoted, in
 brackets, parentheses or backticks, an XML element's text, after a command-line flag),
-each a pattern of its own run before it (Entity.layouts). Also the AWS secret key after
-the CLI's flag, a layout of AWS_SECRET_KEY.
+each a pattern of its own run before it (Entity.layouts; those in an HTTP header are
+secret_headers.py's, Python and JSON literals secret_literals.py's). Also the AWS
+secret key after the CLI's flag, a layout of AWS_SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -11,10 +12,27 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
-from sluice.server.pipeline.redaction.json_keys import JSON_NESTING, JSON_STRING, json_container
+from sluice.server.pipeline.redaction.json_string_ends import (
+    LINE_END,
+    LINE_SPACE,
+    TWICE_ESCAPED_QUOTE,
+    WORDS_JSON_STRING_END,
+)
 from sluice.server.pipeline.redaction.secret_elements import (
     ELEMENT_MORE_LINES,
     SECRET_ELEMENT_LAYOUTS,
+)
+from sluice.server.pipeline.redaction.secret_headers import (
+    COOKIE_HEADER_SECRETS,
+    COOKIE_JSON_ARRAY,
+    DIGEST_AUTH_SECRETS,
+    HEADER_START,
+)
+from sluice.server.pipeline.redaction.secret_literals import (
+    ESCAPED_JSON_NOT_A_STRING,
+    JSON_NOT_A_STRING,
+    PYTHON_NOT_A_STRING,
+    PYTHON_STRING_LIST,
 )
 from sluice.server.pipeline.redaction.secret_names import (
     ARRAY_NAME,
@@ -39,25 +57,27 @@ from sluice.server.pipeline.redaction.written_forms import WRITTEN
 # parenthesised layouts, which read a "(" after the assignment alone as the value.)
 #
 # The assignment and an opening quote or CJK corner bracket (`パスワード「x`), if any; a
-# comparison only with one. After a setting a backtick too (`password = \`x\``): the
-# value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A comparison with
-# a template literal is code, as one with a name is. After a setting also a "(" that a
-# quote or spaces (a line break too) follow, with them (`password=("x" + salt)`,
-# `password=( x )`): the value may no longer be the "(" alone (_ASSIGNED_START), which
-# left the secret after it in clear anyway. A "(" before any other character is the
-# value's (`password=(x)`), as before. Not bounded to one line: main read the "(" alone
-# as the value, so under null it hid every row; a lead that stops at a line break
-# matches nothing in `password=(\n\nx` and keeps it. Those spaces are read 64 at most:
-# a match whose lead runs over 2000 no-break spaces cost ~8x main's CPU (the engine
-# resolves the groups over the whole match, slowly); past 64 the value is the "(" with
-# the spaces _ASSIGNED_START reads, as main's value was the "(".
+# comparison only with one (a backslash only before a quote: the one before a JSON
+# escape, `password: \u00e9x`, is the value's first character, and a lead that took it
+# wrote `\[SECRET_VALUE]`, no JSON escape). After a setting a backtick too (`password =
+# \`x\``): the value is what _BACKTICK_SECRET wrote, not the backtick and its tag. A
+# comparison with a template literal is code, as one with a name is. After a setting
+# also a "(" that a quote or spaces (a line break too) follow, with them (`password=("x"
+# + salt)`, `password=( x )`): the value may no longer be the "(" alone
+# (_ASSIGNED_START), which left the secret after it in clear anyway. A "(" before any
+# other character is the value's (`password=(x)`), as before. Not bounded to one line:
+# main read the "(" alone as the value, so under null it hid every row; a lead that
+# stops at a line break matches nothing in `password=(\n\nx` and keeps it. Those spaces
+# are read 64 at most: a match whose lead runs over 2000 no-break spaces cost ~8x main's
+# CPU (the engine resolves the groups over the whole match, slowly); past 64 the value
+# is the "(" with the spaces _ASSIGNED_START reads, as main's value was the "(".
 _ASSIGNED_VALUE = (
-    rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|\\?[\"'「『`]?)"
+    rf"(?:{SETTING}(?:\((?:\s{{1,64}}\\?[\"']?|\\?[\"'])|(?:\\?[\"'「『`])?)"
     rf"|{SETTING_OVER_LINES}\\?[\"'「『`]|{COMPARISON_OVER_LINES}\\?[\"'「『])"
 )
 # What the keyword gate looks for after a name: any assignment, a quote or not (one
 # pattern for the entity and its layouts).
-_ANY_ASSIGNED_VALUE = rf"{ASSIGNMENT}\\?[\"'「『]?"
+_ANY_ASSIGNED_VALUE = rf"(?:\\\\)?{ASSIGNMENT}\\?[\"'「『]?"
 # Secrets after a fixed context that also holds a ':': `Authorization: Token …` (Django
 # REST framework's scheme), Basic credentials too short for BEARER_TOKEN to tell from
 # prose without the header (`Authorization: Basic YTpi`), and the secret ending a Slack
@@ -66,7 +86,7 @@ _ANY_ASSIGNED_VALUE = rf"{ASSIGNMENT}\\?[\"'「『]?"
 # of their own would be one more scan of every leaf where any keyword is found. A Bearer
 # token only on the header's line (`Bearer` ending a line is no token's lead).
 _AUTH_SCHEME_HEADER = (
-    r"(?i:\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    rf"{HEADER_START}(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
     r"(?:(?:token|basic)\s+|bearer[^\S\r\n]+))"
 )
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
@@ -125,9 +145,13 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 #: `[TAG]}abc`): after a value in square brackets (_SQUARE_BRACKETED_SECRET) it is the
 #: code's when a dot, another bracket, a separator or a space follows, or nothing
 #: (`login(password=[x y]).then(ok)` lost `).then(ok)` to the value).
+#: An escaped backslash after it only before more of the value (`\\\\x`), not before an
+#: escaped quote: `[SECRET_VALUE]\\\"` is a tag written in a JSON string escaped twice,
+#: and the backslashes taken with it broke that JSON.
+_ESCAPE_THEN_MORE = r"\\[^\s\"'\\]|(?:\\\\)+[^\s\"'\\]"
 _WRITTEN_THEN_MORE = (
-    rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|\\[^\s\"']"
-    rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|\\[^\s\"']))"
+    rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|{_ESCAPE_THEN_MORE}"
+    rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|{_ESCAPE_THEN_MORE}))"
 )
 
 
@@ -185,17 +209,88 @@ def _quoted_value(quote: str) -> str:
     )
 
 
+def _escape_aware_text(quote: str) -> str:
+    """A quoted value read with its escapes (a backslash and any character after it),
+    after an opening quote that no backslash escapes: an escaped quote is the value's
+    (`'it\\'s secret'`, a JSON `"it\\"s"`, `'it\\"s'` in a repr inside a JSON string),
+    as the closing quote is the first one no backslash escapes."""
+    return rf"(?:[^\s{quote}\[\\]|\\[^\s])(?:[^{quote}\n\\]|\\[^\n])*"
+
+
+def _escape_aware_value(quote: str) -> str:
+    """_escape_aware_text, or one starting with what an earlier rule wrote (as
+    _quoted_value reads one)."""
+    return (
+        rf"{_escape_aware_text(quote)}"
+        rf"|{WRITTEN}(?:[^{quote}\n\\]|\\[^\n])*(?:[^\s{quote}\\]|\\[^\s])"
+    )
+
+
+def _escaped_quote_text(quote: str) -> str:
+    """A quoted value after an escaped opening quote (`\\"password\\": \\"x\\"`, JSON
+    escaped in a string), up to the escaped quote closing it: a quote escaped again in
+    it (`\\\\\\"`, three backslashes) and a backslash escaped again (`\\\\\\\\`) are the
+    value's, other escapes too (`\\n`, `\\u00e9`). Its first character is read as the
+    others are, a backslash escaped twice (four) first: `\\"\\\\\\\\\\"` (json.dumps twice
+    of `{"password": "\\\\"}`) read two, then the closing quote as one escaped again, and
+    the value ran on (`, ` taken, the JSON broken)."""
+    return (
+        rf"(?:\\\\\\\\|\\\\\\[{quote}\\]|[^\s{quote}\[\\]|\\[^\s\"'])"
+        rf"(?:\\\\\\\\|[^{quote}\n\\]|\\\\\\[{quote}\\]|\\[^{quote}\n])*"
+    )
+
+
+def _escaped_quote_value(quote: str) -> str:
+    """_escaped_quote_text, or one starting with what an earlier rule wrote."""
+    return rf"{_escaped_quote_text(quote)}|{WRITTEN}[^{quote}\n\\]*[^\s{quote}\\]"
+
+
 def _quoted_secret(quote: str) -> Entity:
-    """A secret quoted with `quote` (and escaped or not), whole up to the closing quote
-    of the same kind on its line (`password="correct horse battery"`): the keyword
-    entity's value ends at a space, as an unquoted value does. One layout per kind of
-    quote: Rust's regex has no back-reference to find the closing one. Before the
-    keyword pattern, which then finds the value written in its place (a tag or a
-    pseudonym starts with "[", a mask reads as the same mask). Spaces after the opening
-    quote are not the value's start (`password=" hunter2"`: the keyword pattern's value
-    may not start with one, and left it whole in clear). Only values holding a quote
-    right after an assignment are looked at (a scan of the rows the keyword gate
-    picked)."""
+    """A secret quoted with `quote`, whole up to the closing quote of the same kind on
+    its line (`password="correct horse battery"`): the keyword entity's value ends at a
+    space, as an unquoted value does. One layout per kind of quote: Rust's regex has no
+    back-reference to find the closing one. Before the keyword pattern, which then finds
+    the value written in its place (a tag or a pseudonym starts with "[", a mask reads
+    as the same mask). Spaces after the opening quote are not the value's start
+    (`password=" hunter2"`: the keyword pattern's value may not start with one, and left
+    it whole in clear). An escaped quote is the value's (_escape_aware_value): the
+    value ended at it and left the rest in clear (`{'password': 'it\\'s secret'}` kept
+    `'s secret`). After an escaped opening quote (`\\"`) the value is
+    _escaped_quoted_secret's. Only values holding a quote right after an assignment are
+    looked at (a scan of the rows the keyword gate picked)."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}{quote}[ \t]*",
+        _escape_aware_value(quote),
+        quote,
+        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+    )
+
+
+def _escaped_quoted_secret(quote: str) -> Entity:
+    """The same after an escaped opening quote (`{\\"password\\": \\"x\\"}`, JSON
+    escaped in a string), up to the escaped quote closing it (_escaped_quote_value):
+    an escape of the value's own quote ends it there, and so does a plain quote
+    (`password=\\"correct horse battery"`: closed by no escaped quote, the value fell
+    through to the keyword pattern and left `horse battery` in clear). Beside
+    _quoted_secret, with its gate (one search serves both)."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{SECRET_NAME}{ASSIGNMENT_OVER_LINES}\\{quote}[ \t]*",
+        _escaped_quote_value(quote),
+        rf"\\{quote}|{quote}",
+        gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
+    )
+
+
+def _quoted_secret_either_quote(quote: str) -> Entity:
+    """The last of the quoted layouts after an assignment: a value between quotes either
+    escaped or not, up to the first (`password="correct horse\\" user=bob`, a plain
+    opening quote closed by an escaped one, no layout before it reads): the value fell
+    through to the keyword pattern and left the words after the first in clear. The
+    value reads no escape (_quoted_value). Beside _quoted_secret, with its gate."""
     return Entity(
         "SECRET_VALUE",
         "basic",
@@ -204,6 +299,27 @@ def _quoted_secret(quote: str) -> Entity:
         rf"\\?{quote}",
         gate_pattern=rf"[:=>\uff1a]\s*\\?{quote}",
     )
+
+
+# A value between two quotes escaped twice (json_string_ends.TWICE_ESCAPED_QUOTE): any
+# character but a backslash or quote, a run of backslashes before any other character
+# (an escape, escaped twice), or a quote escaped three times (`\\\\\\\"`, the value's
+# own). A run of three before a quote is the closing quote.
+_TWICE_ESCAPED_VALUE = r'(?:[^\s"\\\[]|\\+[^\s"\\])(?:[^"\\\n]|\\+[^"\\\n]|\\{7}")*'
+#: A secret as a JSON string escaped twice, under its key (`\\\"password\\\":
+#: \\\"correct horse\\\"`, a pretty-printed JSON dumped as a string twice more): the
+#: other layouts read one backslash before a quote, so no name's closing quote was
+#: found and the secret was left whole in clear. Only values holding a quote escaped
+#: twice, ":" and another one are looked at (the keyword gate reads such a name too:
+#: _ANY_ASSIGNED_VALUE).
+_TWICE_ESCAPED_SECRET: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{SECRET_NAME}{TWICE_ESCAPED_QUOTE}\s*:\s*{TWICE_ESCAPED_QUOTE}[ \t]*",
+    _TWICE_ESCAPED_VALUE,
+    TWICE_ESCAPED_QUOTE,
+    gate_pattern=rf"{TWICE_ESCAPED_QUOTE}\s*:\s*{TWICE_ESCAPED_QUOTE}",
+)
 
 
 def _multiline_quoted_secret(quote: str) -> Entity:
@@ -478,13 +594,33 @@ _DOUBLE_BACKTICK_SECRET: Final = Entity(
 _FLAG_NAME = rf"--(?i:[a-z0-9_-]*?{CREDENTIAL_NAMES}|{PW_SUFFIXED_NAME})\s+"
 
 
-def _quoted_flag(quote: str) -> Entity:
+def _quoted_flag(quote: str, *, escaped: bool) -> Entity:
     """A quoted secret after a command-line flag (`--password "correct horse"`), whole up
     to the closing quote of the same kind on its line, as _quoted_secret takes one after
     an assignment: _SECRET_FLAG's value ends at a space and left the words after the
     first in clear. Inside quotes a value may start with "-" (`"-x y"`) or after
-    spaces (`" a b"`): the quote, not the next flag, says where it starts. Before _SECRET_FLAG,
-    which then finds the value written in its place. Only values holding "--"."""
+    spaces (`" a b"`): the quote, not the next flag, says where it starts. After a
+    plain quote an escaped one is the value's (_escape_aware_text: `--password "it\\"s
+    x"` kept `s x`); after an escaped quote (`escaped`), the escaped quote closes it
+    (_escaped_quote_text). Not a value starting with what an earlier rule wrote (a tag
+    and words after it read as a tag written in place of a quoted value). Before
+    _SECRET_FLAG, which then finds the value written in its place. Only values holding
+    "--"."""
+    opening = rf"\\{quote}" if escaped else quote
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"{_FLAG_NAME}{opening}[ \t]*",
+        _escaped_quote_text(quote) if escaped else _escape_aware_text(quote),
+        rf"\\{quote}|{quote}" if escaped else quote,
+        gate_pattern="--",
+    )
+
+
+def _quoted_flag_either_quote(quote: str) -> Entity:
+    """The last quoted layout after a flag, as _quoted_secret_either_quote after an
+    assignment: between quotes either escaped or not, up to the first
+    (`--password "a b\\" c` left `b\\" c` in clear); the value reads no escape."""
     return Entity(
         "SECRET_VALUE",
         "basic",
@@ -498,11 +634,13 @@ def _quoted_flag(quote: str) -> Entity:
 #: A secret after a command-line flag and a space (`--password hunter2`, `--db-pass x`,
 #: `--api-key x`). Not a value led by "-" (the next flag), nor by an assignment
 #: (`--password = x`, `--token => x`, `--db-password : x`: the keyword pattern takes the
-#: value after it, as it did before this layout). Only values holding "--".
+#: value after it, as it did before this layout). A value may start with an escape
+#: (`\u00e9` in a JSON string): the lead took its backslash, and wrote
+#: `\[SECRET_VALUE]`, no JSON escape. Only values holding "--".
 _SECRET_FLAG: Final = Entity(
     "SECRET_VALUE",
     "basic",
-    rf"{_FLAG_NAME}\\?",
+    _FLAG_NAME,
     rf"(?:[^\s\"',;&\[\\=:\uff1a-]|\\[^\s\"']|{_WRITTEN_THEN_MORE}){_ASSIGNED_REST}",
     "",
     gate_pattern="--",
@@ -610,68 +748,24 @@ _CURL_QUOTED_USER_SECRET: Final = Entity(
 )
 
 
-# Inside a JSON object or array: anything but brackets and quotes, a string, or an
-# object or array one level less deep (json_keys.py reads the same).
-_JSON_INNER = rf"[^\[\]{{}}\"]|{JSON_STRING}|{json_container(JSON_NESTING - 1)}"
-#: A JSON value under a secret's key that is no string: a number, `true` or `false`, an
-#: object (`{}` too), or an array holding an item that is no string (`[1, 2]`, `["a",
-#: {"b": 1}]`), taken whole up to 16 levels of brackets deep, as json_keys.py takes one
-#: under a key a column rule names, and written as a JSON string
-#: (`{"db_pass": 5}` -> `{"db_pass": "[SECRET_VALUE]"}`). The keyword pattern read the
-#: "{" alone as the value and left what the object holds in clear, and took a number
-#: with the braces after it: the JSON broke either way. Not `null` nor `[]` (nothing to
-#: hide), nor an array of strings alone (_quoted_list writes `["[SECRET_VALUE]"]`,
-#: keeping the list). Only where a JSON delimiter follows (`,` `}` `]` or the text's
-#: end): `"password": 5 times` is no JSON. Before every other layout; only values
-#: holding a quote, ":" and the start of such a value are looked at.
-_JSON_NOT_A_STRING: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{SECRET_NAME}\"\s*:\s*",
-    rf"-?[0-9][0-9.eE+-]*|true|false|\{{(?:{_JSON_INNER})*\}}"
-    rf"|\[\s*(?:{JSON_STRING}\s*,\s*)*(?:[^\s\[\]{{}}\"]|{json_container(JSON_NESTING - 1)})"
-    rf"(?:{_JSON_INNER})*\]",
-    r"\s*(?:[,}\]]|$)",
-    gate_pattern=r"\"\s*:\s*[-0-9tf\[{]",
-    written_quoted='"',
-)
-#: The same for JSON escaped inside a string (`"{\"db_pass\": 5}"`), a number, `true`
-#: or `false` alone, written as an escaped JSON string (`\"[SECRET_VALUE]\"`), so the
-#: string holding it still ends where it did. An object or array there is not taken by
-#: this layout (the keyword pattern's tag breaks it, as before).
-_ESCAPED_JSON_NOT_A_STRING: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"{SECRET_NAME}\\\"\s*:\s*",
-    r"-?[0-9][0-9.eE+-]*|true|false",
-    r"\s*(?:[,}\]]|\\[nrt]|$)",
-    gate_pattern=r"\\\"\s*:\s*[-0-9tf]",
-    written_quoted='\\"',
-)
-
-
-# Where the JSON string holding a line ends (a quote, escaped or not, before "}" or "]"
-# that JSON's structure follows, or before `, "`; a passphrase's also at the text's
-# end): the line's last word is still the value's (`{"m": "password: a b c"}`, which
-# left `staple` in clear), and a header's value ends there. A "}" followed by ";" is a
-# cookie's JSON (`Cookie: prefs={"a":"b"}; sid=x`), not the string's end; with no
-# look-ahead, the character after the bracket ("," "}" "]", a quote or backslash ending
-# or escaping the string around an escaped JSON) is taken (and written back).
-_JSON_STRING_END = r"\\?\"[ \t]*[}\]][ \t]*(?:[,}\]\"\\]|\r?(?m:$))|\\?\"[ \t]*,[ \t]*\\?\""
-
-
 # A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
-# backtick, backslash or "=", and not ending in ":" (`user=bob`, `user:`, `=` start
-# another pair). The first may not start with what a layout reads or wrote ("[", "(",
-# corner brackets, a mask's "*" or a seal's SUB) nor with a list separator.
-_LINE_WORD = r"[^\s\"'`=\\]*[^\s\"'`=\\:]"
-_FIRST_LINE_WORD = r"[^\s\"'`=\\\[(「『」』,;&*\x1a][^\s\"'`=\\]*"
-# Between two words: any space but a line break (a no-break space too); U+2028 and
-# U+2029 end a line as "\n" does. A line ends at its end (spaces before it taken) or at
-# one of those.
-_LINE_SPACE = r"[^\S\r\n\u2028\u2029\x85]"
-_WORD_SPACE = rf"{_LINE_SPACE}+"
-_LINE_END = rf"{_LINE_SPACE}*\r?(?m:$)|[\u2028\u2029\x85\r]"
+# backtick, backslash but a _WORD_ESCAPE, or "=", and not ending in ":" (`user=bob`,
+# `user:`, `=` start another pair). A full-width colon (U+FF1A) is the word's: which
+# word before it names a secret no pattern here can tell (`horse<U+FF1A>battery` in a
+# passphrase was left in clear with the words after it), so the value runs on over a
+# pair written with one (`password<U+FF1A>a b token<U+FF1A>c d` whole: over-redaction).
+# The first may not start with what a layout reads or wrote ("[", "(", corner
+# brackets, a mask's "*" or a seal's SUB) nor
+# with a list separator.
+# A JSON string's escape of a character beyond ASCII, a backslash or a slash is the
+# word's (`\u00e9`, as json.dumps writes "é"); any other escape ends it (`\n`, `\"`).
+_WORD_ESCAPE = r"\\(?:u[0-9a-fA-F]{4}|[\\/])"
+# Between two words: any space but a line break (json_string_ends.LINE_SPACE).
+_WORD_SPACE = rf"{LINE_SPACE}+"
+_LINE_WORD = rf"(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*(?:[^\s\"'`=\\:]|{_WORD_ESCAPE})"
+_FIRST_LINE_WORD = (
+    rf"(?:[^\s\"'`=\\\[(「『」』,;&*\x1a]|{_WORD_ESCAPE})(?:[^\s\"'`=\\]|{_WORD_ESCAPE})*"
+)
 #: An unquoted secret of several words after a colon (`password: correct horse battery
 #: staple`: a YAML or properties line, a header, a log's "Password: …"): the keyword
 #: pattern's value ends at the first space and left the other words in clear. The words
@@ -684,16 +778,29 @@ _LINE_END = rf"{_LINE_SPACE}*\r?(?m:$)|[\u2028\u2029\x85\r]"
 #: `contraseña`, `пароль`; not `パスワード`, often followed by prose without spaces), not
 #: after a command-line flag (`mysql --password : x db`: the words after it are
 #: arguments). The trail is the space after the value or the line's end: a word is
-#: never cut. Only values holding an assignment, then two words on its line, are
-#: looked at.
+#: never cut, but where the word after the last would look like another pair glued to
+#: it by ";" or "," (full-width too: `password: a b;token: c d`), that separator ends
+#: the value (the greedy words take `b;x` whole where no pair follows): the value was
+#: then `a` alone, the keyword pattern's, and `b` was left in clear; the pair after it
+#: is the second pass's (_SECRET_TO_LINE_END_AFTER_ANOTHER). Only values holding an
+#: assignment, then two words on its line, are looked at.
 _SECRET_TO_LINE_END: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"(?:^|[^\w-]){SPACED_SECRET_NAME}{COLON_SETTING}",
     rf"{_FIRST_LINE_WORD}(?:{_WORD_SPACE}{_LINE_WORD})+",
-    rf"{_LINE_END}|{_LINE_SPACE}|{_JSON_STRING_END}|\\?\"$",
+    rf"{LINE_END}|{LINE_SPACE}|{WORDS_JSON_STRING_END}|\\?\"$|[;,\uff1b\uff0c]",
     gate_pattern=r"[:=\uff1a]\s*[^\s\"'\[]\S*[^\S\r\n]+\S",
 )
+#: The same again, for the pair right after a passphrase (`password: a b token: c d`):
+#: the first one's trail took the space before it, which this one's lead needs, so the
+#: keyword pattern took its first word alone and left `d` in clear. With no look-ahead
+#: a trail cannot leave the space; a second pass over what the first wrote finds the
+#: pairs it skipped (every other one: the pairs after those have their space), so two
+#: take every pair of a line. It reads no tag, mask or pseudonym the first wrote (a
+#: value starts with none of "[", "*" or SUB). Beside the first, with its gate: one
+#: search serves both.
+_SECRET_TO_LINE_END_AFTER_ANOTHER: Final = _SECRET_TO_LINE_END
 
 
 #: A password hash under a name saying so (`password_hash: $2b$12$…`, `"passwordDigest":
@@ -712,72 +819,6 @@ _HASHED_SECRET: Final = Entity(
     r"|(?i:[a-z][a-z0-9-]{1,15}:)?[0-9a-fA-F]{32,}|\{[A-Za-z0-9.-]{2,16}\}[A-Za-z0-9+/]{8,}=*",
     "",
     gate_pattern=r"\$|[0-9a-fA-F]{32}|\{[A-Za-z0-9.-]{2,16}\}",
-)
-
-
-# Where a header's value ends (_header_layouts). In plain text: its line's end, or where
-# the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
-# `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
-# (`sid="abc"; x=1`, `username="bob", response="…"`).
-_PLAIN_HEADER_END = rf"{_LINE_END}|{_JSON_STRING_END}"
-# A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
-# escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
-# quotes and backslashes escaped twice (`\\\"`, `\\\\`).
-_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\.)+"
-_ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
-
-
-def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
-    """A header's value from `after` on, taken to its end whole, as one tag: in plain
-    text to its line's end (lazily, up to _PLAIN_HEADER_END), as a JSON string (or one
-    escaped in a string) to the string's end."""
-    return (
-        Entity(
-            "SECRET_VALUE",
-            "basic",
-            rf"{header}\"[ \t]*:[ \t]*\"{after}",
-            _JSON_STRING_BODY,
-            "",
-            gate_pattern=gate,
-        ),
-        Entity(
-            "SECRET_VALUE",
-            "basic",
-            rf"{header}\\\"[ \t]*:[ \t]*\\\"{after}",
-            _ESCAPED_JSON_STRING_BODY,
-            "",
-            gate_pattern=gate,
-        ),
-        Entity(
-            "SECRET_VALUE",
-            "basic",
-            rf"{header}[ \t]*:[ \t]*{after}",
-            r"[^\r\n\u2028\u2029\x85]*?",
-            _PLAIN_HEADER_END,
-            gate_pattern=gate,
-        ),
-    )
-
-
-#: The cookies of a `Cookie:` or `Set-Cookie:` header (`Cookie: session=abc; theme=x`,
-#: also as a JSON string: `"Cookie": "sid=…"`): after the first cookie's name and "=",
-#: the rest of the header (_header_layouts), quotes, an empty first value and the other
-#: cookies and a Set-Cookie's attributes with it (`sid="abc"; csrftoken=x`, `sid=;
-#: x=secret`: session ids are credentials; over-redaction is the safe failure). Only
-#: where a name and "=" follow the header (`Favourite cookie: chocolate chip`, `cookie
-#: recipe: flour` stay). Only values holding "cookie" and ":" are looked at
-#: (KEYWORD_SECRET_GATE).
-_COOKIE_HEADER_SECRETS: Final = _header_layouts(
-    r"(?i:\bcookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
-)
-#: The credentials of `Authorization: Digest …` (RFC 7616): everything after the scheme
-#: to the header's end (_header_layouts), as one tag (`username`, `nonce`, `response`, …:
-#: the response is a hash of the password and the nonce replays it, and Basic's
-#: credentials hide the user too). Not parameter by parameter: a quote escaped in
-#: `username="b\"ob"` or a missing comma left the response in clear. Only values
-#: holding "digest" are looked at, among those the header picked (KEYWORD_SECRET_GATE).
-_DIGEST_AUTH_SECRETS: Final = _header_layouts(
-    r"(?i:\bauthorization)", r"(?i:digest)[ \t]+", r"(?i:digest)"
 )
 
 
@@ -822,7 +863,7 @@ KEYWORD_SECRET_GATE: Final = (
     rf"(?:{_ANY_ASSIGNED_VALUE}|>|\s+[A-Za-z_:][A-Za-z0-9_:.-]*\s*=|\\?[\"']\s+(?i:value)\s*=|\\?[\"']\s*/?>)"
     rf"|--(?i:[a-z0-9_-]*?(?:{CREDENTIAL_NAMES}|pass\b))\s"
     r"|(?i:authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?:token|basic|bearer|digest)\s)"
-    # A Cookie or Set-Cookie header (_COOKIE_HEADER_SECRETS).
+    # A Cookie or Set-Cookie header (COOKIE_HEADER_SECRETS).
     r"|(?i:cookie)\\?[\"']?[ \t]*:"
     r"|://hooks\.slack\.com/services/"
     # curl's user and password (_CURL_USER_SECRET).
@@ -833,15 +874,22 @@ KEYWORD_SECRET_GATE: Final = (
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
 #: order matters where two could match the same text (each layout says which goes first).
 SECRET_VALUE_LAYOUTS: Final = (
-    _JSON_NOT_A_STRING,
-    _ESCAPED_JSON_NOT_A_STRING,
+    JSON_NOT_A_STRING,
+    ESCAPED_JSON_NOT_A_STRING,
+    PYTHON_NOT_A_STRING,
+    PYTHON_STRING_LIST,
     _YAML_BLOCK_SECRET,
     _quoted_list('"'),
     _quoted_list("'"),
     _multiline_quoted_secret('"'),
     _quoted_secret('"'),
+    _escaped_quoted_secret('"'),
+    _quoted_secret_either_quote('"'),
+    _TWICE_ESCAPED_SECRET,
     _multiline_quoted_secret("'"),
     _quoted_secret("'"),
+    _escaped_quoted_secret("'"),
+    _quoted_secret_either_quote("'"),
     _BRACKETED_SECRET,
     _SQUARE_BRACKETED_SECRET,
     _SHELL_ARRAY_SECRET,
@@ -857,12 +905,18 @@ SECRET_VALUE_LAYOUTS: Final = (
     _CURL_QUOTED_USER_SECRET,
     _CURL_USER_SECRET,
     *SECRET_ELEMENT_LAYOUTS,
-    _quoted_flag('"'),
-    _quoted_flag("'"),
+    _quoted_flag('"', escaped=False),
+    _quoted_flag('"', escaped=True),
+    _quoted_flag_either_quote('"'),
+    _quoted_flag("'", escaped=False),
+    _quoted_flag("'", escaped=True),
+    _quoted_flag_either_quote("'"),
     _SECRET_FLAG_OPEN_QUOTE,
     _SECRET_FLAG,
     _SECRET_TO_LINE_END,
-    *_COOKIE_HEADER_SECRETS,
-    *_DIGEST_AUTH_SECRETS,
+    _SECRET_TO_LINE_END_AFTER_ANOTHER,
+    *COOKIE_HEADER_SECRETS,
+    COOKIE_JSON_ARRAY,
+    *DIGEST_AUTH_SECRETS,
     _HASHED_SECRET,
 )

@@ -57,8 +57,13 @@ def _after_name_over_lines(operators: str) -> str:
 
 SETTING = _after_name(SETTING_OPERATORS)
 # A colon alone and a space (a YAML, header or properties line: `password: x`), or line
-# breaks and an indented line: not `:=`, which is code, nor `[API_KEY:0123]`.
-COLON_SETTING = r"\\?[\"']?[^\S\n]*[:\uff1a](?:[^\S\n]+|(?:[^\S\n]*\n)+[^\S\n]+)"
+# breaks and an indented line: not `:=`, which is code, nor `[API_KEY:0123]`. A
+# full-width colon (U+FF1A) with no space after it too, as CJK text writes one (the
+# keyword pattern took the first word alone of `password`, that colon and `a b`).
+COLON_SETTING = (
+    r"\\?[\"']?[^\S\n]*(?::(?:[^\S\n]+|(?:[^\S\n]*\n)+[^\S\n]+)"
+    r"|\uff1a(?:[^\S\n]*|(?:[^\S\n]*\n)+[^\S\n]+))"
+)
 COMPARISON = _after_name(COMPARISON_OPERATORS)
 # Either, where a quote or bracket follows (the quoted layouts). Comparisons after the
 # one-character settings, so `password==x1` still reads "=x1".

@@ -18,7 +18,7 @@ import polars as pl
 from sluice.server.pipeline.redaction.actions import tag
 from sluice.server.pipeline.redaction.card_chains import cards_after_written
 from sluice.server.pipeline.redaction.compaction import row_positions
-from sluice.server.pipeline.redaction.entity import Entity, ascii_boundaries
+from sluice.server.pipeline.redaction.entity import Entity, ascii_boundaries, without_names
 from sluice.server.pipeline.redaction.fenced_rewrite import rewrite_fenced
 from sluice.server.pipeline.redaction.flat_lists import ELEMENT
 from sluice.server.pipeline.redaction.policy import PatternRule, entity_rule
@@ -40,10 +40,12 @@ def rewrite_text(text: pl.Expr, rule: PatternRule) -> pl.Expr:
 def rewrite_layouts(text: pl.Expr, rule: PatternRule) -> pl.Expr:
     """`text` with the matches of the rule's entity's layouts (Entity.layouts) handled
     by its action, as its own pattern's are, in their order."""
-    if rule.entity is not None:
-        for layouts in _by_gate(rule.entity.layouts):
-            text = _with_layouts(text, rule, layouts)
-    return text
+    if rule.entity is None or not rule.entity.layouts:
+        return text
+    groups = [_layout_rules(rule, layouts) for layouts in _by_gate(rule.entity.layouts)]
+    return text.map_batches(
+        partial(_rewritten_where_held, groups=groups), return_dtype=pl.String, is_elementwise=True
+    )
 
 
 def _by_gate(layouts: tuple[Entity, ...]) -> list[list[Entity]]:
@@ -64,11 +66,10 @@ def _gate_of(layout: Entity) -> tuple[str, bool]:
     return layout.gate, layout.gate_non_ascii
 
 
-def _with_layouts(text: pl.Expr, rule: PatternRule, layouts: list[Entity]) -> pl.Expr:
-    """`text` with the matches of some of the rule's entity's layouts (Entity.layouts),
-    all with one gate, handled by the rule's action, as matches of entities of their
-    own, in order."""
-    own = [
+def _layout_rules(rule: PatternRule, layouts: list[Entity]) -> list[PatternRule]:
+    """Rules for some of the rule's entity's layouts (all with one gate), with the
+    rule's action, as matches of entities of their own."""
+    return [
         replace(
             entity_rule(layout, rule.action, rule.keep_last, rule.key),
             sealed=rule.sealed,
@@ -76,37 +77,73 @@ def _with_layouts(text: pl.Expr, rule: PatternRule, layouts: list[Entity]) -> pl
         )
         for layout in layouts
     ]
-    return text.map_batches(
-        partial(_rewritten_where_held, rules=own), return_dtype=pl.String, is_elementwise=True
-    )
 
 
-def _rewritten_where_held(values: pl.Series, rules: list[PatternRule]) -> pl.Series:
+def _rewritten_where_held(values: pl.Series, groups: list[list[PatternRule]]) -> pl.Series:
+    """`values` with each group of layout rules (`_layout_rules`, in order) run on the
+    values holding its gate. Only the values holding some layout's gate are looked at:
+    the gates are scanned first all at once (`_holding_any_gate`); a value holding none
+    is left as it is by the first group, so by every later one, and those holding one
+    (on the text-heavy set, none) go through the groups as before, each group's gate
+    read on what the groups before it wrote. Scanned one group at a time, the e-mail
+    layouts' five gates (two of them a length check for characters beyond ASCII each)
+    cost 0.041 CPU s on the 118,942 messages of 1M text-heavy rows the EMAIL gate
+    picks, 0.024 all at once."""
+    held = _holding_any_gate(values, [rules[0] for rules in groups])
+    if not held.any():
+        return values
+    chosen = values.filter(held)
+    for rules in groups:
+        chosen = _rewritten_group(chosen, rules)
+    # `scatter` writes in place: into a copy, never the caller's values.
+    return values.clone().scatter(row_positions(held), chosen)
+
+
+def _rewritten_group(values: pl.Series, rules: list[PatternRule]) -> pl.Series:
     # Only the values holding the layouts' gate are rewritten: a byte search for it
     # ("%40", a quote after "=") costs a fraction of the patterns' passes over every value.
     held = _holding_gate(values, rules[0])
     if not held.any():
         return values
-    rewritten = pl.col(ELEMENT)
+    # Each rule's result is materialised before the next reads it: nested into one
+    # expression, each rule's (fenced) rewrite refers to its input several times, so
+    # every layout in the group multiplied the work of those before it (six "--"
+    # layouts: one row `--password c` with mask:4 took 2.1 CPU s).
+    done = values.filter(held)
     for rule in rules:
-        rewritten = rewrite_text(rewritten, rule)
-    done = values.filter(held).to_frame(ELEMENT).select(rewritten).to_series()
+        done = done.to_frame(ELEMENT).select(rewrite_text(pl.col(ELEMENT), rule)).to_series()
     # `scatter` writes in place: into a copy, never the caller's values.
     return values.clone().scatter(row_positions(held), done)
+
+
+def _holding_any_gate(values: pl.Series, rules: list[PatternRule]) -> pl.Series:
+    """Which values hold the gate of one of `rules` (layout rules): the gates read in
+    every value joined into one scan, and those beyond ASCII (Entity.gate_non_ascii),
+    read only in the values holding such a character, joined into another after one
+    length check for such characters."""
+    beyond = [r.gate for r in rules if r.entity is not None and r.entity.gate_non_ascii]
+    everywhere = [r.gate for r in rules if r.entity is None or not r.entity.gate_non_ascii]
+    held = pl.repeat(False, len(values), eager=True)
+    if everywhere:
+        held = values.str.contains(_joined(everywhere)).fill_null(False)
+    if beyond:
+        non_ascii = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)
+        if non_ascii.any():
+            found = values.filter(non_ascii).str.contains(_joined(beyond)).fill_null(False)
+            never = pl.repeat(False, len(values), eager=True)
+            held = held | never.scatter(row_positions(non_ascii), found)
+    return held
+
+
+def _joined(gates: list[str]) -> str:
+    """One pattern holding where one of `gates` does."""
+    return "|".join(f"(?:{without_names(gate)})" for gate in dict.fromkeys(gates))
 
 
 def _holding_gate(values: pl.Series, rule: PatternRule) -> pl.Series:
     """Which values hold the layout's gate; for a gate beyond ASCII
     (Entity.gate_non_ascii), looked for only in the values holding such a character."""
-    if rule.entity is None or not rule.entity.gate_non_ascii:
-        return values.str.contains(rule.gate).fill_null(False)
-    non_ascii = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)
-    held = pl.repeat(False, len(values), eager=True)
-    if not non_ascii.any():
-        return held
-    found = values.filter(non_ascii).str.contains(rule.gate).fill_null(False)
-    # `held` is this function's own: `scatter` may write into it.
-    return held.scatter(row_positions(non_ascii), found)
+    return _holding_any_gate(values, [rule])
 
 
 def _rewrite_candidates(

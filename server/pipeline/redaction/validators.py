@@ -14,10 +14,16 @@ from typing import Final
 
 import polars as pl
 
-from sluice.server.pipeline.redaction.number_separators import separators_as_ascii
+from sluice.server.pipeline.redaction.number_separators import (
+    separators_as_ascii,
+    separators_as_ascii_text,
+)
 from sluice.server.pipeline.redaction.person_names import not_a_place
 from sluice.server.pipeline.redaction.phone_other_forms import as_ascii, beyond_ascii
 
+#: A candidate's check: elementwise, a function of the candidate's value alone (no
+#: neighbour, row position or surrounding text), since fenced_rewrite checks each
+#: distinct candidate once and joins the verdicts back onto every piece holding it.
 Validator = Callable[[pl.Expr], pl.Expr]
 
 _DNI_LETTERS: Final = "TRWAGMYFPDXBNJZSQVHLCKE"
@@ -100,9 +106,12 @@ def _card_batch(values: pl.Series) -> pl.Series:
 def is_card(value: str) -> bool:
     """`card` for one candidate, in Python: for the walks over a few values
     (card_chains.py), which look at one candidate at a time. Same rules: the issuer's
-    prefix and length, Luhn, spaces or dashes but not both."""
+    prefix and length, Luhn, spaces or dashes but not both (beyond ASCII too)."""
     digits = _NOT_DIGITS.sub("", value)
-    if not _CARD_BRANDS_TEXT.match(digits) or (" " in value and "-" in value):
+    if not _CARD_BRANDS_TEXT.match(digits):
+        return False
+    layout = value if value.isascii() else separators_as_ascii_text(value)
+    if " " in layout and "-" in layout:
         return False
     kept = sum(map(int, digits[-1::-2]))
     doubled = sum(map(_LUHN_DOUBLED.__getitem__, map(int, digits[-2::-2])))

@@ -1,0 +1,123 @@
+"""Secrets in an HTTP header's value, for the keyword entity SECRET_VALUE (layouts of
+secret_layouts.py): the cookies of a `Cookie` or `Set-Cookie` header and the credentials
+of `Authorization: Digest`, taken to the header's end whole, in plain text, as a JSON
+string or escaped in one.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sluice.server.pipeline.redaction.entity import Entity
+from sluice.server.pipeline.redaction.json_string_ends import HEADER_JSON_STRING_END, LINE_END
+
+# Where a header's name starts: a word's start, or a line break escaped in a JSON string
+# (`"GET /\nCookie: sid=abc"`, an HTTP request dumped as one string), where "n" and the
+# name are one word: the header and its secret were left whole in clear.
+HEADER_START: Final = r"(?:\\[nrt]|\b)"
+
+
+# Where a header's value ends (_header_layouts). In plain text: its line's end, or where
+# the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
+# `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
+# (`sid="abc"; x=1`, `username="bob", response="…"`).
+_PLAIN_HEADER_END = rf"{LINE_END}|{HEADER_JSON_STRING_END}"
+# A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
+# escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
+# quotes and backslashes escaped twice (`\\\"`, `\\\\`).
+_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\.)+"
+_ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
+
+
+# A header's value in plain text, read lazily up to _PLAIN_HEADER_END: a JSON array or
+# object in it (`Cookie: prefs=["a","b"], x=1`, `prefs={"a":"b","c":"d"}; sid=x`) is
+# taken whole when it closes on its line (one level of each bracket in it), so its
+# `","` is not read as the end of a JSON string holding the header: the value ended
+# there and left the items after it and the other cookies in clear. A bracket that no
+# other closes on its line is a character like any other.
+_LINE_CHARACTER = r"[^\r\n\u2028\u2029\x85]"
+_HEADER_VALUE = (
+    r"(?:\[[^\[\]\r\n\u2028\u2029\x85]*\]|\{[^{}\r\n\u2028\u2029\x85]*\}"
+    rf"|{_LINE_CHARACTER})*?"
+)
+# The same, first without a quote (but escaped ones) up to a quote ending the text
+# (`"Cookie: sid=abc"`, a text that is one JSON string, as `json.dumps` writes a
+# header's line): no JSON followed that quote, so it was taken with the value and the
+# JSON broke. A value
+# holding a quote takes one ending the text with it (`Cookie: sid="abc"`), as before.
+# Either way a tag written over the value is read again as it was written (the layout
+# runs on the rows after each earlier one). The quote ends the text but for spaces and
+# line breaks after it (`"GET /\nCookie: sid=abc"` and a newline: the quote was taken).
+_ESCAPE_ON_LINE = r"\\[^\r\n\u2028\u2029\x85]"
+_PLAIN_HEADER_VALUE = (
+    rf"(?:\[(?:[^\[\]\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*\]"
+    rf"|\{{(?:[^{{}}\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*\}}"
+    rf"|[^\"\\\r\n\u2028\u2029\x85]|{_ESCAPE_ON_LINE})*?|{_HEADER_VALUE}(?:\"\s*$)?"
+)
+
+
+def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
+    """A header's value from `after` on, taken to its end whole, as one tag: in plain
+    text to its line's end (lazily, up to _PLAIN_HEADER_END), as a JSON string (or one
+    escaped in a string) to the string's end."""
+    return (
+        Entity(
+            "SECRET_VALUE",
+            "basic",
+            rf"{header}\"[ \t]*:[ \t]*\"{after}",
+            _JSON_STRING_BODY,
+            "",
+            gate_pattern=gate,
+        ),
+        Entity(
+            "SECRET_VALUE",
+            "basic",
+            rf"{header}\\\"[ \t]*:[ \t]*\\\"{after}",
+            _ESCAPED_JSON_STRING_BODY,
+            "",
+            gate_pattern=gate,
+        ),
+        Entity(
+            "SECRET_VALUE",
+            "basic",
+            rf"{header}[ \t]*:[ \t]*{after}",
+            _PLAIN_HEADER_VALUE,
+            rf"{_PLAIN_HEADER_END}|\"\s*$",
+            gate_pattern=gate,
+        ),
+    )
+
+
+#: The cookies of a `Cookie:` or `Set-Cookie:` header (`Cookie: session=abc; theme=x`,
+#: also as a JSON string: `"Cookie": "sid=…"`): after the first cookie's name and "=",
+#: the rest of the header (_header_layouts), quotes, an empty first value and the other
+#: cookies and a Set-Cookie's attributes with it (`sid="abc"; csrftoken=x`, `sid=;
+#: x=secret`: session ids are credentials; over-redaction is the safe failure). Only
+#: where a name and "=" follow the header (`Favourite cookie: chocolate chip`, `cookie
+#: recipe: flour` stay). Only values holding "cookie" and ":" are looked at
+#: (KEYWORD_SECRET_GATE).
+COOKIE_HEADER_SECRETS: Final = _header_layouts(
+    rf"{HEADER_START}(?i:cookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
+)
+#: A Set-Cookie (or Cookie) header written as a JSON array of its cookies
+#: (`"Set-Cookie": ["sid=abc; Path=/", "t=xyz"]`, as a log of a response's headers
+#: lists them): after the first cookie's name and "=", every item to the array's end,
+#: as one string (`["sid=[SECRET_VALUE]"]`), as _quoted_list writes a list. Beside
+#: COOKIE_HEADER_SECRETS, with their gate.
+COOKIE_JSON_ARRAY: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"(?i:\bcookie)\"[ \t]*:[ \t]*\[\s*\"[^=;\s\"'\\]+=",
+    r"(?:[^\"\\\r\n]|\\.)*(?:\"\s*,\s*\"(?:[^\"\\\r\n]|\\.)*)*",
+    r"\"\s*\]",
+    gate_pattern=COOKIE_HEADER_SECRETS[0].gate_pattern,
+)
+#: The credentials of `Authorization: Digest …` (RFC 7616): everything after the scheme
+#: to the header's end (_header_layouts), as one tag (`username`, `nonce`, `response`, …:
+#: the response is a hash of the password and the nonce replays it, and Basic's
+#: credentials hide the user too). Not parameter by parameter: a quote escaped in
+#: `username="b\"ob"` or a missing comma left the response in clear. Only values
+#: holding "digest" are looked at, among those the header picked (KEYWORD_SECRET_GATE).
+DIGEST_AUTH_SECRETS: Final = _header_layouts(
+    rf"{HEADER_START}(?i:authorization)", r"(?i:digest)[ \t]+", r"(?i:digest)"
+)
