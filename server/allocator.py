@@ -40,6 +40,12 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
 
+class _Fixed:
+    #: The mmap threshold fix_mmap_threshold set, in bytes; 0 while glibc's own sliding
+    #: threshold is in effect.
+    mmap_threshold = 0
+
+
 def fix_mmap_threshold(threshold: int) -> bool:
     """Fix glibc's mmap threshold at `threshold` bytes (0: leave glibc's default).
     Returns whether it was set."""
@@ -48,7 +54,17 @@ def fix_mmap_threshold(threshold: int) -> bool:
     done = _mallopt(_M_MMAP_THRESHOLD, threshold)
     if done is False:
         _log.warning("could not set the allocator's mmap threshold to %d bytes", threshold)
+    if done:
+        _Fixed.mmap_threshold = threshold
     return bool(done)
+
+
+def fixed_mmap_threshold() -> int:
+    """The mmap threshold this process fixed (fix_mmap_threshold), or 0: glibc's
+    default, another allocator, or not set yet. With it fixed, every multi-megabyte
+    buffer is freshly mapped and unmapped, a cost server/pipeline/ndjson_pages.py
+    avoids; with glibc's sliding threshold those buffers come from the heap anyway."""
+    return _Fixed.mmap_threshold
 
 
 def limit_arenas(count: int) -> bool:

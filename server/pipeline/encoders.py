@@ -28,6 +28,7 @@ from sluice.server.pipeline.encoder_contract import ChunkContext as ChunkContext
 from sluice.server.pipeline.encoder_contract import Encoder as Encoder
 from sluice.server.pipeline.encoder_contract import SizeEstimate
 from sluice.server.pipeline.markdown_encoding import MarkdownEncoder
+from sluice.server.pipeline.ndjson_pages import current_pages
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
 from sluice.server.pipeline.parquet_stitch import (
     ParquetPart,
@@ -112,15 +113,21 @@ class NdjsonEncoder(Encoder):
         temporal_as_text(batch).write_ndjson(buffer)
         return buffer.getvalue()
 
-    def encode_pieces(self, batch: pl.DataFrame) -> tuple[bytes, ...]:
-        """The bytes of `encode`, in the few buffers Polars' writer hands over (a
-        batch's ~30 MB in ~11 MB pieces). Kept apart, they reach the digests and the
-        compressor as they are: a BytesIO, or a join, copied each batch once more into
-        freshly mapped memory, whose page faults and copy cost ~0.2 CPU s per 1M events
-        rows (benchmarks/encode_profile.py)."""
+    def encode_pieces(self, batch: pl.DataFrame) -> tuple[bytes | memoryview, ...]:
+        """The bytes of `encode`: inside an export (ndjson_pages_reused) one view of
+        the reused file Polars wrote them to (server/pipeline/ndjson_pages.py), else
+        the few buffers Polars' writer hands over (a batch's ~30 MB in ~11 MB pieces).
+        Kept apart, they reach the digests and the compressor as they are: a BytesIO,
+        or a join, copied each batch once more into freshly mapped memory, whose page
+        faults and copy cost ~0.2 CPU s per 1M events rows
+        (benchmarks/encode_profile.py)."""
+        text = temporal_as_text(batch)
+        pages = current_pages()
+        if pages is not None and (written := pages.write(text)) is not None:
+            return written
         spool = _Spool()
         # A binary file to Polars, which only writes to it (typed as IO[bytes]).
-        temporal_as_text(batch).write_ndjson(cast(IO[bytes], spool))
+        text.write_ndjson(cast(IO[bytes], spool))
         return spool.drain_pieces()
 
     def finish(self) -> bytes:

@@ -45,6 +45,7 @@ from sluice.server.pipeline.compressors import zstd_contexts_reused
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue
 from sluice.server.pipeline.deflate import compression_workers
+from sluice.server.pipeline.ndjson_pages import ndjson_pages_reused
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
 from sluice.server.pipeline.ordered_workers import in_order
 from sluice.server.pipeline.prefetch import prefetched
@@ -221,8 +222,9 @@ def run_pipeline(
                 config, rows, resume.next_index, options.batch_rows, options.zstd_threads, skipped
             )
             # Closed on the way out, so the encoder's worker threads end now rather than
-            # whenever the traceback that holds this frame is dropped.
-            with closing(chunks):
+            # whenever the traceback that holds this frame is dropped. The chunks'
+            # NDJSON batches, encoded on this thread, reuse a few files' pages.
+            with ndjson_pages_reused(), closing(chunks):
                 for item in chunks:
                     if stop.is_set():
                         raise Interrupted("export interrupted")
