@@ -104,6 +104,8 @@ def export_to_dict(export: export_pb2.Export) -> dict[str, Any]:
         "started_at": timestamp_text(export, "started_at"),
         "finished_at": timestamp_text(export, "finished_at"),
         "error": error,
+        # A deleted export's spec with its personal values forgotten: each shown as "?".
+        "values_forgotten": export.values_forgotten,
         "labels": dict(export.spec.labels),
         "spec": message_dict(export.spec),
         "notifications": [

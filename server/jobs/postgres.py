@@ -76,7 +76,9 @@ from sluice.server.jobs.postgres_schema import migrate, schema_status
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     CLAIMABLE_SQL,
+    FORGET_ATTEMPT_ERRORS_SQL,
     FORGET_CHUNK_VALUES_SQL,
+    FORGET_DELIVERY_ERRORS_SQL,
     FORGET_REQUEST_SQL,
     FORGET_TARGET_SQL,
     INSERT_LABEL_SQL,
@@ -97,6 +99,7 @@ from sluice.server.jobs.rows import (
     check_pinnable,
     chunk_from_row,
     chunk_values,
+    forgotten_error_values,
     forgotten_values,
     job_from_row,
     live_progress_values,
@@ -107,6 +110,7 @@ from sluice.server.jobs.rows import (
     rearms,
     restored_job_values,
     transition_values,
+    unforgotten_values,
     with_summed_counters,
 )
 from sluice.server.jobs.schedules import (
@@ -408,7 +412,7 @@ class PostgresJobStore:
             # Replicas starting together each take the rows no other one holds.
             rows = db.execute(
                 f"{UNFORGOTTEN_SQL.replace('?', '%s')} FOR UPDATE SKIP LOCKED".encode(),
-                (JobState.DELETED.value,),
+                unforgotten_values(),
             ).fetchall()
             for row in rows:
                 _forget(db, row["id"], row["spec_json"])
@@ -908,6 +912,9 @@ def _forget(db: Conn, job_id: str, spec_json: str) -> None:
     request, targets = forgotten_values(job_id, spec_json)
     db.execute(FORGET_REQUEST_SQL.replace("?", "%s").encode(), request)
     db.cursor().executemany(FORGET_TARGET_SQL.replace("?", "%s").encode(), targets)
+    errors = forgotten_error_values(job_id)
+    db.execute(FORGET_ATTEMPT_ERRORS_SQL.replace("?", "%s").encode(), errors)
+    db.execute(FORGET_DELIVERY_ERRORS_SQL.replace("?", "%s").encode(), errors)
     db.execute(FORGET_CHUNK_VALUES_SQL.replace("?", "%s").encode(), (job_id,))
 
 

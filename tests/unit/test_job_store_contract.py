@@ -39,8 +39,9 @@ from sluice.server.jobs import (
     Progress,
     SQLiteJobStore,
 )
-from sluice.server.jobs.model import DeliveryState
+from sluice.server.jobs.model import AttemptEnd, AttemptOutcome, DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
+from sluice.server.jobs.rows import FORGOTTEN_ERROR
 from sluice.server.jobs.signals import JobSignal, SignalKind
 from sluice.server.jobs.sqlite_schema import SCHEMA_VERSION
 from sluice.server.planning.spec import (
@@ -478,12 +479,92 @@ class JobStoreContract:
         with pytest.raises(NotFound):
             store.mark_deleted("nope", RESUMABLE_STATES)
 
-    def test_mark_deleted_keeps_the_error_it_is_given(self, store: JobStore) -> None:
+    def test_mark_deleted_keeps_the_error_it_is_given_by_its_code(self, store: JobStore) -> None:
         store.create(new_job("j1", spec=personal_spec()))
         error = JobError("UNAVAILABLE", "source gone", transient=True)
         failed = store.transition("j1", {Q}, F, error=error)
         deleted = store.mark_deleted("j1", RESUMABLE_STATES, error=error)
-        assert (deleted.error, deleted.finished_at) == (error, failed.finished_at)
+        assert (deleted.error, deleted.finished_at) == (
+            JobError("UNAVAILABLE", FORGOTTEN_ERROR, transient=True),
+            failed.finished_at,
+        )
+
+    def test_mark_deleted_forgets_what_error_messages_quote(self, store: JobStore) -> None:
+        # A failed export's messages may quote its request's values (a where literal, a
+        # subject's e-mail, a path naming a person): the job's, each attempt's and each
+        # delivery's keep only their code once it is deleted.
+        store.create(new_job("j1", "req-1", personal_spec()))
+        first = self._claim(store, "r1", 60)
+        store.begin_attempt(first)
+        retried = JobError("UNAVAILABLE", f"s3://b/people/{NAME}.parquet: timed out", True)
+        store.retry_later(first, retried, datetime.now(UTC) - timedelta(seconds=1))
+        second = self._claim(store, "r2", 60)
+        store.begin_attempt(second)
+        failed = JobError("FAILED_PRECONDITION", f"no rows where email = '{EMAIL}'")
+        store.transition(
+            "j1",
+            {R},
+            F,
+            error=failed,
+            lease=second,
+            attempt=AttemptEnd(AttemptOutcome.FAILED, failed),
+        )
+        assert store.record_notification_attempt(
+            "j1.1",
+            state=DeliveryState.FAILED,
+            error=f"SMTPRecipientsRefused: {EMAIL}",
+            attempted_at=datetime.now(UTC),
+            next_attempt_at=None,
+        )
+        before = store.get("j1")
+        assert (before.error, before.values_forgotten) == (failed, False)  # the test can fail
+
+        deleted = store.mark_deleted("j1", RESUMABLE_STATES, error=before.error)
+
+        assert deleted.values_forgotten
+        assert deleted.error == JobError("FAILED_PRECONDITION", FORGOTTEN_ERROR)
+        assert [(a.outcome, a.error) for a in store.attempts("j1")] == [
+            (AttemptOutcome.RETRIED, JobError("UNAVAILABLE", FORGOTTEN_ERROR, True)),
+            (AttemptOutcome.FAILED, JobError("FAILED_PRECONDITION", FORGOTTEN_ERROR)),
+        ]
+        assert [d.last_error for d in store.notifications("j1")] == ["", FORGOTTEN_ERROR, ""]
+        assert store.forget_deleted() == 0
+
+    def test_forget_deleted_forgets_errors_a_spec_only_forgetting_kept(
+        self, store: JobStore
+    ) -> None:
+        # Deleted by a Sluice that masked the spec but kept error messages, or with a
+        # delivery's error recorded after the delete (one in flight meanwhile): the next
+        # start forgets them, leaving the spec as it was masked.
+        for job_id in ("j1", "j2", "j3", "j4"):
+            store.create(new_job(job_id, spec=personal_spec()))
+        lease = self._claim(store, "r1", 60)  # j1, the oldest
+        store.begin_attempt(lease)
+        end = AttemptEnd(AttemptOutcome.CANCELLED, JobError("CANCELLED", "cancelled"))
+        store.transition("j1", {R}, C, lease=lease, attempt=end)
+        deleted = [store.mark_deleted(j, {Q, C}) for j in ("j1", "j2", "j3", "j4")]
+        with store._tx() as db:  # type: ignore[attr-defined]
+            db.execute(
+                "UPDATE jobs SET error_code = 'INTERNAL', error_transient = false,"
+                f" error_message = 'where {EMAIL}' WHERE id = 'j3'"
+            )
+            db.execute(f"UPDATE attempts SET error_message = 'where {EMAIL}' WHERE job_id = 'j1'")
+        store.record_notification_attempt(
+            "j2.1",
+            state=DeliveryState.FAILED,
+            error=f"refused {EMAIL}",
+            attempted_at=datetime.now(UTC),
+            next_attempt_at=None,
+        )
+        assert store.get("j3").error == JobError("INTERNAL", f"where {EMAIL}")
+
+        assert store.forget_deleted() == 3
+        assert store.get("j3").error == JobError("INTERNAL", FORGOTTEN_ERROR)
+        (attempt,) = store.attempts("j1")
+        assert attempt.error == JobError("CANCELLED", FORGOTTEN_ERROR)
+        assert [d.last_error for d in store.notifications("j2")] == ["", FORGOTTEN_ERROR, ""]
+        assert [store.get(j.id).spec for j in deleted] == [j.spec for j in deleted]
+        assert store.forget_deleted() == 0
 
     def test_a_deleted_job_is_masked_again_unchanged(self, store: JobStore) -> None:
         store.create(new_job("j1", spec=personal_spec()))
@@ -541,7 +622,9 @@ class JobStoreContract:
         assert store.forget_deleted() == 1
         job = store.get("j1")
         assert job.spec == forgotten_now.spec
-        assert replace(job, spec=old.spec, revision=0) == old  # nothing else changed
+        assert job.values_forgotten
+        # Nothing else changed.
+        assert replace(job, spec=old.spec, revision=0, values_forgotten=False) == old
         assert [(c.cursor_max, c.source_last_key) for c in store.chunks("j1")] == [(None, None)] * 2
         assert store.forget_deleted() == 0
         assert store.create(new_job("j2", "req-1", make_spec()))[0].id == "j1"
