@@ -84,8 +84,14 @@ def test_a_package_schedule_stored_without_a_template_runs_as_stored(
     with caplog.at_level(logging.WARNING, logger="sluice.scheduler"):
         scheduler.start()  # no tick is due yet
         scheduler.stop()
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "sluice.scheduler"]
-    assert "dsar, dsar-plain" in warning and "42" not in warning
+    warnings = [r for r in caplog.records if r.name == "sluice.scheduler"]
+    # One per schedule, by its name: each one an operator acts on, none its subject.
+    assert [r.levelno for r in warnings] == [logging.WARNING] * 2
+    assert [r.getMessage().split(":")[0] for r in warnings] == [
+        "schedule dsar",
+        "schedule dsar-plain",
+    ]
+    assert not [r for r in warnings if "42" in r.getMessage()]
 
     now[0] += timedelta(minutes=1, seconds=1)
     started = scheduler.run_due()

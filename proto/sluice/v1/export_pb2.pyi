@@ -1790,8 +1790,11 @@ class Schedule(_message.Message):
         else, and so are the people it names. Anyone else gets subject.subject_id as "?",
         query.where and source.query with each string and number literal (and each
         double-quoted token) as "?" and comments dropped, as a redacted manifest records
-        SQL, each of query.ids as "?" (how many, not which), and each notify target
-        "mailto:ADDRESS" as "mailto:?" (webhook URLs are shown as everywhere, host only).
+        SQL, each of query.ids as "?" (how many, not which), each notify target
+        "mailto:ADDRESS" as "mailto:?" (webhook URLs are shown as everywhere, host only),
+        a custom redaction rule's pattern as "?", and what may be built per person: the
+        source's and destination's URI cut to their root ("s3://bucket/…", "/exports/…"),
+        the dataset, each label's value and each age recipient as "?".
         """
 
     @_builtins.property
