@@ -15,6 +15,9 @@ deliveries are never due (model.NOTIFYING_STATES) and it never resumes. Everythi
 (destination, output, labels, columns, the rules' columns and actions) is kept: `export
 get` and `export list` show it, and deleting a left-over export again needs its
 destination and file names (planning.export_files, which reads neither rules nor notify).
+The job's error messages, which may quote any of those values, are reduced to their code
+by the stores' SQL beside this (rows.FORGOTTEN_ERROR). A schedule's view for a non-admin
+hides more than this (service/personal_values.py).
 """
 
 from __future__ import annotations
