@@ -221,9 +221,9 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            if not self._checked_templates:
-                self._checked_templates = warn_of_packages_without_template(self._schedules)
             try:
+                if not self._checked_templates:
+                    self._checked_templates = warn_of_packages_without_template(self._schedules)
                 self.run_due()
             except Exception as exc:  # noqa: BLE001 - the loop must outlive any one pass
                 _log.error("scheduler pass failed: %s", type(exc).__name__)
