@@ -233,9 +233,13 @@ def restored_job_values(
 
 #: One attempt of a notification delivery, with the store's placeholder in place of `?`;
 #: values from attempt_values.
+#: An attempt that ends after its export was deleted (a delivery in flight meanwhile)
+#: records its error as FORGOTTEN_ERROR: the delete forgot the others already.
 RECORD_ATTEMPT_SQL: Final = (
     "UPDATE notifications SET attempts = attempts + 1, state = ?,"
-    " last_error = ?, last_attempt_at = ?, next_attempt_at = ?"
+    " last_error = CASE WHEN ? <> '' AND EXISTS (SELECT 1 FROM jobs j"
+    " WHERE j.id = notifications.job_id AND j.state = ?) THEN ? ELSE ? END,"
+    " last_attempt_at = ?, next_attempt_at = ?"
     " WHERE delivery_id = ?"
 )
 
@@ -251,6 +255,9 @@ def attempt_values(
 ) -> tuple[object, ...]:
     return (
         state.value,
+        error,
+        JobState.DELETED.value,
+        FORGOTTEN_ERROR,
         error,
         write_time(attempted_at),
         None if next_attempt_at is None else write_time(next_attempt_at),

@@ -530,12 +530,32 @@ class JobStoreContract:
         assert [d.last_error for d in store.notifications("j1")] == ["", FORGOTTEN_ERROR, ""]
         assert store.forget_deleted() == 0
 
+    def test_a_delivery_ending_after_the_delete_records_no_message(self, store: JobStore) -> None:
+        # Claimed before the delete, its attempt ends after it: the error it brings back
+        # (quoting the address the delete forgot) is recorded as forgotten at once.
+        store.create(new_job("j1", spec=personal_spec()))
+        store.transition("j1", {Q}, C)
+        now = datetime.now(UTC)
+        claimed = store.claim_notifications(now, now + timedelta(minutes=1), 10)
+        assert [d.delivery_id for d in claimed] == ["j1.0", "j1.1", "j1.2"]
+        store.mark_deleted("j1", {C})
+        for delivery, error in zip(claimed, ["", f"SMTP 550 {EMAIL}", "HTTP 500"], strict=True):
+            assert store.record_notification_attempt(
+                delivery.delivery_id,
+                state=DeliveryState.FAILED if error else DeliveryState.DELIVERED,
+                error=error,
+                attempted_at=now,
+                next_attempt_at=None,
+            )
+        got = [(d.attempts, d.last_error) for d in store.notifications("j1")]
+        assert got == [(1, ""), (1, FORGOTTEN_ERROR), (1, FORGOTTEN_ERROR)]
+        assert store.forget_deleted() == 0
+
     def test_forget_deleted_forgets_errors_a_spec_only_forgetting_kept(
         self, store: JobStore
     ) -> None:
-        # Deleted by a Sluice that masked the spec but kept error messages, or with a
-        # delivery's error recorded after the delete (one in flight meanwhile): the next
-        # start forgets them, leaving the spec as it was masked.
+        # Deleted by a Sluice that masked the spec but kept error messages: the next start
+        # forgets them, leaving the spec as it was masked.
         for job_id in ("j1", "j2", "j3", "j4"):
             store.create(new_job(job_id, spec=personal_spec()))
         lease = self._claim(store, "r1", 60)  # j1, the oldest
@@ -549,13 +569,10 @@ class JobStoreContract:
                 f" error_message = 'where {EMAIL}' WHERE id = 'j3'"
             )
             db.execute(f"UPDATE attempts SET error_message = 'where {EMAIL}' WHERE job_id = 'j1'")
-        store.record_notification_attempt(
-            "j2.1",
-            state=DeliveryState.FAILED,
-            error=f"refused {EMAIL}",
-            attempted_at=datetime.now(UTC),
-            next_attempt_at=None,
-        )
+            db.execute(
+                f"UPDATE notifications SET last_error = 'refused {EMAIL}' WHERE job_id = 'j2'"
+                " AND idx = 1"
+            )
         assert store.get("j3").error == JobError("INTERNAL", f"where {EMAIL}")
 
         assert store.forget_deleted() == 3
