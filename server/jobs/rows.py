@@ -234,7 +234,9 @@ def restored_job_values(
 #: One attempt of a notification delivery, with the store's placeholder in place of `?`;
 #: values from attempt_values.
 #: An attempt that ends after its export was deleted (a delivery in flight meanwhile)
-#: records its error as FORGOTTEN_ERROR: the delete forgot the others already.
+#: records its error as FORGOTTEN_ERROR: the delete forgot the others already. PostgreSQL
+#: first takes a share lock on the job row (postgres_forgetting.lock_delivery_job): the
+#: statement's snapshot would otherwise predate a delete committed while it waited.
 RECORD_ATTEMPT_SQL: Final = (
     "UPDATE notifications SET attempts = attempts + 1, state = ?,"
     " last_error = CASE WHEN ? <> '' AND EXISTS (SELECT 1 FROM jobs j"

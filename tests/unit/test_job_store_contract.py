@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from sluice.server.errors import (
@@ -38,6 +39,7 @@ from sluice.server.jobs import (
     NewJob,
     Progress,
     SQLiteJobStore,
+    postgres_forgetting,
 )
 from sluice.server.jobs.model import AttemptEnd, AttemptOutcome, DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
@@ -1445,6 +1447,65 @@ class TestPostgresJobStore(JobStoreContract):
         there.request_cancel("j1")
         heard.hear(JobSignal(SignalKind.CANCEL, "j1"))
         assert heard.signals.count(JobSignal(SignalKind.CANCEL, "j1")) == 1
+
+    def test_a_delivery_ending_while_a_delete_commits_records_no_message(
+        self, opener: Callable[[], JobStore], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The delete holds the job and delivery rows; the attempt's UPDATE, started
+        # meanwhile, waits on the delivery row. Once the delete commits it must see the
+        # job deleted: READ COMMITTED gave its subquery the snapshot of before.
+        store = opener()
+        store.create(new_job("j1", spec=personal_spec()))
+        store.transition("j1", {Q}, C)
+        now = datetime.now(UTC)
+        assert len(store.claim_notifications(now, now + timedelta(minutes=1), 10)) == 3
+        forgot, commit = threading.Event(), threading.Event()
+        forget = postgres_forgetting.forget
+
+        def forget_then_wait(db: postgres_forgetting.Conn, job_id: str, spec_json: str) -> None:
+            forget(db, job_id, spec_json)
+            forgot.set()
+            assert commit.wait(30)
+
+        monkeypatch.setattr(postgres_forgetting, "forget", forget_then_wait)
+        deleting = threading.Thread(target=store.mark_deleted, args=("j1", {C}))
+        deleting.start()
+        assert forgot.wait(30)
+        recorded: list[bool] = []
+        recording = threading.Thread(
+            target=lambda: recorded.append(
+                store.record_notification_attempt(
+                    "j1.1",
+                    state=DeliveryState.FAILED,
+                    error=f"SMTP 550 {EMAIL}",
+                    attempted_at=now,
+                    next_attempt_at=None,
+                )
+            )
+        )
+        recording.start()
+        self._wait_for_a_lock_wait(recording)
+        commit.set()
+        deleting.join(30)
+        recording.join(30)
+        assert recorded == [True]
+        got = [(d.attempts, d.last_error) for d in store.notifications("j1")]
+        assert got == [(0, ""), (1, FORGOTTEN_ERROR), (0, "")]
+        assert store.get("j1").state == JobState.DELETED
+
+    def _wait_for_a_lock_wait(self, thread: threading.Thread) -> None:
+        """Until a backend of the test's database waits on a lock (the thread's write
+        blocked), or the thread ended without waiting."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for _ in range(3000):
+                waiting = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                ).fetchone()
+                if (waiting is not None and waiting[0]) or not thread.is_alive():
+                    return
+                time.sleep(0.01)
+        raise AssertionError("the write never waited on the delete's locks")
 
 
 class _Heard:
