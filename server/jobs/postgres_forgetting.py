@@ -14,6 +14,7 @@ from sluice.server.jobs.rows import (
     FORGET_ATTEMPT_ERRORS_SQL,
     FORGET_CHUNK_VALUES_SQL,
     FORGET_DELIVERY_ERRORS_SQL,
+    FORGET_LABEL_SQL,
     FORGET_REQUEST_SQL,
     FORGET_TARGET_SQL,
     UNFORGOTTEN_SQL,
@@ -28,9 +29,10 @@ Conn = psycopg.Connection[dict[str, Any]]
 def forget(db: Conn, job_id: str, spec_json: str) -> None:
     """Forget the values of job `job_id`, whose stored spec is `spec_json`, in `db`'s
     transaction (rows.FORGET_*). The caller holds the job row's lock."""
-    request, targets = forgotten_values(job_id, spec_json)
+    request, targets, labels = forgotten_values(job_id, spec_json)
     db.execute(_sql(FORGET_REQUEST_SQL), request)
     db.cursor().executemany(_sql(FORGET_TARGET_SQL), targets)
+    db.cursor().executemany(_sql(FORGET_LABEL_SQL), labels)
     errors = forgotten_error_values(job_id)
     db.execute(_sql(FORGET_ATTEMPT_ERRORS_SQL), errors)
     db.execute(_sql(FORGET_DELIVERY_ERRORS_SQL), errors)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sluice.server.errors import FailedPrecondition, LeaseLost
-from sluice.server.jobs.forgotten_values import forgotten_spec
+from sluice.server.jobs.forgotten_values import FORGOTTEN, SCHEDULE_LABEL, forgotten_spec
 from sluice.server.jobs.model import (
     ChunkRecord,
     DeliveryState,
@@ -349,6 +349,8 @@ FORGET_REQUEST_SQL: Final = (
 #: ... each notification's target as the masked spec has it (a deleted job's deliveries
 #: are never due again: its state is no NOTIFYING_STATES one, and it never resumes) ...
 FORGET_TARGET_SQL: Final = "UPDATE notifications SET target = ? WHERE job_id = ? AND idx = ?"
+#: ... each label's value as the masked spec has it (ListExports filters on these rows) ...
+FORGET_LABEL_SQL: Final = "UPDATE job_labels SET value = ? WHERE job_id = ? AND key = ?"
 #: ... each attempt's error message and each delivery's last error reduced as the job's
 #: (values from forgotten_error_values) ...
 FORGET_ATTEMPT_ERRORS_SQL: Final = (
@@ -365,8 +367,8 @@ FORGET_CHUNK_VALUES_SQL: Final = (
 
 
 #: The DELETED jobs with something not forgotten yet (forget_deleted): deleted before
-#: mark_deleted forgot their request, or before it forgot error messages (a message kept
-#: by a Sluice that masked only the spec, or an attempt's or delivery's recorded after
+#: mark_deleted forgot their request, or before it forgot error messages and label values
+#: (kept by a Sluice that masked only the spec, or an attempt's or delivery's recorded after
 #: the delete by a run or a delivery that ended late). With the store's placeholder in
 #: place of `?`; values from unforgotten_values.
 UNFORGOTTEN_SQL: Final = (
@@ -374,23 +376,34 @@ UNFORGOTTEN_SQL: Final = (
     " OR error_message <> ?"
     " OR EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.error_message <> ?)"
     " OR EXISTS (SELECT 1 FROM notifications n WHERE n.job_id = jobs.id"
-    " AND n.last_error <> '' AND n.last_error <> ?))"
+    " AND n.last_error <> '' AND n.last_error <> ?)"
+    " OR EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id"
+    " AND l.value <> ? AND l.key <> ?))"
 )
 
 
 def unforgotten_values() -> tuple[str, ...]:
     """The values of UNFORGOTTEN_SQL."""
-    return (JobState.DELETED.value, FORGOTTEN_ERROR, FORGOTTEN_ERROR, FORGOTTEN_ERROR)
+    return (
+        JobState.DELETED.value,
+        FORGOTTEN_ERROR,
+        FORGOTTEN_ERROR,
+        FORGOTTEN_ERROR,
+        FORGOTTEN,
+        SCHEDULE_LABEL,
+    )
 
 
 def forgotten_values(
     job_id: str, spec_json: str
-) -> tuple[tuple[str, str, str], list[tuple[str, str, int]]]:
-    """The values of FORGET_REQUEST_SQL and of each FORGET_TARGET_SQL for a job whose
-    stored spec is `spec_json` (its notifications are its spec's notify, in order)."""
+) -> tuple[tuple[str, str, str], list[tuple[str, str, int]], list[tuple[str, str, str]]]:
+    """The values of FORGET_REQUEST_SQL, of each FORGET_TARGET_SQL and of each
+    FORGET_LABEL_SQL for a job whose stored spec is `spec_json` (its notifications are
+    its spec's notify, in order; its job_labels rows its spec's labels)."""
     spec = forgotten_spec(ExportSpec.from_json(spec_json))
     targets = [(target, job_id, index) for index, target in enumerate(spec.notify)]
-    return (spec.to_json(), FORGOTTEN_ERROR, job_id), targets
+    labels = [(value, job_id, key) for key, value in spec.labels]
+    return (spec.to_json(), FORGOTTEN_ERROR, job_id), targets, labels
 
 
 def forgotten_error_values(job_id: str) -> tuple[str, str]:

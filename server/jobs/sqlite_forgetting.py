@@ -14,6 +14,7 @@ from sluice.server.jobs.rows import (
     FORGET_ATTEMPT_ERRORS_SQL,
     FORGET_CHUNK_VALUES_SQL,
     FORGET_DELIVERY_ERRORS_SQL,
+    FORGET_LABEL_SQL,
     FORGET_REQUEST_SQL,
     FORGET_TARGET_SQL,
     UNFORGOTTEN_SQL,
@@ -28,9 +29,10 @@ _log = logging.getLogger(__name__)
 def forget(db: sqlite3.Connection, job_id: str, spec_json: str) -> None:
     """Forget the values of job `job_id`, whose stored spec is `spec_json`, in `db`'s
     transaction (rows.FORGET_*)."""
-    request, targets = forgotten_values(job_id, spec_json)
+    request, targets, labels = forgotten_values(job_id, spec_json)
     db.execute(FORGET_REQUEST_SQL, request)
     db.executemany(FORGET_TARGET_SQL, targets)
+    db.executemany(FORGET_LABEL_SQL, labels)
     db.execute(FORGET_ATTEMPT_ERRORS_SQL, forgotten_error_values(job_id))
     db.execute(FORGET_DELIVERY_ERRORS_SQL, forgotten_error_values(job_id))
     db.execute(FORGET_CHUNK_VALUES_SQL, (job_id,))

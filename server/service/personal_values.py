@@ -18,17 +18,19 @@ NOT_FOUND, so they are shown it without those values:
   shows it (`https://host[:port]/…`, notifications/targets.shown); a configured
   notification's name is shown as it is;
 - a custom redaction rule's pattern (`bob\\.smith@example\\.com`) is `?`; a built-in
-  entity's name (EMAIL) is shown.
+  entity's name (EMAIL) is shown;
+- the source's URI keeps only its root: a cloud URI its scheme and bucket, container or
+  host (`s3://lake/…`), a local path its first folder (`/data/…`);
+- each label's value is `?` (its key is shown), but `sluice.schedule`'s.
 
 That masking is the job store's for a deleted export (jobs/forgotten_values.py). A
 schedule's view hides more, which the job store keeps to find a deleted export's files
 again, and which may be built per person too (a package schedule writing to
-`/exports/dsar/alice-smith/`, labelled `subject=alice@example.com`):
+`/exports/dsar/alice-smith/`):
 
-- the source's and the destination's URI keep only their root: a cloud URI its scheme and
-  bucket, container or host (`s3://lake/…`), a local path its first folder (`/exports/…`);
+- the destination's URI keeps only its root, as the source's (`/exports/…`);
 - the dataset is `?`;
-- each label's value is `?` (its key is shown);
+- every label's value is `?`, `sluice.schedule`'s too;
 - each age recipient is `?` (how many, not which: a public key may be the subject's own).
 
 Everything else (source names and table, columns, time range, output, the rules' columns
@@ -45,9 +47,8 @@ import re
 from dataclasses import replace
 from typing import Final
 
-from sluice.server.jobs.forgotten_values import FORGOTTEN, forgotten_spec
+from sluice.server.jobs.forgotten_values import FORGOTTEN, forgotten_spec, location_root
 from sluice.server.planning.spec import ExportSpec
-from sluice.sinks.locations import without_secrets
 
 #: What stands for a hidden value (the mark masked SQL literals get too).
 HIDDEN: Final = FORGOTTEN
@@ -65,14 +66,14 @@ HIDDEN_ERROR: Final = (
 
 def without_personal_values(spec: ExportSpec) -> ExportSpec:
     """`spec` as a caller who may not see the people it names is shown it: its subject
-    id, SQL literals, ids, custom rule patterns and notify targets hidden as the job
-    store keeps a deleted export's (jobs/forgotten_values.py), one definition of what
-    names people, and its locations, dataset, label values and age recipients hidden
-    too (the module's docstring)."""
+    id, SQL literals, ids, custom rule patterns, notify targets, source location and
+    label values hidden as the job store keeps a deleted export's
+    (jobs/forgotten_values.py), one definition of what names people, and its
+    destination, dataset, every label value and age recipients hidden too (the module's
+    docstring)."""
     forgotten = forgotten_spec(spec)
     return replace(
         forgotten,
-        source=replace(forgotten.source, uri=location_root(forgotten.source.uri)),
         destination=replace(
             forgotten.destination,
             uri=location_root(forgotten.destination.uri),
@@ -84,26 +85,6 @@ def without_personal_values(spec: ExportSpec) -> ExportSpec:
             age_recipients=(HIDDEN,) * len(forgotten.encryption.age_recipients),
         ),
     )
-
-
-def location_root(uri: str) -> str:
-    """A source or destination URI without what lies below its root: a cloud or database
-    URI as `scheme://authority/…` (no credentials, query or fragment), a file:// URI or
-    a local path as its first folder and `/…`. What is no deeper stays as it is."""
-    if "://" not in uri:
-        return _first_folder(uri)
-    scheme, _, rest = without_secrets(uri).partition("://")
-    authority, slash, path = rest.partition("/")
-    if not authority:  # file:///srv/exports/alice
-        return f"{scheme}://{_first_folder(slash + path)}"
-    return f"{scheme}://{authority}/…" if path.strip("/") else f"{scheme}://{rest}"
-
-
-def _first_folder(path: str) -> str:
-    parts = [part for part in path.split("/") if part]
-    if len(parts) <= 1:
-        return path
-    return f"{'/' if path.startswith('/') else ''}{parts[0]}/…"
 
 
 def error_without_values(message: str) -> str:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from sluice.server.errors import FailedPrecondition, NotFound, SluiceError
+from sluice.server.jobs import forgotten_values
 from sluice.server.jobs.model import UNFINISHED_STATES, Job
 from sluice.server.jobs.schedules import Schedule, ScheduleStore, TickRecord
 from sluice.server.jobs.store import JobStore
@@ -34,7 +35,7 @@ StartExport = Callable[[ExportSpec, str], Job]
 
 #: The label every scheduled export carries: `sluice export list --label
 #: sluice.schedule=NAME` lists a schedule's runs.
-SCHEDULE_LABEL: Final = "sluice.schedule"
+SCHEDULE_LABEL: Final = forgotten_values.SCHEDULE_LABEL
 #: Most missed ticks counted one by one after downtime (beyond, counting stops; the
 #: schedule still runs at most once).
 _MAX_COUNTED_TICKS: Final = 1_000

@@ -105,7 +105,7 @@ PATTERN, TOKEN = r"bob\.pattern@example\.com", "tok-5ecret-93"
 def personal_spec() -> ExportSpec:
     return ExportSpec(
         source=SourceSpec(
-            uri="postgresql://db/app", query=f"SELECT * FROM users WHERE name = '{NAME}'"
+            uri=f"s3://lake/people/{EMAIL}/", query=f"SELECT * FROM users WHERE name = '{NAME}'"
         ),
         destination=DestinationSpec(uri="file:///exports", dataset="users"),
         query=QuerySpec(
@@ -114,7 +114,7 @@ def personal_spec() -> ExportSpec:
             ids=IDS,
             id_column="user_id",
         ),
-        labels=(("team", "a"),),
+        labels=(("sluice.schedule", "nightly"), ("subject", EMAIL), ("team", "a")),
         redaction=RedactionSpec(
             level="moderate",
             rules=(
@@ -456,9 +456,18 @@ class JobStoreContract:
         deliveries = store.notifications("j1")
         assert tuple(d.target for d in deliveries) == shown
         assert [d.delivery_id for d in deliveries] == [d.delivery_id for d in done_deliveries]
+        # A source's location may name a person (its root stays), a label's value too:
+        # only the schedule's name, which lists a schedule's runs, stays.
+        assert deleted.spec.source.uri == "s3://lake/…"
+        labels = (("sluice.schedule", "nightly"), ("subject", "?"), ("team", "?"))
+        assert deleted.spec.labels == labels
+        assert deleted.labels == dict(labels)
+        for label in (("subject", EMAIL), ("team", "a")):
+            assert not store.list(JobFilter(labels=(label,)), page_size=5).jobs
+        for label in labels:
+            assert store.list(JobFilter(labels=(label,)), page_size=5).jobs == (deleted,)
         # What shows the job stays.
         assert deleted.spec.destination == done.spec.destination
-        assert deleted.spec.labels == done.spec.labels
         assert (deleted.request_id, deleted.manifest_uri) == ("req-1", done.manifest_uri)
         assert deleted.progress == done.progress
         assert (deleted.created_at, deleted.started_at, deleted.finished_at) == (
@@ -583,6 +592,29 @@ class JobStoreContract:
         assert attempt.error == JobError("CANCELLED", FORGOTTEN_ERROR)
         assert [d.last_error for d in store.notifications("j2")] == ["", FORGOTTEN_ERROR, ""]
         assert [store.get(j.id).spec for j in deleted] == [j.spec for j in deleted]
+        assert store.forget_deleted() == 0
+
+    def test_forget_deleted_forgets_labels_a_spec_only_forgetting_kept(
+        self, store: JobStore
+    ) -> None:
+        # Deleted by a Sluice that masked the spec's values but kept labels: the next
+        # start forgets their values, in the spec and the rows listing filters on.
+        store.create(new_job("j1", spec=personal_spec()))
+        store.create(new_job("j2", spec=personal_spec()))
+        masked = [store.mark_deleted(j, {Q}) for j in ("j1", "j2")]
+        kept = replace(masked[0].spec, labels=personal_spec().labels)
+        with store._tx() as db:  # type: ignore[attr-defined]
+            db.execute(f"UPDATE job_labels SET value = '{EMAIL}' WHERE key = 'subject'")
+            db.execute(
+                "UPDATE jobs SET spec_json = '" + kept.to_json().replace("'", "''") + "'"
+                " WHERE id = 'j1'"
+            )
+        by_subject = JobFilter(labels=(("subject", EMAIL),))
+        assert len(store.list(by_subject, page_size=5).jobs) == 2
+
+        assert store.forget_deleted() == 2
+        assert not store.list(by_subject, page_size=5).jobs
+        assert [store.get(j).spec for j in ("j1", "j2")] == [m.spec for m in masked]
         assert store.forget_deleted() == 0
 
     def test_a_deleted_job_is_masked_again_unchanged(self, store: JobStore) -> None:
