@@ -59,17 +59,22 @@ def scheduled_spec(schedule: Schedule) -> ExportSpec:
     return replace(schedule.spec, labels=tuple(sorted(labels.items())))
 
 
-def warn_of_packages_without_template(schedules: ScheduleStore) -> bool:
+def warn_of_packages_without_template(
+    schedules: ScheduleStore, *, say_unreadable: bool = True
+) -> bool:
     """Log one WARNING per stored GDPR package schedule that names no template, by its
     name (the id GetSchedule and `sluice schedule` take), never its subject or any other
     value of its spec. Created before a package took the `gdpr` template by default,
     such a schedule runs as stored, so without it (unencrypted unless its spec
     encrypts): it is named, not changed, since sealing it now would change what its
     recipients get and fail every tick on a server without the gdpr secret. Whether the
-    schedules could be read (False: the store is unavailable, ask again later)."""
+    schedules could be read (False: the store is unavailable, ask again later; said in a
+    WARNING only when `say_unreadable`: a later pass's own ERROR says it again)."""
     try:
         stored = schedules.list_schedules()
     except SluiceError as exc:
+        if not say_unreadable:
+            return False
         _log.warning(
             "schedules: cannot check for GDPR packages stored without a template yet (%s);"
             " checking again on the next pass",
@@ -224,7 +229,10 @@ class Scheduler:
         while not self._stop.is_set():
             try:
                 if not self._checked_templates:
-                    self._checked_templates = warn_of_packages_without_template(self._schedules)
+                    # Said once, at start: each pass failing meanwhile logs its ERROR.
+                    self._checked_templates = warn_of_packages_without_template(
+                        self._schedules, say_unreadable=False
+                    )
                 self.run_due()
             except Exception as exc:  # noqa: BLE001 - the loop must outlive any one pass
                 _log.error("scheduler pass failed: %s", type(exc).__name__)
