@@ -23,7 +23,6 @@ import pytest
 
 from sluice.client import ExportClient, InvalidArgumentError
 from sluice.client.demo_data import generate
-from sluice.server.service.personal_values import location_root
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
 from tests.integration.helpers import load_manifest, read_export
@@ -358,7 +357,9 @@ def test_a_reader_sees_a_schedules_spec_without_the_people_it_names(
         assert list(masked.query.ids) == ["?", "?"]
         assert masked.source.query == "SELECT id, email, amount FROM people WHERE email <> ?"
         # Locations keep their root, datasets and label values are "?" (maybe per person).
-        assert masked.destination.uri == location_root(selected.destination.uri)
+        root_folder = f"/{daemon.exports.parts[1]}/…"  # /tmp/…
+        assert masked.destination.uri == root_folder
+        assert masked.source.uri == f"sqlite://{root_folder}"
         assert masked.destination.dataset == "?"
         assert list(masked.notify) == ["mailto:?"]
         assert listed["born"].last_error.startswith("spec.query.where: ")
