@@ -770,9 +770,10 @@ class Export(_message.Message):
     values_forgotten: _builtins.bool
     """True for a deleted export whose request's personal values the job store forgot
     (`export delete`, retention): `spec` then shows each forgotten value as "?" (SQL
-    literals, ids, the subject id, custom rule patterns, mailto targets), and every
-    error message of the export (its own, its attempts', its notifications') is
-    reduced to its code. False: `spec` is as the request sent it, a "?" in it included.
+    literals, ids, the subject id, custom rule patterns, mailto targets, label values
+    but sluice.schedule's), its source URI only to its root, and every error message
+    of the export (its own, its attempts', its notifications') is reduced to its code.
+    False: `spec` is as the request sent it, a "?" in it included.
     """
     @_builtins.property
     def spec(self) -> Global___ExportSpec: ...
