@@ -63,7 +63,8 @@ kept twice the rows; the rows copied together first (packed_text.py) it cost mor
 (0.088 against 0.076).
 
 Tried in session 29 and not done (the same messages in batches of 131,072, one thread,
-each scan alone, best of three under load ~2): every scan of the gate's 264,608 rows
+each scan alone, best of three under load 2-8; benchmarks.phone_scan_costs measures them
+all again): every scan of the gate's 264,608 rows
 costs about the same whatever its pattern (this one 0.065-0.070, its signed and dotted
 layouts alone 0.061, its plain numbers alone 0.066, those led by a digit instead of the
 lead's class 0.058 keeping 248,143 rows, a pattern led by a class that never matches
