@@ -21,6 +21,7 @@ import fsspec
 import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from sluice.cloud_uris import cloud_uri_refusal
 from sluice.format.age import AgeFormatError
 from sluice.format.age_reader import (
     Identity,
@@ -80,6 +81,11 @@ class ExportReader:
         public_key: Ed25519PublicKey | None = None,
         published_key: Callable[[], str] | None = None,
     ) -> None:
+        refusal = cloud_uri_refusal(manifest_uri)
+        if refusal is not None:
+            # Before fsspec: s3fs and adlfs would quote a key pasted into the URI in
+            # their own errors (botocore's "Invalid bucket name ...").
+            raise ExportReadError(refusal)
         self._fs, self._manifest_path = fsspec.core.url_to_fs(manifest_uri)
         if self._fs.isdir(self._manifest_path):
             self._manifest_path = manifest_key(self._manifest_path)

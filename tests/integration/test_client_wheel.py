@@ -42,6 +42,8 @@ HEAVY_MODULES = (
     "azure",
     "zlib_ng",
     "blake3",
+    # The daemon's settings and storage profiles: sluice.sinks needs it, the client not.
+    "pydantic",
 )
 _PIP = (sys.executable, "-m", "pip")
 #: What the wheel is built from (copied, so no build/ folder is left in the repository).
@@ -208,6 +210,37 @@ def test_the_daemon_commands_name_the_server_extra(venv: Venv) -> None:
         assert lines[0].startswith(f"sluice: error: `sluice {command}` needs the server extra")
         assert lines[0].endswith("pip install 'sluice[server]'")
     assert not (venv.work / "state").exists()
+
+
+def test_the_client_install_refuses_a_key_in_a_uri_unrepeated(venv: Venv) -> None:
+    """The installed CLI checks a cloud manifest URI with sluice.cloud_uris (no pydantic,
+    no storage package): a key pasted into it, as user-info or in place of the bucket,
+    is refused in one line that does not repeat it, before any server or storage is
+    reached (the --server here listens nowhere)."""
+    key, secret = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
+    manifest = "x/20261207T000000Z-000000000000/manifest.json"
+    for uri in (
+        f"s3://{key}:{secret}@bucket/{manifest}",
+        f"az://{secret}@container/{manifest}",
+        f"s3://{key}/{manifest}",
+        f"s3://{key}:wJalr/{manifest}",
+    ):
+        for command in ("read", "manifest", "verify", "delete"):
+            result = venv.run("sluice", "--server", "127.0.0.1:9", "export", command, uri)
+            lines = result.stderr.strip().splitlines()
+            assert result.returncode == 1 and len(lines) == 1, (command, uri, result.stderr)
+            assert lines[0].startswith("sluice: error: "), (command, uri, lines)
+            assert "cannot reach" not in lines[0], (command, uri, lines)
+            for piece in (key, "wJalr", "EXAMPLEKEY"):
+                assert piece not in result.stdout + result.stderr, (command, uri, lines)
+    rules = venv.ok(
+        "python",
+        "-c",
+        "import sys, sluice.cloud_uris as u; "
+        f"print(u.without_secrets('s3://{key}:{secret}@bucket/{manifest}')); "
+        "print(sorted(m for m in ('pydantic', 'sluice.sinks') if m in sys.modules))",
+    )
+    assert rules.splitlines() == [f"s3://(credentials removed)@bucket/{manifest}", "[]"]
 
 
 _CLIENT_SCRIPT = """

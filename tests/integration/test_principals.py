@@ -635,6 +635,13 @@ def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) ->
             ),
             ("export", "verify", azure_manifest),
             ("export", "delete", azure_manifest),
+            # Read by the CLI itself, not the daemon: refused before fsspec, whose S3
+            # and Azure errors quote the bucket segment.
+            ("export", "manifest", manifest),
+            ("export", "manifest", azure_manifest),
+            ("export", "read", manifest),
+            ("export", "read", azure_manifest),
+            ("export", "get", manifest),
         ):
             cli = run_cli(secured.daemon, *args, *extra, env=env)
             assert cli.returncode != 0, cli.stdout
@@ -663,6 +670,70 @@ def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) ->
         if line["method"].endswith(("/CancelExport", "/ResumeExport"))
     }
     assert cancels == {f"az://{marked}@container/out", "(not an export id)"}, cancels
+
+
+def test_a_bare_secret_in_place_of_a_bucket_is_repeated_nowhere(secured: Secured) -> None:
+    """A key pasted where the bucket or container goes, without '@' (`s3://SECRETKEY/x`,
+    `s3://KEY:SECRET/x`, `az://ACCOUNTKEY/x`) holds no user-info to cut out, but is no
+    valid name either: refused saying why, and no status message, CLI output (the CLI
+    refuses it before sending it), daemon log or audit line repeats it."""
+    key = "AKIAIOSFODNN7EXAMPLE"
+    secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
+    pieces = (key, "wJalr", "MDENG", "EXAMPLEKEY", "Bad_Bucket")
+    bare = [
+        f"s3://{key}/out",
+        f"s3://{secret}/out",
+        f"s3a://{key}:wJalr/out",
+        f"az://{secret}/out",
+        f"abfss://{key}_{secret}/out",
+        "s3://Bad_Bucket/out",
+    ]
+    manifests = [f"{uri}/x/20261207T000000Z-000000000000/manifest.json" for uri in bare]
+    source = str(secured.daemon.sources / "alice" / "events.parquet")
+    messages: list[str] = []
+    with secured.client("root") as root:
+        for uri in bare:
+            for spec in (
+                secured.spec("root", source=source, to=uri),
+                secured.spec("root", source=uri + "/x.parquet", to=str(secured.daemon.exports)),
+            ):
+                with pytest.raises(InvalidArgumentError) as refused:
+                    root.create(spec)
+                assert "name (not repeated)" in str(refused.value), refused.value
+                messages.append(str(refused.value))
+    channel, stub = secured.stub()
+    with channel:
+        for who in ("root", "reader"):
+            for uri, manifest in zip(bare, manifests, strict=True):
+                listing = pb.ListDatasetExportsRequest(destination=uri, dataset="x")
+                for method, request in (
+                    ("VerifyExport", pb.VerifyExportRequest(export=manifest)),
+                    ("DeleteExport", pb.DeleteExportRequest(export=manifest)),
+                    ("ListDatasetExports", listing),
+                ):
+                    metadata = _md(secured.tokens[who])
+                    with pytest.raises(grpc.RpcError) as raised:
+                        getattr(stub, method)(request, metadata=metadata, timeout=10)
+                    messages.append(raised.value.details())
+    env = {"SLUICE_TOKEN": secured.tokens["root"]}
+    for uri, manifest in zip(bare, manifests, strict=True):
+        for args in (
+            ("export", "verify", manifest),
+            ("export", "delete", manifest),
+            ("export", "manifest", manifest),
+            ("export", "read", manifest),
+            ("export", "list", "--dataset", "x", "--to", uri),
+            ("export", "create", "--source", source, "--to", uri, "--dataset", "x"),
+        ):
+            cli = run_cli(secured.daemon, *args, env=env)
+            assert cli.returncode == 1, (args, cli.stdout, cli.stderr)
+            assert "name (not repeated)" in cli.stderr, (args, cli.stderr)
+            messages.append(cli.stdout + cli.stderr)
+    time.sleep(0.2)
+    written = secured.audit.read_text() + secured.daemon.log_path.read_text()
+    for text in [*messages, written]:
+        for piece in pieces:
+            assert piece not in text, text
 
 
 def test_cli_token_file_environment_and_hash_token(secured: Secured, tmp_path: Path) -> None:
