@@ -908,6 +908,93 @@ def test_a_certificate_with_a_uri_san_is_known_by_it_alone(
     }
 
 
+def test_a_certificate_naming_two_principals_is_refused(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """A client certificate whose URI SANs are the identities of two configured
+    principals is UNAUTHENTICATED, on the export service and on Arrow Flight, whichever
+    SAN comes first; the message names neither. Beside SANs of no principal, the one
+    that is a principal's counts, as before."""
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    ca = Authority.create()
+    server = ca.issue(folder, "tls", common_name="sluice.test", server=True)
+    admin = "spiffe://corp/ns/ops/sa/admin"
+    billing = "spiffe://corp/ns/billing/sa/exporter"
+    stranger = "spiffe://corp/ns/dev/sa/intern"
+    issued = {
+        "billing-then-admin": ca.issue(
+            folder, "a", common_name="x", server=False, uris=(billing, admin)
+        ),
+        "admin-then-billing": ca.issue(
+            folder, "b", common_name="x", server=False, uris=(admin, billing)
+        ),
+        "stranger-then-billing": ca.issue(
+            folder, "c", common_name="x", server=False, uris=(stranger, billing)
+        ),
+    }
+    daemon = daemon_factory(
+        "mtls-two",
+        tls={
+            "cert_file": str(server.cert_file),
+            "key_file": str(server.key_file),
+            "client_ca_file": str(ca.write_ca(folder / "ca.crt")),
+            "require_client_auth": True,
+        },
+        auth={
+            "principals": [
+                {"name": "ops", "cert_identity": admin, "scopes": ["admin"]},
+                {"name": "billing", "cert_identity": billing, "scopes": ["exports:read"]},
+            ]
+        },
+    )
+    daemon.tls_ca = folder / "ca.crt"
+    daemon.tls_cert = issued["stranger-then-billing"].cert_file
+    daemon.tls_key = issued["stranger-then-billing"].key_file
+    daemon.start()
+    ca_pem = (folder / "ca.crt").read_bytes()
+
+    def who(name: str) -> str:
+        with ExportClient(
+            daemon.address,
+            tls_ca=folder / "ca.crt",
+            tls_cert=issued[name].cert_file,
+            tls_key=issued[name].key_file,
+            timeout=10,
+        ) as client:
+            try:
+                return client.server_info().principal
+            except UnauthenticatedError as refused:
+                message = str(refused)
+                assert "more than one principal" in message, message
+                for told in ("ops", "billing", "spiffe", "corp"):
+                    assert told not in message, message
+                return "UNAUTHENTICATED"
+
+    def flight(name: str) -> str:
+        credentials = grpc.ssl_channel_credentials(
+            ca_pem, issued[name].key_file.read_bytes(), issued[name].cert_file.read_bytes()
+        )
+        with grpc.secure_channel(daemon.address, credentials) as channel:
+            stub = Flight_pb2_grpc.FlightServiceStub(channel)
+            try:
+                list(stub.ListFlights(fl.Criteria(), timeout=10))
+            except grpc.RpcError as error:
+                return error.code().name
+            return "OK"
+
+    assert {name: who(name) for name in issued} == {
+        "billing-then-admin": "UNAUTHENTICATED",
+        "admin-then-billing": "UNAUTHENTICATED",
+        "stranger-then-billing": "billing",
+    }
+    assert {name: flight(name) for name in issued} == {
+        "billing-then-admin": "UNAUTHENTICATED",
+        "admin-then-billing": "UNAUTHENTICATED",
+        "stranger-then-billing": "OK",
+    }
+
+
 def test_demo_ignores_the_callers_tls_and_token_environment(tmp_path: Path) -> None:
     """`sluice demo` runs its own loopback daemon: SLUICE_TLS_* and SLUICE_TOKEN meant
     for a real daemon (here: files that do not exist) must not reach its client, and
