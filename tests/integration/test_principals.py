@@ -695,6 +695,8 @@ def test_a_bare_secret_in_place_of_a_bucket_is_repeated_nowhere(secured: Secured
         for uri in bare:
             for spec in (
                 secured.spec("root", source=source, to=uri),
+                # An s3 profile: for az:// the wrong kind, which must not quote it either.
+                secured.spec("root", source=source, to=uri, storage_profile="lake"),
                 secured.spec("root", source=uri + "/x.parquet", to=str(secured.daemon.exports)),
             ):
                 with pytest.raises(InvalidArgumentError) as refused:
