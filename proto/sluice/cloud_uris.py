@@ -67,14 +67,15 @@ CREDENTIALS_REMOVED = "(credentials removed)"
 
 
 #: The characters bucket and container names are made of, in any case ('_' included):
-#: a name holding any other (`?`, `#`, `@`, `%`, whitespace, controls, non-ASCII) is
-#: refused without being quoted, since it may hold a query's signature or a key.
+#: a name holding any other (`?`, `#`, `@`, `%`, whitespace, controls, non-ASCII) may
+#: hold a query's signature or a key, and name_refusal says only that it holds one.
 _NAME_ALPHABET = re.compile(r"[A-Za-z0-9._-]*")
 
 
 def in_name_alphabet(name: str) -> bool:
-    """Whether `name` holds only letters, digits, '.', '_' and '-' (ASCII): a message
-    may quote it when it is no valid bucket or container name; otherwise it may not."""
+    """Whether `name` holds only letters, digits, '.', '_' and '-' (ASCII). Even then a
+    message quotes it only when name_refusal finds it made of its own kind's narrower
+    alphabet (lowercase letters, digits, '-', and '.' for a bucket)."""
     return _NAME_ALPHABET.fullmatch(name) is not None
 
 
