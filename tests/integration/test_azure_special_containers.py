@@ -1,7 +1,7 @@
 """Azure's own containers through a real daemon and Azurite: `$web` (a static website's
 container, where sites are exported to) is a destination and a source like any other
 container, named `az://$web/...` or `abfs://$web@ACCOUNT/...`; the CLI takes its manifest
-URI too. `$logs` and `$root` are names as well; `$web2` is none."""
+URI too. `$logs` and `$root` are names as well, but sources only; `$web2` is none."""
 
 from __future__ import annotations
 
@@ -122,26 +122,42 @@ def test_an_export_to_and_from_the_web_container(
         assert manifest["source"]["uri"].startswith(("az://$web/", "abfs://$web@")), manifest
 
 
-@pytest.mark.parametrize("container", ["$logs", "$root"])
-def test_the_logs_and_root_containers_are_destinations(
-    daemon: ProfileDaemon, azurite_server: ServerProcess, container: str
+@pytest.mark.parametrize(
+    ("container", "why"),
+    [("$logs", "Storage Analytics writes it"), ("$root", "allows no '/' in the names")],
+)
+def test_the_logs_and_root_containers_are_sources_not_destinations(
+    daemon: ProfileDaemon, azurite_server: ServerProcess, container: str, why: str
 ) -> None:
+    # Azurite enforces neither rule (it stores a/b blobs in $root and lets anyone write
+    # $logs), so the refusal is planning's: InvalidArgument before any request.
     _special(azurite_server.endpoint, container)
     run = uuid.uuid4().hex[:12]
-    source = daemon.sources / "rows.csv"
-    source.write_text("id,name\n1,a\n2,b\n")
+    stored = blob_service(azurite_server.endpoint).get_container_client(container)
+    # A flat name, as $root holds them; $logs is read the same way.
+    stored.upload_blob(f"rows-{run}.csv", b"id,name\n1,a\n2,b\n")
+    local = daemon.sources / "rows.csv"
+    local.write_text("id,name\n1,a\n2,b\n")
     with ExportClient(daemon.address) as client:
+        for to in (f"az://{container}/{run}", f"abfs://{container}@{AZURITE_ACCOUNT}/{run}"):
+            spec = ExportClient.build_spec(
+                source=str(local), to=to, storage_profile="blob", dataset="x"
+            )
+            with pytest.raises(InvalidArgumentError, match="no destination") as refused:
+                client.create(spec)
+            assert why in str(refused.value), refused.value
+        assert not any(b.name.startswith(f"{run}/") for b in stored.list_blobs())
         spec = ExportClient.build_spec(
-            source=str(source),
-            to=f"az://{container}/{run}",
-            storage_profile="blob",
+            source=f"az://{container}/rows-{run}.csv",
+            source_profile="blob",
+            to=str(daemon.exports),
             dataset="x",
+            format="jsonl",
             compression="none",
         )
         export = client.wait(client.create(spec).id, timeout=60)
-    assert export.manifest_uri.startswith(f"az://{container}/{run}/x/"), export
-    stored = blob_service(azurite_server.endpoint).get_container_client(container)
-    assert any(b.name.endswith("/manifest.json") for b in stored.list_blobs(f"{run}/"))
+    manifest = json.loads(Path(export.manifest_uri.removeprefix("file:")).read_text())
+    assert sum(chunk["records"] for chunk in manifest["chunks"]) == 2, manifest
 
 
 def test_no_other_container_name_holds_a_dollar(daemon: ProfileDaemon) -> None:
