@@ -25,7 +25,6 @@ CLOUD_SCHEMES: dict[str, CloudKind] = {
     "abfs": "azure",
     "abfss": "azure",
 }
-_SCHEMES = CLOUD_SCHEMES
 
 
 #: Why a cloud URI holding user-info (`KEY:SECRET@bucket`, a bare account key before
@@ -42,7 +41,7 @@ AZURE_CONTAINER_OR_CREDENTIALS = (
     "(not repeated); a container name is 3-63 lowercase letters, digits and single "
     f"hyphens, and {CREDENTIALS_IN_URI}"
 )
-_AZURE_SCHEMES = frozenset(scheme for scheme, kind in _SCHEMES.items() if kind == "azure")
+_AZURE_SCHEMES = frozenset(scheme for scheme, kind in CLOUD_SCHEMES.items() if kind == "azure")
 #: Azure container naming rules: 3-63 lowercase letters, digits and single hyphens
 #: (private: is_bucket_or_container is the one way to ask).
 _AZURE_CONTAINER = re.compile(r"(?=.{3,63}\Z)[a-z0-9]+(-[a-z0-9]+)*")
@@ -104,7 +103,7 @@ def _cloud_user_info(uri: str) -> tuple[str, str | None] | None:
     before a '?' or '#' (the segment held them whole), else None: a secret may hold '/',
     '?' and '@', so nothing after it can be told from it."""
     scheme, sep, rest = uri.partition("://")
-    if not sep or scheme.lower() not in _SCHEMES:
+    if not sep or scheme.lower() not in CLOUD_SCHEMES:
         return None
     head = re.split(r"[?#]", rest, maxsplit=1)[0]
     segment = rest.partition("/")[0]
@@ -153,7 +152,7 @@ def without_credentials(uri: str) -> str:
             return f"{scheme}://{CREDENTIALS_REMOVED}"
         return f"{scheme}://{CREDENTIALS_REMOVED}@{after}"
     scheme, sep, rest = uri.partition("://")
-    if not sep or scheme.lower() in _SCHEMES:
+    if not sep or scheme.lower() in CLOUD_SCHEMES:
         return uri
     authority, slash, path = rest.partition("/")
     if "@" in authority:
@@ -181,6 +180,10 @@ _S3_CHARACTERS = re.compile(r"[a-z0-9.-]{0,63}")
 _AZURE_CHARACTERS = re.compile(r"[a-z0-9-]{0,63}")
 
 
+#: (what a message calls the name, the plural noun), by whether it is Azure's.
+_NAME_KIND = {False: ("S3 bucket", "bucket"), True: ("Azure container", "container")}
+
+
 def name_refusal(scheme: str, name: str) -> str | None:
     """Why `name` is no valid bucket (s3, s3a) or container (az, abfs, abfss) name, or
     None when it is one. The message says what is wrong; it quotes the name only when
@@ -191,7 +194,7 @@ def name_refusal(scheme: str, name: str) -> str | None:
     if is_bucket_or_container(scheme, name):
         return None
     azure = scheme.lower() in _AZURE_SCHEMES
-    what = "Azure container" if azure else "S3 bucket"
+    what, noun = _NAME_KIND[azure]
     rule = _AZURE_RULE if azure else _S3_RULE
     if ":" in name:
         # An access point ARN, a port, or a key pair without its '@'.
@@ -200,12 +203,12 @@ def name_refusal(scheme: str, name: str) -> str | None:
             if azure
             else "access point ARNs and host:port are not supported; give s3://BUCKET/PREFIX"
         )
-        return f"invalid {what} name (not repeated): {what.split()[1]} names hold no ':' ({where})"
+        return f"invalid {what} name (not repeated): {noun} names hold no ':' ({where})"
     if not in_name_alphabet(name):
         # A query (a SAS token, an X-Amz-Signature), a '%' escape, whitespace or
         # non-ASCII text.
         return (
-            f"invalid {what} name (not repeated): it holds a character {what.split()[1]} "
+            f"invalid {what} name (not repeated): it holds a character {noun} "
             "names never hold (a '?', '#', '%', '$', space, control or non-ASCII character); "
             f"{rule}, and "
             + (
@@ -244,3 +247,89 @@ def cloud_uri_refusal(uri: str) -> str | None:
     if kind == "azure":
         name = name.partition("@")[0]
     return name_refusal(scheme, name)
+
+
+#: A URL chaining fsspec filesystems (`simplecache::s3://...`, `s3://a/b::az://...`): the
+#: scheme checks above see only the first link, so the client reads none.
+CHAINED_URL = (
+    "chained URLs ('::', such as simplecache::s3://...) are not read (URI not repeated); "
+    "give the manifest's own s3://, az:// or local path"
+)
+#: A manifest URI with a query or fragment: it may hold a signature or a SAS token.
+QUERY_IN_URI = (
+    "a manifest URI holds no '?' or '#' (URI not repeated: a query may hold a signature "
+    "or a SAS token); a storage profile or the SDK's environment holds credentials"
+)
+#: A bucket segment of an s3:// URI the client still reads although the daemon refuses
+#: it: 1-255 letters (any case), digits, '.', '_' and '-', as us-east-1 once allowed
+#: (`Legacy_Bucket`).
+_LEGACY_S3_BUCKET = re.compile(r"[A-Za-z0-9._-]{1,255}")
+#: An S3 access point (or Object Lambda / Outposts) ARN in place of the bucket:
+#: `arn:aws:s3:us-east-1:123456789012:accesspoint:NAME` (also `accesspoint/NAME`; a '/'
+#: ends the segment, so that form reaches here as `...:accesspoint`).
+_S3_ARN = re.compile(
+    r"arn:aws(-[a-z]+)*:s3(-object-lambda|-outposts)?:[a-z0-9-]+:[0-9]{12}:"
+    r"(accesspoint([:][A-Za-z0-9-]{1,63})?|outpost[:/][A-Za-z0-9-]+[:/]accesspoint[:/][A-Za-z0-9-]+)"
+)
+
+
+def readable_uri_refusal(uri: str) -> str | None:
+    """Why the client does not read the manifest at `uri` (None when it may try): a
+    chained URL ('::', any scheme); a URL with a query or fragment; a cloud URI holding
+    credentials (holds_credentials); an s3:// bucket segment holding a ':' that is no
+    access point ARN, or a character legacy bucket names never held; an Azure container
+    name_refusal refuses. Looser than the daemon for S3 alone: names us-east-1 once
+    allowed (uppercase, '_', up to 255 characters) and access point ARNs are read. A
+    bare secret made of such characters (`s3://wJalrXUtnFEMIK7MDENG/x`) cannot be told
+    from a legacy bucket, so it is read too; the reader never repeats such a bucket
+    segment (ExportReader scrubs it from storage errors). Messages repeat nothing of
+    `uri`."""
+    if "::" in uri:
+        return CHAINED_URL
+    scheme, sep, rest = uri.partition("://")
+    if sep and ("?" in rest or "#" in rest):
+        return QUERY_IN_URI
+    kind = CLOUD_SCHEMES.get(scheme.lower()) if sep else None
+    if kind != "s3":
+        return cloud_uri_refusal(uri)
+    if holds_credentials(uri):
+        return CREDENTIALS_IN_URI
+    bucket = rest.partition("/")[0]
+    if _LEGACY_S3_BUCKET.fullmatch(bucket) or _S3_ARN.fullmatch(bucket):
+        return None
+    if ":" in bucket:
+        return (
+            "invalid S3 bucket (not repeated): a ':' outside an access point ARN "
+            "(arn:aws:s3:REGION:ACCOUNT:accesspoint:NAME) may be a key pair"
+        )
+    return name_refusal(scheme, bucket)
+
+
+def unquotable_bucket(uri: str) -> str | None:
+    """The bucket or container segment of a cloud URI when a message may not quote it
+    (name_refusal refuses it: a legacy S3 name, or a bare secret read as one), else
+    None. What a reader scrubs from the errors of its storage library."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme.lower() not in CLOUD_SCHEMES:
+        return None
+    segment = rest.partition("/")[0]
+    name = segment.partition("@")[0] if scheme.lower() in _AZURE_SCHEMES else segment
+    if not name or name_refusal(scheme, name) is None:
+        return None
+    return segment
+
+
+#: What a message shows in place of a bucket or container it may not quote.
+BUCKET_NOT_REPEATED = "(bucket not repeated)"
+
+
+def shown_uri(uri: str) -> str:
+    """`uri` as the client shows it: without_secrets, and without a bucket or container
+    name_refusal refuses (a legacy S3 name the client still reads, or a bare secret read
+    as one): `s3://(bucket not repeated)/x/manifest.json`."""
+    shown = without_secrets(uri)
+    segment = unquotable_bucket(shown)
+    if segment is None:
+        return shown
+    scheme, _, rest = shown.partition("://")
+    return f"{scheme}://{BUCKET_NOT_REPEATED}{rest[len(segment) :]}"
