@@ -24,15 +24,11 @@ from urllib.parse import unquote, urlsplit
 # always found them.
 from sluice.cloud_uris import (
     AZURE_CONTAINER_OR_CREDENTIALS,
-    AZURE_SPECIAL_CONTAINERS,
     CLOUD_SCHEMES,
     CREDENTIALS_IN_URI,
     CREDENTIALS_REMOVED,
     cloud_uri_refusal,
     holds_credentials,
-    in_name_alphabet,
-    is_account_host,
-    is_bucket_or_container,
     name_refusal,
     without_credentials,
     without_secrets,
@@ -41,7 +37,6 @@ from sluice.cloud_uris import (
 __all__ = [
     "ALLOWED",
     "AZURE_CONTAINER_OR_CREDENTIALS",
-    "AZURE_SPECIAL_CONTAINERS",
     "CREDENTIALS_IN_URI",
     "CREDENTIALS_REMOVED",
     "DATABASE_SCHEMES",
@@ -57,9 +52,6 @@ __all__ = [
     "classify_source",
     "cloud_uri_refusal",
     "holds_credentials",
-    "in_name_alphabet",
-    "is_account_host",
-    "is_bucket_or_container",
     "name_refusal",
     "postgres_address",
     "without_credentials",

@@ -15,6 +15,7 @@ from sluice.cloud_uris import CREDENTIALS_IN_URI, cloud_uri_refusal
 from sluice.server.audit import NOT_AN_EXPORT_ID, recorded_export
 from sluice.sinks import locations
 from sluice.sinks.azure.options import AzureLocation
+from sluice.sinks.factory import open_sink
 from sluice.sinks.locations import (
     Location,
     LocationRefused,
@@ -23,6 +24,7 @@ from sluice.sinks.locations import (
     without_credentials,
     without_secrets,
 )
+from sluice.sinks.profiles import AzureProfile, S3Profile
 from sluice.sinks.s3.options import S3Location
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -508,3 +510,20 @@ def test_an_ipv6_or_fully_qualified_account_host_is_a_host(uri: str, account: st
     parsed = AzureLocation.parse(uri)
     assert (parsed.container, parsed.account) == ("container", account)
     assert without_credentials(uri) == uri
+
+
+@pytest.mark.parametrize(
+    ("uri", "profile"),
+    [
+        (f"s3://{KEY}/x", AzureProfile(account_name="acct")),
+        (f"az://{PLAIN}/x", S3Profile()),
+    ],
+)
+def test_a_profile_of_the_other_kind_does_not_repeat_the_uri(
+    uri: str, profile: S3Profile | AzureProfile
+) -> None:
+    # open_sink is reached with a URI that planning has not parsed (a verify or delete
+    # of a recorded destination): the bucket may be a bare secret.
+    with pytest.raises(ValueError, match="storage profile cannot reach a") as refused:
+        open_sink(uri, profile=profile)
+    assert KEY not in str(refused.value) and PLAIN not in str(refused.value), refused.value
