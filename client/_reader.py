@@ -14,6 +14,7 @@ import posixpath
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
 
@@ -21,6 +22,12 @@ import fsspec
 import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from sluice.cloud_uris import (
+    BUCKET_NOT_REPEATED,
+    readable_uri_refusal,
+    shown_uri,
+    unquotable_bucket,
+)
 from sluice.format.age import AgeFormatError
 from sluice.format.age_reader import (
     Identity,
@@ -38,6 +45,8 @@ from sluice.format.zip_reader import ZipFormatError, read_zip
 #: Plaintext and stored bytes stay in memory up to this size, then spill to a temp file.
 SPOOL_IN_MEMORY = 32 * 1024 * 1024
 _COPY_SIZE = 1 << 20
+#: The most of a storage library's error message an ExportReadError repeats.
+_MAX_DETAIL = 300
 
 
 class ExportReadError(Exception):
@@ -80,11 +89,21 @@ class ExportReader:
         public_key: Ed25519PublicKey | None = None,
         published_key: Callable[[], str] | None = None,
     ) -> None:
-        self._fs, self._manifest_path = fsspec.core.url_to_fs(manifest_uri)
-        if self._fs.isdir(self._manifest_path):
-            self._manifest_path = manifest_key(self._manifest_path)
-        self._folder = posixpath.dirname(self._manifest_path)
+        refusal = readable_uri_refusal(manifest_uri)
+        if refusal is not None:
+            # Before fsspec: s3fs and adlfs would quote a key pasted into the URI in
+            # their own errors (botocore's "Invalid bucket name ..."), and fsspec would
+            # unchain `simplecache::s3://...` past the checks.
+            raise ExportReadError(refusal)
+        # A legacy bucket name (or a bare secret read as one) is never repeated.
+        self._unquotable = unquotable_bucket(manifest_uri)
         self._keys = keys
+        shown = shown_uri(manifest_uri)
+        with self._storage(f"no manifest at {shown}", f"cannot read manifest {shown}"):
+            self._fs, self._manifest_path = fsspec.core.url_to_fs(manifest_uri)
+            if self._fs.isdir(self._manifest_path):
+                self._manifest_path = manifest_key(self._manifest_path)
+        self._folder = posixpath.dirname(self._manifest_path)
         raw = self._read_small(self._manifest_path, "manifest")
         self.signed = self._check_signature(raw, public_key, published_key)
         try:
@@ -97,14 +116,33 @@ class ExportReader:
     def output(self) -> OutputInfo:
         return self.manifest.output
 
-    def _read_small(self, path: str, what: str) -> bytes:
+    @contextmanager
+    def _storage(self, missing: str, failing: str) -> Iterator[None]:
+        """Any error of the storage library (fsspec, s3fs, adlfs, botocore, azure-core:
+        a missing credential, a refused request, a network failure) as one
+        ExportReadError line, never a traceback; the bucket is left out of it when it
+        may not be quoted (a legacy name, or a bare secret read as one)."""
         try:
-            with self._fs.open(path, "rb") as handle:
-                return cast(bytes, handle.read())
+            yield
+        except (ExportReadError, ImportError):
+            raise  # ImportError: a URL's storage library is not installed (read.py's hint)
         except FileNotFoundError:
-            raise ExportReadError(f"no {what} at {path}") from None
-        except OSError as exc:
-            raise ExportReadError(f"cannot read {what} {path}: {exc}") from None
+            raise ExportReadError(self._scrubbed(missing)) from None
+        except Exception as exc:  # noqa: BLE001 - each storage library raises its own types
+            detail = " ".join(str(exc).split())[:_MAX_DETAIL] or type(exc).__name__
+            raise ExportReadError(self._scrubbed(f"{failing}: {detail}")) from None
+
+    def _scrubbed(self, message: str) -> str:
+        if self._unquotable:
+            message = message.replace(self._unquotable, BUCKET_NOT_REPEATED)
+        return message
+
+    def _read_small(self, path: str, what: str) -> bytes:
+        with (
+            self._storage(f"no {what} at {path}", f"cannot read {what} {path}"),
+            self._fs.open(path, "rb") as handle,
+        ):
+            return cast(bytes, handle.read())
 
     def _check_signature(
         self,
@@ -113,7 +151,10 @@ class ExportReader:
         published_key: Callable[[], str] | None,
     ) -> bool:
         signature_path = signature_key(self._manifest_path)
-        if not self._fs.exists(signature_path):
+        failing = f"cannot look for signature {signature_path}"
+        with self._storage(failing, failing):
+            signed = self._fs.exists(signature_path)
+        if not signed:
             if public_key is not None:
                 raise ExportReadError(
                     "the manifest is not signed (no manifest.json.sig) but a public key was given"
@@ -168,13 +209,16 @@ class ExportReader:
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
         digest = hashlib.sha256()
         try:
-            with self._fs.open(posixpath.join(self._folder, chunk.path), "rb") as handle:
+            with (
+                self._storage(f"{where} is missing", f"cannot read {where}"),
+                self._fs.open(posixpath.join(self._folder, chunk.path), "rb") as handle,
+            ):
                 while piece := handle.read(_COPY_SIZE):
                     digest.update(piece)
                     spool.write(piece)
-        except FileNotFoundError:
+        except ExportReadError:
             spool.close()
-            raise ExportReadError(f"{where} is missing") from None
+            raise
         size = spool.tell()
         if size != chunk.stored_bytes or digest.hexdigest() != chunk.sha256:
             spool.close()

@@ -245,15 +245,26 @@ class Authenticator:
         return self._by_digest.get(hashlib.sha256(token.encode().strip()).digest())
 
     def by_certificate(self, names: CertificateNames) -> Principal | None:
-        """The principal of the first of a certificate's identities (see
-        CertificateNames.identities) that is configured."""
+        """The principal whose identity is one of a certificate's identities (see
+        CertificateNames.identities); None when none is configured. A certificate whose
+        identities name more than one configured principal (two URI SANs, each a
+        principal's) is refused: which of them acts cannot be told from it, and taking
+        the first would let the order a CA wrote its SANs in choose the caller's rights."""
         if not self.verified_certificates:
             return None
-        for identity in names.identities():
-            principal = self._identities.get(identity)
-            if principal is not None:
-                return principal
-        return None
+        found = {
+            principal.name: principal
+            for identity in names.identities()
+            if (principal := self._identities.get(identity)) is not None
+        }
+        if len(found) > 1:
+            # The names are not repeated: which identities a certificate holds, and which
+            # principals exist, are not the caller's to learn from an error.
+            raise Unauthenticated(
+                "the client certificate names more than one principal (several of its "
+                "identities are configured cert_identity values); issue it a single one"
+            )
+        return next(iter(found.values()), None)
 
 
 def build_authenticator(auth: AuthSettings, verified_certificates: bool = False) -> Authenticator:

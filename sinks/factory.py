@@ -23,6 +23,8 @@ from sluice.sinks.s3.options import S3Location
 #: initialised ("cannot import name ... from partially initialized module": what
 #: server/pipeline/driver_preload.py says of psycopg). One import at a time never can.
 _SDK_IMPORT = threading.Lock()
+#: How a URI of each cloud kind is written, for a message that may not repeat the URI.
+_NAMING = {"s3": "s3://, s3a://", "azure": "az://, abfs://, abfss://"}
 
 
 def _backend(uri: str, profile: S3Profile | AzureProfile | None) -> Sink:
@@ -35,7 +37,12 @@ def _backend(uri: str, profile: S3Profile | AzureProfile | None) -> Sink:
         # Not created here: a destination that is never written leaves no folder behind.
         return LocalSink(Path(location.target).resolve())
     if profile is not None and profile.kind != location.kind:
-        raise ValueError(f"a {profile.kind} storage profile cannot reach {without_secrets(uri)!r}")
+        # The URI is not repeated: its bucket may be a bare secret (`s3://SECRETKEY/x`),
+        # which without_secrets cannot tell from a name.
+        raise ValueError(
+            f"a {profile.kind} storage profile cannot reach a {location.kind} URI "
+            f"({_NAMING[location.kind]})"
+        )
     # The cloud sinks are imported here, on first use (sinks/azure/__init__.py says why).
     # Built under the lock too: building a client imports more of its SDK on first use
     # (botocore's session and config, azure.identity), and makes no request.

@@ -18,6 +18,7 @@ from rich.table import Table
 from sluice.client._client import ExportClient
 from sluice.client.cli.output import CliError, fmt_bytes, fmt_count, plural, print_wide
 from sluice.client.cli.paths import export_ref, local_path, manifest_uri
+from sluice.cloud_uris import shown_uri
 from sluice.format.json_fields import ManifestError
 from sluice.format.manifest import Manifest
 from sluice.format.stored_objects import ChunkEntry
@@ -44,7 +45,7 @@ def load_manifest(target: str, client: Callable[[], ExportClient]) -> LoadedMani
     path = local_path(uri)
     if path is None:
         raise CliError(
-            f"manifest {uri} is not on local storage; download it and pass the file path"
+            f"manifest {shown_uri(uri)} is not on local storage; download it and pass the file path"
         )
     if not path.exists():
         raise CliError(f"no manifest at {uri}")

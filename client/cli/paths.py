@@ -7,7 +7,10 @@ travel; remote URLs (s3://, az://, ...) pass unchanged.
 
 Every command that names one export (get, verify, delete, diff, manifest, read) takes an
 export id, a manifest.json path or URL, or the export's folder, and resolves it with
-`export_ref`, so they all accept the same things.
+`export_ref`, so they all accept the same things. A chained URL ('::'), a URL with a
+query or fragment, a cloud URI holding credentials, or one naming no bucket or container
+the client reads (sluice.cloud_uris.readable_uri_refusal), is refused there without
+being repeated.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from urllib.parse import unquote, urlparse
 from sluice.client._client import ExportClient
 from sluice.client._convert import state_name
 from sluice.client.cli.output import CliError
+from sluice.cloud_uris import readable_uri_refusal
 from sluice.format.layout import MANIFEST_NAME, manifest_key
 
 _FILE_PREFIXES = ("file://", "file:")
@@ -75,6 +79,11 @@ def export_ref(target: str) -> ExportRef:
     """An export id; a manifest.json path or URL; or the export's folder (local or
     remote). Relative paths are the user's, so they are made absolute; a local folder
     or file that exists wins over an id of the same name."""
+    refusal = readable_uri_refusal(target)
+    if refusal is not None:
+        # Refused here, never sent nor read: the text may hold a key
+        # (`s3://KEY:SECRET@bucket/...`, `simplecache::s3://SECRET/...`, `?X-Amz-Signature=`).
+        raise CliError(refusal)
     path = local_path(target)
     if path is None:
         return _manifest_ref(target)

@@ -474,9 +474,26 @@ def _check_cloud_location(uri: str) -> None:
         if kind == "s3":
             S3Location.parse(uri)
         elif kind == "azure":
-            AzureLocation.parse(uri)
+            refusal = _UNWRITABLE_CONTAINERS.get(AzureLocation.parse(uri).container)
+            if refusal is not None:
+                raise InvalidArgument("spec.destination.uri", refusal)
     except ValueError as exc:
         raise InvalidArgument("spec.destination.uri", str(exc)) from None
+
+
+#: Azure containers that are sources only, and why: Sluice writes
+#: DATASET/EXPORT_ID/... under a destination, which $root cannot hold, and $logs is
+#: written by Storage Analytics (no documentation says a client may write there).
+_UNWRITABLE_CONTAINERS = {
+    "$root": (
+        "the $root container is no destination: Azure allows no '/' in the names of its "
+        "blobs, and an export writes DATASET/EXPORT_ID/...; name another container"
+    ),
+    "$logs": (
+        "the $logs container is no destination: Azure's Storage Analytics writes it, not "
+        "clients; it can be read as a source; name another container"
+    ),
+}
 
 
 def _check_labels(labels: tuple[tuple[str, str], ...]) -> None:

@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.sinks.locations import (
     AZURE_CONTAINER_OR_CREDENTIALS,
-    AZURE_SPECIAL_CONTAINERS,
     holds_credentials,
-    in_name_alphabet,
-    is_bucket_or_container,
+    name_refusal,
     without_secrets,
 )
 from sluice.sinks.profiles import AzureProfile, resolve
@@ -43,32 +41,11 @@ class AzureLocation:
         container, at, host = netloc.partition("@")
         # An IP address ([::1]:10000, 127.0.0.1:10000) names no account.
         account = host.split(".", 1)[0] if at and not host.startswith("[") else ""
-        if ":" in container:
-            # A port (Azurite's 10000) or a key without its '@': not repeated either.
-            raise ValueError(
-                "invalid Azure container name: container names hold no ':' (an account "
-                "endpoint or port belongs in the storage profile); give az://CONTAINER/PREFIX"
-            )
-        if container in AZURE_SPECIAL_CONTAINERS:
-            raise ValueError(
-                f"invalid Azure container name {container!r}: the special containers "
-                "$web, $logs and $root are not supported; name a container of 3-63 "
-                "lowercase letters, digits and single hyphens"
-            )
-        if not in_name_alphabet(container):
-            # `az://container?sig=SAS/x`: a SAS token, a '%' escape, whitespace or
-            # non-ASCII text in the container segment may be a secret; never repeated.
-            raise ValueError(
-                "invalid Azure container name (not repeated): it holds a character "
-                "container names never hold (a '?', '#', '%', space, control or non-ASCII "
-                "character); a container name is 3-63 lowercase letters, digits and single "
-                "hyphens, and a SAS token belongs in the storage profile (sas_token_ref)"
-            )
-        if not is_bucket_or_container(scheme, container):
-            raise ValueError(
-                f"invalid Azure container name {container!r}: 3-63 lowercase letters, "
-                "digits and single hyphens"
-            )
+        refusal = name_refusal(scheme, container)
+        if refusal is not None:
+            # Never the name when it may be a secret pasted in its place (a ':', a SAS
+            # token, a key's uppercase letters); $web, $logs and $root are names.
+            raise ValueError(refusal)
         if "?" in prefix or "#" in prefix:
             raise ValueError("an Azure destination must not have a query or fragment")
         return cls(container, prefix.strip("/"), account)

@@ -9,8 +9,7 @@ from typing import Any
 from sluice.sinks.locations import (
     CREDENTIALS_IN_URI,
     holds_credentials,
-    in_name_alphabet,
-    is_bucket_or_container,
+    name_refusal,
     without_secrets,
 )
 from sluice.sinks.profiles import S3Profile, resolve
@@ -33,26 +32,11 @@ class S3Location:
             # the first segment (`s3://b?sig=X@y`): never repeated. An '@' after a valid
             # bucket and '/' is part of the prefix (`s3://b/users/joe@x.com`).
             raise ValueError(f"invalid S3 bucket: {CREDENTIALS_IN_URI}")
-        if ":" in bucket:
-            # An access point ARN, a port, or a key pair without its '@': not repeated
-            # either, since what stands around the ':' may be a secret.
-            raise ValueError(
-                "invalid S3 bucket name: bucket names hold no ':' (access point ARNs and "
-                "host:port are not supported); give s3://BUCKET/PREFIX"
-            )
-        if not in_name_alphabet(bucket):
-            # `s3://bucket?X-Amz-Signature=SECRET/x`: a query, a '%' escape, whitespace or
-            # non-ASCII text in the bucket segment may be a secret; never repeated.
-            raise ValueError(
-                "invalid S3 bucket name (not repeated): it holds a character bucket names "
-                "never hold (a '?', '#', '%', space, control or non-ASCII character); a "
-                "bucket name is 3-63 lowercase letters, digits, '.' or '-', and a query "
-                "does not belong in an s3:// URI"
-            )
-        if not is_bucket_or_container(scheme, bucket):
-            raise ValueError(
-                f"invalid S3 bucket name {bucket!r}: 3-63 lowercase letters, digits, '.' or '-'"
-            )
+        refusal = name_refusal(scheme, bucket)
+        if refusal is not None:
+            # Never the name when it may be a secret pasted in its place
+            # (`s3://SECRETKEY/x`, `s3://KEY:SECRET/x`, a query in the bucket segment).
+            raise ValueError(refusal)
         if "?" in prefix or "#" in prefix:
             raise ValueError("an s3:// destination must not have a query or fragment")
         return cls(bucket, prefix.strip("/"))

@@ -42,6 +42,8 @@ HEAVY_MODULES = (
     "azure",
     "zlib_ng",
     "blake3",
+    # The daemon's settings and storage profiles: sluice.sinks needs it, the client not.
+    "pydantic",
 )
 _PIP = (sys.executable, "-m", "pip")
 #: What the wheel is built from (copied, so no build/ folder is left in the repository).
@@ -208,6 +210,52 @@ def test_the_daemon_commands_name_the_server_extra(venv: Venv) -> None:
         assert lines[0].startswith(f"sluice: error: `sluice {command}` needs the server extra")
         assert lines[0].endswith("pip install 'sluice[server]'")
     assert not (venv.work / "state").exists()
+
+
+def test_the_client_install_refuses_a_key_in_a_uri_unrepeated(venv: Venv) -> None:
+    """The installed CLI checks a cloud manifest URI with sluice.cloud_uris (no pydantic,
+    no storage package): a key pasted into it (as user-info, in place of the bucket, in
+    a chained `simplecache::` URL, in a query or fragment) is refused in one line that
+    does not repeat it, before any server or storage is reached (the --server here
+    listens nowhere)."""
+    key, secret = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
+    manifest = "x/20261207T000000Z-000000000000/manifest.json"
+    for uri in (
+        f"s3://{key}:{secret}@bucket/{manifest}",
+        f"az://{secret}@container/{manifest}",
+        f"s3://{key}+wJalr/{manifest}",
+        f"s3://{key}:wJalr/{manifest}",
+        f"simplecache::s3://{key}:{secret}@bucket/{manifest}",
+        f"simplecache::s3://{key}/{manifest}",
+        f"filecache::s3://{key}/{manifest}",
+        f"s3://bucket/y::az://{key}/{manifest}",
+        f"s3://bucket/{manifest}?X-Amz-Signature={secret}",
+        f"s3://bucket/{manifest}#{secret}",
+    ):
+        for command in ("read", "manifest", "verify", "delete"):
+            result = venv.run("sluice", "--server", "127.0.0.1:9", "export", command, uri)
+            lines = result.stderr.strip().splitlines()
+            assert result.returncode == 1 and len(lines) == 1, (command, uri, result.stderr)
+            assert lines[0].startswith("sluice: error: "), (command, uri, lines)
+            assert "cannot reach" not in lines[0], (command, uri, lines)
+            for piece in (key, "wJalr", "EXAMPLEKEY"):
+                assert piece not in result.stdout + result.stderr, (command, uri, lines)
+    # A key in place of the bucket, made of the characters legacy bucket names hold,
+    # cannot be told from one (`s3://Legacy_Bucket/...`, which the client reads): it is
+    # taken as one, and never shown.
+    shown = venv.run("sluice", "export", "manifest", f"s3://{key}/{manifest}")
+    assert shown.stderr == (
+        f"sluice: error: manifest s3://(bucket not repeated)/{manifest} is not on local "
+        "storage; download it and pass the file path\n"
+    ), shown.stderr
+    rules = venv.ok(
+        "python",
+        "-c",
+        "import sys, sluice.cloud_uris as u; "
+        f"print(u.without_secrets('s3://{key}:{secret}@bucket/{manifest}')); "
+        "print(sorted(m for m in ('pydantic', 'sluice.sinks') if m in sys.modules))",
+    )
+    assert rules.splitlines() == [f"s3://(credentials removed)@bucket/{manifest}", "[]"]
 
 
 _CLIENT_SCRIPT = """

@@ -635,6 +635,13 @@ def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) ->
             ),
             ("export", "verify", azure_manifest),
             ("export", "delete", azure_manifest),
+            # Read by the CLI itself, not the daemon: refused before fsspec, whose S3
+            # and Azure errors quote the bucket segment.
+            ("export", "manifest", manifest),
+            ("export", "manifest", azure_manifest),
+            ("export", "read", manifest),
+            ("export", "read", azure_manifest),
+            ("export", "get", manifest),
         ):
             cli = run_cli(secured.daemon, *args, *extra, env=env)
             assert cli.returncode != 0, cli.stdout
@@ -663,6 +670,77 @@ def test_credentials_pasted_into_a_uri_are_repeated_nowhere(secured: Secured) ->
         if line["method"].endswith(("/CancelExport", "/ResumeExport"))
     }
     assert cancels == {f"az://{marked}@container/out", "(not an export id)"}, cancels
+
+
+def test_a_bare_secret_in_place_of_a_bucket_is_repeated_nowhere(secured: Secured) -> None:
+    """A key pasted where the bucket or container goes, without '@' (`s3://SECRETKEY/x`,
+    `s3://KEY:SECRET/x`, `az://ACCOUNTKEY/x`) holds no user-info to cut out, but is no
+    valid name either: refused saying why, and no status message, CLI output (the CLI
+    refuses it before sending it, or, when it is made of the characters of a legacy S3
+    bucket name, which the client still reads, shows it as "(bucket not repeated)"),
+    daemon log or audit line repeats it."""
+    key = "AKIAIOSFODNN7EXAMPLE"
+    secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
+    pieces = (key, "wJalr", "MDENG", "EXAMPLEKEY", "Bad_Bucket")
+    bare = [
+        f"s3://{key}/out",
+        f"s3://{secret}/out",
+        f"s3a://{key}:wJalr/out",
+        f"az://{secret}/out",
+        f"abfss://{key}_{secret}/out",
+        "s3://Bad_Bucket/out",
+    ]
+    manifests = [f"{uri}/x/20261207T000000Z-000000000000/manifest.json" for uri in bare]
+    source = str(secured.daemon.sources / "alice" / "events.parquet")
+    messages: list[str] = []
+    with secured.client("root") as root:
+        for uri in bare:
+            for spec in (
+                secured.spec("root", source=source, to=uri),
+                # An s3 profile: for az:// the wrong kind, which must not quote it either.
+                secured.spec("root", source=source, to=uri, storage_profile="lake"),
+                secured.spec("root", source=uri + "/x.parquet", to=str(secured.daemon.exports)),
+            ):
+                with pytest.raises(InvalidArgumentError) as refused:
+                    root.create(spec)
+                assert "name (not repeated)" in str(refused.value), refused.value
+                messages.append(str(refused.value))
+    channel, stub = secured.stub()
+    with channel:
+        for who in ("root", "reader"):
+            for uri, manifest in zip(bare, manifests, strict=True):
+                listing = pb.ListDatasetExportsRequest(destination=uri, dataset="x")
+                for method, request in (
+                    ("VerifyExport", pb.VerifyExportRequest(export=manifest)),
+                    ("DeleteExport", pb.DeleteExportRequest(export=manifest)),
+                    ("ListDatasetExports", listing),
+                ):
+                    metadata = _md(secured.tokens[who])
+                    with pytest.raises(grpc.RpcError) as raised:
+                        getattr(stub, method)(request, metadata=metadata, timeout=10)
+                    messages.append(raised.value.details())
+    env = {"SLUICE_TOKEN": secured.tokens["root"]}
+    for uri, manifest in zip(bare, manifests, strict=True):
+        for args in (
+            ("export", "verify", manifest),
+            ("export", "delete", manifest),
+            ("export", "manifest", manifest),
+            ("export", "read", manifest),
+            ("export", "list", "--dataset", "x", "--to", uri),
+            ("export", "create", "--source", source, "--to", uri, "--dataset", "x"),
+        ):
+            cli = run_cli(secured.daemon, *args, env=env)
+            assert cli.returncode == 1, (args, cli.stdout, cli.stderr)
+            # The client reads bucket names the daemon refuses (legacy us-east-1 names);
+            # a bare key of their characters is taken as one and shown as
+            # "(bucket not repeated)" (README: Storage profiles).
+            assert "not repeated)" in cli.stderr, (args, cli.stderr)
+            messages.append(cli.stdout + cli.stderr)
+    time.sleep(0.2)
+    written = secured.audit.read_text() + secured.daemon.log_path.read_text()
+    for text in [*messages, written]:
+        for piece in pieces:
+            assert piece not in text, text
 
 
 def test_cli_token_file_environment_and_hash_token(secured: Secured, tmp_path: Path) -> None:
@@ -834,6 +912,98 @@ def test_a_certificate_with_a_uri_san_is_known_by_it_alone(
         "intern-cn-admin": "UNAUTHENTICATED",
         "cn-admin": "UNAUTHENTICATED",
         "billing-cn-reports": "OK",
+    }
+
+
+def test_a_certificate_naming_two_principals_is_refused(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """A client certificate whose URI SANs are the identities of two configured
+    principals is UNAUTHENTICATED, on the export service and on Arrow Flight, whichever
+    SAN comes first; the message names neither. Beside SANs of no principal, the one
+    that is a principal's counts, as before."""
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    ca = Authority.create()
+    server = ca.issue(folder, "tls", common_name="sluice.test", server=True)
+    admin = "spiffe://corp/ns/ops/sa/admin"
+    billing = "spiffe://corp/ns/billing/sa/exporter"
+    stranger = "spiffe://corp/ns/dev/sa/intern"
+    issued = {
+        "billing-then-admin": ca.issue(
+            folder, "a", common_name="x", server=False, uris=(billing, admin)
+        ),
+        "admin-then-billing": ca.issue(
+            folder, "b", common_name="x", server=False, uris=(admin, billing)
+        ),
+        "stranger-then-billing": ca.issue(
+            folder, "c", common_name="x", server=False, uris=(stranger, billing)
+        ),
+    }
+    daemon = daemon_factory(
+        "mtls-two",
+        tls={
+            "cert_file": str(server.cert_file),
+            "key_file": str(server.key_file),
+            "client_ca_file": str(ca.write_ca(folder / "ca.crt")),
+            "require_client_auth": True,
+        },
+        auth={
+            "principals": [
+                {"name": "ops", "cert_identity": admin, "scopes": ["admin"]},
+                {"name": "billing", "cert_identity": billing, "scopes": ["exports:read"]},
+            ]
+        },
+    )
+    daemon.tls_ca = folder / "ca.crt"
+    daemon.tls_cert = issued["stranger-then-billing"].cert_file
+    daemon.tls_key = issued["stranger-then-billing"].key_file
+    daemon.start()
+    ca_pem = (folder / "ca.crt").read_bytes()
+
+    def who(name: str) -> str:
+        with ExportClient(
+            daemon.address,
+            tls_ca=folder / "ca.crt",
+            tls_cert=issued[name].cert_file,
+            tls_key=issued[name].key_file,
+            timeout=10,
+        ) as client:
+            try:
+                return client.server_info().principal
+            except UnauthenticatedError as refused:
+                message = str(refused)
+                assert "more than one principal" in message, message
+                for told in ("ops", "billing", "spiffe", "corp"):
+                    assert told not in message, message
+                return "UNAUTHENTICATED"
+
+    def flight(name: str) -> str:
+        credentials = grpc.ssl_channel_credentials(
+            ca_pem, issued[name].key_file.read_bytes(), issued[name].cert_file.read_bytes()
+        )
+        with grpc.secure_channel(daemon.address, credentials) as channel:
+            stub = Flight_pb2_grpc.FlightServiceStub(channel)
+            try:
+                list(stub.ListFlights(fl.Criteria(), timeout=10))
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    message = error.details() or ""
+                    assert "more than one principal" in message, message
+                    for told in ("ops", "billing", "spiffe", "corp"):
+                        assert told not in message, message
+                return error.code().name
+            return "OK"
+
+    assert {name: who(name) for name in issued} == {
+        "billing-then-admin": "UNAUTHENTICATED",
+        "admin-then-billing": "UNAUTHENTICATED",
+        "stranger-then-billing": "billing",
+    }
+    assert {name: flight(name) for name in issued} == {
+        "billing-then-admin": "UNAUTHENTICATED",
+        "admin-then-billing": "UNAUTHENTICATED",
+        "stranger-then-billing": "OK",
     }
 
 

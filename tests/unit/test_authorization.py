@@ -176,6 +176,37 @@ def test_a_certificate_is_its_uri_sans_else_a_cn_that_is_no_uri() -> None:
     assert authenticator.by_certificate(CertificateNames((), ("reports",))).name == "reports"  # type: ignore[union-attr]
 
 
+def test_a_certificate_naming_two_principals_is_refused_without_naming_them() -> None:
+    ops, billing = "spiffe://corp/ns/ops/sa/admin", "spiffe://corp/ns/billing/sa/exporter"
+    auth = AuthSettings(
+        principals=(
+            PrincipalConfig(name="ops", cert_identity=ops),
+            PrincipalConfig(name="billing", cert_identity=billing),
+            PrincipalConfig(name="reports", cert_identity="reports"),
+            PrincipalConfig(name="audit", cert_identity="audit"),
+        )
+    )
+    authenticator = build_authenticator(auth, verified_certificates=True)
+    for names in (
+        CertificateNames((billing, ops), ()),
+        CertificateNames((ops, billing), ("reports",)),
+        CertificateNames(("spiffe://corp/other", billing, ops), ()),
+        CertificateNames((), ("reports", "audit")),  # two CNs, each a principal's
+    ):
+        with pytest.raises(Unauthenticated, match="more than one principal") as refused:
+            authenticator.by_certificate(names)
+        message = refused.value.message
+        for told in ("ops", "billing", "reports", "audit", "spiffe", "corp"):
+            assert told not in message, message
+    # One configured identity beside others that name no principal: that one; the
+    # same identity twice is one principal.
+    for names in (
+        CertificateNames(("spiffe://corp/other", billing), ()),
+        CertificateNames((billing, billing), ()),
+    ):
+        assert authenticator.by_certificate(names).name == "billing"  # type: ignore[union-attr]
+
+
 def test_a_cn_with_any_uri_scheme_or_beside_an_empty_uri_san_is_no_identity() -> None:
     names = ("urn:corp:ops:admin", "spiffe:corp/ns/ops/sa/admin", "HTTPS://corp/admin")
     auth = AuthSettings(

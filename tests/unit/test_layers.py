@@ -69,6 +69,13 @@ def _violations(importers: str, forbidden: str, allowed: tuple[str, ...] = ()) -
 #: (importers, what they must not import, importers exempt from the rule, why).
 RULES = [
     ("sluice.client", "sluice.server", (), "the client installs without the daemon"),
+    (
+        "sluice.client",
+        "sluice.sinks",
+        (),
+        "the client installs without storage's dependencies (pydantic); the cloud URI "
+        "rules both need are sluice.cloud_uris",
+    ),
     ("sluice.sinks", "sluice.server", (), "storage sits below the daemon"),
     ("sluice.format", "sluice.server", (), "the export format sits below the daemon"),
     ("sluice.format", "sluice.client", (), "the export format sits below the client"),

@@ -1,6 +1,8 @@
 """Credentials pasted into a storage URI (user-info) are never repeated: the one place
-that strips them (sinks.locations), the bucket and container checks that refuse them,
-and what the audit log records of a caller's export reference."""
+that strips them (sluice.cloud_uris, re-exported by sinks.locations), the bucket and
+container checks that refuse them (a bare secret in place of the name included), and
+what the audit log records of a caller's export reference. Azure's $web, $logs and
+$root are container names."""
 
 from __future__ import annotations
 
@@ -8,15 +10,21 @@ from pathlib import Path
 
 import pytest
 
+from sluice import cloud_uris
+from sluice.cloud_uris import CREDENTIALS_IN_URI, cloud_uri_refusal
 from sluice.server.audit import NOT_AN_EXPORT_ID, recorded_export
+from sluice.sinks import locations
 from sluice.sinks.azure.options import AzureLocation
+from sluice.sinks.factory import open_sink
 from sluice.sinks.locations import (
+    Location,
     LocationRefused,
     classify,
     holds_credentials,
     without_credentials,
     without_secrets,
 )
+from sluice.sinks.profiles import AzureProfile, S3Profile
 from sluice.sinks.s3.options import S3Location
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -131,14 +139,35 @@ def test_an_azure_account_host_after_the_container_is_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    "uri", ["az://$web/site", "az://$logs", "abfss://$root@acct.dfs.core.windows.net/x"]
+    ("uri", "container", "prefix", "account"),
+    [
+        ("az://$web/site", "$web", "site", ""),
+        ("az://$logs", "$logs", "", ""),
+        ("abfs://$web@acct.dfs.core.windows.net/docs/x", "$web", "docs/x", "acct"),
+        ("abfss://$root@acct.dfs.core.windows.net/x", "$root", "x", "acct"),
+        ("az://$web@acct/a@b", "$web", "a@b", "acct"),
+    ],
 )
-def test_azure_special_containers_get_the_container_name_message(uri: str) -> None:
+def test_azure_special_containers_are_containers(
+    uri: str, container: str, prefix: str, account: str
+) -> None:
+    """$web (the static website's container, where sites are exported to), $logs and
+    $root are Azure's own container names: taken as they are written."""
     assert not holds_credentials(uri)
-    assert classify(uri).kind == "azure"
-    with pytest.raises(ValueError, match=r"invalid Azure container name '\$") as refused:
+    assert classify(uri) == Location("azure", uri)
+    assert AzureLocation.parse(uri) == AzureLocation(container, prefix, account)
+    assert without_credentials(uri) == uri
+    assert cloud_uri_refusal(uri) is None
+
+
+@pytest.mark.parametrize("uri", ["az://$WEB/x", "az://$web2/x", "az://$/x", "az://web$/x"])
+def test_only_the_three_special_containers_hold_a_dollar(uri: str) -> None:
+    with pytest.raises(ValueError, match=r"invalid Azure container name \(not repeated\)") as e:
         AzureLocation.parse(uri)
-    assert "credentials" not in str(refused.value)
+    assert "$" not in str(e.value).partition(":")[0], e.value
+    for scheme in ("s3://", "s3a://"):
+        with pytest.raises(ValueError, match="invalid S3 bucket name"):
+            S3Location.parse(scheme + "$web/x")
 
 
 def test_without_secrets_drops_the_query_of_a_url_too() -> None:
@@ -217,8 +246,9 @@ def test_wrong_schemes_are_named_without_user_info() -> None:
         with pytest.raises(ValueError, match="is not an") as refused:
             parse(uri)  # type: ignore[operator]
         assert not any(piece in str(refused.value) for piece in PIECES), refused.value
-    with pytest.raises(ValueError, match="'Bad_Bucket'"):
-        S3Location.parse("s3://Bad_Bucket/x")  # no user-info: named, as before
+    with pytest.raises(ValueError, match="an uppercase letter and '_'") as refused:
+        S3Location.parse("s3://Bad_Bucket/x")  # no user-info, but perhaps a secret
+    assert "Bad_Bucket" not in str(refused.value)
 
 
 def test_the_audit_records_export_ids_and_references_and_nothing_else() -> None:
@@ -353,16 +383,75 @@ def test_a_name_holding_a_character_outside_the_name_alphabet_is_not_quoted(
     ("parse", "uri", "quoted"),
     [
         (S3Location.parse, "s3://ab/x", "'ab'"),
-        (S3Location.parse, "s3://Bad_Bucket/x", "'Bad_Bucket'"),
-        (AzureLocation.parse, "az://MyContainer/x", "'MyContainer'"),
+        (S3Location.parse, "s3://my..bucket/x", "'my..bucket'"),
+        (S3Location.parse, "s3://-bucket/x", "'-bucket'"),
         (AzureLocation.parse, "az://my--container/x", "'my--container'"),
+        (AzureLocation.parse, "az://ab/x", "'ab'"),
     ],
 )
-def test_a_name_inside_the_alphabet_but_invalid_is_still_quoted(
+def test_a_name_of_the_names_own_characters_that_breaks_a_rule_of_form_is_quoted(
     parse: object, uri: str, quoted: str
 ) -> None:
+    """Too short, '..', '--', a leading '-': a typo of a name, no more a secret than a
+    valid name would be."""
     with pytest.raises(ValueError, match=quoted):
         parse(uri)  # type: ignore[operator]
+
+
+#: Bare secrets pasted where the bucket or container goes, without '@': no credentials
+#: can be told, but no valid name either.
+BARE_SECRETS = ("SECRETKEY", KEY, PLAIN, f"{KEY}:wJalr", "MyContainer", "Bad_Bucket")
+
+
+@pytest.mark.parametrize("secret", BARE_SECRETS)
+@pytest.mark.parametrize("scheme", ["s3", "s3a", "az", "abfs", "abfss"])
+def test_a_bare_secret_in_place_of_the_name_is_refused_unrepeated(scheme: str, secret: str) -> None:
+    uri = f"{scheme}://{secret}/x/manifest.json"
+    parse = S3Location.parse if scheme.startswith("s3") else AzureLocation.parse
+    with pytest.raises(ValueError, match=r"invalid (S3 bucket|Azure container) name") as e:
+        parse(uri)
+    message = str(e.value)
+    assert "(not repeated)" in message, message
+    assert secret not in message and "wJalr" not in message, message
+    assert cloud_uri_refusal(uri) == message
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("s3://SECRETKEY/x", "an uppercase letter"),
+        ("s3://my_bucket/x", "'_'"),
+        (f"s3://{'a' * 64}/x", "64 characters long"),
+        ("az://my.container/x", "'.'"),
+        (f"az://{'a' * 70}/x", "70 characters long"),
+        (f"s3://{KEY}:wJalr/x", "hold no ':'"),
+        ("az://c0n?sig=SAS/x", "a character"),
+    ],
+)
+def test_the_message_says_why_a_name_is_invalid(uri: str, why: str) -> None:
+    message = cloud_uri_refusal(uri)
+    assert message is not None and why in message, message
+
+
+def test_cloud_uri_refusal_says_nothing_of_valid_or_other_uris() -> None:
+    for uri in (
+        "s3://bucket/x/manifest.json",
+        "abfss://container@acct.dfs.core.windows.net/x",
+        "az://$web/x",
+        "/exports/SECRETKEY/x",
+        "file:///exports/x",
+        "postgresql://db:5432/x",
+        "SECRETKEY",
+    ):
+        assert cloud_uri_refusal(uri) is None, uri
+    assert cloud_uri_refusal(f"s3://{KEY}:{PLAIN}@bucket/x") == CREDENTIALS_IN_URI
+
+
+def test_the_client_and_storage_share_one_set_of_rules() -> None:
+    """sinks.locations re-exports the rules the client imports from sluice.cloud_uris
+    (the client installs without storage's dependencies)."""
+    for name in ("holds_credentials", "without_credentials", "without_secrets", "name_refusal"):
+        assert getattr(locations, name) is getattr(cloud_uris, name), name
 
 
 @pytest.mark.parametrize(
@@ -421,3 +510,20 @@ def test_an_ipv6_or_fully_qualified_account_host_is_a_host(uri: str, account: st
     parsed = AzureLocation.parse(uri)
     assert (parsed.container, parsed.account) == ("container", account)
     assert without_credentials(uri) == uri
+
+
+@pytest.mark.parametrize(
+    ("uri", "profile"),
+    [
+        (f"s3://{KEY}/x", AzureProfile(account_name="acct")),
+        (f"az://{PLAIN}/x", S3Profile()),
+    ],
+)
+def test_a_profile_of_the_other_kind_does_not_repeat_the_uri(
+    uri: str, profile: S3Profile | AzureProfile
+) -> None:
+    # open_sink is reached with a URI that planning has not parsed (a verify or delete
+    # of a recorded destination): the bucket may be a bare secret.
+    with pytest.raises(ValueError, match="storage profile cannot reach a") as refused:
+        open_sink(uri, profile=profile)
+    assert KEY not in str(refused.value) and PLAIN not in str(refused.value), refused.value
