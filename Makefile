@@ -27,17 +27,21 @@ TEST_WORKERS         ?= 3
 LOCK    := constraints.txt
 PG_LOCK := constraints-pg-duckdb.txt
 
-.PHONY: demo test test-tools serve proto proto-check lint typecheck lock bench bench-diff bench-postgres clean
+.PHONY: demo test test-tools typecheck-tree serve proto proto-check lint typecheck lock bench bench-diff bench-postgres clean
 
 # Rebuilt when pyproject.toml or the lock is newer than it (a pull, a checkout, `make lock`).
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+# The `sluice` package as mypy reads it (pyproject.toml's mypy_path): made again on every
+# run, so a module added under proto/sluice/ since the venv was installed is seen.
+typecheck-tree:
 	rm -rf $(VENV)/typecheck && mkdir -p $(TYPECHECK_TREE)
 	for f in proto/sluice/*; do ln -s $(CURDIR)/$$f $(TYPECHECK_TREE)/$${f##*/}; done
 	for d in server client sinks; do ln -s $(CURDIR)/$$d $(TYPECHECK_TREE)/$$d; done
-	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)  ## generate sample data, start the daemon, export with a progress bar, show the manifest
 	$(BIN)/sluice demo
@@ -54,7 +58,7 @@ test-tools:  ## install the external programs the tests run against
 	@test -z "$(NPM_TEST_PACKAGES)" || test -x $(TOOLS)/node_modules/.bin/azurite || \
 	  npm install --silent --no-audit --no-fund --prefix $(TOOLS) $(NPM_TEST_PACKAGES)
 
-test: $(STAMP) test-tools  ## everything CI runs: generated-code freshness, lint, types, all tests
+test: $(STAMP) test-tools typecheck-tree  ## everything CI runs: generated-code freshness, lint, types, all tests
 	$(BIN)/python proto/generate.py --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -67,7 +71,7 @@ proto: $(STAMP)  ## regenerate proto/sluice/v1/*_pb2*.py(i) from the .proto file
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(STAMP) typecheck-tree
 	$(BIN)/mypy
 
 # What `make lock` passes on to `uv pip compile`: `LOCK_ARGS='--upgrade-package ruff'` raises
