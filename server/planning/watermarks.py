@@ -10,13 +10,13 @@ reading the maximum and the data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import polars as pl
 
 from sluice.format.manifest import Watermark
-from sluice.server.errors import InvalidArgument, quoted
-from sluice.server.pipeline.cursor_values import python_value
+from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.pipeline.cursor_values import datetime_bound, is_finite, python_value
 from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, without_cards
 from sluice.server.pipeline.stages import Redactor
 
@@ -97,26 +97,40 @@ def watermark_hides_a_card(plan_checks: str, value: object, dtype: pl.DataType) 
 def past_watermark(
     watermark: Watermark | None, dtype: pl.DataType, lookback: timedelta | None
 ) -> pl.Expr | None:
-    """Rows strictly after the watermark (or after watermark - lookback), or None for all."""
+    """Rows strictly after the watermark (or at or after watermark - lookback), or None
+    for all. Compared in the column's own type and unit, with every digit the watermark
+    holds (a nanosecond datetime, a Decimal). A float cursor that is NaN or infinite is
+    never past a watermark (a NaN would be sent again by every increment, +inf too as
+    the watermark stays finite): like a null one, only a full export sends its row."""
     if watermark is None or watermark.value is None:
         return None
-    bound = python_value(watermark.value, dtype)
-    if lookback:
-        if not dtype.is_temporal():
-            raise InvalidArgument("spec.incremental.lookback", "needs a date or datetime cursor")
-        bound = bound - lookback
-    literal = (
-        pl.lit(bound, dtype=dtype)
-        if not isinstance(bound, datetime)
-        else _datetime_literal(bound, dtype)
-    )
+    if not is_finite(watermark.value):
+        # Written by an earlier version; nothing is past +inf, and everything is "past"
+        # neither NaN nor -inf in a way the chain could continue from.
+        raise FailedPrecondition(
+            f"the parent export's watermark of {quoted(watermark.column)} is "
+            f"{watermark.value}, which no row can follow; start a new chain with a full "
+            "export (--mode full)"
+        )
+    if lookback and not dtype.is_temporal():
+        raise InvalidArgument("spec.incremental.lookback", "needs a date or datetime cursor")
     column = pl.col(watermark.column)
+    literal: pl.Expr
+    if isinstance(dtype, pl.Datetime):
+        bound = datetime_bound(str(watermark.value), dtype, lookback)
+        literal = pl.lit(bound, dtype=pl.Int64).cast(dtype)
+    else:
+        value = python_value(watermark.value, dtype)
+        if lookback:
+            value = value - lookback
+        literal = pl.lit(value, dtype=dtype)
     # With a look-back, rows at the boundary are re-sent on purpose (deduplicated by key).
-    return column >= literal if lookback else column > literal
+    past = column >= literal if lookback else column > literal
+    return past & column.is_finite() if dtype.is_float() else past
 
 
-def _datetime_literal(value: datetime, dtype: pl.DataType) -> pl.Expr:
-    assert isinstance(dtype, pl.Datetime)
-    if dtype.time_zone is None:
-        return pl.lit(value.replace(tzinfo=None)).cast(pl.Datetime(dtype.time_unit))
-    return pl.lit(value).dt.convert_time_zone(dtype.time_zone).cast(dtype)
+def unsent_cursor(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Rows no increment sends, whatever its watermark: a null cursor (or a float one
+    that is NaN or infinite, see past_watermark)."""
+    cursor = pl.col(column)
+    return cursor.is_null() | ~cursor.is_finite() if dtype.is_float() else cursor.is_null()

@@ -8,10 +8,12 @@ import polars as pl
 import pytest
 
 from sluice.client.demo_data import generate
+from sluice.format.manifest import Watermark
 from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument
 from sluice.server.planning.incremental_plan import plan_increment
 from sluice.server.planning.spec import ExportSpec, IncrementalSpec
+from sluice.server.planning.watermarks import past_watermark
 from sluice.sinks import LocalSink
 from tests.unit.exporting import export_to
 
@@ -126,3 +128,22 @@ def test_key_only_increments_compare_with_the_parent_key_index(world, tmp_path) 
         IncrementalSpec("incremental", "updated_at", key=("id",)), schema, sink, "events", ""
     )
     assert cursor_plan.key == ("id",) and not cursor_plan.by_key
+
+
+_NS_BASE = 1_764_547_200_000_000_000  # 2025-12-01T00:00:00Z in nanoseconds
+
+
+def test_old_microsecond_watermarks_of_a_nanosecond_cursor_still_read() -> None:
+    """Manifests written before nanosecond watermarks hold six digits (or none)."""
+    dtype = pl.Datetime("ns", "Europe/Paris")
+    frame = pl.DataFrame(
+        {"c": pl.Series([_NS_BASE + 999, _NS_BASE + 1000, _NS_BASE + 1001]).cast(dtype)}
+    )
+    for text, kept in [
+        ("2025-12-01T01:00:00.000001+01:00", [_NS_BASE + 1001]),
+        ("2025-12-01T01:00:00+01:00", [_NS_BASE + 999, _NS_BASE + 1000, _NS_BASE + 1001]),
+        ("2025-12-01T01:00:00.000000999+01:00", [_NS_BASE + 1000, _NS_BASE + 1001]),
+    ]:
+        predicate = past_watermark(Watermark("c", text, str(dtype)), dtype, None)
+        assert predicate is not None
+        assert frame.filter(predicate)["c"].cast(pl.Int64).to_list() == kept, text

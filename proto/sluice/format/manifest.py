@@ -523,7 +523,9 @@ class Manifest:
 
     def to_json(self) -> bytes:
         """The exact bytes stored as manifest.json (and covered by manifest.json.sig)."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False).encode() + b"\n"
+        return (
+            json.dumps(self.to_dict(), indent=2, sort_keys=False, allow_nan=False).encode() + b"\n"
+        )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Manifest:
