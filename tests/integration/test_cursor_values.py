@@ -119,3 +119,37 @@ def test_nan_and_infinite_cursors_are_never_the_watermark(daemon_factory) -> Non
     assert _ids(night2) == []
     assert _ids(night3) == [99]
     assert _strict_manifest(night3)["watermark"]["value"] == 3.0
+
+
+def test_rows_without_a_cursor_are_counted_by_increments(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    daemon: Daemon = daemon_factory("nulls")
+    daemon.start()
+    source = daemon.sources / "rows.parquet"
+    pl.DataFrame({"id": [1, 2, 3], "c": [1, None, 2]}).write_parquet(source)
+    with ExportClient(daemon.address) as client:
+        night1 = _night(client, daemon, "rows", "full")
+        # Nulls before, between and after the rows sent, across chunks of two rows.
+        ids = list(range(1, 14))
+        cursors = [1, None, 2, None, 3, None, None, 4, 5, None, 6, None, None]
+        pl.DataFrame({"id": ids, "c": cursors}).write_parquet(source)
+        spec = ExportClient.build_spec(
+            source=str(source),
+            to=str(daemon.exports),
+            dataset="rows",
+            format="jsonl",
+            chunk_rows=2,
+            incremental=pb.Incremental(mode="incremental", cursor="c"),
+        )
+        night2 = client.wait(client.create(spec).id, timeout=120)
+    assert _ids(night1) == [1, 2, 3]  # a full export sends them
+    assert night2.state == pb.EXPORT_STATE_SUCCEEDED
+    assert _ids(night2) == [5, 8, 9, 11]
+    manifest = _strict_manifest(night2)
+    # 7 rows with a null cursor; id 2's null was sent by the full export, but an
+    # increment cannot tell it from the new ones: all are counted, none is sent.
+    assert manifest["incremental"]["rows_without_cursor"] == 7
+    # Progress sums the chunks' counts: not the rows after the last row sent (ids 12, 13),
+    # which only the export's totals (the manifest) carry, as for skipped rows.
+    assert night2.progress.counters["source/rows_without_cursor"] == 5
+    assert "rows_without_cursor" not in json.dumps(manifest["redaction"])
+    assert "rows_without_cursor" not in _strict_manifest(night1)["incremental"]

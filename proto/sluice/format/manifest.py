@@ -374,6 +374,10 @@ class IncrementalInfo:
     lookback_seconds: int = 0
     key: tuple[str, ...] = ()
     changes: ChangeCounts | None = None
+    #: Source rows the query selected that this increment could not send, their cursor
+    #: being null (or a float NaN or infinity): no increment ever sends them, only a
+    #: full export does. Written when not 0.
+    rows_without_cursor: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -383,7 +387,7 @@ class IncrementalInfo:
             "lookback_seconds": self.lookback_seconds,
             "key": list(self.key) or None,
             "changes": None if self.changes is None else self.changes.to_json(),
-        }
+        } | ({"rows_without_cursor": self.rows_without_cursor} if self.rows_without_cursor else {})
 
     @classmethod
     def parse(cls, raw: Fields) -> IncrementalInfo:
@@ -394,6 +398,7 @@ class IncrementalInfo:
             since=Watermark.from_json(raw.raw("since")),
             lookback_seconds=raw.integer("lookback_seconds"),
             key=raw.texts("key"),
+            rows_without_cursor=raw.integer("rows_without_cursor"),
             changes=None
             if changes is None
             else ChangeCounts(
