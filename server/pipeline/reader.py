@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from functools import partial
 from typing import IO
 
@@ -27,7 +27,7 @@ from fsspec.implementations.local import LocalFileOpener
 
 from sluice.server.errors import SluiceError
 from sluice.server.pipeline import database_source
-from sluice.server.pipeline.bad_rows import BadRowTally
+from sluice.server.pipeline.bad_rows import BadRowTally, SourceDataError
 from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.key_order import KeyOrderCheck
@@ -83,7 +83,7 @@ def read_batches(
         rows = FileRows(shown(path), source.on_bad_rows == "skip", bad_rows, position)
         # Cloud files are read in ranges while the frames are decoded: a storage error
         # can come from any read, and becomes a domain error here.
-        with storage_errors(), open_file(path) as handle:
+        with storage_errors(), _opened(open_file, path) as handle:
             pieces = read_file(handle, data_schema, columns, batch_rows, from_row - position, rows)
             read = 0
             while True:
@@ -98,8 +98,34 @@ def read_batches(
                     # Polars and Arrow quote the data they failed on: only the kind of
                     # error and where it happened leave this frame.
                     raise rows.unreadable(exc, read) from None
+                except pl.exceptions.PanicException as exc:
+                    # Polars' Parquet reader panics on pages that are not where the
+                    # footer it read said (a file rewritten or cut in place mid-export).
+                    raise rows.changed(exc, read) from None
+                except OSError as exc:
+                    if source.in_cloud:
+                        raise  # cloud reads fail as storage errors; this is a network one
+                    raise rows.changed(exc, read) from None
                 read = start + frame.height
                 yield _with_positions(frame, columns, position + start, schema[ROW_INDEX])
+
+
+def _opened(open_file: Callable[[str], IO[bytes]], path: str) -> IO[bytes]:
+    """A source file opened, or SourceDataError naming it when it is gone (deleted or
+    renamed since the export was planned: a glob's later file, say) or cannot be opened."""
+    try:
+        return open_file(path)
+    except FileNotFoundError:
+        raise SourceDataError(
+            f"{shown(path)}: the source file is gone (deleted or renamed since the export "
+            "was planned); the chunks written so far stay: resume once it is back, or "
+            "start a new export"
+        ) from None
+    except OSError as exc:
+        raise SourceDataError(
+            f"{shown(path)}: cannot open the source file ({type(exc).__name__}: "
+            f"{exc.strerror or 'error'})"
+        ) from None
 
 
 def _database_batches(

@@ -69,6 +69,16 @@ class FileRows:
             f"{self.file}: {where} has {found} fields, expected {expected} ({_SKIP_HINT})"
         )
 
+    def changed(self, error: BaseException, rows_read: int) -> SourceDataError:
+        """A reader that failed below the format (a panic, an OS error): what happens
+        when the file is deleted, rewritten or cut while it is read."""
+        return SourceDataError(
+            f"{self.file}: cannot read the rows after row {rows_read} ({type(error).__name__}:"
+            " the file's bytes are not what its start said, as when it is rewritten, "
+            "truncated or deleted while the export reads it); the chunks written so far "
+            "stay: resume once the file is whole again, or start a new export"
+        )
+
     def unreadable(self, error: BaseException, rows_read: int) -> SourceDataError:
         """Any other decoding failure: where, and what kind, never the library's text."""
         return SourceDataError(

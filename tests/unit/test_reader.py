@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.reader import read_batches
 from sluice.server.pipeline.source import ROW_INDEX, resolve_source, scan
 
@@ -114,3 +115,42 @@ def test_the_first_piece_read_is_one_batch_and_the_rest_unchanged() -> None:
     assert list(first_batch_alone(pieces, 600, 128)) == [(600, 728), (728, 1000)]
     assert list(first_batch_alone(pieces, 450, 128)) == [(450, 512), (512, 1000)]
     assert list(first_batch_alone(pieces, 1000, 128)) == []
+
+
+def test_a_file_deleted_while_the_export_reads_fails_naming_it(tmp_path: Path) -> None:
+    """A glob's later file deleted mid-export: FAILED_PRECONDITION naming the file, not
+    an internal FileNotFoundError (hunt29 t7 "vanish")."""
+    source = resolve_source(_write(tmp_path, "parquet"), "", [tmp_path])
+    schema = scan(source).collect_schema()
+    batches = read_batches(source, schema, ["id"], 128)
+    assert next(batches).height == 128  # the first file is being read
+    (tmp_path / "part-2.parquet").unlink()
+    with pytest.raises(SourceDataError, match=r"part-2\.parquet: the source file is gone") as err:
+        for _ in batches:
+            pass
+    assert err.value.code == "FAILED_PRECONDITION"
+
+
+@pytest.mark.parametrize("size", [0, 100, 20_000])
+def test_a_parquet_file_cut_while_the_export_reads_fails_naming_it(
+    tmp_path: Path, size: int
+) -> None:
+    """A Parquet file truncated in place after its footer was read: a domain error naming
+    the file (Polars panics on the missing pages: hunt29 t7 "truncate"), never its data."""
+    path = tmp_path / "big.parquet"
+    pl.DataFrame(
+        {"id": range(100_000), "text": [f"secret {i}" for i in range(100_000)]}
+    ).write_parquet(path, row_group_size=10_000)
+    source = resolve_source(str(path), "", [tmp_path])
+    schema = scan(source).collect_schema()
+    batches = read_batches(source, schema, ["id", "text"], 1_000)
+    assert next(batches).height == 1_000
+    with open(path, "r+b") as handle:
+        handle.truncate(size)
+    with pytest.raises(
+        SourceDataError, match=r"big\.parquet: cannot read the rows after row"
+    ) as err:
+        for _ in batches:
+            pass
+    assert err.value.code == "FAILED_PRECONDITION"
+    assert "secret" not in str(err.value)
