@@ -17,7 +17,11 @@ import polars as pl
 from sluice.format.manifest import Watermark
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.pipeline.cursor_values import datetime_bound, is_finite, python_value
-from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, without_cards
+from sluice.server.pipeline.redaction.integers import (
+    INTEGER_ENTITIES,
+    may_hold_cards,
+    without_cards,
+)
 from sluice.server.pipeline.stages import Redactor
 
 _FIELD = "spec.incremental.cursor"
@@ -86,11 +90,13 @@ def check_recorded_column(
 
 
 def watermark_hides_a_card(plan_checks: str, value: object, dtype: pl.DataType) -> bool:
-    """Whether a watermark `value` is an integer the cursor's card check would null
-    (`plan_checks`: the redaction's content_checks of the cursor column)."""
-    if plan_checks not in INTEGER_ENTITIES or not isinstance(value, int):
+    """Whether a watermark `value` (JSON-safe: a whole decimal is its text) is one the
+    cursor's card check would null (`plan_checks`: the redaction's content_checks of the
+    cursor column): checked as a one-row column of the cursor's own type, for every type
+    the check reads (wide integers, whole decimals)."""
+    if plan_checks not in INTEGER_ENTITIES or value is None or not may_hold_cards(dtype):
         return False
-    one = pl.DataFrame({"v": pl.Series([value], dtype=dtype)})
+    one = pl.DataFrame({"v": pl.Series([python_value(value, dtype)], dtype=dtype)})
     return one.select(without_cards(pl.col("v"), dtype)).item() is None
 
 

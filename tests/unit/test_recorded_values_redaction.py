@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,9 @@ def _plan(
             "birth_date": [date(1970, 3, 14), date(1971, 1, 1)],
             "updated_at": [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2)],
             "card_like": pl.Series([4111111111111111, 2], dtype=pl.Int64),
+            "card_decimal": pl.Series(
+                [Decimal(4111111111111111), Decimal(42)], dtype=pl.Decimal(20, 0)
+            ),
         }
     ).write_parquet(source)
     settings = load_settings(
@@ -158,6 +162,24 @@ def test_a_card_number_watermark_fails_the_manifest_not_recorded(tmp_path: Path)
     assert "resuming" in str(refused.value)
     assert f"sluice export delete {plan.export_id}" in str(refused.value)
     assert next_watermark(plan, [replace(chunk, cursor_max=2)]) is not None
+
+
+def test_a_card_number_decimal_watermark_fails_the_manifest_not_recorded(tmp_path: Path) -> None:
+    # A whole Decimal(20, 0) is checked for cards in the records; its watermark is text.
+    plan = _plan(
+        tmp_path, "strict", incremental=IncrementalSpec(mode="full", cursor="card_decimal")
+    )
+    assert plan.cursor_checks == "CARD"
+    chunk = replace(_CHUNK, cursor_max="4111111111111111")
+    with pytest.raises(FailedPrecondition) as refused:
+        next_watermark(plan, [chunk])
+    assert "4111" not in str(refused.value) and repr("card_decimal") in str(refused.value)
+    assert watermark_hides_a_card("CARD", "4111111111111111", pl.Decimal(20, 0))
+    assert not watermark_hides_a_card("CARD", "4111111111111112", pl.Decimal(20, 0))
+    # A decimal with a fraction cannot be a card number (not read by the check).
+    assert not watermark_hides_a_card("CARD", "4111111111111111.00", pl.Decimal(20, 2))
+    watermark = next_watermark(plan, [replace(chunk, cursor_max="42")])
+    assert watermark is not None and watermark.value == "42"
 
 
 @pytest.mark.parametrize("columns", [(), ("id", "notes")])
