@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 import polars as pl
 
@@ -125,6 +126,8 @@ def past_watermark(
     if isinstance(dtype, pl.Datetime):
         bound = datetime_bound(str(watermark.value), dtype, lookback)
         literal = pl.lit(bound, dtype=pl.Int64).cast(dtype)
+    elif isinstance(dtype, pl.Decimal):
+        literal = pl.lit(decimal_bound(watermark, dtype), dtype=dtype)
     else:
         value = python_value(watermark.value, dtype)
         if lookback:
@@ -133,6 +136,27 @@ def past_watermark(
     # With a look-back, rows at the boundary are re-sent on purpose (deduplicated by key).
     past = column >= literal if lookback else column > literal
     return past & column.is_finite() if dtype.is_float() else past
+
+
+def decimal_bound(watermark: Watermark, dtype: pl.Decimal) -> Decimal:
+    """A Decimal watermark at the column's scale, for `column > bound` (a look-back needs
+    a date or datetime cursor): rounded down, so a watermark with more digits than the
+    column (its parent read the column at a larger scale) neither loses the rows just
+    above it nor re-sends those at or below it. A watermark the column cannot hold (more
+    integer digits than its precision allows) is refused before any row is read."""
+    scale = dtype.scale or 0
+    try:
+        value = Decimal(str(watermark.value))
+        bound = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_FLOOR)
+    except InvalidOperation:
+        bound = None  # not a number, or more digits than the decimal context holds
+    precision = dtype.precision or 38
+    if bound is None or abs(bound) >= Decimal(10) ** (precision - scale):
+        raise FailedPrecondition(
+            f"the parent export's watermark of {quoted(watermark.column)} does not fit the "
+            f"column, now {dtype}; start a new chain with a full export (--mode full)"
+        )
+    return bound
 
 
 def unsent_cursor(column: str, dtype: pl.DataType) -> pl.Expr:

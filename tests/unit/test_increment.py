@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -147,3 +149,42 @@ def test_old_microsecond_watermarks_of_a_nanosecond_cursor_still_read() -> None:
         predicate = past_watermark(Watermark("c", text, str(dtype)), dtype, None)
         assert predicate is not None
         assert frame.filter(predicate)["c"].cast(pl.Int64).to_list() == kept, text
+
+
+def test_a_decimal_watermark_finer_than_the_column_loses_no_rows() -> None:
+    """A parent read the column at a larger scale: its watermark has more digits than
+    the column now holds, and rounding it to the nearest would skip the rows just above."""
+    dtype = pl.Decimal(10, 2)
+    values = ["-2.26", "-2.25", "2.25", "2.26", "2.26", "2.27"]
+    frame = pl.DataFrame({"c": pl.Series([Decimal(v) for v in values], dtype=dtype)})
+    for text, kept in [
+        ("2.2589", ["2.26", "2.26", "2.27"]),
+        ("2.2501", ["2.26", "2.26", "2.27"]),
+        ("2.26", ["2.27"]),
+        ("-2.2555", ["-2.25", "2.25", "2.26", "2.26", "2.27"]),
+    ]:
+        predicate = past_watermark(Watermark("c", text, str(dtype)), dtype, None)
+        assert predicate is not None
+        assert [str(v) for v in frame.filter(predicate)["c"]] == kept, text
+
+
+@pytest.mark.parametrize("text", ["123456789.5", "-1E+40", "not a number"])
+def test_a_decimal_watermark_the_column_cannot_hold_is_refused_at_planning(text: str) -> None:
+    dtype = pl.Decimal(10, 2)
+    with pytest.raises(FailedPrecondition) as refused:
+        past_watermark(Watermark("c", text, str(dtype)), dtype, None)
+    assert "full export" in str(refused.value) and text not in str(refused.value)
+
+
+def test_a_finer_datetime_watermark_rounds_down_and_with_a_lookback_up() -> None:
+    """A watermark between two of the column's values: without a look-back the rows past
+    it start at the next value (rounded down, then `>`); with one, the bound
+    watermark - lookback is rounded up (then `>=`), so no row before it is sent."""
+    dtype = pl.Datetime("ms")
+    frame = pl.DataFrame({"c": pl.Series([-1000, -999, 0, 1], dtype=pl.Int64).cast(dtype)})
+    watermark = Watermark("c", "1970-01-01T00:00:00.000500", str(dtype))  # 0.5 ms
+    exact = past_watermark(watermark, dtype, None)
+    late = past_watermark(watermark, dtype, timedelta(seconds=1))  # from -999.5 ms
+    assert exact is not None and late is not None
+    assert frame.filter(exact)["c"].cast(pl.Int64).to_list() == [1]
+    assert frame.filter(late)["c"].cast(pl.Int64).to_list() == [-999, 0, 1]
