@@ -146,7 +146,11 @@ def execute(
     _before_manifest(context, stop, lease)
     with export_span("export.manifest"):
         counters = dict(totals.counters)
-        without_cursor = counters.get(ROWS_WITHOUT_CURSOR, 0)
+        # A keyed export's pass reads only the rows its key pass selected: that pass
+        # read them all, and counted.
+        without_cursor = (
+            keyed.rows_without_cursor if keyed else counters.get(ROWS_WITHOUT_CURSOR, 0)
+        )
         if without_cursor:
             _log.warning(
                 "export %s: %d rows have no cursor value in %s (null, NaN or infinite); "

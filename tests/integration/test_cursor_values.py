@@ -153,3 +153,32 @@ def test_rows_without_a_cursor_are_counted_by_increments(daemon_factory) -> None
     assert night2.progress.counters["source/rows_without_cursor"] == 5
     assert "rows_without_cursor" not in json.dumps(manifest["redaction"])
     assert "rows_without_cursor" not in _strict_manifest(night1)["incremental"]
+
+
+def test_rows_without_a_cursor_are_counted_by_keyed_increments(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    # With a key, the export pass reads only the rows the key pass selected: that pass
+    # counts the rows without a cursor.
+    daemon: Daemon = daemon_factory("keyed-nulls")
+    daemon.start()
+    source = daemon.sources / "rows.parquet"
+
+    def night(client: ExportClient, mode: str) -> pb.Export:
+        spec = ExportClient.build_spec(
+            source=str(source),
+            to=str(daemon.exports),
+            dataset="rows",
+            format="jsonl",
+            chunk_rows=2,
+            incremental=pb.Incremental(mode=mode, cursor="c", key=["id"]),
+        )
+        return client.wait(client.create(spec).id, timeout=120)
+
+    pl.DataFrame({"id": [1, 2, 3], "c": [1, None, 2]}).write_parquet(source)
+    with ExportClient(daemon.address) as client:
+        night1 = night(client, "full")
+        cursors = [1, None, 2, None, 3, None, None, 4, 5, None, 6, None, None]
+        pl.DataFrame({"id": list(range(1, 14)), "c": cursors}).write_parquet(source)
+        night2 = night(client, "incremental")
+    assert night1.state == night2.state == pb.EXPORT_STATE_SUCCEEDED
+    assert _ids(night2) == [5, 8, 9, 11]
+    assert _strict_manifest(night2)["incremental"]["rows_without_cursor"] == 7
