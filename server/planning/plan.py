@@ -418,13 +418,18 @@ def _with_increment(
 ) -> CompiledQuery:
     """Fold the incremental predicate into the query and carry the cursor along. An
     increment past a watermark also counts the rows the rest of the query selects that
-    it can never send (rows_without_cursor)."""
+    it can never send (rows_without_cursor): those the increment's predicate leaves out
+    (a PostgreSQL row that committed late is sent whatever its cursor, see
+    database_increment.py: not counted)."""
     if not increment.cursor:
         return query
     predicate = query.predicate
     without_cursor = None
     if increment.predicate is not None:
-        without_cursor = unsent_cursor(increment.cursor, source_schema[increment.cursor])
+        without_cursor = pl.all_horizontal(
+            unsent_cursor(increment.cursor, source_schema[increment.cursor]),
+            ~increment.predicate.fill_null(False),
+        )
         if predicate is not None:
             without_cursor = pl.all_horizontal(predicate, without_cursor)
         predicate = (

@@ -13,7 +13,10 @@ from sluice.client.demo_data import generate
 from sluice.format.manifest import Watermark
 from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument
-from sluice.server.planning.incremental_plan import plan_increment
+from sluice.server.pipeline.postgres_source import LATE_COLUMN
+from sluice.server.pipeline.query import CompiledQuery
+from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
+from sluice.server.planning.plan import _with_increment
 from sluice.server.planning.spec import ExportSpec, IncrementalSpec
 from sluice.server.planning.watermarks import past_watermark
 from sluice.sinks import LocalSink
@@ -188,3 +191,22 @@ def test_a_finer_datetime_watermark_rounds_down_and_with_a_lookback_up() -> None
     assert exact is not None and late is not None
     assert frame.filter(exact)["c"].cast(pl.Int64).to_list() == [1]
     assert frame.filter(late)["c"].cast(pl.Int64).to_list() == [-999, 0, 1]
+
+
+def test_a_late_row_without_a_cursor_is_sent_not_counted_as_unsent() -> None:
+    """A PostgreSQL increment also sends the rows its parent's snapshot did not see
+    (LATE_COLUMN), whatever their cursor: such a row is sent, so not counted as one no
+    increment sends; a null-cursor row that is not late is."""
+    dtype = pl.Int64()
+    schema = pl.Schema({"id": dtype, "c": dtype, LATE_COLUMN: pl.Boolean()})
+    past = past_watermark(Watermark("c", 3, str(dtype)), dtype, None)
+    assert past is not None
+    increment = IncrementPlan(mode="incremental", cursor="c", predicate=past | pl.col(LATE_COLUMN))
+    query = _with_increment(CompiledQuery(columns=("id", "c"), predicate=None), increment, schema)
+    frame = pl.DataFrame(
+        {"id": [1, 2, 3, 4], "c": [None, None, 5, 2], LATE_COLUMN: [True, False, False, True]},
+        schema=schema,
+    )
+    assert query.predicate is not None and query.without_cursor is not None
+    assert frame.filter(query.predicate)["id"].to_list() == [1, 3, 4]
+    assert frame.filter(query.without_cursor)["id"].to_list() == [2]
