@@ -70,12 +70,21 @@ class FileRows:
         )
 
     def changed(self, error: BaseException, rows_read: int) -> SourceDataError:
-        """A reader that failed below the format (a panic, an OS error): what happens
-        when the file is deleted, rewritten or cut while it is read."""
+        """A local file gone while it is read (deleted or renamed mid-export)."""
         return SourceDataError(
             f"{self.file}: cannot read the rows after row {rows_read} ({type(error).__name__}:"
-            " the file's bytes are not what its start said, as when it is rewritten, "
-            "truncated or deleted while the export reads it); the chunks written so far "
+            " the file is gone, as when it is deleted or renamed while the export reads "
+            "it); the chunks written so far stay: resume once it is back, or start a new "
+            "export"
+        )
+
+    def undecodable(self, error: BaseException, rows_read: int) -> SourceDataError:
+        """A decoder that failed below the format (Polars' panic): what happens when the
+        file is rewritten or cut while it is read, or is corrupt."""
+        return SourceDataError(
+            f"{self.file}: the rows after row {rows_read} could not be decoded "
+            f"({type(error).__name__}: changed mid-export or corrupt, as when the file is "
+            "rewritten or truncated while the export reads it); the chunks written so far "
             "stay: resume once the file is whole again, or start a new export"
         )
 
