@@ -29,7 +29,7 @@ from sluice.server.execution.key_changes import KeyedChanges, index_entry
 from sluice.server.execution.masked_sql import masked_literals
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
-from sluice.server.pipeline.cursor_values import CursorValue, later
+from sluice.server.pipeline.cursor_values import CursorValue, is_finite, later
 from sluice.server.pipeline.encoders import arrow_schema
 from sluice.server.pipeline.rows_without_cursor import ROWS_WITHOUT_CURSOR
 from sluice.server.planning.plan import ExportPlan
@@ -186,7 +186,10 @@ def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> Watermark
     dtype = plan.source_schema[plan.cursor]
     value: CursorValue = None
     for chunk in chunks:
-        value = later(value, chunk.cursor_max, dtype)
+        # An earlier version journalled a float cursor's +inf (or NaN) as a chunk's
+        # largest: never a watermark (and not JSON), see cursor_values.
+        if is_finite(chunk.cursor_max):
+            value = later(value, chunk.cursor_max, dtype)
     since = plan.increment.since
     if since is not None:
         value = later(value, since.value, dtype)

@@ -63,6 +63,7 @@ def _plan(
             "birth_date": [date(1970, 3, 14), date(1971, 1, 1)],
             "updated_at": [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2)],
             "card_like": pl.Series([4111111111111111, 2], dtype=pl.Int64),
+            "amount": [1.5, 2.5],
             "card_decimal": pl.Series(
                 [Decimal(4111111111111111), Decimal(42)], dtype=pl.Decimal(20, 0)
             ),
@@ -205,3 +206,15 @@ def test_a_time_range_on_a_kept_column_is_accepted(tmp_path: Path) -> None:
     keep = (RedactionRuleSpec(column="birth_date", action="keep"),)
     day = QuerySpec(time_range=TimeRange("birth_date", datetime(1970, 3, 14, tzinfo=UTC)))
     assert _plan(tmp_path, "strict", keep, query=day).spec.query == day
+
+
+@pytest.mark.parametrize("journalled", [float("inf"), float("nan")])
+def test_a_non_finite_chunk_maximum_journalled_by_an_earlier_version_is_never_the_watermark(
+    tmp_path: Path, journalled: float
+) -> None:
+    # A journal written before non-finite cursors were left out: the manifest's
+    # to_json(allow_nan=False) would fail at commit, on every resume.
+    plan = _plan(tmp_path, "moderate", incremental=IncrementalSpec(mode="full", cursor="amount"))
+    chunks = [replace(_CHUNK, cursor_max=2.5), replace(_CHUNK, index=1, cursor_max=journalled)]
+    watermark = next_watermark(plan, chunks)
+    assert watermark is not None and watermark.value == 2.5
