@@ -47,7 +47,7 @@ def batch_maximum(batch: pl.DataFrame, column: str) -> Any:
         values = values.filter(values.is_finite())
     largest = values.max()
     if isinstance(largest, Decimal):
-        return str(largest)
+        return format(largest, "f")  # positional: never "1E-10" nor "0E-10"
     if isinstance(largest, date):
         return largest.isoformat()
     return largest

@@ -13,6 +13,7 @@ from sluice.client.demo_data import generate
 from sluice.format.manifest import Watermark
 from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.pipeline.cursor_values import batch_maximum
 from sluice.server.pipeline.postgres_source import LATE_COLUMN
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
@@ -210,3 +211,15 @@ def test_a_late_row_without_a_cursor_is_sent_not_counted_as_unsent() -> None:
     assert query.predicate is not None and query.without_cursor is not None
     assert frame.filter(query.predicate)["id"].to_list() == [1, 3, 4]
     assert frame.filter(query.without_cursor)["id"].to_list() == [2]
+
+
+@pytest.mark.parametrize(
+    ("values", "text"),
+    [(["-0.0000000001", "-0.0000000002"], "-0.0000000001"), (["0E-10"], "0.0000000000")],
+)
+def test_a_decimal_watermark_is_written_positionally(values: list[str], text: str) -> None:
+    """Not "-1E-10" or "0E-10" (str of a Decimal): the manifest's text is read by people
+    and by other tools."""
+    dtype = pl.Decimal(20, 10)
+    batch = pl.DataFrame({"c": pl.Series([Decimal(v) for v in values], dtype=dtype)})
+    assert batch_maximum(batch, "c") == text
