@@ -223,3 +223,51 @@ def test_a_decimal_watermark_is_written_positionally(values: list[str], text: st
     dtype = pl.Decimal(20, 10)
     batch = pl.DataFrame({"c": pl.Series([Decimal(v) for v in values], dtype=dtype)})
     assert batch_maximum(batch, "c") == text
+
+
+_MAIN_WATERMARKS = [
+    # (dtype, the watermark main wrote, the column's physical values; the last is past it)
+    (pl.Int64(), 5, [4, 5, 6]),
+    (pl.UInt64(), 2**64 - 2, [2**64 - 3, 2**64 - 2, 2**64 - 1]),
+    (pl.Float64(), 0.30000000000000004, [0.3, 0.30000000000000004, 0.5]),
+    (pl.Date(), "2024-02-29", [19781, 19782, 19783]),
+    (
+        pl.Datetime("ms"),
+        "2025-12-01T00:00:00.123000",
+        [1764547200122, 1764547200123, 1764547200124],
+    ),
+    (
+        pl.Datetime("ms", "America/New_York"),
+        "2025-11-30T19:00:00.123000-05:00",
+        [1764547200122, 1764547200123, 1764547200124],
+    ),
+    (
+        pl.Datetime("us"),
+        "1914-01-31T23:59:59.999999",
+        [-1764547200000002, -1764547200000001, -1764547200000000],
+    ),
+    (
+        pl.Datetime("ns"),
+        "2025-12-01T00:00:00.123456",
+        [_NS_BASE + 123455999, _NS_BASE + 123456000, _NS_BASE + 123456001],
+    ),
+    (pl.String(), "ä", ["a", "ä", "ö"]),
+]
+
+
+@pytest.mark.parametrize(("dtype", "value", "physical"), _MAIN_WATERMARKS)
+def test_a_parent_manifest_written_by_main_is_continued(
+    dtype: pl.DataType, value: object, physical: list[object]
+) -> None:
+    """Watermarks as main wrote them (a number, ISO text with six digits at most):
+    the next increment sends the rows past them, and for every type but a nanosecond
+    datetime this version writes the same text for the same maximum."""
+    column = pl.Series("c", physical)
+    if dtype.is_temporal():
+        column = column.cast(pl.Int64).cast(dtype)
+    frame = pl.DataFrame({"c": column.cast(dtype)})
+    predicate = past_watermark(Watermark("c", value, str(dtype)), dtype, None)
+    assert predicate is not None
+    assert frame.filter(predicate)["c"].to_list() == frame["c"].tail(1).to_list()
+    if dtype != pl.Datetime("ns"):
+        assert batch_maximum(frame.head(2), "c") == value
