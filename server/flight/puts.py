@@ -52,6 +52,7 @@ from sluice.server.errors import (
     FailedPrecondition,
     Interrupted,
     InvalidArgument,
+    RequestIdInUse,
     SluiceError,
     must_propagate,
 )
@@ -151,7 +152,7 @@ class FlightPuts:
                 principal=principal,
                 runs_on=here,
             )
-        except InvalidArgument as exc:
+        except RequestIdInUse as exc:
             raise self._other_schema(request, source, principal) or exc from None
         if job.state == JobState.SUCCEEDED:
             yield self._final(job)
