@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from sluice.client import ExportClient
+from sluice.client._errors import ExportFailedError
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.helpers import load_manifest, manifest_path, read_export
@@ -182,3 +183,26 @@ def test_rows_without_a_cursor_are_counted_by_keyed_increments(daemon_factory) -
     assert night1.state == night2.state == pb.EXPORT_STATE_SUCCEEDED
     assert _ids(night2) == [5, 8, 9, 11]
     assert _strict_manifest(night2)["incremental"]["rows_without_cursor"] == 7
+
+
+def test_a_card_number_as_a_decimal_cursor_is_never_recorded_in_clear(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    # Strict redaction nulls the card in the records; its watermark would give it away.
+    daemon: Daemon = daemon_factory("card-cursor")
+    daemon.start()
+    source = daemon.sources / "cards.parquet"
+    cards = pl.Series("c", [Decimal(42), Decimal(4111111111111111)], dtype=pl.Decimal(20, 0))
+    pl.DataFrame({"id": [1, 2], "c": cards}).write_parquet(source)
+    spec = ExportClient.build_spec(
+        source=str(source),
+        to=str(daemon.exports),
+        dataset="cards",
+        format="jsonl",
+        incremental=pb.Incremental(mode="full", cursor="c"),
+        redaction=pb.Redaction(level="strict"),
+    )
+    with ExportClient(daemon.address) as client, pytest.raises(ExportFailedError) as failed:
+        client.wait(client.create(spec).id, timeout=120)
+    assert failed.value.code == "FAILED_PRECONDITION"
+    assert "card number" in str(failed.value) and "4111" not in str(failed.value)
+    assert not list(daemon.exports.rglob("manifest.json"))
+    assert "4111111111111111" not in daemon.log_tail(400)
