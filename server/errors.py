@@ -75,6 +75,15 @@ class InvalidArgument(SluiceError):
         self.violations: tuple[FieldViolation, ...] = (FieldViolation(field, description),)
 
 
+class RequestIdInUse(InvalidArgument):
+    """A request id already used for another export request (`export_id`: that export,
+    when the caller may learn it)."""
+
+    def __init__(self, export_id: str | None = None) -> None:
+        which = f" (export {export_id})" if export_id else ""
+        super().__init__("request_id", f"already used for a different export request{which}")
+
+
 class NotFound(SluiceError):
     code = ErrorCode.NOT_FOUND
 

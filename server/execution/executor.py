@@ -42,6 +42,7 @@ from sluice.server.jobs.model import ChunkRecord, Job, Lease, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
+from sluice.server.pipeline.rows_without_cursor import ROWS_WITHOUT_CURSOR
 from sluice.server.pipeline.stopping import ExportStop, cancel, keeps_uploads
 from sluice.server.pipeline.stream_source import INBOXES
 from sluice.server.planning.plan import ExportPlan, plan_destination
@@ -144,8 +145,22 @@ def execute(
         raise
     _before_manifest(context, stop, lease)
     with export_span("export.manifest"):
-        skipped = dict(totals.counters).get(SKIPPED_ROWS, 0)
-        return _commit(plan, sink, job, context, keyed, skipped)
+        counters = dict(totals.counters)
+        # A keyed export's pass reads only the rows its key pass selected: that pass
+        # read them all, and counted.
+        without_cursor = (
+            keyed.rows_without_cursor if keyed else counters.get(ROWS_WITHOUT_CURSOR, 0)
+        )
+        if without_cursor:
+            _log.warning(
+                "export %s: %d rows have no cursor value in %s (null, NaN or infinite); "
+                "no increment sends them (manifest incremental.rows_without_cursor)",
+                job.id,
+                without_cursor,
+                plan.cursor,
+            )
+        skipped = counters.get(SKIPPED_ROWS, 0)
+        return _commit(plan, sink, job, context, keyed, skipped, without_cursor)
 
 
 def _execute_package(
@@ -327,6 +342,7 @@ def _commit(
     context: ExecutionContext,
     keyed: KeyedChanges | None,
     skipped_rows: int,
+    rows_without_cursor: int,
 ) -> str:
     chunks = context.store.chunks(job.id)
     manifest = build_manifest(
@@ -337,6 +353,7 @@ def _commit(
         digest_key_id=context.content_key_id,
         keyed=keyed,
         skipped_rows=skipped_rows,
+        rows_without_cursor=rows_without_cursor,
         created_by=job.created_by,
     )
     if not _committed(sink, plan):

@@ -42,6 +42,7 @@ from sluice.server.keyindex.store import (
 from sluice.server.pipeline.export import query_batches
 from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.row_selection import RowSelection
+from sluice.server.pipeline.rows_without_cursor import RowsWithoutCursorTally
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.planning.plan import ExportPlan
@@ -62,6 +63,9 @@ class KeyedChanges:
     #: Rows the export pass sends; None sends every selected row (no parent index).
     selection: RowSelection | None
     tombstones: StoredTombstones | None
+    #: Rows the query selects whose cursor no increment can send (rows_without_cursor):
+    #: counted here, as the export pass reads only the selection's rows.
+    rows_without_cursor: int = 0
 
 
 def index_base_key(settings: Settings, content_key: bytes) -> bytes:
@@ -108,7 +112,15 @@ def detect_changes(
         # Read as the export pass reads: on its own thread, its statement cancelled once
         # stopped (a statement that has not returned a row yet would hold the stop).
         cancels = StatementCancels()
-        batches = query_batches(plan.pipeline, 0, batch_rows, query=query, cancels=cancels)
+        without_cursor = RowsWithoutCursorTally()
+        batches = query_batches(
+            plan.pipeline,
+            0,
+            batch_rows,
+            query=query,
+            without_cursor=without_cursor,
+            cancels=cancels,
+        )
         with prefetched(
             batches, 2, f"keys-{plan.export_id}", stop=stop, interrupt=cancels.cancel_all
         ) as frames:
@@ -117,7 +129,8 @@ def detect_changes(
                     raise Interrupted("export interrupted while indexing keys")
                 sorter.add(digester.digests(frame))
         tombstones = TombstoneWriter(plan, sink, content_key, workers)
-        return _Comparison(plan, sink, keys, tombstones).run(sorter)
+        changes = _Comparison(plan, sink, keys, tombstones).run(sorter)
+        return replace(changes, rows_without_cursor=without_cursor.take_rest())
 
 
 class _Comparison:

@@ -29,8 +29,9 @@ from sluice.server.execution.key_changes import KeyedChanges, index_entry
 from sluice.server.execution.masked_sql import masked_literals
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
-from sluice.server.pipeline.cursor_values import CursorValue, later
+from sluice.server.pipeline.cursor_values import CursorValue, is_finite, later
 from sluice.server.pipeline.encoders import arrow_schema
+from sluice.server.pipeline.rows_without_cursor import ROWS_WITHOUT_CURSOR
 from sluice.server.planning.plan import ExportPlan
 from sluice.server.planning.watermarks import watermark_hides_a_card
 from sluice.server.storage_errors import storage_errors
@@ -47,14 +48,18 @@ def build_manifest(
     digest_key_id: str,
     keyed: KeyedChanges | None = None,
     skipped_rows: int | None = None,
+    rows_without_cursor: int | None = None,
     created_by: str = "",
     documents: tuple[DocumentEntry, ...] = (),
 ) -> Manifest:
     """The manifest of an export of `chunks`. `skipped_rows` counts the source rows left
-    out as unparseable (None: those the chunks counted)."""
+    out as unparseable, `rows_without_cursor` those an increment could not send (None:
+    those the chunks counted)."""
     spec = plan.spec
     if skipped_rows is None:
         skipped_rows = sum(dict(c.counters).get(SKIPPED_ROWS, 0) for c in chunks)
+    if rows_without_cursor is None:
+        rows_without_cursor = sum(dict(c.counters).get(ROWS_WITHOUT_CURSOR, 0) for c in chunks)
     query = spec.query
     increment = plan.increment
     # Under redaction, SQL text is recorded with its literals masked (they are often the
@@ -120,6 +125,7 @@ def build_manifest(
             lookback_seconds=spec.incremental.lookback_seconds,
             key=increment.key,
             changes=keyed.counts if keyed else None,
+            rows_without_cursor=rows_without_cursor,
         ),
         redaction=RedactionInfo(plan.redactor.describe(), _redaction_counts(chunks)),
         content_digest=ContentDigest(summary_algorithm(digested), digest_key_id),
@@ -180,7 +186,10 @@ def next_watermark(plan: ExportPlan, chunks: Sequence[ChunkRecord]) -> Watermark
     dtype = plan.source_schema[plan.cursor]
     value: CursorValue = None
     for chunk in chunks:
-        value = later(value, chunk.cursor_max, dtype)
+        # An earlier version journalled a float cursor's +inf (or NaN) as a chunk's
+        # largest: never a watermark (and not JSON), see cursor_values.
+        if is_finite(chunk.cursor_max):
+            value = later(value, chunk.cursor_max, dtype)
     since = plan.increment.since
     if since is not None:
         value = later(value, since.value, dtype)
@@ -203,8 +212,8 @@ def _redaction_counts(chunks: Sequence[ChunkRecord]) -> dict[str, dict[str, int]
     counts: dict[str, dict[str, int]] = {}
     for chunk in chunks:
         for key, value in chunk.counters:
-            if key == SKIPPED_ROWS:
-                continue  # the source's, in source.skipped_rows
+            if key in {SKIPPED_ROWS, ROWS_WITHOUT_CURSOR}:
+                continue  # the source's, in source.skipped_rows, incremental.rows_without_cursor
             rule, _, column = key.partition("/")
             per_rule = counts.setdefault(rule, {})
             per_rule[column] = per_rule.get(column, 0) + value

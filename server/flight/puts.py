@@ -52,6 +52,7 @@ from sluice.server.errors import (
     FailedPrecondition,
     Interrupted,
     InvalidArgument,
+    RequestIdInUse,
     SluiceError,
     must_propagate,
 )
@@ -66,6 +67,7 @@ from sluice.server.pipeline.stream_source import (
     put_end,
     stream_uri,
 )
+from sluice.server.planning.authorization import may_see
 from sluice.server.planning.spec import ExportSpec, SourceSpec
 from sluice.server.principals import Principal
 from sluice.server.service.events import ChunkCommitted, EventHub, Finished
@@ -143,12 +145,15 @@ class FlightPuts:
         # first still runs it). One daemon per SQLite store runs everything anyway.
         shared = self._settings.job_store_kind != "sqlite"
         here = self._settings.replica_id if shared else ""
-        job = self._service.create(
-            replace(request.spec, source=source),
-            request.request_id,
-            principal=principal,
-            runs_on=here,
-        )
+        try:
+            job = self._service.create(
+                replace(request.spec, source=source),
+                request.request_id,
+                principal=principal,
+                runs_on=here,
+            )
+        except RequestIdInUse as exc:
+            raise self._other_schema(request, source, principal) or exc from None
         if job.state == JobState.SUCCEEDED:
             yield self._final(job)
             return
@@ -206,6 +211,31 @@ class FlightPuts:
         if job.state == JobState.CANCELLED:
             raise Interrupted(f"export {job.id} was cancelled")
         raise JobFailed(job)
+
+    def _other_schema(
+        self, request: PutRequest, source: SourceSpec, principal: Principal
+    ) -> InvalidArgument | None:
+        """When a resumed put's request differs from its export's only by the stream's
+        schema: an error that says so (else "already used for a different export
+        request" leaves the client guessing). None otherwise, or for an export the
+        caller may not see (which says nothing of it)."""
+        existing = self._store.find_by_request_id(request.request_id)
+        if existing is None or not may_see(principal, existing):
+            return None
+        stored = existing.spec
+        if stored.source.format != STREAM_FORMAT or stored.source.uri == source.uri:
+            return None
+        if (
+            replace(stored, source=source).fingerprint()
+            != replace(request.spec, source=source).fingerprint()
+        ):
+            return None
+        return InvalidArgument(
+            "FlightData",
+            f"the stream's schema differs from the one export {existing.id} of requestId "
+            f"'{request.request_id}' was started with; resume it with that schema, or put "
+            "with a new requestId",
+        )
 
     def _final(self, job: Job) -> dict[str, Any]:
         return {

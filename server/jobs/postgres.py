@@ -33,6 +33,7 @@ from sluice.server.errors import (
     InvalidArgument,
     LeaseLost,
     NotFound,
+    RequestIdInUse,
     SluiceError,
     Unavailable,
 )
@@ -279,10 +280,7 @@ class PostgresJobStore:
             assert row is not None  # the conflicting row is committed and never deleted
             # Empty: a deleted job's forgotten request (mark_deleted), answered as it is.
             if row["request_fingerprint"] and row["request_fingerprint"] != fingerprint:
-                raise InvalidArgument(
-                    "request_id",
-                    f"already used for a different export request (export {row['id']})",
-                )
+                raise RequestIdInUse(row["id"])
             return self._load(db, row["id"]), False
 
     def find_by_request_id(self, request_id: str) -> Job | None:

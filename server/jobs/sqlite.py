@@ -22,6 +22,7 @@ from sluice.server.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    RequestIdInUse,
     SluiceError,
     Unavailable,
 )
@@ -201,10 +202,7 @@ class SQLiteJobStore:
             existing_id, existing_fingerprint = row
             # Empty: a deleted job's forgotten request (mark_deleted), answered as it is.
             if existing_fingerprint and existing_fingerprint != fingerprint:
-                raise InvalidArgument(
-                    "request_id",
-                    f"already used for a different export request (export {existing_id})",
-                )
+                raise RequestIdInUse(existing_id)
             return self._load(db, existing_id), False
 
     def find_by_request_id(self, request_id: str) -> Job | None:

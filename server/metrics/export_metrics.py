@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 from sluice.server.jobs.model import ChunkRecord, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
+from sluice.server.pipeline.rows_without_cursor import ROWS_WITHOUT_CURSOR
 from sluice.sinks.observer import Outcome, StorageObserver
 
 #: Seconds: exports last from a second to hours.
@@ -110,7 +111,7 @@ class ExportMetrics:
         for name, count in chunk.counters:
             # Redaction counters are "<rule label>/<column>"; others have no slash.
             label, slash, _column = name.partition("/")
-            if slash and name != SKIPPED_ROWS and count:
+            if slash and name not in {SKIPPED_ROWS, ROWS_WITHOUT_CURSOR} and count:
                 self.redacted.labels(label).inc(count)
 
     def export_finished(self, job: Job) -> None:

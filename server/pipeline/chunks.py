@@ -42,6 +42,10 @@ from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.cursor_values import CursorValue, batch_maximum, later
 from sluice.server.pipeline.encoder_contract import Encoder, SizeEstimate
 from sluice.server.pipeline.query import CURSOR_COLUMN, hidden_resume_column
+from sluice.server.pipeline.rows_without_cursor import (
+    ROWS_WITHOUT_CURSOR,
+    RowsWithoutCursorTally,
+)
 from sluice.server.pipeline.source import ROW_INDEX
 
 #: How near the target every chunk but the last stores, as a share of it, for an encoder
@@ -138,10 +142,12 @@ def encode_chunks(
     batch_rows: int,
     workers: int = 0,
     skipped: BadRowTally | None = None,
+    without_cursor: RowsWithoutCursorTally | None = None,
 ) -> Generator[Segment | ChunkEnd, None, None]:
     """Yield the segments of each chunk followed by its ChunkEnd, until rows run out.
     Encoders that use threads (Parquet's) get `workers`, the compression workers setting.
-    A chunk counts the unparseable source rows `skipped` recorded before its end."""
+    A chunk counts the unparseable source rows `skipped`, and the rows `without_cursor`
+    an increment left out, recorded before its end."""
     index = first_index
     cursor = config.query.cursor
     resume_columns = [hidden_resume_column(i) for i in range(len(config.query.resume_key))]
@@ -196,6 +202,10 @@ def encode_chunks(
                 skipped_rows = skipped.take_before(source_end)
                 if skipped_rows:
                     counts[SKIPPED_ROWS] = skipped_rows
+            if without_cursor is not None:
+                left_out = without_cursor.take_before(source_end)
+                if left_out:
+                    counts[ROWS_WITHOUT_CURSOR] = left_out
             yield ChunkEnd(
                 index,
                 encoder.finish_in_pieces(),

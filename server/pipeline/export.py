@@ -53,6 +53,11 @@ from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.reader import read_batches
 from sluice.server.pipeline.results import ChunkResult, Counters, PipelineProgress, add_counters
 from sluice.server.pipeline.row_selection import RowSelection
+from sluice.server.pipeline.rows_without_cursor import (
+    ROWS_WITHOUT_CURSOR,
+    RowsWithoutCursorTally,
+    rows_without_cursor,
+)
 from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stopping import hand_over_on_lease_lost, keeps_uploads
 from sluice.server.storage_errors import translate_storage_error
@@ -197,6 +202,7 @@ def run_pipeline(
     writer = _ChunkWriterThread(config, sink, resume.totals, observer, options, stop)
     writer.start()
     skipped = BadRowTally(resume.from_row)
+    without_cursor = RowsWithoutCursorTally()
     # A stop (or a failure) leaves the reader early: a database statement it waits on is
     # cancelled then, rather than run to its end first.
     cancels = StatementCancels()
@@ -207,6 +213,7 @@ def run_pipeline(
             options.batch_rows,
             selection=selection,
             bad_rows=skipped,
+            without_cursor=without_cursor,
             after_key=resume.after_key,
             cancels=cancels,
         )
@@ -219,7 +226,13 @@ def run_pipeline(
         ) as ready:
             rows = RowStream(ready)
             chunks = encode_chunks(
-                config, rows, resume.next_index, options.batch_rows, options.zstd_threads, skipped
+                config,
+                rows,
+                resume.next_index,
+                options.batch_rows,
+                options.zstd_threads,
+                skipped,
+                without_cursor,
             )
             # Closed on the way out, so the encoder's worker threads end now rather than
             # whenever the traceback that holds this frame is dropped. The chunks'
@@ -236,11 +249,15 @@ def run_pipeline(
     finally:
         writer.join()
     writer.raise_failure()
-    # Rows skipped after the last chunk's rows belong to no chunk: the totals carry them.
-    after_last_chunk = skipped.take_rest()
-    if not after_last_chunk:
+    # Rows skipped (or without a cursor) after the last chunk's rows belong to no chunk:
+    # the totals carry them.
+    after_last_chunk = (
+        (SKIPPED_ROWS, skipped.take_rest()),
+        (ROWS_WITHOUT_CURSOR, without_cursor.take_rest()),
+    )
+    if not any(count for _, count in after_last_chunk):
         return writer.totals
-    counters = add_counters(writer.totals.counters, ((SKIPPED_ROWS, after_last_chunk),))
+    counters = add_counters(writer.totals.counters, after_last_chunk)
     return replace(writer.totals, counters=counters)
 
 
@@ -252,13 +269,15 @@ def query_batches(
     query: CompiledQuery | None = None,
     selection: RowSelection | None = None,
     bad_rows: BadRowTally | None = None,
+    without_cursor: RowsWithoutCursorTally | None = None,
     after_key: Sequence[object] | None = None,
     cancels: StatementCancels | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Bounded source batches through the query and redaction stages (Polars expressions
     on each batch's lazy frame); only `selection`'s rows when one is given. Source rows
     skipped as unparseable are counted in `bad_rows` when given; a database source's
-    statements in flight are cancelled by `cancels` when given. Batches are read on the
+    statements in flight are cancelled by `cancels` when given; rows an increment can
+    never send are counted in `without_cursor` when given. Batches are read on the
     caller's thread and, when redacted, queried and redacted on workers, handed on in
     order (the redactor's per-run memory is safe to share: see distinct_values.py)."""
     query = query or config.query
@@ -275,14 +294,23 @@ def query_batches(
         cancels=cancels,
     )
 
-    def transform(batch: pl.DataFrame) -> pl.DataFrame:
+    count_without_cursor = without_cursor is not None and query.without_cursor is not None
+
+    def transform(batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         if selection is not None:
             batch = selection.keep(batch)
         # The batch is already bounded, so nothing is gained by streaming it in morsels;
         # the in-memory engine runs the redaction's batch function once per batch, not
         # once per morsel (moderate redaction: ~0.5 CPU s less per 1M rows).
         try:
-            return config.redactor.apply(query.apply(batch.lazy())).collect(engine="in-memory")
+            unsent = None
+            if count_without_cursor and batch.height:
+                assert query.without_cursor is not None
+                unsent = rows_without_cursor(
+                    batch, query.cursor, query.predicate, query.without_cursor
+                )
+            redacted = config.redactor.apply(query.apply(batch.lazy()))
+            return redacted.collect(engine="in-memory"), unsent
         except pl.exceptions.PolarsError as exc:
             failure = _query_failure(query, batch)
             if failure is None:
@@ -294,7 +322,9 @@ def query_batches(
     # (jsonl+zstd with workers forced: no faster, ~0.06 CPU s more).
     workers = _TRANSFORM_WORKERS if config.redactor.rewrites or query.predicate is not None else 1
     batches = _first_in_pieces(raw, batch_rows) if together > 1 else raw
-    for frame in in_order(transform, batches, workers, f"transform-{config.export_id}"):
+    for frame, unsent in in_order(transform, batches, workers, f"transform-{config.export_id}"):
+        if unsent is not None and without_cursor is not None:
+            without_cursor.record(unsent)  # in position order: on this thread
         # Slices are views: no copy (and none of an empty frame).
         for start in range(0, frame.height, batch_rows):
             yield frame.slice(start, batch_rows)

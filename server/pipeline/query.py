@@ -42,11 +42,16 @@ class CompiledQuery:
     key: tuple[str, ...] = ()
     #: Order columns of a database source, carried along as hidden_resume_column(i).
     resume_key: tuple[str, ...] = ()
+    #: Rows the rest of the query selects that an increment can never send (a null,
+    #: NaN or infinite cursor): counted, see rows_without_cursor. None: nothing counted.
+    without_cursor: pl.Expr | None = None
 
     @property
     def required_columns(self) -> tuple[str, ...]:
         """Source columns the query reads: the projection plus what predicates use."""
         used = set(self.predicate.meta.root_names()) if self.predicate is not None else set()
+        if self.without_cursor is not None:
+            used |= set(self.without_cursor.meta.root_names())
         used |= {self.cursor} if self.cursor else set()
         used |= set(self.key) | set(self.resume_key)
         used.discard(ROW_INDEX)

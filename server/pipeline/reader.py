@@ -10,12 +10,13 @@ NDJSON one block, for CSV and IPC one batch.
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
 import random
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from functools import partial
 from typing import IO
 
@@ -25,9 +26,9 @@ import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileOpener
 
-from sluice.server.errors import SluiceError
+from sluice.server.errors import SluiceError, safe_traceback
 from sluice.server.pipeline import database_source
-from sluice.server.pipeline.bad_rows import BadRowTally
+from sluice.server.pipeline.bad_rows import BadRowTally, SourceDataError
 from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.key_order import KeyOrderCheck
@@ -83,7 +84,7 @@ def read_batches(
         rows = FileRows(shown(path), source.on_bad_rows == "skip", bad_rows, position)
         # Cloud files are read in ranges while the frames are decoded: a storage error
         # can come from any read, and becomes a domain error here.
-        with storage_errors(), open_file(path) as handle:
+        with storage_errors(), _opened(open_file, path, not source.in_cloud) as handle:
             pieces = read_file(handle, data_schema, columns, batch_rows, from_row - position, rows)
             read = 0
             while True:
@@ -98,8 +99,63 @@ def read_batches(
                     # Polars and Arrow quote the data they failed on: only the kind of
                     # error and where it happened leave this frame.
                     raise rows.unreadable(exc, read) from None
+                except pl.exceptions.PanicException as exc:
+                    # Polars' Parquet reader panics on pages that are not where the
+                    # footer it read said (a file rewritten or cut in place mid-export),
+                    # or on a corrupt file, or on a bug of its own: logged (type and
+                    # frames, never the panic's text, which may quote data).
+                    _log.warning(
+                        "%s: the reader panicked after row %d:\n%s",
+                        rows.file,
+                        read,
+                        safe_traceback(exc),
+                    )
+                    raise rows.undecodable(exc, read) from None
+                except OSError as exc:
+                    if source.in_cloud or not _vanished(exc):
+                        # Cloud reads fail as storage errors; a timeout or a lost
+                        # connection (a network mount) is transient, a disk or a process
+                        # limit is the server's: as any other failure (as_domain_error).
+                        raise
+                    raise rows.changed(exc, read) from None
                 read = start + frame.height
                 yield _with_positions(frame, columns, position + start, schema[ROW_INDEX])
+
+
+#: errno values of a file that is no longer there (ESTALE: gone from a network mount).
+_VANISHED = frozenset({errno.ENOENT, errno.ESTALE})
+#: errno values of the server's own limits, never the file's fault.
+_SERVER_LIMITS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+
+
+def _vanished(error: OSError) -> bool:
+    """Whether a local read failed because the file is gone (deleted or renamed)."""
+    return isinstance(error, FileNotFoundError) or error.errno in _VANISHED
+
+
+def _opened(open_file: Callable[[str], IO[bytes]], path: str, local: bool) -> IO[bytes]:
+    """A source file opened; a `local` one that is gone (deleted or renamed since the
+    export was planned: a glob's later file, say) or that the server may not open is a
+    SourceDataError naming it. A timeout or a lost connection (a network mount) and the
+    server's own limits (too many open files) go through as they are (transient, or
+    internal: as_domain_error); a cloud file's errors are storage errors."""
+    try:
+        return open_file(path)
+    except OSError as exc:
+        if not local or isinstance(exc, TimeoutError | ConnectionError):
+            raise
+        if exc.errno in _SERVER_LIMITS:
+            raise
+        if _vanished(exc):
+            raise SourceDataError(
+                f"{shown(path)}: the source file is gone (deleted or renamed since the "
+                "export was planned); the chunks written so far stay: resume once it is "
+                "back, or start a new export"
+            ) from None
+        raise SourceDataError(
+            f"{shown(path)}: cannot open the source file ({type(exc).__name__}: "
+            f"{exc.strerror or 'error'})"
+        ) from None
 
 
 def _database_batches(

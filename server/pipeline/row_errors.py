@@ -69,6 +69,25 @@ class FileRows:
             f"{self.file}: {where} has {found} fields, expected {expected} ({_SKIP_HINT})"
         )
 
+    def changed(self, error: BaseException, rows_read: int) -> SourceDataError:
+        """A local file gone while it is read (deleted or renamed mid-export)."""
+        return SourceDataError(
+            f"{self.file}: cannot read the rows after row {rows_read} ({type(error).__name__}:"
+            " the file is gone, as when it is deleted or renamed while the export reads "
+            "it); the chunks written so far stay: resume once it is back, or start a new "
+            "export"
+        )
+
+    def undecodable(self, error: BaseException, rows_read: int) -> SourceDataError:
+        """A decoder that failed below the format (Polars' panic): what happens when the
+        file is rewritten or cut while it is read, or is corrupt."""
+        return SourceDataError(
+            f"{self.file}: the rows after row {rows_read} could not be decoded "
+            f"({type(error).__name__}: changed mid-export or corrupt, as when the file is "
+            "rewritten or truncated while the export reads it); the chunks written so far "
+            "stay: resume once the file is whole again, or start a new export"
+        )
+
     def unreadable(self, error: BaseException, rows_read: int) -> SourceDataError:
         """Any other decoding failure: where, and what kind, never the library's text."""
         return SourceDataError(

@@ -43,7 +43,11 @@ from sluice.server.planning.query_plan import compile_query, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.planning.template_plan import with_template
-from sluice.server.planning.watermarks import check_cursor_redaction, check_recorded_column
+from sluice.server.planning.watermarks import (
+    check_cursor_redaction,
+    check_recorded_column,
+    unsent_cursor,
+)
 from sluice.server.planning.where_pushdown import pushable_terms
 from sluice.server.settings import Settings
 from sluice.server.source_profiles import PostgresProfile
@@ -193,7 +197,7 @@ def build_plan(
     source, source_schema, increment = push_down_increment(
         source, source_schema, increment, spec.incremental.lookback_seconds
     )
-    query = _with_increment(query, increment)
+    query = _with_increment(query, increment, source_schema)
     projected = pl.Schema({name: source_schema[name] for name in query.columns})
     redactor = build_redactor(spec.redaction, projected, settings)
     described = redactor.describe()
@@ -409,18 +413,33 @@ def _bound_with(
     return build_redactor(spec.redaction, widened, settings)
 
 
-def _with_increment(query: CompiledQuery, increment: IncrementPlan) -> CompiledQuery:
-    """Fold the incremental predicate into the query and carry the cursor along."""
+def _with_increment(
+    query: CompiledQuery, increment: IncrementPlan, source_schema: pl.Schema
+) -> CompiledQuery:
+    """Fold the incremental predicate into the query and carry the cursor along. An
+    increment past a watermark also counts the rows the rest of the query selects that
+    it can never send (rows_without_cursor): those the increment's predicate leaves out
+    (a PostgreSQL row that committed late is sent whatever its cursor, see
+    database_increment.py: not counted)."""
     if not increment.cursor:
         return query
     predicate = query.predicate
+    without_cursor = None
     if increment.predicate is not None:
+        without_cursor = pl.all_horizontal(
+            unsent_cursor(increment.cursor, source_schema[increment.cursor]),
+            ~increment.predicate.fill_null(False),
+        )
+        if predicate is not None:
+            without_cursor = pl.all_horizontal(predicate, without_cursor)
         predicate = (
             increment.predicate
             if predicate is None
             else pl.all_horizontal(predicate, increment.predicate)
         )
-    return replace(query, predicate=predicate, cursor=increment.cursor)
+    return replace(
+        query, predicate=predicate, cursor=increment.cursor, without_cursor=without_cursor
+    )
 
 
 def _check_key_exported(key: tuple[str, ...], schema: pl.Schema) -> None:

@@ -10,14 +10,19 @@ reading the maximum and the data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 import polars as pl
 
 from sluice.format.manifest import Watermark
-from sluice.server.errors import InvalidArgument, quoted
-from sluice.server.pipeline.cursor_values import python_value
-from sluice.server.pipeline.redaction.integers import INTEGER_ENTITIES, without_cards
+from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.pipeline.cursor_values import datetime_bound, is_finite, python_value
+from sluice.server.pipeline.redaction.integers import (
+    INTEGER_ENTITIES,
+    may_hold_cards,
+    without_cards,
+)
 from sluice.server.pipeline.stages import Redactor
 
 _FIELD = "spec.incremental.cursor"
@@ -86,37 +91,76 @@ def check_recorded_column(
 
 
 def watermark_hides_a_card(plan_checks: str, value: object, dtype: pl.DataType) -> bool:
-    """Whether a watermark `value` is an integer the cursor's card check would null
-    (`plan_checks`: the redaction's content_checks of the cursor column)."""
-    if plan_checks not in INTEGER_ENTITIES or not isinstance(value, int):
+    """Whether a watermark `value` (JSON-safe: a whole decimal is its text) is one the
+    cursor's card check would null (`plan_checks`: the redaction's content_checks of the
+    cursor column): checked as a one-row column of the cursor's own type, for every type
+    the check reads (wide integers, whole decimals)."""
+    if plan_checks not in INTEGER_ENTITIES or value is None or not may_hold_cards(dtype):
         return False
-    one = pl.DataFrame({"v": pl.Series([value], dtype=dtype)})
+    one = pl.DataFrame({"v": pl.Series([python_value(value, dtype)], dtype=dtype)})
     return one.select(without_cards(pl.col("v"), dtype)).item() is None
 
 
 def past_watermark(
     watermark: Watermark | None, dtype: pl.DataType, lookback: timedelta | None
 ) -> pl.Expr | None:
-    """Rows strictly after the watermark (or after watermark - lookback), or None for all."""
+    """Rows strictly after the watermark (or at or after watermark - lookback), or None
+    for all. Compared in the column's own type and unit, with every digit the watermark
+    holds (a nanosecond datetime, a Decimal). A float cursor that is NaN or infinite is
+    never past a watermark (a NaN would be sent again by every increment, +inf too as
+    the watermark stays finite): like a null one, only a full export sends its row."""
     if watermark is None or watermark.value is None:
         return None
-    bound = python_value(watermark.value, dtype)
-    if lookback:
-        if not dtype.is_temporal():
-            raise InvalidArgument("spec.incremental.lookback", "needs a date or datetime cursor")
-        bound = bound - lookback
-    literal = (
-        pl.lit(bound, dtype=dtype)
-        if not isinstance(bound, datetime)
-        else _datetime_literal(bound, dtype)
-    )
+    if not is_finite(watermark.value):
+        # Written by an earlier version; nothing is past +inf, and everything is "past"
+        # neither NaN nor -inf in a way the chain could continue from.
+        raise FailedPrecondition(
+            f"the parent export's watermark of {quoted(watermark.column)} is "
+            f"{watermark.value}, which no row can follow; start a new chain with a full "
+            "export (--mode full)"
+        )
+    if lookback and not dtype.is_temporal():
+        raise InvalidArgument("spec.incremental.lookback", "needs a date or datetime cursor")
     column = pl.col(watermark.column)
+    literal: pl.Expr
+    if isinstance(dtype, pl.Datetime):
+        bound = datetime_bound(str(watermark.value), dtype, lookback)
+        literal = pl.lit(bound, dtype=pl.Int64).cast(dtype)
+    elif isinstance(dtype, pl.Decimal):
+        literal = pl.lit(decimal_bound(watermark, dtype), dtype=dtype)
+    else:
+        value = python_value(watermark.value, dtype)
+        if lookback:
+            value = value - lookback
+        literal = pl.lit(value, dtype=dtype)
     # With a look-back, rows at the boundary are re-sent on purpose (deduplicated by key).
-    return column >= literal if lookback else column > literal
+    past = column >= literal if lookback else column > literal
+    return past & column.is_finite() if dtype.is_float() else past
 
 
-def _datetime_literal(value: datetime, dtype: pl.DataType) -> pl.Expr:
-    assert isinstance(dtype, pl.Datetime)
-    if dtype.time_zone is None:
-        return pl.lit(value.replace(tzinfo=None)).cast(pl.Datetime(dtype.time_unit))
-    return pl.lit(value).dt.convert_time_zone(dtype.time_zone).cast(dtype)
+def decimal_bound(watermark: Watermark, dtype: pl.Decimal) -> Decimal:
+    """A Decimal watermark at the column's scale, for `column > bound` (a look-back needs
+    a date or datetime cursor): rounded down, so a watermark with more digits than the
+    column (its parent read the column at a larger scale) neither loses the rows just
+    above it nor re-sends those at or below it. A watermark the column cannot hold (more
+    integer digits than its precision allows) is refused before any row is read."""
+    scale = dtype.scale or 0
+    try:
+        value = Decimal(str(watermark.value))
+        bound = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_FLOOR)
+    except InvalidOperation:
+        bound = None  # not a number, or more digits than the decimal context holds
+    precision = dtype.precision or 38
+    if bound is None or abs(bound) >= Decimal(10) ** (precision - scale):
+        raise FailedPrecondition(
+            f"the parent export's watermark of {quoted(watermark.column)} does not fit the "
+            f"column, now {dtype}; start a new chain with a full export (--mode full)"
+        )
+    return bound
+
+
+def unsent_cursor(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Rows no increment sends, whatever its watermark: a null cursor (or a float one
+    that is NaN or infinite, see past_watermark)."""
+    cursor = pl.col(column)
+    return cursor.is_null() | ~cursor.is_finite() if dtype.is_float() else cursor.is_null()

@@ -11,7 +11,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from sluice.server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RequestIdInUse,
+)
 from sluice.server.jobs.model import (
     RESUMABLE_STATES,
     Job,
@@ -174,7 +180,7 @@ class ExportService:
         if created:
             self._runner.submit(job.id)
         elif not may_see(principal, job):  # another principal took the request id meanwhile
-            raise InvalidArgument("request_id", "already used for a different export request")
+            raise RequestIdInUse()
         return job
 
     def get(self, job_id: str, principal: Principal) -> Job:
@@ -390,16 +396,13 @@ class ExportService:
     ) -> Job:
         if not may_see(principal, existing):
             # Another principal's request id: no export id, so nothing of it is revealed.
-            raise InvalidArgument("request_id", "already used for a different export request")
+            raise RequestIdInUse()
         # A deleted export's request is forgotten (JobStore.mark_deleted): its spec is
         # masked, so a retry can no longer be told from another request with its id.
         # Either gets the deleted export, never a new one (which would export again
         # what was just deleted); a put learns it is deleted (server/flight/puts.py).
         if existing.state != JobState.DELETED and existing.spec.fingerprint() != spec.fingerprint():
-            raise InvalidArgument(
-                "request_id",
-                f"already used for a different export request (export {existing.id})",
-            )
+            raise RequestIdInUse(existing.id)
         return existing
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -472,3 +473,38 @@ def test_ids_on_a_sqlite_decimal_column_keep_every_row_the_pipeline_keeps(
         )  # fmt: skip
         assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
         assert read_export(done.manifest_uri)["n"].to_list() == [1], column
+
+
+@pytest.mark.parametrize("cursor", ["price", "created_at"])
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_an_increment_of_a_database_continues_from_a_decimal_or_datetime_watermark(
+    daemon: Daemon, kind: str, cursor: str
+) -> None:
+    """The watermark's literals (a Decimal as text, a datetime from its integer) filter a
+    database's rows exactly: the next increment sends only the new row, and counts the
+    rows whose cursor is null."""
+    path = daemon.sources / f"cursor-{kind}-{cursor}.{'db' if kind == 'sqlite' else 'duckdb'}"
+    uri = MAKERS[kind](path, ROWS)
+    dataset = f"cursor-{kind}-{cursor}"
+    full = _export(
+        daemon, uri, table="events", dataset=dataset, format="parquet",
+        incremental=pb.Incremental(mode="full", cursor=cursor),
+    )  # fmt: skip
+    assert full.state == pb.EXPORT_STATE_SUCCEEDED, full.error
+    watermark = load_manifest(full.manifest_uri)["watermark"]["value"]
+    assert watermark == ("49.49" if cursor == "price" else "2024-01-28T12:27:05")
+    added = (ROWS, 0.5, "new", "2024-02-01 00:00:00", b"x", "49.50")
+    if kind == "sqlite":
+        with closing(sqlite3.connect(path)) as con, con:
+            con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", added)
+    else:
+        with duckdb.connect(str(path)) as con:
+            con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", added)
+    night = _export(
+        daemon, uri, table="events", dataset=dataset, format="parquet",
+        incremental=pb.Incremental(mode="incremental", cursor=cursor),
+    )  # fmt: skip
+    assert night.state == pb.EXPORT_STATE_SUCCEEDED, night.error
+    assert read_export(night.manifest_uri)["id"].to_list() == [ROWS]
+    manifest = load_manifest(night.manifest_uri)
+    assert manifest["incremental"]["rows_without_cursor"] == len(range(2, ROWS, 3))

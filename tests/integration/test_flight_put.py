@@ -170,6 +170,36 @@ def test_schema_change_mid_stream_is_invalid_argument_and_idle_put_is_cancelled(
     assert answers[-1]["state"] == "succeeded" and answers[-1]["committed_records"] == 3
 
 
+def test_a_put_again_with_another_schema_says_the_schema_differs(daemon: Daemon) -> None:
+    """The same requestId with another schema was refused as "already used for a
+    different export request", which named neither the cause nor the way on."""
+    descriptor = fl.FlightDescriptor(
+        type=fl.FlightDescriptor.CMD, cmd=command(daemon, "put-other-schema").encode()
+    )
+    batch = pa.record_batch({"id": pa.array([1, 2, 3], pa.int64())})
+    answers = _raw_put(
+        daemon,
+        [
+            _flight_data(schema_payload(batch.schema), descriptor),
+            _flight_data(batch_payload(batch)),
+        ],
+    )
+    assert json.loads(answers[-1])["state"] == "succeeded"
+    other = pa.record_batch({"id": pa.array(["1", "2", "3"])})
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_put(
+            daemon,
+            [
+                _flight_data(schema_payload(other.schema), descriptor),
+                _flight_data(batch_payload(other)),
+            ],
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = caught.value.details()
+    assert details.startswith("FlightData: the stream's schema differs"), details
+    assert "requestId 'put-other-schema'" in details
+
+
 @pytest.mark.parametrize(
     ("cmd", "field"),
     [

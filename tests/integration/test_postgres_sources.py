@@ -1234,3 +1234,35 @@ def test_a_daemon_with_a_postgresql_profile_loads_the_driver_before_it_serves(
     without.start()
     assert loaded(with_profile)
     assert not loaded(without)
+
+
+def test_a_late_row_without_a_cursor_is_sent_and_not_counted_as_never_sent(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """A row with a null cursor committed after export N (its snapshot did not see it)
+    is sent by N+1 as a late row: not counted in incremental.rows_without_cursor."""
+    server, name = pg
+    _sql(
+        pg,
+        "CREATE TABLE tickets (id int8 PRIMARY KEY, updated_at timestamptz)",
+        "INSERT INTO tickets SELECT g, timestamptz '2024-01-01 00:00+00' + g * interval "
+        "'1 minute' FROM generate_series(1, 10) g",
+        "INSERT INTO tickets VALUES (50, NULL)",
+    )
+    late = psycopg.connect(server.url(name))  # a long transaction, open across export N
+    late.execute("INSERT INTO tickets VALUES (100, NULL)")
+
+    def export(mode: str) -> pb.Export:
+        incremental = pb.Incremental(mode=mode, cursor="updated_at")
+        return _export(
+            pg_daemon, _uri(pg), table="tickets", dataset="tickets", incremental=incremental
+        )
+
+    first = export("full")
+    assert first.state == pb.EXPORT_STATE_SUCCEEDED, first.error
+    late.commit()
+    late.close()
+    second = export("incremental")
+    assert second.state == pb.EXPORT_STATE_SUCCEEDED, second.error
+    assert read_export(second.manifest_uri)["id"].to_list() == [100]
+    assert "rows_without_cursor" not in load_manifest(second.manifest_uri)["incremental"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,10 @@ def _plan(
             "birth_date": [date(1970, 3, 14), date(1971, 1, 1)],
             "updated_at": [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2)],
             "card_like": pl.Series([4111111111111111, 2], dtype=pl.Int64),
+            "amount": [1.5, 2.5],
+            "card_decimal": pl.Series(
+                [Decimal(4111111111111111), Decimal(42)], dtype=pl.Decimal(20, 0)
+            ),
         }
     ).write_parquet(source)
     settings = load_settings(
@@ -160,6 +165,24 @@ def test_a_card_number_watermark_fails_the_manifest_not_recorded(tmp_path: Path)
     assert next_watermark(plan, [replace(chunk, cursor_max=2)]) is not None
 
 
+def test_a_card_number_decimal_watermark_fails_the_manifest_not_recorded(tmp_path: Path) -> None:
+    # A whole Decimal(20, 0) is checked for cards in the records; its watermark is text.
+    plan = _plan(
+        tmp_path, "strict", incremental=IncrementalSpec(mode="full", cursor="card_decimal")
+    )
+    assert plan.cursor_checks == "CARD"
+    chunk = replace(_CHUNK, cursor_max="4111111111111111")
+    with pytest.raises(FailedPrecondition) as refused:
+        next_watermark(plan, [chunk])
+    assert "4111" not in str(refused.value) and repr("card_decimal") in str(refused.value)
+    assert watermark_hides_a_card("CARD", "4111111111111111", pl.Decimal(20, 0))
+    assert not watermark_hides_a_card("CARD", "4111111111111112", pl.Decimal(20, 0))
+    # A decimal with a fraction cannot be a card number (not read by the check).
+    assert not watermark_hides_a_card("CARD", "4111111111111111.00", pl.Decimal(20, 2))
+    watermark = next_watermark(plan, [replace(chunk, cursor_max="42")])
+    assert watermark is not None and watermark.value == "42"
+
+
 @pytest.mark.parametrize("columns", [(), ("id", "notes")])
 def test_a_time_range_on_a_column_redaction_rewrites_is_refused(
     tmp_path: Path, columns: tuple[str, ...]
@@ -183,3 +206,15 @@ def test_a_time_range_on_a_kept_column_is_accepted(tmp_path: Path) -> None:
     keep = (RedactionRuleSpec(column="birth_date", action="keep"),)
     day = QuerySpec(time_range=TimeRange("birth_date", datetime(1970, 3, 14, tzinfo=UTC)))
     assert _plan(tmp_path, "strict", keep, query=day).spec.query == day
+
+
+@pytest.mark.parametrize("journalled", [float("inf"), float("nan")])
+def test_a_non_finite_chunk_maximum_journalled_by_an_earlier_version_is_never_the_watermark(
+    tmp_path: Path, journalled: float
+) -> None:
+    # A journal written before non-finite cursors were left out: the manifest's
+    # to_json(allow_nan=False) would fail at commit, on every resume.
+    plan = _plan(tmp_path, "moderate", incremental=IncrementalSpec(mode="full", cursor="amount"))
+    chunks = [replace(_CHUNK, cursor_max=2.5), replace(_CHUNK, index=1, cursor_max=journalled)]
+    watermark = next_watermark(plan, chunks)
+    assert watermark is not None and watermark.value == 2.5

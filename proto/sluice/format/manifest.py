@@ -374,6 +374,10 @@ class IncrementalInfo:
     lookback_seconds: int = 0
     key: tuple[str, ...] = ()
     changes: ChangeCounts | None = None
+    #: Source rows the query selected that this increment could not send, their cursor
+    #: being null (or a float NaN or infinity): no increment ever sends them, only a
+    #: full export does. Written when not 0.
+    rows_without_cursor: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -383,7 +387,7 @@ class IncrementalInfo:
             "lookback_seconds": self.lookback_seconds,
             "key": list(self.key) or None,
             "changes": None if self.changes is None else self.changes.to_json(),
-        }
+        } | ({"rows_without_cursor": self.rows_without_cursor} if self.rows_without_cursor else {})
 
     @classmethod
     def parse(cls, raw: Fields) -> IncrementalInfo:
@@ -394,6 +398,7 @@ class IncrementalInfo:
             since=Watermark.from_json(raw.raw("since")),
             lookback_seconds=raw.integer("lookback_seconds"),
             key=raw.texts("key"),
+            rows_without_cursor=raw.integer("rows_without_cursor"),
             changes=None
             if changes is None
             else ChangeCounts(
@@ -523,7 +528,9 @@ class Manifest:
 
     def to_json(self) -> bytes:
         """The exact bytes stored as manifest.json (and covered by manifest.json.sig)."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False).encode() + b"\n"
+        return (
+            json.dumps(self.to_dict(), indent=2, sort_keys=False, allow_nan=False).encode() + b"\n"
+        )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Manifest:
