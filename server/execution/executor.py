@@ -35,6 +35,13 @@ from sluice.server.execution.open_uploads import (
     remove_stale_temporaries,
 )
 from sluice.server.execution.package_manifest import build_package_manifest, part_starts
+from sluice.server.execution.run_facts import (
+    RunFacts,
+    check_same,
+    pinned_facts,
+    save_facts,
+    source_identity,
+)
 from sluice.server.execution.run_start import plan_run, source_rows
 from sluice.server.execution.signing import load_signer
 from sluice.server.execution.subject_readme import render_readme, sealed_readme
@@ -132,10 +139,19 @@ def execute(
         # backup, say) names every chunk: other bytes under a chunk's key are then
         # corruption, never replaced as stale.
         options = replace(options, replace_stale_chunks=not _committed(sink, plan))
+        # A resume continues by row position, against the parent and the key pass of
+        # its first run: it must find them as that run did (run_facts).
+        pinned = pinned_facts(context.store, job.id, chunks)
+        facts = RunFacts(source_identity(plan.source), plan.increment.parent_export_id or "")
+        check_same(pinned, facts, job.id)
         keyed = None
         if plan.increment.key:
             with export_span("export.key_index"):
                 keyed = _index_keys(plan, sink, context, stop)
+            facts = replace(facts, keys=keyed.fingerprint)
+            check_same(pinned, facts, job.id)
+        if not chunks:
+            save_facts(context.store, job.id, facts, lease)
         selection = keyed.selection if keyed else None
         with export_span("export.pipeline", resume_after_chunks=len(chunks)):
             totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)

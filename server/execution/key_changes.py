@@ -3,19 +3,24 @@
 new index and, for key-only increments, the tombstones of deleted rows. What it returns
 selects the rows the export pass sends: inserted and changed ones.
 
-Runs before the export pass and again on a resume (it is deterministic for an unchanged
-source), so nothing it decides needs journalling.
+Runs before the export pass and again on a resume: it is deterministic for an unchanged
+source, and its fingerprint (the digests and positions of every row it saw) is journalled
+at the first attempt (server/execution/run_facts.py), so a resume over a changed source
+fails instead of sending rows chosen, and indexed, from two different sources.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from sluice.format.layout import INDEX_NAME
 from sluice.format.manifest import ChangeCounts
@@ -27,6 +32,7 @@ from sluice.server.keyindex.digests import (
     KEY_DIGEST,
     KEY_JSON,
     KEY_REDACTED,
+    ROW_DIGEST,
     SEALED_KEY,
     IndexKeys,
     RowDigester,
@@ -62,6 +68,9 @@ class KeyedChanges:
     #: Rows the export pass sends; None sends every selected row (no parent index).
     selection: RowSelection | None
     tombstones: StoredTombstones | None
+    #: Digest of the key digests, row digests and positions of every row the pass saw,
+    #: in index order: equal on a resume exactly when the pass saw the same rows.
+    fingerprint: str = ""
 
 
 def index_base_key(settings: Settings, content_key: bytes) -> bytes:
@@ -143,6 +152,7 @@ class _Comparison:
                 if parent is not None
                 else None
             )
+        seen = hashlib.sha256()
         try:
             index = IndexWriter(
                 self._sink, join_key(self._plan.prefix, INDEX_NAME), _index_schema(sorter.schema)
@@ -151,6 +161,7 @@ class _Comparison:
                 cursor = open_index(handle) if handle is not None else None
                 for number, current in sorter.ranges():
                     self._check_unique(current)
+                    _fingerprint(seen, current)
                     earlier = cursor.take_below(range_upper(number)) if cursor else None
                     index.write(self._range(current, earlier))
                 stored = index.commit()
@@ -167,7 +178,9 @@ class _Comparison:
             selection = RowSelection(
                 pl.concat(self._positions) if self._positions else pl.Series([], dtype=pl.Int64)
             )
-        return KeyedChanges(stored, self._keys.key_id, self._counts, selection, tombstones)
+        return KeyedChanges(
+            stored, self._keys.key_id, self._counts, selection, tombstones, seen.hexdigest()
+        )
 
     def _range(self, current: pl.DataFrame, earlier: pl.DataFrame | None) -> pl.DataFrame:
         """The index rows of one digest range, counting and routing its changes."""
@@ -221,6 +234,23 @@ class _Comparison:
             f"the key ({', '.join(self._plan.increment.key)}) is not unique in the source: "
             f"{shown} appears in {times} rows; a keyed export needs one row per key"
         )
+
+
+def _fingerprint(seen: hashlib._Hash, rows: pl.DataFrame) -> None:
+    """Add one digest range (sorted by key digest) to the pass's fingerprint."""
+    for name in (KEY_DIGEST, ROW_DIGEST):
+        seen.update(_binary_bytes(rows.get_column(name)))
+    seen.update(rows.get_column(ROW_INDEX).cast(pl.Int64).to_numpy().tobytes())
+
+
+def _binary_bytes(column: pl.Series) -> memoryview:
+    """The concatenated values of a binary column of fixed-width digests."""
+    values = column.to_arrow().cast(pa.large_binary())
+    if not len(values):
+        return memoryview(b"")
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)
+    start, end = offsets[values.offset], offsets[values.offset + len(values)]
+    return memoryview(values.buffers()[2])[start:end]
 
 
 def _stored_rows(rows: pl.DataFrame, sealed: pl.Series) -> pl.DataFrame:

@@ -84,6 +84,13 @@ class CloudFiles:
                 raise InvalidArgument("spec.source.uri", f"cannot read {key!r}: {exc}") from None
         return [f"{self.root}/{key}" for key in sorted(matches)]
 
+    def size(self, uri: str) -> int | None:
+        """The stored size of the object at `uri` (None: gone), for the identity a
+        resumed export compares (server/execution/run_facts.py)."""
+        _, key = split(uri)
+        with storage_errors():
+            return next((info.size for info in self._sink.list(key) if info.key == key), None)
+
     def open(self, uri: str) -> BinaryIO:
         """A seekable file over the object, read in retried byte ranges."""
         root, key = split(uri)
