@@ -45,7 +45,8 @@ from sluice.server.execution.run_facts import (
 from sluice.server.execution.run_start import plan_run, source_rows
 from sluice.server.execution.signing import load_signer
 from sluice.server.execution.subject_readme import render_readme, sealed_readme
-from sluice.server.jobs.model import ChunkRecord, Job, Lease, Progress
+from sluice.server.jobs.increment_chains import check_one_increment
+from sluice.server.jobs.model import ChunkRecord, Job, JobState, Lease, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
@@ -94,6 +95,10 @@ def execute(
     LeaseLost when another replica took the job over)."""
     settings = context.settings
     try:
+        # Before planning: the parent it finds must be the last one committed.
+        check_one_increment(
+            context.store, job.spec, job.created_by, job_id=job.id, states={JobState.RUNNING}
+        )
         planned = plan_run(job, settings, stop)
     except Interrupted:
         # A cancel discards what earlier runs left open, as the cancel of a queued

@@ -15,10 +15,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sluice.client import ExportClient, ExportFailedError
+from sluice.client import ExportClient, ExportFailedError, FailedPreconditionError
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, create_and_kill_after_chunk
-from tests.integration.helpers import read_export
+from tests.integration.helpers import load_manifest, read_export
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROWS = 40_000
@@ -42,7 +42,8 @@ def _slow(daemon_factory, name: str) -> Daemon:  # type: ignore[no-untyped-def]
 def _fails_resumed(daemon: Daemon, export_id: str, folder: Path) -> str:
     """Restart `daemon`; the resumed run must fail FAILED_PRECONDITION, keeping every
     chunk the first run wrote as it was, and commit nothing. Returns the message."""
-    parts = {n: d for n, d in _stored(folder).items() if n.startswith("part-")}
+    parts = {n: d for n, d in _stored(folder).items() if n.startswith("part-") and "tmp" not in n}
+    assert parts, "no chunk was written before the crash"
     daemon.start()
     with ExportClient(daemon.address) as client, pytest.raises(ExportFailedError) as failed:
         client.wait(export_id, timeout=300)
@@ -169,3 +170,30 @@ def test_an_increment_resumed_after_a_newer_sibling_fails(daemon_factory) -> Non
         failed.value
     )
     assert f"({night1})" in str(failed.value)
+
+
+def test_two_increments_of_a_chain_at_once_the_second_is_refused(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """Both would take the same parent and send the same changes (a forked chain): the
+    second CreateExport, while the first is unfinished, is refused naming it."""
+    daemon = _slow(daemon_factory, "at-once")
+    source = daemon.sources / "k.parquet"
+    _frame(list(range(ROWS))).write_parquet(source)
+
+    def spec(mode: str) -> pb.ExportSpec:
+        return ExportClient.build_spec(
+            source=str(source), to=str(daemon.exports), dataset="k", format="jsonl",
+            chunk_rows=CHUNK_ROWS, incremental=pb.Incremental(mode=mode, key=["id"]),
+        )  # fmt: skip
+
+    with ExportClient(daemon.address) as client:
+        night1 = client.wait(client.create(spec("full")).id, timeout=300).id
+        _frame(list(range(ROWS)), value=1).write_parquet(source)
+        first = client.create(spec("incremental")).id
+        with pytest.raises(FailedPreconditionError) as refused:
+            client.create(spec("incremental"))
+        assert f"export {first}, an increment of dataset 'k'" in str(refused.value)
+        finished = client.wait(first, timeout=300)
+        assert load_manifest(finished.manifest_uri)["parent_export_id"] == night1
+        # Once it ended, the next increment continues from it.
+        second = client.wait(client.create(spec("incremental")).id, timeout=300)
+    assert load_manifest(second.manifest_uri)["parent_export_id"] == first

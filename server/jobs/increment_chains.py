@@ -1,0 +1,58 @@
+"""One increment of a chain at a time. An increment takes the latest committed export of
+its (destination, dataset, creator) as its parent when it runs: two running at once
+would both take the same parent and send the same changes, forking the chain. So an
+increment is refused (FAILED_PRECONDITION naming the other export) while another of the
+same chain is unfinished when it is created, or running when its run starts (before it
+plans, so the parent it then finds is the last one committed). Two runs started at the
+very same moment (two replicas) may both be refused; neither forks the chain, and both
+can be resumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sluice.server.errors import FailedPrecondition
+from sluice.server.jobs.model import UNFINISHED_STATES, Job, JobState
+from sluice.server.jobs.store import JobStore
+from sluice.server.planning.spec import ExportSpec
+from sluice.sinks.locations import without_credentials
+
+
+def is_increment(spec: ExportSpec) -> bool:
+    return spec.incremental.mode == "incremental"
+
+
+def _chain(spec: ExportSpec, creator: str) -> tuple[str, str, str, str]:
+    destination = spec.destination
+    return (destination.uri, destination.profile, destination.dataset, creator)
+
+
+def check_one_increment(
+    store: JobStore,
+    spec: ExportSpec,
+    creator: str,
+    *,
+    job_id: str = "",
+    states: Collection[JobState] = UNFINISHED_STATES,
+) -> None:
+    """FailedPrecondition when `spec` is an increment and another export of its chain
+    (not `job_id`) is in one of `states`."""
+    if not is_increment(spec):
+        return
+    chain = _chain(spec, creator)
+    for other in store.unfinished():
+        if other.id == job_id or other.state not in states or not is_increment(other.spec):
+            continue
+        if _chain(other.spec, other.created_by) == chain:
+            raise FailedPrecondition(_refusal(other))
+
+
+def _refusal(other: Job) -> str:
+    destination = other.spec.destination
+    return (
+        f"export {other.id}, an increment of dataset {destination.dataset!r} in "
+        f"{without_credentials(destination.uri)} by the same creator, is "
+        f"{other.state.value.lower()}: one increment of a chain runs at a time (both "
+        "would continue the same parent); wait for it to end, or cancel it"
+    )
