@@ -152,7 +152,7 @@ def execute(
         keyed = None
         if plan.increment.key:
             with export_span("export.key_index"):
-                keyed = _index_keys(plan, sink, context, stop)
+                keyed = _index_keys(plan, sink, context, stop, lease)
             facts = replace(facts, keys=keyed.fingerprint)
             check_same(pinned, facts, job.id)
         if not chunks:
@@ -166,7 +166,7 @@ def execute(
     _before_manifest(context, stop, lease)
     with export_span("export.manifest"):
         skipped = dict(totals.counters).get(SKIPPED_ROWS, 0)
-        return _commit(plan, sink, job, context, keyed, skipped)
+        return _commit(plan, sink, job, context, keyed, skipped, lease)
 
 
 def _execute_package(
@@ -220,6 +220,7 @@ def _execute_package(
             )
             documents = (store_document(sink, first.prefix, name, media_type, readme),)
             manifest = replace(manifest, documents=documents)
+        _renew(context, lease)  # as in _commit
         _write_signature(first, sink, manifest.to_json(), context.settings)
         write_manifest(sink, first.manifest_key, manifest)
         abort_stray_uploads(sink, first.prefix, quietly=True)
@@ -318,7 +319,11 @@ def discard_open_uploads(job: Job, context: ExecutionContext, lease: Lease | Non
 
 
 def _index_keys(
-    plan: ExportPlan, sink: Sink, context: ExecutionContext, stop: threading.Event
+    plan: ExportPlan,
+    sink: Sink,
+    context: ExecutionContext,
+    stop: threading.Event,
+    lease: Lease | None,
 ) -> KeyedChanges:
     """The keyed first pass: the new key index, tombstones, and the rows to send."""
     settings = context.settings
@@ -331,6 +336,9 @@ def _index_keys(
         batch_rows=settings.batch_rows,
         spill_root=settings.state_dir / "spill",
         stop=stop,
+        # The index and tombstones replace what is under their names: a run that lost
+        # its lease (LeaseLost) must not replace the new holder's.
+        before_commit=lambda: _renew(context, lease),
     )
     _log.info(
         "export %s: key index of %d rows; %s",
@@ -348,6 +356,7 @@ def _commit(
     context: ExecutionContext,
     keyed: KeyedChanges | None,
     skipped_rows: int,
+    lease: Lease | None,
 ) -> str:
     chunks = context.store.chunks(job.id)
     manifest = build_manifest(
@@ -364,6 +373,9 @@ def _commit(
         # Once a manifest exists (a retry after a crash), its documents are the ones it
         # lists: a report rendered again would differ from them.
         manifest = replace(manifest, documents=write_documents(plan, sink, manifest))
+    # The signature replaces what is under its name: a replica that lost its lease while
+    # writing the documents must not replace the new holder's (LeaseLost).
+    _renew(context, lease)
     _write_signature(plan, sink, manifest.to_json(), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)
     # Every chunk is committed: nothing of this export may stay open in the store. The

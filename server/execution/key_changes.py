@@ -15,6 +15,7 @@ import hashlib
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -91,9 +92,13 @@ def detect_changes(
     batch_rows: int,
     spill_root: Path,
     stop: threading.Event,
+    before_commit: Callable[[], object] = lambda: None,
 ) -> KeyedChanges:
     """The keyed first pass: the new key index, tombstones (in the chunks' format, keyed
-    by `content_key`, compressed on `workers`), and the rows the export pass sends."""
+    by `content_key`, compressed on `workers`), and the rows the export pass sends.
+    `before_commit` is called before the index and the tombstones are stored (they
+    replace what is under their names): it raises when the run may no longer write (a
+    lost lease), as a chunk's commit does."""
     keys = IndexKeys.derive(base_key)
     key = plan.increment.key
     parent_index = plan.increment.parent_index
@@ -126,7 +131,7 @@ def detect_changes(
                     raise Interrupted("export interrupted while indexing keys")
                 sorter.add(digester.digests(frame))
         tombstones = TombstoneWriter(plan, sink, content_key, workers)
-        return _Comparison(plan, sink, keys, tombstones).run(sorter)
+        return _Comparison(plan, sink, keys, tombstones, before_commit).run(sorter)
 
 
 class _Comparison:
@@ -134,8 +139,14 @@ class _Comparison:
     writing the new index and the tombstones: both are committed, or both discarded."""
 
     def __init__(
-        self, plan: ExportPlan, sink: Sink, keys: IndexKeys, tombstones: TombstoneWriter
+        self,
+        plan: ExportPlan,
+        sink: Sink,
+        keys: IndexKeys,
+        tombstones: TombstoneWriter,
+        before_commit: Callable[[], object],
     ) -> None:
+        self._before_commit = before_commit
         self._plan = plan
         self._sink = sink
         self._keys = keys
@@ -164,7 +175,9 @@ class _Comparison:
                     _fingerprint(seen, current)
                     earlier = cursor.take_below(range_upper(number)) if cursor else None
                     index.write(self._range(current, earlier))
+                self._before_commit()
                 stored = index.commit()
+                self._before_commit()
                 tombstones = self._tombstones.commit()
             except BaseException:
                 index.abort()
