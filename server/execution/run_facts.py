@@ -62,7 +62,8 @@ def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
         if not source.files:
             return ()
         objects = cloud_files.CloudFiles(cloud_files.split(source.files[0])[0], source.profile)
-        return tuple((without_credentials(f), objects.size(f), None) for f in source.files)
+        sizes = objects.sizes(source.files)
+        return tuple((without_credentials(f), sizes.get(f), None) for f in source.files)
     identities: list[FileIdentity] = []
     for shown, opened in zip(source.files, source.real_files or source.files, strict=False):
         try:
