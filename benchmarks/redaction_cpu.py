@@ -30,7 +30,7 @@ import cProfile
 import io
 import pstats
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -104,7 +104,9 @@ def text_pass_phases(run: Callable[[], object]) -> list[tuple[str, float]]:
 
 def text_pass_steps(path: Path, batches: Sequence[pl.DataFrame]) -> list[tuple[str, float]]:
     """CPU seconds of moderate's text pass by what it did: each text step's run on the
-    rows its gate picked (named by its counters' rules and leaves), and the gate work
+    rows its gate picked (named by its counters' rules and leaves), the refine before it
+    where the step has one (the sharper test on those rows, which the "rest" line held
+    until session 29), and the gate work
     before them (the lookups of remembered clean values, the per-distinct gates of
     categorical leaves, the keyword and joined-value tests of free text, the scans of
     the other gates and everything else in the gate phase). Like `text_pass_phases`,
@@ -122,24 +124,36 @@ def text_pass_steps(path: Path, batches: Sequence[pl.DataFrame]) -> list[tuple[s
     def timed(owner: object, name: str, label: Callable[..., str]) -> Callable[[], None]:
         original = getattr(owner, name)
 
-        def wrapper(*args: object) -> object:
+        def wrapper(*args: object, **kwargs: object) -> object:
             start = time.process_time()
             try:
-                return original(*args)
+                return original(*args, **kwargs)
             finally:
-                key = label(*args)
+                key = label(*args, **kwargs)
                 spent[key] = spent.get(key, 0.0) + time.process_time() - start
 
         setattr(owner, name, wrapper)
         return lambda: setattr(owner, name, original)
 
+    def where(leaves: Iterable[tuple[str, ...]]) -> str:
+        return ", ".join(sorted(".".join(p for p in loc if p != "[]") for loc in leaves))
+
     def run_label(step: object, _rows: object, leaves: frozenset[tuple[str, ...]]) -> str:
-        where = ", ".join(sorted(".".join(p for p in loc if p != "[]") for loc in leaves))
-        return f"run {names.get(id(step), '?')} on {where}"
+        return f"run {names.get(id(step), '?')} on {where(leaves)}"
+
+    # A step's refine (the sharper test on the rows its gate picked, before its run) is
+    # named by its step: the refine is the step's own object.
+    refines = {id(step.refine): names[id(step)] for step in text_pass._steps if step.refine}
+
+    def refine_label(
+        _values: object, own: Mapping[tuple[str, ...], object], refine: object, **_: object
+    ) -> str:
+        return f"refine {refines.get(id(refine), '?')} on {where(own)}"
 
     distinct = type(text_pass._distinct)
     restores = [
         timed(compaction, "_run", run_label),
+        timed(compaction, "_refined", refine_label),
         timed(CompactedTextPass, "_hits", lambda *_: "gates: all"),
         timed(distinct, "known_clean", lambda *_: "gates: remembered clean values"),
         timed(distinct, "tests", lambda *_: "gates: categorical leaves' distinct values"),

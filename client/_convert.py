@@ -117,6 +117,9 @@ def export_to_dict(export: export_pb2.Export) -> dict[str, Any]:
             for delivery in export.notifications
         ],
         "attempts": [attempt_to_dict(attempt) for attempt in export.attempts],
+        # A deleted export whose personal values the daemon forgot: the spec's "?" and the
+        # error messages are its forgetting, not the request's (last: keys only append).
+        "values_forgotten": export.values_forgotten,
     }
 
 

@@ -142,6 +142,9 @@ def print_export(export: export_pb2.Export, *, as_json: bool) -> None:
         err = data["error"]
         kind = "transient" if err["transient"] else "permanent"
         rows.append(("error", f"[red]{err['code']}[/]: {err['message']} ({kind})"))
+    if export.values_forgotten:
+        # Not the caller's "?": the daemon forgot the values when the export was deleted.
+        rows.append(("values", "forgotten at delete: each personal value shows as ?"))
     if spec.labels:
         rows.append(("labels", ", ".join(f"{k}={v}" for k, v in sorted(spec.labels.items()))))
     # As the job store keeps them: a deleted export's with their literals as `?`.

@@ -76,6 +76,10 @@ class Job:
     #: of it (0 for a job not read from a store), so of two reads of one job, the one
     #: with the higher revision is the newer, whenever each began.
     revision: int = 0
+    #: The job store forgot its request's personal values (a DELETED job: mark_deleted,
+    #: forget_deleted): the spec shows each as `?` and its error messages are reduced to
+    #: their code, so a `?` in it is no value a caller sent.
+    values_forgotten: bool = False
 
     @property
     def labels(self) -> dict[str, str]:

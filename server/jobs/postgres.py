@@ -36,6 +36,7 @@ from sluice.server.errors import (
     SluiceError,
     Unavailable,
 )
+from sluice.server.jobs import postgres_forgetting
 from sluice.server.jobs.attempts import (
     BEGIN_SQL,
     CANCEL_PENDING_SQL,
@@ -76,9 +77,6 @@ from sluice.server.jobs.postgres_schema import migrate, schema_status
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     CLAIMABLE_SQL,
-    FORGET_CHUNK_VALUES_SQL,
-    FORGET_REQUEST_SQL,
-    FORGET_TARGET_SQL,
     INSERT_LABEL_SQL,
     JOB_COLUMNS,
     LEASE_COLUMNS,
@@ -90,14 +88,12 @@ from sluice.server.jobs.rows import (
     RESTORE_JOB_SQL,
     SUMMED_COUNTERS_SQL,
     TRANSITION_SQL,
-    UNFORGOTTEN_SQL,
     attempt_values,
     check_lease,
     check_not_deleting,
     check_pinnable,
     chunk_from_row,
     chunk_values,
-    forgotten_values,
     job_from_row,
     live_progress_values,
     needs_summed_counters,
@@ -399,20 +395,13 @@ class PostgresJobStore:
             db.execute(TRANSITION_SQL.replace("?", "%s").encode(), values)
             spec = db.execute("SELECT spec_json FROM jobs WHERE id = %s", (job_id,)).fetchone()
             assert spec is not None  # the row is locked and jobs are never deleted
-            _forget(db, job_id, spec["spec_json"])
+            postgres_forgetting.forget(db, job_id, spec["spec_json"])
             _signal(db, SignalKind.CHANGED, job_id)
             return self._load(db, job_id)
 
     def forget_deleted(self) -> int:
         with self._tx() as db:
-            # Replicas starting together each take the rows no other one holds.
-            rows = db.execute(
-                f"{UNFORGOTTEN_SQL.replace('?', '%s')} FOR UPDATE SKIP LOCKED".encode(),
-                (JobState.DELETED.value,),
-            ).fetchall()
-            for row in rows:
-                _forget(db, row["id"], row["spec_json"])
-        return len(rows)
+            return postgres_forgetting.forget_unforgotten(db)
 
     def erase_forgotten(self) -> None:
         """Nothing: dead tuples and WAL are the server's to reclaim (README)."""
@@ -742,6 +731,7 @@ class PostgresJobStore:
             write_time=_stored_time,
         )
         with self._tx() as db:
+            postgres_forgetting.lock_delivery_job(db, delivery_id)
             updated = db.execute(RECORD_ATTEMPT_SQL.replace("?", "%s").encode(), values).rowcount
         return bool(updated == 1)
 
@@ -923,14 +913,6 @@ def _progress_values(progress: Progress) -> tuple[object, ...]:
 def _signal(db: Conn, kind: SignalKind, job_id: str) -> None:
     """NOTIFY the other replicas, delivered when (and if) this transaction commits."""
     db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, encode(kind, job_id)))
-
-
-def _forget(db: Conn, job_id: str, spec_json: str) -> None:
-    """Forget a deleted job's request values (rows.FORGET_*), in `db`'s transaction."""
-    request, targets = forgotten_values(job_id, spec_json)
-    db.execute(FORGET_REQUEST_SQL.replace("?", "%s").encode(), request)
-    db.cursor().executemany(FORGET_TARGET_SQL.replace("?", "%s").encode(), targets)
-    db.execute(FORGET_CHUNK_VALUES_SQL.replace("?", "%s").encode(), (job_id,))
 
 
 def _fence_values(job_id: str, lease: Lease | None) -> tuple[object, ...]:

@@ -65,8 +65,9 @@ def open_job_store(settings: Settings) -> JobStore:
         raise
     if forgotten:
         _log.info(
-            "job store: the request values of %d export(s) deleted before this version"
-            " were forgotten (JobStore.mark_deleted)",
+            "job store: %d export(s) deleted by an earlier version still held values a"
+            " delete forgets now (request values, label values or error messages);"
+            " forgotten (JobStore.mark_deleted)",
             forgotten,
         )
     return store

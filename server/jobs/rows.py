@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sluice.server.errors import FailedPrecondition, LeaseLost
-from sluice.server.jobs.forgotten_values import forgotten_spec
+from sluice.server.jobs.forgotten_values import FORGOTTEN, SCHEDULE_LABEL, forgotten_spec
 from sluice.server.jobs.model import (
     ChunkRecord,
     DeliveryState,
@@ -29,7 +29,7 @@ JOB_COLUMNS: Final = (
     "id, request_id, state, spec_json, created_at, updated_at, started_at, finished_at,"
     " manifest_uri, error_code, error_message, error_transient,"
     " records, chunks, stored_bytes, source_rows_done, source_rows_total, created_by,"
-    " lease_owner, cancel_requested, counters_json, revision"
+    " lease_owner, cancel_requested, counters_json, revision, request_fingerprint"
 )
 CHUNK_COLUMNS: Final = (
     "idx, path, records, stored_bytes, sha256, content_digest, source_start, source_end,"
@@ -75,6 +75,9 @@ def job_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Job:
         replica=row["lease_owner"],
         cancel_requested=bool(row["cancel_requested"]),
         revision=int(row["revision"]),
+        # Empty only for a forgotten request (FORGET_REQUEST_SQL): create and restore
+        # store one for every job.
+        values_forgotten=row["request_fingerprint"] == "",
     )
 
 
@@ -230,9 +233,15 @@ def restored_job_values(
 
 #: One attempt of a notification delivery, with the store's placeholder in place of `?`;
 #: values from attempt_values.
+#: An attempt that ends after its export was deleted (a delivery in flight meanwhile)
+#: records its error as FORGOTTEN_ERROR: the delete forgot the others already. PostgreSQL
+#: first takes a share lock on the job row (postgres_forgetting.lock_delivery_job): the
+#: statement's snapshot would otherwise predate a delete committed while it waited.
 RECORD_ATTEMPT_SQL: Final = (
     "UPDATE notifications SET attempts = attempts + 1, state = ?,"
-    " last_error = ?, last_attempt_at = ?, next_attempt_at = ?"
+    " last_error = CASE WHEN ? <> '' AND EXISTS (SELECT 1 FROM jobs j"
+    " WHERE j.id = notifications.job_id AND j.state = ?) THEN ? ELSE ? END,"
+    " last_attempt_at = ?, next_attempt_at = ?"
     " WHERE delivery_id = ?"
 )
 
@@ -248,6 +257,9 @@ def attempt_values(
 ) -> tuple[object, ...]:
     return (
         state.value,
+        error,
+        JobState.DELETED.value,
+        FORGOTTEN_ERROR,
         error,
         write_time(attempted_at),
         None if next_attempt_at is None else write_time(next_attempt_at),
@@ -318,14 +330,35 @@ def check_not_deleting(to: JobState) -> None:
         raise ValueError("a job becomes DELETED through mark_deleted, not transition")
 
 
+#: What a forgotten export's error messages become: its own, its attempts' and its
+#: notification deliveries'. A message may quote the request's values (a `where`
+#: literal, a subject's e-mail address, a path naming a person, a notify target), and
+#: which part of it does cannot be told from the text, so none of it is kept; the error's
+#: code and whether it was transient are (they name a kind of failure, nobody's value).
+FORGOTTEN_ERROR: Final = "(message forgotten with the deleted export's values)"
+
 #: mark_deleted's forgetting, in its transaction, with the store's placeholder in place of
-#: `?`: the spec masked (forgotten_values), and the request's fingerprint emptied, for a
-#: digest of the whole request beside the masked one would confirm a guessed value.
-#: An empty fingerprint marks a forgotten request (create stores one for every job).
-FORGET_REQUEST_SQL: Final = "UPDATE jobs SET spec_json = ?, request_fingerprint = '' WHERE id = ?"
+#: `?`: the spec masked (forgotten_values), the job's error message reduced to
+#: FORGOTTEN_ERROR, and the request's fingerprint emptied, for a digest of the whole
+#: request beside the masked one would confirm a guessed value. An empty fingerprint
+#: marks a forgotten request (create stores one for every job): Job.values_forgotten.
+FORGET_REQUEST_SQL: Final = (
+    "UPDATE jobs SET spec_json = ?, request_fingerprint = '',"
+    " error_message = CASE WHEN error_message IS NULL THEN NULL ELSE ? END WHERE id = ?"
+)
 #: ... each notification's target as the masked spec has it (a deleted job's deliveries
 #: are never due again: its state is no NOTIFYING_STATES one, and it never resumes) ...
 FORGET_TARGET_SQL: Final = "UPDATE notifications SET target = ? WHERE job_id = ? AND idx = ?"
+#: ... each label's value as the masked spec has it (ListExports filters on these rows) ...
+FORGET_LABEL_SQL: Final = "UPDATE job_labels SET value = ? WHERE job_id = ? AND key = ?"
+#: ... each attempt's error message and each delivery's last error reduced as the job's
+#: (values from forgotten_error_values) ...
+FORGET_ATTEMPT_ERRORS_SQL: Final = (
+    "UPDATE attempts SET error_message = ? WHERE job_id = ? AND error_message IS NOT NULL"
+)
+FORGET_DELIVERY_ERRORS_SQL: Final = (
+    "UPDATE notifications SET last_error = ? WHERE job_id = ? AND last_error <> ''"
+)
 #: ... and each chunk's values read from the rows: the largest cursor (before redaction)
 #: and the last row's order key, which only a resume reads.
 FORGET_CHUNK_VALUES_SQL: Final = (
@@ -333,21 +366,49 @@ FORGET_CHUNK_VALUES_SQL: Final = (
 )
 
 
-#: The DELETED jobs whose request is not forgotten yet (forget_deleted): deleted before
-#: mark_deleted forgot, with the store's placeholder in place of `?`.
+#: The DELETED jobs with something not forgotten yet (forget_deleted): deleted before
+#: mark_deleted forgot their request, or before it forgot error messages and label values
+#: (kept by a Sluice that masked only the spec, or an attempt's or delivery's recorded after
+#: the delete by a run or a delivery that ended late). With the store's placeholder in
+#: place of `?`; values from unforgotten_values.
 UNFORGOTTEN_SQL: Final = (
-    "SELECT id, spec_json FROM jobs WHERE state = ? AND request_fingerprint <> ''"
+    "SELECT id, spec_json FROM jobs WHERE state = ? AND (request_fingerprint <> ''"
+    " OR error_message <> ?"
+    " OR EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.error_message <> ?)"
+    " OR EXISTS (SELECT 1 FROM notifications n WHERE n.job_id = jobs.id"
+    " AND n.last_error <> '' AND n.last_error <> ?)"
+    " OR EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id"
+    " AND l.value <> ? AND l.key <> ?))"
 )
+
+
+def unforgotten_values() -> tuple[str, ...]:
+    """The values of UNFORGOTTEN_SQL."""
+    return (
+        JobState.DELETED.value,
+        FORGOTTEN_ERROR,
+        FORGOTTEN_ERROR,
+        FORGOTTEN_ERROR,
+        FORGOTTEN,
+        SCHEDULE_LABEL,
+    )
 
 
 def forgotten_values(
     job_id: str, spec_json: str
-) -> tuple[tuple[str, str], list[tuple[str, str, int]]]:
-    """The values of FORGET_REQUEST_SQL and of each FORGET_TARGET_SQL for a job whose
-    stored spec is `spec_json` (its notifications are its spec's notify, in order)."""
+) -> tuple[tuple[str, str, str], list[tuple[str, str, int]], list[tuple[str, str, str]]]:
+    """The values of FORGET_REQUEST_SQL, of each FORGET_TARGET_SQL and of each
+    FORGET_LABEL_SQL for a job whose stored spec is `spec_json` (its notifications are
+    its spec's notify, in order; its job_labels rows its spec's labels)."""
     spec = forgotten_spec(ExportSpec.from_json(spec_json))
     targets = [(target, job_id, index) for index, target in enumerate(spec.notify)]
-    return (spec.to_json(), job_id), targets
+    labels = [(value, job_id, key) for key, value in spec.labels]
+    return (spec.to_json(), FORGOTTEN_ERROR, job_id), targets, labels
+
+
+def forgotten_error_values(job_id: str) -> tuple[str, str]:
+    """The values of FORGET_ATTEMPT_ERRORS_SQL and FORGET_DELIVERY_ERRORS_SQL."""
+    return (FORGOTTEN_ERROR, job_id)
 
 
 def rearms(current: JobState, to: JobState) -> bool:

@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from sluice.server.jobs.model import JobState
 from sluice.server.jobs.rows import (
+    FORGET_ATTEMPT_ERRORS_SQL,
     FORGET_CHUNK_VALUES_SQL,
+    FORGET_DELIVERY_ERRORS_SQL,
+    FORGET_LABEL_SQL,
     FORGET_REQUEST_SQL,
     FORGET_TARGET_SQL,
     UNFORGOTTEN_SQL,
+    forgotten_error_values,
     forgotten_values,
+    unforgotten_values,
 )
 
 _log = logging.getLogger(__name__)
@@ -25,16 +29,19 @@ _log = logging.getLogger(__name__)
 def forget(db: sqlite3.Connection, job_id: str, spec_json: str) -> None:
     """Forget the values of job `job_id`, whose stored spec is `spec_json`, in `db`'s
     transaction (rows.FORGET_*)."""
-    request, targets = forgotten_values(job_id, spec_json)
+    request, targets, labels = forgotten_values(job_id, spec_json)
     db.execute(FORGET_REQUEST_SQL, request)
     db.executemany(FORGET_TARGET_SQL, targets)
+    db.executemany(FORGET_LABEL_SQL, labels)
+    db.execute(FORGET_ATTEMPT_ERRORS_SQL, forgotten_error_values(job_id))
+    db.execute(FORGET_DELIVERY_ERRORS_SQL, forgotten_error_values(job_id))
     db.execute(FORGET_CHUNK_VALUES_SQL, (job_id,))
 
 
 def forget_unforgotten(db: sqlite3.Connection) -> int:
-    """Forget the DELETED jobs whose request is not forgotten yet, in `db`'s transaction;
-    how many."""
-    rows = db.execute(UNFORGOTTEN_SQL, (JobState.DELETED.value,)).fetchall()
+    """Forget the DELETED jobs with something not forgotten yet (rows.UNFORGOTTEN_SQL), in
+    `db`'s transaction; how many."""
+    rows = db.execute(UNFORGOTTEN_SQL, unforgotten_values()).fetchall()
     for job_id, spec_json in rows:
         forget(db, job_id, spec_json)
     return len(rows)

@@ -104,11 +104,17 @@ class JobStore(ScheduleStore, Protocol):
         SQL with each literal masked as `?` (masked_literals; every double-quoted token
         too; text it cannot read becomes `?` whole), each of `query.ids` becomes `?` (so
         their count stays), `subject.subject_id` becomes `?`
-        (server/jobs/forgotten_values.py); every chunk's `cursor_max` and
+        (server/jobs/forgotten_values.py), `source.uri` keeps only its root
+        (`s3://lake/…`, `/data/…`), each label's value becomes `?` (in the spec and the
+        rows ListExports filters on) but `sluice.schedule`'s; every chunk's `cursor_max` and
         `source_last_key` become None; the request fingerprint is forgotten too (a
-        digest of the request as sent would confirm a guessed value). Everything that
-        shows the job stays: id, request id, state, times, counters, manifest URI,
-        error (`error` as transition's), labels, destination, chunk paths and digests.
+        digest of the request as sent would confirm a guessed value), and so is every
+        error message the job keeps (its error, `error` as transition's; each attempt's;
+        each notification delivery's last error): each becomes rows.FORGOTTEN_ERROR, its
+        code and transient flag kept, since a message may quote the request's values.
+        The job then reads with values_forgotten. Everything that shows the job stays:
+        id, request id, state, times, counters, manifest URI, error codes, label keys,
+        destination and dataset (a second delete needs them), chunk paths and digests.
         A DELETED job in allowed_from is masked again (no change) or, deleted before
         stores forgot, masked now. Each notify target is kept as logs show it (a URL
         as scheme://host/…, a mailto: address as `mailto:?`, a configured name as it
@@ -128,10 +134,11 @@ class JobStore(ScheduleStore, Protocol):
         ...
 
     def forget_deleted(self) -> int:
-        """Forget, as mark_deleted does, the values of every DELETED job whose request
-        is not forgotten yet (deleted by a Sluice whose store kept them), leaving its
-        state, times and error as they are; returns how many. Run at every start: none
-        are left after the first."""
+        """Forget, as mark_deleted does, the values of every DELETED job with something
+        not forgotten yet: its request (deleted by a Sluice whose store kept it), or an
+        error message (kept by a Sluice that forgot only the spec, or recorded after the
+        delete by a delivery in flight), leaving its state, times and error codes as
+        they are; returns how many. Run at every start: none are left after the first."""
         ...
 
     def record_chunk(

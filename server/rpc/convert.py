@@ -252,6 +252,7 @@ def job_to_proto(job: Job, live: LiveProgress | None = None) -> pb.Export:
         manifest_uri=job.manifest_uri,
         created_by=job.created_by,
         replica=job.replica,
+        values_forgotten=job.values_forgotten,
     )
     if job.started_at is not None:
         message.started_at.CopyFrom(_timestamp(job.started_at))

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from sluice.server.errors import FailedPrecondition, NotFound, SluiceError
+from sluice.server.jobs import forgotten_values
 from sluice.server.jobs.model import UNFINISHED_STATES, Job
 from sluice.server.jobs.schedules import Schedule, ScheduleStore, TickRecord
 from sluice.server.jobs.store import JobStore
@@ -34,7 +35,7 @@ StartExport = Callable[[ExportSpec, str], Job]
 
 #: The label every scheduled export carries: `sluice export list --label
 #: sluice.schedule=NAME` lists a schedule's runs.
-SCHEDULE_LABEL: Final = "sluice.schedule"
+SCHEDULE_LABEL: Final = forgotten_values.SCHEDULE_LABEL
 #: Most missed ticks counted one by one after downtime (beyond, counting stops; the
 #: schedule still runs at most once).
 _MAX_COUNTED_TICKS: Final = 1_000
@@ -58,25 +59,37 @@ def scheduled_spec(schedule: Schedule) -> ExportSpec:
     return replace(schedule.spec, labels=tuple(sorted(labels.items())))
 
 
-def warn_of_packages_without_template(schedules: ScheduleStore) -> None:
-    """Log once, by schedule name, the stored GDPR package schedules that name no
-    template: created before a package took the `gdpr` template by default, they run as
-    stored, so without it (unencrypted unless their spec encrypts)."""
+def warn_of_packages_without_template(
+    schedules: ScheduleStore, *, say_unreadable: bool = True
+) -> bool:
+    """Log one WARNING per stored GDPR package schedule that names no template, by its
+    name (the id GetSchedule and `sluice schedule` take), never its subject or any other
+    value of its spec. Created before a package took the `gdpr` template by default,
+    such a schedule runs as stored, so without it (unencrypted unless its spec
+    encrypts): it is named, not changed, since sealing it now would change what its
+    recipients get and fail every tick on a server without the gdpr secret. Whether the
+    schedules could be read (False: the store is unavailable, ask again later; said in a
+    WARNING only when `say_unreadable`: a later pass's own ERROR says it again)."""
     try:
-        names = [
-            schedule.name
-            for schedule in schedules.list_schedules()
-            if schedule.spec.subject is not None and not schedule.spec.template
-        ]
-    except SluiceError:
-        return  # the store is unavailable: the first pass says so
-    if names:
+        stored = schedules.list_schedules()
+    except SluiceError as exc:
+        if not say_unreadable:
+            return False
         _log.warning(
-            "schedules %s: GDPR subject packages stored without a template (before packages"
-            " took the gdpr template by default) run as stored, without it: unencrypted"
-            " unless their spec encrypts; create them again to have them sealed",
-            ", ".join(names),
+            "schedules: cannot check for GDPR packages stored without a template yet (%s);"
+            " checking again on the next pass",
+            exc.message,
         )
+        return False
+    for schedule in stored:
+        if schedule.spec.subject is not None and not schedule.spec.template:
+            _log.warning(
+                "schedule %s: a GDPR subject package stored without a template (before"
+                " packages took the gdpr template by default) runs as stored, without it:"
+                " unencrypted unless its spec encrypts; create it again to have it sealed",
+                schedule.name,
+            )
+    return True
 
 
 class Scheduler:
@@ -101,6 +114,8 @@ class Scheduler:
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Whether the stored schedules were checked for packages without a template.
+        self._checked_templates = False
 
     # -- one pass -------------------------------------------------------------------
 
@@ -201,7 +216,7 @@ class Scheduler:
     # -- in the daemon ---------------------------------------------------------------
 
     def start(self) -> None:
-        warn_of_packages_without_template(self._schedules)
+        self._checked_templates = warn_of_packages_without_template(self._schedules)
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 
@@ -213,6 +228,11 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
+                if not self._checked_templates:
+                    # Said once, at start: each pass failing meanwhile logs its ERROR.
+                    self._checked_templates = warn_of_packages_without_template(
+                        self._schedules, say_unreadable=False
+                    )
                 self.run_due()
             except Exception as exc:  # noqa: BLE001 - the loop must outlive any one pass
                 _log.error("scheduler pass failed: %s", type(exc).__name__)

@@ -26,6 +26,8 @@ WHERE_EMAIL = "zed.forgotten@example.org"
 SUBJECT = "ana.forgotten@example.org"
 #: A custom redaction rule's pattern: someone's value too (a built-in entity's is not).
 RULE = r"zed\.rule@example\.org"
+#: A label's value built per person.
+LABEL = "lea.label@example.org"
 #: Ids the export selects: rows of the source, so its chunks have cursors.
 IDS = [f"cust-7f3a{n:04d}e2" for n in range(6)]
 
@@ -110,13 +112,14 @@ def test_a_deleted_export_forgets_its_where_ids_and_cursors(daemon: Daemon) -> N
         "--ids", ",".join(IDS), "--cursor", "updated_at", "--chunk-rows", "2",
         "--compression", "none", "--request-id", "forget-1", "--wait",
         "--redact-rule", f"pattern={RULE}:redact", "--redact-rule", "pattern=EMAIL:mask",
+        "--label", f"subject={LABEL}",
     )  # fmt: skip
     assert (made["state"], made["records"]) == ("succeeded", 6), made
     spec, cursors = _rows(daemon, made["id"])
     cursor_values = [json.loads(c) for c in cursors]
     assert len(cursor_values) == 3 and all(isinstance(v, str) for v in cursor_values)
     # The pattern as the stored spec (JSON) holds it.
-    secrets = [WHERE_EMAIL, json.dumps(RULE)[1:-1], *IDS, *cursor_values]
+    secrets = [WHERE_EMAIL, json.dumps(RULE)[1:-1], LABEL, *IDS, *cursor_values]
     before = _store_bytes(daemon)
     assert [s for s in secrets if s.encode() not in before] == []  # the test can fail
 
@@ -131,6 +134,10 @@ def test_a_deleted_export_forgets_its_where_ids_and_cursors(daemon: Daemon) -> N
     assert cursors == ["null"] * 3
     rules = json.loads(spec)["redaction"]["rules"]
     assert [r["pattern"] for r in rules] == ["?", "EMAIL"]
+    # The source's folder (which may name a person) is cut to its root.
+    assert str(daemon.sources) not in spec
+    by_label = run_cli(daemon, "export", "list", "--label", f"subject={LABEL}", "--json")
+    assert json.loads(by_label.stdout) == [], by_label.stderr
 
     shown = _cli(daemon, "export", "get", made["id"])
     assert shown["state"] == "deleted"

@@ -350,6 +350,7 @@ def test_export_json_shape(fake: tuple[FakeExports, CliRunner]) -> None:
         "spec",
         "notifications",
         "attempts",
+        "values_forgotten",
     ]
     assert data["state"] == "queued"
     assert data["created_at"] == "2024-05-01T12:00:00Z"
@@ -359,6 +360,7 @@ def test_export_json_shape(fake: tuple[FakeExports, CliRunner]) -> None:
     assert data["spec"]["destination"] == {"uri": "/out", "dataset": "events"}
     assert data["notifications"] == []
     assert data["attempts"] == []
+    assert data["values_forgotten"] is False
 
 
 def test_create_wait_json_prints_the_finished_export(fake: tuple[FakeExports, CliRunner]) -> None:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from sluice.server.errors import (
@@ -38,9 +39,11 @@ from sluice.server.jobs import (
     NewJob,
     Progress,
     SQLiteJobStore,
+    postgres_forgetting,
 )
-from sluice.server.jobs.model import DeliveryState
+from sluice.server.jobs.model import AttemptEnd, AttemptOutcome, DeliveryState
 from sluice.server.jobs.postgres import PostgresJobStore
+from sluice.server.jobs.rows import FORGOTTEN_ERROR
 from sluice.server.jobs.signals import JobSignal, SignalKind
 from sluice.server.jobs.sqlite_schema import SCHEMA_VERSION
 from sluice.server.planning.spec import (
@@ -102,7 +105,7 @@ PATTERN, TOKEN = r"bob\.pattern@example\.com", "tok-5ecret-93"
 def personal_spec() -> ExportSpec:
     return ExportSpec(
         source=SourceSpec(
-            uri="postgresql://db/app", query=f"SELECT * FROM users WHERE name = '{NAME}'"
+            uri=f"s3://lake/people/{EMAIL}/", query=f"SELECT * FROM users WHERE name = '{NAME}'"
         ),
         destination=DestinationSpec(uri="file:///exports", dataset="users"),
         query=QuerySpec(
@@ -111,7 +114,7 @@ def personal_spec() -> ExportSpec:
             ids=IDS,
             id_column="user_id",
         ),
-        labels=(("team", "a"),),
+        labels=(("sluice.schedule", "nightly"), ("subject", EMAIL), ("team", "a")),
         redaction=RedactionSpec(
             level="moderate",
             rules=(
@@ -453,9 +456,18 @@ class JobStoreContract:
         deliveries = store.notifications("j1")
         assert tuple(d.target for d in deliveries) == shown
         assert [d.delivery_id for d in deliveries] == [d.delivery_id for d in done_deliveries]
+        # A source's location may name a person (its root stays), a label's value too:
+        # only the schedule's name, which lists a schedule's runs, stays.
+        assert deleted.spec.source.uri == "s3://lake/…"
+        labels = (("sluice.schedule", "nightly"), ("subject", "?"), ("team", "?"))
+        assert deleted.spec.labels == labels
+        assert deleted.labels == dict(labels)
+        for label in (("subject", EMAIL), ("team", "a")):
+            assert not store.list(JobFilter(labels=(label,)), page_size=5).jobs
+        for label in labels:
+            assert store.list(JobFilter(labels=(label,)), page_size=5).jobs == (deleted,)
         # What shows the job stays.
         assert deleted.spec.destination == done.spec.destination
-        assert deleted.spec.labels == done.spec.labels
         assert (deleted.request_id, deleted.manifest_uri) == ("req-1", done.manifest_uri)
         assert deleted.progress == done.progress
         assert (deleted.created_at, deleted.started_at, deleted.finished_at) == (
@@ -478,12 +490,132 @@ class JobStoreContract:
         with pytest.raises(NotFound):
             store.mark_deleted("nope", RESUMABLE_STATES)
 
-    def test_mark_deleted_keeps_the_error_it_is_given(self, store: JobStore) -> None:
+    def test_mark_deleted_keeps_the_error_it_is_given_by_its_code(self, store: JobStore) -> None:
         store.create(new_job("j1", spec=personal_spec()))
         error = JobError("UNAVAILABLE", "source gone", transient=True)
         failed = store.transition("j1", {Q}, F, error=error)
         deleted = store.mark_deleted("j1", RESUMABLE_STATES, error=error)
-        assert (deleted.error, deleted.finished_at) == (error, failed.finished_at)
+        assert (deleted.error, deleted.finished_at) == (
+            JobError("UNAVAILABLE", FORGOTTEN_ERROR, transient=True),
+            failed.finished_at,
+        )
+
+    def test_mark_deleted_forgets_what_error_messages_quote(self, store: JobStore) -> None:
+        # A failed export's messages may quote its request's values (a where literal, a
+        # subject's e-mail, a path naming a person): the job's, each attempt's and each
+        # delivery's keep only their code once it is deleted.
+        store.create(new_job("j1", "req-1", personal_spec()))
+        first = self._claim(store, "r1", 60)
+        store.begin_attempt(first)
+        retried = JobError("UNAVAILABLE", f"s3://b/people/{NAME}.parquet: timed out", True)
+        store.retry_later(first, retried, datetime.now(UTC) - timedelta(seconds=1))
+        second = self._claim(store, "r2", 60)
+        store.begin_attempt(second)
+        failed = JobError("FAILED_PRECONDITION", f"no rows where email = '{EMAIL}'")
+        store.transition(
+            "j1",
+            {R},
+            F,
+            error=failed,
+            lease=second,
+            attempt=AttemptEnd(AttemptOutcome.FAILED, failed),
+        )
+        assert store.record_notification_attempt(
+            "j1.1",
+            state=DeliveryState.FAILED,
+            error=f"SMTPRecipientsRefused: {EMAIL}",
+            attempted_at=datetime.now(UTC),
+            next_attempt_at=None,
+        )
+        before = store.get("j1")
+        assert (before.error, before.values_forgotten) == (failed, False)  # the test can fail
+
+        deleted = store.mark_deleted("j1", RESUMABLE_STATES, error=before.error)
+
+        assert deleted.values_forgotten
+        assert deleted.error == JobError("FAILED_PRECONDITION", FORGOTTEN_ERROR)
+        assert [(a.outcome, a.error) for a in store.attempts("j1")] == [
+            (AttemptOutcome.RETRIED, JobError("UNAVAILABLE", FORGOTTEN_ERROR, True)),
+            (AttemptOutcome.FAILED, JobError("FAILED_PRECONDITION", FORGOTTEN_ERROR)),
+        ]
+        assert [d.last_error for d in store.notifications("j1")] == ["", FORGOTTEN_ERROR, ""]
+        assert store.forget_deleted() == 0
+
+    def test_a_delivery_ending_after_the_delete_records_no_message(self, store: JobStore) -> None:
+        # Claimed before the delete, its attempt ends after it: the error it brings back
+        # (quoting the address the delete forgot) is recorded as forgotten at once.
+        store.create(new_job("j1", spec=personal_spec()))
+        store.transition("j1", {Q}, C)
+        now = datetime.now(UTC)
+        claimed = store.claim_notifications(now, now + timedelta(minutes=1), 10)
+        assert [d.delivery_id for d in claimed] == ["j1.0", "j1.1", "j1.2"]
+        store.mark_deleted("j1", {C})
+        for delivery, error in zip(claimed, ["", f"SMTP 550 {EMAIL}", "HTTP 500"], strict=True):
+            assert store.record_notification_attempt(
+                delivery.delivery_id,
+                state=DeliveryState.FAILED if error else DeliveryState.DELIVERED,
+                error=error,
+                attempted_at=now,
+                next_attempt_at=None,
+            )
+        got = [(d.attempts, d.last_error) for d in store.notifications("j1")]
+        assert got == [(1, ""), (1, FORGOTTEN_ERROR), (1, FORGOTTEN_ERROR)]
+        assert store.forget_deleted() == 0
+
+    def test_forget_deleted_forgets_errors_a_spec_only_forgetting_kept(
+        self, store: JobStore
+    ) -> None:
+        # Deleted by a Sluice that masked the spec but kept error messages: the next start
+        # forgets them, leaving the spec as it was masked.
+        for job_id in ("j1", "j2", "j3", "j4"):
+            store.create(new_job(job_id, spec=personal_spec()))
+        lease = self._claim(store, "r1", 60)  # j1, the oldest
+        store.begin_attempt(lease)
+        end = AttemptEnd(AttemptOutcome.CANCELLED, JobError("CANCELLED", "cancelled"))
+        store.transition("j1", {R}, C, lease=lease, attempt=end)
+        deleted = [store.mark_deleted(j, {Q, C}) for j in ("j1", "j2", "j3", "j4")]
+        with store._tx() as db:  # type: ignore[attr-defined]
+            db.execute(
+                "UPDATE jobs SET error_code = 'INTERNAL', error_transient = false,"
+                f" error_message = 'where {EMAIL}' WHERE id = 'j3'"
+            )
+            db.execute(f"UPDATE attempts SET error_message = 'where {EMAIL}' WHERE job_id = 'j1'")
+            db.execute(
+                f"UPDATE notifications SET last_error = 'refused {EMAIL}' WHERE job_id = 'j2'"
+                " AND idx = 1"
+            )
+        assert store.get("j3").error == JobError("INTERNAL", f"where {EMAIL}")
+
+        assert store.forget_deleted() == 3
+        assert store.get("j3").error == JobError("INTERNAL", FORGOTTEN_ERROR)
+        (attempt,) = store.attempts("j1")
+        assert attempt.error == JobError("CANCELLED", FORGOTTEN_ERROR)
+        assert [d.last_error for d in store.notifications("j2")] == ["", FORGOTTEN_ERROR, ""]
+        assert [store.get(j.id).spec for j in deleted] == [j.spec for j in deleted]
+        assert store.forget_deleted() == 0
+
+    def test_forget_deleted_forgets_labels_a_spec_only_forgetting_kept(
+        self, store: JobStore
+    ) -> None:
+        # Deleted by a Sluice that masked the spec's values but kept labels: the next
+        # start forgets their values, in the spec and the rows listing filters on.
+        store.create(new_job("j1", spec=personal_spec()))
+        store.create(new_job("j2", spec=personal_spec()))
+        masked = [store.mark_deleted(j, {Q}) for j in ("j1", "j2")]
+        kept = replace(masked[0].spec, labels=personal_spec().labels)
+        with store._tx() as db:  # type: ignore[attr-defined]
+            db.execute(f"UPDATE job_labels SET value = '{EMAIL}' WHERE key = 'subject'")
+            db.execute(
+                "UPDATE jobs SET spec_json = '" + kept.to_json().replace("'", "''") + "'"
+                " WHERE id = 'j1'"
+            )
+        by_subject = JobFilter(labels=(("subject", EMAIL),))
+        assert len(store.list(by_subject, page_size=5).jobs) == 2
+
+        assert store.forget_deleted() == 2
+        assert not store.list(by_subject, page_size=5).jobs
+        assert [store.get(j).spec for j in ("j1", "j2")] == [m.spec for m in masked]
+        assert store.forget_deleted() == 0
 
     def test_a_deleted_job_is_masked_again_unchanged(self, store: JobStore) -> None:
         store.create(new_job("j1", spec=personal_spec()))
@@ -541,7 +673,9 @@ class JobStoreContract:
         assert store.forget_deleted() == 1
         job = store.get("j1")
         assert job.spec == forgotten_now.spec
-        assert replace(job, spec=old.spec, revision=0) == old  # nothing else changed
+        assert job.values_forgotten
+        # Nothing else changed.
+        assert replace(job, spec=old.spec, revision=0, values_forgotten=False) == old
         assert [(c.cursor_max, c.source_last_key) for c in store.chunks("j1")] == [(None, None)] * 2
         assert store.forget_deleted() == 0
         assert store.create(new_job("j2", "req-1", make_spec()))[0].id == "j1"
@@ -1360,6 +1494,65 @@ class TestPostgresJobStore(JobStoreContract):
         there.request_cancel("j1")
         heard.hear(JobSignal(SignalKind.CANCEL, "j1"))
         assert heard.signals.count(JobSignal(SignalKind.CANCEL, "j1")) == 1
+
+    def test_a_delivery_ending_while_a_delete_commits_records_no_message(
+        self, opener: Callable[[], JobStore], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The delete holds the job and delivery rows; the attempt's UPDATE, started
+        # meanwhile, waits on the delivery row. Once the delete commits it must see the
+        # job deleted: READ COMMITTED gave its subquery the snapshot of before.
+        store = opener()
+        store.create(new_job("j1", spec=personal_spec()))
+        store.transition("j1", {Q}, C)
+        now = datetime.now(UTC)
+        assert len(store.claim_notifications(now, now + timedelta(minutes=1), 10)) == 3
+        forgot, commit = threading.Event(), threading.Event()
+        forget = postgres_forgetting.forget
+
+        def forget_then_wait(db: postgres_forgetting.Conn, job_id: str, spec_json: str) -> None:
+            forget(db, job_id, spec_json)
+            forgot.set()
+            assert commit.wait(30)
+
+        monkeypatch.setattr(postgres_forgetting, "forget", forget_then_wait)
+        deleting = threading.Thread(target=store.mark_deleted, args=("j1", {C}))
+        deleting.start()
+        assert forgot.wait(30)
+        recorded: list[bool] = []
+        recording = threading.Thread(
+            target=lambda: recorded.append(
+                store.record_notification_attempt(
+                    "j1.1",
+                    state=DeliveryState.FAILED,
+                    error=f"SMTP 550 {EMAIL}",
+                    attempted_at=now,
+                    next_attempt_at=None,
+                )
+            )
+        )
+        recording.start()
+        self._wait_for_a_lock_wait(recording)
+        commit.set()
+        deleting.join(30)
+        recording.join(30)
+        assert recorded == [True]
+        got = [(d.attempts, d.last_error) for d in store.notifications("j1")]
+        assert got == [(0, ""), (1, FORGOTTEN_ERROR), (0, "")]
+        assert store.get("j1").state == JobState.DELETED
+
+    def _wait_for_a_lock_wait(self, thread: threading.Thread) -> None:
+        """Until a backend of the test's database waits on a lock (the thread's write
+        blocked), or the thread ended without waiting."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for _ in range(3000):
+                waiting = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                ).fetchone()
+                if (waiting is not None and waiting[0]) or not thread.is_alive():
+                    return
+                time.sleep(0.01)
+        raise AssertionError("the write never waited on the delete's locks")
 
 
 class _Heard:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sluice.server.errors import InvalidArgument, PermissionDenied
-from sluice.server.jobs import NewJob
+from sluice.server.jobs import Job, NewJob, SQLiteJobStore
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.jobs.schedules import Schedule
 from sluice.server.jobs.store import JobStore
@@ -84,8 +86,14 @@ def test_a_package_schedule_stored_without_a_template_runs_as_stored(
     with caplog.at_level(logging.WARNING, logger="sluice.scheduler"):
         scheduler.start()  # no tick is due yet
         scheduler.stop()
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "sluice.scheduler"]
-    assert "dsar, dsar-plain" in warning and "42" not in warning
+    warnings = [r for r in caplog.records if r.name == "sluice.scheduler"]
+    # One per schedule, by its name: each one an operator acts on, none its subject.
+    assert [r.levelno for r in warnings] == [logging.WARNING] * 2
+    assert [r.getMessage().split(":")[0] for r in warnings] == [
+        "schedule dsar",
+        "schedule dsar-plain",
+    ]
+    assert not [r for r in warnings if "42" in r.getMessage()]
 
     now[0] += timedelta(minutes=1, seconds=1)
     started = scheduler.run_due()
@@ -182,3 +190,52 @@ def test_another_principal_learns_nothing_from_a_guessed_request(tmp_path: Path)
                 service.create(_spec(tmp_path, guess, "events"), request_id, principal=mallory)
             answers.add(refused.value.message)
     assert len(answers) == 1
+
+
+def test_package_schedules_are_named_once_the_store_can_be_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job store that cannot be read at start (here its schedules table is set aside
+    by another connection): the check is not dropped silently but made on a later
+    scheduler pass, once the store reads again."""
+    path = tmp_path / "state" / "jobs.sqlite3"
+    store = SQLiteJobStore(path)
+    _as_main_stored_it(store, "dsar", _spec(tmp_path, "42", "events"))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("ALTER TABLE schedules RENAME TO schedules_aside")
+    scheduler = Scheduler(store, store, _no_export, clock=lambda: START, poll_seconds=0.05)
+    named: list[str] = []
+    try:
+        with caplog.at_level(logging.WARNING, logger="sluice.scheduler"):
+            scheduler.start()
+            # Said once while the store stays unreadable: each pass logs its own ERROR.
+            failed_passes: list[str] = []
+            deadline = time.monotonic() + 30
+            while len(failed_passes) < 3 and time.monotonic() < deadline:
+                failed_passes = [
+                    r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
+                ]
+                time.sleep(0.02)
+            assert len(failed_passes) >= 3
+            [unreadable] = [
+                r.getMessage() for r in caplog.records if r.getMessage().startswith("schedules:")
+            ]
+            assert "checking again on the next pass" in unreadable
+            other.execute("ALTER TABLE schedules_aside RENAME TO schedules")
+            other.close()
+            deadline = time.monotonic() + 30
+            while not named and time.monotonic() < deadline:
+                named = [
+                    r.getMessage()
+                    for r in caplog.records
+                    if r.getMessage().startswith("schedule dsar: ")
+                ]
+                time.sleep(0.02)
+    finally:
+        scheduler.stop()
+        store.close()
+    assert len(named) == 1 and "42" not in named[0]
+
+
+def _no_export(spec: ExportSpec, request_id: str) -> Job:
+    raise AssertionError("no tick is due")

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from sluice.server.planning.spec import (
     DestinationSpec,
+    EncryptionSpec,
     ExportSpec,
     QuerySpec,
     RedactionRuleSpec,
@@ -18,8 +19,12 @@ from sluice.server.planning.spec import (
 from sluice.server.service.personal_values import (
     HIDDEN_ERROR,
     error_without_values,
+    location_root,
     without_personal_values,
 )
+
+#: An age recipient: a public key, maybe the subject's own.
+AGE = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 
 PLAIN = ExportSpec(
     source=SourceSpec(uri="file:///data/orders.parquet"),
@@ -29,8 +34,56 @@ PLAIN = ExportSpec(
 )
 
 
-def test_a_spec_naming_no_one_is_shown_as_it_is() -> None:
-    assert without_personal_values(PLAIN) == PLAIN
+def test_a_spec_naming_no_one_is_shown_but_its_locations_dataset_and_label_values() -> None:
+    # Those may be built per person; the rest of a spec naming no one is shown as it is.
+    assert without_personal_values(PLAIN) == replace(
+        PLAIN,
+        source=SourceSpec(uri="file:///data/…"),
+        destination=DestinationSpec(uri="file:///exports/…", dataset="?"),
+        labels=(("team", "?"),),
+    )
+
+
+def test_locations_built_per_person_keep_only_their_root() -> None:
+    """A package schedule writing to a folder per subject, labelled with the subject,
+    encrypting to the subject's own age key: a reader sees none of them (ListSchedules,
+    GetSchedule as a non-admin)."""
+    spec = ExportSpec(
+        source=SourceSpec(uri="s3://uploads/people/alice.smith/profile.parquet"),
+        destination=DestinationSpec(
+            uri="/exports/dsar/alice.smith@example.com/", dataset="alice-smith"
+        ),
+        labels=(("subject", "alice.smith@example.com"), ("team", "privacy")),
+        encryption=EncryptionSpec(
+            age_recipients=(AGE,), age_passphrase_ref="", zip_password_ref="gdpr"
+        ),
+    )
+    shown = without_personal_values(spec)
+    assert shown.source.uri == "s3://uploads/…"
+    assert (shown.destination.uri, shown.destination.dataset) == ("/exports/…", "?")
+    assert shown.labels == (("subject", "?"), ("team", "?"))
+    assert shown.encryption == EncryptionSpec(age_recipients=("?",), zip_password_ref="gdpr")
+    assert "alice" not in shown.to_json() and AGE not in shown.to_json()
+
+
+def test_location_root() -> None:
+    cases = {
+        "": "",
+        "/exports": "/exports",
+        "/exports/": "/exports/",
+        "/srv/exports/alice": "/srv/…",
+        "exports/alice": "exports/…",
+        "file:///srv/exports/alice": "file:///srv/…",
+        "s3://lake": "s3://lake",
+        "s3://lake/": "s3://lake/",
+        "s3://lake/people/alice/": "s3://lake/…",
+        "s3://AKIAKEY:secret@lake/alice": "s3://(credentials removed)@lake/…",
+        "az://container@acct.blob.core.windows.net/people/bob": (
+            "az://container@acct.blob.core.windows.net/…"
+        ),
+        "postgresql://db.internal:5432/crm?sslmode=require": "postgresql://db.internal:5432/…",
+    }
+    assert {uri: location_root(uri) for uri in cases} == cases
 
 
 def test_the_subject_id_sql_literals_and_ids_are_hidden() -> None:
@@ -53,7 +106,7 @@ def test_the_subject_id_sql_literals_and_ids_are_hidden() -> None:
     # Double-quoted tokens too: SQLite reads one naming no column as a string.
     assert shown.query.where == "email = ? AND ? = ? AND id > ?"
     assert shown.query.ids == ("?", "?", "?") and shown.query.id_column == "email"
-    assert shown.destination == spec.destination
+    assert shown.destination == without_personal_values(PLAIN).destination
 
 
 def test_a_packages_subject_id_is_hidden_its_sources_shown() -> None:

@@ -753,6 +753,7 @@ class Export(_message.Message):
     REPLICA_FIELD_NUMBER: _builtins.int
     NOTIFICATIONS_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
+    VALUES_FORGOTTEN_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     request_id: _builtins.str
     state: Global___ExportState.ValueType
@@ -765,6 +766,14 @@ class Export(_message.Message):
     replica: _builtins.str
     """The replica (GetServerInfo.replica_id) holding the export's lease while it runs;
     empty when no replica runs it.
+    """
+    values_forgotten: _builtins.bool
+    """True for a deleted export whose request's personal values the job store forgot
+    (`export delete`, retention): `spec` then shows each forgotten value as "?" (SQL
+    literals, ids, the subject id, custom rule patterns, mailto targets, label values
+    but sluice.schedule's), its source URI only to its root, and every error message
+    of the export (its own, its attempts', its notifications') is reduced to its code.
+    False: `spec` is as the request sent it, a "?" in it included.
     """
     @_builtins.property
     def spec(self) -> Global___ExportSpec: ...
@@ -806,10 +815,11 @@ class Export(_message.Message):
         replica: _builtins.str = ...,
         notifications: _abc.Iterable[Global___NotificationDelivery] | None = ...,
         attempts: _abc.Iterable[Global___ExportAttempt] | None = ...,
+        values_forgotten: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "progress", b"progress", "spec", b"spec", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "created_by", b"created_by", "error", b"error", "finished_at", b"finished_at", "id", b"id", "manifest_uri", b"manifest_uri", "notifications", b"notifications", "progress", b"progress", "replica", b"replica", "request_id", b"request_id", "spec", b"spec", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "created_by", b"created_by", "error", b"error", "finished_at", b"finished_at", "id", b"id", "manifest_uri", b"manifest_uri", "notifications", b"notifications", "progress", b"progress", "replica", b"replica", "request_id", b"request_id", "spec", b"spec", "started_at", b"started_at", "state", b"state", "values_forgotten", b"values_forgotten"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1781,8 +1791,11 @@ class Schedule(_message.Message):
         else, and so are the people it names. Anyone else gets subject.subject_id as "?",
         query.where and source.query with each string and number literal (and each
         double-quoted token) as "?" and comments dropped, as a redacted manifest records
-        SQL, each of query.ids as "?" (how many, not which), and each notify target
-        "mailto:ADDRESS" as "mailto:?" (webhook URLs are shown as everywhere, host only).
+        SQL, each of query.ids as "?" (how many, not which), each notify target
+        "mailto:ADDRESS" as "mailto:?" (webhook URLs are shown as everywhere, host only),
+        a custom redaction rule's pattern as "?", and what may be built per person: the
+        source's and destination's URI cut to their root ("s3://bucket/…", "/exports/…"),
+        the dataset, each label's value and each age recipient as "?".
         """
 
     @_builtins.property

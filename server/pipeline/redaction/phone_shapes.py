@@ -61,6 +61,25 @@ rows left 0.134-0.144. Led by a word boundary instead of the lead's class the sc
 the same (the regex engine reads every byte of these digit-heavy rows either way) and
 kept twice the rows; the rows copied together first (packed_text.py) it cost more
 (0.088 against 0.076).
+
+Tried in session 29 and not done (the same messages in batches of 131,072, one thread,
+each scan alone, best of three under load 2-8; benchmarks.phone_scan_costs measures them
+all again): every scan of the gate's 264,608 rows
+costs about the same whatever its pattern (this one 0.065-0.070, its signed and dotted
+layouts alone 0.061, its plain numbers alone 0.066, those led by a digit instead of the
+lead's class 0.058 keeping 248,143 rows, a pattern led by a class that never matches
+0.069, a literal that never occurs 0.022): the regex engine reads every byte of these
+rows, so a cheaper refine needs fewer bytes or rows, not another pattern. Scanned over
+every message, with the gate then run only on the rows it keeps (the same 79,561), it
+cost 0.178 + 0.016 against the gate's 0.088 and its 0.065: led by a class, it cannot
+skip to a digit. Scanned from 40 characters before the gate's first match (`find`
+instead of `contains`: 0.101 against 0.092), it read 0.040 instead of 0.070, but the
+slice cost 0.030 and the layouts' gates must still be read on the whole row (a length
+check for characters beyond ASCII 0.014, "tel:" 0.021): no saving (session 24 found
+the same for the rule's extraction). A gate sharper than `phone_gate` cannot stand in
+for the two: led by a digit it cannot read the character before a run, so the tail of
+a card or of `ORD-2024-294315` looks like a phone to it, and for a struct or list column
+the row set must stay the gate's (see above) whatever the refine keeps.
 """
 
 from __future__ import annotations
