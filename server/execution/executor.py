@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -148,13 +149,18 @@ def execute(
         # its first run: it must find them as that run did (run_facts).
         pinned = pinned_facts(context.store, job.id, chunks)
         facts = RunFacts(source_identity(plan.source), plan.increment.parent_export_id or "")
-        check_same(pinned, facts, job.id)
+        by_key = bool(plan.increment.key)
+        check_same(pinned, facts, job.id, keyed=by_key)
         keyed = None
-        if plan.increment.key:
+        if by_key:
+            # Compared before the key index and tombstones are stored: a refused resume
+            # replaces nothing of what its first run stored.
+            def same_rows(fingerprint: str) -> None:
+                check_same(pinned, replace(facts, keys=fingerprint), job.id, keyed=True)
+
             with export_span("export.key_index"):
-                keyed = _index_keys(plan, sink, context, stop, lease)
+                keyed = _index_keys(plan, sink, context, stop, lease, same_rows)
             facts = replace(facts, keys=keyed.fingerprint)
-            check_same(pinned, facts, job.id)
         if not chunks:
             save_facts(context.store, job.id, facts, lease)
         selection = keyed.selection if keyed else None
@@ -324,6 +330,7 @@ def _index_keys(
     context: ExecutionContext,
     stop: threading.Event,
     lease: Lease | None,
+    check_fingerprint: Callable[[str], object],
 ) -> KeyedChanges:
     """The keyed first pass: the new key index, tombstones, and the rows to send."""
     settings = context.settings
@@ -339,6 +346,7 @@ def _index_keys(
         # The index and tombstones replace what is under their names: a run that lost
         # its lease (LeaseLost) must not replace the new holder's.
         before_commit=lambda: _renew(context, lease),
+        check_fingerprint=check_fingerprint,
     )
     _log.info(
         "export %s: key index of %d rows; %s",

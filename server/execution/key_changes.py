@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -69,8 +70,9 @@ class KeyedChanges:
     #: Rows the export pass sends; None sends every selected row (no parent index).
     selection: RowSelection | None
     tombstones: StoredTombstones | None
-    #: Digest of the key and row digests of every row the pass saw, in index order:
-    #: equal on a resume exactly when the pass saw the same rows.
+    #: Digest of the key and row digests and positions of every row the pass saw, in
+    #: index order: equal on a resume exactly when the pass saw the same rows at the same
+    #: positions.
     fingerprint: str = ""
 
 
@@ -93,12 +95,15 @@ def detect_changes(
     spill_root: Path,
     stop: threading.Event,
     before_commit: Callable[[], object] = lambda: None,
+    check_fingerprint: Callable[[str], object] = lambda _: None,
 ) -> KeyedChanges:
     """The keyed first pass: the new key index, tombstones (in the chunks' format, keyed
     by `content_key`, compressed on `workers`), and the rows the export pass sends.
     `before_commit` is called before the index and the tombstones are stored (they
     replace what is under their names): it raises when the run may no longer write (a
-    lost lease), as a chunk's commit does."""
+    lost lease), as a chunk's commit does; `check_fingerprint` is given the pass's
+    fingerprint before either is stored: it raises when the run does not continue the
+    export its first run began (run_facts), so a refused resume replaces nothing."""
     keys = IndexKeys.derive(base_key)
     key = plan.increment.key
     parent_index = plan.increment.parent_index
@@ -131,7 +136,9 @@ def detect_changes(
                     raise Interrupted("export interrupted while indexing keys")
                 sorter.add(digester.digests(frame))
         tombstones = TombstoneWriter(plan, sink, content_key, workers)
-        return _Comparison(plan, sink, keys, tombstones, before_commit).run(sorter)
+        return _Comparison(plan, sink, keys, tombstones, before_commit, check_fingerprint).run(
+            sorter
+        )
 
 
 class _Comparison:
@@ -145,8 +152,10 @@ class _Comparison:
         keys: IndexKeys,
         tombstones: TombstoneWriter,
         before_commit: Callable[[], object],
+        check_fingerprint: Callable[[str], object],
     ) -> None:
         self._before_commit = before_commit
+        self._check_fingerprint = check_fingerprint
         self._plan = plan
         self._sink = sink
         self._keys = keys
@@ -175,6 +184,7 @@ class _Comparison:
                     _fingerprint(seen, current)
                     earlier = cursor.take_below(range_upper(number)) if cursor else None
                     index.write(self._range(current, earlier))
+                self._check_fingerprint(seen.hexdigest())
                 self._before_commit()
                 stored = index.commit()
                 self._before_commit()
@@ -249,12 +259,20 @@ class _Comparison:
         )
 
 
-def _fingerprint(seen: hashlib._Hash, rows: pl.DataFrame) -> None:
-    """Add one digest range (sorted by key digest) to the pass's fingerprint."""
-    # Not the rows' positions: a database is read in key order, so equal digests mean
-    # equal positions, and a file source's order is covered by its files' identity.
+class _Digest(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+
+def _fingerprint(seen: _Digest, rows: pl.DataFrame) -> None:
+    """Add one digest range (sorted by key digest) to the pass's fingerprint: the key and
+    row digests and each row's position (ROW_INDEX). Positions are needed: a file
+    rewritten with the same rows in another order (same size, an S3 object's identity)
+    has the same digests, yet a resume continues by position (the chunks written hold
+    the rows at the earlier positions). A database source's positions are those of its
+    order key's order, the same in every run over the same rows."""
     for name in (KEY_DIGEST, ROW_DIGEST):
         seen.update(_binary_bytes(rows.get_column(name)))
+    seen.update(rows.get_column(ROW_INDEX).cast(pl.Int64).to_numpy().tobytes())
 
 
 def _binary_bytes(column: pl.Series) -> memoryview:

@@ -84,16 +84,20 @@ def pinned_facts(store: JobStore, job_id: str, chunks: Sequence[ChunkRecord]) ->
     return RunFacts.from_json(text) if text is not None else None
 
 
-def check_same(pinned: RunFacts | None, found: RunFacts, export_id: str) -> None:
-    """FailedPrecondition when this run would not continue the export its chunks began."""
+def check_same(
+    pinned: RunFacts | None, found: RunFacts, export_id: str, *, keyed: bool = False
+) -> None:
+    """FailedPrecondition when this run would not continue the export its chunks began.
+
+    A file source continues when its files are as they were, or when a glob gained files
+    that sort after every one of them (the earlier rows keep their positions; the new
+    files' rows are exported after them, as a new export would). A `keyed` export whose
+    first run journalled a fingerprint is judged by it alone (it covers the position and
+    digests of every row the key pass sees, so a file only touched, or a replica's own
+    copy of the source with another mtime, still resumes): call again with `found.keys`
+    once the key pass has run."""
     if pinned is None:
         return
-    if pinned.files != found.files:
-        raise FailedPrecondition(
-            f"source changed since the export started: {_changed_file(pinned, found)}; its "
-            f"chunks were read from the earlier files, so export {export_id} cannot continue "
-            "(it is kept as it is); start a new export"
-        )
     if pinned.parent != found.parent:
         raise FailedPrecondition(
             f"the dataset has an export ({found.parent or 'none'}) newer than this "
@@ -101,11 +105,21 @@ def check_same(pinned: RunFacts | None, found: RunFacts, export_id: str) -> None
             "hold the changes since its parent, which would fork the chain; start a new "
             "export instead of resuming this one"
         )
+    by_fingerprint = keyed and bool(pinned.keys)
+    if not by_fingerprint and found.files[: len(pinned.files)] != pinned.files:
+        raise FailedPrecondition(
+            f"source changed since the export started: {_changed_file(pinned, found)}; its "
+            f"chunks were read from the earlier files and a resume continues by row "
+            f"position, so export {export_id} cannot continue (it is kept as it is); a file "
+            "rewritten, touched (a new modification time), appended to, or a replica's own "
+            "copy of it all count as changed: start the export again as a new export"
+        )
     if found.keys and pinned.keys and pinned.keys != found.keys:
         raise FailedPrecondition(
-            "source changed since the export started: the key pass found other rows than "
-            f"at the first attempt; export {export_id}'s chunks hold the earlier values, "
-            "so it cannot continue (it is kept as it is); start a new export"
+            "source changed since the export started: the key pass found other rows (or "
+            f"the same rows at other positions) than at the first attempt; export "
+            f"{export_id}'s chunks hold the earlier values, so it cannot continue (it is "
+            "kept as it is); start the export again as a new export"
         )
 
 

@@ -9,6 +9,7 @@ nothing commits mixing two sources)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def test_a_source_changed_between_attempts_fails_the_resume_naming_the_file(
         _frame(new_rows).write_parquet(changed)
     message = _fails_resumed(daemon, export_id, daemon.exports / change / export_id)
     assert f"source changed since the export started: {changed}" in message
+    assert "start the export again as a new export" in message
 
 
 def test_an_unchanged_source_still_resumes(daemon_factory) -> None:  # type: ignore[no-untyped-def]
@@ -128,8 +130,11 @@ def test_a_keyed_increment_resumed_over_a_changed_database_fails_and_loses_no_up
     _write_table(path, _frame(list(range(ROWS)), value=1).with_columns(
         pl.when(pl.col("id") == 7).then(2).otherwise(pl.col("v")).alias("v")
     ))  # fmt: skip
+    index_before = _stored(daemon.exports / "k" / night2)["index.arrows"]
     message = _fails_resumed(daemon, night2, daemon.exports / "k" / night2)
-    assert "the key pass found other rows than at the first attempt" in message
+    assert "the key pass found other rows (or the same rows at other positions)" in message
+    # Refused before the key pass stored anything: the first run's index is as it was.
+    assert _stored(daemon.exports / "k" / night2)["index.arrows"] == index_before
     with ExportClient(daemon.address) as client:
         night3 = client.wait(client.create(spec("incremental")).id, timeout=300)
     sent = read_export(night3.manifest_uri)
@@ -197,3 +202,79 @@ def test_two_increments_of_a_chain_at_once_the_second_is_refused(daemon_factory)
         # Once it ended, the next increment continues from it.
         second = client.wait(client.create(spec("incremental")).id, timeout=300)
     assert load_manifest(second.manifest_uri)["parent_export_id"] == first
+
+
+def _keyed_csv_spec(daemon: Daemon, source: Path, mode: str) -> pb.ExportSpec:
+    return ExportClient.build_spec(
+        source=str(source), to=str(daemon.exports), dataset="k", format="jsonl",
+        chunk_rows=CHUNK_ROWS, incremental=pb.Incremental(mode=mode, key=["id"]),
+    )  # fmt: skip
+
+
+def test_a_keyed_file_rewritten_with_its_rows_reordered_fails_the_resume(
+    daemon_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """The same rows in another order, same size and mtime (as an S3 object rewritten to
+    the same size looks): the key pass sees the same digests at other positions. The
+    chunks written hold the rows at the earlier positions, so resuming would send some
+    ids twice and miss others: refused, and neither the chunks nor the key index the
+    first run stored are replaced."""
+    daemon = _slow(daemon_factory, "reordered")
+    source = daemon.sources / "k.csv"
+    _frame(list(range(ROWS))).write_csv(source)
+    with ExportClient(daemon.address) as client:
+        client.wait(client.create(_keyed_csv_spec(daemon, source, "full")).id, timeout=300)
+    _frame(list(range(ROWS)), value=1).write_csv(source)
+    first = os.stat(source)
+    night2 = create_and_kill_after_chunk(daemon, _keyed_csv_spec(daemon, source, "incremental"), 1)
+    folder = daemon.exports / "k" / night2
+    index_before = _stored(folder)["index.arrows"]
+    _frame(list(range(ROWS)), value=1).reverse().write_csv(source)
+    os.utime(source, ns=(first.st_atime_ns, first.st_mtime_ns))
+    assert os.stat(source).st_size == first.st_size
+    message = _fails_resumed(daemon, night2, folder)
+    assert "the same rows at other positions" in message
+    assert _stored(folder)["index.arrows"] == index_before
+
+
+def test_a_keyed_file_only_touched_still_resumes(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """A new mtime, the same content (a `touch`, a replica's own copy): the key pass's
+    fingerprint (every row's digests and position) is as at the first run, so the
+    resume continues and the export holds every changed row once."""
+    daemon = _slow(daemon_factory, "touched")
+    source = daemon.sources / "k.csv"
+    _frame(list(range(ROWS))).write_csv(source)
+    with ExportClient(daemon.address) as client:
+        client.wait(client.create(_keyed_csv_spec(daemon, source, "full")).id, timeout=300)
+    _frame(list(range(ROWS)), value=1).write_csv(source)
+    night2 = create_and_kill_after_chunk(daemon, _keyed_csv_spec(daemon, source, "incremental"), 1)
+    stat = os.stat(source)
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    daemon.start()
+    with ExportClient(daemon.address) as client:
+        finished = client.wait(night2, timeout=300)
+    assert "resumes after chunk" in daemon.log_tail(400)
+    assert read_export(finished.manifest_uri)["id"].to_list() == list(range(ROWS))
+
+
+def test_a_glob_gaining_a_file_that_sorts_last_resumes_and_exports_it(
+    daemon_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """A daily partition arriving mid-export (its name sorts after every file the first
+    run saw): the earlier rows keep their positions, so the resume continues and exports
+    the new file's rows after them, as a new export over the glob would."""
+    daemon = _slow(daemon_factory, "gained-last")
+    folder = daemon.sources / "daily"
+    folder.mkdir()
+    _frame(list(range(ROWS))).write_parquet(folder / "2026-12-06.parquet")
+    spec = ExportClient.build_spec(
+        source=str(folder / "*.parquet"), to=str(daemon.exports), dataset="daily",
+        format="jsonl", chunk_rows=CHUNK_ROWS,
+    )  # fmt: skip
+    export_id = create_and_kill_after_chunk(daemon, spec, 1)
+    _frame(list(range(ROWS, ROWS + 5_000))).write_parquet(folder / "2026-12-07.parquet")
+    daemon.start()
+    with ExportClient(daemon.address) as client:
+        finished = client.wait(export_id, timeout=300)
+    assert "resumes after chunk" in daemon.log_tail(400)
+    assert read_export(finished.manifest_uri)["id"].to_list() == list(range(ROWS + 5_000))

@@ -5,6 +5,7 @@ and the refusals check_same makes."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,23 @@ def test_s3_object_sizes_come_from_one_listing(
     client.put_object(Bucket=bucket, Key="in/b.parquet", Body=b"x" * 6)
     client.delete_object(Bucket=bucket, Key="in/a.parquet")
     assert files.sizes(uris) == {uris[1]: 6}
+
+
+def test_a_glob_gaining_files_after_every_pinned_file_continues() -> None:
+    first = RunFacts((("/d/06.parquet", 10, 5),))
+    check_same(first, RunFacts((*first.files, ("/d/07.parquet", 4, 9))), "e")
+    with pytest.raises(FailedPrecondition, match=r"started: /d/05\.parquet;"):
+        check_same(first, RunFacts((("/d/05.parquet", 4, 9), *first.files)), "e")
+
+
+def test_a_keyed_export_is_judged_by_its_fingerprint_not_its_files_mtime() -> None:
+    first = RunFacts((("/d/k.csv", 10, 5),), "night-1", "aa")
+    touched = RunFacts((("/d/k.csv", 10, 6),), "night-1")
+    check_same(first, touched, "e", keyed=True)  # before the key pass
+    check_same(first, replace(touched, keys="aa"), "e", keyed=True)
+    with pytest.raises(FailedPrecondition, match="same rows at other positions"):
+        check_same(first, replace(touched, keys="bb"), "e", keyed=True)
+    with pytest.raises(FailedPrecondition, match=r"started: /d/k\.csv;"):
+        check_same(first, touched, "e")  # not keyed: the files' identity decides
+    with pytest.raises(FailedPrecondition, match=r"export \(night-2\) newer"):
+        check_same(first, replace(touched, parent="night-2"), "e", keyed=True)
