@@ -11,12 +11,13 @@ can be resumed.
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 
 from sluice.server.errors import FailedPrecondition
 from sluice.server.jobs.model import UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.spec import ExportSpec
-from sluice.sinks.locations import without_credentials
+from sluice.sinks.locations import LocationRefused, classify, without_credentials
 
 
 def is_increment(spec: ExportSpec) -> bool:
@@ -25,7 +26,23 @@ def is_increment(spec: ExportSpec) -> bool:
 
 def _chain(spec: ExportSpec, creator: str) -> tuple[str, str, str, str]:
     destination = spec.destination
-    return (destination.uri, destination.profile, destination.dataset, creator)
+    return (_location(destination.uri), destination.profile, destination.dataset, creator)
+
+
+def _location(uri: str) -> str:
+    """Where the parent lookup looks, however the destination is spelt: a local folder
+    (a path or a file:// URL, trailing slash or not) as the planner resolves it
+    (server/planning/plan.py _check_destination), a cloud URI without credentials and
+    trailing slashes. The profile stays in the chain apart: it may name another
+    endpoint, which is another store."""
+    try:
+        location = classify(uri.strip())
+    except LocationRefused:  # refused when the export plans; compared as written
+        return uri
+    if location.kind == "local":
+        return str(Path(location.target).resolve())
+    scheme, _, rest = without_credentials(location.target).partition("://")
+    return f"{scheme.lower()}://{rest.rstrip('/')}"
 
 
 def check_one_increment(

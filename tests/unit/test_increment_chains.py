@@ -77,3 +77,25 @@ def test_a_run_is_refused_while_another_increment_of_its_chain_runs(store: JobSt
         check_one_increment(store, _spec(), "alice", job_id="night-2b", states={JobState.RUNNING})
     store.transition("night-2", {JobState.RUNNING}, JobState.SUCCEEDED, lease=claimed[1])
     check_one_increment(store, _spec(), "alice", job_id="night-2b", states={JobState.RUNNING})
+
+
+@pytest.mark.parametrize(
+    "spelt",
+    ["/exports", "file:///exports/", "/exports/./", "file://localhost/exports", " /exports"],
+)
+def test_another_spelling_of_the_destination_is_the_same_chain(store: JobStore, spelt: str) -> None:
+    # The parent lookup reads the resolved folder: a second spelling must not fork it.
+    _create(store, "night-2", _spec())
+    other = replace(_spec(), destination=DestinationSpec(uri=spelt, dataset="users"))
+    with pytest.raises(FailedPrecondition, match="export night-2, an increment of dataset"):
+        check_one_increment(store, other, "alice")
+
+
+def test_a_cloud_destination_with_a_trailing_slash_is_the_same_chain(store: JobStore) -> None:
+    first = replace(_spec(), destination=DestinationSpec(uri="s3://bucket/exports", dataset="u"))
+    _create(store, "night-2", first)
+    other = replace(first, destination=DestinationSpec(uri="S3://bucket/exports/", dataset="u"))
+    with pytest.raises(FailedPrecondition, match="export night-2, an increment of dataset"):
+        check_one_increment(store, other, "alice")
+    elsewhere = replace(first, destination=DestinationSpec(uri="s3://bucket/other", dataset="u"))
+    check_one_increment(store, elsewhere, "alice")
