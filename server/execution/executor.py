@@ -97,8 +97,15 @@ def execute(
     settings = context.settings
     try:
         # Before planning: the parent it finds must be the last one committed.
+        # Transient when refused: nothing is written yet, so the run is retried after
+        # the normal backoff and then continues the parent the other one committed.
         check_one_increment(
-            context.store, job.spec, job.created_by, job_id=job.id, states={JobState.RUNNING}
+            context.store,
+            job.spec,
+            job.created_by,
+            job_id=job.id,
+            states={JobState.RUNNING},
+            at_run=True,
         )
         planned = plan_run(job, settings, stop)
     except Interrupted:

@@ -4,8 +4,9 @@ would both take the same parent and send the same changes, forking the chain. So
 increment is refused (FAILED_PRECONDITION naming the other export) while another of the
 same chain is unfinished when it is created, or running when its run starts (before it
 plans, so the parent it then finds is the last one committed). Two runs started at the
-very same moment (two replicas) may both be refused; neither forks the chain, and both
-can be resumed.
+very same moment (two replicas) may both be refused; neither forks the chain. A run's
+refusal is transient (IncrementRunning): nothing is written yet, so the run goes back to
+the queue with the normal retry backoff and runs after the other, from its parent.
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ from sluice.server.jobs.model import UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.spec import ExportSpec
 from sluice.sinks.locations import LocationRefused, classify, without_credentials
+
+
+class IncrementRunning(FailedPrecondition):
+    """Another increment of the chain is running when this one's run starts: nothing of
+    this run is written yet, so it is transient (the run goes back to the queue with the
+    normal retry backoff and runs once the other ended, with the parent it committed)."""
+
+    transient = True
 
 
 def is_increment(spec: ExportSpec) -> bool:
@@ -52,9 +61,11 @@ def check_one_increment(
     *,
     job_id: str = "",
     states: Collection[JobState] = UNFINISHED_STATES,
+    at_run: bool = False,
 ) -> None:
     """FailedPrecondition when `spec` is an increment and another export of its chain
-    (not `job_id`) is in one of `states`."""
+    (not `job_id`) is in one of `states` (IncrementRunning, transient, `at_run`: a run's
+    start, which may be retried)."""
     if not is_increment(spec):
         return
     chain = _chain(spec, creator)
@@ -62,7 +73,7 @@ def check_one_increment(
         if other.id == job_id or other.state not in states or not is_increment(other.spec):
             continue
         if _chain(other.spec, other.created_by) == chain:
-            raise FailedPrecondition(_refusal(other))
+            raise (IncrementRunning if at_run else FailedPrecondition)(_refusal(other))
 
 
 def _refusal(other: Job) -> str:
