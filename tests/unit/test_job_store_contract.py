@@ -896,6 +896,18 @@ class JobStoreContract:
         with pytest.raises(NotFound):
             store.run_facts("no-such-job")
 
+    def test_a_deleted_job_keeps_no_run_facts(self, store: JobStore) -> None:
+        # They hold the source's file paths, and a deleted export is never resumed.
+        store.create(new_job("job-f", spec=personal_spec()))
+        store.save_run_facts("job-f", '{"files": [["/in/lea.label.csv", 1, 2]]}')
+        store.mark_deleted("job-f", {Q})
+        assert store.run_facts("job-f") is None
+        # Left by a Sluice that deleted without forgetting them: forget_deleted does.
+        store.save_run_facts("job-f", '{"files": [["/in/lea.label.csv", 1, 2]]}')
+        assert store.forget_deleted() == 1
+        assert store.run_facts("job-f") is None
+        assert store.forget_deleted() == 0
+
     def test_restore_inserts_a_finished_job_as_given(self, store: JobStore) -> None:
         created = datetime(2025, 3, 1, 11, 0, 0, 5, tzinfo=UTC)
         finished = datetime(2025, 3, 1, 12, 0, 0, 7, tzinfo=UTC)
