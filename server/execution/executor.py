@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -35,10 +36,18 @@ from sluice.server.execution.open_uploads import (
     remove_stale_temporaries,
 )
 from sluice.server.execution.package_manifest import build_package_manifest, part_starts
+from sluice.server.execution.run_facts import (
+    RunFacts,
+    check_same,
+    pinned_facts,
+    save_facts,
+    source_identity,
+)
 from sluice.server.execution.run_start import plan_run, source_rows
 from sluice.server.execution.signing import load_signer
 from sluice.server.execution.subject_readme import render_readme, sealed_readme
-from sluice.server.jobs.model import ChunkRecord, Job, Lease, Progress
+from sluice.server.jobs.increment_chains import check_one_increment
+from sluice.server.jobs.model import ChunkRecord, Job, JobState, Lease, Progress
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
@@ -88,6 +97,17 @@ def execute(
     LeaseLost when another replica took the job over)."""
     settings = context.settings
     try:
+        # Before planning: the parent it finds must be the last one committed.
+        # Transient when refused: nothing is written yet, so the run is retried after
+        # the normal backoff and then continues the parent the other one committed.
+        check_one_increment(
+            context.store,
+            job.spec,
+            job.created_by,
+            job_id=job.id,
+            states={JobState.RUNNING},
+            at_run=True,
+        )
         planned = plan_run(job, settings, stop)
     except Interrupted:
         # A cancel discards what earlier runs left open, as the cancel of a queued
@@ -133,10 +153,24 @@ def execute(
         # backup, say) names every chunk: other bytes under a chunk's key are then
         # corruption, never replaced as stale.
         options = replace(options, replace_stale_chunks=not _committed(sink, plan))
+        # A resume continues by row position, against the parent and the key pass of
+        # its first run: it must find them as that run did (run_facts).
+        pinned = pinned_facts(context.store, job.id, chunks)
+        facts = RunFacts(source_identity(plan.source), plan.increment.parent_export_id or "")
+        by_key = bool(plan.increment.key)
+        check_same(pinned, facts, job.id, keyed=by_key)
         keyed = None
-        if plan.increment.key:
+        if by_key:
+            # Compared before the key index and tombstones are stored: a refused resume
+            # replaces nothing of what its first run stored.
+            def same_rows(fingerprint: str) -> None:
+                check_same(pinned, replace(facts, keys=fingerprint), job.id, keyed=True)
+
             with export_span("export.key_index"):
-                keyed = _index_keys(plan, sink, context, stop)
+                keyed = _index_keys(plan, sink, context, stop, lease, same_rows)
+            facts = replace(facts, keys=keyed.fingerprint)
+        if not chunks:
+            save_facts(context.store, job.id, facts, lease)
         selection = keyed.selection if keyed else None
         with export_span("export.pipeline", resume_after_chunks=len(chunks)):
             totals = run_pipeline(plan.pipeline, sink, resume, reporter, stop, options, selection)
@@ -160,7 +194,7 @@ def execute(
                 plan.cursor,
             )
         skipped = counters.get(SKIPPED_ROWS, 0)
-        return _commit(plan, sink, job, context, keyed, skipped, without_cursor)
+        return _commit(plan, sink, job, context, keyed, skipped, without_cursor, lease)
 
 
 def _execute_package(
@@ -214,6 +248,7 @@ def _execute_package(
             )
             documents = (store_document(sink, first.prefix, name, media_type, readme),)
             manifest = replace(manifest, documents=documents)
+        _renew(context, lease)  # as in _commit
         _write_signature(first, sink, manifest.to_json(), context.settings)
         write_manifest(sink, first.manifest_key, manifest)
         abort_stray_uploads(sink, first.prefix, quietly=True)
@@ -312,7 +347,12 @@ def discard_open_uploads(job: Job, context: ExecutionContext, lease: Lease | Non
 
 
 def _index_keys(
-    plan: ExportPlan, sink: Sink, context: ExecutionContext, stop: threading.Event
+    plan: ExportPlan,
+    sink: Sink,
+    context: ExecutionContext,
+    stop: threading.Event,
+    lease: Lease | None,
+    check_fingerprint: Callable[[str], object],
 ) -> KeyedChanges:
     """The keyed first pass: the new key index, tombstones, and the rows to send."""
     settings = context.settings
@@ -325,6 +365,10 @@ def _index_keys(
         batch_rows=settings.batch_rows,
         spill_root=settings.state_dir / "spill",
         stop=stop,
+        # The index and tombstones replace what is under their names: a run that lost
+        # its lease (LeaseLost) must not replace the new holder's.
+        before_commit=lambda: _renew(context, lease),
+        check_fingerprint=check_fingerprint,
     )
     _log.info(
         "export %s: key index of %d rows; %s",
@@ -343,6 +387,7 @@ def _commit(
     keyed: KeyedChanges | None,
     skipped_rows: int,
     rows_without_cursor: int,
+    lease: Lease | None,
 ) -> str:
     chunks = context.store.chunks(job.id)
     manifest = build_manifest(
@@ -360,6 +405,9 @@ def _commit(
         # Once a manifest exists (a retry after a crash), its documents are the ones it
         # lists: a report rendered again would differ from them.
         manifest = replace(manifest, documents=write_documents(plan, sink, manifest))
+    # The signature replaces what is under its name: a replica that lost its lease while
+    # writing the documents must not replace the new holder's (LeaseLost).
+    _renew(context, lease)
     _write_signature(plan, sink, manifest.to_json(), context.settings)
     write_manifest(sink, plan.manifest_key, manifest)
     # Every chunk is committed: nothing of this export may stay open in the store. The

@@ -3,19 +3,26 @@
 new index and, for key-only increments, the tombstones of deleted rows. What it returns
 selects the rows the export pass sends: inserted and changed ones.
 
-Runs before the export pass and again on a resume (it is deterministic for an unchanged
-source), so nothing it decides needs journalling.
+Runs before the export pass and again on a resume: it is deterministic for an unchanged
+source, and its fingerprint (the digests and positions of every row it saw) is journalled
+at the first attempt (server/execution/run_facts.py), so a resume over a changed source
+fails instead of sending rows chosen, and indexed, from two different sources.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from sluice.format.layout import INDEX_NAME
 from sluice.format.manifest import ChangeCounts
@@ -27,6 +34,7 @@ from sluice.server.keyindex.digests import (
     KEY_DIGEST,
     KEY_JSON,
     KEY_REDACTED,
+    ROW_DIGEST,
     SEALED_KEY,
     IndexKeys,
     RowDigester,
@@ -66,6 +74,10 @@ class KeyedChanges:
     #: Rows the query selects whose cursor no increment can send (rows_without_cursor):
     #: counted here, as the export pass reads only the selection's rows.
     rows_without_cursor: int = 0
+    #: Digest of the key and row digests and positions of every row the pass saw, in
+    #: index order: equal on a resume exactly when the pass saw the same rows at the same
+    #: positions.
+    fingerprint: str = ""
 
 
 def index_base_key(settings: Settings, content_key: bytes) -> bytes:
@@ -86,9 +98,16 @@ def detect_changes(
     batch_rows: int,
     spill_root: Path,
     stop: threading.Event,
+    before_commit: Callable[[], object] = lambda: None,
+    check_fingerprint: Callable[[str], object] = lambda _: None,
 ) -> KeyedChanges:
     """The keyed first pass: the new key index, tombstones (in the chunks' format, keyed
-    by `content_key`, compressed on `workers`), and the rows the export pass sends."""
+    by `content_key`, compressed on `workers`), and the rows the export pass sends.
+    `before_commit` is called before the index and the tombstones are stored (they
+    replace what is under their names): it raises when the run may no longer write (a
+    lost lease), as a chunk's commit does; `check_fingerprint` is given the pass's
+    fingerprint before either is stored: it raises when the run does not continue the
+    export its first run began (run_facts), so a refused resume replaces nothing."""
     keys = IndexKeys.derive(base_key)
     key = plan.increment.key
     parent_index = plan.increment.parent_index
@@ -129,7 +148,9 @@ def detect_changes(
                     raise Interrupted("export interrupted while indexing keys")
                 sorter.add(digester.digests(frame))
         tombstones = TombstoneWriter(plan, sink, content_key, workers)
-        changes = _Comparison(plan, sink, keys, tombstones).run(sorter)
+        changes = _Comparison(plan, sink, keys, tombstones, before_commit, check_fingerprint).run(
+            sorter
+        )
         return replace(changes, rows_without_cursor=without_cursor.take_rest())
 
 
@@ -138,8 +159,16 @@ class _Comparison:
     writing the new index and the tombstones: both are committed, or both discarded."""
 
     def __init__(
-        self, plan: ExportPlan, sink: Sink, keys: IndexKeys, tombstones: TombstoneWriter
+        self,
+        plan: ExportPlan,
+        sink: Sink,
+        keys: IndexKeys,
+        tombstones: TombstoneWriter,
+        before_commit: Callable[[], object],
+        check_fingerprint: Callable[[str], object],
     ) -> None:
+        self._before_commit = before_commit
+        self._check_fingerprint = check_fingerprint
         self._plan = plan
         self._sink = sink
         self._keys = keys
@@ -156,6 +185,7 @@ class _Comparison:
                 if parent is not None
                 else None
             )
+        seen = hashlib.sha256()
         try:
             index = IndexWriter(
                 self._sink, join_key(self._plan.prefix, INDEX_NAME), _index_schema(sorter.schema)
@@ -164,9 +194,13 @@ class _Comparison:
                 cursor = open_index(handle) if handle is not None else None
                 for number, current in sorter.ranges():
                     self._check_unique(current)
+                    _fingerprint(seen, current)
                     earlier = cursor.take_below(range_upper(number)) if cursor else None
                     index.write(self._range(current, earlier))
+                self._check_fingerprint(seen.hexdigest())
+                self._before_commit()
                 stored = index.commit()
+                self._before_commit()
                 tombstones = self._tombstones.commit()
             except BaseException:
                 index.abort()
@@ -180,7 +214,14 @@ class _Comparison:
             selection = RowSelection(
                 pl.concat(self._positions) if self._positions else pl.Series([], dtype=pl.Int64)
             )
-        return KeyedChanges(stored, self._keys.key_id, self._counts, selection, tombstones)
+        return KeyedChanges(
+            stored,
+            self._keys.key_id,
+            self._counts,
+            selection,
+            tombstones,
+            fingerprint=seen.hexdigest(),
+        )
 
     def _range(self, current: pl.DataFrame, earlier: pl.DataFrame | None) -> pl.DataFrame:
         """The index rows of one digest range, counting and routing its changes."""
@@ -234,6 +275,32 @@ class _Comparison:
             f"the key ({', '.join(self._plan.increment.key)}) is not unique in the source: "
             f"{shown} appears in {times} rows; a keyed export needs one row per key"
         )
+
+
+class _Digest(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+
+def _fingerprint(seen: _Digest, rows: pl.DataFrame) -> None:
+    """Add one digest range (sorted by key digest) to the pass's fingerprint: the key and
+    row digests and each row's position (ROW_INDEX). Positions are needed: a file
+    rewritten with the same rows in another order (same size, an S3 object's identity)
+    has the same digests, yet a resume continues by position (the chunks written hold
+    the rows at the earlier positions). A database source's positions are those of its
+    order key's order, the same in every run over the same rows."""
+    for name in (KEY_DIGEST, ROW_DIGEST):
+        seen.update(_binary_bytes(rows.get_column(name)))
+    seen.update(rows.get_column(ROW_INDEX).cast(pl.Int64).to_numpy().tobytes())
+
+
+def _binary_bytes(column: pl.Series) -> memoryview:
+    """The concatenated values of a binary column of fixed-width digests."""
+    values = column.to_arrow().cast(pa.large_binary())
+    if not len(values):
+        return memoryview(b"")
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)
+    start, end = offsets[values.offset], offsets[values.offset + len(values)]
+    return memoryview(values.buffers()[2])[start:end]
 
 
 def _stored_rows(rows: pl.DataFrame, sealed: pl.Series) -> pl.DataFrame:

@@ -483,6 +483,28 @@ class PostgresJobStore:
             if row is None or not row["fenced"]:
                 raise _refusal(db, job_id, lease)
 
+    def save_run_facts(self, job_id: str, facts: str, *, lease: Lease | None = None) -> None:
+        with self._conn() as db:
+            row = db.execute(
+                f"WITH fence AS ({_FENCE}),"
+                " saved AS (INSERT INTO run_facts (job_id, facts_json, updated_at)"
+                " SELECT fence.id, %s, %s FROM fence"
+                " ON CONFLICT (job_id) DO UPDATE SET facts_json = excluded.facts_json,"
+                " updated_at = excluded.updated_at RETURNING 1)"
+                " SELECT (SELECT count(*) FROM fence) AS fenced".encode(),
+                (*_fence_values(job_id, lease), facts, _now()),
+            ).fetchone()
+            if row is None or not row["fenced"]:
+                raise _refusal(db, job_id, lease)
+
+    def run_facts(self, job_id: str) -> str | None:
+        with self._conn() as db:
+            self._require(db, job_id)
+            row = db.execute(
+                "SELECT facts_json FROM run_facts WHERE job_id = %s", (job_id,)
+            ).fetchone()
+        return None if row is None else str(row["facts_json"])
+
     def uploads(self, job_id: str) -> Sequence[tuple[str, str]]:
         with self._conn() as db:
             self._require(db, job_id)

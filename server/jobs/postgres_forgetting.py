@@ -16,6 +16,7 @@ from sluice.server.jobs.rows import (
     FORGET_DELIVERY_ERRORS_SQL,
     FORGET_LABEL_SQL,
     FORGET_REQUEST_SQL,
+    FORGET_RUN_FACTS_SQL,
     FORGET_TARGET_SQL,
     UNFORGOTTEN_SQL,
     forgotten_error_values,
@@ -37,6 +38,7 @@ def forget(db: Conn, job_id: str, spec_json: str) -> None:
     db.execute(_sql(FORGET_ATTEMPT_ERRORS_SQL), errors)
     db.execute(_sql(FORGET_DELIVERY_ERRORS_SQL), errors)
     db.execute(_sql(FORGET_CHUNK_VALUES_SQL), (job_id,))
+    db.execute(_sql(FORGET_RUN_FACTS_SQL), (job_id,))
 
 
 def forget_unforgotten(db: Conn) -> int:

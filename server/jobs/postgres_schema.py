@@ -201,6 +201,18 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         ON jobs FOR EACH ROW EXECUTE FUNCTION sluice_jobs_revision()
         """,
     ),
+    (
+        # What a job's first run found of its source and chain (opaque JSON: source
+        # files' identity, the pinned parent, the key pass's fingerprint), so a resumed
+        # run can tell whether it continues the same export (server/execution/run_facts.py).
+        """
+        CREATE TABLE run_facts (
+            job_id      TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+            facts_json  TEXT NOT NULL,
+            updated_at  TIMESTAMPTZ NOT NULL
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

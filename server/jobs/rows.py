@@ -366,6 +366,11 @@ FORGET_CHUNK_VALUES_SQL: Final = (
 )
 
 
+#: A deleted job's run facts (its source files' paths, server/execution/run_facts.py): a
+#: deleted export is never resumed, so they go with its values.
+FORGET_RUN_FACTS_SQL: Final = "DELETE FROM run_facts WHERE job_id = ?"
+
+
 #: The DELETED jobs with something not forgotten yet (forget_deleted): deleted before
 #: mark_deleted forgot their request, or before it forgot error messages and label values
 #: (kept by a Sluice that masked only the spec, or an attempt's or delivery's recorded after
@@ -378,7 +383,8 @@ UNFORGOTTEN_SQL: Final = (
     " OR EXISTS (SELECT 1 FROM notifications n WHERE n.job_id = jobs.id"
     " AND n.last_error <> '' AND n.last_error <> ?)"
     " OR EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id"
-    " AND l.value <> ? AND l.key <> ?))"
+    " AND l.value <> ? AND l.key <> ?)"
+    " OR EXISTS (SELECT 1 FROM run_facts r WHERE r.job_id = jobs.id))"
 )
 
 

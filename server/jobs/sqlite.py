@@ -398,6 +398,24 @@ class SQLiteJobStore:
                 self._fence(db, job_id, lease)
             db.execute("DELETE FROM uploads WHERE job_id = ? AND key = ?", (job_id, key))
 
+    def save_run_facts(self, job_id: str, facts: str, *, lease: Lease | None = None) -> None:
+        with self._tx() as db:
+            self._fence(db, job_id, lease)
+            db.execute(
+                "INSERT INTO run_facts (job_id, facts_json, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (job_id) DO UPDATE SET facts_json = excluded.facts_json,"
+                " updated_at = excluded.updated_at",
+                (job_id, facts, _timestamp(datetime.now(UTC))),
+            )
+
+    def run_facts(self, job_id: str) -> str | None:
+        with self._read() as db:
+            self._require(db, job_id)
+            row = db.execute(
+                "SELECT facts_json FROM run_facts WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def unfinished(self) -> Sequence[Job]:
         states = sorted(s.value for s in UNFINISHED_STATES)
         with self._read() as db:

@@ -16,6 +16,7 @@ from sluice.server.jobs.rows import (
     FORGET_DELIVERY_ERRORS_SQL,
     FORGET_LABEL_SQL,
     FORGET_REQUEST_SQL,
+    FORGET_RUN_FACTS_SQL,
     FORGET_TARGET_SQL,
     UNFORGOTTEN_SQL,
     forgotten_error_values,
@@ -36,6 +37,7 @@ def forget(db: sqlite3.Connection, job_id: str, spec_json: str) -> None:
     db.execute(FORGET_ATTEMPT_ERRORS_SQL, forgotten_error_values(job_id))
     db.execute(FORGET_DELIVERY_ERRORS_SQL, forgotten_error_values(job_id))
     db.execute(FORGET_CHUNK_VALUES_SQL, (job_id,))
+    db.execute(FORGET_RUN_FACTS_SQL, (job_id,))
 
 
 def forget_unforgotten(db: sqlite3.Connection) -> int:

@@ -194,6 +194,18 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         END
         """,
     ),
+    (
+        # What a job's first run found of its source and chain (opaque JSON: source
+        # files' identity, the pinned parent, the key pass's fingerprint), so a resumed
+        # run can tell whether it continues the same export (server/execution/run_facts.py).
+        """
+        CREATE TABLE run_facts (
+            job_id      TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+            facts_json  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

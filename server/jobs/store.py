@@ -172,6 +172,17 @@ class JobStore(ScheduleStore, Protocol):
         """Forget an upload once it completed or was aborted; missing is fine."""
         ...
 
+    def save_run_facts(self, job_id: str, facts: str, *, lease: Lease | None = None) -> None:
+        """Journal what a run found before its first chunk (opaque JSON text owned by
+        server/execution/run_facts.py: the source's identity, the pinned parent, the key
+        pass's fingerprint). Replaces any earlier facts."""
+        ...
+
+    def run_facts(self, job_id: str) -> str | None:
+        """The journalled run facts; None when none were journalled (a job from before
+        they were, or one restored from its manifest)."""
+        ...
+
     def unfinished(self) -> Sequence[Job]:
         """Queued and running jobs, oldest first."""
         ...

@@ -11,7 +11,7 @@ first block of a text file), read by Polars exactly as a local file would be.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, BinaryIO
 
 import polars as pl
@@ -83,6 +83,24 @@ class CloudFiles:
             except ValueError as exc:
                 raise InvalidArgument("spec.source.uri", f"cannot read {key!r}: {exc}") from None
         return [f"{self.root}/{key}" for key in sorted(matches)]
+
+    def sizes(self, uris: Sequence[str]) -> dict[str, int]:
+        """The stored size of each object of `uris` (under this root) that exists, from
+        one listing of their common prefix: the identity a resumed export compares
+        (server/execution/run_facts.py)."""
+        keys = {split(uri)[1]: uri for uri in uris}
+        if not keys:
+            return {}
+        # A string prefix (a listing's), not a folder: that of the first and last key.
+        first, last = min(keys), max(keys)
+        pairs = enumerate(zip(first, last, strict=False))
+        prefix = first[: next((n for n, (a, b) in pairs if a != b), len(first))]
+        found: dict[str, int] = {}
+        with storage_errors():
+            for info in self._sink.list(prefix):
+                if info.key in keys:
+                    found[keys[info.key]] = info.size
+        return found
 
     def open(self, uri: str) -> BinaryIO:
         """A seekable file over the object, read in retried byte ranges."""

@@ -18,6 +18,7 @@ from sluice.server.errors import (
     PermissionDenied,
     RequestIdInUse,
 )
+from sluice.server.jobs.increment_chains import check_one_increment
 from sluice.server.jobs.model import (
     RESUMABLE_STATES,
     Job,
@@ -154,6 +155,7 @@ class ExportService:
             raise denied_in_package(exc, spec, self._settings) from None
         if existing is not None:
             return self._same_request(existing, spec, request_id, principal)
+        check_one_increment(self._store, spec, principal.name)
         export_id = new_export_id()
         check_notify(spec.notify, self._settings)
         planned = build_export_plan(

@@ -884,6 +884,30 @@ class JobStoreContract:
         with pytest.raises(NotFound):
             store.save_upload("no-such-job", "k", "{}")
 
+    def test_run_facts_are_journalled_and_replaced(self, store: JobStore) -> None:
+        # What a resumed run compares with its first run (server/execution/run_facts.py).
+        store.create(new_job("job-f"))
+        assert store.run_facts("job-f") is None
+        store.save_run_facts("job-f", '{"parent": "a"}')
+        store.save_run_facts("job-f", '{"parent": "b"}')
+        assert store.run_facts("job-f") == '{"parent": "b"}'
+        with pytest.raises(NotFound):
+            store.save_run_facts("no-such-job", "{}")
+        with pytest.raises(NotFound):
+            store.run_facts("no-such-job")
+
+    def test_a_deleted_job_keeps_no_run_facts(self, store: JobStore) -> None:
+        # They hold the source's file paths, and a deleted export is never resumed.
+        store.create(new_job("job-f", spec=personal_spec()))
+        store.save_run_facts("job-f", '{"files": [["/in/lea.label.csv", 1, 2]]}')
+        store.mark_deleted("job-f", {Q})
+        assert store.run_facts("job-f") is None
+        # Left by a Sluice that deleted without forgetting them: forget_deleted does.
+        store.save_run_facts("job-f", '{"files": [["/in/lea.label.csv", 1, 2]]}')
+        assert store.forget_deleted() == 1
+        assert store.run_facts("job-f") is None
+        assert store.forget_deleted() == 0
+
     def test_restore_inserts_a_finished_job_as_given(self, store: JobStore) -> None:
         created = datetime(2025, 3, 1, 11, 0, 0, 5, tzinfo=UTC)
         finished = datetime(2025, 3, 1, 12, 0, 0, 7, tzinfo=UTC)
@@ -1069,12 +1093,14 @@ class JobStoreContract:
         time.sleep(0.5)
         new = self._claim(store, "replica-b", 30)
         before = (store.get("j1"), list(store.chunks("j1")), list(store.uploads("j1")))
+        facts_before = store.run_facts("j1")
         attempts: list[Callable[[], object]] = [
             lambda: store.record_chunk("j1", make_chunk(1), Progress(chunks=2), lease=old),
             lambda: store.save_progress("j1", Progress(records=999), lease=old),
             lambda: store.save_upload("j1", "k1", '{"parts": [1, 2]}', lease=old),
             lambda: store.save_upload("j1", "k2", "{}", lease=old),
             lambda: store.delete_upload("j1", "k1", lease=old),
+            lambda: store.save_run_facts("j1", '{"parent": "x"}', lease=old),
             lambda: store.transition("j1", {R}, S, manifest_uri="file:///m", lease=old),
             lambda: store.transition("j1", {R}, F, error=JobError("INTERNAL", "x"), lease=old),
             lambda: store.renew(old, 30),
@@ -1084,6 +1110,7 @@ class JobStoreContract:
             with pytest.raises(LeaseLost, match="replica-b"):
                 attempt()
         assert (store.get("j1"), list(store.chunks("j1")), list(store.uploads("j1"))) == before
+        assert store.run_facts("j1") == facts_before
         # The new holder writes on: the journal continues after the last chunk.
         store.record_chunk("j1", make_chunk(1), Progress(records=200, chunks=2), lease=new)
         store.delete_upload("j1", "k1", lease=new)

@@ -33,6 +33,7 @@ from sluice.server.planning.spec import (
     ChunkingSpec,
     DestinationSpec,
     ExportSpec,
+    IncrementalSpec,
     OutputSpec,
     SourceSpec,
 )
@@ -166,6 +167,38 @@ def test_a_lease_lost_at_a_commit_removes_the_chunks_temporary_file_at_once(
     new_job, new_lease = take_over.taken
     execute(new_job, context, ExportStop(), new_lease)
     _assert_completed_once(sink, store, job, 10)
+
+
+def test_a_lease_lost_during_the_key_pass_stores_no_key_index(
+    tmp_path: Path, store: SQLiteJobStore
+) -> None:
+    """The key index (and tombstones, and the signature) replace what is under their
+    names: a run whose lease was taken over while it wrote the index must not replace
+    the new holder's. The renewal before its commit raises LeaseLost; nothing is stored
+    under the export's prefix by that run, and the new holder completes the export."""
+    run = local_run(tmp_path, 10)
+    spec = ExportSpec(
+        source=SourceSpec(uri=str(run.source)),
+        destination=DestinationSpec(uri=str(run.out), dataset="events"),
+        chunking=ChunkingSpec(max_rows=4),
+        incremental=IncrementalSpec(mode="full", key=("id",)),
+    )
+    job, lease = _claim(store, spec)
+    take_over = _TakeOver(store, f"events/{job.id}/index.arrows", lambda: True)
+    context = _context(run.settings, store, take_over)
+
+    with pytest.raises(LeaseLost):
+        execute(job, context, ExportStop(), lease)
+
+    assert take_over.taken is not None
+    sink = open_sink(str(run.out))
+    assert list(sink.list()) == []
+    assert store.chunks(job.id) == []
+    new_job, new_lease = take_over.taken
+    execute(new_job, context, ExportStop(), new_lease)
+    manifest = read_manifest(sink, f"events/{job.id}/manifest.json")
+    assert manifest.key_index is not None and manifest.key_index.rows == 10
+    assert [c.index for c in store.chunks(job.id)] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("renewal", ["refused", "unreachable"])

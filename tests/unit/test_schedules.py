@@ -25,6 +25,7 @@ from sluice.server.errors import (
     Unavailable,
 )
 from sluice.server.jobs import Job, JobFilter, JobState, JobStore, NewJob, SQLiteJobStore
+from sluice.server.jobs.increment_chains import check_one_increment
 from sluice.server.jobs.postgres import PostgresJobStore
 from sluice.server.jobs.schedules import Schedule, TickRecord
 from sluice.server.planning.spec import (
@@ -396,6 +397,36 @@ def test_a_tick_whose_spec_no_longer_plans_is_recorded_and_the_next_one_runs(
     clock.advance(hours=1)
     (job,) = scheduler.run_due()
     assert daemon.store.get_schedule("hourly").last_error == ""
+    assert job.request_id.endswith("/20260301T140000Z")
+
+
+def test_a_tick_refused_by_an_unfinished_increment_of_its_chain_records_why(
+    daemon: Daemon, clock: Clock
+) -> None:
+    """An incremental schedule whose chain has another increment unfinished (created by
+    hand, or by another schedule spelling the destination otherwise): CreateExport's
+    one-increment check refuses the tick, which is recorded as the tick's error (not
+    retried every pass, not a crash of the pass); the next tick runs once it ended."""
+    spec = replace(SPEC, incremental=IncrementalSpec(mode="incremental", key=("id",)))
+    manual, _ = daemon.store.create(NewJob("job-by-hand", replace(spec, destination=DestinationSpec(
+        uri="/exports/", dataset="orders")), "", ""))  # fmt: skip
+
+    def start(asked: ExportSpec, request_id: str) -> Job:
+        check_one_increment(daemon.store, asked, "")  # as ExportService.create does
+        return daemon.start_export(asked, request_id)
+
+    scheduler = Scheduler(daemon.store, daemon.store, start, clock=clock)
+    daemon.service.create(NewSchedule(name="sync", spec=spec, cron="@hourly"), principal=ANONYMOUS)
+    clock.advance(hours=1)
+    assert scheduler.run_due() == []
+    refused = daemon.store.get_schedule("sync")
+    assert "export job-by-hand, an increment of dataset 'orders'" in refused.last_error
+    assert refused.last_tick == utc(2026, 3, 1, 13) and refused.last_export_id == ""
+    assert refused.next_tick == utc(2026, 3, 1, 14)
+    finish(daemon, manual.id)
+    clock.advance(hours=1)
+    (job,) = scheduler.run_due()
+    assert daemon.store.get_schedule("sync").last_error == ""
     assert job.request_id.endswith("/20260301T140000Z")
 
 

@@ -1,0 +1,136 @@
+"""What a resumed run must find as its first run did, or it would not continue the same
+export: the source files (a resume continues by row position), the parent of an
+increment (its changes were chosen against it), and the rows the keyed first pass saw
+(its selection and index were made from them).
+
+The first run journals these facts before its first chunk (server/jobs/store.py
+save_run_facts); a run that finds chunks journalled compares them and fails with
+FAILED_PRECONDITION on a difference, keeping the chunks already written (nothing of the
+export is replaced, and it never commits mixing two sources). A nightly sync then runs
+again as a new export, whose parent is the last committed one.
+
+Database sources have no files: they resume by their order key (rows after the last
+journalled key are read from the resumed run's snapshot). A keyed export of one compares
+the key pass's fingerprint, so a change to any selected row is caught there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sluice.server.errors import FailedPrecondition
+from sluice.server.jobs.model import ChunkRecord, Lease
+from sluice.server.jobs.store import JobStore
+from sluice.server.pipeline import cloud_files
+from sluice.server.pipeline.source import ResolvedSource
+from sluice.sinks.locations import without_credentials
+
+#: One source file as a run saw it: path, size in bytes, modification time in
+#: nanoseconds (None: not known, as for objects in S3 or Azure).
+FileIdentity = tuple[str, int | None, int | None]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    files: tuple[FileIdentity, ...] = ()
+    #: The parent export an increment continues ("" for none).
+    parent: str = ""
+    #: The keyed first pass's fingerprint (server/execution/key_changes.py); "" unkeyed.
+    keys: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"files": [list(f) for f in self.files], "parent": self.parent, "keys": self.keys}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> RunFacts:
+        data = json.loads(text)
+        files = tuple((str(p), s, m) for p, s, m in data.get("files", []))
+        return cls(files, str(data.get("parent", "")), str(data.get("keys", "")))
+
+
+def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
+    """Each source file's path, size and modification time (cloud objects: size only);
+    nothing for database and stream sources (see the module's note)."""
+    if source.database is not None or source.stream is not None:
+        return ()
+    if source.in_cloud:
+        if not source.files:
+            return ()
+        objects = cloud_files.CloudFiles(cloud_files.split(source.files[0])[0], source.profile)
+        sizes = objects.sizes(source.files)
+        return tuple((without_credentials(f), sizes.get(f), None) for f in source.files)
+    identities: list[FileIdentity] = []
+    for shown, opened in zip(source.files, source.real_files or source.files, strict=False):
+        try:
+            stat = os.stat(opened)
+        except OSError:
+            identities.append((shown, None, None))
+        else:
+            identities.append((shown, stat.st_size, stat.st_mtime_ns))
+    return tuple(identities)
+
+
+def pinned_facts(store: JobStore, job_id: str, chunks: Sequence[ChunkRecord]) -> RunFacts | None:
+    """The facts a resumed run must match: None when nothing is journalled yet (no chunk:
+    the run starts afresh and journals its own) or the job predates run facts."""
+    if not chunks:
+        return None
+    text = store.run_facts(job_id)
+    return RunFacts.from_json(text) if text is not None else None
+
+
+def check_same(
+    pinned: RunFacts | None, found: RunFacts, export_id: str, *, keyed: bool = False
+) -> None:
+    """FailedPrecondition when this run would not continue the export its chunks began.
+
+    A file source continues when its files are as they were, or when a glob gained files
+    that sort after every one of them (the earlier rows keep their positions; the new
+    files' rows are exported after them, as a new export would). A `keyed` export whose
+    first run journalled a fingerprint is judged by it alone (it covers the position and
+    digests of every row the key pass sees, so a file only touched, or a replica's own
+    copy of the source with another mtime, still resumes): call again with `found.keys`
+    once the key pass has run."""
+    if pinned is None:
+        return
+    if pinned.parent != found.parent:
+        raise FailedPrecondition(
+            f"the dataset has an export ({found.parent or 'none'}) newer than this "
+            f"increment's parent ({pinned.parent or 'none'}): export {export_id}'s chunks "
+            "hold the changes since its parent, which would fork the chain; start a new "
+            "export instead of resuming this one"
+        )
+    by_fingerprint = keyed and bool(pinned.keys)
+    if not by_fingerprint and found.files[: len(pinned.files)] != pinned.files:
+        raise FailedPrecondition(
+            f"source changed since the export started: {_changed_file(pinned, found)}; its "
+            f"chunks were read from the earlier files and a resume continues by row "
+            f"position, so export {export_id} cannot continue (it is kept as it is); a file "
+            "rewritten, touched (a new modification time), appended to, or a replica's own "
+            "copy of it all count as changed: start the export again as a new export"
+        )
+    if found.keys and pinned.keys and pinned.keys != found.keys:
+        raise FailedPrecondition(
+            "source changed since the export started: the key pass found other rows (or "
+            f"the same rows at other positions) than at the first attempt; export "
+            f"{export_id}'s chunks hold the earlier values, so it cannot continue (it is "
+            "kept as it is); start the export again as a new export"
+        )
+
+
+def save_facts(store: JobStore, job_id: str, facts: RunFacts, lease: Lease | None) -> None:
+    store.save_run_facts(job_id, facts.to_json(), lease=lease)
+
+
+def _changed_file(pinned: RunFacts, found: RunFacts) -> str:
+    before = {f[0]: f for f in pinned.files}
+    after = {f[0]: f for f in found.files}
+    for path in sorted(before.keys() | after.keys()):
+        if before.get(path) != after.get(path):
+            return path
+    return "the order of its files"

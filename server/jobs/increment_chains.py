@@ -1,0 +1,86 @@
+"""One increment of a chain at a time. An increment takes the latest committed export of
+its (destination, dataset, creator) as its parent when it runs: two running at once
+would both take the same parent and send the same changes, forking the chain. So an
+increment is refused (FAILED_PRECONDITION naming the other export) while another of the
+same chain is unfinished when it is created, or running when its run starts (before it
+plans, so the parent it then finds is the last one committed). Two runs started at the
+very same moment (two replicas) may both be refused; neither forks the chain. A run's
+refusal is transient (IncrementRunning): nothing is written yet, so the run goes back to
+the queue with the normal retry backoff and runs after the other, from its parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+
+from sluice.server.errors import FailedPrecondition
+from sluice.server.jobs.model import UNFINISHED_STATES, Job, JobState
+from sluice.server.jobs.store import JobStore
+from sluice.server.planning.spec import ExportSpec
+from sluice.sinks.locations import LocationRefused, classify, without_credentials
+
+
+class IncrementRunning(FailedPrecondition):
+    """Another increment of the chain is running when this one's run starts: nothing of
+    this run is written yet, so it is transient (the run goes back to the queue with the
+    normal retry backoff and runs once the other ended, with the parent it committed)."""
+
+    transient = True
+
+
+def is_increment(spec: ExportSpec) -> bool:
+    return spec.incremental.mode == "incremental"
+
+
+def _chain(spec: ExportSpec, creator: str) -> tuple[str, str, str, str]:
+    destination = spec.destination
+    return (_location(destination.uri), destination.profile, destination.dataset, creator)
+
+
+def _location(uri: str) -> str:
+    """Where the parent lookup looks, however the destination is spelt: a local folder
+    (a path or a file:// URL, trailing slash or not) as the planner resolves it
+    (server/planning/plan.py _check_destination), a cloud URI without credentials and
+    trailing slashes. The profile stays in the chain apart: it may name another
+    endpoint, which is another store."""
+    try:
+        location = classify(uri.strip())
+    except LocationRefused:  # refused when the export plans; compared as written
+        return uri
+    if location.kind == "local":
+        return str(Path(location.target).resolve())
+    scheme, _, rest = without_credentials(location.target).partition("://")
+    return f"{scheme.lower()}://{rest.rstrip('/')}"
+
+
+def check_one_increment(
+    store: JobStore,
+    spec: ExportSpec,
+    creator: str,
+    *,
+    job_id: str = "",
+    states: Collection[JobState] = UNFINISHED_STATES,
+    at_run: bool = False,
+) -> None:
+    """FailedPrecondition when `spec` is an increment and another export of its chain
+    (not `job_id`) is in one of `states` (IncrementRunning, transient, `at_run`: a run's
+    start, which may be retried)."""
+    if not is_increment(spec):
+        return
+    chain = _chain(spec, creator)
+    for other in store.unfinished():
+        if other.id == job_id or other.state not in states or not is_increment(other.spec):
+            continue
+        if _chain(other.spec, other.created_by) == chain:
+            raise (IncrementRunning if at_run else FailedPrecondition)(_refusal(other))
+
+
+def _refusal(other: Job) -> str:
+    destination = other.spec.destination
+    return (
+        f"export {other.id}, an increment of dataset {destination.dataset!r} in "
+        f"{without_credentials(destination.uri)} by the same creator, is "
+        f"{other.state.value.lower()}: one increment of a chain runs at a time (both "
+        "would continue the same parent); wait for it to end, or cancel it"
+    )

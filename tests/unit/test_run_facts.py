@@ -1,0 +1,93 @@
+"""The identity a resumed export compares with its first run's (run_facts): local files
+by path, size and modification time; objects in S3 (moto) by size, from one listing;
+and the refusals check_same makes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sluice.server.errors import FailedPrecondition
+from sluice.server.execution.run_facts import RunFacts, check_same, source_identity
+from sluice.server.pipeline.cloud_files import CloudFiles
+from sluice.server.pipeline.source import ResolvedSource
+from sluice.sinks.profiles import S3Profile
+from tests.servers.fixtures import MOTO_KEY_ID, MOTO_SECRET, new_bucket, s3_client
+from tests.servers.processes import ServerProcess
+
+
+def test_facts_round_trip_and_an_unchanged_source_passes() -> None:
+    facts = RunFacts((("/d/a.parquet", 10, 5), ("s3://b/k", 7, None)), "parent-1", "f" * 64)
+    assert RunFacts.from_json(facts.to_json()) == facts
+    check_same(RunFacts.from_json(facts.to_json()), facts, "e")
+    check_same(None, facts, "e")  # nothing journalled: nothing to compare
+
+
+def test_each_difference_is_refused_naming_what_changed() -> None:
+    first = RunFacts((("/d/b.parquet", 10, 5),), "night-1", "aa")
+    with pytest.raises(FailedPrecondition, match=r"started: /d/b\.parquet;"):
+        check_same(first, RunFacts((("/d/b.parquet", 10, 6),), "night-1", "aa"), "e")
+    with pytest.raises(FailedPrecondition, match=r"started: /d/a\.parquet;"):
+        check_same(first, RunFacts((("/d/a.parquet", 1, 1), *first.files), "night-1"), "e")
+    with pytest.raises(FailedPrecondition, match=r"export \(night-2\) newer .* \(night-1\)"):
+        check_same(first, RunFacts(first.files, "night-2", "aa"), "e")
+    with pytest.raises(FailedPrecondition, match="key pass found other rows"):
+        check_same(first, RunFacts(first.files, "night-1", "bb"), "e")
+
+
+def test_local_identity_is_path_size_and_mtime(tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    path.write_bytes(b"x" * 10)
+    source = ResolvedSource(uri=str(path), format="parquet", files=(str(path),))
+    first = source_identity(source)
+    assert first == ((str(path), 10, os.stat(path).st_mtime_ns),)
+    assert source_identity(source) == first
+    os.utime(path, ns=(1, first[0][2] + 1))  # rewritten in place, same size
+    assert source_identity(source) != first
+    path.unlink()
+    assert source_identity(source) == ((str(path), None, None),)
+
+
+def test_s3_object_sizes_come_from_one_listing(
+    moto_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_KEY", MOTO_KEY_ID)
+    monkeypatch.setenv("T_SECRET", MOTO_SECRET)
+    profile = S3Profile(
+        endpoint_url=moto_server.endpoint,
+        access_key_id_ref="env:T_KEY",
+        secret_access_key_ref="env:T_SECRET",
+    )
+    bucket = new_bucket(moto_server.endpoint)
+    client = s3_client(moto_server.endpoint)
+    for key, size in (("in/a.parquet", 3), ("in/b.parquet", 5), ("in/bb.csv", 9)):
+        client.put_object(Bucket=bucket, Key=key, Body=b"x" * size)
+    files = CloudFiles(f"s3://{bucket}", profile)
+    uris = [f"s3://{bucket}/in/a.parquet", f"s3://{bucket}/in/b.parquet"]
+    assert files.sizes(uris) == dict(zip(uris, [3, 5], strict=True))
+    client.put_object(Bucket=bucket, Key="in/b.parquet", Body=b"x" * 6)
+    client.delete_object(Bucket=bucket, Key="in/a.parquet")
+    assert files.sizes(uris) == {uris[1]: 6}
+
+
+def test_a_glob_gaining_files_after_every_pinned_file_continues() -> None:
+    first = RunFacts((("/d/06.parquet", 10, 5),))
+    check_same(first, RunFacts((*first.files, ("/d/07.parquet", 4, 9))), "e")
+    with pytest.raises(FailedPrecondition, match=r"started: /d/05\.parquet;"):
+        check_same(first, RunFacts((("/d/05.parquet", 4, 9), *first.files)), "e")
+
+
+def test_a_keyed_export_is_judged_by_its_fingerprint_not_its_files_mtime() -> None:
+    first = RunFacts((("/d/k.csv", 10, 5),), "night-1", "aa")
+    touched = RunFacts((("/d/k.csv", 10, 6),), "night-1")
+    check_same(first, touched, "e", keyed=True)  # before the key pass
+    check_same(first, replace(touched, keys="aa"), "e", keyed=True)
+    with pytest.raises(FailedPrecondition, match="same rows at other positions"):
+        check_same(first, replace(touched, keys="bb"), "e", keyed=True)
+    with pytest.raises(FailedPrecondition, match=r"started: /d/k\.csv;"):
+        check_same(first, touched, "e")  # not keyed: the files' identity decides
+    with pytest.raises(FailedPrecondition, match=r"export \(night-2\) newer"):
+        check_same(first, replace(touched, parent="night-2"), "e", keyed=True)
