@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from sluice.server.pipeline.redaction.compaction import TextStep, _free_text_tests
+from sluice.server.pipeline.redaction.compaction import TextStep, _alternatives, _free_text_tests
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import run
 
@@ -57,3 +57,96 @@ def test_a_gate_that_may_hold_an_anchor_is_scanned_value_by_value() -> None:
     # Joined, "^b" would find nothing: the value "b" no longer starts the text.
     batch = pl.DataFrame({"v": [f"a{n}" for n in range(ROWS)] + ["b"]})
     assert _free_text_tests(batch, ("v",), [_step("^b"), _step("^z")]) == [True, True]
+
+
+def _labelled_step(pattern: str, label: str) -> TextStep:
+    return TextStep(
+        run=lambda frame, _: frame,
+        gate=lambda value: value.str.contains(pattern) | value.str.contains(label),
+        counters={},
+        pattern=pattern,
+        label=label,
+    )
+
+
+def test_a_label_that_may_hold_an_anchor_is_scanned_value_by_value() -> None:
+    # The gate holds on "b" through its label: joined, "^b" would find nothing there.
+    batch = pl.DataFrame({"v": [f"a{n}" for n in range(ROWS)] + ["b"]})
+    assert _free_text_tests(batch, ("v",), [_labelled_step("z", "^b")]) == [True]
+
+
+def test_a_label_is_part_of_the_gate_scanned_over_the_joined_values() -> None:
+    batch = pl.DataFrame({"v": [f"id-{n}" for n in range(ROWS)] + ["SSN# 1"]})
+    steps = [_labelled_step("@", "SSN#"), _labelled_step("@", "NINO#")]
+    assert _free_text_tests(batch, ("v",), steps) == [True, False]
+
+
+#: Gates as the patterns of the built-in entities are written: led by classes (scanned
+#: as one group), by literals only (scanned alone), named groups, a gate given twice.
+_GATES = [
+    "[0-9]{4}(?:\\.[0-9]{4}){3}",
+    "@|&commat;",
+    "[A-Z]{2}[0-9]{2}[A-Z0-9]{4}",
+    "(?P<lead>\\+)[0-9]{9}|[0-9]{3}-[0-9]{4}",
+    "\\.[0-9]{4}",
+    "[0-9]{4}(?:\\.[0-9]{4}){3}",
+    "(?:(?P<lead>0{1,4}):){5}[0-9]|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}",
+    "[A-CEGHJ-PR-TW-Z]{2} ?[0-9]{6} ?[A-D]",
+    "x{3}|[xy]{5}",
+]
+
+_PLANTED = [
+    "1234.5678.9012.3456",
+    "a@b",
+    "GB82WEST1234",
+    "+123456789",
+    "555-0132",
+    "0.12345",
+    "00:00:00:00:00:1",
+    "aa:bb:cc:dd:ee:ff",
+    "AB 123456 C",
+    "yyxyy",
+]
+
+
+@pytest.mark.parametrize("planted", [[], *([p] for p in _PLANTED), _PLANTED[::3], _PLANTED])
+def test_gates_scanned_in_groups_find_what_each_finds_alone(planted: list[str]) -> None:
+    values = [f"id-{n}" for n in range(ROWS)]
+    for n, value in enumerate(planted):
+        values[n * 271] = f"see {value} here"
+    batch = pl.DataFrame({"v": values})
+    alone = [batch.select(pl.col("v").str.contains(g).any()).item() for g in _GATES]
+    assert _free_text_tests(batch, ("v",), [_step(g) for g in _GATES]) == alone
+
+
+@pytest.mark.parametrize(
+    ("pattern", "alternatives"),
+    [
+        ("a|b", ["a", "b"]),
+        ("(?:a|b)c|d", ["(?:a|b)c", "d"]),
+        ("a\\|b|c", ["a\\|b", "c"]),
+        ("[|]|b", ["[|]", "b"]),
+        ("[]|]x|y", ["[]|]x", "y"]),
+        ("[^]|]x|y", ["[^]|]x", "y"]),
+        ("[a[|]]|z", ["[a[|]]", "z"]),
+        ("[\\]|]|z", ["[\\]|]", "z"]),
+        ("abc", ["abc"]),
+    ],
+)
+def test_a_pattern_is_split_at_its_top_level_alternatives(
+    pattern: str, alternatives: list[str]
+) -> None:
+    assert _alternatives(pattern) == alternatives
+
+
+def test_patterns_that_cannot_join_others_are_scanned_alone() -> None:
+    # Custom patterns may repeat a group's name, or turn on verbose mode, whose comment
+    # would run over the rest of a joined alternation.
+    batch = pl.DataFrame({"v": [f"id-{n}" for n in range(ROWS)] + ["12345x"]})
+    steps = [
+        _step("(?P<n>[0-9]{5})x"),
+        _step("(?P<n>[0-9]{5})y"),
+        _step("(?x)[0-9]{5} x  # five digits and an x"),
+        _step("(?x)[0-9]{5} y  # five digits and a y"),
+    ]
+    assert _free_text_tests(batch, ("v",), steps) == [True, False, True, False]

@@ -30,6 +30,7 @@ per batch, never anything per row, and memory stays bounded by the batch.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,6 +83,9 @@ class TextStep:
     #: beside a sibling's hit; narrowed per leaf, dropping that hit would leave it as it
     #: was (see `_refined`).
     refine_by_column: bool = False
+    #: A second pattern the gate also holds on (an entity's label gate, scanned apart:
+    #: Entity.label_gate): the gate is `pattern` or `label` (see `_gate_pattern`).
+    label: str = ""
 
 
 Hits = dict[tuple[int, Location], pl.Series]
@@ -268,17 +272,118 @@ def _free_text_tests(
     column = batch[loc[0]] if len(loc) == 1 else None
     keywords = len(keyworded) <= 1 or _any_keyword(values, whole, keyworded, column)
     tests: list[bool | pl.Series] = [keywords if s.keyword else True for s in steps]
+    gates = [_gate_pattern(s) for s in steps]
     joinable = [
-        n for n, s in enumerate(steps) if not s.keyword and s.pattern and not _anchored(s.pattern)
+        n for n, s in enumerate(steps) if not s.keyword and s.pattern and not _anchored(gates[n])
     ]
     if whole is None or not joinable:
         return tests
-    found = whole.select(
-        steps[n].gate(pl.col("v")).fill_null(False).alias(str(n)) for n in joinable
-    )
-    for n, holds in zip(joinable, found.row(0), strict=True):
-        tests[n] = bool(holds)
+    found = _holding(whole, [gates[n] for n in joinable])
+    for n, holds in zip(joinable, found, strict=True):
+        tests[n] = holds
     return tests
+
+
+def _gate_pattern(step: TextStep) -> str:
+    """The step's gate as one pattern: its `pattern`, or its label as well."""
+    if not step.label:
+        return step.pattern
+    return f"(?:{step.pattern})|(?:{step.label})"
+
+
+def _holding(whole: pl.DataFrame, patterns: Sequence[str]) -> list[bool]:
+    """Per pattern, whether it holds in `whole` (a leaf's values joined into one text,
+    its column "v"); a pattern given twice (a rule's second round) is scanned once. The
+    patterns with an alternative led by a class (`[0-9]{4}`, `[A-Z]{2}`) give the regex
+    engine no literal to look for, so a scan of one reads every byte just as a scan of
+    many does: those are scanned as one group (`_settled`), the others (led by literals
+    only: an e-mail's `@`, a coordinate's dot) alone, as joined they would lose them.
+    Strict, text-heavy 1M rows: `request.referrer`'s 13 gates (none holding) cost 0.257
+    CPU s one by one, 0.038 so; `cc`'s (the e-mail gate holding) 0.098 -> 0.017.
+    Moderate scans its two (e-mail, phone) one by one either way."""
+    distinct = list(dict.fromkeys(patterns))
+    wide = [p for p in distinct if _has_wide_lead(p) and _joins(p)]
+    holds = {p: _holds_in(whole, [p]) for p in distinct if p not in wide}
+    if wide:
+        _settled(whole, wide, holds)
+    return [holds[p] for p in patterns]
+
+
+def _settled(whole: pl.DataFrame, group: Sequence[str], holds: dict[str, bool]) -> None:
+    """Whether each of `group` holds in `whole`, into `holds`, by group testing: the
+    group is scanned joined (it holds where one of them does), and only a group that
+    holds is split in two and each half scanned again, down to single patterns: at most
+    2n-1 scans for n patterns, each scan of a group that holds ending at its first
+    match. A group the regex engine cannot build joined (over its size limit, which
+    each alone may stay under) is split like one that holds."""
+    try:
+        found = _holds_in(whole, group)
+    except pl.exceptions.PolarsError:
+        if len(group) == 1:
+            raise
+        found = True
+    if not found:
+        holds.update(dict.fromkeys(group, False))
+    elif len(group) == 1:
+        holds[group[0]] = True
+    else:
+        _settled(whole, group[: len(group) // 2], holds)
+        _settled(whole, group[len(group) // 2 :], holds)
+
+
+def _holds_in(whole: pl.DataFrame, group: Sequence[str]) -> bool:
+    """Whether one of `group` holds in `whole`: a pattern alone is scanned as it is
+    written (as the gate is), several joined."""
+    pattern = group[0] if len(group) == 1 else "|".join(f"(?:{without_names(p)})" for p in group)
+    return bool(whole.select(pl.col("v").str.contains(pattern).any()).item())
+
+
+@functools.lru_cache(maxsize=256)
+def _has_wide_lead(pattern: str) -> bool:
+    """Whether one of the pattern's top-level alternatives is led by a class of many
+    (`_led_by_class`). Cached: a policy's gates are few, and read each batch."""
+    return any(_led_by_class(alternative) for alternative in _alternatives(pattern))
+
+
+def _joins(pattern: str) -> bool:
+    """Whether a pattern can be joined with others into one alternation: not if it
+    names a group (a custom pattern's names may repeat across patterns; the built-in
+    ones' are removed, `without_names`) or may turn on verbose mode, whose comments run
+    to the end of the joined text. When unsure, it says no: that only scans it alone."""
+    bare = without_names(pattern)
+    return "(?P<" not in bare and "(?<" not in bare and _VERBOSE.search(bare) is None
+
+
+#: A flag group that may turn on verbose mode (`(?x)`, `(?ix:`).
+_VERBOSE: Final = re.compile(r"\(\?[a-zA-Z-]*x")
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a pattern (split at each `|` outside groups and
+    classes; Rust's classes nest). An unusual pattern split wrongly only changes how
+    gates are grouped for their scans (`_holding`), never what they find."""
+    parts: list[str] = []
+    depth = classes = start = at = 0
+    while at < len(pattern):
+        char = pattern[at]
+        if char == "\\":
+            at += 2
+            continue
+        if classes:
+            classes += {"[": 1, "]": -1}.get(char, 0)
+        elif char == "[":
+            classes = 1
+            # A "]" first in a class (after a "^") is a literal.
+            at += 1 + pattern.startswith("^", at + 1)
+            at += pattern.startswith("]", at)
+            continue
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+        elif char == "|" and depth == 0:
+            parts.append(pattern[start:at])
+            start = at + 1
+        at += 1
+    return [*parts, pattern[start:]]
 
 
 def _any_keyword(
