@@ -5,14 +5,24 @@ may hold an anchor is never scanned joined."""
 
 from __future__ import annotations
 
+import random
+
 import polars as pl
 import pytest
 
-from sluice.server.pipeline.redaction.compaction import TextStep, _alternatives, _free_text_tests
+from sluice.server.pipeline.redaction.compaction import (
+    TextStep,
+    _anchored,
+    _free_text_tests,
+    _gate_pattern,
+)
+from sluice.server.pipeline.redaction.entity import without_names
+from sluice.server.pipeline.redaction.gate_groups import _alternatives
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import redactor_for, run
 
 ROWS = 3_000
+STRICT = RedactionSpec(level="strict")
 
 
 def _urls() -> list[str]:
@@ -150,3 +160,45 @@ def test_patterns_that_cannot_join_others_are_scanned_alone() -> None:
         _step("(?x)[0-9]{5} y  # five digits and a y"),
     ]
     assert _free_text_tests(batch, ("v",), steps) == [True, False, True, False]
+
+
+def test_a_named_group_after_an_escaped_parenthesis_is_kept_as_text() -> None:
+    # "\(?" is an optional "(": the pattern matches the text "123P<sl_value>x", which
+    # "[0-9]{3}\(?:x" (its name removed as if it opened a group) would not.
+    pattern = "[0-9]{3}\\(?P<sl_value>x"
+    assert without_names(pattern) == pattern
+    assert without_names("\\\\(?P<sl_value>x)") == "\\\\(?:x)"
+    batch = pl.DataFrame({"v": [f"id-{n}" for n in range(ROWS)] + ["123P<sl_value>x"]})
+    steps = [_step(pattern), _step("[a-z]{9}q")]
+    assert _free_text_tests(batch, ("v",), steps) == [True, False]
+
+
+def test_a_group_the_engine_cannot_build_joined_is_split() -> None:
+    # Each alone stays under the regex engine's size limit, the two joined do not.
+    first, second = "[0-9]\\w{200}", "[a-z]\\w{200}"
+    batch = pl.DataFrame({"v": [f"id-{n}" for n in range(ROWS)] + ["x" * 10 + "1" + "a" * 700]})
+    with pytest.raises(pl.exceptions.PolarsError):
+        batch.select(pl.col("v").str.contains(f"(?:{first})|(?:{second})"))
+    steps = [_step(first), _step(second), _step("[A-Z]{9}q")]
+    assert _free_text_tests(batch, ("v",), steps) == [True, True, False]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_grouped_answers_are_each_gates_own_over_generated_values(seed: int) -> None:
+    # The strict level's gates (as the redactor builds them), over short values holding
+    # random pieces of what they look for: grouped, each answers as its own scan does.
+    steps = list(redactor_for(pl.DataFrame({"text": ["a"]}), STRICT)._text_pass._steps)
+    rng = random.Random(seed)
+    pieces = [*_PLANTED, "4111 1111 1111 1111", "078-05-1120", "12345678Z", "::1", "10.0.0.1"]
+    planted = rng.sample(pieces, rng.randrange(len(pieces) + 1))
+    values = [f"id-{n}" for n in range(ROWS)]
+    for value in planted:
+        values[rng.randrange(ROWS)] = f"x {value} y"
+    batch = pl.DataFrame({"v": values})
+    whole = batch.select(pl.col("v").str.join("\n"))
+    found = _free_text_tests(batch, ("v",), steps)
+    for step, holds in zip(steps, found, strict=True):
+        if step.keyword or not step.pattern or _anchored(_gate_pattern(step)):
+            continue
+        alone = whole.select(step.gate(pl.col("v")).fill_null(False).any()).item()
+        assert holds == alone, step.pattern

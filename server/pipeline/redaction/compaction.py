@@ -30,8 +30,6 @@ per batch, never anything per row, and memory stays bounded by the batch.
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -47,6 +45,7 @@ from sluice.server.pipeline.redaction.distinct_values import (
     leaf_values,
 )
 from sluice.server.pipeline.redaction.entity import without_names
+from sluice.server.pipeline.redaction.gate_groups import holding, led_by_class
 from sluice.server.pipeline.redaction.packed_text import packed, packed_frame
 from sluice.server.pipeline.redaction.schema_walk import Location, any_where
 
@@ -57,7 +56,12 @@ class TextStep:
     counters (one per leaf it covers); `gate(value)` is a cheap necessary condition for
     a change to the source text (a `reads_written` step may also change what earlier
     steps wrote, where its gate was not taken); `refine(value)`, when given, a costlier
-    but sharper one, evaluated only where the gate holds."""
+    but sharper one, evaluated only where the gate holds.
+
+    `gate` must hold exactly where `pattern` or `label` does (when `pattern` is given):
+    a leaf of short values is tested by those patterns over its joined values, not by
+    `gate`, so a gate that holds elsewhere would be skipped there. The redactor builds
+    all three from one rule (`_contains` of its regex and label gate)."""
 
     run: Callable[[pl.LazyFrame, frozenset[Location]], pl.LazyFrame]
     gate: ValueTest
@@ -278,7 +282,7 @@ def _free_text_tests(
     ]
     if whole is None or not joinable:
         return tests
-    found = _holding(whole, [gates[n] for n in joinable])
+    found = holding(whole, [gates[n] for n in joinable])
     for n, holds in zip(joinable, found, strict=True):
         tests[n] = holds
     return tests
@@ -289,101 +293,6 @@ def _gate_pattern(step: TextStep) -> str:
     if not step.label:
         return step.pattern
     return f"(?:{step.pattern})|(?:{step.label})"
-
-
-def _holding(whole: pl.DataFrame, patterns: Sequence[str]) -> list[bool]:
-    """Per pattern, whether it holds in `whole` (a leaf's values joined into one text,
-    its column "v"); a pattern given twice (a rule's second round) is scanned once. The
-    patterns with an alternative led by a class (`[0-9]{4}`, `[A-Z]{2}`) give the regex
-    engine no literal to look for, so a scan of one reads every byte just as a scan of
-    many does: those are scanned as one group (`_settled`), the others (led by literals
-    only: an e-mail's `@`, a coordinate's dot) alone, as joined they would lose them.
-    Strict, text-heavy 1M rows: `request.referrer`'s 13 gates (none holding) cost 0.257
-    CPU s one by one, 0.038 so; `cc`'s (the e-mail gate holding) 0.098 -> 0.017.
-    Moderate scans its two (e-mail, phone) one by one either way."""
-    distinct = list(dict.fromkeys(patterns))
-    wide = [p for p in distinct if _has_wide_lead(p) and _joins(p)]
-    holds = {p: _holds_in(whole, [p]) for p in distinct if p not in wide}
-    if wide:
-        _settled(whole, wide, holds)
-    return [holds[p] for p in patterns]
-
-
-def _settled(whole: pl.DataFrame, group: Sequence[str], holds: dict[str, bool]) -> None:
-    """Whether each of `group` holds in `whole`, into `holds`, by group testing: the
-    group is scanned joined (it holds where one of them does), and only a group that
-    holds is split in two and each half scanned again, down to single patterns: at most
-    2n-1 scans for n patterns, each scan of a group that holds ending at its first
-    match. A group the regex engine cannot build joined (over its size limit, which
-    each alone may stay under) is split like one that holds."""
-    try:
-        found = _holds_in(whole, group)
-    except pl.exceptions.PolarsError:
-        if len(group) == 1:
-            raise
-        found = True
-    if not found:
-        holds.update(dict.fromkeys(group, False))
-    elif len(group) == 1:
-        holds[group[0]] = True
-    else:
-        _settled(whole, group[: len(group) // 2], holds)
-        _settled(whole, group[len(group) // 2 :], holds)
-
-
-def _holds_in(whole: pl.DataFrame, group: Sequence[str]) -> bool:
-    """Whether one of `group` holds in `whole`: a pattern alone is scanned as it is
-    written (as the gate is), several joined."""
-    pattern = group[0] if len(group) == 1 else "|".join(f"(?:{without_names(p)})" for p in group)
-    return bool(whole.select(pl.col("v").str.contains(pattern).any()).item())
-
-
-@functools.lru_cache(maxsize=256)
-def _has_wide_lead(pattern: str) -> bool:
-    """Whether one of the pattern's top-level alternatives is led by a class of many
-    (`_led_by_class`). Cached: a policy's gates are few, and read each batch."""
-    return any(_led_by_class(alternative) for alternative in _alternatives(pattern))
-
-
-def _joins(pattern: str) -> bool:
-    """Whether a pattern can be joined with others into one alternation: not if it
-    names a group (a custom pattern's names may repeat across patterns; the built-in
-    ones' are removed, `without_names`) or may turn on verbose mode, whose comments run
-    to the end of the joined text. When unsure, it says no: that only scans it alone."""
-    bare = without_names(pattern)
-    return "(?P<" not in bare and "(?<" not in bare and _VERBOSE.search(bare) is None
-
-
-#: A flag group that may turn on verbose mode (`(?x)`, `(?ix:`).
-_VERBOSE: Final = re.compile(r"\(\?[a-zA-Z-]*x")
-
-
-def _alternatives(pattern: str) -> list[str]:
-    """The top-level alternatives of a pattern (split at each `|` outside groups and
-    classes; Rust's classes nest). An unusual pattern split wrongly only changes how
-    gates are grouped for their scans (`_holding`), never what they find."""
-    parts: list[str] = []
-    depth = classes = start = at = 0
-    while at < len(pattern):
-        char = pattern[at]
-        if char == "\\":
-            at += 2
-            continue
-        if classes:
-            classes += {"[": 1, "]": -1}.get(char, 0)
-        elif char == "[":
-            classes = 1
-            # A "]" first in a class (after a "^") is a literal.
-            at += 1 + pattern.startswith("^", at + 1)
-            at += pattern.startswith("]", at)
-            continue
-        elif char in "()":
-            depth += 1 if char == "(" else -1
-        elif char == "|" and depth == 0:
-            parts.append(pattern[start:at])
-            start = at + 1
-        at += 1
-    return [*parts, pattern[start:]]
 
 
 def _any_keyword(
@@ -528,7 +437,7 @@ def _matching(values: pl.DataFrame, patterns: Sequence[str]) -> pl.Series:
 
 
 def _found_apart(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
-    """`_found`, with the gates led by a character class (`_led_by_class`) scanned one
+    """`_found`, with the gates led by a character class (`led_by_class`) scanned one
     by one after the others' joined scan: joined, one such gate takes the literal
     prefilter from all of them. Alone, the regex engine looks for its inner literal
     instead (the `://` of a URL's credentials): on the text-heavy messages holding a
@@ -536,7 +445,7 @@ def _found_apart(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
     against 0.070 for all of them joined. Where most values hold its inner literal (the
     URLs of `request.referrer`) it costs more alone, but there all gates are joined
     anyway (see `_any_keyword`)."""
-    apart = [p for p in patterns if _led_by_class(p)]
+    apart = [p for p in patterns if led_by_class(p)]
     joined = [p for p in patterns if p not in apart]
     return (bool(joined) and _found(values, joined)) or any(_found(values, [p]) for p in apart)
 
@@ -544,31 +453,11 @@ def _found_apart(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
 def _matching_apart(values: pl.DataFrame, patterns: Sequence[str]) -> pl.Series:
     """`_matching`, scanned as `_found_apart` does (per value, so every scan runs);
     `patterns` is not empty."""
-    apart = [p for p in patterns if _led_by_class(p)]
+    apart = [p for p in patterns if led_by_class(p)]
     joined = [p for p in patterns if p not in apart]
     groups = ([joined] if joined else []) + [[p] for p in apart]
     scans = [_matching(values, group).fill_null(False) for group in groups]
     return pl.select(pl.any_horizontal(scans)).to_series()
-
-
-#: What a pattern may open with before its first character: a word boundary, a group
-#: (non-capturing, with flags, or named).
-_OPENING: Final = re.compile(r"(?:\\b|\(\?-u:\\b\)|\(\?[a-zA-Z-]*:|\(\?P<\w+>)*")
-
-
-#: A class of many characters: one with a range or negated, any character, or one of
-#: the escaped classes. (The regex engine takes a class of a few, `[sr]k_`, as that few
-#: literals.)
-_WIDE_CLASS: Final = re.compile(r"\[\^|\[[^\]]*?\w-\w|\.|\\[sSdDwWpP]")
-
-
-def _led_by_class(pattern: str) -> bool:
-    """Whether a pattern's first character is a class of many (`[A-Za-z]`, `.`, `\\s`,
-    ...), so it has no leading literal for the regex engine to look for. Only its first
-    alternative is looked at, and an unusual opening reads as a literal: this only
-    decides how gates are scanned, not what they find."""
-    opening = _OPENING.match(pattern)
-    return _WIDE_CLASS.match(pattern, opening.end() if opening else 0) is not None
 
 
 #: Rows holding a separator (share of the batch) up to which the gates needing one are
