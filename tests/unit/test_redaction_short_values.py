@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import polars as pl
 import pytest
 
-from sluice.server.pipeline.redaction import compaction
+from sluice.server.pipeline.redaction import compaction, gate_groups
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_helpers import run
 
@@ -153,7 +153,7 @@ def test_short_values_are_scanned_one_by_one_when_a_gate_may_hold_an_anchor(
     ],
 )
 def test_gates_led_by_a_wide_class_are_told(pattern: str, led_by_class: bool) -> None:
-    assert compaction._led_by_class(pattern) is led_by_class
+    assert gate_groups.led_by_class(pattern) is led_by_class
 
 
 def test_a_gate_led_by_a_class_is_scanned_apart_and_still_found(

@@ -30,7 +30,6 @@ per batch, never anything per row, and memory stays bounded by the batch.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -46,6 +45,7 @@ from sluice.server.pipeline.redaction.distinct_values import (
     leaf_values,
 )
 from sluice.server.pipeline.redaction.entity import without_names
+from sluice.server.pipeline.redaction.gate_groups import holding, led_by_class
 from sluice.server.pipeline.redaction.packed_text import packed, packed_frame
 from sluice.server.pipeline.redaction.schema_walk import Location, any_where
 
@@ -56,7 +56,12 @@ class TextStep:
     counters (one per leaf it covers); `gate(value)` is a cheap necessary condition for
     a change to the source text (a `reads_written` step may also change what earlier
     steps wrote, where its gate was not taken); `refine(value)`, when given, a costlier
-    but sharper one, evaluated only where the gate holds."""
+    but sharper one, evaluated only where the gate holds.
+
+    `gate` must hold exactly where `pattern` or `label` does (when `pattern` is given):
+    a leaf of short values is tested by those patterns over its joined values, not by
+    `gate`, so a gate that holds elsewhere would be skipped there. The redactor builds
+    all three from one rule (`_contains` of its regex and label gate)."""
 
     run: Callable[[pl.LazyFrame, frozenset[Location]], pl.LazyFrame]
     gate: ValueTest
@@ -82,6 +87,9 @@ class TextStep:
     #: beside a sibling's hit; narrowed per leaf, dropping that hit would leave it as it
     #: was (see `_refined`).
     refine_by_column: bool = False
+    #: A second pattern the gate also holds on (an entity's label gate, scanned apart:
+    #: Entity.label_gate): the gate is `pattern` or `label` (see `_gate_pattern`).
+    label: str = ""
 
 
 Hits = dict[tuple[int, Location], pl.Series]
@@ -268,17 +276,23 @@ def _free_text_tests(
     column = batch[loc[0]] if len(loc) == 1 else None
     keywords = len(keyworded) <= 1 or _any_keyword(values, whole, keyworded, column)
     tests: list[bool | pl.Series] = [keywords if s.keyword else True for s in steps]
+    gates = [_gate_pattern(s) for s in steps]
     joinable = [
-        n for n, s in enumerate(steps) if not s.keyword and s.pattern and not _anchored(s.pattern)
+        n for n, s in enumerate(steps) if not s.keyword and s.pattern and not _anchored(gates[n])
     ]
     if whole is None or not joinable:
         return tests
-    found = whole.select(
-        steps[n].gate(pl.col("v")).fill_null(False).alias(str(n)) for n in joinable
-    )
-    for n, holds in zip(joinable, found.row(0), strict=True):
-        tests[n] = bool(holds)
+    found = holding(whole, [gates[n] for n in joinable])
+    for n, holds in zip(joinable, found, strict=True):
+        tests[n] = holds
     return tests
+
+
+def _gate_pattern(step: TextStep) -> str:
+    """The step's gate as one pattern: its `pattern`, or its label as well."""
+    if not step.label:
+        return step.pattern
+    return f"(?:{step.pattern})|(?:{step.label})"
 
 
 def _any_keyword(
@@ -423,7 +437,7 @@ def _matching(values: pl.DataFrame, patterns: Sequence[str]) -> pl.Series:
 
 
 def _found_apart(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
-    """`_found`, with the gates led by a character class (`_led_by_class`) scanned one
+    """`_found`, with the gates led by a character class (`led_by_class`) scanned one
     by one after the others' joined scan: joined, one such gate takes the literal
     prefilter from all of them. Alone, the regex engine looks for its inner literal
     instead (the `://` of a URL's credentials): on the text-heavy messages holding a
@@ -431,7 +445,7 @@ def _found_apart(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
     against 0.070 for all of them joined. Where most values hold its inner literal (the
     URLs of `request.referrer`) it costs more alone, but there all gates are joined
     anyway (see `_any_keyword`)."""
-    apart = [p for p in patterns if _led_by_class(p)]
+    apart = [p for p in patterns if led_by_class(p)]
     joined = [p for p in patterns if p not in apart]
     return (bool(joined) and _found(values, joined)) or any(_found(values, [p]) for p in apart)
 
@@ -439,31 +453,11 @@ def _found_apart(values: pl.DataFrame, patterns: Sequence[str]) -> bool:
 def _matching_apart(values: pl.DataFrame, patterns: Sequence[str]) -> pl.Series:
     """`_matching`, scanned as `_found_apart` does (per value, so every scan runs);
     `patterns` is not empty."""
-    apart = [p for p in patterns if _led_by_class(p)]
+    apart = [p for p in patterns if led_by_class(p)]
     joined = [p for p in patterns if p not in apart]
     groups = ([joined] if joined else []) + [[p] for p in apart]
     scans = [_matching(values, group).fill_null(False) for group in groups]
     return pl.select(pl.any_horizontal(scans)).to_series()
-
-
-#: What a pattern may open with before its first character: a word boundary, a group
-#: (non-capturing, with flags, or named).
-_OPENING: Final = re.compile(r"(?:\\b|\(\?-u:\\b\)|\(\?[a-zA-Z-]*:|\(\?P<\w+>)*")
-
-
-#: A class of many characters: one with a range or negated, any character, or one of
-#: the escaped classes. (The regex engine takes a class of a few, `[sr]k_`, as that few
-#: literals.)
-_WIDE_CLASS: Final = re.compile(r"\[\^|\[[^\]]*?\w-\w|\.|\\[sSdDwWpP]")
-
-
-def _led_by_class(pattern: str) -> bool:
-    """Whether a pattern's first character is a class of many (`[A-Za-z]`, `.`, `\\s`,
-    ...), so it has no leading literal for the regex engine to look for. Only its first
-    alternative is looked at, and an unusual opening reads as a literal: this only
-    decides how gates are scanned, not what they find."""
-    opening = _OPENING.match(pattern)
-    return _WIDE_CLASS.match(pattern, opening.end() if opening else 0) is not None
 
 
 #: Rows holding a separator (share of the batch) up to which the gates needing one are

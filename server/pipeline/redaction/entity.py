@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final
 
 
 @dataclass(frozen=True)
@@ -131,5 +132,12 @@ def compose(lead: str, value: str, trail: str) -> str:
 
 def without_names(regex: str) -> str:
     """The pattern with its named groups made non-capturing, so several can be joined
-    into one alternation (names may not repeat)."""
-    return re.sub(r"\(\?P<sl_(?:lead|value|trail)>", "(?:", regex)
+    into one alternation (names may not repeat). Only a "(" that opens a group: one
+    after an odd run of backslashes is a literal (`\\(?P<sl_value>` is an optional "("
+    and the text "P<sl_value>")."""
+    return _NAMED_GROUP.sub(r"\1(?:", regex)
+
+
+#: A named group of a composed pattern, after an even run of backslashes (none, or
+#: escaped backslashes).
+_NAMED_GROUP: Final = re.compile(r"(?<!\\)((?:\\\\)*)\(\?P<sl_(?:lead|value|trail)>")

@@ -198,6 +198,7 @@ class PolicyRedactor:
                         step.regex,
                         step.reads_written,
                         step.refine_by_column,
+                        step.label_gate,
                     )
                     for step in steps
                 ],
