@@ -78,12 +78,20 @@ WORD_DASH: Final = (
 #: (`x,a-4111…`, `/a-4111…`) or a taken lead (`4111… a-5500…`) took the word's letter
 #: first, and the card after it stayed in clear. Before the pass for two spaces
 #: (`SPACED_CARD`), so the joiners the taken lead put between such groups are read.
-_JOINED_OR_TAKEN: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])"
+#: And a joiner before a space no card is written with (an em space, a line separator:
+#: not number_separators.CARD_SEPARATORS) between two digits
+#: (`4111 1111 1111 1111\u20035500 0000 0000 0004`): the card's value does not read on
+#: through it, and its trail took none before a digit, so the card before it had no
+#: end and stayed in clear. The joiner is its trail, the space the next one's lead.
+_OTHER_SPACES: Final = r"\x0b\x0c\x85\u1680\u2000-\u2006\u2008\u200a\u2028\u2029\u205f"
+_JOINED_OR_TAKEN: Final = (
+    rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])|([0-9])([{_OTHER_SPACES}][0-9])"
+)
 JOINED_CARDS: Final = rf"{_JOINED_OR_TAKEN}|{WORD_DASH}"
 #: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
-#: `_JOINED_OR_TAKEN`; absent groups read as ""), and after the word and dash (groups
-#: 1 to 3 or 4 to 6 of `WORD_DASH`).
-_JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
+#: `_JOINED_OR_TAKEN`; absent groups read as ""), or before the other space (groups 5,
+#: 6), and after the word and dash (groups 1 to 3 or 4 to 6 of `WORD_DASH`).
+_JOINER_AFTER: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
 _JOINER_AFTER_DASH: Final = f"${{1}}${{2}}${{4}}{JOINER}${{3}}${{5}}${{6}}"
 #: A card printed in four groups of four parted by two spaces (`4111  1111  1111  1111`,
 #: or Amex's 4-6-5: `3782  822463  10005`; entities.py reads them): `_TAKEN_LEAD`
