@@ -57,7 +57,7 @@ _GROUPED_CARDS: Final = (
 #: card's one kind of separator, tell it from a card's first group. Short groups may come
 #: before the date ("12 2024-01-02 5500 …": a quantity, a day), as before a card.
 _ISO_DATE: Final = rf"[0-9]{{4}}{CARD_DASH}[0-9]{{2}}{CARD_DASH}[0-9]{{2}}{CARD_SPACE}"
-_CARD_AFTER_GROUPS: Final = (
+CARD_AFTER_GROUPS: Final = (
     rf"^(?:(?:[0-9]{{1,8}}{_SEP}(?:[0-9]{{1,4}}{_SEP})*|[0-9]{{13,19}}{_SEP})"
     r"(?P<contiguous>[0-9]{13,19})"
     rf"|(?:[0-9]{{1,3}}{_SEP}(?:[0-9]{{1,3}}{_SEP})*|[0-9]{{5,8}}{_SEP}(?:[0-9]{{1,3}}{_SEP})*"
@@ -98,8 +98,8 @@ def groups_as_context(rule: PatternRule, lead: str, trail: str) -> tuple[Pattern
 
 def card_after_groups(value: pl.Expr) -> pl.Expr:
     """The card laid out after short digit groups in a card candidate's value
-    (`_CARD_AFTER_GROUPS`), or null. A regex over candidates only, never whole texts."""
-    parts = value.str.extract_groups(_CARD_AFTER_GROUPS)
+    (`CARD_AFTER_GROUPS`), or null. A regex over candidates only, never whole texts."""
+    parts = value.str.extract_groups(CARD_AFTER_GROUPS)
     return pl.coalesce(parts.struct.field("contiguous"), parts.struct.field("grouped"))
 
 
@@ -144,7 +144,7 @@ _PASSES_AFTER_GROUPS_COLUMN: Final = "passes_after_groups"
 
 
 def with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
-    """`_matched_pieces` with the card after short digit groups (`_CARD_AFTER_GROUPS`) in
+    """`_matched_pieces` with the card after short digit groups (`CARD_AFTER_GROUPS`) in
     the matches that fail as a whole, where it passes (else null), as passing pieces,
     and the valid grouped card its groups are, if they are one (`BEFORE_CARD_COLUMN`).
     Each step a column of its own: an expression used twice is computed twice."""

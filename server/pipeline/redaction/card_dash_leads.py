@@ -1,0 +1,159 @@
+"""Leads for cards after a word and a dash that more digits follow.
+
+A word and a dash lead no card (entities._START: an order id's digits, `ORD-12-4111…`);
+text_markers.WORD_DASH gives one only where a card's shape ends the number, since a
+shape that more groups follow may start on an id's group (`ORD-1234 4111 1111 1111
+1111`, `é-1234 4111 …`): led there, the candidate took the id and failed, and the card
+after it, which the space before it leads, stayed in clear. So a card whose shape more
+digits follow (`ü-4111111111111111 12`, `(card)-4111 1111 1111 1111 1234`, a date or a
+second card after it) had no lead and stayed in clear.
+
+Here the run of digit groups after the dash is read in Python: it gets a lead (a
+joiner after the dash) where the rule, led there, reads a valid card (issuer, length,
+Luhn, one kind of separator: validators.is_card) at the run's start, as the whole run
+or with its last groups as context (card_groups.without_last_group), or after its first
+groups where those are 13 digits or four groups of four (card_groups.CARD_AFTER_GROUPS:
+`x-4222222222222-5500 0000 0000 0004`, which an ASCII letter and a dash led on main;
+not after an id's short groups, `ORD-12-4111…`); and where no card starts at a later
+group before that card's end (or start): that card, which the run's own spaces lead,
+the rule finds without the lead (`é-4024 4111 1111 1111 1111`, should `4024 4111 1111
+1111` pass, is the id and the card after it). The walk reads the cards after a written
+one (card_chains.py). Only the values holding a word, a dash and a run of 13 digits
+are read (a scan): few hold one.
+
+Measured over a grid of leads x cards and look-alikes x separators x trailing groups
+(108,813 texts, main 107be2b against this module): no card main masks is left in
+clear, no text without a card changes.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Final
+
+import polars as pl
+
+from sluice.server.pipeline.redaction.card_groups import CARD_AFTER_GROUPS
+from sluice.server.pipeline.redaction.compaction import row_positions
+from sluice.server.pipeline.redaction.number_separators import CARD_DASH, CARD_SEPARATOR
+from sluice.server.pipeline.redaction.phone_runs import JOINER
+from sluice.server.pipeline.redaction.rust_patterns import python_pattern
+from sluice.server.pipeline.redaction.validators import is_card
+
+#: The word before the dash, as text_markers.WORD_DASH reads it: a letter of any script
+#: or "_", or what closes a word (a tag's "]", a bracket, a quote).
+_WORD: Final = r"(?:[^\W\d]|[)\]}\"'>])"
+#: A run of digit groups, each after at most one separator (card_chains._RUN).
+_RUN: Final = rf"[0-9](?:{CARD_SEPARATOR}?[0-9])*"
+#: For Polars: a word, dashes, then a run holding at least a card's fewest digits (the
+#: values read here, and among the values text_markers gives joiners).
+WORD_DASH_BEFORE_RUN: Final = rf"{_WORD}{CARD_DASH}+[0-9](?:{CARD_SEPARATOR}?[0-9]){{12}}"
+#: The word and dashes (group 1) and the run after them (group 2).
+_WORD_DASH_RUN: Final = rf"({_WORD}{CARD_DASH}+)({_RUN})"
+_GROUP: Final = re.compile(r"[0-9]+")
+_FEWEST_DIGITS: Final = 13
+_MOST_DIGITS: Final = 19
+
+
+@cache
+def _word_dash_run() -> re.Pattern[str]:
+    """`_WORD_DASH_RUN` in Python's `re` with Rust's classes (rust_patterns.py), built
+    when a value is first read."""
+    return re.compile(python_pattern(_WORD_DASH_RUN))
+
+
+@cache
+def _card_after_groups() -> re.Pattern[str]:
+    """card_groups.CARD_AFTER_GROUPS in Python's `re`."""
+    return re.compile(python_pattern(CARD_AFTER_GROUPS))
+
+
+def led_where_cards_start(values: pl.Series) -> pl.Series:
+    """`values` (a series of text_markers' own: written in place) with a joiner after
+    each word and dash before a run of digit groups that starts with a card
+    (`_starts_with_card`)."""
+    held = values.str.contains(WORD_DASH_BEFORE_RUN).fill_null(False)
+    if not held.any():
+        return values
+    chosen = values.filter(held).to_list()
+    led = pl.Series([_led(text) for text in chosen], dtype=pl.String)
+    return values.scatter(row_positions(held), led)
+
+
+def _led(text: str) -> str:
+    parts, at = [], 0
+    for found in _word_dash_run().finditer(text):
+        if _leads(found.group(2)):
+            parts += [text[at : found.end(1)], JOINER]
+            at = found.end(1)
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def _leads(run: str) -> bool:
+    """Whether the run after a word and a dash gets a lead: where the rule, led there,
+    reads a valid card at its start (`_read_at_start`), or after its first groups
+    (`_card_after_groups_start`), and no card starts at a later group before that
+    card's end (or start): that card, which the run's own spaces lead, the rule finds
+    without the lead."""
+    groups = [(group.start(), group.end()) for group in _GROUP.finditer(run)]
+    ends = [end for end in _read_at_start(run, groups) if is_card(run[:end])]
+    if ends:
+        before = max(ends)
+    else:
+        before = _card_after_groups_start(run, groups)
+        if before < 0:
+            return False
+    later = range(1, len(groups))
+    return not any(_card_ends(run, groups, first) for first in later if groups[first][0] < before)
+
+
+def _read_at_start(run: str, groups: list[tuple[int, int]]) -> list[int]:
+    """Where the candidates the rule reads from the run's start end: the whole run, the
+    run without its last group (the greedy step), and its groups up to the first
+    holding a card's fewest digits (the lazy step: card_groups.without_last_group);
+    those of a card's length."""
+    ends = {groups[-1][1]}
+    if len(groups) > 1:
+        ends.add(groups[-2][1])
+    digits = 0
+    for group_start, group_end in groups:
+        digits += group_end - group_start
+        if digits >= _FEWEST_DIGITS:
+            ends.add(group_end)
+            break
+    return [end for end in ends if _FEWEST_DIGITS <= _digits(run, groups, end) <= _MOST_DIGITS]
+
+
+def _digits(run: str, groups: list[tuple[int, int]], end: int) -> int:
+    return sum(group_end - group_start for group_start, group_end in groups if group_end <= end)
+
+
+def _card_after_groups_start(run: str, groups: list[tuple[int, int]]) -> int:
+    """Where the valid card after digit groups the rule reads in the failing candidate
+    of the whole run starts (card_groups.CARD_AFTER_GROUPS: `x-4222222222222-5500 0000
+    0000 0004`, `x-4111-1111-1111-1112-5500000000000004`), or -1; only after groups an
+    ASCII letter and a dash led on main (13 digits or four groups of four), not an id's
+    short groups (`ORD-12-4111…`, `x-2024-01-02-5500…`: look-alikes)."""
+    first = groups[0][1] - groups[0][0]
+    in_fours = len(groups) > 4 and all(end - start == 4 for start, end in groups[:4])
+    if first < _FEWEST_DIGITS and not in_fours:
+        return -1
+    found = _card_after_groups().fullmatch(run)
+    if found is None:
+        return -1
+    name = "contiguous" if found.group("contiguous") is not None else "grouped"
+    return found.start(name) if is_card(found.group(name)) else -1
+
+
+def _card_ends(run: str, groups: list[tuple[int, int]], first: int) -> list[int]:
+    """Where the valid cards starting at the group `first` of `run` end."""
+    start, digits, ends = groups[first][0], 0, []
+    for group_start, group_end in groups[first:]:
+        digits += group_end - group_start
+        if digits > _MOST_DIGITS:
+            break
+        if digits >= _FEWEST_DIGITS and is_card(run[start:group_end]):
+            ends.append(group_end)
+    return ends
