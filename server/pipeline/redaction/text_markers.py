@@ -124,11 +124,20 @@ _SPACED_CARD_JOINED: Final = (
 #: the first card stayed in clear. A joiner before the space is its trail; the space, or
 #: the joiner `SPACED_CARD` put after it, the next card's lead. Two groups of the layout
 #: beside the space, so a date's or an amount's digits beside one space get none.
+#: Also such a layout after a sign, which leads no card (`$4111  1111  1111  1111 5500
+#: 0000 0000 0004`): `SPACED_CARD` leaves it (and the joiners the taken lead put
+#: between its groups) as it is, the layout's last group and the card after it were
+#: one candidate that failed (a group of four before a card: card_groups.py), and the
+#: card after it stayed in clear. The layout itself stays as a "$" leaves it.
+_SIGN_THEN_SPACED: Final = rf"[$€£+*.\-/]\x02?[0-9]{{4}}(?:{_TWO_SPACES}\x02?[0-9]{{4}}){{3}}"
 _SPACED_CARD_PARTED: Final = (
     rf"([0-9]{{4,6}}{_TWO_SPACES}[0-9]{{4,5}})(\s)(\x02?[0-9])"
     rf"|([0-9])(\s)(\x02?[0-9]{{4}}{_TWO_SPACES}[0-9]{{4,6}}{_TWO_SPACES})"
+    rf"|({_SIGN_THEN_SPACED})(\s)(\x02?[0-9])"
 )
-_SPACED_CARD_PARTED_JOINED: Final = f"${{1}}${{4}}{JOINER}${{2}}${{5}}${{3}}${{6}}"
+_SPACED_CARD_PARTED_JOINED: Final = (
+    f"${{1}}${{4}}${{7}}{JOINER}${{2}}${{5}}${{8}}${{3}}${{6}}${{9}}"
+)
 #: For cards, a joiner on either side of a separator between two card-sized runs
 #: (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
 #: space): the first card's trail takes the joiner before it, the next card's lead the
@@ -211,7 +220,7 @@ def _with_card_joiners(values: pl.Series) -> pl.Series:
     joined = _replaced_where_held(joined, WORD_DASH, (led, led))
     joined = led_where_cards_start(joined)
     spaced = ((SPACED_CARD, _SPACED_CARD_JOINED), (_SPACED_CARD_PARTED, _SPACED_CARD_PARTED_JOINED))
-    return _replaced_where_held(joined, SPACED_CARD, spaced)
+    return _replaced_where_held(joined, f"{SPACED_CARD}|{_SIGN_THEN_SPACED}", spaced)
 
 
 def _replaced_where_held(
