@@ -18,8 +18,13 @@ not after an id's short groups, `ORD-12-4111…`); and where no card starts at a
 group before that card's end (or start): that card, which the run's own spaces lead,
 the rule finds without the lead (`é-4024 4111 1111 1111 1111`, should `4024 4111 1111
 1111` pass, is the id and the card after it). The walk reads the cards after a written
-one (card_chains.py). Only the values holding a word, a dash and a run of 13 digits
-are read (a scan): few hold one.
+one (card_chains.py). Only the values a scan finds holding a word, dashes and a run
+that can lead are read (13 digits from an issuer's first digits, or 13 digits or four
+groups of four before 13 more: `WORD_DASH_BEFORE_RUN`), each distinct value once; the
+run's word is checked on the one character before the dashes. Ordinary dashed ids and
+log lines (`ORDER-2024-000123-4567 shipped`, `build-20240102-123456-7`) are not read;
+a column of runs that start with an issuer's digits and 13 digits after a word and a
+dash (`ü-<16 digits> 12`) is, at ~6 µs a distinct value.
 
 Measured over a grid of leads x cards and look-alikes x separators x trailing groups
 (108,813 texts, main 107be2b against this module): no card main masks is left in
@@ -29,7 +34,7 @@ clear, no text without a card changes.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from typing import Final
 
 import polars as pl
@@ -46,30 +51,47 @@ from sluice.server.pipeline.redaction.validators import is_card
 _WORD: Final = r"(?:[^\W\d]|[)\]}\"'>])"
 #: A run of digit groups, each after at most one separator (card_chains._RUN).
 _RUN: Final = rf"[0-9](?:{CARD_SEPARATOR}?[0-9])*"
-#: For Polars: a word, dashes, then a run holding at least a card's fewest digits (the
-#: values read here, and among the values text_markers gives joiners) ...
-WORD_DASH_BEFORE_RUN: Final = rf"{_WORD}{CARD_DASH}+[0-9](?:{CARD_SEPARATOR}?[0-9]){{12}}"
-#: ... where a run after a word and dashes has a separator, or 13 to 19 digits spaces,
+#: For Polars: a run after a word and dashes that has a separator, or 13 to 19 digits spaces,
 #: dots or dashes and digits after them. Other runs are a card's shape that ends the
 #: number, which WORD_DASH leads, or longer than any card: ids glued to a word
-#: (`INV-20240102123456`) are not read in Python (~8 µs a value and pass: 20,000
-#: distinct such ids cost 0.63 CPU s at strict, 0.10 as on main with this).
+#: (`INV-20240102123456`) are not read in Python.
 _RUN_GOES_ON: Final = (
     rf"{_WORD}{CARD_DASH}+(?:[0-9]+(?:{CARD_SEPARATOR}[0-9]+)+"
     rf"|[0-9]{{13,19}}[\s.\-{DASHES}\x02]+[0-9])"
 )
-#: The word and dashes (group 1) and the run after them (group 2).
-_WORD_DASH_RUN: Final = rf"({_WORD}{CARD_DASH}+)({_RUN})"
+_SEPARATOR_OR_NOT: Final = f"{CARD_SEPARATOR}?"
+#: An issuer's first digits (validators.CARD_BRANDS: 2[2-7], 3, 4, 5[1-5], 6[0245]) and
+#: 13 digits from there: a card the rule reads at the run's start starts so.
+_CARD_AT_START: Final = (
+    rf"[34](?:{_SEPARATOR_OR_NOT}[0-9]){{12}}"
+    rf"|(?:2{_SEPARATOR_OR_NOT}[2-7]|5{_SEPARATOR_OR_NOT}[1-5]|6{_SEPARATOR_OR_NOT}[0245])"
+    rf"(?:{_SEPARATOR_OR_NOT}[0-9]){{11}}"
+)
+#: 13 digits or four groups of four, then at least 13 digits: a card after the run's
+#: first groups (`_card_after_groups_start`) is read there only.
+_CARD_AFTER_START: Final = (
+    rf"(?:[0-9]{{13,}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}})"
+    rf"{CARD_SEPARATOR}[0-9](?:{_SEPARATOR_OR_NOT}[0-9]){{12}}"
+)
+#: ... and a word, dashes and a run that can lead (`_joiners`): a card's first digits at
+#: its start, or 13 digits or four groups of four before a card (the values read here,
+#: and among the values text_markers gives joiners). Ordinary ids and log lines after a
+#: word and a dash (`ORDER-2024-000123-4567`, `build-20240102-123456-7`,
+#: `req-1712345678901 200`) are not read in Python, nor copied by text_markers.
+WORD_DASH_BEFORE_RUN: Final = rf"{_WORD}{CARD_DASH}+(?:{_CARD_AT_START}|{_CARD_AFTER_START})"
+#: Dashes (from the first of them) and the run after them (group 1); the word before
+#: them is checked on its one character (`_word`).
+_DASHES_RUN: Final = re.compile(rf"{CARD_DASH}+({_RUN})")
 _GROUP: Final = re.compile(r"[0-9]+")
 _FEWEST_DIGITS: Final = 13
 _MOST_DIGITS: Final = 19
 
 
 @cache
-def _word_dash_run() -> re.Pattern[str]:
-    """`_WORD_DASH_RUN` in Python's `re` with Rust's classes (rust_patterns.py), built
-    when a value is first read."""
-    return re.compile(python_pattern(_WORD_DASH_RUN))
+def _word() -> re.Pattern[str]:
+    """`_WORD` in Python's `re` with Rust's classes (rust_patterns.py), built when a
+    value is first read; matched at one character only."""
+    return re.compile(python_pattern(_WORD))
 
 
 @cache
@@ -81,7 +103,7 @@ def _card_after_groups() -> re.Pattern[str]:
 def led_where_cards_start(values: pl.Series) -> pl.Series:
     """`values` (a series of text_markers' own: written in place) with a joiner after
     each word and dash before a run of digit groups that starts with a card
-    (`_starts_with_card`)."""
+    (`_joiners`)."""
     held = values.str.contains(WORD_DASH_BEFORE_RUN) & values.str.contains(_RUN_GOES_ON)
     held = held.fill_null(False)
     if not held.any():
@@ -93,35 +115,44 @@ def led_where_cards_start(values: pl.Series) -> pl.Series:
     return values.scatter(row_positions(held), led)
 
 
+@lru_cache(maxsize=1 << 16)
 def _led(text: str) -> str:
+    """`text` with the joiners `_joiners` gives each run after a word and a dash; kept
+    for the passes after the first, which read the same values again."""
     parts, at = [], 0
-    for found in _word_dash_run().finditer(text):
-        if _leads(found.group(2)):
-            parts += [text[at : found.end(1)], JOINER]
-            at = found.end(1)
+    word = _word()
+    for found in _DASHES_RUN.finditer(text):
+        dashes = found.start()
+        if not dashes or not word.match(text, dashes - 1):
+            continue
+        for offset in _joiners(found.group(1)):
+            parts += [text[at : found.start(1) + offset], JOINER]
+            at = found.start(1) + offset
     parts.append(text[at:])
     return "".join(parts)
 
 
-def _leads(run: str) -> bool:
-    """Whether the run after a word and a dash gets a lead: where the rule, led there,
-    reads a valid card at its start (`_read_at_start`), or after its first groups
-    (`_card_after_groups_start`), and no card starts at a later group before that
-    card's end (or start): that card, which the run's own spaces lead, the rule finds
-    without the lead."""
+def _joiners(run: str) -> tuple[int, ...]:
+    """Where in the run after a word and a dash joiners go: none, or a lead at its
+    start where the rule, led there, reads a valid card at its start
+    (`_read_at_start`), or after its first groups (`_card_after_groups_start`), and no
+    card starts at a later group before that card's end (or start): that card, which
+    the run's own spaces lead, the rule finds without the lead."""
     groups = [(group.start(), group.end()) for group in _GROUP.finditer(run)]
-    ends = [end for end in _read_at_start(run, groups) if is_card(run[:end])]
+    ends = [end for end in _read_at_start(groups) if is_card(run[:end])]
     if ends:
         before = max(ends)
     else:
         before = _card_after_groups_start(run, groups)
         if before < 0:
-            return False
+            return ()
     later = range(1, len(groups))
-    return not any(_card_ends(run, groups, first) for first in later if groups[first][0] < before)
+    if any(_card_starts(run, groups, first) for first in later if groups[first][0] < before):
+        return ()
+    return (0,)
 
 
-def _read_at_start(run: str, groups: list[tuple[int, int]]) -> list[int]:
+def _read_at_start(groups: list[tuple[int, int]]) -> list[int]:
     """Where the candidates the rule reads from the run's start end: the whole run, the
     run without its last group (the greedy step), and its groups up to the first
     holding a card's fewest digits (the lazy step: card_groups.without_last_group);
@@ -135,10 +166,10 @@ def _read_at_start(run: str, groups: list[tuple[int, int]]) -> list[int]:
         if digits >= _FEWEST_DIGITS:
             ends.add(group_end)
             break
-    return [end for end in ends if _FEWEST_DIGITS <= _digits(run, groups, end) <= _MOST_DIGITS]
+    return [end for end in ends if _FEWEST_DIGITS <= _digits(groups, end) <= _MOST_DIGITS]
 
 
-def _digits(run: str, groups: list[tuple[int, int]], end: int) -> int:
+def _digits(groups: list[tuple[int, int]], end: int) -> int:
     return sum(group_end - group_start for group_start, group_end in groups if group_end <= end)
 
 
@@ -159,13 +190,13 @@ def _card_after_groups_start(run: str, groups: list[tuple[int, int]]) -> int:
     return found.start(name) if is_card(found.group(name)) else -1
 
 
-def _card_ends(run: str, groups: list[tuple[int, int]], first: int) -> list[int]:
-    """Where the valid cards starting at the group `first` of `run` end."""
-    start, digits, ends = groups[first][0], 0, []
+def _card_starts(run: str, groups: list[tuple[int, int]], first: int) -> bool:
+    """Whether a valid card starts at the group `first` of `run`."""
+    start, digits = groups[first][0], 0
     for group_start, group_end in groups[first:]:
         digits += group_end - group_start
         if digits > _MOST_DIGITS:
-            break
+            return False
         if digits >= _FEWEST_DIGITS and is_card(run[start:group_end]):
-            ends.append(group_end)
-    return ends
+            return True
+    return False
