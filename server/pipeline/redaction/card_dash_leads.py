@@ -137,19 +137,48 @@ def _joiners(run: str) -> tuple[int, ...]:
     start where the rule, led there, reads a valid card at its start
     (`_read_at_start`), or after its first groups (`_card_after_groups_start`), and no
     card starts at a later group before that card's end (or start): that card, which
-    the run's own spaces lead, the rule finds without the lead."""
+    the run's own spaces lead, the rule finds without the lead.
+
+    Where no reading of the rule's finds a card at the start but the run's first
+    groups are a valid card (13 digits and groups after them, 13 to 19 digits in all)
+    that a valid card follows (`a-4111111111111 111 5500 0000 0000 0004`), a joiner
+    after them too, their trail and the next card's lead (`_card_then_card`): without,
+    the first card had no lead and stayed in clear, as a phone's digits covered it on
+    main by chance (`a-4111111111111 [PHONE] 0004`)."""
     groups = [(group.start(), group.end()) for group in _GROUP.finditer(run)]
     ends = [end for end in _read_at_start(groups) if is_card(run[:end])]
+    split: tuple[int, ...] = ()
     if ends:
         before = max(ends)
     else:
-        before = _card_after_groups_start(run, groups)
-        if before < 0:
-            return ()
+        before = _card_then_card(run, groups)
+        if before > 0:
+            split = (before,)
+        else:
+            before = _card_after_groups_start(run, groups)
+            if before < 0:
+                return ()
     later = range(1, len(groups))
     if any(_card_starts(run, groups, first) for first in later if groups[first][0] < before):
         return ()
-    return (0,)
+    return (0, *split)
+
+
+def _card_then_card(run: str, groups: list[tuple[int, int]]) -> int:
+    """Where a valid card of the run's first groups ends that a valid card starting at
+    the next group follows, or -1."""
+    digits = 0
+    for last, (group_start, group_end) in enumerate(groups[:-1]):
+        digits += group_end - group_start
+        if digits > _MOST_DIGITS:
+            break
+        if (
+            digits >= _FEWEST_DIGITS
+            and is_card(run[:group_end])
+            and _card_starts(run, groups, last + 1)
+        ):
+            return group_end
+    return -1
 
 
 def _read_at_start(groups: list[tuple[int, int]]) -> list[int]:

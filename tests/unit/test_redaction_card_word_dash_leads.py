@@ -9,6 +9,9 @@ CARD rule runs.
 - Two spaces, or a sign and a space, before the sign that parts a written card from the
   next (card_chains._BETWEEN); a space no card is written with between two cards
   (text_markers: a joiner before it).
+- A card written as 13 digits and groups after them (13 to 19 digits in all) after a
+  word and a dash, and a second card after it (`a-4111111111111 111 5500 0000 0000
+  0004`): the first card had no lead; main's [PHONE] covered part of it by chance.
 - A card after an ISO date with a group after it (card_groups._CARD_AFTER_DATE), the
   14 or 15 digits of Diners or Amex in fours after a date or short groups
   (card_groups._GROUPED_CARD), a card after a two-space layout led by "$".
@@ -150,7 +153,7 @@ def test_a_card_read_from_an_id_group_is_left_to_the_reading_without_it(
 ) -> None:
     # `é-4024 4111 1111 1111 1111`: should the id and the card's first groups pass as a
     # card, the card after the id is what main masks (its space leads it); the word-dash
-    # lead is not given (card_dash_leads._leads).
+    # lead is not given (card_dash_leads._joiners).
     id_and_card = next(
         f"{prefix:04d} 4111 1111 1111"
         for prefix in range(4000, 5000)
@@ -158,6 +161,44 @@ def test_a_card_read_from_an_id_group_is_left_to_the_reading_without_it(
     )
     text = f"é-{id_and_card} 1111"
     assert _written([text], "strict", tmp_path) == [f"é-{id_and_card[:5]}{_masked(_VISA_FOURS)}"]
+
+
+#: Cards written as 13 digits and one group after them (Visa's 16 and 19 digits,
+#: Mastercard's, Amex's 15, Diners' 14), each a layout main wrote as
+#: `a-4111111111111 [PHONE] 0004`.
+_THIRTEEN_AND_MORE = [
+    f"{_VISA[:13]} {_VISA[13:]}",
+    f"{_LONG_VISA[:13]} {_LONG_VISA[13:]}",
+    f"{_MASTERCARD[:13]} {_MASTERCARD[13:]}",
+    f"{_AMEX[:13]} {_AMEX[13:]}",
+    f"{_DINERS[:13]} {_DINERS[13:]}",
+]
+_THEN_A_CARD = [
+    (lead, first, then)
+    for lead in ["a-", "_-", "1a-", "ab_-", "a-a-", "Z\u2011"]
+    for first in _THIRTEEN_AND_MORE
+    for then in [_MASTERCARD_FOURS, _VISA_FOURS]
+    if first.replace(" ", "") != then.replace(" ", "")
+] + [("a-", f"{_VISA[:13]}\u00a0{_VISA[13:]}", _MASTERCARD_FOURS)]
+
+
+def _digits(text: str) -> str:
+    return "".join(char for char in text if char.isdigit())
+
+
+@pytest.mark.parametrize("level", ["moderate", "strict"])
+@pytest.mark.parametrize(("lead", "first", "then"), _THEN_A_CARD)
+def test_a_card_of_thirteen_digits_and_a_group_before_a_card_is_masked(
+    lead: str, first: str, then: str, level: str, tmp_path: Path
+) -> None:
+    # Neither card's digits before its last four are written: the first card had no
+    # lead (card_dash_leads._card_then_card) and stayed in clear past [PHONE].
+    text = f"{lead}{first} {then}"
+    written = _written([text], level, tmp_path)[0]
+    plain, _ = run(pl.DataFrame({"text": [text]}), RedactionSpec(level="strict"))
+    for output in (written, plain["text"][0]):
+        for card in (first, then):
+            assert _digits(card)[:-4] not in _digits(output), output
 
 
 def _luhn(digits: str) -> bool:
