@@ -63,11 +63,15 @@ _LONGEST_CARD_TEXT: Final = 37
 #: A space or tab after a written card: a card's spaces beyond ASCII too, as the steps
 #: give back the groups after a card at them (number_separators.CARD_SEPARATORS).
 _SPACE: Final = rf"(?:{CARD_SPACE}|\t)"
-#: Between a written card and the next: up to three characters that are neither word
-#: nor space, after a space or not: any Unicode reads as one (an em space, a line
-#: break: "4111…\u2003-5500…", "4111…\n-5500…"), not only a card's own (`_SPACE`): the
-#: card's trail takes such a space and the dash, and the card after them stayed in clear.
-_BETWEEN: Final = r"\s?[^0-9A-Za-z_\s]{1,3}"
+#: Between a written card and the next: up to four characters that are neither word nor
+#: digit, the last no space (the sign before the card: a space alone leads it): spaces
+#: any Unicode reads as one (an em space, a line break: "4111…\u2003-5500…",
+#: "4111…\n-5500…"), not only a card's own (`_SPACE`), and signs, in any order. The
+#: card's trail takes such spaces and signs, and the card after them stayed in clear:
+#: after one space and one to three signs only, not after two spaces
+#: ("4111…\u2003\u2003-5500…", "4111…  $5500…") nor a sign, a space and a sign
+#: ("4111…- -5500…", "4111…+ $5500…").
+_BETWEEN: Final = r"[^0-9A-Za-z_]{0,3}[^0-9A-Za-z_\s]"
 #: ... or a space or tab alone: the rule takes a card after one, but not one the steps
 #: after it gave back ("4111 1111 1111 1111 5500… 4111…": the lazy step writes over the
 #: first card, the rule after it takes the two others as one failing candidate).

@@ -43,10 +43,13 @@ _LAST_GROUPS_CONTEXT: Final = rf"(?:{CARD_SEPARATOR}[0-9]+)+(?:\.[0-9]+)?"
 #: the groups (number_separators.CARD_SEPARATORS); a grouped card's are all spaces or
 #: all dashes.
 _SEP: Final = CARD_SEPARATOR
-#: A grouped card (4-4-4-4, 4-4-4-4-3, Amex 4-6-5) with its groups parted by `space`.
+#: A grouped card (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, and the 14 or 15 digits of Diners'
+#: or Amex in fours, 4-4-4-2 and 4-4-4-3: `2024-01-02 3056 9309 0259 04` stayed in
+#: clear) with its groups parted by `space`.
 _GROUPED_CARD: Final = (
     "[0-9]{{4}}(?:{space}[0-9]{{4}}){{3}}(?:{space}[0-9]{{3}})?"
     "|[0-9]{{4}}{space}[0-9]{{6}}{space}[0-9]{{5}}"
+    "|[0-9]{{4}}(?:{space}[0-9]{{4}}){{2}}{space}[0-9]{{2,3}}"
 )
 _GROUPED_CARDS: Final = (
     f"{_GROUPED_CARD.format(space=CARD_SPACE)}|{_GROUPED_CARD.format(space=CARD_DASH)}"
@@ -57,11 +60,23 @@ _GROUPED_CARDS: Final = (
 #: card's one kind of separator, tell it from a card's first group. Short groups may come
 #: before the date ("12 2024-01-02 5500 …": a quantity, a day), as before a card.
 _ISO_DATE: Final = rf"[0-9]{{4}}{CARD_DASH}[0-9]{{2}}{CARD_DASH}[0-9]{{2}}{CARD_SPACE}"
-_CARD_AFTER_GROUPS: Final = (
+CARD_AFTER_GROUPS: Final = (
     rf"^(?:(?:[0-9]{{1,8}}{_SEP}(?:[0-9]{{1,4}}{_SEP})*|[0-9]{{13,19}}{_SEP})"
     r"(?P<contiguous>[0-9]{13,19})"
     rf"|(?:[0-9]{{1,3}}{_SEP}(?:[0-9]{{1,3}}{_SEP})*|[0-9]{{5,8}}{_SEP}(?:[0-9]{{1,3}}{_SEP})*"
     rf"|[0-9]{{13,19}}{_SEP}|(?:[0-9]{{1,3}}{_SEP})*{_ISO_DATE})(?P<grouped>{_GROUPED_CARDS}))$"
+)
+#: After such a date the card may have digit groups after it too, as context (`card`,
+#: then `after`: "2024-01-02 4111 1111 1111 1111 1", contiguous or grouped): the
+#: candidate failed as a whole, and the steps with the last groups as context
+#: (`without_last_group`) start at the date, whose dashes and space no card has. Read
+#: apart, where `CARD_AFTER_GROUPS` finds no valid card: one pattern gives one reading,
+#: and "… 4000 0000 0000 0000 006" is a 19-digit card where "… 4111 1111 1111 1111 123"
+#: is one of 16 and a group. Not after other groups: a card between groups ("1 4111
+#: 1111 1111 1111 1111") is the middle of a longer number.
+_CARD_AFTER_DATE: Final = (
+    rf"^(?:[0-9]{{1,3}}{_SEP})*{_ISO_DATE}(?P<card>{_GROUPED_CARDS}|[0-9]{{13,19}})"
+    rf"(?P<after>(?:{_SEP}[0-9]+)+)$"
 )
 
 #: The groups before a card found after them, when they are a grouped card themselves
@@ -98,9 +113,15 @@ def groups_as_context(rule: PatternRule, lead: str, trail: str) -> tuple[Pattern
 
 def card_after_groups(value: pl.Expr) -> pl.Expr:
     """The card laid out after short digit groups in a card candidate's value
-    (`_CARD_AFTER_GROUPS`), or null. A regex over candidates only, never whole texts."""
-    parts = value.str.extract_groups(_CARD_AFTER_GROUPS)
+    (`CARD_AFTER_GROUPS`), or null. A regex over candidates only, never whole texts."""
+    parts = value.str.extract_groups(CARD_AFTER_GROUPS)
     return pl.coalesce(parts.struct.field("contiguous"), parts.struct.field("grouped"))
+
+
+def card_after_date(value: pl.Expr) -> pl.Expr:
+    """The card laid out after an ISO date with digit groups after it in a card
+    candidate's value (`_CARD_AFTER_DATE`), as a struct of `card` and `after`."""
+    return value.str.extract_groups(_CARD_AFTER_DATE)
 
 
 def after_groups(rule: PatternRule) -> bool:
@@ -114,7 +135,10 @@ def after_groups(rule: PatternRule) -> bool:
 def passes_after_groups(value: pl.Expr, rule: PatternRule) -> pl.Expr:
     """Whether a card candidate's value holds a valid card after short digit groups
     (for values that fail as a whole)."""
-    return valid_where_present(card_after_groups(value), rule)
+    after_date = card_after_date(value).struct.field("card")
+    return valid_where_present(card_after_groups(value), rule) | valid_where_present(
+        after_date, rule
+    )
 
 
 def valid_where_present(value: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -138,13 +162,18 @@ def _checked_present(values: pl.Series, validator: str) -> pl.Series:
 
 #: The column of `_matched_pieces` holding a card found after short digit groups.
 AFTER_GROUPS_COLUMN: Final = "after_groups"
+#: ... the digit groups after that card, written back ("" if none: after an ISO date
+#: only, `CARD_AFTER_GROUPS`' `after`) ...
+AFTER_CARD_COLUMN: Final = "after_card"
 #: ... and the valid grouped card those groups are, if they are one (else null).
 BEFORE_CARD_COLUMN: Final = "before_card"
 _PASSES_AFTER_GROUPS_COLUMN: Final = "passes_after_groups"
+_DATED_COLUMN: Final = "after_date"
+_PASSES_AFTER_DATE_COLUMN: Final = "passes_after_date"
 
 
 def with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
-    """`_matched_pieces` with the card after short digit groups (`_CARD_AFTER_GROUPS`) in
+    """`_matched_pieces` with the card after short digit groups (`CARD_AFTER_GROUPS`) in
     the matches that fail as a whole, where it passes (else null), as passing pieces,
     and the valid grouped card its groups are, if they are one (`BEFORE_CARD_COLUMN`).
     Each step a column of its own: an expression used twice is computed twice."""
@@ -153,11 +182,26 @@ def with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFra
     passes = valid_where_present(pl.col(AFTER_GROUPS_COLUMN), rule)
     frame = frame.with_columns(passes.alias(_PASSES_AFTER_GROUPS_COLUMN))
     passing = pl.col(_PASSES_AFTER_GROUPS_COLUMN)
+    # Where none passes, a card after an ISO date with groups after it.
+    dated = card_after_date(pl.when(~passing).then(failing))
+    frame = frame.with_columns(
+        dated.struct.field("card").alias(_DATED_COLUMN),
+        dated.struct.field("after").alias(AFTER_CARD_COLUMN),
+    )
+    dated_passes = valid_where_present(pl.col(_DATED_COLUMN), rule)
+    frame = frame.with_columns(dated_passes.alias(_PASSES_AFTER_DATE_COLUMN))
+    dated_passing = pl.col(_PASSES_AFTER_DATE_COLUMN)
     after = pl.when(passing).then(pl.col(AFTER_GROUPS_COLUMN))
     frame = frame.with_columns(
-        after.alias(AFTER_GROUPS_COLUMN), (pl.col(RESULT) | passing).alias(RESULT)
+        after.when(dated_passing).then(pl.col(_DATED_COLUMN)).alias(AFTER_GROUPS_COLUMN),
+        pl.when(dated_passing)
+        .then(pl.col(AFTER_CARD_COLUMN))
+        .otherwise(pl.lit(""))
+        .alias(AFTER_CARD_COLUMN),
+        (pl.col(RESULT) | passing | dated_passing).alias(RESULT),
     )
-    groups = pl.col("candidate").str.strip_suffix(pl.col(AFTER_GROUPS_COLUMN))
+    card_and_after = pl.concat_str(pl.col(AFTER_GROUPS_COLUMN), pl.col(AFTER_CARD_COLUMN))
+    groups = pl.col("candidate").str.strip_suffix(card_and_after)
     before = groups.str.extract(_GROUPED_CARD_BEFORE, 1)
     frame = frame.with_columns(before.alias(BEFORE_CARD_COLUMN))
     valid = valid_where_present(pl.col(BEFORE_CARD_COLUMN), rule)

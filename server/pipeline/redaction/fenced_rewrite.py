@@ -24,6 +24,7 @@ from sluice.server.pipeline.redaction.actions import (
     tag,
 )
 from sluice.server.pipeline.redaction.card_groups import (
+    AFTER_CARD_COLUMN,
     AFTER_GROUPS_COLUMN,
     BEFORE_CARD_COLUMN,
     after_groups,
@@ -251,12 +252,13 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
     if after_groups(rule) and rule.action != "keep":
         # Only the card is replaced; the groups before it are written back, unless
         # they are a valid grouped card of their own (card_groups.BEFORE_CARD_COLUMN).
-        card = pl.col(AFTER_GROUPS_COLUMN)
-        groups = match.str.strip_suffix(card)
+        # After an ISO date, groups after the card are written back too.
+        card, after_card = pl.col(AFTER_GROUPS_COLUMN), pl.col(AFTER_CARD_COLUMN)
+        groups = match.str.strip_suffix(pl.concat_str(card, after_card))
         before = pl.col(BEFORE_CARD_COLUMN)
         replaced_before = pl.concat_str(replacement(before, rule), groups.str.strip_prefix(before))
         groups = pl.when(before.is_not_null()).then(replaced_before).otherwise(groups)
-        in_part = pl.concat_str(groups, replacement(card, rule))
+        in_part = pl.concat_str(groups, replacement(card, rule), after_card)
         replaced = pl.when(card.is_not_null()).then(in_part).otherwise(replaced)
     if rule.entity is not None and rule.entity.written_quoted and rule.action != "keep":
         # Written as a JSON or Python string (Entity.written_quoted): a mask's kept last

@@ -16,6 +16,10 @@ from typing import Final
 import polars as pl
 
 from sluice.server.pipeline.redaction import phone_runs
+from sluice.server.pipeline.redaction.card_dash_leads import (
+    WORD_DASH_BEFORE_RUN,
+    led_where_cards_start,
+)
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.number_separators import CARD_DASH, CARD_SEPARATOR, CARD_SPACE
 from sluice.server.pipeline.redaction.policy import PatternRule
@@ -53,38 +57,40 @@ _CARD_SHAPE: Final = (
 )
 #: ... and only where the shape ends the number: at the end, before a character that
 #: is neither a digit nor a separator, or before separators and no digit after them
-#: (consumed, group 6: the pattern engine has no look-ahead). A shape that more groups
+#: (consumed, group 3: the pattern engine has no look-ahead). A shape that more groups
 #: follow may start on an id's group (`order-2024 000123 4111…` read as Amex's 4-6-5,
-#: `ORD-1234  4111  1111  1111  1111`, `é-1234 4111 1111 1111 1111`): led there, the
-#: candidate took the id and failed, and the card after it, found without the lead,
-#: stayed in clear. A card whose shape more digits follow (`ü-4111111111111111 12`,
-#: `(card)-4111 1111 1111 1111 1234`, a date or a second card after it) gets no lead
-#: here and stays in clear as it did before these leads were read (an open gap: a
-#: contiguous shape could lead wherever it stands). The end is consumed, and it may be
+#: `ORD-1234  4111  1111  1111  1111`, `é-1234 4111 1111 1111 1111`,
+#: `ORD-1234 4111 1111 1111 1111`): led there, the candidate took the id and failed,
+#: and the card after it, found without the lead, stayed in clear. A card whose shape
+#: more digits follow (`ü-4111111111111111 12`, `(card)-4111 1111 1111 1111 1234`, a
+#: date or a second card after it) gets its lead in a pass of its own, where the run
+#: starts with a valid card (card_dash_leads.py). The end is consumed, and it may be
 #: the next word's letter (`x-4111… é-5500…`): so the pass runs twice, and a dash
-#: already followed by a joiner matches no more.
+#: already followed by a joiner matches no more. (An ASCII letter and one dash led 13
+#: digits or four groups of four wherever they stood: `ORD-1234 4111 1111 1111 1111`
+#: kept the card in clear, where `é-1234 4111 …` did not; now read as any word is.)
 _BESIDE_GROUPS: Final = r"\s.\-\u2010-\u2015\u2212\uff0d\x02"
 _SHAPE_END: Final = rf"[{_BESIDE_GROUPS}]*(?:$|[^0-9{_BESIDE_GROUPS}])"
-#: An ASCII letter or "_", one dash, then 13 digits or four groups parted by one
-#: separator lead wherever the shape ends (groups 1 to 3), but not right after a joiner,
-#: where the separator's joiner took the letter (`x,a-…`): led there,
-#: `x,a-1234 4111 1111 1111 1111` kept the card in clear.
-_FIRST_CARD_SHAPE: Final = rf"[0-9]{{13}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}}"
-WORD_DASH: Final = (
-    rf"(^|[^\x02])([A-Za-z_]{CARD_DASH})({_FIRST_CARD_SHAPE})"
-    rf"|((?:[^\W\d]|[)\]}}\"'>]){CARD_DASH}+)({_CARD_SHAPE})({_SHAPE_END})"
-)
+WORD_DASH: Final = rf"((?:[^\W\d]|[)\]}}\"'>]){CARD_DASH}+)({_CARD_SHAPE})({_SHAPE_END})"
 #: ... in a pass of its own after the others: in one pass, a separator's joiner
 #: (`x,a-4111…`, `/a-4111…`) or a taken lead (`4111… a-5500…`) took the word's letter
 #: first, and the card after it stayed in clear. Before the pass for two spaces
 #: (`SPACED_CARD`), so the joiners the taken lead put between such groups are read.
-_JOINED_OR_TAKEN: Final = rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])"
-JOINED_CARDS: Final = rf"{_JOINED_OR_TAKEN}|{WORD_DASH}"
+#: And a joiner before a space no card is written with (an em space, a line separator:
+#: not number_separators.CARD_SEPARATORS) between two digits
+#: (`4111 1111 1111 1111\u20035500 0000 0000 0004`): the card's value does not read on
+#: through it, and its trail took none before a digit, so the card before it had no
+#: end and stayed in clear. The joiner is its trail, the space the next one's lead.
+_OTHER_SPACES: Final = r"\x0b\x0c\x85\u1680\u2000-\u2006\u2008\u200a\u2028\u2029\u205f"
+_JOINED_OR_TAKEN: Final = (
+    rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])|([0-9])([{_OTHER_SPACES}][0-9])"
+)
+JOINED_CARDS: Final = rf"{_JOINED_OR_TAKEN}|{WORD_DASH}|{WORD_DASH_BEFORE_RUN}"
 #: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
-#: `_JOINED_OR_TAKEN`; absent groups read as ""), and after the word and dash (groups
-#: 1 to 3 or 4 to 6 of `WORD_DASH`).
-_JOINER_AFTER: Final = f"${{1}}${{3}}{JOINER}${{2}}${{4}}"
-_JOINER_AFTER_DASH: Final = f"${{1}}${{2}}${{4}}{JOINER}${{3}}${{5}}${{6}}"
+#: `_JOINED_OR_TAKEN`; absent groups read as ""), or before the other space (groups 5,
+#: 6), and after the word and dash (groups 1 to 3 of `WORD_DASH`).
+_JOINER_AFTER: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
+_JOINER_AFTER_DASH: Final = f"${{1}}{JOINER}${{2}}${{3}}"
 #: A card printed in four groups of four parted by two spaces (`4111  1111  1111  1111`,
 #: or Amex's 4-6-5: `3782  822463  10005`; entities.py reads them): `_TAKEN_LEAD`
 #: takes each two spaces for a trail and the next group's lead, and its joiners part
@@ -118,11 +124,20 @@ _SPACED_CARD_JOINED: Final = (
 #: the first card stayed in clear. A joiner before the space is its trail; the space, or
 #: the joiner `SPACED_CARD` put after it, the next card's lead. Two groups of the layout
 #: beside the space, so a date's or an amount's digits beside one space get none.
+#: Also such a layout after a sign, which leads no card (`$4111  1111  1111  1111 5500
+#: 0000 0000 0004`): `SPACED_CARD` leaves it (and the joiners the taken lead put
+#: between its groups) as it is, the layout's last group and the card after it were
+#: one candidate that failed (a group of four before a card: card_groups.py), and the
+#: card after it stayed in clear. The layout itself stays as a "$" leaves it.
+_SIGN_THEN_SPACED: Final = rf"[$€£+*.\-/]\x02?[0-9]{{4}}(?:{_TWO_SPACES}\x02?[0-9]{{4}}){{3}}"
 _SPACED_CARD_PARTED: Final = (
     rf"([0-9]{{4,6}}{_TWO_SPACES}[0-9]{{4,5}})(\s)(\x02?[0-9])"
     rf"|([0-9])(\s)(\x02?[0-9]{{4}}{_TWO_SPACES}[0-9]{{4,6}}{_TWO_SPACES})"
+    rf"|({_SIGN_THEN_SPACED})(\s)(\x02?[0-9])"
 )
-_SPACED_CARD_PARTED_JOINED: Final = f"${{1}}${{4}}{JOINER}${{2}}${{5}}${{3}}${{6}}"
+_SPACED_CARD_PARTED_JOINED: Final = (
+    f"${{1}}${{4}}${{7}}{JOINER}${{2}}${{5}}${{8}}${{3}}${{6}}${{9}}"
+)
 #: For cards, a joiner on either side of a separator between two card-sized runs
 #: (`4111….5500…`, `4111…:5500…`, `4111…-5500…-3782…`, `4111…_5500…`, a no-break
 #: space): the first card's trail takes the joiner before it, the next card's lead the
@@ -192,7 +207,8 @@ def _with_joiners(values: pl.Series, joined: str, parted: str) -> pl.Series:
 def _with_card_joiners(values: pl.Series) -> pl.Series:
     """`values` (the rows holding a match of JOINED_CARDS or PARTED_CARDS) with the
     joiners of JOINED_CARDS: after a separator or a taken lead, then after a word and a
-    dash (`WORD_DASH`, twice: see there), then around two-space layouts (`SPACED_CARD`,
+    dash (`WORD_DASH`, twice: see there), and after one before a run that starts
+    with a card (card_dash_leads.py), then around two-space layouts (`SPACED_CARD`,
     then `_SPACED_CARD_PARTED`). The later passes rewrite only the rows holding a match
     of `WORD_DASH`, or of `SPACED_CARD` (both two-space passes: `_SPACED_CARD_PARTED`
     matters only beside such a layout), found by a scan: few rows hold one, and a scan
@@ -202,8 +218,9 @@ def _with_card_joiners(values: pl.Series) -> pl.Series:
     joined = values.str.replace_all(_JOINED_OR_TAKEN, _JOINER_AFTER)
     led = (WORD_DASH, _JOINER_AFTER_DASH)
     joined = _replaced_where_held(joined, WORD_DASH, (led, led))
+    joined = led_where_cards_start(joined)
     spaced = ((SPACED_CARD, _SPACED_CARD_JOINED), (_SPACED_CARD_PARTED, _SPACED_CARD_PARTED_JOINED))
-    return _replaced_where_held(joined, SPACED_CARD, spaced)
+    return _replaced_where_held(joined, f"{SPACED_CARD}|{_SIGN_THEN_SPACED}", spaced)
 
 
 def _replaced_where_held(
