@@ -14,6 +14,7 @@ from sluice.client._extras import install_hint
 from sluice.client.cli.atomic_output import AtomicOutput
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import CliError
+from sluice.client.cli.params import SECRET_NAME
 from sluice.client.cli.paths import export_ref
 from sluice.client.cli.paths import manifest_uri as resolve_manifest
 
@@ -35,7 +36,8 @@ OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 )
 @click.option(
     "--passphrase-env",
-    default="",
+    type=SECRET_NAME,
+    default=None,
     metavar="VAR",
     help="Environment variable holding the age passphrase or the zip password.",
 )
@@ -59,7 +61,7 @@ OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 def read_export(
     manifest_uri: str,
     identity_files: tuple[Path, ...],
-    passphrase_env: str,
+    passphrase_env: str | None,
     output: str,
     fmt: str | None,
     public_key: str,
