@@ -20,15 +20,18 @@ from sluice.v1 import export_pb2
 
 
 def export_command(
-    plan: export_pb2.PlanFromTextResponse, destination: str, name: str = ""
+    plan: export_pb2.PlanFromTextResponse, destination: str, name: str = "", time_zone: str = ""
 ) -> list[str]:
     """The argv that does what the plan says: `sluice export create`, or for a request
     that asked for a schedule ("every night at 2"), `sluice schedule create` with the
-    same export options."""
+    same export options, its cron read in `time_zone` (the zone the request was read in;
+    "": the schedule's default, UTC)."""
     spec = plan.spec
     if plan.schedule_cron:
         argv = ["sluice", "schedule", "create", "--name", name or schedule_name(plan)]
         argv += ["--cron", plan.schedule_cron]
+        if time_zone:
+            argv += ["--timezone", time_zone]
     else:
         argv = ["sluice", "export", "create"]
     argv += ["--source-name", plan.source_name or "SOURCE"]
@@ -62,9 +65,11 @@ def schedule_name(plan: export_pb2.PlanFromTextResponse) -> str:
 _CADENCE = {"@daily": "daily", "@weekly": "weekly", "@monthly": "monthly", "@hourly": "hourly"}
 
 
-def plan_to_dict(plan: export_pb2.PlanFromTextResponse, destination: str) -> dict[str, Any]:
+def plan_to_dict(
+    plan: export_pb2.PlanFromTextResponse, destination: str, time_zone: str = ""
+) -> dict[str, Any]:
     return {
-        "command": shlex.join(export_command(plan, destination)),
+        "command": shlex.join(export_command(plan, destination, time_zone=time_zone)),
         "source_name": plan.source_name,
         "template": plan.template,
         "report": plan.report,
@@ -83,7 +88,8 @@ def plan_to_dict(plan: export_pb2.PlanFromTextResponse, destination: str) -> dic
     "--time-zone",
     default="",
     metavar="ZONE",
-    help='IANA zone "last month" is meant in (e.g. Europe/Madrid) [default: the server\'s].',
+    help='IANA zone "last month" and a schedule\'s hours are meant in (e.g. Europe/Madrid) '
+    "[default: the server's for ranges, UTC for schedules].",
 )
 @click.option("--yes", is_flag=True, help="Run the plan without asking (scripts).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON; run nothing.")
@@ -96,7 +102,7 @@ def ask(text: str, destination: str, time_zone: str, yes: bool, as_json: bool) -
     unexplained."""
     with cli_state().client() as sluice:
         plan = sluice.plan_from_text(text, time_zone=time_zone)
-    shown = plan_to_dict(plan, destination)
+    shown = plan_to_dict(plan, destination, time_zone)
     if as_json:
         print_json(shown)
         return
@@ -125,7 +131,7 @@ def ask(text: str, destination: str, time_zone: str, yes: bool, as_json: bool) -
         return
     from sluice.client.cli.main import cli  # the root group, to run the printed command
 
-    _, group_name, command_name, *args = export_command(plan, destination)
+    _, group_name, command_name, *args = export_command(plan, destination, time_zone=time_zone)
     group = cli.commands[group_name]
     assert isinstance(group, click.Group)
     # The leaf command itself, with this invocation's state (server, TLS, token).

@@ -31,7 +31,17 @@ from sluice.client.cli.output import (
     stdout,
     summary_line,
 )
-from sluice.client.cli.params import LABEL, LIST, SCHEMA, SIZE, TIME, split_list
+from sluice.client.cli.params import (
+    INT32_MAX,
+    INT64_MAX,
+    LABEL,
+    LIST,
+    SCHEMA,
+    SECRET_NAME,
+    SIZE,
+    TIME,
+    split_list,
+)
 from sluice.client.cli.paths import absolute_uri, export_ref
 from sluice.client.cli.progress import describe_event, wait_with_bar
 from sluice.client.cli.redaction import build_redaction, redaction_options
@@ -182,7 +192,11 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
     help="zstd|gzip|zip|none. Default: zstd. zip: one zip archive (deflate) per chunk.",
 )
 @click.option(
-    "--level", type=int, default=None, metavar="N", help="Compression level (zstd 1-22, gzip 1-9)."
+    "--level",
+    type=click.IntRange(-INT32_MAX - 1, INT32_MAX),
+    default=None,
+    metavar="N",
+    help="Compression level (zstd 1-22, gzip 1-9).",
 )
 @click.option(
     "--columns", type=LIST, default=None, help="Columns to export, in order. Default: all."
@@ -212,7 +226,7 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 )
 @click.option(
     "--chunk-rows",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=INT64_MAX),
     default=None,
     metavar="N",
     help="Most records per chunk. Default: server's.",
@@ -227,25 +241,29 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 )
 @click.option(
     "--passphrase-secret",
-    default="",
+    type=SECRET_NAME,
+    default=None,
     metavar="NAME",
     help="Encrypt with age to the passphrase in the server secret NAME (its `secrets`).",
 )
 @click.option(
     "--passphrase-env",
-    default="",
+    type=SECRET_NAME,
+    default=None,
     metavar="VAR",
     help="Same as --passphrase-secret, naming the server secret configured as env:VAR.",
 )
 @click.option(
     "--zip-password-secret",
-    default="",
+    type=SECRET_NAME,
+    default=None,
     metavar="NAME",
     help="AES-256 zip encryption (needs --compression zip) with the server secret NAME.",
 )
 @click.option(
     "--zip-password-env",
-    default="",
+    type=SECRET_NAME,
+    default=None,
     metavar="VAR",
     help="Same as --zip-password-secret, naming the server secret configured as env:VAR.",
 )
@@ -345,10 +363,10 @@ def spec_from_options(
     chunk_rows: int | None,
     labels: tuple[tuple[str, str], ...],
     encrypt_to: tuple[str, ...],
-    passphrase_secret: str,
-    passphrase_env: str,
-    zip_password_secret: str,
-    zip_password_env: str,
+    passphrase_secret: str | None,
+    passphrase_env: str | None,
+    zip_password_secret: str | None,
+    zip_password_env: str | None,
     redact: str | None,
     redact_policy: str,
     redact_rules: tuple[str, ...],
@@ -406,7 +424,7 @@ def spec_from_options(
     )
 
 
-def _secret_name(name: str, env_var: str, option: str) -> str:
+def _secret_name(name: str | None, env_var: str | None, option: str) -> str:
     if name and env_var:
         raise click.UsageError(f"give {option}-secret or {option}-env, not both")
     return name or (f"env:{env_var}" if env_var else "")
@@ -482,7 +500,8 @@ def _print_changed(export: export_pb2.Export, as_json: bool) -> None:
 )
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    # Clamped: any number past the largest shows every export.
+    type=click.IntRange(min=1, max=INT32_MAX, clamp=True),
     default=50,
     show_default=True,
     metavar="N",

@@ -20,6 +20,7 @@ from sluice.client._extras import install_hint
 from sluice.client.cli.atomic_output import AtomicOutput
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import CliError, print_json
+from sluice.client.cli.params import INT64_MAX, SECRET_NAME
 
 #: NDJSON read per block (cut at a newline), so stdin of any size streams through.
 _NDJSON_BLOCK = 16 * 1024 * 1024
@@ -46,10 +47,20 @@ _BLANK = re.compile(r"[ \t\r\n]*")
 @click.option("--dataset", required=True, metavar="NAME", help="Dataset name (folder under DEST).")
 @click.option("--format", "fmt", default="", metavar="F", help="parquet|jsonl|csv|json|arrow.")
 @click.option("--compression", default="", metavar="C", help="zstd|gzip|zip|none.")
-@click.option("--chunk-rows", type=int, default=None, metavar="N", help="Records per chunk.")
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=0, max=INT64_MAX),
+    default=None,
+    metavar="N",
+    help="Records per chunk.",
+)
 @click.option("--encrypt-to", multiple=True, metavar="AGE1...", help="age recipient; repeatable.")
 @click.option(
-    "--passphrase-secret", default="", metavar="NAME", help="Server secret: age passphrase."
+    "--passphrase-secret",
+    type=SECRET_NAME,
+    default=None,
+    metavar="NAME",
+    help="Server secret: age passphrase.",
 )
 @click.option(
     "--request-id",
@@ -66,7 +77,7 @@ def put_records(
     compression: str,
     chunk_rows: int | None,
     encrypt_to: tuple[str, ...],
-    passphrase_secret: str,
+    passphrase_secret: str | None,
     request_id: str,
     as_json: bool,
 ) -> None:
@@ -83,7 +94,7 @@ def put_records(
         compression=compression,
         chunk_rows=chunk_rows,
         encrypt_to=encrypt_to,
-        passphrase_secret=passphrase_secret,
+        passphrase_secret=passphrase_secret or "",
     )
     spec.ClearField("source")
     handle = sys.stdin.buffer if source == "-" else _open(source)

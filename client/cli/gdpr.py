@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from sluice.client.cli.export import submit
+from sluice.client.cli.params import SECRET_NAME
 from sluice.client.cli.paths import absolute_uri
 from sluice.v1 import export_pb2
 
@@ -35,7 +36,8 @@ def gdpr_group() -> None:
 )
 @click.option(
     "--zip-password-secret",
-    default="",
+    type=SECRET_NAME,
+    default=None,
     help="Server secret with the AES zip password (the gdpr template uses secret 'gdpr').",
 )
 @click.option("--encrypt-to", multiple=True, help="age recipient (age1...) instead of a zip.")
@@ -50,7 +52,7 @@ def package(
     dataset: str,
     sources: str,
     template: str,
-    zip_password_secret: str,
+    zip_password_secret: str | None,
     encrypt_to: tuple[str, ...],
     compression: str,
     storage_profile: str,
@@ -66,7 +68,7 @@ def package(
         template=template,
         output=export_pb2.Output(compression=compression),
         encryption=export_pb2.Encryption(
-            age_recipients=list(encrypt_to), zip_password_ref=zip_password_secret
+            age_recipients=list(encrypt_to), zip_password_ref=zip_password_secret or ""
         ),
     )
     # Present even when empty: the server then says the subject id is missing.

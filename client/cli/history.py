@@ -12,6 +12,7 @@ from rich.table import Table
 from sluice.client._convert import message_dict
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import fmt_bytes, plural, print_json, stdout
+from sluice.client.cli.params import INT32_MAX
 from sluice.client.cli.paths import absolute_uri, export_ref
 from sluice.v1 import export_pb2
 
@@ -148,14 +149,18 @@ def delete(export: str, as_json: bool) -> None:
         )
 
 
+#: The keep counts are int32 in the proto.
+_KEEP = click.IntRange(min=0, max=INT32_MAX)
+
+
 @click.command("retain")
 @click.option("--to", "destination", required=True, metavar="DEST", help="Destination folder/URL.")
 @click.option("--dataset", required=True, metavar="NAME")
-@click.option("--keep-last", type=click.IntRange(min=0), default=0, metavar="N")
-@click.option("--keep-daily", type=click.IntRange(min=0), default=0, metavar="N")
-@click.option("--keep-weekly", type=click.IntRange(min=0), default=0, metavar="N")
-@click.option("--keep-monthly", type=click.IntRange(min=0), default=0, metavar="N")
-@click.option("--keep-within-days", type=click.IntRange(min=0), default=0, metavar="N")
+@click.option("--keep-last", type=_KEEP, default=0, metavar="N")
+@click.option("--keep-daily", type=_KEEP, default=0, metavar="N")
+@click.option("--keep-weekly", type=_KEEP, default=0, metavar="N")
+@click.option("--keep-monthly", type=_KEEP, default=0, metavar="N")
+@click.option("--keep-within-days", type=_KEEP, default=0, metavar="N")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
 @_JSON
 def retain(

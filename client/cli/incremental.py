@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from sluice.client.cli.params import INT64_MAX
 from sluice.v1 import export_pb2
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -26,7 +27,10 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
         match = _DURATION.match(str(value).lower())
         if not match:
             self.fail(f"{value!r} is not a duration like 90s, 15m, 2h or 7d", param, ctx)
-        return int(match.group(1)) * _SECONDS[match.group(2)]
+        seconds = int(match.group(1)) * _SECONDS[match.group(2)]
+        if seconds > INT64_MAX:
+            self.fail(f"{value!r} is longer than the longest duration, {INT64_MAX}s", param, ctx)
+        return seconds
 
 
 def incremental_options(command: _F) -> _F:

@@ -24,7 +24,7 @@ from sluice.client.cli.flight_commands import get_records, put_records
 from sluice.client.cli.gdpr import gdpr_group
 from sluice.client.cli.history import delete, diff, retain, verify
 from sluice.client.cli.keygen import keygen
-from sluice.client.cli.output import CliError
+from sluice.client.cli.output import CliError, CliUsageError
 from sluice.client.cli.params import ServerType
 from sluice.client.cli.read import read_export
 from sluice.client.cli.schedule import schedule_group
@@ -89,6 +89,13 @@ class _SluiceGroup(click.Group):
             ) from exc
         except SluiceError as exc:
             raise CliError(str(exc)) from exc
+        except UnicodeEncodeError as exc:
+            # A non-UTF-8 byte in an argument reaches Python as a lone surrogate
+            # (surrogateescape), which protobuf and gRPC cannot encode. The bytes are
+            # not echoed: they may be part of a secret, and would not print anyway.
+            if exc.reason != "surrogates not allowed":
+                raise
+            raise CliUsageError("argument is not valid UTF-8") from None
 
 
 @click.group(cls=_SluiceGroup, context_settings={"help_option_names": ["-h", "--help"]})

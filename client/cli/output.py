@@ -39,6 +39,13 @@ class CliError(click.ClickException):
         click.echo(f"sluice: error: {self.format_message()}", file=file or sys.stderr)
 
 
+class CliUsageError(CliError):
+    """A bad argument found past click's own parsing: one line on stderr, exit status 2
+    (click's for usage errors)."""
+
+    exit_code = 2
+
+
 #: Widest a table gets: wider than any sane terminal, narrower than runaway labels.
 PIPE_WIDTH = 240
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -35,6 +36,11 @@ _SIZE_UNITS = {
     "tib": 2**40,
     "tb": 10**12,
 }
+#: The largest values of the proto's integer fields: a number past them cannot be sent
+#: (protobuf raises ValueError), so the options holding one refuse it as a usage error.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
@@ -49,7 +55,8 @@ def parse_size(text: str) -> int:
         raise ValueError(
             f"unknown size unit {unit!r} in {text!r} (use B, KiB, MiB, GiB, KB, MB, GB)"
         )
-    return round(float(number) * factor)
+    # Decimal: exact for every digit given (a float loses those past 2**53).
+    return round(Decimal(number) * factor)
 
 
 #: gRPC's own target forms (a Unix socket, a resolver's URI), passed on as they are.
@@ -132,7 +139,10 @@ class SizeType(_Parsed):
     name = "size"
 
     def parse(self, text: str) -> int:
-        return parse_size(text)
+        size = parse_size(text)
+        if size > INT64_MAX:
+            raise ValueError(f"{text!r} is more than the largest size, {INT64_MAX} bytes")
+        return size
 
 
 class ServerType(_Parsed):
@@ -170,8 +180,27 @@ class SchemaType(_Parsed):
         return parse_schema(text)
 
 
+class SecretNameType(_ParamBase):
+    """The name of a secret (or of the variable holding one): an empty or blank value is
+    refused, never taken as "not given" — `--passphrase-secret "$NAME"` with NAME unset
+    must not quietly export in plaintext. The option's default (None) means not given."""
+
+    name = "name"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail(
+                "is empty: give a name, or leave the option out (an unset shell "
+                "variable in its place?)",
+                param,
+                ctx,
+            )
+        return value
+
+
 SIZE = SizeType()
 LABEL = LabelType()
 TIME = TimeType()
 LIST = ListType()
 SCHEMA = SchemaType()
+SECRET_NAME = SecretNameType()

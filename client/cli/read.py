@@ -14,11 +14,14 @@ from sluice.client._extras import install_hint
 from sluice.client.cli.atomic_output import AtomicOutput
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import CliError
+from sluice.client.cli.params import SECRET_NAME
 from sluice.client.cli.paths import export_ref
 from sluice.client.cli.paths import manifest_uri as resolve_manifest
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from sluice.format.manifest import EncryptionInfo
 
 OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 
@@ -35,7 +38,8 @@ OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 )
 @click.option(
     "--passphrase-env",
-    default="",
+    type=SECRET_NAME,
+    default=None,
     metavar="VAR",
     help="Environment variable holding the age passphrase or the zip password.",
 )
@@ -59,7 +63,7 @@ OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 def read_export(
     manifest_uri: str,
     identity_files: tuple[Path, ...],
-    passphrase_env: str,
+    passphrase_env: str | None,
     output: str,
     fmt: str | None,
     public_key: str,
@@ -95,6 +99,7 @@ def read_export(
             # fsspec imports a URL's storage library (s3fs, adlfs) when first asked for it.
             scheme = uri.partition("://")[0]
             raise CliError(install_hint(f"reading {scheme}:// exports", "cloud", exc)) from None
+        _check_keys_given(reader.output.encryption, bool(identity_files), bool(passphrase))
         source_format = reader.output.format
         target = fmt or (source_format if source_format in OUTPUT_FORMATS else "jsonl")
         with AtomicOutput(output) as sink:
@@ -104,6 +109,26 @@ def read_export(
             writer.close()
     except ExportReadError as exc:
         raise CliError(str(exc)) from None
+
+
+def _check_keys_given(encryption: EncryptionInfo, identities: bool, passphrase: bool) -> None:
+    """Names the option an encrypted export needs when none was given (the reader's own
+    error, met at the first chunk, knows no command line)."""
+    if encryption.scheme == "zip-aes-256" and not passphrase:
+        raise CliError(
+            "the export is a password-protected zip: give --passphrase-env VAR, the "
+            "environment variable holding the password"
+        )
+    if encryption.scheme == "age" and not (identities or passphrase):
+        if encryption.passphrase:
+            raise CliError(
+                "the export is age-encrypted with a passphrase: give --passphrase-env VAR, "
+                "the environment variable holding it"
+            )
+        raise CliError(
+            "the export is age-encrypted: give --identity FILE (from `sluice keygen`), or "
+            "--passphrase-env VAR for a passphrase"
+        )
 
 
 def _public_key(value: str) -> Ed25519PublicKey:

@@ -115,3 +115,24 @@ def test_ask_runs_an_export_or_creates_a_schedule_of_a_named_source(daemon_facto
         d, "ask", "my job applications from last month every night at 2", "--to", "x", "--yes"
     )
     assert stale.returncode == 1 and "a schedule repeats" in stale.stderr
+
+
+def test_ask_for_a_schedule_keeps_the_time_zone(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """ "every night at 2" asked in Europe/Madrid runs at 2 in Madrid: the command (printed
+    and run) passes the zone on, where it created the schedule in UTC."""
+    d: Daemon = daemon_factory("ask-zone")
+    applications = generate(d.sources / "applications.parquet", 30, seed=4)
+    d.settings["sources"] = {
+        "applications": {"uri": str(applications), "description": "Job applications"}
+    }
+    d.start()
+    asked = ["my job applications every night at 2", "--to", str(d.exports)]
+    planned = run_cli(d, "ask", *asked, "--time-zone", "Europe/Madrid", "--json")
+    assert planned.returncode == 0, planned.stderr
+    assert "--timezone Europe/Madrid" in json.loads(planned.stdout)["command"]
+    ran = run_cli(d, "ask", *asked, "--time-zone", "Europe/Madrid", "--yes")
+    assert ran.returncode == 0, ran.stderr
+    assert "--cron '0 2 * * *' --timezone Europe/Madrid" in ran.stdout
+    with ExportClient(d.address) as client:
+        (schedule,) = client.list_schedules()
+        assert (schedule.cron, schedule.timezone) == ("0 2 * * *", "Europe/Madrid")

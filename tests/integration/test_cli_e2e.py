@@ -227,3 +227,48 @@ def test_unreachable_server_is_one_line() -> None:
     )
     line = one_error_line(result)
     assert "cannot reach the Sluice server at 127.0.0.1:1" in line
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--passphrase-secret", ""],
+        ["--passphrase-env", " "],
+        ["--compression", "zip", "--zip-password-secret", ""],
+        ["--compression", "zip", "--zip-password-env", ""],
+    ],
+    ids=lambda f: f[-2],
+)
+def test_an_empty_secret_name_is_refused_not_exported_in_plaintext(
+    daemon: Daemon, source: Path, flags: list[str]
+) -> None:
+    """`--passphrase-secret "$NAME"` with NAME unset: the export ran, unencrypted (exit 0),
+    and a schedule stored no encryption for every tick. Now a usage error naming the flag."""
+    spec = [str(source), "--to", str(daemon.exports), "--dataset", "events", *flags]
+    created = sluice(daemon, "export", "create", "--source", *spec, "--wait", "--json")
+    scheduled = sluice(
+        daemon, "schedule", "create", "--name", "n", "--cron", "@daily", "--source", *spec
+    )
+    for result in (created, scheduled):
+        assert result.returncode == 2, (result.stdout, result.stderr)
+        assert f"Invalid value for '{flags[-2]}'" in result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""
+    assert ok_json(sluice(daemon, "export", "list", "--json")) == []
+    assert ok_json(sluice(daemon, "schedule", "list", "--json")) == []
+    assert list(daemon.exports.iterdir()) == []
+
+
+def test_an_argument_that_is_not_utf8_is_one_line(daemon: Daemon, source: Path) -> None:
+    """A non-UTF-8 byte (here 0xff, as the shell's $'\\xff' passes it) was a traceback."""
+    not_utf8 = os.fsdecode(b"\xff")
+    create = ["export", "create", "--source", str(source), "--to", str(daemon.exports)]
+    for args in (
+        [*create, "--dataset", "events", "--where", f"msg = '{not_utf8}'"],
+        ["export", "get", f"a{not_utf8}"],
+        ["ask", f"applications {not_utf8}", "--to", str(daemon.exports)],
+    ):
+        result = sluice(daemon, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr == "sluice: error: argument is not valid UTF-8\n"
+        assert result.stdout == ""
+    assert ok_json(sluice(daemon, "export", "list", "--json")) == []

@@ -227,6 +227,8 @@ def test_wrong_keys_and_missing_signatures_fail(
     sluice(world.daemon, "keygen", "-o", str(other))
     result = read(world, age_export, "-i", str(other))
     assert "chunk 0" in failure(result) and "wrong key" in result.stderr and result.stdout == ""
+    unkeyed = failure(read(world, age_export))
+    assert "give --identity FILE" in unkeyed and "--passphrase-env VAR" in unkeyed
 
     stranger = tmp_path / "stranger.pem"
     stranger.write_bytes(
@@ -289,6 +291,7 @@ def test_passphrase_export_via_cli_flags(world: World, tmp_path: Path) -> None:
     assert "wrong passphrase" in failure(
         read(world, manifest, "--passphrase-env", "PP", env={"PP": "nope"})
     )
+    assert "give --passphrase-env VAR" in failure(read(world, manifest))
     age = need("age")
     first = manifest.parent / json.loads(manifest.read_text())["chunks"][0]["path"]
     status, _ = run_on_terminal(
@@ -338,6 +341,8 @@ def test_aes_zip_chunks_open_with_7zip_and_read_back(world: World, tmp_path: Pat
     assert "wrong zip password" in failure(
         read(world, manifest, "--passphrase-env", "ZP", env={"ZP": "x"})
     )
+    # Without a password, the error names the option that gives one.
+    assert "give --passphrase-env VAR" in failure(read(world, manifest))
 
 
 def test_plain_zip_chunks_open_with_python_zipfile(world: World) -> None:
