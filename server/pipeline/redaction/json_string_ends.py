@@ -102,3 +102,23 @@ HEADER_JSON_STRING_END: Final = (
     rf"|\\?\"[ \t]*,[ \t]*{_HEADER_LITERAL_VALUE}{_HEADER_JSON_NEXT}"
     rf"|{_HEADER_PRETTY_JSON_STRING_END}"
 )
+#: Where a Python string holding a header's line ends (`['GET /\nCookie: sid=abc', 1]`,
+#: a repr of a list or dict, `print('…')`): its closing quote, as HEADER_JSON_STRING_END
+#: reads a JSON string's (without the pretty-printed forms), before a closing bracket or
+#: parenthesis itself followed by what Python has next there, or before "," and the next
+#: string, dict, list or a literal followed by what Python has next there, or at the
+#: text's end: the value ran on to the line's end and took the closing quote and `, 1]`
+#: with it. Not "," and another word: in plain text `Cookie: a='x', b=y` or `a='x'], b=y`
+#: is no string's end (ending there left `b=y` in clear).
+_PYTHON_NEXT_ITEM = r"(?:['\"{\[(]|\\?\")"
+_PYTHON_CLOSE = (
+    r"[}\])][ \t]*(?:[}\])'\"\\]|\r?(?m:$)"
+    rf"|,[ \t]*(?:{_PYTHON_NEXT_ITEM}|{_HEADER_JSON_LITERAL}))"
+)
+HEADER_PYTHON_STRING_END: Final = (
+    rf"'[ \t]*{_PYTHON_CLOSE}"
+    rf"|'[ \t]*,[ \t]*{_PYTHON_NEXT_ITEM}"
+    rf"|'[ \t]*,[ \t]*{_HEADER_LITERAL_VALUE}[ \t]*(?:{_PYTHON_CLOSE}|\\[nrt]|\r?(?m:$)"
+    rf"|,[ \t]*{_PYTHON_NEXT_ITEM})"
+    r"|'\s*$"
+)

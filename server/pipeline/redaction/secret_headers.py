@@ -9,7 +9,11 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
-from sluice.server.pipeline.redaction.json_string_ends import HEADER_JSON_STRING_END, LINE_END
+from sluice.server.pipeline.redaction.json_string_ends import (
+    HEADER_JSON_STRING_END,
+    HEADER_PYTHON_STRING_END,
+    LINE_END,
+)
 
 # Where a header's name starts: a word's start, or a line break escaped in a JSON string
 # (`"GET /\nCookie: sid=abc"`, an HTTP request dumped as one string), where "n" and the
@@ -20,8 +24,26 @@ HEADER_START: Final = r"(?:\\[nrt]|\b)"
 # Where a header's value ends (_header_layouts). In plain text: its line's end, or where
 # the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
 # `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
-# (`sid="abc"; x=1`, `username="bob", response="…"`).
-_PLAIN_HEADER_END = rf"{LINE_END}|{HEADER_JSON_STRING_END}"
+# (`sid="abc"; x=1`, `username="bob", response="…"`). Likewise where the Python string
+# holding the line ends (HEADER_PYTHON_STRING_END: `['GET /\nCookie: sid=abc', 1]`
+# took `', 1]`). Or a line break escaped in the string holding the header that the next
+# header's name and ":" or a blank line (the body) follow (`"GET /\nCookie:
+# sid=abc\nHost: h\n\nbody"`): the value ran on over the next headers and the body.
+# Not one that anything else follows: a bracket or a literal (`Cookie: a=\"b\"\n};
+# sid=x`, a look-alike of a pretty-printed JSON's end) or words with no ":" (`\ntrue;
+# sid=x`) are no header, and ending there left `sid=x` in clear; the value runs on to
+# the string's end, as before. With no look-ahead the trail takes the next name's first
+# word and the ":" or "-" after it (and writes them back): so not before a Cookie or
+# Authorization header (a name starting `coo` or `au`), whose own lead starts at the
+# escaped line break and was never read (its value was left in clear): the value runs
+# on over it (over-redaction, the safe failure); and only a name's first word, so the
+# lead of `Set-Cookie:` or `Proxy-Authorization:` (at the word after "-") is read.
+_NEXT_HEADER_NAME = r"(?i:(?:[bd-z]|c[a-np-z0-9]|co[a-np-z0-9]|a[a-tv-z0-9])[a-z0-9]*)(?:-|[ \t]*:)"
+_ESCAPED_HEADER_LINE_END = rf"(?:\\r)?\\n(?:(?:\\r)?\\n|{_NEXT_HEADER_NAME})"
+_PLAIN_HEADER_END = (
+    rf"{LINE_END}|{HEADER_JSON_STRING_END}|{HEADER_PYTHON_STRING_END}"
+    rf"|{_ESCAPED_HEADER_LINE_END}"
+)
 # A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
 # escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
 # quotes and backslashes escaped twice (`\\\"`, `\\\\`).
