@@ -130,3 +130,36 @@ def test_a_quote_python_would_not_follow_so_ends_no_header(level: str, text: str
     out = _redact(level, text)
     assert out.startswith("Cookie: a=[SECRET_VALUE]")
     assert "zqsecret" not in out
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The credentials took the escaped line break and the next header's name.
+        (
+            '{"raw": "GET /\\nAuthorization: Bearer tok123456\\nHost: x"}',
+            '{"raw": "GET /\\nAuthorization: Bearer [SECRET_VALUE]\\nHost: x"}',
+        ),
+        (
+            '{"raw": "GET /\\nAuthorization: Basic YTpi\\r\\nHost: x"}',
+            '{"raw": "GET /\\nAuthorization: Basic [SECRET_VALUE]\\r\\nHost: x"}',
+        ),
+        (
+            '{"raw": "GET /\\nAuthorization: Token abc\\tHost: x"}',
+            '{"raw": "GET /\\nAuthorization: Token [SECRET_VALUE]\\tHost: x"}',
+        ),
+        # A token an earlier rule wrote: the keyword pattern no longer takes the line
+        # after its tag.
+        (
+            '{"raw": "GET /\\nAuthorization: Bearer abcdefghijklmnopqrstuvwxyz0123\\nHost: x"}',
+            '{"raw": "GET /\\nAuthorization: Bearer [BEARER_TOKEN]\\nHost: x"}',
+        ),
+    ],
+)
+def test_authorization_credentials_end_at_an_escaped_line_break(
+    level: str, text: str, expected: str
+) -> None:
+    out = _redact(level, text)
+    assert out == expected
+    json.loads(out)

@@ -90,6 +90,21 @@ _AUTH_SCHEME_HEADER = (
     r"(?:(?:token|basic)\s+|bearer[^\S\r\n]+))"
 )
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
+#: The credentials after an Authorization header's scheme in a JSON string, up to an
+#: escaped line break or tab after them (`"GET /\nAuthorization: Bearer tok\nHost:
+#: x"`): the keyword pattern's value reads an escape as the value's, and took `\nHost:`
+#: with the token. Credentials are token68 (RFC 7235: letters, digits, `-._~+/` and
+#: `=`), which hold no backslash, so the break is no part of them; elsewhere the keyword
+#: pattern reads them as before. Before it, which then leaves the tag
+#: (_WRITTEN_THEN_MORE). Only values holding "authorization" (among those its gate picked).
+_AUTH_CREDENTIALS_TO_ESCAPED_BREAK: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    _AUTH_SCHEME_HEADER,
+    r"[^\s\"',;&\\\[」』][^\s\"',;&\\」』]*",
+    r"\\[nrt]",
+    gate_pattern=r"(?i:authorization)",
+)
 # What may follow the closing parenthesis of a parenthesised value that
 # _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
 # further closing parentheses before one of those, a dot or a closing bracket
@@ -148,7 +163,10 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 #: An escaped backslash after it only before more of the value (`\\\\x`), not before an
 #: escaped quote: `[SECRET_VALUE]\\\"` is a tag written in a JSON string escaped twice,
 #: and the backslashes taken with it broke that JSON.
-_ESCAPE_THEN_MORE = r"\\[^\s\"'\\]|(?:\\\\)+[^\s\"'\\]"
+#: Nor an escaped line break or tab (`[SECRET_VALUE]\nHost: x`, once
+#: _AUTH_CREDENTIALS_TO_ESCAPED_BREAK wrote the credentials of a header in a JSON
+#: string): the next line is no more of the value, and it was taken.
+_ESCAPE_THEN_MORE = r"\\[^\s\"'\\nrt]|(?:\\\\)+[^\s\"'\\]"
 _WRITTEN_THEN_MORE = (
     rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|{_ESCAPE_THEN_MORE}"
     rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|{_ESCAPE_THEN_MORE}))"
@@ -918,5 +936,6 @@ SECRET_VALUE_LAYOUTS: Final = (
     *COOKIE_HEADER_SECRETS,
     COOKIE_JSON_ARRAY,
     *DIGEST_AUTH_SECRETS,
+    _AUTH_CREDENTIALS_TO_ESCAPED_BREAK,
     _HASHED_SECRET,
 )
