@@ -163,3 +163,65 @@ def test_authorization_credentials_end_at_an_escaped_line_break(
     out = _redact(level, text)
     assert out == expected
     json.loads(out)
+
+
+def _dumped_thrice(document: object) -> str:
+    """A JSON document dumped as a string twice more: its quotes escaped twice."""
+    return json.dumps(json.dumps(json.dumps(document)))
+
+
+def _loaded_thrice(text: str) -> object:
+    return json.loads(json.loads(json.loads(text)))
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        # A secret's value escaped twice holding a backslash or a quote at its end, its
+        # start or before one another: the value matched no way and was left in clear.
+        ({"password": "zq\\"}, {"password": "[SECRET_VALUE]"}),
+        ({"password": '"zq'}, {"password": "[SECRET_VALUE]"}),
+        ({"password": 'zq\\"b'}, {"password": "[SECRET_VALUE]"}),
+        ({"password": "\\"}, {"password": "[SECRET_VALUE]"}),
+        ({"password": 'zq"', "user": "bob"}, {"password": "[SECRET_VALUE]", "user": "bob"}),
+        # A one-word value in a string escaped twice took two of the closing quote's
+        # three backslashes: the JSON broke.
+        ({"m": "password: zq"}, {"m": "password: [SECRET_VALUE]"}),
+        ({"m": "password: zq", "b": 1}, {"m": "password: [SECRET_VALUE]", "b": 1}),
+        ({"m": "token=zq"}, {"m": "token=[SECRET_VALUE]"}),
+    ],
+)
+def test_a_secret_escaped_twice_is_taken_whole_and_the_json_kept(
+    level: str, document: object, expected: object
+) -> None:
+    out = _redact(level, _dumped_thrice(document))
+    assert _loaded_thrice(out) == expected
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A repr's escaped quote in a JSON string (`\\'`): `s x` was left in clear.
+        ("{\"m\": \"{'password': 'it\\\\'s x'}\"}", "{\"m\": \"{'password': '[SECRET_VALUE]'}\"}"),
+        (
+            "{\"m\": \"{'password': 'don\\\\'t', 'user': 'bob'}\"}",
+            "{\"m\": \"{'password': '[SECRET_VALUE]', 'user': 'bob'}\"}",
+        ),
+        # A value ending in an escaped backslash still ends at the quote after it.
+        (
+            "{'password': 'zq\\\\', 'user': 'bob'}",
+            "{'password': '[SECRET_VALUE]', 'user': 'bob'}",
+        ),
+    ],
+)
+def test_a_repr_s_escaped_quote_in_a_json_string_is_the_value_s(
+    level: str, text: str, expected: str
+) -> None:
+    out = _redact(level, text)
+    assert out == expected
+    if text.startswith('{"'):
+        ast.literal_eval(json.loads(out)["m"])
+    else:
+        ast.literal_eval(out)

@@ -203,7 +203,13 @@ _ASSIGNED_START = (
     rf"|[^\S\n]{{0,64}}{_NOT_WRITTEN_ITEM}|[^\S\n]{{64}})"
     rf"|{_WRITTEN_THEN_MORE})"
 )
-_ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
+# The rest of a value: an escaped backslash (`\\`) only before more of it or at its
+# line's end, not before an escaped quote: in JSON escaped twice `\\\"` (three
+# backslashes) is the string's closing quote (`\\\"password: x\\\"`), and a value that
+# took two of them wrote `[SECRET_VALUE]\"`, the JSON broken. A value's last backslash
+# before a space, a separator or a quote (`password=a\\ b` in a JSON string) is left.
+_ESCAPED_BACKSLASHES = r"(?:\\\\)+(?:[^\s\"',;&\\」』]|\\[^\s\"'\\]|(?m:$))"
+_ASSIGNED_REST = rf"(?:[^\s\"',;&\\」』]|\\[^\s\"'\\]|{_ESCAPED_BACKSLASHES})*"
 # A quoted secret's value starts at any character but a space, its own quote, a backslash
 # or "[" (a tag): the quotes, not the characters, say where it is (`password="= a b"`,
 # `api_key=',x'`); `=`, `>` and list separators start one here.
@@ -231,8 +237,14 @@ def _escape_aware_text(quote: str) -> str:
     """A quoted value read with its escapes (a backslash and any character after it),
     after an opening quote that no backslash escapes: an escaped quote is the value's
     (`'it\\'s secret'`, a JSON `"it\\"s"`, `'it\\"s'` in a repr inside a JSON string),
-    as the closing quote is the first one no backslash escapes."""
-    return rf"(?:[^\s{quote}\[\\]|\\[^\s])(?:[^{quote}\n\\]|\\[^\n])*"
+    as the closing quote is the first one no backslash escapes. In a JSON string a
+    repr's escaped quote is written with its backslash escaped (`{"m": "{'password':
+    'it\\\\'s x'}"}`): a quote after an escaped backslash is the value's too where
+    more of a word is glued to it (no space, separator, bracket or backslash: a string's
+    end in a repr is followed by one of those), and `s x` was left in clear. A value
+    ending in an escaped backslash still ends at the quote after it (`'a\\\\', 'b'`)."""
+    glued_quote = rf"\\\\{quote}[^\s{quote}\\,;:)\]}}]"
+    return rf"(?:[^\s{quote}\[\\]|\\[^\s])(?:[^{quote}\n\\]|{glued_quote}|\\[^\n])*"
 
 
 def _escape_aware_value(quote: str) -> str:
@@ -320,10 +332,17 @@ def _quoted_secret_either_quote(quote: str) -> Entity:
 
 
 # A value between two quotes escaped twice (json_string_ends.TWICE_ESCAPED_QUOTE): any
-# character but a backslash or quote, a run of backslashes before any other character
-# (an escape, escaped twice), or a quote escaped three times (`\\\\\\\"`, the value's
-# own). A run of three before a quote is the closing quote.
-_TWICE_ESCAPED_VALUE = r'(?:[^\s"\\\[]|\\+[^\s"\\])(?:[^"\\\n]|\\+[^"\\\n]|\\{7}")*'
+# character but a backslash or quote, a backslash of the value (escaped three times:
+# eight), a quote of the value (`\\\\\\\"`, seven and the quote), or a run of
+# backslashes before any other character (an escape, escaped twice). A run of three
+# before a quote is the closing quote. The eight are read whole before the run: a value
+# ending in a backslash (`a` and eight, then the closing three) or a backslash before a
+# quote of the value (fifteen) matched no way, and the value was left whole in clear; so
+# was one starting with a quote or a backslash.
+_TWICE_ESCAPED_CHARACTER = r'\\{8}|\\{7}"|\\+[^"\\\n]'
+_TWICE_ESCAPED_VALUE = (
+    rf'(?:[^\s"\\\[]|{_TWICE_ESCAPED_CHARACTER})(?:[^"\\\n]|{_TWICE_ESCAPED_CHARACTER})*'
+)
 #: A secret as a JSON string escaped twice, under its key (`\\\"password\\\":
 #: \\\"correct horse\\\"`, a pretty-printed JSON dumped as a string twice more): the
 #: other layouts read one backslash before a quote, so no name's closing quote was
