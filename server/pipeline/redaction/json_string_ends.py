@@ -103,22 +103,17 @@ HEADER_JSON_STRING_END: Final = (
     rf"|{_HEADER_PRETTY_JSON_STRING_END}"
 )
 #: Where a Python string holding a header's line ends (`['GET /\nCookie: sid=abc', 1]`,
-#: a repr of a list or dict, `print('…')`): its closing quote, as HEADER_JSON_STRING_END
-#: reads a JSON string's (without the pretty-printed forms), before a closing bracket or
-#: parenthesis itself followed by what Python has next there, or before "," and the next
-#: string, dict, list or a literal followed by what Python has next there, or at the
-#: text's end: the value ran on to the line's end and took the closing quote and `, 1]`
-#: with it. Not "," and another word: in plain text `Cookie: a='x', b=y` or `a='x'], b=y`
-#: is no string's end (ending there left `b=y` in clear).
-_PYTHON_NEXT_ITEM = r"(?:['\"{\[(]|\\?\")"
-_PYTHON_CLOSE = (
-    r"[}\])][ \t]*(?:[}\])'\"\\]|\r?(?m:$)"
-    rf"|,[ \t]*(?:{_PYTHON_NEXT_ITEM}|{_HEADER_JSON_LITERAL}))"
-)
+#: a repr of a list or tuple, `print('…')`): its closing quote before closing brackets or
+#: parentheses and then the line's end or the end of a JSON string holding the repr, also
+#: with "," and a literal between them, or at the text's end: the value ran on to the
+#: line's end and took the closing quote and `, 1]` with it. Only those: in plain text a
+#: quote before "," and another string, a bracket or a word (`Cookie: msg='hi', 'there';
+#: sid=x`, `prefs=('a', 'b'); sid=x`, `sid=x')) tok=y`, `f('Cookie: sid=a', 'tok=y')`)
+#: is as often a cookie's or the code's, and ending there left the cookies after it in
+#: clear; the value runs on over them (over-redaction, the safe failure).
+_PYTHON_CLOSE = r"[}\])]+[ \t]*(?:\r?(?m:$)|\\?\"[ \t]*[,}\]]|\\?\"\s*$)"
 HEADER_PYTHON_STRING_END: Final = (
     rf"'[ \t]*{_PYTHON_CLOSE}"
-    rf"|'[ \t]*,[ \t]*{_PYTHON_NEXT_ITEM}"
-    rf"|'[ \t]*,[ \t]*{_HEADER_LITERAL_VALUE}[ \t]*(?:{_PYTHON_CLOSE}|\\[nrt]|\r?(?m:$)"
-    rf"|,[ \t]*{_PYTHON_NEXT_ITEM})"
+    rf"|'[ \t]*,[ \t]*{_HEADER_LITERAL_VALUE}[ \t]*{_PYTHON_CLOSE}"
     r"|'\s*$"
 )

@@ -26,20 +26,25 @@ HEADER_START: Final = r"(?:\\[nrt]|\b)"
 # `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
 # (`sid="abc"; x=1`, `username="bob", response="…"`). Likewise where the Python string
 # holding the line ends (HEADER_PYTHON_STRING_END: `['GET /\nCookie: sid=abc', 1]`
-# took `', 1]`). Or a line break escaped in the string holding the header that the next
-# header's name and ":" or a blank line (the body) follow (`"GET /\nCookie:
-# sid=abc\nHost: h\n\nbody"`): the value ran on over the next headers and the body.
-# Not one that anything else follows: a bracket or a literal (`Cookie: a=\"b\"\n};
-# sid=x`, a look-alike of a pretty-printed JSON's end) or words with no ":" (`\ntrue;
-# sid=x`) are no header, and ending there left `sid=x` in clear; the value runs on to
-# the string's end, as before. With no look-ahead the trail takes the next name's first
-# word and the ":" or "-" after it (and writes them back): so not before a Cookie or
-# Authorization header (a name starting `coo` or `au`), whose own lead starts at the
-# escaped line break and was never read (its value was left in clear): the value runs
-# on over it (over-redaction, the safe failure); and only a name's first word, so the
-# lead of `Set-Cookie:` or `Proxy-Authorization:` (at the word after "-") is read.
-_NEXT_HEADER_NAME = r"(?i:(?:[bd-z]|c[a-np-z0-9]|co[a-np-z0-9]|a[a-tv-z0-9])[a-z0-9]*)(?:-|[ \t]*:)"
-_ESCAPED_HEADER_LINE_END = rf"(?:\\r)?\\n(?:(?:\\r)?\\n|{_NEXT_HEADER_NAME})"
+# took `', 1]`). Or a line break escaped in the string holding the header that a header
+# known to hold no credentials follows (_PLAIN_HEADERS: `"GET /\nCookie:
+# sid=abc\nHost: h"` keeps `\nHost: h`): the value ran on over the next headers. Before
+# anything else it runs on to the string's end, as before (over-redaction, the safe
+# failure): a header no keyword covers (`\nX-Sid: S`, `\nsession-id=S`, `\nBearer: S`),
+# a body after a blank line (`\n\nsid=S`), a bracket or a literal (`Cookie: a=\"b\"\n};
+# sid=x`, a look-alike of a pretty-printed JSON's end) or words with no ":" were left in
+# clear when the value ended there. The trail takes the whole name and its ":" (and
+# writes them back), so the list holds no Cookie or Authorization header, whose lead
+# the trail would eat.
+_PLAIN_HEADERS = (
+    r"(?i:host|accept(?:-(?:encoding|language|charset|ranges))?"
+    r"|content-(?:type|length|encoding|language)|user-agent|connection|referer|origin"
+    r"|cache-control|pragma|date|dnt|te|keep-alive|upgrade-insecure-requests"
+    r"|if-none-match|if-modified-since|x-requested-with|x-forwarded-(?:for|proto|host)"
+    r"|x-request-id|sec-fetch-(?:site|mode|dest|user)|sec-ch-ua(?:-mobile|-platform)?)"
+    r"[ \t]*:"
+)
+_ESCAPED_HEADER_LINE_END = rf"(?:\\r)?\\n{_PLAIN_HEADERS}"
 _PLAIN_HEADER_END = (
     rf"{LINE_END}|{HEADER_JSON_STRING_END}|{HEADER_PYTHON_STRING_END}"
     rf"|{_ESCAPED_HEADER_LINE_END}"

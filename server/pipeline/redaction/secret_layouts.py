@@ -163,14 +163,24 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 #: An escaped backslash after it only before more of the value (`\\\\x`), not before an
 #: escaped quote: `[SECRET_VALUE]\\\"` is a tag written in a JSON string escaped twice,
 #: and the backslashes taken with it broke that JSON.
-#: Nor an escaped line break or tab (`[SECRET_VALUE]\nHost: x`, once
+_ESCAPE_THEN_MORE = r"\\[^\s\"'\\]|(?:\\\\)+[^\s\"'\\]"
+#: After an Authorization header's scheme only (_AUTH_SCHEME_CREDENTIALS), not an
+#: escaped line break or tab either (`[SECRET_VALUE]\nHost: x`, once
 #: _AUTH_CREDENTIALS_TO_ESCAPED_BREAK wrote the credentials of a header in a JSON
-#: string): the next line is no more of the value, and it was taken.
-_ESCAPE_THEN_MORE = r"\\[^\s\"'\\nrt]|(?:\\\\)+[^\s\"'\\]"
-_WRITTEN_THEN_MORE = (
-    rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|{_ESCAPE_THEN_MORE}"
-    rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|{_ESCAPE_THEN_MORE}))"
-)
+#: string): the next line is no more of the credentials, and it was taken. After any
+#: other lead it is more of the value (`password=[GITHUB_TOKEN]\nSECRET` left `\nSECRET`
+#: in clear when every lead read it so).
+_AUTH_ESCAPE_THEN_MORE = r"\\[^\s\"'\\nrt]|(?:\\\\)+[^\s\"'\\]"
+
+
+def _written_then_more(escape_then_more: str) -> str:
+    return (
+        rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|{escape_then_more}"
+        rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|{escape_then_more}))"
+    )
+
+
+_WRITTEN_THEN_MORE = _written_then_more(_ESCAPE_THEN_MORE)
 
 
 def _led_item_to_parenthesis(quote: str) -> str:
@@ -191,18 +201,24 @@ _QUOTE, _APOSTROPHE = '"', "'"
 _NOT_WRITTEN_ITEM = r"[\[*][^()\n]*(?:\(|(?m:$)|[^ \t,\"'()\n][ \t]*,?[ \t]*\)|,[ \t]*,[ \t]*\))"
 
 
-_ASSIGNED_START = (
-    r"(?:[^\s\"',;&\[\\=>「『」』`(n]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
-    r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|\([^\S\n]{0,64}(?:\(|[\"'][^\S\n]{0,64}[\"')]|(?m:$)"
-    r"|[\"'](?:[^\S\n]{1,64}[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
-    rf"{_GLUED_AFTER_CLOSE}"
-    rf"|{_led_item_to_parenthesis(_QUOTE)}|{_led_item_to_parenthesis(_APOSTROPHE)}"
-    r"|[\"']?[^\S\n]{64})"
-    r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}[^\s\[*]?(?m:$)|[^\S\n]{0,64}[^\s\[*]"
-    rf"|[^\S\n]{{0,64}}{_NOT_WRITTEN_ITEM}|[^\S\n]{{64}})"
-    rf"|{_WRITTEN_THEN_MORE})"
-)
+def _assigned_start(written_then_more: str) -> str:
+    """A value's first character(s) (_ASSIGNED_START), with what an earlier rule wrote
+    read by `written_then_more`."""
+    return (
+        r"(?:[^\s\"',;&\[\\=>「『」』`(n]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+        r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
+        r"|\([^\S\n]{0,64}(?:\(|[\"'][^\S\n]{0,64}[\"')]|(?m:$)"
+        r"|[\"'](?:[^\S\n]{1,64}[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
+        rf"{_GLUED_AFTER_CLOSE}"
+        rf"|{_led_item_to_parenthesis(_QUOTE)}|{_led_item_to_parenthesis(_APOSTROPHE)}"
+        r"|[\"']?[^\S\n]{64})"
+        r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}[^\s\[*]?(?m:$)|[^\S\n]{0,64}[^\s\[*]"
+        rf"|[^\S\n]{{0,64}}{_NOT_WRITTEN_ITEM}|[^\S\n]{{64}})"
+        rf"|{written_then_more})"
+    )
+
+
+_ASSIGNED_START = _assigned_start(_WRITTEN_THEN_MORE)
 # The rest of a value: an escaped backslash (`\\`) only before more of it or at its
 # line's end, not before an escaped quote: in JSON escaped twice `\\\"` (three
 # backslashes) is the string's closing quote (`\\\"password: x\\\"`), and a value that
@@ -242,8 +258,10 @@ def _escape_aware_text(quote: str) -> str:
     'it\\\\'s x'}"}`): a quote after an escaped backslash is the value's too where
     more of a word is glued to it (no space, separator, bracket or backslash: a string's
     end in a repr is followed by one of those), and `s x` was left in clear. A value
-    ending in an escaped backslash still ends at the quote after it (`'a\\\\', 'b'`)."""
-    glued_quote = rf"\\\\{quote}[^\s{quote}\\,;:)\]}}]"
+    ending in an escaped backslash still ends at the quote after it (`'a\\\\', 'b'`), and
+    so does one before a quote or backtick (`{'m': "password='abc\\\\'", 'n': 1}`: the
+    JSON or Python string holding the repr ends there, and taking it broke the literal)."""
+    glued_quote = rf"\\\\{quote}[^\s{quote}\\,;:)\]}}\"`]"
     return rf"(?:[^\s{quote}\[\\]|\\[^\s])(?:[^{quote}\n\\]|{glued_quote}|\\[^\n])*"
 
 
@@ -860,10 +878,9 @@ _HASHED_SECRET: Final = Entity(
 
 
 #: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
-#: assignment, an Authorization header's scheme, or a Slack webhook's path.
-KEYWORD_SECRET_LEAD: Final = (
-    rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}"
-)
+#: assignment, or a Slack webhook's path (an Authorization header's scheme leads
+#: _AUTH_SCHEME_CREDENTIALS, a layout of the same value).
+KEYWORD_SECRET_LEAD: Final = rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_SLACK_WEBHOOK}"
 #: A value starting with "n" (_ASSIGNED_START takes none): any but `null` alone, or with
 #: only the closing brackets of JSON after it (`{"password":null}`): a null holds no
 #: secret, and writing a tag there broke the JSON (`{"password":[SECRET_VALUE]`, brace
@@ -877,6 +894,39 @@ _NOT_NULL_VALUE = (
     rf"{_ASSIGNED_REST}"
 )
 KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}|{_NOT_NULL_VALUE}"
+#: A value ending in escaped backslashes (`{"m": "password=hunter2\\\\"}`, `C:\\\\temp\\\\`,
+#: plain `password=abc\\\\ next`): the keyword pattern's value takes them only before
+#: more of it (_ESCAPED_BACKSLASHES; no look-ahead tells it what follows), and the last
+#: ones, or the whole value when it was only backslashes, were left in clear. Here they
+#: are the value's whenever the trail (written back) is no backslash: not before `\\"`,
+#: the closing quote of a string escaped twice (`\\\\\\"`, three backslashes), whose
+#: first two would have been taken and the JSON broken. Run before the keyword pattern,
+#: which leaves the tag it writes. Only values holding an escaped backslash.
+_VALUE_TO_ESCAPED_BACKSLASHES: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{SECRET_NAME}{_ASSIGNED_VALUE}",
+    rf"(?:{_ASSIGNED_START}{_ASSIGNED_REST})?(?:\\\\)+",
+    r"[^\\]|(?m:$)",
+    gate_pattern=r"\\\\",
+)
+#: The credentials after an Authorization header's scheme (`Authorization: Bearer …`,
+#: `Token …`, `Basic …`): the keyword pattern's value, but what an earlier rule wrote
+#: there is not read on over an escaped line break or tab (_AUTH_ESCAPE_THEN_MORE:
+#: `Bearer [SECRET_VALUE]\nHost: x` took `\nHost:` once
+#: _AUTH_CREDENTIALS_TO_ESCAPED_BREAK wrote the credentials). A layout of its own, run
+#: after that one and before the keyword pattern, whose lead held this one's (a value
+#: cannot tell which lead it follows): every other lead reads the break as more of the
+#: value, as before. Only values holding "authorization".
+_AUTH_SCHEME_CREDENTIALS: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    _AUTH_SCHEME_HEADER,
+    rf"{_assigned_start(_written_then_more(_AUTH_ESCAPE_THEN_MORE))}{_ASSIGNED_REST}"
+    rf"|{_NOT_NULL_VALUE}",
+    "",
+    gate_pattern=r"(?i:authorization)",
+)
 #: A secret's name, its assignment and a "(": main's keyword pattern read the "(" alone
 #: as the value, so under null it dropped every such row. The layouts above and the
 #: value's "(" forms (_ASSIGNED_VALUE, _ASSIGNED_START) find the secret in most, but
@@ -957,4 +1007,6 @@ SECRET_VALUE_LAYOUTS: Final = (
     *DIGEST_AUTH_SECRETS,
     _AUTH_CREDENTIALS_TO_ESCAPED_BREAK,
     _HASHED_SECRET,
+    _VALUE_TO_ESCAPED_BACKSLASHES,
+    _AUTH_SCHEME_CREDENTIALS,
 )
