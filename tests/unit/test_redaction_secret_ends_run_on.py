@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import rule, run
 
 LEVELS = ["basic", "moderate", "strict"]
 _PLANTED = "zqplanted"
@@ -156,3 +156,11 @@ def test_a_value_s_last_escaped_backslashes_are_the_value_s(
     assert out == expected
     if text.startswith("{"):
         json.loads(out)
+
+
+@pytest.mark.parametrize("text", ['{"m": "password=\\\\abc"}', '{"m": "password=\\\\\\\\abc"}'])
+def test_a_value_s_first_escaped_backslashes_are_not_the_value_alone(text: str) -> None:
+    # Taken alone (before the rest of the value), they were masked and the rest shown.
+    spec = RedactionSpec(level="basic", rules=(rule("pattern=SECRET_VALUE:mask:4"),))
+    out, _ = run(pl.DataFrame({"text": [text]}), spec)
+    assert "abc" not in str(out["text"][0])

@@ -898,7 +898,10 @@ KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}|{_NOT_NULL_VA
 #: plain `password=abc\\\\ next`): the keyword pattern's value takes them only before
 #: more of it (_ESCAPED_BACKSLASHES; no look-ahead tells it what follows), and the last
 #: ones, or the whole value when it was only backslashes, were left in clear. Here they
-#: are the value's whenever the trail (written back) is no backslash: not before `\\"`,
+#: are the value's where the trail (written back) is what ends a value (a space, quote,
+#: separator or the line's end; not a character of the value, or a value's first
+#: backslashes alone took that: `password=\\\\abc` under mask:4 showed `abc`), so not
+#: before `\\"`,
 #: the closing quote of a string escaped twice (`\\\\\\"`, three backslashes), whose
 #: first two would have been taken and the JSON broken. Run before the keyword pattern,
 #: which leaves the tag it writes. Only values holding an escaped backslash.
@@ -907,7 +910,7 @@ _VALUE_TO_ESCAPED_BACKSLASHES: Final = Entity(
     "basic",
     rf"{SECRET_NAME}{_ASSIGNED_VALUE}",
     rf"(?:{_ASSIGNED_START}{_ASSIGNED_REST})?(?:\\\\)+",
-    r"[^\\]|(?m:$)",
+    r"[\s\"',;&」』]|(?m:$)",
     gate_pattern=r"\\\\",
 )
 #: The credentials after an Authorization header's scheme (`Authorization: Bearer …`,
