@@ -3,8 +3,10 @@
 (secret_names.py), and the layouts that pattern leaves or takes only in part (quoted, in
 brackets, parentheses or backticks, an XML element's text, after a command-line flag),
 each a pattern of its own run before it (Entity.layouts; those in an HTTP header are
-secret_headers.py's, Python and JSON literals secret_literals.py's). Also the AWS
-secret key after the CLI's flag, a layout of AWS_SECRET_KEY.
+secret_headers.py's, Python and JSON literals secret_literals.py's, shell arrays
+secret_shell_values.py's, .NET config settings and curl's password
+secret_config_values.py's). Also the AWS secret key after the CLI's flag, a layout of
+AWS_SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ from sluice.server.pipeline.redaction.json_string_ends import (
     LINE_SPACE,
     TWICE_ESCAPED_QUOTE,
     WORDS_JSON_STRING_END,
+)
+from sluice.server.pipeline.redaction.secret_config_values import (
+    CURL_QUOTED_USER_SECRET,
+    CURL_USER_SECRET,
+    config_setting_secret,
+    config_setting_secret_reversed,
 )
 from sluice.server.pipeline.redaction.secret_elements import (
     ELEMENT_MORE_LINES,
@@ -35,7 +43,6 @@ from sluice.server.pipeline.redaction.secret_literals import (
     PYTHON_STRING_LIST,
 )
 from sluice.server.pipeline.redaction.secret_names import (
-    ARRAY_NAME,
     ASSIGNMENT,
     ASSIGNMENT_OVER_LINES,
     COLON_SETTING,
@@ -50,6 +57,11 @@ from sluice.server.pipeline.redaction.secret_names import (
     SETTING,
     SETTING_OVER_LINES,
     SPACED_SECRET_NAME,
+)
+from sluice.server.pipeline.redaction.secret_shell_values import (
+    GLUED_AFTER_CLOSE,
+    SHELL_ARRAY_ITEMS_BEFORE_MORE,
+    SHELL_ARRAY_SECRET,
 )
 from sluice.server.pipeline.redaction.written_forms import WRITTEN
 
@@ -110,14 +122,13 @@ _AUTH_CREDENTIALS_TO_ESCAPED_BREAK: Final = Entity(
 # further closing parentheses before one of those, a dot or a closing bracket
 # (`f(password=("x")).close()`, `[f(password=("x"))]`).
 # Anything else is glued to the value (`password=("x")hunter2`, `("").pw`, `("a",)+pw`):
-# the shell array takes its items (_SHELL_ARRAY_ITEMS_BEFORE_MORE) and the keyword
+# the shell array takes its items (SHELL_ARRAY_ITEMS_BEFORE_MORE) and the keyword
 # pattern then the written array and the rest with it, as on main. After a shell's
 # lead (a space, a line's start, `x=1 `, `cmd; `) so is a dot or closing bracket after
 # the further ")" (`password=("x")).pw`, `))]pw`): main hid what follows them, and a
 # method's name cannot be told from a secret there. The shell array runs first, so
 # _CLOSED_VALUE_END's dot and bracket are left to leads it does not read (`f(`).
 _CLOSED_VALUE_END = r"(?:$|[\s,;&\"']|\)+(?:$|[\s,;&\"'.\]}]))"
-_GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 
 # A secret's value: it may not start with an earlier rule's tag alone (left as it is),
 # "[" (a tag's or a list's; _SQUARE_BRACKETED_SECRET takes the few bracketed values),
@@ -137,7 +148,7 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 # value does not take the line breaks before it, after any other space (a carriage
 # return, a no-break space, U+2028: `password=(\r\n"" + pw)` was nulled on main). So is
 # a first quoted item _parenthesised_quoted does not take: of spaces alone (`password =
-# (" ")`), or, with code glued to its ")" (_GLUED_AFTER_CLOSE), led by a space or an
+# (" ")`), or, with code glued to its ")" (GLUED_AFTER_CLOSE), led by a space or an
 # escaped quote (`(" pw")pw`, `("\"pw")x`; its value cannot start at either) - taken
 # with that item and ")" whole, as the layout takes the item where nothing is glued.
 # So is such a led item holding a "(", a ")" or a line break before its closing quote
@@ -209,7 +220,7 @@ def _assigned_start(written_then_more: str) -> str:
         r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
         r"|\([^\S\n]{0,64}(?:\(|[\"'][^\S\n]{0,64}[\"')]|(?m:$)"
         r"|[\"'](?:[^\S\n]{1,64}[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
-        rf"{_GLUED_AFTER_CLOSE}"
+        rf"{GLUED_AFTER_CLOSE}"
         rf"|{_led_item_to_parenthesis(_QUOTE)}|{_led_item_to_parenthesis(_APOSTROPHE)}"
         r"|[\"']?[^\S\n]{64})"
         r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}[^\s\[*]?(?m:$)|[^\S\n]{0,64}[^\s\[*]"
@@ -424,104 +435,6 @@ def _quoted_list(quote: str) -> Entity:
     )
 
 
-def _item(quote: str) -> str:
-    """A quoted item of a parenthesised value, between its quotes (`"a"`, `'it\\'s'`): no
-    quote of its kind, line break or parenthesis but escaped."""
-    return rf"(?:[^{quote}\n\\()]|\\[^\s()])*"
-
-
-def _quoted_items(quote: str) -> str:
-    """One quoted item or several parted by commas, a comma after them too (`"a"`,
-    `"", 'b'`... of one kind of quote), with the spaces around them."""
-    item = _item(quote)
-    return rf"[ \t]*{quote}{item}{quote}(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*,?[ \t]*"
-
-
-def _shell_value_led_by(quote: str) -> str:
-    """A shell array's value led by `quote`, to its end on its line, that the shell array
-    takes: empty items alone, parted by spaces or commas (`""`, `"" ,''`, `"",`), or what
-    is not one quoted item or several parted by commas (`"a"`, `"a", "b"`, `"a",`:
-    _parenthesised_quoted's): an item no quote closes, one ending in a lone backslash,
-    or after a closing quote anything but spaces, a comma and the next item's quote
-    (`"a" "b"`, `"a b" c`, `"a", 'b'`). Each way a value can leave that form, so the
-    two together take what the shell array's value took before (one line, no
-    parenthesis). The engine resolves the groups by running every form still open over
-    each character of the match: the first item's leading spaces are read once for all
-    of them, and 64 at most. Past 64 the value is read as main's shell array read it,
-    whole (`("` then 2000 no-break spaces, `")` cost 2.4x main's CPU with each form
-    reading them, ~1.2x now); _parenthesised_quoted reads no more either, so an item
-    led by more spaces (`PASSWORDS=("` + 65 spaces + `", "pw")`) was in clear."""
-    item = _item(quote)
-    # After the first item's closing quote: more empty items of its quote, each after a
-    # comma (an item after a space or of the other quote is then_closed's, which reads
-    # the rest whole: two forms over 700 `" "` items cost 12x main's CPU), more items no
-    # quote closes (or ending in a backslash), or items closed, then what is not a
-    # comma and the next.
-    empty_then = rf"(?:[ \t]*,[ \t]*{quote}[^\S\n]*{quote})*[ \t]*,?"
-    backslash_then = r"(?:[ \t][^()\n]*)?"
-    open_then = (
-        rf"[ \t]*,[ \t]*{quote}{item}(?:{quote}[ \t]*,[ \t]*{quote}{item})*(?:\\{backslash_then})?"
-    )
-    closed_then = (
-        rf"(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*"
-        rf"(?:[^ \t,()\n]|,[ \t]*[^ \t{quote}()\n])[^()\n]*"
-    )
-    item_then = rf"{item}(?:{quote}(?:{open_then}|{closed_then})|\\{backslash_then})?"
-    return (
-        rf"{quote}(?:[^\S\n]{{0,64}}(?:{quote}(?:{empty_then}|{open_then}|{closed_then})"
-        rf"|\\(?:[^\s()]{item_then}|{backslash_then})|[^\s{quote}\\()]{item_then})?"
-        rf"|[^\S\n]{{65}}(?:[^()\n]*[^\s()])?)"
-    )
-
-
-_SHELL_VALUE_LED_BY_QUOTE = "|".join(_shell_value_led_by(quote) for quote in "\"'")
-
-
-#: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=( "a" "b" )`,
-#: `TOKENS+=(x)`), whole up to its closing parenthesis on its line: the keyword pattern
-#: took its first word only (`TOKEN=(abc def)` kept `def` in clear) and a plural name
-#: none. Only as a shell writes one: at a line's start (after `export`, `declare -a`,
-#: `local`...), after `;`, `&&` or `||`, or after a space (a second array on its line),
-#: with no space around "=": in code `f(token=(a or b))` is an argument. A bare
-#: `SECRETS` too: its values may be secrets (`SECRETS=(hunter2 s3cr3t)`), and a loop over
-#: names of secrets (`SECRETS=(DB_PASSWORD API_KEY)`) over-redacted is the safe failure.
-#: With spaces inside the parentheses too (`( abc def )`), taken
-#: with the value so `PASSWORD=( a b )` reads as `PASSWORD=(a b)` does after it (the
-#: keyword pattern then takes the written array whole). Not one quoted item or several
-#: parted by commas (`f(x, password=("hunter2"))`, `Client(host, tokens=("a", "b"))`,
-#: whose space before the name reads as a shell's): a Python argument, whose quotes and
-#: closing parentheses _parenthesised_quoted, run after this one, keeps (the keyword
-#: pattern took this one's `([SECRET_VALUE]))` whole, the code's `))` with it). But
-#: empty items alone (`PASSWORDS=("")`, `("" ,'')`) are taken, whatever follows: no
-#: other layout takes them, and main's did, so null dropped the row. Only values
-#: holding "=(" are looked at.
-_SHELL_ARRAY_SECRET: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"(?:(?m:^)[ \t]*|[;&|][ \t]*|[ \t])"
-    r"(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
-    rf"{ARRAY_NAME}\+?=\(",
-    rf"[ \t]*(?:[^\s()\"'](?:[^()\n]*[^\s()])?"
-    rf"|{_SHELL_VALUE_LED_BY_QUOTE})[ \t]*",
-    r"\)",
-    gate_pattern=r"=\(",
-)
-
-#: The shell array's quoted items that _SHELL_ARRAY_SECRET leaves to
-#: _parenthesised_quoted, where more is glued to the closing parenthesis
-#: (`password=("x")hunter2`, `PASSWORDS=("",)pw`): taken as main's shell array took them,
-#: so the keyword pattern then takes the written array with what is glued to it
-#: (`password=[SECRET_VALUE]`). Only there: elsewhere a Python argument keeps its quotes.
-_SHELL_ARRAY_ITEMS_BEFORE_MORE: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    _SHELL_ARRAY_SECRET.lead,
-    "|".join(_quoted_items(quote) for quote in "\"'"),
-    rf"\){_GLUED_AFTER_CLOSE}",
-    gate_pattern=r"=\(",
-)
-
-
 #: The items _parenthesised_quoted takes: any but a hash rule's pseudonym alone, once
 #: unsealed (`[SECRET_VALUE:` 16 hex digits `]`), which it would hash again when the
 #: output is redacted again; a tag or mask written again is the same text.
@@ -545,7 +458,7 @@ def _parenthesised_quoted(quote: str) -> Entity:
     `secrets` only where the shell array reads one (a tokenizer's `f(tokens=("the",
     "cat"))` stays), `+=` as the shell array reads it. On one line: lines of a
     pretty-printed tuple are not collapsed into one value (the keyword pattern takes its
-    first item). After _SHELL_ARRAY_SECRET, which leaves it one quoted item or several
+    first item). After SHELL_ARRAY_SECRET, which leaves it one quoted item or several
     parted by commas, so neither reads what the other wrote ("(" then a tag, or a
     quote). Only where the closing parenthesis ends the value (_CLOSED_VALUE_END). Only
     values holding an opening quote right after "(" and an assignment are looked at; the
@@ -740,69 +653,6 @@ _YAML_BLOCK_SECRET: Final = Entity(
 )
 
 
-def _config_value(quote: str) -> str:
-    """A setting's value up to the quote that opened it: a backslash and the other quote
-    are the value's (`ab\\cd`, `it's`), an escaped quote is not (escaped JSON)."""
-    return rf"(?:[^{quote}\s\[\\]|\\[^{quote}\s])(?:[^{quote}\n\\]|\\[^{quote}\n])*"
-
-
-def _config_setting_secret(quote: str) -> Entity:
-    """A secret in a .NET config's setting (`<add key="Password" value="hunter2"/>`, as
-    web.config and app.config write appSettings): the name is the key attribute's, the
-    value the next attribute's, which the keyword pattern (a name then an operator)
-    never read. Only values holding `value=` after a quote closing a secret's name are
-    looked at (KEYWORD_SECRET_GATE)."""
-    return Entity(
-        "SECRET_VALUE",
-        "basic",
-        rf"(?i:<add\s+key\s*=\s*)\\?[\"']{SECRET_NAME}\\?[\"']\s+(?i:value)\s*=\s*\\?{quote}",
-        _config_value(quote),
-        rf"\\?{quote}",
-        gate_pattern=r"(?i:value)\s*=",
-    )
-
-
-def _config_setting_secret_reversed(quote: str) -> Entity:
-    """The same with the value first (`<add value="hunter2" key="Password"/>`): the
-    key's name is in the trail. Only values holding a quote closing a secret's name
-    then the element's end are looked at (KEYWORD_SECRET_GATE)."""
-    return Entity(
-        "SECRET_VALUE",
-        "basic",
-        rf"(?i:<add\s+value\s*=\s*)\\?{quote}",
-        _config_value(quote),
-        rf"\\?{quote}\s+(?i:key)\s*=\s*\\?[\"']{SECRET_NAME}\\?[\"']",
-        gate_pattern=r"(?i:<add\s+value)\s*=",
-    )
-
-
-#: The password of curl's `-u`/`--user user:password` (`curl -u admin:s3cret https://…`,
-#: `-uadmin:s3cret`, `-u admin:'s3cret'`), up to a space or quote: no secret's name
-#: leads it. Only on a line holding `curl` before
-#: the flag, in the same command (`docker run -u 1000:1000` is a uid and gid, after `;`,
-#: `|` or `&` too). Only values holding `-u` or
-#: `--user`, a user and ":" are looked at (KEYWORD_SECRET_GATE).
-_CURL_USER_SECRET: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u(?:\s+|=)?|--user(?:\s+|=))\\?[\"']?[^\s:\"'\\]+:"
-    r"\\?[\"']?",
-    r"[^\s\"'\[\\][^\s\"'\\]*",
-    "",
-    gate_pattern=r"-u|--user[\s=]",
-)
-#: The same in quotes (`--user 'bob:pa ss'`), whole up to the closing quote on its line.
-#: Before _CURL_USER_SECRET, whose value ends at a space.
-_CURL_QUOTED_USER_SECRET: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u(?:\s+|=)?|--user(?:\s+|=))\\?[\"'][^\s:\"'\\]+:",
-    r"[^\s\"'\[\\][^\"'\n\\]*",
-    r"\\?[\"']",
-    gate_pattern=_CURL_USER_SECRET.gate_pattern,
-)
-
-
 # A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
 # backtick, backslash but a _WORD_ESCAPE, or "=", and not ending in ":" (`user=bob`,
 # `user:`, `=` start another pair). A full-width colon (U+FF1A) is the word's: which
@@ -956,9 +806,9 @@ KEYWORD_SECRET_GATE: Final = (
     # A Cookie or Set-Cookie header (COOKIE_HEADER_SECRETS).
     r"|(?i:cookie)\\?[\"']?[ \t]*:"
     r"|://hooks\.slack\.com/services/"
-    # curl's user and password (_CURL_USER_SECRET).
+    # curl's user and password (secret_config_values.CURL_USER_SECRET).
     r"|(?:-u[\s=]?|--user[\s=])\\?[\"']?[^\s:\"'\\]+:"
-    # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
+    # A shell array named by a plural no other name covers (SHELL_ARRAY_SECRET).
     r"|(?i:tokens|secrets)\+?=\("
 )
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
@@ -982,18 +832,18 @@ SECRET_VALUE_LAYOUTS: Final = (
     _quoted_secret_either_quote("'"),
     _BRACKETED_SECRET,
     _SQUARE_BRACKETED_SECRET,
-    _SHELL_ARRAY_SECRET,
-    _SHELL_ARRAY_ITEMS_BEFORE_MORE,
+    SHELL_ARRAY_SECRET,
+    SHELL_ARRAY_ITEMS_BEFORE_MORE,
     _parenthesised_quoted('"'),
     _parenthesised_quoted("'"),
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
-    _config_setting_secret('"'),
-    _config_setting_secret("'"),
-    _config_setting_secret_reversed('"'),
-    _config_setting_secret_reversed("'"),
-    _CURL_QUOTED_USER_SECRET,
-    _CURL_USER_SECRET,
+    config_setting_secret('"'),
+    config_setting_secret("'"),
+    config_setting_secret_reversed('"'),
+    config_setting_secret_reversed("'"),
+    CURL_QUOTED_USER_SECRET,
+    CURL_USER_SECRET,
     *SECRET_ELEMENT_LAYOUTS,
     _quoted_flag('"', escaped=False),
     _quoted_flag('"', escaped=True),
