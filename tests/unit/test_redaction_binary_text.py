@@ -46,8 +46,8 @@ def test_bytes_that_are_not_utf8_are_read_in_hex(tmp_path: Path) -> None:
 
 
 def test_a_mask_of_bytes_or_durations_counts_only_changed_values() -> None:
-    # As for text: a value no longer than the characters kept (b"", b"ab", a zero
-    # duration, "0") leaves unchanged and is not counted.
+    # As for text: a value no longer than the characters kept (b"ab", a zero duration,
+    # "0") is masked whole; an empty one (b"") is left unchanged and is not counted.
     frame = pl.DataFrame(
         {
             "card_number": [b"4111111111111111", b"ab", b"", b"\xff\xfe", None],
@@ -57,6 +57,6 @@ def test_a_mask_of_bytes_or_durations_counts_only_changed_values() -> None:
         }
     )
     out, counts = run(frame, RedactionSpec(level="strict"))
-    assert out["card_number"].to_list() == ["************1111", "ab", "", "fffe", None]
-    assert out["account_number"].to_list() == ["***0000", "0", None, None, None]
-    assert sorted(counts.values()) == [1, 1]
+    assert out["card_number"].to_list() == ["************1111", "**", "", "****", None]
+    assert out["account_number"].to_list() == ["***0000", "*", None, None, None]
+    assert sorted(counts.values()) == [2, 3]

@@ -88,9 +88,10 @@ def test_no_default_passes_a_value_through_because_of_its_type(
         assert after == float(before)
         return
     keep_last = category.keep_last  # type: ignore[attr-defined]
-    if keep_last and len(str(after)) <= keep_last:
-        # A mask keeps a value no longer than the digits it keeps (`7`, `true`).
-        assert after == str(before).lower()
+    if keep_last and len(str(before)) <= keep_last:
+        # A mask hides a value no longer than the digits it keeps whole (`7` -> `*`).
+        assert after == "*" * len(str(before))
+        assert counts, (category, type_name)
         return
     assert after != before
     if after is not None and not isinstance(after, (int, float)):

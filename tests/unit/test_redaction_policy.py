@@ -108,8 +108,9 @@ def test_mask_keeps_the_last_characters() -> None:
     out, counts = run(
         frame, RedactionSpec(level="custom", rules=(rule("column=card_number:mask:4"),))
     )
-    assert out["card_number"].to_list() == ["************1111", "12"]
-    assert counts == {"mask/card_number": 1}
+    # A value no longer than the characters kept is masked whole (it was kept whole).
+    assert out["card_number"].to_list() == ["************1111", "**"]
+    assert counts == {"mask/card_number": 2}
 
 
 def test_pattern_mask_zero_masks_every_character_and_no_number_keeps_the_default() -> None:
@@ -137,9 +138,9 @@ def test_mask_on_integers_counts_the_values_it_changed() -> None:
         rules=(rule("column=card_number:mask:4"), rule("column=pay.pan:mask:4")),
     )
     out, counts = run(frame, spec)
-    assert out["card_number"].to_list() == ["************1111", "12", None]
+    assert out["card_number"].to_list() == ["************1111", "**", None]
     assert out["pay"].struct.field("pan").to_list() == ["************0004"] * 3
-    assert counts == {"mask/card_number": 1, "mask/pay.pan": 3}
+    assert counts == {"mask/card_number": 2, "mask/pay.pan": 3}
 
 
 def test_strict_nulls_cards_stored_as_integers_and_keeps_other_numbers() -> None:

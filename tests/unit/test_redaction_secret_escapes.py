@@ -340,10 +340,15 @@ def test_a_quoted_secret_closed_by_a_quote_escaped_otherwise(
     [
         # The closing quote was taken when anything followed it.
         ('"GET /\\nCookie: sid=abc"', '"GET /\\nCookie: sid=[SECRET_VALUE]"'),
-        # Over the next header and the body after an escaped line break, as before (the
-        # header's end is not told from a line break the JSON string holds).
-        ('"GET /\\nCookie: sid=abc\\nHost: h"', '"GET /\\nCookie: sid=[SECRET_VALUE]"'),
-        ('["GET /\\nCookie: sid=abc\\nHost: h", 1]', '["GET /\\nCookie: sid=[SECRET_VALUE]", 1]'),
+        # Up to an escaped line break that the next header's name follows.
+        (
+            '"GET /\\nCookie: sid=abc\\nHost: h"',
+            '"GET /\\nCookie: sid=[SECRET_VALUE]\\nHost: h"',
+        ),
+        (
+            '["GET /\\nCookie: sid=abc\\nHost: h", 1]',
+            '["GET /\\nCookie: sid=[SECRET_VALUE]\\nHost: h", 1]',
+        ),
     ],
 )
 def test_a_header_in_a_json_string_keeps_its_closing_quote(

@@ -73,7 +73,9 @@ def hmac_sha256_hex(message: pl.Expr, key: HashKey) -> pl.Expr:
 
 
 def mask(text: pl.Expr, keep_last: int) -> pl.Expr:
-    """Every character but the last `keep_last` becomes "*"; the length stays."""
+    """Every character but the last `keep_last` becomes "*"; the length stays. A value
+    of `keep_last` characters or fewer is masked whole: it was shown whole (`mask:8` on
+    a password of 6), and a mask never shows a whole value."""
     stars = r"(?s)."
     if keep_last <= 0:
         return text.str.replace_all(stars, "*")
@@ -81,7 +83,7 @@ def mask(text: pl.Expr, keep_last: int) -> pl.Expr:
     return (
         pl.when(text.str.len_chars() > keep_last)
         .then(pl.concat_str(hidden, text.str.tail(keep_last)))
-        .otherwise(text)
+        .otherwise(text.str.replace_all(stars, "*"))
     )
 
 

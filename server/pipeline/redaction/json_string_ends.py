@@ -102,3 +102,18 @@ HEADER_JSON_STRING_END: Final = (
     rf"|\\?\"[ \t]*,[ \t]*{_HEADER_LITERAL_VALUE}{_HEADER_JSON_NEXT}"
     rf"|{_HEADER_PRETTY_JSON_STRING_END}"
 )
+#: Where a Python string holding a header's line ends (`['GET /\nCookie: sid=abc', 1]`,
+#: a repr of a list or tuple, `print('…')`): its closing quote before closing brackets or
+#: parentheses and then the line's end or the end of a JSON string holding the repr, also
+#: with "," and a literal between them, or at the text's end: the value ran on to the
+#: line's end and took the closing quote and `, 1]` with it. Only those: in plain text a
+#: quote before "," and another string, a bracket or a word (`Cookie: msg='hi', 'there';
+#: sid=x`, `prefs=('a', 'b'); sid=x`, `sid=x')) tok=y`, `f('Cookie: sid=a', 'tok=y')`)
+#: is as often a cookie's or the code's, and ending there left the cookies after it in
+#: clear; the value runs on over them (over-redaction, the safe failure).
+_PYTHON_CLOSE = r"[}\])]+[ \t]*(?:\r?(?m:$)|\\?\"[ \t]*[,}\]]|\\?\"\s*$)"
+HEADER_PYTHON_STRING_END: Final = (
+    rf"'[ \t]*{_PYTHON_CLOSE}"
+    rf"|'[ \t]*,[ \t]*{_HEADER_LITERAL_VALUE}[ \t]*{_PYTHON_CLOSE}"
+    r"|'\s*$"
+)

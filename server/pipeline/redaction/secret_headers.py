@@ -9,7 +9,11 @@ from __future__ import annotations
 from typing import Final
 
 from sluice.server.pipeline.redaction.entity import Entity
-from sluice.server.pipeline.redaction.json_string_ends import HEADER_JSON_STRING_END, LINE_END
+from sluice.server.pipeline.redaction.json_string_ends import (
+    HEADER_JSON_STRING_END,
+    HEADER_PYTHON_STRING_END,
+    LINE_END,
+)
 
 # Where a header's name starts: a word's start, or a line break escaped in a JSON string
 # (`"GET /\nCookie: sid=abc"`, an HTTP request dumped as one string), where "n" and the
@@ -20,8 +24,31 @@ HEADER_START: Final = r"(?:\\[nrt]|\b)"
 # Where a header's value ends (_header_layouts). In plain text: its line's end, or where
 # the JSON string holding the line ends (a quote, escaped or not, before "}", "]" or
 # `, "`: `{"msg": "Cookie: a=1", "b": 2}`). Quotes before anything else are the value's
-# (`sid="abc"; x=1`, `username="bob", response="…"`).
-_PLAIN_HEADER_END = rf"{LINE_END}|{HEADER_JSON_STRING_END}"
+# (`sid="abc"; x=1`, `username="bob", response="…"`). Likewise where the Python string
+# holding the line ends (HEADER_PYTHON_STRING_END: `['GET /\nCookie: sid=abc', 1]`
+# took `', 1]`). Or a line break escaped in the string holding the header that a header
+# known to hold no credentials follows (_PLAIN_HEADERS: `"GET /\nCookie:
+# sid=abc\nHost: h"` keeps `\nHost: h`): the value ran on over the next headers. Before
+# anything else it runs on to the string's end, as before (over-redaction, the safe
+# failure): a header no keyword covers (`\nX-Sid: S`, `\nsession-id=S`, `\nBearer: S`),
+# a body after a blank line (`\n\nsid=S`), a bracket or a literal (`Cookie: a=\"b\"\n};
+# sid=x`, a look-alike of a pretty-printed JSON's end) or words with no ":" were left in
+# clear when the value ended there. The trail takes the whole name and its ":" (and
+# writes them back), so the list holds no Cookie or Authorization header, whose lead
+# the trail would eat.
+_PLAIN_HEADERS = (
+    r"(?i:host|accept(?:-(?:encoding|language|charset|ranges))?"
+    r"|content-(?:type|length|encoding|language)|user-agent|connection|referer|origin"
+    r"|cache-control|pragma|date|dnt|te|keep-alive|upgrade-insecure-requests"
+    r"|if-none-match|if-modified-since|x-requested-with|x-forwarded-(?:for|proto|host)"
+    r"|x-request-id|sec-fetch-(?:site|mode|dest|user)|sec-ch-ua(?:-mobile|-platform)?)"
+    r"[ \t]*:"
+)
+_ESCAPED_HEADER_LINE_END = rf"(?:\\r)?\\n{_PLAIN_HEADERS}"
+_PLAIN_HEADER_END = (
+    rf"{LINE_END}|{HEADER_JSON_STRING_END}|{HEADER_PYTHON_STRING_END}"
+    rf"|{_ESCAPED_HEADER_LINE_END}"
+)
 # A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
 # escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
 # quotes and backslashes escaped twice (`\\\"`, `\\\\`).

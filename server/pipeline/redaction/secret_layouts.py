@@ -3,8 +3,10 @@
 (secret_names.py), and the layouts that pattern leaves or takes only in part (quoted, in
 brackets, parentheses or backticks, an XML element's text, after a command-line flag),
 each a pattern of its own run before it (Entity.layouts; those in an HTTP header are
-secret_headers.py's, Python and JSON literals secret_literals.py's). Also the AWS
-secret key after the CLI's flag, a layout of AWS_SECRET_KEY.
+secret_headers.py's, Python and JSON literals secret_literals.py's, shell arrays
+secret_shell_values.py's, .NET config settings and curl's password
+secret_config_values.py's). Also the AWS secret key after the CLI's flag, a layout of
+AWS_SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ from sluice.server.pipeline.redaction.json_string_ends import (
     LINE_SPACE,
     TWICE_ESCAPED_QUOTE,
     WORDS_JSON_STRING_END,
+)
+from sluice.server.pipeline.redaction.secret_config_values import (
+    CURL_QUOTED_USER_SECRET,
+    CURL_USER_SECRET,
+    config_setting_secret,
+    config_setting_secret_reversed,
 )
 from sluice.server.pipeline.redaction.secret_elements import (
     ELEMENT_MORE_LINES,
@@ -35,7 +43,6 @@ from sluice.server.pipeline.redaction.secret_literals import (
     PYTHON_STRING_LIST,
 )
 from sluice.server.pipeline.redaction.secret_names import (
-    ARRAY_NAME,
     ASSIGNMENT,
     ASSIGNMENT_OVER_LINES,
     COLON_SETTING,
@@ -50,6 +57,11 @@ from sluice.server.pipeline.redaction.secret_names import (
     SETTING,
     SETTING_OVER_LINES,
     SPACED_SECRET_NAME,
+)
+from sluice.server.pipeline.redaction.secret_shell_values import (
+    GLUED_AFTER_CLOSE,
+    SHELL_ARRAY_ITEMS_BEFORE_MORE,
+    SHELL_ARRAY_SECRET,
 )
 from sluice.server.pipeline.redaction.written_forms import WRITTEN
 
@@ -90,19 +102,33 @@ _AUTH_SCHEME_HEADER = (
     r"(?:(?:token|basic)\s+|bearer[^\S\r\n]+))"
 )
 _SLACK_WEBHOOK = r"://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/"
+#: The credentials after an Authorization header's scheme in a JSON string, up to an
+#: escaped line break or tab after them (`"GET /\nAuthorization: Bearer tok\nHost:
+#: x"`): the keyword pattern's value reads an escape as the value's, and took `\nHost:`
+#: with the token. Credentials are token68 (RFC 7235: letters, digits, `-._~+/` and
+#: `=`), which hold no backslash, so the break is no part of them; elsewhere the keyword
+#: pattern reads them as before. Before it, which then leaves the tag
+#: (_WRITTEN_THEN_MORE). Only values holding "authorization" (among those its gate picked).
+_AUTH_CREDENTIALS_TO_ESCAPED_BREAK: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    _AUTH_SCHEME_HEADER,
+    r"[^\s\"',;&\\\[」』][^\s\"',;&\\」』]*",
+    r"\\[nrt]",
+    gate_pattern=r"(?i:authorization)",
+)
 # What may follow the closing parenthesis of a parenthesised value that
 # _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
 # further closing parentheses before one of those, a dot or a closing bracket
 # (`f(password=("x")).close()`, `[f(password=("x"))]`).
 # Anything else is glued to the value (`password=("x")hunter2`, `("").pw`, `("a",)+pw`):
-# the shell array takes its items (_SHELL_ARRAY_ITEMS_BEFORE_MORE) and the keyword
+# the shell array takes its items (SHELL_ARRAY_ITEMS_BEFORE_MORE) and the keyword
 # pattern then the written array and the rest with it, as on main. After a shell's
 # lead (a space, a line's start, `x=1 `, `cmd; `) so is a dot or closing bracket after
 # the further ")" (`password=("x")).pw`, `))]pw`): main hid what follows them, and a
 # method's name cannot be told from a secret there. The shell array runs first, so
 # _CLOSED_VALUE_END's dot and bracket are left to leads it does not read (`f(`).
 _CLOSED_VALUE_END = r"(?:$|[\s,;&\"']|\)+(?:$|[\s,;&\"'.\]}]))"
-_GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 
 # A secret's value: it may not start with an earlier rule's tag alone (left as it is),
 # "[" (a tag's or a list's; _SQUARE_BRACKETED_SECRET takes the few bracketed values),
@@ -122,7 +148,7 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 # value does not take the line breaks before it, after any other space (a carriage
 # return, a no-break space, U+2028: `password=(\r\n"" + pw)` was nulled on main). So is
 # a first quoted item _parenthesised_quoted does not take: of spaces alone (`password =
-# (" ")`), or, with code glued to its ")" (_GLUED_AFTER_CLOSE), led by a space or an
+# (" ")`), or, with code glued to its ")" (GLUED_AFTER_CLOSE), led by a space or an
 # escaped quote (`(" pw")pw`, `("\"pw")x`; its value cannot start at either) - taken
 # with that item and ")" whole, as the layout takes the item where nothing is glued.
 # So is such a led item holding a "(", a ")" or a line break before its closing quote
@@ -149,10 +175,23 @@ _GLUED_AFTER_CLOSE = r"(?:[^\s,;&\"')]|\)+[^\s,;&\"')])"
 #: escaped quote: `[SECRET_VALUE]\\\"` is a tag written in a JSON string escaped twice,
 #: and the backslashes taken with it broke that JSON.
 _ESCAPE_THEN_MORE = r"\\[^\s\"'\\]|(?:\\\\)+[^\s\"'\\]"
-_WRITTEN_THEN_MORE = (
-    rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|{_ESCAPE_THEN_MORE}"
-    rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|{_ESCAPE_THEN_MORE}))"
-)
+#: After an Authorization header's scheme only (_AUTH_SCHEME_CREDENTIALS), not an
+#: escaped line break or tab either (`[SECRET_VALUE]\nHost: x`, once
+#: _AUTH_CREDENTIALS_TO_ESCAPED_BREAK wrote the credentials of a header in a JSON
+#: string): the next line is no more of the credentials, and it was taken. After any
+#: other lead it is more of the value (`password=[GITHUB_TOKEN]\nSECRET` left `\nSECRET`
+#: in clear when every lead read it so).
+_AUTH_ESCAPE_THEN_MORE = r"\\[^\s\"'\\nrt]|(?:\\\\)+[^\s\"'\\]"
+
+
+def _written_then_more(escape_then_more: str) -> str:
+    return (
+        rf"{WRITTEN}(?:[^\s\"',;&\[\]\\」』`)}}]|{escape_then_more}"
+        rf"|[)\]}}]+(?:[^\s\"',;&\[\]\\」』`.(){{}}]|{escape_then_more}))"
+    )
+
+
+_WRITTEN_THEN_MORE = _written_then_more(_ESCAPE_THEN_MORE)
 
 
 def _led_item_to_parenthesis(quote: str) -> str:
@@ -173,19 +212,31 @@ _QUOTE, _APOSTROPHE = '"', "'"
 _NOT_WRITTEN_ITEM = r"[\[*][^()\n]*(?:\(|(?m:$)|[^ \t,\"'()\n][ \t]*,?[ \t]*\)|,[ \t]*,[ \t]*\))"
 
 
-_ASSIGNED_START = (
-    r"(?:[^\s\"',;&\[\\=>「『」』`(n]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
-    r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|\([^\S\n]{0,64}(?:\(|[\"'][^\S\n]{0,64}[\"')]|(?m:$)"
-    r"|[\"'](?:[^\S\n]{1,64}[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
-    rf"{_GLUED_AFTER_CLOSE}"
-    rf"|{_led_item_to_parenthesis(_QUOTE)}|{_led_item_to_parenthesis(_APOSTROPHE)}"
-    r"|[\"']?[^\S\n]{64})"
-    r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}[^\s\[*]?(?m:$)|[^\S\n]{0,64}[^\s\[*]"
-    rf"|[^\S\n]{{0,64}}{_NOT_WRITTEN_ITEM}|[^\S\n]{{64}})"
-    rf"|{_WRITTEN_THEN_MORE})"
-)
-_ASSIGNED_REST = r"(?:[^\s\"',;&\\」』]|\\[^\s\"'])*"
+def _assigned_start(written_then_more: str) -> str:
+    """A value's first character(s) (_ASSIGNED_START), with what an earlier rule wrote
+    read by `written_then_more`."""
+    return (
+        r"(?:[^\s\"',;&\[\\=>「『」』`(n]|[=>]=*(?:[^\s\"',;&\[\\=]|\\[^\s\"'])|\\[^\s\"']"
+        r"|\((?:[^\s\"',;&\\」』]|\\[^\s\"'])"
+        r"|\([^\S\n]{0,64}(?:\(|[\"'][^\S\n]{0,64}[\"')]|(?m:$)"
+        r"|[\"'](?:[^\S\n]{1,64}[^\s()]|\\[\"'])(?:[^()\n]*[\"'])?[ \t]*,?[ \t]*\)"
+        rf"{GLUED_AFTER_CLOSE}"
+        rf"|{_led_item_to_parenthesis(_QUOTE)}|{_led_item_to_parenthesis(_APOSTROPHE)}"
+        r"|[\"']?[^\S\n]{64})"
+        r"|\([^\S\n]{0,64}\\?[\"'](?:[^\S\n]{0,64}[^\s\[*]?(?m:$)|[^\S\n]{0,64}[^\s\[*]"
+        rf"|[^\S\n]{{0,64}}{_NOT_WRITTEN_ITEM}|[^\S\n]{{64}})"
+        rf"|{written_then_more})"
+    )
+
+
+_ASSIGNED_START = _assigned_start(_WRITTEN_THEN_MORE)
+# The rest of a value: an escaped backslash (`\\`) only before more of it or at its
+# line's end, not before an escaped quote: in JSON escaped twice `\\\"` (three
+# backslashes) is the string's closing quote (`\\\"password: x\\\"`), and a value that
+# took two of them wrote `[SECRET_VALUE]\"`, the JSON broken. A value's last backslash
+# before a space, a separator or a quote (`password=a\\ b` in a JSON string) is left.
+_ESCAPED_BACKSLASHES = r"(?:\\\\)+(?:[^\s\"',;&\\」』]|\\[^\s\"'\\]|(?m:$))"
+_ASSIGNED_REST = rf"(?:[^\s\"',;&\\」』]|\\[^\s\"'\\]|{_ESCAPED_BACKSLASHES})*"
 # A quoted secret's value starts at any character but a space, its own quote, a backslash
 # or "[" (a tag): the quotes, not the characters, say where it is (`password="= a b"`,
 # `api_key=',x'`); `=`, `>` and list separators start one here.
@@ -213,8 +264,16 @@ def _escape_aware_text(quote: str) -> str:
     """A quoted value read with its escapes (a backslash and any character after it),
     after an opening quote that no backslash escapes: an escaped quote is the value's
     (`'it\\'s secret'`, a JSON `"it\\"s"`, `'it\\"s'` in a repr inside a JSON string),
-    as the closing quote is the first one no backslash escapes."""
-    return rf"(?:[^\s{quote}\[\\]|\\[^\s])(?:[^{quote}\n\\]|\\[^\n])*"
+    as the closing quote is the first one no backslash escapes. In a JSON string a
+    repr's escaped quote is written with its backslash escaped (`{"m": "{'password':
+    'it\\\\'s x'}"}`): a quote after an escaped backslash is the value's too where
+    more of a word is glued to it (no space, separator, bracket or backslash: a string's
+    end in a repr is followed by one of those), and `s x` was left in clear. A value
+    ending in an escaped backslash still ends at the quote after it (`'a\\\\', 'b'`), and
+    so does one before a quote or backtick (`{'m': "password='abc\\\\'", 'n': 1}`: the
+    JSON or Python string holding the repr ends there, and taking it broke the literal)."""
+    glued_quote = rf"\\\\{quote}[^\s{quote}\\,;:)\]}}\"`]"
+    return rf"(?:[^\s{quote}\[\\]|\\[^\s])(?:[^{quote}\n\\]|{glued_quote}|\\[^\n])*"
 
 
 def _escape_aware_value(quote: str) -> str:
@@ -302,10 +361,17 @@ def _quoted_secret_either_quote(quote: str) -> Entity:
 
 
 # A value between two quotes escaped twice (json_string_ends.TWICE_ESCAPED_QUOTE): any
-# character but a backslash or quote, a run of backslashes before any other character
-# (an escape, escaped twice), or a quote escaped three times (`\\\\\\\"`, the value's
-# own). A run of three before a quote is the closing quote.
-_TWICE_ESCAPED_VALUE = r'(?:[^\s"\\\[]|\\+[^\s"\\])(?:[^"\\\n]|\\+[^"\\\n]|\\{7}")*'
+# character but a backslash or quote, a backslash of the value (escaped three times:
+# eight), a quote of the value (`\\\\\\\"`, seven and the quote), or a run of
+# backslashes before any other character (an escape, escaped twice). A run of three
+# before a quote is the closing quote. The eight are read whole before the run: a value
+# ending in a backslash (`a` and eight, then the closing three) or a backslash before a
+# quote of the value (fifteen) matched no way, and the value was left whole in clear; so
+# was one starting with a quote or a backslash.
+_TWICE_ESCAPED_CHARACTER = r'\\{8}|\\{7}"|\\+[^"\\\n]'
+_TWICE_ESCAPED_VALUE = (
+    rf'(?:[^\s"\\\[]|{_TWICE_ESCAPED_CHARACTER})(?:[^"\\\n]|{_TWICE_ESCAPED_CHARACTER})*'
+)
 #: A secret as a JSON string escaped twice, under its key (`\\\"password\\\":
 #: \\\"correct horse\\\"`, a pretty-printed JSON dumped as a string twice more): the
 #: other layouts read one backslash before a quote, so no name's closing quote was
@@ -369,104 +435,6 @@ def _quoted_list(quote: str) -> Entity:
     )
 
 
-def _item(quote: str) -> str:
-    """A quoted item of a parenthesised value, between its quotes (`"a"`, `'it\\'s'`): no
-    quote of its kind, line break or parenthesis but escaped."""
-    return rf"(?:[^{quote}\n\\()]|\\[^\s()])*"
-
-
-def _quoted_items(quote: str) -> str:
-    """One quoted item or several parted by commas, a comma after them too (`"a"`,
-    `"", 'b'`... of one kind of quote), with the spaces around them."""
-    item = _item(quote)
-    return rf"[ \t]*{quote}{item}{quote}(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*,?[ \t]*"
-
-
-def _shell_value_led_by(quote: str) -> str:
-    """A shell array's value led by `quote`, to its end on its line, that the shell array
-    takes: empty items alone, parted by spaces or commas (`""`, `"" ,''`, `"",`), or what
-    is not one quoted item or several parted by commas (`"a"`, `"a", "b"`, `"a",`:
-    _parenthesised_quoted's): an item no quote closes, one ending in a lone backslash,
-    or after a closing quote anything but spaces, a comma and the next item's quote
-    (`"a" "b"`, `"a b" c`, `"a", 'b'`). Each way a value can leave that form, so the
-    two together take what the shell array's value took before (one line, no
-    parenthesis). The engine resolves the groups by running every form still open over
-    each character of the match: the first item's leading spaces are read once for all
-    of them, and 64 at most. Past 64 the value is read as main's shell array read it,
-    whole (`("` then 2000 no-break spaces, `")` cost 2.4x main's CPU with each form
-    reading them, ~1.2x now); _parenthesised_quoted reads no more either, so an item
-    led by more spaces (`PASSWORDS=("` + 65 spaces + `", "pw")`) was in clear."""
-    item = _item(quote)
-    # After the first item's closing quote: more empty items of its quote, each after a
-    # comma (an item after a space or of the other quote is then_closed's, which reads
-    # the rest whole: two forms over 700 `" "` items cost 12x main's CPU), more items no
-    # quote closes (or ending in a backslash), or items closed, then what is not a
-    # comma and the next.
-    empty_then = rf"(?:[ \t]*,[ \t]*{quote}[^\S\n]*{quote})*[ \t]*,?"
-    backslash_then = r"(?:[ \t][^()\n]*)?"
-    open_then = (
-        rf"[ \t]*,[ \t]*{quote}{item}(?:{quote}[ \t]*,[ \t]*{quote}{item})*(?:\\{backslash_then})?"
-    )
-    closed_then = (
-        rf"(?:[ \t]*,[ \t]*{quote}{item}{quote})*[ \t]*"
-        rf"(?:[^ \t,()\n]|,[ \t]*[^ \t{quote}()\n])[^()\n]*"
-    )
-    item_then = rf"{item}(?:{quote}(?:{open_then}|{closed_then})|\\{backslash_then})?"
-    return (
-        rf"{quote}(?:[^\S\n]{{0,64}}(?:{quote}(?:{empty_then}|{open_then}|{closed_then})"
-        rf"|\\(?:[^\s()]{item_then}|{backslash_then})|[^\s{quote}\\()]{item_then})?"
-        rf"|[^\S\n]{{65}}(?:[^()\n]*[^\s()])?)"
-    )
-
-
-_SHELL_VALUE_LED_BY_QUOTE = "|".join(_shell_value_led_by(quote) for quote in "\"'")
-
-
-#: A shell array of secrets (`TOKENS=(abc def)`, `declare -a PASSWORDS=( "a" "b" )`,
-#: `TOKENS+=(x)`), whole up to its closing parenthesis on its line: the keyword pattern
-#: took its first word only (`TOKEN=(abc def)` kept `def` in clear) and a plural name
-#: none. Only as a shell writes one: at a line's start (after `export`, `declare -a`,
-#: `local`...), after `;`, `&&` or `||`, or after a space (a second array on its line),
-#: with no space around "=": in code `f(token=(a or b))` is an argument. A bare
-#: `SECRETS` too: its values may be secrets (`SECRETS=(hunter2 s3cr3t)`), and a loop over
-#: names of secrets (`SECRETS=(DB_PASSWORD API_KEY)`) over-redacted is the safe failure.
-#: With spaces inside the parentheses too (`( abc def )`), taken
-#: with the value so `PASSWORD=( a b )` reads as `PASSWORD=(a b)` does after it (the
-#: keyword pattern then takes the written array whole). Not one quoted item or several
-#: parted by commas (`f(x, password=("hunter2"))`, `Client(host, tokens=("a", "b"))`,
-#: whose space before the name reads as a shell's): a Python argument, whose quotes and
-#: closing parentheses _parenthesised_quoted, run after this one, keeps (the keyword
-#: pattern took this one's `([SECRET_VALUE]))` whole, the code's `))` with it). But
-#: empty items alone (`PASSWORDS=("")`, `("" ,'')`) are taken, whatever follows: no
-#: other layout takes them, and main's did, so null dropped the row. Only values
-#: holding "=(" are looked at.
-_SHELL_ARRAY_SECRET: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"(?:(?m:^)[ \t]*|[;&|][ \t]*|[ \t])"
-    r"(?:(?:export|declare|typeset|local|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
-    rf"{ARRAY_NAME}\+?=\(",
-    rf"[ \t]*(?:[^\s()\"'](?:[^()\n]*[^\s()])?"
-    rf"|{_SHELL_VALUE_LED_BY_QUOTE})[ \t]*",
-    r"\)",
-    gate_pattern=r"=\(",
-)
-
-#: The shell array's quoted items that _SHELL_ARRAY_SECRET leaves to
-#: _parenthesised_quoted, where more is glued to the closing parenthesis
-#: (`password=("x")hunter2`, `PASSWORDS=("",)pw`): taken as main's shell array took them,
-#: so the keyword pattern then takes the written array with what is glued to it
-#: (`password=[SECRET_VALUE]`). Only there: elsewhere a Python argument keeps its quotes.
-_SHELL_ARRAY_ITEMS_BEFORE_MORE: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    _SHELL_ARRAY_SECRET.lead,
-    "|".join(_quoted_items(quote) for quote in "\"'"),
-    rf"\){_GLUED_AFTER_CLOSE}",
-    gate_pattern=r"=\(",
-)
-
-
 #: The items _parenthesised_quoted takes: any but a hash rule's pseudonym alone, once
 #: unsealed (`[SECRET_VALUE:` 16 hex digits `]`), which it would hash again when the
 #: output is redacted again; a tag or mask written again is the same text.
@@ -490,7 +458,7 @@ def _parenthesised_quoted(quote: str) -> Entity:
     `secrets` only where the shell array reads one (a tokenizer's `f(tokens=("the",
     "cat"))` stays), `+=` as the shell array reads it. On one line: lines of a
     pretty-printed tuple are not collapsed into one value (the keyword pattern takes its
-    first item). After _SHELL_ARRAY_SECRET, which leaves it one quoted item or several
+    first item). After SHELL_ARRAY_SECRET, which leaves it one quoted item or several
     parted by commas, so neither reads what the other wrote ("(" then a tag, or a
     quote). Only where the closing parenthesis ends the value (_CLOSED_VALUE_END). Only
     values holding an opening quote right after "(" and an assignment are looked at; the
@@ -685,69 +653,6 @@ _YAML_BLOCK_SECRET: Final = Entity(
 )
 
 
-def _config_value(quote: str) -> str:
-    """A setting's value up to the quote that opened it: a backslash and the other quote
-    are the value's (`ab\\cd`, `it's`), an escaped quote is not (escaped JSON)."""
-    return rf"(?:[^{quote}\s\[\\]|\\[^{quote}\s])(?:[^{quote}\n\\]|\\[^{quote}\n])*"
-
-
-def _config_setting_secret(quote: str) -> Entity:
-    """A secret in a .NET config's setting (`<add key="Password" value="hunter2"/>`, as
-    web.config and app.config write appSettings): the name is the key attribute's, the
-    value the next attribute's, which the keyword pattern (a name then an operator)
-    never read. Only values holding `value=` after a quote closing a secret's name are
-    looked at (KEYWORD_SECRET_GATE)."""
-    return Entity(
-        "SECRET_VALUE",
-        "basic",
-        rf"(?i:<add\s+key\s*=\s*)\\?[\"']{SECRET_NAME}\\?[\"']\s+(?i:value)\s*=\s*\\?{quote}",
-        _config_value(quote),
-        rf"\\?{quote}",
-        gate_pattern=r"(?i:value)\s*=",
-    )
-
-
-def _config_setting_secret_reversed(quote: str) -> Entity:
-    """The same with the value first (`<add value="hunter2" key="Password"/>`): the
-    key's name is in the trail. Only values holding a quote closing a secret's name
-    then the element's end are looked at (KEYWORD_SECRET_GATE)."""
-    return Entity(
-        "SECRET_VALUE",
-        "basic",
-        rf"(?i:<add\s+value\s*=\s*)\\?{quote}",
-        _config_value(quote),
-        rf"\\?{quote}\s+(?i:key)\s*=\s*\\?[\"']{SECRET_NAME}\\?[\"']",
-        gate_pattern=r"(?i:<add\s+value)\s*=",
-    )
-
-
-#: The password of curl's `-u`/`--user user:password` (`curl -u admin:s3cret https://…`,
-#: `-uadmin:s3cret`, `-u admin:'s3cret'`), up to a space or quote: no secret's name
-#: leads it. Only on a line holding `curl` before
-#: the flag, in the same command (`docker run -u 1000:1000` is a uid and gid, after `;`,
-#: `|` or `&` too). Only values holding `-u` or
-#: `--user`, a user and ":" are looked at (KEYWORD_SECRET_GATE).
-_CURL_USER_SECRET: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u(?:\s+|=)?|--user(?:\s+|=))\\?[\"']?[^\s:\"'\\]+:"
-    r"\\?[\"']?",
-    r"[^\s\"'\[\\][^\s\"'\\]*",
-    "",
-    gate_pattern=r"-u|--user[\s=]",
-)
-#: The same in quotes (`--user 'bob:pa ss'`), whole up to the closing quote on its line.
-#: Before _CURL_USER_SECRET, whose value ends at a space.
-_CURL_QUOTED_USER_SECRET: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"\bcurl\s(?:[^\n;|&]*?\s)?(?:-u(?:\s+|=)?|--user(?:\s+|=))\\?[\"'][^\s:\"'\\]+:",
-    r"[^\s\"'\[\\][^\"'\n\\]*",
-    r"\\?[\"']",
-    gate_pattern=_CURL_USER_SECRET.gate_pattern,
-)
-
-
 # A word of a secret's value that runs on over its line (_SECRET_TO_LINE_END): no quote,
 # backtick, backslash but a _WORD_ESCAPE, or "=", and not ending in ":" (`user=bob`,
 # `user:`, `=` start another pair). A full-width colon (U+FF1A) is the word's: which
@@ -823,10 +728,9 @@ _HASHED_SECRET: Final = Entity(
 
 
 #: What leads a secret the keyword entity (SECRET_VALUE) finds: the secret's name and its
-#: assignment, an Authorization header's scheme, or a Slack webhook's path.
-KEYWORD_SECRET_LEAD: Final = (
-    rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_AUTH_SCHEME_HEADER}|{_SLACK_WEBHOOK}"
-)
+#: assignment, or a Slack webhook's path (an Authorization header's scheme leads
+#: _AUTH_SCHEME_CREDENTIALS, a layout of the same value).
+KEYWORD_SECRET_LEAD: Final = rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_SLACK_WEBHOOK}"
 #: A value starting with "n" (_ASSIGNED_START takes none): any but `null` alone, or with
 #: only the closing brackets of JSON after it (`{"password":null}`): a null holds no
 #: secret, and writing a tag there broke the JSON (`{"password":[SECRET_VALUE]`, brace
@@ -840,6 +744,42 @@ _NOT_NULL_VALUE = (
     rf"{_ASSIGNED_REST}"
 )
 KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}|{_NOT_NULL_VALUE}"
+#: A value ending in escaped backslashes (`{"m": "password=hunter2\\\\"}`, `C:\\\\temp\\\\`,
+#: plain `password=abc\\\\ next`): the keyword pattern's value takes them only before
+#: more of it (_ESCAPED_BACKSLASHES; no look-ahead tells it what follows), and the last
+#: ones, or the whole value when it was only backslashes, were left in clear. Here they
+#: are the value's where the trail (written back) is what ends a value (a space, quote,
+#: separator or the line's end; not a character of the value, or a value's first
+#: backslashes alone took that: `password=\\\\abc` under mask:4 showed `abc`), so not
+#: before `\\"`,
+#: the closing quote of a string escaped twice (`\\\\\\"`, three backslashes), whose
+#: first two would have been taken and the JSON broken. Run before the keyword pattern,
+#: which leaves the tag it writes. Only values holding an escaped backslash.
+_VALUE_TO_ESCAPED_BACKSLASHES: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    rf"{SECRET_NAME}{_ASSIGNED_VALUE}",
+    rf"(?:{_ASSIGNED_START}{_ASSIGNED_REST})?(?:\\\\)+",
+    r"[\s\"',;&」』]|(?m:$)",
+    gate_pattern=r"\\\\",
+)
+#: The credentials after an Authorization header's scheme (`Authorization: Bearer …`,
+#: `Token …`, `Basic …`): the keyword pattern's value, but what an earlier rule wrote
+#: there is not read on over an escaped line break or tab (_AUTH_ESCAPE_THEN_MORE:
+#: `Bearer [SECRET_VALUE]\nHost: x` took `\nHost:` once
+#: _AUTH_CREDENTIALS_TO_ESCAPED_BREAK wrote the credentials). A layout of its own, run
+#: after that one and before the keyword pattern, whose lead held this one's (a value
+#: cannot tell which lead it follows): every other lead reads the break as more of the
+#: value, as before. Only values holding "authorization".
+_AUTH_SCHEME_CREDENTIALS: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    _AUTH_SCHEME_HEADER,
+    rf"{_assigned_start(_written_then_more(_AUTH_ESCAPE_THEN_MORE))}{_ASSIGNED_REST}"
+    rf"|{_NOT_NULL_VALUE}",
+    "",
+    gate_pattern=r"(?i:authorization)",
+)
 #: A secret's name, its assignment and a "(": main's keyword pattern read the "(" alone
 #: as the value, so under null it dropped every such row. The layouts above and the
 #: value's "(" forms (_ASSIGNED_VALUE, _ASSIGNED_START) find the secret in most, but
@@ -866,9 +806,9 @@ KEYWORD_SECRET_GATE: Final = (
     # A Cookie or Set-Cookie header (COOKIE_HEADER_SECRETS).
     r"|(?i:cookie)\\?[\"']?[ \t]*:"
     r"|://hooks\.slack\.com/services/"
-    # curl's user and password (_CURL_USER_SECRET).
+    # curl's user and password (secret_config_values.CURL_USER_SECRET).
     r"|(?:-u[\s=]?|--user[\s=])\\?[\"']?[^\s:\"'\\]+:"
-    # A shell array named by a plural no other name covers (_SHELL_ARRAY_SECRET).
+    # A shell array named by a plural no other name covers (SHELL_ARRAY_SECRET).
     r"|(?i:tokens|secrets)\+?=\("
 )
 #: The keyword entity's layouts, in the order they run, all before its own pattern: the
@@ -892,18 +832,18 @@ SECRET_VALUE_LAYOUTS: Final = (
     _quoted_secret_either_quote("'"),
     _BRACKETED_SECRET,
     _SQUARE_BRACKETED_SECRET,
-    _SHELL_ARRAY_SECRET,
-    _SHELL_ARRAY_ITEMS_BEFORE_MORE,
+    SHELL_ARRAY_SECRET,
+    SHELL_ARRAY_ITEMS_BEFORE_MORE,
     _parenthesised_quoted('"'),
     _parenthesised_quoted("'"),
     _DOUBLE_BACKTICK_SECRET,
     _BACKTICK_SECRET,
-    _config_setting_secret('"'),
-    _config_setting_secret("'"),
-    _config_setting_secret_reversed('"'),
-    _config_setting_secret_reversed("'"),
-    _CURL_QUOTED_USER_SECRET,
-    _CURL_USER_SECRET,
+    config_setting_secret('"'),
+    config_setting_secret("'"),
+    config_setting_secret_reversed('"'),
+    config_setting_secret_reversed("'"),
+    CURL_QUOTED_USER_SECRET,
+    CURL_USER_SECRET,
     *SECRET_ELEMENT_LAYOUTS,
     _quoted_flag('"', escaped=False),
     _quoted_flag('"', escaped=True),
@@ -918,5 +858,8 @@ SECRET_VALUE_LAYOUTS: Final = (
     *COOKIE_HEADER_SECRETS,
     COOKIE_JSON_ARRAY,
     *DIGEST_AUTH_SECRETS,
+    _AUTH_CREDENTIALS_TO_ESCAPED_BREAK,
     _HASHED_SECRET,
+    _VALUE_TO_ESCAPED_BACKSLASHES,
+    _AUTH_SCHEME_CREDENTIALS,
 )
