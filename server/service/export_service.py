@@ -35,6 +35,10 @@ from sluice.server.planning.authorization import (
     may_see,
     require_scope,
 )
+from sluice.server.planning.named_source_plan import (
+    is_configured_fault,
+    unreadable_named_source,
+)
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import ExportPlan, check_request_id
 from sluice.server.planning.spec import ExportSpec
@@ -85,7 +89,12 @@ def plan_export(
     schedule is checked with this too, so a tick cannot fail on what creation could
     have said (InvalidArgument naming the first bad field)."""
     check_notify(spec.notify, settings)
-    return build_export_plan(spec, settings, export_id, check_files, owner=owner)
+    try:
+        return build_export_plan(spec, settings, export_id, check_files, owner=owner)
+    except InvalidArgument as exc:
+        if spec.subject is None and spec.source.name and is_configured_fault(exc, spec.source):
+            raise unreadable_named_source(spec.source.name, exc) from None
+        raise
 
 
 def new_export_id() -> str:
