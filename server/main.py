@@ -34,13 +34,12 @@ from sluice.server.metrics.endpoint import MetricsEndpoint
 from sluice.server.notifications.notifier import Notifier
 from sluice.server.notifications.targets import check_secrets as check_notification_secrets
 from sluice.server.pipeline.driver_preload import preload_drivers
-from sluice.server.planning.subject_package import build_export_plan
 from sluice.server.principals import ANONYMOUS, build_authenticator
 from sluice.server.rpc.server import build_health_server, build_server, set_not_serving
 from sluice.server.secrets import load_or_create_key
 from sluice.server.service.events import EventHub
 from sluice.server.service.export_admin import ExportAdmin
-from sluice.server.service.export_service import ExportService, new_export_id
+from sluice.server.service.export_service import ExportService, new_export_id, plan_export
 from sluice.server.service.runner import ExportRunner
 from sluice.server.service.schedule_service import ScheduleService
 from sluice.server.service.scheduler import Scheduler, utc_now
@@ -163,7 +162,7 @@ def _run(settings: Settings) -> int:
         store,
         scheduler,
         # Checked as the export it will queue: the server's own, as below.
-        lambda spec: build_export_plan(spec, settings, new_export_id(), owner=ANONYMOUS.name),
+        lambda spec: plan_export(spec, settings, new_export_id(), owner=ANONYMOUS.name),
         utc_now,
     )
     audit = AuditLog(settings.audit_log) if settings.audit_log else None

@@ -64,8 +64,15 @@ def check_notify(targets: tuple[str, ...], settings: Settings) -> None:
             known = ", ".join(sorted(settings.notifications)) or "none configured"
             raise InvalidArgument(
                 "spec.notify",
-                f"'{target}' is neither a URL nor a configured notification ({known})",
+                f"{_unknown_name(target)} is neither a URL nor a configured notification ({known})",
             )
+
+
+def _unknown_name(target: str) -> str:
+    """An unknown target as an error shows it: up to its first '/', as a URL without its
+    scheme (hooks.slack.com/services/T/B/SECRET) carries its token in the path."""
+    host, slash, _ = target.partition("/")
+    return f"'{host}/…'" if slash else f"'{target}'"
 
 
 def check_secrets(settings: Settings) -> None:

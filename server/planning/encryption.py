@@ -5,6 +5,7 @@ request."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from functools import partial
 
@@ -19,6 +20,8 @@ from sluice.server.pipeline.zip_container import ZipCompressor
 from sluice.server.planning.spec import EncryptionSpec
 from sluice.server.secrets import resolve_secret
 from sluice.server.settings import Settings
+
+_log = logging.getLogger(__name__)
 
 #: More recipients than any real audience; bounds header size and work per chunk.
 MAX_RECIPIENTS = 64
@@ -126,3 +129,10 @@ def resolve_named_secret(name: str, settings: Settings, field: str) -> bytes:
         return resolve_secret(reference)
     except ValueError:
         raise FailedPrecondition(f"the server's secret {name!r} is misconfigured") from None
+    except FailedPrecondition as exc:
+        # Where the secret lives (a file's path, a variable's name) is the operator's to
+        # read, not the caller's.
+        _log.warning("server secret %r cannot be read: %s", name, exc.message)
+        raise FailedPrecondition(
+            f"server secret {name!r} cannot be read; the server log says why"
+        ) from None

@@ -5,11 +5,14 @@ column ids select by)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
-from sluice.server.errors import InvalidArgument, quoted
-from sluice.server.planning.spec import ExportSpec, QuerySpec
+from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.planning.spec import ExportSpec, QuerySpec, SourceSpec
 from sluice.server.settings import Settings
+
+_log = logging.getLogger(__name__)
 
 #: Fields a request may not give together with a name: the named source says them.
 _LOCATION_FIELDS = ("uri", "profile", "table", "query")
@@ -37,6 +40,30 @@ def with_named_source(spec: ExportSpec, settings: Settings) -> ExportSpec:
     )
     return replace(
         spec, source=source, query=_with_defaults(spec.query, named.time_column, named.id_column)
+    )
+
+
+def is_configured_fault(exc: InvalidArgument, requested: SourceSpec) -> bool:
+    """Whether planning a named source failed on what the server's config says of it (its
+    uri, profile, table or query, which the request left empty), not on the request."""
+    field = exc.violations[0].field
+    if field == "spec.source":
+        return True
+    part = field.removeprefix("spec.source.").split(".")[0].split("[")[0]
+    return (
+        field.startswith("spec.source.")
+        and part in _LOCATION_FIELDS
+        and not getattr(requested, part)
+    )
+
+
+def unreadable_named_source(name: str, exc: InvalidArgument) -> FailedPrecondition:
+    """A configured source that cannot be planned is the operator's to fix: the caller
+    learns which source, never where it is (README "Named sources"); the log says why.
+    Planning errors carry no credentials (they are written for callers)."""
+    _log.warning("named source %r cannot be read: %s", name, exc.message)
+    return FailedPrecondition(
+        f"named source {quoted(name)} cannot be read; the server log says why"
     )
 
 

@@ -327,15 +327,26 @@ def _check_chunking(spec: ExportSpec, settings: Settings) -> tuple[int, int]:
     return target, rows
 
 
+#: What a dataset name (one folder under a destination) may be.
+DATASET_RULE = "1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def is_dataset_name(name: str) -> bool:
+    """Whether `name` is one folder's name: never '', '.', '..' or a path."""
+    return _DATASET.match(name) is not None
+
+
+def check_dataset_name(dataset: str, field: str) -> None:
+    """InvalidArgument on `field` for a dataset that is not one folder ('', '..', 'a/b')."""
+    if not is_dataset_name(dataset):
+        raise InvalidArgument(field, f"must be {DATASET_RULE}")
+
+
 def _check_destination(spec: ExportSpec, settings: Settings) -> str:
     uri = spec.destination.uri.strip()
     if not uri:
         raise InvalidArgument("spec.destination.uri", "is required")
-    if not _DATASET.match(spec.destination.dataset):
-        raise InvalidArgument(
-            "spec.destination.dataset",
-            "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        )
+    check_dataset_name(spec.destination.dataset, "spec.destination.dataset")
     try:
         location = classify(uri)
     except LocationRefused as exc:  # another scheme, a chained URL, a remote file:// host

@@ -23,7 +23,11 @@ from functools import cached_property
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument, PermissionDenied, quoted
 from sluice.server.gdpr_config import GdprConfig
-from sluice.server.planning.named_source_plan import with_named_source
+from sluice.server.planning.named_source_plan import (
+    is_configured_fault,
+    unreadable_named_source,
+    with_named_source,
+)
 from sluice.server.planning.plan import ExportPlan, build_plan, resolved_spec
 from sluice.server.planning.spec import (
     EncryptionSpec,
@@ -134,6 +138,8 @@ def build_package_plan(
             try:
                 plan = build_plan(shaped, settings, export_id, check_files, owner=owner)
             except InvalidArgument as exc:
+                if is_configured_fault(exc, spec.source):
+                    raise unreadable_named_source(name, exc) from None
                 raise _in_part(exc, name, hint) from None
             # The plan ran on the resolved location; the manifest records the name.
             recorded = replace(plan.spec, source=replace(plan.spec.source, name=name))

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterBadDateError, croniter
 
@@ -135,6 +136,30 @@ def _bad_field(fields: list[str]) -> str:
         )
         return f"{name} {quoted(fields[position])} {problem} in {quoted(' '.join(fields))}"
     return ""
+
+
+#: In the zone database but no place's zone: the host's own setting, a template for
+#: POSIX TZ strings, a placeholder, and the leap-second and POSIX-named copies.
+_NOT_PLACES: Final = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@cache
+def _iana_zones() -> frozenset[str]:
+    return frozenset(
+        name
+        for name in available_timezones()
+        if name not in _NOT_PLACES and not name.startswith(("posix/", "right/"))
+    )
+
+
+def check_new_timezone(timezone: str) -> None:
+    """A new or changed schedule's zone must be an IANA name (legacy ones such as
+    EST5EDT included): 'localtime' would follow the daemon's host, 'right/UTC' counts
+    leap seconds. Only checked then: a schedule stored with one keeps running."""
+    if timezone and timezone not in _iana_zones():
+        raise InvalidArgument(
+            "timezone", f"unknown time zone {quoted(timezone)}; use an IANA name like Europe/Madrid"
+        )
 
 
 def _zone(timezone: str) -> ZoneInfo:

@@ -36,13 +36,25 @@ from sluice.server.committed.retention import (
     plan_retention,
 )
 from sluice.server.committed.verify import VerifyReport, verify_export
-from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound, SluiceError
+from sluice.server.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    SluiceError,
+    quoted,
+)
 from sluice.server.execution.open_uploads import discard_uploads
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import check_destination, may_see, require_scope
 from sluice.server.planning.export_files import fixed_file_names
-from sluice.server.planning.plan import outside_export_roots, plan_destination
+from sluice.server.planning.plan import (
+    DATASET_RULE,
+    check_dataset_name,
+    is_dataset_name,
+    outside_export_roots,
+    plan_destination,
+)
 from sluice.server.principals import Principal, Scope
 from sluice.server.settings import Settings
 from sluice.server.storage_errors import storage_errors
@@ -156,6 +168,7 @@ class ExportAdmin:
 
     def chain(self, destination: str, dataset: str, principal: Principal) -> list[CommittedExport]:
         require_scope(principal, Scope.READ)
+        check_dataset_name(dataset, "dataset")
         check_destination(principal, destination, "destination")
         sink = self._open(destination, "destination")
         return _own(committed_exports(sink, dataset), principal)
@@ -175,6 +188,11 @@ class ExportAdmin:
                     f"{job.id}`), then delete the chunk files it wrote"
                 )
         location = self.locate(ref, principal=principal)
+        if ref.rstrip("/").endswith(MANIFEST_NAME) and not _holds_anything(location):
+            # A manifest URI of nothing (a typo, an export deleted already): not "0
+            # objects removed". A folder of chunks without a manifest (a delete cut
+            # short) still holds something, so it stays deletable.
+            raise NotFound(f"export {without_secrets(ref)!r:.200} not found")
         exports = committed_exports(location.sink, location.dataset)
         children = [e for e in exports if e.parent_export_id == location.export_id]
         if children:
@@ -248,6 +266,7 @@ class ExportAdmin:
         principal: Principal,
     ) -> RetentionPlan:
         require_scope(principal, Scope.READ if dry_run else Scope.DELETE)
+        check_dataset_name(dataset, "dataset")
         check_destination(principal, destination, "destination")
         sink = self._open(destination, "destination")
         # A principal's policy weighs and removes only its own exports (admin: all).
@@ -325,6 +344,11 @@ def _left_over(job: Job) -> bool:
     return job.state == JobState.DELETED and not job.manifest_uri
 
 
+def _holds_anything(location: ExportLocation) -> bool:
+    with storage_errors():
+        return next(iter(location.sink.list(location.folder + "/")), None) is not None
+
+
 def _own(exports: list[CommittedExport], principal: Principal) -> list[CommittedExport]:
     if principal.admin:
         return exports
@@ -333,12 +357,28 @@ def _own(exports: list[CommittedExport], principal: Principal) -> list[Committed
 
 def _split_manifest_uri(uri: str, field: str) -> tuple[str, str, str]:
     """(destination, dataset, export id) of a manifest URI a caller gave: the one place
-    such a URI is taken apart (an export id is located from its job record instead)."""
+    such a URI is taken apart (an export id is located from its job record instead).
+    The dataset and export id are single folder names (never '.', '..' or ''), and the
+    destination an absolute path or SCHEME://SOMETHING: a relative one would resolve
+    against the daemon's working folder, and s3://bucket/x/manifest.json would leave
+    's3:/' as the destination."""
     root, _, manifest = uri.rstrip("/").rpartition("/")
     base, _, export_id = root.rpartition("/")
     destination, _, dataset = base.rpartition("/")
-    if manifest != MANIFEST_NAME or not destination or not dataset or not export_id:
+    scheme, separator, rest = destination.partition("://")
+    absolute = bool(scheme and rest.strip("/")) if separator else destination.startswith("/")
+    if manifest != MANIFEST_NAME or not absolute or not dataset or not export_id:
         raise InvalidArgument(
-            field, f"a manifest URI ends in <dataset>/<export_id>/{MANIFEST_NAME}"
+            field,
+            f"a manifest URI is <destination>/<dataset>/<export_id>/{MANIFEST_NAME},"
+            " the destination an absolute path or a URI",
+        )
+    if not is_dataset_name(dataset):
+        raise InvalidArgument(
+            field, f"the dataset of a manifest URI is {DATASET_RULE}, not {quoted(dataset)}"
+        )
+    if not is_dataset_name(export_id):
+        raise InvalidArgument(
+            field, f"the export id of a manifest URI is {DATASET_RULE}, not {quoted(export_id)}"
         )
     return destination, dataset, export_id

@@ -6,7 +6,7 @@ Transport-free, so the CLI's embedded mode, tests and any future transport share
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,8 +36,12 @@ from sluice.server.planning.authorization import (
     may_see,
     require_scope,
 )
+from sluice.server.planning.named_source_plan import (
+    is_configured_fault,
+    unreadable_named_source,
+)
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
-from sluice.server.planning.plan import check_request_id
+from sluice.server.planning.plan import ExportPlan, check_request_id
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.planning.subject_package import (
     PackagePlan,
@@ -72,6 +76,26 @@ DEFAULT_PAGE_SIZE = 50
 #: How often a watch looks whether its caller is still there (its export's follower reads
 #: the store at settings.job_store_poll_seconds and wakes it after each read).
 _WATCH_POLL_SECONDS = 1.0
+
+
+def plan_export(
+    spec: ExportSpec,
+    settings: Settings,
+    export_id: str,
+    check_files: Callable[[Sequence[str]], None] | None = None,
+    *,
+    owner: str,
+) -> ExportPlan | PackagePlan:
+    """Check a request as CreateExport does, notify targets included, and plan it; a
+    schedule is checked with this too, so a tick cannot fail on what creation could
+    have said (InvalidArgument naming the first bad field)."""
+    check_notify(spec.notify, settings)
+    try:
+        return build_export_plan(spec, settings, export_id, check_files, owner=owner)
+    except InvalidArgument as exc:
+        if spec.subject is None and spec.source.name and is_configured_fault(exc, spec.source):
+            raise unreadable_named_source(spec.source.name, exc) from None
+        raise
 
 
 def new_export_id() -> str:
@@ -157,8 +181,7 @@ class ExportService:
             return self._same_request(existing, spec, request_id, principal)
         check_one_increment(self._store, spec, principal.name)
         export_id = new_export_id()
-        check_notify(spec.notify, self._settings)
-        planned = build_export_plan(
+        planned = plan_export(
             spec,
             self._settings,
             export_id,

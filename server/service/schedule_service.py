@@ -22,7 +22,7 @@ from sluice.server.planning.authorization import require_scope
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.planning.template_plan import with_default_template
 from sluice.server.principals import Principal, Scope
-from sluice.server.service.cron_times import CronTimes
+from sluice.server.service.cron_times import CronTimes, check_new_timezone
 from sluice.server.service.personal_values import error_without_values, without_personal_values
 from sluice.server.service.scheduler import Clock, Scheduler, scheduled_spec
 
@@ -84,6 +84,7 @@ class ScheduleService:
     def create(self, new: NewSchedule, principal: Principal) -> ScheduleView:
         require_scope(principal, Scope.ADMIN)
         check_schedule_name(new.name)
+        check_new_timezone(new.timezone)
         times = CronTimes.parse(new.cron, new.timezone)
         concurrency = _choice(new.concurrency or "forbid", CONCURRENCY_POLICIES, "concurrency")
         catch_up = _choice(new.catch_up or "skip", CATCH_UP_POLICIES, "catch_up")

@@ -153,3 +153,22 @@ def test_the_cli_takes_one_of_source_and_source_name(daemon: Daemon) -> None:
             daemon, "export", "create", *extra, "--to", str(daemon.exports), "--dataset", "d"
         )
         assert result.returncode == 2 and "--source-name NAME" in result.stderr
+
+
+def test_a_named_source_that_cannot_be_read_is_the_servers_fault_without_its_location(
+    daemon: Daemon,
+) -> None:
+    """'gone' names a file since removed: the caller got INVALID_ARGUMENT on
+    spec.source.uri with the file's path, which callers of named sources never see."""
+    result = run_cli(
+        daemon,
+        "export", "create", "--source-name", "gone",
+        "--to", str(daemon.exports), "--dataset", "gone",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip()
+    assert line == (
+        "sluice: error: FAILED_PRECONDITION: named source 'gone' cannot be read; "
+        "the server log says why"
+    ), line
+    assert "missing.parquet" in daemon.log_path.read_text()

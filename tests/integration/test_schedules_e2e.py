@@ -139,6 +139,40 @@ def test_bad_schedules_are_invalid_argument_naming_the_field(daemon: Daemon) -> 
     assert cli.returncode == 1 and "cron" in cli.stderr
 
 
+def test_a_schedule_is_refused_notify_targets_its_ticks_could_not_deliver(
+    daemon: Daemon,
+) -> None:
+    """CreateSchedule checked the spec as CreateExport does, except its notify targets:
+    a target the daemon cannot deliver (a URL without a scheme, plain http:// to another
+    host, mailto: without [smtp]) was accepted, every tick then failed on spec.notify,
+    and the schedule showed the token in the path whole."""
+    source = generate(daemon.sources / "orders.parquet", 10, seed=5)
+    targets = [
+        "hooks.slack.com/services/T/B/SECRETX",
+        "http://hooks.example.com/services/T/B/SECRETX",
+        "mailto:ops@example.com",
+    ]
+    with ExportClient(daemon.address) as client:
+        for target in targets:
+            spec = ExportClient.build_spec(
+                source=str(source), to=str(daemon.exports), dataset="orders", notify=[target]
+            )
+            with pytest.raises(InvalidArgumentError) as caught:
+                client.create_schedule("nn", spec, cron="@daily")
+            assert [v.field for v in caught.value.violations] == ["spec.notify"], target
+            assert "SECRETX" not in str(caught.value), str(caught.value)
+        assert client.list_schedules() == []
+    cli = run_cli(
+        daemon,
+        "schedule", "create", "--name", "nn", "--cron", "@daily",
+        "--source", str(source), "--to", str(daemon.exports), "--dataset", "d",
+        "--notify", "hooks.slack.com/services/T/B/SECRETX",
+    )  # fmt: skip
+    assert cli.returncode == 1, cli.stderr
+    assert "spec.notify" in cli.stderr and "SECRETX" not in cli.stderr, cli.stderr
+    assert "'hooks.slack.com/…'" in cli.stderr, cli.stderr
+
+
 def test_a_bad_cron_field_is_named_with_its_range(daemon: Daemon) -> None:
     """`0 25 * * *` was only "is not a valid cron expression": which of five fields, and
     what it may hold, was left to the reader."""

@@ -115,7 +115,8 @@ def test_a_pasted_secret_is_not_echoed(world: dict[str, object]) -> None:
 
 
 def test_configured_but_unset_secret_is_a_failed_precondition(world: dict[str, object]) -> None:
-    with pytest.raises(FailedPrecondition, match="not set"):
+    # Which variable is the operator's to read in the server log, not the caller's.
+    with pytest.raises(FailedPrecondition, match="server secret 'unset' cannot be read"):
         plan(world, age_passphrase_ref="unset")
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from sluice.client.demo_data import generate
 from sluice.server.committed.retention import RetentionPolicy
-from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from sluice.server.jobs.model import JobState, NewJob
 from sluice.server.jobs.recovery import recover_jobs
 from sluice.server.jobs.sqlite import SQLiteJobStore
@@ -170,3 +170,76 @@ def test_retention_forgets_the_request_values_of_the_exports_it_deletes(
     reader.close()
     store.close()
     assert all(b"a@example.com" not in p.read_bytes() for p in (tmp_path / "state").iterdir())
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "events/20260101T000000Z-a/./manifest.json",
+        "./20260101T000000Z-a/manifest.json",
+        "events/20260101T000000Z-a/../20260101T000000Z-a/manifest.json",
+        "events/../../x/manifest.json",
+        "events/../manifest.json",
+    ],
+)
+def test_dot_segments_in_a_manifest_uri_are_invalid_argument_naming_the_field(
+    admin: ExportAdmin, exported: list[str], tmp_path: Path, path: str
+) -> None:
+    """'.' and '..' as a dataset or export id reached the sink's key check and came back
+    as an INTERNAL ValueError; they are a malformed manifest URI."""
+    uri = f"file://{tmp_path}/out/{path}"
+    for call in (
+        lambda: admin.verify(uri, principal=ANONYMOUS),
+        lambda: admin.delete(uri, principal=ANONYMOUS),
+        lambda: admin.diff(exported[0], uri, principal=ANONYMOUS),
+    ):
+        with pytest.raises(InvalidArgument) as caught:
+            call()
+        assert [v.field for v in caught.value.violations] in (["export"], ["other"])
+    with pytest.raises(InvalidArgument) as caught:
+        admin.diff(uri, exported[0], principal=ANONYMOUS)
+    assert [v.field for v in caught.value.violations] == ["base"]
+    assert admin.verify(exported[0], principal=ANONYMOUS).ok
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["s3://bucket/x/manifest.json", "relative/events/x/manifest.json", "events/x/manifest.json"],
+)
+def test_a_relative_or_scheme_mangled_destination_is_refused_with_the_format(
+    admin: ExportAdmin, uri: str
+) -> None:
+    """s3://bucket/x/manifest.json left 's3:/' as the destination, and a relative one
+    was resolved against the daemon's working folder, which the error then showed."""
+    with pytest.raises(InvalidArgument) as caught:
+        admin.verify(uri, principal=ANONYMOUS)
+    assert "<destination>/<dataset>/<export_id>/manifest.json" in caught.value.message
+    assert "outside" not in caught.value.message and str(Path.cwd()) not in caught.value.message
+
+
+def test_deleting_a_manifest_uri_of_nothing_is_not_found_and_left_overs_stay_deletable(
+    admin: ExportAdmin, exported: list[str], tmp_path: Path
+) -> None:
+    """A manifest URI naming no export was "deleted export NOSUCH: 0 objects removed"."""
+    with pytest.raises(NotFound):
+        admin.delete(f"file://{tmp_path}/out/events/NOSUCH/manifest.json", principal=ANONYMOUS)
+    # A delete cut short after the manifest: its chunks can still be removed.
+    (tmp_path / "out/events/20260102T000000Z-b/manifest.json").unlink()
+    assert admin.delete(exported[1], principal=ANONYMOUS) == 2
+    with pytest.raises(NotFound):
+        admin.delete(exported[1], principal=ANONYMOUS)
+
+
+@pytest.mark.parametrize("dataset", ["../..", "", "events/../events", "."])
+def test_retention_and_chains_refuse_a_dataset_that_is_not_one_folder(
+    admin: ExportAdmin, exported: list[str], tmp_path: Path, dataset: str
+) -> None:
+    destination = f"file://{tmp_path}/out"
+    with pytest.raises(InvalidArgument) as caught:
+        admin.retain(
+            destination, dataset, RetentionPolicy(keep_last=1), dry_run=True, principal=ANONYMOUS
+        )
+    assert [v.field for v in caught.value.violations] == ["dataset"]
+    with pytest.raises(InvalidArgument) as caught:
+        admin.chain(destination, dataset, principal=ANONYMOUS)
+    assert [v.field for v in caught.value.violations] == ["dataset"]

@@ -247,6 +247,28 @@ def test_bad_cron_or_zone_names_the_field(cron: str, zone: str, field_name: str)
     assert caught.value.violations[0].field == field_name
 
 
+@pytest.mark.parametrize(
+    "zone", ["localtime", "posixrules", "Factory", "right/UTC", "posix/Europe/Madrid"]
+)
+def test_a_zone_that_is_no_place_is_refused_at_create_yet_a_stored_one_keeps_running(
+    daemon: Daemon, clock: Clock, zone: str
+) -> None:
+    """'localtime' follows the daemon's host, 'right/UTC' counts leap seconds: ZoneInfo
+    loads them, so they were accepted. Refused at create; one stored before still ticks."""
+    with pytest.raises(InvalidArgument) as caught:
+        daemon.service.create(
+            NewSchedule(name="nightly", spec=SPEC, cron="* * * * *", timezone=zone),
+            principal=ANONYMOUS,
+        )
+    assert [v.field for v in caught.value.violations] == ["timezone"]
+    assert daemon.store.list_schedules() == []
+    stored = every_minute(daemon, "legacy", timezone="EST5EDT")  # legacy, yet IANA's
+    daemon.store.delete_schedule(stored.name)
+    daemon.store.create_schedule(replace(stored, timezone=zone))
+    clock.advance(minutes=2)
+    assert len(daemon.scheduler.run_due()) == 1
+
+
 # -- the scheduler -----------------------------------------------------------------------
 
 
