@@ -110,7 +110,8 @@ def ask(text: str, destination: str, time_zone: str, yes: bool, as_json: bool) -
     if plan.source_name:
         click.echo(f"source:     {plan.source_name}")
     if plan.schedule_cron:
-        click.echo(f"schedule:   {plan.schedule_cron}")
+        # The cron's hours are read in --time-zone, UTC without one (as the command runs it).
+        click.echo(f"schedule:   {plan.schedule_cron} ({time_zone or 'UTC'})")
     click.echo(f"spec:       {json.dumps(MessageToDict(plan.spec), ensure_ascii=False)}")
     click.echo(f"command:    {shown['command']}")
     if plan.unparsed_words:

@@ -40,6 +40,7 @@ from sluice.client.cli.params import (
     SECRET_NAME,
     SIZE,
     TIME,
+    FieldInt,
     split_list,
 )
 from sluice.client.cli.paths import absolute_uri, export_ref
@@ -193,7 +194,7 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 )
 @click.option(
     "--level",
-    type=click.IntRange(-INT32_MAX - 1, INT32_MAX),
+    type=FieldInt(-INT32_MAX - 1, INT32_MAX),
     default=None,
     metavar="N",
     help="Compression level (zstd 1-22, gzip 1-9).",
@@ -226,7 +227,7 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
 )
 @click.option(
     "--chunk-rows",
-    type=click.IntRange(min=0, max=INT64_MAX),
+    type=FieldInt(min=0, max=INT64_MAX),
     default=None,
     metavar="N",
     help="Most records per chunk. Default: server's.",
@@ -500,8 +501,9 @@ def _print_changed(export: export_pb2.Export, as_json: bool) -> None:
 )
 @click.option(
     "--limit",
-    # Clamped: any number past the largest shows every export.
-    type=click.IntRange(min=1, max=INT32_MAX, clamp=True),
+    # Clamped: a number past the largest shows every export (one too long for an int,
+    # past 4300 digits, is click's own "Invalid value").
+    type=FieldInt(min=1, max=INT32_MAX, clamp=True),
     default=50,
     show_default=True,
     metavar="N",

@@ -20,7 +20,7 @@ from sluice.client._extras import install_hint
 from sluice.client.cli.atomic_output import AtomicOutput
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import CliError, print_json
-from sluice.client.cli.params import INT64_MAX, SECRET_NAME
+from sluice.client.cli.params import INT64_MAX, SECRET_NAME, FieldInt
 
 #: NDJSON read per block (cut at a newline), so stdin of any size streams through.
 _NDJSON_BLOCK = 16 * 1024 * 1024
@@ -49,7 +49,7 @@ _BLANK = re.compile(r"[ \t\r\n]*")
 @click.option("--compression", default="", metavar="C", help="zstd|gzip|zip|none.")
 @click.option(
     "--chunk-rows",
-    type=click.IntRange(min=0, max=INT64_MAX),
+    type=FieldInt(min=0, max=INT64_MAX),
     default=None,
     metavar="N",
     help="Records per chunk.",

@@ -12,7 +12,7 @@ from rich.table import Table
 from sluice.client._convert import message_dict
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import fmt_bytes, plural, print_json, stdout
-from sluice.client.cli.params import INT32_MAX
+from sluice.client.cli.params import INT32_MAX, FieldInt
 from sluice.client.cli.paths import absolute_uri, export_ref
 from sluice.v1 import export_pb2
 
@@ -150,7 +150,7 @@ def delete(export: str, as_json: bool) -> None:
 
 
 #: The keep counts are int32 in the proto.
-_KEEP = click.IntRange(min=0, max=INT32_MAX)
+_KEEP = FieldInt(min=0, max=INT32_MAX)
 
 
 @click.command("retain")

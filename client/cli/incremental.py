@@ -13,6 +13,7 @@ from sluice.v1 import export_pb2
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_INT64_DIGITS = len(str(INT64_MAX))
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -24,12 +25,20 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        match = _DURATION.match(str(value).lower())
+        text = str(value)
+        match = _DURATION.match(text.lower())
         if not match:
             self.fail(f"{value!r} is not a duration like 90s, 15m, 2h or 7d", param, ctx)
-        seconds = int(match.group(1)) * _SECONDS[match.group(2)]
+        digits = match.group(1).lstrip("0") or "0"
+        # Counted before int(): past 4300 digits int() raises ValueError (a traceback).
+        seconds = (
+            int(digits) * _SECONDS[match.group(2)]
+            if len(digits) <= _INT64_DIGITS
+            else INT64_MAX + 1
+        )
         if seconds > INT64_MAX:
-            self.fail(f"{value!r} is longer than the longest duration, {INT64_MAX}s", param, ctx)
+            shown = f"{text[:24]}..." if len(text) > 24 else text
+            self.fail(f"{shown!r} is longer than the longest duration, {INT64_MAX}s", param, ctx)
         return seconds
 
 

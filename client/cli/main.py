@@ -90,12 +90,15 @@ class _SluiceGroup(click.Group):
         except SluiceError as exc:
             raise CliError(str(exc)) from exc
         except UnicodeEncodeError as exc:
-            # A non-UTF-8 byte in an argument reaches Python as a lone surrogate
+            # A non-UTF-8 byte in an argument (or in the working directory a relative
+            # path is resolved against) reaches Python as a lone surrogate
             # (surrogateescape), which protobuf and gRPC cannot encode. The bytes are
             # not echoed: they may be part of a secret, and would not print anyway.
             if exc.reason != "surrogates not allowed":
                 raise
-            raise CliUsageError("argument is not valid UTF-8") from None
+            raise CliUsageError(
+                "an argument (or a path made from one) is not valid UTF-8"
+            ) from None
 
 
 @click.group(cls=_SluiceGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -55,8 +55,9 @@ def parse_size(text: str) -> int:
         raise ValueError(
             f"unknown size unit {unit!r} in {text!r} (use B, KiB, MiB, GiB, KB, MB, GB)"
         )
-    # Decimal: exact for every digit given (a float loses those past 2**53).
-    return round(Decimal(number) * factor)
+    # Fraction: exact for every digit given (a float loses those past 2**53, a Decimal
+    # those past its context's 28 digits).
+    return round(Fraction(number) * factor)
 
 
 #: gRPC's own target forms (a Unix socket, a resolver's URI), passed on as they are.
@@ -117,6 +118,25 @@ def parse_schema(text: str) -> list[tuple[str, str]]:
             raise ValueError(f"{item!r} is not COLUMN:TYPE (example: id:int64,zip:str)")
         pairs.append((name.strip(), kind.strip()))
     return pairs
+
+
+class FieldInt(click.IntRange):
+    """An integer bounded by the proto field it fills: checked like IntRange, but the
+    bound is left out of --help, where it would read as advice (e.g. --level's
+    "zstd 1-22" followed by the int32 range)."""
+
+    def _describe_range(self) -> str:
+        return ""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.INT.convert(value, param, ctx)
+        low, high = self.min, self.max
+        if (low is not None and number < low) or (high is not None and number > high):
+            if self.clamp:
+                return low if low is not None and number < low else high
+            shown = f"{'' if low is None else f'{low}<='}x{'' if high is None else f'<={high}'}"
+            self.fail(f"{number} is not in the range {shown}.", param, ctx)
+        return number
 
 
 class _Parsed(_ParamBase):

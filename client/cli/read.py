@@ -82,10 +82,12 @@ def read_export(
 
     passphrase = b""
     if passphrase_env:
-        value = os.environ.get(passphrase_env)
+        # The raw bytes: a passphrase need not be UTF-8 (os.environ would hand a lone
+        # surrogate to .encode(), which refuses it).
+        value = os.environb.get(os.fsencode(passphrase_env))
         if not value:
             raise CliError(f"environment variable {passphrase_env} is not set")
-        passphrase = value.encode()
+        passphrase = value
     try:
         keys = Keys(
             identities=load_identities([p.read_text() for p in identity_files]),

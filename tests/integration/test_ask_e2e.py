@@ -105,6 +105,7 @@ def test_ask_runs_an_export_or_creates_a_schedule_of_a_named_source(daemon_facto
     assert "sluice schedule create --name applications-scheduled --cron '0 2 * * *'" in (
         nightly.stdout
     )
+    assert "schedule:   0 2 * * * (UTC)\n" in nightly.stdout
     with ExportClient(d.address) as client:
         (schedule,) = client.list_schedules()
         assert (schedule.name, schedule.cron) == ("applications-scheduled", "0 2 * * *")
@@ -133,6 +134,7 @@ def test_ask_for_a_schedule_keeps_the_time_zone(daemon_factory) -> None:  # type
     ran = run_cli(d, "ask", *asked, "--time-zone", "Europe/Madrid", "--yes")
     assert ran.returncode == 0, ran.stderr
     assert "--cron '0 2 * * *' --timezone Europe/Madrid" in ran.stdout
+    assert "schedule:   0 2 * * * (Europe/Madrid)\n" in ran.stdout
     with ExportClient(d.address) as client:
         (schedule,) = client.list_schedules()
         assert (schedule.cron, schedule.timezone) == ("0 2 * * *", "Europe/Madrid")

@@ -269,6 +269,8 @@ def test_an_argument_that_is_not_utf8_is_one_line(daemon: Daemon, source: Path) 
     ):
         result = sluice(daemon, *args)
         assert result.returncode == 2, (args, result.stderr)
-        assert result.stderr == "sluice: error: argument is not valid UTF-8\n"
+        assert result.stderr == (
+            "sluice: error: an argument (or a path made from one) is not valid UTF-8\n"
+        )
         assert result.stdout == ""
     assert ok_json(sluice(daemon, "export", "list", "--json")) == []

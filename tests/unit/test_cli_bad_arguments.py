@@ -7,6 +7,7 @@ in "cannot reach" (exit 1) instead."""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -87,6 +88,8 @@ OUT_OF_RANGE = [
     [*SCHEDULE, "--chunk-bytes", TOO_BIG],
     [*SCHEDULE, "--level", TOO_BIG],
     [*SCHEDULE, "--lookback", TOO_BIG],
+    [*CREATE, "--lookback", "9" * 5000],  # int() refuses past 4300 digits
+    [*SCHEDULE, "--lookback", "9" * 5000 + "d"],
     [*PUT, "--chunk-rows", TOO_BIG],
     [*PUT, "--chunk-rows", "-1"],
     *[[*RETAIN, f"--keep-{keep}", TOO_BIG] for keep in ("last", "daily", "weekly", "monthly")],
@@ -141,5 +144,55 @@ NOT_UTF8 = "\udcff"
 def test_an_argument_that_is_not_utf8_is_one_line(runner: CliRunner, args: list[str]) -> None:
     result = runner.invoke(cli, args)
     assert result.exit_code == 2, (result.output, result.exception)
-    assert result.stderr == "sluice: error: argument is not valid UTF-8\n"
+    assert (
+        result.stderr == "sluice: error: an argument (or a path made from one) is not valid UTF-8\n"
+    )
     assert result.stdout == ""
+
+
+def test_a_relative_path_in_a_non_utf8_directory_is_one_line(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--source x.parquet` takes in the working directory, not an argument's bytes."""
+    cwd = os.path.join(os.fsencode(tmp_path), b"caf\xff")
+    os.mkdir(cwd)
+    monkeypatch.chdir(cwd)
+    result = runner.invoke(cli, CREATE)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert result.stderr == (
+        "sluice: error: an argument (or a path made from one) is not valid UTF-8\n"
+    )
+
+
+def test_a_passphrase_that_is_not_utf8_is_used_as_its_bytes(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """`PW=$'s3cr3t\\xff' sluice export read M --passphrase-env PW` said "argument is not
+    valid UTF-8" (exit 2): the passphrase is bytes, and gets as far as the manifest."""
+    missing = tmp_path / "missing" / "manifest.json"
+    result = runner.invoke(
+        cli,
+        ["export", "read", str(missing), "--passphrase-env", "PW"],
+        env={"PW": "s3cr3t\udcff"},
+    )
+    assert "UTF-8" not in result.stderr
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert result.stderr.startswith("sluice: error: ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "create"],
+        ["schedule", "create"],
+        ["export", "put"],
+        ["export", "list"],
+        ["export", "retain"],
+    ],
+)
+def test_help_leaves_out_the_proto_field_bounds(runner: CliRunner, args: list[str]) -> None:
+    """`--level`'s "zstd 1-22, gzip 1-9" was followed by [-2147483648<=x<=2147483647]."""
+    result = runner.invoke(cli, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "2147483647" not in result.stdout and "9223372036854775807" not in result.stdout
+    assert "<=x" not in result.stdout

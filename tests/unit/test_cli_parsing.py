@@ -48,6 +48,9 @@ from sluice.v1 import export_pb2, export_pb2_grpc
         ("10 KB", 10_000),
         ("2T", 2 * 2**40),
         ("512B", 512),
+        # More digits than a Decimal's default 28: rounded exactly, not to 2 nor refused.
+        ("1.49999999999999999999999999999", 1),
+        ("9223372036854775807.4999999999999", 2**63 - 1),
     ],
 )
 def test_parse_size(text: str, expected: int) -> None:
