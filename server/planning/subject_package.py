@@ -25,7 +25,7 @@ from sluice.server.errors import FailedPrecondition, InvalidArgument, Permission
 from sluice.server.gdpr_config import GdprConfig
 from sluice.server.planning.named_source_plan import (
     is_configured_fault,
-    unreadable_named_source,
+    named_source_error,
     with_named_source,
 )
 from sluice.server.planning.plan import ExportPlan, build_plan, resolved_spec
@@ -139,7 +139,7 @@ def build_package_plan(
                 plan = build_plan(shaped, settings, export_id, check_files, owner=owner)
             except InvalidArgument as exc:
                 if is_configured_fault(exc, spec.source):
-                    raise unreadable_named_source(name, exc) from None
+                    raise named_source_error(name, exc, spec.source) from None
                 raise _in_part(exc, name, hint) from None
             # The plan ran on the resolved location; the manifest records the name.
             recorded = replace(plan.spec, source=replace(plan.spec.source, name=name))
