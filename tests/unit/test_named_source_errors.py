@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from sluice.server.errors import FailedPrecondition, InvalidArgument
+from sluice.server.planning.named_source_plan import is_configured_fault, named_source_error
 from sluice.server.planning.spec import (
     DestinationSpec,
     ExportSpec,
@@ -37,7 +38,6 @@ def _settings(root: Path) -> Settings:
             "sources": {
                 "ev": {"uri": str(sources / "ev.parquet"), "subject_column": "user_id"},
                 "gone": {"uri": str(sources / "missing.parquet"), "subject_column": "user_id"},
-                "pushed": {"uri": "flight:inbox", "table": "t"},
             },
             "gdpr": {"controller": "Example Ltd", "contact": "privacy@example.com"},
         },
@@ -69,16 +69,17 @@ def test_a_missing_configured_file_is_the_servers_fault(tmp_path: Path) -> None:
     assert caught.value.message == ("named source 'gone' cannot be read; the server log says why")
 
 
-def test_a_source_wide_error_of_the_config_is_the_servers_and_with_order_by_the_callers(
-    tmp_path: Path,
-) -> None:
-    """'pushed' is configured with a table on a flight: stream: the error's field is
-    spec.source as a whole; with the request's order_by it may be the caller's."""
-    with pytest.raises(FailedPrecondition, match="named source 'pushed' cannot be read"):
-        _plan(tmp_path, SourceSpec("", name="pushed"))
-    with pytest.raises(InvalidArgument) as caught:
-        _plan(tmp_path, SourceSpec("", name="pushed", order_by=("id",)))
-    assert caught.value.violations[0].field == "spec.source.order_by"
+def test_a_source_wide_error_is_the_servers_unless_the_request_set_order_by() -> None:
+    """Errors on spec.source as a whole (source.py: "table, query and order_by apply to
+    databases"; a PostgreSQL connection) may come of the config or of the request."""
+    error = InvalidArgument("spec.source", "table, query and order_by apply to databases")
+    bare = SourceSpec("", name="pushed")
+    assert is_configured_fault(error, bare)
+    assert isinstance(named_source_error("pushed", error, bare), FailedPrecondition)
+    ordered = named_source_error("pushed", error, SourceSpec("", name="pushed", order_by=("id",)))
+    assert isinstance(ordered, InvalidArgument)
+    assert ordered.violations[0].field == "spec.source.order_by"
+    assert ordered.message.endswith("named source 'pushed' cannot be read ordered by id")
 
 
 def test_a_package_part_of_an_unreadable_source_is_the_servers_fault(tmp_path: Path) -> None:
