@@ -238,8 +238,16 @@ def _check_request(spec: ExportSpec, subject: SubjectSpec) -> None:
             "spec.subject.subject_id", f"must be at most {_MAX_SUBJECT_ID} printable characters"
         )
     source = spec.source
-    for field in ("uri", "name", "format", "profile", "table", "query"):
-        if getattr(source, field):
+    given = {
+        "uri": source.uri,
+        "name": source.name,
+        "format": source.format,
+        "profile": source.profile,
+        "table": source.table,
+        "query": source.query,
+    }
+    for field, value in given.items():
+        if value:
             raise InvalidArgument(
                 f"spec.source.{field}",
                 "a subject package reads the named sources of spec.subject.sources; "
