@@ -4,12 +4,15 @@ files the daemon creates in its state folder when no reference is configured."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
 
 from sluice.secrets import SecretRef, SecretUnavailable
 from sluice.server.errors import FailedPrecondition
+
+_log = logging.getLogger(__name__)
 
 
 def resolve_secret(reference: str) -> bytes:
@@ -20,6 +23,19 @@ def resolve_secret(reference: str) -> bytes:
         return ref.resolve()
     except SecretUnavailable as exc:
         raise FailedPrecondition(exc.message) from None
+
+
+def resolve_configured_secret(reference: str, described: str) -> bytes:
+    """The secret `reference` names, for a configured secret a caller asked for by name
+    (`described`: "server secret 'sharing'", "...: hash key 'k'"). Where it lives (a
+    file's path, a variable's name) is the operator's to read: an unreadable one is logged
+    with it and answered FailedPrecondition "`described` cannot be read; the server log
+    says why". ValueError as resolve_secret."""
+    try:
+        return resolve_secret(reference)
+    except FailedPrecondition as exc:
+        _log.warning("%s cannot be read: %s", described, exc.message)
+        raise FailedPrecondition(f"{described} cannot be read; the server log says why") from None
 
 
 def load_or_create_key(reference: str, fallback_file: Path) -> bytes:

@@ -4,6 +4,7 @@ attempt, so a configured URL, address or secret may change between attempts)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
@@ -62,17 +63,19 @@ def check_notify(targets: tuple[str, ...], settings: Settings) -> None:
                 )
         elif target not in settings.notifications:
             known = ", ".join(sorted(settings.notifications)) or "none configured"
-            raise InvalidArgument(
-                "spec.notify",
-                f"{_unknown_name(target)} is neither a URL nor a configured notification ({known})",
-            )
+            raise InvalidArgument("spec.notify", _unknown_target(target, known))
 
 
-def _unknown_name(target: str) -> str:
-    """An unknown target as an error shows it: up to its first '/', as a URL without its
-    scheme (hooks.slack.com/services/T/B/SECRET) carries its token in the path."""
-    host, slash, _ = target.partition("/")
-    return f"'{host}/…'" if slash else f"'{target}'"
+#: What an unknown target must look like to be echoed: a configured notification's name
+#: as a TOML bare key spells it. Anything else may carry a secret (a URL without its
+#: scheme: hooks.slack.com/services/T/B/TOKEN, user:pw@host, host?token=...).
+_NAME_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _unknown_target(target: str, known: str) -> str:
+    if _NAME_SHAPE.fullmatch(target):
+        return f"'{target}' is neither a URL nor a configured notification ({known})"
+    return f"an unknown target (not a URL or configured name; configured: {known})"
 
 
 def check_secrets(settings: Settings) -> None:

@@ -5,7 +5,6 @@ request."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from functools import partial
 
@@ -18,10 +17,8 @@ from sluice.server.pipeline.encoders import EncoderKind
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind
 from sluice.server.pipeline.zip_container import ZipCompressor
 from sluice.server.planning.spec import EncryptionSpec
-from sluice.server.secrets import resolve_secret
+from sluice.server.secrets import resolve_configured_secret
 from sluice.server.settings import Settings
-
-_log = logging.getLogger(__name__)
 
 #: More recipients than any real audience; bounds header size and work per chunk.
 MAX_RECIPIENTS = 64
@@ -126,13 +123,6 @@ def resolve_named_secret(name: str, settings: Settings, field: str) -> bytes:
             field, f"no secret of that name is configured on the server (configured: {configured})"
         )
     try:
-        return resolve_secret(reference)
+        return resolve_configured_secret(reference, f"server secret {name!r}")
     except ValueError:
         raise FailedPrecondition(f"the server's secret {name!r} is misconfigured") from None
-    except FailedPrecondition as exc:
-        # Where the secret lives (a file's path, a variable's name) is the operator's to
-        # read, not the caller's.
-        _log.warning("server secret %r cannot be read: %s", name, exc.message)
-        raise FailedPrecondition(
-            f"server secret {name!r} cannot be read; the server log says why"
-        ) from None

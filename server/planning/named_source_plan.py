@@ -14,8 +14,30 @@ from sluice.server.settings import Settings
 
 _log = logging.getLogger(__name__)
 
-#: Fields a request may not give together with a name: the named source says them.
-_LOCATION_FIELDS = ("uri", "profile", "table", "query")
+
+def _location(source: SourceSpec) -> dict[str, str]:
+    """The fields a request may not give together with a name: the named source says them."""
+    return {
+        "uri": source.uri,
+        "profile": source.profile,
+        "table": source.table,
+        "query": source.query,
+    }
+
+
+def _how_read(source: SourceSpec) -> tuple[str, str] | None:
+    """The first field the request set that changes how a named source is read (None when
+    it set none), with how an error says it: a planning error on the configured location
+    may be caused by it (a parquet file read as jsonl, order_by on a file)."""
+    if source.format:
+        return "format", f"as {source.format}"
+    if source.order_by:
+        return "order_by", f"ordered by {', '.join(source.order_by)}"
+    if source.on_bad_rows:
+        return "on_bad_rows", f"with on_bad_rows {source.on_bad_rows}"
+    if source.schema:
+        return "schema", "with the schema given"
+    return None
 
 
 def with_named_source(spec: ExportSpec, settings: Settings) -> ExportSpec:
@@ -29,8 +51,8 @@ def with_named_source(spec: ExportSpec, settings: Settings) -> ExportSpec:
         raise InvalidArgument(
             "spec.source.name", f"no source named {quoted(name)} (known: {known})"
         )
-    for field in _LOCATION_FIELDS:
-        if getattr(spec.source, field):
+    for field, value in _location(spec.source).items():
+        if value:
             raise InvalidArgument(
                 f"spec.source.{field}",
                 f"the named source {quoted(name)} says where its data is; leave {field} empty",
@@ -44,23 +66,34 @@ def with_named_source(spec: ExportSpec, settings: Settings) -> ExportSpec:
 
 
 def is_configured_fault(exc: InvalidArgument, requested: SourceSpec) -> bool:
-    """Whether planning a named source failed on what the server's config says of it (its
-    uri, profile, table or query, which the request left empty), not on the request."""
+    """Whether planning a named source failed on where the server's config says it is
+    (its uri, profile, table or query, which the request left empty, or the source as a
+    whole), not on a field of the request that names it. Such an error quotes the location,
+    so the caller gets named_source_error instead."""
     field = exc.violations[0].field
     if field == "spec.source":
         return True
     part = field.removeprefix("spec.source.").split(".")[0].split("[")[0]
-    return (
-        field.startswith("spec.source.")
-        and part in _LOCATION_FIELDS
-        and not getattr(requested, part)
-    )
+    location = _location(requested)
+    return field.startswith("spec.source.") and part in location and not location[part]
 
 
-def unreadable_named_source(name: str, exc: InvalidArgument) -> FailedPrecondition:
-    """A configured source that cannot be planned is the operator's to fix: the caller
-    learns which source, never where it is (README "Named sources"); the log says why.
-    Planning errors carry no credentials (they are written for callers)."""
+def named_source_error(
+    name: str, exc: InvalidArgument, requested: SourceSpec
+) -> InvalidArgument | FailedPrecondition:
+    """What the caller learns of a configured source that cannot be planned: which source,
+    never where it is (README "Named sources"); the log says why. When the request set a
+    field that changes how it is read (format, order_by, on_bad_rows, schema), that field
+    is the caller's to change (INVALID_ARGUMENT on it); otherwise the source is the
+    operator's to fix (FAILED_PRECONDITION). Planning errors carry no credentials (they
+    are written for callers)."""
+    how = _how_read(requested)
+    if how is not None:
+        field, described = how
+        _log.info("named source %r cannot be read %s: %s", name, described, exc.message)
+        return InvalidArgument(
+            f"spec.source.{field}", f"named source {quoted(name)} cannot be read {described}"
+        )
     _log.warning("named source %r cannot be read: %s", name, exc.message)
     return FailedPrecondition(
         f"named source {quoted(name)} cannot be read; the server log says why"

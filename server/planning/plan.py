@@ -59,8 +59,8 @@ from sluice.sinks.profiles import AzureProfile, S3Profile, profile_kind_for
 from sluice.sinks.s3.options import S3Location
 
 _Kind = TypeVar("_Kind")
-_DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_LABEL_KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 _MAX_LABELS = 64
 _MAX_LABEL_VALUE = 256
 MAX_REQUEST_ID = 128
@@ -333,7 +333,7 @@ DATASET_RULE = "1-128 letters, digits, '.', '_' or '-', starting with a letter o
 
 def is_dataset_name(name: str) -> bool:
     """Whether `name` is one folder's name: never '', '.', '..' or a path."""
-    return _DATASET.match(name) is not None
+    return _DATASET.fullmatch(name) is not None
 
 
 def check_dataset_name(dataset: str, field: str) -> None:
@@ -530,7 +530,7 @@ def _check_labels(labels: tuple[tuple[str, str], ...]) -> None:
     if len(labels) > _MAX_LABELS:
         raise InvalidArgument("spec.labels", f"at most {_MAX_LABELS} labels")
     for key, value in labels:
-        if not _LABEL_KEY.match(key):
+        if not _LABEL_KEY.fullmatch(key):
             raise InvalidArgument(
                 f"spec.labels[{key}]", "keys are 1-63 lowercase letters, digits, '_', '.', '-'"
             )

@@ -39,7 +39,7 @@ from sluice.server.pipeline.redaction.policy import (
 from sluice.server.pipeline.redaction.redactor import PolicyRedactor
 from sluice.server.pipeline.stages import NoRedaction, Redactor
 from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
-from sluice.server.secrets import resolve_secret
+from sluice.server.secrets import resolve_configured_secret
 from sluice.server.settings import Settings
 
 DEFAULT_HASH_KEY: Final = "default"
@@ -279,13 +279,11 @@ def resolve_hash_key(refs: Mapping[str, str], name: str, where: str) -> HashKey:
             f"{where}: hash key {quoted(name)} is not configured on the server (hash_keys)"
         )
     try:
-        secret = resolve_secret(reference)
+        secret = resolve_configured_secret(reference, f"{where}: hash key {quoted(name)}")
     except ValueError:
         raise FailedPrecondition(
             f"{where}: hash key {quoted(name)} is not a valid secret reference"
         ) from None
-    except FailedPrecondition as exc:
-        raise FailedPrecondition(f"{where}: hash key {quoted(name)}: {exc.message}") from None
     return HashKey(name, secret)
 
 

@@ -25,7 +25,7 @@ from sluice.server.errors import FailedPrecondition, InvalidArgument, Permission
 from sluice.server.gdpr_config import GdprConfig
 from sluice.server.planning.named_source_plan import (
     is_configured_fault,
-    unreadable_named_source,
+    named_source_error,
     with_named_source,
 )
 from sluice.server.planning.plan import ExportPlan, build_plan, resolved_spec
@@ -139,7 +139,7 @@ def build_package_plan(
                 plan = build_plan(shaped, settings, export_id, check_files, owner=owner)
             except InvalidArgument as exc:
                 if is_configured_fault(exc, spec.source):
-                    raise unreadable_named_source(name, exc) from None
+                    raise named_source_error(name, exc, spec.source) from None
                 raise _in_part(exc, name, hint) from None
             # The plan ran on the resolved location; the manifest records the name.
             recorded = replace(plan.spec, source=replace(plan.spec.source, name=name))
@@ -238,8 +238,16 @@ def _check_request(spec: ExportSpec, subject: SubjectSpec) -> None:
             "spec.subject.subject_id", f"must be at most {_MAX_SUBJECT_ID} printable characters"
         )
     source = spec.source
-    for field in ("uri", "name", "format", "profile", "table", "query"):
-        if getattr(source, field):
+    given = {
+        "uri": source.uri,
+        "name": source.name,
+        "format": source.format,
+        "profile": source.profile,
+        "table": source.table,
+        "query": source.query,
+    }
+    for field, value in given.items():
+        if value:
             raise InvalidArgument(
                 f"spec.source.{field}",
                 "a subject package reads the named sources of spec.subject.sources; "

@@ -153,9 +153,9 @@ def _iana_zones() -> frozenset[str]:
 
 
 def check_new_timezone(timezone: str) -> None:
-    """A new or changed schedule's zone must be an IANA name (legacy ones such as
-    EST5EDT included): 'localtime' would follow the daemon's host, 'right/UTC' counts
-    leap seconds. Only checked then: a schedule stored with one keeps running."""
+    """A schedule's zone must be an IANA name (legacy ones such as EST5EDT included):
+    'localtime' would follow the daemon's host, 'right/UTC' counts leap seconds. Checked
+    by CreateSchedule only (there is no update): a schedule stored with one keeps running."""
     if timezone and timezone not in _iana_zones():
         raise InvalidArgument(
             "timezone", f"unknown time zone {quoted(timezone)}; use an IANA name like Europe/Madrid"

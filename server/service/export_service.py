@@ -38,7 +38,7 @@ from sluice.server.planning.authorization import (
 )
 from sluice.server.planning.named_source_plan import (
     is_configured_fault,
-    unreadable_named_source,
+    named_source_error,
 )
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
 from sluice.server.planning.plan import ExportPlan, check_request_id
@@ -94,7 +94,7 @@ def plan_export(
         return build_export_plan(spec, settings, export_id, check_files, owner=owner)
     except InvalidArgument as exc:
         if spec.subject is None and spec.source.name and is_configured_fault(exc, spec.source):
-            raise unreadable_named_source(spec.source.name, exc) from None
+            raise named_source_error(spec.source.name, exc, spec.source) from None
         raise
 
 
