@@ -162,7 +162,7 @@ class ScheduleService:
 
 
 def check_schedule_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidArgument(
             "name",
             f"{quoted(name)} is not a schedule name: 1-63 lowercase letters, digits, '.', '_'"

@@ -1,5 +1,6 @@
-"""Dataset names and label keys are matched whole: a pattern ending in '$' under re.match
-let a trailing newline through ('events\\n' was a dataset, a folder name with a newline)."""
+"""Dataset names, label keys and schedule names are matched whole: a pattern ending in
+'$' under re.match let a trailing newline through ('events\\n' was a dataset, a folder
+name with a newline; 'nightly\\n' a schedule, a line break in every log line naming it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sluice.server.errors import InvalidArgument
 from sluice.server.planning.plan import check_dataset_name, is_dataset_name
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.service.export_service import plan_export
+from sluice.server.service.schedule_service import check_schedule_name
 from sluice.server.settings import load_settings
 
 
@@ -44,3 +46,10 @@ def test_a_label_key_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="keys are 1-63"):
         plan_export(spec, settings, "x1", owner="")
     plan_export(replace(spec, labels=(("team", "a"),)), settings, "x1", owner="")
+
+
+def test_a_schedule_name_with_a_trailing_newline_is_refused() -> None:
+    check_schedule_name("nightly")
+    with pytest.raises(InvalidArgument) as caught:
+        check_schedule_name("nightly\n")
+    assert caught.value.violations[0].field == "name"
