@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -290,7 +289,7 @@ def _fingerprint(seen: _Digest, rows: pl.DataFrame) -> None:
     order key's order, the same in every run over the same rows."""
     for name in (KEY_DIGEST, ROW_DIGEST):
         seen.update(_binary_bytes(rows.get_column(name)))
-    seen.update(rows.get_column(ROW_INDEX).cast(pl.Int64).to_numpy().tobytes())
+    seen.update(_int64_bytes(rows.get_column(ROW_INDEX)))
 
 
 def _binary_bytes(column: pl.Series) -> memoryview:
@@ -298,9 +297,21 @@ def _binary_bytes(column: pl.Series) -> memoryview:
     values = column.to_arrow().cast(pa.large_binary())
     if not len(values):
         return memoryview(b"")
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)
+    offsets = memoryview(values.buffers()[1]).cast("q")
     start, end = offsets[values.offset], offsets[values.offset + len(values)]
     return memoryview(values.buffers()[2])[start:end]
+
+
+def _int64_bytes(column: pl.Series) -> memoryview:
+    """The values of an integer column without nulls as native 64-bit integers (numpy is
+    not a dependency of the daemon: read the Arrow buffer itself)."""
+    values = column.cast(pl.Int64).to_arrow()
+    if values.null_count:
+        raise ValueError(f"{column.name} has {values.null_count} null values")
+    width = pa.int64().bit_width // 8
+    return memoryview(values.buffers()[1])[
+        values.offset * width : (values.offset + len(values)) * width
+    ]
 
 
 def _stored_rows(rows: pl.DataFrame, sealed: pl.Series) -> pl.DataFrame:
