@@ -1,8 +1,8 @@
 """The embedded job store: one SQLite file in the daemon's state folder.
 
 Durability first: WAL with synchronous=FULL, so once record_chunk returns the chunk is in
-the journal even if the machine loses power (lease renewals alone commit unsynced: see
-_tx). One connection is shared by all threads and
+the journal even if the machine loses power (lease renewals and a run's facts commit
+unsynced, persisted by the next synced commit: see _tx). One connection is shared by all threads and
 guarded by a lock; sqlite3 would serialise writers anyway, and a single connection keeps
 ":memory:" databases (used by tests) visible to every thread. The schema is in
 sqlite_schema.py; how a deleted export's values are forgotten, in sqlite_forgetting.py.
@@ -400,7 +400,9 @@ class SQLiteJobStore:
             db.execute("DELETE FROM uploads WHERE job_id = ? AND key = ?", (job_id, key))
 
     def save_run_facts(self, job_id: str, facts: str, *, lease: Lease | None = None) -> None:
-        with self._tx() as db:
+        # Unsynced (see _tx): the facts are read only once a chunk is journalled
+        # (run_facts.pinned_facts), and that chunk's synced commit persists them first.
+        with self._tx(durable=False) as db:
             self._fence(db, job_id, lease)
             db.execute(
                 "INSERT INTO run_facts (job_id, facts_json, updated_at) VALUES (?, ?, ?)"
@@ -730,14 +732,15 @@ class SQLiteJobStore:
         another process sharing the file.
 
         `durable=False` commits without syncing the WAL (synchronous=NORMAL for this
-        transaction alone): for writes whose loss in a power cut harms nothing, i.e. a
-        lease renewal. Still atomic and in order: the next durable commit syncs the WAL
-        with this transaction in it, so a power cut loses at most a suffix of such
-        writes, never one before a durable write. Each synced commit waited for the disk
-        on an export's critical path (four renewals per export: before the pipeline,
-        before each chunk's commit, before the manifest and before its signature), and
-        the WAL's fsync took 1-7 ms (medians, busy machine) where the unsynced commit
-        takes 0.01 ms."""
+        transaction alone): for writes whose loss in a power cut harms nothing (a lease
+        renewal) or matters only once a later durable write depends on them (a run's
+        facts, read only when a chunk is journalled). Still atomic and in order: the
+        next durable commit syncs the WAL with this transaction in it, so a power cut
+        loses at most a suffix of such writes, never one before a durable write. Each
+        synced commit waited for the disk on an export's critical path (four renewals
+        per export: before the pipeline, before each chunk's commit, before the manifest
+        and before its signature; the facts before the pipeline), and the WAL's fsync
+        took 1-7 ms (medians, busy machine) where the unsynced commit takes 0.01 ms."""
         with self._lock, _translated():
             if not durable:
                 self._db.execute("PRAGMA synchronous = NORMAL")

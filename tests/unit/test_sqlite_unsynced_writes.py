@@ -1,5 +1,6 @@
-"""A lease renewal commits without syncing the WAL, and only it: every other write of
-the SQLite store stays synchronous=FULL (a journalled chunk survives a power cut). The
+"""A lease renewal and a run's facts commit without syncing the WAL, and only they: the
+other writes of the SQLite store stay synchronous=FULL (a journalled chunk survives a
+power cut, and persists the facts saved before it). The
 statements the store's connection runs are recorded with sqlite3's trace callback."""
 
 from __future__ import annotations
@@ -66,6 +67,28 @@ def test_a_refused_renewal_leaves_the_store_synchronous_full(tmp_path: Path) -> 
         assert store.claim("elsewhere", 60) is not None
         with pytest.raises(LeaseLost):
             store.renew(lease, 60)
+        assert _synchronous(store) == 2
+    finally:
+        store.close()
+
+
+def test_run_facts_commit_unsynced(tmp_path: Path) -> None:
+    store = SQLiteJobStore(tmp_path / "jobs.sqlite3")
+    try:
+        spec = ExportSpec(
+            source=SourceSpec(uri=str(tmp_path / "in.parquet")),
+            destination=DestinationSpec(uri=str(tmp_path / "out"), dataset="events"),
+        )
+        store.create(NewJob(id="20260101T000000Z-facts", spec=spec))
+        claimed = store.claim("here", 60)
+        assert claimed is not None
+        job, lease = claimed
+        seen = _statements(store)
+        store.save_run_facts(job.id, '{"files": []}', lease=lease)
+        commit = seen.index("COMMIT")
+        assert "PRAGMA synchronous = NORMAL" in seen[:commit]
+        assert seen[commit + 1 :] == ["PRAGMA synchronous = FULL"]
+        assert store.run_facts(job.id) == '{"files": []}'
         assert _synchronous(store) == 2
     finally:
         store.close()
