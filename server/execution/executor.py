@@ -37,11 +37,11 @@ from sluice.server.execution.open_uploads import (
 )
 from sluice.server.execution.package_manifest import build_package_manifest, part_starts
 from sluice.server.execution.run_facts import (
-    RunFacts,
     check_same,
     pinned_facts,
+    read_as_journalled,
     save_facts,
-    source_identity,
+    source_facts,
 )
 from sluice.server.execution.run_start import plan_run, source_rows
 from sluice.server.execution.signing import load_signer
@@ -124,6 +124,13 @@ def execute(
         sink = context.open_sink(plan.destination, profile=plan.destination_profile)
     chunks = list(context.store.chunks(job.id))
     try:
+        # A resume continues by row position, against the parent and the key pass of
+        # its first run: it must find them as that run did (run_facts). Taken before
+        # anything is read: every read of the run (the count, a key pass, the export)
+        # sees CSV and NDJSON files as they were then.
+        pinned = pinned_facts(context.store, job.id, chunks)
+        facts = source_facts(plan.source, plan.increment.parent_export_id or "")
+        plan = replace(plan, source=read_as_journalled(plan.source, pinned, facts))
         total = source_rows(plan, settings, stop)
     except Interrupted as exc:
         _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
@@ -153,10 +160,6 @@ def execute(
         # backup, say) names every chunk: other bytes under a chunk's key are then
         # corruption, never replaced as stale.
         options = replace(options, replace_stale_chunks=not _committed(sink, plan))
-        # A resume continues by row position, against the parent and the key pass of
-        # its first run: it must find them as that run did (run_facts).
-        pinned = pinned_facts(context.store, job.id, chunks)
-        facts = RunFacts(source_identity(plan.source), plan.increment.parent_export_id or "")
         by_key = bool(plan.increment.key)
         check_same(pinned, facts, job.id, keyed=by_key)
         keyed = None

@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sluice.server.errors import FailedPrecondition
 from sluice.server.jobs.model import ChunkRecord, Lease
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline import cloud_files
 from sluice.server.pipeline.source import ResolvedSource
+from sluice.sinks import ObjectInfo
 from sluice.sinks.locations import without_credentials
 
 #: One source file as a run saw it: path, size in bytes, modification time in
@@ -40,30 +41,59 @@ class RunFacts:
     parent: str = ""
     #: The keyed first pass's fingerprint (server/execution/key_changes.py); "" unkeyed.
     keys: str = ""
+    #: S3 and Azure objects: (path, version), the ETag or etag their listing gave, which
+    #: changes when an object is written again with the same size. Facts journalled
+    #: before it have none, and are compared by size alone, as they were.
+    versions: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"files": [list(f) for f in self.files], "parent": self.parent, "keys": self.keys}
-        )
+        data: dict[str, object] = {
+            "files": [list(f) for f in self.files],
+            "parent": self.parent,
+            "keys": self.keys,
+        }
+        if self.versions:  # its own key: a replica that predates it still reads "files"
+            data["versions"] = [list(v) for v in self.versions]
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> RunFacts:
         data = json.loads(text)
         files = tuple((str(p), s, m) for p, s, m in data.get("files", []))
-        return cls(files, str(data.get("parent", "")), str(data.get("keys", "")))
+        versions = tuple((str(p), str(v)) for p, v in data.get("versions", []))
+        return cls(files, str(data.get("parent", "")), str(data.get("keys", "")), versions)
+
+
+def source_facts(source: ResolvedSource, parent: str) -> RunFacts:
+    """What a run journals of its source (source_identity), with S3 and Azure objects'
+    versions, and the increment's `parent`."""
+    if not (source.in_cloud and source.files):
+        return RunFacts(source_identity(source), parent)
+    listed = _cloud_listing(source)
+    files = tuple(
+        (without_credentials(f), info.size if info else None, None)
+        for f, info in zip(source.files, listed, strict=True)
+    )
+    versions = tuple(
+        (without_credentials(f), info.version)
+        for f, info in zip(source.files, listed, strict=True)
+        if info is not None and info.version
+    )
+    return RunFacts(files, parent, versions=versions)
 
 
 def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
-    """Each source file's path, size and modification time (cloud objects: size only);
-    nothing for database and stream sources (see the module's note)."""
+    """Each source file's path, size and modification time (cloud objects: size only,
+    their versions are source_facts'); nothing for database and stream sources (see the
+    module's note)."""
     if source.database is not None or source.stream is not None:
         return ()
     if source.in_cloud:
-        if not source.files:
-            return ()
-        objects = cloud_files.CloudFiles(cloud_files.split(source.files[0])[0], source.profile)
-        sizes = objects.sizes(source.files)
-        return tuple((without_credentials(f), sizes.get(f), None) for f in source.files)
+        listed = _cloud_listing(source)
+        return tuple(
+            (without_credentials(f), info.size if info else None, None)
+            for f, info in zip(source.files, listed, strict=True)
+        )
     identities: list[FileIdentity] = []
     for shown, opened in zip(source.files, source.real_files or source.files, strict=False):
         try:
@@ -73,6 +103,36 @@ def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
         else:
             identities.append((shown, stat.st_size, stat.st_mtime_ns))
     return tuple(identities)
+
+
+def read_as_journalled(
+    source: ResolvedSource, pinned: RunFacts | None, found: RunFacts
+) -> ResolvedSource:
+    """`source` read as its run facts saw it (server/pipeline/snapshot_reads.py): each
+    CSV or NDJSON file up to the size the first run journalled (a resume reads what the
+    first run read; a keyed one, judged by its fingerprint, then compares the same
+    rows), a file it did not see (a glob's later file) up to the size found now."""
+    if len(found.files) != len(source.files):
+        return source  # a database or stream source: nothing to bound
+    journalled = {f[0]: f[1] for f in pinned.files} if pinned is not None else {}
+    sizes: list[tuple[str, int]] = []
+    for file, (identity, size, _) in zip(source.files, found.files, strict=True):
+        size = journalled.get(identity, size)
+        if size is not None:
+            sizes.append((file, size))
+    return replace(source, read_sizes=tuple(sizes))
+
+
+def _cloud_listing(source: ResolvedSource) -> list[ObjectInfo | None]:
+    """Each cloud file's listing: the one its expansion made when there is one (no second
+    listing, and no window between the two), else one listing of them all (None: gone)."""
+    if len(source.objects) == len(source.files):
+        return list(source.objects)
+    if not source.files:
+        return []
+    objects = cloud_files.CloudFiles(cloud_files.split(source.files[0])[0], source.profile)
+    found = objects.listed(source.files)
+    return [found.get(f) for f in source.files]
 
 
 def pinned_facts(store: JobStore, job_id: str, chunks: Sequence[ChunkRecord]) -> RunFacts | None:
@@ -114,6 +174,14 @@ def check_same(
             "rewritten, touched (a new modification time), appended to, or a replica's own "
             "copy of it all count as changed: start the export again as a new export"
         )
+    rewritten = "" if by_fingerprint else _rewritten_object(pinned, found)
+    if rewritten:
+        raise FailedPrecondition(
+            f"source changed since the export started: {rewritten} (written again since, "
+            "with the same size: its ETag or etag differs); its chunks were read from the "
+            f"earlier object and a resume continues by row position, so export {export_id} "
+            "cannot continue (it is kept as it is): start the export again as a new export"
+        )
     if found.keys and pinned.keys and pinned.keys != found.keys:
         raise FailedPrecondition(
             "source changed since the export started: the key pass found other rows (or "
@@ -125,6 +193,17 @@ def check_same(
 
 def save_facts(store: JobStore, job_id: str, facts: RunFacts, lease: Lease | None) -> None:
     store.save_run_facts(job_id, facts.to_json(), lease=lease)
+
+
+def _rewritten_object(pinned: RunFacts, found: RunFacts) -> str:
+    """The first object whose version the first run journalled and which has another one
+    now ("" none): journalled without a version (older facts), an object is compared by
+    size alone."""
+    now = dict(found.versions)
+    for path, version in pinned.versions:
+        if now.get(path, "") != version:
+            return path
+    return ""
 
 
 def _changed_file(pinned: RunFacts, found: RunFacts) -> str:

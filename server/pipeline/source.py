@@ -37,6 +37,7 @@ from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.piece_counts import count_file_rows
 from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
 from sluice.server.pipeline.row_errors import DATA_ERRORS
+from sluice.server.pipeline.snapshot_reads import APPENDABLE_FORMATS, snapshot_opener
 from sluice.server.pipeline.source_glob import expand_local, has_magic
 from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stream_source import (
@@ -47,6 +48,7 @@ from sluice.server.pipeline.stream_source import (
     schema_of,
 )
 from sluice.server.source_profiles import PostgresProfile
+from sluice.sinks import ObjectInfo
 from sluice.sinks.locations import (
     DATABASE_SCHEMES,
     LocationRefused,
@@ -97,6 +99,13 @@ class ResolvedSource:
     #: Local files: each of `files` resolved as confinement checked it; what is opened
     #: (see checked_files), so a symlink swapped in after the check is not followed.
     real_files: tuple[str, ...] = ()
+    #: CSV and NDJSON files read as they were at a size (file of `files`, bytes): the
+    #: sizes a run's facts journalled, so a log appended to meanwhile is read as it was
+    #: (snapshot_reads). Empty: each file read to its end.
+    read_sizes: tuple[tuple[str, int], ...] = ()
+    #: S3 and Azure files: each of `files` as the listing that found it had it (size and
+    #: version): the identity a run journals (run_facts), without listing them again.
+    objects: tuple[ObjectInfo, ...] = ()
 
     @property
     def in_cloud(self) -> bool:
@@ -170,10 +179,13 @@ def resolve_source(
                 f"applies to database sources ({', '.join(s + ':///' for s in DATABASE_SCHEMES)})",
             )
     real_files: list[str] = []
+    objects: list[ObjectInfo] = []
     if location.kind == "local":
         files, real_files = _expand_local(location.target, allowed_roots)
     else:
-        files = _expand_cloud(uri, profile)
+        listed = _expand_cloud(uri, profile)
+        files = [file for file, _ in listed]
+        objects = [info for _, info in listed]
     fmt = _pick_format(format_name, files)
     return ResolvedSource(
         uri=uri,
@@ -182,6 +194,7 @@ def resolve_source(
         kind=location.kind,
         profile=profile,
         real_files=tuple(real_files),
+        objects=tuple(objects),
     )
 
 
@@ -373,7 +386,15 @@ def file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
     """Opens the source's files for reading: S3 and Azure through their sink (seekable,
     ranged, retried), local ones as plain files (fsspec's local opener, which the
     readers recognise; never fsspec.open, which would read "a::b" as a chained URL).
-    A checked local file is opened as it was checked (see checked_files)."""
+    A checked local file is opened as it was checked (see checked_files). A file of
+    `read_sizes` is read as it was at that size (snapshot_reads)."""
+    opener = _whole_file_opener(source)
+    if source.read_sizes and source.format in APPENDABLE_FORMATS:
+        return snapshot_opener(opener, dict(source.read_sizes))
+    return opener
+
+
+def _whole_file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
     if source.in_cloud:
         return cloud_files.opener(source.files, source.profile)
     local = LocalFileSystem()
@@ -422,7 +443,9 @@ def _outside(path: str, roots: Sequence[Path]) -> str:
     return outside_message(path, roots, "source", "allowed_source_roots", "--allow-source-root")
 
 
-def _expand_cloud(uri: str, profile: S3Profile | AzureProfile | None) -> list[str]:
+def _expand_cloud(
+    uri: str, profile: S3Profile | AzureProfile | None
+) -> list[tuple[str, ObjectInfo]]:
     root, pattern = cloud_files.split(uri)
     files = cloud_files.CloudFiles(root, profile).expand(pattern)
     if not files:
