@@ -1,0 +1,51 @@
+"""The run facts of a GDPR subject package: the identity of every source its parts read.
+
+A package reads each named source twice, once per format (JSON, then CSV), one part
+after the other, and a resumed package continues its part by row position as an export
+does. Without facts, a source changed between two attempts was read by the parts before
+the kill as it was and by the parts after it as it is: rows duplicated or lost in the
+part that resumed, and the JSON and CSV files of one source telling the person
+different things. So a package journals its sources' files (server/execution/run_facts.py)
+before its first chunk and a resume compares them; every part of a source reads the same
+files (the first part's expansion), CSV and NDJSON files up to the journalled size.
+
+Database sources have no files: each part selects the subject's rows in its own
+snapshot (see the README: a package of a table that changes while it runs may hold
+newer rows in its CSV files than in its JSON files).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sluice.server.execution.run_facts import RunFacts, read_as_journalled, source_facts
+from sluice.server.pipeline.source import ResolvedSource
+from sluice.server.planning.subject_package import PackagePlan
+
+
+def package_facts(package: PackagePlan) -> tuple[RunFacts, dict[str, RunFacts]]:
+    """The package's facts (its sources' files and versions, in part order, each source
+    once), and each source's own, by URI."""
+    by_source: dict[str, RunFacts] = {}
+    for part in package.parts:
+        source = part.plan.source
+        if source.uri not in by_source:
+            by_source[source.uri] = source_facts(source, "")
+    files = tuple(f for facts in by_source.values() for f in facts.files)
+    versions = tuple(v for facts in by_source.values() for v in facts.versions)
+    return RunFacts(files, versions=versions), by_source
+
+
+def read_as_journalled_package(
+    package: PackagePlan, pinned: RunFacts | None, by_source: dict[str, RunFacts]
+) -> PackagePlan:
+    """`package` with every part of a source reading the files the first part's
+    expansion found, as the facts found them (read_as_journalled)."""
+    read: dict[str, ResolvedSource] = {}
+    parts = []
+    for part in package.parts:
+        source = part.plan.source
+        if source.uri not in read:
+            read[source.uri] = read_as_journalled(source, pinned, by_source[source.uri])
+        parts.append(replace(part, plan=replace(part.plan, source=read[source.uri])))
+    return replace(package, parts=tuple(parts))
