@@ -133,7 +133,7 @@ def execute(
         facts = source_facts(plan.source, plan.increment.parent_export_id or "")
         plan = replace(plan, source=read_as_journalled(plan.source, pinned, facts))
         total = source_rows(plan, settings, stop)
-    except Interrupted as exc:
+    except BaseException as exc:  # the count's own failures are logged, not raised
         _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
         raise
     resume = ResumePoint.after(chunks, total)
