@@ -35,7 +35,7 @@ from sluice.server.execution.open_uploads import (
     discard_uploads,
     remove_stale_temporaries,
 )
-from sluice.server.execution.package_facts import package_facts, read_as_journalled_package
+from sluice.server.execution.package_facts import journalled_package
 from sluice.server.execution.package_manifest import build_package_manifest, part_starts
 from sluice.server.execution.run_facts import (
     check_same,
@@ -214,16 +214,11 @@ def _execute_package(
     with storage_errors():
         sink = context.open_sink(first.destination, profile=first.destination_profile)
     chunks = list(context.store.chunks(job.id))
-    # As in execute: the parts read the sources as the first run found them, or the
-    # resume is refused (package_facts), before anything of it is replaced.
-    pinned = pinned_facts(context.store, job.id, chunks)
-    try:
-        facts, by_source = package_facts(package)
-        check_same(pinned, facts, job.id)
+    try:  # as in execute: the sources as the first run found them, or refused
+        package, facts = journalled_package(context.store, job.id, chunks, package)
     except BaseException as exc:
         _after_failure(exc, job, context, stop, lease, sink, first.prefix)
         raise
-    package = read_as_journalled_package(package, pinned, by_source)
     starts = part_starts(package, chunks)
     totals = ResumePoint.after(chunks).totals
     keep = package.parts[starts[0][0]].plan.pipeline.chunk_key(len(chunks)) if starts else ""

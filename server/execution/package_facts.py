@@ -16,11 +16,33 @@ newer rows in its CSV files than in its JSON files).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from sluice.server.execution.run_facts import RunFacts, read_as_journalled, source_facts
+from sluice.server.execution.run_facts import (
+    RunFacts,
+    check_same,
+    pinned_facts,
+    read_as_journalled,
+    source_facts,
+)
+from sluice.server.jobs.model import ChunkRecord
+from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.source import ResolvedSource
 from sluice.server.planning.subject_package import PackagePlan
+
+
+def journalled_package(
+    store: JobStore, job_id: str, chunks: Sequence[ChunkRecord], package: PackagePlan
+) -> tuple[PackagePlan, RunFacts]:
+    """`package` reading its sources as its first run found them (read_as_journalled_
+    package), and the facts to journal when nothing is yet (`chunks` empty). Raises
+    FailedPrecondition (check_same) when a source changed since its chunks were written,
+    before anything of the package is replaced."""
+    pinned = pinned_facts(store, job_id, chunks)
+    facts, by_source = package_facts(package)
+    check_same(pinned, facts, job_id)
+    return read_as_journalled_package(package, pinned, by_source), facts
 
 
 def package_facts(package: PackagePlan) -> tuple[RunFacts, dict[str, RunFacts]]:
