@@ -140,7 +140,8 @@ class Sink(Protocol):
         ...
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Committed objects whose key starts with prefix, in key order."""
+        """Committed objects whose key starts with prefix, in key order, each with its
+        size and version (ObjectInfo.version, which a listing fills)."""
         ...
 
     def remove(self, key: str) -> None:
