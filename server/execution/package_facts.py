@@ -28,7 +28,6 @@ from sluice.server.execution.run_facts import (
 )
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.jobs.store import JobStore
-from sluice.server.pipeline.source import ResolvedSource
 from sluice.server.planning.subject_package import PackagePlan
 
 
@@ -47,27 +46,33 @@ def journalled_package(
 
 def package_facts(package: PackagePlan) -> tuple[RunFacts, dict[str, RunFacts]]:
     """The package's facts (its sources' files and versions, in part order, each source
-    once), and each source's own, by URI."""
+    once), and each source's own, by source name: a database URI does not name the
+    table, and two file sources may read one URI with their own options."""
     by_source: dict[str, RunFacts] = {}
     for part in package.parts:
-        source = part.plan.source
-        if source.uri not in by_source:
-            by_source[source.uri] = source_facts(source, "")
-    files = tuple(f for facts in by_source.values() for f in facts.files)
-    versions = tuple(v for facts in by_source.values() for v in facts.versions)
+        if part.source_name not in by_source:
+            by_source[part.source_name] = source_facts(part.plan.source, "")
+    files = tuple(dict.fromkeys(f for facts in by_source.values() for f in facts.files))
+    versions = tuple(dict.fromkeys(v for facts in by_source.values() for v in facts.versions))
     return RunFacts(files, versions=versions), by_source
 
 
 def read_as_journalled_package(
     package: PackagePlan, pinned: RunFacts | None, by_source: dict[str, RunFacts]
 ) -> PackagePlan:
-    """`package` with every part of a source reading the files the first part's
-    expansion found, as the facts found them (read_as_journalled)."""
-    read: dict[str, ResolvedSource] = {}
+    """`package` with every part reading its own source (its table, column types, bad
+    rows) as the facts found its files (read_as_journalled): only the sizes read are
+    copied from the first part of the same source name."""
+    sizes: dict[str, tuple[tuple[str, int], ...]] = {}
     parts = []
     for part in package.parts:
         source = part.plan.source
-        if source.uri not in read:
-            read[source.uri] = read_as_journalled(source, pinned, by_source[source.uri])
-        parts.append(replace(part, plan=replace(part.plan, source=read[source.uri])))
+        if source.database is not None or source.stream is not None:
+            parts.append(part)
+            continue
+        if part.source_name not in sizes:
+            journalled = read_as_journalled(source, pinned, by_source[part.source_name])
+            sizes[part.source_name] = journalled.read_sizes
+        source = replace(source, read_sizes=sizes[part.source_name])
+        parts.append(replace(part, plan=replace(part.plan, source=source)))
     return replace(package, parts=tuple(parts))
