@@ -40,7 +40,6 @@ from sluice.server.execution.package_manifest import build_package_manifest, par
 from sluice.server.execution.run_facts import (
     check_same,
     pinned_facts,
-    read_as_journalled,
     save_facts,
     source_facts,
 )
@@ -127,11 +126,9 @@ def execute(
     try:
         # A resume continues by row position, against the parent and the key pass of
         # its first run: it must find them as that run did (run_facts). Taken before
-        # anything is read: every read of the run (the count, a key pass, the export)
-        # sees CSV and NDJSON files as they were then.
+        # anything is read.
         pinned = pinned_facts(context.store, job.id, chunks)
         facts = source_facts(plan.source, plan.increment.parent_export_id or "")
-        plan = replace(plan, source=read_as_journalled(plan.source, pinned, facts))
         total = source_rows(plan, settings, stop)
     except BaseException as exc:  # the count's own failures are logged, not raised
         _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
@@ -215,7 +212,7 @@ def _execute_package(
         sink = context.open_sink(first.destination, profile=first.destination_profile)
     chunks = list(context.store.chunks(job.id))
     try:  # as in execute: the sources as the first run found them, or refused
-        package, facts = journalled_package(context.store, job.id, chunks, package)
+        facts = journalled_package(context.store, job.id, chunks, package)
     except BaseException as exc:
         _after_failure(exc, job, context, stop, lease, sink, first.prefix)
         raise

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sluice.server.errors import FailedPrecondition
 from sluice.server.jobs.model import ChunkRecord, Lease
@@ -103,24 +103,6 @@ def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
         else:
             identities.append((shown, stat.st_size, stat.st_mtime_ns))
     return tuple(identities)
-
-
-def read_as_journalled(
-    source: ResolvedSource, pinned: RunFacts | None, found: RunFacts
-) -> ResolvedSource:
-    """`source` read as its run facts saw it (server/pipeline/snapshot_reads.py): each
-    CSV or NDJSON file up to the size the first run journalled (a resume reads what the
-    first run read; a keyed one, judged by its fingerprint, then compares the same
-    rows), a file it did not see (a glob's later file) up to the size found now."""
-    if len(found.files) != len(source.files):
-        return source  # a database or stream source: nothing to bound
-    journalled = {f[0]: f[1] for f in pinned.files} if pinned is not None else {}
-    sizes: list[tuple[str, int]] = []
-    for file, (identity, size, _) in zip(source.files, found.files, strict=True):
-        size = journalled.get(identity, size)
-        if size is not None:
-            sizes.append((file, size))
-    return replace(source, read_sizes=tuple(sizes))
 
 
 def _cloud_listing(source: ResolvedSource) -> list[ObjectInfo | None]:

@@ -37,7 +37,6 @@ from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.piece_counts import count_file_rows
 from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
 from sluice.server.pipeline.row_errors import DATA_ERRORS
-from sluice.server.pipeline.snapshot_reads import APPENDABLE_FORMATS, snapshot_opener
 from sluice.server.pipeline.source_glob import expand_local, has_magic
 from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stream_source import (
@@ -99,10 +98,6 @@ class ResolvedSource:
     #: Local files: each of `files` resolved as confinement checked it; what is opened
     #: (see checked_files), so a symlink swapped in after the check is not followed.
     real_files: tuple[str, ...] = ()
-    #: CSV and NDJSON files read as they were at a size (file of `files`, bytes): the
-    #: sizes a run's facts journalled, so a log appended to meanwhile is read as it was
-    #: (snapshot_reads). Empty: each file read to its end.
-    read_sizes: tuple[tuple[str, int], ...] = ()
     #: S3 and Azure files: each of `files` as the listing that found it had it (size and
     #: version): the identity a run journals (run_facts), without listing them again.
     objects: tuple[ObjectInfo, ...] = ()
@@ -386,15 +381,7 @@ def file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
     """Opens the source's files for reading: S3 and Azure through their sink (seekable,
     ranged, retried), local ones as plain files (fsspec's local opener, which the
     readers recognise; never fsspec.open, which would read "a::b" as a chained URL).
-    A checked local file is opened as it was checked (see checked_files). A file of
-    `read_sizes` is read as it was at that size (snapshot_reads)."""
-    opener = _whole_file_opener(source)
-    if source.read_sizes and source.format in APPENDABLE_FORMATS:
-        return snapshot_opener(opener, dict(source.read_sizes))
-    return opener
-
-
-def _whole_file_opener(source: ResolvedSource) -> Callable[[str], IO[bytes]]:
+    A checked local file is opened as it was checked (see checked_files)."""
     if source.in_cloud:
         return cloud_files.opener(source.files, source.profile)
     local = LocalFileSystem()
