@@ -45,6 +45,12 @@ class RunFacts:
     #: changes when an object is written again with the same size. Facts journalled
     #: before it have none, and are compared by size alone, as they were.
     versions: tuple[tuple[str, str], ...] = ()
+    #: Local files: (path, inode number), which changes when another file is renamed
+    #: over the path (written elsewhere, then moved into place), whatever its size and
+    #: modification time. Facts journalled before it have none, compared as they were.
+    #: Not the device number: a replica mounting the same shared filesystem (NFS) sees
+    #: the same file with another st_dev, and a rename never crosses filesystems.
+    inodes: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
         data: dict[str, object] = {
@@ -54,6 +60,8 @@ class RunFacts:
         }
         if self.versions:  # its own key: a replica that predates it still reads "files"
             data["versions"] = [list(v) for v in self.versions]
+        if self.inodes:  # as versions: its own key, "files" as it was
+            data["inodes"] = [list(i) for i in self.inodes]
         return json.dumps(data)
 
     @classmethod
@@ -61,14 +69,16 @@ class RunFacts:
         data = json.loads(text)
         files = tuple((str(p), s, m) for p, s, m in data.get("files", []))
         versions = tuple((str(p), str(v)) for p, v in data.get("versions", []))
-        return cls(files, str(data.get("parent", "")), str(data.get("keys", "")), versions)
+        inodes = tuple((str(p), str(i)) for p, i in data.get("inodes", []))
+        return cls(files, str(data.get("parent", "")), str(data.get("keys", "")), versions, inodes)
 
 
 def source_facts(source: ResolvedSource, parent: str) -> RunFacts:
     """What a run journals of its source (source_identity), with S3 and Azure objects'
-    versions, and the increment's `parent`."""
+    versions or local files' inodes, and the increment's `parent`."""
     if not (source.in_cloud and source.files):
-        return RunFacts(source_identity(source), parent)
+        identities, inodes = _local_identity(source)
+        return RunFacts(identities, parent, inodes=inodes)
     listed = _cloud_listing(source)
     files = tuple(
         (without_credentials(f), info.size if info else None, None)
@@ -94,7 +104,17 @@ def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
             (without_credentials(f), info.size if info else None, None)
             for f, info in zip(source.files, listed, strict=True)
         )
+    return _local_identity(source)[0]
+
+
+def _local_identity(
+    source: ResolvedSource,
+) -> tuple[tuple[FileIdentity, ...], tuple[tuple[str, str], ...]]:
+    """Each local file's identity, and its inode number (from the same stat)."""
+    if source.database is not None or source.stream is not None or source.in_cloud:
+        return (), ()
     identities: list[FileIdentity] = []
+    inodes: list[tuple[str, str]] = []
     for shown, opened in zip(source.files, source.real_files or source.files, strict=False):
         try:
             stat = os.stat(opened)
@@ -102,7 +122,8 @@ def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
             identities.append((shown, None, None))
         else:
             identities.append((shown, stat.st_size, stat.st_mtime_ns))
-    return tuple(identities)
+            inodes.append((shown, str(stat.st_ino)))
+    return tuple(identities), tuple(inodes)
 
 
 def _cloud_listing(source: ResolvedSource) -> list[ObjectInfo | None]:
@@ -164,6 +185,15 @@ def check_same(
             f"earlier object and a resume continues by row position, so export {export_id} "
             "cannot continue (it is kept as it is): start the export again as a new export"
         )
+    replaced = "" if by_fingerprint else _first_differing(pinned.inodes, found.inodes)
+    if replaced:
+        raise FailedPrecondition(
+            f"source changed since the export started: {replaced} (replaced since by "
+            "another file, with the same size and modification time: its inode differs); "
+            "its chunks were read from the earlier file and a resume continues by row "
+            f"position, so export {export_id} cannot continue (it is kept as it is): start "
+            "the export again as a new export"
+        )
     if found.keys and pinned.keys and pinned.keys != found.keys:
         raise FailedPrecondition(
             "source changed since the export started: the key pass found other rows (or "
@@ -181,9 +211,14 @@ def _rewritten_object(pinned: RunFacts, found: RunFacts) -> str:
     """The first object whose version the first run journalled and which has another one
     now ("" none): journalled without a version (older facts), an object is compared by
     size alone."""
-    now = dict(found.versions)
-    for path, version in pinned.versions:
-        if now.get(path, "") != version:
+    return _first_differing(pinned.versions, found.versions)
+
+
+def _first_differing(pinned: Sequence[tuple[str, str]], found: Sequence[tuple[str, str]]) -> str:
+    """The first path of `pinned` whose value `found` does not have ("" none)."""
+    now = dict(found)
+    for path, value in pinned:
+        if now.get(path, "") != value:
             return path
     return ""
 

@@ -136,3 +136,33 @@ def test_a_keyed_export_is_judged_by_its_fingerprint_not_its_files_mtime() -> No
         check_same(first, touched, "e")  # not keyed: the files' identity decides
     with pytest.raises(FailedPrecondition, match=r"export \(night-2\) newer"):
         check_same(first, replace(touched, parent="night-2"), "e", keyed=True)
+
+
+def test_a_local_file_replaced_by_rename_with_the_same_size_and_mtime_is_a_change(
+    tmp_path: Path,
+) -> None:
+    """A file written elsewhere and renamed over the source (a cron job's daily file),
+    with the same size and modification time: its inode tells. Facts journalled without
+    inodes (older daemons) compare as they did; facts with them keep "files" as it was,
+    for a replica that predates them."""
+    path = tmp_path / "a.csv"
+    path.write_text("id,v\n1,a\n2,b\n")
+    before = path.stat()
+    source = ResolvedSource(
+        uri=str(path), format="csv", files=(str(path),), real_files=(str(path),)
+    )
+    pinned = source_facts(source, "")
+    check_same(pinned, source_facts(source, ""), "e")
+    other = tmp_path / "t.csv"
+    other.write_text("id,v\n9,z\n8,y\n")
+    os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(other, path)
+    found = source_facts(source, "")
+    assert found.files == pinned.files  # size and mtime alike
+    with pytest.raises(FailedPrecondition, match=r"started: .*a\.csv \(replaced since"):
+        check_same(pinned, found, "e")
+    check_same(replace(pinned, inodes=()), found, "e")  # journalled before inodes
+    assert json.loads(pinned.to_json())["files"] == [list(f) for f in pinned.files]
+    assert RunFacts.from_json(pinned.to_json()) == pinned
+    # A keyed export is judged by its fingerprint (a replica's own copy has its own inode).
+    check_same(replace(pinned, keys="aa"), replace(found, keys="aa"), "e", keyed=True)
