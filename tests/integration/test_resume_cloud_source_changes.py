@@ -17,7 +17,9 @@ from tests.servers.cloud import AzureStore, CloudStore, ProfileDaemon, S3Store
 from tests.servers.processes import ServerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROWS = 40_000
+# Enough rows (about 8 MB, 100 chunks) that the export is still running at the kill,
+# even on a loaded machine (40,000 rows could finish before the SIGKILL).
+ROWS = 200_000
 
 
 def _log(value: int) -> bytes:
@@ -74,6 +76,7 @@ def test_an_object_rewritten_with_the_same_size_fails_the_resume(
         if p.name.startswith("part-") and "tmp" not in p.name
     }
     assert parts
+    assert not (folder / "manifest.json").exists(), "finished before the kill"
     daemon.start()
     with ExportClient(daemon.address) as client, pytest.raises(ExportFailedError) as failed:
         client.wait(export_id, timeout=300)
