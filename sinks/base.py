@@ -27,6 +27,10 @@ class Capabilities:
 class ObjectInfo:
     key: str
     size: int
+    #: What tells this version of the object from one written later, even with the same
+    #: size: S3's ETag, Azure's etag, a local file's inode and modification time, the
+    #: memory sink's sha256. Listings fill it; "" where a call does not say (commit).
+    version: str = ""
 
 
 class UploadJournal(Protocol):
@@ -136,7 +140,8 @@ class Sink(Protocol):
         ...
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Committed objects whose key starts with prefix, in key order."""
+        """Committed objects whose key starts with prefix, in key order, each with its
+        size and version (ObjectInfo.version, which a listing fills)."""
         ...
 
     def remove(self, key: str) -> None:

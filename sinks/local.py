@@ -250,12 +250,13 @@ class LocalSink:
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         for key, name, folder in _walk(self._real_root, prefix, temporaries=False):
             try:
-                size = os.stat(name, dir_fd=folder, follow_symlinks=False).st_size
+                found = os.stat(name, dir_fd=folder, follow_symlinks=False)
             except FileNotFoundError:
                 continue  # removed while we were listing
             except OSError as exc:
                 raise _translate(exc, "list", self._root / key) from exc
-            yield ObjectInfo(key, size)
+            # A commit renames a new file into place: a new inode, whatever the clock.
+            yield ObjectInfo(key, found.st_size, f"{found.st_ino}-{found.st_mtime_ns}")
 
     def remove(self, key: str) -> None:
         parts = self._parts(key)

@@ -104,9 +104,13 @@ class MemorySink:
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         with self._lock:
-            snapshot = [(k, len(v[0])) for k, v in self._objects.items() if k.startswith(prefix)]
-        for key, size in sorted(snapshot):
-            yield ObjectInfo(key, size)
+            snapshot = [
+                (k, len(data), digest)
+                for k, (data, digest) in self._objects.items()
+                if k.startswith(prefix)
+            ]
+        for key, size, digest in sorted(snapshot):
+            yield ObjectInfo(key, size, digest)
 
     def remove(self, key: str) -> None:
         validate_key(key)

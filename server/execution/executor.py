@@ -35,13 +35,13 @@ from sluice.server.execution.open_uploads import (
     discard_uploads,
     remove_stale_temporaries,
 )
+from sluice.server.execution.package_facts import journalled_package
 from sluice.server.execution.package_manifest import build_package_manifest, part_starts
 from sluice.server.execution.run_facts import (
-    RunFacts,
     check_same,
     pinned_facts,
     save_facts,
-    source_identity,
+    source_facts,
 )
 from sluice.server.execution.run_start import plan_run, source_rows
 from sluice.server.execution.signing import load_signer
@@ -124,8 +124,13 @@ def execute(
         sink = context.open_sink(plan.destination, profile=plan.destination_profile)
     chunks = list(context.store.chunks(job.id))
     try:
+        # A resume continues by row position, against the parent and the key pass of
+        # its first run: it must find them as that run did (run_facts). Taken before
+        # anything is read.
+        pinned = pinned_facts(context.store, job.id, chunks)
+        facts = source_facts(plan.source, plan.increment.parent_export_id or "")
         total = source_rows(plan, settings, stop)
-    except Interrupted as exc:
+    except BaseException as exc:  # the count's own failures are logged, not raised
         _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
         raise
     resume = ResumePoint.after(chunks, total)
@@ -153,10 +158,6 @@ def execute(
         # backup, say) names every chunk: other bytes under a chunk's key are then
         # corruption, never replaced as stale.
         options = replace(options, replace_stale_chunks=not _committed(sink, plan))
-        # A resume continues by row position, against the parent and the key pass of
-        # its first run: it must find them as that run did (run_facts).
-        pinned = pinned_facts(context.store, job.id, chunks)
-        facts = RunFacts(source_identity(plan.source), plan.increment.parent_export_id or "")
         by_key = bool(plan.increment.key)
         check_same(pinned, facts, job.id, keyed=by_key)
         keyed = None
@@ -210,6 +211,11 @@ def _execute_package(
     with storage_errors():
         sink = context.open_sink(first.destination, profile=first.destination_profile)
     chunks = list(context.store.chunks(job.id))
+    try:  # as in execute: the sources as the first run found them, or refused
+        facts = journalled_package(context.store, job.id, chunks, package)
+    except BaseException as exc:
+        _after_failure(exc, job, context, stop, lease, sink, first.prefix)
+        raise
     starts = part_starts(package, chunks)
     totals = ResumePoint.after(chunks).totals
     keep = package.parts[starts[0][0]].plan.pipeline.chunk_key(len(chunks)) if starts else ""
@@ -223,6 +229,8 @@ def _execute_package(
     try:
         # As in execute: a manifest already there names every chunk.
         options = replace(options, replace_stale_chunks=not _committed(sink, first))
+        if not chunks:
+            save_facts(context.store, job.id, facts, lease)
         for number, start in starts:
             part = package.parts[number]
             resume = replace(start, next_index=totals.chunks, totals=totals)

@@ -26,6 +26,7 @@ from sluice.server.jobs.model import ChunkRecord, Lease
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline import cloud_files
 from sluice.server.pipeline.source import ResolvedSource
+from sluice.sinks import ObjectInfo
 from sluice.sinks.locations import without_credentials
 
 #: One source file as a run saw it: path, size in bytes, modification time in
@@ -40,31 +41,80 @@ class RunFacts:
     parent: str = ""
     #: The keyed first pass's fingerprint (server/execution/key_changes.py); "" unkeyed.
     keys: str = ""
+    #: S3 and Azure objects: (path, version), the ETag or etag their listing gave, which
+    #: changes when an object is written again with the same size. Facts journalled
+    #: before it have none, and are compared by size alone, as they were.
+    versions: tuple[tuple[str, str], ...] = ()
+    #: Local files: (path, inode number), which changes when another file is renamed
+    #: over the path (written elsewhere, then moved into place), whatever its size and
+    #: modification time. Facts journalled before it have none, compared as they were.
+    #: Not the device number: a replica mounting the same shared filesystem (NFS) sees
+    #: the same file with another st_dev, and a rename never crosses filesystems.
+    inodes: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"files": [list(f) for f in self.files], "parent": self.parent, "keys": self.keys}
-        )
+        data: dict[str, object] = {
+            "files": [list(f) for f in self.files],
+            "parent": self.parent,
+            "keys": self.keys,
+        }
+        if self.versions:  # its own key: a replica that predates it still reads "files"
+            data["versions"] = [list(v) for v in self.versions]
+        if self.inodes:  # as versions: its own key, "files" as it was
+            data["inodes"] = [list(i) for i in self.inodes]
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> RunFacts:
         data = json.loads(text)
         files = tuple((str(p), s, m) for p, s, m in data.get("files", []))
-        return cls(files, str(data.get("parent", "")), str(data.get("keys", "")))
+        versions = tuple((str(p), str(v)) for p, v in data.get("versions", []))
+        inodes = tuple((str(p), str(i)) for p, i in data.get("inodes", []))
+        return cls(files, str(data.get("parent", "")), str(data.get("keys", "")), versions, inodes)
+
+
+def source_facts(source: ResolvedSource, parent: str) -> RunFacts:
+    """What a run journals of its source (source_identity), with S3 and Azure objects'
+    versions or local files' inodes, and the increment's `parent`."""
+    if not (source.in_cloud and source.files):
+        identities, inodes = _local_identity(source)
+        return RunFacts(identities, parent, inodes=inodes)
+    listed = _cloud_listing(source)
+    files = tuple(
+        (without_credentials(f), info.size if info else None, None)
+        for f, info in zip(source.files, listed, strict=True)
+    )
+    versions = tuple(
+        (without_credentials(f), info.version)
+        for f, info in zip(source.files, listed, strict=True)
+        if info is not None and info.version
+    )
+    return RunFacts(files, parent, versions=versions)
 
 
 def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
-    """Each source file's path, size and modification time (cloud objects: size only);
-    nothing for database and stream sources (see the module's note)."""
+    """Each source file's path, size and modification time (cloud objects: size only,
+    their versions are source_facts'); nothing for database and stream sources (see the
+    module's note)."""
     if source.database is not None or source.stream is not None:
         return ()
     if source.in_cloud:
-        if not source.files:
-            return ()
-        objects = cloud_files.CloudFiles(cloud_files.split(source.files[0])[0], source.profile)
-        sizes = objects.sizes(source.files)
-        return tuple((without_credentials(f), sizes.get(f), None) for f in source.files)
+        listed = _cloud_listing(source)
+        return tuple(
+            (without_credentials(f), info.size if info else None, None)
+            for f, info in zip(source.files, listed, strict=True)
+        )
+    return _local_identity(source)[0]
+
+
+def _local_identity(
+    source: ResolvedSource,
+) -> tuple[tuple[FileIdentity, ...], tuple[tuple[str, str], ...]]:
+    """Each local file's identity, and its inode number (from the same stat)."""
+    if source.database is not None or source.stream is not None or source.in_cloud:
+        return (), ()
     identities: list[FileIdentity] = []
+    inodes: list[tuple[str, str]] = []
     for shown, opened in zip(source.files, source.real_files or source.files, strict=False):
         try:
             stat = os.stat(opened)
@@ -72,7 +122,20 @@ def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
             identities.append((shown, None, None))
         else:
             identities.append((shown, stat.st_size, stat.st_mtime_ns))
-    return tuple(identities)
+            inodes.append((shown, str(stat.st_ino)))
+    return tuple(identities), tuple(inodes)
+
+
+def _cloud_listing(source: ResolvedSource) -> list[ObjectInfo | None]:
+    """Each cloud file's listing: the one its expansion made when there is one (no second
+    listing, and no window between the two), else one listing of them all (None: gone)."""
+    if len(source.objects) == len(source.files):
+        return list(source.objects)
+    if not source.files:
+        return []
+    objects = cloud_files.CloudFiles(cloud_files.split(source.files[0])[0], source.profile)
+    found = objects.listed(source.files)
+    return [found.get(f) for f in source.files]
 
 
 def pinned_facts(store: JobStore, job_id: str, chunks: Sequence[ChunkRecord]) -> RunFacts | None:
@@ -114,6 +177,23 @@ def check_same(
             "rewritten, touched (a new modification time), appended to, or a replica's own "
             "copy of it all count as changed: start the export again as a new export"
         )
+    rewritten = "" if by_fingerprint else _rewritten_object(pinned, found)
+    if rewritten:
+        raise FailedPrecondition(
+            f"source changed since the export started: {rewritten} (written again since, "
+            "with the same size: its ETag or etag differs); its chunks were read from the "
+            f"earlier object and a resume continues by row position, so export {export_id} "
+            "cannot continue (it is kept as it is): start the export again as a new export"
+        )
+    replaced = "" if by_fingerprint else _first_differing(pinned.inodes, found.inodes)
+    if replaced:
+        raise FailedPrecondition(
+            f"source changed since the export started: {replaced} (replaced since by "
+            "another file, with the same size and modification time: its inode differs); "
+            "its chunks were read from the earlier file and a resume continues by row "
+            f"position, so export {export_id} cannot continue (it is kept as it is): start "
+            "the export again as a new export"
+        )
     if found.keys and pinned.keys and pinned.keys != found.keys:
         raise FailedPrecondition(
             "source changed since the export started: the key pass found other rows (or "
@@ -125,6 +205,22 @@ def check_same(
 
 def save_facts(store: JobStore, job_id: str, facts: RunFacts, lease: Lease | None) -> None:
     store.save_run_facts(job_id, facts.to_json(), lease=lease)
+
+
+def _rewritten_object(pinned: RunFacts, found: RunFacts) -> str:
+    """The first object whose version the first run journalled and which has another one
+    now ("" none): journalled without a version (older facts), an object is compared by
+    size alone."""
+    return _first_differing(pinned.versions, found.versions)
+
+
+def _first_differing(pinned: Sequence[tuple[str, str]], found: Sequence[tuple[str, str]]) -> str:
+    """The first path of `pinned` whose value `found` does not have ("" none)."""
+    now = dict(found)
+    for path, value in pinned:
+        if now.get(path, "") != value:
+            return path
+    return ""
 
 
 def _changed_file(pinned: RunFacts, found: RunFacts) -> str:

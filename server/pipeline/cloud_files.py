@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline.source_glob import MAX_FILES, SegmentMatcher, has_magic, too_many_files
 from sluice.server.storage_errors import storage_errors
-from sluice.sinks import Sink, open_sink, validate_key
+from sluice.sinks import ObjectInfo, Sink, open_sink, validate_key
 from sluice.sinks.locations import without_credentials
 from sluice.sinks.profiles import AzureProfile, S3Profile, profile_kind_for
 
@@ -56,16 +56,18 @@ class CloudFiles:
         except ValueError as exc:
             raise InvalidArgument("spec.source.uri", str(exc)) from None
 
-    def expand(self, pattern: str) -> list[str]:
+    def expand(self, pattern: str) -> list[tuple[str, ObjectInfo]]:
         """The URIs of the objects a key or glob (`*`, `?`, `[...]` within a folder, `**`
-        across folders) names, sorted: a stable order makes resuming possible."""
+        across folders) names, sorted (a stable order makes resuming possible), each with
+        its listing: the size and version a run journals (server/execution/run_facts.py)
+        are those of the objects it expanded to, with no second listing between."""
         literal = _literal_prefix(pattern)
         matcher = SegmentMatcher(pattern.split("/"), hidden_needs_dot=False)
 
         def wanted(key: str) -> bool:
             return key == pattern if literal == pattern else matcher.matches(key.split("/"))
 
-        matches: list[str] = []
+        matches: list[ObjectInfo] = []
         with storage_errors():
             for listed, info in enumerate(self._sink.list(literal)):
                 if listed >= _MAX_LISTED:
@@ -74,20 +76,23 @@ class CloudFiles:
                         f"more than {_MAX_LISTED} objects are listed for the pattern; narrow it",
                     )
                 if wanted(info.key):
-                    matches.append(info.key)
+                    matches.append(info)
                     if len(matches) > MAX_FILES:
                         raise too_many_files(len(matches))
-        for key in matches:
+        for info in matches:
             try:
-                validate_key(key)
+                validate_key(info.key)
             except ValueError as exc:
-                raise InvalidArgument("spec.source.uri", f"cannot read {key!r}: {exc}") from None
-        return [f"{self.root}/{key}" for key in sorted(matches)]
+                raise InvalidArgument(
+                    "spec.source.uri", f"cannot read {info.key!r}: {exc}"
+                ) from None
+        matches.sort(key=lambda info: info.key)
+        return [(f"{self.root}/{info.key}", info) for info in matches]
 
-    def sizes(self, uris: Sequence[str]) -> dict[str, int]:
-        """The stored size of each object of `uris` (under this root) that exists, from
-        one listing of their common prefix: the identity a resumed export compares
-        (server/execution/run_facts.py)."""
+    def listed(self, uris: Sequence[str]) -> dict[str, ObjectInfo]:
+        """The listing (size, version) of each object of `uris` (under this root) that
+        exists, from one listing of their common prefix: the identity a resumed export
+        compares (server/execution/run_facts.py) when its expansion's is not at hand."""
         keys = {split(uri)[1]: uri for uri in uris}
         if not keys:
             return {}
@@ -95,11 +100,11 @@ class CloudFiles:
         first, last = min(keys), max(keys)
         pairs = enumerate(zip(first, last, strict=False))
         prefix = first[: next((n for n, (a, b) in pairs if a != b), len(first))]
-        found: dict[str, int] = {}
+        found: dict[str, ObjectInfo] = {}
         with storage_errors():
             for info in self._sink.list(prefix):
                 if info.key in keys:
-                    found[keys[info.key]] = info.size
+                    found[keys[info.key]] = info
         return found
 
     def open(self, uri: str) -> BinaryIO:

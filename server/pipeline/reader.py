@@ -78,6 +78,8 @@ def read_batches(
                 yield _with_positions(piece, columns, start + offset, pl.Int64())
         return
     read_file = _READERS[source.format]
+    if source.format == "csv" and source.tabs:
+        read_file = partial(_csv, separator="\t")
     open_file = file_opener(source)
     position = 0
     for path in source.files:
@@ -432,9 +434,11 @@ def _csv(
     batch_rows: int,
     skip: int,
     rows: FileRows,
+    separator: str = ",",
 ) -> FileReader:
-    tabs = getattr(handle, "path", getattr(handle, "name", "")).lower().endswith(".tsv")
-    options = CsvOptions(schema, columns, "\t" if tabs else ",")
+    # The separator is the source's (ResolvedSource.tabs): a checked file's handle is
+    # named /proc/self/fd/N, whatever the file's name (checked_files).
+    options = CsvOptions(schema, columns, separator)
     try:
         return (
             yield from _arrow_pieces(options.open(handle, rows), schema, batch_rows, skip, rows)

@@ -47,6 +47,7 @@ from sluice.server.pipeline.stream_source import (
     schema_of,
 )
 from sluice.server.source_profiles import PostgresProfile
+from sluice.sinks import ObjectInfo
 from sluice.sinks.locations import (
     DATABASE_SCHEMES,
     LocationRefused,
@@ -97,6 +98,9 @@ class ResolvedSource:
     #: Local files: each of `files` resolved as confinement checked it; what is opened
     #: (see checked_files), so a symlink swapped in after the check is not followed.
     real_files: tuple[str, ...] = ()
+    #: S3 and Azure files: each of `files` as the listing that found it had it (size and
+    #: version): the identity a run journals (run_facts), without listing them again.
+    objects: tuple[ObjectInfo, ...] = ()
 
     @property
     def in_cloud(self) -> bool:
@@ -170,10 +174,13 @@ def resolve_source(
                 f"applies to database sources ({', '.join(s + ':///' for s in DATABASE_SCHEMES)})",
             )
     real_files: list[str] = []
+    objects: list[ObjectInfo] = []
     if location.kind == "local":
         files, real_files = _expand_local(location.target, allowed_roots)
     else:
-        files = _expand_cloud(uri, profile)
+        listed = _expand_cloud(uri, profile)
+        files = [file for file, _ in listed]
+        objects = [info for _, info in listed]
     fmt = _pick_format(format_name, files)
     return ResolvedSource(
         uri=uri,
@@ -182,6 +189,7 @@ def resolve_source(
         kind=location.kind,
         profile=profile,
         real_files=tuple(real_files),
+        objects=tuple(objects),
     )
 
 
@@ -422,7 +430,9 @@ def _outside(path: str, roots: Sequence[Path]) -> str:
     return outside_message(path, roots, "source", "allowed_source_roots", "--allow-source-root")
 
 
-def _expand_cloud(uri: str, profile: S3Profile | AzureProfile | None) -> list[str]:
+def _expand_cloud(
+    uri: str, profile: S3Profile | AzureProfile | None
+) -> list[tuple[str, ObjectInfo]]:
     root, pattern = cloud_files.split(uri)
     files = cloud_files.CloudFiles(root, profile).expand(pattern)
     if not files:

@@ -76,14 +76,14 @@ class AzureSink:
             "list",
             prefix,
             lambda: [
-                (str(b.name), int(b.size))
+                (str(b.name), int(b.size), str(b.etag or ""))
                 for b in self._azure.container.list_blobs(name_starts_with=base + prefix)
             ],
         )
-        for name, size in sorted(names):
+        for name, size, etag in sorted(names):
             key = name[len(base) :]
             if key:
-                yield ObjectInfo(key, size)
+                yield ObjectInfo(key, size, etag)
 
     def remove(self, key: str) -> None:
         validate_key(key)

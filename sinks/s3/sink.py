@@ -81,7 +81,7 @@ class S3Sink:
             for item in reply.get("Contents", []):
                 key = str(item["Key"])[len(base) :]
                 if key and not key.endswith("/"):
-                    yield ObjectInfo(key, int(item["Size"]))
+                    yield ObjectInfo(key, int(item["Size"]), str(item.get("ETag", "")))
             if not reply.get("IsTruncated"):
                 return
             token = reply["NextContinuationToken"]

@@ -61,6 +61,9 @@ class _CountedFile:
     def seek(self, offset: int, whence: int = 0) -> int:
         return self._handle.seek(offset, whence)
 
+    def close(self) -> None:
+        self._handle.close()
+
     @property
     def block_read(self) -> bool:
         return self._on_read is None
@@ -74,7 +77,7 @@ class _CountedFile:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._handle.close()
+        self.close()
 
 
 def _source(folder: Path, suffix: str) -> Path:

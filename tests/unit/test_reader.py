@@ -15,7 +15,13 @@ from sluice.server.errors import as_domain_error
 from sluice.server.pipeline import reader
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.reader import read_batches
-from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, resolve_source, scan
+from sluice.server.pipeline.source import (
+    ROW_INDEX,
+    ResolvedSource,
+    read_schema,
+    resolve_source,
+    scan,
+)
 
 ROWS_PER_FILE = 1_000
 
@@ -241,3 +247,19 @@ def test_a_decoder_panic_is_logged_and_said_to_be_a_changed_or_corrupt_file(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "PanicException" in logged and "part-0.parquet" in logged
     assert "4111" not in logged  # a panic's text may quote data
+
+
+def test_a_tsv_source_is_read_with_tabs_through_its_checked_file(tmp_path: Path) -> None:
+    """A resolved local file is opened as checked (named /proc/self/fd/N): its separator
+    comes from the source, not the open file's name (commas split nothing: a column
+    named "id\\tname" was not found)."""
+    path = tmp_path / "people.tsv"
+    path.write_text("id\tname\n1\tAna\n2\tBo\n")
+    source = resolve_source(str(path), "", [tmp_path])
+    assert source.real_files
+    schema = read_schema(source)
+    frames = list(read_batches(source, schema, ["id", "name"], 10))
+    assert pl.concat(frames).drop(ROW_INDEX).to_dicts() == [
+        {"id": 1, "name": "Ana"},
+        {"id": 2, "name": "Bo"},
+    ]

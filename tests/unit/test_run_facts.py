@@ -4,6 +4,7 @@ and the refusals check_same makes."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from sluice.server.errors import FailedPrecondition
-from sluice.server.execution.run_facts import RunFacts, check_same, source_identity
+from sluice.server.execution.run_facts import (
+    RunFacts,
+    check_same,
+    source_facts,
+    source_identity,
+)
 from sluice.server.pipeline.cloud_files import CloudFiles
 from sluice.server.pipeline.source import ResolvedSource
 from sluice.sinks.profiles import S3Profile
@@ -67,10 +73,49 @@ def test_s3_object_sizes_come_from_one_listing(
         client.put_object(Bucket=bucket, Key=key, Body=b"x" * size)
     files = CloudFiles(f"s3://{bucket}", profile)
     uris = [f"s3://{bucket}/in/a.parquet", f"s3://{bucket}/in/b.parquet"]
-    assert files.sizes(uris) == dict(zip(uris, [3, 5], strict=True))
+    first = files.listed(uris)
+    assert {uri: info.size for uri, info in first.items()} == dict(zip(uris, [3, 5], strict=True))
     client.put_object(Bucket=bucket, Key="in/b.parquet", Body=b"x" * 6)
     client.delete_object(Bucket=bucket, Key="in/a.parquet")
-    assert files.sizes(uris) == {uris[1]: 6}
+    assert {uri: info.size for uri, info in files.listed(uris).items()} == {uris[1]: 6}
+    # Written again with the same size: the ETag tells, and the expansion's listing is
+    # the one a run journals (no second listing).
+    before = files.listed(uris)[uris[1]].version
+    client.put_object(Bucket=bucket, Key="in/b.parquet", Body=b"y" * 6)
+    expanded = files.expand("in/*.parquet")
+    assert [(uri, info.size) for uri, info in expanded] == [(uris[1], 6)]
+    assert expanded[0][1].version not in ("", before)
+    source = ResolvedSource(
+        uri=f"s3://{bucket}/in/*.parquet", format="parquet", files=(uris[1],),
+        kind="s3", profile=profile, objects=(expanded[0][1],),
+    )  # fmt: skip
+    facts = source_facts(source, "")
+    assert facts.files == ((uris[1], 6, None),)
+    assert facts.versions == ((uris[1], expanded[0][1].version),)
+    client.put_object(Bucket=bucket, Key="in/b.parquet", Body=b"z" * 6)
+    assert source_facts(source, "") == facts  # the expansion's listing: not listed again
+    relisted = source_facts(replace(source, objects=()), "")  # no expansion's listing
+    assert relisted.files == facts.files
+    with pytest.raises(FailedPrecondition, match=r"started: s3://.*/in/b\.parquet \(written"):
+        check_same(facts, relisted, "e")
+
+
+def test_facts_journalled_without_versions_still_resume_by_size() -> None:
+    """Run facts of a daemon that predates versions: an object compares by size, as it
+    did; and facts with versions keep "files" as it was, for a replica that predates
+    them."""
+    old = RunFacts.from_json('{"files": [["s3://b/k", 7, null]], "parent": "", "keys": ""}')
+    assert old.versions == ()
+    check_same(old, RunFacts((("s3://b/k", 7, None),), versions=(("s3://b/k", '"e2"'),)), "e")
+    new = RunFacts((("s3://b/k", 7, None),), versions=(("s3://b/k", '"e1"'),))
+    assert RunFacts.from_json(new.to_json()) == new
+    assert json.loads(new.to_json())["files"] == [["s3://b/k", 7, None]]
+    assert "versions" not in json.loads(old.to_json())
+    with pytest.raises(FailedPrecondition, match=r"started: s3://b/k \(written again"):
+        check_same(new, RunFacts(new.files, versions=(("s3://b/k", '"e2"'),)), "e")
+    # A keyed export is judged by its key pass's fingerprint, versions aside.
+    keyed = replace(new, keys="aa")
+    check_same(keyed, RunFacts(new.files, versions=(("s3://b/k", '"e2"'),)), "e", keyed=True)
 
 
 def test_a_glob_gaining_files_after_every_pinned_file_continues() -> None:
@@ -91,3 +136,33 @@ def test_a_keyed_export_is_judged_by_its_fingerprint_not_its_files_mtime() -> No
         check_same(first, touched, "e")  # not keyed: the files' identity decides
     with pytest.raises(FailedPrecondition, match=r"export \(night-2\) newer"):
         check_same(first, replace(touched, parent="night-2"), "e", keyed=True)
+
+
+def test_a_local_file_replaced_by_rename_with_the_same_size_and_mtime_is_a_change(
+    tmp_path: Path,
+) -> None:
+    """A file written elsewhere and renamed over the source (a cron job's daily file),
+    with the same size and modification time: its inode tells. Facts journalled without
+    inodes (older daemons) compare as they did; facts with them keep "files" as it was,
+    for a replica that predates them."""
+    path = tmp_path / "a.csv"
+    path.write_text("id,v\n1,a\n2,b\n")
+    before = path.stat()
+    source = ResolvedSource(
+        uri=str(path), format="csv", files=(str(path),), real_files=(str(path),)
+    )
+    pinned = source_facts(source, "")
+    check_same(pinned, source_facts(source, ""), "e")
+    other = tmp_path / "t.csv"
+    other.write_text("id,v\n9,z\n8,y\n")
+    os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(other, path)
+    found = source_facts(source, "")
+    assert found.files == pinned.files  # size and mtime alike
+    with pytest.raises(FailedPrecondition, match=r"started: .*a\.csv \(replaced since"):
+        check_same(pinned, found, "e")
+    check_same(replace(pinned, inodes=()), found, "e")  # journalled before inodes
+    assert json.loads(pinned.to_json())["files"] == [list(f) for f in pinned.files]
+    assert RunFacts.from_json(pinned.to_json()) == pinned
+    # A keyed export is judged by its fingerprint (a replica's own copy has its own inode).
+    check_same(replace(pinned, keys="aa"), replace(found, keys="aa"), "e", keyed=True)
