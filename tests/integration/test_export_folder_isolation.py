@@ -1,0 +1,118 @@
+"""Principals sharing a destination root, through a real daemon: one never puts objects
+into another's export folder (`<shared>/<dataset>/<export_id>`), whose creator verifies,
+commits and deletes it as a whole. The refusal names the rule, not what exists."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sluice.client import ExportClient, InvalidArgumentError
+from sluice.v1 import export_pb2 as pb
+from tests.daemon import Daemon
+
+pytestmark = pytest.mark.integration
+
+ALL = ["exports:create", "exports:read", "exports:cancel", "exports:delete"]
+TOKENS = {"alice": "tok-alice-0123456789", "bob": "tok-bob-0123456789"}
+
+
+@dataclass
+class Shared:
+    daemon: Daemon
+    shared: Path
+
+    def client(self, who: str) -> ExportClient:
+        return ExportClient(self.daemon.address, token=TOKENS[who], timeout=30)
+
+    def spec(self, who: str, to: str, dataset: str) -> pb.ExportSpec:
+        source = self.daemon.sources / who / "events.parquet"
+        pl.DataFrame({"id": [1, 2, 3], "who": [who] * 3}).write_parquet(source)
+        return ExportClient.build_spec(source=str(source), to=to, dataset=dataset)
+
+    def export(self, who: str, to: str, dataset: str) -> pb.Export:
+        with self.client(who) as client:
+            return client.wait(client.create(self.spec(who, to, dataset)).id, timeout=120)
+
+    def refused(self, who: str, to: str, dataset: str) -> InvalidArgumentError:
+        with self.client(who) as client, pytest.raises(InvalidArgumentError) as refused:
+            client.create(self.spec(who, to, dataset))
+        return refused.value
+
+
+@pytest.fixture
+def shared(daemon_factory) -> Iterator[Shared]:  # type: ignore[no-untyped-def]
+    daemon = daemon_factory("shared")
+    folder = daemon.exports / "shared"
+    folder.mkdir(parents=True)
+    for who in TOKENS:
+        (daemon.sources / who).mkdir(parents=True)
+    daemon.settings["auth"] = {
+        "principals": [
+            {
+                "name": who,
+                "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
+                "scopes": ALL,
+                "source_roots": [str(daemon.sources / who)],
+                "destination_roots": [str(folder)],
+            }
+            for who, token in TOKENS.items()
+        ]
+    }
+    daemon.start()
+    yield Shared(daemon, folder)
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_no_destination_reaches_into_another_principals_export_folder(shared: Shared) -> None:
+    alice = shared.export("alice", str(shared.shared), "big")
+    assert alice.state == pb.EXPORT_STATE_SUCCEEDED
+    folder = shared.shared / "big" / alice.id
+    before = _files(folder)
+    (shared.shared / "link").symlink_to(folder)
+    upper = alice.id.upper()
+    attempts = [
+        (str(folder), "manifest.json", "spec.destination.uri"),
+        (str(folder), "events", "spec.destination.uri"),
+        (str(folder / "deeper"), "events", "spec.destination.uri"),
+        (str(shared.shared / "link"), "events", "spec.destination.uri"),
+        (str(shared.shared / "big"), alice.id, "spec.destination.dataset"),
+        (str(shared.shared / "big"), upper, "spec.destination.dataset"),
+    ]
+    for to, dataset, field in attempts:
+        error = shared.refused("bob", to, dataset)
+        assert [v.field for v in error.violations] == [field], (to, dataset, error)
+        # The rule, never whether an export lies there.
+        assert alice.id not in str(error)
+        assert "manifest" not in error.message.split("(")[0]
+    assert _files(folder) == before
+    with shared.client("alice") as client:
+        report = client.verify(alice.manifest_uri)
+    assert report.ok and not report.extra
+
+
+def test_a_dataset_may_not_bear_an_export_folders_file_name(shared: Shared) -> None:
+    names = [
+        "manifest.json",
+        "manifest.json.sig",
+        "index.arrows",
+        "part-000001.jsonl.zst",
+        "tombstones.jsonl.zst",
+        "report.html",
+        "Manifest.JSON",
+    ]
+    for dataset in names:
+        error = shared.refused("bob", str(shared.shared), dataset)
+        assert [v.field for v in error.violations] == ["spec.destination.dataset"], dataset
+    # Names near the rule still export.
+    for dataset in ("report.daily", "parts", "manifests", "20261207"):
+        exported = shared.export("bob", str(shared.shared), dataset)
+        assert exported.state == pb.EXPORT_STATE_SUCCEEDED, dataset
