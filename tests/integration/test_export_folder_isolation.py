@@ -116,3 +116,27 @@ def test_a_dataset_may_not_bear_an_export_folders_file_name(shared: Shared) -> N
     for dataset in ("report.daily", "parts", "manifests", "20261207"):
         exported = shared.export("bob", str(shared.shared), dataset)
         assert exported.state == pb.EXPORT_STATE_SUCCEEDED, dataset
+
+
+def test_verify_reports_objects_in_subfolders_by_their_path(shared: Shared) -> None:
+    # Put there outside Sluice (or by an older daemon): same names as the export's own
+    # files, one folder down. Reported by path under the export folder, never taken for
+    # the listed files.
+    alice = shared.export("alice", str(shared.shared), "big")
+    folder = shared.shared / "big" / alice.id
+    chunk = next(p.name for p in folder.iterdir() if p.name.startswith("part-"))
+    nested = folder / "x" / "20261207T000000Z-000000000000"
+    nested.mkdir(parents=True)
+    (nested / "manifest.json").write_text("{}")
+    (folder / "x" / chunk).write_bytes(b"not a chunk")
+    (folder / "stray.txt").write_text("stray")
+    with shared.client("alice") as client:
+        report = client.verify(alice.manifest_uri)
+    assert not report.ok
+    assert sorted(report.extra) == sorted(
+        [
+            "stray.txt",
+            f"x/{chunk}",
+            "x/20261207T000000Z-000000000000/manifest.json",
+        ]
+    )
