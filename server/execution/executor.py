@@ -27,7 +27,11 @@ from sluice.server.errors import (
     as_domain_error,
 )
 from sluice.server.execution.documents import store_document, write_documents
-from sluice.server.execution.key_changes import KeyedChanges, detect_changes
+from sluice.server.execution.key_changes import (
+    KeyedChanges,
+    chain_index_keys,
+    detect_changes,
+)
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.execution.open_uploads import (
     abort_journalled_uploads,
@@ -167,7 +171,7 @@ def execute(
                 check_same(pinned, replace(facts, keys=fingerprint), job.id, keyed=True)
 
             with export_span("export.key_index"):
-                keyed = _index_keys(plan, sink, context, stop, lease, same_rows)
+                keyed = _index_keys(plan, job.created_by, sink, context, stop, lease, same_rows)
             facts = replace(facts, keys=keyed.fingerprint)
         if not chunks:
             save_facts(context.store, job.id, facts, lease)
@@ -348,6 +352,7 @@ def discard_open_uploads(job: Job, context: ExecutionContext, lease: Lease | Non
 
 def _index_keys(
     plan: ExportPlan,
+    created_by: str,
     sink: Sink,
     context: ExecutionContext,
     stop: threading.Event,
@@ -359,7 +364,7 @@ def _index_keys(
     keyed = detect_changes(
         plan,
         sink,
-        context.index_key,
+        chain_index_keys(plan, context.index_key, created_by),
         content_key=context.content_key,
         workers=settings.zstd_threads,
         batch_rows=settings.batch_rows,
