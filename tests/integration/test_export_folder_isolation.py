@@ -140,3 +140,24 @@ def test_verify_reports_objects_in_subfolders_by_their_path(shared: Shared) -> N
             "x/20261207T000000Z-000000000000/manifest.json",
         ]
     )
+
+
+def test_request_ids_are_each_principals_own(shared: Shared) -> None:
+    alice_spec = shared.spec("alice", str(shared.shared), "crm")
+    with shared.client("alice") as alice:
+        first = alice.create(alice_spec, request_id="nightly-1")
+    bob_spec = shared.spec("bob", str(shared.shared), "crm")
+    with shared.client("bob") as bob:
+        # Neither an oracle of alice's ids (INVALID_ARGUMENT "already used") nor her
+        # export: bob's own new one.
+        used = bob.create(bob_spec, request_id="nightly-1")
+        # Bob claims alice's predictable next id first.
+        squatted = bob.create(bob_spec, request_id="nightly-2")
+    assert used.id != first.id and squatted.id != used.id
+    with shared.client("alice") as alice:
+        assert alice.create(alice_spec, request_id="nightly-1").id == first.id
+        second = alice.create(alice_spec, request_id="nightly-2")
+        assert second.id not in {first.id, used.id, squatted.id}
+        assert alice.get(second.id).created_by == "alice"
+    with shared.client("bob") as bob:
+        assert bob.create(bob_spec, request_id="nightly-2").id == squatted.id
