@@ -12,7 +12,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sluice.client import ExportClient, InvalidArgumentError
+from sluice.client import (
+    ExportClient,
+    InvalidArgumentError,
+    NotFoundError,
+)
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 
@@ -161,3 +165,16 @@ def test_request_ids_are_each_principals_own(shared: Shared) -> None:
         assert alice.get(second.id).created_by == "alice"
     with shared.client("bob") as bob:
         assert bob.create(bob_spec, request_id="nightly-2").id == squatted.id
+
+
+def test_another_principals_manifest_uri_is_answered_as_nothing_there(shared: Shared) -> None:
+    alice = shared.export("alice", str(shared.shared), "crm")
+    real = alice.manifest_uri
+    absent = real.replace(alice.id, "20200101T000000Z-000000000000")
+    with shared.client("bob") as bob:
+        answers = []
+        for uri in (real, absent):
+            with pytest.raises(NotFoundError) as raised:
+                bob.verify(uri)
+            answers.append(raised.value.message.replace(uri, "URI"))
+    assert answers[0] == answers[1], answers
