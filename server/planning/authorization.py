@@ -1,5 +1,5 @@
 """What a principal may do: scopes per operation, and the sources, destinations, storage
-profiles and secrets a request names checked against the principal's lists. Every check
+profiles, secrets and hash keys a request names checked against the principal's lists. Every check
 runs before any I/O and answers PERMISSION_DENIED naming the field; a message never
 says whether a file or object exists. Local paths are normalised as the allowed roots
 are (symlinks resolved, `..` resolved away); cloud URIs with `.` or `..` segments are
@@ -56,6 +56,20 @@ def check_spec_access(spec: ExportSpec, principal: Principal) -> None:
         ("spec.encryption.zip_password_ref", spec.encryption.zip_password_ref),
     ):
         check_secret(principal, name, field)
+    for number, rule in enumerate(spec.redaction.rules):
+        check_hash_key(principal, rule.key, f"spec.redaction.rules[{number}].key")
+    for number, rule in enumerate(spec.redaction.template_rules):
+        check_hash_key(principal, rule.key, f"spec.template (its rule {number + 1})")
+
+
+def check_hash_key(principal: Principal, name: str, field: str) -> None:
+    """A rule's named hash key is in the principal's `hash_keys` (a rule naming none
+    hashes under the server's "default" key, which every principal may use)."""
+    name = name.strip()
+    if name and principal.hash_keys is not None and name not in principal.hash_keys:
+        raise PermissionDenied(
+            f"{field}: principal {principal.name!r} may not use hash key {quoted(name)}"
+        )
 
 
 def check_source(principal: Principal, uri: str, field: str) -> None:

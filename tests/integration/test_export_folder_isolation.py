@@ -16,6 +16,7 @@ from sluice.client import (
     ExportClient,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
 )
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
@@ -178,3 +179,39 @@ def test_another_principals_manifest_uri_is_answered_as_nothing_there(shared: Sh
                 bob.verify(uri)
             answers.append(raised.value.message.replace(uri, "URI"))
     assert answers[0] == answers[1], answers
+
+
+def test_a_principal_hashes_only_under_its_own_hash_keys(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    # With alice's key, bob's hashes of his candidate e-mails would match her pseudonyms.
+    daemon = daemon_factory("hashing")
+    for who in TOKENS:
+        (daemon.sources / who).mkdir(parents=True)
+    (daemon.sources / "crm.key").write_text("crm hash key 0123456789abcdef\n")
+    daemon.settings["hash_keys"] = {"crm": f"file:{daemon.sources / 'crm.key'}"}
+    daemon.settings["auth"] = {
+        "principals": [
+            {
+                "name": who,
+                "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
+                "scopes": ALL,
+                "source_roots": [str(daemon.sources / who)],
+                "destination_roots": [str(daemon.exports)],
+                "hash_keys": ["crm"] if who == "alice" else [],
+            }
+            for who, token in TOKENS.items()
+        ]
+    }
+    daemon.start()
+    shared = Shared(daemon, daemon.exports)
+    rule = pb.Redaction(rules=[pb.RedactionRule(column="who", action="hash", key="crm")])
+    specs = {}
+    for who in TOKENS:
+        specs[who] = shared.spec(who, str(daemon.exports), who)
+        specs[who].redaction.CopyFrom(rule)
+    with shared.client("bob") as bob, pytest.raises(PermissionDeniedError) as denied:
+        bob.create(specs["bob"])
+    assert "spec.redaction.rules[0].key" in str(denied.value)
+    assert "crm" in str(denied.value) and "0123456789" not in str(denied.value)
+    with shared.client("alice") as alice:
+        done = alice.wait(alice.create(specs["alice"]).id, timeout=120)
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED
