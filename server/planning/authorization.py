@@ -47,9 +47,14 @@ def may_see(principal: Principal, job: Job) -> bool:
 def check_spec_access(spec: ExportSpec, principal: Principal) -> None:
     """The request's source, destination, profiles and secrets are all within the
     principal's lists (raises PermissionDenied naming the first field that is not)."""
-    check_source(principal, spec.source.uri, "spec.source.uri")
+    # A named source's location and profile are the server's, not fields the caller set:
+    # a denial names the field the caller did set.
+    named = bool(spec.source.name)
+    check_source(principal, spec.source.uri, "spec.source.name" if named else "spec.source.uri")
     check_destination(principal, spec.destination.uri, "spec.destination.uri")
-    check_profile(principal, spec.source.profile, "spec.source.profile")
+    check_profile(
+        principal, spec.source.profile, "spec.source.name" if named else "spec.source.profile"
+    )
     check_profile(principal, spec.destination.profile, "spec.destination.profile")
     for field, name in (
         ("spec.encryption.age_passphrase_ref", spec.encryption.age_passphrase_ref),

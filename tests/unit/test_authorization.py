@@ -15,8 +15,10 @@ from sluice.server.planning.authorization import (
     check_run_access,
     check_secret,
     check_source,
+    check_spec_access,
     require_scope,
 )
+from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.principals import (
     ANONYMOUS,
     AuthSettings,
@@ -299,3 +301,17 @@ def test_principal_roots_in_a_config_file_are_relative_to_it(tmp_path: Path) -> 
     (principal,) = load_settings(config, environ={}).auth.principals
     assert principal.source_roots == (str(tmp_path / "data/x"), "/abs", "s3://lake/x/")
     assert principal.destination_roots == (str(tmp_path / "out"),)
+
+
+def test_a_named_sources_denial_names_the_field_the_caller_set() -> None:
+    # The uri and profile are the server's config: the caller only named the source.
+    principal = _principal(source_roots=("/data/mine",), profiles=())
+    named = ExportSpec(
+        source=SourceSpec("/data/other/people.parquet", profile="lake", name="people"),
+        destination=DestinationSpec("/exports", "people"),
+    )
+    with pytest.raises(PermissionDenied, match=r"^spec\.source\.name: outside the sources"):
+        check_spec_access(named, principal)
+    allowed = _principal(profiles=())
+    with pytest.raises(PermissionDenied, match=r"^spec\.source\.name: .*storage profile"):
+        check_spec_access(named, allowed)
