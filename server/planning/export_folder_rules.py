@@ -6,14 +6,16 @@ folder named `manifest.json` blocks the creator's commit; on a store, deleting t
 creator's export removes the intruder's objects too).
 
 So, before any I/O and without looking at what exists (the answer must not tell a caller
-whether another's export is there): no segment of the destination or dataset may have
-the shape of an export id, and a dataset may not bear the name of a file an export folder
-holds. Both are refused as INVALID_ARGUMENT naming the field."""
+whether another's export is there): no segment of the destination or dataset (split at
+`/` and `\\`) may begin with the shape of an export id — a store or file system may drop
+what follows (Azure Blob drops a segment's trailing dots, Windows trailing dots and
+spaces), so `<id>.` or `<id> ` would reach the export's folder — and a dataset may not
+bear the name of a file an export folder holds. Both are refused as INVALID_ARGUMENT
+naming the field."""
 
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 
 from sluice.format.layout import (
     CHUNK_NAME,
@@ -46,11 +48,13 @@ _FOLDER_FILES = frozenset(
 #: Names an export folder holds by their beginning (extensions vary with the output).
 _FOLDER_PREFIXES = (f"{TOMBSTONES_STEM}.", f"{README_HTML_NAME.lower()}.")
 _CHUNK = re.compile(CHUNK_NAME.pattern, re.IGNORECASE)
+#: Folder separators: `\\` too, which Windows and some store clients read as one.
+_SEPARATORS = re.compile(r"[/\\]")
 
 #: What a caller is told (the rule, never what lies at the destination).
 EXPORT_FOLDER_RULE = (
-    "may not name an export's folder or lie inside one (no path segment may have the "
-    "shape of an export id, YYYYMMDDTHHMMSSZ-<12 hex digits>)"
+    "may not name an export's folder or lie inside one (no path segment may begin with "
+    "the shape of an export id, YYYYMMDDTHHMMSSZ-<12 hex digits>)"
 )
 EXPORT_FILE_RULE = (
     "may not be the name of a file an export folder holds (manifest.json, "
@@ -62,10 +66,9 @@ EXPORT_FILE_RULE = (
 def check_outside_export_folders(destination: str, dataset: str) -> None:
     """InvalidArgument unless `destination` (a resolved local folder or a store URI) and
     `dataset` keep the export folder this export writes out of every other export's."""
-    for segment in _segments(destination):
-        if _EXPORT_ID.fullmatch(segment):
-            raise InvalidArgument("spec.destination.uri", EXPORT_FOLDER_RULE)
-    if _EXPORT_ID.fullmatch(dataset):
+    if any(_EXPORT_ID.match(segment) for segment in _segments(destination)):
+        raise InvalidArgument("spec.destination.uri", EXPORT_FOLDER_RULE)
+    if any(_EXPORT_ID.match(segment) for segment in _SEPARATORS.split(dataset)):
         raise InvalidArgument("spec.destination.dataset", EXPORT_FOLDER_RULE)
     if is_export_file_name(dataset):
         raise InvalidArgument("spec.destination.dataset", EXPORT_FILE_RULE)
@@ -83,6 +86,4 @@ def is_export_file_name(name: str) -> bool:
 
 def _segments(destination: str) -> list[str]:
     _scheme, separator, rest = destination.partition("://")
-    if not separator:  # a local folder, already resolved
-        return list(PurePosixPath(destination).parts)
-    return [part for part in rest.split("/") if part]
+    return _SEPARATORS.split(rest if separator else destination)
