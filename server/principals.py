@@ -59,7 +59,7 @@ class PrincipalConfig(BaseModel):
     secrets: tuple[str, ...] | None = None
     #: Hash keys (settings.hash_keys) its redaction rules may name (`rules[].key`): a
     #: rule hashing under another's key matches that principal's pseudonyms. Omitted:
-    #: any; empty: none named (a rule naming no key hashes under "default").
+    #: any; empty: none (a hash rule naming no key uses, and is checked as, "default").
     hash_keys: tuple[str, ...] | None = None
 
     @field_validator("name")

@@ -16,7 +16,8 @@ from sluice.server.errors import InvalidArgument, PermissionDenied, quoted
 from sluice.server.jobs.model import Job
 from sluice.server.pipeline.source import shown
 from sluice.server.pipeline.stream_source import is_stream_uri
-from sluice.server.planning.spec import ExportSpec
+from sluice.server.planning.redaction_plan import DEFAULT_HASH_KEY
+from sluice.server.planning.spec import ExportSpec, RedactionRuleSpec
 from sluice.server.principals import AuthSettings, Principal, Scope
 from sluice.sinks import LocationRefused, classify
 from sluice.sinks.locations import classify_source
@@ -62,15 +63,18 @@ def check_spec_access(spec: ExportSpec, principal: Principal) -> None:
     ):
         check_secret(principal, name, field)
     for number, rule in enumerate(spec.redaction.rules):
-        check_hash_key(principal, rule.key, f"spec.redaction.rules[{number}].key")
+        check_hash_key(principal, rule, f"spec.redaction.rules[{number}].key")
     for number, rule in enumerate(spec.redaction.template_rules):
-        check_hash_key(principal, rule.key, f"spec.template (its rule {number + 1})")
+        check_hash_key(principal, rule, f"spec.template (its rule {number + 1})")
 
 
-def check_hash_key(principal: Principal, name: str, field: str) -> None:
-    """A rule's named hash key is in the principal's `hash_keys` (a rule naming none
-    hashes under the server's "default" key, which every principal may use)."""
-    name = name.strip()
+def check_hash_key(principal: Principal, rule: RedactionRuleSpec, field: str) -> None:
+    """The hash key a rule uses is in the principal's `hash_keys`: the key it names, or,
+    for a `hash` rule naming none, the server's "default" key (which it hashes under, so
+    leaving the key out is no way around a list without "default")."""
+    name = rule.key.strip()
+    if not name and rule.action.strip().lower() == "hash":
+        name = DEFAULT_HASH_KEY
     if name and principal.hash_keys is not None and name not in principal.hash_keys:
         raise PermissionDenied(
             f"{field}: principal {principal.name!r} may not use hash key {quoted(name)}"

@@ -18,7 +18,13 @@ from sluice.server.planning.authorization import (
     check_spec_access,
     require_scope,
 )
-from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
+from sluice.server.planning.spec import (
+    DestinationSpec,
+    ExportSpec,
+    RedactionRuleSpec,
+    RedactionSpec,
+    SourceSpec,
+)
 from sluice.server.principals import (
     ANONYMOUS,
     AuthSettings,
@@ -315,3 +321,31 @@ def test_a_named_sources_denial_names_the_field_the_caller_set() -> None:
     allowed = _principal(profiles=())
     with pytest.raises(PermissionDenied, match=r"^spec\.source\.name: .*storage profile"):
         check_spec_access(named, allowed)
+
+
+def test_a_hash_rule_naming_no_key_is_checked_as_the_default_key() -> None:
+    # A rule naming no key hashes under "default": a principal whose hash_keys leave it
+    # out may not use it by leaving the key out (nor through a template's rules).
+    billing = _principal(hash_keys=("billing",))
+
+    def spec(*rules: RedactionRuleSpec, template: bool = False) -> ExportSpec:
+        redaction = RedactionSpec(template_rules=rules) if template else RedactionSpec(rules=rules)
+        return ExportSpec(
+            source=SourceSpec("/data/a.parquet"),
+            destination=DestinationSpec("/exports", "a"),
+            redaction=redaction,
+        )
+
+    unnamed = RedactionRuleSpec(column="email", action=" Hash ")
+    for denied, field in (
+        (spec(unnamed), r"spec\.redaction\.rules\[0\]\.key"),
+        (spec(RedactionRuleSpec(column="email", action="hash", key="default")), None),
+        (spec(unnamed, template=True), r"spec\.template \(its rule 1\)"),
+    ):
+        with pytest.raises(PermissionDenied, match=rf"^{field or '.*'}: .*'default'"):
+            check_spec_access(denied, billing)
+    check_spec_access(spec(RedactionRuleSpec(column="e", action="hash", key="billing")), billing)
+    # Rules that hash nothing use no key; a principal listing "default", or none, may.
+    check_spec_access(spec(RedactionRuleSpec(column="email", action="mask")), billing)
+    check_spec_access(spec(unnamed), _principal(hash_keys=("default",)))
+    check_spec_access(spec(unnamed), _principal())
