@@ -40,17 +40,36 @@ class RunFacts:
     parent: str = ""
     #: The keyed first pass's fingerprint (server/execution/key_changes.py); "" unkeyed.
     keys: str = ""
+    #: The version of the index keys the key pass was taken under (IndexKeys.version;
+    #: the fingerprint depends on them): "" when journalled before keys were per chain,
+    #: whose pass was taken under the daemon-wide v1 keys.
+    index_key_version: str = ""
 
     def to_json(self) -> str:
         return json.dumps(
-            {"files": [list(f) for f in self.files], "parent": self.parent, "keys": self.keys}
+            {
+                "files": [list(f) for f in self.files],
+                "parent": self.parent,
+                "keys": self.keys,
+                "index_key_version": self.index_key_version,
+            }
         )
 
     @classmethod
     def from_json(cls, text: str) -> RunFacts:
         data = json.loads(text)
         files = tuple((str(p), s, m) for p, s, m in data.get("files", []))
-        return cls(files, str(data.get("parent", "")), str(data.get("keys", "")))
+        return cls(
+            files,
+            str(data.get("parent", "")),
+            str(data.get("keys", "")),
+            str(data.get("index_key_version", "")),
+        )
+
+    @property
+    def keyed_under_v1(self) -> bool:
+        """Whether the key pass journalled was taken under the daemon-wide v1 keys."""
+        return bool(self.keys) and self.index_key_version in ("", "v1")
 
 
 def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:

@@ -5,7 +5,9 @@ and manifests on a local folder; the "old daemon" is the v1 derivation it used."
 
 from __future__ import annotations
 
+import json
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from sluice.server.errors import FailedPrecondition
 from sluice.server.execution.key_changes import KeyedChanges, chain_index_keys, detect_changes
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
+from sluice.server.execution.run_facts import RunFacts, check_same
 from sluice.server.keyindex.digests import IndexKeys
 from sluice.server.planning.plan import ExportPlan, build_plan
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, IncrementalSpec, SourceSpec
@@ -46,8 +49,15 @@ def _plan(root: Path, export_id: str, rows: pl.DataFrame, mode: str) -> ExportPl
     return build_plan(spec, settings, export_id, owner=OWNER)
 
 
-def _keyed(root: Path, plan: ExportPlan, keys: IndexKeys) -> KeyedChanges:
+def _keyed(
+    root: Path, plan: ExportPlan, keys: IndexKeys, pinned: RunFacts | None = None
+) -> KeyedChanges:
     sink = LocalSink(root / "exports")
+
+    def same_rows(fingerprint: str) -> None:
+        if pinned is not None:  # as the executor does on a resume
+            check_same(pinned, replace(pinned, keys=fingerprint), plan.export_id, keyed=True)
+
     changes = detect_changes(
         plan,
         sink,
@@ -57,6 +67,7 @@ def _keyed(root: Path, plan: ExportPlan, keys: IndexKeys) -> KeyedChanges:
         batch_rows=1_000,
         spill_root=root / "spill",
         stop=threading.Event(),
+        check_fingerprint=same_rows,
     )
     now = datetime.now(UTC)
     manifest = build_manifest(
@@ -115,3 +126,28 @@ def test_a_parent_under_another_index_key_is_refused(tmp_path: Path) -> None:
     child = _plan(tmp_path, "20261202T000000Z-000000000002", _rows([1, 2]), "incremental")
     with pytest.raises(FailedPrecondition, match="key index"):
         chain_index_keys(child, BASE, OWNER)
+
+
+def test_a_chain_start_interrupted_before_the_upgrade_resumes_under_the_old_keys(
+    tmp_path: Path,
+) -> None:
+    # The first run (the daemon before per-chain keys) journalled its key pass's
+    # fingerprint under the v1 keys, without an index key version; its chunks hold rows
+    # by those positions. The resumed run's pass must be taken under the same keys, or
+    # its fingerprint differs and the resume is refused as "source changed".
+    plan = _plan(tmp_path, "20261201T000000Z-000000000001", _rows([1, 2, 3]), "full")
+    before = _keyed(tmp_path / "old", plan, IndexKeys.derive(BASE))
+    journalled = json.dumps({"files": [], "parent": "", "keys": before.fingerprint})
+    pinned = RunFacts.from_json(journalled)
+    assert pinned.index_key_version == ""
+
+    keys = chain_index_keys(plan, BASE, OWNER, pinned=pinned)
+    resumed = _keyed(tmp_path, plan, keys, pinned)  # refused were it taken under v2
+    assert resumed.fingerprint == before.fingerprint
+    assert keys.key_id == IndexKeys.derive(BASE).key_id and keys.version == "v1"
+
+    # A first run of this version journals the version of its keys: resumed under them.
+    now = RunFacts(keys=resumed.fingerprint, index_key_version="v2")
+    assert RunFacts.from_json(now.to_json()) == now
+    assert chain_index_keys(plan, BASE, OWNER, pinned=now).version == "v2"
+    assert chain_index_keys(plan, BASE, OWNER).version == "v2"
