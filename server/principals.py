@@ -57,6 +57,10 @@ class PrincipalConfig(BaseModel):
     profiles: tuple[str, ...] | None = None
     #: Named secrets (settings.secrets) it may reference. Omitted: any; empty: none.
     secrets: tuple[str, ...] | None = None
+    #: Hash keys (settings.hash_keys) its redaction rules may name (`rules[].key`): a
+    #: rule hashing under another's key matches that principal's pseudonyms. Omitted:
+    #: any; empty: none (a hash rule naming no key uses, and is checked as, "default").
+    hash_keys: tuple[str, ...] | None = None
 
     @field_validator("name")
     @classmethod
@@ -119,6 +123,7 @@ class Principal:
     destination_roots: tuple[str, ...] | None = None
     profiles: tuple[str, ...] | None = None
     secrets: tuple[str, ...] | None = None
+    hash_keys: tuple[str, ...] | None = None
 
     @property
     def admin(self) -> bool:
@@ -136,6 +141,7 @@ class Principal:
             destination_roots=config.destination_roots,
             profiles=config.profiles,
             secrets=config.secrets,
+            hash_keys=config.hash_keys,
         )
 
 

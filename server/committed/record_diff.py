@@ -70,7 +70,12 @@ def record_level_note(base: Manifest, other: Manifest) -> str:
     if base_index.key != other_index.key:
         return "the exports are keyed by different columns"
     if base_index.key_id != other_index.key_id:
-        return "the key indexes were made under different index keys"
+        return (
+            "the key indexes were made under different index keys (index keys are per "
+            "creator and dataset; a chain begun before they were, under the daemon-wide "
+            "v1 keys, keeps those until its next --mode full export, and the server's "
+            "index key may have changed)"
+        )
     return ""
 
 

@@ -73,7 +73,10 @@ def verify_export(sink: Sink, manifest_key: str) -> VerifyReport:
     listed = {e.path for e in manifest.stored_entries()} | METADATA_NAMES
     with storage_errors():
         present = [info.key for info in sink.list(folder + "/")]
-    extra = sorted(k.rpartition("/")[2] for k in present if k.rpartition("/")[2] not in listed)
+    # Keys relative to the folder, so that an object in a subfolder (`x/<id>/manifest.json`)
+    # is extra under its own path, never taken for a listed file of the same name.
+    inside = [key.removeprefix(folder + "/") for key in present]
+    extra = sorted(key for key in inside if key not in listed)
     with storage_errors():
         temporaries = list(sink.temporaries(folder + "/"))
     return VerifyReport(

@@ -27,7 +27,11 @@ from sluice.server.errors import (
     as_domain_error,
 )
 from sluice.server.execution.documents import store_document, write_documents
-from sluice.server.execution.key_changes import KeyedChanges, detect_changes
+from sluice.server.execution.key_changes import (
+    KeyedChanges,
+    chain_index_keys,
+    detect_changes,
+)
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.execution.open_uploads import (
     abort_journalled_uploads,
@@ -49,6 +53,7 @@ from sluice.server.execution.subject_readme import render_readme, sealed_readme
 from sluice.server.jobs.increment_chains import check_one_increment
 from sluice.server.jobs.model import ChunkRecord, Job, JobState, Lease, Progress
 from sluice.server.jobs.store import JobStore
+from sluice.server.keyindex.digests import IndexKeys
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.rows_without_cursor import ROWS_WITHOUT_CURSOR
@@ -167,9 +172,10 @@ def execute(
             def same_rows(fingerprint: str) -> None:
                 check_same(pinned, replace(facts, keys=fingerprint), job.id, keyed=True)
 
+            keys = chain_index_keys(plan, context.index_key, job.created_by, pinned=pinned)
             with export_span("export.key_index"):
-                keyed = _index_keys(plan, sink, context, stop, lease, same_rows)
-            facts = replace(facts, keys=keyed.fingerprint)
+                keyed = _index_keys(plan, keys, sink, context, stop, lease, same_rows)
+            facts = replace(facts, keys=keyed.fingerprint, index_key_version=keys.version)
         if not chunks:
             save_facts(context.store, job.id, facts, lease)
         selection = keyed.selection if keyed else None
@@ -356,6 +362,7 @@ def discard_open_uploads(job: Job, context: ExecutionContext, lease: Lease | Non
 
 def _index_keys(
     plan: ExportPlan,
+    keys: IndexKeys,
     sink: Sink,
     context: ExecutionContext,
     stop: threading.Event,
@@ -367,7 +374,7 @@ def _index_keys(
     keyed = detect_changes(
         plan,
         sink,
-        context.index_key,
+        keys,
         content_key=context.content_key,
         workers=settings.zstd_threads,
         batch_rows=settings.batch_rows,

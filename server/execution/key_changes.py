@@ -27,6 +27,7 @@ from sluice.format.layout import INDEX_NAME
 from sluice.format.manifest import ChangeCounts
 from sluice.format.stored_objects import KEY_INDEX_DIGEST_ALGORITHM, KeyIndexEntry
 from sluice.server.errors import FailedPrecondition, Interrupted
+from sluice.server.execution.run_facts import RunFacts
 from sluice.server.execution.tombstones import StoredTombstones, TombstoneWriter
 from sluice.server.keyindex.compare import ADDED, BASE, CHANGE, CHANGED, REMOVED, compare_range
 from sluice.server.keyindex.digests import (
@@ -87,10 +88,39 @@ def index_base_key(settings: Settings, content_key: bytes) -> bytes:
     return resolve_hash_key(settings.hash_keys, name, "key_index_key").secret
 
 
+def chain_index_keys(
+    plan: ExportPlan, base_key: bytes, created_by: str, *, pinned: RunFacts | None = None
+) -> IndexKeys:
+    """The keys of the index an export of `created_by` writes: its chain's own (v2). A
+    chain whose parent index was made under the daemon-wide keys of earlier versions
+    (v1) continues under them, as its digests compare only under the keys they were
+    made with (new keys would make every row "changed" and every parent key a
+    tombstone); a new full export starts a chain under its own keys, unless it resumes
+    a first run that took its key pass under v1 keys (`pinned`, its run facts: the
+    resumed pass's fingerprint must be taken under the same keys, or the resume would
+    be refused as a changed source). Any other key id is refused: the server's index
+    key changed since the parent."""
+    keys = IndexKeys.for_chain(base_key, created_by, plan.spec.destination.dataset)
+    parent_index = plan.increment.parent_index
+    legacy = IndexKeys.derive(base_key)
+    if parent_index is None:
+        return legacy if pinned is not None and pinned.keyed_under_v1 else keys
+    if parent_index.key_id == keys.key_id:
+        return keys
+    if parent_index.key_id == legacy.key_id:
+        return legacy
+    raise FailedPrecondition(
+        f"the parent export {plan.increment.parent_export_id}'s key index was made under "
+        f"key id {parent_index.key_id or None}, not under this server's index key; "
+        "configure the same key_index_key (or content_digest_key), or start a new chain "
+        "with a full export"
+    )
+
+
 def detect_changes(
     plan: ExportPlan,
     sink: Sink,
-    base_key: bytes,
+    keys: IndexKeys,
     *,
     content_key: bytes,
     workers: int,
@@ -106,17 +136,9 @@ def detect_changes(
     replace what is under their names): it raises when the run may no longer write (a
     lost lease), as a chunk's commit does; `check_fingerprint` is given the pass's
     fingerprint before either is stored: it raises when the run does not continue the
-    export its first run began (run_facts), so a refused resume replaces nothing."""
-    keys = IndexKeys.derive(base_key)
+    export its first run began (run_facts), so a refused resume replaces nothing.
+    `keys` are the chain's (chain_index_keys)."""
     key = plan.increment.key
-    parent_index = plan.increment.parent_index
-    if parent_index is not None and parent_index.key_id != keys.key_id:
-        raise FailedPrecondition(
-            f"the parent export {plan.increment.parent_export_id}'s key index was made under "
-            f"key id {parent_index.key_id or None}, this server's is {keys.key_id}; configure "
-            "the same key_index_key (or content_digest_key), or start a new chain with a "
-            "full export"
-        )
     digester = RowDigester(keys, key, plan.schema.names())
     spill_root.mkdir(parents=True, exist_ok=True)
     for stale in spill_root.glob(f"{plan.export_id}-*"):  # left by a crash of this export

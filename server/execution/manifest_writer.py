@@ -24,7 +24,7 @@ from sluice.format.manifest import (
 )
 from sluice.format.stored_objects import ChunkEntry, DocumentEntry
 from sluice.server.committed.manifests import read_manifest
-from sluice.server.errors import DataLoss, FailedPrecondition, quoted
+from sluice.server.errors import DataLoss, FailedPrecondition, NotFound, quoted
 from sluice.server.execution.key_changes import KeyedChanges, index_entry
 from sluice.server.execution.masked_sql import masked_literals
 from sluice.server.jobs.model import ChunkRecord
@@ -149,7 +149,15 @@ def write_manifest(sink: Sink, key: str, manifest: Manifest) -> None:
             return
         except ObjectExists:
             writer.abort()
-    existing = read_manifest(sink, key)
+    try:
+        existing = read_manifest(sink, key)
+    except NotFound:
+        # Something the sink would not publish over, yet cannot read as an object (a
+        # folder on a local destination): the commit is blocked, not a manifest missing.
+        raise FailedPrecondition(
+            f"cannot commit the export: {key} is taken by something that is not a "
+            "manifest (a folder?); remove it, then resume the export"
+        ) from None
     if _chunk_digests(existing) != _chunk_digests(manifest):
         raise DataLoss(f"a different manifest already commits {key}")
 

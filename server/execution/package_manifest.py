@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -72,9 +73,10 @@ def build_package_manifest(
     parts in `subject_package` (there is no one source, query or schema).
 
     The manifest stays in the clear beside an encrypted package's sealed files, so there
-    it records `subject_digest`, an HMAC of the subject id under the server's content
-    digest key (`digest_key`, named by `digest_key_id`), never the id: a reader with the
-    id and the server can match it, nobody else can read or guess-and-check it."""
+    it records `subject_digest`, an HMAC of the subject id under a key derived from the
+    server's content digest key (`digest_key`, named by `digest_key_id`) and the creator,
+    never the id: a reader with the id, the creator and the server's key can match it,
+    nobody else can read or guess-and-check it (other principals included)."""
     base = build_manifest(
         package.first,
         chunks,
@@ -104,7 +106,7 @@ def build_package_manifest(
         query=QueryInfo(),
         output=replace(base.output, format="+".join(PACKAGE_FORMATS)),
         schema=(),
-        subject_package=_subject_info(package, tuple(parts), digest_key),
+        subject_package=_subject_info(package, tuple(parts), digest_key, created_by),
     )
 
 
@@ -114,15 +116,20 @@ def is_sealed(package: PackagePlan) -> bool:
     return cipher.name == ZIP_AES_SCHEME or bool(cipher.extension)
 
 
-def subject_digest(subject_id: str, key: bytes) -> str:
-    mac = hmac.new(key, _SUBJECT_DIGEST_DOMAIN + subject_id.encode(), hashlib.sha256)
+def subject_digest(subject_id: str, key: bytes, created_by: str) -> str:
+    """Under a key of the package's creator: with one key for the whole server, any
+    principal making a package for a guessed subject would find it among another's
+    packages by an equal digest."""
+    scope = json.dumps([created_by], ensure_ascii=True).encode()
+    creators = hmac.new(key, _SUBJECT_DIGEST_DOMAIN + b"creator " + scope, hashlib.sha256)
+    mac = hmac.new(creators.digest(), subject_id.encode(), hashlib.sha256)
     return f"hmac-sha256:{mac.hexdigest()}"
 
 
 def _subject_info(
-    package: PackagePlan, parts: tuple[PackagePart, ...], key: bytes
+    package: PackagePlan, parts: tuple[PackagePart, ...], key: bytes, created_by: str
 ) -> SubjectPackageInfo:
     if is_sealed(package):
-        digest = subject_digest(package.subject_id, key)
+        digest = subject_digest(package.subject_id, key, created_by)
         return SubjectPackageInfo(parts=parts, subject_digest=digest)
     return SubjectPackageInfo(subject_id=package.subject_id, parts=parts)

@@ -51,12 +51,17 @@ class RunFacts:
     #: Not the device number: a replica mounting the same shared filesystem (NFS) sees
     #: the same file with another st_dev, and a rename never crosses filesystems.
     inodes: tuple[tuple[str, str], ...] = ()
+    #: The version of the index keys the key pass was taken under (IndexKeys.version;
+    #: the fingerprint depends on them): "" when journalled before keys were per chain,
+    #: whose pass was taken under the daemon-wide v1 keys.
+    index_key_version: str = ""
 
     def to_json(self) -> str:
         data: dict[str, object] = {
             "files": [list(f) for f in self.files],
             "parent": self.parent,
             "keys": self.keys,
+            "index_key_version": self.index_key_version,
         }
         if self.versions:  # its own key: a replica that predates it still reads "files"
             data["versions"] = [list(v) for v in self.versions]
@@ -70,7 +75,19 @@ class RunFacts:
         files = tuple((str(p), s, m) for p, s, m in data.get("files", []))
         versions = tuple((str(p), str(v)) for p, v in data.get("versions", []))
         inodes = tuple((str(p), str(i)) for p, i in data.get("inodes", []))
-        return cls(files, str(data.get("parent", "")), str(data.get("keys", "")), versions, inodes)
+        return cls(
+            files,
+            str(data.get("parent", "")),
+            str(data.get("keys", "")),
+            versions=versions,
+            inodes=inodes,
+            index_key_version=str(data.get("index_key_version", "")),
+        )
+
+    @property
+    def keyed_under_v1(self) -> bool:
+        """Whether the key pass journalled was taken under the daemon-wide v1 keys."""
+        return bool(self.keys) and self.index_key_version in ("", "v1")
 
 
 def source_facts(source: ResolvedSource, parent: str) -> RunFacts:

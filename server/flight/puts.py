@@ -219,7 +219,7 @@ class FlightPuts:
         schema: an error that says so (else "already used for a different export
         request" leaves the client guessing). None otherwise, or for an export the
         caller may not see (which says nothing of it)."""
-        existing = self._store.find_by_request_id(request.request_id)
+        existing = self._store.find_by_request_id(request.request_id, principal.name)
         if existing is None or not may_see(principal, existing):
             return None
         stored = existing.spec

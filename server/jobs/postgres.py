@@ -75,6 +75,7 @@ from sluice.server.jobs.model import (
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.postgres_listener import SignalReceiver
 from sluice.server.jobs.postgres_schema import migrate, schema_status
+from sluice.server.jobs.request_keys import stored_request_id
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     CLAIMABLE_SQL,
@@ -247,7 +248,7 @@ class PostgresJobStore:
                     " ON CONFLICT (request_id) DO NOTHING",
                     (
                         new.id,
-                        new.request_id or None,
+                        stored_request_id(new.created_by, new.request_id),
                         fingerprint,
                         JobState.QUEUED.value,
                         new.spec.to_json(),
@@ -275,7 +276,7 @@ class PostgresJobStore:
                 return self._load(db, new.id), True
             row = db.execute(
                 "SELECT id, request_fingerprint FROM jobs WHERE request_id = %s",
-                (new.request_id,),
+                (stored_request_id(new.created_by, new.request_id),),
             ).fetchone()
             assert row is not None  # the conflicting row is committed and never deleted
             # Empty: a deleted job's forgotten request (mark_deleted), answered as it is.
@@ -283,12 +284,13 @@ class PostgresJobStore:
                 raise RequestIdInUse(row["id"])
             return self._load(db, row["id"]), False
 
-    def find_by_request_id(self, request_id: str) -> Job | None:
+    def find_by_request_id(self, request_id: str, created_by: str) -> Job | None:
         if not request_id:
             return None
         with self._conn() as db:
             row = db.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = %s", (request_id,)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = %s",
+                (stored_request_id(created_by, request_id),),
             ).fetchone()
             return None if row is None else self._job(db, row)
 

@@ -213,6 +213,15 @@ _STEPS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # Request ids are per creator (server/jobs/request_keys.py): the unique column
+        # holds `<created_by>\x1f<request_id>`, so one principal's id never finds or
+        # blocks another's. What a Job shows does not change: no revision is raised.
+        "ALTER TABLE jobs DISABLE TRIGGER jobs_revision",
+        "UPDATE jobs SET request_id = created_by || chr(31) || request_id"
+        " WHERE request_id IS NOT NULL",
+        "ALTER TABLE jobs ENABLE TRIGGER jobs_revision",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_STEPS)

@@ -22,6 +22,7 @@ from sluice.server.jobs.model import (
     NotificationDelivery,
     Progress,
 )
+from sluice.server.jobs.request_keys import callers_request_id, stored_request_id
 from sluice.server.pipeline.results import Counters, add_counters
 from sluice.server.planning.spec import ExportSpec
 
@@ -58,7 +59,7 @@ def job_from_row(row: Mapping[str, Any], read_time: ReadTime) -> Job:
         state=JobState(row["state"]),
         created_at=created_at,
         updated_at=updated_at,
-        request_id=row["request_id"] or "",
+        request_id=callers_request_id(row["request_id"]),
         started_at=read_time(row["started_at"]),
         finished_at=read_time(row["finished_at"]),
         progress=Progress(
@@ -212,7 +213,7 @@ def restored_job_values(
 
     return (
         job.id,
-        job.request_id or None,
+        stored_request_id(job.created_by, job.request_id),
         job.spec.fingerprint(),
         job.state.value,
         job.spec.to_json(),

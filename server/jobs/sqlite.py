@@ -62,6 +62,7 @@ from sluice.server.jobs.model import (
     Progress,
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
+from sluice.server.jobs.request_keys import stored_request_id
 from sluice.server.jobs.rows import (
     CHUNK_COLUMNS,
     CLAIMABLE_SQL,
@@ -171,7 +172,7 @@ class SQLiteJobStore:
                     " ON CONFLICT (request_id) DO NOTHING",
                     (
                         new.id,
-                        new.request_id or None,
+                        stored_request_id(new.created_by, new.request_id),
                         fingerprint,
                         JobState.QUEUED.value,
                         new.spec.to_json(),
@@ -198,7 +199,7 @@ class SQLiteJobStore:
                 return self._load(db, new.id), True
             row = db.execute(
                 "SELECT id, request_fingerprint FROM jobs WHERE request_id = ?",
-                (new.request_id,),
+                (stored_request_id(new.created_by, new.request_id),),
             ).fetchone()
             existing_id, existing_fingerprint = row
             # Empty: a deleted job's forgotten request (mark_deleted), answered as it is.
@@ -206,13 +207,14 @@ class SQLiteJobStore:
                 raise RequestIdInUse(existing_id)
             return self._load(db, existing_id), False
 
-    def find_by_request_id(self, request_id: str) -> Job | None:
+    def find_by_request_id(self, request_id: str, created_by: str) -> Job | None:
         if not request_id:
             # An empty request id means the caller gave none; it names no job.
             return None
         with self._read() as db:
             row = db.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = ?", (request_id,)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = ?",
+                (stored_request_id(created_by, request_id),),
             ).fetchone()
             return None if row is None else self._job(db, row)
 

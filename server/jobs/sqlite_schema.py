@@ -206,6 +206,26 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # Request ids are per creator (server/jobs/request_keys.py): the unique column
+        # holds `<created_by>\x1f<request_id>`, so one principal's id never finds or
+        # blocks another's. What a Job shows does not change: the revision trigger is
+        # set aside meanwhile (put back as it was).
+        "DROP TRIGGER jobs_revision",
+        "UPDATE jobs SET request_id = created_by || char(31) || request_id"
+        " WHERE request_id IS NOT NULL",
+        """
+        CREATE TRIGGER jobs_revision AFTER UPDATE OF
+            request_id, state, spec_json, created_at, updated_at, started_at, finished_at,
+            manifest_uri, error_code, error_message, error_transient, records, chunks,
+            stored_bytes, source_rows_done, source_rows_total, created_by, lease_owner,
+            cancel_requested, counters_json
+        ON jobs FOR EACH ROW
+        BEGIN
+            UPDATE jobs SET revision = OLD.revision + 1 WHERE id = NEW.id;
+        END
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

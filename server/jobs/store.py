@@ -54,8 +54,9 @@ class JobStore(ScheduleStore, Protocol):
         request with its request id gets that DELETED job back, never a new export)."""
         ...
 
-    def find_by_request_id(self, request_id: str) -> Job | None:
-        """The job created with this request id, if any (so a retry skips validation)."""
+    def find_by_request_id(self, request_id: str, created_by: str) -> Job | None:
+        """The job `created_by` created with this request id, if any (so a retry skips
+        validation). Request ids are per creator (server/jobs/request_keys.py)."""
         ...
 
     def get(self, job_id: str) -> Job:

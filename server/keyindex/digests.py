@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,18 +46,36 @@ class IndexKeys:
 
     digest: HashKey
     seal: bytes
+    #: "v1": the daemon-wide keys of earlier versions; "v2": one chain's (run facts
+    #: record it, as a key pass's fingerprint depends on the keys).
+    version: str = "v2"
 
     def __repr__(self) -> str:
         return f"IndexKeys(id={self.key_id})"
 
     @classmethod
     def derive(cls, base: bytes) -> IndexKeys:
-        digest = hmac.new(base, b"sluice key index v1 digest", hashlib.sha256).digest()
+        """The daemon-wide keys every index was made under before keys were per chain
+        (v1): still read, and continued, in chains that began under them."""
+        return cls._under(base, b"sluice key index v1 ", "v1")
+
+    @classmethod
+    def for_chain(cls, base: bytes, created_by: str, dataset: str) -> IndexKeys:
+        """The keys of one creator's chain in one dataset (v2). One daemon-wide key let
+        any principal digest candidate values and find them among another's key
+        digests (a strictly redacted keyed export's index told which e-mails it held);
+        chains are per creator, so a chain's keys are too."""
+        scope = json.dumps([created_by, dataset], ensure_ascii=True).encode()
+        return cls._under(base, b"sluice key index v2 " + scope + b" ", "v2")
+
+    @classmethod
+    def _under(cls, base: bytes, label: bytes, version: str) -> IndexKeys:
+        digest = hmac.new(base, label + b"digest", hashlib.sha256).digest()
         seal = b"".join(
-            hmac.new(base, b"sluice key index v1 seal " + part, hashlib.sha256).digest()
+            hmac.new(base, label + b"seal " + part, hashlib.sha256).digest()
             for part in (b"1", b"2")
         )
-        return cls(HashKey("key-index", digest), seal)
+        return cls(HashKey("key-index", digest), seal, version)
 
     @property
     def key_id(self) -> str:

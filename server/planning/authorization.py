@@ -1,5 +1,5 @@
 """What a principal may do: scopes per operation, and the sources, destinations, storage
-profiles and secrets a request names checked against the principal's lists. Every check
+profiles, secrets and hash keys a request names checked against the principal's lists. Every check
 runs before any I/O and answers PERMISSION_DENIED naming the field; a message never
 says whether a file or object exists. Local paths are normalised as the allowed roots
 are (symlinks resolved, `..` resolved away); cloud URIs with `.` or `..` segments are
@@ -16,7 +16,8 @@ from sluice.server.errors import InvalidArgument, PermissionDenied, quoted
 from sluice.server.jobs.model import Job
 from sluice.server.pipeline.source import shown
 from sluice.server.pipeline.stream_source import is_stream_uri
-from sluice.server.planning.spec import ExportSpec
+from sluice.server.planning.redaction_plan import DEFAULT_HASH_KEY
+from sluice.server.planning.spec import ExportSpec, RedactionRuleSpec
 from sluice.server.principals import AuthSettings, Principal, Scope
 from sluice.sinks import LocationRefused, classify
 from sluice.sinks.locations import classify_source
@@ -47,15 +48,37 @@ def may_see(principal: Principal, job: Job) -> bool:
 def check_spec_access(spec: ExportSpec, principal: Principal) -> None:
     """The request's source, destination, profiles and secrets are all within the
     principal's lists (raises PermissionDenied naming the first field that is not)."""
-    check_source(principal, spec.source.uri, "spec.source.uri")
+    # A named source's location and profile are the server's, not fields the caller set:
+    # a denial names the field the caller did set.
+    named = bool(spec.source.name)
+    check_source(principal, spec.source.uri, "spec.source.name" if named else "spec.source.uri")
     check_destination(principal, spec.destination.uri, "spec.destination.uri")
-    check_profile(principal, spec.source.profile, "spec.source.profile")
+    check_profile(
+        principal, spec.source.profile, "spec.source.name" if named else "spec.source.profile"
+    )
     check_profile(principal, spec.destination.profile, "spec.destination.profile")
     for field, name in (
         ("spec.encryption.age_passphrase_ref", spec.encryption.age_passphrase_ref),
         ("spec.encryption.zip_password_ref", spec.encryption.zip_password_ref),
     ):
         check_secret(principal, name, field)
+    for number, rule in enumerate(spec.redaction.rules):
+        check_hash_key(principal, rule, f"spec.redaction.rules[{number}].key")
+    for number, rule in enumerate(spec.redaction.template_rules):
+        check_hash_key(principal, rule, f"spec.template (its rule {number + 1})")
+
+
+def check_hash_key(principal: Principal, rule: RedactionRuleSpec, field: str) -> None:
+    """The hash key a rule uses is in the principal's `hash_keys`: the key it names, or,
+    for a `hash` rule naming none, the server's "default" key (which it hashes under, so
+    leaving the key out is no way around a list without "default")."""
+    name = rule.key.strip()
+    if not name and rule.action.strip().lower() == "hash":
+        name = DEFAULT_HASH_KEY
+    if name and principal.hash_keys is not None and name not in principal.hash_keys:
+        raise PermissionDenied(
+            f"{field}: principal {principal.name!r} may not use hash key {quoted(name)}"
+        )
 
 
 def check_source(principal: Principal, uri: str, field: str) -> None:

@@ -36,6 +36,7 @@ from sluice.server.planning.chain_redaction import check_chain_redaction
 from sluice.server.planning.column_names import check_column_names
 from sluice.server.planning.database_increment import push_down_increment
 from sluice.server.planning.encryption import bind_zip_password, build_cipher
+from sluice.server.planning.export_folder_rules import check_outside_export_folders
 from sluice.server.planning.format_columns import check_columns_fit
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
 from sluice.server.planning.named_source_plan import with_named_source
@@ -149,6 +150,7 @@ def build_plan(
     level = _check_level(compressor, spec.output.level)
     target_bytes, max_rows = _check_chunking(spec, settings)
     destination = _check_destination(spec, settings)
+    check_outside_export_folders(destination, spec.destination.dataset)
     _check_labels(spec.labels)
     database_profile = _database_profile(settings, spec.source.profile, spec.source.uri)
     source_profile = (

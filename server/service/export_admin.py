@@ -104,7 +104,8 @@ class ExportAdmin:
             location = ExportLocation(
                 self._open(destination, field), destination, dataset, export_id
             )
-            if not principal.admin and self.manifest(location).created_by != principal.name:
+            if not principal.admin and self._creator(location) != principal.name:
+                # Nothing there and another's export get the same words: no existence leak.
                 raise NotFound(f"export {without_secrets(ref)!r:.200} not found")
             return location
         job = self._visible_job(ref, principal)
@@ -165,6 +166,13 @@ class ExportAdmin:
 
     def manifest(self, location: ExportLocation) -> Manifest:
         return read_manifest(location.sink, location.manifest_key)
+
+    def _creator(self, location: ExportLocation) -> str | None:
+        """Who made the export at `location`; None when it has no manifest."""
+        try:
+            return self.manifest(location).created_by
+        except NotFound:
+            return None
 
     def chain(self, destination: str, dataset: str, principal: Principal) -> list[CommittedExport]:
         require_scope(principal, Scope.READ)

@@ -138,7 +138,9 @@ class ExportService:
         keeps it to one replica (a DoPut's, where its records arrive)."""
         require_scope(principal, Scope.CREATE)
         check_request_id(request_id)
-        existing = self._store.find_by_request_id(request_id) if request_id else None
+        existing = (
+            self._store.find_by_request_id(request_id, principal.name) if request_id else None
+        )
         # Stored as it will run (a package without a template takes gdpr's), and compared
         # so with a retried request. A retry of a request accepted before that default
         # is the request stored then, without the template: compared (and checked) so —
@@ -160,7 +162,9 @@ class ExportService:
         was created, and one stored before packages took gdpr runs as it always did
         (README "Schedules")."""
         check_request_id(request_id)
-        existing = self._store.find_by_request_id(request_id) if request_id else None
+        existing = (
+            self._store.find_by_request_id(request_id, ANONYMOUS.name) if request_id else None
+        )
         return self._queue(spec, request_id, existing, ANONYMOUS, "")
 
     def _queue(

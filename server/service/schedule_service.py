@@ -18,7 +18,7 @@ from sluice.server.jobs.schedules import (
     ScheduleStore,
 )
 from sluice.server.jobs.store import JobStore
-from sluice.server.planning.authorization import require_scope
+from sluice.server.planning.authorization import may_see, require_scope
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.planning.template_plan import with_default_template
 from sluice.server.principals import Principal, Scope
@@ -156,9 +156,14 @@ class ScheduleService:
         if not schedule.last_export_id:
             return ScheduleView(schedule)
         try:
-            return ScheduleView(schedule, self._jobs.get(schedule.last_export_id).state)
+            job = self._jobs.get(schedule.last_export_id)
         except NotFound:
             return ScheduleView(schedule)
+        if not may_see(principal, job):
+            # The server's exports are NOT_FOUND to GetExport for a non-admin: their ids
+            # and states are not shown here either.
+            return ScheduleView(replace(schedule, last_export_id=""))
+        return ScheduleView(schedule, job.state)
 
 
 def check_schedule_name(name: str) -> None:

@@ -53,9 +53,12 @@ def day2() -> pl.DataFrame:
     return pl.concat([rows, inserted])
 
 
-def key_digest(key: int) -> str:
-    """README "Key index": HMAC-SHA256 under a sub-key of the index key, 16 bytes."""
-    sub_key = hmac.new(DIGEST_KEY, b"sluice key index v1 digest", hashlib.sha256).digest()
+def key_digest(key: int, created_by: str = "", dataset: str = "items") -> str:
+    """README "Key index": HMAC-SHA256 under the chain's sub-key of the index key (its
+    creator and dataset), 16 bytes."""
+    scope = json.dumps([created_by, dataset], ensure_ascii=True).encode()
+    label = b"sluice key index v2 " + scope + b" digest"
+    sub_key = hmac.new(DIGEST_KEY, label, hashlib.sha256).digest()
     return hmac.new(sub_key, f"id\x1f={key}".encode(), hashlib.sha256).hexdigest()[:32]
 
 

@@ -189,3 +189,32 @@ def test_package_schedules_stored_without_a_template_are_named_at_start_and_kept
     # Kept as stored: nothing dropped, nothing changed behind the operator's back.
     assert sorted(kept) == ["dsar-a", "dsar-b", "plain", "sealed"]
     assert (kept["dsar-a"].template, kept["dsar-b"].template) == ("", "")
+
+
+def test_a_reader_is_not_shown_the_servers_last_export(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    # The schedule's exports are the server's: NOT_FOUND to a reader's GetExport, so
+    # their ids and states are not in the reader's view of the schedule either.
+    tokens = {name: secrets.token_urlsafe(24) for name in ("root", "reader")}
+    daemon = _daemon(daemon_factory, tmp_path, postgres_server, "sqlite")
+    daemon.settings["auth"] = {
+        "principals": [
+            _principal("root", tokens["root"], ["admin"]),
+            _principal("reader", tokens["reader"], ["exports:read"]),
+        ]
+    }
+    daemon.start()
+    spec = ExportClient.build_spec(
+        source=str(daemon.sources / f"{NAME}.parquet"), to=str(daemon.exports), dataset="d"
+    )
+    with ExportClient(daemon.address, token=tokens["root"], timeout=30) as root:
+        root.create_schedule("nightly", spec, cron="@daily", paused=True)
+        ran = root.wait(root.trigger_schedule("nightly").id, timeout=120)
+        seen = root.get_schedule("nightly")
+    assert (seen.last_export_id, seen.last_export_state) == (ran.id, ran.state)
+    with ExportClient(daemon.address, token=tokens["reader"], timeout=30) as reader:
+        shown = [reader.get_schedule("nightly"), *reader.list_schedules()]
+    for schedule in shown:
+        assert schedule.last_export_id == "" and not schedule.last_export_state
+        assert ran.id.encode() not in schedule.SerializeToString()

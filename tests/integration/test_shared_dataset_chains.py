@@ -171,3 +171,32 @@ def test_a_schedule_is_planned_and_runs_as_the_server_not_its_creator(shared: Sh
     assert manifest["totals"]["records"] == 3  # type: ignore[index]
     assert shared.manifest(second)["parent_export_id"] == first.id
     assert shared.manifest(mine)["created_by"] == "root"
+
+
+def _key_digests(shared: Shared, export: pb.Export) -> set[bytes]:
+    index = pl.read_ipc_stream(shared.folder(export) / "index.arrows")
+    return set(index.get_column("key_digest").to_list())
+
+
+def test_key_digests_of_one_principal_never_match_anothers(shared: Shared) -> None:
+    # Alice's strictly redacted keyed export hides her e-mails; bob, who can read the
+    # shared folder, exports candidate e-mails of his own: with one daemon-wide index
+    # key, equal key digests would tell him which candidates alice's export holds.
+    spec = shared.spec("alice", _alice_rows(), pb.Incremental(mode="full", key=["email"]), "strict")
+    with shared.client("alice") as client:
+        alice = client.wait(client.create(spec).id, timeout=120)
+    candidates = pl.DataFrame({"email": [*ALICE_EMAILS, "nobody@x.io"], "v": [1, 2, 3]})
+    bob = shared.export("bob", candidates, mode="full", key=["email"])
+    assert alice.state == bob.state == pb.EXPORT_STATE_SUCCEEDED
+    assert len(_key_digests(shared, alice)) == 2 and len(_key_digests(shared, bob)) == 3
+    assert not _key_digests(shared, alice) & _key_digests(shared, bob)
+    alice_index = shared.manifest(alice)["key_index"]
+    bob_index = shared.manifest(bob)["key_index"]
+    assert alice_index["key_id"] != bob_index["key_id"]  # type: ignore[index]
+    # Alice's own chain still compares under its keys: one row changed, none re-sent.
+    rows = _alice_rows().with_columns(v=pl.Series([1, 9]))
+    spec = shared.spec("alice", rows, pb.Incremental(mode="incremental", key=["email"]), "strict")
+    with shared.client("alice") as client:
+        again = client.wait(client.create(spec).id, timeout=120)
+    changes = shared.manifest(again)["incremental"]["changes"]  # type: ignore[index]
+    assert (changes["updated"], changes["unchanged"], changes["inserted"]) == (1, 1, 0)

@@ -15,7 +15,15 @@ from sluice.server.planning.authorization import (
     check_run_access,
     check_secret,
     check_source,
+    check_spec_access,
     require_scope,
+)
+from sluice.server.planning.spec import (
+    DestinationSpec,
+    ExportSpec,
+    RedactionRuleSpec,
+    RedactionSpec,
+    SourceSpec,
 )
 from sluice.server.principals import (
     ANONYMOUS,
@@ -299,3 +307,45 @@ def test_principal_roots_in_a_config_file_are_relative_to_it(tmp_path: Path) -> 
     (principal,) = load_settings(config, environ={}).auth.principals
     assert principal.source_roots == (str(tmp_path / "data/x"), "/abs", "s3://lake/x/")
     assert principal.destination_roots == (str(tmp_path / "out"),)
+
+
+def test_a_named_sources_denial_names_the_field_the_caller_set() -> None:
+    # The uri and profile are the server's config: the caller only named the source.
+    principal = _principal(source_roots=("/data/mine",), profiles=())
+    named = ExportSpec(
+        source=SourceSpec("/data/other/people.parquet", profile="lake", name="people"),
+        destination=DestinationSpec("/exports", "people"),
+    )
+    with pytest.raises(PermissionDenied, match=r"^spec\.source\.name: outside the sources"):
+        check_spec_access(named, principal)
+    allowed = _principal(profiles=())
+    with pytest.raises(PermissionDenied, match=r"^spec\.source\.name: .*storage profile"):
+        check_spec_access(named, allowed)
+
+
+def test_a_hash_rule_naming_no_key_is_checked_as_the_default_key() -> None:
+    # A rule naming no key hashes under "default": a principal whose hash_keys leave it
+    # out may not use it by leaving the key out (nor through a template's rules).
+    billing = _principal(hash_keys=("billing",))
+
+    def spec(*rules: RedactionRuleSpec, template: bool = False) -> ExportSpec:
+        redaction = RedactionSpec(template_rules=rules) if template else RedactionSpec(rules=rules)
+        return ExportSpec(
+            source=SourceSpec("/data/a.parquet"),
+            destination=DestinationSpec("/exports", "a"),
+            redaction=redaction,
+        )
+
+    unnamed = RedactionRuleSpec(column="email", action=" Hash ")
+    for denied, field in (
+        (spec(unnamed), r"spec\.redaction\.rules\[0\]\.key"),
+        (spec(RedactionRuleSpec(column="email", action="hash", key="default")), None),
+        (spec(unnamed, template=True), r"spec\.template \(its rule 1\)"),
+    ):
+        with pytest.raises(PermissionDenied, match=rf"^{field or '.*'}: .*'default'"):
+            check_spec_access(denied, billing)
+    check_spec_access(spec(RedactionRuleSpec(column="e", action="hash", key="billing")), billing)
+    # Rules that hash nothing use no key; a principal listing "default", or none, may.
+    check_spec_access(spec(RedactionRuleSpec(column="email", action="mask")), billing)
+    check_spec_access(spec(unnamed), _principal(hash_keys=("default",)))
+    check_spec_access(spec(unnamed), _principal())

@@ -203,10 +203,25 @@ class JobStoreContract:
     def test_find_by_request_id(self, store: JobStore) -> None:
         job, _ = store.create(new_job("j1", "req-1"))
         store.create(new_job("j2"))
-        assert store.find_by_request_id("req-1") == job
-        assert store.find_by_request_id("req-2") is None
+        assert store.find_by_request_id("req-1", "") == job
+        assert store.find_by_request_id("req-2", "") is None
         # Jobs created without a request id are not found under the empty one.
-        assert store.find_by_request_id("") is None
+        assert store.find_by_request_id("", "") is None
+
+    def test_request_ids_are_per_creator(self, store: JobStore) -> None:
+        # One principal's request id neither finds nor blocks another's (an oracle of
+        # another's ids, and a way to squat their predictable next one).
+        alice, created = store.create(replace(new_job("j1", "req-1"), created_by="alice"))
+        assert created and alice.request_id == "req-1"
+        assert store.find_by_request_id("req-1", "bob") is None
+        assert store.find_by_request_id("req-1", "") is None
+        other = replace(new_job("j2", "req-1", make_spec(team="b")), created_by="bob")
+        bob, created = store.create(other)
+        assert created and (bob.id, bob.request_id, bob.created_by) == ("j2", "req-1", "bob")
+        assert store.find_by_request_id("req-1", "alice") == store.get("j1")
+        assert store.find_by_request_id("req-1", "bob") == store.get("j2")
+        again, created = store.create(replace(new_job("j3", "req-1"), created_by="alice"))
+        assert (again.id, created) == ("j1", False)
 
     def test_get_unknown_is_not_found(self, store: JobStore) -> None:
         with pytest.raises(NotFound, match="export 'nope' not found"):
@@ -645,7 +660,7 @@ class JobStoreContract:
         for spec in (personal_spec(), make_spec(team="b")):
             job, created = store.create(new_job("j2", "req-1", spec))
             assert (job, created) == (deleted, False)
-        assert store.find_by_request_id("req-1") == deleted
+        assert store.find_by_request_id("req-1", "") == deleted
         with pytest.raises(NotFound):
             store.get("j2")
 
@@ -840,7 +855,7 @@ class JobStoreContract:
             db.execute("UPDATE jobs SET counters_json = NULL WHERE id = 'job-old'")
         summed = (("EMAIL/message", 9),)
         assert store.get("job-old").progress.counters == summed
-        found = store.find_by_request_id("req-old")
+        found = store.find_by_request_id("req-old", "")
         assert found is not None and found.progress.counters == summed
         assert store.release(lease).progress.counters == summed
         claimed = store.claim("r2", 60)

@@ -51,6 +51,9 @@ def test_sqlite_migrates_from_every_earlier_version(tmp_path: Path, version: int
     store = SQLiteJobStore(path)
     try:
         assert store.get("old").request_id == "req-old"
+        # Request ids became per creator: the old one is its creator's ("").
+        assert store.find_by_request_id("req-old", "") == store.get("old")
+        assert store.find_by_request_id("req-old", "alice") is None
         store.create(new_job("new"))
         store.record_chunk("new", make_chunk(0), store.get("new").progress)
         assert [c.index for c in store.chunks("new")] == [0]
@@ -145,6 +148,26 @@ def test_postgres_rows_from_before_revisions_start_at_zero(
     try:
         assert store.get("old").revision == 0
         assert store.transition("old", {JobState.SUCCEEDED}, JobState.QUEUED).revision == 1
+    finally:
+        store.close()
+
+
+def test_postgres_request_ids_become_their_creators(postgres_server: PostgresServer) -> None:
+    url = postgres_server.new_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, "test", upto=SCHEMA_VERSION - 1)  # type: ignore[arg-type]
+        conn.execute(
+            "INSERT INTO jobs (id, request_id, request_fingerprint, state, spec_json,"
+            " created_at, updated_at, created_by)"
+            " VALUES ('old', 'req-old', 'fp', 'succeeded', %s, now(), now(), 'alice')",
+            (new_job("old").spec.to_json(),),
+        )
+    store = PostgresJobStore(url)
+    try:
+        old = store.get("old")
+        assert (old.request_id, old.revision) == ("req-old", 0)
+        assert store.find_by_request_id("req-old", "alice") == old
+        assert store.find_by_request_id("req-old", "bob") is None
     finally:
         store.close()
 

@@ -18,7 +18,7 @@ import pytest
 from sluice.client.demo_data import generate
 from sluice.format.manifest import FORMAT_VERSION, ContentDigest, Manifest
 from sluice.server.committed.catalog import CommittedExport
-from sluice.server.errors import DataLoss
+from sluice.server.errors import DataLoss, FailedPrecondition
 from sluice.server.execution.manifest_writer import build_manifest, write_manifest
 from sluice.server.jobs.model import ChunkRecord
 from sluice.server.pipeline.encoders import arrow_schema
@@ -289,6 +289,22 @@ def test_write_manifest_stores_valid_json_without_secrets(source: Path) -> None:
     for spelling in (KEY, KEY.hex().encode(), base64.b64encode(KEY), KEY[:16]):
         assert spelling not in body
     assert b'"algorithm": "blake3"' in body
+
+
+def test_a_folder_where_the_manifest_goes_blocks_the_commit_by_name(
+    source: Path, tmp_path: Path
+) -> None:
+    # Not "no manifest at ...": the manifest is not missing, its place is taken.
+    plan = _plan(source)
+    sink = LocalSink(tmp_path)
+    manifest = _manifest(plan, _run(plan, sink))
+    (tmp_path / plan.manifest_key).mkdir(parents=True)
+
+    with pytest.raises(FailedPrecondition) as blocked:
+        write_manifest(sink, plan.manifest_key, manifest)
+
+    assert plan.manifest_key in str(blocked.value)
+    assert (tmp_path / plan.manifest_key).is_dir()
 
 
 def test_second_write_with_the_same_chunks_is_a_no_op(source: Path) -> None:

@@ -178,7 +178,7 @@ def test_access_is_checked_on_each_source_the_package_reads(tmp_path: Path) -> N
 _SUBJECT = "918273645"
 
 
-def _manifest_json(tmp_path: Path, **fields: object) -> str:
+def _manifest_json(tmp_path: Path, created_by: str = "", **fields: object) -> str:
     (tmp_path / "gdpr-password").write_text("correct horse battery staple\n")
     settings = _settings(tmp_path, secrets={"gdpr": f"file:{tmp_path / 'gdpr-password'}"})
     package = build_package_plan(_spec(tmp_path, _SUBJECT, **fields), settings, "x1", owner="")
@@ -190,7 +190,7 @@ def _manifest_json(tmp_path: Path, **fields: object) -> str:
         finished_at=now,
         digest_key_id="k1",
         digest_key=b"k" * 32,
-        created_by="",
+        created_by=created_by,
     )
     return manifest.to_json().decode()
 
@@ -203,8 +203,22 @@ def test_an_encrypted_packages_manifest_holds_a_keyed_digest_not_the_subject_id(
     assert _SUBJECT not in text
     described = json.loads(text)["subject_package"]
     assert "subject_id" not in described
-    assert described["subject_digest"] == subject_digest(_SUBJECT, b"k" * 32)
-    assert subject_digest(_SUBJECT, b"other-key" * 4) != described["subject_digest"]
+    assert described["subject_digest"] == subject_digest(_SUBJECT, b"k" * 32, "")
+    assert subject_digest(_SUBJECT, b"other-key" * 4, "") != described["subject_digest"]
+
+
+def test_packages_of_two_principals_for_one_subject_have_different_digests(
+    tmp_path: Path,
+) -> None:
+    # Else a principal could confirm that another's sealed package is about a guessed
+    # subject by making a package for that subject and comparing digests.
+    digests = {
+        json.loads(_manifest_json(tmp_path, created_by, template="gdpr"))["subject_package"][
+            "subject_digest"
+        ]
+        for created_by in ("alice", "bob")
+    }
+    assert len(digests) == 2
 
 
 def test_an_unencrypted_packages_manifest_names_the_subject(tmp_path: Path) -> None:

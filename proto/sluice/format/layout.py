@@ -32,6 +32,8 @@ TOMBSTONES_STEM = "tombstones"
 CHUNK_NAME = re.compile(r"^part-(\d{6,})\.[A-Za-z0-9._-]+$")
 #: A subject package's letter to the person (GDPR packages).
 README_HTML_NAME = "README.html"
+#: An export id (the name of an export's folder): its UTC start time, then 12 hex digits.
+EXPORT_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}")
 
 
 def chunk_stem(index: int, label: str = "") -> str:
