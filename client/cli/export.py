@@ -425,10 +425,12 @@ def spec_from_options(
     )
 
 
-def _secret_name(name: str | None, env_var: str | None, option: str) -> str:
+def _secret_name(name: str | None, env_var: str | None, option: str) -> str | None:
+    """The secret's name the options give; None when neither was given (SECRET_NAME has
+    refused empty values already)."""
     if name and env_var:
         raise click.UsageError(f"give {option}-secret or {option}-env, not both")
-    return name or (f"env:{env_var}" if env_var else "")
+    return name or (f"env:{env_var}" if env_var else None)
 
 
 @export_group.command("get")

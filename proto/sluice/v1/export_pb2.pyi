@@ -420,6 +420,9 @@ class Encryption(_message.Message):
     the server (its `secrets` setting). A configured reference itself ("env:NAME") is
     accepted too, but only if the server's `secrets` holds it: callers cannot make the
     server read arbitrary variables or files.
+    Set only to encrypt: an Encryption message that names nothing (no recipient, and no
+    secret name or an empty one) is INVALID_ARGUMENT naming the field, never a plaintext
+    export. Unset: no encryption (or a template's).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -445,14 +448,21 @@ class Encryption(_message.Message):
         self,
         *,
         age_recipients: _abc.Iterable[_builtins.str] | None = ...,
-        age_passphrase_ref: _builtins.str = ...,
-        zip_password_ref: _builtins.str = ...,
+        age_passphrase_ref: _builtins.str | None = ...,
+        zip_password_ref: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_age_passphrase_ref", b"_age_passphrase_ref", "_zip_password_ref", b"_zip_password_ref", "age_passphrase_ref", b"age_passphrase_ref", "zip_password_ref", b"zip_password_ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_passphrase_ref", b"age_passphrase_ref", "age_recipients", b"age_recipients", "zip_password_ref", b"zip_password_ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_age_passphrase_ref", b"_age_passphrase_ref", "_zip_password_ref", b"_zip_password_ref", "age_passphrase_ref", b"age_passphrase_ref", "age_recipients", b"age_recipients", "zip_password_ref", b"zip_password_ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__age_passphrase_ref: _TypeAlias = _typing.Literal["age_passphrase_ref"]  # noqa: Y015
+    _WhichOneofArgType__age_passphrase_ref: _TypeAlias = _typing.Literal["_age_passphrase_ref", b"_age_passphrase_ref"]  # noqa: Y015
+    _WhichOneofReturnType__zip_password_ref: _TypeAlias = _typing.Literal["zip_password_ref"]  # noqa: Y015
+    _WhichOneofArgType__zip_password_ref: _TypeAlias = _typing.Literal["_zip_password_ref", b"_zip_password_ref"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__age_passphrase_ref) -> _WhichOneofReturnType__age_passphrase_ref | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__zip_password_ref) -> _WhichOneofReturnType__zip_password_ref | None: ...
 
 Global___Encryption: _TypeAlias = Encryption  # noqa: Y015
 
