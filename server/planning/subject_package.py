@@ -305,14 +305,31 @@ def denied_in_package(
     return PermissionDenied(f"{exc.message}; {hint}")
 
 
+#: Fields of a part that depend on its source's data: an error there names the source.
+#: Everything else (destination, output, chunking, encryption, labels, ...) the request
+#: sets for the whole package, so its error is the same whichever part found it.
+_SOURCE_FIELDS = ("spec.source", "spec.query", "spec.redaction.rules")
+
+
 def _in_part(exc: InvalidArgument, source: str, hint: str) -> InvalidArgument:
     """A part's error, said about the package: a bad id is the subject id's fault, and
-    encryption the request did not bring is its template's (`hint`)."""
+    encryption the request did not bring is its template's (`hint`). The source is named
+    only when its data made the field wrong."""
     violation = exc.violations[0]
     field = violation.field
     description = violation.description
+    of_source = _is_source_field(field)
     if field.startswith("spec.query"):
         field = "spec.subject.subject_id"
     elif field.startswith("spec.encryption") and hint:
         description += f"; {hint}"
-    return InvalidArgument(field, f"source {quoted(source)}: {description}")
+    if of_source:
+        description = f"source {quoted(source)}: {description}"
+    return InvalidArgument(field, description)
+
+
+def _is_source_field(field: str) -> bool:
+    return any(
+        field == prefix or field.startswith((f"{prefix}.", f"{prefix}["))
+        for prefix in _SOURCE_FIELDS
+    )
