@@ -178,7 +178,7 @@ def _entity(where: str, pattern: str) -> Entity | None:
     name = pattern.strip().upper()
     if name in ENTITY_BY_NAME:
         return ENTITY_BY_NAME[name]
-    if _ENTITY_NAME.match(pattern.strip()):
+    if _ENTITY_NAME.fullmatch(pattern.strip()):
         raise InvalidArgument(
             where,
             f"unknown entity {quoted(pattern)}; expected one of {', '.join(ENTITY_BY_NAME)}"
