@@ -46,7 +46,12 @@ from sluice.server.errors import (
 from sluice.server.execution.open_uploads import discard_uploads
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
-from sluice.server.planning.authorization import check_destination, may_see, require_scope
+from sluice.server.planning.authorization import (
+    check_destination,
+    check_profile,
+    may_see,
+    require_scope,
+)
 from sluice.server.planning.export_files import fixed_file_names
 from sluice.server.planning.plan import (
     DATASET_RULE,
@@ -54,6 +59,7 @@ from sluice.server.planning.plan import (
     is_dataset_name,
     outside_export_roots,
     plan_destination,
+    storage_profile,
 )
 from sluice.server.principals import Principal, Scope
 from sluice.server.settings import Settings
@@ -92,17 +98,22 @@ class ExportAdmin:
         self._store = store
         self._open_sink = open_sink
 
-    def locate(self, ref: str, field: str = "export", *, principal: Principal) -> ExportLocation:
+    def locate(
+        self, ref: str, field: str = "export", *, principal: Principal, profile: str = ""
+    ) -> ExportLocation:
         """An export id known to the job store, or the URI of a manifest.json. Another
         principal's export id is NOT_FOUND (admin excepted); a manifest URI must lie
-        within the principal's destination roots."""
+        within the principal's destination roots, and is reached with the storage
+        `profile` named (checked as CreateExport checks spec.destination.profile). An
+        export id is reached as it was written, whatever `profile` says."""
         if not ref.strip():
             raise InvalidArgument(field, "give an export id or a manifest URI")
         if ref.rstrip("/").endswith(MANIFEST_NAME):
             destination, dataset, export_id = _split_manifest_uri(ref, field)
             check_destination(principal, destination, field)
+            named = self._profile(profile, destination, principal)
             location = ExportLocation(
-                self._open(destination, field), destination, dataset, export_id
+                self._open(destination, field, named), destination, dataset, export_id
             )
             if not principal.admin and self.manifest(location).created_by != principal.name:
                 raise NotFound(f"export {without_secrets(ref)!r:.200} not found")
@@ -120,8 +131,8 @@ class ExportAdmin:
             raise FailedPrecondition(_no_manifest(job))
         # An export this daemon made lies where its spec sent it, reached with the profile
         # it used, checked as when it ran (a profile since removed is named, not dropped).
-        destination, profile = plan_destination(job.spec, self._settings)
-        sink = self._open(destination, field, profile)
+        destination, written_with = plan_destination(job.spec, self._settings)
+        sink = self._open(destination, field, written_with)
         return ExportLocation(sink, destination, job.spec.destination.dataset, job.id)
 
     def _visible_job(self, ref: str, principal: Principal) -> Job:
@@ -140,40 +151,45 @@ class ExportAdmin:
             )
         return job
 
-    def verify(self, ref: str, principal: Principal) -> VerifyReport:
+    def verify(self, ref: str, principal: Principal, profile: str = "") -> VerifyReport:
         require_scope(principal, Scope.READ)
-        location = self.locate(ref, principal=principal)
+        location = self.locate(ref, principal=principal, profile=profile)
         return verify_export(location.sink, location.manifest_key)
 
-    def diff(self, base_ref: str, other_ref: str, principal: Principal) -> tuple[ChunkDiff, str]:
+    def diff(
+        self, base_ref: str, other_ref: str, principal: Principal, profile: str = ""
+    ) -> tuple[ChunkDiff, str]:
         """The chunk-level diff, and why a record-level one is not possible ("": it is)."""
         require_scope(principal, Scope.READ)
-        base = self.manifest(self.locate(base_ref, "base", principal=principal))
-        other = self.manifest(self.locate(other_ref, "other", principal=principal))
+        base = self.manifest(self.locate(base_ref, "base", principal=principal, profile=profile))
+        other = self.manifest(self.locate(other_ref, "other", principal=principal, profile=profile))
         return diff_chunks(base, other), record_level_note(base, other)
 
     def diff_records(
-        self, base_ref: str, other_ref: str, principal: Principal
+        self, base_ref: str, other_ref: str, principal: Principal, profile: str = ""
     ) -> Iterator[list[RecordChange] | RecordDiffSummary]:
         """Record-level changes from the two exports' key indexes, streamed."""
         require_scope(principal, Scope.READ)
         exports = []
         for ref, field in ((base_ref, "base"), (other_ref, "other")):
-            location = self.locate(ref, field, principal=principal)
+            location = self.locate(ref, field, principal=principal, profile=profile)
             exports.append(IndexedExport(location.sink, location.folder, self.manifest(location)))
         return diff_records(exports[0], exports[1])
 
     def manifest(self, location: ExportLocation) -> Manifest:
         return read_manifest(location.sink, location.manifest_key)
 
-    def chain(self, destination: str, dataset: str, principal: Principal) -> list[CommittedExport]:
+    def chain(
+        self, destination: str, dataset: str, principal: Principal, profile: str = ""
+    ) -> list[CommittedExport]:
         require_scope(principal, Scope.READ)
         check_dataset_name(dataset, "dataset")
         check_destination(principal, destination, "destination")
-        sink = self._open(destination, "destination")
+        named = self._profile(profile, destination, principal)
+        sink = self._open(destination, "destination", named)
         return _own(committed_exports(sink, dataset), principal)
 
-    def delete(self, ref: str, principal: Principal) -> int:
+    def delete(self, ref: str, principal: Principal, profile: str = "") -> int:
         """Remove a committed export (by id or manifest URI), or the chunk files an export
         of this daemon left when it was cancelled or failed (by id): returns how many
         objects were removed."""
@@ -187,7 +203,7 @@ class ExportAdmin:
                     f"export '{job.id}' is {job.state}; cancel it first (`sluice export cancel "
                     f"{job.id}`), then delete the chunk files it wrote"
                 )
-        location = self.locate(ref, principal=principal)
+        location = self.locate(ref, principal=principal, profile=profile)
         if ref.rstrip("/").endswith(MANIFEST_NAME) and not _holds_anything(location):
             # A manifest URI of nothing (a typo, an export deleted already): not "0
             # objects removed". A folder of chunks without a manifest (a delete cut
@@ -264,11 +280,13 @@ class ExportAdmin:
         *,
         dry_run: bool,
         principal: Principal,
+        profile: str = "",
     ) -> RetentionPlan:
         require_scope(principal, Scope.READ if dry_run else Scope.DELETE)
         check_dataset_name(dataset, "dataset")
         check_destination(principal, destination, "destination")
-        sink = self._open(destination, "destination")
+        named = self._profile(profile, destination, principal)
+        sink = self._open(destination, "destination", named)
         # A principal's policy weighs and removes only its own exports (admin: all).
         exports = _own(committed_exports(sink, dataset), principal)
         plan = plan_retention(exports, policy, datetime.now(UTC))
@@ -299,6 +317,15 @@ class ExportAdmin:
             self._store.mark_deleted(job.id, {JobState.SUCCEEDED}, batch=batch)
             return True
         return False
+
+    def _profile(
+        self, name: str, uri: str, principal: Principal
+    ) -> S3Profile | AzureProfile | None:
+        """The storage profile a call names for `uri` (request field `profile`), checked as
+        CreateExport checks spec.destination.profile: the principal may use it, it
+        exists, and it is for the kind of store `uri` names."""
+        check_profile(principal, name, "profile")
+        return storage_profile(self._settings, name, uri, "profile")
 
     def _open(
         self, destination: str, field: str, profile: S3Profile | AzureProfile | None = None

@@ -1172,15 +1172,22 @@ class VerifyExportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPORT_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     export: _builtins.str
+    profile: _builtins.str
+    """Storage profile (server config) that reaches a manifest URI on s3:// or az://, as
+    spec.destination.profile does for CreateExport; "" for the default credentials.
+    Not used for an export id: that one is reached as it was written.
+    """
     def __init__(
         self,
         *,
         export: _builtins.str = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1271,18 +1278,25 @@ class DiffExportsRequest(_message.Message):
 
     BASE_FIELD_NUMBER: _builtins.int
     OTHER_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     base: _builtins.str
     """Export ids or manifest URIs of two exports of one dataset."""
     other: _builtins.str
+    profile: _builtins.str
+    """Storage profile (server config) that reaches the manifest URIs on s3:// or az://, as
+    spec.destination.profile does for CreateExport; "" for the default credentials.
+    Not used for an export id: that one is reached as it was written.
+    """
     def __init__(
         self,
         *,
         base: _builtins.str = ...,
         other: _builtins.str = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "other", b"other"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "other", b"other", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1513,15 +1527,22 @@ class DeleteExportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPORT_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     export: _builtins.str
+    profile: _builtins.str
+    """Storage profile (server config) that reaches a manifest URI on s3:// or az://, as
+    spec.destination.profile does for CreateExport; "" for the default credentials.
+    Not used for an export id: that one is reached as it was written.
+    """
     def __init__(
         self,
         *,
         export: _builtins.str = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1585,10 +1606,15 @@ class ApplyRetentionRequest(_message.Message):
     DATASET_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     destination: _builtins.str
     dataset: _builtins.str
     dry_run: _builtins.bool
     """Report what would be deleted without deleting anything."""
+    profile: _builtins.str
+    """Storage profile (server config) that reaches an s3:// or az:// destination, as
+    spec.destination.profile does for CreateExport; "" for the default credentials.
+    """
     @_builtins.property
     def policy(self) -> Global___RetentionPolicy: ...
     def __init__(
@@ -1598,10 +1624,11 @@ class ApplyRetentionRequest(_message.Message):
         dataset: _builtins.str = ...,
         policy: Global___RetentionPolicy | None = ...,
         dry_run: _builtins.bool = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "destination", b"destination", "dry_run", b"dry_run", "policy", b"policy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "destination", b"destination", "dry_run", b"dry_run", "policy", b"policy", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1663,17 +1690,23 @@ class ListDatasetExportsRequest(_message.Message):
 
     DESTINATION_FIELD_NUMBER: _builtins.int
     DATASET_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     destination: _builtins.str
     dataset: _builtins.str
+    profile: _builtins.str
+    """Storage profile (server config) that reaches an s3:// or az:// destination, as
+    spec.destination.profile does for CreateExport; "" for the default credentials.
+    """
     def __init__(
         self,
         *,
         destination: _builtins.str = ...,
         dataset: _builtins.str = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "destination", b"destination"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "destination", b"destination", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
