@@ -3,6 +3,7 @@ beyond shape: validation lives in server.plan."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -45,6 +46,8 @@ from sluice.server.service.server_info import ServerInfo
 from sluice.server.service.source_catalog import SourceListing
 from sluice.server.templates import Template
 from sluice.v1 import export_pb2 as pb
+
+_log = logging.getLogger("sluice.rpc")
 
 STATE_TO_PROTO = {
     JobState.QUEUED: pb.EXPORT_STATE_QUEUED,
@@ -126,9 +129,12 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
 
 
 def _encryption_from_proto(message: pb.ExportSpec) -> EncryptionSpec:
-    """The request's encryption; InvalidArgument for one set but naming nothing. A
-    library caller who set a secret's name to "" (an empty variable), or the message with
-    nothing in it, asked for encryption: reading that as "none" would store plaintext."""
+    """The request's encryption; InvalidArgument for a secret's name that is present but
+    empty. A library caller who set a secret's name to "" (an empty variable) asked for
+    encryption: reading that as "none" would store plaintext. An Encryption message with
+    nothing in it is "no encryption": clients before `optional` names (build_spec, the
+    CLI's export/schedule/gdpr commands, Flight JSON `"encryption": {}`) always sent one,
+    and a pre-upgrade client retrying with the same request id must still be answered."""
     encryption = message.encryption
     unset = ", or leave it unset for no encryption"
     if encryption.HasField("age_passphrase_ref") and not encryption.age_passphrase_ref.strip():
@@ -140,10 +146,10 @@ def _encryption_from_proto(message: pb.ExportSpec) -> EncryptionSpec:
             "spec.encryption.zip_password_ref", f"is set but empty: name a server secret{unset}"
         )
     if message.HasField("encryption") and encryption == pb.Encryption():
-        raise InvalidArgument(
-            "spec.encryption",
-            "is set but names no age_recipients, age_passphrase_ref or zip_password_ref: "
-            f"give one{unset}",
+        # Names nothing of the request: the caller's message is all the log needs.
+        _log.warning(
+            "spec.encryption is set but empty (a client older than field presence sends "
+            "it for no encryption): read as no encryption; upgrade the client"
         )
     return EncryptionSpec(
         age_recipients=tuple(encryption.age_recipients),
@@ -154,7 +160,7 @@ def _encryption_from_proto(message: pb.ExportSpec) -> EncryptionSpec:
 
 def _encryption_to_proto(encryption: EncryptionSpec) -> pb.Encryption | None:
     """None for no encryption: an Encryption message is only sent when it names something
-    (a set but empty one is refused when a request brings it back)."""
+    (an empty one, which old clients send, is read back as no encryption with a warning)."""
     if encryption == EncryptionSpec():
         return None
     message = pb.Encryption(age_recipients=encryption.age_recipients)

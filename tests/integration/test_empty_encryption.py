@@ -1,13 +1,15 @@
-"""Encryption that is set but names nothing is the caller's INVALID_ARGUMENT naming the
+"""A secret's name that is present but empty is the caller's INVALID_ARGUMENT naming the
 field, never a plaintext export: a library caller who sets a secret's name to "" (a
-variable that was empty) or sets the message with nothing in it asked for encryption.
-Checked on every way in: CreateExport, CreateSchedule, GDPR packages, Flight puts, the
-client's build_spec, and `ask` (whose plans must not carry such a message themselves)."""
+variable that was empty) asked for encryption. Checked on every way in: CreateExport,
+CreateSchedule, GDPR packages, Flight puts, the client's build_spec, and `ask` (whose
+plans must not carry an Encryption message themselves). An Encryption message with
+nothing in it is what clients before field presence always sent for no encryption: it
+is accepted as no encryption (with a warning in the daemon's log), never refused."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -24,7 +26,10 @@ from sluice.server.flight.ipc_codec import schema_payload
 from sluice.v1 import export_pb2 as pb
 from sluice.v1 import export_pb2_grpc
 from tests.daemon import Daemon
+from tests.integration import flight_helpers
+from tests.integration.flight_helpers import command, finish, put
 
+reap_clients = flight_helpers.reap_clients
 pytestmark = pytest.mark.integration
 
 GDPR = {
@@ -80,8 +85,9 @@ def _empty_message(spec: pb.ExportSpec) -> pb.ExportSpec:
 EMPTY = [
     (_empty_passphrase, "spec.encryption.age_passphrase_ref"),
     (_empty_zip_password, "spec.encryption.zip_password_ref"),
-    (_empty_message, "spec.encryption"),
 ]
+#: The daemon's warning for an empty Encryption message (it names nothing of the request).
+OLD_CLIENT_WARNING = "spec.encryption is set but empty"
 
 
 def _violations(error: grpc.RpcError) -> list[str]:
@@ -136,19 +142,115 @@ def test_create_export_schedule_and_package_refuse_set_but_empty_encryption(
     _nothing_written(daemon)
 
 
-@pytest.mark.parametrize(
-    ("encryption", "field"),
-    [
-        ({"agePassphraseRef": ""}, "spec.encryption.age_passphrase_ref"),
-        ({}, "spec.encryption"),
-    ],
-)
-def test_a_flight_put_refuses_set_but_empty_encryption(
-    daemon: Daemon, encryption: dict[str, str], field: str
-) -> None:
+def _plaintext_manifest(daemon: Daemon, export: pb.Export) -> None:
+    manifest = json.loads(Path(export.manifest_uri.removeprefix("file://")).read_text())
+    assert manifest["output"]["encryption"]["scheme"] == "none", manifest["output"]
+
+
+def test_an_empty_encryption_message_is_no_encryption_everywhere(sealed_daemon: Daemon) -> None:
+    """What every client before field presence sent (build_spec always set
+    `encryption {}`): an export, a schedule and a package without encryption."""
+    daemon = sealed_daemon
+    package = pb.ExportSpec(
+        destination=pb.Destination(uri=str(daemon.exports), dataset="gdpr"),
+        template="unsealed",
+    )
+    package.subject.subject_id = "42"
+    with daemon.channel() as channel, ExportClient(daemon.address, timeout=30) as client:
+        stub = export_pb2_grpc.ExportServiceStub(channel)
+        export = stub.CreateExport(
+            pb.CreateExportRequest(spec=_empty_message(_export_spec(daemon, "people"))),
+            timeout=30,
+        )
+        finished = client.wait(export.id)
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error.message
+        assert not finished.spec.HasField("encryption")
+        _plaintext_manifest(daemon, finished)
+        schedule = stub.CreateSchedule(
+            pb.CreateScheduleRequest(
+                name="nightly", cron="@daily", spec=_empty_message(_export_spec(daemon, "people"))
+            ),
+            timeout=30,
+        )
+        assert not schedule.spec.HasField("encryption")
+        packaged = stub.CreateExport(
+            pb.CreateExportRequest(spec=_empty_message(package)), timeout=30
+        )
+        finished = client.wait(packaged.id)
+        assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error.message
+        _plaintext_manifest(daemon, finished)
+    assert OLD_CLIENT_WARNING in daemon.log_path.read_text()
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    """One protobuf length-delimited field (tag, varint length, bytes), by hand."""
+    length = len(payload)
+    varint = b""
+    while True:
+        byte, length = length & 0x7F, length >> 7
+        varint += bytes([byte | (0x80 if length else 0)])
+        if not length:
+            return bytes([field << 3 | 2]) + varint + payload
+
+
+def test_an_old_clients_request_bytes_are_an_export_without_encryption(daemon: Daemon) -> None:
+    """The bytes a pre-upgrade client sends (its build_spec always set the Encryption
+    message, field 8, empty), written by hand and sent as they are: accepted, and a
+    retry of the same bytes (same request id) answers the same export."""
+    source = daemon.sources / "old.parquet"
+    daemon.sources.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame({"id": [1, 2, 3]}).write_parquet(source)
+    spec = (
+        _length_delimited(1, _length_delimited(1, str(source).encode()))  # source.uri
+        + _length_delimited(
+            5,  # destination {uri, dataset}
+            _length_delimited(1, str(daemon.exports).encode()) + _length_delimited(2, b"old"),
+        )
+        + b"\x42\x00"  # encryption {} (field 8, length 0)
+    )
+    request = _length_delimited(1, spec) + _length_delimited(2, b"old-client-retry")
+    parsed = pb.CreateExportRequest.FromString(request)
+    assert parsed.spec.HasField("encryption") and parsed.request_id == "old-client-retry"
+    with daemon.channel() as channel, ExportClient(daemon.address, timeout=30) as client:
+        create = channel.unary_unary(
+            "/sluice.v1.ExportService/CreateExport",
+            request_serializer=lambda raw: raw,
+            response_deserializer=pb.Export.FromString,
+        )
+        first = create(request, timeout=30)
+        again = create(request, timeout=30)
+        assert again.id == first.id
+        finished = client.wait(first.id)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error.message
+    assert not finished.spec.HasField("encryption")
+    _plaintext_manifest(daemon, finished)
+
+
+def test_a_flight_put_refuses_an_empty_secret_name(daemon: Daemon) -> None:
+    field = "spec.encryption.age_passphrase_ref"
+    with daemon.channel() as channel, pytest.raises(grpc.RpcError) as caught:
+        list(_put(channel, daemon, {"agePassphraseRef": ""}, "put-empty-name"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    assert caught.value.details().startswith(f"{field}:"), caught.value.details()
+    _nothing_written(daemon)
+
+
+def test_a_flight_put_with_empty_encryption_is_plaintext(daemon: Daemon) -> None:
+    """An older client's Flight JSON carried `"encryption": {}` for no encryption."""
+    acks = finish(put(daemon, command(daemon, "put-empty-encryption", encryption={}), 100))
+    with ExportClient(daemon.address, timeout=30) as client:
+        (export,) = client.list()
+        finished = client.wait(export.id)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, (acks[-1:], finished.error.message)
+    _plaintext_manifest(daemon, finished)
+
+
+def _put(
+    channel: grpc.Channel, daemon: Daemon, encryption: dict[str, str], request_id: str
+) -> Iterator[fl.PutResult]:
     cmd = json.dumps(
         {
-            "requestId": "put-empty-encryption",
+            "requestId": request_id,
             "spec": {
                 "destination": {"uri": str(daemon.exports), "dataset": "pushed"},
                 "encryption": encryption,
@@ -159,11 +261,7 @@ def test_a_flight_put_refuses_set_but_empty_encryption(
     payload = schema_payload(pa.schema([("id", pa.int64())]))
     message = fl.FlightData(data_header=payload.header, data_body=payload.body)
     message.flight_descriptor.CopyFrom(descriptor)
-    with daemon.channel() as channel, pytest.raises(grpc.RpcError) as caught:
-        list(Flight_pb2_grpc.FlightServiceStub(channel).DoPut(iter([message]), timeout=60))
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
-    assert caught.value.details().startswith(f"{field}:"), caught.value.details()
-    _nothing_written(daemon)
+    return Flight_pb2_grpc.FlightServiceStub(channel).DoPut(iter([message]), timeout=60)
 
 
 def test_build_spec_sends_an_empty_secret_name_as_set_and_nothing_when_not_given(
