@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import grpc
 import polars as pl
 import pytest
 
 from sluice.client import ExportClient, ExportFailedError, FailedPreconditionError
 from sluice.client.demo_data import generate
+from sluice.flight import Flight_pb2 as fl
+from sluice.flight import Flight_pb2_grpc
 from sluice.v1 import export_pb2 as pb
 from tests.servers.cloud import ProfileDaemon
 from tests.servers.fault_proxy import FaultProxy
@@ -199,3 +202,31 @@ def test_managed_identity_without_an_identity_endpoint_is_a_failed_precondition_
         with pytest.raises(FailedPreconditionError, match="ManagedIdentityCredential") as caught:
             client.create(source)
         assert caught.value.message.count(f"az://{container}/in") == 1, caught.value.message
+
+
+def test_list_flights_answers_the_daemons_missing_credentials_never_hides_the_export(
+    daemon: ProfileDaemon, moto_server: ServerProcess, tmp_path: Path
+) -> None:
+    """ListFlights leaves out an export DoGet cannot serve (its format, its recipients);
+    an export it cannot reach because the daemon's storage credentials are gone is the
+    daemon's FAILED_PRECONDITION, not a list without it."""
+    to = f"s3://{new_bucket(moto_server.endpoint)}/exports"
+    spec = ExportClient.build_spec(
+        source=str(daemon.sources / "events.parquet"),
+        to=to,
+        storage_profile="irsa",
+        dataset="events",
+    )
+    finished = _final(daemon, spec)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    with daemon.channel() as channel:
+        flights = list(Flight_pb2_grpc.FlightServiceStub(channel).ListFlights(fl.Criteria()))
+    assert len(flights) == 1
+
+    (tmp_path / "token").unlink()  # the profile's credentials can no longer be obtained
+    daemon.stop(timeout=20)
+    daemon.start()
+    with daemon.channel() as channel, pytest.raises(grpc.RpcError) as caught:
+        list(Flight_pb2_grpc.FlightServiceStub(channel).ListFlights(fl.Criteria(), timeout=60))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION, caught.value.details()
+    assert "storage credentials" in (caught.value.details() or "")
