@@ -21,7 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, PermissionDenied, quoted
+from sluice.server.errors import (
+    DataDependentArgument,
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    quoted,
+)
 from sluice.server.gdpr_config import GdprConfig
 from sluice.server.planning.named_source_plan import (
     is_configured_fault,
@@ -305,10 +311,12 @@ def denied_in_package(
     return PermissionDenied(f"{exc.message}; {hint}")
 
 
-#: Fields of a part that depend on its source's data: an error there names the source.
-#: Everything else (destination, output, chunking, encryption, labels, ...) the request
-#: sets for the whole package, so its error is the same whichever part found it.
-_SOURCE_FIELDS = ("spec.source", "spec.query", "spec.redaction.rules")
+#: Fields of a part the package sets from its source (the configured source, the
+#: subject's rows of it): an error there names the source. Any other field is the
+#: request's, for the whole package: its error names a source only when the source's
+#: data made it wrong (DataDependentArgument, raised where the data is checked: a
+#: column the package's formats cannot write, a rule naming a column the source lacks).
+_SOURCE_FIELDS = ("spec.source", "spec.query")
 
 
 def _in_part(exc: InvalidArgument, source: str, hint: str) -> InvalidArgument:
@@ -318,7 +326,7 @@ def _in_part(exc: InvalidArgument, source: str, hint: str) -> InvalidArgument:
     violation = exc.violations[0]
     field = violation.field
     description = violation.description
-    of_source = _is_source_field(field)
+    of_source = isinstance(exc, DataDependentArgument) or _is_source_field(field)
     if field.startswith("spec.query"):
         field = "spec.subject.subject_id"
     elif field.startswith("spec.encryption") and hint:

@@ -33,18 +33,31 @@ def package_daemon(daemon_factory, tmp_path: Path) -> Daemon:  # type: ignore[no
     daemon.sources.mkdir(parents=True, exist_ok=True)
     people = daemon.sources / "people.parquet"
     pl.DataFrame({"id": [1, 2], "user_id": [42, 7], "note": ["a", "b"]}).write_parquet(people)
-    daemon.settings["sources"] = {"people": {"uri": str(people), "subject_column": "user_id"}}
+    photos = daemon.sources / "photos.parquet"
+    pl.DataFrame({"user_id": [42], "photo": [b"\x89PNG"]}).write_parquet(photos)
+    daemon.settings["sources"] = {
+        "people": {"uri": str(people), "subject_column": "user_id"},
+        "photos": {"uri": str(photos), "subject_column": "user_id"},
+    }
     daemon.start()
     return daemon
 
 
-def _package(daemon: Daemon, subject_id: str = "42", **output: str) -> pb.ExportSpec:
+def _package(
+    daemon: Daemon,
+    subject_id: str = "42",
+    sources: tuple[str, ...] = ("people",),
+    rules: tuple[pb.RedactionRule, ...] = (),
+    **output: str,
+) -> pb.ExportSpec:
     spec = pb.ExportSpec(
         destination=pb.Destination(uri=str(daemon.exports), dataset="gdpr"),
         output=pb.Output(**output),
         template="unsealed",
+        redaction=pb.Redaction(rules=rules),
     )
     spec.subject.subject_id = subject_id
+    spec.subject.sources.extend(sources)
     return spec
 
 
@@ -57,6 +70,25 @@ def test_package_errors_name_the_source_only_when_it_is_at_fault(package_daemon:
         (_package(daemon, compression="gzip", level=99), "spec.output.level", False),
         (outside, "spec.destination.uri", False),
         (_package(daemon, subject_id="not-a-number"), "spec.subject.subject_id", True),
+        # The source's data: a caller cannot set a package's format, so a column the
+        # package formats cannot write is the source's, named.
+        (_package(daemon, sources=("photos",)), "spec.output.format", True),
+        # A rule that names a column the source does not have: the source's data.
+        (
+            _package(daemon, rules=(pb.RedactionRule(column="ssn", action="mask"),)),
+            "spec.redaction.rules[0]",
+            True,
+        ),
+        # A rule wrong whatever the data (granularity without generalize): the request's.
+        (
+            _package(
+                daemon,
+                sources=("people", "photos"),
+                rules=(pb.RedactionRule(column="note", action="mask", granularity="year"),),
+            ),
+            "spec.redaction.rules[0]",
+            False,
+        ),
     ]
     with daemon.channel() as channel:
         stub = export_pb2_grpc.ExportServiceStub(channel)
@@ -66,4 +98,4 @@ def test_package_errors_name_the_source_only_when_it_is_at_fault(package_daemon:
             details = caught.value.details()
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, details
             assert details.startswith(f"{field}: "), details
-            assert ("source 'people'" in details) == names_source, details
+            assert ("source '" in details) == names_source, details
