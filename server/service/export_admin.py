@@ -105,7 +105,9 @@ class ExportAdmin:
         principal's export id is NOT_FOUND (admin excepted); a manifest URI must lie
         within the principal's destination roots, and is reached with the storage
         `profile` named (checked as CreateExport checks spec.destination.profile). An
-        export id is reached as it was written, whatever `profile` says."""
+        export id is reached as it was written; a `profile` given with one (DiffExports
+        takes one for both sides) is still checked: the principal may use it, and it
+        exists."""
         if not ref.strip():
             raise InvalidArgument(field, "give an export id or a manifest URI")
         if ref.rstrip("/").endswith(MANIFEST_NAME):
@@ -118,6 +120,7 @@ class ExportAdmin:
             if not principal.admin and self.manifest(location).created_by != principal.name:
                 raise NotFound(f"export {without_secrets(ref)!r:.200} not found")
             return location
+        self._named_profile(profile, principal)
         job = self._visible_job(ref, principal)
         if _left_over(job):
             raise FailedPrecondition(
@@ -195,6 +198,7 @@ class ExportAdmin:
         objects were removed."""
         require_scope(principal, Scope.DELETE)
         if ref.strip() and not ref.rstrip("/").endswith(MANIFEST_NAME):
+            self._named_profile(profile, principal)
             job = self._visible_job(ref, principal)
             if job.state in RESUMABLE_STATES or _left_over(job):
                 return self._delete_left_over_chunks(job)
@@ -326,6 +330,14 @@ class ExportAdmin:
         exists, and it is for the kind of store `uri` names."""
         check_profile(principal, name, "profile")
         return storage_profile(self._settings, name, uri, "profile")
+
+    def _named_profile(self, name: str, principal: Principal) -> None:
+        """A `profile` given beside an export id, which is reached with the profile it was
+        written with: never silently ignored when the principal may not use it, or when
+        no such profile exists (its kind depends on the other side of a diff)."""
+        check_profile(principal, name, "profile")
+        if name and name not in self._settings.storage_profiles:
+            raise InvalidArgument("profile", f"unknown storage profile {quoted(name)}")
 
     def _open(
         self, destination: str, field: str, profile: S3Profile | AzureProfile | None = None

@@ -5,12 +5,15 @@ CreateExport accepts, checked before anything is sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import secrets
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from sluice.client import ExportClient
+from sluice.client import ExportClient, InvalidArgumentError, PermissionDeniedError
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, free_port, run_cli
@@ -103,3 +106,54 @@ def test_verify_and_delete_accept_the_buckets_create_export_accepts_before_sendi
     (line,) = result.stderr.strip().splitlines()
     assert says in line, line
     assert bucket not in line  # never repeated: such a segment may be a key
+
+
+def test_a_profile_is_authorized_before_it_is_looked_up_and_checked_beside_an_export_id(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    """As CreateExport checks spec.destination.profile: a profile the principal may not
+    use is PERMISSION_DENIED whether or not it exists (no existence leak), one for the
+    other kind of store INVALID_ARGUMENT. Beside an export id (reached with the profile
+    it was written with) a profile is still checked, never silently ignored."""
+    tokens = {"alice": secrets.token_urlsafe(24), "root": secrets.token_urlsafe(24)}
+    digest = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in tokens.items()}
+    daemon = daemon_factory(
+        "profiles",
+        auth={
+            "principals": [
+                {
+                    "name": "alice",
+                    "token_sha256": digest["alice"],
+                    "scopes": ["exports:create", "exports:read", "exports:delete"],
+                    "profiles": ["lake", "blob"],
+                    "destination_roots": ["s3://acme-exports"],
+                },
+                {"name": "root", "token_sha256": digest["root"], "scopes": ["admin"]},
+            ]
+        },
+        storage_profiles={
+            "lake": {"kind": "s3", "region": "us-east-1"},
+            "other": {"kind": "s3", "region": "us-east-1"},
+            "blob": {"kind": "azure", "account_name": "sluiceexample"},
+        },
+    )
+    daemon.start()
+    manifest = "s3://acme-exports/events/e1/manifest.json"
+    cases: list[tuple[str, str, str, type[Exception], str]] = [
+        ("alice", manifest, "other", PermissionDeniedError, "may not use storage profile"),
+        ("alice", manifest, "nope", PermissionDeniedError, "may not use storage profile"),
+        ("alice", manifest, "blob", InvalidArgumentError, "is for azure, not for s3 URIs"),
+        ("alice", "e-not-in-the-store", "other", PermissionDeniedError, "may not use"),
+        ("root", "e-not-in-the-store", "nope", InvalidArgumentError, "unknown storage profile"),
+    ]
+    for who, export, profile, error, says in cases:
+        with ExportClient(daemon.address, token=tokens[who], timeout=30) as client:
+            calls: list[Callable[[], object]] = [
+                partial(client.verify, export, storage_profile=profile),
+                partial(client.delete, export, storage_profile=profile),
+                partial(client.diff, export, export, storage_profile=profile),
+            ]
+            for call in calls:
+                with pytest.raises(error) as caught:
+                    call()
+                assert says in str(caught.value), (who, export, profile, call, caught.value)
