@@ -43,7 +43,7 @@ from sluice.client.cli.params import (
     FieldInt,
     split_list,
 )
-from sluice.client.cli.paths import absolute_uri, export_ref
+from sluice.client.cli.paths import absolute_uri, daemon_destination, export_ref
 from sluice.client.cli.progress import describe_event, wait_with_bar
 from sluice.client.cli.redaction import build_redaction, redaction_options
 from sluice.v1 import export_pb2
@@ -534,7 +534,10 @@ def list_exports(
         if not destination:
             raise click.UsageError("--dataset needs --to DEST")
         print_dataset_history(
-            absolute_uri(destination), dataset, as_json=as_json, storage_profile=storage_profile
+            daemon_destination(destination),
+            dataset,
+            as_json=as_json,
+            storage_profile=storage_profile,
         )
         return
     with cli_state().client() as sluice:

@@ -13,7 +13,7 @@ from sluice.client._convert import message_dict
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import fmt_bytes, plural, print_json, stdout
 from sluice.client.cli.params import INT32_MAX, FieldInt
-from sluice.client.cli.paths import absolute_uri, daemon_export_ref
+from sluice.client.cli.paths import daemon_destination, daemon_export_ref
 from sluice.v1 import export_pb2
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -199,7 +199,7 @@ def retain(
     """
     with cli_state().client() as sluice:
         result = sluice.retain(
-            absolute_uri(destination),
+            daemon_destination(destination),
             dataset,
             keep_last=keep_last,
             keep_daily=keep_daily,

@@ -91,6 +91,16 @@ def daemon_export_ref(target: str) -> ExportRef:
     return _export_ref(target, daemon_uri_refusal(target))
 
 
+def daemon_destination(destination: str) -> str:
+    """A DEST the daemon reaches for a command (retain, `export list --dataset`), made
+    absolute: a cloud URI must be one CreateExport accepts (daemon_uri_refusal), refused
+    here before anything is sent, with words that repeat nothing of it."""
+    refusal = daemon_uri_refusal(destination)
+    if refusal is not None:
+        raise CliError(refusal)
+    return absolute_uri(destination)
+
+
 def _export_ref(target: str, refusal: str | None) -> ExportRef:
     if refusal is not None:
         # Refused here, never sent nor read: the text may hold a key

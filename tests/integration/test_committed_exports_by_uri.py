@@ -108,6 +108,33 @@ def test_verify_and_delete_accept_the_buckets_create_export_accepts_before_sendi
     assert bucket not in line  # never repeated: such a segment may be a key
 
 
+@pytest.mark.parametrize(
+    ("bucket", "says"),
+    [
+        ("Legacy_Bucket", "invalid S3 bucket name"),
+        ("arn:aws:s3:us-east-1:123456789012:accesspoint:reports", "access point ARNs"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [("export", "retain", "--keep-last", "1"), ("export", "list", "--dataset", "events")],
+)
+def test_retain_and_a_datasets_history_check_dest_as_create_export_before_sending(
+    bucket: str, says: str, command: tuple[str, ...]
+) -> None:
+    """`export retain --to DEST` and `export list --dataset --to DEST` refuse what
+    CreateExport refuses, without a daemon (none listens at the address)."""
+    nobody = Daemon(root=Path("/nonexistent"), port=free_port())
+    args = [*command, "--to", f"s3://{bucket}/exports"]
+    if command[1] == "retain":
+        args += ["--dataset", "events"]
+    result = run_cli(nobody, *args)
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert says in line, line
+    assert bucket not in line
+
+
 def test_a_profile_is_authorized_before_it_is_looked_up_and_checked_beside_an_export_id(
     daemon_factory: Callable[..., Daemon],
 ) -> None:
