@@ -9,7 +9,7 @@ is accepted as no encryption (with a warning in the daemon's log), never refused
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import grpc
@@ -247,7 +247,7 @@ def test_a_flight_put_with_empty_encryption_is_plaintext(daemon: Daemon) -> None
 
 def _put(
     channel: grpc.Channel, daemon: Daemon, encryption: dict[str, str], request_id: str
-) -> Iterator[fl.PutResult]:
+) -> Iterable[fl.PutResult]:
     cmd = json.dumps(
         {
             "requestId": request_id,
