@@ -147,8 +147,8 @@ class ExportClient(HistoryCalls):
         chunk_rows: int | None = None,
         labels: Mapping[str, str] = _NO_LABELS,
         encrypt_to: Iterable[str] = (),
-        passphrase_secret: str = "",
-        zip_password_secret: str = "",
+        passphrase_secret: str | None = None,
+        zip_password_secret: str | None = None,
         redaction: export_pb2.Redaction | None = None,
         storage_profile: str = "",
         source_profile: str = "",
@@ -170,7 +170,9 @@ class ExportClient(HistoryCalls):
 
         `encrypt_to` lists age recipients ("age1..."); `passphrase_secret` (age scrypt) and
         `zip_password_secret` (AES-256 zip, with compression "zip") name secrets
-        configured on the server, never the secrets themselves.
+        configured on the server, never the secrets themselves. None (the default) asks for
+        no such encryption; "" is sent as given, a name set but empty, which the server
+        refuses (InvalidArgumentError naming the field) rather than export in plaintext.
 
         `storage_profile` / `source_profile` name storage profiles configured on the server
         (credentials for s3:// and az:// destinations and sources), never credentials.
@@ -212,6 +214,11 @@ class ExportClient(HistoryCalls):
         )
         if time_column or since is not None or until is not None:
             query_message.time_range.CopyFrom(time_range)
+        encryption = export_pb2.Encryption(age_recipients=list(encrypt_to))
+        if passphrase_secret is not None:
+            encryption.age_passphrase_ref = passphrase_secret
+        if zip_password_secret is not None:
+            encryption.zip_password_ref = zip_password_secret
         output = export_pb2.Output(format=format, compression=compression)
         if level is not None:
             output.level = level
@@ -235,11 +242,8 @@ class ExportClient(HistoryCalls):
                 uri=os.fspath(to), dataset=dataset, profile=storage_profile
             ),
             labels=dict(labels),
-            encryption=export_pb2.Encryption(
-                age_recipients=list(encrypt_to),
-                age_passphrase_ref=passphrase_secret,
-                zip_password_ref=zip_password_secret,
-            ),
+            # Only when asked for: an Encryption message naming nothing is refused.
+            encryption=encryption if encryption != export_pb2.Encryption() else None,
             redaction=redaction,
             incremental=incremental,
             notify=list(notify),

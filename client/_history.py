@@ -18,32 +18,38 @@ class HistoryCalls:
     ) -> AbstractContextManager[None]:
         raise NotImplementedError
 
-    def verify(self, export: str) -> export_pb2.VerifyExportResponse:
+    # `storage_profile` names a server storage profile that reaches a manifest URI or a
+    # destination on s3:// or az:// (as `build_spec(storage_profile=...)` does for an
+    # export); "" for the server's default credentials. An export id is reached as it
+    # was written.
+
+    def verify(self, export: str, *, storage_profile: str = "") -> export_pb2.VerifyExportResponse:
         """Re-read every chunk of an export (id or manifest URI) and check its digests."""
+        request = export_pb2.VerifyExportRequest(export=export, profile=storage_profile)
         with self._translated("VerifyExport", None):
-            return self._stub.VerifyExport(
-                export_pb2.VerifyExportRequest(export=export), timeout=None
-            )
+            return self._stub.VerifyExport(request, timeout=None)
 
-    def diff(self, base: str, other: str) -> export_pb2.DiffExportsResponse:
+    def diff(
+        self, base: str, other: str, *, storage_profile: str = ""
+    ) -> export_pb2.DiffExportsResponse:
         """Chunk-level differences between two exports of one dataset."""
+        request = export_pb2.DiffExportsRequest(base=base, other=other, profile=storage_profile)
         with self._translated("DiffExports", self.timeout):
-            return self._stub.DiffExports(
-                export_pb2.DiffExportsRequest(base=base, other=other), timeout=self.timeout
-            )
+            return self._stub.DiffExports(request, timeout=self.timeout)
 
-    def diff_records(self, base: str, other: str) -> Iterator[export_pb2.RecordDiffEvent]:
+    def diff_records(
+        self, base: str, other: str, *, storage_profile: str = ""
+    ) -> Iterator[export_pb2.RecordDiffEvent]:
         """Record-level differences of two keyed exports: batches of changes in
         key-digest order, then a summary. Streamed: memory stays flat however many."""
-        request = export_pb2.DiffExportsRequest(base=base, other=other)
+        request = export_pb2.DiffExportsRequest(base=base, other=other, profile=storage_profile)
         with self._translated("DiffExportRecords", None):
             yield from self._stub.DiffExportRecords(request, timeout=None)
 
-    def delete(self, export: str) -> export_pb2.DeleteExportResponse:
+    def delete(self, export: str, *, storage_profile: str = "") -> export_pb2.DeleteExportResponse:
+        request = export_pb2.DeleteExportRequest(export=export, profile=storage_profile)
         with self._translated("DeleteExport", None):
-            return self._stub.DeleteExport(
-                export_pb2.DeleteExportRequest(export=export), timeout=None
-            )
+            return self._stub.DeleteExport(request, timeout=None)
 
     def retain(
         self,
@@ -56,6 +62,7 @@ class HistoryCalls:
         keep_monthly: int = 0,
         keep_within_days: int = 0,
         dry_run: bool = False,
+        storage_profile: str = "",
     ) -> export_pb2.ApplyRetentionResponse:
         policy = export_pb2.RetentionPolicy(
             keep_last=keep_last,
@@ -65,13 +72,21 @@ class HistoryCalls:
             keep_within_days=keep_within_days,
         )
         request = export_pb2.ApplyRetentionRequest(
-            destination=destination, dataset=dataset, policy=policy, dry_run=dry_run
+            destination=destination,
+            dataset=dataset,
+            policy=policy,
+            dry_run=dry_run,
+            profile=storage_profile,
         )
         with self._translated("ApplyRetention", None):
             return self._stub.ApplyRetention(request, timeout=None)
 
-    def dataset_exports(self, destination: str, dataset: str) -> list[export_pb2.DatasetExport]:
+    def dataset_exports(
+        self, destination: str, dataset: str, *, storage_profile: str = ""
+    ) -> list[export_pb2.DatasetExport]:
         """A dataset's committed exports as found in its destination, oldest first."""
-        request = export_pb2.ListDatasetExportsRequest(destination=destination, dataset=dataset)
+        request = export_pb2.ListDatasetExportsRequest(
+            destination=destination, dataset=dataset, profile=storage_profile
+        )
         with self._translated("ListDatasetExports", self.timeout):
             return list(self._stub.ListDatasetExports(request, timeout=self.timeout).exports)

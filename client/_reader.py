@@ -176,7 +176,7 @@ class ExportReader:
 
     def _check_chunk_names(self) -> None:
         for position, chunk in enumerate(self.manifest.chunks):
-            match = CHUNK_NAME.match(chunk.path)
+            match = CHUNK_NAME.fullmatch(chunk.path)
             # A chunk name is a plain file name whose number is its position: a manifest
             # cannot point outside its folder or reorder chunks unnoticed.
             if not match or int(match.group(1)) != position or chunk.index != position:

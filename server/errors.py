@@ -75,6 +75,13 @@ class InvalidArgument(SluiceError):
         self.violations: tuple[FieldViolation, ...] = (FieldViolation(field, description),)
 
 
+class DataDependentArgument(InvalidArgument):
+    """A request field that is wrong for the source's data (a column its format cannot
+    write, a rule naming a column the source does not have or cannot apply to its type,
+    a column name Sluice cannot carry): the same field could be right for other data.
+    A subject package names the source of such an error, and of no other."""
+
+
 class RequestIdInUse(InvalidArgument):
     """A request id already used for another export request (`export_id`: that export,
     when the caller may learn it)."""

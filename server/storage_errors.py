@@ -13,7 +13,6 @@ from sluice.server.errors import (
     NotFound,
     PermissionDenied,
     SluiceError,
-    Unauthenticated,
     Unavailable,
 )
 from sluice.sinks.errors import (
@@ -32,11 +31,16 @@ def translate_storage_error(exc: StorageError) -> SluiceError:
         # The job store refused (LeaseLost) or could not be asked (Unavailable): the run
         # ends with that error, as when its lease renewal fails the same way.
         return exc.reason
-    message = str(exc) + (f" ({exc.location})" if exc.location else "")
+    message = str(exc)
+    if exc.location and exc.location not in message:
+        message += f" ({exc.location})"  # the URI once: most sinks' messages name it
     if exc.transient:
         return Unavailable(message)
     if isinstance(exc, CredentialsUnavailable):
-        return Unauthenticated(message)
+        # The daemon's own storage credentials, not the caller's: UNAUTHENTICATED would
+        # tell the caller to sign in again. Permanent like any configuration problem
+        # (never retried): the daemon's operator fixes its storage profile.
+        return FailedPrecondition(f"{message}; the daemon's storage credentials are at fault")
     if isinstance(exc, StorageAccessDenied):
         return PermissionDenied(message)
     if isinstance(exc, ObjectNotFound):

@@ -58,8 +58,10 @@ class TemplateConfig(BaseModel):
     redaction_level: str = ""
     redaction_policy: str = ""
     age_recipients: tuple[str, ...] = ()
-    passphrase_secret: str = ""
-    zip_password_secret: str = ""
+    #: None: no such encryption. "" (or blanks) is refused: a name set but empty asked for
+    #: encryption, and reading it as none would export in plaintext.
+    passphrase_secret: str | None = Field(default=None, min_length=1, pattern=r"\S")
+    zip_password_secret: str | None = Field(default=None, min_length=1, pattern=r"\S")
     labels: dict[str, str] = Field(default_factory=dict)
 
 
@@ -237,8 +239,8 @@ def _configured(name: str, config: TemplateConfig) -> Template:
     if config.age_recipients or config.passphrase_secret or config.zip_password_secret:
         encryption = EncryptionSpec(
             age_recipients=config.age_recipients,
-            age_passphrase_ref=config.passphrase_secret,
-            zip_password_ref=config.zip_password_secret,
+            age_passphrase_ref=config.passphrase_secret or "",
+            zip_password_ref=config.zip_password_secret or "",
         )
     return Template(
         name,

@@ -35,7 +35,8 @@ class StorageAccessDenied(StorageError):
 class CredentialsUnavailable(StorageError):
     """No credentials could be obtained for the profile: an unreadable web identity token
     file, a rejected token, no managed identity endpoint. Permanent: retrying the request
-    cannot create an identity (answered as UNAUTHENTICATED)."""
+    cannot create an identity (answered as FAILED_PRECONDITION: the daemon's storage
+    credentials are at fault, not the caller's)."""
 
 
 class StorageUnavailable(StorageError):

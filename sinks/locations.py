@@ -173,7 +173,7 @@ def classify(uri: str) -> Location:
     scheme, sep, _ = uri.partition("://")
     if not sep:
         return Location("local", os.path.abspath(os.path.expanduser(uri)))
-    if not _SCHEME.match(scheme):
+    if not _SCHEME.fullmatch(scheme):
         # Chained URLs ("simplecache::file://...") reach files past every root check.
         raise LocationRefused(f"is not a supported URL; use {ALLOWED}")
     kind = _SCHEMES.get(scheme.lower())

@@ -19,7 +19,7 @@ from sluice.client._convert import (
 )
 from sluice.client._errors import ExportFailedError
 from sluice.client.cli.context import cli_state
-from sluice.client.cli.history import print_dataset_history
+from sluice.client.cli.history import STORAGE_PROFILE, print_dataset_history
 from sluice.client.cli.incremental import build_incremental, incremental_options
 from sluice.client.cli.manifest import load_manifest, render_manifest
 from sluice.client.cli.output import (
@@ -43,7 +43,7 @@ from sluice.client.cli.params import (
     FieldInt,
     split_list,
 )
-from sluice.client.cli.paths import absolute_uri, export_ref
+from sluice.client.cli.paths import absolute_uri, daemon_destination, export_ref
 from sluice.client.cli.progress import describe_event, wait_with_bar
 from sluice.client.cli.redaction import build_redaction, redaction_options
 from sluice.v1 import export_pb2
@@ -425,10 +425,12 @@ def spec_from_options(
     )
 
 
-def _secret_name(name: str | None, env_var: str | None, option: str) -> str:
+def _secret_name(name: str | None, env_var: str | None, option: str) -> str | None:
+    """The secret's name the options give; None when neither was given (SECRET_NAME has
+    refused empty values already)."""
     if name and env_var:
         raise click.UsageError(f"give {option}-secret or {option}-env, not both")
-    return name or (f"env:{env_var}" if env_var else "")
+    return name or (f"env:{env_var}" if env_var else None)
 
 
 @export_group.command("get")
@@ -516,6 +518,7 @@ def _print_changed(export: export_pb2.Export, as_json: bool) -> None:
     help="Instead: the dataset's committed exports (its chain), read from --to.",
 )
 @click.option("--to", "destination", default="", metavar="DEST", help="Destination of --dataset.")
+@STORAGE_PROFILE
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of exports.")
 def list_exports(
     states: tuple[str, ...],
@@ -523,13 +526,19 @@ def list_exports(
     limit: int,
     dataset: str,
     destination: str,
+    storage_profile: str,
     as_json: bool,
 ) -> None:
     """List exports, newest first; with --dataset, a dataset's chain from storage."""
     if dataset:
         if not destination:
             raise click.UsageError("--dataset needs --to DEST")
-        print_dataset_history(absolute_uri(destination), dataset, as_json=as_json)
+        print_dataset_history(
+            daemon_destination(destination),
+            dataset,
+            as_json=as_json,
+            storage_profile=storage_profile,
+        )
         return
     with cli_state().client() as sluice:
         found = sluice.list(states=states, labels=dict(labels), page_size=min(limit, 500))

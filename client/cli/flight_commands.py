@@ -94,7 +94,7 @@ def put_records(
         compression=compression,
         chunk_rows=chunk_rows,
         encrypt_to=encrypt_to,
-        passphrase_secret=passphrase_secret or "",
+        passphrase_secret=passphrase_secret,
     )
     spec.ClearField("source")
     handle = sys.stdin.buffer if source == "-" else _open(source)

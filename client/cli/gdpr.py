@@ -67,10 +67,12 @@ def package(
         ),
         template=template,
         output=export_pb2.Output(compression=compression),
-        encryption=export_pb2.Encryption(
-            age_recipients=list(encrypt_to), zip_password_ref=zip_password_secret or ""
-        ),
     )
+    # Only what was given: an Encryption message naming nothing is refused.
+    if encrypt_to:
+        spec.encryption.age_recipients.extend(encrypt_to)
+    if zip_password_secret is not None:
+        spec.encryption.zip_password_ref = zip_password_secret
     # Present even when empty: the server then says the subject id is missing.
     spec.subject.SetInParent()
     spec.subject.subject_id = subject_id

@@ -13,7 +13,7 @@ from sluice.client._convert import message_dict
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import fmt_bytes, plural, print_json, stdout
 from sluice.client.cli.params import INT32_MAX, FieldInt
-from sluice.client.cli.paths import absolute_uri, export_ref
+from sluice.client.cli.paths import daemon_destination, daemon_export_ref
 from sluice.v1 import export_pb2
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -24,17 +24,28 @@ def _as_dict(message: Message) -> dict[str, object]:
 
 
 _EXPORT = "ID|MANIFEST_URI|FOLDER"
+#: The storage profile that reaches a manifest URI or destination on s3:// or az://.
+STORAGE_PROFILE = click.option(
+    "--storage-profile",
+    default="",
+    metavar="NAME",
+    help="Server storage profile (credentials) for an s3:// or az:// manifest or DEST "
+    "(not needed for an export id: it is reached as it was written).",
+)
 
 
 @click.command("verify")
 @click.argument("export", metavar=_EXPORT)
+@STORAGE_PROFILE
 @_JSON
-def verify(export: str, as_json: bool) -> None:
+def verify(export: str, storage_profile: str, as_json: bool) -> None:
     """Re-read every chunk from the destination and check its size and sha256.
     Exits 1 when anything is missing, corrupt or extra, or a crash left temporary files.
     The export is named by id, by its manifest.json (path or URL) or by its folder."""
     with cli_state().client() as sluice:
-        report = sluice.verify(export_ref(export).for_server)
+        report = sluice.verify(
+            daemon_export_ref(export).for_server, storage_profile=storage_profile
+        )
     if as_json:
         print_json(_as_dict(report))
     else:
@@ -62,15 +73,16 @@ def verify(export: str, as_json: bool) -> None:
 @click.argument("base", metavar="A")
 @click.argument("other", metavar="B")
 @click.option("--chunks-only", is_flag=True, help="Skip the record-level diff.")
+@STORAGE_PROFILE
 @_JSON
-def diff(base: str, other: str, chunks_only: bool, as_json: bool) -> None:
+def diff(base: str, other: str, chunks_only: bool, storage_profile: str, as_json: bool) -> None:
     """What changed from export A to export B (ids, manifests or folders): chunk by chunk, and
     record by record (keys by digest, with the changed columns) when both have a key
     index. --json prints JSON lines: the chunk diff, one line per changed key, and a
     final {"summary": ...}."""
-    base, other = export_ref(base).for_server, export_ref(other).for_server
+    base, other = daemon_export_ref(base).for_server, daemon_export_ref(other).for_server
     with cli_state().client() as sluice:
-        result = sluice.diff(base, other)
+        result = sluice.diff(base, other, storage_profile=storage_profile)
         _print_chunk_diff(result, as_json)
         if chunks_only:
             return
@@ -78,7 +90,7 @@ def diff(base: str, other: str, chunks_only: bool, as_json: bool) -> None:
             if not as_json:
                 stdout().print(f"records: not compared ({result.record_level_note})")
             return
-        for event in sluice.diff_records(base, other):
+        for event in sluice.diff_records(base, other, storage_profile=storage_profile):
             _print_record_event(event, as_json)
 
 
@@ -129,8 +141,9 @@ def _print_record_event(event: export_pb2.RecordDiffEvent, as_json: bool) -> Non
 
 @click.command("delete")
 @click.argument("export", metavar=_EXPORT)
+@STORAGE_PROFILE
 @_JSON
-def delete(export: str, as_json: bool) -> None:
+def delete(export: str, storage_profile: str, as_json: bool) -> None:
     """Delete a committed export from its destination: its manifest first, then every
     other object and the emptied folder. The export is then `deleted` in `export get`
     and `export list`. Refused while a later incremental export builds on it (see
@@ -138,9 +151,9 @@ def delete(export: str, as_json: bool) -> None:
 
     A cancelled or failed export (by ID) has no manifest: delete removes exactly the chunk
     files it wrote, as the daemon journalled them, and it can no longer resume."""
-    ref = export_ref(export)
+    ref = daemon_export_ref(export)
     with cli_state().client() as sluice:
-        result = sluice.delete(ref.for_server)
+        result = sluice.delete(ref.for_server, storage_profile=storage_profile)
     if as_json:
         print_json({"export_id": ref.export_id, "objects_removed": result.objects_removed})
     else:
@@ -162,6 +175,7 @@ _KEEP = FieldInt(min=0, max=INT32_MAX)
 @click.option("--keep-monthly", type=_KEEP, default=0, metavar="N")
 @click.option("--keep-within-days", type=_KEEP, default=0, metavar="N")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@STORAGE_PROFILE
 @_JSON
 def retain(
     destination: str,
@@ -172,6 +186,7 @@ def retain(
     keep_monthly: int,
     keep_within_days: int,
     dry_run: bool,
+    storage_profile: str,
     as_json: bool,
 ) -> None:
     """Apply keep rules to a dataset (like restic forget); parents of kept incremental
@@ -184,7 +199,7 @@ def retain(
     """
     with cli_state().client() as sluice:
         result = sluice.retain(
-            absolute_uri(destination),
+            daemon_destination(destination),
             dataset,
             keep_last=keep_last,
             keep_daily=keep_daily,
@@ -192,6 +207,7 @@ def retain(
             keep_monthly=keep_monthly,
             keep_within_days=keep_within_days,
             dry_run=dry_run,
+            storage_profile=storage_profile,
         )
     if as_json:
         print_json(_as_dict(result))
@@ -212,10 +228,12 @@ def retain(
         )
 
 
-def print_dataset_history(destination: str, dataset: str, *, as_json: bool) -> None:
+def print_dataset_history(
+    destination: str, dataset: str, *, as_json: bool, storage_profile: str = ""
+) -> None:
     """A dataset's committed exports, oldest first, with their incremental chain."""
     with cli_state().client() as sluice:
-        exports = sluice.dataset_exports(destination, dataset)
+        exports = sluice.dataset_exports(destination, dataset, storage_profile=storage_profile)
     if as_json:
         print_json([_as_dict(e) for e in exports])
         return

@@ -26,7 +26,7 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, int):
             return value
         text = str(value)
-        match = _DURATION.match(text.lower())
+        match = _DURATION.fullmatch(text.lower())
         if not match:
             self.fail(f"{value!r} is not a duration like 90s, 15m, 2h or 7d", param, ctx)
         digits = match.group(1).lstrip("0") or "0"

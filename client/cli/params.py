@@ -46,7 +46,7 @@ _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 def parse_size(text: str) -> int:
     """ "123" -> 123, "64MiB"/"64M" -> 67108864, "1GB" -> 10**9, "1.5KiB" -> 1536."""
-    match = _SIZE_RE.match(text)
+    match = _SIZE_RE.fullmatch(text)
     if not match:
         raise ValueError(f"{text!r} is not a size (examples: 123, 64MiB, 1GB)")
     number, unit = match.groups()

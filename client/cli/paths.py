@@ -10,7 +10,10 @@ export id, a manifest.json path or URL, or the export's folder, and resolves it 
 `export_ref`, so they all accept the same things. A chained URL ('::'), a URL with a
 query or fragment, a cloud URI holding credentials, or one naming no bucket or container
 the client reads (sluice.cloud_uris.readable_uri_refusal), is refused there without
-being repeated.
+being repeated. The commands the daemon carries out (verify, diff, delete) take
+`daemon_export_ref`: a cloud URI there is checked as CreateExport checks a destination
+(sluice.cloud_uris.daemon_uri_refusal), so a legacy S3 bucket name or an access point
+ARN, which only the client's own reader accepts, is refused before it is sent.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from urllib.parse import unquote, urlparse
 from sluice.client._client import ExportClient
 from sluice.client._convert import state_name
 from sluice.client.cli.output import CliError
-from sluice.cloud_uris import readable_uri_refusal
+from sluice.cloud_uris import daemon_uri_refusal, readable_uri_refusal
 from sluice.format.layout import MANIFEST_NAME, manifest_key
 
 _FILE_PREFIXES = ("file://", "file:")
@@ -79,7 +82,26 @@ def export_ref(target: str) -> ExportRef:
     """An export id; a manifest.json path or URL; or the export's folder (local or
     remote). Relative paths are the user's, so they are made absolute; a local folder
     or file that exists wins over an id of the same name."""
-    refusal = readable_uri_refusal(target)
+    return _export_ref(target, readable_uri_refusal(target))
+
+
+def daemon_export_ref(target: str) -> ExportRef:
+    """export_ref for a command the daemon carries out (verify, diff, delete): a cloud
+    URI must be one CreateExport accepts as a destination (daemon_uri_refusal)."""
+    return _export_ref(target, daemon_uri_refusal(target))
+
+
+def daemon_destination(destination: str) -> str:
+    """A DEST the daemon reaches for a command (retain, `export list --dataset`), made
+    absolute: a cloud URI must be one CreateExport accepts (daemon_uri_refusal), refused
+    here before anything is sent, with words that repeat nothing of it."""
+    refusal = daemon_uri_refusal(destination)
+    if refusal is not None:
+        raise CliError(refusal)
+    return absolute_uri(destination)
+
+
+def _export_ref(target: str, refusal: str | None) -> ExportRef:
     if refusal is not None:
         # Refused here, never sent nor read: the text may hold a key
         # (`s3://KEY:SECRET@bucket/...`, `simplecache::s3://SECRET/...`, `?X-Amz-Signature=`).

@@ -305,6 +305,22 @@ def readable_uri_refusal(uri: str) -> str | None:
     return name_refusal(scheme, bucket)
 
 
+def daemon_uri_refusal(uri: str) -> str | None:
+    """Why the daemon does not reach the manifest at `uri` for a caller (verify, diff,
+    delete; None when it may try): a chained URL or a query, as for readable_uri_refusal,
+    and for a cloud URI exactly what CreateExport refuses for a destination
+    (cloud_uri_refusal): credentials, or a bucket or container that is no valid name, a
+    legacy S3 name (uppercase, '_') or an access point ARN included. The client checks
+    it before sending, so these commands accept what an export can be written to, no
+    more and no less. Messages repeat nothing of `uri`."""
+    if "::" in uri:
+        return CHAINED_URL
+    _, sep, rest = uri.partition("://")
+    if sep and ("?" in rest or "#" in rest):
+        return QUERY_IN_URI
+    return cloud_uri_refusal(uri)
+
+
 def unquotable_bucket(uri: str) -> str | None:
     """The bucket or container segment of a cloud URI when a message may not quote it
     (name_refusal refuses it: a legacy S3 name, or a bare secret read as one), else

@@ -26,7 +26,7 @@ def journalled_chunk_keys(dataset: str, export_id: str, paths: Iterable[str]) ->
     folder = export_folder(dataset, export_id)
     keys = []
     for path in paths:
-        if not CHUNK_NAME.match(path):
+        if not CHUNK_NAME.fullmatch(path):
             raise FailedPrecondition(
                 f"export '{export_id}': its journal names {path!r:.100}, which is no chunk "
                 "file name; nothing was removed"

@@ -64,16 +64,22 @@ class ChunkKeys:
     zip_password: bytes = b""
 
 
+class NotServable(FailedPrecondition):
+    """DoGet cannot serve this export's records (its format, its recipients, its
+    compression): ListFlights leaves such an export out. Any other FAILED_PRECONDITION
+    (the daemon's storage credentials missing, ...) is an error, never a hidden export."""
+
+
 def check_readable(output: OutputInfo, keys: ChunkKeys, export_id: str) -> None:
-    """FAILED_PRECONDITION when DoGet cannot serve this export's records."""
+    """NotServable (FAILED_PRECONDITION) when DoGet cannot serve this export's records."""
     if output.format not in READABLE_FORMATS:
-        raise FailedPrecondition(
+        raise NotServable(
             f"export {export_id} is {output.format}; DoGet serves "
             f"{', '.join(sorted(READABLE_FORMATS))} exports: {_READ_WITH_CLI}"
         )
     scheme = output.encryption.scheme
     if scheme == "age" and not keys.age_passphrase:
-        raise FailedPrecondition(
+        raise NotServable(
             f"export {export_id} is encrypted to age recipients and the server holds no "
             f"private key: {_READ_WITH_CLI} --identity KEYFILE"
         )
@@ -315,7 +321,7 @@ def _decompress(output: OutputInfo, pieces: Iterable[bytes]) -> Iterator[bytes]:
         for piece in pieces:
             yield gzip.decompress(piece)
         return
-    raise FailedPrecondition(f"unknown compression {output.compression!r}: {_READ_WITH_CLI}")
+    raise NotServable(f"unknown compression {output.compression!r}: {_READ_WITH_CLI}")
 
 
 def _decode(fmt: str, plaintext: IO[bytes], where: str) -> Iterator[pa.RecordBatch]:

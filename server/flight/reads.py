@@ -26,6 +26,7 @@ from sluice.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from sluice.server.flight.chunk_memory import ChunkMemoryBudget
 from sluice.server.flight.chunk_records import (
     ChunkKeys,
+    NotServable,
     check_readable,
     chunk_batches,
     chunks_batches,
@@ -165,7 +166,7 @@ class FlightReads:
         for job in page.jobs:
             try:
                 yield self.describe(job.id, principal=principal)
-            except FailedPrecondition:
+            except NotServable:
                 continue  # not servable over Flight (format, recipients): not a flight
 
     def action(self, kind: str, body: bytes, principal: Principal) -> dict[str, Any]:

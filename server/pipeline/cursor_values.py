@@ -107,7 +107,7 @@ def epoch_nanoseconds(text: str, dtype: pl.Datetime) -> int:
     """Nanoseconds since the epoch of a datetime watermark's text, any number of
     fractional digits. Text without an offset is wall time for a column without a time
     zone, UTC for one with; an offset on a column without one is ignored (wall time)."""
-    match = _FRACTION.match(text)
+    match = _FRACTION.fullmatch(text)
     if match is None:
         moment = datetime.fromisoformat(text)
         digits = ""

@@ -263,7 +263,7 @@ _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]{1,64}$")
 def _snapshot_id(text: str) -> str:
     """An exported snapshot id as PostgreSQL writes them (hex and dashes), checked
     before it is written into SQL."""
-    if not _SNAPSHOT_ID.match(text):
+    if not _SNAPSHOT_ID.fullmatch(text):
         raise ValueError("not a snapshot id")
     return text
 

@@ -429,7 +429,7 @@ def late_column(snapshot: str) -> ColumnType:
     A row's xmin is a 32-bit transaction id; pg_visible_in_snapshot takes a 64-bit one.
     It is rebuilt from the reading snapshot's xmax (which is newer than every xmin the
     reader sees, and within 2^31 of it): xmax - ((xmax - xmin) mod 2^32)."""
-    if not _SNAPSHOT_TEXT.match(snapshot):
+    if not _SNAPSHOT_TEXT.fullmatch(snapshot):
         raise FailedPrecondition(
             "the parent export's source.snapshot is not a PostgreSQL snapshot; start a new "
             "chain with a full export"

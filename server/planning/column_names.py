@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from sluice.server.errors import InvalidArgument
+from sluice.server.errors import DataDependentArgument
 from sluice.server.pipeline.data_types import instance
 
 
@@ -43,7 +43,7 @@ def check_column_names(schema: pl.Schema) -> None:
 
 
 def _refuse(name: str) -> None:
-    raise InvalidArgument(
+    raise DataDependentArgument(
         "spec.source.uri",
         f"the source has a column {name!r}, a name Sluice cannot carry (its query engine "
         "reads '*' and '^...$' as patterns over the names): rename it in the source",

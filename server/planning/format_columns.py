@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from sluice.server.errors import InvalidArgument, quoted
+from sluice.server.errors import DataDependentArgument, quoted
 from sluice.server.pipeline.data_types import AnyType, instance
 
 #: Formats that hold bytes: natively (Parquet, Arrow IPC), or as base64 (XML's
@@ -64,7 +64,7 @@ def check_columns_fit(format_name: str, schema: pl.Schema) -> None:
     for name, dtype in schema.items():
         problem = _problem(format_name, dtype)
         if problem:
-            raise InvalidArgument(
+            raise DataDependentArgument(
                 "spec.output.format",
                 f"column {quoted(name)} {problem}, or leave the column out (query.columns)",
             )

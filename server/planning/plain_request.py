@@ -166,23 +166,36 @@ def parse_request(text: str, now: datetime, sources: Sequence[NamedSource] = ())
 # -- rules ------------------------------------------------------------------------------
 
 
-def _set(plan: TextPlan, name: str, value: object, phrase: str) -> TextPlan:
-    current = getattr(plan, name)
+def _set(plan: TextPlan, name: str, value: Any, phrase: str) -> TextPlan:
+    asked = _ASKED_ONCE[name]
+    current = asked.current(plan)
     if current and current != value:
-        raise InvalidArgument("text", f"asks for two {_WHAT[name]}s ('{phrase}' and another)")
-    changes: dict[str, Any] = {name: value}
-    return replace(plan, **changes)
+        raise InvalidArgument("text", f"asks for two {asked.what}s ('{phrase}' and another)")
+    return asked.set(plan, value)
 
 
-_WHAT: Final = {
-    "format": "format",
-    "report": "report",
-    "privacy": "privacy level",
-    "encryption": "encryption",
-    "template": "template",
-    "schedule": "schedule",
-    "since": "start time",
-    "until": "end time",
+@dataclass(frozen=True)
+class _AskedOnce:
+    """A field of the plan a request may ask for once: how an error names it, what the
+    plan holds for it so far, and the plan with it set (an explicit table, not names
+    looked up on the plan)."""
+
+    what: str
+    current: Callable[[TextPlan], object]
+    set: Callable[[TextPlan, Any], TextPlan]
+
+
+_ASKED_ONCE: Final = {
+    "format": _AskedOnce("format", lambda p: p.format, lambda p, v: replace(p, format=v)),
+    "report": _AskedOnce("report", lambda p: p.report, lambda p, v: replace(p, report=v)),
+    "privacy": _AskedOnce("privacy level", lambda p: p.privacy, lambda p, v: replace(p, privacy=v)),
+    "encryption": _AskedOnce(
+        "encryption", lambda p: p.encryption, lambda p, v: replace(p, encryption=v)
+    ),
+    "template": _AskedOnce("template", lambda p: p.template, lambda p, v: replace(p, template=v)),
+    "schedule": _AskedOnce("schedule", lambda p: p.schedule, lambda p, v: replace(p, schedule=v)),
+    "since": _AskedOnce("start time", lambda p: p.since, lambda p, v: replace(p, since=v)),
+    "until": _AskedOnce("end time", lambda p: p.until, lambda p, v: replace(p, until=v)),
 }
 
 

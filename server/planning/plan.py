@@ -470,17 +470,25 @@ def _check_key_exported(key: tuple[str, ...], schema: pl.Schema) -> None:
 def _profile(
     settings: Settings, name: str, uri: str, field: str
 ) -> S3Profile | AzureProfile | None:
-    """The named storage profile, checked against the kind of store the URI names."""
+    return storage_profile(settings, name, uri, f"{field}.profile")
+
+
+def storage_profile(
+    settings: Settings, name: str, uri: str, field: str
+) -> S3Profile | AzureProfile | None:
+    """The storage profile `name` (None for ""), checked against the kind of store the
+    URI names; InvalidArgument on `field` otherwise. CreateExport's check, shared by the
+    calls that reach committed exports by URI (verify, diff, delete, retain, history)."""
     if not name:
         return None
     profile = settings.storage_profiles.get(name)
     if profile is None:
-        raise InvalidArgument(f"{field}.profile", f"unknown storage profile {quoted(name)}")
+        raise InvalidArgument(field, f"unknown storage profile {quoted(name)}")
     kind = profile_kind_for(uri)
     if kind != profile.kind:
         where = f"{kind} URIs" if kind else "this URI"
         raise InvalidArgument(
-            f"{field}.profile", f"profile {quoted(name)} is for {profile.kind}, not for {where}"
+            field, f"profile {quoted(name)} is for {profile.kind}, not for {where}"
         )
     return profile
 

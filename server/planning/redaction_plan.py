@@ -178,7 +178,7 @@ def _entity(where: str, pattern: str) -> Entity | None:
     name = pattern.strip().upper()
     if name in ENTITY_BY_NAME:
         return ENTITY_BY_NAME[name]
-    if _ENTITY_NAME.match(pattern.strip()):
+    if _ENTITY_NAME.fullmatch(pattern.strip()):
         raise InvalidArgument(
             where,
             f"unknown entity {quoted(pattern)}; expected one of {', '.join(ENTITY_BY_NAME)}"
@@ -263,8 +263,16 @@ def _group_depth(pattern: str) -> int:
 
 def _describe_rule(rule: RedactionRuleSpec) -> dict[str, Any]:
     described: dict[str, Any] = {"action": rule.action}
-    for name in ("column", "pattern", "keep_last", "granularity", "key"):
-        value = getattr(rule, name)
+    # The fields a description shows, in this order (an explicit table, no names looked
+    # up on the rule).
+    fields: dict[str, Any] = {
+        "column": rule.column,
+        "pattern": rule.pattern,
+        "keep_last": rule.keep_last,
+        "granularity": rule.granularity,
+        "key": rule.key,
+    }
+    for name, value in fields.items():
         if value or (name == "keep_last" and value == 0 and rule.action == "mask"):
             described[name] = value
     return described

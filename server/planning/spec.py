@@ -180,7 +180,8 @@ class ExportSpec:
         for rule in raw["redaction"]["rules"]:
             _store_keep_last(rule)
         for name, default in _NEWER_SOURCE_FIELDS.items():
-            if getattr(self.source, name) == default:
+            # asdict keeps tuples as tuples, so the dict's value compares as the field's.
+            if raw["source"][name] == default:
                 del raw["source"][name]
         if self.subject is None:
             del raw["subject"]  # added later: older specs keep their JSON

@@ -21,7 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from sluice.server.errors import FailedPrecondition, InvalidArgument, PermissionDenied, quoted
+from sluice.server.errors import (
+    DataDependentArgument,
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    quoted,
+)
 from sluice.server.gdpr_config import GdprConfig
 from sluice.server.planning.named_source_plan import (
     is_configured_fault,
@@ -305,14 +311,33 @@ def denied_in_package(
     return PermissionDenied(f"{exc.message}; {hint}")
 
 
+#: Fields of a part the package sets from its source (the configured source, the
+#: subject's rows of it): an error there names the source. Any other field is the
+#: request's, for the whole package: its error names a source only when the source's
+#: data made it wrong (DataDependentArgument, raised where the data is checked: a
+#: column the package's formats cannot write, a rule naming a column the source lacks).
+_SOURCE_FIELDS = ("spec.source", "spec.query")
+
+
 def _in_part(exc: InvalidArgument, source: str, hint: str) -> InvalidArgument:
     """A part's error, said about the package: a bad id is the subject id's fault, and
-    encryption the request did not bring is its template's (`hint`)."""
+    encryption the request did not bring is its template's (`hint`). The source is named
+    only when its data made the field wrong."""
     violation = exc.violations[0]
     field = violation.field
     description = violation.description
+    of_source = isinstance(exc, DataDependentArgument) or _is_source_field(field)
     if field.startswith("spec.query"):
         field = "spec.subject.subject_id"
     elif field.startswith("spec.encryption") and hint:
         description += f"; {hint}"
-    return InvalidArgument(field, f"source {quoted(source)}: {description}")
+    if of_source:
+        description = f"source {quoted(source)}: {description}"
+    return InvalidArgument(field, description)
+
+
+def _is_source_field(field: str) -> bool:
+    return any(
+        field == prefix or field.startswith((f"{prefix}.", f"{prefix}["))
+        for prefix in _SOURCE_FIELDS
+    )

@@ -35,7 +35,7 @@ def pushable_terms(
     `text_columns` are read as text by the source (uuid...) and are left alone."""
     terms = []
     for part in _and_terms(where):
-        match = _TERM.match(part)
+        match = _TERM.fullmatch(part)
         if match is None:
             continue
         quoted, operator, literal = match.groups()

@@ -3,6 +3,7 @@ beyond shape: validation lives in server.plan."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -45,6 +46,8 @@ from sluice.server.service.server_info import ServerInfo
 from sluice.server.service.source_catalog import SourceListing
 from sluice.server.templates import Template
 from sluice.v1 import export_pb2 as pb
+
+_log = logging.getLogger("sluice.rpc")
 
 STATE_TO_PROTO = {
     JobState.QUEUED: pb.EXPORT_STATE_QUEUED,
@@ -109,11 +112,7 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
         ),
         labels=tuple(sorted(message.labels.items())),
         redaction=_redaction_from_proto(message.redaction),
-        encryption=EncryptionSpec(
-            age_recipients=tuple(message.encryption.age_recipients),
-            age_passphrase_ref=message.encryption.age_passphrase_ref,
-            zip_password_ref=message.encryption.zip_password_ref,
-        ),
+        encryption=_encryption_from_proto(message),
         incremental=IncrementalSpec(
             mode=message.incremental.mode or "full",
             cursor=message.incremental.cursor,
@@ -127,6 +126,49 @@ def spec_from_proto(request: pb.CreateExportRequest) -> ExportSpec:
         if message.HasField("subject")
         else None,
     )
+
+
+def _encryption_from_proto(message: pb.ExportSpec) -> EncryptionSpec:
+    """The request's encryption; InvalidArgument for a secret's name that is present but
+    empty. A library caller who set a secret's name to "" (an empty variable) asked for
+    encryption: reading that as "none" would store plaintext. An Encryption message with
+    nothing in it is "no encryption": clients before `optional` names (build_spec, the
+    CLI's export/schedule/gdpr commands, Flight JSON `"encryption": {}`) always sent one,
+    and a pre-upgrade client retrying with the same request id must still be answered."""
+    encryption = message.encryption
+    unset = ", or leave it unset for no encryption"
+    if encryption.HasField("age_passphrase_ref") and not encryption.age_passphrase_ref.strip():
+        raise InvalidArgument(
+            "spec.encryption.age_passphrase_ref", f"is set but empty: name a server secret{unset}"
+        )
+    if encryption.HasField("zip_password_ref") and not encryption.zip_password_ref.strip():
+        raise InvalidArgument(
+            "spec.encryption.zip_password_ref", f"is set but empty: name a server secret{unset}"
+        )
+    if message.HasField("encryption") and encryption == pb.Encryption():
+        # Names nothing of the request: the caller's message is all the log needs.
+        _log.warning(
+            "spec.encryption is set but empty (a client older than field presence sends "
+            "it for no encryption): read as no encryption; upgrade the client"
+        )
+    return EncryptionSpec(
+        age_recipients=tuple(encryption.age_recipients),
+        age_passphrase_ref=encryption.age_passphrase_ref,
+        zip_password_ref=encryption.zip_password_ref,
+    )
+
+
+def _encryption_to_proto(encryption: EncryptionSpec) -> pb.Encryption | None:
+    """None for no encryption: an Encryption message is only sent when it names something
+    (an empty one, which old clients send, is read back as no encryption with a warning)."""
+    if encryption == EncryptionSpec():
+        return None
+    message = pb.Encryption(age_recipients=encryption.age_recipients)
+    if encryption.age_passphrase_ref:
+        message.age_passphrase_ref = encryption.age_passphrase_ref
+    if encryption.zip_password_ref:
+        message.zip_password_ref = encryption.zip_password_ref
+    return message
 
 
 def _redaction_from_proto(message: pb.Redaction) -> RedactionSpec:
@@ -199,11 +241,7 @@ def spec_to_proto(spec: ExportSpec) -> pb.ExportSpec:
         ),  # None leaves an optional field unset
         labels=dict(spec.labels),
         redaction=_redaction_to_proto(spec.redaction),
-        encryption=pb.Encryption(
-            age_recipients=spec.encryption.age_recipients,
-            age_passphrase_ref=spec.encryption.age_passphrase_ref,
-            zip_password_ref=spec.encryption.zip_password_ref,
-        ),
+        encryption=_encryption_to_proto(spec.encryption),
         incremental=pb.Incremental(
             mode=spec.incremental.mode,
             cursor=spec.incremental.cursor,
@@ -417,8 +455,11 @@ def text_plan_to_proto(plan: TextPlan) -> pb.PlanFromTextResponse:
     )
     if plan.privacy:
         spec.redaction.level = plan.privacy
-    spec.encryption.age_recipients.extend(plan.age_recipients)
-    spec.encryption.age_passphrase_ref = plan.passphrase_secret
+    # Only what the request asked for: an Encryption message naming nothing is refused.
+    if plan.age_recipients:
+        spec.encryption.age_recipients.extend(plan.age_recipients)
+    if plan.passphrase_secret:
+        spec.encryption.age_passphrase_ref = plan.passphrase_secret
     if plan.since is not None or plan.until is not None:
         spec.query.time_range.SetInParent()
         if plan.since is not None:

@@ -93,23 +93,27 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     def VerifyExport(  # noqa: N802
         self, request: pb.VerifyExportRequest, context: grpc.ServicerContext
     ) -> pb.VerifyExportResponse:
-        return verify_to_proto(self._admin.verify(request.export, caller()))
+        return verify_to_proto(self._admin.verify(request.export, caller(), request.profile))
 
     def DiffExports(  # noqa: N802
         self, request: pb.DiffExportsRequest, context: grpc.ServicerContext
     ) -> pb.DiffExportsResponse:
-        return diff_to_proto(*self._admin.diff(request.base, request.other, caller()))
+        return diff_to_proto(
+            *self._admin.diff(request.base, request.other, caller(), request.profile)
+        )
 
     def DiffExportRecords(  # noqa: N802
         self, request: pb.DiffExportsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.RecordDiffEvent]:
-        for item in self._admin.diff_records(request.base, request.other, caller()):
+        changes = self._admin.diff_records(request.base, request.other, caller(), request.profile)
+        for item in changes:
             yield record_diff_to_proto(item)
 
     def DeleteExport(  # noqa: N802
         self, request: pb.DeleteExportRequest, context: grpc.ServicerContext
     ) -> pb.DeleteExportResponse:
-        return pb.DeleteExportResponse(objects_removed=self._admin.delete(request.export, caller()))
+        removed = self._admin.delete(request.export, caller(), request.profile)
+        return pb.DeleteExportResponse(objects_removed=removed)
 
     def ApplyRetention(  # noqa: N802
         self, request: pb.ApplyRetentionRequest, context: grpc.ServicerContext
@@ -120,6 +124,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
             policy_from_proto(request.policy),
             dry_run=request.dry_run,
             principal=caller(),
+            profile=request.profile,
         )
         return retention_to_proto(plan)
 
@@ -127,7 +132,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self, request: pb.ListDatasetExportsRequest, context: grpc.ServicerContext
     ) -> pb.ListDatasetExportsResponse:
         return dataset_exports_to_proto(
-            self._admin.chain(request.destination, request.dataset, caller())
+            self._admin.chain(request.destination, request.dataset, caller(), request.profile)
         )
 
     def CreateSchedule(  # noqa: N802

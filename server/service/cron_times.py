@@ -112,7 +112,7 @@ def _expression(cron: str) -> str:
             )
         return expanded
     fields = text.split(" ")
-    if len(fields) != 5 or not all(_FIELD.match(f) for f in fields):
+    if len(fields) != 5 or not all(_FIELD.fullmatch(f) for f in fields):
         raise InvalidArgument(
             "cron", f"{quoted(text)} is not five fields (minute hour day month weekday)"
         )

@@ -46,7 +46,12 @@ from sluice.server.errors import (
 from sluice.server.execution.open_uploads import discard_uploads
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
-from sluice.server.planning.authorization import check_destination, may_see, require_scope
+from sluice.server.planning.authorization import (
+    check_destination,
+    check_profile,
+    may_see,
+    require_scope,
+)
 from sluice.server.planning.export_files import fixed_file_names
 from sluice.server.planning.plan import (
     DATASET_RULE,
@@ -54,6 +59,7 @@ from sluice.server.planning.plan import (
     is_dataset_name,
     outside_export_roots,
     plan_destination,
+    storage_profile,
 )
 from sluice.server.principals import Principal, Scope
 from sluice.server.settings import Settings
@@ -92,22 +98,30 @@ class ExportAdmin:
         self._store = store
         self._open_sink = open_sink
 
-    def locate(self, ref: str, field: str = "export", *, principal: Principal) -> ExportLocation:
+    def locate(
+        self, ref: str, field: str = "export", *, principal: Principal, profile: str = ""
+    ) -> ExportLocation:
         """An export id known to the job store, or the URI of a manifest.json. Another
         principal's export id is NOT_FOUND (admin excepted); a manifest URI must lie
-        within the principal's destination roots."""
+        within the principal's destination roots, and is reached with the storage
+        `profile` named (checked as CreateExport checks spec.destination.profile). An
+        export id is reached as it was written; a `profile` given with one (DiffExports
+        takes one for both sides) is still checked: the principal may use it, and it
+        exists."""
         if not ref.strip():
             raise InvalidArgument(field, "give an export id or a manifest URI")
         if ref.rstrip("/").endswith(MANIFEST_NAME):
             destination, dataset, export_id = _split_manifest_uri(ref, field)
             check_destination(principal, destination, field)
+            named = self._profile(profile, destination, principal)
             location = ExportLocation(
-                self._open(destination, field), destination, dataset, export_id
+                self._open(destination, field, named), destination, dataset, export_id
             )
             if not principal.admin and self._creator(location) != principal.name:
                 # Nothing there and another's export get the same words: no existence leak.
                 raise NotFound(f"export {without_secrets(ref)!r:.200} not found")
             return location
+        self._named_profile(profile, principal)
         job = self._visible_job(ref, principal)
         if _left_over(job):
             raise FailedPrecondition(
@@ -121,8 +135,8 @@ class ExportAdmin:
             raise FailedPrecondition(_no_manifest(job))
         # An export this daemon made lies where its spec sent it, reached with the profile
         # it used, checked as when it ran (a profile since removed is named, not dropped).
-        destination, profile = plan_destination(job.spec, self._settings)
-        sink = self._open(destination, field, profile)
+        destination, written_with = plan_destination(job.spec, self._settings)
+        sink = self._open(destination, field, written_with)
         return ExportLocation(sink, destination, job.spec.destination.dataset, job.id)
 
     def _visible_job(self, ref: str, principal: Principal) -> Job:
@@ -141,26 +155,28 @@ class ExportAdmin:
             )
         return job
 
-    def verify(self, ref: str, principal: Principal) -> VerifyReport:
+    def verify(self, ref: str, principal: Principal, profile: str = "") -> VerifyReport:
         require_scope(principal, Scope.READ)
-        location = self.locate(ref, principal=principal)
+        location = self.locate(ref, principal=principal, profile=profile)
         return verify_export(location.sink, location.manifest_key)
 
-    def diff(self, base_ref: str, other_ref: str, principal: Principal) -> tuple[ChunkDiff, str]:
+    def diff(
+        self, base_ref: str, other_ref: str, principal: Principal, profile: str = ""
+    ) -> tuple[ChunkDiff, str]:
         """The chunk-level diff, and why a record-level one is not possible ("": it is)."""
         require_scope(principal, Scope.READ)
-        base = self.manifest(self.locate(base_ref, "base", principal=principal))
-        other = self.manifest(self.locate(other_ref, "other", principal=principal))
+        base = self.manifest(self.locate(base_ref, "base", principal=principal, profile=profile))
+        other = self.manifest(self.locate(other_ref, "other", principal=principal, profile=profile))
         return diff_chunks(base, other), record_level_note(base, other)
 
     def diff_records(
-        self, base_ref: str, other_ref: str, principal: Principal
+        self, base_ref: str, other_ref: str, principal: Principal, profile: str = ""
     ) -> Iterator[list[RecordChange] | RecordDiffSummary]:
         """Record-level changes from the two exports' key indexes, streamed."""
         require_scope(principal, Scope.READ)
         exports = []
         for ref, field in ((base_ref, "base"), (other_ref, "other")):
-            location = self.locate(ref, field, principal=principal)
+            location = self.locate(ref, field, principal=principal, profile=profile)
             exports.append(IndexedExport(location.sink, location.folder, self.manifest(location)))
         return diff_records(exports[0], exports[1])
 
@@ -174,19 +190,23 @@ class ExportAdmin:
         except NotFound:
             return None
 
-    def chain(self, destination: str, dataset: str, principal: Principal) -> list[CommittedExport]:
+    def chain(
+        self, destination: str, dataset: str, principal: Principal, profile: str = ""
+    ) -> list[CommittedExport]:
         require_scope(principal, Scope.READ)
         check_dataset_name(dataset, "dataset")
         check_destination(principal, destination, "destination")
-        sink = self._open(destination, "destination")
+        named = self._profile(profile, destination, principal)
+        sink = self._open(destination, "destination", named)
         return _own(committed_exports(sink, dataset), principal)
 
-    def delete(self, ref: str, principal: Principal) -> int:
+    def delete(self, ref: str, principal: Principal, profile: str = "") -> int:
         """Remove a committed export (by id or manifest URI), or the chunk files an export
         of this daemon left when it was cancelled or failed (by id): returns how many
         objects were removed."""
         require_scope(principal, Scope.DELETE)
         if ref.strip() and not ref.rstrip("/").endswith(MANIFEST_NAME):
+            self._named_profile(profile, principal)
             job = self._visible_job(ref, principal)
             if job.state in RESUMABLE_STATES or _left_over(job):
                 return self._delete_left_over_chunks(job)
@@ -195,7 +215,7 @@ class ExportAdmin:
                     f"export '{job.id}' is {job.state}; cancel it first (`sluice export cancel "
                     f"{job.id}`), then delete the chunk files it wrote"
                 )
-        location = self.locate(ref, principal=principal)
+        location = self.locate(ref, principal=principal, profile=profile)
         if ref.rstrip("/").endswith(MANIFEST_NAME) and not _holds_anything(location):
             # A manifest URI of nothing (a typo, an export deleted already): not "0
             # objects removed". A folder of chunks without a manifest (a delete cut
@@ -272,11 +292,13 @@ class ExportAdmin:
         *,
         dry_run: bool,
         principal: Principal,
+        profile: str = "",
     ) -> RetentionPlan:
         require_scope(principal, Scope.READ if dry_run else Scope.DELETE)
         check_dataset_name(dataset, "dataset")
         check_destination(principal, destination, "destination")
-        sink = self._open(destination, "destination")
+        named = self._profile(profile, destination, principal)
+        sink = self._open(destination, "destination", named)
         # A principal's policy weighs and removes only its own exports (admin: all).
         exports = _own(committed_exports(sink, dataset), principal)
         plan = plan_retention(exports, policy, datetime.now(UTC))
@@ -307,6 +329,23 @@ class ExportAdmin:
             self._store.mark_deleted(job.id, {JobState.SUCCEEDED}, batch=batch)
             return True
         return False
+
+    def _profile(
+        self, name: str, uri: str, principal: Principal
+    ) -> S3Profile | AzureProfile | None:
+        """The storage profile a call names for `uri` (request field `profile`), checked as
+        CreateExport checks spec.destination.profile: the principal may use it, it
+        exists, and it is for the kind of store `uri` names."""
+        check_profile(principal, name, "profile")
+        return storage_profile(self._settings, name, uri, "profile")
+
+    def _named_profile(self, name: str, principal: Principal) -> None:
+        """A `profile` given beside an export id, which is reached with the profile it was
+        written with: never silently ignored when the principal may not use it, or when
+        no such profile exists (its kind depends on the other side of a diff)."""
+        check_profile(principal, name, "profile")
+        if name and name not in self._settings.storage_profiles:
+            raise InvalidArgument("profile", f"unknown storage profile {quoted(name)}")
 
     def _open(
         self, destination: str, field: str, profile: S3Profile | AzureProfile | None = None

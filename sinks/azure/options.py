@@ -63,7 +63,8 @@ def managed_identity(profile: AzureProfile) -> Any:
     Service, Functions and Container Apps, AKS workload identity's token file), never a
     developer's `az login` or secrets from the environment, as DefaultAzureCredential
     might pick. Its own retries are off like the SDK's: with no identity endpoint the
-    first request fails at once (UNAUTHENTICATED) instead of backing off for half a minute."""
+    first request fails at once (CredentialsUnavailable, answered FAILED_PRECONDITION)
+    instead of backing off for half a minute."""
     from azure.identity import ManagedIdentityCredential
 
     return ManagedIdentityCredential(

@@ -1,7 +1,9 @@
 """Role credentials through a real daemon: an S3 profile with web identity (IRSA) assumes
 its role through moto's STS and exports end to end signed only with the role's keys; an
 unreadable token and an Azure managed identity with no identity endpoint fail at once as
-UNAUTHENTICATED, naming the cause, with one attempt and no retries."""
+FAILED_PRECONDITION (the daemon's storage credentials, not the caller's: UNAUTHENTICATED
+would blame the caller), naming the cause and the URI once, with one attempt and no
+retries."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import grpc
 import polars as pl
 import pytest
 
-from sluice.client import ExportClient, ExportFailedError, UnauthenticatedError
+from sluice.client import ExportClient, ExportFailedError, FailedPreconditionError
 from sluice.client.demo_data import generate
+from sluice.flight import Flight_pb2 as fl
+from sluice.flight import Flight_pb2_grpc
 from sluice.v1 import export_pb2 as pb
 from tests.servers.cloud import ProfileDaemon
 from tests.servers.fault_proxy import FaultProxy
@@ -141,9 +146,9 @@ def test_web_identity_profile_reads_and_writes_s3_as_the_assumed_role(
         assert arn == "arn:aws:sts::123456789012:assumed-role/sluice-exporter/sluice-test"
 
 
-def _fails_unauthenticated(daemon: ProfileDaemon, to: str, profile: str) -> str:
-    """The message of an export to `to` that failed as UNAUTHENTICATED, permanently and
-    without a single retry."""
+def _fails_for_the_daemons_credentials(daemon: ProfileDaemon, to: str, profile: str) -> str:
+    """The message of an export to `to` that failed as FAILED_PRECONDITION, permanently
+    and without a single retry, naming the destination once."""
     spec = ExportClient.build_spec(
         source=str(daemon.sources / "events.parquet"),
         to=to,
@@ -152,17 +157,19 @@ def _fails_unauthenticated(daemon: ProfileDaemon, to: str, profile: str) -> str:
     )
     finished = _final(daemon, spec)
     assert finished.state == pb.EXPORT_STATE_FAILED
-    assert finished.error.code == "UNAUTHENTICATED", finished.error
+    assert finished.error.code == "FAILED_PRECONDITION", finished.error
     assert not finished.error.transient
+    assert finished.error.message.count(to) == 1, finished.error.message
+    assert "storage credentials" in finished.error.message
     assert "retrying" not in daemon.log_tail(200)
     return str(finished.error.message)
 
 
-def test_an_unreadable_web_identity_token_is_unauthenticated_without_retries(
+def test_an_unreadable_web_identity_token_is_the_daemons_failed_precondition(
     daemon: ProfileDaemon, proxy: FaultProxy, moto_server: ServerProcess
 ) -> None:
     to = f"s3://{new_bucket(moto_server.endpoint)}/exports"
-    message = _fails_unauthenticated(daemon, to, "irsa-no-token")
+    message = _fails_for_the_daemons_credentials(daemon, to, "irsa-no-token")
 
     assert "cannot read web_identity_token_file" in message
     assert "no-token" in message
@@ -170,11 +177,11 @@ def test_an_unreadable_web_identity_token_is_unauthenticated_without_retries(
     assert proxy.signing_keys == {}  # nothing reached the store unsigned or otherwise signed
 
 
-def test_managed_identity_without_an_identity_endpoint_is_unauthenticated_at_once(
+def test_managed_identity_without_an_identity_endpoint_is_a_failed_precondition_at_once(
     daemon: ProfileDaemon, identity_endpoint: IdentityEndpoint
 ) -> None:
     container = "exports-container"
-    message = _fails_unauthenticated(daemon, f"az://{container}/exports", "managed")
+    message = _fails_for_the_daemons_credentials(daemon, f"az://{container}/exports", "managed")
 
     assert "ManagedIdentityCredential" in message
     assert f"az://{container}/exports" in message
@@ -192,5 +199,34 @@ def test_managed_identity_without_an_identity_endpoint_is_unauthenticated_at_onc
             to=str(daemon.exports),
             dataset="events",
         )
-        with pytest.raises(UnauthenticatedError, match="ManagedIdentityCredential"):
+        with pytest.raises(FailedPreconditionError, match="ManagedIdentityCredential") as caught:
             client.create(source)
+        assert caught.value.message.count(f"az://{container}/in") == 1, caught.value.message
+
+
+def test_list_flights_answers_the_daemons_missing_credentials_never_hides_the_export(
+    daemon: ProfileDaemon, moto_server: ServerProcess, tmp_path: Path
+) -> None:
+    """ListFlights leaves out an export DoGet cannot serve (its format, its recipients);
+    an export it cannot reach because the daemon's storage credentials are gone is the
+    daemon's FAILED_PRECONDITION, not a list without it."""
+    to = f"s3://{new_bucket(moto_server.endpoint)}/exports"
+    spec = ExportClient.build_spec(
+        source=str(daemon.sources / "events.parquet"),
+        to=to,
+        storage_profile="irsa",
+        dataset="events",
+    )
+    finished = _final(daemon, spec)
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    with daemon.channel() as channel:
+        flights = list(Flight_pb2_grpc.FlightServiceStub(channel).ListFlights(fl.Criteria()))
+    assert len(flights) == 1
+
+    (tmp_path / "token").unlink()  # the profile's credentials can no longer be obtained
+    daemon.stop(timeout=20)
+    daemon.start()
+    with daemon.channel() as channel, pytest.raises(grpc.RpcError) as caught:
+        list(Flight_pb2_grpc.FlightServiceStub(channel).ListFlights(fl.Criteria(), timeout=60))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION, caught.value.details()
+    assert "storage credentials" in (caught.value.details() or "")

@@ -1,8 +1,10 @@
 """What `sluice export read` and the other commands naming one export do with a cloud
 manifest URI before any storage or server is reached: a chained URL, a query or
 fragment, credentials are refused in one line that repeats nothing of the URI; legacy
-S3 bucket names and access point ARNs, which the client always read, pass (the daemon's
-stricter rules are its own); a storage library's error is one line too."""
+S3 bucket names and access point ARNs, which the client always read, pass for the
+commands that read here (read, manifest), while those the daemon carries out (verify,
+delete) check a cloud URI as CreateExport checks a destination; a storage library's
+error is one line too."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from click.testing import CliRunner
 
 from sluice.client._reader import ExportReader, ExportReadError, Keys
 from sluice.client.cli.main import cli
-from sluice.cloud_uris import readable_uri_refusal, shown_uri
+from sluice.cloud_uris import daemon_uri_refusal, readable_uri_refusal, shown_uri
 
 SECRET = "SECRETXYZ"
 MANIFEST = "x/20261207T000000Z-000000000000/manifest.json"
@@ -58,7 +60,8 @@ def test_the_reader_refuses_a_uri_that_may_hold_a_secret_unrepeated(uri: str) ->
 def test_the_cli_refuses_a_uri_that_may_hold_a_secret_in_one_line(uri: str, command: str) -> None:
     result = CliRunner().invoke(cli, ["--server", "127.0.0.1:9", "export", command, uri])
     assert result.exit_code == 1, result.output
-    assert result.stderr == f"sluice: error: {readable_uri_refusal(uri)}\n"
+    refusal = daemon_uri_refusal if command in ("verify", "delete") else readable_uri_refusal
+    assert result.stderr == f"sluice: error: {refusal(uri)}\n"
     assert SECRET not in result.output
 
 

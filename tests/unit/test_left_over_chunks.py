@@ -32,7 +32,9 @@ def _put(sink: MemorySink, key: str) -> None:
 def test_only_chunk_file_names_of_the_export_s_own_folder_are_keys() -> None:
     keys = journalled_chunk_keys("events", "exp1", ["part-000000.jsonl.zst", "part-000001.csv"])
     assert keys == ["events/exp1/part-000000.jsonl.zst", "events/exp1/part-000001.csv"]
-    for bad in ("../exp2/part-000000.jsonl", "manifest.json", "sub/part-000000.csv", "part-1.csv"):
+    bad_names = ("../exp2/part-000000.jsonl", "manifest.json", "sub/part-000000.csv", "part-1.csv")
+    # A line break after the name: `$` with re.match let it through.
+    for bad in (*bad_names, "part-000001.csv\n"):
         with pytest.raises(FailedPrecondition, match="no chunk file name; nothing was removed"):
             journalled_chunk_keys("events", "exp1", ["part-000000.csv", bad])
 

@@ -110,6 +110,8 @@ def test_late_rows_need_a_real_snapshot() -> None:
     assert "pg_visible_in_snapshot" in late_column("10:12:10,11").expression
     with pytest.raises(Exception, match="not a PostgreSQL snapshot"):
         late_column("10:12:'; DROP TABLE t; --")
+    with pytest.raises(Exception, match="not a PostgreSQL snapshot"):
+        late_column("10:12:10,11\n")  # matched whole, not up to a line break
 
 
 def test_where_terms_pushed_down_only_where_both_agree() -> None:

@@ -154,3 +154,15 @@ def test_serve_has_the_retry_flags() -> None:
     shown = CliRunner().invoke(cli, ["serve", "--help"]).output
     assert "--max-attempts" in shown and "SLUICE_MAX_ATTEMPTS" in shown
     assert "--retry-backoff-seconds" in shown and "SLUICE_RETRY_BACKOFF_SECONDS" in shown
+
+
+def test_the_daemons_missing_storage_credentials_are_its_failed_precondition() -> None:
+    """Not UNAUTHENTICATED (that blames the caller's credentials) and not retried; the
+    URI the sink's message names is not repeated."""
+    uri = "s3://bucket/exports/events/e1/part-000000.jsonl.zst"
+    error = translate_storage_error(
+        CredentialsUnavailable(f"cannot write {uri!r}: no S3 credentials", location=uri)
+    )
+    assert error.code == ErrorCode.FAILED_PRECONDITION
+    assert not is_transient(error)
+    assert error.message.count(uri) == 1, error.message

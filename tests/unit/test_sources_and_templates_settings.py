@@ -44,6 +44,9 @@ labels = { team = "data" }
         ("[sources.people]\nuri = '/x'\npassword = 'p'\n", "sources.people.password"),
         ("[templates.backup]\nformat = 'csv'\n", "built-in template"),
         ("[templates.t]\nformatt = 'csv'\n", "templates.t.formatt"),
+        # Set but empty: encryption asked for, never read as none (a plaintext export).
+        ("[templates.t]\npassphrase_secret = ''\n", "templates.t.passphrase_secret"),
+        ("[templates.t]\nzip_password_secret = ' '\n", "templates.t.zip_password_secret"),
     ],
 )
 def test_bad_entries_are_refused_naming_them(tmp_path: Path, text: str, says: str) -> None:

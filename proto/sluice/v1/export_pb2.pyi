@@ -420,6 +420,9 @@ class Encryption(_message.Message):
     the server (its `secrets` setting). A configured reference itself ("env:NAME") is
     accepted too, but only if the server's `secrets` holds it: callers cannot make the
     server read arbitrary variables or files.
+    Set only to encrypt: an Encryption message that names nothing (no recipient, and no
+    secret name or an empty one) is INVALID_ARGUMENT naming the field, never a plaintext
+    export. Unset: no encryption (or a template's).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -445,14 +448,21 @@ class Encryption(_message.Message):
         self,
         *,
         age_recipients: _abc.Iterable[_builtins.str] | None = ...,
-        age_passphrase_ref: _builtins.str = ...,
-        zip_password_ref: _builtins.str = ...,
+        age_passphrase_ref: _builtins.str | None = ...,
+        zip_password_ref: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_age_passphrase_ref", b"_age_passphrase_ref", "_zip_password_ref", b"_zip_password_ref", "age_passphrase_ref", b"age_passphrase_ref", "zip_password_ref", b"zip_password_ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_passphrase_ref", b"age_passphrase_ref", "age_recipients", b"age_recipients", "zip_password_ref", b"zip_password_ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_age_passphrase_ref", b"_age_passphrase_ref", "_zip_password_ref", b"_zip_password_ref", "age_passphrase_ref", b"age_passphrase_ref", "age_recipients", b"age_recipients", "zip_password_ref", b"zip_password_ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__age_passphrase_ref: _TypeAlias = _typing.Literal["age_passphrase_ref"]  # noqa: Y015
+    _WhichOneofArgType__age_passphrase_ref: _TypeAlias = _typing.Literal["_age_passphrase_ref", b"_age_passphrase_ref"]  # noqa: Y015
+    _WhichOneofReturnType__zip_password_ref: _TypeAlias = _typing.Literal["zip_password_ref"]  # noqa: Y015
+    _WhichOneofArgType__zip_password_ref: _TypeAlias = _typing.Literal["_zip_password_ref", b"_zip_password_ref"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__age_passphrase_ref) -> _WhichOneofReturnType__age_passphrase_ref | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__zip_password_ref) -> _WhichOneofReturnType__zip_password_ref | None: ...
 
 Global___Encryption: _TypeAlias = Encryption  # noqa: Y015
 
@@ -1162,15 +1172,22 @@ class VerifyExportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPORT_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     export: _builtins.str
+    profile: _builtins.str
+    """Storage profile (server config) that reaches a manifest URI on s3:// or az://, as
+    spec.destination.profile does for CreateExport; "" for the default credentials.
+    Not used for an export id: that one is reached as it was written.
+    """
     def __init__(
         self,
         *,
         export: _builtins.str = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1261,18 +1278,25 @@ class DiffExportsRequest(_message.Message):
 
     BASE_FIELD_NUMBER: _builtins.int
     OTHER_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     base: _builtins.str
     """Export ids or manifest URIs of two exports of one dataset."""
     other: _builtins.str
+    profile: _builtins.str
+    """Storage profile (server config) that reaches the manifest URIs on s3:// or az://, as
+    spec.destination.profile does for CreateExport; "" for the default credentials.
+    Not used for an export id: that one is reached as it was written.
+    """
     def __init__(
         self,
         *,
         base: _builtins.str = ...,
         other: _builtins.str = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "other", b"other"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "other", b"other", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1503,15 +1527,22 @@ class DeleteExportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPORT_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     export: _builtins.str
+    profile: _builtins.str
+    """Storage profile (server config) that reaches a manifest URI on s3:// or az://, as
+    spec.destination.profile does for CreateExport; "" for the default credentials.
+    Not used for an export id: that one is reached as it was written.
+    """
     def __init__(
         self,
         *,
         export: _builtins.str = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["export", b"export", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1575,10 +1606,15 @@ class ApplyRetentionRequest(_message.Message):
     DATASET_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     destination: _builtins.str
     dataset: _builtins.str
     dry_run: _builtins.bool
     """Report what would be deleted without deleting anything."""
+    profile: _builtins.str
+    """Storage profile (server config) that reaches an s3:// or az:// destination, as
+    spec.destination.profile does for CreateExport; "" for the default credentials.
+    """
     @_builtins.property
     def policy(self) -> Global___RetentionPolicy: ...
     def __init__(
@@ -1588,10 +1624,11 @@ class ApplyRetentionRequest(_message.Message):
         dataset: _builtins.str = ...,
         policy: Global___RetentionPolicy | None = ...,
         dry_run: _builtins.bool = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "destination", b"destination", "dry_run", b"dry_run", "policy", b"policy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "destination", b"destination", "dry_run", b"dry_run", "policy", b"policy", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1653,17 +1690,23 @@ class ListDatasetExportsRequest(_message.Message):
 
     DESTINATION_FIELD_NUMBER: _builtins.int
     DATASET_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     destination: _builtins.str
     dataset: _builtins.str
+    profile: _builtins.str
+    """Storage profile (server config) that reaches an s3:// or az:// destination, as
+    spec.destination.profile does for CreateExport; "" for the default credentials.
+    """
     def __init__(
         self,
         *,
         destination: _builtins.str = ...,
         dataset: _builtins.str = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "destination", b"destination"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "destination", b"destination", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from sluice.server.errors import InvalidArgument, quoted
+from sluice.server.errors import DataDependentArgument, quoted
 from sluice.server.pipeline.data_types import instance
 from sluice.server.pipeline.redaction import actions
 from sluice.server.pipeline.redaction.candidate_checks import may_rewrite
@@ -361,7 +361,7 @@ class PolicyRedactor:
         for rule in self._policy.column_rules:
             if rule.field and rule.field not in self._columns_in_schema:
                 columns = ", ".join(name for name in schema if name != ROW_INDEX)
-                raise InvalidArgument(
+                raise DataDependentArgument(
                     rule.field,
                     f"column {quoted(rule.selector)} matches no exported column ({columns})",
                 )
@@ -783,11 +783,11 @@ def _check_fits(
     read), naming the type the column was `given` in."""
     where = dotted(location)
     if is_nested(dtype) and rule.action not in _NESTED_ACTIONS:
-        raise InvalidArgument(
+        raise DataDependentArgument(
             rule.field, f"{rule.action} cannot apply to nested column {quoted(where)} ({given})"
         )
     if rule.action == "generalize" and not actions.generalized_type(dtype, rule.granularity):
-        raise InvalidArgument(
+        raise DataDependentArgument(
             rule.field,
             f"generalize {quoted(rule.granularity)} cannot apply to column "
             f"{quoted(where)} ({given})",
@@ -799,7 +799,7 @@ def _check_fits(
     ):
         # A whole width past a float's reach, exact on an integer column only
         # (redaction_plan._check_options refuses it for every other column).
-        raise InvalidArgument(
+        raise DataDependentArgument(
             rule.field,
             f"granularity {quoted(rule.granularity)} on column {quoted(where)} ({dtype}): "
             f"{actions.WIDTH_REFUSAL}",
