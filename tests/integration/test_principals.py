@@ -1033,7 +1033,7 @@ def test_named_sources_and_flight_calls_act_for_their_principal(secured: Secured
         spec = secured.spec("alice")
         spec.source.Clear()
         spec.source.name = "bobs-events"
-        with pytest.raises(PermissionDeniedError, match=r"spec\.source\.uri"):
+        with pytest.raises(PermissionDeniedError, match=r"spec\.source\.name"):
             alice.create(spec)
         done = alice.wait(alice.create(secured.spec("alice")).id, timeout=60)
         records = sum(batch.num_rows for batch in alice.read(done.id))
