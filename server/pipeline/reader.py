@@ -95,7 +95,7 @@ def read_batches(
                     break
                 except SluiceError:
                     raise
-                except DATA_ERRORS as exc:
+                except (*DATA_ERRORS, RecursionError) as exc:
                     # Polars and Arrow quote the data they failed on: only the kind of
                     # error and where it happened leave this frame.
                     raise rows.unreadable(exc, read) from None

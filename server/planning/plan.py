@@ -22,6 +22,7 @@ from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.database_source import pushable_bounds, pushable_ids
 from sluice.server.pipeline.encoders import ENCODERS, REFUSED_FORMATS, EncoderKind
+from sluice.server.pipeline.nesting import MAX_NESTING, too_deep
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import (
     ROW_INDEX,
@@ -592,4 +593,11 @@ def _read_schema(source: ResolvedSource) -> pl.Schema:
         raise InvalidArgument("spec.source.uri", "the source has no columns")
     assert next(iter(schema)) == ROW_INDEX
     check_column_names(schema)
+    deep = too_deep(schema)
+    if deep is not None:
+        raise InvalidArgument(
+            "spec.source.uri",
+            f"column {deep[0]!r} nests {deep[1]} levels of structs and lists; at most "
+            f"{MAX_NESTING} are read (reading deeper values takes memory by the gigabyte)",
+        )
     return schema
