@@ -33,6 +33,7 @@ from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline import cloud_files, database_source
 from sluice.server.pipeline.checked_files import open_checked
 from sluice.server.pipeline.column_types import with_column_types
+from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.piece_counts import count_file_rows
 from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
@@ -47,6 +48,7 @@ from sluice.server.pipeline.stream_source import (
     schema_of,
 )
 from sluice.server.source_profiles import PostgresProfile
+from sluice.server.storage_errors import storage_errors
 from sluice.sinks.locations import (
     DATABASE_SCHEMES,
     LocationRefused,
@@ -97,6 +99,8 @@ class ResolvedSource:
     #: Local files: each of `files` resolved as confinement checked it; what is opened
     #: (see checked_files), so a symlink swapped in after the check is not followed.
     real_files: tuple[str, ...] = ()
+    #: Longest NDJSON line or CSV row read (settings.max_record_bytes).
+    max_record_bytes: int = 256 * 1024 * 1024
 
     @property
     def in_cloud(self) -> bool:
@@ -294,11 +298,43 @@ def read_schema(source: ResolvedSource) -> pl.Schema:
 
 
 def _inferred_schema(source: ResolvedSource) -> pl.Schema:
+    if source.format in {"csv", "ndjson"}:
+        _refuse_compressed(source)
+    if source.format == "ndjson":
+        # From a bounded sample, local files too: Polars infers from the first 100
+        # lines, and a file without newlines is one line (it took ~5x the file's size).
+        head = _first_lines(source, source.files[0])
+        return pl.scan_ndjson(io.BytesIO(head)).with_row_index(ROW_INDEX).collect_schema()
     if not source.in_cloud:
         return scan(source).collect_schema()
     with file_opener(source)(source.files[0]) as handle:
         sample = cloud_files.sample_frame(handle, source.format, _separator(source))
     return sample.with_row_index(ROW_INDEX).collect_schema()
+
+
+def _refuse_compressed(source: ResolvedSource) -> None:
+    """A CSV or NDJSON source whose first file is compressed under a plain name is the
+    caller's mistake, refused before its rows are counted (each later file is checked
+    as it is read)."""
+    file = source.files[0]
+    with storage_errors(), file_opener(source)(file) as handle:
+        compression = sniffed(handle)
+    if compression is not None:
+        raise InvalidArgument("spec.source.uri", refusal(shown(file), compression))
+
+
+def _first_lines(source: ResolvedSource, file: str) -> bytes:
+    """The whole lines of the first SAMPLE_BYTES of a text file; a first line longer than
+    that is refused (the schema is inferred from this sample)."""
+    with storage_errors(), file_opener(source)(file) as handle:
+        head = cloud_files.first_lines(handle)
+    if len(head) >= cloud_files.SAMPLE_BYTES and b"\n" not in head:
+        raise InvalidArgument(
+            "spec.source.uri",
+            f"{shown(file)}: line 1 is longer than {cloud_files.SAMPLE_BYTES >> 20} MiB, "
+            "the sample a schema is inferred from (is it one record per line?)",
+        )
+    return head
 
 
 #: Lines Polars infers an NDJSON schema from (its default).
@@ -307,8 +343,7 @@ _INFER_LINES = 100
 
 def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
     file = source.files[0]
-    with file_opener(source)(file) as handle:
-        head = cloud_files.first_lines(handle)
+    head = _first_lines(source, file)
     good: list[bytes] = []
     for number, line in enumerate(head.split(b"\n"), start=1):
         if len(good) >= _INFER_LINES:

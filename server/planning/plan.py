@@ -181,7 +181,12 @@ def build_plan(
         raise InvalidArgument(
             "spec.source.schema", f"column types apply to CSV sources, not to {source.format}"
         )
-    source = replace(source, on_bad_rows=on_bad_rows, column_types=column_types)
+    source = replace(
+        source,
+        on_bad_rows=on_bad_rows,
+        column_types=column_types,
+        max_record_bytes=settings.max_record_bytes,
+    )
     if source.stream is not None:
         source = replace(source, stream=stream_read(source.stream, settings, export_id))
     source_schema = _read_schema(source)
