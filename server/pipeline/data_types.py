@@ -52,9 +52,6 @@ def categoricals_as_text(frame: pl.DataFrame) -> pl.DataFrame:
     # Polars casts no map key ("cannot cast Map key `cat` to `str`"), but casts the
     # key/value structs a map is made of: through those, then back to maps.
     return frame.with_columns(
-        pl.col(name)
-        .cast(_maps_as_lists(schema[name]))
-        .cast(_maps_as_lists(plain))
-        .cast(plain)
+        pl.col(name).cast(_maps_as_lists(schema[name])).cast(_maps_as_lists(plain)).cast(plain)
         for name, plain in changed.items()
     )
