@@ -476,8 +476,9 @@ def _csv(
 ) -> FileReader:
     """Arrow's streaming parser fails a row longer than about two of its blocks ("straddles
     two block boundaries"): the file is then read again with blocks twice as big, up to
-    `record_bytes`, on after the rows already handed on (never twice the same row). Not
-    when rows were skipped as bad: a second pass would count them again."""
+    `record_bytes` (rows up to about twice that pass), on after the rows already handed
+    on (never twice the same row). Not when rows of the file were skipped as bad: a
+    second pass would count them again."""
     _refuse_compressed(handle, rows)
     tabs = getattr(handle, "path", getattr(handle, "name", "")).lower().endswith(".tsv")
     block = csv_parsing.CSV_BLOCK_BYTES
@@ -497,10 +498,11 @@ def _csv(
             if not _straddles(exc):
                 # Parse and conversion errors quote the row: name the line and column.
                 raise csv_error(exc, rows, partial(options.locate, handle)) from None
-            if block > record_bytes or rows.skipped:
+            if block * 2 > record_bytes or rows.skipped:
                 raise SourceDataError(
-                    f"{rows.file}: a row after row {max(handed, 0)} is longer than "
-                    f"{_size(max(block, record_bytes))} (the server's max_record_bytes)"
+                    f"{rows.file}: a row after row {max(handed, 0)} is longer than the CSV "
+                    f"parser's {_size(block)} blocks can hold (they grow up to the server's "
+                    f"max_record_bytes, {_size(record_bytes)})"
                 ) from None
             block *= 2
             skip = max(skip, handed)

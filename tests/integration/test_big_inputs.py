@@ -150,3 +150,14 @@ def _lines(part: Path) -> list[bytes]:
     import zstandard
 
     return zstandard.ZstdDecompressor().stream_reader(part.open("rb")).read().splitlines()
+
+
+def test_a_csv_row_past_the_record_cap_fails_in_our_words(world) -> None:  # type: ignore[no-untyped-def]
+    daemon, client = world  # max_record_bytes 2 MiB: the parser's blocks do not grow
+    source = daemon.sources / "capped.csv"
+    source.write_text('id,text\n1,"a"\n2,"' + "q" * (17 * MiB) + '"\n3,c\n')
+    export = _failed(client, _spec(daemon, source))
+    assert export.error.code == "FAILED_PRECONDITION", export.error
+    message = export.error.message
+    assert "capped.csv" in message and "max_record_bytes, 2 MiB" in message, message
+    assert "qqqq" not in message and "ArrowInvalid" not in message
