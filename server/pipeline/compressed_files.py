@@ -8,17 +8,21 @@ as they are named: a compressed file must be decompressed first."""
 
 from __future__ import annotations
 
+import re
 from typing import IO
 
-#: First bytes of the compressed formats a text source might hold, and their names.
+#: First bytes of the compressed formats a text source might hold, and their names
+#: (none of them can start UTF-8 text).
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
     (b"\x28\xb5\x2f\xfd", "zstd"),
-    (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
 )
+#: bzip2's "BZh" is plain text ("BZhours,total" is a CSV header): only with a block size
+#: digit and its first block's own magic (the digits of pi, "1AY&SY") is it bzip2.
+_BZIP2 = re.compile(rb"BZh[1-9]1AY&SY")
 #: Bytes that hold every magic above.
-MAGIC_BYTES = 6
+MAGIC_BYTES = 10
 
 
 def compression_of(head: bytes) -> str | None:
@@ -26,6 +30,8 @@ def compression_of(head: bytes) -> str | None:
     for magic, name in _MAGIC:
         if head.startswith(magic):
             return name
+    if _BZIP2.match(head):
+        return "bzip2"
     return None
 
 
