@@ -22,18 +22,10 @@ _COLUMN_NUMBER: Final = re.compile(r"In CSV column #(\d+):")
 class CsvOptions:
     """How a CSV file is read: Arrow's streaming parser with the plan's column types."""
 
-    def __init__(
-        self,
-        schema: pl.Schema,
-        columns: Sequence[str],
-        delimiter: str,
-        block_bytes: int,
-    ) -> None:
+    def __init__(self, schema: pl.Schema, columns: Sequence[str], delimiter: str) -> None:
         self.schema = schema
         self.columns = list(columns)
         self.delimiter = delimiter
-        #: Arrow's block: a row longer than about two of them fails to parse.
-        self.block_bytes = block_bytes
 
     def open(self, handle: IO[bytes], rows: FileRows) -> pa_csv.CSVStreamingReader:
         arrow_schema = pl.DataFrame(schema=self.schema).to_arrow().schema
@@ -53,7 +45,7 @@ class CsvOptions:
             handle,
             # One thread: Arrow then knows the line of a bad row (and on a shared
             # machine it measured faster); the pipeline overlaps stages on threads anyway.
-            read_options=pa_csv.ReadOptions(block_size=self.block_bytes, use_threads=False),
+            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
             parse_options=pa_csv.ParseOptions(
                 delimiter=self.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
             ),

@@ -474,38 +474,32 @@ def _csv(
     rows: FileRows,
     record_bytes: int,
 ) -> FileReader:
-    """Arrow's streaming parser fails a row longer than about two of its blocks ("straddles
-    two block boundaries"): the file is then read again with blocks twice as big, up to
-    `record_bytes` (rows up to about twice that pass), on after the rows already handed
-    on (never twice the same row). Not when rows of the file were skipped as bad: a
-    second pass would count them again."""
+    """Arrow's streaming parser fails a row longer than about two of its blocks
+    ("straddles two block boundaries"): a CSV field or row that long, or an unclosed
+    quote, which makes every row after it one value. The file fails, naming the rows read
+    before it: reading on with bigger blocks turned a stray quote into hundreds of
+    thousands of rows merged into one value, or skipped as one bad row."""
     _refuse_compressed(handle, rows)
     tabs = getattr(handle, "path", getattr(handle, "name", "")).lower().endswith(".tsv")
-    block = csv_parsing.CSV_BLOCK_BYTES
-    while True:
-        options = CsvOptions(schema, columns, "\t" if tabs else ",", block)
-        handed = skip
-        try:
-            pieces = _arrow_pieces(options.open(handle, rows), schema, batch_rows, skip, rows)
-            while True:
-                try:
-                    start, frame = next(pieces)
-                except StopIteration as done:
-                    return int(done.value)
-                yield start, frame
-                handed = start + frame.height
-        except pa.ArrowInvalid as exc:
-            if not _straddles(exc):
-                # Parse and conversion errors quote the row: name the line and column.
-                raise csv_error(exc, rows, partial(options.locate, handle)) from None
-            if block * 2 > record_bytes or rows.skipped:
-                raise SourceDataError(
-                    f"{rows.file}: a row after row {max(handed, 0)} is longer than the CSV "
-                    f"parser's {_size(block)} blocks can hold (they grow up to the server's "
-                    f"max_record_bytes, {_size(record_bytes)})"
-                ) from None
-            block *= 2
-            skip = max(skip, handed)
+    options = CsvOptions(schema, columns, "\t" if tabs else ",")
+    handed = skip
+    try:
+        pieces = _arrow_pieces(options.open(handle, rows), schema, batch_rows, skip, rows)
+        while True:
+            try:
+                start, frame = next(pieces)
+            except StopIteration as done:
+                return int(done.value)
+            yield start, frame
+            handed = start + frame.height
+    except pa.ArrowInvalid as exc:
+        if _straddles(exc):
+            raise SourceDataError(
+                f"{rows.file}: cannot read on after row {handed}: a CSV field or row longer "
+                f"than {_size(csv_parsing.CSV_BLOCK_BYTES)}, or an unclosed quote"
+            ) from None
+        # Parse and conversion errors quote the row: name the line and column instead.
+        raise csv_error(exc, rows, partial(options.locate, handle)) from None
 
 
 def _straddles(error: pa.ArrowInvalid) -> bool:
