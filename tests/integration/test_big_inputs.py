@@ -86,18 +86,77 @@ def test_a_first_line_without_an_end_is_refused_from_a_bounded_sample(world) -> 
     record = b'{"id":1,"name":"abcdefghijklmnopqrstuvwxyz"}'
     source.write_bytes(record * (9 * MiB // len(record)))
     message = _refused(client, _spec(daemon, source))
-    assert "nonl.ndjson" in message and "line 1" in message and "8 MiB" in message, message
+    assert "nonl.ndjson" in message and "line 1" in message, message
+    assert "2 MiB" in message and "max_record_bytes" in message, message
+
+
+def test_first_lines_too_big_to_infer_from_are_refused_not_cut(world) -> None:  # type: ignore[no-untyped-def]
+    # The schema comes from the first 100 lines, all of them or none: three lines of
+    # 0.9 MiB pass the 2 MiB cap together, and a column of the third would have been lost.
+    daemon, client = world
+    source = daemon.sources / "wide_head.ndjson"
+    value = "x" * (900 * 1024)
+    source.write_text("".join(_line(i, value, i >= 2) for i in range(3)))
+    message = _refused(client, _spec(daemon, source))
+    assert "wide_head.ndjson" in message and "first 3 lines" in message, message
+    assert "2 MiB" in message and "max_record_bytes" in message, message
+
+
+def test_a_column_first_seen_past_8_mib_is_exported(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    # Polars infers from the first 100 lines: a column that first appears in line 11,
+    # after 10 MiB, is as much the source's as one in line 1 (it was dropped silently).
+    daemon = daemon_factory("wide")
+    daemon.start()
+    source = daemon.sources / "late_column.ndjson"
+    value = "x" * MiB
+    source.write_text("".join(_line(i, value, i >= 10) for i in range(12)))
+    with ExportClient(daemon.address) as client:
+        done = client.wait(client.create(_spec(daemon, source)).id, timeout=120)
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED and done.progress.records == 12
+    emails = [json.loads(line).get("email") for line in _exported(daemon, "late_column")]
+    assert emails == [None] * 10 + ["a10@example.com", "a11@example.com"]
+
+
+def test_a_first_line_longer_than_8_mib_is_read_within_the_record_cap(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    daemon = daemon_factory("long")
+    daemon.start()
+    source = daemon.sources / "long_first.ndjson"
+    source.write_text(_line(0, "y" * (9 * MiB), False) + _line(1, "z", True))
+    with ExportClient(daemon.address) as client:
+        done = client.wait(client.create(_spec(daemon, source)).id, timeout=120)
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED and done.progress.records == 2
+
+
+def _line(i: int, value: str, email: bool) -> str:
+    record: dict[str, object] = {"id": i, "t": value}
+    if email:
+        record["email"] = f"a{i}@example.com"
+    return json.dumps(record) + "\n"
+
+
+def _exported(daemon: Daemon, dataset: str) -> list[bytes]:
+    import zstandard
+
+    parts = sorted((daemon.exports / dataset).rglob("part-*.jsonl.zst"))
+    assert parts
+    return [
+        line
+        for part in parts
+        for line in zstandard.ZstdDecompressor().stream_reader(part.open("rb")).read().splitlines()
+    ]
 
 
 def test_a_line_longer_than_the_record_cap_fails_naming_file_and_line(world) -> None:  # type: ignore[no-untyped-def]
     daemon, client = world
     source = daemon.sources / "longline.ndjson"
+    # After the 100 lines the schema is inferred from (within them: refused at planning).
+    short = "".join(f'{{"id":{i},"t":"a"}}\n' for i in range(1, 102))
     long_value = "x" * (3 * MiB)
-    source.write_text(f'{{"id":1,"t":"a"}}\n{{"id":2,"t":"{long_value}"}}\n{{"id":3,"t":"c"}}\n')
+    source.write_text(f'{short}{{"id":102,"t":"{long_value}"}}\n{{"id":103,"t":"c"}}\n')
     export = _failed(client, _spec(daemon, source))
     assert export.error.code == "FAILED_PRECONDITION", export.error
     message = export.error.message
-    assert "longline.ndjson" in message and "line 2" in message and "2 MiB" in message, message
+    assert "longline.ndjson" in message and "line 102" in message and "2 MiB" in message, message
     assert "xxxx" not in message
 
 
