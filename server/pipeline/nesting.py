@@ -3,7 +3,8 @@
 Polars' NDJSON reader costs memory by nesting depth far more than by bytes (measured,
 1,000 to 100,000 rows of {"a": {...}, "b": [1]} per level: ~0.3 GB at depth 8, ~0.8 GB
 at 16, ~1 GB for 1,000 rows at 32 and over 12 GB for depth 200, which the kernel ended by
-killing the daemon and every export in it). Deeper sources are refused when planned."""
+killing the daemon and every export in it). Deeper NDJSON sources are refused when
+planned; other formats read such columns cheaply and are not limited."""
 
 from __future__ import annotations
 

@@ -196,3 +196,17 @@ def test_a_csv_field_longer_than_the_parser_block_fails_in_our_words(world) -> N
     assert "bigfield.csv" in message and "after row 1:" in message, message
     assert "longer than 8 MiB, or an unclosed quote" in message, message
     assert "qqqq" not in message and "ArrowInvalid" not in message
+
+
+def test_deep_nesting_outside_ndjson_is_read_as_on_main(world) -> None:  # type: ignore[no-untyped-def]
+    # The depth limit is NDJSON's (Polars' NDJSON reader is where the memory went):
+    # Parquet of 20 levels was read cheaply before it and is still.
+    import polars as pl
+
+    daemon, client = world
+    source = daemon.sources / "deep20.parquet"
+    pl.DataFrame({"id": list(range(10)), "d": [_deep(20) for _ in range(10)]}).write_parquet(
+        source
+    )
+    done = client.wait(client.create(_spec(daemon, source)).id, timeout=120)
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED and done.progress.records == 10
