@@ -205,8 +205,6 @@ def test_deep_nesting_outside_ndjson_is_read_as_on_main(world) -> None:  # type:
 
     daemon, client = world
     source = daemon.sources / "deep20.parquet"
-    pl.DataFrame({"id": list(range(10)), "d": [_deep(20) for _ in range(10)]}).write_parquet(
-        source
-    )
+    pl.DataFrame({"id": list(range(10)), "d": [_deep(20) for _ in range(10)]}).write_parquet(source)
     done = client.wait(client.create(_spec(daemon, source)).id, timeout=120)
     assert done.state == pb.EXPORT_STATE_SUCCEEDED and done.progress.records == 10
