@@ -306,6 +306,12 @@ def _inferred_schema(source: ResolvedSource) -> pl.Schema:
         # From the first _INFER_LINES lines, as Polars infers (local files too: a file
         # without newlines is one line, and was read whole at ~5x its size).
         with closing(_head_lines(source, source.files[0])) as lines:
+            if not source.in_cloud:
+                # Checked within the cap, then inferred by Polars from the file itself
+                # (as on main: it maps the file, and holds no second copy of the lines).
+                for _ in islice(lines, _INFER_LINES):
+                    pass
+                return scan(source).collect_schema()
             head = [line for _, line in islice(lines, _INFER_LINES)]
         return (
             pl.scan_ndjson(io.BytesIO(b"\n".join(head))).with_row_index(ROW_INDEX).collect_schema()
