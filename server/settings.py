@@ -41,6 +41,8 @@ CLIENT_ENV = frozenset(
     {"SLUICE_SERVER", "SLUICE_TLS_CA", "SLUICE_TLS_CERT", "SLUICE_TLS_KEY", "SLUICE_TOKEN"}
 )
 MiB = 1024 * 1024
+#: Default of `max_record_bytes`: an NDJSON line holding a 200 MB value fits.
+MAX_RECORD_BYTES = 256 * MiB
 #: Default of `pipeline_queue_bytes`: two text-heavy segments, four of the demo events.
 PIPELINE_QUEUE_BYTES = 64 * MiB
 #: gRPC worker threads streams can never take (see max_concurrent_streams).
@@ -491,6 +493,13 @@ class Settings(BaseModel):
     #: encodes to tens of MB, so a queue bounded only by count held a varying, large
     #: share of the daemon's peak. One segment always moves, however big. 0: no bound.
     pipeline_queue_bytes: int = Field(default=PIPELINE_QUEUE_BYTES, ge=0, le=4096 * MiB)
+    #: Longest NDJSON line read, in bytes, and the most the first 100 lines an NDJSON
+    #: schema is inferred from may hold together (server/pipeline/source.py). A line
+    #: without an end (a file of concatenated objects) was carried whole, copied once
+    #: per block read (quadratic) until the memory ran out; past this the export fails
+    #: naming the file and line (planning refuses the source). CSV rows are bounded by
+    #: the parser's 8 MiB blocks instead. At least 1 MiB.
+    max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=MiB, le=4096 * MiB)
 
     # PostgreSQL parallel reads (issue 17).
     #: Connections one export of a PostgreSQL table reads with

@@ -41,9 +41,10 @@ def without_categoricals(schema: pl.Schema) -> pl.Schema:
 def categoricals_as_text(frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` with its Categorical values (also inside lists, structs and maps) as
     strings."""
+    schema = frame.schema  # once: frame.schema is built anew at each call
     changed = {
         name: plain
-        for name, dtype in frame.schema.items()
+        for name, dtype in schema.items()
         if (plain := _without_categoricals(dtype)) != dtype
     }
     if not changed:
@@ -51,9 +52,6 @@ def categoricals_as_text(frame: pl.DataFrame) -> pl.DataFrame:
     # Polars casts no map key ("cannot cast Map key `cat` to `str`"), but casts the
     # key/value structs a map is made of: through those, then back to maps.
     return frame.with_columns(
-        pl.col(name)
-        .cast(_maps_as_lists(frame.schema[name]))
-        .cast(_maps_as_lists(plain))
-        .cast(plain)
+        pl.col(name).cast(_maps_as_lists(schema[name])).cast(_maps_as_lists(plain)).cast(plain)
         for name, plain in changed.items()
     )

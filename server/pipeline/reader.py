@@ -27,8 +27,9 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileOpener
 
 from sluice.server.errors import SluiceError, safe_traceback
-from sluice.server.pipeline import database_source
+from sluice.server.pipeline import csv_parsing, database_source
 from sluice.server.pipeline.bad_rows import BadRowTally, SourceDataError
+from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.key_order import KeyOrderCheck
@@ -87,7 +88,15 @@ def read_batches(
         # Cloud files are read in ranges while the frames are decoded: a storage error
         # can come from any read, and becomes a domain error here.
         with storage_errors(), _opened(open_file, path, not source.in_cloud) as handle:
-            pieces = read_file(handle, data_schema, columns, batch_rows, from_row - position, rows)
+            pieces = read_file(
+                handle,
+                data_schema,
+                columns,
+                batch_rows,
+                from_row - position,
+                rows,
+                source.max_record_bytes,
+            )
             read = 0
             while True:
                 try:
@@ -97,7 +106,7 @@ def read_batches(
                     break
                 except SluiceError:
                     raise
-                except DATA_ERRORS as exc:
+                except (*DATA_ERRORS, RecursionError) as exc:
                     # Polars and Arrow quote the data they failed on: only the kind of
                     # error and where it happened leave this frame.
                     raise rows.unreadable(exc, read) from None
@@ -236,6 +245,7 @@ def _parquet(
     batch_rows: int,
     skip: int,
     rows: FileRows,
+    record_bytes: int,
 ) -> FileReader:
     local = _local_path(handle)
     if local is not None:
@@ -352,6 +362,7 @@ def _ipc(
     batch_rows: int,
     skip: int,
     rows: FileRows,
+    record_bytes: int,
 ) -> FileReader:
     return (yield from _arrow_pieces(_ipc_batches(handle), schema, batch_rows, skip, rows))
 
@@ -363,9 +374,11 @@ def _ndjson(
     batch_rows: int,
     skip: int,
     rows: FileRows,
+    record_bytes: int,
 ) -> FileReader:
+    _refuse_compressed(handle, rows)
     offset = 0
-    for first_line, block in _line_blocks(handle, NDJSON_BLOCK_BYTES):
+    for first_line, block in _line_blocks(handle, record_bytes, rows):
         frame = _ndjson_block(block, schema, rows, first_line)
         rows.flush(offset + frame.height)
         for start in range(0, frame.height, batch_rows):
@@ -404,27 +417,54 @@ def _ndjson_block(block: bytes, schema: pl.Schema, rows: FileRows, first_line: i
     return pl.concat(good) if good else pl.DataFrame(schema=schema)
 
 
-def _line_blocks(handle: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
+def _line_blocks(handle: IO[bytes], max_line: int, rows: FileRows) -> Iterator[tuple[int, bytes]]:
     """Blocks of whole lines, with the line number each starts at: NDJSON escapes
-    newlines inside values, so a newline always ends a record."""
+    newlines inside values, so a newline always ends a record. A line longer than
+    `max_line` bytes fails the file naming it: one without an end (concatenated objects)
+    was carried whole, copied again at every read, until the memory ran out. Reads are
+    at most `max_line` long, so every longer line is carried over a read's end."""
     handle.seek(0)
-    carry = b""
+    size = min(NDJSON_BLOCK_BYTES, max_line)
+    carry: list[bytes] = []  # the start of a line not ended yet, in reads
+    carried = 0
     line = 1
     while True:
         data = handle.read(size)
         if not data:
             break
-        data = carry + data
         cut = data.rfind(b"\n")
+        ended = data.find(b"\n")
+        if carried + (len(data) if cut < 0 else ended) > max_line:
+            raise SourceDataError(
+                f"{rows.file}: line {line} is longer than {_size(max_line)} (the server's "
+                "max_record_bytes; is the file one JSON object per line?)"
+            )
         if cut < 0:
-            carry = data
+            carry.append(data)
+            carried += len(data)
             continue
-        carry = data[cut + 1 :]
-        if data[: cut + 1].strip():
-            yield line, data[: cut + 1]
-        line += data.count(b"\n", 0, cut + 1)
-    if carry.strip():
-        yield line, carry
+        block = b"".join([*carry, data[: cut + 1]]) if carry else data[: cut + 1]
+        rest = data[cut + 1 :]
+        carry, carried = ([rest], len(rest)) if rest else ([], 0)
+        if block.strip():
+            yield line, block
+        line += block.count(b"\n")
+    last = b"".join(carry)
+    if last.strip():
+        yield line, last
+
+
+def _size(count: int) -> str:
+    """Bytes in MiB when whole, else in bytes."""
+    return f"{count >> 20} MiB" if count % (1 << 20) == 0 else f"{count} bytes"
+
+
+def _refuse_compressed(handle: IO[bytes], rows: FileRows) -> None:
+    """A text file holding gzip or zstd (a later file of a glob: planning checks the
+    first) fails naming it, before its bytes are parsed as text."""
+    compression = sniffed(handle)
+    if compression is not None:
+        raise SourceDataError(refusal(rows.file, compression))
 
 
 def _csv(
@@ -434,18 +474,42 @@ def _csv(
     batch_rows: int,
     skip: int,
     rows: FileRows,
+    record_bytes: int,
     separator: str = ",",
 ) -> FileReader:
-    # The separator is the source's (ResolvedSource.tabs): a checked file's handle is
-    # named /proc/self/fd/N, whatever the file's name (checked_files).
+    """Arrow's streaming parser fails a row longer than about two of its blocks
+    ("straddles two block boundaries"): a CSV field or row that long, or an unclosed
+    quote, which makes every row after it one value. The file fails, naming the rows read
+    before it: reading on with bigger blocks turned a stray quote into hundreds of
+    thousands of rows merged into one value, or skipped as one bad row.
+
+    The separator is the source's (ResolvedSource.tabs): a checked file's handle is named
+    /proc/self/fd/N, whatever the file's name (checked_files)."""
+    _refuse_compressed(handle, rows)
     options = CsvOptions(schema, columns, separator)
+    handed = skip
     try:
-        return (
-            yield from _arrow_pieces(options.open(handle, rows), schema, batch_rows, skip, rows)
-        )
+        pieces = _arrow_pieces(options.open(handle, rows), schema, batch_rows, skip, rows)
+        while True:
+            try:
+                start, frame = next(pieces)
+            except StopIteration as done:
+                return int(done.value)
+            yield start, frame
+            handed = start + frame.height
     except pa.ArrowInvalid as exc:
+        if _straddles(exc):
+            raise SourceDataError(
+                f"{rows.file}: cannot read on after row {handed}: a CSV field or row longer "
+                f"than {_size(csv_parsing.CSV_BLOCK_BYTES)}, or an unclosed quote"
+            ) from None
         # Parse and conversion errors quote the row: name the line and column instead.
         raise csv_error(exc, rows, partial(options.locate, handle)) from None
+
+
+def _straddles(error: pa.ArrowInvalid) -> bool:
+    """Whether Arrow's CSV parser failed on a row longer than its blocks."""
+    return "straddl" in str(error)
 
 
 def _arrow_pieces(
@@ -512,7 +576,10 @@ def _cast(frame: pl.DataFrame | pl.Series, schema: pl.Schema) -> pl.DataFrame:
     """Give every batch the schema the plan validated against (Arrow and Polars readers
     can differ in small ways, e.g. dictionary vs categorical, string views)."""
     assert isinstance(frame, pl.DataFrame)
-    wanted = {n: schema[n] for n in frame.columns if n in schema and frame.schema[n] != schema[n]}
+    # The frame's schema once: frame.schema builds it anew at every call (a 5,000-column
+    # batch took 66 s when it was read once per column).
+    have = frame.schema
+    wanted = {n: schema[n] for n, t in have.items() if n in schema and t != schema[n]}
     return frame.cast(wanted) if wanted else frame  # type: ignore[arg-type]
 
 

@@ -35,6 +35,8 @@ class FileRows:
         self._tally = tally
         self._base = base
         self._pending = 0
+        #: Whether a bad row of this file was skipped (and counted) yet.
+        self.skipped = False
         #: (line or None, fields found, fields expected) of a malformed CSV row.
         self._malformed: tuple[int | None, int, int] | None = None
 
@@ -42,6 +44,7 @@ class FileRows:
         """Arrow's CSV hook for a row with the wrong number of fields."""
         if self.skip:
             self._pending += 1
+            self.skipped = True
             return "skip"
         self._malformed = (row.number, row.actual_columns, row.expected_columns)
         return "error"
@@ -50,6 +53,7 @@ class FileRows:
         """A line that is not a record: skipped, or the export fails naming it."""
         if self.skip:
             self._pending += 1
+            self.skipped = True
             return
         raise SourceDataError(f"{self.file}: line {line} {what} ({_SKIP_HINT})")
 

@@ -15,8 +15,10 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +35,7 @@ from sluice.server.errors import InvalidArgument
 from sluice.server.pipeline import cloud_files, database_source
 from sluice.server.pipeline.checked_files import open_checked
 from sluice.server.pipeline.column_types import with_column_types
+from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.piece_counts import count_file_rows
 from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
@@ -47,6 +50,7 @@ from sluice.server.pipeline.stream_source import (
     schema_of,
 )
 from sluice.server.source_profiles import PostgresProfile
+from sluice.server.storage_errors import storage_errors
 from sluice.sinks import ObjectInfo
 from sluice.sinks.locations import (
     DATABASE_SCHEMES,
@@ -101,6 +105,8 @@ class ResolvedSource:
     #: S3 and Azure files: each of `files` as the listing that found it had it (size and
     #: version): the identity a run journals (run_facts), without listing them again.
     objects: tuple[ObjectInfo, ...] = ()
+    #: Longest NDJSON line or CSV row read (settings.max_record_bytes).
+    max_record_bytes: int = 256 * 1024 * 1024
 
     @property
     def in_cloud(self) -> bool:
@@ -302,6 +308,22 @@ def read_schema(source: ResolvedSource) -> pl.Schema:
 
 
 def _inferred_schema(source: ResolvedSource) -> pl.Schema:
+    if source.format in {"csv", "ndjson"}:
+        _refuse_compressed(source)
+    if source.format == "ndjson":
+        # From the first _INFER_LINES lines, as Polars infers (local files too: a file
+        # without newlines is one line, and was read whole at ~5x its size).
+        with closing(_head_lines(source, source.files[0])) as lines:
+            if not source.in_cloud:
+                # Checked within the cap, then inferred by Polars from the file itself
+                # (as on main: it maps the file, and holds no second copy of the lines).
+                for _ in islice(lines, _INFER_LINES):
+                    pass
+                return scan(source).collect_schema()
+            head = [line for _, line in islice(lines, _INFER_LINES)]
+        return (
+            pl.scan_ndjson(io.BytesIO(b"\n".join(head))).with_row_index(ROW_INDEX).collect_schema()
+        )
     if not source.in_cloud:
         return scan(source).collect_schema()
     with file_opener(source)(source.files[0]) as handle:
@@ -309,32 +331,87 @@ def _inferred_schema(source: ResolvedSource) -> pl.Schema:
     return sample.with_row_index(ROW_INDEX).collect_schema()
 
 
+def _refuse_compressed(source: ResolvedSource) -> None:
+    """A CSV or NDJSON source whose first file is compressed under a plain name is the
+    caller's mistake, refused before its rows are counted (each later file is checked
+    as it is read)."""
+    file = source.files[0]
+    with storage_errors(), file_opener(source)(file) as handle:
+        compression = sniffed(handle)
+    if compression is not None:
+        raise InvalidArgument("spec.source.uri", refusal(shown(file), compression))
+
+
 #: Lines Polars infers an NDJSON schema from (its default).
 _INFER_LINES = 100
+#: Bytes read at a time for the lines a schema is inferred from.
+_HEAD_READ_BYTES = 1024 * 1024
+
+
+def _head_lines(source: ResolvedSource, file: str) -> Generator[tuple[int, bytes]]:
+    """The non-blank lines of a text file from its start, with their numbers, as many as
+    are taken. The schema is inferred from all the lines it needs or refused, never from
+    fewer: past source.max_record_bytes from the file's start, the line being read
+    is INVALID_ARGUMENT (one without an end was read whole, at ~5x its size)."""
+    cap = source.max_record_bytes
+    number = 0
+    with storage_errors(), file_opener(source)(file) as handle:
+        pieces: list[bytes] = []  # the start of a line not ended yet, in reads
+        read = 0
+        while read <= cap:
+            chunk = handle.read(min(_HEAD_READ_BYTES, cap + 1 - read))
+            if not chunk:
+                last = b"".join(pieces)
+                if last.strip():
+                    yield number + 1, last
+                return
+            read += len(chunk)
+            start = 0
+            while (cut := chunk.find(b"\n", start)) >= 0:
+                number += 1
+                line = b"".join([*pieces, chunk[start:cut]]) if pieces else chunk[start:cut]
+                pieces, start = [], cut + 1
+                if line.strip():
+                    yield number, line
+            if start < len(chunk):
+                pieces.append(chunk[start:])
+    raise InvalidArgument("spec.source.uri", _too_big_to_infer(file, number + 1, cap))
+
+
+def _too_big_to_infer(file: str, lines: int, cap: int) -> str:
+    size = f"{cap >> 20} MiB" if cap % (1 << 20) == 0 else f"{cap} bytes"
+    if lines == 1:
+        return (
+            f"{shown(file)}: line 1 is longer than {size} (the server's max_record_bytes; "
+            "is the file one JSON object per line?)"
+        )
+    return (
+        f"{shown(file)}: its first {lines} lines are longer than {size} together (the "
+        f"server's max_record_bytes), too much to infer a schema from (the first "
+        f"{_INFER_LINES} lines are read; NDJSON sources take no spec.source.schema): put "
+        "shorter lines first or raise max_record_bytes"
+    )
 
 
 def _schema_of_good_lines(source: ResolvedSource) -> pl.Schema:
     file = source.files[0]
-    with file_opener(source)(file) as handle:
-        head = cloud_files.first_lines(handle)
     good: list[bytes] = []
-    for number, line in enumerate(head.split(b"\n"), start=1):
-        if len(good) >= _INFER_LINES:
-            break
-        if not line.strip():
-            continue
-        try:
-            is_object = isinstance(json.loads(line), dict)
-        except ValueError:
-            is_object = False
-        if is_object:
-            good.append(line)
-        elif source.on_bad_rows != "skip":
-            raise InvalidArgument(
-                "spec.source.uri",
-                f'{shown(file)}: line {number} is not a JSON object (on_bad_rows "skip" '
-                "leaves such lines out)",
-            )
+    with closing(_head_lines(source, file)) as lines:
+        for number, line in lines:
+            if len(good) >= _INFER_LINES:
+                break
+            try:
+                is_object = isinstance(json.loads(line), dict)
+            except ValueError:
+                is_object = False
+            if is_object:
+                good.append(line)
+            elif source.on_bad_rows != "skip":
+                raise InvalidArgument(
+                    "spec.source.uri",
+                    f'{shown(file)}: line {number} is not a JSON object (on_bad_rows "skip" '
+                    "leaves such lines out)",
+                )
     if not good:
         raise InvalidArgument(
             "spec.source.uri", f"{shown(file)}: no JSON object in its first lines"

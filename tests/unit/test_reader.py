@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -12,7 +14,7 @@ import polars as pl
 import pytest
 
 from sluice.server.errors import as_domain_error
-from sluice.server.pipeline import reader
+from sluice.server.pipeline import csv_parsing, reader
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.reader import read_batches
 from sluice.server.pipeline.source import (
@@ -263,3 +265,39 @@ def test_a_tsv_source_is_read_with_tabs_through_its_checked_file(tmp_path: Path)
         {"id": 1, "name": "Ana"},
         {"id": 2, "name": "Bo"},
     ]
+
+
+def _stray_quote_csv(folder: Path, closed: bool) -> Path:
+    # One unclosed quote at row 200 turns every following row into one text value, up
+    # to the next quote (a closing `6" screen` at row 2,500) or the end of the file.
+    lines = ["id,text"]
+    for i in range(1, 3_001):
+        if i == 200:
+            lines.append(f'{i},"oops')
+        elif i == 2_500 and closed:
+            lines.append(f'{i},6" screen')
+        else:
+            lines.append(f"{i},row {i}")
+    path = folder / "stray.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("closed", "on_bad_rows"), [(True, "fail"), (False, "skip")])
+def test_a_stray_quote_fails_the_file_rather_than_merging_or_dropping_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed: bool, on_bad_rows: str
+) -> None:
+    # Small parser blocks stand for the 8 MiB ones: the quoted "field" outgrows them.
+    monkeypatch.setattr(csv_parsing, "CSV_BLOCK_BYTES", 4096)
+    path = _stray_quote_csv(tmp_path, closed)
+    source = replace(resolve_source(str(path), "", [tmp_path]), on_bad_rows=on_bad_rows)
+    schema = scan(source).collect_schema()
+    with pytest.raises(SourceDataError) as failed:
+        for _ in read_batches(source, schema, ["id", "text"], 128):
+            pass
+    message = str(failed.value)
+    assert failed.value.code == "FAILED_PRECONDITION"
+    assert "stray.csv" in message and "unclosed quote" in message, message
+    # The rows read before the quote: never past it (row 199 here, as Arrow hands on).
+    reached = re.search(r"after row (\d+):", message)
+    assert reached is not None and int(reached[1]) < 200, message
