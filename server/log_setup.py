@@ -11,6 +11,11 @@ DEBUG is safe to turn on in production.
 `level`, `logger`, `msg` and, inside an export's or a caller's context (`log_context`),
 `export_id`, `dataset` and `principal`. Only fields the daemon chose are added, never a
 record's data: messages are the same safe text as the plain format's.
+
+A record logged with exc_info (a library's warning, botocore.credentials' failed
+refresh, or `_log.exception`) shows its stack as server.errors.safe_traceback does,
+each exception by its type alone: exception messages quote endpoints with their
+user-info, signed URLs and record values.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from contextvars import ContextVar
 from typing import Final
 
 from pythonjsonlogger.json import JsonFormatter
+
+from sluice.server.errors import safe_traceback
 
 #: Loggers of libraries that can print credentials, tokens or signed URLs. Children
 #: inherit the level unless set explicitly; the Azure HTTP policy's is named on its own
@@ -83,6 +90,17 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class _SafeTracebackFilter(logging.Filter):
+    """Puts the safe traceback in place of a record's exception, which both formatters
+    would otherwise render with every message of its chain."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = safe_traceback(record.exc_info[1])
+            record.exc_info = None
+        return True
+
+
 def json_formatter() -> logging.Formatter:
     """ts is ISO 8601 in UTC with microseconds (python-json-logger's `timestamp`)."""
     return JsonFormatter(
@@ -102,6 +120,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_ContextFilter())
+    handler.addFilter(_SafeTracebackFilter())
     logging.basicConfig(level=level, handlers=[handler])
     floor = max(logging.getLevelNamesMapping()[level], CREDENTIAL_LOGGERS_FLOOR)
     for name in CREDENTIAL_LOGGERS:

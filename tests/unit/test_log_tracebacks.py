@@ -1,0 +1,46 @@
+"""A traceback in the daemon's log names each exception by its type alone, whoever
+logged it: botocore.credentials warns with exc_info when a refresh fails, and the
+exception's text quotes the endpoint (user:password@, a signed query). Run in a fresh
+interpreter with the daemon's own logging setup, text and JSON."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CANARY = "CNRYLOGPW5521"
+
+_SCRIPT = f"""
+import logging
+from sluice.server.log_setup import configure_logging
+configure_logging("INFO", {{fmt!r}})
+try:
+    try:
+        raise KeyError("http://user:{CANARY}@sts.example")
+    except KeyError as inner:
+        raise ValueError("Could not connect to http://user:{CANARY}@sts.example") from inner
+except ValueError:
+    credentials = logging.getLogger("botocore.credentials")
+    credentials.warning("Refreshing credentials failed", exc_info=True)
+    logging.getLogger("sluice.server.tls").exception("TLS certificate check failed")
+"""
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_exception_messages_stay_out_of_the_log(fmt: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRIPT.format(fmt=fmt)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    log = result.stderr
+    assert "Refreshing credentials failed" in log
+    assert "TLS certificate check failed" in log
+    assert CANARY not in log, log
+    # The stack is still there, each exception by its type.
+    assert log.count("builtins.ValueError") == 2, log
+    assert log.count("builtins.KeyError") == 2, log
