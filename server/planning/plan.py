@@ -150,12 +150,7 @@ def build_plan(
     target_bytes, max_rows = _check_chunking(spec, settings)
     destination = _check_destination(spec, settings)
     _check_labels(spec.labels)
-    database_profile = _database_profile(settings, spec.source.profile, spec.source.uri)
-    source_profile = (
-        None
-        if database_profile is not None
-        else _profile(settings, spec.source.profile, spec.source.uri, "spec.source")
-    )
+    source_profile, database_profile = _source_profiles(spec, settings)
     destination_profile = _profile(
         settings, spec.destination.profile, spec.destination.uri, "spec.destination"
     )
@@ -240,7 +235,7 @@ def named_source_schema(name: str, settings: Settings) -> pl.Schema:
         ExportSpec(source=SourceSpec(uri="", name=name), destination=DestinationSpec("", "")),
         settings,
     )
-    profile = _profile(settings, spec.source.profile, spec.source.uri, "spec.source")
+    profile, database_profile = _source_profiles(spec, settings)
     source = resolve_source(
         spec.source.uri,
         spec.source.format,
@@ -248,6 +243,7 @@ def named_source_schema(name: str, settings: Settings) -> pl.Schema:
         profile,
         table=spec.source.table,
         query=spec.source.query,
+        source_profile=database_profile,
     )
     return pl.Schema({n: t for n, t in _read_schema(source).items() if n != ROW_INDEX})
 
@@ -481,6 +477,17 @@ def _profile(
             f"{field}.profile", f"profile {quoted(name)} is for {profile.kind}, not for {where}"
         )
     return profile
+
+
+def _source_profiles(
+    spec: ExportSpec, settings: Settings
+) -> tuple[S3Profile | AzureProfile | None, tuple[str, PostgresProfile] | None]:
+    """The source's profile: a source profile for a postgresql:// URI, else a storage
+    profile (one export and ListSources resolve alike)."""
+    database_profile = _database_profile(settings, spec.source.profile, spec.source.uri)
+    if database_profile is not None:
+        return None, database_profile
+    return _profile(settings, spec.source.profile, spec.source.uri, "spec.source"), None
 
 
 def _database_profile(
