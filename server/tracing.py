@@ -16,6 +16,12 @@ trace backend; so it is off everywhere and the RPC spans come from `RpcSpans` he
 The SDK and the OTLP exporter (about 45 ms to import, more on a busy node) are imported
 by `Tracing` itself: a daemon without `otel_endpoint` starts without them. The API alone
 is a few milliseconds.
+
+The caller's trace context is its `traceparent` alone, read with the W3C propagator
+itself: `opentelemetry.propagate` would load the global propagators that
+OTEL_PROPAGATORS names when imported (a daemon without tracing refusing to start over
+one not installed), and `baggage` and `tracestate`, parsed before the caller is
+authenticated, make OpenTelemetry log what it could not parse.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from sluice.server.errors import safe_summary, safe_traceback
 from sluice.server.rpc.handlers import rewrap
@@ -103,6 +110,7 @@ class RpcSpans(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
+        self._propagator = TraceContextTextMapPropagator()
 
     def intercept_service(
         self,
@@ -122,7 +130,7 @@ class RpcSpans(grpc.ServerInterceptor):  # type: ignore[type-arg]
     @contextmanager
     def _span(self, method: str, context: grpc.ServicerContext) -> Iterator[Span]:
         service, _, name = method.lstrip("/").rpartition("/")
-        parent = propagate.extract(dict(context.invocation_metadata()))
+        parent = self._propagator.extract(_traceparent(context))
         with self._tracer.start_as_current_span(
             method,
             context=parent,
@@ -154,6 +162,14 @@ class RpcSpans(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 yield from behavior(request, context)
 
         return wrapped
+
+
+def _traceparent(context: grpc.ServicerContext) -> dict[str, str]:
+    """The caller's traceparent, the only metadata the trace context is read from."""
+    for key, value in context.invocation_metadata():
+        if key == "traceparent" and isinstance(value, str):
+            return {"traceparent": value}
+    return {}
 
 
 def _end(span: Span, context: grpc.ServicerContext, default: grpc.StatusCode) -> None:

@@ -148,3 +148,44 @@ def test_rpc_spans_name_a_foreign_error_by_its_type_alone(collector: Collector) 
     for span in spans.values():
         assert span.status.code == span.status.STATUS_CODE_ERROR
         assert _attributes(span)["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
+
+
+def _ok(request: bytes, context: grpc.ServicerContext) -> bytes:
+    return b"ok"
+
+
+def test_rpc_spans_take_the_callers_traceparent_and_log_none_of_its_metadata(  # type: ignore[no-untyped-def]
+    collector: Collector, caplog
+) -> None:
+    """The caller's trace context is read before anyone is authenticated: only its
+    traceparent counts. Baggage and tracestate are not parsed, so what a caller wrote
+    there cannot reach the log (OpenTelemetry's parsers warn quoting what they refused)."""
+    tracing = Tracing(collector.endpoint, "test")
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2), interceptors=[tracing.grpc_interceptor()]
+    )
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "test.Traced", {"Ok": grpc.unary_unary_rpc_method_handler(_ok)}
+            )
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    metadata = (
+        ("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01"),
+        ("tracestate", f"{CANARY} junk,=,{'x' * 600}"),
+        ("baggage", f"{CANARY} junk"),
+    )
+    try:
+        with caplog.at_level("DEBUG"), grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert channel.unary_unary("/test.Traced/Ok")(b"", metadata=metadata, timeout=10)
+    finally:
+        server.stop(None)
+        tracing.shutdown()
+    assert CANARY not in caplog.text, caplog.text
+    (span,) = collector.spans
+    assert span.trace_id.hex() == trace_id
+    assert not [body for body in collector.bodies if CANARY.encode() in body]
