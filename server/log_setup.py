@@ -56,6 +56,11 @@ CREDENTIAL_LOGGERS: Final = (
 )
 #: The most detail a credential logger may show.
 CREDENTIAL_LOGGERS_FLOOR: Final = logging.WARNING
+#: Loggers whose warnings quote what a caller sent (OpenTelemetry's baggage and
+#: tracestate parsers log the members they refused, before the caller is
+#: authenticated): errors only.
+CALLER_TEXT_LOGGERS: Final = ("opentelemetry",)
+CALLER_TEXT_LOGGERS_FLOOR: Final = logging.ERROR
 
 
 #: Fields a context adds to every record logged inside it (JSON format only).
@@ -125,6 +130,8 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     floor = max(logging.getLevelNamesMapping()[level], CREDENTIAL_LOGGERS_FLOOR)
     for name in CREDENTIAL_LOGGERS:
         logging.getLogger(name).setLevel(floor)
+    for name in CALLER_TEXT_LOGGERS:
+        logging.getLogger(name).setLevel(max(floor, CALLER_TEXT_LOGGERS_FLOOR))
     logging.getLogger("sluice").debug(
         "logging at %s; libraries that can print credentials at %s: %s",
         level,

@@ -44,3 +44,21 @@ def test_exception_messages_stay_out_of_the_log(fmt: str) -> None:
     # The stack is still there, each exception by its type.
     assert log.count("builtins.ValueError") == 2, log
     assert log.count("builtins.KeyError") == 2, log
+
+
+def test_opentelemetry_warnings_quoting_a_caller_stay_out_of_the_log() -> None:
+    """OpenTelemetry's parsers warn quoting the baggage or tracestate member they
+    refused, text any caller can send: its loggers show errors only."""
+    script = f"""
+import logging
+from sluice.server.log_setup import configure_logging
+configure_logging("DEBUG", "text")
+logging.getLogger("opentelemetry.baggage.propagation").warning("Baggage `{CANARY} junk`")
+logging.getLogger("opentelemetry.trace.span").warning("Member {CANARY} junk")
+logging.getLogger("sluice.server").warning("still logged")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "still logged" in result.stderr
+    assert CANARY not in result.stderr, result.stderr
