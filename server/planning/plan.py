@@ -230,7 +230,8 @@ def build_plan(
 
 def named_source_schema(name: str, settings: Settings) -> pl.Schema:
     """The columns of a named source as an export of it would read them (the same
-    checks: allowed roots, profile, database table or query). Raises SluiceError."""
+    checks: allowed roots, profile, database table or query), with a quick look at a
+    database server (tried once, shortly: see resolve_source). Raises SluiceError."""
     spec = with_named_source(
         ExportSpec(source=SourceSpec(uri="", name=name), destination=DestinationSpec("", "")),
         settings,
@@ -244,6 +245,7 @@ def named_source_schema(name: str, settings: Settings) -> pl.Schema:
         table=spec.source.table,
         query=spec.source.query,
         source_profile=database_profile,
+        quick_look=True,
     )
     return pl.Schema({n: t for n, t in _read_schema(source).items() if n != ROW_INDEX})
 
