@@ -15,16 +15,20 @@ record's data: messages are the same safe text as the plain format's.
 A record logged with exc_info (a library's warning, botocore.credentials' failed
 refresh, or `_log.exception`) shows its stack as server.errors.safe_traceback does,
 each exception by its type alone: exception messages quote endpoints with their
-user-info, signed URLs and record values.
+user-info, signed URLs and record values. Uncaught exceptions (sys.excepthook, and
+threading.excepthook for the daemon's threads) and warnings (logging.captureWarnings)
+go through the same handler rather than straight to stderr.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import TracebackType
 from typing import Final
 
 from pythonjsonlogger.json import JsonFormatter
@@ -106,6 +110,29 @@ class _SafeTracebackFilter(logging.Filter):
         return True
 
 
+_uncaught = logging.getLogger("sluice.uncaught")
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, stack: TracebackType | None
+) -> None:
+    """sys.excepthook: the exception that ends the process, logged as any other (its
+    traceback safe, the format the daemon's), not printed whole to stderr."""
+    _uncaught.critical("uncaught exception", exc_info=(kind, error, stack))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    """threading.excepthook: a thread's uncaught exception, logged as sys's."""
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    _uncaught.error(
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
 def json_formatter() -> logging.Formatter:
     """ts is ISO 8601 in UTC with microseconds (python-json-logger's `timestamp`)."""
     return JsonFormatter(
@@ -127,6 +154,9 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     handler.addFilter(_ContextFilter())
     handler.addFilter(_SafeTracebackFilter())
     logging.basicConfig(level=level, handlers=[handler])
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     floor = max(logging.getLevelNamesMapping()[level], CREDENTIAL_LOGGERS_FLOOR)
     for name in CREDENTIAL_LOGGERS:
         logging.getLogger(name).setLevel(floor)

@@ -5,6 +5,7 @@ interpreter with the daemon's own logging setup, text and JSON."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -62,3 +63,38 @@ logging.getLogger("sluice.server").warning("still logged")
     )
     assert "still logged" in result.stderr
     assert CANARY not in result.stderr, result.stderr
+
+
+_UNCAUGHT = f"""
+import threading, warnings
+from sluice.server.log_setup import configure_logging
+configure_logging("INFO", "json")
+def fail():
+    raise ValueError("http://u:{CANARY}@h")
+thread = threading.Thread(target=fail, name="worker")
+thread.start()
+thread.join()
+warnings.warn("a library's deprecation", DeprecationWarning, stacklevel=1)
+raise KeyError("http://u:{CANARY}@h")
+"""
+
+
+def test_uncaught_exceptions_and_warnings_are_logged_through_the_daemons_handler() -> None:
+    """A thread's or the main thread's uncaught exception, and a warning, reach the log
+    as records of the daemon's handler: JSON lines in json mode, exceptions by type."""
+    result = subprocess.run(
+        [sys.executable, "-W", "always", "-c", _UNCAUGHT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    log = result.stderr
+    assert CANARY not in log, log
+    records = [json.loads(line) for line in log.splitlines()]
+    messages = " ".join(record["msg"] for record in records)
+    assert "worker" in messages
+    assert "a library's deprecation" in messages
+    tracebacks = " ".join(record.get("exc_info", "") for record in records)
+    assert "builtins.ValueError" in tracebacks
+    assert "builtins.KeyError" in tracebacks
