@@ -28,16 +28,27 @@ def _secret_ref(value: str) -> str:
 
 
 def _endpoint(value: str) -> str:
-    """An endpoint URL holds no credential: botocore and the Azure SDK quote the
-    endpoint in their logs and exceptions, and credentials belong in the *_ref fields.
-    Refused without echoing it (hide_input_in_errors keeps pydantic from quoting it)."""
-    if value:
+    """An endpoint is an http(s) URL with a host and no credential: botocore and the
+    Azure SDK quote the endpoint in their logs and exceptions, and credentials belong in
+    the *_ref fields. Without a scheme ("minio:PW@host:9000") or with a fragment, a
+    credential would hide where user-info and queries are looked for. Refused without
+    echoing it (hide_input_in_errors keeps pydantic from quoting it)."""
+    if not value:
+        return value
+    try:
         parts = urlsplit(value)
-        if parts.username is not None or parts.password is not None or parts.query:
-            raise ValueError(
-                "must not hold credentials (user:password@ or a query string); "
-                "give them as secret references"
-            )
+        hostname = parts.hostname
+    except ValueError:  # a malformed [IPv6] host
+        raise ValueError("must be an http:// or https:// URL with a host") from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None or parts.query:
+        raise ValueError(
+            "must not hold credentials (user:password@ or a query string); "
+            "give them as secret references"
+        )
+    if parts.fragment:
+        raise ValueError("must not have a #fragment")
     return value
 
 
@@ -76,7 +87,8 @@ class S3Profile(_Profile):
     #: AWS region ("us-east-1" when empty and no endpoint decides it).
     region: str = ""
     #: Custom endpoint for S3-compatible stores and tests ("http://127.0.0.1:9000");
-    #: without user:password@ or a query (refused at startup: credentials are *_ref).
+    #: http(s) with a host, without user:password@, a query or a #fragment (refused at
+    #: startup: credentials are *_ref).
     endpoint_url: str = ""
     #: Secret references of the access key pair and an optional session token.
     access_key_id_ref: str = Field(default="", repr=False)

@@ -27,6 +27,8 @@ CANARY = "CNRYENDPOINTPW8812"
         ("s3", "sts_endpoint_url", f"http://{CANARY}@127.0.0.1:5000"),
         ("azure", "account_url", f"http://127.0.0.1:10000/devstoreaccount1?sig={CANARY}"),
         ("azure", "account_url", f"http://u:{CANARY}@127.0.0.1:10000/devstoreaccount1"),
+        ("s3", "endpoint_url", f"minio:{CANARY}@127.0.0.1:9000"),
+        ("s3", "endpoint_url", f"http://127.0.0.1:9000/#{CANARY}"),
     ],
 )
 def test_storage_endpoints_with_credentials_are_refused_unechoed(  # type: ignore[no-untyped-def]
