@@ -39,7 +39,7 @@ def check_token_transport(address: str, *, tls: bool, insecure: bool) -> None:
         return
     raise SluiceError(
         f"refusing to send the token in plaintext to {address}, which is not a loopback "
-        "address: connect with TLS (--tls-ca), or allow it with --insecure "
+        "address: connect with TLS (--tls-ca), or allow it with --insecure-token "
         "(ExportClient(insecure=True))",
         code="INVALID_ARGUMENT",
     )
@@ -49,13 +49,22 @@ def _is_local(address: str) -> bool:
     if address.startswith(("unix:", "unix-abstract:")):
         return True
     target = address.removeprefix("dns:").removeprefix("ipv4:").removeprefix("ipv6:")
-    host = target.lstrip("/").rpartition(":")[0].strip("[]")
+    host = _host(target.lstrip("/"))
     if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _host(target: str) -> str:
+    """The host of HOST, HOST:PORT, [IPV6]:PORT, [IPV6] or a bare IPv6 address."""
+    if target.startswith("["):
+        return target[1:].partition("]")[0]
+    if target.count(":") == 1:
+        return target.partition(":")[0]
+    return target  # no port, or a bare IPv6 address (several colons)
 
 
 def read_token_file(path: Path) -> str:

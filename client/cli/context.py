@@ -24,7 +24,7 @@ class CliState:
     tls_key: Path | None = None
     #: From --token-file; None: $SLUICE_TOKEN (read by ExportClient), else no token.
     token_file: Path | None = None
-    #: From --insecure: send the token even in plaintext to a non-loopback server.
+    #: From --insecure-token: send the token even in plaintext to a non-loopback server.
     insecure_token: bool = False
     #: From --timeout or $SLUICE_TIMEOUT: the deadline of each call, in seconds.
     timeout: float = DEFAULT_TIMEOUT

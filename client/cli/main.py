@@ -137,7 +137,7 @@ class _SluiceGroup(click.Group):
     help=f"File holding the bearer token of this caller's principal [default: ${TOKEN_ENV}].",
 )
 @click.option(
-    "--insecure",
+    "--insecure-token",
     "insecure_token",
     is_flag=True,
     help="Send the bearer token even in plaintext to a non-loopback --server (without "

@@ -1,6 +1,6 @@
 """The client never sends its bearer token in clear beyond this machine: a token on a
 plaintext channel to a non-loopback address is refused before any call, unless the
-caller says `insecure` (ExportClient(insecure=True), `sluice --insecure`)."""
+caller says `insecure` (ExportClient(insecure=True), `sluice --insecure-token`)."""
 
 from __future__ import annotations
 
@@ -78,5 +78,5 @@ def test_the_cli_refuses_a_plaintext_token_in_one_line() -> None:
     assert result.returncode != 0
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 1, result.stderr
-    assert "plaintext" in errors[0] and "--insecure" in errors[0], errors
+    assert "plaintext" in errors[0] and "--insecure-token" in errors[0], errors
     assert TOKEN not in result.stdout + result.stderr
