@@ -53,17 +53,19 @@ def test_a_silent_postgresql_source_is_listed_unreachable_after_one_attempt(
 ) -> None:
     pytest.importorskip("psycopg")
     pl.DataFrame({"id": [1, 2]}).write_parquet(tmp_path / "local.parquet")
-    settings = Settings(
-        allowed_source_roots=[tmp_path],
-        source_profiles={"pg": {"hosts": [f"127.0.0.1:{silent.port}"], "user": "reader"}},
-        sources={
-            "silent": {
-                "uri": f"postgresql://127.0.0.1:{silent.port}/db",
-                "profile": "pg",
-                "table": "t",
+    settings = Settings.model_validate(
+        {
+            "allowed_source_roots": [tmp_path],
+            "source_profiles": {"pg": {"hosts": [f"127.0.0.1:{silent.port}"], "user": "reader"}},
+            "sources": {
+                "silent": {
+                    "uri": f"postgresql://127.0.0.1:{silent.port}/db",
+                    "profile": "pg",
+                    "table": "t",
+                },
+                "local": {"uri": str(tmp_path / "local.parquet")},
             },
-            "local": {"uri": str(tmp_path / "local.parquet")},
-        },
+        }
     )
     listings = {listing.name: listing for listing in list_sources(settings)}
     assert listings["local"].columns == (("id", "int64"),)
