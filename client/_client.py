@@ -28,7 +28,7 @@ from sluice.client._errors import (
 from sluice.client._extras import install_hint
 from sluice.client._history import HistoryCalls
 from sluice.client._tls import ClientTls
-from sluice.client._token import BearerToken, TokenStub, resolve_token
+from sluice.client._token import BearerToken, TokenStub, check_token_transport, resolve_token
 from sluice.v1 import export_pb2, export_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:7070"
@@ -61,7 +61,8 @@ class ExportClient(HistoryCalls):
     roots), `tls_cert` and `tls_key` (client certificate for mutual TLS; default
     $SLUICE_TLS_CERT, $SLUICE_TLS_KEY): any of them makes the channel TLS.
     `token` (default $SLUICE_TOKEN) is sent as `authorization: Bearer <token>` on every
-    call, to a daemon that authenticates its callers as principals.
+    call, to a daemon that authenticates its callers as principals; without TLS only to
+    a loopback address, unless `insecure=True` allows it in clear to any address.
     `use_environment=False` ignores those SLUICE_* variables: only the arguments count
     (for a daemon the caller started itself, such as `sluice demo`'s).
     Every gRPC failure surfaces as a `SluiceError` subclass.
@@ -77,6 +78,7 @@ class ExportClient(HistoryCalls):
         tls_key: str | os.PathLike[str] | None = None,
         token: str | None = None,
         use_environment: bool = True,
+        insecure: bool = False,
     ) -> None:
         from_env = os.environ.get(ADDRESS_ENV) if use_environment else None
         self.address = address or from_env or DEFAULT_ADDRESS
@@ -90,6 +92,8 @@ class ExportClient(HistoryCalls):
         #: SLUICE_TLS_* variables given).
         self.tls = tls.enabled
         bearer = resolve_token(token if token is not None or use_environment else "")
+        if bearer:
+            check_token_transport(self.address, tls=tls.enabled, insecure=insecure)
         channel = (
             grpc.secure_channel(self.address, tls.channel_credentials())
             if tls.enabled

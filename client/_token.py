@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import ipaddress
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,42 @@ def resolve_token(token: str | None) -> str | None:
             code="INVALID_ARGUMENT",
         )
     return value or None
+
+
+def check_token_transport(address: str, *, tls: bool, insecure: bool) -> None:
+    """Refuses to send a token in clear to another machine: without TLS, only to a
+    loopback address (or a Unix socket) unless the caller allowed it with `insecure`.
+    Anyone on the path could read it and call the daemon as that principal."""
+    if tls or insecure or _is_local(address):
+        return
+    raise SluiceError(
+        f"refusing to send the token in plaintext to {address}, which is not a loopback "
+        "address: connect with TLS (--tls-ca), or allow it with --insecure-token "
+        "(ExportClient(insecure=True))",
+        code="INVALID_ARGUMENT",
+    )
+
+
+def _is_local(address: str) -> bool:
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    target = address.removeprefix("dns:").removeprefix("ipv4:").removeprefix("ipv6:")
+    host = _host(target.lstrip("/"))
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host(target: str) -> str:
+    """The host of HOST, HOST:PORT, [IPV6]:PORT, [IPV6] or a bare IPv6 address."""
+    if target.startswith("["):
+        return target[1:].partition("]")[0]
+    if target.count(":") == 1:
+        return target.partition(":")[0]
+    return target  # no port, or a bare IPv6 address (several colons)
 
 
 def read_token_file(path: Path) -> str:

@@ -6,6 +6,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+#: Characters of URL queries, user-info and connection strings, rare in real paths.
+_PASTED_MARKS = ("?", "@", "=", ";")
+
 
 def within_roots(path: str | Path, roots: Sequence[Path]) -> bool:
     """True when `path`, with `..` and symlinks resolved, is a root or lies under one."""
@@ -38,8 +41,14 @@ def outside_roots(
 def outside_message(
     path: str | Path, roots: Sequence[Path], what: str, setting: str, flag: str
 ) -> str:
-    """The message for `path` lying outside `roots` (see outside_roots)."""
-    shown = str(path) if len(str(path)) <= 300 else str(path)[:300] + "..."
+    """The message for `path` lying outside `roots` (see outside_roots). A path holding
+    `?`, `@`, `=` or `;` is not echoed: it is more likely a signed URL or a connection
+    string pasted where a path belongs, and the message reaches logs and traces."""
+    text = str(path)
+    if any(mark in text for mark in _PASTED_MARKS):
+        shown = "this path (not shown: it holds ?, @, = or ;)"
+    else:
+        shown = text if len(text) <= 300 else text[:300] + "..."
     listed = ", ".join(str(root) for root in roots)
     return (
         f"{shown} is outside the allowed {what} roots ({listed}); the daemon's operator sets "

@@ -3,6 +3,11 @@ status in one interceptor (server/rpc/errors.py). Nothing here imports grpc."""
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import socket
+import sys
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -188,11 +193,46 @@ def safe_summary(error: BaseException) -> str:
     """What may be said of any failure: a domain error's message (written to be safe),
     otherwise the exception's type alone. Messages of other exceptions are never shown,
     stored or logged: Polars, Arrow and even Python's own ("invalid literal for int():
-    '4111...'") quote the data they failed on."""
+    '4111...'") quote the data they failed on. A few details that never quote them
+    follow the type (`_safe_details`): "builtins.ModuleNotFoundError (module adbc_x)"."""
     if isinstance(error, SluiceError):
         return error.message
     kind = type(error)
-    return f"{kind.__module__}.{kind.__qualname__}"
+    details = _safe_details(error)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    return f"{name} ({details})" if details else name
+
+
+#: What an allowlisted detail may look like: a module name or an error code.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.]{1,120}")
+
+
+def _safe_details(error: BaseException) -> str:
+    """The few details of a foreign exception that never quote data, credentials or
+    locations, and that operators need: the module an import could not find, an OS
+    error's number and the system's text for it (never the file name), a botocore
+    ClientError's code (ExpiredToken, AccessDenied; never its message)."""
+    if isinstance(error, ImportError):
+        name = error.name
+        return f"module {name}" if name and _SAFE_NAME.fullmatch(name) else ""
+    if isinstance(error, OSError):
+        return _os_error_details(error)
+    client_errors = sys.modules.get("botocore.exceptions")
+    if client_errors is not None and isinstance(error, client_errors.ClientError):
+        code = error.response.get("Error", {}).get("Code")
+        return f"code {code}" if isinstance(code, str) and _SAFE_NAME.fullmatch(code) else ""
+    return ""
+
+
+def _os_error_details(error: OSError) -> str:
+    number = error.errno
+    if not isinstance(number, int):
+        return ""
+    symbol = errno.errorcode.get(number, str(number))
+    text = error.strerror
+    # The system's own words only: a library can build an OSError with any text.
+    system_text = isinstance(error, socket.gaierror) or text == os.strerror(number)
+    return f"{symbol}: {text}" if isinstance(text, str) and system_text else symbol
 
 
 def safe_traceback(error: BaseException) -> str:

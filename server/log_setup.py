@@ -11,18 +11,29 @@ DEBUG is safe to turn on in production.
 `level`, `logger`, `msg` and, inside an export's or a caller's context (`log_context`),
 `export_id`, `dataset` and `principal`. Only fields the daemon chose are added, never a
 record's data: messages are the same safe text as the plain format's.
+
+A record logged with exc_info (a library's warning, botocore.credentials' failed
+refresh, or `_log.exception`) shows its stack as server.errors.safe_traceback does,
+each exception by its type alone: exception messages quote endpoints with their
+user-info, signed URLs and record values. Uncaught exceptions (sys.excepthook, and
+threading.excepthook for the daemon's threads) and warnings (logging.captureWarnings)
+go through the same handler rather than straight to stderr.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import TracebackType
 from typing import Final
 
 from pythonjsonlogger.json import JsonFormatter
+
+from sluice.server.errors import safe_traceback
 
 #: Loggers of libraries that can print credentials, tokens or signed URLs. Children
 #: inherit the level unless set explicitly; the Azure HTTP policy's is named on its own
@@ -49,6 +60,11 @@ CREDENTIAL_LOGGERS: Final = (
 )
 #: The most detail a credential logger may show.
 CREDENTIAL_LOGGERS_FLOOR: Final = logging.WARNING
+#: Loggers whose warnings quote what a caller sent (OpenTelemetry's baggage and
+#: tracestate parsers log the members they refused, before the caller is
+#: authenticated): errors only.
+CALLER_TEXT_LOGGERS: Final = ("opentelemetry",)
+CALLER_TEXT_LOGGERS_FLOOR: Final = logging.ERROR
 
 
 #: Fields a context adds to every record logged inside it (JSON format only).
@@ -83,6 +99,40 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class _SafeTracebackFilter(logging.Filter):
+    """Puts the safe traceback in place of a record's exception, which both formatters
+    would otherwise render with every message of its chain."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = safe_traceback(record.exc_info[1])
+            record.exc_info = None
+        return True
+
+
+_uncaught = logging.getLogger("sluice.uncaught")
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, stack: TracebackType | None
+) -> None:
+    """sys.excepthook: the exception that ends the process, logged as any other (its
+    traceback safe, the format the daemon's), not printed whole to stderr."""
+    _uncaught.critical("uncaught exception", exc_info=(kind, error, stack))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    """threading.excepthook: a thread's uncaught exception, logged as sys's."""
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    _uncaught.error(
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
 def json_formatter() -> logging.Formatter:
     """ts is ISO 8601 in UTC with microseconds (python-json-logger's `timestamp`)."""
     return JsonFormatter(
@@ -102,10 +152,16 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_ContextFilter())
+    handler.addFilter(_SafeTracebackFilter())
     logging.basicConfig(level=level, handlers=[handler])
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     floor = max(logging.getLevelNamesMapping()[level], CREDENTIAL_LOGGERS_FLOOR)
     for name in CREDENTIAL_LOGGERS:
         logging.getLogger(name).setLevel(floor)
+    for name in CALLER_TEXT_LOGGERS:
+        logging.getLogger(name).setLevel(max(floor, CALLER_TEXT_LOGGERS_FLOOR))
     logging.getLogger("sluice").debug(
         "logging at %s; libraries that can print credentials at %s: %s",
         level,

@@ -638,7 +638,8 @@ class Settings(BaseModel):
     def _backup_passphrase_is_a_secret(self) -> Settings:
         name = self.backup_passphrase_secret
         if name and name not in self.secrets:
-            raise ValueError(f"backup_passphrase_secret '{name}' is not an entry of secrets")
+            # Not echoed: the secret itself is sometimes pasted where its name belongs.
+            raise ValueError("backup_passphrase_secret is not an entry of secrets")
         return self
 
     @model_validator(mode="after")

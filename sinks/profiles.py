@@ -9,6 +9,7 @@ Requests name a profile; they never carry credentials.
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,6 +24,31 @@ MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 def _secret_ref(value: str) -> str:
     if value:
         SecretRef(value)  # raises ValueError without echoing the value
+    return value
+
+
+def _endpoint(value: str) -> str:
+    """An endpoint is an http(s) URL with a host and no credential: botocore and the
+    Azure SDK quote the endpoint in their logs and exceptions, and credentials belong in
+    the *_ref fields. Without a scheme ("minio:PW@host:9000") or with a fragment, a
+    credential would hide where user-info and queries are looked for. Refused without
+    echoing it (hide_input_in_errors keeps pydantic from quoting it)."""
+    if not value:
+        return value
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:  # a malformed [IPv6] host
+        raise ValueError("must be an http:// or https:// URL with a host") from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None or parts.query:
+        raise ValueError(
+            "must not hold credentials (user:password@ or a query string); "
+            "give them as secret references"
+        )
+    if parts.fragment:
+        raise ValueError("must not have a #fragment")
     return value
 
 
@@ -60,7 +86,9 @@ class S3Profile(_Profile):
     kind: Literal["s3"] = "s3"
     #: AWS region ("us-east-1" when empty and no endpoint decides it).
     region: str = ""
-    #: Custom endpoint for S3-compatible stores and tests ("http://127.0.0.1:9000").
+    #: Custom endpoint for S3-compatible stores and tests ("http://127.0.0.1:9000");
+    #: http(s) with a host, without user:password@, a query or a #fragment (refused at
+    #: startup: credentials are *_ref).
     endpoint_url: str = ""
     #: Secret references of the access key pair and an optional session token.
     access_key_id_ref: str = Field(default="", repr=False)
@@ -74,7 +102,7 @@ class S3Profile(_Profile):
     #: Names the assumed-role session in CloudTrail.
     role_session_name: str = Field(default="sluice", pattern=r"^[\w+=,.@-]{2,64}$")
     #: STS endpoint for web identity ("http://127.0.0.1:5000" for moto); empty: AWS's
-    #: regional STS endpoint for `region`.
+    #: regional STS endpoint for `region`. No user-info or query, as endpoint_url.
     sts_endpoint_url: str = ""
     #: "path" (needed by most S3-compatible servers) or "virtual"; empty: botocore's choice.
     addressing_style: Literal["", "path", "virtual", "auto"] = ""
@@ -82,6 +110,7 @@ class S3Profile(_Profile):
     _refs = field_validator("access_key_id_ref", "secret_access_key_ref", "session_token_ref")(
         _secret_ref
     )
+    _endpoints = field_validator("endpoint_url", "sts_endpoint_url")(_endpoint)
 
     @model_validator(mode="after")
     def _complete_pairs(self) -> S3Profile:
@@ -104,7 +133,8 @@ class AzureProfile(_Profile):
     #: Storage account name; required unless the connection string names it.
     account_name: str = ""
     #: Blob endpoint ("http://127.0.0.1:10000/devstoreaccount1" for Azurite); empty:
-    #: https://<account_name>.blob.core.windows.net.
+    #: https://<account_name>.blob.core.windows.net. No user-info or SAS query: a SAS
+    #: token goes in sas_token_ref (refused at startup, unechoed).
     account_url: str = ""
     connection_string_ref: str = Field(default="", repr=False)
     account_key_ref: str = Field(default="", repr=False)
@@ -116,6 +146,7 @@ class AzureProfile(_Profile):
     _refs = field_validator("connection_string_ref", "account_key_ref", "sas_token_ref")(
         _secret_ref
     )
+    _endpoints = field_validator("account_url")(_endpoint)
 
     @model_validator(mode="after")
     def _one_credential(self) -> AzureProfile:

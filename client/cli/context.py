@@ -24,6 +24,8 @@ class CliState:
     tls_key: Path | None = None
     #: From --token-file; None: $SLUICE_TOKEN (read by ExportClient), else no token.
     token_file: Path | None = None
+    #: From --insecure-token: send the token even in plaintext to a non-loopback server.
+    insecure_token: bool = False
     #: From --timeout or $SLUICE_TIMEOUT: the deadline of each call, in seconds.
     timeout: float = DEFAULT_TIMEOUT
 
@@ -35,6 +37,7 @@ class CliState:
             tls_cert=self.tls_cert,
             tls_key=self.tls_key,
             token=read_token_file(self.token_file) if self.token_file else None,
+            insecure=self.insecure_token,
         )
 
 

@@ -137,6 +137,13 @@ class _SluiceGroup(click.Group):
     help=f"File holding the bearer token of this caller's principal [default: ${TOKEN_ENV}].",
 )
 @click.option(
+    "--insecure-token",
+    "insecure_token",
+    is_flag=True,
+    help="Send the bearer token even in plaintext to a non-loopback --server (without "
+    "--tls-ca); refused otherwise, as anyone on the path could read it.",
+)
+@click.option(
     "--timeout",
     envvar=TIMEOUT_ENV,
     type=_Seconds(),
@@ -155,6 +162,7 @@ def cli(
     tls_cert: Path | None,
     tls_key: Path | None,
     token_file: Path | None,
+    insecure_token: bool,
     timeout: float,
 ) -> None:
     """Sluice: streaming, resumable, verifiable data exports."""
@@ -164,6 +172,7 @@ def cli(
         tls_cert=tls_cert,
         tls_key=tls_key,
         token_file=token_file,
+        insecure_token=insecure_token,
         timeout=timeout,
     )
 

@@ -55,6 +55,11 @@ _XID_WRAP = 4294967296
 #: A refused or unreachable server is tried again (a restart, a failover) before the
 #: export fails UNAVAILABLE.
 CONNECT_RETRIES = RetryPolicy(max_attempts=4, base_delay=0.25, max_delay=2.0)
+#: A quick look (ListSources reading each named source's schema, one after another,
+#: within the caller's deadline) tries a server once, waiting at most this many seconds:
+#: a server that does not answer is listed as unreachable and the others are listed.
+LOOK_CONNECT_RETRIES = RetryPolicy(max_attempts=1)
+LOOK_CONNECT_TIMEOUT = 3.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class PostgresTarget:
     columns: tuple[tuple[str, ColumnType], ...] = ()
     #: Connections a table is read with, in one snapshot (postgres_read_connections).
     read_connections: int = 1
+    #: How a connection is tried again when the server is unreachable.
+    connect_retries: RetryPolicy = CONNECT_RETRIES
     #: The snapshots runs of this plan read in (filled while reading; for the manifest).
     snapshots: list[SourceSnapshot] = field(default_factory=list, compare=False, hash=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, hash=False)
@@ -195,7 +202,7 @@ def open_connection(target: PostgresTarget, opener: Callable[[], T], errors: typ
             raise _Retryable(error) if error.transient else error from None
 
     try:
-        return retry_call(attempt, CONNECT_RETRIES, describe=f"connecting to {target.name}")
+        return retry_call(attempt, target.connect_retries, describe=f"connecting to {target.name}")
     except _Retryable as failed:
         raise failed.error from None
 

@@ -38,7 +38,12 @@ from sluice.server.pipeline.column_types import with_column_types
 from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.database_source import DatabaseRead
 from sluice.server.pipeline.piece_counts import count_file_rows
-from sluice.server.pipeline.postgres_source import PostgresTarget, check_profile
+from sluice.server.pipeline.postgres_source import (
+    LOOK_CONNECT_RETRIES,
+    LOOK_CONNECT_TIMEOUT,
+    PostgresTarget,
+    check_profile,
+)
 from sluice.server.pipeline.row_errors import DATA_ERRORS
 from sluice.server.pipeline.source_glob import expand_local, has_magic
 from sluice.server.pipeline.statement_cancels import StatementCancels
@@ -144,11 +149,13 @@ def resolve_source(
     order_by: Sequence[str] = (),
     source_profile: tuple[str, PostgresProfile] | None = None,
     read_connections: int = 1,
+    quick_look: bool = False,
 ) -> ResolvedSource:
     """Expand the URI into sorted files, check confinement and the format; for a database,
     check the table or query and settle the order rows are read in. A PostgreSQL source
     is read with `source_profile` (its name and settings), on up to `read_connections`
-    connections in one snapshot."""
+    connections in one snapshot. `quick_look` (ListSources): its server is tried once,
+    for at most LOOK_CONNECT_TIMEOUT seconds."""
     if not uri.strip():
         raise InvalidArgument("spec.source.uri", "is required")
     if is_stream_uri(uri):
@@ -159,7 +166,14 @@ def resolve_source(
         raise InvalidArgument("spec.source.uri", str(exc)) from None
     if location.kind == "postgresql":
         return _resolve_postgres(
-            location.target, source_profile, format_name, table, query, order_by, read_connections
+            location.target,
+            source_profile,
+            format_name,
+            table,
+            query,
+            order_by,
+            read_connections,
+            quick_look=quick_look,
         )
     if location.kind == "sqlite" or location.kind == "duckdb":
         return _resolve_database(
@@ -251,6 +265,8 @@ def _resolve_postgres(
     query: str,
     order_by: Sequence[str],
     read_connections: int = 1,
+    *,
+    quick_look: bool = False,
 ) -> ResolvedSource:
     if source_profile is None:
         raise InvalidArgument(
@@ -263,6 +279,15 @@ def _resolve_postgres(
     name, profile = source_profile
     check_profile(address, name, profile)
     target = PostgresTarget(address, name, profile, read_connections=read_connections)
+    if quick_look:
+        timeout = min(profile.connect_timeout, LOOK_CONNECT_TIMEOUT)
+        target = PostgresTarget(
+            address,
+            name,
+            profile.model_copy(update={"connect_timeout": timeout}),
+            read_connections=read_connections,
+            connect_retries=LOOK_CONNECT_RETRIES,
+        )
     read = database_source.plan_read("postgresql", uri, table, query, order_by, target)
     return ResolvedSource(uri=uri, format="postgresql", files=(), kind="postgresql", database=read)
 

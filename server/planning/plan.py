@@ -153,12 +153,7 @@ def build_plan(
     destination = _check_destination(spec, settings)
     check_outside_export_folders(destination, spec.destination.dataset)
     _check_labels(spec.labels)
-    database_profile = _database_profile(settings, spec.source.profile, spec.source.uri)
-    source_profile = (
-        None
-        if database_profile is not None
-        else _profile(settings, spec.source.profile, spec.source.uri, "spec.source")
-    )
+    source_profile, database_profile = _source_profiles(spec, settings)
     destination_profile = _profile(
         settings, spec.destination.profile, spec.destination.uri, "spec.destination"
     )
@@ -243,12 +238,13 @@ def build_plan(
 
 def named_source_schema(name: str, settings: Settings) -> pl.Schema:
     """The columns of a named source as an export of it would read them (the same
-    checks: allowed roots, profile, database table or query). Raises SluiceError."""
+    checks: allowed roots, profile, database table or query), with a quick look at a
+    database server (tried once, shortly: see resolve_source). Raises SluiceError."""
     spec = with_named_source(
         ExportSpec(source=SourceSpec(uri="", name=name), destination=DestinationSpec("", "")),
         settings,
     )
-    profile = _profile(settings, spec.source.profile, spec.source.uri, "spec.source")
+    profile, database_profile = _source_profiles(spec, settings)
     source = resolve_source(
         spec.source.uri,
         spec.source.format,
@@ -256,6 +252,8 @@ def named_source_schema(name: str, settings: Settings) -> pl.Schema:
         profile,
         table=spec.source.table,
         query=spec.source.query,
+        source_profile=database_profile,
+        quick_look=True,
     )
     return pl.Schema({n: t for n, t in _read_schema(source).items() if n != ROW_INDEX})
 
@@ -497,6 +495,17 @@ def storage_profile(
             field, f"profile {quoted(name)} is for {profile.kind}, not for {where}"
         )
     return profile
+
+
+def _source_profiles(
+    spec: ExportSpec, settings: Settings
+) -> tuple[S3Profile | AzureProfile | None, tuple[str, PostgresProfile] | None]:
+    """The source's profile: a source profile for a postgresql:// URI, else a storage
+    profile (one export and ListSources resolve alike)."""
+    database_profile = _database_profile(settings, spec.source.profile, spec.source.uri)
+    if database_profile is not None:
+        return None, database_profile
+    return _profile(settings, spec.source.profile, spec.source.uri, "spec.source"), None
 
 
 def _database_profile(

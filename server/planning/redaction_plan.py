@@ -280,11 +280,19 @@ def _describe_rule(rule: RedactionRuleSpec) -> dict[str, Any]:
 
 def resolve_hash_key(refs: Mapping[str, str], name: str, where: str) -> HashKey:
     """The hash key `name` of the server's `hash_keys`; errors say `where` it was asked
-    for and which name, never the key."""
+    for, never the key. A configured name (and the default one) is named; an unknown
+    one is the caller's INVALID_ARGUMENT and is not: the key itself is sometimes pasted
+    where its name belongs."""
     reference = refs.get(name)
-    if reference is None:
+    if reference is None and name == DEFAULT_HASH_KEY:
         raise FailedPrecondition(
             f"{where}: hash key {quoted(name)} is not configured on the server (hash_keys)"
+        )
+    if reference is None:
+        # The name is not echoed: callers sometimes paste the key itself here.
+        configured = ", ".join(sorted(refs)) or "none"
+        raise InvalidArgument(
+            where, f"no hash key of that name is configured on the server (hash_keys: {configured})"
         )
     try:
         secret = resolve_configured_secret(reference, f"{where}: hash key {quoted(name)}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sluice.server.errors import SluiceError
+from sluice.server.errors import ErrorCode, SluiceError
 from sluice.server.pipeline.encoders import arrow_schema
 from sluice.server.planning.plan import named_source_schema
 from sluice.server.settings import Settings
@@ -40,7 +40,8 @@ def list_sources(settings: Settings) -> list[SourceListing]:
         except SluiceError as exc:
             # The message may name the file or database; the log is the operator's.
             _log.warning("named source %s cannot be read: %s", name, exc)
-            error = f"cannot be read ({exc.code.value}); the server log says why"
+            state = "is unreachable" if exc.code is ErrorCode.UNAVAILABLE else "cannot be read"
+            error = f"{state} ({exc.code.value}); the server log says why"
         listings.append(
             SourceListing(
                 name=name,

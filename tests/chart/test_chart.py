@@ -242,6 +242,33 @@ def test_shapes_that_cannot_work_are_refused(values: dict[str, Any], words: str)
     assert words in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://sluice:CNRYCHARTPW@db:5432/sluice",
+        "postgresql://sluice@db:5432/sluice?password=CNRYCHARTPW",
+        "postgresql://sluice@db:5432/sluice?sslpassword=CNRYCHARTPW",
+        "postgresql://sluice@x:CNRYCHARTPW@db:5432/sluice",
+        "postgres://sluice@db/sluice#CNRYCHARTPW",
+        "mysql://sluice:CNRYCHARTPW@db/sluice",
+        "sluice:CNRYCHARTPW@db:5432/sluice",
+    ],
+)
+def test_a_job_store_url_holding_a_password_is_refused(url: str) -> None:
+    """Passwords come from jobStore.existingSecret, never the URL (rendered into a
+    ConfigMap): user:password@, a second @ and any query are refused, and so is any
+    other scheme, in a message that does not quote the URL (helm's schema error would)."""
+    with pytest.raises(helm.HelmError) as refused:
+        render({"jobStore": {"url": url}})
+    assert "jobStore.url must be postgresql://USER@HOST:PORT/DB" in str(refused.value)
+    assert "CNRYCHARTPW" not in str(refused.value)
+
+
+def test_a_job_store_url_without_a_password_renders() -> None:
+    config = _config(render({"jobStore": {"url": "postgres://sluice@db.ns.svc:5432/sluice"}}))
+    assert config["job_store"] == "postgres://sluice@db.ns.svc:5432/sluice"
+
+
 # -- README -------------------------------------------------------------------------------
 
 

@@ -1266,3 +1266,31 @@ def test_a_late_row_without_a_cursor_is_sent_and_not_counted_as_never_sent(
     assert second.state == pb.EXPORT_STATE_SUCCEEDED, second.error
     assert read_export(second.manifest_uri)["id"].to_list() == [100]
     assert "rows_without_cursor" not in load_manifest(second.manifest_uri)["incremental"]
+
+
+def test_a_named_postgresql_source_lists_its_columns(  # type: ignore[no-untyped-def]
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ListSources reads a named source's schema as an export of it would: a
+    postgresql:// source with its source profile (it said "cannot be read
+    (INVALID_ARGUMENT)", looking the profile up among the storage profiles)."""
+    server, _ = pg
+    _sql(pg, "CREATE TABLE listed (id bigint PRIMARY KEY, note text)")
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    daemon: Daemon = daemon_factory(
+        "pg-named",
+        source_profiles={PROFILE: _profile(server.port)},
+        sources={"listed": {"uri": _uri(pg), "profile": PROFILE, "table": "listed"}},
+    )
+    daemon.start()
+    with ExportClient(daemon.address) as client:
+        (source,) = client.sources()
+        finished = client.wait(
+            client.create(
+                ExportClient.build_spec(source_name="listed", to=str(daemon.exports), dataset="l")
+            ).id,
+            timeout=120,
+        )
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED
+    assert source.error == ""
+    assert [(c.name, c.type) for c in source.columns] == [("id", "int64"), ("note", "large_string")]

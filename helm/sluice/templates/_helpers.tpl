@@ -60,6 +60,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.tls.requireClientAuth (not .Values.tls.clientCA) }}
 {{- fail "tls.requireClientAuth needs tls.clientCA (ca.crt in tls.existingSecret)" }}
 {{- end }}
+{{- /* Scheme and all: checked here rather than by a schema pattern, whose error quotes the value. */}}
+{{- if and $postgres (not (regexMatch "^postgres(ql)?://[^:@/?#]+@[^@?#]*$" .Values.jobStore.url)) }}
+{{- fail "jobStore.url must be postgresql://USER@HOST:PORT/DB (or postgres://; no other scheme): no password (user:password@, a second @) and no query (?password=, ?sslpassword=); the password comes from jobStore.existingSecret, TLS from jobStore.sslmode" }}
+{{- end }}
 {{- if and .Values.jobStore.existingSecret (not $postgres) }}
 {{- fail "jobStore.existingSecret is set but jobStore.url is empty" }}
 {{- end }}
