@@ -151,14 +151,20 @@ def test_service_monitor_only_where_the_operator_api_exists() -> None:
     assert not by_kind(render(_ci("tls-metrics")), "ServiceMonitor")
 
 
-def test_plaintext_probes_use_the_main_port() -> None:
-    (workload,) = by_kind(render(), "StatefulSet")
+def test_plaintext_probes_use_the_separate_health_port() -> None:
+    # The health server has its own few threads: callers holding every worker of the
+    # main port (a job store outage makes each call wait) must not fail the probes, or
+    # the kubelet restarts every pod during a database outage.
+    manifests = render()
+    (workload,) = by_kind(manifests, "StatefulSet")
     container = workload["spec"]["template"]["spec"]["containers"][0]
-    assert container["readinessProbe"]["grpc"] == {
-        "port": 7070,
-        "service": "sluice.v1.ExportService",
-    }
-    assert _config(render())["insecure"] is True
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["grpc"]["port"] == 7071, probe
+    assert container["readinessProbe"]["grpc"]["service"] == "sluice.v1.ExportService"
+    assert {"name": "health", "containerPort": 7071, "protocol": "TCP"} in container["ports"]
+    config = _config(manifests)
+    assert config["health_address"] == "0.0.0.0:7071"
+    assert config["insecure"] is True
 
 
 def test_irsa_service_account_annotations() -> None:

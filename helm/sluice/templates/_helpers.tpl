@@ -81,8 +81,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $_ := set $managed "metrics_address" (printf "0.0.0.0:%d" (int .Values.metrics.port)) }}
 {{- $_ := set $managed "metrics_dataset_label" .Values.metrics.datasetLabel }}
 {{- end }}
-{{- if .Values.tls.enabled }}
 {{- $_ := set $managed "health_address" (printf "0.0.0.0:%d" (int .Values.healthPort)) }}
+{{- if .Values.tls.enabled }}
 {{- $tls := dict "cert_file" "/etc/sluice/tls/tls.crt" "key_file" "/etc/sluice/tls/tls.key" }}
 {{- if .Values.tls.clientCA }}
 {{- $_ := set $tls "client_ca_file" "/etc/sluice/tls/ca.crt" }}
