@@ -17,8 +17,10 @@ lease token under the job row's lock (`_fence`), in the transaction of the write
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -141,6 +143,18 @@ _HELD: Final = "(%s::bigint IS NULL OR (state = %s AND lease_token = %s))"
 #: The job row, locked for the statement's transaction when the lease is held.
 _FENCE: Final = f"SELECT id FROM jobs WHERE id = %s AND {_HELD} FOR UPDATE"
 _SCHEDULE_VALUES: Final = ", ".join(["%s"] * 16)
+#: Longest a read waits for a pooled connection. Reads answer RPCs: while the database is
+#: down no connection comes, and a caller (deadline often 5-10 s) should hear "job store
+#: unavailable" rather than DEADLINE_EXCEEDED, with the gRPC worker freed soon. Writes
+#: keep the pool's (connect) timeout: a journal write outlasts a short blip.
+_READ_WAIT_SECONDS: Final = 3.0
+#: How long one chain of reconnection attempts lasts. psycopg_pool doubles the delay
+#: between attempts (1, 2, 4 ... s) until this: with its 300 s default the pool kept
+#: failing calls for 25-45 s after the database came back. Given up early, the next
+#: waiting call starts a fresh chain, whose first attempt is immediate.
+_RECONNECT_GIVE_UP_SECONDS: Final = 3.0
+
+_log = logging.getLogger("sluice.jobs.postgres")
 
 Row = dict[str, Any]
 Conn = psycopg.Connection[Row]
@@ -223,9 +237,12 @@ class PostgresJobStore:
             kwargs=kwargs,
             connection_class=psycopg.Connection[Row],
             timeout=connect_timeout,
+            reconnect_timeout=_RECONNECT_GIVE_UP_SECONDS,
             open=False,
             configure=_configure,
         )
+        self._read_wait = min(_READ_WAIT_SECONDS, connect_timeout)
+        self._checking = threading.Lock()
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
         except psycopg_pool.PoolTimeout:
@@ -286,14 +303,14 @@ class PostgresJobStore:
     def find_by_request_id(self, request_id: str) -> Job | None:
         if not request_id:
             return None
-        with self._conn() as db:
+        with self._read() as db:
             row = db.execute(
                 f"SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = %s", (request_id,)
             ).fetchone()
             return None if row is None else self._job(db, row)
 
     def get(self, job_id: str) -> Job:
-        with self._conn() as db:
+        with self._read() as db:
             return self._load(db, job_id)
 
     def list(self, where: JobFilter, *, page_size: int, page_token: str = "") -> JobPage:
@@ -323,7 +340,7 @@ class PostgresJobStore:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY created_at DESC, id DESC LIMIT %s"
         params.append(page_size + 1)
-        with self._conn() as db:
+        with self._read() as db:
             rows = db.execute(sql.encode(), params).fetchall()
         jobs = tuple(job_from_row(row, _utc) for row in rows[:page_size])
         next_token = ""
@@ -446,7 +463,7 @@ class PostgresJobStore:
                 )
 
     def chunks(self, job_id: str) -> Sequence[ChunkRecord]:
-        with self._conn() as db:
+        with self._read() as db:
             self._require(db, job_id)
             rows = db.execute(
                 f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE job_id = %s ORDER BY idx".encode(),
@@ -498,7 +515,7 @@ class PostgresJobStore:
                 raise _refusal(db, job_id, lease)
 
     def run_facts(self, job_id: str) -> str | None:
-        with self._conn() as db:
+        with self._read() as db:
             self._require(db, job_id)
             row = db.execute(
                 "SELECT facts_json FROM run_facts WHERE job_id = %s", (job_id,)
@@ -506,7 +523,7 @@ class PostgresJobStore:
         return None if row is None else str(row["facts_json"])
 
     def uploads(self, job_id: str) -> Sequence[tuple[str, str]]:
-        with self._conn() as db:
+        with self._read() as db:
             self._require(db, job_id)
             rows = db.execute(
                 "SELECT key, state_json FROM uploads WHERE job_id = %s ORDER BY key", (job_id,)
@@ -687,7 +704,7 @@ class PostgresJobStore:
             return True
 
     def notifications(self, job_id: str) -> Sequence[NotificationDelivery]:
-        with self._conn() as db:
+        with self._read() as db:
             self._require(db, job_id)
             rows = db.execute(
                 f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE job_id = %s ORDER BY idx",
@@ -696,7 +713,7 @@ class PostgresJobStore:
         return [notification_from_row(row, _utc) for row in rows]
 
     def due_notifications(self, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
-        with self._conn() as db:
+        with self._read() as db:
             return _due(db, now, limit, claim=False)
 
     def claim_notifications(
@@ -763,11 +780,11 @@ class PostgresJobStore:
             return self._load_schedule(db, schedule.name)
 
     def get_schedule(self, name: str) -> Schedule:
-        with self._conn() as db:
+        with self._read() as db:
             return self._load_schedule(db, name)
 
     def list_schedules(self) -> Sequence[Schedule]:
-        with self._conn() as db:
+        with self._read() as db:
             rows = db.execute(
                 f"SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name".encode()
             ).fetchall()
@@ -829,14 +846,35 @@ class PostgresJobStore:
         return conn
 
     @contextmanager
-    def _conn(self) -> Iterator[Conn]:
+    def _conn(self, timeout: float | None = None) -> Iterator[Conn]:
+        """A pooled connection, waiting at most `timeout` (default: the pool's) for one."""
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout) as conn:
                 yield conn
         except psycopg_pool.PoolTimeout as exc:
             raise Unavailable(f"job store unavailable: {exc}") from exc
         except psycopg.OperationalError as exc:
+            self._check_pool()
             raise Unavailable(f"job store unavailable: {_reason(exc)}") from exc
+
+    def _read(self) -> AbstractContextManager[Conn]:
+        return self._conn(self._read_wait)
+
+    def _check_pool(self) -> None:
+        """One connection broke (the server restarted, the network dropped): test the
+        idle ones in the background, so the next calls do not each draw a dead one."""
+        if not self._checking.acquire(blocking=False):
+            return  # a check is under way
+
+        def check() -> None:
+            try:
+                self._pool.check()
+            except Exception:  # noqa: BLE001 - best effort; calls still see the outage
+                _log.debug("job store pool check failed", exc_info=True)
+            finally:
+                self._checking.release()
+
+        threading.Thread(target=check, name="job-store-pool-check", daemon=True).start()
 
     @contextmanager
     def _tx(self) -> Iterator[Conn]:
