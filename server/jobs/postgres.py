@@ -110,6 +110,8 @@ from sluice.server.jobs.rows import (
 )
 from sluice.server.jobs.schedules import (
     RECORD_TICK_SQL,
+    RECORD_TRIGGER_IF_LAST,
+    RECORD_TRIGGER_SQL,
     SCHEDULE_COLUMNS,
     Schedule,
     TickRecord,
@@ -811,13 +813,20 @@ class PostgresJobStore:
             sql = RECORD_TICK_SQL.replace("?", "%s").encode()
             return db.execute(sql, values).rowcount == 1
 
-    def record_trigger(self, name: str, export_id: str) -> Schedule:
+    def record_trigger(
+        self, name: str, export_id: str, *, replacing: str | None = None
+    ) -> Schedule | None:
+        sql = RECORD_TRIGGER_SQL
+        values: tuple[object, ...] = (export_id, _now(), name)
+        if replacing is not None:
+            sql += RECORD_TRIGGER_IF_LAST
+            values += (replacing,)
         with self._tx() as db:
-            updated = db.execute(
-                "UPDATE schedules SET last_export_id = %s, updated_at = %s WHERE name = %s",
-                (export_id, _now(), name),
-            ).rowcount
+            updated = db.execute(sql.replace("?", "%s").encode(), values).rowcount
             if updated != 1:
+                if replacing is not None:
+                    self._load_schedule(db, name)  # NotFound for a schedule deleted meanwhile
+                    return None
                 raise schedule_not_found(name)
             return self._load_schedule(db, name)
 

@@ -93,8 +93,13 @@ class ScheduleStore(Protocol):
         paused); False, changing nothing, when another scheduler got there first."""
         ...
 
-    def record_trigger(self, name: str, export_id: str) -> Schedule:
-        """Note an export started by hand as the schedule's last export."""
+    def record_trigger(
+        self, name: str, export_id: str, *, replacing: str | None = None
+    ) -> Schedule | None:
+        """Note an export started by hand as the schedule's last export. With
+        `replacing` (the last export id the trigger saw; "" for none), only if the last
+        export is still that one: None, changing nothing, when another trigger or a tick
+        recorded one first (compare-and-set, as record_tick)."""
         ...
 
 
@@ -103,6 +108,11 @@ SCHEDULE_COLUMNS: Final = (
     " updated_at, next_tick, last_tick, last_export_id, skipped_ticks, last_skipped_tick,"
     " last_error"
 )
+
+#: record_trigger's UPDATE, with `?` placeholders: export id, now, name, then (with
+#: RECORD_TRIGGER_IF_LAST) the last export id expected.
+RECORD_TRIGGER_SQL: Final = "UPDATE schedules SET last_export_id = ?, updated_at = ? WHERE name = ?"
+RECORD_TRIGGER_IF_LAST: Final = " AND COALESCE(last_export_id, '') = ?"
 
 #: record_tick's UPDATE, with `?` placeholders; values from tick_values.
 RECORD_TICK_SQL: Final = (

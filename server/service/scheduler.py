@@ -1,6 +1,8 @@
 """The scheduler: turns due schedule ticks into exports, exactly once per tick.
 
-Each tick's export gets a request id derived from the schedule and the tick time, so
+Each tick's export gets a request id derived from the schedule and the tick time
+(concurrency "allow") or from the schedule's last export (concurrency "forbid", shared
+with TriggerSchedule, so triggers racing each other or a tick are one export too), so
 however many schedulers (replicas, restarts) see one tick, CreateExport's idempotency
 makes it one export; the schedule row then advances by compare-and-set on its next
 tick, so only one of them records it. A crash between the two is harmless: the next
@@ -48,8 +50,21 @@ def utc_now() -> datetime:
 
 
 def tick_request_id(schedule: Schedule, tick: datetime) -> str:
-    """The request id of the export a tick creates: the same on every replica."""
+    """The request id of the export a tick creates under concurrency "allow": the same
+    on every replica."""
     return f"schedule/{schedule.name}/{schedule.uid}/{tick.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def next_export_request_id(schedule: Schedule) -> str:
+    """The request id of the export that follows the schedule's last one, under
+    concurrency "forbid", whether a tick or TriggerSchedule starts it. Checking that the
+    last export ended and then creating one is not atomic: replicas triggering at once,
+    or a trigger racing a tick, all pass the check. With one request id for "the export
+    after X" they create one export (CreateExport's idempotency), and compare-and-set on
+    the schedule's last export records it once. A crash before the record is harmless:
+    the next attempt gets the same export back."""
+    after = schedule.last_export_id or "none"
+    return f"schedule/{schedule.name}/{schedule.uid}/after-{after}"
 
 
 def scheduled_spec(schedule: Schedule) -> ExportSpec:
@@ -142,18 +157,22 @@ class Scheduler:
 
     def trigger(self, name: str) -> Job:
         """Start the schedule's export now, outside its cron (policies as for a tick:
-        under "forbid" FailedPrecondition while its last export is unfinished)."""
+        under "forbid" FailedPrecondition while its last export is unfinished, and to
+        all but one of triggers racing each other or a tick)."""
         schedule = self._schedules.get_schedule(name)
+        if schedule.concurrency != "forbid":
+            moment = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+            request_id = f"schedule/{name}/{schedule.uid}/manual-{moment}"
+            job = self._start_export(scheduled_spec(schedule), request_id)
+            self._schedules.record_trigger(name, job.id)
+            return job
         running = self._unfinished_export(schedule)
-        if schedule.concurrency == "forbid" and running:
-            raise FailedPrecondition(
-                f"schedule '{name}' forbids concurrent runs and export {running} is unfinished"
-            )
-        now = self._clock()
-        moment = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        request_id = f"schedule/{name}/{schedule.uid}/manual-{moment}"
-        job = self._start_export(scheduled_spec(schedule), request_id)
-        self._schedules.record_trigger(name, job.id)
+        if running:
+            raise _forbidden(name, running, "is unfinished")
+        job = self._start_export(scheduled_spec(schedule), next_export_request_id(schedule))
+        if self._schedules.record_trigger(name, job.id, replacing=schedule.last_export_id) is None:
+            # Another trigger (the same export) or a tick recorded the export first.
+            raise _forbidden(name, self._schedules.get_schedule(name).last_export_id, "started")
         return job
 
     def _run_tick(self, schedule: Schedule, now: datetime) -> Job | None:
@@ -183,8 +202,13 @@ class Scheduler:
             )
             record = replace(record, skipped=count, skipped_tick=latest)
             return self._record(schedule, due, record, None)
+        request_id = (
+            next_export_request_id(schedule)
+            if schedule.concurrency == "forbid"
+            else tick_request_id(schedule, latest)
+        )
         try:
-            job = self._start_export(scheduled_spec(schedule), tick_request_id(schedule, latest))
+            job = self._start_export(scheduled_spec(schedule), request_id)
         except SluiceError as exc:
             if exc.transient:
                 raise  # the store or storage may come back: the tick stays due
@@ -237,3 +261,9 @@ class Scheduler:
             except Exception as exc:  # noqa: BLE001 - the loop must outlive any one pass
                 _log.error("scheduler pass failed: %s", type(exc).__name__)
             self._stop.wait(self._poll_seconds)
+
+
+def _forbidden(name: str, export_id: str, what: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"schedule '{name}' forbids concurrent runs and export {export_id} {what}"
+    )
