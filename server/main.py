@@ -108,6 +108,7 @@ def _run(settings: Settings) -> int:
     check_notification_secrets(settings)
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)
+    _require_a_shared_content_key(settings)
     # The store before the key: a state folder holding keys but no store has lost it.
     store = open_job_store(settings)
     try:
@@ -260,6 +261,23 @@ def _transport(settings: Settings) -> str:
 def _callers(settings: Settings) -> str:
     count = len(settings.auth.principals)
     return f"{count} principal{'s' if count != 1 else ''}" if count else "no principals"
+
+
+def _require_a_shared_content_key(settings: Settings) -> None:
+    """Replicas sharing a PostgreSQL store must share the content digest key: a key each
+    generated in its own state folder makes an export failed over to another replica
+    fail its resume, and digests, diffs and increments compare across keys. (A pod
+    without a volume would even make a new key at every restart.)"""
+    if settings.job_store_kind != "postgresql" or settings.content_digest_key:
+        return
+    generated = settings.state_dir / "keys" / "content-digest.key"
+    raise FailedPrecondition(
+        "content_digest_key: must be set (env:NAME or file:PATH, the same on every "
+        "replica) when job_store is PostgreSQL: otherwise each replica generates its own "
+        "key in its state folder, and an export failed over to another replica cannot "
+        "continue; a daemon that already generated one keeps it with content_digest_key "
+        f'= "file:{generated}"'
+    )
 
 
 def key_id(key: bytes) -> str:

@@ -39,6 +39,7 @@ from sluice.server.execution.package_manifest import build_package_manifest, par
 from sluice.server.execution.run_facts import (
     RunFacts,
     check_same,
+    fingerprint_key_id,
     pinned_facts,
     save_facts,
     source_identity,
@@ -49,6 +50,7 @@ from sluice.server.execution.subject_readme import render_readme, sealed_readme
 from sluice.server.jobs.increment_chains import check_one_increment
 from sluice.server.jobs.model import ChunkRecord, Job, JobState, Lease, Progress
 from sluice.server.jobs.store import JobStore
+from sluice.server.keyindex.digests import IndexKeys
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.export import PipelineOptions, ResumePoint, run_pipeline
 from sluice.server.pipeline.rows_without_cursor import ROWS_WITHOUT_CURSOR
@@ -158,6 +160,8 @@ def execute(
         pinned = pinned_facts(context.store, job.id, chunks)
         facts = RunFacts(source_identity(plan.source), plan.increment.parent_export_id or "")
         by_key = bool(plan.increment.key)
+        if by_key:
+            facts = replace(facts, key_id=_fingerprint_key_id(context))
         check_same(pinned, facts, job.id, keyed=by_key)
         keyed = None
         if by_key:
@@ -344,6 +348,10 @@ def discard_open_uploads(job: Job, context: ExecutionContext, lease: Lease | Non
         # The cancel still ends the export: a store or destination down only leaves the
         # uploads journalled, for a later sweep.
         _log.warning("export %s: cannot clean up its open uploads: %s", job.id, exc)
+
+
+def _fingerprint_key_id(context: ExecutionContext) -> str:
+    return fingerprint_key_id(IndexKeys.derive(context.index_key).key_id, context.content_key_id)
 
 
 def _index_keys(

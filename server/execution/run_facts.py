@@ -40,17 +40,36 @@ class RunFacts:
     parent: str = ""
     #: The keyed first pass's fingerprint (server/execution/key_changes.py); "" unkeyed.
     keys: str = ""
+    #: The public id of the keys the fingerprint was made under (the key index key's and
+    #: the content digest key's: fingerprint_key_id); "" unkeyed, or journalled before
+    #: facts named it. Fingerprints made under other keys differ for the same rows.
+    key_id: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"files": [list(f) for f in self.files], "parent": self.parent, "keys": self.keys}
-        )
+        data: dict[str, object] = {
+            "files": [list(f) for f in self.files],
+            "parent": self.parent,
+            "keys": self.keys,
+        }
+        if self.key_id:
+            data["key_id"] = self.key_id
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> RunFacts:
         data = json.loads(text)
         files = tuple((str(p), s, m) for p, s, m in data.get("files", []))
-        return cls(files, str(data.get("parent", "")), str(data.get("keys", "")))
+        return cls(
+            files,
+            str(data.get("parent", "")),
+            str(data.get("keys", "")),
+            str(data.get("key_id", "")),
+        )
+
+
+def fingerprint_key_id(index_key_id: str, content_key_id: str) -> str:
+    """The key id a keyed run's facts record: both keys its fingerprint depends on."""
+    return f"{index_key_id}/{content_key_id}"
 
 
 def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
@@ -106,6 +125,14 @@ def check_same(
             "export instead of resuming this one"
         )
     by_fingerprint = keyed and bool(pinned.keys)
+    if by_fingerprint and pinned.key_id and found.key_id and pinned.key_id != found.key_id:
+        raise FailedPrecondition(
+            f"this replica's content_digest_key or key_index_key differs from the one export "
+            f"{export_id} started under (key id {pinned.key_id}, here {found.key_id}): its key "
+            "pass cannot be compared with the first run's, so the export cannot continue "
+            "here (it is kept as it is); give every replica the same content_digest_key "
+            "(and key_index_key), then resume it or start it again"
+        )
     if not by_fingerprint and found.files[: len(pinned.files)] != pinned.files:
         raise FailedPrecondition(
             f"source changed since the export started: {_changed_file(pinned, found)}; its "

@@ -238,6 +238,10 @@ def test_sqlite_with_three_replicas_is_refused() -> None:
             {"jobStore": {"url": "postgresql://s@db:5432/s"}, "replicaCount": 2},
             "config.content_digest_key",
         ),
+        (
+            {"jobStore": {"url": "postgresql://s@db:5432/s"}, "replicaCount": 1},
+            "config.content_digest_key",
+        ),
         ({"terminationGracePeriodSeconds": 10}, "must exceed config.shutdown_grace_seconds"),
         ({"config": {"address": "0.0.0.0:1"}}, "config.address is managed by the chart"),
     ],

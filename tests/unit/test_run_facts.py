@@ -91,3 +91,16 @@ def test_a_keyed_export_is_judged_by_its_fingerprint_not_its_files_mtime() -> No
         check_same(first, touched, "e")  # not keyed: the files' identity decides
     with pytest.raises(FailedPrecondition, match=r"export \(night-2\) newer"):
         check_same(first, replace(touched, parent="night-2"), "e", keyed=True)
+
+
+def test_a_keyed_resume_under_another_key_is_refused_naming_the_key_before_the_key_pass() -> None:
+    first = RunFacts((("/d/k.csv", 10, 5),), "", "aa", key_id="index-1/content-1")
+    assert RunFacts.from_json(first.to_json()) == first
+    elsewhere = RunFacts(first.files, "", key_id="index-2/content-2")
+    with pytest.raises(FailedPrecondition, match="content_digest_key or key_index_key differs"):
+        check_same(first, elsewhere, "e", keyed=True)  # before the key pass runs
+    check_same(first, replace(elsewhere, key_id=first.key_id), "e", keyed=True)
+    # Facts journalled before they named their key are judged by the fingerprint alone.
+    old = RunFacts.from_json('{"files": [["/d/k.csv", 10, 5]], "parent": "", "keys": "aa"}')
+    assert old.key_id == ""
+    check_same(old, elsewhere, "e", keyed=True)

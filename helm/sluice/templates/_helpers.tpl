@@ -51,8 +51,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.autoscaling.enabled (not $postgres) }}
 {{- fail "autoscaling.enabled needs the PostgreSQL job store: set jobStore.url (SQLite holds one daemon only)" }}
 {{- end }}
-{{- if and $postgres (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) (not (index .Values.config "content_digest_key")) }}
-{{- fail "several replicas need one content digest key: set config.content_digest_key to a secret reference (env:NAME or file:PATH)" }}
+{{- if and $postgres (not (index .Values.config "content_digest_key")) }}
+{{- fail "the PostgreSQL job store needs one content digest key shared by every replica (the daemon refuses to start without it; a Deployment's pods have no volume to keep a generated one): set config.content_digest_key to a secret reference (env:NAME or file:PATH)" }}
 {{- end }}
 {{- if and .Values.tls.enabled (not .Values.tls.existingSecret) }}
 {{- fail "tls.enabled needs tls.existingSecret (a kubernetes.io/tls Secret)" }}
