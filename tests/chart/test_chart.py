@@ -196,6 +196,31 @@ def test_defaults_are_hardened() -> None:
     assert pod["terminationGracePeriodSeconds"] > _config(render())["shutdown_grace_seconds"]
 
 
+def test_the_service_account_token_is_mounted_only_for_a_workload_identity() -> None:
+    # The daemon never calls the Kubernetes API: a token in every pod only helps an
+    # intruder; IRSA and workload identity read it, so it is mounted for them.
+    (plain,) = by_kind(render(), "StatefulSet")
+    assert plain["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    (irsa,) = by_kind(render(_ci("irsa")), "StatefulSet")
+    assert irsa["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    forced = render({"serviceAccount": {"automountServiceAccountToken": True}})
+    (workload,) = by_kind(forced, "StatefulSet")
+    assert workload["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+
+
+def test_several_replicas_get_a_disruption_budget_by_default() -> None:
+    postgres = {
+        "jobStore": {"url": "postgresql://s@db:5432/s"},
+        "config": {"content_digest_key": "env:KEY"},
+    }
+    assert not by_kind(render(), "PodDisruptionBudget")  # one pod: nothing to keep up
+    (budget,) = by_kind(render({**postgres, "replicaCount": 2}), "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert by_kind(render({**postgres, "autoscaling": {"enabled": True}}), "PodDisruptionBudget")
+    off = {**postgres, "replicaCount": 2, "podDisruptionBudget": {"enabled": False}}
+    assert not by_kind(render(off), "PodDisruptionBudget")
+
+
 def test_a_config_change_rolls_the_pods() -> None:
     def checksum(values: dict[str, Any]) -> str:
         (workload,) = by_kind(render(values), "StatefulSet")
@@ -227,6 +252,37 @@ def test_sqlite_with_three_replicas_is_refused() -> None:
         render({"replicaCount": 3})
     message = str(refused.value)
     assert "replicaCount=3 needs the PostgreSQL job store: set jobStore.url" in message, message
+
+
+@pytest.mark.parametrize(
+    ("config", "setting"),
+    [
+        ({"manifest_signing_key": "plainsecret"}, "config.manifest_signing_key"),
+        ({"content_digest_key": "plainsecret"}, "config.content_digest_key"),
+        ({"webhook_secret_ref": "plainsecret"}, "config.webhook_secret_ref"),
+        ({"secrets": {"zip": "plainsecret"}}, "config.secrets.zip"),
+        ({"hash_keys": {"default": "plainsecret"}}, "config.hash_keys.default"),
+        (
+            {"notifications": {"ops": {"url": "https://h", "secret_ref": "plainsecret"}}},
+            "config.notifications.ops.secret_ref",
+        ),
+        ({"smtp": {"host": "m", "password_ref": "plainsecret"}}, "config.smtp.password_ref"),
+        (
+            {"auth": {"principals": [{"name": "a", "token_ref": "plainsecret"}]}},
+            "config.auth.principals[0].token_ref",
+        ),
+    ],
+)
+def test_a_secret_given_by_value_is_refused_naming_the_setting(
+    config: dict[str, Any], setting: str
+) -> None:
+    with pytest.raises(helm.HelmError) as refused:
+        render({"config": config})
+    message = str(refused.value)
+    assert f"{setting} must be a secret reference" in message, message
+    assert "plainsecret" not in message
+    # References are what the chart expects.
+    render({"config": {"manifest_signing_key": "file:/etc/sluice/keys/signing.pem"}})
 
 
 @pytest.mark.parametrize(

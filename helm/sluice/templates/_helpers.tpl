@@ -54,6 +54,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and $postgres (not (index .Values.config "content_digest_key")) }}
 {{- fail "the PostgreSQL job store needs one content digest key shared by every replica (the daemon refuses to start without it; a Deployment's pods have no volume to keep a generated one): set config.content_digest_key to a secret reference (env:NAME or file:PATH)" }}
 {{- end }}
+{{- include "sluice.validateSecretReferences" .Values.config }}
 {{- if and .Values.tls.enabled (not .Values.tls.existingSecret) }}
 {{- fail "tls.enabled needs tls.existingSecret (a kubernetes.io/tls Secret)" }}
 {{- end }}
@@ -105,4 +106,57 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 {{- toToml (merge (deepCopy .Values.config) $managed) }}
+{{- end }}
+
+{{/* Settings that hold secrets take references (env:NAME, file:PATH) only: a value
+rendered here would sit in clear in the ConfigMap (the daemon refuses it at start, too
+late). The message names the setting, never its value. */}}
+{{- define "sluice.validateSecretReferences" -}}
+{{- $refs := dict }}
+{{- range $key := list "content_digest_key" "manifest_signing_key" "webhook_secret_ref" }}
+{{- if hasKey $ $key }}{{- $_ := set $refs (printf "config.%s" $key) (index $ $key) }}{{- end }}
+{{- end }}
+{{- range $table := list "secrets" "hash_keys" }}
+{{- range $name, $value := (index $ $table | default dict) }}
+{{- $_ := set $refs (printf "config.%s.%s" $table $name) $value }}
+{{- end }}
+{{- end }}
+{{- range $name, $entry := (index $ "notifications" | default dict) }}
+{{- if and (kindIs "map" $entry) (hasKey $entry "secret_ref") }}
+{{- $_ := set $refs (printf "config.notifications.%s.secret_ref" $name) $entry.secret_ref }}
+{{- end }}
+{{- end }}
+{{- with (index $ "smtp") }}
+{{- if and (kindIs "map" .) (hasKey . "password_ref") }}
+{{- $_ := set $refs "config.smtp.password_ref" .password_ref }}
+{{- end }}
+{{- end }}
+{{- with (index $ "auth") }}
+{{- if kindIs "map" . }}
+{{- range $i, $principal := (index . "principals" | default list) }}
+{{- if and (kindIs "map" $principal) (hasKey $principal "token_ref") }}
+{{- $_ := set $refs (printf "config.auth.principals[%d].token_ref" $i) $principal.token_ref }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $setting, $value := $refs }}
+{{- if and $value (not (regexMatch "^(env|file):.+" (toString $value))) }}
+{{- fail (printf "%s must be a secret reference (env:NAME or file:PATH): the chart renders it into a ConfigMap, where a secret would sit in clear" $setting) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Whether pods mount the ServiceAccount token: as set, or (unset) only when a cloud
+workload identity reads it (IRSA, Azure workload identity, GKE workload identity); the
+daemon itself never calls the Kubernetes API. */}}
+{{- define "sluice.automountToken" -}}
+{{- $set := .Values.serviceAccount.automountServiceAccountToken }}
+{{- if kindIs "invalid" $set }}
+{{- $annotations := .Values.serviceAccount.annotations | default dict }}
+{{- $identity := or (hasKey $annotations "eks.amazonaws.com/role-arn") (hasKey $annotations "azure.workload.identity/client-id") (hasKey $annotations "iam.gke.io/gcp-service-account") (eq (toString (index (.Values.podLabels | default dict) "azure.workload.identity/use")) "true") }}
+{{- $identity }}
+{{- else }}
+{{- $set }}
+{{- end }}
 {{- end }}
