@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import partial
@@ -231,12 +232,19 @@ def _run(settings: Settings) -> int:
         "shutting down: waiting up to %.0fs for exports to checkpoint",
         settings.shutdown_grace_seconds,
     )
+    # One deadline for the whole stop: each part waited its own timeout in turn, so a
+    # scheduler or notifier pass blocked on a job store that is down added its wait to
+    # the exports' grace (15.3 s with shutdown_grace_seconds = 10). The background
+    # loops are told first and joined last, with what is left.
+    deadline = time.monotonic() + settings.shutdown_grace_seconds
     set_not_serving(health_servicer)
-    scheduler.stop()
+    scheduler.stop(timeout=0)
+    notifier.stop(timeout=0)
     rpc_stopped = server.stop(grace=min(settings.shutdown_grace_seconds, 5.0))
-    clean = runner.shutdown(settings.shutdown_grace_seconds)
-    rpc_stopped.wait()
-    notifier.stop()
+    clean = runner.shutdown(_left(deadline))
+    rpc_stopped.wait(_left(deadline))
+    scheduler.stop(timeout=_left(deadline))
+    notifier.stop(timeout=_left(deadline))
     if health_server is not None:
         health_server.stop(grace=None)
     if metrics is not None:
@@ -261,6 +269,10 @@ def _transport(settings: Settings) -> str:
 def _callers(settings: Settings) -> str:
     count = len(settings.auth.principals)
     return f"{count} principal{'s' if count != 1 else ''}" if count else "no principals"
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)
 
 
 def _require_a_shared_content_key(settings: Settings) -> None:

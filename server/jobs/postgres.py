@@ -155,6 +155,8 @@ _READ_WAIT_SECONDS: Final = 3.0
 #: failing calls for 25-45 s after the database came back. Given up early, the next
 #: waiting call starts a fresh chain, whose first attempt is immediate.
 _RECONNECT_GIVE_UP_SECONDS: Final = 3.0
+#: Longest close() waits for the pool's threads.
+_CLOSE_WAIT_SECONDS: Final = 1.0
 
 _log = logging.getLogger("sluice.jobs.postgres")
 
@@ -766,7 +768,10 @@ class PostgresJobStore:
             signals.close()
         pool = getattr(self, "_pool", None)
         if pool is not None:
-            pool.close()
+            # Bounded: close() waits for the pool's own threads before failing the calls
+            # still waiting for a connection, and a daemon stopping while the database is
+            # down must not overrun its shutdown grace by psycopg_pool's default 5 s.
+            pool.close(timeout=_CLOSE_WAIT_SECONDS)
 
     # -- ScheduleStore ----------------------------------------------------------------
 
@@ -862,6 +867,9 @@ class PostgresJobStore:
                 yield conn
         except psycopg_pool.PoolTimeout as exc:
             raise Unavailable(f"job store unavailable: {exc}") from exc
+        except psycopg_pool.PoolClosed as exc:
+            # The daemon is stopping (close() fails waiting calls): no retry helps.
+            raise Unavailable("job store closed: the daemon is stopping") from exc
         except psycopg.OperationalError as exc:
             self._check_pool()
             raise Unavailable(f"job store unavailable: {_reason(exc)}") from exc

@@ -79,3 +79,51 @@ def test_an_outage_is_reported_as_unavailable_and_the_next_call_after_it_is_answ
         assert code == "UNAVAILABLE", (code, details)
         assert "job store unavailable" in details
     assert _get(stub, export_id) == ("OK", "")
+
+
+def test_sigterm_while_the_store_is_down_exits_within_the_grace_saying_why(
+    daemon_factory: Callable[..., Daemon], own_postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """The export cannot be handed back (nothing can be written): the daemon still exits
+    within shutdown_grace_seconds (it overran it by the pool's 15 s wait, the waits of
+    its scheduler and notifier added in turn), and says "job store unavailable" in one
+    WARNING rather than an ERROR "unexpected failure in the runner" with a traceback."""
+    sources, exports = tmp_path / "sources", tmp_path / "exports"
+    sources.mkdir()
+    exports.mkdir()
+    rows = 1_000_000
+    pl.DataFrame({"id": range(rows), "text": [f"row {i}" for i in range(rows)]}).write_parquet(
+        sources / "a.parquet"
+    )
+    grace = 6.0
+    daemon = daemon_factory(
+        "d",
+        job_store=own_postgres.new_database(),
+        replica_id="replica-0",
+        allowed_roots=[str(exports)],
+        allowed_source_roots=[str(sources)],
+        shutdown_grace_seconds=grace,
+        batch_rows=1024,
+    )
+    daemon.start()
+    spec = ExportClient.build_spec(
+        source=str(sources / "a.parquet"),
+        to=str(exports),
+        dataset="a",
+        format="jsonl",
+        level=15,
+        chunk_rows=20_000,
+    )
+    with ExportClient(daemon.address) as client:
+        export_id = client.create(spec).id
+        deadline = time.monotonic() + 120
+        while client.get(export_id).progress.chunks < 2:
+            assert time.monotonic() < deadline, daemon.log_tail()
+            time.sleep(0.05)
+    own_postgres.halt()
+    time.sleep(1.0)  # the export's next journal write now waits for a connection
+    # Within the grace and a second to close the pool (and the interpreter's exit).
+    assert daemon.stop(timeout=grace + 3.0) == 0
+    log = daemon.log_path.read_text()
+    assert "unexpected failure in the runner" not in log, daemon.log_tail()
+    assert "job store unavailable while running an export" in log, daemon.log_tail()
