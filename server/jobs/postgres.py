@@ -651,6 +651,9 @@ class PostgresJobStore:
     def retry_later(self, lease: Lease, error: JobError, not_before: datetime) -> Job:
         now = _now()
         with self._tx() as db:
+            # Claims compare not_before with the database's now(): a replica's clock
+            # ahead or behind would shift the backoff by the skew.
+            not_before = _database_time(db, not_before)
             self._fence(db, lease.job_id, lease)
             if cancel_pending(db.execute(CANCEL_PENDING_SQL.format(p="%s"), (lease.job_id,))):
                 return self._load(db, lease.job_id)
@@ -999,6 +1002,15 @@ def _not_found(job_id: str) -> NotFound:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _database_time(db: Conn, local: datetime) -> datetime:
+    """`local` (an instant by this replica's clock) moved to the database's clock: as far
+    from the database's now() as it is from this replica's."""
+    row = db.execute("SELECT clock_timestamp() AS now").fetchone()
+    assert row is not None
+    database_now: datetime = row["now"]
+    return database_now + (local - _now())
 
 
 def _stored_time(value: datetime) -> datetime:
