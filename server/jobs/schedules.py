@@ -62,6 +62,10 @@ class TickRecord:
     skipped: int = 0
     skipped_tick: datetime | None = None
     error: str = ""
+    #: The last export id the tick saw: `export_id` is recorded only if the schedule's
+    #: last export is still that one (or already `export_id`), so a stale pass never moves
+    #: it back over a later trigger's export. None: recorded unconditionally.
+    replacing: str | None = None
 
 
 class ScheduleStore(Protocol):
@@ -118,7 +122,8 @@ RECORD_TRIGGER_IF_LAST: Final = " AND COALESCE(last_export_id, '') = ?"
 RECORD_TICK_SQL: Final = (
     "UPDATE schedules SET next_tick = ?, updated_at = ?,"
     " last_tick = COALESCE(?, last_tick),"
-    " last_export_id = CASE WHEN ? = '' THEN last_export_id ELSE ? END,"
+    " last_export_id = CASE WHEN ? = '' OR COALESCE(last_export_id, '')"
+    " NOT IN (COALESCE(?, last_export_id, ''), ?) THEN last_export_id ELSE ? END,"
     " skipped_ticks = skipped_ticks + ?,"
     " last_skipped_tick = COALESCE(?, last_skipped_tick),"
     " last_error = ?"
@@ -136,6 +141,8 @@ def tick_values(
         maybe(record.next_tick),
         write(now),
         maybe(record.tick),
+        record.export_id,
+        record.replacing,
         record.export_id,
         record.export_id,
         record.skipped,

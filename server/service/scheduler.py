@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from sluice.server.errors import FailedPrecondition, NotFound, SluiceError
+from sluice.server.errors import FailedPrecondition, NotFound, RequestIdInUse, SluiceError
 from sluice.server.jobs import forgotten_values
 from sluice.server.jobs.model import UNFINISHED_STATES, Job
 from sluice.server.jobs.schedules import Schedule, ScheduleStore, TickRecord
@@ -55,16 +55,21 @@ def tick_request_id(schedule: Schedule, tick: datetime) -> str:
     return f"schedule/{schedule.name}/{schedule.uid}/{tick.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
-def next_export_request_id(schedule: Schedule) -> str:
+def next_export_request_id(schedule: Schedule, after: str | None = None) -> str:
     """The request id of the export that follows the schedule's last one, under
     concurrency "forbid", whether a tick or TriggerSchedule starts it. Checking that the
     last export ended and then creating one is not atomic: replicas triggering at once,
     or a trigger racing a tick, all pass the check. With one request id for "the export
     after X" they create one export (CreateExport's idempotency), and compare-and-set on
     the schedule's last export records it once. A crash before the record is harmless:
-    the next attempt gets the same export back."""
-    after = schedule.last_export_id or "none"
-    return f"schedule/{schedule.name}/{schedule.uid}/after-{after}"
+    the next attempt gets the same export back. `after`: the last export id to follow
+    (default: the schedule's)."""
+    last = schedule.last_export_id if after is None else after
+    return f"schedule/{schedule.name}/{schedule.uid}/after-{last or 'none'}"
+
+
+class _MovedMeanwhile(Exception):
+    """Another scheduler or trigger recorded a later export while this one caught up."""
 
 
 def scheduled_spec(schedule: Schedule) -> ExportSpec:
@@ -169,8 +174,15 @@ class Scheduler:
         running = self._unfinished_export(schedule)
         if running:
             raise _forbidden(name, running, "is unfinished")
-        job = self._start_export(scheduled_spec(schedule), next_export_request_id(schedule))
-        if self._schedules.record_trigger(name, job.id, replacing=schedule.last_export_id) is None:
+        moment = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        fallback = f"schedule/{name}/{schedule.uid}/manual-{moment}"
+        try:
+            job, last = self._start_next(schedule, fallback)
+        except _MovedMeanwhile:
+            raise _forbidden(
+                name, self._schedules.get_schedule(name).last_export_id, "started"
+            ) from None
+        if self._schedules.record_trigger(name, job.id, replacing=last) is None:
             # Another trigger (the same export) or a tick recorded the export first.
             raise _forbidden(name, self._schedules.get_schedule(name).last_export_id, "started")
         return job
@@ -202,13 +214,16 @@ class Scheduler:
             )
             record = replace(record, skipped=count, skipped_tick=latest)
             return self._record(schedule, due, record, None)
-        request_id = (
-            next_export_request_id(schedule)
-            if schedule.concurrency == "forbid"
-            else tick_request_id(schedule, latest)
-        )
         try:
-            job = self._start_export(scheduled_spec(schedule), request_id)
+            if schedule.concurrency == "forbid":
+                job, last = self._start_next(schedule, tick_request_id(schedule, latest))
+                record = replace(record, replacing=last)
+            else:
+                job = self._start_export(
+                    scheduled_spec(schedule), tick_request_id(schedule, latest)
+                )
+        except _MovedMeanwhile:
+            return None  # a trigger or another scheduler went first: the tick stays due
         except SluiceError as exc:
             if exc.transient:
                 raise  # the store or storage may come back: the tick stays due
@@ -218,6 +233,41 @@ class Scheduler:
             return self._record(schedule, due, record, None)
         record = replace(record, tick=latest, export_id=job.id)
         return self._record(schedule, due, record, job)
+
+    def _start_next(self, schedule: Schedule, fallback_id: str) -> tuple[Job, str]:
+        """Under "forbid": the export after the schedule's last one, and the last export
+        id it follows (to record it by compare-and-set from). The "after X" id may return
+        an export that already finished: one created whose record was lost (the store
+        failed, or the schedule was paused, between create and record). It is recorded
+        (compare-and-set from X) and the export after it is created, once. An "after X"
+        id taken by another export request (only possible before the schedule/ prefix
+        was reserved) falls back to `fallback_id` rather than failing every tick."""
+        spec = scheduled_spec(schedule)
+        last = schedule.last_export_id
+        for attempt in range(2):
+            try:
+                job = self._start_export(spec, next_export_request_id(schedule, after=last))
+            except RequestIdInUse:
+                _log.warning(
+                    "schedule %s: the request id of the export after %s is taken by another"
+                    " export request; starting this one by %s",
+                    schedule.name,
+                    last or "none",
+                    fallback_id,
+                )
+                return self._start_export(spec, fallback_id), last
+            if job.state in UNFINISHED_STATES or job.id == last or attempt == 1:
+                return job, last
+            # An old finished export never recorded: note it, then start the next one.
+            if self._schedules.record_trigger(schedule.name, job.id, replacing=last) is None:
+                raise _MovedMeanwhile()
+            _log.info(
+                "schedule %s: recorded export %s (created, not recorded before)",
+                schedule.name,
+                job.id,
+            )
+            last = job.id
+        raise AssertionError("unreachable")
 
     def _record(
         self, schedule: Schedule, due: datetime, record: TickRecord, job: Job | None

@@ -616,6 +616,66 @@ def test_a_trigger_racing_a_tick_on_a_forbid_schedule_is_one_export(
     )
 
 
+def test_a_forbid_schedule_whose_next_request_id_is_taken_keeps_ticking(
+    daemon: Daemon, clock: Clock
+) -> None:
+    # Taken before the schedule/ prefix was reserved for the server (CreateExport now
+    # refuses it): every tick failed RequestIdInUse, for good.
+    schedule = every_minute(daemon)
+    other = replace(SPEC, destination=replace(SPEC.destination, dataset="mallory"))
+    squat = f"schedule/{schedule.name}/{schedule.uid}/after-none"
+    daemon.store.create(NewJob("job-squat", other, squat, other.fingerprint()))
+    for _ in range(2):
+        clock.advance(minutes=1)
+        (started,) = daemon.scheduler.run_due()
+        assert started.id != "job-squat"
+        assert daemon.store.get_schedule("minutely").last_export_id == started.id
+        finish(daemon, started.id)
+    assert daemon.store.get_schedule("minutely").last_error == ""
+
+
+def test_an_export_created_but_never_recorded_is_recorded_and_the_next_one_runs(
+    daemon: Daemon, clock: Clock
+) -> None:
+    # The schedule paused (or the store failed) between a tick's create and its record:
+    # the next tick's "after none" got that old, finished export back and started nothing.
+    schedule = every_minute(daemon)
+    create = daemon.scheduler._start_export
+
+    def pausing(spec: ExportSpec, request_id: str) -> Job:
+        job = create(spec, request_id)
+        daemon.service.pause(schedule.name, ANONYMOUS)
+        return job
+
+    daemon.scheduler._start_export = pausing
+    clock.advance(minutes=1)
+    assert daemon.scheduler.run_due() == []
+    daemon.scheduler._start_export = create
+    (lost,) = daemon.exports()
+    finish(daemon, lost.id)
+    daemon.service.resume(schedule.name, ANONYMOUS)
+    clock.advance(hours=5)
+    (started,) = daemon.scheduler.run_due()
+    assert started.id != lost.id and started.state is JobState.QUEUED
+    assert len(daemon.exports()) == 2
+    assert daemon.store.get_schedule("minutely").last_export_id == started.id
+    # The same for a trigger whose record failed.
+    finish(daemon, started.id)
+    daemon.store.record_trigger("minutely", lost.id)  # as if started's record was lost
+    triggered = daemon.service.trigger("minutely", principal=ANONYMOUS)
+    assert triggered.id not in (lost.id, started.id) and len(daemon.exports()) == 3
+
+
+def test_a_stale_tick_record_does_not_move_the_last_export_back(daemon: Daemon) -> None:
+    schedule = every_minute(daemon)
+    due = daemon.store.get_schedule(schedule.name).next_tick
+    assert due is not None
+    daemon.store.record_trigger(schedule.name, "job-later")
+    stale = TickRecord(next_tick=due + timedelta(minutes=1), tick=due, export_id="job-old")
+    assert daemon.store.record_tick(schedule.name, due, replace(stale, replacing=""))
+    assert daemon.store.get_schedule(schedule.name).last_export_id == "job-later"
+
+
 def test_paused_schedules_do_not_tick_and_resume_does_not_burst(
     daemon: Daemon, clock: Clock
 ) -> None:
