@@ -288,7 +288,8 @@ def _require_a_shared_content_key(settings: Settings) -> None:
         "replica) when job_store is PostgreSQL: otherwise each replica generates its own "
         "key in its state folder, and an export failed over to another replica cannot "
         "continue; a daemon that already generated one keeps it with content_digest_key "
-        f'= "file:{generated}"'
+        f'= "rawfile:{generated}" (rawfile: reads the key\'s bytes exactly; file: strips '
+        "surrounding whitespace, which changes one generated key in about 23)"
     )
 
 

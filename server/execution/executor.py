@@ -160,8 +160,8 @@ def execute(
         pinned = pinned_facts(context.store, job.id, chunks)
         facts = RunFacts(source_identity(plan.source), plan.increment.parent_export_id or "")
         by_key = bool(plan.increment.key)
-        if by_key:
-            facts = replace(facts, key_id=_fingerprint_key_id(context))
+        key_id = _fingerprint_key_id(context) if by_key else context.content_key_id
+        facts = replace(facts, key_id=key_id)
         check_same(pinned, facts, job.id, keyed=by_key)
         keyed = None
         if by_key:

@@ -40,9 +40,10 @@ class RunFacts:
     parent: str = ""
     #: The keyed first pass's fingerprint (server/execution/key_changes.py); "" unkeyed.
     keys: str = ""
-    #: The public id of the keys the fingerprint was made under (the key index key's and
-    #: the content digest key's: fingerprint_key_id); "" unkeyed, or journalled before
-    #: facts named it. Fingerprints made under other keys differ for the same rows.
+    #: The public id of the keys the run's digests were made under: keyed, the key
+    #: index key's and the content digest key's (fingerprint_key_id); unkeyed, the
+    #: content digest key's (its chunks' digests). "" when journalled before facts named
+    #: it. Digests made under other keys differ for the same rows.
     key_id: str = ""
 
     def to_json(self) -> str:
@@ -125,13 +126,19 @@ def check_same(
             "export instead of resuming this one"
         )
     by_fingerprint = keyed and bool(pinned.keys)
-    if by_fingerprint and pinned.key_id and found.key_id and pinned.key_id != found.key_id:
+    if pinned.key_id and found.key_id and pinned.key_id != found.key_id:
+        settings = "content_digest_key or key_index_key" if keyed else "content_digest_key"
+        given = "content_digest_key (and key_index_key)" if keyed else "content_digest_key"
+        why = (
+            "its key pass cannot be compared with the first run's"
+            if keyed
+            else "its manifest would hold chunk digests made under two keys"
+        )
         raise FailedPrecondition(
-            f"this replica's content_digest_key or key_index_key differs from the one export "
-            f"{export_id} started under (key id {pinned.key_id}, here {found.key_id}): its key "
-            "pass cannot be compared with the first run's, so the export cannot continue "
-            "here (it is kept as it is); give every replica the same content_digest_key "
-            "(and key_index_key), then resume it or start it again"
+            f"this replica's {settings} differs from the one export {export_id} started "
+            f"under (key id {pinned.key_id}, here {found.key_id}): {why}, so the export "
+            "cannot continue here (it is kept as it is); give every replica the same "
+            f"{given}, then resume it or start it again"
         )
     if not by_fingerprint and found.files[: len(pinned.files)] != pinned.files:
         raise FailedPrecondition(

@@ -104,3 +104,15 @@ def test_a_keyed_resume_under_another_key_is_refused_naming_the_key_before_the_k
     old = RunFacts.from_json('{"files": [["/d/k.csv", 10, 5]], "parent": "", "keys": "aa"}')
     assert old.key_id == ""
     check_same(old, elsewhere, "e", keyed=True)
+
+
+def test_an_unkeyed_resume_under_another_content_key_is_refused_naming_it() -> None:
+    # Its manifest would list chunk digests made under key A with key B's id: diffs
+    # against it would call every chunk changed (or, worse, equal).
+    first = RunFacts((("/d/k.csv", 10, 5),), "", key_id="content-1")
+    assert RunFacts.from_json(first.to_json()) == first
+    elsewhere = replace(first, key_id="content-2")
+    with pytest.raises(FailedPrecondition, match="content_digest_key differs") as raised:
+        check_same(first, elsewhere, "e")
+    assert "key_index_key" not in str(raised.value)
+    check_same(first, replace(elsewhere, key_id="content-1"), "e")
