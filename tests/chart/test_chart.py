@@ -271,6 +271,25 @@ def test_sqlite_with_three_replicas_is_refused() -> None:
             {"auth": {"principals": [{"name": "a", "token_ref": "plainsecret"}]}},
             "config.auth.principals[0].token_ref",
         ),
+        ({"job_store_password_ref": "plainsecret"}, "config.job_store_password_ref"),
+        *(
+            (
+                {"storage_profiles": {"main": {"kind": "s3", field: "plainsecret"}}},
+                f"config.storage_profiles.main.{field}",
+            )
+            for field in ("access_key_id_ref", "secret_access_key_ref", "session_token_ref")
+        ),
+        *(
+            (
+                {"storage_profiles": {"blob": {"kind": "azure", field: "plainsecret"}}},
+                f"config.storage_profiles.blob.{field}",
+            )
+            for field in ("connection_string_ref", "account_key_ref", "sas_token_ref")
+        ),
+        (
+            {"source_profiles": {"db": {"kind": "postgresql", "password_ref": "plainsecret"}}},
+            "config.source_profiles.db.password_ref",
+        ),
     ],
 )
 def test_a_secret_given_by_value_is_refused_naming_the_setting(
@@ -281,8 +300,9 @@ def test_a_secret_given_by_value_is_refused_naming_the_setting(
     message = str(refused.value)
     assert f"{setting} must be a secret reference" in message, message
     assert "plainsecret" not in message
-    # References are what the chart expects.
+    # References are what the chart expects (rawfile: too).
     render({"config": {"manifest_signing_key": "file:/etc/sluice/keys/signing.pem"}})
+    render({"config": {"content_digest_key": "rawfile:/etc/sluice/keys/content-digest.key"}})
 
 
 @pytest.mark.parametrize(

@@ -108,17 +108,29 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- toToml (merge (deepCopy .Values.config) $managed) }}
 {{- end }}
 
-{{/* Settings that hold secrets take references (env:NAME, file:PATH) only: a value
+{{/* Settings that hold secrets take references (env:NAME, file:PATH, rawfile:PATH) only: a value
 rendered here would sit in clear in the ConfigMap (the daemon refuses it at start, too
 late). The message names the setting, never its value. */}}
 {{- define "sluice.validateSecretReferences" -}}
 {{- $refs := dict }}
-{{- range $key := list "content_digest_key" "manifest_signing_key" "webhook_secret_ref" }}
+{{- range $key := list "content_digest_key" "manifest_signing_key" "webhook_secret_ref" "job_store_password_ref" }}
 {{- if hasKey $ $key }}{{- $_ := set $refs (printf "config.%s" $key) (index $ $key) }}{{- end }}
 {{- end }}
 {{- range $table := list "secrets" "hash_keys" }}
 {{- range $name, $value := (index $ $table | default dict) }}
 {{- $_ := set $refs (printf "config.%s.%s" $table $name) $value }}
+{{- end }}
+{{- end }}
+{{- range $name, $profile := (index $ "storage_profiles" | default dict) }}
+{{- if kindIs "map" $profile }}
+{{- range $field := list "access_key_id_ref" "secret_access_key_ref" "session_token_ref" "connection_string_ref" "account_key_ref" "sas_token_ref" }}
+{{- if hasKey $profile $field }}{{- $_ := set $refs (printf "config.storage_profiles.%s.%s" $name $field) (index $profile $field) }}{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $name, $profile := (index $ "source_profiles" | default dict) }}
+{{- if and (kindIs "map" $profile) (hasKey $profile "password_ref") }}
+{{- $_ := set $refs (printf "config.source_profiles.%s.password_ref" $name) $profile.password_ref }}
 {{- end }}
 {{- end }}
 {{- range $name, $entry := (index $ "notifications" | default dict) }}
@@ -141,8 +153,8 @@ late). The message names the setting, never its value. */}}
 {{- end }}
 {{- end }}
 {{- range $setting, $value := $refs }}
-{{- if and $value (not (regexMatch "^(env|file):.+" (toString $value))) }}
-{{- fail (printf "%s must be a secret reference (env:NAME or file:PATH): the chart renders it into a ConfigMap, where a secret would sit in clear" $setting) }}
+{{- if and $value (not (regexMatch "^(env|file|rawfile):.+" (toString $value))) }}
+{{- fail (printf "%s must be a secret reference (env:NAME, file:PATH or rawfile:PATH): the chart renders it into a ConfigMap, where a secret would sit in clear" $setting) }}
 {{- end }}
 {{- end }}
 {{- end }}
