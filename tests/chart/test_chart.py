@@ -217,6 +217,9 @@ def test_several_replicas_get_a_disruption_budget_by_default() -> None:
     (budget,) = by_kind(render({**postgres, "replicaCount": 2}), "PodDisruptionBudget")
     assert budget["spec"]["minAvailable"] == 1
     assert by_kind(render({**postgres, "autoscaling": {"enabled": True}}), "PodDisruptionBudget")
+    # Autoscaled down to one pod, a budget of one would block every node drain.
+    one = {**postgres, "replicaCount": 3, "autoscaling": {"enabled": True, "minReplicas": 1}}
+    assert not by_kind(render(one), "PodDisruptionBudget")
     off = {**postgres, "replicaCount": 2, "podDisruptionBudget": {"enabled": False}}
     assert not by_kind(render(off), "PodDisruptionBudget")
 
