@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -145,10 +146,13 @@ _HELD: Final = "(%s::bigint IS NULL OR (state = %s AND lease_token = %s))"
 #: The job row, locked for the statement's transaction when the lease is held.
 _FENCE: Final = f"SELECT id FROM jobs WHERE id = %s AND {_HELD} FOR UPDATE"
 _SCHEDULE_VALUES: Final = ", ".join(["%s"] * 16)
-#: Longest a read waits for a pooled connection. Reads answer RPCs: while the database is
-#: down no connection comes, and a caller (deadline often 5-10 s) should hear "job store
-#: unavailable" rather than DEADLINE_EXCEEDED, with the gRPC worker freed soon. Writes
-#: keep the pool's (connect) timeout: a journal write outlasts a short blip.
+#: Longest a read waits for a pooled connection while the store is known to be failing
+#: (a connection broke or could not be made, and none has worked since). Reads answer
+#: RPCs: while the database is down no connection comes, and a caller (deadline often
+#: 5-10 s) should hear "job store unavailable" rather than DEADLINE_EXCEEDED, with the
+#: gRPC worker freed soon. A healthy store's reads (every connection busy with slow
+#: queries) and all writes keep the pool's (connect) timeout: busy is not down, and a
+#: journal write outlasts a short blip.
 _READ_WAIT_SECONDS: Final = 3.0
 #: How long one chain of reconnection attempts lasts. psycopg_pool doubles the delay
 #: between attempts (1, 2, 4 ... s) until this: with its 300 s default the pool kept
@@ -159,6 +163,39 @@ _RECONNECT_GIVE_UP_SECONDS: Final = 3.0
 _CLOSE_WAIT_SECONDS: Final = 1.0
 
 _log = logging.getLogger("sluice.jobs.postgres")
+#: psycopg_pool logs a WARNING per failed connection attempt: during an outage, with
+#: chains restarted by every waiting call, dozens a minute per replica (27 in 15 s).
+_POOL_LOG: Final = logging.getLogger("psycopg.pool")
+#: At most one of its WARNINGs per this many seconds (ERRORs and above always pass).
+_POOL_WARNING_INTERVAL_SECONDS: Final = 30.0
+
+
+class _PoolWarningsRateLimit(logging.Filter):
+    """Passes one psycopg.pool WARNING per interval, with how many were held back."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            if now < self._next:
+                self._held += 1
+                return False
+            self._next = now + self._interval
+            held, self._held = self._held, 0
+        if held:
+            record.msg = f"{record.msg} ({held} similar warnings in the last interval not shown)"
+        return True
+
+
+_POOL_LOG.addFilter(_PoolWarningsRateLimit(_POOL_WARNING_INTERVAL_SECONDS))
 
 Row = dict[str, Any]
 Conn = psycopg.Connection[Row]
@@ -242,10 +279,15 @@ class PostgresJobStore:
             connection_class=psycopg.Connection[Row],
             timeout=connect_timeout,
             reconnect_timeout=_RECONNECT_GIVE_UP_SECONDS,
+            reconnect_failed=lambda _pool: self._failing.set(),
             open=False,
             configure=_configure,
         )
         self._read_wait = min(_READ_WAIT_SECONDS, connect_timeout)
+        #: Set while the store is known to be failing (reads then wait _read_wait):
+        #: a broken connection, a failed reconnection chain or a connection wait timed
+        #: out; cleared by a call that completes on a connection.
+        self._failing = threading.Event()
         self._checking = threading.Lock()
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
@@ -868,17 +910,20 @@ class PostgresJobStore:
         try:
             with self._pool.connection(timeout) as conn:
                 yield conn
+            self._failing.clear()
         except psycopg_pool.PoolTimeout as exc:
+            self._failing.set()
             raise Unavailable(f"job store unavailable: {exc}") from exc
         except psycopg_pool.PoolClosed as exc:
             # The daemon is stopping (close() fails waiting calls): no retry helps.
             raise Unavailable("job store closed: the daemon is stopping") from exc
         except psycopg.OperationalError as exc:
+            self._failing.set()
             self._check_pool()
             raise Unavailable(f"job store unavailable: {_reason(exc)}") from exc
 
     def _read(self) -> AbstractContextManager[Conn]:
-        return self._conn(self._read_wait)
+        return self._conn(self._read_wait if self._failing.is_set() else None)
 
     def _check_pool(self) -> None:
         """One connection broke (the server restarted, the network dropped): test the
