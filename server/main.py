@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import partial
@@ -108,6 +109,7 @@ def _run(settings: Settings) -> int:
     check_notification_secrets(settings)
     for root in settings.export_roots:
         root.mkdir(parents=True, exist_ok=True)
+    _require_a_shared_content_key(settings)
     # The store before the key: a state folder holding keys but no store has lost it.
     store = open_job_store(settings)
     try:
@@ -230,12 +232,19 @@ def _run(settings: Settings) -> int:
         "shutting down: waiting up to %.0fs for exports to checkpoint",
         settings.shutdown_grace_seconds,
     )
+    # One deadline for the whole stop: each part waited its own timeout in turn, so a
+    # scheduler or notifier pass blocked on a job store that is down added its wait to
+    # the exports' grace (15.3 s with shutdown_grace_seconds = 10). The background
+    # loops are told first and joined last, with what is left.
+    deadline = time.monotonic() + settings.shutdown_grace_seconds
     set_not_serving(health_servicer)
-    scheduler.stop()
+    scheduler.stop(timeout=0)
+    notifier.stop(timeout=0)
     rpc_stopped = server.stop(grace=min(settings.shutdown_grace_seconds, 5.0))
-    clean = runner.shutdown(settings.shutdown_grace_seconds)
-    rpc_stopped.wait()
-    notifier.stop()
+    clean = runner.shutdown(_left(deadline))
+    rpc_stopped.wait(_left(deadline))
+    scheduler.stop(timeout=_left(deadline))
+    notifier.stop(timeout=_left(deadline))
     if health_server is not None:
         health_server.stop(grace=None)
     if metrics is not None:
@@ -260,6 +269,28 @@ def _transport(settings: Settings) -> str:
 def _callers(settings: Settings) -> str:
     count = len(settings.auth.principals)
     return f"{count} principal{'s' if count != 1 else ''}" if count else "no principals"
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)
+
+
+def _require_a_shared_content_key(settings: Settings) -> None:
+    """Replicas sharing a PostgreSQL store must share the content digest key: a key each
+    generated in its own state folder makes an export failed over to another replica
+    fail its resume, and digests, diffs and increments compare across keys. (A pod
+    without a volume would even make a new key at every restart.)"""
+    if settings.job_store_kind != "postgresql" or settings.content_digest_key:
+        return
+    generated = settings.state_dir / "keys" / "content-digest.key"
+    raise FailedPrecondition(
+        "content_digest_key: must be set (env:NAME or file:PATH, the same on every "
+        "replica) when job_store is PostgreSQL: otherwise each replica generates its own "
+        "key in its state folder, and an export failed over to another replica cannot "
+        "continue; a daemon that already generated one keeps it with content_digest_key "
+        f'= "rawfile:{generated}" (rawfile: reads the key\'s bytes exactly; file: strips '
+        "surrounding whitespace, which changes one generated key in about 23)"
+    )
 
 
 def key_id(key: bytes) -> str:

@@ -82,8 +82,11 @@ class PrincipalConfig(BaseModel):
     @classmethod
     def _is_reference(cls, value: str) -> str:
         scheme, sep, target = value.partition(":")
-        if value and (not sep or scheme not in {"env", "file"} or not target):
-            raise ValueError("must be a secret reference, env:NAME or file:PATH")
+        if value and (not sep or scheme not in {"env", "file", "rawfile"} or not target):
+            raise ValueError(
+                "must be a secret reference, env:NAME or file:PATH"
+                " (rawfile:PATH: its bytes exactly)"
+            )
         return value
 
     @model_validator(mode="after")

@@ -166,9 +166,11 @@ def is_email_address(text: str) -> bool:
 
 def _secret_reference(value: str) -> str:
     scheme, sep, target = value.partition(":")
-    if value and (not sep or scheme not in {"env", "file"} or not target):
+    if value and (not sep or scheme not in {"env", "file", "rawfile"} or not target):
         # Never echo the value: a misplaced secret is the likeliest mistake here.
-        raise ValueError("must be a secret reference, env:NAME or file:PATH")
+        raise ValueError(
+            "must be a secret reference, env:NAME or file:PATH (rawfile:PATH: its bytes exactly)"
+        )
     return value
 
 

@@ -36,6 +36,22 @@ _PROMPT_RECONNECT = (
 _BYTECODE_CACHE = str(Path(tempfile.gettempdir()) / f"sluice-test-bytecode-{os.getuid()}")
 
 
+def _shared_content_key() -> Path:
+    """A content digest key file every test daemon on PostgreSQL shares (made once)."""
+    path = Path(tempfile.gettempdir()) / f"sluice-test-content-digest-{os.getuid()}.key"
+    if not path.exists():
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_bytes(os.urandom(32))
+        temporary.chmod(0o600)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another worker made it first
+        finally:
+            temporary.unlink()
+    return path
+
+
 class _AddressTaken(RuntimeError):
     """The daemon exited because its port was taken since it was picked."""
 
@@ -93,6 +109,10 @@ class Daemon:
             # wait in tests, so a test of such a failure does not wait out 5 s and 10 s.
             "retry_backoff_seconds": 0.2,
         }
+        if self.settings.get("job_store"):
+            # Replicas on one PostgreSQL store must share it (the daemon refuses to start
+            # without one): every test daemon on PostgreSQL shares this one.
+            values["content_digest_key"] = f"file:{_shared_content_key()}"
         values.update(self.settings)
         lines = [f"{key} = {_toml_value(value)}" for key, value in values.items()]
         path = self.root / "sluice.toml"

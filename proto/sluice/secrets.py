@@ -1,5 +1,6 @@
 """Secrets by reference. Configuration names where a secret lives ("env:NAME",
-"file:PATH"); only this module reads the value, and errors never contain it.
+"file:PATH", "rawfile:PATH"); only this module reads the value, and errors never
+contain it.
 
 Below both the daemon and storage (sinks resolve profile credentials with it), so it
 raises its own SecretUnavailable: the daemon answers it as FAILED_PRECONDITION
@@ -22,15 +23,18 @@ class SecretUnavailable(Exception):
 
 
 class SecretRef:
-    """A reference such as "env:SLUICE_DIGEST_KEY" or "file:/run/secrets/key"."""
+    """A reference such as "env:SLUICE_DIGEST_KEY" or "file:/run/secrets/key". "file:"
+    strips the file's surrounding whitespace (the newline an editor adds); "rawfile:"
+    reads its bytes exactly, for binary keys such as those the daemon generates (one in
+    about 23 of them starts or ends with a byte that strip() removes)."""
 
     def __init__(self, reference: str) -> None:
         scheme, sep, target = reference.partition(":")
-        if not sep or scheme not in {"env", "file"} or not target:
+        if not sep or scheme not in {"env", "file", "rawfile"} or not target:
             # Not echoed: a value that is not a reference is often the secret itself.
             raise ValueError(
-                f"a secret reference must be env:NAME or file:PATH, not a value "
-                f"({len(reference)} characters)"
+                "a secret reference must be env:NAME or file:PATH (rawfile:PATH: its bytes"
+                f" exactly), not a value ({len(reference)} characters)"
             )
         self.scheme = scheme
         self.target = target
@@ -40,19 +44,21 @@ class SecretRef:
         return f"SecretRef({self.scheme}:{self.target})"
 
     def resolve(self) -> bytes:
-        """The secret's bytes (a file's surrounding whitespace stripped). Raises
-        SecretUnavailable."""
+        """The secret's bytes (a file:'s surrounding whitespace stripped, a rawfile:'s
+        exactly). Raises SecretUnavailable."""
         if self.scheme == "env":
             value = os.environ.get(self.target)
             if not value:
                 raise SecretUnavailable(f"secret env:{self.target} is not set")
             return value.encode()
         try:
-            data = Path(self.target).read_bytes().strip()
+            data = Path(self.target).read_bytes()
         except OSError as exc:
             raise SecretUnavailable(
-                f"secret file:{self.target} cannot be read ({exc.strerror})"
+                f"secret {self.scheme}:{self.target} cannot be read ({exc.strerror})"
             ) from None
+        if self.scheme == "file":
+            data = data.strip()
         if not data:
-            raise SecretUnavailable(f"secret file:{self.target} is empty")
+            raise SecretUnavailable(f"secret {self.scheme}:{self.target} is empty")
         return data

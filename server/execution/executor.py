@@ -43,6 +43,7 @@ from sluice.server.execution.package_facts import journalled_package
 from sluice.server.execution.package_manifest import build_package_manifest, part_starts
 from sluice.server.execution.run_facts import (
     check_same,
+    fingerprint_key_id,
     pinned_facts,
     save_facts,
     source_facts,
@@ -164,6 +165,8 @@ def execute(
         # corruption, never replaced as stale.
         options = replace(options, replace_stale_chunks=not _committed(sink, plan))
         by_key = bool(plan.increment.key)
+        key_id = _fingerprint_key_id(context) if by_key else context.content_key_id
+        facts = replace(facts, key_id=key_id)
         check_same(pinned, facts, job.id, keyed=by_key)
         keyed = None
         if by_key:
@@ -358,6 +361,10 @@ def discard_open_uploads(job: Job, context: ExecutionContext, lease: Lease | Non
         # The cancel still ends the export: a store or destination down only leaves the
         # uploads journalled, for a later sweep.
         _log.warning("export %s: cannot clean up its open uploads: %s", job.id, exc)
+
+
+def _fingerprint_key_id(context: ExecutionContext) -> str:
+    return fingerprint_key_id(IndexKeys.derive(context.index_key).key_id, context.content_key_id)
 
 
 def _index_keys(

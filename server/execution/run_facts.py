@@ -55,6 +55,11 @@ class RunFacts:
     #: the fingerprint depends on them): "" when journalled before keys were per chain,
     #: whose pass was taken under the daemon-wide v1 keys.
     index_key_version: str = ""
+    #: The public id of the keys the run's digests were made under: keyed, the key
+    #: index key's and the content digest key's (fingerprint_key_id); unkeyed, the
+    #: content digest key's (its chunks' digests). "" when journalled before facts named
+    #: it. Digests made under other keys differ for the same rows.
+    key_id: str = ""
 
     def to_json(self) -> str:
         data: dict[str, object] = {
@@ -67,6 +72,8 @@ class RunFacts:
             data["versions"] = [list(v) for v in self.versions]
         if self.inodes:  # as versions: its own key, "files" as it was
             data["inodes"] = [list(i) for i in self.inodes]
+        if self.key_id:
+            data["key_id"] = self.key_id
         return json.dumps(data)
 
     @classmethod
@@ -82,6 +89,7 @@ class RunFacts:
             versions=versions,
             inodes=inodes,
             index_key_version=str(data.get("index_key_version", "")),
+            key_id=str(data.get("key_id", "")),
         )
 
     @property
@@ -107,6 +115,11 @@ def source_facts(source: ResolvedSource, parent: str) -> RunFacts:
         if info is not None and info.version
     )
     return RunFacts(files, parent, versions=versions)
+
+
+def fingerprint_key_id(index_key_id: str, content_key_id: str) -> str:
+    """The key id a keyed run's facts record: both keys its fingerprint depends on."""
+    return f"{index_key_id}/{content_key_id}"
 
 
 def source_identity(source: ResolvedSource) -> tuple[FileIdentity, ...]:
@@ -186,6 +199,20 @@ def check_same(
             "export instead of resuming this one"
         )
     by_fingerprint = keyed and bool(pinned.keys)
+    if pinned.key_id and found.key_id and pinned.key_id != found.key_id:
+        settings = "content_digest_key or key_index_key" if keyed else "content_digest_key"
+        given = "content_digest_key (and key_index_key)" if keyed else "content_digest_key"
+        why = (
+            "its key pass cannot be compared with the first run's"
+            if keyed
+            else "its manifest would hold chunk digests made under two keys"
+        )
+        raise FailedPrecondition(
+            f"this replica's {settings} differs from the one export {export_id} started "
+            f"under (key id {pinned.key_id}, here {found.key_id}): {why}, so the export "
+            "cannot continue here (it is kept as it is); give every replica the same "
+            f"{given}, then resume it or start it again"
+        )
     if not by_fingerprint and found.files[: len(pinned.files)] != pinned.files:
         raise FailedPrecondition(
             f"source changed since the export started: {_changed_file(pinned, found)}; its "

@@ -17,8 +17,11 @@ lease token under the job row's lock (`_fence`), in the transaction of the write
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -109,6 +112,8 @@ from sluice.server.jobs.rows import (
 )
 from sluice.server.jobs.schedules import (
     RECORD_TICK_SQL,
+    RECORD_TRIGGER_IF_LAST,
+    RECORD_TRIGGER_SQL,
     SCHEDULE_COLUMNS,
     Schedule,
     TickRecord,
@@ -142,6 +147,56 @@ _HELD: Final = "(%s::bigint IS NULL OR (state = %s AND lease_token = %s))"
 #: The job row, locked for the statement's transaction when the lease is held.
 _FENCE: Final = f"SELECT id FROM jobs WHERE id = %s AND {_HELD} FOR UPDATE"
 _SCHEDULE_VALUES: Final = ", ".join(["%s"] * 16)
+#: Longest a read waits for a pooled connection while the store is known to be failing
+#: (a connection broke or could not be made, and none has worked since). Reads answer
+#: RPCs: while the database is down no connection comes, and a caller (deadline often
+#: 5-10 s) should hear "job store unavailable" rather than DEADLINE_EXCEEDED, with the
+#: gRPC worker freed soon. A healthy store's reads (every connection busy with slow
+#: queries) and all writes keep the pool's (connect) timeout: busy is not down, and a
+#: journal write outlasts a short blip.
+_READ_WAIT_SECONDS: Final = 3.0
+#: How long one chain of reconnection attempts lasts. psycopg_pool doubles the delay
+#: between attempts (1, 2, 4 ... s) until this: with its 300 s default the pool kept
+#: failing calls for 25-45 s after the database came back. Given up early, the next
+#: waiting call starts a fresh chain, whose first attempt is immediate.
+_RECONNECT_GIVE_UP_SECONDS: Final = 3.0
+#: Longest close() waits for the pool's threads.
+_CLOSE_WAIT_SECONDS: Final = 1.0
+
+_log = logging.getLogger("sluice.jobs.postgres")
+#: psycopg_pool logs a WARNING per failed connection attempt: during an outage, with
+#: chains restarted by every waiting call, dozens a minute per replica (27 in 15 s).
+_POOL_LOG: Final = logging.getLogger("psycopg.pool")
+#: At most one of its WARNINGs per this many seconds (ERRORs and above always pass).
+_POOL_WARNING_INTERVAL_SECONDS: Final = 30.0
+
+
+class _PoolWarningsRateLimit(logging.Filter):
+    """Passes one psycopg.pool WARNING per interval, with how many were held back."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            if now < self._next:
+                self._held += 1
+                return False
+            self._next = now + self._interval
+            held, self._held = self._held, 0
+        if held:
+            record.msg = f"{record.msg} ({held} similar warnings in the last interval not shown)"
+        return True
+
+
+_POOL_LOG.addFilter(_PoolWarningsRateLimit(_POOL_WARNING_INTERVAL_SECONDS))
 
 Row = dict[str, Any]
 Conn = psycopg.Connection[Row]
@@ -224,9 +279,17 @@ class PostgresJobStore:
             kwargs=kwargs,
             connection_class=psycopg.Connection[Row],
             timeout=connect_timeout,
+            reconnect_timeout=_RECONNECT_GIVE_UP_SECONDS,
+            reconnect_failed=lambda _pool: self._failing.set(),
             open=False,
             configure=_configure,
         )
+        self._read_wait = min(_READ_WAIT_SECONDS, connect_timeout)
+        #: Set while the store is known to be failing (reads then wait _read_wait):
+        #: a broken connection, a failed reconnection chain or a connection wait timed
+        #: out; cleared by a call that completes on a connection.
+        self._failing = threading.Event()
+        self._checking = threading.Lock()
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
         except psycopg_pool.PoolTimeout:
@@ -287,7 +350,7 @@ class PostgresJobStore:
     def find_by_request_id(self, request_id: str, created_by: str) -> Job | None:
         if not request_id:
             return None
-        with self._conn() as db:
+        with self._read() as db:
             row = db.execute(
                 f"SELECT {JOB_COLUMNS} FROM jobs WHERE request_id = %s",
                 (stored_request_id(created_by, request_id),),
@@ -295,7 +358,7 @@ class PostgresJobStore:
             return None if row is None else self._job(db, row)
 
     def get(self, job_id: str) -> Job:
-        with self._conn() as db:
+        with self._read() as db:
             return self._load(db, job_id)
 
     def list(self, where: JobFilter, *, page_size: int, page_token: str = "") -> JobPage:
@@ -325,7 +388,7 @@ class PostgresJobStore:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY created_at DESC, id DESC LIMIT %s"
         params.append(page_size + 1)
-        with self._conn() as db:
+        with self._read() as db:
             rows = db.execute(sql.encode(), params).fetchall()
         jobs = tuple(job_from_row(row, _utc) for row in rows[:page_size])
         next_token = ""
@@ -448,7 +511,7 @@ class PostgresJobStore:
                 )
 
     def chunks(self, job_id: str) -> Sequence[ChunkRecord]:
-        with self._conn() as db:
+        with self._read() as db:
             self._require(db, job_id)
             rows = db.execute(
                 f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE job_id = %s ORDER BY idx".encode(),
@@ -500,7 +563,7 @@ class PostgresJobStore:
                 raise _refusal(db, job_id, lease)
 
     def run_facts(self, job_id: str) -> str | None:
-        with self._conn() as db:
+        with self._read() as db:
             self._require(db, job_id)
             row = db.execute(
                 "SELECT facts_json FROM run_facts WHERE job_id = %s", (job_id,)
@@ -508,7 +571,7 @@ class PostgresJobStore:
         return None if row is None else str(row["facts_json"])
 
     def uploads(self, job_id: str) -> Sequence[tuple[str, str]]:
-        with self._conn() as db:
+        with self._read() as db:
             self._require(db, job_id)
             rows = db.execute(
                 "SELECT key, state_json FROM uploads WHERE job_id = %s ORDER BY key", (job_id,)
@@ -632,6 +695,9 @@ class PostgresJobStore:
     def retry_later(self, lease: Lease, error: JobError, not_before: datetime) -> Job:
         now = _now()
         with self._tx() as db:
+            # Claims compare not_before with the database's now(): a replica's clock
+            # ahead or behind would shift the backoff by the skew.
+            not_before = _database_time(db, not_before)
             self._fence(db, lease.job_id, lease)
             if cancel_pending(db.execute(CANCEL_PENDING_SQL.format(p="%s"), (lease.job_id,))):
                 return self._load(db, lease.job_id)
@@ -689,7 +755,7 @@ class PostgresJobStore:
             return True
 
     def notifications(self, job_id: str) -> Sequence[NotificationDelivery]:
-        with self._conn() as db:
+        with self._read() as db:
             self._require(db, job_id)
             rows = db.execute(
                 f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE job_id = %s ORDER BY idx",
@@ -698,7 +764,7 @@ class PostgresJobStore:
         return [notification_from_row(row, _utc) for row in rows]
 
     def due_notifications(self, now: datetime, limit: int) -> Sequence[NotificationDelivery]:
-        with self._conn() as db:
+        with self._read() as db:
             return _due(db, now, limit, claim=False)
 
     def claim_notifications(
@@ -749,7 +815,10 @@ class PostgresJobStore:
             signals.close()
         pool = getattr(self, "_pool", None)
         if pool is not None:
-            pool.close()
+            # Bounded: close() waits for the pool's own threads before failing the calls
+            # still waiting for a connection, and a daemon stopping while the database is
+            # down must not overrun its shutdown grace by psycopg_pool's default 5 s.
+            pool.close(timeout=_CLOSE_WAIT_SECONDS)
 
     # -- ScheduleStore ----------------------------------------------------------------
 
@@ -765,11 +834,11 @@ class PostgresJobStore:
             return self._load_schedule(db, schedule.name)
 
     def get_schedule(self, name: str) -> Schedule:
-        with self._conn() as db:
+        with self._read() as db:
             return self._load_schedule(db, name)
 
     def list_schedules(self) -> Sequence[Schedule]:
-        with self._conn() as db:
+        with self._read() as db:
             rows = db.execute(
                 f"SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name".encode()
             ).fetchall()
@@ -796,13 +865,20 @@ class PostgresJobStore:
             sql = RECORD_TICK_SQL.replace("?", "%s").encode()
             return db.execute(sql, values).rowcount == 1
 
-    def record_trigger(self, name: str, export_id: str) -> Schedule:
+    def record_trigger(
+        self, name: str, export_id: str, *, replacing: str | None = None
+    ) -> Schedule | None:
+        sql = RECORD_TRIGGER_SQL
+        values: tuple[object, ...] = (export_id, _now(), name)
+        if replacing is not None:
+            sql += RECORD_TRIGGER_IF_LAST
+            values += (replacing,)
         with self._tx() as db:
-            updated = db.execute(
-                "UPDATE schedules SET last_export_id = %s, updated_at = %s WHERE name = %s",
-                (export_id, _now(), name),
-            ).rowcount
+            updated = db.execute(sql.replace("?", "%s").encode(), values).rowcount
             if updated != 1:
+                if replacing is not None:
+                    self._load_schedule(db, name)  # NotFound for a schedule deleted meanwhile
+                    return None
                 raise schedule_not_found(name)
             return self._load_schedule(db, name)
 
@@ -831,14 +907,41 @@ class PostgresJobStore:
         return conn
 
     @contextmanager
-    def _conn(self) -> Iterator[Conn]:
+    def _conn(self, timeout: float | None = None) -> Iterator[Conn]:
+        """A pooled connection, waiting at most `timeout` (default: the pool's) for one."""
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout) as conn:
                 yield conn
+            self._failing.clear()
         except psycopg_pool.PoolTimeout as exc:
+            self._failing.set()
             raise Unavailable(f"job store unavailable: {exc}") from exc
+        except psycopg_pool.PoolClosed as exc:
+            # The daemon is stopping (close() fails waiting calls): no retry helps.
+            raise Unavailable("job store closed: the daemon is stopping") from exc
         except psycopg.OperationalError as exc:
+            self._failing.set()
+            self._check_pool()
             raise Unavailable(f"job store unavailable: {_reason(exc)}") from exc
+
+    def _read(self) -> AbstractContextManager[Conn]:
+        return self._conn(self._read_wait if self._failing.is_set() else None)
+
+    def _check_pool(self) -> None:
+        """One connection broke (the server restarted, the network dropped): test the
+        idle ones in the background, so the next calls do not each draw a dead one."""
+        if not self._checking.acquire(blocking=False):
+            return  # a check is under way
+
+        def check() -> None:
+            try:
+                self._pool.check()
+            except Exception:  # noqa: BLE001 - best effort; calls still see the outage
+                _log.debug("job store pool check failed", exc_info=True)
+            finally:
+                self._checking.release()
+
+        threading.Thread(target=check, name="job-store-pool-check", daemon=True).start()
 
     @contextmanager
     def _tx(self) -> Iterator[Conn]:
@@ -946,6 +1049,15 @@ def _not_found(job_id: str) -> NotFound:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _database_time(db: Conn, local: datetime) -> datetime:
+    """`local` (an instant by this replica's clock) moved to the database's clock: as far
+    from the database's now() as it is from this replica's."""
+    row = db.execute("SELECT clock_timestamp() AS now").fetchone()
+    assert row is not None
+    database_now: datetime = row["now"]
+    return database_now + (local - _now())
 
 
 def _stored_time(value: datetime) -> datetime:

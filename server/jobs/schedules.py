@@ -62,6 +62,10 @@ class TickRecord:
     skipped: int = 0
     skipped_tick: datetime | None = None
     error: str = ""
+    #: The last export id the tick saw: `export_id` is recorded only if the schedule's
+    #: last export is still that one (or already `export_id`), so a stale pass never moves
+    #: it back over a later trigger's export. None: recorded unconditionally.
+    replacing: str | None = None
 
 
 class ScheduleStore(Protocol):
@@ -93,8 +97,13 @@ class ScheduleStore(Protocol):
         paused); False, changing nothing, when another scheduler got there first."""
         ...
 
-    def record_trigger(self, name: str, export_id: str) -> Schedule:
-        """Note an export started by hand as the schedule's last export."""
+    def record_trigger(
+        self, name: str, export_id: str, *, replacing: str | None = None
+    ) -> Schedule | None:
+        """Note an export started by hand as the schedule's last export. With
+        `replacing` (the last export id the trigger saw; "" for none), only if the last
+        export is still that one: None, changing nothing, when another trigger or a tick
+        recorded one first (compare-and-set, as record_tick)."""
         ...
 
 
@@ -104,11 +113,17 @@ SCHEDULE_COLUMNS: Final = (
     " last_error"
 )
 
+#: record_trigger's UPDATE, with `?` placeholders: export id, now, name, then (with
+#: RECORD_TRIGGER_IF_LAST) the last export id expected.
+RECORD_TRIGGER_SQL: Final = "UPDATE schedules SET last_export_id = ?, updated_at = ? WHERE name = ?"
+RECORD_TRIGGER_IF_LAST: Final = " AND COALESCE(last_export_id, '') = ?"
+
 #: record_tick's UPDATE, with `?` placeholders; values from tick_values.
 RECORD_TICK_SQL: Final = (
     "UPDATE schedules SET next_tick = ?, updated_at = ?,"
     " last_tick = COALESCE(?, last_tick),"
-    " last_export_id = CASE WHEN ? = '' THEN last_export_id ELSE ? END,"
+    " last_export_id = CASE WHEN ? = '' OR COALESCE(last_export_id, '')"
+    " NOT IN (COALESCE(?, last_export_id, ''), ?) THEN last_export_id ELSE ? END,"
     " skipped_ticks = skipped_ticks + ?,"
     " last_skipped_tick = COALESCE(?, last_skipped_tick),"
     " last_error = ?"
@@ -126,6 +141,8 @@ def tick_values(
         maybe(record.next_tick),
         write(now),
         maybe(record.tick),
+        record.export_id,
+        record.replacing,
         record.export_id,
         record.export_id,
         record.skipped,

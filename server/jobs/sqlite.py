@@ -96,6 +96,8 @@ from sluice.server.jobs.rows import (
 )
 from sluice.server.jobs.schedules import (
     RECORD_TICK_SQL,
+    RECORD_TRIGGER_IF_LAST,
+    RECORD_TRIGGER_SQL,
     SCHEDULE_COLUMNS,
     Schedule,
     TickRecord,
@@ -689,13 +691,20 @@ class SQLiteJobStore:
             values = tick_values(name, expected_next, record, datetime.now(UTC), _timestamp)
             return db.execute(RECORD_TICK_SQL, values).rowcount == 1
 
-    def record_trigger(self, name: str, export_id: str) -> Schedule:
+    def record_trigger(
+        self, name: str, export_id: str, *, replacing: str | None = None
+    ) -> Schedule | None:
+        sql = RECORD_TRIGGER_SQL
+        values: tuple[object, ...] = (export_id, _now(), name)
+        if replacing is not None:
+            sql += RECORD_TRIGGER_IF_LAST
+            values += (replacing,)
         with self._tx() as db:
-            cursor = db.execute(
-                "UPDATE schedules SET last_export_id = ?, updated_at = ? WHERE name = ?",
-                (export_id, _now(), name),
-            )
-            if cursor.rowcount != 1:
+            updated = db.execute(sql, values).rowcount
+            if updated != 1:
+                if replacing is not None:
+                    self._load_schedule(db, name)  # NotFound for a schedule deleted meanwhile
+                    return None
                 raise schedule_not_found(name)
             return self._load_schedule(db, name)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import polars as pl
 
@@ -284,6 +284,20 @@ def check_request_id(request_id: str) -> None:
     if len(request_id) > MAX_REQUEST_ID or not request_id.isprintable():
         raise InvalidArgument(
             "request_id", f"must be at most {MAX_REQUEST_ID} printable characters"
+        )
+
+
+#: Request ids the scheduler names its exports by: refused to callers, so no request can
+#: take the id of a schedule's next export (a "forbid" schedule's would be predictable).
+SCHEDULE_REQUEST_PREFIX: Final = "schedule/"
+
+
+def check_caller_request_id(request_id: str) -> None:
+    """check_request_id, and the schedule/ prefix is the server's."""
+    check_request_id(request_id)
+    if request_id.startswith(SCHEDULE_REQUEST_PREFIX):
+        raise InvalidArgument(
+            "request_id", f"the {SCHEDULE_REQUEST_PREFIX} prefix is reserved for schedules"
         )
 
 

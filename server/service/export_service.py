@@ -41,7 +41,7 @@ from sluice.server.planning.named_source_plan import (
     named_source_error,
 )
 from sluice.server.planning.plain_request import NamedSource, TextPlan, parse_request
-from sluice.server.planning.plan import ExportPlan, check_request_id
+from sluice.server.planning.plan import ExportPlan, check_caller_request_id, check_request_id
 from sluice.server.planning.spec import ExportSpec
 from sluice.server.planning.subject_package import (
     PackagePlan,
@@ -137,7 +137,7 @@ class ExportService:
         """Queue an export (or return the one `request_id` already made). `runs_on`
         keeps it to one replica (a DoPut's, where its records arrive)."""
         require_scope(principal, Scope.CREATE)
-        check_request_id(request_id)
+        check_caller_request_id(request_id)
         existing = (
             self._store.find_by_request_id(request_id, principal.name) if request_id else None
         )

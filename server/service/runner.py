@@ -38,6 +38,7 @@ from sluice.server.errors import (
     Interrupted,
     LeaseLost,
     SluiceError,
+    Unavailable,
     is_transient,
     must_propagate,
     safe_traceback,
@@ -221,6 +222,16 @@ class ExportRunner:
                     continue
                 with log_context(export_id=claimed[0].id):
                     self._run_claimed(*claimed)
+            except Unavailable as exc:
+                # The job store went away under a run (it could not even record how the
+                # run ended): an outage, not a bug. The lease expires; the export resumes
+                # after its last journalled chunk once the store is back.
+                _log.warning(
+                    "job store unavailable while running an export (%s): it resumes after "
+                    "its last journalled chunk once the store is back",
+                    exc.message,
+                )
+                self._closing.wait(CLAIM_POLL_SECONDS)
             except BaseException as exc:
                 if must_propagate(exc):
                     raise

@@ -1,6 +1,8 @@
 """The scheduler: turns due schedule ticks into exports, exactly once per tick.
 
-Each tick's export gets a request id derived from the schedule and the tick time, so
+Each tick's export gets a request id derived from the schedule and the tick time
+(concurrency "allow") or from the schedule's last export (concurrency "forbid", shared
+with TriggerSchedule, so triggers racing each other or a tick are one export too), so
 however many schedulers (replicas, restarts) see one tick, CreateExport's idempotency
 makes it one export; the schedule row then advances by compare-and-set on its next
 tick, so only one of them records it. A crash between the two is harmless: the next
@@ -18,7 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from sluice.server.errors import FailedPrecondition, NotFound, SluiceError
+from sluice.server.errors import FailedPrecondition, NotFound, RequestIdInUse, SluiceError
 from sluice.server.jobs import forgotten_values
 from sluice.server.jobs.model import UNFINISHED_STATES, Job
 from sluice.server.jobs.schedules import Schedule, ScheduleStore, TickRecord
@@ -48,8 +50,26 @@ def utc_now() -> datetime:
 
 
 def tick_request_id(schedule: Schedule, tick: datetime) -> str:
-    """The request id of the export a tick creates: the same on every replica."""
+    """The request id of the export a tick creates under concurrency "allow": the same
+    on every replica."""
     return f"schedule/{schedule.name}/{schedule.uid}/{tick.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def next_export_request_id(schedule: Schedule, after: str | None = None) -> str:
+    """The request id of the export that follows the schedule's last one, under
+    concurrency "forbid", whether a tick or TriggerSchedule starts it. Checking that the
+    last export ended and then creating one is not atomic: replicas triggering at once,
+    or a trigger racing a tick, all pass the check. With one request id for "the export
+    after X" they create one export (CreateExport's idempotency), and compare-and-set on
+    the schedule's last export records it once. A crash before the record is harmless:
+    the next attempt gets the same export back. `after`: the last export id to follow
+    (default: the schedule's)."""
+    last = schedule.last_export_id if after is None else after
+    return f"schedule/{schedule.name}/{schedule.uid}/after-{last or 'none'}"
+
+
+class _MovedMeanwhile(Exception):
+    """Another scheduler or trigger recorded a later export while this one caught up."""
 
 
 def scheduled_spec(schedule: Schedule) -> ExportSpec:
@@ -142,18 +162,29 @@ class Scheduler:
 
     def trigger(self, name: str) -> Job:
         """Start the schedule's export now, outside its cron (policies as for a tick:
-        under "forbid" FailedPrecondition while its last export is unfinished)."""
+        under "forbid" FailedPrecondition while its last export is unfinished, and to
+        all but one of triggers racing each other or a tick)."""
         schedule = self._schedules.get_schedule(name)
+        if schedule.concurrency != "forbid":
+            moment = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+            request_id = f"schedule/{name}/{schedule.uid}/manual-{moment}"
+            job = self._start_export(scheduled_spec(schedule), request_id)
+            self._schedules.record_trigger(name, job.id)
+            return job
         running = self._unfinished_export(schedule)
-        if schedule.concurrency == "forbid" and running:
-            raise FailedPrecondition(
-                f"schedule '{name}' forbids concurrent runs and export {running} is unfinished"
-            )
-        now = self._clock()
-        moment = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        request_id = f"schedule/{name}/{schedule.uid}/manual-{moment}"
-        job = self._start_export(scheduled_spec(schedule), request_id)
-        self._schedules.record_trigger(name, job.id)
+        if running:
+            raise _forbidden(name, running, "is unfinished")
+        moment = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        fallback = f"schedule/{name}/{schedule.uid}/manual-{moment}"
+        try:
+            job, last = self._start_next(schedule, fallback)
+        except _MovedMeanwhile:
+            raise _forbidden(
+                name, self._schedules.get_schedule(name).last_export_id, "started"
+            ) from None
+        if self._schedules.record_trigger(name, job.id, replacing=last) is None:
+            # Another trigger (the same export) or a tick recorded the export first.
+            raise _forbidden(name, self._schedules.get_schedule(name).last_export_id, "started")
         return job
 
     def _run_tick(self, schedule: Schedule, now: datetime) -> Job | None:
@@ -184,7 +215,15 @@ class Scheduler:
             record = replace(record, skipped=count, skipped_tick=latest)
             return self._record(schedule, due, record, None)
         try:
-            job = self._start_export(scheduled_spec(schedule), tick_request_id(schedule, latest))
+            if schedule.concurrency == "forbid":
+                job, last = self._start_next(schedule, tick_request_id(schedule, latest))
+                record = replace(record, replacing=last)
+            else:
+                job = self._start_export(
+                    scheduled_spec(schedule), tick_request_id(schedule, latest)
+                )
+        except _MovedMeanwhile:
+            return None  # a trigger or another scheduler went first: the tick stays due
         except SluiceError as exc:
             if exc.transient:
                 raise  # the store or storage may come back: the tick stays due
@@ -194,6 +233,41 @@ class Scheduler:
             return self._record(schedule, due, record, None)
         record = replace(record, tick=latest, export_id=job.id)
         return self._record(schedule, due, record, job)
+
+    def _start_next(self, schedule: Schedule, fallback_id: str) -> tuple[Job, str]:
+        """Under "forbid": the export after the schedule's last one, and the last export
+        id it follows (to record it by compare-and-set from). The "after X" id may return
+        an export that already finished: one created whose record was lost (the store
+        failed, or the schedule was paused, between create and record). It is recorded
+        (compare-and-set from X) and the export after it is created, once. An "after X"
+        id taken by another export request (only possible before the schedule/ prefix
+        was reserved) falls back to `fallback_id` rather than failing every tick."""
+        spec = scheduled_spec(schedule)
+        last = schedule.last_export_id
+        for attempt in range(2):
+            try:
+                job = self._start_export(spec, next_export_request_id(schedule, after=last))
+            except RequestIdInUse:
+                _log.warning(
+                    "schedule %s: the request id of the export after %s is taken by another"
+                    " export request; starting this one by %s",
+                    schedule.name,
+                    last or "none",
+                    fallback_id,
+                )
+                return self._start_export(spec, fallback_id), last
+            if job.state in UNFINISHED_STATES or job.id == last or attempt == 1:
+                return job, last
+            # An old finished export never recorded: note it, then start the next one.
+            if self._schedules.record_trigger(schedule.name, job.id, replacing=last) is None:
+                raise _MovedMeanwhile()
+            _log.info(
+                "schedule %s: recorded export %s (created, not recorded before)",
+                schedule.name,
+                job.id,
+            )
+            last = job.id
+        raise AssertionError("unreachable")
 
     def _record(
         self, schedule: Schedule, due: datetime, record: TickRecord, job: Job | None
@@ -237,3 +311,9 @@ class Scheduler:
             except Exception as exc:  # noqa: BLE001 - the loop must outlive any one pass
                 _log.error("scheduler pass failed: %s", type(exc).__name__)
             self._stop.wait(self._poll_seconds)
+
+
+def _forbidden(name: str, export_id: str, what: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"schedule '{name}' forbids concurrent runs and export {export_id} {what}"
+    )

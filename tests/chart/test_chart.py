@@ -151,14 +151,20 @@ def test_service_monitor_only_where_the_operator_api_exists() -> None:
     assert not by_kind(render(_ci("tls-metrics")), "ServiceMonitor")
 
 
-def test_plaintext_probes_use_the_main_port() -> None:
-    (workload,) = by_kind(render(), "StatefulSet")
+def test_plaintext_probes_use_the_separate_health_port() -> None:
+    # The health server has its own few threads: callers holding every worker of the
+    # main port (a job store outage makes each call wait) must not fail the probes, or
+    # the kubelet restarts every pod during a database outage.
+    manifests = render()
+    (workload,) = by_kind(manifests, "StatefulSet")
     container = workload["spec"]["template"]["spec"]["containers"][0]
-    assert container["readinessProbe"]["grpc"] == {
-        "port": 7070,
-        "service": "sluice.v1.ExportService",
-    }
-    assert _config(render())["insecure"] is True
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["grpc"]["port"] == 7071, probe
+    assert container["readinessProbe"]["grpc"]["service"] == "sluice.v1.ExportService"
+    assert {"name": "health", "containerPort": 7071, "protocol": "TCP"} in container["ports"]
+    config = _config(manifests)
+    assert config["health_address"] == "0.0.0.0:7071"
+    assert config["insecure"] is True
 
 
 def test_irsa_service_account_annotations() -> None:
@@ -188,6 +194,34 @@ def test_defaults_are_hardened() -> None:
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert pod["terminationGracePeriodSeconds"] > _config(render())["shutdown_grace_seconds"]
+
+
+def test_the_service_account_token_is_mounted_only_for_a_workload_identity() -> None:
+    # The daemon never calls the Kubernetes API: a token in every pod only helps an
+    # intruder; IRSA and workload identity read it, so it is mounted for them.
+    (plain,) = by_kind(render(), "StatefulSet")
+    assert plain["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    (irsa,) = by_kind(render(_ci("irsa")), "StatefulSet")
+    assert irsa["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    forced = render({"serviceAccount": {"automountServiceAccountToken": True}})
+    (workload,) = by_kind(forced, "StatefulSet")
+    assert workload["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+
+
+def test_several_replicas_get_a_disruption_budget_by_default() -> None:
+    postgres = {
+        "jobStore": {"url": "postgresql://s@db:5432/s"},
+        "config": {"content_digest_key": "env:KEY"},
+    }
+    assert not by_kind(render(), "PodDisruptionBudget")  # one pod: nothing to keep up
+    (budget,) = by_kind(render({**postgres, "replicaCount": 2}), "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert by_kind(render({**postgres, "autoscaling": {"enabled": True}}), "PodDisruptionBudget")
+    # Autoscaled down to one pod, a budget of one would block every node drain.
+    one = {**postgres, "replicaCount": 3, "autoscaling": {"enabled": True, "minReplicas": 1}}
+    assert not by_kind(render(one), "PodDisruptionBudget")
+    off = {**postgres, "replicaCount": 2, "podDisruptionBudget": {"enabled": False}}
+    assert not by_kind(render(off), "PodDisruptionBudget")
 
 
 def test_a_config_change_rolls_the_pods() -> None:
@@ -224,12 +258,67 @@ def test_sqlite_with_three_replicas_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    ("config", "setting"),
+    [
+        ({"manifest_signing_key": "plainsecret"}, "config.manifest_signing_key"),
+        ({"content_digest_key": "plainsecret"}, "config.content_digest_key"),
+        ({"webhook_secret_ref": "plainsecret"}, "config.webhook_secret_ref"),
+        ({"secrets": {"zip": "plainsecret"}}, "config.secrets.zip"),
+        ({"hash_keys": {"default": "plainsecret"}}, "config.hash_keys.default"),
+        (
+            {"notifications": {"ops": {"url": "https://h", "secret_ref": "plainsecret"}}},
+            "config.notifications.ops.secret_ref",
+        ),
+        ({"smtp": {"host": "m", "password_ref": "plainsecret"}}, "config.smtp.password_ref"),
+        (
+            {"auth": {"principals": [{"name": "a", "token_ref": "plainsecret"}]}},
+            "config.auth.principals[0].token_ref",
+        ),
+        ({"job_store_password_ref": "plainsecret"}, "config.job_store_password_ref"),
+        *(
+            (
+                {"storage_profiles": {"main": {"kind": "s3", field: "plainsecret"}}},
+                f"config.storage_profiles.main.{field}",
+            )
+            for field in ("access_key_id_ref", "secret_access_key_ref", "session_token_ref")
+        ),
+        *(
+            (
+                {"storage_profiles": {"blob": {"kind": "azure", field: "plainsecret"}}},
+                f"config.storage_profiles.blob.{field}",
+            )
+            for field in ("connection_string_ref", "account_key_ref", "sas_token_ref")
+        ),
+        (
+            {"source_profiles": {"db": {"kind": "postgresql", "password_ref": "plainsecret"}}},
+            "config.source_profiles.db.password_ref",
+        ),
+    ],
+)
+def test_a_secret_given_by_value_is_refused_naming_the_setting(
+    config: dict[str, Any], setting: str
+) -> None:
+    with pytest.raises(helm.HelmError) as refused:
+        render({"config": config})
+    message = str(refused.value)
+    assert f"{setting} must be a secret reference" in message, message
+    assert "plainsecret" not in message
+    # References are what the chart expects (rawfile: too).
+    render({"config": {"manifest_signing_key": "file:/etc/sluice/keys/signing.pem"}})
+    render({"config": {"content_digest_key": "rawfile:/etc/sluice/keys/content-digest.key"}})
+
+
+@pytest.mark.parametrize(
     ("values", "words"),
     [
         ({"autoscaling": {"enabled": True}}, "autoscaling.enabled needs the PostgreSQL"),
         ({"tls": {"enabled": True}}, "tls.enabled needs tls.existingSecret"),
         (
             {"jobStore": {"url": "postgresql://s@db:5432/s"}, "replicaCount": 2},
+            "config.content_digest_key",
+        ),
+        (
+            {"jobStore": {"url": "postgresql://s@db:5432/s"}, "replicaCount": 1},
             "config.content_digest_key",
         ),
         ({"terminationGracePeriodSeconds": 10}, "must exceed config.shutdown_grace_seconds"),

@@ -58,3 +58,17 @@ def test_readme_documents_every_exported_metric() -> None:
     documented = set(_NAME.findall(readme))
     families = {re.sub(r"_(bucket|count|sum)$", "", n) for n in _exported()}
     assert families <= documented, families - documented
+
+
+#: Gauges every replica reads from the shared job store: each one reports the whole
+#: store's count, so a sum over replicas multiplies it by their number.
+STORE_WIDE = ("sluice_exports_running", "sluice_exports_queued")
+
+
+def test_store_wide_gauges_are_not_summed_over_replicas() -> None:
+    dashboard = json.loads((CHART / "dashboards" / "sluice.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for name in STORE_WIDE:
+                if name in target["expr"]:
+                    assert re.search(rf"\bmax\({name}\b", target["expr"]), target["expr"]

@@ -770,3 +770,61 @@ def test_a_put_runs_on_the_replica_its_records_arrive_at(replicas: Replicas) -> 
     assert owners == {receiver.settings["replica_id"]}
     assert export_id not in idle.log_tail(2_000)
     assert read_export(str(final["manifest_uri"]))["id"].to_list() == list(range(5_000))
+
+
+def test_a_keyed_export_failed_over_to_a_replica_with_another_key_names_the_key(
+    replicas: Replicas, tmp_path: Path
+) -> None:
+    """A keyed export compares its key pass's fingerprint on resume; a replica with
+    another content_digest_key makes another fingerprint from the same rows. It said
+    "source changed since the export started" of an unchanged source: it names the key."""
+    for i in range(2):
+        key = tmp_path / f"content-{i}.key"
+        key.write_bytes(os.urandom(32))
+        replicas.start(
+            1,
+            content_digest_key=f"file:{key}",
+            batch_rows=1024,
+            pipeline_queue_depth=2,
+            job_lease_seconds=3,
+        )
+    rows = 200_000
+    pl.DataFrame({"id": range(rows), "text": [f"row {i}" for i in range(rows)]}).write_parquet(
+        replicas.sources / "keyed.parquet"
+    )
+    spec = _spec(
+        replicas,
+        "keyed.parquet",
+        format="jsonl",
+        level=15,
+        chunk_rows=5_000,
+        incremental=pb.Incremental(mode="full", key=["id"]),
+    )
+    with ExportClient(replicas.daemons[0].address) as client:
+        export_id = client.create(spec).id
+        _wait(client, export_id, lambda e: e.progress.chunks >= 1)
+    victim = replicas.holder(export_id)
+    survivor = next(d for d in replicas.daemons if d is not victim)
+    with ExportClient(survivor.address) as observer:
+        _frozen_midway(victim, observer, export_id, 1, 30)
+    victim.kill()
+    with ExportClient(survivor.address) as client:
+        finished = _final(client, export_id)
+    assert finished.state == pb.EXPORT_STATE_FAILED
+    message = finished.error.message
+    assert "content_digest_key or key_index_key differs" in message, message
+    assert "source changed" not in message
+    assert finished.error.code == "FAILED_PRECONDITION"
+
+
+def test_a_replica_on_postgresql_without_a_content_key_refuses_to_start(
+    daemon_factory: Callable[..., Daemon], postgres_server: PostgresServer
+) -> None:
+    daemon = daemon_factory(
+        "keyless", job_store=postgres_server.new_database(), content_digest_key=""
+    )
+    result = daemon.serve_refused(timeout=60)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("sluice: error: content_digest_key: must be set"), last
+    assert "Traceback" not in result.stderr

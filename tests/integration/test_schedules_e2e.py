@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
+import threading
 import time
 from datetime import date, timedelta
 from functools import partial
@@ -21,7 +22,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sluice.client import ExportClient, InvalidArgumentError
+from sluice.client import ExportClient, FailedPreconditionError, InvalidArgumentError
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
@@ -216,13 +217,14 @@ def test_the_daemon_itself_fires_a_tick_once_even_across_a_restart(
     runs = {"sluice.schedule": "every-minute"}
     with ExportClient(daemon.address) as client:
         created = client.create_schedule("every-minute", spec, cron="* * * * *")
-        tick = created.next_tick.ToDatetime()
         deadline = time.monotonic() + 90
         while not list(client.list(labels=runs)):
             assert time.monotonic() < deadline, daemon.log_tail()
             time.sleep(0.2)
         (export,) = list(client.list(labels=runs))
-        assert export.request_id.endswith(tick.strftime("/%Y%m%dT%H%M%SZ"))
+        # Under "forbid" (the default) the export is named by the one it follows.
+        assert export.request_id.endswith("/after-none")
+        assert client.get_schedule("every-minute").last_tick == created.next_tick
         client.wait(export.id, timeout=60)
         client.pause_schedule("every-minute")  # no second tick while the test goes on
     daemon.stop()
@@ -419,3 +421,49 @@ def test_a_reader_sees_a_schedules_spec_without_the_people_it_names(
     assert "last_error:" in got.stdout and "spec.query.where: " in got.stdout
     whole = run_cli(daemon, "schedule", "get", "born", env={"SLUICE_TOKEN": tokens["root"]})
     assert whole.returncode == 0 and BIRTH_DATE in whole.stdout
+
+
+@pytest.mark.slow
+def test_triggers_sent_to_three_replicas_at_once_start_one_export(
+    daemon_factory,  # type: ignore[no-untyped-def]
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+) -> None:
+    """TriggerSchedule on a "forbid" schedule, to every replica at the same moment: one
+    export starts, the others are FAILED_PRECONDITION (each replica checked that the last
+    export had ended, then created its own, before the export was named by the one it
+    follows)."""
+    replicas = Replicas(daemon_factory, tmp_path, postgres_server.new_database())
+    daemons = replicas.start(3)
+    source = generate(replicas.sources / "orders.parquet", 2_000, seed=3)
+    spec = ExportClient.build_spec(source=str(source), to=str(replicas.exports), dataset="o")
+    with ExportClient(daemons[0].address) as admin:
+        admin.create_schedule("by-hand", spec, cron="@yearly")
+    clients = [ExportClient(d.address) for d in daemons]
+    try:
+        for _ in range(3):
+            barrier = threading.Barrier(len(clients), timeout=30)
+            answers: list[object] = [None] * len(clients)
+
+            def trigger(
+                i: int, barrier: threading.Barrier = barrier, answers: list[object] = answers
+            ) -> None:
+                barrier.wait()
+                try:
+                    answers[i] = clients[i].trigger_schedule("by-hand")
+                except FailedPreconditionError as exc:
+                    answers[i] = exc
+
+            threads = [threading.Thread(target=trigger, args=(i,)) for i in range(len(clients))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            started = [a for a in answers if isinstance(a, pb.Export)]
+            assert len(started) == 1, answers
+            assert sum(isinstance(a, FailedPreconditionError) for a in answers) == 2, answers
+            clients[0].wait(started[0].id, timeout=120)
+        assert len(list(clients[0].list(labels={"sluice.schedule": "by-hand"}))) == 3
+    finally:
+        for client in clients:
+            client.close()

@@ -43,6 +43,9 @@ class PostgresServer:
     workdir: Path
     user: str
     names: list[str] = field(default_factory=list)
+    #: How it was started, so an outage can end (`restart`) on the same data and port.
+    argv: list[str] = field(default_factory=list)
+    run_as: str | None = None
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
@@ -54,6 +57,33 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"'.encode())
         self.names.append(name)
         return self.url(name)
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data: a job store outage until `restart`."""
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(20)
+
+    def restart(self) -> None:
+        """Start the server `halt` stopped, on the same port and data."""
+        with (self.workdir / "server.log").open("ab") as out:
+            self.process = subprocess.Popen(
+                self.argv, user=self.run_as, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT
+            )
+        self._wait_until_accepting()
+
+    def _wait_until_accepting(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                text = (self.workdir / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"postgres exited early:\n{text}")
+            try:
+                psycopg.connect(self.url(), connect_timeout=1).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("postgres did not accept connections within 30s") from None
+                time.sleep(0.1)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -101,21 +131,13 @@ def start_postgres() -> PostgresServer:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = PostgresServer(port, process, workdir, user)
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            text = log.read_text(errors="replace")[-2000:]
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise RuntimeError(f"postgres exited early:\n{text}")
-        try:
-            psycopg.connect(server.url(), connect_timeout=1).close()
-            return server
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError("postgres did not accept connections within 30s") from None
-            time.sleep(0.1)
+    server = PostgresServer(port, process, workdir, user, argv=argv, run_as=run_as)
+    try:
+        server._wait_until_accepting()
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,13 @@ from sluice.server.flight.puts import FlightPuts, PutMessage, PutRequest
 from sluice.server.jobs.model import JobFilter, JobState
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.pipeline.stream_source import INBOXES
-from sluice.server.planning.spec import DestinationSpec, ExportSpec, QuerySpec, SourceSpec
+from sluice.server.planning.spec import (
+    DestinationSpec,
+    ExportSpec,
+    QuerySpec,
+    SourceSpec,
+    SubjectSpec,
+)
 from sluice.server.principals import ANONYMOUS, Principal, Scope
 from sluice.server.service.events import EventHub
 from sluice.server.service.export_service import ExportService
@@ -127,3 +133,27 @@ def test_a_put_with_another_schema_and_a_deleted_exports_request_id_is_refused(
     assert raised.value.code == ErrorCode.FAILED_PRECONDITION
     message = str(raised.value)
     assert export_id in message and "deleted" in message and "new requestId" in message
+
+
+def test_the_schedule_request_id_prefix_is_the_servers(
+    tmp_path: Path, service: ExportService, store: SQLiteJobStore, spec: ExportSpec
+) -> None:
+    # A "forbid" schedule names its next export schedule/<name>/<uid>/after-<last id>,
+    # all visible to its readers: a caller taking that id would stop the schedule.
+    taken = "schedule/nightly/0123abcd/after-none"
+    package = replace(spec, subject=SubjectSpec("alice"))
+    for asked in (spec, package):
+        with pytest.raises(InvalidArgument) as raised:
+            service.create(asked, taken, principal=ANONYMOUS)
+        assert "schedule/ prefix is reserved for schedules" in str(raised.value)
+    settings = load_settings(None, config(tmp_path), environ={})
+    puts = FlightPuts(settings, store, service, EventHub())
+    put_spec = ExportSpec(
+        source=SourceSpec(""), destination=DestinationSpec(str(tmp_path / "out"), "events")
+    )
+    first = PutMessage(schema_payload(pa.schema([("id", pa.int64())])))
+    with pytest.raises(InvalidArgument, match="reserved for schedules"):
+        next(puts.put(PutRequest(put_spec, taken), first, iter(()), lambda: True, ANONYMOUS))
+    assert not store.list(JobFilter(), page_size=10).jobs
+    # The scheduler's own path still takes it.
+    assert service.create_scheduled(spec, taken).id

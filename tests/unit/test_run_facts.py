@@ -166,3 +166,28 @@ def test_a_local_file_replaced_by_rename_with_the_same_size_and_mtime_is_a_chang
     assert RunFacts.from_json(pinned.to_json()) == pinned
     # A keyed export is judged by its fingerprint (a replica's own copy has its own inode).
     check_same(replace(pinned, keys="aa"), replace(found, keys="aa"), "e", keyed=True)
+
+
+def test_a_keyed_resume_under_another_key_is_refused_naming_the_key_before_the_key_pass() -> None:
+    first = RunFacts((("/d/k.csv", 10, 5),), "", "aa", key_id="index-1/content-1")
+    assert RunFacts.from_json(first.to_json()) == first
+    elsewhere = RunFacts(first.files, "", key_id="index-2/content-2")
+    with pytest.raises(FailedPrecondition, match="content_digest_key or key_index_key differs"):
+        check_same(first, elsewhere, "e", keyed=True)  # before the key pass runs
+    check_same(first, replace(elsewhere, key_id=first.key_id), "e", keyed=True)
+    # Facts journalled before they named their key are judged by the fingerprint alone.
+    old = RunFacts.from_json('{"files": [["/d/k.csv", 10, 5]], "parent": "", "keys": "aa"}')
+    assert old.key_id == ""
+    check_same(old, elsewhere, "e", keyed=True)
+
+
+def test_an_unkeyed_resume_under_another_content_key_is_refused_naming_it() -> None:
+    # Its manifest would list chunk digests made under key A with key B's id: diffs
+    # against it would call every chunk changed (or, worse, equal).
+    first = RunFacts((("/d/k.csv", 10, 5),), "", key_id="content-1")
+    assert RunFacts.from_json(first.to_json()) == first
+    elsewhere = replace(first, key_id="content-2")
+    with pytest.raises(FailedPrecondition, match="content_digest_key differs") as raised:
+        check_same(first, elsewhere, "e")
+    assert "key_index_key" not in str(raised.value)
+    check_same(first, replace(elsewhere, key_id="content-1"), "e")

@@ -134,6 +134,13 @@ def every_minute(daemon: Daemon, name: str = "minutely", **policies: str) -> Sch
     ).schedule
 
 
+def started_by_tick(daemon: Daemon, name: str, job: Job) -> datetime | None:
+    """The tick the schedule recorded `job` for (under "forbid" the request id names the
+    export it follows, not the tick)."""
+    schedule = daemon.store.get_schedule(name)
+    return schedule.last_tick if schedule.last_export_id == job.id else None
+
+
 def finish(daemon: Daemon, job_id: str) -> None:
     daemon.store.transition(job_id, {JobState.QUEUED}, JobState.RUNNING)
     daemon.store.transition(job_id, {JobState.RUNNING}, JobState.SUCCEEDED)
@@ -281,18 +288,20 @@ def test_each_daily_tick_across_the_spring_change_creates_one_export(
         principal=ANONYMOUS,
     )
     started: list[Job] = []
+    ticks: list[datetime | None] = []
     for _ in range(4 * 24 * 4):  # four days, every 15 minutes
         clock.advance(minutes=15)
-        started += daemon.scheduler.run_due()
+        for job in daemon.scheduler.run_due():
+            started.append(job)
+            ticks.append(started_by_tick(daemon, "nightly", job))
         for job in started:
             if daemon.store.get(job.id).state is JobState.QUEUED:
                 finish(daemon, job.id)
     schedule = daemon.store.get_schedule("nightly")
     expected = [utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1), utc(2026, 3, 30, 0, 30)]
     expected.append(utc(2026, 3, 31, 0, 30))
-    assert [job.request_id for job in started] == [
-        tick_request_id(schedule, tick) for tick in expected
-    ]
+    assert ticks == expected
+    assert len({job.request_id for job in started}) == len(expected)
     assert all(dict(job.spec.labels)[SCHEDULE_LABEL] == "nightly" for job in started)
     assert schedule.skipped_ticks == 0 and schedule.last_tick == expected[-1]
 
@@ -312,14 +321,22 @@ def test_forbid_skips_and_records_a_tick_while_the_previous_export_runs(
     clock.advance(minutes=1)
     (second,) = daemon.scheduler.run_due()
     assert second.id != first.id and len(daemon.exports()) == 2
+    # Under forbid an export is named by the one it follows (ticks and triggers alike).
+    uid = skipped.uid
+    assert first.request_id == f"schedule/minutely/{uid}/after-none"
+    assert second.request_id == f"schedule/minutely/{uid}/after-{first.id}"
 
 
 def test_allow_runs_a_tick_while_the_previous_export_runs(daemon: Daemon, clock: Clock) -> None:
-    every_minute(daemon, concurrency="allow")
+    schedule = every_minute(daemon, concurrency="allow")
     for _ in range(3):
         clock.advance(minutes=1)
         daemon.scheduler.run_due()
     assert len(daemon.exports()) == 3
+    # One export per tick, named by it.
+    assert sorted(job.request_id for job in daemon.exports()) == [
+        tick_request_id(schedule, utc(2026, 3, 1, 12, minute)) for minute in (1, 2, 3)
+    ]
     assert daemon.store.get_schedule("minutely").skipped_ticks == 0
 
 
@@ -335,7 +352,7 @@ def test_catch_up_latest_after_three_missed_ticks_is_one_run(daemon: Daemon, clo
     (job,) = daemon.scheduler.run_due()
     schedule = daemon.store.get_schedule("hourly")
     latest = utc(2026, 3, 1, 15)
-    assert job.request_id == tick_request_id(schedule, latest)
+    assert schedule.last_export_id == job.id
     assert schedule.last_tick == latest and schedule.skipped_ticks == 2
     assert schedule.last_skipped_tick == utc(2026, 3, 1, 14)
     assert schedule.next_tick == utc(2026, 3, 1, 16)
@@ -353,7 +370,7 @@ def test_catch_up_skip_after_three_missed_ticks_runs_nothing_until_the_next_tick
     assert schedule.next_tick == utc(2026, 3, 1, 16) and schedule.last_tick is None
     clock.advance(minutes=31)
     (job,) = daemon.scheduler.run_due()
-    assert job.request_id.endswith("/20260301T160000Z")
+    assert started_by_tick(daemon, "hourly", job) == utc(2026, 3, 1, 16)
 
 
 def test_a_tick_late_within_the_deadline_still_runs_under_skip(
@@ -364,7 +381,7 @@ def test_a_tick_late_within_the_deadline_still_runs_under_skip(
     )
     clock.advance(hours=1, minutes=2)  # the 13:00 tick, two minutes late
     (job,) = daemon.scheduler.run_due()
-    assert job.request_id.endswith("/20260301T130000Z")
+    assert started_by_tick(daemon, "hourly", job) == utc(2026, 3, 1, 13)
 
 
 @pytest.mark.parametrize("replicas", [2, 3])
@@ -419,7 +436,7 @@ def test_a_tick_whose_spec_no_longer_plans_is_recorded_and_the_next_one_runs(
     clock.advance(hours=1)
     (job,) = scheduler.run_due()
     assert daemon.store.get_schedule("hourly").last_error == ""
-    assert job.request_id.endswith("/20260301T140000Z")
+    assert started_by_tick(daemon, "hourly", job) == utc(2026, 3, 1, 14)
 
 
 def test_a_tick_refused_by_an_unfinished_increment_of_its_chain_records_why(
@@ -449,7 +466,7 @@ def test_a_tick_refused_by_an_unfinished_increment_of_its_chain_records_why(
     clock.advance(hours=1)
     (job,) = scheduler.run_due()
     assert daemon.store.get_schedule("sync").last_error == ""
-    assert job.request_id.endswith("/20260301T140000Z")
+    assert started_by_tick(daemon, "sync", job) == utc(2026, 3, 1, 14)
 
 
 def test_a_reader_sees_the_last_error_without_the_values_it_quotes(
@@ -488,7 +505,7 @@ def test_a_tick_that_meets_an_unavailable_store_stays_due(daemon: Daemon, clock:
     assert Scheduler(daemon.store, daemon.store, start, clock=clock).run_due() == []
     assert daemon.store.get_schedule("hourly").next_tick == utc(2026, 3, 1, 13)
     (job,) = daemon.scheduler.run_due()  # the store is back
-    assert job.request_id.endswith("/20260301T130000Z")
+    assert started_by_tick(daemon, "hourly", job) == utc(2026, 3, 1, 13)
 
 
 def test_a_schedule_created_again_under_its_name_starts_new_exports(
@@ -522,6 +539,141 @@ def test_trigger_creates_an_export_now_and_forbid_refuses_a_second(
         daemon.service.trigger("minutely", principal=ANONYMOUS)
     with pytest.raises(NotFound):
         daemon.service.trigger("nothing-here", principal=ANONYMOUS)
+
+
+@dataclass
+class RacingDaemon(Daemon):
+    """A daemon whose exports are created only once every racer has passed the
+    scheduler's checks: the window in which replicas triggering at once all see the
+    schedule's last export ended."""
+
+    barrier: threading.Barrier | None = None
+
+    def start_export(self, spec: ExportSpec, request_id: str) -> Job:
+        assert self.barrier is not None
+        self.barrier.wait()
+        return super().start_export(spec, request_id)
+
+
+def _race(calls: list[Callable[[], object]]) -> list[object]:
+    """Run the calls in threads at once; each one's result or exception."""
+    results: list[object] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:  # the test looks at it
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_triggers_racing_on_a_forbid_schedule_start_one_export(
+    open_store: Callable[[], JobStore], clock: Clock, replicas: int
+) -> None:
+    barrier = threading.Barrier(replicas, timeout=30)
+    daemons = [RacingDaemon(open_store(), clock, barrier) for _ in range(replicas)]
+    every_minute(daemons[0])
+    for round_ in range(2):
+        results = _race(
+            [lambda d=d: d.service.trigger("minutely", principal=ANONYMOUS) for d in daemons]
+        )
+        started = [r for r in results if isinstance(r, Job)]
+        refused = [r for r in results if isinstance(r, FailedPrecondition)]
+        assert len(started) == 1 and len(refused) == replicas - 1, results
+        assert all("forbids concurrent runs" in r.message for r in refused)
+        assert len(daemons[0].exports()) == round_ + 1
+        schedule = daemons[0].store.get_schedule("minutely")
+        assert schedule.last_export_id == started[0].id
+        finish(daemons[0], started[0].id)
+
+
+def test_a_trigger_racing_a_tick_on_a_forbid_schedule_is_one_export(
+    open_store: Callable[[], JobStore], clock: Clock
+) -> None:
+    barrier = threading.Barrier(2, timeout=30)
+    ticking, triggering = (RacingDaemon(open_store(), clock, barrier) for _ in range(2))
+    every_minute(ticking)
+    clock.advance(minutes=1)
+    ticked, triggered = _race(
+        [
+            ticking.scheduler.run_due,
+            lambda: triggering.service.trigger("minutely", principal=ANONYMOUS),
+        ]
+    )
+    (export,) = ticking.exports()
+    assert ticked == [export]
+    assert triggered == export or isinstance(triggered, FailedPrecondition), triggered
+    schedule = ticking.store.get_schedule("minutely")
+    assert schedule.last_export_id == export.id and schedule.last_tick == clock.now.replace(
+        second=0
+    )
+
+
+def test_a_forbid_schedule_whose_next_request_id_is_taken_keeps_ticking(
+    daemon: Daemon, clock: Clock
+) -> None:
+    # Taken before the schedule/ prefix was reserved for the server (CreateExport now
+    # refuses it): every tick failed RequestIdInUse, for good.
+    schedule = every_minute(daemon)
+    other = replace(SPEC, destination=replace(SPEC.destination, dataset="mallory"))
+    squat = f"schedule/{schedule.name}/{schedule.uid}/after-none"
+    daemon.store.create(NewJob("job-squat", other, squat, other.fingerprint()))
+    for _ in range(2):
+        clock.advance(minutes=1)
+        (started,) = daemon.scheduler.run_due()
+        assert started.id != "job-squat"
+        assert daemon.store.get_schedule("minutely").last_export_id == started.id
+        finish(daemon, started.id)
+    assert daemon.store.get_schedule("minutely").last_error == ""
+
+
+def test_an_export_created_but_never_recorded_is_recorded_and_the_next_one_runs(
+    daemon: Daemon, clock: Clock
+) -> None:
+    # The schedule paused (or the store failed) between a tick's create and its record:
+    # the next tick's "after none" got that old, finished export back and started nothing.
+    schedule = every_minute(daemon)
+    create = daemon.scheduler._start_export
+
+    def pausing(spec: ExportSpec, request_id: str) -> Job:
+        job = create(spec, request_id)
+        daemon.service.pause(schedule.name, ANONYMOUS)
+        return job
+
+    daemon.scheduler._start_export = pausing
+    clock.advance(minutes=1)
+    assert daemon.scheduler.run_due() == []
+    daemon.scheduler._start_export = create
+    (lost,) = daemon.exports()
+    finish(daemon, lost.id)
+    daemon.service.resume(schedule.name, ANONYMOUS)
+    clock.advance(hours=5)
+    (started,) = daemon.scheduler.run_due()
+    assert started.id != lost.id and started.state is JobState.QUEUED
+    assert len(daemon.exports()) == 2
+    assert daemon.store.get_schedule("minutely").last_export_id == started.id
+    # The same for a trigger whose record failed.
+    finish(daemon, started.id)
+    daemon.store.record_trigger("minutely", lost.id)  # as if started's record was lost
+    triggered = daemon.service.trigger("minutely", principal=ANONYMOUS)
+    assert triggered.id not in (lost.id, started.id) and len(daemon.exports()) == 3
+
+
+def test_a_stale_tick_record_does_not_move_the_last_export_back(daemon: Daemon) -> None:
+    schedule = every_minute(daemon)
+    due = daemon.store.get_schedule(schedule.name).next_tick
+    assert due is not None
+    daemon.store.record_trigger(schedule.name, "job-later")
+    stale = TickRecord(next_tick=due + timedelta(minutes=1), tick=due, export_id="job-old")
+    assert daemon.store.record_tick(schedule.name, due, replace(stale, replacing=""))
+    assert daemon.store.get_schedule(schedule.name).last_export_id == "job-later"
 
 
 def test_paused_schedules_do_not_tick_and_resume_does_not_burst(

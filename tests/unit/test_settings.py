@@ -516,3 +516,32 @@ def test_a_relative_source_profile_ca_file_outside_a_config_file_is_refused_by_n
     with pytest.raises(SettingsError) as caught:
         load_settings(environ={}, overrides={"source_profiles": {"shop": profile}})
     assert "sslrootcert" in str(caught.value) and "absolute" in str(caught.value)
+
+
+def test_the_advised_content_key_reference_reads_a_generated_key_byte_exact(
+    tmp_path: Path,
+) -> None:
+    # A generated key is 32 random bytes: about one in 23 starts or ends with a byte that
+    # file:'s strip() removes, which would change the key on upgrade.
+    import re
+
+    from sluice.server.main import _require_a_shared_content_key
+
+    settings = load_settings(
+        None,
+        {"state_dir": tmp_path / "state", "job_store": "postgresql://sluice@db/sluice"},
+        environ={},
+    )
+    with pytest.raises(FailedPrecondition) as raised:
+        _require_a_shared_content_key(settings)
+    advised = re.search(r'content_digest_key = "([^"]+)"', str(raised.value))
+    assert advised is not None
+    generated = tmp_path / "state" / "keys" / "content-digest.key"
+    generated.parent.mkdir(parents=True)
+    key = b"\n\t" + os.urandom(28) + b" \n"
+    generated.write_bytes(key)
+    assert load_or_create_key("", generated) == key  # what the daemon used before
+    assert load_or_create_key(advised.group(1), tmp_path / "elsewhere.key") == key
+    assert SecretRef(f"file:{generated}").resolve() == key.strip()  # file: still strips
+    settings = load_settings(None, {"content_digest_key": f"rawfile:{generated}"}, environ={})
+    assert settings.content_digest_key == f"rawfile:{generated}"

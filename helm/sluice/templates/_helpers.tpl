@@ -51,9 +51,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.autoscaling.enabled (not $postgres) }}
 {{- fail "autoscaling.enabled needs the PostgreSQL job store: set jobStore.url (SQLite holds one daemon only)" }}
 {{- end }}
-{{- if and $postgres (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) (not (index .Values.config "content_digest_key")) }}
-{{- fail "several replicas need one content digest key: set config.content_digest_key to a secret reference (env:NAME or file:PATH)" }}
+{{- if and $postgres (not (index .Values.config "content_digest_key")) }}
+{{- fail "the PostgreSQL job store needs one content digest key shared by every replica (the daemon refuses to start without it; a Deployment's pods have no volume to keep a generated one): set config.content_digest_key to a secret reference (env:NAME or file:PATH)" }}
 {{- end }}
+{{- include "sluice.validateSecretReferences" .Values.config }}
 {{- if and .Values.tls.enabled (not .Values.tls.existingSecret) }}
 {{- fail "tls.enabled needs tls.existingSecret (a kubernetes.io/tls Secret)" }}
 {{- end }}
@@ -85,8 +86,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $_ := set $managed "metrics_address" (printf "0.0.0.0:%d" (int .Values.metrics.port)) }}
 {{- $_ := set $managed "metrics_dataset_label" .Values.metrics.datasetLabel }}
 {{- end }}
-{{- if .Values.tls.enabled }}
 {{- $_ := set $managed "health_address" (printf "0.0.0.0:%d" (int .Values.healthPort)) }}
+{{- if .Values.tls.enabled }}
 {{- $tls := dict "cert_file" "/etc/sluice/tls/tls.crt" "key_file" "/etc/sluice/tls/tls.key" }}
 {{- if .Values.tls.clientCA }}
 {{- $_ := set $tls "client_ca_file" "/etc/sluice/tls/ca.crt" }}
@@ -109,4 +110,69 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 {{- toToml (merge (deepCopy .Values.config) $managed) }}
+{{- end }}
+
+{{/* Settings that hold secrets take references (env:NAME, file:PATH, rawfile:PATH) only: a value
+rendered here would sit in clear in the ConfigMap (the daemon refuses it at start, too
+late). The message names the setting, never its value. */}}
+{{- define "sluice.validateSecretReferences" -}}
+{{- $refs := dict }}
+{{- range $key := list "content_digest_key" "manifest_signing_key" "webhook_secret_ref" "job_store_password_ref" }}
+{{- if hasKey $ $key }}{{- $_ := set $refs (printf "config.%s" $key) (index $ $key) }}{{- end }}
+{{- end }}
+{{- range $table := list "secrets" "hash_keys" }}
+{{- range $name, $value := (index $ $table | default dict) }}
+{{- $_ := set $refs (printf "config.%s.%s" $table $name) $value }}
+{{- end }}
+{{- end }}
+{{- range $name, $profile := (index $ "storage_profiles" | default dict) }}
+{{- if kindIs "map" $profile }}
+{{- range $field := list "access_key_id_ref" "secret_access_key_ref" "session_token_ref" "connection_string_ref" "account_key_ref" "sas_token_ref" }}
+{{- if hasKey $profile $field }}{{- $_ := set $refs (printf "config.storage_profiles.%s.%s" $name $field) (index $profile $field) }}{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $name, $profile := (index $ "source_profiles" | default dict) }}
+{{- if and (kindIs "map" $profile) (hasKey $profile "password_ref") }}
+{{- $_ := set $refs (printf "config.source_profiles.%s.password_ref" $name) $profile.password_ref }}
+{{- end }}
+{{- end }}
+{{- range $name, $entry := (index $ "notifications" | default dict) }}
+{{- if and (kindIs "map" $entry) (hasKey $entry "secret_ref") }}
+{{- $_ := set $refs (printf "config.notifications.%s.secret_ref" $name) $entry.secret_ref }}
+{{- end }}
+{{- end }}
+{{- with (index $ "smtp") }}
+{{- if and (kindIs "map" .) (hasKey . "password_ref") }}
+{{- $_ := set $refs "config.smtp.password_ref" .password_ref }}
+{{- end }}
+{{- end }}
+{{- with (index $ "auth") }}
+{{- if kindIs "map" . }}
+{{- range $i, $principal := (index . "principals" | default list) }}
+{{- if and (kindIs "map" $principal) (hasKey $principal "token_ref") }}
+{{- $_ := set $refs (printf "config.auth.principals[%d].token_ref" $i) $principal.token_ref }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $setting, $value := $refs }}
+{{- if and $value (not (regexMatch "^(env|file|rawfile):.+" (toString $value))) }}
+{{- fail (printf "%s must be a secret reference (env:NAME, file:PATH or rawfile:PATH): the chart renders it into a ConfigMap, where a secret would sit in clear" $setting) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Whether pods mount the ServiceAccount token: as set, or (unset) only when a cloud
+workload identity reads it (IRSA, Azure workload identity, GKE workload identity); the
+daemon itself never calls the Kubernetes API. */}}
+{{- define "sluice.automountToken" -}}
+{{- $set := .Values.serviceAccount.automountServiceAccountToken }}
+{{- if kindIs "invalid" $set }}
+{{- $annotations := .Values.serviceAccount.annotations | default dict }}
+{{- $identity := or (hasKey $annotations "eks.amazonaws.com/role-arn") (hasKey $annotations "azure.workload.identity/client-id") (hasKey $annotations "iam.gke.io/gcp-service-account") (eq (toString (index (.Values.podLabels | default dict) "azure.workload.identity/use")) "true") }}
+{{- $identity }}
+{{- else }}
+{{- $set }}
+{{- end }}
 {{- end }}
