@@ -331,6 +331,10 @@ def test_shapes_that_cannot_work_are_refused(values: dict[str, Any], words: str)
     assert words in str(refused.value)
 
 
+#: A PostgreSQL job store needs a shared content digest key (the chart refuses it without).
+_DIGEST_KEY = {"content_digest_key": "env:SLUICE_DIGEST_KEY"}
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -348,13 +352,14 @@ def test_a_job_store_url_holding_a_password_is_refused(url: str) -> None:
     ConfigMap): user:password@, a second @ and any query are refused, and so is any
     other scheme, in a message that does not quote the URL (helm's schema error would)."""
     with pytest.raises(helm.HelmError) as refused:
-        render({"jobStore": {"url": url}})
+        render({"jobStore": {"url": url}, "config": _DIGEST_KEY})
     assert "jobStore.url must be postgresql://USER@HOST:PORT/DB" in str(refused.value)
     assert "CNRYCHARTPW" not in str(refused.value)
 
 
 def test_a_job_store_url_without_a_password_renders() -> None:
-    config = _config(render({"jobStore": {"url": "postgres://sluice@db.ns.svc:5432/sluice"}}))
+    values = {"jobStore": {"url": "postgres://sluice@db.ns.svc:5432/sluice"}, "config": _DIGEST_KEY}
+    config = _config(render(values))
     assert config["job_store"] == "postgres://sluice@db.ns.svc:5432/sluice"
 
 
