@@ -164,3 +164,44 @@ def test_a_value_s_first_escaped_backslashes_are_not_the_value_alone(text: str) 
     spec = RedactionSpec(level="basic", rules=(rule("pattern=SECRET_VALUE:mask:4"),))
     out, _ = run(pl.DataFrame({"text": [text]}), spec)
     assert "abc" not in str(out["text"][0])
+
+
+_AUTH_SCHEMES = ["Bearer abc123.def", "Token 9944b09199c62bcf", "Basic dXNlcjpwYXNz"]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("credentials", [*_AUTH_SCHEMES, "Bearer " + _JWT, "Bearer " + _GITHUB])
+@pytest.mark.parametrize("escape", ["\\n", "\\r\\n", "\\t", "\\r"])
+@pytest.mark.parametrize("after", ["", " more words", "\\nHost: h", "\\\\", '\\"x'])
+def test_a_word_of_credentials_after_an_escaped_line_break_is_theirs(
+    level: str, credentials: str, escape: str, after: str
+) -> None:
+    # A bare word of the credentials' alphabet after one escaped break was left in
+    # clear: the break ended them. What follows that word is kept.
+    text = json.dumps({"m": f"GET /\nAuthorization: {credentials}"})[:-2]
+    text = text + escape + _PLANTED + after + '"}'
+    out = _redact(level, text)
+    assert _PLANTED not in out
+    assert out.endswith(after + '"}')
+    json.loads(out)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("credentials", _AUTH_SCHEMES)
+@pytest.mark.parametrize(
+    "rest",
+    [
+        "\\nHost: example.com",
+        "\\r\\nAccept: text/html",
+        "\\nX-Request-Id: 42",
+        "\\n\\nbody text",
+        '\\n{\\"a\\": 1}',
+        "\\n hello",
+    ],
+)
+def test_a_header_body_or_indent_after_credentials_break_stays(
+    level: str, credentials: str, rest: str
+) -> None:
+    scheme = credentials.split(" ")[0]
+    out = _redact(level, '{"m": "Authorization: ' + credentials + rest + '"}')
+    assert out == '{"m": "Authorization: ' + scheme + " [SECRET_VALUE]" + rest + '"}'

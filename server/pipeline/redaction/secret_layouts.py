@@ -117,6 +117,30 @@ _AUTH_CREDENTIALS_TO_ESCAPED_BREAK: Final = Entity(
     r"\\[nrt]",
     gate_pattern=r"(?i:authorization)",
 )
+#: The credentials' words past an escaped line break or tab (`"Authorization: Bearer
+#: abc\nxyz"`, credentials folded or cut by whatever logged them): a bare word of
+#: token68's own alphabet (letters, digits, `-._~+/`, then `=` padding) after one break
+#: (`\r\n` is one) is more of them, and was left in clear once the break ended them.
+#: The words run on until a break that no such word follows, where what follows the
+#: break is kept: a header's name and ":" (`\nHost: h`, `\nX-Sid: v`, read by their
+#: own layouts), a blank line (`\n\n`, a body), an indent, a quote, a bracket or the
+#: text's end; or until a word ends at a character no word holds but ":" (a space, a
+#: quote, a backslash's escape other than a break): a word before ":" is a header's
+#: name, and the credentials end at the break before it. Also after what an earlier rule
+#: wrote there (`Bearer [JWT]\nxyz`). Before _AUTH_CREDENTIALS_TO_ESCAPED_BREAK, which
+#: takes the credentials where no word follows the break.
+_TOKEN68_CHARACTER = r"[A-Za-z0-9._~+/-]"
+_CREDENTIALS_BREAK = r"(?:(?:\\r)?\\n|\\[rt])"
+_AUTH_CREDENTIALS_OVER_ESCAPED_BREAKS: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    _AUTH_SCHEME_HEADER,
+    rf"(?:[^\s\"',;&\\\[」』][^\s\"',;&\\」』]*|{WRITTEN})"
+    rf"(?:{_CREDENTIALS_BREAK}{_TOKEN68_CHARACTER}+=*)+",
+    r"(?:\\[nrt])+(?:[A-Za-z0-9][A-Za-z0-9_-]*[ \t]*:|[^A-Za-z0-9._~+/\\-]|\\[^nrt]|$)"
+    r"|[^A-Za-z0-9._~+/=\\:-]|\\[^nrt]|$",
+    gate_pattern=r"(?i:authorization)",
+)
 # What may follow the closing parenthesis of a parenthesised value that
 # _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
 # further closing parentheses before one of those, a dot or a closing bracket
@@ -858,6 +882,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     *COOKIE_HEADER_SECRETS,
     COOKIE_JSON_ARRAY,
     *DIGEST_AUTH_SECRETS,
+    _AUTH_CREDENTIALS_OVER_ESCAPED_BREAKS,
     _AUTH_CREDENTIALS_TO_ESCAPED_BREAK,
     _HASHED_SECRET,
     _VALUE_TO_ESCAPED_BACKSLASHES,
