@@ -205,3 +205,16 @@ def test_a_header_body_or_indent_after_credentials_break_stays(
     scheme = credentials.split(" ")[0]
     out = _redact(level, '{"m": "Authorization: ' + credentials + rest + '"}')
     assert out == '{"m": "Authorization: ' + scheme + " [SECRET_VALUE]" + rest + '"}'
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("lead", ["password=", "secret: ", "api_key=", "DB_PASSWORD="])
+@pytest.mark.parametrize("escape", ["\\n", "\\r\\n", "\\t", "\\\\\\\\\\n"])
+def test_a_value_ends_at_an_escaped_line_break_as_at_a_real_one(
+    level: str, lead: str, escape: str
+) -> None:
+    # The value took the escaped break and the next line's first word with it, which a
+    # real line break ends: `{"m": "password=[SECRET_VALUE] line"}` lost `\nnext`.
+    out = _redact(level, '{"m": "' + lead + "hunter2" + escape + 'next line"}')
+    assert out == '{"m": "' + lead + "[SECRET_VALUE]" + escape + 'next line"}'
+    assert _redact(level, lead + "hunter2\nnext line") == lead + "[SECRET_VALUE]\nnext line"

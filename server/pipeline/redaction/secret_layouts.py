@@ -261,6 +261,19 @@ _ASSIGNED_START = _assigned_start(_WRITTEN_THEN_MORE)
 # before a space, a separator or a quote (`password=a\\ b` in a JSON string) is left.
 _ESCAPED_BACKSLASHES = r"(?:\\\\)+(?:[^\s\"',;&\\」』]|\\[^\s\"'\\]|(?m:$))"
 _ASSIGNED_REST = rf"(?:[^\s\"',;&\\」』]|\\[^\s\"'\\]|{_ESCAPED_BACKSLASHES})*"
+# The same for a value no quote holds (the keyword pattern's own): an escaped line
+# break or tab ends it as a real one does (`{"m": "password=hunter2\nnext line"}` took
+# `\nnext` with the value, over-redaction), also after escaped backslashes
+# (`hunter2\\\n`). What an earlier rule wrote is still read on over one
+# (_WRITTEN_THEN_MORE: `password=[GITHUB_TOKEN]\nSECRET`, where the break was more of
+# a value that rule cut). In plain text a backslash and "n", "r" or "t" (`C:\new`) ends
+# it too: a value no quote holds ends at the first character no secret of its kind is
+# read to hold, and a path's rest is left, as a real line break's is.
+_UNQUOTED_ESCAPE = r"\\[^\s\"'\\nrt]"
+_UNQUOTED_REST = (
+    rf"(?:[^\s\"',;&\\」』]|{_UNQUOTED_ESCAPE}"
+    rf"|(?:\\\\)+(?:[^\s\"',;&\\」』]|{_UNQUOTED_ESCAPE}|(?m:$)))*"
+)
 # A quoted secret's value starts at any character but a space, its own quote, a backslash
 # or "[" (a tag): the quotes, not the characters, say where it is (`password="= a b"`,
 # `api_key=',x'`); `=`, `>` and list separators start one here.
@@ -765,9 +778,9 @@ _NOT_NULL_VALUE = (
     r"|u(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
     r"|l(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
     r"|l[}\]]*(?:[^}\]\s\"',;&\\」』]|\\[^\s\"']))))"
-    rf"{_ASSIGNED_REST}"
+    rf"{_UNQUOTED_REST}"
 )
-KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}|{_NOT_NULL_VALUE}"
+KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_UNQUOTED_REST}|{_NOT_NULL_VALUE}"
 #: A value ending in escaped backslashes (`{"m": "password=hunter2\\\\"}`, `C:\\\\temp\\\\`,
 #: plain `password=abc\\\\ next`): the keyword pattern's value takes them only before
 #: more of it (_ESCAPED_BACKSLASHES; no look-ahead tells it what follows), and the last
@@ -783,7 +796,7 @@ _VALUE_TO_ESCAPED_BACKSLASHES: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{SECRET_NAME}{_ASSIGNED_VALUE}",
-    rf"(?:{_ASSIGNED_START}{_ASSIGNED_REST})?(?:\\\\)+",
+    rf"(?:{_ASSIGNED_START}{_UNQUOTED_REST})?(?:\\\\)+",
     r"[\s\"',;&」』]|(?m:$)",
     gate_pattern=r"\\\\",
 )
