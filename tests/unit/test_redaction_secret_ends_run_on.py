@@ -218,3 +218,32 @@ def test_a_value_ends_at_an_escaped_line_break_as_at_a_real_one(
     out = _redact(level, '{"m": "' + lead + "hunter2" + escape + 'next line"}')
     assert out == '{"m": "' + lead + "[SECRET_VALUE]" + escape + 'next line"}'
     assert _redact(level, lead + "hunter2\nnext line") == lead + "[SECRET_VALUE]\nnext line"
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A header in a dict repr's single-quoted string, a key with a literal after it:
+        # the value ran on to the line's end and the literal broke.
+        ("{'h': 'Cookie: sid=abc', 'x': 1}", "{'h': 'Cookie: sid=[SECRET_VALUE]', 'x': 1}"),
+        (
+            "{'h': 'GET /\\nCookie: sid=abc; t=y', 'n': None, 'y': 'z'}",
+            "{'h': 'GET /\\nCookie: sid=[SECRET_VALUE]', 'n': None, 'y': 'z'}",
+        ),
+        (
+            "{'h': 'Authorization: Digest username=\"u\", response=\"r\"', 'x': -1.5}",
+            "{'h': 'Authorization: Digest [SECRET_VALUE]', 'x': -1.5}",
+        ),
+        (
+            "[{'h': 'Set-Cookie: sid=abc; Path=/', 'ok': True}]",
+            "[{'h': 'Set-Cookie: sid=[SECRET_VALUE]', 'ok': True}]",
+        ),
+    ],
+)
+def test_a_header_in_a_dict_repr_s_string_ends_at_its_quote(
+    level: str, text: str, expected: str
+) -> None:
+    out = _redact(level, text)
+    assert out == expected
+    ast.literal_eval(out)
