@@ -136,13 +136,10 @@ class _ChainReader:
             return self.written.fullmatch(tag(self.rule.label)) is not None
         if self.rule.action != "mask":
             return True
+        # As actions.mask writes it: the last min(keep, len // 2), none where len <= keep.
         keep = self.rule.keep_last
-        if keep <= 0:
-            masked = "*" * len(card)
-        elif len(card) > keep:
-            masked = "*" * (len(card) - keep) + card[-keep:]
-        else:
-            masked = card
+        shown = min(keep, len(card) // 2) if len(card) > keep > 0 else 0
+        masked = "*" * (len(card) - shown) + card[len(card) - shown :]
         return self.written.fullmatch(masked) is not None
 
 
@@ -179,9 +176,16 @@ def _written(rule: PatternRule) -> str:
     if rule.action == "mask":
         # The last `keep_last` characters stay: digits and the separators between the
         # card's groups ("************** 1111", "*************1-1111"), a digit last.
+        # A mask shows no more than it hides (actions.mask): of a card of L characters
+        # the last min(keep_last, L // 2), so at least min(keep_last, shortest // 2).
         hidden = max(1, _SHORTEST_CARD - rule.keep_last)
         kept_character = f"(?:[0-9]|{CARD_SEPARATOR})"
-        kept = f"{kept_character}{{{rule.keep_last - 1}}}[0-9]" if rule.keep_last > 0 else ""
+        fewest = min(rule.keep_last, _SHORTEST_CARD // 2)
+        kept = (
+            f"{kept_character}{{{fewest - 1},{rule.keep_last - 1}}}[0-9]"
+            if rule.keep_last > 0
+            else ""
+        )
         return rf"\*{{{hidden},}}{kept}"
     if rule.action in ("redact", "hash"):
         # A tag, or a pseudonym in its own or its sealed form (pseudonyms.py), neither
