@@ -86,9 +86,7 @@ _OTHER_SPACES: Final = r"\x0b\x0c\x85\u1680\u2000-\u2006\u2008\u200a\u2028\u2029
 #: digit (`4111 1111 1111 1111\u20035500 0000 0000 0004`, `x\u20034111…`, as
 #: `json.dumps` writes one): the escape's last hex digits glued onto the card's, which
 #: had no lead and stayed in clear.
-_ESCAPED_SPACE: Final = (
-    r"\\u(?:000[bBcC]|0085|00[aA]0|1680|200[0-9aA]|202[89fF]|205[fF]|3000)"
-)
+_ESCAPED_SPACE: Final = r"\\u(?:000[bBcC]|0085|00[aA]0|1680|200[0-9aA]|202[89fF]|205[fF]|3000)"
 _JOINED_OR_TAKEN: Final = (
     rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])|([0-9])([{_OTHER_SPACES}][0-9])"
     rf"|({_ESCAPED_SPACE})([0-9])"
