@@ -247,3 +247,20 @@ def test_a_header_in_a_dict_repr_s_string_ends_at_its_quote(
     out = _redact(level, text)
     assert out == expected
     ast.literal_eval(out)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("credentials", ["nabc7", "n0tnull", "abc7"])
+@pytest.mark.parametrize("scheme", ["Bearer", "Basic", "Token"])
+@pytest.mark.parametrize("escape", ["\\\\\\n", "\\\\\\t", "\\\\\\r", "\\\\\\r\\n"])
+def test_credentials_run_on_over_an_escaped_backslash_and_break(
+    level: str, credentials: str, scheme: str, escape: str
+) -> None:
+    # Credentials starting with "n" (not `null`) stopped at an escaped backslash then
+    # an escaped break, and the rest of them was left in clear: the not-null value the
+    # header's layout shares with the keyword pattern ends there (a keyword's value
+    # does at a break), the header's credentials run on over it.
+    text = '{"m": "Authorization: ' + f"{scheme} {credentials}{escape}{_PLANTED} more" + '"}'
+    out = _redact(level, text)
+    assert out == '{"m": "Authorization: ' + scheme + ' [SECRET_VALUE] more"}'
+    json.loads(out)

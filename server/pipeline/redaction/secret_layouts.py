@@ -773,13 +773,21 @@ KEYWORD_SECRET_LEAD: Final = rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_SLACK_WEBHOOK}"
 #: secret, and writing a tag there broke the JSON (`{"password":[SECRET_VALUE]`, brace
 #: and all). With no look-ahead, "not null" is spelt letter by letter, so values of "n",
 #: "nu" or "nul" alone are left too (too short to be a secret).
-_NOT_NULL_VALUE = (
-    r"n(?:(?:[^u\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|u(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|l(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|l[}\]]*(?:[^}\]\s\"',;&\\」』]|\\[^\s\"']))))"
-    rf"{_UNQUOTED_REST}"
-)
+#: The rest is the caller's: a keyword's value ends at an escaped break
+#: (_UNQUOTED_REST), an Authorization header's credentials run on over one after
+#: escaped backslashes as their other values do (_ASSIGNED_REST: `Bearer nabc\\\nxyz`
+#: left `\\\nxyz` in clear when they shared the keyword's).
+def _not_null_value(rest: str) -> str:
+    return (
+        r"n(?:(?:[^u\s\"',;&\\」』]|\\[^\s\"'])"
+        r"|u(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
+        r"|l(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
+        r"|l[}\]]*(?:[^}\]\s\"',;&\\」』]|\\[^\s\"']))))"
+        rf"{rest}"
+    )
+
+
+_NOT_NULL_VALUE = _not_null_value(_UNQUOTED_REST)
 KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_UNQUOTED_REST}|{_NOT_NULL_VALUE}"
 #: A value ending in escaped backslashes (`{"m": "password=hunter2\\\\"}`, `C:\\\\temp\\\\`,
 #: plain `password=abc\\\\ next`): the keyword pattern's value takes them only before
@@ -813,7 +821,7 @@ _AUTH_SCHEME_CREDENTIALS: Final = Entity(
     "basic",
     _AUTH_SCHEME_HEADER,
     rf"{_assigned_start(_written_then_more(_AUTH_ESCAPE_THEN_MORE))}{_ASSIGNED_REST}"
-    rf"|{_NOT_NULL_VALUE}",
+    rf"|{_not_null_value(_ASSIGNED_REST)}",
     "",
     gate_pattern=r"(?i:authorization)",
 )
