@@ -768,6 +768,8 @@ _HASHED_SECRET: Final = Entity(
 #: assignment, or a Slack webhook's path (an Authorization header's scheme leads
 #: _AUTH_SCHEME_CREDENTIALS, a layout of the same value).
 KEYWORD_SECRET_LEAD: Final = rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_SLACK_WEBHOOK}"
+
+
 #: A value starting with "n" (_ASSIGNED_START takes none): any but `null` alone, or with
 #: only the closing brackets of JSON after it (`{"password":null}`): a null holds no
 #: secret, and writing a tag there broke the JSON (`{"password":[SECRET_VALUE]`, brace
