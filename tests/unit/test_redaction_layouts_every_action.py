@@ -15,7 +15,7 @@ import pytest
 from sluice.server.pipeline.redaction.actions import TEXT_PSEUDONYM_HEX
 from sluice.server.pipeline.redaction.pseudonyms import SEAL, SEAL_IN_MATCH
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import rule, run, settings_with_keys
+from tests.unit.redaction_helpers import masked, rule, run, settings_with_keys
 
 KEY = b"k" * 32
 
@@ -198,13 +198,12 @@ def test_masked(
     out = _redacted(text, f"pattern={entity}:mask:4", tmp_path)
     before, after = around
     # A mask never shows more than it hides: the last min(4, len // 2) characters.
-    shown = min(4, len(value) // 2) if len(value) > 4 else 0
-    masked = "*" * (len(value) - shown) + value[len(value) - shown :]
+    written = masked(value, 4)
     if text in _FIRST_WORD_READ_AGAIN:
         # The keyword pattern reads the mask's first word (`*b`) again: no longer than
         # the characters kept, it is masked whole (it was kept as it was).
-        masked = "**" + masked[2:]
-    assert out == before + masked + after
+        written = "**" + written[2:]
+    assert out == before + written + after
 
 
 @pytest.mark.parametrize(("entity", "text", "value", "around"), LAYOUTS)
