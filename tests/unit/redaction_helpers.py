@@ -52,3 +52,10 @@ def run(
         if total:
             counts[key] = counts.get(key, 0) + total
     return out.drop(ROW_INDEX, *redactor.counters), counts
+
+
+def masked(value: str, keep: int) -> str:
+    """What `mask:keep` writes for `value` (actions.mask): a mask never shows more than
+    it hides, the last min(keep, len // 2) characters, none where len <= keep."""
+    shown = min(keep, len(value) // 2) if len(value) > keep else 0
+    return "*" * (len(value) - shown) + value[len(value) - shown :]

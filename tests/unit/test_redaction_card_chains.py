@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sluice.server.pipeline.redaction.validators import VALIDATORS, is_card
 from sluice.server.planning.spec import RedactionSpec
 from tests.unit.redaction_corpus import card
-from tests.unit.redaction_helpers import rule, run, settings_with_keys
+from tests.unit.redaction_helpers import masked, rule, run, settings_with_keys
 
 MASKED_SPACED = "***************1111"
 MASKED_SPACED_2 = "***************0004"
@@ -68,9 +68,13 @@ def test_every_card_of_a_long_run_is_masked_whatever_the_mask_keeps() -> None:
     # the next.
     numbers = ["4111 1111 1111 1111", "3782 822463 10005", "5500-0000-0000-0004"] * 40
     text = " ".join(numbers) + " 12"
-    for keep in (2, 6, 8, 12):
-        masked = [f"{'*' * (len(n) - keep)}{n[-keep:]}" for n in numbers]
-        assert _strict([text], f"mask:{keep}") == [" ".join(masked) + " 12"], keep
+    # Under masks keeping 10 or more the kept characters of a card (min(keep, len //
+    # 2) of them) were not tied to its stars: the written card's pattern ran on into
+    # the next card's first group and that card stayed in clear. (Masks keeping 19 or
+    # more write these cards all in stars, which lead no walk, on main too.)
+    for keep in (2, 6, 8, 10, 12, 13, 14, 16):
+        written = [masked(n, keep) for n in numbers]
+        assert _strict([text], f"mask:{keep}") == [" ".join(written) + " 12"], keep
 
 
 # An amount after a card's groups: the card's trail never took "." before a digit, so
@@ -198,9 +202,9 @@ def test_cards_beside_a_separator_control_character_are_masked(tmp_path: Path) -
     for keep in (6, 10, 12):
         first, second = "4111 1111 1111 1111", "5500 0000 0000 0004"
         assert _strict(texts, f"mask:{keep}") == [
-            f"{_masked(first.replace(' ', ''), keep)}\x1f{_masked(second.replace(' ', ''), keep)}",
-            f"{_masked(first, keep)}\x1f{_masked(second, keep)}",
-            f"{_masked(first, keep)} {_masked(second, keep)} 123\x1e9",
+            f"{masked(first.replace(' ', ''), keep)}\x1f{masked(second.replace(' ', ''), keep)}",
+            f"{masked(first, keep)}\x1f{masked(second, keep)}",
+            f"{masked(first, keep)} {masked(second, keep)} 123\x1e9",
         ]
     settings = settings_with_keys(tmp_path, default=b"k" * 32)
     for action in ("redact", "hash"):
@@ -211,30 +215,28 @@ def test_cards_beside_a_separator_control_character_are_masked(tmp_path: Path) -
             assert rest.strip(" \x1f") in ("", "123\x1e9"), written
 
 
-def _masked(number: str, keep: int) -> str:
-    return "*" * (len(number) - keep) + number[-keep:]
-
-
 @pytest.mark.parametrize("keep", [10, 11, 12])
 @pytest.mark.parametrize("middle", ["30569309025904", "378282246310005", "3782 822463 10005"])
-def test_a_card_after_a_short_card_masked_with_few_stars(keep: int, middle: str) -> None:
-    # A 14- or 15-digit card keeps 2 to 5 stars under a mask keeping 10 to 12: the head
-    # of the written card before it took them for its lead, the walk never saw that
-    # card's head, and the card after it stayed in clear.
+def test_a_card_after_a_short_card_masked_by_half(keep: int, middle: str) -> None:
+    # A 14- or 15-digit card kept 2 to 5 stars under a mask keeping 10 to 12, and the
+    # head of the written card before it took them for its lead: the card after it
+    # stayed in clear. A mask now shows no more than it hides (7 of 14 or 15, after 7
+    # or 8 stars): the short card is read by a shown count tied to its stars, and the
+    # card after it is masked still.
     first, last = "4111111111111111", "5500000000000004"
     text = f"{first},{middle} ${last}"
-    written = f"{_masked(first, keep)},{_masked(middle, keep)} ${_masked(last, keep)}"
+    written = f"{masked(first, keep)},{masked(middle, keep)} ${masked(last, keep)}"
     assert _strict([text], f"mask:{keep}") == [written]
 
 
 def test_the_reviews_runs_of_short_cards_are_masked() -> None:
-    assert _strict(["4111111111111111,30569309025904 $4111111111111111"], "mask:12") == [
-        "****111111111111,**569309025904 $****111111111111"
+    first, short = "4111111111111111", "30569309025904"
+    assert _strict([f"{first},{short} ${first}"], "mask:12") == [
+        f"{masked(first, 12)},{masked(short, 12)} ${masked(first, 12)}"
     ]
-    text = "x 5500000000000004 30075491730608😀3009 8909 2951 39 $5172 6205 0025 2545"
-    assert _strict([text], "mask:11") == [
-        "x *****00000000004 ***75491730608😀******909 2951 39 $********5 0025 2545"
-    ]
+    cards = ["5500000000000004", "30075491730608", "3009 8909 2951 39", "5172 6205 0025 2545"]
+    text = "x {} {}😀{} ${}".format(*cards)
+    assert _strict([text], "mask:11") == ["x {} {}😀{} ${}".format(*(masked(c, 11) for c in cards))]
 
 
 def test_a_card_after_a_long_run_of_stars_or_tags(tmp_path: Path) -> None:

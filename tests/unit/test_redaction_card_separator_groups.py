@@ -9,6 +9,7 @@ is now read by all of them (number_separators.CARD_SEPARATORS)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -123,3 +124,23 @@ def test_two_cards_joined_by_any_separator_are_both_masked(tmp_path: Path) -> No
     assert _written(texts, "mask:4", tmp_path) == [
         f"************1111{separator}************0004" for separator in _SEPARATORS
     ]
+
+
+@pytest.mark.parametrize("escape", ["\\u2003", "\\u3000", "\\u00a0", "\\u2009", "\\u00A0"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        # A space escaped in a JSON string (as json.dumps writes it) before a card: the
+        # escape's last hex digits glued onto the card's, which stayed in clear.
+        '{{"m": "4111 1111 1111 1111{e}5500 0000 0000 0004"}}',
+        '{{"m": "x{e}5500000000000004"}}',
+        '{{"m": "card:{e}5500-0000-0000-0004 ok"}}',
+    ],
+)
+def test_a_card_after_an_escaped_space_is_masked(escape: str, template: str) -> None:
+    text = template.format(e=escape)
+    out, _ = run(pl.DataFrame({"text": [text]}), RedactionSpec(level="strict"))
+    written = str(out["text"][0])
+    assert "5500" not in written.replace(escape, "")
+    assert escape in written
+    json.loads(written)

@@ -15,7 +15,7 @@ import pytest
 from sluice.server.pipeline.redaction.actions import TEXT_PSEUDONYM_HEX
 from sluice.server.pipeline.redaction.pseudonyms import SEAL, SEAL_IN_MATCH
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import rule, run, settings_with_keys
+from tests.unit.redaction_helpers import masked, rule, run, settings_with_keys
 
 KEY = b"k" * 32
 
@@ -197,12 +197,13 @@ def test_masked(
 ) -> None:
     out = _redacted(text, f"pattern={entity}:mask:4", tmp_path)
     before, after = around
-    masked = "*" * (len(value) - 4) + value[-4:]
+    # A mask never shows more than it hides: the last min(4, len // 2) characters.
+    written = masked(value, 4)
     if text in _FIRST_WORD_READ_AGAIN:
         # The keyword pattern reads the mask's first word (`*b`) again: no longer than
         # the characters kept, it is masked whole (it was kept as it was).
-        masked = "**" + masked[2:]
-    assert out == before + masked + after
+        written = "**" + written[2:]
+    assert out == before + written + after
 
 
 @pytest.mark.parametrize(("entity", "text", "value", "around"), LAYOUTS)
@@ -480,7 +481,8 @@ def test_a_later_value_ends_before_a_seal(first: str, written: str, tmp_path: Pa
     rules = (f"pattern=GITHUB_TOKEN:{first}", "pattern=SECRET_VALUE:mask:4")
     spec = RedactionSpec(level="basic", rules=tuple(rule(r) for r in rules))
     out, _ = run(frame, spec, settings_with_keys(tmp_path, crm=KEY))
-    assert out["text"][0] == f"password=***def:{written} x"
+    # `abcdef:` is 7 characters: mask:4 shows 3 of them (never more than it hides).
+    assert out["text"][0] == f"password=****ef:{written} x"
 
 
 _MASKED_TOKEN = "*" * 36 + "aaaa"

@@ -73,17 +73,27 @@ def hmac_sha256_hex(message: pl.Expr, key: HashKey) -> pl.Expr:
 
 
 def mask(text: pl.Expr, keep_last: int) -> pl.Expr:
-    """Every character but the last `keep_last` becomes "*"; the length stays. A value
-    of `keep_last` characters or fewer is masked whole: it was shown whole (`mask:8` on
-    a password of 6), and a mask never shows a whole value."""
+    """Every character but the last `keep_last` becomes "*"; the length stays. A mask
+    never shows more than it hides: of a value of L characters it shows the last
+    min(`keep_last`, L // 2), so `mask:4` writes `abcde` as `***de` (it showed `bcde`,
+    nearly the whole secret), and a value of `keep_last` characters or fewer is masked
+    whole, as before (`mask:8` on a password of 6). Values of 2 x `keep_last`
+    characters or more show `keep_last`, as they did."""
     stars = r"(?s)."
     if keep_last <= 0:
         return text.str.replace_all(stars, "*")
-    hidden = text.str.head(-keep_last).str.replace_all(stars, "*")
+    shown = mask_shown(text, keep_last)
+    hidden = text.str.head(text.str.len_chars().cast(pl.Int64) - shown)
+    return pl.concat_str(hidden.str.replace_all(stars, "*"), text.str.tail(shown))
+
+
+def mask_shown(text: pl.Expr, keep_last: int) -> pl.Expr:
+    """How many last characters `mask` shows of each value (mask's rule)."""
+    length = text.str.len_chars().cast(pl.Int64)
     return (
-        pl.when(text.str.len_chars() > keep_last)
-        .then(pl.concat_str(hidden, text.str.tail(keep_last)))
-        .otherwise(text.str.replace_all(stars, "*"))
+        pl.when(length > keep_last)
+        .then(pl.min_horizontal(pl.lit(keep_last, dtype=pl.Int64), length // 2))
+        .otherwise(pl.lit(0, dtype=pl.Int64))
     )
 
 

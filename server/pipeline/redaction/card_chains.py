@@ -60,6 +60,8 @@ from sluice.server.pipeline.redaction.validators import is_card
 _SHORTEST_CARD: Final = 13
 #: The longest candidate worth a check: 19 digits, a separator between each two.
 _LONGEST_CARD_TEXT: Final = 37
+#: The most characters a mask shows of a card: half the longest (`_written`).
+_MOST_SHOWN: Final = _LONGEST_CARD_TEXT // 2
 #: A space or tab after a written card: a card's spaces beyond ASCII too, as the steps
 #: give back the groups after a card at them (number_separators.CARD_SEPARATORS).
 _SPACE: Final = rf"(?:{CARD_SPACE}|\t)"
@@ -136,13 +138,10 @@ class _ChainReader:
             return self.written.fullmatch(tag(self.rule.label)) is not None
         if self.rule.action != "mask":
             return True
+        # As actions.mask writes it: the last min(keep, len // 2), none where len <= keep.
         keep = self.rule.keep_last
-        if keep <= 0:
-            masked = "*" * len(card)
-        elif len(card) > keep:
-            masked = "*" * (len(card) - keep) + card[-keep:]
-        else:
-            masked = card
+        shown = min(keep, len(card) // 2) if len(card) > keep > 0 else 0
+        masked = "*" * (len(card) - shown) + card[len(card) - shown :]
         return self.written.fullmatch(masked) is not None
 
 
@@ -169,20 +168,45 @@ def _walked_written(rule: PatternRule) -> str:
 
 
 def _gate(written: str) -> str:
-    """For Polars: a written card and `_BESIDE` before a digit (the values to walk)."""
-    return f"(?:{written}){_BESIDE}[0-9]"
+    """For Polars: a written card and `_BESIDE` before a digit (the values to walk).
+    A mask's stars from a run's first, as the walk's head reads them (`_run_start`;
+    Polars has no look-behind): a shown count tried inside a run of stars
+    ("*******7 3759" in "*************7 3759 117") held values main never walked, and
+    the walk took the card after the written one that the card rule's later step
+    writes with the one after it ("… 12 5123-…" stayed in clear under mask:10)."""
+    start = r"(?:^|[^*])" if written.startswith(r"\*") else ""
+    return f"{start}(?:{written}){_BESIDE}[0-9]"
 
 
 def _written(rule: PatternRule) -> str:
     """What the rule writes for a card, as a pattern; "" for an action that writes
     nothing in the text (keep, null)."""
     if rule.action == "mask":
-        # The last `keep_last` characters stay: digits and the separators between the
-        # card's groups ("************** 1111", "*************1-1111"), a digit last.
-        hidden = max(1, _SHORTEST_CARD - rule.keep_last)
+        # The last characters stay: digits and the separators between the card's
+        # groups ("************** 1111", "*************1-1111"), a digit last. A mask
+        # shows no more than it hides (actions.mask): of a card of L characters (13 or
+        # more) the last min(keep_last, L // 2). Each count shown is tied to its stars,
+        # else a written card's pattern ran on into the next card's first group
+        # ("**********1111 1111 5500 …" under mask:14 read "1111 1111 5500" as kept,
+        # and the card after it stayed in clear): keep_last shown after at least
+        # keep_last stars (L >= 2 x keep_last), and k < keep_last shown (k = L // 2)
+        # after k or k + 1 stars. (A card of keep_last characters or fewer is all
+        # stars and leads no walk, as on main: under mask:19 the cards after it stay
+        # in clear, a gap of its own.)
+        keep = rule.keep_last
+        if keep <= 0:
+            return rf"\*{{{_SHORTEST_CARD},}}"
         kept_character = f"(?:[0-9]|{CARD_SEPARATOR})"
-        kept = f"{kept_character}{{{rule.keep_last - 1}}}[0-9]" if rule.keep_last > 0 else ""
-        return rf"\*{{{hidden},}}{kept}"
+
+        def shown(count: int) -> str:
+            return f"{kept_character}{{{count - 1}}}[0-9]"
+
+        whole = rf"\*{{{max(1, keep, _SHORTEST_CARD - keep)},}}{shown(keep)}"
+        halves = [
+            rf"\*{{{count},{count + 1}}}{shown(count)}"
+            for count in range(_SHORTEST_CARD // 2, min(keep, _MOST_SHOWN + 1))
+        ]
+        return "|".join([whole, *halves])
     if rule.action in ("redact", "hash"):
         # A tag, or a pseudonym in its own or its sealed form (pseudonyms.py), neither
         # holding a "[": a tag tried at each "[CARD" of a long run read the rest of it.

@@ -21,6 +21,7 @@ from sluice.server.pipeline.redaction.actions import (
     TEXT_PSEUDONYM_HEX,
     hmac_sha256_hex,
     mask,
+    mask_shown,
     tag,
 )
 from sluice.server.pipeline.redaction.card_groups import (
@@ -236,8 +237,9 @@ def _rebuilt_pieces(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFrame:
         # rewritten from the match below, hold no backslash.) So is a tail right after
         # the escape of a high surrogate (`\ud83d`): it starts at the low half of the
         # pair (`\ude00`), half a character, kept alone where the first was masked.
-        head = match.str.head(-rule.keep_last)
-        split_escape = (match.str.len_chars() > rule.keep_last) & (
+        shown = mask_shown(match, rule.keep_last)
+        head = match.str.head(match.str.len_chars().cast(pl.Int64) - shown)
+        split_escape = (shown > 0) & (
             head.str.ends_with("\\")
             | head.str.contains(r"\\u[0-9a-fA-F]{0,3}$|\\u[dD][89abAB][0-9a-fA-F]{2}$")
         )

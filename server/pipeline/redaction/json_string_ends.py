@@ -112,8 +112,16 @@ HEADER_JSON_STRING_END: Final = (
 #: is as often a cookie's or the code's, and ending there left the cookies after it in
 #: clear; the value runs on over them (over-redaction, the safe failure).
 _PYTHON_CLOSE = r"[}\])]+[ \t]*(?:\r?(?m:$)|\\?\"[ \t]*[,}\]]|\\?\"\s*$)"
+#: A dict repr's next key and a literal as its value (`{'h': 'Cookie: sid=abc', 'x':
+#: 1}`): the value ran on to the line's end and took `', 'x': 1}`, and the literal
+#: broke. A literal's key only: before a key holding a string (`'tok': 'x'`) the quote
+#: may as well be a cookie's, and the value runs on as before.
+_PYTHON_DICT_LITERAL_ITEM = (
+    rf"'[^'\\\r\n]*'[ \t]*:[ \t]*{_HEADER_LITERAL_VALUE}[ \t]*(?:,|{_PYTHON_CLOSE})"
+)
 HEADER_PYTHON_STRING_END: Final = (
     rf"'[ \t]*{_PYTHON_CLOSE}"
     rf"|'[ \t]*,[ \t]*{_HEADER_LITERAL_VALUE}[ \t]*{_PYTHON_CLOSE}"
+    rf"|'[ \t]*,[ \t]*{_PYTHON_DICT_LITERAL_ITEM}"
     r"|'\s*$"
 )

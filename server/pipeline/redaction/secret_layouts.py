@@ -117,6 +117,37 @@ _AUTH_CREDENTIALS_TO_ESCAPED_BREAK: Final = Entity(
     r"\\[nrt]",
     gate_pattern=r"(?i:authorization)",
 )
+#: The credentials' words past an escaped line break or tab (`"Authorization: Bearer
+#: abc\nxyz"`, credentials folded or cut by whatever logged them): a bare word of
+#: token68's own alphabet (letters, digits, `-._~+/`, then `=` padding) after one break
+#: (`\r\n` is one) is more of them, and was left in clear once the break ended them.
+#: The words run on until a break that no such word follows, where what follows the
+#: break is kept: a header's name and ":" (`\nHost: h`, `\nX-Sid: v`, read by their
+#: own layouts), a blank line (`\n\n`, a body), an indent, a quote, a bracket or the
+#: text's end; or until a word ends at a character no word holds but ":" (a space, a
+#: quote, a backslash's escape other than a break): a word before ":" is a header's
+#: name, and the credentials end at the break before it. Also after what an earlier rule
+#: wrote there (`Bearer [JWT]\nxyz`). Before _AUTH_CREDENTIALS_TO_ESCAPED_BREAK, which
+#: takes the credentials where no word follows the break.
+#: A trade-off, kept on purpose: a word after the break that the next line starts
+#: (`Bearer abc\nGET /x HTTP/1.1`, a request line) is taken with the credentials and
+#: written over (`Bearer [SECRET_VALUE] /x HTTP/1.1`; main kept `\nGET`). No pattern
+#: without look-ahead tells that word from a piece of the credentials followed by a
+#: space (`Bearer abc\nxyz more`, where ` more` is kept): ending at a word before a
+#: space would leave such pieces in clear. Over-redaction is the safe failure
+#: (test_redaction_secret_ends_run_on pins it).
+_TOKEN68_CHARACTER = r"[A-Za-z0-9._~+/-]"
+_CREDENTIALS_BREAK = r"(?:(?:\\r)?\\n|\\[rt])"
+_AUTH_CREDENTIALS_OVER_ESCAPED_BREAKS: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    _AUTH_SCHEME_HEADER,
+    rf"(?:[^\s\"',;&\\\[」』][^\s\"',;&\\」』]*|{WRITTEN})"
+    rf"(?:{_CREDENTIALS_BREAK}{_TOKEN68_CHARACTER}+=*)+",
+    r"(?:\\[nrt])+(?:[A-Za-z0-9][A-Za-z0-9_-]*[ \t]*:|[^A-Za-z0-9._~+/\\-]|\\[^nrt]|$)"
+    r"|[^A-Za-z0-9._~+/=\\:-]|\\[^nrt]|$",
+    gate_pattern=r"(?i:authorization)",
+)
 # What may follow the closing parenthesis of a parenthesised value that
 # _parenthesised_quoted takes: nothing, a space, a separator or a quote, or the code's
 # further closing parentheses before one of those, a dot or a closing bracket
@@ -237,6 +268,19 @@ _ASSIGNED_START = _assigned_start(_WRITTEN_THEN_MORE)
 # before a space, a separator or a quote (`password=a\\ b` in a JSON string) is left.
 _ESCAPED_BACKSLASHES = r"(?:\\\\)+(?:[^\s\"',;&\\」』]|\\[^\s\"'\\]|(?m:$))"
 _ASSIGNED_REST = rf"(?:[^\s\"',;&\\」』]|\\[^\s\"'\\]|{_ESCAPED_BACKSLASHES})*"
+# The same for a value no quote holds (the keyword pattern's own): an escaped line
+# break or tab ends it as a real one does (`{"m": "password=hunter2\nnext line"}` took
+# `\nnext` with the value, over-redaction), also after escaped backslashes
+# (`hunter2\\\n`). What an earlier rule wrote is still read on over one
+# (_WRITTEN_THEN_MORE: `password=[GITHUB_TOKEN]\nSECRET`, where the break was more of
+# a value that rule cut). In plain text a backslash and "n", "r" or "t" (`C:\new`) ends
+# it too: a value no quote holds ends at the first character no secret of its kind is
+# read to hold, and a path's rest is left, as a real line break's is.
+_UNQUOTED_ESCAPE = r"\\[^\s\"'\\nrt]"
+_UNQUOTED_REST = (
+    rf"(?:[^\s\"',;&\\」』]|{_UNQUOTED_ESCAPE}"
+    rf"|(?:\\\\)+(?:[^\s\"',;&\\」』]|{_UNQUOTED_ESCAPE}|(?m:$)))*"
+)
 # A quoted secret's value starts at any character but a space, its own quote, a backslash
 # or "[" (a tag): the quotes, not the characters, say where it is (`password="= a b"`,
 # `api_key=',x'`); `=`, `>` and list separators start one here.
@@ -731,19 +775,29 @@ _HASHED_SECRET: Final = Entity(
 #: assignment, or a Slack webhook's path (an Authorization header's scheme leads
 #: _AUTH_SCHEME_CREDENTIALS, a layout of the same value).
 KEYWORD_SECRET_LEAD: Final = rf"{SECRET_NAME}{_ASSIGNED_VALUE}|{_SLACK_WEBHOOK}"
+
+
 #: A value starting with "n" (_ASSIGNED_START takes none): any but `null` alone, or with
 #: only the closing brackets of JSON after it (`{"password":null}`): a null holds no
 #: secret, and writing a tag there broke the JSON (`{"password":[SECRET_VALUE]`, brace
 #: and all). With no look-ahead, "not null" is spelt letter by letter, so values of "n",
 #: "nu" or "nul" alone are left too (too short to be a secret).
-_NOT_NULL_VALUE = (
-    r"n(?:(?:[^u\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|u(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|l(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
-    r"|l[}\]]*(?:[^}\]\s\"',;&\\」』]|\\[^\s\"']))))"
-    rf"{_ASSIGNED_REST}"
-)
-KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_ASSIGNED_REST}|{_NOT_NULL_VALUE}"
+#: The rest is the caller's: a keyword's value ends at an escaped break
+#: (_UNQUOTED_REST), an Authorization header's credentials run on over one after
+#: escaped backslashes as their other values do (_ASSIGNED_REST: `Bearer nabc\\\nxyz`
+#: left `\\\nxyz` in clear when they shared the keyword's).
+def _not_null_value(rest: str) -> str:
+    return (
+        r"n(?:(?:[^u\s\"',;&\\」』]|\\[^\s\"'])"
+        r"|u(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
+        r"|l(?:(?:[^l\s\"',;&\\」』]|\\[^\s\"'])"
+        r"|l[}\]]*(?:[^}\]\s\"',;&\\」』]|\\[^\s\"']))))"
+        rf"{rest}"
+    )
+
+
+_NOT_NULL_VALUE = _not_null_value(_UNQUOTED_REST)
+KEYWORD_SECRET_VALUE: Final = rf"{_ASSIGNED_START}{_UNQUOTED_REST}|{_NOT_NULL_VALUE}"
 #: A value ending in escaped backslashes (`{"m": "password=hunter2\\\\"}`, `C:\\\\temp\\\\`,
 #: plain `password=abc\\\\ next`): the keyword pattern's value takes them only before
 #: more of it (_ESCAPED_BACKSLASHES; no look-ahead tells it what follows), and the last
@@ -759,7 +813,7 @@ _VALUE_TO_ESCAPED_BACKSLASHES: Final = Entity(
     "SECRET_VALUE",
     "basic",
     rf"{SECRET_NAME}{_ASSIGNED_VALUE}",
-    rf"(?:{_ASSIGNED_START}{_ASSIGNED_REST})?(?:\\\\)+",
+    rf"(?:{_ASSIGNED_START}{_UNQUOTED_REST})?(?:\\\\)+",
     r"[\s\"',;&」』]|(?m:$)",
     gate_pattern=r"\\\\",
 )
@@ -776,7 +830,7 @@ _AUTH_SCHEME_CREDENTIALS: Final = Entity(
     "basic",
     _AUTH_SCHEME_HEADER,
     rf"{_assigned_start(_written_then_more(_AUTH_ESCAPE_THEN_MORE))}{_ASSIGNED_REST}"
-    rf"|{_NOT_NULL_VALUE}",
+    rf"|{_not_null_value(_ASSIGNED_REST)}",
     "",
     gate_pattern=r"(?i:authorization)",
 )
@@ -858,6 +912,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     *COOKIE_HEADER_SECRETS,
     COOKIE_JSON_ARRAY,
     *DIGEST_AUTH_SECRETS,
+    _AUTH_CREDENTIALS_OVER_ESCAPED_BREAKS,
     _AUTH_CREDENTIALS_TO_ESCAPED_BREAK,
     _HASHED_SECRET,
     _VALUE_TO_ESCAPED_BACKSLASHES,

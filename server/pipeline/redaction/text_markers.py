@@ -82,14 +82,21 @@ WORD_DASH: Final = rf"((?:[^\W\d]|[)\]}}\"'>]){CARD_DASH}+)({_CARD_SHAPE})({_SHA
 #: through it, and its trail took none before a digit, so the card before it had no
 #: end and stayed in clear. The joiner is its trail, the space the next one's lead.
 _OTHER_SPACES: Final = r"\x0b\x0c\x85\u1680\u2000-\u2006\u2008\u200a\u2028\u2029\u205f"
+#: And a joiner after such a space, or any other, escaped in a JSON string before a
+#: digit (`4111 1111 1111 1111\u20035500 0000 0000 0004`, `x\u20034111…`, as
+#: `json.dumps` writes one): the escape's last hex digits glued onto the card's, which
+#: had no lead and stayed in clear.
+_ESCAPED_SPACE: Final = r"\\u(?:000[bBcC]|0085|00[aA]0|1680|200[0-9aA]|202[89fF]|205[fF]|3000)"
 _JOINED_OR_TAKEN: Final = (
     rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])|([0-9])([{_OTHER_SPACES}][0-9])"
+    rf"|({_ESCAPED_SPACE})([0-9])"
 )
 JOINED_CARDS: Final = rf"{_JOINED_OR_TAKEN}|{WORD_DASH}|{WORD_DASH_BEFORE_RUN}"
 #: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
 #: `_JOINED_OR_TAKEN`; absent groups read as ""), or before the other space (groups 5,
-#: 6), and after the word and dash (groups 1 to 3 of `WORD_DASH`).
-_JOINER_AFTER: Final = f"${{1}}${{3}}${{5}}{JOINER}${{2}}${{4}}${{6}}"
+#: 6), or after the escaped space (groups 7, 8), and after the word and dash (groups 1
+#: to 3 of `WORD_DASH`).
+_JOINER_AFTER: Final = f"${{1}}${{3}}${{5}}${{7}}{JOINER}${{2}}${{4}}${{6}}${{8}}"
 _JOINER_AFTER_DASH: Final = f"${{1}}{JOINER}${{2}}${{3}}"
 #: A card printed in four groups of four parted by two spaces (`4111  1111  1111  1111`,
 #: or Amex's 4-6-5: `3782  822463  10005`; entities.py reads them): `_TAKEN_LEAD`
