@@ -37,6 +37,7 @@ from sluice.server.notifications.targets import check_secrets as check_notificat
 from sluice.server.pipeline.driver_preload import preload_drivers
 from sluice.server.principals import ANONYMOUS, build_authenticator
 from sluice.server.rpc.server import build_health_server, build_server, set_not_serving
+from sluice.server.rpc.spans import RpcSpans
 from sluice.server.secrets import load_or_create_key
 from sluice.server.service.events import EventHub
 from sluice.server.service.export_admin import ExportAdmin
@@ -183,7 +184,7 @@ def _run(settings: Settings) -> int:
         max_receive_message_length=settings.grpc_max_receive_message_length,
         receive_window_bytes=settings.grpc_receive_window_bytes,
         outer_interceptors=[
-            *([tracing.grpc_interceptor()] if tracing else []),
+            *([RpcSpans(tracing.rpc_tracer())] if tracing else []),
             *([metrics.grpc_interceptor] if metrics else []),
         ],
     )

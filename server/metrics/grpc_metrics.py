@@ -12,6 +12,8 @@ from typing import Any
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from sluice.server.grpc_status import handler_status
+
 _KINDS = (
     ("unary_unary", "unary"),
     ("unary_stream", "server_stream"),
@@ -67,9 +69,9 @@ class GrpcMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             try:
                 response = behavior(request, context)
             except BaseException:
-                self._done(labels, started, _code(context, grpc.StatusCode.UNKNOWN))
+                self._done(labels, started, handler_status(context, grpc.StatusCode.UNKNOWN))
                 raise
-            self._done(labels, started, _code(context, grpc.StatusCode.OK))
+            self._done(labels, started, handler_status(context, grpc.StatusCode.OK))
             return response
 
         return wrapped
@@ -83,21 +85,11 @@ class GrpcMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 yield from behavior(request, context)
             except GeneratorExit:
                 # The caller went away (or the server stops) before the stream ended.
-                self._done(labels, started, _code(context, grpc.StatusCode.CANCELLED))
+                self._done(labels, started, handler_status(context, grpc.StatusCode.CANCELLED))
                 raise
             except BaseException:
-                self._done(labels, started, _code(context, grpc.StatusCode.UNKNOWN))
+                self._done(labels, started, handler_status(context, grpc.StatusCode.UNKNOWN))
                 raise
-            self._done(labels, started, _code(context, grpc.StatusCode.OK))
+            self._done(labels, started, handler_status(context, grpc.StatusCode.OK))
 
         return wrapped
-
-
-def _code(context: grpc.ServicerContext, default: grpc.StatusCode) -> grpc.StatusCode:
-    """The status the handler set (set_code or abort), else `default`."""
-    code = context.code()  # type: ignore[attr-defined]  # grpcio >= 1.38; not in grpc-stubs
-    if isinstance(code, grpc.StatusCode):
-        return code
-    if isinstance(code, int):  # grpcio gives the enum's integer value in some versions
-        return next((c for c in grpc.StatusCode if c.value[0] == code), default)
-    return default

@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sluice.client import ExportClient, ExportFailedError
 from sluice.client.demo_data import generate
 from sluice.server.rpc.errors import DomainErrorInterceptor
+from sluice.server.rpc.spans import RpcSpans
 from sluice.server.tracing import Tracing
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
@@ -115,7 +116,7 @@ def test_rpc_spans_name_a_foreign_error_by_its_type_alone(collector: Collector) 
     tracing = Tracing(collector.endpoint, "test")
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=2),
-        interceptors=[tracing.grpc_interceptor(), DomainErrorInterceptor()],
+        interceptors=[RpcSpans(tracing.rpc_tracer()), DomainErrorInterceptor()],
     )
     server.add_generic_rpc_handlers(
         [
@@ -162,7 +163,7 @@ def test_rpc_spans_take_the_callers_traceparent_and_log_none_of_its_metadata(  #
     there cannot reach the log (OpenTelemetry's parsers warn quoting what they refused)."""
     tracing = Tracing(collector.endpoint, "test")
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=2), interceptors=[tracing.grpc_interceptor()]
+        futures.ThreadPoolExecutor(max_workers=2), interceptors=[RpcSpans(tracing.rpc_tracer())]
     )
     server.add_generic_rpc_handlers(
         [

@@ -15,8 +15,8 @@ def test_the_daemon_imports_whatever_otel_propagators_names() -> None:
         [
             sys.executable,
             "-c",
-            "import sluice.server.main, sluice.server.tracing as t; "
-            "t.Tracing('http://127.0.0.1:9', 'test').grpc_interceptor(); print('ok')",
+            "import sluice.server.main, sluice.server.tracing as t, sluice.server.rpc.spans as s; "
+            "s.RpcSpans(t.Tracing('http://127.0.0.1:9', 'test').rpc_tracer()); print('ok')",
         ],
         capture_output=True,
         text=True,

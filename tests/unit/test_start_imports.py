@@ -18,7 +18,6 @@ _ON_USE = (
     "azure.storage.blob",
     "botocore",
     "opentelemetry.exporter.otlp",
-    "opentelemetry.instrumentation.grpc",
     "opentelemetry.sdk",
     "reportlab",
 )
