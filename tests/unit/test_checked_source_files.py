@@ -1,6 +1,6 @@
 """A source file is read as it was checked: a symlink swapped in after the confinement
 check (the window between planning and the run's reads) is refused, and nothing of the
-file it points to outside the allowed source roots is read (and a refusal never says where it leads)."""
+file it points to outside the allowed source roots is read (nor named in a refusal)."""
 
 from __future__ import annotations
 
