@@ -375,15 +375,18 @@ def _check_destination(spec: ExportSpec, settings: Settings) -> str:
         _check_cloud_location(uri)
         return uri
     folder = Path(location.target).resolve()
-    problem = outside_export_roots(folder / spec.destination.dataset, settings)
+    problem = outside_export_roots(folder / spec.destination.dataset, settings, sent=uri)
     if problem:
         raise InvalidArgument("spec.destination.uri", problem)
     return str(folder)
 
 
-def outside_export_roots(path: str | Path, settings: Settings) -> str:
-    """ "" when `path` lies within the export roots, else why not (naming the setting)."""
-    return outside_roots(path, settings.export_roots, "export", "allowed_roots", "--allow-root")
+def outside_export_roots(path: str | Path, settings: Settings, sent: str | None = None) -> str:
+    """ "" when `path` lies within the export roots, else why not (naming the setting and
+    `sent`, the path as the caller gave it, never the resolved `path` nor the roots)."""
+    return outside_roots(
+        path, settings.export_roots, "export", "allowed_roots", "--allow-root", sent
+    )
 
 
 def _plan_increment(

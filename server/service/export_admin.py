@@ -359,7 +359,7 @@ class ExportAdmin:
         target = destination
         if location.kind == "local":
             target = os.path.realpath(location.target)
-            problem = outside_export_roots(target, self._settings)
+            problem = outside_export_roots(target, self._settings, sent=destination)
             if problem:
                 raise InvalidArgument(field, problem)
         try:

@@ -229,22 +229,56 @@ def test_refused_admin_uris(
     assert shared.healthy()
 
 
-def test_outside_roots_message_names_the_roots_and_the_setting(shared: Daemon) -> None:
+def test_outside_roots_message_names_the_setting_not_the_roots(shared: Daemon) -> None:
+    """A refusal names the field, the path the caller sent and the setting, never the
+    server's roots nor where a symlink leads: those tell a caller the server's layout."""
     with grpc.insecure_channel(shared.address) as channel:
         stub = export_pb2_grpc.ExportServiceStub(channel)
         source = generate(shared.sources / "small.csv", 20, format="csv")
         spec = _spec(shared, "/etc/hostname", str(shared.exports))
-        _, message = _invalid_argument(
+        fields, message = _invalid_argument(
             lambda: stub.CreateExport(pb.CreateExportRequest(spec=spec), timeout=30)
         )
-        assert str(shared.sources) in message
+        assert fields == ["spec.source.uri"] and "/etc/hostname" in message
+        assert str(shared.sources) not in message and str(shared.exports) not in message
         assert "allowed_source_roots" in message and "--allow-source-root" in message
         spec = _spec(shared, str(source), str(shared.root / "elsewhere"))
-        _, message = _invalid_argument(
+        fields, message = _invalid_argument(
             lambda: stub.CreateExport(pb.CreateExportRequest(spec=spec), timeout=30)
         )
-        assert str(shared.exports) in message
+        assert fields == ["spec.destination.uri"] and str(shared.root / "elsewhere") in message
+        assert str(shared.sources) not in message and str(shared.exports) not in message
         assert "allowed_roots" in message and "--allow-root" in message
+
+
+def test_outside_roots_message_hides_where_a_symlink_leads(shared: Daemon, outside: Path) -> None:
+    hidden = shared.root / "hidden-target"
+    hidden.mkdir(exist_ok=True)
+    link_source = shared.sources / "linked.csv"
+    link_source.unlink(missing_ok=True)
+    link_source.symlink_to(outside / "secret.csv")
+    link_folder = shared.exports / "linked"
+    link_folder.unlink(missing_ok=True)
+    link_folder.symlink_to(hidden, target_is_directory=True)
+    source = generate(shared.sources / "small.csv", 20, format="csv")
+    with grpc.insecure_channel(shared.address) as channel:
+        stub = export_pb2_grpc.ExportServiceStub(channel)
+        refusals = [
+            (_spec(shared, str(link_source), str(shared.exports)), "spec.source.uri"),
+            (_spec(shared, str(source), str(link_folder)), "spec.destination.uri"),
+        ]
+        for spec, field in refusals:
+            fields, message = _invalid_argument(
+                lambda spec=spec: stub.CreateExport(pb.CreateExportRequest(spec=spec), timeout=30)
+            )
+            assert fields == [field], message
+            assert "roots this server allows" in message, message
+            for hidden_path in (outside, hidden):
+                assert str(hidden_path) not in message, message
+            other_root = shared.exports if field == "spec.source.uri" else shared.sources
+            assert str(other_root) not in message, message
+    link_source.unlink()
+    link_folder.unlink()
 
 
 @pytest.mark.parametrize("where", ["export folder", "dataset folder"])

@@ -1,6 +1,6 @@
 """A source file is read as it was checked: a symlink swapped in after the confinement
 check (the window between planning and the run's reads) is refused, and nothing of the
-file it points to outside the allowed source roots is read."""
+file it points to outside the allowed source roots is read (nor named in a refusal)."""
 
 from __future__ import annotations
 
@@ -106,7 +106,8 @@ def test_a_glob_match_resolving_outside_the_roots_is_refused_naming_it(
     with pytest.raises(InvalidArgument) as refused:
         resolve_source(str(root / "*.csv"), "csv", [root])
     message = str(refused.value)
-    assert message.startswith(f"spec.source.uri: {root / 'b.csv'} is outside the allowed source")
+    assert message.startswith(f"spec.source.uri: {root / 'b.csv'} is outside the source roots")
+    assert str(outside) not in message  # where the symlink leads is the server's business
     assert "allowed_source_roots" in message
 
 

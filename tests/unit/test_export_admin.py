@@ -72,7 +72,7 @@ def test_an_export_id_is_located_from_its_job_record(exported: list[str], tmp_pa
 def test_paths_outside_the_roots_and_odd_refs_are_refused(
     admin: ExportAdmin, tmp_path: Path
 ) -> None:
-    with pytest.raises(InvalidArgument, match="outside the allowed export roots"):
+    with pytest.raises(InvalidArgument, match="outside the export roots this server allows"):
         admin.verify(f"file://{tmp_path}/elsewhere/events/x/manifest.json", principal=ANONYMOUS)
     with pytest.raises(InvalidArgument):
         admin.verify("manifest.json", principal=ANONYMOUS)
