@@ -41,7 +41,8 @@ def test_bytes_that_are_not_utf8_are_read_in_hex(tmp_path: Path) -> None:
     values = [b"\xff\xfe1234", b"a@b.com", None]
     frame = pl.DataFrame({"blob": values, "other": values})
     out, _ = run(frame, _spec("column=blob:mask:4", "column=other:hash"), settings)
-    assert out["blob"].to_list() == ["********3334", "***.com", None]
+    # mask:4 shows at most half a value: 3 of "a@b.com"'s 7 characters.
+    assert out["blob"].to_list() == ["********3334", "****com", None]
     assert out["other"][0] is not None and out["other"][1] == A_AT_B
 
 
@@ -58,5 +59,5 @@ def test_a_mask_of_bytes_or_durations_counts_only_changed_values() -> None:
     )
     out, counts = run(frame, RedactionSpec(level="strict"))
     assert out["card_number"].to_list() == ["************1111", "**", "", "****", None]
-    assert out["account_number"].to_list() == ["***0000", "*", None, None, None]
+    assert out["account_number"].to_list() == ["****000", "*", None, None, None]
     assert sorted(counts.values()) == [2, 3]
