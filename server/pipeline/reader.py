@@ -481,12 +481,13 @@ def _csv(
     ("straddles two block boundaries"): a CSV field or row that long, or an unclosed
     quote, which makes every row after it one value. The file fails, naming the rows read
     before it: reading on with bigger blocks turned a stray quote into hundreds of
-    thousands of rows merged into one value, or skipped as one bad row.
+    thousands of rows merged into one value, or skipped as one bad row. A shorter
+    unclosed quote fails it too, naming its line (csv_quotes).
 
     The separator is the source's (ResolvedSource.tabs): a checked file's handle is named
     /proc/self/fd/N, whatever the file's name (checked_files)."""
     _refuse_compressed(handle, rows)
-    options = CsvOptions(schema, columns, separator)
+    options = CsvOptions(schema, columns, separator, rows.file)
     handed = skip
     try:
         pieces = _arrow_pieces(options.open(handle, rows), schema, batch_rows, skip, rows)
@@ -498,6 +499,9 @@ def _csv(
             yield start, frame
             handed = start + frame.height
     except pa.ArrowInvalid as exc:
+        unclosed = options.quotes.error(handle)
+        if unclosed is not None:
+            raise unclosed from None
         if _straddles(exc):
             raise SourceDataError(
                 f"{rows.file}: cannot read on after row {handed}: a CSV field or row longer "
