@@ -392,7 +392,7 @@ def _ndjson_block(block: bytes, schema: pl.Schema, rows: FileRows, first_line: i
     """The records of a block of whole lines. When the block does not parse, its bad
     lines are found by halving (a few parses per bad line) and skipped or reported."""
     try:
-        return pl.read_ndjson(io.BytesIO(block), schema=schema)
+        return _read_ndjson(block, schema)
     except pl.exceptions.PolarsError:
         pass
     lines = block.split(b"\n")
@@ -403,11 +403,11 @@ def _ndjson_block(block: bytes, schema: pl.Schema, rows: FileRows, first_line: i
         if not text.strip():
             return
         try:
-            good.append(pl.read_ndjson(io.BytesIO(text), schema=schema))
+            good.append(_read_ndjson(text, schema))
             return
         except pl.exceptions.PolarsError:
             if high - low == 1:
-                rows.bad_line(first_line + low, "is not a JSON object of the source's columns")
+                rows.bad_line(first_line + low, _NOT_AN_OBJECT)
                 return
         middle = (low + high) // 2
         parse(low, middle)
@@ -415,6 +415,30 @@ def _ndjson_block(block: bytes, schema: pl.Schema, rows: FileRows, first_line: i
 
     parse(0, len(lines))
     return pl.concat(good) if good else pl.DataFrame(schema=schema)
+
+
+#: What a line Polars cannot read with the source's types is (with its columns' types
+#: inferred from the first lines, a later value of another type is one).
+_NOT_AN_OBJECT = (
+    "is not a JSON object of the source's columns (or a value's type is not its column's, "
+    "as inferred from the first 100 lines unless given: spec.source.schema)"
+)
+#: Polars' NDJSON reader panics on these types ("unexpected dtype"): read wider, then
+#: cast (a value out of range fails its line).
+_READ_WIDER: dict[pl.DataType, pl.DataType] = {
+    pl.Int8(): pl.Int64(),
+    pl.Int16(): pl.Int64(),
+    pl.UInt8(): pl.UInt64(),
+    pl.UInt16(): pl.UInt64(),
+}
+
+
+def _read_ndjson(data: bytes, schema: pl.Schema) -> pl.DataFrame:
+    wider = {name: _READ_WIDER.get(dtype, dtype) for name, dtype in schema.items()}
+    frame = pl.read_ndjson(io.BytesIO(data), schema=wider)
+    if all(schema[name] == dtype for name, dtype in wider.items()):
+        return frame
+    return frame.cast(dict(schema.items()), strict=True)
 
 
 def _line_blocks(handle: IO[bytes], max_line: int, rows: FileRows) -> Iterator[tuple[int, bytes]]:

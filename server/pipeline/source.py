@@ -98,7 +98,8 @@ class ResolvedSource:
     profile: S3Profile | AzureProfile | None = None
     #: What a row that cannot be parsed does: "fail" or "skip" (see bad_rows).
     on_bad_rows: str = "fail"
-    #: CSV only: (column, type name in column_types.COLUMN_TYPES) replacing inferred types.
+    #: CSV and NDJSON: (column, type name in column_types.COLUMN_TYPES) replacing inferred
+    #: types (NDJSON: or adding columns its first lines lack).
     column_types: tuple[tuple[str, str], ...] = ()
     #: Database sources: what is read and in which order (format "sqlite" or "duckdb").
     database: DatabaseRead | None = None
@@ -329,7 +330,7 @@ def read_schema(source: ResolvedSource) -> pl.Schema:
         # A line that is not JSON among those Polars infers from: name it, or infer
         # from the other lines when such lines are to be skipped.
         schema = _schema_of_good_lines(source)
-    return with_column_types(schema, source.column_types)
+    return with_column_types(schema, source.column_types, add_missing=source.format == "ndjson")
 
 
 def _inferred_schema(source: ResolvedSource) -> pl.Schema:
@@ -413,8 +414,7 @@ def _too_big_to_infer(file: str, lines: int, cap: int) -> str:
     return (
         f"{shown(file)}: its first {lines} lines are longer than {size} together (the "
         f"server's max_record_bytes), too much to infer a schema from (the first "
-        f"{_INFER_LINES} lines are read; NDJSON sources take no spec.source.schema): put "
-        "shorter lines first or raise max_record_bytes"
+        f"{_INFER_LINES} lines are read): put shorter lines first or raise max_record_bytes"
     )
 
 
