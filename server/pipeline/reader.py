@@ -33,6 +33,7 @@ from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.key_order import KeyOrderCheck
+from sluice.server.pipeline.long_lines import line_end, read_line
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
 from sluice.server.pipeline.statement_cancels import StatementCancels
@@ -445,37 +446,49 @@ def _line_blocks(handle: IO[bytes], max_line: int, rows: FileRows) -> Iterator[t
     """Blocks of whole lines, with the line number each starts at: NDJSON escapes
     newlines inside values, so a newline always ends a record. A line longer than
     `max_line` bytes fails the file naming it: one without an end (concatenated objects)
-    was carried whole, copied again at every read, until the memory ran out. Reads are
-    at most `max_line` long, so every longer line is carried over a read's end."""
+    was carried whole, copied again at every read, until the memory ran out. A read
+    holding no newline (a line longer than a read) has its line measured before it is
+    held (long_lines): refused having held one read, not `max_line` bytes."""
     handle.seek(0)
     size = min(NDJSON_BLOCK_BYTES, max_line)
-    carry: list[bytes] = []  # the start of a line not ended yet, in reads
-    carried = 0
+    carry = b""  # the start of a line not ended yet (the end of the last read)
+    begun = 0  # where that line starts
     line = 1
     while True:
         data = handle.read(size)
         if not data:
             break
         cut = data.rfind(b"\n")
-        ended = data.find(b"\n")
-        if carried + (len(data) if cut < 0 else ended) > max_line:
-            raise SourceDataError(
-                f"{rows.file}: line {line} is longer than {_size(max_line)} (the server's "
-                "max_record_bytes; is the file one JSON object per line?)"
-            )
         if cut < 0:
-            carry.append(data)
-            carried += len(data)
+            # A read without a newline: its line is measured first, holding nothing.
+            carry = data = b""
+            end = line_end(handle, begun, begun + max_line)
+            if end is None:
+                raise _too_long(rows, line, begun, max_line)
+            long_line = read_line(handle, begun, end)
+            if long_line.strip():
+                yield line, long_line
+            del long_line
+            line += 1
+            begun = end + 1
             continue
-        block = b"".join([*carry, data[: cut + 1]]) if carry else data[: cut + 1]
-        rest = data[cut + 1 :]
-        carry, carried = ([rest], len(rest)) if rest else ([], 0)
+        if len(carry) + data.find(b"\n") > max_line:
+            raise _too_long(rows, line, begun, max_line)
+        block = carry + data[: cut + 1] if carry else data[: cut + 1]
+        begun += len(block)
+        carry = data[cut + 1 :]
         if block.strip():
             yield line, block
         line += block.count(b"\n")
-    last = b"".join(carry)
-    if last.strip():
-        yield line, last
+    if carry.strip():
+        yield line, carry
+
+
+def _too_long(rows: FileRows, line: int, begun: int, max_line: int) -> SourceDataError:
+    return SourceDataError(
+        f"{rows.file}: line {line} (from byte {begun}) is longer than {_size(max_line)} "
+        "(the server's max_record_bytes; is the file one JSON object per line?)"
+    )
 
 
 def _size(count: int) -> str:

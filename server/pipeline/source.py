@@ -37,6 +37,7 @@ from sluice.server.pipeline.checked_files import open_checked
 from sluice.server.pipeline.column_types import with_column_types
 from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.database_source import DatabaseRead
+from sluice.server.pipeline.long_lines import line_end, read_line
 from sluice.server.pipeline.piece_counts import count_file_rows
 from sluice.server.pipeline.postgres_source import (
     LOOK_CONNECT_RETRIES,
@@ -378,12 +379,14 @@ def _head_lines(source: ResolvedSource, file: str) -> Generator[tuple[int, bytes
     """The non-blank lines of a text file from its start, with their numbers, as many as
     are taken. The schema is inferred from all the lines it needs or refused, never from
     fewer: past source.max_record_bytes from the file's start, the line being read
-    is INVALID_ARGUMENT (one without an end was read whole, at ~5x its size)."""
+    is INVALID_ARGUMENT (one without an end was read whole, at ~5x its size). A line
+    longer than two reads is measured before it is held (long_lines)."""
     cap = source.max_record_bytes
     number = 0
     with storage_errors(), file_opener(source)(file) as handle:
         pieces: list[bytes] = []  # the start of a line not ended yet, in reads
         read = 0
+        begun = 0  # where the line being read starts
         while read <= cap:
             chunk = handle.read(min(_HEAD_READ_BYTES, cap + 1 - read))
             if not chunk:
@@ -391,12 +394,24 @@ def _head_lines(source: ResolvedSource, file: str) -> Generator[tuple[int, bytes
                 if last.strip():
                     yield number + 1, last
                 return
+            if pieces and b"\n" not in chunk:
+                pieces = []
+                end = line_end(handle, begun, cap)
+                if end is None:
+                    break
+                number += 1
+                line = read_line(handle, begun, end)
+                if line.strip():
+                    yield number, line
+                read = begun = handle.tell()  # past its newline, or at the file's end
+                continue
             read += len(chunk)
             start = 0
             while (cut := chunk.find(b"\n", start)) >= 0:
                 number += 1
                 line = b"".join([*pieces, chunk[start:cut]]) if pieces else chunk[start:cut]
                 pieces, start = [], cut + 1
+                begun = read - len(chunk) + start
                 if line.strip():
                     yield number, line
             if start < len(chunk):
