@@ -24,7 +24,7 @@ class CsvOptions:
     """How a CSV file is read: Arrow's streaming parser with the plan's column types."""
 
     def __init__(
-        self, schema: pl.Schema, columns: Sequence[str], delimiter: str, file: str = ""
+        self, schema: pl.Schema, columns: Sequence[str], delimiter: str, file: str
     ) -> None:
         self.schema = schema
         self.columns = list(columns)
