@@ -180,8 +180,9 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
     "source_schema",
     type=SCHEMA,
     multiple=True,
-    help="CSV column types instead of inferred ones, e.g. id:int64,zip:str,card:str "
-    "(keeps leading zeros and card numbers as text); repeatable.",
+    help="CSV or NDJSON column types instead of inferred ones, e.g. "
+    "id:int64,zip:str,card:str (keeps leading zeros and card numbers as text; NDJSON: "
+    "also columns its first 100 lines lack); repeatable.",
 )
 @click.option(
     "--format", "fmt", default="", metavar="F", help="parquet|jsonl|csv|json|arrow. Default: jsonl."

@@ -1,6 +1,13 @@
-"""Column types a caller may give a CSV source (spec.source.schema) instead of inferred
-ones: inference reads the first rows only and turns card numbers, phone numbers and zip
-codes into integers (leading zeros gone, identifiers no longer text)."""
+"""Column types a caller may give a CSV or NDJSON source (spec.source.schema) instead of
+inferred ones: inference reads the first rows only and turns card numbers, phone numbers
+and zip codes into integers (leading zeros gone, identifiers no longer text).
+
+An NDJSON schema is inferred from the first 100 lines: a field that is null in all of
+them was read as nulls (a later value failed its line as "not a JSON object of the
+source's columns", or was skipped under on_bad_rows "skip"), and one absent from all of
+them was left out of the export without a word. So an NDJSON source's types may also
+name columns its first lines lack: they are added after the inferred ones. A CSV
+source's header names all its columns, so an unknown one is the caller's mistake."""
 
 from __future__ import annotations
 
@@ -12,6 +19,8 @@ import polars as pl
 from sluice.server.errors import InvalidArgument
 
 _FIELD: Final = "spec.source.schema"
+#: Source formats whose columns may be given types.
+TYPED_FORMATS: Final = ("csv", "ndjson")
 #: Canonical type names and the Polars types the source is read as.
 COLUMN_TYPES: Final[dict[str, pl.DataType]] = {
     "str": pl.String(),
@@ -69,18 +78,22 @@ def canonical_types(pairs: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], 
     return tuple(canonical)
 
 
-def with_column_types(schema: pl.Schema, pairs: Sequence[tuple[str, str]]) -> pl.Schema:
-    """`schema` with the given columns' types replaced; every column must exist."""
+def with_column_types(
+    schema: pl.Schema, pairs: Sequence[tuple[str, str]], *, add_missing: bool = False
+) -> pl.Schema:
+    """`schema` with the given columns' types replaced; every column must exist, unless
+    `add_missing` (NDJSON), when the missing ones are added after the others."""
     missing = [name for name, _ in pairs if name not in schema]
-    if missing:
+    if missing and not add_missing:
         raise InvalidArgument(
             _FIELD,
             f"no column {missing[0][:100]!r} in the source (its columns: {_names(schema)})",
         )
     wanted = dict(pairs)
     return pl.Schema(
-        {name: COLUMN_TYPES[wanted[name]] if name in wanted else dtype
-         for name, dtype in schema.items()}
+        {**{name: COLUMN_TYPES[wanted[name]] if name in wanted else dtype
+            for name, dtype in schema.items()},
+         **{name: COLUMN_TYPES[wanted[name]] for name in missing}}
     )  # fmt: skip
 
 

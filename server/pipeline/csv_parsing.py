@@ -4,7 +4,7 @@ types, and, when a value does not convert, which row and column it was in."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Final
 
 import polars as pl
@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from sluice.server.pipeline.csv_quotes import QuoteWatch
 from sluice.server.pipeline.row_errors import FileRows
 
 #: Bytes per CSV block handed to Arrow's streaming parser.
@@ -22,16 +23,37 @@ _COLUMN_NUMBER: Final = re.compile(r"In CSV column #(\d+):")
 class CsvOptions:
     """How a CSV file is read: Arrow's streaming parser with the plan's column types."""
 
-    def __init__(self, schema: pl.Schema, columns: Sequence[str], delimiter: str) -> None:
+    def __init__(
+        self, schema: pl.Schema, columns: Sequence[str], delimiter: str, file: str
+    ) -> None:
         self.schema = schema
         self.columns = list(columns)
         self.delimiter = delimiter
+        #: The file's unclosed quotes (see csv_quotes), watched by `open`.
+        self.quotes = QuoteWatch(file, list(schema)[-1] if len(schema) else "")
 
-    def open(self, handle: IO[bytes], rows: FileRows) -> pa_csv.CSVStreamingReader:
+    def open(self, handle: IO[bytes], rows: FileRows) -> Iterator[pa.RecordBatch]:
+        """The file's batches, checked for unclosed quotes: a quote left open in the
+        last column keeps the row's fields, so that column is read (as text) even when
+        the export does not read it, and left out again once checked."""
         arrow_schema = pl.DataFrame(schema=self.schema).to_arrow().schema
-        return self._reader(
-            handle, {f.name: f.type for f in arrow_schema}, self.columns, rows.on_invalid_row
-        )
+        types = {f.name: f.type for f in arrow_schema}
+        columns = self.columns
+        last = list(self.schema)[-1] if len(self.schema) else None
+        drop = bool(columns) and last is not None and last not in columns
+        if drop:
+            assert last is not None
+            columns = [*columns, last]
+            types[last] = pa.string()
+
+        def on_invalid(row: pa_csv.InvalidRow) -> str:
+            note = self.quotes.invalid_row(row)
+            if self.quotes.fails:
+                return "error"
+            return rows.on_invalid_row(row, note)
+
+        reader = self._reader(handle, types, columns, on_invalid)
+        return self.quotes.checked(reader, handle, drop)
 
     def _reader(
         self,

@@ -33,6 +33,7 @@ from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.key_order import KeyOrderCheck
+from sluice.server.pipeline.long_lines import line_end, read_line
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
 from sluice.server.pipeline.statement_cancels import StatementCancels
@@ -392,7 +393,7 @@ def _ndjson_block(block: bytes, schema: pl.Schema, rows: FileRows, first_line: i
     """The records of a block of whole lines. When the block does not parse, its bad
     lines are found by halving (a few parses per bad line) and skipped or reported."""
     try:
-        return pl.read_ndjson(io.BytesIO(block), schema=schema)
+        return _read_ndjson(block, schema)
     except pl.exceptions.PolarsError:
         pass
     lines = block.split(b"\n")
@@ -403,11 +404,11 @@ def _ndjson_block(block: bytes, schema: pl.Schema, rows: FileRows, first_line: i
         if not text.strip():
             return
         try:
-            good.append(pl.read_ndjson(io.BytesIO(text), schema=schema))
+            good.append(_read_ndjson(text, schema))
             return
         except pl.exceptions.PolarsError:
             if high - low == 1:
-                rows.bad_line(first_line + low, "is not a JSON object of the source's columns")
+                rows.bad_line(first_line + low, _NOT_AN_OBJECT)
                 return
         middle = (low + high) // 2
         parse(low, middle)
@@ -417,41 +418,77 @@ def _ndjson_block(block: bytes, schema: pl.Schema, rows: FileRows, first_line: i
     return pl.concat(good) if good else pl.DataFrame(schema=schema)
 
 
+#: What a line Polars cannot read with the source's types is (with its columns' types
+#: inferred from the first lines, a later value of another type is one).
+_NOT_AN_OBJECT = (
+    "is not a JSON object of the source's columns (or a value's type is not its column's, "
+    "as inferred from the first 100 lines unless given: spec.source.schema)"
+)
+#: Polars' NDJSON reader panics on these types ("unexpected dtype"): read wider, then
+#: cast (a value out of range fails its line).
+_READ_WIDER: dict[pl.DataType, pl.DataType] = {
+    pl.Int8(): pl.Int64(),
+    pl.Int16(): pl.Int64(),
+    pl.UInt8(): pl.UInt64(),
+    pl.UInt16(): pl.UInt64(),
+}
+
+
+def _read_ndjson(data: bytes, schema: pl.Schema) -> pl.DataFrame:
+    wider = {name: _READ_WIDER.get(dtype, dtype) for name, dtype in schema.items()}
+    frame = pl.read_ndjson(io.BytesIO(data), schema=wider)
+    if all(schema[name] == dtype for name, dtype in wider.items()):
+        return frame
+    return frame.cast(dict(schema.items()), strict=True)
+
+
 def _line_blocks(handle: IO[bytes], max_line: int, rows: FileRows) -> Iterator[tuple[int, bytes]]:
     """Blocks of whole lines, with the line number each starts at: NDJSON escapes
     newlines inside values, so a newline always ends a record. A line longer than
     `max_line` bytes fails the file naming it: one without an end (concatenated objects)
-    was carried whole, copied again at every read, until the memory ran out. Reads are
-    at most `max_line` long, so every longer line is carried over a read's end."""
+    was carried whole, copied again at every read, until the memory ran out. A read
+    holding no newline (a line longer than a read) has its line measured before it is
+    held (long_lines): refused having held one read, not `max_line` bytes."""
     handle.seek(0)
     size = min(NDJSON_BLOCK_BYTES, max_line)
-    carry: list[bytes] = []  # the start of a line not ended yet, in reads
-    carried = 0
+    carry = b""  # the start of a line not ended yet (the end of the last read)
+    begun = 0  # where that line starts
     line = 1
     while True:
         data = handle.read(size)
         if not data:
             break
         cut = data.rfind(b"\n")
-        ended = data.find(b"\n")
-        if carried + (len(data) if cut < 0 else ended) > max_line:
-            raise SourceDataError(
-                f"{rows.file}: line {line} is longer than {_size(max_line)} (the server's "
-                "max_record_bytes; is the file one JSON object per line?)"
-            )
         if cut < 0:
-            carry.append(data)
-            carried += len(data)
+            # A read without a newline: its line is measured first, holding nothing.
+            carry = data = b""
+            end = line_end(handle, begun, begun + max_line)
+            if end is None:
+                raise _too_long(rows, line, begun, max_line)
+            long_line = read_line(handle, begun, end)
+            if long_line.strip():
+                yield line, long_line
+            del long_line
+            line += 1
+            begun = end + 1
             continue
-        block = b"".join([*carry, data[: cut + 1]]) if carry else data[: cut + 1]
-        rest = data[cut + 1 :]
-        carry, carried = ([rest], len(rest)) if rest else ([], 0)
+        if len(carry) + data.find(b"\n") > max_line:
+            raise _too_long(rows, line, begun, max_line)
+        block = carry + data[: cut + 1] if carry else data[: cut + 1]
+        begun += len(block)
+        carry = data[cut + 1 :]
         if block.strip():
             yield line, block
         line += block.count(b"\n")
-    last = b"".join(carry)
-    if last.strip():
-        yield line, last
+    if carry.strip():
+        yield line, carry
+
+
+def _too_long(rows: FileRows, line: int, begun: int, max_line: int) -> SourceDataError:
+    return SourceDataError(
+        f"{rows.file}: line {line} (from byte {begun}) is longer than {_size(max_line)} "
+        "(the server's max_record_bytes; is the file one JSON object per line?)"
+    )
 
 
 def _size(count: int) -> str:
@@ -481,12 +518,13 @@ def _csv(
     ("straddles two block boundaries"): a CSV field or row that long, or an unclosed
     quote, which makes every row after it one value. The file fails, naming the rows read
     before it: reading on with bigger blocks turned a stray quote into hundreds of
-    thousands of rows merged into one value, or skipped as one bad row.
+    thousands of rows merged into one value, or skipped as one bad row. A shorter
+    unclosed quote fails it too, naming its line (csv_quotes).
 
     The separator is the source's (ResolvedSource.tabs): a checked file's handle is named
     /proc/self/fd/N, whatever the file's name (checked_files)."""
     _refuse_compressed(handle, rows)
-    options = CsvOptions(schema, columns, separator)
+    options = CsvOptions(schema, columns, separator, rows.file)
     handed = skip
     try:
         pieces = _arrow_pieces(options.open(handle, rows), schema, batch_rows, skip, rows)
@@ -498,6 +536,9 @@ def _csv(
             yield start, frame
             handed = start + frame.height
     except pa.ArrowInvalid as exc:
+        unclosed = options.quotes.error(handle)
+        if unclosed is not None:
+            raise unclosed from None
         if _straddles(exc):
             raise SourceDataError(
                 f"{rows.file}: cannot read on after row {handed}: a CSV field or row longer "

@@ -39,14 +39,17 @@ class FileRows:
         self.skipped = False
         #: (line or None, fields found, fields expected) of a malformed CSV row.
         self._malformed: tuple[int | None, int, int] | None = None
+        self._note = ""
 
-    def on_invalid_row(self, row: pa_csv.InvalidRow) -> str:
-        """Arrow's CSV hook for a row with the wrong number of fields."""
+    def on_invalid_row(self, row: pa_csv.InvalidRow, note: str = "") -> str:
+        """Arrow's CSV hook for a row with the wrong number of fields; `note` is what
+        its error adds (csv_quotes: an unclosed quote it holds)."""
         if self.skip:
             self._pending += 1
             self.skipped = True
             return "skip"
         self._malformed = (row.number, row.actual_columns, row.expected_columns)
+        self._note = note
         return "error"
 
     def bad_line(self, line: int, what: str) -> None:
@@ -70,7 +73,8 @@ class FileRows:
         line, found, expected = self._malformed
         where = f"line {line}" if line is not None else "a row"
         return SourceDataError(
-            f"{self.file}: {where} has {found} fields, expected {expected} ({_SKIP_HINT})"
+            f"{self.file}: {where} has {found} fields, expected {expected}{self._note} "
+            f"({_SKIP_HINT})"
         )
 
     def changed(self, error: BaseException, rows_read: int) -> SourceDataError:

@@ -37,6 +37,7 @@ from sluice.server.pipeline.checked_files import open_checked
 from sluice.server.pipeline.column_types import with_column_types
 from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.database_source import DatabaseRead
+from sluice.server.pipeline.long_lines import line_end, read_line
 from sluice.server.pipeline.piece_counts import count_file_rows
 from sluice.server.pipeline.postgres_source import (
     LOOK_CONNECT_RETRIES,
@@ -98,7 +99,8 @@ class ResolvedSource:
     profile: S3Profile | AzureProfile | None = None
     #: What a row that cannot be parsed does: "fail" or "skip" (see bad_rows).
     on_bad_rows: str = "fail"
-    #: CSV only: (column, type name in column_types.COLUMN_TYPES) replacing inferred types.
+    #: CSV and NDJSON: (column, type name in column_types.COLUMN_TYPES) replacing inferred
+    #: types (NDJSON: or adding columns its first lines lack).
     column_types: tuple[tuple[str, str], ...] = ()
     #: Database sources: what is read and in which order (format "sqlite" or "duckdb").
     database: DatabaseRead | None = None
@@ -329,7 +331,7 @@ def read_schema(source: ResolvedSource) -> pl.Schema:
         # A line that is not JSON among those Polars infers from: name it, or infer
         # from the other lines when such lines are to be skipped.
         schema = _schema_of_good_lines(source)
-    return with_column_types(schema, source.column_types)
+    return with_column_types(schema, source.column_types, add_missing=source.format == "ndjson")
 
 
 def _inferred_schema(source: ResolvedSource) -> pl.Schema:
@@ -377,12 +379,14 @@ def _head_lines(source: ResolvedSource, file: str) -> Generator[tuple[int, bytes
     """The non-blank lines of a text file from its start, with their numbers, as many as
     are taken. The schema is inferred from all the lines it needs or refused, never from
     fewer: past source.max_record_bytes from the file's start, the line being read
-    is INVALID_ARGUMENT (one without an end was read whole, at ~5x its size)."""
+    is INVALID_ARGUMENT (one without an end was read whole, at ~5x its size). A line
+    longer than two reads is measured before it is held (long_lines)."""
     cap = source.max_record_bytes
     number = 0
     with storage_errors(), file_opener(source)(file) as handle:
         pieces: list[bytes] = []  # the start of a line not ended yet, in reads
         read = 0
+        begun = 0  # where the line being read starts
         while read <= cap:
             chunk = handle.read(min(_HEAD_READ_BYTES, cap + 1 - read))
             if not chunk:
@@ -390,12 +394,24 @@ def _head_lines(source: ResolvedSource, file: str) -> Generator[tuple[int, bytes
                 if last.strip():
                     yield number + 1, last
                 return
+            if pieces and b"\n" not in chunk:
+                pieces = []
+                end = line_end(handle, begun, cap)
+                if end is None:
+                    break
+                number += 1
+                line = read_line(handle, begun, end)
+                if line.strip():
+                    yield number, line
+                read = begun = handle.tell()  # past its newline, or at the file's end
+                continue
             read += len(chunk)
             start = 0
             while (cut := chunk.find(b"\n", start)) >= 0:
                 number += 1
                 line = b"".join([*pieces, chunk[start:cut]]) if pieces else chunk[start:cut]
                 pieces, start = [], cut + 1
+                begun = read - len(chunk) + start
                 if line.strip():
                     yield number, line
             if start < len(chunk):
@@ -413,8 +429,7 @@ def _too_big_to_infer(file: str, lines: int, cap: int) -> str:
     return (
         f"{shown(file)}: its first {lines} lines are longer than {size} together (the "
         f"server's max_record_bytes), too much to infer a schema from (the first "
-        f"{_INFER_LINES} lines are read; NDJSON sources take no spec.source.schema): put "
-        "shorter lines first or raise max_record_bytes"
+        f"{_INFER_LINES} lines are read): put shorter lines first or raise max_record_bytes"
     )
 
 

@@ -16,7 +16,7 @@ from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
-from sluice.server.pipeline.column_types import canonical_types
+from sluice.server.pipeline.column_types import TYPED_FORMATS, canonical_types
 from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.pipeline.database_keys import resume_columns
@@ -174,9 +174,10 @@ def build_plan(
     )
     if check_files is not None:
         check_files(source.files)
-    if column_types and source.format != "csv":
+    if column_types and source.format not in TYPED_FORMATS:
         raise InvalidArgument(
-            "spec.source.schema", f"column types apply to CSV sources, not to {source.format}"
+            "spec.source.schema",
+            f"column types apply to CSV and NDJSON sources, not to {source.format}",
         )
     source = replace(
         source,

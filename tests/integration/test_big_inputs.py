@@ -208,3 +208,70 @@ def test_deep_nesting_outside_ndjson_is_read_as_on_main(world) -> None:  # type:
     pl.DataFrame({"id": list(range(10)), "d": [_deep(20) for _ in range(10)]}).write_parquet(source)
     done = client.wait(client.create(_spec(daemon, source)).id, timeout=120)
     assert done.state == pb.EXPORT_STATE_SUCCEEDED and done.progress.records == 10
+
+
+#: The record cap of the memory test: big enough that holding it shows.
+_CAP_MIB = 128
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, ExportClient]]:
+    daemon = Daemon(
+        root=tmp_path_factory.mktemp("capped") / "d",
+        settings={"max_record_bytes": _CAP_MIB * MiB},
+    )
+    daemon.start()
+    try:
+        with ExportClient(daemon.address) as client:
+            yield daemon, client
+    finally:
+        daemon.stop(timeout=20)
+
+
+def _peak_mib(pid: int) -> int:
+    """The process's peak resident memory since it was last reset (VmHWM)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM:")).split()[1]) >> 10
+
+
+def _reset_peak(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM back to the current RSS
+
+
+@pytest.mark.parametrize("where", ["first", "second"])
+def test_a_file_without_newlines_is_refused_without_holding_the_record_cap(capped, where) -> None:  # type: ignore[no-untyped-def]
+    # Before: the line was carried read by read up to max_record_bytes, so the daemon's
+    # peak grew by the cap (a 300 MB file, the default 256 MiB cap: 202 -> 458 MB when
+    # planned, -> 748 MB as a glob's second file, counting its rows included). Now it is
+    # scanned for its end first.
+    daemon, client = capped
+    folder = daemon.sources / f"oneline-{where}"
+    folder.mkdir()
+    big = folder / "b.ndjson"
+    with big.open("wb") as out:
+        out.write(b'{"id":1,"t":"')
+        for _ in range(_CAP_MIB + 16):
+            out.write(b"x" * MiB)
+        out.write(b'"}')
+    if where == "second":  # read by the export's reader, planning has the first file
+        (folder / "a.ndjson").write_text("".join(f'{{"id":{i},"t":"a"}}\n' for i in range(200)))
+    spec = ExportClient.build_spec(
+        source=str(folder / "*.ndjson"), to=str(daemon.exports), dataset=f"oneline_{where}"
+    )
+    assert daemon.process is not None
+    pid = daemon.process.pid
+    _reset_peak(pid)
+    before = _peak_mib(pid)
+    if where == "first":
+        message = _refused(client, spec)
+    else:
+        export = _failed(client, spec)
+        assert export.error.code == "FAILED_PRECONDITION", export.error
+        message = export.error.message
+        assert "line 1 (from byte 0)" in message, message
+    assert "b.ndjson" in message and "line 1" in message and f"{_CAP_MIB} MiB" in message
+    assert "max_record_bytes" in message and "xxxx" not in message
+    grown = _peak_mib(pid) - before
+    # Reads of 16 MiB (the reader's block) and 8 MiB (the row count) are held a while.
+    assert grown < _CAP_MIB // 3, f"the daemon's peak grew by {grown} MiB"
+    assert daemon.healthy()

@@ -219,3 +219,20 @@ def test_a_zlib_source_expands_at_most_a_block_per_read() -> None:
     pieces = list(iter(lambda: reader.read(4096), b""))
     assert b"".join(pieces) == data
     assert max(len(piece) for piece in pieces) == 4096
+
+
+def test_ndjson_lines_longer_than_a_block_are_counted_holding_a_block_or_two(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, a line without an end was carried whole (then given up, as 0 rows, past
+    # MAX_PIECE_BYTES): a file without newlines cost the daemon that much memory.
+    monkeypatch.setattr(piece_counts, "MAX_PIECE_BYTES", 64)
+    data = (
+        b'{"id":1}\n' + b'{"t":"' + b"x" * 500 + b'"}\n' + b" " * 100 + b"\n" + b"{}" + b"y" * 300
+    )
+    pieces = list(record_pieces(io.BytesIO(data), False, None, 8))
+    assert max(len(piece) for piece in pieces) <= 16
+    path = tmp_path / "long.ndjson"
+    path.write_bytes(data)
+    monkeypatch.setattr(piece_counts, "COUNT_BLOCK_BYTES", 8)
+    assert count_file_rows(_opener, [str(path)], None) == 3

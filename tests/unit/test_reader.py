@@ -14,9 +14,10 @@ import polars as pl
 import pytest
 
 from sluice.server.errors import as_domain_error
-from sluice.server.pipeline import csv_parsing, reader
+from sluice.server.pipeline import csv_parsing, long_lines, reader
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.reader import read_batches
+from sluice.server.pipeline.row_errors import FileRows
 from sluice.server.pipeline.source import (
     ROW_INDEX,
     ResolvedSource,
@@ -301,3 +302,37 @@ def test_a_stray_quote_fails_the_file_rather_than_merging_or_dropping_rows(
     # The rows read before the quote: never past it (row 199 here, as Arrow hands on).
     reached = re.search(r"after row (\d+):", message)
     assert reached is not None and int(reached[1]) < 200, message
+
+
+@pytest.mark.parametrize("max_line", [20, 40])
+def test_ndjson_lines_longer_than_a_read_are_measured_then_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_line: int
+) -> None:
+    # Tiny reads stand for the 16 MiB blocks and 1 MiB scans: every length around them.
+    monkeypatch.setattr(reader, "NDJSON_BLOCK_BYTES", 8)
+    monkeypatch.setattr(long_lines, "SCAN_READ_BYTES", 3)
+    lengths = [0, 1, 7, 8, 9, 15, 16, 17, 19, 20, 5, 0, 8, 16]
+    lines = [b'"' + b"x" * max(n - 2, 0) + b'"' if n else b"" for n in lengths]
+    for ending in (b"", b"\n"):
+        path = tmp_path / "lines.ndjson"
+        path.write_bytes(b"\n".join(lines) + ending)
+        rows = FileRows("lines.ndjson", False, None, 0)
+        with path.open("rb") as handle:
+            got = {
+                first + offset: text
+                for first, block in reader._line_blocks(handle, max_line, rows)
+                for offset, text in enumerate(block.split(b"\n"))
+                if text.strip()
+            }
+        assert got == {number: text for number, text in enumerate(lines, 1) if text.strip()}
+
+
+def test_an_ndjson_line_past_the_cap_is_named_with_the_byte_it_starts_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reader, "NDJSON_BLOCK_BYTES", 8)
+    path = tmp_path / "long.ndjson"
+    path.write_bytes(b"{}\n" + b"{}\n" * 3 + b"x" * 100)
+    with path.open("rb") as handle, pytest.raises(SourceDataError) as failed:
+        list(reader._line_blocks(handle, 20, FileRows("long.ndjson", False, None, 0)))
+    assert "long.ndjson: line 5 (from byte 12) is longer than 20 bytes" in str(failed.value)

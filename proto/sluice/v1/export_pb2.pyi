@@ -102,9 +102,11 @@ class Source(_message.Message):
     """
     @_builtins.property
     def schema(self) -> _containers.RepeatedCompositeFieldContainer[Global___ColumnType]:
-        """CSV only: the types of some columns, instead of the ones inferred from the first
-        rows (inference turns card numbers and zip codes into integers and drops leading
-        zeros). Columns not listed are inferred.
+        """CSV and NDJSON: the types of some columns, instead of the ones inferred from the
+        first rows (inference turns card numbers and zip codes into integers and drops
+        leading zeros; an NDJSON field null or absent in the first 100 lines is read as
+        nulls or left out). Columns not listed are inferred; NDJSON columns the first lines
+        lack are added.
         """
 
     @_builtins.property

@@ -1,0 +1,150 @@
+"""Column types for an NDJSON source (spec.source.schema), through a real daemon: a field
+null or absent in the first 100 lines, typed later, is exported with the caller's type
+instead of failing its lines or being left out; the types are checked as a CSV source's
+are."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from sluice.client import ExportClient, ExportFailedError, InvalidArgumentError
+from sluice.v1 import export_pb2 as pb
+from tests.daemon import Daemon, run_cli
+from tests.integration.helpers import load_manifest, read_export
+
+pytestmark = pytest.mark.integration
+
+ROWS = 300
+LATE = 150  # past the 100 lines a schema is inferred from
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, ExportClient]]:
+    daemon = Daemon(root=tmp_path_factory.mktemp("ndjson-schema") / "d")
+    daemon.start()
+    try:
+        with ExportClient(daemon.address) as client:
+            yield daemon, client
+    finally:
+        daemon.stop(timeout=20)
+
+
+def _spec(daemon: Daemon, source: Path, **options: object) -> pb.ExportSpec:
+    values: dict[str, object] = {
+        "source": str(source),
+        "to": str(daemon.exports),
+        "dataset": source.stem,
+        "chunk_rows": 1000,
+    }
+    values.update(options)
+    return ExportClient.build_spec(**values)  # type: ignore[arg-type]
+
+
+def _write(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return path
+
+
+def _late_records() -> list[dict[str, object]]:
+    """`amount` null and `zip`, `day` absent in the first LATE lines, typed after."""
+    records: list[dict[str, object]] = []
+    for i in range(ROWS):
+        record: dict[str, object] = {"id": i, "amount": None}
+        if i >= LATE:
+            record.update(amount=i + 0.5, zip=f"{i:05d}", day="2024-05-01")
+        records.append(record)
+    return records
+
+
+def test_fields_null_or_absent_in_the_first_lines_get_the_given_types(world) -> None:  # type: ignore[no-untyped-def]
+    daemon, client = world
+    source = _write(daemon.sources / "late.ndjson", _late_records())
+    # Without types: the null column fails at the first typed line, naming the fix.
+    with pytest.raises(ExportFailedError) as failed:
+        client.wait(client.create(_spec(daemon, source)).id, timeout=120)
+    error = failed.value.export.error
+    assert error.code == "FAILED_PRECONDITION", error
+    assert f"late.ndjson: line {LATE + 1} " in error.message, error.message
+    assert "spec.source.schema" in error.message, error.message
+
+    # With them (before: INVALID_ARGUMENT, column types applied to CSV only).
+    result = run_cli(
+        daemon,
+        "export",
+        "create",
+        "--source",
+        str(source),
+        "--to",
+        str(daemon.exports),
+        "--dataset",
+        "late",
+        "--schema",
+        "amount:float64,zip:str,day:date",
+        "--format",
+        "parquet",  # typed output: JSON read back would infer from its first lines too
+        "--wait",
+        "--json",
+        timeout=120,
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    finished = json.loads(result.stdout)
+    out = read_export(finished["manifest_uri"]).sort("id")
+    assert out.columns == ["id", "amount", "zip", "day"]
+    assert out["id"].to_list() == list(range(ROWS))
+    assert out["amount"].to_list() == [None] * LATE + [i + 0.5 for i in range(LATE, ROWS)]
+    assert out["zip"].to_list() == [None] * LATE + [f"{i:05d}" for i in range(LATE, ROWS)]
+    assert out["day"].to_list() == [None] * LATE + [date(2024, 5, 1)] * (ROWS - LATE)
+    manifest = load_manifest(finished["manifest_uri"])
+    assert manifest["source"]["schema"] == {"amount": "float64", "zip": "str", "day": "date"}
+
+
+def test_small_integer_types_are_read_and_out_of_range_values_are_bad_rows(world) -> None:  # type: ignore[no-untyped-def]
+    # Polars' NDJSON reader panics on int8/int16/uint8/uint16 ("unexpected dtype"):
+    # read wider and cast, a value out of range failing its line like any bad line.
+    daemon, client = world
+    records: list[dict[str, object]] = [{"id": i, "level": i % 100} for i in range(ROWS)]
+    records[200] = {"id": 200, "level": 1000}
+    source = _write(daemon.sources / "levels.ndjson", records)
+    types = {"id": "uint16", "level": "int8"}
+    skipped = client.wait(
+        client.create(
+            _spec(daemon, source, source_schema=types, on_bad_rows="skip", format="parquet")
+        ).id,
+        timeout=120,
+    )
+    assert skipped.state == pb.EXPORT_STATE_SUCCEEDED
+    out = read_export(skipped.manifest_uri).sort("id")
+    assert out["id"].to_list() == [i for i in range(ROWS) if i != 200]
+    assert out["level"].to_list() == [i % 100 for i in range(ROWS) if i != 200]
+    assert str(out["level"].dtype) == "Int8"
+    assert load_manifest(skipped.manifest_uri)["source"]["skipped_rows"] == 1
+
+    with pytest.raises(ExportFailedError) as failed:
+        client.wait(client.create(_spec(daemon, source, source_schema=types)).id, timeout=120)
+    error = failed.value.export.error
+    assert error.code == "FAILED_PRECONDITION" and "levels.ndjson: line 201 " in error.message
+
+
+def test_ndjson_types_are_checked_as_csv_types_are(world) -> None:  # type: ignore[no-untyped-def]
+    daemon, client = world
+    ndjson = _write(daemon.sources / "checked.ndjson", [{"id": 1, "zip": "02134"}])
+    csv = daemon.sources / "checked.csv"
+    csv.write_text("id,zip\n1,02134\n")
+    for source in (ndjson, csv):
+        messages = []
+        for types in ({"zip": "varchar"}, {"": "str"}):
+            with pytest.raises(InvalidArgumentError) as refused:
+                client.create(_spec(daemon, source, source_schema=types))
+            assert [v.field for v in refused.value.violations] == ["spec.source.schema"]
+            messages.append(refused.value.message)
+        assert "unknown type 'varchar' for column 'zip'" in messages[0], messages
+        assert "a column name is empty" in messages[1], messages
+    # A CSV header names every column: an unknown one is still refused.
+    with pytest.raises(InvalidArgumentError) as refused:
+        client.create(_spec(daemon, csv, source_schema={"nope": "str"}))
+    assert [v.field for v in refused.value.violations] == ["spec.source.schema"]
