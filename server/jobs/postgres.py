@@ -74,6 +74,7 @@ from sluice.server.jobs.model import (
     NewJob,
     NotificationDelivery,
     Progress,
+    StoreCheck,
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.postgres_listener import SignalReceiver
@@ -160,6 +161,11 @@ _READ_WAIT_SECONDS: Final = 3.0
 #: failing calls for 25-45 s after the database came back. Given up early, the next
 #: waiting call starts a fresh chain, whose first attempt is immediate.
 _RECONNECT_GIVE_UP_SECONDS: Final = 3.0
+#: Bounds of a store check (check()), on its own connection: connecting (libpq's
+#: connect_timeout, whole seconds) and each statement (server side). A server that stops
+#: answering mid-statement is left to the dead-peer settings and the watch's grace.
+_CHECK_CONNECT_SECONDS: Final = 3
+_CHECK_STATEMENT_MS: Final = 3000
 #: Longest close() waits for the pool's threads.
 _CLOSE_WAIT_SECONDS: Final = 1.0
 
@@ -265,6 +271,9 @@ class PostgresJobStore:
         self._url = url
         self._kwargs = kwargs
         self._signals = SignalReceiver(self._connect)
+        #: check()'s own connection (opened at the first check) and its turn.
+        self._check_conn: Conn | None = None
+        self._checking_conn = threading.Lock()
         try:
             with self._connect() as conn:
                 migrate(conn, self.name)
@@ -809,10 +818,56 @@ class PostgresJobStore:
     def listen(self, listener: SignalListener) -> None:
         self._signals.add(listener)
 
+    def check(self) -> StoreCheck:
+        with self._checking_conn:
+            try:
+                conn = self._check_conn or self._open_check_conn()
+                self._check_conn = conn
+                row = conn.execute(
+                    "SELECT count(*) FILTER (WHERE state = %s) AS running,"
+                    " count(*) FILTER (WHERE state = %s) AS queued"
+                    " FROM jobs WHERE state = ANY(%s)",
+                    (
+                        JobState.RUNNING.value,
+                        JobState.QUEUED.value,
+                        [JobState.RUNNING.value, JobState.QUEUED.value],
+                    ),
+                ).fetchone()
+                schema = schema_status(conn, self.name)
+            except psycopg.Error as exc:
+                self._close_check_conn()
+                raise Unavailable(f"job store unavailable: {_reason(exc)}") from None
+        assert row is not None
+        return StoreCheck(running=int(row["running"]), queued=int(row["queued"]), schema=schema)
+
+    def _open_check_conn(self) -> Conn:
+        kwargs = dict(self._kwargs)
+        kwargs["connect_timeout"] = str(_CHECK_CONNECT_SECONDS)
+        conn: Conn = psycopg.Connection.connect(self._url, **kwargs)
+        try:
+            conn.execute(f"SET statement_timeout = {_CHECK_STATEMENT_MS}".encode())
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _close_check_conn(self) -> None:
+        conn, self._check_conn = self._check_conn, None
+        if conn is not None:
+            conn.close()
+
     def close(self) -> None:
         signals = getattr(self, "_signals", None)
         if signals is not None:
             signals.close()
+        # Not while a check waits on it (a daemon stopping during an outage): the
+        # process ends soon anyway.
+        checking = getattr(self, "_checking_conn", None)
+        if checking is not None and checking.acquire(blocking=False):
+            try:
+                self._close_check_conn()
+            finally:
+                checking.release()
         pool = getattr(self, "_pool", None)
         if pool is not None:
             # Bounded: close() waits for the pool's own threads before failing the calls

@@ -40,6 +40,7 @@ from sluice.server.jobs.model import (
     NewJob,
     NotificationDelivery,
     Progress,
+    StoreCheck,
 )
 from sluice.server.jobs.schedules import ScheduleStore
 from sluice.server.jobs.signals import SignalListener
@@ -300,6 +301,15 @@ class JobStore(ScheduleStore, Protocol):
         may care about: a job became claimable, its state or progress changed, or a
         cancel of it was requested (server/jobs/signals.py). Hints for pollers, never the
         record: a store that cannot hear other writers (SQLite, one daemon) calls nothing."""
+        ...
+
+    def check(self) -> StoreCheck:
+        """One cheap read for the daemon's store watch (server/job_store_watch.py): how
+        many exports run and wait, and the schema version. Called from one thread at a
+        time, every few seconds; bounded, whatever the store does: PostgreSQL reads on
+        a connection of its own (a pool whose connections are all busy is not an
+        outage) with a connect and a statement timeout. Unavailable when the store
+        does not answer."""
         ...
 
     def close(self) -> None: ...

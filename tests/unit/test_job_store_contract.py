@@ -160,6 +160,19 @@ class JobStoreContract:
     def store(self, opener: Callable[[], JobStore]) -> JobStore:
         return opener()
 
+    # -- check (the store watch) ------------------------------------------------------
+
+    def test_check_counts_every_unfinished_export_and_reads_the_schema(
+        self, store: JobStore
+    ) -> None:
+        for job_id in ("a", "b", "c", "d"):
+            store.create(new_job(job_id))
+        store.transition("a", {Q}, R)
+        store.transition("d", {Q}, C)
+        check = store.check()
+        assert (check.running, check.queued) == (1, 2)
+        assert check.schema.found == check.schema.supported > 0
+
     # -- create / get --------------------------------------------------------------
 
     def test_create_returns_queued_job(self, store: JobStore) -> None:
