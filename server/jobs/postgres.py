@@ -776,15 +776,14 @@ class PostgresJobStore:
         with self._read() as db:
             return _due(db, now, limit, claim=False)
 
-    def claim_notifications(
-        self, now: datetime, claim_until: datetime, limit: int
-    ) -> Sequence[NotificationDelivery]:
+    def claim_notifications(self, hold: timedelta, limit: int) -> Sequence[NotificationDelivery]:
         with self._tx() as db:
-            # SKIP LOCKED: replicas claiming at once take different rows, none waits.
-            due = _due(db, now, limit, claim=True)
+            # The database's clock, as leases: replicas' clocks need not agree. SKIP
+            # LOCKED: replicas claiming at once take different rows, none waits.
+            due = _due(db, None, limit, claim=True)
             db.cursor().executemany(
-                "UPDATE notifications SET next_attempt_at = %s WHERE delivery_id = %s",
-                [(_stored_time(claim_until), d.delivery_id) for d in due],
+                "UPDATE notifications SET next_attempt_at = now() + %s WHERE delivery_id = %s",
+                [(hold, d.delivery_id) for d in due],
             )
         return due
 
@@ -797,15 +796,19 @@ class PostgresJobStore:
         attempted_at: datetime,
         next_attempt_at: datetime | None,
     ) -> bool:
-        values = attempt_values(
-            delivery_id,
-            state=state,
-            error=error,
-            attempted_at=attempted_at,
-            next_attempt_at=next_attempt_at,
-            write_time=_stored_time,
-        )
         with self._tx() as db:
+            # Claims compare the retry time with the database's now(): a replica's clock
+            # ahead or behind would shift the backoff by the skew (as retry_later).
+            if next_attempt_at is not None:
+                next_attempt_at = _database_time(db, next_attempt_at)
+            values = attempt_values(
+                delivery_id,
+                state=state,
+                error=error,
+                attempted_at=attempted_at,
+                next_attempt_at=next_attempt_at,
+                write_time=_stored_time,
+            )
             postgres_forgetting.lock_delivery_job(db, delivery_id)
             updated = db.execute(RECORD_ATTEMPT_SQL.replace("?", "%s").encode(), values).rowcount
         return bool(updated == 1)
@@ -1040,15 +1043,18 @@ class PostgresJobStore:
         return row
 
 
-def _due(db: Conn, now: datetime, limit: int, *, claim: bool) -> list[NotificationDelivery]:
+def _due(db: Conn, now: datetime | None, limit: int, *, claim: bool) -> list[NotificationDelivery]:
+    """Deliveries due at `now`; None: at the database's now()."""
     ended = sorted(s.value for s in NOTIFYING_STATES)
+    at = "now()" if now is None else "%s"
+    values: tuple[object, ...] = () if now is None else (_stored_time(now),)
     rows = db.execute(
         f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n"
-        " WHERE n.state = %s AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
+        f" WHERE n.state = %s AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= {at})"
         " AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id AND j.state = ANY(%s))"
         " ORDER BY n.next_attempt_at NULLS FIRST, n.job_id, n.idx LIMIT %s"
         + (" FOR UPDATE OF n SKIP LOCKED" if claim else ""),
-        (DeliveryState.PENDING.value, _stored_time(now), ended, limit),
+        (DeliveryState.PENDING.value, *values, ended, limit),
     ).fetchall()
     return [notification_from_row(row, _utc) for row in rows]
 

@@ -604,14 +604,13 @@ class SQLiteJobStore:
         with self._read() as db:
             return self._due(db, now, limit)
 
-    def claim_notifications(
-        self, now: datetime, claim_until: datetime, limit: int
-    ) -> Sequence[NotificationDelivery]:
+    def claim_notifications(self, hold: timedelta, limit: int) -> Sequence[NotificationDelivery]:
         with self._tx() as db:
+            now = datetime.now(UTC)
             due = self._due(db, now, limit)
             db.executemany(
                 "UPDATE notifications SET next_attempt_at = ? WHERE delivery_id = ?",
-                [(_timestamp(claim_until), d.delivery_id) for d in due],
+                [(_timestamp(now + hold), d.delivery_id) for d in due],
             )
         return due
 

@@ -22,7 +22,7 @@ schedules (server/jobs/schedules.py, tests/unit/test_schedule_store_contract.py)
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sluice.server.jobs.model import (
@@ -269,13 +269,15 @@ class JobStore(ScheduleStore, Protocol):
         attempt is due at `now` (or not set), earliest first, at most `limit`."""
         ...
 
-    def claim_notifications(
-        self, now: datetime, claim_until: datetime, limit: int
-    ) -> Sequence[NotificationDelivery]:
-        """Take the deliveries due at `now` (as due_notifications) for one attempt, in
-        one transaction: their next attempt moves to `claim_until`, so no other claimer
+    def claim_notifications(self, hold: timedelta, limit: int) -> Sequence[NotificationDelivery]:
+        """Take the deliveries due now (as due_notifications) for one attempt, in one
+        transaction: their next attempt moves to `hold` from now, so no other claimer
         (another replica) takes them meanwhile, and a claimer that dies before recording
-        its attempt leaves them due again then."""
+        its attempt leaves them due again then. "Now" is the store's clock, never the
+        caller's: PostgreSQL's now(), which every replica shares (a replica whose clock
+        is ahead took deliveries another had claimed, and one whose clock is behind made
+        claims that had already ended: both sent a notification twice); SQLite's is this
+        host's, its only replica's."""
         ...
 
     def record_notification_attempt(
