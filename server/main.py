@@ -212,6 +212,8 @@ def _run(settings: Settings) -> int:
     if settings.health_address:
         health_server, health_port = build_health_server(health_servicer, settings.health_address)
     _install_signal_handlers(stop)
+    # Before metrics: a scrape asks the watch for a check.
+    watch.start()
     if metrics is not None:
         metrics.start(settings.metrics_address)
     if health_server is not None:
@@ -229,7 +231,6 @@ def _run(settings: Settings) -> int:
     gc.collect()
     gc.freeze()
     server.start()
-    watch.start()
     runner.start()
     scheduler.start()
     notifier.start()

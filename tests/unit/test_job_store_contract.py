@@ -1009,7 +1009,11 @@ class JobStoreContract:
         )
         assert store.due_notifications(now, 10) == []
         (due,) = store.due_notifications(later, 10)
-        assert (due.attempts, due.last_error, due.next_attempt_at) == (1, "HTTP 500", later)
+        assert (due.attempts, due.last_error) == (1, "HTTP 500")
+        # PostgreSQL moves the retry time onto the database's clock (as far from its now()
+        # as from this host's): the same host's clock here, so within a second.
+        assert due.next_attempt_at is not None
+        assert abs(due.next_attempt_at - later) < timedelta(seconds=1)
         assert_utc(due.last_attempt_at)
         assert store.record_notification_attempt(
             "job-r.0",
