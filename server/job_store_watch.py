@@ -86,8 +86,9 @@ class JobStoreWatch:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for target, name in ((self._check_loop, "job-store-check"), (self._judge_loop, "")):
-            thread = threading.Thread(target=target, name=name or "job-store-judge", daemon=True)
+        loops = ((self._check_loop, "job-store-check"), (self._judge_loop, "job-store-judge"))
+        for target, name in loops:
+            thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 
