@@ -29,6 +29,7 @@ from sluice.server.execution.key_changes import index_base_key
 from sluice.server.execution.signing import load_signer
 from sluice.server.flight.puts import FlightPuts
 from sluice.server.flight.reads import FlightReads
+from sluice.server.job_store_watch import JobStoreWatch
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
 from sluice.server.metrics.endpoint import MetricsEndpoint
@@ -36,7 +37,12 @@ from sluice.server.notifications.notifier import Notifier
 from sluice.server.notifications.targets import check_secrets as check_notification_secrets
 from sluice.server.pipeline.driver_preload import preload_drivers
 from sluice.server.principals import ANONYMOUS, build_authenticator
-from sluice.server.rpc.server import build_health_server, build_server, set_not_serving
+from sluice.server.rpc.server import (
+    build_health_server,
+    build_server,
+    set_export_serving,
+    set_not_serving,
+)
 from sluice.server.rpc.spans import RpcSpans
 from sluice.server.secrets import load_or_create_key
 from sluice.server.service.events import EventHub
@@ -120,10 +126,24 @@ def _run(settings: Settings) -> int:
     except FailedPrecondition as exc:
         raise FailedPrecondition(f"content_digest_key: {exc.message}") from None
     hub = EventHub()
+    stop = threading.Event()
+    newer_schema: list[str] = []
+
+    def on_newer_schema(message: str) -> None:
+        _log.error("%s", message)
+        newer_schema.append(message)
+        stop.set()
+
+    # Started with the server; its readiness changes reach the health service built below.
+    watch = JobStoreWatch(
+        store,
+        on_ready=lambda ready: set_export_serving(health_servicer, ready),
+        on_newer_schema=on_newer_schema,
+    )
     metrics = None
     if settings.metrics_address:
         metrics = MetricsEndpoint(
-            store,
+            watch.fresh_reading,
             version=daemon_version(),
             dataset_label=settings.metrics_dataset_label,
             certificate_not_after=(lambda: certificate.not_after) if certificate else None,
@@ -191,8 +211,9 @@ def _run(settings: Settings) -> int:
     health_server = None
     if settings.health_address:
         health_server, health_port = build_health_server(health_servicer, settings.health_address)
-    stop = threading.Event()
     _install_signal_handlers(stop)
+    # Before metrics: a scrape asks the watch for a check.
+    watch.start()
     if metrics is not None:
         metrics.start(settings.metrics_address)
     if health_server is not None:
@@ -238,6 +259,7 @@ def _run(settings: Settings) -> int:
     # the exports' grace (15.3 s with shutdown_grace_seconds = 10). The background
     # loops are told first and joined last, with what is left.
     deadline = time.monotonic() + settings.shutdown_grace_seconds
+    watch.stop()
     set_not_serving(health_servicer)
     scheduler.stop(timeout=0)
     notifier.stop(timeout=0)
@@ -256,6 +278,9 @@ def _run(settings: Settings) -> int:
     if audit is not None:
         audit.close()
     _log.info("stopped%s", "" if clean else " (some exports did not checkpoint in time)")
+    if newer_schema:
+        print(f"sluice: error: {newer_schema[0]}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from sluice.server.jobs.migrations import SchemaStatus
 from sluice.server.pipeline.results import ChunkResult, PipelineProgress
 from sluice.server.planning.spec import ExportSpec
 
@@ -197,3 +198,13 @@ class ExportAttempt:
     error: JobError | None = None
     #: After a RETRIED attempt: the earliest time the next one may start.
     retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    """What one check of the job store read (JobStore.check): the unfinished exports of
+    every replica sharing it, and the schema version it holds against this binary's."""
+
+    running: int
+    queued: int
+    schema: SchemaStatus

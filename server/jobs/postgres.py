@@ -74,6 +74,7 @@ from sluice.server.jobs.model import (
     NewJob,
     NotificationDelivery,
     Progress,
+    StoreCheck,
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.postgres_listener import SignalReceiver
@@ -160,6 +161,11 @@ _READ_WAIT_SECONDS: Final = 3.0
 #: failing calls for 25-45 s after the database came back. Given up early, the next
 #: waiting call starts a fresh chain, whose first attempt is immediate.
 _RECONNECT_GIVE_UP_SECONDS: Final = 3.0
+#: Bounds of a store check (check()), on its own connection: connecting (libpq's
+#: connect_timeout, whole seconds) and each statement (server side). A server that stops
+#: answering mid-statement is left to the dead-peer settings and the watch's grace.
+_CHECK_CONNECT_SECONDS: Final = 3
+_CHECK_STATEMENT_MS: Final = 3000
 #: Longest close() waits for the pool's threads.
 _CLOSE_WAIT_SECONDS: Final = 1.0
 
@@ -265,6 +271,9 @@ class PostgresJobStore:
         self._url = url
         self._kwargs = kwargs
         self._signals = SignalReceiver(self._connect)
+        #: check()'s own connection (opened at the first check) and its turn.
+        self._check_conn: Conn | None = None
+        self._checking_conn = threading.Lock()
         try:
             with self._connect() as conn:
                 migrate(conn, self.name)
@@ -767,15 +776,14 @@ class PostgresJobStore:
         with self._read() as db:
             return _due(db, now, limit, claim=False)
 
-    def claim_notifications(
-        self, now: datetime, claim_until: datetime, limit: int
-    ) -> Sequence[NotificationDelivery]:
+    def claim_notifications(self, hold: timedelta, limit: int) -> Sequence[NotificationDelivery]:
         with self._tx() as db:
-            # SKIP LOCKED: replicas claiming at once take different rows, none waits.
-            due = _due(db, now, limit, claim=True)
+            # The database's clock, as leases: replicas' clocks need not agree. SKIP
+            # LOCKED: replicas claiming at once take different rows, none waits.
+            due = _due(db, None, limit, claim=True)
             db.cursor().executemany(
-                "UPDATE notifications SET next_attempt_at = %s WHERE delivery_id = %s",
-                [(_stored_time(claim_until), d.delivery_id) for d in due],
+                "UPDATE notifications SET next_attempt_at = now() + %s WHERE delivery_id = %s",
+                [(hold, d.delivery_id) for d in due],
             )
         return due
 
@@ -788,15 +796,19 @@ class PostgresJobStore:
         attempted_at: datetime,
         next_attempt_at: datetime | None,
     ) -> bool:
-        values = attempt_values(
-            delivery_id,
-            state=state,
-            error=error,
-            attempted_at=attempted_at,
-            next_attempt_at=next_attempt_at,
-            write_time=_stored_time,
-        )
         with self._tx() as db:
+            # Claims compare the retry time with the database's now(): a replica's clock
+            # ahead or behind would shift the backoff by the skew (as retry_later).
+            if next_attempt_at is not None:
+                next_attempt_at = _database_time(db, next_attempt_at)
+            values = attempt_values(
+                delivery_id,
+                state=state,
+                error=error,
+                attempted_at=attempted_at,
+                next_attempt_at=next_attempt_at,
+                write_time=_stored_time,
+            )
             postgres_forgetting.lock_delivery_job(db, delivery_id)
             updated = db.execute(RECORD_ATTEMPT_SQL.replace("?", "%s").encode(), values).rowcount
         return bool(updated == 1)
@@ -809,10 +821,56 @@ class PostgresJobStore:
     def listen(self, listener: SignalListener) -> None:
         self._signals.add(listener)
 
+    def check(self) -> StoreCheck:
+        with self._checking_conn:
+            try:
+                conn = self._check_conn or self._open_check_conn()
+                self._check_conn = conn
+                row = conn.execute(
+                    "SELECT count(*) FILTER (WHERE state = %s) AS running,"
+                    " count(*) FILTER (WHERE state = %s) AS queued"
+                    " FROM jobs WHERE state = ANY(%s)",
+                    (
+                        JobState.RUNNING.value,
+                        JobState.QUEUED.value,
+                        [JobState.RUNNING.value, JobState.QUEUED.value],
+                    ),
+                ).fetchone()
+                schema = schema_status(conn, self.name)
+            except psycopg.Error as exc:
+                self._close_check_conn()
+                raise Unavailable(f"job store unavailable: {_reason(exc)}") from None
+        assert row is not None
+        return StoreCheck(running=int(row["running"]), queued=int(row["queued"]), schema=schema)
+
+    def _open_check_conn(self) -> Conn:
+        kwargs = dict(self._kwargs)
+        kwargs["connect_timeout"] = str(_CHECK_CONNECT_SECONDS)
+        conn: Conn = psycopg.Connection.connect(self._url, **kwargs)
+        try:
+            conn.execute(f"SET statement_timeout = {_CHECK_STATEMENT_MS}".encode())
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _close_check_conn(self) -> None:
+        conn, self._check_conn = self._check_conn, None
+        if conn is not None:
+            conn.close()
+
     def close(self) -> None:
         signals = getattr(self, "_signals", None)
         if signals is not None:
             signals.close()
+        # Not while a check waits on it (a daemon stopping during an outage): the
+        # process ends soon anyway.
+        checking = getattr(self, "_checking_conn", None)
+        if checking is not None and checking.acquire(blocking=False):
+            try:
+                self._close_check_conn()
+            finally:
+                checking.release()
         pool = getattr(self, "_pool", None)
         if pool is not None:
             # Bounded: close() waits for the pool's own threads before failing the calls
@@ -985,15 +1043,18 @@ class PostgresJobStore:
         return row
 
 
-def _due(db: Conn, now: datetime, limit: int, *, claim: bool) -> list[NotificationDelivery]:
+def _due(db: Conn, now: datetime | None, limit: int, *, claim: bool) -> list[NotificationDelivery]:
+    """Deliveries due at `now`; None: at the database's now()."""
     ended = sorted(s.value for s in NOTIFYING_STATES)
+    at = "now()" if now is None else "%s"
+    values: tuple[object, ...] = () if now is None else (_stored_time(now),)
     rows = db.execute(
         f"SELECT {NOTIFICATION_COLUMNS} FROM notifications n"
-        " WHERE n.state = %s AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
+        f" WHERE n.state = %s AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= {at})"
         " AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id AND j.state = ANY(%s))"
         " ORDER BY n.next_attempt_at NULLS FIRST, n.job_id, n.idx LIMIT %s"
         + (" FOR UPDATE OF n SKIP LOCKED" if claim else ""),
-        (DeliveryState.PENDING.value, _stored_time(now), ended, limit),
+        (DeliveryState.PENDING.value, *values, ended, limit),
     ).fetchall()
     return [notification_from_row(row, _utc) for row in rows]
 

@@ -60,6 +60,7 @@ from sluice.server.jobs.model import (
     NewJob,
     NotificationDelivery,
     Progress,
+    StoreCheck,
 )
 from sluice.server.jobs.paging import decode_token, encode_token, timestamp
 from sluice.server.jobs.request_keys import stored_request_id
@@ -434,6 +435,20 @@ class SQLiteJobStore:
             ).fetchall()
         return [job_from_row(row, _optional_time) for row in rows]
 
+    def check(self) -> StoreCheck:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT state, count(*) FROM jobs WHERE state IN (?, ?) GROUP BY state",
+                (JobState.RUNNING.value, JobState.QUEUED.value),
+            ).fetchall()
+            schema = self._status()
+        counts = {JobState(state): int(count) for state, count in rows}
+        return StoreCheck(
+            running=counts.get(JobState.RUNNING, 0),
+            queued=counts.get(JobState.QUEUED, 0),
+            schema=schema,
+        )
+
     def pin(self, job_id: str, replica: str) -> Job:
         now = datetime.now(UTC)
         with self._tx() as db:
@@ -589,14 +604,13 @@ class SQLiteJobStore:
         with self._read() as db:
             return self._due(db, now, limit)
 
-    def claim_notifications(
-        self, now: datetime, claim_until: datetime, limit: int
-    ) -> Sequence[NotificationDelivery]:
+    def claim_notifications(self, hold: timedelta, limit: int) -> Sequence[NotificationDelivery]:
         with self._tx() as db:
+            now = datetime.now(UTC)
             due = self._due(db, now, limit)
             db.executemany(
                 "UPDATE notifications SET next_attempt_at = ? WHERE delivery_id = ?",
-                [(_timestamp(claim_until), d.delivery_id) for d in due],
+                [(_timestamp(now + hold), d.delivery_id) for d in due],
             )
         return due
 

@@ -22,7 +22,7 @@ schedules (server/jobs/schedules.py, tests/unit/test_schedule_store_contract.py)
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sluice.server.jobs.model import (
@@ -40,6 +40,7 @@ from sluice.server.jobs.model import (
     NewJob,
     NotificationDelivery,
     Progress,
+    StoreCheck,
 )
 from sluice.server.jobs.schedules import ScheduleStore
 from sluice.server.jobs.signals import SignalListener
@@ -268,13 +269,15 @@ class JobStore(ScheduleStore, Protocol):
         attempt is due at `now` (or not set), earliest first, at most `limit`."""
         ...
 
-    def claim_notifications(
-        self, now: datetime, claim_until: datetime, limit: int
-    ) -> Sequence[NotificationDelivery]:
-        """Take the deliveries due at `now` (as due_notifications) for one attempt, in
-        one transaction: their next attempt moves to `claim_until`, so no other claimer
+    def claim_notifications(self, hold: timedelta, limit: int) -> Sequence[NotificationDelivery]:
+        """Take the deliveries due now (as due_notifications) for one attempt, in one
+        transaction: their next attempt moves to `hold` from now, so no other claimer
         (another replica) takes them meanwhile, and a claimer that dies before recording
-        its attempt leaves them due again then."""
+        its attempt leaves them due again then. "Now" is the store's clock, never the
+        caller's: PostgreSQL's now(), which every replica shares (a replica whose clock
+        is ahead took deliveries another had claimed, and one whose clock is behind made
+        claims that had already ended: both sent a notification twice); SQLite's is this
+        host's, its only replica's."""
         ...
 
     def record_notification_attempt(
@@ -300,6 +303,15 @@ class JobStore(ScheduleStore, Protocol):
         may care about: a job became claimable, its state or progress changed, or a
         cancel of it was requested (server/jobs/signals.py). Hints for pollers, never the
         record: a store that cannot hear other writers (SQLite, one daemon) calls nothing."""
+        ...
+
+    def check(self) -> StoreCheck:
+        """One cheap read for the daemon's store watch (server/job_store_watch.py): how
+        many exports run and wait, and the schema version. Called from one thread at a
+        time, every few seconds; bounded, whatever the store does: PostgreSQL reads on
+        a connection of its own (a pool whose connections are all busy is not an
+        outage) with a connect and a statement timeout. Unavailable when the store
+        does not answer."""
         ...
 
     def close(self) -> None: ...

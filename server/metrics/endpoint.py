@@ -12,7 +12,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
 from sluice.server.errors import SluiceError
-from sluice.server.jobs.store import JobStore
+from sluice.server.job_store_watch import StoreReading
 from sluice.server.metrics.export_metrics import (
     ExportMetrics,
     JobStoreCollector,
@@ -33,7 +33,7 @@ class MetricsEndpoint:
 
     def __init__(
         self,
-        store: JobStore,
+        store_reading: Callable[[], StoreReading],
         *,
         version: str,
         dataset_label: bool,
@@ -43,7 +43,7 @@ class MetricsEndpoint:
         ProcessCollector(registry=self.registry)
         self.telemetry = ExportMetrics(self.registry, dataset_label=dataset_label)
         self.grpc_interceptor = GrpcMetricsInterceptor(self.registry)
-        self.registry.register(JobStoreCollector(store))
+        self.registry.register(JobStoreCollector(store_reading))
         add_build_info(self.registry, version)
         if certificate_not_after is not None:
             add_certificate_expiry(self.registry, certificate_not_after)

@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sluice.server.job_store_watch import StoreReading
 from sluice.server.jobs.model import ChunkRecord, Job, JobState
-from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.rows_without_cursor import ROWS_WITHOUT_CURSOR
 from sluice.sinks.observer import Outcome, StorageObserver
@@ -122,35 +122,48 @@ class ExportMetrics:
 
 
 class JobStoreCollector(Collector):
-    """Read at each scrape: exports running and queued (one store query), and whether
-    the store answered at all."""
+    """The job store as its last check read it (server/job_store_watch.py): exports
+    running and queued, whether the store answered, and when it last did. A scrape never
+    queries the store: while it is down Prometheus still gets every metric, at once."""
 
-    def __init__(self, store: JobStore) -> None:
-        self._store = store
+    def __init__(self, reading: Callable[[], StoreReading]) -> None:
+        self._reading = reading
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
-        """The families, without asking the store (the registry asks at registration)."""
+        """The families, without reading (the registry asks at registration)."""
         yield from self._families()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        running, queued, up = self._families()
-        try:
-            jobs = self._store.unfinished()
-        except Exception:  # noqa: BLE001 - any failure means "down"; the log has the rest
-            up.add_metric([], 0)
-            yield up
+        running, queued, up, checked = self._families()
+        reading = self._reading()
+        up.add_metric([], 1 if reading.up else 0)
+        yield up
+        if reading.checked_at is None:
             return
-        running.add_metric([], sum(job.state == JobState.RUNNING for job in jobs))
-        queued.add_metric([], sum(job.state == JobState.QUEUED for job in jobs))
-        up.add_metric([], 1)
-        yield from (running, queued, up)
+        running.add_metric([], reading.running or 0)
+        queued.add_metric([], reading.queued or 0)
+        checked.add_metric([], reading.checked_at)
+        yield from (running, queued, checked)
 
     @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    def _families() -> tuple[
+        GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily
+    ]:
         return (
-            GaugeMetricFamily("sluice_exports_running", "Exports running now."),
-            GaugeMetricFamily("sluice_exports_queued", "Exports waiting for a worker."),
-            GaugeMetricFamily("sluice_job_store_up", "1 when the job store answered."),
+            GaugeMetricFamily(
+                "sluice_exports_running", "Exports running now (as of the last store check)."
+            ),
+            GaugeMetricFamily(
+                "sluice_exports_queued",
+                "Exports waiting for a worker (as of the last store check).",
+            ),
+            GaugeMetricFamily(
+                "sluice_job_store_up", "1 when the job store answered its last check."
+            ),
+            GaugeMetricFamily(
+                "sluice_job_store_last_check_timestamp_seconds",
+                "Unix time of the last store check that succeeded (the gauges' age).",
+            ),
         )
 
 

@@ -91,11 +91,11 @@ class Notifier:
 
     def run_once(self) -> int:
         """Attempt every delivery due now; return how many were attempted."""
-        now = self._clock()
         # Claimed for the longest a batch of attempts can take (a webhook's timeout
-        # applies to connect and to each read), plus a margin.
+        # applies to connect and to each read), plus a margin; by the store's clock,
+        # which replicas share, never this one's.
         hold = _BATCH * self._settings.notification_timeout_seconds * 3 + 30
-        due = self._store.claim_notifications(now, now + timedelta(seconds=hold), _BATCH)
+        due = self._store.claim_notifications(timedelta(seconds=hold), _BATCH)
         if not due:
             return 0
         # A few at once, so one slow receiver (up to its timeout) does not hold up the

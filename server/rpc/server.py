@@ -126,6 +126,17 @@ def _listen(server: grpc.Server, address: str, credentials: grpc.ServerCredentia
     return port
 
 
+def set_export_serving(health_servicer: health.HealthServicer, serving: bool) -> None:
+    """Readiness: the export service's status follows the job store (server/job_store_watch.py);
+    the overall status (""), which liveness asks, stays SERVING until shutdown."""
+    health_servicer.set(
+        SERVICE_NAME,
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING,
+    )
+
+
 def set_not_serving(health_servicer: health.HealthServicer) -> None:
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
+from sluice.server.job_store_watch import JobStoreWatch
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.metrics.endpoint import MetricsEndpoint
 from tests.chart.rendering import CHART, REPO
@@ -19,8 +20,12 @@ _NAME = re.compile(r"\b(?:sluice|grpc_server)_[a-z_]+")
 
 def _exported() -> set[str]:
     """Every sample name the daemon's registry exposes (with _total, _bucket, ...)."""
+    watch = JobStoreWatch(
+        SQLiteJobStore(":memory:"), on_ready=lambda _ready: None, on_newer_schema=print
+    )
+    watch.check_once()  # the store's gauges appear once a check has read them
     endpoint = MetricsEndpoint(
-        SQLiteJobStore(":memory:"),
+        watch.reading,
         version="test",
         dataset_label=False,
         certificate_not_after=lambda: datetime.now(UTC),

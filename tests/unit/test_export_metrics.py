@@ -1,5 +1,5 @@
-"""The metrics that are not reached through a daemon run: job store gauges read at each
-scrape (and `sluice_job_store_up` 0 when the store does not answer), redaction counters
+"""The metrics that are not reached through a daemon run: job store gauges as the store
+watch last read them (and `sluice_job_store_up` 0 when it did not answer), redaction counters
 per rule label, dataset labels, and a telemetry failure that never fails an export."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from sluice.server.job_store_watch import JobStoreWatch
 from sluice.server.jobs.model import JobState, NewJob
 from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.server.metrics.export_metrics import ExportMetrics, JobStoreCollector
@@ -45,14 +46,21 @@ def test_job_store_gauges_and_up(tmp_path: Path) -> None:
     for number in range(3):
         store.create(NewJob(id=f"20260101T000000Z-job{number}", spec=spec))
     store.transition("20260101T000000Z-job0", {JobState.QUEUED}, JobState.RUNNING)
+    watch = JobStoreWatch(store, on_ready=lambda _ready: None, on_newer_schema=print)
+    watch.check_once()
     registry = CollectorRegistry()
-    registry.register(JobStoreCollector(store))
+    registry.register(JobStoreCollector(watch.reading))
     assert registry.get_sample_value("sluice_exports_running") == 1
     assert registry.get_sample_value("sluice_exports_queued") == 2
     assert registry.get_sample_value("sluice_job_store_up") == 1
+    checked = registry.get_sample_value("sluice_job_store_last_check_timestamp_seconds")
+    assert checked is not None and checked > 0
     store.close()
+    watch.check_once()
+    # Down: said so, with the last known counts and when they were read.
     assert registry.get_sample_value("sluice_job_store_up") == 0
-    assert registry.get_sample_value("sluice_exports_running") is None
+    assert registry.get_sample_value("sluice_exports_running") == 1
+    assert registry.get_sample_value("sluice_job_store_last_check_timestamp_seconds") == checked
 
 
 def test_redaction_counters_per_rule_label_and_dataset_labels() -> None:
