@@ -21,7 +21,7 @@ from sluice.server.planning.spec import (
 )
 from sluice.server.planning.subject_package import build_package_plan
 from sluice.server.service.export_service import plan_export
-from sluice.server.settings import Settings, load_settings
+from sluice.server.settings import Settings, SettingsError, load_settings
 
 
 def _settings(root: Path) -> Settings:
@@ -93,3 +93,92 @@ def test_a_package_part_of_an_unreadable_source_is_the_servers_fault(tmp_path: P
     with pytest.raises(FailedPrecondition) as caught:
         build_package_plan(spec, _settings(tmp_path), "x1", owner="")
     assert caught.value.message == ("named source 'gone' cannot be read; the server log says why")
+
+
+def _settings_with_blobs(root: Path, **blob: str) -> Settings:
+    """A source `blob` of JSON lines in a file without an extension, as `blob` configures it."""
+    sources = root / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    (root / "exports").mkdir(exist_ok=True)
+    (sources / "blob").write_text('{"id": 1, "user_id": 42}\n{"id": 2, "user_id": 7}\n')
+    return load_settings(
+        None,
+        {
+            "state_dir": root / "state",
+            "allowed_roots": [root / "exports"],
+            "allowed_source_roots": [sources],
+            "sources": {
+                "blob": {"uri": str(sources / "blob"), "subject_column": "user_id", **blob}
+            },
+            "gdpr": {"controller": "Example Ltd", "contact": "privacy@example.com"},
+        },
+        environ={},
+    )
+
+
+def _package(root: Path, settings: Settings) -> None:
+    spec = ExportSpec(
+        source=SourceSpec(""),
+        destination=DestinationSpec(str(root / "exports"), "gdpr"),
+        subject=SubjectSpec("42"),
+        output=OutputSpec(format="", compression=""),
+    )
+    build_package_plan(spec, settings, "x1", owner="")
+
+
+def test_a_named_source_may_say_its_format_for_a_file_without_an_extension(
+    tmp_path: Path,
+) -> None:
+    settings = _settings_with_blobs(tmp_path, format="ndjson")
+    spec = ExportSpec(
+        source=SourceSpec(""),
+        destination=DestinationSpec(str(tmp_path / "exports"), "gdpr"),
+        subject=SubjectSpec("42"),
+        output=OutputSpec(format="", compression=""),
+    )
+    package = build_package_plan(spec, settings, "x1", owner="")
+    assert [part.plan.source.format for part in package.parts] == ["ndjson", "ndjson"]
+    plan = plan_export(
+        ExportSpec(
+            source=SourceSpec("", name="blob"),
+            destination=DestinationSpec(str(tmp_path / "exports"), "d"),
+        ),
+        settings,
+        "x2",
+        owner="",
+    )
+    assert not isinstance(plan, type(package))
+    assert plan.source.format == "ndjson"
+
+
+def test_a_configured_source_whose_format_cannot_be_told_is_the_servers_fault(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings_with_blobs(tmp_path)
+    expected = (
+        "named source 'blob' cannot be read: its format is not known from its file names "
+        "or does not fit it; set format in the server config's [sources.blob] (the server "
+        "log says why)"
+    )
+    with caplog.at_level(logging.INFO), pytest.raises(FailedPrecondition) as caught:
+        _package(tmp_path, settings)
+    assert caught.value.message == expected
+    with pytest.raises(FailedPrecondition) as plain:
+        _plan_with(tmp_path, settings, SourceSpec("", name="blob"))
+    assert plain.value.message == expected
+    assert str(tmp_path) not in caught.value.message
+    # The caller's own format still wins, and is still the caller's field.
+    with pytest.raises(InvalidArgument) as wrong:
+        _plan_with(tmp_path, settings, SourceSpec("", name="blob", format="parquet"))
+    assert wrong.value.violations[0].field == "spec.source.format"
+
+
+def test_an_unknown_configured_format_stops_the_server_naming_the_entry(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"sources\.blob\.format") as caught:
+        _settings_with_blobs(tmp_path, format="xlsx")
+    assert "parquet, csv, ndjson, jsonl, arrow, ipc" in str(caught.value)
+
+
+def _plan_with(root: Path, settings: Settings, source: SourceSpec) -> None:
+    spec = ExportSpec(source=source, destination=DestinationSpec(str(root / "exports"), "d"))
+    plan_export(spec, settings, "x1", owner="")
