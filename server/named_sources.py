@@ -7,6 +7,7 @@ templates, GDPR packages) name data rather than paths, and never see URIs or cre
     table = "applications"                 # database sources: a table, or
     # query = "SELECT ..."                 #   one read-only SELECT
     time_column = "created_at"             # the column that dates rows
+    format = "ndjson"                      # files whose names do not say it (default: by extension)
     subject_column = "user_id"             # whose rows they are (GDPR subject packages)
     id_column = "id"                       # what `ids` select (default for query.id_column)
     description = "Job applications the user submitted"
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sluice.server.pipeline.source import SOURCE_FORMATS
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -35,6 +38,10 @@ class NamedSource(BaseModel):
     #: Database sources: the table to read, or one read-only SELECT (not both).
     table: str = ""
     query: str = ""
+    #: Files only: their format (parquet, csv, ndjson, jsonl, arrow, ipc), as a request's
+    #: `source.format` says it; "" infers it from the file names' extensions. A request
+    #: naming the source may still give its own.
+    format: str = ""
     #: The column that dates rows ("" when none).
     time_column: str = ""
     #: The column saying whose rows these are, for GDPR subject packages ("" when none).
@@ -43,6 +50,15 @@ class NamedSource(BaseModel):
     id_column: str = ""
     #: What the data is, for people choosing a source (ListSources shows it).
     description: str = ""
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value and value.lower() not in SOURCE_FORMATS:
+            raise ValueError(
+                f"unknown source format {value[:40]!r}; expected one of {', '.join(SOURCE_FORMATS)}"
+            )
+        return value
 
 
 def check_source_names(sources: dict[str, NamedSource]) -> dict[str, NamedSource]:

@@ -31,6 +31,7 @@ Configured (`[templates.NAME]` in the server config, names other than the built-
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from typing import Final
 
@@ -167,16 +168,40 @@ SUBJECT_OWN_COLUMNS: Final = (
     "birth_date",
     "birthdate",
 )
+
+
+def _tagged_at_moderate(name: str) -> bool:
+    """Whether `moderate`'s column defaults (e-mail, phone) tag a column of this name."""
+    return any(
+        fnmatch.fnmatchcase(name, glob)
+        for category in COLUMN_CATEGORIES
+        if category.name in {"EMAIL", "PHONE"}
+        for glob in category.globs
+    )
+
+
 #: A subject package's redaction: `moderate` finds e-mail addresses and phone numbers in
 #: every text value (those of other people the subject wrote to or about), and the opt-in
 #: PERSON_NAME rule other people's names, while the columns of SUBJECT_OWN_COLUMNS (the
-#: subject's own email, phone, name, address, date of birth) are kept, and so is the name
-#: they hold wherever the same row's text mentions it. Secrets (password, token columns)
-#: stay redacted.
+#: subject's own email, phone, name, address, date of birth) are kept as top-level
+#: columns only (a struct's `referee.email`, a list's `contacts.name` in the same row are
+#: other people's: `[EMAIL]`, `[REDACTED]`), and so is the name they hold wherever the
+#: same row's text mentions it. Secrets (password, token columns) stay redacted.
 SUBJECT_PACKAGE_REDACTION = RedactionSpec(
     level="moderate",
     template_rules=(
-        *(RedactionRuleSpec(column=name, action="keep") for name in SUBJECT_OWN_COLUMNS),
+        # Nested fields named like them hold other people's: those `moderate` does not
+        # tag already (names, addresses, birth dates) are redacted; the keeps after these
+        # rules win for the top-level columns.
+        *(
+            RedactionRuleSpec(column=name, action="redact")
+            for name in SUBJECT_OWN_COLUMNS
+            if not _tagged_at_moderate(name)
+        ),
+        *(
+            RedactionRuleSpec(column=name, action="keep", top_level=True)
+            for name in SUBJECT_OWN_COLUMNS
+        ),
         RedactionRuleSpec(pattern="PERSON_NAME", action="redact"),
     ),
 )

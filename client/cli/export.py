@@ -24,6 +24,7 @@ from sluice.client.cli.incremental import build_incremental, incremental_options
 from sluice.client.cli.manifest import load_manifest, render_manifest
 from sluice.client.cli.output import (
     EXIT_EXPORT_FAILED,
+    empty_package,
     print_export,
     print_export_table,
     print_json,
@@ -92,6 +93,9 @@ def _print_event_line(event: export_pb2.ExportEvent) -> None:
 
 
 def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
+    if empty := empty_package(export):
+        # On stderr: stdout stays the export's id or JSON, which scripts read.
+        click.echo(f"warning: package {export.id} holds {empty}", err=True)
     if mode == "export-json":
         print_json(export_to_dict(export))
     elif mode != "events-json":  # the finished event already carried the export

@@ -149,6 +149,8 @@ def print_export(export: export_pb2.Export, *, as_json: bool) -> None:
         err = data["error"]
         kind = "transient" if err["transient"] else "permanent"
         rows.append(("error", f"[red]{err['code']}[/]: {err['message']} ({kind})"))
+    if empty := empty_package(export):
+        rows.append(("warning", f"[yellow]{empty}[/]"))
     if export.values_forgotten:
         # Not the caller's "?": the daemon forgot the values when the export was deleted.
         rows.append(("values", "forgotten at delete: each personal value shows as ?"))
@@ -174,6 +176,19 @@ def print_export(export: export_pb2.Export, *, as_json: bool) -> None:
     for key, value in rows:
         table.add_row(key, value)
     print_wide(stdout(), table)
+
+
+def empty_package(export: export_pb2.Export) -> str:
+    """What a committed GDPR subject package that holds no record says ("" for any other
+    export): a succeeded package of 0 records is an answer to the person only if the
+    operator sees it is one (a mistyped id finds nothing too)."""
+    if (
+        not export.spec.HasField("subject")
+        or export.state != export_pb2.EXPORT_STATE_SUCCEEDED
+        or export.progress.records
+    ):
+        return ""
+    return "no records: no row of its sources has the subject id in its subject_column"
 
 
 def attempt_line(attempt: dict[str, Any]) -> str:

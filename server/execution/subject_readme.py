@@ -17,7 +17,7 @@ from sluice.format.layout import README_HTML_NAME
 from sluice.format.manifest import Manifest
 from sluice.server.pipeline.config import PipelineConfig
 from sluice.server.planning.encryption import ZIP_AES_SCHEME
-from sluice.server.planning.subject_package import PackagePlan
+from sluice.server.planning.subject_package import PackagePlan, ignores_case
 
 _STYLE = (
     "body{font-family:sans-serif;max-width:50em;margin:2em auto;padding:0 1em;"
@@ -61,7 +61,16 @@ def render_readme(package: PackagePlan, manifest: Manifest) -> bytes:
         "</tbody></table>",
         "<p>Each category is in two files with the same records: JSON (a document whose "
         "<code>data</code> member lists the records) for moving them to another service, "
-        "and CSV for spreadsheets."
+        "and CSV for spreadsheets. In the CSV files, a text that a spreadsheet would "
+        "take for a formula (one beginning with =, +, -, @, a tab or a carriage return) "
+        "starts with an apostrophe, so that it shows as the text it is; the JSON files "
+        "hold it as it is."
+        + (
+            f" Your records were found by your e-mail address {escape(package.subject_id)} "
+            "written in any case (capital letters or not)."
+            if ignores_case(package.subject_id)
+            else ""
+        )
         + (
             " E-mail addresses, phone numbers and names of other people that appear in "
             "your records are replaced by tags such as <code>[EMAIL]</code>."

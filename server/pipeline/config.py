@@ -41,6 +41,8 @@ class PipelineConfig:
     #: Said after the chunk number in its file name ("part-000002.orders.jsonl"): the
     #: part of a subject package the chunk belongs to ("" for a plain export).
     part_label: str = ""
+    #: CSV cells read as formulas by spreadsheets made text (ChunkContext.neutralise_formulas).
+    neutralise_formulas: bool = False
 
     def chunk_stem(self, index: int) -> str:
         return layout.chunk_stem(index, self.part_label)
@@ -67,4 +69,5 @@ class PipelineConfig:
             codec=self.compressor.name,
             level=self.level if self.compressor.name != "none" else None,
             workers=workers,
+            neutralise_formulas=self.neutralise_formulas,
         )

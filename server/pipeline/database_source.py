@@ -89,6 +89,8 @@ class DatabaseRead:
     #: Pushed-down ids filter: the column and its values (typed), or none.
     id_column: str = ""
     ids: tuple[Any, ...] = ()
+    #: The ids are text in ASCII lower case, matched in either case (ascii_case.py).
+    ids_ignore_case: bool = False
     #: Pushed-down comparisons (column, operator, value): the time range and simple
     #: `where` terms (planning.where_pushdown; for SQLite and DuckDB, pushable_bounds).
     bounds: tuple[tuple[str, str, Any], ...] = ()
@@ -397,7 +399,11 @@ def _select(
     params: list[Any] = []
     terms: list[str] = []
     if read.ids and len(read.ids) <= MAX_PUSHED_IDS:
-        terms.append(f"{_quote(read.id_column)} IN ({', '.join('?' * len(read.ids))})")
+        column = _quote(read.id_column)
+        # SQLite's lower() folds ASCII letters only, as the pipeline does; DuckDB's
+        # folds more, which keeps more rows (never fewer) for the pipeline to filter.
+        matched = f"lower({column})" if read.ids_ignore_case else column
+        terms.append(f"{matched} IN ({', '.join('?' * len(read.ids))})")
         params.extend(read.ids)
     for column, operator, value in read.bounds:
         term, param = _bound_term(read.kind, column, operator, value)
@@ -553,7 +559,9 @@ def _pg_ranged(
 
 def _pg_filters(read: DatabaseRead) -> postgres_source.Filters:
     # Any number of ids: PostgreSQL takes them as one array parameter.
-    return postgres_source.Filters(read.id_column, read.ids, read.bounds, read.since, read.or_late)
+    return postgres_source.Filters(
+        read.id_column, read.ids, read.bounds, read.since, read.or_late, read.ids_ignore_case
+    )
 
 
 def _pg_relation(read: DatabaseRead) -> str:

@@ -25,6 +25,11 @@ class ChunkContext:
     #: Worker threads of encoders that use several (Parquet); 0: one per CPU this process
     #: may use (see parquet_workers). The bytes written do not depend on it.
     workers: int = 0
+    #: Text cells a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, a tab or a
+    #: carriage return first) start with `'`, which makes them text (OWASP's CSV
+    #: injection advice): CSV files meant for spreadsheets (a GDPR package's). Other
+    #: formats ignore it; a plain CSV export writes its values as they are.
+    neutralise_formulas: bool = False
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from sluice.server.pipeline.deflate import compression_workers
 from sluice.server.pipeline.encoder_contract import ChunkContext as ChunkContext
 from sluice.server.pipeline.encoder_contract import Encoder as Encoder
 from sluice.server.pipeline.encoder_contract import SizeEstimate
+from sluice.server.pipeline.formula_cells import formulas_as_text
 from sluice.server.pipeline.markdown_encoding import MarkdownEncoder
 from sluice.server.pipeline.ndjson_pages import current_pages
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
@@ -175,11 +176,14 @@ class JsonDocumentEncoder(Encoder):
 
 
 class CsvEncoder(Encoder):
-    def __init__(self, _: ChunkContext) -> None:
+    def __init__(self, context: ChunkContext) -> None:
         self._header_written = False
+        self._neutralise = context.neutralise_formulas
 
     def encode(self, batch: pl.DataFrame) -> bytes:
         buffer = io.BytesIO()
+        if self._neutralise:
+            batch = formulas_as_text(batch)
         _nested_as_json(temporal_as_text(batch)).write_csv(
             buffer, include_header=not self._header_written
         )

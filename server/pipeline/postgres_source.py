@@ -461,6 +461,8 @@ class Filters:
     bounds: Sequence[tuple[str, str, Any]] = ()
     since: tuple[str, str, Any] | None = None
     or_late: bool = False
+    #: The ids are text in ASCII lower case, matched in either case (ascii_case.py).
+    ids_ignore_case: bool = False
 
     def where(self, target: PostgresTarget) -> tuple[str, list[Any]]:
         terms: list[str] = []
@@ -474,7 +476,7 @@ class Filters:
             terms.append(term)
             params.append(value)
         if self.ids:
-            terms.append(_id_match(target, self.id_column))
+            terms.append(_id_match(target, self.id_column, ignore_case=self.ids_ignore_case))
             params.append(list(self.ids))
         for column, operator, value in self.bounds:
             assert operator in ("=", "<>", "<", "<=", ">", ">=")
@@ -553,9 +555,13 @@ _HISTOGRAM_SQL = (
 )
 
 
-def _id_match(target: PostgresTarget, column: str) -> str:
+def _id_match(target: PostgresTarget, column: str, *, ignore_case: bool = False) -> str:
     """`column = ANY(array)`. Columns read as text (uuid, enums...) compare as text, as
-    the pipeline sees them."""
+    the pipeline sees them. In either case: lower() in the "C" collation, which folds
+    ASCII letters only, as the pipeline does (whatever the database's locale: a Turkish
+    one would fold `I` to a dotless i)."""
+    if ignore_case:
+        return f'lower({sql_name(column)}::text COLLATE "C") = ANY(%s::text[])'
     if target.column(column).as_text:
         return f"{sql_name(column)}::text = ANY(%s::text[])"
     return f"{sql_name(column)} = ANY(%s)"

@@ -58,7 +58,12 @@ def with_named_source(spec: ExportSpec, settings: Settings) -> ExportSpec:
                 f"the named source {quoted(name)} says where its data is; leave {field} empty",
             )
     source = replace(
-        spec.source, uri=named.uri, profile=named.profile, table=named.table, query=named.query
+        spec.source,
+        uri=named.uri,
+        profile=named.profile,
+        table=named.table,
+        query=named.query,
+        format=spec.source.format or named.format,
     )
     return replace(
         spec, source=source, query=_with_defaults(spec.query, named.time_column, named.id_column)
@@ -74,7 +79,8 @@ def is_configured_fault(exc: InvalidArgument, requested: SourceSpec) -> bool:
     if field == "spec.source":
         return True
     part = field.removeprefix("spec.source.").split(".")[0].split("[")[0]
-    location = _location(requested)
+    # The format too, when the request left it to the config (or to the files' names).
+    location = {**_location(requested), "format": requested.format}
     return field.startswith("spec.source.") and part in location and not location[part]
 
 
@@ -95,6 +101,13 @@ def named_source_error(
             f"spec.source.{field}", f"named source {quoted(name)} cannot be read {described}"
         )
     _log.warning("named source %r cannot be read: %s", name, exc.message)
+    if exc.violations[0].field == "spec.source.format":
+        # Said in full: the fix is one setting the operator adds, and it names no location.
+        return FailedPrecondition(
+            f"named source {quoted(name)} cannot be read: its format is not known from its "
+            f"file names or does not fit it; set format in the server config's "
+            f"[sources.{name}] (the server log says why)"
+        )
     return FailedPrecondition(
         f"named source {quoted(name)} cannot be read; the server log says why"
     )

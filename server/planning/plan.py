@@ -15,6 +15,7 @@ import polars as pl
 from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
+from sluice.server.pipeline.ascii_case import ascii_lower
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import TYPED_FORMATS, canonical_types
 from sluice.server.pipeline.compressors import COMPRESSORS, CompressorKind
@@ -41,7 +42,7 @@ from sluice.server.planning.export_folder_rules import check_outside_export_fold
 from sluice.server.planning.format_columns import check_columns_fit
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
 from sluice.server.planning.named_source_plan import with_named_source
-from sluice.server.planning.query_plan import compile_query, time_range_bounds
+from sluice.server.planning.query_plan import compile_query, ignores_case, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.planning.template_plan import with_template
@@ -100,6 +101,8 @@ class ExportPlan:
     destination_profile: S3Profile | AzureProfile | None = None
     #: A subject package's part: its label in chunk names (PipelineConfig.part_label).
     part_label: str = ""
+    #: CSV cells read as formulas by spreadsheets made text (a subject package's files).
+    neutralise_formulas: bool = False
 
     @cached_property
     def pipeline(self) -> PipelineConfig:
@@ -119,6 +122,7 @@ class ExportPlan:
             chunk_target_bytes=self.chunk_target_bytes,
             chunk_max_rows=self.chunk_max_rows,
             part_label=self.part_label,
+            neutralise_formulas=self.neutralise_formulas,
         )
 
     @property
@@ -604,7 +608,11 @@ def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) 
         database.server is not None or pushable_ids(database.kind, schema[column])
     ):
         ids = pl.Series(spec.query.ids, dtype=pl.String).cast(schema[column], strict=True)
-        database = replace(database, id_column=column, ids=tuple(ids.to_list()))
+        if ignores_case(spec.query, schema[column]):
+            lowered = tuple(ascii_lower(i) for i in spec.query.ids)
+            database = replace(database, id_column=column, ids=lowered, ids_ignore_case=True)
+        else:
+            database = replace(database, id_column=column, ids=tuple(ids.to_list()))
     # The database evaluates the time range and the simple AND terms of the where too
     # (an index on the column is used); SQLite and DuckDB only those whose answer never
     # leaves out a row the pipeline keeps (database_source.pushable_bounds).

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import polars as pl
 
 from sluice.server.errors import InvalidArgument, quoted, quoted_list
+from sluice.server.pipeline.ascii_case import ascii_lower, ascii_lower_expr
 from sluice.server.pipeline.query import CompiledQuery
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.planning.spec import QuerySpec
@@ -240,7 +241,15 @@ def _compile_ids(query: QuerySpec, schema: pl.Schema) -> pl.Expr:
         raise InvalidArgument(
             field, f"ids must be values of column {quoted(column)} ({dtype})"
         ) from None
+    if ignores_case(query, dtype):
+        lowered = pl.Series([ascii_lower(i) for i in query.ids], dtype=pl.String)
+        return ascii_lower_expr(pl.col(column)).is_in(lowered.implode())
     return pl.col(column).is_in(values.implode())
+
+
+def ignores_case(query: QuerySpec, dtype: pl.DataType) -> bool:
+    """Whether the ids match in either case: asked for, on a text column."""
+    return query.ids_ignore_case and dtype == pl.String
 
 
 def _first_line(exc: BaseException) -> str:

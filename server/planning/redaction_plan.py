@@ -165,7 +165,9 @@ def _parse_rule(
         keep_last = entity.default_keep_last if entity is not None and keeps_default else 0
     if column:
         granularity = rule.granularity.strip().lower() or "year"
-        return ColumnRule(column, action, action, keep_last, granularity, key, where)
+        return ColumnRule(
+            column, action, action, keep_last, granularity, key, where, top_level=rule.top_level
+        )
     if action in COLUMN_ONLY_ACTIONS:
         raise InvalidArgument(where, f"{action} applies to columns, not to a pattern")
     if entity is not None:

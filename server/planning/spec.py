@@ -64,6 +64,10 @@ class QuerySpec:
     time_range: TimeRange | None = None
     ids: tuple[str, ...] = ()
     id_column: str = "id"
+    #: Text ids match their column's values with ASCII letters in either case
+    #: (`Alice@Example.com` is `alice@example.com`): set by GDPR packages for an e-mail
+    #: subject id, never by a request (the proto has no such field).
+    ids_ignore_case: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,11 @@ class RedactionRuleSpec:
     keep_last: int | None = None
     granularity: str = ""
     key: str = ""
+    #: Column rules: the rule names a top-level column only, never a nested field of that
+    #: name (a dotless rule otherwise matches a field's own name at any depth). A GDPR
+    #: package keeps the subject's own `email` column so: `referee.email` in the same row
+    #: is someone else's. Never given by a request (the proto has no such field).
+    top_level: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,9 @@ class ExportSpec:
             del raw["redaction"]["template_rules"]
         for rule in raw["redaction"]["rules"]:
             _store_keep_last(rule)
+        for rule in (*raw["redaction"]["rules"], *raw["redaction"].get("template_rules", ())):
+            if not rule["top_level"]:
+                del rule["top_level"]  # added later: specs stored before keep their JSON
         for name, default in _NEWER_SOURCE_FIELDS.items():
             # asdict keeps tuples as tuples, so the dict's value compares as the field's.
             if raw["source"][name] == default:
@@ -187,6 +199,8 @@ class ExportSpec:
             del raw["subject"]  # added later: older specs keep their JSON
         elif not self.subject.resolved_sources:
             del raw["subject"]["resolved_sources"]
+        if not self.query.ids_ignore_case:
+            del raw["query"]["ids_ignore_case"]  # added later: stored specs keep their JSON
         if not self.notify:
             # Added later: left out when empty, so older fingerprints stay the same.
             del raw["notify"]
@@ -212,6 +226,7 @@ class ExportSpec:
                 ),
                 ids=tuple(query["ids"]),
                 id_column=query["id_column"],
+                ids_ignore_case=bool(query.get("ids_ignore_case", False)),
             ),
             output=OutputSpec(**raw["output"]),
             chunking=ChunkingSpec(**raw["chunking"]),

@@ -17,6 +17,7 @@ redaction, labels, notify, template; the package says the rest.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -40,6 +41,7 @@ from sluice.server.planning.spec import (
     ExportSpec,
     IncrementalSpec,
     QuerySpec,
+    RedactionRuleSpec,
     RedactionSpec,
     SourceSpec,
     SubjectSpec,
@@ -54,6 +56,8 @@ FileCheck = Callable[[Sequence[str]], None]
 #: The formats every source of a package is written in, in this order.
 PACKAGE_FORMATS = ("json", "csv")
 _MAX_SUBJECT_ID = 256
+#: An e-mail address: a local part, "@", a domain with a dot, no spaces.
+_EMAIL_SHAPED = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,20 @@ def resolved_specs(spec: ExportSpec, settings: Settings) -> tuple[ExportSpec, ..
     if subject is None:
         return (resolved_spec(spec, settings),)
     spec = with_template(spec, settings)
-    return tuple(part for _, _, part in _part_specs(spec, subject, settings))
+    return tuple(part for _, _, part in _part_specs(spec, stripped(subject), settings))
+
+
+def stripped(subject: SubjectSpec) -> SubjectSpec:
+    """The subject with its id as matched: without the spaces around it, which a copied
+    id brings along (`' alice@example.com'` would match no row)."""
+    return replace(subject, subject_id=subject.subject_id.strip())
+
+
+def ignores_case(subject_id: str) -> bool:
+    """Whether the subject's rows are found in either case: an e-mail address, whose
+    spelling varies from system to system (`Alice@Example.com`), and an access request
+    must find every row of the person. Other ids match exactly."""
+    return _EMAIL_SHAPED.fullmatch(subject_id) is not None
 
 
 def build_package_plan(
@@ -125,8 +142,8 @@ def build_package_plan(
 ) -> PackagePlan:
     """Check the package request and plan each part; raise InvalidArgument naming the
     first bad field (FailedPrecondition when the server has no `[gdpr]` table)."""
-    subject = spec.subject
-    assert subject is not None
+    assert spec.subject is not None
+    subject = stripped(spec.subject)
     # Encryption the request did not bring is its template's (gdpr's when it names none):
     # an error about it says so, or the caller is told of a field it never set.
     hint = template_encryption_hint(spec, settings)
@@ -154,7 +171,8 @@ def build_package_plan(
                     name,
                     named.description,
                     subject_column,
-                    replace(plan, spec=recorded, part_label=name),
+                    # The CSV files are for spreadsheets: no cell of them runs as a formula.
+                    replace(plan, spec=recorded, part_label=name, neutralise_formulas=True),
                 )
             )
     own = spec.redaction in (RedactionSpec(), SUBJECT_PACKAGE_REDACTION)
@@ -167,9 +185,7 @@ def _part_specs(
     """(source name, subject column, spec reading the subject's rows of it) per source;
     the specs' sources are resolved and carry no name (build_plan would resolve again)."""
     _check_request(spec, subject)
-    redaction = spec.redaction
-    if redaction == RedactionSpec():
-        redaction = SUBJECT_PACKAGE_REDACTION
+    own = spec.redaction in (RedactionSpec(), SUBJECT_PACKAGE_REDACTION)
     found = []
     for name in _source_names(subject, settings):
         column = settings.sources[name].subject_column
@@ -177,14 +193,27 @@ def _part_specs(
             replace(spec, source=SourceSpec(uri="", name=name), template="", subject=None),
             settings,
         )
+        query = QuerySpec(
+            ids=(subject.subject_id,),
+            id_column=column,
+            ids_ignore_case=ignores_case(subject.subject_id),
+        )
         part = replace(
             named,
             source=replace(named.source, name=""),
-            query=QuerySpec(ids=(subject.subject_id,), id_column=column),
-            redaction=redaction,
+            query=query,
+            redaction=_own_redaction(column) if own else spec.redaction,
         )
         found.append((name, column, part))
     return found
+
+
+def _own_redaction(subject_column: str) -> RedactionSpec:
+    """The package's redaction of a part: the subject column (top-level) is the subject's
+    own id, kept as SUBJECT_OWN_COLUMNS are (`owner` holding the person's address)."""
+    keep = RedactionRuleSpec(column=subject_column, action="keep", top_level=True)
+    rules = SUBJECT_PACKAGE_REDACTION.template_rules
+    return replace(SUBJECT_PACKAGE_REDACTION, template_rules=(*rules, keep))
 
 
 def with_resolved_sources(spec: ExportSpec, package: PackagePlan) -> ExportSpec:

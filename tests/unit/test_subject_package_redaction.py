@@ -8,6 +8,7 @@ import fnmatch
 import polars as pl
 
 from sluice.server.pipeline.redaction.column_categories import COLUMN_CATEGORIES
+from sluice.server.planning.spec import RedactionRuleSpec, RedactionSpec
 from sluice.server.templates import SUBJECT_OWN_COLUMNS, SUBJECT_PACKAGE_REDACTION
 from tests.unit.redaction_helpers import run
 
@@ -42,3 +43,26 @@ def test_no_kept_column_name_is_a_secret_one() -> None:
         for name in SUBJECT_OWN_COLUMNS
         if any(fnmatch.fnmatchcase(name, glob) for glob in secret.globs)
     ]
+
+
+def test_nested_fields_named_like_own_columns_are_other_peoples_and_redacted() -> None:
+    """`referee.email` in the subject's row is someone else's; a request's own dotless
+    rule still names a field at any depth, as documented."""
+    frame = pl.DataFrame(
+        {
+            "email": ["me@subject.example"],
+            "name": ["Ana Garcia"],
+            "referee": [{"name": "Zed Other", "email": OTHER_EMAIL, "address": "1 Lane"}],
+            "contacts": [[{"full_name": "Zed Other", "phone": "+44 20 7946 0958"}]],
+        }
+    )
+    out, _ = run(frame, SUBJECT_PACKAGE_REDACTION)
+    row = out.row(0, named=True)
+    assert (row["email"], row["name"]) == ("me@subject.example", "Ana Garcia")
+    assert row["referee"] == {"name": "[REDACTED]", "email": "[EMAIL]", "address": "[REDACTED]"}
+    assert row["contacts"] == [{"full_name": "[REDACTED]", "phone": "[PHONE]"}]
+    requested = RedactionSpec(
+        level="moderate", rules=(RedactionRuleSpec(column="email", action="keep"),)
+    )
+    kept, _ = run(frame, requested)
+    assert kept.row(0, named=True)["referee"]["email"] == OTHER_EMAIL

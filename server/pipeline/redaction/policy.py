@@ -26,6 +26,8 @@ class ColumnRule:
     #: A level's own default (COLUMN_CATEGORIES), not a policy's, template's or request's:
     #: among those matching one column the strongest action wins.
     level_default: bool = False
+    #: Matches a top-level column only, never a nested field (RedactionRuleSpec.top_level).
+    top_level: bool = False
 
 
 @dataclass(frozen=True)

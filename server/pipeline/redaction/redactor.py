@@ -327,6 +327,8 @@ class PolicyRedactor:
         last_word = snake.rsplit("_", 1)[-1]
         chosen: ColumnRule | None = None
         for rule in self._policy.column_rules:
+            if rule.top_level and len(location) != 1:
+                continue
             selector = rule.selector.lower()
             if "." in selector:
                 matched = fnmatch.fnmatchcase(path, selector)
