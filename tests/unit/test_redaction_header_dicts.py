@@ -7,12 +7,13 @@ header line's level (basic, so every level). Look-alikes beside them must stay."
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from sluice.server.planning.spec import RedactionSpec
-from tests.unit.redaction_helpers import run
+from tests.unit.redaction_helpers import rule, run, settings_with_keys
 
 LEVELS = ["basic", "moderate", "strict"]
 
@@ -102,3 +103,33 @@ def test_the_repr_stays_a_python_literal(text: str) -> None:
 )
 def test_look_alikes_stay(level: str, text: str) -> None:
     assert _redact(level, [text]) == [text]
+
+
+@pytest.mark.parametrize(
+    "spec_rule",
+    [
+        "pattern=SECRET_VALUE:redact",
+        "pattern=SECRET_VALUE:mask:4",
+        "pattern=SECRET_VALUE:hash:k",
+        "pattern=SECRET_VALUE:null",
+    ],
+)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'Cookie': 'sid=abc123secret; t=zz9'}",
+        "{'Set-Cookie': ['sid=abc123secret', 't=zz9']}",
+        "{'Authorization': 'Digest username=\"bob\", response=\"abc123secret zz9\"'}",
+    ],
+)
+def test_every_action_hides_the_credentials(spec_rule: str, text: str, tmp_path: Path) -> None:
+    spec = RedactionSpec(level="custom", rules=(rule(spec_rule),))
+    settings = settings_with_keys(tmp_path, k=b"k" * 32)
+    out, _ = run(pl.DataFrame({"text": [text]}), spec, settings)
+    written = out["text"][0]
+    if spec_rule.endswith("null"):
+        assert written is None
+    else:
+        assert "abc123secret" not in written
+        # A mask shows the value's last characters (at most half of it), nothing else.
+        assert ("zz9" in written) == spec_rule.endswith("mask:4")
