@@ -100,8 +100,13 @@ _ESCAPED_SPACE: Final = r"\\u(?:000[bBcC]|0085|00[aA]0|1680|200[0-9aA]|202[89fF]
 #: (`2024-01-02 4111 1111 1111 1111 12.50`) was none of the steps' (card_groups.py
 #: reads the date only in a candidate the card ends). The date is found from the
 #: character before it, so it is read before its "/" is; its own digits get no lead.
+#: Only where a word, a sign or the text's start comes before it, or short groups after
+#: one (`qty 7 2024-01-02 …`, as card_groups.CARD_AFTER_GROUPS reads groups before a
+#: date): after a group of four or more (`1234 2024-01-02 5500 …`) the date is a piece
+#: of a longer number, whose tail is never a card.
 _DATE_BEFORE_CARD = (
-    rf"(?:^|[^0-9/.\-])(?:[0-9]{{1,2}}/(?:[0-9]{{1,2}}/)?[0-9]{{4}}"
+    rf"(?:^|[^0-9\s/.\-])\s*(?:[0-9]{{1,3}}{CARD_SEPARATOR})*"
+    rf"(?:[0-9]{{1,2}}/(?:[0-9]{{1,2}}/)?[0-9]{{4}}"
     rf"|[0-9]{{4}}{CARD_DASH}[0-9]{{2}}{CARD_DASH}[0-9]{{2}}){CARD_SPACE}"
 )
 _JOINED_OR_TAKEN: Final = (
