@@ -190,9 +190,15 @@ def _written(rule: PatternRule) -> str:
         # ("**********1111 1111 5500 …" under mask:14 read "1111 1111 5500" as kept,
         # and the card after it stayed in clear): keep_last shown after at least
         # keep_last stars (L >= 2 x keep_last), and k < keep_last shown (k = L // 2)
-        # after k or k + 1 stars. (A card of keep_last characters or fewer is all
-        # stars and leads no walk, as on main: under mask:19 the cards after it stay
-        # in clear, a gap of its own.)
+        # after k or k + 1 stars. A card of keep_last characters or fewer is all stars
+        # (13 of them at least, `_LONGEST_CARD_TEXT` at most): it leads a walk too, as
+        # the cards after it stayed in clear under mask:19 and above (or mask:16 after
+        # 16 digits); only the valid cards after it are written, as after any other.
+        # Tried first: stars then a short group and a card (`*** 12 5500 …`) read as a
+        # mask showing half of a long card (` 12 5500 0000 0000` as its last 18
+        # characters) gave a head whose card was none, and the card after it was
+        # never looked at. The other way round, a card of 26 characters or more (k >=
+        # 13 stars) showing a tail that starts with a separator, is rarer by far.
         keep = rule.keep_last
         if keep <= 0:
             return rf"\*{{{_SHORTEST_CARD},}}"
@@ -206,7 +212,12 @@ def _written(rule: PatternRule) -> str:
             rf"\*{{{count},{count + 1}}}{shown(count)}"
             for count in range(_SHORTEST_CARD // 2, min(keep, _MOST_SHOWN + 1))
         ]
-        return "|".join([whole, *halves])
+        all_stars = (
+            [rf"\*{{{_SHORTEST_CARD},{min(keep, _LONGEST_CARD_TEXT)}}}"]
+            if keep >= _SHORTEST_CARD
+            else []
+        )
+        return "|".join([*all_stars, whole, *halves])
     if rule.action in ("redact", "hash"):
         # A tag, or a pseudonym in its own or its sealed form (pseudonyms.py), neither
         # holding a "[": a tag tried at each "[CARD" of a long run read the rest of it.

@@ -13,6 +13,8 @@ from typing import Final
 
 import polars as pl
 
+from sluice.server.pipeline.redaction.card_escaped_separators import escaped_separators_step
+from sluice.server.pipeline.redaction.card_layouts import grouped_card
 from sluice.server.pipeline.redaction.compaction import row_positions
 from sluice.server.pipeline.redaction.entity import ascii_boundaries, compose
 from sluice.server.pipeline.redaction.flat_lists import RESULT
@@ -43,17 +45,7 @@ _LAST_GROUPS_CONTEXT: Final = rf"(?:{CARD_SEPARATOR}[0-9]+)+(?:\.[0-9]+)?"
 #: the groups (number_separators.CARD_SEPARATORS); a grouped card's are all spaces or
 #: all dashes.
 _SEP: Final = CARD_SEPARATOR
-#: A grouped card (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, and the 14 or 15 digits of Diners'
-#: or Amex in fours, 4-4-4-2 and 4-4-4-3: `2024-01-02 3056 9309 0259 04` stayed in
-#: clear) with its groups parted by `space`.
-_GROUPED_CARD: Final = (
-    "[0-9]{{4}}(?:{space}[0-9]{{4}}){{3}}(?:{space}[0-9]{{3}})?"
-    "|[0-9]{{4}}{space}[0-9]{{6}}{space}[0-9]{{5}}"
-    "|[0-9]{{4}}(?:{space}[0-9]{{4}}){{2}}{space}[0-9]{{2,3}}"
-)
-_GROUPED_CARDS: Final = (
-    f"{_GROUPED_CARD.format(space=CARD_SPACE)}|{_GROUPED_CARD.format(space=CARD_DASH)}"
-)
+_GROUPED_CARDS: Final = f"{grouped_card(CARD_SPACE)}|{grouped_card(CARD_DASH)}"
 #: A grouped card after an ISO date too ("paid 2024-01-02 5500 0000 0000 0004"): its
 #: year is a group of four, which before a grouped card reads as one more of its own,
 #: and the card stayed in clear. The date's dashes and the space after it, unlike a
@@ -73,10 +65,22 @@ CARD_AFTER_GROUPS: Final = (
 #: apart, where `CARD_AFTER_GROUPS` finds no valid card: one pattern gives one reading,
 #: and "… 4000 0000 0000 0000 006" is a 19-digit card where "… 4111 1111 1111 1111 123"
 #: is one of 16 and a group. Not after other groups: a card between groups ("1 4111
-#: 1111 1111 1111 1111") is the middle of a longer number.
+#: 1111 1111 1111 1111") is the middle of a longer number, save between short groups
+#: (`_CARD_BETWEEN_GROUPS`).
 _CARD_AFTER_DATE: Final = (
     rf"^(?:[0-9]{{1,3}}{_SEP})*{_ISO_DATE}(?P<card>{_GROUPED_CARDS}|[0-9]{{13,19}})"
     rf"(?P<after>(?:{_SEP}[0-9]+)+)$"
+)
+#: Likewise a card between short digit groups ("12 4111 1111 1111 1111 1", "7
+#: 4111111111111111 2", a quantity and an instalment around it), read apart where the
+#: two above find no valid card: groups of one to three digits before it, as
+#: `CARD_AFTER_GROUPS` reads them before a grouped card, and groups of one or two after
+#: it. Not three: a 19-digit card ends in a group of three ("… 1111 1111 123" is one
+#: card, and "1 4111 1111 1111 1111 111" no card), nor four, which is one more group of
+#: a longer number ("12 4111 1111 1111 1111 0000").
+_CARD_BETWEEN_GROUPS: Final = (
+    rf"^(?:[0-9]{{1,3}}{_SEP})+(?P<card>{_GROUPED_CARDS}|[0-9]{{13,19}})"
+    rf"(?P<after>(?:{_SEP}[0-9]{{1,2}})+)$"
 )
 
 #: The groups before a card found after them, when they are a grouped card themselves
@@ -92,11 +96,13 @@ def without_last_group(rule: PatternRule) -> tuple[PatternRule, ...]:
     a greedy value, which gives back only the last group ("6011 0000 0000 0000 019 123":
     a 19-digit card, then one group), then with a lazy one, which ends at the first group
     boundary where a card can end ("4111 1111 1111 1111 123 456": the card, then two
-    groups). Each step sees only what the one before it left."""
+    groups). Each step sees only what the one before it left. Last, the rule for cards
+    parted by escaped separators (card_escaped_separators.py): a step of the card rule
+    as these are, run (with the whole rule again after it) where its own gate is held."""
     entity = rule.entity
     if entity is None or not entity.cards_beside_groups:
         return ()
-    return groups_as_context(rule, entity.lead, entity.trail)
+    return (*groups_as_context(rule, entity.lead, entity.trail), escaped_separators_step(rule))
 
 
 def groups_as_context(rule: PatternRule, lead: str, trail: str) -> tuple[PatternRule, ...]:
@@ -118,10 +124,19 @@ def card_after_groups(value: pl.Expr) -> pl.Expr:
     return pl.coalesce(parts.struct.field("contiguous"), parts.struct.field("grouped"))
 
 
-def card_after_date(value: pl.Expr) -> pl.Expr:
-    """The card laid out after an ISO date with digit groups after it in a card
-    candidate's value (`_CARD_AFTER_DATE`), as a struct of `card` and `after`."""
-    return value.str.extract_groups(_CARD_AFTER_DATE)
+def card_between_groups(value: pl.Expr) -> pl.Expr:
+    """The card laid out after an ISO date (`_CARD_AFTER_DATE`) or short digit groups
+    (`_CARD_BETWEEN_GROUPS`) with digit groups after it in a card candidate's value, as
+    a struct of `card` and `after` (null fields where neither reads one)."""
+    dated = value.str.extract_groups(_CARD_AFTER_DATE)
+    between = value.str.extract_groups(_CARD_BETWEEN_GROUPS)
+    is_dated = dated.struct.field("card").is_not_null()
+    return pl.struct(
+        card=pl.coalesce(dated.struct.field("card"), between.struct.field("card")),
+        after=pl.when(is_dated)
+        .then(dated.struct.field("after"))
+        .otherwise(between.struct.field("after")),
+    )
 
 
 def after_groups(rule: PatternRule) -> bool:
@@ -135,10 +150,8 @@ def after_groups(rule: PatternRule) -> bool:
 def passes_after_groups(value: pl.Expr, rule: PatternRule) -> pl.Expr:
     """Whether a card candidate's value holds a valid card after short digit groups
     (for values that fail as a whole)."""
-    after_date = card_after_date(value).struct.field("card")
-    return valid_where_present(card_after_groups(value), rule) | valid_where_present(
-        after_date, rule
-    )
+    between = card_between_groups(value).struct.field("card")
+    return valid_where_present(card_after_groups(value), rule) | valid_where_present(between, rule)
 
 
 def valid_where_present(value: pl.Expr, rule: PatternRule) -> pl.Expr:
@@ -183,7 +196,7 @@ def with_card_after_groups(frame: pl.LazyFrame, rule: PatternRule) -> pl.LazyFra
     frame = frame.with_columns(passes.alias(_PASSES_AFTER_GROUPS_COLUMN))
     passing = pl.col(_PASSES_AFTER_GROUPS_COLUMN)
     # Where none passes, a card after an ISO date with groups after it.
-    dated = card_after_date(pl.when(~passing).then(failing))
+    dated = card_between_groups(pl.when(~passing).then(failing))
     frame = frame.with_columns(
         dated.struct.field("card").alias(_DATED_COLUMN),
         dated.struct.field("after").alias(AFTER_CARD_COLUMN),

@@ -60,3 +60,23 @@ def separators_as_ascii(value: pl.Expr) -> pl.Expr:
 def separators_as_ascii_text(value: str) -> str:
     """`separators_as_ascii` for one value, in Python."""
     return value.translate(_AS_ASCII_TABLE)
+
+
+#: Each separator beyond ASCII as a JSON string escapes it (`json.dumps` writes
+#: `\u00a0`), in lower and upper case hex, and the character it stands for.
+_ESCAPED: Final = {
+    f"\\u{ord(character):04{case}}": character
+    for character in f"{ID_SPACES}{DASHES}"
+    for case in ("x", "X")
+}
+#: One of those escapes, as a pattern (`\\u00a0`, `\\u2009`, `\\uFF0D`, ...).
+ESCAPED_CARD_SEPARATOR: Final = (
+    r"\\u(?:" + "|".join(sorted({escape[2:] for escape in _ESCAPED})) + ")"
+)
+
+
+def separators_unescaped(value: pl.Expr) -> pl.Expr:
+    """`value` with the escapes of ESCAPED_CARD_SEPARATOR written as the separators they
+    stand for, for the checks that read a card's digits and layout: an escape's hex
+    digits (`\\u2009`) are no digits of the card."""
+    return value.str.replace_many(list(_ESCAPED), list(_ESCAPED.values()))

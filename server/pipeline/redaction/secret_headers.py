@@ -53,6 +53,15 @@ _PLAIN_HEADER_END = (
 # escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
 # quotes and backslashes escaped twice (`\\\"`, `\\\\`).
 _JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\.)+"
+# A header's value written as a Python string (`{'Cookie': 'sid=…'}`, a dict's repr as
+# `print(request.headers)` logs it; a JS object or YAML quoting the value alone,
+# `{Cookie: 'sid=…'}`): up to its closing quote, escapes whole. A bytes or unicode
+# prefix before it (`{b'Cookie': b'sid=…'}`). In double quotes where the value holds a
+# single one (`{'Cookie': "sid=it's"}`, as repr writes it): the JSON string's body.
+# The key's and value's quotes only: a plain header line's value read no quote first,
+# and the cookies in a repr were left in clear at every level.
+_PYTHON_STRING_BODY = r"(?:[^'\\\r\n]|\\.)+"
+_PYTHON_VALUE_QUOTE = r"[ \t]*:[ \t]*[bBuU]?"
 _ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
 
 
@@ -107,6 +116,22 @@ def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
         Entity(
             "SECRET_VALUE",
             "basic",
+            rf"{header}[\"']?{_PYTHON_VALUE_QUOTE}'{after}",
+            _PYTHON_STRING_BODY,
+            "",
+            gate_pattern=gate,
+        ),
+        Entity(
+            "SECRET_VALUE",
+            "basic",
+            rf"{header}'{_PYTHON_VALUE_QUOTE}\"{after}",
+            _JSON_STRING_BODY,
+            "",
+            gate_pattern=gate,
+        ),
+        Entity(
+            "SECRET_VALUE",
+            "basic",
             rf"{header}[ \t]*:[ \t]*{after}",
             _PLAIN_HEADER_VALUE,
             rf"{_PLAIN_HEADER_END}|\"\s*$",
@@ -137,6 +162,17 @@ COOKIE_JSON_ARRAY: Final = Entity(
     r"(?i:\bcookie)\"[ \t]*:[ \t]*\[\s*\"[^=;\s\"'\\]+=",
     r"(?:[^\"\\\r\n]|\\.)*(?:\"\s*,\s*\"(?:[^\"\\\r\n]|\\.)*)*",
     r"\"\s*\]",
+    gate_pattern=COOKIE_HEADER_SECRETS[0].gate_pattern,
+)
+#: The same as a Python list of its cookies (`{'Set-Cookie': ['sid=abc; Path=/', 't=x']}`,
+#: a dict's repr): after the first cookie's name and "=", every item to the list's end,
+#: as one string (`['sid=[SECRET_VALUE]']`). Beside COOKIE_JSON_ARRAY, with its gate.
+COOKIE_PYTHON_LIST: Final = Entity(
+    "SECRET_VALUE",
+    "basic",
+    r"(?i:\bcookie)'[ \t]*:[ \t]*\[\s*[bBuU]?'[^=;\s\"'\\]+=",
+    r"(?:[^'\\\r\n]|\\.)*(?:'\s*,\s*[bBuU]?'(?:[^'\\\r\n]|\\.)*)*",
+    r"'\s*\]",
     gate_pattern=COOKIE_HEADER_SECRETS[0].gate_pattern,
 )
 #: The credentials of `Authorization: Digest …` (RFC 7616): everything after the scheme

@@ -33,6 +33,7 @@ from sluice.server.pipeline.redaction.secret_elements import (
 from sluice.server.pipeline.redaction.secret_headers import (
     COOKIE_HEADER_SECRETS,
     COOKIE_JSON_ARRAY,
+    COOKIE_PYTHON_LIST,
     DIGEST_AUTH_SECRETS,
     HEADER_START,
 )
@@ -911,6 +912,7 @@ SECRET_VALUE_LAYOUTS: Final = (
     _SECRET_TO_LINE_END_AFTER_ANOTHER,
     *COOKIE_HEADER_SECRETS,
     COOKIE_JSON_ARRAY,
+    COOKIE_PYTHON_LIST,
     *DIGEST_AUTH_SECRETS,
     _AUTH_CREDENTIALS_OVER_ESCAPED_BREAKS,
     _AUTH_CREDENTIALS_TO_ESCAPED_BREAK,

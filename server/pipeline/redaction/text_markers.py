@@ -48,9 +48,15 @@ _TAKEN_LEAD = r"[0-9](?:\s+[^\W\d]|[\s.\-]+[^0-9A-Za-z_.\-/$€£+*\x02])"
 #: id's short groups still lead none. The word is one letter of any script (`é-4111…`)
 #: or "_", or what closes one: the "]" of a tag another rule wrote (`[EMAIL]-4111…`), a
 #: bracket or a quote (`(x)-4111…`, `"card"-4111…`, `<b>-4111…`); one dash or more
-#: (`x--4111…`).
+#: (`x--4111…`); or in fours parted by dots with digit groups after them
+#: (`ref-4111.1111.1111.1111 12 34`): the dots end the card, so no id's group can start
+#: it, and the groups after it are the steps' context (card_groups.without_last_group);
+#: without a lead, the card stayed in clear.
+_DOTTED_CARD_BEFORE_GROUPS: Final = (
+    rf"[0-9]{{4}}(?:\.[0-9]{{4}}){{3}}(?:\.[0-9]{{3}})?(?:{CARD_SEPARATOR}[0-9]+)+"
+)
 _CARD_SHAPE: Final = (
-    rf"[0-9]{{13,19}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}}"
+    rf"{_DOTTED_CARD_BEFORE_GROUPS}|[0-9]{{13,19}}|[0-9]{{4}}(?:{CARD_SEPARATOR}[0-9]{{4}}){{3}}"
     rf"|[0-9]{{4}}(?:{CARD_SPACE}{{2}}\x02?[0-9]{{4}}){{3}}|[0-9]{{4}}(?:\.[0-9]{{4}}){{3}}"
     rf"|[0-9]{{4}}{CARD_SPACE}{{2}}\x02?[0-9]{{6}}{CARD_SPACE}{{2}}\x02?[0-9]{{5}}"
     rf"|[0-9]{{4}}{CARD_SEPARATOR}[0-9]{{6}}{CARD_SEPARATOR}[0-9]{{5}}"
@@ -87,16 +93,33 @@ _OTHER_SPACES: Final = r"\x0b\x0c\x85\u1680\u2000-\u2006\u2008\u200a\u2028\u2029
 #: `json.dumps` writes one): the escape's last hex digits glued onto the card's, which
 #: had no lead and stayed in clear.
 _ESCAPED_SPACE: Final = r"\\u(?:000[bBcC]|0085|00[aA]0|1680|200[0-9aA]|202[89fF]|205[fF]|3000)"
+#: And a joiner after a date and a space before a digit (`06/2024 4111 …`, `01/06/2024
+#: 4111…`, `2024-01-02 4111…`): the joiner after the date's "/" made the year a group
+#: of four before the card, which reads as one more of a longer number (card_groups.py),
+#: and the card stayed in clear; after an ISO date, the card with an amount after it
+#: (`2024-01-02 4111 1111 1111 1111 12.50`) was none of the steps' (card_groups.py
+#: reads the date only in a candidate the card ends). The date is found from the
+#: character before it, so it is read before its "/" is; its own digits get no lead.
+#: Only where a word, a sign or the text's start comes before it, or short groups after
+#: one (`qty 7 2024-01-02 …`, as card_groups.CARD_AFTER_GROUPS reads groups before a
+#: date): after a group of four or more (`1234 2024-01-02 5500 …`) the date is a piece
+#: of a longer number, whose tail is never a card.
+_DATE_BEFORE_CARD = (
+    rf"(?:^|[^0-9\s/.\-])\s*(?:[0-9]{{1,3}}{CARD_SEPARATOR})*"
+    rf"(?:[0-9]{{1,2}}/(?:[0-9]{{1,2}}/)?[0-9]{{4}}"
+    rf"|[0-9]{{4}}{CARD_DASH}[0-9]{{2}}{CARD_DASH}[0-9]{{2}}){CARD_SPACE}"
+)
 _JOINED_OR_TAKEN: Final = (
-    rf"([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])|([0-9])([{_OTHER_SPACES}][0-9])"
+    rf"({_DATE_BEFORE_CARD})([0-9])"
+    rf"|([,;|/\t\n\r])([0-9A-Za-z+(])|({_TAKEN_LEAD})([0-9])|([0-9])([{_OTHER_SPACES}][0-9])"
     rf"|({_ESCAPED_SPACE})([0-9])"
 )
 JOINED_CARDS: Final = rf"{_JOINED_OR_TAKEN}|{WORD_DASH}|{WORD_DASH_BEFORE_RUN}"
-#: The joiner after the separator (groups 1, 2) or the taken lead (groups 3, 4 of
-#: `_JOINED_OR_TAKEN`; absent groups read as ""), or before the other space (groups 5,
-#: 6), or after the escaped space (groups 7, 8), and after the word and dash (groups 1
-#: to 3 of `WORD_DASH`).
-_JOINER_AFTER: Final = f"${{1}}${{3}}${{5}}${{7}}{JOINER}${{2}}${{4}}${{6}}${{8}}"
+#: The joiner after the date (groups 1, 2 of `_JOINED_OR_TAKEN`; absent groups read as
+#: ""), the separator (groups 3, 4) or the taken lead (groups 5, 6), or before the other
+#: space (groups 7, 8), or after the escaped space (groups 9, 10), and after the word
+#: and dash (groups 1 to 3 of `WORD_DASH`).
+_JOINER_AFTER: Final = f"${{1}}${{3}}${{5}}${{7}}${{9}}{JOINER}${{2}}${{4}}${{6}}${{8}}${{10}}"
 _JOINER_AFTER_DASH: Final = f"${{1}}{JOINER}${{2}}${{3}}"
 #: A card printed in four groups of four parted by two spaces (`4111  1111  1111  1111`,
 #: or Amex's 4-6-5: `3782  822463  10005`; entities.py reads them): `_TAKEN_LEAD`

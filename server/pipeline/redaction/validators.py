@@ -17,6 +17,7 @@ import polars as pl
 from sluice.server.pipeline.redaction.number_separators import (
     separators_as_ascii,
     separators_as_ascii_text,
+    separators_unescaped,
 )
 from sluice.server.pipeline.redaction.person_names import not_a_place
 from sluice.server.pipeline.redaction.phone_other_forms import as_ascii, beyond_ascii
@@ -101,6 +102,13 @@ def _card_batch(values: pl.Series) -> pl.Series:
     luhn = _luhn_batch(frame["digits"])
     brand = pl.col("digits").str.contains(CARD_BRANDS)
     return frame.select(brand & luhn & _one_separator_style(pl.col("value"))).to_series()
+
+
+def card_escaped_separators(value: pl.Expr) -> pl.Expr:
+    """`card` for a candidate whose groups are parted by the JSON escape of a separator
+    beyond ASCII (`4111\\u00a01111…`, card_escaped_separators.py): read with the
+    separators the escapes stand for."""
+    return card(separators_unescaped(value))
 
 
 def is_card(value: str) -> bool:
@@ -277,6 +285,7 @@ def tel_uri_phone(value: pl.Expr) -> pl.Expr:
 
 VALIDATORS: Final[dict[str, Validator]] = {
     "card": card,
+    "card_escaped_separators": card_escaped_separators,
     "iban": iban,
     "es_dni": es_dni,
     "us_ssn": us_ssn,
