@@ -89,8 +89,13 @@ class PostgresTarget:
 
     @property
     def name(self) -> str:
-        """How errors name the source: a named source by its name, any other by its
-        address; never credentials."""
+        """How the daemon's log names the source: its address, never credentials."""
+        return str(self.address)
+
+    @property
+    def label(self) -> str:
+        """How errors name the source to callers: a named source by its name, any other
+        by its address; never credentials."""
         if self.source_name:
             return f"named source {quoted(self.source_name)}"
         return f"PostgreSQL source {self.address}"
@@ -100,7 +105,7 @@ class PostgresTarget:
         failures quote its host, database or role (the log keeps them, for the operator)."""
         if not self.source_name:
             return f" ({cause})"
-        _log.warning("%s (%s): %s", self.name, self.address, cause)
+        _log.warning("%s (%s): %s", self.label, self.address, cause)
         return ""
 
     def column(self, name: str) -> ColumnType:
@@ -284,7 +289,7 @@ def connection_error(target: PostgresTarget, exc: BaseException) -> SluiceError:
     (FAILED_PRECONDITION); anything else (refused, unreachable, starting) may pass."""
     cause = _cause(exc)
     lowered = cause.lower()
-    where = target.name
+    where = target.label
     if "authentication failed" in lowered or "password" in lowered or "no pg_hba" in lowered:
         return FailedPrecondition(
             f"{where}: the server refused the source profile's credentials{target.shown(cause)}"
@@ -314,7 +319,7 @@ def statement_error(target: PostgresTarget, exc: BaseException, field_name: str)
     cause = _cause(exc) if report is None else report
     if report is not None or sqlstate.startswith("22"):
         cause = _without_values(cause, exc)
-    where = target.name
+    where = target.label
     if sqlstate == "42501":
         return PermissionDenied(f"{where}: the source profile's role may not read: {cause}")
     if sqlstate == "57014":
@@ -473,7 +478,7 @@ def describe(target: PostgresTarget, table_schema: str, table: str, query: str) 
             row = con.execute("SELECT to_regclass(%s)::oid::int8", [qualified]).fetchone()
             if row is None or row[0] is None:
                 raise InvalidArgument(
-                    "spec.source.table", f"no table {table[:128]!r} in {target.name}"
+                    "spec.source.table", f"no table {table[:128]!r} in {target.label}"
                 )
             key = tuple(r[0] for r in con.execute(_PRIMARY_KEY_SQL, [row[0]]).fetchall())
             unique = tuple(frozenset(r[0]) for r in con.execute(_UNIQUE_SQL, [row[0]]).fetchall())

@@ -18,6 +18,8 @@ import pytest
 
 from sluice.client import ExportClient
 from sluice.client._errors import ExportFailedError, SluiceError
+from sluice.server.jobs.recovery import recover_jobs
+from sluice.server.jobs.sqlite import SQLiteJobStore
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, free_port
 from tests.integration.helpers import load_manifest, read_export
@@ -136,6 +138,11 @@ def test_a_named_postgresql_source_never_shows_its_address(  # type: ignore[no-u
     assert read_export(fine.manifest_uri)["id"].to_list() == [1, 2]
     # The operator's log keeps where it is.
     assert address in Path(daemon.log_path).read_text()
+    # A job store rebuilt from the manifests knows the export read the named source.
+    store = SQLiteJobStore(":memory:")
+    assert recover_jobs(store, (daemon.exports,)) == 1
+    recovered = store.get(fine.id).spec.source
+    assert (recovered.name, recovered.uri) == ("fine", "")
 
 
 def _failed(daemon: Daemon, uri: str, **options: Any) -> pb.Export:
