@@ -372,7 +372,7 @@ _QUOTED_VALUE = re.compile(r'\bvalue ".*"')
 def _server_report(message: str) -> str | None:
     """The primary message of the server's ERROR report in `message`, or None."""
     match = _REPORT.search(message)
-    return match.group(1).strip() if match else None
+    return match.group(1).strip()[:300] if match else None
 
 
 def _sqlstate_of(message: str, report: str | None) -> str:
