@@ -107,15 +107,27 @@ def classify_source(uri: str) -> SourceLocation:
 
 
 def _database_path(kind: str, rest: str) -> str:
-    if "\x00" in rest:
-        raise LocationRefused("contains a NUL character")
     if not rest.startswith("/") or rest.startswith("//"):
         raise LocationRefused(
             f"must be {kind}:///ABSOLUTE/PATH (three slashes, no host, an absolute path)"
         )
     if "?" in rest or "#" in rest:
         raise LocationRefused(f"is a {kind}:// URL with a query or fragment; give the path only")
-    return os.path.normpath(unquote(rest))
+    return os.path.normpath(_without_control_characters(unquote(rest)))
+
+
+#: C0 control characters and DEL. Checked after percent-decoding: "%00" in a database
+#: name ended libpq's connection string there, dropping the source profile's user,
+#: password, read-only option, timeout and TLS settings after it.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _without_control_characters(decoded: str) -> str:
+    """`decoded` (a path or database name, percent-decoded), or LocationRefused; the
+    value is not echoed."""
+    if _CONTROL.search(decoded):
+        raise LocationRefused("contains a control character (after percent-decoding)")
+    return decoded
 
 
 @dataclass(frozen=True)
@@ -139,8 +151,7 @@ def postgres_address(target: str) -> PostgresAddress:
 
 
 def _postgres_address(rest: str) -> str:
-    if "\x00" in rest:
-        raise LocationRefused("contains a NUL character")
+    _without_control_characters(rest)
     parts = urlsplit("postgresql://" + rest)
     try:
         port = parts.port or 5432
@@ -159,6 +170,7 @@ def _postgres_address(rest: str) -> str:
             "must not hold connection parameters: TLS and timeouts are source profile settings"
         )
     database = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
+    _without_control_characters(database)
     if not parts.hostname or not database or "/" in database:
         raise LocationRefused("must be postgresql://HOST:PORT/DBNAME")
     return str(PostgresAddress(parts.hostname, port, database))

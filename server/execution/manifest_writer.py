@@ -74,6 +74,10 @@ def build_manifest(
         return masked_literals(sql, sqlite_columns=sqlite_columns)
 
     described = plan.source.describe()
+    if spec.source.name:
+        # A named source's location is the server's, hidden from callers (GetExport too):
+        # the manifest records the name (source.name) instead.
+        described["uri"] = ""
     if "query" in described:
         described["query"] = sql_text(described["query"])
     entries = tuple(_chunk_entry(c) for c in chunks)

@@ -183,7 +183,13 @@ def _spec(manifest: Manifest, destination: Path) -> ExportSpec:
     redaction_level = manifest.redaction.level
     time_range = query.time_range
     return ExportSpec(
-        source=SourceSpec(uri=manifest.source.uri, format=manifest.source.format),
+        # A named source's manifest records its name, not its (hidden) location (older
+        # manifests recorded both: a spec names one).
+        source=SourceSpec(
+            uri=manifest.source.uri,
+            format=manifest.source.format,
+            name="" if manifest.source.uri else manifest.source.name,
+        ),
         destination=DestinationSpec(uri=str(destination), dataset=manifest.dataset),
         query=QuerySpec(
             columns=query.columns,

@@ -754,6 +754,12 @@ def _duckdb(read: DatabaseRead) -> Iterator[Any]:
         try:
             con = duckdb.connect(read.path, read_only=True, config=_DUCKDB_CONFINED)
         except duckdb.Error as exc:
+            if "Could not set lock" in str(exc):
+                # Another process has it open for writing (its application running): it
+                # may pass. Not the driver's text: it names that process's program and PID.
+                raise Unavailable(
+                    "the DuckDB source database is locked by another process; retry later"
+                ) from None
             raise InvalidArgument(
                 "spec.source.uri", f"cannot open the DuckDB database ({_first_line(exc)})"
             ) from None

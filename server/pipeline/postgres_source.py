@@ -11,12 +11,15 @@ are recorded for the manifest. Planning uses psycopg; rows are read by ADBC's dr
 
 Every connection sets statement_timeout from the profile, TimeZone UTC (timestamptz
 values arrive in UTC) and IntervalStyle iso_8601 (intervals read as ISO 8601 text).
-Errors name the source (HOST:PORT/DBNAME) and the cause, never the password.
+Errors name the source (HOST:PORT/DBNAME, or a named source's configured name: its
+address is hidden from callers and only logged) and the cause, never the password nor a
+row's value (PostgreSQL's data errors quote the value that failed).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +37,7 @@ from sluice.server.errors import (
     PermissionDenied,
     SluiceError,
     Unavailable,
+    quoted,
 )
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.database_keys import nulls_last_after_term
@@ -60,6 +64,7 @@ CONNECT_RETRIES = RetryPolicy(max_attempts=4, base_delay=0.25, max_delay=2.0)
 #: a server that does not answer is listed as unreachable and the others are listed.
 LOOK_CONNECT_RETRIES = RetryPolicy(max_attempts=1)
 LOOK_CONNECT_TIMEOUT = 3.0
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,31 @@ class PostgresTarget:
     connect_retries: RetryPolicy = CONNECT_RETRIES
     #: The snapshots runs of this plan read in (filled while reading; for the manifest).
     snapshots: list[SourceSnapshot] = field(default_factory=list, compare=False, hash=False)
+    #: The named source (`[sources.NAME]`) this is, or "": its address is hidden from
+    #: callers (README "Named sources"), so errors name it by this name instead.
+    source_name: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, hash=False)
 
     @property
     def name(self) -> str:
-        """How errors name the source: the address, never credentials."""
+        """How the daemon's log names the source: its address, never credentials."""
         return str(self.address)
+
+    @property
+    def label(self) -> str:
+        """How errors name the source to callers: a named source by its name, any other
+        by its address; never credentials."""
+        if self.source_name:
+            return f"named source {quoted(self.source_name)}"
+        return f"PostgreSQL source {self.address}"
+
+    def shown(self, cause: str) -> str:
+        """` (cause)` for an error's caller, or "" for a named source, whose connection
+        failures quote its host, database or role (the log keeps them, for the operator)."""
+        if not self.source_name:
+            return f" ({cause})"
+        _log.warning("%s (%s): %s", self.label, self.address, cause)
+        return ""
 
     def column(self, name: str) -> ColumnType:
         return dict(self.columns)[name]
@@ -187,7 +211,21 @@ def connection_params(target: PostgresTarget, *, snapshot_reads: bool = False) -
         params["sslmode"] = profile.sslmode
     if profile.sslrootcert is not None:
         params["sslrootcert"] = str(profile.sslrootcert)
+    _check_uncut(target, params)
     return params
+
+
+def _check_uncut(target: PostgresTarget, params: dict[str, Any]) -> None:
+    """libpq reads its connection string as a C string: a NUL in one value would end it
+    there, and every parameter after it (the password, read-only options, timeout, TLS)
+    would silently not apply. Addresses with one are refused before (sinks.locations);
+    this holds for the profile's values and the password too. Values are not echoed."""
+    for key, value in params.items():
+        if "\x00" in str(value):
+            raise FailedPrecondition(
+                f"source profile {quoted(target.profile_name, 64)}: its {key} holds a NUL "
+                "character, which would cut the connection settings short"
+            )
 
 
 def open_connection(target: PostgresTarget, opener: Callable[[], T], errors: type[Exception]) -> T:
@@ -251,27 +289,37 @@ def connection_error(target: PostgresTarget, exc: BaseException) -> SluiceError:
     (FAILED_PRECONDITION); anything else (refused, unreachable, starting) may pass."""
     cause = _cause(exc)
     lowered = cause.lower()
-    where = f"PostgreSQL source {target.name}"
+    where = target.label
     if "authentication failed" in lowered or "password" in lowered or "no pg_hba" in lowered:
         return FailedPrecondition(
-            f"{where}: the server refused the source profile's credentials ({cause})"
+            f"{where}: the server refused the source profile's credentials{target.shown(cause)}"
         )
     if "does not exist" in lowered:  # database or role
-        return FailedPrecondition(f"{where}: {cause}")
+        if target.shown(cause):
+            return FailedPrecondition(f"{where}: {cause}")
+        return FailedPrecondition(f"{where}: its database or role does not exist")
     if "refused" in lowered:
         # Not libpq's "Connection refused": clients read that as the daemon being down.
         cause = "nothing accepts connections at that address"
     elif "timeout" in lowered or "timed out" in lowered:
         cause = f"no answer within connect_timeout ({target.profile.connect_timeout:g}s)"
+    elif target.source_name:
+        target.shown(cause)
+        cause = "the server log says why"
     return Unavailable(f"{where} is unreachable: {cause}")
 
 
 def statement_error(target: PostgresTarget, exc: BaseException, field_name: str) -> SluiceError:
     """A failed statement, by SQLSTATE: permission (42501), timeout/cancel (57014), a
-    lost connection (08xxx, or none: the socket closed), bad SQL (42xxx), bad data."""
-    sqlstate = getattr(exc, "sqlstate", None) or _sqlstate_of(str(exc))
-    cause = _cause(exc)
-    where = f"PostgreSQL source {target.name}"
+    lost connection (08xxx, or none: the socket closed), bad SQL (42xxx), bad data. A
+    data error's value (class 22, or any ERROR the driver reports as text) is left out:
+    it is a row's value, possibly personal data."""
+    report = _server_report(str(exc))
+    sqlstate = getattr(exc, "sqlstate", None) or _sqlstate_of(str(exc), report)
+    cause = _cause(exc) if report is None else report
+    if report is not None or sqlstate.startswith("22"):
+        cause = _without_values(cause, exc)
+    where = target.label
     if sqlstate == "42501":
         return PermissionDenied(f"{where}: the source profile's role may not read: {cause}")
     if sqlstate == "57014":
@@ -282,7 +330,7 @@ def statement_error(target: PostgresTarget, exc: BaseException, field_name: str)
     # The server's own ERROR report with a cause not told apart above (division by
     # zero, a standby's conflict...) is that cause, not a lost connection: retrying
     # would meet it again.
-    reported = not sqlstate and "error:" in str(exc).lower()
+    reported = not sqlstate and report is not None
     lost = not sqlstate and not reported and type(exc).__name__ in ("OperationalError", "OSError")
     if sqlstate.startswith(("08", "57P")) or lost:
         return Unavailable(f"{where}: the connection was lost ({cause})")
@@ -296,24 +344,54 @@ def statement_error(target: PostgresTarget, exc: BaseException, field_name: str)
 
 
 #: ADBC's stream errors are OSErrors with libpq's message only: the SQLSTATE of the few
-#: causes told apart, from PostgreSQL's (untranslated, lc_messages C) wording.
-_MESSAGES = (
-    ("statement timeout", "57014"),
+#: causes told apart, from PostgreSQL's (untranslated, lc_messages C) wording. In the
+#: server's ERROR report only how its message starts counts: the rest can quote a row's
+#: value ("invalid input syntax for type integer: "no connection"").
+_REPORTED = (
+    ("canceling statement due to statement timeout", "57014"),
     # A standby cancelling a read that would hold back its replay: a new snapshot may pass.
-    ("conflict with recovery", "40001"),
+    ("canceling statement due to conflict with recovery", "40001"),
     ("permission denied", "42501"),
+    ("server closed the connection", "08006"),
+    ("terminating connection", "57P01"),
+    ("could not receive data", "08006"),
+)
+#: Without an ERROR report (libpq's own words, a FATAL), any mention of the connection.
+_UNREPORTED = (
     ("server closed the connection", "08006"),
     ("terminating connection", "57P01"),
     ("could not receive data", "08006"),
     ("connection", "08006"),
 )
+#: The server's ERROR report in libpq's text: its primary message (the first line).
+_REPORT = re.compile(r"\bERROR:\s+([^\n]*)")
+#: A value a data error quotes inside its message (`value "..." is out of range`).
+_QUOTED_VALUE = re.compile(r'\bvalue ".*"')
 
 
-def _sqlstate_of(message: str) -> str:
+def _server_report(message: str) -> str | None:
+    """The primary message of the server's ERROR report in `message`, or None."""
+    match = _REPORT.search(message)
+    return match.group(1).strip()[:300] if match else None
+
+
+def _sqlstate_of(message: str, report: str | None) -> str:
+    if report is not None:
+        lowered = report.lower()
+        return next((state for words, state in _REPORTED if lowered.startswith(words)), "")
     lowered = message.lower()
     if "error:" not in lowered and "[libpq]" not in lowered:
         return ""
-    return next((state for words, state in _MESSAGES if words in lowered), "")
+    return next((state for words, state in _UNREPORTED if words in lowered), "")
+
+
+def _without_values(cause: str, exc: BaseException) -> str:
+    """`cause` without the value it quotes: the words before the first `: "`, and the
+    column when the server named it."""
+    kept = _QUOTED_VALUE.sub("value", cause.split(': "', 1)[0])
+    diag = getattr(exc, "diag", None)
+    column = getattr(diag, "column_name", None) if diag is not None else None
+    return f"{kept} (column {quoted(column, 64)})" if column else kept
 
 
 def _cause(exc: BaseException) -> str:
@@ -400,7 +478,7 @@ def describe(target: PostgresTarget, table_schema: str, table: str, query: str) 
             row = con.execute("SELECT to_regclass(%s)::oid::int8", [qualified]).fetchone()
             if row is None or row[0] is None:
                 raise InvalidArgument(
-                    "spec.source.table", f"no table {table[:128]!r} in {target.name}"
+                    "spec.source.table", f"no table {table[:128]!r} in {target.label}"
                 )
             key = tuple(r[0] for r in con.execute(_PRIMARY_KEY_SQL, [row[0]]).fetchall())
             unique = tuple(frozenset(r[0]) for r in con.execute(_UNIQUE_SQL, [row[0]]).fetchall())

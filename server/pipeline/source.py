@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
@@ -152,12 +152,14 @@ def resolve_source(
     source_profile: tuple[str, PostgresProfile] | None = None,
     read_connections: int = 1,
     quick_look: bool = False,
+    source_name: str = "",
 ) -> ResolvedSource:
     """Expand the URI into sorted files, check confinement and the format; for a database,
     check the table or query and settle the order rows are read in. A PostgreSQL source
     is read with `source_profile` (its name and settings), on up to `read_connections`
     connections in one snapshot. `quick_look` (ListSources): its server is tried once,
-    for at most LOOK_CONNECT_TIMEOUT seconds."""
+    for at most LOOK_CONNECT_TIMEOUT seconds. `source_name`: the named source `uri` is
+    the hidden location of (a PostgreSQL source's errors name it, not its address)."""
     if not uri.strip():
         raise InvalidArgument("spec.source.uri", "is required")
     if is_stream_uri(uri):
@@ -176,6 +178,7 @@ def resolve_source(
             order_by,
             read_connections,
             quick_look=quick_look,
+            source_name=source_name,
         )
     if location.kind == "sqlite" or location.kind == "duckdb":
         return _resolve_database(
@@ -269,6 +272,7 @@ def _resolve_postgres(
     read_connections: int = 1,
     *,
     quick_look: bool = False,
+    source_name: str = "",
 ) -> ResolvedSource:
     if source_profile is None:
         raise InvalidArgument(
@@ -280,14 +284,14 @@ def _resolve_postgres(
     address = postgres_address(uri)
     name, profile = source_profile
     check_profile(address, name, profile)
-    target = PostgresTarget(address, name, profile, read_connections=read_connections)
+    target = PostgresTarget(
+        address, name, profile, read_connections=read_connections, source_name=source_name
+    )
     if quick_look:
         timeout = min(profile.connect_timeout, LOOK_CONNECT_TIMEOUT)
-        target = PostgresTarget(
-            address,
-            name,
-            profile.model_copy(update={"connect_timeout": timeout}),
-            read_connections=read_connections,
+        target = replace(
+            target,
+            profile=profile.model_copy(update={"connect_timeout": timeout}),
             connect_retries=LOOK_CONNECT_RETRIES,
         )
     read = database_source.plan_read("postgresql", uri, table, query, order_by, target)

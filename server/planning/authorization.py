@@ -20,7 +20,7 @@ from sluice.server.planning.redaction_plan import DEFAULT_HASH_KEY
 from sluice.server.planning.spec import ExportSpec, RedactionRuleSpec
 from sluice.server.principals import AuthSettings, Principal, Scope
 from sluice.sinks import LocationRefused, classify
-from sluice.sinks.locations import classify_source
+from sluice.sinks.locations import SERVER_SCHEMES, classify_source
 
 #: What each scope lets a principal do, for messages.
 _DOING = {
@@ -53,8 +53,13 @@ def check_spec_access(spec: ExportSpec, principal: Principal) -> None:
     named = bool(spec.source.name)
     check_source(principal, spec.source.uri, "spec.source.name" if named else "spec.source.uri")
     check_destination(principal, spec.destination.uri, "spec.destination.uri")
+    # A postgresql:// source names a source profile; any other source a storage profile.
+    server = spec.source.uri.partition("://")[0].lower() in SERVER_SCHEMES
     check_profile(
-        principal, spec.source.profile, "spec.source.name" if named else "spec.source.profile"
+        principal,
+        spec.source.profile,
+        "spec.source.name" if named else "spec.source.profile",
+        "source profile" if server else "storage profile",
     )
     check_profile(principal, spec.destination.profile, "spec.destination.profile")
     for field, name in (
@@ -142,10 +147,14 @@ def check_destination(principal: Principal, uri: str, field: str) -> None:
         raise _denied(principal, field, "destination", "destination_roots")
 
 
-def check_profile(principal: Principal, name: str, field: str) -> None:
+def check_profile(
+    principal: Principal, name: str, field: str, kind: str = "storage profile"
+) -> None:
+    """The principal's `profiles` list `name`, a profile of `kind` (what a denial calls
+    it: "storage profile", or "source profile" for a database server's)."""
     if name and principal.profiles is not None and name not in principal.profiles:
         raise PermissionDenied(
-            f"{field}: principal {principal.name!r} may not use storage profile {quoted(name)}"
+            f"{field}: principal {principal.name!r} may not use {kind} {quoted(name)}"
         )
 
 

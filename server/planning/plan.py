@@ -143,12 +143,15 @@ def build_plan(
     check_files: Callable[[Sequence[str]], None] | None = None,
     *,
     owner: str,
+    source_name: str = "",
 ) -> ExportPlan:
     """Check every field of the spec; raise InvalidArgument naming the first bad one.
     `check_files` sees the files the source expands to before any of them is read (the
     caller's own source roots). An incremental export continues the chain of `owner`, the
     export's creator ("": the server's own, or a daemon without principals); required, so
-    that no caller continues the server's chain by forgetting it."""
+    that no caller continues the server's chain by forgetting it. `source_name`: the
+    named source a spec already resolved reads (a subject package's part), whose errors
+    name it rather than its location."""
     spec = resolved_spec(spec, settings)
     encoder = _pick_format(spec.output.format or "jsonl")
     compressor = _pick(COMPRESSORS, spec.output.compression or "zstd", "spec.output.compression")
@@ -175,6 +178,7 @@ def build_plan(
         order_by=spec.source.order_by,
         source_profile=database_profile,
         read_connections=settings.postgres_read_connections,
+        source_name=spec.source.name or source_name,
     )
     if check_files is not None:
         check_files(source.files)
@@ -259,6 +263,7 @@ def named_source_schema(name: str, settings: Settings) -> pl.Schema:
         query=spec.source.query,
         source_profile=database_profile,
         quick_look=True,
+        source_name=name,
     )
     return pl.Schema({n: t for n, t in _read_schema(source).items() if n != ROW_INDEX})
 

@@ -159,7 +159,9 @@ def build_package_plan(
         for fmt in PACKAGE_FORMATS:
             shaped = replace(part_spec, output=replace(part_spec.output, format=fmt))
             try:
-                plan = build_plan(shaped, settings, export_id, check_files, owner=owner)
+                plan = build_plan(
+                    shaped, settings, export_id, check_files, owner=owner, source_name=name
+                )
             except InvalidArgument as exc:
                 if is_configured_fault(exc, spec.source):
                     raise named_source_error(name, exc, spec.source) from None

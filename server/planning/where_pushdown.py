@@ -3,11 +3,15 @@ pipeline does, so that an export of one user's rows reads one user's rows.
 
 Only top-level AND terms of the form `column OP literal` are taken, and only where
 PostgreSQL and Polars agree on the answer whatever the data: integer and decimal
-columns with a number (any comparison), text columns with a quoted string (= and <>
-only: ordering depends on the database's collation). Every other term stays with the
-pipeline alone; the pipeline still evaluates the whole `where`, so pushing a subset of
-the AND terms only reads fewer rows, never changes the result. Values go to the
-database as parameters, never as SQL text.
+columns with a number (any comparison), text columns with a quoted string (= only: a
+column's collation or type decides what the database calls equal; a case-insensitive
+collation or char(n)'s padding makes `=` let more rows through, which the pipeline
+then drops, but makes `<>` leave out rows the pipeline keeps). Every other term stays
+with the pipeline alone; the pipeline still evaluates the whole `where`, so pushing a
+subset of the AND terms only reads fewer rows, never changes the result. A `where` with
+a comment (`--`, `/*`) pushes nothing: the pipeline reads the rest of the line as the
+comment, while the AND terms here would run on. Values go to the database as
+parameters, never as SQL text.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ _STRING = r"'(?:[^']|'')*'"
 _TERM = re.compile(
     rf"^\s*({_IDENTIFIER})\s*(==|=|<>|!=|<=|>=|<|>)\s*({_NUMBER}|{_STRING})\s*$", re.DOTALL
 )
-_TOKENS = re.compile(rf"{_STRING}|{_IDENTIFIER}|\s+|.", re.DOTALL)
+_TOKENS = re.compile(rf"{_STRING}|{_IDENTIFIER}|--|/\*|\s+|.", re.DOTALL)
 _OPERATORS = {"==": "=", "!=": "<>"}
 
 
@@ -55,7 +59,7 @@ def _and_terms(where: str) -> list[str]:
     current: list[str] = []
     for token in _TOKENS.findall(where):
         upper = token.upper()
-        if upper in ("(", ")", "OR", "NOT", ";", "--", "/"):
+        if upper in ("(", ")", "OR", "NOT", ";", "--", "/*", "/"):
             return []
         if upper == "AND":
             parts.append("".join(current))
@@ -68,7 +72,7 @@ def _and_terms(where: str) -> list[str]:
 
 def _value(dtype: pl.DataType, operator: str, literal: str) -> Any:
     if literal.startswith("'"):
-        if dtype == pl.String and operator in ("=", "<>"):
+        if dtype == pl.String and operator == "=":
             return literal[1:-1].replace("''", "'")
         return None
     if dtype.is_integer() and re.fullmatch(r"-?\d+", literal):

@@ -4,6 +4,8 @@ ids read by the database, bad inputs named, confinement, and resume after SIGKIL
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
@@ -509,3 +511,55 @@ def test_an_increment_of_a_database_continues_from_a_decimal_or_datetime_waterma
     assert read_export(night.manifest_uri)["id"].to_list() == [ROWS]
     manifest = load_manifest(night.manifest_uri)
     assert manifest["incremental"]["rows_without_cursor"] == len(range(2, ROWS, 3))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_a_control_character_in_a_database_path_is_invalid_argument(
+    daemon: Daemon, kind: str
+) -> None:
+    """A %00 (or another control character) in a sqlite:// / duckdb:// path is decoded
+    only after the checks: it reached the driver (INTERNAL). It is the caller's mistake,
+    named by its field, without echoing the path."""
+    uri = _database(daemon, kind)
+    for escaped in ("%00", "%0A", "%1b"):
+        code, message = _rejected(daemon, f"{uri}{escaped}x", table="events")
+        assert code == "INVALID_ARGUMENT", message
+        assert "spec.source.uri" in message and "control character" in message, message
+        assert "shop-" not in message, message
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_a_where_with_a_comment_is_not_pushed_down(daemon: Daemon, kind: str) -> None:
+    """The pipeline reads `--` as a comment (the rest of the line is no term); the
+    database was sent the commented-out term as a filter, and left out rows the
+    pipeline keeps."""
+    uri = _database(daemon, kind)
+    where = "id < 10 -- AND name = 'name 4 é'"
+    pushed = _export(daemon, uri, table="events", where=where, format="parquet")
+    alone = _export(daemon, uri, table="events", where=f"({where}\n) OR id < 0", format="parquet")
+    assert read_export(alone.manifest_uri)["id"].to_list() == list(range(10))
+    assert read_export(pushed.manifest_uri)["id"].to_list() == list(range(10))
+
+
+def test_a_locked_duckdb_file_is_unavailable_without_the_other_process(daemon: Daemon) -> None:
+    """Another process holding a DuckDB file open for writing (its application running)
+    is a condition that passes, like a locked SQLite file: UNAVAILABLE, without the
+    driver's text, which names the other process's program and PID."""
+    uri = _database(daemon, "duckdb")
+    path = uri.removeprefix("duckdb://")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, sys; c = duckdb.connect({path!r}); print('open', flush=True); "
+         "sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        code, message = _rejected(daemon, uri, table="events", format="parquet")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == "UNAVAILABLE", message
+    assert "locked" in message, message
+    assert "PID" not in message and str(holder.pid) not in message, message
+    assert sys.executable not in message and "python" not in message, message

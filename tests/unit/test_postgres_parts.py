@@ -175,3 +175,80 @@ def test_a_server_error_mid_stream_is_its_cause_not_a_lost_connection() -> None:
         error = statement_error(target, exc, "spec.source")
         assert isinstance(error, expected), (exc, error)
         assert named in str(error) and "statement_timeout" not in str(error), error
+
+
+def test_control_characters_are_refused_after_percent_decoding() -> None:
+    """libpq reads its connection string up to a NUL: `app%00` as a database name
+    dropped every parameter after it (user, password, read-only, timeout, TLS)."""
+    for uri in (
+        "postgresql://h:5432/app%00",
+        "postgresql://h:5432/app%0Ax",
+        "postgresql://h:5432/a%7Fb",
+        "sqlite:///srv/jobs%00.db",
+        "duckdb:///srv/a%09b.duckdb",
+    ):
+        with pytest.raises(LocationRefused) as caught:
+            classify_source(uri)
+        assert "control character" in str(caught.value) and "app" not in str(caught.value), uri
+    assert classify_source("postgresql://h:5432/my%20app").target == "postgresql://h:5432/my app"
+
+
+def test_a_nul_in_any_connection_setting_is_refused_before_libpq() -> None:
+    """A value with a NUL cuts libpq's connection string short; the password (a secret
+    file may hold anything) is not echoed."""
+    from sluice.server.errors import FailedPrecondition
+    from sluice.server.pipeline.postgres_source import connection_params
+
+    for profile in (
+        PostgresProfile(hosts=("h:1",), user="u\x00x"),
+        PostgresProfile(hosts=("h:1",), user="u", application_name="a\x00b"),
+    ):
+        target = PostgresTarget(postgres_address("postgresql://h:1/app"), "p", profile)
+        with pytest.raises(FailedPrecondition, match="NUL"):
+            connection_params(target)
+
+
+def test_comments_and_text_inequalities_are_not_pushed_down() -> None:
+    """The pipeline reads `--` and `/* */` as comments; `<>` on text depends on the
+    column's collation and type (char(n) padding), where `=` only lets more rows in."""
+    from sluice.server.planning.where_pushdown import pushable_terms
+
+    schema = pl.Schema({"id": pl.Int64(), "name": pl.String()})
+    for where in (
+        "id = 1 -- AND name = 'x'",
+        "id = 1 AND name = 'x' -- a note",
+        "id = 1 /* AND name = 'x' */",
+        "id = 1--1",
+    ):
+        assert pushable_terms(where, schema) == (), where
+    assert pushable_terms("name <> 'x' AND name != 'y' AND id <> 2", schema) == (("id", "<>", 2),)
+    assert pushable_terms("name = 'a -- b' AND id = 1", schema) == (
+        ("name", "=", "a -- b"),
+        ("id", "=", 1),
+    )
+
+
+def test_a_server_error_is_classified_by_how_it_starts_and_never_quotes_a_value() -> None:
+    """The value a data error quotes is a row's (personal data, perhaps); words in it
+    ("connection", "permission denied") say nothing about the cause."""
+    from sluice.server.errors import FailedPrecondition, PermissionDenied, Unavailable
+    from sluice.server.pipeline.postgres_source import statement_error
+
+    target = PostgresTarget(
+        postgres_address("postgresql://h:1/app"), "p", PostgresProfile(hosts=("h:1",), user="u")
+    )
+    fatal = "[libpq] Execution error [PGRES_FATAL_ERROR]: ERROR:  "
+    cases: list[tuple[str, type[Exception], str, str]] = [
+        ('invalid input syntax for type integer: "no connection"', FailedPrecondition,
+         "invalid input syntax for type integer", "no connection"),
+        ('invalid input syntax for type bigint: "permission denied"', FailedPrecondition,
+         "for type bigint", "permission denied"),
+        ('value "jane@example.com" is out of range for type integer', FailedPrecondition,
+         "is out of range for type integer", "jane"),
+        ("permission denied for table payroll", PermissionDenied, "payroll", "\x00"),
+        ("server closed the connection unexpectedly", Unavailable, "connection was lost", "\x00"),
+    ]  # fmt: skip
+    for text, expected, named, hidden in cases:
+        error = statement_error(target, OSError(fatal + text), "spec.source")
+        assert isinstance(error, expected), (text, error)
+        assert named in str(error) and hidden not in str(error), error
