@@ -287,8 +287,10 @@ class ExportClient(HistoryCalls):
         empty) up to `attempts` times in a row, sending from the first row the daemon has
         not committed: every record is exported once. An exception raised while reading
         `records` is raised as it is, without retrying, and the export is cancelled (the
-        records before it are never committed as the whole export). Needs the `read`
-        extra (pyarrow).
+        records before it are never committed as the whole export); so is a ValueError
+        for a batch whose schema is not the put's (the first batch's, or the Table's or
+        reader's), naming the column, before the batch is sent. Needs the `read` extra
+        (pyarrow).
         """
         flight = _flight_module("ExportClient.put")
         schema, batches = _schema_and_batches(records)
