@@ -201,7 +201,8 @@ def schema_difference(schema: pa.Schema, other: pa.Schema) -> str:
     if missing:
         return f"column {_names(missing)} of the schema is missing"
     if other.names != schema.names:
-        return f"its columns ({', '.join(other.names)}) are not the schema's ({', '.join(schema.names)})"
+        theirs, ours = ", ".join(other.names), ", ".join(schema.names)
+        return f"its columns ({theirs}) are not the schema's ({ours})"
     for field, theirs in zip(schema, other, strict=True):
         if theirs.type != field.type:
             return f"column '{field.name}' is {theirs.type}, not {field.type}"
