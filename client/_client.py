@@ -309,7 +309,8 @@ class ExportClient(HistoryCalls):
     def read(self, export_id: str, *, chunk: int | None = None) -> Iterator[Any]:
         """The records of a succeeded export as pyarrow RecordBatches, in chunk order
         (Arrow Flight DoGet; each chunk verified by sha256 on the daemon before any of
-        its records is sent). `chunk` reads one chunk. Needs the `read` extra (pyarrow)."""
+        its records is sent); one empty batch with the columns when there are no
+        records. `chunk` reads one chunk. Needs the `read` extra (pyarrow)."""
         flight = _flight_module("ExportClient.read")
         with self._translated("DoGet", None):
             yield from flight.read(self._channel, export_id, chunk)

@@ -309,9 +309,15 @@ def read(
     if chunk is not None:
         body["chunk"] = chunk
     schema: pa.Schema | None = None
+    batches = 0
     for data in stub.DoGet(fl.Ticket(ticket=json.dumps(body).encode())):
         payload = Payload(data.data_header, data.data_body)
         if schema is None:
             schema = read_schema(payload)
             continue
+        batches += 1
         yield read_batch(read_message(payload), schema)
+    if schema is not None and not batches:
+        # An export with no records still has its columns (the writers of the caller
+        # take them from the first batch).
+        yield pa.RecordBatch.from_pylist([], schema=schema)

@@ -108,7 +108,7 @@ def read_export(
         source_format = reader.output.format
         target = fmt or (source_format if source_format in OUTPUT_FORMATS else "jsonl")
         with AtomicOutput(output) as sink:
-            writer = RecordWriter(target, sink)
+            writer = RecordWriter(target, sink, reader.manifest.schema)
             for chunk in reader.chunks():
                 writer.write(chunk, source_format)
             writer.close()
