@@ -190,15 +190,8 @@ def test_cli_put_whose_input_breaks_after_the_first_block_exports_nothing(
             out.write("not json\n" if number == bad else f'{{"a": {number}, "b": "{"x" * 30}"}}\n')
     with ExportClient(flight_daemon.address) as client:
         before = {e.id for e in client.list()}
-    result = run_cli(
-        flight_daemon,
-        *["export", "put", "--from", str(path), "--to", str(flight_daemon.exports)],
-        *["--dataset", "partial", "--chunk-rows", "50000"],
-    )
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"sluice: error: --from: {path}: line {bad}: "), lines[0]
+    line = _one_line_put_refusal(flight_daemon, path, "partial")
+    assert line.startswith(f"sluice: error: --from: {path}: line {bad}: "), line
     with ExportClient(flight_daemon.address) as client:
         (made,) = [e for e in client.list() if e.id not in before]
         final = client.get(made.id)
@@ -208,6 +201,19 @@ def test_cli_put_whose_input_breaks_after_the_first_block_exports_nothing(
             final = client.get(made.id)
     assert final.state == pb.EXPORT_STATE_CANCELLED, final
     assert not list((flight_daemon.exports / "partial").rglob("manifest.json"))
+
+
+def _one_line_put_refusal(daemon: Daemon, path: Path, dataset: str) -> str:
+    """`sluice export put --from PATH` that must fail: its one stderr line."""
+    result = run_cli(
+        daemon,
+        *["export", "put", "--from", str(path), "--to", str(daemon.exports)],
+        *["--dataset", dataset, "--chunk-rows", "50000"],
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 def test_put_whose_records_raise_is_that_error_and_a_cancelled_export(
@@ -280,17 +286,10 @@ def test_cli_put_of_ndjson_with_a_field_first_seen_after_the_first_block_is_refu
     assert path.stat().st_size > 16 * 1024 * 1024
     with ExportClient(flight_daemon.address) as client:
         before = {e.id for e in client.list()}
-    result = run_cli(
-        flight_daemon,
-        *["export", "put", "--from", str(path), "--to", str(flight_daemon.exports)],
-        *["--dataset", "late", "--chunk-rows", "50000"],
-    )
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(
+    line = _one_line_put_refusal(flight_daemon, path, "late")
+    assert line.startswith(
         f"sluice: error: --from: {path}: line {rows + 1}: field 'email' is not in the schema"
-    ), lines[0]
+    ), line
     with ExportClient(flight_daemon.address) as client:
         made = [e for e in client.list() if e.id not in before]
         assert all(client.get(e.id).state != pb.EXPORT_STATE_SUCCEEDED for e in made)
