@@ -287,8 +287,10 @@ class ExportClient(HistoryCalls):
         empty) up to `attempts` times in a row, sending from the first row the daemon has
         not committed: every record is exported once. An exception raised while reading
         `records` is raised as it is, without retrying, and the export is cancelled (the
-        records before it are never committed as the whole export). Needs the `read`
-        extra (pyarrow).
+        records before it are never committed as the whole export); so is a ValueError
+        for a batch whose schema is not the put's (the first batch's, or the Table's or
+        reader's), naming the column, before the batch is sent. Needs the `read` extra
+        (pyarrow).
         """
         flight = _flight_module("ExportClient.put")
         schema, batches = _schema_and_batches(records)
@@ -307,7 +309,8 @@ class ExportClient(HistoryCalls):
     def read(self, export_id: str, *, chunk: int | None = None) -> Iterator[Any]:
         """The records of a succeeded export as pyarrow RecordBatches, in chunk order
         (Arrow Flight DoGet; each chunk verified by sha256 on the daemon before any of
-        its records is sent). `chunk` reads one chunk. Needs the `read` extra (pyarrow)."""
+        its records is sent); one empty batch with the columns when there are no
+        records. `chunk` reads one chunk. Needs the `read` extra (pyarrow)."""
         flight = _flight_module("ExportClient.read")
         with self._translated("DoGet", None):
             yield from flight.read(self._channel, export_id, chunk)

@@ -147,6 +147,11 @@ class DeadlineExceededError(SluiceError, TimeoutError):
         )
 
 
+class BatchSchemaError(ValueError):
+    """A batch of the records given to ExportClient.put does not have the put's schema
+    (that of the first batch, or the Table's/reader's): raised before it is sent."""
+
+
 class ExportFailedError(SluiceError):
     """`wait()` saw the export end FAILED or CANCELLED; `export` is its final state."""
 

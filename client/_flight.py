@@ -26,6 +26,7 @@ import grpc
 import pyarrow as pa
 from google.protobuf import json_format
 
+from sluice.client._errors import BatchSchemaError
 from sluice.flight import Flight_pb2 as fl
 from sluice.flight import Flight_pb2_grpc
 from sluice.flight.end_of_records import ANNOUNCEMENT, MARKER
@@ -72,8 +73,10 @@ class _Replay:
     end-of-stream would have the daemon commit the rows before it as the whole export.
     """
 
-    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+    def __init__(self, batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> None:
         self._source = batches
+        self._schema = schema
+        self._taken = 0  # batches taken from the source
         self._kept: deque[tuple[int, pa.RecordBatch]] = deque()
         self._next_row = 0  # first row not yet taken from the source
         self._kept_lock = threading.Lock()
@@ -121,6 +124,15 @@ class _Replay:
             raise _InputFailed from None
         if batch is None:
             return None
+        if batch.schema != self._schema:
+            # The daemon would refuse it (an extra column) or misread it; said before
+            # any of it is sent, as the caller's own mistake.
+            self.failure = BatchSchemaError(
+                f"record batch {self._taken} does not have the put's schema: "
+                f"{schema_difference(self._schema, batch.schema)}"
+            )
+            raise _InputFailed
+        self._taken += 1
         with self._kept_lock:
             self._kept.append((self._next_row, batch))
             self._next_row += batch.num_rows
@@ -142,7 +154,7 @@ def put(
     descriptor = fl.FlightDescriptor(
         type=fl.FlightDescriptor.CMD, cmd=put_command(spec, request_id)
     )
-    replay = _Replay(iter(batches))
+    replay = _Replay(iter(batches), schema)
     failures = 0
     answered = False
 
@@ -178,6 +190,29 @@ def put(
             if failures >= attempts:
                 raise PutBroken(f"the put broke {failures} times") from exc
             time.sleep(min(0.2 * 2**failures, 5.0))
+
+
+def schema_difference(schema: pa.Schema, other: pa.Schema) -> str:
+    """What `other` has that `schema` has not, naming the columns."""
+    extra = [name for name in other.names if name not in schema.names]
+    if extra:
+        return f"column {_names(extra)} is not in the schema ({', '.join(schema.names)})"
+    missing = [name for name in schema.names if name not in other.names]
+    if missing:
+        return f"column {_names(missing)} of the schema is missing"
+    if other.names != schema.names:
+        theirs, ours = ", ".join(other.names), ", ".join(schema.names)
+        return f"its columns ({theirs}) are not the schema's ({ours})"
+    for field, theirs in zip(schema, other, strict=True):
+        if theirs.type != field.type:
+            return f"column '{field.name}' is {theirs.type}, not {field.type}"
+        if theirs.nullable != field.nullable:
+            return f"column '{field.name}' is {'' if theirs.nullable else 'not '}nullable"
+    return "its field metadata differs"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
 
 
 def _put_once(
@@ -274,9 +309,15 @@ def read(
     if chunk is not None:
         body["chunk"] = chunk
     schema: pa.Schema | None = None
+    batches = 0
     for data in stub.DoGet(fl.Ticket(ticket=json.dumps(body).encode())):
         payload = Payload(data.data_header, data.data_body)
         if schema is None:
             schema = read_schema(payload)
             continue
+        batches += 1
         yield read_batch(read_message(payload), schema)
+    if schema is not None and not batches:
+        # An export with no records still has its columns (the writers of the caller
+        # take them from the first batch).
+        yield pa.RecordBatch.from_pylist([], schema=schema)

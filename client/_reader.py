@@ -36,7 +36,7 @@ from sluice.format.age_reader import (
     read_identities,
 )
 from sluice.format.json_fields import ManifestError
-from sluice.format.layout import CHUNK_NAME, manifest_key, signature_key
+from sluice.format.layout import chunk_path_fits, manifest_key, signature_key
 from sluice.format.manifest import Manifest, OutputInfo
 from sluice.format.signatures import SignatureError, load_public_key, verify
 from sluice.format.stored_objects import ChunkEntry
@@ -176,10 +176,7 @@ class ExportReader:
 
     def _check_chunk_names(self) -> None:
         for position, chunk in enumerate(self.manifest.chunks):
-            match = CHUNK_NAME.fullmatch(chunk.path)
-            # A chunk name is a plain file name whose number is its position: a manifest
-            # cannot point outside its folder or reorder chunks unnoticed.
-            if not match or int(match.group(1)) != position or chunk.index != position:
+            if not chunk_path_fits(chunk.path, position, chunk.index):
                 raise ExportReadError(f"manifest chunk {position} has an unexpected path or index")
 
     def chunks(self) -> Iterator[VerifiedChunk]:

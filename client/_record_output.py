@@ -8,13 +8,15 @@ PyArrow), the `read` extra, imported only then."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
 from sluice.client._extras import install_hint
 from sluice.client._reader import ExportReadError, VerifiedChunk
+from sluice.format.manifest import SchemaField
 
 if TYPE_CHECKING:
     import polars as pl
@@ -34,9 +36,12 @@ PASS_THROUGH_FORMATS = frozenset({"jsonl", "csv"})
 class RecordWriter:
     """Writes each verified chunk's records to `sink` in `fmt`."""
 
-    def __init__(self, fmt: str, sink: IO[bytes]) -> None:
+    def __init__(self, fmt: str, sink: IO[bytes], columns: Sequence[SchemaField] = ()) -> None:
+        """`columns` (the manifest's schema) head a CSV and make a Parquet file's schema
+        when no chunk does (an export with no records)."""
         self._fmt = fmt
         self._sink = sink
+        self._columns = tuple(columns)
         self._parquet: pq.ParquetWriter | None = None
         self._csv_header = True
 
@@ -67,8 +72,29 @@ class RecordWriter:
             self._write_parquet(frame, source_format)
 
     def close(self) -> None:
+        """Ends the output; one no chunk wrote to still carries the export's columns (a
+        Parquet file of no rows, a CSV header: a 0-byte file is neither)."""
+        if self._fmt == "parquet" and self._parquet is None:
+            self._parquet = self._schema_only_parquet()
+        if self._fmt == "csv" and self._csv_header and self._columns:
+            header = io.StringIO()
+            csv.writer(header, lineterminator="\n").writerow(f.name for f in self._columns)
+            self._sink.write(header.getvalue().encode())
+            self._csv_header = False
         if self._parquet is not None:
             self._parquet.close()
+
+    def _schema_only_parquet(self) -> pq.ParquetWriter:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            from sluice.format.arrow_types import arrow_schema_of
+        except ImportError as exc:
+            raise ExportReadError(
+                install_hint("writing an export with no records as parquet", "read", exc)
+            ) from None
+        return pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), arrow_schema_of(self._columns))
 
     def _pass_through(self, chunk: VerifiedChunk) -> None:
         # The verified bytes unchanged: no re-encoding, exact values.

@@ -3,6 +3,7 @@ port, exports the data with live progress, shows the manifest, and stops the dae
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -25,6 +26,8 @@ from sluice.client.cli.progress import wait_with_bar
 HEALTH_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
+#: Signals that end the demo through its cleanup (SIGINT does already: KeyboardInterrupt).
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @click.command()
@@ -66,9 +69,29 @@ def demo(rows: int, state_dir: Path, keep_running: bool) -> None:
     address = f"127.0.0.1:{_free_port()}"
     log = state_dir / "daemon.log"
     out.print(f"[bold]2/4[/] starting the daemon on {address} (log: {log})")
+    signals = _StopSignals()
+    with signals.installed():
+        _run_daemon(
+            address, (state_dir, source_dir, exports_dir, log), source, keep_running, signals
+        )
+
+
+def _run_daemon(
+    address: str,
+    folders: tuple[Path, Path, Path, Path],
+    source: Path,
+    keep_running: bool,
+    signals: _StopSignals,
+) -> None:
+    """Steps 2 to 4 (the daemon started, the export, the manifest); `folders` are the
+    state folder, the source's, the exports' and the daemon's log."""
+    out = stdout()
+    state_dir, source_dir, exports_dir, log = folders
+    signals.hold()
     daemon = _start_daemon(address, state_dir, source_dir, exports_dir, log)
     stop = True
     try:
+        signals.release()
         _wait_healthy(address, daemon, log)
         out.print("[bold]3/4[/] exporting to jsonl + zstd")
         with ExportClient(address, use_environment=False) as sluice:
@@ -105,6 +128,50 @@ def demo(rows: int, state_dir: Path, keep_running: bool) -> None:
     finally:
         if stop:
             _stop_daemon(daemon)
+
+
+class _StopSignals:
+    """SIGTERM and SIGHUP (a timeout, a CI job cancelled, a closed terminal) end the demo
+    as Ctrl-C does, through its `finally`, which stops the daemon: the daemon runs in its
+    own session, so the signal's default action left it running, orphaned, holding the
+    state folder and its port. While held (the daemon being started: SystemExit inside
+    Popen would leave its child unknown) a signal waits for release(); signals after the
+    first are ignored while the demo stops."""
+
+    def __init__(self) -> None:
+        self._fired = False
+        self._held = False
+        self._pending = 0
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {number: signal.signal(number, self._take) for number in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def hold(self) -> None:
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+        if self._pending:
+            self._exit(self._pending)
+
+    def _take(self, signum: int, _frame: object) -> None:
+        if self._fired:
+            return
+        if self._held:
+            self._pending = signum
+            return
+        self._exit(signum)
+
+    def _exit(self, signum: int) -> None:
+        self._fired = True
+        stderr().print(f"{signal.Signals(signum).name}: stopping the demo and its daemon")
+        raise SystemExit(128 + signum)
 
 
 def _require_server() -> None:

@@ -15,7 +15,7 @@ from typing import IO, Any
 import click
 
 from sluice.client._client import ExportClient
-from sluice.client._errors import SluiceError
+from sluice.client._errors import BatchSchemaError, SluiceError
 from sluice.client._extras import install_hint
 from sluice.client.cli.atomic_output import AtomicOutput
 from sluice.client.cli.context import cli_state
@@ -104,6 +104,8 @@ def put_records(
             final = sluice.put(spec, records, request_id)
     except ImportError as exc:
         raise CliError(install_hint("`sluice export put`", "read", exc)) from None
+    except BatchSchemaError as exc:
+        raise CliError(f"--from: {source}: {exc}") from None
     except SluiceError:
         raise
     finally:
@@ -239,7 +241,13 @@ def _ndjson_batches(handle: IO[bytes], name: str) -> Iterator[Any]:
             cut = block.rfind(b"\n") + 1
             block, carry = block[:cut], block[cut:]
         if block.strip():
-            options = pa_json.ParseOptions(explicit_schema=schema) if schema else None
+            # A field the first block did not have is an error, not dropped ("infer"
+            # ignores a field an explicit schema lacks).
+            options = (
+                pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+                if schema
+                else None
+            )
             try:
                 table = pa_json.read_json(io.BytesIO(block), parse_options=options)
             except pa.ArrowInvalid:
@@ -270,11 +278,55 @@ def _json_problem(block: bytes, lines_before: int, options: Any) -> str:
         message = "not readable as NDJSON"
     except pa.ArrowInvalid as exc:
         message = str(exc)
+    if message.endswith("unexpected field") and options is not None:
+        return _unexpected_field(block, lines_before, options.explicit_schema) or message
     found = _JSON_ROW.search(message)
     if found is None:
         return message
     line = lines_before + _line_of_record(block, int(found.group(1)))
     return f"line {line}: {message[: found.start()]}"
+
+
+def _unexpected_field(block: bytes, lines_before: int, schema: Any) -> str | None:
+    """The first record of `block` with a field `schema` lacks, said with its line
+    (pyarrow says only "unexpected field", naming neither)."""
+    text = block.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    start = _after_blank(text, 0)
+    while start < len(text):
+        try:
+            record, end = decoder.raw_decode(text, start)
+        except ValueError:
+            return None
+        field = _field_not_in(record, schema)
+        if field is not None:
+            line = lines_before + text.count("\n", 0, start) + 1
+            return (
+                f"line {line}: field '{field}' is not in the schema the first "
+                f"{_NDJSON_BLOCK // (1024 * 1024)} MiB of records set "
+                f"({', '.join(schema.names)}); have it in an early record, or put Arrow IPC"
+            )
+        start = _after_blank(text, end)
+    return None
+
+
+def _field_not_in(record: Any, fields: Any) -> str | None:
+    """The dotted name of the first field of a JSON object that `fields` (a schema or
+    a struct type) lacks, looking into nested objects too."""
+    import pyarrow as pa
+
+    if not isinstance(record, dict):
+        return None
+    names = [fields.field(i).name for i in range(len(fields))]
+    for key, value in record.items():
+        if key not in names:
+            return str(key)
+        kind = fields.field(names.index(key)).type
+        if pa.types.is_struct(kind):
+            inner = _field_not_in(value, kind)
+            if inner is not None:
+                return f"{key}.{inner}"
+    return None
 
 
 def _line_of_record(block: bytes, row: int) -> int:

@@ -75,6 +75,13 @@ class _SluiceGroup(click.Group):
                     "running, does --tls-ca verify its certificate, and does it need a "
                     "client certificate (--tls-cert, --tls-key)?"
                 ) from exc
+            if _closed_on_hello(exc.detail):
+                # Something listens and hangs up on a plaintext hello: a TLS port, most
+                # likely (a daemon that is not running refuses the connection instead).
+                raise CliError(
+                    f"the Sluice server at {exc.address} closed the connection: if it "
+                    f"serves TLS, give --tls-ca FILE (env {CA_ENV}), the CA that verifies it"
+                ) from exc
             raise CliError(
                 f"cannot reach the Sluice server at {exc.address} (is `sluice serve` running?)"
             ) from exc
@@ -182,6 +189,11 @@ def _uses_tls(ctx: click.Context) -> bool:
     return (
         state is not None and ClientTls.resolve(state.tls_ca, state.tls_cert, state.tls_key).enabled
     )
+
+
+def _closed_on_hello(detail: str) -> bool:
+    """grpc core's wording when the peer accepted the connection and closed it."""
+    return "socket closed" in detail.lower()
 
 
 def _tls_failure(detail: str) -> bool:

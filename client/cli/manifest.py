@@ -18,6 +18,7 @@ from rich.table import Table
 from sluice.client._client import ExportClient
 from sluice.client.cli.output import CliError, fmt_bytes, fmt_count, plural, print_wide
 from sluice.client.cli.paths import export_ref, local_path, manifest_uri
+from sluice.client.cli.text_files import read_text_file
 from sluice.cloud_uris import shown_uri
 from sluice.format.json_fields import ManifestError
 from sluice.format.manifest import Manifest
@@ -49,11 +50,9 @@ def load_manifest(target: str, client: Callable[[], ExportClient]) -> LoadedMani
         )
     if not path.exists():
         raise CliError(f"no manifest at {uri}")
+    text = read_text_file(path, "manifest")
     try:
-        text = path.read_text(encoding="utf-8")
         manifest = Manifest.from_json(text)
-    except OSError as exc:
-        raise CliError(f"cannot read manifest {path}: {exc.strerror or exc}") from exc
     except ManifestError as exc:
         raise CliError(f"{path}: {exc}") from exc
     return LoadedManifest(json.loads(text), manifest, str(path))

@@ -5,6 +5,7 @@ The parse_* functions are plain so they can be tested and reused without click.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -67,17 +68,61 @@ _HOST_PORT_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):(\d+)")
 
 def parse_server(text: str) -> str:
     """ "127.0.0.1:7070", "host:7070", "[::1]:7070", or one of gRPC's target URIs
-    ("unix:/run/sluice.sock"): a misspelt address is a usage error, not a server that
-    cannot be reached."""
+    ("unix:/run/sluice.sock", "dns:///host:7070", "ipv4:10.0.0.1:7070"): a misspelt
+    address is a usage error, not a server that cannot be reached. User-info (`user:pw@`)
+    is refused without repeating the address: it may hold a password."""
+    if "@" in text:
+        raise ValueError(
+            "the address holds a user name or password (before '@'), which gRPC never "
+            "sends: give HOST:PORT, and a token with --token-file"
+        )
     if text.startswith(_GRPC_TARGET_SCHEMES) and not any(c.isspace() for c in text):
+        _check_target_uri(text)
         return text
+    _check_host_port(text, f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:7070, [::1]:7070)")
+    return text
+
+
+def _check_host_port(text: str, wrong: str) -> None:
     match = _HOST_PORT_RE.fullmatch(text)
     if match is None:
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:7070, [::1]:7070)")
+        raise ValueError(wrong)
     port = int(match.group(2))
     if not 1 <= port <= 65535:
         raise ValueError(f"{text!r}: port {port} is out of range 1-65535")
-    return text
+
+
+def _check_target_uri(text: str) -> None:
+    """What grpc core would refuse (as UNKNOWN, with log lines of its own) or dial at a
+    port nobody meant (Sluice has no default port)."""
+    scheme, _, rest = text.partition(":")
+    if scheme in ("unix", "unix-abstract"):
+        if not rest.strip("/"):
+            raise ValueError(f"{text!r}: {scheme}: names a socket (unix:/run/sluice.sock)")
+    elif scheme == "dns":
+        name = rest[2:].partition("/")[2] if rest.startswith("//") else rest
+        _check_host_port(name, f"{text!r}: dns: names HOST:PORT (dns:///sluice.example:7070)")
+    elif scheme == "vsock":
+        if not re.fullmatch(r"\d+:\d+", rest):
+            raise ValueError(f"{text!r}: vsock: names CID:PORT (vsock:3:7070)")
+    else:
+        for address in rest.split(","):
+            _check_ip_port(scheme, address, text)
+
+
+def _check_ip_port(scheme: str, address: str, text: str) -> None:
+    form = "IPV4:PORT (ipv4:10.0.0.1:7070)" if scheme == "ipv4" else "[IPV6]:PORT (ipv6:[::1]:7070)"
+    wrong = f"{text!r}: {scheme}: names {form}"
+    match = _HOST_PORT_RE.fullmatch(address)
+    if match is None:
+        raise ValueError(wrong)
+    host = match.group(1).removeprefix("[").removesuffix("]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(wrong) from None
+    if ip.version != (4 if scheme == "ipv4" else 6) or not 1 <= int(match.group(2)) <= 65535:
+        raise ValueError(wrong)
 
 
 def parse_label(text: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from sluice.client.cli.output import CliError
 from sluice.client.cli.params import SECRET_NAME
 from sluice.client.cli.paths import export_ref
 from sluice.client.cli.paths import manifest_uri as resolve_manifest
+from sluice.client.cli.text_files import read_text_file
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -90,7 +91,9 @@ def read_export(
         passphrase = value
     try:
         keys = Keys(
-            identities=load_identities([p.read_text() for p in identity_files]),
+            identities=load_identities(
+                [read_text_file(p, "--identity file") for p in identity_files]
+            ),
             passphrase=passphrase,
         )
         uri = resolve_manifest(export_ref(manifest_uri), cli_state().client)
@@ -105,7 +108,7 @@ def read_export(
         source_format = reader.output.format
         target = fmt or (source_format if source_format in OUTPUT_FORMATS else "jsonl")
         with AtomicOutput(output) as sink:
-            writer = RecordWriter(target, sink)
+            writer = RecordWriter(target, sink, reader.manifest.schema)
             for chunk in reader.chunks():
                 writer.write(chunk, source_format)
             writer.close()
@@ -136,7 +139,7 @@ def _check_keys_given(encryption: EncryptionInfo, identities: bool, passphrase: 
 def _public_key(value: str) -> Ed25519PublicKey:
     from sluice.format.signatures import SignatureError, load_public_key
 
-    text = Path(value).read_text() if Path(value).is_file() else value
+    text = read_text_file(Path(value), "--public-key file") if Path(value).is_file() else value
     try:
         return load_public_key(text)
     except SignatureError as exc:

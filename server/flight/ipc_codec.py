@@ -38,8 +38,9 @@ def read_schema(payload: AnyPayload) -> pa.Schema:
         raise InvalidArgument(_FIELD, f"{exc} (a DoPut starts with its schema)") from None
 
 
-def read_batch(message: pa_ipc.Message, schema: pa.Schema) -> pa.RecordBatch:
+def read_batch(message: pa_ipc.Message, schema: pa.Schema, which: str = "") -> pa.RecordBatch:
+    """`which` names the batch in the refusal ("batch 3 of this DoPut")."""
     try:
         return ipc.read_batch(message, schema)
     except ipc.FlightPayloadError as exc:
-        raise InvalidArgument(_FIELD, str(exc)) from None
+        raise InvalidArgument(_FIELD, f"{which}: {exc}" if which else str(exc)) from None

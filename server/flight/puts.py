@@ -272,6 +272,8 @@ class _Feeder:
         #: The caller announced that it marks the end; it marked it.
         self._announced = False
         self._marked = False
+        #: Record batch messages taken in this call (a refused one is named by its index).
+        self._batches = 0
         self._stopped = threading.Event()
         self._failure: SluiceError | None = None
         self._thread = threading.Thread(target=self._run, name="flight-put", daemon=True)
@@ -387,7 +389,9 @@ class _Feeder:
                 "FlightData",
                 f"{message.type} messages are not accepted: send dictionary columns decoded",
             )
-        batch = read_batch(message, schema)
+        index = self._batches
+        self._batches += 1
+        batch = read_batch(message, schema, f"batch {index} of this DoPut")
         if not batch.num_rows:
             return
         put_batch(self._inbox, self._generation, self._position, batch, self._alive)

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
+from sluice.format.arrow_types import arrow_schema_of
 from sluice.format.layout import export_folder
 from sluice.format.manifest import Manifest
 from sluice.format.stored_objects import ChunkEntry
@@ -241,6 +242,9 @@ class FlightReads:
             ):
                 schema = plain(batch).schema
                 break
+        if not schema.names:
+            # No records to learn it from: the columns the manifest records.
+            schema = arrow_schema_of(export.manifest.schema)
         return self._remember(export, schema)
 
     def _batches(

@@ -190,15 +190,8 @@ def test_cli_put_whose_input_breaks_after_the_first_block_exports_nothing(
             out.write("not json\n" if number == bad else f'{{"a": {number}, "b": "{"x" * 30}"}}\n')
     with ExportClient(flight_daemon.address) as client:
         before = {e.id for e in client.list()}
-    result = run_cli(
-        flight_daemon,
-        *["export", "put", "--from", str(path), "--to", str(flight_daemon.exports)],
-        *["--dataset", "partial", "--chunk-rows", "50000"],
-    )
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"sluice: error: --from: {path}: line {bad}: "), lines[0]
+    line = _one_line_put_refusal(flight_daemon, path, "partial")
+    assert line.startswith(f"sluice: error: --from: {path}: line {bad}: "), line
     with ExportClient(flight_daemon.address) as client:
         (made,) = [e for e in client.list() if e.id not in before]
         final = client.get(made.id)
@@ -208,6 +201,19 @@ def test_cli_put_whose_input_breaks_after_the_first_block_exports_nothing(
             final = client.get(made.id)
     assert final.state == pb.EXPORT_STATE_CANCELLED, final
     assert not list((flight_daemon.exports / "partial").rglob("manifest.json"))
+
+
+def _one_line_put_refusal(daemon: Daemon, path: Path, dataset: str) -> str:
+    """`sluice export put --from PATH` that must fail: its one stderr line."""
+    result = run_cli(
+        daemon,
+        *["export", "put", "--from", str(path), "--to", str(daemon.exports)],
+        *["--dataset", dataset, "--chunk-rows", "50000"],
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 def test_put_whose_records_raise_is_that_error_and_a_cancelled_export(
@@ -228,6 +234,66 @@ def test_put_whose_records_raise_is_that_error_and_a_cancelled_export(
         (made,) = [e for e in client.list() if e.id not in before]
         assert client.get(made.id).state == pb.EXPORT_STATE_CANCELLED
     assert not [p for p in flight_daemon.exports.rglob("manifest.json") if made.id in str(p)]
+
+
+@pytest.mark.parametrize(
+    ("later", "said"),
+    [
+        (
+            pa.record_batch({"id": [3, 4], "secret": ["s1", "s2"]}),
+            "record batch 1 does not have the put's schema: column 'secret' is not in the "
+            "schema (id)",
+        ),
+        (
+            pa.record_batch({"id": pa.array([3, 4], pa.int32())}),
+            "record batch 1 does not have the put's schema: column 'id' is int32, not int64",
+        ),
+        (
+            pa.record_batch({"other": [3, 4]}),
+            "record batch 1 does not have the put's schema: column 'other' is not in the schema",
+        ),
+    ],
+)
+def test_put_of_a_batch_with_another_schema_is_a_value_error_naming_the_column(
+    flight_daemon: Daemon, later: pa.RecordBatch, said: str
+) -> None:
+    """Batches "of one schema" was not checked: a later batch's extra column was sent and
+    the daemon dropped it, the put succeeded. Now it is the caller's ValueError before the
+    batch is sent, and the export is cancelled."""
+    first = pa.record_batch({"id": [1, 2]})
+    with ExportClient(flight_daemon.address) as client:
+        before = {e.id for e in client.list()}
+        with pytest.raises(ValueError) as raised:
+            client.put(spec(flight_daemon), iter([first, later]))
+        assert str(raised.value).startswith(said), str(raised.value)
+        (made,) = [e for e in client.list() if e.id not in before]
+        assert client.get(made.id).state == pb.EXPORT_STATE_CANCELLED
+    assert not [p for p in flight_daemon.exports.rglob("manifest.json") if made.id in str(p)]
+
+
+def test_cli_put_of_ndjson_with_a_field_first_seen_after_the_first_block_is_refused(
+    flight_daemon: Daemon, tmp_path: Path
+) -> None:
+    """The first 16 MiB block sets the schema; a field first seen after it was dropped
+    (pyarrow's "infer" ignores fields an explicit schema lacks): exit 0, state succeeded,
+    the field gone. Now one line naming the line and the field, and no export succeeds."""
+    path = tmp_path / "late.ndjson"
+    rows = 160_000  # ~17.6 MB: the last records are in the second block
+    with path.open("w") as out:
+        for number in range(1, rows + 1):
+            out.write(f'{{"a": {number}, "pad": "{"x" * 100}"}}\n')
+        out.write('{"a": 0, "pad": "y", "email": "late@example.com"}\n')
+    assert path.stat().st_size > 16 * 1024 * 1024
+    with ExportClient(flight_daemon.address) as client:
+        before = {e.id for e in client.list()}
+    line = _one_line_put_refusal(flight_daemon, path, "late")
+    assert line.startswith(
+        f"sluice: error: --from: {path}: line {rows + 1}: field 'email' is not in the schema"
+    ), line
+    with ExportClient(flight_daemon.address) as client:
+        made = [e for e in client.list() if e.id not in before]
+        assert all(client.get(e.id).state != pb.EXPORT_STATE_SUCCEEDED for e in made)
+    assert not list((flight_daemon.exports / "late").rglob("manifest.json"))
 
 
 def test_cli_output_files_appear_whole_or_not_at_all(flight_daemon: Daemon, tmp_path: Path) -> None:

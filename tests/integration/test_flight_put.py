@@ -339,3 +339,47 @@ def test_a_put_batch_longer_than_a_pipeline_batch_with_an_array_holding_nulls_re
     assert records.schema["pair"] == pl.Array(pl.Int64, 2)
     assert records.equals(sent)
     assert records["pair"].null_count() == rows // 7
+
+
+@pytest.mark.parametrize(
+    ("bad", "difference"),
+    [
+        ({"id": [4, 5, 6], "secret": ["s1", "s2", "s3"]}, "2 field nodes, 1 field node more"),
+        ({}, "0 field nodes, 1 field node fewer"),
+    ],
+)
+def test_a_put_batch_with_other_columns_is_refused_naming_it_and_the_put_resumes(
+    daemon: Daemon, bad: dict[str, list[Any]], difference: str
+) -> None:
+    """pyarrow reads the schema's columns from a batch and ignored any after them: a
+    batch with an extra column was accepted and the column dropped without a word."""
+    descriptor = fl.FlightDescriptor(
+        type=fl.FlightDescriptor.CMD, cmd=command(daemon, "put-extra-column").encode()
+    )
+    good = pa.record_batch({"id": pa.array([1, 2, 3], pa.int64())})
+    other = pa.record_batch(bad) if bad else pa.RecordBatch.from_pylist([])
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_put(
+            daemon,
+            [
+                _flight_data(schema_payload(good.schema), descriptor),
+                _flight_data(batch_payload(good)),
+                _flight_data(batch_payload(other)),
+            ],
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = caught.value.details()
+    said = f"FlightData: batch 1 of this DoPut: a record batch holds {difference}"
+    assert details.startswith(said), details
+    assert "(1 column: id)" in details
+    # What the refused put committed stays: the same request id continues it.
+    rest = pa.record_batch({"id": pa.array([4, 5, 6], pa.int64())})
+    with ExportClient(daemon.address) as client:
+        final = client.put(
+            pb.ExportSpec(destination=pb.Destination(uri=str(daemon.exports), dataset="pushed")),
+            pa.Table.from_batches([good, rest]),
+            "put-extra-column",
+        )
+    assert final["state"] == "succeeded"
+    records = read_export(final["manifest_uri"])
+    assert records.columns == ["id"] and records["id"].to_list() == [1, 2, 3, 4, 5, 6]

@@ -167,3 +167,40 @@ def test_cli_history_commands(daemon: Daemon) -> None:
     assert _cli(daemon, "delete", first.id).returncode == 0
     same = _cli(daemon, "diff", first.id, first.id)
     assert same.returncode == 1 and same.stderr.startswith("sluice: error:")
+
+
+def test_tampered_manifests_are_data_loss_or_an_unknown_version_not_internal(
+    daemon: Daemon,
+) -> None:
+    """A manifest whose chunk path climbs out of its folder (`../../people/x`) reached
+    the sink's key check, whose ValueError came back INTERNAL; a manifest of format
+    version 99 with no export id and no chunks verified "ok"."""
+    generate(daemon.sources / "events.parquet", 2_000, seed=7)
+    with ExportClient(daemon.address) as client:
+        good = _export(client, daemon)
+    stored = json.loads((daemon.exports / "events" / good.id / "manifest.json").read_text())
+    crafted = daemon.exports / "crafted"
+    climbing, newer = (crafted / f"20260101T000000Z-00000000000{n}" for n in (1, 2))
+    for folder in (climbing, newer):
+        folder.mkdir(parents=True)
+    stored["chunks"][0]["path"] = "../../events/x"
+    (climbing / "manifest.json").write_text(json.dumps(stored))
+    (newer / "manifest.json").write_text('{"format_version": 99, "chunks": []}')
+    good_manifest = str(daemon.exports / "events" / good.id / "manifest.json")
+    for args in (
+        ("verify", str(climbing)),
+        ("diff", str(climbing), good_manifest),
+        ("delete", str(climbing)),
+    ):
+        result = _cli(daemon, *args)
+        assert result.returncode == 1, (args, result.stdout)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, (args, result.stderr)
+        assert lines[0].startswith("sluice: error: DATA_LOSS: "), (args, lines[0])
+        assert "manifest chunk 0 has an unexpected path or index" in lines[0], lines[0]
+    assert (climbing / "manifest.json").exists()
+    result = _cli(daemon, "verify", str(newer))
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith("sluice: error: FAILED_PRECONDITION: "), result.stderr
+    assert "format_version 99 is not one this Sluice reads (1)" in result.stderr
+    assert "unexpected error" not in daemon.log_path.read_text()

@@ -372,3 +372,15 @@ def _with_negative_serial(pem: bytes) -> bytes:
         cert = x509.load_der_x509_certificate(patched)
         assert cert.serial_number < 0
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_plaintext_cli_to_a_tls_daemon_is_told_to_give_tls_ca(daemon_factory, pki: Pki) -> None:  # type: ignore[no-untyped-def]
+    """It said "cannot reach ... (is `sluice serve` running?)" of a daemon that runs:
+    grpc core's detail is "Socket closed" (the daemon dropped the plaintext hello)."""
+    daemon = _tls_daemon(daemon_factory, pki)
+    daemon.start()
+    result = run_cli(daemon, "export", "list")
+    assert result.returncode == 1, result.stdout
+    line = _one_line_error(result.stderr)
+    assert f"the Sluice server at {daemon.address} closed the connection" in line, line
+    assert "--tls-ca" in line and "is `sluice serve` running?" not in line, line

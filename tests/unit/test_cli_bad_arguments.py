@@ -196,3 +196,30 @@ def test_help_leaves_out_the_proto_field_bounds(runner: CliRunner, args: list[st
     assert result.exit_code == 0, result.output
     assert "2147483647" not in result.stdout and "9223372036854775807" not in result.stdout
     assert "<=x" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (["export", "manifest", "BINARY"], "manifest"),
+        (["export", "manifest", "BINARY", "--json"], "manifest"),
+        (["export", "read", "MANIFEST", "-i", "BINARY", "-o", "/dev/null"], "--identity file"),
+        (["export", "read", "MANIFEST", "--public-key", "BINARY"], "--public-key file"),
+    ],
+    ids=["manifest", "manifest --json", "read -i", "read --public-key"],
+)
+def test_a_file_that_is_not_utf8_text_is_one_line(
+    runner: CliRunner, tmp_path: Path, args: list[str], what: str
+) -> None:
+    """A UnicodeDecodeError traceback before."""
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    manifest = tmp_path / "e" / "manifest.json"
+    manifest.parent.mkdir()
+    manifest.write_text('{"format_version": 1, "chunks": []}')
+    given = [
+        str(binary) if a == "BINARY" else str(manifest) if a == "MANIFEST" else a for a in args
+    ]
+    result = runner.invoke(cli, given)
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert result.stderr == f"sluice: error: {what} {binary} is not UTF-8 text\n"

@@ -553,6 +553,14 @@ def test_server_addresses_grpc_can_dial_are_taken_as_given(address: str) -> None
 def test_a_misspelt_server_address_is_a_usage_error_naming_it(address: str, why: str) -> None:
     """Not "cannot reach the Sluice server at bad address (is `sluice serve` running?)",
     which sent the user looking for a daemon that was never the problem (w21-trial)."""
+    for output in _server_refusals(address):
+        assert why in output and "cannot reach" not in output
+
+
+def _server_refusals(address: str) -> list[str]:
+    """The CLI's output for `address` given as --server and as SLUICE_SERVER, each
+    asserted to be the usage error naming --server."""
+    outputs = []
     for args, env in (
         (["--server", address, "export", "list"], {}),
         (["export", "list"], {"SLUICE_SERVER": address}),
@@ -560,5 +568,38 @@ def test_a_misspelt_server_address_is_a_usage_error_naming_it(address: str, why:
         result = CliRunner().invoke(cli, args, env=env)
         assert result.exit_code == 2, result.output
         assert "Invalid value for '--server'" in result.output
-        assert why in result.output
-        assert "cannot reach" not in result.output
+        outputs.append(result.output)
+    return outputs
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("dns:///", "dns: names HOST:PORT"),
+        ("dns:", "dns: names HOST:PORT"),
+        ("dns:///sluice", "dns: names HOST:PORT"),
+        ("ipv4:1.2.3.4", "ipv4: names IPV4:PORT"),
+        ("ipv4:1.2.3.4:70000", "ipv4: names IPV4:PORT"),
+        ("ipv4:sluice:7070", "ipv4: names IPV4:PORT"),
+        ("ipv6:[::1]", "ipv6: names [IPV6]:PORT"),
+        ("unix:", "unix: names a socket"),
+        ("vsock:x", "vsock: names CID:PORT"),
+    ],
+)
+def test_a_grpc_target_uri_is_checked_too(address: str, why: str) -> None:
+    """Target URIs skipped the check: `dns:///` and `ipv4:1.2.3.4` ended in grpc core's
+    UNKNOWN/INTERNAL errors and log lines instead of a usage error."""
+    result = CliRunner().invoke(cli, ["--server", address, "export", "list"])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--server'" in result.output and why in result.output
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["user:s3cretpw@127.0.0.1:7070", "dns://user:s3cretpw@8.8.8.8/x:1", "s3cretpw@host:1"],
+)
+def test_a_server_address_with_user_info_is_refused_without_repeating_it(address: str) -> None:
+    """click's "Invalid value" echoed `user:pw@127.0.0.1:7070`, and a dns: URI with
+    user-info went to grpc and came back in an INTERNAL error, password and all."""
+    for output in _server_refusals(address):
+        assert "user name or password" in output and "s3cretpw" not in output

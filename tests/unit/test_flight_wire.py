@@ -201,3 +201,26 @@ def test_a_batch_the_stream_writer_cannot_take_goes_through_batch_wire() -> None
         {"codes": pa.ListArray.from_arrays(pa.array([0, 1, 3], pa.int32()), codes)}
     )
     assert BatchWireWriter(nested.schema).wire(nested) == batch_wire(nested)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pa.array(["s1", "s2"]),
+        pa.array([[1], [2, 3]], pa.list_(pa.int64())),
+        pa.array([{"x": 1}, {"x": 2}], pa.struct([("x", pa.int64())])),
+    ],
+)
+def test_a_batch_with_a_column_the_schema_lacks_is_refused_not_cut(extra: pa.Array) -> None:
+    """pyarrow's read_record_batch reads the schema's columns and ignores the rest."""
+    batch = pa.record_batch([pa.array([1, 2]), extra], names=["a", "secret"])
+    message = pa_ipc.read_message(batch.serialize())
+    with pytest.raises(FlightPayloadError, match=r"more than the stream's schema \(1 column: a\)"):
+        read_batch(message, pa.schema([("a", pa.int64())]))
+
+
+def test_view_columns_with_data_buffers_of_their_own_are_read() -> None:
+    # A view column's buffer count depends on its data (variadicBufferCounts).
+    batch = pa.record_batch([pa.array(["x" * 20, "y" * 30, None], pa.string_view())], names=["v"])
+    message = pa_ipc.read_message(batch.serialize())
+    assert read_batch(message, batch.schema).equals(batch)

@@ -18,6 +18,8 @@ from typing import TypeAlias
 import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 
+from sluice.flight.batch_layout import LayoutUnreadable, layout_of_message, layout_of_schema
+
 _CONTINUATION = b"\xff\xff\xff\xff"
 #: Longest data_header read: an IPC frame states the header's length, padded to 8 bytes,
 #: as a signed 32-bit number (2 GiB - 8 is the last multiple of 8 it holds).
@@ -112,12 +114,51 @@ def read_schema(payload: Payload | PayloadView) -> pa.Schema:
 def read_batch(message: pa_ipc.Message, schema: pa.Schema) -> pa.RecordBatch:
     """The batch a caller sent, fully validated: reading checks only buffer sizes, so
     offsets pointing past a string column's data would reach the encoders unchecked."""
+    _check_layout(message, schema)
     try:
         batch = pa_ipc.read_record_batch(message, schema)
         batch.validate(full=True)
     except (pa.ArrowException, ValueError):
         raise FlightPayloadError("a record batch does not match the stream's schema") from None
     return batch
+
+
+def _check_layout(message: pa_ipc.Message, schema: pa.Schema) -> None:
+    """A batch declaring more field nodes or buffers than `schema` makes is refused:
+    pyarrow would read the schema's columns and drop the rest without a word."""
+    if message.type != "record batch":
+        return
+    try:
+        got = layout_of_message(message)
+    except LayoutUnreadable as exc:
+        raise FlightPayloadError(f"a record batch's header cannot be read: {exc}") from None
+    want = layout_of_schema(schema)
+    wanted_buffers = want.buffers + got.variadic_buffers
+    if got.field_nodes != want.field_nodes:
+        difference = _counted(got.field_nodes, want.field_nodes, "field node")
+    elif got.buffers != wanted_buffers:
+        difference = _counted(got.buffers, wanted_buffers, "buffer")
+    else:
+        return
+    raise FlightPayloadError(
+        f"a record batch holds {difference} than the stream's schema "
+        f"({_columns(schema)}) makes: every batch must have the schema the stream began with"
+    )
+
+
+def _counted(got: int, want: int, what: str) -> str:
+    more = got - want
+    return f"{_many(got, what)}, {_many(abs(more), what)} {'more' if more > 0 else 'fewer'}"
+
+
+def _many(count: int, what: str) -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
+
+
+def _columns(schema: pa.Schema) -> str:
+    names = schema.names
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    return f"{_many(len(names), 'column')}: {shown}"
 
 
 def _split(encapsulated: pa.Buffer) -> Payload:

@@ -12,6 +12,10 @@ class ManifestError(ValueError):
     """The bytes are not a readable Sluice manifest; one line saying where and why."""
 
 
+class UnknownFormatVersion(ManifestError):
+    """A manifest of a format version this Sluice does not read (a newer one's?)."""
+
+
 class Fields:
     """The members of one JSON object at `where` ("" for the document itself)."""
 

@@ -42,6 +42,19 @@ def chunk_stem(index: int, label: str = "") -> str:
     return f"part-{index:06d}.{label}" if label else f"part-{index:06d}"
 
 
+def chunk_path_fits(path: str, position: int, index: int) -> bool:
+    """A manifest's chunk at `position` names a plain file whose number is its position
+    (and so does its index): a manifest cannot point outside its folder or reorder
+    chunks unnoticed."""
+    match = CHUNK_NAME.fullmatch(path)
+    return match is not None and int(match.group(1)) == position and index == position
+
+
+def is_plain_name(path: str) -> bool:
+    """A name of a file inside an export folder itself (no folder, nothing above it)."""
+    return bool(path) and path not in (".", "..") and not any(c in path for c in "/\\\0")
+
+
 def export_folder(dataset: str, export_id: str) -> str:
     """The key of an export's folder, relative to its destination."""
     return f"{dataset}/{export_id}"

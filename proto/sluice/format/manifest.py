@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sluice.format.json_fields import Fields, ManifestError
+from sluice.format.json_fields import Fields, ManifestError, UnknownFormatVersion
 from sluice.format.stored_objects import (
     ChunkEntry,
     DocumentEntry,
@@ -548,6 +548,12 @@ class Manifest:
         if not isinstance(raw.get("chunks"), list):
             raise ManifestError("not a Sluice manifest (no list of chunks)")
         fields = Fields(raw)
+        version = fields.integer("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise UnknownFormatVersion(
+                f"format_version {version} is not one this Sluice reads ({FORMAT_VERSION}): "
+                "written by another Sluice version?"
+            )
         chunks = tuple(ChunkEntry.parse(c) for c in fields.objects("chunks"))
         totals = fields.object("totals")
         digest = fields.object("content_digest")
@@ -555,7 +561,7 @@ class Manifest:
         tombstones = fields.object("tombstones")
         package = fields.object("subject_package")
         return cls(
-            format_version=fields.integer("format_version", FORMAT_VERSION),
+            format_version=version,
             export_id=fields.text("export_id"),
             dataset=fields.text("dataset"),
             parent_export_id=fields.optional_text("parent_export_id"),
