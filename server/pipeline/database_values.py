@@ -85,8 +85,10 @@ def too_many_digits(column: str, precision: int) -> str:
     )
 
 
-#: A check of one leaf array: the mask of its unreadable values and what they are.
-_Rule = Callable[[Any, str], tuple[Any, str] | None]
+#: A check of one leaf array: None (a type not checked), or its values (as numbers),
+#: the lowest and highest the export can hold (None: no bound) and what the others are.
+_Bounds = tuple[Any, Any, Any, str]
+_Rule = Callable[[Any, str], _Bounds | None]
 
 
 def check_postgres(batch: Any) -> None:
@@ -122,51 +124,55 @@ def _first_bad(array: Any, name: str, rule: _Rule) -> tuple[int, str] | None:
     if pa.types.is_struct(kind):
         found = [_first_bad(child, name, rule) for child in array.flatten()]
         return min((f for f in found if f is not None), default=None)
-    checked = rule(array, name)
-    if checked is None:
+    bounds = rule(array, name)
+    if bounds is None:
         return None
-    mask, what = checked
-    if not pc.any(mask).as_py():
+    values, lowest, highest, what = bounds
+    # One pass finds whether any value is out of bounds (almost never); only then a mask.
+    extremes = pc.min_max(values).as_py()
+    low = lowest is not None and extremes["min"] is not None and extremes["min"] < lowest
+    high = highest is not None and extremes["max"] is not None and extremes["max"] > highest
+    if not (low or high):
         return None
+    masks = []
+    if low:
+        masks.append(pc.less(values, pa.scalar(lowest, values.type)))
+    if high:
+        masks.append(pc.greater(values, pa.scalar(highest, values.type)))
+    mask = masks[0] if len(masks) == 1 else pc.or_(*masks)
     return pc.index(mask, True).as_py(), what
 
 
-def _postgres_rule(array: Any, name: str) -> tuple[Any, str] | None:
+def _postgres_rule(array: Any, name: str) -> _Bounds | None:
     kind = array.type
     if pa.types.is_timestamp(kind):
         first = _PG_FIRST_MICROS * _UNIT_PER_SECOND[kind.unit] // 1_000_000
-        return pc.less(array.view(pa.int64()), first), infinite(name)
+        return array.view(pa.int64()), first, None, infinite(name)
     if pa.types.is_date32(kind):
-        return pc.less(array.view(pa.int32()), _PG_FIRST_DAY), infinite(name)
+        return array.view(pa.int32()), _PG_FIRST_DAY, None, infinite(name)
     return _time_rule(array, name)
 
 
-def _duckdb_rule(array: Any, name: str) -> tuple[Any, str] | None:
+def _duckdb_rule(array: Any, name: str) -> _Bounds | None:
     kind = array.type
     if pa.types.is_timestamp(kind):
-        return _outermost(array.view(pa.int64()), _INT64_MAX), infinite(name)
+        # DuckDB's infinities: ±(2^63 - 1) for timestamps of any unit, ±(2^31 - 1) days.
+        return array.view(pa.int64()), 1 - _INT64_MAX, _INT64_MAX - 1, infinite(name)
     if pa.types.is_date32(kind):
-        return _outermost(array.view(pa.int32()), _INT32_MAX), infinite(name)
+        return array.view(pa.int32()), 1 - _INT32_MAX, _INT32_MAX - 1, infinite(name)
     if pa.types.is_decimal128(kind):
         # ±(10^precision - 1) at the scale, built exactly (arithmetic would round it to
         # the context's 28 digits).
         nines = (9,) * kind.precision
-        highest = pa.scalar(Decimal((0, nines, -kind.scale)), kind)
-        lowest = pa.scalar(Decimal((1, nines, -kind.scale)), kind)
-        over = pc.or_(pc.greater(array, highest), pc.less(array, lowest))
-        return over, too_many_digits(name, kind.precision)
+        lowest, highest = Decimal((1, nines, -kind.scale)), Decimal((0, nines, -kind.scale))
+        return array, lowest, highest, too_many_digits(name, kind.precision)
     return _time_rule(array, name)
 
 
-def _outermost(values: Any, largest: int) -> Any:
-    """The values at the ends of their type (±largest): DuckDB's infinities."""
-    return pc.or_(pc.greater_equal(values, largest), pc.less_equal(values, -largest))
-
-
-def _time_rule(array: Any, name: str) -> tuple[Any, str] | None:
+def _time_rule(array: Any, name: str) -> _Bounds | None:
     kind = array.type
     if pa.types.is_time64(kind) or pa.types.is_time32(kind):
         width = pa.int64() if pa.types.is_time64(kind) else pa.int32()
         day = _DAY_SECONDS * _UNIT_PER_SECOND[kind.unit]
-        return pc.greater_equal(array.view(width), day), past_midnight(name)
+        return array.view(width), None, day - 1, past_midnight(name)
     return None

@@ -419,19 +419,23 @@ def test_duckdb_infinite_times_and_dates_are_refused_naming_column_and_row(
     daemon: Daemon,
 ) -> None:
     """DuckDB's infinities are the largest numbers of their types: written as they are,
-    they were times no reader can take (and failed INTERNAL in text formats)."""
+    they were times no reader can take (and failed INTERNAL in text formats). TIME
+    '24:00:00' became NULL."""
     uri = _duckdb_file(
         daemon, "infinite",
         "CREATE TABLE t (id INT PRIMARY KEY, d DATE, ts TIMESTAMP, tz TIMESTAMPTZ, "
-        "ns TIMESTAMP_NS, days DATE[], nested STRUCT(stamp TIMESTAMP))",
+        "ns TIMESTAMP_NS, days DATE[], nested STRUCT(stamp TIMESTAMP), closes TIME)",
         "INSERT INTO t VALUES (1, '2020-01-01', '2020-01-01', '2020-01-01', '2020-01-01', "
-        "['2020-01-01'], {'stamp': '2020-01-01'}), (2, 'infinity', '-infinity', 'infinity', "
-        "'-infinity', ['2020-01-01', 'infinity'], {'stamp': '-infinity'})",
+        "['2020-01-01'], {'stamp': '2020-01-01'}, '23:59:59.999999'), (2, 'infinity', "
+        "'-infinity', 'infinity', '-infinity', ['2020-01-01', 'infinity'], "
+        "{'stamp': '-infinity'}, '24:00:00')",
     )  # fmt: skip
     for column, fmt in [("d", "parquet"), ("ts", "jsonl"), ("tz", "parquet"), ("ns", "csv"),
-                        ("days", "parquet"), ("nested", "parquet")]:  # fmt: skip
+                        ("days", "parquet"), ("nested", "parquet"),
+                        ("closes", "parquet")]:  # fmt: skip
         message = _refused_value(daemon, uri, table="t", columns=["id", column], format=fmt)
-        assert f"column {column!r}, row 2:" in message and "infinity" in message, message
+        assert f"column {column!r}, row 2:" in message, message
+        assert ("24:00:00" if column == "closes" else "infinity") in message, message
 
 
 def test_duckdb_types_without_a_faithful_arrow_form_are_refused_at_create(
