@@ -18,7 +18,8 @@ DECIMAL(p,s), TIMESTAMP, DATE, BOOLEAN, JSON...) and values are converted strict
 value that does not fit its declared type fails naming the column, never quoting it
 (a DECIMAL(p,s) value is never rounded to fit). NUMERIC, DECIMAL and other types of
 numeric affinity without a precision are Int64 when the column holds only integers,
-else exact text (never a float, which loses an integer's digits past 2^53).
+else Float64 (SQLite's REAL values are floats), where an integer a float would round
+(past 2^53) fails the read.
 DuckDB produces Arrow itself, with its own faithful types; the types whose Arrow form is
 not their value (UHUGEINT, VARINT, TIMETZ, BIT) are refused at planning, and values
 Arrow cannot hold (infinities, HUGEINTs of 39 digits) fail naming column and row
@@ -667,8 +668,8 @@ def _sqlite_schema(con: sqlite3.Connection, read: DatabaseRead) -> pl.Schema:
         dtype = sqlite_type(declared)
         if dtype is None:
             dtype = _sampled_type(con, relation, name)
-        elif _exact_numbers(declared) and _holds_other_than_integers(con, relation, name):
-            dtype = pl.String()
+        elif _integers_only(declared) and _holds_other_than_integers(con, relation, name):
+            dtype = pl.Float64()
         types[name] = dtype
     return pl.Schema(types)
 
@@ -702,20 +703,22 @@ def sqlite_type(declared: str) -> pl.DataType | None:
     if any(word in text for word in ("REAL", "FLOA", "DOUB")):
         return pl.Float64()
     # NUMERIC affinity without a precision (NUMERIC, DECIMAL, MONEY...): SQLite keeps
-    # integers exact (a float loses digits past 2^53). Read as text if it holds others
-    # (_exact_numbers).
+    # integers exact, which a float would round past 2^53: Int64 unless the column holds
+    # other values (_integers_only).
     return pl.Int64()
 
 
-def _exact_numbers(declared: str) -> bool:
-    """Whether a column of the `declared` type is read as Int64 only when every value
-    is an integer (numeric affinity without a precision), else as exact text."""
+def _integers_only(declared: str) -> bool:
+    """Whether a column of the `declared` type is Int64 only when it holds nothing but
+    integers (numeric affinity without a precision), else Float64, which holds SQLite's
+    REAL values exactly (an integer a float would round then fails the read)."""
     text = declared.upper()
     return sqlite_type(declared) == pl.Int64 and "INT" not in text and "BOOL" not in text
 
 
 def _holds_other_than_integers(con: sqlite3.Connection, relation: str, column: str) -> bool:
-    """Whether a column holds a value that is not an integer (stops at the first)."""
+    """Whether a column holds a value that is not an integer (stops at the first; a
+    column of integers only is read to its end)."""
     row = con.execute(
         f"SELECT 1 FROM {relation} WHERE typeof({_quote(column)}) NOT IN ('integer', 'null') "
         "LIMIT 1"
@@ -775,16 +778,12 @@ def _sqlite_series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Serie
     if isinstance(dtype, pl.Decimal):
         return _decimals(name, values, dtype)
     if isinstance(dtype, pl.Float64):
-        # An integer in a float column (a query's column typed by its first value):
-        # past 2^53 a float would round it.
+        # An integer in a float column (NUMERIC holding reals too, a query's column
+        # typed by its first value): past 2^53 a float would round it.
         rounded = next((r for r, v in enumerate(values) if type(v) is int and float(v) != v), None)
         if rounded is not None:
             raise UnreadableValue(name, rounded, _ROUNDED.format(type="a float"))
         values = [float(v) if type(v) is int else v for v in values]
-    if dtype == pl.String:
-        # An exact number column that holds more than integers (_exact_numbers): each
-        # value as its exact text (a float's shortest text that reads back the same).
-        values = [repr(v) if type(v) in (int, float) else v for v in values]
     return pl.Series(name, values, dtype=dtype, strict=True)
 
 

@@ -487,22 +487,29 @@ def test_duckdb_table_in_the_default_schema_takes_its_own_primary_key(daemon: Da
 
 def test_sqlite_numeric_without_precision_is_exact(daemon: Daemon) -> None:
     """NUMERIC (and other numeric-affinity types) without a precision was read as a float:
-    9007199254740993 became 9007199254740992.0. Integers only: Int64; else exact text."""
+    9007199254740993 became 9007199254740992.0. Integers only: Int64; with other numbers
+    Float64 (SQLite's REAL values are floats), where an integer a float would round fails
+    naming the column and the row."""
     path = daemon.sources / "ledger.db"
     with closing(sqlite3.connect(path)) as con, con:
         con.execute("CREATE TABLE ints (id INTEGER PRIMARY KEY, account_no NUMERIC, n MONEY)")
         con.execute("INSERT INTO ints VALUES (1, 9007199254740993, 1), (2, NULL, 2)")
         con.execute("CREATE TABLE mixed (id INTEGER PRIMARY KEY, account_no NUMERIC)")
-        con.execute("INSERT INTO mixed VALUES (1, 9007199254740993), (2, 0.1), (3, 'n/a')")
+        con.execute("INSERT INTO mixed VALUES (1, 0.1), (2, 3), (3, 9007199254740993)")
     done = _export(daemon, f"sqlite://{path}", table="ints", format="parquet")
     assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
     exported = read_export(done.manifest_uri)
     assert exported.schema["account_no"] == pl.Int64 and exported.schema["n"] == pl.Int64
     assert exported["account_no"].to_list() == [9007199254740993, None]
+    message = _refused_value(daemon, f"sqlite://{path}", table="mixed", format="parquet")
+    assert "column 'account_no', row 3:" in message and "a float" in message, message
+    with closing(sqlite3.connect(path)) as con, con:
+        con.execute("DELETE FROM mixed WHERE id = 3")
     done = _export(daemon, f"sqlite://{path}", table="mixed", format="parquet")
     assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
     exported = read_export(done.manifest_uri)
-    assert exported["account_no"].to_list() == ["9007199254740993", "0.1", "n/a"]
+    assert exported.schema["account_no"] == pl.Float64
+    assert exported["account_no"].to_list() == [0.1, 3.0]
 
 
 def test_sqlite_decimal_values_that_would_be_rounded_are_refused(daemon: Daemon) -> None:

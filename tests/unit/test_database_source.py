@@ -48,7 +48,7 @@ def test_database_uris_are_sources_only() -> None:
         ("JSON", pl.String()),
         ("BLOB", pl.Binary()),
         ("DECIMAL(12, 3)", pl.Decimal(12, 3)),
-        ("NUMERIC", pl.Int64()),  # integers only; exact text when it holds others
+        ("NUMERIC", pl.Int64()),  # Float64 when the column holds more than integers
         ("MONEY", pl.Int64()),
         ("FLOAT", pl.Float64()),
         ("TIMESTAMP", pl.Datetime("us")),
