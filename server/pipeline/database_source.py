@@ -15,8 +15,15 @@ all in or all out. Memory stays bounded: SQLite rows are fetched `batch_rows` at
 SQLite is read with the standard library's sqlite3 (no extra dependency, no extension to
 download): column types come from the declared types (INTEGER, REAL, TEXT, BLOB,
 DECIMAL(p,s), TIMESTAMP, DATE, BOOLEAN, JSON...) and values are converted strictly, so a
-value that does not fit its declared type fails naming the column, never quoting it.
-DuckDB produces Arrow itself, with its own faithful types.
+value that does not fit its declared type fails naming the column, never quoting it
+(a DECIMAL(p,s) value is never rounded to fit). NUMERIC, DECIMAL and other types of
+numeric affinity without a precision are Int64 when the column holds only integers,
+else Float64 (SQLite's REAL values are floats), where an integer a float would round
+(past 2^53) fails the read.
+DuckDB produces Arrow itself, with its own faithful types; the types whose Arrow form is
+not their value (UHUGEINT, VARINT, TIMETZ, BIT) are refused at planning, and values
+Arrow cannot hold (infinities, HUGEINTs of 39 digits) fail naming column and row
+(database_values).
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from sluice.server.pipeline.database_keys import (
     stored_value,
 )
 from sluice.server.pipeline.database_keys import quote_name as _quote
+from sluice.server.pipeline.database_values import UnreadableValue, check_duckdb
 from sluice.server.pipeline.postgres_source import PostgresTarget
 from sluice.server.pipeline.statement_cancels import StatementCancels
 
@@ -188,7 +196,7 @@ def _plan_postgres(
             f"table {name[:128]!r} has no primary key: give spec.source.order_by "
             "(unique columns) so that a resumed export continues exactly"
         )
-    return replace(read, order_by=key, unique_order=True)
+    return replace(read, order_by=key, unique_order=described.proves_unique(key))
 
 
 def read_schema(read: DatabaseRead) -> pl.Schema:
@@ -213,7 +221,12 @@ def read_schema(read: DatabaseRead) -> pl.Schema:
 
 #: DuckDB types whose Arrow form Polars cannot take (it panics on UNION and on INTERVAL's
 #: month-day-nano), at any depth of a STRUCT, LIST, ARRAY or MAP.
-_UNREADABLE_DUCKDB_TYPES = frozenset({"union", "interval"})
+#: And types whose Arrow form is not their value: UHUGEINT (a decimal128, in which 2^127
+#: and up turn negative), VARINT/BIGNUM (no Arrow form), TIMETZ (its offset dropped) and
+#: BIT (DuckDB's internal bytes).
+_UNREADABLE_DUCKDB_TYPES = frozenset(
+    {"union", "interval", "uhugeint", "varint", "bignum", "time with time zone", "bit"}
+)
 
 
 def _check_duckdb_types(read: DatabaseRead, names: Sequence[str], types: Sequence[Any]) -> None:
@@ -279,7 +292,29 @@ def read_frames(
     at the first row fails FAILED_PRECONDITION naming spec.source.order_by.
 
     `cancels.cancel_all()` (from another thread) cancels the statement in flight: the
-    read then ends with Interrupted."""
+    read then ends with Interrupted.
+
+    A value the export cannot hold as it is (an infinite time, a multi-dimensional
+    array: database_values) fails the read naming its column and its row."""
+    handed = max(skip, 0)
+    frames = _read_frames(read, schema, columns, batch_rows, skip, after_key, cancels)
+    try:
+        for frame in frames:
+            yield frame
+            handed += frame.height
+    except UnreadableValue as exc:
+        raise exc.at(handed) from None
+
+
+def _read_frames(
+    read: DatabaseRead,
+    schema: pl.Schema,
+    columns: Sequence[str],
+    batch_rows: int,
+    skip: int,
+    after_key: Sequence[object] | None,
+    cancels: StatementCancels | None,
+) -> Iterator[pl.DataFrame]:
     cancels = cancels or StatementCancels()
     if skip <= 0:
         after_key = None
@@ -326,6 +361,7 @@ def read_frames(
         con.begin()
         try:
             for batch in _arrow_batches(con.sql(sql, params=params), batch_rows):
+                check_duckdb(batch)
                 frame = pl.from_arrow(batch)
                 assert isinstance(frame, pl.DataFrame)
                 yield frame
@@ -446,9 +482,8 @@ def pushable_bounds(
     range (SQLite: compared as normalised times, see _bound_term).
 
     SQLite keeps a DECIMAL(p,s) column's values as binary floats (or integers), which
-    the pipeline rounds to s places: 9.999 in a DECIMAL(10,2) column is 10.00 to the
-    pipeline, so `price >= 10` keeps it, while SQLite compares the stored 9.999 and
-    leaves it out. No comparison on such a column is pushed down."""
+    it compares as floats, the pipeline as decimals (a value that does not fit s places
+    exactly fails the read): no comparison on such a column is pushed down."""
     kept = []
     for column, operator, value in bounds:
         if isinstance(value, bool) or column not in schema:
@@ -641,6 +676,8 @@ def _sqlite_schema(con: sqlite3.Connection, read: DatabaseRead) -> pl.Schema:
         dtype = sqlite_type(declared)
         if dtype is None:
             dtype = _sampled_type(con, relation, name)
+        elif _integers_only(declared) and _holds_other_than_integers(con, relation, name):
+            dtype = pl.Float64()
         types[name] = dtype
     return pl.Schema(types)
 
@@ -671,8 +708,30 @@ def sqlite_type(declared: str) -> pl.DataType | None:
         match = _DECIMAL.search(text)
         if match:
             return pl.Decimal(int(match.group(1)), int(match.group(2) or 0))
+    if any(word in text for word in ("REAL", "FLOA", "DOUB")):
         return pl.Float64()
-    return pl.Float64()  # REAL, FLOAT, DOUBLE and SQLite's numeric affinity
+    # NUMERIC affinity without a precision (NUMERIC, DECIMAL, MONEY...): SQLite keeps
+    # integers exact, which a float would round past 2^53: Int64 unless the column holds
+    # other values (_integers_only).
+    return pl.Int64()
+
+
+def _integers_only(declared: str) -> bool:
+    """Whether a column of the `declared` type is Int64 only when it holds nothing but
+    integers (numeric affinity without a precision), else Float64, which holds SQLite's
+    REAL values exactly (an integer a float would round then fails the read)."""
+    text = declared.upper()
+    return sqlite_type(declared) == pl.Int64 and "INT" not in text and "BOOL" not in text
+
+
+def _holds_other_than_integers(con: sqlite3.Connection, relation: str, column: str) -> bool:
+    """Whether a column holds a value that is not an integer (stops at the first; a
+    column of integers only is read to its end)."""
+    row = con.execute(
+        f"SELECT 1 FROM {relation} WHERE typeof({_quote(column)}) NOT IN ('integer', 'null') "
+        "LIMIT 1"
+    ).fetchone()
+    return row is not None
 
 
 def _sampled_type(con: sqlite3.Connection, relation: str, column: str) -> pl.DataType:
@@ -725,11 +784,35 @@ def _sqlite_series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Serie
     if isinstance(dtype, pl.Date):
         return pl.Series(name, values, dtype=pl.String, strict=True).str.to_date()
     if isinstance(dtype, pl.Decimal):
-        decimals = [None if v is None else Decimal(str(v)) for v in values]
-        return pl.Series(name, decimals, dtype=dtype, strict=True)
+        return _decimals(name, values, dtype)
     if isinstance(dtype, pl.Float64):
-        values = [float(v) if isinstance(v, int) else v for v in values]
+        # An integer in a float column (NUMERIC holding reals too, a query's column
+        # typed by its first value): past 2^53 a float would round it.
+        rounded = next((r for r, v in enumerate(values) if type(v) is int and float(v) != v), None)
+        if rounded is not None:
+            raise UnreadableValue(name, rounded, _ROUNDED.format(type="a float"))
+        values = [float(v) if type(v) is int else v for v in values]
     return pl.Series(name, values, dtype=dtype, strict=True)
+
+
+_ROUNDED = (
+    "a value that {type} cannot hold without rounding; read it as text "
+    "(CAST(column AS TEXT)) in spec.source.query, or leave the column out"
+)
+
+
+def _decimals(name: str, values: list[Any], dtype: pl.Decimal) -> pl.Series:
+    """The values (floats, integers or text as SQLite stores them) as `dtype`; one
+    that would be rounded to fit raises UnreadableValue."""
+    exact = pl.Series(name, [None if v is None else Decimal(str(v)) for v in values], strict=True)
+    fitted = exact.cast(dtype, strict=False)  # NULL where too large, rounded where too long
+    if exact.dtype == pl.Null:
+        return fitted
+    changed = (fitted.is_null() & exact.is_not_null()) | (fitted.cast(exact.dtype) != exact)
+    if changed.any():
+        what = _ROUNDED.format(type=f"Decimal({dtype.precision}, {dtype.scale})")
+        raise UnreadableValue(name, changed.arg_true()[0], what)
+    return fitted
 
 
 # --- DuckDB ---------------------------------------------------------------------------
@@ -828,8 +911,9 @@ def _primary_key(read: DatabaseRead) -> tuple[str, ...]:
         row = con.execute(
             "SELECT constraint_column_names FROM duckdb_constraints() "
             "WHERE constraint_type = 'PRIMARY KEY' AND table_name = ? "
-            "AND (? = '' OR schema_name = ?)",
-            [read.table, read.table_schema, read.table_schema],
+            "AND database_name = current_database() "
+            "AND schema_name = coalesce(nullif(?, ''), current_schema())",
+            [read.table, read.table_schema],
         ).fetchone()
         return tuple(row[0]) if row else ()
 

@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+import pyarrow.compute as pc
 
 from sluice.format.manifest import SourceSnapshot
 from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.database_values import UnreadableValue, check_postgres
 from sluice.server.pipeline.postgres_ranges import KeyRange, parse_histogram, split_range
 from sluice.server.pipeline.postgres_source import (
     PostgresTarget,
@@ -133,7 +135,7 @@ def read_frames(
             driver_batches = cursor.fetch_record_batch()
             with prefetched(driver_batches, DRIVER_BATCHES_AHEAD, "postgres-copy") as batches:
                 for batch in batches:
-                    frame = _typed(pl.from_arrow(_unwrapped(batch)), schema)
+                    frame = _frame(batch, schema)
                     for start in range(0, frame.height, batch_rows):
                         yield frame.slice(start, batch_rows)
             cursor.close()
@@ -252,7 +254,7 @@ def _ranges_on(
         )
         cursor.execute(inline(sql, params))
         for batch in cursor.fetch_record_batch():
-            yield _typed(pl.from_arrow(_unwrapped(batch)), schema)
+            yield _frame(batch, schema)
         yield _RANGE_END
     cursor.close()
 
@@ -301,6 +303,29 @@ def _unwrapped(batch: Any) -> Any:
         for column in batch.columns
     ]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _frame(batch: Any, schema: pl.Schema) -> pl.DataFrame:
+    """A driver batch as a frame of the planned types, once its values are checked
+    (database_values; the array shapes select_sql adds, in the column after the
+    columns read): UnreadableValue names the first value the export cannot hold."""
+    batch = _unwrapped(batch)
+    if batch.num_columns == len(schema) + 1:
+        shapes = batch.column(batch.num_columns - 1)
+        if shapes.null_count < len(shapes):
+            row = pc.index(pc.is_valid(shapes), True).as_py()
+            column = schema.names()[shapes[row].as_py()]
+            raise UnreadableValue(column, row, _ARRAY_SHAPE.format(column=column[:64]))
+        batch = batch.select(range(batch.num_columns - 1))
+    check_postgres(batch)
+    return _typed(pl.from_arrow(batch), schema)
+
+
+_ARRAY_SHAPE = (
+    "an array of more than one dimension or whose lower bound is not 1, which a list "
+    "cannot hold as it is; read it as text ({column}::text) in spec.source.query, or "
+    "leave the column out"
+)
 
 
 def _typed(arrow: Any, schema: pl.Schema) -> pl.DataFrame:

@@ -41,7 +41,7 @@ from sluice.server.errors import (
 )
 from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.database_keys import nulls_last_after_term
-from sluice.server.pipeline.postgres_types import ColumnType, column_type
+from sluice.server.pipeline.postgres_types import ColumnType, array_shapes, column_type
 from sluice.server.pipeline.statement_cancels import ambient
 from sluice.server.postgres_liveness import DEAD_PEER_PARAMS
 from sluice.server.source_profiles import PostgresProfile
@@ -437,6 +437,14 @@ GROUP BY i.indexrelid
 HAVING bool_and(a.attnotnull)
 """
 
+#: An inheritance child (not a partition: a partitioned table's keys hold across its
+#: partitions): a SELECT of the parent reads its rows too, which the parent's unique
+#: indexes do not cover.
+_INHERITED_SQL = """
+SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = %s::int8::oid AND NOT c.relispartition LIMIT 1
+"""
+
 
 def relation(table_schema: str, table: str, query: str) -> str:
     """The FROM item (with % doubled: every statement is sent with parameters)."""
@@ -482,6 +490,8 @@ def describe(target: PostgresTarget, table_schema: str, table: str, query: str) 
                 )
             key = tuple(r[0] for r in con.execute(_PRIMARY_KEY_SQL, [row[0]]).fetchall())
             unique = tuple(frozenset(r[0]) for r in con.execute(_UNIQUE_SQL, [row[0]]).fetchall())
+            if con.execute(_INHERITED_SQL, [row[0]]).fetchone() is not None:
+                unique = ()  # the children's rows are read too, and may repeat any key
         cursor = con.execute(
             f"SELECT * FROM {relation(table_schema, table, query)} AS s LIMIT 0", []
         )
@@ -578,6 +588,9 @@ def select_sql(
     `null_keys` (a key the catalog does not prove NOT NULL) the rows after the key
     include those whose key is NULL (they sort last)."""
     selected = [target.column(c).select(sql_name(c)) for c in columns]
+    shapes = array_shapes([(sql_name(c), target.column(c)) for c in columns])
+    if shapes:
+        selected.append(shapes)
     where, params = filters.where(target)
     # Qualified: the source's columns, in their own types. A bare name in ORDER BY would
     # be the output column, which is text for a key read as text (numeric, uuid): text

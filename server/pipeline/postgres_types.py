@@ -8,6 +8,11 @@ date, time, timestamp (naive), timestamptz (UTC), and one-dimensional arrays of 
 (canonical form), json/jsonb (JSON text), interval (ISO 8601, e.g. "P1Y2M3DT4H5M6S",
 since a duration type cannot hold months), and anything else (enums, inet, ranges...).
 
+Values these types cannot hold fail the export naming the column and the row, never a
+changed value (database_values): 'infinity' and '-infinity' timestamps and dates,
+time '24:00:00', and arrays of more than one dimension or with a lower bound other
+than 1 (array_shapes).
+
 json and jsonb travel in their binary forms, not `::text`: ADBC's driver decodes them into
 their exact text (json's text as stored, jsonb's normal form: what the output functions
 give) in an Arrow extension type the reader unwraps; the cast cost the backend about
@@ -19,6 +24,7 @@ more per 1M rows (formatting base-10000 digits) than it saves the backend (0.08)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -77,6 +83,26 @@ class ColumnType:
         return quoted_name
 
 
+#: Name of the select-list item array_shapes adds (after the columns read).
+ARRAY_SHAPES = "sluice_array_shapes"
+
+
+def array_shapes(columns: Sequence[tuple[str, ColumnType]]) -> str:
+    """A select-list item (or "" when no column is an array): per row, the place in
+    `columns` (quoted name, reading) of the first array of more than one dimension or
+    whose lower bound is not 1, else NULL. The driver flattens such an array into one
+    list ('{{1,2},{3,4}}' became [1,2,3,4], '[0:2]={7,8,9}' lost its bounds): the
+    reader refuses the row instead (database_values)."""
+    terms = [
+        f"WHEN array_ndims({name}) > 1 OR array_lower({name}, 1) <> 1 THEN {place}"
+        for place, (name, reading) in enumerate(columns)
+        if isinstance(reading.dtype, pl.List) and not reading.expression
+    ]
+    if not terms:
+        return ""
+    return f"CASE {' '.join(terms)} END AS {ARRAY_SHAPES}"
+
+
 def column_type(typname: str, element: str | None, typmod: int) -> ColumnType:
     """The reading of a column of type `typname` (its element type's name for arrays,
     from pg_type.typelem; its atttypmod / the result's type modifier)."""
@@ -87,9 +113,11 @@ def column_type(typname: str, element: str | None, typmod: int) -> ColumnType:
         return ColumnType(pl.List(inner.dtype), via_text=inner.via_text)
     if typname == "numeric":
         precision, scale = numeric_modifier(typmod)
-        if precision is None or precision > _MAX_PRECISION or scale < 0:
+        if precision is None or max(precision, scale) > _MAX_PRECISION or scale < 0:
             return ColumnType(pl.String(), as_text=True)
-        return ColumnType(pl.Decimal(precision, scale), via_text=True)
+        # numeric(2,5) (scale above precision, PostgreSQL 15) holds values below 10^-3
+        # with 5 places: Decimal(5,5) holds them all; Decimal(2,5) none.
+        return ColumnType(pl.Decimal(max(precision, scale), scale), via_text=True)
     if typname in _BINARY_TEXT:
         return ColumnType(pl.String(), as_text=True, binary_text=True)
     native = _NATIVE.get(typname)

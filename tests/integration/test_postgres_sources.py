@@ -221,6 +221,128 @@ def _make_events(pg: tuple[PostgresServer, str], rows: int) -> None:
     )
 
 
+def _refused_value(daemon: Daemon, uri: str, **options: Any) -> str:
+    """The message of an export that fails on a value the export cannot hold."""
+    with pytest.raises(SluiceError) as caught:
+        _export(daemon, uri, **options)
+    assert caught.value.code == "FAILED_PRECONDITION", caught.value
+    return str(caught.value)
+
+
+def test_infinite_times_and_dates_are_refused_naming_column_and_row(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """'infinity' and '-infinity' (a common "valid until forever") have no Arrow time or
+    date: they were written as wrapped numbers (infinity sorting before -infinity), and
+    failed INTERNAL in text formats. The export fails naming the column and the row; the
+    query the message suggests reads them as NULL."""
+    _sql(
+        pg,
+        "CREATE TABLE contracts (id int PRIMARY KEY, valid_to timestamptz, ends date, "
+        "naive timestamp, stamps timestamptz[])",
+        "INSERT INTO contracts VALUES (1, '2030-01-01', '2030-01-01', '2030-01-01', "
+        "'{2030-01-01}'), (2, 'infinity', '-infinity', '-infinity', "
+        "'{2030-01-01,infinity}'), (3, '2031-01-01', NULL, NULL, NULL)",
+    )
+    for column, fmt in [("valid_to", "parquet"), ("valid_to", "jsonl"), ("ends", "csv"),
+                        ("naive", "parquet"), ("stamps", "parquet")]:  # fmt: skip
+        message = _refused_value(
+            pg_daemon, _uri(pg), table="contracts", columns=["id", column], format=fmt
+        )
+        assert f"column {column!r}, row 2:" in message, message
+        assert "infinity" in message and "isfinite" in message, message
+    query = "SELECT id, CASE WHEN isfinite(valid_to) THEN valid_to END AS valid_to FROM contracts"
+    done = _export(pg_daemon, _uri(pg), query=query, order_by=["id"], format="parquet")
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+    assert read_export(done.manifest_uri)["valid_to"].to_list() == [
+        datetime(2030, 1, 1, tzinfo=UTC), None, datetime(2031, 1, 1, tzinfo=UTC)
+    ]  # fmt: skip
+
+
+def test_an_infinite_cursor_fails_naming_the_column_not_internal(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    _sql(
+        pg,
+        "CREATE TABLE subs (id int PRIMARY KEY, updated_at timestamptz)",
+        "INSERT INTO subs SELECT g, timestamptz '2024-01-01 00:00+00' + g * interval '1 minute' "
+        "FROM generate_series(1, 5) g",
+        "INSERT INTO subs VALUES (99, 'infinity')",
+    )
+    message = _refused_value(
+        pg_daemon, _uri(pg), table="subs", format="parquet",
+        incremental=pb.Incremental(mode="full", cursor="updated_at"),
+    )  # fmt: skip
+    assert "column 'updated_at', row 6:" in message, message
+
+
+def test_time_24_00_is_refused_and_a_scale_above_the_precision_is_read(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """time '24:00:00' is past any time of day Arrow holds (it became NULL); numeric(2,5)
+    (scale above precision, PostgreSQL 15) was planned as Decimal(2,5), which no value
+    fits: it is Decimal(5,5)."""
+    _sql(
+        pg,
+        "CREATE TABLE edge (id int PRIMARY KEY, closes time, tiny numeric(2,5))",
+        "INSERT INTO edge VALUES (1, '23:59:59.999999', 0.00012), (2, '24:00:00', -0.00099)",
+    )
+    message = _refused_value(pg_daemon, _uri(pg), table="edge", columns=["id", "closes"])
+    assert "column 'closes', row 2:" in message and "24:00:00" in message, message
+    done = _export(pg_daemon, _uri(pg), table="edge", columns=["id", "tiny"], format="parquet")
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+    exported = read_export(done.manifest_uri)
+    assert exported.schema["tiny"] == pl.Decimal(5, 5)
+    assert exported["tiny"].to_list() == [Decimal("0.00012"), Decimal("-0.00099")]
+
+
+def test_multi_dimensional_arrays_and_other_lower_bounds_are_refused(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """A list holds one dimension from 1: '{{1,2},{3,4}}' was flattened to [1,2,3,4] and
+    '[0:2]={7,8,9}' lost its bounds. The export fails naming the column and the row."""
+    _sql(
+        pg,
+        "CREATE TABLE grids (id int PRIMARY KEY, cells int4[], pairs text[], "
+        "prices numeric(6,2)[], lb int4[])",
+        "INSERT INTO grids VALUES (1, '{1,2}', '{a}', '{1.5}', '{7}'), (2, '{}', '{}', "
+        "'{}', '{}'), (3, '{{1,2},{3,4}}', '{{a,b},{c,d}}', '{{1.5,2},{3,4}}', "
+        "'[0:2]={7,8,9}')",
+    )
+    for column in ("cells", "pairs", "prices", "lb"):
+        message = _refused_value(
+            pg_daemon, _uri(pg), table="grids", columns=["id", column], format="parquet"
+        )
+        assert f"column {column!r}, row 3:" in message and "dimension" in message, message
+    _sql(pg, "DELETE FROM grids WHERE id = 3")
+    done = _export(pg_daemon, _uri(pg), table="grids", format="parquet")
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+    assert read_export(done.manifest_uri)["cells"].to_list() == [[1, 2], []]
+
+
+def test_a_primary_key_with_inheritance_children_is_not_taken_as_unique(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """A parent's primary key does not cover its inheritance children's rows (a SELECT
+    reads both): ids repeat, so the key is not proof that the order never ties; the
+    reader checks the keys instead and fails on the tie."""
+    _sql(
+        pg,
+        "CREATE TABLE measurements (id int8 PRIMARY KEY, v int)",
+        "CREATE TABLE measurements_2023 () INHERITS (measurements)",
+        "INSERT INTO measurements VALUES (1, 10), (2, 20)",
+        "INSERT INTO measurements_2023 VALUES (1, 11), (2, 21)",
+    )
+    message = _refused_value(pg_daemon, _uri(pg), table="measurements", format="parquet")
+    assert "spec.source.order_by (id) is not unique" in message, message
+    code, message = _rejected(pg_daemon, _uri(pg), table="measurements", order_by=["id"])
+    assert code == "FAILED_PRECONDITION" and "not unique" in message, message
+    _sql(pg, "DELETE FROM measurements_2023")
+    done = _export(pg_daemon, _uri(pg), table="measurements", format="parquet")
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+    assert read_export(done.manifest_uri)["id"].to_list() == [1, 2]
+
+
 def test_query_and_where_through_the_cli(pg_daemon: Daemon, pg: tuple[PostgresServer, str]) -> None:
     _make_events(pg, 100)
     done = run_cli(

@@ -59,6 +59,7 @@ def test_profiles_pin_servers_and_hold_references_only() -> None:
         ("numeric", None, (12 << 16 | 3) + 4, pl.Decimal(12, 3), False),
         ("numeric", None, -1, pl.String(), True),
         ("numeric", None, (50 << 16) + 4, pl.String(), True),
+        ("numeric", None, (2 << 16 | 5) + 4, pl.Decimal(5, 5), False),  # scale > precision
         ("int2", None, -1, pl.Int16(), False),
         ("timestamptz", None, -1, pl.Datetime("us", "UTC"), False),
         ("uuid", None, -1, pl.String(), True),
