@@ -1,0 +1,102 @@
+"""An export chain is never lost or duplicated by retention, delete, diff or a keyed put:
+through a real daemon, the CLI and Flight clients, from what storage holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.daemon import Daemon, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def _manifest(daemon: Daemon, dataset: str, export_id: str) -> dict:  # type: ignore[type-arg]
+    return json.loads((daemon.exports / dataset / export_id / "manifest.json").read_text())  # type: ignore[no-any-return]
+
+
+def _committed(daemon: Daemon, dataset: str) -> list[str]:
+    return sorted(p.parent.name for p in (daemon.exports / dataset).glob("*/manifest.json"))
+
+
+def _sync(daemon: Daemon, source: Path, mode: str) -> str:
+    """A keyed export of `source` (CLI, waited for); its id."""
+    done = run_cli(
+        daemon,
+        "export", "create", "--source", str(source), "--to", str(daemon.exports),
+        "--dataset", "items", "--mode", mode, "--key", "id", "--format", "jsonl",
+        "--compression", "none", "--wait",
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[1]
+
+
+def _finished(daemon: Daemon, export_id: str, when: str) -> None:
+    """Make a committed export look finished at `when` (the daemon signs nothing here)."""
+    path = daemon.exports / "items" / export_id / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["finished_at"] = when
+    path.write_text(json.dumps(manifest))
+
+
+def test_keep_within_counts_from_the_newest_export_after_a_pause(daemon: Daemon) -> None:
+    """A nightly keyed chain paused for weeks (a source outage): `--keep-within-days 7`
+    keeps what finished within 7 days of the newest export, as restic's --keep-within
+    does; the chain survives, and the next increment tombstones the row deleted meanwhile."""
+    source = daemon.sources / "items.parquet"
+    pl.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"]}).write_parquet(source)
+    retired = _sync(daemon, source, "full")  # an old chain, long before the pause
+    full = _sync(daemon, source, "full")
+    increment = _sync(daemon, source, "incremental")
+    _finished(daemon, retired, "2026-10-01T02:00:00+00:00")
+    _finished(daemon, full, "2026-11-20T02:00:00+00:00")
+    _finished(daemon, increment, "2026-11-21T02:00:00+00:00")
+
+    kept = run_cli(
+        daemon, "export", "retain", "--to", str(daemon.exports), "--dataset", "items",
+        "--keep-within-days", "7",
+    )  # fmt: skip
+    assert kept.returncode == 0, kept.stderr
+    assert f"deleted {retired}" in kept.stdout
+    assert _committed(daemon, "items") == sorted([full, increment])
+
+    pl.DataFrame({"id": [1, 3], "v": ["a", "c"]}).write_parquet(source)  # row 2 deleted
+    after = _sync(daemon, source, "incremental")
+    manifest = _manifest(daemon, "items", after)
+    assert manifest["parent_export_id"] == increment
+    assert manifest["tombstones"]["records"] == 1
+
+
+def test_diff_counts_duplicate_chunks(daemon: Daemon) -> None:
+    """Export A holds two chunks of identical content, B one: B lacks 1000 of A's
+    records, and the diff says so (a removed chunk), not "nothing changed"."""
+    source = daemon.sources / "events.parquet"
+    ids = []
+    for rows in (2000, 1000):
+        pl.DataFrame({"status": ["ok"] * rows, "code": [200] * rows}).write_parquet(source)
+        made = run_cli(
+            daemon, "export", "create", "--source", str(source), "--to", str(daemon.exports),
+            "--dataset", "events", "--format", "jsonl", "--chunk-rows", "1000", "--wait",
+            timeout=300,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        ids.append(made.stdout.split()[1])
+    digests = [c["content_digest"] for c in _manifest(daemon, "events", ids[0])["chunks"]]
+    assert len(digests) == 2 and digests[0] == digests[1]
+
+    result = _chunk_diff(daemon, ids[0], ids[1])
+    assert (len(result.get("added", [])), result.get("unchanged")) == (0, 1)
+    assert [c["records"] for c in result.get("removed", [])] == [1000]
+    back = _chunk_diff(daemon, ids[1], ids[0])
+    assert (len(back.get("removed", [])), back.get("unchanged")) == (0, 1)
+    assert [c["records"] for c in back.get("added", [])] == [1000]
+
+
+def _chunk_diff(daemon: Daemon, base: str, other: str) -> dict:  # type: ignore[type-arg]
+    diffed = run_cli(daemon, "export", "diff", "--chunks-only", "--json", base, other)
+    assert diffed.returncode == 0, diffed.stderr
+    return json.loads(diffed.stdout.splitlines()[0])  # type: ignore[no-any-return]
