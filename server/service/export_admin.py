@@ -8,7 +8,6 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
 from sluice.format.layout import MANIFEST_NAME, export_folder, manifest_key
@@ -301,7 +300,7 @@ class ExportAdmin:
         sink = self._open(destination, "destination", named)
         # A principal's policy weighs and removes only its own exports (admin: all).
         exports = _own(committed_exports(sink, dataset), principal)
-        plan = plan_retention(exports, policy, datetime.now(UTC))
+        plan = plan_retention(exports, policy)
         if not dry_run:
             marked = False
             try:
