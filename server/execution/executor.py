@@ -168,6 +168,10 @@ def execute(
         key_id = _fingerprint_key_id(context) if by_key else context.content_key_id
         facts = replace(facts, key_id=key_id)
         check_same(pinned, facts, job.id, keyed=by_key)
+        if not chunks and by_key:
+            # Pins the parent (increments_on) before its key index is read: `export
+            # delete` refuses it from now on. The key pass's fingerprint joins below.
+            save_facts(context.store, job.id, facts, lease)
         keyed = None
         if by_key:
             # Compared before the key index and tombstones are stored: a refused resume

@@ -4,11 +4,16 @@ through a real daemon, the CLI and Flight clients, from what storage holds."""
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
+from sluice.client import ExportClient
+from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
 
 pytestmark = pytest.mark.integration
@@ -100,3 +105,62 @@ def _chunk_diff(daemon: Daemon, base: str, other: str) -> dict:  # type: ignore[
     diffed = run_cli(daemon, "export", "diff", "--chunks-only", "--json", base, other)
     assert diffed.returncode == 0, diffed.stderr
     return json.loads(diffed.stdout.splitlines()[0])  # type: ignore[no-any-return]
+
+
+def _put_spec(daemon: Daemon, mode: str, **incremental: object) -> pb.ExportSpec:
+    return pb.ExportSpec(
+        destination=pb.Destination(uri=str(daemon.exports), dataset="items"),
+        output=pb.Output(format="jsonl", compression="none"),
+        incremental=pb.Incremental(mode=mode, **incremental),
+    )
+
+
+def _rows(low: int, high: int) -> pa.RecordBatch:
+    return pa.record_batch(
+        {
+            "id": pa.array(range(low, high), pa.int64()),
+            "v": pa.array([f"x{i}" for i in range(low, high)]),
+        }
+    )
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_delete_refuses_the_parent_a_running_increment_builds_on(
+    store: str,
+    request: pytest.FixtureRequest,
+    daemon_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """`export delete A` while increment C, planned with A as its parent, runs (a Flight
+    put holds C mid-stream): refused naming C, and C commits on a parent that exists.
+    The running increment is found in either job store."""
+    settings: dict[str, object] = {"batch_rows": 2048}
+    if store == "postgresql":
+        settings["job_store"] = request.getfixturevalue("postgres_server").new_database()
+    daemon: Daemon = daemon_factory("d", **settings)
+    daemon.start(timeout=120)
+    with ExportClient(daemon.address) as client:
+        first = client.put(
+            _put_spec(daemon, "full", cursor="id"), pa.Table.from_batches([_rows(0, 100)])
+        )
+        parent = first["export_id"]
+        acks: list[dict] = []  # type: ignore[type-arg]
+        refused: list[subprocess.CompletedProcess[str]] = []
+
+        def source() -> Iterator[pa.RecordBatch]:
+            yield _rows(0, 50)
+            refused.append(run_cli(daemon, "export", "delete", parent))
+            yield _rows(100, 150)
+
+        final = client.put(
+            _put_spec(daemon, "incremental", cursor="id"), source(), on_ack=acks.append
+        )
+    increment = acks[0]["export_id"]
+    assert refused[0].returncode == 1, refused[0].stdout
+    assert refused[0].stderr.startswith("sluice: error:")
+    assert parent in refused[0].stderr and increment in refused[0].stderr
+    assert (final["export_id"], final["state"]) == (increment, "succeeded")
+    assert _manifest(daemon, "items", increment)["parent_export_id"] == parent
+    assert _committed(daemon, "items") == sorted([parent, increment])
+    # Once C committed, A is its committed child's parent: still refused, by that rule.
+    again = run_cli(daemon, "export", "delete", parent)
+    assert again.returncode == 1 and "is the parent of" in again.stderr
