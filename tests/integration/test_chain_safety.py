@@ -10,11 +10,14 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.flight as fl
 import pytest
 
-from sluice.client import ExportClient
+from sluice.client import ExportClient, InvalidArgumentError
+from sluice.client._flight import put_command
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -164,3 +167,64 @@ def test_delete_refuses_the_parent_a_running_increment_builds_on(
     # Once C committed, A is its committed child's parent: still refused, by that rule.
     again = run_cli(daemon, "export", "delete", parent)
     assert again.returncode == 1 and "is the parent of" in again.stderr
+
+
+@pytest.mark.parametrize("mode", ["full", "incremental"])
+def test_a_keyed_put_is_refused_before_any_record_is_sent(daemon: Daemon, mode: str) -> None:
+    """A keyed export reads its source twice (the key pass, then the export); records
+    pushed over Flight DoPut are read once. A plain pyarrow Flight client was told its
+    put failed transiently ("resume the put"), over and over; now the put is refused as
+    INVALID_ARGUMENT naming spec.incremental.key, and no export is left behind."""
+    spec = _put_spec(daemon, mode, key=["id"])
+    table = pa.Table.from_batches([_rows(0, 1000)])
+    flight = fl.FlightClient(f"grpc://{daemon.address}")
+    descriptor = fl.FlightDescriptor.for_command(put_command(spec, f"plain-{mode}"))
+    with pytest.raises(pa.ArrowInvalid) as refused:
+        writer, reader = flight.do_put(descriptor, table.schema)
+        writer.write_metadata(b'{"end_of_records": false}')
+        reader.read()
+        for batch in table.to_batches(max_chunksize=100):
+            writer.write_batch(batch)
+        writer.write_metadata(b'{"end_of_records": true}')
+        writer.done_writing()
+        while reader.read() is not None:
+            pass
+        writer.close()
+    message = str(refused.value)
+    assert "spec.incremental.key" in message and "read once" in message, message
+    flight.close()
+
+    sent: list[int] = []
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        for batch in table.to_batches(max_chunksize=100):
+            sent.append(batch.num_rows)
+            yield batch
+
+    with ExportClient(daemon.address) as client:
+        with pytest.raises(InvalidArgumentError, match=r"spec\.incremental\.key"):
+            client.put(spec, counted())
+        assert [e for e in client.list() if e.spec.destination.dataset == "items"] == []
+    assert sum(sent) <= 100  # never sent whole, let alone twice
+    assert not (daemon.exports / "items").exists() or _committed(daemon, "items") == []
+
+
+def test_an_abandoned_put_ends_cancelled_saying_why(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """A put whose caller stops sending (no end of records) is cancelled after
+    flight_put_idle_timeout; nobody asked for that cancel, so the export says why (its
+    error was empty), and a cancel on request says it was asked for."""
+    daemon: Daemon = daemon_factory("idle", flight_put_idle_timeout=2.0)
+    daemon.start(timeout=120)
+    spec = _put_spec(daemon, "full")
+    flight = fl.FlightClient(f"grpc://{daemon.address}")
+    descriptor = fl.FlightDescriptor.for_command(put_command(spec, "stops-sending"))
+    writer, reader = flight.do_put(descriptor, _rows(0, 1).schema)
+    writer.write_metadata(b'{"end_of_records": false}')
+    export_id = json.loads(reader.read().to_pybytes())["export_id"]
+    writer.write_batch(_rows(0, 100))
+    with ExportClient(daemon.address) as client:
+        until(lambda: client.get(export_id).state == pb.EXPORT_STATE_CANCELLED, "cancelled", 120)
+        ended = client.get(export_id)
+        assert "flight_put_idle_timeout" in ended.error.message, ended.error
+        assert ended.error.code == "CANCELLED"
+    flight.close()
