@@ -135,6 +135,11 @@ def execute(
         # anything is read.
         pinned = pinned_facts(context.store, job.id, chunks)
         facts = source_facts(plan.source, plan.increment.parent_export_id or "")
+        if not chunks:
+            # Pins the parent (run_facts.increments_on) before anything is read, its key
+            # index included: `export delete` refuses it from now on. Saved again once
+            # complete (the key pass's fingerprint, the key id), before the first chunk.
+            save_facts(context.store, job.id, facts, lease)
         total = source_rows(plan, settings, stop)
     except BaseException as exc:  # the count's own failures are logged, not raised
         _after_failure(exc, job, context, stop, lease, sink, plan.prefix)
@@ -168,10 +173,6 @@ def execute(
         key_id = _fingerprint_key_id(context) if by_key else context.content_key_id
         facts = replace(facts, key_id=key_id)
         check_same(pinned, facts, job.id, keyed=by_key)
-        if not chunks and by_key:
-            # Pins the parent (increments_on) before its key index is read: `export
-            # delete` refuses it from now on. The key pass's fingerprint joins below.
-            save_facts(context.store, job.id, facts, lease)
         keyed = None
         if by_key:
             # Compared before the key index and tombstones are stored: a refused resume
