@@ -10,6 +10,8 @@ byte-identical chunks; the result says which was used.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sluice.format.content_digests import algorithms_of
@@ -45,19 +47,23 @@ class ChunkDiff:
 
 
 def diff_chunks(base: Manifest, other: Manifest) -> ChunkDiff:
-    """What `other` has that `base` lacks (added) and the reverse (removed)."""
+    """What `other` has that `base` lacks (added) and the reverse (removed).
+
+    Chunks are compared as a multiset: an export may hold several chunks of identical
+    content (repeated rows), and one copy fewer is a chunk's records fewer, so each copy
+    is matched at most once and the surplus copies count as added or removed."""
     check_same_dataset(base, other)
     by_content = _comparable_content_digests(base, other)
     matched_by = "content_digest" if by_content else "sha256"
-    base_chunks = {_digest(c, by_content): c for c in base.chunks}
-    other_chunks = {_digest(c, by_content): c for c in other.chunks}
+    base_counts = Counter(_digest(c, by_content) for c in base.chunks)
+    other_counts = Counter(_digest(c, by_content) for c in other.chunks)
     return ChunkDiff(
         base_export_id=base.export_id,
         other_export_id=other.export_id,
         matched_by=matched_by,
-        added=tuple(_ref(c) for d, c in other_chunks.items() if d not in base_chunks),
-        removed=tuple(_ref(c) for d, c in base_chunks.items() if d not in other_chunks),
-        unchanged=len(base_chunks.keys() & other_chunks.keys()),
+        added=_surplus(other.chunks, base_counts, by_content),
+        removed=_surplus(base.chunks, other_counts, by_content),
+        unchanged=(base_counts & other_counts).total(),
     )
 
 
@@ -89,6 +95,22 @@ def _key_id(manifest: Manifest) -> str | None:
 
 def _digest(chunk: ChunkEntry, by_content: bool) -> str:
     return chunk.content_digest if by_content else chunk.sha256
+
+
+def _surplus(
+    chunks: Sequence[ChunkEntry], matched: Counter[str], by_content: bool
+) -> tuple[ChunkRef, ...]:
+    """The chunks left once each of `matched`'s copies has paired one chunk of equal
+    digest (the first ones, in chunk order)."""
+    left = Counter(matched)
+    surplus = []
+    for chunk in chunks:
+        digest = _digest(chunk, by_content)
+        if left[digest] > 0:
+            left[digest] -= 1
+        else:
+            surplus.append(_ref(chunk))
+    return tuple(surplus)
 
 
 def _ref(chunk: ChunkEntry) -> ChunkRef:

@@ -4,6 +4,12 @@ the others safely.
 Safety rules:
 - An export that a kept export builds on (its incremental parent chain) is kept too, so
   deleting never leaves a chain that cannot be replayed.
+- The newest export of each creator (the one its next increment continues:
+  catalog.latest_export) is always kept, whatever the policy: deleting it would start
+  the next increment a new chain, which never tombstones rows deleted meanwhile.
+- keep_within_days counts back from the newest export of its creator, not from now
+  (restic's --keep-within counts from the latest snapshot): after a pause longer than
+  the window, the chain as it was before the pause stays.
 - Deletion removes the manifest first: from that moment the export is no longer
   committed, so an interrupted deletion never leaves something that looks complete.
 """
@@ -39,7 +45,7 @@ class RetentionPolicy:
     keep_daily: int = 0
     keep_weekly: int = 0
     keep_monthly: int = 0
-    #: Keep everything finished within this many days.
+    #: Keep everything finished within this many days of its creator's newest export.
     keep_within_days: int = 0
 
     def __post_init__(self) -> None:
@@ -68,16 +74,15 @@ class RetentionPolicy:
 class RetentionPlan:
     keep: tuple[str, ...]
     delete: tuple[str, ...]
-    #: Why each kept export is kept ("last", "daily", ..., "parent of X").
+    #: Why each kept export is kept ("last", "daily", ..., "newest", "parent of X").
     reasons: tuple[tuple[str, str], ...]
 
 
-def plan_retention(
-    exports: Sequence[CommittedExport], policy: RetentionPolicy, now: datetime
-) -> RetentionPlan:
+def plan_retention(exports: Sequence[CommittedExport], policy: RetentionPolicy) -> RetentionPlan:
     """Decide, newest first, which exports the policy keeps; everything else goes."""
     newest_first = sorted(exports, key=lambda e: (e.finished_at, e.export_id), reverse=True)
     reasons: dict[str, str] = {}
+    newest = _newest_of_each_creator(newest_first)
     for export in newest_first[: policy.keep_last]:
         reasons.setdefault(export.export_id, "last")
     buckets = (
@@ -93,10 +98,12 @@ def plan_retention(
                 seen.append(bucket)
                 reasons.setdefault(export.export_id, name)
     if policy.keep_within_days:
-        horizon = now - timedelta(days=policy.keep_within_days)
+        window = timedelta(days=policy.keep_within_days)
         for export in newest_first:
-            if _time(export) >= horizon:
+            if _time(export) >= _time(newest[export.created_by]) - window:
                 reasons.setdefault(export.export_id, "within")
+    for export in newest.values():
+        reasons.setdefault(export.export_id, "newest")
     _keep_parents(newest_first, reasons)
     keep = tuple(e.export_id for e in newest_first if e.export_id in reasons)
     delete = tuple(e.export_id for e in newest_first if e.export_id not in reasons)
@@ -120,6 +127,16 @@ def delete_export(sink: Sink, dataset: str, export_id: str) -> int:
             if key not in first:
                 sink.remove(key)
     return len(stored)
+
+
+def _newest_of_each_creator(
+    newest_first: Sequence[CommittedExport],
+) -> dict[str, CommittedExport]:
+    """Each creator's newest export: the parent its next increment would continue."""
+    newest: dict[str, CommittedExport] = {}
+    for export in newest_first:
+        newest.setdefault(export.created_by, export)
+    return newest
 
 
 def _keep_parents(exports: Iterable[CommittedExport], reasons: dict[str, str]) -> None:

@@ -135,6 +135,11 @@ def execute(
         # anything is read.
         pinned = pinned_facts(context.store, job.id, chunks)
         facts = source_facts(plan.source, plan.increment.parent_export_id or "")
+        if not chunks:
+            # Pins the parent (run_facts.increments_on) before anything is read, its key
+            # index included: `export delete` refuses it from now on. Saved again once
+            # complete (the key pass's fingerprint, the key id), before the first chunk.
+            save_facts(context.store, job.id, facts, lease)
         total = source_rows(plan, settings, stop)
     except BaseException as exc:  # the count's own failures are logged, not raised
         _after_failure(exc, job, context, stop, lease, sink, plan.prefix)

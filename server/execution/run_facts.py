@@ -21,8 +21,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sluice.server.errors import FailedPrecondition
-from sluice.server.jobs.model import ChunkRecord, Lease
+from sluice.server.errors import FailedPrecondition, NotFound
+from sluice.server.jobs.model import ChunkRecord, Job, Lease
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline import cloud_files
 from sluice.server.pipeline.source import ResolvedSource
@@ -245,6 +245,24 @@ def check_same(
             f"{export_id}'s chunks hold the earlier values, so it cannot continue (it is "
             "kept as it is); start the export again as a new export"
         )
+
+
+def increments_on(store: JobStore, dataset: str, parent: str) -> list[Job]:
+    """The queued and running exports of `dataset` whose runs pinned `parent` as their
+    increment's parent (their facts name it): deleting it under them would leave a
+    key-only run without the index it compares with, or commit one naming a parent
+    that is gone. A run pins it before it reads anything of it (executor.execute)."""
+    pinning = []
+    for job in store.unfinished():
+        if job.spec.destination.dataset != dataset:
+            continue
+        try:
+            text = store.run_facts(job.id)
+        except NotFound:  # finished and forgotten meanwhile
+            continue
+        if text is not None and RunFacts.from_json(text).parent == parent:
+            pinning.append(job)
+    return pinning
 
 
 def save_facts(store: JobStore, job_id: str, facts: RunFacts, lease: Lease | None) -> None:

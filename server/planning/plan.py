@@ -45,6 +45,7 @@ from sluice.server.planning.named_source_plan import with_named_source
 from sluice.server.planning.query_plan import compile_query, ignores_case, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
+from sluice.server.planning.stream_keys import check_stream_unkeyed
 from sluice.server.planning.template_plan import with_template
 from sluice.server.planning.watermarks import (
     check_cursor_redaction,
@@ -194,6 +195,7 @@ def build_plan(
         max_record_bytes=settings.max_record_bytes,
     )
     if source.stream is not None:
+        check_stream_unkeyed(spec.incremental.key)
         source = replace(source, stream=stream_read(source.stream, settings, export_id))
     source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)

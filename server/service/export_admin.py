@@ -8,7 +8,6 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
 from sluice.format.layout import MANIFEST_NAME, export_folder, manifest_key
@@ -44,6 +43,7 @@ from sluice.server.errors import (
     quoted,
 )
 from sluice.server.execution.open_uploads import discard_uploads
+from sluice.server.execution.run_facts import increments_on
 from sluice.server.jobs.model import RESUMABLE_STATES, UNFINISHED_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.authorization import (
@@ -232,9 +232,26 @@ class ExportAdmin:
                 f"export '{location.export_id}' is the parent of {listed}; "
                 f"delete those first, or {RETIRE_A_CHAIN}"
             )
+        self._refuse_pinned_parent(location, principal)
         removed = delete_export(location.sink, location.dataset, location.export_id)
         self._mark_deleted(location)
         return removed
+
+    def _refuse_pinned_parent(self, location: ExportLocation, principal: Principal) -> None:
+        """FailedPrecondition while a queued or running increment builds on the export:
+        it is not its committed child yet, but it planned its changes against it."""
+        running = increments_on(self._store, location.dataset, location.export_id)
+        if not running:
+            return
+        # As for committed children: another principal's export is counted, never named.
+        named = [f"'{job.id}' ({job.state})" for job in running if may_see(principal, job)]
+        others = len(running) - len(named)
+        listed = ", ".join([*named, *([f"{others} export(s) of others"] if others else [])])
+        raise FailedPrecondition(
+            f"export '{location.export_id}' is the parent of the unfinished incremental "
+            f"export {listed}; wait for it to finish (it then builds on this one: delete "
+            "it first) or cancel it, then delete this one"
+        )
 
     def _delete_left_over_chunks(self, job: Job) -> int:
         """Remove the chunk files a cancelled or failed export journalled and the files it
@@ -301,7 +318,7 @@ class ExportAdmin:
         sink = self._open(destination, "destination", named)
         # A principal's policy weighs and removes only its own exports (admin: all).
         exports = _own(committed_exports(sink, dataset), principal)
-        plan = plan_retention(exports, policy, datetime.now(UTC))
+        plan = plan_retention(exports, policy)
         if not dry_run:
             marked = False
             try:

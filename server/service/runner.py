@@ -297,7 +297,10 @@ class ExportRunner:
                 return self._lost(job.id, None)
             if running.stop.cancelled or isinstance(exc, Abandoned):
                 _log.info("export %s cancelled", job.id)
-                return self._cancelled(job.id, lease)
+                # Nobody asked for an abandoned source's cancel: the export says why.
+                abandoned = isinstance(exc, Abandoned) and not running.stop.cancelled
+                reason = JobError(str(ErrorCode.CANCELLED), exc.message) if abandoned else None
+                return self._cancelled(job.id, lease, reason)
             _log.info("export %s interrupted by shutdown; handed back to the queue", job.id)
             # Its attempt ends HANDED_BACK with the release, in one transaction.
             self._fenced(lease, lambda: store.release(lease))
@@ -319,16 +322,18 @@ class ExportRunner:
             ),
         )
 
-    def _cancelled(self, job_id: str, lease: Lease) -> Job | None:
-        """End the run and the export as CANCELLED (one transaction)."""
+    def _cancelled(self, job_id: str, lease: Lease, reason: JobError | None = None) -> Job | None:
+        """End the run and the export as CANCELLED (one transaction), with `reason` when
+        the cancel was not asked for (None: a CancelExport, whose caller knows why)."""
         return self._fenced(
             lease,
             lambda: self._context.store.transition(
                 job_id,
                 {JobState.RUNNING},
                 JobState.CANCELLED,
+                error=reason,
                 lease=lease,
-                attempt=AttemptEnd(AttemptOutcome.CANCELLED),
+                attempt=AttemptEnd(AttemptOutcome.CANCELLED, reason),
             ),
         )
 
@@ -344,8 +349,9 @@ class ExportRunner:
         else:
             _log.warning("export %s failed: %s %s", job.id, error.code, error.message)
         transient = is_transient(exc)
-        failed = JobError(str(error.code), error.message, transient)
-        message = error.message
+        # An export never ends failed without a reason, even one raised without words.
+        message = error.message or f"{error.code} ({type(exc).__name__}, without a message)"
+        failed = JobError(str(error.code), message, transient)
         if transient and not running.stop.cancelled:
             failures = self._failures_in_a_row(job.id)
             if self._retries.retries_left(failures):
@@ -355,7 +361,7 @@ class ExportRunner:
                 _log.info("export %s cancelled", job.id)
                 return self._cancelled(job.id, lease)
             if failures > 1:
-                message = f"{error.message} (gave up after {failures} attempts)"
+                message = f"{message} (gave up after {failures} attempts)"
         return self._fenced(
             lease,
             lambda: store.transition(

@@ -1133,6 +1133,58 @@ def test_keyed_increments_work_on_a_table(
     assert second["tombstones"]["records"] == 2
 
 
+def test_delete_refuses_the_parent_a_running_key_pass_reads(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """`export delete A` while key-only increment C, planned on A, is in its key pass
+    (held there by an advisory lock every row waits for): refused naming C, which then
+    commits on A, with the tombstones of the rows deleted since. A deleted A failed C
+    on A's missing index.arrows."""
+    _make_events(pg, 50)
+    _sql(
+        pg,
+        "CREATE FUNCTION gate(id int8) RETURNS bool LANGUAGE plpgsql VOLATILE AS $$ BEGIN "
+        "PERFORM pg_advisory_lock_shared(7331); PERFORM pg_advisory_unlock_shared(7331); "
+        "RETURN true; END $$",
+    )
+    query = "SELECT id, name FROM events WHERE gate(id)"
+
+    def spec(mode: str) -> pb.ExportSpec:
+        return ExportClient.build_spec(
+            source=_uri(pg), source_profile=PROFILE, to=str(pg_daemon.exports),
+            dataset="gated", query=query, order_by=["id"],
+            incremental=pb.Incremental(mode=mode, key=["id"]),
+        )  # fmt: skip
+
+    server, name = pg
+    with ExportClient(pg_daemon.address) as client:
+        parent = client.wait(client.create(spec("full")).id, timeout=120).id
+        _sql(pg, "DELETE FROM events WHERE id IN (3, 4)")
+        with psycopg.connect(server.url(name), autocommit=True) as gate:
+            gate.execute("SELECT pg_advisory_lock(7331)")
+            increment = client.create(spec("incremental")).id
+
+            def waiting() -> int:
+                found = gate.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND objid = 7331 AND NOT granted"
+                ).fetchone()
+                return int(found[0]) if found else 0
+
+            deadline = time.monotonic() + 120
+            while not waiting() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert waiting(), "the increment never reached its key pass"
+            refused = run_cli(pg_daemon, "export", "delete", parent)
+        assert refused.returncode == 1, refused.stdout
+        assert parent in refused.stderr and increment in refused.stderr, refused.stderr
+        done = client.wait(increment, timeout=120)
+    manifest = load_manifest(done.manifest_uri)
+    assert manifest["parent_export_id"] == parent
+    assert manifest["tombstones"]["records"] == 2
+    assert (pg_daemon.exports / "gated" / parent / "manifest.json").exists()
+
+
 def test_column_names_with_percent_signs_are_names_not_placeholders(
     pg_daemon: Daemon, pg: tuple[PostgresServer, str]
 ) -> None:
