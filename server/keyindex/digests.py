@@ -167,8 +167,15 @@ def key_json(key_columns: Sequence[str], schema: Mapping[str, pl.DataType]) -> p
 
 
 def key_struct_type(key_columns: Sequence[str], schema: Mapping[str, pl.DataType]) -> pl.Struct:
-    """The type key_json's objects decode into (binary keys as their hex text)."""
-    return pl.Struct({c: pl.String if schema[c] == pl.Binary else schema[c] for c in key_columns})
+    """The type key_json's objects decode into: binary keys as their hex text, and
+    categorical ones as text (a deleted row's category may be gone from an enum)."""
+    return pl.Struct({c: _decoded_type(schema[c]) for c in key_columns})
+
+
+def _decoded_type(dtype: pl.DataType) -> pl.DataType:
+    if dtype == pl.Binary or dtype.base_type() in (pl.Categorical, pl.Enum):
+        return pl.String()
+    return dtype
 
 
 def _text(column: str, dtype: pl.DataType) -> pl.Expr:

@@ -194,6 +194,19 @@ def test_a_binary_key_exports_and_its_deletions_become_tombstones(daemon: Daemon
     assert (changes["inserted"], changes["deleted"], changes["unchanged"]) == (1, 1, 1)
 
 
+def test_a_deleted_key_whose_category_left_the_enum_becomes_a_tombstone(daemon: Daemon) -> None:
+    daemon.sources.mkdir(parents=True, exist_ok=True)
+    night1 = pl.Series(["a", "b", "c"], dtype=pl.Enum(["a", "b", "c"]))
+    _write(daemon, "enum", pl.DataFrame({"k": night1, "v": [1, 2, 3]}))
+    assert _sync(daemon, "enum", "full", "k").returncode == 0
+    night2 = pl.Series(["a", "b"], dtype=pl.Enum(["a", "b"]))
+    _write(daemon, "enum", pl.DataFrame({"k": night2, "v": [1, 2]}))
+    second = _sync(daemon, "enum", "incremental", "k")
+    # Before: failed (INTERNAL) decoding "c" into the enum that no longer holds it.
+    assert second.returncode == 0, _said(second)
+    assert sorted(_applied(daemon, "enum", ["k"])) == [("a",), ("b",)]
+
+
 @pytest.mark.parametrize(
     ("dtype", "shown"),
     [
