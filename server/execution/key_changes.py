@@ -297,8 +297,10 @@ class _Comparison:
         if self._plan.increment.by_key:
             self._deletions.guard.sent(sent.get_column(KEY_JSON))
         if self._plan.increment.by_key and deleted:
-            gone = joined.filter(pl.col(CHANGE) == REMOVED).get_column(SEALED_KEY + BASE)
-            self._deletions.guard.deleted(self._sealer.open(gone))
+            gone = joined.filter(pl.col(CHANGE) == REMOVED)
+            self._deletions.guard.deleted(
+                self._sealer.open(gone.get_column(SEALED_KEY + BASE)), gone.get_column(KEY_DIGEST)
+            )
         # The index is stored in digest order; a join does not promise to keep it.
         present = joined.filter(pl.col(CHANGE) != REMOVED).sort(KEY_DIGEST)
         fresh = present.get_column(CHANGE).is_in([ADDED, CHANGED])
