@@ -14,6 +14,7 @@ duration or nested value does not decode from the sealed JSON) are refused as ke
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,8 @@ _log = logging.getLogger(__name__)
 _REFUSED = (pl.Duration, pl.List, pl.Array, pl.Struct, pl.Object)
 #: Arrow spellings of one type that Polars versions and exports choose between (views
 #: or 64-bit offsets): the same key values either way.
+_INTEGER = re.compile(r"u?int(8|16|32|64)")
+_DECIMAL = re.compile(r"decimal(?:32|64|128|256)?\(\d+, (\d+)\)")
 _SAME = {
     "large_string": "string",
     "string_view": "string",
@@ -106,6 +109,16 @@ def check_parent_key_types(
     _compare(parent.export_id, listed, now, increment.key)
 
 
+def _digested_alike(text: str) -> str:
+    """Types whose values have the same text, so the same key digests, share a name:
+    integers of any width, decimals of one scale whatever their precision (a column
+    widened by ALTER TABLE, a writer choosing int32) keep a chain."""
+    if _INTEGER.fullmatch(text):
+        return "integer"
+    decimal = _DECIMAL.fullmatch(text)
+    return f"decimal scale {decimal.group(1)}" if decimal else text
+
+
 def _schema_types(schema: Sequence[SchemaField]) -> dict[str, str]:
     return {field.name: _normal(field.type) for field in schema}
 
@@ -114,7 +127,7 @@ def _compare(
     parent: str, before: Mapping[str, str], now: Mapping[str, str], key: Sequence[str]
 ) -> None:
     for column in key:
-        if before.get(column) != now.get(column):
+        if _digested_alike(before.get(column, "")) != _digested_alike(now.get(column, "")):
             raise FailedPrecondition(
                 f"key column {quoted(column)} is of type {now.get(column)}, but was "
                 f"{before.get(column)} in the parent export {parent}: keys of another "

@@ -140,6 +140,26 @@ def test_a_key_only_increment_whose_key_type_changed_is_refused(daemon: Daemon) 
         assert _manifests(daemon, kind)[-1]["incremental"]["changes"]["unchanged"] == 3
 
 
+def test_a_key_whose_values_keep_their_text_keeps_its_chain(daemon: Daemon) -> None:
+    """Integers of another width, decimals of another precision (same scale): the same
+    key digests and tombstones, so the chain continues."""
+    daemon.sources.mkdir(parents=True, exist_ok=True)
+    nights = {
+        "ints": (pl.Int32, pl.Int64),
+        "decimals": (pl.Decimal(10, 2), pl.Decimal(12, 2)),
+    }
+    for dataset, (before, after) in nights.items():
+        _write(
+            daemon, dataset, pl.DataFrame({"id": pl.Series([1, 2, 3]).cast(before), "v": [1, 2, 3]})
+        )
+        assert _sync(daemon, dataset, "full", "id").returncode == 0
+        _write(daemon, dataset, pl.DataFrame({"id": pl.Series([1, 2]).cast(after), "v": [1, 2]}))
+        night2 = _sync(daemon, dataset, "incremental", "id")
+        assert night2.returncode == 0, _said(night2)
+        changes = _manifests(daemon, dataset)[-1]["incremental"]["changes"]
+        assert (changes["inserted"], changes["deleted"], changes["unchanged"]) == (0, 1, 2)
+
+
 def test_a_chain_without_recorded_key_types_never_tombstones_a_key_it_sends(
     daemon: Daemon,
 ) -> None:
