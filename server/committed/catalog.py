@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sluice.format.layout import MANIFEST_NAME
-from sluice.format.manifest import Manifest, RedactionInfo, SourceSnapshot, Watermark
+from sluice.format.manifest import (
+    Manifest,
+    RedactionInfo,
+    SchemaField,
+    SourceSnapshot,
+    Watermark,
+)
 from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.storage_errors import storage_errors
@@ -38,6 +44,11 @@ class CommittedExport:
     source_snapshot: SourceSnapshot | None = None
     #: The redaction the export ran with, as its manifest records it.
     redaction: RedactionInfo | None = None
+    #: The exported columns as its manifest records them.
+    schema: tuple[SchemaField, ...] = ()
+    #: Whether it read only the rows past its parent's watermark (a cursor increment):
+    #: its key index then covers that window, not the source.
+    cursor_window: bool = False
 
 
 def committed_exports(sink: Sink, dataset: str) -> list[CommittedExport]:
@@ -79,6 +90,9 @@ def _describe(key: str, manifest: Manifest) -> CommittedExport:
         created_by=manifest.created_by,
         source_snapshot=manifest.source.snapshot,
         redaction=manifest.redaction,
+        schema=manifest.schema,
+        cursor_window=manifest.incremental.mode == "incremental"
+        and manifest.incremental.since is not None,
     )
 
 

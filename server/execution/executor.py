@@ -403,6 +403,14 @@ def _index_keys(
         keyed.index.rows,
         ", ".join(f"{n} {what}" for what, n in keyed.counts.to_json().items()),
     )
+    if keyed.tombstones_left_out:
+        _log.warning(
+            "export %s: %d tombstones left out, their keys being among the rows it sends "
+            "(did the key columns' type change? the parent's index records none to "
+            "compare with; start a new chain with --mode full)",
+            plan.export_id,
+            keyed.tombstones_left_out,
+        )
     return keyed
 
 

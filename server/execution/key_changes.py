@@ -38,6 +38,7 @@ from sluice.server.keyindex.digests import (
     SEALED_KEY,
     IndexKeys,
     RowDigester,
+    key_struct_type,
 )
 from sluice.server.keyindex.seal import KeySealer
 from sluice.server.keyindex.sorter import RangeSorter, range_upper
@@ -47,12 +48,14 @@ from sluice.server.keyindex.store import (
     StoredIndex,
     open_index,
 )
+from sluice.server.keyindex.tombstone_guard import TombstoneGuard
 from sluice.server.pipeline.export import query_batches
 from sluice.server.pipeline.prefetch import prefetched
 from sluice.server.pipeline.row_selection import RowSelection
 from sluice.server.pipeline.rows_without_cursor import RowsWithoutCursorTally
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.pipeline.statement_cancels import StatementCancels
+from sluice.server.planning.key_types import recorded_key_types
 from sluice.server.planning.plan import ExportPlan
 from sluice.server.planning.redaction_plan import resolve_hash_key
 from sluice.server.settings import Settings
@@ -78,6 +81,9 @@ class KeyedChanges:
     #: index order: equal on a resume exactly when the pass saw the same rows at the same
     #: positions.
     fingerprint: str = ""
+    #: Deletions no tombstone was written for, their key being one the export sends
+    #: (TombstoneGuard): 0 unless a key changed its type under an unchecked chain.
+    tombstones_left_out: int = 0
 
 
 def index_base_key(settings: Settings, content_key: bytes) -> bytes:
@@ -91,24 +97,26 @@ def index_base_key(settings: Settings, content_key: bytes) -> bytes:
 def chain_index_keys(
     plan: ExportPlan, base_key: bytes, created_by: str, *, pinned: RunFacts | None = None
 ) -> IndexKeys:
-    """The keys of the index an export of `created_by` writes: its chain's own (v2). A
-    chain whose parent index was made under the daemon-wide keys of earlier versions
-    (v1) continues under them, as its digests compare only under the keys they were
-    made with (new keys would make every row "changed" and every parent key a
-    tombstone); a new full export starts a chain under its own keys, unless it resumes
-    a first run that took its key pass under v1 keys (`pinned`, its run facts: the
-    resumed pass's fingerprint must be taken under the same keys, or the resume would
-    be refused as a changed source). Any other key id is refused: the server's index
-    key changed since the parent."""
-    keys = IndexKeys.for_chain(base_key, created_by, plan.spec.destination.dataset)
+    """The keys of the index an export of `created_by` writes: its chain's own, of the
+    current version (v3). A chain whose parent index was made under the keys of an
+    earlier version (v2: the chain's own, joining key values unescaped; v1: the
+    daemon-wide keys) continues under them, as its digests compare only under the keys
+    and the digest form they were made with (new ones would make every row "changed"
+    and every parent key a tombstone); a new full export starts a chain under the
+    current keys, unless it resumes a first run that took its key pass under an
+    earlier version's (`pinned`, its run facts: the resumed pass's fingerprint must be
+    taken under the same keys, or the resume would be refused as a changed source).
+    Any other key id is refused: the server's index key changed since the parent."""
+    dataset = plan.spec.destination.dataset
+    keys = IndexKeys.for_chain(base_key, created_by, dataset)
+    earlier = [IndexKeys.for_chain(base_key, created_by, dataset, "v2"), IndexKeys.derive(base_key)]
     parent_index = plan.increment.parent_index
-    legacy = IndexKeys.derive(base_key)
     if parent_index is None:
-        return legacy if pinned is not None and pinned.keyed_under_v1 else keys
-    if parent_index.key_id == keys.key_id:
-        return keys
-    if parent_index.key_id == legacy.key_id:
-        return legacy
+        version = pinned.key_pass_version if pinned is not None else ""
+        return next((k for k in earlier if k.version == version), keys)
+    for candidate in (keys, *earlier):
+        if parent_index.key_id == candidate.key_id:
+            return candidate
     raise FailedPrecondition(
         f"the parent export {plan.increment.parent_export_id}'s key index was made under "
         f"key id {parent_index.key_id or None}, not under this server's index key; "
@@ -169,10 +177,28 @@ def detect_changes(
                     raise Interrupted("export interrupted while indexing keys")
                 sorter.add(digester.digests(frame))
         tombstones = TombstoneWriter(plan, sink, content_key, workers)
-        changes = _Comparison(plan, sink, keys, tombstones, before_commit, check_fingerprint).run(
-            sorter
+        guard = TombstoneGuard(
+            Path(folder) / "guard", batch_rows * _SPILL_BATCHES, key_struct_type(key, plan.schema)
         )
+        changes = _Comparison(
+            plan, sink, keys, _Deletions(guard, tombstones), before_commit, check_fingerprint
+        ).run(sorter)
         return replace(changes, rows_without_cursor=without_cursor.take_rest())
+
+
+@dataclass(frozen=True)
+class _Deletions:
+    """Where a key-only increment's deletions go: through the guard, which leaves out
+    any whose key the export sends, into the tombstone file."""
+
+    guard: TombstoneGuard
+    tombstones: TombstoneWriter
+
+    def write(self) -> int:
+        """Write the deletions the guard keeps; how many it left out."""
+        for keys in self.guard.kept():
+            self.tombstones.add(keys)
+        return self.guard.left_out
 
 
 class _Comparison:
@@ -184,7 +210,7 @@ class _Comparison:
         plan: ExportPlan,
         sink: Sink,
         keys: IndexKeys,
-        tombstones: TombstoneWriter,
+        deletions: _Deletions,
         before_commit: Callable[[], object],
         check_fingerprint: Callable[[str], object],
     ) -> None:
@@ -194,7 +220,8 @@ class _Comparison:
         self._sink = sink
         self._keys = keys
         self._sealer = KeySealer(keys.seal)
-        self._tombstones = tombstones
+        self._deletions = deletions
+        self._tombstones = deletions.tombstones
         self._positions: list[pl.Series] = []
         self._counts = ChangeCounts()
 
@@ -218,6 +245,8 @@ class _Comparison:
                     _fingerprint(seen, current)
                     earlier = cursor.take_below(range_upper(number)) if cursor else None
                     index.write(self._range(current, earlier))
+                left_out = self._deletions.write()
+                self._count(deleted=-left_out)
                 self._check_fingerprint(seen.hexdigest())
                 self._before_commit()
                 stored = index.commit()
@@ -242,6 +271,7 @@ class _Comparison:
             selection,
             tombstones,
             fingerprint=seen.hexdigest(),
+            tombstones_left_out=left_out,
         )
 
     def _range(self, current: pl.DataFrame, earlier: pl.DataFrame | None) -> pl.DataFrame:
@@ -250,6 +280,8 @@ class _Comparison:
             self._count(inserted=current.height)
             if self._plan.increment.parent_index is not None:  # else every row is sent
                 self._positions.append(current.get_column(ROW_INDEX).cast(pl.Int64))
+                if self._plan.increment.by_key:
+                    self._deletions.guard.sent(current.get_column(KEY_JSON))
             sealed = pl.Series(self._sealer.seal(current[KEY_JSON]), dtype=pl.Binary)
             return _stored_rows(current, sealed)
         joined = compare_range(earlier, current)
@@ -262,9 +294,13 @@ class _Comparison:
         self._count(inserted, updated, deleted, joined.height - inserted - updated - removed)
         sent = joined.filter(pl.col(CHANGE).is_in([ADDED, CHANGED]))
         self._positions.append(sent.get_column(ROW_INDEX).cast(pl.Int64))
+        if self._plan.increment.by_key:
+            self._deletions.guard.sent(sent.get_column(KEY_JSON))
         if self._plan.increment.by_key and deleted:
-            gone = joined.filter(pl.col(CHANGE) == REMOVED).get_column(SEALED_KEY + BASE)
-            self._tombstones.add(self._sealer.open(gone))
+            gone = joined.filter(pl.col(CHANGE) == REMOVED)
+            self._deletions.guard.deleted(
+                self._sealer.open(gone.get_column(SEALED_KEY + BASE)), gone.get_column(KEY_DIGEST)
+            )
         # The index is stored in digest order; a join does not promise to keep it.
         present = joined.filter(pl.col(CHANGE) != REMOVED).sort(KEY_DIGEST)
         fresh = present.get_column(CHANGE).is_in([ADDED, CHANGED])
@@ -360,4 +396,5 @@ def index_entry(changes: KeyedChanges, plan: ExportPlan) -> KeyIndexEntry:
         columns=tuple(plan.schema.names()),
         algorithm=KEY_INDEX_DIGEST_ALGORITHM,
         key_id=changes.key_id,
+        key_types=recorded_key_types(plan.increment.key, plan.source_schema),
     )

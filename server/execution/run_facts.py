@@ -93,9 +93,12 @@ class RunFacts:
         )
 
     @property
-    def keyed_under_v1(self) -> bool:
-        """Whether the key pass journalled was taken under the daemon-wide v1 keys."""
-        return bool(self.keys) and self.index_key_version in ("", "v1")
+    def key_pass_version(self) -> str:
+        """The version of the keys the journalled key pass was taken under ("" for no
+        key pass): facts journalled before versions were recorded took it under v1."""
+        if not self.keys:
+            return ""
+        return self.index_key_version or "v1"
 
 
 def source_facts(source: ResolvedSource, parent: str) -> RunFacts:

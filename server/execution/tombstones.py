@@ -12,6 +12,7 @@ import polars as pl
 
 from sluice.format.layout import TOMBSTONES_STEM
 from sluice.format.stored_objects import TombstonesEntry
+from sluice.server.keyindex.digests import key_struct_type
 from sluice.server.pipeline.encoder_contract import Encoder
 from sluice.server.pipeline.open_chunk import OpenChunk, make_compressor
 from sluice.server.planning.plan import ExportPlan
@@ -55,7 +56,10 @@ class TombstoneWriter:
         self._sink = sink
         self._content_key = content_key
         self._zstd_threads = zstd_threads
-        self._key_type = pl.Struct({k: plan.schema[k] for k in plan.increment.key})
+        key = plan.increment.key
+        self._key_type = key_struct_type(key, plan.schema)
+        #: Binary key columns, sealed as hex text (key_json).
+        self._binary = [k for k in key if plan.schema[k] == pl.Binary]
         self._open: tuple[OpenChunk, Encoder] | None = None
 
     @property
@@ -69,7 +73,10 @@ class TombstoneWriter:
             pl.Series("key", keys, dtype=pl.String)
             .str.json_decode(self._key_type)
             .struct.unnest()
-            .with_columns(pl.lit(DELETE).alias(OP_COLUMN))
+            .with_columns(
+                *(pl.col(k).str.decode("hex") for k in self._binary),
+                pl.lit(DELETE).alias(OP_COLUMN),
+            )
         )
         chunk, encoder = self._file()
         chunk.write(encoder.encode(frame), frame.height)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -38,6 +38,10 @@ DIGEST_WIDTHS = {KEY_DIGEST: 16, ROW_DIGEST: 16}
 COLUMN_DIGEST_BYTES = 8
 _NULL = "\x00"
 _SEPARATOR = "\x1f"
+#: The version new chains' indexes are made under. v1 and v2 key digests joined
+#: "<column>\x1f=<value>" with "\x1e", unescaped, so ("p\x1eb\x1f=q", "r") and
+#: ("p", "q\x1eb\x1f=r") were one key; v3 prefixes each value with its length.
+CURRENT_VERSION = "v3"
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,9 @@ class IndexKeys:
     digest: HashKey
     seal: bytes
     #: "v1": the daemon-wide keys of earlier versions; "v2": one chain's (run facts
-    #: record it, as a key pass's fingerprint depends on the keys).
-    version: str = "v2"
+    #: record it, as a key pass's fingerprint depends on the keys); "v3": one chain's,
+    #: its key digests over length-prefixed values.
+    version: str = CURRENT_VERSION
 
     def __repr__(self) -> str:
         return f"IndexKeys(id={self.key_id})"
@@ -60,13 +65,18 @@ class IndexKeys:
         return cls._under(base, b"sluice key index v1 ", "v1")
 
     @classmethod
-    def for_chain(cls, base: bytes, created_by: str, dataset: str) -> IndexKeys:
-        """The keys of one creator's chain in one dataset (v2). One daemon-wide key let
-        any principal digest candidate values and find them among another's key
-        digests (a strictly redacted keyed export's index told which e-mails it held);
-        chains are per creator, so a chain's keys are too."""
+    def for_chain(
+        cls, base: bytes, created_by: str, dataset: str, version: str = CURRENT_VERSION
+    ) -> IndexKeys:
+        """The keys of one creator's chain in one dataset (v2 and later). One
+        daemon-wide key let any principal digest candidate values and find them among
+        another's key digests (a strictly redacted keyed export's index told which
+        e-mails it held); chains are per creator, so a chain's keys are too. Each
+        version has keys of its own, so its digests never meet another version's."""
         scope = json.dumps([created_by, dataset], ensure_ascii=True).encode()
-        return cls._under(base, b"sluice key index v2 " + scope + b" ", "v2")
+        return cls._under(
+            base, b"sluice key index " + version.encode() + b" " + scope + b" ", version
+        )
 
     @classmethod
     def _under(cls, base: bytes, label: bytes, version: str) -> IndexKeys:
@@ -94,16 +104,28 @@ class RowDigester:
 
     def __init__(self, keys: IndexKeys, key_columns: Sequence[str], columns: Sequence[str]) -> None:
         self._key = keys.digest
+        self._prefixed = keys.version not in ("v1", "v2")
         self._key_columns = tuple(key_columns)
         self._columns = tuple(columns)
 
     def digests(self, frame: pl.DataFrame) -> pl.DataFrame:
         schema = frame.schema
-        raw_keys = [
-            _canonical(f"{name}{_SEPARATOR}", hidden_key_column(i), schema[hidden_key_column(i)])
-            for i, name in enumerate(self._key_columns)
-        ]
-        key_message = pl.concat_str(raw_keys, separator="\x1e")
+        hidden = [hidden_key_column(i) for i in range(len(self._key_columns))]
+        if self._prefixed:
+            key_message = pl.concat_str(
+                [
+                    _length_prefixed(f"{name}{_SEPARATOR}", column, schema[column])
+                    for name, column in zip(self._key_columns, hidden, strict=True)
+                ]
+            )
+        else:
+            key_message = pl.concat_str(
+                [
+                    _canonical(f"{name}{_SEPARATOR}", column, schema[column])
+                    for name, column in zip(self._key_columns, hidden, strict=True)
+                ],
+                separator="\x1e",
+            )
         column_hex = [
             hmac_sha256_hex(_canonical(f"{c}{_SEPARATOR}", c, schema[c]), self._key)
             .str.slice(0, 2 * COLUMN_DIGEST_BYTES)
@@ -116,12 +138,10 @@ class RowDigester:
             .str.slice(0, 2 * DIGEST_WIDTHS[KEY_DIGEST])
             .alias(KEY_DIGEST),
             *column_hex,
-            pl.struct(self._key_columns).struct.json_encode().alias(KEY_JSON),
+            key_json(self._key_columns, schema).alias(KEY_JSON),
             pl.any_horizontal(
-                pl.col(name)
-                .cast(pl.String)
-                .ne_missing(pl.col(hidden_key_column(i)).cast(pl.String))
-                for i, name in enumerate(self._key_columns)
+                _text(name, schema[name]).ne_missing(_text(column, schema[column]))
+                for name, column in zip(self._key_columns, hidden, strict=True)
             ).alias(KEY_REDACTED),
         )
         return hexed.select(
@@ -137,17 +157,58 @@ class RowDigester:
         )
 
 
-def _canonical(prefix: str, column: str, dtype: pl.DataType) -> pl.Expr:
-    """Unambiguous text of a value: null differs from "", nested values as JSON."""
+def key_json(key_columns: Sequence[str], schema: Mapping[str, pl.DataType]) -> pl.Expr:
+    """The exported key values as one JSON object per row (what the index seals and a
+    tombstone is written from): binary values as hex text, which JSON has no type for
+    (tombstones decode them back, see key_struct_type)."""
+    return pl.struct(
+        pl.col(c).bin.encode("hex") if schema[c] == pl.Binary else pl.col(c) for c in key_columns
+    ).struct.json_encode()
+
+
+def key_struct_type(key_columns: Sequence[str], schema: Mapping[str, pl.DataType]) -> pl.Struct:
+    """The type key_json's objects decode into: binary keys as their hex text, and
+    categorical ones as text (a deleted row's category may be gone from an enum)."""
+    return pl.Struct({c: _decoded_type(schema[c]) for c in key_columns})
+
+
+def _decoded_type(dtype: pl.DataType) -> pl.DataType:
+    if dtype == pl.Binary or dtype.base_type() in (pl.Categorical, pl.Enum):
+        return pl.String()
+    return dtype
+
+
+def _text(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Unambiguous text of a non-null value: nested values as JSON, binary as hex."""
     value = pl.col(column)
     if dtype.is_nested() or isinstance(dtype, pl.Object):
-        text = pl.struct(value.alias("v")).struct.json_encode()
-    elif dtype == pl.Binary:
-        text = value.bin.encode("hex")
-    else:
-        text = value.cast(pl.String)
+        return pl.struct(value.alias("v")).struct.json_encode()
+    if dtype == pl.Binary:
+        return value.bin.encode("hex")
+    return value.cast(pl.String)
+
+
+def _canonical(prefix: str, column: str, dtype: pl.DataType) -> pl.Expr:
+    """`prefix` and a value's text: null differs from "" (v1 and v2 key digests, and
+    every column digest)."""
+    value = pl.col(column)
     return (
         pl.when(value.is_null())
         .then(pl.lit(prefix + _NULL))
-        .otherwise(pl.concat_str(pl.lit(prefix + "="), text))
+        .otherwise(pl.concat_str(pl.lit(prefix + "="), _text(column, dtype)))
+    )
+
+
+def _length_prefixed(prefix: str, column: str, dtype: pl.DataType) -> pl.Expr:
+    """`prefix`, then the value's length in UTF-8 bytes, ":" and its text, or NUL for
+    null (v3 key digests): values are delimited by their lengths, so no value can
+    hold the start of the next column's."""
+    value = pl.col(column)
+    text = _text(column, dtype)
+    return (
+        pl.when(value.is_null())
+        .then(pl.lit(prefix + _NULL))
+        .otherwise(
+            pl.concat_str(pl.lit(prefix), text.str.len_bytes().cast(pl.String), pl.lit(":"), text)
+        )
     )

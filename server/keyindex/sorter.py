@@ -67,6 +67,14 @@ class RangeSorter:
             path.unlink()
             yield number, frame.sort(KEY_DIGEST)
 
+    def discard(self) -> None:
+        """Drop every row added, unread."""
+        self._buffered, self._buffered_rows = [], 0
+        for number, writer in self._writers.items():
+            writer.close()
+            self._path(number).unlink(missing_ok=True)
+        self._writers = {}
+
     def _spill(self) -> None:
         if not self._buffered:
             return

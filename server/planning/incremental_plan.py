@@ -12,6 +12,7 @@ from sluice.format.manifest import Watermark
 from sluice.format.stored_objects import KEY_INDEX_DIGEST_ALGORITHM, KeyIndexEntry
 from sluice.server.committed.catalog import CommittedExport, latest_export
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.planning.key_types import check_key_column_types
 from sluice.server.planning.spec import IncrementalSpec
 from sluice.server.planning.watermarks import check_cursor, past_watermark
 from sluice.sinks.base import Sink
@@ -69,6 +70,7 @@ def plan_increment(
             raise InvalidArgument("spec.incremental.key", f"unknown column {quoted(column)}")
     if len(set(spec.key)) != len(spec.key):
         raise InvalidArgument("spec.incremental.key", "lists a column twice")
+    check_key_column_types(spec.key, schema)
     if not 0 <= spec.lookback_seconds <= _MAX_LOOKBACK.total_seconds():
         raise InvalidArgument("spec.incremental.lookback", "must be between 0 and 366 days")
     if mode == "full":
@@ -115,6 +117,15 @@ def _check_parent_index(parent: CommittedExport | None, key: tuple[str, ...]) ->
             f"the parent export {parent.export_id}'s key index digests keys with "
             f"{parent.key_index.algorithm!r}, this server with "
             f"{KEY_INDEX_DIGEST_ALGORITHM!r}; start a new chain with a full export"
+        )
+    if parent.cursor_window:
+        # Its index holds only the rows past its parent's watermark: every other row
+        # would look inserted (sent again) and their deletions would never be found.
+        raise FailedPrecondition(
+            f"the parent export {parent.export_id} is a cursor increment, whose key index "
+            "covers only the rows it read past its parent's watermark; a key-only "
+            f"increment cannot continue it: start a new chain with --mode full --key "
+            f"{','.join(key)}"
         )
     tracked = parent.key_index.key
     if tracked != key:

@@ -41,6 +41,7 @@ from sluice.server.planning.encryption import bind_zip_password, build_cipher
 from sluice.server.planning.export_folder_rules import check_outside_export_folders
 from sluice.server.planning.format_columns import check_columns_fit
 from sluice.server.planning.incremental_plan import IncrementPlan, plan_increment
+from sluice.server.planning.key_types import check_parent_key_types
 from sluice.server.planning.named_source_plan import with_named_source
 from sluice.server.planning.query_plan import compile_query, ignores_case, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
@@ -223,6 +224,7 @@ def build_plan(
     _check_time_range_redaction(redactor, spec, projected, source_schema, settings)
     schema = redactor.output_schema(projected)
     _check_key_exported(increment.key, schema)
+    check_parent_key_types(increment, source_schema, encoder.written_schema(schema))
     check_columns_fit(encoder.name, schema)
     return ExportPlan(
         export_id=export_id,

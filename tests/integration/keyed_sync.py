@@ -55,11 +55,14 @@ def day2() -> pl.DataFrame:
 
 def key_digest(key: int, created_by: str = "", dataset: str = "items") -> str:
     """README "Key index": HMAC-SHA256 under the chain's sub-key of the index key (its
-    creator and dataset), 16 bytes."""
+    creator and dataset; v3), of each key column's name, \x1f, the value's length in
+    UTF-8 bytes, ":" and the value, 16 bytes."""
     scope = json.dumps([created_by, dataset], ensure_ascii=True).encode()
-    label = b"sluice key index v2 " + scope + b" digest"
+    label = b"sluice key index v3 " + scope + b" digest"
     sub_key = hmac.new(DIGEST_KEY, label, hashlib.sha256).digest()
-    return hmac.new(sub_key, f"id\x1f={key}".encode(), hashlib.sha256).hexdigest()[:32]
+    value = str(key).encode()
+    message = b"id\x1f" + str(len(value)).encode() + b":" + value
+    return hmac.new(sub_key, message, hashlib.sha256).hexdigest()[:32]
 
 
 def expected_record_diff(base_id: str, other_id: str) -> list[dict[str, Any]]:

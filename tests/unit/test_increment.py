@@ -122,7 +122,10 @@ def test_key_only_increments_compare_with_the_parent_key_index(world, tmp_path) 
     plan = plan_increment(IncrementalSpec("incremental", key=("id",)), schema, sink, "events", "")
     assert plan.parent_index == KeyIndexEntry("index.arrows", key=("id",), key_id="k1")
     assert plan.parent_folder == "events/20260102T000000Z-b"
-    with pytest.raises(FailedPrecondition, match="keyed by id, not device"):
+    with pytest.raises(FailedPrecondition, match="keyed by id, not email"):
+        plan_increment(IncrementalSpec("incremental", key=("email",)), schema, sink, "events", "")
+    # A struct cannot be a key: tombstones could not name its deleted values.
+    with pytest.raises(InvalidArgument, match="column 'device' is of type struct<"):
         plan_increment(IncrementalSpec("incremental", key=("device",)), schema, sink, "events", "")
     # A key index digested another way can never match: refused, not all rows "changed".
     other = {**index, "algorithm": "blake3"}

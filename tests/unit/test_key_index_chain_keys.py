@@ -92,7 +92,7 @@ def test_a_chain_begun_under_the_old_daemon_wide_keys_continues_under_them(
 ) -> None:
     legacy = IndexKeys.derive(BASE)
     parent = _plan(tmp_path, "20261201T000000Z-000000000001", _rows([1, 2, 3]), "full")
-    assert chain_index_keys(parent, BASE, OWNER).key_id != legacy.key_id  # new chains: v2
+    assert chain_index_keys(parent, BASE, OWNER).key_id != legacy.key_id  # new chains: v3
     _keyed(tmp_path, parent, legacy)  # as the daemon before per-chain keys wrote it
 
     child = _plan(tmp_path, "20261202T000000Z-000000000002", _rows([1, 2, 9, 4]), "incremental")
@@ -150,4 +150,22 @@ def test_a_chain_start_interrupted_before_the_upgrade_resumes_under_the_old_keys
     now = RunFacts(keys=resumed.fingerprint, index_key_version="v2")
     assert RunFacts.from_json(now.to_json()) == now
     assert chain_index_keys(plan, BASE, OWNER, pinned=now).version == "v2"
-    assert chain_index_keys(plan, BASE, OWNER).version == "v2"
+    assert chain_index_keys(plan, BASE, OWNER).version == "v3"
+    current = RunFacts(keys=resumed.fingerprint, index_key_version="v3")
+    assert chain_index_keys(plan, BASE, OWNER, pinned=current).version == "v3"
+
+
+def test_a_chain_begun_under_v2_keys_continues_under_them(tmp_path: Path) -> None:
+    """v2 key digests joined the values unescaped; v3 length-prefixes them, so the
+    digests of one key differ: a v2 chain must continue under v2, or every row would
+    look inserted and every parent key deleted."""
+    v2 = IndexKeys.for_chain(BASE, OWNER, "crm", "v2")
+    parent = _plan(tmp_path, "20261201T000000Z-000000000001", _rows([1, 2, 3]), "full")
+    _keyed(tmp_path, parent, v2)  # as the daemon before v3 wrote it
+    child = _plan(tmp_path, "20261202T000000Z-000000000002", _rows([1, 2, 9]), "incremental")
+    keys = chain_index_keys(child, BASE, OWNER)
+    changes = _keyed(tmp_path, child, keys)
+    assert keys.version == "v2" and changes.key_id == v2.key_id
+    counts = changes.counts
+    assert (counts.inserted, counts.updated, counts.deleted, counts.unchanged) == (0, 1, 0, 2)
+    assert v2.key_id != IndexKeys.for_chain(BASE, OWNER, "crm").key_id

@@ -29,9 +29,14 @@ class KeyIndexEntry:
     columns: tuple[str, ...] = ()
     algorithm: str = KEY_INDEX_DIGEST_ALGORITHM
     key_id: str = ""
+    #: The key columns' source types, (column, type as key_type_text gives it): an
+    #: increment compares by key only under the same types (1 and 1.0 digest apart).
+    #: Empty in manifests written before types were recorded (the member is then left
+    #: out, so their bytes stay as they were).
+    key_types: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        described = {
             "path": self.path,
             "format": self.format,
             "sorted_by": self.sorted_by,
@@ -43,6 +48,9 @@ class KeyIndexEntry:
             "algorithm": self.algorithm,
             "key_id": self.key_id,
         }
+        if self.key_types:
+            described["key_types"] = dict(self.key_types)
+        return described
 
     @classmethod
     def parse(cls, raw: Fields) -> KeyIndexEntry:
@@ -57,6 +65,7 @@ class KeyIndexEntry:
             columns=raw.texts("columns"),
             algorithm=raw.text("algorithm", KEY_INDEX_DIGEST_ALGORITHM),
             key_id=raw.text("key_id"),
+            key_types=raw.text_map("key_types"),
         )
 
 

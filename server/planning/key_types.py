@@ -1,0 +1,136 @@
+"""The types of a keyed export's key columns.
+
+A key is digested as text of its source value and sealed as JSON of its exported value,
+and a later key-only increment decodes its parent's sealed keys into its own key types
+for the tombstones. Both depend on the type: 1 (int) and 1.0 (float), or a timestamp
+in microseconds and in nanoseconds, digest apart, so under a changed type every row
+looked inserted and every parent key deleted, each tombstone naming a key the same
+export had just sent (a consumer applying it ended with no rows). So the key index
+records the key columns' types, and a key-only increment under other types is refused:
+a new chain starts with a full export. Types a tombstone file cannot carry back (a
+duration or nested value does not decode from the sealed JSON) are refused as keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from sluice.format.manifest import SchemaField
+from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
+from sluice.server.pipeline.encoders import arrow_schema
+
+if TYPE_CHECKING:
+    from sluice.server.planning.incremental_plan import IncrementPlan
+
+_log = logging.getLogger(__name__)
+
+#: Types no key column may have: their values do not come back from the sealed JSON a
+#: tombstone is written from.
+_REFUSED = (pl.Duration, pl.List, pl.Array, pl.Struct, pl.Object)
+#: Arrow spellings of one type that Polars versions and exports choose between (views
+#: or 64-bit offsets): the same key values either way.
+_INTEGER = re.compile(r"u?int(8|16|32|64)")
+_DECIMAL = re.compile(r"decimal(?:32|64|128|256)?\(\d+, (\d+)\)")
+_SAME = {
+    "large_string": "string",
+    "string_view": "string",
+    "large_utf8": "string",
+    "utf8": "string",
+    "large_binary": "binary",
+    "binary_view": "binary",
+}
+
+
+def key_type_text(dtype: pl.DataType) -> str:
+    """A key column's type as the key index records it: its Arrow type as text
+    ("int64", "timestamp[us]", "decimal128(10, 2)"), strings and binary under one name
+    whatever their layout, a categorical as its values' type."""
+    if dtype.base_type() is pl.Object:  # Python objects: Arrow has no type for them
+        return "object"
+    return _normal(str(arrow_schema(pl.Schema({"k": dtype})).field("k").type))
+
+
+def _normal(text: str) -> str:
+    if text.startswith("dictionary<values="):
+        text = text.removeprefix("dictionary<values=").split(",", 1)[0]
+    return _SAME.get(text, text)
+
+
+def check_key_column_types(key: Sequence[str], schema: pl.Schema) -> None:
+    """Raise InvalidArgument for a key column of a type a key cannot have."""
+    for column in key:
+        dtype = schema[column]
+        if dtype.base_type() in _REFUSED:
+            raise InvalidArgument(
+                "spec.incremental.key",
+                f"column {quoted(column)} is of type {key_type_text(dtype)}, which cannot be "
+                "a key (tombstones could not name its deleted values); key by other columns",
+            )
+
+
+def recorded_key_types(key: Sequence[str], source_schema: pl.Schema) -> tuple[tuple[str, str], ...]:
+    """What the key index records of the key columns' types (KeyIndexEntry.key_types)."""
+    return tuple((column, key_type_text(source_schema[column])) for column in key)
+
+
+def check_parent_key_types(
+    increment: IncrementPlan, source_schema: pl.Schema, written: pl.Schema
+) -> None:
+    """Raise FailedPrecondition when a key-only increment's key columns are not of the
+    types its parent's index was made with. A parent index recorded without types (made
+    before they were) is compared by the exported types its manifest's schema lists,
+    with `written` (this export's columns as written); a parent without either
+    continues unchecked, as before, and the daemon log says so."""
+    parent = increment.parent
+    if parent is None or parent.key_index is None or not increment.by_key:
+        return
+    if increment.mode != "incremental":
+        return
+    recorded = dict(parent.key_index.key_types)
+    if recorded:
+        now = dict(recorded_key_types(increment.key, source_schema))
+        _compare(parent.export_id, recorded, now, increment.key)
+        return
+    listed = _schema_types(parent.schema)
+    if not all(column in listed for column in increment.key):
+        _log.warning(
+            "export chain continues from %s, whose key index records no key types and "
+            "whose manifest lists no schema: a change of the key columns' types cannot be "
+            "told (tombstones that name a key this export sends are left out)",
+            parent.export_id,
+        )
+        return
+    now = {f.name: _normal(str(f.type)) for f in arrow_schema(written)}
+    _compare(parent.export_id, listed, now, increment.key)
+
+
+def _digested_alike(text: str) -> str:
+    """Types whose values have the same text, so the same key digests, share a name:
+    integers of any width, decimals of one scale whatever their precision (a column
+    widened by ALTER TABLE, a writer choosing int32) keep a chain."""
+    if _INTEGER.fullmatch(text):
+        return "integer"
+    decimal = _DECIMAL.fullmatch(text)
+    return f"decimal scale {decimal.group(1)}" if decimal else text
+
+
+def _schema_types(schema: Sequence[SchemaField]) -> dict[str, str]:
+    return {field.name: _normal(field.type) for field in schema}
+
+
+def _compare(
+    parent: str, before: Mapping[str, str], now: Mapping[str, str], key: Sequence[str]
+) -> None:
+    for column in key:
+        if _digested_alike(before.get(column, "")) != _digested_alike(now.get(column, "")):
+            raise FailedPrecondition(
+                f"key column {quoted(column)} is of type {now.get(column)}, but was "
+                f"{before.get(column)} in the parent export {parent}: keys of another "
+                "type digest apart (every row would look inserted and every parent key "
+                "deleted); start a new chain with --mode full"
+            )
