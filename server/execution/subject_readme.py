@@ -62,9 +62,10 @@ def render_readme(package: PackagePlan, manifest: Manifest) -> bytes:
         "<p>Each category is in two files with the same records: JSON (a document whose "
         "<code>data</code> member lists the records) for moving them to another service, "
         "and CSV for spreadsheets. In the CSV files, a text that a spreadsheet would "
-        "take for a formula (one beginning with =, +, -, @, a tab or a carriage return) "
-        "starts with an apostrophe, so that it shows as the text it is; the JSON files "
-        "hold it as it is."
+        "take for a formula (one beginning with =, +, -, @, a tab or a carriage return), "
+        "column names included, starts with an apostrophe (') added so that it is not run "
+        "as a formula; the apostrophe may show in the spreadsheet and is not part of your "
+        "data. The JSON files hold such a text as it is."
         + (
             f" Your records were found by your e-mail address {escape(package.subject_id)} "
             "written in any case (capital letters or not)."

@@ -436,10 +436,13 @@ def _select(
     terms: list[str] = []
     if read.ids and len(read.ids) <= MAX_PUSHED_IDS:
         column = _quote(read.id_column)
-        # SQLite's lower() folds ASCII letters only, as the pipeline does; DuckDB's
-        # folds more, which keeps more rows (never fewer) for the pipeline to filter.
-        matched = f"lower({column})" if read.ids_ignore_case else column
-        terms.append(f"{matched} IN ({', '.join('?' * len(read.ids))})")
+        # The same lower() on both sides: SQLite's folds ASCII letters only, as the
+        # pipeline does; DuckDB's folds every letter (`Ä` too), on the id as on the
+        # column, so it keeps more rows, never fewer, for the pipeline to filter.
+        if read.ids_ignore_case:
+            terms.append(f"lower({column}) IN ({', '.join(['lower(?)'] * len(read.ids))})")
+        else:
+            terms.append(f"{column} IN ({', '.join('?' * len(read.ids))})")
         params.extend(read.ids)
     for column, operator, value in read.bounds:
         term, param = _bound_term(read.kind, column, operator, value)

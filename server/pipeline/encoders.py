@@ -27,7 +27,7 @@ from sluice.server.pipeline.deflate import compression_workers
 from sluice.server.pipeline.encoder_contract import ChunkContext as ChunkContext
 from sluice.server.pipeline.encoder_contract import Encoder as Encoder
 from sluice.server.pipeline.encoder_contract import SizeEstimate
-from sluice.server.pipeline.formula_cells import formulas_as_text
+from sluice.server.pipeline.formula_cells import formulas_as_text, header_as_text
 from sluice.server.pipeline.markdown_encoding import MarkdownEncoder
 from sluice.server.pipeline.ndjson_pages import current_pages
 from sluice.server.pipeline.parquet_dictionary import dictionary_columns
@@ -182,11 +182,13 @@ class CsvEncoder(Encoder):
 
     def encode(self, batch: pl.DataFrame) -> bytes:
         buffer = io.BytesIO()
+        header = not self._header_written
         if self._neutralise:
             batch = formulas_as_text(batch)
-        _nested_as_json(temporal_as_text(batch)).write_csv(
-            buffer, include_header=not self._header_written
-        )
+            if header:  # column names are cells of the spreadsheet too
+                buffer.write(header_as_text(batch.columns))
+                header = False
+        _nested_as_json(temporal_as_text(batch)).write_csv(buffer, include_header=header)
         self._header_written = True
         return buffer.getvalue()
 

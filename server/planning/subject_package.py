@@ -48,7 +48,7 @@ from sluice.server.planning.spec import (
 )
 from sluice.server.planning.template_plan import find_template, with_template
 from sluice.server.settings import Settings
-from sluice.server.templates import SUBJECT_PACKAGE_REDACTION
+from sluice.server.templates import SUBJECT_OWN_COLUMNS, SUBJECT_PACKAGE_REDACTION
 
 #: A check of the files a source expands to (the caller's source roots).
 FileCheck = Callable[[Sequence[str]], None]
@@ -212,9 +212,13 @@ def _part_specs(
 
 def _own_redaction(subject_column: str) -> RedactionSpec:
     """The package's redaction of a part: the subject column (top-level) is the subject's
-    own id, kept as SUBJECT_OWN_COLUMNS are (`owner` holding the person's address)."""
-    keep = RedactionRuleSpec(column=subject_column, action="keep", top_level=True)
+    own id, kept as SUBJECT_OWN_COLUMNS are (`owner` holding the person's address); a
+    nested field of that name (`referred_by.account`, `friends[].account`) holds another
+    person's id, redacted (an opaque id no pattern would find)."""
     rules = SUBJECT_PACKAGE_REDACTION.template_rules
+    if subject_column.lower() not in SUBJECT_OWN_COLUMNS:  # those have their rules (`email`)
+        rules = (*rules, RedactionRuleSpec(column=subject_column, action="redact"))
+    keep = RedactionRuleSpec(column=subject_column, action="keep", top_level=True)
     return replace(SUBJECT_PACKAGE_REDACTION, template_rules=(*rules, keep))
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import psycopg
 import pytest
@@ -72,6 +73,27 @@ class World:
                 "INSERT INTO tickets VALUES (?, ?, ?)",
                 [(1, SUBJECT, "t1"), (2, "ALICE@example.com", "t2"), (3, "bob@example.com", "t3")],
             )
+        # DuckDB's lower() folds every letter, the pipeline ASCII letters only.
+        with duckdb.connect(str(sources / "d.duckdb")) as duck:
+            duck.execute("CREATE TABLE t (id INT PRIMARY KEY, email VARCHAR)")
+            duck.executemany(
+                "INSERT INTO t VALUES (?, ?)",
+                [
+                    (1, "\u00c4rger@example.com"),  # "Ärger"
+                    (2, "\u00c4RGER@EXAMPLE.COM"),
+                    (3, "\u00e4rger@example.com"),  # "ärger": another address
+                    (4, "\u212aate@example.com"),  # a Kelvin sign, not "K"
+                    (5, "KATE@example.com"),
+                ],
+            )
+        # Opaque account ids: the subject's own, and other people's in nested fields.
+        pl.DataFrame(
+            {
+                "account": ["acct-1001", "acct-2002"],
+                "referred_by": [{"account": "acct-2002", "nickname": "bobby"}] * 2,
+                "friends": [[{"account": "acct-3003"}]] * 2,
+            }
+        ).write_parquet(sources / "referrals.parquet")
         database = postgres.new_database()
         with psycopg.connect(database, autocommit=True) as con:
             con.execute("CREATE TABLE messages (id int8 PRIMARY KEY, sender text, body text)")
@@ -102,6 +124,17 @@ class World:
                         "uri": str(sources / "acc.jsonl"),
                         "subject_column": "owner",
                         "description": "Accounts",
+                    },
+                    "duck": {
+                        "uri": f"duckdb://{sources / 'd.duckdb'}",
+                        "table": "t",
+                        "subject_column": "email",
+                        "description": "DuckDB",
+                    },
+                    "referrals": {
+                        "uri": str(sources / "referrals.parquet"),
+                        "subject_column": "account",
+                        "description": "Referrals",
                     },
                     "tickets": {
                         "uri": f"sqlite://{sources / 't.db'}",
@@ -195,6 +228,33 @@ def test_an_email_subject_finds_its_rows_in_any_case_in_every_source(world: Worl
     assert manifest["subject_package"]["subject_id"] == SUBJECT
     readme = (folder / "README.html").read_text()
     assert "in any case" in readme
+
+
+def test_duckdb_finds_an_email_subject_with_a_capital_beyond_ascii(world: World) -> None:
+    """DuckDB's lower() folds `Ä` too: the pushed-down filter must still keep every row
+    the pipeline matches (ASCII letters in either case), and only those reach the files."""
+    _, stderr, folder = world.package("\u00c4rger@example.com", "--sources", "duck")
+    assert "warning" not in stderr
+    assert [r["id"] for r in _json_records(folder, "duck")] == [1, 2]
+    assert [r["id"] for r in _csv_rows(folder, "duck")] == ["1", "2"]
+    _, _, folder = world.package("kate@example.com", "--sources", "duck")
+    assert [r["email"] for r in _json_records(folder, "duck")] == ["KATE@example.com"]
+
+
+def test_other_peoples_ids_in_nested_fields_named_like_the_subject_column_are_redacted(
+    world: World,
+) -> None:
+    _, _, folder = world.package("acct-1001", "--sources", "referrals")
+    assert _json_records(folder, "referrals") == [
+        {
+            "account": "acct-1001",
+            "referred_by": {"account": "[REDACTED]", "nickname": "bobby"},
+            "friends": [{"account": "[REDACTED]"}],
+        }
+    ]
+    text = "\n".join(p.read_text() for p in folder.glob("part-*"))
+    assert "acct-2002" not in text
+    assert "acct-3003" not in text
 
 
 def test_a_subject_id_pasted_with_spaces_around_it_finds_the_same_rows(world: World) -> None:

@@ -61,3 +61,19 @@ def test_a_plain_csv_export_writes_its_text_as_it_is() -> None:
     assert rows[0]["text"] == '=HYPERLINK("http://evil.example","x")'
     assert rows[1]["text"] == "+1 555 0100"
     assert rows[0]["kind"] == "=a"
+
+
+def test_package_csv_header_cells_that_start_like_formulas_start_with_an_apostrophe() -> None:
+    """A column named like a formula is a cell of the header row a spreadsheet runs too;
+    the header is written once, whatever the number of batches."""
+    batch = pl.DataFrame({"=cmd()": ["x"], "@x": ["y"], "plain": ["=1"], "a,b": ["z"]})
+    encoder = ENCODERS["csv"].make(ChunkContext("e", "d", 0, neutralise_formulas=True))
+    data = encoder.encode(batch) + encoder.encode(batch) + encoder.finish()
+    rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
+    assert rows == [
+        ["'=cmd()", "'@x", "plain", "a,b"],
+        ["x", "y", "'=1", "z"],
+        ["x", "y", "'=1", "z"],
+    ]
+    plain = ENCODERS["csv"].make(ChunkContext("e", "d", 0)).encode(batch)
+    assert next(csv.reader(io.StringIO(plain.decode()))) == ["=cmd()", "@x", "plain", "a,b"]

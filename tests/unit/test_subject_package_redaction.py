@@ -66,3 +66,21 @@ def test_nested_fields_named_like_own_columns_are_other_peoples_and_redacted() -
     )
     kept, _ = run(frame, requested)
     assert kept.row(0, named=True)["referee"]["email"] == OTHER_EMAIL
+
+
+def test_the_subjects_own_top_level_list_columns_are_kept_nested_lists_are_not() -> None:
+    """A list column named like an own column (`mobile: ["+44 …"]`) is the subject's own,
+    kept whole; a field of a list of structs (`contacts[].email`) is someone else's."""
+    frame = pl.DataFrame(
+        {
+            "email": ["me@subject.example"],
+            "mobile": [["+44 20 7946 0333", "+44 20 7946 0444"]],
+            "name": [["Ana", "Garcia"]],
+            "contacts": [[{"email": OTHER_EMAIL, "name": "Zed Other"}]],
+        }
+    )
+    out, _ = run(frame, SUBJECT_PACKAGE_REDACTION)
+    row = out.row(0, named=True)
+    assert row["mobile"] == ["+44 20 7946 0333", "+44 20 7946 0444"]
+    assert row["name"] == ["Ana", "Garcia"]
+    assert row["contacts"] == [{"email": "[EMAIL]", "name": "[REDACTED]"}]

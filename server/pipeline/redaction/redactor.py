@@ -325,9 +325,12 @@ class PolicyRedactor:
         snake = normalised(field_name)
         spellings = (own, field_name.lower(), snake)
         last_word = snake.rsplit("_", 1)[-1]
+        # A top-level list's elements are its own (`mobile: ["+44 …"]`); a field of a
+        # struct or of a list's structs (`contacts[].email`) is nested.
+        nested = sum(step != ELEMENT for step in location) != 1
         chosen: ColumnRule | None = None
         for rule in self._policy.column_rules:
-            if rule.top_level and len(location) != 1:
+            if rule.top_level and nested:
                 continue
             selector = rule.selector.lower()
             if "." in selector:
