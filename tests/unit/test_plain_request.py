@@ -56,7 +56,6 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("messages with moderate privacy", {"source_name": "messages", "privacy": "moderate"}),
     ("messages without personal data", {"source_name": "messages", "privacy": "strict"}),
     ("orders encrypted", {"source_name": "orders", "encryption": "recipients"}),
-    ("my data for GDPR", {"template": "gdpr"}),
     (
         "my applications to share with my mentor",
         {"source_name": "applications", "template": "sharing"},
@@ -130,7 +129,6 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     # Templates.
     ("back up all orders", {"source_name": "orders", "template": "backup"}),
     ("full backup of orders", {"source_name": "orders", "template": "backup"}),
-    ("orders for a GDPR request", {"source_name": "orders", "template": "gdpr"}),
     # Schedules.
     ("orders nightly", {"source_name": "orders", "schedule": "0 2 * * *"}),
     ("orders daily", {"source_name": "orders", "schedule": "@daily"}),
@@ -152,6 +150,31 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("frobnicate the widgets", {"unparsed": ("frobnicate", "widgets")}),
     ("orders as excel", {"source_name": "orders", "unparsed": ("excel",)}),
     ("orders every fortnight", {"source_name": "orders", "unparsed": ("fortnight",)}),
+    # ... in any script: a word outside ASCII was dropped, so "without personal data" in
+    # Russian asked for nothing and ran unredacted.
+    (
+        "orders as csv без личных данных",
+        {"source_name": "orders", "format": "csv", "unparsed": ("без", "личных", "данных")},
+    ),
+    (
+        "orders as csv 匿名化して",
+        {"source_name": "orders", "format": "csv", "unparsed": ("匿名化して",)},
+    ),
+    (
+        "orders as csv ohne persönliche Daten",
+        {"source_name": "orders", "format": "csv", "unparsed": ("ohne", "persönliche", "daten")},
+    ),
+    ("orders as csv 🙈", {"source_name": "orders", "format": "csv", "unparsed": ("🙈",)}),
+    (
+        "orders as csv, nur für Max",
+        {"source_name": "orders", "format": "csv", "unparsed": ("nur", "für", "max")},
+    ),
+    # Digits of other scripts are words, not numbers or years.
+    ("orders from the last ٣ days", {"source_name": "orders", "unparsed": ("last", "٣", "days")}),
+    # Punctuation separates words, as it did; fullwidth letters are the letters.
+    ("Orders, as CSV — please!", {"source_name": "orders", "format": "csv"}),
+    ("orders \uff41\uff53 \uff43\uff53\uff56", {"source_name": "orders", "format": "csv"}),
+    ("orders every day at 2 o\u2019clock", {"source_name": "orders", "schedule": "0 2 * * *"}),
 ]
 
 REFUSED: list[tuple[str, str]] = [
@@ -169,6 +192,14 @@ REFUSED: list[tuple[str, str]] = [
     # Numbers past any date (OverflowError / ValueError inside): were INTERNAL.
     ("orders from the last 99999999 days", "out of any date range"),
     ("orders from the last 5000 years", "out of any date range"),
+    # A GDPR request is one person's data: only a subject package selects it. The
+    # template alone exported everyone's rows with their identity columns kept.
+    ("my data for GDPR", "sluice gdpr package --subject"),
+    ("orders for a GDPR request", "sluice gdpr package --subject"),
+    ("people for gdpr request as csv", "sluice gdpr package --subject"),
+    ("orders for a subject access request", "sluice gdpr package --subject"),
+    ("orders for a data access request", "sluice gdpr package --subject"),
+    ("a DSAR of orders", "sluice gdpr package --subject"),
 ]
 
 
