@@ -44,7 +44,7 @@ from sluice.server.planning.named_source_plan import with_named_source
 from sluice.server.planning.query_plan import compile_query, time_range_bounds
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
-from sluice.server.planning.template_plan import with_template
+from sluice.server.planning.template_plan import check_template_fits, with_template
 from sluice.server.planning.watermarks import (
     check_cursor_redaction,
     check_recorded_column,
@@ -145,6 +145,7 @@ def build_plan(
     caller's own source roots). An incremental export continues the chain of `owner`, the
     export's creator ("": the server's own, or a daemon without principals); required, so
     that no caller continues the server's chain by forgetting it."""
+    check_template_fits(spec, settings)
     spec = resolved_spec(spec, settings)
     encoder = _pick_format(spec.output.format or "jsonl")
     compressor = _pick(COMPRESSORS, spec.output.compression or "zstd", "spec.output.compression")
