@@ -174,7 +174,7 @@ def test_ask_runs_nothing_it_could_not_read_nor_a_gdpr_request_without_a_subject
     assert gdpr.returncode == 1
     assert "INVALID_ARGUMENT" in gdpr.stderr and "sluice gdpr package --subject" in gdpr.stderr
     direct = run_cli(
-        d, "export", "create", "--source-name", "people", "--to", str(d.exports),
+        d, "export", "create", "--source-name", "people", "--to", str(d.exports), "--dataset", "p",
         "--template", "gdpr", "--format", "csv",
     )  # fmt: skip
     assert direct.returncode == 1
