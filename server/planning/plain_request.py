@@ -167,9 +167,24 @@ def _kind(text: str, i: int, before: str) -> str:
         if char == "'" and previous.isalpha() and following.isalpha():
             return "w"  # o'clock
         return ""
+    if category in _INVISIBLE and before == "w" and _word_follows(text, i + 1):
+        # A zero-width space or soft hyphen inside a word ("no\u200bredaction") keeps it
+        # one word the rules do not know (unparsed), never two they do ("no redaction").
+        return "w"
     if category[0] in "CZ":
         return ""
     return "s"
+
+
+#: Format, private-use and unassigned characters: nothing shows where they are.
+_INVISIBLE: Final = frozenset({"Cf", "Co", "Cn"})
+
+
+def _word_follows(text: str, i: int) -> bool:
+    """Whether a letter, digit or mark comes at i, after any invisible characters."""
+    while i < len(text) and unicodedata.category(text[i]) in _INVISIBLE:
+        i += 1
+    return i < len(text) and (text[i].isalnum() or unicodedata.category(text[i])[0] == "M")
 
 
 def _ascii_digit(char: str) -> bool:
@@ -208,7 +223,18 @@ def parse_request(text: str, now: datetime, sources: Sequence[NamedSource] = ())
             leftovers.append(tokens[i])
             i += 1
     words = [word for word in leftovers if word not in FILLER]
-    source, used = _match_source(words, sources)
+    requests = _subject_requests(tokens)
+    try:
+        source, used = _match_source(words, sources)
+    except InvalidArgument:
+        if requests:  # "orders for GDPR" beside a source gdpr_requests
+            _refuse_subject_request(requests[0])
+        raise
+    for request in requests:
+        # Unless its words are those the named source was found by ("the gdpr requests":
+        # source gdpr_requests), it asks for one person's data.
+        if not {word for word in request if word not in FILLER} <= used:
+            _refuse_subject_request(request)
     unparsed = tuple(word for word in words if word not in used)
     return replace(plan, source_name=source, unparsed=unparsed)
 
@@ -451,13 +477,6 @@ def _template_rule(
         template = "backup"
     elif word == "full" and after == "backup":
         template, count = "backup", 2
-    elif word == "gdpr" or (word == "for" and after == "gdpr"):
-        count = 1 if word == "gdpr" else 2
-        if _at(tokens, i + count) in {"request", "requests", "access"}:
-            count += 1
-        _refuse_subject_request(" ".join(tokens[i : i + count]))
-    elif word == "dsar" or (word, after) in _SUBJECT_REQUESTS:
-        _refuse_subject_request(" ".join(tokens[i : i + 1 + (word != "dsar")]))
     elif word in {"share", "sharing"} or (word in {"to", "for"} and after in {"share", "sharing"}):
         count = 1 if word in {"share", "sharing"} else 2
         if _at(tokens, i + count) == "with":
@@ -472,20 +491,38 @@ def _template_rule(
     return count, _set(plan, "template", template, " ".join(tokens[i : i + count]))
 
 
-#: Two words that ask for one person's data (a data subject access request).
-_SUBJECT_REQUESTS: Final = frozenset(
-    {("subject", "access"), ("data", "access"), ("data", "subject"), ("subject", "request")}
+#: Phrases that can only mean a request for one person's data (a data subject access
+#: request), in stemmed words. Word pairs such as "data access" are not among them: "the
+#: data access log" is an ordinary source.
+_SUBJECT_REQUESTS: Final = (
+    ("gdpr",),
+    ("dsar",),
+    ("subject", "access", "request"),
+    ("data", "subject", "request"),
+    ("data", "access", "request"),
+    ("right", "of", "access"),
 )
 
 
-def _refuse_subject_request(phrase: str) -> None:
+def _subject_requests(tokens: Tokens) -> list[Tokens]:
+    """The phrases of `tokens` (as written) that ask for one person's data."""
+    stems = [_stem(token) for token in tokens]
+    return [
+        tokens[i : i + len(phrase)]
+        for phrase in _SUBJECT_REQUESTS
+        for i in range(len(stems) - len(phrase) + 1)
+        if tuple(stems[i : i + len(phrase)]) == phrase
+    ]
+
+
+def _refuse_subject_request(phrase: Tokens) -> None:
     """A GDPR (subject access) request is one person's data, and only a subject package
     selects a person's rows: template `gdpr` alone would export everyone's (the server
     refuses it outside a package). The grammar names no person, so it is refused."""
     raise InvalidArgument(
         "text",
-        f"'{phrase}' asks for one person's data: run `sluice gdpr package --subject ID "
-        "--to DEST` (a subject package)",
+        f"'{' '.join(phrase)}' asks for one person's data: run `sluice gdpr package "
+        "--subject ID --to DEST` (a subject package)",
     )
 
 

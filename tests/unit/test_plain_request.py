@@ -234,3 +234,59 @@ def test_no_sources_leaves_source_words_unparsed() -> None:
 def test_a_naive_now_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         parse_request("orders", datetime(2025, 1, 1), SOURCES)
+
+
+AUDIT_SOURCES = (
+    NamedSource("access_log", "Data access audit log"),
+    NamedSource("orders", "Customer orders"),
+    NamedSource("gdpr_requests", "Requests received under the GDPR"),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "source"),
+    [
+        # Words a GDPR request shares with ordinary ones: "data access", "data subject".
+        ("export the data access log from yesterday", "access_log"),
+        ("data access log as csv", "access_log"),
+        ("orders data subject to approval", "orders"),
+        # "gdpr" as a named source's own word asks for that source.
+        ("export the gdpr requests", "gdpr_requests"),
+    ],
+)
+def test_ordinary_requests_sharing_words_with_a_gdpr_request_are_read(
+    text: str, source: str
+) -> None:
+    assert parse_request(text, NOW, AUDIT_SOURCES).source_name == source
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "orders for a subject access request",
+        "access log for a data subject request",
+        "access log for a data access request",
+        "orders under my right of access",
+        "orders for GDPR",
+        "a DSAR of orders",
+    ],
+)
+def test_unambiguous_gdpr_requests_are_refused_whatever_the_sources(text: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_request(text, NOW, AUDIT_SOURCES)
+    assert [v.field for v in caught.value.violations] == ["text"]
+    assert "sluice gdpr package --subject" in caught.value.message
+
+
+@pytest.mark.parametrize("joiner", ["\u200b", "\u00ad", "\u2060", "\ue000"])
+def test_an_invisible_character_inside_a_word_keeps_it_one_unread_word(joiner: str) -> None:
+    """ "no<ZWSP>redaction" was read as "no redaction" and exported without redaction."""
+    plan = parse_request(f"orders no{joiner}redaction", NOW, SOURCES)
+    assert (plan.privacy, plan.unparsed) == ("", (f"no{joiner}redaction",))
+    plan = parse_request(f"orders with{joiner}out pii", NOW, SOURCES)
+    assert plan.privacy == "" and f"with{joiner}out" in plan.unparsed
+
+
+def test_invisible_characters_between_words_still_separate_them() -> None:
+    plan = parse_request("orders \u200fwithout pii\u200e", NOW, SOURCES)
+    assert (plan.source_name, plan.privacy, plan.unparsed) == ("orders", "strict", ())
