@@ -78,6 +78,19 @@ def test_ask_prints_the_plan_and_names_unknown_words(daemon: Daemon) -> None:
     assert "INVALID_ARGUMENT" in wrong.stderr and "only exports" in wrong.stderr
 
 
+def test_ask_refuses_a_text_past_its_length_bound_in_one_line(daemon: Daemon) -> None:
+    """The tokenizer takes about a microsecond a character: a READ caller's 64 MiB text
+    would keep the daemon busy a minute. The text is bounded on arrival (2048 characters,
+    request_bounds), the value never echoed."""
+    text = "orders " + "x" * 5000
+    refused = run_cli(daemon, "ask", text)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "sluice: error: INVALID_ARGUMENT: text: is 5007 characters long; at most 2048 allowed"
+    )
+    assert run_cli(daemon, "ask", "orders " + "x" * 2000, "--json").returncode == 0
+
+
 def test_ask_runs_an_export_or_creates_a_schedule_of_a_named_source(daemon_factory) -> None:  # type: ignore[no-untyped-def]
     """With named sources the seed's requests run: "my job applications as CSV" exports
     the `applications` source, and "… every night at 2" creates a schedule instead."""
