@@ -81,6 +81,9 @@ class Template:
     labels: tuple[tuple[str, str], ...] = ()
     #: backup: the server has no recipients to encrypt to (requests must bring their own).
     needs_recipients: bool = False
+    #: Only for subject packages (spec.subject): its redaction keeps identity columns,
+    #: which suits one person's own rows, not everyone's (template_plan.check_template_fits).
+    package_only: bool = False
 
     def sets(self) -> dict[str, str]:
         """What the template sets, for people (ListTemplates); never secrets or keys."""
@@ -249,6 +252,7 @@ def templates(
             compression="zip",
             redaction=SUBJECT_PACKAGE_REDACTION,
             encryption=EncryptionSpec(zip_password_ref=GDPR_SECRET),
+            package_only=True,
         ),
     }
     for name, config in sorted(configured.items()):

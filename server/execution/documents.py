@@ -17,9 +17,10 @@ from sluice.format.layout import (
 from sluice.format.manifest import Manifest
 from sluice.format.stored_objects import DocumentEntry
 from sluice.server.committed.manifests import read_manifest
-from sluice.server.errors import SluiceError
+from sluice.server.errors import FailedPrecondition, SluiceError, safe_summary
 from sluice.server.pipeline.xml_encoding import xml_schema_document
 from sluice.server.planning.plan import ExportPlan
+from sluice.server.report.model import ReportModel, build_report
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink, join_key
 
@@ -38,22 +39,30 @@ def write_documents(plan: ExportPlan, sink: Sink, manifest: Manifest) -> tuple[D
             store_document(sink, plan.prefix, XML_SCHEMA_NAME, "application/xml", schema)
         )
     if plan.spec.report:
-        # Imported here: the report's modules, reportlab's above all (about a tenth of a
-        # second), were imported by every daemon start for documents few exports ask for.
-        from sluice.server.report.html_report import render_html
-        from sluice.server.report.model import build_report
-        from sluice.server.report.pdf_report import render_pdf
-
-        report = build_report(manifest, _parents(sink, manifest))
-        entries.append(
-            store_document(sink, plan.prefix, REPORT_HTML_NAME, "text/html", render_html(report))
-        )
-        entries.append(
-            store_document(
-                sink, plan.prefix, REPORT_PDF_NAME, "application/pdf", render_pdf(report)
-            )
-        )
+        html, pdf = render_reports(build_report(manifest, _parents(sink, manifest)))
+        entries.append(store_document(sink, plan.prefix, REPORT_HTML_NAME, "text/html", html))
+        entries.append(store_document(sink, plan.prefix, REPORT_PDF_NAME, "application/pdf", pdf))
     return tuple(entries)
+
+
+def render_reports(report: ReportModel) -> tuple[bytes, bytes]:
+    """report.html and report.pdf. Every value a legal spec holds renders (report.pdf
+    cuts what would not fit a page); should drawing fail all the same, the export fails
+    with FAILED_PRECONDITION saying so — not INTERNAL: its chunks are stored, but an
+    export asked for a report commits only with it (README "Export report"). Only the
+    failure's type is said: ReportLab's messages quote the cells (a `where`'s e-mails)."""
+    # Imported here: the renderers, reportlab above all (about a tenth of a second),
+    # were imported by every daemon start for documents few exports ask for.
+    from sluice.server.report.html_report import render_html
+    from sluice.server.report.pdf_report import render_pdf
+
+    try:
+        return render_html(report), render_pdf(report)
+    except Exception as exc:  # noqa: BLE001 - any failure of drawing: see docstring
+        raise FailedPrecondition(
+            f"the report could not be drawn ({safe_summary(exc)}); the data is stored but "
+            "not committed without the report it asked for: export again without --report"
+        ) from None
 
 
 def _parents(sink: Sink, manifest: Manifest) -> tuple[Manifest, ...]:

@@ -12,6 +12,7 @@ InvalidArgument on field "text".
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -109,7 +110,7 @@ class TextPlan:
     #: (the parser knows no configuration): age recipients, or a secret's name.
     age_recipients: tuple[str, ...] = ()
     passphrase_secret: str = ""
-    #: backup | gdpr | sharing.
+    #: backup | sharing (a GDPR request is refused: `sluice gdpr package` serves it).
     template: str = ""
     #: A cron expression (5 fields or @daily/@weekly/@monthly/@hourly).
     schedule: str = ""
@@ -123,14 +124,78 @@ Tokens = Sequence[str]
 #: A rule at position i: (tokens consumed, updated plan) or None when it does not apply.
 Rule = Callable[[Tokens, int, TextPlan, datetime], tuple[int, TextPlan] | None]
 
-_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}(?:am|pm)?|[a-z0-9]+(?:'[a-z]+)?")
+#: Apostrophes read as "'" (a typographic one in "o\u2019clock").
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'"})
+
+
+def tokenize(text: str) -> list[str]:
+    """The tokens of `text`, lower-cased and NFKC-normalised (fullwidth letters are the
+    letters): words (letters, digits and marks of any script; "o'clock", "2025-02-10",
+    "14:30" whole) and runs of symbols (emoji, "+", "$"). Spaces and punctuation only
+    separate them: every other character is in a token, so a word the rules do not know
+    is named in `unparsed`, whatever its script (ASCII-only tokens dropped the rest, and
+    "без личных данных", "without personal data", asked for nothing)."""
+    normal = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
+    tokens: list[str] = []
+    current, kind = "", ""
+    for i, char in enumerate(normal):
+        this = _kind(normal, i, kind)
+        if this != kind and current:
+            tokens.append(current)
+            current = ""
+        if this:
+            current += char
+        kind = this
+    if current:
+        tokens.append(current)
+    return tokens
+
+
+def _kind(text: str, i: int, before: str) -> str:
+    """What text[i] belongs to: "w" a word, "s" a run of symbols, "" neither (a space,
+    punctuation, a control or format character). `before` is text[i - 1]'s kind."""
+    char = text[i]
+    category = unicodedata.category(char)
+    if category[0] == "M":  # an accent or variation selector: part of what it follows
+        return before or "w"
+    if char.isalnum():
+        return "w"
+    if category[0] == "P":
+        previous, following = text[i - 1 : i], text[i + 1 : i + 2]
+        if char in "-:" and _ascii_digit(previous) and _ascii_digit(following):
+            return "w"  # 2025-02-10, 14:30
+        if char == "'" and previous.isalpha() and following.isalpha():
+            return "w"  # o'clock
+        return ""
+    if category in _INVISIBLE and before == "w" and _word_follows(text, i + 1):
+        # A zero-width space or soft hyphen inside a word ("no\u200bredaction") keeps it
+        # one word the rules do not know (unparsed), never two they do ("no redaction").
+        return "w"
+    if category[0] in "CZ":
+        return ""
+    return "s"
+
+
+#: Format, private-use and unassigned characters: nothing shows where they are.
+_INVISIBLE: Final = frozenset({"Cf", "Co", "Cn"})
+
+
+def _word_follows(text: str, i: int) -> bool:
+    """Whether a letter, digit or mark comes at i, after any invisible characters."""
+    while i < len(text) and unicodedata.category(text[i]) in _INVISIBLE:
+        i += 1
+    return i < len(text) and (text[i].isalnum() or unicodedata.category(text[i])[0] == "M")
+
+
+def _ascii_digit(char: str) -> bool:
+    return char.isascii() and char.isdigit()
 
 
 def parse_request(text: str, now: datetime, sources: Sequence[NamedSource] = ()) -> TextPlan:
     """Read `text` relative to `now` (aware, in the zone relative ranges are meant in)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    tokens = _TOKEN.findall(text.lower())
+    tokens = tokenize(text)
     if not tokens:
         raise InvalidArgument("text", "says nothing to export")
     for token in tokens:
@@ -158,7 +223,18 @@ def parse_request(text: str, now: datetime, sources: Sequence[NamedSource] = ())
             leftovers.append(tokens[i])
             i += 1
     words = [word for word in leftovers if word not in FILLER]
-    source, used = _match_source(words, sources)
+    requests = _subject_requests(tokens)
+    try:
+        source, used = _match_source(words, sources)
+    except InvalidArgument:
+        if requests:  # "orders for GDPR" beside a source gdpr_requests
+            _refuse_subject_request(requests[0])
+        raise
+    for request in requests:
+        # Unless its words are those the named source was found by ("the gdpr requests":
+        # source gdpr_requests), it asks for one person's data.
+        if not {word for word in request if word not in FILLER} <= used:
+            _refuse_subject_request(request)
     unparsed = tuple(word for word in words if word not in used)
     return replace(plan, source_name=source, unparsed=unparsed)
 
@@ -310,19 +386,19 @@ def _date(tokens: Tokens, i: int, now: datetime) -> tuple[int, datetime, datetim
     """A date at i: (tokens used, start, end of the period it names). A month without a
     year is its latest occurrence not after `now`."""
     word = _at(tokens, i)
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", word):
         try:
             day = date.fromisoformat(word)
         except ValueError:
             raise InvalidArgument("text", f"'{word}' is not a date") from None
         return 1, _midnight(day, now), _midnight(day + timedelta(days=1), now)
-    if re.fullmatch(r"(19|20)\d{2}", word):
+    if re.fullmatch(r"(19|20)[0-9]{2}", word):
         year = int(word)
         return 1, _midnight(date(year, 1, 1), now), _midnight(date(year + 1, 1, 1), now)
     if word in MONTHS:
         month = MONTHS[word]
         year_word = _at(tokens, i + 1)
-        if re.fullmatch(r"(19|20)\d{2}", year_word):
+        if re.fullmatch(r"(19|20)[0-9]{2}", year_word):
             start, used = date(int(year_word), month, 1), 2
         else:
             year = now.year if month <= now.month else now.year - 1
@@ -401,11 +477,6 @@ def _template_rule(
         template = "backup"
     elif word == "full" and after == "backup":
         template, count = "backup", 2
-    elif word == "gdpr" or (word == "for" and after == "gdpr"):
-        count = 1 if word == "gdpr" else 2
-        if _at(tokens, i + count) in {"request", "requests", "access"}:
-            count += 1
-        template = "gdpr"
     elif word in {"share", "sharing"} or (word in {"to", "for"} and after in {"share", "sharing"}):
         count = 1 if word in {"share", "sharing"} else 2
         if _at(tokens, i + count) == "with":
@@ -418,6 +489,41 @@ def _template_rule(
     if not template:
         return None
     return count, _set(plan, "template", template, " ".join(tokens[i : i + count]))
+
+
+#: Phrases that can only mean a request for one person's data (a data subject access
+#: request), in stemmed words. Word pairs such as "data access" are not among them: "the
+#: data access log" is an ordinary source.
+_SUBJECT_REQUESTS: Final = (
+    ("gdpr",),
+    ("dsar",),
+    ("subject", "access", "request"),
+    ("data", "subject", "request"),
+    ("data", "access", "request"),
+    ("right", "of", "access"),
+)
+
+
+def _subject_requests(tokens: Tokens) -> list[Tokens]:
+    """The phrases of `tokens` (as written) that ask for one person's data."""
+    stems = [_stem(token) for token in tokens]
+    return [
+        tokens[i : i + len(phrase)]
+        for phrase in _SUBJECT_REQUESTS
+        for i in range(len(stems) - len(phrase) + 1)
+        if tuple(stems[i : i + len(phrase)]) == phrase
+    ]
+
+
+def _refuse_subject_request(phrase: Tokens) -> None:
+    """A GDPR (subject access) request is one person's data, and only a subject package
+    selects a person's rows: template `gdpr` alone would export everyone's (the server
+    refuses it outside a package). The grammar names no person, so it is refused."""
+    raise InvalidArgument(
+        "text",
+        f"'{' '.join(phrase)}' asks for one person's data: run `sluice gdpr package "
+        "--subject ID --to DEST` (a subject package)",
+    )
 
 
 def _schedule_rule(
@@ -478,7 +584,7 @@ def _clock(tokens: Tokens, at: int) -> tuple[int, int, int] | None:
         return 2, 12, 0
     if word == "midnight":
         return 2, 0, 0
-    match = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?(am|pm)?", word)
+    match = re.fullmatch(r"([0-9]{1,2})(?::([0-9]{2}))?(am|pm)?", word)
     if match is None:
         return None
     hour, minute, suffix = int(match[1]), int(match[2] or 0), match[3]
@@ -514,9 +620,7 @@ def _match_source(words: Sequence[str], sources: Sequence[NamedSource]) -> tuple
     for source in sources:
         name_words = {_stem(w) for w in re.split(r"[\s_\-.]+", source.name.lower()) if w}
         described = {
-            _stem(w)
-            for w in re.findall(r"[a-z0-9]+", source.description.lower())
-            if w not in FILLER and len(w) > 2
+            _stem(w) for w in tokenize(source.description) if w not in FILLER and len(w) > 2
         }
         score, used = 0, set[str]()
         for word in words:
@@ -547,7 +651,7 @@ def _stem(word: str) -> str:
 
 
 def _number(word: str) -> int | None:
-    if word.isdigit():
+    if _ascii_digit(word[:1]) and word.isascii() and word.isdigit():
         return int(word)
     return NUMBERS.get(word)
 

@@ -47,7 +47,7 @@ from sluice.server.planning.query_plan import compile_query, ignores_case, time_
 from sluice.server.planning.redaction_plan import build_redactor
 from sluice.server.planning.spec import DestinationSpec, ExportSpec, SourceSpec
 from sluice.server.planning.stream_keys import check_stream_unkeyed
-from sluice.server.planning.template_plan import with_template
+from sluice.server.planning.template_plan import check_template_fits, with_template
 from sluice.server.planning.watermarks import (
     check_cursor_redaction,
     check_recorded_column,
@@ -154,6 +154,7 @@ def build_plan(
     that no caller continues the server's chain by forgetting it. `source_name`: the
     named source a spec already resolved reads (a subject package's part), whose errors
     name it rather than its location."""
+    check_template_fits(spec, settings)
     spec = resolved_spec(spec, settings)
     encoder = _pick_format(spec.output.format or "jsonl")
     compressor = _pick(COMPRESSORS, spec.output.compression or "zstd", "spec.output.compression")

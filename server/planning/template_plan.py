@@ -42,6 +42,22 @@ def find_template(name: str, settings: Settings) -> Template:
     return template
 
 
+def check_template_fits(spec: ExportSpec, settings: Settings) -> None:
+    """A package-only template (gdpr) names no rows of its own: outside a subject package
+    it would export everyone's rows with their identity columns kept. InvalidArgument on
+    spec.template. Checked when one export is planned (a stored export of that kind,
+    accepted before this check, fails rather than running)."""
+    if spec.subject is None and spec.template:
+        template = find_template(spec.template, settings)
+        if template.package_only:
+            raise InvalidArgument(
+                "spec.template",
+                f"template {quoted(template.name)} is for GDPR subject packages only "
+                "(spec.subject: `sluice gdpr package --subject ID`); it keeps the identity "
+                "columns of one person's rows",
+            )
+
+
 def with_template(spec: ExportSpec, settings: Settings) -> ExportSpec:
     """`spec` completed by its template; the spec itself when it names none."""
     if not spec.template:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
 import pytest
 
 from sluice.client import ExportClient, InvalidArgumentError
@@ -77,6 +78,19 @@ def test_ask_prints_the_plan_and_names_unknown_words(daemon: Daemon) -> None:
     assert "INVALID_ARGUMENT" in wrong.stderr and "only exports" in wrong.stderr
 
 
+def test_ask_refuses_a_text_past_its_length_bound_in_one_line(daemon: Daemon) -> None:
+    """The tokenizer takes about a microsecond a character: a READ caller's 64 MiB text
+    would keep the daemon busy a minute. The text is bounded on arrival (2048 characters,
+    request_bounds), the value never echoed."""
+    text = "orders " + "x" * 5000
+    refused = run_cli(daemon, "ask", text)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "sluice: error: INVALID_ARGUMENT: text: is 5007 characters long; at most 2048 allowed"
+    )
+    assert run_cli(daemon, "ask", "orders " + "x" * 2000, "--json").returncode == 0
+
+
 def test_ask_runs_an_export_or_creates_a_schedule_of_a_named_source(daemon_factory) -> None:  # type: ignore[no-untyped-def]
     """With named sources the seed's requests run: "my job applications as CSV" exports
     the `applications` source, and "… every night at 2" creates a schedule instead."""
@@ -138,3 +152,46 @@ def test_ask_for_a_schedule_keeps_the_time_zone(daemon_factory) -> None:  # type
     with ExportClient(d.address) as client:
         (schedule,) = client.list_schedules()
         assert (schedule.cron, schedule.timezone) == ("0 2 * * *", "Europe/Madrid")
+
+
+def test_ask_runs_nothing_it_could_not_read_nor_a_gdpr_request_without_a_subject(
+    daemon_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """Words in other scripts were dropped unread: "people as csv без личных данных"
+    ("without personal data") ran with no redaction, e-mails in the clear. "For a GDPR
+    request" ran template gdpr over everyone's rows, keeping their e-mail columns; the
+    server refuses that template outside a subject package whoever asks."""
+    d: Daemon = daemon_factory("ask-words")
+    people = d.sources / "people.parquet"
+    people.parent.mkdir(parents=True)
+    pl.DataFrame({"id": [1, 2], "email": ["alice@example.com", "bob@example.com"]}).write_parquet(
+        people
+    )
+    d.settings["sources"] = {
+        "people": {"uri": str(people), "subject_column": "email", "description": "People"}
+    }
+    # The gdpr template's zip password: without it the template is refused for that.
+    (d.root / "gdpr-password").write_text("pw\n")
+    d.settings["secrets"] = {"gdpr": f"file:{d.root / 'gdpr-password'}"}
+    d.start()
+    for text, words in [
+        ("people as csv без личных данных", "'без', 'личных', 'данных'"),
+        ("people as csv 匿名化して", "'匿名化して'"),
+        ("people as csv ohne persönliche Daten", "'ohne', 'persönliche', 'daten'"),
+        ("people as csv 🙈", "'🙈'"),
+    ]:
+        refused = run_cli(d, "ask", text, "--to", str(d.exports), "--yes")
+        assert refused.returncode == 1, (text, refused.stdout)
+        assert f"not understood: {words};" in refused.stderr
+    gdpr = run_cli(d, "ask", "people for gdpr request as csv", "--to", str(d.exports), "--yes")
+    assert gdpr.returncode == 1
+    assert "INVALID_ARGUMENT" in gdpr.stderr and "sluice gdpr package --subject" in gdpr.stderr
+    direct = run_cli(
+        d, "export", "create", "--source-name", "people", "--to", str(d.exports), "--dataset", "p",
+        "--template", "gdpr", "--format", "csv",
+    )  # fmt: skip
+    assert direct.returncode == 1
+    assert "INVALID_ARGUMENT" in direct.stderr and "spec.template" in direct.stderr
+    assert "subject package" in direct.stderr
+    with ExportClient(d.address) as client:
+        assert list(client.list()) == []

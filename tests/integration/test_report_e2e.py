@@ -129,3 +129,26 @@ def test_an_incremental_report_lists_its_parent(daemon: Daemon, reported: Path) 
     assert json.loads(child.read_text())["parent_export_id"] == parent_id
     html = (child.parent / "report.html").read_text()
     assert "Parent chain" in html and html.count(parent_id) >= 2
+
+
+def test_a_long_where_is_reported_cut_short_and_the_export_commits(daemon: Daemon) -> None:
+    """A `where` listing 200 people (4,895 characters, a third of its limit) was one
+    table cell taller than a page: the PDF failed with LayoutError after every chunk was
+    stored, the export FAILED as INTERNAL and its folder kept chunks without a manifest."""
+    wanted = [f"mail me at person{i}@example.com" for i in range(200)]
+    where = "contact IN (" + ", ".join(f"'{value}'" for value in wanted) + ")"
+    result = run_cli(
+        daemon, "export", "create", "--source", str(daemon.sources / "people.parquet"),
+        "--to", str(daemon.exports), "--dataset", "listed", "--where", where, "--report",
+        "--wait", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, json.loads(result.stdout)["error"]
+    manifest = manifest_path(json.loads(result.stdout)["manifest_uri"])
+    assert json.loads(manifest.read_text())["totals"]["records"] == 200
+    text = subprocess.run(
+        [need("pdftotext"), str(manifest.parent / "report.pdf"), "-"],
+        capture_output=True, check=True, text=True,
+    ).stdout  # fmt: skip
+    assert "more characters" in " ".join(text.split())
+    # report.html has no pages to fit: it shows the whole `where`, as the manifest does.
+    assert "person199@example.com" in (manifest.parent / "report.html").read_text()

@@ -56,7 +56,6 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("messages with moderate privacy", {"source_name": "messages", "privacy": "moderate"}),
     ("messages without personal data", {"source_name": "messages", "privacy": "strict"}),
     ("orders encrypted", {"source_name": "orders", "encryption": "recipients"}),
-    ("my data for GDPR", {"template": "gdpr"}),
     (
         "my applications to share with my mentor",
         {"source_name": "applications", "template": "sharing"},
@@ -130,7 +129,6 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     # Templates.
     ("back up all orders", {"source_name": "orders", "template": "backup"}),
     ("full backup of orders", {"source_name": "orders", "template": "backup"}),
-    ("orders for a GDPR request", {"source_name": "orders", "template": "gdpr"}),
     # Schedules.
     ("orders nightly", {"source_name": "orders", "schedule": "0 2 * * *"}),
     ("orders daily", {"source_name": "orders", "schedule": "@daily"}),
@@ -152,6 +150,31 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("frobnicate the widgets", {"unparsed": ("frobnicate", "widgets")}),
     ("orders as excel", {"source_name": "orders", "unparsed": ("excel",)}),
     ("orders every fortnight", {"source_name": "orders", "unparsed": ("fortnight",)}),
+    # ... in any script: a word outside ASCII was dropped, so "without personal data" in
+    # Russian asked for nothing and ran unredacted.
+    (
+        "orders as csv без личных данных",
+        {"source_name": "orders", "format": "csv", "unparsed": ("без", "личных", "данных")},
+    ),
+    (
+        "orders as csv 匿名化して",
+        {"source_name": "orders", "format": "csv", "unparsed": ("匿名化して",)},
+    ),
+    (
+        "orders as csv ohne persönliche Daten",
+        {"source_name": "orders", "format": "csv", "unparsed": ("ohne", "persönliche", "daten")},
+    ),
+    ("orders as csv 🙈", {"source_name": "orders", "format": "csv", "unparsed": ("🙈",)}),
+    (
+        "orders as csv, nur für Max",
+        {"source_name": "orders", "format": "csv", "unparsed": ("nur", "für", "max")},
+    ),
+    # Digits of other scripts are words, not numbers or years.
+    ("orders from the last ٣ days", {"source_name": "orders", "unparsed": ("last", "٣", "days")}),
+    # Punctuation separates words, as it did; fullwidth letters are the letters.
+    ("Orders, as CSV — please!", {"source_name": "orders", "format": "csv"}),
+    ("orders \uff41\uff53 \uff43\uff53\uff56", {"source_name": "orders", "format": "csv"}),
+    ("orders every day at 2 o\u2019clock", {"source_name": "orders", "schedule": "0 2 * * *"}),
 ]
 
 REFUSED: list[tuple[str, str]] = [
@@ -169,6 +192,14 @@ REFUSED: list[tuple[str, str]] = [
     # Numbers past any date (OverflowError / ValueError inside): were INTERNAL.
     ("orders from the last 99999999 days", "out of any date range"),
     ("orders from the last 5000 years", "out of any date range"),
+    # A GDPR request is one person's data: only a subject package selects it. The
+    # template alone exported everyone's rows with their identity columns kept.
+    ("my data for GDPR", "sluice gdpr package --subject"),
+    ("orders for a GDPR request", "sluice gdpr package --subject"),
+    ("people for gdpr request as csv", "sluice gdpr package --subject"),
+    ("orders for a subject access request", "sluice gdpr package --subject"),
+    ("orders for a data access request", "sluice gdpr package --subject"),
+    ("a DSAR of orders", "sluice gdpr package --subject"),
 ]
 
 
@@ -203,3 +234,59 @@ def test_no_sources_leaves_source_words_unparsed() -> None:
 def test_a_naive_now_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         parse_request("orders", datetime(2025, 1, 1), SOURCES)
+
+
+AUDIT_SOURCES = (
+    NamedSource("access_log", "Data access audit log"),
+    NamedSource("orders", "Customer orders"),
+    NamedSource("gdpr_requests", "Requests received under the GDPR"),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "source"),
+    [
+        # Words a GDPR request shares with ordinary ones: "data access", "data subject".
+        ("export the data access log from yesterday", "access_log"),
+        ("data access log as csv", "access_log"),
+        ("orders data subject to approval", "orders"),
+        # "gdpr" as a named source's own word asks for that source.
+        ("export the gdpr requests", "gdpr_requests"),
+    ],
+)
+def test_ordinary_requests_sharing_words_with_a_gdpr_request_are_read(
+    text: str, source: str
+) -> None:
+    assert parse_request(text, NOW, AUDIT_SOURCES).source_name == source
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "orders for a subject access request",
+        "access log for a data subject request",
+        "access log for a data access request",
+        "orders under my right of access",
+        "orders for GDPR",
+        "a DSAR of orders",
+    ],
+)
+def test_unambiguous_gdpr_requests_are_refused_whatever_the_sources(text: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_request(text, NOW, AUDIT_SOURCES)
+    assert [v.field for v in caught.value.violations] == ["text"]
+    assert "sluice gdpr package --subject" in caught.value.message
+
+
+@pytest.mark.parametrize("joiner", ["\u200b", "\u00ad", "\u2060", "\ue000"])
+def test_an_invisible_character_inside_a_word_keeps_it_one_unread_word(joiner: str) -> None:
+    """ "no<ZWSP>redaction" was read as "no redaction" and exported without redaction."""
+    plan = parse_request(f"orders no{joiner}redaction", NOW, SOURCES)
+    assert (plan.privacy, plan.unparsed) == ("", (f"no{joiner}redaction",))
+    plan = parse_request(f"orders with{joiner}out pii", NOW, SOURCES)
+    assert plan.privacy == "" and f"with{joiner}out" in plan.unparsed
+
+
+def test_invisible_characters_between_words_still_separate_them() -> None:
+    plan = parse_request("orders \u200fwithout pii\u200e", NOW, SOURCES)
+    assert (plan.source_name, plan.privacy, plan.unparsed) == ("orders", "strict", ())
