@@ -30,6 +30,7 @@ per batch, never anything per row, and memory stays bounded by the batch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -404,12 +405,14 @@ def _short(values: pl.DataFrame) -> bool:
     return bool(mean <= _SHORT_VALUE)
 
 
+@functools.lru_cache(maxsize=1024)
 def _anchored(pattern: str) -> bool:
     """Whether a pattern may hold an anchor (a "^" other than a class's negation, a "$",
     `\\A`, `\\z`, `\\Z`), which would not hold at a value's edge inside joined text.
     An escaped character is a literal ("\\$"), and an escaped "[" opens no class, so the
     "^" after it is an anchor ("\\[^"). When unsure, it says anchored: that only forgoes
-    the joined scan."""
+    the joined scan. Cached: asked of the same few gates for every batch, and read
+    character by character in Python (the JSON keys' gates run to thousands of them)."""
     escaped = False
     previous = ""
     for char in pattern:
@@ -478,8 +481,14 @@ def _has_separator(value: pl.Expr) -> pl.Expr:
 
 
 def _joined(patterns: Sequence[str]) -> ValueTest:
-    joined = "|".join(f"(?:{without_names(p)})" for p in patterns)
+    joined = _alternation(tuple(patterns))
     return lambda value: value.str.contains(joined)
+
+
+@functools.lru_cache(maxsize=256)
+def _alternation(patterns: tuple[str, ...]) -> str:
+    """`patterns` as one alternation. Cached: the same few sets are joined every batch."""
+    return "|".join(f"(?:{without_names(p)})" for p in patterns)
 
 
 def _refined(
