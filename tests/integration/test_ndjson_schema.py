@@ -173,9 +173,7 @@ def test_a_field_absent_from_the_first_lines_fails_the_export_naming_it(  # type
     daemon, client = world
     source = _write(daemon.sources / f"new-field-{on_bad_rows}.ndjson", _new_field_records())
     with pytest.raises(ExportFailedError) as failed:
-        client.wait(
-            client.create(_spec(daemon, source, on_bad_rows=on_bad_rows)).id, timeout=120
-        )
+        client.wait(client.create(_spec(daemon, source, on_bad_rows=on_bad_rows)).id, timeout=120)
     error = failed.value.export.error
     assert error.code == "FAILED_PRECONDITION", error
     assert f"new-field-{on_bad_rows}.ndjson: line {NEW_AT} " in error.message, error.message
