@@ -292,6 +292,7 @@ def query_batches(
         bad_rows,
         after_key=after_key,
         cancels=cancels,
+        every_column=query.every_column,
     )
 
     count_without_cursor = without_cursor is not None and query.without_cursor is not None

@@ -45,6 +45,9 @@ class CompiledQuery:
     #: Rows the rest of the query selects that an increment can never send (a null,
     #: NaN or infinite cursor): counted, see rows_without_cursor. None: nothing counted.
     without_cursor: pl.Expr | None = None
+    #: No columns chosen: the export takes every column the source has, so a field the
+    #: source schema lacks (a late NDJSON field) fails rather than being left out.
+    every_column: bool = False
 
     @property
     def required_columns(self) -> tuple[str, ...]:

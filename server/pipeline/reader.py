@@ -34,6 +34,7 @@ from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.database_keys import resume_columns
 from sluice.server.pipeline.key_order import KeyOrderCheck
 from sluice.server.pipeline.long_lines import line_end, read_line
+from sluice.server.pipeline.ndjson_fields import check_fields
 from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
 from sluice.server.pipeline.statement_cancels import StatementCancels
@@ -59,6 +60,7 @@ def read_batches(
     *,
     after_key: Sequence[object] | None = None,
     cancels: StatementCancels | None = None,
+    every_column: bool = False,
 ) -> Iterator[pl.DataFrame]:
     """Yield frames [ROW_INDEX, *columns] of at most `batch_rows` rows, skipping rows
     before `from_row` (without decoding them where the format allows). A database
@@ -66,7 +68,8 @@ def read_batches(
 
     A row that cannot be parsed raises SourceDataError naming the file, line and column,
     never the data; under on_bad_rows "skip" it is left out instead, and counted in
-    `bad_rows` when given."""
+    `bad_rows` when given. When the export takes `every_column` (none chosen), an NDJSON
+    field the schema lacks fails its file rather than being left out (ndjson_fields)."""
     data_schema = pl.Schema({n: t for n, t in schema.items() if n != ROW_INDEX})
     if source.database is not None:
         yield from _database_batches(
@@ -82,6 +85,8 @@ def read_batches(
     read_file = _READERS[source.format]
     if source.format == "csv" and source.tabs:
         read_file = partial(_csv, separator="\t")
+    if source.format == "ndjson" and every_column:
+        read_file = partial(_ndjson, every_column=True)
     open_file = file_opener(source)
     position = 0
     for path in source.files:
@@ -376,11 +381,14 @@ def _ndjson(
     skip: int,
     rows: FileRows,
     record_bytes: int,
+    every_column: bool = False,
 ) -> FileReader:
     _refuse_compressed(handle, rows)
     offset = 0
     for first_line, block in _line_blocks(handle, record_bytes, rows):
         frame = _ndjson_block(block, schema, rows, first_line)
+        if every_column:
+            check_fields(block, schema, rows.file, first_line)
         rows.flush(offset + frame.height)
         for start in range(0, frame.height, batch_rows):
             piece = frame.slice(start, batch_rows)

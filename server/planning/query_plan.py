@@ -48,7 +48,7 @@ def compile_query(query: QuerySpec, schema: pl.Schema) -> CompiledQuery:
     predicate: pl.Expr | None = None
     if predicates:
         predicate = pl.all_horizontal(predicates) if len(predicates) > 1 else predicates[0]
-    return CompiledQuery(columns=columns, predicate=predicate)
+    return CompiledQuery(columns=columns, predicate=predicate, every_column=not query.columns)
 
 
 def _check_columns(requested: tuple[str, ...], names: list[str]) -> tuple[str, ...]:

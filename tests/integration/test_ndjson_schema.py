@@ -148,3 +148,72 @@ def test_ndjson_types_are_checked_as_csv_types_are(world) -> None:  # type: igno
     with pytest.raises(InvalidArgumentError) as refused:
         client.create(_spec(daemon, csv, source_schema={"nope": "str"}))
     assert [v.field for v in refused.value.violations] == ["spec.source.schema"]
+
+
+NEW_AT = 500  # the line a field first appears on, long past the 100 inferred from
+
+
+def _new_field_records() -> list[dict[str, object]]:
+    """`note` absent from the first NEW_AT - 1 lines, then on every other line."""
+    records: list[dict[str, object]] = []
+    for i in range(1000):
+        record: dict[str, object] = {"id": i, "name": f"n{i}"}
+        if i >= NEW_AT - 1 and i % 2 == 1:
+            record["note"] = f"x{i}"
+        records.append(record)
+    return records
+
+
+@pytest.mark.parametrize("on_bad_rows", ["fail", "skip"])
+def test_a_field_absent_from_the_first_lines_fails_the_export_naming_it(  # type: ignore[no-untyped-def]
+    world, on_bad_rows: str
+) -> None:
+    # On main the export succeeded without `note`: its values were dropped without a word.
+    # A schema problem is no bad row: "skip" fails too, rather than drop the field.
+    daemon, client = world
+    source = _write(daemon.sources / f"new-field-{on_bad_rows}.ndjson", _new_field_records())
+    with pytest.raises(ExportFailedError) as failed:
+        client.wait(client.create(_spec(daemon, source, on_bad_rows=on_bad_rows)).id, timeout=120)
+    error = failed.value.export.error
+    assert error.code == "FAILED_PRECONDITION", error
+    assert f"new-field-{on_bad_rows}.ndjson: line {NEW_AT} " in error.message, error.message
+    assert "'note'" in error.message and "spec.source.schema" in error.message, error.message
+    assert "\n" not in error.message
+
+
+def test_a_late_field_named_in_the_schema_or_left_out_by_columns_is_exported(world) -> None:  # type: ignore[no-untyped-def]
+    daemon, client = world
+    records = _new_field_records()
+    source = _write(daemon.sources / "new-field-named.ndjson", records)
+    result = run_cli(
+        daemon,
+        "export",
+        "create",
+        "--source",
+        str(source),
+        "--to",
+        str(daemon.exports),
+        "--dataset",
+        "named",
+        "--schema",
+        "note:str",
+        "--format",
+        "parquet",  # JSON read back would infer from its first lines too
+        "--wait",
+        "--json",
+        timeout=120,
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    out = read_export(json.loads(result.stdout)["manifest_uri"]).sort("id")
+    assert out.columns == ["id", "name", "note"]
+    assert out["note"].to_list() == [record.get("note") for record in records]
+
+    # Columns chosen: a field outside them is left out by the caller's choice.
+    chosen = client.wait(
+        client.create(_spec(daemon, source, columns=["id", "name"], format="parquet")).id,
+        timeout=120,
+    )
+    assert chosen.state == pb.EXPORT_STATE_SUCCEEDED
+    out = read_export(chosen.manifest_uri).sort("id")
+    assert out.columns == ["id", "name"]
+    assert out["id"].to_list() == list(range(1000))
