@@ -95,6 +95,9 @@ class DatabaseRead:
     #: unique index). When not, the reader checks every key it reads instead (see
     #: reader.KeyOrderCheck): a tie would make a resumed run skip or repeat rows.
     unique_order: bool = False
+    #: What to do when the order ties, after the reader's error (PostgreSQL: a table
+    #: with inheritance children, Described.inheritance_hint), or "".
+    order_hint: str = ""
     #: Pushed-down ids filter: the column and its values (typed), or none.
     id_column: str = ""
     ids: tuple[Any, ...] = ()
@@ -180,7 +183,7 @@ def _plan_postgres(
                 f"spec.source.order_by ({', '.join(c[:64] for c in order_by)}) is not unique "
                 f"in table {name[:128]!r}: rows that share an order key would be skipped or "
                 "repeated by a resumed export; order by the primary key or by columns of a "
-                "unique index whose columns are NOT NULL"
+                "unique index whose columns are NOT NULL" + described.inheritance_hint(order_by)
             )
         return replace(read, unique_order=True)
     if order_by:
@@ -195,7 +198,12 @@ def _plan_postgres(
             f"table {name[:128]!r} has no primary key: give spec.source.order_by "
             "(unique columns) so that a resumed export continues exactly"
         )
-    return replace(read, order_by=key, unique_order=described.proves_unique(key))
+    return replace(
+        read,
+        order_by=key,
+        unique_order=described.proves_unique(key),
+        order_hint=described.inheritance_hint(key),
+    )
 
 
 def read_schema(read: DatabaseRead) -> pl.Schema:
