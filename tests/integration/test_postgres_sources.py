@@ -337,8 +337,8 @@ def test_a_primary_key_with_inheritance_children_is_not_taken_as_unique(
     )
     hint = (
         "inheritance children (measurements_2023, measurements_2024)",
-        '--query "SELECT tableoid::regclass::text AS part, * FROM measurements" '
-        "--order-by part,id",
+        '--query "SELECT tableoid::regclass::text AS part, * FROM measurements"',
+        '" --order-by part,id (spec.source.query',
     )
     message = _refused_value(pg_daemon, _uri(pg), table="measurements", format="parquet")
     assert "spec.source.order_by (id) is not unique" in message, message
