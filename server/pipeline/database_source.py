@@ -16,10 +16,10 @@ SQLite is read with the standard library's sqlite3 (no extra dependency, no exte
 download): column types come from the declared types (INTEGER, REAL, TEXT, BLOB,
 DECIMAL(p,s), TIMESTAMP, DATE, BOOLEAN, JSON...) and values are converted strictly, so a
 value that does not fit its declared type fails naming the column, never quoting it
-(a DECIMAL(p,s) value is never rounded to fit). NUMERIC, DECIMAL and other types of
-numeric affinity without a precision are Int64 when the column holds only integers,
-else Float64 (SQLite's REAL values are floats), where an integer a float would round
-(past 2^53) fails the read.
+(a DECIMAL(p,s) value is never rounded to fit, but for a float's last bits: 0.1+0.2 is
+0.30). NUMERIC, DECIMAL and other types of numeric affinity without a precision are
+Float64, as REAL, whatever the values (a type never depends on the data): an integer a
+float would round (past 2^53) fails the read naming the column and the row.
 DuckDB produces Arrow itself, with its own faithful types; the types whose Arrow form is
 not their value (UHUGEINT, VARINT, TIMETZ, BIT) are refused at planning, and values
 Arrow cannot hold (infinities, HUGEINTs of 39 digits) fail naming column and row
@@ -28,6 +28,7 @@ Arrow cannot hold (infinities, HUGEINTs of 39 digits) fail naming column and row
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -94,6 +95,9 @@ class DatabaseRead:
     #: unique index). When not, the reader checks every key it reads instead (see
     #: reader.KeyOrderCheck): a tie would make a resumed run skip or repeat rows.
     unique_order: bool = False
+    #: What to do when the order ties, after the reader's error (PostgreSQL: a table
+    #: with inheritance children, Described.inheritance_hint), or "".
+    order_hint: str = ""
     #: Pushed-down ids filter: the column and its values (typed), or none.
     id_column: str = ""
     ids: tuple[Any, ...] = ()
@@ -181,7 +185,7 @@ def _plan_postgres(
                 f"spec.source.order_by ({', '.join(c[:64] for c in order_by)}) is not unique "
                 f"in table {name[:128]!r}: rows that share an order key would be skipped or "
                 "repeated by a resumed export; order by the primary key or by columns of a "
-                "unique index whose columns are NOT NULL"
+                "unique index whose columns are NOT NULL" + described.inheritance_hint(order_by)
             )
         return replace(read, unique_order=True)
     if order_by:
@@ -196,7 +200,12 @@ def _plan_postgres(
             f"table {name[:128]!r} has no primary key: give spec.source.order_by "
             "(unique columns) so that a resumed export continues exactly"
         )
-    return replace(read, order_by=key, unique_order=described.proves_unique(key))
+    return replace(
+        read,
+        order_by=key,
+        unique_order=described.proves_unique(key),
+        order_hint=described.inheritance_hint(key),
+    )
 
 
 def read_schema(read: DatabaseRead) -> pl.Schema:
@@ -679,8 +688,6 @@ def _sqlite_schema(con: sqlite3.Connection, read: DatabaseRead) -> pl.Schema:
         dtype = sqlite_type(declared)
         if dtype is None:
             dtype = _sampled_type(con, relation, name)
-        elif _integers_only(declared) and _holds_other_than_integers(con, relation, name):
-            dtype = pl.Float64()
         types[name] = dtype
     return pl.Schema(types)
 
@@ -711,30 +718,11 @@ def sqlite_type(declared: str) -> pl.DataType | None:
         match = _DECIMAL.search(text)
         if match:
             return pl.Decimal(int(match.group(1)), int(match.group(2) or 0))
-    if any(word in text for word in ("REAL", "FLOA", "DOUB")):
-        return pl.Float64()
-    # NUMERIC affinity without a precision (NUMERIC, DECIMAL, MONEY...): SQLite keeps
-    # integers exact, which a float would round past 2^53: Int64 unless the column holds
-    # other values (_integers_only).
-    return pl.Int64()
-
-
-def _integers_only(declared: str) -> bool:
-    """Whether a column of the `declared` type is Int64 only when it holds nothing but
-    integers (numeric affinity without a precision), else Float64, which holds SQLite's
-    REAL values exactly (an integer a float would round then fails the read)."""
-    text = declared.upper()
-    return sqlite_type(declared) == pl.Int64 and "INT" not in text and "BOOL" not in text
-
-
-def _holds_other_than_integers(con: sqlite3.Connection, relation: str, column: str) -> bool:
-    """Whether a column holds a value that is not an integer (stops at the first; a
-    column of integers only is read to its end)."""
-    row = con.execute(
-        f"SELECT 1 FROM {relation} WHERE typeof({_quote(column)}) NOT IN ('integer', 'null') "
-        "LIMIT 1"
-    ).fetchone()
-    return row is not None
+    # REAL, FLOAT, DOUBLE and SQLite's numeric affinity (NUMERIC, DECIMAL, MONEY...
+    # without a precision): from the declaration alone, never the values held, so that
+    # an UPDATE cannot change an export's type between runs. An integer a float would
+    # round (past 2^53) fails the read (_sqlite_series).
+    return pl.Float64()
 
 
 def _sampled_type(con: sqlite3.Connection, relation: str, column: str) -> pl.DataType:
@@ -789,7 +777,7 @@ def _sqlite_series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Serie
     if isinstance(dtype, pl.Decimal):
         return _decimals(name, values, dtype)
     if isinstance(dtype, pl.Float64):
-        # An integer in a float column (NUMERIC holding reals too, a query's column
+        # An integer in a float column (NUMERIC without a precision, a query's column
         # typed by its first value): past 2^53 a float would round it.
         rounded = next((r for r, v in enumerate(values) if type(v) is int and float(v) != v), None)
         if rounded is not None:
@@ -806,16 +794,28 @@ _ROUNDED = (
 
 def _decimals(name: str, values: list[Any], dtype: pl.Decimal) -> pl.Series:
     """The values (floats, integers or text as SQLite stores them) as `dtype`; one
-    that would be rounded to fit raises UnreadableValue."""
+    that would be rounded to fit raises UnreadableValue, unless it is a float that
+    differs from its rounded value by no more than its last bits (_float_artefact)."""
     exact = pl.Series(name, [None if v is None else Decimal(str(v)) for v in values], strict=True)
     fitted = exact.cast(dtype, strict=False)  # NULL where too large, rounded where too long
     if exact.dtype == pl.Null:
         return fitted
     changed = (fitted.is_null() & exact.is_not_null()) | (fitted.cast(exact.dtype) != exact)
-    if changed.any():
-        what = _ROUNDED.format(type=f"Decimal({dtype.precision}, {dtype.scale})")
-        raise UnreadableValue(name, changed.arg_true()[0], what)
+    for row in changed.arg_true():
+        if not _float_artefact(values[row], fitted[row]):
+            what = _ROUNDED.format(type=f"Decimal({dtype.precision}, {dtype.scale})")
+            raise UnreadableValue(name, row, what)
     return fitted
+
+
+def _float_artefact(stored: Any, rounded: Decimal | None) -> bool:
+    """Whether `rounded` is the value SQLite meant by the float `stored`: SQLite keeps a
+    DECIMAL(p,s) column's arithmetic as binary floats (0.1+0.2 is 0.30000000000000004,
+    1.1*3 is 3.3000000000000003), within two units of the float's last place of the
+    decimal of s places (9.999 for 10.00 is not)."""
+    if type(stored) is not float or rounded is None or not math.isfinite(stored):
+        return False
+    return abs(float(rounded) - stored) <= 2 * math.ulp(stored)
 
 
 # --- DuckDB ---------------------------------------------------------------------------

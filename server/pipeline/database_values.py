@@ -114,13 +114,13 @@ def _first_bad(array: Any, name: str, rule: _Rule) -> tuple[int, str] | None:
     """(index, what) of the first value of `array` the export cannot hold, at any depth."""
     kind = array.type
     if pa.types.is_map(kind):
-        array = pa.ListArray.from_arrays(array.offsets, array.values)
+        array = _entries(array)
         kind = array.type
     if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
         inner = _first_bad(array.flatten(), name, rule)
         if inner is None:
             return None
-        return pc.list_parent_indices(array)[inner[0]].as_py(), inner[1]
+        return _holding_row(array, inner[0]), inner[1]
     if pa.types.is_struct(kind):
         found = [_first_bad(child, name, rule) for child in array.flatten()]
         return min((f for f in found if f is not None), default=None)
@@ -141,6 +141,27 @@ def _first_bad(array: Any, name: str, rule: _Rule) -> tuple[int, str] | None:
         masks.append(pc.greater(values, pa.scalar(highest, values.type)))
     mask = masks[0] if len(masks) == 1 else pc.or_(*masks)
     return pc.index(mask, True).as_py(), what
+
+
+def _entries(array: Any) -> Any:
+    """A map array as the list array of its entries, null slots kept (a slot's entries
+    are no values when the slot is null)."""
+    offsets = array.offsets  # those of the slice, into the whole of `values`
+    first, last = offsets[0].as_py(), offsets[-1].as_py()
+    return pa.ListArray.from_arrays(
+        pc.subtract(offsets, pa.scalar(first, offsets.type)),
+        array.values.slice(first, last - first),
+        mask=array.is_null() if array.null_count else None,
+    )
+
+
+def _holding_row(array: Any, index: int) -> int:
+    """The row of a list array holding value `index` of its flatten(), which leaves out
+    the values under null slots (list_parent_indices counts those of a variable-size
+    list, which named the wrong row)."""
+    lengths = pc.fill_null(pc.list_value_length(array), 0)
+    ends = pc.cumulative_sum(lengths)
+    return int(pc.index(pc.greater(ends, pa.scalar(index, ends.type)), True).as_py())
 
 
 def _postgres_rule(array: Any, name: str) -> _Bounds | None:

@@ -22,10 +22,12 @@ from sluice.server.errors import FailedPrecondition
 
 class KeyOrderCheck:
     """Remembers the last key seen; `check(frame)` fails on a key equal to the one
-    before it (within the frame or across the boundary with the previous frame)."""
+    before it (within the frame or across the boundary with the previous frame); the
+    error ends with `hint` (the source's own advice, "; ..."), if any."""
 
-    def __init__(self, order_by: Sequence[str]) -> None:
+    def __init__(self, order_by: Sequence[str], hint: str = "") -> None:
         self._order_by = list(order_by)
+        self._hint = hint
         self._last: pl.DataFrame | None = None
 
     def check(self, frame: pl.DataFrame) -> None:
@@ -50,5 +52,5 @@ class KeyOrderCheck:
                 f"spec.source.order_by ({', '.join(c[:64] for c in self._order_by)}) is not "
                 "unique: two rows share an order key, so a resumed export could skip or "
                 "repeat rows; order by unique columns (a primary key, or add a column that "
-                "tells tied rows apart)"
+                "tells tied rows apart)" + self._hint
             )

@@ -437,12 +437,12 @@ GROUP BY i.indexrelid
 HAVING bool_and(a.attnotnull)
 """
 
-#: An inheritance child (not a partition: a partitioned table's keys hold across its
-#: partitions): a SELECT of the parent reads its rows too, which the parent's unique
-#: indexes do not cover.
+#: The inheritance children (not partitions: a partitioned table's keys hold across its
+#: partitions), as PostgreSQL names them: a SELECT of the parent reads their rows too,
+#: which the parent's unique indexes do not cover. One more than Described shows.
 _INHERITED_SQL = """
-SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-WHERE i.inhparent = %s::int8::oid AND NOT c.relispartition LIMIT 1
+SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = %s::int8::oid AND NOT c.relispartition ORDER BY 1 LIMIT 4
 """
 
 
@@ -468,10 +468,30 @@ class Described:
     key: tuple[str, ...]
     #: The table's column sets the catalog proves unique and never NULL.
     unique: tuple[frozenset[str], ...] = ()
+    #: The table as PostgreSQL names it (quoted and qualified where needed), and its
+    #: first inheritance children (up to 4): a table with children proves nothing unique.
+    name: str = ""
+    children: tuple[str, ...] = ()
 
     def proves_unique(self, order_by: Sequence[str]) -> bool:
         """Whether rows ordered by `order_by` never tie: it covers a unique set."""
         return any(columns <= set(order_by) for columns in self.unique)
+
+    def inheritance_hint(self, order_by: Sequence[str]) -> str:
+        """Why `order_by` may tie in a table with inheritance children, and the query
+        that tells their rows apart (to follow an error message); "" without children."""
+        if not self.children:
+            return ""
+        shown = ", ".join(c[:64] for c in self.children[:3])
+        shown += ", ..." if len(self.children) > 3 else ""
+        part = "part" if "part" not in (c for c, _ in self.columns) else "sluice_part"
+        return (
+            f"; table {self.name[:128]} has inheritance children ({shown}), whose rows a "
+            "SELECT of it reads too and its unique indexes do not cover: tell them apart "
+            f'with --query "SELECT tableoid::regclass::text AS {part}, * FROM '
+            f'{self.name[:128]}" --order-by {",".join([part, *order_by])} '
+            "(spec.source.query, spec.source.order_by)"
+        )
 
 
 def describe(target: PostgresTarget, table_schema: str, table: str, query: str) -> Described:
@@ -481,16 +501,21 @@ def describe(target: PostgresTarget, table_schema: str, table: str, query: str) 
     with connect(target, field_name=field_name) as con:
         key: tuple[str, ...] = ()
         unique: tuple[frozenset[str], ...] = ()
+        name, children = "", ()
         if not query:
             qualified = relation(table_schema, table, "").replace("%%", "%")
-            row = con.execute("SELECT to_regclass(%s)::oid::int8", [qualified]).fetchone()
+            row = con.execute(
+                "SELECT r::oid::int8, r::text FROM to_regclass(%s) AS r", [qualified]
+            ).fetchone()
             if row is None or row[0] is None:
                 raise InvalidArgument(
                     "spec.source.table", f"no table {table[:128]!r} in {target.label}"
                 )
+            name = row[1]
             key = tuple(r[0] for r in con.execute(_PRIMARY_KEY_SQL, [row[0]]).fetchall())
             unique = tuple(frozenset(r[0]) for r in con.execute(_UNIQUE_SQL, [row[0]]).fetchall())
-            if con.execute(_INHERITED_SQL, [row[0]]).fetchone() is not None:
+            children = tuple(r[0] for r in con.execute(_INHERITED_SQL, [row[0]]).fetchall())
+            if children:
                 unique = ()  # the children's rows are read too, and may repeat any key
         cursor = con.execute(
             f"SELECT * FROM {relation(table_schema, table, query)} AS s LIMIT 0", []
@@ -512,7 +537,7 @@ def describe(target: PostgresTarget, table_schema: str, table: str, query: str) 
         raise InvalidArgument(
             field_name, f"the result has more than one column named {sorted(duplicated)[0]!r}"
         )
-    return Described(tuple(columns), key, unique)
+    return Described(tuple(columns), key, unique, name, children)
 
 
 # --- reading -------------------------------------------------------------------------

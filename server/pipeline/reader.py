@@ -201,7 +201,9 @@ def _database_batches(
     if not keyed:
         key_columns = read.order_by
     read_keys = all(column in columns for column in key_columns)
-    ties = KeyOrderCheck(key_columns) if read_keys and not read.unique_order else None
+    ties = (
+        KeyOrderCheck(key_columns, read.order_hint) if read_keys and not read.unique_order else None
+    )
     failures = 0
     while True:
         frames = database_source.read_frames(

@@ -487,24 +487,26 @@ def test_duckdb_table_in_the_default_schema_takes_its_own_primary_key(daemon: Da
     assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
 
 
-def test_sqlite_numeric_without_precision_is_exact(daemon: Daemon) -> None:
-    """NUMERIC (and other numeric-affinity types) without a precision was read as a float:
-    9007199254740993 became 9007199254740992.0. Integers only: Int64; with other numbers
-    Float64 (SQLite's REAL values are floats), where an integer a float would round fails
-    naming the column and the row."""
+def test_sqlite_numeric_without_precision_is_float64_and_never_rounds(daemon: Daemon) -> None:
+    """NUMERIC (and other numeric-affinity types) without a precision is Float64, from
+    its declaration alone (as REAL): an integer a float would round (past 2^53:
+    9007199254740993 became 9007199254740992.0) fails naming the column and the row."""
     path = daemon.sources / "ledger.db"
     with closing(sqlite3.connect(path)) as con, con:
         con.execute("CREATE TABLE ints (id INTEGER PRIMARY KEY, account_no NUMERIC, n MONEY)")
-        con.execute("INSERT INTO ints VALUES (1, 9007199254740993, 1), (2, NULL, 2)")
-        con.execute("CREATE TABLE mixed (id INTEGER PRIMARY KEY, account_no NUMERIC)")
+        con.execute("INSERT INTO ints VALUES (1, 9007199254740992, 1), (2, NULL, 2)")
+        con.execute("CREATE TABLE mixed (id INTEGER PRIMARY KEY, account_no DECIMAL)")
         con.execute("INSERT INTO mixed VALUES (1, 0.1), (2, 3), (3, 9007199254740993)")
     done = _export(daemon, f"sqlite://{path}", table="ints", format="parquet")
     assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
     exported = read_export(done.manifest_uri)
-    assert exported.schema["account_no"] == pl.Int64 and exported.schema["n"] == pl.Int64
-    assert exported["account_no"].to_list() == [9007199254740993, None]
-    message = _refused_value(daemon, f"sqlite://{path}", table="mixed", format="parquet")
-    assert "column 'account_no', row 3:" in message and "a float" in message, message
+    assert exported.schema["account_no"] == pl.Float64 and exported.schema["n"] == pl.Float64
+    assert exported["account_no"].to_list() == [9007199254740992.0, None]
+    with closing(sqlite3.connect(path)) as con, con:
+        con.execute("UPDATE ints SET account_no = 9007199254740993 WHERE id = 2")
+    for table, row in (("ints", 2), ("mixed", 3)):
+        message = _refused_value(daemon, f"sqlite://{path}", table=table, format="parquet")
+        assert f"column 'account_no', row {row}:" in message and "a float" in message, message
     with closing(sqlite3.connect(path)) as con, con:
         con.execute("DELETE FROM mixed WHERE id = 3")
     done = _export(daemon, f"sqlite://{path}", table="mixed", format="parquet")
@@ -514,11 +516,43 @@ def test_sqlite_numeric_without_precision_is_exact(daemon: Daemon) -> None:
     assert exported["account_no"].to_list() == [0.1, 3.0]
 
 
+@pytest.mark.parametrize("declared", ["NUMERIC", "DECIMAL", "MONEY"])
+def test_a_sqlite_numeric_column_keeps_its_type_when_a_value_becomes_a_float(
+    daemon: Daemon, declared: str
+) -> None:
+    """An unsized NUMERIC was typed by scanning its values (Int64 while it held integers
+    only): one UPDATE to 10.25 changed the column's type between nights, and the keyed
+    chain sent every row as changed. The declaration alone gives the type."""
+    path = daemon.sources / f"chain-{declared}.db"
+    with closing(sqlite3.connect(path)) as con, con:
+        con.execute(f"CREATE TABLE t (id INTEGER PRIMARY KEY, amount {declared})")
+        con.executemany("INSERT INTO t VALUES (?, ?)", [(i, i * 10) for i in range(1, 6)])
+    uri, dataset = f"sqlite://{path}", f"chain-{declared}"
+    full = _export(
+        daemon, uri, table="t", dataset=dataset, format="parquet",
+        incremental=pb.Incremental(mode="full", key=["id"]),
+    )  # fmt: skip
+    assert full.state == pb.EXPORT_STATE_SUCCEEDED, full.error
+    with closing(sqlite3.connect(path)) as con, con:
+        con.execute("UPDATE t SET amount = 10.25 WHERE id = 1")
+    night = _export(
+        daemon, uri, table="t", dataset=dataset, format="parquet",
+        incremental=pb.Incremental(mode="incremental", key=["id"]),
+    )  # fmt: skip
+    assert night.state == pb.EXPORT_STATE_SUCCEEDED, night.error
+    assert load_manifest(night.manifest_uri)["incremental"]["changes"] == {
+        "inserted": 0, "updated": 1, "deleted": 0, "unchanged": 4
+    }  # fmt: skip
+    sent = read_export(night.manifest_uri)
+    assert sent.select("id", "amount").rows() == [(1, 10.25)]
+    assert sent.schema["amount"] == read_export(full.manifest_uri).schema["amount"] == pl.Float64
+
+
 def test_sqlite_decimal_values_that_would_be_rounded_are_refused(daemon: Daemon) -> None:
     """DECIMAL(10,2) holding 9.999 or 1.005 was rounded (10.00, 1.00): a value that does
     not fit its declared type fails naming the column and the row."""
     path = daemon.sources / "amounts.db"
-    for bad in (9.999, 1.005, "12345678901.5"):
+    for bad in (9.999, 1.005, "12345678901.5", 0.1 + 0.2 + 0.001):
         path.unlink(missing_ok=True)
         with closing(sqlite3.connect(path)) as con, con:
             con.execute("CREATE TABLE amounts (id INTEGER PRIMARY KEY, amount DECIMAL(10,2))")
@@ -530,6 +564,26 @@ def test_sqlite_decimal_values_that_would_be_rounded_are_refused(daemon: Daemon)
     done = _export(daemon, f"sqlite://{path}", table="amounts", format="parquet")
     assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
     assert read_export(done.manifest_uri)["amount"].to_list() == [Decimal("1.50"), Decimal("10.00")]
+
+
+def test_sqlite_decimal_values_stored_as_floats_export_at_their_scale(daemon: Daemon) -> None:
+    """SQLite stores DECIMAL(10,2) arithmetic as REAL floats: 0.1+0.2 is
+    0.30000000000000004 and 1.1*3 is 3.3000000000000003, which were refused as
+    'rounded' while they are 0.30 and 3.30 but for the float's last bit (while 9.999
+    or 0.1+0.2+0.001 is still refused)."""
+    path = daemon.sources / "float-amounts.db"
+    with closing(sqlite3.connect(path)) as con, con:
+        con.execute("CREATE TABLE amounts (id INTEGER PRIMARY KEY, amount DECIMAL(10,2))")
+        con.execute(
+            "INSERT INTO amounts VALUES (1, 19.99*3), (2, 0.1+0.2), (3, 1.10), (4, 1.1*3),"
+            " (5, -0.1-0.2), (6, 0.7+0.1), (7, 99999999.99)"
+        )
+    done = _export(daemon, f"sqlite://{path}", table="amounts", format="parquet")
+    assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error
+    assert read_export(done.manifest_uri)["amount"].to_list() == [
+        Decimal("59.97"), Decimal("0.30"), Decimal("1.10"), Decimal("3.30"),
+        Decimal("-0.30"), Decimal("0.80"), Decimal("99999999.99"),
+    ]  # fmt: skip
 
 
 def test_a_locked_sqlite_database_is_unavailable_not_invalid(daemon: Daemon) -> None:

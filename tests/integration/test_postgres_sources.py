@@ -325,18 +325,40 @@ def test_a_primary_key_with_inheritance_children_is_not_taken_as_unique(
 ) -> None:
     """A parent's primary key does not cover its inheritance children's rows (a SELECT
     reads both): ids repeat, so the key is not proof that the order never ties; the
-    reader checks the keys instead and fails on the tie."""
+    reader checks the keys instead and fails on the tie, naming the children and the
+    query that tells their rows apart (which exports them all)."""
     _sql(
         pg,
         "CREATE TABLE measurements (id int8 PRIMARY KEY, v int)",
         "CREATE TABLE measurements_2023 () INHERITS (measurements)",
+        "CREATE TABLE measurements_2024 () INHERITS (measurements)",
         "INSERT INTO measurements VALUES (1, 10), (2, 20)",
         "INSERT INTO measurements_2023 VALUES (1, 11), (2, 21)",
     )
+    hint = (
+        "inheritance children (measurements_2023, measurements_2024)",
+        '--query "SELECT tableoid::regclass::text AS part, * FROM measurements"',
+        '" --order-by part,id (spec.source.query',
+    )
     message = _refused_value(pg_daemon, _uri(pg), table="measurements", format="parquet")
     assert "spec.source.order_by (id) is not unique" in message, message
+    assert all(part in message for part in hint), message
     code, message = _rejected(pg_daemon, _uri(pg), table="measurements", order_by=["id"])
     assert code == "FAILED_PRECONDITION" and "not unique" in message, message
+    assert all(part in message for part in hint), message
+    done = run_cli(
+        pg_daemon,
+        "export", "create", "--source", _uri(pg), "--source-profile", PROFILE,
+        "--to", str(pg_daemon.exports), "--dataset", "inherited", "--format", "parquet",
+        "--query", "SELECT tableoid::regclass::text AS part, * FROM measurements",
+        "--order-by", "part,id", "--wait", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    manifest = sorted((pg_daemon.exports / "inherited").glob("*/manifest.json"))[-1]
+    assert read_export(f"file://{manifest}").rows() == [
+        ("measurements", 1, 10), ("measurements", 2, 20),
+        ("measurements_2023", 1, 11), ("measurements_2023", 2, 21),
+    ]  # fmt: skip
     _sql(pg, "DELETE FROM measurements_2023")
     done = _export(pg_daemon, _uri(pg), table="measurements", format="parquet")
     assert done.state == pb.EXPORT_STATE_SUCCEEDED, done.error

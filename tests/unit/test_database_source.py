@@ -48,8 +48,9 @@ def test_database_uris_are_sources_only() -> None:
         ("JSON", pl.String()),
         ("BLOB", pl.Binary()),
         ("DECIMAL(12, 3)", pl.Decimal(12, 3)),
-        ("NUMERIC", pl.Int64()),  # Float64 when the column holds more than integers
-        ("MONEY", pl.Int64()),
+        ("NUMERIC", pl.Float64()),  # from the declaration, never the values held
+        ("DECIMAL", pl.Float64()),
+        ("MONEY", pl.Float64()),
         ("FLOAT", pl.Float64()),
         ("TIMESTAMP", pl.Datetime("us")),
         ("TIMESTAMPTZ", pl.Datetime("us", "UTC")),
