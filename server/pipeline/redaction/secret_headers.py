@@ -187,30 +187,31 @@ COOKIE_HEADER_SECRETS: Final = _header_layouts(
 _LIST_KEY_END = r"[\"']?[ \t]*:\s*[\[(]\s*[bBuU]?"
 _LIST_SEPARATOR = r"\s*,\s*"
 _LIST_END = r"[\"']\s*,?\s*[\])]"
+
+
+def _cookie_list(quote: str) -> Entity:
+    """A Set-Cookie (or Cookie) header's list whose first item opens with `quote`: after
+    the first cookie's name and "=", every item to the list's end, as one string."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"(?i:\bcookie){_LIST_KEY_END}{quote}[^=;\s\"'\\]+=",
+        _items_after(quote, _LIST_SEPARATOR, "*"),
+        _LIST_END,
+        gate_pattern=COOKIE_HEADER_SECRETS[0].gate_pattern,
+    )
+
+
 #: A Set-Cookie (or Cookie) header written as a JSON array of its cookies
 #: (`"Set-Cookie": ["sid=abc; Path=/", "t=xyz"]`, as a log of a response's headers
 #: lists them): after the first cookie's name and "=", every item to the array's end,
 #: as one string (`["sid=[SECRET_VALUE]"]`), as _quoted_list writes a list. Beside
 #: COOKIE_HEADER_SECRETS, with their gate.
-COOKIE_JSON_ARRAY: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"(?i:\bcookie){_LIST_KEY_END}\"[^=;\s\"'\\]+=",
-    _items_after('"', _LIST_SEPARATOR, "*"),
-    _LIST_END,
-    gate_pattern=COOKIE_HEADER_SECRETS[0].gate_pattern,
-)
+COOKIE_JSON_ARRAY: Final = _cookie_list('"')
 #: The same as a Python list of its cookies (`{'Set-Cookie': ['sid=abc; Path=/', 't=x']}`,
 #: a dict's repr): after the first cookie's name and "=", every item to the list's end,
 #: as one string (`['sid=[SECRET_VALUE]']`). Beside COOKIE_JSON_ARRAY, with its gate.
-COOKIE_PYTHON_LIST: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    rf"(?i:\bcookie){_LIST_KEY_END}'[^=;\s\"'\\]+=",
-    _items_after("'", _LIST_SEPARATOR, "*"),
-    _LIST_END,
-    gate_pattern=COOKIE_HEADER_SECRETS[0].gate_pattern,
-)
+COOKIE_PYTHON_LIST: Final = _cookie_list("'")
 #: The credentials of `Authorization: Digest …` (RFC 7616): everything after the scheme
 #: to the header's end (_header_layouts), as one tag (`username`, `nonce`, `response`, …:
 #: the response is a hash of the password and the nonce replays it, and Basic's
