@@ -56,6 +56,42 @@ LEAKS = [
         "{'Set-Cookie': ['sid=abc123secret; Path=/', 't=xyz'], 'n': 1}",
         "{'Set-Cookie': ['sid=[SECRET_VALUE]'], 'n': 1}",
     ),
+    # pprint's wrap of a long value into adjacent literals, on lines of their own: every
+    # literal is the value's (only the first was read; the cookies after it stayed).
+    (
+        "{'Cookie': '_ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000; '\n"
+        "           'JSESSIONID=9F8E7D6C5B4A39281706F5E4D3C2B1A0; '\n"
+        "           'AWSALB=Zx9secretAlbStickyValue'}",
+        "{'Cookie': '_ga=[SECRET_VALUE]'}",
+    ),
+    # A chunk holding an apostrophe, in double quotes as repr writes it.
+    (
+        "{'Cookie': 'sid=abc123secret; ' \"pref=it's; \" 'tok=zz9secret'}",
+        "{'Cookie': 'sid=[SECRET_VALUE]'}",
+    ),
+    # A line break after the colon (pprint, a wide key).
+    ("{'Cookie':\n  'sid=abc123secret'}", "{'Cookie':\n  'sid=[SECRET_VALUE]'}"),
+    # A double-quoted value after an unquoted key (YAML, a JS object).
+    ('Cookie: "sid=abc123secret"', 'Cookie: "sid=[SECRET_VALUE]"'),
+    ('cookie: "sid=abc123secret; t=1"', 'cookie: "sid=[SECRET_VALUE]"'),
+    ('{Cookie: "sid=abc123secret"}', '{Cookie: "sid=[SECRET_VALUE]"}'),
+    ("{\"Cookie\": ['sid=abc123secret']}", "{\"Cookie\": ['sid=[SECRET_VALUE]']}"),
+    ("Set-Cookie: ['sid=abc123secret', 't=x']", "Set-Cookie: ['sid=[SECRET_VALUE]']"),
+    ("{'Set-Cookie': [\"sid=it's\", 't=x']}", "{'Set-Cookie': [\"sid=[SECRET_VALUE]']}"),
+    ('{"Cookie":\n  "sid=abc123secret"}', '{"Cookie":\n  "sid=[SECRET_VALUE]"}'),
+    # A tuple of Set-Cookie values.
+    ("{'Set-Cookie': ('sid=abc123secret', 't=x')}", "{'Set-Cookie': ('sid=[SECRET_VALUE]')}"),
+    ("{'Set-Cookie': ('sid=abc123secret',)}", "{'Set-Cookie': ('sid=[SECRET_VALUE]',)}"),
+    # A list holding an item in double quotes (repr's, for an item holding "'"): the
+    # whole list was left in clear. Its closing quote is the last item's.
+    (
+        "{'Set-Cookie': ['sid=abc123secret; Path=/', \"pref=it's\"]}",
+        "{'Set-Cookie': ['sid=[SECRET_VALUE]\"]}",
+    ),
+    (
+        "{'Set-Cookie': ['sid=abc123secret', \"pref=it's\", 't=zz9']}",
+        "{'Set-Cookie': ['sid=[SECRET_VALUE]']}",
+    ),
     # Digest credentials.
     (
         "{'Authorization': 'Digest username=\"bob\", response=\"6629fae49393a05397450978"
@@ -99,6 +135,12 @@ def test_the_repr_stays_a_python_literal(text: str) -> None:
         "{'WWW-Authenticate': 'Digest realm=\"x\", nonce=\"abc\"'}",
         "{'digest': 'weekly=news'}",
         "favourite cookie: 'oatmeal'",
+        "{'Cookie-Policy': \"strict\"}",
+        'cookie: "chocolate chip"',
+        'Cookie: "none"',
+        'cookies: "yes"',
+        "{'Cookie': 'none' 'chocolate chip'}",
+        "{Cookie: [\"oatmeal\", 'chip']}",
     ],
 )
 def test_look_alikes_stay(level: str, text: str) -> None:
@@ -119,6 +161,9 @@ def test_look_alikes_stay(level: str, text: str) -> None:
     [
         "{'Cookie': 'sid=abc123secret; t=zz9'}",
         "{'Set-Cookie': ['sid=abc123secret', 't=zz9']}",
+        "{'Cookie': 'sid=abc123secret; '\n 'tok=abc123secret; t=zz9'}",
+        'Cookie: "sid=abc123secret; t=zz9"',
+        "{'Set-Cookie': ['sid=abc123secret', \"p=it's abc123secret\", 't=zz9']}",
         "{'Authorization': 'Digest username=\"bob\", response=\"abc123secret zz9\"'}",
     ],
 )

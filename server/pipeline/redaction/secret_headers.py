@@ -50,8 +50,9 @@ _PLAIN_HEADER_END = (
     rf"|{_ESCAPED_HEADER_LINE_END}"
 )
 # A header's value written as a JSON string (`"Cookie": "…"`): up to its closing quote,
-# escapes whole. Escaped inside a string (`\"Cookie\": \"…\"`): up to `\"`, its own
-# quotes and backslashes escaped twice (`\\\"`, `\\\\`).
+# escapes whole; on the key's line or the next (`"Cookie":\n  "…"`). Escaped inside a
+# string (`\"Cookie\": \"…\"`): up to `\"`, its own quotes and backslashes escaped
+# twice (`\\\"`, `\\\\`).
 _JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\.)+"
 # A header's value written as a Python string (`{'Cookie': 'sid=…'}`, a dict's repr as
 # `print(request.headers)` logs it; a JS object or YAML quoting the value alone,
@@ -60,8 +61,34 @@ _JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\.)+"
 # single one (`{'Cookie': "sid=it's"}`, as repr writes it): the JSON string's body.
 # The key's and value's quotes only: a plain header line's value read no quote first,
 # and the cookies in a repr were left in clear at every level.
-_PYTHON_STRING_BODY = r"(?:[^'\\\r\n]|\\.)+"
-_PYTHON_VALUE_QUOTE = r"[ \t]*:[ \t]*[bBuU]?"
+# The key quoted or not (`Cookie: "sid=…"`, YAML or a JS object quoting the value; it
+# was left in clear at every level, as a plain line's value reads no quote first).
+# A value pprint wrapped (`{'Cookie': 'a=1; '\n           'sid=…'}`) is adjacent
+# literals, each on a line of its own, one in double quotes where it holds a single
+# quote: the value runs on over them, to the last one's closing quote (which ends the
+# value in its own quote, `'a=[SECRET_VALUE]"`: the credential first). Only the first
+# literal was read, and every cookie after it was left in clear at every level. A line
+# break after the colon too (`{'Cookie':\n  'sid=…'}`, pprint's wide key).
+_SINGLE_QUOTED_BODY = r"(?:[^'\\\r\n]|\\.)"
+_DOUBLE_QUOTED_BODY = r"(?:[^\"\\\r\n]|\\.)"
+_QUOTED_ITEM = rf"[bBuU]?(?:'{_SINGLE_QUOTED_BODY}*'|\"{_DOUBLE_QUOTED_BODY}*\")"
+
+
+def _items_after(quote: str, separator: str, first: str = "+") -> str:
+    """A quoted value's body (after its opening `quote`; `first` says how much of it, a
+    repetition: a list's first cookie may be empty), then the items after it, each after
+    `separator` (spaces between adjacent literals; a comma in a list), in either quote,
+    up to the last one's closing quote."""
+    body = _SINGLE_QUOTED_BODY if quote == "'" else _DOUBLE_QUOTED_BODY
+    return (
+        rf"{body}{first}(?:{quote}{separator}(?:{_QUOTED_ITEM}{separator})*[bBuU]?"
+        rf"(?:'{_SINGLE_QUOTED_BODY}*|\"{_DOUBLE_QUOTED_BODY}*))?"
+    )
+
+
+_PYTHON_STRING_BODY = _items_after("'", r"\s*")
+_PYTHON_DOUBLE_QUOTED_BODY = _items_after('"', r"\s*")
+_PYTHON_VALUE_QUOTE = r"[ \t]*:\s*[bBuU]?"
 _ESCAPED_JSON_STRING_BODY = r"(?:[^\"\\\r\n]|\\\\\\[\"\\]|\\[^\"\\])+"
 
 
@@ -100,7 +127,7 @@ def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
         Entity(
             "SECRET_VALUE",
             "basic",
-            rf"{header}\"[ \t]*:[ \t]*\"{after}",
+            rf"{header}\"[ \t]*:\s*\"{after}",
             _JSON_STRING_BODY,
             "",
             gate_pattern=gate,
@@ -124,8 +151,8 @@ def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
         Entity(
             "SECRET_VALUE",
             "basic",
-            rf"{header}'{_PYTHON_VALUE_QUOTE}\"{after}",
-            _JSON_STRING_BODY,
+            rf"{header}'?{_PYTHON_VALUE_QUOTE}\"{after}",
+            _PYTHON_DOUBLE_QUOTED_BODY,
             "",
             gate_pattern=gate,
         ),
@@ -151,30 +178,40 @@ def _header_layouts(header: str, after: str, gate: str) -> tuple[Entity, ...]:
 COOKIE_HEADER_SECRETS: Final = _header_layouts(
     rf"{HEADER_START}(?i:cookie)", r"[^=;\s\"'\\]+=", r"(?i:cookie)\\?[\"']?[ \t]*:"
 )
+# A list's key, quoted or not (`{"Cookie": ['sid=…']}`, YAML's `Set-Cookie: ['sid=…']`),
+# and its first item's opening quote: either quote after either key (repr writes an item
+# holding a single quote in double quotes), and so the items after it
+# (`['sid=…', "pref=it's", 't=x']` left the whole list in clear). The list's closing
+# quote is its last item's (`['sid=[SECRET_VALUE]"]`: the credential first). A tuple
+# too (`{'Set-Cookie': ('sid=…',)}`).
+_LIST_KEY_END = r"[\"']?[ \t]*:\s*[\[(]\s*[bBuU]?"
+_LIST_SEPARATOR = r"\s*,\s*"
+_LIST_END = r"[\"']\s*,?\s*[\])]"
+
+
+def _cookie_list(quote: str) -> Entity:
+    """A Set-Cookie (or Cookie) header's list whose first item opens with `quote`: after
+    the first cookie's name and "=", every item to the list's end, as one string."""
+    return Entity(
+        "SECRET_VALUE",
+        "basic",
+        rf"(?i:\bcookie){_LIST_KEY_END}{quote}[^=;\s\"'\\]+=",
+        _items_after(quote, _LIST_SEPARATOR, "*"),
+        _LIST_END,
+        gate_pattern=COOKIE_HEADER_SECRETS[0].gate_pattern,
+    )
+
+
 #: A Set-Cookie (or Cookie) header written as a JSON array of its cookies
 #: (`"Set-Cookie": ["sid=abc; Path=/", "t=xyz"]`, as a log of a response's headers
 #: lists them): after the first cookie's name and "=", every item to the array's end,
 #: as one string (`["sid=[SECRET_VALUE]"]`), as _quoted_list writes a list. Beside
 #: COOKIE_HEADER_SECRETS, with their gate.
-COOKIE_JSON_ARRAY: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"(?i:\bcookie)\"[ \t]*:[ \t]*\[\s*\"[^=;\s\"'\\]+=",
-    r"(?:[^\"\\\r\n]|\\.)*(?:\"\s*,\s*\"(?:[^\"\\\r\n]|\\.)*)*",
-    r"\"\s*\]",
-    gate_pattern=COOKIE_HEADER_SECRETS[0].gate_pattern,
-)
+COOKIE_JSON_ARRAY: Final = _cookie_list('"')
 #: The same as a Python list of its cookies (`{'Set-Cookie': ['sid=abc; Path=/', 't=x']}`,
 #: a dict's repr): after the first cookie's name and "=", every item to the list's end,
 #: as one string (`['sid=[SECRET_VALUE]']`). Beside COOKIE_JSON_ARRAY, with its gate.
-COOKIE_PYTHON_LIST: Final = Entity(
-    "SECRET_VALUE",
-    "basic",
-    r"(?i:\bcookie)'[ \t]*:[ \t]*\[\s*[bBuU]?'[^=;\s\"'\\]+=",
-    r"(?:[^'\\\r\n]|\\.)*(?:'\s*,\s*[bBuU]?'(?:[^'\\\r\n]|\\.)*)*",
-    r"'\s*\]",
-    gate_pattern=COOKIE_HEADER_SECRETS[0].gate_pattern,
-)
+COOKIE_PYTHON_LIST: Final = _cookie_list("'")
 #: The credentials of `Authorization: Digest …` (RFC 7616): everything after the scheme
 #: to the header's end (_header_layouts), as one tag (`username`, `nonce`, `response`, …:
 #: the response is a hash of the password and the nonce replays it, and Basic's
