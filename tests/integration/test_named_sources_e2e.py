@@ -207,3 +207,16 @@ def test_a_job_rebuilt_from_an_older_manifest_names_its_source_not_its_location(
         assert (export.spec.source.name, export.spec.source.uri) == ("shop", "")
         assert "shop.parquet" not in str(export)
     assert len(listed) == 1
+
+
+def test_export_manifest_shows_the_named_source(daemon: Daemon) -> None:
+    """`sluice export manifest` showed a source's uri only, which a named source's
+    manifest leaves empty: the summary had no source at all."""
+    with ExportClient(daemon.address) as client:
+        spec = ExportClient.build_spec(source_name="people", to=str(daemon.exports), dataset="m")
+        finished = client.wait(client.create(spec).id, timeout=60)
+    result = run_cli(daemon, "export", "manifest", finished.manifest_uri)
+    assert result.returncode == 0, result.stderr
+    source = [line for line in result.stdout.splitlines() if line.startswith("source")]
+    assert [line.split(None, 1)[1].strip() for line in source] == ["named source 'people'"]
+    assert "people.parquet" not in result.stdout
