@@ -82,9 +82,7 @@ class ExportClient(HistoryCalls):
         insecure: bool = False,
     ) -> None:
         from_env = os.environ.get(ADDRESS_ENV) if use_environment else None
-        refuse_user_info(
-            address or from_env or "", "address" if address else f"${ADDRESS_ENV}"
-        )
+        refuse_user_info(address or from_env or "", "address" if address else f"${ADDRESS_ENV}")
         self.address = address or from_env or DEFAULT_ADDRESS
         self.timeout = timeout
         tls = (

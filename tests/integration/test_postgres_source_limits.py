@@ -263,7 +263,6 @@ def test_a_principal_denied_a_source_profile_is_told_it_is_a_source_profile(  # 
     assert f"may not use source profile '{PROFILE}'" in str(caught.value), caught.value
 
 
-
 #: Expressions that look a value up as a name, the row whose value they take, and the
 #: words the error starts with.
 _LOOKUPS = (

@@ -16,9 +16,11 @@ SECRET = "s3cretpw"
     [f"dns://user:{SECRET}@127.0.0.1/127.0.0.1:1", f"user:{SECRET}@127.0.0.1:1", f"{SECRET}@h:1"],
 )
 def test_an_address_with_user_info_is_refused_without_repeating_it(address: str) -> None:
-    with pytest.raises(ValueError) as refused:
-        with ExportClient(address, timeout=5, use_environment=False) as client:
-            client.get("x")
+    with (
+        pytest.raises(ValueError) as refused,
+        ExportClient(address, timeout=5, use_environment=False) as client,
+    ):
+        client.get("x")
     message = str(refused.value)
     assert message.startswith("address: ") and "user name or password" in message, message
     assert SECRET not in message
