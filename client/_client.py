@@ -18,6 +18,7 @@ from typing import Any, Self, cast
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from sluice.client._address import refuse_user_info
 from sluice.client._convert import FINAL_STATES, state_values, to_timestamp
 from sluice.client._errors import (
     DeadlineExceededError,
@@ -81,6 +82,7 @@ class ExportClient(HistoryCalls):
         insecure: bool = False,
     ) -> None:
         from_env = os.environ.get(ADDRESS_ENV) if use_environment else None
+        refuse_user_info(address or from_env or "", "address" if address else f"${ADDRESS_ENV}")
         self.address = address or from_env or DEFAULT_ADDRESS
         self.timeout = timeout
         tls = (

@@ -72,7 +72,10 @@ def render_manifest(manifest: Manifest, where: str, console: Console) -> None:
     head.add_row("manifest", where)
     head.add_row("dataset", _text(manifest.dataset))
     head.add_row("export id", _text(manifest.export_id))
-    if manifest.source.uri:
+    # A named source's manifest records its name, not where it is (older ones: both).
+    if manifest.source.name:
+        head.add_row("source", f"named source {manifest.source.name!r}")
+    elif manifest.source.uri:
         head.add_row("source", manifest.source.uri)
     if manifest.parent_export_id:
         head.add_row("parent", manifest.parent_export_id)

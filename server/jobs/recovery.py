@@ -183,12 +183,12 @@ def _spec(manifest: Manifest, destination: Path) -> ExportSpec:
     redaction_level = manifest.redaction.level
     time_range = query.time_range
     return ExportSpec(
-        # A named source's manifest records its name, not its (hidden) location (older
-        # manifests recorded both: a spec names one).
+        # A named source's manifest records its name, not its (hidden) location. Older
+        # manifests recorded both: a spec names one, the name (the location stays hidden).
         source=SourceSpec(
-            uri=manifest.source.uri,
+            uri="" if manifest.source.name else manifest.source.uri,
             format=manifest.source.format,
-            name="" if manifest.source.uri else manifest.source.name,
+            name=manifest.source.name,
         ),
         destination=DestinationSpec(uri=str(destination), dataset=manifest.dataset),
         query=QuerySpec(

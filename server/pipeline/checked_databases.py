@@ -21,7 +21,7 @@ link gains nothing), DuckDB takes only a path. So each connection is checked ins
    is the checked path).
 
 Otherwise the connection is closed before a row is read: PERMISSION_DENIED naming
-spec.source.uri.
+spec.source.uri, or a named source by its name (its path is hidden from callers).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sluice.server.errors import InvalidArgument, PermissionDenied
+from sluice.server.errors import InvalidArgument, PermissionDenied, quoted
 
 _FD_LINKS = "/proc/self/fd"
 
@@ -48,11 +48,13 @@ Verify = Callable[[str | None], None]
 
 
 @contextmanager
-def checked_database(path: str) -> Iterator[Verify]:
+def checked_database(path: str, source_name: str = "") -> Iterator[Verify]:
     """Hold the database file `path` (resolved, inside the allowed roots) open as checked
     while a driver connects to it by name; the caller connects, then calls the yielded
-    verify before reading anything."""
-    handle = _open_path(path)
+    verify before reading anything. `source_name`: the named source `path` is the hidden
+    location of (its errors name it, not the path)."""
+    where = f"named source {quoted(source_name)}" if source_name else ""
+    handle = _open_path(path, where)
     try:
         checked = os.fstat(handle)
         identity = (checked.st_dev, checked.st_ino)
@@ -62,24 +64,24 @@ def checked_database(path: str) -> Iterator[Verify]:
 
         def verify(opened: str | None) -> None:
             if opened is not None and opened != path:
-                raise _swapped(path)
+                raise _swapped(path, where)
             try:
                 now = os.stat(path)
             except OSError:
-                raise _swapped(path) from None
+                raise _swapped(path, where) from None
             if (now.st_dev, now.st_ino) != identity:
-                raise _swapped(path)
+                raise _swapped(path, where)
             if before and not shared:
                 opened_now = set(_open_files().items()) - set(before.items())
                 if not any(file == identity for _, file in opened_now):
-                    raise _swapped(path)
+                    raise _swapped(path, where)
 
         yield verify
     finally:
         os.close(handle)
 
 
-def _open_path(path: str) -> int:
+def _open_path(path: str, where: str) -> int:
     """`path` opened as a path only, PermissionDenied when the kernel's path of the file
     opened is not `path` (a symlink or rename since `path` was resolved)."""
     try:
@@ -87,7 +89,7 @@ def _open_path(path: str) -> int:
     except FileNotFoundError:
         raise InvalidArgument("spec.source.uri", "the database file does not exist") from None
     except OSError:
-        raise _swapped(path) from None
+        raise _swapped(path, where) from None
     try:
         if os.path.isdir(_FD_LINKS):
             opened = os.readlink(f"{_FD_LINKS}/{handle}")
@@ -97,7 +99,7 @@ def _open_path(path: str) -> int:
         opened = ""
     if opened != path:
         os.close(handle)
-        raise _swapped(path)
+        raise _swapped(path, where)
     return handle
 
 
@@ -115,10 +117,11 @@ def _open_files() -> dict[int, tuple[int, int]]:
     return files
 
 
-def _swapped(path: str) -> PermissionDenied:
-    shown = path if len(path) <= 300 else path[:300] + "..."
+def _swapped(path: str, where: str) -> PermissionDenied:
+    """`where`: how the source is named instead of its path ("" for the path)."""
+    shown = where or "spec.source.uri: " + (path if len(path) <= 300 else path[:300] + "...")
     return PermissionDenied(
-        f"spec.source.uri: {shown} is no longer the database file checked against the "
+        f"{shown} is no longer the database file checked against the "
         "allowed source roots (a symlink or rename since it was checked); nothing of it "
         "was read"
     )

@@ -28,6 +28,7 @@ Arrow cannot hold (infinities, HUGEINTs of 39 digits) fail naming column and row
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import sqlite3
@@ -70,6 +71,7 @@ from sluice.server.pipeline.database_values import UnreadableValue, check_duckdb
 from sluice.server.pipeline.postgres_source import PostgresTarget
 from sluice.server.pipeline.statement_cancels import StatementCancels
 
+_log = logging.getLogger(__name__)
 DatabaseKind = Literal["sqlite", "duckdb", "postgresql"]
 #: More ids than this are filtered by the pipeline alone (SQLite binds at most 32,766).
 MAX_PUSHED_IDS = 10_000
@@ -111,6 +113,9 @@ class DatabaseRead:
     or_late: bool = False
     #: PostgreSQL: the server, profile and column readings (path is the address).
     server: PostgresTarget | None = None
+    #: The named source whose hidden location path is (SQLite, DuckDB: its errors name
+    #: it, not the path); "" for none. PostgreSQL's is the server's (PostgresTarget).
+    source_name: str = ""
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about what was read (never credentials)."""
@@ -132,8 +137,10 @@ def plan_read(
     query: str,
     order_by: Sequence[str],
     server: PostgresTarget | None = None,
+    source_name: str = "",
 ) -> DatabaseRead:
-    """Check the table or query against the database (read-only) and settle the order."""
+    """Check the table or query against the database (read-only) and settle the order.
+    `source_name`: the named source a file's path is the hidden location of."""
     table, query = table.strip(), query.strip().rstrip(";").rstrip()
     if bool(table) == bool(query):
         raise InvalidArgument(
@@ -144,7 +151,9 @@ def plan_read(
     schema_name, _, name = table.rpartition(".")
     if server is not None:
         return _plan_postgres(server, schema_name, name, query, tuple(order_by))
-    read = DatabaseRead(kind, path, schema_name, name, query, tuple(order_by))
+    read = DatabaseRead(
+        kind, path, schema_name, name, query, tuple(order_by), source_name=source_name
+    )
     columns = list(read_schema(read))
     for column in order_by:
         if column not in columns:
@@ -162,7 +171,7 @@ def plan_read(
             f"table {table[:128]!r} has no primary key: give spec.source.order_by "
             "(unique columns) so that a resumed export continues exactly"
         )
-    return DatabaseRead(kind, path, schema_name, name, "", key, unique_order=True)
+    return replace(read, order_by=key, unique_order=True)
 
 
 def _plan_postgres(
@@ -630,7 +639,8 @@ def _relation(read: DatabaseRead) -> str:
 
 @contextmanager
 def _sqlite(read: DatabaseRead) -> Iterator[sqlite3.Connection]:
-    with checked_database(read.path) as verify, _sqlite_connection(read, verify) as con:
+    checked = checked_database(read.path, read.source_name)
+    with checked as verify, _sqlite_connection(read, verify) as con:
         yield con
 
 
@@ -836,7 +846,7 @@ _DUCKDB_CONFINED: dict[str, str | bool | int | float | list[str]] = {
 def _duckdb(read: DatabaseRead) -> Iterator[Any]:
     import duckdb  # the server extra; imported where used, as the other drivers are
 
-    with checked_database(read.path) as verify:
+    with checked_database(read.path, read.source_name) as verify:
         try:
             con = duckdb.connect(read.path, read_only=True, config=_DUCKDB_CONFINED)
         except duckdb.Error as exc:
@@ -846,9 +856,7 @@ def _duckdb(read: DatabaseRead) -> Iterator[Any]:
                 raise Unavailable(
                     "the DuckDB source database is locked by another process; retry later"
                 ) from None
-            raise InvalidArgument(
-                "spec.source.uri", f"cannot open the DuckDB database ({_first_line(exc)})"
-            ) from None
+            raise _unopened_duckdb(read, exc) from None
         try:
             verify(None)
         except PermissionDenied:
@@ -862,6 +870,19 @@ def _duckdb(read: DatabaseRead) -> Iterator[Any]:
         yield con
     finally:
         con.close()
+
+
+def _unopened_duckdb(read: DatabaseRead, exc: BaseException) -> InvalidArgument:
+    """DuckDB's words quote the file's path: a named source's go to the log only."""
+    cause = _first_line(exc)
+    if not read.source_name:
+        return InvalidArgument("spec.source.uri", f"cannot open the DuckDB database ({cause})")
+    _log.warning("named source %r: cannot open the DuckDB database: %s", read.source_name, cause)
+    return InvalidArgument(
+        "spec.source.uri",
+        f"named source {quoted(read.source_name)}: cannot open the DuckDB database; the "
+        "server log says why",
+    )
 
 
 def _arrow_batches(result: Any, batch_rows: int) -> Any:

@@ -312,13 +312,12 @@ def connection_error(target: PostgresTarget, exc: BaseException) -> SluiceError:
 def statement_error(target: PostgresTarget, exc: BaseException, field_name: str) -> SluiceError:
     """A failed statement, by SQLSTATE: permission (42501), timeout/cancel (57014), a
     lost connection (08xxx, or none: the socket closed), bad SQL (42xxx), bad data. A
-    data error's value (class 22, or any ERROR the driver reports as text) is left out:
-    it is a row's value, possibly personal data."""
+    quoted value (after `: "`, as data errors quote it) and a name looked up and not
+    found (`v::regclass`, `current_setting(v)`) are left out: either can be a row's
+    value, possibly personal data."""
     report = _server_report(str(exc))
     sqlstate = getattr(exc, "sqlstate", None) or _sqlstate_of(str(exc), report)
-    cause = _cause(exc) if report is None else report
-    if report is not None or sqlstate.startswith("22"):
-        cause = _without_values(cause, exc)
+    cause = _without_values(_cause(exc) if report is None else report, exc, sqlstate)
     where = target.label
     if sqlstate == "42501":
         return PermissionDenied(f"{where}: the source profile's role may not read: {cause}")
@@ -367,6 +366,14 @@ _UNREPORTED = (
 _REPORT = re.compile(r"\bERROR:\s+([^\n]*)")
 #: A value a data error quotes inside its message (`value "..." is out of range`).
 _QUOTED_VALUE = re.compile(r'\bvalue ".*"')
+#: A name looked up and not found, quoted by the error: a query can take it from a row
+#: (`v::regclass`, `nextval(v)`, `current_setting(v)`). Undefined object (type, role,
+#: setting...), table, schema, function.
+_LOOKUPS = frozenset({"42704", "42P01", "3F000", "42883"})
+#: Their words, for ADBC's stream errors that carry no SQLSTATE.
+_LOOKUP_WORDS = re.compile(r'" does not exist|^unrecognized configuration parameter "')
+#: From the first quote to the last (a name may hold quotes: `relation "a"b" ...`).
+_QUOTED_NAME = re.compile(r'\s*".*"')
 
 
 def _server_report(message: str) -> str | None:
@@ -385,9 +392,12 @@ def _sqlstate_of(message: str, report: str | None) -> str:
     return next((state for words, state in _UNREPORTED if words in lowered), "")
 
 
-def _without_values(cause: str, exc: BaseException) -> str:
-    """`cause` without the value it quotes: the words before the first `: "`, and the
+def _without_values(cause: str, exc: BaseException, sqlstate: str) -> str:
+    """`cause` without the value it quotes: the words before the first `: "` (a name
+    looked up and not found: without the quoted name, `schema does not exist`), and the
     column when the server named it."""
+    if sqlstate in _LOOKUPS or (not sqlstate and _LOOKUP_WORDS.search(cause)):
+        cause = _QUOTED_NAME.sub("", cause)
     kept = _QUOTED_VALUE.sub("value", cause.split(': "', 1)[0])
     diag = getattr(exc, "diag", None)
     column = getattr(diag, "column_name", None) if diag is not None else None

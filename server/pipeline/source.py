@@ -159,7 +159,8 @@ def resolve_source(
     is read with `source_profile` (its name and settings), on up to `read_connections`
     connections in one snapshot. `quick_look` (ListSources): its server is tried once,
     for at most LOOK_CONNECT_TIMEOUT seconds. `source_name`: the named source `uri` is
-    the hidden location of (a PostgreSQL source's errors name it, not its address)."""
+    the hidden location of (a database source's errors name it, not its address or
+    path)."""
     if not uri.strip():
         raise InvalidArgument("spec.source.uri", "is required")
     if is_stream_uri(uri):
@@ -191,6 +192,7 @@ def resolve_source(
             table,
             query,
             order_by,
+            source_name=source_name,
         )
     for name, value in (("table", table), ("query", query), ("order_by", order_by)):
         if value:
@@ -249,6 +251,8 @@ def _resolve_database(
     table: str,
     query: str,
     order_by: Sequence[str],
+    *,
+    source_name: str = "",
 ) -> ResolvedSource:
     if profile is not None:
         raise InvalidArgument("spec.source.profile", "storage profiles apply to s3:// and az://")
@@ -258,7 +262,7 @@ def _resolve_database(
     real = os.path.realpath(path)
     if not os.path.isfile(real):
         raise InvalidArgument("spec.source.uri", f"database file does not exist: {_shorten(path)}")
-    read = database_source.plan_read(kind, real, table, query, order_by)
+    read = database_source.plan_read(kind, real, table, query, order_by, source_name=source_name)
     return ResolvedSource(uri=uri, format=kind, files=(real,), kind=kind, database=read)
 
 

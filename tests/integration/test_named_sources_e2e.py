@@ -8,11 +8,13 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from sluice.client import ExportClient, InvalidArgumentError
+from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
 from tests.integration.helpers import load_manifest, read_export
 
@@ -172,3 +174,49 @@ def test_a_named_source_that_cannot_be_read_is_the_servers_fault_without_its_loc
         "the server log says why"
     ), line
     assert "missing.parquet" in daemon.log_path.read_text()
+
+
+def test_a_job_rebuilt_from_an_older_manifest_names_its_source_not_its_location(
+    daemon_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """Manifests written before named sources hid their location record both the uri
+    and the name: a job store rebuilt from one showed the uri (GetExport, ListExports)."""
+    made = daemon_factory("older-manifest")
+    made.sources.mkdir(parents=True, exist_ok=True)
+    path = made.sources / "shop.parquet"
+    pl.DataFrame({"id": [1, 2, 3]}).write_parquet(path)
+    made.settings["sources"] = {"shop": {"uri": str(path)}}
+    made.start()
+    with ExportClient(made.address) as client:
+        spec = ExportClient.build_spec(source_name="shop", to=str(made.exports), dataset="shop")
+        export_id = client.wait(client.create(spec).id, timeout=60).id
+        manifest_uri = client.get(export_id).manifest_uri
+    assert made.stop() == 0
+    # As an older daemon wrote it: the location beside the name.
+    manifest_path = Path(manifest_uri.removeprefix("file://"))
+    document = json.loads(manifest_path.read_text())
+    document["source"]["uri"] = str(path)
+    manifest_path.write_text(json.dumps(document))
+    (made.state_dir / "jobs.sqlite3").write_bytes(b"")
+    made.start(args=["--recover-job-store"])
+    with ExportClient(made.address) as client:
+        recovered = client.get(export_id)
+        listed = [e for e in client.list() if e.id == export_id]
+    assert recovered.state == pb.EXPORT_STATE_SUCCEEDED
+    for export in (recovered, *listed):
+        assert (export.spec.source.name, export.spec.source.uri) == ("shop", "")
+        assert "shop.parquet" not in str(export)
+    assert len(listed) == 1
+
+
+def test_export_manifest_shows_the_named_source(daemon: Daemon) -> None:
+    """`sluice export manifest` showed a source's uri only, which a named source's
+    manifest leaves empty: the summary had no source at all."""
+    with ExportClient(daemon.address) as client:
+        spec = ExportClient.build_spec(source_name="people", to=str(daemon.exports), dataset="m")
+        finished = client.wait(client.create(spec).id, timeout=60)
+    result = run_cli(daemon, "export", "manifest", finished.manifest_uri)
+    assert result.returncode == 0, result.stderr
+    source = [line for line in result.stdout.splitlines() if line.startswith("source")]
+    assert [line.split(None, 1)[1].strip() for line in source] == ["named source 'people'"]
+    assert "people.parquet" not in result.stdout

@@ -261,3 +261,56 @@ def test_a_principal_denied_a_source_profile_is_told_it_is_a_source_profile(  # 
         client.create(spec)
     assert caught.value.code == "PERMISSION_DENIED", caught.value
     assert f"may not use source profile '{PROFILE}'" in str(caught.value), caught.value
+
+
+#: Expressions that look a value up as a name, the row whose value they take, and the
+#: words the error starts with.
+_LOOKUPS = (
+    ("{v}::regclass::text", 1, "schema"),  # 3F000 schema "…" does not exist
+    ("{v}::regclass::text", 2, "relation"),  # 42P01 relation "…" does not exist
+    ("current_setting({v})", 1, "unrecognized configuration parameter"),  # 42704
+    ("{v}::regtype::text", 2, "type"),  # 42704 type "…" does not exist
+    ("{v}::regproc::text", 2, "function"),  # 42883 function "…" does not exist
+)
+
+
+def test_a_lookup_error_never_quotes_the_value_looked_up(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """A query can look a row's value up as a name (`v::regclass`, `current_setting(v)`,
+    `nextval(v)`): PostgreSQL's error quotes the name not found (`schema
+    "alice@example" does not exist`), a row's value. Neither the reading driver's error
+    (ADBC) nor the planning driver's (psycopg, for a name the query itself casts) quotes
+    it, nor does the log."""
+    rows = {1: "alice@example.com", 2: "alice_example_com"}
+    _sql(
+        pg,
+        "CREATE TABLE lookups (id int PRIMARY KEY, v text)",
+        "INSERT INTO lookups VALUES " + ", ".join(f"({i}, '{v}')" for i, v in rows.items()),
+    )
+    for expression, row, start in _LOOKUPS:
+        failed = _failed(
+            pg_daemon,
+            _uri(pg),
+            query=f"SELECT id, {expression.format(v='v')} AS r FROM lookups WHERE id = {row}",
+            order_by=["id"],
+        )
+        message = failed.error.message
+        assert failed.state == pb.EXPORT_STATE_FAILED, (expression, failed.error)
+        assert f": {start}" in message, (expression, message)
+        assert "alice" not in message, (expression, message)
+    # The same names given in the query (other ones: the query is the request's): a cast
+    # is looked up while the query is planned, by psycopg.
+    given = {1: "bob@example.com", 2: "bob_example_com"}
+    for expression, row, start in _LOOKUPS:
+        if not expression.startswith("{v}::"):
+            continue  # evaluated only when rows are read
+        code, message = _rejected(
+            pg_daemon,
+            _uri(pg),
+            query=f"SELECT id, {expression.format(v=repr(given[row]))} AS r FROM lookups",
+            order_by=["id"],
+        )
+        assert f": {start}" in message, (expression, code, message)
+        assert "bob" not in message, (expression, message)
+    assert "alice" not in Path(pg_daemon.log_path).read_text()

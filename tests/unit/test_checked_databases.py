@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sluice.server.errors import PermissionDenied
+from sluice.server.errors import PermissionDenied, SluiceError
 from sluice.server.pipeline import checked_databases
 from sluice.server.pipeline.checked_databases import checked_database
 from sluice.server.pipeline.database_source import (
@@ -141,3 +141,46 @@ def test_checking_a_file_keeps_a_concurrent_readers_lock(tmp_path: Path) -> None
     )
     reader.close()
     assert "locked" in done.stdout
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_a_named_sources_swapped_file_is_named_by_the_source_not_its_path(
+    kind: DatabaseKind, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A named source hides where its file is: a swap after the plan, or between the
+    check and the driver's open, put the file's path in the error."""
+    (tmp_path / "roots").mkdir()
+    inside = tmp_path / "roots" / f"hidden-place.{kind}"
+    MAKERS[kind](inside, range(3))
+    MAKERS[kind](tmp_path / f"outside.{kind}", range(100, 105))
+    planned = plan_read(kind, str(inside), "t", "", (), source_name="shop")
+    schema = read_schema(planned)
+    monkeypatch.setattr(checked_databases, "between_check_and_open", _swap)
+    with pytest.raises(PermissionDenied) as between:
+        list(read_frames(planned, schema, ["id"], 100, 0))
+    monkeypatch.undo()
+    with pytest.raises(PermissionDenied) as after:  # the symlink _swap left
+        count_rows(planned)
+    for refused in (between, after):
+        message = str(refused.value)
+        assert "named source 'shop' is no longer the database file checked" in message
+        assert "hidden-place" not in message and str(tmp_path) not in message, message
+
+
+def test_a_named_duckdb_source_replaced_by_another_file_is_named_not_located(
+    tmp_path: Path,
+) -> None:
+    """DuckDB's own words for a file it cannot open quote its path (`The file "…" exists,
+    but it is not a valid DuckDB database file!`)."""
+    (tmp_path / "roots").mkdir()
+    inside = tmp_path / "roots" / "hidden-place.duckdb"
+    _duckdb(inside, range(3))
+    planned = plan_read("duckdb", str(inside), "t", "", (), source_name="shop")
+    replacement = tmp_path / "roots" / "new.duckdb"
+    replacement.write_bytes(b"not a database " * 1000)
+    os.replace(replacement, inside)
+    with pytest.raises(SluiceError) as refused:
+        count_rows(planned)
+    message = str(refused.value)
+    assert message.startswith("spec.source.uri: named source 'shop': cannot open"), message
+    assert "hidden-place" not in message and str(tmp_path) not in message, message
