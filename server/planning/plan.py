@@ -654,9 +654,13 @@ def _read_schema(source: ResolvedSource, columns: Sequence[str] | None = None) -
     except SluiceError:
         raise  # a storage failure keeps its status (permission denied, unavailable, ...)
     except pl.exceptions.PanicException:
+        # A BaseException: Polars panics on a type it cannot hold (a cloud source's,
+        # which _refuse_unreadable does not open, or one it does not know of yet).
         _refuse_unreadable(source, ())
+        where = shown(source.files[0]) if source.files else "the stream"
         raise InvalidArgument(
-            "spec.source.uri", f"cannot read the source as {source.format} (PanicException)"
+            "spec.source.uri",
+            f"cannot read {where} as {source.format}: a column's type is one Sluice cannot read",
         ) from None
     except Exception as exc:  # noqa: BLE001 - Polars raises many types for unreadable files
         # Never the library's message: it can quote the file's content (a row, a line of
