@@ -71,8 +71,15 @@ class CsvOptions:
             parse_options=pa_csv.ParseOptions(
                 delimiter=self.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
             ),
+            # Only an unquoted empty cell is null, as schema inference (Polars) reads it:
+            # Arrow's default null spellings would turn "NA" (Namibia), "N/A", "null",
+            # "nan" or a quoted "" into nulls, and a float "NaN" into a null.
             convert_options=pa_csv.ConvertOptions(
-                column_types=types, include_columns=columns or None, strings_can_be_null=True
+                column_types=types,
+                include_columns=columns or None,
+                strings_can_be_null=True,
+                null_values=[""],
+                quoted_strings_can_be_null=False,
             ),
         )
 

@@ -110,6 +110,10 @@ def _value_text(expression: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         # Bytes are no text: a strict UTF-8 cast fails on b"\xff" (and bytes that are
         # UTF-8 may hold characters XML cannot); xs:base64Binary in the XSD.
         return expression.bin.encode("base64")
+    if isinstance(dtype, (pl.Date, pl.Datetime)):
+        # Already text (temporal_text); a year over 9999 comes as "+10000-..." (ISO 8601's
+        # expanded form), which xs:date and xs:dateTime refuse: they take "10000-...".
+        return expression.str.strip_prefix("+")
     return expression.cast(pl.String)
 
 
@@ -166,7 +170,7 @@ class XmlEncoder(Encoder):
             pl.lit("<record>"),
             *(
                 _element(xml_name(name), pl.col(name), dtype)
-                for name, dtype in as_text.schema.items()
+                for name, dtype in batch.schema.items()
             ),
             pl.lit("</record>\n"),
         )

@@ -34,6 +34,7 @@ from sluice.server.pipeline.source import (
 )
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from sluice.server.pipeline.stream_source import StreamRead
+from sluice.server.pipeline.unreadable_columns import unreadable_source_column
 from sluice.server.planning.chain_redaction import check_chain_redaction
 from sluice.server.planning.column_names import check_column_names
 from sluice.server.planning.database_increment import push_down_increment
@@ -199,7 +200,7 @@ def build_plan(
     if source.stream is not None:
         check_stream_unkeyed(spec.incremental.key)
         source = replace(source, stream=stream_read(source.stream, settings, export_id))
-    source_schema = _read_schema(source)
+    source_schema = _read_schema(source, spec.query.columns)
     query = compile_query(spec.query, source_schema)
     source = _push_down_ids(source, spec, source_schema)
     if source.database is not None:
@@ -637,11 +638,30 @@ def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) 
     return replace(source, database=database)
 
 
-def _read_schema(source: ResolvedSource) -> pl.Schema:
+def _refuse_unreadable(source: ResolvedSource, columns: Sequence[str]) -> None:
+    problem = unreadable_source_column(source, columns)
+    if problem is not None:
+        raise InvalidArgument("spec.source.uri", problem)
+
+
+def _read_schema(source: ResolvedSource, columns: Sequence[str] | None = None) -> pl.Schema:
+    """The source's schema; `columns`, when given, are those exported (empty: all), of
+    which none may be of a type Polars cannot read."""
+    if columns is not None:
+        _refuse_unreadable(source, columns)
     try:
         schema = read_schema(source)
     except SluiceError:
         raise  # a storage failure keeps its status (permission denied, unavailable, ...)
+    except pl.exceptions.PanicException:
+        # A BaseException: Polars panics on a type it cannot hold (a cloud source's,
+        # which _refuse_unreadable does not open, or one it does not know of yet).
+        _refuse_unreadable(source, ())
+        where = shown(source.files[0]) if source.files else "the stream"
+        raise InvalidArgument(
+            "spec.source.uri",
+            f"cannot read {where} as {source.format}: a column's type is one Sluice cannot read",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - Polars raises many types for unreadable files
         # Never the library's message: it can quote the file's content (a row, a line of
         # a file that is not what its name says).

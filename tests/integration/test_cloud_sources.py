@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from sluice.client import ExportClient, FailedPreconditionError, InvalidArgumentError
@@ -164,3 +166,26 @@ def test_an_at_in_a_cloud_object_path_is_shown_whole(
             message = str(refused.value)
             assert f"az://{name}/{key}" in message, message
             assert "credentials" not in message, message
+
+
+def test_a_cloud_parquet_with_a_fixed_offset_zone_is_invalid_argument_naming_the_file(
+    daemon: ProfileDaemon, azurite_server: ServerProcess
+) -> None:
+    """Polars panics on a zone such as "+05:30" (a BaseException): never INTERNAL."""
+    name = new_container(azurite_server.endpoint)
+    container = blob_service(azurite_server.endpoint).get_container_client(name)
+    table = pa.table({"id": [1], "at": pa.array([0], pa.timestamp("us", "+05:30"))})
+    body = io.BytesIO()
+    pq.write_table(table, body)
+    container.upload_blob("in/offset.parquet", body.getvalue())
+    with ExportClient(daemon.address) as client:
+        spec = ExportClient.build_spec(
+            source=f"az://{name}/in/*.parquet",
+            source_profile="blob",
+            to=str(daemon.exports),
+            dataset="offset",
+        )
+        with pytest.raises(InvalidArgumentError) as refused:
+            client.create(spec)
+    message = str(refused.value)
+    assert "spec.source.uri" in message and f"az://{name}/in/offset.parquet" in message, message

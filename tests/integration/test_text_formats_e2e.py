@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 import zstandard
@@ -146,3 +148,39 @@ def test_pickle_is_refused_and_the_error_says_why(daemon: Daemon) -> None:
             client.create(spec)
     assert [v.field for v in refused.value.violations] == ["spec.output.format"]
     assert "runs code" in str(refused.value) and "parquet" in str(refused.value)
+
+
+def test_xml_years_over_9999_validate_against_the_xsd(daemon: Daemon) -> None:
+    # chrono writes year 10000 as "+10000-01-01" (ISO 8601's expanded form); xs:date and
+    # xs:dateTime take "10000-01-01". A 9999-12-31 sentinel seen in Paris is in 10000.
+    us = 10**6
+    days_to_10000 = 2932897  # 10000-01-01 - 1970-01-01
+    pq.write_table(
+        pa.table(
+            {
+                "id": [0, 1],
+                "valid_to": pa.array([253402300799 * us, 0], pa.timestamp("us", "Europe/Paris")),
+                "d": pa.array([days_to_10000, 0], pa.date32()),
+                "ds": pa.array([[days_to_10000, None], []], pa.list_(pa.date32())),
+            }
+        ),
+        daemon.sources / "far_years.parquet",
+    )
+    with ExportClient(daemon.address) as client:
+        spec = ExportClient.build_spec(
+            source=str(daemon.sources / "far_years.parquet"),
+            to=str(daemon.exports),
+            dataset="far-years",
+            format="xml",
+            compression="none",
+        )
+        manifest_file = manifest_path(client.wait(client.create(spec).id, timeout=120).manifest_uri)
+    folder = manifest_file.parent
+    schema = etree.XMLSchema(etree.parse(str(folder / "records.xsd")))
+    [chunk] = json.loads(manifest_file.read_text())["chunks"]
+    document = etree.parse(str(folder / chunk["path"]))
+    assert schema.validate(document), [e.message for e in schema.error_log]
+    first = document.getroot()[0]
+    assert first.findtext("valid_to") == "10000-01-01T00:59:59.000000+01:00"
+    assert first.findtext("d") == "10000-01-01"
+    assert [item.text for item in first.find("ds")] == ["10000-01-01", None]
