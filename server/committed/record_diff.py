@@ -70,6 +70,13 @@ def record_level_note(base: Manifest, other: Manifest) -> str:
     if base_index.key != other_index.key:
         return "the exports are keyed by different columns"
     if base_index.key_id != other_index.key_id:
+        if (base.created_by, base.dataset) == (other.created_by, other.dataset):
+            return (
+                "the key indexes were made under different index keys (one creator's "
+                "chain in one dataset: one chain was begun under older keys, v1 or v2, "
+                "which it keeps until its next --mode full export, or the server's index "
+                "key changed; run a --mode full to compare)"
+            )
         return (
             "the key indexes were made under different index keys (index keys are per "
             "creator and dataset; a chain begun before they were, under the daemon-wide "

@@ -15,7 +15,7 @@ import hashlib
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -55,7 +55,7 @@ from sluice.server.pipeline.row_selection import RowSelection
 from sluice.server.pipeline.rows_without_cursor import RowsWithoutCursorTally
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.pipeline.statement_cancels import StatementCancels
-from sluice.server.planning.key_types import recorded_key_types
+from sluice.server.planning.key_types import key_type_text, recorded_key_types
 from sluice.server.planning.plan import ExportPlan
 from sluice.server.planning.redaction_plan import resolve_hash_key
 from sluice.server.settings import Settings
@@ -177,8 +177,14 @@ def detect_changes(
                     raise Interrupted("export interrupted while indexing keys")
                 sorter.add(digester.digests(frame))
         tombstones = TombstoneWriter(plan, sink, content_key, workers)
+        parent_index = plan.increment.parent_index
         guard = TombstoneGuard(
-            Path(folder) / "guard", batch_rows * _SPILL_BATCHES, key_struct_type(key, plan.schema)
+            Path(folder) / "guard",
+            batch_rows * _SPILL_BATCHES,
+            key_struct_type(key, plan.schema),
+            parent=plan.increment.parent_export_id or "",
+            parent_types=dict(parent_index.key_types) if parent_index is not None else {},
+            types={c: key_type_text(plan.schema[c]) for c in key},
         )
         changes = _Comparison(
             plan, sink, keys, _Deletions(guard, tombstones), before_commit, check_fingerprint
@@ -194,9 +200,10 @@ class _Deletions:
     guard: TombstoneGuard
     tombstones: TombstoneWriter
 
-    def write(self) -> int:
-        """Write the deletions the guard keeps; how many it left out."""
-        for keys in self.guard.kept():
+    def write(self, held: Iterable[pl.Series]) -> int:
+        """Write the deletions the guard keeps (`held`: the export's key JSON, read
+        only when there are deletions); how many it left out."""
+        for keys in self.guard.kept(held):
             self.tombstones.add(keys)
         return self.guard.left_out
 
@@ -240,12 +247,14 @@ class _Comparison:
             )
             try:
                 cursor = open_index(handle) if handle is not None else None
-                for number, current in sorter.ranges():
+                # Deletions are checked against the export's keys once all are known,
+                # read back from the spill files then (only when there are some).
+                for number, current in sorter.ranges(keep=self._plan.increment.by_key):
                     self._check_unique(current)
                     _fingerprint(seen, current)
                     earlier = cursor.take_below(range_upper(number)) if cursor else None
                     index.write(self._range(current, earlier))
-                left_out = self._deletions.write()
+                left_out = self._deletions.write(sorter.reread(KEY_JSON))
                 self._count(deleted=-left_out)
                 self._check_fingerprint(seen.hexdigest())
                 self._before_commit()
@@ -280,8 +289,6 @@ class _Comparison:
             self._count(inserted=current.height)
             if self._plan.increment.parent_index is not None:  # else every row is sent
                 self._positions.append(current.get_column(ROW_INDEX).cast(pl.Int64))
-                if self._plan.increment.by_key:
-                    self._deletions.guard.sent(current.get_column(KEY_JSON))
             sealed = pl.Series(self._sealer.seal(current[KEY_JSON]), dtype=pl.Binary)
             return _stored_rows(current, sealed)
         joined = compare_range(earlier, current)
@@ -294,8 +301,6 @@ class _Comparison:
         self._count(inserted, updated, deleted, joined.height - inserted - updated - removed)
         sent = joined.filter(pl.col(CHANGE).is_in([ADDED, CHANGED]))
         self._positions.append(sent.get_column(ROW_INDEX).cast(pl.Int64))
-        if self._plan.increment.by_key:
-            self._deletions.guard.sent(sent.get_column(KEY_JSON))
         if self._plan.increment.by_key and deleted:
             gone = joined.filter(pl.col(CHANGE) == REMOVED)
             self._deletions.guard.deleted(

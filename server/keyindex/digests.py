@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from sluice.server.pipeline.query import hidden_key_column
 from sluice.server.pipeline.redaction.actions import HashKey, hmac_sha256_hex, sha256_hex
@@ -168,13 +169,25 @@ def key_json(key_columns: Sequence[str], schema: Mapping[str, pl.DataType]) -> p
 
 def key_struct_type(key_columns: Sequence[str], schema: Mapping[str, pl.DataType]) -> pl.Struct:
     """The type key_json's objects decode into: binary keys as their hex text, and
-    categorical ones as text (a deleted row's category may be gone from an enum)."""
+    categorical ones as text at any depth (a deleted row's category may be gone from an
+    enum)."""
     return pl.Struct({c: _decoded_type(schema[c]) for c in key_columns})
 
 
-def _decoded_type(dtype: pl.DataType) -> pl.DataType:
-    if dtype == pl.Binary or dtype.base_type() in (pl.Categorical, pl.Enum):
+def _instance(dtype: pl.DataType | DataTypeClass) -> pl.DataType:
+    """A nested type's member type as an instance (Polars may give the class)."""
+    return dtype() if isinstance(dtype, type) else dtype
+
+
+def _decoded_type(dtype: pl.DataType, *, nested: bool = False) -> pl.DataType:
+    if (dtype == pl.Binary and not nested) or dtype.base_type() in (pl.Categorical, pl.Enum):
         return pl.String()
+    if isinstance(dtype, pl.List):
+        return pl.List(_decoded_type(_instance(dtype.inner), nested=True))
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct(
+            {f.name: _decoded_type(_instance(f.dtype), nested=True) for f in dtype.fields}
+        )
     return dtype
 
 

@@ -49,8 +49,10 @@ class RangeSorter:
         if self._buffered_rows >= self._spill_rows:
             self._spill()
 
-    def ranges(self) -> Iterator[tuple[int, pl.DataFrame]]:
-        """Every digest range in order, each sorted by key digest (empty ones too)."""
+    def ranges(self, *, keep: bool = False) -> Iterator[tuple[int, pl.DataFrame]]:
+        """Every digest range in order, each sorted by key digest (empty ones too).
+        `keep`: leave the spill files for reread (disk use then stays at its peak,
+        the one it has when the first range is read, until the folder is removed)."""
         self._spill()
         for writer in self._writers.values():
             writer.close()
@@ -64,8 +66,18 @@ class RangeSorter:
                 table = pa_ipc.open_stream(source).read_all()
             frame = pl.from_arrow(table)
             assert isinstance(frame, pl.DataFrame)
-            path.unlink()
+            if not keep:
+                path.unlink()
             yield number, frame.sort(KEY_DIGEST)
+
+    def reread(self, column: str) -> Iterator[pl.Series]:
+        """One column of the rows ranges(keep=True) read, a range at a time, unsorted."""
+        for number in sorted(self._writers):
+            with pa.memory_map(str(self._path(number))) as source:
+                table = pa_ipc.open_stream(source).read_all()
+            values = pl.from_arrow(table.column(column))
+            assert isinstance(values, pl.Series)
+            yield values.alias(column)
 
     def discard(self) -> None:
         """Drop every row added, unread."""

@@ -1,24 +1,29 @@
-"""Tombstones never name a key the export that writes them sends.
+"""Tombstones never name a key the export that writes them sends, nor lose a key.
 
 A consumer applies an export by upserting its records by key, then deleting the
-tombstones' keys: a tombstone equal to a sent key deletes that row. Keys digest apart
-when their type changed (1 and 1.0): planning refuses such increments when it can tell
-(server/planning/key_types.py); this guard holds for the rest, such as chains whose
-parent recorded no key types. Every sent key and every deleted one is compared as the
-consumer will read it, its JSON decoded into this export's key types and encoded
-again, by a digest of that text: both sides are spilled to digest ranges (memory
-bounded as the key pass's), and a deletion whose key is also sent is left out, and
-counted. The deletions kept are spilled once more by their key digest in the parent's
-index, so that the tombstone file lists them in that order, as before the guard.
+tombstones' keys: a tombstone equal to a key the export holds deletes that row. Keys
+digest apart when their type changed (1 and 1.0): planning refuses such increments when
+it can tell (server/planning/key_types.py); this guard holds for the rest, such as
+chains whose parent recorded no key types. A deleted key is compared as the consumer
+will read it: its sealed JSON decoded into this export's key types (strictly: a value
+that does not fit them, 70000 in an int16, is FailedPrecondition, never a null key) and
+encoded again, by a digest of that text. The export's own keys are already JSON of its
+types, digested as they are. Both sides are spilled to digest ranges (memory bounded as
+the key pass's), and a deletion whose key the export holds is left out, and counted.
+The comparison runs only when there are deletions: the export's keys are read back
+then, from the key pass's spill files (RangeSorter.reread). The deletions kept are
+spilled once more by their key digest in the parent's index, so that the tombstone file
+lists them in that order, as before the guard.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import polars as pl
 
+from sluice.server.errors import FailedPrecondition, quoted
 from sluice.server.keyindex.digests import DIGEST_WIDTHS, KEY_DIGEST, KEY_JSON
 from sluice.server.keyindex.sorter import RangeSorter
 from sluice.server.pipeline.redaction.actions import sha256_hex
@@ -29,7 +34,20 @@ _ORDER = "__sluice_order"
 
 
 class TombstoneGuard:
-    def __init__(self, folder: Path, spill_rows: int, key_type: pl.Struct) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        spill_rows: int,
+        key_type: pl.Struct,
+        *,
+        parent: str,
+        parent_types: Mapping[str, str],
+        types: Mapping[str, str],
+    ) -> None:
+        """`key_type`: what the export's key JSON decodes into (key_struct_type);
+        `parent_types` and `types`: the key columns' types in the parent (as its index
+        recorded them, if it did) and in this export, for the error a key that does
+        not fit is."""
         for part in ("keys", "kept"):
             (folder / part).mkdir(parents=True, exist_ok=True)
         schema = pl.Schema(
@@ -39,26 +57,31 @@ class TombstoneGuard:
         ordered = pl.Schema({KEY_DIGEST: pl.Binary, KEY_JSON: pl.String})
         self._ordered = RangeSorter(folder / "kept", spill_rows, ordered)
         self._key_type = key_type
+        self._parent = parent
+        self._parent_types = parent_types
+        self._types = types
         self._deletions = False
         #: Deletions left out, their key being sent (known once kept() is exhausted).
         self.left_out = 0
 
-    def sent(self, keys: pl.Series) -> None:
-        """Keys (as the index seals them) of rows the export sends."""
-        self._add(keys, pl.repeat(None, len(keys), dtype=pl.Binary, eager=True), deleted=False)
-
     def deleted(self, keys: list[str], digests: pl.Series) -> None:
         """Keys (as the parent's index sealed them) of rows the export deletes, and
         their key digests in that index."""
-        self._deletions = self._deletions or bool(keys)
-        self._add(pl.Series(KEY_JSON, keys, dtype=pl.String), digests, deleted=True)
+        if not keys:
+            return
+        self._deletions = True
+        read = self._decoded(pl.Series(KEY_JSON, keys, dtype=pl.String)).struct.json_encode()
+        self._add(read, digests, deleted=True)
 
-    def kept(self) -> Iterator[list[str]]:
-        """The deleted keys no sent key equals, as key JSON in this export's types, in
-        the parent's key-digest order, one digest range at a time."""
+    def kept(self, held: Iterable[pl.Series]) -> Iterator[list[str]]:
+        """The deleted keys that none of the export's keys (`held`, key JSON as the
+        key pass made it, read only when there are deletions) equals, as key JSON in
+        this export's types, in the parent's key-digest order, one range at a time."""
         if not self._deletions:
             self._sorter.discard()
             return
+        for keys in held:
+            self._add(keys, pl.repeat(None, len(keys), dtype=pl.Binary, eager=True), deleted=False)
         for _, frame in self._sorter.ranges():
             deleted = frame.filter(pl.col(_DELETED))
             if deleted.is_empty():
@@ -70,12 +93,32 @@ class TombstoneGuard:
             if frame.height:
                 yield frame.get_column(KEY_JSON).to_list()
 
+    def _decoded(self, keys: pl.Series) -> pl.Series:
+        """Sealed key JSON in this export's key types. Integers and decimals are read as
+        text and cast strictly: JSON decoding would give null for a value out of the
+        type's range (a tombstone deleting a null key instead of the deleted one)."""
+        exact = {f.name: f.dtype for f in self._key_type.fields}
+        numeric = [c for c, t in exact.items() if t.is_integer() or isinstance(t, pl.Decimal)]
+        lenient = pl.Struct({c: pl.String() if c in numeric else t for c, t in exact.items()})
+        frame = keys.str.json_decode(lenient).struct.unnest()
+        for column in numeric:
+            text = frame.get_column(column)
+            cast = text.cast(exact[column], strict=False)
+            if (cast.is_null() & text.is_not_null()).any():
+                raise FailedPrecondition(
+                    f"key column {quoted(column)} is of type {self._types.get(column)}, "
+                    f"which cannot hold a key deleted since the parent export {self._parent} "
+                    f"(of type {self._parent_types.get(column, 'unrecorded')} there): its "
+                    "tombstone could not name it; start a new chain with --mode full"
+                )
+            frame = frame.with_columns(cast)
+        return frame.to_struct(KEY_JSON)
+
     def _add(self, keys: pl.Series, order: pl.Series, *, deleted: bool) -> None:
         if keys.is_empty():
             return
-        read = keys.alias(KEY_JSON).str.json_decode(self._key_type).struct.json_encode()
         width = DIGEST_WIDTHS[KEY_DIGEST]
-        frame = pl.DataFrame({KEY_JSON: read, _ORDER: order.cast(pl.Binary)}).select(
+        frame = pl.DataFrame({KEY_JSON: keys, _ORDER: order.cast(pl.Binary)}).select(
             sha256_hex(pl.col(KEY_JSON).cast(pl.Binary))
             .str.slice(0, 2 * width)
             .str.decode("hex")

@@ -8,7 +8,9 @@ looked inserted and every parent key deleted, each tombstone naming a key the sa
 export had just sent (a consumer applying it ended with no rows). So the key index
 records the key columns' types, and a key-only increment under other types is refused:
 a new chain starts with a full export. Types a tombstone file cannot carry back (a
-duration or nested value does not decode from the sealed JSON) are refused as keys.
+duration, a fixed-size array, a Python object, anywhere in the key's value, or binary
+inside a list or struct: they do not decode from, or encode to, the sealed JSON) are
+refused as keys; lists and structs of other types come back as they were.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from sluice.format.manifest import SchemaField
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
@@ -29,13 +32,14 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-#: Types no key column may have: their values do not come back from the sealed JSON a
-#: tombstone is written from.
-_REFUSED = (pl.Duration, pl.List, pl.Array, pl.Struct, pl.Object)
+#: Types no key column may have, at any depth: their values do not come back from the
+#: sealed JSON a tombstone is written from.
+_REFUSED = (pl.Duration, pl.Array, pl.Object)
 #: Arrow spellings of one type that Polars versions and exports choose between (views
 #: or 64-bit offsets): the same key values either way.
 _INTEGER = re.compile(r"u?int(8|16|32|64)")
 _DECIMAL = re.compile(r"decimal(?:32|64|128|256)?\(\d+, (\d+)\)")
+_NAMES = re.compile(r"\b(large_string|string_view|large_utf8|utf8|large_binary|binary_view)\b")
 _SAME = {
     "large_string": "string",
     "string_view": "string",
@@ -43,7 +47,11 @@ _SAME = {
     "utf8": "string",
     "large_binary": "binary",
     "binary_view": "binary",
+    "large_list": "list",
+    "list_view": "list",
+    "large_list_view": "list",
 }
+_LISTS = re.compile(r"\b(large_list_view|large_list|list_view)<")
 
 
 def key_type_text(dtype: pl.DataType) -> str:
@@ -56,16 +64,35 @@ def key_type_text(dtype: pl.DataType) -> str:
 
 
 def _normal(text: str) -> str:
+    """One spelling of a type's Arrow text, at any depth (a struct's string field is
+    `string`, never `large_string`)."""
     if text.startswith("dictionary<values="):
         text = text.removeprefix("dictionary<values=").split(",", 1)[0]
-    return _SAME.get(text, text)
+    text = _NAMES.sub(lambda m: _SAME[m.group(1)], text)
+    return _LISTS.sub("list<", text)
+
+
+def _instance(dtype: pl.DataType | DataTypeClass) -> pl.DataType:
+    """A nested type's member type as an instance (Polars may give the class)."""
+    return dtype() if isinstance(dtype, type) else dtype
+
+
+def _undecodable(dtype: pl.DataType, *, nested: bool = False) -> bool:
+    """Whether a key's values of this type fail to come back from its sealed JSON."""
+    if dtype.base_type() in _REFUSED or (nested and dtype == pl.Binary):
+        return True
+    if isinstance(dtype, pl.List):
+        return _undecodable(_instance(dtype.inner), nested=True)
+    if isinstance(dtype, pl.Struct):
+        return any(_undecodable(_instance(f.dtype), nested=True) for f in dtype.fields)
+    return False
 
 
 def check_key_column_types(key: Sequence[str], schema: pl.Schema) -> None:
     """Raise InvalidArgument for a key column of a type a key cannot have."""
     for column in key:
         dtype = schema[column]
-        if dtype.base_type() in _REFUSED:
+        if _undecodable(dtype):
             raise InvalidArgument(
                 "spec.incremental.key",
                 f"column {quoted(column)} is of type {key_type_text(dtype)}, which cannot be "

@@ -66,11 +66,16 @@ def _applied(daemon: Daemon, dataset: str, key: list[str]) -> dict[tuple[Any, ..
         folder = daemon.exports / dataset / manifest["export_id"]
         for chunk in manifest["chunks"]:
             for record in _jsonl(folder / chunk["path"]):
-                table[tuple(record[c] for c in key)] = record
+                table[tuple(_hashable(record[c]) for c in key)] = record
         if manifest["tombstones"]:
             for record in _jsonl(folder / manifest["tombstones"]["path"]):
-                table.pop(tuple(record[c] for c in key), None)
+                table.pop(tuple(_hashable(record[c]) for c in key), None)
     return table
+
+
+def _hashable(value: Any) -> Any:
+    """A key value as a dictionary key: structs and lists as their JSON."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
 
 
 def _write(daemon: Daemon, dataset: str, frame: pl.DataFrame) -> None:
@@ -231,8 +236,9 @@ def test_a_deleted_key_whose_category_left_the_enum_becomes_a_tombstone(daemon: 
     ("dtype", "shown"),
     [
         (pl.Duration("us"), "duration[us]"),
-        (pl.List(pl.Int64), "list"),
         (pl.Array(pl.Int64, 2), "fixed_size_list"),
+        (pl.Struct({"a": pl.Duration("us"), "b": pl.String}), "struct<a: duration[us], b: string>"),
+        (pl.List(pl.Binary), "list<item: binary>"),
     ],
 )
 def test_a_key_of_a_type_tombstones_cannot_carry_is_refused_at_planning(
@@ -241,8 +247,12 @@ def test_a_key_of_a_type_tombstones_cannot_carry_is_refused_at_planning(
     daemon.sources.mkdir(parents=True, exist_ok=True)
     values = {
         "duration[us]": [dt.timedelta(seconds=1), dt.timedelta(seconds=2)],
-        "list": [[1], [2]],
         "fixed_size_list": [[1, 2], [3, 4]],
+        "struct<a: duration[us], b: string>": [
+            {"a": dt.timedelta(seconds=1), "b": "x"},
+            {"a": dt.timedelta(seconds=2), "b": "y"},
+        ],
+        "list<item: binary>": [[b"\x01"], [b"\x02"]],
     }[shown]
     _write(daemon, "odd", pl.DataFrame({"k": pl.Series(values, dtype=dtype), "v": [1, 2]}))
     refused = _sync(daemon, "odd", "full", "k")
@@ -252,6 +262,87 @@ def test_a_key_of_a_type_tombstones_cannot_carry_is_refused_at_planning(
     assert "spec.incremental.key" in said and "column 'k'" in said and shown in said, said
     assert len(said.splitlines()) == 1, said
     assert not (daemon.exports / "odd").exists() or not list((daemon.exports / "odd").iterdir())
+
+
+_NESTED = {
+    "struct": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}, {"a": 3, "b": "z"}],
+    "list": [[1, 2], [3], [4, 5]],
+}
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+@pytest.mark.parametrize("kind", sorted(_NESTED))
+def test_a_struct_or_list_key_keeps_its_chain(daemon: Daemon, kind: str, recorded: bool) -> None:
+    """Structs and lists come back from the sealed key JSON: their deletions become
+    tombstones holding the deleted values, and a chain keyed by one continues, also
+    from a parent made before key types were recorded (compared by its schema)."""
+    daemon.sources.mkdir(parents=True, exist_ok=True)
+    keys = _NESTED[kind]
+    _write(daemon, kind, pl.DataFrame({"k": keys, "v": [1, 2, 3]}))
+    first = _sync(daemon, kind, "full", "k")
+    # Before: INVALID_ARGUMENT "... which cannot be a key" (a struct-keyed chain begun
+    # before the upgrade could not continue).
+    assert first.returncode == 0, _said(first)
+    assert _manifests(daemon, kind)[-1]["key_index"]["key_types"]["k"] == (
+        "struct<a: int64, b: string>" if kind == "struct" else "list<item: int64>"
+    )
+    if not recorded:  # as a chain begun before the upgrade left it
+        (parent,) = (daemon.exports / kind).glob("*/manifest.json")
+        manifest = json.loads(parent.read_text())
+        del manifest["key_index"]["key_types"]
+        parent.write_text(json.dumps(manifest, indent=2) + "\n")
+    _write(daemon, kind, pl.DataFrame({"k": keys[:2], "v": [1, 20]}))
+    second = _sync(daemon, kind, "incremental", "k")
+    assert second.returncode == 0, _said(second)
+    manifest = _manifests(daemon, kind)[-1]
+    changes = manifest["incremental"]["changes"]
+    assert (changes["updated"], changes["deleted"], changes["unchanged"]) == (1, 1, 1)
+    folder = daemon.exports / kind / manifest["export_id"]
+    assert [t["k"] for t in _jsonl(folder / manifest["tombstones"]["path"])] == [keys[2]]
+    table = _applied(daemon, kind, ["k"])
+    assert sorted(r["v"] for r in table.values()) == [1, 20]
+
+
+def test_a_parent_key_the_narrower_type_cannot_hold_is_refused_not_nulled(
+    daemon: Daemon,
+) -> None:
+    """Integers of another width and decimals of another precision keep a chain, but a
+    deleted key the new type cannot hold would have been a tombstone of a null key."""
+    daemon.sources.mkdir(parents=True, exist_ok=True)
+    nights = {
+        "ints": (
+            pl.Series([1, 2, 3, 70000], dtype=pl.Int64),
+            pl.Series([1, 2, 3], dtype=pl.Int16),
+            ("int64", "int16"),
+        ),
+        "decimals": (
+            pl.Series([Decimal("1.00"), Decimal("12345678.00")], dtype=pl.Decimal(10, 2)),
+            pl.Series([Decimal("1.00")], dtype=pl.Decimal(5, 2)),
+            ("decimal128(10, 2)", "decimal128(5, 2)"),
+        ),
+    }
+    for dataset, (night1, night2, types) in nights.items():
+        _write(daemon, dataset, pl.DataFrame({"id": night1, "v": range(len(night1))}))
+        assert _sync(daemon, dataset, "full", "id").returncode == 0
+        _write(daemon, dataset, pl.DataFrame({"id": night2, "v": range(len(night2))}))
+        refused = _sync(daemon, dataset, "incremental", "id")
+        said = _said(refused)
+        # Before: ints 'deleted 1' with the tombstone {"id":null}; decimals INTERNAL.
+        assert refused.returncode != 0, (said, _applied(daemon, dataset, ["id"]))
+        assert "FAILED_PRECONDITION" in said and "column 'id'" in said, said
+        assert types[0] in said and types[1] in said, said
+        assert "start a new chain with --mode full" in said and len(said.splitlines()) == 1
+        assert len(_manifests(daemon, dataset)) == 1  # nothing written
+    # Narrower, but every deleted key fits: the chain continues, the tombstone exact.
+    _write(daemon, "fits", pl.DataFrame({"id": pl.Series([1, 2, 3], dtype=pl.Int64)}))
+    assert _sync(daemon, "fits", "full", "id").returncode == 0
+    _write(daemon, "fits", pl.DataFrame({"id": pl.Series([1, 2], dtype=pl.Int16)}))
+    fits = _sync(daemon, "fits", "incremental", "id")
+    assert fits.returncode == 0, _said(fits)
+    manifest = _manifests(daemon, "fits")[-1]
+    folder = daemon.exports / "fits" / manifest["export_id"]
+    assert _jsonl(folder / manifest["tombstones"]["path"]) == [{"id": 3, "__sluice_op": "delete"}]
+    assert sorted(_applied(daemon, "fits", ["id"])) == [(1,), (2,)]
 
 
 _K1 = ("p\x1eb\x1f=q", "r")

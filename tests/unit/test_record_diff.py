@@ -91,11 +91,17 @@ def test_record_diff_preconditions() -> None:
         list(diff_records(keyed, plain))
     assert other.manifest.key_index is not None
     index = replace(other.manifest.key_index, key_id="k2")
-    other = replace(other, manifest=replace(other.manifest, key_index=index))
+    other = replace(other, manifest=replace(other.manifest, key_index=index, created_by="alice"))
     note = record_level_note(keyed.manifest, other.manifest)
     assert "different index keys" in note
     # Since keys are per chain, a chain begun before the upgrade differs from a new one.
     assert "per creator and dataset" in note and "--mode full" in note
+    # One creator's chain in one dataset: under v2 keys, then under v3 ones (a full
+    # export after the upgrade), not the v1 daemon-wide case.
+    one_chain = replace(other.manifest, created_by=keyed.manifest.created_by)
+    same = record_level_note(keyed.manifest, one_chain)
+    assert "begun under older keys, v1 or v2" in same and "run a --mode full to compare" in same
+    assert "per creator and dataset" not in same
     index = replace(index, key=("other",))
     other = replace(other, manifest=replace(other.manifest, key_index=index))
     assert "different columns" in record_level_note(keyed.manifest, other.manifest)
