@@ -68,7 +68,7 @@ from sluice.server.storage_errors import storage_errors
 from sluice.server.telemetry import NO_TELEMETRY, ExportTelemetry, report_safely
 from sluice.server.tracing import export_span
 from sluice.sinks.base import Sink, UploadJournal, join_key
-from sluice.sinks.errors import JournalRefused
+from sluice.sinks.errors import JournalRefused, ObjectExists, ObjectNotFound
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
 _log = logging.getLogger("sluice.export")
@@ -271,8 +271,11 @@ def _execute_package(
             documents = (store_document(sink, first.prefix, name, media_type, readme),)
             manifest = replace(manifest, documents=documents)
         _renew(context, lease)  # as in _commit
-        _write_signature(first, sink, manifest.to_json(), context.settings)
+        _write_signature(
+            first, sink, manifest.to_json(), context.settings, lambda: _renew(context, lease)
+        )
         write_manifest(sink, first.manifest_key, manifest)
+        _seal_signature(first, sink, context.settings)
         abort_stray_uploads(sink, first.prefix, quietly=True)
         return f"{sink.uri.rstrip('/')}/{first.manifest_key}"
 
@@ -443,8 +446,11 @@ def _commit(
     # The signature replaces what is under its name: a replica that lost its lease while
     # writing the documents must not replace the new holder's (LeaseLost).
     _renew(context, lease)
-    _write_signature(plan, sink, manifest.to_json(), context.settings)
+    _write_signature(
+        plan, sink, manifest.to_json(), context.settings, lambda: _renew(context, lease)
+    )
     write_manifest(sink, plan.manifest_key, manifest)
+    _seal_signature(plan, sink, context.settings)
     # Every chunk is committed: nothing of this export may stay open in the store. The
     # export already counts, so a failed sweep is logged rather than failing it.
     abort_stray_uploads(sink, plan.prefix, quietly=True)
@@ -457,24 +463,66 @@ def _committed(sink: Sink, plan: ExportPlan) -> bool:
 
 
 def _write_signature(
-    plan: ExportPlan, sink: Sink, manifest_bytes: bytes, settings: Settings
+    plan: ExportPlan,
+    sink: Sink,
+    manifest_bytes: bytes,
+    settings: Settings,
+    renew: Callable[[], object],
 ) -> None:
     """Store manifest.json.sig BEFORE the manifest: the manifest's presence commits the
     export, so a committed signed export never lacks its signature. Once a manifest
-    exists (a retry after a crash), its signature is left alone: it signs those bytes."""
+    exists (a retry after a crash), its signature is left alone: it signs those bytes.
+    The signature is written exclusively: one already there (an earlier attempt's, or
+    the new holder's when this run lost its lease while writing) is replaced only after
+    `renew` confirmed the lease (LeaseLost otherwise)."""
     signer = load_signer(settings.manifest_signing_key)
     if signer is None:
         return
+    if _committed(sink, plan):
+        return
+    key = signature_key(plan.manifest_key)
+    body = signer.sign(manifest_bytes)
+    if not _store(sink, key, body, overwrite=False):
+        renew()
+        _store(sink, key, body, overwrite=True)
+
+
+def _seal_signature(plan: ExportPlan, sink: Sink, settings: Settings) -> None:
+    """Make the stored signature sign the committed manifest. The manifest found may be
+    another run's (two replicas racing to the commit, one past its lease), and their
+    signatures may have replaced each other's in between; Ed25519 signatures are
+    deterministic, so every replica holding the key writes the same bytes here."""
+    signer = load_signer(settings.manifest_signing_key)
+    if signer is None:
+        return
+    key = signature_key(plan.manifest_key)
     with storage_errors():
-        if any(o.key == plan.manifest_key for o in sink.list(plan.manifest_key)):
-            return
-        writer = sink.create(signature_key(plan.manifest_key), overwrite=True)
+        with sink.open(plan.manifest_key) as handle:
+            expected = signer.sign(handle.read())
         try:
-            writer.write(signer.sign(manifest_bytes))
+            with sink.open(key) as handle:
+                if handle.read() == expected:
+                    return
+        except ObjectNotFound:
+            pass
+    _log.warning("%s: the signature did not sign the committed manifest; signing it again", key)
+    _store(sink, key, expected, overwrite=True)
+
+
+def _store(sink: Sink, key: str, body: bytes, *, overwrite: bool) -> bool:
+    """Write one whole object; False when `overwrite` is off and `key` is taken."""
+    with storage_errors():
+        writer = sink.create(key, overwrite=overwrite)
+        try:
+            writer.write(body)
             writer.commit()
+        except ObjectExists:
+            writer.abort()
+            return False
         except BaseException:
             writer.abort()
             raise
+    return True
 
 
 class _StoreUploadJournal:

@@ -166,8 +166,14 @@ class ExportRunner:
             if running is not None:
                 running.stop.cancel()
         if running is not None:
+            deadline = time.monotonic() + wait_seconds
             running.done.wait(wait_seconds)
-            return store.get(job_id)
+            job = store.get(job_id)
+            if job.state in (JobState.QUEUED, JobState.RUNNING) and not self._runs_here(job_id):
+                # The local run ended without ending the export: it had lost its lease
+                # (another replica runs it now) or handed it back. The cancel goes there.
+                return self.cancel(job_id, max(deadline - time.monotonic(), 0.0))
+            return job
         job = store.get(job_id)
         if job.state == JobState.QUEUED:
             try:

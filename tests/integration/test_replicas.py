@@ -829,3 +829,30 @@ def test_a_replica_on_postgresql_without_a_content_key_refuses_to_start(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("sluice: error: content_digest_key: must be set"), last
     assert "Traceback" not in result.stderr
+
+
+def test_a_cancel_sent_to_a_replica_whose_run_lost_its_lease_reaches_the_new_holder(
+    replicas: Replicas,
+) -> None:
+    # Replica a is paused past its lease, b takes the export over; a wakes and its run,
+    # still in a's hands until its next renewal, is asked to cancel: the cancel must
+    # reach b's run rather than only stop a's (answered RUNNING, export finished).
+    (a,) = replicas.start(1, job_lease_seconds=3)
+    generate(replicas.sources / "events.parquet", 4 * resume.ROWS, seed=5)
+    with ExportClient(a.address) as client:
+        export_id = client.create(_spec(replicas, level=19, chunk_rows=4000)).id
+        _wait(client, export_id, lambda e: e.progress.chunks >= 2, 120)
+    (b,) = replicas.start(1, job_lease_seconds=3)
+    assert a.process is not None
+    os.kill(a.process.pid, signal.SIGSTOP)
+    try:
+        with ExportClient(b.address) as client:
+            _wait(client, export_id, lambda e: e.replica == b.settings["replica_id"], 120)
+    finally:
+        os.kill(a.process.pid, signal.SIGCONT)
+    with ExportClient(a.address, timeout=120) as client:
+        answered = client.cancel(export_id)
+        cancelled = answered
+        if cancelled.state != pb.EXPORT_STATE_CANCELLED:
+            cancelled = _final(client, export_id)
+    assert cancelled.state == pb.EXPORT_STATE_CANCELLED, pb.ExportState.Name(answered.state)
