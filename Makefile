@@ -11,7 +11,7 @@ TYPECHECK_TREE := $(VENV)/typecheck/sluice
 
 # Tools the tests drive as real peers. `make test` installs whichever are missing
 # (Debian packages with apt-get as root; npm packages into .tools/).
-DEBIAN_TEST_PACKAGES := age p7zip-full postgresql poppler-utils
+DEBIAN_TEST_PACKAGES := age p7zip-full postgresql poppler-utils strace
 NPM_TEST_PACKAGES    := azurite@3
 TOOLS                := .tools
 # pytest worker processes (pytest-xdist). The tests mostly wait on real daemons and
