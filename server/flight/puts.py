@@ -297,7 +297,7 @@ class _Feeder:
             for message in self._source.messages:
                 if self._stopped.is_set():
                     return
-                self._take(message)
+                self._take_or_refuse(message)
             if self._stopped.is_set():
                 return  # the put ended the call (grpcio then ends its requests cleanly)
             ended = self._stream_ended()
@@ -363,6 +363,15 @@ class _Feeder:
         if says is not None:
             self._announced = True
             self._marked = says
+
+    def _take_or_refuse(self, message: PutMessage) -> None:
+        try:
+            self._take(message)
+        except SluiceError as exc:
+            # The caller sent what cannot be taken: its export fails with the same error
+            # (a put with the same requestId resumes it), never waits for a resume.
+            self._inbox.refuse(self._generation, exc)
+            raise
 
     def _take(self, message: PutMessage) -> None:
         if self._marked:

@@ -118,7 +118,10 @@ def read_batch(message: pa_ipc.Message, schema: pa.Schema) -> pa.RecordBatch:
     try:
         batch = pa_ipc.read_record_batch(message, schema)
         batch.validate(full=True)
-    except (pa.ArrowException, ValueError):
+    except (pa.ArrowException, ValueError, OSError):
+        # pyarrow raises some read errors as a plain OSError (a header claiming more
+        # rows than its buffers hold): uncaught, the put's feeder took it for a broken
+        # stream and the call hung until the client's deadline.
         raise FlightPayloadError("a record batch does not match the stream's schema") from None
     return batch
 
