@@ -308,7 +308,7 @@ def polars_schema(schema: pa.Schema) -> pl.Schema:
             _refuse_column(field, "which the daemon cannot export; cast it to decimal128")
     try:
         frame = pl.from_arrow(schema.empty_table())
-    except Exception:  # noqa: BLE001 - Polars and pyarrow raise many types for a type
+    except Exception:  # Polars and pyarrow raise many types for a type they lack
         for field in schema:
             try:
                 pl.from_arrow(pa.schema([field]).empty_table())
