@@ -124,7 +124,7 @@ class _Replay:
             raise _InputFailed from None
         if batch is None:
             return None
-        if batch.schema != self._schema:
+        if not _same_columns(batch.schema, self._schema):
             # The daemon would refuse it (an extra column) or misread it; said before
             # any of it is sent, as the caller's own mistake.
             self.failure = BatchSchemaError(
@@ -190,6 +190,13 @@ def put(
             if failures >= attempts:
                 raise PutBroken(f"the put broke {failures} times") from exc
             time.sleep(min(0.2 * 2**failures, 5.0))
+
+
+def _same_columns(schema: pa.Schema, other: pa.Schema) -> bool:
+    """The same column names and types, in order. Nullability and field metadata are
+    not the records' (a batch's IPC message carries neither; the daemon reads every
+    batch with the stream's schema), and a batch that differed only there was refused."""
+    return schema.names == other.names and schema.types == other.types
 
 
 def schema_difference(schema: pa.Schema, other: pa.Schema) -> str:
