@@ -56,7 +56,7 @@ from sluice.server.errors import (
     SluiceError,
     must_propagate,
 )
-from sluice.server.flight.ipc_codec import AnyPayload, read_batch, read_message, read_schema
+from sluice.server.flight.ipc_codec import AnyPayload, BatchReader, read_message, read_schema
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.stream_source import (
@@ -274,6 +274,7 @@ class _Feeder:
         self._marked = False
         #: Record batch messages taken in this call (a refused one is named by its index).
         self._batches = 0
+        self._reader = BatchReader(source.schema)
         self._stopped = threading.Event()
         self._failure: SluiceError | None = None
         self._thread = threading.Thread(target=self._run, name="flight-put", daemon=True)
@@ -400,7 +401,7 @@ class _Feeder:
             )
         index = self._batches
         self._batches += 1
-        batch = read_batch(message, schema, f"batch {index} of this DoPut")
+        batch = self._reader.read(message, f"batch {index} of this DoPut")
         if not batch.num_rows:
             return
         put_batch(self._inbox, self._generation, self._position, batch, self._alive)
