@@ -179,8 +179,8 @@ class Inbox:
 
     def refuse(self, generation: int, error: SluiceError) -> None:
         """The put of `generation` sent what cannot be read (its caller was told so):
-        the export fails with `error` at its next wait for a batch, unless a newer put
-        took over. Left waiting for a resume, it held a run slot (max_concurrent_exports)
+        the export fails with `error` once it took the batches sent before, unless a
+        newer put took over. Left waiting for a resume, it held a run slot (max_concurrent_exports)
         for flight_put_idle_timeout, and a few refused puts stalled every later one."""
         with self._lock:
             if generation == self._generation:
@@ -237,8 +237,8 @@ class Inbox:
             if stop is not None and stop.is_set():
                 raise Interrupted("export interrupted while waiting for the stream")
             refusal = self._refusal
-            if refusal is not None and refusal[0] == self._generation:
-                raise refusal[1]
+            if refusal is not None and refusal[0] == self._generation and self._items.empty():
+                raise refusal[1]  # after the batches sent before it
             now = time.monotonic()
             if self._ends_pending:
                 deadline = max(deadline, now + idle_seconds)
