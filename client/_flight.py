@@ -31,9 +31,9 @@ from sluice.flight import Flight_pb2 as fl
 from sluice.flight import Flight_pb2_grpc
 from sluice.flight.end_of_records import ANNOUNCEMENT, MARKER
 from sluice.flight.ipc import (
+    BatchReader,
     Payload,
     batch_payload,
-    read_batch,
     read_message,
     read_schema,
     schema_payload,
@@ -124,7 +124,7 @@ class _Replay:
             raise _InputFailed from None
         if batch is None:
             return None
-        if batch.schema != self._schema:
+        if not _same_columns(batch.schema, self._schema):
             # The daemon would refuse it (an extra column) or misread it; said before
             # any of it is sent, as the caller's own mistake.
             self.failure = BatchSchemaError(
@@ -190,6 +190,13 @@ def put(
             if failures >= attempts:
                 raise PutBroken(f"the put broke {failures} times") from exc
             time.sleep(min(0.2 * 2**failures, 5.0))
+
+
+def _same_columns(schema: pa.Schema, other: pa.Schema) -> bool:
+    """The same column names and types, in order. Nullability and field metadata are
+    not the records' (a batch's IPC message carries neither; the daemon reads every
+    batch with the stream's schema), and a batch that differed only there was refused."""
+    return bool(schema.names == other.names and schema.types == other.types)
 
 
 def schema_difference(schema: pa.Schema, other: pa.Schema) -> str:
@@ -309,14 +316,16 @@ def read(
     if chunk is not None:
         body["chunk"] = chunk
     schema: pa.Schema | None = None
+    reader: BatchReader | None = None
     batches = 0
     for data in stub.DoGet(fl.Ticket(ticket=json.dumps(body).encode())):
         payload = Payload(data.data_header, data.data_body)
-        if schema is None:
+        if reader is None:
             schema = read_schema(payload)
+            reader = BatchReader(schema)
             continue
         batches += 1
-        yield read_batch(read_message(payload), schema)
+        yield reader.read(read_message(payload))
     if schema is not None and not batches:
         # An export with no records still has its columns (the writers of the caller
         # take them from the first batch).

@@ -63,15 +63,17 @@ def parse_size(text: str) -> int:
 
 #: gRPC's own target forms (a Unix socket, a resolver's URI), passed on as they are.
 _GRPC_TARGET_SCHEMES = ("unix:", "unix-abstract:", "dns:", "ipv4:", "ipv6:", "vsock:")
-_HOST_PORT_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):(\d+)")
+#: A bracketed IPv6 address may end in a zone id (fe80::1%eth0, a link-local address).
+_HOST_PORT_RE = re.compile(r"(\[[0-9A-Fa-f:.]+(?:%[^\s\]/%]+)?\]|[^\s:\[\]/]+):(\d+)")
 
 
 def parse_server(text: str) -> str:
     """ "127.0.0.1:7070", "host:7070", "[::1]:7070", or one of gRPC's target URIs
     ("unix:/run/sluice.sock", "dns:///host:7070", "ipv4:10.0.0.1:7070"): a misspelt
     address is a usage error, not a server that cannot be reached. User-info (`user:pw@`)
-    is refused without repeating the address: it may hold a password."""
-    if "@" in text:
+    is refused without repeating the address: it may hold a password (a socket path may
+    hold an '@': unix: URIs have no user-info)."""
+    if "@" in text and not text.startswith(("unix:", "unix-abstract:")):
         raise ValueError(
             "the address holds a user name or password (before '@'), which gRPC never "
             "sends: give HOST:PORT, and a token with --token-file"

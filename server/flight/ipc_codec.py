@@ -12,6 +12,7 @@ from sluice.server.errors import InvalidArgument
 
 __all__ = [
     "AnyPayload",
+    "BatchReader",
     "Payload",
     "batch_payload",
     "read_batch",
@@ -40,7 +41,18 @@ def read_schema(payload: AnyPayload) -> pa.Schema:
 
 def read_batch(message: pa_ipc.Message, schema: pa.Schema, which: str = "") -> pa.RecordBatch:
     """`which` names the batch in the refusal ("batch 3 of this DoPut")."""
-    try:
-        return ipc.read_batch(message, schema)
-    except ipc.FlightPayloadError as exc:
-        raise InvalidArgument(_FIELD, f"{which}: {exc}" if which else str(exc)) from None
+    return BatchReader(schema).read(message, which)
+
+
+class BatchReader:
+    """A stream's batches (sluice.flight.ipc.BatchReader: its layout found once)."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self._reader = ipc.BatchReader(schema)
+
+    def read(self, message: pa_ipc.Message, which: str = "") -> pa.RecordBatch:
+        """`which` names the batch in the refusal ("batch 3 of this DoPut")."""
+        try:
+            return self._reader.read(message)
+        except ipc.FlightPayloadError as exc:
+            raise InvalidArgument(_FIELD, f"{which}: {exc}" if which else str(exc)) from None

@@ -56,7 +56,7 @@ from sluice.server.errors import (
     SluiceError,
     must_propagate,
 )
-from sluice.server.flight.ipc_codec import AnyPayload, read_batch, read_message, read_schema
+from sluice.server.flight.ipc_codec import AnyPayload, BatchReader, read_message, read_schema
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.stream_source import (
@@ -274,6 +274,7 @@ class _Feeder:
         self._marked = False
         #: Record batch messages taken in this call (a refused one is named by its index).
         self._batches = 0
+        self._reader = BatchReader(source.schema)
         self._stopped = threading.Event()
         self._failure: SluiceError | None = None
         self._thread = threading.Thread(target=self._run, name="flight-put", daemon=True)
@@ -297,7 +298,7 @@ class _Feeder:
             for message in self._source.messages:
                 if self._stopped.is_set():
                     return
-                self._take(message)
+                self._take_or_refuse(message)
             if self._stopped.is_set():
                 return  # the put ended the call (grpcio then ends its requests cleanly)
             ended = self._stream_ended()
@@ -364,6 +365,15 @@ class _Feeder:
             self._announced = True
             self._marked = says
 
+    def _take_or_refuse(self, message: PutMessage) -> None:
+        try:
+            self._take(message)
+        except SluiceError as exc:
+            # The caller sent what cannot be taken: its export fails with the same error
+            # (a put with the same requestId resumes it), never waits for a resume.
+            self._inbox.refuse(self._generation, exc)
+            raise
+
     def _take(self, message: PutMessage) -> None:
         if self._marked:
             raise InvalidArgument(
@@ -391,7 +401,7 @@ class _Feeder:
             )
         index = self._batches
         self._batches += 1
-        batch = read_batch(message, schema, f"batch {index} of this DoPut")
+        batch = self._reader.read(message, f"batch {index} of this DoPut")
         if not batch.num_rows:
             return
         put_batch(self._inbox, self._generation, self._position, batch, self._alive)

@@ -41,6 +41,7 @@ from sluice.server.errors import (
     FailedPrecondition,
     Interrupted,
     InvalidArgument,
+    SluiceError,
     Unavailable,
 )
 
@@ -146,6 +147,8 @@ class Inbox:
         #: Puts whose stream ended and who are deciding whether their records ended
         #: (server.flight.puts: the grace of an unmarked end): the reader keeps waiting.
         self._ends_pending = 0
+        #: The put whose input was refused and why (see refuse).
+        self._refusal: tuple[int, SluiceError] | None = None
 
     def bind_stop(self, stop: threading.Event) -> None:
         """The running export's stop: a cancel or shutdown ends a wait for the next batch
@@ -173,6 +176,15 @@ class Inbox:
                 return
             except queue.Full:
                 continue
+
+    def refuse(self, generation: int, error: SluiceError) -> None:
+        """The put of `generation` sent what cannot be read (its caller was told so):
+        the export fails with `error` once it took the batches sent before, unless a
+        newer put took over. Left waiting for a resume, it held a run slot (max_concurrent_exports)
+        for flight_put_idle_timeout, and a few refused puts stalled every later one."""
+        with self._lock:
+            if generation == self._generation:
+                self._refusal = (generation, error)
 
     @contextmanager
     def end_pending(self) -> Iterator[None]:
@@ -224,6 +236,9 @@ class Inbox:
             stop = self._stop
             if stop is not None and stop.is_set():
                 raise Interrupted("export interrupted while waiting for the stream")
+            refusal = self._refusal
+            if refusal is not None and refusal[0] == self._generation and self._items.empty():
+                raise refusal[1]  # after the batches sent before it
             now = time.monotonic()
             if self._ends_pending:
                 deadline = max(deadline, now + idle_seconds)
@@ -283,10 +298,47 @@ def put_end(inbox: Inbox, generation: int, position: int, alive: Any = None) -> 
 
 
 def polars_schema(schema: pa.Schema) -> pl.Schema:
-    """The Polars schema of the stream's records (what the plan validates against)."""
-    frame = pl.from_arrow(schema.empty_table())
+    """The Polars schema of the stream's records (what the plan validates against).
+    InvalidArgument naming the first column Polars cannot hold: the put's schema is the
+    caller's, and the planner's message for unreadable sources names a file."""
+    for field in schema:
+        if _holds_decimal256(field.type):
+            # Polars takes the type but panics on its values (no Int256): the export
+            # failed at its first batch with an internal error.
+            _refuse_column(field, "which the daemon cannot export; cast it to decimal128")
+    try:
+        frame = pl.from_arrow(schema.empty_table())
+    except Exception:  # Polars and pyarrow raise many types for a type they lack
+        for field in schema:
+            try:
+                pl.from_arrow(pa.schema([field]).empty_table())
+            except Exception:  # noqa: BLE001 - as above
+                _refuse_column(field, _UNSUPPORTED)
+        raise
     assert isinstance(frame, pl.DataFrame)
     return frame.schema
+
+
+_UNSUPPORTED = (
+    "which the daemon cannot export (union, run-end encoded and list_view columns are not "
+    "supported); cast it or leave it out"
+)
+
+
+def _holds_decimal256(data_type: pa.DataType) -> bool:
+    if pa.types.is_decimal256(data_type):
+        return True
+    if isinstance(data_type, pa.ExtensionType):
+        return _holds_decimal256(data_type.storage_type)
+    if pa.types.is_dictionary(data_type):
+        return _holds_decimal256(data_type.value_type)
+    return any(_holds_decimal256(data_type.field(i).type) for i in range(data_type.num_fields))
+
+
+def _refuse_column(field: pa.Field, why: str) -> None:
+    shown = str(field.type)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    raise InvalidArgument("FlightData", f"column {field.name!r} has type {shown}, {why}")
 
 
 def read_stream(stream: StreamRead, from_row: int) -> Iterator[tuple[int, pa.RecordBatch]]:

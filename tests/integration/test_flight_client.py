@@ -271,6 +271,23 @@ def test_put_of_a_batch_with_another_schema_is_a_value_error_naming_the_column(
     assert not [p for p in flight_daemon.exports.rglob("manifest.json") if made.id in str(p)]
 
 
+def test_put_of_batches_that_differ_only_in_nullability_and_metadata_reads_back(
+    flight_daemon: Daemon,
+) -> None:
+    """The schema check compared whole schemas: a batch declaring its column not-null
+    (or with field metadata) was refused, though the daemon reads both alike."""
+    first = pa.record_batch({"x": [1, None]})
+    not_null = pa.schema([pa.field("x", pa.int64(), nullable=False)])
+    second = pa.RecordBatch.from_pylist([{"x": 3}], schema=not_null)
+    tagged = pa.schema([pa.field("x", pa.int64(), metadata={"unit": "m"})])
+    third = pa.RecordBatch.from_pylist([{"x": 4}], schema=tagged)
+    with ExportClient(flight_daemon.address) as client:
+        final = client.put(spec(flight_daemon, format="parquet"), iter([first, second, third]))
+    assert final["state"] == "succeeded" and final["committed_records"] == 4
+    records = read_export(str(final["manifest_uri"]))
+    assert records["x"].to_list() == [1, None, 3, 4]
+
+
 def test_cli_put_of_ndjson_with_a_field_first_seen_after_the_first_block_is_refused(
     flight_daemon: Daemon, tmp_path: Path
 ) -> None:

@@ -5,7 +5,9 @@ export, acked per durable chunk, resumable by requestId, each record exactly onc
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from tests.integration.helpers import load_manifest, read_export
 flight_daemon = flight_helpers.flight_daemon
 reap_clients = flight_helpers.reap_clients
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+TYPED_CLIENT = Path(__file__).with_name("flight_typed_put_client.py")
 
 
 def acks_until(process: subprocess.Popen[str], committed: int) -> list[dict[str, Any]]:
@@ -139,7 +142,7 @@ def _raw_put(daemon: Daemon, messages: list[fl.FlightData]) -> list[bytes]:
         return [r.app_metadata for r in stub.DoPut(iter(messages), timeout=60)]
 
 
-def test_schema_change_mid_stream_is_invalid_argument_and_idle_put_is_cancelled(
+def test_schema_change_mid_stream_is_invalid_argument_and_its_export_fails_at_once(
     flight_daemon: Daemon,
 ) -> None:
     descriptor = fl.FlightDescriptor(
@@ -156,14 +159,18 @@ def test_schema_change_mid_stream_is_invalid_argument_and_idle_put_is_cancelled(
         _raw_put(flight_daemon, messages)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "schema changed mid-stream" in caught.value.details()
-    # Nobody resumes it: after flight_put_idle_timeout the export ends as cancelled.
+    # The export fails with the refusal (it waited for a resume, holding a run slot, for
+    # flight_put_idle_timeout, and then ended cancelled).
     with ExportClient(flight_daemon.address) as client:
         (job,) = [j for j in client.list() if j.request_id == "put-schema"]
-        deadline = time.monotonic() + 30
-        while client.get(job.id).state != pb.EXPORT_STATE_CANCELLED and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while client.get(job.id).state != pb.EXPORT_STATE_FAILED and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert client.get(job.id).state == pb.EXPORT_STATE_CANCELLED
-    # The same request id resumes the cancelled export: nothing was committed, so all
+        failed = client.get(job.id)
+        assert failed.state == pb.EXPORT_STATE_FAILED
+        assert failed.error.code == "INVALID_ARGUMENT"
+        assert "schema changed mid-stream" in failed.error.message
+    # The same request id resumes the failed export: nothing was committed, so all
     # rows are sent again, and it succeeds.
     answers = [json.loads(a) for a in _raw_put(flight_daemon, messages[:2])]
     assert answers[0] == {"export_id": job.id, "committed_records": 0}
@@ -383,3 +390,75 @@ def test_a_put_batch_with_other_columns_is_refused_naming_it_and_the_put_resumes
     assert final["state"] == "succeeded"
     records = read_export(final["manifest_uri"])
     assert records.columns == ["id"] and records["id"].to_list() == [1, 2, 3, 4, 5, 6]
+
+
+def _typed_puts(daemon: Daemon, *cases: str) -> list[dict[str, Any]]:
+    """Run flight_typed_put_client.py (pyarrow.flight's own DoPut) with `cases`."""
+    result = subprocess.run(
+        [sys.executable, str(TYPED_CLIENT), daemon.address, str(daemon.exports), *cases],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_refused_puts_leave_the_daemon_free_for_the_next_put(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """Each put refused for a message it sent left its export waiting for a resume,
+    holding one of max_concurrent_exports run slots for flight_put_idle_timeout: after
+    two, every later DoPut queued behind them and hung until its deadline."""
+    daemon = daemon_factory(
+        "refused", batch_rows=2048, max_concurrent_exports=2, flight_put_idle_timeout=300.0
+    )
+    daemon.start()
+    answers = _typed_puts(daemon, "dictionary:30", "int64")
+    refusals = {(a["case"], a.get("code")) for a in answers[:-1]}
+    assert refusals == {("dictionary", "INVALID_ARGUMENT")}
+    assert answers[-1] == {"case": "int64", "state": "succeeded", "committed": 5}
+    with ExportClient(daemon.address) as client:
+        states = {j.state for j in client.list() if j.request_id.startswith("dictionary-")}
+    assert states == {pb.EXPORT_STATE_FAILED}
+
+
+@pytest.mark.parametrize(
+    ("case", "shown"),
+    [
+        ("sparse_union", "sparse_union<0: int64=0, 1: string=1>"),
+        ("run_end_encoded", "run_end_encoded<run_ends: int32, values: string>"),
+        ("list_view", "list_view<item: int64>"),
+        ("decimal256", "decimal256(50, 2)"),
+    ],
+)
+def test_a_put_of_a_type_the_daemon_cannot_export_is_invalid_argument_naming_the_column(
+    daemon: Daemon, case: str, shown: str
+) -> None:
+    """Such a schema reached the planner's message for file sources (an IndexError on a
+    stream's files: INTERNAL), and decimal256 panicked Polars at the first batch."""
+    (answer,) = _typed_puts(daemon, case)
+    assert answer["code"] == "INVALID_ARGUMENT", answer
+    said = f"FlightData: column 'a' has type {shown}, which the daemon cannot export"
+    assert said in answer["message"], answer
+
+
+def test_a_batch_header_longer_than_its_buffers_is_invalid_argument(daemon: Daemon) -> None:
+    """pyarrow raises this read error as a plain OSError, which the put took for a
+    broken stream: the call hung until the client's deadline."""
+    batch = pa.record_batch({"id": pa.array(range(10), pa.int64())})
+    payload = batch_payload(batch)
+    header = bytearray(payload.header)
+    at = header.find(struct.pack("<q", 10))  # the batch's length
+    header[at : at + 8] = struct.pack("<q", 11)
+    descriptor = fl.FlightDescriptor(
+        type=fl.FlightDescriptor.CMD, cmd=command(daemon, "put-long-header").encode()
+    )
+    messages = [
+        _flight_data(schema_payload(batch.schema), descriptor),
+        fl.FlightData(data_header=bytes(header), data_body=payload.body),
+    ]
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_put(daemon, messages)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    said = "FlightData: batch 0 of this DoPut: a record batch does not match the stream's schema"
+    assert caught.value.details() == said

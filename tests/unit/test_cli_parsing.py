@@ -533,6 +533,10 @@ def test_manifest_missing_file_is_one_line(tmp_path: Path) -> None:
         "[::1]:7070",
         "unix:/run/sluice.sock",
         "dns:///sluice:7070",
+        # An '@' in a socket path is no user-info; a link-local address has a zone id.
+        "unix:/run/sluice@prod/sluice.sock",
+        "ipv6:[fe80::1%eth0]:7070",
+        "[fe80::1%eth0]:7070",
     ],
 )
 def test_server_addresses_grpc_can_dial_are_taken_as_given(address: str) -> None:
@@ -582,6 +586,7 @@ def _server_refusals(address: str) -> list[str]:
         ("ipv4:1.2.3.4:70000", "ipv4: names IPV4:PORT"),
         ("ipv4:sluice:7070", "ipv4: names IPV4:PORT"),
         ("ipv6:[::1]", "ipv6: names [IPV6]:PORT"),
+        ("ipv6:[fe80::1%]:7070", "ipv6: names [IPV6]:PORT"),
         ("unix:", "unix: names a socket"),
         ("vsock:x", "vsock: names CID:PORT"),
     ],

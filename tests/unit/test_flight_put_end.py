@@ -98,6 +98,8 @@ class Outcome:
     #: Seconds from the put's first answer to the end of the records (or the reader
     #: giving up).
     seconds: float
+    #: What the pipeline's read raised when the put was refused (the export's failure).
+    refusal: SluiceError | None = None
 
 
 #: The put's destination (nothing is written there: no worker runs the export).
@@ -141,6 +143,7 @@ def run_put(
     rpc.start()
     began = time.monotonic()
     ids: list[int] = []
+    refusal: SluiceError | None = None
     stream = StreamRead(export_id, SCHEMA, inflight_batches=4, idle_seconds=idle_seconds)
     try:
         for _, batch in read_stream(stream, 0):
@@ -149,11 +152,15 @@ def run_put(
         ended = True
     except StreamAbandoned:
         ended = False
+    except InvalidArgument as exc:
+        ended, refusal = False, exc
     seconds = time.monotonic() - began
+    if refusal is not None:
+        rpc.join(10)  # the put answers its refusal while the call is live
     call.hang_up()  # no worker finishes the export: the put ends with its call
     rpc.join(10)
     assert not rpc.is_alive()
-    return Outcome(ids, ended, errors[0] if errors else None, seconds)
+    return Outcome(ids, ended, errors[0] if errors else None, seconds, refusal)
 
 
 def test_a_half_close_ends_the_records_of_an_unmarked_put_after_the_grace(
@@ -251,6 +258,9 @@ def test_a_message_after_the_marker_is_invalid_and_no_end(puts: FlightPuts) -> N
     assert not outcome.ended and outcome.ids == [0, 1, 2]
     assert isinstance(outcome.error, InvalidArgument)
     assert "no message may follow" in str(outcome.error)
+    # The export fails with the refusal once it read the rows before (it waited for a
+    # resume for flight_put_idle_timeout, holding a run slot).
+    assert outcome.refusal is outcome.error
 
 
 @pytest.mark.parametrize(
