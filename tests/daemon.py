@@ -142,6 +142,11 @@ class Daemon:
             self.port = free_port()
             self.starts -= 1
             self.start(timeout, args)
+        except BaseException:
+            # Not healthy in time (a loaded machine) or interrupted: a fixture that fails
+            # here never reaches its teardown, so the process is not left running.
+            self.kill()
+            raise
 
     def serve_refused(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         """Run `sluice serve` in the foreground when it is expected to refuse to start:
