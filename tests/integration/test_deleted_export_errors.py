@@ -1,10 +1,10 @@
 """A deleted export's error messages are forgotten with its values, through a real daemon
 (gRPC on 127.0.0.1, the CLI) keeping its jobs in SQLite and in a real PostgreSQL.
 
-A PostgreSQL source's query fails while rows stream, and the database's error quotes a
-value of the request (`unrecognized configuration parameter "zed.person@..."`; a data
-error's quoted value, a row's, is left out of every error): the export, its attempt and
-GetExport carry it while the export lives. After `sluice export
+A PostgreSQL source's query, holding a value of the request, fails while rows stream
+(`unrecognized configuration parameter "zed.person@..."`: the name looked up, like a
+row's quoted value, is left out of every error): the export, its attempt and GetExport
+carry the query and the error while the export lives. After `sluice export
 delete` they keep only the error's code, `values_forgotten` says the spec's `?` are the
 daemon's, and the job store's rows (and, for SQLite, its files' bytes) hold the value
 nowhere."""
@@ -91,9 +91,11 @@ def test_a_deleted_failed_export_forgets_what_its_errors_quote(
             client.wait(export_id, timeout=120)
         failed = client.get(export_id)
     assert failed.state == pb.EXPORT_STATE_FAILED
-    # The test can fail: the database's message quotes the value, and it is stored.
-    assert VALUE in failed.error.message, failed.error
-    assert [VALUE in a.error.message for a in failed.attempts] == [True]
+    # The database's message named the value looked up; source errors never quote it
+    # (w31-small: lookup errors lose the name), so only the spec's query holds it, and
+    # the error's own text is what delete forgets.
+    assert failed.error.message and VALUE not in failed.error.message, failed.error
+    assert [bool(a.error.message) for a in failed.attempts] == [True]
     assert not failed.values_forgotten
     assert VALUE in _stored_text(daemon, url)
 
