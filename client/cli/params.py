@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sluice.client._address import holds_user_info
+
 if TYPE_CHECKING:
     _ParamBase = click.ParamType[Any]
 else:
@@ -73,7 +75,7 @@ def parse_server(text: str) -> str:
     address is a usage error, not a server that cannot be reached. User-info (`user:pw@`)
     is refused without repeating the address: it may hold a password (a socket path may
     hold an '@': unix: URIs have no user-info)."""
-    if "@" in text and not text.startswith(("unix:", "unix-abstract:")):
+    if holds_user_info(text):
         raise ValueError(
             "the address holds a user name or password (before '@'), which gRPC never "
             "sends: give HOST:PORT, and a token with --token-file"

@@ -34,3 +34,10 @@ def test_the_environments_address_is_named_by_its_variable(
         ExportClient(timeout=5)
     message = str(refused.value)
     assert message.startswith("$SLUICE_SERVER: ") and SECRET not in message, message
+
+
+def test_a_socket_path_holding_an_at_sign_is_no_user_info() -> None:
+    """The CLI takes `unix:/run/sluice@prod/sluice.sock` (a systemd instance name), so
+    the library it hands the address to must too: it refused any '@'."""
+    client = ExportClient("unix:/tmp/run@prod/sluice.sock")
+    client.close()
