@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
-from polars.datatypes import DataTypeClass
 
+from sluice.format.nested_types import instance
 from sluice.server.pipeline.query import hidden_key_column
 from sluice.server.pipeline.redaction.actions import HashKey, hmac_sha256_hex, sha256_hex
 from sluice.server.pipeline.source import ROW_INDEX
@@ -174,19 +174,14 @@ def key_struct_type(key_columns: Sequence[str], schema: Mapping[str, pl.DataType
     return pl.Struct({c: _decoded_type(schema[c]) for c in key_columns})
 
 
-def _instance(dtype: pl.DataType | DataTypeClass) -> pl.DataType:
-    """A nested type's member type as an instance (Polars may give the class)."""
-    return dtype() if isinstance(dtype, type) else dtype
-
-
 def _decoded_type(dtype: pl.DataType, *, nested: bool = False) -> pl.DataType:
     if (dtype == pl.Binary and not nested) or dtype.base_type() in (pl.Categorical, pl.Enum):
         return pl.String()
     if isinstance(dtype, pl.List):
-        return pl.List(_decoded_type(_instance(dtype.inner), nested=True))
+        return pl.List(_decoded_type(instance(dtype.inner), nested=True))
     if isinstance(dtype, pl.Struct):
         return pl.Struct(
-            {f.name: _decoded_type(_instance(f.dtype), nested=True) for f in dtype.fields}
+            {f.name: _decoded_type(instance(f.dtype), nested=True) for f in dtype.fields}
         )
     return dtype
 

@@ -302,7 +302,7 @@ def polars_schema(schema: pa.Schema) -> pl.Schema:
     InvalidArgument naming the first column Polars cannot hold: the put's schema is the
     caller's, and the planner's message for unreadable sources names a file."""
     for field in schema:
-        if _holds_decimal256(field.type):
+        if holds_decimal256(field.type):
             # Polars takes the type but panics on its values (no Int256): the export
             # failed at its first batch with an internal error.
             _refuse_column(field, "which the daemon cannot export; cast it to decimal128")
@@ -325,14 +325,16 @@ _UNSUPPORTED = (
 )
 
 
-def _holds_decimal256(data_type: pa.DataType) -> bool:
+def holds_decimal256(data_type: pa.DataType) -> bool:
+    """Whether the type holds an Arrow decimal256 at any depth (extension storage and
+    dictionary values included): Polars takes it, then panics on its values."""
     if pa.types.is_decimal256(data_type):
         return True
     if isinstance(data_type, pa.ExtensionType):
-        return _holds_decimal256(data_type.storage_type)
+        return holds_decimal256(data_type.storage_type)
     if pa.types.is_dictionary(data_type):
-        return _holds_decimal256(data_type.value_type)
-    return any(_holds_decimal256(data_type.field(i).type) for i in range(data_type.num_fields))
+        return holds_decimal256(data_type.value_type)
+    return any(holds_decimal256(data_type.field(i).type) for i in range(data_type.num_fields))
 
 
 def _refuse_column(field: pa.Field, why: str) -> None:

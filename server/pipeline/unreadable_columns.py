@@ -13,17 +13,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sluice.server.pipeline.source import ResolvedSource
+from sluice.server.pipeline.stream_source import holds_decimal256
 
 
 def unreadable_column(schema: pa.Schema, wanted: Collection[str] = ()) -> str | None:
     """Why the first of the `wanted` columns (all when empty) cannot be read, naming it
     and its type; None when Polars holds them all."""
-    if not any(_has_decimal256(field.type) for field in schema) and _holds(schema):
+    if not any(holds_decimal256(field.type) for field in schema) and _holds(schema):
         return None
     for field in schema:
         if wanted and field.name not in wanted:
             continue
-        if _has_decimal256(field.type):
+        if holds_decimal256(field.type):
             hint = "decimals are read up to 38 digits; leave it out with spec.query.columns"
         elif not _holds(pa.schema([field])):
             hint = "a time zone Polars cannot parse; store it in UTC or with a named zone"
@@ -56,13 +57,6 @@ def file_schema(path: str, source_format: str) -> pa.Schema | None:
     except (OSError, pa.ArrowException):
         return None
     return None
-
-
-def _has_decimal256(data_type: pa.DataType) -> bool:
-    # Polars reads no Arrow decimal256 (of Parquet decimals, those over 38 digits).
-    if pa.types.is_decimal256(data_type):
-        return True
-    return any(_has_decimal256(data_type.field(i).type) for i in range(data_type.num_fields))
 
 
 def _holds(schema: pa.Schema) -> bool:

@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import polars as pl
-from polars.datatypes import DataTypeClass
 
 from sluice.format.manifest import SchemaField
+from sluice.format.nested_types import instance
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.pipeline.encoders import arrow_schema
 
@@ -72,19 +72,14 @@ def _normal(text: str) -> str:
     return _LISTS.sub("list<", text)
 
 
-def _instance(dtype: pl.DataType | DataTypeClass) -> pl.DataType:
-    """A nested type's member type as an instance (Polars may give the class)."""
-    return dtype() if isinstance(dtype, type) else dtype
-
-
 def _undecodable(dtype: pl.DataType, *, nested: bool = False) -> bool:
     """Whether a key's values of this type fail to come back from its sealed JSON."""
     if dtype.base_type() in _REFUSED or (nested and dtype == pl.Binary):
         return True
     if isinstance(dtype, pl.List):
-        return _undecodable(_instance(dtype.inner), nested=True)
+        return _undecodable(instance(dtype.inner), nested=True)
     if isinstance(dtype, pl.Struct):
-        return any(_undecodable(_instance(f.dtype), nested=True) for f in dtype.fields)
+        return any(_undecodable(instance(f.dtype), nested=True) for f in dtype.fields)
     return False
 
 
