@@ -649,6 +649,8 @@ def _read_schema(source: ResolvedSource, columns: Sequence[str] | None = None) -
     which none may be of a type Polars cannot read."""
     if columns is not None:
         _refuse_unreadable(source, columns)
+    # A stream or a database has no files: an IndexError here was an INTERNAL.
+    where = shown(source.files[0]) if source.files else "the source"
     try:
         schema = read_schema(source)
     except SluiceError:
@@ -657,7 +659,6 @@ def _read_schema(source: ResolvedSource, columns: Sequence[str] | None = None) -
         # A BaseException: Polars panics on a type it cannot hold (a cloud source's,
         # which _refuse_unreadable does not open, or one it does not know of yet).
         _refuse_unreadable(source, ())
-        where = shown(source.files[0]) if source.files else "the stream"
         raise InvalidArgument(
             "spec.source.uri",
             f"cannot read {where} as {source.format}: a column's type is one Sluice cannot read",
@@ -667,7 +668,7 @@ def _read_schema(source: ResolvedSource, columns: Sequence[str] | None = None) -
         # a file that is not what its name says).
         raise InvalidArgument(
             "spec.source.uri",
-            f"cannot read {shown(source.files[0])} as {source.format} ({type(exc).__name__})",
+            f"cannot read {where} as {source.format} ({type(exc).__name__})",
         ) from None
     if len(schema) <= 1:
         raise InvalidArgument("spec.source.uri", "the source has no columns")
