@@ -14,6 +14,9 @@ threads of its own, for what must not wait on the store when it is down.
 - Versions: a store whose schema became newer than this binary's (a newer replica
   migrated it while this one ran) is reported once through `on_newer_schema`, with the
   one-line message naming both versions; main stops the daemon then.
+- Shutdown: when exports did not checkpoint within the grace, `silent_store` tells main
+  whether the store was why (it did not answer one last bounded check), so the last
+  line says so rather than leaving it to threads the exit may cut short.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ CHECK_SECONDS: Final = 2.0
 UNREADY_AFTER_SECONDS: Final = 10.0
 #: Longest a scrape waits for its check.
 SCRAPE_WAIT_SECONDS: Final = 2.0
+#: Longest shutdown waits to learn whether the store answers.
+LAST_CHECK_SECONDS: Final = 1.0
 #: How often readiness is re-judged while a check has not returned (a store that stops
 #: answering mid-statement).
 _JUDGE_SECONDS: Final = 1.0
@@ -193,3 +198,23 @@ def migrated_past(status: SchemaStatus) -> str:
         " stops (its exports go back to the queue) and would refuse to start: run the newer"
         " version on every replica"
     )
+
+
+def silent_store(store: JobStore, timeout: float = LAST_CHECK_SECONDS) -> str | None:
+    """Why the store does not answer one check within `timeout` (one line, no values),
+    or None when it answers. The check runs on a thread of its own, left behind when it
+    takes longer: a store whose network drops packets holds it up to its own timeouts."""
+    failure: list[str] = []
+    answered = threading.Event()
+
+    def check() -> None:
+        try:
+            store.check()
+        except Exception as exc:  # noqa: BLE001 - any failure means "did not answer"
+            failure.append(safe_summary(exc))
+        answered.set()
+
+    threading.Thread(target=check, name="job-store-last-check", daemon=True).start()
+    if not answered.wait(timeout):
+        return f"the job store did not answer within {timeout:.0f} s"
+    return failure[0] if failure else None

@@ -29,7 +29,7 @@ from sluice.server.execution.key_changes import index_base_key
 from sluice.server.execution.signing import load_signer
 from sluice.server.flight.puts import FlightPuts
 from sluice.server.flight.reads import FlightReads
-from sluice.server.job_store_watch import JobStoreWatch
+from sluice.server.job_store_watch import JobStoreWatch, silent_store
 from sluice.server.jobs.recovery import open_job_store
 from sluice.server.log_setup import configure_logging
 from sluice.server.metrics.endpoint import MetricsEndpoint
@@ -274,10 +274,22 @@ def _run(settings: Settings) -> int:
         metrics.stop()
     if tracing is not None:
         tracing.shutdown()
+    # Asked before the store closes: the exports' own words about an outage come from
+    # threads the exit may cut short.
+    silent = None if clean else silent_store(store)
     store.close()
     if audit is not None:
         audit.close()
-    _log.info("stopped%s", "" if clean else " (some exports did not checkpoint in time)")
+    if clean:
+        _log.info("stopped")
+    elif silent is None:
+        _log.warning("stopped (some exports did not checkpoint in time)")
+    else:
+        _log.warning(
+            "stopped (some exports did not checkpoint in time: %s; they resume after their"
+            " last journalled chunk)",
+            silent,
+        )
     if newer_schema:
         print(f"sluice: error: {newer_schema[0]}", file=sys.stderr)
         return 1

@@ -114,11 +114,17 @@ class Notifier:
         while not self._stopping.is_set():
             try:
                 attempted = self.run_once()
+            except SluiceError as exc:
+                # A store outage (Unavailable): one line, and none for a store the stop
+                # closed under this pass.
+                if not self._stopping.is_set():
+                    _log.warning("notification pass failed: %s", exc.message)
+                attempted = 0
             except BaseException as exc:
                 if must_propagate(exc):
                     raise
-                # A store hiccup (Unavailable) must not end notifications for good.
-                _log.warning("notification pass failed\n%s", safe_traceback(exc))
+                # A bug in one pass must not end notifications for good.
+                _log.error("notification pass failed\n%s", safe_traceback(exc))
                 attempted = 0
             if attempted >= _BATCH:
                 continue

@@ -272,6 +272,8 @@ def test_a_file_without_newlines_is_refused_without_holding_the_record_cap(cappe
     assert "b.ndjson" in message and "line 1" in message and f"{_CAP_MIB} MiB" in message
     assert "max_record_bytes" in message and "xxxx" not in message
     grown = _peak_mib(pid) - before
-    # Reads of 16 MiB (the reader's block) and 8 MiB (the row count) are held a while.
-    assert grown < _CAP_MIB // 3, f"the daemon's peak grew by {grown} MiB"
+    # Reads of 16 MiB (the reader's block) and 8 MiB (the row count) are held a while,
+    # beside the first file's rows and the allocator's arenas: 35 MiB idle, 47 MiB on a
+    # CI runner (which a bound of a third failed). Holding the line grows it by the cap.
+    assert grown < _CAP_MIB // 2, f"the daemon's peak grew by {grown} MiB"
     assert daemon.healthy()

@@ -134,14 +134,16 @@ def test_sigterm_while_the_store_is_down_exits_within_the_grace_saying_why(
     assert daemon.stop(timeout=grace + 3.0) == 0
     log = daemon.log_path.read_text()
     assert "unexpected failure in the runner" not in log, daemon.log_tail()
-    # Which store call the outage meets first decides the words: the export's journal
-    # write ("job store unavailable while running an export") or its lease renewal
-    # ("cannot renew the lease ...: job store ..."); either names the job store.
-    said = (
-        "job store unavailable while running an export" in log
-        or re.search(r"cannot renew the lease of \S+: job store", log) is not None
-    )
-    assert said, daemon.log_tail()
+    # The export's own words about the outage come from threads the exit may cut short
+    # (they came after "stopped", or not at all on a loaded machine); the last line says
+    # it whatever they do.
+    assert re.search(
+        r"WARNING sluice: stopped \(some exports did not checkpoint in time: job store"
+        r" unavailable: [^\n]*they resume after their last journalled chunk\)",
+        log,
+    ), daemon.log_tail()
+    # Nor does a store closed by the stop itself read as a failure with a traceback.
+    assert "Traceback" not in log, daemon.log_tail()
 
 
 def _health(port: int, service: str) -> str:
