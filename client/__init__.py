@@ -12,6 +12,7 @@ Everything importable from here is public; the underscore modules are not.
 from sluice.client._client import ExportClient
 from sluice.client._errors import (
     AlreadyExistsError,
+    BatchSchemaError,
     DeadlineExceededError,
     ExportFailedError,
     FailedPreconditionError,
@@ -30,6 +31,7 @@ from sluice.client._webhooks import WebhookSignatureError, verify_webhook
 
 __all__ = [
     "AlreadyExistsError",
+    "BatchSchemaError",
     "DeadlineExceededError",
     "ExportClient",
     "ExportFailedError",

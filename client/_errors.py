@@ -147,9 +147,10 @@ class DeadlineExceededError(SluiceError, TimeoutError):
         )
 
 
-class BatchSchemaError(ValueError):
+class BatchSchemaError(InvalidArgumentError, ValueError):
     """A batch of the records given to ExportClient.put does not have the put's schema
-    (that of the first batch, or the Table's/reader's): raised before it is sent."""
+    (that of the first batch, or the Table's/reader's): raised before it is sent. A
+    ValueError too: the caller's own records are wrong, not the call."""
 
 
 class ExportFailedError(SluiceError):

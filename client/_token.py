@@ -21,14 +21,19 @@ TOKEN_ENV = "SLUICE_TOKEN"  # noqa: S105 - the variable's name, not a token
 def resolve_token(token: str | None) -> str | None:
     """The token to send: the argument, else $SLUICE_TOKEN; None: none."""
     value = token if token is not None else os.environ.get(TOKEN_ENV, "")
+    return checked_token(value) or None
+
+
+def checked_token(value: str) -> str:
+    """`value` without surrounding whitespace, if the client can send it (one line of
+    printable characters without spaces); INVALID_ARGUMENT otherwise, never echoing it."""
     value = value.strip()
     if value and (not value.isprintable() or " " in value):
-        # Never echoed: it is a credential.
         raise SluiceError(
             "the token must be one line of printable characters without spaces",
             code="INVALID_ARGUMENT",
         )
-    return value or None
+    return value
 
 
 def check_token_transport(address: str, *, tls: bool, insecure: bool) -> None:

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from sluice.client._token import checked_token
 from sluice.client.cli.context import cli_state
 from sluice.client.cli.output import CliError
 
@@ -26,10 +27,17 @@ def hash_token() -> None:
     \b
     Example:  sluice auth hash-token < billing.token
     """
-    token = sys.stdin.buffer.read().strip()
+    try:
+        text = sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliError(
+            "the token must be one line of printable characters without spaces"
+        ) from None
+    # The client's own rule: a digest of a token it refuses to send helps nobody.
+    token = checked_token(text)
     if not token:
         raise CliError("no token on stdin (e.g. `sluice auth hash-token < FILE`)")
-    click.echo(hashlib.sha256(token).hexdigest())
+    click.echo(hashlib.sha256(token.encode()).hexdigest())
 
 
 @auth_group.command("whoami")

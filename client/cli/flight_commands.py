@@ -105,7 +105,7 @@ def put_records(
     except ImportError as exc:
         raise CliError(install_hint("`sluice export put`", "read", exc)) from None
     except BatchSchemaError as exc:
-        raise CliError(f"--from: {source}: {exc}") from None
+        raise CliError(f"--from: {source}: {exc.message}") from None
     except SluiceError:
         raise
     finally:

@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from sluice.client import ExportClient
+from sluice.client import BatchSchemaError, ExportClient, SluiceError
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, run_cli
 from tests.integration import flight_helpers
@@ -259,13 +259,16 @@ def test_put_of_a_batch_with_another_schema_is_a_value_error_naming_the_column(
 ) -> None:
     """Batches "of one schema" was not checked: a later batch's extra column was sent and
     the daemon dropped it, the put succeeded. Now it is the caller's ValueError before the
-    batch is sent, and the export is cancelled."""
+    batch is sent, and the export is cancelled. It is a public SluiceError too (it was
+    importable only from a private module), so one `except SluiceError` covers a put."""
     first = pa.record_batch({"id": [1, 2]})
     with ExportClient(flight_daemon.address) as client:
         before = {e.id for e in client.list()}
-        with pytest.raises(ValueError) as raised:
+        with pytest.raises(BatchSchemaError) as raised:
             client.put(spec(flight_daemon), iter([first, later]))
-        assert str(raised.value).startswith(said), str(raised.value)
+        assert isinstance(raised.value, ValueError)
+        assert isinstance(raised.value, SluiceError) and raised.value.code == "INVALID_ARGUMENT"
+        assert raised.value.message.startswith(said), raised.value.message
         (made,) = [e for e in client.list() if e.id not in before]
         assert client.get(made.id).state == pb.EXPORT_STATE_CANCELLED
     assert not [p for p in flight_daemon.exports.rglob("manifest.json") if made.id in str(p)]

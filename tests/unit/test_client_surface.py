@@ -12,6 +12,7 @@ from sluice.v1 import export_pb2
 
 EXPECTED = [
     "AlreadyExistsError",
+    "BatchSchemaError",
     "DeadlineExceededError",
     "ExportClient",
     "ExportFailedError",
