@@ -162,7 +162,8 @@ def test_a_keyed_chain_of_encrypted_filtered_exports_continues_and_diffs(
     daemon_factory: Any, tmp_path: Path
 ) -> None:
     """Neither an increment nor `export diff` reads the recorded SQL: masking it keeps
-    the chain (parent, key index, changes) and the record-level diff working."""
+    the chain (parent, key index, changes), across a job store rebuilt from manifests,
+    and the record-level diff working."""
     daemon = _daemon(daemon_factory, tmp_path)
     key_file, recipient = _identity(daemon, tmp_path)
     emails = [SENTINEL, "u2@x.io", "u3@x.io", "u4@x.io"]
@@ -182,6 +183,13 @@ def test_a_keyed_chain_of_encrypted_filtered_exports_continues_and_diffs(
             return client.wait(client.create(spec).id, timeout=180)
 
     full = export("full")
+    # Storage is the source of truth: a lost job store rebuilt from the manifests knows
+    # the masked `where` only, and the chain continues from it all the same.
+    assert daemon.stop() == 0
+    (daemon.state_dir / "jobs.sqlite3").write_bytes(b"")
+    daemon.start(args=["--recover-job-store"])
+    with ExportClient(daemon.address) as client:
+        assert client.get(full.id).spec.query.where == MASKED_WHERE
     # id 3 changes its e-mail, id 4 leaves, id 5 arrives; the sentinel's row is unchanged.
     _people(daemon, [SENTINEL, "u2@x.io", "changed@x.io"])
     frame = pl.read_parquet(daemon.sources / "people.parquet")
