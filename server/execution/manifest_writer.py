@@ -32,6 +32,7 @@ from sluice.server.pipeline.bad_rows import SKIPPED_ROWS
 from sluice.server.pipeline.cursor_values import CursorValue, is_finite, later
 from sluice.server.pipeline.encoders import arrow_schema
 from sluice.server.pipeline.rows_without_cursor import ROWS_WITHOUT_CURSOR
+from sluice.server.pipeline.stages import NO_CIPHER
 from sluice.server.planning.plan import ExportPlan
 from sluice.server.planning.watermarks import watermark_hides_a_card
 from sluice.server.storage_errors import storage_errors
@@ -62,14 +63,18 @@ def build_manifest(
         rows_without_cursor = sum(dict(c.counters).get(ROWS_WITHOUT_CURSOR, 0) for c in chunks)
     query = spec.query
     increment = plan.increment
-    # Under redaction, SQL text is recorded with its literals masked (they are often the
-    # values redaction hides), whichever exported columns its rules fall on (a `where`
-    # may name a column the export leaves out); ids are recorded as a count alone.
-    # SQLite reads a double-quoted name of no column as a string: masked too.
+    # SQL text is recorded with its literals masked (they are often the values redaction
+    # hides, `email = 'ann@example.com'`) under redaction, whichever exported columns its
+    # rules fall on (a `where` may name a column the export leaves out), and under
+    # encryption: the manifest and reports lie in the clear beside the sealed chunks, so
+    # anyone who can list the folder would read whom the export is about. Ids are
+    # recorded as a count alone. SQLite reads a double-quoted name of no column as a
+    # string: masked too.
     sqlite_columns = plan.source_schema.names() if plan.source.format == "sqlite" else None
+    masks_sql = plan.redactor.requested or plan.cipher.name != NO_CIPHER.name
 
     def sql_text(sql: str) -> str:
-        if not plan.redactor.requested:
+        if not masks_sql:
             return sql
         return masked_literals(sql, sqlite_columns=sqlite_columns)
 
