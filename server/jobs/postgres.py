@@ -611,7 +611,7 @@ class PostgresJobStore:
             return self._unfinished(db)
 
     @staticmethod
-    def _unfinished(db: Conn) -> list[Job]:
+    def _unfinished(db: Conn) -> Sequence[Job]:
         rows = db.execute(
             f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = ANY(%s)"
             " ORDER BY created_at, id".encode(),

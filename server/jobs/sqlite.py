@@ -433,7 +433,7 @@ class SQLiteJobStore:
             return self._unfinished(db)
 
     @staticmethod
-    def _unfinished(db: sqlite3.Connection) -> list[Job]:
+    def _unfinished(db: sqlite3.Connection) -> Sequence[Job]:
         states = sorted(s.value for s in UNFINISHED_STATES)
         rows = db.execute(
             f"SELECT {JOB_COLUMNS} FROM jobs"
