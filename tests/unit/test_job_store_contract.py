@@ -269,6 +269,17 @@ class JobStoreContract:
 
     @staticmethod
     def _race_creates(stores: list[JobStore]) -> None:
+        results, errors = JobStoreContract._race(stores, lambda n: new_job(f"j{n}", "same-request"))
+        assert errors == []
+        assert sum(created for _, created in results) == 1
+        assert len({job.id for job, _ in results}) == 1
+
+    @staticmethod
+    def _race(
+        stores: list[JobStore], new: Callable[[int], NewJob]
+    ) -> tuple[list[tuple[Job, bool]], list[BaseException]]:
+        """`new(n)` created in store n, all at once: what the creates returned, and
+        what they raised."""
         barrier = threading.Barrier(len(stores))
         results: list[tuple[Job, bool]] = []
         errors: list[BaseException] = []
@@ -276,7 +287,7 @@ class JobStoreContract:
         def worker(n: int, store: JobStore) -> None:
             barrier.wait()
             try:
-                results.append(store.create(new_job(f"j{n}", "same-request")))
+                results.append(store.create(new(n)))
             except BaseException as exc:
                 errors.append(exc)
 
@@ -285,9 +296,7 @@ class JobStoreContract:
             t.start()
         for t in threads:
             t.join()
-        assert errors == []
-        assert sum(created for _, created in results) == 1
-        assert len({job.id for job, _ in results}) == 1
+        return results, errors
 
     # -- one increment per chain ---------------------------------------------------
 
@@ -324,27 +333,10 @@ class JobStoreContract:
     def _race_increments(stores: list[JobStore]) -> tuple[list[str], list[str]]:
         """Increments of one chain created at once, one per store; the ids created and
         the messages of the refusals."""
-        barrier = threading.Barrier(len(stores))
-        created: list[str] = []
-        refused: list[str] = []
-        errors: list[BaseException] = []
-
-        def worker(n: int, store: JobStore) -> None:
-            barrier.wait()
-            try:
-                job, _ = store.create(increment(f"i{n}", "alice"))
-                created.append(job.id)
-            except FailedPrecondition as exc:
-                refused.append(str(exc))
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=worker, args=(n, s)) for n, s in enumerate(stores)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        results, errors = JobStoreContract._race(stores, lambda n: increment(f"i{n}", "alice"))
+        assert all(isinstance(exc, FailedPrecondition) for exc in errors), errors
+        created = [job.id for job, _ in results]
+        refused = [str(exc) for exc in errors]
         assert all(f"export {created[0]}, an increment" in m for m in refused)
         return created, refused
 
