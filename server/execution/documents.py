@@ -1,12 +1,15 @@
 """Documents an export stores beside its chunks, before the signature and the manifest
 that list them: the XML Schema of an XML export (records.xsd) and, when asked, the
 report (report.html, report.pdf). They hold no records, only what the manifest shows
-already, so they are stored in the clear and uncompressed."""
+already, so they are stored in the clear and uncompressed. Each replaces one already
+there only after a fenced lease renewal (fenced_writes): a run that lost its lease
+while drawing them must not replace the ones the new holder's manifest lists."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 
 from sluice.format.layout import (
     REPORT_HTML_NAME,
@@ -18,10 +21,10 @@ from sluice.format.manifest import Manifest
 from sluice.format.stored_objects import DocumentEntry
 from sluice.server.committed.manifests import read_manifest
 from sluice.server.errors import FailedPrecondition, SluiceError, safe_summary
+from sluice.server.execution.fenced_writes import store_fenced
 from sluice.server.pipeline.xml_encoding import xml_schema_document
 from sluice.server.planning.plan import ExportPlan
 from sluice.server.report.model import ReportModel, build_report
-from sluice.server.storage_errors import storage_errors
 from sluice.sinks.base import Sink, join_key
 
 _log = logging.getLogger("sluice.export")
@@ -29,19 +32,25 @@ _log = logging.getLogger("sluice.export")
 MAX_CHAIN = 100
 
 
-def write_documents(plan: ExportPlan, sink: Sink, manifest: Manifest) -> tuple[DocumentEntry, ...]:
+def write_documents(
+    plan: ExportPlan, sink: Sink, manifest: Manifest, renew: Callable[[], object]
+) -> tuple[DocumentEntry, ...]:
     """Store this export's documents and return their manifest entries. `manifest` is
-    the export's manifest without them (what the report describes)."""
+    the export's manifest without them (what the report describes); `renew` confirms
+    the run's lease before a document already there is replaced (store_document)."""
     entries = []
     if plan.encoder.name == "xml":
         schema = xml_schema_document(plan.schema)
         entries.append(
-            store_document(sink, plan.prefix, XML_SCHEMA_NAME, "application/xml", schema)
+            store_document(sink, plan.prefix, XML_SCHEMA_NAME, "application/xml", schema, renew)
         )
     if plan.spec.report:
         html, pdf = render_reports(build_report(manifest, _parents(sink, manifest)))
-        entries.append(store_document(sink, plan.prefix, REPORT_HTML_NAME, "text/html", html))
-        entries.append(store_document(sink, plan.prefix, REPORT_PDF_NAME, "application/pdf", pdf))
+        for name, media_type, body in (
+            (REPORT_HTML_NAME, "text/html", html),
+            (REPORT_PDF_NAME, "application/pdf", pdf),
+        ):
+            entries.append(store_document(sink, plan.prefix, name, media_type, body, renew))
     return tuple(entries)
 
 
@@ -85,14 +94,9 @@ def _parents(sink: Sink, manifest: Manifest) -> tuple[Manifest, ...]:
 
 
 def store_document(
-    sink: Sink, prefix: str, name: str, media_type: str, body: bytes
+    sink: Sink, prefix: str, name: str, media_type: str, body: bytes, renew: Callable[[], object]
 ) -> DocumentEntry:
-    with storage_errors():
-        writer = sink.create(join_key(prefix, name), overwrite=True)
-        try:
-            writer.write(body)
-            writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
+    """Store one document: exclusively, or over one already there (an earlier attempt's)
+    once `renew` confirmed the lease (LeaseLost otherwise: the new holder's is kept)."""
+    store_fenced(sink, join_key(prefix, name), body, renew)
     return DocumentEntry(name, media_type, len(body), hashlib.sha256(body).hexdigest())

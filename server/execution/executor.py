@@ -27,6 +27,7 @@ from sluice.server.errors import (
     as_domain_error,
 )
 from sluice.server.execution.documents import store_document, write_documents
+from sluice.server.execution.fenced_writes import store_fenced, store_whole
 from sluice.server.execution.key_changes import (
     KeyedChanges,
     chain_index_keys,
@@ -68,7 +69,7 @@ from sluice.server.storage_errors import storage_errors
 from sluice.server.telemetry import NO_TELEMETRY, ExportTelemetry, report_safely
 from sluice.server.tracing import export_span
 from sluice.sinks.base import Sink, UploadJournal, join_key
-from sluice.sinks.errors import JournalRefused, ObjectExists, ObjectNotFound
+from sluice.sinks.errors import JournalRefused, ObjectNotFound
 from sluice.sinks.profiles import AzureProfile, S3Profile
 
 _log = logging.getLogger("sluice.export")
@@ -268,7 +269,11 @@ def _execute_package(
             name, media_type, readme = sealed_readme(
                 first.pipeline, render_readme(package, manifest)
             )
-            documents = (store_document(sink, first.prefix, name, media_type, readme),)
+            documents = (
+                store_document(
+                    sink, first.prefix, name, media_type, readme, lambda: _renew(context, lease)
+                ),
+            )
             manifest = replace(manifest, documents=documents)
         _renew(context, lease)  # as in _commit
         _write_signature(
@@ -442,7 +447,9 @@ def _commit(
     if not _committed(sink, plan):
         # Once a manifest exists (a retry after a crash), its documents are the ones it
         # lists: a report rendered again would differ from them.
-        manifest = replace(manifest, documents=write_documents(plan, sink, manifest))
+        # Written exclusively: one already there is replaced only after a fenced renewal.
+        documents = write_documents(plan, sink, manifest, lambda: _renew(context, lease))
+        manifest = replace(manifest, documents=documents)
     # The signature replaces what is under its name: a replica that lost its lease while
     # writing the documents must not replace the new holder's (LeaseLost).
     _renew(context, lease)
@@ -480,11 +487,7 @@ def _write_signature(
         return
     if _committed(sink, plan):
         return
-    key = signature_key(plan.manifest_key)
-    body = signer.sign(manifest_bytes)
-    if not _store(sink, key, body, overwrite=False):
-        renew()
-        _store(sink, key, body, overwrite=True)
+    store_fenced(sink, signature_key(plan.manifest_key), signer.sign(manifest_bytes), renew)
 
 
 def _seal_signature(plan: ExportPlan, sink: Sink, settings: Settings) -> None:
@@ -506,23 +509,7 @@ def _seal_signature(plan: ExportPlan, sink: Sink, settings: Settings) -> None:
         except ObjectNotFound:
             pass
     _log.warning("%s: the signature did not sign the committed manifest; signing it again", key)
-    _store(sink, key, expected, overwrite=True)
-
-
-def _store(sink: Sink, key: str, body: bytes, *, overwrite: bool) -> bool:
-    """Write one whole object; False when `overwrite` is off and `key` is taken."""
-    with storage_errors():
-        writer = sink.create(key, overwrite=overwrite)
-        try:
-            writer.write(body)
-            writer.commit()
-        except ObjectExists:
-            writer.abort()
-            return False
-        except BaseException:
-            writer.abort()
-            raise
-    return True
+    store_whole(sink, key, expected, overwrite=True)
 
 
 class _StoreUploadJournal:

@@ -3,19 +3,23 @@ its (destination, dataset, creator) as its parent when it runs: two running at o
 would both take the same parent and send the same changes, forking the chain. So an
 increment is refused (FAILED_PRECONDITION naming the other export) while another of the
 same chain is unfinished when it is created, or running when its run starts (before it
-plans, so the parent it then finds is the last one committed). Two runs started at the
-very same moment (two replicas) may both be refused; neither forks the chain. A run's
-refusal is transient (IncrementRunning): nothing is written yet, so the run goes back to
-the queue with the normal retry backoff and runs after the other, from its parent.
+plans, so the parent it then finds is the last one committed). The job stores check the
+first again in their create transaction, which serialises creates
+(refuse_second_increment): two replicas creating increments of one chain at once (both
+past the service's early check while they planned) make one export; the other is
+refused. Two runs started at the very same moment (two replicas) may both be refused;
+neither forks the chain. A run's refusal is transient (IncrementRunning): nothing is
+written yet, so the run goes back to the queue with the normal retry backoff and runs
+after the other, from its parent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from sluice.server.errors import FailedPrecondition
-from sluice.server.jobs.model import UNFINISHED_STATES, Job, JobState
+from sluice.server.jobs.model import UNFINISHED_STATES, Job, JobState, NewJob
 from sluice.server.jobs.store import JobStore
 from sluice.server.planning.spec import ExportSpec
 from sluice.sinks.locations import LocationRefused, classify, without_credentials
@@ -66,10 +70,28 @@ def check_one_increment(
     """FailedPrecondition when `spec` is an increment and another export of its chain
     (not `job_id`) is in one of `states` (IncrementRunning, transient, `at_run`: a run's
     start, which may be retried)."""
-    if not is_increment(spec):
-        return
+    if is_increment(spec):
+        _refuse_rival(spec, creator, store.unfinished(), job_id, states, at_run)
+
+
+def refuse_second_increment(new: NewJob, unfinished: Iterable[Job]) -> None:
+    """FailedPrecondition when `new` is an increment and `unfinished` (the store's
+    queued and running exports, read in the transaction creating `new`) holds another
+    increment of its chain."""
+    if is_increment(new.spec):
+        _refuse_rival(new.spec, new.created_by, unfinished, new.id, UNFINISHED_STATES, False)
+
+
+def _refuse_rival(
+    spec: ExportSpec,
+    creator: str,
+    unfinished: Iterable[Job],
+    job_id: str,
+    states: Collection[JobState],
+    at_run: bool,
+) -> None:
     chain = _chain(spec, creator)
-    for other in store.unfinished():
+    for other in unfinished:
         if other.id == job_id or other.state not in states or not is_increment(other.spec):
             continue
         if _chain(other.spec, other.created_by) == chain:

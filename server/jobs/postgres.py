@@ -56,6 +56,7 @@ from sluice.server.jobs.attempts import (
     requeue_values,
     transition_end_values,
 )
+from sluice.server.jobs.increment_chains import refuse_second_increment
 from sluice.server.jobs.migrations import SchemaStatus
 from sluice.server.jobs.model import (
     NOTIFYING_STATES,
@@ -335,6 +336,9 @@ class PostgresJobStore:
                 # so this is a bug, not a caller's mistake.
                 raise SluiceError(f"export id '{new.id}' already exists") from exc
             if inserted == 1:
+                # Under the create lock: two increments of one chain created at once
+                # (two replicas) make one export.
+                refuse_second_increment(new, self._unfinished(db))
                 db.cursor().executemany(
                     INSERT_LABEL_SQL.replace("?", "%s").encode(),
                     [(new.id, k, v) for k, v in dict(new.spec.labels).items()],
@@ -604,11 +608,15 @@ class PostgresJobStore:
 
     def unfinished(self) -> Sequence[Job]:
         with self._conn() as db:
-            rows = db.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = ANY(%s)"
-                " ORDER BY created_at, id".encode(),
-                (sorted(s.value for s in UNFINISHED_STATES),),
-            ).fetchall()
+            return self._unfinished(db)
+
+    @staticmethod
+    def _unfinished(db: Conn) -> Sequence[Job]:
+        rows = db.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = ANY(%s)"
+            " ORDER BY created_at, id".encode(),
+            (sorted(s.value for s in UNFINISHED_STATES),),
+        ).fetchall()
         return [job_from_row(row, _utc) for row in rows]
 
     def claim(self, owner: str, lease_seconds: float) -> tuple[Job, Lease] | None:

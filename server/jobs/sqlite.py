@@ -42,6 +42,7 @@ from sluice.server.jobs.attempts import (
     requeue_values,
     transition_end_values,
 )
+from sluice.server.jobs.increment_chains import refuse_second_increment
 from sluice.server.jobs.migrations import SchemaStatus, newer_store
 from sluice.server.jobs.model import (
     NOTIFYING_STATES,
@@ -190,6 +191,9 @@ class SQLiteJobStore:
                 # so this is a bug, not a caller's mistake.
                 raise SluiceError(f"export id '{new.id}' already exists") from exc
             if cursor.rowcount == 1:
+                # In the transaction (IMMEDIATE: creates are serialised): two increments
+                # of one chain created at once make one export.
+                refuse_second_increment(new, self._unfinished(db))
                 db.executemany(
                     INSERT_LABEL_SQL,
                     [(new.id, k, v) for k, v in dict(new.spec.labels).items()],
@@ -425,14 +429,18 @@ class SQLiteJobStore:
         return None if row is None else str(row[0])
 
     def unfinished(self) -> Sequence[Job]:
-        states = sorted(s.value for s in UNFINISHED_STATES)
         with self._read() as db:
-            rows = db.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs"
-                f" WHERE state IN ({', '.join('?' * len(states))})"
-                " ORDER BY created_at, id",
-                states,
-            ).fetchall()
+            return self._unfinished(db)
+
+    @staticmethod
+    def _unfinished(db: sqlite3.Connection) -> Sequence[Job]:
+        states = sorted(s.value for s in UNFINISHED_STATES)
+        rows = db.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs"
+            f" WHERE state IN ({', '.join('?' * len(states))})"
+            " ORDER BY created_at, id",
+            states,
+        ).fetchall()
         return [job_from_row(row, _optional_time) for row in rows]
 
     def check(self) -> StoreCheck:

@@ -23,7 +23,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from sluice.client import ExportClient
+from sluice.client import ExportClient, FailedPreconditionError
 from sluice.client.demo_data import generate
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
@@ -649,6 +649,56 @@ def test_one_request_id_sent_to_two_replicas_at_once_makes_one_export(
     with ExportClient(daemons[1].address) as client:
         assert [e.id for e in client.list()] == results[:1]
         assert _final(client, results[0]).state == pb.EXPORT_STATE_SUCCEEDED
+
+
+def test_increments_of_one_chain_sent_to_two_replicas_at_once_make_one_export(
+    replicas: Replicas,
+) -> None:
+    """The service's own check comes before planning, where the replicas' creates pass
+    each other; the job store's create transaction lets one increment of the chain in
+    and refuses the others, naming it."""
+    settings = {"batch_rows": 1024, "flight_put_idle_timeout": 5}
+    daemons = replicas.start(2, max_concurrent_exports=1, **settings)
+    generate(replicas.sources / "events.parquet", 2_000, seed=9)
+    increment = pb.Incremental(mode="incremental", cursor="updated_at")
+    created: list[str] = []
+    refused: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def create(daemon: Daemon) -> None:
+        with ExportClient(daemon.address) as client:
+            barrier.wait()
+            try:
+                created.append(client.create(_spec(replicas, incremental=increment)).id)
+            except FailedPreconditionError as exc:
+                refused.append(str(exc))
+            except BaseException as exc:  # handed to the test thread
+                errors.append(exc)
+
+    busy = ExportClient.build_spec(to=str(replicas.exports), dataset="busy")
+    # Each replica's only slot is held while the creates race: the increment let in
+    # stays queued (an increment that ended would rightly let the next one in).
+    with (
+        HeldPut(daemons[0].address, busy, "busy-0") as held_0,
+        HeldPut(daemons[1].address, busy, "busy-1") as held_1,
+    ):
+        threads = [threading.Thread(target=create, args=(d,)) for d in daemons * 4]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(created) == 1 and len(refused) == 7, (created, refused)
+        for message in refused:
+            assert f"export {created[0]}, an increment of dataset 'events'" in message
+            assert "is queued: one increment of a chain runs at a time" in message
+        held_0.release()
+        held_1.release()
+    with ExportClient(daemons[1].address) as client:
+        exports = {e.id for e in client.list()}
+        assert exports == {created[0], held_0.export_id, held_1.export_id}
+        assert _final(client, created[0]).state == pb.EXPORT_STATE_SUCCEEDED
 
 
 def test_failover_on_s3_continues_the_open_multipart_upload_exactly_once(

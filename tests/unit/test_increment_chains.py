@@ -66,8 +66,12 @@ def test_a_second_increment_of_a_chain_is_refused_naming_the_first(store: JobSto
 
 
 def test_a_run_is_refused_while_another_increment_of_its_chain_runs(store: JobStore) -> None:
+    # Both queued: the create refuses a second increment of a queued one, a resume does
+    # not (the run's start does, below).
     _create(store, "night-2", _spec())
+    store.transition("night-2", {JobState.QUEUED}, JobState.CANCELLED)
     _create(store, "night-2b", _spec())
+    store.transition("night-2", {JobState.CANCELLED}, JobState.QUEUED)
     # Queued only: a run may start (the other, when it runs, finds this one running).
     check_one_increment(store, _spec(), "alice", job_id="night-2b", states={JobState.RUNNING})
     claimed = store.claim("replica-a", 30)
@@ -77,6 +81,18 @@ def test_a_run_is_refused_while_another_increment_of_its_chain_runs(store: JobSt
         check_one_increment(store, _spec(), "alice", job_id="night-2b", states={JobState.RUNNING})
     store.transition("night-2", {JobState.RUNNING}, JobState.SUCCEEDED, lease=claimed[1])
     check_one_increment(store, _spec(), "alice", job_id="night-2b", states={JobState.RUNNING})
+
+
+def test_the_store_refuses_a_second_increment_of_the_chain_in_its_create(
+    store: JobStore,
+) -> None:
+    # However the destination is spelt: the create transaction compares chains as the
+    # check before planning does.
+    _create(store, "night-2", _spec())
+    other = replace(_spec(), destination=DestinationSpec(uri="/exports/./", dataset="users"))
+    with pytest.raises(FailedPrecondition, match="export night-2, an increment of dataset"):
+        _create(store, "night-2b", other)
+    assert [job.id for job in store.unfinished()] == ["night-2"]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""Two increments of one chain that both passed CreateExport's check (created on two
-replicas at once, or the first resumed after the second was created): the run-time check
+"""Two increments of one chain both queued (the first resumed after the second was
+created; or created before the job store refused a second one): the run-time check
 catches the second while the first runs. The refusal is transient (IncrementRunning):
 nothing of it is written, so the runner puts it back in the queue with the normal
 backoff instead of failing it for good; once the first committed, it runs from it.
@@ -58,10 +58,14 @@ def test_a_second_increment_refused_at_its_run_is_transient_and_runs_later(
         night1 = store.claim("here", 60)
         assert night1 is not None
         execute(night1[0], context, threading.Event(), night1[1])
-        # Both created (each passed the create check before the other existed).
+        # Both queued: the first cancelled, the second created, the first resumed (the
+        # store's create refuses a second increment of a queued or running one).
         for name in ("night2", "night2b"):
             spec = _spec(run.source, run.out, "incremental")
             store.create(NewJob(id=f"20260102T000000Z-{name}", spec=spec))
+            if name == "night2":
+                store.transition(f"20260102T000000Z-{name}", {JobState.QUEUED}, JobState.CANCELLED)
+        store.transition("20260102T000000Z-night2", {JobState.CANCELLED}, JobState.QUEUED)
         first = store.claim("here", 60)
         second = store.claim("elsewhere", 60)
         assert first is not None and second is not None

@@ -49,6 +49,7 @@ from sluice.server.jobs.sqlite_schema import SCHEMA_VERSION
 from sluice.server.planning.spec import (
     DestinationSpec,
     ExportSpec,
+    IncrementalSpec,
     QuerySpec,
     RedactionRuleSpec,
     RedactionSpec,
@@ -78,6 +79,22 @@ def new_job(job_id: str, request_id: str = "", spec: ExportSpec | None = None) -
     spec = spec or make_spec(team="a")
     return NewJob(
         id=job_id, spec=spec, request_id=request_id, request_fingerprint=spec.fingerprint()
+    )
+
+
+def increment(job_id: str, creator: str, *, dataset: str = "users", request_id: str = "") -> NewJob:
+    """An incremental export of `dataset` in file:///exports by `creator`."""
+    spec = ExportSpec(
+        source=SourceSpec(uri="file:///data/users.parquet"),
+        destination=DestinationSpec(uri="file:///exports", dataset=dataset),
+        incremental=IncrementalSpec(mode="incremental", cursor="updated_at"),
+    )
+    return NewJob(
+        id=job_id,
+        spec=spec,
+        request_id=request_id,
+        request_fingerprint=spec.fingerprint(),
+        created_by=creator,
     )
 
 
@@ -252,6 +269,17 @@ class JobStoreContract:
 
     @staticmethod
     def _race_creates(stores: list[JobStore]) -> None:
+        results, errors = JobStoreContract._race(stores, lambda n: new_job(f"j{n}", "same-request"))
+        assert errors == []
+        assert sum(created for _, created in results) == 1
+        assert len({job.id for job, _ in results}) == 1
+
+    @staticmethod
+    def _race(
+        stores: list[JobStore], new: Callable[[int], NewJob]
+    ) -> tuple[list[tuple[Job, bool]], list[BaseException]]:
+        """`new(n)` created in store n, all at once: what the creates returned, and
+        what they raised."""
         barrier = threading.Barrier(len(stores))
         results: list[tuple[Job, bool]] = []
         errors: list[BaseException] = []
@@ -259,7 +287,7 @@ class JobStoreContract:
         def worker(n: int, store: JobStore) -> None:
             barrier.wait()
             try:
-                results.append(store.create(new_job(f"j{n}", "same-request")))
+                results.append(store.create(new(n)))
             except BaseException as exc:
                 errors.append(exc)
 
@@ -268,9 +296,49 @@ class JobStoreContract:
             t.start()
         for t in threads:
             t.join()
-        assert errors == []
-        assert sum(created for _, created in results) == 1
-        assert len({job.id for job, _ in results}) == 1
+        return results, errors
+
+    # -- one increment per chain ---------------------------------------------------
+
+    def test_a_second_increment_of_a_chain_is_refused_in_the_create(self, store: JobStore) -> None:
+        # The store decides, in its create transaction: the service's check before it
+        # plans does not see an increment another replica creates meanwhile.
+        assert store.create(increment("i1", "alice", request_id="req-1"))[1]
+        with pytest.raises(FailedPrecondition) as refused:
+            store.create(increment("i2", "alice", request_id="req-2"))
+        assert "export i1, an increment of dataset 'users' in file:///exports" in str(refused.value)
+        assert "is queued" in str(refused.value)
+        with pytest.raises(NotFound):
+            store.get("i2")
+        assert store.find_by_request_id("req-2", "alice") is None
+        # Other chains (creator, dataset), full exports and a retry of the first request
+        # are not refused; once the first ended, the chain takes its next increment.
+        assert store.create(increment("i3", "bob"))[1]
+        assert store.create(increment("i4", "alice", dataset="orders"))[1]
+        assert store.create(replace(new_job("f1"), created_by="alice"))[1]
+        again, created = store.create(increment("i7", "alice", request_id="req-1"))
+        assert (again.id, created) == ("i1", False)
+        store.transition("i1", {Q}, R)
+        with pytest.raises(FailedPrecondition, match=r"export i1,.* is running"):
+            store.create(increment("i5", "alice"))
+        store.transition("i1", {R}, S)
+        assert store.create(increment("i6", "alice"))[1]
+
+    def test_concurrent_increments_of_one_chain_make_one_export(self, store: JobStore) -> None:
+        created, refused = self._race_increments([store] * 8)
+        assert len(created) == 1 and len(refused) == 7
+        assert [j.id for j in store.unfinished()] == created
+
+    @staticmethod
+    def _race_increments(stores: list[JobStore]) -> tuple[list[str], list[str]]:
+        """Increments of one chain created at once, one per store; the ids created and
+        the messages of the refusals."""
+        results, errors = JobStoreContract._race(stores, lambda n: increment(f"i{n}", "alice"))
+        assert all(isinstance(exc, FailedPrecondition) for exc in errors), errors
+        created = [job.id for job, _ in results]
+        refused = [str(exc) for exc in errors]
+        assert all(f"export {created[0]}, an increment" in m for m in refused)
+        return created, refused
 
     # -- list ----------------------------------------------------------------------
 
@@ -1488,6 +1556,15 @@ class TestPostgresJobStore(JobStoreContract):
         stores = [opener() for _ in range(4)]
         self._race_creates(stores * 2)
         assert len(stores[0].list(JobFilter(), page_size=100).jobs) == 1
+
+    def test_two_stores_on_one_database_create_one_increment_of_a_chain(
+        self, opener: Callable[[], JobStore]
+    ) -> None:
+        # Two replicas' pools share only the database: its create lock decides.
+        stores = [opener() for _ in range(4)]
+        created, refused = self._race_increments(stores * 2)
+        assert len(created) == 1 and len(refused) == 7
+        assert [j.id for j in stores[0].unfinished()] == created
 
     def test_other_stores_hear_work_queued_and_progress_journalled(
         self, opener: Callable[[], JobStore]
