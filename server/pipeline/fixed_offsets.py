@@ -56,20 +56,27 @@ def _field_in_utc(field: pa.Field) -> pa.Field:
     return field.with_type(in_utc(field.type))
 
 
-@lru_cache(maxsize=64)
 def utc_schema(schema: pa.Schema) -> pa.Schema:
     """`schema` with every fixed-offset timestamp labelled UTC (the same object when it
-    holds none). Cached: every batch of a file or stream asks with the same schema, and a
-    walk of 5,000 columns per batch adds up."""
+    holds none)."""
+    relabelled = _relabelled(schema)
+    return schema if relabelled is None else relabelled
+
+
+@lru_cache(maxsize=64)
+def _relabelled(schema: pa.Schema) -> pa.Schema | None:
+    """utc_schema, None when it changes nothing. Cached by equal schemas (so never an
+    object compared by identity): every batch of a file or stream asks with the same
+    schema, and a walk of 5,000 columns per batch adds up."""
     fields = [_field_in_utc(field) for field in schema]
     if all(new.type == old.type for new, old in zip(fields, schema, strict=True)):
-        return schema
+        return None
     return pa.schema(fields, metadata=schema.metadata)
 
 
 def holds_fixed_offset(schema: pa.Schema) -> bool:
     """Whether any column of `schema` holds a fixed-offset timestamp."""
-    return utc_schema(schema) is not schema
+    return _relabelled(schema) is not None
 
 
 def with_utc_instants(data: ArrowData) -> ArrowData:

@@ -9,7 +9,12 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from sluice.server.pipeline.fixed_offsets import is_fixed_offset, utc_schema, with_utc_instants
+from sluice.server.pipeline.fixed_offsets import (
+    holds_fixed_offset,
+    is_fixed_offset,
+    utc_schema,
+    with_utc_instants,
+)
 
 
 @pytest.mark.parametrize("zone", ["+05:30", "-03:30", "+0545", "+02", "-12:00", "+00:00"])
@@ -47,3 +52,10 @@ def test_every_fixed_offset_is_relabelled_utc_with_the_same_instants() -> None:
 def test_a_schema_without_fixed_offsets_is_kept_as_it_is() -> None:
     schema = pa.schema([("at", pa.timestamp("us", "Europe/Berlin")), ("n", pa.int64())])
     assert utc_schema(schema) is schema
+
+
+def test_an_equal_schema_read_again_is_kept_as_it_is_too() -> None:
+    """Each file of a glob has its own schema object, equal to the others'."""
+    first, again = (pa.schema([("n", pa.int64()), ("s", pa.string())]) for _ in range(2))
+    assert utc_schema(first) is first
+    assert utc_schema(again) is again and not holds_fixed_offset(again)
