@@ -366,7 +366,7 @@ def _inferred_schema(source: ResolvedSource) -> pl.Schema:
             pl.scan_ndjson(io.BytesIO(b"\n".join(head))).with_row_index(ROW_INDEX).collect_schema()
         )
     if not source.in_cloud:
-        first = local_schema((source.real_files or source.files)[0], source.format)
+        first = local_schema(_local_paths(source)[0], source.format)
         if first is not None and holds_fixed_offset(first):
             # Polars' scan panics on such a zone: the columns as every reader gives them.
             return cloud_files.empty_frame(first).with_row_index(ROW_INDEX).collect_schema()
