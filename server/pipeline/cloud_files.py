@@ -16,10 +16,11 @@ from typing import IO, BinaryIO
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
 from sluice.server.errors import InvalidArgument
+from sluice.server.pipeline.fixed_offsets import utc_schema
+from sluice.server.pipeline.footer_schemas import FOOTER_FORMATS, stored_schema
 from sluice.server.pipeline.source_glob import MAX_FILES, SegmentMatcher, has_magic, too_many_files
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks import ObjectInfo, Sink, open_sink, validate_key
@@ -129,10 +130,8 @@ def sample_frame(handle: IO[bytes], fmt: str, separator: str) -> pl.LazyFrame:
     """A frame with the schema Polars gives the file, read from its footer (Parquet,
     Arrow) or its first block (CSV, NDJSON), never from the whole object."""
     with storage_errors():
-        if fmt == "parquet":
-            return _empty(pq.ParquetFile(handle, pre_buffer=False).schema_arrow)
-        if fmt == "ipc":
-            return _empty(_ipc_schema(handle))
+        if fmt in FOOTER_FORMATS:
+            return empty_frame(stored_schema(handle, fmt))
         head = first_lines(handle)
     if fmt == "csv":
         return pl.scan_csv(io.BytesIO(head), try_parse_dates=True, separator=separator)
@@ -144,18 +143,11 @@ def parquet_rows(handle: IO[bytes]) -> int:
         return int(pq.ParquetFile(handle, pre_buffer=False).metadata.num_rows)
 
 
-def _empty(schema: pa.Schema) -> pl.LazyFrame:
-    frame = pl.from_arrow(schema.empty_table())
+def empty_frame(schema: pa.Schema) -> pl.LazyFrame:
+    """No rows of `schema`, as every reader gives them (fixed-offset zones as UTC)."""
+    frame = pl.from_arrow(utc_schema(schema).empty_table())
     assert isinstance(frame, pl.DataFrame)
     return frame.lazy()
-
-
-def _ipc_schema(handle: IO[bytes]) -> pa.Schema:
-    try:
-        return pa_ipc.open_file(handle).schema
-    except pa.ArrowInvalid:
-        handle.seek(0)
-        return pa_ipc.open_stream(handle).schema
 
 
 def first_lines(handle: IO[bytes]) -> bytes:

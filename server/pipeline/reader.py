@@ -32,6 +32,7 @@ from sluice.server.pipeline.bad_rows import BadRowTally, SourceDataError
 from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.database_keys import resume_columns
+from sluice.server.pipeline.fixed_offsets import holds_fixed_offset, with_utc_instants
 from sluice.server.pipeline.key_order import KeyOrderCheck
 from sluice.server.pipeline.long_lines import line_end, read_line
 from sluice.server.pipeline.ndjson_fields import check_fields
@@ -39,6 +40,7 @@ from sluice.server.pipeline.row_errors import DATA_ERRORS, FileRows, csv_error
 from sluice.server.pipeline.source import ROW_INDEX, ResolvedSource, file_opener, shown
 from sluice.server.pipeline.statement_cancels import StatementCancels
 from sluice.server.pipeline.stream_source import read_stream
+from sluice.server.pipeline.unreadable_columns import survey_files
 from sluice.server.storage_errors import storage_errors
 from sluice.sinks.retry import RetryPolicy
 
@@ -82,6 +84,8 @@ def read_batches(
                 piece = _cast(_frame(batch.slice(offset, batch_rows)), data_schema)
                 yield _with_positions(piece, columns, start + offset, pl.Int64())
         return
+    if source.in_cloud:
+        _check_every_file(source, columns)
     read_file = _READERS[source.format]
     if source.format == "csv" and source.tabs:
         read_file = partial(_csv, separator="\t")
@@ -137,6 +141,16 @@ def read_batches(
                     raise rows.changed(exc, read) from None
                 read = start + frame.height
                 yield _with_positions(frame, columns, position + start, schema[ROW_INDEX])
+
+
+def _check_every_file(source: ResolvedSource, columns: Sequence[str]) -> None:
+    """A cloud glob's Parquet or IPC files, each up to its footer, before any row is
+    read: planning looked at the first file only, and a later file's column Polars cannot
+    hold (a decimal256) failed the export once its rows were reached, after the chunks of
+    the files before it."""
+    problem = survey_files(source, source.files, columns).problem
+    if problem is not None:
+        raise SourceDataError(problem)
 
 
 #: errno values of a file that is no longer there (ESTALE: gone from a network mount).
@@ -256,10 +270,13 @@ def _parquet(
     record_bytes: int,
 ) -> FileReader:
     local = _local_path(handle)
-    if local is not None:
-        return (yield from _local_parquet(local, handle, schema, columns, batch_rows, skip))
     # pre_buffer=False: the default would buffer whole column chunks ahead of need.
-    parquet = pq.ParquetFile(handle, pre_buffer=False)
+    parquet = pq.ParquetFile(handle, pre_buffer=False)  # the footer only
+    if local is not None and not holds_fixed_offset(parquet.schema_arrow):
+        # Polars' own reader panics on a fixed-offset zone (fixed_offsets): such a file
+        # is read through Arrow, as a cloud one is.
+        metadata = parquet.metadata
+        return (yield from _local_parquet(local, metadata, schema, columns, batch_rows, skip))
     offset = 0
     for group in range(parquet.num_row_groups):
         group_rows = parquet.metadata.row_group(group).num_rows
@@ -270,7 +287,7 @@ def _parquet(
             batch_size=batch_rows, row_groups=[group], columns=list(columns) or None
         )
         for batch in batches:
-            frame = _cast(pl.from_arrow(batch), schema)
+            frame = _cast(pl.from_arrow(with_utc_instants(batch)), schema)
             yield from _skip_rows(offset, frame, skip)
             offset += batch.num_rows
     return offset
@@ -286,7 +303,7 @@ def _local_path(handle: IO[bytes]) -> str | None:
 
 def _local_parquet(
     path: str,
-    handle: IO[bytes],
+    metadata: pq.FileMetaData,
     schema: pl.Schema,
     columns: Sequence[str],
     batch_rows: int,
@@ -303,7 +320,6 @@ def _local_parquet(
     read CPU). Each row group is read in pieces of up to PARQUET_READ_BATCHES batches
     and handed on in batches, so memory stays a few batches, whatever the file. The
     first piece is one batch (see first_batch_alone)."""
-    metadata = pq.ParquetFile(handle).metadata  # the footer only
     scan = pl.scan_parquet(path, glob=False, hive_partitioning=False)
     if columns:
         scan = scan.select(columns)
@@ -591,7 +607,7 @@ def _frame(piece: pa.RecordBatch) -> pl.DataFrame:
     list column with nulls ("validity mask length must be equal to the number of values
     divided by size"), so an Array column of an Arrow file or a Flight put failed the
     export when its batch was longer than a pipeline batch: such a column alone is copied
-    to a fresh array first."""
+    to a fresh array first. A fixed-offset zone is read as UTC (fixed_offsets)."""
     columns = piece.columns
     sliced = [
         position
@@ -602,7 +618,7 @@ def _frame(piece: pa.RecordBatch) -> pl.DataFrame:
         for position in sliced:
             columns[position] = pa.concat_arrays([columns[position]])
         piece = pa.RecordBatch.from_arrays(columns, schema=piece.schema)
-    frame = pl.from_arrow(piece)
+    frame = pl.from_arrow(with_utc_instants(piece))
     assert isinstance(frame, pl.DataFrame)
     return frame
 

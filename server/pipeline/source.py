@@ -37,6 +37,8 @@ from sluice.server.pipeline.checked_files import open_checked
 from sluice.server.pipeline.column_types import with_column_types
 from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.database_source import DatabaseRead
+from sluice.server.pipeline.fixed_offsets import holds_fixed_offset
+from sluice.server.pipeline.footer_schemas import local_rows, local_schema
 from sluice.server.pipeline.long_lines import line_end, read_line
 from sluice.server.pipeline.piece_counts import count_file_rows
 from sluice.server.pipeline.postgres_source import (
@@ -114,6 +116,10 @@ class ResolvedSource:
     objects: tuple[ObjectInfo, ...] = ()
     #: Longest NDJSON line or CSV row read (settings.max_record_bytes).
     max_record_bytes: int = 256 * 1024 * 1024
+    #: Local Parquet and IPC files: some file has a fixed-offset zone, which Polars'
+    #: scans panic on (fixed_offsets), so their rows are counted through Arrow. Set by
+    #: the planner, which reads every file's schema (unreadable_columns).
+    fixed_offsets: bool = False
 
     @property
     def in_cloud(self) -> bool:
@@ -306,7 +312,7 @@ def scan(source: ResolvedSource) -> pl.LazyFrame:
     """A lazy frame over local files, in order, with ROW_INDEX first."""
     if source.in_cloud:
         raise ValueError("S3 and Azure sources are read through their sinks, not scanned")
-    files = list(source.real_files or source.files)
+    files = _local_paths(source)
     if source.format == "parquet":
         frame = pl.scan_parquet(files, row_index_name=ROW_INDEX)
     elif source.format == "csv":
@@ -360,6 +366,10 @@ def _inferred_schema(source: ResolvedSource) -> pl.Schema:
             pl.scan_ndjson(io.BytesIO(b"\n".join(head))).with_row_index(ROW_INDEX).collect_schema()
         )
     if not source.in_cloud:
+        first = local_schema(_local_paths(source)[0], source.format)
+        if first is not None and holds_fixed_offset(first):
+            # Polars' scan panics on such a zone: the columns as every reader gives them.
+            return cloud_files.empty_frame(first).with_row_index(ROW_INDEX).collect_schema()
         return scan(source).collect_schema()
     with file_opener(source)(source.files[0]) as handle:
         sample = cloud_files.sample_frame(handle, source.format, _separator(source))
@@ -486,6 +496,8 @@ def count_rows(
         if source.format in {"csv", "ndjson"}:
             separator = _separator(source) if source.format == "csv" else None
             return count_file_rows(file_opener(source), source.files, separator, stop)
+        if source.fixed_offsets:
+            return sum(local_rows(path, source.format) for path in _local_paths(source))
         return int(scan(source).select(pl.len()).collect().item())
     if source.format != "parquet":
         return 0
@@ -495,6 +507,11 @@ def count_rows(
         with open_file(path) as handle:
             total += cloud_files.parquet_rows(handle)
     return total
+
+
+def _local_paths(source: ResolvedSource) -> list[str]:
+    """A local source's files as they are opened (the paths confinement checked)."""
+    return list(source.real_files or source.files)
 
 
 def _separator(source: ResolvedSource) -> str:

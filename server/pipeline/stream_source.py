@@ -44,6 +44,7 @@ from sluice.server.errors import (
     SluiceError,
     Unavailable,
 )
+from sluice.server.pipeline.fixed_offsets import utc_schema
 
 #: Source URI scheme of an export whose records a caller pushes (DoPut).
 STREAM_SCHEME = "flight:"
@@ -300,7 +301,9 @@ def put_end(inbox: Inbox, generation: int, position: int, alive: Any = None) -> 
 def polars_schema(schema: pa.Schema) -> pl.Schema:
     """The Polars schema of the stream's records (what the plan validates against).
     InvalidArgument naming the first column Polars cannot hold: the put's schema is the
-    caller's, and the planner's message for unreadable sources names a file."""
+    caller's, and the planner's message for unreadable sources names a file. A
+    fixed-offset zone is read as UTC (fixed_offsets)."""
+    schema = utc_schema(schema)
     for field in schema:
         if holds_decimal256(field.type):
             # Polars takes the type but panics on its values (no Int256): the export

@@ -34,7 +34,7 @@ from sluice.server.pipeline.source import (
 )
 from sluice.server.pipeline.stages import NO_CIPHER, CipherKind, NoRedaction, Redactor
 from sluice.server.pipeline.stream_source import StreamRead
-from sluice.server.pipeline.unreadable_columns import unreadable_source_column
+from sluice.server.pipeline.unreadable_columns import survey_source
 from sluice.server.planning.chain_redaction import check_chain_redaction
 from sluice.server.planning.column_names import check_column_names
 from sluice.server.planning.database_increment import push_down_increment
@@ -200,7 +200,8 @@ def build_plan(
     if source.stream is not None:
         check_stream_unkeyed(spec.incremental.key)
         source = replace(source, stream=stream_read(source.stream, settings, export_id))
-    source_schema = _read_schema(source, spec.query.columns)
+    source = _refuse_unreadable(source, spec.query.columns)
+    source_schema = _read_schema(source)
     query = compile_query(spec.query, source_schema)
     source = _push_down_ids(source, spec, source_schema)
     if source.database is not None:
@@ -638,17 +639,17 @@ def _push_down_ids(source: ResolvedSource, spec: ExportSpec, schema: pl.Schema) 
     return replace(source, database=database)
 
 
-def _refuse_unreadable(source: ResolvedSource, columns: Sequence[str]) -> None:
-    problem = unreadable_source_column(source, columns)
-    if problem is not None:
-        raise InvalidArgument("spec.source.uri", problem)
+def _refuse_unreadable(source: ResolvedSource, columns: Sequence[str]) -> ResolvedSource:
+    """The source, none of whose `columns` (empty: all) may be of a type Polars cannot
+    read in any of its files, with what its files' schemas say of fixed offsets."""
+    survey = survey_source(source, columns)
+    if survey.problem is not None:
+        raise InvalidArgument("spec.source.uri", survey.problem)
+    return replace(source, fixed_offsets=survey.fixed_offsets)
 
 
-def _read_schema(source: ResolvedSource, columns: Sequence[str] | None = None) -> pl.Schema:
-    """The source's schema; `columns`, when given, are those exported (empty: all), of
-    which none may be of a type Polars cannot read."""
-    if columns is not None:
-        _refuse_unreadable(source, columns)
+def _read_schema(source: ResolvedSource) -> pl.Schema:
+    """The source's schema."""
     # A stream or a database has no files: an IndexError here was an INTERNAL.
     where = shown(source.files[0]) if source.files else "the source"
     try:
@@ -656,8 +657,8 @@ def _read_schema(source: ResolvedSource, columns: Sequence[str] | None = None) -
     except SluiceError:
         raise  # a storage failure keeps its status (permission denied, unavailable, ...)
     except pl.exceptions.PanicException:
-        # A BaseException: Polars panics on a type it cannot hold (a cloud source's,
-        # which _refuse_unreadable does not open, or one it does not know of yet).
+        # A BaseException: Polars panics on a type it cannot hold (ListSources' look
+        # checks no column first, or one the check does not know of yet).
         _refuse_unreadable(source, ())
         raise InvalidArgument(
             "spec.source.uri",

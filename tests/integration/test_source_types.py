@@ -1,8 +1,9 @@
 """Source values and types through a real daemon: a CSV cell is null only when it is an
-unquoted empty cell ("NA" is Namibia, "NaN" a float), and a Parquet, Arrow IPC or DoPut
-source whose column has a type Polars cannot read (a fixed-offset zone such as "+05:30",
-a decimal of more than 38 digits) is refused at CreateExport naming the column and its
-type, never INTERNAL nor a failure after the export started."""
+unquoted empty cell ("NA" is Namibia, "NaN" a float); a fixed-offset zone ("+05:30", as
+pandas writes) of any source exports as the same instants in UTC; and a Parquet or Arrow
+IPC file whose column has a type Polars cannot read (a decimal of more than 38 digits),
+the first of a glob or a later one, is refused at CreateExport naming the file, the column
+and its type, never INTERNAL nor a failure after the export started."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import datetime as dt
 import decimal
 import math
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,7 +22,7 @@ import pytest
 from sluice.client import ExportClient, InvalidArgumentError
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
-from tests.integration.helpers import read_export
+from tests.integration.helpers import load_manifest, read_export
 
 pytestmark = pytest.mark.integration
 
@@ -82,42 +84,130 @@ def test_csv_cells_are_null_only_when_empty_and_unquoted(
         )
 
 
-def _offset_table() -> pa.Table:
-    zone = dt.timezone(dt.timedelta(hours=5, minutes=30))
-    at = [dt.datetime(2024, 5, 1, 12, tzinfo=zone), dt.datetime(2024, 5, 2, 8, tzinfo=zone)]
-    return pa.table({"id": [1, 2], "at": pa.array(at, pa.timestamp("us", "+05:30"))})
+#: The instants of the fixed-offset tests: one in winter, one in summer, one before 1970.
+_INSTANTS = [
+    dt.datetime(2024, 1, 15, 23, 30, tzinfo=UTC),
+    dt.datetime(2024, 7, 1, 0, 15, 30, 123456, tzinfo=UTC),
+    dt.datetime(1969, 12, 31, 20, 0, tzinfo=UTC),
+]
+
+#: The same, to the millisecond.
+_IN_MS = [i.replace(microsecond=i.microsecond // 1000 * 1000) for i in _INSTANTS]
+
+
+def _offset_table(zone: str, first_id: int) -> pa.Table:
+    """_INSTANTS as pandas writes them with datetime.timezone(timedelta(...)): a column
+    zoned `zone`, and a list of them zoned "+05:45" (a zone Polars cannot parse)."""
+    return pa.table(
+        {
+            "id": range(first_id, first_id + len(_INSTANTS)),
+            "at": pa.array(_INSTANTS, pa.timestamp("us", zone)),
+            "ats": pa.array([[i, None] for i in _IN_MS], pa.list_(pa.timestamp("ms", "+05:45"))),
+        }
+    )
+
+
+def _utc_rows(first_id: int) -> list[tuple[object, ...]]:
+    return [
+        (first_id + n, i, [m, None]) for n, (i, m) in enumerate(zip(_INSTANTS, _IN_MS, strict=True))
+    ]
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "arrow"])
-def test_a_fixed_offset_zone_is_refused_naming_the_column(
+def test_fixed_offset_zones_export_the_same_instants_in_utc(
     world: tuple[Daemon, ExportClient], suffix: str
 ) -> None:
+    """A glob whose files pandas wrote at +02:00 (which Polars alone reads as Etc/GMT-2)
+    and at +05:30 (which Polars cannot read at all): one UTC column of the same instants."""
     daemon, client = world
-    source = daemon.sources / f"offset.{suffix}"
-    if suffix == "parquet":
-        pq.write_table(_offset_table(), source)
-    else:
-        feather.write_feather(_offset_table(), str(source), compression="uncompressed")
-    details = _refused(client, _spec(daemon, source, f"offset-{suffix}"))
-    assert "spec.source.uri" in details
-    assert "'at'" in details and "+05:30" in details
-    # The daemon still answers.
-    assert client.list() is not None
+    folder = daemon.sources / f"offsets-{suffix}"
+    folder.mkdir()
+    for name, zone, first_id in (("a", "+02:00", 0), ("b", "+05:30", 3), ("c", "-03:30", 6)):
+        path = folder / f"{name}.{suffix}"
+        if suffix == "parquet":
+            pq.write_table(_offset_table(zone, first_id), path)
+        else:
+            feather.write_feather(
+                _offset_table(zone, first_id), str(path), compression="uncompressed"
+            )
+    spec = _spec(daemon, f"{folder}/*.{suffix}", f"offsets-{suffix}", format="parquet")
+    done = client.wait(client.create(spec).id, timeout=120)
+    read = read_export(done.manifest_uri)
+    assert read.rows() == _utc_rows(0) + _utc_rows(3) + _utc_rows(6)
+    assert done.progress.source_rows_total == 9  # counted, though Polars' scans panic
+    schema = {f["name"]: f["type"] for f in load_manifest(done.manifest_uri)["schema"]}
+    assert schema["at"] == "timestamp[us, tz=UTC]", schema
+    assert schema["ats"] == "large_list<item: timestamp[ms, tz=UTC]>", schema
+    # As text (JSON lines): the instants in UTC.
+    spec = _spec(daemon, folder / f"b.{suffix}", f"offsets-{suffix}-jsonl", columns=["id", "at"])
+    done = client.wait(client.create(spec).id, timeout=120)
+    text = [row[1] for row in read_export(done.manifest_uri).rows()]
+    assert text == [
+        "2024-01-15T23:30:00.000000Z",
+        "2024-07-01T00:15:30.123456Z",
+        "1969-12-31T20:00:00.000000Z",
+    ]
 
 
-def test_a_put_with_a_fixed_offset_zone_is_refused_naming_the_column(
+def test_a_put_with_a_fixed_offset_zone_exports_the_same_instants_in_utc(
     world: tuple[Daemon, ExportClient],
 ) -> None:
     daemon, client = world
-    batch = pa.record_batch(
-        {"id": [1, 2], "at": pa.array([0, 1_700_000_000_000_000], pa.timestamp("us", "-03:30"))}
-    )
     spec = ExportClient.build_spec(source="", to=str(daemon.exports), dataset="put-offset")
     spec.ClearField("source")
-    with pytest.raises(InvalidArgumentError) as caught:
-        client.put(spec, iter([batch]))
-    assert "spec.source.uri" in str(caught.value)
-    assert "'at'" in str(caught.value) and "-03:30" in str(caught.value)
+    spec.output.format = "parquet"
+    done = client.put(spec, _offset_table("-03:30", 0))
+    assert read_export(done["manifest_uri"]).rows() == _utc_rows(0)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "ndjson"])
+def test_text_with_offsets_reads_as_the_same_instants_in_utc(
+    world: tuple[Daemon, ExportClient], suffix: str
+) -> None:
+    """Text with offsets (CSV: inferred; NDJSON: typed datetime_utc) gives UTC instants,
+    as the Arrow sources now do."""
+    daemon, client = world
+    texts = [
+        "2024-01-16T05:00:00+05:30",
+        "2024-06-30T20:45:30.123456-03:30",
+        "1969-12-31T22:00:00+02:00",
+    ]
+    source = daemon.sources / f"offsets.{suffix}"
+    if suffix == "csv":
+        source.write_text("id,at\n" + "".join(f"{n},{t}\n" for n, t in enumerate(texts)))
+        options: dict[str, object] = {}
+    else:
+        source.write_text("".join(f'{{"id": {n}, "at": "{t}"}}\n' for n, t in enumerate(texts)))
+        options = {"source_schema": {"at": "datetime_utc"}}
+    spec = _spec(daemon, source, f"offsets-{suffix}", format="parquet", **options)
+    done = client.wait(client.create(spec).id, timeout=120)
+    assert read_export(done.manifest_uri).rows() == [(n, i) for n, i in enumerate(_INSTANTS)]
+
+
+def test_a_later_file_with_a_decimal_over_38_digits_is_refused_naming_it(
+    world: tuple[Daemon, ExportClient],
+) -> None:
+    """Every file of a glob is checked at CreateExport, not only the first: a later
+    file's decimal256 failed the export once its rows were reached, after the chunks of
+    the files before it."""
+    daemon, client = world
+    folder = daemon.sources / "later-dec"
+    folder.mkdir()
+    pq.write_table(
+        pa.table({"id": [0, 1], "d": pa.array([1, 2], pa.decimal128(4, 0))}), folder / "a.parquet"
+    )
+    big = decimal.Decimal("1234567890123456789012345678901234567890")
+    pq.write_table(
+        pa.table({"id": [2], "d": pa.array([big], pa.decimal256(45, 0))}), folder / "b.parquet"
+    )
+    details = _refused(client, _spec(daemon, f"{folder}/*.parquet", "later-dec", chunk_rows=1))
+    assert "spec.source.uri" in details and "b.parquet" in details and "'d'" in details, details
+    assert "decimal256(45, 0)" in details, details
+    assert not list((daemon.exports / "later-dec").glob("*/part-*")), "no chunk is written"
+    # Left out, the other columns of every file export.
+    spec = _spec(daemon, f"{folder}/*.parquet", "later-dec-ids", format="parquet", columns=["id"])
+    done = client.wait(client.create(spec).id, timeout=120)
+    assert read_export(done.manifest_uri).rows() == [(0,), (1,), (2,)]
 
 
 def test_a_decimal_over_38_digits_is_refused_and_can_be_left_out(
