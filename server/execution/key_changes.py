@@ -44,6 +44,7 @@ from sluice.server.keyindex.seal import KeySealer
 from sluice.server.keyindex.sorter import RangeSorter, range_upper
 from sluice.server.keyindex.store import (
     INDEX_FORMAT,
+    CheckedIndexRead,
     IndexWriter,
     StoredIndex,
     open_index,
@@ -240,13 +241,14 @@ class _Comparison:
                 if parent is not None
                 else None
             )
+        checked = CheckedIndexRead(handle) if handle is not None else None
         seen = hashlib.sha256()
         try:
             index = IndexWriter(
                 self._sink, join_key(self._plan.prefix, INDEX_NAME), _index_schema(sorter.schema)
             )
             try:
-                cursor = open_index(handle) if handle is not None else None
+                cursor = open_index(checked) if checked is not None else None
                 # Deletions are checked against the export's keys once all are known,
                 # read back from the spill files then (only when there are some).
                 for number, current in sorter.ranges(keep=self._plan.increment.by_key):
@@ -254,6 +256,11 @@ class _Comparison:
                     _fingerprint(seen, current)
                     earlier = cursor.take_below(range_upper(number)) if cursor else None
                     index.write(self._range(current, earlier))
+                if checked is not None and parent is not None:
+                    # Before anything made from the parent's index is committed.
+                    checked.check(
+                        parent, f"the parent export {self._plan.increment.parent_export_id}"
+                    )
                 left_out = self._deletions.write(sorter.reread(KEY_JSON))
                 self._count(deleted=-left_out)
                 self._check_fingerprint(seen.hexdigest())

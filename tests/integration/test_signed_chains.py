@@ -1,22 +1,25 @@
 """An incremental export of a signed chain checks its parent's signature before it uses
 the parent's manifest (its watermark and key index decide what the night sends): someone
-who may write to the bucket and edits, replaces or unsigns the parent makes the next
-increment fail with DATA_LOSS naming the parent, and nothing is written. Real daemon, on
+who may write to the bucket and edits, replaces or unsigns the parent, or edits the key
+index its signed manifest lists, makes the next increment fail with DATA_LOSS naming the
+parent, and nothing is written. Real daemon, on
 a local folder and on S3 (moto); the chain continues once the parent is restored."""
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.ipc as pa_ipc
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sluice.client import ExportClient, SluiceError
+from sluice.client import ExportClient, ExportFailedError, SluiceError
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration import keyed_sync as scenario
@@ -138,6 +141,15 @@ def _refused(bucket: Bucket) -> SluiceError:
     return caught.value
 
 
+def _without_last_rows(index: bytes, rows: int) -> bytes:
+    """A stored key index (an Arrow IPC stream) without its last `rows` rows."""
+    table = pa_ipc.open_stream(index).read_all()
+    out = io.BytesIO()
+    with pa_ipc.new_stream(out, table.schema) as writer:
+        writer.write_table(table.slice(0, table.num_rows - rows))
+    return out.getvalue()
+
+
 def test_a_tampered_parent_stops_the_next_increment(bucket: Bucket) -> None:
     source = bucket.daemon.sources / "items.parquet"
     scenario.day1().write_parquet(source)
@@ -155,8 +167,28 @@ def test_a_tampered_parent_stops_the_next_increment(bucket: Bucket) -> None:
     assert f"the parent export {day1.id} ({manifest_key}) fails its signature check" in str(error)
     assert "manifest edited?" in str(error)
 
-    # Restored: the chain continues, and the night sends day 2's changes exactly.
+    # The manifest restored, its key index edited (two keys gone: rows sent again,
+    # their deletions never found): the signed manifest's sha256 of it no longer holds.
+    # Planning does not read the index: the run fails, before it commits anything.
     bucket.put(manifest_key, signed)
+    index_key = f"items/{day1.id}/index.arrows"
+    index = bucket.objects()[index_key]
+    bucket.put(index_key, _without_last_rows(index, 2))
+    before = bucket.objects()
+    with ExportClient(bucket.daemon.address) as client:
+        export_id = client.create(_spec(bucket, "incremental")).id
+        with pytest.raises(ExportFailedError) as ended:
+            client.wait(export_id, timeout=300)
+    failed = ended.value.export
+    assert failed.state == pb.EXPORT_STATE_FAILED, failed
+    assert failed.error.code == "DATA_LOSS", failed.error
+    assert f"the key index of the parent export {day1.id} (index.arrows) is not the one its " in (
+        failed.error.message
+    )
+    assert bucket.objects() == before
+
+    # Restored: the chain continues, and the night sends day 2's changes exactly.
+    bucket.put(index_key, index)
     day2 = _sync(bucket, "incremental")
     continued = json.loads(bucket.objects()[f"items/{day2.id}/manifest.json"])
     assert continued["parent_export_id"] == day1.id
