@@ -56,7 +56,11 @@ from sluice.server.pipeline.row_selection import RowSelection
 from sluice.server.pipeline.rows_without_cursor import RowsWithoutCursorTally
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.pipeline.statement_cancels import StatementCancels
-from sluice.server.planning.key_types import key_type_text, recorded_key_types
+from sluice.server.planning.key_types import (
+    deletions_need_guard,
+    key_type_text,
+    recorded_key_types,
+)
 from sluice.server.planning.plan import ExportPlan
 from sluice.server.planning.redaction_plan import resolve_hash_key
 from sluice.server.settings import Settings
@@ -186,6 +190,9 @@ def detect_changes(
             parent=plan.increment.parent_export_id or "",
             parent_types=dict(parent_index.key_types) if parent_index is not None else {},
             types={c: key_type_text(plan.schema[c]) for c in key},
+            needed=deletions_need_guard(
+                plan.increment, plan.source_schema, plan.schema, plan.redactor
+            ),
         )
         changes = _Comparison(
             plan, sink, keys, _Deletions(guard, tombstones), before_commit, check_fingerprint
