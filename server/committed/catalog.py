@@ -6,11 +6,10 @@ dataset's exports (and continues its incremental chain) from manifests alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sluice.format.layout import MANIFEST_NAME
+from sluice.format.layout import MANIFEST_NAME, SIGNATURE_NAME, signature_key
 from sluice.format.manifest import (
     Manifest,
     RedactionInfo,
@@ -49,31 +48,50 @@ class CommittedExport:
     #: Whether it read only the rows past its parent's watermark (a cursor increment):
     #: its key index then covers that window, not the source.
     cursor_window: bool = False
+    #: Whether a signature (manifest.json.sig) is stored beside its manifest; whether it
+    #: signs the manifest is checked where that matters (committed/chain_signatures.py).
+    signed: bool = False
 
 
 def committed_exports(sink: Sink, dataset: str) -> list[CommittedExport]:
     """Every committed export of `dataset`, oldest first (by finish time, then id)."""
-    found = [_describe(key, read_manifest(sink, key)) for key in _manifest_keys(sink, dataset)]
+    manifests, signatures = _listed(sink, dataset)
+    found = [
+        describe(key, read_manifest(sink, key), signed=signature_key(key) in signatures)
+        for key in manifests
+    ]
     return sorted(found, key=lambda e: (e.finished_at, e.export_id))
 
 
 def latest_export(sink: Sink, dataset: str, created_by: str) -> CommittedExport | None:
     """The newest committed export of `dataset` made by `created_by` ("": the server's,
     or made without principals): a dataset may be shared by several creators."""
-    exports = [e for e in committed_exports(sink, dataset) if e.created_by == created_by]
+    exports = exports_by(sink, dataset, created_by)
     return exports[-1] if exports else None
 
 
-def _manifest_keys(sink: Sink, dataset: str) -> Iterator[str]:
+def exports_by(sink: Sink, dataset: str, created_by: str) -> list[CommittedExport]:
+    """The committed exports of `dataset` made by `created_by`, oldest first."""
+    return [e for e in committed_exports(sink, dataset) if e.created_by == created_by]
+
+
+def _listed(sink: Sink, dataset: str) -> tuple[list[str], set[str]]:
+    """The keys of the dataset's manifests, and of the signatures stored beside them."""
+    manifests: list[str] = []
+    signatures: set[str] = set()
     with storage_errors():
         for info in sink.list(dataset + "/"):
             parts = info.key.split("/")
             # dataset/<export_id>/manifest.json: deeper or shallower objects are not ours.
             if len(parts) == 3 and parts[2] == MANIFEST_NAME:
-                yield info.key
+                manifests.append(info.key)
+            elif len(parts) == 3 and parts[2] == SIGNATURE_NAME:
+                signatures.add(info.key)
+    return manifests, signatures
 
 
-def _describe(key: str, manifest: Manifest) -> CommittedExport:
+def describe(key: str, manifest: Manifest, *, signed: bool) -> CommittedExport:
+    """The export whose manifest, stored at `key`, is `manifest`."""
     dataset, export_id = key.split("/")[:2]
     return CommittedExport(
         export_id=manifest.export_id or export_id,
@@ -93,6 +111,7 @@ def _describe(key: str, manifest: Manifest) -> CommittedExport:
         schema=manifest.schema,
         cursor_window=manifest.incremental.mode == "incremental"
         and manifest.incremental.since is not None,
+        signed=signed,
     )
 
 

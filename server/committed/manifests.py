@@ -15,11 +15,20 @@ from sluice.sinks.base import Sink
 
 def read_manifest(sink: Sink, manifest_key: str) -> Manifest:
     """The manifest stored at `manifest_key`."""
+    return parse_manifest(read_manifest_bytes(sink, manifest_key), manifest_key)
+
+
+def read_manifest_bytes(sink: Sink, manifest_key: str) -> bytes:
+    """The stored bytes of the manifest at `manifest_key` (what its signature signs)."""
     try:
         with storage_errors(), sink.open(manifest_key) as handle:
-            raw = handle.read()
+            return handle.read()
     except NotFound:
         raise NotFound(f"no manifest at {manifest_key}") from None
+
+
+def parse_manifest(raw: bytes, manifest_key: str) -> Manifest:
+    """The manifest `raw` holds, read from `manifest_key` (named in errors)."""
     try:
         manifest = Manifest.from_json(raw)
     except UnknownFormatVersion as exc:

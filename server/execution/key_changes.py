@@ -44,6 +44,7 @@ from sluice.server.keyindex.seal import KeySealer
 from sluice.server.keyindex.sorter import RangeSorter, range_upper
 from sluice.server.keyindex.store import (
     INDEX_FORMAT,
+    CheckedIndexRead,
     IndexWriter,
     StoredIndex,
     open_index,
@@ -55,7 +56,11 @@ from sluice.server.pipeline.row_selection import RowSelection
 from sluice.server.pipeline.rows_without_cursor import RowsWithoutCursorTally
 from sluice.server.pipeline.source import ROW_INDEX
 from sluice.server.pipeline.statement_cancels import StatementCancels
-from sluice.server.planning.key_types import key_type_text, recorded_key_types
+from sluice.server.planning.key_types import (
+    deletions_need_guard,
+    key_type_text,
+    recorded_key_types,
+)
 from sluice.server.planning.plan import ExportPlan
 from sluice.server.planning.redaction_plan import resolve_hash_key
 from sluice.server.settings import Settings
@@ -185,6 +190,9 @@ def detect_changes(
             parent=plan.increment.parent_export_id or "",
             parent_types=dict(parent_index.key_types) if parent_index is not None else {},
             types={c: key_type_text(plan.schema[c]) for c in key},
+            needed=deletions_need_guard(
+                plan.increment, plan.source_schema, plan.schema, plan.redactor
+            ),
         )
         changes = _Comparison(
             plan, sink, keys, _Deletions(guard, tombstones), before_commit, check_fingerprint
@@ -240,13 +248,14 @@ class _Comparison:
                 if parent is not None
                 else None
             )
+        checked = CheckedIndexRead(handle) if handle is not None else None
         seen = hashlib.sha256()
         try:
             index = IndexWriter(
                 self._sink, join_key(self._plan.prefix, INDEX_NAME), _index_schema(sorter.schema)
             )
             try:
-                cursor = open_index(handle) if handle is not None else None
+                cursor = open_index(checked) if checked is not None else None
                 # Deletions are checked against the export's keys once all are known,
                 # read back from the spill files then (only when there are some).
                 for number, current in sorter.ranges(keep=self._plan.increment.by_key):
@@ -254,6 +263,11 @@ class _Comparison:
                     _fingerprint(seen, current)
                     earlier = cursor.take_below(range_upper(number)) if cursor else None
                     index.write(self._range(current, earlier))
+                if checked is not None and parent is not None:
+                    # Before anything made from the parent's index is committed.
+                    checked.check(
+                        parent, f"the parent export {self._plan.increment.parent_export_id}"
+                    )
                 left_out = self._deletions.write(sorter.reread(KEY_JSON))
                 self._count(deleted=-left_out)
                 self._check_fingerprint(seen.hexdigest())

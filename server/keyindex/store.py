@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as pa_ipc
 
+from sluice.format.stored_objects import KeyIndexEntry
 from sluice.server.errors import DataLoss
 from sluice.server.keyindex.digests import (
     COLUMN_DIGEST_BYTES,
@@ -107,7 +108,48 @@ def _stored_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
-def open_index(handle: BinaryIO) -> SortedCursor:
+class CheckedIndexRead:
+    """A read-only file over a stored index that hashes what passes through it, so that
+    the bytes a comparison used are checked against the manifest listing them (whose
+    signature may have been checked: an index edited beside a signed manifest would
+    decide unnoticed which rows are sent and which become tombstones)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._sha256 = hashlib.sha256()
+        self._size = 0
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self._sha256.update(data)
+        self._size += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def check(self, listed: KeyIndexEntry, name: str) -> None:
+        """Read what is left and raise DataLoss unless the whole stored index is the one
+        `listed` (an entry of the manifest of export `name`) describes."""
+        with storage_errors():
+            while self.read(BATCH_ROWS):
+                pass
+        if (self._size, self._sha256.hexdigest()) != (listed.stored_bytes, listed.sha256):
+            raise DataLoss(
+                f"the key index of {name} ({listed.path}) is not the one its manifest lists "
+                f"({self._size} bytes, sha256 {self._sha256.hexdigest()[:16]}…; listed: "
+                f"{listed.stored_bytes} bytes, sha256 {listed.sha256[:16]}…)"
+            )
+
+
+def open_index(handle: BinaryIO | CheckedIndexRead) -> SortedCursor:
     """A cursor over a stored index, in stored (key-digest) order."""
     try:
         reader = pa_ipc.open_stream(handle)

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import polars as pl
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sluice.format.manifest import Watermark
 from sluice.format.stored_objects import KEY_INDEX_DIGEST_ALGORITHM, KeyIndexEntry
-from sluice.server.committed.catalog import CommittedExport, latest_export
+from sluice.server.committed.catalog import CommittedExport
+from sluice.server.committed.chain_signatures import verified_latest_export
 from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.planning.key_types import check_key_column_types
 from sluice.server.planning.spec import IncrementalSpec
@@ -53,7 +55,13 @@ class IncrementPlan:
 
 
 def plan_increment(
-    spec: IncrementalSpec, schema: pl.Schema, sink: Sink, dataset: str, owner: str
+    spec: IncrementalSpec,
+    schema: pl.Schema,
+    sink: Sink,
+    dataset: str,
+    owner: str,
+    *,
+    signing_key: Ed25519PublicKey | None = None,
 ) -> IncrementPlan:
     """Validate the incremental request and compute which rows it exports. The parent is
     the latest export of the dataset made by `owner`, this export's creator: principals
@@ -61,7 +69,9 @@ def plan_increment(
     it). Another creator's export, even one an admin may read, was made from a source
     and with options this caller did not choose: continuing it would send wrong changes
     (tombstones for rows it never had, rows skipped under its watermark) and carry its
-    keys and watermark into this export."""
+    keys and watermark into this export. In a signed chain, or on a server that signs
+    (`signing_key`: the public half of its manifest_signing_key), the parent is used only
+    once its signature verified (committed/chain_signatures.py)."""
     mode = spec.mode or "full"
     if mode not in MODES:
         raise InvalidArgument("spec.incremental.mode", f"must be one of {', '.join(MODES)}")
@@ -81,7 +91,7 @@ def plan_increment(
         raise InvalidArgument(
             "spec.incremental.cursor", "incremental exports need a cursor column or a key"
         )
-    parent = latest_export(sink, dataset, owner)
+    parent = verified_latest_export(sink, dataset, owner, signing_key)
     if not spec.cursor:
         if spec.lookback_seconds:
             raise InvalidArgument("spec.incremental.lookback", "needs a cursor column")

@@ -28,6 +28,7 @@ from sluice.server.errors import FailedPrecondition, InvalidArgument, quoted
 from sluice.server.pipeline.encoders import arrow_schema
 
 if TYPE_CHECKING:
+    from sluice.server.pipeline.stages import Redactor
     from sluice.server.planning.incremental_plan import IncrementPlan
 
 _log = logging.getLogger(__name__)
@@ -156,3 +157,44 @@ def _compare(
                 "type digest apart (every row would look inserted and every parent key "
                 "deleted); start a new chain with --mode full"
             )
+
+
+def deletions_need_guard(
+    increment: IncrementPlan, source_schema: pl.Schema, schema: pl.Schema, redactor: Redactor
+) -> bool:
+    """Whether a key-only increment's deletions must be compared with the keys it sends
+    (keyindex/tombstone_guard.py) before they become tombstones. Not when no deleted key
+    can equal a sent one: the parent recorded exactly these key types, and redaction
+    leaves the key as it is (no column rule other than keep, no content rule reading it,
+    its exported type its source type; the parent had the same, chain_redaction.py).
+    A deleted key's sealed JSON is then its parent's value's JSON in these very types,
+    and equal JSON means equal values, whose equal text digests alike: the key would not
+    be deleted. Except floating-point values, at any depth: NaN, inf and null all write
+    JSON null, yet digest apart."""
+    parent = increment.parent_index
+    if parent is None or not increment.by_key:
+        return True
+    if dict(parent.key_types) != dict(recorded_key_types(increment.key, source_schema)):
+        return True
+    described = redactor.describe().get("columns")
+    rules = described if isinstance(described, Mapping) else {}
+    for column in increment.key:
+        if _holds_floats(source_schema[column]) or schema[column] != source_schema[column]:
+            return True
+        if redactor.content_checks(column):
+            return True
+        for name, rule in rules.items():
+            inside = name == column or name.startswith((column + ".", column + "["))
+            if inside and not (isinstance(rule, Mapping) and rule.get("action") == "keep"):
+                return True
+    return False
+
+
+def _holds_floats(dtype: pl.DataType) -> bool:
+    if dtype.is_float():
+        return True
+    if isinstance(dtype, pl.List):
+        return _holds_floats(instance(dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        return any(_holds_floats(instance(f.dtype)) for f in dtype.fields)
+    return False

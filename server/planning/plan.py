@@ -15,6 +15,7 @@ import polars as pl
 from sluice.format.layout import manifest_key
 from sluice.server.allowed_roots import outside_roots
 from sluice.server.errors import InvalidArgument, SluiceError, quoted
+from sluice.server.execution.signing import load_signer
 from sluice.server.pipeline.ascii_case import ascii_lower
 from sluice.server.pipeline.bad_rows import ON_BAD_ROWS
 from sluice.server.pipeline.column_types import TYPED_FORMATS, canonical_types
@@ -211,7 +212,9 @@ def build_plan(
         query = replace(
             query, resume_key=resume_columns(database.kind, database.order_by, source_schema)
         )
-    increment = _plan_increment(spec, source_schema, destination, destination_profile, owner)
+    increment = _plan_increment(
+        spec, source_schema, destination, destination_profile, owner, settings
+    )
     source, source_schema, increment = push_down_increment(
         source, source_schema, increment, spec.incremental.lookback_seconds
     )
@@ -412,14 +415,22 @@ def _plan_increment(
     destination: str,
     profile: S3Profile | AzureProfile | None,
     owner: str,
+    settings: Settings,
 ) -> IncrementPlan:
     incremental = spec.incremental
     if incremental.mode in {"", "full"} and not incremental.cursor and not incremental.key:
         return IncrementPlan("full")
+    # The parent of a chain this server signs is checked with its own key.
+    signer = load_signer(settings.manifest_signing_key)
     with storage_errors():
         sink = open_sink(destination, profile=profile)
         return plan_increment(
-            spec.incremental, source_schema, sink, spec.destination.dataset, owner
+            spec.incremental,
+            source_schema,
+            sink,
+            spec.destination.dataset,
+            owner,
+            signing_key=signer.public_key if signer is not None else None,
         )
 
 

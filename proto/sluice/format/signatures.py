@@ -38,6 +38,11 @@ class SignatureError(ValueError):
     """A signature file is malformed, from another key, or does not verify."""
 
 
+class SignedByAnotherKey(SignatureError):
+    """The signature names another key than the one it is checked with: a question of
+    which key to check with (a rotated or another server's key), not proof of an edit."""
+
+
 def key_id(public_key: Ed25519PublicKey) -> str:
     return "sha256:" + hashlib.sha256(public_key.public_bytes_raw()).hexdigest()[:16]
 
@@ -87,7 +92,7 @@ def verify(manifest_bytes: bytes, signature_file: bytes, public_key: Ed25519Publ
             raise
         raise SignatureError(f"malformed {SIGNATURE_NAME}") from None
     if document.get("key_id") not in (None, key_id(public_key)):
-        raise SignatureError(
+        raise SignedByAnotherKey(
             f"the manifest was signed by key {document.get('key_id')}, not {key_id(public_key)}"
         )
     try:

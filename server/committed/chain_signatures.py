@@ -1,0 +1,111 @@
+"""The signature check of the parent an incremental export continues.
+
+An increment trusts its parent's manifest: the watermark says which rows it reads, the
+key index entry which rows it sends and which become tombstones. Anyone who may write to
+the destination could edit that manifest so that the next night skips rows or sends
+them again. So when the chain is signed, the parent is used only once its manifest
+verifies under this server's signing key, and as read from the very bytes that verified
+(an edit between the listing and the check changes nothing).
+
+The chain is signed when this server signs manifests (an export it continues is one it
+signs: an unsigned parent cannot be told from one whose signature was removed), or when
+the parent or one of its ancestors carries a signature. Statuses (ARCHITECTURE.md
+"Interfaces"): DATA_LOSS when the stored data contradicts itself (a manifest that does
+not verify, a malformed signature, a signature missing in a signed chain, a manifest
+stored under another export's folder); FAILED_PRECONDITION when this server cannot
+check it (no key, another key, a chain started before it signed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from sluice.format.layout import SIGNATURE_NAME, signature_key
+from sluice.format.signatures import SignatureError, SignedByAnotherKey, verify
+from sluice.server.committed.catalog import CommittedExport, describe, exports_by
+from sluice.server.committed.manifests import parse_manifest, read_manifest_bytes
+from sluice.server.errors import DataLoss, FailedPrecondition, NotFound
+from sluice.server.storage_errors import storage_errors
+from sluice.sinks.base import Sink
+
+_NEW_CHAIN = "start a new chain with a full export"
+
+
+def verified_latest_export(
+    sink: Sink, dataset: str, created_by: str, signing_key: Ed25519PublicKey | None
+) -> CommittedExport | None:
+    """The parent an increment of `created_by` continues (catalog.latest_export), checked
+    by `verified_parent`."""
+    exports = exports_by(sink, dataset, created_by)
+    return verified_parent(sink, exports[-1], exports, signing_key) if exports else None
+
+
+def verified_parent(
+    sink: Sink,
+    parent: CommittedExport,
+    exports: Sequence[CommittedExport],
+    signing_key: Ed25519PublicKey | None,
+) -> CommittedExport:
+    """`parent` (one of the dataset's `exports`) as its verified manifest describes it;
+    unchecked when neither its chain nor this server (`signing_key`: the public half of
+    its manifest_signing_key, None when it signs nothing) signs. Raises DataLoss or
+    FailedPrecondition naming the parent and what failed."""
+    name = f"the parent export {parent.export_id} ({parent.manifest_key})"
+    if not parent.signed:
+        signed_ancestor = _signed_ancestor(parent, exports)
+        if signed_ancestor:
+            raise DataLoss(
+                f"{name} has no {SIGNATURE_NAME}, yet its chain is signed (export "
+                f"{signed_ancestor} is): its signature was removed or its manifest replaced; "
+                f"restore it, or {_NEW_CHAIN}"
+            )
+        if signing_key is None:
+            return parent  # an unsigned chain continued by a server that signs nothing
+        raise FailedPrecondition(
+            f"{name} is unsigned, and this server signs manifests: an unsigned parent "
+            f"cannot be told from an edited one; {_NEW_CHAIN}"
+        )
+    if signing_key is None:
+        raise FailedPrecondition(
+            f"{name} is signed, and this server has no manifest_signing_key to verify it "
+            f"with; configure the key that signed the chain, or {_NEW_CHAIN}"
+        )
+    raw = read_manifest_bytes(sink, parent.manifest_key)
+    try:
+        with storage_errors(), sink.open(signature_key(parent.manifest_key)) as handle:
+            signature = handle.read()
+    except NotFound:
+        raise DataLoss(f"{name}: its {SIGNATURE_NAME} was removed while it was read") from None
+    try:
+        verify(raw, signature, signing_key)
+    except SignedByAnotherKey as exc:
+        raise FailedPrecondition(
+            f"{name}: {exc}; configure the key that signed the chain, or {_NEW_CHAIN}"
+        ) from None
+    except SignatureError as exc:
+        raise DataLoss(f"{name} fails its signature check: {exc}") from None
+    verified = describe(parent.manifest_key, parse_manifest(raw, parent.manifest_key), signed=True)
+    # A signed manifest copied from another export (an older night's, with its
+    # signature) verifies too: it must be the one of the folder it is stored in.
+    if (verified.export_id, verified.dataset, verified.created_by) != (
+        parent.manifest_key.split("/")[1],
+        parent.manifest_key.split("/")[0],
+        parent.created_by,
+    ):
+        raise DataLoss(f"{name} holds the signed manifest of export {verified.export_id}")
+    return verified
+
+
+def _signed_ancestor(parent: CommittedExport, exports: Sequence[CommittedExport]) -> str:
+    """The id of the nearest ancestor of `parent` that carries a signature ("": none)."""
+    by_id = {e.export_id: e for e in exports}
+    seen = {parent.export_id}
+    ancestor = parent.parent_export_id
+    while ancestor and ancestor not in seen and ancestor in by_id:
+        seen.add(ancestor)
+        if by_id[ancestor].signed:
+            return ancestor
+        ancestor = by_id[ancestor].parent_export_id
+    return ""

@@ -1,0 +1,258 @@
+"""An incremental export of a signed chain checks its parent's signature before it uses
+the parent's manifest (its watermark and key index decide what the night sends): someone
+who may write to the bucket and edits, replaces or unsigns the parent, or edits the key
+index its signed manifest lists, makes the next increment fail with DATA_LOSS naming the
+parent, and nothing is written. Real daemon, on
+a local folder and on S3 (moto); the chain continues once the parent is restored."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.ipc as pa_ipc
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sluice.client import ExportClient, ExportFailedError, SluiceError
+from sluice.v1 import export_pb2 as pb
+from tests.daemon import Daemon
+from tests.integration import keyed_sync as scenario
+from tests.servers.cloud import ProfileDaemon, S3Store
+from tests.servers.processes import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Bucket:
+    """The destination as someone with write access to it sees it (keys relative to the
+    export root)."""
+
+    daemon: Daemon
+    destination: str
+    profile: str
+    objects: Callable[[], dict[str, bytes]]
+    put: Callable[[str, bytes], None]
+    remove: Callable[[str], None]
+
+
+def _signing_settings(tmp_path: Path) -> dict[str, object]:
+    seed = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    (tmp_path / "sign.key").write_bytes(base64.b64encode(seed) + b"\n")
+    (tmp_path / "digest.key").write_bytes(scenario.DIGEST_KEY)
+    return {
+        "manifest_signing_key": f"file:{tmp_path / 'sign.key'}",
+        "content_digest_key": f"file:{tmp_path / 'digest.key'}",
+        "batch_rows": 256,
+    }
+
+
+def _local(tmp_path: Path, settings: dict[str, object]) -> Iterator[Bucket]:
+    daemon = Daemon(root=tmp_path / "d", settings=settings)
+    daemon.start(timeout=180)
+    root = daemon.exports
+
+    def objects() -> dict[str, bytes]:
+        return {
+            str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        }
+
+    yield Bucket(
+        daemon,
+        str(root),
+        "",
+        objects,
+        lambda key, body: (root / key).write_bytes(body),
+        lambda key: (root / key).unlink(),
+    )
+    daemon.stop()
+
+
+def _s3(tmp_path: Path, settings: dict[str, object], moto: ServerProcess) -> Iterator[Bucket]:
+    store = S3Store(moto.endpoint, moto.endpoint)
+    daemon = ProfileDaemon(
+        root=tmp_path / "d",
+        settings=settings,
+        profiles={"lake": store.profile},
+        environment=store.environment,
+    )
+    daemon.start(timeout=180)
+
+    def put(key: str, body: bytes) -> None:
+        store.client.put_object(Bucket=store.bucket, Key=f"exports/{key}", Body=body)
+
+    def remove(key: str) -> None:
+        store.client.delete_object(Bucket=store.bucket, Key=f"exports/{key}")
+
+    yield Bucket(
+        daemon,
+        store.root_uri,
+        "lake",
+        lambda: {key: store.read(key) for key in sorted(store.keys())},
+        put,
+        remove,
+    )
+    daemon.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def bucket(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bucket]:
+    settings = _signing_settings(tmp_path)
+    if request.param == "local":
+        yield from _local(tmp_path, settings)
+    else:
+        yield from _s3(tmp_path, settings, request.getfixturevalue("moto_server"))
+
+
+def _spec(bucket: Bucket, mode: str) -> pb.ExportSpec:
+    return ExportClient.build_spec(
+        source=str(bucket.daemon.sources / "items.parquet"),
+        to=bucket.destination,
+        dataset="items",
+        format="jsonl",
+        compression="none",
+        chunk_rows=100,
+        storage_profile=bucket.profile,
+        incremental=pb.Incremental(mode=mode, key=["id"]),
+    )
+
+
+def _sync(bucket: Bucket, mode: str) -> pb.Export:
+    with ExportClient(bucket.daemon.address) as client:
+        export = client.wait(client.create(_spec(bucket, mode)).id, timeout=300)
+    assert export.state == pb.EXPORT_STATE_SUCCEEDED, export.error.message
+    return export
+
+
+def _refused(bucket: Bucket) -> SluiceError:
+    """The error of an increment that must be refused; asserts it wrote nothing."""
+    before = bucket.objects()
+    with ExportClient(bucket.daemon.address) as client, pytest.raises(SluiceError) as caught:
+        client.create(_spec(bucket, "incremental"))
+    assert bucket.objects() == before
+    return caught.value
+
+
+def _without_last_rows(index: bytes, rows: int) -> bytes:
+    """A stored key index (an Arrow IPC stream) without its last `rows` rows."""
+    table = pa_ipc.open_stream(index).read_all()
+    out = io.BytesIO()
+    with pa_ipc.new_stream(out, table.schema) as writer:
+        writer.write_table(table.slice(0, table.num_rows - rows))
+    return out.getvalue()
+
+
+def test_a_tampered_parent_stops_the_next_increment(bucket: Bucket) -> None:
+    source = bucket.daemon.sources / "items.parquet"
+    scenario.day1().write_parquet(source)
+    day1 = _sync(bucket, "full")
+    scenario.day2().write_parquet(source)
+    manifest_key = f"items/{day1.id}/manifest.json"
+    signed = bucket.objects()[manifest_key]
+
+    # Edited: the key index claims two rows fewer (the night would send them again).
+    edited = json.loads(signed)
+    edited["key_index"]["rows"] -= 2
+    bucket.put(manifest_key, json.dumps(edited, indent=2).encode())
+    error = _refused(bucket)
+    assert error.code == "DATA_LOSS", error
+    assert f"the parent export {day1.id} ({manifest_key}) fails its signature check" in str(error)
+    assert "manifest edited?" in str(error)
+
+    # The manifest restored, its key index edited (two keys gone: rows sent again,
+    # their deletions never found): the signed manifest's sha256 of it no longer holds.
+    # Planning does not read the index: the run fails, before it commits anything.
+    bucket.put(manifest_key, signed)
+    index_key = f"items/{day1.id}/index.arrows"
+    index = bucket.objects()[index_key]
+    bucket.put(index_key, _without_last_rows(index, 2))
+    before = bucket.objects()
+    with ExportClient(bucket.daemon.address) as client:
+        export_id = client.create(_spec(bucket, "incremental")).id
+        with pytest.raises(ExportFailedError) as ended:
+            client.wait(export_id, timeout=300)
+    failed = ended.value.export
+    assert failed.state == pb.EXPORT_STATE_FAILED, failed
+    assert failed.error.code == "DATA_LOSS", failed.error
+    assert f"the key index of the parent export {day1.id} (index.arrows) is not the one its " in (
+        failed.error.message
+    )
+    assert bucket.objects() == before
+
+    # Restored: the chain continues, and the night sends day 2's changes exactly.
+    bucket.put(index_key, index)
+    day2 = _sync(bucket, "incremental")
+    continued = json.loads(bucket.objects()[f"items/{day2.id}/manifest.json"])
+    assert continued["parent_export_id"] == day1.id
+    assert continued["incremental"]["changes"] == {
+        "inserted": 2, "updated": 3, "deleted": 2, "unchanged": 295
+    }  # fmt: skip
+
+    # Replaced: day 1's signed manifest (with its signature) copied over day 2's.
+    day2_key = f"items/{day2.id}/manifest.json"
+    day2_manifest, day2_signature = bucket.objects()[day2_key], bucket.objects()[day2_key + ".sig"]
+    bucket.put(day2_key, signed)
+    bucket.put(day2_key + ".sig", bucket.objects()[manifest_key + ".sig"])
+    error = _refused(bucket)
+    assert error.code == "DATA_LOSS", error
+    assert f"({day2_key}) holds the signed manifest of export {day1.id}" in str(error)
+
+    # Unsigned: day 2's signature removed (its manifest edited), in a chain day 1 signed.
+    edited = json.loads(day2_manifest)
+    edited["key_index"]["rows"] -= 2
+    bucket.put(day2_key, json.dumps(edited, indent=2).encode())
+    bucket.remove(day2_key + ".sig")
+    error = _refused(bucket)
+    assert error.code == "DATA_LOSS", error
+    assert f"the parent export {day2.id} ({day2_key}) has no manifest.json.sig" in str(error)
+    assert f"(export {day1.id} is)" in str(error)
+
+    bucket.put(day2_key, day2_manifest)
+    bucket.put(day2_key + ".sig", day2_signature)
+    day3 = _sync(bucket, "incremental")
+    assert day3.state == pb.EXPORT_STATE_SUCCEEDED
+
+
+def test_a_chain_is_continued_only_by_a_server_that_can_check_it(tmp_path: Path) -> None:
+    """A server that signs does not continue an unsigned chain (an unsigned parent cannot
+    be told from one whose signature was removed); a server without the key does not
+    continue a signed one. Both FAILED_PRECONDITION, nothing written; a full export starts
+    a new chain."""
+    signing = _signing_settings(tmp_path)
+    unsigned = {k: v for k, v in signing.items() if k != "manifest_signing_key"}
+    buckets = _local(tmp_path, unsigned)
+    bucket = next(buckets)
+    try:
+        scenario.day1().write_parquet(bucket.daemon.sources / "items.parquet")
+        first = _sync(bucket, "full")
+        _restart(bucket.daemon, signing)
+        error = _refused(bucket)
+        assert error.code == "FAILED_PRECONDITION", error
+        assert f"the parent export {first.id} (items/{first.id}/manifest.json) is unsigned" in (
+            str(error)
+        )
+        signed = _sync(bucket, "full")
+
+        _restart(bucket.daemon, unsigned)
+        error = _refused(bucket)
+        assert error.code == "FAILED_PRECONDITION", error
+        assert f"the parent export {signed.id} (items/{signed.id}/manifest.json) is signed" in (
+            str(error)
+        )
+        assert "no manifest_signing_key to verify it" in str(error)
+    finally:
+        next(buckets, None)
+
+
+def _restart(daemon: Daemon, settings: dict[str, object]) -> None:
+    daemon.stop()
+    daemon.settings = settings
+    daemon.start(timeout=180)
