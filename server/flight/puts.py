@@ -230,7 +230,8 @@ class FlightPuts:
                 return job
             if job.state == JobState.DELETED:
                 raise _deleted(job, request_id)
-            if job.state in RESUMABLE_STATES:
+            resumed = job.state in RESUMABLE_STATES
+            if resumed:
                 try:
                     job = self._service.resume(job.id, principal)
                 except FailedPrecondition:
@@ -241,7 +242,9 @@ class FlightPuts:
             inbox = INBOXES.inbox(job.id, depth)
             generation = inbox.attach()
             job = self._store.get(job.id)
-            if generation and not job.state.final:
+            # A run this put resumed that ended already is this put's to report (looping
+            # would resume an export that fails at once again and again).
+            if generation and (resumed or not job.state.final):
                 return job, inbox, generation
             if not generation and not self._run_ended(job.id, inbox, caller_alive):
                 return None
