@@ -441,6 +441,11 @@ class Settings(BaseModel):
     #: back and resume) before it ends as cancelled. Its committed chunks stay and a
     #: DoPut with the same requestId continues it; the chunk in flight is discarded.
     flight_put_idle_timeout: float = Field(default=300.0, ge=0.5, le=7 * 86400)
+    #: Broken puts of one principal whose exports may wait for a resume at once, each
+    #: holding a run slot (max_concurrent_exports) for flight_put_idle_timeout. The
+    #: export of a put breaking beyond them ends at once, failed RESOURCE_EXHAUSTED
+    #: (resumable: a DoPut with the same requestId continues it). 0: none waits.
+    flight_parked_puts_per_principal: int = Field(default=1, ge=0, le=64)
     #: Stored chunk bytes that DoGet, GetFlightInfo and ListFlights hold in memory at
     #: once, across every call (`--flight-get-memory-bytes`, SLUICE_FLIGHT_GET_MEMORY_BYTES):
     #: a call whose chunk would pass it spools the chunk to a temporary file instead.

@@ -57,6 +57,7 @@ from sluice.server.errors import (
     must_propagate,
 )
 from sluice.server.flight.ipc_codec import AnyPayload, BatchReader, read_message, read_schema
+from sluice.server.flight.parked_puts import park_or_end
 from sluice.server.jobs.model import RESUMABLE_STATES, Job, JobState
 from sluice.server.jobs.store import JobStore
 from sluice.server.pipeline.stream_source import (
@@ -154,23 +155,17 @@ class FlightPuts:
             )
         except RequestIdInUse as exc:
             raise self._other_schema(request, source, principal) or exc from None
-        if job.state == JobState.SUCCEEDED:
-            yield self._final(job)
-            return
         if job.state == JobState.DELETED:
-            # Its chunks are gone and it never resumes: without this the put was pinned,
-            # fed an inbox nobody drains, acked and then failed with the export's old
-            # error (a transient one a client retries in vain).
-            raise FailedPrecondition(
-                f"export {job.id} of requestId '{request.request_id}' was deleted and "
-                "cannot be resumed; put again with a new requestId"
-            )
-        if shared:
+            raise _deleted(job, request.request_id)
+        if shared and job.state != JobState.SUCCEEDED:
             self._store.pin(job.id, here)
-        if job.state in RESUMABLE_STATES:
-            job = self._service.resume(job.id, principal)
-        inbox = INBOXES.inbox(job.id, self._settings.flight_inflight_batches)
-        generation = inbox.attach()
+        joined = self._join(job, request.request_id, caller_alive, principal)
+        if joined is None:
+            return  # the caller went away while the export's last run ended
+        if isinstance(joined, Job):
+            yield self._final(joined)
+            return
+        job, inbox, generation = joined
         # Acks follow chunk commits and the end; progress would only wake this thread.
         with self._hub.subscribe(job.id, progress=False) as subscription:
             position = committed_rows(self._store, job.id)
@@ -180,11 +175,16 @@ class FlightPuts:
             def export_live() -> bool:
                 return not self._store.get(export_id).state.final
 
+            def broke() -> None:
+                most = self._settings.flight_parked_puts_per_principal
+                park_or_end(inbox, export_id, generation, principal.name, most)
+
             feeder = _Feeder(
                 _FeederInput(schema, first.end_of_records, rest, caller_alive, export_live),
                 inbox,
                 generation,
                 position,
+                broke,
             )
             feeder.start()
             try:
@@ -195,6 +195,8 @@ class FlightPuts:
                     if isinstance(event, ChunkCommitted):
                         yield {"export_id": job.id, "committed_records": event.chunk.source_end}
                         continue
+                    if isinstance(event, Finished) and event.job.revision < job.revision:
+                        continue  # the end of a run before the one this put joined
                     final = event.job if isinstance(event, Finished) else None
                     if event is None:
                         current = self._store.get(job.id)
@@ -204,6 +206,61 @@ class FlightPuts:
                         return
             finally:
                 feeder.stop()
+
+    def _join(
+        self,
+        job: Job,
+        request_id: str,
+        caller_alive: Callable[[], bool],
+        principal: Principal,
+    ) -> tuple[Job, Inbox, int] | Job | None:
+        """Attach this put to the export's inbox, resuming the export first when it
+        ended failed or cancelled. Returns the job as read once attached (a run's end
+        with an older revision is an earlier run's), the inbox and this put's
+        generation; the job alone when it succeeded; None when the caller went away.
+
+        A put meets the run it joins only while that run reads: a run that ended on
+        another put's refused input (or on flight_put_idle_timeout) closed its inbox in
+        the step that decided it, so the put waits for the store to record that end and
+        then resumes the export (the store's compare-and-set: of two resumes one wins),
+        rather than joining a run that is ending and failing with the other put's error."""
+        depth = self._settings.flight_inflight_batches
+        while True:
+            if job.state == JobState.SUCCEEDED:
+                return job
+            if job.state == JobState.DELETED:
+                raise _deleted(job, request_id)
+            resumed = job.state in RESUMABLE_STATES
+            if resumed:
+                try:
+                    job = self._service.resume(job.id, principal)
+                except FailedPrecondition:
+                    job = self._store.get(job.id)  # another resume (or a delete) came first
+                    if job.state in RESUMABLE_STATES:
+                        raise
+                    continue
+            inbox = INBOXES.inbox(job.id, depth)
+            generation = inbox.attach()
+            job = self._store.get(job.id)
+            # A run this put resumed that ended already is this put's to report (looping
+            # would resume an export that fails at once again and again).
+            if generation and (resumed or not job.state.final):
+                return job, inbox, generation
+            if not generation and not self._run_ended(job.id, inbox, caller_alive):
+                return None
+            job = self._store.get(job.id)
+
+    def _run_ended(self, export_id: str, closed: Inbox, caller_alive: Callable[[], bool]) -> bool:
+        """Wait until the run that closed `closed` ended (the store has its final state,
+        or a resume replaced the inbox). False when the caller went away first."""
+        with self._hub.subscribe(export_id, progress=False) as subscription:
+            while INBOXES.current(export_id) is closed:
+                if self._store.get(export_id).state.final:
+                    return True
+                if not caller_alive():
+                    return False
+                subscription.next(_POLL_SECONDS)
+        return True
 
     def _finish(self, job: Job) -> dict[str, Any]:
         if job.state == JobState.SUCCEEDED:
@@ -264,11 +321,21 @@ class _Feeder:
     queues their batches, numbered from `position`, in the export's inbox, then the end
     of the records once the caller said so (see the module docstring)."""
 
-    def __init__(self, source: _FeederInput, inbox: Inbox, generation: int, position: int) -> None:
+    def __init__(
+        self,
+        source: _FeederInput,
+        inbox: Inbox,
+        generation: int,
+        position: int,
+        broke: Callable[[], None],
+    ) -> None:
         self._source = source
         self._inbox = inbox
         self._generation = generation
         self._position = position
+        #: Told when the stream broke before the end of its records (the export then
+        #: waits for a resume: server.flight.parked_puts).
+        self._broke = broke
         #: The caller announced that it marks the end; it marked it.
         self._announced = False
         self._marked = False
@@ -314,6 +381,8 @@ class _Feeder:
             # is missing.
             _log.info("a DoPut stream broke after row %d (%s)", self._position, type(exc).__name__)
             ended = self._marked
+            if not ended:
+                self._broke()
         if ended:
             # Once the caller marked its end, the end is the export's, whatever became of
             # the call: it waits for room in the inbox as long as the export lives, not
@@ -334,6 +403,7 @@ class _Feeder:
         if self._marked:
             return True
         if self._announced:
+            self._broke()
             raise InvalidArgument(
                 "FlightData.app_metadata",
                 f"the stream ended after row {self._position} without the end_of_records "
@@ -342,6 +412,7 @@ class _Feeder:
             )
         if self._caller_stays_through_the_grace():
             return True
+        self._broke()
         _log.info(
             "a DoPut stream without the end_of_records marker ended after row %d and its "
             "call was cancelled just after: the caller went away, its records did not end",
@@ -406,6 +477,16 @@ class _Feeder:
             return
         put_batch(self._inbox, self._generation, self._position, batch, self._alive)
         self._position += batch.num_rows
+
+
+def _deleted(job: Job, request_id: str) -> FailedPrecondition:
+    """A put of a deleted export: its chunks are gone and it never resumes (without this
+    the put was pinned, fed an inbox nobody drains, acked and then failed with the
+    export's old error, a transient one a client retries in vain)."""
+    return FailedPrecondition(
+        f"export {job.id} of requestId '{request_id}' was deleted and "
+        "cannot be resumed; put again with a new requestId"
+    )
 
 
 def check_put_has_no_source(has_source: bool) -> None:

@@ -132,9 +132,18 @@ class _End:
 class Inbox:
     """One stream export's meeting point (see the module docstring)."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, revision: int = 0) -> None:
         self._items: queue.Queue[_Batch | _End] = queue.Queue(maxsize=depth)
         self._lock = threading.Lock()
+        #: The job's revision when a resume made this inbox (0: made by the run or a put
+        #: of a run in progress): the end of an earlier run never discards it.
+        self.revision = revision
+        #: The run reading it ended it (another put's input was refused, or no put came
+        #: for flight_put_idle_timeout): no put attaches any more (see attach).
+        self._closed = False
+        #: The principal whose put broke here and left the export waiting for a resume,
+        #: until another put attaches (see InboxRegistry.park).
+        self._parked_by: str | None = None
         self._generation = 0
         #: Puts of this generation or older were rewound (see PutRewound).
         self._rewound_up_to = 0
@@ -157,10 +166,40 @@ class Inbox:
         self._stop = stop
 
     def attach(self) -> int:
-        """Register a new put; any older one is superseded. Returns its generation."""
+        """Register a new put; any older one is superseded. Returns its generation, 0
+        when the run reading this inbox already ended it (the put then waits for that
+        run's end and resumes the export: server.flight.puts)."""
+        with self._lock:
+            if self._closed:
+                return 0
+            self._generation += 1
+            self._parked_by = None
+            return self._generation
+
+    def retire(self) -> None:
+        """A resume replaced this inbox: puts still feeding it are superseded."""
         with self._lock:
             self._generation += 1
-            return self._generation
+            self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def park(self, generation: int, owner: str, room: bool) -> bool:
+        """The put of `generation`, `owner`'s, broke: the export now waits for a resume on
+        its behalf, when there is `room` (False: it may not). True when nothing waits for
+        this put (a newer one took over, or the run ended)."""
+        with self._lock:
+            if generation != self._generation or self._closed:
+                return True
+            if room:
+                self._parked_by = owner
+            return room
+
+    @property
+    def parked_by(self) -> str | None:
+        return self._parked_by
 
     def offer(self, generation: int, item: _Batch | _End, alive: Any = None) -> None:
         """Queue `item`, waiting while the inbox is full. Raises PutSuperseded when a
@@ -233,26 +272,51 @@ class Inbox:
 
     def take(self, idle_seconds: float) -> _Batch | _End:
         deadline = time.monotonic() + idle_seconds
+        #: The newest put when the wait began: one attaching since is no idle stream.
+        newest = self._generation
         while True:
             stop = self._stop
             if stop is not None and stop.is_set():
                 raise Interrupted("export interrupted while waiting for the stream")
-            refusal = self._refusal
-            if refusal is not None and refusal[0] == self._generation and self._items.empty():
-                raise refusal[1]  # after the batches sent before it
+            refused = self._close_if_refused()
+            if refused is not None:
+                raise refused  # after the batches sent before it
             now = time.monotonic()
             if self._ends_pending:
                 deadline = max(deadline, now + idle_seconds)
             left = deadline - now
-            if left <= 0:
+            if left <= 0 and self._close_unless_attached_since(newest):
                 raise StreamAbandoned(
                     f"no record batch arrived for {idle_seconds:g}s (flight_put_idle_timeout):"
                     " the put was abandoned; a DoPut with the same requestId resumes the export"
                 )
+            if left <= 0:  # a put attached just now: it gets its own idle timeout
+                newest, deadline = self._generation, now + idle_seconds
+                continue
             try:
                 return self._items.get(timeout=min(left, _POLL_SECONDS))
             except queue.Empty:
                 continue
+
+    def _close_if_refused(self) -> SluiceError | None:
+        """The refusal that ends the run now (the refused put is still the newest and
+        the batches it sent before were taken), closing the inbox in the same step: a
+        put attaching at that moment is not taken over by a run that is ending."""
+        with self._lock:
+            refusal = self._refusal
+            if refusal is None or refusal[0] != self._generation or not self._items.empty():
+                return None
+            self._closed = True
+            return refusal[1]
+
+    def _close_unless_attached_since(self, newest: int) -> bool:
+        """Close the inbox of a run abandoned by its puts, unless a put attached since
+        its wait began (`newest`)."""
+        with self._lock:
+            if self._generation != newest:
+                return False
+            self._closed = True
+            return True
 
     @property
     def reading(self) -> bool:
@@ -276,9 +340,44 @@ class InboxRegistry:
                 found = self._inboxes[key] = Inbox(depth)
             return found
 
-    def discard(self, key: str) -> None:
+    def current(self, key: str) -> Inbox | None:
         with self._lock:
-            self._inboxes.pop(key, None)
+            return self._inboxes.get(key)
+
+    def renew(self, key: str, depth: int, revision: int) -> Inbox:
+        """A resume queued the export again at job `revision` (the store's compare-and-set
+        from a failed or cancelled state): its next run reads a new inbox, whatever the
+        last run left in the old one (a refusal, a closed inbox, batches)."""
+        with self._lock:
+            old = self._inboxes.get(key)
+            fresh = self._inboxes[key] = Inbox(depth, revision)
+        if old is not None:
+            old.retire()
+        return fresh
+
+    def discard(self, key: str, revision: int | None = None) -> None:
+        """Drop the inbox of an export that ended at job `revision` (None: whatever
+        inbox it has). An inbox a resume made after that end is the next run's: kept."""
+        with self._lock:
+            found = self._inboxes.get(key)
+            if found is not None and (revision is None or found.revision <= revision):
+                del self._inboxes[key]
+
+    def park(self, key: str, inbox: Inbox, generation: int, owner: str, most: int) -> bool:
+        """The put of `generation` into `inbox`, `owner`'s, broke and its export waits
+        for a resume, holding a run slot: count it as parked by `owner` unless `owner`
+        already has `most` such exports here (False: the caller ends the export instead,
+        resumable). True when nothing waits for it (a newer put took over, the export
+        ended)."""
+        with self._lock:
+            if self._inboxes.get(key) is not inbox:
+                return True
+            parked = sum(
+                1
+                for other in self._inboxes.values()
+                if other is not inbox and not other.closed and other.parked_by == owner
+            )
+            return inbox.park(generation, owner, room=parked < most)
 
 
 #: One per process: puts arrive on RPC threads, pipelines run on runner threads.

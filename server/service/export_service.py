@@ -30,6 +30,7 @@ from sluice.server.jobs.model import (
 )
 from sluice.server.jobs.store import JobStore
 from sluice.server.notifications.targets import check_notify
+from sluice.server.pipeline.stream_source import INBOXES, is_stream_uri
 from sluice.server.planning.authorization import (
     check_source_files,
     check_spec_access,
@@ -272,6 +273,10 @@ class ExportService:
             raise FailedPrecondition(
                 _not_resumable(job_id, self._store.get(job_id).state)
             ) from None
+        if is_stream_uri(job.spec.source.uri):
+            # Only this resume won the compare-and-set: its run reads a new inbox, never
+            # the one the last run closed (which that run's end then discards).
+            INBOXES.renew(job_id, self._settings.flight_inflight_batches, job.revision)
         self._hub.publish(StateChanged(job_id, JobState.QUEUED, revision=job.revision))
         self._runner.submit(job_id)
         return job

@@ -508,8 +508,9 @@ class ExportRunner:
 
     def _announce_final(self, job: Job) -> None:
         # A stream export's inbox may still hold batches read ahead: free them (a later
-        # put resuming a cancelled or failed export gets a new one).
-        INBOXES.discard(job.id)
+        # put resuming a cancelled or failed export gets a new one; one a resume made
+        # since this end is that put's, and stays).
+        INBOXES.discard(job.id, job.revision)
         report_safely(self._context.telemetry.export_finished, job)
         self._context.hub.publish(StateChanged(job.id, job.state, revision=job.revision))
         # With its attempts, read once here rather than by each of its watchers (each
