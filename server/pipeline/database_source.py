@@ -15,7 +15,8 @@ all in or all out. Memory stays bounded: SQLite rows are fetched `batch_rows` at
 SQLite is read with the standard library's sqlite3 (no extra dependency, no extension to
 download): column types come from the declared types (INTEGER, REAL, TEXT, BLOB,
 DECIMAL(p,s), TIMESTAMP, DATE, BOOLEAN, JSON...) and values are converted strictly, so a
-value that does not fit its declared type fails naming the column, never quoting it
+value that does not fit its declared type fails naming the column, never quoting it,
+or under on_bad_rows "skip" its row is left out and counted (sqlite_values)
 (a DECIMAL(p,s) value is never rounded to fit, but for a float's last bits: 0.1+0.2 is
 0.30). NUMERIC, DECIMAL and other types of numeric affinity without a precision are
 Float64, as REAL, whatever the values (a type never depends on the data): an integer a
@@ -23,7 +24,7 @@ float would round (past 2^53) fails the read naming the column and the row.
 DuckDB produces Arrow itself, with its own faithful types; the types whose Arrow form is
 not their value (UHUGEINT, VARINT, TIMETZ, BIT) are refused at planning, and values
 Arrow cannot hold (infinities, HUGEINTs of 39 digits) fail naming column and row
-(database_values).
+(database_values), or under on_bad_rows "skip" their rows are left out and counted.
 """
 
 from __future__ import annotations
@@ -401,8 +402,12 @@ def _read_frames(
                 "CAST or conversion in the view, or a value out of its type's range); fix the "
                 "view, or read the table with spec.source.query"
             )
+            # No row to leave out: the database itself stopped the query.
+            unskipped = (
+                '; on_bad_rows "skip" cannot leave out what DuckDB fails on' if skip_bad else ""
+            )
             raise FailedPrecondition(
-                f"the DuckDB source failed on its rows ({type(exc).__name__}: {read_as}"
+                f"the DuckDB source failed on its rows ({type(exc).__name__}: {read_as}{unskipped}"
             ) from None
 
 
