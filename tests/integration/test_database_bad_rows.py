@@ -20,7 +20,7 @@ from sluice.client import ExportClient
 from sluice.client._errors import SluiceError
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, create_and_kill_after_chunk
-from tests.integration.helpers import read_export, skipped_rows
+from tests.integration.helpers import manifest_path, read_export, skipped_rows
 
 pytestmark = pytest.mark.integration
 
@@ -86,9 +86,12 @@ def test_sqlite_rows_with_values_not_of_their_type_are_skipped_and_counted(
 ) -> None:
     uri = _sqlite_source(daemon.sources / "loose.db", SQLITE_ROWS, SQLITE_BAD)
     finished = _export(
-        daemon, uri, table="t", on_bad_rows="skip", chunk_rows=1000, format="parquet"
-    )
+        daemon, uri, table="t", on_bad_rows="skip", chunk_rows=1000, format="parquet",
+        report=True,
+    )  # fmt: skip
     assert skipped_rows(finished, after_last_chunk=1) == len(SQLITE_BAD)
+    report = (manifest_path(finished.manifest_uri).parent / "report.html").read_text()
+    assert f"<dt>Source rows skipped (on_bad_rows skip)</dt><dd>{len(SQLITE_BAD)}</dd>" in report
     good = [i for i in range(SQLITE_ROWS) if i not in SQLITE_BAD]
     out = read_export(finished.manifest_uri)
     assert out["id"].to_list() == good
