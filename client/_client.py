@@ -187,7 +187,8 @@ class ExportClient(HistoryCalls):
         None exports the records as they are.
 
         `on_bad_rows` is "fail" (the default) or "skip": skipped rows (a CSV row with the
-        wrong number of fields, a malformed NDJSON line) are counted in the manifest.
+        wrong number of fields, a malformed NDJSON line, a database row holding a value
+        the export cannot hold) are counted in the manifest.
         `source_schema` gives CSV columns a type instead of the inferred one, e.g.
         `{"zip": "str", "card": "str"}` keeps leading zeros and card numbers as text.
 

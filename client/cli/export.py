@@ -176,8 +176,9 @@ def _print_final(export: export_pb2.Export, mode: FollowMode) -> None:
     "--on-bad-rows",
     type=click.Choice(["fail", "skip"]),
     default=None,
-    help="A source row that cannot be parsed: fail the export (default) or skip it "
-    "(counted in the manifest's source.skipped_rows).",
+    help="A source row that cannot be read (a file's row that cannot be parsed, a "
+    "database row holding a value the export cannot hold): fail the export (default) or "
+    "skip it (counted in the manifest's source.skipped_rows).",
 )
 @click.option(
     "--schema",

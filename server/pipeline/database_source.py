@@ -15,7 +15,8 @@ all in or all out. Memory stays bounded: SQLite rows are fetched `batch_rows` at
 SQLite is read with the standard library's sqlite3 (no extra dependency, no extension to
 download): column types come from the declared types (INTEGER, REAL, TEXT, BLOB,
 DECIMAL(p,s), TIMESTAMP, DATE, BOOLEAN, JSON...) and values are converted strictly, so a
-value that does not fit its declared type fails naming the column, never quoting it
+value that does not fit its declared type fails naming the column, never quoting it,
+or under on_bad_rows "skip" its row is left out and counted (sqlite_values)
 (a DECIMAL(p,s) value is never rounded to fit, but for a float's last bits: 0.1+0.2 is
 0.30). NUMERIC, DECIMAL and other types of numeric affinity without a precision are
 Float64, as REAL, whatever the values (a type never depends on the data): an integer a
@@ -23,16 +24,15 @@ float would round (past 2^53) fails the read naming the column and the row.
 DuckDB produces Arrow itself, with its own faithful types; the types whose Arrow form is
 not their value (UHUGEINT, VARINT, TIMETZ, BIT) are refused at planning, and values
 Arrow cannot hold (infinities, HUGEINTs of 39 digits) fail naming column and row
-(database_values).
+(database_values), or under on_bad_rows "skip" their rows are left out and counted.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -51,14 +51,13 @@ from sluice.server.errors import (
     quoted,
 )
 from sluice.server.pipeline import postgres_reading, postgres_source
-from sluice.server.pipeline.bad_rows import SourceDataError
 from sluice.server.pipeline.checked_databases import Verify, checked_database
+from sluice.server.pipeline.database_bad_rows import DatabaseRows, skipped_at, without_flagged
 from sluice.server.pipeline.database_keys import (
     SQLITE_KEY_PREFIX,
     SQLITE_ROWID,
     after_key_term,
     duckdb_parameter,
-    encode_sqlite_keys,
     key_sql,
     nulls_last_after_term,
     resume_columns,
@@ -67,8 +66,9 @@ from sluice.server.pipeline.database_keys import (
     stored_value,
 )
 from sluice.server.pipeline.database_keys import quote_name as _quote
-from sluice.server.pipeline.database_values import UnreadableValue, check_duckdb
+from sluice.server.pipeline.database_values import UnreadableValue, check_duckdb, duckdb_refusals
 from sluice.server.pipeline.postgres_source import PostgresTarget
+from sluice.server.pipeline.sqlite_values import sqlite_rows
 from sluice.server.pipeline.statement_cancels import StatementCancels
 
 _log = logging.getLogger(__name__)
@@ -299,6 +299,7 @@ def read_frames(
     skip: int,
     after_key: Sequence[object] | None = None,
     cancels: StatementCancels | None = None,
+    bad_rows: Callable[[int, int], None] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Frames of `columns` (at least one: a plan always exports a column; hidden SQLite
     key columns included when asked for), at most `batch_rows` rows each, in order, all
@@ -313,13 +314,23 @@ def read_frames(
     read then ends with Interrupted.
 
     A value the export cannot hold as it is (an infinite time, a multi-dimensional
-    array: database_values) fails the read naming its column and its row."""
+    array: database_values; a SQLite value not of its column's type) fails the read
+    naming its column and its row; with `bad_rows` (on_bad_rows "skip") its row is left
+    out instead and told as bad_rows(position, count): the position of the row handed
+    on after it (its place in the read, `skip` included), told before that row is
+    handed on."""
     handed = max(skip, 0)
-    frames = _read_frames(read, schema, columns, batch_rows, skip, after_key, cancels)
+    pieces = _read_frames(
+        read, schema, columns, batch_rows, skip, after_key, cancels, bad_rows is not None
+    )
     try:
-        for frame in frames:
-            yield frame
-            handed += frame.height
+        for piece in pieces:
+            for offset, count in piece.skipped:
+                assert bad_rows is not None
+                bad_rows(handed + offset, count)
+            if piece.frame.height or not piece.skipped:
+                yield piece.frame
+            handed += piece.frame.height
     except UnreadableValue as exc:
         raise exc.at(handed) from None
 
@@ -332,7 +343,8 @@ def _read_frames(
     skip: int,
     after_key: Sequence[object] | None,
     cancels: StatementCancels | None,
-) -> Iterator[pl.DataFrame]:
+    skip_bad: bool,
+) -> Iterator[DatabaseRows]:
     cancels = cancels or StatementCancels()
     if skip <= 0:
         after_key = None
@@ -361,7 +373,7 @@ def _read_frames(
         )
         ranged = _pg_ranged(read, columns, after_key)
         yield from postgres_reading.read_frames(
-            read.server, sql, params, wanted, batch_rows, ranged, cancels
+            read.server, sql, params, wanted, batch_rows, ranged, cancels, skip_bad=skip_bad
         )
         return
     selected, positions = _projection(read, columns)
@@ -371,7 +383,7 @@ def _read_frames(
             con.execute("BEGIN")
             cursor = con.execute(sql, params)
             while rows := cursor.fetchmany(batch_rows):
-                yield _sqlite_frame(rows, wanted, positions)
+                yield sqlite_rows(rows, wanted, positions, skip_bad)
         return
     with _duckdb(read) as con, cancels.cancelling(con.interrupt):
         import duckdb
@@ -379,10 +391,7 @@ def _read_frames(
         con.begin()
         try:
             for batch in _arrow_batches(con.sql(sql, params=params), batch_rows):
-                check_duckdb(batch)
-                frame = pl.from_arrow(batch)
-                assert isinstance(frame, pl.DataFrame)
-                yield frame
+                yield _duckdb_rows(batch, skip_bad)
         except duckdb.DataError as exc:
             # A conversion or range error on some row, of the caller's query or of a
             # view read as a table: its message quotes the value, so only its type is said.
@@ -393,9 +402,27 @@ def _read_frames(
                 "CAST or conversion in the view, or a value out of its type's range); fix the "
                 "view, or read the table with spec.source.query"
             )
+            # No row to leave out: the database itself stopped the query.
+            unskipped = (
+                '; on_bad_rows "skip" cannot leave out what DuckDB fails on' if skip_bad else ""
+            )
             raise FailedPrecondition(
-                f"the DuckDB source failed on its rows ({type(exc).__name__}: {read_as}"
+                f"the DuckDB source failed on its rows ({type(exc).__name__}: {read_as}{unskipped}"
             ) from None
+
+
+def _duckdb_rows(batch: Any, skip_bad: bool) -> DatabaseRows:
+    """A DuckDB batch as a frame once its values are checked (database_values): the
+    first value the export cannot hold fails the read, or with `skip_bad` the rows
+    holding one are left out."""
+    dropped: list[int] = []
+    if skip_bad:
+        batch, dropped = without_flagged(batch, duckdb_refusals(batch))
+    else:
+        check_duckdb(batch)
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)
+    return DatabaseRows(frame, skipped_at(dropped))
 
 
 def _column_type(read: DatabaseRead, schema: pl.Schema, column: str) -> pl.DataType:
@@ -748,84 +775,6 @@ def _sampled_type(con: sqlite3.Connection, relation: str, column: str) -> pl.Dat
     if isinstance(value, bytes):
         return pl.Binary()
     return pl.String()
-
-
-def _sqlite_frame(
-    rows: list[tuple[Any, ...]], schema: pl.Schema, positions: Sequence[int]
-) -> pl.DataFrame:
-    """A frame of `schema`'s columns, column i from place positions[i] of each row."""
-    series = []
-    for (name, dtype), index in zip(schema.items(), positions, strict=True):
-        values = [row[index] for row in rows]
-        if name.startswith(SQLITE_KEY_PREFIX) and dtype == pl.String:
-            series.append(encode_sqlite_keys(name, values))
-            continue
-        try:
-            series.append(_sqlite_series(name, values, dtype))
-        except (TypeError, ValueError, ArithmeticError, pl.exceptions.PolarsError):
-            # SQLite stores any value in any column: name the column, never the value.
-            raise SourceDataError(
-                f"spec.source: a value of column {name[:64]!r} is not of type {dtype}"
-            ) from None
-    return pl.DataFrame(series)
-
-
-def _sqlite_series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
-    if isinstance(dtype, pl.Datetime):
-        if any(isinstance(v, int | float) for v in values):
-            raise ValueError("epoch numbers in a timestamp column")
-        text = pl.Series(name, values, dtype=pl.String, strict=True)
-        parsed = text.str.to_datetime(time_unit="us")
-        zone = getattr(parsed.dtype, "time_zone", None)
-        if dtype.time_zone is None:
-            return parsed.dt.replace_time_zone(None) if zone else parsed
-        if zone:
-            return parsed.dt.convert_time_zone("UTC")
-        return parsed.dt.replace_time_zone("UTC")
-    if isinstance(dtype, pl.Date):
-        return pl.Series(name, values, dtype=pl.String, strict=True).str.to_date()
-    if isinstance(dtype, pl.Decimal):
-        return _decimals(name, values, dtype)
-    if isinstance(dtype, pl.Float64):
-        # An integer in a float column (NUMERIC without a precision, a query's column
-        # typed by its first value): past 2^53 a float would round it.
-        rounded = next((r for r, v in enumerate(values) if type(v) is int and float(v) != v), None)
-        if rounded is not None:
-            raise UnreadableValue(name, rounded, _ROUNDED.format(type="a float"))
-        values = [float(v) if type(v) is int else v for v in values]
-    return pl.Series(name, values, dtype=dtype, strict=True)
-
-
-_ROUNDED = (
-    "a value that {type} cannot hold without rounding; read it as text "
-    "(CAST(column AS TEXT)) in spec.source.query, or leave the column out"
-)
-
-
-def _decimals(name: str, values: list[Any], dtype: pl.Decimal) -> pl.Series:
-    """The values (floats, integers or text as SQLite stores them) as `dtype`; one
-    that would be rounded to fit raises UnreadableValue, unless it is a float that
-    differs from its rounded value by no more than its last bits (_float_artefact)."""
-    exact = pl.Series(name, [None if v is None else Decimal(str(v)) for v in values], strict=True)
-    fitted = exact.cast(dtype, strict=False)  # NULL where too large, rounded where too long
-    if exact.dtype == pl.Null:
-        return fitted
-    changed = (fitted.is_null() & exact.is_not_null()) | (fitted.cast(exact.dtype) != exact)
-    for row in changed.arg_true():
-        if not _float_artefact(values[row], fitted[row]):
-            what = _ROUNDED.format(type=f"Decimal({dtype.precision}, {dtype.scale})")
-            raise UnreadableValue(name, row, what)
-    return fitted
-
-
-def _float_artefact(stored: Any, rounded: Decimal | None) -> bool:
-    """Whether `rounded` is the value SQLite meant by the float `stored`: SQLite keeps a
-    DECIMAL(p,s) column's arithmetic as binary floats (0.1+0.2 is 0.30000000000000004,
-    1.1*3 is 3.3000000000000003), within two units of the float's last place of the
-    decimal of s places (9.999 for 10.00 is not)."""
-    if type(stored) is not float or rounded is None or not math.isfinite(stored):
-        return False
-    return abs(float(rounded) - stored) <= 2 * math.ulp(stored)
 
 
 # --- DuckDB ---------------------------------------------------------------------------

@@ -4,7 +4,8 @@ naming the column and the row, never quoting the value.
 
 A silent change is the one thing an export must not do, so these fail the export (a
 SourceDataError, as any value that does not fit its type) with a hint of the query that
-reads them in a form that fits:
+reads them in a form that fits; under on_bad_rows "skip" their rows are left out instead,
+and counted (database_bad_rows):
 
 - PostgreSQL 'infinity' and '-infinity' timestamps and dates. The driver adds the
   2000-01-01 epoch to PostgreSQL's sentinels (the largest and smallest int64 / int32)
@@ -27,12 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sluice.server.pipeline.bad_rows import SourceDataError
+from sluice.server.pipeline.bad_rows import SKIP_HINT, SourceDataError
 
 #: PostgreSQL's earliest timestamp (4714-11-24 00:00 BC) in microseconds since 1970 and
 #: its earliest date in days since 1970: anything before it is a wrapped sentinel.
@@ -58,7 +60,7 @@ class UnreadableValue(SourceDataError):
         return SourceDataError(self._text(f"row {first_row + self.row + 1}"))
 
     def _text(self, where: str) -> str:
-        return f"spec.source: column {self.column[:64]!r}, {where}: {self.what}"
+        return f"spec.source: column {self.column[:64]!r}, {where}: {self.what} ({SKIP_HINT})"
 
 
 def infinite(column: str) -> str:
@@ -103,44 +105,64 @@ def check_duckdb(batch: Any) -> None:
     _check(batch, _duckdb_rule)
 
 
+def postgres_refusals(batch: Any) -> Any | None:
+    """A boolean array of the rows of a PostgreSQL batch holding a value the export
+    cannot hold, or None when no row does (on_bad_rows "skip" leaves them out)."""
+    return _refusals(batch, _postgres_rule)
+
+
+def duckdb_refusals(batch: Any) -> Any | None:
+    """As postgres_refusals, for a DuckDB batch."""
+    return _refusals(batch, _duckdb_rule)
+
+
 def _check(batch: Any, rule: _Rule) -> None:
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        found = _first_bad(column, name, rule)
-        if found is not None:
-            raise UnreadableValue(name, found[0], found[1])
+        flagged = _flagged(column, name, rule)
+        found = [(pc.index(mask, True).as_py(), what) for mask, what in flagged]
+        if found:
+            row, what = min(found)
+            raise UnreadableValue(name, row, what)
 
 
-def _first_bad(array: Any, name: str, rule: _Rule) -> tuple[int, str] | None:
-    """(index, what) of the first value of `array` the export cannot hold, at any depth."""
+def _refusals(batch: Any, rule: _Rule) -> Any | None:
+    masks = [
+        mask
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+        for mask, _ in _flagged(column, name, rule)
+    ]
+    return reduce(pc.or_, masks) if masks else None
+
+
+def _flagged(array: Any, name: str, rule: _Rule) -> list[tuple[Any, str]]:
+    """(mask of the rows of `array` holding such a value, what it is) for each leaf of
+    `array`, at any depth, that holds one; [] when none does (the usual case: one
+    min_max per leaf, and masks only for a leaf out of bounds)."""
     kind = array.type
     if pa.types.is_map(kind):
         array = _entries(array)
         kind = array.type
     if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
-        inner = _first_bad(array.flatten(), name, rule)
-        if inner is None:
-            return None
-        return _holding_row(array, inner[0]), inner[1]
+        inner = _flagged(array.flatten(), name, rule)
+        return [(_holding_rows(array, mask), what) for mask, what in inner]
     if pa.types.is_struct(kind):
-        found = [_first_bad(child, name, rule) for child in array.flatten()]
-        return min((f for f in found if f is not None), default=None)
+        return [found for child in array.flatten() for found in _flagged(child, name, rule)]
     bounds = rule(array, name)
     if bounds is None:
-        return None
+        return []
     values, lowest, highest, what = bounds
-    # One pass finds whether any value is out of bounds (almost never); only then a mask.
     extremes = pc.min_max(values).as_py()
     low = lowest is not None and extremes["min"] is not None and extremes["min"] < lowest
     high = highest is not None and extremes["max"] is not None and extremes["max"] > highest
     if not (low or high):
-        return None
+        return []
     masks = []
     if low:
         masks.append(pc.less(values, pa.scalar(lowest, values.type)))
     if high:
         masks.append(pc.greater(values, pa.scalar(highest, values.type)))
     mask = masks[0] if len(masks) == 1 else pc.or_(*masks)
-    return pc.index(mask, True).as_py(), what
+    return [(pc.fill_null(mask, False), what)]
 
 
 def _entries(array: Any) -> Any:
@@ -155,13 +177,17 @@ def _entries(array: Any) -> Any:
     )
 
 
-def _holding_row(array: Any, index: int) -> int:
-    """The row of a list array holding value `index` of its flatten(), which leaves out
-    the values under null slots (list_parent_indices counts those of a variable-size
-    list, which named the wrong row)."""
-    lengths = pc.fill_null(pc.list_value_length(array), 0)
+def _holding_rows(array: Any, flagged: Any) -> Any:
+    """The rows of a list array holding a value flagged in `flagged` (a mask of its
+    flatten(), which leaves out the values under null slots: list_parent_indices counts
+    those of a variable-size list, which named the wrong row)."""
+    lengths = pc.fill_null(pc.list_value_length(array), 0).cast(pa.int64())
     ends = pc.cumulative_sum(lengths)
-    return int(pc.index(pc.greater(ends, pa.scalar(index, ends.type)), True).as_py())
+    starts = pc.subtract(ends, lengths)
+    # before[k]: the flagged values among the first k.
+    counted = pc.cumulative_sum(flagged.cast(pa.int64()))
+    before = pa.concat_arrays([pa.array([0], pa.int64()), counted])
+    return pc.greater(pc.subtract(pc.take(before, ends), pc.take(before, starts)), 0)
 
 
 def _postgres_rule(array: Any, name: str) -> _Bounds | None:

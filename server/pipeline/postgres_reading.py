@@ -36,8 +36,19 @@ import polars as pl
 import pyarrow.compute as pc
 
 from sluice.format.manifest import SourceSnapshot
-from sluice.server.pipeline.bad_rows import SourceDataError
-from sluice.server.pipeline.database_values import UnreadableValue, check_postgres
+from sluice.server.pipeline.bad_rows import SKIP_HINT, SourceDataError
+from sluice.server.pipeline.database_bad_rows import (
+    DatabaseRows,
+    converted_rows,
+    kept_rows,
+    skipped_at,
+    without_flagged,
+)
+from sluice.server.pipeline.database_values import (
+    UnreadableValue,
+    check_postgres,
+    postgres_refusals,
+)
 from sluice.server.pipeline.postgres_ranges import KeyRange, parse_histogram, split_range
 from sluice.server.pipeline.postgres_source import (
     PostgresTarget,
@@ -77,10 +88,13 @@ def read_frames(
     batch_rows: int,
     ranged: RangedRead | None = None,
     cancels: StatementCancels | None = None,
-) -> Iterator[pl.DataFrame]:
+    *,
+    skip_bad: bool = False,
+) -> Iterator[DatabaseRows]:
     """Frames of the SELECT's rows (typed as `schema`), at most `batch_rows` rows each,
     all in one snapshot, which is noted on the target. With `ranged` and more than one
-    read connection, the rows are read in key ranges on several connections.
+    read connection, the rows are read in key ranges on several connections. A value
+    the export cannot hold fails the read, or with `skip_bad` its row is left out.
 
     `cancels.cancel_all()` cancels every connection's statement in flight (the server
     stops it at once): the read then ends with Interrupted, not a statement error."""
@@ -121,8 +135,9 @@ def read_frames(
                     target.name, len(ranges), min(target.read_connections, len(ranges)),
                 )  # fmt: skip
                 yield from _parallel(
-                    target, con, opener, str(exported[0]), queries, schema, batch_rows, cancels
-                )
+                    target, con, opener, str(exported[0]), queries, schema, batch_rows,
+                    cancels, skip_bad,
+                )  # fmt: skip
                 return
             cursor.adbc_statement.set_options(
                 **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
@@ -135,9 +150,7 @@ def read_frames(
             driver_batches = cursor.fetch_record_batch()
             with prefetched(driver_batches, DRIVER_BATCHES_AHEAD, "postgres-copy") as batches:
                 for batch in batches:
-                    frame = _frame(batch, schema)
-                    for start in range(0, frame.height, batch_rows):
-                        yield frame.slice(start, batch_rows)
+                    yield from _frame(batch, schema, skip_bad).slices(batch_rows)
             cursor.close()
     except (errors, OSError) as exc:  # the record batch stream raises OSErrors
         raise statement_error(target, exc, "spec.source") from None
@@ -189,7 +202,8 @@ def _parallel(
     schema: pl.Schema,
     batch_rows: int,
     cancels: StatementCancels,
-) -> Iterator[pl.DataFrame]:
+    skip_bad: bool,
+) -> Iterator[DatabaseRows]:
     """The rows of `queries` (ranges in key order) read by up to read_connections
     connections in the snapshot `snapshot_id` of `first`, handed on in query order;
     the connections it opens are cancelled by `cancels` too."""
@@ -199,7 +213,7 @@ def _parallel(
         for index in range(count):
             mine = list(queries[index::count])
             reads = _connection_reads(target, first if index == 0 else None, opener,
-                                      snapshot_id, mine, schema, cancels)  # fmt: skip
+                                      snapshot_id, mine, schema, cancels, skip_bad)  # fmt: skip
             streams.append(
                 stack.enter_context(
                     prefetched(reads, RANGE_BATCHES_AHEAD, f"postgres-copy-{index}")
@@ -210,8 +224,7 @@ def _parallel(
             for frame in stream:
                 if isinstance(frame, _RangeEnd):
                     break
-                for start in range(0, frame.height, batch_rows):
-                    yield frame.slice(start, batch_rows)
+                yield from frame.slices(batch_rows)
 
 
 def _connection_reads(
@@ -222,7 +235,8 @@ def _connection_reads(
     queries: Sequence[tuple[str, list[Any]]],
     schema: pl.Schema,
     cancels: StatementCancels,
-) -> Iterator[pl.DataFrame | _RangeEnd]:
+    skip_bad: bool,
+) -> Iterator[DatabaseRows | _RangeEnd]:
     """One connection's ranges, each followed by _RANGE_END: on `connection` (which is
     in the snapshot already, and registered with `cancels`), else on a new one that
     adopts the snapshot first, before anything else runs in its transaction, is
@@ -231,7 +245,7 @@ def _connection_reads(
     con = opener() if own else connection
     try:
         with cancels.cancelling(con.adbc_cancel) if own else nullcontext():
-            yield from _ranges_on(con, own, snapshot_id, queries, schema)
+            yield from _ranges_on(con, own, snapshot_id, queries, schema, skip_bad)
     finally:
         if own:
             con.close()
@@ -243,7 +257,8 @@ def _ranges_on(
     snapshot_id: str,
     queries: Sequence[tuple[str, list[Any]]],
     schema: pl.Schema,
-) -> Iterator[pl.DataFrame | _RangeEnd]:
+    skip_bad: bool,
+) -> Iterator[DatabaseRows | _RangeEnd]:
     """The ranges read on `con`, after adopting the snapshot when it is `own`."""
     cursor = con.cursor()
     if own:
@@ -254,7 +269,7 @@ def _ranges_on(
         )
         cursor.execute(inline(sql, params))
         for batch in cursor.fetch_record_batch():
-            yield _frame(batch, schema)
+            yield _frame(batch, schema, skip_bad)
         yield _RANGE_END
     cursor.close()
 
@@ -305,20 +320,36 @@ def _unwrapped(batch: Any) -> Any:
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
-def _frame(batch: Any, schema: pl.Schema) -> pl.DataFrame:
+def _frame(batch: Any, schema: pl.Schema, skip_bad: bool) -> DatabaseRows:
     """A driver batch as a frame of the planned types, once its values are checked
     (database_values; the array shapes select_sql adds, in the column after the
-    columns read): UnreadableValue names the first value the export cannot hold."""
+    columns read): UnreadableValue names the first value the export cannot hold, or,
+    with `skip_bad` (on_bad_rows "skip"), the rows holding one are left out."""
     batch = _unwrapped(batch)
+    shapes = None
     if batch.num_columns == len(schema) + 1:
         shapes = batch.column(batch.num_columns - 1)
-        if shapes.null_count < len(shapes):
+        if shapes.null_count < len(shapes) and not skip_bad:
             row = pc.index(pc.is_valid(shapes), True).as_py()
             column = schema.names()[shapes[row].as_py()]
             raise UnreadableValue(column, row, _ARRAY_SHAPE.format(column=column[:64]))
         batch = batch.select(range(batch.num_columns - 1))
-    check_postgres(batch)
-    return _typed(pl.from_arrow(batch), schema)
+    if not skip_bad:
+        check_postgres(batch)
+        return DatabaseRows(_typed(pl.from_arrow(batch), schema))
+    size = batch.num_rows
+    flagged = postgres_refusals(batch)
+    if shapes is not None and shapes.null_count < len(shapes):
+        shaped = pc.is_valid(shapes)
+        flagged = shaped if flagged is None else pc.or_(flagged, shaped)
+    batch, dropped = without_flagged(batch, flagged)
+    frame, unconverted = converted_rows(
+        _typed(pl.from_arrow(batch), schema, cast=False), lambda rows: _typed(rows, schema)
+    )
+    if unconverted:
+        kept = kept_rows(size, dropped)
+        dropped = sorted([*dropped, *(kept[index] for index in unconverted)])
+    return DatabaseRows(frame, skipped_at(dropped))
 
 
 _ARRAY_SHAPE = (
@@ -328,12 +359,13 @@ _ARRAY_SHAPE = (
 )
 
 
-def _typed(arrow: Any, schema: pl.Schema) -> pl.DataFrame:
+def _typed(arrow: Any, schema: pl.Schema, *, cast: bool = True) -> pl.DataFrame:
     """The frame with the planned types: numeric arrives as exact text from the driver
-    and becomes Decimal(p,s) here; anything that does not fit fails naming the column."""
+    and becomes Decimal(p,s) here; anything that does not fit fails naming the column.
+    Without `cast`, the frame with the planned names only."""
     frame = arrow if isinstance(arrow, pl.DataFrame) else pl.DataFrame(arrow)
     frame = frame.rename(dict(zip(frame.columns, schema.names(), strict=True)))
-    if frame.schema == schema:
+    if frame.schema == schema or not cast:
         return frame
     columns = []
     for name, dtype in schema.items():
@@ -343,7 +375,8 @@ def _typed(arrow: Any, schema: pl.Schema) -> pl.DataFrame:
                 column = column.cast(dtype, strict=True)
             except pl.exceptions.PolarsError:
                 raise SourceDataError(
-                    f"spec.source: a value of column {name[:64]!r} does not fit type {dtype}"
+                    f"spec.source: a value of column {name[:64]!r} does not fit type {dtype} "
+                    f"({SKIP_HINT})"
                 ) from None
         columns.append(column)
     return pl.DataFrame(columns)

@@ -28,7 +28,7 @@ from fsspec.implementations.local import LocalFileOpener
 
 from sluice.server.errors import SluiceError, safe_traceback
 from sluice.server.pipeline import csv_parsing, database_source
-from sluice.server.pipeline.bad_rows import BadRowTally, SourceDataError
+from sluice.server.pipeline.bad_rows import BadRowTally, HeldBadRows, SourceDataError
 from sluice.server.pipeline.compressed_files import refusal, sniffed
 from sluice.server.pipeline.csv_parsing import CsvOptions
 from sluice.server.pipeline.database_keys import resume_columns
@@ -75,7 +75,7 @@ def read_batches(
     data_schema = pl.Schema({n: t for n, t in schema.items() if n != ROW_INDEX})
     if source.database is not None:
         yield from _database_batches(
-            source, data_schema, columns, batch_rows, from_row, after_key, cancels
+            source, data_schema, columns, batch_rows, from_row, after_key, cancels, bad_rows
         )
         return
     if source.stream is not None:
@@ -197,14 +197,18 @@ def _database_batches(
     from_row: int,
     after_key: Sequence[object] | None,
     cancels: StatementCancels | None,
+    bad_rows: BadRowTally | None,
 ) -> Iterator[pl.DataFrame]:
     """A database source in its key order, from row `from_row`: after `after_key` (the
-    order key of the last exported row) when given, else by OFFSET.
+    order key of the last exported row) when given, else by OFFSET. Under on_bad_rows
+    "skip" a row holding a value the export cannot hold is left out, counted in
+    `bad_rows` when given.
 
     A connection lost mid-read (a transient error) is retried: the read continues after
     the last row handed on, in a new snapshot, when the order columns are read (the
     plan reads them whenever the key can be journalled); otherwise the export fails and
-    resumes from its journal."""
+    resumes from its journal. The rows skipped after the last row handed on are read
+    again then, and counted once (HeldBadRows)."""
     read = source.database
     assert read is not None
     position = max(from_row, 0)
@@ -219,9 +223,11 @@ def _database_batches(
         KeyOrderCheck(key_columns, read.order_hint) if read_keys and not read.unique_order else None
     )
     failures = 0
+    held = HeldBadRows(bad_rows)
+    skipped = held.hold if source.on_bad_rows == "skip" else None
     while True:
         frames = database_source.read_frames(
-            read, schema, columns, batch_rows, position, after_key, cancels
+            read, schema, columns, batch_rows, position, after_key, cancels, skipped
         )
         try:
             for frame in frames:
@@ -229,10 +235,13 @@ def _database_batches(
                     ties.check(frame)
                 if keyed and frame.height:
                     after_key = frame.select(key_columns).row(-1)
+                held.release_before(position + frame.height)
                 yield _with_positions(_cast(frame, schema), columns, position, pl.Int64())
                 position += frame.height
+            held.release_all()
             return
         except SluiceError as exc:
+            held.drop()
             failures += 1
             # DuckDB and PostgreSQL compare a NULL in a row value to NULL: no rows.
             nulls = after_key is not None and read.kind != "sqlite" and None in after_key

@@ -16,11 +16,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from sluice.server.pipeline.bad_rows import BadRowTally, SourceDataError
+from sluice.server.pipeline.bad_rows import SKIP_HINT, BadRowTally, SourceDataError
 
 #: Exceptions of the libraries that decode sources; their messages may quote data.
 DATA_ERRORS: Final = (pl.exceptions.PolarsError, pa.ArrowException)
-_SKIP_HINT: Final = 'on_bad_rows "skip" leaves such rows out'
 #: The target type in Arrow's "CSV conversion error to <type>: ..." (what follows can
 #: quote the value, and only ever inside quotes).
 _TYPE: Final = re.compile(r"conversion error to ([^'\"\n]{1,60}?): ")
@@ -58,7 +57,7 @@ class FileRows:
             self._pending += 1
             self.skipped = True
             return
-        raise SourceDataError(f"{self.file}: line {line} {what} ({_SKIP_HINT})")
+        raise SourceDataError(f"{self.file}: line {line} {what} ({SKIP_HINT})")
 
     def flush(self, position: int) -> None:
         """Record the rows skipped so far at `position` (in the file), which the reader
@@ -74,7 +73,7 @@ class FileRows:
         where = f"line {line}" if line is not None else "a row"
         return SourceDataError(
             f"{self.file}: {where} has {found} fields, expected {expected}{self._note} "
-            f"({_SKIP_HINT})"
+            f"({SKIP_HINT})"
         )
 
     def changed(self, error: BaseException, rows_read: int) -> SourceDataError:

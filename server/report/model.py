@@ -1,6 +1,7 @@
 """What an export report says, built from the export's manifest (and its parents'):
-identity and request, schema, totals, records and bytes per chunk, redaction counts per
-rule, timings, and the chain of parents of an incremental export."""
+identity and request, source rows skipped (on_bad_rows "skip"), schema, totals, records
+and bytes per chunk, redaction counts per rule, timings, and the chain of parents of an
+incremental export."""
 
 from __future__ import annotations
 
@@ -33,6 +34,13 @@ class ReportModel:
     chunks: tuple[ChunkBar, ...]
 
 
+def _skipped_rows(manifest: Manifest) -> tuple[tuple[str, str], ...]:
+    """The source rows left out under on_bad_rows "skip" (none shown under "fail")."""
+    if manifest.source.on_bad_rows != "skip":
+        return ()
+    return (("Source rows skipped (on_bad_rows skip)", f"{manifest.source.skipped_rows:,}"),)
+
+
 def build_report(manifest: Manifest, parents: tuple[Manifest, ...]) -> ReportModel:
     """The report of `manifest`; `parents` is its chain, nearest parent first."""
     source = manifest.source
@@ -46,6 +54,7 @@ def build_report(manifest: Manifest, parents: tuple[Manifest, ...]) -> ReportMod
         ("Template", source.template or "none"),
         ("Source", source.name or source.uri),
         ("Source format", source.format),
+        *_skipped_rows(manifest),
         ("Output", f"{output.format}, {output.compression} ({output.compression_applied})"),
         ("Encryption", output.encryption.scheme),
         ("Records", f"{manifest.totals.records:,}"),

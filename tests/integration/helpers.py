@@ -70,3 +70,20 @@ def read_export(manifest_uri: str) -> pl.DataFrame:
 def chunk_files(manifest_uri: str) -> list[str]:
     folder = manifest_path(manifest_uri).parent
     return sorted(p.name for p in folder.iterdir() if p.name != "manifest.json")
+
+
+def skipped_rows(finished: Any, after_last_chunk: int = 0) -> int:
+    """The source rows a succeeded export left out under on_bad_rows "skip", as its
+    manifest says (source.skipped_rows). Its progress counter says the same, less the
+    `after_last_chunk` rows skipped after its last chunk's rows: those are counted in no
+    chunk, and the job's counters are saved with chunks only."""
+    from sluice.v1 import export_pb2 as pb
+
+    assert finished.state == pb.EXPORT_STATE_SUCCEEDED, finished.error
+    manifest = load_manifest(finished.manifest_uri)
+    assert manifest["source"]["on_bad_rows"] == "skip"
+    skipped = int(manifest["source"]["skipped_rows"])
+    live = finished.progress.counters.get("source/skipped_rows", 0)
+    assert live == skipped - after_last_chunk, (finished.progress, skipped)
+    assert "source" not in manifest["redaction"]["counts"]
+    return skipped

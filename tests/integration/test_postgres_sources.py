@@ -31,7 +31,7 @@ from sluice.server.source_profiles import PostgresProfile
 from sluice.sinks.locations import PostgresAddress
 from sluice.v1 import export_pb2 as pb
 from tests.daemon import Daemon, create_and_kill_after_chunk, free_port, run_cli
-from tests.integration.helpers import load_manifest, read_export
+from tests.integration.helpers import load_manifest, read_export, skipped_rows
 from tests.interrupted_reads import BackgroundRead
 from tests.servers.held_connections import HeldConnections, HeldStatement
 from tests.servers.postgres import PostgresServer
@@ -1490,3 +1490,75 @@ def test_a_named_postgresql_source_lists_its_columns(  # type: ignore[no-untyped
     assert finished.state == pb.EXPORT_STATE_SUCCEEDED
     assert source.error == ""
     assert [(c.name, c.type) for c in source.columns] == [("id", "int64"), ("note", "large_string")]
+
+
+#: Rows holding a value the export cannot hold, by id, and the column holding it:
+#: spread over batches (1,024 rows) and chunks, two together, the last row.
+BAD_ROWS = {1: "valid_to", 1023: "closes", 1024: "cells", 1025: "price", 2500: "ends",
+            3998: "price", 3999: "valid_to"}  # fmt: skip
+_BAD_VALUES = {"valid_to": "'infinity'", "ends": "'-infinity'", "closes": "'24:00:00'",
+               "cells": "'{{1,2},{3,4}}'", "price": "'NaN'"}  # fmt: skip
+
+
+def _contracts_with_bad_rows(pg: tuple[PostgresServer, str], rows: int) -> None:
+    _sql(
+        pg,
+        "CREATE TABLE contracts (id int8 PRIMARY KEY, valid_to timestamptz, ends date, "
+        "closes time, cells int4[], price numeric(8, 2), note text)",
+        "INSERT INTO contracts SELECT g, timestamptz '2030-01-01 00:00+00' + g * interval "
+        "'1 hour', date '2030-01-01' + g, time '12:00', ARRAY[g, g + 1], g + 0.5, "
+        f"repeat('x', 200) FROM generate_series(0, {rows - 1}) g",
+        *(
+            f"UPDATE contracts SET {column} = {_BAD_VALUES[column]} WHERE id = {key}"
+            for key, column in BAD_ROWS.items()
+        ),
+        "ANALYZE contracts",
+    )
+
+
+def _skips_the_bad_rows(
+    daemon: Daemon, pg: tuple[PostgresServer, str], rows: int, **options: Any
+) -> None:
+    finished = _export(daemon, _uri(pg), on_bad_rows="skip", format="parquet", **options)
+    good = [i for i in range(rows) if i not in BAD_ROWS]
+    after_last = sum(1 for key in BAD_ROWS if key > good[-1])
+    assert skipped_rows(finished, after_last_chunk=after_last) == len(BAD_ROWS)
+    out = read_export(finished.manifest_uri)
+    assert out["id"].to_list() == good
+    assert out["price"].to_list() == [Decimal(f"{i}.50") for i in good]
+    assert out["cells"].to_list() == [[i, i + 1] for i in good]
+
+
+def test_rows_holding_values_the_export_cannot_hold_are_skipped_and_counted(
+    pg_daemon: Daemon, pg: tuple[PostgresServer, str]
+) -> None:
+    """on_bad_rows "skip" leaves out a row with an infinite time or date, time 24:00, a
+    multi-dimensional array or a NaN numeric(p,s) and counts it, from a table and from
+    a query; "fail" (the default) fails naming the first one's column and row."""
+    _contracts_with_bad_rows(pg, 4000)
+    _skips_the_bad_rows(pg_daemon, pg, 4000, table="contracts", chunk_rows=1000)
+    _skips_the_bad_rows(
+        pg_daemon, pg, 4000, query="SELECT * FROM contracts WHERE id >= 0", order_by=["id"],
+        chunk_rows=1000, dataset="query",
+    )  # fmt: skip
+    message = _refused_value(pg_daemon, _uri(pg), table="contracts", dataset="fail")
+    named = re.search(r"column '(\w+)', row (\d+):", message)
+    assert named is not None and 'on_bad_rows "skip"' in message, message
+    assert BAD_ROWS[int(named.group(2)) - 1] == named.group(1), message
+
+
+@pytest.mark.slow
+def test_a_parallel_read_skips_and_counts_the_same_rows(
+    daemon_factory, pg: tuple[PostgresServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Key ranges read on two connections leave out and count the same rows."""
+    server, _ = pg
+    monkeypatch.setenv("TEST_PG_READER_PASSWORD", PASSWORD)
+    daemon = daemon_factory(
+        "par", batch_rows=1024, postgres_read_connections=2,
+        source_profiles={PROFILE: _profile(server.port)},
+    )  # fmt: skip
+    daemon.start()
+    _contracts_with_bad_rows(pg, 100_000)
+    _skips_the_bad_rows(daemon, pg, 100_000, table="contracts", chunk_rows=20_000)
+    assert "key ranges on 2 connections" in daemon.log_tail(400)

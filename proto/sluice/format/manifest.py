@@ -78,7 +78,8 @@ class SourceInfo:
     format: str = ""
     files: int = 0
     on_bad_rows: str = "fail"
-    #: Source rows left out as unparseable (on_bad_rows "skip").
+    #: Source rows left out under on_bad_rows "skip" (a file's unparseable rows, a
+    #: database's rows holding a value the export cannot hold).
     skipped_rows: int = 0
     #: CSV column types the request gave, (column, type name); empty when none were.
     schema: tuple[tuple[str, str], ...] = ()

@@ -79,12 +79,17 @@ class Source(_message.Message):
     profile: _builtins.str
     """Name of a server-side storage profile with the credentials to read the source."""
     on_bad_rows: _builtins.str
-    """What a row that cannot be parsed does (a CSV row with too many or too few fields, an
-    NDJSON line that is not a JSON object): "fail" (empty: the default) fails the export
-    with FAILED_PRECONDITION naming the file and line, never the row's values; "skip"
-    leaves it out and counts it (manifest source.skipped_rows). A value that does not
-    convert to its column's type always fails, naming file, line and column: give the
-    column a type in `schema`.
+    """What a row that cannot be read does: of a file, a row that cannot be parsed (a CSV
+    row with too many or too few fields, an NDJSON line that is not a JSON object); of a
+    database, a row holding a value the export cannot hold (a SQLite value not of its
+    column's declared type or overflowing its DECIMAL(p,s), an infinite or 24:00 time or
+    date, a HUGEINT of 39 digits, a multi-dimensional array, a NaN numeric(p,s)). "fail"
+    (empty: the default) fails the export with FAILED_PRECONDITION naming the file and
+    line, or the column and row, never the row's values; "skip" leaves it out and counts
+    it (manifest source.skipped_rows, progress counter source/skipped_rows, report). A
+    file's value that does not convert to its column's type always fails, naming file,
+    line and column: give the column a type in `schema`. A database query that fails on
+    a value itself (a CAST in it) fails whatever this says.
     """
     table: _builtins.str
     """Database sources (sqlite:///ABS/PATH.db, duckdb:///ABS/PATH.duckdb): the table to

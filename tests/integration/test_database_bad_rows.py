@@ -1,0 +1,162 @@
+"""on_bad_rows for SQLite and DuckDB sources, through a real daemon (PostgreSQL's:
+test_postgres_sources): under "skip" a row holding a value the export cannot hold is left
+out and counted (manifest source.skipped_rows, the source/skipped_rows progress counter),
+the rows read back are exactly the others, and a resumed export counts each once; under
+"fail" (the default) the export still fails naming column and row, never the value."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from sluice.client import ExportClient
+from sluice.client._errors import SluiceError
+from sluice.v1 import export_pb2 as pb
+from tests.daemon import Daemon, create_and_kill_after_chunk
+from tests.integration.helpers import manifest_path, read_export, skipped_rows
+
+pytestmark = pytest.mark.integration
+
+SECRET = "secret-value-never-shown"
+
+
+def _export(daemon: Daemon, uri: str, **options: Any) -> pb.Export:
+    """The finished export (failed or not)."""
+    spec = ExportClient.build_spec(
+        source=uri, to=str(daemon.exports), dataset=options.pop("dataset", "db"), **options
+    )
+    with ExportClient(daemon.address) as client:
+        export_id = client.create(spec).id
+        try:
+            return client.wait(export_id, timeout=180)
+        except SluiceError:
+            return client.get(export_id)
+
+
+def _failed(finished: pb.Export) -> str:
+    assert finished.state == pb.EXPORT_STATE_FAILED
+    assert finished.error.code == "FAILED_PRECONDITION", finished.error
+    assert SECRET not in finished.error.message
+    return finished.error.message
+
+
+# --- SQLite ---------------------------------------------------------------------------
+
+#: Rows of the SQLite table, and its bad ones by id: spread over batches (1,024 rows)
+#: and chunks (1,000), two together, one at a batch's end, the last row.
+SQLITE_ROWS = 5000
+SQLITE_BAD = {3: "amount", 1023: "price", 1024: "day", 1500: "amount", 1501: "price",
+              2999: "day", 4999: "amount"}  # fmt: skip
+
+
+def _sqlite_value(i: int, column: str, bad: dict[int, str]) -> Any:
+    wrong = bad.get(i) == column
+    if column == "amount":
+        return SECRET if wrong else i * 3
+    if column == "price":
+        return "12345678901.5" if wrong else f"{i}.25"  # DECIMAL(10,2) overflows
+    return "2024-02-30" if wrong else date(2024, 1, 1 + i % 28).isoformat()
+
+
+def _sqlite_source(path: Path, rows: int, bad: dict[int, str]) -> str:
+    with closing(sqlite3.connect(path)) as con, con:
+        con.execute(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, amount INTEGER, price DECIMAL(10,2), "
+            "day DATE, name TEXT)"
+        )
+        con.executemany(
+            "INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+            [
+                (i, *(_sqlite_value(i, c, bad) for c in ("amount", "price", "day")), f"n{i}")
+                for i in range(rows)
+            ],
+        )
+    return f"sqlite://{path}"
+
+
+def test_sqlite_rows_with_values_not_of_their_type_are_skipped_and_counted(
+    daemon: Daemon,
+) -> None:
+    uri = _sqlite_source(daemon.sources / "loose.db", SQLITE_ROWS, SQLITE_BAD)
+    finished = _export(
+        daemon, uri, table="t", on_bad_rows="skip", chunk_rows=1000, format="parquet",
+        report=True,
+    )  # fmt: skip
+    assert skipped_rows(finished, after_last_chunk=1) == len(SQLITE_BAD)
+    report = (manifest_path(finished.manifest_uri).parent / "report.html").read_text()
+    assert f"<dt>Source rows skipped (on_bad_rows skip)</dt><dd>{len(SQLITE_BAD)}</dd>" in report
+    good = [i for i in range(SQLITE_ROWS) if i not in SQLITE_BAD]
+    out = read_export(finished.manifest_uri)
+    assert out["id"].to_list() == good
+    assert out["amount"].to_list() == [i * 3 for i in good]
+    assert out["price"].to_list() == [Decimal(f"{i}.25") for i in good]
+    assert out["day"].to_list() == [date(2024, 1, 1 + i % 28) for i in good]
+
+    message = _failed(_export(daemon, uri, table="t", format="parquet", dataset="fail"))
+    assert "column 'amount'" in message and 'on_bad_rows "skip"' in message, message
+
+
+@pytest.mark.slow
+def test_a_resumed_sqlite_export_counts_each_skipped_row_once(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """Killed after its second chunk, the export resumes after the last journalled key:
+    the rows skipped before it are not counted again, those after it are."""
+    rows = 60_000
+    bad = {i: ("amount", "price", "day")[i % 3] for i in range(7, rows, 997)}
+    bad[rows - 1] = "amount"
+    slow = daemon_factory("slow", batch_rows=1024, pipeline_queue_depth=2)
+    slow.start()
+    uri = _sqlite_source(slow.sources / "big.db", rows, bad)
+    spec = ExportClient.build_spec(
+        source=uri, table="t", to=str(slow.exports), dataset="big", chunk_rows=3000,
+        on_bad_rows="skip", format="parquet", level=15,
+    )  # fmt: skip
+    export_id = create_and_kill_after_chunk(slow, spec, 2)
+    slow.start()
+    with ExportClient(slow.address) as client:
+        finished = client.wait(export_id, timeout=300)
+    assert "resumes after chunk" in slow.log_tail(400)
+    assert skipped_rows(finished, after_last_chunk=1) == len(bad)
+    out = read_export(finished.manifest_uri)
+    assert out["id"].to_list() == [i for i in range(rows) if i not in bad]
+
+
+# --- DuckDB ---------------------------------------------------------------------------
+
+
+def test_duckdb_rows_with_infinities_or_huge_numbers_are_skipped_and_counted(
+    daemon: Daemon,
+) -> None:
+    path = daemon.sources / "edges.duckdb"
+    largest = 10**38 - 1
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP, h HUGEINT, days DATE[], closes TIME)"
+        )
+        con.execute(
+            "INSERT INTO t SELECT g, TIMESTAMP '2024-01-01' + g * INTERVAL 1 MINUTE, g, "
+            "[DATE '2024-01-01'], TIME '12:00' FROM range(3000) r(g)"
+        )
+        con.execute("UPDATE t SET ts = 'infinity' WHERE id IN (5, 2047)")
+        con.execute(f"UPDATE t SET h = {largest + 1} WHERE id = 2048")
+        con.execute(f"UPDATE t SET h = {-largest} WHERE id = 10")  # fits
+        con.execute("UPDATE t SET days = [DATE '2024-01-01', 'infinity'] WHERE id = 2999")
+        con.execute("UPDATE t SET closes = '24:00:00' WHERE id = 0")
+    bad = {0, 5, 2047, 2048, 2999}
+    uri = f"duckdb://{path}"
+    finished = _export(
+        daemon, uri, table="t", on_bad_rows="skip", chunk_rows=1000, format="parquet"
+    )
+    assert skipped_rows(finished, after_last_chunk=1) == len(bad)
+    out = read_export(finished.manifest_uri)
+    assert out["id"].to_list() == [i for i in range(3000) if i not in bad]
+    assert out.filter(out["id"] == 10)["h"].to_list() == [Decimal(-largest)]
+
+    message = _failed(_export(daemon, uri, table="t", format="parquet", dataset="fail"))
+    assert "column 'ts', row 6:" in message and 'on_bad_rows "skip"' in message, message
