@@ -217,3 +217,85 @@ def test_a_late_field_named_in_the_schema_or_left_out_by_columns_is_exported(wor
     out = read_export(chosen.manifest_uri).sort("id")
     assert out.columns == ["id", "name"]
     assert out["id"].to_list() == list(range(1000))
+
+
+NESTED_AT = 1100  # the line a struct's field first appears on, long past the 100
+
+
+def _nested_records() -> list[dict[str, object]]:
+    """`user` is {"id"} on every line, and gains `email` on every other line from
+    NESTED_AT on: a field new inside a struct, not at the top."""
+    records: list[dict[str, object]] = []
+    for i in range(2000):
+        user: dict[str, object] = {"id": i}
+        if i >= NESTED_AT - 1 and i % 2 == 1:
+            user["email"] = f"u{i}@example.com"
+        records.append({"id": i, "user": user})
+    return records
+
+
+def test_a_field_new_inside_a_struct_fails_the_export_naming_its_path(world) -> None:  # type: ignore[no-untyped-def]
+    # Before: the export succeeded and `user.email` was dropped without a word (top-level
+    # fields only were checked). Every column, or `user` chosen: it fails, naming the path
+    # and how to declare it; `user` left out by the caller's choice: it exports.
+    daemon, client = world
+    source = _write(daemon.sources / "nested-new.ndjson", _nested_records())
+    for columns in ([], ["id", "user"]):
+        with pytest.raises(ExportFailedError) as failed:
+            client.wait(client.create(_spec(daemon, source, columns=columns)).id, timeout=120)
+        error = failed.value.export.error
+        assert error.code == "FAILED_PRECONDITION", error
+        assert f"nested-new.ndjson: line {NESTED_AT} " in error.message, error.message
+        assert "a field 'user.email' " in error.message, error.message
+        assert "spec.source.schema (CLI --schema), as 'user.email:str'" in error.message
+        assert "\n" not in error.message
+
+    chosen = client.wait(
+        client.create(_spec(daemon, source, columns=["id"], format="parquet")).id, timeout=120
+    )
+    assert chosen.state == pb.EXPORT_STATE_SUCCEEDED
+    assert read_export(chosen.manifest_uri).sort("id")["id"].to_list() == list(range(2000))
+
+
+def test_a_struct_field_declared_in_the_schema_is_exported(world) -> None:  # type: ignore[no-untyped-def]
+    # Before: `user.email` in --schema became a top-level column of nulls, the struct's
+    # field still dropped. Now a dotted name types a field inside the struct.
+    daemon, client = world
+    records = _nested_records()
+    source = _write(daemon.sources / "nested-declared.ndjson", records)
+    result = run_cli(
+        daemon,
+        "export",
+        "create",
+        "--source",
+        str(source),
+        "--to",
+        str(daemon.exports),
+        "--dataset",
+        "nested-declared",
+        "--schema",
+        "user.email:str",
+        "--format",
+        "parquet",
+        "--wait",
+        "--json",
+        timeout=120,
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    finished = json.loads(result.stdout)
+    out = read_export(finished["manifest_uri"]).sort("id")
+    assert out.columns == ["id", "user"]
+    assert out["user"].to_list() == [
+        {"id": r["user"]["id"], "email": r["user"].get("email")}  # type: ignore[index,union-attr]
+        for r in records
+    ]
+    assert load_manifest(finished["manifest_uri"])["source"]["schema"] == {"user.email": "str"}
+
+
+def test_a_dotted_name_inside_a_column_that_is_no_struct_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+    daemon, client = world
+    source = _write(daemon.sources / "nested-refused.ndjson", _nested_records())
+    with pytest.raises(InvalidArgumentError) as refused:
+        client.create(_spec(daemon, source, source_schema={"id.email": "str"}))
+    assert [v.field for v in refused.value.violations] == ["spec.source.schema"]
+    assert "'id.email'" in refused.value.message and "not a struct" in refused.value.message
