@@ -260,7 +260,7 @@ def test_a_field_new_inside_a_struct_fails_the_export_naming_its_path(world) -> 
 def test_a_struct_field_declared_in_the_schema_is_exported(world) -> None:  # type: ignore[no-untyped-def]
     # Before: `user.email` in --schema became a top-level column of nulls, the struct's
     # field still dropped. Now a dotted name types a field inside the struct.
-    daemon, client = world
+    daemon, _ = world
     records = _nested_records()
     source = _write(daemon.sources / "nested-declared.ndjson", records)
     result = run_cli(
